@@ -1,0 +1,38 @@
+# containerd-trio. `make run` and `make test` install whatever is missing first (as root).
+VENV      := .venv
+BIN       := $(VENV)/bin
+STATE_DIR ?= /var/lib/containerd-trio
+LISTEN    ?= 127.0.0.1:8888
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint typecheck check bench fuzz load clean
+
+install:
+	@scripts/install.sh
+
+run: install
+	$(BIN)/containerd-trio --listen $(LISTEN) --state-dir $(STATE_DIR)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check containerd_trio tests examples
+	$(BIN)/ruff format --check containerd_trio tests examples
+
+typecheck: install
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: install
+	$(BIN)/ctr-trio bench --count 1000 --concurrency 8 --baseline
+
+fuzz: install
+	$(BIN)/python -m pytest tests/test_fuzz.py -m slow -p no:cacheprovider $(PYTEST_ARGS)
+
+load: install
+	$(BIN)/python -m pytest tests/test_load.py -m slow $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
