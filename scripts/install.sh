@@ -53,7 +53,6 @@ install_private_criu() {
     # Debian 12: criu 4.x from trixie, unpacked beside the venv (see the header).
     local work="$venv/criu-root" tmp
     tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' RETURN
     mkdir -p "$tmp/lists/partial" "$tmp/archives/partial"
     # The machine's own mirror and keyring, with the suite swapped for trixie.
     local sources=/etc/apt/sources.list.d/debian.sources uris signed_by
@@ -93,6 +92,7 @@ SOURCES
 exec "$loader" --library-path "$libdir" "$work/usr/sbin/criu" "\$@"
 WRAPPER
     chmod 0755 "$venv/bin/criu"
+    rm -rf "$tmp"
 }
 
 ensure_criu() {

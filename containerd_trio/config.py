@@ -1,0 +1,196 @@
+"""The daemon's settings and its command line.
+
+``containerd-trio [--listen HOST:PORT | --listen unix:PATH] [--state-dir DIR] [--runtime PATH]
+[--criu PATH] [--runtime-timeout SECONDS] [--log-level LEVEL] ...``
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+
+DEFAULT_LISTEN = "127.0.0.1:8888"
+DEFAULT_STATE_DIR = Path("/var/lib/containerd-trio")
+
+
+@attrs.frozen
+class Listen:
+    """Where the API is served: a TCP host and port, or a unix socket path."""
+
+    host: str | None = None
+    port: int | None = None
+    unix_path: Path | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Listen:
+        if text.startswith("unix:"):
+            path = text[len("unix:") :]
+            if not path:
+                raise ValueError("unix: needs a socket path, as in unix:/run/containerd-trio.sock")
+            return cls(unix_path=Path(path))
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{text!r} is not HOST:PORT or unix:PATH")
+        host = host.strip("[]") or "127.0.0.1"
+        return cls(host=host, port=int(port))
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.unix_path is not None:
+            return True
+        assert self.host is not None
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def hypercorn_bind(self) -> str:
+        if self.unix_path is not None:
+            return f"unix:{self.unix_path}"
+        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.hypercorn_bind()
+
+
+def default_criu() -> str | None:
+    """The CRIU that ``make install`` provided: the venv's wrapper first, then the system's."""
+    beside = Path(sys.prefix) / "bin" / "criu"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("criu")
+
+
+@attrs.frozen
+class DaemonConfig:
+    listen: Listen = attrs.Factory(lambda: Listen.parse(DEFAULT_LISTEN))
+    state_dir: Path = DEFAULT_STATE_DIR
+    runtime: str = "runc"
+    criu: str | None = attrs.Factory(default_criu)
+    #: Deadline of every runc call, in seconds.
+    runtime_timeout: float = 30.0
+    #: How many runc processes may run at once (more only thrash the CPUs).
+    runtime_concurrency: int = attrs.Factory(lambda: max(2, 2 * (os.cpu_count() or 1)))
+    log_level: str = "info"
+    keep_containers: bool = False
+    #: Grace between SIGTERM and SIGKILL when the daemon stops its containers at shutdown.
+    shutdown_timeout: float = 10.0
+    max_body_bytes: int = 1024 * 1024
+    log_max_bytes: int = 16 * 1024 * 1024
+    event_log_size: int = 10_000
+    socket_group: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    insecure_tcp: bool = False
+
+    @property
+    def runc_root(self) -> Path:
+        return self.state_dir / "runc"
+
+    @property
+    def containers_dir(self) -> Path:
+        return self.state_dir / "containers"
+
+    @property
+    def events_path(self) -> Path:
+        return self.state_dir / "events.log"
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+
+def _positive(kind: type[float] | type[int]) -> argparse._ActionType:  # type: ignore[name-defined]
+    def parse(text: str) -> float | int:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+        return value
+
+    return parse
+
+
+def _listen(text: str) -> Listen:
+    try:
+        return Listen.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = DaemonConfig()
+    parser = argparse.ArgumentParser(
+        prog="containerd-trio",
+        description="A container daemon on Trio: runc containers behind a REST API.",
+    )
+    add = parser.add_argument
+    add("--listen", type=_listen, default=defaults.listen, metavar="HOST:PORT|unix:PATH",
+        help=f"where to serve the API (default {DEFAULT_LISTEN})")
+    add("--state-dir", type=Path, default=defaults.state_dir, metavar="DIR",
+        help=f"records, logs, events and runc's root (default {DEFAULT_STATE_DIR})")
+    add("--runtime", default=defaults.runtime, metavar="PATH", help="the runc binary (default runc)")
+    add("--criu", default=defaults.criu, metavar="PATH",
+        help=f"the CRIU binary runc uses for checkpoints (default {defaults.criu})")
+    add("--runtime-timeout", type=_positive(float), default=defaults.runtime_timeout,
+        metavar="SECONDS", help="deadline of every runc call (default %(default)s)")
+    add("--runtime-concurrency", type=_positive(int), default=defaults.runtime_concurrency,
+        metavar="N", help="runc processes running at once at most (default %(default)s)")
+    add("--log-level", default=defaults.log_level,
+        choices=["debug", "info", "warning", "error"], help="(default %(default)s)")
+    add("--keep-containers", action="store_true",
+        help="leave containers running when the daemon stops (a restart adopts them)")
+    add("--shutdown-timeout", type=_positive(float), default=defaults.shutdown_timeout,
+        metavar="SECONDS", help="grace between SIGTERM and SIGKILL at shutdown (default %(default)s)")
+    add("--max-body-bytes", type=_positive(int), default=defaults.max_body_bytes, metavar="BYTES",
+        help="largest request body accepted; larger ones get 413 (default %(default)s)")
+    add("--log-max-bytes", type=_positive(int), default=defaults.log_max_bytes, metavar="BYTES",
+        help="size at which a container's log is rotated (default %(default)s)")
+    add("--socket-group", metavar="GROUP",
+        help="with a unix socket: make it 0660 and owned by this group (default: 0600, root only)")
+    add("--tls-cert", type=Path, metavar="FILE", help="serve TCP over TLS with this certificate")
+    add("--tls-key", type=Path, metavar="FILE", help="the key of --tls-cert")
+    add("--tls-client-ca", type=Path, metavar="FILE",
+        help="require client certificates signed by this CA (mutual TLS)")
+    add("--insecure-tcp", action="store_true",
+        help="allow plain TCP on a non-loopback address (anyone who reaches it is root here)")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> DaemonConfig:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if (ns.tls_cert is None) != (ns.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if ns.tls_client_ca is not None and ns.tls_cert is None:
+        parser.error("--tls-client-ca needs --tls-cert and --tls-key")
+    if ns.socket_group is not None and ns.listen.unix_path is None:
+        parser.error("--socket-group applies to a unix socket (--listen unix:PATH)")
+    return DaemonConfig(
+        listen=ns.listen,
+        state_dir=ns.state_dir.absolute(),
+        runtime=ns.runtime,
+        criu=ns.criu,
+        runtime_timeout=ns.runtime_timeout,
+        runtime_concurrency=ns.runtime_concurrency,
+        log_level=ns.log_level,
+        keep_containers=ns.keep_containers,
+        shutdown_timeout=ns.shutdown_timeout,
+        max_body_bytes=ns.max_body_bytes,
+        log_max_bytes=ns.log_max_bytes,
+        socket_group=ns.socket_group,
+        tls_cert=ns.tls_cert,
+        tls_key=ns.tls_key,
+        tls_client_ca=ns.tls_client_ca,
+        insecure_tcp=ns.insecure_tcp,
+    )

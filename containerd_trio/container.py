@@ -1,0 +1,634 @@
+"""One container: its runc lifecycle and the task tree that watches it.
+
+:meth:`Container.run` is started with ``nursery.start`` in the supervisor's nursery. It starts
+the init process (``runc run -d`` or ``runc restore -d``), and only once the init runs does it
+report started; if anything fails first it undoes everything (runc's container, pipes, files)
+and raises, so a start either completes or leaves nothing. After that its tree holds:
+
+- a watcher per process (init and exec'd ones), waiting on the process's pidfd;
+- a pump per pipe, copying stdout and stderr into the container's log;
+- an OOM watcher on the container's memory cgroup.
+
+The tree lives until the container is deleted, so that commands arriving while the container
+stops can still start tasks in it. Commands that change the container's runc state take
+``self.lock``, so pause, exec, checkpoint and delete never interleave on one container; signals
+go straight to a pidfd and need no lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from . import checkpoints, timestamps
+from .checkpoints import CheckpointInfo
+from .errors import Conflict, DaemonError, NotFound, RuntimeFailure, RuntimeTimeout
+from .events import EventBus
+from .logs import LogWriter
+from .metrics import Metrics
+from .model import ContainerInfo, ContainerState, ProcessInfo, ProcessSpec, Status, User
+from .oom import OomCounter, find_memory_cgroup
+from .process import Pipes, ProcessHandle, start_time
+from .records import ContainerRecord, ProcessStart, write_record
+from .runtime import CriuOptions, Runc, RuncError
+
+log = logging.getLogger(__name__)
+
+#: How long a stopped container's pumps may take to drain its pipes before delete goes on.
+_DRAIN_SECONDS = 2.0
+
+
+@attrs.frozen
+class ContainerContext:
+    """What every container shares with the supervisor."""
+
+    runtime: Runc
+    events: EventBus
+    metrics: Metrics
+    log_max_bytes: int
+    devnull: int
+    #: Bound on shielded clean-up work (rollbacks, stops at shutdown).
+    cleanup_timeout: float
+
+
+@attrs.frozen
+class Fresh:
+    """Start the bundle's process with ``runc run``."""
+
+
+@attrs.frozen
+class Restore:
+    """Start from ``{bundle}/checkpoints/{name}`` with ``runc restore``."""
+
+    checkpoint: str
+
+
+@attrs.frozen
+class Adopt:
+    """Watch a container that runc still runs, left by a daemon that died."""
+
+    record: ContainerRecord
+    runc_status: Status
+
+
+Launch = Fresh | Restore | Adopt
+
+
+class Process:
+    """A live process the daemon started in a container."""
+
+    def __init__(self, handle: ProcessHandle, info: ProcessInfo, started: int | None) -> None:
+        self.handle = handle
+        self.info = info
+        self.start_time = started
+
+    @property
+    def pid(self) -> int:
+        return self.handle.pid
+
+
+def process_info(pid: int, document: dict[str, Any]) -> ProcessInfo:
+    """A client's view of an OCI process document (from config.json or an exec request)."""
+    user = document.get("user") or {}
+    gids = user.get("additionalGids")
+    return ProcessInfo(
+        pid=pid,
+        args=list(document.get("args") or []),
+        user=User(uid=int(user.get("uid", 0)), gid=int(user.get("gid", 0)), additional_gids=gids),
+        terminal=bool(document.get("terminal", False)),
+        env=list(document.get("env") or []),
+        cwd=str(document.get("cwd") or "/"),
+    )
+
+
+def read_bundle_process(bundle: Path) -> dict[str, Any]:
+    """The ``process`` object of the bundle's config.json, or {} if it cannot be read.
+
+    A broken config.json is runc's to report (its message is the one users know), so this never
+    raises.
+    """
+    try:
+        config = json.loads((bundle / "config.json").read_bytes())
+        process = config.get("process") if isinstance(config, dict) else None
+        return dict(process) if isinstance(process, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+class Container:
+    def __init__(
+        self,
+        context: ContainerContext,
+        container_id: str,
+        bundle: Path,
+        directory: Path,
+        labels: dict[str, str],
+    ) -> None:
+        self.id = container_id
+        self.bundle = bundle
+        self.dir = directory
+        self.labels = labels
+        self.created_ns = timestamps.now_ns()
+        self.status = Status.CREATED
+        self.exit_status: int | None = None
+        self.init: Process | None = None
+        #: Live processes by pid, init first.
+        self.processes: dict[int, Process] = {}
+        self.lock = trio.Lock()
+        self.logs = LogWriter(directory, context.log_max_bytes)
+        self.deleted = False
+        self._ctx = context
+        self._nursery: trio.Nursery | None = None
+        self._oom: OomCounter | None = None
+        self._stdio: Pipes | None = None
+        self._open_pumps = 0
+        self._exec_ids = itertools.count(1)
+        self._stopped = trio.Event()
+        #: Set while a checkpoint that stops the container runs: its exit is reported after it.
+        self._checkpoint_exit: trio.Event | None = None
+        self._drained = trio.Event()
+        self._removed = trio.Event()
+        self._finished = trio.Event()
+
+    # --- views ----------------------------------------------------------------------------------
+
+    def info(self) -> ContainerInfo:
+        return ContainerInfo(
+            id=self.id,
+            bundle_path=str(self.bundle),
+            state=ContainerState(
+                status=self.status,
+                exit_status=self.exit_status if self.status is Status.STOPPED else None,
+            ),
+            processes=[process.info for process in self.processes.values()],
+            created_at=timestamps.format_ns(self.created_ns),
+            labels=self.labels,
+        )
+
+    def save(self) -> None:
+        """Keep the record on disk in step (a restart adopts from it)."""
+        if self.deleted:
+            return
+        starts = [
+            ProcessStart(pid=p.pid, start_time=p.start_time)
+            for p in self.processes.values()
+            if p.start_time is not None
+        ]
+        try:
+            write_record(self.dir, ContainerRecord(container=self.info(), start_times=starts))
+        except OSError as exc:
+            log.error("cannot write the record of container %s: %s", self.id, exc)
+
+    # --- the task tree --------------------------------------------------------------------------
+
+    async def run(self, launch: Launch, *, task_status: trio.TaskStatus[None]) -> None:
+        readers = await self._launch(launch)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                assert self.init is not None
+                nursery.start_soon(self._watch_init, self.init)
+                if readers is not None:
+                    self._start_pumps(nursery, readers)
+                else:
+                    self._pumps_done()
+                if self._oom is not None:
+                    nursery.start_soon(self._watch_oom, self._oom)
+                task_status.started()
+                await self._removed.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            for process in self.processes.values():
+                process.handle.close()
+            if self._stdio is not None:
+                self._stdio.close_child_ends()
+            if not self.logs.finished:
+                self.logs.finish()
+            self._finished.set()
+
+    async def _launch(self, launch: Launch) -> tuple[int, int] | None:
+        """Start (or adopt) the init process; on any failure undo everything and raise."""
+        if isinstance(launch, Adopt):
+            self._adopt(launch)
+            return None
+        self.dir.mkdir(parents=True, exist_ok=True)
+        pipes = Pipes(self._ctx.devnull)
+        pid_file = self.dir / "init.pid"
+        document = read_bundle_process(self.bundle)
+        try:
+            if isinstance(launch, Restore):
+                pid = await self._restore(launch.checkpoint, pid_file, pipes)
+            else:
+                pid = await self._ctx.runtime.run(self.id, self.bundle, pid_file, pipes.child)
+            handle = ProcessHandle.open(pid)
+        except BaseException:
+            pipes.close()
+            await self._undo_start(pid_file)
+            raise
+        # The daemon keeps the write ends while the init lives: exec'd processes get the same
+        # pipes, so that runc's mapping of the init's stdio on restore covers them too (CRIU
+        # restores a pipe by its inode; a process with pipes of its own would come back with
+        # pipes nobody reads, and die of SIGPIPE).
+        self._stdio = pipes
+        self.init = Process(handle, process_info(pid, document), start_time(pid))
+        self.processes[pid] = self.init
+        self.status = Status.RUNNING
+        cgroup = find_memory_cgroup(pid)
+        if cgroup is not None:
+            self._oom = OomCounter(cgroup, self._report_oom)
+        # Published before any watcher runs, so that a start always precedes its exit.
+        kind = "restore" if isinstance(launch, Restore) else "start-container"
+        self._ctx.events.publish(kind, self.id, pid=pid)
+        self.save()
+        return pipes.take_readers()
+
+    async def _restore(self, name: str, pid_file: Path, pipes: Pipes) -> int:
+        info = checkpoints.load(self.bundle, name)
+        work = self.dir / "criu-restore"
+        work.mkdir(exist_ok=True)
+        try:
+            return await self._ctx.runtime.restore(
+                self.id,
+                self.bundle,
+                checkpoints.image_path(self.bundle, name),
+                work,
+                pid_file,
+                pipes.child,
+                info.criu_options,
+            )
+        except RuncError as exc:
+            raise _with_criu_log(exc, work, "restore.log") from None
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    async def _undo_start(self, pid_file: Path) -> None:
+        """Leave nothing of a failed start: no runc container, no process, no files."""
+        with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
+            await _kill_from_pid_file(pid_file)
+            try:
+                await self._ctx.runtime.delete(self.id, force=True)
+            except DaemonError as exc:
+                log.error("rollback of container %s: %s", self.id, exc.message)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _adopt(self, launch: Adopt) -> None:
+        """Take over processes that survived a daemon crash (not our children any more)."""
+        record = launch.record
+        starts = {entry.pid: entry.start_time for entry in record.start_times}
+        self.created_ns = timestamps.parse_ns(record.container.created_at)
+        for info in record.container.processes:
+            expected = starts.get(info.pid)
+            if expected is None or start_time(info.pid) != expected:
+                continue  # gone, or the pid now names another process
+            try:
+                handle = ProcessHandle.open(info.pid)
+            except ProcessLookupError:
+                continue
+            self.processes[info.pid] = Process(handle, info, expected)
+        init_pid = record.container.processes[0].pid if record.container.processes else None
+        if init_pid is None or init_pid not in self.processes:
+            raise RuntimeFailure(f"the init process of container {self.id} is gone")
+        self.init = self.processes[init_pid]
+        self.status = launch.runc_status
+        cgroup = find_memory_cgroup(init_pid)
+        if cgroup is not None:
+            self._oom = OomCounter(cgroup, self._report_oom)
+            self._oom.check_silently()
+        self.save()
+
+    def _start_pumps(self, nursery: trio.Nursery, readers: tuple[int, int]) -> None:
+        stdout, stderr = readers
+        self._open_pumps += 2
+        nursery.start_soon(self._pump, stdout, "stdout")
+        nursery.start_soon(self._pump, stderr, "stderr")
+
+    async def _pump(self, fd: int, stream: str) -> None:
+        source = self.logs.source(stream)
+        try:
+            async with trio.lowlevel.FdStream(fd) as pipe:
+                while chunk := await pipe.receive_some(65536):
+                    source.write(chunk)
+        except OSError as exc:
+            log.error("log capture of container %s (%s) failed: %s", self.id, stream, exc)
+        finally:
+            source.close()
+            self._open_pumps -= 1
+            if self._open_pumps == 0 and self.status is Status.STOPPED:
+                self._pumps_done()
+
+    def _pumps_done(self) -> None:
+        if not self.logs.finished and self.status is Status.STOPPED:
+            self.logs.finish()
+        if self.status is Status.STOPPED:
+            self._drained.set()
+
+    async def _watch_init(self, init: Process) -> None:
+        status = await init.handle.wait()
+        if self._checkpoint_exit is not None:
+            # CRIU kills the tree just before runc checkpoint returns; report the checkpoint
+            # first, then this exit, in the order a client would expect them.
+            await self._checkpoint_exit.wait()
+        if self._oom is not None:
+            self._oom.check()  # an OOM kill may have come before the watcher was in place
+        self.processes.pop(init.pid, None)
+        if self._stdio is not None:
+            self._stdio.close_child_ends()  # now the pumps see EOF once the others are gone
+        # The init's death kills every other process of its pid namespace; those watchers
+        # report their own exits as they come.
+        self.status = Status.STOPPED
+        self.exit_status = status
+        self._ctx.metrics.exits.labels("init").inc()
+        self._ctx.events.publish("exit", self.id, pid=init.pid, status=status)
+        self._stopped.set()
+        if self._open_pumps == 0:
+            self._pumps_done()
+        self.save()
+        log.info("container exited id=%s pid=%d status=%d", self.id, init.pid, status)
+
+    async def _watch_process(self, process: Process) -> None:
+        status = await process.handle.wait()
+        self.processes.pop(process.pid, None)
+        self._ctx.metrics.exits.labels("exec").inc()
+        self._ctx.events.publish("exit", self.id, pid=process.pid, status=status)
+        self.save()
+
+    async def _watch_oom(self, counter: OomCounter) -> None:
+        try:
+            await counter.watch()
+        except OSError as exc:
+            log.warning("no OOM notifications for container %s: %s", self.id, exc)
+
+    def _report_oom(self) -> None:
+        self._ctx.metrics.ooms.inc()
+        self._ctx.events.publish("oom", self.id)
+        log.warning("container %s: a process was killed for memory (OOM)", self.id)
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def _require_live(self, action: str) -> None:
+        if self.deleted:
+            raise NotFound(f"container {self.id!r} not found")
+        if self.status is Status.STOPPED:
+            raise Conflict(f"cannot {action} container {self.id!r}: it is stopped")
+
+    def _require_running(self, action: str) -> None:
+        self._require_live(action)
+        if self.status is Status.PAUSED:
+            raise Conflict(f"cannot {action} container {self.id!r}: it is paused; resume it first")
+
+    async def exec(self, spec: ProcessSpec) -> ProcessInfo:
+        async with self.lock:
+            self._require_running("exec into")
+            number = next(self._exec_ids)
+            document = _exec_document(read_bundle_process(self.bundle), spec)
+            process_file = self.dir / f"exec-{number}.json"
+            pid_file = self.dir / f"exec-{number}.pid"
+            process_file.write_text(json.dumps(document))
+            # The container's own pipes (duplicated: the init may exit and its ends be closed
+            # while this call waits), or, for an adopted container whose pipes died with the
+            # old daemon, new ones for this process.
+            own_pipes = Pipes(self._ctx.devnull) if self._stdio is None else None
+            stdio = own_pipes.child if own_pipes is not None else self._stdio.duplicate_child()  # type: ignore[union-attr]
+            try:
+                try:
+                    pid = await self._ctx.runtime.exec(self.id, process_file, pid_file, stdio)
+                finally:
+                    process_file.unlink(missing_ok=True)
+                    if own_pipes is not None:
+                        own_pipes.close_child_ends()
+                    else:
+                        os.close(stdio.stdout)
+                        os.close(stdio.stderr)
+                handle = ProcessHandle.open(pid)
+            except BaseException as exc:
+                if own_pipes is not None:
+                    own_pipes.close()
+                with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
+                    await _kill_from_pid_file(pid_file)
+                if isinstance(exc, RuncError) and self.status is Status.STOPPED:
+                    raise Conflict(
+                        f"container {self.id!r} stopped before the process could start"
+                    ) from None
+                raise
+            pid_file.unlink(missing_ok=True)
+            process = Process(handle, process_info(pid, document), start_time(pid))
+            self.processes[pid] = process
+            self._ctx.events.publish("start-process", self.id, pid=pid)
+            assert self._nursery is not None
+            self._nursery.start_soon(self._watch_process, process)
+            if own_pipes is not None:
+                self._start_pumps(self._nursery, own_pipes.take_readers())
+            self.save()
+            return process.info
+
+    def signal_process(self, pid: int, signum: int) -> None:
+        process = self.processes.get(pid)
+        if process is None or self.deleted:
+            raise NotFound(f"process {pid} is not a live process of container {self.id!r}")
+        try:
+            process.handle.signal(signum)
+        except ProcessLookupError:
+            raise NotFound(f"process {pid} of container {self.id!r} has exited") from None
+
+    def signal_init(self, signum: int) -> None:
+        self._require_live("signal")
+        assert self.init is not None
+        try:
+            self.init.handle.signal(signum)
+        except ProcessLookupError:
+            raise Conflict(f"cannot signal container {self.id!r}: it is stopped") from None
+
+    async def pause(self) -> None:
+        async with self.lock:
+            self._require_live("pause")
+            if self.status is Status.PAUSED:
+                raise Conflict(f"container {self.id!r} is already paused")
+            await self._runtime_step("pause", self._ctx.runtime.pause(self.id))
+            self.status = Status.PAUSED
+            self._ctx.events.publish("pause", self.id)
+            self.save()
+
+    async def resume(self) -> None:
+        async with self.lock:
+            self._require_live("resume")
+            if self.status is not Status.PAUSED:
+                raise Conflict(f"container {self.id!r} is not paused")
+            await self._resume()
+
+    async def _resume(self) -> None:
+        await self._runtime_step("resume", self._ctx.runtime.resume(self.id))
+        if self.status is Status.PAUSED:
+            self.status = Status.RUNNING
+        self._ctx.events.publish("resume", self.id)
+        self.save()
+
+    async def _runtime_step(self, action: str, call: Any) -> None:
+        """Await a runc call; if the container stopped under it, say so instead of runc's words."""
+        try:
+            await call
+        except RuncError:
+            if self.status is Status.STOPPED:
+                raise Conflict(f"cannot {action} container {self.id!r}: it stopped") from None
+            raise
+
+    async def checkpoint(self, name: str, options: CriuOptions, *, exit: bool) -> CheckpointInfo:
+        async with self.lock:
+            self._require_live("checkpoint")
+            execs = [pid for pid in self.processes if self.init is None or pid != self.init.pid]
+            if execs:
+                # CRIU dumps the tree under the init; an exec'd process hangs off the daemon
+                # (outside the container), so it would be lost without a word. Podman refuses too.
+                listed = ", ".join(str(pid) for pid in execs)
+                raise Conflict(
+                    f"cannot checkpoint container {self.id!r} while processes started with exec"
+                    f" are running (pids {listed}): CRIU dumps only the init's process tree."
+                    " Wait for them to exit or signal them first"
+                )
+            image = checkpoints.reserve(self.bundle, name)
+            work = self.dir / f"criu-dump-{name}"
+            work.mkdir(exist_ok=True)
+            was_paused = self.status is Status.PAUSED
+            if exit:
+                self._checkpoint_exit = trio.Event()
+            try:
+                await self._runtime_step(
+                    "checkpoint",
+                    self._ctx.runtime.checkpoint(self.id, image, work, options, leave_running=not exit),
+                )
+            except BaseException as exc:
+                checkpoints.discard(image)
+                if isinstance(exc, RuncError):
+                    raise _with_criu_log(exc, work, "dump.log") from None
+                raise
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+                if self._checkpoint_exit is not None:
+                    self._checkpoint_exit.set()
+                    self._checkpoint_exit = None
+            info = checkpoints.new_info(name, options)
+            checkpoints.commit(self.bundle, info)
+            self._ctx.events.publish("checkpoint", self.id)
+            if exit:
+                # CRIU killed the processes and runc forgot the container: wait for the init's
+                # exit so that the answer (and the next restore) sees it stopped.
+                with trio.move_on_after(self._ctx.cleanup_timeout):
+                    await self._stopped.wait()
+            elif was_paused:
+                # runc leaves a checkpointed container running; keep it as the client left it.
+                self.status = Status.PAUSED
+            self.save()
+            return info
+
+    async def stop(self, timeout: float) -> None:
+        """SIGTERM the init, wait up to ``timeout`` seconds, then SIGKILL. Returns once it exited."""
+        if self._stopped.is_set() or self.init is None:
+            return
+        self._signal_quietly(signal.SIGTERM)
+        if self.status is Status.PAUSED:
+            # A frozen process gets its signals only once thawed.
+            await self._resume()
+        with trio.move_on_after(timeout):
+            await self._stopped.wait()
+            return
+        log.info("container %s ignored SIGTERM for %gs; sending SIGKILL", self.id, timeout)
+        self._signal_quietly(signal.SIGKILL)
+        with trio.move_on_after(self._ctx.cleanup_timeout):
+            await self._stopped.wait()
+            return
+        raise RuntimeTimeout(f"container {self.id!r} did not exit after SIGKILL")
+
+    def _signal_quietly(self, signum: int) -> None:
+        assert self.init is not None
+        try:
+            self.init.handle.signal(signum)
+        except ProcessLookupError:
+            pass
+
+    async def delete(self, timeout: float) -> ContainerInfo:
+        """Stop, remove from runc, end the task tree and remove the container's files."""
+        async with self.lock:
+            if self.deleted:
+                raise NotFound(f"container {self.id!r} not found")
+            await self.stop(timeout)
+            with trio.move_on_after(_DRAIN_SECONDS):
+                await self._drained.wait()
+            await self._ctx.runtime.delete(self.id, force=True)
+            info = self.info()
+            await self.forget()
+            self._ctx.events.publish("delete", self.id)
+            return info
+
+    async def forget(self) -> None:
+        """End the task tree and remove the container's files (runc is already done with it)."""
+        self.deleted = True
+        self._removed.set()
+        if self._nursery is not None or self.init is not None:
+            await self._finished.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def mark_stopped(self, exit_status: int) -> None:
+        """For a record whose container ended while the daemon was down: no tree is started."""
+        self.status = Status.STOPPED
+        self.exit_status = exit_status
+        self._stopped.set()
+        self._drained.set()
+        self._finished.set()
+        self.logs.finish()
+
+
+def _exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
+    """The bundle's process with the request's fields laid over it, as Docker's exec does.
+
+    Whatever the request leaves out (environment, working directory, user, capabilities,
+    rlimits) is the container's own.
+    """
+    document = dict(base)
+    document["args"] = list(spec.args)
+    document["terminal"] = False
+    document.pop("consoleSize", None)
+    if spec.env is not None:
+        document["env"] = list(spec.env)
+    if spec.cwd is not None:
+        document["cwd"] = spec.cwd
+    if spec.user is not None:
+        user: dict[str, Any] = {"uid": spec.user.uid, "gid": spec.user.gid}
+        if spec.user.additional_gids is not None:
+            user["additionalGids"] = list(spec.user.additional_gids)
+        document["user"] = user
+    document.setdefault("cwd", "/")
+    return document
+
+
+def _with_criu_log(exc: RuncError, work: Path, log_name: str) -> RuntimeFailure:
+    tail = checkpoints.criu_log_tail(work, log_name)
+    if not tail:
+        return exc
+    return RuntimeFailure(f"{exc.message}\nCRIU's {log_name} ends with:\n{tail}")
+
+
+async def _kill_from_pid_file(pid_file: Path) -> None:
+    """A runc call that failed or was killed may have started the process: kill and reap it."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    finally:
+        pid_file.unlink(missing_ok=True)
+    try:
+        handle = ProcessHandle.open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        handle.signal(signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    await handle.wait()

@@ -1,0 +1,186 @@
+"""The one cattrs converter of the daemon: attrs classes <-> JSON-ready dicts.
+
+Field names go camelCase on the wire (``bundle_path`` <-> ``bundlePath``), unknown keys are
+refused, and optional fields that are None are left out of answers. Validation errors come out
+as one readable sentence that names the field (see :func:`structure`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.cols import list_structure_factory
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from .errors import InvalidRequest
+
+T = TypeVar("T")
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _structure_factory(cls: type[Any]) -> Any:
+    overrides = {a.name: override(rename=camel(a.name)) for a in attrs.fields(cls)}
+    inner = make_dict_structure_fn(
+        cls, converter, _cattrs_forbid_extra_keys=True, **overrides  # type: ignore[arg-type]
+    )
+
+    def structure_object(value: object, target: type[Any]) -> Any:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, got {_json_type(value)}")
+        return inner(value, target)
+
+    return structure_object
+
+
+def _unstructure_factory(cls: type[Any]) -> Any:
+    overrides = {
+        a.name: override(rename=camel(a.name), omit_if_default=a.default is None)
+        for a in attrs.fields(cls)
+    }
+    return make_dict_unstructure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
+
+
+converter.register_structure_hook_factory(attrs.has, _structure_factory)
+converter.register_unstructure_hook_factory(attrs.has, _unstructure_factory)
+
+
+def _strict_int(value: object, _: type) -> int:
+    # cattrs would turn "3" or 3.7 or True into an int; a client sending those has made a mistake.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {_json_type(value)}")
+    return value
+
+
+def _strict_str(value: object, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {_json_type(value)}")
+    return value
+
+
+def _strict_bool(value: object, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {_json_type(value)}")
+    return value
+
+
+def _strict_float(value: object, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {_json_type(value)}")
+    return float(value)
+
+
+def _is_list(tp: Any) -> bool:
+    return getattr(tp, "__origin__", None) is list
+
+
+def _is_dict(tp: Any) -> bool:
+    return getattr(tp, "__origin__", None) is dict
+
+
+def _list_factory(tp: Any) -> Any:
+    inner = list_structure_factory(tp, converter)
+
+    def structure_list(value: object, _: type) -> list[Any]:
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {_json_type(value)}")
+        return list(inner(value, tp))
+
+    return structure_list
+
+
+def _dict_factory(tp: Any) -> Any:
+    inner = converter.gen_structure_mapping(tp)
+
+    def structure_dict(value: object, _: type) -> dict[Any, Any]:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, got {_json_type(value)}")
+        return dict(inner(value, tp))
+
+    return structure_dict
+
+
+converter.register_structure_hook_factory(_is_list, _list_factory)
+converter.register_structure_hook_factory(_is_dict, _dict_factory)
+converter.register_structure_hook(int, _strict_int)
+converter.register_structure_hook(str, _strict_str)
+converter.register_structure_hook(bool, _strict_bool)
+converter.register_structure_hook(float, _strict_float)
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r}" if len(value) <= 40 else "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _first_problem(exc: BaseException, path: str) -> str:
+    """Walk cattrs' exception group down to the first leaf; name the field where it broke."""
+    if isinstance(exc, ForbiddenExtraKeysError):
+        keys = ", ".join(repr(k) for k in sorted(exc.extra_fields))
+        where = f" in {path}" if path else ""
+        return f"unknown field{'s' if len(exc.extra_fields) > 1 else ''} {keys}{where}"
+    if isinstance(exc, (ClassValidationError, IterableValidationError)):
+        for sub in exc.exceptions:
+            note = _note_of(sub)
+            return _first_problem(sub, _join(path, note))
+    if isinstance(exc, KeyError):
+        return f"missing required field {path!r}"
+    message = str(exc) or type(exc).__name__
+    return f"{path}: {message}" if path else message
+
+
+def _note_of(exc: BaseException) -> str:
+    for note in getattr(exc, "__notes__", []):
+        note_obj: Any = note
+        name = getattr(note_obj, "name", None)
+        index = getattr(note_obj, "index", None)
+        if name is not None:
+            return camel(str(name))
+        if index is not None:
+            return f"[{index}]"
+    return ""
+
+
+def _join(path: str, part: str) -> str:
+    if not part:
+        return path
+    if part.startswith("["):
+        return path + part
+    return f"{path}.{part}" if path else part
+
+
+def structure(data: object, cls: type[T]) -> T:
+    """Structure a decoded JSON body, raising :class:`InvalidRequest` naming the bad field."""
+    if not isinstance(data, dict):
+        raise InvalidRequest(f"the request body must be a JSON object, not {_json_type(data)}")
+    try:
+        return converter.structure(data, cls)
+    except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
+        raise InvalidRequest(_first_problem(exc, "")) from None
+    except InvalidRequest:
+        raise
+    except (TypeError, ValueError, KeyError) as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def unstructure(value: object) -> Any:
+    return converter.unstructure(value)

@@ -1,0 +1,213 @@
+"""The event bus: every state change passes through here once.
+
+An event is appended to a bounded log (kept in memory and in ``<state-dir>/events.log``, so it
+survives a restart and ``?since=`` can replay it), then fanned out to one bounded memory channel
+per subscriber. Publishing never waits: a subscriber whose channel is full is cut off (its stream
+ends), so a slow client can never slow the daemon down.
+
+Subscribing takes the replay and registers the live channel in one synchronous step, so a
+subscriber sees every event exactly once across the seam between past and live.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import deque
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from . import timestamps
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = (
+    "start-container",
+    "start-process",
+    "exit",
+    "pause",
+    "resume",
+    "checkpoint",
+    "restore",
+    "delete",
+    "oom",
+)
+
+
+@attrs.frozen
+class Event:
+    type: str
+    id: str
+    timestamp_ns: int
+    pid: int | None = None
+    status: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": self.type, "id": self.id}
+        if self.pid is not None:
+            body["pid"] = self.pid
+        if self.status is not None:
+            body["status"] = self.status
+        body["timestamp"] = timestamps.format_ns(self.timestamp_ns)
+        return body
+
+    def line(self) -> bytes:
+        return json.dumps(self.to_json(), separators=(",", ":")).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Event:
+        return cls(
+            type=str(body["type"]),
+            id=str(body["id"]),
+            timestamp_ns=timestamps.parse_ns(str(body["timestamp"])),
+            pid=body.get("pid"),
+            status=body.get("status"),
+        )
+
+
+class Subscription:
+    """A subscriber's view: the replayed past, then the live channel. Close it when done."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        replay: list[Event],
+        send: trio.MemorySendChannel[Event],
+        receive: trio.MemoryReceiveChannel[Event],
+    ) -> None:
+        self.replay = replay
+        self.receive = receive
+        self._bus = bus
+        self._send = send
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        for event in self.replay:
+            yield event
+        async for event in self.receive:
+            yield event
+
+    def close(self) -> None:
+        self._bus._drop(self._send)
+        self.receive.close()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class EventBus:
+    def __init__(self, path: Path | None, *, capacity: int = 10_000, queue: int = 1024) -> None:
+        self._path = path
+        self._capacity = capacity
+        self._queue = queue
+        self._events: deque[Event] = deque(maxlen=capacity)
+        self._subscribers: dict[trio.MemorySendChannel[Event], str | None] = {}
+        self._fd: int | None = None
+        self._lines_in_file = 0
+        self._last_ns = 0
+        self.closed = False
+        if path is not None:
+            self._load(path)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def _load(self, path: Path) -> None:
+        try:
+            with open(path, "rb") as file:
+                for raw in file:
+                    self._lines_in_file += 1
+                    try:
+                        event = Event.from_json(json.loads(raw))
+                    except (ValueError, KeyError, TypeError):
+                        # A line cut short by a crash mid-write: skip it, keep the rest.
+                        continue
+                    self._events.append(event)
+        except FileNotFoundError:
+            return
+        if self._events:
+            self._last_ns = self._events[-1].timestamp_ns
+
+    def publish(
+        self, type: str, container_id: str, *, pid: int | None = None, status: int | None = None
+    ) -> Event:
+        # Timestamps strictly increase, so that ?since= from an event's own timestamp replays it
+        # and everything after it, in the order it happened.
+        stamp = max(timestamps.now_ns(), self._last_ns + 1)
+        self._last_ns = stamp
+        event = Event(type=type, id=container_id, timestamp_ns=stamp, pid=pid, status=status)
+        self._events.append(event)
+        self._persist(event)
+        for channel, wanted in list(self._subscribers.items()):
+            if wanted is not None and wanted != container_id:
+                continue
+            try:
+                channel.send_nowait(event)
+            except trio.WouldBlock:
+                log.warning("event subscriber cannot keep up; cutting it off")
+                self._drop(channel)
+            except trio.ClosedResourceError:
+                self._drop(channel)
+        return event
+
+    def _persist(self, event: Event) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.write(self._fd, event.line())
+            self._lines_in_file += 1
+            if self._lines_in_file > 2 * self._capacity:
+                self._compact()
+        except OSError as exc:
+            # The events still reach live subscribers; only replay after a restart loses them.
+            log.error("cannot write the event log: %s", exc)
+
+    def _compact(self) -> None:
+        """Rewrite the file with the last ``capacity`` events (atomically, by rename)."""
+        assert self._path is not None and self._fd is not None
+        temporary = self._path.with_suffix(".tmp")
+        with open(temporary, "wb") as file:
+            file.writelines(event.line() for event in self._events)
+        os.replace(temporary, self._path)
+        os.close(self._fd)
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._lines_in_file = len(self._events)
+
+    def subscribe(self, *, since_ns: int | None = None, container_id: str | None = None) -> Subscription:
+        """Take the replay from ``since_ns`` on and register for live events, in one step."""
+        send, receive = trio.open_memory_channel[Event](self._queue)
+        replay: list[Event] = []
+        if since_ns is not None:
+            replay = [
+                event
+                for event in self._events
+                if event.timestamp_ns >= since_ns
+                and (container_id is None or event.id == container_id)
+            ]
+        if self.closed:
+            send.close()
+        else:
+            self._subscribers[send] = container_id
+        return Subscription(self, replay, send, receive)
+
+    def _drop(self, channel: trio.MemorySendChannel[Event]) -> None:
+        self._subscribers.pop(channel, None)
+        channel.close()
+
+    def close(self) -> None:
+        """End every live stream (the daemon is shutting down)."""
+        self.closed = True
+        for channel in list(self._subscribers):
+            self._drop(channel)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

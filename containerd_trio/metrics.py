@@ -1,0 +1,90 @@
+"""Prometheus metrics, on a registry of the daemon's own (never the global one).
+
+The daemon's process figures (``process_cpu_seconds_total``, ``process_resident_memory_bytes``)
+come from prometheus-client's process collector; the bench reads them to report the daemon's CPU
+per start and its RSS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .model import Status
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _ContainersByStatus(Collector):
+    def __init__(self, count: Callable[[], Mapping[Status, int]]) -> None:
+        self._count = count
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "containerd_trio_containers", "Containers the daemon lists, by status.", labels=["status"]
+        )
+        counts = self._count()
+        for status in Status:
+            family.add_metric([status.value], counts.get(status, 0))
+        yield family
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.starts = Counter(
+            "containerd_trio_container_starts", "Containers started (or restored).", registry=r
+        )
+        self.start_failures = Counter(
+            "containerd_trio_container_start_failures", "Container starts that failed.", registry=r
+        )
+        self.exits = Counter(
+            "containerd_trio_process_exits", "Container processes that exited.", ["kind"], registry=r
+        )
+        self.ooms = Counter("containerd_trio_ooms", "OOM kills seen in containers.", registry=r)
+        self.start_latency = Histogram(
+            "containerd_trio_container_start_seconds",
+            "Time to start a container, from request to running init.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.runtime_latency = Histogram(
+            "containerd_trio_runtime_call_seconds",
+            "Duration of runc calls, by command.",
+            ["command"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.runtime_failures = Counter(
+            "containerd_trio_runtime_call_failures", "runc calls that failed.", ["command"], registry=r
+        )
+        self.subscribers = Gauge(
+            "containerd_trio_event_subscribers", "Clients streaming /events.", registry=r
+        )
+
+    def observe_runtime_call(self, command: str, seconds: float, ok: bool) -> None:
+        self.runtime_latency.labels(command).observe(seconds)
+        if not ok:
+            self.runtime_failures.labels(command).inc()
+
+    def count_containers(self, count: Callable[[], Mapping[Status, int]]) -> None:
+        self.registry.register(_ContainersByStatus(count))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,182 @@
+"""Noticing that the kernel killed a container's process for memory.
+
+cgroup v1: an eventfd registered through ``cgroup.event_control`` on ``memory.oom_control``
+fires on each OOM; the ``oom_kill`` counter in ``memory.oom_control`` says how many kills there
+were. cgroup v2: ``memory.events`` carries the same counter and inotify says when it changed.
+
+The counter is the truth and the notification only a hint: a container under a tiny limit can be
+killed within milliseconds of its start, before any watcher is in place, so the counter is read
+when the watch begins and again when the init exits, and an event is reported for every rise.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import trio
+
+log = logging.getLogger(__name__)
+
+_V1_ROOT = Path("/sys/fs/cgroup/memory")
+_V2_ROOTS = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
+
+
+@attrs.define
+class MemoryCgroup:
+    path: Path
+    version: int  # 1 or 2
+
+    @property
+    def counter_file(self) -> Path:
+        return self.path / ("memory.oom_control" if self.version == 1 else "memory.events")
+
+    def oom_kills(self) -> int | None:
+        """The cgroup's ``oom_kill`` counter, or None if the cgroup is gone."""
+        try:
+            text = self.counter_file.read_text()
+        except OSError:
+            return None
+        return parse_oom_kill(text)
+
+
+def parse_oom_kill(text: str) -> int:
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill":
+            return int(value)
+    return 0
+
+
+def parse_proc_cgroup(text: str) -> tuple[str | None, str | None]:
+    """From /proc/PID/cgroup: (the v1 memory controller's path, the v2 unified path)."""
+    v1 = v2 = None
+    for line in text.splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            v2 = path
+        elif "memory" in controllers.split(","):
+            v1 = path
+    return v1, v2
+
+
+def find_memory_cgroup(pid: int) -> MemoryCgroup | None:
+    try:
+        text = Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return None
+    v1, v2 = parse_proc_cgroup(text)
+    if v1 is not None and (_V1_ROOT / v1.lstrip("/") / "memory.oom_control").exists():
+        return MemoryCgroup(_V1_ROOT / v1.lstrip("/"), 1)
+    if v2 is not None:
+        for root in _V2_ROOTS:
+            candidate = root / v2.lstrip("/")
+            if (candidate / "memory.events").exists():
+                return MemoryCgroup(candidate, 2)
+    return None
+
+
+class OomCounter:
+    """Reports each rise of a cgroup's ``oom_kill`` counter exactly once."""
+
+    def __init__(self, cgroup: MemoryCgroup, report: Callable[[], None]) -> None:
+        self.cgroup = cgroup
+        self._report = report
+        self._seen = 0
+
+    def check(self) -> None:
+        kills = self.cgroup.oom_kills()
+        if kills is None:
+            return
+        while self._seen < kills:
+            self._seen += 1
+            self._report()
+
+    def check_silently(self) -> None:
+        """Take the counter as it stands without reporting (kills already reported before)."""
+        self._seen = self.cgroup.oom_kills() or 0
+
+    async def watch(self) -> None:
+        """Check on every notification until cancelled. Checks once at once, too."""
+        self.check()
+        if self.cgroup.version == 1:
+            await self._watch_v1()
+        else:
+            await self._watch_v2()
+
+    async def _watch_v1(self) -> None:
+        efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        try:
+            control = os.open(self.cgroup.path / "memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                with open(self.cgroup.path / "cgroup.event_control", "w") as event_control:
+                    event_control.write(f"{efd} {control}")
+            finally:
+                os.close(control)
+            while True:
+                await trio.lowlevel.wait_readable(efd)
+                try:
+                    os.eventfd_read(efd)
+                except BlockingIOError:
+                    continue
+                if not self.cgroup.path.exists():
+                    return  # the eventfd also fires when the cgroup is removed
+                self.check()
+        finally:
+            trio.lowlevel.notify_closing(efd)
+            os.close(efd)
+
+    async def _watch_v2(self) -> None:
+        inotify = _Inotify.open()
+        if inotify is None:
+            return  # no inotify: the check at exit still reports the kill
+        try:
+            inotify.watch(self.cgroup.counter_file)
+            while True:
+                await trio.lowlevel.wait_readable(inotify.fd)
+                inotify.drain()
+                self.check()
+        finally:
+            inotify.close()
+
+
+class _Inotify:
+    """Just enough inotify (through libc) to hear that ``memory.events`` changed."""
+
+    _IN_MODIFY = 0x00000002
+    _libc: ctypes.CDLL | None = None
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def open(cls) -> _Inotify | None:
+        if cls._libc is None:
+            name = ctypes.util.find_library("c")
+            cls._libc = ctypes.CDLL(name, use_errno=True)
+        fd = cls._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            log.warning("inotify_init1 failed: %s", os.strerror(ctypes.get_errno()))
+            return None
+        return cls(fd)
+
+    def watch(self, path: Path) -> None:
+        assert self._libc is not None
+        if self._libc.inotify_add_watch(self.fd, os.fsencode(path), self._IN_MODIFY) < 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(path))
+
+    def drain(self) -> None:
+        try:
+            while os.read(self.fd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        trio.lowlevel.notify_closing(self.fd)
+        os.close(self.fd)

@@ -1,0 +1,52 @@
+"""RFC 3339 timestamps with nanoseconds and a UTC offset, as in the seed's checkpoint listing.
+
+Timestamps are kept as integer nanoseconds since the epoch, so that ordering and ``?since=``
+comparisons are exact, and are formatted only at the edge.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timedelta, timezone
+
+_RFC3339 = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def format_ns(ns: int) -> str:
+    """``2026-11-28T15:09:14.915868934+00:00``: always nine fraction digits, always an offset."""
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{stamp}.{fraction:09d}+00:00"
+
+
+def parse_ns(text: str) -> int:
+    """Parse an RFC 3339 timestamp into nanoseconds since the epoch.
+
+    Raises ValueError with a message that says what form is expected.
+    """
+    match = _RFC3339.match(text)
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not an RFC 3339 timestamp such as 2026-11-28T15:09:14.915868934+00:00"
+        )
+    date, hours, minutes, seconds, fraction, offset = match.groups()
+    try:
+        base = datetime.fromisoformat(f"{date}T{hours}:{minutes}:{seconds}")
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a valid date and time: {exc}") from None
+    if offset in ("Z", "z"):
+        delta = timedelta(0)
+    else:
+        sign = 1 if offset[0] == "+" else -1
+        delta = sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+    moment = base.replace(tzinfo=timezone(delta))
+    whole = int(moment.timestamp())
+    nanos = int((fraction or "0").ljust(9, "0"))
+    return whole * 1_000_000_000 + nanos
