@@ -63,6 +63,8 @@ class RuncError(RuntimeFailure):
     """A runc command exited non-zero. Keeps runc's own message apart for callers that match it."""
 
     def __init__(self, command: str, runc_message: str) -> None:
+        # runc's main often words its error "runc run failed: ..." already.
+        runc_message = runc_message.removeprefix(f"runc {command} failed: ")
         super().__init__(f"runc {command} failed: {runc_message}")
         self.command = command
         self.runc_message = runc_message

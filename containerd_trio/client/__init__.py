@@ -1,0 +1,1 @@
+"""The client side: ``ctr-trio`` (the CLI), its HTTP client, and the benchmark."""

@@ -1,0 +1,336 @@
+"""Shared fixtures. The rules every test here keeps:
+
+- Real parts only: containers are real runc containers from busybox bundles made with
+  ``runc spec``; the API is a real Hypercorn server on a loopback port chosen by the kernel
+  (port 0); checkpoints go through real CRIU. The suite runs as root, as CI does.
+- Every test is bounded in time: each runs under ``trio.fail_after`` (60 s unless a
+  ``deadline(seconds)`` marker says otherwise), and waits on events, never on sleeps.
+- Each test gets its own state dir (and so its own runc root): nothing leaks between tests.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from containerd_trio import timestamps
+from containerd_trio.bundle import make_busybox_bundle
+from containerd_trio.config import DaemonConfig, Listen
+from containerd_trio.daemon import Daemon
+
+DEFAULT_DEADLINE = 60.0
+
+if os.geteuid() != 0:  # pragma: no cover - CI and these machines run as root
+    pytest.exit("the suite drives runc and CRIU and must run as root", returncode=2)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "deadline(seconds): the test's time bound (default 60 s)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put every async test under ``trio.fail_after``: a hung test fails, it never hangs CI."""
+    for item in items:
+        function = getattr(item, "obj", None)
+        if not inspect.iscoroutinefunction(function):
+            continue
+        marker = item.get_closest_marker("deadline")
+        seconds = float(marker.args[0]) if marker else DEFAULT_DEADLINE
+        item.obj = _bounded(function, seconds)  # type: ignore[attr-defined]
+
+
+def _bounded(function: Callable[..., Any], seconds: float) -> Callable[..., Any]:
+    @functools.wraps(function)
+    async def bounded(*args: Any, **kwargs: Any) -> Any:
+        with trio.fail_after(seconds):
+            return await function(*args, **kwargs)
+
+    return bounded
+
+
+# --- bundles --------------------------------------------------------------------------------
+
+FOREVER = ("sleep", "100000")
+IGNORES_TERM = ("sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
+COUNTER = ("sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done")
+
+
+class BundleFactory:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._numbers = itertools.count(1)
+
+    def __call__(self, args: Sequence[str] = FOREVER, **options: Any) -> Path:
+        return make_busybox_bundle(self.root / f"bundle-{next(self._numbers)}", args, **options)
+
+
+@pytest.fixture
+def make_bundle(tmp_path: Path) -> BundleFactory:
+    return BundleFactory(tmp_path / "bundles")
+
+
+@pytest.fixture
+def bundle(make_bundle: BundleFactory) -> Path:
+    """A bundle whose process sleeps (and, as pid 1, ignores SIGTERM)."""
+    return make_bundle()
+
+
+# --- the daemon -----------------------------------------------------------------------------
+
+
+def daemon_config(state_dir: Path, **overrides: Any) -> DaemonConfig:
+    settings: dict[str, Any] = {
+        "listen": Listen(host="127.0.0.1", port=0),
+        "state_dir": state_dir,
+        "runtime_timeout": 30.0,
+        "shutdown_timeout": 2.0,
+    }
+    settings.update(overrides)
+    return DaemonConfig(**settings)
+
+
+class RunningDaemon:
+    """An in-process daemon on a port-0 server, with an HTTP client pointed at it."""
+
+    def __init__(self, daemon: Daemon, client: httpx.AsyncClient, finished: trio.Event) -> None:
+        self.daemon = daemon
+        self.client = client
+        self.finished = finished
+
+    @property
+    def config(self) -> DaemonConfig:
+        return self.daemon.config
+
+    @property
+    def url(self) -> str:
+        return self.daemon.binds[0]
+
+    async def stop(self) -> None:
+        self.daemon.request_stop()
+        await self.finished.wait()
+
+
+@pytest.fixture
+async def start_daemon(
+    tmp_path: Path, nursery: trio.Nursery
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start a daemon (or several, or one again on the same state dir) for this test."""
+    running: list[RunningDaemon] = []
+
+    async def start(state_dir: Path | None = None, **overrides: Any) -> RunningDaemon:
+        config = daemon_config(state_dir or tmp_path / "state", **overrides)
+        daemon = Daemon(config)
+        finished = trio.Event()
+
+        async def run(*, task_status: trio.TaskStatus[None]) -> None:
+            try:
+                await daemon.run(task_status=task_status)
+            finally:
+                finished.set()
+
+        await nursery.start(run)
+        client = httpx.AsyncClient(base_url=daemon.binds[0], timeout=60.0)
+        handle = RunningDaemon(daemon, client, finished)
+        running.append(handle)
+        return handle
+
+    yield start
+    for handle in running:
+        await handle.client.aclose()
+        if not handle.finished.is_set():
+            with trio.move_on_after(30):
+                await handle.stop()
+
+
+@pytest.fixture
+async def daemon(start_daemon: Callable[..., Any]) -> RunningDaemon:
+    handle: RunningDaemon = await start_daemon()
+    return handle
+
+
+@pytest.fixture
+def client(daemon: RunningDaemon) -> httpx.AsyncClient:
+    return daemon.client
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def now() -> str:
+    """An RFC 3339 timestamp for ``?since=``: events from here on will be replayed."""
+    return timestamps.format_ns(time.time_ns())
+
+
+async def start_container(client: httpx.AsyncClient, container_id: str, bundle: Path, **body: Any) -> dict[str, Any]:
+    response = await client.post(f"/containers/{container_id}", json={"bundlePath": str(bundle), **body})
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def next_event(
+    client: httpx.AsyncClient,
+    *,
+    since: str,
+    container_id: str | None = None,
+    match: Callable[[dict[str, Any]], bool],
+) -> dict[str, Any]:
+    """The first event from ``since`` on that ``match`` accepts (replayed or live)."""
+    params = {"since": since}
+    if container_id is not None:
+        params["id"] = container_id
+    async with client.stream("GET", "/events", params=params) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            event: dict[str, Any] = json.loads(line)
+            if match(event):
+                return event
+    raise AssertionError("the event stream ended before the event came")
+
+
+async def wait_exit(client: httpx.AsyncClient, container_id: str, pid: int, since: str) -> int:
+    event = await next_event(
+        client,
+        since=since,
+        container_id=container_id,
+        match=lambda e: e["type"] == "exit" and e.get("pid") == pid,
+    )
+    status: int = event["status"]
+    return status
+
+
+async def wait_output(client: httpx.AsyncClient, container_id: str, text: str) -> None:
+    """Follow the container's log until a record's data contains ``text``."""
+    url = f"/containers/{container_id}/logs"
+    async with client.stream("GET", url, params={"follow": "true"}) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            if text in json.loads(line)["data"]:
+                return
+    raise AssertionError(f"the log of {container_id} ended without {text!r}")
+
+
+def zombie_children(parent: int | None = None) -> list[int]:
+    """Pids of ``parent``'s (default: this process's) children that exited but were never reaped."""
+    me = os.getpid() if parent is None else parent
+    zombies = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                data = stat.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2 :].split()
+        if fields[0] == b"Z" and int(fields[1]) == me:
+            zombies.append(int(entry))
+    return zombies
+
+
+def pid_alive(pid: int) -> bool:
+    """True if ``pid`` runs and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            data = stat.read()
+    except OSError:
+        return False
+    return data[data.rfind(b")") + 2 :].split()[0] != b"Z"
+
+
+def runc_ids(state_dir: Path) -> list[str]:
+    import subprocess
+
+    out = subprocess.run(
+        ["runc", "--root", str(state_dir / "runc"), "list", "--format", "json"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return [entry["id"] for entry in json.loads(out or b"null") or []]
+
+
+# --- the daemon as a separate process (shutdown, crash and restart) --------------------------
+
+
+class DaemonProcess:
+    """``python -m containerd_trio`` on a unix socket in the test's directory."""
+
+    def __init__(self, state_dir: Path, socket: Path, extra: Sequence[str] = ()) -> None:
+        self.state_dir = state_dir
+        self.socket = socket
+        self.extra = list(extra)
+        self.process: trio.Process | None = None
+        self.log = bytearray()
+        self._ready = trio.Event()
+        self.client = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(socket)), base_url="http://daemon", timeout=60
+        )
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        import sys
+
+        argv = [
+            sys.executable, "-m", "containerd_trio",
+            "--listen", f"unix:{self.socket}",
+            "--state-dir", str(self.state_dir),
+            "--shutdown-timeout", "1",
+            *self.extra,
+        ]  # fmt: skip
+        self._ready = trio.Event()
+        self.process = await trio.lowlevel.open_process(argv, stderr=subprocess_pipe())
+        nursery.start_soon(self._read_log, self.process)
+        await self._ready.wait()
+
+    async def _read_log(self, process: trio.Process) -> None:
+        assert process.stderr is not None
+        async for chunk in process.stderr:
+            self.log += chunk
+            if b"serving on" in self.log:
+                self._ready.set()
+        self._ready.set()  # it exited: whoever waits finds out from returncode
+
+    async def signal_and_wait(self, signum: int) -> int:
+        assert self.process is not None
+        self.process.send_signal(signum)
+        return await self.process.wait()
+
+    async def kill_hard(self) -> None:
+        """kill -9: the crash the daemon must survive."""
+        assert self.process is not None
+        self.process.kill()
+        await self.process.wait()
+
+
+def subprocess_pipe() -> int:
+    import subprocess
+
+    return subprocess.PIPE
+
+
+@pytest.fixture
+async def spawn_daemon(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Callable[..., Any]]:
+    spawned: list[DaemonProcess] = []
+
+    async def spawn(*extra: str, state_dir: Path | None = None) -> DaemonProcess:
+        daemon = DaemonProcess(state_dir or tmp_path / "state", tmp_path / "api.sock", extra)
+        await daemon.start(nursery)
+        spawned.append(daemon)
+        return daemon
+
+    yield spawn
+    for daemon in spawned:
+        await daemon.client.aclose()
+        if daemon.process is not None and daemon.process.returncode is None:
+            daemon.process.kill()
+            await daemon.process.wait()

@@ -1,0 +1,280 @@
+"""Starting, listing, stopping and deleting containers over real HTTP (the foundation issue)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from containerd_trio.machine import read_machine
+
+from .conftest import (
+    FOREVER,
+    IGNORES_TERM,
+    BundleFactory,
+    RunningDaemon,
+    next_event,
+    now,
+    pid_alive,
+    runc_ids,
+    start_container,
+    wait_exit,
+    wait_output,
+    zombie_children,
+)
+
+
+async def test_seed_start_and_state(client: httpx.AsyncClient, bundle: Path) -> None:
+    """The seed's POST /containers/redis and GET /state, with the seed's response shape."""
+    response = await client.post(
+        "/containers/redis",
+        content=f'{{\n"bundlePath": "{bundle}"\n}}',
+        headers={"content-type": "application/x-www-form-urlencoded"},  # what curl -d sends
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["id"] == "redis"
+    assert created["bundlePath"] == str(bundle)
+    assert created["state"] == {"status": "running"}
+    [init] = created["processes"]
+    assert init["args"] == list(FOREVER)
+    assert init["user"] == {"uid": 0, "gid": 0}
+    assert init["terminal"] is False
+    assert any(v.startswith("PATH=") for v in init["env"])
+    assert pid_alive(init["pid"])
+
+    state = (await client.get("/state")).json()
+    assert [c["id"] for c in state["containers"]] == ["redis"]
+    assert state["containers"][0]["processes"][0]["pid"] == init["pid"]
+    machine = read_machine()
+    assert state["machine"] == {"cpus": machine.cpus, "memory": machine.memory}
+    assert state["machine"]["cpus"] == os.sysconf("SC_NPROCESSORS_ONLN")
+
+
+async def test_get_container_matches_state(client: httpx.AsyncClient, bundle: Path) -> None:
+    created = await start_container(client, "one", bundle, labels={"team": "infra"})
+    got = (await client.get("/containers/one")).json()
+    assert got == created
+    assert got["labels"] == {"team": "infra"}
+    assert got["createdAt"].endswith("+00:00") and len(got["createdAt"].split(".")[1]) == 15
+
+
+async def test_exit_status_is_kept(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+    since = now()
+    created = await start_container(client, "three", make_bundle(["sh", "-c", "exit 3"]))
+    pid = created["processes"][0]["pid"]
+    assert await wait_exit(client, "three", pid, since) == 3
+    got = (await client.get("/containers/three")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 3}
+    assert got["processes"] == []
+    # A stopped container stays listed until deleted.
+    assert [c["id"] for c in (await client.get("/state")).json()["containers"]] == ["three"]
+
+
+async def test_death_by_signal_is_128_plus_n(client: httpx.AsyncClient, bundle: Path) -> None:
+    since = now()
+    created = await start_container(client, "killed", bundle)
+    pid = created["processes"][0]["pid"]
+    os.kill(pid, signal.SIGKILL)  # from outside the container, as an OOM killer would
+    assert await wait_exit(client, "killed", pid, since) == 128 + signal.SIGKILL
+    got = (await client.get("/containers/killed")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 137}
+
+
+@pytest.mark.deadline(30)
+async def test_delete_escalates_to_sigkill(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    client = daemon.client
+    created = await start_container(client, "stubborn", make_bundle(IGNORES_TERM))
+    pid = created["processes"][0]["pid"]
+    began = trio.current_time()
+    response = await client.delete("/containers/stubborn", params={"timeout": "1"})
+    elapsed = trio.current_time() - began
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == {"status": "stopped", "exitStatus": 137}
+    assert elapsed >= 1.0  # it waited the grace period before SIGKILL
+    assert not pid_alive(pid)
+    assert (await client.get("/containers/stubborn")).status_code == 404
+    assert runc_ids(daemon.config.state_dir) == []
+    assert not (daemon.config.containers_dir / "stubborn").exists()
+
+
+async def test_delete_lets_a_cooperative_container_exit(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    client = daemon.client
+    args = ["sh", "-c", "trap 'exit 0' TERM; echo ready; while true; do sleep 0.05; done"]
+    await start_container(client, "polite", make_bundle(args))
+    await wait_output(client, "polite", "ready")  # the trap is set
+    response = await client.delete("/containers/polite", params={"timeout": "20"})
+    assert response.status_code == 200
+    assert response.json()["state"] == {"status": "stopped", "exitStatus": 0}
+    assert runc_ids(daemon.config.state_dir) == []
+
+
+async def test_delete_stopped_container(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    client = daemon.client
+    since = now()
+    created = await start_container(client, "done", make_bundle(["true"]))
+    await wait_exit(client, "done", created["processes"][0]["pid"], since)
+    assert runc_ids(daemon.config.state_dir) == ["done"]  # stopped, still known to runc
+    response = await client.delete("/containers/done")
+    assert response.status_code == 200
+    assert response.json()["state"]["exitStatus"] == 0
+    assert runc_ids(daemon.config.state_dir) == []
+    event = await next_event(client, since=since, container_id="done", match=lambda e: e["type"] == "delete")
+    assert event["id"] == "done"
+
+
+async def test_stopped_record_is_replaced(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+    since = now()
+    first = await start_container(client, "again", make_bundle(["sh", "-c", "exit 5"]))
+    await wait_exit(client, "again", first["processes"][0]["pid"], since)
+    second = await start_container(client, "again", make_bundle(FOREVER))
+    assert second["state"] == {"status": "running"}
+    assert second["processes"][0]["pid"] != first["processes"][0]["pid"]
+    assert len((await client.get("/state")).json()["containers"]) == 1
+
+
+async def test_no_zombies_left(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+    since = now()
+    pids = []
+    for n in range(4):
+        created = await start_container(client, f"z{n}", make_bundle(["sh", "-c", f"exit {n}"]))
+        pids.append(created["processes"][0]["pid"])
+    for n, pid in enumerate(pids):
+        assert await wait_exit(client, f"z{n}", pid, since) == n
+    for n in range(4):
+        assert (await client.delete(f"/containers/z{n}")).status_code == 200
+    assert zombie_children() == []
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+async def test_unknown_container_is_404(client: httpx.AsyncClient) -> None:
+    for method, path in [
+        ("GET", "/containers/ghost"),
+        ("DELETE", "/containers/ghost"),
+        ("PATCH", "/containers/ghost"),
+        ("PUT", "/containers/ghost/processes"),
+    ]:
+        body = {"status": "paused"} if method == "PATCH" else {"args": ["true"]}
+        response = await client.request(method, path, json=body)
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json() == {"error": "container 'ghost' not found"}
+
+
+async def test_running_id_is_409(client: httpx.AsyncClient, bundle: Path) -> None:
+    await start_container(client, "busy", bundle)
+    response = await client.post("/containers/busy", json={"bundlePath": str(bundle)})
+    assert response.status_code == 409
+    assert "already exists and is running" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"bundlePath": ', "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ("{}", "missing required field 'bundlePath'"),
+        ('{"bundlePath": 7}', "bundlePath: expected a string"),
+        ('{"bundlePath": "/x", "colour": "red"}', "unknown field 'colour'"),
+        ('{"bundlePath": "relative/path"}', "must be an absolute path"),
+        ('{"bundlePath": "/nonexistent/bundle"}', "is not a directory"),
+        ('{"bundlePath": "/tmp"}', "has no config.json"),
+        ('{"bundlePath": "/tmp", "labels": ["a"]}', "labels: expected an object"),
+    ],
+)
+async def test_bad_start_request_is_400(client: httpx.AsyncClient, body: str, message: str) -> None:
+    response = await client.post("/containers/bad", content=body)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+    assert (await client.get("/containers/bad")).status_code == 404
+
+
+@pytest.mark.parametrize("container_id", ["%2E%2E", ".hidden", "a" * 129, "has space", "semi;colon"])
+async def test_invalid_id_is_400(client: httpx.AsyncClient, bundle: Path, container_id: str) -> None:
+    response = await client.post(f"/containers/{container_id}", json={"bundlePath": str(bundle)})
+    assert response.status_code == 400, response.text
+    assert "invalid container id" in response.json()["error"]
+
+
+async def test_body_too_large_is_413(start_daemon: object, bundle: Path) -> None:
+    daemon: RunningDaemon = await start_daemon(max_body_bytes=1000)  # type: ignore[operator]
+    big = '{"bundlePath": "' + "x" * 2000 + '"}'
+    response = await daemon.client.post("/containers/big", content=big)
+    assert response.status_code == 413
+    assert "larger than the limit of 1000 bytes" in response.json()["error"]
+    assert (await daemon.client.get("/state")).status_code == 200
+
+
+async def test_runc_failure_is_500_with_runcs_words(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    await daemon.client.get("/state")  # the keep-alive connection is open before counting
+    fds_before = sorted(os.listdir("/proc/self/fd"))
+    response = await daemon.client.post(
+        "/containers/broken", json={"bundlePath": str(make_bundle(["/no/such/binary"]))}
+    )
+    assert response.status_code == 500
+    message = response.json()["error"]
+    assert message.startswith("runc run failed:")
+    assert "/no/such/binary" in message  # runc's own words
+    # Nothing half-made: not listed, not in runc, no files, no fds.
+    assert (await daemon.client.get("/containers/broken")).status_code == 404
+    assert runc_ids(daemon.config.state_dir) == []
+    assert not (daemon.config.containers_dir / "broken").exists()
+    assert sorted(os.listdir("/proc/self/fd")) == fds_before
+    assert zombie_children() == []
+
+
+async def test_invalid_config_json_is_runcs_message(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    bad = make_bundle()
+    (bad / "config.json").write_text("{ this is not json")
+    response = await daemon.client.post("/containers/badjson", json={"bundlePath": str(bad)})
+    assert response.status_code == 500
+    assert "runc run failed" in response.json()["error"]
+    assert runc_ids(daemon.config.state_dir) == []
+
+
+@pytest.mark.deadline(30)
+async def test_runtime_deadline_is_504_and_rolls_back(
+    start_daemon: object, tmp_path: Path, bundle: Path
+) -> None:
+    hung = tmp_path / "hung-runc"
+    hung.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = run ] && exec sleep 60; done\nexec runc "$@"\n')
+    hung.chmod(0o755)
+    daemon: RunningDaemon = await start_daemon(runtime=str(hung), runtime_timeout=1.0)  # type: ignore[operator]
+    response = await daemon.client.post("/containers/slow", json={"bundlePath": str(bundle)})
+    assert response.status_code == 504
+    assert "did not finish within 1 seconds" in response.json()["error"]
+    assert (await daemon.client.get("/containers/slow")).status_code == 404
+    assert runc_ids(daemon.config.state_dir) == []
+    assert zombie_children() == []
+
+
+async def test_unknown_route_and_method_are_json(client: httpx.AsyncClient) -> None:
+    response = await client.get("/nope")
+    assert response.status_code == 404
+    assert response.json() == {"error": "no such endpoint: GET /nope"}
+    response = await client.put("/state")
+    assert response.status_code == 405
+    assert "not allowed" in response.json()["error"]
+
+
+async def test_start_survives_client_hangup(daemon: RunningDaemon, bundle: Path) -> None:
+    """A client that goes away mid-start cannot cancel it half-way: it completes."""
+    with trio.move_on_after(0.005):
+        await daemon.client.post("/containers/orphan", json={"bundlePath": str(bundle)})
+    # The start goes on in the supervisor's nursery; the container shows up running.
+    since = "1970-01-01T00:00:00Z"
+    await next_event(
+        daemon.client, since=since, container_id="orphan", match=lambda e: e["type"] == "start-container"
+    )
+    got = (await daemon.client.get("/containers/orphan")).json()
+    assert got["state"]["status"] == "running"
+    assert runc_ids(daemon.config.state_dir) == ["orphan"]

@@ -1,0 +1,92 @@
+"""The daemon as its own process: SIGTERM and SIGINT shut it down cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from .conftest import FOREVER, IGNORES_TERM, BundleFactory, pid_alive, runc_ids
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_signal_stops_every_container_and_exits_0(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, signum: int
+) -> None:
+    daemon = await spawn_daemon()
+    pids = []
+    for name, args in [("polite", FOREVER), ("stubborn", IGNORES_TERM)]:
+        response = await daemon.client.post(f"/containers/{name}", json={"bundlePath": str(make_bundle(args))})
+        assert response.status_code == 201, response.text
+        pids.append(response.json()["processes"][0]["pid"])
+    assert sorted(runc_ids(daemon.state_dir)) == ["polite", "stubborn"]
+
+    assert await daemon.signal_and_wait(signum) == 0
+    assert runc_ids(daemon.state_dir) == []
+    assert not any(pid_alive(pid) for pid in pids)
+    assert b"shutting down" in daemon.log and b"level=error" not in daemon.log
+    assert not daemon.socket.exists() or not _socket_accepts(str(daemon.socket))
+
+
+async def test_keep_containers_leaves_them_running(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    daemon = await spawn_daemon("--keep-containers")
+    response = await daemon.client.post("/containers/kept", json={"bundlePath": str(make_bundle())})
+    pid = response.json()["processes"][0]["pid"]
+    assert await daemon.signal_and_wait(signal.SIGTERM) == 0
+    try:
+        assert pid_alive(pid)
+        assert runc_ids(daemon.state_dir) == ["kept"]
+    finally:
+        root = str(daemon.state_dir / "runc")
+        subprocess.run(["runc", "--root", root, "delete", "--force", "kept"], check=True)
+        _reap(pid)
+
+
+def _socket_accepts(path: str) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        try:
+            sock.connect(path)
+        except OSError:
+            return False
+        return True
+
+
+def _reap(pid: int) -> None:
+    """The kept container was re-parented to us (the suite's process is a subreaper too)."""
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+async def test_daemon_process_leaves_no_zombies(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    from .conftest import next_event, now, zombie_children
+
+    daemon = await spawn_daemon()
+    client = daemon.client
+    since = now()
+    response = await client.post("/containers/z", json={"bundlePath": str(make_bundle(FOREVER))})
+    assert response.status_code == 201
+    for n in range(3):
+        response = await client.put("/containers/z/processes", json={"args": ["sh", "-c", f"exit {n}"]})
+        assert response.status_code == 201
+        pid = response.json()["pid"]
+        event = await next_event(client, since=since, container_id="z",
+                                 match=lambda e, pid=pid: e["type"] == "exit" and e["pid"] == pid)
+        assert event["status"] == n
+    response = await client.post("/containers/short", json={"bundlePath": str(make_bundle(["true"]))})
+    await next_event(client, since=since, container_id="short", match=lambda e: e["type"] == "exit")
+    assert (await client.delete("/containers/short")).status_code == 200
+    assert (await client.delete("/containers/z", params={"timeout": "0"})).status_code == 200
+    assert daemon.process is not None
+    assert zombie_children(daemon.process.pid) == []

@@ -1,0 +1,102 @@
+"""The supervisor driven directly, in-process, with no HTTP in between."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from containerd_trio.daemon import become_subreaper
+from containerd_trio.errors import Conflict, InvalidRequest, NotFound, RuntimeFailure
+from containerd_trio.events import EventBus
+from containerd_trio.metrics import Metrics
+from containerd_trio.model import ProcessSpec, Status
+from containerd_trio.runtime import Runc
+from containerd_trio.supervisor import Supervisor
+
+from .conftest import FOREVER, BundleFactory, daemon_config, pid_alive, runc_ids
+
+
+@pytest.fixture
+async def supervisor(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Supervisor]:
+    become_subreaper()
+    config = daemon_config(tmp_path / "state")
+    config.containers_dir.mkdir(parents=True)
+    metrics = Metrics()
+    events = EventBus(None)
+    runtime = Runc(binary="runc", root=config.runc_root, criu=config.criu, timeout=30,
+                   concurrency=4, observer=metrics.observe_runtime_call)
+    supervisor = Supervisor(config, runtime=runtime, events=events, metrics=metrics)
+    await nursery.start(supervisor.run)
+    yield supervisor
+    with trio.move_on_after(30):
+        await supervisor.shutdown()
+
+
+async def _exit_of(supervisor: Supervisor, container_id: str, pid: int) -> int:
+    with supervisor.events.subscribe(since_ns=0, container_id=container_id) as subscription:
+        async for event in subscription:
+            if event.type == "exit" and event.pid == pid:
+                assert event.status is not None
+                return event.status
+    raise AssertionError("no exit event")
+
+
+async def test_start_exit_delete(supervisor: Supervisor, make_bundle: BundleFactory) -> None:
+    info = await supervisor.start("s1", str(make_bundle(["sh", "-c", "exit 9"])))
+    assert info.state.status is Status.RUNNING
+    pid = info.processes[0].pid
+    assert await _exit_of(supervisor, "s1", pid) == 9
+    assert supervisor.get("s1").state.exit_status == 9
+    final = await supervisor.delete("s1", timeout=1)
+    assert final.state.exit_status == 9
+    with pytest.raises(NotFound):
+        supervisor.get("s1")
+    assert runc_ids(supervisor.config.state_dir) == []
+
+
+async def test_exec_and_signal(supervisor: Supervisor, bundle: Path) -> None:
+    await supervisor.start("s2", str(bundle))
+    process = await supervisor.exec("s2", ProcessSpec(args=["sleep", "1000"]))
+    assert pid_alive(process.pid)
+    supervisor.signal_process("s2", process.pid, signal.SIGTERM)
+    assert await _exit_of(supervisor, "s2", process.pid) == 128 + signal.SIGTERM
+    with pytest.raises(NotFound):
+        supervisor.signal_process("s2", process.pid, signal.SIGTERM)
+
+
+async def test_concurrent_starts_of_one_id(supervisor: Supervisor, bundle: Path) -> None:
+    """Exactly one of several simultaneous starts under one id wins; the rest get 409."""
+    outcomes: list[str] = []
+
+    async def attempt() -> None:
+        try:
+            await supervisor.start("same", str(bundle))
+            outcomes.append("started")
+        except Conflict:
+            outcomes.append("conflict")
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(5):
+            nursery.start_soon(attempt)
+    assert sorted(outcomes) == ["conflict"] * 4 + ["started"]
+    assert runc_ids(supervisor.config.state_dir) == ["same"]
+
+
+async def test_validation_happens_before_anything_is_made(supervisor: Supervisor, tmp_path: Path) -> None:
+    with pytest.raises(InvalidRequest):
+        await supervisor.start("../escape", str(tmp_path))
+    with pytest.raises(InvalidRequest):
+        await supervisor.start("ok", "relative")
+    assert os.listdir(supervisor.config.containers_dir) == []
+
+
+async def test_failed_start_frees_the_id(supervisor: Supervisor, make_bundle: BundleFactory) -> None:
+    with pytest.raises(RuntimeFailure):
+        await supervisor.start("retry", str(make_bundle(["/missing"])))
+    info = await supervisor.start("retry", str(make_bundle(FOREVER)))
+    assert info.state.status is Status.RUNNING
