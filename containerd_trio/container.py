@@ -208,6 +208,7 @@ class Container:
                 nursery.cancel_scope.cancel()
         finally:
             for process in self.processes.values():
+                process.handle.reap_if_exited()
                 process.handle.close()
             if self._stdio is not None:
                 self._stdio.close_child_ends()
@@ -559,9 +560,13 @@ class Container:
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")
             await self.stop(timeout)
-            with trio.move_on_after(_DRAIN_SECONDS):
-                await self._drained.wait()
+            # --force kills what the init's death left (a container without its own pid
+            # namespace keeps its other processes); then let their watchers reap them.
             await self._ctx.runtime.delete(self.id, force=True)
+            with trio.move_on_after(_DRAIN_SECONDS):
+                for process in list(self.processes.values()):
+                    await process.handle.exited_event.wait()
+                await self._drained.wait()
             info = self.info()
             await self.forget()
             self._ctx.events.publish("delete", self.id)

@@ -51,6 +51,8 @@ class ProcessHandle:
         self.pid = pid
         self._fd: int | None = pidfd
         self.exit_status: int | None = None
+        #: Set once the exit is known (and, for our own children, the process reaped).
+        self.exited_event = trio.Event()
 
     @classmethod
     def open(cls, pid: int) -> ProcessHandle:
@@ -75,8 +77,21 @@ class ProcessHandle:
         else:
             status = UNKNOWN_EXIT_STATUS if info is None else exit_status(info)
         self.exit_status = status
+        self.exited_event.set()
         self.close()
         return status
+
+    def reap_if_exited(self) -> None:
+        """Reap without waiting, if the process has exited: a zombie must not outlive us."""
+        if self._fd is None or self.exit_status is not None:
+            return
+        try:
+            info = os.waitid(os.P_PIDFD, self._fd, os.WEXITED | os.WNOHANG)
+        except ChildProcessError:
+            return
+        if info is not None:
+            self.exit_status = exit_status(info)
+            self.exited_event.set()
 
     def signal(self, signum: int) -> None:
         """Send a signal; ProcessLookupError if the process has exited."""

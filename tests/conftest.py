@@ -94,7 +94,7 @@ def daemon_config(state_dir: Path, **overrides: Any) -> DaemonConfig:
         "listen": Listen(host="127.0.0.1", port=0),
         "state_dir": state_dir,
         "runtime_timeout": 30.0,
-        "shutdown_timeout": 2.0,
+        "shutdown_timeout": 0.3,  # teardown: busybox sleep as pid 1 ignores SIGTERM
     }
     settings.update(overrides)
     return DaemonConfig(**settings)

@@ -1,0 +1,1175 @@
+"""``ctr-trio bench``: start many containers through the daemon, time them, compare with runc.
+
+``ctr-trio bench --count N --concurrency C [--address A] [--bundle DIR] [--baseline] [--cycle]
+[--checkpoint]`` starts N containers (at most C requests in flight) with ``POST /containers/{id}``,
+scrapes the daemon's ``/metrics`` before and after, then removes them, and prints the timings in
+the format of the 2015 containerd README's "Performance" section::
+
+    [containerd-trio] 2026/11/28 15:00:54 count: 1000
+    [containerd-trio] 2026/11/28 15:00:54 min: 23ms
+    ...
+
+- Without an address it runs a daemon of its own (``python -m containerd_trio`` on a unix socket
+  in a temporary directory) and stops it at the end.
+- ``--baseline`` also starts N containers with the runc CLI directly (the same ``runc run -d``
+  that the daemon runs), with the same statistics under a ``[runc]`` tag, and the ratios.
+- ``--cycle`` times whole lifecycles instead of starts: start a container whose process is
+  ``true``, wait for its exit on the event stream, delete it.
+- ``--checkpoint`` then times checkpoint (with exit) and restore of min(N, 20) containers, one
+  after the other, through the daemon and with runc directly.
+
+The bench runs on the same machine as the daemon and runc, so what it spends itself matters: it
+prints its own CPU time per start too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import resource
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+import trio
+
+from .. import timestamps
+from ..bundle import make_busybox_bundle
+from ..config import default_criu
+
+TAG_DAEMON = "containerd-trio"
+TAG_RUNC = "runc"
+SEED_LINES = ("count", "min", "max", "mean", "stddev", "median", "75%", "95%", "99%", "99.9%")
+#: How many containers ``--checkpoint`` takes through checkpoint and restore, at most.
+CHECKPOINT_COUNT = 20
+#: Bound of any one request or runc call: a hung one fails the bench, it never hangs it.
+CALL_TIMEOUT = 300.0
+MIB = 1024 * 1024
+
+
+class BenchError(Exception):
+    """The bench cannot go on; the message says why."""
+
+
+# --- options --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    count: int = 100
+    concurrency: int = 8
+    #: ``HOST:PORT``, ``http://HOST:PORT`` or ``unix:PATH``; None: run a daemon of our own.
+    address: str | None = None
+    #: A bundle to start (all containers share it); None: a busybox bundle made for the run.
+    bundle: Path | None = None
+    baseline: bool = False
+    cycle: bool = False
+    checkpoint: bool = False
+    #: Where the bundles, the raw runc root and our daemon's state go; None: a temporary dir.
+    workdir: Path | None = None
+    runc: str = "runc"
+    #: CRIU for the raw runc checkpoints; None: :func:`containerd_trio.config.default_criu`.
+    criu: str | None = None
+    #: Extra arguments for the daemon the bench runs itself.
+    daemon_args: tuple[str, ...] = ()
+    #: A progress line on stderr; None: when stderr is a terminal.
+    progress: bool | None = None
+    #: Where the report lines go; None: stdout.
+    out: TextIO | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Options:
+        address = getattr(args, "bench_address", None) or getattr(args, "address", None)
+        return cls(
+            count=args.count,
+            concurrency=args.concurrency,
+            address=address,
+            bundle=args.bundle,
+            baseline=args.baseline,
+            cycle=args.cycle,
+            checkpoint=args.checkpoint,
+            workdir=args.workdir,
+            runc=args.runc,
+            criu=args.criu,
+            daemon_args=tuple(args.daemon_arg or ()),
+        )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add bench's options to the ``bench`` subparser."""
+    add = parser.add_argument
+    add("--count", type=_positive_int, default=100, metavar="N",
+        help="containers to start (default %(default)s)")
+    add("--concurrency", type=_positive_int, default=8, metavar="C",
+        help="requests (and runc calls) in flight at most (default %(default)s)")
+    add("--address", dest="bench_address", default=None, metavar="HOST:PORT|unix:PATH",
+        help="the daemon to measure (default: run a daemon of the bench's own on a unix socket)")
+    add("--bundle", type=Path, default=None, metavar="DIR",
+        help="the OCI bundle every container starts from (default: a busybox bundle made for the"
+             " run; with --cycle its process must exit by itself)")
+    add("--baseline", action="store_true",
+        help="also start the containers with runc directly and print daemon/runc ratios")
+    add("--cycle", action="store_true",
+        help="time whole lifecycles (start a container running `true`, wait for its exit,"
+             " delete it) instead of starts")
+    add("--checkpoint", action="store_true",
+        help=f"then time checkpoint and restore of min(N, {CHECKPOINT_COUNT}) containers, through"
+             " the daemon and with runc directly")
+    add("--workdir", type=Path, default=None, metavar="DIR",
+        help="keep the bench's files (bundles, raw runc root, its daemon's state) in DIR"
+             " (default: a temporary directory, removed at the end)")
+    add("--runc", default="runc", metavar="PATH", help="the runc binary (default runc)")
+    add("--criu", default=None, metavar="PATH",
+        help="the CRIU for raw runc checkpoints (default: the one the daemon would use)")
+    add("--daemon-arg", action="append", metavar="ARG",
+        help="an extra argument for the bench's own daemon (repeat for several)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``ctr-trio bench``: the exit code (0 all went well, 1 something failed, 130 interrupted)."""
+    options = Options.from_args(args)
+    try:
+        report = trio.run(bench, options)
+    except BenchError as exc:
+        print(f"ctr-trio bench: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ctr-trio bench: interrupted", file=sys.stderr)
+        return 130
+    except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is not None:
+            print("ctr-trio bench: interrupted", file=sys.stderr)
+            return 130
+        raise
+    return 0 if report.ok else 1
+
+
+def _first_bench_error(group: BaseExceptionGroup[BaseException]) -> BenchError | None:
+    """The BenchError of a group that holds nothing else (nurseries wrap what they raise)."""
+    rest = group.subgroup(lambda exc: not isinstance(exc, (BenchError, BaseExceptionGroup)))
+    if rest is not None:
+        return None
+    for exc in group.exceptions:
+        if isinstance(exc, BenchError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_bench_error(exc)
+            if found is not None:
+                return found
+    return None
+
+
+# --- statistics -----------------------------------------------------------------------------
+
+
+def percentile(ordered: Sequence[float], p: float) -> float:
+    """go-metrics' rule (which the seed's figures came from): interpolate at p * (n + 1)."""
+    size = len(ordered)
+    if size == 0:
+        return math.nan
+    position = p * (size + 1)
+    if position < 1.0:
+        return ordered[0]
+    if position >= size:
+        return ordered[-1]
+    lower = ordered[int(position) - 1]
+    upper = ordered[int(position)]
+    return lower + (position - math.floor(position)) * (upper - lower)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The seed's figures of a set of latencies, in seconds."""
+
+    count: int
+    min: float
+    max: float
+    mean: float
+    stddev: float
+    median: float
+    p75: float
+    p95: float
+    p99: float
+    p999: float
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Stats:
+        ordered = sorted(samples)
+        count = len(ordered)
+        if count == 0:
+            nan = math.nan
+            return cls(0, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+        mean = sum(ordered) / count
+        variance = sum((x - mean) ** 2 for x in ordered) / count  # population, as go-metrics
+        return cls(
+            count=count,
+            min=ordered[0],
+            max=ordered[-1],
+            mean=mean,
+            stddev=math.sqrt(variance),
+            median=percentile(ordered, 0.5),
+            p75=percentile(ordered, 0.75),
+            p95=percentile(ordered, 0.95),
+            p99=percentile(ordered, 0.99),
+            p999=percentile(ordered, 0.999),
+        )
+
+    def seed_lines(self) -> list[str]:
+        """``count: 1000``, ``min: 23ms``, ... as the seed prints them."""
+        return [f"count: {self.count}"] + [
+            f"{name}: {_ms(value)}"
+            for name, value in (
+                ("min", self.min), ("max", self.max), ("mean", self.mean),
+                ("stddev", self.stddev), ("median", self.median), ("75%", self.p75),
+                ("95%", self.p95), ("99%", self.p99), ("99.9%", self.p999),
+            )
+        ]  # fmt: skip
+
+
+def _ms(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "n/a"
+    return f"{round(seconds * 1000)}ms"
+
+
+def _ms_precise(seconds: float | None) -> str:
+    if seconds is None or math.isnan(seconds):
+        return "n/a"
+    return f"{seconds * 1000:.2f}ms"
+
+
+def _ratio(ours: float | None, theirs: float | None) -> str:
+    if ours is None or theirs is None or not theirs or math.isnan(ours) or math.isnan(theirs):
+        return "n/a"
+    return f"{ours / theirs:.2f}x"
+
+
+@dataclass
+class Phase:
+    """One timed run of N starts (or cycles), through the daemon or with runc directly."""
+
+    tag: str
+    #: "start" or "cycle"
+    unit: str
+    count: int
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    #: Seconds from the first request to the last answer.
+    wall: float = 0.0
+    #: CPU seconds the bench process itself spent over the phase.
+    bench_cpu: float = 0.0
+    #: CPU seconds the daemon spent (from its /metrics), None if it did not say.
+    daemon_cpu: float | None = None
+    #: The daemon's RSS in bytes with all N running (after the cycles with --cycle).
+    daemon_rss: float | None = None
+    #: CPU seconds of the runc processes the bench ran and reaped (raw runc only).
+    runc_cpu: float | None = None
+    #: Seconds to remove what was started.
+    remove_wall: float = 0.0
+
+    @property
+    def stats(self) -> Stats:
+        return Stats.of(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.wall if self.wall > 0 else math.nan
+
+    def per_item(self, seconds: float | None) -> float | None:
+        done = len(self.latencies)
+        return None if seconds is None or done == 0 else seconds / done
+
+
+@dataclass
+class CheckpointPhase:
+    count: int
+    daemon_checkpoint: list[float] = field(default_factory=list)
+    daemon_restore: list[float] = field(default_factory=list)
+    runc_checkpoint: list[float] = field(default_factory=list)
+    runc_restore: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    main: Phase | None = None
+    raw: Phase | None = None
+    checkpoint: CheckpointPhase | None = None
+    lines: list[str] = field(default_factory=list)
+    #: The raw runc root and, with a daemon of the bench's own, its state dir (gone unless
+    #: a workdir was given).
+    runc_root: Path | None = None
+    daemon_state_dir: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        phases: list[Phase | CheckpointPhase | None] = [self.main, self.raw, self.checkpoint]
+        return all(phase is None or not phase.errors for phase in phases)
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+class Printer:
+    """Report lines, ``[tag] 2006/01/02 15:04:05 text`` (Go's log format); a progress line."""
+
+    def __init__(self, out: TextIO, progress: bool) -> None:
+        self.out = out
+        self.lines: list[str] = []
+        self._progress = progress
+        self._shown = False
+        self._last = 0.0
+
+    def line(self, tag: str, text: str) -> None:
+        self.clear_progress()
+        line = f"[{tag}] {time.strftime('%Y/%m/%d %H:%M:%S')} {text}"
+        self.lines.append(line)
+        print(line, file=self.out, flush=True)
+
+    def progress(self, what: str, done: int, total: int) -> None:
+        if not self._progress:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return  # a terminal redrawn 10 times a second is enough; the bench's CPU counts
+        self._last = now
+        sys.stderr.write(f"\r{what} {done}/{total}\x1b[K")
+        sys.stderr.flush()
+        self._shown = True
+
+    def clear_progress(self) -> None:
+        if self._shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self._shown = False
+
+
+def _cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _workers(count: int, concurrency: int, job: Callable[[int], Awaitable[None]]) -> None:
+    """Run ``job(0..count-1)``, ``concurrency`` at a time."""
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < count:
+            index = next_index
+            next_index += 1
+            await job(index)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(min(concurrency, count)):
+            nursery.start_soon(worker)
+
+
+# --- the daemon's API -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DaemonFigures:
+    cpu_seconds: float | None
+    rss_bytes: float | None
+
+
+class Api:
+    """The few requests the bench makes, on one connection pool of ``pool`` connections."""
+
+    def __init__(self, address: str, pool: int) -> None:
+        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+        if address.startswith("unix:"):
+            transport = httpx.AsyncHTTPTransport(uds=address[len("unix:") :], limits=limits)
+            base_url = "http://containerd-trio"
+        else:
+            transport = httpx.AsyncHTTPTransport(limits=limits)
+            base_url = address if "://" in address else f"http://{address}"
+        self.address = address
+        self.client = httpx.AsyncClient(
+            base_url=base_url,
+            transport=transport,
+            timeout=httpx.Timeout(CALL_TIMEOUT, connect=30.0),
+            trust_env=False,  # a loopback or unix socket daemon: no proxy from the environment
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def _request(self, method: str, url: str, expect: int, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self.client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise BenchError(f"{method} {url}: {type(exc).__name__}: {exc}") from None
+        if response.status_code != expect:
+            raise BenchError(f"{method} {url}: {response.status_code} {_error_text(response)}")
+        return response
+
+    async def check(self) -> None:
+        """Fail early, and clearly, when nothing answers at the address."""
+        try:
+            response = await self.client.get("/state")
+        except httpx.HTTPError as exc:
+            raise BenchError(f"no daemon answers at {self.address}: {exc}") from None
+        if response.status_code != 200:
+            raise BenchError(f"GET /state at {self.address}: {response.status_code}")
+
+    async def start(self, container_id: str, bundle: Path, checkpoint: str | None = None) -> int:
+        """POST /containers/{id}; the init's pid."""
+        body: dict[str, Any] = {"bundlePath": str(bundle)}
+        if checkpoint is not None:
+            body["checkpoint"] = checkpoint
+        response = await self._request("POST", f"/containers/{container_id}", 201, json=body)
+        pid: int = response.json()["processes"][0]["pid"]
+        return pid
+
+    async def delete(self, container_id: str) -> None:
+        """DELETE /containers/{id}?timeout=0; a container already gone is fine."""
+        url = f"/containers/{container_id}"
+        try:
+            response = await self.client.delete(url, params={"timeout": "0"})
+        except httpx.HTTPError as exc:
+            raise BenchError(f"DELETE {url}: {type(exc).__name__}: {exc}") from None
+        if response.status_code not in (200, 404):
+            raise BenchError(f"DELETE {url}: {response.status_code} {_error_text(response)}")
+
+    async def checkpoint(self, container_id: str, name: str) -> None:
+        url = f"/containers/{container_id}/checkpoint/{name}"
+        await self._request("POST", url, 201, json={"exit": True})
+
+    async def delete_checkpoint(self, container_id: str, name: str, bundle: Path) -> None:
+        url = f"/containers/{container_id}/checkpoint/{name}"
+        response = await self.client.delete(url, params={"bundlePath": str(bundle)})
+        if response.status_code not in (200, 404):
+            raise BenchError(f"DELETE {url}: {response.status_code} {_error_text(response)}")
+
+    async def wait_exit(self, container_id: str, pid: int, since: str) -> int:
+        """The exit status of ``pid``, from GET /events?id=...&since=... (replayed or live)."""
+        params = {"id": container_id, "since": since}
+        try:
+            async with self.client.stream("GET", "/events", params=params) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise BenchError(f"GET /events: {response.status_code} {_error_text(response)}")
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") == "exit" and event.get("pid") == pid:
+                        status: int = event.get("status", -1)
+                        return status
+        except httpx.HTTPError as exc:
+            raise BenchError(f"GET /events: {type(exc).__name__}: {exc}") from None
+        raise BenchError(f"the event stream ended before container {container_id} exited")
+
+    async def figures(self) -> DaemonFigures:
+        """The daemon's CPU seconds and RSS, from GET /metrics (None where it does not say)."""
+        try:
+            response = await self.client.get("/metrics")
+        except httpx.HTTPError:
+            return DaemonFigures(None, None)
+        if response.status_code != 200:
+            return DaemonFigures(None, None)
+        return parse_figures(response.text)
+
+    async def containers(self) -> list[str]:
+        response = await self._request("GET", "/state", 200)
+        return [c["id"] for c in response.json()["containers"]]
+
+
+def parse_figures(text: str) -> DaemonFigures:
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("process_cpu_seconds_total", "process_resident_memory_bytes"):
+            with contextlib.suppress(ValueError):
+                values[name] = float(value.split()[0])
+    return DaemonFigures(
+        values.get("process_cpu_seconds_total"), values.get("process_resident_memory_bytes")
+    )
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:500]
+
+
+# --- a daemon of the bench's own ------------------------------------------------------------
+
+
+class OwnDaemon:
+    """``python -m containerd_trio`` on a unix socket in the bench's directory."""
+
+    def __init__(self, workdir: Path, runc: str, extra: Sequence[str]) -> None:
+        self.socket = workdir / "api.sock"
+        self.state_dir = workdir / "state"
+        self.argv = [
+            sys.executable, "-m", "containerd_trio",
+            "--listen", f"unix:{self.socket}",
+            "--state-dir", str(self.state_dir),
+            *(["--runtime", runc] if runc != "runc" else []),
+            *extra,
+        ]  # fmt: skip
+        self.process: trio.Process | None = None
+        self._log = bytearray()
+        self._ready = trio.Event()
+
+    @property
+    def address(self) -> str:
+        return f"unix:{self.socket}"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self.process = await trio.lowlevel.open_process(
+            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        nursery.start_soon(self._read_log, self.process)
+        with trio.move_on_after(60):
+            await self._ready.wait()
+        if self.process.returncode is not None or b"serving on" not in self._log:
+            tail = self.log_tail()
+            await self.stop()
+            raise BenchError(f"the bench's daemon did not come up ({' '.join(self.argv)}):\n{tail}")
+
+    async def _read_log(self, process: trio.Process) -> None:
+        # Read stderr to the end, always: a daemon whose log pipe fills up blocks.
+        assert process.stderr is not None
+        async for chunk in process.stderr:
+            self._log += chunk
+            if not self._ready.is_set() and b"serving on" in self._log:
+                self._ready.set()
+            if len(self._log) > 65536:
+                del self._log[:-32768]
+        self._ready.set()  # it exited: start() finds out from returncode
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self._log.decode(errors="replace").splitlines()[-lines:])
+
+    async def stop(self) -> None:
+        """SIGTERM (the daemon removes what it still runs), then wait; SIGKILL if it hangs."""
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        with trio.CancelScope(shield=True):
+            process.send_signal(signal.SIGTERM)
+            with trio.move_on_after(120):
+                await process.wait()
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+# --- runc directly --------------------------------------------------------------------------
+
+Stdio = tuple[int, int, int]
+DEVNULL_STDIO: Stdio = (subprocess.DEVNULL, subprocess.DEVNULL, subprocess.DEVNULL)
+
+
+class RawRunc:
+    """runc run by the bench itself, as the daemon runs it (with a memfd ``--log``)."""
+
+    def __init__(self, binary: str, root: Path, criu: str | None, work: Path) -> None:
+        self.binary = binary
+        self.root = root
+        self.criu = criu
+        self.pid_dir = work / "pids"
+        self.pid_dir.mkdir(parents=True, exist_ok=True)
+
+    async def call(self, command: str, args: Sequence[str], stdio: Stdio = DEVNULL_STDIO) -> None:
+        log_fd = os.memfd_create(f"runc-{command}-log", os.MFD_CLOEXEC)
+        try:
+            argv = [self.binary, "--root", str(self.root)]
+            argv += ["--log", f"/proc/self/fd/{log_fd}", "--log-format", "json"]
+            if command in ("checkpoint", "restore"):
+                if not self.criu:
+                    raise BenchError("no CRIU found: install it (make install does) or pass --criu")
+                argv += ["--criu", self.criu]
+            argv += [command, *args]
+            stdin, stdout, stderr = stdio
+            with trio.fail_after(CALL_TIMEOUT):
+                result = await trio.run_process(
+                    argv, stdin=stdin, stdout=stdout, stderr=stderr, check=False, pass_fds=(log_fd,)
+                )
+            if result.returncode != 0:
+                raise BenchError(f"runc {command} {args[-1]}: {_runc_error(log_fd)}")
+        except trio.TooSlowError:
+            raise BenchError(f"runc {command} did not finish within {CALL_TIMEOUT:g}s") from None
+        finally:
+            os.close(log_fd)
+
+    def pid_file(self, container_id: str) -> Path:
+        return self.pid_dir / f"{container_id}.pid"
+
+    def read_pid(self, container_id: str) -> int:
+        try:
+            return int(self.pid_file(container_id).read_text().strip())
+        except (OSError, ValueError) as exc:
+            raise BenchError(f"runc left no usable pid file for {container_id}: {exc}") from None
+
+    async def run(self, container_id: str, bundle: Path, stdio: Stdio = DEVNULL_STDIO) -> int:
+        """``runc run -d``: the init's pid (re-parented to this process, the subreaper)."""
+        pid_file = self.pid_file(container_id)
+        args = ["--detach", "--bundle", str(bundle), "--pid-file", str(pid_file), container_id]
+        await self.call("run", args, stdio)
+        return self.read_pid(container_id)
+
+    async def delete(self, container_id: str, pid: int | None) -> None:
+        """``runc delete --force``, then reap the init (a zombie of ours otherwise)."""
+        try:
+            await self.call("delete", ["--force", container_id])
+        finally:
+            if pid is not None:
+                await reap(pid)
+            self.pid_file(container_id).unlink(missing_ok=True)
+
+    async def checkpoint(self, container_id: str, image_path: Path) -> None:
+        await self.call("checkpoint", ["--image-path", str(image_path), container_id])
+
+    async def restore(self, container_id: str, bundle: Path, image_path: Path, stdio: Stdio) -> int:
+        pid_file = self.pid_file(container_id)
+        args = [
+            "--detach", "--image-path", str(image_path), "--bundle", str(bundle),
+            "--pid-file", str(pid_file), container_id,
+        ]  # fmt: skip
+        await self.call("restore", args, stdio)
+        return self.read_pid(container_id)
+
+    def list_ids(self) -> list[str]:
+        out = subprocess.run(
+            [self.binary, "--root", str(self.root), "list", "--format", "json"],
+            capture_output=True, check=False,
+        ).stdout  # fmt: skip
+        try:
+            return [entry["id"] for entry in json.loads(out or b"null") or []]
+        except ValueError:
+            return []
+
+
+def _runc_error(log_fd: int) -> str:
+    os.lseek(log_fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(log_fd, 65536):
+        chunks.append(chunk)
+    messages = []
+    for raw in b"".join(chunks).splitlines():
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") in ("error", "fatal"):
+            messages.append(str(entry.get("msg", "")))
+    return "; ".join(dict.fromkeys(messages)) or "failed (runc logged no error)"
+
+
+async def reap(pid: int, grace: float = 10.0) -> None:
+    """Wait for ``pid`` (a child of ours) to exit and reap it; SIGKILL it after ``grace``."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return  # gone and reaped already
+    try:
+        with trio.move_on_after(grace):
+            await trio.lowlevel.wait_readable(pidfd)
+            grace = 0
+        if grace:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            with trio.move_on_after(5):
+                await trio.lowlevel.wait_readable(pidfd)
+        with contextlib.suppress(ChildProcessError):  # not ours after all: init reaps it
+            os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - it has exited: this does not block
+    finally:
+        os.close(pidfd)
+
+
+def _pipes() -> tuple[Stdio, list[int]]:
+    """Pipes for a container's stdin, stdout, stderr: (the container's ends, ours)."""
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    return (stdin_r, stdout_w, stderr_w), [stdin_w, stdout_r, stderr_r]
+
+
+def _close(fds: Sequence[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+# --- the phases -----------------------------------------------------------------------------
+
+
+def _note_error(errors: list[str], message: str) -> None:
+    errors.append(message)
+
+
+async def daemon_starts(
+    api: Api, printer: Printer, ids: Sequence[str], bundle: Path, concurrency: int
+) -> Phase:
+    """N starts through the daemon, then their removal."""
+    phase = Phase(TAG_DAEMON, "start", len(ids))
+    started: list[str] = []
+    done = 0
+
+    async def start(index: int) -> None:
+        nonlocal done
+        container_id = ids[index]
+        began = time.perf_counter()
+        try:
+            await api.start(container_id, bundle)
+        except BenchError as exc:
+            _note_error(phase.errors, str(exc))
+        else:
+            phase.latencies.append(time.perf_counter() - began)
+            started.append(container_id)
+        done += 1
+        printer.progress("starting", done, len(ids))
+
+    before = await api.figures()
+    cpu = _cpu_self()
+    began = time.perf_counter()
+    try:
+        await _workers(len(ids), concurrency, start)
+        phase.wall = time.perf_counter() - began
+        phase.bench_cpu = _cpu_self() - cpu
+        after = await api.figures()
+        if before.cpu_seconds is not None and after.cpu_seconds is not None:
+            phase.daemon_cpu = after.cpu_seconds - before.cpu_seconds
+        phase.daemon_rss = after.rss_bytes
+    finally:
+        phase.remove_wall = await _remove(api, printer, list(ids), concurrency, phase.errors)
+    return phase
+
+
+async def _remove(
+    api: Api, printer: Printer, ids: Sequence[str], concurrency: int, errors: list[str]
+) -> float:
+    """DELETE every container the bench may have started, even when interrupted."""
+    done = 0
+
+    async def remove(index: int) -> None:
+        nonlocal done
+        try:
+            await api.delete(ids[index])
+        except BenchError as exc:
+            _note_error(errors, str(exc))
+        done += 1
+        printer.progress("removing", done, len(ids))
+
+    began = time.perf_counter()
+    with trio.CancelScope(shield=True), trio.move_on_after(CALL_TIMEOUT):
+        await _workers(len(ids), concurrency, remove)
+    return time.perf_counter() - began
+
+
+async def daemon_cycles(
+    api: Api, printer: Printer, ids: Sequence[str], bundle: Path, concurrency: int
+) -> Phase:
+    """N lifecycles through the daemon: start, wait for the exit event, delete."""
+    phase = Phase(TAG_DAEMON, "cycle", len(ids))
+    pending: set[str] = set()
+    done = 0
+
+    async def cycle(index: int) -> None:
+        nonlocal done
+        container_id = ids[index]
+        began = time.perf_counter()
+        since = timestamps.format_ns(time.time_ns())
+        pending.add(container_id)
+        try:
+            pid = await api.start(container_id, bundle)
+            with trio.fail_after(CALL_TIMEOUT):
+                await api.wait_exit(container_id, pid, since)
+            await api.delete(container_id)
+        except (BenchError, trio.TooSlowError) as exc:
+            _note_error(phase.errors, f"{container_id}: {exc or 'no exit event in time'}")
+        else:
+            phase.latencies.append(time.perf_counter() - began)
+            pending.discard(container_id)
+        done += 1
+        printer.progress("cycles", done, len(ids))
+
+    before = await api.figures()
+    cpu = _cpu_self()
+    began = time.perf_counter()
+    try:
+        await _workers(len(ids), concurrency, cycle)
+        phase.wall = time.perf_counter() - began
+        phase.bench_cpu = _cpu_self() - cpu
+        after = await api.figures()
+        if before.cpu_seconds is not None and after.cpu_seconds is not None:
+            phase.daemon_cpu = after.cpu_seconds - before.cpu_seconds
+        phase.daemon_rss = after.rss_bytes
+    finally:
+        if pending:
+            await _remove(api, printer, sorted(pending), concurrency, phase.errors)
+    return phase
+
+
+async def raw_starts(
+    runc: RawRunc, printer: Printer, ids: Sequence[str], bundle: Path, concurrency: int
+) -> Phase:
+    """N ``runc run -d`` at the same concurrency, then ``runc delete --force`` of each."""
+    phase = Phase(TAG_RUNC, "start", len(ids))
+    pids: dict[str, int | None] = {}
+    done = 0
+
+    async def start(index: int) -> None:
+        nonlocal done
+        container_id = ids[index]
+        pids[container_id] = None  # from here on it may exist: delete it at the end
+        began = time.perf_counter()
+        try:
+            pids[container_id] = await runc.run(container_id, bundle)
+        except BenchError as exc:
+            _note_error(phase.errors, str(exc))
+        else:
+            phase.latencies.append(time.perf_counter() - began)
+        done += 1
+        printer.progress("runc run", done, len(ids))
+
+    cpu, children = _cpu_self(), _cpu_children()
+    began = time.perf_counter()
+    try:
+        await _workers(len(ids), concurrency, start)
+        phase.wall = time.perf_counter() - began
+        phase.bench_cpu = _cpu_self() - cpu
+        phase.runc_cpu = _cpu_children() - children
+    finally:
+        phase.remove_wall = await _raw_remove(runc, printer, pids, concurrency, phase.errors)
+    return phase
+
+
+async def _raw_remove(
+    runc: RawRunc, printer: Printer, pids: dict[str, int | None], concurrency: int,
+    errors: list[str],
+) -> float:  # fmt: skip
+    ids = list(pids)
+    done = 0
+
+    async def remove(index: int) -> None:
+        nonlocal done
+        try:
+            await runc.delete(ids[index], pids[ids[index]])
+        except BenchError as exc:
+            _note_error(errors, str(exc))
+        done += 1
+        printer.progress("runc delete", done, len(ids))
+
+    began = time.perf_counter()
+    with trio.CancelScope(shield=True), trio.move_on_after(CALL_TIMEOUT):
+        await _workers(len(ids), concurrency, remove)
+    return time.perf_counter() - began
+
+
+async def raw_cycles(
+    runc: RawRunc, printer: Printer, ids: Sequence[str], bundle: Path, concurrency: int
+) -> Phase:
+    """N lifecycles with runc: ``run -d``, wait for the init's exit (we reap it), ``delete``."""
+    phase = Phase(TAG_RUNC, "cycle", len(ids))
+    pending: dict[str, int | None] = {}
+    done = 0
+
+    async def cycle(index: int) -> None:
+        nonlocal done
+        container_id = ids[index]
+        pending[container_id] = None
+        began = time.perf_counter()
+        try:
+            pid = pending[container_id] = await runc.run(container_id, bundle)
+            await reap(pid, grace=CALL_TIMEOUT)
+            await runc.delete(container_id, None)
+        except BenchError as exc:
+            _note_error(phase.errors, str(exc))
+        else:
+            phase.latencies.append(time.perf_counter() - began)
+            del pending[container_id]
+        done += 1
+        printer.progress("runc cycles", done, len(ids))
+
+    cpu, children = _cpu_self(), _cpu_children()
+    began = time.perf_counter()
+    try:
+        await _workers(len(ids), concurrency, cycle)
+        phase.wall = time.perf_counter() - began
+        phase.bench_cpu = _cpu_self() - cpu
+        phase.runc_cpu = _cpu_children() - children
+    finally:
+        if pending:
+            await _raw_remove(runc, printer, pending, concurrency, phase.errors)
+    return phase
+
+
+async def checkpoints(
+    api: Api, runc: RawRunc, printer: Printer, prefix: str, count: int, bundle: Path,
+    image_root: Path,
+) -> CheckpointPhase:  # fmt: skip
+    """Start, checkpoint (exit), restore, delete: ``count`` times through each, one at a time."""
+    phase = CheckpointPhase(count)
+    for index in range(count):
+        container_id = name = f"{prefix}-ck-{index}"
+        try:
+            await api.start(container_id, bundle)
+            began = time.perf_counter()
+            await api.checkpoint(container_id, name)
+            phase.daemon_checkpoint.append(time.perf_counter() - began)
+            began = time.perf_counter()
+            await api.start(container_id, bundle, checkpoint=name)
+            phase.daemon_restore.append(time.perf_counter() - began)
+        except BenchError as exc:
+            _note_error(phase.errors, str(exc))
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(CALL_TIMEOUT):
+                await api.delete(container_id)
+                await api.delete_checkpoint(container_id, name, bundle)
+        printer.progress("daemon checkpoints", index + 1, count)
+    for index in range(count):
+        raw_id = f"{prefix}-raw-ck-{index}"
+        await _raw_checkpoint(runc, phase, raw_id, bundle, image_root / str(index))
+        printer.progress("runc checkpoints", index + 1, count)
+    return phase
+
+
+async def _raw_checkpoint(
+    runc: RawRunc, phase: CheckpointPhase, container_id: str, bundle: Path, image_path: Path
+) -> None:
+    # CRIU cannot dump a process whose stdio is a host file: give the container pipes.
+    theirs, ours = _pipes()
+    pid: int | None = None
+    try:
+        try:
+            pid = await runc.run(container_id, bundle, theirs)
+        finally:
+            _close(theirs)
+        await trio.Path(image_path).mkdir(parents=True)
+        began = time.perf_counter()
+        await runc.checkpoint(container_id, image_path)
+        phase.runc_checkpoint.append(time.perf_counter() - began)
+        # runc has removed the container; its init is our zombie until reaped, and CRIU
+        # restores the same pid: reap it first.
+        await reap(pid)
+        pid = None
+        _close(ours)
+        theirs, ours = _pipes()
+        began = time.perf_counter()
+        try:
+            pid = await runc.restore(container_id, bundle, image_path, theirs)
+        finally:
+            _close(theirs)
+        phase.runc_restore.append(time.perf_counter() - began)
+    except BenchError as exc:
+        _note_error(phase.errors, str(exc))
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(CALL_TIMEOUT):
+            try:
+                await runc.delete(container_id, pid)
+            except BenchError as exc:
+                _note_error(phase.errors, str(exc))
+        _close(ours)
+        shutil.rmtree(image_path, ignore_errors=True)
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def print_phase(printer: Printer, phase: Phase) -> None:
+    tag = phase.tag
+    for line in phase.stats.seed_lines():
+        printer.line(tag, line)
+    unit = phase.unit
+    done = len(phase.latencies)
+    printer.line(tag, f"rate: {phase.rate:.1f} {unit}s/s ({done} in {phase.wall:.2f}s)")
+    if phase.tag == TAG_DAEMON:
+        printer.line(tag, f"daemon cpu: {_ms_precise(phase.per_item(phase.daemon_cpu))} per {unit}")
+        if phase.daemon_rss is not None:
+            running = f"with {done} running" if unit == "start" else f"after {done} cycles"
+            printer.line(tag, f"daemon rss: {phase.daemon_rss / MIB:.1f}MiB {running}")
+        else:
+            printer.line(tag, "daemon rss: n/a")
+    else:
+        printer.line(tag, f"runc cpu: {_ms_precise(phase.per_item(phase.runc_cpu))} per {unit}")
+    printer.line(tag, f"bench cpu: {_ms_precise(phase.per_item(phase.bench_cpu))} per {unit}")
+    if unit == "start" and phase.remove_wall > 0:
+        removed = phase.count / phase.remove_wall
+        printer.line(tag, f"removed {phase.count} in {phase.remove_wall:.2f}s ({removed:.1f}/s)")
+    if phase.errors:
+        printer.line(tag, f"failures: {len(phase.errors)} (first: {phase.errors[0]})")
+
+
+def print_ratios(printer: Printer, ours: Phase, raw: Phase) -> None:
+    a, b = ours.stats, raw.stats
+    printer.line(
+        TAG_DAEMON,
+        f"daemon/runc: rate {_ratio(ours.rate, raw.rate)} median {_ratio(a.median, b.median)}"
+        f" p99 {_ratio(a.p99, b.p99)}",
+    )
+
+
+def print_checkpoints(printer: Printer, phase: CheckpointPhase) -> None:
+    rows = (
+        (TAG_DAEMON, "checkpoint", phase.daemon_checkpoint),
+        (TAG_DAEMON, "restore", phase.daemon_restore),
+        (TAG_RUNC, "checkpoint", phase.runc_checkpoint),
+        (TAG_RUNC, "restore", phase.runc_restore),
+    )
+    for tag, what, samples in rows:
+        stats = Stats.of(samples)
+        printer.line(
+            tag, f"{what}: count {stats.count} mean {_ms(stats.mean)} median {_ms(stats.median)}"
+        )
+    for what, ours, theirs in (
+        ("checkpoint", phase.daemon_checkpoint, phase.runc_checkpoint),
+        ("restore", phase.daemon_restore, phase.runc_restore),
+    ):
+        a, b = Stats.of(ours), Stats.of(theirs)
+        printer.line(
+            TAG_DAEMON,
+            f"{what} daemon/runc: mean {_ratio(a.mean, b.mean)}"
+            f" median {_ratio(a.median, b.median)}",
+        )
+    if phase.errors:
+        first = phase.errors[0]
+        printer.line(TAG_DAEMON, f"checkpoint failures: {len(phase.errors)} (first: {first})")
+
+
+# --- the whole run --------------------------------------------------------------------------
+
+
+async def bench(options: Options) -> Report:
+    """Run the bench as ``options`` say; print the report lines as they come and return them."""
+    if options.bundle is not None and not (options.bundle / "config.json").is_file():
+        raise BenchError(f"--bundle {options.bundle}: no config.json there")
+    out = options.out if options.out is not None else sys.stdout
+    show_progress = options.progress if options.progress is not None else sys.stderr.isatty()
+    printer = Printer(out, show_progress)
+    report = Report(lines=printer.lines)
+    criu = options.criu or default_criu()
+    if options.checkpoint and not criu:
+        raise BenchError("--checkpoint needs CRIU: install it (make install does) or pass --criu")
+    if options.baseline or options.checkpoint:
+        # runc exits after `run -d`: the container's init is re-parented to the nearest
+        # subreaper, which must be us, so that we can reap it once deleted.
+        from ..daemon import become_subreaper
+
+        become_subreaper()
+    with contextlib.ExitStack() as stack:
+        if options.workdir is not None:
+            workdir = options.workdir.absolute()
+            workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            temporary = tempfile.TemporaryDirectory(prefix="ctr-trio-bench-")
+            workdir = Path(stack.enter_context(temporary))
+        try:
+            await _bench_in(options, workdir, criu, printer, report)
+        except BaseExceptionGroup as group:
+            error = _first_bench_error(group)
+            if error is None:
+                raise
+            raise error from None
+    return report
+
+
+async def _bench_in(
+    options: Options, workdir: Path, criu: str | None, printer: Printer, report: Report
+) -> None:
+    sleeper = true_bundle = options.bundle
+    if options.bundle is None:
+        if not options.cycle or options.checkpoint:
+            sleeper = await trio.to_thread.run_sync(
+                make_busybox_bundle, workdir / "bundle", ["sleep", "100000"]
+            )
+        if options.cycle:
+            true_bundle = await trio.to_thread.run_sync(
+                make_busybox_bundle, workdir / "bundle-true", ["true"]
+            )
+    prefix = f"bench-{secrets.token_hex(3)}"
+    count, concurrency = options.count, options.concurrency
+    runc = RawRunc(options.runc, workdir / "raw-runc", criu, workdir / "raw")
+    report.runc_root = runc.root
+    async with trio.open_nursery() as nursery:
+        own: OwnDaemon | None = None
+        address = options.address
+        if address is None:
+            own = OwnDaemon(workdir, options.runc, options.daemon_args)
+            report.daemon_state_dir = own.state_dir
+            await own.start(nursery)
+            address = own.address
+        try:
+            api = Api(address, concurrency)
+            try:
+                await api.check()
+                mode = "lifecycles of" if options.cycle else "starting"
+                where = f"own daemon (pid {own.pid}) at {address}" if own else address
+                printer.line(
+                    TAG_DAEMON, f"{mode} {count} containers, {concurrency} at once, through {where}"
+                )
+                ids = [f"{prefix}-{i}" for i in range(count)]
+                if options.cycle:
+                    assert true_bundle is not None
+                    report.main = await daemon_cycles(api, printer, ids, true_bundle, concurrency)
+                else:
+                    assert sleeper is not None
+                    report.main = await daemon_starts(api, printer, ids, sleeper, concurrency)
+                print_phase(printer, report.main)
+                if options.baseline:
+                    raw_ids = [f"{prefix}-raw-{i}" for i in range(count)]
+                    printer.line(TAG_RUNC, f"{mode} {count} containers, {concurrency} at once,"
+                                           f" with {options.runc} directly (root {runc.root})")
+                    if options.cycle:
+                        assert true_bundle is not None
+                        report.raw = await raw_cycles(
+                            runc, printer, raw_ids, true_bundle, concurrency
+                        )
+                    else:
+                        assert sleeper is not None
+                        report.raw = await raw_starts(runc, printer, raw_ids, sleeper, concurrency)
+                    print_phase(printer, report.raw)
+                    print_ratios(printer, report.main, report.raw)
+                if options.checkpoint:
+                    assert sleeper is not None
+                    k = min(count, CHECKPOINT_COUNT)
+                    printer.line(TAG_DAEMON, f"checkpoint and restore of {k} containers, one at a"
+                                             " time, through the daemon and with runc directly")
+                    report.checkpoint = await checkpoints(
+                        api, runc, printer, prefix, k, sleeper, workdir / "raw-checkpoints"
+                    )
+                    print_checkpoints(printer, report.checkpoint)
+            finally:
+                printer.clear_progress()
+                with trio.CancelScope(shield=True):
+                    await api.aclose()
+        finally:
+            if own is not None:
+                await own.stop()

@@ -1,0 +1,384 @@
+"""Exec'd processes, signals, pause and resume, deadlines and races (real runc throughout)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from .conftest import (
+    COUNTER,
+    IGNORES_TERM,
+    BundleFactory,
+    RunningDaemon,
+    next_event,
+    now,
+    pid_alive,
+    start_container,
+    wait_exit,
+    wait_output,
+    zombie_children,
+)
+
+SEED_PROCESS = """{
+"user" : {
+"gid" : 0,
+"uid" : 0
+},
+"args" : [
+"sh",
+"-c",
+"sleep 10"
+],
+"env" : [
+"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+"TERM=xterm"
+]
+}"""
+
+
+def runc_status(daemon: RunningDaemon, container_id: str) -> str:
+    out = subprocess.run(
+        ["runc", "--root", str(daemon.config.runc_root), "state", container_id],
+        capture_output=True,
+        check=True,
+    ).stdout
+    status: str = json.loads(out)["status"]
+    return status
+
+
+async def exec_(client: httpx.AsyncClient, container_id: str, **process: Any) -> httpx.Response:
+    return await client.put(f"/containers/{container_id}/processes", json=process)
+
+
+# --- exec -----------------------------------------------------------------------------------
+
+
+async def test_seed_exec_verbatim_on_singular_path(client: httpx.AsyncClient, bundle: Path) -> None:
+    await start_container(client, "redis", bundle)
+    since = now()
+    response = await client.put("/containers/redis/process", content=SEED_PROCESS)
+    assert response.status_code == 201, response.text
+    process = response.json()
+    assert process["args"] == ["sh", "-c", "sleep 10"]
+    assert process["user"] == {"uid": 0, "gid": 0}
+    assert process["env"][1] == "TERM=xterm"
+    assert pid_alive(process["pid"])
+    listed = (await client.get("/state")).json()["containers"][0]["processes"]
+    assert [p["pid"] for p in listed][1:] == [process["pid"]]  # init first, then the exec'd one
+    event = await next_event(client, since=since, container_id="redis", match=lambda e: e["type"] == "start-process")
+    assert event["pid"] == process["pid"]
+
+    assert (await client.post(f"/containers/redis/process/{process['pid']}", json={"signal": 9})).status_code == 200
+    assert await wait_exit(client, "redis", process["pid"], since) == 137
+    listed = (await client.get("/containers/redis")).json()["processes"]
+    assert [p["pid"] for p in listed] != [] and process["pid"] not in [p["pid"] for p in listed]
+
+
+async def test_exec_exit_status_recorded(client: httpx.AsyncClient, bundle: Path) -> None:
+    await start_container(client, "c", bundle)
+    since = now()
+    response = await exec_(client, "c", args=["sh", "-c", "exit 42"])
+    assert response.status_code == 201
+    assert await wait_exit(client, "c", response.json()["pid"], since) == 42
+
+
+async def test_exec_takes_env_cwd_and_user(client: httpx.AsyncClient, bundle: Path) -> None:
+    await start_container(client, "c", bundle)
+    response = await exec_(
+        client,
+        "c",
+        args=["sh", "-c", 'echo "who=$(id -u):$(id -g) foo=$FOO cwd=$(pwd)"'],
+        env=["PATH=/bin", "FOO=bar"],
+        cwd="/tmp",
+        user={"uid": 1000, "gid": 1001, "additionalGids": [5]},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["user"] == {"uid": 1000, "gid": 1001, "additionalGids": [5]}
+    await wait_output(client, "c", "who=1000:1001 foo=bar cwd=/tmp")
+
+
+async def test_exec_defaults_come_from_the_bundle(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+    bundle = make_bundle(env=["PATH=/bin", "FROM_BUNDLE=yes"])
+    await start_container(client, "c", bundle)
+    response = await exec_(client, "c", args=["sh", "-c", "echo bundle=$FROM_BUNDLE"])
+    assert response.json()["env"] == ["PATH=/bin", "FROM_BUNDLE=yes"]
+    await wait_output(client, "c", "bundle=yes")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "missing required field 'args'"),
+        ({"args": []}, "args must hold at least the program"),
+        ({"args": "sleep 1"}, "args: expected a list"),
+        ({"args": ["sleep", 1]}, "args[1]: expected a string"),
+        ({"args": ["true"], "user": {"uid": -1, "gid": 0}}, "uid must be between 0"),
+        ({"args": ["true"], "terminal": True}, "terminal processes are not supported"),
+        ({"args": ["true"], "tty": False}, "unknown field 'tty'"),
+        ({"args": ["true"], "env": "PATH=/bin"}, "env: expected a list"),
+    ],
+)
+async def test_bad_exec_is_400(client: httpx.AsyncClient, bundle: Path, body: dict[str, Any], message: str) -> None:
+    await start_container(client, "c", bundle)
+    response = await exec_(client, "c", **body)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+    assert len((await client.get("/containers/c")).json()["processes"]) == 1
+
+
+async def test_exec_of_missing_binary_is_500_and_leaves_nothing(client: httpx.AsyncClient, bundle: Path) -> None:
+    await start_container(client, "c", bundle)
+    response = await exec_(client, "c", args=["/no/such/program"])
+    assert response.status_code == 500
+    assert "runc exec failed" in response.json()["error"]
+    assert "/no/such/program" in response.json()["error"]
+    assert len((await client.get("/containers/c")).json()["processes"]) == 1
+    assert zombie_children() == []
+
+
+# --- signals --------------------------------------------------------------------------------
+
+
+async def test_signal_reaches_only_that_process(client: httpx.AsyncClient, bundle: Path) -> None:
+    await start_container(client, "c", bundle)
+    since = now()
+    first = (await exec_(client, "c", args=["sleep", "1000"])).json()["pid"]
+    second = (await exec_(client, "c", args=["sleep", "1000"])).json()["pid"]
+    response = await client.post(f"/containers/c/process/{first}", content='{"signal": 15}')
+    assert response.status_code == 200
+    assert await wait_exit(client, "c", first, since) == 128 + signal.SIGTERM
+    assert pid_alive(second)
+
+
+@pytest.mark.parametrize("value", [15, "SIGTERM", "TERM", "term", "15"])
+async def test_signal_names_and_numbers(client: httpx.AsyncClient, bundle: Path, value: object) -> None:
+    await start_container(client, "c", bundle)
+    since = now()
+    pid = (await exec_(client, "c", args=["sleep", "1000"])).json()["pid"]
+    assert (await client.post(f"/containers/c/process/{pid}", json={"signal": value})).status_code == 200
+    assert await wait_exit(client, "c", pid, since) == 143
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(0, "out of range"), (65, "out of range"), (-9, "out of range"), ("SIGNOPE", "unknown signal"),
+     (True, "must be an integer"), (1.5, "must be an integer"), (None, "must be an integer")],
+)
+async def test_bad_signal_is_400(client: httpx.AsyncClient, bundle: Path, value: object, message: str) -> None:
+    created = await start_container(client, "c", bundle)
+    pid = created["processes"][0]["pid"]
+    response = await client.post(f"/containers/c/process/{pid}", json={"signal": value})
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+    response = await client.patch("/containers/c", json={"signal": value})
+    assert response.status_code == 400, response.text
+
+
+async def test_signal_to_unknown_pid_is_404(client: httpx.AsyncClient, bundle: Path) -> None:
+    await start_container(client, "c", bundle)
+    response = await client.post("/containers/c/process/1", json={"signal": 15})  # the host's init
+    assert response.status_code == 404
+    assert "not a live process of container 'c'" in response.json()["error"]
+    response = await client.post("/containers/c/process/abc", json={"signal": 15})
+    assert response.status_code == 400
+
+
+# --- PATCH: pause, resume, signal the init --------------------------------------------------
+
+
+async def test_seed_pause_and_resume_agree_with_runc(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    client = daemon.client
+    await start_container(client, "redis", make_bundle(COUNTER))
+    since = now()
+    response = await client.patch("/containers/redis", content='{"status": "paused"}')
+    assert response.status_code == 200
+    assert response.json()["state"] == {"status": "paused"}
+    assert runc_status(daemon, "redis") == "paused"
+    assert (await client.get("/state")).json()["containers"][0]["state"]["status"] == "paused"
+
+    response = await client.patch("/containers/redis", content='{"status": "running"}')
+    assert response.status_code == 200
+    assert response.json()["state"] == {"status": "running"}
+    assert runc_status(daemon, "redis") == "running"
+    types = []
+    async with client.stream("GET", "/events", params={"since": since, "id": "redis"}) as stream:
+        async for line in stream.aiter_lines():
+            types.append(json.loads(line)["type"])
+            if len(types) == 2:
+                break
+    assert types == ["pause", "resume"]
+
+
+async def test_seed_signal_9_stops_with_137(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+    created = await start_container(client, "redis", make_bundle(IGNORES_TERM))
+    since = now()
+    response = await client.patch("/containers/redis", content='{"signal": 9}')
+    assert response.status_code == 200
+    await wait_exit(client, "redis", created["processes"][0]["pid"], since)
+    got = (await client.get("/containers/redis")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 137}
+
+
+async def test_patch_conflicts(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+    await start_container(client, "c", make_bundle())
+    response = await client.patch("/containers/c", json={"status": "running"})
+    assert response.status_code == 409
+    assert "is not paused" in response.json()["error"]
+    await client.patch("/containers/c", json={"status": "paused"})
+    response = await client.patch("/containers/c", json={"status": "paused"})
+    assert response.status_code == 409
+    assert "already paused" in response.json()["error"]
+    response = await exec_(client, "c", args=["true"])
+    assert response.status_code == 409
+    assert "it is paused; resume it first" in response.json()["error"]
+
+    since = now()
+    created = await start_container(client, "gone", make_bundle(["true"]))
+    await wait_exit(client, "gone", created["processes"][0]["pid"], since)
+    for body in ({"status": "paused"}, {"signal": 15}):
+        response = await client.patch("/containers/gone", json=body)
+        assert response.status_code == 409, body
+        assert "it is stopped" in response.json()["error"]
+    assert (await exec_(client, "gone", args=["true"])).status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{}", 'give "status"'),
+        ('{"status": "paused", "signal": 9}', "not both"),
+        ('{"status": "stopped"}', 'status must be "paused" or "running"'),
+        ('{"status": 1}', 'status must be "paused" or "running"'),
+        ('{"pause": true}', "unknown field 'pause'"),
+        ("", "the request body is empty"),
+    ],
+)
+async def test_bad_patch_is_400(client: httpx.AsyncClient, bundle: Path, body: str, message: str) -> None:
+    await start_container(client, "c", bundle)
+    response = await client.patch("/containers/c", content=body)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+
+
+async def test_delete_of_paused_container(daemon: RunningDaemon, bundle: Path) -> None:
+    created = await start_container(daemon.client, "p", bundle)
+    await daemon.client.patch("/containers/p", json={"status": "paused"})
+    response = await daemon.client.delete("/containers/p", params={"timeout": "1"})
+    assert response.status_code == 200
+    assert not pid_alive(created["processes"][0]["pid"])
+
+
+# --- deadlines ------------------------------------------------------------------------------
+
+
+@pytest.mark.deadline(30)
+async def test_hung_exec_is_504_and_killed(start_daemon: Any, tmp_path: Path, bundle: Path) -> None:
+    marker = tmp_path / "hung-pid"
+    hung = tmp_path / "hung-runc"
+    hung.write_text(
+        "#!/bin/sh\n"
+        f'for a in "$@"; do [ "$a" = exec ] && echo $$ > {marker} && exec sleep 60; done\n'
+        'exec runc "$@"\n'
+    )
+    hung.chmod(0o755)
+    daemon: RunningDaemon = await start_daemon(runtime=str(hung), runtime_timeout=1.0)
+    await start_container(daemon.client, "c", bundle)
+    response = await exec_(daemon.client, "c", args=["true"])
+    assert response.status_code == 504
+    assert "runc exec did not finish within 1 seconds" in response.json()["error"]
+    assert not pid_alive(int(marker.read_text()))  # the hung runtime process was killed
+    assert len((await daemon.client.get("/containers/c")).json()["processes"]) == 1
+    assert zombie_children() == []
+
+
+# --- races ----------------------------------------------------------------------------------
+
+
+async def test_exec_into_a_container_as_it_exits(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+    """Execs racing the init's exit get 201 or a clean 409, never a 500, and leak nothing."""
+    since = now()
+    created = await start_container(client, "dying", make_bundle(["sh", "-c", "sleep 0.3"]))
+    codes: list[int] = []
+    while True:
+        response = await exec_(client, "dying", args=["sleep", "1000"])
+        codes.append(response.status_code)
+        assert response.status_code in (201, 409), response.text
+        if response.status_code == 409:
+            break
+    await wait_exit(client, "dying", created["processes"][0]["pid"], since)
+    assert (await client.get("/containers/dying")).json()["processes"] == []
+    assert 201 in codes
+    assert zombie_children() == []
+
+
+async def test_signal_to_a_process_that_just_exited(client: httpx.AsyncClient, bundle: Path) -> None:
+    await start_container(client, "c", bundle)
+    for _ in range(5):
+        since = now()
+        pid = (await exec_(client, "c", args=["true"])).json()["pid"]
+        response = await client.post(f"/containers/c/process/{pid}", json={"signal": 15})
+        assert response.status_code in (200, 404), response.text
+        await wait_exit(client, "c", pid, since)
+        response = await client.post(f"/containers/c/process/{pid}", json={"signal": 15})
+        assert response.status_code == 404
+
+
+async def test_pause_while_exec_starts(daemon: RunningDaemon, bundle: Path) -> None:
+    client = daemon.client
+    await start_container(client, "c", bundle)
+    for _ in range(3):
+        results: dict[str, int] = {}
+
+        async def do_exec() -> None:
+            results["exec"] = (await exec_(client, "c", args=["sleep", "1000"])).status_code
+
+        async def do_pause() -> None:
+            results["pause"] = (await client.patch("/containers/c", json={"status": "paused"})).status_code
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(do_exec)
+            nursery.start_soon(do_pause)
+        assert results["pause"] == 200
+        assert results["exec"] in (201, 409)
+        assert runc_status(daemon, "c") == "paused"
+        assert (await client.patch("/containers/c", json={"status": "running"})).status_code == 200
+        assert runc_status(daemon, "c") == "running"
+
+
+@pytest.mark.deadline(90)
+async def test_many_concurrent_execs_and_kills(daemon: RunningDaemon, bundle: Path) -> None:
+    client = daemon.client
+    created = await start_container(client, "busy", bundle)
+    since = now()
+    pids: list[int] = []
+
+    async def start_one() -> None:
+        response = await exec_(client, "busy", args=["sleep", "1000"])
+        assert response.status_code == 201, response.text
+        pids.append(response.json()["pid"])
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(20):
+            nursery.start_soon(start_one)
+    listed = {p["pid"] for p in (await client.get("/containers/busy")).json()["processes"]}
+    assert set(pids) <= listed and len(listed) == 21
+
+    async def kill_one(pid: int) -> None:
+        response = await client.post(f"/containers/busy/process/{pid}", json={"signal": "KILL"})
+        assert response.status_code == 200
+
+    async with trio.open_nursery() as nursery:
+        for pid in pids:
+            nursery.start_soon(kill_one, pid)
+    for pid in pids:
+        assert await wait_exit(client, "busy", pid, since) == 137
+    listed_after = [p["pid"] for p in (await client.get("/containers/busy")).json()["processes"]]
+    assert listed_after == [created["processes"][0]["pid"]]
+    assert zombie_children() == []
