@@ -115,14 +115,19 @@ def discard(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def criu_log_tail(work_path: Path, log_name: str, lines: int = 12) -> str:
-    """The last lines of CRIU's own log, for an error message that says what CRIU saw."""
+def criu_log_tail(work_path: Path, log_name: str, lines: int = 4) -> str:
+    """What CRIU's own log says went wrong: its error lines, then its last lines.
+
+    The error lines matter most (CRIU logs the cause, such as "Connected TCP socket, consider
+    using --tcp-established option", well before the end of a long log); the last lines show
+    where it stopped.
+    """
     try:
         with open(work_path / log_name, "rb") as log:
-            log.seek(0, os.SEEK_END)
-            size = log.tell()
-            log.seek(max(0, size - 16384))
             text = log.read().decode(errors="replace")
     except OSError:
         return ""
-    return "\n".join(text.splitlines()[-lines:])
+    all_lines = text.splitlines()
+    errors = [line for line in all_lines if "Error (" in line][-8:]
+    chosen = errors + [line for line in all_lines[-lines:] if line not in errors]
+    return "\n".join(chosen)

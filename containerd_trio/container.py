@@ -35,6 +35,7 @@ from .errors import Conflict, DaemonError, NotFound, RuntimeFailure, RuntimeTime
 from .events import EventBus
 from .logs import LogWriter
 from .metrics import Metrics
+from .netns import has_own_network_namespace, set_loopback_up
 from .model import ContainerInfo, ContainerState, ProcessInfo, ProcessSpec, Status, User
 from .oom import OomCounter, find_memory_cgroup
 from .process import Pipes, ProcessHandle, start_time
@@ -240,6 +241,13 @@ class Container:
         # restores a pipe by its inode; a process with pipes of its own would come back with
         # pipes nobody reads, and die of SIGPIPE).
         self._stdio = pipes
+        if isinstance(launch, Restore) and has_own_network_namespace(pid):
+            # Shielded: the container runs now, and must be registered whatever happens.
+            with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
+                try:
+                    await set_loopback_up(pid)
+                except (RuntimeError, OSError) as exc:
+                    log.warning("restored container %s: loopback stays down: %s", self.id, exc)
         self.init = Process(handle, process_info(pid, document), start_time(pid))
         self.processes[pid] = self.init
         self.status = Status.RUNNING

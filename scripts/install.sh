@@ -4,11 +4,14 @@
 #
 #   1. apt packages: runc, iptables (CRIU's network lock needs iptables-restore), busybox-static
 #      (the example and test bundles), python3-venv where the system python lacks venv.
-#   2. a CRIU that passes `criu check` on this kernel. Debian 13's criu 4.x works as installed.
-#      Debian 12's criu 3.17 fails on recent kernels ("vdso: Unexpected rt vDSO area bounds"), so
-#      there criu 4.x and the libraries it needs are fetched from the trixie suite with a private
-#      apt configuration, unpacked into .venv/criu-root and run through .venv/bin/criu, a wrapper
-#      that starts it with that prefix's own dynamic loader. The system's apt setup is untouched.
+#   2. a CRIU that works on this kernel. Debian 12's criu 3.17 fails outright on recent kernels
+#      ("vdso: Unexpected rt vDSO area bounds"); Debian 13's criu 4.1.1 passes `criu check` but
+#      cannot dump any TCP socket on Linux 6.16 and later ("Can't get 1:16 opt": the kernel
+#      restricted SO_PASSCRED/SO_PASSSEC to unix sockets; fixed in criu 4.2, upstream issue
+#      #2718). So unless the system's criu is good, criu 4.2+ and the libraries it needs are
+#      fetched from Debian sid (trixie as a fallback) with a private apt configuration, unpacked
+#      into .venv/criu-root and run through .venv/bin/criu, a wrapper that starts it with that
+#      prefix's own dynamic loader. The system's apt setup is untouched.
 #   3. .venv at the repo root with the package installed editable, plus its test dependencies.
 set -euo pipefail
 
@@ -47,52 +50,66 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # --- 2. a working CRIU ----------------------------------------------------------------------------
-criu_works() { "$1" check >/dev/null 2>&1; }
+version_at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]; }
+
+criu_works() {
+    local criu=$1 version
+    "$criu" check >/dev/null 2>&1 || return 1
+    version=$("$criu" --version 2>/dev/null | awk '/^Version:/ {print $2}')
+    # Linux 6.16+ needs criu 4.2+ to dump TCP sockets (see the header).
+    if version_at_least "$(uname -r | cut -d- -f1)" 6.16; then
+        version_at_least "${version:-0}" 4.2 || return 1
+    fi
+}
 
 install_private_criu() {
-    # Debian 12: criu 4.x from trixie, unpacked beside the venv (see the header).
-    local work="$venv/criu-root" tmp
+    local suite=$1 work="$venv/criu-root" tmp
     tmp=$(mktemp -d)
     mkdir -p "$tmp/lists/partial" "$tmp/archives/partial"
-    # The machine's own mirror and keyring, with the suite swapped for trixie.
+    # The machine's own mirror and keyring, with the suite swapped.
     local sources=/etc/apt/sources.list.d/debian.sources uris signed_by
     uris=$(awk '/^URIs:/ {print $2; exit}' "$sources" 2>/dev/null || true)
     signed_by=$(awk '/^Signed-By:/ {print $2; exit}' "$sources" 2>/dev/null || true)
-    cat >"$tmp/trixie.sources" <<SOURCES
+    cat >"$tmp/suite.sources" <<SOURCES
 Types: deb
 URIs: ${uris:-http://deb.debian.org/debian}
-Suites: trixie
+Suites: $suite
 Components: main
 Signed-By: ${signed_by:-/usr/share/keyrings/debian-archive-keyring.gpg}
 SOURCES
-    local opts=(-o "Dir::Etc::SourceList=$tmp/trixie.sources" -o Dir::Etc::SourceParts=/dev/null
+    local opts=(-o "Dir::Etc::SourceList=$tmp/suite.sources" -o Dir::Etc::SourceParts=/dev/null
                 -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache::Archives=$tmp/archives"
                 -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-    log "fetching criu 4.x from trixie into $work"
-    apt-get "${opts[@]}" update -qq
-    # criu and the whole closure of what it links against, trixie versions throughout, so that
-    # the prefix's loader never mixes in bookworm's libraries.
+    log "fetching criu from Debian $suite into $work"
+    if ! apt-get "${opts[@]}" update -qq; then
+        rm -rf "$tmp"
+        return 1
+    fi
+    # criu and the whole closure of what it links against, all from that suite, so that the
+    # prefix's loader never mixes in the system's older libraries.
     local pkgs
     pkgs=$(apt-cache "${opts[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
                --no-breaks --no-replaces --no-enhances criu | grep -v '^ ' | grep -v '^<' | sort -u)
-    (cd "$tmp/archives" && apt-get "${opts[@]}" download $pkgs >/dev/null)
+    if ! (cd "$tmp/archives" && apt-get "${opts[@]}" download $pkgs >/dev/null); then
+        rm -rf "$tmp"
+        return 1
+    fi
     rm -rf "$work"
     mkdir -p "$work"
     for deb in "$tmp"/archives/*.deb; do
         dpkg-deb -x "$deb" "$work"
     done
-    local libdir="$work/usr/lib/x86_64-linux-gnu"
-    [ "$(uname -m)" = aarch64 ] && libdir="$work/usr/lib/aarch64-linux-gnu"
-    local loader
+    rm -rf "$tmp"
+    local libdir loader
+    libdir=$(dirname "$(find "$work/usr/lib" -maxdepth 2 -name 'libc.so.6' | head -n 1)")
     loader=$(find "$libdir" -maxdepth 1 -name 'ld-linux*.so.*' | head -n 1)
     mkdir -p "$venv/bin"
     cat >"$venv/bin/criu" <<WRAPPER
 #!/bin/sh
-# criu 4.x from Debian trixie, run with its own loader and libraries (scripts/install.sh).
+# criu from Debian $suite, run with its own loader and libraries (scripts/install.sh).
 exec "$loader" --library-path "$libdir" "$work/usr/sbin/criu" "\$@"
 WRAPPER
     chmod 0755 "$venv/bin/criu"
-    rm -rf "$tmp"
 }
 
 ensure_criu() {
@@ -100,19 +117,18 @@ ensure_criu() {
         return
     fi
     if command -v criu >/dev/null && criu_works "$(command -v criu)"; then
+        rm -f "$venv/bin/criu"
         return
     fi
-    . /etc/os-release
-    if [ "${VERSION_CODENAME:-}" != bookworm ]; then
-        apt_install criu
-        criu_works "$(command -v criu)" && return
-    fi
-    install_private_criu
-    if ! criu_works "$venv/bin/criu"; then
-        log "criu check fails even with criu 4.x:"
-        "$venv/bin/criu" check || true
-        exit 1
-    fi
+    local suite
+    for suite in ${CRIU_SUITES:-sid trixie}; do
+        if install_private_criu "$suite" && criu_works "$venv/bin/criu"; then
+            return
+        fi
+    done
+    log "no criu that works on this kernel could be installed; checkpoints will fail:"
+    [ -x "$venv/bin/criu" ] && "$venv/bin/criu" check || true
+    exit 1
 }
 
 # --- 3. the virtual environment -------------------------------------------------------------------

@@ -75,6 +75,8 @@ class Options:
     #: A bundle to start (all containers share it); None: a busybox bundle made for the run.
     bundle: Path | None = None
     baseline: bool = False
+    #: Run the runc baseline before the daemon's phase rather than after it.
+    baseline_first: bool = False
     cycle: bool = False
     checkpoint: bool = False
     #: Where the bundles, the raw runc root and our daemon's state go; None: a temporary dir.
@@ -98,6 +100,7 @@ class Options:
             address=address,
             bundle=args.bundle,
             baseline=args.baseline,
+            baseline_first=args.baseline_first,
             cycle=args.cycle,
             checkpoint=args.checkpoint,
             workdir=args.workdir,
@@ -131,6 +134,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              " run; with --cycle its process must exit by itself)")
     add("--baseline", action="store_true",
         help="also start the containers with runc directly and print daemon/runc ratios")
+    add("--baseline-first", action="store_true",
+        help="with --baseline: run runc's phase first (to see that the order does not matter)")
     add("--cycle", action="store_true",
         help="time whole lifecycles (start a container running `true`, wait for its exit,"
              " delete it) instead of starts")
@@ -322,6 +327,8 @@ class Report:
     #: a workdir was given).
     runc_root: Path | None = None
     daemon_state_dir: Path | None = None
+    #: The exit code of the bench's own daemon, once stopped.
+    daemon_exit: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -577,11 +584,11 @@ class OwnDaemon:
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(self._log.decode(errors="replace").splitlines()[-lines:])
 
-    async def stop(self) -> None:
+    async def stop(self) -> int | None:
         """SIGTERM (the daemon removes what it still runs), then wait; SIGKILL if it hangs."""
         process = self.process
         if process is None or process.returncode is not None:
-            return
+            return None if process is None else process.returncode
         with trio.CancelScope(shield=True):
             process.send_signal(signal.SIGTERM)
             with trio.move_on_after(120):
@@ -589,6 +596,8 @@ class OwnDaemon:
             if process.returncode is None:
                 process.kill()
                 await process.wait()
+        self.socket.unlink(missing_ok=True)  # hypercorn leaves it behind
+        return process.returncode
 
 
 # --- runc directly --------------------------------------------------------------------------
@@ -736,9 +745,10 @@ def _note_error(errors: list[str], message: str) -> None:
 
 
 async def daemon_starts(
-    api: Api, printer: Printer, ids: Sequence[str], bundle: Path, concurrency: int
-) -> Phase:
-    """N starts through the daemon, then their removal."""
+    api: Api, printer: Printer, ids: Sequence[str], bundle: Path, concurrency: int,
+    measured: Callable[[Phase], None] = lambda phase: None,
+) -> Phase:  # fmt: skip
+    """N starts through the daemon; ``measured(phase)`` once timed; then their removal."""
     phase = Phase(TAG_DAEMON, "start", len(ids))
     started: list[str] = []
     done = 0
@@ -768,6 +778,7 @@ async def daemon_starts(
         if before.cpu_seconds is not None and after.cpu_seconds is not None:
             phase.daemon_cpu = after.cpu_seconds - before.cpu_seconds
         phase.daemon_rss = after.rss_bytes
+        measured(phase)
     finally:
         phase.remove_wall = await _remove(api, printer, list(ids), concurrency, phase.errors)
     return phase
@@ -795,8 +806,9 @@ async def _remove(
 
 
 async def daemon_cycles(
-    api: Api, printer: Printer, ids: Sequence[str], bundle: Path, concurrency: int
-) -> Phase:
+    api: Api, printer: Printer, ids: Sequence[str], bundle: Path, concurrency: int,
+    measured: Callable[[Phase], None] = lambda phase: None,
+) -> Phase:  # fmt: skip
     """N lifecycles through the daemon: start, wait for the exit event, delete."""
     phase = Phase(TAG_DAEMON, "cycle", len(ids))
     pending: set[str] = set()
@@ -832,6 +844,7 @@ async def daemon_cycles(
         if before.cpu_seconds is not None and after.cpu_seconds is not None:
             phase.daemon_cpu = after.cpu_seconds - before.cpu_seconds
         phase.daemon_rss = after.rss_bytes
+        measured(phase)
     finally:
         if pending:
             await _remove(api, printer, sorted(pending), concurrency, phase.errors)
@@ -839,8 +852,9 @@ async def daemon_cycles(
 
 
 async def raw_starts(
-    runc: RawRunc, printer: Printer, ids: Sequence[str], bundle: Path, concurrency: int
-) -> Phase:
+    runc: RawRunc, printer: Printer, ids: Sequence[str], bundle: Path, concurrency: int,
+    measured: Callable[[Phase], None] = lambda phase: None,
+) -> Phase:  # fmt: skip
     """N ``runc run -d`` at the same concurrency, then ``runc delete --force`` of each."""
     phase = Phase(TAG_RUNC, "start", len(ids))
     pids: dict[str, int | None] = {}
@@ -867,6 +881,7 @@ async def raw_starts(
         phase.wall = time.perf_counter() - began
         phase.bench_cpu = _cpu_self() - cpu
         phase.runc_cpu = _cpu_children() - children
+        measured(phase)
     finally:
         phase.remove_wall = await _raw_remove(runc, printer, pids, concurrency, phase.errors)
     return phase
@@ -895,8 +910,9 @@ async def _raw_remove(
 
 
 async def raw_cycles(
-    runc: RawRunc, printer: Printer, ids: Sequence[str], bundle: Path, concurrency: int
-) -> Phase:
+    runc: RawRunc, printer: Printer, ids: Sequence[str], bundle: Path, concurrency: int,
+    measured: Callable[[Phase], None] = lambda phase: None,
+) -> Phase:  # fmt: skip
     """N lifecycles with runc: ``run -d``, wait for the init's exit (we reap it), ``delete``."""
     phase = Phase(TAG_RUNC, "cycle", len(ids))
     pending: dict[str, int | None] = {}
@@ -926,6 +942,7 @@ async def raw_cycles(
         phase.wall = time.perf_counter() - began
         phase.bench_cpu = _cpu_self() - cpu
         phase.runc_cpu = _cpu_children() - children
+        measured(phase)
     finally:
         if pending:
             await _raw_remove(runc, printer, pending, concurrency, phase.errors)
@@ -1021,7 +1038,12 @@ def print_phase(printer: Printer, phase: Phase) -> None:
     else:
         printer.line(tag, f"runc cpu: {_ms_precise(phase.per_item(phase.runc_cpu))} per {unit}")
     printer.line(tag, f"bench cpu: {_ms_precise(phase.per_item(phase.bench_cpu))} per {unit}")
-    if unit == "start" and phase.remove_wall > 0:
+
+
+def print_end(printer: Printer, phase: Phase) -> None:
+    """After the removal: its time, and what failed over the whole phase."""
+    tag = phase.tag
+    if phase.unit == "start" and phase.remove_wall > 0:
         removed = phase.count / phase.remove_wall
         printer.line(tag, f"removed {phase.count} in {phase.remove_wall:.2f}s ({removed:.1f}/s)")
     if phase.errors:
@@ -1132,30 +1154,48 @@ async def _bench_in(
                 await api.check()
                 mode = "lifecycles of" if options.cycle else "starting"
                 where = f"own daemon (pid {own.pid}) at {address}" if own else address
-                printer.line(
-                    TAG_DAEMON, f"{mode} {count} containers, {concurrency} at once, through {where}"
-                )
-                ids = [f"{prefix}-{i}" for i in range(count)]
-                if options.cycle:
-                    assert true_bundle is not None
-                    report.main = await daemon_cycles(api, printer, ids, true_bundle, concurrency)
-                else:
-                    assert sleeper is not None
-                    report.main = await daemon_starts(api, printer, ids, sleeper, concurrency)
-                print_phase(printer, report.main)
-                if options.baseline:
-                    raw_ids = [f"{prefix}-raw-{i}" for i in range(count)]
-                    printer.line(TAG_RUNC, f"{mode} {count} containers, {concurrency} at once,"
-                                           f" with {options.runc} directly (root {runc.root})")
+
+                def measured(phase: Phase) -> None:
+                    print_phase(printer, phase)
+
+                async def through_daemon() -> Phase:
+                    printer.line(TAG_DAEMON, f"{mode} {count} containers, {concurrency} at once,"
+                                             f" through {where}")
+                    ids = [f"{prefix}-{i}" for i in range(count)]
                     if options.cycle:
                         assert true_bundle is not None
-                        report.raw = await raw_cycles(
-                            runc, printer, raw_ids, true_bundle, concurrency
+                        phase = await daemon_cycles(
+                            api, printer, ids, true_bundle, concurrency, measured
                         )
                     else:
                         assert sleeper is not None
-                        report.raw = await raw_starts(runc, printer, raw_ids, sleeper, concurrency)
-                    print_phase(printer, report.raw)
+                        phase = await daemon_starts(
+                            api, printer, ids, sleeper, concurrency, measured
+                        )
+                    print_end(printer, phase)
+                    return phase
+
+                async def with_runc() -> Phase:
+                    printer.line(TAG_RUNC, f"{mode} {count} containers, {concurrency} at once,"
+                                           f" with {options.runc} directly (root {runc.root})")
+                    ids = [f"{prefix}-raw-{i}" for i in range(count)]
+                    if options.cycle:
+                        assert true_bundle is not None
+                        phase = await raw_cycles(
+                            runc, printer, ids, true_bundle, concurrency, measured
+                        )
+                    else:
+                        assert sleeper is not None
+                        phase = await raw_starts(runc, printer, ids, sleeper, concurrency, measured)
+                    print_end(printer, phase)
+                    return phase
+
+                if options.baseline and options.baseline_first:
+                    report.raw = await with_runc()
+                report.main = await through_daemon()
+                if options.baseline and not options.baseline_first:
+                    report.raw = await with_runc()
+                if report.raw is not None:
                     print_ratios(printer, report.main, report.raw)
                 if options.checkpoint:
                     assert sleeper is not None
@@ -1172,4 +1212,4 @@ async def _bench_in(
                     await api.aclose()
         finally:
             if own is not None:
-                await own.stop()
+                report.daemon_exit = await own.stop()

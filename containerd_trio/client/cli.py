@@ -4,7 +4,8 @@
 
 Exit codes mean something, so that scripts can branch on them: 0 success, 1 the daemon answered
 with an error (its message goes to stderr as one line), 2 a usage error, 3 the daemon could not
-be reached, 130 interrupted (Ctrl-C, the normal way to leave ``events`` and ``logs -f``).
+be reached (or went away), 130 interrupted (Ctrl-C, the normal way to leave ``events`` and
+``logs -f``).
 
 :func:`run` does the work and returns the exit code, writing to the streams it is given (tests
 pass ``io.StringIO``); :func:`main`, the console script, wraps it with ``sys.exit``.
@@ -22,14 +23,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn, TextIO
 
 from ..timestamps import parse_ns
-from .http import ApiError, Client, Container, DaemonUnreachable, parse_address
+from .http import ApiError, Client, ClientError, Container, DaemonUnreachable, parse_address
 
 PROG = "ctr-trio"
 ENV_ADDRESS = "CONTAINERD_TRIO_ADDRESS"
 DEFAULT_ADDRESS = "127.0.0.1:8888"
 
 EXIT_OK = 0
-EXIT_API_ERROR = 1
+EXIT_ERROR = 1  # the daemon said no (or its answer made no sense, or bench failed)
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 128 + signals.SIGINT
@@ -60,9 +61,12 @@ class Output:
         self.stdout.write(json.dumps(value, separators=(",", ":")) + "\n")
         self.stdout.flush()
 
-    def table(self, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-        rows = [list(headers), *(list(row) for row in rows)]
-        widths = [max(len(row[column]) for row in rows) for column in range(len(headers))]
+    def table(self, headers: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> None:
+        """Aligned columns, as ``docker ps`` prints them; no header line if ``headers`` is None."""
+        rows = [*([list(headers)] if headers is not None else []), *(list(row) for row in rows)]
+        if not rows:
+            return
+        widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
         for row in rows:
             cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
             self.line("   ".join(cells).rstrip())
@@ -146,7 +150,7 @@ def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int
         ("CREATED", f"{container['createdAt']} ({_ago(container['createdAt'])})"),
         ("LABELS", ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-"),
     ]
-    out.table(("", ""), fields)
+    out.table(None, fields)
     if container["processes"]:
         out.line()
         out.table(
@@ -273,8 +277,10 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                 out.stdout.flush()
             seen += 1
             if seen == args.count:
-                break
-    return EXIT_OK
+                return EXIT_OK
+    # The daemon ends event streams only when it shuts down.
+    out.error(f"the daemon at {client.address} closed the event stream")
+    return EXIT_UNREACHABLE
 
 
 def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
@@ -309,7 +315,7 @@ def stats(client: Client, args: argparse.Namespace, out: Output) -> int:
                                f" (max {_size(memory.get('max', 0))}, limit {_limit(memory)})"])
     if pids:
         rows.append(["PIDS", f"{pids.get('current', 0)} (limit {_limit(pids)})"])
-    out.table(("", ""), rows)
+    out.table(None, rows)
     return EXIT_OK
 
 
@@ -335,6 +341,7 @@ def state(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 # --- bench: another module's command ------------------------------------------------------------
 
+
 def _add_bench(parser: argparse.ArgumentParser, *, load: bool) -> None:
     """Let :mod:`.bench` define ``ctr-trio bench``; without it, the rest of the CLI still works.
 
@@ -344,6 +351,7 @@ def _add_bench(parser: argparse.ArgumentParser, *, load: bool) -> None:
     other commands down with it.
     """
     if not load:
+        # Then the command line cannot select bench; only its entry in --help is needed.
         return
     try:
         from . import bench
@@ -352,7 +360,7 @@ def _add_bench(parser: argparse.ArgumentParser, *, load: bool) -> None:
 
         def unavailable(client: Client, args: argparse.Namespace, out: Output) -> int:
             out.error(f"bench is not available ({reason})")
-            return EXIT_API_ERROR
+            return EXIT_ERROR
 
         parser.set_defaults(handler=unavailable)
         return
@@ -529,7 +537,8 @@ def build_parser(
 
     top.command(actions, "pause", "freeze all processes of a container",
                 containers_pause).add_argument("id", metavar="ID")
-    top.command(actions, "resume", "thaw a paused container", containers_resume).add_argument("id", metavar="ID")
+    top.command(actions, "resume", "thaw a paused container",
+                containers_resume).add_argument("id", metavar="ID")
 
     delete = top.command(actions, "delete", "stop a container and remove it", containers_delete)
     delete.add_argument("id", metavar="ID")
@@ -567,7 +576,8 @@ def build_parser(
                         help="keep printing until no process of the container can write more")
     output.add_argument("--tail", type=_count, metavar="N", help="only the last N lines")
 
-    top.command(commands, "stats", "show a container's cgroup figures", stats).add_argument("id", metavar="ID")
+    top.command(commands, "stats", "show a container's cgroup figures",
+                stats).add_argument("id", metavar="ID")
     top.command(commands, "state", "show the machine and all containers", state)
 
     # No --json of ours here: bench defines its own arguments.
@@ -597,10 +607,13 @@ def run(
             return handler(client, args, out)
     except ApiError as exc:
         out.error(exc.message)
-        return EXIT_API_ERROR
+        return EXIT_ERROR
     except DaemonUnreachable as exc:
         out.error(str(exc))
         return EXIT_UNREACHABLE
+    except ClientError as exc:  # an answer, but not one the daemon would give
+        out.error(str(exc))
+        return EXIT_ERROR
     except KeyboardInterrupt:
         # Ctrl-C is how one leaves `events` and `logs -f`: not an error worth a traceback.
         return EXIT_INTERRUPTED

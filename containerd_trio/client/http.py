@@ -124,8 +124,9 @@ class ApiError(ClientError):
 class DaemonUnreachable(ClientError):
     """No answer from the daemon: nothing listens at the address, or the connection broke."""
 
-    def __init__(self, address: str, reason: str) -> None:
-        super().__init__(f"cannot reach the daemon at {address}: {reason}")
+    def __init__(self, address: str, reason: str, *, lost: bool = False) -> None:
+        what = "lost the connection to" if lost else "cannot reach"
+        super().__init__(f"{what} the daemon at {address}: {reason}")
         self.address = address
         self.reason = reason
 
@@ -296,7 +297,7 @@ class Client:
         if container_id is not None:
             params["id"] = container_id
         with self._stream("/events", params) as lines:
-            yield (cast(Event, json.loads(line)) for line in lines)
+            yield (cast(Event, self._decode(line)) for line in lines)
 
     @contextlib.contextmanager
     def logs(
@@ -307,7 +308,7 @@ class Client:
         if tail is not None:
             params["tail"] = str(tail)
         with self._stream(_path(container_id, "logs"), params) as lines:
-            yield (cast(LogRecord, json.loads(line)) for line in lines)
+            yield (cast(LogRecord, self._decode(line)) for line in lines)
 
     def stats(self, container_id: str) -> dict[str, Any]:
         """cgroup figures (``cpu``, ``memory``, ``pids``, ``blkio``) as runc reports them."""
@@ -321,7 +322,15 @@ class Client:
     # --- plumbing -----------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._send(method, path, **kwargs).json()
+        return self._decode(self._send(method, path, **kwargs).text)
+
+    def _decode(self, text: str) -> Any:
+        try:
+            return json.loads(text)
+        except ValueError:
+            # Something answers at the address, but not the daemon (or not this API version).
+            snippet = text[:80]
+            raise ClientError(f"the answer from {self.address} is not JSON: {snippet!r}") from None
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         with self._translate_errors():
@@ -347,8 +356,10 @@ class Client:
         """httpx's transport errors as :class:`DaemonUnreachable`, naming the address."""
         try:
             yield
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise DaemonUnreachable(self.address, _reason(exc)) from exc
+        except httpx.TransportError as exc:  # it answered once, then went quiet or away
+            raise DaemonUnreachable(self.address, _reason(exc), lost=True) from exc
 
 
 def _path(container_id: str, *rest: str) -> str:

@@ -1,0 +1,321 @@
+"""Checkpoint and restore through real CRIU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from containerd_trio.timestamps import parse_ns
+
+from .conftest import (
+    COUNTER,
+    BundleFactory,
+    RunningDaemon,
+    now,
+    pid_alive,
+    runc_ids,
+    start_container,
+    wait_exit,
+    wait_output,
+)
+
+pytestmark = pytest.mark.deadline(90)
+
+SEED_CHECKPOINT_BODY = """{
+"exit": false,
+"tcp": false,
+"unixSockets": false,
+"shell": false
+}"""
+
+
+async def log_numbers(client: httpx.AsyncClient, container_id: str) -> list[int]:
+    response = await client.get(f"/containers/{container_id}/logs")
+    assert response.status_code == 200
+    return [int(json.loads(line)["data"]) for line in response.text.splitlines() if json.loads(line)["data"].strip().isdigit()]
+
+
+async def wait_number_after(client: httpx.AsyncClient, container_id: str, at_least: int) -> list[int]:
+    """Follow the log until the counter passes ``at_least``; return every number seen."""
+    seen: list[int] = []
+    url = f"/containers/{container_id}/logs"
+    async with client.stream("GET", url, params={"follow": "true"}) as response:
+        async for line in response.aiter_lines():
+            data = json.loads(line)["data"].strip()
+            if data.isdigit():
+                seen.append(int(data))
+                if seen[-1] > at_least:
+                    return seen
+    raise AssertionError(f"the counter of {container_id} never passed {at_least}: {seen}")
+
+
+async def checkpoint(client: httpx.AsyncClient, container_id: str, name: str, **body: Any) -> httpx.Response:
+    return await client.post(f"/containers/{container_id}/checkpoint/{name}", json=body)
+
+
+async def test_seed_checkpoint_and_listing(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    created = await start_container(client, "redis", bundle)
+    await wait_output(client, "redis", "3")
+    response = await client.post("/containers/redis/checkpoint/test1", content=SEED_CHECKPOINT_BODY)
+    assert response.status_code == 201, response.text
+    first = response.json()
+    assert first["name"] == "test1"
+    assert (first["tcp"], first["unixSockets"], first["shell"]) == (False, False, False)
+    parse_ns(first["timestamp"])
+    assert (bundle / "checkpoints" / "test1" / "checkpoint.json").is_file()
+    assert any(p.suffix == ".img" for p in (bundle / "checkpoints" / "test1").iterdir())
+    # exit false: the container runs on.
+    assert pid_alive(created["processes"][0]["pid"])
+    assert (await client.get("/containers/redis")).json()["state"]["status"] == "running"
+
+    assert (await checkpoint(client, "redis", "test2")).status_code == 201  # no body at all
+    listing = (await client.get("/containers/redis/checkpoint")).json()
+    assert [c["name"] for c in listing] == ["test1", "test2"]  # oldest first
+    assert set(listing[0]) == {"name", "tcp", "unixSockets", "shell", "timestamp"}
+    assert parse_ns(listing[0]["timestamp"]) < parse_ns(listing[1]["timestamp"])
+
+    response = await client.delete("/containers/redis/checkpoint/test1")
+    assert response.status_code == 200
+    assert not (bundle / "checkpoints" / "test1").exists()
+    assert [c["name"] for c in (await client.get("/containers/redis/checkpoint")).json()] == ["test2"]
+    assert (await client.delete("/containers/redis/checkpoint/test1")).status_code == 404
+
+
+async def test_exit_then_restore_continues_the_counter(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    created = await start_container(client, "count", bundle)
+    await wait_output(client, "count", "5")
+    since = now()
+    response = await checkpoint(client, "count", "cp", exit=True)
+    assert response.status_code == 201, response.text
+    got = (await client.get("/containers/count")).json()
+    assert got["state"]["status"] == "stopped"
+    assert runc_ids(daemon.config.state_dir) == []  # runc forgot it: the id is free
+    assert await wait_exit(client, "count", created["processes"][0]["pid"], since) == 137
+    before = await log_numbers(client, "count")
+    assert before == list(range(1, len(before) + 1))
+
+    response = await client.post("/containers/count", json={"bundlePath": str(bundle), "checkpoint": "cp"})
+    assert response.status_code == 201, response.text
+    restored = response.json()
+    assert restored["state"] == {"status": "running"}
+    assert restored["processes"][0]["pid"] != created["processes"][0]["pid"]
+    after = await wait_number_after(client, "count", before[-1] + 2)
+    # The same process, memory and all: the count goes on from where it was, not from 1.
+    assert after[0] == before[-1] + 1, (before[-3:], after[:3])
+    types = []
+    async with client.stream("GET", "/events", params={"since": since, "id": "count"}) as stream:
+        async for line in stream.aiter_lines():
+            types.append(json.loads(line)["type"])
+            if len(types) == 3:
+                break
+    assert types == ["checkpoint", "exit", "restore"]
+
+
+async def test_leave_running_then_restore_elsewhere(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    await start_container(client, "origin", bundle)
+    await wait_output(client, "origin", "3")
+    before = (await log_numbers(client, "origin"))[-1]
+    assert (await checkpoint(client, "origin", "snap")).status_code == 201
+    after = (await log_numbers(client, "origin"))[-1]
+    await wait_output(client, "origin", str(after + 5))  # the original runs on
+    response = await client.post("/containers/copy", json={"bundlePath": str(bundle), "checkpoint": "snap"})
+    assert response.status_code == 201, response.text
+    copied = await wait_number_after(client, "copy", after + 1)
+    # The copy goes on from the count at the moment of the dump, not from 1.
+    assert before + 1 <= copied[0] <= after + 1, (before, after, copied[:3])
+    assert sorted(runc_ids(daemon.config.state_dir)) == ["copy", "origin"]
+
+
+async def test_restored_container_is_a_container_like_any(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    await start_container(client, "r", bundle)
+    await wait_output(client, "r", "2")
+    assert (await checkpoint(client, "r", "one", exit=True)).status_code == 201
+    response = await client.post("/containers/r", json={"bundlePath": str(bundle), "checkpoint": "one"})
+    assert response.status_code == 201
+    since = now()
+    process = await client.put("/containers/r/processes", json={"args": ["sh", "-c", "exit 6"]})
+    assert process.status_code == 201
+    assert await wait_exit(client, "r", process.json()["pid"], since) == 6
+    assert (await client.patch("/containers/r", json={"status": "paused"})).status_code == 200
+    assert (await client.patch("/containers/r", json={"status": "running"})).status_code == 200
+    assert (await checkpoint(client, "r", "two")).status_code == 201  # a further checkpoint
+    assert (await client.delete("/containers/r", params={"timeout": "0"})).status_code == 200
+    assert runc_ids(daemon.config.state_dir) == []
+
+
+async def test_exec_d_processes(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    """A live exec'd process blocks a checkpoint (CRIU would drop it); what an exec leaves
+    running in the background belongs to the init's tree and is carried across."""
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    await start_container(client, "e", bundle)
+    live = await client.put("/containers/e/processes", json={"args": ["sleep", "1000"]})
+    response = await checkpoint(client, "e", "blocked", exit=True)
+    assert response.status_code == 409
+    assert f"pids {live.json()['pid']}" in response.json()["error"]
+    assert not (bundle / "checkpoints" / "blocked").exists()
+    assert (await client.get("/containers/e")).json()["state"]["status"] == "running"
+
+    since = now()
+    await client.post(f"/containers/e/process/{live.json()['pid']}", json={"signal": 9})
+    await wait_exit(client, "e", live.json()["pid"], since)
+    script = "(while true; do echo side-$((n=n+1)); sleep 0.1; done) & exit 0"
+    helper = await client.put("/containers/e/processes", json={"args": ["sh", "-c", script]})
+    await wait_exit(client, "e", helper.json()["pid"], since)
+    await wait_output(client, "e", "side-3")
+    assert (await checkpoint(client, "e", "with-side", exit=True)).status_code == 201
+    response = await client.post("/containers/e", json={"bundlePath": str(bundle), "checkpoint": "with-side"})
+    assert response.status_code == 201
+    # The background loop came back with the init, its output still reaching the log.
+    async with client.stream("GET", "/containers/e/logs", params={"follow": "true"}) as stream:
+        async for line in stream.aiter_lines():
+            if json.loads(line)["data"].startswith("side-"):
+                break
+
+
+async def test_checkpoint_of_a_paused_container(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    await start_container(client, "p", bundle)
+    await wait_output(client, "p", "2")
+    assert (await client.patch("/containers/p", json={"status": "paused"})).status_code == 200
+    response = await checkpoint(client, "p", "frozen")
+    assert response.status_code == 201, response.text
+    got = (await client.get("/containers/p")).json()
+    assert got["state"]["status"] == "paused"
+    state = subprocess.run(["runc", "--root", str(daemon.config.runc_root), "state", "p"],
+                           capture_output=True, check=True).stdout
+    assert json.loads(state)["status"] == "paused"
+    assert (await client.patch("/containers/p", json={"status": "running"})).status_code == 200
+    response = await client.post("/containers/thawed", json={"bundlePath": str(bundle), "checkpoint": "frozen"})
+    assert response.status_code == 201, response.text
+    await wait_output(client, "thawed", "3")
+
+
+async def test_checkpoint_errors(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    await start_container(client, "c", bundle)
+    assert (await checkpoint(client, "c", "dup")).status_code == 201
+    response = await checkpoint(client, "c", "dup")
+    assert response.status_code == 409
+    assert "checkpoint 'dup' already exists" in response.json()["error"]
+    for name in ("%2E%2E", ".x", "bad%20name", "x" * 129):
+        response = await checkpoint(client, "c", name)
+        assert response.status_code == 400, name
+        assert "invalid checkpoint name" in response.json()["error"]
+    assert (await checkpoint(client, "ghost", "x")).status_code == 404
+    response = await client.post("/containers/c/checkpoint/x", json={"exit": "yes"})
+    assert response.status_code == 400
+    assert "exit: expected true or false" in response.json()["error"]
+
+    response = await client.post("/containers/new", json={"bundlePath": str(bundle), "checkpoint": "nope"})
+    assert response.status_code == 404
+    assert "checkpoint 'nope' not found" in response.json()["error"]
+    assert (await client.get("/containers/new")).status_code == 404
+    assert (await client.delete("/containers/c/checkpoint/nope")).status_code == 404
+
+
+async def test_criu_failure_is_500_with_its_log_and_leaves_the_container(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """An established TCP connection needs the tcp option: without it CRIU refuses."""
+    client = daemon.client
+    script = (
+        "sleep 1000 | nc -l -p 7000 >/dev/null & sleep 0.2;"
+        " (echo hi; sleep 1000) | nc 127.0.0.1 7000 & sleep 0.2; echo up; sleep 1000"
+    )
+    bundle = make_bundle(["sh", "-c", script])
+    created = await start_container(client, "tcp", bundle)
+    await wait_output(client, "tcp", "up")
+    response = await checkpoint(client, "tcp", "fails", exit=True)
+    assert response.status_code == 500
+    message = response.json()["error"]
+    assert message.startswith("runc checkpoint failed")
+    assert "CRIU's dump.log ends with" in message
+    assert "consider using --tcp-established" in message  # CRIU's own words
+    assert not (bundle / "checkpoints" / "fails").exists()
+    assert pid_alive(created["processes"][0]["pid"])
+    assert (await client.get("/containers/tcp")).json()["state"]["status"] == "running"
+    # With the option CRIU dumps the connection.
+    response = await checkpoint(client, "tcp", "works", tcp=True)
+    assert response.status_code == 201, response.text
+    assert response.json()["tcp"] is True
+    listing = (await client.get("/containers/tcp/checkpoint")).json()
+    assert [(c["name"], c["tcp"]) for c in listing] == [("works", True)]
+
+
+async def test_restored_server_answers_on_loopback(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    """A listening server comes back listening, and reachable: runc restores the container's
+    loopback down, and the daemon brings it up again."""
+    client = daemon.client
+    bundle = make_bundle(["sh", "-c", "while true; do echo served | nc -l -p 7000; done"])
+    await start_container(client, "server", bundle)
+    assert (await checkpoint(client, "server", "listening", exit=True)).status_code == 201
+    response = await client.post("/containers/server", json={"bundlePath": str(bundle), "checkpoint": "listening"})
+    assert response.status_code == 201, response.text
+    since = now()
+    probe = await client.put(
+        "/containers/server/processes",
+        json={"args": ["sh", "-c", "echo reply=$(nc 127.0.0.1 7000 </dev/null)"]},
+    )
+    assert probe.status_code == 201
+    assert await wait_exit(client, "server", probe.json()["pid"], since) == 0
+    await wait_output(client, "server", "reply=served")
+
+
+async def test_no_criu_says_so(start_daemon: Any, make_bundle: BundleFactory) -> None:
+    daemon: RunningDaemon = await start_daemon(criu=None)
+    await start_container(daemon.client, "c", make_bundle())
+    response = await checkpoint(daemon.client, "c", "x")
+    assert response.status_code == 500
+    assert "no working CRIU" in response.json()["error"]
+
+
+async def test_seed_restore_body_with_broken_json(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+    bundle = make_bundle(COUNTER)
+    await start_container(client, "redis", bundle)
+    await wait_output(client, "redis", "2")
+    assert (await checkpoint(client, "redis", "checkpoint-name", exit=True)).status_code == 201
+    broken = f'{{\n"bundlePath": "{bundle}",\n"checkpoint: "checkpoint-name"\n}}'
+    response = await client.post("/containers/redis", content=broken)
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "the request body is not valid JSON: Expecting ':' delimiter at line 3, column 15"
+        f" (character {broken.index('checkpoint-name')})"
+    )
+    fixed = broken.replace('"checkpoint: ', '"checkpoint": ')
+    response = await client.post("/containers/redis", content=fixed)
+    assert response.status_code == 201, response.text
+
+
+async def test_migration_between_state_dirs(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Checkpoint under one daemon, restore under another with its own state dir."""
+    first: RunningDaemon = await start_daemon(tmp_path / "host-a")
+    second: RunningDaemon = await start_daemon(tmp_path / "host-b")
+    bundle = make_bundle(COUNTER)
+    await start_container(first.client, "mover", bundle)
+    await wait_output(first.client, "mover", "4")
+    assert (await checkpoint(first.client, "mover", "move", exit=True)).status_code == 201
+    last = (await log_numbers(first.client, "mover"))[-1]
+    assert (await first.client.delete("/containers/mover")).status_code == 200
+    listing = await second.client.get("/containers/mover/checkpoint", params={"bundlePath": str(bundle)})
+    assert [c["name"] for c in listing.json()] == ["move"]
+    response = await second.client.post("/containers/mover", json={"bundlePath": str(bundle), "checkpoint": "move"})
+    assert response.status_code == 201, response.text
+    assert (await wait_number_after(second.client, "mover", last + 1))[0] == last + 1
