@@ -251,7 +251,7 @@ class Container:
         self.init = Process(handle, process_info(pid, document), start_time(pid))
         self.processes[pid] = self.init
         self.status = Status.RUNNING
-        cgroup = find_memory_cgroup(pid)
+        cgroup = find_memory_cgroup(pid, self._ctx.runtime.cgroup_paths(self.id))
         if cgroup is not None:
             self._oom = OomCounter(cgroup, self._report_oom)
         # Published before any watcher runs, so that a start always precedes its exit.
@@ -308,7 +308,7 @@ class Container:
             raise RuntimeFailure(f"the init process of container {self.id} is gone")
         self.init = self.processes[init_pid]
         self.status = launch.runc_status
-        cgroup = find_memory_cgroup(init_pid)
+        cgroup = find_memory_cgroup(init_pid, self._ctx.runtime.cgroup_paths(self.id))
         if cgroup is not None:
             self._oom = OomCounter(cgroup, self._report_oom)
             self._oom.check_silently()
@@ -365,6 +365,8 @@ class Container:
 
     async def _watch_process(self, process: Process) -> None:
         status = await process.handle.wait()
+        if self._oom is not None:
+            self._oom.check()  # by the time the victim is dead, the kill is counted
         self.processes.pop(process.pid, None)
         self._ctx.metrics.exits.labels("exec").inc()
         self._ctx.events.publish("exit", self.id, pid=process.pid, status=status)

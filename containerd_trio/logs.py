@@ -64,12 +64,12 @@ class LogSource:
             rest = rest[MAX_LINE:]
         self._partial = rest
         if records:
-            self._writer.append(b"".join(records))
+            self._writer.append(records)
 
     def close(self) -> None:
         """The pipe reached EOF: write what is left of its last line."""
         if self._partial:
-            self._writer.append(_record(self._stream, self._partial))
+            self._writer.append([_record(self._stream, self._partial)])
             self._partial = b""
 
 
@@ -97,20 +97,37 @@ class LogWriter:
             self._fd = None
         self._lot.unpark_all()
 
-    def append(self, data: bytes) -> None:
+    def append(self, records: list[bytes]) -> None:
+        """Write whole records, rotating before one would take the file past its cap."""
         if self.finished:
             return
         if self._fd is None:
             self._fd = _open_for_append(self.path)
             self._size = os.fstat(self._fd).st_size
-        if self._size and self._size + len(data) > self._max_bytes:
-            os.close(self._fd)
-            os.replace(self.path, self.rotated_path)
-            self._fd = _open_for_append(self.path)
-            self._size = 0
-        os.write(self._fd, data)
-        self._size += len(data)
+        batch: list[bytes] = []
+        batch_size = 0
+        for record in records:
+            if self._size + batch_size + len(record) > self._max_bytes and self._size + batch_size:
+                self._write(batch, batch_size)
+                batch, batch_size = [], 0
+                self._rotate()
+            batch.append(record)
+            batch_size += len(record)
+        self._write(batch, batch_size)
         self._lot.unpark_all()
+
+    def _write(self, batch: list[bytes], size: int) -> None:
+        if batch:
+            assert self._fd is not None
+            os.write(self._fd, b"".join(batch))
+            self._size += size
+
+    def _rotate(self) -> None:
+        assert self._fd is not None
+        os.close(self._fd)
+        os.replace(self.path, self.rotated_path)
+        self._fd = _open_for_append(self.path)
+        self._size = 0
 
     async def wait_for_more(self) -> None:
         """Return after the next write (or once the writer is finished)."""

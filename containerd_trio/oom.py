@@ -65,15 +65,26 @@ def parse_proc_cgroup(text: str) -> tuple[str | None, str | None]:
     return v1, v2
 
 
-def find_memory_cgroup(pid: int) -> MemoryCgroup | None:
+def find_memory_cgroup(pid: int, runc_paths: dict[str, str] | None = None) -> MemoryCgroup | None:
+    """The container's memory cgroup.
+
+    runc's own record of the container's cgroup paths comes first: a process that died before
+    this is asked (an OOM kill can take milliseconds) shows the root cgroup in /proc/PID/cgroup.
+    A root path is never taken: its counter counts the whole machine.
+    """
+    paths = runc_paths or {}
+    for key, version in (("memory", 1), ("", 2)):
+        path = paths.get(key)
+        if path and Path(path, "memory.oom_control" if version == 1 else "memory.events").exists():
+            return MemoryCgroup(Path(path), version)
     try:
         text = Path(f"/proc/{pid}/cgroup").read_text()
     except OSError:
         return None
     v1, v2 = parse_proc_cgroup(text)
-    if v1 is not None and (_V1_ROOT / v1.lstrip("/") / "memory.oom_control").exists():
+    if v1 not in (None, "/") and (_V1_ROOT / v1.lstrip("/") / "memory.oom_control").exists():
         return MemoryCgroup(_V1_ROOT / v1.lstrip("/"), 1)
-    if v2 is not None:
+    if v2 not in (None, "/"):
         for root in _V2_ROOTS:
             candidate = root / v2.lstrip("/")
             if (candidate / "memory.events").exists():
@@ -109,6 +120,16 @@ class OomCounter:
         else:
             await self._watch_v2()
 
+    async def _check_soon(self) -> None:
+        """The notification comes as the OOM begins, the count once the victim is chosen:
+        look again for a moment if the count has not risen yet. (Exits re-check it too.)"""
+        before = self._seen
+        for _ in range(10):
+            self.check()
+            if self._seen != before:
+                return
+            await trio.sleep(0.01)
+
     async def _watch_v1(self) -> None:
         efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         try:
@@ -126,7 +147,7 @@ class OomCounter:
                     continue
                 if not self.cgroup.path.exists():
                     return  # the eventfd also fires when the cgroup is removed
-                self.check()
+                await self._check_soon()
         finally:
             trio.lowlevel.notify_closing(efd)
             os.close(efd)
@@ -140,7 +161,7 @@ class OomCounter:
             while True:
                 await trio.lowlevel.wait_readable(inotify.fd)
                 inotify.drain()
-                self.check()
+                await self._check_soon()
         finally:
             inotify.close()
 

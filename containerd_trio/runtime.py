@@ -228,6 +228,19 @@ class Runc:
         data: dict[str, Any] = event.get("data", {})
         return data
 
+    def cgroup_paths(self, container_id: str) -> dict[str, str]:
+        """The container's cgroup paths by controller, from runc's own state file.
+
+        No runc command reports them; ``<root>/<id>/state.json`` has kept them under
+        ``cgroup_paths`` since runc 1.0. Empty if it cannot be read.
+        """
+        try:
+            state = json.loads((self.root / container_id / "state.json").read_bytes())
+            paths = state.get("cgroup_paths") or {}
+            return {str(k): str(v) for k, v in paths.items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
     # --- the one place runc is spawned ----------------------------------------------------------
 
     async def _call(

@@ -1,0 +1,196 @@
+"""The event stream: live, replayed, filtered, bounded, and carried across a restart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from containerd_trio.events import EVENT_TYPES, EventBus
+from containerd_trio.timestamps import parse_ns
+
+from .conftest import FOREVER, BundleFactory, RunningDaemon, now, start_container, wait_exit
+
+
+async def collect(client: httpx.AsyncClient, params: dict[str, str], count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    async with client.stream("GET", "/events", params=params) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/x-ndjson"
+        async for line in response.aiter_lines():
+            events.append(json.loads(line))
+            if len(events) == count:
+                break
+    return events
+
+
+async def test_live_events_of_a_container_that_exits_with_4(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    received: list[dict[str, Any]] = []
+    subscribed = trio.Event()
+
+    async def listen() -> None:
+        async with client.stream("GET", "/events", params={"id": "four"}) as response:
+            subscribed.set()  # the daemon subscribes before it sends the headers
+            async for line in response.aiter_lines():
+                received.append(json.loads(line))
+                if len(received) == 2:
+                    return
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(listen)
+        await subscribed.wait()
+        created = await start_container(client, "four", make_bundle(["sh", "-c", "sleep 0.2; exit 4"]))
+    pid = created["processes"][0]["pid"]
+    assert [(e["type"], e["id"], e["pid"]) for e in received] == [
+        ("start-container", "four", pid),
+        ("exit", "four", pid),
+    ]
+    assert received[1]["status"] == 4
+    for event in received:
+        parse_ns(event["timestamp"])
+        assert event["type"] in EVENT_TYPES
+
+
+async def test_replay_then_live_without_loss_or_doubles(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """Events published while a subscriber joins are seen exactly once, in order."""
+    since = now()
+    await start_container(client, "busy", bundle)
+    total = 12
+    halfway = trio.Event()
+
+    async def exec_many() -> None:
+        for n in range(total):
+            response = await client.put("/containers/busy/processes", json={"args": ["true"]})
+            assert response.status_code == 201
+            if n == total // 2:
+                halfway.set()
+
+    streamed: list[dict[str, Any]] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(exec_many)
+        await halfway.wait()  # join part-way through the burst
+        # start-container, then a start-process and an exit per exec
+        streamed = await collect(client, {"since": since, "id": "busy"}, 1 + 2 * total)
+    replayed = await collect(client, {"since": since, "id": "busy"}, 1 + 2 * total)
+    assert streamed == replayed
+    keys = [(e["type"], e.get("pid"), e["timestamp"]) for e in streamed]
+    assert len(set(keys)) == len(keys)
+    stamps = [parse_ns(e["timestamp"]) for e in streamed]
+    assert stamps == sorted(stamps)
+    starts = [e["pid"] for e in streamed if e["type"] == "start-process"]
+    assert len(starts) == total
+    for pid in starts:  # each process's start comes before its exit
+        kinds = [e["type"] for e in streamed if e.get("pid") == pid]
+        assert kinds == ["start-process", "exit"]
+
+
+async def test_id_filter(client: httpx.AsyncClient, bundle: Path) -> None:
+    since = now()
+    await start_container(client, "a", bundle)
+    await start_container(client, "b", bundle)
+    await client.delete("/containers/a", params={"timeout": "0"})
+    events = await collect(client, {"since": since, "id": "b"}, 1)
+    assert [(e["type"], e["id"]) for e in events] == [("start-container", "b")]
+    events = await collect(client, {"since": since}, 4)
+    assert [(e["type"], e["id"]) for e in events] == [
+        ("start-container", "a"),
+        ("start-container", "b"),
+        ("exit", "a"),
+        ("delete", "a"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"since": "yesterday"}, "query parameter since"),
+        ({"since": "2026-13-01T00:00:00Z"}, "not a valid date"),
+        ({"id": "../x"}, "invalid container id"),
+    ],
+)
+async def test_bad_event_query_is_400(client: httpx.AsyncClient, params: dict[str, str], message: str) -> None:
+    response = await client.get("/events", params=params)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+@pytest.mark.deadline(60)
+async def test_replay_across_a_daemon_restart(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    first: RunningDaemon = await start_daemon(state)
+    since = now()
+    created = await start_container(first.client, "old", make_bundle(["sh", "-c", "exit 4"]))
+    await wait_exit(first.client, "old", created["processes"][0]["pid"], since)
+    await first.stop()
+
+    second: RunningDaemon = await start_daemon(state)
+    await start_container(second.client, "new", make_bundle(FOREVER))
+    events = await collect(second.client, {"since": since}, 4)
+    assert [(e["type"], e["id"]) for e in events] == [
+        ("start-container", "old"),
+        ("exit", "old"),
+        ("delete", "old"),  # the first daemon's shutdown removed it
+        ("start-container", "new"),
+    ]
+    assert events[1]["status"] == 4
+
+
+# --- the bus itself -------------------------------------------------------------------------
+
+
+async def test_a_slow_subscriber_is_cut_off() -> None:
+    bus = EventBus(None, queue=2)
+    slow = bus.subscribe()
+    fast = bus.subscribe()
+    received: list[str] = []
+    async with trio.open_nursery() as nursery:
+
+        async def read_fast() -> None:
+            async for event in fast:
+                received.append(event.id)
+                if len(received) == 5:
+                    return
+
+        nursery.start_soon(read_fast)
+        for n in range(5):
+            bus.publish("start-container", f"c{n}")
+            await trio.sleep(0)  # let the fast reader keep up; the slow one never reads
+    got = [event.id async for event in slow]  # what fitted in its queue, then the end
+    assert got == ["c0", "c1"]
+    assert received == [f"c{n}" for n in range(5)]
+    assert bus.subscriber_count == 1  # the fast one is still subscribed
+    fast.close()
+    assert bus.subscriber_count == 0
+
+
+def test_the_persisted_log_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "events.log"
+    bus = EventBus(path, capacity=5)
+    for n in range(23):
+        bus.publish("start-container", f"c{n}")
+    bus.close()
+    assert len(path.read_bytes().splitlines()) <= 2 * 5
+    reloaded = EventBus(path, capacity=5)
+    replay = reloaded.subscribe(since_ns=0).replay
+    assert [e.id for e in replay] == [f"c{n}" for n in range(18, 23)]
+
+
+def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "events.log"
+    bus = EventBus(path)
+    bus.publish("start-container", "whole")
+    bus.close()
+    with open(path, "ab") as log:
+        log.write(b'{"type": "exit", "id": "tor')  # a crash in mid-write
+    replay = EventBus(path).subscribe(since_ns=0).replay
+    assert [e.id for e in replay] == ["whole"]

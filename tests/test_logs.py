@@ -1,0 +1,117 @@
+"""Captured stdout and stderr: tail, follow, rotation, long and unfinished lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from containerd_trio.logs import MAX_LINE, LogWriter, read_tail
+from containerd_trio.timestamps import parse_ns
+
+from .conftest import BundleFactory, RunningDaemon, now, start_container, wait_exit
+
+
+async def records(client: httpx.AsyncClient, container_id: str, **params: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/containers/{container_id}/logs", params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/x-ndjson"
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+async def run_to_exit(client: httpx.AsyncClient, container_id: str, bundle: Path) -> None:
+    since = now()
+    created = await start_container(client, container_id, bundle)
+    await wait_exit(client, container_id, created["processes"][0]["pid"], since)
+
+
+async def test_stdout_and_stderr_with_tail(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+    script = "echo out-1; echo err-1 >&2; echo out-2; printf 'no newline'"
+    await run_to_exit(client, "talk", make_bundle(["sh", "-c", script]))
+    got = await records(client, "talk")
+    assert sorted((r["stream"], r["data"]) for r in got) == [
+        ("stderr", "err-1\n"),
+        ("stdout", "no newline"),  # the unfinished last line is kept at exit
+        ("stdout", "out-1\n"),
+        ("stdout", "out-2\n"),
+    ]
+    assert [r["data"] for r in got if r["stream"] == "stdout"] == ["out-1\n", "out-2\n", "no newline"]
+    for record in got:
+        assert set(record) == {"stream", "timestamp", "data"}
+        parse_ns(record["timestamp"])
+    assert [r["data"] for r in await records(client, "talk", tail="1")] == [got[-1]["data"]]
+    assert await records(client, "talk", tail="0") == []
+
+
+async def test_follow_streams_and_ends_when_the_container_stops(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    script = "for i in 1 2 3 4 5; do echo line-$i; sleep 0.1; done"
+    await start_container(client, "slow", make_bundle(["sh", "-c", script]))
+    seen = []
+    async with client.stream("GET", "/containers/slow/logs", params={"follow": "true"}) as response:
+        async for line in response.aiter_lines():
+            seen.append(json.loads(line)["data"])
+    # The stream ended by itself once the container stopped, with every line in it.
+    assert seen == [f"line-{i}\n" for i in range(1, 6)]
+    assert (await client.get("/containers/slow")).json()["state"]["status"] == "stopped"
+
+
+async def test_exec_output_goes_to_the_log(client: httpx.AsyncClient, bundle: Path) -> None:
+    await start_container(client, "c", bundle)
+    since = now()
+    response = await client.put("/containers/c/processes", json={"args": ["sh", "-c", "echo from-exec >&2"]})
+    await wait_exit(client, "c", response.json()["pid"], since)
+    assert {"stream": "stderr", "data": "from-exec\n"}.items() <= (await records(client, "c"))[-1].items()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"tail": "-1"}, "tail must be 0 or more"), ({"tail": "x"}, "tail must be a whole number"),
+     ({"follow": "maybe"}, "follow must be true or false")],
+)
+async def test_bad_log_query_is_400(client: httpx.AsyncClient, bundle: Path, params: dict[str, str], message: str) -> None:
+    await start_container(client, "c", bundle)
+    response = await client.get("/containers/c/logs", params=params)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert (await client.get("/containers/ghost/logs")).status_code == 404
+
+
+async def test_rotation_caps_the_files(start_daemon: Any, make_bundle: BundleFactory) -> None:
+    daemon: RunningDaemon = await start_daemon(log_max_bytes=4096)
+    script = "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo line-$i; done"
+    await run_to_exit(daemon.client, "chatty", make_bundle(["sh", "-c", script]))
+    directory = daemon.config.containers_dir / "chatty"
+    assert (directory / "container.log.1").exists()
+    assert (directory / "container.log").stat().st_size <= 4096
+    assert (directory / "container.log.1").stat().st_size <= 4096
+    got = [r["data"] for r in await records(daemon.client, "chatty")]
+    assert got[-1] == "line-300\n"
+    numbers = [int(line.split("-")[1]) for line in got]
+    assert numbers == list(range(numbers[0], 301))  # the newest lines, in order, none missing
+    assert [r["data"] for r in await records(daemon.client, "chatty", tail="2")] == ["line-299\n", "line-300\n"]
+
+
+def test_long_lines_are_cut(tmp_path: Path) -> None:
+    writer = LogWriter(tmp_path, max_bytes=10 * 1024 * 1024)
+    source = writer.source("stdout")
+    source.write(b"x" * (MAX_LINE + 10) + b"\ny")
+    source.write(b"z\n")
+    source.close()
+    writer.finish()
+    lines, _ = read_tail(tmp_path, None)
+    data = [json.loads(line)["data"] for line in lines]
+    assert data == ["x" * MAX_LINE, "x" * 10 + "\n", "yz\n"]
+
+
+def test_invalid_utf8_is_replaced(tmp_path: Path) -> None:
+    writer = LogWriter(tmp_path, max_bytes=1024)
+    source = writer.source("stderr")
+    source.write(b"caf\xc3\xa9 \xff\n")
+    writer.finish()
+    lines, _ = read_tail(tmp_path, None)
+    assert json.loads(lines[0])["data"] == "café \ufffd\n"
