@@ -111,7 +111,7 @@ class DaemonConfig:
         return self.tls_cert is not None
 
 
-def _positive(kind: type[float] | type[int]) -> argparse._ActionType:  # type: ignore[name-defined]
+def _positive(kind: type[float] | type[int]) -> argparse._ActionType:
     def parse(text: str) -> float | int:
         value = kind(text)
         if value <= 0:

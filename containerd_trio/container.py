@@ -35,10 +35,11 @@ from .errors import Conflict, DaemonError, NotFound, RuntimeFailure, RuntimeTime
 from .events import EventBus
 from .logs import LogWriter
 from .metrics import Metrics
-from .netns import has_own_network_namespace, set_loopback_up
 from .model import ContainerInfo, ContainerState, ProcessInfo, ProcessSpec, Status, User
+from .netns import has_own_network_namespace, set_loopback_up
 from .oom import OomCounter, find_memory_cgroup
 from .process import Pipes, ProcessHandle, start_time
+from .reaper import reaper_held
 from .records import ContainerRecord, ProcessStart, write_record
 from .runtime import CriuOptions, Runc, RuncError
 
@@ -227,11 +228,14 @@ class Container:
         pid_file = self.dir / "init.pid"
         document = read_bundle_process(self.bundle)
         try:
-            if isinstance(launch, Restore):
-                pid = await self._restore(launch.checkpoint, pid_file, pipes)
-            else:
-                pid = await self._ctx.runtime.run(self.id, self.bundle, pid_file, pipes.child)
-            handle = ProcessHandle.open(pid)
+            # Held until the pidfd is open: an init that exits at once is a zombie of ours
+            # before then, and must be left for its watcher to reap.
+            with reaper_held():
+                if isinstance(launch, Restore):
+                    pid = await self._restore(launch.checkpoint, pid_file, pipes)
+                else:
+                    pid = await self._ctx.runtime.run(self.id, self.bundle, pid_file, pipes.child)
+                handle = ProcessHandle.open(pid)
         except BaseException:
             pipes.close()
             await self._undo_start(pid_file)
@@ -410,22 +414,23 @@ class Container:
             own_pipes = Pipes(self._ctx.devnull) if self._stdio is None else None
             stdio = own_pipes.child if own_pipes is not None else self._stdio.duplicate_child()  # type: ignore[union-attr]
             try:
-                try:
-                    pid = await self._ctx.runtime.exec(self.id, process_file, pid_file, stdio)
-                finally:
-                    process_file.unlink(missing_ok=True)
-                    if own_pipes is not None:
-                        own_pipes.close_child_ends()
-                    else:
-                        os.close(stdio.stdout)
-                        os.close(stdio.stderr)
-                handle = ProcessHandle.open(pid)
+                with reaper_held():
+                    try:
+                        pid = await self._ctx.runtime.exec(self.id, process_file, pid_file, stdio)
+                    finally:
+                        process_file.unlink(missing_ok=True)
+                        if own_pipes is not None:
+                            own_pipes.close_child_ends()
+                        else:
+                            os.close(stdio.stdout)
+                            os.close(stdio.stderr)
+                    handle = ProcessHandle.open(pid)
             except BaseException as exc:
                 if own_pipes is not None:
                     own_pipes.close()
                 with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
                     await _kill_from_pid_file(pid_file)
-                if isinstance(exc, RuncError) and self.status is Status.STOPPED:
+                if isinstance(exc, RuncError) and self._init_gone():
                     raise Conflict(
                         f"container {self.id!r} stopped before the process could start"
                     ) from None
@@ -487,9 +492,13 @@ class Container:
         try:
             await call
         except RuncError:
-            if self.status is Status.STOPPED:
+            if self._init_gone():
                 raise Conflict(f"cannot {action} container {self.id!r}: it stopped") from None
             raise
+
+    def _init_gone(self) -> bool:
+        """The init has exited, whether or not its watcher has recorded it yet."""
+        return self.status is Status.STOPPED or self.init is None or self.init.handle.has_exited()
 
     async def checkpoint(self, name: str, options: CriuOptions, *, exit: bool) -> CheckpointInfo:
         async with self.lock:

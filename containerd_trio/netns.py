@@ -10,10 +10,9 @@ namespace of the calling thread, which no thread of the daemon must ever do.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
-import trio
+from .reaper import run_child
 
 # Runs in the child: enter the namespace, read lo's flags, set IFF_UP.
 _SET_LOOPBACK_UP = """
@@ -38,11 +37,8 @@ def has_own_network_namespace(pid: int) -> bool:
 
 async def set_loopback_up(pid: int) -> None:
     """Raises RuntimeError with the child's message if it could not be done."""
-    result = await trio.run_process(
-        [sys.executable, "-I", "-S", "-c", _SET_LOOPBACK_UP, str(pid)],
-        stdin=subprocess.DEVNULL,
-        capture_stderr=True,
-        check=False,
+    result = await run_child(
+        [sys.executable, "-I", "-S", "-c", _SET_LOOPBACK_UP, str(pid)], capture_stderr=True
     )
     if result.returncode != 0:
         raise RuntimeError(result.stderr.decode(errors="replace").strip() or "failed")

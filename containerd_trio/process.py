@@ -10,10 +10,12 @@ of Trio's own subprocesses (runc itself).
 from __future__ import annotations
 
 import os
+import select
 import signal
 
 import trio
 
+from . import reaper
 from .runtime import Stdio
 
 #: The exit status reported when it cannot be known: the process was not our child (adopted
@@ -50,6 +52,7 @@ class ProcessHandle:
     def __init__(self, pid: int, pidfd: int) -> None:
         self.pid = pid
         self._fd: int | None = pidfd
+        reaper.watched.add(pid)
         self.exit_status: int | None = None
         #: Set once the exit is known (and, for our own children, the process reaped).
         self.exited_event = trio.Event()
@@ -93,6 +96,14 @@ class ProcessHandle:
             self.exit_status = exit_status(info)
             self.exited_event.set()
 
+    def has_exited(self) -> bool:
+        """True if the process has exited, even if its watcher has not run yet."""
+        if self._fd is None or self.exit_status is not None:
+            return True
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        return bool(poller.poll(0))
+
     def signal(self, signum: int) -> None:
         """Send a signal; ProcessLookupError if the process has exited."""
         if self._fd is None:
@@ -102,6 +113,7 @@ class ProcessHandle:
     def close(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
+            reaper.watched.discard(self.pid)
             trio.lowlevel.notify_closing(fd)
             os.close(fd)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ import attrs
 import trio
 
 from .errors import RuntimeFailure, RuntimeTimeout
+from .reaper import run_child
 
 #: Called after every runc call with the command name, its duration and whether it succeeded.
 CallObserver = Callable[[str, float, bool], None]
@@ -72,13 +72,6 @@ class RuncError(RuntimeFailure):
     @property
     def container_missing(self) -> bool:
         return "does not exist" in self.runc_message or "not exist" in self.runc_message
-
-
-def _kill_now(process: trio.Process) -> Any:
-    async def deliver() -> None:
-        process.kill()
-
-    return deliver()
 
 
 def _runc_log_message(log: bytes, stderr: bytes) -> str:
@@ -259,11 +252,7 @@ class Runc:
                 argv += ["--criu", self.criu]
             argv += [command, *args]
             if stdio is None:
-                streams: dict[str, Any] = {"stdin": subprocess.DEVNULL, "capture_stderr": True}
-                if capture:
-                    streams["capture_stdout"] = True
-                else:
-                    streams["stdout"] = subprocess.DEVNULL
+                streams: dict[str, Any] = {"capture_stdout": capture, "capture_stderr": True}
             else:
                 streams = {"stdin": stdio.stdin, "stdout": stdio.stdout, "stderr": stdio.stderr}
             async with self._limiter:
@@ -271,13 +260,7 @@ class Runc:
                 ok = False
                 try:
                     with trio.fail_after(self.timeout):
-                        result = await trio.run_process(
-                            argv,
-                            check=False,
-                            deliver_cancel=_kill_now,
-                            pass_fds=(log_fd,),
-                            **streams,
-                        )
+                        result = await run_child(argv, pass_fds=(log_fd,), **streams)
                     ok = result.returncode == 0
                 except trio.TooSlowError:
                     raise RuntimeTimeout(

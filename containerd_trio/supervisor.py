@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from functools import partial
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +46,7 @@ from .model import (
     Status,
 )
 from .process import UNKNOWN_EXIT_STATUS, start_time
+from .reaper import reap_periodically
 from .records import ContainerRecord, ProcessStart, read_records
 from .runtime import CriuOptions, Runc
 from .timestamps import format_ns, now_ns, parse_ns
@@ -87,6 +88,7 @@ class Supervisor:
             )
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                nursery.start_soon(reap_periodically)
                 await self._adopt_all()
                 task_status.started(self)
                 await trio.sleep_forever()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+
 from quart import Blueprint, Response, current_app, request
 
 from .. import metrics as metrics_module

@@ -84,6 +84,8 @@ class Options:
     runc: str = "runc"
     #: CRIU for the raw runc checkpoints; None: :func:`containerd_trio.config.default_criu`.
     criu: str | None = None
+    #: Seconds to wait at most, before each timed phase, for the machine to be nearly idle.
+    settle: float = 30.0
     #: Extra arguments for the daemon the bench runs itself.
     daemon_args: tuple[str, ...] = ()
     #: A progress line on stderr; None: when stderr is a terminal.
@@ -106,6 +108,7 @@ class Options:
             workdir=args.workdir,
             runc=args.runc,
             criu=args.criu,
+            settle=args.settle,
             daemon_args=tuple(args.daemon_arg or ()),
         )
 
@@ -145,6 +148,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--workdir", type=Path, default=None, metavar="DIR",
         help="keep the bench's files (bundles, raw runc root, its daemon's state) in DIR"
              " (default: a temporary directory, removed at the end)")
+    add("--settle", type=float, default=30.0, metavar="SECONDS",
+        help="before each timed phase, wait up to this long for the machine to be nearly idle"
+             " (the kernel tears removed containers down for a while; default %(default)s)")
     add("--runc", default="runc", metavar="PATH", help="the runc binary (default runc)")
     add("--criu", default=None, metavar="PATH",
         help="the CRIU for raw runc checkpoints (default: the one the daemon would use)")
@@ -420,6 +426,29 @@ def _machine_cpu() -> tuple[float | None, float | None]:
     total = sum(fields)
     idle = fields[3] + fields[4]
     return (total - idle) / _TICK, total / _TICK
+
+
+async def settle(quiet: float = 0.15, longest: float = 30.0) -> float:
+    """Wait until the machine is nearly idle (busy under ``quiet`` over half a second).
+
+    The kernel tears down a thousand removed containers for a while after their removal is
+    answered (cgroups, namespaces, mounts): a phase that starts at once pays for the phase
+    before it. Returns the seconds waited (at most ``longest``).
+    """
+    began = time.perf_counter()
+    busy, total = _machine_cpu()
+    if busy is None or total is None or longest <= 0:
+        return 0.0
+    while time.perf_counter() - began + 0.5 <= longest:
+        await trio.sleep(0.5)
+        busy_now, total_now = _machine_cpu()
+        if busy_now is None or total_now is None:
+            break
+        share = (busy_now - busy) / (total_now - total) if total_now > total else 1.0
+        if share < quiet:
+            break
+        busy, total = busy_now, total_now
+    return time.perf_counter() - began
 
 
 def _children_cpu_of(pid: int) -> float | None:
@@ -1193,8 +1222,11 @@ async def checkpoints(
             _note_error(phase.errors, str(exc))
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(CALL_TIMEOUT):
-                await api.delete(container_id)
-                await api.delete_checkpoint(container_id, name, bundle)
+                try:
+                    await api.delete(container_id)
+                    await api.delete_checkpoint(container_id, name, bundle)
+                except BenchError as exc:
+                    _note_error(phase.errors, str(exc))
         printer.progress("daemon checkpoints", index + 1, count)
     for index in range(count):
         raw_id = f"{prefix}-raw-ck-{index}"
@@ -1353,6 +1385,10 @@ async def bench(options: Options) -> Report:
     return report
 
 
+def _waited(seconds: float) -> str:
+    return f", after {seconds:.1f}s for the machine to settle" if seconds >= 1 else ""
+
+
 async def _bench_in(
     options: Options, workdir: Path, criu: str | None, printer: Printer, report: Report
 ) -> None:
@@ -1390,8 +1426,9 @@ async def _bench_in(
                     print_phase(printer, phase)
 
                 async def through_daemon() -> Phase:
+                    waited = _waited(await settle(longest=options.settle))
                     printer.line(TAG_DAEMON, f"{mode} {count} containers, {concurrency} at once,"
-                                             f" through {where}")
+                                             f" through {where}{waited}")
                     ids = [f"{prefix}-{i}" for i in range(count)]
                     if options.cycle:
                         assert true_bundle is not None
@@ -1407,8 +1444,10 @@ async def _bench_in(
                     return phase
 
                 async def with_runc() -> Phase:
+                    waited = _waited(await settle(longest=options.settle))
                     printer.line(TAG_RUNC, f"{mode} {count} containers, {concurrency} at once,"
-                                           f" with {options.runc} directly (root {runc.root})")
+                                           f" with {options.runc} directly (root {runc.root})"
+                                           f"{waited}")
                     ids = [f"{prefix}-raw-{i}" for i in range(count)]
                     if options.cycle:
                         assert true_bundle is not None
@@ -1431,8 +1470,10 @@ async def _bench_in(
                 if options.checkpoint:
                     assert sleeper is not None
                     k = min(count, CHECKPOINT_COUNT)
+                    waited = _waited(await settle(longest=options.settle))
                     printer.line(TAG_DAEMON, f"checkpoint and restore of {k} containers, one at a"
-                                             " time, through the daemon and with runc directly")
+                                             " time, through the daemon and with runc directly"
+                                             f"{waited}")
                     report.checkpoint = await checkpoints(
                         api, runc, printer, prefix, k, sleeper, workdir / "raw-checkpoints"
                     )

@@ -1,0 +1,492 @@
+"""``ctr-trio``, the real CLI against a real in-process daemon.
+
+The CLI is synchronous: each run happens in a worker thread (``abandon_on_cancel``, so that the
+test's deadline still ends a run that hangs), with its output captured in ``io.StringIO``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from containerd_trio.client import cli
+from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
+from containerd_trio.config import Listen
+
+from .conftest import BundleFactory, RunningDaemon, now, pid_alive, wait_exit
+
+LOGGING = ("sh", "-c", "echo one; echo two >&2; sleep 0.5; echo three")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+async def run_cli(*argv: str, stdout: io.StringIO | None = None) -> Result:
+    stdout, stderr = stdout or io.StringIO(), io.StringIO()
+    code = await trio.to_thread.run_sync(
+        functools.partial(cli.run, list(argv), stdout, stderr), abandon_on_cancel=True
+    )
+    return Result(code, stdout.getvalue(), stderr.getvalue())
+
+
+Ctr = Callable[..., Any]
+
+
+@pytest.fixture
+def ctr(daemon: RunningDaemon) -> Ctr:
+    """``ctr-trio --address <the test's daemon> ...``."""
+
+    async def run(*argv: str) -> Result:
+        return await run_cli("--address", daemon.url, *argv)
+
+    return run
+
+
+async def ok(ctr: Ctr, *argv: str) -> Result:
+    result: Result = await ctr(*argv)
+    assert (result.code, result.err) == (0, ""), result
+    return result
+
+
+def table(text: str) -> list[dict[str, str]]:
+    """A table as ctr-trio prints it, read by the header's column positions."""
+    header, *lines = text.splitlines()
+    names = header.split()
+    starts = [header.index(name) for name in names]
+    ends = [*starts[1:], None]
+    columns = list(zip(names, starts, ends, strict=True))
+    return [{name: line[start:end].strip() for name, start, end in columns} for line in lines]
+
+
+# --- containers -------------------------------------------------------------------------------
+
+
+async def test_containers_start_and_list(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    started = await ok(ctr, "containers", "start", "web", "--bundle", str(make_bundle()),
+                       "--label", "team=infra", "--label", "tier=front")
+    web = (await client.get("/containers/web")).json()
+    pid = web["processes"][0]["pid"]
+    assert started.out == f"started web (pid {pid})\n"
+    assert pid_alive(pid)
+    assert web["labels"] == {"team": "infra", "tier": "front"}
+
+    since = now()
+    job = await ok(ctr, "--json", "containers", "start", "job", "--bundle",
+                   str(make_bundle(["sh", "-c", "exit 3"])))
+    await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
+
+    rows = table((await ok(ctr, "containers", "list")).out)
+    assert [row["ID"] for row in rows] == ["web", "job"]
+    assert rows[0] == {"ID": "web", "STATUS": "running", "PID": str(pid), "PROCESSES": "1",
+                       "CREATED": rows[0]["CREATED"]}
+    assert rows[0]["CREATED"].endswith("ago") or rows[0]["CREATED"] == "just now"
+    assert rows[1]["STATUS"] == "stopped (exit 3)"
+    assert (rows[1]["PID"], rows[1]["PROCESSES"]) == ("-", "0")
+
+    state = (await client.get("/state")).json()
+    assert (await ok(ctr, "--json", "containers", "list")).json == state["containers"]
+    # --json after the command works as well as before it.
+    assert (await ok(ctr, "containers", "list", "--json")).json == state["containers"]
+
+
+async def test_start_takes_a_relative_bundle_path(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = make_bundle()
+    monkeypatch.chdir(bundle.parent)
+    await ok(ctr, "containers", "start", "rel", "--bundle", bundle.name)
+    assert (await client.get("/containers/rel")).json()["bundlePath"] == str(bundle)
+
+
+async def test_get_exec_kill_pause_resume_delete(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await ok(ctr, "containers", "start", "box", "--bundle", str(bundle))
+
+    shown = (await ok(ctr, "containers", "get", "box")).out
+    assert "STATUS    running" in shown
+    assert f"BUNDLE    {bundle}" in shown
+    assert (await ok(ctr, "containers", "get", "box", "--json")).json == (
+        await client.get("/containers/box")
+    ).json()
+
+    execed = await ok(ctr, "containers", "exec", "box", "--env", "X=1", "--env", "PATH=/bin",
+                      "--cwd", "/tmp", "--user", "1000:1000", "--", "sleep", "100")
+    pid = int(execed.out.removeprefix("started process ").removesuffix(" in box\n"))
+    [_, process] = (await client.get("/containers/box")).json()["processes"]
+    assert process == {"pid": pid, "args": ["sleep", "100"], "user": {"uid": 1000, "gid": 1000},
+                       "terminal": False, "env": ["X=1", "PATH=/bin"], "cwd": "/tmp"}
+
+    since = now()
+    killed = await ok(ctr, "containers", "kill", "box", "--pid", str(pid), "--signal", "KILL")
+    assert killed.out == f"sent KILL to process {pid} of box\n"
+    assert await wait_exit(client, "box", pid, since) == 128 + signal.SIGKILL
+
+    assert (await ok(ctr, "containers", "pause", "box")).out == "box is paused\n"
+    assert (await client.get("/containers/box")).json()["state"] == {"status": "paused"}
+    resumed = await ok(ctr, "--json", "containers", "resume", "box")
+    assert resumed.json["state"] == {"status": "running"}
+
+    init = resumed.json["processes"][0]["pid"]
+    since = now()
+    assert (await ok(ctr, "containers", "kill", "box", "--signal", "9")).out == (
+        "sent signal 9 to box\n"
+    )
+    assert await wait_exit(client, "box", init, since) == 128 + signal.SIGKILL
+
+    assert (await ok(ctr, "containers", "delete", "box", "--timeout", "1")).out == "deleted box\n"
+    assert (await client.get("/containers/box")).status_code == 404
+
+
+async def test_delete_stops_a_running_container(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    created = await ok(ctr, "--json", "containers", "start", "going", "--bundle", str(bundle))
+    pid = created.json["processes"][0]["pid"]
+    # The bundle's sleep ignores SIGTERM as pid 1: the timeout's SIGKILL is what ends it.
+    deleted = await ok(ctr, "--json", "containers", "delete", "going", "--timeout", "0.2")
+    assert deleted.json["id"] == "going"
+    assert not pid_alive(pid)
+    assert (await client.get("/state")).json()["containers"] == []
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+async def test_checkpoints_create_list_restore_delete(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await ok(ctr, "containers", "start", "cp", "--bundle", str(bundle))
+    assert (await ok(ctr, "checkpoints", "create", "cp", "first")).out == (
+        "checkpointed cp as first\n"
+    )
+    assert (await client.get("/containers/cp")).json()["state"] == {"status": "running"}
+
+    stopped = await ok(ctr, "checkpoints", "create", "cp", "last", "--exit")
+    assert stopped.out == "checkpointed cp as last and stopped it\n"
+    assert (await client.get("/containers/cp")).json()["state"]["status"] == "stopped"
+
+    rows = table((await ok(ctr, "checkpoints", "list", "cp")).out)
+    assert [(row["NAME"], row["OPTIONS"]) for row in rows] == [("first", "-"), ("last", "-")]
+    listed = (await ok(ctr, "--json", "checkpoints", "list", "cp")).json
+    assert listed == (await client.get("/containers/cp/checkpoint")).json()
+    assert [entry["name"] for entry in listed] == ["first", "last"]
+
+    restored = await ok(ctr, "containers", "start", "cp", "--bundle", str(bundle),
+                        "--checkpoint", "last")
+    pid = (await client.get("/containers/cp")).json()["processes"][0]["pid"]
+    assert restored.out == f"started cp from checkpoint last (pid {pid})\n"
+    assert pid_alive(pid)
+
+    assert (await ok(ctr, "checkpoints", "delete", "cp", "first")).out == (
+        "deleted checkpoint first of cp\n"
+    )
+    assert [e["name"] for e in (await ok(ctr, "--json", "checkpoints", "list", "cp")).json] == [
+        "last"
+    ]
+    missing = await ctr("checkpoints", "delete", "cp", "first")
+    assert missing.code == cli.EXIT_ERROR
+    assert "first" in missing.err
+
+
+# --- logs, events, stats, state -----------------------------------------------------------------
+
+
+async def test_logs_follow_ends_when_the_container_stops(
+    ctr: Ctr, make_bundle: BundleFactory
+) -> None:
+    await ok(ctr, "containers", "start", "talker", "--bundle", str(make_bundle(LOGGING)))
+    # Started at once: it sees the first lines replayed, then "three" live, then the end.
+    followed = await ctr("logs", "talker", "-f")
+    assert followed == Result(0, "one\nthree\n", "two\n")
+
+    assert (await ok(ctr, "logs", "talker", "--tail", "1")).out == "three\n"
+
+    printed = await ok(ctr, "--json", "logs", "talker")
+    records = [json.loads(line) for line in printed.out.splitlines()]
+    assert sorted((r["stream"], r["data"]) for r in records) == [
+        ("stderr", "two\n"), ("stdout", "one\n"), ("stdout", "three\n")
+    ]
+    assert records[-1]["data"] == "three\n"
+    assert all(r["timestamp"].endswith("+00:00") for r in records)
+
+
+async def test_events_since_replays_then_count_stops(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    since = now()
+    started = await ok(ctr, "--json", "containers", "start", "brief", "--bundle",
+                       str(make_bundle(["sh", "-c", "exit 3"])))
+    pid = started.json["processes"][0]["pid"]
+    await wait_exit(client, "brief", pid, since)
+
+    # Both events happened before the command runs: they come from the replay.
+    printed = await ok(ctr, "events", "--since", since, "--id", "brief", "--count", "2")
+    lines = printed.out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].split()[1:] == ["start-container", "brief", f"pid={pid}"]
+    assert lines[1].split()[1:] == ["exit", "brief", f"pid={pid}", "status=3"]
+
+    records = (await ok(ctr, "--json", "events", "--since", since, "--count", "2")).out
+    events = [json.loads(line) for line in records.splitlines()]
+    assert [(e["type"], e["id"], e.get("status")) for e in events] == [
+        ("start-container", "brief", None), ("exit", "brief", 3)
+    ]
+
+    bad = await ctr("events", "--since", "yesterday")
+    assert bad.code == cli.EXIT_ERROR
+    assert bad.err.startswith("ctr-trio: query parameter since: 'yesterday' is not an RFC 3339")
+
+
+async def test_events_until_ctrl_c_exits_130_quietly(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """A real process, a real SIGINT: what a person at a terminal does to leave the stream."""
+    since = now()
+    await client.post("/containers/watched", json={"bundlePath": str(bundle)})
+    argv = [sys.executable, "-c", "from containerd_trio.client.cli import main; main()",
+            "--address", daemon.url, "events", "--since", since]
+    process = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        first = b""
+        while b"\n" not in first:
+            chunk = await process.stdout.receive_some()
+            assert chunk, "ctr-trio events ended by itself"
+            first += chunk
+        assert b"start-container watched" in first  # so it is inside the stream now
+        process.send_signal(signal.SIGINT)
+        assert await process.wait() == 130
+        assert await process.stderr.receive_some() == b""  # no traceback, no message
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+class WriteSignal(io.StringIO):
+    """A StringIO that tells the test (in Trio) when the CLI's thread first writes to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = trio.Event()
+
+    def write(self, text: str) -> int:
+        count = super().write(text)
+        trio.from_thread.run_sync(self.written.set)
+        return count
+
+
+async def test_events_end_with_exit_3_when_the_daemon_stops(
+    daemon: RunningDaemon, bundle: Path
+) -> None:
+    since = now()
+    # Started through the CLI, whose connection closes when it is done: an idle keep-alive
+    # connection (daemon.client's) would hold the daemon's shutdown for hypercorn's grace.
+    await ok(run_cli, "--address", daemon.url, "containers", "start", "last", "--bundle",
+             str(bundle))
+    stdout = WriteSignal()
+    results: list[Result] = []
+
+    async def watch() -> None:
+        results.append(await run_cli("--address", daemon.url, "events", "--since", since,
+                                     stdout=stdout))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch)
+        await stdout.written.wait()  # the replayed start-container: it is in the stream now
+        await daemon.stop()
+    [result] = results
+    assert result.code == cli.EXIT_UNREACHABLE
+    assert "start-container last" in result.out
+    assert result.err == f"ctr-trio: the daemon at {daemon.url} closed the event stream\n"
+
+
+async def test_client_library_events_and_logs(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """The iterators of http.Client: read as they come, stop early, and close the stream."""
+    since = now()
+
+    def talk() -> tuple[list[dict[str, Any]], list[str]]:
+        with Client(daemon.url) as api:
+            api.start("lib", str(make_bundle(LOGGING)))
+            seen = []
+            with api.events(since=since, container_id="lib") as stream:
+                for event in stream:
+                    seen.append(dict(event))
+                    if event["type"] == "exit":
+                        break  # the stream never ends by itself
+            with api.logs("lib", tail=2) as records:
+                data = [record["data"] for record in records]
+            return seen, data
+
+    seen, data = await trio.to_thread.run_sync(talk, abandon_on_cancel=True)
+    assert [event["type"] for event in seen] == ["start-container", "exit"]
+    assert seen[1]["status"] == 0
+    assert len(data) == 2
+    assert data[-1] == "three\n"
+
+
+async def test_stats(ctr: Ctr, bundle: Path, make_bundle: BundleFactory) -> None:
+    await ok(ctr, "containers", "start", "busy", "--bundle", str(bundle))
+    rows = dict(line.split(None, 1) for line in (await ok(ctr, "stats", "busy")).out.splitlines())
+    assert rows["ID"] == "busy"
+    assert rows["PIDS"].startswith("1 (limit ")
+    assert rows["MEMORY"].split()[1] in ("B", "KiB", "MiB")
+    assert rows["CPU"].endswith("s)")
+
+    figures = (await ok(ctr, "--json", "stats", "busy")).json
+    assert figures["id"] == "busy"
+    assert figures["pids"]["current"] == 1
+    assert figures["memory"]["usage"]["usage"] > 0
+
+    since = now()
+    await ok(ctr, "containers", "start", "gone", "--bundle", str(make_bundle(["true"])))
+    assert (await ctr("events", "--since", since, "--id", "gone", "--count", "2")).code == 0
+    stopped = await ctr("stats", "gone")
+    assert (stopped.code, stopped.out) == (cli.EXIT_ERROR, "")
+    assert stopped.err == "ctr-trio: container 'gone' is stopped: it has no live figures\n"
+
+
+async def test_state(ctr: Ctr, client: httpx.AsyncClient, bundle: Path) -> None:
+    await ok(ctr, "containers", "start", "one", "--bundle", str(bundle))
+    text = (await ok(ctr, "state")).out
+    machine, blank, *rest = text.splitlines()
+    assert machine.startswith(f"machine: {os.sysconf('SC_NPROCESSORS_ONLN')} CPUs, ")
+    assert blank == ""
+    assert [row["ID"] for row in table("\n".join(rest))] == ["one"]
+    assert (await ok(ctr, "--json", "state")).json == (await client.get("/state")).json()
+
+
+# --- errors and addresses ---------------------------------------------------------------------
+
+
+async def test_daemon_error_is_exit_1_with_its_message_on_one_line(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    expected = (await client.get("/containers/ghost")).json()["error"]
+    result = await ctr("containers", "get", "ghost")
+    assert (result.code, result.out, result.err) == (1, "", f"ctr-trio: {expected}\n")
+
+    await ok(ctr, "containers", "start", "twice", "--bundle", str(bundle))
+    again = await ctr("containers", "start", "twice", "--bundle", str(bundle))
+    assert again.code == 1
+    assert again.err.startswith("ctr-trio: ")
+    assert again.err.count("\n") == 1
+
+    bad_signal = await ctr("containers", "kill", "twice", "--signal", "NOPE")
+    assert bad_signal.code == 1
+    assert "NOPE" in bad_signal.err
+
+
+def test_multi_line_errors_become_one_line() -> None:
+    """runc's and CRIU's errors span lines; a script reading stderr gets one."""
+    stderr = io.StringIO()
+    cli.Output(io.StringIO(), stderr, as_json=False).error("restore failed:\n  criu: oops\n\n")
+    assert stderr.getvalue() == "ctr-trio: restore failed:; criu: oops\n"
+
+
+async def test_unreachable_daemon_is_exit_3(tmp_path: Path) -> None:
+    refused = await run_cli("--address", "127.0.0.1:1", "containers", "list")
+    assert (refused.code, refused.out) == (cli.EXIT_UNREACHABLE, "")
+    assert refused.err.startswith("ctr-trio: cannot reach the daemon at 127.0.0.1:1: ")
+    assert refused.err.count("\n") == 1
+
+    socket = tmp_path / "nobody.sock"
+    absent = await run_cli("--address", f"unix:{socket}", "state")
+    assert absent.code == cli.EXIT_UNREACHABLE
+    assert f"cannot reach the daemon at unix:{socket}" in absent.err
+
+    with Client("127.0.0.1:1") as api, pytest.raises(DaemonUnreachable) as caught:
+        await trio.to_thread.run_sync(api.state)
+    assert caught.value.address == "127.0.0.1:1"
+
+
+async def test_api_error_carries_status(daemon: RunningDaemon) -> None:
+    with Client(daemon.url) as api, pytest.raises(ApiError) as caught:
+        await trio.to_thread.run_sync(api.container, "ghost")
+    assert caught.value.status == 404
+    assert "ghost" in caught.value.message
+
+
+async def test_usage_errors_are_exit_2() -> None:
+    for argv in (
+        ["containers", "exec", "box"],  # no command to run
+        ["containers", "start", "box"],  # no --bundle
+        ["logs", "box", "--tail", "-1"],
+        ["containers", "exec", "box", "--user", "root", "--", "true"],
+        ["--address", "nowhere", "state"],
+        ["nonsense"],
+    ):
+        result = await run_cli(*argv)
+        assert result.code == cli.EXIT_USAGE, argv
+        assert result.out == ""
+        assert "usage: ctr-trio" in result.err, argv
+        assert "error:" in result.err, argv
+
+    helped = await run_cli("containers", "--help")
+    assert helped.code == 0
+    assert "usage: ctr-trio containers" in helped.out
+
+
+async def test_unix_socket_address(
+    start_daemon: Callable[..., Any],
+    tmp_path: Path,
+    bundle: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    socket = tmp_path / "api.sock"
+    daemon: RunningDaemon = await start_daemon(listen=Listen(unix_path=socket))
+    await ok(run_cli, "--address", f"unix:{socket}", "containers", "start", "u", "--bundle",
+             str(bundle))
+
+    # The environment variable, when there is no --address.
+    monkeypatch.setenv(cli.ENV_ADDRESS, f"unix:{socket}")
+    assert [row["ID"] for row in table((await ok(run_cli, "containers", "list")).out)] == ["u"]
+
+    # And the daemon's own name for its socket, from its "serving on" line.
+    assert daemon.url == f"http://unix:{socket}"
+    got = await ok(run_cli, "--address", daemon.url, "--json", "containers", "get", "u")
+    assert got.json["state"] == {"status": "running"}
+
+
+async def test_bench_without_its_module(
+    ctr: Ctr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the bench module cannot be imported, bench says so and the other commands still work."""
+    import containerd_trio.client as package
+
+    # None in sys.modules makes the import fail; and a bench imported earlier in this process
+    # must not be found as an attribute of the package instead.
+    monkeypatch.setitem(sys.modules, "containerd_trio.client.bench", None)
+    monkeypatch.delattr(package, "bench", raising=False)
+    result = await ctr("bench")
+    assert result.code == 1
+    assert result.err.startswith("ctr-trio: bench is not available")
+    assert (await ok(ctr, "containers", "list")).out.split() == [*cli.CONTAINER_HEADERS]
+
