@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
+from urllib.parse import unquote_to_bytes
 
 from quart import Response, request
 from quart_trio import QuartTrio
@@ -18,6 +19,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..convert import structure, unstructure
 from ..errors import DaemonError, InvalidRequest
+from ..validation import ID_PATTERN
 from ..supervisor import Supervisor
 from . import routes
 
@@ -32,6 +34,11 @@ NDJSON = "application/x-ndjson"
 def json_response(value: Any, status: int = 200) -> Response:
     body = json.dumps(unstructure(value), separators=(",", ":")).encode()
     return Response(body, status=status, content_type=JSON)
+
+
+def json_document(document: Any, status: int = 200) -> Response:
+    """A JSON answer that is already plain data (no attrs classes to unstructure)."""
+    return Response(json.dumps(document).encode(), status=status, content_type=JSON)
 
 
 def error_response(status: int, message: str) -> Response:
@@ -70,6 +77,23 @@ async def read_body(cls: type[T], *, optional: bool = False) -> T:
     return structure(await read_json(optional=optional), cls)
 
 
+def check_raw_path(raw_path: bytes) -> None:
+    """400 for a path segment that decodes to a slash or a NUL.
+
+    The server decodes ``%2F`` before routing, so ``/containers/a%2Fb`` would otherwise become
+    ``/containers/a/b`` and a puzzling 404: an id can never hold these, so say so.
+    """
+    for segment in raw_path.split(b"/"):
+        if b"%" not in segment:
+            continue
+        decoded = unquote_to_bytes(segment)
+        if b"/" in decoded or b"\0" in decoded:
+            shown = segment.decode("ascii", errors="replace")
+            raise InvalidRequest(
+                f"invalid container id or checkpoint name {shown!r}: it must match {ID_PATTERN}"
+            )
+
+
 def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     app = QuartTrio("containerd_trio")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
@@ -77,6 +101,10 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.extensions["supervisor"] = supervisor
     app.register_blueprint(routes.blueprint)
+
+    @app.before_request
+    async def refuse_encoded_separators() -> None:
+        check_raw_path(request.scope.get("raw_path") or b"")
 
     @app.errorhandler(DaemonError)
     async def daemon_error(exc: DaemonError) -> Response:

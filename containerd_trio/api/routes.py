@@ -13,6 +13,7 @@ from ..supervisor import Supervisor
 from ..timestamps import parse_ns
 from ..validation import check_id
 from . import app as http
+from . import openapi
 from .schemas import CheckpointRequest, ExecRequest, SignalRequest, StartRequest, UpdateRequest
 
 blueprint = Blueprint("api", __name__)
@@ -179,3 +180,8 @@ async def container_stats(container_id: str) -> Response:
 @blueprint.get("/metrics")
 async def metrics() -> Response:
     return Response(supervisor().metrics.render(), content_type=metrics_module.CONTENT_TYPE)
+
+
+@blueprint.get("/openapi.json")
+async def openapi_document() -> Response:
+    return http.json_document(openapi.document())
