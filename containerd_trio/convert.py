@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.cols import list_structure_factory
+from cattrs.cols import list_structure_factory, mapping_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
@@ -98,7 +98,9 @@ def _list_factory(tp: Any) -> Any:
 
 
 def _dict_factory(tp: Any) -> Any:
-    inner = converter.gen_structure_mapping(tp)
+    # Not converter.gen_structure_mapping: it registers its result for ``tp`` directly, which
+    # would replace this checking hook after its first use.
+    inner = mapping_structure_factory(tp, converter, dict)
 
     def structure_dict(value: object, _: type) -> dict[Any, Any]:
         if not isinstance(value, dict):
@@ -132,20 +134,27 @@ def _json_type(value: object) -> str:
     return type(value).__name__
 
 
-def _first_problem(exc: BaseException, path: str) -> str:
-    """Walk cattrs' exception group down to the first leaf; name the field where it broke."""
+def _problems(exc: BaseException, path: str) -> list[str]:
+    """Walk cattrs' exception group to its leaves; name the field where each broke."""
     if isinstance(exc, ForbiddenExtraKeysError):
         keys = ", ".join(repr(k) for k in sorted(exc.extra_fields))
         where = f" in {path}" if path else ""
-        return f"unknown field{'s' if len(exc.extra_fields) > 1 else ''} {keys}{where}"
+        return [f"unknown field{'s' if len(exc.extra_fields) > 1 else ''} {keys}{where}"]
     if isinstance(exc, (ClassValidationError, IterableValidationError)):
+        found: list[str] = []
         for sub in exc.exceptions:
-            note = _note_of(sub)
-            return _first_problem(sub, _join(path, note))
+            found += _problems(sub, _join(path, _note_of(sub)))
+        return found
     if isinstance(exc, KeyError):
-        return f"missing required field {path!r}"
+        return [f"missing required field {path!r}"]
     message = str(exc) or type(exc).__name__
-    return f"{path}: {message}" if path else message
+    return [f"{path}: {message}" if path else message]
+
+
+def _describe(exc: BaseException) -> str:
+    # Unknown fields first: a misspelt field name is usually why a required one is missing.
+    problems = sorted(_problems(exc, ""), key=lambda p: not p.startswith("unknown field"))
+    return "; ".join(problems[:3])
 
 
 def _note_of(exc: BaseException) -> str:
@@ -175,7 +184,7 @@ def structure(data: object, cls: type[T]) -> T:
     try:
         return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
-        raise InvalidRequest(_first_problem(exc, "")) from None
+        raise InvalidRequest(_describe(exc)) from None
     except InvalidRequest:
         raise
     except (TypeError, ValueError, KeyError) as exc:

@@ -317,11 +317,15 @@ class Supervisor:
                 log.info("adopted container id=%s status=%s", info.id, container.status.value)
                 return
         # Gone while the daemon was down (or runc says stopped): list it as stopped.
-        exit_status = info.state.exit_status
-        if info.state.status is not Status.STOPPED or exit_status is None:
-            exit_status = UNKNOWN_EXIT_STATUS
         container.created_ns = parse_ns(info.created_at)
-        container.mark_stopped(exit_status)
+        if info.state.status is Status.STOPPED and info.state.exit_status is not None:
+            container.mark_stopped(info.state.exit_status)
+        else:
+            # Its exit went unseen: report it now, with the status nobody can know any more.
+            container.mark_stopped(UNKNOWN_EXIT_STATUS)
+            init_pid = info.processes[0].pid if info.processes else None
+            self.events.publish("exit", info.id, pid=init_pid, status=UNKNOWN_EXIT_STATUS)
+            log.info("container %s exited while the daemon was down", info.id)
         container.save()
         self._containers[info.id] = container
 

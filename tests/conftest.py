@@ -252,6 +252,8 @@ def pid_alive(pid: int) -> bool:
 def runc_ids(state_dir: Path) -> list[str]:
     import subprocess
 
+    if not (state_dir / "runc").exists():
+        return []
     out = subprocess.run(
         ["runc", "--root", str(state_dir / "runc"), "list", "--format", "json"],
         capture_output=True,
@@ -334,3 +336,8 @@ async def spawn_daemon(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[C
         if daemon.process is not None and daemon.process.returncode is None:
             daemon.process.kill()
             await daemon.process.wait()
+        # A daemon killed mid-test leaves its containers: remove them, or a frozen cgroup
+        # (runc names it after the container id) would break the next run that uses the id.
+        for container_id in runc_ids(daemon.state_dir):
+            await trio.run_process(["runc", "--root", str(daemon.state_dir / "runc"), "delete",
+                                    "--force", container_id], check=False)

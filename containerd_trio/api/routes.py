@@ -116,7 +116,8 @@ async def update_container(container_id: str) -> Response:
         raise InvalidRequest('give "status" ("paused" or "running") or "signal"')
     if body.status is not None and body.signal is not None:
         raise InvalidRequest('give either "status" or "signal", not both')
-    info = await supervisor().update(container_id, status=body.status, signum=body.signal)
+    status = body.status.status if body.status is not None else None
+    info = await supervisor().update(container_id, status=status, signum=body.signal)
     return http.json_response(info)
 
 

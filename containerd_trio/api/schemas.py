@@ -6,6 +6,7 @@ and :func:`containerd_trio.convert.structure` turns its complaint into a 400 nam
 
 from __future__ import annotations
 
+import enum
 from typing import NewType
 
 import attrs
@@ -20,13 +21,24 @@ Signal = NewType("Signal", int)
 converter.register_structure_hook(Signal, lambda value, _: Signal(parse_signal(value)))
 
 
-def _status(value: object, _: type) -> Status:
+class DesiredStatus(enum.Enum):
+    """The states a client may ask a container to move to (PATCH)."""
+
+    PAUSED = "paused"
+    RUNNING = "running"
+
+    @property
+    def status(self) -> Status:
+        return Status(self.value)
+
+
+def _desired_status(value: object, _: type) -> DesiredStatus:
     if value in ("paused", "running"):
-        return Status(value)
+        return DesiredStatus(value)
     raise ValueError(f'status must be "paused" or "running", not {value!r}')
 
 
-converter.register_structure_hook(Status, _status)
+converter.register_structure_hook(DesiredStatus, _desired_status)
 
 
 @attrs.frozen
@@ -43,7 +55,7 @@ class SignalRequest:
 
 @attrs.frozen
 class UpdateRequest:
-    status: Status | None = None
+    status: DesiredStatus | None = None
     signal: Signal | None = None
 
 

@@ -18,8 +18,14 @@ the format of the 2015 containerd README's "Performance" section::
 - ``--checkpoint`` then times checkpoint (with exit) and restore of min(N, 20) containers, one
   after the other, through the daemon and with runc directly.
 
-The bench runs on the same machine as the daemon and runc, so what it spends itself matters: it
-prints its own CPU time per start too.
+After the seed's lines come ``rate`` (starts per second over the whole phase), ``daemon cpu``
+per start (from ``process_cpu_seconds_total`` in ``/metrics``), ``daemon rss`` with all N running
+(``process_resident_memory_bytes``), ``runc cpu`` per start (the runc processes the daemon or the
+bench reaped; for the daemon only when the bench runs it), ``bench cpu`` per start (this process:
+its HTTP client or its runc spawning competes for the same CPUs), and ``machine cpu`` per start
+(all CPUs, from ``/proc/stat``, with how busy they were: when they are all busy, the start rate
+is the machine's CPU divided by what each start costs it). Before each timed phase the bench
+waits (``--settle``) for the machine to be nearly idle, and says so when it never was.
 """
 
 from __future__ import annotations
@@ -428,17 +434,17 @@ def _machine_cpu() -> tuple[float | None, float | None]:
     return (total - idle) / _TICK, total / _TICK
 
 
-async def settle(quiet: float = 0.15, longest: float = 30.0) -> float:
+async def settle(quiet: float = 0.15, longest: float = 30.0) -> tuple[float, bool]:
     """Wait until the machine is nearly idle (busy under ``quiet`` over half a second).
 
     The kernel tears down a thousand removed containers for a while after their removal is
     answered (cgroups, namespaces, mounts): a phase that starts at once pays for the phase
-    before it. Returns the seconds waited (at most ``longest``).
+    before it. Returns the seconds waited (about ``longest`` at most) and whether it settled.
     """
     began = time.perf_counter()
     busy, total = _machine_cpu()
     if busy is None or total is None or longest <= 0:
-        return 0.0
+        return 0.0, True
     while time.perf_counter() - began + 0.5 <= longest:
         await trio.sleep(0.5)
         busy_now, total_now = _machine_cpu()
@@ -446,9 +452,9 @@ async def settle(quiet: float = 0.15, longest: float = 30.0) -> float:
             break
         share = (busy_now - busy) / (total_now - total) if total_now > total else 1.0
         if share < quiet:
-            break
+            return time.perf_counter() - began, True
         busy, total = busy_now, total_now
-    return time.perf_counter() - began
+    return time.perf_counter() - began, False
 
 
 def _children_cpu_of(pid: int) -> float | None:
@@ -1385,7 +1391,11 @@ async def bench(options: Options) -> Report:
     return report
 
 
-def _waited(seconds: float) -> str:
+def _waited(settled: tuple[float, bool]) -> str:
+    seconds, quiet = settled
+    if not quiet:
+        return (f"; WARNING: the machine stayed busy for {seconds:.0f}s before this phase:"
+                " other load on it skews what follows")
     return f", after {seconds:.1f}s for the machine to settle" if seconds >= 1 else ""
 
 

@@ -1,0 +1,175 @@
+"""kill -9 of the daemon, then a restart on the same state dir: what it adopts, and how."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    COUNTER,
+    FOREVER,
+    BundleFactory,
+    DaemonProcess,
+    next_event,
+    now,
+    pid_alive,
+    runc_ids,
+    wait_exit,
+)
+
+pytestmark = pytest.mark.deadline(90)
+
+
+@pytest.fixture
+async def orphans() -> AsyncIterator[list[int]]:
+    """Pids that may be re-parented to the test process when its daemon dies: reaped at the end."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+async def start(daemon: DaemonProcess, container_id: str, bundle: Any) -> dict[str, Any]:
+    response = await daemon.client.post(f"/containers/{container_id}", json={"bundlePath": str(bundle)})
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_restart_adopts_what_runc_still_runs(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
+) -> None:
+    first: DaemonProcess = await spawn_daemon()
+    since = now()
+    running = await start(first, "running", make_bundle(FOREVER))
+    paused = await start(first, "paused", make_bundle(FOREVER))
+    doomed = await start(first, "doomed", make_bundle(FOREVER))
+    finished = await start(first, "finished", make_bundle(["sh", "-c", "exit 3"]))
+    for container in (running, paused, doomed, finished):
+        orphans.append(container["processes"][0]["pid"])
+    assert await wait_exit(first.client, "finished", finished["processes"][0]["pid"], since) == 3
+    assert (await first.client.patch("/containers/paused", json={"status": "paused"})).status_code == 200
+
+    await first.kill_hard()
+    # While no daemon runs, one container dies.
+    os.kill(doomed["processes"][0]["pid"], signal.SIGKILL)
+    assert pid_alive(running["processes"][0]["pid"])
+
+    second: DaemonProcess = await spawn_daemon()
+    client = second.client
+    state = {c["id"]: c for c in (await client.get("/state")).json()["containers"]}
+    assert set(state) == {"running", "paused", "doomed", "finished"}
+    assert state["running"]["state"] == {"status": "running"}
+    assert state["running"]["processes"] == running["processes"]  # same pid, same process
+    assert state["paused"]["state"] == {"status": "paused"}
+    assert state["doomed"]["state"] == {"status": "stopped", "exitStatus": 255}  # unknowable
+    assert state["finished"]["state"] == {"status": "stopped", "exitStatus": 3}  # recorded
+    assert state["running"]["createdAt"] == running["createdAt"]
+
+    # The adopted containers can be driven like any other.
+    assert (await client.patch("/containers/paused", json={"status": "running"})).status_code == 200
+    exec_since = now()
+    process = await client.put("/containers/running/processes", json={"args": ["sh", "-c", "echo adopted; exit 5"]})
+    assert process.status_code == 201
+    assert await wait_exit(client, "running", process.json()["pid"], exec_since) == 5
+    logs = (await client.get("/containers/running/logs")).text
+    assert "adopted" in logs  # an exec after the restart has pipes of its own
+    response = await client.post("/containers/running/checkpoint/after-crash", json={"exit": False})
+    assert response.status_code == 201, response.text
+    pid = running["processes"][0]["pid"]
+    assert (await client.post(f"/containers/running/process/{pid}", json={"signal": 9})).status_code == 200
+    assert await wait_exit(client, "running", pid, exec_since) == 255  # not our child any more
+    for container_id in state:
+        response = await client.delete(f"/containers/{container_id}", params={"timeout": "0"})
+        assert response.status_code == 200, (container_id, response.text)
+    assert runc_ids(second.state_dir) == []
+
+    # The event log carried on across the crash, in one sequence.
+    events = []
+    async with client.stream("GET", "/events", params={"since": since}) as stream:
+        async for line in stream.aiter_lines():
+            events.append(json.loads(line))
+            if events[-1]["type"] == "delete" and events[-1]["id"] == "finished":
+                break
+    kinds = [(e["type"], e["id"]) for e in events]
+    assert kinds[:4] == [("start-container", c) for c in ("running", "paused", "doomed", "finished")]
+    assert ("exit", "doomed") in kinds  # found dead at restart
+    assert kinds.index(("pause", "paused")) < kinds.index(("resume", "paused"))
+
+
+async def test_a_restored_container_survives_a_crash_too(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
+) -> None:
+    first: DaemonProcess = await spawn_daemon()
+    bundle = make_bundle(COUNTER)
+    await start(first, "c", bundle)
+    response = await first.client.post("/containers/c/checkpoint/cp", json={"exit": True})
+    assert response.status_code == 201
+    response = await first.client.post("/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"})
+    assert response.status_code == 201
+    orphans.append(response.json()["processes"][0]["pid"])
+    await first.kill_hard()
+    second: DaemonProcess = await spawn_daemon()
+    got = (await second.client.get("/containers/c")).json()
+    assert got["state"]["status"] == "running"
+    assert got["processes"][0]["pid"] == response.json()["processes"][0]["pid"]
+    assert (await second.client.delete("/containers/c", params={"timeout": "0"})).status_code == 200
+
+
+async def test_a_start_cut_short_by_the_crash_is_finished_off(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
+) -> None:
+    """A container runc created but never started (the daemon died in between) is removed."""
+    import subprocess
+
+    first: DaemonProcess = await spawn_daemon()
+    await first.kill_hard()
+    bundle = make_bundle(FOREVER)
+    root = str(first.state_dir / "runc")
+    subprocess.run(["runc", "--root", root, "create", "--bundle", str(bundle), "half"], check=True,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = json.loads(subprocess.run(["runc", "--root", root, "state", "half"], capture_output=True,
+                                      check=True).stdout)
+    orphans.append(state["pid"])
+    assert state["status"] == "created"
+    second: DaemonProcess = await spawn_daemon()
+    assert (await second.client.get("/containers/half")).status_code == 404
+    assert runc_ids(second.state_dir) == []
+
+
+async def test_a_container_runc_knows_without_a_record_is_adopted(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
+) -> None:
+    """The daemon died after runc started the container but before its record was written."""
+    import subprocess
+
+    first: DaemonProcess = await spawn_daemon()
+    await first.kill_hard()
+    bundle = make_bundle(FOREVER)
+    root = str(first.state_dir / "runc")
+    subprocess.run(["runc", "--root", root, "run", "--detach", "--bundle", str(bundle), "norecord"],
+                   check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = json.loads(subprocess.run(["runc", "--root", root, "state", "norecord"], capture_output=True,
+                                      check=True).stdout)
+    orphans.append(state["pid"])
+    second: DaemonProcess = await spawn_daemon()
+    got = (await second.client.get("/containers/norecord")).json()
+    assert got["state"]["status"] == "running"
+    assert got["processes"][0]["pid"] == state["pid"]
+    assert got["processes"][0]["args"] == list(FOREVER)
+    since = now()
+    assert (await second.client.delete("/containers/norecord", params={"timeout": "0"})).status_code == 200
+    await next_event(second.client, since=since, container_id="norecord", match=lambda e: e["type"] == "delete")
+    assert runc_ids(second.state_dir) == []

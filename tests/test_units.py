@@ -1,0 +1,129 @@
+"""Pure units: parsing, formatting and state records (no runc here)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from containerd_trio import timestamps
+from containerd_trio.api import schemas  # registers the request hooks on the shared converter
+from containerd_trio.config import Listen, parse_args
+from containerd_trio.convert import structure
+from containerd_trio.errors import InvalidRequest
+from containerd_trio.logfmt import LogfmtFormatter
+from containerd_trio.model import ContainerInfo, ContainerState, ProcessInfo, Status, User
+from containerd_trio.records import ContainerRecord, ProcessStart, read_records, write_record
+from containerd_trio.validation import check_id, parse_signal
+
+
+def test_timestamps_round_trip() -> None:
+    ns = 1_795_000_000_123_456_789
+    text = timestamps.format_ns(ns)
+    assert text.endswith(".123456789+00:00")
+    assert timestamps.parse_ns(text) == ns
+    assert timestamps.parse_ns("2015-12-04T15:09:14.915868934-08:00") == timestamps.parse_ns(
+        "2015-12-04T23:09:14.915868934Z"
+    )
+    assert timestamps.parse_ns("2026-01-01T00:00:00Z") == 1_767_225_600 * 10**9
+    for bad in ("", "2026-01-01", "2026-01-01T00:00:00", "now", "2026-02-30T00:00:00Z"):
+        with pytest.raises(ValueError):
+            timestamps.parse_ns(bad)
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_records_round_trip_in_every_status(tmp_path: Path, status: Status) -> None:
+    """A regression: a request hook once made stopped records unreadable after a restart."""
+    assert schemas.DesiredStatus  # the request hooks are registered
+    info = ContainerInfo(
+        id="c",
+        bundle_path="/b",
+        state=ContainerState(status, 3 if status is Status.STOPPED else None),
+        processes=[ProcessInfo(7, ["sh"], User(1, 2, [3]), False, ["A=1"], "/")],
+        created_at=timestamps.format_ns(1),
+        labels={"k": "v"},
+    )
+    directory = tmp_path / "c"
+    directory.mkdir()
+    write_record(directory, ContainerRecord(info, [ProcessStart(7, 99)]))
+    [record] = read_records(tmp_path)
+    assert record == ContainerRecord(info, [ProcessStart(7, 99)])
+
+
+def test_unreadable_records_are_skipped(tmp_path: Path) -> None:
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "record.json").write_text("{not json")
+    (tmp_path / "empty").mkdir()
+    assert read_records(tmp_path) == []
+
+
+@pytest.mark.parametrize("good", ["a", "redis", "A-1_b.c", "9" * 128])
+def test_good_ids(good: str) -> None:
+    assert check_id(good) == good
+
+
+@pytest.mark.parametrize("bad", ["", ".", "..", "-a", "_a", "a/b", "a\0b", "a b", "é", "9" * 129])
+def test_bad_ids(bad: str) -> None:
+    with pytest.raises(InvalidRequest):
+        check_id(bad)
+
+
+def test_signals() -> None:
+    assert parse_signal(9) == 9
+    assert parse_signal("KILL") == parse_signal("SIGKILL") == parse_signal("sigkill") == 9
+    assert parse_signal("64") == 64
+    for bad in (0, 65, "SIGFOO", "", True, 1.0, None, [9]):
+        with pytest.raises(InvalidRequest):
+            parse_signal(bad)
+
+
+def test_request_bodies() -> None:
+    body = structure({"bundlePath": "/b", "labels": {"a": "b"}}, schemas.StartRequest)
+    assert body == schemas.StartRequest(bundle_path="/b", labels={"a": "b"})
+    with pytest.raises(InvalidRequest, match="unknown field 'bundle'"):
+        structure({"bundle": "/b"}, schemas.StartRequest)
+    with pytest.raises(InvalidRequest, match="the request body must be a JSON object, not a list"):
+        structure([], schemas.StartRequest)
+    update = structure({"status": "paused"}, schemas.UpdateRequest)
+    assert update.status is schemas.DesiredStatus.PAUSED and update.status.status is Status.PAUSED
+    with pytest.raises(InvalidRequest, match='status must be "paused" or "running"'):
+        structure({"status": "stopped"}, schemas.UpdateRequest)
+
+
+def test_listen_addresses() -> None:
+    assert Listen.parse("127.0.0.1:8888") == Listen(host="127.0.0.1", port=8888)
+    assert Listen.parse(":9000") == Listen(host="127.0.0.1", port=9000)
+    assert Listen.parse("[::1]:80").is_loopback
+    assert Listen.parse("unix:/run/x.sock") == Listen(unix_path=Path("/run/x.sock"))
+    assert not Listen.parse("0.0.0.0:8888").is_loopback
+    assert Listen.parse("localhost:1").is_loopback
+    for bad in ("8888", "host:port", "unix:", "1.2.3.4:99999"):
+        with pytest.raises(ValueError):
+            Listen.parse(bad)
+
+
+def test_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    config = parse_args(["--listen", "unix:/tmp/x.sock", "--state-dir", "rel", "--runtime-timeout", "5"])
+    assert config.listen.unix_path == Path("/tmp/x.sock")
+    assert config.state_dir.is_absolute() and config.runc_root == config.state_dir / "runc"
+    assert config.runtime_timeout == 5.0
+    for argv, message in [
+        (["--runtime-timeout", "0"], "must be greater than 0"),
+        (["--listen", "nowhere"], "is not HOST:PORT or unix:PATH"),
+        (["--tls-cert", "c"], "--tls-cert and --tls-key go together"),
+        (["--socket-group", "root"], "--socket-group applies to a unix socket"),
+    ]:
+        with pytest.raises(SystemExit):
+            parse_args(argv)
+        assert message in capsys.readouterr().err
+
+
+def test_logfmt_lines() -> None:
+    record = logging.LogRecord("containerd_trio.supervisor", logging.INFO, "f", 1,
+                               'container started id=%s "quoted"', ("redis",), None)
+    line = LogfmtFormatter().format(record)
+    assert line.startswith("time=") and " level=info logger=supervisor " in line
+    assert line.endswith('msg="container started id=redis \\"quoted\\""')
+    assert json.dumps(line)  # one line, printable
