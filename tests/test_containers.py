@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -266,15 +267,38 @@ async def test_unknown_route_and_method_are_json(client: httpx.AsyncClient) -> N
     assert "not allowed" in response.json()["error"]
 
 
-async def test_start_survives_client_hangup(daemon: RunningDaemon, bundle: Path) -> None:
+async def test_start_survives_client_hangup(start_daemon: Any, tmp_path: Path, bundle: Path) -> None:
     """A client that goes away mid-start cannot cancel it half-way: it completes."""
-    with trio.move_on_after(0.005):
-        await daemon.client.post("/containers/orphan", json={"bundlePath": str(bundle)})
-    # The start goes on in the supervisor's nursery; the container shows up running.
-    since = "1970-01-01T00:00:00Z"
-    await next_event(
-        daemon.client, since=since, container_id="orphan", match=lambda e: e["type"] == "start-container"
+    started, proceed = tmp_path / "started", tmp_path / "proceed"
+    os.mkfifo(started)
+    os.mkfifo(proceed)
+    gated = tmp_path / "gated-runc"
+    gated.write_text(
+        "#!/bin/sh\n"
+        f'for a in "$@"; do [ "$a" = run ] && echo run > {started} && read go < {proceed}; done\n'
+        'exec runc "$@"\n'
     )
-    got = (await daemon.client.get("/containers/orphan")).json()
+    gated.chmod(0o755)
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated))
+    host, port = daemon.url.removeprefix("http://").rsplit(":", 1)
+    body = f'{{"bundlePath": "{bundle}"}}'.encode()
+    stream = await trio.open_tcp_stream(host, int(port))
+    await stream.send_all(
+        b"POST /containers/orphan HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    assert await trio.Path(started).read_text() == "run\n"  # runc is starting it now
+    await stream.aclose()  # the client hangs up mid-start
+    await trio.Path(proceed).write_text("go\n")
+    got = await _wait_listed(daemon.client, "orphan")
     assert got["state"]["status"] == "running"
     assert runc_ids(daemon.config.state_dir) == ["orphan"]
+
+
+async def _wait_listed(client: httpx.AsyncClient, container_id: str) -> dict[str, Any]:
+    event = await next_event(
+        client, since="1970-01-01T00:00:00Z", container_id=container_id,
+        match=lambda e: e["type"] == "start-container",
+    )
+    assert event["id"] == container_id
+    got: dict[str, Any] = (await client.get(f"/containers/{container_id}")).json()
+    return got
