@@ -526,6 +526,9 @@ class Container:
                 )
             except BaseException as exc:
                 checkpoints.discard(image)
+                if not was_paused:
+                    with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
+                        await self._thaw_if_frozen()
                 if isinstance(exc, RuncError):
                     raise _with_criu_log(exc, work, "dump.log") from None
                 raise
@@ -547,6 +550,17 @@ class Container:
                 self.status = Status.PAUSED
             self.save()
             return info
+
+    async def _thaw_if_frozen(self) -> None:
+        """CRIU freezes the container before it dumps; if it failed or was killed after that,
+        the container must not stay frozen while the daemon lists it as running."""
+        try:
+            state = await self._ctx.runtime.state(self.id)
+            if state is not None and state.get("status") == "paused":
+                log.warning("container %s was left frozen by a failed checkpoint: thawing", self.id)
+                await self._ctx.runtime.resume(self.id)
+        except DaemonError as exc:
+            log.error("container %s may be left frozen: %s", self.id, exc.message)
 
     async def stop(self, timeout: float) -> None:
         """SIGTERM the init, wait up to ``timeout`` seconds, then SIGKILL. Returns once it exited."""
@@ -578,7 +592,12 @@ class Container:
         async with self.lock:
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")
-            await self.stop(timeout)
+            try:
+                await self.stop(timeout)
+            except RuntimeTimeout as exc:
+                # Not dead after SIGKILL (frozen behind our back?): runc delete --force
+                # freezes, kills and thaws the whole cgroup, which settles it.
+                log.warning("%s; forcing", exc.message)
             # --force kills what the init's death left (a container without its own pid
             # namespace keeps its other processes); then let their watchers reap them.
             await self._ctx.runtime.delete(self.id, force=True)

@@ -13,6 +13,7 @@ import grp
 import logging
 import os
 import resource
+import shutil
 import signal
 import ssl
 import sys
@@ -26,6 +27,7 @@ from hypercorn.config import Config as HypercornConfig
 from . import __version__
 from .api.app import create_app
 from .config import DaemonConfig, parse_args
+from .errors import StartupError
 from .events import EventBus
 from .logfmt import setup_logging
 from .metrics import Metrics
@@ -35,10 +37,6 @@ from .supervisor import Supervisor
 log = logging.getLogger(__name__)
 
 _PR_SET_CHILD_SUBREAPER = 36
-
-
-class StartupError(Exception):
-    """The daemon cannot start; the message says why and what to do."""
 
 
 def become_subreaper() -> None:
@@ -54,6 +52,14 @@ def raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def check_runtime(config: DaemonConfig) -> None:
+    if shutil.which(config.runtime) is None:
+        raise StartupError(
+            f"the runtime binary {config.runtime!r} was not found: install runc (make install"
+            " does) or pass --runtime PATH"
+        )
 
 
 def prepare_state_dir(config: DaemonConfig) -> None:
@@ -124,6 +130,7 @@ class Daemon:
                   task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
         config = self.config
         check_listen(config)
+        check_runtime(config)
         become_subreaper()
         raise_fd_limit()
         prepare_state_dir(config)

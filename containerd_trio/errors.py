@@ -49,3 +49,7 @@ class RuntimeTimeout(DaemonError):
 
 class ShuttingDown(DaemonError):
     status = 503
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message says why and what to do."""

@@ -33,7 +33,15 @@ from .container import (
     process_info,
     read_bundle_process,
 )
-from .errors import Conflict, DaemonError, InvalidRequest, NotFound, RuntimeFailure, ShuttingDown
+from .errors import (
+    Conflict,
+    DaemonError,
+    InvalidRequest,
+    NotFound,
+    RuntimeFailure,
+    ShuttingDown,
+    StartupError,
+)
 from .events import EventBus
 from .machine import read_machine
 from .metrics import Metrics
@@ -287,7 +295,10 @@ class Supervisor:
     async def _adopt_all(self) -> None:
         """Take back what a previous daemon on this state dir left: records and runc's list."""
         assert self._nursery is not None and self._context is not None
-        known = {entry["id"]: entry for entry in await self.runtime.list()}
+        try:
+            known = {entry["id"]: entry for entry in await self.runtime.list()}
+        except DaemonError as exc:
+            raise StartupError(f"cannot list runc's containers to adopt them: {exc.message}") from None
         records = {record.container.id: record for record in read_records(self.config.containers_dir)}
         for container_id, entry in known.items():
             if container_id not in records:

@@ -39,7 +39,7 @@ apt_install() {
 
 # --- 1. system packages ---------------------------------------------------------------------------
 missing=()
-for pkg in runc iptables busybox-static; do
+for pkg in runc iptables busybox-static openssl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then

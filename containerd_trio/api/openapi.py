@@ -131,9 +131,6 @@ _FIELD_NOTES: dict[str, dict[str, Schema]] = {
             "description": "Terminal processes are not supported: true is refused with 400.",
         },
     },
-    "UpdateRequest": {
-        "status": {"enum": ["paused", "running", None]},
-    },
     "CheckpointRequest": {
         "exit": {"description": "Stop the container after the checkpoint."},
         "tcp": {"description": "Dump established TCP connections (CRIU --tcp-established)."},
@@ -259,7 +256,11 @@ def object_schema(cls: type[Any]) -> Schema:
 
 def _signal_names() -> list[str]:
     names = sorted(
-        {sig.name for sig in signal.Signals if sig.name.startswith("SIG") and not sig.name.startswith("SIGRT")},
+        {
+            sig.name
+            for sig in signal.Signals
+            if sig.name.startswith("SIG") and not sig.name.startswith("SIGRT")
+        },
         key=lambda name: int(signal.Signals[name]),
     )
     return names + [name[3:] for name in names]

@@ -42,6 +42,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -1212,33 +1213,44 @@ async def checkpoints(
     api: Api, runc: RawRunc, printer: Printer, prefix: str, count: int, bundle: Path,
     image_root: Path,
 ) -> CheckpointPhase:  # fmt: skip
-    """Start, checkpoint (exit), restore, delete: ``count`` times through each, one at a time."""
+    """Start, checkpoint (exit), restore, delete: ``count`` times through each, one at a time.
+
+    The daemon's rounds and runc's alternate (and take turns going first), so that a load that
+    comes and goes on the machine weighs on both alike.
+    """
     phase = CheckpointPhase(count)
     for index in range(count):
-        container_id = name = f"{prefix}-ck-{index}"
-        try:
-            await api.start(container_id, bundle)
-            began = time.perf_counter()
-            await api.checkpoint(container_id, name)
-            phase.daemon_checkpoint.append(time.perf_counter() - began)
-            began = time.perf_counter()
-            await api.start(container_id, bundle, checkpoint=name)
-            phase.daemon_restore.append(time.perf_counter() - began)
-        except BenchError as exc:
-            _note_error(phase.errors, str(exc))
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(CALL_TIMEOUT):
-                try:
-                    await api.delete(container_id)
-                    await api.delete_checkpoint(container_id, name, bundle)
-                except BenchError as exc:
-                    _note_error(phase.errors, str(exc))
-        printer.progress("daemon checkpoints", index + 1, count)
-    for index in range(count):
-        raw_id = f"{prefix}-raw-ck-{index}"
-        await _raw_checkpoint(runc, phase, raw_id, bundle, image_root / str(index))
-        printer.progress("runc checkpoints", index + 1, count)
+        rounds = [
+            _daemon_checkpoint(api, phase, f"{prefix}-ck-{index}", bundle),
+            _raw_checkpoint(runc, phase, f"{prefix}-raw-ck-{index}", bundle, image_root / str(index)),
+        ]
+        for round_ in rounds if index % 2 == 0 else reversed(rounds):
+            await round_
+        printer.progress("checkpoints", index + 1, count)
     return phase
+
+
+async def _daemon_checkpoint(
+    api: Api, phase: CheckpointPhase, container_id: str, bundle: Path
+) -> None:
+    name = container_id
+    try:
+        await api.start(container_id, bundle)
+        began = time.perf_counter()
+        await api.checkpoint(container_id, name)
+        phase.daemon_checkpoint.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        await api.start(container_id, bundle, checkpoint=name)
+        phase.daemon_restore.append(time.perf_counter() - began)
+    except BenchError as exc:
+        _note_error(phase.errors, str(exc))
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(CALL_TIMEOUT):
+            try:
+                await api.delete(container_id)
+                await api.delete_checkpoint(container_id, name, bundle)
+            except BenchError as exc:
+                _note_error(phase.errors, str(exc))
 
 
 async def _raw_checkpoint(
@@ -1382,13 +1394,38 @@ async def bench(options: Options) -> Report:
             temporary = tempfile.TemporaryDirectory(prefix="ctr-trio-bench-")
             workdir = Path(stack.enter_context(temporary))
         try:
-            await _bench_in(options, workdir, criu, printer, report)
+            await _until_terminated(_bench_in(options, workdir, criu, printer, report))
         except BaseExceptionGroup as group:
             error = _first_bench_error(group)
             if error is None:
                 raise
             raise error from None
     return report
+
+
+async def _until_terminated(work: Awaitable[None]) -> None:
+    """Run ``work``; on SIGTERM or SIGHUP cancel it (its clean-up is shielded) and say so.
+
+    Without this a ``kill`` would leave the containers, and the bench's own daemon, behind.
+    Signals can be caught only in the main thread: elsewhere ``work`` just runs.
+    """
+    terminated: list[int] = []
+    async with trio.open_nursery() as nursery:
+        if threading.current_thread() is threading.main_thread():
+
+            async def watch() -> None:
+                with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
+                    async for signum in signals:
+                        terminated.append(signum)
+                        nursery.cancel_scope.cancel()
+                        return
+
+            nursery.start_soon(watch)
+        await work
+        nursery.cancel_scope.cancel()
+    if terminated:
+        name = signal.Signals(terminated[0]).name
+        raise BenchError(f"stopped by {name}; what the bench had started is removed")
 
 
 def _waited(settled: tuple[float, bool]) -> str:

@@ -1,0 +1,141 @@
+"""Faults injected through a wrapper passed as --runtime: every one leaves nothing half-made."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    COUNTER,
+    BundleFactory,
+    RunningDaemon,
+    pid_alive,
+    runc_ids,
+    start_container,
+    wait_output,
+    zombie_children,
+)
+
+pytestmark = pytest.mark.deadline(60)
+
+# The wrapper finds runc's --log file and the command among its arguments; `fail MESSAGE`
+# writes MESSAGE to the log as runc would, and exits 1.
+WRAPPER_HEAD = r"""#!/bin/sh
+log=""; command=""; prev=""
+for a in "$@"; do
+    [ "$prev" = --log ] && log="$a"
+    case "$a" in run|exec|checkpoint|restore|pause|resume|kill|delete|state|list|events)
+        [ -z "$command" ] && command="$a";;
+    esac
+    prev="$a"
+done
+fail() { printf '{"level":"error","msg":"%s"}\n' "$1" >> "$log"; exit 1; }
+"""
+
+
+def wrapper(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "faulty-runc"
+    path.write_text(WRAPPER_HEAD + body + '\nexec runc "$@"\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+def runc_state(daemon: RunningDaemon, container_id: str) -> str:
+    out = subprocess.run(["runc", "--root", str(daemon.config.runc_root), "state", container_id],
+                         capture_output=True, check=True).stdout
+    status: str = json.loads(out)["status"]
+    return status
+
+
+async def test_failure_between_create_and_start(start_daemon: Any, tmp_path: Path, bundle: Path) -> None:
+    """runc created the container (its init waits in runc init), then failed: all of it goes."""
+    runtime = wrapper(tmp_path, r"""
+if [ "$command" = run ]; then
+    args=""; for a in "$@"; do [ "$a" = run ] && a=create; [ "$a" = --detach ] && continue
+        args="$args '$a'"; done
+    eval runc $args </dev/null >/dev/null 2>&1
+    fail "injected: failed between create and start"
+fi""")
+    daemon: RunningDaemon = await start_daemon(runtime=runtime)
+    response = await daemon.client.post("/containers/half", json={"bundlePath": str(bundle)})
+    assert response.status_code == 500
+    assert response.json()["error"] == "runc run failed: injected: failed between create and start"
+    assert runc_ids(daemon.config.state_dir) == []  # the rollback deleted what runc created
+    assert (await daemon.client.get("/containers/half")).status_code == 404
+    assert not (daemon.config.containers_dir / "half").exists()
+    assert zombie_children() == []
+    assert (await daemon.client.get("/state")).json()["containers"] == []
+
+
+async def test_failed_checkpoint_leaves_the_container_as_it_was(
+    start_daemon: Any, tmp_path: Path, make_bundle: BundleFactory
+) -> None:
+    runtime = wrapper(tmp_path, '[ "$command" = checkpoint ] && fail "injected: criu said no"')
+    daemon: RunningDaemon = await start_daemon(runtime=runtime)
+    bundle = make_bundle(COUNTER)
+    created = await start_container(daemon.client, "c", bundle)
+    response = await daemon.client.post("/containers/c/checkpoint/cp", json={"exit": True})
+    assert response.status_code == 500
+    assert "injected: criu said no" in response.json()["error"]
+    assert not (bundle / "checkpoints" / "cp").exists()
+    assert pid_alive(created["processes"][0]["pid"])
+    assert (await daemon.client.get("/containers/c")).json()["state"]["status"] == "running"
+    assert runc_state(daemon, "c") == "running"
+
+
+async def test_checkpoint_hung_after_freezing_is_504_and_thawed(
+    start_daemon: Any, tmp_path: Path, make_bundle: BundleFactory
+) -> None:
+    """CRIU freezes the container first; if it then hangs and is killed, the container must not
+    stay frozen behind the daemon's back."""
+    runtime = wrapper(tmp_path, r"""
+if [ "$command" = checkpoint ]; then
+    for id in "$@"; do :; done
+    runc --root "$2" pause "$id"
+    exec sleep 60
+fi""")
+    daemon: RunningDaemon = await start_daemon(runtime=runtime, runtime_timeout=1.0)
+    bundle = make_bundle(COUNTER)
+    await start_container(daemon.client, "c", bundle)
+    response = await daemon.client.post("/containers/c/checkpoint/cp", json={})
+    assert response.status_code == 504
+    assert runc_state(daemon, "c") == "running"
+    assert (await daemon.client.get("/containers/c")).json()["state"]["status"] == "running"
+    await wait_output(daemon.client, "c", "1")
+    assert not (bundle / "checkpoints" / "cp").exists()
+
+
+async def test_missing_criu_is_runcs_message(start_daemon: Any, make_bundle: BundleFactory) -> None:
+    daemon: RunningDaemon = await start_daemon(criu="/nonexistent/criu")
+    await start_container(daemon.client, "c", make_bundle())
+    response = await daemon.client.post("/containers/c/checkpoint/cp", json={})
+    assert response.status_code == 500
+    message = response.json()["error"]
+    assert message.startswith("runc checkpoint failed")
+    assert "/nonexistent/criu" in message
+
+
+async def test_missing_runtime_binary_stops_the_start(tmp_path: Path) -> None:
+    from containerd_trio.daemon import Daemon
+    from containerd_trio.errors import StartupError
+
+    from .conftest import daemon_config
+
+    daemon = Daemon(daemon_config(tmp_path / "state", runtime="/nonexistent/runc"))
+    with pytest.raises(StartupError, match="the runtime binary '/nonexistent/runc' was not found"):
+        await daemon.run()
+
+
+async def test_runtime_binary_gone_later_is_500(start_daemon: Any, tmp_path: Path, bundle: Path) -> None:
+    runtime = wrapper(tmp_path, "")
+    daemon: RunningDaemon = await start_daemon(runtime=runtime)
+    Path(runtime).unlink()
+    response = await daemon.client.post("/containers/c", json={"bundlePath": str(bundle)})
+    assert response.status_code == 500
+    assert response.json()["error"] == f"the runtime binary {runtime!r} was not found"
+    assert (await daemon.client.get("/containers/c")).status_code == 404
+    assert not (daemon.config.containers_dir / "c").exists()
