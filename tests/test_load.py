@@ -1,0 +1,154 @@
+"""No leaks under load, and a storm of concurrent commands that ends where runc agrees.
+
+The suite runs a short version; ``make load`` runs the long one (1000 cycles, 100 failing
+starts: ``pytest tests/test_load.py -m slow``), whose figures docs/reliability.md records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from containerd_trio.reaper import _children
+
+from .conftest import FOREVER, BundleFactory, RunningDaemon, runc_ids, zombie_children
+
+
+def snapshot(daemon: RunningDaemon) -> dict[str, Any]:
+    """What must come back to where it was: fds, children, runc's list, container dirs."""
+    return {
+        "fds": sorted(os.listdir("/proc/self/fd")),
+        "children": sorted(_children()),
+        "runc": runc_ids(daemon.config.state_dir),
+        "dirs": sorted(os.listdir(daemon.config.containers_dir)),
+    }
+
+
+def cgroup_exists(container_id: str) -> bool:
+    """runc names a container's cgroup after its id: look in the pids hierarchy for it."""
+    for root, dirs, _ in os.walk("/sys/fs/cgroup/pids"):
+        if container_id in dirs:
+            return True
+        if root.count("/") > 6:
+            dirs[:] = []
+    return False
+
+
+async def cycles(daemon: RunningDaemon, bundle: Path, broken: Path, count: int, failing: int) -> None:
+    before = snapshot(daemon)
+    async with httpx.AsyncClient(base_url=daemon.url, timeout=60) as client:
+        await run_cycles(client, bundle, broken, count, failing)
+    # The client's connections are closed: once the server has seen that, every fd must be back.
+    await trio.testing.wait_all_tasks_blocked(cushion=0.05)
+    after = snapshot(daemon)
+    assert after == before
+    assert zombie_children() == []
+    for n in (0, count - 1):
+        assert not cgroup_exists(f"load-{n}")
+    assert not cgroup_exists("fail-0")
+
+
+async def run_cycles(client: httpx.AsyncClient, bundle: Path, broken: Path, count: int, failing: int) -> None:
+    limiter = trio.CapacityLimiter(4)
+
+    async def cycle(n: int) -> None:
+        async with limiter:
+            response = await client.post(f"/containers/load-{n}", json={"bundlePath": str(bundle)})
+            assert response.status_code == 201, response.text
+            response = await client.delete(f"/containers/load-{n}", params={"timeout": "0"})
+            assert response.status_code == 200, response.text
+
+    async def fail(n: int) -> None:
+        async with limiter:
+            response = await client.post(f"/containers/fail-{n}", json={"bundlePath": str(broken)})
+            assert response.status_code == 500
+
+    async with trio.open_nursery() as nursery:
+        for n in range(count):
+            nursery.start_soon(cycle, n)
+        for n in range(failing):
+            nursery.start_soon(fail, n)
+
+
+@pytest.mark.deadline(120)
+async def test_cycles_leave_nothing_behind(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    await cycles(daemon, make_bundle(FOREVER), make_bundle(["/missing"]), count=60, failing=10)
+
+
+@pytest.mark.slow
+@pytest.mark.deadline(1800)
+async def test_1000_cycles_and_100_failing_starts(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    await cycles(daemon, make_bundle(FOREVER), make_bundle(["/missing"]), count=1000, failing=100)
+
+
+async def storm(client: httpx.AsyncClient, ids: list[str], operations: int, seed: int) -> None:
+    """Exec, kill, pause, resume and delete, all at once, on the same few containers."""
+    rng = random.Random(seed)
+    allowed = {
+        "exec": {201, 404, 409},
+        "kill": {200, 404, 409},
+        "pause": {200, 404, 409},
+        "resume": {200, 404, 409},
+        "delete": {200, 404},
+        "signal": {200, 404},
+    }
+
+    async def one(kind: str, container_id: str) -> None:
+        if kind == "exec":
+            response = await client.put(f"/containers/{container_id}/processes", json={"args": ["sleep", "1000"]})
+        elif kind == "kill":
+            response = await client.patch(f"/containers/{container_id}", json={"signal": "KILL"})
+        elif kind in ("pause", "resume"):
+            status = "paused" if kind == "pause" else "running"
+            response = await client.patch(f"/containers/{container_id}", json={"status": status})
+        elif kind == "signal":
+            got = await client.get(f"/containers/{container_id}")
+            listed = got.json().get("processes", []) if got.status_code == 200 else []
+            pids = [p["pid"] for p in listed] or [1]  # pid 1 is never theirs: a 404
+            response = await client.post(f"/containers/{container_id}/process/{rng.choice(pids)}",
+                                         json={"signal": "KILL"})
+        else:
+            response = await client.delete(f"/containers/{container_id}", params={"timeout": "0"})
+        assert response.status_code in allowed[kind], (kind, container_id, response.text)
+
+    kinds = ["exec"] * 6 + ["signal"] * 3 + ["pause", "resume"] * 2 + ["kill", "delete"]
+    async with trio.open_nursery() as nursery:
+        for _ in range(operations):
+            nursery.start_soon(one, rng.choice(kinds), rng.choice(ids))
+
+
+@pytest.mark.deadline(120)
+async def test_storm_ends_where_runc_agrees(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    client = daemon.client
+    ids = [f"storm-{n}" for n in range(3)]
+    bundle = make_bundle(FOREVER)
+    for container_id in ids:
+        assert (await client.post(f"/containers/{container_id}", json={"bundlePath": str(bundle)})).status_code == 201
+    await storm(client, ids, operations=120, seed=7)
+
+    root = str(daemon.config.runc_root)
+    listed = {c["id"]: c for c in (await client.get("/state")).json()["containers"]}
+    for container_id in ids:
+        if container_id not in listed:
+            assert container_id not in runc_ids(daemon.config.state_dir)
+            continue
+        ours = listed[container_id]["state"]["status"]
+        out = subprocess.run(["runc", "--root", root, "state", container_id], capture_output=True)
+        theirs = json.loads(out.stdout)["status"] if out.returncode == 0 else "stopped"
+        assert ours == theirs, (container_id, ours, theirs)
+        for process in listed[container_id]["processes"]:
+            assert Path(f"/proc/{process['pid']}").exists()
+    for container_id in listed:
+        await client.patch(f"/containers/{container_id}", json={"status": "running"})
+        assert (await client.delete(f"/containers/{container_id}", params={"timeout": "0"})).status_code == 200
+    assert runc_ids(daemon.config.state_dir) == []
+    assert zombie_children() == []
