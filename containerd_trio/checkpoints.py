@@ -36,7 +36,9 @@ class CheckpointInfo:
 
     @property
     def criu_options(self) -> CriuOptions:
-        return CriuOptions(tcp_established=self.tcp, ext_unix_sk=self.unix_sockets, shell_job=self.shell)
+        return CriuOptions(
+            tcp_established=self.tcp, ext_unix_sk=self.unix_sockets, shell_job=self.shell
+        )
 
 
 def checkpoints_dir(bundle: Path) -> Path:

@@ -135,35 +135,93 @@ def build_parser() -> argparse.ArgumentParser:
         description="A container daemon on Trio: runc containers behind a REST API.",
     )
     add = parser.add_argument
-    add("--listen", type=_listen, default=defaults.listen, metavar="HOST:PORT|unix:PATH",
-        help=f"where to serve the API (default {DEFAULT_LISTEN})")
-    add("--state-dir", type=Path, default=defaults.state_dir, metavar="DIR",
-        help=f"records, logs, events and runc's root (default {DEFAULT_STATE_DIR})")
-    add("--runtime", default=defaults.runtime, metavar="PATH", help="the runc binary (default runc)")
-    add("--criu", default=defaults.criu, metavar="PATH",
-        help=f"the CRIU binary runc uses for checkpoints (default {defaults.criu})")
-    add("--runtime-timeout", type=_positive(float), default=defaults.runtime_timeout,
-        metavar="SECONDS", help="deadline of every runc call (default %(default)s)")
-    add("--runtime-concurrency", type=_positive(int), default=defaults.runtime_concurrency,
-        metavar="N", help="runc processes running at once at most (default %(default)s)")
-    add("--log-level", default=defaults.log_level,
-        choices=["debug", "info", "warning", "error"], help="(default %(default)s)")
-    add("--keep-containers", action="store_true",
-        help="leave containers running when the daemon stops (a restart adopts them)")
-    add("--shutdown-timeout", type=_positive(float), default=defaults.shutdown_timeout,
-        metavar="SECONDS", help="grace between SIGTERM and SIGKILL at shutdown (default %(default)s)")
-    add("--max-body-bytes", type=_positive(int), default=defaults.max_body_bytes, metavar="BYTES",
-        help="largest request body accepted; larger ones get 413 (default %(default)s)")
-    add("--log-max-bytes", type=_positive(int), default=defaults.log_max_bytes, metavar="BYTES",
-        help="size at which a container's log is rotated (default %(default)s)")
-    add("--socket-group", metavar="GROUP",
-        help="with a unix socket: make it 0660 and owned by this group (default: 0600, root only)")
+    add(
+        "--listen",
+        type=_listen,
+        default=defaults.listen,
+        metavar="HOST:PORT|unix:PATH",
+        help=f"where to serve the API (default {DEFAULT_LISTEN})",
+    )
+    add(
+        "--state-dir",
+        type=Path,
+        default=defaults.state_dir,
+        metavar="DIR",
+        help=f"records, logs, events and runc's root (default {DEFAULT_STATE_DIR})",
+    )
+    add(
+        "--runtime", default=defaults.runtime, metavar="PATH", help="the runc binary (default runc)"
+    )
+    add(
+        "--criu",
+        default=defaults.criu,
+        metavar="PATH",
+        help=f"the CRIU binary runc uses for checkpoints (default {defaults.criu})",
+    )
+    add(
+        "--runtime-timeout",
+        type=_positive(float),
+        default=defaults.runtime_timeout,
+        metavar="SECONDS",
+        help="deadline of every runc call (default %(default)s)",
+    )
+    add(
+        "--runtime-concurrency",
+        type=_positive(int),
+        default=defaults.runtime_concurrency,
+        metavar="N",
+        help="runc processes running at once at most (default %(default)s)",
+    )
+    add(
+        "--log-level",
+        default=defaults.log_level,
+        choices=["debug", "info", "warning", "error"],
+        help="(default %(default)s)",
+    )
+    add(
+        "--keep-containers",
+        action="store_true",
+        help="leave containers running when the daemon stops (a restart adopts them)",
+    )
+    add(
+        "--shutdown-timeout",
+        type=_positive(float),
+        default=defaults.shutdown_timeout,
+        metavar="SECONDS",
+        help="grace between SIGTERM and SIGKILL at shutdown (default %(default)s)",
+    )
+    add(
+        "--max-body-bytes",
+        type=_positive(int),
+        default=defaults.max_body_bytes,
+        metavar="BYTES",
+        help="largest request body accepted; larger ones get 413 (default %(default)s)",
+    )
+    add(
+        "--log-max-bytes",
+        type=_positive(int),
+        default=defaults.log_max_bytes,
+        metavar="BYTES",
+        help="size at which a container's log is rotated (default %(default)s)",
+    )
+    add(
+        "--socket-group",
+        metavar="GROUP",
+        help="with a unix socket: make it 0660 and owned by this group (default: 0600, root only)",
+    )
     add("--tls-cert", type=Path, metavar="FILE", help="serve TCP over TLS with this certificate")
     add("--tls-key", type=Path, metavar="FILE", help="the key of --tls-cert")
-    add("--tls-client-ca", type=Path, metavar="FILE",
-        help="require client certificates signed by this CA (mutual TLS)")
-    add("--insecure-tcp", action="store_true",
-        help="allow plain TCP on a non-loopback address (anyone who reaches it is root here)")
+    add(
+        "--tls-client-ca",
+        type=Path,
+        metavar="FILE",
+        help="require client certificates signed by this CA (mutual TLS)",
+    )
+    add(
+        "--insecure-tcp",
+        action="store_true",
+        help="allow plain TCP on a non-loopback address (anyone who reaches it is root here)",
+    )
     return parser
 
 

@@ -17,6 +17,7 @@ go straight to a pidfd and need no lock.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -522,7 +523,9 @@ class Container:
             try:
                 await self._runtime_step(
                     "checkpoint",
-                    self._ctx.runtime.checkpoint(self.id, image, work, options, leave_running=not exit),
+                    self._ctx.runtime.checkpoint(
+                        self.id, image, work, options, leave_running=not exit
+                    ),
                 )
             except BaseException as exc:
                 checkpoints.discard(image)
@@ -563,7 +566,7 @@ class Container:
             log.error("container %s may be left frozen: %s", self.id, exc.message)
 
     async def stop(self, timeout: float) -> None:
-        """SIGTERM the init, wait up to ``timeout`` seconds, then SIGKILL. Returns once it exited."""
+        """SIGTERM the init, wait up to ``timeout`` seconds, then SIGKILL; return once it exited."""
         if self._stopped.is_set() or self.init is None:
             return
         self._signal_quietly(signal.SIGTERM)
@@ -582,10 +585,8 @@ class Container:
 
     def _signal_quietly(self, signum: int) -> None:
         assert self.init is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             self.init.handle.signal(signum)
-        except ProcessLookupError:
-            pass
 
     async def delete(self, timeout: float) -> ContainerInfo:
         """Stop, remove from runc, end the task tree and remove the container's files."""
@@ -670,8 +671,6 @@ async def _kill_from_pid_file(pid_file: Path) -> None:
         handle = ProcessHandle.open(pid)
     except ProcessLookupError:
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         handle.signal(signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     await handle.wait()

@@ -30,7 +30,10 @@ def camel(name: str) -> str:
 def _structure_factory(cls: type[Any]) -> Any:
     overrides = {a.name: override(rename=camel(a.name)) for a in attrs.fields(cls)}
     inner = make_dict_structure_fn(
-        cls, converter, _cattrs_forbid_extra_keys=True, **overrides  # type: ignore[arg-type]
+        cls,
+        converter,
+        _cattrs_forbid_extra_keys=True,
+        **overrides,  # type: ignore[arg-type]
     )
 
     def structure_object(value: object, target: type[Any]) -> Any:

@@ -86,7 +86,9 @@ def check_listen(config: DaemonConfig) -> None:
 def hypercorn_config(config: DaemonConfig) -> HypercornConfig:
     hc = HypercornConfig()
     hc.bind = [config.listen.hypercorn_bind()]
-    hc.accesslog = logging.getLogger("containerd_trio.access") if config.log_level == "debug" else None
+    hc.accesslog = (
+        logging.getLogger("containerd_trio.access") if config.log_level == "debug" else None
+    )
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = 5.0
     hc.include_server_header = False
@@ -96,7 +98,9 @@ def hypercorn_config(config: DaemonConfig) -> HypercornConfig:
             try:
                 gid = grp.getgrnam(config.socket_group).gr_gid
             except KeyError:
-                raise StartupError(f"--socket-group: no group named {config.socket_group!r}") from None
+                raise StartupError(
+                    f"--socket-group: no group named {config.socket_group!r}"
+                ) from None
             hc.umask = 0o117  # 0660
             hc.user = os.getuid()
             hc.group = gid
@@ -126,8 +130,12 @@ class Daemon:
     def request_stop(self) -> None:
         self._stop.set()
 
-    async def run(self, *, handle_signals: bool = False,
-                  task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self,
+        *,
+        handle_signals: bool = False,
+        task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
         config = self.config
         check_listen(config)
         check_runtime(config)
@@ -144,7 +152,9 @@ class Daemon:
             concurrency=config.runtime_concurrency,
             observer=self.metrics.observe_runtime_call,
         )
-        supervisor = self.supervisor = Supervisor(config, runtime=runtime, events=events, metrics=self.metrics)
+        supervisor = self.supervisor = Supervisor(
+            config, runtime=runtime, events=events, metrics=self.metrics
+        )
         app = create_app(supervisor, max_body_bytes=config.max_body_bytes)
         stop_serving = trio.Event()
         server_done = trio.Event()
@@ -152,7 +162,9 @@ class Daemon:
         async def serve_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
             try:
                 await hypercorn.trio.serve(
-                    app, hypercorn_config(config), shutdown_trigger=stop_serving.wait,
+                    app,
+                    hypercorn_config(config),
+                    shutdown_trigger=stop_serving.wait,
                     task_status=task_status,
                 )
             finally:
@@ -167,8 +179,12 @@ class Daemon:
                     self.binds = await nursery.start(serve_http)
                 except OSError as exc:
                     raise StartupError(f"cannot listen on {config.listen}: {exc}") from None
-                log.info("containerd-trio %s serving on %s (state dir %s)", __version__,
-                         " ".join(self.binds), config.state_dir)
+                log.info(
+                    "containerd-trio %s serving on %s (state dir %s)",
+                    __version__,
+                    " ".join(self.binds),
+                    config.state_dir,
+                )
                 task_status.started(self)
                 await self._stop.wait()
                 log.info("shutting down")

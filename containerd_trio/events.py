@@ -182,7 +182,9 @@ class EventBus:
         self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         self._lines_in_file = len(self._events)
 
-    def subscribe(self, *, since_ns: int | None = None, container_id: str | None = None) -> Subscription:
+    def subscribe(
+        self, *, since_ns: int | None = None, container_id: str | None = None
+    ) -> Subscription:
         """Take the replay from ``since_ns`` on and register for live events, in one step."""
         send, receive = trio.open_memory_channel[Event](self._queue)
         replay: list[Event] = []

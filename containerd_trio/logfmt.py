@@ -1,6 +1,7 @@
-"""Structured log lines on stderr, in logfmt as containerd writes them::
+"""Structured log lines on stderr, in logfmt as containerd writes them (one line each)::
 
-    time=2026-11-28T15:09:14.915868934+00:00 level=info logger=supervisor msg="container started id=redis pid=11497"
+    time=2026-11-28T15:09:14.915868934+00:00 level=info logger=supervisor
+    msg="container started id=redis pid=11497"
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from . import timestamps
 def _quote(value: str) -> str:
     if value and not any(c in value for c in ' "=\n\t'):
         return value
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    escaped = (
+        value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    )
     return f'"{escaped}"'
 
 

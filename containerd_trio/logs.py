@@ -203,7 +203,9 @@ def _read_range(path: Path, offset: int) -> list[bytes]:
     return data[:end].splitlines(keepends=True)
 
 
-async def follow(directory: Path, writer: LogWriter | None, tail: int | None) -> AsyncIterator[bytes]:
+async def follow(
+    directory: Path, writer: LogWriter | None, tail: int | None
+) -> AsyncIterator[bytes]:
     """Yield records: the tail first, then (with a live writer) new ones until it finishes."""
     lines, position = read_tail(directory, tail)
     for line in lines:

@@ -25,7 +25,23 @@ from .model import Status
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-_LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LATENCY_BUCKETS = (
+    0.005,
+    0.01,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 
 
 class _ContainersByStatus(Collector):
@@ -34,7 +50,9 @@ class _ContainersByStatus(Collector):
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         family = GaugeMetricFamily(
-            "containerd_trio_containers", "Containers the daemon lists, by status.", labels=["status"]
+            "containerd_trio_containers",
+            "Containers the daemon lists, by status.",
+            labels=["status"],
         )
         counts = self._count()
         for status in Status:
@@ -55,7 +73,10 @@ class Metrics:
             "containerd_trio_container_start_failures", "Container starts that failed.", registry=r
         )
         self.exits = Counter(
-            "containerd_trio_process_exits", "Container processes that exited.", ["kind"], registry=r
+            "containerd_trio_process_exits",
+            "Container processes that exited.",
+            ["kind"],
+            registry=r,
         )
         self.ooms = Counter("containerd_trio_ooms", "OOM kills seen in containers.", registry=r)
         self.start_latency = Histogram(
@@ -72,7 +93,10 @@ class Metrics:
             registry=r,
         )
         self.runtime_failures = Counter(
-            "containerd_trio_runtime_call_failures", "runc calls that failed.", ["command"], registry=r
+            "containerd_trio_runtime_call_failures",
+            "runc calls that failed.",
+            ["command"],
+            registry=r,
         )
         self.subscribers = Gauge(
             "containerd_trio_event_subscribers", "Clients streaming /events.", registry=r

@@ -28,10 +28,14 @@ def _id_in_range(_: object, attribute: attrs.Attribute[int], value: int) -> None
         raise ValueError(f"{camel(attribute.name)} must be between 0 and {_MAX_ID}, not {value}")
 
 
-def _ids_in_range(_: object, attribute: attrs.Attribute[list[int] | None], value: list[int] | None) -> None:
+def _ids_in_range(
+    _: object, attribute: attrs.Attribute[list[int] | None], value: list[int] | None
+) -> None:
     for gid in value or ():
         if not 0 <= gid <= _MAX_ID:
-            raise ValueError(f"{camel(attribute.name)} must hold ids between 0 and {_MAX_ID}, not {gid}")
+            raise ValueError(
+                f"{camel(attribute.name)} must hold ids between 0 and {_MAX_ID}, not {gid}"
+            )
 
 
 @attrs.frozen

@@ -73,7 +73,8 @@ class ProcessHandle:
         assert self._fd is not None
         await trio.lowlevel.wait_readable(self._fd)
         try:
-            info = os.waitid(os.P_PIDFD, self._fd, os.WEXITED)
+            # The pidfd is readable: the process has exited, so this does not block.
+            info = os.waitid(os.P_PIDFD, self._fd, os.WEXITED)  # noqa: ASYNC222
         except ChildProcessError:
             # Not our child (adopted after a restart): its status went to its real parent.
             status = UNKNOWN_EXIT_STATUS

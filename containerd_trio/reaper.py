@@ -7,11 +7,11 @@ container. Nobody else will reap those; left alone they pile up as zombies.
 
 :func:`reap_strays` reaps each zombie child of the daemon that is neither watched (a container
 process) nor spawned and waited for by the daemon itself (runc, helpers: Trio reaps those, and
-reaping them first would turn a failed runc into a success). It runs whenever a runc call ends,
-which is when runc's orphans arrive (they are re-parented before runc's own exit is seen), and
-every few seconds for anything else. No SIGCHLD handler: Python's signal handlers are
-per-process, and two daemons in one process (as in the tests) would tread on each other's. A start or
-an exec holds the reaper (:func:`reaper_held`) from before runc runs until the new process's
+reaping them first would turn a failed runc into a success). It runs whenever a runc call
+ends, which is when runc's orphans arrive (they are re-parented before runc's own exit is
+seen), and every few seconds for anything else. No SIGCHLD handler: Python's signal handlers
+are per-process, and two daemons in one process (as in the tests) would tread on each other's.
+A start or an exec holds the reaper (:func:`reaper_held`) from before runc runs until the new process's
 pidfd is open, because the process may exit, and be a zombie of ours, in that gap; a scan asked
 for meanwhile runs when the hold ends. ``waitpid(-1)`` is never called.
 """
@@ -83,6 +83,7 @@ async def run_child(
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 await stream.aclose()
+    assert process.returncode is not None  # waited for above
     return ChildResult(returncode=process.returncode, stdout=bytes(out), stderr=bytes(err))
 
 

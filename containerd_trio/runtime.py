@@ -128,7 +128,9 @@ class Runc:
         )
         return read_pid_file(pid_file)
 
-    async def exec(self, container_id: str, process_file: Path, pid_file: Path, stdio: Stdio) -> int:
+    async def exec(
+        self, container_id: str, process_file: Path, pid_file: Path, stdio: Stdio
+    ) -> int:
         """``runc exec -d --process FILE``: returns the new process's pid."""
         await self._call(
             "exec",
@@ -268,7 +270,9 @@ class Runc:
                         " killed"
                     ) from None
                 except FileNotFoundError:
-                    raise RuntimeFailure(f"the runtime binary {self.binary!r} was not found") from None
+                    raise RuntimeFailure(
+                        f"the runtime binary {self.binary!r} was not found"
+                    ) from None
                 except PermissionError:
                     raise RuntimeFailure(
                         f"the runtime binary {self.binary!r} cannot be executed"

@@ -68,7 +68,9 @@ _RUNC_STATUS = {"running": Status.RUNNING, "paused": Status.PAUSED}
 
 
 class Supervisor:
-    def __init__(self, config: DaemonConfig, *, runtime: Runc, events: EventBus, metrics: Metrics) -> None:
+    def __init__(
+        self, config: DaemonConfig, *, runtime: Runc, events: EventBus, metrics: Metrics
+    ) -> None:
         self.config = config
         self.runtime = runtime
         self.events = events
@@ -82,7 +84,9 @@ class Supervisor:
 
     # --- lifetime -------------------------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Own the containers' nursery until :meth:`shutdown`; adopt what a crash left first."""
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         try:
@@ -206,7 +210,9 @@ class Supervisor:
         self._containers[container_id] = container  # the id is taken from here on
         return await self._submit(self._start, container, existing, launch)
 
-    async def _start(self, container: Container, replaced: Container | None, launch: Launch) -> ContainerInfo:
+    async def _start(
+        self, container: Container, replaced: Container | None, launch: Launch
+    ) -> ContainerInfo:
         assert self._nursery is not None
         began = time.perf_counter()
         try:
@@ -221,7 +227,9 @@ class Supervisor:
             raise
         self.metrics.starts.inc()
         self.metrics.start_latency.observe(time.perf_counter() - began)
-        log.info("container started id=%s pid=%s", container.id, container.init and container.init.pid)
+        log.info(
+            "container started id=%s pid=%s", container.id, container.init and container.init.pid
+        )
         return container.info()
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
@@ -244,7 +252,9 @@ class Supervisor:
     def signal_process(self, container_id: str, pid: int, signum: int) -> None:
         self.container(container_id).signal_process(pid, signum)
 
-    async def update(self, container_id: str, *, status: Status | None, signum: int | None) -> ContainerInfo:
+    async def update(
+        self, container_id: str, *, status: Status | None, signum: int | None
+    ) -> ContainerInfo:
         container = self.container(container_id)
         if signum is not None:
             container.signal_init(signum)
@@ -260,7 +270,9 @@ class Supervisor:
             raise Conflict(f"container {container_id!r} is stopped: it has no live figures")
         return await self.runtime.stats(container_id)
 
-    def log_lines(self, container_id: str, *, tail: int | None, follow: bool) -> AsyncIterator[bytes]:
+    def log_lines(
+        self, container_id: str, *, tail: int | None, follow: bool
+    ) -> AsyncIterator[bytes]:
         container = self.container(container_id)
         writer = container.logs if follow and not container.logs.finished else None
         return logs.follow(container.dir, writer, tail)
@@ -283,10 +295,14 @@ class Supervisor:
             return _check_bundle(bundle_path, need_config=False)
         return self.container(container_id).bundle
 
-    def list_checkpoints(self, container_id: str, bundle_path: str | None = None) -> list[CheckpointInfo]:
+    def list_checkpoints(
+        self, container_id: str, bundle_path: str | None = None
+    ) -> list[CheckpointInfo]:
         return checkpoints.list_all(self.checkpoint_bundle(container_id, bundle_path))
 
-    def delete_checkpoint(self, container_id: str, name: str, bundle_path: str | None = None) -> None:
+    def delete_checkpoint(
+        self, container_id: str, name: str, bundle_path: str | None = None
+    ) -> None:
         check_id(name, "checkpoint name")
         checkpoints.delete(self.checkpoint_bundle(container_id, bundle_path), name)
 
@@ -298,8 +314,12 @@ class Supervisor:
         try:
             known = {entry["id"]: entry for entry in await self.runtime.list()}
         except DaemonError as exc:
-            raise StartupError(f"cannot list runc's containers to adopt them: {exc.message}") from None
-        records = {record.container.id: record for record in read_records(self.config.containers_dir)}
+            raise StartupError(
+                f"cannot list runc's containers to adopt them: {exc.message}"
+            ) from None
+        records = {
+            record.container.id: record for record in read_records(self.config.containers_dir)
+        }
         for container_id, entry in known.items():
             if container_id not in records:
                 # runc has it but the daemon died before writing its record.
@@ -310,8 +330,13 @@ class Supervisor:
     async def _adopt(self, record: ContainerRecord, runc_entry: dict[str, Any] | None) -> None:
         assert self._nursery is not None and self._context is not None
         info = record.container
-        container = Container(self._context, info.id, Path(info.bundle_path),
-                              self.config.containers_dir / info.id, dict(info.labels))
+        container = Container(
+            self._context,
+            info.id,
+            Path(info.bundle_path),
+            self.config.containers_dir / info.id,
+            dict(info.labels),
+        )
         runc_status = (runc_entry or {}).get("status")
         if runc_status == "created":
             # Half-made by a start that the crash interrupted: finish the rollback.
@@ -374,7 +399,9 @@ def _check_bundle(bundle_path: str, *, need_config: bool = True) -> Path:
     if not bundle.is_dir():
         raise InvalidRequest(f"bundlePath {bundle_path!r} is not a directory")
     if need_config and not (bundle / "config.json").is_file():
-        raise InvalidRequest(f"bundlePath {bundle_path!r} has no config.json: it is not an OCI bundle")
+        raise InvalidRequest(
+            f"bundlePath {bundle_path!r} has no config.json: it is not an OCI bundle"
+        )
     return bundle
 
 

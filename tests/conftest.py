@@ -122,9 +122,7 @@ class RunningDaemon:
 
 
 @pytest.fixture
-async def start_daemon(
-    tmp_path: Path, nursery: trio.Nursery
-) -> AsyncIterator[Callable[..., Any]]:
+async def start_daemon(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Callable[..., Any]]:
     """Start a daemon (or several, or one again on the same state dir) for this test."""
     running: list[RunningDaemon] = []
 
@@ -172,8 +170,12 @@ def now() -> str:
     return timestamps.format_ns(time.time_ns())
 
 
-async def start_container(client: httpx.AsyncClient, container_id: str, bundle: Path, **body: Any) -> dict[str, Any]:
-    response = await client.post(f"/containers/{container_id}", json={"bundlePath": str(bundle), **body})
+async def start_container(
+    client: httpx.AsyncClient, container_id: str, bundle: Path, **body: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/containers/{container_id}", json={"bundlePath": str(bundle), **body}
+    )
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -276,7 +278,9 @@ class DaemonProcess:
         self.log = bytearray()
         self._ready = trio.Event()
         self.client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(socket)), base_url="http://daemon", timeout=60
+            transport=httpx.AsyncHTTPTransport(uds=str(socket)),
+            base_url="http://daemon",
+            timeout=60,
         )
 
     async def start(self, nursery: trio.Nursery) -> None:
@@ -339,5 +343,14 @@ async def spawn_daemon(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[C
         # A daemon killed mid-test leaves its containers: remove them, or a frozen cgroup
         # (runc names it after the container id) would break the next run that uses the id.
         for container_id in runc_ids(daemon.state_dir):
-            await trio.run_process(["runc", "--root", str(daemon.state_dir / "runc"), "delete",
-                                    "--force", container_id], check=False)
+            await trio.run_process(
+                [
+                    "runc",
+                    "--root",
+                    str(daemon.state_dir / "runc"),
+                    "delete",
+                    "--force",
+                    container_id,
+                ],
+                check=False,
+            )

@@ -37,10 +37,16 @@ SEED_CHECKPOINT_BODY = """{
 async def log_numbers(client: httpx.AsyncClient, container_id: str) -> list[int]:
     response = await client.get(f"/containers/{container_id}/logs")
     assert response.status_code == 200
-    return [int(json.loads(line)["data"]) for line in response.text.splitlines() if json.loads(line)["data"].strip().isdigit()]
+    return [
+        int(json.loads(line)["data"])
+        for line in response.text.splitlines()
+        if json.loads(line)["data"].strip().isdigit()
+    ]
 
 
-async def wait_number_after(client: httpx.AsyncClient, container_id: str, at_least: int) -> list[int]:
+async def wait_number_after(
+    client: httpx.AsyncClient, container_id: str, at_least: int
+) -> list[int]:
     """Follow the log until the counter passes ``at_least``; return every number seen."""
     seen: list[int] = []
     url = f"/containers/{container_id}/logs"
@@ -54,11 +60,15 @@ async def wait_number_after(client: httpx.AsyncClient, container_id: str, at_lea
     raise AssertionError(f"the counter of {container_id} never passed {at_least}: {seen}")
 
 
-async def checkpoint(client: httpx.AsyncClient, container_id: str, name: str, **body: Any) -> httpx.Response:
+async def checkpoint(
+    client: httpx.AsyncClient, container_id: str, name: str, **body: Any
+) -> httpx.Response:
     return await client.post(f"/containers/{container_id}/checkpoint/{name}", json=body)
 
 
-async def test_seed_checkpoint_and_listing(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+async def test_seed_checkpoint_and_listing(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
     client = daemon.client
     bundle = make_bundle(COUNTER)
     created = await start_container(client, "redis", bundle)
@@ -84,11 +94,15 @@ async def test_seed_checkpoint_and_listing(daemon: RunningDaemon, make_bundle: B
     response = await client.delete("/containers/redis/checkpoint/test1")
     assert response.status_code == 200
     assert not (bundle / "checkpoints" / "test1").exists()
-    assert [c["name"] for c in (await client.get("/containers/redis/checkpoint")).json()] == ["test2"]
+    assert [c["name"] for c in (await client.get("/containers/redis/checkpoint")).json()] == [
+        "test2"
+    ]
     assert (await client.delete("/containers/redis/checkpoint/test1")).status_code == 404
 
 
-async def test_exit_then_restore_continues_the_counter(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+async def test_exit_then_restore_continues_the_counter(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
     client = daemon.client
     bundle = make_bundle(COUNTER)
     created = await start_container(client, "count", bundle)
@@ -103,7 +117,9 @@ async def test_exit_then_restore_continues_the_counter(daemon: RunningDaemon, ma
     before = await log_numbers(client, "count")
     assert before == list(range(1, len(before) + 1))
 
-    response = await client.post("/containers/count", json={"bundlePath": str(bundle), "checkpoint": "cp"})
+    response = await client.post(
+        "/containers/count", json={"bundlePath": str(bundle), "checkpoint": "cp"}
+    )
     assert response.status_code == 201, response.text
     restored = response.json()
     assert restored["state"] == {"status": "running"}
@@ -120,7 +136,9 @@ async def test_exit_then_restore_continues_the_counter(daemon: RunningDaemon, ma
     assert types == ["checkpoint", "exit", "restore"]
 
 
-async def test_leave_running_then_restore_elsewhere(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+async def test_leave_running_then_restore_elsewhere(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
     client = daemon.client
     bundle = make_bundle(COUNTER)
     await start_container(client, "origin", bundle)
@@ -129,7 +147,9 @@ async def test_leave_running_then_restore_elsewhere(daemon: RunningDaemon, make_
     assert (await checkpoint(client, "origin", "snap")).status_code == 201
     after = (await log_numbers(client, "origin"))[-1]
     await wait_output(client, "origin", str(after + 5))  # the original runs on
-    response = await client.post("/containers/copy", json={"bundlePath": str(bundle), "checkpoint": "snap"})
+    response = await client.post(
+        "/containers/copy", json={"bundlePath": str(bundle), "checkpoint": "snap"}
+    )
     assert response.status_code == 201, response.text
     copied = await wait_number_after(client, "copy", after + 1)
     # The copy goes on from the count at the moment of the dump, not from 1.
@@ -137,13 +157,17 @@ async def test_leave_running_then_restore_elsewhere(daemon: RunningDaemon, make_
     assert sorted(runc_ids(daemon.config.state_dir)) == ["copy", "origin"]
 
 
-async def test_restored_container_is_a_container_like_any(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+async def test_restored_container_is_a_container_like_any(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
     client = daemon.client
     bundle = make_bundle(COUNTER)
     await start_container(client, "r", bundle)
     await wait_output(client, "r", "2")
     assert (await checkpoint(client, "r", "one", exit=True)).status_code == 201
-    response = await client.post("/containers/r", json={"bundlePath": str(bundle), "checkpoint": "one"})
+    response = await client.post(
+        "/containers/r", json={"bundlePath": str(bundle), "checkpoint": "one"}
+    )
     assert response.status_code == 201
     since = now()
     process = await client.put("/containers/r/processes", json={"args": ["sh", "-c", "exit 6"]})
@@ -177,7 +201,9 @@ async def test_exec_d_processes(daemon: RunningDaemon, make_bundle: BundleFactor
     await wait_exit(client, "e", helper.json()["pid"], since)
     await wait_output(client, "e", "side-3")
     assert (await checkpoint(client, "e", "with-side", exit=True)).status_code == 201
-    response = await client.post("/containers/e", json={"bundlePath": str(bundle), "checkpoint": "with-side"})
+    response = await client.post(
+        "/containers/e", json={"bundlePath": str(bundle), "checkpoint": "with-side"}
+    )
     assert response.status_code == 201
     # The background loop came back with the init, its output still reaching the log.
     async with client.stream("GET", "/containers/e/logs", params={"follow": "true"}) as stream:
@@ -186,7 +212,9 @@ async def test_exec_d_processes(daemon: RunningDaemon, make_bundle: BundleFactor
                 break
 
 
-async def test_checkpoint_of_a_paused_container(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+async def test_checkpoint_of_a_paused_container(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
     client = daemon.client
     bundle = make_bundle(COUNTER)
     await start_container(client, "p", bundle)
@@ -196,11 +224,16 @@ async def test_checkpoint_of_a_paused_container(daemon: RunningDaemon, make_bund
     assert response.status_code == 201, response.text
     got = (await client.get("/containers/p")).json()
     assert got["state"]["status"] == "paused"
-    state = subprocess.run(["runc", "--root", str(daemon.config.runc_root), "state", "p"],
-                           capture_output=True, check=True).stdout
+    state = subprocess.run(
+        ["runc", "--root", str(daemon.config.runc_root), "state", "p"],
+        capture_output=True,
+        check=True,
+    ).stdout
     assert json.loads(state)["status"] == "paused"
     assert (await client.patch("/containers/p", json={"status": "running"})).status_code == 200
-    response = await client.post("/containers/thawed", json={"bundlePath": str(bundle), "checkpoint": "frozen"})
+    response = await client.post(
+        "/containers/thawed", json={"bundlePath": str(bundle), "checkpoint": "frozen"}
+    )
     assert response.status_code == 201, response.text
     await wait_output(client, "thawed", "3")
 
@@ -222,7 +255,9 @@ async def test_checkpoint_errors(daemon: RunningDaemon, make_bundle: BundleFacto
     assert response.status_code == 400
     assert "exit: expected true or false" in response.json()["error"]
 
-    response = await client.post("/containers/new", json={"bundlePath": str(bundle), "checkpoint": "nope"})
+    response = await client.post(
+        "/containers/new", json={"bundlePath": str(bundle), "checkpoint": "nope"}
+    )
     assert response.status_code == 404
     assert "checkpoint 'nope' not found" in response.json()["error"]
     assert (await client.get("/containers/new")).status_code == 404
@@ -258,14 +293,18 @@ async def test_criu_failure_is_500_with_its_log_and_leaves_the_container(
     assert [(c["name"], c["tcp"]) for c in listing] == [("works", True)]
 
 
-async def test_restored_server_answers_on_loopback(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+async def test_restored_server_answers_on_loopback(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
     """A listening server comes back listening, and reachable: runc restores the container's
     loopback down, and the daemon brings it up again."""
     client = daemon.client
     bundle = make_bundle(["sh", "-c", "while true; do echo served | nc -l -p 7000; done"])
     await start_container(client, "server", bundle)
     assert (await checkpoint(client, "server", "listening", exit=True)).status_code == 201
-    response = await client.post("/containers/server", json={"bundlePath": str(bundle), "checkpoint": "listening"})
+    response = await client.post(
+        "/containers/server", json={"bundlePath": str(bundle), "checkpoint": "listening"}
+    )
     assert response.status_code == 201, response.text
     since = now()
     probe = await client.put(
@@ -285,7 +324,9 @@ async def test_no_criu_says_so(start_daemon: Any, make_bundle: BundleFactory) ->
     assert "no working CRIU" in response.json()["error"]
 
 
-async def test_seed_restore_body_with_broken_json(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+async def test_seed_restore_body_with_broken_json(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
     bundle = make_bundle(COUNTER)
     await start_container(client, "redis", bundle)
     await wait_output(client, "redis", "2")
@@ -314,8 +355,12 @@ async def test_migration_between_state_dirs(
     assert (await checkpoint(first.client, "mover", "move", exit=True)).status_code == 201
     last = (await log_numbers(first.client, "mover"))[-1]
     assert (await first.client.delete("/containers/mover")).status_code == 200
-    listing = await second.client.get("/containers/mover/checkpoint", params={"bundlePath": str(bundle)})
+    listing = await second.client.get(
+        "/containers/mover/checkpoint", params={"bundlePath": str(bundle)}
+    )
     assert [c["name"] for c in listing.json()] == ["move"]
-    response = await second.client.post("/containers/mover", json={"bundlePath": str(bundle), "checkpoint": "move"})
+    response = await second.client.post(
+        "/containers/mover", json={"bundlePath": str(bundle), "checkpoint": "move"}
+    )
     assert response.status_code == 201, response.text
     assert (await wait_number_after(second.client, "mover", last + 1))[0] == last + 1

@@ -85,8 +85,18 @@ def table(text: str) -> list[dict[str, str]]:
 async def test_containers_start_and_list(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
-    started = await ok(ctr, "containers", "start", "web", "--bundle", str(make_bundle()),
-                       "--label", "team=infra", "--label", "tier=front")
+    started = await ok(
+        ctr,
+        "containers",
+        "start",
+        "web",
+        "--bundle",
+        str(make_bundle()),
+        "--label",
+        "team=infra",
+        "--label",
+        "tier=front",
+    )
     web = (await client.get("/containers/web")).json()
     pid = web["processes"][0]["pid"]
     assert started.out == f"started web (pid {pid})\n"
@@ -94,14 +104,26 @@ async def test_containers_start_and_list(
     assert web["labels"] == {"team": "infra", "tier": "front"}
 
     since = now()
-    job = await ok(ctr, "--json", "containers", "start", "job", "--bundle",
-                   str(make_bundle(["sh", "-c", "exit 3"])))
+    job = await ok(
+        ctr,
+        "--json",
+        "containers",
+        "start",
+        "job",
+        "--bundle",
+        str(make_bundle(["sh", "-c", "exit 3"])),
+    )
     await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
 
     rows = table((await ok(ctr, "containers", "list")).out)
     assert [row["ID"] for row in rows] == ["web", "job"]
-    assert rows[0] == {"ID": "web", "STATUS": "running", "PID": str(pid), "PROCESSES": "1",
-                       "CREATED": rows[0]["CREATED"]}
+    assert rows[0] == {
+        "ID": "web",
+        "STATUS": "running",
+        "PID": str(pid),
+        "PROCESSES": "1",
+        "CREATED": rows[0]["CREATED"],
+    }
     assert rows[0]["CREATED"].endswith("ago") or rows[0]["CREATED"] == "just now"
     assert rows[1]["STATUS"] == "stopped (exit 3)"
     assert (rows[1]["PID"], rows[1]["PROCESSES"]) == ("-", "0")
@@ -133,12 +155,33 @@ async def test_get_exec_kill_pause_resume_delete(
         await client.get("/containers/box")
     ).json()
 
-    execed = await ok(ctr, "containers", "exec", "box", "--env", "X=1", "--env", "PATH=/bin",
-                      "--cwd", "/tmp", "--user", "1000:1000", "--", "sleep", "100")
+    execed = await ok(
+        ctr,
+        "containers",
+        "exec",
+        "box",
+        "--env",
+        "X=1",
+        "--env",
+        "PATH=/bin",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "1000:1000",
+        "--",
+        "sleep",
+        "100",
+    )
     pid = int(execed.out.removeprefix("started process ").removesuffix(" in box\n"))
     [_, process] = (await client.get("/containers/box")).json()["processes"]
-    assert process == {"pid": pid, "args": ["sleep", "100"], "user": {"uid": 1000, "gid": 1000},
-                       "terminal": False, "env": ["X=1", "PATH=/bin"], "cwd": "/tmp"}
+    assert process == {
+        "pid": pid,
+        "args": ["sleep", "100"],
+        "user": {"uid": 1000, "gid": 1000},
+        "terminal": False,
+        "env": ["X=1", "PATH=/bin"],
+        "cwd": "/tmp",
+    }
 
     since = now()
     killed = await ok(ctr, "containers", "kill", "box", "--pid", str(pid), "--signal", "KILL")
@@ -195,8 +238,9 @@ async def test_checkpoints_create_list_restore_delete(
     assert listed == (await client.get("/containers/cp/checkpoint")).json()
     assert [entry["name"] for entry in listed] == ["first", "last"]
 
-    restored = await ok(ctr, "containers", "start", "cp", "--bundle", str(bundle),
-                        "--checkpoint", "last")
+    restored = await ok(
+        ctr, "containers", "start", "cp", "--bundle", str(bundle), "--checkpoint", "last"
+    )
     pid = (await client.get("/containers/cp")).json()["processes"][0]["pid"]
     assert restored.out == f"started cp from checkpoint last (pid {pid})\n"
     assert pid_alive(pid)
@@ -228,7 +272,9 @@ async def test_logs_follow_ends_when_the_container_stops(
     printed = await ok(ctr, "--json", "logs", "talker")
     records = [json.loads(line) for line in printed.out.splitlines()]
     assert sorted((r["stream"], r["data"]) for r in records) == [
-        ("stderr", "two\n"), ("stdout", "one\n"), ("stdout", "three\n")
+        ("stderr", "two\n"),
+        ("stdout", "one\n"),
+        ("stdout", "three\n"),
     ]
     assert records[-1]["data"] == "three\n"
     assert all(r["timestamp"].endswith("+00:00") for r in records)
@@ -238,8 +284,15 @@ async def test_events_since_replays_then_count_stops(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
     since = now()
-    started = await ok(ctr, "--json", "containers", "start", "brief", "--bundle",
-                       str(make_bundle(["sh", "-c", "exit 3"])))
+    started = await ok(
+        ctr,
+        "--json",
+        "containers",
+        "start",
+        "brief",
+        "--bundle",
+        str(make_bundle(["sh", "-c", "exit 3"])),
+    )
     pid = started.json["processes"][0]["pid"]
     await wait_exit(client, "brief", pid, since)
 
@@ -253,7 +306,8 @@ async def test_events_since_replays_then_count_stops(
     records = (await ok(ctr, "--json", "events", "--since", since, "--count", "2")).out
     events = [json.loads(line) for line in records.splitlines()]
     assert [(e["type"], e["id"], e.get("status")) for e in events] == [
-        ("start-container", "brief", None), ("exit", "brief", 3)
+        ("start-container", "brief", None),
+        ("exit", "brief", 3),
     ]
 
     bad = await ctr("events", "--since", "yesterday")
@@ -267,8 +321,16 @@ async def test_events_until_ctrl_c_exits_130_quietly(
     """A real process, a real SIGINT: what a person at a terminal does to leave the stream."""
     since = now()
     await client.post("/containers/watched", json={"bundlePath": str(bundle)})
-    argv = [sys.executable, "-c", "from containerd_trio.client.cli import main; main()",
-            "--address", daemon.url, "events", "--since", since]
+    argv = [
+        sys.executable,
+        "-c",
+        "from containerd_trio.client.cli import main; main()",
+        "--address",
+        daemon.url,
+        "events",
+        "--since",
+        since,
+    ]
     process = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert process.stdout is not None
@@ -307,14 +369,16 @@ async def test_events_end_with_exit_3_when_the_daemon_stops(
     since = now()
     # Started through the CLI, whose connection closes when it is done: an idle keep-alive
     # connection (daemon.client's) would hold the daemon's shutdown for hypercorn's grace.
-    await ok(run_cli, "--address", daemon.url, "containers", "start", "last", "--bundle",
-             str(bundle))
+    await ok(
+        run_cli, "--address", daemon.url, "containers", "start", "last", "--bundle", str(bundle)
+    )
     stdout = WriteSignal()
     results: list[Result] = []
 
     async def watch() -> None:
-        results.append(await run_cli("--address", daemon.url, "events", "--since", since,
-                                     stdout=stdout))
+        results.append(
+            await run_cli("--address", daemon.url, "events", "--since", since, stdout=stdout)
+        )
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch)
@@ -462,8 +526,9 @@ async def test_unix_socket_address(
 ) -> None:
     socket = tmp_path / "api.sock"
     daemon: RunningDaemon = await start_daemon(listen=Listen(unix_path=socket))
-    await ok(run_cli, "--address", f"unix:{socket}", "containers", "start", "u", "--bundle",
-             str(bundle))
+    await ok(
+        run_cli, "--address", f"unix:{socket}", "containers", "start", "u", "--bundle", str(bundle)
+    )
 
     # The environment variable, when there is no --address.
     monkeypatch.setenv(cli.ENV_ADDRESS, f"unix:{socket}")
@@ -475,9 +540,7 @@ async def test_unix_socket_address(
     assert got.json["state"] == {"status": "running"}
 
 
-async def test_bench_without_its_module(
-    ctr: Ctr, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_bench_without_its_module(ctr: Ctr, monkeypatch: pytest.MonkeyPatch) -> None:
     """If the bench module cannot be imported, bench says so and the other commands still work."""
     import containerd_trio.client as package
 
@@ -489,4 +552,3 @@ async def test_bench_without_its_module(
     assert result.code == 1
     assert result.err.startswith("ctr-trio: bench is not available")
     assert (await ok(ctr, "containers", "list")).out.split() == [*cli.CONTAINER_HEADERS]
-

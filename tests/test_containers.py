@@ -87,7 +87,9 @@ async def test_death_by_signal_is_128_plus_n(client: httpx.AsyncClient, bundle: 
 
 
 @pytest.mark.deadline(30)
-async def test_delete_escalates_to_sigkill(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+async def test_delete_escalates_to_sigkill(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
     client = daemon.client
     created = await start_container(client, "stubborn", make_bundle(IGNORES_TERM))
     pid = created["processes"][0]["pid"]
@@ -126,11 +128,15 @@ async def test_delete_stopped_container(daemon: RunningDaemon, make_bundle: Bund
     assert response.status_code == 200
     assert response.json()["state"]["exitStatus"] == 0
     assert runc_ids(daemon.config.state_dir) == []
-    event = await next_event(client, since=since, container_id="done", match=lambda e: e["type"] == "delete")
+    event = await next_event(
+        client, since=since, container_id="done", match=lambda e: e["type"] == "delete"
+    )
     assert event["id"] == "done"
 
 
-async def test_stopped_record_is_replaced(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+async def test_stopped_record_is_replaced(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
     since = now()
     first = await start_container(client, "again", make_bundle(["sh", "-c", "exit 5"]))
     await wait_exit(client, "again", first["processes"][0]["pid"], since)
@@ -197,8 +203,12 @@ async def test_bad_start_request_is_400(client: httpx.AsyncClient, body: str, me
     assert (await client.get("/containers/bad")).status_code == 404
 
 
-@pytest.mark.parametrize("container_id", ["%2E%2E", ".hidden", "a" * 129, "has space", "semi;colon"])
-async def test_invalid_id_is_400(client: httpx.AsyncClient, bundle: Path, container_id: str) -> None:
+@pytest.mark.parametrize(
+    "container_id", ["%2E%2E", ".hidden", "a" * 129, "has space", "semi;colon"]
+)
+async def test_invalid_id_is_400(
+    client: httpx.AsyncClient, bundle: Path, container_id: str
+) -> None:
     response = await client.post(f"/containers/{container_id}", json={"bundlePath": str(bundle)})
     assert response.status_code == 400, response.text
     assert "invalid container id" in response.json()["error"]
@@ -233,7 +243,9 @@ async def test_runc_failure_is_500_with_runcs_words(
     assert zombie_children() == []
 
 
-async def test_invalid_config_json_is_runcs_message(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+async def test_invalid_config_json_is_runcs_message(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
     bad = make_bundle()
     (bad / "config.json").write_text("{ this is not json")
     response = await daemon.client.post("/containers/badjson", json={"bundlePath": str(bad)})
@@ -247,7 +259,9 @@ async def test_runtime_deadline_is_504_and_rolls_back(
     start_daemon: object, tmp_path: Path, bundle: Path
 ) -> None:
     hung = tmp_path / "hung-runc"
-    hung.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = run ] && exec sleep 60; done\nexec runc "$@"\n')
+    hung.write_text(
+        '#!/bin/sh\nfor a in "$@"; do [ "$a" = run ] && exec sleep 60; done\nexec runc "$@"\n'
+    )
     hung.chmod(0o755)
     daemon: RunningDaemon = await start_daemon(runtime=str(hung), runtime_timeout=1.0)  # type: ignore[operator]
     response = await daemon.client.post("/containers/slow", json={"bundlePath": str(bundle)})
@@ -267,7 +281,9 @@ async def test_unknown_route_and_method_are_json(client: httpx.AsyncClient) -> N
     assert "not allowed" in response.json()["error"]
 
 
-async def test_start_survives_client_hangup(start_daemon: Any, tmp_path: Path, bundle: Path) -> None:
+async def test_start_survives_client_hangup(
+    start_daemon: Any, tmp_path: Path, bundle: Path
+) -> None:
     """A client that goes away mid-start cannot cancel it half-way: it completes."""
     started, proceed = tmp_path / "started", tmp_path / "proceed"
     os.mkfifo(started)
@@ -284,7 +300,8 @@ async def test_start_survives_client_hangup(start_daemon: Any, tmp_path: Path, b
     body = f'{{"bundlePath": "{bundle}"}}'.encode()
     stream = await trio.open_tcp_stream(host, int(port))
     await stream.send_all(
-        b"POST /containers/orphan HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        b"POST /containers/orphan HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(body), body)
     )
     assert await trio.Path(started).read_text() == "run\n"  # runc is starting it now
     await stream.aclose()  # the client hangs up mid-start
@@ -296,7 +313,9 @@ async def test_start_survives_client_hangup(start_daemon: Any, tmp_path: Path, b
 
 async def _wait_listed(client: httpx.AsyncClient, container_id: str) -> dict[str, Any]:
     event = await next_event(
-        client, since="1970-01-01T00:00:00Z", container_id=container_id,
+        client,
+        since="1970-01-01T00:00:00Z",
+        container_id=container_id,
         match=lambda e: e["type"] == "start-container",
     )
     assert event["id"] == container_id

@@ -45,21 +45,29 @@ def wrapper(tmp_path: Path, body: str) -> str:
 
 
 def runc_state(daemon: RunningDaemon, container_id: str) -> str:
-    out = subprocess.run(["runc", "--root", str(daemon.config.runc_root), "state", container_id],
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        ["runc", "--root", str(daemon.config.runc_root), "state", container_id],
+        capture_output=True,
+        check=True,
+    ).stdout
     status: str = json.loads(out)["status"]
     return status
 
 
-async def test_failure_between_create_and_start(start_daemon: Any, tmp_path: Path, bundle: Path) -> None:
+async def test_failure_between_create_and_start(
+    start_daemon: Any, tmp_path: Path, bundle: Path
+) -> None:
     """runc created the container (its init waits in runc init), then failed: all of it goes."""
-    runtime = wrapper(tmp_path, r"""
+    runtime = wrapper(
+        tmp_path,
+        r"""
 if [ "$command" = run ]; then
     args=""; for a in "$@"; do [ "$a" = run ] && a=create; [ "$a" = --detach ] && continue
         args="$args '$a'"; done
     eval runc $args </dev/null >/dev/null 2>&1
     fail "injected: failed between create and start"
-fi""")
+fi""",
+    )
     daemon: RunningDaemon = await start_daemon(runtime=runtime)
     response = await daemon.client.post("/containers/half", json={"bundlePath": str(bundle)})
     assert response.status_code == 500
@@ -92,12 +100,15 @@ async def test_checkpoint_hung_after_freezing_is_504_and_thawed(
 ) -> None:
     """CRIU freezes the container first; if it then hangs and is killed, the container must not
     stay frozen behind the daemon's back."""
-    runtime = wrapper(tmp_path, r"""
+    runtime = wrapper(
+        tmp_path,
+        r"""
 if [ "$command" = checkpoint ]; then
     for id in "$@"; do :; done
     runc --root "$2" pause "$id"
     exec sleep 60
-fi""")
+fi""",
+    )
     daemon: RunningDaemon = await start_daemon(runtime=runtime, runtime_timeout=1.0)
     bundle = make_bundle(COUNTER)
     await start_container(daemon.client, "c", bundle)
@@ -130,7 +141,9 @@ async def test_missing_runtime_binary_stops_the_start(tmp_path: Path) -> None:
         await daemon.run()
 
 
-async def test_runtime_binary_gone_later_is_500(start_daemon: Any, tmp_path: Path, bundle: Path) -> None:
+async def test_runtime_binary_gone_later_is_500(
+    start_daemon: Any, tmp_path: Path, bundle: Path
+) -> None:
     runtime = wrapper(tmp_path, "")
     daemon: RunningDaemon = await start_daemon(runtime=runtime)
     Path(runtime).unlink()

@@ -43,7 +43,9 @@ def cgroup_exists(container_id: str) -> bool:
     return False
 
 
-async def cycles(daemon: RunningDaemon, bundle: Path, broken: Path, count: int, failing: int) -> None:
+async def cycles(
+    daemon: RunningDaemon, bundle: Path, broken: Path, count: int, failing: int
+) -> None:
     before = snapshot(daemon)
     async with httpx.AsyncClient(base_url=daemon.url, timeout=60) as client:
         await run_cycles(client, bundle, broken, count, failing)
@@ -57,7 +59,9 @@ async def cycles(daemon: RunningDaemon, bundle: Path, broken: Path, count: int, 
     assert not cgroup_exists("fail-0")
 
 
-async def run_cycles(client: httpx.AsyncClient, bundle: Path, broken: Path, count: int, failing: int) -> None:
+async def run_cycles(
+    client: httpx.AsyncClient, bundle: Path, broken: Path, count: int, failing: int
+) -> None:
     limiter = trio.CapacityLimiter(4)
 
     async def cycle(n: int) -> None:
@@ -80,13 +84,17 @@ async def run_cycles(client: httpx.AsyncClient, bundle: Path, broken: Path, coun
 
 
 @pytest.mark.deadline(120)
-async def test_cycles_leave_nothing_behind(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+async def test_cycles_leave_nothing_behind(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
     await cycles(daemon, make_bundle(FOREVER), make_bundle(["/missing"]), count=60, failing=10)
 
 
 @pytest.mark.slow
 @pytest.mark.deadline(1800)
-async def test_1000_cycles_and_100_failing_starts(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+async def test_1000_cycles_and_100_failing_starts(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
     await cycles(daemon, make_bundle(FOREVER), make_bundle(["/missing"]), count=1000, failing=100)
 
 
@@ -104,7 +112,9 @@ async def storm(client: httpx.AsyncClient, ids: list[str], operations: int, seed
 
     async def one(kind: str, container_id: str) -> None:
         if kind == "exec":
-            response = await client.put(f"/containers/{container_id}/processes", json={"args": ["sleep", "1000"]})
+            response = await client.put(
+                f"/containers/{container_id}/processes", json={"args": ["sleep", "1000"]}
+            )
         elif kind == "kill":
             response = await client.patch(f"/containers/{container_id}", json={"signal": "KILL"})
         elif kind in ("pause", "resume"):
@@ -114,8 +124,9 @@ async def storm(client: httpx.AsyncClient, ids: list[str], operations: int, seed
             got = await client.get(f"/containers/{container_id}")
             listed = got.json().get("processes", []) if got.status_code == 200 else []
             pids = [p["pid"] for p in listed] or [1]  # pid 1 is never theirs: a 404
-            response = await client.post(f"/containers/{container_id}/process/{rng.choice(pids)}",
-                                         json={"signal": "KILL"})
+            response = await client.post(
+                f"/containers/{container_id}/process/{rng.choice(pids)}", json={"signal": "KILL"}
+            )
         else:
             response = await client.delete(f"/containers/{container_id}", params={"timeout": "0"})
         assert response.status_code in allowed[kind], (kind, container_id, response.text)
@@ -127,12 +138,16 @@ async def storm(client: httpx.AsyncClient, ids: list[str], operations: int, seed
 
 
 @pytest.mark.deadline(120)
-async def test_storm_ends_where_runc_agrees(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+async def test_storm_ends_where_runc_agrees(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
     client = daemon.client
     ids = [f"storm-{n}" for n in range(3)]
     bundle = make_bundle(FOREVER)
     for container_id in ids:
-        assert (await client.post(f"/containers/{container_id}", json={"bundlePath": str(bundle)})).status_code == 201
+        assert (
+            await client.post(f"/containers/{container_id}", json={"bundlePath": str(bundle)})
+        ).status_code == 201
     await storm(client, ids, operations=120, seed=7)
 
     root = str(daemon.config.runc_root)
@@ -149,6 +164,8 @@ async def test_storm_ends_where_runc_agrees(daemon: RunningDaemon, make_bundle: 
             assert Path(f"/proc/{process['pid']}").exists()
     for container_id in listed:
         await client.patch(f"/containers/{container_id}", json={"status": "running"})
-        assert (await client.delete(f"/containers/{container_id}", params={"timeout": "0"})).status_code == 200
+        assert (
+            await client.delete(f"/containers/{container_id}", params={"timeout": "0"})
+        ).status_code == 200
     assert runc_ids(daemon.config.state_dir) == []
     assert zombie_children() == []

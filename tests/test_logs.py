@@ -15,7 +15,9 @@ from containerd_trio.timestamps import parse_ns
 from .conftest import BundleFactory, RunningDaemon, now, start_container, wait_exit
 
 
-async def records(client: httpx.AsyncClient, container_id: str, **params: str) -> list[dict[str, Any]]:
+async def records(
+    client: httpx.AsyncClient, container_id: str, **params: str
+) -> list[dict[str, Any]]:
     response = await client.get(f"/containers/{container_id}/logs", params=params)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/x-ndjson"
@@ -28,7 +30,9 @@ async def run_to_exit(client: httpx.AsyncClient, container_id: str, bundle: Path
     await wait_exit(client, container_id, created["processes"][0]["pid"], since)
 
 
-async def test_stdout_and_stderr_with_tail(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+async def test_stdout_and_stderr_with_tail(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
     script = "echo out-1; echo err-1 >&2; echo out-2; printf 'no newline'"
     await run_to_exit(client, "talk", make_bundle(["sh", "-c", script]))
     got = await records(client, "talk")
@@ -38,7 +42,11 @@ async def test_stdout_and_stderr_with_tail(client: httpx.AsyncClient, make_bundl
         ("stdout", "out-1\n"),
         ("stdout", "out-2\n"),
     ]
-    assert [r["data"] for r in got if r["stream"] == "stdout"] == ["out-1\n", "out-2\n", "no newline"]
+    assert [r["data"] for r in got if r["stream"] == "stdout"] == [
+        "out-1\n",
+        "out-2\n",
+        "no newline",
+    ]
     for record in got:
         assert set(record) == {"stream", "timestamp", "data"}
         parse_ns(record["timestamp"])
@@ -63,17 +71,26 @@ async def test_follow_streams_and_ends_when_the_container_stops(
 async def test_exec_output_goes_to_the_log(client: httpx.AsyncClient, bundle: Path) -> None:
     await start_container(client, "c", bundle)
     since = now()
-    response = await client.put("/containers/c/processes", json={"args": ["sh", "-c", "echo from-exec >&2"]})
+    response = await client.put(
+        "/containers/c/processes", json={"args": ["sh", "-c", "echo from-exec >&2"]}
+    )
     await wait_exit(client, "c", response.json()["pid"], since)
-    assert {"stream": "stderr", "data": "from-exec\n"}.items() <= (await records(client, "c"))[-1].items()
+    assert {"stream": "stderr", "data": "from-exec\n"}.items() <= (await records(client, "c"))[
+        -1
+    ].items()
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
-    [({"tail": "-1"}, "tail must be 0 or more"), ({"tail": "x"}, "tail must be a whole number"),
-     ({"follow": "maybe"}, "follow must be true or false")],
+    [
+        ({"tail": "-1"}, "tail must be 0 or more"),
+        ({"tail": "x"}, "tail must be a whole number"),
+        ({"follow": "maybe"}, "follow must be true or false"),
+    ],
 )
-async def test_bad_log_query_is_400(client: httpx.AsyncClient, bundle: Path, params: dict[str, str], message: str) -> None:
+async def test_bad_log_query_is_400(
+    client: httpx.AsyncClient, bundle: Path, params: dict[str, str], message: str
+) -> None:
     await start_container(client, "c", bundle)
     response = await client.get("/containers/c/logs", params=params)
     assert response.status_code == 400
@@ -93,7 +110,10 @@ async def test_rotation_caps_the_files(start_daemon: Any, make_bundle: BundleFac
     assert got[-1] == "line-300\n"
     numbers = [int(line.split("-")[1]) for line in got]
     assert numbers == list(range(numbers[0], 301))  # the newest lines, in order, none missing
-    assert [r["data"] for r in await records(daemon.client, "chatty", tail="2")] == ["line-299\n", "line-300\n"]
+    assert [r["data"] for r in await records(daemon.client, "chatty", tail="2")] == [
+        "line-299\n",
+        "line-300\n",
+    ]
 
 
 def test_long_lines_are_cut(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ LIMIT = 8 * 1024 * 1024
 HOG = ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]  # a 64 MiB buffer
 
 
-async def test_oom_of_the_init_under_8_mib(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+async def test_oom_of_the_init_under_8_mib(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
     """Killed within milliseconds of its start: the counter read at exit still reports it."""
     since = now()
     created = await start_container(client, "hog", make_bundle(HOG, memory_limit=LIMIT))
@@ -30,13 +32,17 @@ async def test_oom_of_the_init_under_8_mib(client: httpx.AsyncClient, make_bundl
     assert kinds == ["start-container", "oom", "exit"]
 
 
-async def test_oom_of_an_exec_d_process_is_seen_live(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+async def test_oom_of_an_exec_d_process_is_seen_live(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
     await start_container(client, "box", make_bundle(FOREVER, memory_limit=LIMIT))
     since = now()
     response = await client.put("/containers/box/processes", json={"args": HOG})
     assert response.status_code == 201
     assert await wait_exit(client, "box", response.json()["pid"], since) == 137
-    event = await next_event(client, since=since, container_id="box", match=lambda e: e["type"] == "oom")
+    event = await next_event(
+        client, since=since, container_id="box", match=lambda e: e["type"] == "oom"
+    )
     assert event["id"] == "box"
     # The init lives on: one process was killed, not the container.
     assert (await client.get("/containers/box")).json()["state"]["status"] == "running"
@@ -55,7 +61,9 @@ async def test_stats(client: httpx.AsyncClient, make_bundle: BundleFactory) -> N
     assert (await client.get("/containers/ghost/stats")).status_code == 404
 
 
-async def test_stats_of_a_stopped_container_is_409(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+async def test_stats_of_a_stopped_container_is_409(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
     since = now()
     created = await start_container(client, "gone", make_bundle(["true"]))
     await wait_exit(client, "gone", created["processes"][0]["pid"], since)

@@ -72,10 +72,14 @@ async def test_seed_exec_verbatim_on_singular_path(client: httpx.AsyncClient, bu
     assert pid_alive(process["pid"])
     listed = (await client.get("/state")).json()["containers"][0]["processes"]
     assert [p["pid"] for p in listed][1:] == [process["pid"]]  # init first, then the exec'd one
-    event = await next_event(client, since=since, container_id="redis", match=lambda e: e["type"] == "start-process")
+    event = await next_event(
+        client, since=since, container_id="redis", match=lambda e: e["type"] == "start-process"
+    )
     assert event["pid"] == process["pid"]
 
-    assert (await client.post(f"/containers/redis/process/{process['pid']}", json={"signal": 9})).status_code == 200
+    assert (
+        await client.post(f"/containers/redis/process/{process['pid']}", json={"signal": 9})
+    ).status_code == 200
     assert await wait_exit(client, "redis", process["pid"], since) == 137
     listed = (await client.get("/containers/redis")).json()["processes"]
     assert [p["pid"] for p in listed] != [] and process["pid"] not in [p["pid"] for p in listed]
@@ -104,7 +108,9 @@ async def test_exec_takes_env_cwd_and_user(client: httpx.AsyncClient, bundle: Pa
     await wait_output(client, "c", "who=1000:1001 foo=bar cwd=/tmp")
 
 
-async def test_exec_defaults_come_from_the_bundle(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+async def test_exec_defaults_come_from_the_bundle(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
     bundle = make_bundle(env=["PATH=/bin", "FROM_BUNDLE=yes"])
     await start_container(client, "c", bundle)
     response = await exec_(client, "c", args=["sh", "-c", "echo bundle=$FROM_BUNDLE"])
@@ -125,7 +131,9 @@ async def test_exec_defaults_come_from_the_bundle(client: httpx.AsyncClient, mak
         ({"args": ["true"], "env": "PATH=/bin"}, "env: expected a list"),
     ],
 )
-async def test_bad_exec_is_400(client: httpx.AsyncClient, bundle: Path, body: dict[str, Any], message: str) -> None:
+async def test_bad_exec_is_400(
+    client: httpx.AsyncClient, bundle: Path, body: dict[str, Any], message: str
+) -> None:
     await start_container(client, "c", bundle)
     response = await exec_(client, "c", **body)
     assert response.status_code == 400, response.text
@@ -133,7 +141,9 @@ async def test_bad_exec_is_400(client: httpx.AsyncClient, bundle: Path, body: di
     assert len((await client.get("/containers/c")).json()["processes"]) == 1
 
 
-async def test_exec_of_missing_binary_is_500_and_leaves_nothing(client: httpx.AsyncClient, bundle: Path) -> None:
+async def test_exec_of_missing_binary_is_500_and_leaves_nothing(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
     await start_container(client, "c", bundle)
     response = await exec_(client, "c", args=["/no/such/program"])
     assert response.status_code == 500
@@ -158,20 +168,33 @@ async def test_signal_reaches_only_that_process(client: httpx.AsyncClient, bundl
 
 
 @pytest.mark.parametrize("value", [15, "SIGTERM", "TERM", "term", "15"])
-async def test_signal_names_and_numbers(client: httpx.AsyncClient, bundle: Path, value: object) -> None:
+async def test_signal_names_and_numbers(
+    client: httpx.AsyncClient, bundle: Path, value: object
+) -> None:
     await start_container(client, "c", bundle)
     since = now()
     pid = (await exec_(client, "c", args=["sleep", "1000"])).json()["pid"]
-    assert (await client.post(f"/containers/c/process/{pid}", json={"signal": value})).status_code == 200
+    assert (
+        await client.post(f"/containers/c/process/{pid}", json={"signal": value})
+    ).status_code == 200
     assert await wait_exit(client, "c", pid, since) == 143
 
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [(0, "out of range"), (65, "out of range"), (-9, "out of range"), ("SIGNOPE", "unknown signal"),
-     (True, "must be an integer"), (1.5, "must be an integer"), (None, "must be an integer")],
+    [
+        (0, "out of range"),
+        (65, "out of range"),
+        (-9, "out of range"),
+        ("SIGNOPE", "unknown signal"),
+        (True, "must be an integer"),
+        (1.5, "must be an integer"),
+        (None, "must be an integer"),
+    ],
 )
-async def test_bad_signal_is_400(client: httpx.AsyncClient, bundle: Path, value: object, message: str) -> None:
+async def test_bad_signal_is_400(
+    client: httpx.AsyncClient, bundle: Path, value: object, message: str
+) -> None:
     created = await start_container(client, "c", bundle)
     pid = created["processes"][0]["pid"]
     response = await client.post(f"/containers/c/process/{pid}", json={"signal": value})
@@ -193,7 +216,9 @@ async def test_signal_to_unknown_pid_is_404(client: httpx.AsyncClient, bundle: P
 # --- PATCH: pause, resume, signal the init --------------------------------------------------
 
 
-async def test_seed_pause_and_resume_agree_with_runc(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+async def test_seed_pause_and_resume_agree_with_runc(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
     client = daemon.client
     await start_container(client, "redis", make_bundle(COUNTER))
     since = now()
@@ -216,7 +241,9 @@ async def test_seed_pause_and_resume_agree_with_runc(daemon: RunningDaemon, make
     assert types == ["pause", "resume"]
 
 
-async def test_seed_signal_9_stops_with_137(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+async def test_seed_signal_9_stops_with_137(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
     created = await start_container(client, "redis", make_bundle(IGNORES_TERM))
     since = now()
     response = await client.patch("/containers/redis", content='{"signal": 9}')
@@ -260,7 +287,9 @@ async def test_patch_conflicts(client: httpx.AsyncClient, make_bundle: BundleFac
         ("", "the request body is empty"),
     ],
 )
-async def test_bad_patch_is_400(client: httpx.AsyncClient, bundle: Path, body: str, message: str) -> None:
+async def test_bad_patch_is_400(
+    client: httpx.AsyncClient, bundle: Path, body: str, message: str
+) -> None:
     await start_container(client, "c", bundle)
     response = await client.patch("/containers/c", content=body)
     assert response.status_code == 400, response.text
@@ -301,7 +330,9 @@ async def test_hung_exec_is_504_and_killed(start_daemon: Any, tmp_path: Path, bu
 # --- races ----------------------------------------------------------------------------------
 
 
-async def test_exec_into_a_container_as_it_exits(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
+async def test_exec_into_a_container_as_it_exits(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
     """Execs racing the init's exit get 201 or a clean 409, never a 500, and leak nothing."""
     since = now()
     created = await start_container(client, "dying", make_bundle(["sh", "-c", "sleep 0.3"]))
@@ -318,7 +349,9 @@ async def test_exec_into_a_container_as_it_exits(client: httpx.AsyncClient, make
     assert zombie_children() == []
 
 
-async def test_signal_to_a_process_that_just_exited(client: httpx.AsyncClient, bundle: Path) -> None:
+async def test_signal_to_a_process_that_just_exited(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
     await start_container(client, "c", bundle)
     for _ in range(5):
         since = now()
@@ -333,14 +366,17 @@ async def test_signal_to_a_process_that_just_exited(client: httpx.AsyncClient, b
 async def test_pause_while_exec_starts(daemon: RunningDaemon, bundle: Path) -> None:
     client = daemon.client
     await start_container(client, "c", bundle)
+    results: dict[str, int] = {}
+
+    async def do_exec() -> None:
+        results["exec"] = (await exec_(client, "c", args=["sleep", "1000"])).status_code
+
+    async def do_pause() -> None:
+        response = await client.patch("/containers/c", json={"status": "paused"})
+        results["pause"] = response.status_code
+
     for _ in range(3):
-        results: dict[str, int] = {}
-
-        async def do_exec() -> None:
-            results["exec"] = (await exec_(client, "c", args=["sleep", "1000"])).status_code
-
-        async def do_pause() -> None:
-            results["pause"] = (await client.patch("/containers/c", json={"status": "paused"})).status_code
+        results.clear()
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(do_exec)

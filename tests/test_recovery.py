@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -31,18 +32,16 @@ async def orphans() -> AsyncIterator[list[int]]:
     pids: list[int] = []
     yield pids
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
 
 
 async def start(daemon: DaemonProcess, container_id: str, bundle: Any) -> dict[str, Any]:
-    response = await daemon.client.post(f"/containers/{container_id}", json={"bundlePath": str(bundle)})
+    response = await daemon.client.post(
+        f"/containers/{container_id}", json={"bundlePath": str(bundle)}
+    )
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -60,7 +59,9 @@ async def test_restart_adopts_what_runc_still_runs(
     for container in (running, paused, doomed, finished):
         orphans.append(container["processes"][0]["pid"])
     assert await wait_exit(first.client, "finished", finished["processes"][0]["pid"], since) == 3
-    assert (await first.client.patch("/containers/paused", json={"status": "paused"})).status_code == 200
+    assert (
+        await first.client.patch("/containers/paused", json={"status": "paused"})
+    ).status_code == 200
 
     await first.kill_hard()
     # While no daemon runs, one container dies.
@@ -81,7 +82,9 @@ async def test_restart_adopts_what_runc_still_runs(
     # The adopted containers can be driven like any other.
     assert (await client.patch("/containers/paused", json={"status": "running"})).status_code == 200
     exec_since = now()
-    process = await client.put("/containers/running/processes", json={"args": ["sh", "-c", "echo adopted; exit 5"]})
+    process = await client.put(
+        "/containers/running/processes", json={"args": ["sh", "-c", "echo adopted; exit 5"]}
+    )
     assert process.status_code == 201
     assert await wait_exit(client, "running", process.json()["pid"], exec_since) == 5
     logs = (await client.get("/containers/running/logs")).text
@@ -89,7 +92,9 @@ async def test_restart_adopts_what_runc_still_runs(
     response = await client.post("/containers/running/checkpoint/after-crash", json={"exit": False})
     assert response.status_code == 201, response.text
     pid = running["processes"][0]["pid"]
-    assert (await client.post(f"/containers/running/process/{pid}", json={"signal": 9})).status_code == 200
+    assert (
+        await client.post(f"/containers/running/process/{pid}", json={"signal": 9})
+    ).status_code == 200
     assert await wait_exit(client, "running", pid, exec_since) == 255  # not our child any more
     for container_id in state:
         response = await client.delete(f"/containers/{container_id}", params={"timeout": "0"})
@@ -104,7 +109,9 @@ async def test_restart_adopts_what_runc_still_runs(
             if events[-1]["type"] == "delete" and events[-1]["id"] == "finished":
                 break
     kinds = [(e["type"], e["id"]) for e in events]
-    assert kinds[:4] == [("start-container", c) for c in ("running", "paused", "doomed", "finished")]
+    assert kinds[:4] == [
+        ("start-container", c) for c in ("running", "paused", "doomed", "finished")
+    ]
     assert ("exit", "doomed") in kinds  # found dead at restart
     assert kinds.index(("pause", "paused")) < kinds.index(("resume", "paused"))
 
@@ -117,7 +124,9 @@ async def test_a_restored_container_survives_a_crash_too(
     await start(first, "c", bundle)
     response = await first.client.post("/containers/c/checkpoint/cp", json={"exit": True})
     assert response.status_code == 201
-    response = await first.client.post("/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"})
+    response = await first.client.post(
+        "/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"}
+    )
     assert response.status_code == 201
     orphans.append(response.json()["processes"][0]["pid"])
     await first.kill_hard()
@@ -138,10 +147,18 @@ async def test_a_start_cut_short_by_the_crash_is_finished_off(
     await first.kill_hard()
     bundle = make_bundle(FOREVER)
     root = str(first.state_dir / "runc")
-    subprocess.run(["runc", "--root", root, "create", "--bundle", str(bundle), "half"], check=True,
-                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = json.loads(subprocess.run(["runc", "--root", root, "state", "half"], capture_output=True,
-                                      check=True).stdout)
+    subprocess.run(
+        ["runc", "--root", root, "create", "--bundle", str(bundle), "half"],
+        check=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    state = json.loads(
+        subprocess.run(
+            ["runc", "--root", root, "state", "half"], capture_output=True, check=True
+        ).stdout
+    )
     orphans.append(state["pid"])
     assert state["status"] == "created"
     second: DaemonProcess = await spawn_daemon()
@@ -159,10 +176,18 @@ async def test_a_container_runc_knows_without_a_record_is_adopted(
     await first.kill_hard()
     bundle = make_bundle(FOREVER)
     root = str(first.state_dir / "runc")
-    subprocess.run(["runc", "--root", root, "run", "--detach", "--bundle", str(bundle), "norecord"],
-                   check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = json.loads(subprocess.run(["runc", "--root", root, "state", "norecord"], capture_output=True,
-                                      check=True).stdout)
+    subprocess.run(
+        ["runc", "--root", root, "run", "--detach", "--bundle", str(bundle), "norecord"],
+        check=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    state = json.loads(
+        subprocess.run(
+            ["runc", "--root", root, "state", "norecord"], capture_output=True, check=True
+        ).stdout
+    )
     orphans.append(state["pid"])
     second: DaemonProcess = await spawn_daemon()
     got = (await second.client.get("/containers/norecord")).json()
@@ -170,6 +195,10 @@ async def test_a_container_runc_knows_without_a_record_is_adopted(
     assert got["processes"][0]["pid"] == state["pid"]
     assert got["processes"][0]["args"] == list(FOREVER)
     since = now()
-    assert (await second.client.delete("/containers/norecord", params={"timeout": "0"})).status_code == 200
-    await next_event(second.client, since=since, container_id="norecord", match=lambda e: e["type"] == "delete")
+    assert (
+        await second.client.delete("/containers/norecord", params={"timeout": "0"})
+    ).status_code == 200
+    await next_event(
+        second.client, since=since, container_id="norecord", match=lambda e: e["type"] == "delete"
+    )
     assert runc_ids(second.state_dir) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,7 +21,9 @@ async def test_signal_stops_every_container_and_exits_0(
     daemon = await spawn_daemon()
     pids = []
     for name, args in [("polite", FOREVER), ("stubborn", IGNORES_TERM)]:
-        response = await daemon.client.post(f"/containers/{name}", json={"bundlePath": str(make_bundle(args))})
+        response = await daemon.client.post(
+            f"/containers/{name}", json={"bundlePath": str(make_bundle(args))}
+        )
         assert response.status_code == 201, response.text
         pids.append(response.json()["processes"][0]["pid"])
     assert sorted(runc_ids(daemon.state_dir)) == ["polite", "stubborn"]
@@ -61,10 +64,8 @@ def _socket_accepts(path: str) -> bool:
 
 def _reap(pid: int) -> None:
     """The kept container was re-parented to us (the suite's process is a subreaper too)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 async def test_daemon_process_leaves_no_zombies(
@@ -78,13 +79,21 @@ async def test_daemon_process_leaves_no_zombies(
     response = await client.post("/containers/z", json={"bundlePath": str(make_bundle(FOREVER))})
     assert response.status_code == 201
     for n in range(3):
-        response = await client.put("/containers/z/processes", json={"args": ["sh", "-c", f"exit {n}"]})
+        response = await client.put(
+            "/containers/z/processes", json={"args": ["sh", "-c", f"exit {n}"]}
+        )
         assert response.status_code == 201
         pid = response.json()["pid"]
-        event = await next_event(client, since=since, container_id="z",
-                                 match=lambda e, pid=pid: e["type"] == "exit" and e["pid"] == pid)
+        event = await next_event(
+            client,
+            since=since,
+            container_id="z",
+            match=lambda e, pid=pid: e["type"] == "exit" and e["pid"] == pid,
+        )
         assert event["status"] == n
-    response = await client.post("/containers/short", json={"bundlePath": str(make_bundle(["true"]))})
+    response = await client.post(
+        "/containers/short", json={"bundlePath": str(make_bundle(["true"]))}
+    )
     await next_event(client, since=since, container_id="short", match=lambda e: e["type"] == "exit")
     assert (await client.delete("/containers/short")).status_code == 200
     assert (await client.delete("/containers/z", params={"timeout": "0"})).status_code == 200

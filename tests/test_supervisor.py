@@ -28,8 +28,14 @@ async def supervisor(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Sup
     config.containers_dir.mkdir(parents=True)
     metrics = Metrics()
     events = EventBus(None)
-    runtime = Runc(binary="runc", root=config.runc_root, criu=config.criu, timeout=30,
-                   concurrency=4, observer=metrics.observe_runtime_call)
+    runtime = Runc(
+        binary="runc",
+        root=config.runc_root,
+        criu=config.criu,
+        timeout=30,
+        concurrency=4,
+        observer=metrics.observe_runtime_call,
+    )
     supervisor = Supervisor(config, runtime=runtime, events=events, metrics=metrics)
     await nursery.start(supervisor.run)
     yield supervisor
@@ -87,7 +93,9 @@ async def test_concurrent_starts_of_one_id(supervisor: Supervisor, bundle: Path)
     assert runc_ids(supervisor.config.state_dir) == ["same"]
 
 
-async def test_validation_happens_before_anything_is_made(supervisor: Supervisor, tmp_path: Path) -> None:
+async def test_validation_happens_before_anything_is_made(
+    supervisor: Supervisor, tmp_path: Path
+) -> None:
     with pytest.raises(InvalidRequest):
         await supervisor.start("../escape", str(tmp_path))
     with pytest.raises(InvalidRequest):
@@ -95,7 +103,9 @@ async def test_validation_happens_before_anything_is_made(supervisor: Supervisor
     assert os.listdir(supervisor.config.containers_dir) == []
 
 
-async def test_failed_start_frees_the_id(supervisor: Supervisor, make_bundle: BundleFactory) -> None:
+async def test_failed_start_frees_the_id(
+    supervisor: Supervisor, make_bundle: BundleFactory
+) -> None:
     with pytest.raises(RuntimeFailure):
         await supervisor.start("retry", str(make_bundle(["/missing"])))
     info = await supervisor.start("retry", str(make_bundle(FOREVER)))

@@ -29,7 +29,7 @@ def test_timestamps_round_trip() -> None:
     )
     assert timestamps.parse_ns("2026-01-01T00:00:00Z") == 1_767_225_600 * 10**9
     for bad in ("", "2026-01-01", "2026-01-01T00:00:00", "now", "2026-02-30T00:00:00Z"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="is not"):
             timestamps.parse_ns(bad)
 
 
@@ -100,12 +100,14 @@ def test_listen_addresses() -> None:
     assert not Listen.parse("0.0.0.0:8888").is_loopback
     assert Listen.parse("localhost:1").is_loopback
     for bad in ("8888", "host:port", "unix:", "1.2.3.4:99999"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="unix:"):
             Listen.parse(bad)
 
 
 def test_command_line(capsys: pytest.CaptureFixture[str]) -> None:
-    config = parse_args(["--listen", "unix:/tmp/x.sock", "--state-dir", "rel", "--runtime-timeout", "5"])
+    config = parse_args(
+        ["--listen", "unix:/tmp/x.sock", "--state-dir", "rel", "--runtime-timeout", "5"]
+    )
     assert config.listen.unix_path == Path("/tmp/x.sock")
     assert config.state_dir.is_absolute() and config.runc_root == config.state_dir / "runc"
     assert config.runtime_timeout == 5.0
@@ -121,8 +123,15 @@ def test_command_line(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_logfmt_lines() -> None:
-    record = logging.LogRecord("containerd_trio.supervisor", logging.INFO, "f", 1,
-                               'container started id=%s "quoted"', ("redis",), None)
+    record = logging.LogRecord(
+        "containerd_trio.supervisor",
+        logging.INFO,
+        "f",
+        1,
+        'container started id=%s "quoted"',
+        ("redis",),
+        None,
+    )
     line = LogfmtFormatter().format(record)
     assert line.startswith("time=") and " level=info logger=supervisor " in line
     assert line.endswith('msg="container started id=redis \\"quoted\\""')

@@ -19,8 +19,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..convert import structure, unstructure
 from ..errors import DaemonError, InvalidRequest
-from ..validation import ID_PATTERN
 from ..supervisor import Supervisor
+from ..validation import ID_PATTERN
 from . import routes
 
 log = logging.getLogger(__name__)

@@ -68,7 +68,9 @@ class CheckpointRequest:
 
     @property
     def criu_options(self) -> CriuOptions:
-        return CriuOptions(tcp_established=self.tcp, ext_unix_sk=self.unix_sockets, shell_job=self.shell)
+        return CriuOptions(
+            tcp_established=self.tcp, ext_unix_sk=self.unix_sockets, shell_job=self.shell
+        )
 
 
 ExecRequest = ProcessSpec

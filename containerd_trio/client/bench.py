@@ -46,6 +46,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlencode
@@ -1221,11 +1222,14 @@ async def checkpoints(
     phase = CheckpointPhase(count)
     for index in range(count):
         rounds = [
-            _daemon_checkpoint(api, phase, f"{prefix}-ck-{index}", bundle),
-            _raw_checkpoint(runc, phase, f"{prefix}-raw-ck-{index}", bundle, image_root / str(index)),
-        ]
+            partial(_daemon_checkpoint, api, phase, f"{prefix}-ck-{index}", bundle),
+            partial(
+                _raw_checkpoint, runc, phase, f"{prefix}-raw-ck-{index}", bundle,
+                image_root / str(index),
+            ),
+        ]  # fmt: skip
         for round_ in rounds if index % 2 == 0 else reversed(rounds):
-            await round_
+            await round_()
         printer.progress("checkpoints", index + 1, count)
     return phase
 

@@ -156,8 +156,12 @@ def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int
         out.table(
             ("PID", "USER", "CWD", "ARGS"),
             [
-                [str(p["pid"]), f"{p['user']['uid']}:{p['user']['gid']}", p["cwd"],
-                 " ".join(p["args"])]
+                [
+                    str(p["pid"]),
+                    f"{p['user']['uid']}:{p['user']['gid']}",
+                    p["cwd"],
+                    " ".join(p["args"]),
+                ]
                 for p in container["processes"]
             ],
         )
@@ -233,9 +237,15 @@ def checkpoints_list(client: Client, args: argparse.Namespace, out: Output) -> i
         return EXIT_OK
     rows = []
     for checkpoint in checkpoints:
-        options = [key for key, on in (("tcp", checkpoint["tcp"]),
-                                       ("unix-sockets", checkpoint["unixSockets"]),
-                                       ("shell", checkpoint["shell"])) if on]
+        options = [
+            key
+            for key, on in (
+                ("tcp", checkpoint["tcp"]),
+                ("unix-sockets", checkpoint["unixSockets"]),
+                ("shell", checkpoint["shell"]),
+            )
+            if on
+        ]
         rows.append([checkpoint["name"], _ago(checkpoint["timestamp"]), ",".join(options) or "-"])
     out.table(("NAME", "CREATED", "OPTIONS"), rows)
     return EXIT_OK
@@ -243,7 +253,11 @@ def checkpoints_list(client: Client, args: argparse.Namespace, out: Output) -> i
 
 def checkpoints_create(client: Client, args: argparse.Namespace, out: Output) -> int:
     checkpoint = client.create_checkpoint(
-        args.id, args.name, exit=args.exit, tcp=args.tcp, unix_sockets=args.unix_sockets,
+        args.id,
+        args.name,
+        exit=args.exit,
+        tcp=args.tcp,
+        unix_sockets=args.unix_sockets,
         shell=args.shell,
     )
     if out.as_json:
@@ -270,9 +284,11 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
             if out.as_json:
                 out.record(event)
             else:
-                extra = "".join(f" {key}={value}" for key, value in
-                                (("pid", event.get("pid")), ("status", event.get("status")))
-                                if value is not None)
+                extra = "".join(
+                    f" {key}={value}"
+                    for key, value in (("pid", event.get("pid")), ("status", event.get("status")))
+                    if value is not None
+                )
                 out.line(f"{event['timestamp']}  {event['type']:<15} {event['id']}{extra}")
                 out.stdout.flush()
             seen += 1
@@ -311,8 +327,13 @@ def stats(client: Client, args: argparse.Namespace, out: Output) -> int:
         total, user, system = (cpu.get(key, 0) / 1e9 for key in ("total", "user", "kernel"))
         rows.append(["CPU", f"{total:.3f}s (user {user:.3f}s, system {system:.3f}s)"])
     if memory:
-        rows.append(["MEMORY", f"{_size(memory.get('usage', 0))}"
-                               f" (max {_size(memory.get('max', 0))}, limit {_limit(memory)})"])
+        rows.append(
+            [
+                "MEMORY",
+                f"{_size(memory.get('usage', 0))}"
+                f" (max {_size(memory.get('max', 0))}, limit {_limit(memory)})",
+            ]
+        )
     if pids:
         rows.append(["PIDS", f"{pids.get('current', 0)} (limit {_limit(pids)})"])
     out.table(None, rows)
@@ -367,7 +388,7 @@ def _add_bench(parser: argparse.ArgumentParser, *, load: bool) -> None:
 
     bench.add_arguments(parser)
 
-    def run_bench(client: Client, args: argparse.Namespace, out: Output) -> int:
+    def run_bench(client: Client | None, args: argparse.Namespace, out: Output) -> int:
         # bench makes its own (async) connections, from args.address or a daemon of its own.
         return bench.run(args)
 
@@ -411,8 +432,12 @@ class Parser(argparse.ArgumentParser):
         if json_flag:
             # --json is global, but people write it after the command too. SUPPRESS: when it is
             # not given here, the global one's value stands.
-            parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                                help="print the daemon's JSON")
+            parser.add_argument(
+                "--json",
+                action="store_true",
+                default=argparse.SUPPRESS,
+                help="print the daemon's JSON",
+            )
         return parser
 
     def print_help(self, file: Any = None) -> None:
@@ -490,19 +515,26 @@ def build_parser(
     stdout: TextIO | None = None, stderr: TextIO | None = None, *, bench: bool = True
 ) -> Parser:
     """The whole command line; ``bench=False`` leaves ``bench``'s own arguments out."""
-    top = Parser(prog=PROG, description="The command line of containerd-trio.",
-                 stdout=stdout, stderr=stderr)
+    top = Parser(
+        prog=PROG, description="The command line of containerd-trio.", stdout=stdout, stderr=stderr
+    )
     top.add_argument(
-        "--address", type=_address, default=os.environ.get(ENV_ADDRESS) or DEFAULT_ADDRESS,
+        "--address",
+        type=_address,
+        default=None,  # resolved in run(): bench without an address runs a daemon of its own
         metavar="HOST:PORT|unix:PATH",
         help=f"the daemon's API (default: ${ENV_ADDRESS}, else {DEFAULT_ADDRESS})",
     )
-    top.add_argument("--json", action="store_true",
-                     help="print the daemon's JSON (one document, or ndjson for streams)")
+    top.add_argument(
+        "--json",
+        action="store_true",
+        help="print the daemon's JSON (one document, or ndjson for streams)",
+    )
     commands = top.commands("command")
 
-    containers = top.command(commands, "containers", "list, start and manage containers",
-                             json_flag=False)
+    containers = top.command(
+        commands, "containers", "list, start and manage containers", json_flag=False
+    )
     actions = containers.commands("action")
     top.command(actions, "list", "list the containers", containers_list)
     get = top.command(actions, "get", "show one container", containers_get)
@@ -511,78 +543,117 @@ def build_parser(
     start = top.command(actions, "start", "start a container from an OCI bundle", containers_start)
     start.add_argument("id", metavar="ID")
     start.add_argument("--bundle", required=True, metavar="DIR", help="the OCI bundle directory")
-    start.add_argument("--checkpoint", metavar="NAME",
-                       help="restore from this checkpoint in the bundle instead")
-    start.add_argument("--label", type=_pair, action="append", default=[], metavar="K=V",
-                       help="a label to keep with the container (repeatable)")
+    start.add_argument(
+        "--checkpoint", metavar="NAME", help="restore from this checkpoint in the bundle instead"
+    )
+    start.add_argument(
+        "--label",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a label to keep with the container (repeatable)",
+    )
 
-    exec_ = top.command(actions, "exec", "start another process in a running container",
-                        containers_exec)
+    exec_ = top.command(
+        actions, "exec", "start another process in a running container", containers_exec
+    )
     exec_.add_argument("id", metavar="ID")
-    exec_.add_argument("--env", type=_env, action="append", metavar="K=V",
-                       help="environment variable (repeatable; replaces the bundle's environment)")
+    exec_.add_argument(
+        "--env",
+        type=_env,
+        action="append",
+        metavar="K=V",
+        help="environment variable (repeatable; replaces the bundle's environment)",
+    )
     exec_.add_argument("--cwd", metavar="DIR", help="working directory (default: the bundle's)")
-    exec_.add_argument("--user", type=_user, metavar="UID[:GID]",
-                       help="user and group ids (default: the bundle's)")
-    exec_.add_argument("args", nargs="+", metavar="ARGS",
-                       help="the command and its arguments; put -- before them")
+    exec_.add_argument(
+        "--user", type=_user, metavar="UID[:GID]", help="user and group ids (default: the bundle's)"
+    )
+    exec_.add_argument(
+        "args", nargs="+", metavar="ARGS", help="the command and its arguments; put -- before them"
+    )
 
-    kill = top.command(actions, "kill", "send a signal to a container or one of its processes",
-                       containers_kill)
+    kill = top.command(
+        actions, "kill", "send a signal to a container or one of its processes", containers_kill
+    )
     kill.add_argument("id", metavar="ID")
-    kill.add_argument("--signal", type=_signal, default="SIGTERM", metavar="SIG",
-                      help="number or name (default SIGTERM)")
-    kill.add_argument("--pid", type=_positive_count, metavar="PID",
-                      help="signal this process of the container instead of its init")
+    kill.add_argument(
+        "--signal",
+        type=_signal,
+        default="SIGTERM",
+        metavar="SIG",
+        help="number or name (default SIGTERM)",
+    )
+    kill.add_argument(
+        "--pid",
+        type=_positive_count,
+        metavar="PID",
+        help="signal this process of the container instead of its init",
+    )
 
-    top.command(actions, "pause", "freeze all processes of a container",
-                containers_pause).add_argument("id", metavar="ID")
-    top.command(actions, "resume", "thaw a paused container",
-                containers_resume).add_argument("id", metavar="ID")
+    top.command(
+        actions, "pause", "freeze all processes of a container", containers_pause
+    ).add_argument("id", metavar="ID")
+    top.command(actions, "resume", "thaw a paused container", containers_resume).add_argument(
+        "id", metavar="ID"
+    )
 
     delete = top.command(actions, "delete", "stop a container and remove it", containers_delete)
     delete.add_argument("id", metavar="ID")
-    delete.add_argument("--timeout", type=_seconds, metavar="SECONDS",
-                        help="grace between SIGTERM and SIGKILL (default: the daemon's, 10)")
+    delete.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="grace between SIGTERM and SIGKILL (default: the daemon's, 10)",
+    )
 
-    checkpoints = top.command(commands, "checkpoints", "checkpoint containers with CRIU",
-                              json_flag=False)
+    checkpoints = top.command(
+        commands, "checkpoints", "checkpoint containers with CRIU", json_flag=False
+    )
     actions = checkpoints.commands("action")
-    top.command(actions, "list", "list a container's checkpoints, oldest first",
-                checkpoints_list).add_argument("id", metavar="ID")
+    top.command(
+        actions, "list", "list a container's checkpoints, oldest first", checkpoints_list
+    ).add_argument("id", metavar="ID")
     create = top.command(actions, "create", "checkpoint a running container", checkpoints_create)
     create.add_argument("id", metavar="ID")
     create.add_argument("name", metavar="NAME")
     create.add_argument("--exit", action="store_true", help="stop the container afterwards")
     create.add_argument("--tcp", action="store_true", help="keep established TCP connections")
-    create.add_argument("--unix-sockets", action="store_true",
-                        help="allow external unix sockets")
+    create.add_argument("--unix-sockets", action="store_true", help="allow external unix sockets")
     create.add_argument("--shell", action="store_true", help="allow a shell job")
     remove = top.command(actions, "delete", "delete a checkpoint", checkpoints_delete)
     remove.add_argument("id", metavar="ID")
     remove.add_argument("name", metavar="NAME")
 
-    watch = top.command(commands, "events", "print events as they happen, until interrupted",
-                        events)
-    watch.add_argument("--since", metavar="RFC3339",
-                       help="replay past events from this time on first")
+    watch = top.command(
+        commands, "events", "print events as they happen, until interrupted", events
+    )
+    watch.add_argument(
+        "--since", metavar="RFC3339", help="replay past events from this time on first"
+    )
     watch.add_argument("--id", help="only this container's events")
-    watch.add_argument("--count", type=_positive_count, metavar="N",
-                       help="stop after N events (for scripts)")
+    watch.add_argument(
+        "--count", type=_positive_count, metavar="N", help="stop after N events (for scripts)"
+    )
 
     output = top.command(commands, "logs", "print a container's stdout and stderr", logs)
     output.add_argument("id", metavar="ID")
-    output.add_argument("-f", "--follow", action="store_true",
-                        help="keep printing until no process of the container can write more")
+    output.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep printing until no process of the container can write more",
+    )
     output.add_argument("--tail", type=_count, metavar="N", help="only the last N lines")
 
-    top.command(commands, "stats", "show a container's cgroup figures",
-                stats).add_argument("id", metavar="ID")
+    top.command(commands, "stats", "show a container's cgroup figures", stats).add_argument(
+        "id", metavar="ID"
+    )
     top.command(commands, "state", "show the machine and all containers", state)
 
     # No --json of ours here: bench defines its own arguments.
-    _add_bench(top.command(commands, "bench", "benchmark the daemon", json_flag=False),
-               load=bench)
+    _add_bench(top.command(commands, "bench", "benchmark the daemon", json_flag=False), load=bench)
     return top
 
 
@@ -602,6 +673,12 @@ def run(
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     out = Output(stdout, stderr, as_json=args.json)
     handler: Handler = args.handler
+    if args.address is None:
+        args.address = os.environ.get(ENV_ADDRESS) or None
+    if args.command == "bench":
+        return int(args.handler(None, args, out))  # it connects (or runs a daemon) itself
+    if args.address is None:
+        args.address = DEFAULT_ADDRESS
     try:
         with Client(args.address) as client:
             return handler(client, args, out)

@@ -254,8 +254,7 @@ class Client:
         # The daemon may wait out the whole grace before it answers: give it that much more.
         deadline = self._timeout + (timeout if timeout is not None else 10.0)
         timeout_ = httpx.Timeout(deadline, connect=CONNECT_TIMEOUT)
-        result = self._request("DELETE", _path(container_id), params=params,
-                               timeout=timeout_)
+        result = self._request("DELETE", _path(container_id), params=params, timeout=timeout_)
         return cast(Container, result)
 
     def _update(self, container_id: str, body: dict[str, Any]) -> Container:

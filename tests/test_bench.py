@@ -1,0 +1,289 @@
+"""``ctr-trio bench``: it runs, prints the seed's lines, and leaves nothing behind.
+
+No assertion here is about time: the numbers depend on the machine. The runs are tiny (a few
+containers) and check the shape of the report and the clean-up: no container listed by the
+daemon, none in the raw runc root, no checkpoint left in the bundle, no zombie.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import io
+import re
+from pathlib import Path
+
+import pytest
+import trio
+
+from containerd_trio.client import bench as bench_module
+from containerd_trio.client.bench import (
+    SEED_LINES,
+    Options,
+    Report,
+    Stats,
+    bench,
+    parse_figures,
+    percentile,
+)
+
+from .conftest import RunningDaemon, runc_ids, zombie_children
+
+STAMP = r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}"
+
+
+def lines_of(report: Report, tag: str, text: str) -> list[str]:
+    pattern = re.compile(rf"^\[{re.escape(tag)}\] {STAMP} {text}$")
+    return [line for line in report.lines if pattern.match(line)]
+
+
+def assert_seed_lines(report: Report, tag: str, count: int) -> None:
+    """Every line of the seed's Performance section, in its format, once per tag."""
+    assert len(lines_of(report, tag, f"count: {count}")) == 1, report.lines
+    for name in SEED_LINES[1:]:
+        found = lines_of(report, tag, rf"{re.escape(name)}: \d+ms")
+        assert len(found) == 1, (name, report.lines)
+
+
+def assert_daemon_figures(report: Report, unit: str) -> None:
+    tag = "containerd-trio"
+    assert lines_of(report, tag, rf"rate: [\d.]+ {unit}s/s \(\d+ in [\d.]+s\)"), report.lines
+    assert lines_of(report, tag, rf"daemon cpu: [\d.]+ms per {unit}"), report.lines
+    assert lines_of(report, tag, r"daemon rss: [\d.]+MiB (with|after) \d+ \w+"), report.lines
+    assert lines_of(report, tag, rf"bench cpu: [\d.]+ms per {unit}"), report.lines
+
+
+def options(tmp_path: Path, **overrides: object) -> Options:
+    settings: dict[str, object] = {
+        "count": 5,
+        "concurrency": 2,
+        "workdir": tmp_path / "bench",
+        "progress": False,
+        "out": io.StringIO(),
+        "settle": 0.0,  # no waiting for an idle machine: nothing here is timed
+    }
+    settings.update(overrides)
+    return Options(**settings)  # type: ignore[arg-type]
+
+
+async def assert_daemon_empty(daemon: RunningDaemon) -> None:
+    state = (await daemon.client.get("/state")).json()
+    assert state["containers"] == []
+    assert runc_ids(daemon.config.state_dir) == []
+
+
+def assert_raw_empty(report: Report) -> None:
+    assert report.runc_root is not None
+    raw = bench_module.RawRunc("runc", report.runc_root, None, report.runc_root.parent)
+    assert raw.list_ids() == []
+    assert zombie_children() == []
+
+
+# --- the runs -------------------------------------------------------------------------------
+
+
+@pytest.mark.deadline(120)
+async def test_starts_against_a_running_daemon(daemon: RunningDaemon, tmp_path: Path) -> None:
+    opts = options(tmp_path, address=daemon.url)
+    report = await bench(opts)
+    assert report.ok, report.lines
+    assert_seed_lines(report, "containerd-trio", 5)
+    assert_daemon_figures(report, "start")
+    assert report.lines == opts.out.getvalue().splitlines()  # type: ignore[union-attr]
+    assert not lines_of(report, "runc", ".*")  # no baseline asked for
+    await assert_daemon_empty(daemon)
+
+
+@pytest.mark.deadline(180)
+async def test_own_daemon_with_baseline(tmp_path: Path) -> None:
+    """No address: the bench runs its own daemon, then stops it; --baseline adds runc's lines."""
+    report = await bench(options(tmp_path, baseline=True))
+    assert report.ok, report.lines
+    assert_seed_lines(report, "containerd-trio", 5)
+    assert_daemon_figures(report, "start")
+    assert_seed_lines(report, "runc", 5)
+    assert lines_of(report, "runc", r"rate: [\d.]+ starts/s .*")
+    assert lines_of(report, "runc", r"runc cpu: [\d.]+ms per start")
+    ratios = r"daemon/runc: rate [\d.]+x median [\d.]+x p99 [\d.]+x"
+    assert lines_of(report, "containerd-trio", ratios)
+    assert_raw_empty(report)
+    # The bench's daemon removed what it ran and stopped cleanly.
+    assert report.daemon_state_dir is not None
+    assert runc_ids(report.daemon_state_dir) == []
+    assert report.daemon_exit == 0
+    assert not (tmp_path / "bench" / "api.sock").exists()
+
+
+@pytest.mark.deadline(120)
+async def test_cycles_with_baseline(daemon: RunningDaemon, tmp_path: Path) -> None:
+    report = await bench(options(tmp_path, address=daemon.url, count=2, cycle=True, baseline=True))
+    assert report.ok, report.lines
+    assert_seed_lines(report, "containerd-trio", 2)
+    assert_daemon_figures(report, "cycle")
+    assert_seed_lines(report, "runc", 2)
+    assert lines_of(report, "containerd-trio", r"daemon/runc: rate .*")
+    await assert_daemon_empty(daemon)
+    assert_raw_empty(report)
+
+
+@pytest.mark.deadline(180)
+async def test_checkpoint_and_restore(daemon: RunningDaemon, tmp_path: Path) -> None:
+    report = await bench(options(tmp_path, address=daemon.url, count=2, checkpoint=True))
+    assert report.ok, report.lines
+    assert_seed_lines(report, "containerd-trio", 2)
+    for tag in ("containerd-trio", "runc"):
+        for what in ("checkpoint", "restore"):
+            assert lines_of(report, tag, rf"{what}: count 2 mean \d+ms median \d+ms"), report.lines
+    for what in ("checkpoint", "restore"):
+        pattern = rf"{what} daemon/runc: mean [\d.]+x median [\d.]+x"
+        assert lines_of(report, "containerd-trio", pattern), report.lines
+    await assert_daemon_empty(daemon)
+    assert_raw_empty(report)
+    assert list((tmp_path / "bench" / "bundle" / "checkpoints").iterdir()) == []
+    assert list((tmp_path / "bench" / "raw-checkpoints").iterdir()) == []
+
+
+async def test_run_reports_an_unreachable_daemon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run(args)`` as ``ctr-trio bench`` calls it: a clear error and exit code 1."""
+    parser = argparse.ArgumentParser()
+    bench_module.add_arguments(parser)
+    args = parser.parse_args(
+        ["--count", "1", "--address", f"unix:{tmp_path / 'nothing.sock'}",
+         "--workdir", str(tmp_path / "bench")]
+    )  # fmt: skip
+    args.address = None  # the global option of cli.py, not given
+    code = await trio.to_thread.run_sync(bench_module.run, args)
+    assert code == 1
+    assert "no daemon answers at unix:" in capsys.readouterr().err
+
+
+# --- the parts ------------------------------------------------------------------------------
+
+
+def test_arguments() -> None:
+    parser = argparse.ArgumentParser()
+    bench_module.add_arguments(parser)
+    args = parser.parse_args(["--count", "7", "--concurrency", "3", "--baseline", "--cycle"])
+    args.address = None
+    got = Options.from_args(args)
+    flags = (got.count, got.concurrency, got.baseline, got.cycle, got.checkpoint)
+    assert flags == (7, 3, True, True, False)
+    assert got.address is None
+    args.address = "127.0.0.1:9999"  # the global --address of cli.py
+    assert Options.from_args(args).address == "127.0.0.1:9999"
+    args.bench_address = "unix:/run/x.sock"  # bench's own --address wins
+    assert Options.from_args(args).address == "unix:/run/x.sock"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--count", "0"])
+
+
+def test_statistics_follow_go_metrics() -> None:
+    """The seed's figures came from go-metrics: percentiles interpolate at p * (n + 1)."""
+    samples = [0.001 * x for x in range(1, 11)]  # 1..10 ms
+    stats = Stats.of(samples)
+    assert stats.count == 10
+    assert stats.min == pytest.approx(0.001)
+    assert stats.max == pytest.approx(0.010)
+    assert stats.mean == pytest.approx(0.0055)
+    assert stats.stddev == pytest.approx(0.0028722813)  # population, not sample
+    assert stats.median == pytest.approx(0.0055)
+    assert stats.p75 == pytest.approx(0.00825)
+    assert stats.p95 == pytest.approx(0.010)
+    assert percentile([1.0, 2.0, 3.0], 0.1) == 1.0
+    assert stats.seed_lines() == [
+        "count: 10", "min: 1ms", "max: 10ms", "mean: 6ms", "stddev: 3ms", "median: 6ms",
+        "75%: 8ms", "95%: 10ms", "99%: 10ms", "99.9%: 10ms",
+    ]  # fmt: skip
+    assert Stats.of([]).seed_lines()[1] == "min: n/a"
+
+
+def test_figures_from_metrics() -> None:
+    text = (
+        "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+        "# TYPE process_cpu_seconds_total counter\n"
+        "process_cpu_seconds_total 12.5\n"
+        "process_resident_memory_bytes 4.2e+07\n"
+        "containerd_trio_container_starts_total 3.0\n"
+    )
+    figures = parse_figures(text)
+    assert figures.cpu_seconds == 12.5
+    assert figures.rss_bytes == 42_000_000
+    assert parse_figures("").cpu_seconds is None
+
+
+def test_progress_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    out = io.StringIO()
+    printer = bench_module.Printer(out, progress=True)
+    printer.progress("starting", 3, 3)
+    printer.line("containerd-trio", "count: 3")
+    err = capsys.readouterr().err
+    assert "\rstarting 3/3" in err
+    assert out.getvalue().startswith("[containerd-trio] ")
+    quiet = bench_module.Printer(io.StringIO(), progress=False)
+    quiet.progress("starting", 3, 3)
+    assert capsys.readouterr().err == ""
+
+
+async def test_lean_http_client(nursery: trio.Nursery) -> None:
+    """The bench's own HTTP/1.1 client: split reads, keep-alive, "connection: close", chunks."""
+    seen: list[bytes] = []
+
+    def reply(status: int, body: bytes, extra: bytes = b"") -> bytes:
+        return b"HTTP/1.1 %d \r\n%scontent-length: %d\r\n\r\n%s" % (status, extra, len(body), body)
+
+    async def serve(stream: trio.SocketStream) -> None:
+        buffer = b""
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                chunk = await stream.receive_some(4096)
+                if not chunk:
+                    return
+                buffer += chunk
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            seen.append(head.split(b"\r\n")[0])
+            target = head.split(b" ")[1]
+            if target == b"/split":  # the body arrives in a segment of its own
+                await stream.send_all(b"HTTP/1.1 201 \r\ncontent-length: 13\r\n\r\n")
+                await trio.sleep(0.01)
+                await stream.send_all(b'{"pid": 4242}')
+            elif target == b"/last":  # as hypercorn does after keep_alive_max_requests
+                await stream.send_all(reply(200, b"{}", b"connection: close\r\n"))
+                await stream.aclose()
+                return
+            elif target.startswith(b"/events"):
+                await stream.send_all(b"HTTP/1.1 200 \r\ntransfer-encoding: chunked\r\n\r\n")
+                for piece in (b'{"a":', b'1}\n{"b":2}\n', b'{"c":3}\n'):
+                    await stream.send_all(b"%x\r\n%s\r\n" % (len(piece), piece))
+                await stream.send_all(b"0\r\n\r\n")
+            else:
+                await stream.send_all(reply(404, b'{"error": "no such"}'))
+
+    [listener] = await nursery.start(functools.partial(trio.serve_tcp, serve, 0, host="127.0.0.1"))
+    port = listener.socket.getsockname()[1]
+    http = bench_module.Http(f"http://127.0.0.1:{port}")
+    try:
+        answer = await http.request("POST", "/split", {"bundlePath": "/b"})
+        assert (answer.status, answer.json()) == (201, {"pid": 4242})
+        assert (await http.request("GET", "/nothing")).error == "no such"
+        assert len(http._idle) == 1  # one connection so far, kept alive
+        assert (await http.request("GET", "/last")).status == 200
+        assert http._idle == []  # closed as the server said
+        assert (await http.request("GET", "/split")).status == 201  # on a new connection
+        lines = [line async for line in http.lines("/events?id=x")]
+        assert lines == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
+    finally:
+        await http.aclose()
+    assert seen[0] == b"POST /split HTTP/1.1"
+    with pytest.raises(bench_module.BenchError, match="plain http"):
+        bench_module.Http("https://127.0.0.1:1")
+
+
+async def test_settle_is_bounded() -> None:
+    assert await bench_module.settle(longest=0) == (0.0, True)
+    waited, quiet = await bench_module.settle(quiet=0.0, longest=1.0)  # never quiet enough
+    assert not quiet
+    assert 0.5 <= waited < 5
+    assert "WARNING" in bench_module._waited((waited, quiet))
+    assert bench_module._waited((0.2, True)) == ""
