@@ -1,7 +1,7 @@
 """Structured log lines on stderr, in logfmt as containerd writes them (one line each)::
 
-    time=2026-11-28T15:09:14.915868934+00:00 level=info logger=supervisor
-    msg="container started id=redis pid=11497"
+time=2026-11-28T15:09:14.915868934+00:00 level=info logger=supervisor
+msg="container started id=redis pid=11497"
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ reaping them first would turn a failed runc into a success). It runs whenever a 
 ends, which is when runc's orphans arrive (they are re-parented before runc's own exit is
 seen), and every few seconds for anything else. No SIGCHLD handler: Python's signal handlers
 are per-process, and two daemons in one process (as in the tests) would tread on each other's.
-A start or an exec holds the reaper (:func:`reaper_held`) from before runc runs until the new process's
-pidfd is open, because the process may exit, and be a zombie of ours, in that gap; a scan asked
-for meanwhile runs when the hold ends. ``waitpid(-1)`` is never called.
+A start or an exec holds the reaper (:func:`reaper_held`) from before runc runs until the new
+process's pidfd is open, because the process may exit, and be a zombie of ours, in that gap; a
+scan asked for meanwhile runs when the hold ends. ``waitpid(-1)`` is never called.
 """
 
 from __future__ import annotations
