@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import signal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -113,18 +114,34 @@ def process_info(pid: int, document: dict[str, Any]) -> ProcessInfo:
     )
 
 
+#: config.json path -> (its identity when read, its process object). Containers started from
+#: one bundle share the parse; a changed file (mtime, size or inode) is read again.
+_bundle_processes: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+
 def read_bundle_process(bundle: Path) -> dict[str, Any]:
     """The ``process`` object of the bundle's config.json, or {} if it cannot be read.
 
     A broken config.json is runc's to report (its message is the one users know), so this never
-    raises.
+    raises. The answer may be shared: callers must not change it.
     """
+    path = os.path.join(bundle, "config.json")
     try:
-        config = json.loads((bundle / "config.json").read_bytes())
-        process = config.get("process") if isinstance(config, dict) else None
-        return dict(process) if isinstance(process, dict) else {}
+        info = os.stat(path)
+        identity = (info.st_mtime_ns, info.st_size, info.st_ino)
+        cached = _bundle_processes.get(path)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        with open(path, "rb") as config_file:
+            config = json.loads(config_file.read())
     except (OSError, ValueError):
         return {}
+    process = config.get("process") if isinstance(config, dict) else None
+    document = dict(process) if isinstance(process, dict) else {}
+    if len(_bundle_processes) >= 1024:
+        _bundle_processes.clear()
+    _bundle_processes[path] = (identity, document)
+    return document
 
 
 class Container:
@@ -224,7 +241,8 @@ class Container:
         if isinstance(launch, Adopt):
             self._adopt(launch)
             return None
-        self.dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(self.dir, 0o700)
         pipes = Pipes(self._ctx.devnull)
         pid_file = self.dir / "init.pid"
         document = read_bundle_process(self.bundle)
@@ -256,7 +274,7 @@ class Container:
         self.init = Process(handle, process_info(pid, document), start_time(pid))
         self.processes[pid] = self.init
         self.status = Status.RUNNING
-        cgroup = find_memory_cgroup(pid, self._ctx.runtime.cgroup_paths(self.id))
+        cgroup = find_memory_cgroup(pid, partial(self._ctx.runtime.cgroup_paths, self.id))
         if cgroup is not None:
             self._oom = OomCounter(cgroup, self._report_oom)
         # Published before any watcher runs, so that a start always precedes its exit.
@@ -292,7 +310,7 @@ class Container:
                 await self._ctx.runtime.delete(self.id, force=True)
             except DaemonError as exc:
                 log.error("rollback of container %s: %s", self.id, exc.message)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_directory(self.dir)
 
     def _adopt(self, launch: Adopt) -> None:
         """Take over processes that survived a daemon crash (not our children any more)."""
@@ -313,7 +331,7 @@ class Container:
             raise RuntimeFailure(f"the init process of container {self.id} is gone")
         self.init = self.processes[init_pid]
         self.status = launch.runc_status
-        cgroup = find_memory_cgroup(init_pid, self._ctx.runtime.cgroup_paths(self.id))
+        cgroup = find_memory_cgroup(init_pid, partial(self._ctx.runtime.cgroup_paths, self.id))
         if cgroup is not None:
             self._oom = OomCounter(cgroup, self._report_oom)
             self._oom.check_silently()
@@ -360,20 +378,20 @@ class Container:
         # report their own exits as they come.
         self.status = Status.STOPPED
         self.exit_status = status
-        self._ctx.metrics.exits.labels("init").inc()
+        self._ctx.metrics.init_exits.inc()
         self._ctx.events.publish("exit", self.id, pid=init.pid, status=status)
         self._stopped.set()
         if self._open_pumps == 0:
             self._pumps_done()
         self.save()
-        log.info("container exited id=%s pid=%d status=%d", self.id, init.pid, status)
+        log.debug("container exited id=%s pid=%d status=%d", self.id, init.pid, status)
 
     async def _watch_process(self, process: Process) -> None:
         status = await process.handle.wait()
         if self._oom is not None:
             self._oom.check()  # by the time the victim is dead, the kill is counted
         self.processes.pop(process.pid, None)
-        self._ctx.metrics.exits.labels("exec").inc()
+        self._ctx.metrics.exec_exits.inc()
         self._ctx.events.publish("exit", self.id, pid=process.pid, status=status)
         self.save()
 
@@ -431,7 +449,7 @@ class Container:
                     own_pipes.close()
                 with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
                     await _kill_from_pid_file(pid_file)
-                if isinstance(exc, RuncError) and self._init_gone():
+                if isinstance(exc, RuncError) and await self._init_gone():
                     raise Conflict(
                         f"container {self.id!r} stopped before the process could start"
                     ) from None
@@ -493,13 +511,22 @@ class Container:
         try:
             await call
         except RuncError:
-            if self._init_gone():
+            if await self._init_gone():
                 raise Conflict(f"cannot {action} container {self.id!r}: it stopped") from None
             raise
 
-    def _init_gone(self) -> bool:
-        """The init has exited, whether or not its watcher has recorded it yet."""
-        return self.status is Status.STOPPED or self.init is None or self.init.handle.has_exited()
+    async def _init_gone(self) -> bool:
+        """Whether a runc failure came from the init exiting under it.
+
+        The init's exit may not be visible yet: the kernel first kills the rest of its pid
+        namespace, which is what makes a concurrent ``runc exec`` fail. So give it a moment
+        (only on this failure path) before calling the failure runc's own.
+        """
+        if self.status is Status.STOPPED or self.init is None:
+            return True
+        with trio.move_on_after(0.5):
+            await self.init.handle.exited_event.wait()
+        return self.init.handle.has_exited()
 
     async def checkpoint(self, name: str, options: CriuOptions, *, exit: bool) -> CheckpointInfo:
         async with self.lock:
@@ -617,7 +644,7 @@ class Container:
         self._removed.set()
         if self._nursery is not None or self.init is not None:
             await self._finished.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_directory(self.dir)
 
     def mark_stopped(self, exit_status: int) -> None:
         """For a record whose container ended while the daemon was down: no tree is started."""
@@ -627,6 +654,23 @@ class Container:
         self._drained.set()
         self._finished.set()
         self.logs.finish()
+
+
+def remove_directory(path: Path) -> None:
+    """Remove a container's directory: a few flat files, so cheaper than shutil.rmtree's
+    careful descent (which stays the fallback for anything deeper)."""
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:

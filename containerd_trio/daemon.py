@@ -7,8 +7,10 @@ container (SIGTERM, a grace period, SIGKILL) and delete it from runc, unless
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import gc
 import grp
 import logging
 import os
@@ -62,6 +64,21 @@ def check_runtime(config: DaemonConfig) -> None:
         )
 
 
+def close_on_exec_everywhere() -> None:
+    """Make every fd above stdio close-on-exec.
+
+    Child programs (runc) are started with posix_spawn, which closes nothing but what is marked
+    close-on-exec. Python marks its own fds so; Hypercorn marks its listening sockets
+    inheritable (for its multi-process mode), which would hand them to every runc.
+    """
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            with contextlib.suppress(OSError):
+                if os.get_inheritable(fd):
+                    os.set_inheritable(fd, False)
+
+
 def prepare_state_dir(config: DaemonConfig) -> None:
     try:
         config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
@@ -93,6 +110,10 @@ def hypercorn_config(config: DaemonConfig) -> HypercornConfig:
     hc.graceful_timeout = 5.0
     hc.include_server_header = False
     hc.backlog = 1024
+    # Hypercorn closes a keep-alive connection after 1000 requests by default, and its close can
+    # race the last answer's send (trio.BusyResourceError in its log): a client of this API keeps
+    # its connection as long as it likes.
+    hc.keep_alive_max_requests = 2**62
     if config.listen.unix_path is not None:
         if config.socket_group is not None:
             try:
@@ -179,12 +200,17 @@ class Daemon:
                     self.binds = await nursery.start(serve_http)
                 except OSError as exc:
                     raise StartupError(f"cannot listen on {config.listen}: {exc}") from None
+                close_on_exec_everywhere()
                 log.info(
                     "containerd-trio %s serving on %s (state dir %s)",
                     __version__,
                     " ".join(self.binds),
                     config.state_dir,
                 )
+                # What start-up made lives as long as the daemon: keep it out of every
+                # collection, and collect the young less often (a request makes many objects).
+                gc.freeze()
+                gc.set_threshold(20_000, 50, 100)
                 task_status.started(self)
                 await self._stop.wait()
                 log.info("shutting down")

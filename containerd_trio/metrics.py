@@ -8,6 +8,7 @@ per start and its RSS.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -101,11 +102,22 @@ class Metrics:
         self.subscribers = Gauge(
             "containerd_trio_event_subscribers", "Clients streaming /events.", registry=r
         )
+        # Bound once: labels() takes a lock and a dict lookup on every call.
+        self.init_exits = self.exits.labels("init")
+        self.exec_exits = self.exits.labels("exec")
+        self._runtime_by_command: dict[str, tuple[Any, Any]] = {}
 
     def observe_runtime_call(self, command: str, seconds: float, ok: bool) -> None:
-        self.runtime_latency.labels(command).observe(seconds)
+        children = self._runtime_by_command.get(command)
+        if children is None:
+            children = self._runtime_by_command[command] = (
+                self.runtime_latency.labels(command),
+                self.runtime_failures.labels(command),
+            )
+        latency, failures = children
+        latency.observe(seconds)
         if not ok:
-            self.runtime_failures.labels(command).inc()
+            failures.inc()
 
     def count_containers(self, count: Callable[[], Mapping[Status, int]]) -> None:
         self.registry.register(_ContainersByStatus(count))

@@ -65,30 +65,34 @@ def parse_proc_cgroup(text: str) -> tuple[str | None, str | None]:
     return v1, v2
 
 
-def find_memory_cgroup(pid: int, runc_paths: dict[str, str] | None = None) -> MemoryCgroup | None:
-    """The container's memory cgroup.
+def find_memory_cgroup(
+    pid: int, runc_paths: Callable[[], dict[str, str]] | None = None
+) -> MemoryCgroup | None:
+    """The container's memory cgroup, from /proc/PID/cgroup.
 
-    runc's own record of the container's cgroup paths comes first: a process that died before
-    this is asked (an OOM kill can take milliseconds) shows the root cgroup in /proc/PID/cgroup.
+    A process that died before this is asked (an OOM kill can take milliseconds) shows the root
+    cgroup there; then ``runc_paths`` (runc's own record of the container's cgroups) is asked.
     A root path is never taken: its counter counts the whole machine.
     """
-    paths = runc_paths or {}
+    try:
+        with open(f"/proc/{pid}/cgroup") as listing:
+            v1, v2 = parse_proc_cgroup(listing.read())
+    except OSError:
+        v1 = v2 = None
+    if v1 not in (None, "/"):
+        candidate = f"{_V1_ROOT}{v1}"
+        if os.path.exists(f"{candidate}/memory.oom_control"):
+            return MemoryCgroup(Path(candidate), 1)
+    if v1 is None and v2 not in (None, "/"):
+        for root in _V2_ROOTS:
+            candidate = f"{root}{v2}"
+            if os.path.exists(f"{candidate}/memory.events"):
+                return MemoryCgroup(Path(candidate), 2)
+    paths = runc_paths() if runc_paths is not None else {}
     for key, version in (("memory", 1), ("", 2)):
         path = paths.get(key)
         if path and Path(path, "memory.oom_control" if version == 1 else "memory.events").exists():
             return MemoryCgroup(Path(path), version)
-    try:
-        text = Path(f"/proc/{pid}/cgroup").read_text()
-    except OSError:
-        return None
-    v1, v2 = parse_proc_cgroup(text)
-    if v1 not in (None, "/") and (_V1_ROOT / v1.lstrip("/") / "memory.oom_control").exists():
-        return MemoryCgroup(_V1_ROOT / v1.lstrip("/"), 1)
-    if v2 not in (None, "/"):
-        for root in _V2_ROOTS:
-            candidate = root / v2.lstrip("/")
-            if (candidate / "memory.events").exists():
-                return MemoryCgroup(candidate, 2)
     return None
 
 

@@ -227,7 +227,7 @@ class Supervisor:
             raise
         self.metrics.starts.inc()
         self.metrics.start_latency.observe(time.perf_counter() - began)
-        log.info(
+        log.debug(
             "container started id=%s pid=%s", container.id, container.init and container.init.pid
         )
         return container.info()
@@ -239,7 +239,7 @@ class Supervisor:
         info = await container.delete(timeout)
         if self._containers.get(container.id) is container:
             del self._containers[container.id]
-        log.info("container deleted id=%s", container.id)
+        log.debug("container deleted id=%s", container.id)
         return info
 
     async def exec(self, container_id: str, spec: ProcessSpec) -> ProcessInfo:
