@@ -198,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest request body accepted; larger ones get 413 (default %(default)s)",
     )
     add(
+        "--event-log-size",
+        type=_positive(int),
+        default=defaults.event_log_size,
+        metavar="N",
+        help="events kept for ?since= replay, in memory and in events.log (default %(default)s)",
+    )
+    add(
         "--log-max-bytes",
         type=_positive(int),
         default=defaults.log_max_bytes,
@@ -246,6 +253,7 @@ def parse_args(argv: Sequence[str] | None = None) -> DaemonConfig:
         shutdown_timeout=ns.shutdown_timeout,
         max_body_bytes=ns.max_body_bytes,
         log_max_bytes=ns.log_max_bytes,
+        event_log_size=ns.event_log_size,
         socket_group=ns.socket_group,
         tls_cert=ns.tls_cert,
         tls_key=ns.tls_key,

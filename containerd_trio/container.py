@@ -40,7 +40,7 @@ from .metrics import Metrics
 from .model import ContainerInfo, ContainerState, ProcessInfo, ProcessSpec, Status, User
 from .netns import has_own_network_namespace, set_loopback_up
 from .oom import OomCounter, find_memory_cgroup
-from .process import Pipes, ProcessHandle, start_time
+from .process import UNKNOWN_EXIT_STATUS, Pipes, ProcessHandle, start_time
 from .reaper import reaper_held
 from .records import ContainerRecord, ProcessStart, write_record
 from .runtime import CriuOptions, Runc, RuncError
@@ -217,6 +217,9 @@ class Container:
                 self._nursery = nursery
                 assert self.init is not None
                 nursery.start_soon(self._watch_init, self.init)
+                for process in self.processes.values():
+                    if process is not self.init:  # adopted exec'd processes
+                        nursery.start_soon(self._watch_process, process)
                 if readers is not None:
                     self._start_pumps(nursery, readers)
                 else:
@@ -317,18 +320,25 @@ class Container:
         record = launch.record
         starts = {entry.pid: entry.start_time for entry in record.start_times}
         self.created_ns = timestamps.parse_ns(record.container.created_at)
+        gone = []
         for info in record.container.processes:
             expected = starts.get(info.pid)
-            if expected is None or start_time(info.pid) != expected:
-                continue  # gone, or the pid now names another process
             try:
+                if expected is None or start_time(info.pid) != expected:
+                    raise ProcessLookupError(info.pid)  # the pid now names another process
                 handle = ProcessHandle.open(info.pid)
             except ProcessLookupError:
+                gone.append(info.pid)
                 continue
             self.processes[info.pid] = Process(handle, info, expected)
         init_pid = record.container.processes[0].pid if record.container.processes else None
         if init_pid is None or init_pid not in self.processes:
+            for process in self.processes.values():
+                process.handle.close()
             raise RuntimeFailure(f"the init process of container {self.id} is gone")
+        for pid in gone:
+            # Exited while no daemon ran: say so now, with the status nobody can know any more.
+            self._ctx.events.publish("exit", self.id, pid=pid, status=UNKNOWN_EXIT_STATUS)
         self.init = self.processes[init_pid]
         self.status = launch.runc_status
         cgroup = find_memory_cgroup(init_pid, partial(self._ctx.runtime.cgroup_paths, self.id))

@@ -18,6 +18,7 @@ import resource
 import shutil
 import signal
 import ssl
+import stat
 import sys
 from collections.abc import Sequence
 from functools import partial
@@ -222,6 +223,11 @@ class Daemon:
                 nursery.cancel_scope.cancel()
         finally:
             events.close()
+            if config.listen.unix_path is not None:
+                # Hypercorn leaves the socket file behind; a client would find a dead socket.
+                with contextlib.suppress(OSError):
+                    if stat.S_ISSOCK(os.lstat(config.listen.unix_path).st_mode):
+                        os.unlink(config.listen.unix_path)
         log.info("stopped")
 
     async def _watch_signals(self) -> None:

@@ -37,7 +37,7 @@ def _record(stream: str, data: bytes) -> bytes:
         "timestamp": timestamps.format_ns(timestamps.now_ns()),
         "data": data.decode("utf-8", errors="replace"),
     }
-    return json.dumps(entry, ensure_ascii=False).encode() + b"\n"
+    return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 class LogSource:

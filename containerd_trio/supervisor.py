@@ -219,6 +219,7 @@ class Supervisor:
             if replaced is not None:
                 await self.runtime.delete(replaced.id, force=True)
                 await replaced.forget()
+                self.events.publish("delete", replaced.id)
             await self._nursery.start(container.run, launch)
         except BaseException:
             if self._containers.get(container.id) is container:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -144,6 +145,13 @@ async def test_stopped_record_is_replaced(
     assert second["state"] == {"status": "running"}
     assert second["processes"][0]["pid"] != first["processes"][0]["pid"]
     assert len((await client.get("/state")).json()["containers"]) == 1
+    kinds = []
+    async with client.stream("GET", "/events", params={"since": since, "id": "again"}) as stream:
+        async for line in stream.aiter_lines():
+            kinds.append(json.loads(line)["type"])
+            if len(kinds) == 4:
+                break
+    assert kinds == ["start-container", "exit", "delete", "start-container"]
 
 
 async def test_no_zombies_left(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:

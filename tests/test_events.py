@@ -201,3 +201,12 @@ def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
         log.write(b'{"type": "exit", "id": "tor')  # a crash in mid-write
     replay = EventBus(path).subscribe(since_ns=0).replay
     assert [e.id for e in replay] == ["whole"]
+
+
+async def test_since_with_an_unencoded_plus(client: httpx.AsyncClient, bundle: Path) -> None:
+    """``?since=...+00:00`` typed into a URL arrives with a space for the plus."""
+    since = now()
+    await start_container(client, "plus", bundle)
+    raw = since.replace("+", " ")
+    events = await collect(client, {"since": raw, "id": "plus"}, 1)
+    assert events[0]["type"] == "start-container"

@@ -53,6 +53,10 @@ async def test_restart_adopts_what_runc_still_runs(
     first: DaemonProcess = await spawn_daemon()
     since = now()
     running = await start(first, "running", make_bundle(FOREVER))
+    kept = await first.client.put("/containers/running/processes", json={"args": ["sleep", "1000"]})
+    lost = await first.client.put("/containers/running/processes", json={"args": ["sleep", "1000"]})
+    kept_pid, lost_pid = kept.json()["pid"], lost.json()["pid"]
+    orphans += [kept_pid, lost_pid]
     paused = await start(first, "paused", make_bundle(FOREVER))
     doomed = await start(first, "doomed", make_bundle(FOREVER))
     finished = await start(first, "finished", make_bundle(["sh", "-c", "exit 3"]))
@@ -64,8 +68,9 @@ async def test_restart_adopts_what_runc_still_runs(
     ).status_code == 200
 
     await first.kill_hard()
-    # While no daemon runs, one container dies.
+    # While no daemon runs, one container dies, and one exec'd process.
     os.kill(doomed["processes"][0]["pid"], signal.SIGKILL)
+    os.kill(lost_pid, signal.SIGKILL)
     assert pid_alive(running["processes"][0]["pid"])
 
     second: DaemonProcess = await spawn_daemon()
@@ -73,12 +78,20 @@ async def test_restart_adopts_what_runc_still_runs(
     state = {c["id"]: c for c in (await client.get("/state")).json()["containers"]}
     assert set(state) == {"running", "paused", "doomed", "finished"}
     assert state["running"]["state"] == {"status": "running"}
-    assert state["running"]["processes"] == running["processes"]  # same pid, same process
+    # The same init and the exec'd process that lived on, with the same pids.
+    assert [p["pid"] for p in state["running"]["processes"]] == [
+        running["processes"][0]["pid"],
+        kept_pid,
+    ]
     assert state["paused"]["state"] == {"status": "paused"}
     assert state["doomed"]["state"] == {"status": "stopped", "exitStatus": 255}  # unknowable
     assert state["finished"]["state"] == {"status": "stopped", "exitStatus": 3}  # recorded
     assert state["running"]["createdAt"] == running["createdAt"]
 
+    # The exec'd process that lived on is watched like the init.
+    exec_since = now()
+    await client.post(f"/containers/running/process/{kept_pid}", json={"signal": 9})
+    assert await wait_exit(client, "running", kept_pid, exec_since) == 255
     # The adopted containers can be driven like any other.
     assert (await client.patch("/containers/paused", json={"status": "running"})).status_code == 200
     exec_since = now()
@@ -109,10 +122,11 @@ async def test_restart_adopts_what_runc_still_runs(
             if events[-1]["type"] == "delete" and events[-1]["id"] == "finished":
                 break
     kinds = [(e["type"], e["id"]) for e in events]
-    assert kinds[:4] == [
-        ("start-container", c) for c in ("running", "paused", "doomed", "finished")
-    ]
+    starts = [k for k in kinds if k[0] == "start-container"]
+    assert starts == [("start-container", c) for c in ("running", "paused", "doomed", "finished")]
     assert ("exit", "doomed") in kinds  # found dead at restart
+    lost_exits = [e for e in events if e["type"] == "exit" and e.get("pid") == lost_pid]
+    assert [e["status"] for e in lost_exits] == [255]
     assert kinds.index(("pause", "paused")) < kinds.index(("resume", "paused"))
 
 

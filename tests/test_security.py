@@ -33,6 +33,7 @@ async def test_unix_socket_is_owner_only(start_daemon: Any, tmp_path: Path) -> N
     ) as client:
         assert (await client.get("/state")).status_code == 200
     await daemon.stop()
+    assert not path.exists()  # no dead socket left for the next client to trip on
 
 
 async def test_socket_group_makes_it_0660(start_daemon: Any, tmp_path: Path) -> None:

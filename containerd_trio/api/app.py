@@ -38,11 +38,12 @@ def json_response(value: Any, status: int = 200) -> Response:
 
 def json_document(document: Any, status: int = 200) -> Response:
     """A JSON answer that is already plain data (no attrs classes to unstructure)."""
-    return Response(json.dumps(document).encode(), status=status, content_type=JSON)
+    body = json.dumps(document, separators=(",", ":")).encode()
+    return Response(body, status=status, content_type=JSON)
 
 
 def error_response(status: int, message: str) -> Response:
-    body = json.dumps({"error": message}).encode()
+    body = json.dumps({"error": message}, separators=(",", ":")).encode()
     return Response(body, status=status, content_type=JSON)
 
 

@@ -142,6 +142,9 @@ async def events() -> Response:
     since_raw = request.args.get("since")
     since = None
     if since_raw is not None:
+        # An unencoded "+00:00" in a query string arrives as " 00:00": take it as meant.
+        if len(since_raw) > 6 and since_raw[-6] == " " and since_raw[-3] == ":":
+            since_raw = since_raw[:-6] + "+" + since_raw[-5:]
         try:
             since = parse_ns(since_raw)
         except ValueError as exc:

@@ -230,8 +230,12 @@ def containers_delete(client: Client, args: argparse.Namespace, out: Output) -> 
     return EXIT_OK
 
 
+def _absolute(path: str | None) -> str | None:
+    return os.path.abspath(path) if path is not None else None
+
+
 def checkpoints_list(client: Client, args: argparse.Namespace, out: Output) -> int:
-    checkpoints = client.checkpoints(args.id)
+    checkpoints = client.checkpoints(args.id, bundle_path=_absolute(args.bundle))
     if out.as_json:
         out.document(checkpoints)
         return EXIT_OK
@@ -269,7 +273,7 @@ def checkpoints_create(client: Client, args: argparse.Namespace, out: Output) ->
 
 
 def checkpoints_delete(client: Client, args: argparse.Namespace, out: Output) -> int:
-    client.delete_checkpoint(args.id, args.name)
+    client.delete_checkpoint(args.id, args.name, bundle_path=_absolute(args.bundle))
     if out.as_json:
         out.document({})
     else:
@@ -612,9 +616,11 @@ def build_parser(
         commands, "checkpoints", "checkpoint containers with CRIU", json_flag=False
     )
     actions = checkpoints.commands("action")
-    top.command(
+    listing = top.command(
         actions, "list", "list a container's checkpoints, oldest first", checkpoints_list
-    ).add_argument("id", metavar="ID")
+    )
+    listing.add_argument("id", metavar="ID")
+    listing.add_argument("--bundle", help="the bundle, for a container the daemon does not list")
     create = top.command(actions, "create", "checkpoint a running container", checkpoints_create)
     create.add_argument("id", metavar="ID")
     create.add_argument("name", metavar="NAME")
@@ -625,6 +631,7 @@ def build_parser(
     remove = top.command(actions, "delete", "delete a checkpoint", checkpoints_delete)
     remove.add_argument("id", metavar="ID")
     remove.add_argument("name", metavar="NAME")
+    remove.add_argument("--bundle", help="the bundle, for a container the daemon does not list")
 
     watch = top.command(
         commands, "events", "print events as they happen, until interrupted", events

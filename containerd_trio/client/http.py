@@ -262,9 +262,12 @@ class Client:
 
     # --- checkpoints --------------------------------------------------------------------------
 
-    def checkpoints(self, container_id: str) -> list[Checkpoint]:
-        """The container's checkpoints, oldest first."""
-        return cast(list[Checkpoint], self._request("GET", _path(container_id, "checkpoint")))
+    def checkpoints(self, container_id: str, *, bundle_path: str | None = None) -> list[Checkpoint]:
+        """The container's checkpoints, oldest first; ``bundle_path`` for a container the
+        daemon does not list (a migration's target)."""
+        params = {"bundlePath": bundle_path} if bundle_path is not None else None
+        answer = self._request("GET", _path(container_id, "checkpoint"), params=params)
+        return cast(list[Checkpoint], answer)
 
     def create_checkpoint(
         self,
@@ -280,8 +283,11 @@ class Client:
         path = _path(container_id, "checkpoint", name)
         return cast(Checkpoint, self._request("POST", path, json=body))
 
-    def delete_checkpoint(self, container_id: str, name: str) -> None:
-        self._request("DELETE", _path(container_id, "checkpoint", name))
+    def delete_checkpoint(
+        self, container_id: str, name: str, *, bundle_path: str | None = None
+    ) -> None:
+        params = {"bundlePath": bundle_path} if bundle_path is not None else None
+        self._request("DELETE", _path(container_id, "checkpoint", name), params=params)
 
     # --- streams and figures ------------------------------------------------------------------
 
