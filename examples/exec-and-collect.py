@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Run several processes at once in one container and collect each one's exit status.
+
+    examples/exec-and-collect.py [--address 127.0.0.1:8888] [--id exec-and-collect]
+
+The processes are started with ``PUT /containers/{id}/processes``; their exit statuses come from
+the event stream, matched by pid. The stream is read with ``?since=`` the container's
+``createdAt``, so an exit that happened before the stream opened is replayed, not missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+try:
+    from containerd_trio.bundle import make_busybox_bundle
+    from containerd_trio.client.http import Client
+except ImportError:
+    # Started by a python without the package (the shebang's): use the repo's venv instead.
+    venv = Path(__file__).resolve().parent.parent / ".venv"
+    if not (venv / "bin" / "python").exists() or Path(sys.prefix).resolve() == venv.resolve():
+        raise
+    os.execv(venv / "bin" / "python", [str(venv / "bin" / "python"), *sys.argv])
+
+#: What to run: exit at once, after a while, by a signal, or because the command is missing.
+COMMANDS = [
+    ["sh", "-c", "exit 0"],
+    ["sh", "-c", "sleep 1; exit 3"],
+    ["sh", "-c", "sleep 0.5; exit 42"],
+    ["sh", "-c", "sleep 2"],
+    ["sh", "-c", "kill -KILL $$"],
+    ["sh", "-c", "no-such-command"],
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--address", default=os.environ.get("ADDRESS", "127.0.0.1:8888"))
+    parser.add_argument("--id", default="exec-and-collect", help="the container's id")
+    options = parser.parse_args()
+
+    bundle = make_busybox_bundle(
+        Path(tempfile.mkdtemp(prefix="exec-and-collect-")), ["sleep", "3600"]
+    )
+    try:
+        with Client(options.address) as client:
+            container = client.start(options.id, str(bundle))
+            print(f"started {options.id} (pid {container['processes'][0]['pid']})")
+
+            # Each request returns as soon as its process runs (runc exec -d), so they all run
+            # at the same time; the daemon starts them one by one, under the container's lock.
+            started = {}
+            for args in COMMANDS:
+                process = client.exec(options.id, args)
+                started[process["pid"]] = args
+                print(f"started pid {process['pid']}: {shlex.join(args)}")
+
+            statuses: dict[int, int] = {}
+            with client.events(since=container["createdAt"], container_id=options.id) as events:
+                for event in events:
+                    if event["type"] == "exit" and event.get("pid") in started:
+                        statuses[event["pid"]] = event["status"]
+                        if len(statuses) == len(started):
+                            break
+
+            print(f"\n{'PID':>7}  {'STATUS':>6}  ARGS")
+            for pid, args in started.items():
+                print(f"{pid:>7}  {statuses[pid]:>6}  {shlex.join(args)}")
+
+            client.delete(options.id, timeout=1)
+            print(f"\ndeleted {options.id}")
+    finally:
+        shutil.rmtree(bundle, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

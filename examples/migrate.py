@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Move a running container from one daemon to another with a checkpoint: the count goes on.
+
+    containerd-trio --listen 127.0.0.1:8888 --state-dir /var/lib/ctr-a &   # "host A"
+    containerd-trio --listen 127.0.0.1:8889 --state-dir /var/lib/ctr-b &   # "host B"
+    examples/migrate.py [--from 127.0.0.1:8888] [--to 127.0.0.1:8889] [--bundle /containers/counter]
+
+A counting container starts on A, is checkpointed there with ``"exit": true`` and deleted from
+A; B restores it from the same bundle (the checkpoint lives in it) and its count continues.
+Both daemons share the bundle here; between two machines, copy the bundle over first. This is
+the migration of docs/checkpoint.md, from Python. B's container and the checkpoint are removed
+at the end unless --keep is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+try:
+    from containerd_trio.bundle import make_busybox_bundle
+    from containerd_trio.client.http import Client
+except ImportError:
+    # Started by a python without the package (the shebang's): use the repo's venv instead.
+    venv = Path(__file__).resolve().parent.parent / ".venv"
+    if not (venv / "bin" / "python").exists() or Path(sys.prefix).resolve() == venv.resolve():
+        raise
+    os.execv(venv / "bin" / "python", [str(venv / "bin" / "python"), *sys.argv])
+
+COUNTER = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 1; done"]
+CHECKPOINT = "move"
+
+
+def numbers(client: Client, container_id: str, *, follow: bool) -> Iterator[int]:
+    """The numbers the counter has written (and, with follow, writes from now on)."""
+    with client.logs(container_id, follow=follow) as records:
+        for record in records:
+            if record["stream"] == "stdout" and record["data"].strip().isdigit():
+                yield int(record["data"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--from", dest="source", default="127.0.0.1:8888", metavar="ADDRESS")
+    parser.add_argument("--to", dest="target", default="127.0.0.1:8889", metavar="ADDRESS")
+    parser.add_argument("--bundle", type=Path, default=Path("/containers/counter"))
+    parser.add_argument("--id", default="counter", help="the container's id")
+    parser.add_argument("--keep", action="store_true", help="leave the container running on B")
+    options = parser.parse_args()
+    cid = options.id
+
+    bundle = str(make_busybox_bundle(options.bundle, COUNTER))
+    with Client(options.source) as host_a, Client(options.target) as host_b:
+        container = host_a.start(cid, bundle)
+        print(f"A ({options.source}): started {cid} (pid {container['processes'][0]['pid']})")
+        for number in numbers(host_a, cid, follow=True):
+            if number >= 4:
+                break
+
+        host_a.create_checkpoint(cid, CHECKPOINT, exit=True)
+        # The container has stopped: its log is complete and ends with the last number counted.
+        last = list(numbers(host_a, cid, follow=False))[-1]
+        host_a.delete(cid)
+        print(f"A: checkpointed {cid} as {CHECKPOINT!r} with exit; the last number was {last}")
+        print(f"A: deleted {cid}; the checkpoint stays in {bundle}/checkpoints/{CHECKPOINT}")
+
+        container = host_b.start(cid, bundle, checkpoint=CHECKPOINT)
+        print(f"B ({options.target}): restored {cid} (pid {container['processes'][0]['pid']})")
+        after = []
+        for number in numbers(host_b, cid, follow=True):
+            after.append(number)
+            if len(after) == 3:
+                break
+        print(f"B: the count goes on: {', '.join(map(str, after))}")
+
+        if not options.keep:
+            host_b.delete_checkpoint(cid, CHECKPOINT)
+            host_b.delete(cid, timeout=1)
+            print(f"B: deleted {cid} and its checkpoint")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Start a container that prints a few lines and exits with status 4; watch its events; show
+its logs; delete it.
+
+    examples/watch-events.py [--address 127.0.0.1:8888] [--id watch-events]
+
+The events are read with ``?id=`` (this container only) and ``?since=`` its ``createdAt``: the
+stream opens after the start, yet replays the start from the daemon's log, so nothing is missed
+however fast the container runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+try:
+    from containerd_trio.bundle import make_busybox_bundle
+    from containerd_trio.client.http import Client
+except ImportError:
+    # Started by a python without the package (the shebang's): use the repo's venv instead.
+    venv = Path(__file__).resolve().parent.parent / ".venv"
+    if not (venv / "bin" / "python").exists() or Path(sys.prefix).resolve() == venv.resolve():
+        raise
+    os.execv(venv / "bin" / "python", [str(venv / "bin" / "python"), *sys.argv])
+
+SCRIPT = "for i in 1 2 3; do echo line $i; sleep 0.2; done; echo 'about to fail' >&2; exit 4"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--address", default=os.environ.get("ADDRESS", "127.0.0.1:8888"))
+    parser.add_argument("--id", default="watch-events", help="the container's id")
+    options = parser.parse_args()
+
+    bundle = make_busybox_bundle(
+        Path(tempfile.mkdtemp(prefix="watch-events-")), ["sh", "-c", SCRIPT]
+    )
+    try:
+        with Client(options.address) as client:
+            container = client.start(options.id, str(bundle))
+            init = container["processes"][0]["pid"]
+            print(f"started {options.id} (pid {init}) at {container['createdAt']}\n")
+
+            print("events:")
+            with client.events(since=container["createdAt"], container_id=options.id) as events:
+                for event in events:
+                    extra = "".join(
+                        f" {key}={event[key]}" for key in ("pid", "status") if key in event
+                    )
+                    print(f"  {event['timestamp']}  {event['type']:<15}{extra}")
+                    if event["type"] == "exit" and event.get("pid") == init:
+                        break  # the init's exit: the container has stopped
+
+            # follow=True ends once the container's pipes are drained: all its output is there.
+            print("\nlogs:")
+            with client.logs(options.id, follow=True) as records:
+                for record in records:
+                    print(f"  {record['stream']:<6} {record['data']}", end="")
+
+            state = client.container(options.id)["state"]
+            print(f"\nstatus {state['status']}, exit status {state.get('exitStatus')}")
+            client.delete(options.id)
+            print(f"deleted {options.id}")
+    finally:
+        shutil.rmtree(bundle, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
