@@ -67,8 +67,10 @@ def main() -> None:
         print(f"A: checkpointed {cid} as {CHECKPOINT!r} with exit; the last number was {last}")
         print(f"A: deleted {cid}; the checkpoint stays in {bundle}/checkpoints/{CHECKPOINT}")
 
+        names = [c["name"] for c in host_b.checkpoints(cid, bundle_path=bundle)]
+        print(f"B ({options.target}): checkpoints in the bundle: {', '.join(names)}")
         container = host_b.start(cid, bundle, checkpoint=CHECKPOINT)
-        print(f"B ({options.target}): restored {cid} (pid {container['processes'][0]['pid']})")
+        print(f"B: restored {cid} (pid {container['processes'][0]['pid']})")
         after = []
         for number in numbers(host_b, cid, follow=True):
             after.append(number)
