@@ -166,6 +166,8 @@ class Container:
         self.lock = trio.Lock()
         self.logs = LogWriter(directory, context.log_max_bytes)
         self.deleted = False
+        #: False once runc has forgotten the container (a checkpoint with exit removes it).
+        self.known_to_runc = True
         self._ctx = context
         self._nursery: trio.Nursery | None = None
         self._oom: OomCounter | None = None
@@ -272,7 +274,7 @@ class Container:
             with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
                 try:
                     await set_loopback_up(pid)
-                except (RuntimeError, OSError) as exc:
+                except OSError as exc:
                     log.warning("restored container %s: loopback stays down: %s", self.id, exc)
         self.init = Process(handle, process_info(pid, document), start_time(pid))
         self.processes[pid] = self.init
@@ -581,6 +583,7 @@ class Container:
             checkpoints.commit(self.bundle, info)
             self._ctx.events.publish("checkpoint", self.id)
             if exit:
+                self.known_to_runc = False
                 # CRIU killed the processes and runc forgot the container: wait for the init's
                 # exit so that the answer (and the next restore) sees it stopped.
                 with trio.move_on_after(self._ctx.cleanup_timeout):

@@ -3,29 +3,29 @@
 ``runc restore`` leaves the loopback device of a container with its own network namespace down
 (CRIU restores the link but not its state; criu issue #590), so a restored server cannot be
 reached on 127.0.0.1 from inside its own container. After a restore the daemon sets ``lo`` up
-in the init's network namespace. It does so in a short-lived child process: setns() changes the
-namespace of the calling thread, which no thread of the daemon must ever do.
+in the init's network namespace.
+
+setns() moves only the calling thread, so the work runs in a thread started for it alone, which
+ends with it: never in Trio's worker threads, which are reused and must stay in the daemon's
+namespace.
 """
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import os
-import sys
+import socket
+import struct
+import threading
 
-from .reaper import run_child
+import trio
 
-# Runs in the child: enter the namespace, read lo's flags, set IFF_UP.
-_SET_LOOPBACK_UP = """
-import ctypes, fcntl, os, socket, struct, sys
-libc = ctypes.CDLL(None, use_errno=True)
-fd = os.open(f"/proc/{int(sys.argv[1])}/ns/net", os.O_RDONLY)
-if libc.setns(fd, 0x40000000) != 0:
-    sys.exit(f"setns: {os.strerror(ctypes.get_errno())}")
-with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-    request = struct.pack("16sH14x", b"lo", 0)
-    flags = struct.unpack("16sH14x", fcntl.ioctl(s, 0x8913, request))[1]
-    fcntl.ioctl(s, 0x8914, struct.pack("16sH14x", b"lo", flags | 0x1))
-"""
+_CLONE_NEWNET = 0x40000000
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+_IFREQ = "16sH14x"  # struct ifreq: the name, then the flags of the union
 
 
 def has_own_network_namespace(pid: int) -> bool:
@@ -35,10 +35,37 @@ def has_own_network_namespace(pid: int) -> bool:
         return False
 
 
+def _set_loopback_up_here(pid: int) -> None:
+    """In a thread of its own: join the process's network namespace and set lo up."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.setns(fd, _CLONE_NEWNET) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"setns: {os.strerror(errno)}")
+    finally:
+        os.close(fd)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        request = struct.pack(_IFREQ, b"lo", 0)
+        flags = struct.unpack(_IFREQ, fcntl.ioctl(probe, _SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(probe, _SIOCSIFFLAGS, struct.pack(_IFREQ, b"lo", flags | _IFF_UP))
+
+
 async def set_loopback_up(pid: int) -> None:
-    """Raises RuntimeError with the child's message if it could not be done."""
-    result = await run_child(
-        [sys.executable, "-I", "-S", "-c", _SET_LOOPBACK_UP, str(pid)], capture_stderr=True
-    )
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr.decode(errors="replace").strip() or "failed")
+    """Raises OSError if it could not be done."""
+    done = trio.Event()
+    token = trio.lowlevel.current_trio_token()
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            _set_loopback_up_here(pid)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            token.run_sync_soon(done.set)
+
+    threading.Thread(target=work, name=f"loopback-up-{pid}", daemon=True).start()
+    await done.wait()
+    if failure:
+        raise OSError(str(failure[0])) from failure[0]

@@ -217,7 +217,8 @@ class Supervisor:
         began = time.perf_counter()
         try:
             if replaced is not None:
-                await self.runtime.delete(replaced.id, force=True)
+                if replaced.known_to_runc:
+                    await self.runtime.delete(replaced.id, force=True)
                 await replaced.forget()
                 self.events.publish("delete", replaced.id)
             await self._nursery.start(container.run, launch)
