@@ -103,6 +103,14 @@ class DaemonConfig:
         return self.state_dir / "containers"
 
     @property
+    def journal_path(self) -> Path:
+        return self.state_dir / "containers.journal"
+
+    @property
+    def pid_dir(self) -> Path:
+        return self.state_dir / "pids"
+
+    @property
     def events_path(self) -> Path:
         return self.state_dir / "events.log"
 

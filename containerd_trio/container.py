@@ -42,7 +42,7 @@ from .netns import has_own_network_namespace, set_loopback_up
 from .oom import OomCounter, find_memory_cgroup
 from .process import UNKNOWN_EXIT_STATUS, Pipes, ProcessHandle, start_time
 from .reaper import reaper_held
-from .records import ContainerRecord, ProcessStart, write_record
+from .records import ContainerRecord, ProcessStart, RecordJournal
 from .runtime import CriuOptions, Runc, RuncError
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,9 @@ class ContainerContext:
     metrics: Metrics
     log_max_bytes: int
     devnull: int
+    journal: RecordJournal
+    #: Where runc writes the pid files (one flat directory: no directory per container).
+    pid_dir: Path
     #: Bound on shielded clean-up work (rollbacks, stops at shutdown).
     cleanup_timeout: float
 
@@ -205,10 +208,7 @@ class Container:
             for p in self.processes.values()
             if p.start_time is not None
         ]
-        try:
-            write_record(self.dir, ContainerRecord(container=self.info(), start_times=starts))
-        except OSError as exc:
-            log.error("cannot write the record of container %s: %s", self.id, exc)
+        self._ctx.journal.put(ContainerRecord(container=self.info(), start_times=starts))
 
     # --- the task tree --------------------------------------------------------------------------
 
@@ -246,10 +246,8 @@ class Container:
         if isinstance(launch, Adopt):
             self._adopt(launch)
             return None
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(self.dir, 0o700)
         pipes = Pipes(self._ctx.devnull)
-        pid_file = self.dir / "init.pid"
+        pid_file = self._ctx.pid_dir / f"{self.id}.init.pid"
         document = read_bundle_process(self.bundle)
         try:
             # Held until the pidfd is open: an init that exits at once is a zombie of ours
@@ -291,7 +289,7 @@ class Container:
     async def _restore(self, name: str, pid_file: Path, pipes: Pipes) -> int:
         info = checkpoints.load(self.bundle, name)
         work = self.dir / "criu-restore"
-        work.mkdir(exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
         try:
             return await self._ctx.runtime.restore(
                 self.id,
@@ -436,9 +434,7 @@ class Container:
             self._require_running("exec into")
             number = next(self._exec_ids)
             document = _exec_document(read_bundle_process(self.bundle), spec)
-            process_file = self.dir / f"exec-{number}.json"
-            pid_file = self.dir / f"exec-{number}.pid"
-            process_file.write_text(json.dumps(document))
+            pid_file = self._ctx.pid_dir / f"{self.id}.exec-{number}.pid"
             # The container's own pipes (duplicated: the init may exit and its ends be closed
             # while this call waits), or, for an adopted container whose pipes died with the
             # old daemon, new ones for this process.
@@ -447,9 +443,8 @@ class Container:
             try:
                 with reaper_held():
                     try:
-                        pid = await self._ctx.runtime.exec(self.id, process_file, pid_file, stdio)
+                        pid = await self._ctx.runtime.exec(self.id, document, pid_file, stdio)
                     finally:
-                        process_file.unlink(missing_ok=True)
                         if own_pipes is not None:
                             own_pipes.close_child_ends()
                         else:
@@ -466,7 +461,6 @@ class Container:
                         f"container {self.id!r} stopped before the process could start"
                     ) from None
                 raise
-            pid_file.unlink(missing_ok=True)
             process = Process(handle, process_info(pid, document), start_time(pid))
             self.processes[pid] = process
             self._ctx.events.publish("start-process", self.id, pid=pid)
@@ -555,7 +549,7 @@ class Container:
                 )
             image = checkpoints.reserve(self.bundle, name)
             work = self.dir / f"criu-dump-{name}"
-            work.mkdir(exist_ok=True)
+            work.mkdir(parents=True, exist_ok=True)
             was_paused = self.status is Status.PAUSED
             if exit:
                 self._checkpoint_exit = trio.Event()
@@ -657,6 +651,7 @@ class Container:
         self._removed.set()
         if self._nursery is not None or self.init is not None:
             await self._finished.wait()
+        self._ctx.journal.remove(self.id)
         remove_directory(self.dir)
 
     def mark_stopped(self, exit_status: int) -> None:

@@ -136,7 +136,13 @@ class LogWriter:
 
 
 def _open_for_append(path: Path) -> int:
-    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o640)
+    except FileNotFoundError:
+        # The container's directory is made when it first has something to hold.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o640)
 
 
 def read_tail(directory: Path, tail: int | None) -> tuple[list[bytes], _Position]:

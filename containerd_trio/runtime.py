@@ -120,24 +120,39 @@ class Runc:
     # --- container lifecycle --------------------------------------------------------------------
 
     async def run(self, container_id: str, bundle: Path, pid_file: Path, stdio: Stdio) -> int:
-        """``runc run -d``: create and start; returns the init's pid (re-parented to us)."""
+        """``runc run -d``: create and start; returns the init's pid (re-parented to us).
+
+        The pid file is removed once read; if the call fails it is left for the caller, who
+        must kill whatever it names.
+        """
         await self._call(
             "run",
             ["--detach", "--bundle", str(bundle), "--pid-file", str(pid_file), container_id],
             stdio=stdio,
         )
-        return read_pid_file(pid_file)
+        return take_pid_file(pid_file)
 
     async def exec(
-        self, container_id: str, process_file: Path, pid_file: Path, stdio: Stdio
+        self, container_id: str, process: dict[str, Any], pid_file: Path, stdio: Stdio
     ) -> int:
-        """``runc exec -d --process FILE``: returns the new process's pid."""
-        await self._call(
-            "exec",
-            ["--detach", "--process", str(process_file), "--pid-file", str(pid_file), container_id],
-            stdio=stdio,
-        )
-        return read_pid_file(pid_file)
+        """``runc exec -d --process``: returns the new process's pid.
+
+        The OCI process document goes to runc through a memfd (``/proc/self/fd/N``): no file
+        to create and remove for it.
+        """
+        document = os.memfd_create("runc-exec-process", os.MFD_CLOEXEC)
+        try:
+            os.write(document, json.dumps(process).encode())
+            await self._call(
+                "exec",
+                ["--detach", "--process", f"/proc/self/fd/{document}", "--pid-file", str(pid_file),
+                 container_id],
+                stdio=stdio,
+                pass_fds=(document,),
+            )  # fmt: skip
+        finally:
+            os.close(document)
+        return take_pid_file(pid_file)
 
     async def restore(
         self,
@@ -163,7 +178,7 @@ class Runc:
             ],
             stdio=stdio,
         )  # fmt: skip
-        return read_pid_file(pid_file)
+        return take_pid_file(pid_file)
 
     async def checkpoint(
         self,
@@ -245,6 +260,7 @@ class Runc:
         *,
         stdio: Stdio | None = None,
         capture: bool = False,
+        pass_fds: tuple[int, ...] = (),
     ) -> bytes:
         log_fd = os.memfd_create(f"runc-{command}-log", os.MFD_CLOEXEC)
         try:
@@ -262,7 +278,7 @@ class Runc:
                 ok = False
                 try:
                     with trio.fail_after(self.timeout):
-                        result = await run_child(argv, pass_fds=(log_fd,), **streams)
+                        result = await run_child(argv, pass_fds=(log_fd, *pass_fds), **streams)
                     ok = result.returncode == 0
                 except trio.TooSlowError:
                     raise RuntimeTimeout(
@@ -296,8 +312,12 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_pid_file(path: Path) -> int:
+def take_pid_file(path: Path) -> int:
+    """Read the pid runc wrote, and remove the file."""
     try:
-        return int(path.read_text().strip())
+        with open(path, "rb") as pid_file:
+            pid = int(pid_file.read().strip())
     except (OSError, ValueError) as exc:
         raise RuntimeFailure(f"runc left no usable pid file at {path}: {exc}") from None
+    os.unlink(path)
+    return pid

@@ -55,7 +55,7 @@ from .model import (
 )
 from .process import UNKNOWN_EXIT_STATUS, start_time
 from .reaper import reap_periodically
-from .records import ContainerRecord, ProcessStart, read_records
+from .records import ContainerRecord, ProcessStart, RecordJournal
 from .runtime import CriuOptions, Runc
 from .timestamps import format_ns, now_ns, parse_ns
 from .validation import check_id
@@ -80,6 +80,7 @@ class Supervisor:
         self._nursery: trio.Nursery | None = None
         self._context: ContainerContext | None = None
         self._shutting_down = False
+        self._journal = RecordJournal(config.journal_path)
         metrics.count_containers(self._count_by_status)
 
     # --- lifetime -------------------------------------------------------------------------------
@@ -96,8 +97,11 @@ class Supervisor:
                 metrics=self.metrics,
                 log_max_bytes=self.config.log_max_bytes,
                 devnull=devnull,
+                journal=self._journal,
+                pid_dir=self.config.pid_dir,
                 cleanup_timeout=self.config.runtime_timeout,
             )
+            self.config.pid_dir.mkdir(parents=True, exist_ok=True)
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(reap_periodically)
@@ -106,6 +110,7 @@ class Supervisor:
                 await trio.sleep_forever()
         finally:
             os.close(devnull)
+            self._journal.close()
 
     async def shutdown(self) -> None:
         """Refuse new commands, stop every container (unless kept), then end the nursery."""
@@ -319,9 +324,7 @@ class Supervisor:
             raise StartupError(
                 f"cannot list runc's containers to adopt them: {exc.message}"
             ) from None
-        records = {
-            record.container.id: record for record in read_records(self.config.containers_dir)
-        }
+        records = {record.container.id: record for record in self._journal.load()}
         for container_id, entry in known.items():
             if container_id not in records:
                 # runc has it but the daemon died before writing its record.

@@ -325,6 +325,21 @@ def subprocess_pipe() -> int:
 
 
 @pytest.fixture
+def plain_parent() -> None:
+    """Make the test process an ordinary parent again, not a child subreaper.
+
+    In-process daemons (earlier tests) make it a subreaper; then what a killed daemon process
+    orphans would be re-parented to the test process, which never reaps it, and a container's
+    init cannot finish dying while zombies of its pid namespace wait. Under systemd or a shell
+    such orphans go to init, which reaps them: that is what the crash tests must see.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(36, 0, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER, off (Daemon.run turns it on again)
+
+
+@pytest.fixture
 async def spawn_daemon(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Callable[..., Any]]:
     spawned: list[DaemonProcess] = []
 

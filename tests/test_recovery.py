@@ -23,7 +23,7 @@ from .conftest import (
     wait_exit,
 )
 
-pytestmark = pytest.mark.deadline(90)
+pytestmark = [pytest.mark.deadline(90), pytest.mark.usefixtures("plain_parent")]
 
 
 @pytest.fixture

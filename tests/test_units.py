@@ -15,7 +15,7 @@ from containerd_trio.convert import structure
 from containerd_trio.errors import InvalidRequest
 from containerd_trio.logfmt import LogfmtFormatter
 from containerd_trio.model import ContainerInfo, ContainerState, ProcessInfo, Status, User
-from containerd_trio.records import ContainerRecord, ProcessStart, read_records, write_record
+from containerd_trio.records import ContainerRecord, ProcessStart, RecordJournal
 from containerd_trio.validation import check_id, parse_signal
 
 
@@ -33,30 +33,61 @@ def test_timestamps_round_trip() -> None:
             timestamps.parse_ns(bad)
 
 
+def _record(container_id: str, status: Status = Status.RUNNING) -> ContainerRecord:
+    info = ContainerInfo(
+        id=container_id,
+        bundle_path="/b",
+        state=ContainerState(status, 3 if status is Status.STOPPED else None),
+        processes=[ProcessInfo(7, ["sh"], User(1, 2, [3]), False, ["A=1"], "/")],
+        created_at=timestamps.format_ns(len(container_id)),
+        labels={"k": "v"},
+    )
+    return ContainerRecord(info, [ProcessStart(7, 99)])
+
+
 @pytest.mark.parametrize("status", list(Status))
 def test_records_round_trip_in_every_status(tmp_path: Path, status: Status) -> None:
     """A regression: a request hook once made stopped records unreadable after a restart."""
     assert schemas.DesiredStatus  # the request hooks are registered
-    info = ContainerInfo(
-        id="c",
-        bundle_path="/b",
-        state=ContainerState(status, 3 if status is Status.STOPPED else None),
-        processes=[ProcessInfo(7, ["sh"], User(1, 2, [3]), False, ["A=1"], "/")],
-        created_at=timestamps.format_ns(1),
-        labels={"k": "v"},
-    )
-    directory = tmp_path / "c"
-    directory.mkdir()
-    write_record(directory, ContainerRecord(info, [ProcessStart(7, 99)]))
-    [record] = read_records(tmp_path)
-    assert record == ContainerRecord(info, [ProcessStart(7, 99)])
+    journal = RecordJournal(tmp_path / "containers.journal")
+    journal.put(_record("c", status))
+    journal.close()
+    assert RecordJournal(tmp_path / "containers.journal").load() == [_record("c", status)]
+
+
+def test_the_journal_replays_puts_and_removes(tmp_path: Path) -> None:
+    path = tmp_path / "containers.journal"
+    journal = RecordJournal(path)
+    journal.load()
+    journal.put(_record("a"))
+    journal.put(_record("bb"))
+    journal.put(_record("a", Status.PAUSED))  # a later put wins
+    journal.put(_record("ccc"))
+    journal.remove("bb")
+    journal.close()
+    with open(path, "ab") as torn:
+        torn.write(b'{"put": {"container": {"id": "dd')  # a crash in mid-write
+    loaded = RecordJournal(path).load()
+    assert [r.container.id for r in loaded] == ["a", "ccc"]  # oldest first
+    assert loaded[0].container.state.status is Status.PAUSED
+    # Loading rewrites the journal with just what is live.
+    assert len(path.read_bytes().splitlines()) == 2
+
+
+def test_the_journal_is_compacted(tmp_path: Path) -> None:
+    path = tmp_path / "containers.journal"
+    journal = RecordJournal(path)
+    for n in range(3000):
+        journal.put(_record(f"c{n % 3}"))
+    journal.close()
+    assert len(path.read_bytes().splitlines()) <= 1000
+    assert [r.container.id for r in RecordJournal(path).load()] == ["c0", "c1", "c2"]
 
 
 def test_unreadable_records_are_skipped(tmp_path: Path) -> None:
-    (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "record.json").write_text("{not json")
-    (tmp_path / "empty").mkdir()
-    assert read_records(tmp_path) == []
+    path = tmp_path / "containers.journal"
+    path.write_text('{"put": {"container": {"id": "broken"}}}\nnot json\n')
+    assert RecordJournal(path).load() == []
 
 
 @pytest.mark.parametrize("good", ["a", "redis", "A-1_b.c", "9" * 128])
