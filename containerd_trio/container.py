@@ -117,34 +117,61 @@ def process_info(pid: int, document: dict[str, Any]) -> ProcessInfo:
     )
 
 
-#: config.json path -> (its identity when read, its process object). Containers started from
-#: one bundle share the parse; a changed file (mtime, size or inode) is read again.
-_bundle_processes: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+@attrs.frozen
+class BundleConfig:
+    """What the daemon reads of a bundle's config.json."""
+
+    #: The OCI process object (shared between callers: never change it).
+    process: dict[str, Any]
+    #: Whether the container's cgroup has a memory limit: only then can it be killed for
+    #: memory by its own cgroup, and only then is an OOM watcher worth its fd and task.
+    memory_limited: bool
 
 
-def read_bundle_process(bundle: Path) -> dict[str, Any]:
-    """The ``process`` object of the bundle's config.json, or {} if it cannot be read.
+_UNREADABLE = BundleConfig(process={}, memory_limited=True)
+
+#: config.json path -> (its identity when read, what was read). Containers started from one
+#: bundle share the parse; a changed file (mtime, size or inode) is read again.
+_bundle_configs: dict[str, tuple[tuple[int, int, int], BundleConfig]] = {}
+
+
+def read_bundle(bundle: Path) -> BundleConfig:
+    """What the daemon needs of the bundle's config.json.
 
     A broken config.json is runc's to report (its message is the one users know), so this never
-    raises. The answer may be shared: callers must not change it.
+    raises; what cannot be read is taken as empty, with a memory limit (so watched).
     """
     path = os.path.join(bundle, "config.json")
     try:
         info = os.stat(path)
         identity = (info.st_mtime_ns, info.st_size, info.st_ino)
-        cached = _bundle_processes.get(path)
+        cached = _bundle_configs.get(path)
         if cached is not None and cached[0] == identity:
             return cached[1]
         with open(path, "rb") as config_file:
             config = json.loads(config_file.read())
     except (OSError, ValueError):
-        return {}
-    process = config.get("process") if isinstance(config, dict) else None
-    document = dict(process) if isinstance(process, dict) else {}
-    if len(_bundle_processes) >= 1024:
-        _bundle_processes.clear()
-    _bundle_processes[path] = (identity, document)
-    return document
+        return _UNREADABLE
+    if not isinstance(config, dict):
+        return _UNREADABLE
+    memory = _object(_object(_object(config.get("linux")).get("resources")).get("memory"))
+    facts = BundleConfig(
+        process=dict(_object(config.get("process"))),
+        memory_limited=bool(memory.get("limit")),
+    )
+    if len(_bundle_configs) >= 1024:
+        _bundle_configs.clear()
+    _bundle_configs[path] = (identity, facts)
+    return facts
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def read_bundle_process(bundle: Path) -> dict[str, Any]:
+    """The ``process`` object of the bundle's config.json ({} if it cannot be read)."""
+    return read_bundle(bundle).process
 
 
 class Container:
@@ -248,7 +275,8 @@ class Container:
             return None
         pipes = Pipes(self._ctx.devnull)
         pid_file = self._ctx.pid_dir / f"{self.id}.init.pid"
-        document = read_bundle_process(self.bundle)
+        bundle_config = read_bundle(self.bundle)
+        document = bundle_config.process
         try:
             # Held until the pidfd is open: an init that exits at once is a zombie of ours
             # before then, and must be left for its watcher to reap.
@@ -277,9 +305,7 @@ class Container:
         self.init = Process(handle, process_info(pid, document), start_time(pid))
         self.processes[pid] = self.init
         self.status = Status.RUNNING
-        cgroup = find_memory_cgroup(pid, partial(self._ctx.runtime.cgroup_paths, self.id))
-        if cgroup is not None:
-            self._oom = OomCounter(cgroup, self._report_oom)
+        self._watch_memory(pid, bundle_config)
         # Published before any watcher runs, so that a start always precedes its exit.
         kind = "restore" if isinstance(launch, Restore) else "start-container"
         self._ctx.events.publish(kind, self.id, pid=pid)
@@ -341,11 +367,18 @@ class Container:
             self._ctx.events.publish("exit", self.id, pid=pid, status=UNKNOWN_EXIT_STATUS)
         self.init = self.processes[init_pid]
         self.status = launch.runc_status
-        cgroup = find_memory_cgroup(init_pid, partial(self._ctx.runtime.cgroup_paths, self.id))
-        if cgroup is not None:
-            self._oom = OomCounter(cgroup, self._report_oom)
+        self._watch_memory(init_pid, read_bundle(self.bundle))
+        if self._oom is not None:
             self._oom.check_silently()
         self.save()
+
+    def _watch_memory(self, pid: int, bundle: BundleConfig) -> None:
+        """Find the memory cgroup to count OOM kills in, if the container can have any."""
+        if not bundle.memory_limited:
+            return
+        cgroup = find_memory_cgroup(pid, partial(self._ctx.runtime.cgroup_paths, self.id))
+        if cgroup is not None:
+            self._oom = OomCounter(cgroup, self._report_oom)
 
     def _start_pumps(self, nursery: trio.Nursery, readers: tuple[int, int]) -> None:
         stdout, stderr = readers

@@ -16,33 +16,37 @@ import ctypes.util
 import logging
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import attrs
 import trio
 
 log = logging.getLogger(__name__)
 
-_V1_ROOT = Path("/sys/fs/cgroup/memory")
-_V2_ROOTS = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
+_V1_ROOT = "/sys/fs/cgroup/memory"
+_V2_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
 
 
 @attrs.define
 class MemoryCgroup:
-    path: Path
+    path: str
     version: int  # 1 or 2
 
     @property
-    def counter_file(self) -> Path:
-        return self.path / ("memory.oom_control" if self.version == 1 else "memory.events")
+    def counter_file(self) -> str:
+        return f"{self.path}/{'memory.oom_control' if self.version == 1 else 'memory.events'}"
 
     def oom_kills(self) -> int | None:
         """The cgroup's ``oom_kill`` counter, or None if the cgroup is gone."""
         try:
-            text = self.counter_file.read_text()
+            fd = os.open(self.counter_file, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return None
-        return parse_oom_kill(text)
+        try:
+            return parse_oom_kill(os.read(fd, 4096).decode())
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
 
 def parse_oom_kill(text: str) -> int:
@@ -82,17 +86,18 @@ def find_memory_cgroup(
     if v1 not in (None, "/"):
         candidate = f"{_V1_ROOT}{v1}"
         if os.path.exists(f"{candidate}/memory.oom_control"):
-            return MemoryCgroup(Path(candidate), 1)
+            return MemoryCgroup(candidate, 1)
     if v1 is None and v2 not in (None, "/"):
         for root in _V2_ROOTS:
             candidate = f"{root}{v2}"
             if os.path.exists(f"{candidate}/memory.events"):
-                return MemoryCgroup(Path(candidate), 2)
+                return MemoryCgroup(candidate, 2)
     paths = runc_paths() if runc_paths is not None else {}
     for key, version in (("memory", 1), ("", 2)):
         path = paths.get(key)
-        if path and Path(path, "memory.oom_control" if version == 1 else "memory.events").exists():
-            return MemoryCgroup(Path(path), version)
+        name = "memory.oom_control" if version == 1 else "memory.events"
+        if path and os.path.exists(f"{path}/{name}"):
+            return MemoryCgroup(path, version)
     return None
 
 
@@ -137,10 +142,13 @@ class OomCounter:
     async def _watch_v1(self) -> None:
         efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         try:
-            control = os.open(self.cgroup.path / "memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+            control = os.open(f"{self.cgroup.path}/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
             try:
-                with open(self.cgroup.path / "cgroup.event_control", "w") as event_control:
-                    event_control.write(f"{efd} {control}")
+                registration = os.open(f"{self.cgroup.path}/cgroup.event_control", os.O_WRONLY)
+                try:
+                    os.write(registration, f"{efd} {control}".encode())
+                finally:
+                    os.close(registration)
             finally:
                 os.close(control)
             while True:
@@ -149,7 +157,7 @@ class OomCounter:
                     os.eventfd_read(efd)
                 except BlockingIOError:
                     continue
-                if not self.cgroup.path.exists():
+                if not os.path.exists(self.cgroup.path):
                     return  # the eventfd also fires when the cgroup is removed
                 await self._check_soon()
         finally:
@@ -190,7 +198,7 @@ class _Inotify:
             return None
         return cls(fd)
 
-    def watch(self, path: Path) -> None:
+    def watch(self, path: str) -> None:
         assert self._libc is not None
         if self._libc.inotify_add_watch(self.fd, os.fsencode(path), self._IN_MODIFY) < 0:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(path))

@@ -114,7 +114,7 @@ def test_oom_counter_reports_each_rise_once(tmp_path: Path) -> None:
 
     (tmp_path / "memory.events").write_text("oom 0\noom_kill 0\n")
     reports: list[int] = []
-    counter = OomCounter(MemoryCgroup(tmp_path, 2), lambda: reports.append(1))
+    counter = OomCounter(MemoryCgroup(str(tmp_path), 2), lambda: reports.append(1))
     counter.check()
     assert reports == []
     (tmp_path / "memory.events").write_text("oom 2\noom_kill 2\n")
