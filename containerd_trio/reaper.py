@@ -6,10 +6,10 @@ leftovers, such as the ``runc:[1:CHILD]`` stage of a ``runc exec`` that failed a
 container. Nobody else will reap those; left alone they pile up as zombies.
 
 :func:`reap_strays` reaps each zombie child of the daemon that is neither watched (a container
-process) nor spawned and waited for by the daemon itself (runc, helpers: Trio reaps those, and
-reaping them first would turn a failed runc into a success). It runs whenever a runc call
-ends, which is when runc's orphans arrive (they are re-parented before runc's own exit is
-seen), and every few seconds for anything else. No SIGCHLD handler: Python's signal handlers
+process) nor spawned and waited for by the daemon itself (runc, helpers: the daemon reaps those
+itself, and reaping them first would turn a failed runc into a success). It runs whenever a
+runc call fails, which is when runc leaves orphans (they are re-parented before runc's own exit
+is seen), and every few seconds for anything else. No SIGCHLD handler: Python's signal handlers
 are per-process, and two daemons in one process (as in the tests) would tread on each other's.
 A start or an exec holds the reaper (:func:`reaper_held`) from before runc runs until the new
 process's pidfd is open, because the process may exit, and be a zombie of ours, in that gap; a
@@ -103,12 +103,17 @@ async def run_child(
             os.waitpid(pid, 0)  # noqa: ASYNC222 - killed: it exits at once
             spawned.discard(pid)
             raise
+        failed = True
         try:
             returncode = await _wait_child(pid, pidfd)
+            failed = returncode != 0
         finally:
             os.close(pidfd)
             spawned.discard(pid)
-            request_scan()  # runc's orphans, if any, are ours now
+            if failed:
+                # A runc that failed (or was killed) is what leaves orphans behind; they are
+                # ours now. A scan costs a pass over all children, so only then.
+                request_scan()
         return ChildResult(
             returncode=returncode,
             stdout=_read_memfd(out) if out is not None else b"",
