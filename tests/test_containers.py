@@ -212,7 +212,18 @@ async def test_bad_start_request_is_400(client: httpx.AsyncClient, body: str, me
 
 
 @pytest.mark.parametrize(
-    "container_id", ["%2E%2E", ".hidden", "a" * 129, "has space", "semi;colon"]
+    "container_id",
+    [
+        "%2E%2E",
+        ".hidden",
+        "a" * 129,
+        "b" * 200,
+        "has space",
+        "semi;colon",
+        "a%2Fb",
+        "a%00b",
+        "%2E%2E%2Fetc",
+    ],
 )
 async def test_invalid_id_is_400(
     client: httpx.AsyncClient, bundle: Path, container_id: str
@@ -220,6 +231,25 @@ async def test_invalid_id_is_400(
     response = await client.post(f"/containers/{container_id}", json={"bundlePath": str(bundle)})
     assert response.status_code == 400, response.text
     assert "invalid container id" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("timeout", "message"),
+    [
+        ("-1", "timeout must be 0 or more"),
+        ("soon", "timeout must be a number"),
+        ("nan", "timeout must be 0 or more"),
+        ("inf", "timeout must be 0 or more"),
+    ],
+)
+async def test_bad_delete_timeout_is_400(
+    client: httpx.AsyncClient, bundle: Path, timeout: str, message: str
+) -> None:
+    await start_container(client, "t", bundle)
+    response = await client.delete("/containers/t", params={"timeout": timeout})
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+    assert (await client.get("/containers/t")).json()["state"]["status"] == "running"
 
 
 async def test_body_too_large_is_413(start_daemon: object, bundle: Path) -> None:
