@@ -168,7 +168,9 @@ def _note_of(exc: BaseException) -> str:
         if name is not None:
             return camel(str(name))
         if index is not None:
-            return f"[{index}]"
+            # A mapping's key is the client's text: quoted, so that it can never break the
+            # one-line message (a key may hold a newline).
+            return f"[{index!r}]" if isinstance(index, str) else f"[{index}]"
     return ""
 
 

@@ -24,7 +24,7 @@ MAX_SIGNAL = 64
 
 
 def check_id(value: str, what: str = "container id") -> str:
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):  # not match(): "$" also matches before a final newline
         shown = value if len(value) <= 40 else value[:40] + "..."
         raise InvalidRequest(
             f"invalid {what} {shown!r}: it must match {ID_PATTERN} (letters, digits, '_', '.', '-';"
@@ -43,7 +43,7 @@ def parse_signal(value: object) -> int:
         raise InvalidRequest(f"signal {value} is out of range: it must be 1..{MAX_SIGNAL}")
     if isinstance(value, str):
         name = value.strip().upper()
-        if name.isdigit():
+        if name.isascii() and name.isdecimal():
             return parse_signal(int(name))
         if not name.startswith("SIG"):
             name = "SIG" + name

@@ -7,15 +7,16 @@ status, including the framework's own (404 for an unknown route, 405, 413).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
-from quart import Response, request
+from quart import Response, g, request
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException
 
 from ..convert import structure, unstructure
 from ..errors import DaemonError, InvalidRequest
@@ -55,10 +56,8 @@ def stream_response(lines: AsyncIterator[bytes]) -> Response:
 
 async def read_json(*, optional: bool = False) -> Any:
     """The request body as decoded JSON, whatever its Content-Type (curl -d sends a form type)."""
-    try:
-        data = await request.get_data(cache=False, as_text=False)
-    except RequestEntityTooLarge:
-        raise
+    g.body_read = True
+    data = await request.get_data(cache=False, as_text=False)
     if not data.strip():
         if optional:
             return {}
@@ -106,6 +105,16 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     @app.before_request
     async def refuse_encoded_separators() -> None:
         check_raw_path(request.scope.get("raw_path") or b"")
+
+    @app.after_request
+    async def drain_unread_body(response: Response) -> Response:
+        # Hypercorn 0.18 with quart-trio: an answer sent before the request's body arrived (an
+        # invalid id refused from the path alone, a 404, a 413) leaves the keep-alive
+        # connection stuck, its next request never answered. Reading the body first avoids it.
+        if not g.get("body_read"):
+            with contextlib.suppress(Exception):  # too large, or the client went away
+                await request.get_data(cache=False)
+        return response
 
     @app.errorhandler(DaemonError)
     async def daemon_error(exc: DaemonError) -> Response:

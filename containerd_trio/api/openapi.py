@@ -124,8 +124,14 @@ _FIELD_NOTES: dict[str, dict[str, Schema]] = {
     },
     "ExecRequest": {
         "args": {"minItems": 1, "description": "The program and its arguments."},
-        "env": {"description": "KEY=value entries; the bundle's when left out."},
-        "cwd": {"description": "The working directory; the bundle's when left out."},
+        "env": {
+            "items": {"pattern": "^[^=]+="},
+            "description": "KEY=value entries; the bundle's when left out.",
+        },
+        "cwd": {
+            "pattern": "^/",
+            "description": "The working directory, an absolute path; the bundle's when left out.",
+        },
         "terminal": {
             "const": False,
             "description": "Terminal processes are not supported: true is refused with 400.",

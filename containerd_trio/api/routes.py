@@ -18,6 +18,9 @@ from .schemas import CheckpointRequest, ExecRequest, SignalRequest, StartRequest
 
 blueprint = Blueprint("api", __name__)
 
+#: A ``tail`` larger than this means the whole log (and must not reach deque(maxlen=...)).
+MAX_TAIL = 1 << 30
+
 
 def supervisor() -> Supervisor:
     value: Supervisor = current_app.extensions["supervisor"]
@@ -74,7 +77,8 @@ async def add_process(container_id: str) -> Response:
 @blueprint.post("/containers/<container_id>/process/<pid>")
 async def signal_process(container_id: str, pid: str) -> Response:
     check_id(container_id)
-    if not pid.isdigit() or not 0 < int(pid) < 2**22 + 1:
+    # isdecimal(), and ASCII: "3¹".isdigit() is True, and int() refuses it.
+    if not (pid.isascii() and pid.isdecimal()) or not 0 < int(pid) < 2**22 + 1:
         raise InvalidRequest(f"pid must be a positive integer, not {pid!r}")
     body = await http.read_body(SignalRequest)
     supervisor().signal_process(container_id, int(pid), body.signal)
@@ -167,6 +171,8 @@ async def _event_lines(subscription: Subscription) -> AsyncIterator[bytes]:
 @blueprint.get("/containers/<container_id>/logs")
 async def container_logs(container_id: str) -> Response:
     tail = _query_number("tail", None, integer=True)
+    if tail is not None and tail > MAX_TAIL:
+        tail = MAX_TAIL  # more than any log holds: all of it
     follow = _query_bool("follow")
     lines = supervisor().log_lines(
         container_id, tail=None if tail is None else int(tail), follow=follow

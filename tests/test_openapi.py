@@ -1,0 +1,364 @@
+"""The OpenAPI document: valid OpenAPI 3.1, served, complete, and true to what the daemon does."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import httpx
+import jsonschema_rs
+import pytest
+import schemathesis
+from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
+
+from containerd_trio.api import openapi, schemas
+from containerd_trio.api.app import create_app
+from containerd_trio.convert import camel
+from containerd_trio.model import ProcessSpec
+from containerd_trio.validation import ID_PATTERN, parse_signal
+
+from .conftest import COUNTER, BundleFactory, RunningDaemon, now, start_container, wait_exit
+
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+REQUEST_CLASSES: dict[str, type[Any]] = {
+    "StartRequest": schemas.StartRequest,
+    "ExecRequest": schemas.ExecRequest,
+    "SignalRequest": schemas.SignalRequest,
+    "UpdateRequest": schemas.UpdateRequest,
+    "CheckpointRequest": schemas.CheckpointRequest,
+}
+
+
+def validator(name: str) -> jsonschema_rs.Validator:
+    """A JSON Schema validator for one of the document's component schemas."""
+    document = openapi.document()
+    root = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": f"#/components/schemas/{name}",
+        "components": document["components"],
+    }
+    return jsonschema_rs.validator_for(root)
+
+
+def assert_conforms(name: str, value: Any) -> None:
+    errors = [str(error) for error in validator(name).iter_errors(value)]
+    assert not errors, f"{name}: {errors} in {value!r}"
+
+
+def refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from refs(item)
+
+
+def resolve(document: dict[str, Any], pointer: str) -> Any:
+    assert pointer.startswith("#/"), pointer
+    node: Any = document
+    for part in pointer[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def placeholders_to_star(path: str) -> str:
+    return re.sub(r"\{[^}]*\}", "{*}", path)
+
+
+# --- the document itself ------------------------------------------------------------------------
+
+
+def test_document_is_valid_openapi_3_1() -> None:
+    document = openapi.document()
+    assert document["openapi"].startswith("3.1")
+    OPENAPI_31_VALIDATOR.validate(document)  # the official 3.1 meta-schema
+    loaded: Any = schemathesis.openapi.from_dict(document)
+    loaded.validate()
+    operations = [result.ok() for result in loaded.get_all_operations()]
+    assert len(operations) == sum(
+        1 for item in document["paths"].values() for method in item if method in METHODS
+    )
+
+
+def test_document_is_plain_json_built_once() -> None:
+    document = openapi.document()
+    assert openapi.document() is document
+    assert json.loads(json.dumps(document)) == document
+
+
+def test_every_reference_resolves_and_every_schema_compiles() -> None:
+    document = openapi.document()
+    for pointer in set(refs(document)):
+        assert resolve(document, pointer) is not None, pointer
+    for name in document["components"]["schemas"]:
+        validator(name)  # compiles as JSON Schema 2020-12, references and all
+
+
+def test_component_schemas_named_in_the_contract() -> None:
+    names = set(openapi.document()["components"]["schemas"])
+    assert {
+        "Container", "ContainerState", "Process", "User", "Checkpoint", "Event", "LogRecord",
+        "State", "Machine", "StartRequest", "ExecRequest", "SignalRequest", "UpdateRequest",
+        "CheckpointRequest", "Stats", "Error", "Signal",
+    } <= names  # fmt: skip
+
+
+def test_path_parameters_are_declared_with_the_id_pattern() -> None:
+    document = openapi.document()
+    for path, item in document["paths"].items():
+        names = set(re.findall(r"\{([^}]*)\}", path))
+        for method, operation in item.items():
+            declared = {
+                parameter["name"]: parameter
+                for parameter in (
+                    resolve(document, p["$ref"]) for p in operation.get("parameters", [])
+                )
+                if parameter["in"] == "path"
+            }
+            assert set(declared) == names, (method, path)
+            for name, parameter in declared.items():
+                assert parameter["required"] is True
+                if name in ("id", "name"):
+                    assert parameter["schema"]["pattern"] == ID_PATTERN
+
+
+def test_query_parameters() -> None:
+    document = openapi.document()
+
+    def query(path: str, method: str) -> dict[str, Any]:
+        operation = document["paths"][path][method]
+        found = (resolve(document, p["$ref"]) for p in operation.get("parameters", []))
+        return {p["name"]: p["schema"] for p in found if p["in"] == "query"}
+
+    assert query("/containers/{id}", "delete") == {
+        "timeout": {"type": "number", "minimum": 0, "default": 10}
+    }
+    events = query("/events", "get")
+    assert events["since"]["format"] == "date-time"
+    assert events["id"]["pattern"] == ID_PATTERN
+    logs = query("/containers/{id}/logs", "get")
+    assert logs["tail"] == {"type": "integer", "minimum": 0}
+    assert {"true", "false"} <= set(logs["follow"]["enum"])
+    assert "bundlePath" in query("/containers/{id}/checkpoint", "get")
+    assert "bundlePath" in query("/containers/{id}/checkpoint/{name}", "delete")
+
+
+def test_answers_and_errors() -> None:
+    document = openapi.document()
+    paths = document["paths"]
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, item in paths.items():
+        for method, operation in item.items():
+            answers = operation["responses"]
+            assert any(code.startswith("2") for code in answers), (method, path)
+            for code, answer in answers.items():
+                if code.startswith(("4", "5")):
+                    content = resolve(document, answer["$ref"])["content"]
+                    assert content == {"application/json": {"schema": error}}, (code, path)
+            if "requestBody" in operation:
+                assert {"400", "413"} <= set(answers), (method, path)
+    assert "201" in paths["/containers/{id}"]["post"]["responses"]
+    assert "201" in paths["/containers/{id}/processes"]["put"]["responses"]
+    assert "201" in paths["/containers/{id}/checkpoint/{name}"]["post"]["responses"]
+    assert "409" in paths["/containers/{id}"]["post"]["responses"]
+    assert "504" in paths["/containers/{id}"]["delete"]["responses"]
+    for path, schema in (("/events", "Event"), ("/containers/{id}/logs", "LogRecord")):
+        content = paths[path]["get"]["responses"]["200"]["content"]
+        assert content == {
+            "application/x-ndjson": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+        }
+    assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
+    body = paths["/containers/{id}/checkpoint/{name}"]["post"]["requestBody"]
+    assert body["required"] is False  # the seed's checkpoint request may come without a body
+
+
+def test_request_schemas_follow_the_attrs_classes() -> None:
+    """camelCase names, required = no default, unknown keys refused: as the converter does."""
+    components = openapi.document()["components"]["schemas"]
+    for name, cls in REQUEST_CLASSES.items():
+        schema = components[name]
+        fields = attrs.fields(cls)
+        assert set(schema["properties"]) == {camel(f.name) for f in fields}, name
+        assert set(schema.get("required", [])) == {
+            camel(f.name) for f in fields if f.default is attrs.NOTHING
+        }, name
+        assert schema["additionalProperties"] is False, name
+    assert components["StartRequest"]["properties"]["bundlePath"]["type"] == "string"
+    assert components["StartRequest"]["properties"]["labels"] == {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+    }
+    assert components["User"]["additionalProperties"] is False
+    assert set(components["User"]["properties"]) == {"uid", "gid", "additionalGids"}
+    assert schemas.ExecRequest is ProcessSpec
+
+
+def test_documented_signals_are_accepted() -> None:
+    schema = openapi.document()["components"]["schemas"]["Signal"]
+    number, name = schema["oneOf"]
+    assert (number["minimum"], number["maximum"]) == (1, 64)
+    for value in name["enum"]:
+        assert parse_signal(value) == int(signal.Signals["SIG" + value.removeprefix("SIG")])
+    assert {"SIGTERM", "TERM", "KILL"} <= set(name["enum"])
+
+
+def test_documented_examples_conform() -> None:
+    assert_conforms("StartRequest", {"bundlePath": "/containers/redis"})
+    assert_conforms("StartRequest", {"bundlePath": "/b", "checkpoint": "cp", "labels": {"a": "b"}})
+    assert_conforms(
+        "ExecRequest", {"args": ["sh"], "user": {"uid": 0, "gid": 0, "additionalGids": [1]}}
+    )
+    assert_conforms("SignalRequest", {"signal": 15})
+    assert_conforms("SignalRequest", {"signal": "SIGTERM"})
+    assert_conforms("UpdateRequest", {"status": "paused"})
+    assert_conforms("UpdateRequest", {"signal": 9})
+    assert_conforms("UpdateRequest", {"signal": "KILL", "status": None})
+    assert_conforms(
+        "CheckpointRequest", {"exit": False, "tcp": False, "unixSockets": False, "shell": False}
+    )
+    for name, bad in [
+        ("StartRequest", {}),
+        ("StartRequest", {"bundlePath": "/b", "extra": 1}),
+        ("ExecRequest", {"args": []}),
+        ("ExecRequest", {"args": ["sh"], "terminal": True}),
+        ("SignalRequest", {"signal": 0}),
+        ("SignalRequest", {"signal": True}),
+        ("UpdateRequest", {}),
+        ("UpdateRequest", {"status": "paused", "signal": 9}),
+        ("UpdateRequest", {"status": "stopped"}),
+        ("UpdateRequest", {"status": None, "signal": None}),
+        ("CheckpointRequest", {"tcp": "yes"}),
+    ]:
+        assert not validator(name).is_valid(bad), (name, bad)
+
+
+# --- against a live daemon ----------------------------------------------------------------------
+
+
+async def test_served_by_the_daemon(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == openapi.document()
+
+
+async def test_every_route_of_the_app_is_described(daemon: RunningDaemon) -> None:
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    app = create_app(supervisor, max_body_bytes=1024)
+    routes: set[tuple[str, str]] = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = re.sub(r"<(?:[^:>]*:)?([^>]*)>", r"{\1}", rule.rule)
+        for method in rule.methods or ():
+            if method not in IGNORED_METHODS:
+                routes.add((placeholders_to_star(path), method.lower()))
+    paths = openapi.document()["paths"]
+    described = {
+        (placeholders_to_star(path), method)
+        for path, item in paths.items()
+        for method in item
+        if method in METHODS
+    }
+    assert routes, "the app has no routes"
+    assert routes - described == set(), "routes of the app missing from the document"
+    assert described - routes == set(), "the document describes routes the app does not have"
+    for path in ("/state", "/containers/{id}", "/containers/{id}/checkpoint", "/events"):
+        assert path in paths
+    assert set(paths["/containers/{id}"]) == {"get", "post", "patch", "delete"}
+
+
+async def test_live_answers_conform_to_the_schemas(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """What a real container's life looks like on the wire matches the component schemas."""
+    since = now()
+    created = await start_container(client, "web", make_bundle(COUNTER), labels={"tier": "front"})
+    assert_conforms("Container", created)
+    assert_conforms("Container", (await client.get("/containers/web")).json())
+    assert_conforms("State", (await client.get("/state")).json())
+
+    response = await client.put(
+        "/containers/web/processes", json={"args": ["sh", "-c", "echo hi; exit 3"]}
+    )
+    assert response.status_code == 201, response.text
+    process = response.json()
+    assert_conforms("Process", process)
+    assert await wait_exit(client, "web", process["pid"], since) == 3
+
+    init = created["processes"][0]["pid"]
+    response = await client.post(f"/containers/web/process/{init}", json={"signal": "SIGCONT"})
+    assert response.status_code == 200, response.text
+    assert_conforms("Empty", response.json())
+
+    stats = await client.get("/containers/web/stats")
+    assert stats.status_code == 200, stats.text
+    assert_conforms("Stats", stats.json())
+
+    checkpoints = await client.get("/containers/web/checkpoint")
+    assert checkpoints.status_code == 200
+    assert checkpoints.json() == []
+
+    logs = await client.get("/containers/web/logs", params={"tail": "3"})
+    assert logs.status_code == 200
+    assert logs.headers["content-type"] == "application/x-ndjson"
+    records = [json.loads(line) for line in logs.text.splitlines()]
+    assert records
+    for record in records:
+        assert_conforms("LogRecord", record)
+
+    types = set()
+    async with client.stream("GET", "/events", params={"since": since, "id": "web"}) as stream:
+        assert stream.headers["content-type"] == "application/x-ndjson"
+        async for line in stream.aiter_lines():
+            event = json.loads(line)
+            assert_conforms("Event", event)
+            types.add(event["type"])
+            if event["type"] == "exit":
+                break
+    assert {"start-container", "start-process", "exit"} <= types
+
+    metrics = await client.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+
+    paused = await client.patch("/containers/web", json={"status": "paused"})
+    assert paused.status_code == 200, paused.text
+    assert_conforms("Container", paused.json())
+    deleted = await client.delete("/containers/web", params={"timeout": "0"})
+    assert deleted.status_code == 200, deleted.text
+    assert_conforms("Container", deleted.json())
+    assert_conforms("Stats", {"id": "x"})
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "status"),
+    [
+        ("POST", "/containers/a", b'{"bundlePath": 3}', 400),
+        ("POST", "/containers/a", b"{", 400),
+        ("POST", "/containers/-a", b'{"bundlePath": "/x"}', 400),
+        ("GET", "/containers/ghost", None, 404),
+        ("DELETE", "/containers/ghost?timeout=-1", None, 400),
+        ("PATCH", "/containers/ghost", b'{"status": "paused"}', 404),
+        ("GET", "/events?since=yesterday", None, 400),
+        ("GET", "/containers/ghost/logs?tail=x", None, 400),
+        ("POST", "/containers/a", b"x" * (1024 * 1024 + 1), 413),
+    ],
+)
+async def test_error_answers_conform(
+    client: httpx.AsyncClient, method: str, url: str, body: bytes | None, status: int
+) -> None:
+    response = await client.request(method, url, content=body)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert_conforms("Error", response.json())
