@@ -40,7 +40,7 @@ from .metrics import Metrics
 from .model import ContainerInfo, ContainerState, ProcessInfo, ProcessSpec, Status, User
 from .netns import has_own_network_namespace, set_loopback_up
 from .oom import OomCounter, find_memory_cgroup
-from .process import UNKNOWN_EXIT_STATUS, Pipes, ProcessHandle, start_time
+from .process import UNKNOWN_EXIT_STATUS, Pipes, ProcessHandle, process_state, start_time
 from .reaper import reaper_held
 from .records import ContainerRecord, ProcessStart, RecordJournal
 from .runtime import CriuOptions, Runc, RuncError
@@ -579,6 +579,12 @@ class Container:
                     f"cannot checkpoint container {self.id!r} while processes started with exec"
                     f" are running (pids {listed}): CRIU dumps only the init's process tree."
                     " Wait for them to exit or signal them first"
+                )
+            if self.init is not None and process_state(self.init.pid) == "T":
+                # CRIU cannot seize a process stopped by SIGSTOP: runc would hang to its deadline.
+                raise Conflict(
+                    f"cannot checkpoint container {self.id!r}: its init is stopped by a signal"
+                    " (SIGSTOP); send it SIGCONT first"
                 )
             image = checkpoints.reserve(self.bundle, name)
             work = self.dir / f"criu-dump-{name}"

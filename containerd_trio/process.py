@@ -46,6 +46,16 @@ def start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+def process_state(pid: int) -> str | None:
+    """The state letter of /proc/PID/stat (R, S, D, T for stopped, Z...), or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            data = stat.read()
+    except OSError:
+        return None
+    return data[data.rfind(b")") + 2 :].split()[0].decode()
+
+
 class ProcessHandle:
     """A pidfd on one process: wait for its exit, signal it, without pid-reuse races."""
 

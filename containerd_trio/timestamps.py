@@ -22,8 +22,12 @@ def now_ns() -> int:
 def format_ns(ns: int) -> str:
     """``2026-11-28T15:09:14.915868934+00:00``: always nine fraction digits, always an offset."""
     seconds, fraction = divmod(ns, 1_000_000_000)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    return f"{stamp}.{fraction:09d}+00:00"
+    t = time.gmtime(seconds)
+    # Not strftime's %Y: glibc does not pad a year below 1000 to four digits.
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:"
+        f"{t.tm_sec:02d}.{fraction:09d}+00:00"
+    )
 
 
 def parse_ns(text: str) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 
 from containerd_trio.timestamps import parse_ns
 
@@ -365,3 +366,23 @@ async def test_migration_between_state_dirs(
     )
     assert response.status_code == 201, response.text
     assert (await wait_number_after(second.client, "mover", last + 1))[0] == last + 1
+
+
+async def test_checkpoint_of_a_sigstopped_init_is_409(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """CRIU cannot seize a stopped process (runc would wait for its deadline): say so at once."""
+    created = await start_container(client, "stopped", make_bundle(COUNTER))
+    pid = created["processes"][0]["pid"]
+    assert (
+        await client.post(f"/containers/stopped/process/{pid}", json={"signal": "STOP"})
+    ).status_code == 200
+    while open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "T":
+        await trio.lowlevel.checkpoint()  # the kernel stops it as it runs next
+    response = await checkpoint(client, "stopped", "cp")
+    assert response.status_code == 409
+    assert "send it SIGCONT first" in response.json()["error"]
+    assert (
+        await client.post(f"/containers/stopped/process/{pid}", json={"signal": "CONT"})
+    ).status_code == 200
+    assert (await checkpoint(client, "stopped", "cp")).status_code == 201

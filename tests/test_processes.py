@@ -129,6 +129,9 @@ async def test_exec_defaults_come_from_the_bundle(
         ({"args": ["true"], "terminal": True}, "terminal processes are not supported"),
         ({"args": ["true"], "tty": False}, "unknown field 'tty'"),
         ({"args": ["true"], "env": "PATH=/bin"}, "env: expected a list"),
+        ({"args": ["true"], "env": ["PATH"]}, "env[0] must be NAME=VALUE"),
+        ({"args": ["true"], "cwd": "tmp"}, "cwd must be an absolute path"),
+        ({"args": [""]}, "args[0], the program to run, must not be empty"),
     ],
 )
 async def test_bad_exec_is_400(
