@@ -11,6 +11,7 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio.process import process_state
 from containerd_trio.timestamps import parse_ns
 
 from .conftest import (
@@ -377,7 +378,7 @@ async def test_checkpoint_of_a_sigstopped_init_is_409(
     assert (
         await client.post(f"/containers/stopped/process/{pid}", json={"signal": "STOP"})
     ).status_code == 200
-    while open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "T":
+    while process_state(pid) != "T":
         await trio.lowlevel.checkpoint()  # the kernel stops it as it runs next
     response = await checkpoint(client, "stopped", "cp")
     assert response.status_code == 409

@@ -134,36 +134,86 @@ def _positive_int(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add bench's options to the ``bench`` subparser."""
     add = parser.add_argument
-    add("--count", type=_positive_int, default=100, metavar="N",
-        help="containers to start (default %(default)s)")
-    add("--concurrency", type=_positive_int, default=8, metavar="C",
-        help="requests (and runc calls) in flight at most (default %(default)s)")
-    add("--address", dest="bench_address", default=None, metavar="HOST:PORT|unix:PATH",
-        help="the daemon to measure (default: run a daemon of the bench's own on a unix socket)")
-    add("--bundle", type=Path, default=None, metavar="DIR",
+    add(
+        "--count",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="containers to start (default %(default)s)",
+    )
+    add(
+        "--concurrency",
+        type=_positive_int,
+        default=8,
+        metavar="C",
+        help="requests (and runc calls) in flight at most (default %(default)s)",
+    )
+    add(
+        "--address",
+        dest="bench_address",
+        default=None,
+        metavar="HOST:PORT|unix:PATH",
+        help="the daemon to measure (default: run a daemon of the bench's own on a unix socket)",
+    )
+    add(
+        "--bundle",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="the OCI bundle every container starts from (default: a busybox bundle made for the"
-             " run; with --cycle its process must exit by itself)")
-    add("--baseline", action="store_true",
-        help="also start the containers with runc directly and print daemon/runc ratios")
-    add("--baseline-first", action="store_true",
-        help="with --baseline: run runc's phase first (to see that the order does not matter)")
-    add("--cycle", action="store_true",
+        " run; with --cycle its process must exit by itself)",
+    )
+    add(
+        "--baseline",
+        action="store_true",
+        help="also start the containers with runc directly and print daemon/runc ratios",
+    )
+    add(
+        "--baseline-first",
+        action="store_true",
+        help="with --baseline: run runc's phase first (to see that the order does not matter)",
+    )
+    add(
+        "--cycle",
+        action="store_true",
         help="time whole lifecycles (start a container running `true`, wait for its exit,"
-             " delete it) instead of starts")
-    add("--checkpoint", action="store_true",
+        " delete it) instead of starts",
+    )
+    add(
+        "--checkpoint",
+        action="store_true",
         help=f"then time checkpoint and restore of min(N, {CHECKPOINT_COUNT}) containers, through"
-             " the daemon and with runc directly")
-    add("--workdir", type=Path, default=None, metavar="DIR",
+        " the daemon and with runc directly",
+    )
+    add(
+        "--workdir",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="keep the bench's files (bundles, raw runc root, its daemon's state) in DIR"
-             " (default: a temporary directory, removed at the end)")
-    add("--settle", type=float, default=90.0, metavar="SECONDS",
+        " (default: a temporary directory, removed at the end)",
+    )
+    add(
+        "--settle",
+        type=float,
+        default=90.0,
+        metavar="SECONDS",
         help="before each timed phase, wait up to this long for the machine to be nearly idle"
-             " (the kernel tears removed containers down for a while; default %(default)s)")
+        " (the kernel tears removed containers down for a while; default %(default)s)",
+    )
     add("--runc", default="runc", metavar="PATH", help="the runc binary (default runc)")
-    add("--criu", default=None, metavar="PATH",
-        help="the CRIU for raw runc checkpoints (default: the one the daemon would use)")
-    add("--daemon-arg", action="append", metavar="ARG",
-        help="an extra argument for the bench's own daemon (repeat for several)")
+    add(
+        "--criu",
+        default=None,
+        metavar="PATH",
+        help="the CRIU for raw runc checkpoints (default: the one the daemon would use)",
+    )
+    add(
+        "--daemon-arg",
+        action="append",
+        metavar="ARG",
+        help="an extra argument for the bench's own daemon (repeat for several)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -1460,8 +1510,10 @@ async def _until_terminated(work: Awaitable[None]) -> None:
 def _waited(settled: tuple[float, bool]) -> str:
     seconds, quiet = settled
     if not quiet:
-        return (f"; WARNING: the machine stayed busy for {seconds:.0f}s before this phase:"
-                " other load on it skews what follows")
+        return (
+            f"; WARNING: the machine stayed busy for {seconds:.0f}s before this phase:"
+            " other load on it skews what follows"
+        )
     return f", after {seconds:.1f}s for the machine to settle" if seconds >= 1 else ""
 
 
@@ -1503,8 +1555,11 @@ async def _bench_in(
 
                 async def through_daemon() -> Phase:
                     waited = _waited(await settle(longest=options.settle))
-                    printer.line(TAG_DAEMON, f"{mode} {count} containers, {concurrency} at once,"
-                                             f" through {where}{waited}")
+                    printer.line(
+                        TAG_DAEMON,
+                        f"{mode} {count} containers, {concurrency} at once,"
+                        f" through {where}{waited}",
+                    )
                     ids = [f"{prefix}-{i}" for i in range(count)]
                     if options.cycle:
                         assert true_bundle is not None
@@ -1521,9 +1576,12 @@ async def _bench_in(
 
                 async def with_runc() -> Phase:
                     waited = _waited(await settle(longest=options.settle))
-                    printer.line(TAG_RUNC, f"{mode} {count} containers, {concurrency} at once,"
-                                           f" with {options.runc} directly (root {runc.root})"
-                                           f"{waited}")
+                    printer.line(
+                        TAG_RUNC,
+                        f"{mode} {count} containers, {concurrency} at once,"
+                        f" with {options.runc} directly (root {runc.root})"
+                        f"{waited}",
+                    )
                     ids = [f"{prefix}-raw-{i}" for i in range(count)]
                     if options.cycle:
                         assert true_bundle is not None
@@ -1547,9 +1605,12 @@ async def _bench_in(
                     assert sleeper is not None
                     k = min(count, CHECKPOINT_COUNT)
                     waited = _waited(await settle(longest=options.settle))
-                    printer.line(TAG_DAEMON, f"checkpoint and restore of {k} containers, one at a"
-                                             " time, through the daemon and with runc directly"
-                                             f"{waited}")
+                    printer.line(
+                        TAG_DAEMON,
+                        f"checkpoint and restore of {k} containers, one at a"
+                        " time, through the daemon and with runc directly"
+                        f"{waited}",
+                    )
                     report.checkpoint = await checkpoints(
                         api, runc, printer, prefix, k, sleeper, workdir / "raw-checkpoints"
                     )
