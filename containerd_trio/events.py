@@ -189,12 +189,14 @@ class EventBus:
         send, receive = trio.open_memory_channel[Event](self._queue)
         replay: list[Event] = []
         if since_ns is not None:
-            replay = [
-                event
-                for event in self._events
-                if event.timestamp_ns >= since_ns
-                and (container_id is None or event.id == container_id)
-            ]
+            # Newest first, stopping at ``since``: the kept events are in time order, and a
+            # client usually asks for the last moments, not the whole log.
+            for event in reversed(self._events):
+                if event.timestamp_ns < since_ns:
+                    break
+                if container_id is None or event.id == container_id:
+                    replay.append(event)
+            replay.reverse()
         if self.closed:
             send.close()
         else:
