@@ -116,8 +116,8 @@ async def run_child(
                 request_scan()
         return ChildResult(
             returncode=returncode,
-            stdout=_read_memfd(out) if out is not None else b"",
-            stderr=_read_memfd(err) if err is not None else b"",
+            stdout=read_fd(out) if out is not None else b"",
+            stderr=read_fd(err) if err is not None else b"",
         )
     finally:
         for fd in opened:
@@ -140,7 +140,8 @@ async def _wait_child(pid: int, pidfd: int) -> int:
     return int(info.si_status) if info.si_code == os.CLD_EXITED else -int(info.si_status)
 
 
-def _read_memfd(fd: int) -> bytes:
+def read_fd(fd: int) -> bytes:
+    """All of a file (a memfd) from its start, whatever was written to it."""
     os.lseek(fd, 0, os.SEEK_SET)
     chunks = []
     while chunk := os.read(fd, 65536):

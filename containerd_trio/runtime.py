@@ -25,7 +25,7 @@ import attrs
 import trio
 
 from .errors import RuntimeFailure, RuntimeTimeout
-from .reaper import run_child
+from .reaper import read_fd, run_child
 
 #: Called after every runc call with the command name, its duration and whether it succeeded.
 CallObserver = Callable[[str, float, bool], None]
@@ -297,19 +297,11 @@ class Runc:
                     if self._observer is not None:
                         self._observer(command, time.perf_counter() - started, ok)
             if not ok:
-                log = _read_all(log_fd)
+                log = read_fd(log_fd)
                 raise RuncError(command, _runc_log_message(log, result.stderr or b""))
             return bytes(result.stdout or b"")
         finally:
             os.close(log_fd)
-
-
-def _read_all(fd: int) -> bytes:
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def take_pid_file(path: Path) -> int:

@@ -14,19 +14,13 @@ import argparse
 import os
 import shlex
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-try:
-    from containerd_trio.bundle import make_busybox_bundle
-    from containerd_trio.client.http import Client
-except ImportError:
-    # Started by a python without the package (the shebang's): use the repo's venv instead.
-    venv = Path(__file__).resolve().parent.parent / ".venv"
-    if not (venv / "bin" / "python").exists() or Path(sys.prefix).resolve() == venv.resolve():
-        raise
-    os.execv(venv / "bin" / "python", [str(venv / "bin" / "python"), *sys.argv])
+import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
+
+from containerd_trio.bundle import make_busybox_bundle
+from containerd_trio.client.http import Client
 
 #: What to run: exit at once, after a while, by a signal, or because the command is missing.
 COMMANDS = [

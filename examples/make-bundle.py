@@ -14,19 +14,13 @@ checkpoints are kept.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-try:
-    from containerd_trio.bundle import DEFAULT_ARGS, make_busybox_bundle
-except ImportError:
-    # Started by a python without the package (the shebang's): use the repo's venv instead.
-    venv = Path(__file__).resolve().parent.parent / ".venv"
-    if not (venv / "bin" / "python").exists() or Path(sys.prefix).resolve() == venv.resolve():
-        raise
-    os.execv(venv / "bin" / "python", [str(venv / "bin" / "python"), *sys.argv])
+import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
+
+from containerd_trio.bundle import DEFAULT_ARGS, make_busybox_bundle
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:

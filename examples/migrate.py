@@ -15,20 +15,13 @@ at the end unless --keep is given.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-try:
-    from containerd_trio.bundle import make_busybox_bundle
-    from containerd_trio.client.http import Client
-except ImportError:
-    # Started by a python without the package (the shebang's): use the repo's venv instead.
-    venv = Path(__file__).resolve().parent.parent / ".venv"
-    if not (venv / "bin" / "python").exists() or Path(sys.prefix).resolve() == venv.resolve():
-        raise
-    os.execv(venv / "bin" / "python", [str(venv / "bin" / "python"), *sys.argv])
+import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
+
+from containerd_trio.bundle import make_busybox_bundle
+from containerd_trio.client.http import Client
 
 COUNTER = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 1; done"]
 CHECKPOINT = "move"

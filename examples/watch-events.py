@@ -14,19 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-try:
-    from containerd_trio.bundle import make_busybox_bundle
-    from containerd_trio.client.http import Client
-except ImportError:
-    # Started by a python without the package (the shebang's): use the repo's venv instead.
-    venv = Path(__file__).resolve().parent.parent / ".venv"
-    if not (venv / "bin" / "python").exists() or Path(sys.prefix).resolve() == venv.resolve():
-        raise
-    os.execv(venv / "bin" / "python", [str(venv / "bin" / "python"), *sys.argv])
+import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
+
+from containerd_trio.bundle import make_busybox_bundle
+from containerd_trio.client.http import Client
 
 SCRIPT = "for i in 1 2 3; do echo line $i; sleep 0.2; done; echo 'about to fail' >&2; exit 4"
 

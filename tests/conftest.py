@@ -251,17 +251,51 @@ def pid_alive(pid: int) -> bool:
     return data[data.rfind(b")") + 2 :].split()[0] != b"Z"
 
 
-def runc_ids(state_dir: Path) -> list[str]:
+def runc(state_dir: Path, *args: str, check: bool = True, output: bool = True) -> bytes:
+    """Run runc against a daemon's runc root (stdin and stderr on /dev/null); its stdout.
+
+    ``output=False`` for runc run and create: they hand their stdio to the container, whose
+    stdout pipe would then never end.
+    """
     import subprocess
 
+    return (
+        subprocess.run(
+            ["runc", "--root", str(state_dir / "runc"), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if output else subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=check,
+        ).stdout
+        or b""
+    )
+
+
+def runc_ids(state_dir: Path) -> list[str]:
     if not (state_dir / "runc").exists():
         return []
-    out = subprocess.run(
-        ["runc", "--root", str(state_dir / "runc"), "list", "--format", "json"],
-        capture_output=True,
-        check=True,
-    ).stdout
+    out = runc(state_dir, "list", "--format", "json")
     return [entry["id"] for entry in json.loads(out or b"null") or []]
+
+
+def runc_state(state_dir: Path, container_id: str) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads(runc(state_dir, "state", container_id))
+    return state
+
+
+async def event_types(
+    client: httpx.AsyncClient, *, since: str, container_id: str, count: int
+) -> list[str]:
+    """The types of the first ``count`` events of a container from ``since`` on."""
+    types: list[str] = []
+    async with client.stream(
+        "GET", "/events", params={"since": since, "id": container_id}
+    ) as stream:
+        async for line in stream.aiter_lines():
+            types.append(json.loads(line)["type"])
+            if len(types) == count:
+                break
+    return types
 
 
 # --- the daemon as a separate process (shutdown, crash and restart) --------------------------

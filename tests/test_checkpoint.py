@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,11 @@ from .conftest import (
     COUNTER,
     BundleFactory,
     RunningDaemon,
+    event_types,
     now,
     pid_alive,
     runc_ids,
+    runc_state,
     start_container,
     wait_exit,
     wait_output,
@@ -129,12 +130,7 @@ async def test_exit_then_restore_continues_the_counter(
     after = await wait_number_after(client, "count", before[-1] + 2)
     # The same process, memory and all: the count goes on from where it was, not from 1.
     assert after[0] == before[-1] + 1, (before[-3:], after[:3])
-    types = []
-    async with client.stream("GET", "/events", params={"since": since, "id": "count"}) as stream:
-        async for line in stream.aiter_lines():
-            types.append(json.loads(line)["type"])
-            if len(types) == 4:
-                break
+    types = await event_types(client, since=since, container_id="count", count=4)
     # The stopped record is replaced by the restored container: its delete comes first.
     assert types == ["checkpoint", "exit", "delete", "restore"]
 
@@ -227,12 +223,7 @@ async def test_checkpoint_of_a_paused_container(
     assert response.status_code == 201, response.text
     got = (await client.get("/containers/p")).json()
     assert got["state"]["status"] == "paused"
-    state = subprocess.run(
-        ["runc", "--root", str(daemon.config.runc_root), "state", "p"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    assert json.loads(state)["status"] == "paused"
+    assert runc_state(daemon.config.state_dir, "p")["status"] == "paused"
     assert (await client.patch("/containers/p", json={"status": "running"})).status_code == 200
     response = await client.post(
         "/containers/thawed", json={"bundlePath": str(bundle), "checkpoint": "frozen"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from pathlib import Path
@@ -19,6 +18,7 @@ from .conftest import (
     IGNORES_TERM,
     BundleFactory,
     RunningDaemon,
+    event_types,
     next_event,
     now,
     pid_alive,
@@ -145,12 +145,7 @@ async def test_stopped_record_is_replaced(
     assert second["state"] == {"status": "running"}
     assert second["processes"][0]["pid"] != first["processes"][0]["pid"]
     assert len((await client.get("/state")).json()["containers"]) == 1
-    kinds = []
-    async with client.stream("GET", "/events", params={"since": since, "id": "again"}) as stream:
-        async for line in stream.aiter_lines():
-            kinds.append(json.loads(line)["type"])
-            if len(kinds) == 4:
-                break
+    kinds = await event_types(client, since=since, container_id="again", count=4)
     assert kinds == ["start-container", "exit", "delete", "start-container"]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from .conftest import (
     RunningDaemon,
     pid_alive,
     runc_ids,
+    runc_state,
     start_container,
     wait_output,
     zombie_children,
@@ -42,16 +41,6 @@ def wrapper(tmp_path: Path, body: str) -> str:
     path.write_text(WRAPPER_HEAD + body + '\nexec runc "$@"\n')
     path.chmod(0o755)
     return str(path)
-
-
-def runc_state(daemon: RunningDaemon, container_id: str) -> str:
-    out = subprocess.run(
-        ["runc", "--root", str(daemon.config.runc_root), "state", container_id],
-        capture_output=True,
-        check=True,
-    ).stdout
-    status: str = json.loads(out)["status"]
-    return status
 
 
 async def test_failure_between_create_and_start(
@@ -92,7 +81,7 @@ async def test_failed_checkpoint_leaves_the_container_as_it_was(
     assert not (bundle / "checkpoints" / "cp").exists()
     assert pid_alive(created["processes"][0]["pid"])
     assert (await daemon.client.get("/containers/c")).json()["state"]["status"] == "running"
-    assert runc_state(daemon, "c") == "running"
+    assert runc_state(daemon.config.state_dir, "c")["status"] == "running"
 
 
 async def test_checkpoint_hung_after_freezing_is_504_and_thawed(
@@ -114,7 +103,7 @@ fi""",
     await start_container(daemon.client, "c", bundle)
     response = await daemon.client.post("/containers/c/checkpoint/cp", json={})
     assert response.status_code == 504
-    assert runc_state(daemon, "c") == "running"
+    assert runc_state(daemon.config.state_dir, "c")["status"] == "running"
     assert (await daemon.client.get("/containers/c")).json()["state"]["status"] == "running"
     await wait_output(daemon.client, "c", "1")
     assert not (bundle / "checkpoints" / "cp").exists()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import trio.testing
 
 from containerd_trio.reaper import _children
 
-from .conftest import FOREVER, BundleFactory, RunningDaemon, runc_ids, zombie_children
+from .conftest import FOREVER, BundleFactory, RunningDaemon, runc, runc_ids, zombie_children
 
 
 def snapshot(daemon: RunningDaemon) -> dict[str, Any]:
@@ -150,15 +149,14 @@ async def test_storm_ends_where_runc_agrees(
         ).status_code == 201
     await storm(client, ids, operations=120, seed=7)
 
-    root = str(daemon.config.runc_root)
     listed = {c["id"]: c for c in (await client.get("/state")).json()["containers"]}
     for container_id in ids:
         if container_id not in listed:
             assert container_id not in runc_ids(daemon.config.state_dir)
             continue
         ours = listed[container_id]["state"]["status"]
-        out = subprocess.run(["runc", "--root", root, "state", container_id], capture_output=True)
-        theirs = json.loads(out.stdout)["status"] if out.returncode == 0 else "stopped"
+        out = runc(daemon.config.state_dir, "state", container_id, check=False)
+        theirs = json.loads(out)["status"] if out else "stopped"
         assert ours == theirs, (container_id, ours, theirs)
         for process in listed[container_id]["processes"]:
             assert Path(f"/proc/{process['pid']}").exists()

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import httpx
 
 from containerd_trio.oom import parse_oom_kill, parse_proc_cgroup
 
-from .conftest import FOREVER, BundleFactory, next_event, now, start_container, wait_exit
+from .conftest import (
+    FOREVER,
+    BundleFactory,
+    event_types,
+    next_event,
+    now,
+    start_container,
+    wait_exit,
+)
 
 LIMIT = 8 * 1024 * 1024
 HOG = ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]  # a 64 MiB buffer
@@ -23,12 +30,7 @@ async def test_oom_of_the_init_under_8_mib(
     created = await start_container(client, "hog", make_bundle(HOG, memory_limit=LIMIT))
     pid = created["processes"][0]["pid"]
     assert await wait_exit(client, "hog", pid, since) == 137
-    kinds = []
-    async with client.stream("GET", "/events", params={"since": since, "id": "hog"}) as response:
-        async for line in response.aiter_lines():
-            kinds.append(json.loads(line)["type"])
-            if len(kinds) == 3:
-                break
+    kinds = await event_types(client, since=since, container_id="hog", count=3)
     assert kinds == ["start-container", "oom", "exit"]
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +15,11 @@ from .conftest import (
     IGNORES_TERM,
     BundleFactory,
     RunningDaemon,
+    event_types,
     next_event,
     now,
     pid_alive,
+    runc_state,
     start_container,
     wait_exit,
     wait_output,
@@ -41,16 +41,6 @@ SEED_PROCESS = """{
 "TERM=xterm"
 ]
 }"""
-
-
-def runc_status(daemon: RunningDaemon, container_id: str) -> str:
-    out = subprocess.run(
-        ["runc", "--root", str(daemon.config.runc_root), "state", container_id],
-        capture_output=True,
-        check=True,
-    ).stdout
-    status: str = json.loads(out)["status"]
-    return status
 
 
 async def exec_(client: httpx.AsyncClient, container_id: str, **process: Any) -> httpx.Response:
@@ -228,19 +218,14 @@ async def test_seed_pause_and_resume_agree_with_runc(
     response = await client.patch("/containers/redis", content='{"status": "paused"}')
     assert response.status_code == 200
     assert response.json()["state"] == {"status": "paused"}
-    assert runc_status(daemon, "redis") == "paused"
+    assert runc_state(daemon.config.state_dir, "redis")["status"] == "paused"
     assert (await client.get("/state")).json()["containers"][0]["state"]["status"] == "paused"
 
     response = await client.patch("/containers/redis", content='{"status": "running"}')
     assert response.status_code == 200
     assert response.json()["state"] == {"status": "running"}
-    assert runc_status(daemon, "redis") == "running"
-    types = []
-    async with client.stream("GET", "/events", params={"since": since, "id": "redis"}) as stream:
-        async for line in stream.aiter_lines():
-            types.append(json.loads(line)["type"])
-            if len(types) == 2:
-                break
+    assert runc_state(daemon.config.state_dir, "redis")["status"] == "running"
+    types = await event_types(client, since=since, container_id="redis", count=2)
     assert types == ["pause", "resume"]
 
 
@@ -386,9 +371,9 @@ async def test_pause_while_exec_starts(daemon: RunningDaemon, bundle: Path) -> N
             nursery.start_soon(do_pause)
         assert results["pause"] == 200
         assert results["exec"] in (201, 409)
-        assert runc_status(daemon, "c") == "paused"
+        assert runc_state(daemon.config.state_dir, "c")["status"] == "paused"
         assert (await client.patch("/containers/c", json={"status": "running"})).status_code == 200
-        assert runc_status(daemon, "c") == "running"
+        assert runc_state(daemon.config.state_dir, "c")["status"] == "running"
 
 
 @pytest.mark.deadline(90)

@@ -19,7 +19,9 @@ from .conftest import (
     next_event,
     now,
     pid_alive,
+    runc,
     runc_ids,
+    runc_state,
     wait_exit,
 )
 
@@ -155,24 +157,11 @@ async def test_a_start_cut_short_by_the_crash_is_finished_off(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
 ) -> None:
     """A container runc created but never started (the daemon died in between) is removed."""
-    import subprocess
-
     first: DaemonProcess = await spawn_daemon()
     await first.kill_hard()
     bundle = make_bundle(FOREVER)
-    root = str(first.state_dir / "runc")
-    subprocess.run(
-        ["runc", "--root", root, "create", "--bundle", str(bundle), "half"],
-        check=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    state = json.loads(
-        subprocess.run(
-            ["runc", "--root", root, "state", "half"], capture_output=True, check=True
-        ).stdout
-    )
+    runc(first.state_dir, "create", "--bundle", str(bundle), "half", output=False)
+    state = runc_state(first.state_dir, "half")
     orphans.append(state["pid"])
     assert state["status"] == "created"
     second: DaemonProcess = await spawn_daemon()
@@ -184,24 +173,11 @@ async def test_a_container_runc_knows_without_a_record_is_adopted(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
 ) -> None:
     """The daemon died after runc started the container but before its record was written."""
-    import subprocess
-
     first: DaemonProcess = await spawn_daemon()
     await first.kill_hard()
     bundle = make_bundle(FOREVER)
-    root = str(first.state_dir / "runc")
-    subprocess.run(
-        ["runc", "--root", root, "run", "--detach", "--bundle", str(bundle), "norecord"],
-        check=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    state = json.loads(
-        subprocess.run(
-            ["runc", "--root", root, "state", "norecord"], capture_output=True, check=True
-        ).stdout
-    )
+    runc(first.state_dir, "run", "--detach", "--bundle", str(bundle), "norecord", output=False)
+    state = runc_state(first.state_dir, "norecord")
     orphans.append(state["pid"])
     second: DaemonProcess = await spawn_daemon()
     got = (await second.client.get("/containers/norecord")).json()

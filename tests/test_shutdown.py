@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from .conftest import FOREVER, IGNORES_TERM, BundleFactory, pid_alive, runc_ids
+from .conftest import FOREVER, IGNORES_TERM, BundleFactory, pid_alive, runc, runc_ids
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -46,8 +45,7 @@ async def test_keep_containers_leaves_them_running(
         assert pid_alive(pid)
         assert runc_ids(daemon.state_dir) == ["kept"]
     finally:
-        root = str(daemon.state_dir / "runc")
-        subprocess.run(["runc", "--root", root, "delete", "--force", "kept"], check=True)
+        runc(daemon.state_dir, "delete", "--force", "kept")
         _reap(pid)
 
 

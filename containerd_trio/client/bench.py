@@ -1090,6 +1090,28 @@ def _note_error(errors: list[str], message: str) -> None:
     errors.append(message)
 
 
+async def _measure(
+    api: Api,
+    daemon_pid: int | None,
+    phase: Phase,
+    count: int,
+    concurrency: int,
+    work: Callable[[int], Awaitable[None]],
+    measured: Callable[[Phase], None],
+) -> None:
+    """Run ``work`` for each of ``count`` items and take the phase's figures around it: the
+    clocks, and the daemon's CPU and RSS from its /metrics."""
+    before = await api.figures()
+    clocks = Snapshot.take(daemon_pid)
+    await _workers(count, concurrency, work)
+    _account(phase, clocks, Snapshot.take(daemon_pid))
+    after = await api.figures()
+    if before.cpu_seconds is not None and after.cpu_seconds is not None:
+        phase.daemon_cpu = after.cpu_seconds - before.cpu_seconds
+    phase.daemon_rss = after.rss_bytes
+    measured(phase)
+
+
 async def daemon_starts(
     api: Api, printer: Printer, ids: Sequence[str], bundle: Path, concurrency: int,
     measured: Callable[[Phase], None] = lambda phase: None, daemon_pid: int | None = None,
@@ -1113,16 +1135,8 @@ async def daemon_starts(
         done += 1
         printer.progress("starting", done, len(ids))
 
-    before = await api.figures()
-    clocks = Snapshot.take(daemon_pid)
     try:
-        await _workers(len(ids), concurrency, start)
-        _account(phase, clocks, Snapshot.take(daemon_pid))
-        after = await api.figures()
-        if before.cpu_seconds is not None and after.cpu_seconds is not None:
-            phase.daemon_cpu = after.cpu_seconds - before.cpu_seconds
-        phase.daemon_rss = after.rss_bytes
-        measured(phase)
+        await _measure(api, daemon_pid, phase, len(ids), concurrency, start, measured)
     finally:
         phase.remove_wall = await _remove(api, printer, list(ids), concurrency, phase.errors)
     return phase
@@ -1177,16 +1191,8 @@ async def daemon_cycles(
         done += 1
         printer.progress("cycles", done, len(ids))
 
-    before = await api.figures()
-    clocks = Snapshot.take(daemon_pid)
     try:
-        await _workers(len(ids), concurrency, cycle)
-        _account(phase, clocks, Snapshot.take(daemon_pid))
-        after = await api.figures()
-        if before.cpu_seconds is not None and after.cpu_seconds is not None:
-            phase.daemon_cpu = after.cpu_seconds - before.cpu_seconds
-        phase.daemon_rss = after.rss_bytes
-        measured(phase)
+        await _measure(api, daemon_pid, phase, len(ids), concurrency, cycle, measured)
     finally:
         if pending:
             await _remove(api, printer, sorted(pending), concurrency, phase.errors)
