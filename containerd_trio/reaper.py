@@ -41,7 +41,8 @@ _ENVIRONMENT = dict(os.environ)
 _devnull: int | None = None
 
 
-def _dev_null() -> int:
+def dev_null() -> int:
+    """The daemon's one /dev/null fd (close-on-exec), for any child's stdio."""
     global _devnull
     if _devnull is None:
         _devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -81,7 +82,7 @@ async def run_child(
         return fd
 
     try:
-        devnull = _dev_null()
+        devnull = dev_null()
         out = new_fd(os.memfd_create("stdout", os.MFD_CLOEXEC)) if capture_stdout else None
         err = new_fd(os.memfd_create("stderr", os.MFD_CLOEXEC)) if capture_stderr else None
         child_stdio = (

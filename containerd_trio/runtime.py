@@ -71,7 +71,7 @@ class RuncError(RuntimeFailure):
 
     @property
     def container_missing(self) -> bool:
-        return "does not exist" in self.runc_message or "not exist" in self.runc_message
+        return "not exist" in self.runc_message  # "container does not exist"
 
 
 def _runc_log_message(log: bytes, stderr: bytes) -> str:

@@ -9,7 +9,6 @@ half-way; the start completes, or rolls itself back, either way.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -54,7 +53,7 @@ from .model import (
     Status,
 )
 from .process import UNKNOWN_EXIT_STATUS, start_time
-from .reaper import reap_periodically
+from .reaper import dev_null, reap_periodically
 from .records import ContainerRecord, ProcessStart, RecordJournal
 from .runtime import CriuOptions, Runc
 from .timestamps import format_ns, now_ns, parse_ns
@@ -89,14 +88,13 @@ class Supervisor:
         self, *, task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Own the containers' nursery until :meth:`shutdown`; adopt what a crash left first."""
-        devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         try:
             self._context = ContainerContext(
                 runtime=self.runtime,
                 events=self.events,
                 metrics=self.metrics,
                 log_max_bytes=self.config.log_max_bytes,
-                devnull=devnull,
+                devnull=dev_null(),
                 journal=self._journal,
                 pid_dir=self.config.pid_dir,
                 cleanup_timeout=self.config.runtime_timeout,
@@ -109,7 +107,6 @@ class Supervisor:
                 task_status.started(self)
                 await trio.sleep_forever()
         finally:
-            os.close(devnull)
             self._journal.close()
 
     async def shutdown(self) -> None:
