@@ -16,6 +16,8 @@ from pathlib import Path
 
 import attrs
 
+from . import __version__
+
 DEFAULT_LISTEN = "127.0.0.1:8888"
 DEFAULT_STATE_DIR = Path("/var/lib/containerd-trio")
 
@@ -63,12 +65,13 @@ class Listen:
         return self.hypercorn_bind()
 
 
-def default_criu() -> str | None:
-    """The CRIU that ``make install`` provided: the venv's wrapper first, then the system's."""
+def default_criu() -> str:
+    """The CRIU that ``make install`` provided: the venv's wrapper first, then the system's
+    (the bare name if there is none: the daemon then refuses to start, saying so)."""
     beside = Path(sys.prefix) / "bin" / "criu"
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
-    return shutil.which("criu")
+    return shutil.which("criu") or "criu"
 
 
 @attrs.frozen
@@ -143,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A container daemon on Trio: runc containers behind a REST API.",
     )
     add = parser.add_argument
+    add("--version", action="version", version=f"%(prog)s {__version__}")
     add(
         "--listen",
         type=_listen,
@@ -164,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--criu",
         default=defaults.criu,
         metavar="PATH",
-        help=f"the CRIU binary runc uses for checkpoints (default {defaults.criu})",
+        help=f"the CRIU binary runc uses for checkpoints (default {defaults.criu}); none: run"
+        " without checkpoints",
     )
     add(
         "--runtime-timeout",
@@ -253,7 +258,7 @@ def parse_args(argv: Sequence[str] | None = None) -> DaemonConfig:
         listen=ns.listen,
         state_dir=ns.state_dir.absolute(),
         runtime=ns.runtime,
-        criu=ns.criu,
+        criu=None if ns.criu in ("none", "") else ns.criu,
         runtime_timeout=ns.runtime_timeout,
         runtime_concurrency=ns.runtime_concurrency,
         log_level=ns.log_level,

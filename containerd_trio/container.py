@@ -1,29 +1,33 @@
 """One container: its runc lifecycle and the task tree that watches it.
 
 :meth:`Container.run` is started with ``nursery.start`` in the supervisor's nursery. It starts
-the init process (``runc run -d`` or ``runc restore -d``), and only once the init runs does it
-report started; if anything fails first it undoes everything (runc's container, pipes, files)
-and raises, so a start either completes or leaves nothing. After that its tree holds:
+the init process (``runc run -d`` or ``runc restore -d``, through the keeper, which makes and
+keeps the process's stdio), and only once the init runs does it report started; if anything
+fails first it undoes everything (runc's container, the keeper's hold, files, the record) and
+raises, so a start either completes or leaves nothing. After that its tree holds:
 
-- a watcher per process (init and exec'd ones), waiting on the process's pidfd;
-- a pump per pipe, copying stdout and stderr into the container's log;
-- an OOM watcher on the container's memory cgroup.
+- a watcher per process (init and exec'd ones), waiting for the keeper's word of its exit and
+  of the end of its output;
+- an OOM watcher on the container's memory cgroup, if it has a memory limit.
 
 The tree lives until the container is deleted, so that commands arriving while the container
 stops can still start tasks in it. Commands that change the container's runc state take
 ``self.lock``, so pause, exec, checkpoint and delete never interleave on one container; signals
 go straight to a pidfd and need no lock.
+
+A start is recorded before runc runs (status ``created``): if the daemon dies in the middle,
+the next server finds the record and rolls the start back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 import os
 import shutil
 import signal
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,23 +35,22 @@ from typing import Any
 import attrs
 import trio
 
-from . import checkpoints, timestamps
+from . import criu, procfs, timestamps
+from .bundle import BundleConfig, read_bundle
 from .checkpoints import CheckpointInfo
-from .errors import Conflict, DaemonError, NotFound, RuntimeFailure, RuntimeTimeout
+from .errors import Conflict, DaemonError, NotFound, RuntimeTimeout
 from .events import EventBus
-from .logs import LogWriter
+from .keeperlink import CustodyRequest, KeeperLink
 from .metrics import Metrics
 from .model import ContainerInfo, ContainerState, ProcessInfo, ProcessSpec, Status, User
-from .netns import has_own_network_namespace, set_loopback_up
 from .oom import OomCounter, find_memory_cgroup
-from .process import UNKNOWN_EXIT_STATUS, Pipes, ProcessHandle, process_state, start_time
-from .reaper import reaper_held
+from .process import Process, ProcessTable
 from .records import ContainerRecord, ProcessStart, RecordJournal
-from .runtime import CriuOptions, Runc, RuncError
+from .runtime import CriuOptions, Runc, RuncError, Started
 
 log = logging.getLogger(__name__)
 
-#: How long a stopped container's pumps may take to drain its pipes before delete goes on.
+#: How long a stopped container's output may take to reach its log before delete goes on.
 _DRAIN_SECONDS = 2.0
 
 
@@ -56,15 +59,22 @@ class ContainerContext:
     """What every container shares with the supervisor."""
 
     runtime: Runc
+    keeper: KeeperLink
+    processes: ProcessTable
     events: EventBus
     metrics: Metrics
     log_max_bytes: int
-    devnull: int
     journal: RecordJournal
     #: Where runc writes the pid files (one flat directory: no directory per container).
     pid_dir: Path
     #: Bound on shielded clean-up work (rollbacks, stops at shutdown).
     cleanup_timeout: float
+    #: Numbers for process keys; the server's start time keeps them apart from an earlier
+    #: server's keys that the keeper may still hold.
+    _serial: Iterator[int] = attrs.field(factory=lambda: itertools.count(timestamps.now_ns()))
+
+    def new_key(self, container_id: str, kind: str) -> str:
+        return f"{container_id}/{kind}-{next(self._serial)}"
 
 
 @attrs.frozen
@@ -81,26 +91,15 @@ class Restore:
 
 @attrs.frozen
 class Adopt:
-    """Watch a container that runc still runs, left by a daemon that died."""
+    """Watch a container that runc still runs, left by a server that died or handed over."""
 
-    record: ContainerRecord
+    created_ns: int
     runc_status: Status
+    #: Its processes, init first, as the supervisor rebuilt them from the record and the keeper.
+    processes: list[Process]
 
 
 Launch = Fresh | Restore | Adopt
-
-
-class Process:
-    """A live process the daemon started in a container."""
-
-    def __init__(self, handle: ProcessHandle, info: ProcessInfo, started: int | None) -> None:
-        self.handle = handle
-        self.info = info
-        self.start_time = started
-
-    @property
-    def pid(self) -> int:
-        return self.handle.pid
 
 
 def process_info(pid: int, document: dict[str, Any]) -> ProcessInfo:
@@ -115,63 +114,6 @@ def process_info(pid: int, document: dict[str, Any]) -> ProcessInfo:
         env=list(document.get("env") or []),
         cwd=str(document.get("cwd") or "/"),
     )
-
-
-@attrs.frozen
-class BundleConfig:
-    """What the daemon reads of a bundle's config.json."""
-
-    #: The OCI process object (shared between callers: never change it).
-    process: dict[str, Any]
-    #: Whether the container's cgroup has a memory limit: only then can it be killed for
-    #: memory by its own cgroup, and only then is an OOM watcher worth its fd and task.
-    memory_limited: bool
-
-
-_UNREADABLE = BundleConfig(process={}, memory_limited=True)
-
-#: config.json path -> (its identity when read, what was read). Containers started from one
-#: bundle share the parse; a changed file (mtime, size or inode) is read again.
-_bundle_configs: dict[str, tuple[tuple[int, int, int], BundleConfig]] = {}
-
-
-def read_bundle(bundle: Path) -> BundleConfig:
-    """What the daemon needs of the bundle's config.json.
-
-    A broken config.json is runc's to report (its message is the one users know), so this never
-    raises; what cannot be read is taken as empty, with a memory limit (so watched).
-    """
-    path = os.path.join(bundle, "config.json")
-    try:
-        info = os.stat(path)
-        identity = (info.st_mtime_ns, info.st_size, info.st_ino)
-        cached = _bundle_configs.get(path)
-        if cached is not None and cached[0] == identity:
-            return cached[1]
-        with open(path, "rb") as config_file:
-            config = json.loads(config_file.read())
-    except (OSError, ValueError):
-        return _UNREADABLE
-    if not isinstance(config, dict):
-        return _UNREADABLE
-    memory = _object(_object(_object(config.get("linux")).get("resources")).get("memory"))
-    facts = BundleConfig(
-        process=dict(_object(config.get("process"))),
-        memory_limited=bool(memory.get("limit")),
-    )
-    if len(_bundle_configs) >= 1024:
-        _bundle_configs.clear()
-    _bundle_configs[path] = (identity, facts)
-    return facts
-
-
-def _object(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def read_bundle_process(bundle: Path) -> dict[str, Any]:
-    """The ``process`` object of the bundle's config.json ({} if it cannot be read)."""
-    return read_bundle(bundle).process
 
 
 class Container:
@@ -194,20 +136,21 @@ class Container:
         #: Live processes by pid, init first.
         self.processes: dict[int, Process] = {}
         self.lock = trio.Lock()
-        self.logs = LogWriter(directory, context.log_max_bytes)
         self.deleted = False
         #: False once runc has forgotten the container (a checkpoint with exit removes it).
         self.known_to_runc = True
+        #: Set once the container stopped and all of its output is in its log.
+        self.output_finished = trio.Event()
+        #: Why its log cannot be written (a full disk), while that lasts.
+        self.log_paused: str | None = None
         self._ctx = context
         self._nursery: trio.Nursery | None = None
         self._oom: OomCounter | None = None
-        self._stdio: Pipes | None = None
-        self._open_pumps = 0
-        self._exec_ids = itertools.count(1)
+        #: Processes whose output has not all reached the log yet, by key.
+        self._writing: dict[str, Process] = {}
         self._stopped = trio.Event()
         #: Set while a checkpoint that stops the container runs: its exit is reported after it.
         self._checkpoint_exit: trio.Event | None = None
-        self._drained = trio.Event()
         self._removed = trio.Event()
         self._finished = trio.Event()
 
@@ -227,11 +170,11 @@ class Container:
         )
 
     def save(self) -> None:
-        """Keep the record on disk in step (a restart adopts from it)."""
+        """Keep the record on disk in step (the next server adopts from it)."""
         if self.deleted:
             return
         starts = [
-            ProcessStart(pid=p.pid, start_time=p.start_time)
+            ProcessStart(pid=p.pid, start_time=p.start_time, key=p.key)
             for p in self.processes.values()
             if p.start_time is not None
         ]
@@ -240,134 +183,87 @@ class Container:
     # --- the task tree --------------------------------------------------------------------------
 
     async def run(self, launch: Launch, *, task_status: trio.TaskStatus[None]) -> None:
-        readers = await self._launch(launch)
+        await self._launch(launch)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                assert self.init is not None
-                nursery.start_soon(self._watch_init, self.init)
                 for process in self.processes.values():
-                    if process is not self.init:  # adopted exec'd processes
-                        nursery.start_soon(self._watch_process, process)
-                if readers is not None:
-                    self._start_pumps(nursery, readers)
-                else:
-                    self._pumps_done()
+                    nursery.start_soon(self._watch, process)
                 if self._oom is not None:
                     nursery.start_soon(self._watch_oom, self._oom)
                 task_status.started()
+                self._check_output_finished()
                 await self._removed.wait()
                 nursery.cancel_scope.cancel()
         finally:
-            for process in self.processes.values():
-                process.handle.reap_if_exited()
-                process.handle.close()
-            if self._stdio is not None:
-                self._stdio.close_child_ends()
-            if not self.logs.finished:
-                self.logs.finish()
+            for process in [*self.processes.values(), *self._writing.values()]:
+                self._ctx.processes.remove(process.key)
+                process.close()
             self._finished.set()
 
-    async def _launch(self, launch: Launch) -> tuple[int, int] | None:
+    async def _launch(self, launch: Launch) -> None:
         """Start (or adopt) the init process; on any failure undo everything and raise."""
         if isinstance(launch, Adopt):
             self._adopt(launch)
-            return None
-        pipes = Pipes(self._ctx.devnull)
-        pid_file = self._ctx.pid_dir / f"{self.id}.init.pid"
+            return
         bundle_config = read_bundle(self.bundle)
-        document = bundle_config.process
+        key = self._ctx.new_key(self.id, "init")
+        pid_file = self._ctx.pid_dir / f"{self.id}.init.pid"
+        custody = CustodyRequest(key, self.id, str(self.dir), self._ctx.log_max_bytes)
+        self.save()  # status created: the next server rolls this back if we die now
         try:
-            # Held until the pidfd is open: an init that exits at once is a zombie of ours
-            # before then, and must be left for its watcher to reap.
-            with reaper_held():
-                if isinstance(launch, Restore):
-                    pid = await self._restore(launch.checkpoint, pid_file, pipes)
-                else:
-                    pid = await self._ctx.runtime.run(self.id, self.bundle, pid_file, pipes.child)
-                handle = ProcessHandle.open(pid)
+            if isinstance(launch, Restore):
+                started = await criu.restore(
+                    self._ctx.runtime, self.id, self.bundle, self.dir, launch.checkpoint,
+                    pid_file, custody, self._ctx.cleanup_timeout,
+                )  # fmt: skip
+            else:
+                started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
         except BaseException:
-            pipes.close()
+            self._ctx.keeper.drop(key)
             await self._undo_start(pid_file)
             raise
-        # The daemon keeps the write ends while the init lives: exec'd processes get the same
-        # pipes, so that runc's mapping of the init's stdio on restore covers them too (CRIU
-        # restores a pipe by its inode; a process with pipes of its own would come back with
-        # pipes nobody reads, and die of SIGPIPE).
-        self._stdio = pipes
-        if isinstance(launch, Restore) and has_own_network_namespace(pid):
-            # Shielded: the container runs now, and must be registered whatever happens.
-            with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
-                try:
-                    await set_loopback_up(pid)
-                except OSError as exc:
-                    log.warning("restored container %s: loopback stays down: %s", self.id, exc)
-        self.init = Process(handle, process_info(pid, document), start_time(pid))
-        self.processes[pid] = self.init
+        process = self._new_process(key, started, bundle_config.process)
+        self.init = process
         self.status = Status.RUNNING
-        self._watch_memory(pid, bundle_config)
+        self._watch_memory(process.pid, bundle_config)
         # Published before any watcher runs, so that a start always precedes its exit.
         kind = "restore" if isinstance(launch, Restore) else "start-container"
-        self._ctx.events.publish(kind, self.id, pid=pid)
+        self._ctx.events.publish(kind, self.id, pid=process.pid)
         self.save()
-        return pipes.take_readers()
 
-    async def _restore(self, name: str, pid_file: Path, pipes: Pipes) -> int:
-        info = checkpoints.load(self.bundle, name)
-        work = self.dir / "criu-restore"
-        work.mkdir(parents=True, exist_ok=True)
-        try:
-            return await self._ctx.runtime.restore(
-                self.id,
-                self.bundle,
-                checkpoints.image_path(self.bundle, name),
-                work,
-                pid_file,
-                pipes.child,
-                info.criu_options,
-            )
-        except RuncError as exc:
-            raise _with_criu_log(exc, work, "restore.log") from None
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+    def _new_process(self, key: str, started: Started, document: dict[str, Any]) -> Process:
+        process = Process(
+            key, process_info(started.pid, document), started.start_time, input_fd=started.master
+        )
+        self.processes[process.pid] = process
+        self._writing[key] = process
+        self._ctx.processes.add(process)
+        return process
 
     async def _undo_start(self, pid_file: Path) -> None:
-        """Leave nothing of a failed start: no runc container, no process, no files."""
+        """Leave nothing of a failed start: no runc container, no process, no files, no record."""
         with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
             await _kill_from_pid_file(pid_file)
             try:
                 await self._ctx.runtime.delete(self.id, force=True)
             except DaemonError as exc:
                 log.error("rollback of container %s: %s", self.id, exc.message)
+            await self._ctx.keeper.forget(self.id)
+        self._ctx.journal.remove(self.id)
         remove_directory(self.dir)
 
     def _adopt(self, launch: Adopt) -> None:
-        """Take over processes that survived a daemon crash (not our children any more)."""
-        record = launch.record
-        starts = {entry.pid: entry.start_time for entry in record.start_times}
-        self.created_ns = timestamps.parse_ns(record.container.created_at)
-        gone = []
-        for info in record.container.processes:
-            expected = starts.get(info.pid)
-            try:
-                if expected is None or start_time(info.pid) != expected:
-                    raise ProcessLookupError(info.pid)  # the pid now names another process
-                handle = ProcessHandle.open(info.pid)
-            except ProcessLookupError:
-                gone.append(info.pid)
-                continue
-            self.processes[info.pid] = Process(handle, info, expected)
-        init_pid = record.container.processes[0].pid if record.container.processes else None
-        if init_pid is None or init_pid not in self.processes:
-            for process in self.processes.values():
-                process.handle.close()
-            raise RuntimeFailure(f"the init process of container {self.id} is gone")
-        for pid in gone:
-            # Exited while no daemon ran: say so now, with the status nobody can know any more.
-            self._ctx.events.publish("exit", self.id, pid=pid, status=UNKNOWN_EXIT_STATUS)
-        self.init = self.processes[init_pid]
+        """Take over the processes of a container a previous server watched."""
+        self.created_ns = launch.created_ns
+        for process in launch.processes:
+            self.processes[process.pid] = process
+            if not process.output_ended.is_set():
+                self._writing[process.key] = process
+            self._ctx.processes.add(process)
+        self.init = launch.processes[0]
         self.status = launch.runc_status
-        self._watch_memory(init_pid, read_bundle(self.bundle))
+        self._watch_memory(self.init.pid, read_bundle(self.bundle))
         if self._oom is not None:
             self._oom.check_silently()
         self.save()
@@ -380,63 +276,62 @@ class Container:
         if cgroup is not None:
             self._oom = OomCounter(cgroup, self._report_oom)
 
-    def _start_pumps(self, nursery: trio.Nursery, readers: tuple[int, int]) -> None:
-        stdout, stderr = readers
-        self._open_pumps += 2
-        nursery.start_soon(self._pump, stdout, "stdout")
-        nursery.start_soon(self._pump, stderr, "stderr")
+    # --- watching -------------------------------------------------------------------------------
 
-    async def _pump(self, fd: int, stream: str) -> None:
-        source = self.logs.source(stream)
-        try:
-            async with trio.lowlevel.FdStream(fd) as pipe:
-                while chunk := await pipe.receive_some(65536):
-                    source.write(chunk)
-        except OSError as exc:
-            log.error("log capture of container %s (%s) failed: %s", self.id, stream, exc)
-        finally:
-            source.close()
-            self._open_pumps -= 1
-            if self._open_pumps == 0 and self.status is Status.STOPPED:
-                self._pumps_done()
+    async def _watch(self, process: Process) -> None:
+        if process.kept:
+            await process.exited.wait()
+        elif not process.exited.is_set():
+            await process.watch_unkept()
+        # Its exit is reported once its output is in the log, so that whoever acts on the exit
+        # reads all of it; but a child it left behind may hold its pipes open: not for long.
+        with trio.move_on_after(_DRAIN_SECONDS):
+            await process.output_ended.wait()
+        if process is self.init:
+            await self._init_exited(process)
+        else:
+            self._exec_exited(process)
+        self._ctx.keeper.ack([process.key])
+        await process.output_ended.wait()
+        self._writing.pop(process.key, None)
+        self._ctx.processes.remove(process.key)
+        process.close()
+        self._check_output_finished()
 
-    def _pumps_done(self) -> None:
-        if not self.logs.finished and self.status is Status.STOPPED:
-            self.logs.finish()
-        if self.status is Status.STOPPED:
-            self._drained.set()
-
-    async def _watch_init(self, init: Process) -> None:
-        status = await init.handle.wait()
+    async def _init_exited(self, init: Process) -> None:
         if self._checkpoint_exit is not None:
             # CRIU kills the tree just before runc checkpoint returns; report the checkpoint
             # first, then this exit, in the order a client would expect them.
             await self._checkpoint_exit.wait()
         if self._oom is not None:
             self._oom.check()  # an OOM kill may have come before the watcher was in place
+        assert init.exit_status is not None
         self.processes.pop(init.pid, None)
-        if self._stdio is not None:
-            self._stdio.close_child_ends()  # now the pumps see EOF once the others are gone
         # The init's death kills every other process of its pid namespace; those watchers
         # report their own exits as they come.
         self.status = Status.STOPPED
-        self.exit_status = status
+        self.exit_status = init.exit_status
         self._ctx.metrics.init_exits.inc()
-        self._ctx.events.publish("exit", self.id, pid=init.pid, status=status)
+        self._ctx.events.publish(
+            "exit", self.id, pid=init.pid, status=init.exit_status, at_ns=init.exit_ns
+        )
         self._stopped.set()
-        if self._open_pumps == 0:
-            self._pumps_done()
         self.save()
-        log.debug("container exited id=%s pid=%d status=%d", self.id, init.pid, status)
+        log.debug("container exited id=%s pid=%d status=%d", self.id, init.pid, init.exit_status)
 
-    async def _watch_process(self, process: Process) -> None:
-        status = await process.handle.wait()
+    def _exec_exited(self, process: Process) -> None:
         if self._oom is not None:
             self._oom.check()  # by the time the victim is dead, the kill is counted
         self.processes.pop(process.pid, None)
         self._ctx.metrics.exec_exits.inc()
-        self._ctx.events.publish("exit", self.id, pid=process.pid, status=status)
+        self._ctx.events.publish(
+            "exit", self.id, pid=process.pid, status=process.exit_status, at_ns=process.exit_ns
+        )
         self.save()
+
+    def _check_output_finished(self) -> None:
+        if self.status is Status.STOPPED and not self._writing:
+            self.output_finished.set()
 
     async def _watch_oom(self, counter: OomCounter) -> None:
         try:
@@ -465,28 +360,14 @@ class Container:
     async def exec(self, spec: ProcessSpec) -> ProcessInfo:
         async with self.lock:
             self._require_running("exec into")
-            number = next(self._exec_ids)
-            document = _exec_document(read_bundle_process(self.bundle), spec)
-            pid_file = self._ctx.pid_dir / f"{self.id}.exec-{number}.pid"
-            # The container's own pipes (duplicated: the init may exit and its ends be closed
-            # while this call waits), or, for an adopted container whose pipes died with the
-            # old daemon, new ones for this process.
-            own_pipes = Pipes(self._ctx.devnull) if self._stdio is None else None
-            stdio = own_pipes.child if own_pipes is not None else self._stdio.duplicate_child()  # type: ignore[union-attr]
+            document = _exec_document(read_bundle(self.bundle).process, spec)
+            key = self._ctx.new_key(self.id, "exec")
+            pid_file = self._ctx.pid_dir / f"{self.id}.{key.rpartition('/')[2]}.pid"
+            custody = CustodyRequest(key, self.id, str(self.dir), self._ctx.log_max_bytes)
             try:
-                with reaper_held():
-                    try:
-                        pid = await self._ctx.runtime.exec(self.id, document, pid_file, stdio)
-                    finally:
-                        if own_pipes is not None:
-                            own_pipes.close_child_ends()
-                        else:
-                            os.close(stdio.stdout)
-                            os.close(stdio.stderr)
-                    handle = ProcessHandle.open(pid)
+                started = await self._ctx.runtime.exec(self.id, document, pid_file, custody)
             except BaseException as exc:
-                if own_pipes is not None:
-                    own_pipes.close()
+                self._ctx.keeper.drop(key)
                 with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
                     await _kill_from_pid_file(pid_file)
                 if isinstance(exc, RuncError) and await self._init_gone():
@@ -494,13 +375,10 @@ class Container:
                         f"container {self.id!r} stopped before the process could start"
                     ) from None
                 raise
-            process = Process(handle, process_info(pid, document), start_time(pid))
-            self.processes[pid] = process
-            self._ctx.events.publish("start-process", self.id, pid=pid)
+            process = self._new_process(key, started, document)
+            self._ctx.events.publish("start-process", self.id, pid=process.pid)
             assert self._nursery is not None
-            self._nursery.start_soon(self._watch_process, process)
-            if own_pipes is not None:
-                self._start_pumps(self._nursery, own_pipes.take_readers())
+            self._nursery.start_soon(self._watch, process)
             self.save()
             return process.info
 
@@ -509,7 +387,7 @@ class Container:
         if process is None or self.deleted:
             raise NotFound(f"process {pid} is not a live process of container {self.id!r}")
         try:
-            process.handle.signal(signum)
+            process.signal(signum)
         except ProcessLookupError:
             raise NotFound(f"process {pid} of container {self.id!r} has exited") from None
 
@@ -517,7 +395,7 @@ class Container:
         self._require_live("signal")
         assert self.init is not None
         try:
-            self.init.handle.signal(signum)
+            self.init.signal(signum)
         except ProcessLookupError:
             raise Conflict(f"cannot signal container {self.id!r}: it is stopped") from None
 
@@ -557,22 +435,22 @@ class Container:
     async def _init_gone(self) -> bool:
         """Whether a runc failure came from the init exiting under it.
 
-        The init's exit may not be visible yet: the kernel first kills the rest of its pid
+        The init's exit may not be known yet: the kernel first kills the rest of its pid
         namespace, which is what makes a concurrent ``runc exec`` fail. So give it a moment
         (only on this failure path) before calling the failure runc's own.
         """
         if self.status is Status.STOPPED or self.init is None:
             return True
         with trio.move_on_after(0.5):
-            await self.init.handle.exited_event.wait()
-        return self.init.handle.has_exited()
+            await self.init.exited.wait()
+        return self.init.exited.is_set() or not procfs.is_alive(self.init.pid)
 
     async def checkpoint(self, name: str, options: CriuOptions, *, exit: bool) -> CheckpointInfo:
         async with self.lock:
             self._require_live("checkpoint")
             execs = [pid for pid in self.processes if self.init is None or pid != self.init.pid]
             if execs:
-                # CRIU dumps the tree under the init; an exec'd process hangs off the daemon
+                # CRIU dumps the tree under the init; an exec'd process hangs off the keeper
                 # (outside the container), so it would be lost without a word. Podman refuses too.
                 listed = ", ".join(str(pid) for pid in execs)
                 raise Conflict(
@@ -580,40 +458,26 @@ class Container:
                     f" are running (pids {listed}): CRIU dumps only the init's process tree."
                     " Wait for them to exit or signal them first"
                 )
-            if self.init is not None and process_state(self.init.pid) == "T":
+            assert self.init is not None
+            if procfs.state(self.init.pid) == "T":
                 # CRIU cannot seize a process stopped by SIGSTOP: runc would hang to its deadline.
                 raise Conflict(
                     f"cannot checkpoint container {self.id!r}: its init is stopped by a signal"
                     " (SIGSTOP); send it SIGCONT first"
                 )
-            image = checkpoints.reserve(self.bundle, name)
-            work = self.dir / f"criu-dump-{name}"
-            work.mkdir(parents=True, exist_ok=True)
             was_paused = self.status is Status.PAUSED
             if exit:
                 self._checkpoint_exit = trio.Event()
             try:
-                await self._runtime_step(
-                    "checkpoint",
-                    self._ctx.runtime.checkpoint(
-                        self.id, image, work, options, leave_running=not exit
-                    ),
-                )
-            except BaseException as exc:
-                checkpoints.discard(image)
-                if not was_paused:
-                    with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
-                        await self._thaw_if_frozen()
-                if isinstance(exc, RuncError):
-                    raise _with_criu_log(exc, work, "dump.log") from None
-                raise
+                info = await criu.dump(
+                    self._ctx.runtime, self.id, self.bundle, self.dir, name, options,
+                    exit=exit, was_paused=was_paused, cleanup_timeout=self._ctx.cleanup_timeout,
+                    gone=self._init_gone,
+                )  # fmt: skip
             finally:
-                shutil.rmtree(work, ignore_errors=True)
                 if self._checkpoint_exit is not None:
                     self._checkpoint_exit.set()
                     self._checkpoint_exit = None
-            info = checkpoints.new_info(name, options)
-            checkpoints.commit(self.bundle, info)
             self._ctx.events.publish("checkpoint", self.id)
             if exit:
                 self.known_to_runc = False
@@ -626,17 +490,6 @@ class Container:
                 self.status = Status.PAUSED
             self.save()
             return info
-
-    async def _thaw_if_frozen(self) -> None:
-        """CRIU freezes the container before it dumps; if it failed or was killed after that,
-        the container must not stay frozen while the daemon lists it as running."""
-        try:
-            state = await self._ctx.runtime.state(self.id)
-            if state is not None and state.get("status") == "paused":
-                log.warning("container %s was left frozen by a failed checkpoint: thawing", self.id)
-                await self._ctx.runtime.resume(self.id)
-        except DaemonError as exc:
-            log.error("container %s may be left frozen: %s", self.id, exc.message)
 
     async def stop(self, timeout: float) -> None:
         """SIGTERM the init, wait up to ``timeout`` seconds, then SIGKILL; return once it exited."""
@@ -659,7 +512,7 @@ class Container:
     def _signal_quietly(self, signum: int) -> None:
         assert self.init is not None
         with contextlib.suppress(ProcessLookupError):
-            self.init.handle.signal(signum)
+            self.init.signal(signum)
 
     async def delete(self, timeout: float) -> ContainerInfo:
         """Stop, remove from runc, end the task tree and remove the container's files."""
@@ -673,34 +526,36 @@ class Container:
                 # freezes, kills and thaws the whole cgroup, which settles it.
                 log.warning("%s; forcing", exc.message)
             # --force kills what the init's death left (a container without its own pid
-            # namespace keeps its other processes); then let their watchers reap them.
+            # namespace keeps its other processes); then let their watchers see them go.
             await self._ctx.runtime.delete(self.id, force=True)
             with trio.move_on_after(_DRAIN_SECONDS):
                 for process in list(self.processes.values()):
-                    await process.handle.exited_event.wait()
-                await self._drained.wait()
+                    await process.exited.wait()
+                await self.output_finished.wait()
             info = self.info()
             await self.forget()
             self._ctx.events.publish("delete", self.id)
             return info
 
-    async def forget(self) -> None:
-        """End the task tree and remove the container's files (runc is already done with it)."""
+    async def forget(self, *, keep_log: bool = False) -> None:
+        """End the task tree and remove the container's files (runc is done with it)."""
         self.deleted = True
+        self.output_finished.set()  # followers end
         self._removed.set()
         if self._nursery is not None or self.init is not None:
             await self._finished.wait()
+        await self._ctx.keeper.forget(self.id)
         self._ctx.journal.remove(self.id)
-        remove_directory(self.dir)
+        if not keep_log:
+            remove_directory(self.dir)
 
     def mark_stopped(self, exit_status: int) -> None:
-        """For a record whose container ended while the daemon was down: no tree is started."""
+        """For a record whose container ended while no server ran: no tree is started."""
         self.status = Status.STOPPED
         self.exit_status = exit_status
         self._stopped.set()
-        self._drained.set()
+        self.output_finished.set()
         self._finished.set()
-        self.logs.finish()
 
 
 def remove_directory(path: Path) -> None:
@@ -743,25 +598,21 @@ def _exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
     return document
 
 
-def _with_criu_log(exc: RuncError, work: Path, log_name: str) -> RuntimeFailure:
-    tail = checkpoints.criu_log_tail(work, log_name)
-    if not tail:
-        return exc
-    return RuntimeFailure(f"{exc.message}\nCRIU's {log_name} ends with:\n{tail}")
-
-
 async def _kill_from_pid_file(pid_file: Path) -> None:
-    """A runc call that failed or was killed may have started the process: kill and reap it."""
+    """A runc call that failed or was killed may have started the process: kill it."""
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
         return
     finally:
         pid_file.unlink(missing_ok=True)
-    try:
-        handle = ProcessHandle.open(pid)
-    except ProcessLookupError:
-        return
     with contextlib.suppress(ProcessLookupError):
-        handle.signal(signal.SIGKILL)
-    await handle.wait()
+        pidfd = os.pidfd_open(pid)
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            # Not our child (the keeper's): wait for it to be gone, briefly.
+            with trio.move_on_after(2):
+                await trio.lowlevel.wait_readable(pidfd)
+        finally:
+            trio.lowlevel.notify_closing(pidfd)
+            os.close(pidfd)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +22,7 @@ import attrs
 import trio
 
 from . import timestamps
+from .appendfile import AppendFile
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ EVENT_TYPES = (
     "restore",
     "delete",
     "oom",
+    "log-paused",
+    "log-resumed",
 )
 
 
@@ -109,13 +111,17 @@ class EventBus:
         self._queue = queue
         self._events: deque[Event] = deque(maxlen=capacity)
         self._subscribers: dict[trio.MemorySendChannel[Event], str | None] = {}
-        self._fd: int | None = None
+        self._file: AppendFile | None = None
         self._lines_in_file = 0
         self._last_ns = 0
         self.closed = False
         if path is not None:
             self._load(path)
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._file = AppendFile(str(path))
+            try:
+                self._file.open()
+            except OSError as exc:
+                log.error("cannot open the event log %s: %s", path, exc.strerror)
 
     @property
     def subscriber_count(self) -> int:
@@ -138,11 +144,21 @@ class EventBus:
             self._last_ns = self._events[-1].timestamp_ns
 
     def publish(
-        self, type: str, container_id: str, *, pid: int | None = None, status: int | None = None
+        self,
+        type: str,
+        container_id: str,
+        *,
+        pid: int | None = None,
+        status: int | None = None,
+        at_ns: int | None = None,
     ) -> Event:
-        # Timestamps strictly increase, so that ?since= from an event's own timestamp replays it
-        # and everything after it, in the order it happened.
-        stamp = max(timestamps.now_ns(), self._last_ns + 1)
+        """``at_ns``: when it happened, if not now (an exit the keeper saw while no server ran).
+
+        Timestamps strictly increase, so that ?since= from an event's own timestamp replays it
+        and everything after it, in the order it was published; an event from the past is
+        stamped just after the last one published if that is later than when it happened.
+        """
+        stamp = max(timestamps.now_ns() if at_ns is None else at_ns, self._last_ns + 1)
         self._last_ns = stamp
         event = Event(type=type, id=container_id, timestamp_ns=stamp, pid=pid, status=status)
         self._events.append(event)
@@ -160,26 +176,34 @@ class EventBus:
         return event
 
     def _persist(self, event: Event) -> None:
-        if self._fd is None:
+        if self._file is None:
             return
-        try:
-            os.write(self._fd, event.line())
-            self._lines_in_file += 1
-            if self._lines_in_file > 2 * self._capacity:
-                self._compact()
-        except OSError as exc:
-            # The events still reach live subscribers; only replay after a restart loses them.
-            log.error("cannot write the event log: %s", exc)
+        was_holding = self._file.holding
+        if not self._file.append(event.line()):
+            if not was_holding:
+                # Live subscribers still get it; the line is retried whole (see retry()).
+                log.error("cannot write the event log: %s", self._file.error)
+            return
+        self._lines_in_file += 1
+        if self._lines_in_file > 2 * self._capacity:
+            self._compact()
+
+    @property
+    def holding(self) -> bool:
+        return self._file is not None and self._file.holding
+
+    def retry(self) -> None:
+        if self._file is not None and self._file.flush():
+            log.warning("the event log is written again")
 
     def _compact(self) -> None:
         """Rewrite the file with the last ``capacity`` events (atomically, by rename)."""
-        assert self._path is not None and self._fd is not None
-        temporary = self._path.with_suffix(".tmp")
-        with open(temporary, "wb") as file:
-            file.writelines(event.line() for event in self._events)
-        os.replace(temporary, self._path)
-        os.close(self._fd)
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        assert self._file is not None
+        try:
+            self._file.replace(b"".join(event.line() for event in self._events))
+        except OSError as exc:
+            log.warning("cannot compact the event log: %s", exc.strerror)
+            return
         self._lines_in_file = len(self._events)
 
     def subscribe(
@@ -212,6 +236,6 @@ class EventBus:
         self.closed = True
         for channel in list(self._subscribers):
             self._drop(channel)
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,227 +1,362 @@
-"""A container's captured stdout and stderr: written as ndjson, read back with tail and follow.
+"""Reading a container's log back: whole, its tail, filtered, and followed live.
 
-Each line a process writes becomes one record ``{"stream", "timestamp", "data"}`` in
-``<container dir>/container.log``, so that the logs endpoint can stream the file as it is,
-without decoding and encoding every line again. Lines longer than :data:`MAX_LINE` are cut into
-several records, as Docker's json-file driver does. When the file passes its cap it is rotated
-to ``container.log.1`` (one rotated file is kept), so a chatty container holds at most twice the
-cap on disk.
+The logger writes the log (:mod:`containerd_trio.logfile`); the server only reads it. A reader
+holds the log's files open from the moment it looks at them: a file that rotates away (renamed
+to ``container.log.1``, later deleted) stays readable through the reader's fd, and an inode the
+reader holds cannot be given to a new file, so "the same inode" means "the same file" for as
+long as the reader cares. A follower learns of a new file from inotify, and opens it right
+then, in the watcher's task, however far behind its client reads: so a follower never loses a
+file to rotation, however many rotations pass while its client is slow, and never reads one
+twice.
 
-Writes are plain blocking ``os.write`` calls on a regular file: they land in the page cache in
-microseconds, far cheaper than a hop to a worker thread, and the event loop never waits on a
-disk for them.
+Answers are sent in chunks of whole records (up to 1 MiB), not a chunk per record.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import logging
 import os
+import struct
+import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import attrs
 import trio
 
-from . import timestamps
+from .logfile import LOG_NAME, ROTATED_NAME, STREAMS, record_prefix
+from .timestamps import format_ns
 
-LOG_NAME = "container.log"
-ROTATED_NAME = "container.log.1"
-#: A line longer than this is cut into several records.
-MAX_LINE = 16 * 1024
-_READ_CHUNK = 64 * 1024
+log = logging.getLogger(__name__)
 
-
-def _record(stream: str, data: bytes) -> bytes:
-    entry = {
-        "stream": stream,
-        "timestamp": timestamps.format_ns(timestamps.now_ns()),
-        "data": data.decode("utf-8", errors="replace"),
-    }
-    return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+#: The largest chunk of an answer.
+CHUNK = 1024 * 1024
+_TIMESTAMP = b'"timestamp":"'
+_STAMP_LENGTH = len("2026-11-29T10:00:00.000000000+00:00")
 
 
-class LogSource:
-    """One pipe's output going into the log: holds the part of a line not yet ended."""
+@attrs.frozen
+class LogQuery:
+    tail: int | None = None
+    pid: int | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
 
-    def __init__(self, writer: LogWriter, stream: str) -> None:
-        self._writer = writer
-        self._stream = stream
-        self._partial = b""
 
-    def write(self, data: bytes) -> None:
-        """Take a chunk read from the pipe; whole lines are written, a trailing part is held."""
-        pending = self._partial + data if self._partial else data
-        records = []
-        start = 0
-        while (end := pending.find(b"\n", start)) >= 0:
-            line = pending[start : end + 1]
-            for piece in range(0, len(line), MAX_LINE):
-                records.append(_record(self._stream, line[piece : piece + MAX_LINE]))
-            start = end + 1
-        rest = pending[start:]
-        while len(rest) >= MAX_LINE:
-            records.append(_record(self._stream, rest[:MAX_LINE]))
-            rest = rest[MAX_LINE:]
-        self._partial = rest
-        if records:
-            self._writer.append(records)
+class _Filter:
+    """Which records a query wants, judged on their bytes (no JSON decoding)."""
+
+    def __init__(self, query: LogQuery) -> None:
+        self.prefixes = (
+            tuple(record_prefix(stream, query.pid) for stream in STREAMS)
+            if query.pid is not None
+            else None
+        )
+        self.since = format_ns(query.since_ns).encode() if query.since_ns is not None else None
+        self.until = format_ns(query.until_ns).encode() if query.until_ns is not None else None
+        self.everything = self.prefixes is None and self.since is None and self.until is None
+
+    def wants(self, record: bytes) -> bool:
+        if self.prefixes is not None and not record.startswith(self.prefixes):
+            return False
+        if self.since is None and self.until is None:
+            return True
+        at = record.find(_TIMESTAMP)
+        if at < 0:
+            return False
+        stamp = record[at + len(_TIMESTAMP) : at + len(_TIMESTAMP) + _STAMP_LENGTH]
+        if self.since is not None and stamp < self.since:
+            return False
+        return self.until is None or stamp <= self.until
+
+    def select(self, data: bytes) -> bytes:
+        if self.everything:
+            return data
+        return b"".join(line for line in data.splitlines(keepends=True) if self.wants(line))
+
+
+class _File:
+    def __init__(self, fd: int, inode: int) -> None:
+        self.fd = fd
+        self.inode = inode
+        self.offset = 0
+
+
+class _Chain:
+    """The log's files a reader holds open, oldest first, and where it stands in the oldest."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.files: deque[_File] = deque()
+        #: Files read to their end that may still be on disk: held so their inodes stay theirs.
+        self._done: list[_File] = []
+        self.notice()
+
+    def notice(self) -> bool:
+        """Open any file of the log that is new to us; True if one was."""
+        held = {f.inode for f in self.files} | {f.inode for f in self._done}
+        found = []
+        present = set()
+        for name in (ROTATED_NAME, LOG_NAME):  # the older first
+            path = os.path.join(self.directory, name)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            inode = os.fstat(fd).st_ino
+            present.add(inode)
+            if inode in held:
+                os.close(fd)
+            else:
+                found.append(_File(fd, inode))
+        self.files.extend(found)
+        for done in [f for f in self._done if f.inode not in present]:
+            self._done.remove(done)
+            os.close(done.fd)
+        return bool(found)
+
+    def read(self, limit: int = CHUNK) -> bytes:
+        """Whole records from where we stand, up to about ``limit`` bytes; b"" if none now."""
+        while self.files:
+            current = self.files[0]
+            data = os.pread(current.fd, limit, current.offset)
+            end = data.rfind(b"\n") + 1
+            if end:
+                current.offset += end
+                return data[:end]
+            if len(self.files) == 1:
+                return b""
+            # A newer file was noticed before this read, so this one was complete before it:
+            # we have read it to its end.
+            self.files.popleft()
+            self._done.append(current)
+        return b""
+
+    def skip_to_tail(self, count: int, wanted: _Filter) -> list[bytes]:
+        """Move to the end, returning the last ``count`` wanted records before it."""
+        found: deque[bytes] = deque()
+        for position in range(len(self.files) - 1, -1, -1):
+            file = self.files[position]
+            size = os.fstat(file.fd).st_size
+            end = _last_newline(file.fd, size)
+            if count == 0:
+                break
+            for line in _lines_backwards(file.fd, end):
+                if wanted.wants(line):
+                    found.appendleft(line)
+                    if len(found) == count:
+                        break
+            if len(found) == count:
+                break
+        for file in self.files:
+            file.offset = _last_newline(file.fd, os.fstat(file.fd).st_size)
+        while len(self.files) > 1:
+            self._done.append(self.files.popleft())
+        return list(found)
 
     def close(self) -> None:
-        """The pipe reached EOF: write what is left of its last line."""
-        if self._partial:
-            self._writer.append([_record(self._stream, self._partial)])
-            self._partial = b""
+        for file in [*self.files, *self._done]:
+            os.close(file.fd)
+        self.files.clear()
+        self._done.clear()
 
 
-class LogWriter:
-    """Appends a container's output to its log file; wakes whoever follows it."""
-
-    def __init__(self, directory: Path, max_bytes: int) -> None:
-        self.path = directory / LOG_NAME
-        self.rotated_path = directory / ROTATED_NAME
-        self._max_bytes = max_bytes
-        self._fd: int | None = None  # opened on the first write: many containers never write
-        self._size = 0
-        self._lot = trio.lowlevel.ParkingLot()
-        #: True once no process can write here any more; followers end then.
-        self.finished = False
-
-    def source(self, stream: str) -> LogSource:
-        return LogSource(self, stream)
-
-    def finish(self) -> None:
-        """No more output will come: close the file and end every follower."""
-        self.finished = True
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        self._lot.unpark_all()
-
-    def append(self, records: list[bytes]) -> None:
-        """Write whole records, rotating before one would take the file past its cap."""
-        if self.finished:
-            return
-        if self._fd is None:
-            self._fd = _open_for_append(self.path)
-            self._size = os.fstat(self._fd).st_size
-        batch: list[bytes] = []
-        batch_size = 0
-        for record in records:
-            if self._size + batch_size + len(record) > self._max_bytes and self._size + batch_size:
-                self._write(batch, batch_size)
-                batch, batch_size = [], 0
-                self._rotate()
-            batch.append(record)
-            batch_size += len(record)
-        self._write(batch, batch_size)
-        self._lot.unpark_all()
-
-    def _write(self, batch: list[bytes], size: int) -> None:
-        if batch:
-            assert self._fd is not None
-            os.write(self._fd, b"".join(batch))
-            self._size += size
-
-    def _rotate(self) -> None:
-        assert self._fd is not None
-        os.close(self._fd)
-        os.replace(self.path, self.rotated_path)
-        self._fd = _open_for_append(self.path)
-        self._size = 0
-
-    async def wait_for_more(self) -> None:
-        """Return after the next write (or once the writer is finished)."""
-        if not self.finished:
-            await self._lot.park()
+def _last_newline(fd: int, size: int) -> int:
+    """The offset just past the file's last whole record."""
+    end = size
+    while end > 0:
+        start = max(0, end - 65536)
+        block = os.pread(fd, end - start, start)
+        at = block.rfind(b"\n")
+        if at >= 0:
+            return start + at + 1
+        end = start
+    return 0
 
 
-def _open_for_append(path: Path) -> int:
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-    try:
-        return os.open(path, flags, 0o640)
-    except FileNotFoundError:
-        # The container's directory is made when it first has something to hold.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, flags, 0o640)
+def _lines_backwards(fd: int, end: int, block_size: int = 256 * 1024) -> Iterator[bytes]:
+    """The records of ``fd[:end]`` from the last to the first."""
+    rest = b""
+    while end > 0:
+        start = max(0, end - block_size)
+        block = os.pread(fd, end - start, start) + rest
+        end = start
+        lines = block.split(b"\n")
+        rest = lines[0] if start > 0 else b""
+        body = lines[1:] if start > 0 else lines
+        for line in reversed(body):
+            if line:
+                yield line + b"\n"
+    if rest:
+        yield rest + b"\n"
 
 
-def read_tail(directory: Path, tail: int | None) -> tuple[list[bytes], _Position]:
-    """The last ``tail`` records (all when None) and where the live file was read up to."""
-    lines: deque[bytes] = deque(maxlen=tail)
-    for path in (directory / ROTATED_NAME, directory / LOG_NAME):
-        try:
-            with open(path, "rb") as log:
-                for line in log:
-                    if line.endswith(b"\n"):
-                        lines.append(line)
-        except FileNotFoundError:
-            pass
-    position = _Position.of(directory / LOG_NAME)
-    return list(lines), position
-
-
-class _Position:
-    """Where a follower stands in the live log file: its inode and offset."""
-
-    def __init__(self, inode: int | None, offset: int) -> None:
-        self.inode = inode
-        self.offset = offset
-
-    @classmethod
-    def of(cls, path: Path) -> _Position:
-        try:
-            info = path.stat()
-        except FileNotFoundError:
-            return cls(None, 0)
-        return cls(info.st_ino, info.st_size)
-
-
-def _read_from(path: Path, position: _Position) -> list[bytes]:
-    """Records written since ``position``, following one rotation if it happened meanwhile."""
-    out: list[bytes] = []
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return out
-    if position.inode is not None and info.st_ino != position.inode:
-        # Rotated: finish the old file (now the .1) from where we stood, then start the new one.
-        rotated = path.with_name(ROTATED_NAME)
-        try:
-            if rotated.stat().st_ino == position.inode:
-                out += _read_range(rotated, position.offset)
-        except FileNotFoundError:
-            pass
-        position.inode, position.offset = info.st_ino, 0
-    if position.inode is None:
-        position.inode = info.st_ino
-    data = _read_range(path, position.offset)
-    position.offset += sum(len(line) for line in data)
-    out += data
-    return out
-
-
-def _read_range(path: Path, offset: int) -> list[bytes]:
-    with open(path, "rb") as log:
-        log.seek(offset)
-        data = log.read()
-    # Only whole records: a write is one os.write of whole lines, so this only guards the edge.
-    end = data.rfind(b"\n") + 1
-    return data[:end].splitlines(keepends=True)
-
-
-async def follow(
-    directory: Path, writer: LogWriter | None, tail: int | None
+async def read_log(
+    directory: Path,
+    query: LogQuery,
+    *,
+    follow: LogWatch | None = None,
+    finished: trio.Event | None = None,
 ) -> AsyncIterator[bytes]:
-    """Yield records: the tail first, then (with a live writer) new ones until it finishes."""
-    lines, position = read_tail(directory, tail)
-    for line in lines:
-        yield line
-    if writer is None:
-        return
-    while True:
-        finished = writer.finished
-        for line in _read_from(directory / LOG_NAME, position):
-            yield line
-        if finished:
+    """Chunks of the records a query wants; with ``follow``, new ones until ``finished``."""
+    wanted = _Filter(query)
+    chain = _Chain(directory)
+    try:
+        if query.tail is not None:
+            tail = chain.skip_to_tail(query.tail, wanted)
+            for start in range(0, len(tail), 4096):
+                yield b"".join(tail[start : start + 4096])
+        watch = follow.watch(directory, chain) if follow is not None else None
+        with watch if watch is not None else contextlib.nullcontext():
+            while True:
+                done = finished is None or finished.is_set() or watch is None or follow.closed  # type: ignore[union-attr]
+                while data := chain.read():
+                    if selected := wanted.select(data):
+                        yield selected
+                if done:
+                    if watch is None or not chain.notice():
+                        return
+                    continue
+                if query.until_ns is not None and time.time_ns() > query.until_ns:
+                    return
+                assert watch is not None and finished is not None
+                await watch.changed(finished)
+    finally:
+        chain.close()
+
+
+# --- inotify ----------------------------------------------------------------------------------
+
+_IN_MODIFY = 0x002
+_IN_MOVED_TO = 0x080
+_IN_CREATE = 0x100
+_IN_IGNORED = 0x8000
+_EVENT = struct.Struct("iIII")
+
+
+class _DirectoryWatch:
+    def __init__(self, watcher: LogWatch, wd: int | None, directory: str) -> None:
+        self.watcher = watcher
+        self.wd = wd
+        self.directory = directory
+        self.chains: list[_Chain] = []
+        self.lot = trio.lowlevel.ParkingLot()
+
+
+class Watch:
+    """One follower's registration with the :class:`LogWatch`."""
+
+    def __init__(self, directory: _DirectoryWatch, chain: _Chain) -> None:
+        self._directory = directory
+        self._chain = chain
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._directory.watcher.unwatch(self._directory, self._chain)
+
+    async def changed(self, finished: trio.Event) -> None:
+        """Return once the log changed, or ``finished`` is set, or (without inotify) soon."""
+        async with trio.open_nursery() as nursery:
+
+            async def on_finish() -> None:
+                await finished.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(on_finish)
+            if self._directory.watcher.closed:
+                pass
+            elif self._directory.wd is None:
+                await trio.sleep(0.1)  # no inotify: look again soon
+            else:
+                await self._directory.lot.park()
+            nursery.cancel_scope.cancel()
+
+
+class LogWatch:
+    """One inotify for all of the server's followers, read by one task (:meth:`run`)."""
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        self._libc = libc
+        self._fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self._fd < 0:
+            log.warning("no inotify (%s): followers poll", os.strerror(ctypes.get_errno()))
+        self._by_directory: dict[str, _DirectoryWatch] = {}
+        self._by_wd: dict[int, _DirectoryWatch] = {}
+        #: Set when the server stops: every follower reads to the end and stops.
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        for entry in self._by_directory.values():
+            entry.lot.unpark_all()
+
+    def watch(self, directory: Path, chain: _Chain) -> Watch:
+        key = str(directory)
+        entry = self._by_directory.get(key)
+        if entry is None:
+            wd: int | None = None
+            if self._fd >= 0:
+                os.makedirs(key, mode=0o700, exist_ok=True)
+                mask = _IN_MODIFY | _IN_CREATE | _IN_MOVED_TO
+                wd = self._libc.inotify_add_watch(self._fd, os.fsencode(key), mask)
+                if wd < 0:
+                    log.warning("inotify on %s: %s", key, os.strerror(ctypes.get_errno()))
+                    wd = None
+            entry = self._by_directory[key] = _DirectoryWatch(self, wd, key)
+            if wd is not None:
+                self._by_wd[wd] = entry
+        entry.chains.append(chain)
+        chain.notice()  # the directory may have changed before the watch began
+        return Watch(entry, chain)
+
+    def unwatch(self, entry: _DirectoryWatch, chain: _Chain) -> None:
+        entry.chains.remove(chain)
+        if entry.chains:
             return
-        await writer.wait_for_more()
+        del self._by_directory[entry.directory]
+        if entry.wd is not None:
+            self._by_wd.pop(entry.wd, None)
+            self._libc.inotify_rm_watch(self._fd, entry.wd)
+
+    async def run(self) -> None:
+        if self._fd < 0:
+            await trio.sleep_forever()
+        try:
+            while True:
+                await trio.lowlevel.wait_readable(self._fd)
+                changed: set[int] = set()
+                while True:
+                    try:
+                        data = os.read(self._fd, 64 * 1024)
+                    except BlockingIOError:
+                        break
+                    except OSError as exc:
+                        if exc.errno == errno.EINTR:
+                            continue
+                        raise
+                    offset = 0
+                    while offset < len(data):
+                        wd, mask, _, length = _EVENT.unpack_from(data, offset)
+                        offset += _EVENT.size + length
+                        if mask & _IN_IGNORED:
+                            self._by_wd.pop(wd, None)
+                        changed.add(wd)
+                for wd in changed:
+                    entry = self._by_wd.get(wd)
+                    if entry is None:
+                        continue
+                    for chain in entry.chains:
+                        chain.notice()  # now, before any newer rotation can pass it by
+                    entry.lot.unpark_all()
+        finally:
+            trio.lowlevel.notify_closing(self._fd)
+            os.close(self._fd)
+            self._fd = -1

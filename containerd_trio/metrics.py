@@ -19,9 +19,10 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from . import procfs
 from .model import Status
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -59,6 +60,53 @@ class _ContainersByStatus(Collector):
         for status in Status:
             family.add_metric([status.value], counts.get(status, 0))
         yield family
+
+
+class _Helpers(Collector):
+    """CPU and memory of the daemon's other processes (the keeper, the logger), so that what
+    the daemon costs is all of it, not the server's share alone."""
+
+    def __init__(self, keeper: int | None) -> None:
+        self._keeper = keeper
+
+    def _processes(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        if self._keeper is None:
+            return found
+        found["keeper"] = self._keeper
+        try:
+            with open(f"/proc/{self._keeper}/task/{self._keeper}/children") as listing:
+                children = listing.read().split()
+        except OSError:
+            return found
+        for child in children:
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as cmdline:
+                    if b"containerd_trio.keeper._logger" in cmdline.read():
+                        found["logger"] = int(child)
+            except OSError:
+                continue
+        return found
+
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
+        cpu = CounterMetricFamily(
+            "containerd_trio_helper_cpu_seconds",
+            "CPU time of the daemon's keeper and logger processes.",
+            labels=["process"],
+        )
+        rss = GaugeMetricFamily(
+            "containerd_trio_helper_resident_memory_bytes",
+            "Resident memory of the daemon's keeper and logger processes.",
+            labels=["process"],
+        )
+        for name, pid in self._processes().items():
+            seconds = procfs.cpu_seconds(pid)
+            resident = procfs.resident_bytes(pid)
+            if seconds is not None and resident is not None:
+                cpu.add_metric([name], seconds)
+                rss.add_metric([name], resident)
+        yield cpu
+        yield rss
 
 
 class Metrics:
@@ -102,6 +150,11 @@ class Metrics:
         self.subscribers = Gauge(
             "containerd_trio_event_subscribers", "Clients streaming /events.", registry=r
         )
+        self.paused_logs = Gauge(
+            "containerd_trio_paused_logs",
+            "Container logs that cannot be written (a full disk): their output waits in pipes.",
+            registry=r,
+        )
         # Bound once: labels() takes a lock and a dict lookup on every call.
         self.init_exits = self.exits.labels("init")
         self.exec_exits = self.exits.labels("exec")
@@ -121,6 +174,12 @@ class Metrics:
 
     def count_containers(self, count: Callable[[], Mapping[Status, int]]) -> None:
         self.registry.register(_ContainersByStatus(count))
+
+    def watch_helpers(self, *, keeper: int | None, logger: int | None = None) -> None:
+        """Report the keeper's and the logger's CPU and memory (the logger is found anew at
+        each scrape: the keeper restarts it if it dies)."""
+        del logger
+        self.registry.register(_Helpers(keeper))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,180 +1,155 @@
-"""Watching and signalling a container's processes through pidfds, and their stdio pipes.
+"""The container processes the daemon started: how they are named, signalled and seen to exit.
 
-The daemon is the child subreaper: once ``runc run -d`` (or ``exec -d``, ``restore -d``) exits,
-the container's process is re-parented to us. A pidfd names that process for good, so a signal
-can never hit a recycled pid, and it becomes readable when the process exits; ``waitid`` on it
-then reaps exactly that child. We never call ``waitpid(-1)``: it would steal the exit statuses
-of Trio's own subprocesses (runc itself).
+Each process has a key, the name the server gave it when it asked the keeper to start it; the
+keeper reports its exit and the end of its output under that key (see
+:mod:`containerd_trio.keeper`). A pidfd names the process for signals, so a signal can never hit
+a recycled pid.
+
+A process the keeper does not hold (adopted after the keeper itself died) is watched on its
+pidfd instead, and its exit status is unknowable: 255, as Docker reports it.
 """
 
 from __future__ import annotations
 
 import os
-import select
 import signal
+import time
 
 import trio
 
-from . import reaper
-from .runtime import Stdio
+from . import procfs
+from .model import ProcessInfo
 
-#: The exit status reported when it cannot be known: the process was not our child (adopted
-#: after a daemon restart) or it vanished while the daemon was down. Docker uses 255 likewise.
+#: The exit status reported when it cannot be known: the process vanished while no keeper held
+#: it. Docker uses 255 likewise.
 UNKNOWN_EXIT_STATUS = 255
 
 
-def exit_status(info: os.waitid_result) -> int:
-    """The shell's convention: the exit code, or 128+N for death by signal N."""
-    if info.si_code == os.CLD_EXITED:
-        return int(info.si_status)
-    return 128 + int(info.si_status)
+class Process:
+    """A live (or just ended) process of a container."""
 
-
-def start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat).
-
-    A pid together with its start time names one process for good: records kept across a daemon
-    restart use it to tell the original process from a later one that reused the pid.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            data = stat.read()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = data[data.rfind(b")") + 2 :].split()
-    return int(fields[19])
-
-
-def process_state(pid: int) -> str | None:
-    """The state letter of /proc/PID/stat (R, S, D, T for stopped, Z...), or None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            data = stat.read()
-    except OSError:
-        return None
-    return data[data.rfind(b")") + 2 :].split()[0].decode()
-
-
-class ProcessHandle:
-    """A pidfd on one process: wait for its exit, signal it, without pid-reuse races."""
-
-    def __init__(self, pid: int, pidfd: int) -> None:
-        self.pid = pid
-        self._fd: int | None = pidfd
-        reaper.watched.add(pid)
+    def __init__(
+        self,
+        key: str,
+        info: ProcessInfo,
+        start_time: int | None,
+        *,
+        kept: bool = True,
+        input_fd: int | None = None,
+    ) -> None:
+        self.key = key
+        self.info = info
+        self.start_time = start_time
+        #: The keeper holds it: its exit comes from the keeper, with its true status.
+        self.kept = kept
+        #: Where its input goes (the writing end of its stdin pipe, or its terminal's master).
+        self.input_fd = input_fd
         self.exit_status: int | None = None
-        #: Set once the exit is known (and, for our own children, the process reaped).
-        self.exited_event = trio.Event()
-
-    @classmethod
-    def open(cls, pid: int) -> ProcessHandle:
-        """Raises ProcessLookupError when no process (not even a zombie) has this pid."""
-        return cls(pid, os.pidfd_open(pid))
+        self.exit_ns: int | None = None
+        self.exited = trio.Event()
+        #: All its output is in the log (the keeper's logger reached the end of its stdio).
+        self.output_ended = trio.Event()
+        self._pidfd: int | None = None
+        try:
+            self._pidfd = os.pidfd_open(info.pid)
+        except ProcessLookupError:
+            return  # gone already: its exit is on its way
+        # Pids are reused fast here (pid_max 32768): if the pid names another process by now,
+        # ours is gone, and the pidfd must not stay on a stranger.
+        if start_time is not None and procfs.start_time(info.pid) != start_time:
+            self.close_pidfd()
 
     @property
-    def exited(self) -> bool:
-        return self.exit_status is not None
+    def pid(self) -> int:
+        return self.info.pid
 
-    async def wait(self) -> int:
-        """Wait for the process to exit, reap it if it is our child, and return its status."""
-        if self.exit_status is not None:
-            return self.exit_status
-        assert self._fd is not None
-        await trio.lowlevel.wait_readable(self._fd)
-        try:
-            # The pidfd is readable: the process has exited, so this does not block.
-            info = os.waitid(os.P_PIDFD, self._fd, os.WEXITED)  # noqa: ASYNC222
-        except ChildProcessError:
-            # Not our child (adopted after a restart): its status went to its real parent.
-            status = UNKNOWN_EXIT_STATUS
-        else:
-            status = UNKNOWN_EXIT_STATUS if info is None else exit_status(info)
-        self.exit_status = status
-        self.exited_event.set()
-        self.close()
-        return status
-
-    def reap_if_exited(self) -> None:
-        """Reap without waiting, if the process has exited: a zombie must not outlive us."""
-        if self._fd is None or self.exit_status is not None:
-            return
-        try:
-            info = os.waitid(os.P_PIDFD, self._fd, os.WEXITED | os.WNOHANG)
-        except ChildProcessError:
-            return
-        if info is not None:
-            self.exit_status = exit_status(info)
-            self.exited_event.set()
-
-    def has_exited(self) -> bool:
-        """True if the process has exited, even if its watcher has not run yet."""
-        if self._fd is None or self.exit_status is not None:
-            return True
-        poller = select.poll()
-        poller.register(self._fd, select.POLLIN)
-        return bool(poller.poll(0))
+    def set_exited(self, status: int, ns: int) -> None:
+        if self.exit_status is None:
+            self.exit_status = status
+            self.exit_ns = ns
+            self.exited.set()
+            self.close_pidfd()
 
     def signal(self, signum: int) -> None:
         """Send a signal; ProcessLookupError if the process has exited."""
-        if self._fd is None:
+        if self._pidfd is None or self.exit_status is not None:
             raise ProcessLookupError(self.pid)
-        signal.pidfd_send_signal(self._fd, signum)
+        signal.pidfd_send_signal(self._pidfd, signum)
+
+    async def watch_unkept(self) -> None:
+        """For a process nobody reaps for us: wait on its pidfd; its status is unknowable."""
+        if self._pidfd is not None:
+            await trio.lowlevel.wait_readable(self._pidfd)
+        self.set_exited(UNKNOWN_EXIT_STATUS, time.time_ns())
+
+    def close_pidfd(self) -> None:
+        if self._pidfd is not None:
+            fd, self._pidfd = self._pidfd, None
+            trio.lowlevel.notify_closing(fd)
+            os.close(fd)
 
     def close(self) -> None:
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            reaper.watched.discard(self.pid)
+        self.close_pidfd()
+        if self.input_fd is not None:
+            fd, self.input_fd = self.input_fd, None
             trio.lowlevel.notify_closing(fd)
             os.close(fd)
 
 
-class Pipes:
-    """The stdio of one container process: stdin on /dev/null, stdout and stderr on pipes.
+class ProcessTable:
+    """Every process by key, for the keeper's reports.
 
-    Pipes (not files) because CRIU can checkpoint and restore a process whose stdio is a pipe,
-    but not one whose stdio is a file on the host. The write ends go to runc, which hands them to
-    the container; the daemon must close its own copies at once, or it would never see EOF.
+    A report may come before its process is registered: the keeper says a process exited as
+    soon as it knows, which for an init that exits at once is right after its runc, before the
+    server has read runc's answer. Such reports are kept until the process is registered.
     """
 
-    def __init__(self, devnull: int) -> None:
-        self.stdout_r, self.stdout_w = os.pipe2(os.O_CLOEXEC)
-        try:
-            self.stderr_r, self.stderr_w = os.pipe2(os.O_CLOEXEC)
-        except OSError:
-            os.close(self.stdout_r)
-            os.close(self.stdout_w)
-            raise
-        self.child = Stdio(stdin=devnull, stdout=self.stdout_w, stderr=self.stderr_w)
-        self._child_open = True
-        self._readers_taken = False
+    #: Unclaimed reports older than this are dropped (runc's leftovers, undone starts).
+    _KEEP_NS = 120 * 1_000_000_000
 
-    def close_child_ends(self) -> None:
-        if self._child_open:
-            self._child_open = False
-            os.close(self.stdout_w)
-            os.close(self.stderr_w)
+    def __init__(self) -> None:
+        self._processes: dict[str, Process] = {}
+        self._early_exits: dict[str, tuple[int, int]] = {}
+        self._early_ends: dict[str, int] = {}
 
-    def duplicate_child(self) -> Stdio:
-        """New fds on the same write ends, for another process; the caller closes them."""
-        if not self._child_open:
-            raise ProcessLookupError("the container's stdio is closed: its init has exited")
-        stdout = os.dup(self.stdout_w)
-        try:
-            stderr = os.dup(self.stderr_w)
-        except OSError:
-            os.close(stdout)
-            raise
-        return Stdio(stdin=self.child.stdin, stdout=stdout, stderr=stderr)
+    def add(self, process: Process) -> None:
+        self._processes[process.key] = process
+        early = self._early_exits.pop(process.key, None)
+        if early is not None:
+            process.set_exited(*early)
+        if self._early_ends.pop(process.key, None) is not None:
+            process.output_ended.set()
 
-    def take_readers(self) -> tuple[int, int]:
-        """Hand over the read ends (the caller now owns them)."""
-        self._readers_taken = True
-        return self.stdout_r, self.stderr_r
+    def remove(self, key: str) -> None:
+        self._processes.pop(key, None)
+        self._early_exits.pop(key, None)
+        self._early_ends.pop(key, None)
 
-    def close(self) -> None:
-        self.close_child_ends()
-        if not self._readers_taken:
-            self._readers_taken = True
-            os.close(self.stdout_r)
-            os.close(self.stderr_r)
+    def get(self, key: str) -> Process | None:
+        return self._processes.get(key)
+
+    def exited(self, key: str, status: int, ns: int) -> Process | None:
+        process = self._processes.get(key)
+        if process is None:
+            self._prune()
+            self._early_exits[key] = (status, ns)
+        else:
+            process.set_exited(status, ns)
+        return process
+
+    def ended(self, key: str) -> None:
+        process = self._processes.get(key)
+        if process is None:
+            self._prune()
+            self._early_ends[key] = time.time_ns()
+        else:
+            process.output_ended.set()
+
+    def _prune(self) -> None:
+        oldest = time.time_ns() - self._KEEP_NS
+        for key, (_, ns) in list(self._early_exits.items()):
+            if ns < oldest:
+                del self._early_exits[key]
+        for key, ns in list(self._early_ends.items()):
+            if ns < oldest:
+                del self._early_ends[key]

@@ -10,25 +10,26 @@ a third of a millisecond, two or three times per container, which was a tenth of
 daemon spent on a start; an append costs a few microseconds. When the journal grows to several
 times what is live it is rewritten with the live records only, atomically by rename.
 
-No fsync: the journal guards against the daemon crashing, which keeps the page cache; a machine
-that loses power loses its containers too. A line torn by a crash mid-write is skipped.
+A start is recorded before runc runs (status ``created``), so that the next server knows to
+roll it back if the daemon dies in the middle. Lines land whole or wait to be retried whole
+(:class:`~containerd_trio.appendfile.AppendFile`): a full disk delays the journal, it never
+tears it, so a removed container cannot come back.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import attrs
 
+from .appendfile import AppendFile
 from .convert import converter
 from .model import ContainerInfo
 
 log = logging.getLogger(__name__)
 
-JOURNAL_NAME = "containers.journal"
 #: Rewrite the journal once it holds this many times more lines than live records (and more
 #: than a floor, so that a few containers do not mean constant rewrites).
 _COMPACT_FACTOR = 4
@@ -38,8 +39,10 @@ _COMPACT_FLOOR = 1000
 @attrs.frozen
 class ProcessStart:
     pid: int
-    #: Clock ticks since boot (see :func:`process.start_time`).
+    #: Clock ticks since boot (see :func:`containerd_trio.procfs.start_time`).
     start_time: int
+    #: The name the keeper knows the process by (None in records of older daemons).
+    key: str | None = None
 
 
 @attrs.frozen
@@ -54,12 +57,12 @@ class RecordJournal:
         #: id -> the record's journal line, in the order the containers were first put.
         self._live: dict[str, bytes] = {}
         self._lines = 0
-        self._fd: int | None = None
+        self._file = AppendFile(str(path))
 
     def load(self) -> list[ContainerRecord]:
         """Replay the journal: the last record of every container not removed, oldest first.
 
-        Then start a fresh journal holding just those.
+        Then start a fresh journal holding just those (or, on a full disk, go on with this one).
         """
         self._live.clear()
         try:
@@ -80,6 +83,8 @@ class RecordJournal:
         return records
 
     def _replay(self, line: bytes) -> None:
+        if not line.endswith(b"\n"):
+            return  # torn by a crash mid-write
         try:
             entry = json.loads(line)
             if "put" in entry:
@@ -89,7 +94,7 @@ class RecordJournal:
             else:
                 self._live.pop(str(entry["remove"]), None)
         except (ValueError, KeyError, TypeError):
-            pass  # a line torn by a crash mid-write
+            pass
 
     def put(self, record: ContainerRecord) -> None:
         body = {"put": converter.unstructure(record)}
@@ -101,33 +106,37 @@ class RecordJournal:
         if self._live.pop(container_id, None) is not None:
             self._append(json.dumps({"remove": container_id}).encode())
 
+    @property
+    def holding(self) -> bool:
+        """Lines wait for room on the disk (see :meth:`retry`)."""
+        return self._file.holding
+
+    def retry(self) -> None:
+        if self._file.flush():
+            log.warning("the container journal %s is written again", self.path)
+
     def _append(self, line: bytes) -> None:
-        try:
-            if self._fd is None:
-                self._open()
-            assert self._fd is not None
-            os.write(self._fd, line + b"\n")
-            self._lines += 1
-            if self._lines > max(_COMPACT_FLOOR, _COMPACT_FACTOR * len(self._live)):
-                self._rewrite()
-        except OSError as exc:
-            # The containers run on; only their adoption after a crash is at stake.
-            log.error("cannot write the container journal %s: %s", self.path, exc)
+        was_holding = self._file.holding
+        if not self._file.append(line + b"\n"):
+            if not was_holding:
+                # The containers run on; only their adoption after a crash is at stake, and
+                # the line is retried whole.
+                log.error("cannot write the container journal %s: %s", self.path, self._file.error)
+            return
+        self._lines += 1
+        if self._lines > max(_COMPACT_FLOOR, _COMPACT_FACTOR * len(self._live)):
+            self._rewrite()
 
     def _rewrite(self) -> None:
-        temporary = self.path.with_name(JOURNAL_NAME + ".tmp")
-        with open(temporary, "wb") as journal:
-            journal.writelines(line + b"\n" for line in self._live.values())
-        os.replace(temporary, self.path)
-        self.close()
-        self._open()
+        if self._file.holding:
+            return  # the disk is full: compaction can wait
+        try:
+            self._file.replace(b"".join(line + b"\n" for line in self._live.values()))
+        except OSError as exc:
+            log.warning("cannot compact the container journal %s: %s", self.path, exc.strerror)
+            self._file.open()
+            return
         self._lines = len(self._live)
 
-    def _open(self) -> None:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        self._fd = os.open(self.path, flags, 0o600)
-
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self._file.close()

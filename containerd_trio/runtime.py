@@ -10,6 +10,13 @@ Every call runs under the configured deadline. A runc process that passes it is 
 the call half-made is the caller's business, because only the caller knows what it was.
 A capacity limiter bounds how many runc processes run at once: past a few per core they only
 thrash each other.
+
+The commands that create a container process (``run``, ``exec``, ``restore``) take the process's
+stdio as either plain fds (:class:`Stdio`: runc is spawned here, as the bench does) or a
+:class:`~containerd_trio.keeperlink.CustodyRequest` (the daemon): then the keeper spawns runc,
+makes the stdio and keeps it, and the process becomes the keeper's (see
+:mod:`containerd_trio.keeper`). runc's own fds are placed by number either way: its JSON log at
+fd 3, an exec's process document at fd 4.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ from typing import Any
 import attrs
 import trio
 
+from . import procfs
+from .children import read_fd, run_child
 from .errors import RuntimeFailure, RuntimeTimeout
-from .reaper import read_fd, run_child
+from .keeperlink import CustodyRequest, KeeperLink, SpawnResult
 
 #: Called after every runc call with the command name, its duration and whether it succeeded.
 CallObserver = Callable[[str, float, bool], None]
@@ -38,6 +47,25 @@ class Stdio:
     stdin: int
     stdout: int
     stderr: int
+
+
+#: Where a runc gets its JSON log, and an exec its process document.
+_LOG_FD = 3
+_DOCUMENT_FD = 4
+
+
+@attrs.frozen
+class Started:
+    """A container process that a runc command started."""
+
+    pid: int
+    #: Its start time (see :func:`containerd_trio.procfs.start_time`); None if it is gone.
+    start_time: int | None
+    #: A terminal's master, when the process has a terminal (the caller owns it).
+    master: int | None = None
+
+
+ProcessIO = Stdio | CustodyRequest
 
 
 @attrs.frozen
@@ -109,50 +137,43 @@ class Runc:
         timeout: float,
         concurrency: int,
         observer: CallObserver | None = None,
+        keeper: KeeperLink | None = None,
     ) -> None:
         self.binary = binary
         self.root = root
         self.criu = criu
         self.timeout = timeout
+        self.keeper = keeper
         self._limiter = trio.CapacityLimiter(concurrency)
         self._observer = observer
 
     # --- container lifecycle --------------------------------------------------------------------
 
-    async def run(self, container_id: str, bundle: Path, pid_file: Path, stdio: Stdio) -> int:
-        """``runc run -d``: create and start; returns the init's pid (re-parented to us).
+    async def run(self, container_id: str, bundle: Path, pid_file: Path, io: ProcessIO) -> Started:
+        """``runc run -d``: create and start; the init process.
 
-        The pid file is removed once read; if the call fails it is left for the caller, who
-        must kill whatever it names.
+        The pid file is consumed; if the call fails it is left for the caller, who must kill
+        whatever it names.
         """
-        await self._call(
-            "run",
-            ["--detach", "--bundle", str(bundle), "--pid-file", str(pid_file), container_id],
-            stdio=stdio,
-        )
-        return take_pid_file(pid_file)
+        args = ["--detach", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+        return await self._create("run", [*args, *_console(io), container_id], pid_file, io)
 
     async def exec(
-        self, container_id: str, process: dict[str, Any], pid_file: Path, stdio: Stdio
-    ) -> int:
-        """``runc exec -d --process``: returns the new process's pid.
+        self, container_id: str, process: dict[str, Any], pid_file: Path, io: ProcessIO
+    ) -> Started:
+        """``runc exec -d --process``: the new process.
 
-        The OCI process document goes to runc through a memfd (``/proc/self/fd/N``): no file
+        The OCI process document goes to runc through a memfd (``/proc/self/fd/4``): no file
         to create and remove for it.
         """
         document = os.memfd_create("runc-exec-process", os.MFD_CLOEXEC)
         try:
             os.write(document, json.dumps(process).encode())
-            await self._call(
-                "exec",
-                ["--detach", "--process", f"/proc/self/fd/{document}", "--pid-file", str(pid_file),
-                 container_id],
-                stdio=stdio,
-                pass_fds=(document,),
-            )  # fmt: skip
+            args = ["--detach", "--process", f"/proc/self/fd/{_DOCUMENT_FD}",
+                    "--pid-file", str(pid_file), *_console(io), container_id]  # fmt: skip
+            return await self._create("exec", args, pid_file, io, {_DOCUMENT_FD: document})
         finally:
             os.close(document)
-        return take_pid_file(pid_file)
 
     async def restore(
         self,
@@ -161,24 +182,21 @@ class Runc:
         image_path: Path,
         work_path: Path,
         pid_file: Path,
-        stdio: Stdio,
+        io: ProcessIO,
         options: CriuOptions,
-    ) -> int:
-        """``runc restore -d`` from a checkpoint image; returns the restored init's pid."""
-        await self._call(
-            "restore",
-            [
-                "--detach",
-                "--bundle", str(bundle),
-                "--image-path", str(image_path),
-                "--work-path", str(work_path),
-                "--pid-file", str(pid_file),
-                *options.flags(),
-                container_id,
-            ],
-            stdio=stdio,
-        )  # fmt: skip
-        return take_pid_file(pid_file)
+    ) -> Started:
+        """``runc restore -d`` from a checkpoint image: the restored init."""
+        args = [
+            "--detach",
+            "--bundle", str(bundle),
+            "--image-path", str(image_path),
+            "--work-path", str(work_path),
+            "--pid-file", str(pid_file),
+            *options.flags(),
+            *_console(io),
+            container_id,
+        ]  # fmt: skip
+        return await self._create("restore", args, pid_file, io)
 
     async def checkpoint(
         self,
@@ -253,55 +271,110 @@ class Runc:
 
     # --- the one place runc is spawned ----------------------------------------------------------
 
+    async def _create(
+        self,
+        command: str,
+        args: Sequence[str],
+        pid_file: Path,
+        io: ProcessIO,
+        fds: dict[int, int] | None = None,
+    ) -> Started:
+        if isinstance(io, Stdio):
+            await self._call(command, args, stdio=io, fds=fds)
+            pid = take_pid_file(pid_file)
+            return Started(pid, procfs.start_time(pid))
+        result = await self._call(command, args, custody=io, fds=fds, pid_file=pid_file)
+        assert isinstance(result, SpawnResult)
+        if result.pid is None:
+            if result.master is not None:
+                os.close(result.master)
+            raise RuntimeFailure(f"runc {command} left no usable pid file at {pid_file}")
+        return Started(result.pid, result.start_time, result.master)
+
     async def _call(
         self,
         command: str,
         args: Sequence[str],
         *,
         stdio: Stdio | None = None,
+        custody: CustodyRequest | None = None,
         capture: bool = False,
-        pass_fds: tuple[int, ...] = (),
-    ) -> bytes:
+        fds: dict[int, int] | None = None,
+        pid_file: Path | None = None,
+    ) -> Any:
+        """Run one runc command under the deadline; its stdout (``capture``), or for a custody
+        spawn the keeper's :class:`SpawnResult`. Raises :class:`RuncError` if runc failed."""
         log_fd = os.memfd_create(f"runc-{command}-log", os.MFD_CLOEXEC)
         try:
             argv = [self.binary, "--root", str(self.root)]
-            argv += ["--log", f"/proc/self/fd/{log_fd}", "--log-format", "json"]
+            argv += ["--log", f"/proc/self/fd/{_LOG_FD}", "--log-format", "json"]
             if self.criu and command in ("checkpoint", "restore"):
                 argv += ["--criu", self.criu]
             argv += [command, *args]
-            if stdio is None:
-                streams: dict[str, Any] = {"capture_stdout": capture, "capture_stderr": True}
-            else:
-                streams = {"stdin": stdio.stdin, "stdout": stdio.stdout, "stderr": stdio.stderr}
+            placed = {_LOG_FD: log_fd, **(fds or {})}
             async with self._limiter:
                 started = time.perf_counter()
                 ok = False
+                stderr = b""
+                result: Any = b""
                 try:
                     with trio.fail_after(self.timeout):
-                        result = await run_child(argv, pass_fds=(log_fd, *pass_fds), **streams)
-                    ok = result.returncode == 0
+                        if custody is not None:
+                            if self.keeper is None:
+                                raise RuntimeFailure("no keeper to give the process to")
+                            spawned = await self.keeper.spawn(
+                                argv, fds=placed, custody=custody, pid_file=str(pid_file)
+                            )
+                            if spawned.status < 0 and spawned.error:
+                                raise _spawn_failure(self.binary, spawned.error)
+                            returncode, result = spawned.status, spawned
+                        else:
+                            child = await run_child(
+                                argv,
+                                stdin=stdio.stdin if stdio else None,
+                                stdout=stdio.stdout if stdio else None,
+                                stderr=stdio.stderr if stdio else None,
+                                capture_stdout=capture,
+                                capture_stderr=stdio is None,
+                                fds=placed,
+                            )
+                            returncode, result, stderr = (
+                                child.returncode,
+                                child.stdout,
+                                child.stderr,
+                            )
+                    ok = returncode == 0
                 except trio.TooSlowError:
                     raise RuntimeTimeout(
                         f"runc {command} did not finish within {self.timeout:g} seconds and was"
                         " killed"
                     ) from None
-                except FileNotFoundError:
-                    raise RuntimeFailure(
-                        f"the runtime binary {self.binary!r} was not found"
-                    ) from None
-                except PermissionError:
-                    raise RuntimeFailure(
-                        f"the runtime binary {self.binary!r} cannot be executed"
-                    ) from None
+                except OSError as exc:
+                    raise _spawn_failure(self.binary, exc.strerror or str(exc)) from None
                 finally:
                     if self._observer is not None:
                         self._observer(command, time.perf_counter() - started, ok)
             if not ok:
-                log = read_fd(log_fd)
-                raise RuncError(command, _runc_log_message(log, result.stderr or b""))
-            return bytes(result.stdout or b"")
+                if isinstance(result, SpawnResult) and result.master is not None:
+                    os.close(result.master)
+                raise RuncError(command, _runc_log_message(read_fd(log_fd), stderr))
+            return result
         finally:
             os.close(log_fd)
+
+
+def _console(io: ProcessIO) -> list[str]:
+    if isinstance(io, CustodyRequest) and io.console is not None:
+        return ["--console-socket", io.console]
+    return []
+
+
+def _spawn_failure(binary: str, reason: str) -> RuntimeFailure:
+    if "No such file" in reason:
+        return RuntimeFailure(f"the runtime binary {binary!r} was not found")
+    if "Permission denied" in reason:
+        return RuntimeFailure(f"the runtime binary {binary!r} cannot be executed")
+    return RuntimeFailure(f"cannot run {binary!r}: {reason}")
 
 
 def take_pid_file(path: Path) -> int:

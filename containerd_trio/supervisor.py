@@ -4,6 +4,10 @@ The api layer calls the methods here and nothing else touches the table. Command
 something run as tasks of the supervisor's own nursery (:meth:`Supervisor._submit`): the request
 handler only waits for the outcome, so a client that hangs up mid-request cannot cancel a start
 half-way; the start completes, or rolls itself back, either way.
+
+The supervisor is also the keeper's listener (:class:`~containerd_trio.keeperlink.KeeperEvents`):
+exits and ends of output go to the processes by key, a log paused by a full disk becomes an
+event and a metric.
 """
 
 from __future__ import annotations
@@ -20,64 +24,60 @@ import outcome
 import trio
 
 from . import checkpoints, logs
+from .adoption import Adoption
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
-from .container import (
-    Adopt,
-    Container,
-    ContainerContext,
-    Fresh,
-    Launch,
-    Restore,
-    process_info,
-    read_bundle_process,
-)
+from .container import Container, ContainerContext, Fresh, Launch, Restore
 from .errors import (
     Conflict,
-    DaemonError,
     InvalidRequest,
     NotFound,
     RuntimeFailure,
     ShuttingDown,
-    StartupError,
 )
 from .events import EventBus
+from .keeperlink import KeeperLink, SpawnResult, Welcome
+from .logs import LogQuery, LogWatch
 from .machine import read_machine
 from .metrics import Metrics
-from .model import (
-    ContainerInfo,
-    ContainerState,
-    DaemonState,
-    ProcessInfo,
-    ProcessSpec,
-    Status,
-)
-from .process import UNKNOWN_EXIT_STATUS, start_time
-from .reaper import dev_null, reap_periodically
-from .records import ContainerRecord, ProcessStart, RecordJournal
+from .model import ContainerInfo, DaemonState, ProcessInfo, ProcessSpec, Status
+from .process import ProcessTable
+from .records import RecordJournal
 from .runtime import CriuOptions, Runc
-from .timestamps import format_ns, now_ns, parse_ns
 from .validation import check_id
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_RUNC_STATUS = {"running": Status.RUNNING, "paused": Status.PAUSED}
+#: How often a journal or event log that a full disk holds back is tried again.
+_DISK_RETRY_SECONDS = 1.0
 
 
 class Supervisor:
     def __init__(
-        self, config: DaemonConfig, *, runtime: Runc, events: EventBus, metrics: Metrics
+        self,
+        config: DaemonConfig,
+        *,
+        runtime: Runc,
+        events: EventBus,
+        metrics: Metrics,
+        keeper: KeeperLink,
     ) -> None:
         self.config = config
         self.runtime = runtime
         self.events = events
         self.metrics = metrics
+        self.keeper = keeper
         self.machine = read_machine()
+        self.log_watch = LogWatch()
+        #: Called when the keeper asks this server to hand over to a new one.
+        self.on_handover: Callable[[], None] = lambda: None
         self._containers: dict[str, Container] = {}
+        self._processes = ProcessTable()
         self._nursery: trio.Nursery | None = None
         self._context: ContainerContext | None = None
+        self._adoption: Adoption | None = None
         self._shutting_down = False
         self._journal = RecordJournal(config.journal_path)
         metrics.count_containers(self._count_by_status)
@@ -85,16 +85,20 @@ class Supervisor:
     # --- lifetime -------------------------------------------------------------------------------
 
     async def run(
-        self, *, task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED
+        self,
+        welcome: Welcome,
+        *,
+        task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Own the containers' nursery until :meth:`shutdown`; adopt what a crash left first."""
+        """Own the containers' nursery until :meth:`shutdown`; adopt what the keeper holds first."""
         try:
-            self._context = ContainerContext(
+            context = self._context = ContainerContext(
                 runtime=self.runtime,
+                keeper=self.keeper,
+                processes=self._processes,
                 events=self.events,
                 metrics=self.metrics,
                 log_max_bytes=self.config.log_max_bytes,
-                devnull=dev_null(),
                 journal=self._journal,
                 pid_dir=self.config.pid_dir,
                 cleanup_timeout=self.config.runtime_timeout,
@@ -102,17 +106,24 @@ class Supervisor:
             self.config.pid_dir.mkdir(parents=True, exist_ok=True)
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(reap_periodically)
-                await self._adopt_all()
+                await nursery.start(self.keeper.serve, self)
+                nursery.start_soon(self.log_watch.run)
+                nursery.start_soon(self._retry_full_disk)
+                adoption = self._adoption = Adoption(
+                    context, self.config, welcome, nursery, self._containers
+                )
+                await adoption.run()
+                self._adoption = None
                 task_status.started(self)
                 await trio.sleep_forever()
         finally:
             self._journal.close()
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, *, keep_containers: bool | None = None) -> None:
         """Refuse new commands, stop every container (unless kept), then end the nursery."""
         self._shutting_down = True
-        if not self.config.keep_containers:
+        keep = self.config.keep_containers if keep_containers is None else keep_containers
+        if not keep:
             async with trio.open_nursery() as nursery:
                 for container in self._listed():
                     nursery.start_soon(self._stop_at_shutdown, container)
@@ -123,8 +134,8 @@ class Supervisor:
         with trio.move_on_after(self.config.shutdown_timeout + 2 * self.config.runtime_timeout):
             try:
                 await self._delete(container, self.config.shutdown_timeout)
-            except DaemonError as exc:
-                log.error("could not stop container %s at shutdown: %s", container.id, exc.message)
+            except Exception as exc:
+                log.error("could not stop container %s at shutdown: %s", container.id, exc)
 
     async def _submit(self, command: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``command`` as a task of the supervisor; wait for its outcome.
@@ -152,6 +163,36 @@ class Supervisor:
         await done.wait()
         assert result is not None
         return result.unwrap()
+
+    async def _retry_full_disk(self) -> None:
+        while True:
+            await trio.sleep(_DISK_RETRY_SECONDS)
+            if self._journal.holding:
+                self._journal.retry()
+            if self.events.holding:
+                self.events.retry()
+
+    # --- what the keeper tells ------------------------------------------------------------------
+
+    def process_exited(self, key: str, status: int, ns: int) -> None:
+        self._processes.exited(key, status, ns)
+
+    def output_ended(self, key: str) -> None:
+        self._processes.ended(key)
+
+    def log_state(self, container_id: str, paused: bool, error: str | None) -> None:
+        container = self._containers.get(container_id)
+        if container is not None:
+            container.log_paused = (error or "the disk refused the write") if paused else None
+        self.metrics.paused_logs.inc() if paused else self.metrics.paused_logs.dec()
+        self.events.publish("log-paused" if paused else "log-resumed", container_id)
+
+    def inflight_done(self, spawn_id: int, result: SpawnResult) -> None:
+        if self._adoption is not None:
+            self._adoption.inflight_done(spawn_id, result)
+
+    def handover(self) -> None:
+        self.on_handover()
 
     # --- queries --------------------------------------------------------------------------------
 
@@ -221,7 +262,8 @@ class Supervisor:
             if replaced is not None:
                 if replaced.known_to_runc:
                     await self.runtime.delete(replaced.id, force=True)
-                await replaced.forget()
+                # A restore continues the container it replaces: its earlier log stays.
+                await replaced.forget(keep_log=isinstance(launch, Restore))
                 self.events.publish("delete", replaced.id)
             await self._nursery.start(container.run, launch)
         except BaseException:
@@ -282,11 +324,31 @@ class Supervisor:
         return await self.runtime.stats(container_id)
 
     def log_lines(
-        self, container_id: str, *, tail: int | None, follow: bool
+        self,
+        container_id: str,
+        *,
+        tail: int | None = None,
+        follow: bool = False,
+        pid: int | None = None,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
     ) -> AsyncIterator[bytes]:
+        """The container's log (or one process's part of it); followed until it is finished."""
         container = self.container(container_id)
-        writer = container.logs if follow and not container.logs.finished else None
-        return logs.follow(container.dir, writer, tail)
+        finished = container.output_finished
+        if pid is not None:
+            process = container.processes.get(pid)
+            if process is not None:
+                finished = process.output_ended
+            elif follow:
+                follow = False  # it ended already: all of its output is in the log
+        query = LogQuery(tail=tail, pid=pid, since_ns=since_ns, until_ns=until_ns)
+        return logs.read_log(
+            container.dir,
+            query,
+            follow=self.log_watch if follow else None,
+            finished=finished,
+        )
 
     # --- checkpoints ----------------------------------------------------------------------------
 
@@ -316,85 +378,6 @@ class Supervisor:
     ) -> None:
         check_id(name, "checkpoint name")
         checkpoints.delete(self.checkpoint_bundle(container_id, bundle_path), name)
-
-    # --- adoption after a crash -----------------------------------------------------------------
-
-    async def _adopt_all(self) -> None:
-        """Take back what a previous daemon on this state dir left: records and runc's list."""
-        assert self._nursery is not None and self._context is not None
-        try:
-            known = {entry["id"]: entry for entry in await self.runtime.list()}
-        except DaemonError as exc:
-            raise StartupError(
-                f"cannot list runc's containers to adopt them: {exc.message}"
-            ) from None
-        records = {record.container.id: record for record in self._journal.load()}
-        for container_id, entry in known.items():
-            if container_id not in records:
-                # runc has it but the daemon died before writing its record.
-                records[container_id] = _record_from_runc(entry)
-        for record in sorted(records.values(), key=lambda r: r.container.created_at):
-            await self._adopt(record, known.get(record.container.id))
-
-    async def _adopt(self, record: ContainerRecord, runc_entry: dict[str, Any] | None) -> None:
-        assert self._nursery is not None and self._context is not None
-        info = record.container
-        container = Container(
-            self._context,
-            info.id,
-            Path(info.bundle_path),
-            self.config.containers_dir / info.id,
-            dict(info.labels),
-        )
-        runc_status = (runc_entry or {}).get("status")
-        if runc_status == "created":
-            # Half-made by a start that the crash interrupted: finish the rollback.
-            await self.runtime.delete(info.id, force=True)
-            await container.forget()
-            return
-        if runc_status in _RUNC_STATUS:
-            try:
-                await self._nursery.start(container.run, Adopt(record, _RUNC_STATUS[runc_status]))
-            except DaemonError as exc:
-                log.warning("container %s cannot be adopted: %s", info.id, exc.message)
-            else:
-                self._containers[info.id] = container
-                log.info("adopted container id=%s status=%s", info.id, container.status.value)
-                return
-        # Gone while the daemon was down (or runc says stopped): list it as stopped.
-        container.created_ns = parse_ns(info.created_at)
-        if info.state.status is Status.STOPPED and info.state.exit_status is not None:
-            container.mark_stopped(info.state.exit_status)
-        else:
-            # Its exit went unseen: report it now, with the status nobody can know any more.
-            container.mark_stopped(UNKNOWN_EXIT_STATUS)
-            init_pid = info.processes[0].pid if info.processes else None
-            self.events.publish("exit", info.id, pid=init_pid, status=UNKNOWN_EXIT_STATUS)
-            log.info("container %s exited while the daemon was down", info.id)
-        container.save()
-        self._containers[info.id] = container
-
-
-def _record_from_runc(entry: dict[str, Any]) -> ContainerRecord:
-    pid = int(entry.get("pid") or 0)
-    bundle = Path(str(entry.get("bundle", "")))
-    processes = [process_info(pid, read_bundle_process(bundle))] if pid else []
-    started = start_time(pid) if pid else None
-    created = str(entry.get("created", ""))
-    try:
-        created = format_ns(parse_ns(created))
-    except ValueError:
-        created = format_ns(now_ns())
-    return ContainerRecord(
-        container=ContainerInfo(
-            id=str(entry["id"]),
-            bundle_path=str(bundle),
-            state=ContainerState(status=Status.RUNNING),
-            processes=processes,
-            created_at=created,
-        ),
-        start_times=[ProcessStart(pid=pid, start_time=started)] if started is not None else [],
-    )
 
 
 def _check_bundle(bundle_path: str, *, need_config: bool = True) -> Path:

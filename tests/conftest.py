@@ -25,9 +25,9 @@ import pytest
 import trio
 
 from containerd_trio import timestamps
-from containerd_trio.bundle import make_busybox_bundle
+from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.config import DaemonConfig, Listen
-from containerd_trio.daemon import Daemon
+from containerd_trio.server import Daemon
 
 DEFAULT_DEADLINE = 60.0
 

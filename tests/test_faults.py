@@ -109,19 +109,31 @@ fi""",
     assert not (bundle / "checkpoints" / "cp").exists()
 
 
-async def test_missing_criu_is_runcs_message(start_daemon: Any, make_bundle: BundleFactory) -> None:
-    daemon: RunningDaemon = await start_daemon(criu="/nonexistent/criu")
+async def test_missing_criu_stops_the_start(tmp_path: Path) -> None:
+    from containerd_trio.errors import StartupError
+    from containerd_trio.server import Daemon
+
+    from .conftest import daemon_config
+
+    daemon = Daemon(daemon_config(tmp_path / "state", criu="/nonexistent/criu"))
+    with pytest.raises(StartupError, match="CRIU '/nonexistent/criu' was not found"):
+        await daemon.run()
+
+
+async def test_without_criu_a_checkpoint_says_so(
+    start_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """``--criu none``: the daemon runs, and a checkpoint is refused with a clear 500."""
+    daemon: RunningDaemon = await start_daemon(criu=None)
     await start_container(daemon.client, "c", make_bundle())
     response = await daemon.client.post("/containers/c/checkpoint/cp", json={})
     assert response.status_code == 500
-    message = response.json()["error"]
-    assert message.startswith("runc checkpoint failed")
-    assert "/nonexistent/criu" in message
+    assert response.json()["error"].startswith("no working CRIU")
 
 
 async def test_missing_runtime_binary_stops_the_start(tmp_path: Path) -> None:
-    from containerd_trio.daemon import Daemon
     from containerd_trio.errors import StartupError
+    from containerd_trio.server import Daemon
 
     from .conftest import daemon_config
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from containerd_trio.logs import MAX_LINE, LogWriter, read_tail
+from containerd_trio.logfile import MAX_LINE, LineSource
 from containerd_trio.timestamps import parse_ns
 
 from .conftest import BundleFactory, RunningDaemon, now, start_container, wait_exit
@@ -24,17 +24,20 @@ async def records(
     return [json.loads(line) for line in response.text.splitlines()]
 
 
-async def run_to_exit(client: httpx.AsyncClient, container_id: str, bundle: Path) -> None:
+async def run_to_exit(client: httpx.AsyncClient, container_id: str, bundle: Path) -> int:
+    """Start a container and wait for its init to exit; the init's pid."""
     since = now()
     created = await start_container(client, container_id, bundle)
-    await wait_exit(client, container_id, created["processes"][0]["pid"], since)
+    pid: int = created["processes"][0]["pid"]
+    await wait_exit(client, container_id, pid, since)
+    return pid
 
 
 async def test_stdout_and_stderr_with_tail(
     client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
     script = "echo out-1; echo err-1 >&2; echo out-2; printf 'no newline'"
-    await run_to_exit(client, "talk", make_bundle(["sh", "-c", script]))
+    pid = await run_to_exit(client, "talk", make_bundle(["sh", "-c", script]))
     got = await records(client, "talk")
     assert sorted((r["stream"], r["data"]) for r in got) == [
         ("stderr", "err-1\n"),
@@ -48,7 +51,8 @@ async def test_stdout_and_stderr_with_tail(
         "no newline",
     ]
     for record in got:
-        assert set(record) == {"stream", "timestamp", "data"}
+        assert set(record) == {"stream", "pid", "timestamp", "data"}
+        assert record["pid"] == pid
         parse_ns(record["timestamp"])
     assert [r["data"] for r in await records(client, "talk", tail="1")] == [got[-1]["data"]]
     assert await records(client, "talk", tail="0") == []
@@ -116,22 +120,25 @@ async def test_rotation_caps_the_files(start_daemon: Any, make_bundle: BundleFac
     ]
 
 
-def test_long_lines_are_cut(tmp_path: Path) -> None:
-    writer = LogWriter(tmp_path, max_bytes=10 * 1024 * 1024)
-    source = writer.source("stdout")
-    source.write(b"x" * (MAX_LINE + 10) + b"\ny")
-    source.write(b"z\n")
-    source.close()
-    writer.finish()
-    lines, _ = read_tail(tmp_path, None)
-    data = [json.loads(line)["data"] for line in lines]
-    assert data == ["x" * MAX_LINE, "x" * 10 + "\n", "yz\n"]
+def test_long_lines_are_cut() -> None:
+    source = LineSource("stdout", 7)
+    records = source.records(b"x" * (MAX_LINE + 10) + b"\ny")
+    records += source.records(b"z\n") + source.close()
+    data = [json.loads(line) for line in records.splitlines()]
+    assert [d["data"] for d in data] == ["x" * MAX_LINE, "x" * 10 + "\n", "yz\n"]
+    assert {(d["stream"], d["pid"]) for d in data} == {("stdout", 7)}
 
 
-def test_invalid_utf8_is_replaced(tmp_path: Path) -> None:
-    writer = LogWriter(tmp_path, max_bytes=1024)
-    source = writer.source("stderr")
-    source.write(b"caf\xc3\xa9 \xff\n")
-    writer.finish()
-    lines, _ = read_tail(tmp_path, None)
-    assert json.loads(lines[0])["data"] == "café \ufffd\n"
+def test_invalid_utf8_is_replaced() -> None:
+    records = LineSource("stderr", 1).records(b"caf\xc3\xa9 \xff\n")
+    assert json.loads(records)["data"] == "café \ufffd\n"
+
+
+def test_a_terminal_is_recorded_as_it_comes() -> None:
+    """No lines on a terminal (a prompt has no newline), and a character split between two
+    reads comes out whole."""
+    source = LineSource("terminal", 3)
+    first = source.records(b"/ # caf\xc3")
+    second = source.records(b"\xa9")
+    assert json.loads(first)["data"] == "/ # caf"
+    assert json.loads(second)["data"] == "é"

@@ -15,8 +15,8 @@ import pytest
 import trio
 
 from containerd_trio.config import Listen
-from containerd_trio.daemon import Daemon
 from containerd_trio.errors import StartupError
+from containerd_trio.server import Daemon
 
 from .conftest import RunningDaemon, daemon_config
 

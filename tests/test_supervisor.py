@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import trio
 
-from containerd_trio.daemon import become_subreaper
 from containerd_trio.errors import Conflict, InvalidRequest, NotFound, RuntimeFailure
 from containerd_trio.events import EventBus
+from containerd_trio.keeperlink import KeeperLink
 from containerd_trio.metrics import Metrics
 from containerd_trio.model import ProcessSpec, Status
 from containerd_trio.runtime import Runc
@@ -23,11 +23,12 @@ from .conftest import FOREVER, BundleFactory, daemon_config, pid_alive, runc_ids
 
 @pytest.fixture
 async def supervisor(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Supervisor]:
-    become_subreaper()
     config = daemon_config(tmp_path / "state")
     config.containers_dir.mkdir(parents=True)
     metrics = Metrics()
     events = EventBus(None)
+    keeper = KeeperLink.start_keeper()
+    welcome = await keeper.hello()
     runtime = Runc(
         binary="runc",
         root=config.runc_root,
@@ -35,12 +36,14 @@ async def supervisor(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Sup
         timeout=30,
         concurrency=4,
         observer=metrics.observe_runtime_call,
+        keeper=keeper,
     )
-    supervisor = Supervisor(config, runtime=runtime, events=events, metrics=metrics)
-    await nursery.start(supervisor.run)
+    supervisor = Supervisor(config, runtime=runtime, events=events, metrics=metrics, keeper=keeper)
+    await nursery.start(supervisor.run, welcome)
     yield supervisor
     with trio.move_on_after(30):
         await supervisor.shutdown()
+    await keeper.aclose()
 
 
 async def _exit_of(supervisor: Supervisor, container_id: str, pid: int) -> int:

@@ -54,7 +54,7 @@ from urllib.parse import urlencode
 import trio
 
 from .. import timestamps
-from ..bundle import make_busybox_bundle
+from ..busybox import make_busybox_bundle
 from ..config import default_criu
 
 TAG_DAEMON = "containerd-trio"
@@ -1468,7 +1468,7 @@ async def bench(options: Options) -> Report:
     if options.baseline or options.checkpoint:
         # runc exits after `run -d`: the container's init is re-parented to the nearest
         # subreaper, which must be us, so that we can reap it once deleted.
-        from ..daemon import become_subreaper
+        from ..host import become_subreaper
 
         become_subreaper()
     with contextlib.ExitStack() as stack:

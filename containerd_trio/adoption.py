@@ -1,0 +1,286 @@
+"""What a new server takes over from the one before it (after a crash, or a live upgrade).
+
+Four sources, reconciled once at start-up, before the server accepts a request:
+
+- the journal: every container the last server knew, with each process's key and start time;
+- the keeper's welcome: every process it holds, with its exit (true status and time) if it
+  exited while no server listened, and whether its output has all reached the log;
+- runc's list: what runc still runs;
+- the runc commands the last server had in flight (the keeper finishes them and reports here).
+
+Then: a start in flight (its record says ``created``) is rolled back, a delete in flight is
+finished, an exec in flight (a process the keeper holds that no record names) is undone, every
+other container is adopted with its processes; the keeper's exits are reported as they happened.
+A process the keeper does not hold (the keeper itself was restarted) is watched through its
+pidfd, and its exit status is unknowable (255).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from . import procfs
+from .bundle import read_bundle
+from .config import DaemonConfig
+from .container import Adopt, Container, ContainerContext, process_info
+from .errors import DaemonError, StartupError
+from .keeperlink import Kept, SpawnResult, Welcome
+from .model import ContainerInfo, ContainerState, Status
+from .process import UNKNOWN_EXIT_STATUS, Process
+from .records import ContainerRecord, ProcessStart
+from .timestamps import format_ns, now_ns, parse_ns
+
+log = logging.getLogger(__name__)
+
+_RUNC_STATUS = {"running": Status.RUNNING, "paused": Status.PAUSED}
+
+
+class Adoption:
+    def __init__(
+        self,
+        context: ContainerContext,
+        config: DaemonConfig,
+        welcome: Welcome,
+        nursery: trio.Nursery,
+        containers: dict[str, Container],
+    ) -> None:
+        self._ctx = context
+        self._config = config
+        self._welcome = welcome
+        self._nursery = nursery
+        self._containers = containers
+        self._inflight = set(welcome.inflight)
+        self._settled = trio.Event()
+        #: Processes the keeper holds that no record has claimed yet, by key.
+        self._kept: dict[str, Kept] = {kept.key: kept for kept in welcome.kept}
+        #: Processes made by runc commands still in flight when we started.
+        self._late: list[SpawnResult] = []
+        if not self._inflight:
+            self._settled.set()
+
+    def inflight_done(self, spawn_id: int, result: SpawnResult) -> None:
+        self._inflight.discard(spawn_id)
+        if result.pid is not None and result.key is not None:
+            self._late.append(result)
+        if result.master is not None:
+            os.close(result.master)
+        if not self._inflight:
+            self._settled.set()
+
+    async def run(self) -> None:
+        runtime = self._ctx.runtime
+        # What the last server left running must end first: its outcome decides what we see.
+        with trio.move_on_after(runtime.timeout + 5):
+            await self._settled.wait()
+        try:
+            known = {entry["id"]: entry for entry in await runtime.list()}
+        except DaemonError as exc:
+            raise StartupError(
+                f"cannot list runc's containers to adopt them: {exc.message}"
+            ) from None
+        records = {record.container.id: record for record in self._ctx.journal.load()}
+        for container_id, entry in known.items():
+            if container_id not in records:
+                # runc has it but the last server died before writing its record.
+                records[container_id] = _record_from_runc(entry)
+        for record in sorted(records.values(), key=lambda r: r.container.created_at):
+            await self._adopt(record, known.get(record.container.id))
+        await self._undo_unclaimed()
+        await _remove_half_made(self._config.runc_root, set(known))
+
+    async def _adopt(self, record: ContainerRecord, runc_entry: dict[str, Any] | None) -> None:
+        info = record.container
+        container = Container(
+            self._ctx,
+            info.id,
+            Path(info.bundle_path),
+            self._config.containers_dir / info.id,
+            dict(info.labels),
+        )
+        runc_status = str((runc_entry or {}).get("status"))
+        if info.state.status is Status.CREATED or runc_status == "created":
+            # A start the last server did not finish (or runc's two steps cut in between):
+            # roll it back.
+            log.info("rolling back the start of container %s that was in flight", info.id)
+            await self._ctx.runtime.delete(info.id, force=True)
+            self._release(info.id)
+            await container.forget()
+            return
+        processes = self._processes(record)
+        init = processes[0] if processes and processes[0].pid == _init_pid(info) else None
+        if init is not None and (init.kept or not init.exited.is_set()):
+            # runc's word on running or paused; if runc no longer lists it, its init's exit is
+            # on its way from the keeper (or here already): the record's word until then.
+            recorded = info.state.status if info.state.status is Status.PAUSED else Status.RUNNING
+            status = _RUNC_STATUS.get(runc_status, recorded)
+            try:
+                created = parse_ns(info.created_at)
+                await self._nursery.start(container.run, Adopt(created, status, processes))
+            except DaemonError as exc:
+                log.warning("container %s cannot be adopted: %s", info.id, exc.message)
+            else:
+                self._containers[info.id] = container
+                log.info("adopted container id=%s status=%s", info.id, container.status.value)
+                return
+        # Its init ended while no server watched, and nobody kept its status.
+        for process in processes:
+            process.close()
+        container.created_ns = parse_ns(info.created_at)
+        if info.state.status is Status.STOPPED and info.state.exit_status is not None:
+            container.mark_stopped(info.state.exit_status)
+        else:
+            container.mark_stopped(UNKNOWN_EXIT_STATUS)
+            self._ctx.events.publish(
+                "exit", info.id, pid=_init_pid(info), status=UNKNOWN_EXIT_STATUS
+            )
+            log.info("container %s exited while the daemon was down", info.id)
+        container.save()
+        self._containers[info.id] = container
+
+    def _processes(self, record: ContainerRecord) -> list[Process]:
+        """The record's processes, rebuilt from what the keeper holds (or from their pidfds)."""
+        starts: dict[int, ProcessStart] = {s.pid: s for s in record.start_times}
+        found = []
+        for info in record.container.processes:
+            start = starts.get(info.pid)
+            kept = self._kept.pop(start.key, None) if start and start.key else None
+            if kept is not None:
+                process = Process(
+                    kept.key, info, kept.start_time, kept=True, input_fd=kept.input_fd
+                )
+                if kept.exit_status is not None:
+                    assert kept.exit_ns is not None
+                    process.set_exited(kept.exit_status, kept.exit_ns)
+                if kept.ended:
+                    process.output_ended.set()
+                found.append(process)
+                continue
+            if start is None or procfs.start_time(info.pid) != start.start_time:
+                # Gone while no keeper held it (or the pid names another process now).
+                if info.pid != _init_pid(record.container):
+                    self._ctx.events.publish(
+                        "exit", record.container.id, pid=info.pid, status=UNKNOWN_EXIT_STATUS
+                    )
+                continue
+            key = start.key or f"{record.container.id}/adopted-{info.pid}"
+            process = Process(key, info, start.start_time, kept=False)
+            process.output_ended.set()  # its pipes died with the keeper that held them
+            found.append(process)
+        return found
+
+    def _release(self, container_id: str) -> None:
+        """Let go of what the keeper holds for a container that is not adopted."""
+        for key, kept in list(self._kept.items()):
+            if kept.container_id == container_id:
+                del self._kept[key]
+                self._undo_process(kept.key, kept.pid, kept.start_time, kept.input_fd)
+
+    async def _undo_unclaimed(self) -> None:
+        """Processes the keeper holds that no record names: execs in flight when the last
+        server died, which its client never heard of. Undo them."""
+        for kept in list(self._kept.values()):
+            self._undo_process(kept.key, kept.pid, kept.start_time, kept.input_fd)
+        self._kept.clear()
+        for result in self._late:
+            assert result.key is not None
+            if self._ctx.processes.get(result.key) is None:
+                self._undo_process(result.key, result.pid, result.start_time, None)
+
+    def _undo_process(
+        self, key: str, pid: int | None, start_time: int | None, input_fd: int | None
+    ) -> None:
+        if input_fd is not None:
+            os.close(input_fd)
+        if pid is not None and start_time is not None and procfs.start_time(pid) == start_time:
+            log.info("undoing process %s (pid %d) started by a server that died", key, pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self._ctx.keeper.drop(key)
+
+
+def _init_pid(info: ContainerInfo) -> int | None:
+    return info.processes[0].pid if info.processes else None
+
+
+def _record_from_runc(entry: dict[str, Any]) -> ContainerRecord:
+    pid = int(entry.get("pid") or 0)
+    bundle = Path(str(entry.get("bundle", "")))
+    processes = [process_info(pid, read_bundle(bundle).process)] if pid else []
+    started = procfs.start_time(pid) if pid else None
+    created = str(entry.get("created", ""))
+    try:
+        created = format_ns(parse_ns(created))
+    except ValueError:
+        created = format_ns(now_ns())
+    return ContainerRecord(
+        container=ContainerInfo(
+            id=str(entry["id"]),
+            bundle_path=str(bundle),
+            state=ContainerState(status=Status.RUNNING),
+            processes=processes,
+            created_at=created,
+        ),
+        start_times=[ProcessStart(pid=pid, start_time=started)] if started is not None else [],
+    )
+
+
+async def _remove_half_made(runc_root: Path, listed: set[str]) -> None:
+    """runc killed between making its state dir and writing ``state.json`` leaves a dir that
+    ``runc list`` does not show (only ``exec.fifo`` in it), cgroups, and maybe a ``runc init``
+    waiting on the fifo. Nobody else will clean them: remove them."""
+    try:
+        entries = list(os.scandir(runc_root))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.name in listed or not entry.is_dir(follow_symlinks=False):
+            continue
+        if os.path.exists(os.path.join(entry.path, "state.json")):
+            continue
+        log.info("removing the half-made runc container %s", entry.name)
+        for cgroup in _default_cgroups(entry.name):
+            await _empty_cgroup(cgroup)
+        shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _default_cgroups(container_id: str) -> list[str]:
+    """Where runc puts a container's cgroups when its config names none: under the cgroup of
+    the process that ran runc (the keeper), in every hierarchy."""
+    paths = []
+    with open("/proc/self/cgroup") as listing:
+        for line in listing:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if controllers == "":
+                mount = "/sys/fs/cgroup/unified"
+            elif controllers.startswith("name="):
+                mount = f"/sys/fs/cgroup/{controllers[5:]}"
+            else:
+                mount = f"/sys/fs/cgroup/{controllers.split(',')[0]}"
+            paths.append(f"{mount}{path.rstrip('/')}/{container_id}")
+    return paths
+
+
+async def _empty_cgroup(path: str) -> None:
+    """Kill what the cgroup holds and remove it (a killed process leaves it a moment later)."""
+    for _ in range(50):
+        try:
+            with open(os.path.join(path, "cgroup.procs")) as procs:
+                pids = [int(line) for line in procs if line.strip()]
+        except OSError:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            await trio.sleep(0.02)

@@ -1,0 +1,97 @@
+"""Running a program of the server's own to its end: runc's commands that create no process.
+
+The program is started with :func:`containerd_trio.spawn.spawn` (a vfork: a fraction of a
+millisecond, where a hop to a worker thread for ``Popen`` costs more), its exit is awaited on a
+pidfd, and captured output goes to memfds, so no task has to drain a pipe while it runs.
+The runc commands that create container processes (``run``, ``exec``, ``restore``) are not run
+here but by the keeper (:mod:`containerd_trio.keeperlink`), so that those processes are its.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Mapping, Sequence
+
+import attrs
+import trio
+
+from .spawn import spawn
+
+
+@attrs.frozen
+class ChildResult:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+async def run_child(
+    argv: Sequence[str],
+    *,
+    stdin: int | None = None,
+    stdout: int | None = None,
+    stderr: int | None = None,
+    capture_stdout: bool = False,
+    capture_stderr: bool = False,
+    fds: Mapping[int, int] | None = None,
+) -> ChildResult:
+    """Run a program to its end; return its exit status and what it printed.
+
+    ``stdin``, ``stdout`` and ``stderr`` are fds for the child (/dev/null when None); ``fds``
+    places more fds by number. If cancelled, the program is killed at once (SIGKILL) and reaped.
+    A negative return code is death by that signal.
+    """
+    opened: list[int] = []
+    try:
+        if capture_stdout:
+            stdout = os.memfd_create("stdout", os.MFD_CLOEXEC)
+            opened.append(stdout)
+        if capture_stderr:
+            stderr = os.memfd_create("stderr", os.MFD_CLOEXEC)
+            opened.append(stderr)
+        pid = spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except BaseException:  # no pidfd (out of fds?): the child must not be left unreaped
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)  # noqa: ASYNC222 - killed: it exits at once
+            raise
+        try:
+            returncode = await _wait_child(pidfd)
+        finally:
+            os.close(pidfd)
+        return ChildResult(
+            returncode=returncode,
+            stdout=read_fd(stdout) if capture_stdout and stdout is not None else b"",
+            stderr=read_fd(stderr) if capture_stderr and stderr is not None else b"",
+        )
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+async def _wait_child(pidfd: int) -> int:
+    try:
+        await trio.lowlevel.wait_readable(pidfd)
+    except BaseException:
+        # Cancelled (a deadline passed, or the daemon stops): the program must not outlive it.
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        os.waitid(os.P_PIDFD, pidfd, os.WEXITED)  # noqa: ASYNC222 - killed: it exits at once
+        raise
+    finally:
+        trio.lowlevel.notify_closing(pidfd)
+    info = os.waitid(os.P_PIDFD, pidfd, os.WEXITED)  # noqa: ASYNC222 - readable: it has exited
+    assert info is not None
+    return int(info.si_status) if info.si_code == os.CLD_EXITED else -int(info.si_status)
+
+
+def read_fd(fd: int) -> bytes:
+    """All of a file (a memfd) from its start, whatever was written to it."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,37 @@
+"""What the daemon's processes ask of the host: to be the subreaper, more fds, OOM protection."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import resource
+
+from .errors import StartupError
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphaned container processes (runc exits after ``run -d``) are re-parented to us."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise StartupError(f"cannot become the child subreaper: {os.strerror(errno)}")
+
+
+def raise_fd_limit() -> None:
+    """Each container holds a pidfd and a few pipes: a thousand of them need more than 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def protect_from_oom_killer(score: int = -999) -> None:
+    """Make the kernel's OOM killer pick anything but this process, as containerd does for
+    itself: the keeper holds every container's pipes. Best effort (needs root)."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write(str(score))
+    except OSError:
+        pass

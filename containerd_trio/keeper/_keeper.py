@@ -1,0 +1,785 @@
+"""The keeper's loop: spawn, reap, hold, hand back.
+
+See the package's docstring for why it exists. This module is the whole of it: one thread, one
+epoll, no Trio. Everything it does is short and cannot block: a send to a peer that has no room
+waits in a queue (:class:`~._wire.Channel`), reads are non-blocking, children are reaped with
+``WNOHANG`` when SIGCHLD says so.
+
+What it holds, by process key (the server names each container process it starts):
+
+- the reading ends of the process's stdout and stderr pipes, or its terminal's master (the
+  logger reads duplicates; these keep the pipes open if the logger or the server dies);
+- the writing end of its stdin pipe, if it has one (so that a restarted server can give it
+  input again);
+- its exit status and time, from the moment it is reaped until the server says it recorded it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import attrs
+
+from .. import procfs
+from ..spawn import exit_status, spawn
+from ._wire import Channel, Message, PeerGone, pair
+
+log = logging.getLogger("containerd_trio.keeper")
+
+#: The server's exit status when it stopped to hand over to a new server (a live upgrade).
+HANDOVER_EXIT = 75
+#: How many exits of processes nobody has claimed yet are remembered (a container's init may
+#: exit before the runc that started it, and so before it is known as a container process).
+_RECENT_EXITS = 4096
+#: The stdout and stderr pipes of a container process hold this much while nobody reads them.
+PIPE_BYTES = 1024 * 1024
+_F_SETPIPE_SZ = 1031
+
+
+@attrs.define(eq=False)
+class Custody:
+    """One container process's stdio and exit, as the keeper holds them."""
+
+    key: str
+    container_id: str
+    directory: str
+    max_bytes: int
+    terminal: bool
+    #: The reading ends (stdout, stderr) or the terminal's master, until the output ended.
+    readers: list[int]
+    #: The writing end of its stdin pipe, if it has one.
+    stdin: int | None = None
+    pid: int | None = None
+    start_time: int | None = None
+    #: The logger wrote its last output.
+    ended: bool = False
+    #: {"status": N, "ns": T} once reaped; dropped once the server recorded it.
+    exit: dict[str, int] | None = None
+
+    def input_fd(self) -> int | None:
+        """What the server writes the process's input to: its stdin pipe, or its terminal."""
+        if self.terminal:
+            return self.readers[0] if self.readers else None
+        return self.stdin
+
+    def close(self) -> None:
+        for fd in self.readers:
+            os.close(fd)
+        self.readers = []
+        if self.stdin is not None:
+            os.close(self.stdin)
+            self.stdin = None
+
+    def describe(self) -> Message:
+        return {
+            "op": "custody",
+            "key": self.key,
+            "cid": self.container_id,
+            "pid": self.pid,
+            "start_time": self.start_time,
+            "terminal": self.terminal,
+            "stdin": self.stdin is not None,
+            "ended": self.ended,
+            "exit": self.exit,
+        }
+
+
+@attrs.define(eq=False)
+class ConsoleSocket:
+    """Where runc sends a new terminal's master (``runc --console-socket PATH``)."""
+
+    path: str
+    sock: socket.socket
+    master: int | None = None
+
+    @classmethod
+    def listen(cls, path: str) -> ConsoleSocket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            sock.listen(1)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        return cls(path, sock)
+
+    def take_master(self) -> None:
+        """Accept runc's connection and receive the master, if it is there."""
+        if self.master is not None or self.sock.fileno() < 0:
+            return
+        try:
+            conn, _ = self.sock.accept()
+        except BlockingIOError:
+            return
+        with conn:
+            conn.setblocking(True)
+            conn.settimeout(5)
+            try:
+                _, fds, _, _ = socket.recv_fds(conn, 4096, 1, socket.MSG_CMSG_CLOEXEC)
+            except OSError as exc:
+                log.error("no terminal from runc on %s: %s", self.path, exc)
+                return
+        if fds:
+            self.master = fds[0]
+            for fd in fds[1:]:
+                os.close(fd)
+
+    def close(self) -> None:
+        self.sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+@attrs.define(eq=False)
+class Spawn:
+    """A runc command the keeper runs for the server."""
+
+    id: int
+    pid: int
+    started_ns: int
+    custody: Custody | None = None
+    pid_file: str | None = None
+    console: ConsoleSocket | None = None
+
+
+@attrs.define(eq=False)
+class Server:
+    """A server process (or, embedded, the server that started the keeper)."""
+
+    channel: Channel
+    pid: int | None
+    #: Said hello; holds its welcome until the server it replaces is gone.
+    waiting: bool = False
+    welcomed: bool = False
+    ready: bool = False
+
+
+class Keeper:
+    def __init__(
+        self,
+        *,
+        server_argv: Sequence[str] | None,
+        listen: socket.socket | None = None,
+        embedded: Channel | None = None,
+    ) -> None:
+        """``server_argv`` is the server's command line (the keeper runs and restarts it);
+        ``embedded`` is the channel of a server that started this keeper as its child instead."""
+        self._server_argv = list(server_argv) if server_argv is not None else None
+        self._listen = listen
+        self._epoll = select.epoll()
+        self._handlers: dict[int, object] = {}
+        self._custody: dict[str, Custody] = {}
+        self._bound: dict[int, Custody] = {}
+        self._spawns: dict[int, Spawn] = {}
+        self._spawn_pids: dict[int, Spawn] = {}
+        self._recent_exits: OrderedDict[int, tuple[int | None, int, int]] = OrderedDict()
+        self._consoles: dict[int, Spawn] = {}
+        self._server: Server | None = None
+        self._standby: Server | None = None
+        self._logger: Channel | None = None
+        self._logger_pid: int | None = None
+        self._forgetting: set[str] = set()
+        self._signals: list[int] = []
+        self._stopping = False
+        self._exit_code: int | None = None
+        self._restarts: list[float] = []
+        self._restart_at: float | None = None
+        self._logger_restart_at: float | None = None
+        self._reload_pending = False
+        if embedded is not None:
+            self._server = Server(embedded, None)
+            self._watch(embedded.fileno(), self._server)
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._note_signal)
+        self._epoll.register(wake_r, select.EPOLLIN)
+        self._start_logger()
+        if self._server is None:
+            self._start_server()
+        while self._exit_code is None:
+            for fd, mask in self._epoll.poll(self._timeout()):
+                if fd == wake_r:
+                    _drain(wake_r)
+                    continue
+                handler = self._handlers.get(fd)
+                if isinstance(handler, Server):
+                    self._from_server(handler, mask)
+                elif isinstance(handler, Channel):
+                    self._from_logger(mask)
+                elif isinstance(handler, Spawn):
+                    self._console_ready(handler)
+            self._handle_signals()
+            self._run_timers()
+            self._flush()
+        self._shut_down()
+        return self._exit_code
+
+    def _note_signal(self, signum: int, frame: object) -> None:
+        self._signals.append(signum)
+
+    def _timeout(self) -> float:
+        due = [t for t in (self._restart_at, self._logger_restart_at) if t is not None]
+        if not due:
+            return -1.0
+        return max(0.0, min(due) - time.monotonic())
+
+    def _watch(self, fd: int, handler: object) -> None:
+        self._handlers[fd] = handler
+        self._epoll.register(fd, select.EPOLLIN)
+
+    def _unwatch(self, fd: int) -> None:
+        if self._handlers.pop(fd, None) is not None:
+            self._epoll.unregister(fd)
+
+    def _flush(self) -> None:
+        channels = [self._logger]
+        channels += [server.channel for server in (self._server, self._standby) if server]
+        for channel in channels:
+            if channel is not None and channel.wants_write:
+                channel.flush()
+
+    def _tell_server(self, message: Message, fds: Sequence[int] = ()) -> None:
+        server = self._server
+        if server is not None and server.welcomed:
+            server.channel.send(message, fds)
+
+    # --- signals and children -----------------------------------------------------------------
+
+    def _handle_signals(self) -> None:
+        signals, self._signals = self._signals, []
+        for signum in signals:
+            if signum == signal.SIGCHLD:
+                self._reap()
+            elif signum in (signal.SIGTERM, signal.SIGINT):
+                self._stop(signum)
+            elif signum == signal.SIGHUP:
+                self._reload()
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None:
+                return
+            pid = info.si_pid
+            # Read while it is a zombie: with the pid, the start time names the process.
+            started = procfs.start_time(pid)
+            try:
+                os.waitid(os.P_PID, pid, os.WEXITED)
+            except ChildProcessError:
+                continue
+            self._exited(pid, started, exit_status(info), info.si_code, time.time_ns())
+
+    def _exited(self, pid: int, started: int | None, status: int, code: int, ns: int) -> None:
+        if self._server is not None and pid == self._server.pid:
+            self._server_exited(self._server, status, code)
+        elif self._standby is not None and pid == self._standby.pid:
+            log.error("the new server (pid %d) died before taking over (status %d)", pid, status)
+            self._drop_server(self._standby)
+            self._standby = None
+        elif pid == self._logger_pid:
+            self._logger_exited(status)
+        elif pid in self._spawn_pids:
+            self._spawn_done(self._spawn_pids.pop(pid), status)
+        elif (custody := self._bound.get(pid)) is not None and custody.start_time in (
+            None,
+            started,
+        ):
+            del self._bound[pid]
+            self._process_exited(custody, status, ns)
+        else:
+            # Not known yet (an init that exits before its runc), or runc's own leftovers.
+            self._recent_exits[pid] = (started, status, ns)
+            self._recent_exits.move_to_end(pid)
+            while len(self._recent_exits) > _RECENT_EXITS:
+                self._recent_exits.popitem(last=False)
+
+    def _process_exited(self, custody: Custody, status: int, ns: int) -> None:
+        custody.exit = {"status": status, "ns": ns}
+        self._tell_server(
+            {"op": "exit", "key": custody.key, "pid": custody.pid, "status": status, "ns": ns}
+        )
+
+    # --- the server ---------------------------------------------------------------------------
+
+    def _start_server(self) -> None:
+        assert self._server_argv is not None
+        ours, theirs = pair()
+        fds = {3: theirs.fileno()}
+        env = dict(os.environ, CONTAINERD_TRIO_KEEPER_FD="3")
+        if self._listen is not None:
+            fds[4] = self._listen.fileno()
+            env["CONTAINERD_TRIO_LISTEN_FD"] = "4"
+        argv = [sys.executable, "-m", "containerd_trio.server", *self._server_argv]
+        try:
+            pid = spawn(argv, stdout=1, stderr=2, fds=fds, env=env, setsid=True)
+        except OSError as exc:
+            log.error("cannot start the server: %s", exc)
+            ours.close()
+            theirs.close()
+            self._exit_code = 1
+            return
+        theirs.close()
+        server = Server(Channel(ours), pid)
+        self._watch(ours.fileno(), server)
+        if self._server is None or self._server.pid is None:
+            self._server = server
+        else:
+            self._standby = server
+        log.debug("server started, pid %d", pid)
+
+    def _drop_server(self, server: Server) -> None:
+        self._unwatch(server.channel.fileno())
+        server.channel.close()
+
+    def _server_exited(self, server: Server, status: int, code: int) -> None:
+        self._drop_server(server)
+        self._server = None
+        killed = code != os.CLD_EXITED
+        if self._stopping or (status == 0 and not killed):
+            self._exit_code = status
+            return
+        if status == HANDOVER_EXIT and not killed:
+            log.info("the server handed over")
+            self._activate_standby()
+            return
+        if not server.ready:
+            # It never served: a start-up error it has already told in one line.
+            self._exit_code = status or 1
+            return
+        what = f"signal {status - 128}" if killed else f"status {status}"
+        log.error("the server (pid %s) died (%s); starting a new one", server.pid, what)
+        if self._standby is not None:
+            self._activate_standby()
+            return
+        now = time.monotonic()
+        self._restarts = [t for t in self._restarts if now - t < 60] + [now]
+        delay = 0.0 if len(self._restarts) <= 3 else min(10.0, 0.5 * 2 ** (len(self._restarts) - 3))
+        self._restart_at = now + delay
+
+    def _activate_standby(self) -> None:
+        standby, self._standby = self._standby, None
+        if standby is None:
+            self._start_server()
+            return
+        self._server = standby
+        if standby.waiting:
+            self._welcome(standby)
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        if self._restart_at is not None and now >= self._restart_at:
+            self._restart_at = None
+            if self._server is None and not self._stopping:
+                self._start_server()
+        if self._logger_restart_at is not None and now >= self._logger_restart_at:
+            self._logger_restart_at = None
+            self._start_logger()
+
+    def _stop(self, signum: int) -> None:
+        server = self._server
+        if self._server_argv is None:
+            return  # embedded: the server that started us decides
+        if server is None or server.pid is None:
+            self._exit_code = 0
+            return
+        again = self._stopping
+        self._stopping = True
+        if self._standby is not None and self._standby.pid is not None:
+            _kill(self._standby.pid)
+        # A second signal asks the server to stop at once (it exits on a second one).
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server.pid, signal.SIGINT if again else signal.SIGTERM)
+
+    def _reload(self) -> None:
+        """Start a new server; once it is ready to take over, the old one hands over."""
+        if self._server_argv is None or self._stopping:
+            return
+        if self._standby is not None or self._server is None:
+            log.info("a reload is already under way")
+            return
+        log.info("reloading: starting a new server")
+        self._start_server()
+
+    # --- messages from a server ---------------------------------------------------------------
+
+    def _from_server(self, server: Server, mask: int) -> None:
+        try:
+            messages = server.channel.receive()
+        except PeerGone:
+            self._unwatch(server.channel.fileno())
+            if server.pid is None:  # embedded: our server is gone, so are we
+                self._exit_code = 0
+            return
+        for message, fds in messages:
+            try:
+                self._server_message(server, message, fds)
+            except Exception:
+                log.exception("cannot handle the server's %r", message.get("op"))
+                for fd in fds:
+                    os.close(fd)
+
+    def _server_message(self, server: Server, message: Message, fds: list[int]) -> None:
+        op = message["op"]
+        if op == "hello":
+            if server is self._standby:
+                server.waiting = True
+                if self._server is not None and self._server.welcomed:
+                    self._server.channel.send({"op": "handover"})
+                return
+            self._welcome(server)
+            return
+        if server is not self._server:
+            for fd in fds:
+                os.close(fd)
+            return
+        if op == "spawn":
+            self._spawn(message, fds)
+        elif op == "kill":
+            spawn_ = self._spawns.get(int(message["id"]))
+            if spawn_ is not None:
+                _kill(spawn_.pid)
+        elif op == "drop":
+            self._drop(str(message["key"]))
+        elif op == "close-stdin":
+            custody = self._custody.get(str(message["key"]))
+            if custody is not None and custody.stdin is not None:
+                os.close(custody.stdin)
+                custody.stdin = None
+        elif op == "ack":
+            for key in message["keys"]:
+                custody = self._custody.get(key)
+                if custody is not None:
+                    custody.exit = None
+                    self._release_if_done(custody)
+        elif op == "forget":
+            self._forget(str(message["cid"]))
+        elif op == "ready":
+            server.ready = True
+            self._restarts = []
+        elif op == "reload":
+            self._reload()
+        else:
+            log.error("unknown message from the server: %r", op)
+            for fd in fds:
+                os.close(fd)
+
+    def _welcome(self, server: Server) -> None:
+        """Hand a (new) server everything held: processes, their input fds, their exits."""
+        server.waiting = False
+        server.welcomed = True
+        for custody in self._custody.values():
+            fd = custody.input_fd()
+            server.channel.send(custody.describe(), [fd] if fd is not None else [])
+        server.channel.send(
+            {
+                "op": "welcome",
+                "keeper": os.getpid(),
+                "logger": self._logger_pid,
+                "inflight": sorted(self._spawns),
+            }
+        )
+
+    # --- spawning runc for the server ---------------------------------------------------------
+
+    def _spawn(self, message: Message, fds: list[int]) -> None:
+        """Run a runc command; with ``custody``, it makes a container process whose stdio the
+        keeper makes and keeps."""
+        spawn_id = int(message["id"])
+        wanted = message.get("custody")
+        keep: set[int] = set()
+        child_ends: list[int] = []
+        custody: Custody | None = None
+        console: ConsoleSocket | None = None
+
+        def fd_at(index: object) -> int | None:
+            return None if index is None else fds[int(index)]  # type: ignore[call-overload]
+
+        stdin, stdout, stderr = (fd_at(message.get(name)) for name in ("stdin", "stdout", "stderr"))
+        try:
+            if wanted is not None:
+                readers: list[int] = []
+                if wanted.get("console"):
+                    console = ConsoleSocket.listen(str(wanted["console"]))
+                else:
+                    for _ in range(2):
+                        reader, writer = os.pipe2(os.O_CLOEXEC)
+                        readers.append(reader)
+                        child_ends.append(writer)
+                        with contextlib.suppress(OSError):  # a smaller pipe works too
+                            fcntl.fcntl(writer, _F_SETPIPE_SZ, PIPE_BYTES)
+                    stdout, stderr = child_ends
+                custody = Custody(
+                    key=str(wanted["key"]),
+                    container_id=str(wanted["cid"]),
+                    directory=str(wanted["dir"]),
+                    max_bytes=int(wanted["max_bytes"]),
+                    terminal=console is not None,
+                    readers=readers,
+                    stdin=fd_at(wanted.get("stdin_keep")),
+                )
+                if custody.stdin is not None:
+                    keep.add(custody.stdin)
+            placed = {int(target): fds[int(index)] for index, target in message["fds"]}
+            pid = spawn(message["argv"], stdin=stdin, stdout=stdout, stderr=stderr, fds=placed)
+        except OSError as exc:
+            if custody is not None:
+                # Its stdin end is among ``fds``, closed below with the rest.
+                custody.stdin = None
+                custody.close()
+            keep.clear()
+            if console is not None:
+                console.close()
+            self._tell_server({"op": "done", "id": spawn_id, "status": -1, "error": str(exc)})
+            return
+        finally:
+            for fd in [*child_ends, *fds]:
+                if fd not in keep:
+                    os.close(fd)
+        record = Spawn(spawn_id, pid, time.time_ns(), custody, message.get("pid_file"), console)
+        self._spawns[spawn_id] = record
+        self._spawn_pids[pid] = record
+        if custody is not None:
+            self._custody[custody.key] = custody
+        if console is not None:
+            self._consoles[console.sock.fileno()] = record
+            self._watch(console.sock.fileno(), record)
+        self._tell_server({"op": "spawned", "id": spawn_id, "pid": pid})
+
+    def _console_ready(self, record: Spawn) -> None:
+        assert record.console is not None
+        record.console.take_master()
+        if record.console.master is not None:
+            self._close_console(record)
+
+    def _close_console(self, record: Spawn) -> None:
+        console = record.console
+        if console is None:
+            return
+        fileno = console.sock.fileno()
+        if fileno >= 0:
+            self._unwatch(fileno)
+            self._consoles.pop(fileno, None)
+        console.close()
+
+    def _spawn_done(self, record: Spawn, status: int) -> None:
+        del self._spawns[record.id]
+        reply: Message = {"op": "done", "id": record.id, "status": status}
+        fds: list[int] = []
+        custody = record.custody
+        if custody is not None:
+            reply["key"] = custody.key
+        if record.console is not None:
+            record.console.take_master()  # runc sent it before it exited
+            if custody is not None and record.console.master is not None:
+                custody.readers = [record.console.master]
+                record.console.master = None
+            self._close_console(record)
+        if custody is not None and status == 0 and record.pid_file is not None:
+            pid = _take_pid_file(record.pid_file)
+            if pid is None or (custody.terminal and not custody.readers):
+                reply["status"] = -1
+                reply["error"] = (
+                    "runc left no usable pid file" if pid is None else "runc sent no terminal"
+                )
+            else:
+                self._bind(custody, pid, record.started_ns)
+                reply["pid"] = pid
+                reply["start_time"] = custody.start_time
+                if custody.terminal:
+                    fds = [custody.readers[0]]
+        self._tell_server(reply, fds)
+        if custody is not None and custody.exit is not None and custody.pid is not None:
+            self._process_exited(custody, custody.exit["status"], custody.exit["ns"])
+
+    def _bind(self, custody: Custody, pid: int, since_ns: int) -> None:
+        """The process runs (or ran): watch for its exit, and let the logger read its output."""
+        custody.pid = pid
+        started = procfs.start_time(pid)
+        recent = self._recent_exits.get(pid)
+        if started is None or (recent is not None and recent[2] >= since_ns):
+            # It exited already (before its runc did).
+            self._recent_exits.pop(pid, None)
+            if recent is not None and recent[2] >= since_ns:
+                custody.start_time, status, ns = recent
+            else:
+                status, ns = 255, time.time_ns()
+            custody.exit = {"status": status, "ns": ns}
+        else:
+            custody.start_time = started
+            self._bound[pid] = custody
+        self._hand_to_logger(custody)
+
+    def _drop(self, key: str) -> None:
+        """The server undid a start or exec: let go of the process's stdio."""
+        custody = self._custody.pop(key, None)
+        if custody is None:
+            return
+        if custody.pid is not None and self._bound.get(custody.pid) is custody:
+            del self._bound[custody.pid]
+        if self._logger is not None:
+            self._logger.send({"op": "drop", "key": key})
+        custody.close()
+
+    def _release_if_done(self, custody: Custody) -> None:
+        """A process that exited, was recorded and whose output was all written: forget it."""
+        if custody.ended and custody.exit is None and custody.pid not in self._bound:
+            self._custody.pop(custody.key, None)
+            custody.close()
+
+    def _forget(self, container_id: str) -> None:
+        for custody in [c for c in self._custody.values() if c.container_id == container_id]:
+            del self._custody[custody.key]
+            if custody.pid is not None and self._bound.get(custody.pid) is custody:
+                del self._bound[custody.pid]
+            custody.close()
+        if self._logger is not None:
+            self._forgetting.add(container_id)
+            self._logger.send({"op": "forget", "cid": container_id})
+        else:
+            self._tell_server({"op": "forgotten", "cid": container_id})
+
+    # --- the logger ---------------------------------------------------------------------------
+
+    def _start_logger(self) -> None:
+        ours, theirs = pair()
+        argv = [sys.executable, "-m", "containerd_trio.keeper._logger"]
+        try:
+            pid = spawn(argv, stdout=2, stderr=2, fds={3: theirs.fileno()}, setsid=True)
+        except OSError as exc:
+            log.error("cannot start the logger: %s", exc)
+            ours.close()
+            theirs.close()
+            self._logger_restart_at = time.monotonic() + 5
+            return
+        theirs.close()
+        self._logger = Channel(ours)
+        self._logger_pid = pid
+        self._watch(ours.fileno(), self._logger)
+        for custody in self._custody.values():
+            if custody.pid is not None and not custody.ended and custody.readers:
+                self._hand_to_logger(custody)
+
+    def _hand_to_logger(self, custody: Custody) -> None:
+        if self._logger is None or not custody.readers:
+            return
+        self._logger.send(
+            {
+                "op": "add",
+                "key": custody.key,
+                "cid": custody.container_id,
+                "pid": custody.pid,
+                "dir": custody.directory,
+                "max_bytes": custody.max_bytes,
+                "terminal": custody.terminal,
+            },
+            custody.readers,
+        )
+
+    def _from_logger(self, mask: int) -> None:
+        assert self._logger is not None
+        try:
+            messages = self._logger.receive()
+        except PeerGone:
+            return  # its exit comes through SIGCHLD
+        for message, fds in messages:
+            for fd in fds:
+                os.close(fd)
+            op = message["op"]
+            if op == "eof":
+                custody = self._custody.get(str(message["key"]))
+                if custody is not None:
+                    custody.ended = True
+                    if not custody.terminal:
+                        for fd in custody.readers:
+                            os.close(fd)
+                        custody.readers = []
+                    self._tell_server({"op": "eof", "key": custody.key})
+                    self._release_if_done(custody)
+            elif op == "forgotten":
+                self._forgetting.discard(str(message["cid"]))
+                self._tell_server(message)
+            elif op == "log":
+                self._tell_server(message)
+
+    def _logger_exited(self, status: int) -> None:
+        if self._logger is not None:
+            self._unwatch(self._logger.fileno())
+            self._logger.close()
+        self._logger = None
+        self._logger_pid = None
+        # Whatever it was forgetting is forgotten: it held nothing more of those containers.
+        for container_id in self._forgetting:
+            self._tell_server({"op": "forgotten", "cid": container_id})
+        self._forgetting.clear()
+        if self._exit_code is None:
+            log.error("the logger died (status %d); starting a new one", status)
+            self._logger_restart_at = time.monotonic() + 0.2
+
+    # --- the end ------------------------------------------------------------------------------
+
+    def _shut_down(self) -> None:
+        if self._logger is not None and self._logger_pid is not None:
+            self._logger.send({"op": "stop"})
+            self._logger.flush()
+            _wait_for(self._logger_pid, 5.0)
+        for custody in self._custody.values():
+            custody.close()
+
+
+def _take_pid_file(path: str) -> int | None:
+    try:
+        with open(path, "rb") as pid_file:
+            pid = int(pid_file.read().strip())
+    except (OSError, ValueError):
+        return None
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    return pid
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _wait_for(pid: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        time.sleep(0.02)
+    _kill(pid)
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+__all__ = ["HANDOVER_EXIT", "Keeper"]

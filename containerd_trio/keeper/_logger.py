@@ -1,0 +1,282 @@
+"""The logger: the process that copies containers' output from their pipes into their logs.
+
+It is a child of the keeper, which hands it (duplicates of) the reading end of every container
+process's stdout and stderr pipes, or of its terminal, and restarts it if it dies. It runs at a
+lower CPU priority than the server (nice 10): however much the containers write, the API and
+runc come first, and a container that writes faster than its output can be stored is slowed
+by its full pipe, never stopped and never robbed of a line.
+
+Fairness: the loop reads at most one chunk from each ready pipe per turn, so one chatty
+container cannot starve the others' logs.
+
+A full disk: a log that cannot be written pauses (:class:`~containerd_trio.logfile.LogWriter`
+keeps what it could not write), its container's pipes are no longer read (its writers block
+once the pipes fill), the keeper is told (an event and a metric follow), and the write is
+retried every second; once it lands, reading resumes and the keeper is told again.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+import attrs
+
+from ..logfile import LineSource, LogWriter
+from ._wire import Channel, Message, PeerGone
+
+log = logging.getLogger("containerd_trio.logger")
+
+_READ = 64 * 1024
+_RETRY_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1
+
+
+@attrs.define(eq=False)
+class Stream:
+    fd: int
+    capture: Capture
+    source: LineSource
+
+
+@attrs.define(eq=False)
+class Capture:
+    """The output of one container process."""
+
+    key: str
+    container_id: str
+    streams: list[Stream] = attrs.Factory(list)
+    #: Its last records are written: the keeper may be told.
+    ended: bool = False
+
+
+@attrs.define(eq=False)
+class ContainerLog:
+    writer: LogWriter
+    captures: dict[str, Capture] = attrs.Factory(dict)
+    #: Keys whose streams ended while the log was paused: told once their records land.
+    unreported_ends: list[str] = attrs.Factory(list)
+
+
+class Logger:
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        self._epoll = select.epoll()
+        self._epoll.register(channel.fileno(), select.EPOLLIN)
+        self._streams: dict[int, Stream] = {}
+        self._logs: dict[str, ContainerLog] = {}
+        self._paused: set[str] = set()
+        self._running = True
+
+    def run(self) -> None:
+        while self._running:
+            timeout = _RETRY_SECONDS if self._paused else -1.0
+            for fd, _ in self._epoll.poll(timeout, 256):
+                if fd == self._channel.fileno():
+                    self._from_keeper()
+                else:
+                    stream = self._streams.get(fd)
+                    if stream is not None:
+                        self._read(stream)
+            if self._paused:
+                self._retry_paused()
+            self._channel.flush()
+
+    # --- messages from the keeper -------------------------------------------------------------
+
+    def _from_keeper(self) -> None:
+        try:
+            messages = self._channel.receive()
+        except PeerGone:
+            self._running = False
+            return
+        for message, fds in messages:
+            try:
+                self._handle(message, fds)
+            except Exception:
+                log.exception("logger: cannot handle %s", message.get("op"))
+                for fd in fds:
+                    os.close(fd)
+
+    def _handle(self, message: Message, fds: list[int]) -> None:
+        op = message["op"]
+        if op == "add":
+            self._add(message, fds)
+        elif op == "drop":
+            self._drop(str(message["key"]))
+        elif op == "forget":
+            container_id = str(message["cid"])
+            self._forget(container_id)
+            self._channel.send({"op": "forgotten", "cid": container_id})
+        elif op == "stop":
+            self._running = False
+        else:
+            log.error("logger: unknown message %r", op)
+
+    def _add(self, message: Message, fds: list[int]) -> None:
+        container_id = str(message["cid"])
+        container = self._logs.get(container_id)
+        if container is None:
+            writer = LogWriter(str(message["dir"]), int(message["max_bytes"]))
+            container = self._logs[container_id] = ContainerLog(writer)
+        key = str(message["key"])
+        capture = Capture(key, container_id)
+        container.captures[key] = capture
+        pid = int(message["pid"])
+        names = ["terminal"] if message.get("terminal") else ["stdout", "stderr"]
+        for name, fd in zip(names, fds, strict=True):
+            os.set_blocking(fd, False)
+            stream = Stream(fd, capture, LineSource(name, pid))
+            capture.streams.append(stream)
+            self._streams[fd] = stream
+            if container_id not in self._paused:
+                self._epoll.register(fd, select.EPOLLIN)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _read(self, stream: Stream) -> None:
+        try:
+            data = os.read(stream.fd, _READ)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            # A terminal whose last slave fd closed reads EIO: that is its end.
+            if exc.errno != errno.EIO:
+                log.error("logger: reading %s of %s: %s", stream.source.stream,
+                          stream.capture.key, exc)  # fmt: skip
+            data = b""
+        if data:
+            self._write(stream.capture.container_id, stream.source.records(data))
+        else:
+            self._end(stream)
+
+    def _write(self, container_id: str, records: bytes) -> None:
+        if not records:
+            return
+        container = self._logs[container_id]
+        if not container.writer.append(records):
+            self._pause(container_id, container)
+
+    def _end(self, stream: Stream) -> None:
+        """A stream reached its end: write its last part and let it go."""
+        capture = stream.capture
+        self._close_stream(stream)
+        self._write(capture.container_id, stream.source.close())
+        if not capture.streams:
+            self._ended(capture)
+
+    def _ended(self, capture: Capture) -> None:
+        container = self._logs[capture.container_id]
+        if capture.container_id in self._paused:
+            container.unreported_ends.append(capture.key)
+            return
+        capture.ended = True
+        container.captures.pop(capture.key, None)
+        self._channel.send({"op": "eof", "key": capture.key})
+        if not container.captures and not container.unreported_ends:
+            container.writer.close()  # nothing writes here until a new process comes
+
+    def _close_stream(self, stream: Stream) -> None:
+        stream.capture.streams.remove(stream)
+        del self._streams[stream.fd]
+        if stream.capture.container_id not in self._paused:
+            self._epoll.unregister(stream.fd)
+        os.close(stream.fd)
+
+    # --- a full disk --------------------------------------------------------------------------
+
+    def _pause(self, container_id: str, container: ContainerLog) -> None:
+        if container_id in self._paused:
+            return
+        self._paused.add(container_id)
+        for capture in container.captures.values():
+            for stream in capture.streams:
+                self._epoll.unregister(stream.fd)
+        reason = container.writer.paused or "unknown error"
+        log.warning("logger: the log of %s cannot be written (%s); pausing", container_id, reason)
+        self._channel.send({"op": "log", "cid": container_id, "paused": True, "error": reason})
+
+    def _retry_paused(self) -> None:
+        for container_id in list(self._paused):
+            container = self._logs[container_id]
+            if not container.writer.retry():
+                continue
+            self._paused.discard(container_id)
+            for capture in container.captures.values():
+                for stream in capture.streams:
+                    self._epoll.register(stream.fd, select.EPOLLIN)
+            log.warning("logger: the log of %s is written again", container_id)
+            self._channel.send({"op": "log", "cid": container_id, "paused": False})
+            ends, container.unreported_ends = container.unreported_ends, []
+            for key in ends:
+                if (ended := container.captures.get(key)) is not None:
+                    self._ended(ended)
+
+    # --- letting go -----------------------------------------------------------------------------
+
+    def _drop(self, key: str) -> None:
+        for container in self._logs.values():
+            capture = container.captures.pop(key, None)
+            if capture is not None:
+                for stream in list(capture.streams):
+                    self._close_stream(stream)
+                return
+
+    def _forget(self, container_id: str) -> None:
+        """The container is deleted: take what its pipes still hold, then close everything."""
+        container = self._logs.pop(container_id, None)
+        if container is None:
+            return
+        paused = container_id in self._paused
+        for capture in container.captures.values():
+            for stream in list(capture.streams):
+                if not paused:
+                    self._drain(stream, container)
+                if stream in capture.streams:
+                    stream.capture.streams.remove(stream)
+                    del self._streams[stream.fd]
+                    if not paused:
+                        self._epoll.unregister(stream.fd)
+                    os.close(stream.fd)
+        self._paused.discard(container_id)
+        container.writer.close()
+
+    def _drain(self, stream: Stream, container: ContainerLog) -> None:
+        while True:
+            try:
+                data = os.read(stream.fd, _READ)
+            except OSError:
+                data = b""
+            records = stream.source.close() if not data else stream.source.records(data)
+            if records and not container.writer.paused:
+                container.writer.append(records)
+            if not data or container.writer.paused:
+                return
+
+
+def main() -> None:
+    """``python -m containerd_trio.keeper._logger``: fd 3 is the channel to the keeper."""
+    logging.basicConfig(level=logging.INFO, format="logger: %(message)s", stream=sys.stderr)
+    libc = ctypes.CDLL(None, use_errno=True)
+    # The keeper holds the pipes too; without it, this process must not go on writing alone.
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:
+        sys.exit(1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(10)
+    channel = Channel(socket.socket(fileno=3))
+    started = time.monotonic()
+    Logger(channel).run()
+    log.debug("logger ran %.1fs", time.monotonic() - started)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Messages between the keeper, the logger and the server.
+
+One JSON object per datagram of a ``SOCK_SEQPACKET`` socket, with file descriptors beside it
+(``SCM_RIGHTS``). Seqpacket keeps message boundaries and refuses to let a message be read in
+part, so no framing of our own is needed; the fds arrive with the message they belong to.
+
+:class:`Channel` is the non-blocking end the keeper's and the logger's loops use: a send never
+blocks (a message the peer has no room for waits in a queue, with duplicates of its fds, until
+the socket is writable again), so a stuck peer can never stall the process that keeps the
+containers. The server's end is Trio's (:mod:`containerd_trio.keeperlink`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+#: The largest message; a message is one container process or one command, far below this.
+MAX_MESSAGE = 64 * 1024
+#: The most fds one message carries (the kernel's limit is 253).
+MAX_FDS = 16
+
+Message = dict[str, Any]
+
+
+def encode(message: Message) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def decode(data: bytes) -> Message:
+    message = json.loads(data)
+    if not isinstance(message, dict) or not isinstance(message.get("op"), str):
+        raise ValueError(f"not a message: {data[:80]!r}")
+    return message
+
+
+def pair() -> tuple[socket.socket, socket.socket]:
+    """A connected pair (close-on-exec; the caller makes the child's end inheritable)."""
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+
+class PeerGone(Exception):
+    """The other end closed (or died)."""
+
+
+class Channel:
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self._queue: deque[tuple[bytes, list[int]]] = deque()
+        self.closed = False
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    @property
+    def wants_write(self) -> bool:
+        return bool(self._queue)
+
+    def send(self, message: Message, fds: Sequence[int] = ()) -> None:
+        """Send, or queue; the caller keeps its fds either way. A gone peer is ignored here
+        (its end shows up as :class:`PeerGone` on the next receive)."""
+        if self.closed:
+            return
+        data = encode(message)
+        if not self._queue:
+            try:
+                socket.send_fds(self.sock, [data], list(fds))
+                return
+            except BlockingIOError:
+                pass
+            except OSError:  # EPIPE, ECONNRESET: the peer died
+                return
+        self._queue.append((data, [os.dup(fd) for fd in fds]))
+
+    def flush(self) -> None:
+        """Send what waits, as far as the peer takes it."""
+        while self._queue:
+            data, fds = self._queue[0]
+            try:
+                socket.send_fds(self.sock, [data], fds)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._drop_queue()
+                return
+            self._queue.popleft()
+            for fd in fds:
+                os.close(fd)
+
+    def receive(self) -> list[tuple[Message, list[int]]]:
+        """Every message waiting now. Raises PeerGone at the end of the stream."""
+        received: list[tuple[Message, list[int]]] = []
+        while True:
+            try:
+                data, fds, _flags, _ = socket.recv_fds(
+                    self.sock, MAX_MESSAGE, MAX_FDS, socket.MSG_CMSG_CLOEXEC
+                )
+            except BlockingIOError:
+                return received
+            except OSError as exc:
+                if received:
+                    return received
+                raise PeerGone(str(exc)) from None
+            if not data and not fds:
+                if received:
+                    return received
+                raise PeerGone("end of stream")
+            try:
+                message = decode(data)
+            except ValueError:
+                for fd in fds:
+                    os.close(fd)
+                continue
+            received.append((message, fds))
+
+    def _drop_queue(self) -> None:
+        while self._queue:
+            _, fds = self._queue.popleft()
+            for fd in fds:
+                os.close(fd)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._drop_queue()
+            self.sock.close()

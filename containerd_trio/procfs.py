@@ -1,0 +1,81 @@
+"""The one place that reads ``/proc/PID/stat``.
+
+Every field the daemon needs of a process comes from that one line: its state letter, its
+parent, its start time (with the pid, the name of one process for good: pids are reused, and
+on a machine with ``pid_max`` 32768 they are reused within a minute under load), and its CPU
+time and resident memory for the metrics. A process that is gone reads as None.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: Clock ticks per second, the unit of the start time and CPU times.
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# Indexes into the fields after the command name (field 3 of proc(5) is index 0 here).
+_STATE, _PPID, _UTIME, _STIME, _START_TIME, _RSS = 0, 1, 11, 12, 19, 21
+
+
+def stat_fields(pid: int | str) -> list[bytes] | None:
+    """Fields 3 onwards of ``/proc/PID/stat``, or None if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            data = stat.read()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    return data[data.rfind(b")") + 2 :].split()
+
+
+def state(pid: int) -> str | None:
+    """The state letter: R, S, D, T (stopped by a signal), Z (zombie)..."""
+    fields = stat_fields(pid)
+    return None if fields is None else fields[_STATE].decode()
+
+
+def parent(pid: int) -> int | None:
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[_PPID])
+
+
+def start_time(pid: int) -> int | None:
+    """Clock ticks since boot when the process started (field 22); readable for a zombie too."""
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[_START_TIME])
+
+
+def cpu_seconds(pid: int | str) -> float | None:
+    """User plus system CPU time of the process."""
+    fields = stat_fields(pid)
+    if fields is None:
+        return None
+    return (int(fields[_UTIME]) + int(fields[_STIME])) / CLOCK_TICKS
+
+
+def resident_bytes(pid: int | str) -> int | None:
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[_RSS]) * _PAGE
+
+
+def is_alive(pid: int) -> bool:
+    """True if the process exists and is not a zombie."""
+    letter = state(pid)
+    return letter is not None and letter != "Z"
+
+
+def children(pid: int | str = "self") -> set[int]:
+    """The process's children (orphans are re-parented to one of its threads)."""
+    found: set[int] = set()
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as listing:
+                found.update(int(child) for child in listing.read().split())
+        except OSError:
+            continue
+    return found

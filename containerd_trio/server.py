@@ -1,0 +1,253 @@
+"""The server: the supervisor and the HTTP API, in Trio. The keeper runs it (see
+:mod:`containerd_trio.keeper`); tests and other embeddings run :class:`Daemon` in-process,
+and it then starts a keeper of its own.
+
+Shutdown (SIGTERM or SIGINT) runs in this order: stop accepting connections; stop every
+container (SIGTERM, a grace period, SIGKILL) and delete it from runc, unless
+``--keep-containers``; end the event and log streams; let the server finish; exit 0.
+
+A hand-over (the keeper asks, during a live upgrade) is a shutdown that keeps the containers:
+new requests get a retryable 503, commands under way finish, then the server exits with
+:data:`~containerd_trio.keeper.HANDOVER_EXIT` and the new server takes over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import signal
+import ssl
+import stat
+import sys
+from collections.abc import Sequence
+from functools import partial
+
+import hypercorn.trio
+import trio
+from hypercorn.config import Config as HypercornConfig
+
+from . import __version__, statedir
+from .api.app import create_app
+from .config import DaemonConfig, parse_args
+from .errors import StartupError
+from .events import EventBus
+from .host import raise_fd_limit
+from .keeper import HANDOVER_EXIT
+from .keeperlink import KeeperLink, Welcome
+from .logfmt import setup_logging
+from .metrics import Metrics
+from .runtime import Runc
+from .startup import check_listen, check_runtime
+from .supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+
+def hypercorn_config(config: DaemonConfig, listen_fd: int | None) -> HypercornConfig:
+    hc = HypercornConfig()
+    hc.bind = [f"fd://{listen_fd}" if listen_fd is not None else config.listen.hypercorn_bind()]
+    hc.accesslog = (
+        logging.getLogger("containerd_trio.access") if config.log_level == "debug" else None
+    )
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.graceful_timeout = 5.0
+    hc.include_server_header = False
+    hc.backlog = 1024
+    # Hypercorn closes a keep-alive connection after 1000 requests by default, and its close can
+    # race the last answer's send (trio.BusyResourceError in its log): a client of this API keeps
+    # its connection as long as it likes.
+    hc.keep_alive_max_requests = 2**62
+    if config.listen.unix_path is not None and listen_fd is None:
+        # Embedded: Hypercorn makes the socket (the keeper makes it otherwise; listener.py).
+        from .listener import socket_permissions
+
+        hc.umask, group = socket_permissions(config.socket_group)
+        if group is not None:
+            hc.user = os.getuid()
+            hc.group = group
+    if config.tls:
+        hc.certfile = str(config.tls_cert)
+        hc.keyfile = str(config.tls_key)
+        if config.tls_client_ca is not None:
+            hc.ca_certs = str(config.tls_client_ca)
+            hc.verify_mode = ssl.CERT_REQUIRED
+    return hc
+
+
+class Daemon:
+    """The running server. :meth:`run` serves until :meth:`request_stop` or a signal."""
+
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.events: EventBus | None = None
+        self.supervisor: Supervisor | None = None
+        self.keeper: KeeperLink | None = None
+        #: What the server listens on, as hypercorn reports it ("http://127.0.0.1:8888").
+        self.binds: list[str] = []
+        self.handed_over = False
+        #: What the keeper held when this server started (its pid, its logger's).
+        self.welcome: Welcome | None = None
+        self._stop = trio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def _handover(self) -> None:
+        log.info("handing over to a new server")
+        self.handed_over = True
+        self._stop.set()
+
+    async def run(
+        self,
+        *,
+        handle_signals: bool = False,
+        keeper_fd: int | None = None,
+        listen_fd: int | None = None,
+        task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED,
+    ) -> int:
+        """Serve; return the process's exit status (0, or HANDOVER_EXIT after a hand-over)."""
+        config = self.config
+        lock = None
+        if keeper_fd is None:
+            # Nobody set up the host for us: do what the keeper's process does first.
+            check_listen(config)
+            check_runtime(config)
+            statedir.prepare(config.state_dir, config.containers_dir)
+            lock = statedir.lock(config.state_dir)
+        raise_fd_limit()
+        keeper = self.keeper = (
+            KeeperLink.inherit(keeper_fd) if keeper_fd is not None else KeeperLink.start_keeper()
+        )
+        try:
+            return await self._serve(keeper, handle_signals, listen_fd, task_status)
+        finally:
+            await keeper.aclose()
+            if lock is not None:
+                os.close(lock)
+            if listen_fd is None and config.listen.unix_path is not None:
+                # Hypercorn leaves the socket file behind; a client would find a dead socket.
+                with contextlib.suppress(OSError):
+                    if stat.S_ISSOCK(os.lstat(config.listen.unix_path).st_mode):
+                        os.unlink(config.listen.unix_path)
+
+    async def _serve(
+        self,
+        keeper: KeeperLink,
+        handle_signals: bool,
+        listen_fd: int | None,
+        task_status: trio.TaskStatus[Daemon],
+    ) -> int:
+        config = self.config
+        welcome = self.welcome = await keeper.hello()
+        self.metrics.watch_helpers(keeper=welcome.keeper_pid, logger=welcome.logger_pid)
+        events = self.events = EventBus(config.events_path, capacity=config.event_log_size)
+        self.metrics.subscribers.set_function(lambda: events.subscriber_count)
+        runtime = Runc(
+            binary=config.runtime,
+            root=config.runc_root,
+            criu=config.criu,
+            timeout=config.runtime_timeout,
+            concurrency=config.runtime_concurrency,
+            observer=self.metrics.observe_runtime_call,
+            keeper=keeper,
+        )
+        supervisor = self.supervisor = Supervisor(
+            config, runtime=runtime, events=events, metrics=self.metrics, keeper=keeper
+        )
+        supervisor.on_handover = self._handover
+        app = create_app(supervisor, max_body_bytes=config.max_body_bytes)
+        stop_serving = trio.Event()
+        server_done = trio.Event()
+
+        async def serve_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
+            try:
+                await hypercorn.trio.serve(
+                    app,
+                    hypercorn_config(config, listen_fd),
+                    shutdown_trigger=stop_serving.wait,
+                    task_status=task_status,
+                )
+            finally:
+                server_done.set()
+
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(supervisor.run, welcome)
+                if handle_signals:
+                    nursery.start_soon(self._watch_signals)
+                try:
+                    self.binds = await nursery.start(serve_http)
+                except OSError as exc:
+                    raise StartupError(f"cannot listen on {config.listen}: {exc}") from None
+                keeper.ready()
+                log.info(
+                    "containerd-trio %s serving on %s (state dir %s)",
+                    __version__,
+                    " ".join(self.binds),
+                    config.state_dir,
+                )
+                # What start-up made lives as long as the daemon: keep it out of every
+                # collection, and collect the young less often (a request makes many objects).
+                gc.freeze()
+                gc.set_threshold(20_000, 50, 100)
+                task_status.started(self)
+                await self._stop.wait()
+                log.info("handing over" if self.handed_over else "shutting down")
+                stop_serving.set()
+                await supervisor.shutdown(keep_containers=self.handed_over or None)
+                events.close()
+                supervisor.log_watch.close()
+                with trio.move_on_after(10):
+                    await server_done.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            events.close()
+        log.info("handed over" if self.handed_over else "stopped")
+        return HANDOVER_EXIT if self.handed_over else 0
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                if self._stop.is_set():
+                    log.warning("second %s: exiting at once", signal.Signals(signum).name)
+                    os._exit(1)
+                log.info("received %s", signal.Signals(signum).name)
+                self.request_stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m containerd_trio.server``: the server, as the keeper runs it."""
+    config = parse_args(argv)
+    setup_logging(config.log_level)
+    os.umask(0o077)  # records, logs and the event log are the daemon's own
+    keeper_fd = os.environ.pop("CONTAINERD_TRIO_KEEPER_FD", None)
+    listen_fd = os.environ.pop("CONTAINERD_TRIO_LISTEN_FD", None)
+    daemon = Daemon(config)
+    try:
+        code = trio.run(
+            partial(
+                daemon.run,
+                handle_signals=True,
+                keeper_fd=int(keeper_fd) if keeper_fd else None,
+                listen_fd=int(listen_fd) if listen_fd else None,
+            )
+        )
+    except StartupError as exc:
+        log.error("%s", exc)
+        sys.exit(1)
+    except BaseExceptionGroup as group:
+        startup = group.subgroup(StartupError)
+        if startup is None:
+            raise
+        log.error("%s", startup.exceptions[0])
+        sys.exit(1)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
