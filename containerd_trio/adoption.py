@@ -29,6 +29,7 @@ import trio
 
 from . import procfs
 from .bundle import read_bundle
+from .cgroups import container_cgroups, remove_cgroups
 from .config import DaemonConfig
 from .container import Adopt, Container, ContainerContext, process_info
 from .errors import DaemonError, StartupError
@@ -111,6 +112,8 @@ class Adoption:
             # roll it back.
             log.info("rolling back the start of container %s that was in flight", info.id)
             await self._ctx.runtime.delete(info.id, force=True)
+            cgroups_path = read_bundle(Path(info.bundle_path)).cgroups_path
+            await remove_cgroups(container_cgroups(info.id, cgroups_path))
             self._release(info.id)
             await container.forget()
             return
@@ -246,41 +249,5 @@ async def _remove_half_made(runc_root: Path, listed: set[str]) -> None:
         if os.path.exists(os.path.join(entry.path, "state.json")):
             continue
         log.info("removing the half-made runc container %s", entry.name)
-        for cgroup in _default_cgroups(entry.name):
-            await _empty_cgroup(cgroup)
+        await remove_cgroups(container_cgroups(entry.name))
         shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def _default_cgroups(container_id: str) -> list[str]:
-    """Where runc puts a container's cgroups when its config names none: under the cgroup of
-    the process that ran runc (the keeper), in every hierarchy."""
-    paths = []
-    with open("/proc/self/cgroup") as listing:
-        for line in listing:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            if controllers == "":
-                mount = "/sys/fs/cgroup/unified"
-            elif controllers.startswith("name="):
-                mount = f"/sys/fs/cgroup/{controllers[5:]}"
-            else:
-                mount = f"/sys/fs/cgroup/{controllers.split(',')[0]}"
-            paths.append(f"{mount}{path.rstrip('/')}/{container_id}")
-    return paths
-
-
-async def _empty_cgroup(path: str) -> None:
-    """Kill what the cgroup holds and remove it (a killed process leaves it a moment later)."""
-    for _ in range(50):
-        try:
-            with open(os.path.join(path, "cgroup.procs")) as procs:
-                pids = [int(line) for line in procs if line.strip()]
-        except OSError:
-            return
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        try:
-            os.rmdir(path)
-            return
-        except OSError:
-            await trio.sleep(0.02)

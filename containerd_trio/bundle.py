@@ -21,6 +21,8 @@ class BundleConfig:
     #: The OCI process object (shared between callers: never change it).
     process: dict[str, Any]
     memory_limited: bool
+    #: ``linux.cgroupsPath`` (runc puts the cgroups under the id when it is unset).
+    cgroups_path: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -53,10 +55,13 @@ def read_bundle(bundle: Path) -> BundleConfig:
         return _UNREADABLE
     if not isinstance(config, dict):
         return _UNREADABLE
-    memory = _object(_object(_object(config.get("linux")).get("resources")).get("memory"))
+    linux = _object(config.get("linux"))
+    memory = _object(_object(linux.get("resources")).get("memory"))
+    cgroups_path = linux.get("cgroupsPath")
     facts = BundleConfig(
         process=dict(_object(config.get("process"))),
         memory_limited=bool(memory.get("limit")),
+        cgroups_path=cgroups_path if isinstance(cgroups_path, str) and cgroups_path else None,
     )
     if len(_bundle_configs) >= 1024:
         _bundle_configs.clear()

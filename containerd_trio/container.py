@@ -37,6 +37,7 @@ import trio
 
 from . import criu, procfs, timestamps
 from .bundle import BundleConfig, read_bundle
+from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
 from .errors import Conflict, DaemonError, NotFound, RuntimeTimeout
 from .events import EventBus
@@ -242,13 +243,16 @@ class Container:
         return process
 
     async def _undo_start(self, pid_file: Path) -> None:
-        """Leave nothing of a failed start: no runc container, no process, no files, no record."""
+        """Leave nothing of a failed start: no runc container, no process, no files, no record,
+        no cgroup (a runc killed mid-start leaves some that runc delete does not see)."""
         with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
             await _kill_from_pid_file(pid_file)
             try:
                 await self._ctx.runtime.delete(self.id, force=True)
             except DaemonError as exc:
                 log.error("rollback of container %s: %s", self.id, exc.message)
+            cgroups_path = read_bundle(self.bundle).cgroups_path
+            await remove_cgroups(container_cgroups(self.id, cgroups_path))
             await self._ctx.keeper.forget(self.id)
         self._ctx.journal.remove(self.id)
         remove_directory(self.dir)

@@ -9,6 +9,7 @@ import resource
 
 from .errors import StartupError
 
+_PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -35,3 +36,13 @@ def protect_from_oom_killer(score: int = -999) -> None:
             adj.write(str(score))
     except OSError:
         pass
+
+
+def die_with_parent() -> None:
+    """Be killed (SIGKILL) when the parent dies: a keeper's server or logger must not outlive
+    it (they would hold its socket and write its logs alone)."""
+    parent = os.getppid()
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the request was in place
+        os._exit(1)

@@ -126,6 +126,11 @@ class KeeperLink:
         self._events: KeeperEvents | None = None
         self.gone = False
 
+    @property
+    def embedded(self) -> bool:
+        """This server started its keeper (it is not the keeper's child)."""
+        return self._child_pid is not None
+
     # --- making the link ----------------------------------------------------------------------
 
     @classmethod

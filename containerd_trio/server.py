@@ -33,7 +33,7 @@ from .api.app import create_app
 from .config import DaemonConfig, parse_args
 from .errors import StartupError
 from .events import EventBus
-from .host import raise_fd_limit
+from .host import die_with_parent, raise_fd_limit
 from .keeper import HANDOVER_EXIT
 from .keeperlink import KeeperLink, Welcome
 from .logfmt import setup_logging
@@ -42,7 +42,7 @@ from .runtime import Runc
 from .startup import check_listen, check_runtime
 from .supervisor import Supervisor
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("containerd_trio.server")
 
 
 def hypercorn_config(config: DaemonConfig, listen_fd: int | None) -> HypercornConfig:
@@ -225,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     os.umask(0o077)  # records, logs and the event log are the daemon's own
     keeper_fd = os.environ.pop("CONTAINERD_TRIO_KEEPER_FD", None)
     listen_fd = os.environ.pop("CONTAINERD_TRIO_LISTEN_FD", None)
+    if keeper_fd is not None:
+        die_with_parent()
     daemon = Daemon(config)
     try:
         code = trio.run(

@@ -79,6 +79,10 @@ class Supervisor:
         self._context: ContainerContext | None = None
         self._adoption: Adoption | None = None
         self._shutting_down = False
+        self._handing_over = False
+        #: Commands under way (see _submit): a shutdown lets them finish first.
+        self._commands = 0
+        self._commands_done = trio.Event()
         self._journal = RecordJournal(config.journal_path)
         metrics.count_containers(self._count_by_status)
 
@@ -120,8 +124,12 @@ class Supervisor:
             self._journal.close()
 
     async def shutdown(self, *, keep_containers: bool | None = None) -> None:
-        """Refuse new commands, stop every container (unless kept), then end the nursery."""
+        """Refuse new commands, let those under way finish, stop every container (unless
+        kept), then end the nursery."""
         self._shutting_down = True
+        if self._commands:
+            with trio.move_on_after(2 * self.config.runtime_timeout):
+                await self._commands_done.wait()
         keep = self.config.keep_containers if keep_containers is None else keep_containers
         if not keep:
             async with trio.open_nursery() as nursery:
@@ -143,7 +151,7 @@ class Supervisor:
         If the waiting handler is cancelled (its client went away), the command goes on.
         """
         if self._shutting_down or self._nursery is None:
-            raise ShuttingDown("the daemon is shutting down")
+            raise self._refusal()
         done = trio.Event()
         result: outcome.Outcome[T] | None = None
 
@@ -154,11 +162,17 @@ class Supervisor:
             except Exception as exc:
                 result = outcome.Error(exc)
             except trio.Cancelled:
-                result = outcome.Error(ShuttingDown("the daemon is shutting down"))
+                result = outcome.Error(self._refusal())
                 raise
             finally:
                 done.set()
+                self._commands -= 1
+                if self._commands == 0:
+                    self._commands_done.set()
 
+        self._commands += 1
+        if self._commands == 1:
+            self._commands_done = trio.Event()
         self._nursery.start_soon(task)
         await done.wait()
         assert result is not None
@@ -192,7 +206,24 @@ class Supervisor:
             self._adoption.inflight_done(spawn_id, result)
 
     def handover(self) -> None:
+        self._handing_over = True
         self.on_handover()
+
+    def _refusal(self) -> ShuttingDown:
+        if self._handing_over:
+            return ShuttingDown("the daemon is handing over to a new server: retry in a moment")
+        return ShuttingDown("the daemon is shutting down")
+
+    def reload(self) -> None:
+        """Ask the keeper for a live upgrade: a new server, then this one hands over."""
+        if self.keeper.embedded:
+            raise Conflict(
+                "this server runs inside another program, with no keeper to start a new one:"
+                " a reload needs the daemon started as containerd-trio"
+            )
+        if self._shutting_down:
+            raise self._refusal()
+        self.keeper.reload()
 
     # --- queries --------------------------------------------------------------------------------
 
@@ -242,7 +273,7 @@ class Supervisor:
                     f"container {container_id!r} already exists and is {existing.status.value}"
                 )
         if self._shutting_down or self._context is None:
-            raise ShuttingDown("the daemon is shutting down")
+            raise self._refusal()
         container = Container(
             self._context,
             container_id,

@@ -15,6 +15,7 @@ import inspect
 import itertools
 import json
 import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ import trio
 from containerd_trio import timestamps
 from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.config import DaemonConfig, Listen
+from containerd_trio.procfs import children
 from containerd_trio.server import Daemon
 
 DEFAULT_DEADLINE = 60.0
@@ -310,6 +312,9 @@ class DaemonProcess:
         self.extra = list(extra)
         self.process: trio.Process | None = None
         self.log = bytearray()
+        #: How many times a server said it serves (each restart or hand-over adds one).
+        self.servings = 0
+        self._served = trio.Event()
         self._ready = trio.Event()
         self.client = httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(uds=str(socket)),
@@ -336,13 +341,50 @@ class DaemonProcess:
         assert process.stderr is not None
         async for chunk in process.stderr:
             self.log += chunk
-            if b"serving on" in self.log:
+            count = self.log.count(b"serving on")
+            if count != self.servings:
+                self.servings = count
                 self._ready.set()
+                self._served.set()
+                self._served = trio.Event()
         self._ready.set()  # it exited: whoever waits finds out from returncode
+        self._served.set()
+
+    @property
+    def keeper_pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def server_pid(self) -> int:
+        """The serving process: the keeper's child that runs containerd_trio.server."""
+        for child in children(self.keeper_pid):
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as cmdline:
+                    if b"containerd_trio.server" in cmdline.read():
+                        return child
+            except OSError:
+                continue
+        raise AssertionError("the keeper runs no server")
+
+    async def served(self, count: int) -> None:
+        """Wait until a server has said "serving on" ``count`` times in all."""
+        while self.servings < count:
+            assert self.process is not None and self.process.returncode is None, self.log[-2000:]
+            await self._served.wait()
+
+    async def kill_server(self) -> None:
+        """kill -9 of the serving process; returns once the keeper's new server serves."""
+        count = self.servings
+        os.kill(self.server_pid(), signal.SIGKILL)
+        await self.served(count + 1)
 
     async def signal_and_wait(self, signum: int) -> int:
         assert self.process is not None
         self.process.send_signal(signum)
+        return await self.process.wait()
+
+    async def wait_exit(self) -> int:
+        assert self.process is not None
         return await self.process.wait()
 
     async def kill_hard(self) -> None:

@@ -118,9 +118,14 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
 
     @app.errorhandler(DaemonError)
     async def daemon_error(exc: DaemonError) -> Response:
-        if exc.status >= 500:
+        if exc.status >= 500 and exc.status != 503:
             log.error("%s %s: %s", request.method, request.path, exc.message)
-        return error_response(exc.status, exc.message)
+        response = error_response(exc.status, exc.message)
+        if exc.status == 503:
+            # Shutting down or handing over to a new server: the same request will succeed
+            # in a moment, on the new server (ctr-trio retries it).
+            response.headers["Retry-After"] = "1"
+        return response
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:

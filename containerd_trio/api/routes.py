@@ -192,6 +192,13 @@ async def metrics() -> Response:
     return Response(supervisor().metrics.render(), content_type=metrics_module.CONTENT_TYPE)
 
 
+@blueprint.post("/daemon/reload")
+async def reload_daemon() -> Response:
+    """A live upgrade: the keeper starts a new server, and this one hands over to it."""
+    supervisor().reload()
+    return http.json_document({"reloading": True}, 202)
+
+
 @blueprint.get("/openapi.json")
 async def openapi_document() -> Response:
     return http.json_document(openapi.document())

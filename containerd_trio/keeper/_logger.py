@@ -17,7 +17,6 @@ retried every second; once it lands, reading resumes and the keeper is told agai
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import logging
 import os
@@ -29,6 +28,7 @@ import time
 
 import attrs
 
+from ..host import die_with_parent
 from ..logfile import LineSource, LogWriter
 from ._wire import Channel, Message, PeerGone
 
@@ -36,7 +36,6 @@ log = logging.getLogger("containerd_trio.logger")
 
 _READ = 64 * 1024
 _RETRY_SECONDS = 1.0
-_PR_SET_PDEATHSIG = 1
 
 
 @attrs.define(eq=False)
@@ -264,11 +263,7 @@ class Logger:
 def main() -> None:
     """``python -m containerd_trio.keeper._logger``: fd 3 is the channel to the keeper."""
     logging.basicConfig(level=logging.INFO, format="logger: %(message)s", stream=sys.stderr)
-    libc = ctypes.CDLL(None, use_errno=True)
-    # The keeper holds the pipes too; without it, this process must not go on writing alone.
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() == 1:
-        sys.exit(1)
+    die_with_parent()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(10)

@@ -1,0 +1,324 @@
+"""Containers outlive the server: kill -9 of the serving process, and live upgrades.
+
+The daemon runs as it does in production (``python -m containerd_trio``: the keeper, which
+runs the server and the logger). The crash is ``kill -9`` of the server; the keeper starts a
+new one by itself. What must hold: the containers run on with their pids, not one line of
+their output is lost or repeated, every exit is reported with its true status and time, and a
+storm of commands cut short ends with runc and the daemon in agreement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from containerd_trio.procfs import children, start_time
+from containerd_trio.timestamps import parse_ns
+
+from .conftest import (
+    BundleFactory,
+    DaemonProcess,
+    next_event,
+    now,
+    pid_alive,
+    runc_ids,
+    runc_state,
+)
+
+pytestmark = [pytest.mark.deadline(120), pytest.mark.usefixtures("plain_parent")]
+
+#: Prints 1, 2, 3... every 10 ms.
+FAST_COUNTER = ("sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; usleep 10000; done")
+
+
+async def start(daemon: DaemonProcess, container_id: str, bundle: Path) -> dict[str, Any]:
+    response = await daemon.client.post(
+        f"/containers/{container_id}", json={"bundlePath": str(bundle)}
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def counted(client: httpx.AsyncClient, container_id: str) -> list[int]:
+    response = await client.get(f"/containers/{container_id}/logs")
+    assert response.status_code == 200
+    return [int(json.loads(line)["data"]) for line in response.text.splitlines()]
+
+
+async def count_past(client: httpx.AsyncClient, container_id: str, number: int) -> None:
+    """Follow the log until the counter passes ``number``."""
+    url = f"/containers/{container_id}/logs"
+    async with client.stream("GET", url, params={"follow": "true", "tail": "1"}) as response:
+        async for line in response.aiter_lines():
+            if int(json.loads(line)["data"]) > number:
+                return
+    raise AssertionError("the log ended")
+
+
+def assert_gapless(numbers: list[int]) -> None:
+    assert numbers, "no output at all"
+    expected = list(range(1, len(numbers) + 1))
+    if numbers != expected:
+        first = next(i for i, (a, b) in enumerate(zip(numbers, expected, strict=False)) if a != b)
+        raise AssertionError(f"gap or repeat at record {first}: {numbers[first - 2 : first + 3]}")
+
+
+async def test_ten_crashes_lose_no_line(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    daemon: DaemonProcess = await spawn_daemon()
+    created = await start(daemon, "counter", make_bundle(FAST_COUNTER))
+    pid = created["processes"][0]["pid"]
+    servers = set()
+    for _ in range(10):
+        last = (await counted(daemon.client, "counter"))[-1]
+        await count_past(daemon.client, "counter", last + 5)
+        servers.add(daemon.server_pid())
+        await daemon.kill_server()
+    await count_past(daemon.client, "counter", (await counted(daemon.client, "counter"))[-1] + 5)
+    assert len(servers) == 10  # ten servers really died
+    got = (await daemon.client.get("/containers/counter")).json()
+    assert got["state"]["status"] == "running"
+    assert got["processes"][0]["pid"] == pid  # the same process all along
+    assert runc_state(daemon.state_dir, "counter")["pid"] == pid
+    assert_gapless(await counted(daemon.client, "counter"))
+
+
+async def test_exits_while_no_server_runs_keep_their_status_and_time(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """Each container exits with a status of its own on a signal sent right after the server
+    died; the new server reports every one exactly, with the time it happened."""
+    daemon: DaemonProcess = await spawn_daemon()
+    statuses = {"seven": 7, "zero": 0, "forty-two": 42}
+    pids = {}
+    for name, status in statuses.items():
+        script = f"trap 'exit {status}' USR1; while true; do usleep 5000; done"
+        pids[name] = (await start(daemon, name, make_bundle(["sh", "-c", script])))["processes"][0][
+            "pid"
+        ]
+    killed = (await start(daemon, "killed", make_bundle(["sleep", "100000"])))["processes"][0][
+        "pid"
+    ]
+    await start(daemon, "host", make_bundle(["sleep", "100000"]))
+    exec_response = await daemon.client.put(
+        "/containers/host/process",
+        json={"args": ["sh", "-c", "trap 'exit 3' USR1; while true; do usleep 5000; done"]},
+    )
+    exec_pid = exec_response.json()["pid"]
+    since = now()
+    count = daemon.servings
+    os.kill(daemon.server_pid(), signal.SIGKILL)
+    for name, pid in pids.items():
+        os.kill(pid, signal.SIGUSR1)
+    os.kill(exec_pid, signal.SIGUSR1)
+    os.kill(killed, signal.SIGKILL)
+    await daemon.served(count + 1)
+    serving = [line for line in daemon.log.decode().splitlines() if "serving on" in line][-1]
+    new_server_ready = parse_ns(serving.split()[0].removeprefix("time="))
+    state = {c["id"]: c for c in (await daemon.client.get("/state")).json()["containers"]}
+    for name, status in statuses.items():
+        assert state[name]["state"] == {"status": "stopped", "exitStatus": status}
+    assert state["killed"]["state"] == {"status": "stopped", "exitStatus": 137}
+    assert state["host"]["state"] == {"status": "running"}
+    for name, pid in [*pids.items(), ("killed", killed), ("host", exec_pid)]:
+        event = await next_event(
+            daemon.client,
+            since=since,
+            container_id=name,
+            match=lambda e, pid=pid: e["type"] == "exit" and e["pid"] == pid,  # type: ignore[misc]
+        )
+        expected = 3 if pid == exec_pid else statuses.get(name, 137)
+        assert event["status"] == expected
+        # When it exited (while no server ran), not when the new server heard of it.
+        assert parse_ns(event["timestamp"]) < new_server_ready
+
+
+async def test_a_crash_in_a_storm_of_starts_leaves_runc_and_the_daemon_agreeing(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    daemon: DaemonProcess = await spawn_daemon()
+    bundle = make_bundle(["sleep", "100000"])
+    keeper_fds = len(os.listdir(f"/proc/{daemon.keeper_pid}/fd"))
+    keeper_children = len(children(daemon.keeper_pid))
+    started: list[str] = []
+    count = daemon.servings
+
+    async def one(n: int) -> None:
+        # A fresh connection each: the crash breaks them, the outcome is read from the daemon.
+        async with httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(daemon.socket)),
+            base_url="http://daemon",
+            timeout=60,
+        ) as client:
+            try:
+                response = await client.post(
+                    f"/containers/storm-{n}", json={"bundlePath": str(bundle)}
+                )
+            except httpx.TransportError:
+                return
+            if response.status_code == 201:
+                started.append(f"storm-{n}")
+
+    async with trio.open_nursery() as nursery:
+        for n in range(50):
+            nursery.start_soon(one, n)
+        while len(started) < 15:
+            await trio.sleep(0.005)  # a storm to cut into: poll its progress
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+    await daemon.served(count + 1)
+    listed = sorted(c["id"] for c in (await daemon.client.get("/state")).json()["containers"])
+    assert set(started) <= set(listed)
+    assert sorted(runc_ids(daemon.state_dir)) == listed
+    for container_id in listed:
+        state = runc_state(daemon.state_dir, container_id)
+        assert state["status"] == "running"
+        assert pid_alive(state["pid"])
+    for container_id in listed:
+        response = await daemon.client.delete(f"/containers/{container_id}", params={"timeout": 0})
+        assert response.status_code == 200
+    assert runc_ids(daemon.state_dir) == []
+    assert os.listdir(daemon.state_dir / "runc") == []
+    # The keeper holds what it held before: no fd, no process left of the storm.
+    assert len(children(daemon.keeper_pid)) == keeper_children
+    assert len(os.listdir(f"/proc/{daemon.keeper_pid}/fd")) == keeper_fds
+    assert not any("storm-" in name for name in os.listdir("/sys/fs/cgroup/pids")), (
+        "a cgroup was left behind"
+    )
+
+
+async def test_a_live_upgrade_under_load(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """SIGHUP to the keeper: a new server takes over; containers and their output go on, and
+    no request gets anything but its answer or a retryable 503.
+
+    The old server closes its idle keep-alive connections as it stops; a request sent on one
+    at that very moment finds it closed before any answer, and an HTTP client retries it on a
+    new connection (RFC 9112 9.3.1; curl, browsers and ctr-trio do): so does this one, once.
+    """
+    daemon: DaemonProcess = await spawn_daemon()
+    created = await start(daemon, "upgraded", make_bundle(FAST_COUNTER))
+    await count_past(daemon.client, "upgraded", 20)
+    old_server = daemon.server_pid()
+    answers: list[int] = []
+    count = daemon.servings
+
+    async def hammer(done: trio.Event) -> None:
+        async with httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(daemon.socket), retries=3),
+            base_url="http://daemon",
+            timeout=60,
+        ) as client:
+            while not done.is_set():
+                try:
+                    response = await client.get("/state")
+                except httpx.RemoteProtocolError:
+                    response = await client.get("/state")
+                answers.append(response.status_code)
+
+    done = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(hammer, done)
+        os.kill(daemon.keeper_pid, signal.SIGHUP)
+        await daemon.served(count + 1)
+        done.set()
+    assert daemon.server_pid() != old_server
+    assert not pid_alive(old_server)
+    assert answers and set(answers) <= {200, 503}
+    await count_past(daemon.client, "upgraded", (await counted(daemon.client, "upgraded"))[-1] + 5)
+    got = (await daemon.client.get("/containers/upgraded")).json()
+    assert got["processes"][0]["pid"] == created["processes"][0]["pid"]
+    assert got["processes"][0]["pid"] in children(daemon.keeper_pid)
+    assert start_time(got["processes"][0]["pid"]) is not None
+    assert_gapless(await counted(daemon.client, "upgraded"))
+
+
+async def test_reload_through_the_api(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    daemon: DaemonProcess = await spawn_daemon()
+    await start(daemon, "kept", make_bundle(["sleep", "100000"]))
+    old_server = daemon.server_pid()
+    count = daemon.servings
+    response = await daemon.client.post("/daemon/reload")
+    assert response.status_code == 202
+    await daemon.served(count + 1)
+    assert daemon.server_pid() != old_server
+    got = (await daemon.client.get("/containers/kept")).json()
+    assert got["state"]["status"] == "running"
+
+
+def runc_processes() -> list[int]:
+    """Pids of runc commands running now (``runc init`` excepted: it is the container)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"runc") and b"init" not in argv[1:2]:
+            found.append(int(entry))
+    return found
+
+
+async def test_a_daemon_killed_with_its_runcs_in_a_storm_is_cleaned_up(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """As systemd kills a service's control group: the keeper, the server, the logger and the
+    runc commands in flight all die at once. The next daemon rolls back what was half made
+    (runc state dirs holding only exec.fifo, their cgroups, records of starts in flight)."""
+    first: DaemonProcess = await spawn_daemon()
+    bundle = make_bundle(["sleep", "100000"])
+    started: list[str] = []
+
+    async def one(n: int) -> None:
+        async with httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(first.socket)),
+            base_url="http://daemon",
+            timeout=60,
+        ) as client:
+            try:
+                response = await client.post(
+                    f"/containers/cut-{n}", json={"bundlePath": str(bundle)}
+                )
+            except httpx.TransportError:
+                return
+            if response.status_code == 201:
+                started.append(f"cut-{n}")
+
+    async with trio.open_nursery() as nursery:
+        for n in range(40):
+            nursery.start_soon(one, n)
+        while len(started) < 10 or not runc_processes():
+            await trio.sleep(0.002)  # a storm to cut into, with runc at work: poll its progress
+        # The server and the logger die with the keeper (they ask the kernel to).
+        for pid in [first.keeper_pid, *runc_processes()]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    await first.wait_exit()
+    second: DaemonProcess = await spawn_daemon()
+    listed = sorted(c["id"] for c in (await second.client.get("/state")).json()["containers"])
+    assert set(started) <= set(listed)
+    assert sorted(runc_ids(second.state_dir)) == listed
+    assert sorted(os.listdir(second.state_dir / "runc")) == listed  # nothing half made
+    cgroups = {name for name in os.listdir("/sys/fs/cgroup/pids") if name.startswith("cut-")}
+    assert cgroups == set(listed)
+    for container_id in listed:
+        response = await second.client.delete(f"/containers/{container_id}", params={"timeout": 0})
+        assert response.status_code == 200
+    assert runc_ids(second.state_dir) == []
+    assert not any(name.startswith("cut-") for name in os.listdir("/sys/fs/cgroup/pids"))
