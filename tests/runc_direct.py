@@ -14,7 +14,9 @@ from typing import Any
 
 import trio
 
+from containerd_trio import precopy
 from containerd_trio.config import default_criu
+from containerd_trio.precopy import MemoryCopy
 from containerd_trio.reaper import dev_null
 from containerd_trio.runtime import CriuOptions, Runc, Stdio
 
@@ -54,23 +56,45 @@ class DirectContainer:
             self._started()
 
     async def restore(
-        self, bundle: Path, image: Path, options: CriuOptions, *, work_name: str = "restore"
+        self,
+        bundle: Path,
+        image: Path,
+        options: CriuOptions,
+        *,
+        work_name: str = "restore",
+        memory: MemoryCopy | None = None,
     ) -> int:
         stdio = self._new_stdio()
+        work, pid_file = self.work / work_name, self.work / "init.pid"
         try:
-            return await self.runtime.restore(
-                self.id, bundle, image, self.work / work_name, self.work / "init.pid", stdio,
-                options,
-            )  # fmt: skip
+            if memory is None:
+                return await self.runtime.restore(
+                    self.id, bundle, image, work, pid_file, stdio, options
+                )
+            return await precopy.restore(
+                self.runtime, self.id, bundle, image, work, pid_file, stdio, options, memory
+            )
         finally:
             self._started()
 
     async def checkpoint(
-        self, image: Path, options: CriuOptions, *, leave_running: bool = False
+        self,
+        image: Path,
+        options: CriuOptions,
+        *,
+        leave_running: bool = False,
+        memory: MemoryCopy | None = None,
+        work_name: str = "dump",
     ) -> None:
-        await self.runtime.checkpoint(
-            self.id, image, self.work / "dump", options, leave_running=leave_running
-        )
+        work = self.work / work_name
+        if memory is None:
+            await self.runtime.checkpoint(
+                self.id, image, work, options, leave_running=leave_running
+            )
+        else:
+            await precopy.checkpoint(
+                self.runtime, self.id, image, work, options, memory, leave_running=leave_running
+            )
 
     async def exec(self, args: list[str]) -> int:
         process: dict[str, Any] = {"args": args, "cwd": "/", "env": ["PATH=/bin"], "user": {
