@@ -188,6 +188,24 @@ async def test_rootfs_changes_bring_a_copy_up_to_date(tmp_path: Path) -> None:
     assert not [p for p in target.iterdir() if p.name.startswith(".import")]
 
 
+async def test_the_bundle_alone_then_its_changes(tmp_path: Path) -> None:
+    """The first round of a move: the bundle without any checkpoint, while the container runs;
+    later only what changed, still without a checkpoint."""
+    source = make_source(tmp_path)
+    target = tmp_path / "target"
+    since = next_clock_tick(source / "rootfs" / "etc" / "suid", tmp_path / "probe")
+    plan = plan_export(source, None, ExportOptions(BundleContent.FULL))
+    result = await import_archive(feed(await collect(plan.chunks())), target)
+    assert result.checkpoint is None and not (target / "checkpoints").exists()
+    (source / "rootfs" / "etc" / "later").write_text("later")
+    plan = plan_export(source, None, ExportOptions(BundleContent.CHANGES, since_ns=since))
+    await import_archive(feed(await collect(plan.chunks())), target)
+    expected = {k: v for k, v in tree(source).items() if not k.startswith("checkpoints")}
+    assert without_setid(tree(target)) == without_setid(expected)
+    with pytest.raises(InvalidRequest, match="needs a checkpoint, the bundle, or both"):
+        plan_export(source, None)
+
+
 async def test_export_errors_come_before_the_first_byte(tmp_path: Path) -> None:
     source = make_source(tmp_path)
     with pytest.raises(NotFound, match="checkpoint 'nope' not found"):

@@ -73,23 +73,27 @@ class ExportOptions:
     kind: ImageKind = ImageKind.CHECKPOINT
 
 
-def plan_export(bundle: Path, name: str, options: ExportOptions | None = None) -> ExportPlan:
-    """Check the checkpoint (and bundle) and plan the archive.
+def plan_export(bundle: Path, name: str | None, options: ExportOptions | None = None) -> ExportPlan:
+    """Check the checkpoint (and bundle) and plan the archive; ``name`` None: the bundle alone.
 
     NotFound if there is no such checkpoint (a completed one, or a pre-dump's images), and
     InvalidRequest if the bundle cannot be exported as asked.
     """
     options = options or ExportOptions()
-    check_id(name, "checkpoint name")
     bundle = bundle.absolute()
-    image_dir = checkpoints.image_path(bundle, name)
-    if options.kind is ImageKind.CHECKPOINT:
-        checkpoints.load(bundle, name)  # NotFound unless it completed
-    elif not (image_dir / "inventory.img").is_file():
-        raise NotFound(f"no pre-dump images {name!r} in {checkpoints.checkpoints_dir(bundle)}")
-    parent = image_dir / PARENT_LINK
-    if parent.is_symlink() and parent_of(os.readlink(parent)) is None:
-        raise InvalidRequest(f"{parent} does not name a sibling checkpoint: cannot export it")
+    image_dir: Path | None = None
+    if name is not None:
+        check_id(name, "checkpoint name")
+        image_dir = checkpoints.image_path(bundle, name)
+        if options.kind is ImageKind.CHECKPOINT:
+            checkpoints.load(bundle, name)  # NotFound unless it completed
+        elif not (image_dir / "inventory.img").is_file():
+            raise NotFound(f"no pre-dump images {name!r} in {checkpoints.checkpoints_dir(bundle)}")
+        parent = image_dir / PARENT_LINK
+        if parent.is_symlink() and parent_of(os.readlink(parent)) is None:
+            raise InvalidRequest(f"{parent} does not name a sibling checkpoint: cannot export it")
+    elif options.bundle is BundleContent.NONE:
+        raise InvalidRequest("an export needs a checkpoint, the bundle, or both")
     config: bytes | None = None
     rootfs: Path | None = None
     if options.bundle is not BundleContent.NONE:
@@ -130,7 +134,7 @@ class ExportPlan:
     def __init__(
         self,
         manifest: Manifest,
-        image_dir: Path,
+        image_dir: Path | None,
         config: bytes | None,
         rootfs: Path | None,
         compression: Compression,
@@ -173,12 +177,13 @@ class ExportPlan:
     def _members(self, index: list[str], links: dict[tuple[int, int], str]) -> Iterator[_Member]:
         name = self.manifest.checkpoint
         yield _Member(MANIFEST_NAME, data=self.manifest.to_json())
-        yield _Member(CHECKPOINTS, data=None, directory=True)
-        with _opened_directory(self._image_dir) as images:
-            yield _Member(f"{CHECKPOINTS}/{name}", at=(images, "."))
-            # The walk yields each entry while its directory's fd is open: it is read at once.
-            for relative, _, at in _walk(images, ""):
-                yield _Member(f"{CHECKPOINTS}/{name}/{relative}", at=at)
+        if name is not None and self._image_dir is not None:
+            yield _Member(CHECKPOINTS, data=None, directory=True)
+            with _opened_directory(self._image_dir) as images:
+                yield _Member(f"{CHECKPOINTS}/{name}", at=(images, "."))
+                # The walk yields each entry while its directory's fd is open: read at once.
+                for relative, _, at in _walk(images, ""):
+                    yield _Member(f"{CHECKPOINTS}/{name}/{relative}", at=at)
         if self._config is None or self._rootfs is None:
             return
         yield _Member(CONFIG_NAME, data=self._config)

@@ -11,6 +11,9 @@ bundle as they are::
     containerd-trio-rootfs-index.json   "changes": every rootfs path at export time, so that
                                      the import removes what was deleted
 
+An archive may also carry the bundle alone (no checkpoint: the first round of a move, copying
+the rootfs while the container runs on).
+
 A checkpoint made with ``--parent-path`` (the final dump after pre-dumps) has a ``parent``
 symlink to ``../{parent name}``: it travels as it is, and the parent must be imported first.
 """
@@ -52,7 +55,8 @@ class ImageKind(enum.Enum):
 
 @attrs.frozen
 class Manifest:
-    checkpoint: str
+    #: None: the bundle alone.
+    checkpoint: str | None
     kind: ImageKind = ImageKind.CHECKPOINT
     bundle: BundleContent = BundleContent.NONE
     #: For CHANGES: rootfs entries whose ctime is at or after this (ns since the epoch).
@@ -83,10 +87,11 @@ class Manifest:
                 f"the archive's format version {document.get('version')!r} is not {VERSION}"
             )
         name = document.get("checkpoint")
-        if not isinstance(name, str):
-            raise ArchiveError("the manifest names no checkpoint")
+        if name is not None and not isinstance(name, str):
+            raise ArchiveError("the manifest's checkpoint is not a name")
         try:
-            check_id(name, "checkpoint name")
+            if name is not None:
+                check_id(name, "checkpoint name")
             kind = ImageKind(document.get("kind"))
             bundle = BundleContent(document.get("bundle"))
         except (ValueError, InvalidRequest) as exc:
@@ -94,6 +99,8 @@ class Manifest:
         since = document.get("sinceNs")
         if since is not None and (not isinstance(since, int) or isinstance(since, bool)):
             raise ArchiveError("the manifest's sinceNs is not an integer")
+        if name is None and bundle is BundleContent.NONE:
+            raise ArchiveError("the manifest names neither a checkpoint nor a bundle")
         return cls(checkpoint=name, kind=kind, bundle=bundle, since_ns=since)
 
 

@@ -73,7 +73,7 @@ class ImportLimits:
 
 @attrs.frozen
 class ImportResult:
-    checkpoint: str
+    checkpoint: str | None  # None: the bundle alone
     kind: ImageKind
     bundle_content: BundleContent
     bundle: Path
@@ -161,8 +161,9 @@ class _Unpacker:
     # --- where it goes --------------------------------------------------------------------------
 
     @property
-    def _destination(self) -> Path:
-        return checkpoints.image_path(self.bundle, self.manifest.checkpoint)
+    def _destination(self) -> Path | None:
+        name = self.manifest.checkpoint
+        return None if name is None else checkpoints.image_path(self.bundle, name)
 
     def _make_staging(self) -> Path:
         """Check the target, then make the staging directory on the same filesystem."""
@@ -183,8 +184,8 @@ class _Unpacker:
                 and not (self.bundle / ROOTFS).is_dir()
             ):
                 raise NotFound(f"the target bundle {self.bundle} has no rootfs to update")
-            staging = self.bundle / f".import-{self.manifest.checkpoint}-{token}"
-        if self._destination.exists():
+            staging = self.bundle / f".import-{self.manifest.checkpoint or 'bundle'}-{token}"
+        if self._destination is not None and self._destination.exists():
             raise Conflict(
                 f"checkpoint {self.manifest.checkpoint!r} already exists in"
                 f" {self._destination.parent}"
@@ -323,6 +324,9 @@ class _Unpacker:
     def _check_complete(self) -> None:
         assert self.staging is not None
         name = self.manifest.checkpoint
+        if name is None:
+            self._check_bundle_complete()
+            return
         images = checkpoints.image_path(self.staging, name)
         if self.kinds.get(f"{CHECKPOINTS}/{name}/inventory.img") is not Kind.FILE:
             raise ArchiveError(f"it holds no CRIU images for {name!r} (no inventory.img)")
@@ -343,8 +347,11 @@ class _Unpacker:
                     f"checkpoint {name!r} builds on {parent_name!r}, which the target bundle"
                     " does not have: import that first"
                 )
-        if self.manifest.bundle is BundleContent.NONE:
-            return
+        if self.manifest.bundle is not BundleContent.NONE:
+            self._check_bundle_complete()
+
+    def _check_bundle_complete(self) -> None:
+        assert self.staging is not None
         if self.kinds.get(CONFIG_NAME) is not Kind.FILE:
             raise ArchiveError(f"it says the bundle comes along, but holds no {CONFIG_NAME}")
         try:
@@ -377,7 +384,6 @@ class _Unpacker:
             os.chown(directory.path, directory.uid, directory.gid)
             os.chmod(directory.path, directory.mode)
             os.utime(directory.path, (directory.mtime, directory.mtime))
-        staged_images = checkpoints.image_path(self.staging, self.manifest.checkpoint)
         content = self.manifest.bundle
         if content is BundleContent.FULL:
             try:
@@ -394,10 +400,13 @@ class _Unpacker:
                 raise InvalidRequest(
                     f"the rootfs of {self.bundle} was left partly updated: {exc}"
                 ) from None
-        self._destination.parent.mkdir(exist_ok=True)
-        if self._destination.exists():
-            raise Conflict(f"checkpoint {self.manifest.checkpoint!r} appeared meanwhile")
-        os.rename(staged_images, self._destination)
+        name, destination = self.manifest.checkpoint, self._destination
+        if name is None or destination is None:
+            return
+        destination.parent.mkdir(exist_ok=True)
+        if destination.exists():
+            raise Conflict(f"checkpoint {name!r} appeared meanwhile")
+        os.rename(checkpoints.image_path(self.staging, name), destination)
 
 
 def _parts(name: str) -> list[str]:
