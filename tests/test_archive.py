@@ -480,7 +480,7 @@ async def test_a_hostile_archive_is_refused_and_leaves_nothing(target: Path, cas
     make, problem, *rest = HOSTILE[case]
     data = make()
     full = rest[0] if rest else b'"bundle": "full"' in data[:2048]
-    destination = target.parent / "new-bundle" if full else target
+    destination = target.parent / "new" / "bundle" if full else target
     before = tree(target.parent)
     limits = ImportLimits(max_file_bytes=4096, max_total_bytes=10000, max_entries=30)
     with pytest.raises(InvalidRequest, match=re.escape(problem)) as raised:

@@ -127,11 +127,20 @@ class _Unpacker:
         self.data_bytes = 0
         self.config: bytes | None = None
         self.index: bytes | None = None
+        self.made_parents: list[Path] = []  # directories made for a new bundle, outermost first
+        self.done = False
 
     async def discard(self) -> None:
+        """Remove whatever an import that did not complete made."""
         if self.staging is not None:
             await trio.to_thread.run_sync(shutil.rmtree, self.staging, True)
             self.staging = None
+        if not self.done:
+            for directory in reversed(self.made_parents):
+                try:
+                    directory.rmdir()  # only if still empty: never what others put there
+                except OSError:
+                    break
 
     async def run(self, chunks: AsyncIterator[bytes], name: str | None) -> ImportResult:
         reader = TarReader(chunks)
@@ -148,6 +157,7 @@ class _Unpacker:
             await self._unpack(reader, entry)
         self._check_complete()
         await trio.to_thread.run_sync(self._commit)
+        self.done = True
         return ImportResult(
             checkpoint=self.manifest.checkpoint,
             kind=self.manifest.kind,
@@ -171,7 +181,10 @@ class _Unpacker:
         if self.manifest.bundle is BundleContent.FULL:
             if self.bundle.exists() and (not self.bundle.is_dir() or any(self.bundle.iterdir())):
                 raise Conflict(f"the target bundle {self.bundle} exists already")
-            self.bundle.parent.mkdir(parents=True, exist_ok=True)
+            missing = [p for p in reversed(self.bundle.parents) if not p.exists()]
+            for directory in missing:
+                directory.mkdir(exist_ok=True)
+                self.made_parents.append(directory)
             staging = self.bundle.parent / f".{self.bundle.name}.import-{token}"
         else:
             if not (self.bundle / CONFIG_NAME).is_file():
