@@ -1,0 +1,25 @@
+"""Checkpoint archives: a checkpoint (and optionally its bundle) as a tar stream, and back.
+
+Export with :func:`plan_export` (checks first, so that errors come before the first byte) and
+:meth:`ExportPlan.chunks` (an async iterator of bytes for a streamed answer); import with
+:func:`import_archive` (an async iterator of uploaded bytes in, a checked bundle out).
+"""
+
+from .export import ExportOptions, ExportPlan, plan_export, rootfs_clock_ns
+from .layout import BundleContent, ImageKind, Manifest
+from .tarstream import Compression
+from .unpack import ImportLimits, ImportResult, import_archive
+
+__all__ = [
+    "BundleContent",
+    "Compression",
+    "ExportOptions",
+    "ExportPlan",
+    "ImageKind",
+    "ImportLimits",
+    "ImportResult",
+    "Manifest",
+    "import_archive",
+    "plan_export",
+    "rootfs_clock_ns",
+]

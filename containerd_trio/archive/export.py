@@ -1,0 +1,348 @@
+"""Export a checkpoint (and optionally its bundle) as a tar stream, chunk by chunk.
+
+:func:`plan_export` checks everything that can be checked before the first byte (so that an
+HTTP answer can still be a 404 or a 400), then :meth:`ExportPlan.chunks` yields the archive in
+chunks of about :data:`~.tarstream.CHUNK` bytes. Nothing is built in memory and nothing is
+written to disk: files are read (and compressed) a chunk at a time in a worker thread.
+
+The rootfs may be in use while it is exported (a running container, a pre-copy round): a file
+that changes size between its header and its data is cut or padded to the size its header
+announced (tar needs the exact size), and a file that disappears is left out. Such a copy is
+only a first round: the final one, with ``changes`` since the first began, carries the file
+again, because a write changes its ctime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import stat
+import tarfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import attrs
+import trio
+
+from .. import checkpoints
+from ..errors import InvalidRequest, NotFound
+from ..validation import check_id
+from . import tarstream
+from .layout import (
+    CHECKPOINTS,
+    CONFIG_NAME,
+    INDEX_NAME,
+    MANIFEST_NAME,
+    PARENT_LINK,
+    ROOTFS,
+    BundleContent,
+    ImageKind,
+    Manifest,
+    parent_of,
+)
+from .tarstream import CHUNK, Compression
+
+MEDIA_TYPES = {Compression.NONE: "application/x-tar", Compression.GZIP: "application/gzip"}
+
+
+#: How far the filesystem's clock (a coarse one: the last timer tick) may lag ``time.time_ns()``.
+CLOCK_SLACK_NS = 1_000_000_000
+
+
+def rootfs_clock_ns() -> int:
+    """A ``since_ns`` for a later export of ``changes``, to take before a first copy begins.
+
+    File times come from the kernel's coarse clock, which lags the precise one by up to a
+    tick: a write just after this moment may get an earlier ctime. Going back a second makes
+    sure it is sent again (with a few files changed in that second, which is harmless).
+    """
+    return time.time_ns() - CLOCK_SLACK_NS
+
+
+@attrs.frozen
+class ExportOptions:
+    bundle: BundleContent = BundleContent.NONE
+    #: For ``changes``: rootfs entries whose ctime is at or after this (ns since the epoch);
+    #: take it with :func:`rootfs_clock_ns`.
+    since_ns: int | None = None
+    compression: Compression = Compression.NONE
+    kind: ImageKind = ImageKind.CHECKPOINT
+
+
+def plan_export(bundle: Path, name: str | None, options: ExportOptions | None = None) -> ExportPlan:
+    """Check the checkpoint (and bundle) and plan the archive; ``name`` None: the bundle alone.
+
+    NotFound if there is no such checkpoint (a completed one, or a pre-dump's images), and
+    InvalidRequest if the bundle cannot be exported as asked.
+    """
+    options = options or ExportOptions()
+    bundle = bundle.absolute()
+    image_dir: Path | None = None
+    if name is not None:
+        check_id(name, "checkpoint name")
+        image_dir = checkpoints.image_path(bundle, name)
+        if options.kind is ImageKind.CHECKPOINT:
+            checkpoints.load(bundle, name)  # NotFound unless it completed
+        elif not (image_dir / "inventory.img").is_file():
+            raise NotFound(f"no pre-dump images {name!r} in {checkpoints.checkpoints_dir(bundle)}")
+        parent = image_dir / PARENT_LINK
+        if parent.is_symlink() and parent_of(os.readlink(parent)) is None:
+            raise InvalidRequest(f"{parent} does not name a sibling checkpoint: cannot export it")
+    elif options.bundle is BundleContent.NONE:
+        raise InvalidRequest("an export needs a checkpoint, the bundle, or both")
+    config: bytes | None = None
+    rootfs: Path | None = None
+    if options.bundle is not BundleContent.NONE:
+        if options.bundle is BundleContent.CHANGES and options.since_ns is None:
+            raise InvalidRequest("an export of the rootfs changes needs the time they start from")
+        config, rootfs = _bundle_parts(bundle)
+    manifest = Manifest(
+        checkpoint=name,
+        kind=options.kind,
+        bundle=options.bundle,
+        since_ns=options.since_ns if options.bundle is BundleContent.CHANGES else None,
+    )
+    return ExportPlan(manifest, image_dir, config, rootfs, options.compression)
+
+
+def _bundle_parts(bundle: Path) -> tuple[bytes, Path]:
+    """The bundle's config (as it is, or rewritten to find its rootfs at ``rootfs`` if it was
+    elsewhere), and the rootfs."""
+    path = bundle / CONFIG_NAME
+    try:
+        document = path.read_bytes()
+        config = json.loads(document)
+        root = config["root"]["path"]
+        if not isinstance(root, str):
+            raise TypeError("root.path is not a string")
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidRequest(f"cannot export the bundle: {path}: {exc}") from None
+    rootfs = bundle / root
+    if not rootfs.is_dir():
+        raise InvalidRequest(f"cannot export the bundle: its rootfs {rootfs} is not a directory")
+    if root != ROOTFS:
+        config["root"]["path"] = ROOTFS  # wherever it was, it lands in the bundle
+        document = json.dumps(config, indent=2).encode()
+    return document, rootfs
+
+
+class ExportPlan:
+    def __init__(
+        self,
+        manifest: Manifest,
+        image_dir: Path | None,
+        config: bytes | None,
+        rootfs: Path | None,
+        compression: Compression,
+    ) -> None:
+        self.manifest = manifest
+        self.compression = compression
+        self._image_dir = image_dir
+        self._config = config
+        self._rootfs = rootfs
+        #: Figures of the last :meth:`chunks` run: entries and data bytes (before compression).
+        self.entries = 0
+        self.data_bytes = 0
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.compression]
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The archive, in chunks. Each call produces a new archive (a new walk, new reads)."""
+        self.entries = self.data_bytes = 0
+        compressor = tarstream.Compressor(self.compression)
+        pending: list[bytes] = []
+        pending_size = 0
+        index: list[str] = []
+        links: dict[tuple[int, int], str] = {}
+        for member in self._members(index, links):
+            self.entries += 1
+            async for piece in self._member_bytes(member, compressor, links):
+                pending.append(piece)
+                pending_size += len(piece)
+                if pending_size >= CHUNK:
+                    yield b"".join(pending)
+                    pending, pending_size = [], 0
+        pending.append(compressor.feed(tarstream.END_OF_ARCHIVE))
+        pending.append(compressor.finish())
+        yield b"".join(pending)
+
+    # --- what goes in ---------------------------------------------------------------------------
+
+    def _members(self, index: list[str], links: dict[tuple[int, int], str]) -> Iterator[_Member]:
+        name = self.manifest.checkpoint
+        yield _Member(MANIFEST_NAME, data=self.manifest.to_json())
+        if name is not None and self._image_dir is not None:
+            yield _Member(CHECKPOINTS, data=None, directory=True)
+            with _opened_directory(self._image_dir) as images:
+                yield _Member(f"{CHECKPOINTS}/{name}", at=(images, "."))
+                # The walk yields each entry while its directory's fd is open: read at once.
+                for relative, _, at in _walk(images, ""):
+                    yield _Member(f"{CHECKPOINTS}/{name}/{relative}", at=at)
+        if self._config is None or self._rootfs is None:
+            return
+        yield _Member(CONFIG_NAME, data=self._config)
+        since = self.manifest.since_ns
+        with _opened_directory(self._rootfs) as rootfs:
+            yield _Member(ROOTFS, at=(rootfs, "."))
+            for relative, info, at in _walk(rootfs, ""):
+                index.append(relative)
+                changed = since is None or info.st_ctime_ns >= since
+                if stat.S_ISDIR(info.st_mode) or changed:
+                    yield _Member(f"{ROOTFS}/{relative}", at=at)
+        if self.manifest.bundle is BundleContent.CHANGES:
+            yield _Member(INDEX_NAME, data=json.dumps(index).encode())
+
+    async def _member_bytes(
+        self,
+        member: _Member,
+        compressor: tarstream.Compressor,
+        links: dict[tuple[int, int], str],
+    ) -> AsyncIterator[bytes]:
+        """The member's header and data, compressed, a chunk at a time; nothing if its file
+        vanished (or changed kind) since the walk saw it."""
+        if member.at is None:
+            info = tarfile.TarInfo(member.name)
+            info.mtime = int(time.time())
+            if member.directory:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                yield compressor.feed(tarstream.header(info))
+                return
+            data = member.data or b""
+            info.size, info.mode = len(data), 0o644
+            self.data_bytes += info.size
+            yield compressor.feed(tarstream.header(info) + data + tarstream.padding(info.size))
+            return
+        try:
+            opened, info = _open_member(member.name, *member.at, links)
+        except (FileNotFoundError, NotADirectoryError, _Changed):
+            return
+        yield compressor.feed(tarstream.header(info))
+        if opened is None:
+            return
+        with opened:
+            remaining = info.size
+            while remaining:
+                piece = await trio.to_thread.run_sync(_read_piece, opened, remaining, compressor)
+                yield piece.compressed
+                remaining -= piece.length
+            yield compressor.feed(tarstream.padding(info.size))
+        self.data_bytes += info.size
+
+
+class _Changed(Exception):
+    """The entry changed kind between the walk and its reading."""
+
+
+@attrs.frozen
+class _Member:
+    name: str
+    data: bytes | None = None
+    directory: bool = False
+    #: Where the entry is: an open directory fd and the name in it ("." for the directory).
+    at: tuple[int, str] | None = None
+
+
+@attrs.frozen
+class _Piece:
+    length: int
+    compressed: bytes
+
+
+def _read_piece(opened: BinaryIO, remaining: int, compressor: tarstream.Compressor) -> _Piece:
+    """In a worker thread: the next chunk of a file (zeros past a shrunk file's end)."""
+    length = min(CHUNK, remaining)
+    data = opened.read(length)
+    if len(data) < length:
+        data += b"\0" * (length - len(data))
+    return _Piece(length, compressor.feed(data))
+
+
+# A rootfs may belong to a running container, which can swap a directory for a symlink to the
+# host's /etc at any moment: every name is resolved relative to an open directory fd with
+# O_NOFOLLOW, never as a path, so the export never leaves the tree it walks.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+@contextlib.contextmanager
+def _opened_directory(path: Path) -> Iterator[int]:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _open_member(
+    name: str, directory: int, entry: str, links: dict[tuple[int, int], str]
+) -> tuple[BinaryIO | None, tarfile.TarInfo]:
+    """The entry's tar header, and the entry opened for reading if it is a regular file.
+
+    ``links`` maps the (device, inode) of files with several names to the first name archived:
+    a further name becomes a hard link member.
+    """
+    info = os.stat(entry, dir_fd=directory, follow_symlinks=False)
+    tar = tarfile.TarInfo(name)
+    tar.mode = stat.S_IMODE(info.st_mode)
+    tar.uid, tar.gid = info.st_uid, info.st_gid
+    tar.mtime = int(info.st_mtime)
+    opened: BinaryIO | None = None
+    key = (info.st_dev, info.st_ino)
+    if stat.S_ISREG(info.st_mode) and key in links:
+        tar.type, tar.linkname = tarfile.LNKTYPE, links[key]
+    elif stat.S_ISREG(info.st_mode):
+        try:
+            fd = os.open(entry, _OPEN_FLAGS, dir_fd=directory)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symlink now
+                raise _Changed from None
+            raise
+        opened = os.fdopen(fd, "rb", buffering=0)
+        now = os.fstat(fd)
+        if not stat.S_ISREG(now.st_mode):
+            opened.close()
+            raise _Changed
+        if now.st_nlink > 1:
+            links[key] = name
+        tar.type, tar.size = tarfile.REGTYPE, now.st_size
+    elif stat.S_ISDIR(info.st_mode):
+        tar.type = tarfile.DIRTYPE
+    elif stat.S_ISLNK(info.st_mode):
+        tar.type, tar.linkname = tarfile.SYMTYPE, os.readlink(entry, dir_fd=directory)
+    elif stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+        tar.type = tarfile.CHRTYPE if stat.S_ISCHR(info.st_mode) else tarfile.BLKTYPE
+        tar.devmajor, tar.devminor = os.major(info.st_rdev), os.minor(info.st_rdev)
+    elif stat.S_ISFIFO(info.st_mode):
+        tar.type = tarfile.FIFOTYPE
+    else:
+        raise _Changed  # a socket: not archivable, left out
+    return opened, tar
+
+
+def _walk(directory: int, relative: str) -> Iterator[tuple[str, os.stat_result, tuple[int, str]]]:
+    """Every entry under the open ``directory``, each directory before what it holds, names
+    sorted: its path, its lstat, and where it is (valid until the walk goes on)."""
+    with os.scandir(directory) as listing:
+        entries = sorted(listing, key=lambda entry: entry.name)
+    for entry in entries:
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        path = f"{relative}/{entry.name}" if relative else entry.name
+        yield path, info, (directory, entry.name)
+        if not stat.S_ISDIR(info.st_mode):
+            continue
+        try:
+            inner = os.open(entry.name, _OPEN_FLAGS | os.O_DIRECTORY, dir_fd=directory)
+        except OSError:
+            continue  # removed, or no longer a directory (O_NOFOLLOW: a symlink fails here)
+        try:
+            yield from _walk(inner, path)
+        finally:
+            os.close(inner)

@@ -1,0 +1,507 @@
+"""Import a checkpoint archive: unpack an untrusted upload under a bundle, checking everything.
+
+The archive is unpacked into a staging directory beside its destination and moved into place
+only once all of it has arrived and passed every check, so a broken, truncated or hostile
+archive leaves nothing behind (the staging directory is removed, also when the upload is
+cancelled). Every refusal is an :class:`~containerd_trio.errors.InvalidRequest` (400) naming the
+member and the problem, or a :class:`~containerd_trio.errors.Conflict` (409) if the checkpoint
+or bundle exists already. What is checked:
+
+- the layout (see :mod:`.layout`): the manifest first, then only the checkpoint it names, and
+  the bundle's parts if it says they come; no absolute name, no ``..``, no name twice;
+- no member is written through a symlink or a file: each name's directories are directories
+  this import made, and files are created with ``O_EXCL | O_NOFOLLOW``;
+- symlinks: only in the rootfs, where a relative target must stay inside the rootfs (an
+  absolute one is a path in the container, as in any image), and the ``parent`` link of a
+  checkpoint to a sibling checkpoint; hard links only to a file of this archive, same area;
+- no device nodes, fifos or unknown member types; setuid and setgid bits are dropped unless the
+  limits keep them (a setuid-root program in a bundle is a way to root for any host user who
+  can reach the bundle directory);
+- sizes: per file, in total, and the number of entries (:class:`ImportLimits`); the manifest,
+  config.json and the index are bounded small;
+- completeness: CRIU's ``inventory.img``, the checkpoint's metadata (for a checkpoint), and
+  ``config.json`` with its root at ``rootfs`` when the bundle comes along.
+
+With ``changes``, the bundle exists on the target and is updated: its config.json replaced, the
+changed entries moved in, what the index does not list removed. That last step runs after the
+whole archive was checked, but is not atomic: an I/O error in it (a full disk) leaves the rootfs
+partly updated, which the error then says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+
+import attrs
+import trio
+
+from .. import checkpoints
+from ..errors import Conflict, InvalidRequest, NotFound
+from ..validation import check_id
+from .layout import (
+    CHECKPOINTS,
+    CONFIG_NAME,
+    INDEX_NAME,
+    MANIFEST_NAME,
+    PARENT_LINK,
+    ROOTFS,
+    BundleContent,
+    ImageKind,
+    Manifest,
+    parent_of,
+)
+from .tarstream import MAX_METADATA, ArchiveError, Entry, Kind, TarReader
+
+MAX_CONFIG = 1 << 20
+MAX_INDEX = 64 << 20
+_SETID = stat.S_ISUID | stat.S_ISGID
+
+
+@attrs.frozen
+class ImportLimits:
+    max_total_bytes: int = 32 << 30
+    max_file_bytes: int = 16 << 30
+    max_entries: int = 500_000
+    keep_setuid: bool = False
+
+
+@attrs.frozen
+class ImportResult:
+    checkpoint: str | None  # None: the bundle alone
+    kind: ImageKind
+    bundle_content: BundleContent
+    bundle: Path
+    entries: int
+    data_bytes: int
+    archive_bytes: int
+
+
+async def import_archive(
+    chunks: AsyncIterable[bytes],
+    bundle: Path,
+    *,
+    limits: ImportLimits | None = None,
+    name: str | None = None,
+) -> ImportResult:
+    """Unpack the uploaded archive under ``bundle``; ``name``, if given, is the checkpoint it
+    must hold. Raises InvalidRequest (400), Conflict (409) or NotFound (404, a ``changes`` or
+    checkpoint-only archive for a bundle that is not there)."""
+    if name is not None:
+        check_id(name, "checkpoint name")
+    if not bundle.is_absolute():
+        raise InvalidRequest(f"the target bundle path {str(bundle)!r} is not absolute")
+    unpacker = _Unpacker(bundle, limits or ImportLimits())
+    try:
+        return await unpacker.run(aiter(chunks), name)
+    except ArchiveError as exc:
+        raise InvalidRequest(f"invalid checkpoint archive: {exc}") from None
+    finally:
+        with trio.move_on_after(60, shield=True):
+            await unpacker.discard()
+
+
+@attrs.define
+class _Directory:
+    path: Path
+    mode: int
+    uid: int
+    gid: int
+    mtime: float
+
+
+class _Unpacker:
+    def __init__(self, bundle: Path, limits: ImportLimits) -> None:
+        self.bundle = bundle
+        self.limits = limits
+        self.staging: Path | None = None
+        self.manifest = Manifest(checkpoint="-")
+        self.kinds: dict[str, Kind] = {}  # what this import made, by archive name
+        self.implicit: set[str] = set()  # directories made for a member before their own entry
+        self.directories: list[_Directory] = []  # their metadata, applied at the end
+        self.data_bytes = 0
+        self.config: bytes | None = None
+        self.index: bytes | None = None
+        self.made_parents: list[Path] = []  # directories made for a new bundle, outermost first
+        self.done = False
+
+    async def discard(self) -> None:
+        """Remove whatever an import that did not complete made."""
+        if self.staging is not None:
+            await trio.to_thread.run_sync(shutil.rmtree, self.staging, True)
+            self.staging = None
+        if not self.done:
+            for directory in reversed(self.made_parents):
+                try:
+                    directory.rmdir()  # only if still empty: never what others put there
+                except OSError:
+                    break
+
+    async def run(self, chunks: AsyncIterator[bytes], name: str | None) -> ImportResult:
+        reader = TarReader(chunks)
+        first = await reader.next_entry()
+        if first is None or first.name != MANIFEST_NAME or first.kind is not Kind.FILE:
+            raise ArchiveError(f"the archive does not start with its manifest {MANIFEST_NAME}")
+        self.manifest = Manifest.from_json(await _read_small(reader, first, MAX_METADATA))
+        if name is not None and self.manifest.checkpoint != name:
+            raise ArchiveError(f"it holds checkpoint {self.manifest.checkpoint!r}, not {name!r}")
+        self.staging = self._make_staging()
+        while (entry := await reader.next_entry()) is not None:
+            if reader.entries > self.limits.max_entries:
+                raise ArchiveError(f"it has more than {self.limits.max_entries} entries")
+            await self._unpack(reader, entry)
+        self._check_complete()
+        await trio.to_thread.run_sync(self._commit)
+        self.done = True
+        return ImportResult(
+            checkpoint=self.manifest.checkpoint,
+            kind=self.manifest.kind,
+            bundle_content=self.manifest.bundle,
+            bundle=self.bundle,
+            entries=reader.entries,
+            data_bytes=self.data_bytes,
+            archive_bytes=reader.raw_bytes,
+        )
+
+    # --- where it goes --------------------------------------------------------------------------
+
+    @property
+    def _destination(self) -> Path | None:
+        name = self.manifest.checkpoint
+        return None if name is None else checkpoints.image_path(self.bundle, name)
+
+    def _make_staging(self) -> Path:
+        """Check the target, then make the staging directory on the same filesystem."""
+        token = secrets.token_hex(4)
+        if self.manifest.bundle is BundleContent.FULL:
+            if self.bundle.exists() and (not self.bundle.is_dir() or any(self.bundle.iterdir())):
+                raise Conflict(f"the target bundle {self.bundle} exists already")
+            missing = [p for p in reversed(self.bundle.parents) if not p.exists()]
+            for directory in missing:
+                directory.mkdir(exist_ok=True)
+                self.made_parents.append(directory)
+            staging = self.bundle.parent / f".{self.bundle.name}.import-{token}"
+        else:
+            if not (self.bundle / CONFIG_NAME).is_file():
+                raise NotFound(
+                    f"the target bundle {self.bundle} has no {CONFIG_NAME}: send the archive"
+                    " with its bundle"
+                )
+            if (
+                self.manifest.bundle is BundleContent.CHANGES
+                and not (self.bundle / ROOTFS).is_dir()
+            ):
+                raise NotFound(f"the target bundle {self.bundle} has no rootfs to update")
+            staging = self.bundle / f".import-{self.manifest.checkpoint or 'bundle'}-{token}"
+        if self._destination is not None and self._destination.exists():
+            raise Conflict(
+                f"checkpoint {self.manifest.checkpoint!r} already exists in"
+                f" {self._destination.parent}"
+            )
+        staging.mkdir(mode=0o700)
+        return staging
+
+    # --- one member -----------------------------------------------------------------------------
+
+    async def _unpack(self, reader: TarReader, entry: Entry) -> None:
+        parts = _parts(entry.name)
+        key = "/".join(parts)
+        area = self._area(parts, entry)
+        if key in self.kinds and not (entry.kind is Kind.DIRECTORY and key in self.implicit):
+            raise ArchiveError(f"{entry.name!r} appears twice")
+        if entry.kind not in (Kind.FILE, Kind.DIRECTORY, Kind.SYMLINK, Kind.HARDLINK):
+            raise ArchiveError(f"{entry.name!r} is a {entry.kind.value}, which is not allowed")
+        if entry.size > self.limits.max_file_bytes:
+            raise ArchiveError(
+                f"{entry.name!r} has {entry.size} bytes, more than the"
+                f" {self.limits.max_file_bytes} allowed per file"
+            )
+        if self.data_bytes + entry.size > self.limits.max_total_bytes:
+            raise ArchiveError(
+                f"it holds more than the {self.limits.max_total_bytes} bytes allowed in total"
+            )
+        if key == INDEX_NAME:
+            self.index = await _read_small(reader, entry, MAX_INDEX)
+            self.kinds[key] = Kind.FILE
+            return
+        path = self._parent_directories(parts)
+        mode = entry.mode if self.limits.keep_setuid else entry.mode & ~_SETID
+        if entry.kind is Kind.DIRECTORY:
+            if key in self.implicit:
+                self.implicit.discard(key)
+            else:
+                path.mkdir(mode=0o700)
+            self.directories.append(_Directory(path, mode, entry.uid, entry.gid, entry.mtime))
+        elif entry.kind is Kind.FILE:
+            limit = MAX_CONFIG if key == CONFIG_NAME else entry.size
+            if entry.size > limit:
+                raise ArchiveError(f"{entry.name!r} is larger than {limit} bytes")
+            await self._write_file(reader, entry, path, mode)
+        elif entry.kind is Kind.SYMLINK:
+            self._check_symlink(parts, area, entry)
+            os.symlink(entry.linkname, path)
+            os.chown(path, entry.uid, entry.gid, follow_symlinks=False)
+            os.utime(path, (entry.mtime, entry.mtime), follow_symlinks=False)
+        else:
+            source = self._hardlink_source(parts, area, entry)
+            os.link(source, path, follow_symlinks=False)
+        self.kinds[key] = entry.kind
+
+    def _area(self, parts: list[str], entry: Entry) -> str:
+        """Which part of the layout the member belongs to; refuses anything else."""
+        content = self.manifest.bundle
+        head = parts[0]
+        if head == CHECKPOINTS:
+            if len(parts) == 1 or (len(parts) == 2 and parts[1] == self.manifest.checkpoint):
+                if entry.kind is not Kind.DIRECTORY:
+                    raise ArchiveError(f"{entry.name!r} must be a directory")
+                return CHECKPOINTS
+            if len(parts) == 3 and parts[1] == self.manifest.checkpoint:
+                return CHECKPOINTS
+        elif parts == [CONFIG_NAME] and content is not BundleContent.NONE:
+            if entry.kind is not Kind.FILE:
+                raise ArchiveError(f"{entry.name!r} must be a regular file")
+            return CONFIG_NAME
+        elif head == ROOTFS and content is not BundleContent.NONE:
+            return ROOTFS
+        elif parts == [INDEX_NAME] and content is BundleContent.CHANGES:
+            if entry.kind is not Kind.FILE:
+                raise ArchiveError(f"{entry.name!r} must be a regular file")
+            return INDEX_NAME
+        raise ArchiveError(f"{entry.name!r} is outside the archive's layout")
+
+    def _parent_directories(self, parts: list[str]) -> Path:
+        """The member's path in staging, its directories made (by this import, never found)."""
+        assert self.staging is not None
+        for depth in range(1, len(parts)):
+            key = "/".join(parts[:depth])
+            kind = self.kinds.get(key)
+            if kind is None:
+                (self.staging / key).mkdir(mode=0o700)
+                self.kinds[key] = Kind.DIRECTORY
+                self.implicit.add(key)
+            elif kind is not Kind.DIRECTORY:
+                raise ArchiveError(f"{'/'.join(parts)!r} goes through the {kind.value} {key!r}")
+        return self.staging.joinpath(*parts)
+
+    async def _write_file(self, reader: TarReader, entry: Entry, path: Path, mode: int) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(path, flags, 0o600)
+        try:
+            while data := await reader.read_data():
+                os.write(fd, data)  # a regular file: short writes only on a full disk
+                self.data_bytes += len(data)
+            os.fchown(fd, entry.uid, entry.gid)
+            os.fchmod(fd, mode)
+            os.utime(fd, (entry.mtime, entry.mtime))
+        finally:
+            os.close(fd)
+
+    def _check_symlink(self, parts: list[str], area: str, entry: Entry) -> None:
+        target = entry.linkname
+        if area == CHECKPOINTS and parts[-1] == PARENT_LINK and parent_of(target) is not None:
+            return
+        if area != ROOTFS:
+            raise ArchiveError(f"{entry.name!r} is a symlink, allowed only in the rootfs")
+        if not target or "\0" in target:
+            raise ArchiveError(f"the symlink {entry.name!r} has no target")
+        if target.startswith("/"):
+            return  # a path inside the container, resolved by the kernel under its root
+        depth = len(parts) - 2  # directories between rootfs/ and the link
+        for part in target.split("/"):
+            depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+            if depth < 0:
+                raise ArchiveError(
+                    f"the symlink {entry.name!r} points out of the rootfs: {target!r}"
+                )
+
+    def _hardlink_source(self, parts: list[str], area: str, entry: Entry) -> Path:
+        assert self.staging is not None
+        source = _parts(entry.linkname)
+        key = "/".join(source)
+        same_area = source[0] == parts[0] and (area != CHECKPOINTS or source[:2] == parts[:2])
+        if not same_area or self.kinds.get(key) not in (Kind.FILE, Kind.HARDLINK):
+            raise ArchiveError(
+                f"the hard link {entry.name!r} must name a file of this archive's"
+                f" {area}, not {entry.linkname!r}"
+            )
+        return self.staging / key
+
+    # --- the end --------------------------------------------------------------------------------
+
+    def _check_complete(self) -> None:
+        assert self.staging is not None
+        name = self.manifest.checkpoint
+        if name is None:
+            self._check_bundle_complete()
+            return
+        images = checkpoints.image_path(self.staging, name)
+        if self.kinds.get(f"{CHECKPOINTS}/{name}/inventory.img") is not Kind.FILE:
+            raise ArchiveError(f"it holds no CRIU images for {name!r} (no inventory.img)")
+        if self.manifest.kind is ImageKind.CHECKPOINT:
+            try:
+                info = checkpoints.load(self.staging, name)
+            except NotFound as exc:
+                raise ArchiveError(str(exc).replace(str(self.staging), "the archive")) from None
+            if info.name != name:
+                raise ArchiveError(f"its checkpoint.json names {info.name!r}, not {name!r}")
+        parent = images / PARENT_LINK
+        if parent.is_symlink():
+            parent_name = parent_of(os.readlink(parent))
+            if self.manifest.bundle is BundleContent.FULL or parent_name is None:
+                raise ArchiveError(f"checkpoint {name!r} has a parent that cannot be here")
+            if not checkpoints.image_path(self.bundle, parent_name).is_dir():
+                raise ArchiveError(
+                    f"checkpoint {name!r} builds on {parent_name!r}, which the target bundle"
+                    " does not have: import that first"
+                )
+        if self.manifest.bundle is not BundleContent.NONE:
+            self._check_bundle_complete()
+
+    def _check_bundle_complete(self) -> None:
+        assert self.staging is not None
+        if self.kinds.get(CONFIG_NAME) is not Kind.FILE:
+            raise ArchiveError(f"it says the bundle comes along, but holds no {CONFIG_NAME}")
+        try:
+            config = json.loads((self.staging / CONFIG_NAME).read_bytes())
+            root = config["root"]["path"]
+        except (ValueError, TypeError, KeyError):
+            raise ArchiveError(f"its {CONFIG_NAME} is not an OCI config with root.path") from None
+        if root != ROOTFS:
+            raise ArchiveError(f"its {CONFIG_NAME} has root.path {root!r}, not {ROOTFS!r}")
+        if self.kinds.get(ROOTFS) is not Kind.DIRECTORY:
+            raise ArchiveError("it says the bundle comes along, but holds no rootfs")
+        if self.manifest.bundle is BundleContent.CHANGES:
+            self._index_paths()  # checked now, used in the commit
+
+    def _index_paths(self) -> set[str]:
+        if self.index is None:
+            raise ArchiveError(f"it holds rootfs changes but no {INDEX_NAME}")
+        try:
+            paths = json.loads(self.index)
+        except ValueError:
+            raise ArchiveError(f"its {INDEX_NAME} is not JSON") from None
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise ArchiveError(f"its {INDEX_NAME} is not a list of paths")
+        return {"/".join(_parts(f"{ROOTFS}/{path}")[1:]) for path in paths}
+
+    def _commit(self) -> None:
+        """In a worker thread: apply directory metadata, move everything into place."""
+        assert self.staging is not None
+        for directory in reversed(self.directories):  # children first: their mtime sticks
+            os.chown(directory.path, directory.uid, directory.gid)
+            os.chmod(directory.path, directory.mode)
+            os.utime(directory.path, (directory.mtime, directory.mtime))
+        content = self.manifest.bundle
+        if content is BundleContent.FULL:
+            try:
+                os.rename(self.staging, self.bundle)  # onto nothing, or an empty directory
+            except OSError as exc:
+                raise Conflict(f"the target bundle {self.bundle}: {exc.strerror}") from None
+            self.staging = None
+            return
+        if content is BundleContent.CHANGES:
+            try:
+                _apply_changes(self.staging / ROOTFS, self.bundle / ROOTFS, self._index_paths())
+                os.replace(self.staging / CONFIG_NAME, self.bundle / CONFIG_NAME)
+            except OSError as exc:
+                raise InvalidRequest(
+                    f"the rootfs of {self.bundle} was left partly updated: {exc}"
+                ) from None
+        name, destination = self.manifest.checkpoint, self._destination
+        if name is None or destination is None:
+            return
+        destination.parent.mkdir(exist_ok=True)
+        if destination.exists():
+            raise Conflict(f"checkpoint {name!r} appeared meanwhile")
+        os.rename(checkpoints.image_path(self.staging, name), destination)
+
+
+def _parts(name: str) -> list[str]:
+    """A member name's components; refuses absolute names, ``..`` and empty names."""
+    if name.startswith("/") or "\0" in name:
+        raise ArchiveError(f"{name!r} is an absolute path")
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if not parts:
+        raise ArchiveError(f"{name!r} is an empty name")
+    if ".." in parts:
+        raise ArchiveError(f"{name!r} climbs out with '..'")
+    return parts
+
+
+async def _read_small(reader: TarReader, entry: Entry, limit: int) -> bytes:
+    if entry.size > limit:
+        raise ArchiveError(f"{entry.name!r} is larger than {limit} bytes")
+    data = bytearray()
+    while piece := await reader.read_data():
+        data += piece
+    return bytes(data)
+
+
+def _lstat_kind(path: Path) -> int | None:
+    try:
+        return stat.S_IFMT(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def _remove(path: Path) -> None:
+    if _lstat_kind(path) == stat.S_IFDIR:
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _listing(directory: Path) -> tuple[list[str], list[str]]:
+    """The names in ``directory``: directories, and everything else (symlinks to directories
+    included: nothing here follows a symlink)."""
+    directories: list[str] = []
+    others: list[str] = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            (directories if entry.is_dir(follow_symlinks=False) else others).append(entry.name)
+    return directories, others
+
+
+def _apply_changes(staged: Path, rootfs: Path, index: set[str]) -> None:
+    """Make ``rootfs`` what the source's was: remove what the index does not list, then move
+    the staged entries in (directories are all staged, so each one's parents are real
+    directories before anything is moved under them)."""
+    stack = [Path()]
+    while stack:
+        relative = stack.pop()
+        directories, others = _listing(rootfs / relative)
+        for name in directories + others:
+            if str(relative / name) not in index:
+                _remove(rootfs / relative / name)
+            elif name in directories:
+                stack.append(relative / name)
+    stack = [Path()]
+    while stack:
+        relative = stack.pop()
+        directories, others = _listing(staged / relative)
+        for name in directories:
+            target = rootfs / relative / name
+            if _lstat_kind(target) != stat.S_IFDIR:
+                _remove(target)
+                target.mkdir()
+            _copy_metadata(staged / relative / name, target)
+            stack.append(relative / name)
+        for name in others:
+            target = rootfs / relative / name
+            if _lstat_kind(target) == stat.S_IFDIR:
+                shutil.rmtree(target)
+            os.replace(staged / relative / name, target)
+    _copy_metadata(staged, rootfs)
+
+
+def _copy_metadata(source: Path, target: Path) -> None:
+    info = os.lstat(source)
+    os.chown(target, info.st_uid, info.st_gid)
+    os.chmod(target, stat.S_IMODE(info.st_mode))
+    os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))

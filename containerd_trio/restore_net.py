@@ -1,0 +1,129 @@
+"""Restore a container with its network ready before CRIU restores its sockets.
+
+``runc restore`` has CRIU create the container's network namespace empty: ``lo`` is down until
+runc's caller brings it up, which is too late for CRIU, which reconnects established TCP
+connections over that loopback while it restores ("soccr: Can't connect inet socket back:
+Network is unreachable"). runc's one hook into that moment is the bundle's hooks: at CRIU's
+``setup-namespaces`` action (namespaces made, no file or socket restored yet) runc runs the
+``prestart`` and ``createRuntime`` hooks of the config it restores from, with the restored
+init's pid in the OCI state on their stdin.
+
+So a restore goes through a private bundle: a copy of the container's ``config.json`` in the
+daemon's own work dir, with the root and relative bind mount sources made absolute (they pointed
+into the original bundle), and one ``createRuntime`` hook added that sets ``lo`` up
+(:mod:`containerd_trio.loopback_hook`). The user's bundle is never touched, and the rootfs is
+the original one. What did not work, and why, is in docs/checkpoint.md ("TCP connections").
+
+A container on the host's network, or in a network namespace named by ``path`` (which runc
+dumps as external and CRIU joins on restore as it is), needs nothing: the plan is the bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import attrs
+
+from . import loopback_hook
+from .errors import InvalidRequest
+
+CONFIG_NAME = "config.json"
+PRIVATE_BUNDLE_NAME = "restore-bundle"
+#: How long runc lets the hook run (seconds); it takes ~25 ms.
+HOOK_TIMEOUT = 10
+
+
+@attrs.frozen
+class RestorePlan:
+    """What to give ``runc restore``: ``--bundle plan.bundle``, nothing else changes.
+
+    ``private`` is the directory made for the restore (None when the original bundle is used).
+    runc records the bundle it restored from as the container's ``bundle`` (``runc list``), so
+    keep ``private`` while the container lives if anything reads that label, and call
+    :meth:`cleanup` when it is deleted; after a failed restore, call it at once. Also a context
+    manager that cleans up on exit.
+    """
+
+    bundle: Path
+    private: Path | None = None
+
+    def cleanup(self) -> None:
+        if self.private is not None:
+            shutil.rmtree(self.private, ignore_errors=True)
+
+    def __enter__(self) -> RestorePlan:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+
+def loopback_hook_entry() -> dict[str, Any]:
+    """The OCI hook that sets ``lo`` up: this interpreter, isolated, on the hook's script."""
+    return {
+        "path": sys.executable,
+        "args": [sys.executable, "-I", "-S", str(Path(loopback_hook.__file__).resolve())],
+        "timeout": HOOK_TIMEOUT,
+    }
+
+
+def needs_loopback_hook(config: dict[str, Any]) -> bool:
+    """True if the container gets a network namespace of its own, made by runc (no path)."""
+    namespaces = (config.get("linux") or {}).get("namespaces") or []
+    return any(ns.get("type") == "network" and not ns.get("path") for ns in namespaces)
+
+
+def restore_config(config: dict[str, Any], bundle: Path) -> dict[str, Any]:
+    """The config to restore from a directory other than ``bundle``: same container, paths
+    made absolute, the loopback hook added (after the user's own hooks)."""
+    config = json.loads(json.dumps(config))  # a deep copy of plain JSON
+    root = config.get("root")
+    if not isinstance(root, dict) or not isinstance(root.get("path"), str):
+        raise InvalidRequest(f"{bundle / CONFIG_NAME} has no root.path")
+    root["path"] = str(bundle / root["path"])  # an absolute path stays as it is
+    for mount in config.get("mounts") or []:
+        # runc resolves a relative bind mount source against the bundle directory.
+        source = mount.get("source")
+        is_bind = mount.get("type") == "bind" or "bind" in (mount.get("options") or [])
+        if is_bind and isinstance(source, str) and not source.startswith("/"):
+            mount["source"] = str(bundle / source)
+    hooks = config.setdefault("hooks", {})
+    hooks.setdefault("createRuntime", []).append(loopback_hook_entry())
+    return config
+
+
+def prepare_restore(bundle: Path, work_dir: Path) -> RestorePlan:
+    """Make what ``runc restore`` needs to restore the container of ``bundle`` with its
+    loopback up in time for CRIU; ``work_dir`` is the daemon's own (per-container) directory.
+
+    Raises InvalidRequest if the bundle's config cannot be read.
+    """
+    bundle = bundle.absolute()
+    config_path = bundle / CONFIG_NAME
+    try:
+        config = json.loads(config_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(f"cannot read the bundle's config {config_path}: {exc}") from None
+    if not isinstance(config, dict):
+        raise InvalidRequest(f"{config_path} is not a JSON object")
+    if not needs_loopback_hook(config):
+        return RestorePlan(bundle=bundle)
+    private = work_dir.absolute() / PRIVATE_BUNDLE_NAME
+    shutil.rmtree(private, ignore_errors=True)  # a leftover of a restore that was killed
+    private.mkdir(parents=True)
+    try:
+        (private / CONFIG_NAME).write_text(json.dumps(restore_config(config, bundle)))
+    except BaseException:
+        shutil.rmtree(private, ignore_errors=True)
+        raise
+    return RestorePlan(bundle=private, private=private)

@@ -1,0 +1,574 @@
+"""Checkpoint archives: export as a stream, import with every check, and a real round trip
+through runc and CRIU (a checkpoint exported from one bundle path restores at another)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import stat
+import tarfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import trio
+
+from containerd_trio import checkpoints
+from containerd_trio.archive import (
+    BundleContent,
+    Compression,
+    ExportOptions,
+    ImportLimits,
+    Manifest,
+    import_archive,
+    plan_export,
+)
+from containerd_trio.archive.layout import INDEX_NAME, MANIFEST_NAME
+from containerd_trio.archive.tarstream import CHUNK
+from containerd_trio.errors import Conflict, InvalidRequest, NotFound
+from containerd_trio.restore_net import prepare_restore
+from containerd_trio.runtime import CriuOptions
+
+from .conftest import COUNTER, BundleFactory
+from .runc_direct import DirectContainer, make_runc
+
+# --- a bundle with a checkpoint, without runc ---------------------------------------------------
+
+
+def fake_checkpoint(bundle: Path, name: str = "cp") -> None:
+    """CRIU-like images and the daemon's metadata (the real thing is in the last test)."""
+    images = checkpoints.reserve(bundle, name)
+    (images / "inventory.img").write_bytes(b"inventory")
+    (images / "pages-1.img").write_bytes(os.urandom(3 * CHUNK + 100))  # several chunks
+    checkpoints.commit(bundle, checkpoints.new_info(name, CriuOptions()))
+
+
+def make_source(root: Path) -> Path:
+    bundle = root / "source"
+    rootfs = bundle / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    (rootfs / "etc" / "deep" / "er").mkdir(parents=True)
+    (rootfs / "bin" / "tool").write_bytes(b"#!/bin/sh\necho tool\n")
+    (rootfs / "bin" / "tool").chmod(0o755)
+    os.link(rootfs / "bin" / "tool", rootfs / "bin" / "tool2")
+    (rootfs / "bin" / "sh").symlink_to("tool")
+    (rootfs / "bin" / "abs").symlink_to("/bin/tool")  # a path in the container
+    (rootfs / "etc" / "deep" / "er" / "conf").write_text("x" * 1000)
+    (rootfs / "etc" / "suid").write_bytes(b"s")
+    (rootfs / "etc" / "suid").chmod(0o4755)
+    (rootfs / "tmp").mkdir(mode=0o1777)
+    (rootfs / "tmp").chmod(0o1777)
+    (bundle / "config.json").write_text(json.dumps({"root": {"path": "rootfs"}, "x": 1}))
+    fake_checkpoint(bundle)
+    return bundle
+
+
+def next_clock_tick(reference: Path, probe: Path) -> int:
+    """A ctime later than ``reference``'s, taken from the filesystem's own (coarse) clock:
+    what is written from now on has a ctime at or after it. Waits for the clock to tick."""
+    probe.touch()
+    while (ctime := os.stat(probe).st_ctime_ns) <= os.stat(reference).st_ctime_ns:
+        os.utime(probe)
+    return ctime
+
+
+async def collect(chunks: AsyncIterator[bytes]) -> bytes:
+    return b"".join([chunk async for chunk in chunks])
+
+
+async def feed(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:
+    """An upload as HTTP delivers it: in pieces that ignore tar's block boundaries."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def tree(root: Path) -> dict[str, tuple[str, int, object]]:
+    """What a directory holds: kind, permission bits and content (or link target)."""
+    found: dict[str, tuple[str, int, object]] = {}
+    for current, directories, files in os.walk(root):
+        for name in directories + files:
+            path = Path(current, name)
+            info = os.lstat(path)
+            mode = stat.S_IMODE(info.st_mode)
+            relative = str(path.relative_to(root))
+            if stat.S_ISLNK(info.st_mode):
+                found[relative] = ("link", 0, os.readlink(path))
+            elif stat.S_ISDIR(info.st_mode):
+                found[relative] = ("dir", mode, None)
+            else:
+                found[relative] = ("file", mode, path.read_bytes())
+    return found
+
+
+def without_setid(source: dict[str, tuple[str, int, object]]) -> dict[str, object]:
+    return {k: (kind, mode & ~0o6000, data) for k, (kind, mode, data) in source.items()}
+
+
+# --- round trips --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compression", [Compression.NONE, Compression.GZIP])
+async def test_full_bundle_round_trip(tmp_path: Path, compression: Compression) -> None:
+    source = make_source(tmp_path)
+    plan = plan_export(source, "cp", ExportOptions(BundleContent.FULL, compression=compression))
+    chunks = [chunk async for chunk in plan.chunks()]
+    assert max(len(chunk) for chunk in chunks) < 2 * CHUNK  # streamed, never whole
+    assert len(chunks) >= 3
+    target = tmp_path / "elsewhere" / "target"
+    result = await import_archive(feed(b"".join(chunks)), target)
+    assert (result.checkpoint, result.bundle_content, result.bundle) == (
+        "cp", BundleContent.FULL, target
+    )  # fmt: skip
+    assert result.archive_bytes == sum(map(len, chunks))
+    expected = without_setid(tree(source))
+    assert without_setid(tree(target)) == expected
+    assert tree(target)["rootfs/etc/suid"][1] == 0o755  # setuid dropped
+    assert tree(target)["rootfs/tmp"][1] == 0o1777  # the sticky bit is no risk: kept
+    tool = os.stat(target / "rootfs/bin/tool")
+    assert tool.st_ino == os.stat(target / "rootfs/bin/tool2").st_ino and tool.st_nlink == 2
+    assert checkpoints.list_all(target)[0].name == "cp"
+    assert [p.name for p in tmp_path.joinpath("elsewhere").iterdir()] == ["target"]
+
+
+async def test_checkpoint_only_into_an_existing_bundle(tmp_path: Path) -> None:
+    source = make_source(tmp_path)
+    target = tmp_path / "target"
+    (target / "rootfs").mkdir(parents=True)
+    (target / "config.json").write_text("{}")
+    before = tree(target)
+    plan = plan_export(source, "cp")
+    result = await import_archive(feed(await collect(plan.chunks())), target, name="cp")
+    assert result.bundle_content is BundleContent.NONE
+    after = tree(target)
+    assert {k: v for k, v in after.items() if k not in before} == {
+        k: v for k, v in tree(source).items() if k.startswith("checkpoints")
+    }
+    # The same again is a conflict, and leaves nothing.
+    with pytest.raises(Conflict, match="already exists"):
+        await import_archive(feed(await collect(plan.chunks())), target)
+    assert tree(target) == after
+
+
+async def test_rootfs_changes_bring_a_copy_up_to_date(tmp_path: Path) -> None:
+    """A first full copy, then only what changed since it began: written, added, removed,
+    a file that became a directory, a retargeted symlink."""
+    source = make_source(tmp_path)
+    target = tmp_path / "target"
+    first_copy_began = next_clock_tick(source / "rootfs" / "bin" / "tool", tmp_path / "probe")
+    await import_archive(
+        feed(await collect(plan_export(source, "cp", ExportOptions(BundleContent.FULL)).chunks())),
+        target,
+    )
+    checkpoints.delete(source, "cp")
+    rootfs = source / "rootfs"
+    (rootfs / "etc" / "deep" / "er" / "conf").write_text("changed")
+    (rootfs / "etc" / "new").write_text("new")
+    (rootfs / "bin" / "tool2").unlink()
+    (rootfs / "etc" / "suid").unlink()
+    (rootfs / "etc" / "suid").mkdir()
+    (rootfs / "bin" / "sh").unlink()
+    (rootfs / "bin" / "sh").symlink_to("abs")
+    fake_checkpoint(source, "cp2")
+    options = ExportOptions(BundleContent.CHANGES, since_ns=first_copy_began)
+    plan = plan_export(source, "cp2", options)
+    data = await collect(plan.chunks())
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+    assert "rootfs/bin/abs" not in names  # unchanged: not sent again
+    assert "rootfs/etc/new" in names and INDEX_NAME in names
+    result = await import_archive(feed(data), target)
+    assert result.bundle_content is BundleContent.CHANGES
+    expected = {k: v for k, v in tree(source).items() if not k.startswith("checkpoints/cp/")}
+    expected.pop("checkpoints/cp", None)
+    actual = {k: v for k, v in tree(target).items() if not k.startswith("checkpoints/cp/")}
+    actual.pop("checkpoints/cp", None)
+    assert without_setid(actual) == without_setid(expected)
+    assert not [p for p in target.iterdir() if p.name.startswith(".import")]
+
+
+async def test_the_bundle_alone_then_its_changes(tmp_path: Path) -> None:
+    """The first round of a move: the bundle without any checkpoint, while the container runs;
+    later only what changed, still without a checkpoint."""
+    source = make_source(tmp_path)
+    target = tmp_path / "target"
+    since = next_clock_tick(source / "rootfs" / "etc" / "suid", tmp_path / "probe")
+    plan = plan_export(source, None, ExportOptions(BundleContent.FULL))
+    result = await import_archive(feed(await collect(plan.chunks())), target)
+    assert result.checkpoint is None and not (target / "checkpoints").exists()
+    (source / "rootfs" / "etc" / "later").write_text("later")
+    plan = plan_export(source, None, ExportOptions(BundleContent.CHANGES, since_ns=since))
+    await import_archive(feed(await collect(plan.chunks())), target)
+    expected = {k: v for k, v in tree(source).items() if not k.startswith("checkpoints")}
+    assert without_setid(tree(target)) == without_setid(expected)
+    with pytest.raises(InvalidRequest, match="needs a checkpoint, the bundle, or both"):
+        plan_export(source, None)
+
+
+async def test_export_errors_come_before_the_first_byte(tmp_path: Path) -> None:
+    source = make_source(tmp_path)
+    with pytest.raises(NotFound, match="checkpoint 'nope' not found"):
+        plan_export(source, "nope")
+    with pytest.raises(InvalidRequest, match="invalid checkpoint name"):
+        plan_export(source, "../cp")
+    with pytest.raises(InvalidRequest, match="needs the time"):
+        plan_export(source, "cp", ExportOptions(BundleContent.CHANGES))
+    (source / "config.json").write_text("{}")
+    with pytest.raises(InvalidRequest, match="cannot export the bundle"):
+        plan_export(source, "cp", ExportOptions(BundleContent.FULL))
+
+
+# --- hostile archives ---------------------------------------------------------------------------
+
+Member = tuple[tarfile.TarInfo, bytes]
+
+
+def member(name: str, data: bytes = b"", **fields: object) -> Member:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    for key, value in fields.items():
+        setattr(info, key, value)
+    if info.type != tarfile.REGTYPE:
+        info.size = 0
+    return info, data
+
+
+def directory(name: str) -> Member:
+    return member(name, type=tarfile.DIRTYPE, mode=0o755)
+
+
+def manifest(bundle: BundleContent = BundleContent.NONE, name: str = "cp") -> Member:
+    return member(MANIFEST_NAME, Manifest(checkpoint=name, bundle=bundle).to_json())
+
+
+def images(name: str = "cp") -> list[Member]:
+    metadata = json.dumps(
+        {"name": name, "tcp": False, "unixSockets": False, "shell": False,
+         "timestamp": "2026-11-29T00:00:00.000000000+00:00"}
+    ).encode()  # fmt: skip
+    return [
+        directory("checkpoints"),
+        directory(f"checkpoints/{name}"),
+        member(f"checkpoints/{name}/inventory.img", b"inv"),
+        member(f"checkpoints/{name}/checkpoint.json", metadata),
+    ]
+
+
+def full_bundle() -> list[Member]:
+    return [
+        manifest(BundleContent.FULL), *images(),
+        member("config.json", b'{"root": {"path": "rootfs"}}'), directory("rootfs"),
+    ]  # fmt: skip
+
+
+def archive(members: list[Member], *, fmt: int = tarfile.PAX_FORMAT, end: bool = True) -> bytes:
+    """The archive tar would write; without its end-of-archive marker if ``end`` is False."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=fmt) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+        content_end = tar.offset
+    return out.getvalue() if end else out.getvalue()[:content_end]
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Path:
+    """An existing bundle (for checkpoint-only archives); full ones go to a sibling path."""
+    bundle = tmp_path / "bundle"
+    (bundle / "rootfs").mkdir(parents=True)
+    (bundle / "config.json").write_text('{"root": {"path": "rootfs"}}')
+    return bundle
+
+
+BIG = member("rootfs/big", b"b" * 3000)
+
+#: name: (the archive, the problem its refusal names, whether it brings the bundle)
+HOSTILE: dict[str, tuple[Callable[[], bytes], str] | tuple[Callable[[], bytes], str, bool]] = {
+    "no manifest": (lambda: archive(images()), "does not start with its manifest"),
+    "dot-dot": (
+        lambda: archive([manifest(), *images(), member("checkpoints/cp/../../../evil", b"x")]),
+        "climbs out with '..'",
+    ),
+    "absolute": (
+        lambda: archive([manifest(), *images(), member("/etc/evil", b"x")]),
+        "is an absolute path",
+    ),
+    "outside the layout": (
+        lambda: archive([manifest(), *images(), member("etc/passwd", b"x")]),
+        "outside the archive's layout",
+    ),
+    "rootfs without the bundle": (
+        lambda: archive([manifest(), *images(), member("rootfs/x", b"x")]),
+        "outside the archive's layout",
+    ),
+    "another checkpoint": (
+        lambda: archive([manifest(), *images(), member("checkpoints/other/x", b"x")]),
+        "outside the archive's layout",
+    ),
+    "symlink out of the rootfs": (
+        lambda: archive(
+            [*full_bundle(), member("rootfs/a", type=tarfile.SYMTYPE, linkname="../../../etc")]
+        ),
+        "points out of the rootfs",
+    ),
+    "through a symlink": (
+        lambda: archive(
+            [
+                *full_bundle(),
+                member("rootfs/a", type=tarfile.SYMTYPE, linkname="/"),
+                member("rootfs/a/etc/passwd", b"x"),
+            ]
+        ),
+        "goes through the symlink 'rootfs/a'",
+    ),
+    "symlink among the images": (
+        lambda: archive(
+            [
+                manifest(),
+                *images(),
+                member("checkpoints/cp/pages.img", type=tarfile.SYMTYPE, linkname="/etc"),
+            ]
+        ),
+        "allowed only in the rootfs",
+    ),
+    "parent link out": (
+        lambda: archive(
+            [
+                manifest(),
+                *images(),
+                member("checkpoints/cp/parent", type=tarfile.SYMTYPE, linkname="/etc"),
+            ]
+        ),
+        "allowed only in the rootfs",
+    ),
+    "parent the target lacks": (
+        lambda: archive(
+            [
+                manifest(),
+                *images(),
+                member("checkpoints/cp/parent", type=tarfile.SYMTYPE, linkname="../pd1"),
+            ]
+        ),
+        "builds on 'pd1', which the target bundle does not have",
+    ),
+    "hard link out": (
+        lambda: archive(
+            [*full_bundle(), member("rootfs/pw", type=tarfile.LNKTYPE, linkname="/etc/passwd")]
+        ),
+        "is an absolute path",
+    ),
+    "hard link to a file not in the archive": (
+        lambda: archive(
+            [
+                *full_bundle(),
+                member("rootfs/pw", type=tarfile.LNKTYPE, linkname="rootfs/etc/passwd"),
+            ]
+        ),
+        "must name a file of this archive",
+    ),
+    "hard link across areas": (
+        lambda: archive(
+            [
+                *full_bundle(),
+                member("rootfs/inv", type=tarfile.LNKTYPE, linkname="checkpoints/cp/inventory.img"),
+            ]
+        ),
+        "must name a file of this archive",
+    ),
+    "character device": (
+        lambda: archive(
+            [*full_bundle(), member("rootfs/mem", type=tarfile.CHRTYPE, devmajor=1, devminor=1)]
+        ),
+        "is a character device",
+    ),
+    "block device": (
+        lambda: archive(
+            [*full_bundle(), member("rootfs/sda", type=tarfile.BLKTYPE, devmajor=8, devminor=0)]
+        ),
+        "is a block device",
+    ),
+    "fifo": (
+        lambda: archive([*full_bundle(), member("rootfs/fifo", type=tarfile.FIFOTYPE)]),
+        "is a fifo",
+    ),
+    "twice": (
+        lambda: archive([*full_bundle(), member("rootfs/x", b"1"), member("rootfs/x", b"2")]),
+        "appears twice",
+    ),
+    "file too large": (
+        lambda: archive([*full_bundle(), member("rootfs/big", b"x" * 5000)]),
+        "more than the 4096 allowed per file",
+    ),
+    "too much in total": (
+        lambda: archive([*full_bundle(), *[member(f"rootfs/f{i}", b"x" * 4000) for i in range(3)]]),
+        "more than the 10000 bytes allowed in total",
+    ),
+    "too many entries": (
+        lambda: archive([*full_bundle(), *[member(f"rootfs/e{i}") for i in range(30)]]),
+        "more than 30 entries",
+    ),
+    "huge PAX header": (
+        lambda: archive([*full_bundle(), member("rootfs/x", pax_headers={"comment": "y" * 70000})]),
+        "extended header of",
+    ),
+    "no images": (
+        lambda: archive([manifest(), directory("checkpoints"), directory("checkpoints/cp")]),
+        "no CRIU images",
+    ),
+    "no metadata": (lambda: archive([manifest(), *images()[:3]]), "not found in the archive"),
+    "no config": (
+        lambda: archive([manifest(BundleContent.FULL), *images(), directory("rootfs")]),
+        "holds no config.json",
+    ),
+    "a config rooted on the host": (
+        lambda: archive(
+            [
+                manifest(BundleContent.FULL),
+                *images(),
+                member("config.json", b'{"root": {"path": "/"}}'),
+                directory("rootfs"),
+            ]
+        ),
+        "has root.path '/'",
+    ),
+    "not tar": (lambda: b"hello, this is not a tar archive" * 40, "broken tar header"),
+    "zstd": (lambda: b"\x28\xb5\x2f\xfd" + b"\0" * 600, "zstd archives are not supported"),
+    "truncated in a file": (
+        lambda: archive([*full_bundle(), BIG], end=False)[:-1000],
+        "is truncated: it ends inside the data of 'rootfs/big'",
+    ),
+    "truncated in a header": (
+        lambda: archive([*full_bundle(), BIG], end=False)[:-3100],
+        "is truncated: it ends inside a header",
+    ),
+    "no end marker": (
+        lambda: archive([*full_bundle(), BIG], end=False),
+        "is truncated: it ends inside a header (no end-of-archive marker)",
+    ),
+    "gzip cut off": (
+        lambda: _gzip(archive([*full_bundle(), BIG]))[:-20],
+        "gzip stream is truncated",
+        True,
+    ),
+    "gzip cut off after the end marker": (
+        lambda: _gzip(archive([*full_bundle(), BIG]))[:-4],  # only the trailer's length
+        "gzip stream is truncated",
+        True,
+    ),
+    "corrupt gzip": (
+        lambda: _gzip(archive(full_bundle()))[:30] + b"\xff" * 200,
+        "gzip stream is broken",
+        True,
+    ),
+    "another name": (
+        lambda: archive([manifest(BundleContent.FULL, "other"), *images("other")]),
+        "holds checkpoint 'other', not 'cp'",
+    ),
+}
+
+
+def _gzip(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data)
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+async def test_a_hostile_archive_is_refused_and_leaves_nothing(target: Path, case: str) -> None:
+    make, problem, *rest = HOSTILE[case]
+    data = make()
+    full = rest[0] if rest else b'"bundle": "full"' in data[:2048]
+    destination = target.parent / "new" / "bundle" if full else target
+    before = tree(target.parent)
+    limits = ImportLimits(max_file_bytes=4096, max_total_bytes=10000, max_entries=30)
+    with pytest.raises(InvalidRequest, match=re.escape(problem)) as raised:
+        await import_archive(feed(data), destination, limits=limits, name="cp")
+    assert raised.value.message.startswith("invalid checkpoint archive: ")
+    assert tree(target.parent) == before
+
+
+async def test_a_checkpoint_only_archive_needs_the_bundle(tmp_path: Path) -> None:
+    data = archive([manifest(), *images()])
+    with pytest.raises(NotFound, match=r"has no config\.json: send the archive with its bundle"):
+        await import_archive(feed(data), tmp_path / "nothing-here")
+    assert not (tmp_path / "nothing-here").exists()
+
+
+async def test_a_full_archive_does_not_overwrite_a_bundle(target: Path) -> None:
+    before = tree(target)
+    with pytest.raises(Conflict, match="exists already"):
+        await import_archive(feed(archive(full_bundle())), target)
+    assert tree(target) == before
+
+
+async def test_setuid_is_kept_only_when_asked(tmp_path: Path) -> None:
+    suid = member("rootfs/su", b"x", mode=0o4755)
+    result = await import_archive(
+        feed(archive([*full_bundle(), suid])), tmp_path / "a", limits=ImportLimits()
+    )
+    assert stat.S_IMODE(os.stat(result.bundle / "rootfs/su").st_mode) == 0o755
+    await import_archive(
+        feed(archive([*full_bundle(), suid])), tmp_path / "b",
+        limits=ImportLimits(keep_setuid=True),
+    )  # fmt: skip
+    assert stat.S_IMODE(os.stat(tmp_path / "b/rootfs/su").st_mode) == 0o4755
+
+
+async def test_gnu_long_names_and_a_cancelled_upload(tmp_path: Path) -> None:
+    """GNU-format archives (long names) import; an upload cut off by cancellation (a client
+    that hung up) leaves no staging directory."""
+    long_name = "rootfs/" + "d" * 150 + "/f"
+    data = archive([*full_bundle(), member(long_name, b"x")], fmt=tarfile.GNU_FORMAT)
+    await import_archive(feed(data), tmp_path / "gnu")
+    assert (tmp_path / "gnu" / long_name).read_bytes() == b"x"
+
+    staged = trio.Event()
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield data[:2048]  # the manifest: the import makes its staging directory
+        staged.set()
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(import_archive, stalls(), tmp_path / "cancelled")
+        await staged.wait()
+        assert any(p.name.startswith(".cancelled.import-") for p in tmp_path.iterdir())
+        nursery.cancel_scope.cancel()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gnu"]
+
+
+# --- with runc and CRIU -------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("plain_parent")
+@pytest.mark.deadline(90)
+async def test_a_real_checkpoint_moves_to_another_bundle_path(
+    make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Export with the bundle (gzip) from one path, import at another, restore there: the
+    counter goes on from where it was."""
+    source = make_bundle(COUNTER)
+    container = DirectContainer(make_runc(tmp_path / "runc"), "archived", tmp_path / "work")
+    try:
+        await container.run(source)
+        await container.wait_for(b"\n5\n")
+        image = checkpoints.reserve(source, "move")
+        await container.checkpoint(image, CriuOptions())
+        checkpoints.commit(source, checkpoints.new_info("move", CriuOptions()))
+        last = int((await container.read_to_end()).split()[-1])
+
+        options = ExportOptions(BundleContent.FULL, compression=Compression.GZIP)
+        upload = plan_export(source, "move", options).chunks()
+        target = tmp_path / "other-host" / "bundle"
+        await import_archive(upload, target, name="move")
+
+        with prepare_restore(target, tmp_path / "plan") as plan:
+            await container.restore(
+                plan.bundle, checkpoints.image_path(target, "move"), CriuOptions()
+            )
+        after = await container.wait_for(f"\n{last + 3}\n".encode())
+        assert after.split()[0] == str(last + 1).encode()
+    finally:
+        await container.delete()

@@ -1,0 +1,190 @@
+"""TCP that survives checkpoint and restore: the restore plan of restore_net, with real runc and
+CRIU (no daemon: tests/runc_direct.py drives them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from containerd_trio import loopback_hook
+from containerd_trio.errors import InvalidRequest
+from containerd_trio.restore_net import (
+    PRIVATE_BUNDLE_NAME,
+    needs_loopback_hook,
+    prepare_restore,
+    restore_config,
+)
+from containerd_trio.runtime import CriuOptions, RuncError
+
+from .conftest import BundleFactory
+from .runc_direct import DirectContainer, make_runc
+
+pytestmark = pytest.mark.deadline(90)
+
+TCP = CriuOptions(tcp_established=True)
+
+#: A TCP pair over the container's loopback (the server prints what the client sends: n1, n2,
+#: ...), and a second server that only listens until a test connects (it prints got:...).
+#: The client retries until the server listens; a listening nc needs a stdin that stays open.
+TCP_PAIR = (
+    "sleep 100000 | nc -l -p 5000 &"
+    " sleep 100000 | nc -l -p 6000 | sed s/^/got:/ &"
+    " count() { i=0; while true; do i=$((i+1)); echo n$i; sleep 0.05; done; };"
+    " until count | nc 127.0.0.1 5000; do sleep 0.05; done"
+)
+
+
+def numbers(output: bytes) -> list[int]:
+    return [int(n) for n in re.findall(rb"^n(\d+)$", output, re.MULTILINE)]
+
+
+# --- the plan, without runc -------------------------------------------------------------------
+
+
+def base_config() -> dict[str, object]:
+    return {
+        "root": {"path": "rootfs"},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/data", "type": "bind", "source": "data", "options": ["rbind"]},
+            {"destination": "/etc/x", "source": "x", "options": ["bind", "ro"]},
+            {"destination": "/abs", "type": "bind", "source": "/srv/abs"},
+        ],
+        "hooks": {"createRuntime": [{"path": "/usr/bin/true"}]},
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}]},
+    }
+
+
+def test_restore_config_makes_paths_absolute_and_adds_the_hook_last() -> None:
+    config = base_config()
+    restored = restore_config(config, Path("/b"))
+    assert restored["root"] == {"path": "/b/rootfs"}
+    sources = [mount["source"] for mount in restored["mounts"]]
+    assert sources == ["proc", "/b/data", "/b/x", "/srv/abs"]  # proc is no path: untouched
+    hooks = restored["hooks"]["createRuntime"]
+    assert hooks[0] == {"path": "/usr/bin/true"}
+    assert hooks[1]["args"][-1] == str(Path(loopback_hook.__file__).resolve())
+    assert config == base_config()  # the caller's document is not changed
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "needed"),
+    [
+        ([{"type": "network"}], True),
+        ([{"type": "network", "path": "/var/run/netns/x"}], False),
+        ([{"type": "pid"}], False),
+        ([], False),
+    ],
+)
+def test_only_a_network_namespace_made_by_runc_needs_the_hook(
+    namespaces: list[dict[str, str]], needed: bool
+) -> None:
+    assert needs_loopback_hook({"linux": {"namespaces": namespaces}}) is needed
+
+
+def test_prepare_restore_keeps_a_bundle_that_needs_nothing(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    config = base_config()
+    config["linux"] = {"namespaces": [{"type": "network", "path": "/var/run/netns/x"}]}
+    (bundle / "config.json").write_text(json.dumps(config))
+    plan = prepare_restore(bundle, tmp_path / "work")
+    assert (plan.bundle, plan.private) == (bundle, None)
+    assert not (tmp_path / "work").exists()
+
+
+def test_prepare_restore_writes_a_private_bundle_and_cleans_it(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text(json.dumps(base_config()))
+    (tmp_path / "work" / PRIVATE_BUNDLE_NAME).mkdir(parents=True)  # a killed restore's leftover
+    (tmp_path / "work" / PRIVATE_BUNDLE_NAME / "stale").touch()
+    with prepare_restore(bundle, tmp_path / "work") as plan:
+        assert plan.bundle == plan.private == tmp_path / "work" / PRIVATE_BUNDLE_NAME
+        assert sorted(os.listdir(plan.bundle)) == ["config.json"]
+        written = json.loads((plan.bundle / "config.json").read_text())
+        assert written == restore_config(base_config(), bundle)
+    assert not plan.bundle.exists()
+    assert json.loads((bundle / "config.json").read_text()) == base_config()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(None, "cannot read"), (b"{", "cannot read"), (b"[]", "not a JSON object"),
+     (b'{"linux": {"namespaces": [{"type": "network"}]}}', "no root.path")],
+)  # fmt: skip
+def test_prepare_restore_names_a_bad_config(
+    tmp_path: Path, content: bytes | None, problem: str
+) -> None:
+    if content is not None:
+        (tmp_path / "config.json").write_bytes(content)
+    with pytest.raises(InvalidRequest, match=problem):
+        prepare_restore(tmp_path, tmp_path / "work")
+    assert not (tmp_path / "work" / PRIVATE_BUNDLE_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    ("document", "pid"),
+    [(b'{"ociVersion": "1.0.2", "id": "c", "pid": 42, "status": "creating"}', 42),
+     (b'{"pid": 0}', None), (b'{"pid": true}', None), (b"{}", None), (b"[1]", None),
+     (b"no json", None)],
+)  # fmt: skip
+def test_the_hook_reads_the_pid_of_the_oci_state(document: bytes, pid: int | None) -> None:
+    if pid is None:
+        with pytest.raises(ValueError):  # noqa: PT011 - JSONDecodeError or our own
+            loopback_hook.pid_from_state(document)
+    else:
+        assert loopback_hook.pid_from_state(document) == pid
+
+
+def test_the_hook_as_runc_runs_it_reports_a_bad_pid() -> None:
+    """Run as runc does (the hook entry's argv, the state on stdin): a failure says why."""
+    from containerd_trio.restore_net import loopback_hook_entry
+
+    entry = loopback_hook_entry()
+    state = json.dumps({"pid": 2**22 + 12345}).encode()  # above pid_max: no such process
+    result = subprocess.run(entry["args"], input=state, capture_output=True, check=False)
+    assert result.returncode == 1
+    assert b"loopback hook:" in result.stderr and b"No such file" in result.stderr
+
+
+# --- with runc and CRIU -----------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("plain_parent")
+async def test_established_and_listening_tcp_survive_a_restore_through_the_plan(
+    make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """The client's connection goes on (every number once, in order), and the listening server
+    accepts a new connection after the restore. Restoring from the bundle itself fails as
+    runc 1.1 + CRIU 4 do today: the reason for the plan, shown so a change in runc is seen."""
+    bundle = make_bundle(["sh", "-c", TCP_PAIR])
+    container = DirectContainer(make_runc(tmp_path / "runc"), "tcp-pair", tmp_path / "work")
+    image = tmp_path / "image"
+    try:
+        await container.run(bundle)
+        await container.wait_for(b"n5\n")
+        await container.checkpoint(image, TCP)
+        before = await container.read_to_end()  # whatever was printed until the dump
+
+        with pytest.raises(RuncError):
+            await container.restore(bundle, image, TCP, work_name="plain-restore")
+        log = (container.work / "plain-restore" / "restore.log").read_text()
+        assert "Can't connect inet socket back: Network is unreachable" in log
+
+        with prepare_restore(bundle, tmp_path / "plan") as plan:
+            await container.restore(plan.bundle, image, TCP)
+        last = numbers(before)[-1]
+        after = await container.wait_for(f"n{last + 5}\n".encode())
+        sequence = numbers(before) + numbers(after)
+        assert sequence == list(range(1, len(sequence) + 1)), sequence
+
+        await container.exec(["sh", "-c", "echo hello | nc 127.0.0.1 6000"])
+        await container.wait_for(b"got:hello\n")
+    finally:
+        await container.delete()
