@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from containerd_trio.reaper import dev_null
 
 from containerd_trio import precopy
 from containerd_trio.config import default_criu
 from containerd_trio.precopy import MemoryCopy
-from containerd_trio.reaper import dev_null
 from containerd_trio.runtime import CriuOptions, Runc, Stdio
 
 

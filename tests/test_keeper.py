@@ -119,7 +119,7 @@ async def test_exits_while_no_server_runs_keep_their_status_and_time(
     since = now()
     count = daemon.servings
     os.kill(daemon.server_pid(), signal.SIGKILL)
-    for name, pid in pids.items():
+    for pid in pids.values():
         os.kill(pid, signal.SIGUSR1)
     os.kill(exec_pid, signal.SIGUSR1)
     os.kill(killed, signal.SIGKILL)
@@ -169,12 +169,14 @@ async def test_a_crash_in_a_storm_of_starts_leaves_runc_and_the_daemon_agreeing(
                 return
             if response.status_code == 201:
                 started.append(f"storm-{n}")
+                if len(started) == 15:
+                    under_way.set()
 
+    under_way = trio.Event()
     async with trio.open_nursery() as nursery:
         for n in range(50):
             nursery.start_soon(one, n)
-        while len(started) < 15:
-            await trio.sleep(0.005)  # a storm to cut into: poll its progress
+        await under_way.wait()  # a storm to cut into
         os.kill(daemon.server_pid(), signal.SIGKILL)
     await daemon.served(count + 1)
     listed = sorted(c["id"] for c in (await daemon.client.get("/state")).json()["containers"])
@@ -303,8 +305,9 @@ async def test_a_daemon_killed_with_its_runcs_in_a_storm_is_cleaned_up(
     async with trio.open_nursery() as nursery:
         for n in range(40):
             nursery.start_soon(one, n)
-        while len(started) < 10 or not runc_processes():
-            await trio.sleep(0.002)  # a storm to cut into, with runc at work: poll its progress
+        # A storm to cut into, with runc at work: nothing tells when runc runs, so look.
+        while len(started) < 10 or not runc_processes():  # noqa: ASYNC110
+            await trio.sleep(0.002)
         # The server and the logger die with the keeper (they ask the kernel to).
         for pid in [first.keeper_pid, *runc_processes()]:
             with contextlib.suppress(ProcessLookupError):
