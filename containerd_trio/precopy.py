@@ -32,7 +32,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from .reaper import run_child
+from .children import run_child
 from .runtime import CriuOptions, Runc, Stdio, take_pid_file
 
 #: The pipe CRIU's page server asks for to serve lazy pages (PIPE_MAX_SIZE, a power of two).
@@ -100,8 +100,8 @@ async def checkpoint(
     args += memory.checkpoint_flags()
     if leave_running and not memory.pre_dump:
         args.append("--leave-running")
-    pass_fds = () if memory.status_fd is None else (memory.status_fd,)
-    await runtime._call("checkpoint", [*args, container_id], pass_fds=pass_fds)
+    fds = {} if memory.status_fd is None else {memory.status_fd: memory.status_fd}
+    await runtime._call("checkpoint", [*args, container_id], fds=fds)
 
 
 async def restore(
@@ -171,7 +171,7 @@ def has_capability(number: int) -> bool:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("CapEff:"):
-                return bool(int(line.split()[1], 16) >> number & 1)
+                return (int(line.split()[1], 16) >> number & 1) == 1
     except (OSError, ValueError, IndexError):
         pass
     return False
