@@ -20,6 +20,7 @@ import outcome
 import trio
 
 from . import checkpoints, logs
+from .bundle import read_bundle_process
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
 from .container import (
@@ -30,7 +31,6 @@ from .container import (
     Launch,
     Restore,
     process_info,
-    read_bundle_process,
 )
 from .errors import (
     Conflict,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
 
-from containerd_trio.bundle import make_busybox_bundle
+from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.client.http import Client
 
 #: What to run: exit at once, after a while, by a signal, or because the command is missing.

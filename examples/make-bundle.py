@@ -20,7 +20,7 @@ from typing import Any
 
 import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
 
-from containerd_trio.bundle import DEFAULT_ARGS, make_busybox_bundle
+from containerd_trio.busybox import DEFAULT_ARGS, make_busybox_bundle
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
 
-from containerd_trio.bundle import make_busybox_bundle
+from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.client.http import Client
 
 COUNTER = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 1; done"]

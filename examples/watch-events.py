@@ -19,7 +19,7 @@ from pathlib import Path
 
 import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
 
-from containerd_trio.bundle import make_busybox_bundle
+from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.client.http import Client
 
 SCRIPT = "for i in 1 2 3; do echo line $i; sleep 0.2; done; echo 'about to fail' >&2; exit 4"

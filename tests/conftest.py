@@ -25,7 +25,7 @@ import pytest
 import trio
 
 from containerd_trio import timestamps
-from containerd_trio.bundle import make_busybox_bundle
+from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.config import DaemonConfig, Listen
 from containerd_trio.daemon import Daemon
 

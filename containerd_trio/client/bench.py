@@ -54,7 +54,7 @@ from urllib.parse import urlencode
 import trio
 
 from .. import timestamps
-from ..bundle import make_busybox_bundle
+from ..busybox import make_busybox_bundle
 from ..config import default_criu
 
 TAG_DAEMON = "containerd-trio"
