@@ -1,8 +1,9 @@
 """Nothing outside the bundle: links planted in a bundle lead the daemon nowhere.
 
 Whoever can write into a bundle can put a symbolic link where the daemon expects a directory or
-a file of the bundle's own. Each test plants one, asks the real daemon to act through it, and
-checks that the answer is a 400 saying why and that the link's target is untouched.
+a file of the bundle's own, or a FIFO where it expects config.json. Each test plants one, asks
+the real daemon to act through it, and checks that the answer is a 400 saying why (never quoting
+the file), that nothing was made and that the link's target is untouched.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
 from containerd_trio import beneath, checkpoints
+from containerd_trio.bundle import BundleConfig, check_config, read_bundle, without_file_contents
 from containerd_trio.errors import InvalidRequest, NotFound
 from containerd_trio.runtime import CriuOptions
 
-from .conftest import BundleFactory, RunningDaemon, start_container
+from .conftest import BundleFactory, RunningDaemon, runc_ids, start_container
 
 # --- the resolver itself -----------------------------------------------------------------------
 
@@ -233,3 +236,132 @@ async def test_linked_checkpoint_over_the_api(
         assert "is a symbolic link" in response.json()["error"]
     assert (target / checkpoints.METADATA_NAME).exists()
     assert (await client.get("/containers/restored")).status_code == 404
+
+
+# --- config.json ------------------------------------------------------------------------------
+
+SECRET = "root:$y$j9T$not-for-your-eyes:19000:0:99999:7:::\n"
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    """A file outside every bundle, standing for /etc/shadow."""
+    path = tmp_path / "shadow"
+    path.write_text(SECRET)
+    return path
+
+
+def _config_variants(bundle: Path, secret: Path) -> dict[str, tuple[str, str]]:
+    """Bad config.json files, each planted in a bundle of its own: name -> (bundle, message)."""
+    variants: dict[str, tuple[str, str]] = {}
+
+    def plant(name: str, message: str, make: Any) -> None:
+        path = bundle.parent / f"{bundle.name}-{name}"
+        (path / "rootfs").mkdir(parents=True)
+        make(path / "config.json")
+        variants[name] = (str(path), message)
+
+    plant("link", "config.json is a symbolic link", lambda p: p.symlink_to(secret))
+    plant("fifo", "config.json is not a regular file (it is a FIFO)", os.mkfifo)
+    plant("directory", "config.json is not a regular file (it is a directory)", os.mkdir)
+    plant("not-json", "config.json is not valid JSON: Expecting value at line 1, column 1",
+          lambda p: p.write_text(SECRET))  # fmt: skip
+    plant("array", "config.json is not a JSON object (it holds an array)",
+          lambda p: p.write_text("[1]"))  # fmt: skip
+    plant("nan", "NaN and Infinity are not JSON", lambda p: p.write_text('{"a": NaN}'))
+    plant("latin-1", "config.json is not UTF-8 text", lambda p: p.write_bytes(b'{"a": "\xe9"}'))
+    return variants
+
+
+@pytest.mark.deadline(10)
+async def test_check_config_refuses_what_runc_must_not_read(
+    tmp_path: Path, secret: Path, resolver: str
+) -> None:
+    for name, (path, message) in _config_variants(tmp_path / "bundle", secret).items():
+        # In a thread given up at the deadline: a FIFO opened for reading would block for ever.
+        with pytest.raises(InvalidRequest) as caught:
+            await trio.to_thread.run_sync(check_config, Path(path), abandon_on_cancel=True)
+        assert message in caught.value.message, name
+        assert "for-your-eyes" not in caught.value.message
+        assert "'r'" not in caught.value.message
+        # A container that already runs is watched whatever its bundle holds now.
+        assert read_bundle(Path(path)) == BundleConfig({}, memory_limited=True)
+
+
+def test_check_config_reads_a_good_one_once(tmp_path: Path) -> None:
+    path = tmp_path / "bundle"
+    path.mkdir()
+    (path / "config.json").write_text('{"process": {"args": ["sh"]}, "linux": {}}')
+    first = check_config(path)
+    assert first == BundleConfig({"args": ["sh"]}, memory_limited=False)
+    assert check_config(path) is first  # cached by the file's identity
+    replacement = tmp_path / "replacement.json"
+    replacement.write_text('{"linux": {"resources": {"memory": {"limit": 8388608}}}}')
+    os.replace(replacement, path / "config.json")
+    assert check_config(path) == BundleConfig({}, memory_limited=True)
+
+
+def test_runc_messages_lose_file_contents() -> None:
+    quoted = "invalid character 'r' looking for beginning of value"
+    assert without_file_contents("run", quoted) == (
+        "runc could not parse the bundle's config.json: it is not valid JSON (runc's own"
+        " message is not shown, because it quotes the file)"
+    )
+    assert "a JSON file" in without_file_contents("exec", "unexpected end of JSON input")
+    typed = (
+        "json: cannot unmarshal number 4294967296 into Go struct field User.process.user.uid"
+        " of type uint32"
+    )
+    assert without_file_contents("run", typed) == (
+        "json: cannot unmarshal a number into Go struct field User.process.user.uid of type uint32"
+    )
+    plain = "container with id exists: c"
+    assert without_file_contents("run", plain) == plain
+
+
+async def test_bad_config_json_over_the_api(
+    spawn_daemon: Any, make_bundle: BundleFactory, secret: Path, plain_parent: None
+) -> None:
+    """Each a 400 that never quotes the file, nothing made; a FIFO does not hang the daemon
+    (which runs in a process of its own here, so that a hang fails the test, not the suite)."""
+    daemon = await spawn_daemon()
+    for name, (path, message) in _config_variants(make_bundle(), secret).items():
+        response = await daemon.client.post(f"/containers/{name}", json={"bundlePath": path})
+        assert response.status_code == 400, (name, response.text)
+        error = response.json()["error"]
+        assert message in error, name
+        assert "for-your-eyes" not in error and "'r'" not in error, name
+        assert (await daemon.client.get(f"/containers/{name}")).status_code == 404
+    assert runc_ids(daemon.state_dir) == []
+
+
+async def test_runc_error_never_quotes_config_json(
+    start_daemon: Any, make_bundle: BundleFactory, secret: Path, tmp_path: Path
+) -> None:
+    """The race the daemon cannot close: config.json swapped for a link after its check.
+
+    A runc wrapper does the swap just before the real runc reads the bundle; runc then reads
+    the secret and fails with Go's parse error, which quotes its first byte.
+    """
+    swapping = tmp_path / "swapping-runc"
+    swapping.write_text(
+        "#!/bin/sh\n"
+        'previous=""\n'
+        'for arg in "$@"; do\n'
+        f'    [ "$previous" = --bundle ] && ln -sfn {secret} "$arg/config.json"\n'
+        '    previous="$arg"\n'
+        "done\n"
+        'exec runc "$@"\n'
+    )
+    swapping.chmod(0o755)
+    daemon: RunningDaemon = await start_daemon(runtime=str(swapping))
+    response = await daemon.client.post(
+        "/containers/swapped", json={"bundlePath": str(make_bundle())}
+    )
+    assert response.status_code == 500, response.text
+    error = response.json()["error"]
+    assert error == (
+        "runc run failed: runc could not parse the bundle's config.json: it is not valid JSON"
+        " (runc's own message is not shown, because it quotes the file)"
+    )
+    assert runc_ids(daemon.config.state_dir) == []
