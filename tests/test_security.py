@@ -147,6 +147,7 @@ async def test_loopback_tcp_over_ipv6(start_daemon: Any) -> None:
     assert daemon.url.startswith("http://[::1]:")
     status, answer = await curl_as(NOBODY, f"{daemon.url}/state")
     assert status == 403 and "nobody" in answer["error"]
+    assert f"on {daemon.url.removeprefix('http://')} only root may" in answer["error"]
     assert (await daemon.client.get("/state")).status_code == 200
 
 
@@ -210,7 +211,7 @@ def test_which_listeners_check_uids() -> None:
     def rule(**overrides: Any) -> Admission | None:
         return admission_for(daemon_config(Path("/nonexistent"), **overrides))
 
-    assert rule() == Admission(listen="127.0.0.1:0")
+    assert rule() == Admission()
     assert rule(listen=Listen(host="::1", port=1)) is not None
     assert rule(listen=Listen(host="localhost", port=1)) is not None
     assert rule(tls_cert=Path("c"), tls_key=Path("k")) is not None  # TLS alone names nobody
@@ -219,9 +220,10 @@ def test_which_listeners_check_uids() -> None:
     assert rule(listen=Listen(host="0.0.0.0", port=1), insecure_tcp=True) is None
     root_group = rule(socket_group="root")
     assert root_group is not None and root_group.group_id == 0
-    assert root_group.refusal(0) is None
-    nobody = root_group.refusal(65534)
+    assert root_group.refusal(0, "127.0.0.1:8888") is None
+    nobody = root_group.refusal(65534, "127.0.0.1:8888")
     assert nobody is not None and "uid 65534 (nobody)" in nobody
+    assert "on 127.0.0.1:8888 only root and members of root may" in nobody
 
 
 # --- TLS ------------------------------------------------------------------------------------

@@ -33,14 +33,13 @@ ROOT = 0
 
 @attrs.frozen
 class Admission:
-    """The rule for one listener: root, plus the members of ``group_name`` if one is given."""
+    """The rule for a listener: root, plus the members of ``group_name`` if one is given."""
 
-    listen: str
     group_name: str | None = None
     group_id: int | None = None
 
-    def refusal(self, uid: int) -> str | None:
-        """Why ``uid`` may not use the API, or None if it may."""
+    def refusal(self, uid: int, where: str) -> str | None:
+        """Why ``uid`` may not use the API served at ``where``, or None if it may."""
         if uid == ROOT:
             return None
         try:
@@ -56,7 +55,7 @@ class Admission:
         who = f"uid {uid} ({name})" if name is not None else f"uid {uid}"
         allowed = "root" if self.group_name is None else f"root and members of {self.group_name}"
         return (
-            f"{who} may not use this API: on {self.listen} only {allowed} may, because whoever"
+            f"{who} may not use this API: on {where} only {allowed} may, because whoever"
             " uses it is root on this machine (see --socket-group)"
         )
 
@@ -67,12 +66,12 @@ def admission_for(config: DaemonConfig) -> Admission | None:
     if listen.unix_path is not None or not listen.is_loopback or config.tls_client_ca is not None:
         return None
     if config.socket_group is None:
-        return Admission(listen=str(listen))
+        return Admission()
     try:
         group = grp.getgrnam(config.socket_group)
     except KeyError:
         raise StartupError(f"--socket-group: no group named {config.socket_group!r}") from None
-    return Admission(listen=str(listen), group_name=group.gr_name, group_id=group.gr_gid)
+    return Admission(group_name=group.gr_name, group_id=group.gr_gid)
 
 
 class PeerCheck:
@@ -101,8 +100,12 @@ class PeerCheck:
         try:
             uid = peer_uid(client, (server[0], server[1]))
         except (PeerUnknown, OSError, ValueError) as exc:
-            return f"cannot tell which user is connecting from {client[0]}:{client[1]}: {exc}"
-        return self.admission.refusal(uid)
+            return f"cannot tell which user is connecting from {_address(*client)}: {exc}"
+        return self.admission.refusal(uid, _address(server[0], server[1]))
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def _refuse(
