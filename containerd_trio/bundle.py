@@ -1,25 +1,47 @@
-"""What the daemon reads of an OCI bundle's ``config.json``.
+"""OCI bundles: what the daemon reads of a bundle's ``config.json``, and how.
 
-runc reads the whole of it; the daemon needs only a few facts: the process (what a container's
-init is, and what an exec inherits), whether it has a terminal, and whether the container has a
-memory limit (only then can its own cgroup kill it for memory, and only then is an OOM watcher
-worth its fd and task).
+runc reads the whole configuration itself; the daemon needs only a few facts of it: the
+process (shown in listings, and the base of every exec'd process) and whether the container
+has a memory limit (only then is an OOM watcher worth its fd and task).
+
+A bundle belongs to its client, so ``config.json`` is read only as a regular file inside the
+bundle: opened with :mod:`beneath` (no symbolic link, so not ``/etc/shadow`` through one), and
+non-blocking (a FIFO must not hang the daemon), then checked with ``fstat``. The daemon parses
+it before runc sees it, and a start is refused with a 400 that names what is wrong without
+quoting the file. runc's own parse errors quote the byte they stumbled on ("invalid character
+'r' looking for beginning of value"), so :func:`without_file_contents` replaces them with a
+sentence of ours: the file can still change between the daemon's read and runc's.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from . import beneath
+from .errors import InvalidRequest
+
+CONFIG_NAME = "config.json"
+#: Far above any real configuration (seccomp profiles included): the file is read in one go
+#: on the daemon's thread.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
 
 @attrs.frozen
 class BundleConfig:
+    """What the daemon reads of a bundle's config.json."""
+
     #: The OCI process object (shared between callers: never change it).
     process: dict[str, Any]
+    #: Whether the container's cgroup has a memory limit: only then can it be killed for
+    #: memory by its own cgroup, and only then is an OOM watcher worth its fd and task.
     memory_limited: bool
     #: ``linux.cgroupsPath`` (runc puts the cgroups under the id when it is unset).
     cgroups_path: str | None = None
@@ -31,30 +53,33 @@ class BundleConfig:
 
 _UNREADABLE = BundleConfig(process={}, memory_limited=True)
 
-#: config.json path -> (its identity when read, what was read). Containers started from one
-#: bundle share the parse; a changed file (mtime, size or inode) is read again.
-_bundle_configs: dict[str, tuple[tuple[int, int, int], BundleConfig]] = {}
+#: config.json path -> (the identity of the file read, what was read). Containers started from
+#: one bundle share the parse; another file, or a changed one, is read again.
+_bundle_configs: dict[str, tuple[tuple[int, ...], BundleConfig]] = {}
 
 
-def read_bundle(bundle: Path) -> BundleConfig:
-    """What the daemon needs of the bundle's config.json.
-
-    A broken config.json is runc's to report (its message is the one users know), so this never
-    raises; what cannot be read is taken as empty, with a memory limit (so watched).
-    """
-    path = os.path.join(bundle, "config.json")
+def check_config(bundle: Path) -> BundleConfig:
+    """The facts of the bundle's config.json; 400 if it is not a JSON object in a regular file
+    of the bundle's own. The messages never quote the file."""
+    where = os.path.join(bundle, CONFIG_NAME)
+    fd = _open_config(bundle, where)
     try:
-        info = os.stat(path)
-        identity = (info.st_mtime_ns, info.st_size, info.st_ino)
-        cached = _bundle_configs.get(path)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidRequest(
+                f"{where} is not a regular file (it is {_kind(info.st_mode)}): a bundle's config"
+                " is read only from a regular file"
+            )
+        identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        cached = _bundle_configs.get(where)
         if cached is not None and cached[0] == identity:
             return cached[1]
-        with open(path, "rb") as config_file:
-            config = json.loads(config_file.read())
-    except (OSError, ValueError):
-        return _UNREADABLE
-    if not isinstance(config, dict):
-        return _UNREADABLE
+        # Only a regular file gets here (open() would refuse a directory in words of its own).
+        with open(fd, "rb", closefd=False) as config_file:
+            data = config_file.read(MAX_CONFIG_BYTES + 1)
+    finally:
+        os.close(fd)
+    config = _parse(data, where)
     linux = _object(config.get("linux"))
     memory = _object(_object(linux.get("resources")).get("memory"))
     cgroups_path = linux.get("cgroupsPath")
@@ -65,9 +90,122 @@ def read_bundle(bundle: Path) -> BundleConfig:
     )
     if len(_bundle_configs) >= 1024:
         _bundle_configs.clear()
-    _bundle_configs[path] = (identity, facts)
+    _bundle_configs[where] = (identity, facts)
     return facts
+
+
+def read_bundle(bundle: Path) -> BundleConfig:
+    """What the daemon needs of the bundle's config.json, for containers that already run.
+
+    Never raises: a start was refused before runc ran if the file was bad (:func:`check_config`),
+    and a container adopted after a restart must be watched whatever its bundle holds now. What
+    cannot be read is taken as empty, with a memory limit (so watched).
+    """
+    try:
+        return check_config(bundle)
+    except InvalidRequest:
+        return _UNREADABLE
+
+
+def read_bundle_process(bundle: Path) -> dict[str, Any]:
+    """The ``process`` object of the bundle's config.json ({} if it cannot be read)."""
+    return read_bundle(bundle).process
+
+
+def _open_config(bundle: Path, where: str) -> int:
+    try:
+        directory = beneath.open_directory(bundle)
+    except (FileNotFoundError, NotADirectoryError):
+        raise InvalidRequest(f"bundlePath {str(bundle)!r} is not a directory") from None
+    try:
+        return beneath.open_beneath(
+            directory, CONFIG_NAME, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY
+        )
+    except FileNotFoundError:
+        raise InvalidRequest(
+            f"bundlePath {str(bundle)!r} has no config.json: it is not an OCI bundle"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InvalidRequest(
+                f"{where} is a symbolic link: a bundle's config is read only from a regular file"
+                " inside the bundle"
+            ) from None
+        raise InvalidRequest(f"{where} cannot be opened: {exc.strerror}") from None
+    finally:
+        os.close(directory)
+
+
+def _parse(data: bytes, where: str) -> dict[str, Any]:
+    """The config as runc's Go decoder would take it: UTF-8, no NaN or Infinity."""
+    if len(data) > MAX_CONFIG_BYTES:
+        raise InvalidRequest(f"{where} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        config = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise InvalidRequest(f"{where} is not UTF-8 text, so not JSON") from None
+    except json.JSONDecodeError as exc:
+        # exc.msg is one of the decoder's fixed phrases ("Expecting value"): no file content.
+        raise InvalidRequest(
+            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    except ValueError:
+        raise InvalidRequest(f"{where} is not valid JSON: NaN and Infinity are not JSON") from None
+    except RecursionError:
+        raise InvalidRequest(f"{where} is not a usable config: it is nested too deeply") from None
+    if not isinstance(config, dict):
+        raise InvalidRequest(
+            f"{where} is not a JSON object (it holds {_json_kind(config)}): it is not an OCI"
+            " runtime config"
+        )
+    return config
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)
 
 
 def _object(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file"
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool) or value is None:
+        return "a constant"
+    return "a number"
+
+
+# --- runc's words about a config it could not parse --------------------------------------------
+
+#: Go's encoding/json syntax errors quote the byte they stopped at ("invalid character 'r'
+#: looking for beginning of value"); type errors quote a number's text.
+_GO_SYNTAX_ERROR = re.compile(r"invalid character '|unexpected end of JSON input")
+_GO_NUMBER_VALUE = re.compile(r"cannot unmarshal number \S+ into")
+_READS_BUNDLE_CONFIG = frozenset({"run", "create", "restore"})
+
+
+def without_file_contents(command: str, message: str) -> str:
+    """runc's error message, minus whatever of a file's content it quotes."""
+    if _GO_SYNTAX_ERROR.search(message):
+        what = "the bundle's config.json" if command in _READS_BUNDLE_CONFIG else "a JSON file"
+        return (
+            f"runc could not parse {what}: it is not valid JSON (runc's own message is not"
+            " shown, because it quotes the file)"
+        )
+    return _GO_NUMBER_VALUE.sub("cannot unmarshal a number into", message)

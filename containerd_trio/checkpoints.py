@@ -4,20 +4,29 @@ They live in the bundle, not in the daemon's state dir, so that a checkpoint can
 container this daemon no longer lists, or one on another machine (copy the bundle). Beside the
 images, ``checkpoint.json`` keeps what the listing shows and what restore must repeat to CRIU
 (the same tcp, unix socket and shell options as at dump time).
+
+Bundles belong to clients, so nothing here follows a link: ``checkpoints`` and each checkpoint's
+directory are reached with :mod:`beneath` (``openat2`` with ``RESOLVE_NO_SYMLINKS``), and files
+are made, read and removed relative to those fds. A link where a directory should be is a 400
+that says so; before this, a ``checkpoints`` link made a checkpoint write its images, and a
+delete remove files, wherever it pointed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import attrs
 
-from . import timestamps
+from . import beneath, timestamps
 from .convert import converter
-from .errors import Conflict, NotFound
+from .errors import Conflict, DaemonError, InvalidRequest, NotFound
 from .runtime import CriuOptions
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -46,26 +55,46 @@ def checkpoints_dir(bundle: Path) -> Path:
 
 
 def image_path(bundle: Path, name: str) -> Path:
+    """The checkpoint's directory, for runc's ``--image-path``: checked to be a directory of the
+    bundle's own first (400 for a link), since runc and CRIU open it by name."""
+    os.close(_open_checkpoint(bundle, name))
     return checkpoints_dir(bundle) / name
 
 
 def reserve(bundle: Path, name: str) -> Path:
     """Create the checkpoint's directory; 409 if a checkpoint of that name exists."""
-    path = image_path(bundle, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    directory = _open_checkpoints(bundle, create=True)
+    if directory is None:
+        raise InvalidRequest(f"the bundle {bundle} is no longer a directory")
     try:
-        path.mkdir()
-    except FileExistsError:
-        raise Conflict(f"checkpoint {name!r} already exists in {path.parent}") from None
-    return path
+        try:
+            os.mkdir(name, 0o700, dir_fd=directory)
+        except FileExistsError:
+            if stat.S_ISLNK(os.lstat(name, dir_fd=directory).st_mode):
+                raise _refusal(errno.ELOOP, _described(bundle, name)) from None
+            raise Conflict(
+                f"checkpoint {name!r} already exists in {checkpoints_dir(bundle)}"
+            ) from None
+    finally:
+        os.close(directory)
+    return checkpoints_dir(bundle) / name
 
 
 def commit(bundle: Path, info: CheckpointInfo) -> None:
     """Write the metadata last: a directory without it is a checkpoint that never completed."""
-    path = image_path(bundle, info.name) / METADATA_NAME
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(converter.unstructure(info)))
-    os.replace(temporary, path)
+    directory = _open_checkpoint(bundle, info.name)
+    temporary = f"{METADATA_NAME}.tmp"
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(
+                temporary, dir_fd=directory
+            )  # left by a crash; a link is removed, not followed
+        fd = os.open(temporary, _NEW_FILE, 0o600, dir_fd=directory)
+        with open(fd, "wb") as metadata:
+            metadata.write(json.dumps(converter.unstructure(info)).encode())
+        os.replace(temporary, METADATA_NAME, src_dir_fd=directory, dst_dir_fd=directory)
+    finally:
+        os.close(directory)
 
 
 def new_info(name: str, options: CriuOptions) -> CheckpointInfo:
@@ -79,42 +108,157 @@ def new_info(name: str, options: CriuOptions) -> CheckpointInfo:
 
 
 def load(bundle: Path, name: str) -> CheckpointInfo:
-    path = image_path(bundle, name) / METADATA_NAME
+    directory = _open_checkpoint(bundle, name)
     try:
-        data = json.loads(path.read_bytes())
-        return converter.structure(data, CheckpointInfo)
-    except FileNotFoundError:
-        raise NotFound(f"checkpoint {name!r} not found in {checkpoints_dir(bundle)}") from None
-    except (ValueError, TypeError, KeyError) as exc:
-        raise NotFound(f"checkpoint {name!r} has unreadable metadata: {exc}") from None
+        return _read_metadata(directory, bundle, name)
+    finally:
+        os.close(directory)
 
 
 def list_all(bundle: Path) -> list[CheckpointInfo]:
     """Every completed checkpoint of the bundle, oldest first."""
+    directory = _open_checkpoints(bundle)
+    if directory is None:
+        return []
     found = []
     try:
-        entries = list(checkpoints_dir(bundle).iterdir())
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    for entry in entries:
-        try:
-            found.append(load(bundle, entry.name))
-        except NotFound:
-            continue  # half-made or foreign directory
+        with os.scandir(directory) as entries:
+            names = [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
+        for name in names:
+            try:
+                checkpoint = _open_in(directory, bundle, name)
+            except DaemonError:
+                continue  # replaced by a link or removed since the listing
+            try:
+                found.append(_read_metadata(checkpoint, bundle, name))
+            except NotFound:
+                continue  # half-made or foreign directory
+            finally:
+                os.close(checkpoint)
+    finally:
+        os.close(directory)
     found.sort(key=lambda info: (timestamps.parse_ns(info.timestamp), info.name))
     return found
 
 
 def delete(bundle: Path, name: str) -> None:
-    path = image_path(bundle, name)
-    if not (path / METADATA_NAME).exists():
-        raise NotFound(f"checkpoint {name!r} not found in {checkpoints_dir(bundle)}")
-    shutil.rmtree(path)
+    directory = _open_checkpoints(bundle)
+    if directory is None:
+        raise _not_found(bundle, name)
+    try:
+        checkpoint = _open_in(directory, bundle, name)
+        try:
+            os.stat(METADATA_NAME, dir_fd=checkpoint, follow_symlinks=False)
+        except FileNotFoundError:
+            raise _not_found(bundle, name) from None
+        finally:
+            os.close(checkpoint)
+        # Relative to the checkpoints directory's fd: rmtree never follows a link from there.
+        shutil.rmtree(name, dir_fd=directory)
+    finally:
+        os.close(directory)
 
 
 def discard(path: Path) -> None:
-    """Remove a checkpoint directory that did not complete."""
-    shutil.rmtree(path, ignore_errors=True)
+    """Remove a checkpoint directory (``reserve``'s answer) that did not complete."""
+    try:
+        directory = _open_checkpoints(path.parent.parent)
+    except DaemonError:
+        return
+    if directory is not None:
+        try:
+            shutil.rmtree(path.name, ignore_errors=True, dir_fd=directory)
+        finally:
+            os.close(directory)
+
+
+# --- resolving inside the bundle ----------------------------------------------------------------
+
+#: Directories are opened readable (not O_PATH): the checkpoints directory is listed.
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+#: Metadata is a few hundred bytes; a larger file is not ours.
+_MAX_METADATA = 64 * 1024
+
+
+def _open_checkpoints(bundle: Path, *, create: bool = False) -> int | None:
+    """An fd on ``{bundle}/checkpoints``, reached without a link; None if it does not exist."""
+    try:
+        bundle_fd = beneath.open_directory(bundle)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(CHECKPOINTS_DIR, 0o700, dir_fd=bundle_fd)
+        return beneath.open_beneath(bundle_fd, CHECKPOINTS_DIR, _DIRECTORY)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _refusal(exc.errno, str(checkpoints_dir(bundle))) from None
+    finally:
+        os.close(bundle_fd)
+
+
+def _open_checkpoint(bundle: Path, name: str) -> int:
+    """An fd on ``{bundle}/checkpoints/{name}``, reached without a link; 404 if missing."""
+    directory = _open_checkpoints(bundle)
+    if directory is None:
+        raise _not_found(bundle, name)
+    try:
+        return _open_in(directory, bundle, name)
+    finally:
+        os.close(directory)
+
+
+def _open_in(directory: int, bundle: Path, name: str) -> int:
+    try:
+        return beneath.open_beneath(directory, name, _DIRECTORY)
+    except FileNotFoundError:
+        raise _not_found(bundle, name) from None
+    except OSError as exc:
+        raise _refusal(exc.errno, _described(bundle, name)) from None
+
+
+def _read_metadata(directory: int, bundle: Path, name: str) -> CheckpointInfo:
+    try:
+        fd = beneath.open_beneath(directory, METADATA_NAME, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise _not_found(bundle, name) from None
+    except OSError as exc:
+        raise NotFound(f"checkpoint {name!r} has unreadable metadata: {exc.strerror}") from None
+    with open(fd, "rb") as metadata:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotFound(f"checkpoint {name!r} has unreadable metadata: not a regular file")
+        data = metadata.read(_MAX_METADATA + 1)
+    try:
+        if len(data) > _MAX_METADATA:
+            raise ValueError(f"larger than {_MAX_METADATA} bytes")
+        return converter.structure(json.loads(data), CheckpointInfo)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise NotFound(f"checkpoint {name!r} has unreadable metadata: {exc}") from None
+
+
+def _described(bundle: Path, name: str) -> str:
+    return f"checkpoint {name!r} in {checkpoints_dir(bundle)}"
+
+
+def _not_found(bundle: Path, name: str) -> NotFound:
+    return NotFound(f"checkpoint {name!r} not found in {checkpoints_dir(bundle)}")
+
+
+def _refusal(code: int | None, what: str) -> DaemonError:
+    """The 400 for a path that a link, or something else than a directory, stands in for."""
+    if code == errno.ELOOP:
+        return InvalidRequest(
+            f"{what} is a symbolic link: checkpoints are written, read and deleted only inside"
+            " the bundle, never through a link"
+        )
+    if code == errno.EXDEV:
+        return InvalidRequest(f"{what} leads outside the bundle")
+    if code == errno.ENOTDIR:
+        return InvalidRequest(f"{what} is not a directory")
+    return DaemonError(f"cannot open {what}: {os.strerror(code or 0)}")
 
 
 def criu_log_tail(work_path: Path, log_name: str, lines: int = 4) -> str:

@@ -227,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--socket-group",
         metavar="GROUP",
-        help="with a unix socket: make it 0660 and owned by this group (default: 0600, root only)",
+        help="admit this group's members as well as root: a unix socket is made 0660 and owned"
+        " by it; on a loopback TCP address the client's uid is checked (default: root only)",
     )
     add("--tls-cert", type=Path, metavar="FILE", help="serve TCP over TLS with this certificate")
     add("--tls-key", type=Path, metavar="FILE", help="the key of --tls-cert")
@@ -252,8 +253,8 @@ def parse_args(argv: Sequence[str] | None = None) -> DaemonConfig:
         parser.error("--tls-cert and --tls-key go together")
     if ns.tls_client_ca is not None and ns.tls_cert is None:
         parser.error("--tls-client-ca needs --tls-cert and --tls-key")
-    if ns.socket_group is not None and ns.listen.unix_path is None:
-        parser.error("--socket-group applies to a unix socket (--listen unix:PATH)")
+    if ns.socket_group is not None and not ns.listen.is_loopback:
+        parser.error("--socket-group applies to a unix socket or a loopback address")
     return DaemonConfig(
         listen=ns.listen,
         state_dir=ns.state_dir.absolute(),

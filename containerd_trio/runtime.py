@@ -32,6 +32,7 @@ import attrs
 import trio
 
 from . import procfs
+from .bundle import without_file_contents
 from .children import read_fd, run_child
 from .errors import RuntimeFailure, RuntimeTimeout
 from .keeperlink import CustodyRequest, KeeperLink, SpawnResult
@@ -93,6 +94,7 @@ class RuncError(RuntimeFailure):
     def __init__(self, command: str, runc_message: str) -> None:
         # runc's main often words its error "runc run failed: ..." already.
         runc_message = runc_message.removeprefix(f"runc {command} failed: ")
+        runc_message = without_file_contents(command, runc_message)
         super().__init__(f"runc {command} failed: {runc_message}")
         self.command = command
         self.runc_message = runc_message

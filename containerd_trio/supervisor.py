@@ -25,6 +25,7 @@ import trio
 
 from . import checkpoints, logs
 from .adoption import Adoption
+from .bundle import check_config
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
 from .container import Container, ContainerContext, Fresh, Launch, Restore
@@ -421,10 +422,8 @@ def _check_bundle(bundle_path: str, *, need_config: bool = True) -> Path:
         raise InvalidRequest(f"bundlePath must be an absolute path, not {bundle_path!r}")
     if not bundle.is_dir():
         raise InvalidRequest(f"bundlePath {bundle_path!r} is not a directory")
-    if need_config and not (bundle / "config.json").is_file():
-        raise InvalidRequest(
-            f"bundlePath {bundle_path!r} has no config.json: it is not an OCI bundle"
-        )
+    if need_config:
+        check_config(bundle)  # 400 for a config.json runc must not be given
     return bundle
 
 

@@ -3,8 +3,8 @@
 # whether its result is already there, so a second run takes about a second.
 #
 #   1. apt packages: runc, iptables (CRIU's network lock needs iptables-restore), busybox-static
-#      (the example and test bundles), openssl (the TLS tests make certificates), python3-venv
-#      where the system python lacks venv.
+#      (the example and test bundles), openssl (the TLS tests make certificates), curl (the
+#      loopback tests run it as other users), python3-venv where the system python lacks venv.
 #   2. a CRIU that works on this kernel. Debian 12's criu 3.17 fails outright on recent kernels
 #      ("vdso: Unexpected rt vDSO area bounds"); Debian 13's criu 4.1.1 passes `criu check` but
 #      cannot dump any TCP socket on Linux 6.16 and later ("Can't get 1:16 opt": the kernel
@@ -40,7 +40,7 @@ apt_install() {
 
 # --- 1. system packages ---------------------------------------------------------------------------
 missing=()
-for pkg in runc iptables busybox-static openssl; do
+for pkg in runc iptables busybox-static openssl curl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then

@@ -276,14 +276,16 @@ async def test_runc_failure_is_500_with_runcs_words(
     assert zombie_children() == []
 
 
-async def test_invalid_config_json_is_runcs_message(
+async def test_invalid_config_json_is_400_before_runc(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:
     bad = make_bundle()
     (bad / "config.json").write_text("{ this is not json")
     response = await daemon.client.post("/containers/badjson", json={"bundlePath": str(bad)})
-    assert response.status_code == 500
-    assert "runc run failed" in response.json()["error"]
+    assert response.status_code == 400
+    message = response.json()["error"]
+    assert "config.json is not valid JSON: Expecting property name" in message
+    assert "this is not json" not in message  # where it broke, never what it says
     assert runc_ids(daemon.config.state_dir) == []
 
 

@@ -1,12 +1,22 @@
-"""Who may connect: owner-only unix sockets, no plain TCP off loopback, TLS and mutual TLS."""
+"""Who may connect: owner-only unix sockets, the uid check on loopback TCP, no plain TCP off
+loopback, TLS and mutual TLS.
+
+The loopback tests run curl as other users (setpriv) against a real daemon, as an unlucky
+operator's neighbour would.
+"""
 
 from __future__ import annotations
 
 import grp
+import json
 import os
+import pwd
+import secrets
+import socket
 import ssl
 import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +24,13 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio.api.access import Admission, admission_for
 from containerd_trio.config import Listen
 from containerd_trio.errors import StartupError
+from containerd_trio.peer import PeerUnknown, peer_uid
 from containerd_trio.server import Daemon
 
-from .conftest import RunningDaemon, daemon_config
+from .conftest import BundleFactory, RunningDaemon, daemon_config, now, runc_ids, wait_exit
 
 
 async def test_unix_socket_is_owner_only(start_daemon: Any, tmp_path: Path) -> None:
@@ -60,6 +72,158 @@ async def test_insecure_tcp_must_be_asked_for(start_daemon: Any) -> None:
     port = int(daemon.url.rsplit(":", 1)[1])
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
         assert (await client.get("/state")).status_code == 200
+
+
+# --- who may connect over loopback TCP -------------------------------------------------------
+
+NOBODY = ("--reuid=nobody", "--regid=nogroup", "--clear-groups")
+
+
+async def curl_as(user: tuple[str, ...], url: str, *args: str) -> tuple[int, dict[str, Any]]:
+    """Run curl as another user (``setpriv`` options); the status and the JSON answer."""
+    result = await trio.run_process(
+        ["setpriv", *user, "curl", "-sS", "-g", "--max-time", "20", "-w", "\n%{http_code}",
+         *args, url],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    body, _, code = result.stdout.decode().rpartition("\n")
+    return int(code), json.loads(body) if body.strip() else {}
+
+
+def bind_mount_bundle(make_bundle: BundleFactory, host_dir: Path) -> Path:
+    """The issue's bundle: it bind-mounts a host directory and writes a file into it as root."""
+
+    def mount_host_dir(config: dict[str, Any]) -> None:
+        config["mounts"].append(
+            {"destination": "/host", "type": "bind", "source": str(host_dir),
+             "options": ["rbind", "rw"]}
+        )  # fmt: skip
+
+    return make_bundle(("touch", "/host/written-by-the-container"), edit=mount_host_dir)
+
+
+async def test_loopback_tcp_refuses_other_users_and_creates_nothing(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    host_dir = tmp_path / "host-dir"
+    host_dir.mkdir()
+    written = host_dir / "written-by-the-container"
+    bundle = bind_mount_bundle(make_bundle, host_dir)
+    start = ("-X", "POST", "-H", "content-type: application/json",
+             "-d", json.dumps({"bundlePath": str(bundle)}))  # fmt: skip
+
+    status, answer = await curl_as(NOBODY, f"{daemon.url}/containers/intruder", *start)
+    assert status == 403
+    assert "uid 65534 (nobody) may not use this API" in answer["error"]
+    assert "only root may" in answer["error"]
+    assert not written.exists()
+    assert (await daemon.client.get("/state")).json()["containers"] == []
+    assert runc_ids(daemon.config.state_dir) == []
+    assert not (daemon.config.containers_dir / "intruder").exists()
+
+    # Streams and WebSocket handshakes are refused before anything of the app runs.
+    status, answer = await curl_as(NOBODY, f"{daemon.url}/events")
+    assert status == 403 and "nobody" in answer["error"]
+    status, answer = await curl_as(
+        NOBODY, f"{daemon.url}/events",
+        "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
+        "-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    )  # fmt: skip
+    assert status == 403 and "nobody" in answer["error"]
+
+    # Root, the seed's curl user, gets in; the same bundle does what nobody was refused.
+    since = now()
+    status, answer = await curl_as(("--reuid=root",), f"{daemon.url}/containers/owner", *start)
+    assert status == 201, answer
+    assert await wait_exit(daemon.client, "owner", answer["processes"][0]["pid"], since) == 0
+    assert written.stat().st_uid == 0
+
+
+async def test_loopback_tcp_over_ipv6(start_daemon: Any) -> None:
+    daemon: RunningDaemon = await start_daemon(listen=Listen(host="::1", port=0))
+    assert daemon.url.startswith("http://[::1]:")
+    status, answer = await curl_as(NOBODY, f"{daemon.url}/state")
+    assert status == 403 and "nobody" in answer["error"]
+    assert f"on {daemon.url.removeprefix('http://')} only root may" in answer["error"]
+    assert (await daemon.client.get("/state")).status_code == 200
+
+
+@pytest.fixture
+def group_member() -> Iterator[tuple[str, str]]:
+    """A throwaway group and a user in it (removed afterwards): ``(group, user)``."""
+    suffix = secrets.token_hex(3)
+    group, user = f"ctrtrio-g{suffix}", f"ctrtrio-u{suffix}"
+    subprocess.run(["groupadd", group], check=True)
+    try:
+        subprocess.run(
+            ["useradd", "--no-create-home", "--no-user-group", "--groups", group,
+             "--shell", "/usr/sbin/nologin", user],
+            check=True,
+        )  # fmt: skip
+        try:
+            yield group, user
+        finally:
+            subprocess.run(["userdel", user], check=True)
+    finally:
+        subprocess.run(["groupdel", group], check=True)
+
+
+async def test_loopback_tcp_admits_the_socket_group(
+    start_daemon: Any, group_member: tuple[str, str]
+) -> None:
+    group, user = group_member
+    daemon: RunningDaemon = await start_daemon(socket_group=group)
+    member = (f"--reuid={user}", f"--regid={pwd.getpwnam(user).pw_gid}", "--init-groups")
+    status, answer = await curl_as(member, f"{daemon.url}/state")
+    assert status == 200 and answer["containers"] == []
+    status, answer = await curl_as(NOBODY, f"{daemon.url}/state")
+    assert status == 403
+    assert f"only root and members of {group} may" in answer["error"]
+
+
+async def test_socket_group_must_exist(start_daemon: Any) -> None:
+    with pytest.raises(StartupError, match="no group named 'no-such-group-here'"):
+        await start_daemon(socket_group="no-such-group-here")
+
+
+def test_peer_uid_of_a_loopback_connection() -> None:
+    for family, host in [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")]:
+        with socket.socket(family) as listener:
+            listener.bind((host, 0))
+            listener.listen()
+            client = socket.create_connection(listener.getsockname()[:2])
+            accepted, address = listener.accept()
+            with accepted:
+                server = accepted.getsockname()[:2]
+                assert peer_uid(address[:2], server) == os.getuid()
+                # A client that sent its request and closed at once cannot pass for anyone.
+                client.close()
+                with pytest.raises(PeerUnknown, match="already closed"):
+                    peer_uid(address[:2], server)
+                with pytest.raises(PeerUnknown, match="no client socket"):
+                    peer_uid((host, 1), server)  # no such connection
+
+
+def test_which_listeners_check_uids() -> None:
+    def rule(**overrides: Any) -> Admission | None:
+        return admission_for(daemon_config(Path("/nonexistent"), **overrides))
+
+    assert rule() == Admission()
+    assert rule(listen=Listen(host="::1", port=1)) is not None
+    assert rule(listen=Listen(host="localhost", port=1)) is not None
+    assert rule(tls_cert=Path("c"), tls_key=Path("k")) is not None  # TLS alone names nobody
+    assert rule(tls_cert=Path("c"), tls_key=Path("k"), tls_client_ca=Path("ca")) is None
+    assert rule(listen=Listen(unix_path=Path("/run/x.sock"))) is None  # file permissions
+    assert rule(listen=Listen(host="0.0.0.0", port=1), insecure_tcp=True) is None
+    root_group = rule(socket_group="root")
+    assert root_group is not None and root_group.group_id == 0
+    assert root_group.refusal(0, "127.0.0.1:8888") is None
+    nobody = root_group.refusal(65534, "127.0.0.1:8888")
+    assert nobody is not None and "uid 65534 (nobody)" in nobody
+    assert "on 127.0.0.1:8888 only root and members of root may" in nobody
 
 
 # --- TLS ------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from ..errors import DaemonError, InvalidRequest
 from ..supervisor import Supervisor
 from ..validation import ID_PATTERN
 from . import routes
+from .access import PeerCheck, admission_for
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,10 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.extensions["supervisor"] = supervisor
     app.register_blueprint(routes.blueprint)
+    admission = admission_for(supervisor.config)
+    if admission is not None:
+        # Outermost, so that nothing of the app (streams and WebSockets included) runs first.
+        app.asgi_app = PeerCheck(app.asgi_app, admission)  # type: ignore[method-assign]
 
     @app.before_request
     async def refuse_encoded_separators() -> None:
