@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from containerd_trio.reaper import dev_null
 
 from containerd_trio import precopy
 from containerd_trio.config import default_criu
 from containerd_trio.precopy import MemoryCopy
 from containerd_trio.runtime import CriuOptions, Runc, Stdio
+from containerd_trio.spawn import dev_null
 
 
 def make_runc(root: Path) -> Runc:
@@ -51,7 +51,7 @@ class DirectContainer:
     async def run(self, bundle: Path) -> int:
         stdio = self._new_stdio()
         try:
-            return await self.runtime.run(self.id, bundle, self.work / "init.pid", stdio)
+            return (await self.runtime.run(self.id, bundle, self.work / "init.pid", stdio)).pid
         finally:
             self._started()
 
@@ -68,9 +68,10 @@ class DirectContainer:
         work, pid_file = self.work / work_name, self.work / "init.pid"
         try:
             if memory is None:
-                return await self.runtime.restore(
+                started = await self.runtime.restore(
                     self.id, bundle, image, work, pid_file, stdio, options
                 )
+                return started.pid
             return await precopy.restore(
                 self.runtime, self.id, bundle, image, work, pid_file, stdio, options, memory
             )
@@ -100,9 +101,10 @@ class DirectContainer:
         process: dict[str, Any] = {"args": args, "cwd": "/", "env": ["PATH=/bin"], "user": {
             "uid": 0, "gid": 0}}  # fmt: skip
         null = dev_null()
-        return await self.runtime.exec(
+        started = await self.runtime.exec(
             self.id, process, self.work / "exec.pid", Stdio(null, null, null)
         )
+        return started.pid
 
     async def wait_for(self, text: bytes) -> bytes:
         """Read the output until it holds ``text``; everything read so far."""

@@ -210,7 +210,7 @@ class ExportPlan:
             info = tarfile.TarInfo(member.name)
             info.mtime = int(time.time())
             if member.directory:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                info.type, info.mode = tarfile.DIRTYPE, 0o700  # checkpoints/: memory images
                 yield compressor.feed(tarstream.header(info))
                 return
             data = member.data or b""

@@ -173,7 +173,7 @@ class _Unpacker:
     @property
     def _destination(self) -> Path | None:
         name = self.manifest.checkpoint
-        return None if name is None else checkpoints.image_path(self.bundle, name)
+        return None if name is None else checkpoints.checkpoints_dir(self.bundle) / name
 
     def _make_staging(self) -> Path:
         """Check the target, then make the staging directory on the same filesystem."""
@@ -340,7 +340,7 @@ class _Unpacker:
         if name is None:
             self._check_bundle_complete()
             return
-        images = checkpoints.image_path(self.staging, name)
+        images = checkpoints.checkpoints_dir(self.staging) / name
         if self.kinds.get(f"{CHECKPOINTS}/{name}/inventory.img") is not Kind.FILE:
             raise ArchiveError(f"it holds no CRIU images for {name!r} (no inventory.img)")
         if self.manifest.kind is ImageKind.CHECKPOINT:
@@ -355,7 +355,7 @@ class _Unpacker:
             parent_name = parent_of(os.readlink(parent))
             if self.manifest.bundle is BundleContent.FULL or parent_name is None:
                 raise ArchiveError(f"checkpoint {name!r} has a parent that cannot be here")
-            if not checkpoints.image_path(self.bundle, parent_name).is_dir():
+            if not (checkpoints.checkpoints_dir(self.bundle) / parent_name).is_dir():
                 raise ArchiveError(
                     f"checkpoint {name!r} builds on {parent_name!r}, which the target bundle"
                     " does not have: import that first"
@@ -416,10 +416,10 @@ class _Unpacker:
         name, destination = self.manifest.checkpoint, self._destination
         if name is None or destination is None:
             return
-        destination.parent.mkdir(exist_ok=True)
+        destination.parent.mkdir(mode=0o700, exist_ok=True)  # as checkpoints.reserve makes it
         if destination.exists():
             raise Conflict(f"checkpoint {name!r} appeared meanwhile")
-        os.rename(checkpoints.image_path(self.staging, name), destination)
+        os.rename(checkpoints.checkpoints_dir(self.staging) / name, destination)
 
 
 def _parts(name: str) -> list[str]:
