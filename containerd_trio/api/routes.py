@@ -301,7 +301,7 @@ async def container_logs(query: LogsQuery) -> Response:
     tail = None if query.tail is None else min(query.tail, MAX_TAIL)  # more: all of it
     filters: dict[str, Any] = {"since_ns": query.since, "until_ns": query.until, "pid": query.pid}
     if not _LOG_FILTERS:
-        given = [name for name, value in filters.items() if value is not None]
+        given = [name.removesuffix("_ns") for name, value in filters.items() if value is not None]
         if given:
             raise InvalidRequest(f"this daemon cannot filter logs by {', '.join(given)} yet")
         filters = {}
