@@ -18,7 +18,7 @@ import trio
 from containerd_trio import timestamps
 from containerd_trio.api import routes
 
-from .conftest import BundleFactory, RunningDaemon, now, start_container
+from .conftest import BundleFactory, RunningDaemon, now, start_container, wait_output
 
 NOW = timestamps.parse_ns("2026-11-28T15:00:00Z")
 
@@ -190,3 +190,30 @@ async def test_the_parameters_clients_send_today_still_work(
     assert gone.status_code == 404, gone.text
     deleted = await client.delete("/containers/old", params={"timeout": "0"})
     assert deleted.status_code == 200, deleted.text
+
+
+async def test_logs_of_one_process_and_of_a_time_window(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    created = await start_container(
+        client, "win", make_bundle(("sh", "-c", "echo one; sleep 100000"))
+    )
+    init = created["processes"][0]["pid"]
+    await wait_output(client, "win", "one")
+    between = now()
+    exec_ = await client.put("/containers/win/processes", json={"args": ["echo", "two"]})
+    assert exec_.status_code == 201, exec_.text
+    await wait_output(client, "win", "two")
+
+    async def data(**params: str) -> list[str]:
+        response = await client.get("/containers/win/logs", params=params)
+        assert response.status_code == 200, response.text
+        return [json.loads(line)["data"] for line in response.text.splitlines()]
+
+    assert await data() == ["one\n", "two\n"]
+    assert await data(pid=str(exec_.json()["pid"])) == ["two\n"]
+    assert await data(pid=str(init)) == ["one\n"]
+    assert await data(until=between) == ["one\n"]
+    assert await data(since=between) == ["two\n"]
+    assert await data(since="1h") == ["one\n", "two\n"]
+    assert await data(since="1h", until="1h") == []

@@ -23,6 +23,7 @@ from ..checkpoints import CheckpointInfo
 from ..convert import TYPE_SCHEMAS
 from ..errors import DaemonError, InternalError, InvalidRequest, PayloadTooLarge
 from ..events import EVENT_TYPES
+from ..logfile import MAX_LINE, STREAMS
 from ..model import ContainerInfo, DaemonState, MachineInfo, ProcessInfo, ProcessSpec
 from ..validation import CONTAINER_ID, ID_PATTERN
 from . import routes
@@ -83,11 +84,16 @@ def _hand_written() -> dict[str, Schema]:
         },
         "LogRecord": {
             "type": "object",
-            "description": "One line of a container's output (a line over 16 KiB is split into"
-            " several records).",
-            "required": ["stream", "timestamp", "data"],
+            "description": "One line of a container's output (a line over"
+            f" {MAX_LINE // 1024} KiB is split into several records; a terminal's output comes"
+            " as it was read).",
+            "required": ["stream", "pid", "timestamp", "data"],
             "properties": {
-                "stream": {"type": "string", "enum": ["stdout", "stderr"]},
+                "stream": {"type": "string", "enum": list(STREAMS)},
+                "pid": {
+                    "type": "integer",
+                    "description": "The process that wrote it, as the host sees it.",
+                },
                 "timestamp": timestamp,
                 "data": {
                     "type": "string",

@@ -7,9 +7,7 @@ handler's docstring is its description in the OpenAPI document.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator
-from typing import Any
 
 from quart import Response, current_app
 
@@ -17,7 +15,6 @@ from .. import metrics as metrics_module
 from ..checkpoints import CheckpointInfo
 from ..errors import (
     Conflict,
-    InvalidRequest,
     NotFound,
     RuntimeFailure,
     RuntimeTimeout,
@@ -277,12 +274,6 @@ async def _event_lines(subscription: Subscription) -> AsyncIterator[bytes]:
             yield event.line()
 
 
-# TODO(lead): Supervisor.log_lines takes since_ns, until_ns and pid with the logs rewrite. Until
-# it does, a logs request that uses them is refused (400) instead of failing in the call; then
-# this guard goes and the call below passes them always.
-_LOG_FILTERS = "since_ns" in inspect.signature(Supervisor.log_lines).parameters
-
-
 @api.route(
     "GET",
     "/containers/{id}/logs",
@@ -298,14 +289,14 @@ _LOG_FILTERS = "since_ns" in inspect.signature(Supervisor.log_lines).parameters
     errors=(NotFound,),
 )
 async def container_logs(query: LogsQuery) -> Response:
-    tail = None if query.tail is None else min(query.tail, MAX_TAIL)  # more: all of it
-    filters: dict[str, Any] = {"since_ns": query.since, "until_ns": query.until, "pid": query.pid}
-    if not _LOG_FILTERS:
-        given = [name.removesuffix("_ns") for name, value in filters.items() if value is not None]
-        if given:
-            raise InvalidRequest(f"this daemon cannot filter logs by {', '.join(given)} yet")
-        filters = {}
-    lines = supervisor().log_lines(query.id, tail=tail, follow=query.follow, **filters)
+    lines = supervisor().log_lines(
+        query.id,
+        tail=None if query.tail is None else min(query.tail, MAX_TAIL),  # more: all of it
+        follow=query.follow,
+        pid=query.pid,
+        since_ns=query.since,
+        until_ns=query.until,
+    )
     return wire.stream_response(lines)
 
 
