@@ -34,6 +34,12 @@ class InvalidRequest(DaemonError):
     status = 400
 
 
+class Forbidden(DaemonError):
+    """On a loopback TCP address, a client that is neither root nor in --socket-group."""
+
+    status = 403
+
+
 class NotFound(DaemonError):
     """Unknown container, process or checkpoint (or no such endpoint)."""
 
