@@ -13,13 +13,7 @@ from quart import Response, current_app
 
 from .. import metrics as metrics_module
 from ..checkpoints import CheckpointInfo
-from ..errors import (
-    Conflict,
-    NotFound,
-    RuntimeFailure,
-    RuntimeTimeout,
-    ShuttingDown,
-)
+from ..errors import Conflict, NotFound, RuntimeFailure, RuntimeTimeout, ShuttingDown
 from ..events import Subscription
 from ..model import ContainerInfo, DaemonState, ProcessInfo
 from ..supervisor import Supervisor
