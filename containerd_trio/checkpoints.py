@@ -28,6 +28,7 @@ from . import beneath, timestamps
 from .convert import converter
 from .errors import Conflict, DaemonError, InvalidRequest, NotFound
 from .runtime import CriuOptions
+from .validation import CHECKPOINT_NAME, doc
 
 CHECKPOINTS_DIR = "checkpoints"
 METADATA_NAME = "checkpoint.json"
@@ -35,13 +36,13 @@ METADATA_NAME = "checkpoint.json"
 
 @attrs.frozen
 class CheckpointInfo:
-    """One entry of the seed's listing."""
+    """One checkpoint of a bundle, as the listing shows it (the seed's)."""
 
-    name: str
+    name: str = attrs.field(metadata=doc("The checkpoint name.", like=CHECKPOINT_NAME))
     tcp: bool
     unix_sockets: bool
     shell: bool
-    timestamp: str
+    timestamp: str = attrs.field(metadata=doc("RFC 3339 with nanoseconds.", format="date-time"))
 
     @property
     def criu_options(self) -> CriuOptions:

@@ -7,6 +7,9 @@ as one readable sentence that names the field (see :func:`structure`).
 
 from __future__ import annotations
 
+import types
+import typing
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import attrs
@@ -15,11 +18,37 @@ from cattrs.cols import list_structure_factory, mapping_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, quoted
 
 T = TypeVar("T")
 
 converter = cattrs.Converter(forbid_extra_keys=True)
+
+#: How many unknown keys a message names (a body may hold thousands).
+SHOWN_KEYS_MAX = 5
+
+#: Types with a rule of their own (a ``NewType`` and its structure hook), with the name and
+#: JSON Schema the OpenAPI document gives them: see :func:`register_type`.
+TYPE_SCHEMAS: dict[Any, tuple[str, dict[str, Any]]] = {}
+
+
+def register_type(
+    tp: Any, structure: Callable[[object], Any], *, name: str, schema: dict[str, Any]
+) -> None:
+    """Read ``tp`` with ``structure``, and describe it as the component ``name``."""
+    converter.register_structure_hook(tp, lambda value, _: structure(value))
+    TYPE_SCHEMAS[tp] = (name, schema)
+
+
+def split_optional(tp: Any) -> tuple[bool, Any]:
+    """``(True, X)`` for ``X | None``; ``(False, tp)`` otherwise."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        members = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+        if len(members) < len(typing.get_args(tp)):
+            if len(members) != 1:
+                raise TypeError(f"cannot describe the union {tp!r}")
+            return True, members[0]
+    return False, tp
 
 
 def camel(name: str) -> str:
@@ -129,7 +158,7 @@ def _json_type(value: object) -> str:
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
     if isinstance(value, str):
-        return f"the string {value!r}" if len(value) <= 40 else "a string"
+        return f"the string {quoted(value)}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -140,9 +169,8 @@ def _json_type(value: object) -> str:
 def _problems(exc: BaseException, path: str) -> list[str]:
     """Walk cattrs' exception group to its leaves; name the field where each broke."""
     if isinstance(exc, ForbiddenExtraKeysError):
-        keys = ", ".join(repr(k) for k in sorted(exc.extra_fields))
         where = f" in {path}" if path else ""
-        return [f"unknown field{'s' if len(exc.extra_fields) > 1 else ''} {keys}{where}"]
+        return [f"{unknown_names('field', exc.extra_fields)}{where}"]
     if isinstance(exc, (ClassValidationError, IterableValidationError)):
         found: list[str] = []
         for sub in exc.exceptions:
@@ -152,6 +180,16 @@ def _problems(exc: BaseException, path: str) -> list[str]:
         return [f"missing required field {path!r}"]
     message = str(exc) or type(exc).__name__
     return [f"{path}: {message}" if path else message]
+
+
+def unknown_names(what: str, names: Collection[str]) -> str:
+    """``unknown field 'a'``, ``unknown fields 'a', 'b' and 7 more``: a message never lists
+    thousands."""
+    shown = sorted(names)[:SHOWN_KEYS_MAX]
+    listed = ", ".join(quoted(name) for name in shown)
+    rest = len(names) - len(shown)
+    more = f" and {rest} more" if rest else ""
+    return f"unknown {what}{'s' if len(names) > 1 else ''} {listed}{more}"
 
 
 def _describe(exc: BaseException) -> str:
@@ -169,8 +207,8 @@ def _note_of(exc: BaseException) -> str:
             return camel(str(name))
         if index is not None:
             # A mapping's key is the client's text: quoted, so that it can never break the
-            # one-line message (a key may hold a newline).
-            return f"[{index!r}]" if isinstance(index, str) else f"[{index}]"
+            # one-line message (a key may hold a newline), and cut short.
+            return f"[{quoted(index)}]" if isinstance(index, str) else f"[{index}]"
     return ""
 
 

@@ -1,12 +1,21 @@
 """The daemon's errors, each carrying the HTTP status it answers with.
 
 Every layer raises these; only the api layer turns them into responses. Messages are one clear
-sentence naming what was wrong, because clients print them verbatim.
+sentence naming what was wrong, because clients print them verbatim. Each class's docstring says
+when a client meets it: the OpenAPI document's table of errors is made from them.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+#: How much of a client's text a message quotes: enough to recognise it, never a whole body.
+QUOTED_MAX = 40
+
+
+def quoted(text: str) -> str:
+    """A client's text as an error message shows it: repr'd, cut short if it is long."""
+    return repr(text) if len(text) <= QUOTED_MAX else repr(text[:QUOTED_MAX]) + "..."
 
 
 class DaemonError(Exception):
@@ -20,35 +29,57 @@ class DaemonError(Exception):
 
 
 class InvalidRequest(DaemonError):
+    """Malformed JSON, wrong types, unknown fields or query parameters, an invalid id or signal."""
+
     status = 400
 
 
+class Forbidden(DaemonError):
+    """On a loopback TCP address, a client that is neither root nor in --socket-group."""
+
+    status = 403
+
+
 class NotFound(DaemonError):
+    """Unknown container, process or checkpoint (or no such endpoint)."""
+
     status = 404
 
 
 class Conflict(DaemonError):
+    """The container is not in a state that allows this, or the name is taken."""
+
     status = 409
 
 
 class PayloadTooLarge(DaemonError):
+    """The request body is larger than the daemon's limit."""
+
     status = 413
 
 
-class RuntimeFailure(DaemonError):
-    """runc (or CRIU under it) failed; the message carries runc's own words."""
+class InternalError(DaemonError):
+    """Nothing the client did: a fault in the daemon; the message names it."""
 
     status = 500
+
+
+class RuntimeFailure(DaemonError):
+    """runc (or CRIU) failed; the message carries its own words."""
+
+    status = 500
+
+
+class ShuttingDown(DaemonError):
+    """The daemon is shutting down."""
+
+    status = 503
 
 
 class RuntimeTimeout(DaemonError):
     """A runtime call passed its deadline; the runc process was killed."""
 
     status = 504
-
-
-class ShuttingDown(DaemonError):
-    status = 503
 
 
 class StartupError(Exception):

@@ -110,7 +110,10 @@ class EventBus:
         self._capacity = capacity
         self._queue = queue
         self._events: deque[Event] = deque(maxlen=capacity)
-        self._subscribers: dict[trio.MemorySendChannel[Event], str | None] = {}
+        # Each live channel, with what its subscriber asked for: (container id, event types).
+        self._subscribers: dict[
+            trio.MemorySendChannel[Event], tuple[str | None, frozenset[str] | None]
+        ] = {}
         self._file: AppendFile | None = None
         self._lines_in_file = 0
         self._last_ns = 0
@@ -163,8 +166,10 @@ class EventBus:
         event = Event(type=type, id=container_id, timestamp_ns=stamp, pid=pid, status=status)
         self._events.append(event)
         self._persist(event)
-        for channel, wanted in list(self._subscribers.items()):
-            if wanted is not None and wanted != container_id:
+        for channel, (wanted, types) in list(self._subscribers.items()):
+            if (wanted is not None and wanted != container_id) or (
+                types is not None and type not in types
+            ):
                 continue
             try:
                 channel.send_nowait(event)
@@ -207,9 +212,14 @@ class EventBus:
         self._lines_in_file = len(self._events)
 
     def subscribe(
-        self, *, since_ns: int | None = None, container_id: str | None = None
+        self,
+        *,
+        since_ns: int | None = None,
+        container_id: str | None = None,
+        types: frozenset[str] | None = None,
     ) -> Subscription:
-        """Take the replay from ``since_ns`` on and register for live events, in one step."""
+        """Take the replay from ``since_ns`` on and register for live events, in one step;
+        only those of ``container_id`` and of ``types`` when given."""
         send, receive = trio.open_memory_channel[Event](self._queue)
         replay: list[Event] = []
         if since_ns is not None:
@@ -218,13 +228,15 @@ class EventBus:
             for event in reversed(self._events):
                 if event.timestamp_ns < since_ns:
                     break
-                if container_id is None or event.id == container_id:
+                if (container_id is None or event.id == container_id) and (
+                    types is None or event.type in types
+                ):
                     replay.append(event)
             replay.reverse()
         if self.closed:
             send.close()
         else:
-            self._subscribers[send] = container_id
+            self._subscribers[send] = (container_id, types)
         return Subscription(self, replay, send, receive)
 
     def _drop(self, channel: trio.MemorySendChannel[Event]) -> None:

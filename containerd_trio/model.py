@@ -10,7 +10,16 @@ import enum
 
 import attrs
 
-from .convert import camel
+from .validation import (
+    ABSOLUTE_PATH,
+    CONTAINER_ID,
+    ENVIRONMENT,
+    NO_TERMINAL,
+    PROGRAM,
+    UNIX_ID,
+    UNIX_IDS,
+    doc,
+)
 
 
 class Status(enum.Enum):
@@ -20,45 +29,44 @@ class Status(enum.Enum):
     STOPPED = "stopped"
 
 
-_MAX_ID = 2**32 - 2  # (uid_t)-1 means "no change" to the kernel
-
-
-def _id_in_range(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not 0 <= value <= _MAX_ID:
-        raise ValueError(f"{camel(attribute.name)} must be between 0 and {_MAX_ID}, not {value}")
-
-
-def _ids_in_range(
-    _: object, attribute: attrs.Attribute[list[int] | None], value: list[int] | None
-) -> None:
-    for gid in value or ():
-        if not 0 <= gid <= _MAX_ID:
-            raise ValueError(
-                f"{camel(attribute.name)} must hold ids between 0 and {_MAX_ID}, not {gid}"
-            )
-
-
 @attrs.frozen
 class User:
-    uid: int = attrs.field(default=0, validator=_id_in_range)
-    gid: int = attrs.field(default=0, validator=_id_in_range)
-    additional_gids: list[int] | None = attrs.field(default=None, validator=_ids_in_range)
+    """The user a process runs as."""
+
+    uid: int = attrs.field(default=0, validator=UNIX_ID)
+    gid: int = attrs.field(default=0, validator=UNIX_ID)
+    additional_gids: list[int] | None = attrs.field(default=None, validator=UNIX_IDS)
 
 
 @attrs.frozen
 class ProcessSpec:
-    """An OCI process to start in a container; what is left out is taken from the bundle."""
+    """An OCI process to start in a running container (the ProcessSpec); what is left out is
+    taken from the bundle."""
 
-    args: list[str]
-    env: list[str] | None = None
-    cwd: str | None = None
+    args: list[str] = attrs.field(validator=PROGRAM, metadata=doc("The program and its arguments."))
+    env: list[str] | None = attrs.field(
+        default=None,
+        validator=ENVIRONMENT,
+        metadata=doc("KEY=value entries; the bundle's when left out."),
+    )
+    cwd: str | None = attrs.field(
+        default=None,
+        validator=ABSOLUTE_PATH,
+        metadata=doc("The working directory, an absolute path; the bundle's when left out."),
+    )
     user: User | None = None
-    terminal: bool = False
+    terminal: bool = attrs.field(
+        default=False,
+        validator=NO_TERMINAL,
+        metadata=doc("Terminal processes are not supported: true is refused with 400."),
+    )
 
 
 @attrs.frozen
 class ProcessInfo:
-    pid: int
+    """A live process the daemon started in a container."""
+
+    pid: int = attrs.field(metadata=doc("Its pid, as the host sees it.", minimum=1))
     args: list[str]
     user: User
     terminal: bool
@@ -68,27 +76,40 @@ class ProcessInfo:
 
 @attrs.frozen
 class ContainerState:
+    """A stopped container also has exitStatus."""
+
     status: Status
-    exit_status: int | None = None
+    exit_status: int | None = attrs.field(
+        default=None,
+        metadata=doc("Set once stopped: the init's exit code, or 128+N if signal N killed it."),
+    )
 
 
 @attrs.frozen
 class ContainerInfo:
-    id: str
-    bundle_path: str
+    """A container as the daemon lists it."""
+
+    id: str = attrs.field(metadata=doc("The container id.", like=CONTAINER_ID))
+    bundle_path: str = attrs.field(metadata=doc("The absolute path of the container's OCI bundle."))
     state: ContainerState
-    processes: list[ProcessInfo]
-    created_at: str
+    processes: list[ProcessInfo] = attrs.field(
+        metadata=doc("The live processes the daemon started, init first.")
+    )
+    created_at: str = attrs.field(metadata=doc("RFC 3339 with nanoseconds.", format="date-time"))
     labels: dict[str, str] = attrs.Factory(dict)
 
 
 @attrs.frozen
 class MachineInfo:
-    cpus: int
-    memory: int
+    """The machine the daemon runs on."""
+
+    cpus: int = attrs.field(metadata=doc("Online CPUs.", minimum=1))
+    memory: int = attrs.field(metadata=doc("MemTotal, in bytes.", minimum=0))
 
 
 @attrs.frozen
 class DaemonState:
+    """Every listed container, and the machine."""
+
     containers: list[ContainerInfo]
     machine: MachineInfo

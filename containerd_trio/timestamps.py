@@ -1,7 +1,8 @@
 """RFC 3339 timestamps with nanoseconds and a UTC offset, as in the seed's checkpoint listing.
 
 Timestamps are kept as integer nanoseconds since the epoch, so that ordering and ``?since=``
-comparisons are exact, and are formatted only at the edge.
+comparisons are exact, and are formatted only at the edge. Where a client names a moment
+(``since``, ``until``) it may also give a duration back from now, as docker does: ``10m``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,14 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timedelta, timezone
+
+from .errors import quoted
+
+#: A duration: whole numbers of days, hours, minutes and seconds, largest or not first.
+DURATION_PATTERN = r"^([0-9]{1,12}[dhms])+$"
+_DURATION = re.compile(DURATION_PATTERN)
+_DURATION_PART = re.compile(r"([0-9]+)([dhms])")
+_UNIT_NS = {"s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
 
 _RFC3339 = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
@@ -38,13 +47,14 @@ def parse_ns(text: str) -> int:
     match = _RFC3339.match(text)
     if match is None:
         raise ValueError(
-            f"{text!r} is not an RFC 3339 timestamp such as 2026-11-28T15:09:14.915868934+00:00"
+            f"{quoted(text)} is not an RFC 3339 timestamp such as"
+            " 2026-11-28T15:09:14.915868934+00:00"
         )
     date, hours, minutes, seconds, fraction, offset = match.groups()
     try:
         base = datetime.fromisoformat(f"{date}T{hours}:{minutes}:{seconds}")
     except ValueError as exc:
-        raise ValueError(f"{text!r} is not a valid date and time: {exc}") from None
+        raise ValueError(f"{quoted(text)} is not a valid date and time: {exc}") from None
     if offset in ("Z", "z"):
         delta = timedelta(0)
     else:
@@ -54,3 +64,20 @@ def parse_ns(text: str) -> int:
     whole = int(moment.timestamp())
     nanos = int((fraction or "0").ljust(9, "0"))
     return whole * 1_000_000_000 + nanos
+
+
+def parse_time(text: str, *, now: int | None = None) -> int:
+    """A moment a client names, in nanoseconds since the epoch: an RFC 3339 timestamp, or a
+    duration back from ``now`` (the present by default): ``90s``, ``10m``, ``1h30m``, ``2d``.
+
+    Raises ValueError with a message that says which forms are taken.
+    """
+    if _DURATION.match(text):
+        back = sum(int(n) * _UNIT_NS[unit] for n, unit in _DURATION_PART.findall(text))
+        return (now_ns() if now is None else now) - back
+    if _RFC3339.match(text):
+        return parse_ns(text)  # the shape of a timestamp: its error names the bad part
+    raise ValueError(
+        f"{quoted(text)} is not an RFC 3339 timestamp such as 2026-11-28T15:09:14+00:00,"
+        " nor a duration back from now such as 90s, 10m, 1h30m or 2d"
+    )

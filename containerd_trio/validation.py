@@ -1,34 +1,60 @@
-"""Checks on what clients name: container and checkpoint ids, signals.
+"""The rules on what clients send, each written once: ids, signals, paths, ranges.
 
-Ids become path components (state dir, bundle checkpoints, runc's root), so the pattern is
+A rule is an attrs validator (:class:`Rule`) that can also say itself in JSON Schema: the
+request models carry their own checks, the converter runs them as it builds a request, and the
+OpenAPI document shows the same limits, read from the same objects. The limits themselves
+(``MAX_PID``, the id's length) are defined here and nowhere else.
+
+Ids become path components (state dir, bundle checkpoints, runc's root), so their pattern is
 strict: it rules out ``..``, slashes, NUL and anything a shell or a filesystem treats specially.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import signal
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from .errors import InvalidRequest
+import attrs
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+from .convert import camel
+from .errors import InvalidRequest, quoted
+
+T = TypeVar("T")
+
+Schema = dict[str, Any]
+
+#: The longest container id or checkpoint name.
+ID_MAX_LENGTH = 128
+ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{ID_MAX_LENGTH - 1}}}$"
 _ID = re.compile(ID_PATTERN)
 
-# Names runc and kill(1) accept, with or without the SIG prefix. Realtime signals go by number.
-_SIGNALS_BY_NAME = {
-    sig.name: int(sig)
-    for sig in signal.Signals
-    if not sig.name.startswith("SIGRT") and sig.name.startswith("SIG")
-}
+#: Signals go by number up to here (the realtime ones included) or by name.
 MAX_SIGNAL = 64
+#: Names runc and kill(1) accept, with or without the SIG prefix, in the order of their numbers.
+SIGNAL_NAMES = tuple(
+    sig.name
+    for sig in sorted(signal.Signals, key=int)
+    if sig.name.startswith("SIG") and not sig.name.startswith("SIGRT")
+)
+_SIGNALS_BY_NAME = {name: int(signal.Signals[name]) for name in SIGNAL_NAMES}
+
+#: The largest pid the kernel hands out (``pid_max`` is at most 2**22).
+MAX_PID = 2**22
+#: The largest uid or gid a process may be given ((uid_t)-1 means "no change" to the kernel).
+MAX_UNIX_ID = 2**32 - 2
+#: The kernel's limits on a path and on one name in it, in bytes (PATH_MAX counts the NUL).
+PATH_MAX = 4096
+NAME_MAX = 255
 
 
 def check_id(value: str, what: str = "container id") -> str:
     if not _ID.fullmatch(value):  # not match(): "$" also matches before a final newline
-        shown = value if len(value) <= 40 else value[:40] + "..."
         raise InvalidRequest(
-            f"invalid {what} {shown!r}: it must match {ID_PATTERN} (letters, digits, '_', '.', '-';"
-            " at most 128 characters; not starting with a punctuation mark)"
+            f"invalid {what} {quoted(value)}: it must match {ID_PATTERN} (letters, digits, '_',"
+            f" '.', '-'; at most {ID_MAX_LENGTH} characters; not starting with a punctuation mark)"
         )
     return value
 
@@ -44,10 +70,182 @@ def parse_signal(value: object) -> int:
     if isinstance(value, str):
         name = value.strip().upper()
         if name.isascii() and name.isdecimal():
+            if len(name) > 20:  # int() of thousands of digits costs, and refuses past 4300
+                raise InvalidRequest(
+                    f"signal {quoted(value)} is out of range: it must be 1..{MAX_SIGNAL}"
+                )
             return parse_signal(int(name))
         if not name.startswith("SIG"):
             name = "SIG" + name
         if name in _SIGNALS_BY_NAME:
             return _SIGNALS_BY_NAME[name]
-        raise InvalidRequest(f"unknown signal {value!r}: use a number 1..{MAX_SIGNAL} or a name")
+        raise InvalidRequest(
+            f"unknown signal {quoted(value)}: use a number 1..{MAX_SIGNAL} or a name"
+        )
     raise InvalidRequest(f"signal must be an integer 1..{MAX_SIGNAL} or a name, not {value!r}")
+
+
+# --- rules on fields ----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Rule:
+    """An input rule: an attrs validator that says itself in JSON Schema too.
+
+    ``check(name, value)`` raises ValueError (or InvalidRequest) with a sentence that names the
+    field by its wire name; ``schema`` is the same rule as JSON Schema keywords, merged into the
+    field's schema by the OpenAPI document. None (an optional field left out) is not checked.
+    """
+
+    check: Callable[[str, Any], None]
+    schema: Schema
+
+    def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is not None:
+            self.check(camel(attribute.name), value)
+
+
+def _each(rule: Rule) -> Rule:
+    def check(name: str, values: Sequence[Any]) -> None:
+        for n, value in enumerate(values):
+            rule.check(f"{name}[{n}]", value)
+
+    return Rule(check, {"items": rule.schema})
+
+
+def _between(low: int, high: int) -> Rule:
+    def check(name: str, value: int) -> None:
+        if not low <= value <= high:
+            raise ValueError(f"{name} must be between {low} and {high}, not {value}")
+
+    return Rule(check, {"minimum": low, "maximum": high})
+
+
+def _identifier(what: str) -> Rule:
+    def check(_: str, value: str) -> None:
+        check_id(value, what)
+
+    return Rule(check, {"pattern": ID_PATTERN})
+
+
+def _absolute_path(name: str, value: str) -> None:
+    if not value.startswith("/"):
+        raise ValueError(f"{name} must be an absolute path, not {quoted(value)}")
+    if "\0" in value:
+        raise ValueError(f"{name} must not contain NUL")
+    # The kernel counts bytes; longer paths fail every system call with ENAMETOOLONG.
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size >= PATH_MAX:
+        raise ValueError(f"{name} is {size} bytes long: a path is at most {PATH_MAX - 1}")
+    longest = max(len(part.encode("utf-8", "surrogatepass")) for part in value.split("/"))
+    if longest > NAME_MAX:
+        raise ValueError(
+            f"{name} has a name of {longest} bytes in it: a file name is at most {NAME_MAX}"
+        )
+
+
+def _not_negative(name: str, value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, not {value}")
+
+
+def _seconds(name: str, value: float) -> None:
+    if not 0 <= value < math.inf:  # NaN fails every comparison
+        raise ValueError(f"{name} must be 0 or more (and finite), not {value}")
+
+
+def _program(name: str, args: Sequence[str]) -> None:
+    if not args:
+        raise ValueError(f"{name} must hold at least the program to run")
+    if not args[0]:
+        raise ValueError(f"{name}[0], the program to run, must not be empty")
+
+
+def _environment_entry(name: str, entry: str) -> None:
+    if entry.find("=") < 1:
+        raise ValueError(f"{name} must be NAME=VALUE, not {quoted(entry)}")
+
+
+def _no_terminal(name: str, value: bool) -> None:
+    # TODO(terminals): goes when terminal processes come (delete this rule and its use).
+    if value:
+        raise ValueError(f"terminal processes are not supported: set {name} to false")
+
+
+CONTAINER_ID = _identifier("container id")
+CHECKPOINT_NAME = _identifier("checkpoint name")
+ABSOLUTE_PATH = Rule(
+    _absolute_path,
+    {"pattern": rf"^(/[^/\x00]{{0,{NAME_MAX}}})+$", "maxLength": PATH_MAX - 1},
+)
+PID = _between(1, MAX_PID)
+UNIX_ID = _between(0, MAX_UNIX_ID)
+UNIX_IDS = _each(UNIX_ID)
+NOT_NEGATIVE = Rule(_not_negative, {"minimum": 0})
+SECONDS = Rule(_seconds, {"minimum": 0})
+PROGRAM = Rule(_program, {"minItems": 1, "prefixItems": [{"minLength": 1}]})
+ENVIRONMENT_ENTRY = Rule(_environment_entry, {"pattern": "^[^=]+="})
+ENVIRONMENT = _each(ENVIRONMENT_ENTRY)
+NO_TERMINAL = Rule(_no_terminal, {"const": False})
+
+
+def doc(description: str, *, like: Rule | None = None, **schema: Any) -> dict[str, Schema]:
+    """A field's ``metadata``: what the OpenAPI document says of it beyond its type.
+
+    ``like`` shows a rule that the field's values obey without checking it (an answer's id is
+    the daemon's own, checked when it came in).
+    """
+    return {"schema": {**(like.schema if like else {}), "description": description, **schema}}
+
+
+# --- rules on whole objects ---------------------------------------------------------------------
+
+
+@attrs.frozen
+class ExactlyOne:
+    """A class rule: exactly one of these fields is given (a null counts as left out)."""
+
+    names: tuple[str, ...]
+
+    def __call__(self, instance: object) -> None:
+        given = [name for name in self.names if getattr(instance, name) is not None]
+        if len(given) == 1:
+            return
+        wire = " or ".join(f'"{camel(name)}"' for name in self.names)
+        if not given:
+            raise ValueError(f"give {wire}")
+        raise ValueError(f"give either {wire}, not both")
+
+    @property
+    def schema(self) -> Schema:
+        wire = [camel(name) for name in self.names]
+        return {
+            "oneOf": [
+                {
+                    "required": [name],
+                    "properties": {
+                        other: {"not": {"type": "null"}} if other == name else {"type": "null"}
+                        for other in wire
+                    },
+                }
+                for name in wire
+            ]
+        }
+
+
+#: Where :func:`class_rule` keeps the rule, for the OpenAPI document.
+CLASS_RULE = "__class_rule__"
+
+
+def class_rule(rule: ExactlyOne) -> Callable[[type[T]], type[T]]:
+    """Check ``rule`` once the attrs class is built; apply below ``@attrs.frozen``."""
+
+    def apply(cls: type[T]) -> type[T]:
+        def check(self: object) -> None:
+            rule(self)
+
+        setattr(cls, "__attrs_post_init__", check)  # noqa: B010 (mypy would refuse the dot)
+        setattr(cls, CLASS_RULE, rule)
+        return cls
+
+    return apply

@@ -178,19 +178,25 @@ def test_unknown_and_missing_fields_are_named() -> None:
 signals = st.integers(min_value=1, max_value=MAX_SIGNAL).map(schemas.Signal)
 unix_ids = st.integers(min_value=0, max_value=MAX_UNIX_ID)
 texts = st.text(max_size=20)
+#: What the models' rules take: absolute paths without NUL, valid ids, NAME=VALUE.
+paths = st.text(st.characters(exclude_characters="\0"), max_size=20).map(lambda t: "/" + t)
+names = st.from_regex(ID_REGEX, fullmatch=True)
+environment = st.tuples(st.text(st.characters(exclude_characters="="), min_size=1), texts).map(
+    "=".join
+)
 
 VALID_REQUESTS: dict[type[Any], st.SearchStrategy[Any]] = {
     schemas.StartRequest: st.builds(
         schemas.StartRequest,
-        bundle_path=texts,
-        checkpoint=st.none() | texts,
+        bundle_path=paths,
+        checkpoint=st.none() | names,
         labels=st.dictionaries(texts, texts, max_size=4),
     ),
     schemas.ExecRequest: st.builds(
         ProcessSpec,
-        args=st.lists(texts, max_size=4),
-        env=st.none() | st.lists(texts, max_size=4),
-        cwd=st.none() | texts,
+        args=st.lists(texts, min_size=1, max_size=4).filter(lambda args: args[0] != ""),
+        env=st.none() | st.lists(environment, max_size=4),
+        cwd=st.none() | paths,
         user=st.none()
         | st.builds(
             User,
@@ -198,13 +204,12 @@ VALID_REQUESTS: dict[type[Any], st.SearchStrategy[Any]] = {
             gid=unix_ids,
             additional_gids=st.none() | st.lists(unix_ids, max_size=3),
         ),
-        terminal=st.booleans(),
+        terminal=st.just(False),  # true is refused: no terminals yet
     ),
     schemas.SignalRequest: st.builds(schemas.SignalRequest, signal=signals),
-    schemas.UpdateRequest: st.builds(
-        schemas.UpdateRequest,
-        status=st.none() | st.sampled_from(schemas.DesiredStatus),
-        signal=st.none() | signals,
+    schemas.UpdateRequest: st.one_of(  # exactly one of the two
+        st.builds(schemas.UpdateRequest, status=st.sampled_from(schemas.DesiredStatus)),
+        st.builds(schemas.UpdateRequest, signal=signals),
     ),
     schemas.CheckpointRequest: st.builds(
         schemas.CheckpointRequest,

@@ -19,7 +19,7 @@ from containerd_trio.api import openapi, schemas
 from containerd_trio.api.app import create_app
 from containerd_trio.convert import camel
 from containerd_trio.model import ProcessSpec
-from containerd_trio.validation import ID_PATTERN, parse_signal
+from containerd_trio.validation import ID_PATTERN, MAX_PID, parse_signal
 
 from .conftest import COUNTER, BundleFactory, RunningDaemon, now, start_container, wait_exit
 
@@ -144,11 +144,18 @@ def test_query_parameters() -> None:
         "timeout": {"type": "number", "minimum": 0, "default": 10}
     }
     events = query("/events", "get")
-    assert events["since"]["format"] == "date-time"
+    # since: an RFC 3339 time, or a duration back from now.
+    assert {"format": "date-time"} in events["since"]["anyOf"]
+    assert set(events) == {"since", "id", "type"}
     assert events["id"]["pattern"] == ID_PATTERN
+    assert re.fullmatch(events["type"]["pattern"], "exit,oom")
+    assert not re.fullmatch(events["type"]["pattern"], "exit,nope")
     logs = query("/containers/{id}/logs", "get")
+    assert set(logs) == {"tail", "follow", "since", "until", "pid"}
     assert logs["tail"] == {"type": "integer", "minimum": 0}
     assert {"true", "false"} <= set(logs["follow"]["enum"])
+    assert logs["since"] == logs["until"] == events["since"]
+    assert logs["pid"] == {"type": "integer", "minimum": 1, "maximum": MAX_PID}
     assert "bundlePath" in query("/containers/{id}/checkpoint", "get")
     assert "bundlePath" in query("/containers/{id}/checkpoint/{name}", "delete")
 

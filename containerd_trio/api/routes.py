@@ -1,25 +1,54 @@
-"""The REST routes of ``API.md``: the seed's, then what came after it."""
+"""The REST routes: the seed's, then what came after it.
+
+Each handler is declared where it is written (:meth:`Api.route`): by the time it runs, its
+parameters are parsed and checked and its body structured, by the rules of their classes. A
+handler's docstring is its description in the OpenAPI document.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from quart import Blueprint, Response, current_app, request
+from quart import Response, current_app
 
 from .. import metrics as metrics_module
-from ..errors import InvalidRequest
+from ..checkpoints import CheckpointInfo
+from ..errors import Conflict, NotFound, RuntimeFailure, RuntimeTimeout, ShuttingDown
 from ..events import Subscription
+from ..model import ContainerInfo, DaemonState, ProcessInfo
 from ..supervisor import Supervisor
-from ..timestamps import parse_ns
-from ..validation import check_id
-from . import app as http
-from . import openapi
-from .schemas import CheckpointRequest, ExecRequest, SignalRequest, StartRequest, UpdateRequest
+from . import wire
+from .endpoints import Answer, Api
+from .schemas import (
+    CheckpointPath,
+    CheckpointQuery,
+    CheckpointRequest,
+    CheckpointsQuery,
+    ContainerPath,
+    DeleteQuery,
+    EventsQuery,
+    ExecRequest,
+    LogsQuery,
+    ProcessPath,
+    SignalRequest,
+    StartRequest,
+    UpdateRequest,
+)
 
-blueprint = Blueprint("api", __name__)
+api = Api("api")
 
 #: A ``tail`` larger than this means the whole log (and must not reach deque(maxlen=...)).
 MAX_TAIL = 1 << 30
+
+#: Routes that call runc (or CRIU): it may fail (500), pass its deadline (504), or meet a
+#: shutdown (503).
+RUNTIME = (RuntimeFailure, ShuttingDown, RuntimeTimeout)
+
+CONTAINERS = ("containers",)
+PROCESSES = ("processes",)
+CHECKPOINTS = ("checkpoints",)
+OBSERVE = ("observe",)
+DAEMON = ("daemon",)
 
 
 def supervisor() -> Supervisor:
@@ -27,139 +56,210 @@ def supervisor() -> Supervisor:
     return value
 
 
-# --- query parameters -----------------------------------------------------------------------
-
-
-def _query_number(name: str, default: float | None, *, integer: bool = False) -> float | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        kind = "a whole number" if integer else "a number"
-        raise InvalidRequest(f"query parameter {name} must be {kind}, not {raw!r}") from None
-    if value < 0 or value != value or value == float("inf"):
-        raise InvalidRequest(f"query parameter {name} must be 0 or more, not {raw!r}")
-    return value
-
-
-def _query_bool(name: str) -> bool:
-    raw = request.args.get(name, "false").lower()
-    if raw in ("true", "1", "yes", ""):
-        return True
-    if raw in ("false", "0", "no"):
-        return False
-    raise InvalidRequest(f"query parameter {name} must be true or false, not {raw!r}")
-
-
 # --- the seed's endpoints -------------------------------------------------------------------
 
 
-@blueprint.post("/containers/<container_id>")
-async def start_container(container_id: str) -> Response:
-    check_id(container_id)
-    body = await http.read_body(StartRequest)
+@api.route(
+    "POST",
+    "/containers/{id}",
+    operation_id="startContainer",
+    summary="Start a container (or restore it from a checkpoint)",
+    tags=CONTAINERS,
+    params=ContainerPath,
+    body=StartRequest,
+    answers=(Answer(201, "The container, once its init process runs.", ContainerInfo),),
+    errors=(NotFound, Conflict, *RUNTIME),
+)
+async def start_container(path: ContainerPath, body: StartRequest) -> Response:
+    """A stopped container under the id is replaced (and its log with it); a running or paused
+    one is a 409. A start that fails leaves nothing behind."""
     info = await supervisor().start(
-        container_id, body.bundle_path, checkpoint=body.checkpoint, labels=body.labels
+        path.id, body.bundle_path, checkpoint=body.checkpoint, labels=body.labels
     )
-    return http.json_response(info, 201)
+    return wire.json_response(info, 201)
 
 
-@blueprint.put("/containers/<container_id>/processes")
-@blueprint.put("/containers/<container_id>/process")
-async def add_process(container_id: str) -> Response:
-    check_id(container_id)
-    spec = await http.read_body(ExecRequest)
-    return http.json_response(await supervisor().exec(container_id, spec), 201)
+_EXEC_ANSWERS = (Answer(201, "The process, with its pid.", ProcessInfo),)
+_EXEC_ERRORS = (NotFound, Conflict, *RUNTIME)
 
 
-@blueprint.post("/containers/<container_id>/process/<pid>")
-async def signal_process(container_id: str, pid: str) -> Response:
-    check_id(container_id)
-    # isdecimal(), and ASCII: "3¹".isdigit() is True, and int() refuses it.
-    if not (pid.isascii() and pid.isdecimal()) or not 0 < int(pid) < 2**22 + 1:
-        raise InvalidRequest(f"pid must be a positive integer, not {pid!r}")
-    body = await http.read_body(SignalRequest)
-    supervisor().signal_process(container_id, int(pid), body.signal)
-    return http.json_response({})
+@api.route(
+    "PUT",
+    "/containers/{id}/processes",
+    operation_id="execProcess",
+    summary="Start a process in a running container",
+    tags=PROCESSES,
+    params=ContainerPath,
+    body=ExecRequest,
+    answers=_EXEC_ANSWERS,
+    errors=_EXEC_ERRORS,
+)
+@api.route(
+    "PUT",
+    "/containers/{id}/process",
+    operation_id="execProcessSeed",
+    summary="Start a process in a running container (the seed's spelling)",
+    tags=PROCESSES,
+    params=ContainerPath,
+    body=ExecRequest,
+    answers=_EXEC_ANSWERS,
+    errors=_EXEC_ERRORS,
+)
+async def add_process(path: ContainerPath, spec: ExecRequest) -> Response:
+    """What the process leaves out (env, cwd, user) comes from the bundle's config.json. Its
+    output goes to the container's log, its exit to the event stream."""
+    return wire.json_response(await supervisor().exec(path.id, spec), 201)
 
 
-@blueprint.get("/state")
+@api.route(
+    "POST",
+    "/containers/{id}/process/{pid}",
+    operation_id="signalProcess",
+    summary="Send a signal to a process of the container",
+    tags=PROCESSES,
+    params=ProcessPath,
+    body=SignalRequest,
+    answers=(Answer(200, "The signal was sent.", "Empty"),),
+    errors=(NotFound,),
+)
+async def signal_process(path: ProcessPath, body: SignalRequest) -> Response:
+    """The pid must be a live process the daemon started in that container (the init or an
+    added one)."""
+    supervisor().signal_process(path.id, path.pid, body.signal)
+    return wire.json_document({})
+
+
+@api.route(
+    "GET",
+    "/state",
+    operation_id="getState",
+    summary="Every container, and the machine",
+    tags=CONTAINERS,
+    answers=(Answer(200, "The daemon's state.", DaemonState),),
+)
 async def state() -> Response:
-    return http.json_response(supervisor().state())
+    return wire.json_response(supervisor().state())
 
 
-@blueprint.post("/containers/<container_id>/checkpoint/<name>")
-async def create_checkpoint(container_id: str, name: str) -> Response:
-    check_id(container_id)
-    check_id(name, "checkpoint name")
-    body = await http.read_body(CheckpointRequest, optional=True)
-    info = await supervisor().checkpoint(container_id, name, body.criu_options, exit=body.exit)
-    return http.json_response(info, 201)
+@api.route(
+    "POST",
+    "/containers/{id}/checkpoint/{name}",
+    operation_id="createCheckpoint",
+    summary="Checkpoint a container into {bundlePath}/checkpoints/{name}",
+    tags=CHECKPOINTS,
+    params=CheckpointPath,
+    body=CheckpointRequest,
+    body_required=False,
+    answers=(Answer(201, "The checkpoint.", CheckpointInfo),),
+    errors=(NotFound, Conflict, *RUNTIME),
+)
+async def create_checkpoint(path: CheckpointPath, body: CheckpointRequest) -> Response:
+    info = await supervisor().checkpoint(path.id, path.name, body.criu_options, exit=body.exit)
+    return wire.json_response(info, 201)
 
 
-@blueprint.get("/containers/<container_id>/checkpoint")
-async def list_checkpoints(container_id: str) -> Response:
-    bundle = request.args.get("bundlePath")
-    return http.json_response(supervisor().list_checkpoints(container_id, bundle))
+@api.route(
+    "GET",
+    "/containers/{id}/checkpoint",
+    operation_id="listCheckpoints",
+    summary="The checkpoints of a container's bundle, oldest first",
+    tags=CHECKPOINTS,
+    params=CheckpointsQuery,
+    answers=(Answer(200, "The checkpoints, oldest first.", list[CheckpointInfo]),),
+    errors=(NotFound,),
+)
+async def list_checkpoints(query: CheckpointsQuery) -> Response:
+    return wire.json_response(supervisor().list_checkpoints(query.id, query.bundle_path))
 
 
-@blueprint.delete("/containers/<container_id>/checkpoint/<name>")
-async def delete_checkpoint(container_id: str, name: str) -> Response:
-    bundle = request.args.get("bundlePath")
-    supervisor().delete_checkpoint(container_id, name, bundle)
-    return http.json_response({})
+@api.route(
+    "DELETE",
+    "/containers/{id}/checkpoint/{name}",
+    operation_id="deleteCheckpoint",
+    summary="Delete a checkpoint",
+    tags=CHECKPOINTS,
+    params=CheckpointQuery,
+    answers=(Answer(200, "It is gone.", "Empty"),),
+    errors=(NotFound,),
+)
+async def delete_checkpoint(query: CheckpointQuery) -> Response:
+    supervisor().delete_checkpoint(query.id, query.name, query.bundle_path)
+    return wire.json_document({})
 
 
-@blueprint.patch("/containers/<container_id>")
-async def update_container(container_id: str) -> Response:
-    check_id(container_id)
-    body = await http.read_body(UpdateRequest)
-    if body.status is None and body.signal is None:
-        raise InvalidRequest('give "status" ("paused" or "running") or "signal"')
-    if body.status is not None and body.signal is not None:
-        raise InvalidRequest('give either "status" or "signal", not both')
+@api.route(
+    "PATCH",
+    "/containers/{id}",
+    operation_id="updateContainer",
+    summary="Pause or resume a container, or signal its init",
+    tags=CONTAINERS,
+    params=ContainerPath,
+    body=UpdateRequest,
+    answers=(Answer(200, "The container.", ContainerInfo),),
+    errors=(NotFound, Conflict, *RUNTIME),
+)
+async def update_container(path: ContainerPath, body: UpdateRequest) -> Response:
+    """A signal is sent, not waited for: the answer may still say running."""
     status = body.status.status if body.status is not None else None
-    info = await supervisor().update(container_id, status=status, signum=body.signal)
-    return http.json_response(info)
+    info = await supervisor().update(path.id, status=status, signum=body.signal)
+    return wire.json_response(info)
 
 
 # --- beyond the seed ------------------------------------------------------------------------
 
 
-@blueprint.get("/containers/<container_id>")
-async def get_container(container_id: str) -> Response:
-    return http.json_response(supervisor().get(container_id))
+@api.route(
+    "GET",
+    "/containers/{id}",
+    operation_id="getContainer",
+    summary="One container",
+    tags=CONTAINERS,
+    params=ContainerPath,
+    answers=(Answer(200, "The container.", ContainerInfo),),
+    errors=(NotFound,),
+)
+async def get_container(path: ContainerPath) -> Response:
+    return wire.json_response(supervisor().get(path.id))
 
 
-@blueprint.delete("/containers/<container_id>")
-async def delete_container(container_id: str) -> Response:
-    check_id(container_id)
-    timeout = _query_number("timeout", 10.0)
-    assert timeout is not None
-    return http.json_response(await supervisor().delete(container_id, timeout))
+@api.route(
+    "DELETE",
+    "/containers/{id}",
+    operation_id="deleteContainer",
+    summary="Stop (SIGTERM, then SIGKILL after timeout seconds) and remove a container",
+    tags=CONTAINERS,
+    params=DeleteQuery,
+    answers=(Answer(200, "The container as it was at the end.", ContainerInfo),),
+    errors=(NotFound, *RUNTIME),
+)
+async def delete_container(query: DeleteQuery) -> Response:
+    """Its state and log are removed; its checkpoints stay in the bundle."""
+    return wire.json_response(await supervisor().delete(query.id, query.timeout))
 
 
-@blueprint.get("/events")
-async def events() -> Response:
-    since_raw = request.args.get("since")
-    since = None
-    if since_raw is not None:
-        # An unencoded "+00:00" in a query string arrives as " 00:00": take it as meant.
-        if len(since_raw) > 6 and since_raw[-6] == " " and since_raw[-3] == ":":
-            since_raw = since_raw[:-6] + "+" + since_raw[-5:]
-        try:
-            since = parse_ns(since_raw)
-        except ValueError as exc:
-            raise InvalidRequest(f"query parameter since: {exc}") from None
-    container_id = request.args.get("id")
-    if container_id is not None:
-        check_id(container_id)
+@api.route(
+    "GET",
+    "/events",
+    operation_id="streamEvents",
+    summary="The event stream: past events from since on, then live ones",
+    tags=OBSERVE,
+    params=EventsQuery,
+    answers=(
+        Answer(
+            200,
+            "One Event object per line (newline-delimited JSON); the stream stays open.",
+            "Event",
+            wire.NDJSON,
+        ),
+    ),
+)
+async def events(query: EventsQuery) -> Response:
     # Subscribe now, before the answer's headers go out: a client that acts once it sees them
     # must not miss the events its action causes.
-    subscription = supervisor().events.subscribe(since_ns=since, container_id=container_id)
-    return http.stream_response(_event_lines(subscription))
+    subscription = supervisor().events.subscribe(
+        since_ns=query.since, container_id=query.id, types=query.type
+    )
+    return wire.stream_response(_event_lines(subscription))
 
 
 async def _event_lines(subscription: Subscription) -> AsyncIterator[bytes]:
@@ -168,37 +268,102 @@ async def _event_lines(subscription: Subscription) -> AsyncIterator[bytes]:
             yield event.line()
 
 
-@blueprint.get("/containers/<container_id>/logs")
-async def container_logs(container_id: str) -> Response:
-    tail = _query_number("tail", None, integer=True)
-    if tail is not None and tail > MAX_TAIL:
-        tail = MAX_TAIL  # more than any log holds: all of it
-    follow = _query_bool("follow")
+@api.route(
+    "GET",
+    "/containers/{id}/logs",
+    operation_id="streamLogs",
+    summary="The container's captured stdout and stderr",
+    tags=OBSERVE,
+    params=LogsQuery,
+    answers=(
+        Answer(
+            200, "One LogRecord object per line (newline-delimited JSON).", "LogRecord", wire.NDJSON
+        ),
+    ),
+    errors=(NotFound,),
+)
+async def container_logs(query: LogsQuery) -> Response:
     lines = supervisor().log_lines(
-        container_id, tail=None if tail is None else int(tail), follow=follow
+        query.id,
+        tail=None if query.tail is None else min(query.tail, MAX_TAIL),  # more: all of it
+        follow=query.follow,
+        pid=query.pid,
+        since_ns=query.since,
+        until_ns=query.until,
     )
-    return http.stream_response(lines)
+    return wire.stream_response(lines)
 
 
-@blueprint.get("/containers/<container_id>/stats")
-async def container_stats(container_id: str) -> Response:
-    data = await supervisor().stats(container_id)
+@api.route(
+    "GET",
+    "/containers/{id}/stats",
+    operation_id="getStats",
+    summary="Cgroup figures of a live container",
+    tags=OBSERVE,
+    params=ContainerPath,
+    answers=(Answer(200, "The figures.", "Stats"),),
+    errors=(NotFound, Conflict, RuntimeTimeout),
+)
+async def container_stats(path: ContainerPath) -> Response:
+    """409 for a stopped container: it has no live figures."""
+    data = await supervisor().stats(path.id)
     figures = {key: data[key] for key in ("cpu", "memory", "pids", "blkio") if key in data}
-    return http.json_response({"id": container_id, **figures})
+    return wire.json_document({"id": path.id, **figures})
 
 
-@blueprint.get("/metrics")
+@api.route(
+    "GET",
+    "/metrics",
+    operation_id="getMetrics",
+    summary="Prometheus metrics",
+    tags=OBSERVE,
+    answers=(
+        Answer(
+            200,
+            "The Prometheus text exposition format, version 0.0.4.",
+            {"type": "string"},
+            wire.TEXT,
+        ),
+    ),
+)
 async def metrics() -> Response:
     return Response(supervisor().metrics.render(), content_type=metrics_module.CONTENT_TYPE)
 
 
-@blueprint.post("/daemon/reload")
+@api.route(
+    "POST",
+    "/daemon/reload",
+    operation_id="reloadDaemon",
+    summary="A live upgrade: a new server takes over from this one",
+    tags=DAEMON,
+    answers=(
+        Answer(
+            202,
+            "The keeper is starting a new server; this one hands over to it.",
+            {
+                "type": "object",
+                "required": ["reloading"],
+                "properties": {"reloading": {"const": True}},
+            },
+        ),
+    ),
+    errors=(Conflict, ShuttingDown),
+)
 async def reload_daemon() -> Response:
-    """A live upgrade: the keeper starts a new server, and this one hands over to it."""
+    """The keeper starts a new server, and this one hands over to it; meanwhile a request may
+    get 503 with Retry-After. 409 when the server runs inside another program, with no keeper."""
     supervisor().reload()
-    return http.json_document({"reloading": True}, 202)
+    return wire.json_document({"reloading": True}, 202)
 
 
-@blueprint.get("/openapi.json")
+@api.route(
+    "GET",
+    "/openapi.json",
+    operation_id="getOpenApi",
+    summary="This document",
+    tags=OBSERVE,
+    answers=(Answer(200, "The OpenAPI 3.1 document.", {"type": "object"}),),
+)
 async def openapi_document() -> Response:
-    return http.json_document(openapi.document())
+    """Derived from the daemon's own declarations of its routes and from its models."""
+    return wire.json_document(current_app.extensions["openapi"])

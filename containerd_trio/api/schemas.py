@@ -1,7 +1,10 @@
-"""Request bodies as attrs classes, structured by the daemon's one converter.
+"""What clients send: request bodies, and each route's path and query parameters.
 
-Each field is typed as strictly as JSON allows: cattrs refuses wrong types and unknown fields,
-and :func:`containerd_trio.convert.structure` turns its complaint into a 400 naming the field.
+Both are attrs classes, and their fields carry the rules (:mod:`containerd_trio.validation`):
+the daemon's one converter structures a body and runs them, :mod:`.params` decodes parameters
+and runs them, and the OpenAPI document describes the same classes. Bodies refuse unknown fields;
+parameter classes are ``kw_only`` and without slots, so that they compose from the mixins
+below in any order.
 """
 
 from __future__ import annotations
@@ -11,14 +14,43 @@ from typing import NewType
 
 import attrs
 
-from ..convert import converter
+from ..convert import converter, register_type
 from ..model import ProcessSpec, Status
 from ..runtime import CriuOptions
-from ..validation import parse_signal
+from ..validation import (
+    ABSOLUTE_PATH,
+    CHECKPOINT_NAME,
+    CONTAINER_ID,
+    MAX_SIGNAL,
+    NOT_NEGATIVE,
+    PID,
+    SECONDS,
+    SIGNAL_NAMES,
+    ExactlyOne,
+    class_rule,
+    doc,
+    parse_signal,
+)
+from .params import EventTypes, Moment
 
 #: A signal as clients may write it: 9, "9", "KILL" or "SIGKILL".
 Signal = NewType("Signal", int)
-converter.register_structure_hook(Signal, lambda value, _: Signal(parse_signal(value)))
+register_type(
+    Signal,
+    lambda value: Signal(parse_signal(value)),
+    name="Signal",
+    schema={
+        "description": f"A signal: an integer 1..{MAX_SIGNAL}, or a name with or without the SIG"
+        ' prefix ("SIGTERM", "TERM"; any case; a number as a string works too).',
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_SIGNAL},
+            {
+                "type": "string",
+                "enum": [*SIGNAL_NAMES, *(name.removeprefix("SIG") for name in SIGNAL_NAMES)],
+            },
+        ],
+    },
+)
 
 
 class DesiredStatus(enum.Enum):
@@ -32,39 +64,70 @@ class DesiredStatus(enum.Enum):
         return Status(self.value)
 
 
-def _desired_status(value: object, _: type) -> DesiredStatus:
+def _desired_status(value: object) -> DesiredStatus:
     if value in ("paused", "running"):
         return DesiredStatus(value)
     raise ValueError(f'status must be "paused" or "running", not {value!r}')
 
 
-converter.register_structure_hook(DesiredStatus, _desired_status)
+# Only for the message: the enum's own schema (its values) describes it.
+converter.register_structure_hook(DesiredStatus, lambda value, _: _desired_status(value))
+
+
+# --- bodies -------------------------------------------------------------------------------------
 
 
 @attrs.frozen
 class StartRequest:
-    bundle_path: str
-    checkpoint: str | None = None
+    """Start a container from an OCI bundle, or restore it from a checkpoint."""
+
+    bundle_path: str = attrs.field(
+        validator=ABSOLUTE_PATH,
+        metadata=doc("The absolute path of an OCI bundle (a directory with config.json)."),
+    )
+    checkpoint: str | None = attrs.field(
+        default=None,
+        validator=CHECKPOINT_NAME,
+        metadata=doc(
+            "Restore from {bundlePath}/checkpoints/{checkpoint} instead of a fresh start."
+        ),
+    )
     labels: dict[str, str] = attrs.Factory(dict)
 
 
 @attrs.frozen
 class SignalRequest:
+    """A signal to send to one process of the container."""
+
     signal: Signal
 
 
 @attrs.frozen
+@class_rule(ExactlyOne(("status", "signal")))
 class UpdateRequest:
+    """Exactly one of "status" (pause or resume) or "signal" (to the init); a null counts as
+    left out."""
+
     status: DesiredStatus | None = None
     signal: Signal | None = None
 
 
 @attrs.frozen
 class CheckpointRequest:
-    exit: bool = False
-    tcp: bool = False
-    unix_sockets: bool = False
-    shell: bool = False
+    """CRIU options; the body may be left out altogether."""
+
+    exit: bool = attrs.field(
+        default=False, metadata=doc("Stop the container after the checkpoint.")
+    )
+    tcp: bool = attrs.field(
+        default=False, metadata=doc("Dump established TCP connections (CRIU --tcp-established).")
+    )
+    unix_sockets: bool = attrs.field(
+        default=False, metadata=doc("Dump external unix sockets (CRIU --ext-unix-sk).")
+    )
+    shell: bool = attrs.field(
+        default=False, metadata=doc("The container is a shell job (CRIU --shell-job).")
+    )
 
     @property
     def criu_options(self) -> CriuOptions:
@@ -74,3 +137,101 @@ class CheckpointRequest:
 
 
 ExecRequest = ProcessSpec
+
+
+# --- path and query parameters ------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class ContainerPath:
+    id: str = attrs.field(validator=CONTAINER_ID, metadata=doc("The container id."))
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class ProcessPath(ContainerPath):
+    pid: int = attrs.field(
+        validator=PID, metadata=doc("A live process of the container, started by the daemon.")
+    )
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class CheckpointPath(ContainerPath):
+    name: str = attrs.field(validator=CHECKPOINT_NAME, metadata=doc("The checkpoint name."))
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class BundleQuery:
+    bundle_path: str | None = attrs.field(
+        default=None,
+        validator=ABSOLUTE_PATH,
+        metadata=doc(
+            "Use the checkpoints of this bundle directory (absolute) instead of the listed"
+            " container's: a checkpoint outlives the container."
+        ),
+    )
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class CheckpointsQuery(ContainerPath, BundleQuery):
+    pass
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class CheckpointQuery(CheckpointPath, BundleQuery):
+    pass
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class DeleteQuery(ContainerPath):
+    timeout: float = attrs.field(
+        default=10.0,
+        validator=SECONDS,
+        metadata=doc("Seconds between SIGTERM and SIGKILL (a finite number, 0 or more)."),
+    )
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class EventsQuery:
+    since: Moment | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "Replay past events from this moment on, before the live ones: an RFC 3339 time, or"
+            " a duration back from now (90s, 10m, 1h30m, 2d)."
+        ),
+    )
+    id: str | None = attrs.field(
+        default=None, validator=CONTAINER_ID, metadata=doc("Only the events of this container.")
+    )
+    type: EventTypes | None = attrs.field(
+        default=None,
+        metadata=doc("Only events of these types, comma-separated (exit,oom), past and live."),
+    )
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class LogsQuery(ContainerPath):
+    tail: int | None = attrs.field(
+        default=None,
+        validator=NOT_NEGATIVE,
+        metadata=doc("Only the last N records (all when left out)."),
+    )
+    follow: bool = attrs.field(
+        default=False,
+        metadata=doc("Keep the stream open for new records while the container runs (any case)."),
+    )
+    since: Moment | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "Only records from this moment on: an RFC 3339 time, or a duration back from now"
+            " (90s, 10m, 1h30m, 2d)."
+        ),
+    )
+    until: Moment | None = attrs.field(
+        default=None,
+        metadata=doc("Only records before this moment, in the same two forms as since."),
+    )
+    pid: int | None = attrs.field(
+        default=None,
+        validator=PID,
+        metadata=doc("Only the output of this process of the container (its pid on the host)."),
+    )

@@ -1,0 +1,132 @@
+"""The declaration of each route, read by both the app and the OpenAPI document.
+
+A handler is declared once, beside its code, with :meth:`Api.route`: its method and path, its
+parameters class and body class, what it answers and which errors it may raise. The handler's
+docstring is its description. The app serves what is declared (parameters parsed and checked,
+the body structured, both before the handler runs), and ``openapi.py`` describes the same list,
+so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import attrs
+from quart import Blueprint, Response, request
+
+from ..errors import DaemonError
+from . import params, wire
+
+Handler = Callable[..., Awaitable[Response]]
+H = TypeVar("H", bound=Handler)
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
+
+
+@attrs.frozen
+class Answer:
+    """A successful answer: its status, what it means, and what it holds.
+
+    ``schema`` is a type the document describes (an attrs class, ``list[...]``), the name of a
+    component, or a JSON Schema as it stands.
+    """
+
+    status: int
+    description: str
+    schema: Any
+    media: str = wire.JSON
+
+
+@attrs.frozen
+class Endpoint:
+    method: str
+    path: str  # as OpenAPI writes it: /containers/{id}
+    operation_id: str
+    summary: str
+    tags: tuple[str, ...]
+    answers: tuple[Answer, ...]
+    errors: tuple[type[DaemonError], ...]
+    params: type[Any] | None
+    body: type[Any] | None
+    body_required: bool
+    handler: Handler
+
+    @property
+    def description(self) -> str | None:
+        return inspect.getdoc(self.handler)
+
+    @property
+    def path_names(self) -> list[str]:
+        return _PLACEHOLDER.findall(self.path)
+
+    async def serve(self, **path: str) -> Response:
+        """Parse what the client sent as declared, then hand it to the handler."""
+        args: list[Any] = []
+        parsed = params.parse(self.params, path, request.args)
+        if parsed is not None:
+            args.append(parsed)
+        if self.body is not None:
+            args.append(await wire.read_body(self.body, optional=not self.body_required))
+        return await self.handler(*args)
+
+
+class Api:
+    """The routes of the API: declared with :meth:`route`, served through :attr:`blueprint`."""
+
+    def __init__(self, name: str) -> None:
+        self.endpoints: list[Endpoint] = []
+        self.blueprint = Blueprint(name, __name__)
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation_id: str,
+        summary: str,
+        tags: tuple[str, ...],
+        answers: tuple[Answer, ...],
+        errors: tuple[type[DaemonError], ...] = (),
+        params: type[Any] | None = None,
+        body: type[Any] | None = None,
+        body_required: bool = True,
+    ) -> Callable[[H], H]:
+        """Declare the decorated handler. It is called with an instance of ``params`` (if
+        given), then the structured body (if ``body`` is given)."""
+
+        def register(handler: H) -> H:
+            endpoint = Endpoint(
+                method=method.upper(),
+                path=path,
+                operation_id=operation_id,
+                summary=summary,
+                tags=tags,
+                answers=answers,
+                errors=errors,
+                params=params,
+                body=body,
+                body_required=body_required,
+                handler=handler,
+            )
+            _check(endpoint)
+            self.endpoints.append(endpoint)
+            self.blueprint.add_url_rule(
+                _PLACEHOLDER.sub(r"<\1>", path),
+                endpoint=operation_id,
+                view_func=endpoint.serve,
+                methods=[endpoint.method],
+            )
+            return handler
+
+        return register
+
+
+def _check(endpoint: Endpoint) -> None:
+    """Every placeholder of the path is a required field of the parameters class."""
+    declared = params.parameters(endpoint.params) if endpoint.params is not None else {}
+    for name in endpoint.path_names:
+        if name not in declared or declared[name].field.default is not attrs.NOTHING:
+            raise TypeError(f"{endpoint.operation_id}: no required parameter for {{{name}}}")

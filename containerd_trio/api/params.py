@@ -1,0 +1,182 @@
+"""Path and query parameters: from text to the attrs class a route declares, strictly.
+
+A route names one attrs class for its parameters (see ``schemas.py``): a field whose wire name
+appears in the route's path is a path parameter, every other field a query parameter. Each text
+is decoded by its field's type here, then checked by the field's own rule (the same
+:class:`~containerd_trio.validation.Rule` objects the bodies use). A query parameter the class
+does not name, or one given twice, is a 400 that names it, as an unknown body field is.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, NewType, TypeVar
+
+import attrs
+from werkzeug.datastructures import MultiDict
+
+from .. import timestamps
+from ..convert import camel, split_optional, unknown_names
+from ..errors import InvalidRequest, quoted
+from ..events import EVENT_TYPES
+
+T = TypeVar("T")
+
+#: A moment a client names, as nanoseconds since the epoch: an RFC 3339 timestamp or a
+#: duration back from now (:func:`containerd_trio.timestamps.parse_time`).
+Moment = NewType("Moment", int)
+#: Event types, comma-separated in the query string.
+EventTypes = NewType("EventTypes", frozenset[str])
+
+TRUE_WORDS = ("true", "1", "yes", "")
+FALSE_WORDS = ("false", "0", "no")
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,20}")
+
+
+def _whole_number(text: str) -> int:
+    if not _WHOLE_NUMBER.fullmatch(text):
+        if text.lstrip("+-").isdecimal():
+            raise ValueError(f"must be a whole number of at most 20 digits, not {quoted(text)}")
+        raise ValueError(f"must be a whole number, not {quoted(text)}")
+    return int(text)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"must be a number, not {quoted(text)}") from None
+
+
+def _flag(text: str) -> bool:
+    word = text.lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"must be true or false, not {quoted(text)}")
+
+
+def _moment(text: str) -> Moment:
+    # An unencoded "+00:00" in a query string arrives as " 00:00": take it as meant.
+    if len(text) > 6 and text[-6] == " " and text[-3] == ":":
+        text = text[:-6] + "+" + text[-5:]
+    return Moment(timestamps.parse_time(text))
+
+
+def _event_types(text: str) -> EventTypes:
+    wanted = frozenset(text.split(","))
+    unknown = sorted(wanted - set(EVENT_TYPES))
+    if unknown:
+        raise ValueError(
+            f"unknown event type {quoted(unknown[0])}: the types are {', '.join(EVENT_TYPES)}"
+        )
+    return EventTypes(wanted)
+
+
+_DECODERS: dict[Any, Callable[[str], Any]] = {
+    str: str,
+    int: _whole_number,
+    float: _number,
+    bool: _flag,
+    Moment: _moment,
+    EventTypes: _event_types,
+}
+
+_EVENT_TYPE = "(" + "|".join(re.escape(name) for name in EVENT_TYPES) + ")"
+
+#: JSON Schema of the types whose text says more than their JSON type would (for the OpenAPI
+#: document; the others are described as in a body).
+TEXT_SCHEMAS: dict[Any, dict[str, Any]] = {
+    bool: {"type": "string", "enum": [*TRUE_WORDS, *FALSE_WORDS]},
+    Moment: {
+        "type": "string",
+        "anyOf": [{"format": "date-time"}, {"pattern": timestamps.DURATION_PATTERN}],
+    },
+    EventTypes: {"type": "string", "pattern": f"^{_EVENT_TYPE}(,{_EVENT_TYPE})*$"},
+}
+
+
+def text_form(value: object) -> object:
+    """A default as the query string would write it (for the document)."""
+    if isinstance(value, bool):
+        return FALSE_WORDS[0] if not value else TRUE_WORDS[0]
+    return value
+
+
+@attrs.frozen
+class Parameter:
+    """One field of a parameters class, as the wire sees it."""
+
+    wire: str
+    field: attrs.Attribute[Any]
+    type: Any  # the field's type, without "| None"
+
+
+_PARAMETERS: dict[type[Any], dict[str, Parameter]] = {}
+
+
+def parameters(cls: type[Any]) -> dict[str, Parameter]:
+    """The parameters of ``cls`` by wire name (worked out once per class)."""
+    if cls not in _PARAMETERS:
+        _PARAMETERS[cls] = _parameters(cls)
+    return _PARAMETERS[cls]
+
+
+def _parameters(cls: type[Any]) -> dict[str, Parameter]:
+    hints = typing.get_type_hints(cls)
+    found = {}
+    for field in attrs.fields(cls):
+        wire = camel(field.name)
+        found[wire] = Parameter(wire, field, split_optional(hints[field.name])[1])
+        if found[wire].type not in _DECODERS:
+            raise TypeError(f"{cls.__name__}.{field.name}: no text form for {hints[field.name]}")
+    return found
+
+
+def parse(cls: type[T] | None, path: Mapping[str, str], query: MultiDict[str, str]) -> T | None:
+    """The route's parameters from its path values and query string (None if it has none)."""
+    declared = parameters(cls) if cls is not None else {}
+    unknown = [name for name in query if name not in declared or name in path]
+    if unknown:
+        raise InvalidRequest(unknown_names("query parameter", unknown))
+    if cls is None:
+        return None
+    values = {}
+    for wire, parameter in declared.items():
+        if wire in path:
+            text, where = path[wire], ""
+        else:
+            given = query.getlist(wire)
+            if not given:
+                continue  # its default
+            if len(given) > 1:
+                raise InvalidRequest(
+                    f"query parameter {wire} is given {len(given)} times: give it once"
+                )
+            text, where = given[0], "query parameter "
+            if text == "" and parameter.type in (int, float):
+                continue  # "?tail=" means the default, as it always has
+        values[parameter.field.name] = _value(parameter, text, where)
+    return cls(**values)
+
+
+def _value(parameter: Parameter, text: str, where: str) -> Any:
+    wire = parameter.wire
+    try:
+        value = _DECODERS[parameter.type](text)
+    except ValueError as exc:
+        # "tail must be a whole number, not 'x'"; "since: 'x' is not an RFC 3339 timestamp"
+        joint = " " if str(exc).startswith("must ") else ": "
+        raise InvalidRequest(f"{where}{wire}{joint}{exc}") from None
+    try:
+        if parameter.field.validator is not None:
+            parameter.field.validator(None, parameter.field, value)
+    except (ValueError, InvalidRequest) as exc:
+        message = exc.message if isinstance(exc, InvalidRequest) else str(exc)
+        if message.startswith(wire):
+            raise InvalidRequest(f"{where}{message}") from None
+        raise InvalidRequest(f"{where}{wire}: {message}" if where else message) from None
+    return value

@@ -1,0 +1,129 @@
+"""The docs stay true to the code: their links resolve, and docs/api.md names every route.
+
+- Every relative link in README.md and docs/*.md points to a file or directory of the repo, and
+  its ``#anchor``, if any, to a heading of that file (GitHub's way of naming headings).
+- Every route that docs/api.md documents (a heading with ``METHOD /path`` in code) is one of the
+  OpenAPI document's, and every route of the document is documented there; each route's section
+  names each of its query parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from containerd_trio.api import openapi
+
+ROOT = Path(__file__).parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+API_DOC = ROOT / "docs" / "api.md"
+
+_FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
+_CODE = re.compile(r"`[^`\n]*`")
+_LINK = re.compile(r"\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_REFERENCE = re.compile(r"^\s*\[[^\]]+\]:\s*(\S+)", re.MULTILINE)
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$", re.MULTILINE)
+_ROUTE = re.compile(r"`(GET|POST|PUT|PATCH|DELETE) (/[^`?\s]*)[^`]*`")
+
+
+def prose(text: str) -> str:
+    """The text without code blocks and code spans (a bracket in code is no link)."""
+    return _CODE.sub("", _FENCE.sub("", text))
+
+
+def slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: lowercase, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link's text only
+    return re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    seen: Counter[str] = Counter()
+    found = set()
+    for _, heading in _HEADING.findall(_FENCE.sub("", path.read_text())):
+        base = slug(heading)
+        found.add(f"{base}-{seen[base]}" if seen[base] else base)
+        seen[base] += 1
+    return found
+
+
+def links(path: Path) -> list[str]:
+    text = prose(path.read_text())
+    return _LINK.findall(text) + _REFERENCE.findall(text)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_resolves(doc: Path) -> None:
+    broken = []
+    for target in links(doc):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:
+            continue
+        where, _, anchor = target.partition("#")
+        file = (doc.parent / where).resolve() if where else doc
+        if not file.exists() or not file.is_relative_to(ROOT):
+            broken.append(f"{target}: no such file")
+        elif anchor and (file.suffix != ".md" or anchor not in anchors(file)):
+            broken.append(f"{target}: no such heading")
+    assert not broken, f"{doc.relative_to(ROOT)}: {broken}"
+
+
+def test_the_link_check_finds_what_is_broken(tmp_path: Path) -> None:
+    """The check itself: a link to a missing file, or to a missing heading, is found."""
+    (tmp_path / "other.md").write_text("# A title, with punctuation!\n## Twice\n## Twice\n")
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "[ok](other.md#a-title-with-punctuation) [second](other.md#twice-1) [web](https://x)\n"
+        "[gone](missing.md) [bad](other.md#nope) `[code](missing.md)`\n"
+        "```\n[fenced](missing.md)\n```\n[ref]: other.md#twice\n"
+    )
+    assert links(doc) == [
+        "other.md#a-title-with-punctuation",
+        "other.md#twice-1",
+        "https://x",
+        "missing.md",
+        "other.md#nope",
+        "other.md#twice",
+    ]
+    assert anchors(tmp_path / "other.md") == {"a-title-with-punctuation", "twice", "twice-1"}
+
+
+def documented_sections() -> dict[tuple[str, str], str]:
+    """(method, path) -> the text of the docs/api.md section whose heading names it."""
+    text = _FENCE.sub("", API_DOC.read_text())
+    headings = list(_HEADING.finditer(text))
+    sections: dict[tuple[str, str], str] = {}
+    for n, heading in enumerate(headings):
+        end = headings[n + 1].start() if n + 1 < len(headings) else len(text)
+        for method, path in _ROUTE.findall(heading.group(2)):
+            assert (method, path) not in sections, f"{method} {path} has two sections"
+            sections[(method, path)] = text[heading.start() : end]
+    return sections
+
+
+def document_routes() -> dict[tuple[str, str], dict[str, object]]:
+    return {
+        (method.upper(), path): operation
+        for path, item in openapi.document()["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+def test_api_md_documents_exactly_the_routes_of_the_openapi_document() -> None:
+    documented = set(documented_sections())
+    served = set(document_routes())
+    assert documented - served == set(), "docs/api.md documents routes the daemon does not have"
+    assert served - documented == set(), "routes of the daemon missing from docs/api.md"
+
+
+def test_api_md_names_each_query_parameter_of_a_route() -> None:
+    document = openapi.document()
+    sections = documented_sections()
+    for route, operation in document_routes().items():
+        for reference in operation.get("parameters", []):  # type: ignore[attr-defined]
+            parameter = document["components"]["parameters"][reference["$ref"].split("/")[-1]]
+            if parameter["in"] == "query":
+                code = " ".join(_CODE.findall(sections[route]))
+                assert re.search(rf"\b{parameter['name']}\b", code), (route, parameter["name"])

@@ -1,0 +1,219 @@
+"""Query parameters: each route declares its own, and anything else is refused by name.
+
+The live tests run a real daemon on a loopback port; the parsing of moments (``since``,
+``until``) is tested on its own first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from containerd_trio import timestamps
+from containerd_trio.api import routes
+
+from .conftest import BundleFactory, RunningDaemon, now, start_container, wait_output
+
+NOW = timestamps.parse_ns("2026-11-28T15:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds_back"),
+    [("90s", 90), ("10m", 600), ("1h30m", 5400), ("2d", 172800), ("0s", 0), ("1d1h1m1s", 90061)],
+)
+def test_a_duration_is_that_long_before_now(text: str, seconds_back: int) -> None:
+    assert timestamps.parse_time(text, now=NOW) == NOW - seconds_back * 10**9
+
+
+def test_a_timestamp_is_itself() -> None:
+    stamp = "2026-11-28T14:59:00.5+00:00"
+    assert timestamps.parse_time(stamp, now=NOW) == timestamps.parse_ns(stamp)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("yesterday", "'yesterday' is not an RFC 3339 timestamp"),
+        ("1.5h", "nor a duration back from now such as 90s"),
+        ("10", "is not an RFC 3339"),
+        ("-10m", "is not an RFC 3339"),
+        ("1" * 13 + "s", "is not an RFC 3339"),  # no more than 12 digits: no huge numbers
+        ("2026-13-01T00:00:00Z", "is not a valid date and time"),
+        ("x" * 5000, "..."),  # a long text is cut short in the message
+    ],
+)
+def test_what_is_no_moment(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as refused:
+        timestamps.parse_time(text, now=NOW)
+    assert len(str(refused.value)) < 200
+
+
+# --- against a live daemon ----------------------------------------------------------------------
+
+
+def sample_url(path: str) -> str:
+    """A route's path with plausible values in its placeholders."""
+    return path.replace("{id}", "box").replace("{name}", "cp1").replace("{pid}", "1")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [(e.method, e.path) for e in routes.api.endpoints],
+    ids=lambda value: str(value),
+)
+async def test_an_unknown_query_parameter_is_named_on_every_route(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    body = b'{"bundlePath": "/x"}' if method in ("POST", "PUT", "PATCH") else None
+    response = await client.request(method, sample_url(path) + "?bogus=1", content=body)
+    assert response.status_code == 400, response.text
+    assert response.json() == {"error": "unknown query parameter 'bogus'"}
+
+
+async def test_the_misspelt_tail_of_issue_14(client: httpx.AsyncClient, bundle: Path) -> None:
+    await start_container(client, "talk", bundle)
+    response = await client.get("/containers/talk/logs?tial=1")
+    assert response.status_code == 400
+    assert response.json()["error"] == "unknown query parameter 'tial'"
+    response = await client.delete("/containers/talk?timout=1")
+    assert response.json()["error"] == "unknown query parameter 'timout'"
+    assert (await client.get("/containers/talk")).json()["state"]["status"] == "running"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("/events?since=1h&since=2h", "query parameter since is given 2 times: give it once"),
+        ("/state?a=1&b=2&c=3", "unknown query parameters 'a', 'b', 'c'"),
+        ("/containers/box?id=other", "unknown query parameter 'id'"),  # a path parameter
+        ("/events?" + "&".join(f"k{n}=1" for n in range(500)), "and 495 more"),
+        ("/events?type=exit,nope", "query parameter type: unknown event type 'nope'"),
+        ("/events?type=", "unknown event type ''"),
+        ("/events?since=soon", "query parameter since: 'soon' is not an RFC 3339 timestamp"),
+        ("/events?id=../x", "invalid container id '../x'"),
+        ("/containers/box/logs?tail=-1", "query parameter tail must be 0 or more, not -1"),
+        ("/containers/box/logs?tail=" + "9" * 30, "must be a whole number of at most 20 digits"),
+        ("/containers/box/logs?follow=maybe", "query parameter follow must be true or false"),
+        ("/containers/box/logs?pid=0", "query parameter pid must be between 1 and 4194304"),
+        ("/containers/box/logs?since=x", "query parameter since: 'x' is not an RFC 3339"),
+        ("/containers/box/logs?until=2026-13-01T00:00:00Z", "query parameter until: '2026-13"),
+        ("/containers/box/checkpoint?bundlePath=rel", "query parameter bundlePath must be an"),
+        ("/containers/box/checkpoint?bundlePath=/" + "a" * 300, "a file name is at most 255"),
+        ("/containers/box?timeout=" + "x" * 5000, "query parameter timeout must be a number"),
+    ],
+)
+async def test_bad_query_parameters_are_400_naming_them(
+    client: httpx.AsyncClient, url: str, message: str
+) -> None:
+    method = "DELETE" if url.startswith("/containers/box?") else "GET"
+    response = await client.request(method, url)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert message in error
+    assert len(error) < 400, "a message quotes the client's text cut short"
+
+
+async def collect(client: httpx.AsyncClient, params: dict[str, str], count: int) -> list[Any]:
+    events: list[Any] = []
+    async with client.stream("GET", "/events", params=params) as response:
+        assert response.status_code == 200, await response.aread()
+        async for line in response.aiter_lines():
+            events.append(json.loads(line))
+            if len(events) == count:
+                break
+    return events
+
+
+async def test_events_of_some_types_replayed_and_live(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    since = now()
+    await start_container(client, "a", make_bundle(("sh", "-c", "exit 3")))
+    await start_container(client, "b", make_bundle())
+    replayed = await collect(client, {"since": since, "type": "exit,delete"}, 1)
+    assert [(e["type"], e["id"], e["status"]) for e in replayed] == [("exit", "a", 3)]
+
+    seen: list[Any] = []
+    async with client.stream("GET", "/events", params={"type": "delete,exit"}) as response:
+        assert response.status_code == 200
+        lines = response.aiter_lines()
+        await client.delete("/containers/b", params={"timeout": "0"})  # exit, then delete
+        async for line in lines:
+            seen.append(json.loads(line))
+            if len(seen) == 2:
+                break
+    assert [(e["type"], e["id"]) for e in seen] == [("exit", "b"), ("delete", "b")]
+
+
+async def test_events_since_a_duration(client: httpx.AsyncClient, bundle: Path) -> None:
+    await start_container(client, "recent", bundle)
+    replayed = await collect(client, {"since": "1h", "id": "recent"}, 1)
+    assert [(e["type"], e["id"]) for e in replayed] == [("start-container", "recent")]
+    # 0s is now: nothing before it is replayed; the next event is live.
+    async with client.stream("GET", "/events", params={"since": "0s", "id": "recent"}) as stream:
+        assert stream.status_code == 200
+        await client.patch("/containers/recent", json={"status": "paused"})
+        async for line in stream.aiter_lines():
+            assert json.loads(line)["type"] == "pause"
+            break
+
+
+async def test_the_parameters_clients_send_today_still_work(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    client = daemon.client
+    since = now()
+    bundle = make_bundle(("sh", "-c", "echo one; echo two; sleep 100000"))
+    await start_container(client, "old", bundle)
+    with trio.fail_after(10):
+        async with client.stream(
+            "GET", "/containers/old/logs", params={"follow": "true", "tail": "5"}
+        ) as stream:
+            async for line in stream.aiter_lines():
+                if json.loads(line)["data"] == "two\n":
+                    break
+    logs = await client.get("/containers/old/logs", params={"tail": "1", "follow": "false"})
+    assert [json.loads(line)["data"] for line in logs.text.splitlines()] == ["two\n"]
+    events = await collect(client, {"since": since, "id": "old"}, 1)
+    assert events[0]["type"] == "start-container"
+    listed = await client.get("/containers/old/checkpoint", params={"bundlePath": str(bundle)})
+    assert listed.status_code == 200 and listed.json() == []
+    gone = await client.delete(
+        "/containers/old/checkpoint/none", params={"bundlePath": str(bundle)}
+    )
+    assert gone.status_code == 404, gone.text
+    deleted = await client.delete("/containers/old", params={"timeout": "0"})
+    assert deleted.status_code == 200, deleted.text
+
+
+async def test_logs_of_one_process_and_of_a_time_window(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    created = await start_container(
+        client, "win", make_bundle(("sh", "-c", "echo one; sleep 100000"))
+    )
+    init = created["processes"][0]["pid"]
+    await wait_output(client, "win", "one")
+    between = now()
+    exec_ = await client.put("/containers/win/processes", json={"args": ["echo", "two"]})
+    assert exec_.status_code == 201, exec_.text
+    await wait_output(client, "win", "two")
+
+    async def data(**params: str) -> list[str]:
+        response = await client.get("/containers/win/logs", params=params)
+        assert response.status_code == 200, response.text
+        return [json.loads(line)["data"] for line in response.text.splitlines()]
+
+    assert await data() == ["one\n", "two\n"]
+    assert await data(pid=str(exec_.json()["pid"])) == ["two\n"]
+    assert await data(pid=str(init)) == ["one\n"]
+    assert await data(until=between) == ["one\n"]
+    assert await data(since=between) == ["two\n"]
+    assert await data(since="1h") == ["one\n", "two\n"]
+    assert await data(since="1h", until="1h") == []
