@@ -27,6 +27,7 @@ from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.config import Listen
 
 from .conftest import BundleFactory, RunningDaemon, now, pid_alive, wait_exit
+from .test_security import pki  # noqa: F401 - the fixture, for the TLS test
 
 LOGGING = ("sh", "-c", "echo one; echo two >&2; sleep 0.5; echo three")
 
@@ -476,17 +477,18 @@ def test_multi_line_errors_become_one_line() -> None:
 
 
 async def test_unreachable_daemon_is_exit_3(tmp_path: Path) -> None:
-    refused = await run_cli("--address", "127.0.0.1:1", "containers", "list")
+    # --retry 0: no waiting for a daemon that may be starting (test_retries shows that).
+    refused = await run_cli("--retry", "0", "--address", "127.0.0.1:1", "containers", "list")
     assert (refused.code, refused.out) == (cli.EXIT_UNREACHABLE, "")
     assert refused.err.startswith("ctr-trio: cannot reach the daemon at 127.0.0.1:1: ")
     assert refused.err.count("\n") == 1
 
     socket = tmp_path / "nobody.sock"
-    absent = await run_cli("--address", f"unix:{socket}", "state")
+    absent = await run_cli("--retry", "0", "--address", f"unix:{socket}", "state")
     assert absent.code == cli.EXIT_UNREACHABLE
     assert f"cannot reach the daemon at unix:{socket}" in absent.err
 
-    with Client("127.0.0.1:1") as api, pytest.raises(DaemonUnreachable) as caught:
+    with Client("127.0.0.1:1", retry_for=0) as api, pytest.raises(DaemonUnreachable) as caught:
         await trio.to_thread.run_sync(api.state)
     assert caught.value.address == "127.0.0.1:1"
 
@@ -552,3 +554,59 @@ async def test_bench_without_its_module(ctr: Ctr, monkeypatch: pytest.MonkeyPatc
     assert result.code == 1
     assert result.err.startswith("ctr-trio: bench is not available")
     assert (await ok(ctr, "containers", "list")).out.split() == [*cli.CONTAINER_HEADERS]
+
+
+# --- the client underneath: what a call imports, TLS -------------------------------------------
+
+
+async def test_one_call_loads_argparse_and_the_client_only(daemon: RunningDaemon) -> None:
+    """A ctr-trio call pays for every import: no Trio, no TLS, nothing of the daemon."""
+    script = (
+        "import sys\n"
+        "from containerd_trio.client.cli import run\n"
+        f"code = run(['--address', {daemon.url!r}, 'containers', 'list'])\n"
+        "print(code, ' '.join(sorted(sys.modules)))\n"
+    )
+    result = await trio.run_process(
+        [sys.executable, "-c", script], capture_stdout=True, capture_stderr=True
+    )
+    code, modules = result.stdout.decode().splitlines()[-1].split(" ", 1)
+    loaded = set(modules.split())
+    assert code == "0", result.stderr
+    heavy = {"trio", "quart", "quart_trio", "hypercorn", "attrs", "cattrs", "httpx", "ssl"}
+    assert loaded & heavy == set()
+    ours = {name for name in loaded if name.startswith("containerd_trio")}
+    assert ours <= {
+        "containerd_trio",
+        "containerd_trio.listen",
+        "containerd_trio.timestamps",  # "5 seconds ago"
+        *(f"containerd_trio.client{part}" for part in ("", ".cli", ".http", ".errors")),
+        *(f"containerd_trio.client.{part}" for part in ("types", "protocol", "routes")),
+        "containerd_trio.client.blocking",
+    }, ours
+
+
+async def test_tls_with_a_ca_and_a_client_certificate(
+    start_daemon: Any,
+    pki: Path,  # noqa: F811 - the fixture imported above
+) -> None:
+    daemon: RunningDaemon = await start_daemon(
+        listen=Listen(host="127.0.0.1", port=0),
+        tls_cert=pki / "server.pem",
+        tls_key=pki / "server.key",
+        tls_client_ca=pki / "ca.pem",
+    )
+    assert daemon.url.startswith("https://127.0.0.1:")
+    tls = ["--address", daemon.url, "--tls-ca", str(pki / "ca.pem")]
+    mine = ["--tls-cert", str(pki / "client.pem"), "--tls-key", str(pki / "client.key")]
+    assert (await ok(run_cli, *tls, *mine, "containers", "list")).out.split() == [
+        *cli.CONTAINER_HEADERS
+    ]
+    # Without a client certificate the daemon hangs up once the handshake is done.
+    stranger = await run_cli("--retry", "0", *tls, "state")
+    assert (stranger.code, stranger.out) == (cli.EXIT_UNREACHABLE, "")
+    assert stranger.err.startswith(f"ctr-trio: lost the connection to the daemon at {daemon.url}")
+    # Without the CA the daemon's certificate is not trusted.
+    untrusted = await run_cli("--retry", "0", "--address", daemon.url, *mine, "state")
+    assert untrusted.code == cli.EXIT_UNREACHABLE
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.err

@@ -13,17 +13,19 @@ pass ``io.StringIO``); :func:`main`, the console script, wraps it with ``sys.exi
 
 from __future__ import annotations
 
+# Every call of ctr-trio pays for what is imported here before it does anything: argparse and
+# the client only (no Trio, nothing of the daemon), and the client once the command line is
+# read. docs/cli.md gives the figure; tests/test_cli.py checks what is imported.
 import argparse
 import json
 import os
-import signal as signals
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from ..timestamps import parse_ns
-from .http import ApiError, Client, ClientError, Container, DaemonUnreachable, parse_address
+if TYPE_CHECKING:
+    from .http import Client, Container
 
 PROG = "ctr-trio"
 ENV_ADDRESS = "CONTAINERD_TRIO_ADDRESS"
@@ -33,9 +35,9 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # the daemon said no (or its answer made no sense, or bench failed)
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
-EXIT_INTERRUPTED = 128 + signals.SIGINT
+EXIT_INTERRUPTED = 128 + 2  # SIGINT
 
-Handler = Callable[[Client, argparse.Namespace, "Output"], int]
+Handler = Callable[["Client", argparse.Namespace, "Output"], int]
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -48,6 +50,7 @@ class Output:
         self.stdout = stdout
         self.stderr = stderr
         self.as_json = as_json
+        self._said_retrying = False
 
     def line(self, text: str = "") -> None:
         self.stdout.write(text + "\n")
@@ -71,6 +74,14 @@ class Output:
             cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
             self.line("   ".join(cells).rstrip())
 
+    def retrying(self, failure: Exception, pause: float) -> None:
+        """Say once, to a person at a terminal, why nothing happens yet (scripts hear nothing:
+        the failure, if it lasts, is said anyway)."""
+        if not self._said_retrying and self.stderr.isatty():
+            self._said_retrying = True
+            self.stderr.write(f"{PROG}: {failure}; trying again\n")
+            self.stderr.flush()
+
     def error(self, message: str) -> None:
         # One line, whatever the daemon sent (runc's and CRIU's errors span several): a script
         # that reads stderr line by line gets one complete message.
@@ -80,6 +91,8 @@ class Output:
 
 def _ago(stamp: str) -> str:
     """``5 seconds ago`` for an RFC 3339 timestamp; the timestamp as it is if it cannot be read."""
+    from ..timestamps import parse_ns
+
     try:
         seconds = max(0, (time.time_ns() - parse_ns(stamp)) // 1_000_000_000)
     except ValueError:
@@ -461,8 +474,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def _address(text: str) -> str:
+    from .protocol import Endpoint
+
     try:
-        parse_address(text)
+        Endpoint.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
@@ -534,6 +549,20 @@ def build_parser(
         action="store_true",
         help="print the daemon's JSON (one document, or ndjson for streams)",
     )
+    top.add_argument(
+        "--retry",
+        type=_seconds,
+        metavar="SECONDS",
+        help="while the daemon refuses connections or answers 503 (it restarts), try again for"
+        " this long (default 15; 0: never)",
+    )
+    top.add_argument(
+        "--tls-ca", metavar="FILE", help="with https://: the CA of the daemon's certificate"
+    )
+    top.add_argument(
+        "--tls-cert", metavar="FILE", help="with https://: a client certificate (mutual TLS)"
+    )
+    top.add_argument("--tls-key", metavar="FILE", help="the key of --tls-cert")
     commands = top.commands("command")
 
     containers = top.command(
@@ -686,8 +715,19 @@ def run(
         return int(args.handler(None, args, out))  # it connects (or runs a daemon) itself
     if args.address is None:
         args.address = DEFAULT_ADDRESS
+    from .http import ApiError, Client, ClientError, DaemonUnreachable
+
     try:
-        with Client(args.address) as client:
+        # The client's own retry default unless --retry says otherwise.
+        retry = {} if args.retry is None else {"retry_for": args.retry}
+        with Client(
+            args.address,
+            **retry,
+            on_retry=out.retrying,
+            tls_ca=args.tls_ca,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        ) as client:
             return handler(client, args, out)
     except ApiError as exc:
         out.error(exc.message)
@@ -711,7 +751,7 @@ def main() -> None:
         # The reader left (`ctr-trio events | head -1`). Point stdout at /dev/null so that the
         # interpreter's own flush at exit does not fail again, and exit as if killed by SIGPIPE.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 128 + signals.SIGPIPE
+        code = 128 + 13  # SIGPIPE
     sys.exit(code)
 
 
