@@ -54,3 +54,37 @@ def parse_ns(text: str) -> int:
     whole = int(moment.timestamp())
     nanos = int((fraction or "0").ljust(9, "0"))
     return whole * 1_000_000_000 + nanos
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_NS = {"h": 3600 * 10**9, "m": 60 * 10**9, "s": 10**9, "ms": 10**6}
+
+
+def parse_duration_ns(text: str) -> int:
+    """A duration as Go and docker write them (``90s``, ``10m``, ``1h30m``, ``1.5h``, ``250ms``),
+    in nanoseconds. Raises ValueError."""
+    position, total = 0, 0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != position:
+            break
+        total += int(float(match.group(1)) * _UNIT_NS[match.group(2)])
+        position = match.end()
+    if not text or position != len(text):
+        raise ValueError(f"{text!r} is not a duration such as 90s, 10m or 1h30m")
+    return total
+
+
+def parse_moment_ns(text: str, now_ns: int | None = None) -> int:
+    """An RFC 3339 timestamp, or a duration back from ``now_ns`` (``10m``: ten minutes ago), in
+    nanoseconds since the epoch. Raises ValueError naming both forms."""
+    try:
+        return parse_ns(text)
+    except ValueError:
+        pass
+    try:
+        return (time.time_ns() if now_ns is None else now_ns) - parse_duration_ns(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither an RFC 3339 timestamp (2026-11-28T15:09:14Z) nor a duration"
+            " back from now (90s, 10m, 1h30m)"
+        ) from None

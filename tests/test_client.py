@@ -405,3 +405,31 @@ def test_http11_framing() -> None:
     assert http.complete and http.answer().body == b"{}\n\n"
     assert http.reuse()
     assert b"content-length: 0" in http.send(Request("POST", "/x"))
+
+
+async def test_the_cli_sends_times_and_types_as_typed(serve: Any) -> None:
+    """``logs --since/--until`` go to the daemon as the user wrote them (it reads durations
+    and RFC 3339 alike); ``events --type`` as one comma-separated ``type``."""
+    import io
+
+    from containerd_trio.client import cli
+
+    server, address = await serve(chunked(b""), chunked(b""))
+    argv = [
+        "--address",
+        address,
+        "logs",
+        "web",
+        "--since",
+        "10m",
+        "--until",
+        "2026-11-29T10:00:00Z",
+    ]
+    out, err = io.StringIO(), io.StringIO()
+    assert await trio.to_thread.run_sync(cli.run, argv, out, err) == 0, err.getvalue()
+    events = ["--address", address, "events", "--type", "exit,oom", "--type", "start-container"]
+    assert await trio.to_thread.run_sync(cli.run, events, out, err) == cli.EXIT_UNREACHABLE
+    assert [target for _, target, _ in server.requests] == [
+        "/containers/web/logs?follow=false&since=10m&until=2026-11-29T10%3A00%3A00Z",
+        "/events?type=exit%2Coom%2Cstart-container",
+    ]
