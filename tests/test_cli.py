@@ -546,11 +546,11 @@ async def test_unix_socket_address(
 
 async def test_bench_without_its_module(ctr: Ctr, monkeypatch: pytest.MonkeyPatch) -> None:
     """If the bench module cannot be imported, bench says so and the other commands still work."""
-    import containerd_trio.client as package
+    import containerd_trio as package
 
     # None in sys.modules makes the import fail; and a bench imported earlier in this process
     # must not be found as an attribute of the package instead.
-    monkeypatch.setitem(sys.modules, "containerd_trio.client.bench", None)
+    monkeypatch.setitem(sys.modules, "containerd_trio.bench", None)
     monkeypatch.delattr(package, "bench", raising=False)
     result = await ctr("bench")
     assert result.code == 1

@@ -474,7 +474,7 @@ def _add_bench(parser: argparse.ArgumentParser, *, load: bool) -> None:
         # Then the command line cannot select bench; only its entry in --help is needed.
         return
     try:
-        from . import bench
+        from .. import bench
     except ImportError as exc:
         reason = str(exc)
 
