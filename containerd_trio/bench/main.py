@@ -17,13 +17,12 @@ import trio
 
 from ..bundle import make_busybox_bundle
 from ..config import DaemonConfig, default_criu
-from ..reaper import reap_strays
 from .api import DaemonApi
 from .checkpoints import CHECKPOINT_COUNT, checkpoints
 from .daemon import OwnDaemon
 from .errors import BenchError
 from .options import Options
-from .peers import make_peer, missing
+from .peers import make_peer, missing, reap_orphans
 from .phase import Phase, Unit, run_phase
 from .probes import settle
 from .report import (
@@ -210,7 +209,8 @@ async def _bench_in(
             if report.raw is not None:
                 print_ratios(printer, report.main, report.raw)
             for name in options.peers:
-                report.peers.append(await _peer_phase(run, name, workdir, report))
+                keep = {own.pid} if own is not None and own.pid is not None else set()
+                report.peers.append(await _peer_phase(run, name, workdir, report, keep))
             if options.checkpoint:
                 assert sleeper is not None
                 k = min(options.count, CHECKPOINT_COUNT)
@@ -232,15 +232,15 @@ async def _bench_in(
                 report.daemon_exit = await own.stop()
 
 
-async def _peer_phase(run: _Run, name: str, workdir: Path, report: Report) -> Phase:
+async def _peer_phase(run: _Run, name: str, workdir: Path, report: Report, keep: set[int]) -> Phase:
     peer = make_peer(name, workdir)
     try:
         await peer.open()
         phase = await run.phase(peer, f"-{name}")
     finally:
-        await peer.aclose()
-        # Their shims and conmons are re-parented to the bench when it is a subreaper.
-        reap_strays()
+        with trio.CancelScope(shield=True):
+            await reap_orphans(keep | peer.processes())
+            await peer.aclose()
     baseline = report.raw or report.main
     if baseline is not None:
         print_ratios(run.printer, phase, baseline)

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import trio
 
+from .. import reaper
+from ..process import ProcessHandle
 from ..reaper import run_child
 from .api import CALL_TIMEOUT
 from .daemon import terminate
@@ -152,6 +154,10 @@ class ContainerdTarget(Target):
         await self.aclose()
         raise BenchError(f"containerd did not come up; see {self.root / 'containerd.log'}")
 
+    def processes(self) -> set[int]:
+        """The bench's own children among the peer's processes (containerd)."""
+        return set() if self.process is None else {self.process.pid}
+
     async def aclose(self) -> None:
         if self.process is not None:
             await terminate(self.process, grace=30)
@@ -196,8 +202,11 @@ class PodmanTarget(Target):
 
     def __init__(self, workdir: Path) -> None:
         self.root = workdir / "podman"
-        # Podman refuses a runroot path longer than 50 characters: a short one of its own.
-        self.runroot = Path(tempfile.mkdtemp(prefix="ctr-trio-podman-"))
+        # Podman refuses a run root path longer than 50 characters: the bench's directory if it
+        # is short enough (a temporary one is), else one of its own.
+        self.runroot = self.root / "run"
+        if len(str(self.runroot)) > 50:
+            self.runroot = Path(tempfile.mkdtemp(prefix="ctr-trio-podman-"))
         self.version = "?"
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         self._global = [
@@ -221,8 +230,14 @@ class PodmanTarget(Target):
     async def open(self) -> None:
         self.version = await version(["podman", "--version"])
 
+    def processes(self) -> set[int]:
+        return set()  # no daemon
+
     async def aclose(self) -> None:
-        shutil.rmtree(self.runroot, ignore_errors=True)
+        # After reap_orphans: each container's conmon runs a `podman container cleanup` when it
+        # ends, which would make the run root again.
+        if not self.runroot.is_relative_to(self.root):
+            shutil.rmtree(self.runroot, ignore_errors=True)
 
     def _argv(self, mode: str, container_id: str, bundle: Path) -> list[str]:
         rootfs = ["--rootfs", str(bundle / "rootfs"), *_process_args(bundle)]
@@ -244,6 +259,27 @@ class PodmanTarget(Target):
 
 
 Peer = ContainerdTarget | PodmanTarget
+
+
+async def reap_orphans(keep: set[int], *, longest: float = 30.0) -> None:
+    """Wait for what the peers left to the bench to end, and reap it.
+
+    The bench is a subreaper when it runs the raw baseline, so the peers' daemonized helpers are
+    re-parented to it: containerd's shims, Podman's conmons and the ``podman container cleanup``
+    each conmon runs as it ends. They end shortly after their containers are removed; nobody
+    else would reap them. ``keep``: children of the bench's own that stay (its daemon).
+    """
+    with trio.move_on_after(longest):
+        while orphans := reaper._children() - keep - reaper.spawned - reaper.watched:
+            for pid in orphans:
+                try:
+                    handle = ProcessHandle.open(pid)
+                except ProcessLookupError:
+                    continue  # reaped already
+                try:
+                    await handle.wait()
+                finally:
+                    handle.close()
 
 
 def make_peer(name: str, workdir: Path) -> Peer:
