@@ -5,7 +5,7 @@ STATE_DIR ?= /var/lib/containerd-trio
 LISTEN    ?= 127.0.0.1:8888
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck check bench bench-precopy fuzz load clean
+.PHONY: install run test lint typecheck check bench bench-peers bench-precopy fuzz load clean
 
 install:
 	@scripts/install.sh
@@ -32,6 +32,17 @@ bench: install
 # --grant-pipes: post-copy needs a 4 MiB pipe for CRIU (see docs/checkpoint.md). Needs gcc.
 bench-precopy: install
 	$(BIN)/python scripts/bench_precopy.py --grant-pipes
+
+# The daemon beside its peers, containerd (ctr) and Podman, installed here for this only.
+bench-peers: install
+	@missing=""; for pkg in containerd podman; do \
+	    dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(BIN)/python -m pytest tests/test_bench.py -m slow -k peers $(PYTEST_ARGS)
+	$(BIN)/ctr-trio bench --count 200 --concurrency 8 --baseline --peers
 
 fuzz: install
 	$(BIN)/python -m pytest tests/test_fuzz.py -m slow -p no:cacheprovider $(PYTEST_ARGS)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 import trio
 
-from .spawn import spawn
+from .spawn import exit_status, spawn
 
 
 @attrs.frozen
@@ -95,3 +95,34 @@ def read_fd(fd: int) -> bytes:
     while chunk := os.read(fd, 65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class Child:
+    """A child of ours (or an orphan re-parented to us, a subreaper), reaped through a pidfd:
+    what a program that runs runc itself needs (the bench's raw baseline)."""
+
+    def __init__(self, pid: int) -> None:
+        """Raises ProcessLookupError if no such process (not even a zombie) is there."""
+        self.pid = pid
+        self._fd: int | None = os.pidfd_open(pid)
+
+    async def wait(self) -> int:
+        """Wait for it to exit and reap it: its status (128+N for a signal; 255 if not ours)."""
+        assert self._fd is not None
+        await trio.lowlevel.wait_readable(self._fd)
+        try:
+            info = os.waitid(os.P_PIDFD, self._fd, os.WEXITED)  # noqa: ASYNC222 - it exited
+        except ChildProcessError:
+            return 255
+        assert info is not None
+        return exit_status(info)
+
+    def signal(self, signum: int) -> None:
+        if self._fd is not None:
+            signal.pidfd_send_signal(self._fd, signum)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            trio.lowlevel.notify_closing(fd)
+            os.close(fd)

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import shutil
 import sys
@@ -18,51 +17,11 @@ import attrs
 
 from . import __version__
 
+# Listen lives in a module of its own, light enough for the client to import; kept here too.
+from .listen import Listen as Listen
+
 DEFAULT_LISTEN = "127.0.0.1:8888"
 DEFAULT_STATE_DIR = Path("/var/lib/containerd-trio")
-
-
-@attrs.frozen
-class Listen:
-    """Where the API is served: a TCP host and port, or a unix socket path."""
-
-    host: str | None = None
-    port: int | None = None
-    unix_path: Path | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Listen:
-        if text.startswith("unix:"):
-            path = text[len("unix:") :]
-            if not path:
-                raise ValueError("unix: needs a socket path, as in unix:/run/containerd-trio.sock")
-            return cls(unix_path=Path(path))
-        host, sep, port = text.rpartition(":")
-        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"{text!r} is not HOST:PORT or unix:PATH")
-        host = host.strip("[]") or "127.0.0.1"
-        return cls(host=host, port=int(port))
-
-    @property
-    def is_loopback(self) -> bool:
-        if self.unix_path is not None:
-            return True
-        assert self.host is not None
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
-
-    def hypercorn_bind(self) -> str:
-        if self.unix_path is not None:
-            return f"unix:{self.unix_path}"
-        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-    def __str__(self) -> str:
-        return self.hypercorn_bind()
 
 
 def default_criu() -> str:

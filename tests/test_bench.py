@@ -8,16 +8,17 @@ daemon, none in the raw runc root, no checkpoint left in the bundle, no zombie.
 from __future__ import annotations
 
 import argparse
-import functools
 import io
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 import trio
 
-from containerd_trio.client import bench as bench_module
-from containerd_trio.client.bench import (
+from containerd_trio import bench as bench_module
+from containerd_trio.bench import (
     SEED_LINES,
     Options,
     Report,
@@ -74,8 +75,7 @@ async def assert_daemon_empty(daemon: RunningDaemon) -> None:
 
 def assert_raw_empty(report: Report) -> None:
     assert report.runc_root is not None
-    raw = bench_module.RawRunc("runc", report.runc_root, None, report.runc_root.parent)
-    assert raw.list_ids() == []
+    assert runc_ids(report.runc_root.parent) == []  # the raw root is <dir>/runc
     assert zombie_children() == []
 
 
@@ -226,64 +226,50 @@ def test_progress_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err == ""
 
 
-async def test_lean_http_client(nursery: trio.Nursery) -> None:
-    """The bench's own HTTP/1.1 client: split reads, keep-alive, "connection: close", chunks."""
-    seen: list[bytes] = []
-
-    def reply(status: int, body: bytes, extra: bytes = b"") -> bytes:
-        return b"HTTP/1.1 %d \r\n%scontent-length: %d\r\n\r\n%s" % (status, extra, len(body), body)
-
-    async def serve(stream: trio.SocketStream) -> None:
-        buffer = b""
-        while True:
-            while b"\r\n\r\n" not in buffer:
-                chunk = await stream.receive_some(4096)
-                if not chunk:
-                    return
-                buffer += chunk
-            head, _, buffer = buffer.partition(b"\r\n\r\n")
-            seen.append(head.split(b"\r\n")[0])
-            target = head.split(b" ")[1]
-            if target == b"/split":  # the body arrives in a segment of its own
-                await stream.send_all(b"HTTP/1.1 201 \r\ncontent-length: 13\r\n\r\n")
-                await trio.sleep(0.01)
-                await stream.send_all(b'{"pid": 4242}')
-            elif target == b"/last":  # as hypercorn does after keep_alive_max_requests
-                await stream.send_all(reply(200, b"{}", b"connection: close\r\n"))
-                await stream.aclose()
-                return
-            elif target.startswith(b"/events"):
-                await stream.send_all(b"HTTP/1.1 200 \r\ntransfer-encoding: chunked\r\n\r\n")
-                for piece in (b'{"a":', b'1}\n{"b":2}\n', b'{"c":3}\n'):
-                    await stream.send_all(b"%x\r\n%s\r\n" % (len(piece), piece))
-                await stream.send_all(b"0\r\n\r\n")
-            else:
-                await stream.send_all(reply(404, b'{"error": "no such"}'))
-
-    [listener] = await nursery.start(functools.partial(trio.serve_tcp, serve, 0, host="127.0.0.1"))
-    port = listener.socket.getsockname()[1]
-    http = bench_module.Http(f"http://127.0.0.1:{port}")
-    try:
-        answer = await http.request("POST", "/split", {"bundlePath": "/b"})
-        assert (answer.status, answer.json()) == (201, {"pid": 4242})
-        assert (await http.request("GET", "/nothing")).error == "no such"
-        assert len(http._idle) == 1  # one connection so far, kept alive
-        assert (await http.request("GET", "/last")).status == 200
-        assert http._idle == []  # closed as the server said
-        assert (await http.request("GET", "/split")).status == 201  # on a new connection
-        lines = [line async for line in http.lines("/events?id=x")]
-        assert lines == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
-    finally:
-        await http.aclose()
-    assert seen[0] == b"POST /split HTTP/1.1"
-    with pytest.raises(bench_module.BenchError, match="plain http"):
-        bench_module.Http("https://127.0.0.1:1")
-
-
 async def test_settle_is_bounded() -> None:
     assert await bench_module.settle(longest=0) == (0.0, True)
     waited, quiet = await bench_module.settle(quiet=0.0, longest=1.0)  # never quiet enough
     assert not quiet
     assert 0.5 <= waited < 5
-    assert "WARNING" in bench_module._waited((waited, quiet))
-    assert bench_module._waited((0.2, True)) == ""
+    assert "WARNING" in bench_module.settle_note((waited, quiet))
+    assert bench_module.settle_note((0.2, True)) == ""
+
+
+@pytest.mark.slow
+@pytest.mark.deadline(300)
+async def test_peers_in_the_same_run(tmp_path: Path) -> None:
+    """containerd (ctr) and Podman after the daemon and runc, each phase under its own tag.
+
+    Slow, and out of ``make test``: it needs containerd and podman, which ``make bench-peers``
+    installs and then runs this with ``-m slow``.
+    """
+    # Podman takes a run root of 50 characters at most: the bench's is in its directory when
+    # that is short enough, as a temporary one is; tmp_path is not.
+    short = Path(tempfile.mkdtemp(prefix="ctb-"))
+    try:
+        for cycle in (False, True):
+            await _peers_run(short / ("cycles" if cycle else "starts"), cycle)
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+async def _peers_run(where: Path, cycle: bool) -> None:
+    opts = options(where, count=3, baseline=True, cycle=cycle, peers=("containerd", "podman"))
+    report = await bench(opts)
+    assert report.ok, [line for line in report.lines if "failures" in line]
+    unit = "cycle" if cycle else "start"
+    for tag in ("containerd", "podman"):
+        assert_seed_lines(report, tag, 3)
+        assert lines_of(report, tag, rf"(starting|lifecycles of) 3 containers, .* through {tag} .*")
+        assert lines_of(report, tag, rf"client cpu: [\d.]+ms per {unit}"), report.lines
+        assert lines_of(report, tag, rf"{tag}/runc: rate [\d.]+x median [\d.]+x p99 [\d.]+x")
+    assert lines_of(report, "containerd", rf"daemon cpu: [\d.]+ms per {unit}")
+    assert lines_of(report, "containerd", r"daemon rss: [\d.]+MiB .*")
+    assert not lines_of(report, "podman", "daemon .*")  # it has none
+    podman = where / "bench" / "podman"
+    listed = await trio.run_process(
+        ["podman", "--root", str(podman / "root"), "--runroot", str(podman / "run"), "ps", "-aq"],
+        capture_stdout=True,
+    )
+    assert listed.stdout == b""
+    assert zombie_children() == []  # the shims and conmons left to the bench are reaped

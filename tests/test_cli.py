@@ -10,6 +10,7 @@ import functools
 import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -22,11 +23,13 @@ import httpx
 import pytest
 import trio
 
+import containerd_trio
 from containerd_trio.client import cli
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.config import Listen
 
 from .conftest import BundleFactory, RunningDaemon, now, pid_alive, wait_exit
+from .test_security import pki  # noqa: F401 - the fixture, for the TLS test
 
 LOGGING = ("sh", "-c", "echo one; echo two >&2; sleep 0.5; echo three")
 
@@ -476,17 +479,18 @@ def test_multi_line_errors_become_one_line() -> None:
 
 
 async def test_unreachable_daemon_is_exit_3(tmp_path: Path) -> None:
-    refused = await run_cli("--address", "127.0.0.1:1", "containers", "list")
+    # --retry 0: no waiting for a daemon that may be starting (test_retries shows that).
+    refused = await run_cli("--retry", "0", "--address", "127.0.0.1:1", "containers", "list")
     assert (refused.code, refused.out) == (cli.EXIT_UNREACHABLE, "")
     assert refused.err.startswith("ctr-trio: cannot reach the daemon at 127.0.0.1:1: ")
     assert refused.err.count("\n") == 1
 
     socket = tmp_path / "nobody.sock"
-    absent = await run_cli("--address", f"unix:{socket}", "state")
+    absent = await run_cli("--retry", "0", "--address", f"unix:{socket}", "state")
     assert absent.code == cli.EXIT_UNREACHABLE
     assert f"cannot reach the daemon at unix:{socket}" in absent.err
 
-    with Client("127.0.0.1:1") as api, pytest.raises(DaemonUnreachable) as caught:
+    with Client("127.0.0.1:1", retry_for=0) as api, pytest.raises(DaemonUnreachable) as caught:
         await trio.to_thread.run_sync(api.state)
     assert caught.value.address == "127.0.0.1:1"
 
@@ -542,13 +546,311 @@ async def test_unix_socket_address(
 
 async def test_bench_without_its_module(ctr: Ctr, monkeypatch: pytest.MonkeyPatch) -> None:
     """If the bench module cannot be imported, bench says so and the other commands still work."""
-    import containerd_trio.client as package
+    import containerd_trio as package
 
     # None in sys.modules makes the import fail; and a bench imported earlier in this process
     # must not be found as an attribute of the package instead.
-    monkeypatch.setitem(sys.modules, "containerd_trio.client.bench", None)
+    monkeypatch.setitem(sys.modules, "containerd_trio.bench", None)
     monkeypatch.delattr(package, "bench", raising=False)
     result = await ctr("bench")
     assert result.code == 1
     assert result.err.startswith("ctr-trio: bench is not available")
     assert (await ok(ctr, "containers", "list")).out.split() == [*cli.CONTAINER_HEADERS]
+
+
+# --- the client underneath: what a call imports, TLS -------------------------------------------
+
+
+async def test_one_call_loads_argparse_and_the_client_only(daemon: RunningDaemon) -> None:
+    """A ctr-trio call pays for every import: no Trio, no TLS, nothing of the daemon."""
+    script = (
+        "import sys\n"
+        "from containerd_trio.client.cli import run\n"
+        f"code = run(['--address', {daemon.url!r}, 'containers', 'list'])\n"
+        "print(code, ' '.join(sorted(sys.modules)))\n"
+    )
+    result = await trio.run_process(
+        [sys.executable, "-c", script], capture_stdout=True, capture_stderr=True
+    )
+    code, modules = result.stdout.decode().splitlines()[-1].split(" ", 1)
+    loaded = set(modules.split())
+    assert code == "0", result.stderr
+    heavy = {"trio", "quart", "quart_trio", "hypercorn", "attrs", "cattrs", "httpx", "ssl"}
+    assert loaded & heavy == set()
+    ours = {name for name in loaded if name.startswith("containerd_trio")}
+    assert ours <= {
+        "containerd_trio",
+        "containerd_trio.listen",
+        "containerd_trio.timestamps",  # "5 seconds ago"
+        *(f"containerd_trio.client{part}" for part in ("", ".cli", ".http", ".errors")),
+        *(f"containerd_trio.client.{part}" for part in ("types", "protocol", "routes")),
+        *(f"containerd_trio.client.{part}" for part in ("blocking", "commands", "output")),
+    }, ours
+
+
+async def test_tls_with_a_ca_and_a_client_certificate(
+    start_daemon: Any,
+    pki: Path,  # noqa: F811 - the fixture imported above
+) -> None:
+    daemon: RunningDaemon = await start_daemon(
+        listen=Listen(host="127.0.0.1", port=0),
+        tls_cert=pki / "server.pem",
+        tls_key=pki / "server.key",
+        tls_client_ca=pki / "ca.pem",
+    )
+    assert daemon.url.startswith("https://127.0.0.1:")
+    tls = ["--address", daemon.url, "--tls-ca", str(pki / "ca.pem")]
+    mine = ["--tls-cert", str(pki / "client.pem"), "--tls-key", str(pki / "client.key")]
+    assert (await ok(run_cli, *tls, *mine, "containers", "list")).out.split() == [
+        *cli.CONTAINER_HEADERS
+    ]
+    # Without a client certificate the daemon hangs up once the handshake is done.
+    stranger = await run_cli("--retry", "0", *tls, "state")
+    assert (stranger.code, stranger.out) == (cli.EXIT_UNREACHABLE, "")
+    assert stranger.err.startswith(f"ctr-trio: lost the connection to the daemon at {daemon.url}")
+    # Without the CA the daemon's certificate is not trusted.
+    untrusted = await run_cli("--retry", "0", "--address", daemon.url, *mine, "state")
+    assert untrusted.code == cli.EXIT_UNREACHABLE
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.err
+
+
+# --- the daily commands, as docker users type them ----------------------------------------------
+
+BUSY = ("sh", "-c", "while :; do :; done")
+
+
+async def test_aliases_and_short_flags(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    assert (await ok(ctr, "start", "web", "-b", str(bundle), "-l", "team=infra")).out.startswith(
+        "started web (pid "
+    )
+    listed = (await ok(ctr, "containers", "list")).out
+    for argv in (["ps"], ["ls"], ["containers", "ls"], ["containers", "ps"]):
+        assert (await ok(ctr, *argv)).out == listed, argv
+    assert (await client.get("/containers/web")).json()["labels"] == {"team": "infra"}
+
+    since = now()
+    pid = (await client.get("/containers/web")).json()["processes"][0]["pid"]
+    assert (await ok(ctr, "kill", "web", "-s", "KILL")).out == "sent KILL to web\n"
+    assert await wait_exit(client, "web", pid, since) == 128 + signal.SIGKILL
+    # -n for events and logs, as docker's --tail is -n.
+    assert (await ok(ctr, "events", "--since", since, "-n", "1")).out.split()[1:3] == [
+        "exit",
+        "web",
+    ]
+    await ok(ctr, "start", "talker", "-b", str(make_bundle(LOGGING)))
+    await ctr("logs", "talker", "-f")  # to its end
+    assert (await ok(ctr, "logs", "talker", "-n", "1")).out == "three\n"
+    assert (await ok(ctr, "rm", "web", "-t", "0")).out == "deleted web\n"
+    assert (await ok(ctr, "containers", "rm", "-f", "talker")).out == "deleted talker\n"
+    assert (await client.get("/state")).json()["containers"] == []
+
+
+async def test_several_ids_at_once(ctr: Ctr, client: httpx.AsyncClient, bundle: Path) -> None:
+    for name in ("a", "b"):
+        await ok(ctr, "start", name, "--bundle", str(bundle))
+    assert (await ok(ctr, "pause", "a", "b")).out == "a is paused\nb is paused\n"
+    resumed = await ok(ctr, "--json", "resume", "a", "b")
+    assert [c["state"]["status"] for c in resumed.json] == ["running", "running"]
+
+    # One that fails does not stop the others; it is said on stderr, and the exit code is 1.
+    killed = await ctr("kill", "a", "ghost", "b", "--signal", "KILL")
+    assert killed.code == cli.EXIT_ERROR
+    assert killed.out == "sent KILL to a\nsent KILL to b\n"
+    assert killed.err.count("\n") == 1 and "ghost" in killed.err
+
+    deleted = await ok(ctr, "--json", "rm", "a", "b", "--timeout", "0")
+    assert [c["id"] for c in deleted.json] == ["a", "b"]
+    assert (await client.get("/state")).json()["containers"] == []
+
+
+async def test_list_filters_quiet_and_formats(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    since = now()
+    await ok(ctr, "start", "web", "-b", str(bundle), "-l", "team=infra", "-l", "tier=front")
+    job = await ok(
+        ctr, "--json", "start", "job", "-b", str(make_bundle(["sh", "-c", "exit 3"])),
+        "-l", "team=data",
+    )  # fmt: skip
+    await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
+    await ok(ctr, "start", "idle", "-b", str(bundle))
+    await ok(ctr, "pause", "idle")
+
+    async def ids(*argv: str) -> list[str]:
+        return (await ok(ctr, "ps", "-q", *argv)).out.split()
+
+    assert await ids() == ["web", "job", "idle"]
+    assert await ids("-f", "status=running") == ["web"]
+    assert await ids("--filter", "status=running,status=paused") == ["web", "idle"]  # either
+    assert await ids("-f", "label=team") == ["web", "job"]
+    assert await ids("-f", "label=team=infra") == ["web"]
+    assert await ids("-f", "label=team", "-f", "status=stopped") == ["job"]  # both
+    assert await ids("-f", "id=i") == ["idle"]
+
+    assert (await ok(ctr, "ps", "--format", "ids", "-f", "status=stopped")).out == "job\n"
+    state = (await client.get("/state")).json()["containers"]
+    assert (await ok(ctr, "ls", "--format", "json")).json == state
+    assert (await ok(ctr, "--json", "ls", "-f", "status=paused")).json == [state[2]]
+    templated = await ok(ctr, "ls", "--format", r"{{.ID}}\t{{.State}}/{{.ExitStatus}} {{.Labels}}")
+    assert templated.out.splitlines() == [
+        "web\trunning/ team=infra,tier=front",
+        "job\tstopped/3 team=data",
+        "idle\tpaused/ ",
+    ]
+    table_rows = table((await ok(ctr, "ls", "--format", "table", "-f", "label=team")).out)
+    assert [row["STATUS"] for row in table_rows] == ["running", "stopped (exit 3)"]
+
+    for bad in (["-f", "colour=red"], ["-f", "status"], ["--format", "{{.Nope}}"]):
+        refused = await ctr("ls", *bad)
+        assert refused.code == cli.EXIT_USAGE, bad
+        assert refused.err.startswith("usage: ctr-trio ps"), bad
+
+
+async def test_logs_timestamps_since_and_until(ctr: Ctr, make_bundle: BundleFactory) -> None:
+    before = now()
+    await ok(ctr, "start", "talker", "--bundle", str(make_bundle(LOGGING)))
+    await ctr("logs", "talker", "-f")  # to its end
+    stamped = await ctr("logs", "talker", "-t")
+    lines = stamped.out.splitlines() + stamped.err.splitlines()
+    assert sorted(line.split(" ", 1)[1] for line in lines) == ["one", "three", "two"]
+    assert all(before <= line.split(" ", 1)[0] <= now() for line in lines)
+    everything = Result(0, "one\nthree\n", "two\n")
+    assert await ctr("logs", "talker", "--since", "1h") == everything
+    assert await ctr("logs", "talker", "--since", before) == everything
+    nothing = Result(0, "", "")
+    assert await ctr("logs", "talker", "--until", before) == nothing
+    assert await ctr("logs", "talker", "--until", "1h30m") == nothing  # ninety minutes ago
+    assert await ctr("logs", "talker", "--since", "2999-01-01T00:00:00Z") == nothing
+
+
+async def test_events_by_type_and_since_a_while_ago(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    since = now()
+    started = await ok(ctr, "--json", "start", "brief", "-b", str(make_bundle(["true"])))
+    await wait_exit(client, "brief", started.json["processes"][0]["pid"], since)
+    exits = await ok(ctr, "events", "--since", "10m", "--id", "brief", "--type", "exit", "-n", "1")
+    assert exits.out.split()[1:] == ["exit", "brief", f"pid={started.json['processes'][0]['pid']}",
+                                     "status=0"]  # fmt: skip
+    both = await ok(
+        ctr, "--json", "events", "--since", "90s", "--id", "brief",
+        "--type", "start-container,exit", "-n", "2",
+    )  # fmt: skip
+    assert [json.loads(line)["type"] for line in both.out.splitlines()] == [
+        "start-container",
+        "exit",
+    ]
+
+
+async def test_prune_removes_stopped_containers(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    since = now()
+    await ok(ctr, "start", "keep", "-b", str(bundle))
+    for name in ("done1", "done2"):
+        started = await ok(ctr, "--json", "start", name, "-b", str(make_bundle(["true"])))
+        await wait_exit(client, name, started.json["processes"][0]["pid"], since)
+    assert (await ok(ctr, "prune")).out == "deleted done1\ndeleted done2\n"
+    assert [c["id"] for c in (await client.get("/state")).json()["containers"]] == ["keep"]
+    assert (await ok(ctr, "containers", "prune")).out == "no stopped containers\n"
+    assert (await ok(ctr, "--json", "prune")).json == []
+
+
+def watch_table(text: str) -> list[dict[str, str]]:
+    """A frame of stats --watch, read by its header's column positions (names with spaces)."""
+    header, *lines = text.splitlines()
+    names = ["ID", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
+    starts = [header.index(name) for name in names]
+    bounds = list(zip(names, starts, [*starts[1:], None], strict=True))
+    return [{name: line[a:b].strip() for name, a, b in bounds} for line in lines]
+
+
+async def test_stats_watch_is_a_live_table_until_ctrl_c(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    await client.post("/containers/busy", json={"bundlePath": str(make_bundle(BUSY))})
+    await client.post("/containers/quiet", json={"bundlePath": str(bundle)})
+    argv = [
+        sys.executable, "-c", "from containerd_trio.client.cli import main; main()",
+        "--address", daemon.url, "stats", "--watch",
+    ]  # fmt: skip
+    process = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        shown = b""
+        while shown.count(b"\x1b[J") < 2:  # each redraw ends by clearing what is below it
+            chunk = await process.stdout.receive_some()
+            assert chunk, "stats --watch ended by itself"
+            shown += chunk
+        process.send_signal(signal.SIGINT)
+        assert await process.wait() == 130
+        assert await process.stderr.receive_some() == b""
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    text = shown.decode()
+    assert text.startswith("\x1b[2J\x1b[H")  # the screen cleared once, then redrawn in place
+    first, second = (
+        watch_table(frame.split("\x1b[J")[0].replace("\x1b[K", ""))
+        for frame in text.split("\x1b[H")[1:3]
+    )
+    assert [row["ID"] for row in second] == ["busy", "quiet"]
+    assert {row["CPU %"] for row in first} == {"--"}  # one sample is no rate yet
+    busy, quiet = (float(row["CPU %"].rstrip("%")) for row in second)
+    assert busy > 1.0  # a shell spinning in a loop
+    assert busy > quiet
+    assert second[1]["MEM USAGE / LIMIT"].endswith(" / none")
+    assert second[0]["PIDS"] == "1"
+
+
+async def test_version_and_completion(tmp_path: Path) -> None:
+    version = await run_cli("--version")
+    assert (version.code, version.out) == (0, f"ctr-trio {containerd_trio.__version__}\n")
+
+    script = tmp_path / "ctr-trio.bash"
+    script.write_text((await ok(run_cli, "completion", "bash")).out)
+    await trio.run_process(["bash", "-n", str(script)])  # bash accepts it
+
+    async def complete(*words: str) -> list[str]:
+        """What bash offers for the last word, as it would at <TAB>."""
+        array = " ".join(shlex.quote(word) for word in words)
+        probe = (
+            f"source {shlex.quote(str(script))}; COMP_WORDS=({array});"
+            f" COMP_CWORD={len(words) - 1}; _ctr_trio; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        )
+        done = await trio.run_process(["bash", "-c", probe], capture_stdout=True)
+        return done.stdout.decode().split()
+
+    assert await complete("ctr-trio", "con") == ["containers"]
+    assert await complete("ctr-trio", "containers", "st") == ["start"]
+    assert await complete("ctr-trio", "--address", "1.2.3.4:5", "ch") == ["checkpoints"]
+    assert await complete("ctr-trio", "logs", "--t") == ["--tail", "--timestamps"]
+    assert await complete("ctr-trio", "completion", "") == ["bash", "zsh"]
+    assert set(await complete("ctr-trio", "rm", "-")) >= {"-f", "--force", "-t", "--timeout"}
+
+    zsh = (await ok(run_cli, "completion", "zsh")).out
+    assert "bashcompinit" in zsh and "complete -F _ctr_trio ctr-trio" in zsh
+
+
+async def test_usage_errors_name_the_command_and_hint_at_dashdash() -> None:
+    forgot = await run_cli("exec", "web", "sh", "-c", "echo hi; exit 3")
+    assert forgot.code == cli.EXIT_USAGE
+    assert forgot.err.startswith("usage: ctr-trio exec ")
+    assert forgot.err.rstrip().endswith(
+        "put -- before it: ctr-trio exec web -- sh -c 'echo hi; exit 3')"
+    )
+    grouped = await run_cli("--json", "containers", "exec", "web", "ls", "-la")
+    assert "put -- before it: ctr-trio --json containers exec web -- ls -la" in grouped.err
+    for argv, message in [
+        (["stats", "a", "b"], "give one ID, or --watch"),
+        (["kill", "--pid", "7", "a", "b"], "--pid takes one ID"),
+        (["rm", "a", "--nope"], "unrecognized arguments: --nope"),
+    ]:
+        result = await run_cli(*argv)
+        assert result.code == cli.EXIT_USAGE, argv
+        assert result.err.startswith(f"usage: ctr-trio {argv[0]} "), argv
+        assert message in result.err, argv
+        assert "put --" not in result.err  # only where a command to run is taken

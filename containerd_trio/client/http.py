@@ -1,8 +1,8 @@
-"""A small synchronous client for the daemon's REST API (``/work/shared/API.md``), on httpx.
+"""A small synchronous client for the daemon's REST API (docs/api.md).
 
-One method per route. Answers come back as the daemon's JSON, typed with the ``TypedDict``s
-below (they describe the contract; they are not checked at run time). Failures come in two
-kinds, so that callers can tell them apart::
+One method per route. Answers come back as the daemon's JSON, typed with the ``TypedDict``s of
+:mod:`.types` (they describe the contract; they are not checked at run time). Failures come in
+two kinds, so that callers can tell them apart::
 
     try:
         client.container("ghost")
@@ -11,25 +11,42 @@ kinds, so that callers can tell them apart::
     except DaemonUnreachable as exc:  # no answer at all: nothing listens, or the link broke
         print(exc)
 
+While the daemon refuses connections or answers 503 (it is restarting, or handing over to a new
+server), a request is tried again for up to ``retry_for`` seconds (15 by default).
+
 The streams (events, logs) are context managers, so that the connection is closed when the
 caller stops reading, even if it stops early::
 
     with client.events(since=stamp) as events:
         for event in events:
             ...
+
+HTTP/1.1 over plain sockets (unix or TCP, TLS when the address says ``https://``), through
+:mod:`.protocol` and :mod:`.blocking`: light enough that ``ctr-trio`` starts in a few hundredths
+of a second.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, NotRequired, TypedDict, cast
-from urllib.parse import quote
+from collections.abc import Iterator, Sequence
+from typing import Any, Unpack, cast
 
-import httpx
-
-from ..config import Listen
+from . import routes
+from .blocking import BlockingTransport
+from .errors import ApiError as ApiError
+from .errors import ClientError as ClientError
+from .errors import DaemonUnreachable as DaemonUnreachable
+from .protocol import RETRY_FOR, Answer, Endpoint, OnRetry, Request, Tls, decode_json
+from .types import Checkpoint as Checkpoint
+from .types import Container as Container
+from .types import ContainerState as ContainerState
+from .types import Event as Event
+from .types import LogRecord as LogRecord
+from .types import Machine as Machine
+from .types import Process as Process
+from .types import State as State
+from .types import User as User
 
 #: Deadline of an ordinary request. The daemon bounds its own runtime calls (30 s by default,
 #: then 504), so this only fires when something between us and it is stuck.
@@ -38,149 +55,50 @@ DEFAULT_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 5.0
 
 
-# --- the shapes of API.md ---------------------------------------------------------------------
-
-
-class User(TypedDict):
-    uid: int
-    gid: int
-    additionalGids: NotRequired[list[int]]
-
-
-class Process(TypedDict):
-    pid: int
-    args: list[str]
-    user: User
-    terminal: bool
-    env: list[str]
-    cwd: str
-
-
-class ContainerState(TypedDict):
-    status: str  # created, running, paused or stopped
-    exitStatus: NotRequired[int]
-
-
-class Container(TypedDict):
-    id: str
-    bundlePath: str
-    state: ContainerState
-    processes: list[Process]
-    createdAt: str
-    labels: NotRequired[dict[str, str]]
-
-
-class Machine(TypedDict):
-    cpus: int
-    memory: int
-
-
-class State(TypedDict):
-    containers: list[Container]
-    machine: Machine
-
-
-class Checkpoint(TypedDict):
-    name: str
-    tcp: bool
-    unixSockets: bool
-    shell: bool
-    timestamp: str
-
-
-class Event(TypedDict):
-    type: str
-    id: str
-    pid: NotRequired[int]
-    status: NotRequired[int]
-    timestamp: str
-
-
-class LogRecord(TypedDict):
-    stream: str  # stdout or stderr
-    timestamp: str
-    data: str
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-class ClientError(Exception):
-    """Base of the errors this client raises."""
-
-
-class ApiError(ClientError):
-    """The daemon answered with a status that is not 2xx; ``message`` is its ``{"error": ...}``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class DaemonUnreachable(ClientError):
-    """No answer from the daemon: nothing listens at the address, or the connection broke."""
-
-    def __init__(self, address: str, reason: str, *, lost: bool = False) -> None:
-        what = "lost the connection to" if lost else "cannot reach"
-        super().__init__(f"{what} the daemon at {address}: {reason}")
-        self.address = address
-        self.reason = reason
-
-
-# --- addresses --------------------------------------------------------------------------------
-
-
 def parse_address(address: str) -> tuple[str, str | None]:
     """``(base URL, unix socket path or None)`` for ``HOST:PORT``, ``unix:PATH`` or a URL.
 
     ``http://unix:PATH`` is accepted too: it is how the daemon names a unix socket in its
     "serving on" line, so that line can be pasted as it is. Raises ValueError otherwise.
     """
-    for scheme in ("http://", "https://"):
-        if address.startswith(scheme + "unix:"):
-            address = address[len(scheme) :]
-            break
-        if address.startswith(scheme):
-            if len(address) == len(scheme):
-                raise ValueError(f"{address!r} names no host")
-            return address.rstrip("/"), None
-    # The daemon's own --listen syntax, parsed by the daemon's own parser: one grammar for both.
-    listen = Listen.parse(address)
-    if listen.unix_path is not None:
-        # The host part is never used to connect, but HTTP/1.1 needs a Host header.
-        return "http://localhost", str(listen.unix_path)
-    return f"http://{listen.hypercorn_bind()}", None
-
-
-# --- the client -------------------------------------------------------------------------------
+    endpoint = Endpoint.parse(address)
+    return endpoint.base_url, endpoint.unix_path
 
 
 class Client:
     """The daemon at ``address`` (``HOST:PORT``, ``unix:PATH`` or ``http[s]://HOST:PORT``).
 
-    Use it as a context manager, or call :meth:`close`, to release its connections.
+    ``retry_for`` bounds the retries of a request the daemon refused or answered 503 (see
+    :class:`~.protocol.Retry`); ``on_retry(failure, pause)`` is told of each.
+    ``tls_ca`` checks an ``https://`` daemon's certificate against that CA instead of the
+    system's; ``tls_cert`` and ``tls_key`` are the client's own, for mutual TLS.
+    Use it as a context manager, or call :meth:`close`, to release its connection.
     """
 
-    def __init__(self, address: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        base_url, socket_path = parse_address(address)
+    def __init__(
+        self,
+        address: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry_for: float = RETRY_FOR,
+        on_retry: OnRetry | None = None,
+        tls_ca: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+    ) -> None:
         self.address = address
         self._timeout = timeout
-        transport = httpx.HTTPTransport(uds=socket_path) if socket_path is not None else None
-        self._http = httpx.Client(
-            base_url=base_url,
-            transport=transport,
-            timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
-            # The daemon is on this machine or a known host: a proxy from the environment
-            # would only get in the way (and cannot carry a unix socket).
-            trust_env=False,
+        self._transport = BlockingTransport(
+            Endpoint.parse(address),
+            timeout=timeout,
+            connect_timeout=CONNECT_TIMEOUT,
+            retry_for=retry_for,
+            on_retry=on_retry,
+            tls=Tls(tls_ca, tls_cert, tls_key),
         )
 
     def close(self) -> None:
-        self._http.close()
+        self._transport.close()
 
     def __enter__(self) -> Client:
         return self
@@ -191,52 +109,31 @@ class Client:
     # --- containers ---------------------------------------------------------------------------
 
     def state(self) -> State:
-        return cast(State, self._request("GET", "/state"))
+        return cast(State, self.call(routes.state()))
 
     def containers(self) -> list[Container]:
         return self.state()["containers"]
 
     def container(self, container_id: str) -> Container:
-        return cast(Container, self._request("GET", _path(container_id)))
+        return cast(Container, self.call(routes.container(container_id)))
 
     def start(
-        self,
-        container_id: str,
-        bundle_path: str,
-        *,
-        checkpoint: str | None = None,
-        labels: Mapping[str, str] | None = None,
+        self, container_id: str, bundle_path: str, **options: Unpack[routes.StartOptions]
     ) -> Container:
-        body: dict[str, Any] = {"bundlePath": bundle_path}
-        if checkpoint is not None:
-            body["checkpoint"] = checkpoint
-        if labels:
-            body["labels"] = dict(labels)
-        return cast(Container, self._request("POST", _path(container_id), json=body))
+        """Start (or with ``checkpoint=NAME``, restore) a container from its bundle;
+        ``labels`` to keep with it."""
+        return cast(Container, self.call(routes.start(container_id, bundle_path, **options)))
 
     def exec(
-        self,
-        container_id: str,
-        args: Sequence[str],
-        *,
-        env: Sequence[str] | None = None,
-        cwd: str | None = None,
-        uid: int | None = None,
-        gid: int | None = None,
+        self, container_id: str, args: Sequence[str], **options: Unpack[routes.ExecOptions]
     ) -> Process:
-        """Start another process in the container. What is left out comes from the bundle."""
-        body: dict[str, Any] = {"args": list(args)}
-        if env is not None:
-            body["env"] = list(env)
-        if cwd is not None:
-            body["cwd"] = cwd
-        if uid is not None or gid is not None:
-            body["user"] = {"uid": uid or 0, "gid": gid or 0}
-        return cast(Process, self._request("PUT", _path(container_id, "processes"), json=body))
+        """Start another process in the container (``env``, ``cwd``, ``uid``, ``gid``); what
+        is left out comes from the bundle."""
+        return cast(Process, self.call(routes.exec_process(container_id, args, **options)))
 
     def signal(self, container_id: str, pid: int, signal: int | str) -> None:
         """Send ``signal`` (a number or a name such as ``"TERM"``) to one of its processes."""
-        self._request("POST", _path(container_id, "process", str(pid)), json={"signal": signal})
+        self.call(routes.signal_process(container_id, pid, signal))
 
     def kill(self, container_id: str, signal: int | str = "SIGTERM") -> Container:
         """Send ``signal`` to the container's init process."""
@@ -250,143 +147,75 @@ class Client:
 
     def delete(self, container_id: str, *, timeout: float | None = None) -> Container:
         """Stop (SIGTERM, then SIGKILL after ``timeout`` seconds) and remove the container."""
-        params = {} if timeout is None else {"timeout": str(timeout)}
         # The daemon may wait out the whole grace before it answers: give it that much more.
         deadline = self._timeout + (timeout if timeout is not None else 10.0)
-        timeout_ = httpx.Timeout(deadline, connect=CONNECT_TIMEOUT)
-        result = self._request("DELETE", _path(container_id), params=params, timeout=timeout_)
-        return cast(Container, result)
+        request = routes.delete(container_id, timeout=timeout)
+        return cast(Container, self.call(request, timeout=deadline))
 
     def _update(self, container_id: str, body: dict[str, Any]) -> Container:
-        return cast(Container, self._request("PATCH", _path(container_id), json=body))
+        return cast(Container, self.call(routes.update(container_id, body)))
 
     # --- checkpoints --------------------------------------------------------------------------
 
     def checkpoints(self, container_id: str, *, bundle_path: str | None = None) -> list[Checkpoint]:
         """The container's checkpoints, oldest first; ``bundle_path`` for a container the
         daemon does not list (a migration's target)."""
-        params = {"bundlePath": bundle_path} if bundle_path is not None else None
-        answer = self._request("GET", _path(container_id, "checkpoint"), params=params)
-        return cast(list[Checkpoint], answer)
+        request = routes.checkpoints(container_id, bundle_path=bundle_path)
+        return cast(list[Checkpoint], self.call(request))
 
     def create_checkpoint(
-        self,
-        container_id: str,
-        name: str,
-        *,
-        exit: bool = False,
-        tcp: bool = False,
-        unix_sockets: bool = False,
-        shell: bool = False,
+        self, container_id: str, name: str, **options: Unpack[routes.CheckpointOptions]
     ) -> Checkpoint:
-        body = {"exit": exit, "tcp": tcp, "unixSockets": unix_sockets, "shell": shell}
-        path = _path(container_id, "checkpoint", name)
-        return cast(Checkpoint, self._request("POST", path, json=body))
+        """Checkpoint with CRIU (``exit``, ``tcp``, ``unix_sockets``, ``shell``)."""
+        request = routes.create_checkpoint(container_id, name, **options)
+        return cast(Checkpoint, self.call(request))
 
     def delete_checkpoint(
         self, container_id: str, name: str, *, bundle_path: str | None = None
     ) -> None:
-        params = {"bundlePath": bundle_path} if bundle_path is not None else None
-        self._request("DELETE", _path(container_id, "checkpoint", name), params=params)
+        self.call(routes.delete_checkpoint(container_id, name, bundle_path=bundle_path))
 
     # --- streams and figures ------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def events(
-        self, *, since: str | None = None, container_id: str | None = None
-    ) -> Iterator[Iterator[Event]]:
-        """Past events from ``since`` on, then live ones, for as long as the caller reads."""
-        params = {}
-        if since is not None:
-            params["since"] = since
-        if container_id is not None:
-            params["id"] = container_id
-        with self._stream("/events", params) as lines:
-            yield (cast(Event, self._decode(line)) for line in lines)
+    def events(self, **options: Unpack[routes.EventOptions]) -> Iterator[Iterator[Event]]:
+        """Past events from ``since`` on, then live ones, for as long as the caller reads;
+        only those of ``container_id`` and of ``types`` when given."""
+        with self.stream(routes.events(**options)) as records:
+            yield cast(Iterator[Event], records)
 
     @contextlib.contextmanager
     def logs(
-        self, container_id: str, *, follow: bool = False, tail: int | None = None
+        self, container_id: str, **options: Unpack[routes.LogOptions]
     ) -> Iterator[Iterator[LogRecord]]:
-        """The container's output; with ``follow``, until no process of it can write any more."""
-        params = {"follow": "true" if follow else "false"}
-        if tail is not None:
-            params["tail"] = str(tail)
-        with self._stream(_path(container_id, "logs"), params) as lines:
-            yield (cast(LogRecord, self._decode(line)) for line in lines)
+        """The container's output (``tail``, ``since``, ``until``); with ``follow``, until no
+        process of it can write any more."""
+        with self.stream(routes.logs(container_id, **options)) as records:
+            yield cast(Iterator[LogRecord], records)
 
     def stats(self, container_id: str) -> dict[str, Any]:
         """cgroup figures (``cpu``, ``memory``, ``pids``, ``blkio``) as runc reports them."""
-        return cast(dict[str, Any], self._request("GET", _path(container_id, "stats")))
+        return cast(dict[str, Any], self.call(routes.stats(container_id)))
 
     def metrics(self) -> str:
         """The Prometheus text exposition."""
-        response = self._send("GET", "/metrics")
-        return response.text
+        return self.send(routes.metrics()).body.decode(errors="replace")
 
-    # --- plumbing -----------------------------------------------------------------------------
+    # --- any request --------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._decode(self._send(method, path, **kwargs).text)
+    def call(self, request: Request, *, timeout: float | None = None) -> Any:
+        """Send ``request``; the JSON of a 2xx answer, or ApiError."""
+        return self.send(request, timeout=timeout).json(self.address)
 
-    def _decode(self, text: str) -> Any:
-        try:
-            return json.loads(text)
-        except ValueError:
-            # Something answers at the address, but not the daemon (or not this API version).
-            snippet = text[:80]
-            raise ClientError(f"the answer from {self.address} is not JSON: {snippet!r}") from None
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        with self._translate_errors():
-            response = self._http.request(method, path, **kwargs)
-        _raise_for_status(response)
-        return response
+    def send(self, request: Request, *, timeout: float | None = None) -> Answer:
+        """Send ``request``; its answer if 2xx, or ApiError."""
+        answer = self._transport.call(request, timeout=timeout)
+        if not answer.ok:
+            raise answer.error()
+        return answer
 
     @contextlib.contextmanager
-    def _stream(self, path: str, params: dict[str, str]) -> Iterator[Iterator[str]]:
-        # A stream may sit idle for as long as nothing happens: no read deadline.
-        timeout = httpx.Timeout(self._timeout, connect=CONNECT_TIMEOUT, read=None)
-        with (
-            self._translate_errors(),
-            self._http.stream("GET", path, params=params, timeout=timeout) as response,
-        ):
-            if response.is_error:
-                response.read()
-                _raise_for_status(response)
-            yield (line for line in response.iter_lines() if line)
-
-    @contextlib.contextmanager
-    def _translate_errors(self) -> Iterator[None]:
-        """httpx's transport errors as :class:`DaemonUnreachable`, naming the address."""
-        try:
-            yield
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise DaemonUnreachable(self.address, _reason(exc)) from exc
-        except httpx.TransportError as exc:  # it answered once, then went quiet or away
-            raise DaemonUnreachable(self.address, _reason(exc), lost=True) from exc
-
-
-def _path(container_id: str, *rest: str) -> str:
-    """``/containers/{id}/...``, each part quoted: an id such as ``a?b`` or ``../x`` stays one
-    path segment (which the daemon refuses as an invalid id) instead of changing the request."""
-    return "/containers" + "".join("/" + quote(part, safe="") for part in (container_id, *rest))
-
-
-def _raise_for_status(response: httpx.Response) -> None:
-    if response.is_success:
-        return
-    try:
-        message = str(response.json()["error"])
-    except (ValueError, KeyError, TypeError):
-        # Not the daemon's error shape (a proxy, or a different server at that address).
-        message = response.text.strip() or response.reason_phrase
-    raise ApiError(response.status_code, message)
-
-
-def _reason(exc: httpx.TransportError) -> str:
-    """What went wrong, in words: httpx's messages are sometimes empty or a bare errno tuple."""
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out ({text})"
-    return text
+    def stream(self, request: Request) -> Iterator[Iterator[Any]]:
+        """The JSON documents of an ndjson answer, one a line, as they come."""
+        with self._transport.stream(request) as lines:
+            yield (decode_json(line, self.address) for line in lines)

@@ -1,0 +1,247 @@
+"""The whole run: the bundles, the daemon (its own or the one at ``--address``), the phases in
+their order, and the clean-up, whatever happens."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Awaitable
+from pathlib import Path
+
+import trio
+
+from ..busybox import make_busybox_bundle
+from ..config import DaemonConfig, default_criu
+from .api import DaemonApi
+from .checkpoints import CHECKPOINT_COUNT, checkpoints
+from .daemon import OwnDaemon
+from .errors import BenchError
+from .options import Options
+from .peers import make_peer, missing, reap_orphans
+from .phase import Phase, Unit, run_phase
+from .probes import settle
+from .report import (
+    Printer,
+    Report,
+    print_checkpoints,
+    print_end,
+    print_phase,
+    print_ratios,
+    settle_note,
+)
+from .targets import TAG_DAEMON, DaemonTarget, RuncTarget, Target, runc_like_the_daemon
+
+
+def run(args: argparse.Namespace) -> int:
+    """``ctr-trio bench``: the exit code (0 all went well, 1 something failed, 130 interrupted)."""
+    options = Options.from_args(args)
+    try:
+        report = trio.run(bench, options)
+    except BenchError as exc:
+        print(f"ctr-trio bench: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ctr-trio bench: interrupted", file=sys.stderr)
+        return 130
+    except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is not None:
+            print("ctr-trio bench: interrupted", file=sys.stderr)
+            return 130
+        raise
+    return 0 if report.ok else 1
+
+
+def _first_bench_error(group: BaseExceptionGroup[BaseException]) -> BenchError | None:
+    """The BenchError of a group that holds nothing else (nurseries wrap what they raise)."""
+    rest = group.subgroup(lambda exc: not isinstance(exc, (BenchError, BaseExceptionGroup)))
+    if rest is not None:
+        return None
+    for exc in group.exceptions:
+        if isinstance(exc, BenchError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_bench_error(exc)
+            if found is not None:
+                return found
+    return None
+
+
+async def bench(options: Options) -> Report:
+    """Run the bench as ``options`` say; print the report lines as they come and return them."""
+    if options.bundle is not None and not (options.bundle / "config.json").is_file():
+        raise BenchError(f"--bundle {options.bundle}: no config.json there")
+    for name in options.peers:
+        if missing(name):
+            raise BenchError(
+                f"{name} is not installed (no {', '.join(missing(name))}): apt-get install"
+                f" {name}, or make bench-peers"
+            )
+    out = options.out if options.out is not None else sys.stdout
+    show_progress = options.progress if options.progress is not None else sys.stderr.isatty()
+    printer = Printer(out, show_progress)
+    report = Report(lines=printer.lines)
+    criu = options.criu or default_criu()
+    if options.checkpoint and not criu:
+        raise BenchError("--checkpoint needs CRIU: install it (make install does) or pass --criu")
+    if options.baseline or options.checkpoint:
+        # runc exits after `run -d`: the container's init is re-parented to the nearest
+        # subreaper, which must be us, so that we can reap it once deleted.
+        from ..host import become_subreaper
+
+        become_subreaper()
+    with contextlib.ExitStack() as stack:
+        if options.workdir is not None:
+            workdir = options.workdir.absolute()
+            workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            temporary = tempfile.TemporaryDirectory(prefix="ctr-trio-bench-")
+            workdir = Path(stack.enter_context(temporary))
+        try:
+            await _until_terminated(_bench_in(options, workdir, criu, printer, report))
+        except BaseExceptionGroup as group:
+            error = _first_bench_error(group)
+            if error is None:
+                raise
+            raise error from None
+    return report
+
+
+async def _until_terminated(work: Awaitable[None]) -> None:
+    """Run ``work``; on SIGTERM or SIGHUP cancel it (its clean-up is shielded) and say so.
+
+    Without this a ``kill`` would leave the containers, and the bench's own daemon, behind.
+    Signals can be caught only in the main thread: elsewhere ``work`` just runs.
+    """
+    terminated: list[int] = []
+    async with trio.open_nursery() as nursery:
+        if threading.current_thread() is threading.main_thread():
+
+            async def watch() -> None:
+                with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
+                    async for signum in signals:
+                        terminated.append(signum)
+                        nursery.cancel_scope.cancel()
+                        return
+
+            nursery.start_soon(watch)
+        await work
+        nursery.cancel_scope.cancel()
+    if terminated:
+        name = signal.Signals(terminated[0]).name
+        raise BenchError(f"stopped by {name}; what the bench had started is removed")
+
+
+class _Run:
+    """What the phases share: the options, the bundles, the printer."""
+
+    def __init__(
+        self, options: Options, printer: Printer, sleeper: Path | None, exits: Path | None
+    ):
+        self.options = options
+        self.printer = printer
+        self.unit: Unit = "cycle" if options.cycle else "start"
+        self.bundle = exits if options.cycle else sleeper
+        self.prefix = f"bench-{secrets.token_hex(3)}"
+
+    async def phase(self, target: Target, ids_tag: str) -> Phase:
+        """Settle, say what comes, time it, say how the removal went."""
+        options, printer = self.options, self.printer
+        note = settle_note(await settle(longest=options.settle))
+        mode = "lifecycles of" if options.cycle else "starting"
+        printer.line(
+            target.tag,
+            f"{mode} {options.count} containers, {options.concurrency} at once, {target.how()}"
+            f"{note}",
+        )
+        assert self.bundle is not None
+        ids = [f"{self.prefix}{ids_tag}-{i}" for i in range(options.count)]
+        phase = await run_phase(
+            target, self.unit, ids, self.bundle, options.concurrency,
+            progress=printer.progress, measured=lambda phase: print_phase(printer, phase),
+        )  # fmt: skip
+        print_end(printer, phase)
+        return phase
+
+
+async def _bench_in(
+    options: Options, workdir: Path, criu: str | None, printer: Printer, report: Report
+) -> None:
+    sleeper = exits = options.bundle
+    if options.bundle is None:
+        if not options.cycle or options.checkpoint:
+            sleeper = await trio.to_thread.run_sync(
+                make_busybox_bundle, workdir / "bundle", ["sleep", "100000"]
+            )
+        if options.cycle:
+            exits = await trio.to_thread.run_sync(
+                make_busybox_bundle, workdir / "bundle-true", ["true"]
+            )
+    run = _Run(options, printer, sleeper, exits)
+    async with trio.open_nursery() as nursery:
+        own: OwnDaemon | None = None
+        address = options.address
+        if address is None:
+            own = OwnDaemon(workdir, options.runc, options.daemon_args)
+            report.daemon_state_dir = own.state_dir
+            await own.start(nursery)
+            address = own.address
+        # The raw baseline spawns runc as the daemon does, with the daemon's settings (those
+        # of the bench's own daemon; the defaults for one at --address).
+        config = own.config if own is not None else DaemonConfig(runtime=options.runc)
+        raw = RuncTarget(
+            runc_like_the_daemon(config, workdir / "raw" / "runc", criu), workdir / "raw"
+        )
+        report.runc_root = raw.runc.root
+        api = DaemonApi(address)
+        try:
+            await api.check()
+            daemon = DaemonTarget(api, pid=own.pid if own else None)
+            if options.baseline and options.baseline_first:
+                report.raw = await run.phase(raw, "-raw")
+            report.main = await run.phase(daemon, "")
+            if options.baseline and not options.baseline_first:
+                report.raw = await run.phase(raw, "-raw")
+            if report.raw is not None:
+                print_ratios(printer, report.main, report.raw)
+            for name in options.peers:
+                keep = {own.pid} if own is not None and own.pid is not None else set()
+                report.peers.append(await _peer_phase(run, name, workdir, report, keep))
+            if options.checkpoint:
+                assert sleeper is not None
+                k = min(options.count, CHECKPOINT_COUNT)
+                note = settle_note(await settle(longest=options.settle))
+                printer.line(
+                    TAG_DAEMON,
+                    f"checkpoint and restore of {k} containers, one at a time, through the daemon"
+                    f" and with runc directly{note}",
+                )
+                report.checkpoint = await checkpoints(
+                    api, raw, run.prefix, k, sleeper, workdir / "raw-checkpoints", printer.progress
+                )
+                print_checkpoints(printer, report.checkpoint)
+        finally:
+            printer.clear_progress()
+            with trio.CancelScope(shield=True):
+                await api.aclose()
+            if own is not None:
+                report.daemon_exit = await own.stop()
+
+
+async def _peer_phase(run: _Run, name: str, workdir: Path, report: Report, keep: set[int]) -> Phase:
+    peer = make_peer(name, workdir)
+    try:
+        await peer.open()
+        phase = await run.phase(peer, f"-{name}")
+    finally:
+        with trio.CancelScope(shield=True):
+            await reap_orphans(keep | peer.processes())
+            await peer.aclose()
+    baseline = report.raw or report.main
+    if baseline is not None:
+        print_ratios(run.printer, phase, baseline)
+    return phase

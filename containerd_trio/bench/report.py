@@ -1,0 +1,158 @@
+"""The bench's report: the seed's lines and the bench's own, in Go's log format, as they come.
+
+``[tag] 2006/01/02 15:04:05 text``, one tag per system: ``containerd-trio``, ``runc``, and the
+peers' (``containerd``, ``podman``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .checkpoints import CheckpointPhase
+from .phase import Phase
+from .stats import Stats, ms, ms_precise, ratio
+from .targets import TAG_DAEMON, TAG_RUNC
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class Report:
+    main: Phase | None = None
+    raw: Phase | None = None
+    peers: list[Phase] = field(default_factory=list)
+    checkpoint: CheckpointPhase | None = None
+    lines: list[str] = field(default_factory=list)
+    #: The raw runc root and, with a daemon of the bench's own, its state dir (gone unless
+    #: a workdir was given).
+    runc_root: Path | None = None
+    daemon_state_dir: Path | None = None
+    #: The exit code of the bench's own daemon, once stopped.
+    daemon_exit: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        phases = [self.main, self.raw, *self.peers, self.checkpoint]
+        return all(phase is None or not phase.errors for phase in phases)
+
+
+class Printer:
+    """Report lines, ``[tag] 2006/01/02 15:04:05 text`` (Go's log format); a progress line."""
+
+    def __init__(self, out: TextIO, progress: bool) -> None:
+        self.out = out
+        self.lines: list[str] = []
+        self._progress = progress
+        self._shown = False
+        self._last = 0.0
+
+    def line(self, tag: str, text: str) -> None:
+        self.clear_progress()
+        line = f"[{tag}] {time.strftime('%Y/%m/%d %H:%M:%S')} {text}"
+        self.lines.append(line)
+        print(line, file=self.out, flush=True)
+
+    def progress(self, what: str, done: int, total: int) -> None:
+        if not self._progress:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return  # a terminal redrawn 10 times a second is enough; the bench's CPU counts
+        self._last = now
+        sys.stderr.write(f"\r{what} {done}/{total}\x1b[K")
+        sys.stderr.flush()
+        self._shown = True
+
+    def clear_progress(self) -> None:
+        if self._shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self._shown = False
+
+
+def settle_note(settled: tuple[float, bool]) -> str:
+    """The end of a phase's first line: how long the machine took to settle before it."""
+    seconds, quiet = settled
+    if not quiet:
+        return (
+            f"; WARNING: the machine stayed busy for {seconds:.0f}s before this phase:"
+            " other load on it skews what follows"
+        )
+    return f", after {seconds:.1f}s for the machine to settle" if seconds >= 1 else ""
+
+
+def print_phase(printer: Printer, phase: Phase) -> None:
+    tag, unit = phase.tag, phase.unit
+    for line in phase.stats.seed_lines():
+        printer.line(tag, line)
+    done = len(phase.latencies)
+    printer.line(tag, f"rate: {phase.rate:.1f} {unit}s/s ({done} in {phase.wall:.2f}s)")
+    if phase.has_daemon:
+        printer.line(tag, f"daemon cpu: {ms_precise(phase.per_item(phase.daemon_cpu))} per {unit}")
+        if phase.daemon_rss is not None:
+            running = f"with {done} running" if unit == "start" else f"after {done} cycles"
+            printer.line(tag, f"daemon rss: {phase.daemon_rss / MIB:.1f}MiB {running}")
+        else:
+            printer.line(tag, "daemon rss: n/a")
+    for what, seconds in (("runc", phase.runc_cpu), ("client", phase.client_cpu)):
+        if seconds is not None:
+            printer.line(tag, f"{what} cpu: {ms_precise(phase.per_item(seconds))} per {unit}")
+    printer.line(tag, f"bench cpu: {ms_precise(phase.per_item(phase.bench_cpu))} per {unit}")
+    if phase.machine_cpu is not None and phase.machine_busy is not None:
+        printer.line(
+            tag,
+            f"machine cpu: {ms_precise(phase.per_item(phase.machine_cpu))} per {unit}"
+            f" ({100 * phase.machine_busy:.0f}% of {os.cpu_count()} cpus busy)",
+        )
+
+
+def print_end(printer: Printer, phase: Phase) -> None:
+    """After the removal: its time, and what failed over the whole phase."""
+    tag = phase.tag
+    if phase.unit == "start" and phase.remove_wall > 0:
+        removed = phase.count / phase.remove_wall
+        printer.line(tag, f"removed {phase.count} in {phase.remove_wall:.2f}s ({removed:.1f}/s)")
+    if phase.errors:
+        printer.line(tag, f"failures: {len(phase.errors)} (first: {phase.errors[0]})")
+
+
+def print_ratios(printer: Printer, ours: Phase, raw: Phase) -> None:
+    """``daemon/runc: ...`` for the daemon; ``containerd/runc: ...`` for a peer."""
+    a, b = ours.stats, raw.stats
+    name = "daemon" if ours.tag == TAG_DAEMON else ours.tag
+    printer.line(
+        ours.tag,
+        f"{name}/{raw.tag}: rate {ratio(ours.rate, raw.rate)} median {ratio(a.median, b.median)}"
+        f" p99 {ratio(a.p99, b.p99)}",
+    )
+
+
+def print_checkpoints(printer: Printer, phase: CheckpointPhase) -> None:
+    rows = (
+        (TAG_DAEMON, "checkpoint", phase.daemon_checkpoint),
+        (TAG_DAEMON, "restore", phase.daemon_restore),
+        (TAG_RUNC, "checkpoint", phase.runc_checkpoint),
+        (TAG_RUNC, "restore", phase.runc_restore),
+    )
+    for tag, what, samples in rows:
+        stats = Stats.of(samples)
+        printer.line(
+            tag, f"{what}: count {stats.count} mean {ms(stats.mean)} median {ms(stats.median)}"
+        )
+    for what, ours, theirs in (
+        ("checkpoint", phase.daemon_checkpoint, phase.runc_checkpoint),
+        ("restore", phase.daemon_restore, phase.runc_restore),
+    ):
+        a, b = Stats.of(ours), Stats.of(theirs)
+        printer.line(
+            TAG_DAEMON,
+            f"{what} daemon/runc: mean {ratio(a.mean, b.mean)} median {ratio(a.median, b.median)}",
+        )
+    if phase.errors:
+        first = phase.errors[0]
+        printer.line(TAG_DAEMON, f"checkpoint failures: {len(phase.errors)} (first: {first})")

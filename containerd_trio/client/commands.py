@@ -1,0 +1,370 @@
+"""What each ``ctr-trio`` command does: one handler per command, on :class:`~.http.Client`.
+
+A handler takes the client, the parsed arguments and the :class:`~.output.Output`, and returns
+the exit code. A handler that acts on several containers (``rm a b c``) goes on after one of them
+fails, says why on stderr, and exits 1 at the end, as docker does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import output
+from .output import CONTAINER_HEADERS, Output, ago, container_rows, limit, size, status
+
+if TYPE_CHECKING:
+    from .http import Client
+    from .types import Container
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # the daemon said no (or its answer made no sense, or bench failed)
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 128 + 2  # SIGINT
+
+Handler = Callable[["Client", argparse.Namespace, Output], int]
+
+
+def for_each(ids: Sequence[str], out: Output, act: Callable[[str], Any]) -> int:
+    """``act(id)`` for each id; a failure is said and the rest go on. Exit 1 if any failed."""
+    from .errors import ApiError
+
+    failed = False
+    for container_id in ids:
+        try:
+            act(container_id)
+        except ApiError as exc:
+            out.error(exc.message)
+            failed = True
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+# --- containers -------------------------------------------------------------------------------
+
+
+def parse_filter(text: str) -> list[tuple[str, str]]:
+    """``status=running,label=a=b`` as ``[("status", "running"), ("label", "a=b")]``."""
+    pairs = []
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or key not in FILTERS:
+            raise argparse.ArgumentTypeError(
+                f"{part!r} is not KEY=VALUE with KEY one of {', '.join(FILTERS)}"
+            )
+        pairs.append((key, value))
+    return pairs
+
+
+def _has_label(container: Container, wanted: str) -> bool:
+    key, sep, value = wanted.partition("=")
+    labels = container.get("labels") or {}
+    return key in labels and (not sep or labels[key] == value)
+
+
+FILTERS: dict[str, Callable[[Container, str], bool]] = {
+    "status": lambda c, value: c["state"]["status"] == value,
+    "label": _has_label,
+    "id": lambda c, value: c["id"].startswith(value),
+}
+
+
+def select(containers: Iterable[Container], filters: Sequence[tuple[str, str]]) -> list[Container]:
+    """Those that pass every filter key; values of one key are alternatives (as docker's)."""
+    by_key: dict[str, list[str]] = {}
+    for key, value in filters:
+        by_key.setdefault(key, []).append(value)
+    return [
+        c
+        for c in containers
+        if all(any(FILTERS[key](c, value) for value in values) for key, values in by_key.items())
+    ]
+
+
+def containers_list(client: Client, args: argparse.Namespace, out: Output) -> int:
+    containers = select(client.containers(), [pair for pairs in args.filter for pair in pairs])
+    form = "ids" if args.quiet else args.format or ("json" if out.as_json else "table")
+    if form == "json":
+        out.document(containers)
+    elif form == "table":
+        out.table(CONTAINER_HEADERS, container_rows(containers))
+    elif form == "ids":
+        for container in containers:
+            out.line(container["id"])
+    else:
+        render = output.template(form)  # checked when the command line was read
+        for container in containers:
+            out.line(render(container))
+    return EXIT_OK
+
+
+def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int:
+    container = client.container(args.id)
+    if out.as_json:
+        out.document(container)
+        return EXIT_OK
+    labels = container.get("labels") or {}
+    fields = [
+        ("ID", container["id"]),
+        ("STATUS", status(container)),
+        ("BUNDLE", container["bundlePath"]),
+        ("CREATED", f"{container['createdAt']} ({ago(container['createdAt'])})"),
+        ("LABELS", ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-"),
+    ]
+    out.table(None, fields)
+    if container["processes"]:
+        out.line()
+        out.table(
+            ("PID", "USER", "CWD", "ARGS"),
+            [
+                [
+                    str(p["pid"]),
+                    f"{p['user']['uid']}:{p['user']['gid']}",
+                    p["cwd"],
+                    " ".join(p["args"]),
+                ]
+                for p in container["processes"]
+            ],
+        )
+    return EXIT_OK
+
+
+def containers_start(client: Client, args: argparse.Namespace, out: Output) -> int:
+    # The daemon needs an absolute path; a relative one means "from here", as for any command.
+    bundle = os.path.abspath(args.bundle)
+    container = client.start(args.id, bundle, checkpoint=args.checkpoint, labels=dict(args.label))
+    if out.as_json:
+        out.document(container)
+    else:
+        how = f" from checkpoint {args.checkpoint}" if args.checkpoint else ""
+        out.line(f"started {container['id']}{how} (pid {container['processes'][0]['pid']})")
+    return EXIT_OK
+
+
+def containers_exec(client: Client, args: argparse.Namespace, out: Output) -> int:
+    uid, gid = args.user if args.user is not None else (None, None)
+    process = client.exec(args.id, args.args, env=args.env, cwd=args.cwd, uid=uid, gid=gid)
+    if out.as_json:
+        out.document(process)
+    else:
+        out.line(f"started process {process['pid']} in {args.id}")
+    return EXIT_OK
+
+
+def each_container(
+    ids: Sequence[str],
+    out: Output,
+    act: Callable[[str], Container],
+    sentence: Callable[[Container, str], str],
+    *,
+    single: bool | None = None,
+) -> int:
+    """``act`` on each container, a sentence for each (or with ``--json`` their documents: one
+    for one id, an array for several), an error line for each failure; exit 1 if any failed."""
+    answers: list[Container] = []
+
+    def one(container_id: str) -> None:
+        answer = act(container_id)
+        answers.append(answer)
+        if not out.as_json:
+            out.line(sentence(answer, container_id))
+
+    code = for_each(ids, out, one)
+    if out.as_json:
+        single = len(ids) == 1 if single is None else single
+        out.document(answers[0] if single and answers else answers)
+    return code
+
+
+def containers_kill(client: Client, args: argparse.Namespace, out: Output) -> int:
+    name = f"signal {args.signal}" if isinstance(args.signal, int) else args.signal
+    if args.pid is None:
+        return each_container(
+            args.ids,
+            out,
+            lambda container_id: client.kill(container_id, args.signal),
+            lambda _, container_id: f"sent {name} to {container_id}",
+        )
+    [container_id] = args.ids  # the parser allows one only with --pid
+    client.signal(container_id, args.pid, args.signal)
+    if out.as_json:
+        out.document({})
+    else:
+        out.line(f"sent {name} to process {args.pid} of {container_id}")
+    return EXIT_OK
+
+
+def _is_now(container: Container, _: str) -> str:
+    return f"{container['id']} is {status(container)}"
+
+
+def containers_pause(client: Client, args: argparse.Namespace, out: Output) -> int:
+    return each_container(args.ids, out, client.pause, _is_now)
+
+
+def containers_resume(client: Client, args: argparse.Namespace, out: Output) -> int:
+    return each_container(args.ids, out, client.resume, _is_now)
+
+
+def _deleted(_: Container, container_id: str) -> str:
+    return f"deleted {container_id}"
+
+
+def containers_delete(client: Client, args: argparse.Namespace, out: Output) -> int:
+    timeout = 0.0 if args.force else args.timeout
+    return each_container(
+        args.ids, out, lambda container_id: client.delete(container_id, timeout=timeout), _deleted
+    )
+
+
+def containers_prune(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """Delete every stopped container (its record and log with it), saying which."""
+    stopped = [c["id"] for c in client.containers() if c["state"]["status"] == "stopped"]
+    if not stopped and not out.as_json:
+        out.line("no stopped containers")
+    return each_container(stopped, out, client.delete, _deleted, single=False)
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+def _absolute(path: str | None) -> str | None:
+    return os.path.abspath(path) if path is not None else None
+
+
+def checkpoints_list(client: Client, args: argparse.Namespace, out: Output) -> int:
+    checkpoints = client.checkpoints(args.id, bundle_path=_absolute(args.bundle))
+    if out.as_json:
+        out.document(checkpoints)
+        return EXIT_OK
+    rows = []
+    for checkpoint in checkpoints:
+        options = [
+            key
+            for key, on in (
+                ("tcp", checkpoint["tcp"]),
+                ("unix-sockets", checkpoint["unixSockets"]),
+                ("shell", checkpoint["shell"]),
+            )
+            if on
+        ]
+        rows.append([checkpoint["name"], ago(checkpoint["timestamp"]), ",".join(options) or "-"])
+    out.table(("NAME", "CREATED", "OPTIONS"), rows)
+    return EXIT_OK
+
+
+def checkpoints_create(client: Client, args: argparse.Namespace, out: Output) -> int:
+    checkpoint = client.create_checkpoint(
+        args.id,
+        args.name,
+        exit=args.exit,
+        tcp=args.tcp,
+        unix_sockets=args.unix_sockets,
+        shell=args.shell,
+    )
+    if out.as_json:
+        out.document(checkpoint)
+    else:
+        then = " and stopped it" if args.exit else ""
+        out.line(f"checkpointed {args.id} as {checkpoint['name']}{then}")
+    return EXIT_OK
+
+
+def checkpoints_delete(client: Client, args: argparse.Namespace, out: Output) -> int:
+    client.delete_checkpoint(args.id, args.name, bundle_path=_absolute(args.bundle))
+    if out.as_json:
+        out.document({})
+    else:
+        out.line(f"deleted checkpoint {args.name} of {args.id}")
+    return EXIT_OK
+
+
+# --- events, logs, stats, state ---------------------------------------------------------------
+
+
+def events(client: Client, args: argparse.Namespace, out: Output) -> int:
+    seen = 0
+    # The daemon reads ?since= (a time or a duration back from now) and ?type= itself.
+    with client.events(since=args.since, container_id=args.id, types=args.type) as stream:
+        for event in stream:
+            if out.as_json:
+                out.record(event)
+            else:
+                extra = "".join(
+                    f" {key}={value}"
+                    for key, value in (("pid", event.get("pid")), ("status", event.get("status")))
+                    if value is not None
+                )
+                out.line(f"{event['timestamp']}  {event['type']:<15} {event['id']}{extra}")
+                out.stdout.flush()
+            seen += 1
+            if seen == args.count:
+                return EXIT_OK
+    # The daemon ends event streams only when it shuts down.
+    out.error(f"the daemon at {client.address} closed the event stream")
+    return EXIT_UNREACHABLE
+
+
+def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
+    # The daemon reads ?since= and ?until= (times or durations back from now) itself.
+    with client.logs(
+        args.id, follow=args.follow, tail=args.tail, since=args.since, until=args.until
+    ) as records:
+        for record in records:
+            if out.as_json:
+                out.record(record)
+                continue
+            # The data is the line as the process wrote it, newline included (the last line of
+            # a process that ended without one has none): write it as it is.
+            stream = out.stderr if record["stream"] == "stderr" else out.stdout
+            if args.timestamps:
+                stream.write(record["timestamp"] + " ")
+            stream.write(record["data"])
+            if args.follow:
+                stream.flush()
+    return EXIT_OK
+
+
+def stats(client: Client, args: argparse.Namespace, out: Output) -> int:
+    if args.watch:
+        from .watch import watch_stats
+
+        return watch_stats(client, args.ids, out)
+    [container_id] = args.ids  # the parser allows several only with --watch
+    figures = client.stats(container_id)
+    if out.as_json:
+        out.document(figures)
+        return EXIT_OK
+    cpu = figures.get("cpu", {}).get("usage", {})
+    memory = figures.get("memory", {}).get("usage", {})
+    pids = figures.get("pids", {})
+    rows = [["ID", container_id]]
+    if cpu:
+        total, user, system = (cpu.get(key, 0) / 1e9 for key in ("total", "user", "kernel"))
+        rows.append(["CPU", f"{total:.3f}s (user {user:.3f}s, system {system:.3f}s)"])
+    if memory:
+        rows.append(
+            [
+                "MEMORY",
+                f"{size(memory.get('usage', 0))}"
+                f" (max {size(memory.get('max', 0))}, limit {limit(memory)})",
+            ]
+        )
+    if pids:
+        rows.append(["PIDS", f"{pids.get('current', 0)} (limit {limit(pids)})"])
+    out.table(None, rows)
+    return EXIT_OK
+
+
+def state(client: Client, args: argparse.Namespace, out: Output) -> int:
+    answer = client.state()
+    if out.as_json:
+        out.document(answer)
+        return EXIT_OK
+    machine = answer["machine"]
+    out.line(f"machine: {machine['cpus']} CPUs, {size(machine['memory'])} memory")
+    out.line()
+    out.table(CONTAINER_HEADERS, container_rows(answer["containers"]))
+    return EXIT_OK

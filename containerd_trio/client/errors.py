@@ -1,0 +1,38 @@
+"""The errors of the client: the daemon said no, or there was no daemon to say anything."""
+
+from __future__ import annotations
+
+
+class ClientError(Exception):
+    """Base of the errors this client raises."""
+
+
+class ApiError(ClientError):
+    """The daemon answered with a status that is not 2xx; ``message`` is its ``{"error": ...}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DaemonUnreachable(ClientError):
+    """No answer from the daemon: nothing listens at the address, or the connection broke.
+
+    ``refused``: the connection was refused, or the socket file is missing (nothing listens
+    yet, or a daemon is being restarted): the request never left. ``lost``: the connection
+    broke after the request was sent, so the daemon may have acted on it.
+    """
+
+    def __init__(
+        self, address: str, reason: str, *, lost: bool = False, refused: bool = False
+    ) -> None:
+        what = "lost the connection to" if lost else "cannot reach"
+        super().__init__(f"{what} the daemon at {address}: {reason}")
+        self.address = address
+        self.reason = reason
+        self.lost = lost
+        self.refused = refused

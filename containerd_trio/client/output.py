@@ -1,0 +1,162 @@
+"""How ``ctr-trio`` prints: tables and sentences for people, JSON for scripts, templates between.
+
+Everything here is plain text work on the daemon's answers; nothing here talks to the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from .types import Container
+
+PROG = "ctr-trio"
+CONTAINER_HEADERS = ("ID", "STATUS", "PID", "PROCESSES", "CREATED")
+
+
+class Output:
+    """Where a command writes, and how: tables and sentences for people, JSON for scripts."""
+
+    def __init__(self, stdout: TextIO, stderr: TextIO, *, as_json: bool) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+        self.as_json = as_json
+        self._said_retrying = False
+
+    def line(self, text: str = "") -> None:
+        self.stdout.write(text + "\n")
+
+    def document(self, value: Any) -> None:
+        """One JSON document: the daemon's answer, as it sent it."""
+        self.line(json.dumps(value, indent=2))
+
+    def record(self, value: Any) -> None:
+        """One line of an ndjson stream, flushed: whoever reads a stream reads it as it comes."""
+        self.stdout.write(json.dumps(value, separators=(",", ":")) + "\n")
+        self.stdout.flush()
+
+    def table(self, headers: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> None:
+        """Aligned columns, as ``docker ps`` prints them; no header line if ``headers`` is None."""
+        for line in table_lines(headers, rows):
+            self.line(line)
+
+    def retrying(self, failure: Exception, pause: float) -> None:
+        """Say once, to a person at a terminal, why nothing happens yet (scripts hear nothing:
+        the failure, if it lasts, is said anyway)."""
+        if not self._said_retrying and self.stderr.isatty():
+            self._said_retrying = True
+            self.stderr.write(f"{PROG}: {failure}; trying again\n")
+            self.stderr.flush()
+
+    def error(self, message: str) -> None:
+        # One line, whatever the daemon sent (runc's and CRIU's errors span several): a script
+        # that reads stderr line by line gets one complete message.
+        parts = [part.strip() for part in message.splitlines() if part.strip()]
+        self.stderr.write(f"{PROG}: {'; '.join(parts) or 'unknown error'}\n")
+
+
+def table_lines(headers: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> list[str]:
+    rows = [*([list(headers)] if headers is not None else []), *(list(row) for row in rows)]
+    if not rows:
+        return []
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return [
+        "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+
+def ago(stamp: str) -> str:
+    """``5 seconds ago`` for an RFC 3339 timestamp; the timestamp as it is if it cannot be read."""
+    from ..timestamps import parse_ns
+
+    try:
+        seconds = max(0, (time.time_ns() - parse_ns(stamp)) // 1_000_000_000)
+    except ValueError:
+        return stamp
+    if seconds < 1:
+        return "just now"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'} ago"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def size(count: float) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(count)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def limit(figures: dict[str, Any]) -> str:
+    """A memory or pids limit as runc reports it: "none" for no limit."""
+    value = figures.get("limit", 0)
+    # runc reports "no limit" as 0 (pids) or as the largest page-aligned int64 (memory).
+    if not value or value >= 2**62:
+        return "none"
+    return str(value) if "current" in figures else size(value)
+
+
+# --- containers -------------------------------------------------------------------------------
+
+
+def status(container: Container) -> str:
+    state = container["state"]
+    if "exitStatus" in state:
+        return f"{state['status']} (exit {state['exitStatus']})"
+    return state["status"]
+
+
+def _init_pid(container: Container) -> str:
+    return str(container["processes"][0]["pid"]) if container["processes"] else "-"
+
+
+def _labels(container: Container) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted((container.get("labels") or {}).items()))
+
+
+#: The fields of a container a ``--format`` template may name, as ``{{.Name}}``.
+FIELDS: dict[str, Callable[[Container], str]] = {
+    "ID": lambda c: c["id"],
+    "Status": status,
+    "State": lambda c: c["state"]["status"],
+    "ExitStatus": lambda c: str(c["state"].get("exitStatus", "")),
+    "PID": _init_pid,
+    "Processes": lambda c: str(len(c["processes"])),
+    "Created": lambda c: ago(c["createdAt"]),
+    "CreatedAt": lambda c: c["createdAt"],
+    "Bundle": lambda c: c["bundlePath"],
+    "Labels": _labels,
+}
+_PLACEHOLDER = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+_ESCAPES = {"\\t": "\t", "\\n": "\n", "\\\\": "\\"}
+
+
+def container_rows(containers: Iterable[Container]) -> list[list[str]]:
+    fields = [FIELDS[name] for name in ("ID", "Status", "PID", "Processes", "Created")]
+    return [[field(c) for field in fields] for c in containers]
+
+
+def template(text: str) -> Callable[[Container], str]:
+    """A ``--format`` template such as ``{{.ID}}\\t{{.Status}}``: the text with each
+    ``{{.Field}}`` replaced (``\\t`` and ``\\n`` as docker takes them). ValueError naming the
+    fields for an unknown one."""
+    unknown = [name for name in _PLACEHOLDER.findall(text) if name not in FIELDS]
+    if unknown:
+        raise ValueError(
+            f"unknown field {{{{.{unknown[0]}}}}} in --format; fields: "
+            + ", ".join(f"{{{{.{name}}}}}" for name in FIELDS)
+        )
+    text = re.sub(r"\\[tn\\]", lambda m: _ESCAPES[m.group()], text)
+    return lambda c: _PLACEHOLDER.sub(lambda m: FIELDS[m.group(1)](c), text)

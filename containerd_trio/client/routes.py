@@ -1,0 +1,157 @@
+"""One function per route of the API (docs/api.md): the request it takes, built once.
+
+Both clients send these: :class:`~.http.Client` (blocking, for the CLI and scripts) and the
+benchmark's Trio client. Optional values that are None are left out, so the daemon's defaults
+apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict, Unpack
+
+from .protocol import Request, container_path, make_request
+
+# The optional parts of a request, by name: Client's methods take them as they are.
+
+
+class StartOptions(TypedDict, total=False):
+    #: Restore from this checkpoint of the bundle instead of starting afresh.
+    checkpoint: str | None
+    labels: Mapping[str, str] | None
+
+
+class ExecOptions(TypedDict, total=False):
+    """What is left out comes from the bundle."""
+
+    env: Sequence[str] | None
+    cwd: str | None
+    uid: int | None
+    gid: int | None
+
+
+class CheckpointOptions(TypedDict, total=False):
+    #: Stop the container once checkpointed.
+    exit: bool
+    #: CRIU options: keep established TCP connections, external unix sockets, a shell job.
+    tcp: bool
+    unix_sockets: bool
+    shell: bool
+
+
+class EventOptions(TypedDict, total=False):
+    #: Replay past events from this RFC 3339 time on first.
+    since: str | None
+    container_id: str | None
+    types: Sequence[str] | None
+
+
+class LogOptions(TypedDict, total=False):
+    #: Keep the stream open until no process of the container can write any more.
+    follow: bool
+    tail: int | None
+    #: RFC 3339 times or durations back from now (10m), passed as they are.
+    since: str | None
+    until: str | None
+
+
+def _params(**values: str | None) -> dict[str, str]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def state() -> Request:
+    return Request("GET", "/state")
+
+
+def container(container_id: str) -> Request:
+    return Request("GET", container_path(container_id))
+
+
+def start(container_id: str, bundle_path: str, **options: Unpack[StartOptions]) -> Request:
+    body: dict[str, Any] = {"bundlePath": bundle_path}
+    checkpoint, labels = options.get("checkpoint"), options.get("labels")
+    if checkpoint is not None:
+        body["checkpoint"] = checkpoint
+    if labels:
+        body["labels"] = dict(labels)
+    return make_request("POST", container_path(container_id), body=body)
+
+
+def exec_process(container_id: str, args: Sequence[str], **options: Unpack[ExecOptions]) -> Request:
+    body: dict[str, Any] = {"args": list(args)}
+    env, cwd = options.get("env"), options.get("cwd")
+    uid, gid = options.get("uid"), options.get("gid")
+    if env is not None:
+        body["env"] = list(env)
+    if cwd is not None:
+        body["cwd"] = cwd
+    if uid is not None or gid is not None:
+        body["user"] = {"uid": uid or 0, "gid": gid or 0}
+    return make_request("PUT", container_path(container_id, "processes"), body=body)
+
+
+def signal_process(container_id: str, pid: int, signal: int | str) -> Request:
+    path = container_path(container_id, "process", str(pid))
+    return make_request("POST", path, body={"signal": signal})
+
+
+def update(container_id: str, body: dict[str, Any]) -> Request:
+    """PATCH: ``{"signal": ...}`` for the init process, ``{"status": "paused"|"running"}``."""
+    return make_request("PATCH", container_path(container_id), body=body)
+
+
+def delete(container_id: str, *, timeout: float | None = None) -> Request:
+    params = _params(timeout=None if timeout is None else f"{timeout:g}")
+    return make_request("DELETE", container_path(container_id), params=params)
+
+
+def checkpoints(container_id: str, *, bundle_path: str | None = None) -> Request:
+    params = _params(bundlePath=bundle_path)
+    return make_request("GET", container_path(container_id, "checkpoint"), params=params)
+
+
+def create_checkpoint(
+    container_id: str, name: str, **options: Unpack[CheckpointOptions]
+) -> Request:
+    body = {
+        "exit": options.get("exit", False),
+        "tcp": options.get("tcp", False),
+        "unixSockets": options.get("unix_sockets", False),
+        "shell": options.get("shell", False),
+    }
+    return make_request("POST", container_path(container_id, "checkpoint", name), body=body)
+
+
+def delete_checkpoint(container_id: str, name: str, *, bundle_path: str | None = None) -> Request:
+    path = container_path(container_id, "checkpoint", name)
+    return make_request("DELETE", path, params=_params(bundlePath=bundle_path))
+
+
+def events(**options: Unpack[EventOptions]) -> Request:
+    """The event stream: past events from ``since`` on, then live ones."""
+    types = options.get("types")
+    params = _params(
+        since=options.get("since"),
+        id=options.get("container_id"),
+        type=",".join(types) if types else None,
+    )
+    return make_request("GET", "/events", params=params)
+
+
+def logs(container_id: str, **options: Unpack[LogOptions]) -> Request:
+    tail = options.get("tail")
+    params = _params(
+        follow="true" if options.get("follow") else "false",
+        tail=None if tail is None else str(tail),
+        since=options.get("since"),
+        until=options.get("until"),
+    )
+    return make_request("GET", container_path(container_id, "logs"), params=params)
+
+
+def stats(container_id: str) -> Request:
+    return Request("GET", container_path(container_id, "stats"))
+
+
+def metrics() -> Request:
+    return Request("GET", "/metrics")
