@@ -22,7 +22,7 @@ from ..convert import structure, unstructure
 from ..errors import DaemonError, InvalidRequest
 from ..supervisor import Supervisor
 from ..validation import ID_PATTERN
-from . import routes
+from . import page, routes
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.extensions["supervisor"] = supervisor
     app.register_blueprint(routes.blueprint)
+    app.register_blueprint(page.blueprint)  # the status page at / for browsers
 
     @app.before_request
     async def refuse_encoded_separators() -> None:
