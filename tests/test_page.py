@@ -9,6 +9,7 @@ them: ``make install`` installs it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -471,3 +472,63 @@ async def test_the_page_reconnects_and_resumes_the_event_stream(
         ]
 
     await page.run(resumed)
+
+
+# --- the same access rules as the API ---------------------------------------------------------
+
+
+async def test_browsers_may_not_send_requests_for_other_sites(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """A web page elsewhere cannot make a browser on this machine drive the API (CSRF), nor
+    read it under a name pointed at 127.0.0.1 (DNS rebinding). Other clients are unaffected."""
+    port = httpx.URL(daemon.url).port
+    own_origin = f"http://127.0.0.1:{port}"
+    body = json.dumps({"bundlePath": str(bundle)})
+    refused: list[tuple[str, str, dict[str, str]]] = [
+        # A form, or fetch(..., {mode: "no-cors"}) with a text body, on another site.
+        (
+            "POST",
+            "/containers/csrf",
+            {
+                "Origin": "http://evil.example",
+                "Sec-Fetch-Site": "cross-site",
+                "Content-Type": "text/plain",
+            },
+        ),
+        ("POST", "/containers/csrf", {"Origin": "null"}),  # a sandboxed frame, a file: page
+        ("GET", "/state", {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}),
+        ("GET", "/state", {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors"}),
+        # Same-origin to the browser, under a name that anyone's DNS can point here.
+        ("GET", "/state", {"Host": f"evil.example:{port}", "Sec-Fetch-Site": "same-origin"}),
+        (
+            "POST",
+            "/containers/csrf",
+            {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"},
+        ),
+    ]
+    for method, path, headers in refused:
+        response = await client.request(method, path, content=body, headers=headers)
+        assert response.status_code == 403, (method, path, headers, response.text)
+        assert response.json()["error"].startswith("refused: "), response.text
+    assert (await client.get("/containers/csrf")).status_code == 404
+    assert runc_ids(daemon.config.state_dir) == []
+
+    allowed: list[tuple[str, str, dict[str, str], int]] = [
+        # The page's own requests, and the page opened from a link on another site.
+        ("GET", "/state", {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}, 200),
+        ("GET", "/state", {"Host": f"localhost:{port}", "Sec-Fetch-Site": "same-origin"}, 200),
+        (
+            "GET",
+            "/",
+            {"Accept": "text/html", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},
+            200,
+        ),
+        ("POST", "/containers/mine", {"Origin": own_origin, "Sec-Fetch-Site": "same-origin"}, 201),
+        # Not a browser: curl, ctr-trio, httpx send none of those headers.
+        ("GET", "/state", {"Host": "daemon"}, 200),
+    ]
+    for method, path, headers, status in allowed:
+        content = body if method == "POST" else None
+        response = await client.request(method, path, content=content, headers=headers)
+        assert response.status_code == status, (method, path, headers, response.text)

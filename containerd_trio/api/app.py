@@ -22,7 +22,7 @@ from ..convert import structure, unstructure
 from ..errors import DaemonError, InvalidRequest
 from ..supervisor import Supervisor
 from ..validation import ID_PATTERN
-from . import page, routes
+from . import browsers, page, routes
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,10 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     @app.before_request
     async def refuse_encoded_separators() -> None:
         check_raw_path(request.scope.get("raw_path") or b"")
+
+    @app.before_request
+    async def refuse_cross_site_browsers() -> None:
+        browsers.check_browser_request(supervisor)
 
     @app.after_request
     async def drain_unread_body(response: Response) -> Response:

@@ -86,6 +86,7 @@ const events = new EventStream({
 
 // The empty list's example, with this daemon's address (a unix socket's page has no host).
 if (location.host) {
+  $("daemon-address").textContent = location.host;
   $("rows-example").textContent =
     `curl -XPOST ${location.host}/containers/web -d '{"bundlePath": "/containers/web"}'`;
 }

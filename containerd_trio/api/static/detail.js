@@ -40,7 +40,7 @@ export class ContainerView {
     this.store = store;
     this.id = null;
     this.overview = definitions($("c-overview"), {
-      status: "Status",
+      init: "Init process",
       created: "Created",
       uptime: "Uptime",
       exit: "Exit status",
@@ -74,7 +74,12 @@ export class ContainerView {
     store.onEvent((event) => {
       if (event.id !== this.id) return;
       if (event.type === "checkpoint" || event.type === "delete") this._loadCheckpoints();
-      if (event.type === "start-container" || event.type === "restore") this.log.start(this.id);
+      // A new container under this id (the store made a placeholder for it): its own log.
+      // A replayed start of the one shown leaves the store, and so the log, as they are.
+      const fresh = this._entry()?.placeholder;
+      if ((event.type === "start-container" || event.type === "restore") && fresh) {
+        this.log.start(this.id);
+      }
     });
     setInterval(() => this.id && this._renderTimes(), 1000);
   }
@@ -134,7 +139,8 @@ export class ContainerView {
     }
 
     const o = this.overview;
-    o.status.textContent = status;
+    const init = info.processes[0]?.pid;
+    o.init.textContent = init == null ? "—" : `pid ${init}`;
     o.created.textContent = fmt.dateTime(entry.createdMs);
     o.created.title = info.createdAt;
     o.exit.textContent = info.state.exitStatus == null ? "—" : fmt.exitStatus(info.state.exitStatus);

@@ -258,7 +258,8 @@ export class ContainerList {
     set("memory", live ? stats.memory : null, (value) => (row.memory.textContent = value == null ? "—" : fmt.bytes(value)));
     set("cpu", live ? stats.cpuPercent : null, (value) => (row.cpu.textContent = fmt.percent(value)));
     const pairs = fmt.labelPairs(info.labels);
-    set("labels", pairs.join("\n"), () => {
+    set("labels", pairs.join("\n"), (all) => {
+      row.labels.title = all; // the whole set, where the cell cuts it short
       const fragment = document.createDocumentFragment();
       for (const pair of pairs) {
         const chip = document.createElement("span");
