@@ -383,7 +383,7 @@ async def test_destructive_actions_ask_first(
 
 
 @pytest.mark.deadline(90)
-async def test_checkpoint_and_restore_from_the_page(
+async def test_checkpoint_restore_kill_and_delete_on_a_containers_page(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,
     make_bundle: BundleFactory,
@@ -420,10 +420,25 @@ async def test_checkpoint_and_restore_from_the_page(
 
     await page.run(restore)
     assert runc_state(state_dir, "saved")["status"] == "running"
+
+    def kill_and_delete(page: Page) -> None:
+        page.locator('#c-actions button[data-action="kill"]').click()
+        page.locator("#confirm-ok").click()
+        expect(page.locator("#c-status")).to_have_text("stopped")
+        expect(page.locator('#c-overview dd[data-field="exit"]')).to_have_text("137 (SIGKILL)")
+        page.locator('#c-actions button[data-action="delete"]').click()
+        page.locator("#confirm-ok").click()
+        expect(page.locator("#list-view")).to_be_visible()  # back to the list, where it is gone
+        expect(row(page, "saved")).to_have_count(0)
+
+    await page.run(kill_and_delete)
     assert page.changes == [
         "POST /containers/saved/checkpoint/first",
         "POST /containers/saved",
+        "PATCH /containers/saved",
+        "DELETE /containers/saved",
     ]
+    assert "saved" not in runc_ids(state_dir)
 
 
 # --- a broken connection ----------------------------------------------------------------------

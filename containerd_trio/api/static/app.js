@@ -84,12 +84,12 @@ const events = new EventStream({
   onStatus: showConnection,
 });
 
-// The empty list's example, with this daemon's address (a unix socket's page has no host).
-if (location.host) {
-  $("daemon-address").textContent = location.host;
-  $("rows-example").textContent =
-    `curl -XPOST ${location.host}/containers/web -d '{"bundlePath": "/containers/web"}'`;
-}
+// The empty list's example (README's walk-through), with this daemon's address.
+$("daemon-address").textContent = location.host;
+$("rows-example").textContent = [
+  ".venv/bin/python examples/make-bundle.py /containers/web",
+  `curl -XPOST ${location.host || "localhost:8888"}/containers/web -d '{"bundlePath": "/containers/web"}'`,
+].join("\n");
 
 window.addEventListener("hashchange", route);
 window.addEventListener("online", () => events.wake());

@@ -60,9 +60,15 @@ export class ContainerView {
       pidSelect: $("log-pid"),
       isStopped: () => this._entry()?.info.state.status !== "running" && this._entry()?.info.state.status !== "paused",
     });
-    $("c-actions").addEventListener("click", (event) => {
+    $("c-actions").addEventListener("click", async (event) => {
       const button = event.target.closest("button[data-action]");
-      if (button && this.id) perform(store, button.dataset.action, this.id, button);
+      if (!button || !this.id) return;
+      const id = this.id;
+      await perform(store, button.dataset.action, id, button);
+      // Deleted from its own page: back to the list, where it is gone.
+      if (button.dataset.action === "delete" && this.id === id && !store.containers.has(id)) {
+        location.hash = "#/";
+      }
     });
     $("c-checkpoints").addEventListener("click", (event) => {
       const button = event.target.closest("button[data-checkpoint]");
