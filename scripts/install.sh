@@ -4,7 +4,9 @@
 #
 #   1. apt packages: runc, iptables (CRIU's network lock needs iptables-restore), busybox-static
 #      (the example and test bundles), openssl (the TLS tests make certificates), curl (the
-#      loopback tests run it as other users), python3-venv where the system python lacks venv.
+#      loopback tests run it as other users), chromium (the status page's tests drive it
+#      headless through Playwright, which never downloads a browser here), python3-venv where
+#      the system python lacks venv.
 #   2. a CRIU that works on this kernel. Debian 12's criu 3.17 fails outright on recent kernels
 #      ("vdso: Unexpected rt vDSO area bounds"); Debian 13's criu 4.1.1 passes `criu check` but
 #      cannot dump any TCP socket on Linux 6.16 and later ("Can't get 1:16 opt": the kernel
@@ -35,12 +37,14 @@ apt_install() {
         apt_updated=1
     fi
     log "apt-get install $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    # Wait for another apt run (a second worktree's install) instead of failing at once.
+    DEBIAN_FRONTEND=noninteractive apt-get install -o DPkg::Lock::Timeout=600 -y -qq \
+        --no-install-recommends "$@" >/dev/null
 }
 
 # --- 1. system packages ---------------------------------------------------------------------------
 missing=()
-for pkg in runc iptables busybox-static openssl curl; do
+for pkg in runc iptables busybox-static openssl curl chromium; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then

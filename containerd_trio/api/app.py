@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import DaemonError, InternalError
 from ..supervisor import Supervisor
-from . import openapi, routes, wire
+from . import browsers, openapi, page, routes, wire
 from .access import PeerCheck, admission_for
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     app.extensions["supervisor"] = supervisor
     app.extensions["openapi"] = openapi.document()
     app.register_blueprint(routes.api.blueprint)
+    app.register_blueprint(page.blueprint)  # the status page at / for browsers
     admission = admission_for(supervisor.config)
     if admission is not None:
         # Outermost, so that nothing of the app (streams and WebSockets included) runs first.
@@ -38,6 +39,10 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     @app.before_request
     async def refuse_encoded_separators() -> None:
         wire.check_raw_path(request.scope.get("raw_path") or b"")
+
+    @app.before_request
+    async def refuse_cross_site_browsers() -> None:
+        browsers.check_browser_request(supervisor)
 
     @app.after_request
     async def drain_unread_body(response: Response) -> Response:

@@ -1,0 +1,106 @@
+// What a person can do to a container from the page: the API's own requests, with a question
+// first for those that destroy (kill, delete, a checkpoint that stops the container).
+
+import { ApiError, call, containerPath } from "./api.js";
+import { askCheckpoint, confirmAction, toast } from "./dialog.js";
+
+/** Which actions a container in this status offers. */
+export function actionsFor(status) {
+  switch (status) {
+    case "running":
+      return ["pause", "checkpoint", "kill", "delete"];
+    case "paused":
+      return ["resume", "kill", "delete"];
+    default:
+      return ["delete"];
+  }
+}
+
+export const LABELS = {
+  pause: "Pause",
+  resume: "Resume",
+  checkpoint: "Checkpoint…",
+  kill: "Kill",
+  delete: "Delete",
+};
+
+const STOP_TIMEOUT_S = 10;
+
+async function run(store, action, id) {
+  switch (action) {
+    case "pause":
+    case "resume": {
+      const status = action === "pause" ? "paused" : "running";
+      store.applyAnswer(await call("PATCH", containerPath(id), { body: { status } }));
+      return `${id} ${action === "pause" ? "paused" : "resumed"}`;
+    }
+    case "kill": {
+      const sure = await confirmAction({
+        title: `Kill ${id}?`,
+        message:
+          "SIGKILL goes to its init process: the container stops at once, and every process in " +
+          "it with it. Unsaved work in it is lost.",
+        action: "Kill",
+      });
+      if (!sure) return null;
+      await call("PATCH", containerPath(id), { body: { signal: 9 } });
+      return `SIGKILL sent to ${id}`;
+    }
+    case "delete": {
+      const status = store.containers.get(id)?.info.state.status;
+      const stop =
+        status === "stopped"
+          ? ""
+          : ` It is ${status}: it gets SIGTERM, then SIGKILL after ${STOP_TIMEOUT_S} s.`;
+      const sure = await confirmAction({
+        title: `Delete ${id}?`,
+        message: `The container and its log are removed; its checkpoints stay in the bundle.${stop}`,
+        action: "Delete",
+      });
+      if (!sure) return null;
+      await call("DELETE", containerPath(id, `?timeout=${STOP_TIMEOUT_S}`), {
+        timeout: (STOP_TIMEOUT_S + 30) * 1000,
+      });
+      store.forget(id);
+      return `${id} deleted`;
+    }
+    case "checkpoint": {
+      const options = await askCheckpoint(id);
+      if (!options) return null;
+      if (options.exit) {
+        const sure = await confirmAction({
+          title: `Checkpoint and stop ${id}?`,
+          message:
+            `Checkpoint "${options.name}" is written, then the container stops. It can be ` +
+            "started again from the checkpoint.",
+          action: "Checkpoint and stop",
+        });
+        if (!sure) return null;
+      }
+      const { name, ...body } = options;
+      await call("POST", containerPath(id, `/checkpoint/${encodeURIComponent(name)}`), {
+        body,
+        timeout: 120_000, // CRIU dumps the whole memory of the container
+      });
+      return `checkpoint ${name} of ${id} written`;
+    }
+    default:
+      throw new Error(`unknown action ${action}`);
+  }
+}
+
+/**
+ * Perform `action` on container `id`, with `button` disabled meanwhile. Resolves once done; the
+ * outcome is told in a toast, the daemon's own sentence when it refused.
+ */
+export async function perform(store, action, id, button) {
+  if (button) button.disabled = true;
+  try {
+    const done = await run(store, action, id);
+    if (done) toast(done);
+  } catch (error) {
+    toast(error instanceof ApiError ? error.message : String(error), "error");
+  } finally {
+    if (button) button.disabled = false;
+  }
+}

@@ -1,0 +1,100 @@
+// The page's entry: the store, the event stream that keeps it current, and the two views
+// (the list at #/, a container at #/containers/<id>).
+
+import { ContainerView } from "./detail.js";
+import { toast } from "./dialog.js";
+import { EventStream } from "./events.js";
+import { EventFeed } from "./feed.js";
+import * as fmt from "./format.js";
+import { ContainerList } from "./list.js";
+import { Store } from "./store.js";
+
+const $ = (id) => document.getElementById(id);
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+const store = new Store();
+const feed = new EventFeed($("event-feed"));
+const list = new ContainerList(store, {
+  body: $("rows"),
+  spacer: $("rows-spacer"),
+  empty: $("rows-empty"),
+  filter: $("filter"),
+  statusButtons: [...document.querySelectorAll("#status-filter button")],
+  sortHeaders: [...document.querySelectorAll(".grid-head [data-sort]")],
+  counts: [...document.querySelectorAll("[data-count]")],
+});
+const detail = new ContainerView(store);
+
+function route() {
+  const match = /^#\/containers\/([^/]+)$/.exec(location.hash);
+  const id = match ? decodeURIComponent(match[1]) : null;
+  const showDetail = id !== null && ID.test(id);
+  $("list-view").hidden = showDetail;
+  $("container-view").hidden = !showDetail;
+  list.show(!showDetail);
+  if (showDetail) {
+    detail.show(id);
+    document.title = `${id} · containerd-trio`;
+  } else {
+    detail.hide();
+    document.title = "containerd-trio";
+  }
+}
+
+function showMachine() {
+  const machine = store.machine;
+  if (!machine) return;
+  $("machine-cpus").textContent = `${machine.cpus} CPU${machine.cpus === 1 ? "" : "s"}`;
+  $("machine-memory").textContent = `${fmt.bytes(machine.memory)} memory`;
+}
+
+const CONNECTION = {
+  connecting: "connecting…",
+  live: "live",
+  reconnecting: "reconnecting…",
+  offline: "disconnected",
+};
+
+function showConnection(state, delay) {
+  const element = $("connection");
+  element.dataset.state = state;
+  $("connection-text").textContent =
+    state === "offline" && delay ? `disconnected, retrying in ${Math.ceil(delay / 1000)} s` : CONNECTION[state];
+}
+
+let loadFailures = 0;
+const events = new EventStream({
+  // On every (re)connection, a fresh snapshot: the stream is registered by now, so whatever
+  // happens after the snapshot arrives as events, and whatever the stream missed is in it.
+  onConnected: async () => {
+    try {
+      await store.load();
+      loadFailures = 0;
+      showMachine();
+    } catch (error) {
+      loadFailures += 1;
+      if (loadFailures === 1) toast(`cannot read the daemon's state: ${error.message}`, "error");
+      events.reconnect(); // a stream without a snapshot is useless: start over (after a delay)
+    }
+  },
+  onEvents: (batch) => {
+    for (const event of batch) store.receive(event);
+    feed.add(batch);
+  },
+  onStatus: showConnection,
+});
+
+// The empty list's example (README's walk-through), with this daemon's address.
+$("daemon-address").textContent = location.host;
+$("rows-example").textContent = [
+  ".venv/bin/python examples/make-bundle.py /containers/web",
+  `curl -XPOST ${location.host || "localhost:8888"}/containers/web -d '{"bundlePath": "/containers/web"}'`,
+].join("\n");
+
+window.addEventListener("hashchange", route);
+window.addEventListener("online", () => events.wake());
+route();
+events.run();
+
+// For the people measuring the page (docs/page.md) and for debugging from the console.
+window.containerdTrio = { store, timings: store.timings };

@@ -1,0 +1,80 @@
+// The event stream, followed for as long as the page is open.
+//
+// GET /events is ndjson (docs/events.md), read with fetch as it arrives. When the connection
+// breaks (a daemon restart, a flaky network, a laptop waking up), the page asks again with
+// `since` set to the last timestamp it saw: the daemon replays what happened meanwhile from its
+// kept log, and the first event of the replay, the one already seen, is dropped. Timestamps are
+// unique and all written the same way, so comparing them as strings orders them.
+
+import { backoff, isAbort, readRecords, sleep } from "./api.js";
+
+/** How far back the first connection replays, to fill the feed with the recent past. */
+const FIRST_REPLAY_MS = 10 * 60 * 1000;
+
+export class EventStream {
+  /**
+   * `onConnected({resumed})` runs once the daemon has registered the stream (its answer's
+   * headers are in): a snapshot taken from then on misses no event. `onEvents(events)` gets
+   * each batch, `onStatus(state, detail)` the connection's state for the header.
+   */
+  constructor({ onConnected, onEvents, onStatus }) {
+    this.onConnected = onConnected;
+    this.onEvents = onEvents;
+    this.onStatus = onStatus;
+    this.last = null;
+    this._controller = new AbortController();
+    this._connection = null;
+    this._wake = null;
+  }
+
+  /** Reconnect now rather than after the current delay (the network came back). */
+  wake() {
+    this._wake?.abort();
+  }
+
+  /** Drop the current connection and make a new one (its snapshot could not be read). */
+  reconnect() {
+    this._connection?.abort();
+  }
+
+  stop() {
+    this._controller.abort();
+  }
+
+  async run() {
+    const signal = this._controller.signal;
+    let attempt = 0;
+    while (!signal.aborted) {
+      const since = this.last ?? new Date(Date.now() - FIRST_REPLAY_MS).toISOString();
+      this.onStatus(attempt === 0 && this.last === null ? "connecting" : "reconnecting");
+      this._connection = new AbortController();
+      try {
+        const response = await fetch(`events?since=${encodeURIComponent(since)}`, {
+          cache: "no-store",
+          signal: AbortSignal.any([signal, this._connection.signal]),
+        });
+        if (!response.ok) throw new Error(`GET /events answered ${response.status}`);
+        attempt = 0;
+        this.onStatus("live");
+        const resumed = this.last !== null;
+        // Not awaited: the snapshot it takes holds back the events that arrive meanwhile.
+        this.onConnected({ resumed });
+        await readRecords(response, (events) => {
+          const fresh = this.last === null ? events : events.filter((e) => e.timestamp > this.last);
+          if (fresh.length === 0) return;
+          this.last = fresh[fresh.length - 1].timestamp;
+          this.onEvents(fresh);
+        });
+        // A clean end: the daemon is shutting down, or cut us off as too slow. Ask again.
+      } catch (error) {
+        if (signal.aborted) return;
+        if (!isAbort(error)) console.warn("event stream:", error);
+      }
+      const delay = backoff(attempt);
+      attempt += 1;
+      this.onStatus("offline", delay);
+      this._wake = new AbortController();
+      await sleep(delay, AbortSignal.any([signal, this._wake.signal]));
+    }
+  }
+}

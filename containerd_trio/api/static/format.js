@@ -1,0 +1,83 @@
+// Turning the API's figures into short text for people. Pure functions, no DOM.
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+/** 446464 -> "436 KiB". */
+export function bytes(value) {
+  if (value == null || !Number.isFinite(value)) return "—";
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : 1;
+  return `${value.toFixed(digits)} ${UNITS[unit]}`;
+}
+
+/** Milliseconds -> "3d 4h", "2h 5m", "4m 12s", "9s". */
+export function duration(ms) {
+  if (ms == null || !Number.isFinite(ms)) return "—";
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  if (m > 0) return `${m}m ${s % 60}s`;
+  return `${s}s`;
+}
+
+/**
+ * The API's RFC 3339 times carry nanoseconds, more than Date reads everywhere: cut the
+ * fraction to milliseconds first. Returns epoch milliseconds, or NaN.
+ */
+export function parseTime(text) {
+  if (!text) return NaN;
+  return Date.parse(text.replace(/(\.\d{3})\d+/, "$1"));
+}
+
+const pad = (n, width = 2) => String(n).padStart(width, "0");
+
+/** Epoch ms -> local "17:01:31.804". */
+export function clock(ms) {
+  if (!Number.isFinite(ms)) return "";
+  const t = new Date(ms);
+  return `${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}.${pad(t.getMilliseconds(), 3)}`;
+}
+
+/** Epoch ms -> local "2026-11-28 17:01:31". */
+export function dateTime(ms) {
+  if (!Number.isFinite(ms)) return "—";
+  const t = new Date(ms);
+  return (
+    `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())} ` +
+    `${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}`
+  );
+}
+
+/** An exit status as the shell gives it, with the signal spelt out: 137 -> "137 (SIGKILL)". */
+const SIGNALS = { 1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 13: "SIGPIPE", 15: "SIGTERM" };
+export function exitStatus(status) {
+  if (status == null) return "";
+  if (status === 255) return "255 (unknown)";
+  const signal = status > 128 ? SIGNALS[status - 128] : undefined;
+  return signal ? `${status} (${signal})` : String(status);
+}
+
+/** Labels as "key=value" strings, sorted by key. */
+export function labelPairs(labels) {
+  return Object.keys(labels || {})
+    .sort()
+    .map((key) => `${key}=${labels[key]}`);
+}
+
+/** A command line from args, quoting the parts a shell would split. */
+export function commandLine(args) {
+  return (args || []).map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(" ");
+}
+
+/** A percentage with one decimal below 10, none above. */
+export function percent(value) {
+  if (value == null || !Number.isFinite(value)) return "—";
+  return `${value.toFixed(value < 10 ? 1 : 0)}%`;
+}

@@ -1,0 +1,139 @@
+// A container's log, followed live: GET /containers/{id}/logs?follow=true (docs/logs.md).
+//
+// Records are {stream, timestamp, data} and, from daemons that tag them, pid. Their data is
+// put in the document as text, never parsed as markup: a container printing "<script>" shows
+// those characters. When the answer ends while the container still runs (the connection broke),
+// the log is asked for again with a tail, and records not newer than the last one shown are
+// dropped.
+
+import { backoff, containerPath, isAbort, readRecords, sleep } from "./api.js";
+import { clock, parseTime } from "./format.js";
+
+const FIRST_TAIL = 500;
+const RESUME_TAIL = 2000;
+const KEPT = 5000; // lines in the document; older ones are dropped from the view
+
+export class LogView {
+  /** `isStopped()` tells whether the container has stopped (then an ended answer is the end). */
+  constructor({ element, status, streamButtons, pidSelect, isStopped }) {
+    this.el = element;
+    this.statusEl = status;
+    this.pidSelect = pidSelect;
+    this.isStopped = isStopped;
+    this.controller = null;
+    this.pids = new Set();
+    for (const button of streamButtons) {
+      button.addEventListener("click", () => {
+        element.dataset.stream = button.dataset.stream;
+        for (const other of streamButtons) other.setAttribute("aria-pressed", String(other === button));
+      });
+    }
+    pidSelect.addEventListener("change", () => this._filterPid());
+  }
+
+  /** Follow container `id`'s log from its last records on, until stop(). */
+  start(id) {
+    this.stop();
+    this.el.replaceChildren();
+    this.pids.clear();
+    this.pidSelect.replaceChildren(new Option("all processes", ""));
+    this.pidSelect.hidden = true;
+    this.controller = new AbortController();
+    this._follow(id, this.controller.signal);
+  }
+
+  stop() {
+    this.controller?.abort();
+    this.controller = null;
+  }
+
+  _status(text) {
+    this.statusEl.textContent = text;
+  }
+
+  async _follow(id, signal) {
+    let last = null;
+    for (let attempt = 0; !signal.aborted; ) {
+      const tail = last === null ? FIRST_TAIL : RESUME_TAIL;
+      this._status(last === null ? "loading…" : "reconnecting…");
+      try {
+        const response = await fetch(containerPath(id, `/logs?follow=true&tail=${tail}`), {
+          cache: "no-store",
+          signal,
+        });
+        if (response.status === 404) {
+          this._status("the container is gone");
+          return;
+        }
+        if (!response.ok) throw new Error(`GET logs answered ${response.status}`);
+        attempt = 0;
+        this._status(this.isStopped() ? "" : "following");
+        await readRecords(response, (records) => {
+          const fresh = last === null ? records : records.filter((r) => r.timestamp > last);
+          if (fresh.length === 0) return;
+          last = fresh[fresh.length - 1].timestamp;
+          this._append(fresh);
+        });
+        if (this.isStopped()) {
+          this._status("end of log: the container has stopped");
+          return;
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        if (!isAbort(error)) console.warn("log stream:", error);
+      }
+      await sleep(backoff(attempt), signal);
+      attempt += 1;
+    }
+  }
+
+  _append(records) {
+    const el = this.el;
+    // Stay at the bottom if the reader is there; leave them where they are if they scrolled up.
+    const atBottom = el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
+    const fragment = document.createDocumentFragment();
+    const pidFilter = this.pidSelect.value;
+    for (const record of records) {
+      const line = document.createElement("div");
+      line.className = `line ${record.stream === "stderr" ? "stderr" : "stdout"}`;
+      const time = document.createElement("span");
+      time.className = "line-time";
+      time.textContent = clock(parseTime(record.timestamp));
+      time.title = record.timestamp;
+      const stream = document.createElement("span");
+      stream.className = "line-stream";
+      stream.textContent = record.stream === "stderr" ? "err" : "out";
+      line.append(time, stream);
+      if (record.pid != null) {
+        const pid = document.createElement("span");
+        pid.className = "line-pid";
+        pid.textContent = String(record.pid);
+        line.dataset.pid = String(record.pid);
+        line.append(pid);
+        this._knowPid(record.pid);
+        if (pidFilter && line.dataset.pid !== pidFilter) line.hidden = true;
+      }
+      const text = document.createElement("span");
+      text.className = "line-data";
+      text.textContent = record.data.endsWith("\n") ? record.data.slice(0, -1) : record.data;
+      line.append(text);
+      fragment.append(line);
+    }
+    el.append(fragment);
+    let excess = el.childElementCount - KEPT;
+    while (excess-- > 0) el.firstElementChild.remove();
+    if (atBottom) el.scrollTop = el.scrollHeight;
+  }
+
+  _knowPid(pid) {
+    if (this.pids.has(pid)) return;
+    this.pids.add(pid);
+    this.pidSelect.append(new Option(`pid ${pid}`, String(pid)));
+    this.pidSelect.hidden = false;
+  }
+
+  _filterPid() {
+    const wanted = this.pidSelect.value;
+    for (const line of this.el.children) line.hidden = Boolean(wanted) && line.dataset.pid !== wanted;
+  }
+}

@@ -1,0 +1,281 @@
+// What the page knows: the machine and every container, kept current from the event stream.
+//
+// A snapshot (GET /state, or GET /containers/{id} for one container) and the events come over
+// different connections, so their order is not known. The store therefore holds back the events
+// that arrive while a snapshot is being fetched and applies them, in order, on top of it. Each
+// event applied to a snapshot that already shows it leaves the snapshot as it was (a pause on a
+// paused container, the exit of a stopped one), so the result is the daemon's state whatever
+// the interleaving.
+
+import { ApiError, call, containerPath } from "./api.js";
+import { parseTime } from "./format.js";
+
+/**
+ * A container as the page holds it: the API's object (`info`) and what the page adds to it.
+ * Views read entries; only the store writes them.
+ */
+function entry(info, previous) {
+  return {
+    info,
+    id: info.id,
+    createdMs: parseTime(info.createdAt),
+    exitedMs: previous?.exitedMs ?? NaN,
+    oom: previous?.oom ?? false,
+    stats: previous?.stats ?? null,
+    placeholder: false,
+  };
+}
+
+export class Store {
+  constructor() {
+    this.machine = null;
+    /** id -> entry */
+    this.containers = new Map();
+    /** Server clock minus ours, from the Date header, so uptimes are right on a skewed client. */
+    this.skewMs = 0;
+    this.timings = { stateToList: null, eventApply: { count: 0, totalMs: 0, maxMs: 0 } };
+    this._changeListeners = new Set();
+    this._eventListeners = new Set();
+    this._held = [];
+    this._fetching = 0;
+    this._toFetch = new Set();
+    this._fetchTimer = 0;
+  }
+
+  /** `listener({ids, reset})`: which containers changed; `reset` when the whole set did. */
+  onChange(listener) {
+    this._changeListeners.add(listener);
+    return () => this._changeListeners.delete(listener);
+  }
+
+  /** `listener(event)`, for each event once applied (the feed, the open container). */
+  onEvent(listener) {
+    this._eventListeners.add(listener);
+    return () => this._eventListeners.delete(listener);
+  }
+
+  _changed(ids, reset = false) {
+    for (const listener of this._changeListeners) listener({ ids, reset });
+  }
+
+  now() {
+    return Date.now() + this.skewMs;
+  }
+
+  /** Replace everything with a fresh GET /state (first load, and after a reconnection). */
+  async load() {
+    await this._snapshot(async () => {
+      const started = performance.now();
+      const response = await fetch("state", { cache: "no-store" });
+      if (!response.ok) throw new ApiError(response.status, `GET /state answered ${response.status}`);
+      const state = await response.json();
+      const received = performance.now();
+      const serverDate = Date.parse(response.headers.get("Date") ?? "");
+      // The Date header has whole seconds: trust it only for skews larger than that.
+      const skew = Number.isFinite(serverDate) ? serverDate - Date.now() : 0;
+      this.skewMs = Math.abs(skew) > 2000 ? skew : 0;
+      this.machine = state.machine;
+      const next = new Map();
+      for (const info of state.containers) next.set(info.id, entry(info, this.containers.get(info.id)));
+      this.containers = next;
+      this._changed([], true);
+      this.lastLoad = { started, received, count: state.containers.length };
+    });
+  }
+
+  /** Fetch these containers again soon, together (one GET /state when there are many). */
+  refetch(id) {
+    this._toFetch.add(id);
+    if (!this._fetchTimer) this._fetchTimer = setTimeout(() => this._refetchNow(), 50);
+  }
+
+  async _refetchNow() {
+    this._fetchTimer = 0;
+    const ids = [...this._toFetch];
+    this._toFetch.clear();
+    try {
+      if (ids.length > 20) {
+        await this.load();
+        return;
+      }
+      await this._snapshot(async () => {
+        const answers = await Promise.all(
+          ids.map((id) => call("GET", containerPath(id)).catch((error) => error)),
+        );
+        const changed = [];
+        answers.forEach((answer, n) => {
+          const id = ids[n];
+          if (answer instanceof ApiError && answer.status === 404) {
+            // Gone meanwhile: its delete event says so (or said so already).
+            return;
+          }
+          if (answer instanceof Error) throw answer;
+          this.containers.set(id, entry(answer, this.containers.get(id)));
+          changed.push(id);
+        });
+        this._changed(changed);
+      });
+    } catch (error) {
+      // Leave the placeholders; the next reconnection reloads everything.
+      console.warn("refetch failed", error);
+    }
+  }
+
+  async _snapshot(fetchAndApply) {
+    this._fetching += 1;
+    try {
+      await fetchAndApply();
+    } finally {
+      this._fetching -= 1;
+      if (this._fetching === 0) {
+        const held = this._held;
+        this._held = [];
+        for (const event of held) this._apply(event);
+      }
+    }
+  }
+
+  /** An event from the stream: applied now, or after the snapshot being fetched. */
+  receive(event) {
+    if (this._fetching > 0) this._held.push(event);
+    else this._apply(event);
+  }
+
+  _apply(event) {
+    const started = performance.now();
+    const changed = this._update(event);
+    if (changed === "reset") this._changed([], true);
+    else if (changed) this._changed([event.id]);
+    for (const listener of this._eventListeners) listener(event);
+    const took = performance.now() - started;
+    const figures = this.timings.eventApply;
+    figures.count += 1;
+    figures.totalMs += took;
+    figures.maxMs = Math.max(figures.maxMs, took);
+  }
+
+  /** Apply one event to the entries; whether anything a view shows changed. */
+  _update(event) {
+    const current = this.containers.get(event.id);
+    const at = parseTime(event.timestamp);
+    switch (event.type) {
+      case "start-container":
+      case "restore": {
+        // A container the snapshot already has: nothing to do. (A start under the id of a
+        // stopped container comes after that one's delete event, which removed it.)
+        if (current) return false;
+        const info = {
+          id: event.id,
+          bundlePath: "",
+          state: { status: "running" },
+          processes: event.pid ? [{ pid: event.pid, args: [] }] : [],
+          createdAt: event.timestamp,
+          labels: {},
+        };
+        const created = entry(info);
+        created.placeholder = true; // until its full object arrives
+        this.containers.set(event.id, created);
+        this.refetch(event.id);
+        return "reset"; // the list's membership changed
+      }
+      case "exit": {
+        if (!current) return false;
+        const init = current.info.processes[0]?.pid;
+        if (event.pid !== init) {
+          if (!current.info.processes.some((p) => p.pid === event.pid)) return false;
+          current.info = { ...current.info, processes: current.info.processes.filter((p) => p.pid !== event.pid) };
+          return true;
+        }
+        current.info = { ...current.info, state: { status: "stopped", exitStatus: event.status }, processes: [] };
+        current.exitedMs = at;
+        current.stats = null;
+        return true;
+      }
+      case "start-process": {
+        if (!current || current.info.processes.some((p) => p.pid === event.pid)) return false;
+        this.refetch(event.id); // for the new process's args, user and cwd
+        return false;
+      }
+      case "pause":
+      case "resume": {
+        if (!current || current.info.state.status === "stopped") return false;
+        const status = event.type === "pause" ? "paused" : "running";
+        if (current.info.state.status === status) return false;
+        current.info = { ...current.info, state: { status } };
+        return true;
+      }
+      case "oom": {
+        if (!current || current.oom) return false;
+        current.oom = true;
+        return true;
+      }
+      case "delete": {
+        if (!current) return false;
+        this.containers.delete(event.id);
+        return "reset";
+      }
+      default:
+        return false; // checkpoint, and types a newer daemon may add
+    }
+  }
+
+  /** The answer of an action (pause, resume) is news too: do not wait for its event. */
+  applyAnswer(info) {
+    const current = this.containers.get(info.id);
+    if (!current || this._fetching > 0) return;
+    if (current.info.state.status === "stopped" && info.state.status !== "stopped") return;
+    this.containers.set(info.id, entry(info, current));
+    this._changed([info.id]);
+  }
+
+  /** Remove a container the page just deleted (its delete event will find it gone). */
+  forget(id) {
+    if (this.containers.delete(id)) this._changed([], true);
+  }
+
+  /**
+   * One sample of a live container's cgroup figures. CPU is shown as the share of one CPU
+   * used since the previous sample, as top shows it (so 200% on two busy CPUs).
+   */
+  async sampleStats(id, signal) {
+    const current = this.containers.get(id);
+    if (!current || current.info.state.status === "stopped") return;
+    let figures;
+    try {
+      figures = await call("GET", containerPath(id, "/stats"), { signal, timeout: 10_000 });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 409) return; // it stopped meanwhile
+      throw error;
+    }
+    const now = performance.now();
+    const latest = this.containers.get(id);
+    if (latest !== current) return; // replaced or deleted while we asked
+    const cpuTotal = figures.cpu?.usage?.total;
+    const before = current.stats;
+    let cpuPercent = before?.cpuPercent ?? null;
+    if (before?.cpuTotal != null && cpuTotal != null && now > before.sampledAt) {
+      cpuPercent = ((cpuTotal - before.cpuTotal) / 1e6 / (now - before.sampledAt)) * 100;
+    }
+    const usage = figures.memory?.usage ?? {};
+    current.stats = {
+      sampledAt: now,
+      cpuTotal,
+      cpuPercent: cpuPercent == null ? null : Math.max(0, cpuPercent),
+      memory: usage.usage ?? null,
+      memoryMax: usage.max ?? null,
+      // runc reports "no limit" as the largest page-aligned int64: show none above 2^60.
+      memoryLimit: usage.limit != null && usage.limit < 2 ** 60 ? usage.limit : null,
+      pids: figures.pids?.current ?? null,
+    };
+    this._changed([id]);
+  }
+
+  counts() {
+    const counts = { all: 0, running: 0, paused: 0, stopped: 0 };
+    for (const { info } of this.containers.values()) {
+      counts.all += 1;
+      counts[info.state.status] = (counts[info.state.status] ?? 0) + 1;
+    }
+    return counts;
+  }
+}

@@ -1,0 +1,549 @@
+"""The status page at ``/``, in a real headless Chromium against a real daemon and real runc.
+
+A test starts containers through the API as the other tests do, opens the page in a fresh
+browser context, and asserts what a person would see; what the page does is checked where it
+lands (``runc state``, the API). Every page-side wait is bounded (``browser.WAIT_MS``), and the
+test as a whole by the suite's deadline. A missing Chromium fails the tests, it never skips
+them: ``make install`` installs it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import trio
+from playwright.sync_api import Page, Request, expect
+
+from containerd_trio.api.page import CONTENT_SECURITY_POLICY
+from containerd_trio.config import Listen
+from containerd_trio.machine import read_machine
+
+from .browser import WAIT_MS, Chromium, PageErrors
+from .conftest import (
+    FOREVER,
+    BundleFactory,
+    RunningDaemon,
+    runc_ids,
+    runc_state,
+    start_container,
+)
+
+T = TypeVar("T")
+
+expect.set_options(timeout=WAIT_MS)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Chromium]:
+    browser = Chromium()
+    browser.start()
+    yield browser
+    browser.close()
+
+
+class OpenPage:
+    """The status page open in a browser context of its own."""
+
+    def __init__(self, chromium: Chromium, page: Page, errors: PageErrors) -> None:
+        self.chromium = chromium
+        self.page = page
+        self.errors = errors
+        #: Every request the page sent that changes something (not GET), as "METHOD path".
+        self.changes: list[str] = []
+        page.on("request", self._record)
+
+    def _record(self, request: Request) -> None:
+        if request.method != "GET":
+            self.changes.append(f"{request.method} {httpx.URL(request.url).path}")
+
+    async def run(self, step: Callable[[Page], T]) -> T:
+        """Run ``step(page)`` on the browser's thread."""
+        return await self.chromium.run(step, self.page)
+
+
+@pytest.fixture
+async def open_page(chromium: Chromium) -> AsyncIterator[Callable[[str], Awaitable[OpenPage]]]:
+    opened: list[OpenPage] = []
+
+    def load(url: str) -> OpenPage:
+        context = chromium.new_context()
+        page = context.new_page()
+        handle = OpenPage(chromium, page, PageErrors(page))
+        page.goto(url)
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+        expect(page.locator("#machine-cpus")).not_to_have_text("…")  # the state is in
+        # A marker that a reload would wipe: the page must follow the daemon without one.
+        page.evaluate("window.notReloaded = true")
+        return handle
+
+    async def open(url: str) -> OpenPage:
+        handle = await chromium.run(load, url)
+        opened.append(handle)
+        return handle
+
+    yield open
+    for handle in opened:
+        reloaded = await handle.run(lambda page: page.evaluate("window.notReloaded !== true"))
+        await handle.run(lambda page: page.context.close())
+        assert handle.errors.messages == [], "the page had errors"
+        assert not reloaded, "the page was reloaded"
+
+
+def row(page: Page, container_id: str) -> Any:
+    """The list's row of a container (rows out of view are kept hidden, for reuse)."""
+    return page.locator(f'#rows .row:not([hidden])[data-id="{container_id}"]')
+
+
+# --- served to browsers only ------------------------------------------------------------------
+
+
+async def test_the_page_is_for_browsers_and_api_clients_keep_their_answers(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "default-src 'self'" in CONTENT_SECURITY_POLICY
+    assert "unsafe-inline" not in CONTENT_SECURITY_POLICY
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert '<script type="module" src="ui/app.js">' in page.text
+    assert "<script>" not in page.text  # nothing inline: the policy would refuse it anyway
+
+    # What API clients got before the page existed, they get still.
+    for accept in (None, "*/*", "application/json", "text/html;q=0"):
+        headers = {"Accept": accept} if accept is not None else {}
+        response = await client.get("/", headers=headers)
+        assert response.status_code == 404, accept
+        assert response.json() == {"error": "no such endpoint: GET /"}
+    assert (await client.get("/state")).headers["content-type"] == "application/json"
+
+    for name, kind in [
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("style.css", "text/css; charset=utf-8"),
+        ("favicon.svg", "image/svg+xml"),
+    ]:
+        response = await client.get(f"/ui/{name}", headers={"Accept-Encoding": "identity"})
+        assert response.status_code == 200, name
+        assert response.headers["content-type"] == kind
+        assert response.headers["x-content-type-options"] == "nosniff"
+        # Unchanged since the browser's copy: a few bytes instead of the file.
+        again = await client.get(f"/ui/{name}", headers={"If-None-Match": response.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+    raw = await client.get("/ui/app.js", headers={"Accept-Encoding": "gzip"})
+    assert raw.headers["content-encoding"] == "gzip"
+    assert b"EventStream" in raw.content  # httpx undid the gzip; the file is the real one
+    assert raw.headers["vary"] == "Accept, Accept-Encoding"
+
+    for path in ("/ui/nope.js", "/ui/page.py", "/ui/", "/ui/static"):
+        response = await client.get(path)
+        assert response.status_code == 404, path
+        assert "error" in response.json()
+    response = await client.get("/ui/..%2Fpage.py")
+    assert response.status_code == 400
+
+
+# --- the list ---------------------------------------------------------------------------------
+
+
+async def test_lists_containers_and_follows_them_live(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    await start_container(client, "web", make_bundle(FOREVER), labels={"team": "infra"})
+    page = await open_page(daemon.url)
+    machine = read_machine()
+
+    def listed(page: Page) -> None:
+        web = row(page, "web")
+        expect(web.locator(".badge")).to_have_text("running")
+        expect(web.locator(".chip")).to_have_text(["team=infra"])
+        expect(web.locator(".c-uptime")).to_have_text(re.compile(r"^\d+s$"))
+        expect(page.locator("#machine-cpus")).to_contain_text(f"{machine.cpus} CPU")
+        expect(page.locator("#machine-memory")).to_contain_text("GiB memory")
+
+    await page.run(listed)
+
+    # Started with the API after the page loaded: it appears, without a reload.
+    await start_container(client, "late", make_bundle(FOREVER))
+    await page.run(lambda page: expect(row(page, "late").locator(".badge")).to_have_text("running"))
+
+    # Its exit shows live: in the list and in the event feed.
+    response = await client.patch("/containers/web", json={"signal": 9})
+    assert response.status_code == 200
+
+    def exited(page: Page) -> None:
+        web = row(page, "web")
+        expect(web.locator(".badge")).to_have_text("stopped")
+        expect(web.locator(".c-exit")).to_have_text("137 (SIGKILL)")
+        exit_events = page.locator('#event-feed .event[data-type="exit"][data-id="web"]')
+        expect(exit_events).to_have_count(1)
+        expect(exit_events.locator(".event-detail")).to_contain_text("status 137 (SIGKILL)")
+        expect(page.locator('[data-count="all"]')).to_have_text("2")
+        expect(page.locator('[data-count="stopped"]')).to_have_text("1")
+        # Live figures come for the container that runs, from its cgroup.
+        expect(row(page, "late").locator(".c-memory")).to_have_text(
+            re.compile(r"^\d+(\.\d)? (B|KiB|MiB)$")
+        )
+
+    await page.run(exited)
+
+
+async def test_many_containers_are_a_window_of_rows(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """Only the rows in view are in the document; scrolling and filtering bring the others."""
+    count = 60
+    bundle = make_bundle(FOREVER)  # one bundle, many containers, as the benchmark does
+    limiter = trio.CapacityLimiter(4)
+
+    async def start(n: int) -> None:
+        async with limiter:
+            await start_container(client, f"c{n:03d}", bundle, labels={"shard": str(n % 3)})
+
+    async with trio.open_nursery() as nursery:
+        for n in range(count):
+            nursery.start_soon(start, n)
+    page = await open_page(daemon.url)
+
+    def scrolled(page: Page) -> None:
+        expect(page.locator('[data-count="all"]')).to_have_text(str(count))
+        expect(row(page, "c000")).to_be_visible()
+        in_document = page.locator("#rows .row:not([hidden])").count()
+        assert 10 < in_document < count, in_document
+        page.locator("#rows").evaluate("body => { body.scrollTop = body.scrollHeight; }")
+        expect(row(page, f"c{count - 1:03d}")).to_be_visible()
+        expect(row(page, "c000")).to_have_count(0)
+        page.locator("#filter").fill("shard=2")
+        expect(page.locator("#rows .row:not([hidden])")).to_have_count(count // 3)
+        page.locator("#filter").fill("c007")
+        expect(page.locator("#rows .row:not([hidden])")).to_have_count(1)
+        expect(row(page, "c007")).to_be_visible()
+
+    await page.run(scrolled)
+
+
+# --- one container ----------------------------------------------------------------------------
+
+
+async def test_a_containers_log_is_followed_live_with_its_streams_apart(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    bundle = make_bundle(["sh", "-c", "echo out-one; echo err-one >&2; sleep 100000"])
+    await start_container(client, "talker", bundle)
+    page = await open_page(f"{daemon.url}/#/containers/talker")
+
+    def first_lines(page: Page) -> None:
+        expect(page.locator("#c-title")).to_have_text("talker")
+        expect(page.locator("#log .line.stdout .line-data")).to_have_text(["out-one"])
+        expect(page.locator("#log .line.stderr .line-data")).to_have_text(["err-one"])
+        expect(page.locator("#log .line.stderr .line-stream")).to_have_text(["err"])
+        expect(page.locator("#c-processes tr").first).to_contain_text("sleep 100000")
+        expect(page.locator('#c-overview dd[data-field="bundle"]')).to_have_text(str(bundle))
+
+    await page.run(first_lines)
+
+    # A process added now writes into the same log, and the open page shows it as it comes.
+    response = await client.put(
+        "/containers/talker/processes",
+        json={"args": ["sh", "-c", "echo later-out; echo later-err >&2"]},
+    )
+    assert response.status_code == 201
+
+    def live_lines(page: Page) -> None:
+        log = page.locator("#log")
+        expect(log.locator(".line.stdout .line-data")).to_have_text(["out-one", "later-out"])
+        expect(log.locator(".line.stderr .line-data")).to_have_text(["err-one", "later-err"])
+        page.locator('#log-streams button[data-stream="stderr"]').click()
+        expect(log.locator(".line.stdout").first).to_be_hidden()
+        expect(log.locator(".line.stderr").first).to_be_visible()
+
+    await page.run(live_lines)
+
+
+async def test_pause_and_resume_from_the_page_reach_runc(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    state_dir = daemon.config.state_dir
+    await start_container(client, "napper", bundle)
+    page = await open_page(daemon.url)
+
+    def pause_in_the_list(page: Page) -> None:
+        row(page, "napper").locator('button[data-action="pause"]').click()
+        expect(row(page, "napper").locator(".badge")).to_have_text("paused")
+
+    await page.run(pause_in_the_list)
+    assert runc_state(state_dir, "napper")["status"] == "paused"
+
+    def resume_on_its_page(page: Page) -> None:
+        row(page, "napper").locator(".c-id a").click()
+        expect(page.locator("#c-status")).to_have_text("paused")
+        page.locator('#c-actions button[data-action="resume"]').click()
+        expect(page.locator("#c-status")).to_have_text("running")
+        expect(page.locator('#c-actions button[data-action="pause"]')).to_be_visible()
+
+    await page.run(resume_on_its_page)
+    assert runc_state(state_dir, "napper")["status"] == "running"
+    assert page.changes == ["PATCH /containers/napper", "PATCH /containers/napper"]
+    types = await page.run(
+        lambda page: page.locator('#event-feed .event[data-id="napper"]').evaluate_all(
+            "items => items.map(item => item.dataset.type)"
+        )
+    )
+    assert types == ["resume", "pause", "start-container"]  # newest first
+
+
+async def test_container_output_and_labels_are_shown_as_text(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    markup = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2"><b>bold</b>'
+    bundle = make_bundle(["sh", "-c", f"echo '{markup}'; echo '{markup}' >&2; sleep 100000"])
+    await start_container(client, "html", bundle, labels={"note": markup})
+    page = await open_page(f"{daemon.url}/#/containers/html")
+
+    def as_text(page: Page) -> None:
+        expect(page.locator("#log .line-data")).to_have_text([markup, markup])
+        expect(page.locator('#c-overview dd[data-field="labels"] .chip')).to_have_text(
+            [f"note={markup}"]
+        )
+        page.locator(".crumbs a").click()
+        expect(row(page, "html").locator(".chip")).to_have_text([f"note={markup}"])
+        # Nothing of it became an element, and nothing of it ran.
+        assert page.locator("main script, main img, main b, aside script").count() == 0
+        assert page.evaluate("window.pwned") is None
+
+    await page.run(as_text)
+
+
+async def test_destructive_actions_ask_first(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    state_dir = daemon.config.state_dir
+    await start_container(client, "victim", bundle)
+    page = await open_page(daemon.url)
+
+    def kill_then_cancel(page: Page) -> None:
+        row(page, "victim").locator('button[data-action="kill"]').click()
+        dialog = page.locator("dialog#confirm")
+        expect(dialog).to_be_visible()
+        expect(dialog.locator("#confirm-title")).to_have_text("Kill victim?")
+        dialog.locator("#confirm-cancel").click()
+        expect(dialog).to_be_hidden()
+
+    await page.run(kill_then_cancel)
+    assert page.changes == []  # nothing was sent
+    assert runc_state(state_dir, "victim")["status"] == "running"
+
+    def kill(page: Page) -> None:
+        row(page, "victim").locator('button[data-action="kill"]').click()
+        page.locator("#confirm-ok").click()
+        expect(row(page, "victim").locator(".badge")).to_have_text("stopped")
+        expect(row(page, "victim").locator(".c-exit")).to_have_text("137 (SIGKILL)")
+
+    await page.run(kill)
+    assert page.changes == ["PATCH /containers/victim"]
+
+    def delete(page: Page) -> None:
+        row(page, "victim").locator('button[data-action="delete"]').click()
+        expect(page.locator("#confirm-title")).to_have_text("Delete victim?")
+        page.locator("#confirm-ok").click()
+        expect(row(page, "victim")).to_have_count(0)
+        expect(
+            page.locator('#event-feed .event[data-type="delete"][data-id="victim"]')
+        ).to_have_count(1)
+
+    await page.run(delete)
+    assert page.changes[-1] == "DELETE /containers/victim"
+    assert (await client.get("/containers/victim")).status_code == 404
+    assert "victim" not in runc_ids(state_dir)
+
+
+@pytest.mark.deadline(90)
+async def test_checkpoint_restore_kill_and_delete_on_a_containers_page(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    state_dir = daemon.config.state_dir
+    bundle = make_bundle(["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.2; done"])
+    await start_container(client, "saved", bundle)
+    page = await open_page(f"{daemon.url}/#/containers/saved")
+
+    def checkpoint(page: Page) -> None:
+        expect(page.locator("#c-status")).to_have_text("running")
+        page.locator('#c-actions button[data-action="checkpoint"]').click()
+        form = page.locator("dialog#checkpoint")
+        expect(form).to_be_visible()
+        form.locator("#checkpoint-name").fill("first")
+        form.locator("#checkpoint-exit").check()
+        form.locator('button[value="ok"]').click()
+        # Stopping the container destroys its running state: asked once more.
+        expect(page.locator("#confirm-title")).to_have_text("Checkpoint and stop saved?")
+        page.locator("#confirm-ok").click()
+        expect(page.locator("#c-checkpoints .mono")).to_have_text(["first"])
+        expect(page.locator("#c-status")).to_have_text("stopped")
+
+    await page.run(checkpoint)
+    listed = (await client.get("/containers/saved/checkpoint")).json()
+    assert [c["name"] for c in listed] == ["first"]
+    assert "saved" not in runc_ids(state_dir)  # CRIU stopped it
+
+    def restore(page: Page) -> None:
+        page.locator('#c-checkpoints button[data-checkpoint="first"]').click()
+        page.locator("#confirm-ok").click()
+        expect(page.locator("#c-status")).to_have_text("running")
+
+    await page.run(restore)
+    assert runc_state(state_dir, "saved")["status"] == "running"
+
+    def kill_and_delete(page: Page) -> None:
+        page.locator('#c-actions button[data-action="kill"]').click()
+        page.locator("#confirm-ok").click()
+        expect(page.locator("#c-status")).to_have_text("stopped")
+        expect(page.locator('#c-overview dd[data-field="exit"]')).to_have_text("137 (SIGKILL)")
+        page.locator('#c-actions button[data-action="delete"]').click()
+        page.locator("#confirm-ok").click()
+        expect(page.locator("#list-view")).to_be_visible()  # back to the list, where it is gone
+        expect(row(page, "saved")).to_have_count(0)
+
+    await page.run(kill_and_delete)
+    assert page.changes == [
+        "POST /containers/saved/checkpoint/first",
+        "POST /containers/saved",
+        "PATCH /containers/saved",
+        "DELETE /containers/saved",
+    ]
+    assert "saved" not in runc_ids(state_dir)
+
+
+# --- a broken connection ----------------------------------------------------------------------
+
+
+@pytest.mark.deadline(90)
+async def test_the_page_reconnects_and_resumes_the_event_stream(
+    tmp_path: Path,
+    start_daemon: Callable[..., Awaitable[RunningDaemon]],
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """The daemon goes away and comes back on the same address: the page carries on."""
+    state_dir = tmp_path / "state"
+    first = await start_daemon(state_dir)
+    port = httpx.URL(first.url).port
+    await start_container(first.client, "before", make_bundle(FOREVER))
+    page = await open_page(first.url)
+    await page.run(
+        lambda page: expect(row(page, "before").locator(".badge")).to_have_text("running")
+    )
+
+    await first.stop()  # its containers are stopped and deleted with it
+
+    def disconnected(page: Page) -> None:
+        expect(page.locator("#connection")).not_to_have_attribute("data-state", "live")
+
+    await page.run(disconnected)
+
+    second = await start_daemon(state_dir, listen=Listen(host="127.0.0.1", port=port))
+    await start_container(second.client, "after", make_bundle(FOREVER))
+
+    def resumed(page: Page) -> None:
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+        expect(row(page, "after").locator(".badge")).to_have_text("running")
+        expect(row(page, "before")).to_have_count(0)
+        # Resumed with since=<last timestamp seen>: each event once, none twice.
+        feed = page.locator("#event-feed .event")
+        expect(feed.and_(page.locator('[data-id="after"]'))).to_have_count(1)
+        kinds = feed.evaluate_all("items => items.map(i => i.dataset.type + ' ' + i.dataset.id)")
+        assert kinds == [
+            "start-container after",
+            "delete before",
+            "exit before",
+            "start-container before",
+        ]
+
+    await page.run(resumed)
+
+
+# --- the same access rules as the API ---------------------------------------------------------
+
+
+async def test_browsers_may_not_send_requests_for_other_sites(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """A web page elsewhere cannot make a browser on this machine drive the API (CSRF), nor
+    read it under a name pointed at 127.0.0.1 (DNS rebinding). Other clients are unaffected."""
+    port = httpx.URL(daemon.url).port
+    own_origin = f"http://127.0.0.1:{port}"
+    body = json.dumps({"bundlePath": str(bundle)})
+    refused: list[tuple[str, str, dict[str, str]]] = [
+        # A form, or fetch(..., {mode: "no-cors"}) with a text body, on another site.
+        (
+            "POST",
+            "/containers/csrf",
+            {
+                "Origin": "http://evil.example",
+                "Sec-Fetch-Site": "cross-site",
+                "Content-Type": "text/plain",
+            },
+        ),
+        ("POST", "/containers/csrf", {"Origin": "null"}),  # a sandboxed frame, a file: page
+        ("GET", "/state", {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}),
+        ("GET", "/state", {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors"}),
+        # Same-origin to the browser, under a name that anyone's DNS can point here.
+        ("GET", "/state", {"Host": f"evil.example:{port}", "Sec-Fetch-Site": "same-origin"}),
+        (
+            "POST",
+            "/containers/csrf",
+            {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"},
+        ),
+    ]
+    for method, path, headers in refused:
+        response = await client.request(method, path, content=body, headers=headers)
+        assert response.status_code == 403, (method, path, headers, response.text)
+        assert response.json()["error"].startswith("refused: "), response.text
+    assert (await client.get("/containers/csrf")).status_code == 404
+    assert runc_ids(daemon.config.state_dir) == []
+
+    allowed: list[tuple[str, str, dict[str, str], int]] = [
+        # The page's own requests, and the page opened from a link on another site.
+        ("GET", "/state", {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}, 200),
+        ("GET", "/state", {"Host": f"localhost:{port}", "Sec-Fetch-Site": "same-origin"}, 200),
+        (
+            "GET",
+            "/",
+            {"Accept": "text/html", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},
+            200,
+        ),
+        ("POST", "/containers/mine", {"Origin": own_origin, "Sec-Fetch-Site": "same-origin"}, 201),
+        # Not a browser: curl, ctr-trio, httpx send none of those headers.
+        ("GET", "/state", {"Host": "daemon"}, 200),
+    ]
+    for method, path, headers, status in allowed:
+        content = body if method == "POST" else None
+        response = await client.request(method, path, content=content, headers=headers)
+        assert response.status_code == status, (method, path, headers, response.text)
