@@ -19,12 +19,8 @@ import ipaddress
 
 from quart import request
 
-from ..errors import DaemonError
+from ..errors import Forbidden
 from ..supervisor import Supervisor
-
-
-class CrossSiteRequest(DaemonError):
-    status = 403
 
 
 def _hostname(host: str) -> str:
@@ -44,14 +40,14 @@ def _unreboundable(hostname: str, listen_host: str | None) -> bool:
 
 
 def check_browser_request(supervisor: Supervisor) -> None:
-    """Raise :class:`CrossSiteRequest` for a browser's request on another site's behalf."""
+    """Raise :class:`Forbidden` for a browser's request on another site's behalf."""
     origin = request.headers.get("Origin")
     site = request.headers.get("Sec-Fetch-Site")
     if origin is None and site is None:
         return  # not a browser
     own_origin = f"{request.scheme}://{request.host}"
     if origin is not None and origin != own_origin:
-        raise CrossSiteRequest(
+        raise Forbidden(
             f"refused: a browser sent this request for {origin}, another origin than {own_origin}"
         )
     # Opening the page from a link elsewhere is fine (a navigation reads nothing back to the
@@ -61,10 +57,10 @@ def check_browser_request(supervisor: Supervisor) -> None:
         None,
     )
     if site in ("cross-site", "same-site") and not navigation:
-        raise CrossSiteRequest(f"refused: a browser sent this request for another site ({site})")
+        raise Forbidden(f"refused: a browser sent this request for another site ({site})")
     config = supervisor.config
     if not config.tls and not _unreboundable(_hostname(request.host), config.listen.host):
-        raise CrossSiteRequest(
+        raise Forbidden(
             f"refused: browsers must use this daemon by its address (such as"
             f" {config.listen.host or 'localhost'}), not by the name {_hostname(request.host)!r},"
             " which anyone's DNS could point here"
