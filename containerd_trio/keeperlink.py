@@ -144,7 +144,7 @@ class KeeperLink:
         ours, theirs = pair()
         try:
             pid = spawn(
-                [sys.executable, "-m", "containerd_trio.keeper"],
+                [sys.executable, "-P", "-m", "containerd_trio.keeper"],
                 stdout=2, stderr=2, fds={3: theirs.fileno()},
             )  # fmt: skip
         finally:

@@ -328,7 +328,7 @@ class Keeper:
         if self._listen is not None:
             fds[4] = self._listen.fileno()
             env["CONTAINERD_TRIO_LISTEN_FD"] = "4"
-        argv = [sys.executable, "-m", "containerd_trio.server", *self._server_argv]
+        argv = [sys.executable, "-P", "-m", "containerd_trio.server", *self._server_argv]
         try:
             pid = spawn(argv, stdout=1, stderr=2, fds=fds, env=env, setsid=True)
         except OSError as exc:
@@ -661,7 +661,7 @@ class Keeper:
 
     def _start_logger(self) -> None:
         ours, theirs = pair()
-        argv = [sys.executable, "-m", "containerd_trio.keeper._logger"]
+        argv = [sys.executable, "-P", "-m", "containerd_trio.keeper._logger"]
         try:
             pid = spawn(argv, stdout=2, stderr=2, fds={3: theirs.fileno()}, setsid=True)
         except OSError as exc:
