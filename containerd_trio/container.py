@@ -138,6 +138,8 @@ class Container:
         self.processes: dict[int, Process] = {}
         self.lock = trio.Lock()
         self.deleted = False
+        #: A delete is under way: nobody waits for output that goes with the container.
+        self.deleting = False
         #: False once runc has forgotten the container (a checkpoint with exit removes it).
         self.known_to_runc = True
         #: Set once the container stopped and all of its output is in its log.
@@ -154,6 +156,9 @@ class Container:
         self._checkpoint_exit: trio.Event | None = None
         self._removed = trio.Event()
         self._finished = trio.Event()
+        #: Waits for a process's output before its exit is reported: a delete cuts them short
+        #: (the log goes with the container).
+        self._draining: set[trio.CancelScope] = set()
 
     # --- views ----------------------------------------------------------------------------------
 
@@ -179,7 +184,9 @@ class Container:
             for p in self.processes.values()
             if p.start_time is not None
         ]
-        self._ctx.journal.put(ContainerRecord(container=self.info(), start_times=starts))
+        self._ctx.journal.put(
+            ContainerRecord(container=self.info(), start_times=starts, deleting=self.deleting)
+        )
 
     # --- the task tree --------------------------------------------------------------------------
 
@@ -289,8 +296,12 @@ class Container:
             await process.watch_unkept()
         # Its exit is reported once its output is in the log, so that whoever acts on the exit
         # reads all of it; but a child it left behind may hold its pipes open: not for long.
-        with trio.move_on_after(_DRAIN_SECONDS):
+        with trio.move_on_after(_DRAIN_SECONDS) as draining:
+            self._draining.add(draining)
+            if self.deleting:
+                draining.cancel()
             await process.output_ended.wait()
+        self._draining.discard(draining)
         if process is self.init:
             await self._init_exited(process)
         else:
@@ -523,6 +534,10 @@ class Container:
         async with self.lock:
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")
+            self.deleting = True
+            self.save()  # a server that dies from here on leaves the next one to finish it
+            for draining in self._draining:
+                draining.cancel()
             try:
                 await self.stop(timeout)
             except RuntimeTimeout as exc:
@@ -535,7 +550,6 @@ class Container:
             with trio.move_on_after(_DRAIN_SECONDS):
                 for process in list(self.processes.values()):
                     await process.exited.wait()
-                await self.output_finished.wait()
             info = self.info()
             await self.forget()
             self._ctx.events.publish("delete", self.id)
