@@ -325,3 +325,34 @@ async def test_a_daemon_killed_with_its_runcs_in_a_storm_is_cleaned_up(
         assert response.status_code == 200
     assert runc_ids(second.state_dir) == []
     assert not any(name.startswith("cut-") for name in os.listdir("/sys/fs/cgroup/pids"))
+
+
+async def test_a_delete_cut_short_by_a_crash_is_finished(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """The server dies while a delete waits out its grace period: the next server finishes
+    the delete (the container gone from runc and the daemon, a delete event)."""
+    daemon: DaemonProcess = await spawn_daemon()
+    ignores_term = ["sh", "-c", "trap '' TERM; while true; do usleep 10000; done"]
+    created = await start(daemon, "doomed", make_bundle(ignores_term))
+    since = now()
+    count = daemon.servings
+
+    async def delete() -> None:
+        with contextlib.suppress(httpx.TransportError):
+            await daemon.client.delete("/containers/doomed", params={"timeout": "30"})
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(delete)
+        # The delete is under way once it is marked in the journal.
+        journal = daemon.state_dir / "containers.journal"
+        while b'"deleting":true' not in journal.read_bytes():  # noqa: ASYNC110
+            await trio.sleep(0.01)  # nothing announces the mark: look
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+    await daemon.served(count + 1)
+    assert (await daemon.client.get("/containers/doomed")).status_code == 404
+    assert "doomed" not in runc_ids(daemon.state_dir)
+    assert not pid_alive(created["processes"][0]["pid"])
+    await next_event(
+        daemon.client, since=since, container_id="doomed", match=lambda e: e["type"] == "delete"
+    )
