@@ -10,6 +10,7 @@ storm of commands cut short ends with runc and the daemon in agreement.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio.client import cli
 from containerd_trio.procfs import children, start_time
 from containerd_trio.timestamps import parse_ns
 
@@ -356,3 +358,21 @@ async def test_a_delete_cut_short_by_a_crash_is_finished(
     await next_event(
         daemon.client, since=since, container_id="doomed", match=lambda e: e["type"] == "delete"
     )
+
+
+async def test_ctr_trio_daemon_reload(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    daemon: DaemonProcess = await spawn_daemon()
+    await start(daemon, "kept", make_bundle(["sleep", "100000"]))
+    old_server = daemon.server_pid()
+    count = daemon.servings
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["--address", f"unix:{daemon.socket}", "daemon", "reload"]
+    assert await trio.to_thread.run_sync(cli.run, argv, out, err) == 0, err.getvalue()
+    assert "reloading" in out.getvalue()
+    await daemon.served(count + 1)
+    assert daemon.server_pid() != old_server
+    # And ctr-trio's next call simply works (it retries a 503 of the hand-over, if any).
+    argv = ["--address", f"unix:{daemon.socket}", "--json", "containers", "ls"]
+    assert await trio.to_thread.run_sync(cli.run, argv, out, err) == 0, err.getvalue()

@@ -557,6 +557,13 @@ def build_parser(
         )
     )
     top.command(groups, "state", "show the machine and all containers", commands.state)
+    daemon = top.command(groups, "daemon", "the daemon itself", json_flag=False)
+    top.command(
+        daemon.commands("action"),
+        "reload",
+        "replace the serving process with the code on disk; containers run on",
+        commands.daemon_reload,
+    )
     # The daily container commands at the top, as docker has them (ctr-trio ps, rm, exec).
     for command in CONTAINER_COMMANDS:
         if command.top:

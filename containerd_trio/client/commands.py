@@ -358,6 +358,15 @@ def stats(client: Client, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def daemon_reload(client: Client, args: argparse.Namespace, out: Output) -> int:
+    client.reload_daemon()
+    if out.as_json:
+        out.document({"reloading": True})
+    else:
+        out.line("reloading: a new server takes over; the containers run on")
+    return EXIT_OK
+
+
 def state(client: Client, args: argparse.Namespace, out: Output) -> int:
     answer = client.state()
     if out.as_json:

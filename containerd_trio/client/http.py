@@ -111,6 +111,10 @@ class Client:
     def state(self) -> State:
         return cast(State, self.call(routes.state()))
 
+    def reload_daemon(self) -> None:
+        """A live upgrade: the daemon replaces its serving process, its containers running on."""
+        self.call(routes.reload_daemon())
+
     def containers(self) -> list[Container]:
         return self.state()["containers"]
 

@@ -63,6 +63,10 @@ def state() -> Request:
     return Request("GET", "/state")
 
 
+def reload_daemon() -> Request:
+    return Request("POST", "/daemon/reload")
+
+
 def container(container_id: str) -> Request:
     return Request("GET", container_path(container_id))
 
