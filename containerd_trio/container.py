@@ -88,6 +88,9 @@ class Restore:
     """Start from ``{bundle}/checkpoints/{name}`` with ``runc restore``."""
 
     checkpoint: str
+    #: The cgroup to restore into instead of the bundle's (a migration's target: see
+    #: :mod:`containerd_trio.restore_net`).
+    cgroups_path: str | None = None
 
 
 @attrs.frozen
@@ -216,13 +219,14 @@ class Container:
             if isinstance(launch, Restore):
                 started = await criu.restore(
                     self._ctx.runtime, self.id, self.bundle, self.dir, launch.checkpoint,
-                    pid_file, custody, self._ctx.cleanup_timeout,
+                    pid_file, custody, cgroups_path=launch.cgroups_path,
                 )  # fmt: skip
             else:
                 started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
         except BaseException:
             self._ctx.keeper.drop(key)
-            await self._undo_start(pid_file)
+            cgroups_path = launch.cgroups_path if isinstance(launch, Restore) else None
+            await self._undo_start(pid_file, cgroups_path or bundle_config.cgroups_path)
             raise
         process = self._new_process(key, started, bundle_config.process)
         self.init = process
@@ -242,7 +246,7 @@ class Container:
         self._ctx.processes.add(process)
         return process
 
-    async def _undo_start(self, pid_file: Path) -> None:
+    async def _undo_start(self, pid_file: Path, cgroups_path: str | None) -> None:
         """Leave nothing of a failed start: no runc container, no process, no files, no record,
         no cgroup (a runc killed mid-start leaves some that runc delete does not see)."""
         with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
@@ -251,7 +255,6 @@ class Container:
                 await self._ctx.runtime.delete(self.id, force=True)
             except DaemonError as exc:
                 log.error("rollback of container %s: %s", self.id, exc.message)
-            cgroups_path = read_bundle(self.bundle).cgroups_path
             await remove_cgroups(container_cgroups(self.id, cgroups_path))
             await self._ctx.keeper.forget(self.id)
         self._ctx.journal.remove(self.id)
