@@ -186,3 +186,44 @@ async def test_a_failed_restore_on_the_target_rolls_back(
     assert leftovers(other) == [] and leftovers(bundle) == []
     assert runc_ids(target.state_dir) == []
     assert not list(Path("/sys/fs/cgroup/memory").rglob("counter-moved-*"))
+
+
+async def test_ctr_trio_migrate_prints_each_step_and_the_downtime(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """One command, as a user types it; then a preCopy this kernel cannot do is refused
+    before anything starts, with the reason."""
+    import io
+
+    import trio
+
+    from containerd_trio.client import cli
+    from containerd_trio.config import default_criu
+    from containerd_trio.precopy import probe
+
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "3")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv = ["--address", f"unix:{source.socket}", "migrate", "counter", "--to",
+            f"unix:{target.socket}"]  # fmt: skip
+    code = await trio.to_thread.run_sync(cli.run, argv, stdout, stderr)
+    assert code == 0, stderr.getvalue()
+    lines = stdout.getvalue().splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == [
+        "session", "freeze", "checkpoint", "restore", "finish"
+    ]  # fmt: skip
+    assert lines[-1].startswith("moved counter to unix:") and "downtime" in lines[-1]
+    assert (await target.client.get("/containers/counter")).status_code == 200
+
+    features = await probe(default_criu() or "criu")
+    await start_container(target.client, "other", make_bundle(COUNTER))
+    response = await target.client.post(
+        "/containers/other/migrate", json={"to": f"unix:{source.socket}", "preCopy": 2}
+    )
+    if features.dirty_tracking:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 409
+        assert "CONFIG_MEM_SOFT_DIRTY" in response.json()["error"]
+        assert (await target.client.get("/containers/other")).json()["state"]["status"] == "running"
