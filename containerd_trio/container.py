@@ -141,6 +141,8 @@ class Container:
         self.processes: dict[int, Process] = {}
         self.lock = trio.Lock()
         self.deleted = False
+        #: A delete is under way: nobody waits for output that goes with the container.
+        self.deleting = False
         #: False once runc has forgotten the container (a checkpoint with exit removes it).
         self.known_to_runc = True
         #: Set once the container stopped and all of its output is in its log.
@@ -157,6 +159,9 @@ class Container:
         self._checkpoint_exit: trio.Event | None = None
         self._removed = trio.Event()
         self._finished = trio.Event()
+        #: Waits for a process's output before its exit is reported: a delete cuts them short
+        #: (the log goes with the container).
+        self._draining: set[trio.CancelScope] = set()
 
     # --- views ----------------------------------------------------------------------------------
 
@@ -182,7 +187,9 @@ class Container:
             for p in self.processes.values()
             if p.start_time is not None
         ]
-        self._ctx.journal.put(ContainerRecord(container=self.info(), start_times=starts))
+        self._ctx.journal.put(
+            ContainerRecord(container=self.info(), start_times=starts, deleting=self.deleting)
+        )
 
     # --- the task tree --------------------------------------------------------------------------
 
@@ -292,8 +299,12 @@ class Container:
             await process.watch_unkept()
         # Its exit is reported once its output is in the log, so that whoever acts on the exit
         # reads all of it; but a child it left behind may hold its pipes open: not for long.
-        with trio.move_on_after(_DRAIN_SECONDS):
+        with trio.move_on_after(_DRAIN_SECONDS) as draining:
+            self._draining.add(draining)
+            if self.deleting:
+                draining.cancel()
             await process.output_ended.wait()
+        self._draining.discard(draining)
         if process is self.init:
             await self._init_exited(process)
         else:
@@ -529,6 +540,7 @@ class Container:
         async with self.lock:
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")
+            self._begin_delete()
             try:
                 await self.stop(timeout)
             except RuntimeTimeout as exc:
@@ -536,6 +548,12 @@ class Container:
                 # freezes, kills and thaws the whole cgroup, which settles it.
                 log.warning("%s; forcing", exc.message)
             return await self._remove()
+
+    def _begin_delete(self) -> None:
+        self.deleting = True
+        self.save()  # a server that dies from here on leaves the next one to finish it
+        for draining in self._draining:
+            draining.cancel()
 
     async def _remove(self) -> ContainerInfo:
         """runc delete --force (what is left is killed), then forget the container."""
@@ -545,7 +563,6 @@ class Container:
         with trio.move_on_after(_DRAIN_SECONDS):
             for process in list(self.processes.values()):
                 await process.exited.wait()
-            await self.output_finished.wait()
         info = self.info()
         await self.forget()
         self._ctx.events.publish("delete", self.id)
@@ -691,5 +708,6 @@ class Moving:
         kill --all freezes, kills and thaws: the processes die without running another
         instruction here (a SIGKILL to one frozen process would wait for a thaw)."""
         c = self.container
+        c._begin_delete()
         await c._ctx.runtime.kill(c.id, signal.SIGKILL, all_processes=True)
         return await c._remove()
