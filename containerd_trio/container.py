@@ -27,7 +27,7 @@ import logging
 import os
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from .model import ContainerInfo, ContainerState, ProcessInfo, ProcessSpec, Stat
 from .oom import OomCounter, find_memory_cgroup
 from .process import Process, ProcessTable
 from .records import ContainerRecord, ProcessStart, RecordJournal
-from .runtime import CriuOptions, Runc, RuncError, Started
+from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,9 @@ class Restore:
     """Start from ``{bundle}/checkpoints/{name}`` with ``runc restore``."""
 
     checkpoint: str
+    #: The cgroup to restore into instead of the bundle's (a migration's target: see
+    #: :mod:`containerd_trio.restore_net`).
+    cgroups_path: str | None = None
 
 
 @attrs.frozen
@@ -223,13 +226,14 @@ class Container:
             if isinstance(launch, Restore):
                 started = await criu.restore(
                     self._ctx.runtime, self.id, self.bundle, self.dir, launch.checkpoint,
-                    pid_file, custody, self._ctx.cleanup_timeout,
+                    pid_file, custody, cgroups_path=launch.cgroups_path,
                 )  # fmt: skip
             else:
                 started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
         except BaseException:
             self._ctx.keeper.drop(key)
-            await self._undo_start(pid_file)
+            cgroups_path = launch.cgroups_path if isinstance(launch, Restore) else None
+            await self._undo_start(pid_file, cgroups_path or bundle_config.cgroups_path)
             raise
         process = self._new_process(key, started, bundle_config.process)
         self.init = process
@@ -249,7 +253,7 @@ class Container:
         self._ctx.processes.add(process)
         return process
 
-    async def _undo_start(self, pid_file: Path) -> None:
+    async def _undo_start(self, pid_file: Path, cgroups_path: str | None) -> None:
         """Leave nothing of a failed start: no runc container, no process, no files, no record,
         no cgroup (a runc killed mid-start leaves some that runc delete does not see)."""
         with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
@@ -258,7 +262,6 @@ class Container:
                 await self._ctx.runtime.delete(self.id, force=True)
             except DaemonError as exc:
                 log.error("rollback of container %s: %s", self.id, exc.message)
-            cgroups_path = read_bundle(self.bundle).cgroups_path
             await remove_cgroups(container_cgroups(self.id, cgroups_path))
             await self._ctx.keeper.forget(self.id)
         self._ctx.journal.remove(self.id)
@@ -460,26 +463,29 @@ class Container:
             await self.init.exited.wait()
         return self.init.exited.is_set() or not procfs.is_alive(self.init.pid)
 
+    def _check_checkpointable(self, action: str = "checkpoint") -> None:
+        execs = [pid for pid in self.processes if self.init is None or pid != self.init.pid]
+        if execs:
+            # CRIU dumps the tree under the init; an exec'd process hangs off the keeper
+            # (outside the container), so it would be lost without a word. Podman refuses too.
+            listed = ", ".join(str(pid) for pid in execs)
+            raise Conflict(
+                f"cannot {action} container {self.id!r} while processes started with exec"
+                f" are running (pids {listed}): CRIU dumps only the init's process tree."
+                " Wait for them to exit or signal them first"
+            )
+        assert self.init is not None
+        if procfs.state(self.init.pid) == "T":
+            # CRIU cannot seize a process stopped by SIGSTOP: runc would hang to its deadline.
+            raise Conflict(
+                f"cannot {action} container {self.id!r}: its init is stopped by a signal"
+                " (SIGSTOP); send it SIGCONT first"
+            )
+
     async def checkpoint(self, name: str, options: CriuOptions, *, exit: bool) -> CheckpointInfo:
         async with self.lock:
             self._require_live("checkpoint")
-            execs = [pid for pid in self.processes if self.init is None or pid != self.init.pid]
-            if execs:
-                # CRIU dumps the tree under the init; an exec'd process hangs off the keeper
-                # (outside the container), so it would be lost without a word. Podman refuses too.
-                listed = ", ".join(str(pid) for pid in execs)
-                raise Conflict(
-                    f"cannot checkpoint container {self.id!r} while processes started with exec"
-                    f" are running (pids {listed}): CRIU dumps only the init's process tree."
-                    " Wait for them to exit or signal them first"
-                )
-            assert self.init is not None
-            if procfs.state(self.init.pid) == "T":
-                # CRIU cannot seize a process stopped by SIGSTOP: runc would hang to its deadline.
-                raise Conflict(
-                    f"cannot checkpoint container {self.id!r}: its init is stopped by a signal"
-                    " (SIGSTOP); send it SIGCONT first"
-                )
+            self._check_checkpointable()
             was_paused = self.status is Status.PAUSED
             if exit:
                 self._checkpoint_exit = trio.Event()
@@ -534,26 +540,33 @@ class Container:
         async with self.lock:
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")
-            self.deleting = True
-            self.save()  # a server that dies from here on leaves the next one to finish it
-            for draining in self._draining:
-                draining.cancel()
+            self._begin_delete()
             try:
                 await self.stop(timeout)
             except RuntimeTimeout as exc:
                 # Not dead after SIGKILL (frozen behind our back?): runc delete --force
                 # freezes, kills and thaws the whole cgroup, which settles it.
                 log.warning("%s; forcing", exc.message)
-            # --force kills what the init's death left (a container without its own pid
-            # namespace keeps its other processes); then let their watchers see them go.
-            await self._ctx.runtime.delete(self.id, force=True)
-            with trio.move_on_after(_DRAIN_SECONDS):
-                for process in list(self.processes.values()):
-                    await process.exited.wait()
-            info = self.info()
-            await self.forget()
-            self._ctx.events.publish("delete", self.id)
-            return info
+            return await self._remove()
+
+    def _begin_delete(self) -> None:
+        self.deleting = True
+        self.save()  # a server that dies from here on leaves the next one to finish it
+        for draining in self._draining:
+            draining.cancel()
+
+    async def _remove(self) -> ContainerInfo:
+        """runc delete --force (what is left is killed), then forget the container."""
+        # --force kills what the init's death left (a container without its own pid
+        # namespace keeps its other processes); then let their watchers see them go.
+        await self._ctx.runtime.delete(self.id, force=True)
+        with trio.move_on_after(_DRAIN_SECONDS):
+            for process in list(self.processes.values()):
+                await process.exited.wait()
+        info = self.info()
+        await self.forget()
+        self._ctx.events.publish("delete", self.id)
+        return info
 
     async def forget(self, *, keep_log: bool = False) -> None:
         """End the task tree and remove the container's files (runc is done with it)."""
@@ -566,6 +579,15 @@ class Container:
         self._ctx.journal.remove(self.id)
         if not keep_log:
             remove_directory(self.dir)
+
+    @contextlib.asynccontextmanager
+    async def moving(self) -> AsyncIterator[Moving]:
+        """Hold the container for a migration: no other command runs on it until the block
+        ends. What the migration does to it goes through the :class:`Moving` it is given."""
+        async with self.lock:
+            self._require_live("migrate")
+            self._check_checkpointable("migrate")
+            yield Moving(self)
 
     def mark_stopped(self, exit_status: int) -> None:
         """For a record whose container ended while no server ran: no tree is started."""
@@ -634,3 +656,58 @@ async def _kill_from_pid_file(pid_file: Path) -> None:
         finally:
             trio.lowlevel.notify_closing(pidfd)
             os.close(pidfd)
+
+
+class Moving:
+    """A container held for a migration (:meth:`Container.moving`): its lock is taken."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        #: Paused by the migration (and so to be resumed if it fails).
+        self.frozen = False
+
+    async def pre_dump(self, name: str, parent: str | None) -> None:
+        """A pre-copy round into ``{bundle}/checkpoints/{name}`` while the container runs."""
+        c = self.container
+        await criu.pre_dump(c._ctx.runtime, c.id, c.bundle, c.dir, name, parent)
+
+    async def freeze(self) -> None:
+        """Pause the container (if it is not paused already): the downtime begins."""
+        c = self.container
+        if c.status is Status.PAUSED:
+            return
+        await c._runtime_step("pause", c._ctx.runtime.pause(c.id))
+        c.status = Status.PAUSED
+        self.frozen = True
+        c._ctx.events.publish("pause", c.id)
+        c.save()
+
+    async def thaw(self) -> None:
+        """Resume what :meth:`freeze` paused (a migration that failed)."""
+        if self.frozen:
+            await self.container._resume()
+            self.frozen = False
+
+    async def dump(
+        self, name: str, options: CriuOptions, parent: str | None, *, reserved: bool
+    ) -> CheckpointInfo:
+        """Checkpoint the frozen container into ``{bundle}/checkpoints/{name}``; it stays
+        frozen (CRIU leaves it as it found it)."""
+        c = self.container
+        memory = None if parent is None else MemoryCopy(parent=parent_path(parent))
+        info = await criu.dump(
+            c._ctx.runtime, c.id, c.bundle, c.dir, name, options, exit=False,
+            was_paused=True, cleanup_timeout=c._ctx.cleanup_timeout, gone=c._init_gone,
+            reserved=reserved, memory=memory,
+        )  # fmt: skip
+        c._ctx.events.publish("checkpoint", c.id)
+        return info
+
+    async def end(self) -> ContainerInfo:
+        """The container runs elsewhere now: kill it where it is frozen and forget it. runc
+        kill --all freezes, kills and thaws: the processes die without running another
+        instruction here (a SIGKILL to one frozen process would wait for a thaw)."""
+        c = self.container
+        c._begin_delete()
+        await c._ctx.runtime.kill(c.id, signal.SIGKILL, all_processes=True)
+        return await c._remove()

@@ -44,6 +44,7 @@ from .types import ContainerState as ContainerState
 from .types import Event as Event
 from .types import LogRecord as LogRecord
 from .types import Machine as Machine
+from .types import MigrationStep as MigrationStep
 from .types import Process as Process
 from .types import State as State
 from .types import User as User
@@ -178,6 +179,16 @@ class Client:
         self, container_id: str, name: str, *, bundle_path: str | None = None
     ) -> None:
         self.call(routes.delete_checkpoint(container_id, name, bundle_path=bundle_path))
+
+    @contextlib.contextmanager
+    def migrate(
+        self, container_id: str, to: str, **options: Unpack[routes.MigrateOptions]
+    ) -> Iterator[Iterator[MigrationStep]]:
+        """Move the container to the daemon at ``to`` (an address as this client takes it,
+        reached from the daemon, not from here): its steps as each ends, then ``done`` or
+        ``failed``."""
+        with self.stream(routes.migrate(container_id, to, **options)) as steps:
+            yield cast(Iterator[MigrationStep], steps)
 
     # --- streams and figures ------------------------------------------------------------------
 
