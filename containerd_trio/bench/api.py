@@ -54,6 +54,10 @@ class DaemonApi:
         except ClientError as exc:
             raise BenchError(f"no daemon answers at {self.address}: {exc}") from None
 
+    async def state(self) -> bytes:
+        """GET /state: the answer's body."""
+        return (await self._call(routes.state(), (200,))).body
+
     async def start(self, container_id: str, bundle: Path, checkpoint: str | None = None) -> int:
         """POST /containers/{id}; the init's pid."""
         answer = await self._call(

@@ -10,7 +10,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import trio
@@ -18,6 +18,7 @@ import trio
 from ..busybox import make_busybox_bundle
 from ..config import DaemonConfig, default_criu
 from .api import DaemonApi
+from .ceiling import EXIT_MARKER, CeilingTarget, build_standin, time_state
 from .checkpoints import CHECKPOINT_COUNT, checkpoints
 from .daemon import OwnDaemon
 from .errors import BenchError
@@ -82,6 +83,8 @@ async def bench(options: Options) -> Report:
                 f"{name} is not installed (no {', '.join(missing(name))}): apt-get install"
                 f" {name}, or make bench-peers"
             )
+    if options.ceiling:
+        _check_ceiling(options)
     out = options.out if options.out is not None else sys.stdout
     show_progress = options.progress if options.progress is not None else sys.stderr.isatty()
     printer = Printer(out, show_progress)
@@ -110,6 +113,25 @@ async def bench(options: Options) -> Report:
                 raise
             raise error from None
     return report
+
+
+def _check_ceiling(options: Options) -> None:
+    clashing = {
+        "--address": options.address is not None, "--baseline": options.baseline,
+        "--checkpoint": options.checkpoint, "--pressure": options.pressure,
+        "--peers/--with": bool(options.peers),
+    }  # fmt: skip
+    given = [flag for flag, present in clashing.items() if present]
+    if given:
+        raise BenchError(
+            f"--ceiling measures the bench's own daemon with its stand-in runtime alone: not with"
+            f" {', '.join(given)}"
+        )
+    if options.cycle and options.bundle is not None and not (options.bundle / EXIT_MARKER).exists():
+        raise BenchError(
+            f"--ceiling --cycle: the bundle needs a file named {EXIT_MARKER} (the stand-in's"
+            " process then exits at once; it never runs the bundle's process)"
+        )
 
 
 async def _until_terminated(work: Awaitable[None]) -> None:
@@ -149,8 +171,13 @@ class _Run:
         self.bundle = exits if options.cycle else sleeper
         self.prefix = f"bench-{secrets.token_hex(3)}"
 
-    async def phase(self, target: Target, ids_tag: str) -> Phase:
-        """Settle, say what comes, time it, say how the removal went."""
+    async def phase(
+        self,
+        target: Target,
+        ids_tag: str,
+        while_running: Callable[[], Awaitable[None]] | None = None,
+    ) -> Phase:
+        """Settle, say what comes, time it, ``while_running()``, say how the removal went."""
         options, printer = self.options, self.printer
         note = settle_note(await settle(longest=options.settle))
         mode = "lifecycles of" if options.cycle else "starting"
@@ -164,7 +191,25 @@ class _Run:
         phase = await run_phase(
             target, self.unit, ids, self.bundle, options.concurrency,
             progress=printer.progress, measured=lambda phase: print_phase(printer, phase),
+            while_running=while_running,
         )  # fmt: skip
+        print_end(printer, phase)
+        return phase
+
+    async def answers(self, target: DaemonTarget) -> Phase:
+        """``GET /state`` N times, C at once, with the N containers of the phase running."""
+        options, printer = self.options, self.printer
+        note = settle_note(await settle(longest=options.settle))
+        printer.line(
+            target.tag,
+            f"GET /state with {options.count} containers listed, {options.count} requests,"
+            f" {options.concurrency} at once{note}",
+        )
+        phase, size = await time_state(
+            target, options.count, options.count, options.concurrency, printer.progress
+        )
+        printer.line(target.tag, f"answer: {size / 1024:.1f}KiB")
+        print_phase(printer, phase)
         print_end(printer, phase)
         return phase
 
@@ -182,6 +227,8 @@ async def _bench_in(
             exits = await trio.to_thread.run_sync(
                 make_busybox_bundle, workdir / "bundle-true", ["true"]
             )
+            if options.ceiling:
+                (exits / EXIT_MARKER).touch()
     run = _Run(options, printer, sleeper, exits)
     async with trio.open_nursery() as nursery:
         own: OwnDaemon | None = None
@@ -191,7 +238,8 @@ async def _bench_in(
             if options.pressure:
                 # The capture is measured from the logs' sizes: nothing may rotate away.
                 extra = ("--log-max-bytes", str(1 << 40), *extra)
-            own = OwnDaemon(workdir, options.runc, extra)
+            runtime = str(await build_standin(workdir)) if options.ceiling else options.runc
+            own = OwnDaemon(workdir, runtime, extra)
             report.daemon_state_dir = own.state_dir
             await own.start(nursery)
             address = own.address
@@ -212,10 +260,18 @@ async def _bench_in(
                     logger_pid=lambda: find_logger(own.pid if own else None),
                 )  # fmt: skip
                 return
-            daemon = DaemonTarget(api, pid=own.pid if own else None)
+            daemon = (CeilingTarget if options.ceiling else DaemonTarget)(
+                api, pid=own.pid if own else None
+            )
             if options.baseline and options.baseline_first:
                 report.raw = await run.phase(raw, "-raw")
-            report.main = await run.phase(daemon, "")
+            while_running = None
+            if options.ceiling and not options.cycle:
+
+                async def while_running() -> None:
+                    report.answers = await run.answers(daemon)
+
+            report.main = await run.phase(daemon, "", while_running)
             if options.baseline and not options.baseline_first:
                 report.raw = await run.phase(raw, "-raw")
             if report.raw is not None:

@@ -23,6 +23,8 @@ class Options:
     #: Run the runc baseline before the daemon's phase rather than after it.
     baseline_first: bool = False
     cycle: bool = False
+    #: The daemon alone: its own daemon with the stand-in runtime, not runc (``--ceiling``).
+    ceiling: bool = False
     checkpoint: bool = False
     #: Measure the API's latency with containers writing as fast as they can (``--pressure``).
     pressure: bool = False
@@ -57,6 +59,7 @@ class Options:
             baseline=args.baseline,
             baseline_first=args.baseline_first,
             cycle=args.cycle,
+            ceiling=args.ceiling,
             checkpoint=args.checkpoint,
             pressure=args.pressure,
             writers=args.writers,
@@ -147,6 +150,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="time whole lifecycles (start a container running `true`, wait for its exit,"
         " delete it) instead of starts",
+    )
+    add(
+        "--ceiling",
+        action="store_true",
+        help="what the daemon alone can do: the bench's own daemon runs a stand-in runtime that"
+        " costs nothing (compiled with gcc; NOT runc), then GET /state is timed with the N"
+        " containers listed (with --cycle: lifecycles only)",
     )
     add(
         "--checkpoint",

@@ -1,4 +1,5 @@
-"""One timed phase: N starts (or whole lifecycles) of any target, C at a time, then removal.
+"""One timed phase: N starts (or whole lifecycles) of any target, C at a time, then removal;
+or N answers to one request (:func:`time_jobs` times any job alike).
 
 The same code times the daemon, raw runc and the peers, so that what differs between their
 figures is the system, not the measuring. Around the work it takes the clocks
@@ -24,17 +25,20 @@ from .probes import Snapshot
 from .stats import Stats
 from .targets import Counters, Target
 
-Unit = Literal["start", "cycle"]
+#: What a phase times: starts, whole lifecycles, or answers to a request.
+Unit = Literal["start", "cycle", "answer"]
 
 
 @dataclass
 class Phase:
-    """One timed run of N starts (or cycles) of one target."""
+    """One timed run of N starts (or cycles, or answers) of one target."""
 
     tag: str
     unit: Unit
     count: int
     has_daemon: bool = False
+    #: The runtime the containers were made with, as the CPU line names it.
+    runtime: str = "runc"
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     #: Seconds from the first request to the last answer.
@@ -45,7 +49,7 @@ class Phase:
     #: the cycles with --cycle); None if it has none, or did not say.
     daemon_cpu: float | None = None
     daemon_rss: float | None = None
-    #: CPU seconds of the runc processes (run by the bench, or by the bench's own daemon).
+    #: CPU seconds of the runtime's processes (run by the bench, or by the bench's own daemon).
     runc_cpu: float | None = None
     #: CPU seconds of the client processes the bench ran (ctr, podman).
     client_cpu: float | None = None
@@ -118,6 +122,35 @@ async def workers(count: int, concurrency: int, job: Callable[[int], Awaitable[N
 Progress = Callable[[str, int, int], None]
 
 
+async def time_jobs(
+    target: Target,
+    phase: Phase,
+    concurrency: int,
+    job: Callable[[int], Awaitable[None]],
+    progress: Progress,
+) -> None:
+    """``job(0..phase.count-1)``, ``concurrency`` at a time, each timed (or its BenchError
+    kept); then the phase's figures from the clocks and the target's counters around them."""
+    done = 0
+
+    async def one(index: int) -> None:
+        nonlocal done
+        began = time.perf_counter()
+        try:
+            await job(index)
+        except BenchError as exc:
+            phase.errors.append(str(exc))
+        else:
+            phase.latencies.append(time.perf_counter() - began)
+        done += 1
+        progress(f"{phase.unit}s", done, phase.count)
+
+    counters = await target.counters()
+    clocks = Snapshot.take()
+    await workers(phase.count, concurrency, one)
+    phase.account(target, (clocks, Snapshot.take()), (counters, await target.counters()))
+
+
 async def run_phase(
     target: Target,
     unit: Unit,
@@ -127,36 +160,27 @@ async def run_phase(
     *,
     progress: Progress,
     measured: Callable[[Phase], None],
+    while_running: Callable[[], Awaitable[None]] | None = None,
 ) -> Phase:
     """``unit`` ("start" or "cycle") for each id, ``concurrency`` at a time; ``measured(phase)``
-    once timed (before the removal); then every container the phase may have left is removed."""
-    phase = Phase(target.tag, unit, len(ids), has_daemon=target.has_daemon)
+    once timed, then ``while_running()`` with the started containers still there; then every
+    container the phase may have left is removed."""
+    phase = Phase(target.tag, unit, len(ids), has_daemon=target.has_daemon, runtime=target.runtime)
     act = target.start if unit == "start" else target.cycle
     left: list[str] = []  # what may exist: removed at the end
-    done = 0
 
     async def one(index: int) -> None:
-        nonlocal done
         container_id = ids[index]
         left.append(container_id)
-        began = time.perf_counter()
-        try:
-            await act(container_id, bundle)
-        except BenchError as exc:
-            phase.errors.append(str(exc))
-        else:
-            phase.latencies.append(time.perf_counter() - began)
-            if unit == "cycle":
-                left.remove(container_id)  # it deleted itself
-        done += 1
-        progress(f"{unit}s", done, len(ids))
+        await act(container_id, bundle)
+        if unit == "cycle":
+            left.remove(container_id)  # it deleted itself
 
     try:
-        counters = await target.counters()
-        clocks = Snapshot.take()
-        await workers(len(ids), concurrency, one)
-        phase.account(target, (clocks, Snapshot.take()), (counters, await target.counters()))
+        await time_jobs(target, phase, concurrency, one, progress)
         measured(phase)
+        if while_running is not None:
+            await while_running()
     finally:
         phase.remove_wall = await remove_all(target, left, concurrency, phase.errors, progress)
     return phase

@@ -27,6 +27,8 @@ class Report:
     raw: Phase | None = None
     peers: list[Phase] = field(default_factory=list)
     checkpoint: CheckpointPhase | None = None
+    #: With --ceiling: GET /state answers with the main phase's containers listed.
+    answers: Phase | None = None
     lines: list[str] = field(default_factory=list)
     #: The raw runc root and, with a daemon of the bench's own, its state dir (gone unless
     #: a workdir was given).
@@ -37,7 +39,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        phases = [self.main, self.raw, *self.peers, self.checkpoint]
+        phases = [self.main, self.raw, *self.peers, self.checkpoint, self.answers]
         return all(phase is None or not phase.errors for phase in phases)
 
 
@@ -95,11 +97,12 @@ def print_phase(printer: Printer, phase: Phase) -> None:
     if phase.has_daemon:
         printer.line(tag, f"daemon cpu: {ms_precise(phase.per_item(phase.daemon_cpu))} per {unit}")
         if phase.daemon_rss is not None:
-            running = f"with {done} running" if unit == "start" else f"after {done} cycles"
-            printer.line(tag, f"daemon rss: {phase.daemon_rss / MIB:.1f}MiB {running}")
+            when = {"start": f"with {done} running", "cycle": f"after {done} cycles"}
+            after = when.get(unit, f"after {done} {unit}s")
+            printer.line(tag, f"daemon rss: {phase.daemon_rss / MIB:.1f}MiB {after}")
         else:
             printer.line(tag, "daemon rss: n/a")
-    for what, seconds in (("runc", phase.runc_cpu), ("client", phase.client_cpu)):
+    for what, seconds in ((phase.runtime, phase.runc_cpu), ("client", phase.client_cpu)):
         if seconds is not None:
             printer.line(tag, f"{what} cpu: {ms_precise(phase.per_item(seconds))} per {unit}")
     printer.line(tag, f"bench cpu: {ms_precise(phase.per_item(phase.bench_cpu))} per {unit}")

@@ -54,6 +54,8 @@ class Target:
     #: What the CPU of the processes the bench runs and reaps is: runc's (the raw baseline) or
     #: a client's (ctr, podman); None when the bench runs none.
     children: Literal["runc", "client"] | None = None
+    #: The runtime that makes the containers (the report's CPU line names it).
+    runtime = "runc"
 
     def how(self) -> str:
         """``through ...`` or ``with ...``, for the phase's first line."""

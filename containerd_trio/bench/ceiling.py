@@ -1,0 +1,81 @@
+"""``ctr-trio bench --ceiling``: what the daemon alone can do, with a runtime that costs nothing.
+
+The bench's own daemon runs with ``--runtime`` set to a stand-in (``standin.c``, compiled with
+gcc into the bench's directory at the start of the run): a small C program that honours the part
+of runc's command line a start, a state query and a delete use, and whose "container" is a
+forked copy of itself that sleeps until killed (no namespaces, cgroups or rootfs). It is NOT
+runc: every line of this mode is tagged ``stand-in runtime (not runc)``, and no test may claim
+runc's behaviour with it. What the phase then shows is the daemon's own rate: its HTTP path,
+its records, the keeper's spawning and custody, the logger's hold of the pipes.
+
+Two figures: starts per second (N starts, C at a time, as the other phases; or lifecycles with
+``--cycle``: the stand-in's process exits at once when the bundle holds a file
+:data:`EXIT_MARKER`), and then, with the N containers still running, ``GET /state`` answers per
+second (N requests, C at a time), each answer listing all N.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import trio
+
+from .errors import BenchError
+from .phase import Phase, Progress, time_jobs
+from .targets import DaemonTarget
+
+TAG_CEILING = "containerd-trio, stand-in runtime (not runc)"
+#: A bundle holding this file gives a stand-in process that exits at once (status 0).
+EXIT_MARKER = "standin-exit"
+
+
+async def build_standin(directory: Path) -> Path:
+    """Compile the stand-in runtime into ``directory``; its path. Static: no loader to run."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        raise BenchError("--ceiling compiles its stand-in runtime with gcc: install gcc")
+    binary = directory / "standin"
+    source = resources.files(__package__) / "standin.c"
+    with resources.as_file(source) as path:
+        built = await trio.run_process(
+            [gcc, "-static", "-O2", "-o", str(binary), str(path)],
+            capture_stdout=True, capture_stderr=True, check=False,
+        )  # fmt: skip
+    if built.returncode != 0:
+        error = built.stderr.decode(errors="replace").strip()
+        raise BenchError(f"cannot compile the stand-in runtime ({path}):\n{error}")
+    return binary
+
+
+class CeilingTarget(DaemonTarget):
+    """The bench's own daemon, running the stand-in instead of runc."""
+
+    tag = TAG_CEILING
+    runtime = "stand-in"
+
+    def how(self) -> str:
+        return (
+            f"{super().how()}, with the stand-in runtime (not runc: a forked process that"
+            " sleeps, no namespaces, cgroups or rootfs)"
+        )
+
+
+async def time_state(
+    target: DaemonTarget, listed: int, count: int, concurrency: int, progress: Progress
+) -> tuple[Phase, int]:
+    """``count`` answers of ``GET /state`` (``concurrency`` in flight), after checking that one
+    lists the ``listed`` containers; the phase and the size of that answer in bytes."""
+    body = await target.api.state()
+    containers = json.loads(body)["containers"]
+    if len(containers) != listed:
+        raise BenchError(f"GET /state lists {len(containers)} containers, not {listed}")
+    phase = Phase(target.tag, "answer", count, has_daemon=True, runtime=target.runtime)
+
+    async def answer(index: int) -> None:
+        await target.api.state()
+
+    await time_jobs(target, phase, concurrency, answer, progress)
+    return phase, len(body)
