@@ -39,6 +39,7 @@ from . import criu, procfs, timestamps
 from .bundle import BundleConfig, read_bundle
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
+from .convert import dump_json, unstructure
 from .errors import Conflict, DaemonError, NotFound, RuntimeTimeout
 from .events import EventBus
 from .keeperlink import CustodyRequest, KeeperLink
@@ -162,6 +163,8 @@ class Container:
         #: Waits for a process's output before its exit is reported: a delete cuts them short
         #: (the log goes with the container).
         self._draining: set[trio.CancelScope] = set()
+        #: :meth:`info` encoded, with what it was encoded from (see :meth:`info_json`).
+        self._info_json: tuple[tuple[object, ...], bytes] | None = None
 
     # --- views ----------------------------------------------------------------------------------
 
@@ -177,6 +180,17 @@ class Container:
             created_at=timestamps.format_ns(self.created_ns),
             labels=self.labels,
         )
+
+    def info_json(self) -> bytes:
+        """:meth:`info` as the API's JSON, encoded again only when it changed: GET /state lists
+        every container in each answer, and building and encoding each one's view was most of
+        an answer's cost with a thousand of them."""
+        # All that info() reads and may change: the id, bundle and labels never do, and a
+        # Process's info is fixed when it starts (Processes compare by identity).
+        key = (self.status, self.exit_status, self.created_ns, *self.processes.values())
+        if self._info_json is None or self._info_json[0] != key:
+            self._info_json = (key, dump_json(unstructure(self.info())))
+        return self._info_json[1]
 
     def save(self) -> None:
         """Keep the record on disk in step (the next server adopts from it)."""

@@ -7,6 +7,7 @@ as one readable sentence that names the field (see :func:`structure`).
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from collections.abc import Callable, Collection
@@ -236,3 +237,8 @@ def structure(data: object, cls: type[T]) -> T:
 
 def unstructure(value: object) -> Any:
     return converter.unstructure(value)
+
+
+def dump_json(document: Any) -> bytes:
+    """Plain data (see :func:`unstructure`) as the API's compact JSON."""
+    return json.dumps(document, separators=(",", ":")).encode()

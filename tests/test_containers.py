@@ -77,6 +77,37 @@ async def test_exit_status_is_kept(client: httpx.AsyncClient, make_bundle: Bundl
     assert [c["id"] for c in (await client.get("/state")).json()["containers"]] == ["three"]
 
 
+async def test_state_follows_each_change(client: httpx.AsyncClient, bundle: Path) -> None:
+    """GET /state keeps each container's encoded view between answers and encodes it again
+    only when it changed: each change shows, as GET /containers/{id} (built afresh) shows it."""
+
+    async def listed() -> dict[str, Any]:
+        state = (await client.get("/state")).json()
+        [entry] = [c for c in state["containers"] if c["id"] == "follow"]
+        assert entry == (await client.get("/containers/follow")).json()
+        return entry
+
+    created = await start_container(client, "follow", bundle)
+    assert await listed() == created
+    since = now()
+    added = await client.put("/containers/follow/processes", json={"args": ["sleep", "1000"]})
+    assert added.status_code == 201, added.text
+    pid = added.json()["pid"]
+    assert [p["pid"] for p in (await listed())["processes"]] == [
+        created["processes"][0]["pid"],
+        pid,
+    ]
+    await client.post(f"/containers/follow/process/{pid}", json={"signal": 9})
+    await wait_exit(client, "follow", pid, since)
+    assert (await listed())["processes"] == created["processes"]
+    init = created["processes"][0]["pid"]
+    await client.post(f"/containers/follow/process/{init}", json={"signal": 9})
+    await wait_exit(client, "follow", init, since)
+    entry = await listed()
+    assert entry["state"] == {"status": "stopped", "exitStatus": 137}
+    assert entry["processes"] == []
+
+
 async def test_death_by_signal_is_128_plus_n(client: httpx.AsyncClient, bundle: Path) -> None:
     since = now()
     created = await start_container(client, "killed", bundle)

@@ -158,7 +158,7 @@ async def signal_process(path: ProcessPath, body: SignalRequest) -> Response:
     answers=(Answer(200, "The daemon's state.", DaemonState),),
 )
 async def state() -> Response:
-    return wire.json_response(supervisor().state())
+    return wire.json_encoded(supervisor().state_json())
 
 
 @api.route(

@@ -18,7 +18,7 @@ from urllib.parse import unquote_to_bytes
 
 from quart import Response, g, request
 
-from ..convert import structure, unstructure
+from ..convert import dump_json, structure, unstructure
 from ..errors import InvalidRequest, quoted
 from ..validation import ID_PATTERN
 
@@ -74,7 +74,11 @@ def json_response(value: Any, status: int = 200) -> Response:
 
 def json_document(document: Any, status: int = 200) -> Response:
     """A JSON answer that is already plain data (no attrs classes to unstructure)."""
-    body = json.dumps(document, separators=(",", ":")).encode()
+    return json_encoded(dump_json(document), status)
+
+
+def json_encoded(body: bytes, status: int = 200) -> Response:
+    """A JSON answer encoded already."""
     return Response(body, status=status, content_type=JSON)
 
 
