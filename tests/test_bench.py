@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
+import os
 import re
 import shutil
+import signal
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -27,6 +31,8 @@ from containerd_trio.bench import (
     parse_figures,
     percentile,
 )
+from containerd_trio.bench.ceiling import TAG_CEILING, build_standin
+from containerd_trio.host import become_subreaper
 
 from .conftest import RunningDaemon, runc_ids, zombie_children
 
@@ -141,6 +147,125 @@ async def test_checkpoint_and_restore(daemon: RunningDaemon, tmp_path: Path) -> 
     assert_raw_empty(report)
     assert list((tmp_path / "bench" / "bundle" / "checkpoints").iterdir()) == []
     assert list((tmp_path / "bench" / "raw-checkpoints").iterdir()) == []
+
+
+@pytest.mark.deadline(180)
+async def test_ceiling_with_the_stand_in_runtime(tmp_path: Path) -> None:
+    """--ceiling: the bench's own daemon runs the stand-in runtime (NOT runc: nothing here is
+    about runc), every line says so, and nothing is left behind; then the same for cycles."""
+    report = await bench(options(tmp_path / "starts", count=20, concurrency=4, ceiling=True))
+    assert report.ok, report.lines
+    assert all(line.startswith(f"[{TAG_CEILING}] ") for line in report.lines), report.lines
+    how = r"starting 20 containers, 4 at once, .*, with the stand-in runtime \(not runc: .*\)"
+    assert lines_of(report, TAG_CEILING, how), report.lines
+    assert len(lines_of(report, TAG_CEILING, "count: 20")) == 2  # the starts, then the answers
+    assert lines_of(report, TAG_CEILING, r"rate: [\d.]+ starts/s \(20 in [\d.]+s\)")
+    assert lines_of(report, TAG_CEILING, r"daemon cpu: [\d.]+ms per start")
+    assert lines_of(report, TAG_CEILING, r"stand-in cpu: [\d.]+ms per start")
+    listed = "GET /state with 20 containers listed, 20 requests, 4 at once"
+    assert lines_of(report, TAG_CEILING, listed), report.lines
+    assert lines_of(report, TAG_CEILING, r"answer: [\d.]+KiB")
+    assert lines_of(report, TAG_CEILING, r"rate: [\d.]+ answers/s \(20 in [\d.]+s\)")
+    assert lines_of(report, TAG_CEILING, r"daemon cpu: [\d.]+ms per answer")
+    assert lines_of(report, TAG_CEILING, r"removed 20 in [\d.]+s .*")
+    assert not [line for line in report.lines if "runc cpu" in line]
+    _assert_ceiling_left_nothing(report, tmp_path / "starts")
+
+    cycles = await bench(
+        options(tmp_path / "cycles", count=5, concurrency=2, ceiling=True, cycle=True)
+    )
+    assert cycles.ok, cycles.lines
+    how = r"lifecycles of 5 containers, 2 at once, .*, with the stand-in runtime \(not runc: .*\)"
+    assert lines_of(cycles, TAG_CEILING, how), cycles.lines
+    assert lines_of(cycles, TAG_CEILING, r"rate: [\d.]+ cycles/s \(5 in [\d.]+s\)")
+    assert not lines_of(cycles, TAG_CEILING, "GET /state .*")  # nothing is left running to list
+    _assert_ceiling_left_nothing(cycles, tmp_path / "cycles")
+
+
+def _assert_ceiling_left_nothing(report: Report, where: Path) -> None:
+    assert report.daemon_exit == 0
+    assert report.daemon_state_dir is not None
+    assert list((report.daemon_state_dir / "runc").iterdir()) == []  # the stand-in's root
+    assert list((report.daemon_state_dir / "containers").iterdir()) == []
+    standin = str(where / "bench" / "standin")
+    assert [pid for pid in _pids() if _exe(pid) == standin] == []
+    assert zombie_children() == []
+
+
+def _pids() -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+async def test_stand_in_runtime_command_line(tmp_path: Path) -> None:
+    """The stand-in runtime of --ceiling (NOT runc, and used for nothing that claims runc's
+    behaviour) honours the runc commands a start, a state query and a delete use, and refuses
+    the rest in runc's JSON log format."""
+    become_subreaper()  # its processes are left to us, as they are to the keeper
+    standin = await build_standin(tmp_path)
+    root, log, bundle = tmp_path / "root", tmp_path / "log.json", tmp_path / "bundle"
+    bundle.mkdir()
+
+    async def call(*args: str | Path) -> subprocess.CompletedProcess[bytes]:
+        argv = [standin, "--root", root, "--log", log, "--log-format", "json", *args]
+        if args[0] == "run":  # its process keeps the stdio: no pipe that would never end
+            quiet = subprocess.DEVNULL
+            return await trio.run_process(argv, check=False, stdout=quiet, stderr=quiet)
+        return await trio.run_process(argv, check=False, capture_stdout=True, capture_stderr=True)
+
+    async def state(container_id: str) -> dict[str, object]:
+        answer = await call("state", container_id)
+        assert answer.returncode == 0, answer
+        document: dict[str, object] = json.loads(answer.stdout)
+        return document
+
+    async def refused(*args: str | Path) -> str:
+        answer = await call(*args)
+        assert answer.returncode == 1
+        entry = json.loads(log.read_text().splitlines()[-1])
+        assert entry["level"] == "error"
+        return str(entry["msg"])
+
+    pid_file = tmp_path / "one.pid"
+    ran = await call("run", "--detach", "--bundle", bundle, "--pid-file", pid_file, "one")
+    assert ran.returncode == 0, ran
+    pid = int(pid_file.read_text())
+    one = await state("one")
+    assert (one["id"], one["pid"], one["status"], one["bundle"]) == (
+        "one",
+        pid,
+        "running",
+        str(bundle),
+    )
+    assert _exe(pid) == str(standin)
+    listed = await call("list", "--format", "json")
+    assert json.loads(listed.stdout) == [one]
+    assert await refused("run", "-d", "--bundle", bundle, "one") == "container with id exists: one"
+    assert "not stopped" in await refused("delete", "one")
+    assert (await call("kill", "one", "SIGTERM")).returncode == 0
+    _, status = os.waitpid(pid, 0)
+    assert os.WTERMSIG(status) == signal.SIGTERM
+    assert (await state("one"))["status"] == "stopped"
+    assert (await call("delete", "one")).returncode == 0
+    assert await refused("state", "one") == "container does not exist"
+
+    pid_file = tmp_path / "two.pid"
+    assert (await call("run", "-d", "-b", bundle, "--pid-file", pid_file, "two")).returncode == 0
+    pid = int(pid_file.read_text())
+    assert (await call("delete", "--force", "two")).returncode == 0  # killed first
+    _, status = os.waitpid(pid, 0)
+    assert os.WTERMSIG(status) == signal.SIGKILL
+    assert (await call("list", "--format", "json")).stdout == b"null\n"
+    assert 'does not do "pause"' in await refused("pause", "two")
+    console = ("run", "-d", "--console-socket", tmp_path / "sock", "-b", bundle, "three")
+    assert "no terminals" in await refused(*console)
+    assert list(root.iterdir()) == []
 
 
 async def test_run_reports_an_unreachable_daemon(
