@@ -2,10 +2,10 @@
 and with the daemon's peers.
 
 ``ctr-trio bench --count N --concurrency C [--address A] [--bundle DIR] [--baseline] [--cycle]
-[--checkpoint] [--peers | --with containerd,podman]`` starts N containers (at most C requests in
-flight) with ``POST /containers/{id}``, scrapes the daemon's ``/metrics`` before and after, then
-removes them, and prints the timings in the format of the 2015 containerd README's
-"Performance" section::
+[--checkpoint] [--peers | --with containerd,podman] [--ceiling]`` starts N containers (at most
+C requests in flight) with ``POST /containers/{id}``, scrapes the daemon's ``/metrics`` before
+and after, then removes them, and prints the timings in the format of the 2015 containerd
+README's "Performance" section::
 
     [containerd-trio] 2026/11/28 15:00:54 count: 1000
     [containerd-trio] 2026/11/28 15:00:54 min: 23ms
@@ -22,6 +22,9 @@ removes them, and prints the timings in the format of the 2015 containerd README
   after the other, through the daemon and with runc directly.
 - ``--peers`` (or ``--with containerd,podman``) then does the same with containerd (``ctr``)
   and Podman on the same rootfs, each under its own tag (:mod:`.peers` says how).
+- ``--ceiling`` measures the daemon alone: its own daemon runs a stand-in runtime that costs
+  next to nothing (NOT runc; :mod:`.ceiling`), every line is tagged so, and after the starts
+  ``GET /state`` is timed with the N containers listed.
 
 After the seed's lines come ``rate`` (starts per second over the whole phase), ``daemon cpu``
 per start (from ``process_cpu_seconds_total`` in ``/metrics``; containerd's own process for
@@ -36,7 +39,8 @@ machine's CPU divided by what each start costs it). Before each timed phase the 
 The parts: :mod:`.stats` (the seed's figures), :mod:`.probes` (CPU, memory, the kernel's
 teardown), :mod:`.api` (the daemon's API on the client's Trio transport), :mod:`.targets` and
 :mod:`.peers` (what a phase drives), :mod:`.phase` (one phase for any target),
-:mod:`.checkpoints`, :mod:`.report`, :mod:`.options` and :mod:`.main` (the run).
+:mod:`.ceiling` (the stand-in runtime and ``GET /state``), :mod:`.checkpoints`, :mod:`.report`,
+:mod:`.options` and :mod:`.main` (the run).
 """
 
 from .errors import BenchError
