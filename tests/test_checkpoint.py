@@ -13,7 +13,7 @@ import trio
 from containerd_trio.procfs import state as process_state
 from containerd_trio.timestamps import parse_ns
 
-from .conftest import (
+from .helpers import (
     COUNTER,
     BundleFactory,
     RunningDaemon,

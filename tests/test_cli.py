@@ -28,7 +28,7 @@ from containerd_trio.client import cli
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.config import Listen
 
-from .conftest import BundleFactory, RunningDaemon, now, pid_alive, wait_exit
+from .helpers import BundleFactory, RunningDaemon, now, pid_alive, wait_exit
 from .test_security import pki  # noqa: F401 - the fixture, for the TLS test
 
 LOGGING = ("sh", "-c", "echo one; echo two >&2; sleep 0.5; echo three")

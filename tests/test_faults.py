@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import (
+from .helpers import (
     COUNTER,
     BundleFactory,
     RunningDaemon,
@@ -113,7 +113,7 @@ async def test_missing_criu_stops_the_start(tmp_path: Path) -> None:
     from containerd_trio.errors import StartupError
     from containerd_trio.server import Daemon
 
-    from .conftest import daemon_config
+    from .helpers import daemon_config
 
     daemon = Daemon(daemon_config(tmp_path / "state", criu="/nonexistent/criu"))
     with pytest.raises(StartupError, match="CRIU '/nonexistent/criu' was not found"):
@@ -135,7 +135,7 @@ async def test_missing_runtime_binary_stops_the_start(tmp_path: Path) -> None:
     from containerd_trio.errors import StartupError
     from containerd_trio.server import Daemon
 
-    from .conftest import daemon_config
+    from .helpers import daemon_config
 
     daemon = Daemon(daemon_config(tmp_path / "state", runtime="/nonexistent/runc"))
     with pytest.raises(StartupError, match="the runtime binary '/nonexistent/runc' was not found"):

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import (
+from .helpers import (
     COUNTER,
     BundleFactory,
     DaemonProcess,

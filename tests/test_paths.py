@@ -23,7 +23,7 @@ from containerd_trio.bundle import BundleConfig, check_config, read_bundle, with
 from containerd_trio.errors import InvalidRequest, NotFound
 from containerd_trio.runtime import CriuOptions
 
-from .conftest import BundleFactory, RunningDaemon, runc_ids, start_container
+from .helpers import BundleFactory, RunningDaemon, runc_ids, start_container
 
 # --- the resolver itself -----------------------------------------------------------------------
 
