@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import trio
 
 from . import checkpoints
 from .checkpoints import CheckpointInfo
+from .criu_progress import CriuProgress
 from .errors import DaemonError, RuntimeFailure
 from .keeperlink import CustodyRequest
 from .netns import has_own_network_namespace, set_loopback_up
@@ -36,16 +38,23 @@ async def dump(
     was_paused: bool,
     cleanup_timeout: float,
     gone: Callable[[], Awaitable[bool]],
+    deadline: float,
+    progress: CriuProgress,
 ) -> CheckpointInfo:
     """Checkpoint into ``{bundle}/checkpoints/{name}``; ``exit`` stops the container after.
 
-    ``gone`` tells whether a failure came from the container stopping under the dump.
+    ``gone`` tells whether a failure came from the container stopping under the dump;
+    ``deadline`` is the seconds the dump may take; ``progress`` reports its course.
     """
     image = checkpoints.reserve(bundle, name)
     work = directory / f"criu-dump-{name}"
     work.mkdir(parents=True, exist_ok=True)
     try:
-        await runtime.checkpoint(container_id, image, work, options, leave_running=not exit)
+        await progress.dump(
+            image, work, deadline,
+            partial(runtime.checkpoint, container_id, image, work, options,
+                    leave_running=not exit, deadline=deadline),
+        )  # fmt: skip
     except BaseException as exc:
         checkpoints.discard(image)
         if not was_paused:
@@ -76,15 +85,20 @@ async def restore(
     pid_file: Path,
     custody: CustodyRequest,
     cleanup_timeout: float,
+    deadline: float,
+    progress: CriuProgress,
 ) -> Started:
-    """Restore from ``{bundle}/checkpoints/{name}`` with the same CRIU options as the dump."""
+    """Restore from ``{bundle}/checkpoints/{name}`` with the same CRIU options as the dump,
+    within ``deadline`` seconds; ``progress`` reports its course."""
     info = checkpoints.load(bundle, name)
     work = directory / "criu-restore"
     work.mkdir(parents=True, exist_ok=True)
     try:
-        started = await runtime.restore(
-            container_id, bundle, checkpoints.image_path(bundle, name), work, pid_file, custody,
-            info.criu_options,
+        image = checkpoints.image_path(bundle, name)
+        started = await progress.restore(
+            image, work, deadline,
+            partial(runtime.restore, container_id, bundle, image, work, pid_file, custody,
+                    info.criu_options, deadline=deadline),
         )  # fmt: skip
     except RuncError as exc:
         raise with_criu_log(exc, work, "restore.log") from None

@@ -826,7 +826,10 @@ async def test_version_and_completion(tmp_path: Path) -> None:
 
     assert await complete("ctr-trio", "con") == ["containers"]
     assert await complete("ctr-trio", "containers", "st") == ["start"]
-    assert await complete("ctr-trio", "--address", "1.2.3.4:5", "ch") == ["checkpoints"]
+    assert await complete("ctr-trio", "--address", "1.2.3.4:5", "ch") == [
+        "checkpoints",
+        "checkpoint",
+    ]
     assert await complete("ctr-trio", "logs", "--t") == ["--tail", "--timestamps"]
     assert await complete("ctr-trio", "completion", "") == ["bash", "zsh"]
     assert set(await complete("ctr-trio", "rm", "-")) >= {"-f", "--force", "-t", "--timeout"}
