@@ -108,6 +108,14 @@ class Adoption:
         )
         container.resources = info.resources  # what the last server put in force
         runc_status = str((runc_entry or {}).get("status"))
+        if record.deleting:
+            # A delete the last server did not finish: finish it.
+            log.info("finishing the delete of container %s that was in flight", info.id)
+            await self._ctx.runtime.delete(info.id, force=True)
+            self._release(info.id)
+            await container.forget()
+            self._ctx.events.publish("delete", info.id)
+            return
         if info.state.status is Status.CREATED or runc_status == "created":
             # A start the last server did not finish (or runc's two steps cut in between):
             # roll it back.

@@ -137,7 +137,7 @@ class EventBus:
         self.closed = False
         if path is not None:
             self._load(path)
-            self._file = AppendFile(str(path))
+            self._file = AppendFile(str(path), reserve=256 * 1024)
             try:
                 self._file.open()
             except OSError as exc:

@@ -90,6 +90,53 @@ class CriuOptions:
         return flags
 
 
+def parent_path(parent: str) -> str:
+    """``--parent-path`` for a parent image directory beside the new one (runc wants it
+    relative to ``--image-path``)."""
+    return f"../{parent}"
+
+
+@attrs.frozen
+class MemoryCopy:
+    """How ``runc checkpoint`` (and ``runc restore``) copy memory, when not all at once in the
+    final freeze: pre-copy rounds, or post-copy (lazy pages). See :mod:`containerd_trio.precopy`
+    for what each needs of the kernel, and how to ask whether this machine has it."""
+
+    #: ``--pre-dump``: memory only, the container runs on (a pre-copy round).
+    pre_dump: bool = False
+    #: ``--parent-path``: the previous round's images, relative to this one's (see
+    #: :func:`parent_path`); only the pages changed since are written.
+    parent: str | None = None
+    #: ``--lazy-pages``: leave the memory for a ``criu lazy-pages`` daemon to fetch.
+    lazy_pages: bool = False
+    #: ``--page-server ADDRESS:PORT``: where the source serves the lazy pages.
+    page_server: str | None = None
+    #: ``--status-fd``: CRIU writes one byte there once it serves pages (runc gets it as the
+    #: same number).
+    status_fd: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.pre_dump and self.lazy_pages:
+            raise ValueError("a pre-dump cannot be lazy")
+
+    def checkpoint_flags(self) -> list[str]:
+        flags = []
+        if self.pre_dump:
+            flags.append("--pre-dump")
+        if self.parent is not None:
+            flags += ["--parent-path", self.parent]
+        if self.lazy_pages:
+            flags.append("--lazy-pages")
+        if self.page_server is not None:
+            flags += ["--page-server", self.page_server]
+        if self.status_fd is not None:
+            flags += ["--status-fd", str(self.status_fd)]
+        return flags
+
+    def restore_flags(self) -> list[str]:
+        return ["--lazy-pages"] if self.lazy_pages else []
+
+
 class RuncError(RuntimeFailure):
     """A runc command exited non-zero. Keeps runc's own message apart for callers that match it."""
 
@@ -188,6 +235,7 @@ class Runc:
         pid_file: Path,
         io: ProcessIO,
         options: CriuOptions,
+        memory: MemoryCopy | None = None,
         *,
         deadline: float | None = None,
     ) -> Started:
@@ -200,6 +248,7 @@ class Runc:
             "--work-path", str(work_path),
             "--pid-file", str(pid_file),
             *options.flags(),
+            *(memory.restore_flags() if memory is not None else []),
             *_console(io),
             container_id,
         ]  # fmt: skip
@@ -213,13 +262,20 @@ class Runc:
         options: CriuOptions,
         *,
         leave_running: bool,
+        memory: MemoryCopy | None = None,
         deadline: float | None = None,
     ) -> None:
-        """``runc checkpoint``; ``deadline`` as for :meth:`restore`."""
+        """``runc checkpoint``; with ``memory``, a pre-copy round or a lazy dump (a pre-dump
+        always leaves the container running); ``deadline`` as for :meth:`restore`."""
         args = ["--image-path", str(image_path), "--work-path", str(work_path), *options.flags()]
-        if leave_running:
+        fds: dict[int, int] = {}
+        if memory is not None:
+            args += memory.checkpoint_flags()
+            if memory.status_fd is not None:
+                fds[memory.status_fd] = memory.status_fd
+        if leave_running and not (memory is not None and memory.pre_dump):
             args.append("--leave-running")
-        await self._call("checkpoint", [*args, container_id], deadline=deadline)
+        await self._call("checkpoint", [*args, container_id], fds=fds, deadline=deadline)
 
     async def update(self, container_id: str, resources: dict[str, Any]) -> None:
         """``runc update -r``: change the cgroup limits of a running (or paused) container.

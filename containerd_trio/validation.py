@@ -203,6 +203,11 @@ def _no_terminal(name: str, value: bool) -> None:
 
 CONTAINER_ID = _identifier("container id")
 CHECKPOINT_NAME = _identifier("checkpoint name")
+MIGRATION_ID = _identifier("migration id")
+#: Pre-copy rounds of a migration: each copies what changed since the last, so a few are
+#: all that ever help.
+MAX_PRE_COPY = 100
+PRE_COPY_ROUNDS = _between(0, MAX_PRE_COPY)
 ABSOLUTE_PATH = Rule(
     _absolute_path,
     {"pattern": rf"^(/[^/\x00]{{0,{NAME_MAX}}})+$", "maxLength": PATH_MAX - 1},

@@ -424,8 +424,12 @@ def plain_parent() -> None:
 async def spawn_daemon(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Callable[..., Any]]:
     spawned: list[DaemonProcess] = []
 
-    async def spawn(*extra: str, state_dir: Path | None = None) -> DaemonProcess:
-        daemon = DaemonProcess(state_dir or tmp_path / "state", tmp_path / "api.sock", extra)
+    async def spawn(
+        *extra: str, state_dir: Path | None = None, socket: Path | None = None
+    ) -> DaemonProcess:
+        daemon = DaemonProcess(
+            state_dir or tmp_path / "state", socket or tmp_path / "api.sock", extra
+        )
         await daemon.start(nursery)
         spawned.append(daemon)
         return daemon

@@ -30,6 +30,7 @@ from . import routes
 from .endpoints import Answer, Endpoint
 from .jsonschema import Schema, classes_in, merge, object_schema, ref, type_schema
 from .params import TEXT_SCHEMAS, parameters, text_form
+from .upload import UPLOAD_MEDIA, Upload
 
 OPENAPI_VERSION = "3.1.0"
 
@@ -43,7 +44,7 @@ _NAMES: dict[type[Any], str] = {
     ProcessSpec: "ExecRequest",
 }
 
-TAGS = ("containers", "processes", "checkpoints", "observe", "daemon")
+TAGS = ("containers", "processes", "checkpoints", "migrations", "observe", "daemon")
 
 
 def name_of(cls: type[Any]) -> str:
@@ -141,7 +142,12 @@ def _hand_written() -> dict[str, Schema]:
 
 
 def _request_classes(endpoints: list[Endpoint]) -> set[type[Any]]:
-    return {cls for e in endpoints if e.body is not None for cls in classes_in(e.body)}
+    return {
+        cls
+        for e in endpoints
+        if e.body is not None and e.body is not Upload
+        for cls in classes_in(e.body)
+    }
 
 
 def component_classes(endpoints: list[Endpoint]) -> dict[str, type[Any]]:
@@ -218,7 +224,7 @@ def _errors(endpoint: Endpoint) -> dict[str, Schema]:
     an encoded slash; 403: a user who may not use the API over loopback TCP) or meet a fault
     (500); a body may be malformed or too large."""
     implied: list[type[DaemonError]] = [InvalidRequest, Forbidden, InternalError]
-    if endpoint.body is not None:
+    if endpoint.body is not None and endpoint.body is not Upload:
         implied.append(PayloadTooLarge)
     by_status: dict[int, type[DaemonError]] = {cls.status: cls for cls in implied}
     by_status.update({cls.status: cls for cls in endpoint.errors})  # declared ones win
@@ -253,7 +259,17 @@ def _operation(endpoint: Endpoint, parameter_names: list[str]) -> Schema:
         result["parameters"] = [
             {"$ref": f"#/components/parameters/{name}"} for name in parameter_names
         ]
-    if endpoint.body is not None:
+    if endpoint.body is Upload:
+        result["requestBody"] = {
+            "required": True,
+            "description": "A checkpoint archive, streamed (chunked or with a length): no"
+            " --max-body-bytes limit, the archive's own limits bound it.",
+            "content": {
+                media: {"schema": {"type": "string", "contentMediaType": media}}
+                for media in UPLOAD_MEDIA
+            },
+        }
+    elif endpoint.body is not None:
         result["requestBody"] = {
             "required": endpoint.body_required,
             "content": {"application/json": {"schema": ref(name_of(endpoint.body))}},

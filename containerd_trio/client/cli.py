@@ -440,6 +440,37 @@ def _define_checkpoint(parser: Parser) -> None:
     )
 
 
+def _define_migrate(parser: Parser) -> None:
+    parser.add_argument("id", metavar="ID")
+    parser.add_argument(
+        "--to",
+        required=True,
+        type=_address,
+        metavar="HOST:PORT|unix:PATH",
+        help="the target daemon's API, as the source daemon reaches it",
+    )
+    parser.add_argument(
+        "--pre-copy",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="rounds of memory copied while it runs (needs the kernel's dirty-page tracking)",
+    )
+    parser.add_argument(
+        "--with-bundle",
+        action="store_true",
+        help="copy the bundle (config.json and rootfs) too: the target has none",
+    )
+    parser.add_argument(
+        "--target-bundle",
+        metavar="DIR",
+        help="the bundle's path on the target (default: the same as here)",
+    )
+    parser.add_argument("--tcp", action="store_true", help="keep established TCP connections")
+    parser.add_argument("--unix-sockets", action="store_true", help="allow external unix sockets")
+    parser.add_argument("--shell", action="store_true", help="allow a shell job")
+
+
 class ContainerCommand(NamedTuple):
     name: str
     help: str
@@ -491,6 +522,10 @@ CONTAINER_COMMANDS = (
     ContainerCommand(
         "top", "list every process in a container, as ps -ef shows them",
         commands.containers_top, _define_get, top=("top",),
+    ),
+    ContainerCommand(
+        "migrate", "move a running container to another daemon", commands.migrate,
+        _define_migrate, top=("migrate",),
     ),
 )  # fmt: skip
 
@@ -687,6 +722,13 @@ def build_parser(
             "checkpoint a running container (checkpoints create)",
             commands.checkpoints_create,
         )
+    )
+    daemon = top.command(groups, "daemon", "the daemon itself", json_flag=False)
+    top.command(
+        daemon.commands("action"),
+        "reload",
+        "replace the serving process with the code on disk; containers run on",
+        commands.daemon_reload,
     )
     # The daily container commands at the top, as docker has them (ctr-trio ps, rm, exec).
     for command in CONTAINER_COMMANDS:

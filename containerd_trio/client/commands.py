@@ -386,6 +386,45 @@ def checkpoints_delete(client: Client, args: argparse.Namespace, out: Output) ->
     return EXIT_OK
 
 
+def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """Each step with its time and size as it ends, then the downtime; exit 1 if it failed
+    (the container then runs on where it was, unless the last line says otherwise)."""
+    target_bundle = _absolute(args.target_bundle)
+    with client.migrate(
+        args.id,
+        args.to,
+        pre_copy=args.pre_copy,
+        with_bundle=args.with_bundle,
+        target_bundle_path=target_bundle,
+        tcp=args.tcp,
+        unix_sockets=args.unix_sockets,
+        shell=args.shell,
+    ) as steps:
+        for step in steps:
+            if out.as_json:
+                out.record(step)
+                out.stdout.flush()
+                if step["step"] == "failed":
+                    return EXIT_ERROR
+                continue
+            name = step["step"]
+            if name == "failed":
+                back = "rolled back: it runs here" if step.get("rolledBack") else "NOT rolled back"
+                out.error(f"migration of {args.id} failed ({back}): {step.get('error')}")
+                return EXIT_ERROR
+            if name == "done":
+                out.line(
+                    f"moved {args.id} to {args.to} in {step['seconds']:.2f}s: downtime"
+                    f" {step.get('downtime', 0):.3f}s, {size(step.get('bytes', 0))} sent"
+                )
+                continue
+            label = f"{name} {step['round']}" if "round" in step else name
+            sent = f"  {size(step['bytes'])}" if "bytes" in step else ""
+            out.line(f"{label:<12} {step['seconds']:8.3f}s{sent}")
+            out.stdout.flush()
+    return EXIT_OK
+
+
 # --- events, logs, stats, state ---------------------------------------------------------------
 
 
@@ -461,6 +500,15 @@ def stats(client: Client, args: argparse.Namespace, out: Output) -> int:
     if pids:
         rows.append(["PIDS", f"{pids.get('current', 0)} (limit {limit(pids)})"])
     out.table(None, rows)
+    return EXIT_OK
+
+
+def daemon_reload(client: Client, args: argparse.Namespace, out: Output) -> int:
+    client.reload_daemon()
+    if out.as_json:
+        out.document({"reloading": True})
+    else:
+        out.line("reloading: a new server takes over; the containers run on")
     return EXIT_OK
 
 

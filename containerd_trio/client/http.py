@@ -47,6 +47,7 @@ from .types import Event as Event
 from .types import LogRecord as LogRecord
 from .types import Machine as Machine
 from .types import MemoryResources as MemoryResources
+from .types import MigrationStep as MigrationStep
 from .types import PidsResources as PidsResources
 from .types import Process as Process
 from .types import Resources as Resources
@@ -119,6 +120,10 @@ class Client:
 
     def state(self) -> State:
         return cast(State, self.call(routes.state()))
+
+    def reload_daemon(self) -> None:
+        """A live upgrade: the daemon replaces its serving process, its containers running on."""
+        self.call(routes.reload_daemon())
 
     def containers(self) -> list[Container]:
         return self.state()["containers"]
@@ -203,6 +208,16 @@ class Client:
         self, container_id: str, name: str, *, bundle_path: str | None = None
     ) -> None:
         self.call(routes.delete_checkpoint(container_id, name, bundle_path=bundle_path))
+
+    @contextlib.contextmanager
+    def migrate(
+        self, container_id: str, to: str, **options: Unpack[routes.MigrateOptions]
+    ) -> Iterator[Iterator[MigrationStep]]:
+        """Move the container to the daemon at ``to`` (an address as this client takes it,
+        reached from the daemon, not from here): its steps as each ends, then ``done`` or
+        ``failed``."""
+        with self.stream(routes.migrate(container_id, to, **options)) as steps:
+            yield cast(Iterator[MigrationStep], steps)
 
     # --- streams and figures ------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict, Unpack
+from urllib.parse import quote
 
 from .protocol import Request, container_path, make_request
 
@@ -65,6 +66,10 @@ def _params(**values: str | None) -> dict[str, str]:
 
 def state() -> Request:
     return Request("GET", "/state")
+
+
+def reload_daemon() -> Request:
+    return Request("POST", "/daemon/reload")
 
 
 def container(container_id: str) -> Request:
@@ -170,3 +175,75 @@ def stats(container_id: str) -> Request:
 
 def metrics() -> Request:
     return Request("GET", "/metrics")
+
+
+# --- archives and migrations ------------------------------------------------------------------
+
+
+class MigrateOptions(TypedDict, total=False):
+    #: Pre-copy rounds (memory copied while the container runs; needs dirty-page tracking).
+    pre_copy: int
+    #: Copy the bundle (config.json and rootfs) too: the target has none.
+    with_bundle: bool
+    #: Where the bundle is on the target (default: the same path as on the source).
+    target_bundle_path: str | None
+    #: CRIU options, as for a checkpoint.
+    tcp: bool
+    unix_sockets: bool
+    shell: bool
+
+
+def migrate(container_id: str, to: str, **options: Unpack[MigrateOptions]) -> Request:
+    """Move the container to the daemon at ``to``; an ndjson stream of its steps."""
+    body: dict[str, Any] = {
+        "to": to,
+        "preCopy": options.get("pre_copy", 0),
+        "withBundle": options.get("with_bundle", False),
+        "tcp": options.get("tcp", False),
+        "unixSockets": options.get("unix_sockets", False),
+        "shell": options.get("shell", False),
+    }
+    target_bundle = options.get("target_bundle_path")
+    if target_bundle is not None:
+        body["targetBundlePath"] = target_bundle
+    return make_request("POST", container_path(container_id, "migrate"), body=body)
+
+
+def import_checkpoint(container_id: str, name: str, *, bundle_path: str | None = None) -> Request:
+    """The head of an archive upload (the body follows, streamed)."""
+    path = container_path(container_id, "checkpoint", name, "archive")
+    return make_request("PUT", path, params=_params(bundlePath=bundle_path))
+
+
+def open_migration(
+    container_id: str, bundle_path: str, checkpoint: str, *, with_bundle: bool
+) -> Request:
+    """The source asks the target for a session (see :mod:`containerd_trio.migration`)."""
+    body = {
+        "id": container_id,
+        "bundlePath": bundle_path,
+        "checkpoint": checkpoint,
+        "withBundle": with_bundle,
+    }
+    return make_request("POST", "/migrations", body=body)
+
+
+def migration_path(migration: str, *rest: str) -> str:
+    return "/migrations" + "".join("/" + quote(part, safe="") for part in (migration, *rest))
+
+
+def migration_archive(migration: str) -> Request:
+    """The head of an archive upload into the session (the body follows, streamed)."""
+    return Request("PUT", migration_path(migration, "archive"))
+
+
+def restore_migration(migration: str) -> Request:
+    return make_request("POST", migration_path(migration, "restore"))
+
+
+def finish_migration(migration: str) -> Request:
+    return make_request("POST", migration_path(migration, "finish"))
+
+
+def abort_migration(migration: str) -> Request:
+    return Request("DELETE", migration_path(migration))

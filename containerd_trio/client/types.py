@@ -117,3 +117,16 @@ class LogRecord(TypedDict):
     stream: str  # stdout or stderr
     timestamp: str
     data: str
+
+
+class MigrationStep(TypedDict):
+    step: str  # session, bundle, pre-copy, freeze, checkpoint, transfer, restore, finish;
+    # then done or failed
+    seconds: float
+    bytes: NotRequired[int]
+    round: NotRequired[int]
+    downtime: NotRequired[float]
+    target: NotRequired[str]
+    container: NotRequired[Container]
+    error: NotRequired[str]
+    rolledBack: NotRequired[bool]
