@@ -851,6 +851,8 @@ async def test_usage_errors_name_the_command_and_hint_at_dashdash() -> None:
         (["stats", "a", "b"], "give one ID, or --watch"),
         (["kill", "--pid", "7", "a", "b"], "--pid takes one ID"),
         (["rm", "a", "--nope"], "unrecognized arguments: --nope"),
+        # An unknown option before the command to run: nothing to hint at, and no crash.
+        (["exec", "--nope", "web", "--", "sleep", "1"], "unrecognized arguments: --nope"),
     ]:
         result = await run_cli(*argv)
         assert result.code == cli.EXIT_USAGE, argv

@@ -24,6 +24,7 @@ from .conftest import (
     FOREVER,
     BundleFactory,
     DaemonProcess,
+    RunningDaemon,
     event_types,
     next_event,
     now,
@@ -31,6 +32,7 @@ from .conftest import (
     wait_exit,
     wait_output,
 )
+from .test_cli import run_cli
 
 #: The issue's example: 64 MiB, half a CPU with shares 512, 100 pids.
 LIMITS = {
@@ -214,6 +216,28 @@ async def test_paused_and_stopped_containers(
     assert response.status_code == 409
     assert response.json()["error"] == "cannot update container 'done': it is stopped"
     assert (await patch(client, "ghost", {"resources": LIMITS})).status_code == 404
+
+
+async def test_ctr_trio_update(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    """docker's flags and units, several containers at once; a refusal names the field."""
+    inits = [
+        (await start_container(daemon.client, name, make_bundle(FOREVER)))["processes"][0]["pid"]
+        for name in ("one", "two")
+    ]
+    argv = ("--address", daemon.url, "update", "one", "two")
+    result = await run_cli(*argv, "-m", "64m", "--cpus", "1.5", "--pids-limit", "50")
+    assert result.code == 0, result.err
+    said = "memory 64.0 MiB, cpus 1.5 (quota 150000 of 100000 us), pids 50"
+    assert result.out == f"updated one: {said}\nupdated two: {said}\n"
+    for init in inits:
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "150000"
+        assert cgroup_value(init, "pids", "pids.max") == "50"
+
+    result = await run_cli(*argv[:-1], "--cpu-shares", "1")
+    assert result.code == 1
+    assert "resources.cpu: shares must be between 2 and 262144, not 1" in result.err
+    assert cgroup_value(inits[0], "cpu", "cpu.shares") == "1024"  # untouched
 
 
 @pytest.mark.deadline(90)

@@ -756,7 +756,10 @@ def _unrecognized(args: argparse.Namespace, argv: Sequence[str], extras: Sequenc
         return message
     # The command began with its first word, before the first argument that was not taken.
     before = list(argv).index(extras[0])
-    start = max(i for i in range(before) if argv[i] == command_line[0])
+    starts = [i for i in range(before) if argv[i] == command_line[0]]
+    if not starts:  # the stray option came before the command (ctr-trio exec -x web -- sh)
+        return message
+    start = starts[-1]
     fixed = [*argv[:start], "--", *argv[start:]]
     return (
         f"{message} (options of the command to run? put -- before it: {PROG} {shlex.join(fixed)})"
