@@ -421,7 +421,11 @@ def plain_parent() -> None:
 
 
 @pytest.fixture
-async def spawn_daemon(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Callable[..., Any]]:
+async def spawn_daemon(
+    tmp_path: Path, nursery: trio.Nursery, plain_parent: None
+) -> AsyncIterator[Callable[..., Any]]:
+    # plain_parent: a daemon process killed by the test orphans its children to init, as in
+    # production, never to this process (which would leave them as zombies for later tests).
     spawned: list[DaemonProcess] = []
 
     async def spawn(
