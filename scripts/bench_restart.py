@@ -98,7 +98,7 @@ def wait_all_running(client: Client, pids: dict[str, int], since: float) -> floa
         seen = {
             c["id"]: c["processes"][0]["pid"] if c["processes"] else None
             for c in state["containers"]
-            if c["status"] == "running"
+            if c["state"]["status"] == "running"
         }
         if all(seen.get(cid) == pid for cid, pid in pids.items()):
             return time.monotonic() - since

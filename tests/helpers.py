@@ -198,13 +198,18 @@ def runc_state(state_dir: Path, container_id: str) -> dict[str, Any]:
 
 
 async def event_types(
-    client: httpx.AsyncClient, *, since: str, container_id: str, count: int
+    client: httpx.AsyncClient,
+    *,
+    since: str,
+    container_id: str,
+    count: int,
+    only: str | None = None,
 ) -> list[str]:
-    """The types of the first ``count`` events of a container from ``since`` on."""
+    """The types of the first ``count`` events of a container from ``since`` on (of the
+    comma-separated types ``only``, if given)."""
     types: list[str] = []
-    async with client.stream(
-        "GET", "/events", params={"since": since, "id": container_id}
-    ) as stream:
+    params = {"since": since, "id": container_id, **({"type": only} if only else {})}
+    async with client.stream("GET", "/events", params=params) as stream:
         async for line in stream.aiter_lines():
             types.append(json.loads(line)["type"])
             if len(types) == count:
