@@ -98,7 +98,9 @@ if [ "$command" = checkpoint ]; then
     exec sleep 60
 fi""",
     )
-    daemon: RunningDaemon = await start_daemon(runtime=runtime, runtime_timeout=1.0)
+    daemon: RunningDaemon = await start_daemon(
+        runtime=runtime, runtime_timeout=1.0, checkpoint_timeout=1.0
+    )
     bundle = make_bundle(COUNTER)
     await start_container(daemon.client, "c", bundle)
     response = await daemon.client.post("/containers/c/checkpoint/cp", json={})

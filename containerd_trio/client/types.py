@@ -56,7 +56,7 @@ class Container(TypedDict):
     state: ContainerState
     processes: list[Process]
     createdAt: str
-    labels: NotRequired[dict[str, str]]
+    labels: dict[str, str]
     resources: Resources
 
 
@@ -114,7 +114,8 @@ class Event(TypedDict):
 
 
 class LogRecord(TypedDict):
-    stream: str  # stdout or stderr
+    stream: str  # stdout, stderr or terminal
+    pid: int  # the process that wrote it
     timestamp: str
     data: str
 
