@@ -5,7 +5,7 @@ STATE_DIR ?= /var/lib/containerd-trio
 LISTEN    ?= 127.0.0.1:8888
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck check bench bench-peers bench-precopy bench-migrate fuzz load clean
+.PHONY: install run test lint typecheck check bench bench-peers bench-precopy bench-migrate bench-restart fuzz load clean
 
 install:
 	@scripts/install.sh
@@ -37,6 +37,11 @@ bench-precopy: install
 # state dirs, bundle dirs and sockets), through POST /containers/{id}/migrate. Needs gcc.
 bench-migrate: install
 	$(BIN)/python scripts/bench_migrate.py
+
+# What kill -9 of the server and a live upgrade cost with 1000 containers running, and the
+# memory of all the daemon's processes then.
+bench-restart: install
+	$(BIN)/python scripts/bench_restart.py --count 1000
 
 # The daemon beside its peers, containerd (ctr) and Podman, installed here for this only.
 bench-peers: install

@@ -137,6 +137,14 @@ class AppendFile:
 
 def cut_torn_tail(fd: int, size: int) -> int:
     """If the file does not end with a newline, cut it back to its last one; the new size."""
+    keep = end_of_last_line(fd, size)
+    if keep != size:
+        os.ftruncate(fd, keep)
+    return keep
+
+
+def end_of_last_line(fd: int, size: int) -> int:
+    """The offset just past the last newline in ``fd[:size]`` (0 if there is none)."""
     if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
         return size
     end = size
@@ -145,9 +153,6 @@ def cut_torn_tail(fd: int, size: int) -> int:
         block = os.pread(fd, end - start, start)
         newline = block.rfind(b"\n")
         if newline >= 0:
-            keep = start + newline + 1
-            os.ftruncate(fd, keep)
-            return keep
+            return start + newline + 1
         end = start
-    os.ftruncate(fd, 0)
     return 0

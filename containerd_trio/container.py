@@ -27,30 +27,42 @@ import logging
 import os
 import shutil
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import trio
 
 from . import criu, procfs, timestamps
-from .bundle import BundleConfig, read_bundle
+from .bundle import read_bundle
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
 from .convert import dump_json, unstructure
+from .criu_progress import CriuProgress
 from .errors import Conflict, DaemonError, NotFound, RuntimeTimeout
 from .events import EventBus
 from .keeperlink import CustodyRequest, KeeperLink
 from .metrics import Metrics
-from .model import ContainerInfo, ContainerState, ProcessInfo, ProcessSpec, Status, User
+from .model import (
+    ContainerInfo,
+    ContainerState,
+    ProcessInfo,
+    ProcessSpec,
+    Resources,
+    Status,
+    User,
+)
 from .oom import OomCounter, find_memory_cgroup
 from .process import Process, ProcessTable
 from .records import ContainerRecord, ProcessStart, RecordJournal
+from .resources import memory_limited, overlay, to_oci
 from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: How long a stopped container's output may take to reach its log before delete goes on.
 _DRAIN_SECONDS = 2.0
@@ -71,6 +83,8 @@ class ContainerContext:
     pid_dir: Path
     #: Bound on shielded clean-up work (rollbacks, stops at shutdown).
     cleanup_timeout: float
+    #: Deadline of a checkpoint that no request gave one (a migration's dumps).
+    checkpoint_timeout: float
     #: Numbers for process keys; the server's start time keeps them apart from an earlier
     #: server's keys that the keeper may still hold.
     _serial: Iterator[int] = attrs.field(factory=lambda: itertools.count(timestamps.now_ns()))
@@ -86,9 +100,11 @@ class Fresh:
 
 @attrs.frozen
 class Restore:
-    """Start from ``{bundle}/checkpoints/{name}`` with ``runc restore``."""
+    """Start from ``{bundle}/checkpoints/{name}`` with ``runc restore``, within ``deadline``
+    seconds."""
 
     checkpoint: str
+    deadline: float
     #: The cgroup to restore into instead of the bundle's (a migration's target: see
     #: :mod:`containerd_trio.restore_net`).
     cgroups_path: str | None = None
@@ -134,6 +150,8 @@ class Container:
         self.bundle = bundle
         self.dir = directory
         self.labels = labels
+        #: The cgroup limits in force: the bundle's, with each update laid over them.
+        self.resources = Resources()
         self.created_ns = timestamps.now_ns()
         self.status = Status.CREATED
         self.exit_status: int | None = None
@@ -179,15 +197,20 @@ class Container:
             processes=[process.info for process in self.processes.values()],
             created_at=timestamps.format_ns(self.created_ns),
             labels=self.labels,
+            resources=self.resources,
         )
 
     def info_json(self) -> bytes:
         """:meth:`info` as the API's JSON, encoded again only when it changed: GET /state lists
         every container in each answer, and building and encoding each one's view was most of
         an answer's cost with a thousand of them."""
-        # All that info() reads and may change: the id, bundle and labels never do, and a
-        # Process's info is fixed when it starts (Processes compare by identity).
-        key = (self.status, self.exit_status, self.created_ns, *self.processes.values())
+        # All that info() reads and may change: the id, bundle and labels never do, a
+        # Process's info is fixed when it starts (Processes compare by identity), and an update
+        # puts new (frozen) Resources in place.
+        key = (
+            self.status, self.exit_status, self.created_ns, self.resources,
+            *self.processes.values(),
+        )  # fmt: skip
         if self._info_json is None or self._info_json[0] != key:
             self._info_json = (key, dump_json(unstructure(self.info())))
         return self._info_json[1]
@@ -232,6 +255,7 @@ class Container:
             self._adopt(launch)
             return
         bundle_config = read_bundle(self.bundle)
+        self.resources = bundle_config.resources
         key = self._ctx.new_key(self.id, "init")
         pid_file = self._ctx.pid_dir / f"{self.id}.init.pid"
         custody = CustodyRequest(key, self.id, str(self.dir), self._ctx.log_max_bytes)
@@ -240,7 +264,9 @@ class Container:
             if isinstance(launch, Restore):
                 started = await criu.restore(
                     self._ctx.runtime, self.id, self.bundle, self.dir, launch.checkpoint,
-                    pid_file, custody, cgroups_path=launch.cgroups_path,
+                    pid_file, custody, deadline=launch.deadline,
+                    progress=CriuProgress(self._ctx.events, self.id, launch.checkpoint),
+                    cgroups_path=launch.cgroups_path,
                 )  # fmt: skip
             else:
                 started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
@@ -252,7 +278,7 @@ class Container:
         process = self._new_process(key, started, bundle_config.process)
         self.init = process
         self.status = Status.RUNNING
-        self._watch_memory(process.pid, bundle_config)
+        self._watch_memory(process.pid, bundle_config.memory_limited)
         # Published before any watcher runs, so that a start always precedes its exit.
         kind = "restore" if isinstance(launch, Restore) else "start-container"
         self._ctx.events.publish(kind, self.id, pid=process.pid)
@@ -291,14 +317,15 @@ class Container:
             self._ctx.processes.add(process)
         self.init = launch.processes[0]
         self.status = launch.runc_status
-        self._watch_memory(self.init.pid, read_bundle(self.bundle))
+        limited = read_bundle(self.bundle).memory_limited or memory_limited(self.resources)
+        self._watch_memory(self.init.pid, limited)
         if self._oom is not None:
             self._oom.check_silently()
         self.save()
 
-    def _watch_memory(self, pid: int, bundle: BundleConfig) -> None:
+    def _watch_memory(self, pid: int, limited: bool) -> None:
         """Find the memory cgroup to count OOM kills in, if the container can have any."""
-        if not bundle.memory_limited:
+        if not limited:
             return
         cgroup = find_memory_cgroup(pid, partial(self._ctx.runtime.cgroup_paths, self.id))
         if cgroup is not None:
@@ -455,10 +482,10 @@ class Container:
         self._ctx.events.publish("resume", self.id)
         self.save()
 
-    async def _runtime_step(self, action: str, call: Any) -> None:
+    async def _runtime_step(self, action: str, call: Awaitable[T]) -> T:
         """Await a runc call; if the container stopped under it, say so instead of runc's words."""
         try:
-            await call
+            return await call
         except RuncError:
             if await self._init_gone():
                 raise Conflict(f"cannot {action} container {self.id!r}: it stopped") from None
@@ -476,6 +503,33 @@ class Container:
         with trio.move_on_after(0.5):
             await self.init.exited.wait()
         return self.init.exited.is_set() or not procfs.is_alive(self.init.pid)
+
+    async def update_resources(self, change: Resources) -> None:
+        """``runc update``: lay ``change`` over the limits in force."""
+        async with self.lock:
+            self._require_live("update")
+            try:
+                await self._runtime_step(
+                    "update", self._ctx.runtime.update(self.id, to_oci(change))
+                )
+            except RuncError as exc:
+                if "unable to set memory limit" in exc.runc_message:
+                    # cgroup v1 cannot take a limit below what the container holds now.
+                    raise Conflict(f"container {self.id!r}: {exc.runc_message}") from None
+                raise
+            self.resources = overlay(self.resources, change)
+            if self._oom is None and memory_limited(self.resources) and self.init is not None:
+                # Its own cgroup can kill it for memory now: watch for that too.
+                self._watch_memory(self.init.pid, True)
+                if self._oom is not None and self._nursery is not None:
+                    self._nursery.start_soon(self._watch_oom, self._oom)
+            self._ctx.events.publish("update", self.id)
+            self.save()
+
+    async def process_ids(self) -> list[int]:
+        """Every process in the container's cgroup (``runc ps``), not only those we started."""
+        self._require_live("list the processes of")
+        return await self._runtime_step("list the processes of", self._ctx.runtime.ps(self.id))
 
     def _check_checkpointable(self, action: str = "checkpoint") -> None:
         execs = [pid for pid in self.processes if self.init is None or pid != self.init.pid]
@@ -496,7 +550,9 @@ class Container:
                 " (SIGSTOP); send it SIGCONT first"
             )
 
-    async def checkpoint(self, name: str, options: CriuOptions, *, exit: bool) -> CheckpointInfo:
+    async def checkpoint(
+        self, name: str, options: CriuOptions, *, exit: bool, deadline: float
+    ) -> CheckpointInfo:
         async with self.lock:
             self._require_live("checkpoint")
             self._check_checkpointable()
@@ -507,7 +563,8 @@ class Container:
                 info = await criu.dump(
                     self._ctx.runtime, self.id, self.bundle, self.dir, name, options,
                     exit=exit, was_paused=was_paused, cleanup_timeout=self._ctx.cleanup_timeout,
-                    gone=self._init_gone,
+                    gone=self._init_gone, deadline=deadline,
+                    progress=CriuProgress(self._ctx.events, self.id, name),
                 )  # fmt: skip
             finally:
                 if self._checkpoint_exit is not None:
@@ -683,7 +740,10 @@ class Moving:
     async def pre_dump(self, name: str, parent: str | None) -> None:
         """A pre-copy round into ``{bundle}/checkpoints/{name}`` while the container runs."""
         c = self.container
-        await criu.pre_dump(c._ctx.runtime, c.id, c.bundle, c.dir, name, parent)
+        await criu.pre_dump(
+            c._ctx.runtime, c.id, c.bundle, c.dir, name, parent,
+            deadline=c._ctx.checkpoint_timeout,
+        )  # fmt: skip
 
     async def freeze(self) -> None:
         """Pause the container (if it is not paused already): the downtime begins."""
@@ -712,7 +772,8 @@ class Moving:
         info = await criu.dump(
             c._ctx.runtime, c.id, c.bundle, c.dir, name, options, exit=False,
             was_paused=True, cleanup_timeout=c._ctx.cleanup_timeout, gone=c._init_gone,
-            reserved=reserved, memory=memory,
+            reserved=reserved, memory=memory, deadline=c._ctx.checkpoint_timeout,
+            progress=CriuProgress(c._ctx.events, c.id, name),
         )  # fmt: skip
         c._ctx.events.publish("checkpoint", c.id)
         return info

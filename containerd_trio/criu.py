@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import trio
 
 from . import checkpoints
 from .checkpoints import CheckpointInfo
+from .criu_progress import CriuProgress
 from .errors import DaemonError, RuntimeFailure
 from .keeperlink import CustodyRequest
 from .restore_net import prepare_restore
@@ -38,12 +40,15 @@ async def dump(
     was_paused: bool,
     cleanup_timeout: float,
     gone: Callable[[], Awaitable[bool]],
+    deadline: float,
+    progress: CriuProgress,
     reserved: bool = False,
     memory: MemoryCopy | None = None,
 ) -> CheckpointInfo:
     """Checkpoint into ``{bundle}/checkpoints/{name}``; ``exit`` stops the container after.
 
-    ``gone`` tells whether a failure came from the container stopping under the dump.
+    ``gone`` tells whether a failure came from the container stopping under the dump;
+    ``deadline`` is the seconds the dump may take; ``progress`` reports its course.
     ``reserved``: the caller made the directory (:func:`checkpoints.reserve`) already; it is
     removed if the dump fails, as one made here. ``memory``: the final dump of pre-copy
     rounds (its ``parent``); for a round itself, see :func:`pre_dump`.
@@ -52,9 +57,11 @@ async def dump(
     work = directory / f"criu-dump-{name}"
     work.mkdir(parents=True, exist_ok=True)
     try:
-        await runtime.checkpoint(
-            container_id, image, work, options, leave_running=not exit, memory=memory
-        )
+        await progress.dump(
+            image, work, deadline,
+            partial(runtime.checkpoint, container_id, image, work, options,
+                    leave_running=not exit, memory=memory, deadline=deadline),
+        )  # fmt: skip
     except BaseException as exc:
         checkpoints.discard(image)
         if not was_paused:
@@ -83,19 +90,22 @@ async def pre_dump(
     directory: Path,
     name: str,
     parent: str | None,
+    *,
+    deadline: float,
 ) -> None:
     """A pre-copy round: the container's memory into ``{bundle}/checkpoints/{name}`` while it
     runs on (only what changed since the round ``parent``, if given). No metadata: the
     images are only the parent of a later dump. Needs the kernel's dirty-page tracking
-    (:func:`containerd_trio.precopy.probe`)."""
+    (:func:`containerd_trio.precopy.probe`). ``deadline``: the seconds it may take."""
     image = checkpoints.reserve(bundle, name)
     work = directory / f"criu-dump-{name}"
     work.mkdir(parents=True, exist_ok=True)
     memory = MemoryCopy(pre_dump=True, parent=None if parent is None else parent_path(parent))
     try:
         await runtime.checkpoint(
-            container_id, image, work, CriuOptions(), leave_running=True, memory=memory
-        )
+            container_id, image, work, CriuOptions(), leave_running=True, memory=memory,
+            deadline=deadline,
+        )  # fmt: skip
     except BaseException as exc:
         checkpoints.discard(image)
         if isinstance(exc, RuncError):
@@ -114,9 +124,12 @@ async def restore(
     pid_file: Path,
     custody: CustodyRequest,
     *,
+    deadline: float,
+    progress: CriuProgress,
     cgroups_path: str | None = None,
 ) -> Started:
-    """Restore from ``{bundle}/checkpoints/{name}`` with the same CRIU options as the dump.
+    """Restore from ``{bundle}/checkpoints/{name}`` with the same CRIU options as the dump,
+    within ``deadline`` seconds; ``progress`` reports its course.
 
     The restore goes through the private bundle of :func:`prepare_restore` when the container
     needs one (its own network namespace, or ``cgroups_path``): it is made in ``directory``
@@ -129,9 +142,11 @@ async def restore(
     work = directory / "criu-restore"
     work.mkdir(parents=True, exist_ok=True)
     try:
-        return await runtime.restore(
-            container_id, plan.bundle, image, work, pid_file, custody, info.criu_options
-        )
+        return await progress.restore(
+            image, work, deadline,
+            partial(runtime.restore, container_id, plan.bundle, image, work, pid_file, custody,
+                    info.criu_options, deadline=deadline),
+        )  # fmt: skip
     except BaseException as exc:
         plan.cleanup()
         if isinstance(exc, RuncError):

@@ -47,11 +47,21 @@ from .metrics import Metrics
 from .migration.incoming import Incoming
 from .migration.model import MigrationStep
 from .migration.outgoing import Outgoing, Plan
-from .model import ContainerInfo, DaemonState, ProcessInfo, ProcessSpec, Status
+from .model import (
+    ContainerInfo,
+    ContainerTop,
+    DaemonState,
+    ProcessInfo,
+    ProcessSpec,
+    Resources,
+    Status,
+)
 from .precopy import MemoryFeatures
 from .process import ProcessTable
 from .records import RecordJournal
+from .resources import NAMES, is_empty
 from .runtime import CriuOptions, Runc
+from .top import read_processes
 from .validation import check_id
 
 log = logging.getLogger(__name__)
@@ -117,6 +127,7 @@ class Supervisor:
                 journal=self._journal,
                 pid_dir=self.config.pid_dir,
                 cleanup_timeout=self.config.runtime_timeout,
+                checkpoint_timeout=self.config.checkpoint_timeout,
             )
             self.config.pid_dir.mkdir(parents=True, exist_ok=True)
             async with trio.open_nursery() as nursery:
@@ -283,16 +294,24 @@ class Supervisor:
         *,
         checkpoint: str | None = None,
         labels: Mapping[str, str] | None = None,
+        timeout: float | None = None,
         cgroups_path: str | None = None,
     ) -> ContainerInfo:
-        """``cgroups_path``: a restore's cgroup instead of the bundle's (a migration's)."""
+        """Start a container, or restore it from ``checkpoint`` (within ``timeout`` seconds,
+        or the daemon's checkpoint deadline; ``cgroups_path``: a restore's cgroup instead of
+        the bundle's, a migration's)."""
         check_id(container_id)
+        if timeout is not None and checkpoint is None:
+            raise InvalidRequest(
+                "timeout is the deadline of a restore: give checkpoint too (a fresh start runs"
+                " under the daemon's runtime deadline)"
+            )
         bundle = _check_bundle(bundle_path)
         launch: Launch = Fresh()
         if checkpoint is not None:
             check_id(checkpoint, "checkpoint name")
             checkpoints.load(bundle, checkpoint)  # 404 now rather than after reserving the id
-            launch = Restore(checkpoint, cgroups_path)
+            launch = Restore(checkpoint, timeout or self.config.checkpoint_timeout, cgroups_path)
         existing = self._containers.get(container_id)
         if existing is not None:
             if existing.status is Status.CREATED:
@@ -355,7 +374,12 @@ class Supervisor:
         self.container(container_id).signal_process(pid, signum)
 
     async def update(
-        self, container_id: str, *, status: Status | None, signum: int | None
+        self,
+        container_id: str,
+        *,
+        status: Status | None = None,
+        signum: int | None = None,
+        resources: Resources | None = None,
     ) -> ContainerInfo:
         container = self.container(container_id)
         if signum is not None:
@@ -364,7 +388,20 @@ class Supervisor:
             await self._submit(container.pause)
         elif status is Status.RUNNING:
             await self._submit(container.resume)
+        if resources is not None:
+            if is_empty(resources):
+                raise InvalidRequest(
+                    f"resources names no limit to change: give one of {', '.join(NAMES)}"
+                )
+            await self._submit(container.update_resources, resources)
         return container.info()
+
+    async def top(self, container_id: str) -> ContainerTop:
+        """Every process in the container, whoever started it, as ``ps -ef`` shows them."""
+        container = self.container(container_id)
+        if container.status is Status.STOPPED:
+            raise Conflict(f"container {container_id!r} is stopped: it has no processes")
+        return ContainerTop(processes=read_processes(await container.process_ids()))
 
     async def stats(self, container_id: str) -> dict[str, Any]:
         container = self.container(container_id)
@@ -402,13 +439,23 @@ class Supervisor:
     # --- checkpoints ----------------------------------------------------------------------------
 
     async def checkpoint(
-        self, container_id: str, name: str, options: CriuOptions, *, exit: bool
+        self,
+        container_id: str,
+        name: str,
+        options: CriuOptions,
+        *,
+        exit: bool,
+        timeout: float | None = None,
     ) -> CheckpointInfo:
+        """Checkpoint within ``timeout`` seconds, or the daemon's checkpoint deadline."""
         check_id(name, "checkpoint name")
         container = self.container(container_id)
         if not self.config.criu:
             raise_no_criu()
-        return await self._submit(partial(container.checkpoint, name, options, exit=exit))
+        deadline = timeout or self.config.checkpoint_timeout
+        return await self._submit(
+            partial(container.checkpoint, name, options, exit=exit, deadline=deadline)
+        )
 
     def checkpoint_bundle(self, container_id: str, bundle_path: str | None) -> Path:
         """The bundle whose checkpoints to list: the container's, or one the client names."""

@@ -33,7 +33,7 @@ from containerd_trio.errors import Conflict, InvalidRequest, NotFound
 from containerd_trio.restore_net import prepare_restore
 from containerd_trio.runtime import CriuOptions
 
-from .conftest import COUNTER, BundleFactory, RunningDaemon, start_container, wait_output
+from .helpers import COUNTER, BundleFactory, RunningDaemon, start_container, wait_output
 from .runc_direct import DirectContainer, make_runc
 
 # --- a bundle with a checkpoint, without runc ---------------------------------------------------

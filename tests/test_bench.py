@@ -34,7 +34,7 @@ from containerd_trio.bench import (
 from containerd_trio.bench.ceiling import TAG_CEILING, build_standin
 from containerd_trio.host import become_subreaper
 
-from .conftest import RunningDaemon, runc_ids, zombie_children
+from .helpers import RunningDaemon, runc_ids, zombie_children
 
 STAMP = r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}"
 

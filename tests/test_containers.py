@@ -13,7 +13,7 @@ import trio
 
 from containerd_trio.machine import read_machine
 
-from .conftest import (
+from .helpers import (
     FOREVER,
     IGNORES_TERM,
     BundleFactory,
@@ -89,6 +89,9 @@ async def test_state_follows_each_change(client: httpx.AsyncClient, bundle: Path
 
     created = await start_container(client, "follow", bundle)
     assert await listed() == created
+    update = {"resources": {"pids": {"limit": 50}}}
+    assert (await client.patch("/containers/follow", json=update)).status_code == 200
+    assert (await listed())["resources"] == {"pids": {"limit": 50}}
     since = now()
     added = await client.put("/containers/follow/processes", json={"args": ["sleep", "1000"]})
     assert added.status_code == 201, added.text

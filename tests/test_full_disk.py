@@ -24,7 +24,7 @@ import trio
 from containerd_trio import procfs
 from containerd_trio.appendfile import AppendFile
 
-from .conftest import BundleFactory, DaemonProcess, RunningDaemon, next_event, now
+from .helpers import BundleFactory, DaemonProcess, RunningDaemon, next_event, now
 
 pytestmark = pytest.mark.deadline(120)
 

@@ -55,7 +55,7 @@ from containerd_trio.errors import InvalidRequest
 from containerd_trio.model import ProcessSpec, User
 from containerd_trio.validation import ID_PATTERN, MAX_SIGNAL, check_id, parse_signal
 
-from .conftest import BundleFactory, RunningDaemon, runc_ids
+from .helpers import BundleFactory, RunningDaemon, runc_ids
 
 FUZZ_ENV = "CONTAINERD_TRIO_FUZZ"
 

@@ -26,7 +26,7 @@ from containerd_trio.client import cli
 from containerd_trio.procfs import children, start_time
 from containerd_trio.timestamps import parse_ns
 
-from .conftest import (
+from .helpers import (
     BundleFactory,
     DaemonProcess,
     next_event,

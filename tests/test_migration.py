@@ -10,10 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import (
+from .helpers import (
     COUNTER,
     BundleFactory,
     DaemonProcess,
+    event_types,
+    now,
     runc_ids,
     start_container,
     wait_output,
@@ -65,6 +67,7 @@ async def test_a_counter_moves_and_counts_on(
     target_bundle = tmp_path / "elsewhere" / "counter"
     await start_container(source.client, "counter", bundle)
     await wait_output(source.client, "counter", "5")
+    since = now()
     steps = await migrate(
         source.client, "counter", to=f"unix:{target.socket}", withBundle=True,
         targetBundlePath=str(target_bundle),
@@ -78,6 +81,14 @@ async def test_a_counter_moves_and_counts_on(
     assert done["container"]["bundlePath"] == str(target_bundle)
     assert (await source.client.get("/containers/counter")).status_code == 404
     assert "counter" not in runc_ids(source.state_dir)
+    # The dump and the restore report their course, as a checkpoint's and a restore's do.
+    course = "checkpoint-started,checkpoint-done,restore-started,restore-done"
+    assert await event_types(
+        source.client, since=since, container_id="counter", count=2, only=course
+    ) == ["checkpoint-started", "checkpoint-done"]
+    assert await event_types(
+        target.client, since=since, container_id="counter", count=2, only=course
+    ) == ["restore-started", "restore-done"]
 
     await wait_output(target.client, "counter", "\n")
     last_before = max(await counted(target.client, "counter"))

@@ -21,7 +21,7 @@ from containerd_trio.convert import camel
 from containerd_trio.model import ProcessSpec
 from containerd_trio.validation import ID_PATTERN, MAX_PID, parse_signal
 
-from .conftest import COUNTER, BundleFactory, RunningDaemon, now, start_container, wait_exit
+from .helpers import COUNTER, BundleFactory, RunningDaemon, now, start_container, wait_exit
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import trio
 
-from .conftest import BundleFactory, RunningDaemon, now, start_container, wait_exit
+from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit
 
 pytestmark = pytest.mark.deadline(180)
 

@@ -22,7 +22,7 @@ from containerd_trio.restore_net import (
 )
 from containerd_trio.runtime import CriuOptions, RuncError
 
-from .conftest import BundleFactory, RunningDaemon, start_container, wait_output
+from .helpers import BundleFactory, RunningDaemon, start_container, wait_output
 from .runc_direct import DirectContainer, make_runc
 
 pytestmark = pytest.mark.deadline(90)

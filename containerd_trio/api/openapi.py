@@ -54,6 +54,27 @@ def name_of(cls: type[Any]) -> str:
 # --- components/schemas -------------------------------------------------------------------------
 
 
+#: What the checkpoint-* and restore-* events add (see criu_progress.py).
+_CHECKPOINT_FIGURES: dict[str, Schema] = {
+    "checkpoint": {"type": "string", "description": "The checkpoint's name."},
+    "timeout": {"type": "number", "description": "started: the deadline, in seconds."},
+    "bytes": {
+        "type": "integer",
+        "description": "The images' size: written so far (progress), in all (done; started"
+        " for a restore).",
+    },
+    "seconds": {"type": "number", "description": "Since it started."},
+    "frozenSeconds": {
+        "type": "number",
+        "description": "checkpoint-done: how long CRIU kept the container frozen.",
+    },
+    "pagesWritten": {"type": "integer", "description": "checkpoint-done: CRIU's figure."},
+    "restoreSeconds": {"type": "number", "description": "restore-done: CRIU's restore time."},
+    "pagesRestored": {"type": "integer", "description": "restore-done: CRIU's figure."},
+    "error": {"type": "string", "description": "-failed: the first line of the error."},
+}
+
+
 def _hand_written() -> dict[str, Schema]:
     timestamp: Schema = {
         "type": "string",
@@ -73,13 +94,15 @@ def _hand_written() -> dict[str, Schema]:
             "type": "object",
             "description": "One line of the event stream. exit events carry the pid and the"
             " exit status (128+N for death by signal N); the init's exit means the container"
-            " stopped.",
+            " stopped. The checkpoint-* and restore-* events carry the checkpoint's name and"
+            " the figures of its course.",
             "required": ["type", "id", "timestamp"],
             "properties": {
                 "type": {"type": "string", "enum": list(EVENT_TYPES)},
                 "id": container_id,
                 "pid": {"type": "integer", "minimum": 1},
                 "status": {"type": "integer"},
+                **_CHECKPOINT_FIGURES,
                 "timestamp": timestamp,
             },
         },

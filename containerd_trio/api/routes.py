@@ -29,7 +29,7 @@ from ..errors import (
 from ..events import Subscription
 from ..migration.incoming import imported
 from ..migration.model import ImportedArchive, MigrationSession, MigrationStep
-from ..model import ContainerInfo, DaemonState, ProcessInfo
+from ..model import ContainerInfo, ContainerTop, DaemonState, ProcessInfo
 from ..supervisor import Supervisor
 from . import wire
 from .endpoints import Answer, Api
@@ -94,7 +94,11 @@ async def start_container(path: ContainerPath, body: StartRequest) -> Response:
     """A stopped container under the id is replaced (and its log with it); a running or paused
     one is a 409. A start that fails leaves nothing behind."""
     info = await supervisor().start(
-        path.id, body.bundle_path, checkpoint=body.checkpoint, labels=body.labels
+        path.id,
+        body.bundle_path,
+        checkpoint=body.checkpoint,
+        labels=body.labels,
+        timeout=body.timeout,
     )
     return wire.json_response(info, 201)
 
@@ -174,7 +178,11 @@ async def state() -> Response:
     errors=(NotFound, Conflict, *RUNTIME),
 )
 async def create_checkpoint(path: CheckpointPath, body: CheckpointRequest) -> Response:
-    info = await supervisor().checkpoint(path.id, path.name, body.criu_options, exit=body.exit)
+    """It runs under its own deadline (timeout), not the runtime's; its course goes to the
+    event stream: checkpoint-started, checkpoint-progress, checkpoint-done or -failed."""
+    info = await supervisor().checkpoint(
+        path.id, path.name, body.criu_options, exit=body.exit, timeout=body.timeout
+    )
     return wire.json_response(info, 201)
 
 
@@ -389,7 +397,7 @@ async def abort_migration(path: MigrationPath) -> Response:
     "PATCH",
     "/containers/{id}",
     operation_id="updateContainer",
-    summary="Pause or resume a container, or signal its init",
+    summary="Pause or resume a container, signal its init, or change its cgroup limits",
     tags=CONTAINERS,
     params=ContainerPath,
     body=UpdateRequest,
@@ -397,9 +405,12 @@ async def abort_migration(path: MigrationPath) -> Response:
     errors=(NotFound, Conflict, *RUNTIME),
 )
 async def update_container(path: ContainerPath, body: UpdateRequest) -> Response:
-    """A signal is sent, not waited for: the answer may still say running."""
+    """A signal is sent, not waited for: the answer may still say running. New limits go to
+    the container's cgroups through runc update; the answer's resources shows those in force."""
     status = body.status.status if body.status is not None else None
-    info = await supervisor().update(path.id, status=status, signum=body.signal)
+    info = await supervisor().update(
+        path.id, status=status, signum=body.signal, resources=body.resources
+    )
     return wire.json_response(info)
 
 
@@ -507,6 +518,22 @@ async def container_stats(path: ContainerPath) -> Response:
     data = await supervisor().stats(path.id)
     figures = {key: data[key] for key in ("cpu", "memory", "pids", "blkio") if key in data}
     return wire.json_document({"id": path.id, **figures})
+
+
+@api.route(
+    "GET",
+    "/containers/{id}/top",
+    operation_id="topContainer",
+    summary="Every process in a live container, as ps -ef shows them",
+    tags=OBSERVE,
+    params=ContainerPath,
+    answers=(Answer(200, "The processes, oldest first.", ContainerTop),),
+    errors=(NotFound, Conflict, *RUNTIME),
+)
+async def container_top(path: ContainerPath) -> Response:
+    """All the processes of the container's cgroup (runc ps), not only those the daemon
+    started; the columns come from /proc on the host. 409 for a stopped container."""
+    return wire.json_response(await supervisor().top(path.id))
 
 
 @api.route(

@@ -18,12 +18,13 @@ from ..archive import BundleContent, Compression
 from ..client.protocol import Endpoint
 from ..convert import converter, register_type
 from ..migration.outgoing import Plan
-from ..model import ProcessSpec, Status
+from ..model import ProcessSpec, Resources, Status
 from ..runtime import CriuOptions
 from ..validation import (
     ABSOLUTE_PATH,
     CHECKPOINT_NAME,
     CONTAINER_ID,
+    DEADLINE,
     MAX_SIGNAL,
     MIGRATION_ID,
     NOT_NEGATIVE,
@@ -99,6 +100,14 @@ class StartRequest:
         ),
     )
     labels: dict[str, str] = attrs.Factory(dict)
+    timeout: float | None = attrs.field(
+        default=None,
+        validator=DEADLINE,
+        metadata=doc(
+            "With checkpoint: the seconds the restore may take (the daemon's"
+            " --checkpoint-timeout, 600 by default, when left out)."
+        ),
+    )
 
 
 @attrs.frozen
@@ -109,13 +118,17 @@ class SignalRequest:
 
 
 @attrs.frozen
-@class_rule(ExactlyOne(("status", "signal")))
+@class_rule(ExactlyOne(("status", "signal", "resources")))
 class UpdateRequest:
-    """Exactly one of "status" (pause or resume) or "signal" (to the init); a null counts as
-    left out."""
+    """Exactly one of "status" (pause or resume), "signal" (to the init) or "resources" (new
+    cgroup limits, through runc update); a null counts as left out."""
 
     status: DesiredStatus | None = None
     signal: Signal | None = None
+    resources: Resources | None = attrs.field(
+        default=None,
+        metadata=doc("The limits to change, in the OCI linux.resources shape; others stay."),
+    )
 
 
 @attrs.frozen
@@ -130,6 +143,14 @@ class CriuFlags:
     )
     shell: bool = attrs.field(
         default=False, metadata=doc("The container is a shell job (CRIU --shell-job).")
+    )
+    timeout: float | None = attrs.field(
+        default=None,
+        validator=DEADLINE,
+        metadata=doc(
+            "The seconds the checkpoint may take (the daemon's --checkpoint-timeout, 600 by"
+            " default, when left out)."
+        ),
     )
 
     @property

@@ -10,14 +10,26 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import output
-from .output import CONTAINER_HEADERS, Output, ago, container_rows, limit, size, status
+from .output import (
+    CONTAINER_HEADERS,
+    TOP_HEADERS,
+    Output,
+    ago,
+    container_rows,
+    describe_resources,
+    limit,
+    size,
+    status,
+    top_rows,
+)
 
 if TYPE_CHECKING:
     from .http import Client
-    from .types import Container
+    from .protocol import Request
+    from .types import Container, Resources
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the daemon said no (or its answer made no sense, or bench failed)
@@ -112,6 +124,7 @@ def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int
         ("BUNDLE", container["bundlePath"]),
         ("CREATED", f"{container['createdAt']} ({ago(container['createdAt'])})"),
         ("LABELS", ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-"),
+        ("LIMITS", describe_resources(container.get("resources") or {})),
     ]
     out.table(None, fields)
     if container["processes"]:
@@ -134,7 +147,19 @@ def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int
 def containers_start(client: Client, args: argparse.Namespace, out: Output) -> int:
     # The daemon needs an absolute path; a relative one means "from here", as for any command.
     bundle = os.path.abspath(args.bundle)
-    container = client.start(args.id, bundle, checkpoint=args.checkpoint, labels=dict(args.label))
+    if args.checkpoint is None:
+        container = client.start(args.id, bundle, labels=dict(args.label))
+    else:
+        from . import routes
+
+        request = routes.start(
+            args.id,
+            bundle,
+            checkpoint=args.checkpoint,
+            labels=dict(args.label),
+            timeout=args.timeout,
+        )
+        container = _following(client, args, out, request, "restore", args.timeout)
     if out.as_json:
         out.document(container)
     else:
@@ -193,6 +218,58 @@ def containers_kill(client: Client, args: argparse.Namespace, out: Output) -> in
         out.document({})
     else:
         out.line(f"sent {name} to process {args.pid} of {container_id}")
+    return EXIT_OK
+
+
+# --- resources and processes --------------------------------------------------------------------
+
+#: The CFS period ``--cpus`` goes with, unless ``--cpu-period`` says otherwise (docker's).
+CPU_PERIOD = 100_000
+
+
+def resource_change(args: argparse.Namespace) -> Resources:
+    """The limits ``update``'s options name, in the OCI shape the daemon takes."""
+    change: dict[str, dict[str, int]] = {}
+    if args.memory is not None:
+        change["memory"] = {"limit": args.memory}
+    cpu: dict[str, int] = {}
+    if args.cpu_shares is not None:
+        cpu["shares"] = args.cpu_shares
+    if args.cpu_period is not None:
+        cpu["period"] = args.cpu_period
+    if args.cpu_quota is not None:
+        cpu["quota"] = args.cpu_quota
+    if args.cpus is not None:
+        # --cpus 0.5 is half of one CPU's time: 50000 us in each 100000 us period; 0 is none.
+        period = args.cpu_period or CPU_PERIOD
+        cpu["quota"] = round(args.cpus * period) if args.cpus else -1
+        if args.cpus:
+            cpu["period"] = period
+    if cpu:
+        change["cpu"] = cpu
+    if args.pids_limit is not None:
+        change["pids"] = {"limit": args.pids_limit}
+    return cast("Resources", change)
+
+
+def containers_update(client: Client, args: argparse.Namespace, out: Output) -> int:
+    change = resource_change(args)
+    return each_container(
+        args.ids,
+        out,
+        lambda container_id: client.update(container_id, change),
+        lambda container, container_id: (
+            f"updated {container_id}: {describe_resources(container.get('resources') or {})}"
+        ),
+    )
+
+
+def containers_top(client: Client, args: argparse.Namespace, out: Output) -> int:
+    answer = client.top(args.id)
+    if out.as_json:
+        out.document(answer)
+    else:
+        out.table(TOP_HEADERS, top_rows(answer["processes"]))
     return EXIT_OK
 
 
@@ -255,15 +332,43 @@ def checkpoints_list(client: Client, args: argparse.Namespace, out: Output) -> i
     return EXIT_OK
 
 
+def _following(
+    client: Client,
+    args: argparse.Namespace,
+    out: Output,
+    request: Request,
+    kind: str,
+    timeout: float | None,
+) -> Any:
+    """Make a checkpoint's or a restore's request, with a progress line at a terminal."""
+    from .progress import call_following
+    from .protocol import Tls
+
+    return call_following(
+        client,
+        request,
+        container_id=args.id,
+        kind=kind,
+        deadline=client.checkpoint_wait(timeout),
+        out=out,
+        tls=Tls(args.tls_ca, args.tls_cert, args.tls_key),
+        retry_for=args.retry,
+    )
+
+
 def checkpoints_create(client: Client, args: argparse.Namespace, out: Output) -> int:
-    checkpoint = client.create_checkpoint(
+    from . import routes
+
+    request = routes.create_checkpoint(
         args.id,
         args.name,
         exit=args.exit,
         tcp=args.tcp,
         unix_sockets=args.unix_sockets,
         shell=args.shell,
+        timeout=args.timeout,
     )
+    checkpoint = _following(client, args, out, request, "checkpoint", args.timeout)
     if out.as_json:
         out.document(checkpoint)
     else:
@@ -331,10 +436,11 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
             if out.as_json:
                 out.record(event)
             else:
+                # The rest as key=value: pid, status, a checkpoint's name and figures.
                 extra = "".join(
                     f" {key}={value}"
-                    for key, value in (("pid", event.get("pid")), ("status", event.get("status")))
-                    if value is not None
+                    for key, value in event.items()
+                    if key not in ("timestamp", "type", "id") and value is not None
                 )
                 out.line(f"{event['timestamp']}  {event['type']:<15} {event['id']}{extra}")
                 out.stdout.flush()

@@ -17,8 +17,10 @@ from .protocol import Request, container_path, make_request
 
 
 class StartOptions(TypedDict, total=False):
-    #: Restore from this checkpoint of the bundle instead of starting afresh.
+    #: Restore from this checkpoint of the bundle instead of starting afresh...
     checkpoint: str | None
+    #: ...within this many seconds (the daemon's checkpoint deadline if None).
+    timeout: float | None
     labels: Mapping[str, str] | None
 
 
@@ -38,6 +40,8 @@ class CheckpointOptions(TypedDict, total=False):
     tcp: bool
     unix_sockets: bool
     shell: bool
+    #: Seconds the checkpoint may take (the daemon's checkpoint deadline if None).
+    timeout: float | None
 
 
 class EventOptions(TypedDict, total=False):
@@ -75,8 +79,11 @@ def container(container_id: str) -> Request:
 def start(container_id: str, bundle_path: str, **options: Unpack[StartOptions]) -> Request:
     body: dict[str, Any] = {"bundlePath": bundle_path}
     checkpoint, labels = options.get("checkpoint"), options.get("labels")
+    timeout = options.get("timeout")
     if checkpoint is not None:
         body["checkpoint"] = checkpoint
+    if timeout is not None:
+        body["timeout"] = timeout
     if labels:
         body["labels"] = dict(labels)
     return make_request("POST", container_path(container_id), body=body)
@@ -101,7 +108,8 @@ def signal_process(container_id: str, pid: int, signal: int | str) -> Request:
 
 
 def update(container_id: str, body: dict[str, Any]) -> Request:
-    """PATCH: ``{"signal": ...}`` for the init process, ``{"status": "paused"|"running"}``."""
+    """PATCH: ``{"signal": ...}`` for the init process, ``{"status": "paused"|"running"}``,
+    ``{"resources": {...}}`` for new cgroup limits."""
     return make_request("PATCH", container_path(container_id), body=body)
 
 
@@ -118,12 +126,15 @@ def checkpoints(container_id: str, *, bundle_path: str | None = None) -> Request
 def create_checkpoint(
     container_id: str, name: str, **options: Unpack[CheckpointOptions]
 ) -> Request:
-    body = {
+    body: dict[str, Any] = {
         "exit": options.get("exit", False),
         "tcp": options.get("tcp", False),
         "unixSockets": options.get("unix_sockets", False),
         "shell": options.get("shell", False),
     }
+    timeout = options.get("timeout")
+    if timeout is not None:
+        body["timeout"] = timeout
     return make_request("POST", container_path(container_id, "checkpoint", name), body=body)
 
 
@@ -152,6 +163,10 @@ def logs(container_id: str, **options: Unpack[LogOptions]) -> Request:
         until=options.get("until"),
     )
     return make_request("GET", container_path(container_id, "logs"), params=params)
+
+
+def top(container_id: str) -> Request:
+    return Request("GET", container_path(container_id, "top"))
 
 
 def stats(container_id: str) -> Request:
