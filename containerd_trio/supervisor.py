@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import outcome
 import trio
 
-from . import checkpoints, logs
+from . import checkpoints, console, logs
 from .adoption import Adoption
 from .bundle import check_config
 from .checkpoints import CheckpointInfo
@@ -41,7 +41,7 @@ from .keeperlink import KeeperLink, SpawnResult, Welcome
 from .logs import LogQuery, LogWatch
 from .machine import read_machine
 from .metrics import Metrics
-from .model import ContainerInfo, DaemonState, ProcessInfo, ProcessSpec, Status
+from .model import ContainerInfo, DaemonState, ExitInfo, ProcessInfo, ProcessSpec, Status
 from .process import ProcessTable
 from .records import RecordJournal
 from .runtime import CriuOptions, Runc
@@ -107,6 +107,7 @@ class Supervisor:
                 journal=self._journal,
                 pid_dir=self.config.pid_dir,
                 cleanup_timeout=self.config.runtime_timeout,
+                console_dir=console.socket_directory(self.config.state_dir),
             )
             self.config.pid_dir.mkdir(parents=True, exist_ok=True)
             async with trio.open_nursery() as nursery:
@@ -123,6 +124,7 @@ class Supervisor:
                 await trio.sleep_forever()
         finally:
             self._journal.close()
+            console.remove_socket_directory(self.config.state_dir)
 
     async def shutdown(self, *, keep_containers: bool | None = None) -> None:
         """Refuse new commands, let those under way finish, stop every container (unless
@@ -257,14 +259,15 @@ class Supervisor:
         *,
         checkpoint: str | None = None,
         labels: Mapping[str, str] | None = None,
+        stdin: bool = False,
     ) -> ContainerInfo:
         check_id(container_id)
         bundle = _check_bundle(bundle_path)
-        launch: Launch = Fresh()
+        launch: Launch = Fresh(stdin=stdin)
         if checkpoint is not None:
             check_id(checkpoint, "checkpoint name")
             checkpoints.load(bundle, checkpoint)  # 404 now rather than after reserving the id
-            launch = Restore(checkpoint)
+            launch = Restore(checkpoint, stdin=stdin)
         existing = self._containers.get(container_id)
         if existing is not None:
             if existing.status is Status.CREATED:
@@ -325,6 +328,13 @@ class Supervisor:
 
     def signal_process(self, container_id: str, pid: int, signum: int) -> None:
         self.container(container_id).signal_process(pid, signum)
+
+    async def wait(self, container_id: str, pid: int | None = None) -> ExitInfo:
+        """How the container's init (or process ``pid``) ended, once it has."""
+        container = self.container(container_id)
+        if pid is None:
+            return await container.wait()
+        return await container.wait_process(pid)
 
     async def update(
         self, container_id: str, *, status: Status | None, signum: int | None
