@@ -91,20 +91,25 @@ async def session(
     asked; records from ``since_ns`` on are live ones (the lag bound applies to them).
     """
     process = target if isinstance(target, Process) else None
-    try:
-        async with trio.open_nursery() as nursery:
-            if process is not None:
-                nursery.start_soon(_input, connection, container, process, nursery.cancel_scope)
+    too_slow: TooSlow | None = None
+    async with trio.open_nursery() as nursery:
+        if process is not None:
+            nursery.start_soon(_input, connection, container, process, nursery.cancel_scope)
+        # TooSlow is caught here, in the nursery's body: let out, it would come wrapped in
+        # an exception group.
+        try:
             await _output(connection, output, process, since_ns)
             if process is not None:
                 await process.exited.wait()
             status = channels.exit_status_document(_exit_status(target), pid)
             await _send(connection, channels.frame(channels.ERROR, json.dumps(status).encode()))
-            nursery.cancel_scope.cancel()
-    except TooSlow as exc:
-        log.info("attach to process %d of %s: %s", pid, container.id, exc)
+        except TooSlow as exc:
+            too_slow = exc
+        nursery.cancel_scope.cancel()
+    if too_slow is not None:
+        log.info("attach to process %d of %s: %s", pid, container.id, too_slow)
         with trio.move_on_after(1):
-            await connection.close(POLICY, str(exc))
+            await connection.close(POLICY, str(too_slow))
         return
     with trio.move_on_after(1):
         await connection.close(NORMAL, "the process ended")
@@ -117,17 +122,34 @@ def _exit_status(target: Process | ExitInfo) -> int:
 
 
 async def _output(
-    connection: Connection, output: AsyncIterator[bytes], process: Process | None, since_ns: int
+    connection: Connection,
+    output: AsyncIterator[bytes],
+    process: Process | None,
+    since_ns: int,
 ) -> None:
     """Send the process's output until it ended (or soon after the process exited)."""
-    with trio.CancelScope() as scope:
-        async with trio.open_nursery() as nursery:
-            if process is not None:
-                nursery.start_soon(_end_after_exit, process, scope)
-            async for chunk in output:
-                for message in _messages(chunk, since_ns):
-                    await _send(connection, message)
-            nursery.cancel_scope.cancel()
+    too_slow: TooSlow | None = None
+    try:
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                if process is not None:
+                    nursery.start_soon(_end_after_exit, process, scope)
+                try:
+                    async for chunk in output:
+                        for message in _messages(chunk, since_ns):
+                            await _send(connection, message)
+                except TooSlow as exc:  # raised again below, out of the nursery
+                    too_slow = exc
+                nursery.cancel_scope.cancel()
+    finally:
+        # Closed at once however the session ends (the log's files with it), not whenever
+        # the garbage collector gets to it.
+        aclose = getattr(output, "aclose", None)
+        if aclose is not None:
+            with trio.CancelScope(shield=True):
+                await aclose()
+    if too_slow is not None:
+        raise too_slow
 
 
 async def _end_after_exit(process: Process, scope: trio.CancelScope) -> None:

@@ -62,7 +62,10 @@ class Attached:
 
     async def _next(self) -> Event | None:
         while not self._events:
-            data = await self.stream.receive_some(65536)
+            try:
+                data = await self.stream.receive_some(65536)
+            except trio.BrokenResourceError:  # reset: the server died
+                return None
             if not data:
                 return None
             self.ws.receive_data(data)

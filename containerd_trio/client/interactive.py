@@ -131,6 +131,8 @@ class Session:
         self.detach = DetachKeys(detach_keys if self.raw else b"")
         self.status: int | None = None
         self._stdin_open = stdin
+        #: Input read while the connection was broken: sent once it is made again.
+        self._unsent: list[bytes] = []
         self._last_output_ns = time.time_ns()
         self._stdout = _binary(out.stdout)
         self._stderr = _binary(out.stderr)
@@ -169,7 +171,14 @@ class Session:
         ws = self.client.websocket(target, channels.SUBPROTOCOLS)
         if self.tty:
             self._send_size(ws)
+        unsent, self._unsent = self._unsent, []
+        for message in unsent:
+            self._send(ws, message)
         return ws
+
+    def _send(self, ws: WebSocket, message: bytes) -> None:
+        if not ws.send(message):
+            self._unsent.append(message)
 
     @contextlib.contextmanager
     def _terminal(self) -> Iterator[int]:
@@ -183,7 +192,8 @@ class Session:
         old_winch = signal.signal(signal.SIGWINCH, _ignore) if main else None
         try:
             if saved is not None:
-                tty.setraw(0)
+                # At once, keeping what was typed ahead (the default would flush it).
+                tty.setraw(0, termios.TCSANOW)
             yield wake_r
         finally:
             if saved is not None:
@@ -217,11 +227,11 @@ class Session:
         if not data:
             # The input ended: so does the process's (a terminal gets its EOF character).
             self._stdin_open = False
-            ws.send(channels.close_stdin_frame())
+            self._send(ws, channels.close_stdin_frame())
             return
         data, detach = self.detach.feed(data)
         if data:
-            ws.send(channels.frame(channels.STDIN, data))
+            self._send(ws, channels.frame(channels.STDIN, data))
         if detach:
             raise Detached
 

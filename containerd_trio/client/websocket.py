@@ -103,14 +103,16 @@ class WebSocket:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def send(self, data: bytes) -> None:
-        """Send one binary message (nothing once closed)."""
+    def send(self, data: bytes) -> bool:
+        """Send one binary message; False if it could not go (the WebSocket is closed)."""
         if self._closed is not None:
-            return
+            return False
         try:
             self.sock.sendall(self._ws.send(BytesMessage(data=data)))
         except (OSError, LocalProtocolError):
             self._closed = Closed(None, "the connection broke")
+            return False
+        return True
 
     def pending(self) -> bool:
         """Data already read off the socket (TLS keeps some): read it before waiting."""
