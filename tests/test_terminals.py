@@ -409,7 +409,8 @@ async def test_terminals_and_stdin_survive_a_server_crash_and_a_live_upgrade(
     cat = await http.put("/containers/tty/processes", json={"args": ["cat"], "stdin": True})
     cat_pid = cat.json()["pid"]
     session = await attach("", "tty", shell, unix=sock, query="logs=true")
-    await session.type("x=kept\n")
+    await session.type("x=kept; echo set-$x\n")
+    assert await session.read_until("set-kept")  # the shell has it, before the crash
     await daemon.kill_server()
     # The old connection died with its server; the shell and its terminal did not.
     await session.read_until(None)
@@ -422,14 +423,17 @@ async def test_terminals_and_stdin_survive_a_server_crash_and_a_live_upgrade(
     session = await attach("", "tty", shell, unix=sock)
     await session.type("echo $x-2\n")
     assert await session.read_until("kept-2")
-    await session.type("exit 6\n")
-    assert await session.to_end() == 6
 
+    # cat's stdin pipe went through both too (before the shell, the init, ends the container).
     feeder = await attach("", "tty", cat_pid, unix=sock, query="logs=true")
     await feeder.type("through the keeper\n")
     assert await feeder.read_until("through the keeper\n")
+    # EOF: no copy of the pipe's writing end went into the servers the keeper started since.
     await feeder.close_stdin()
     assert await feeder.to_end() == 0
+
+    await session.type("exit 6\n")
+    assert await session.to_end() == 6
 
 
 async def test_a_wait_gets_the_status_of_an_exit_while_no_server_ran(
