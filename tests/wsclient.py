@@ -43,7 +43,8 @@ class Attached:
         self.status: dict[str, Any] | None = None
         self.close_code: int | None = None
         self.close_reason = ""
-        self._events: list[Event] = []
+        # What came with the handshake's answer waits in wsproto until asked for.
+        self._events: list[Event] = list(ws.events())
         self._pending = b""
 
     async def send(self, channel: int, data: bytes = b"") -> None:

@@ -49,6 +49,10 @@ class WebSocket:
         self._ws = ws
         self._partial = bytearray()
         self._closed: Closed | None = None
+        #: What came in the same read as the handshake's answer (all of a process that had
+        #: already ended: its output, status and close) waits in wsproto, unparsed, until
+        #: asked for: the first receive takes it before reading the socket.
+        self._unread = True
 
     @classmethod
     def connect(
@@ -117,21 +121,24 @@ class WebSocket:
     def pending(self) -> bool:
         """Data already read off the socket (TLS keeps some): read it before waiting."""
         pending = getattr(self.sock, "pending", None)
-        return bool(pending and pending())
+        return self._unread or bool(pending and pending())
 
     def receive(self) -> list[bytes]:
         """The messages one read of the socket completes (maybe none); raises :class:`Closed`
         once the WebSocket closed."""
         if self._closed is not None:
             raise self._closed
-        try:
-            data = self.sock.recv(RECEIVE_SIZE)
-        except OSError:
-            data = b""
-        if not data:
-            self._closed = Closed(None, "the connection broke")
-            raise self._closed
-        self._ws.receive_data(data)
+        if self._unread:
+            self._unread = False
+        else:
+            try:
+                data = self.sock.recv(RECEIVE_SIZE)
+            except OSError:
+                data = b""
+            if not data:
+                self._closed = Closed(None, "the connection broke")
+                raise self._closed
+            self._ws.receive_data(data)
         messages = []
         for event in self._ws.events():
             if isinstance(event, BytesMessage):
