@@ -5,7 +5,7 @@ STATE_DIR ?= /var/lib/containerd-trio
 LISTEN    ?= 127.0.0.1:8888
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck check bench bench-peers bench-precopy fuzz load clean
+.PHONY: install run test lint typecheck check bench bench-peers bench-precopy bench-migrate bench-restart fuzz load clean
 
 install:
 	@scripts/install.sh
@@ -32,6 +32,16 @@ bench: install
 # --grant-pipes: post-copy needs a 4 MiB pipe for CRIU (see docs/checkpoint.md). Needs gcc.
 bench-precopy: install
 	$(BIN)/python scripts/bench_precopy.py --grant-pipes
+
+# Downtime and bytes of moving a container that touched 256 MiB between two daemons (their own
+# state dirs, bundle dirs and sockets), through POST /containers/{id}/migrate. Needs gcc.
+bench-migrate: install
+	$(BIN)/python scripts/bench_migrate.py
+
+# What kill -9 of the server and a live upgrade cost with 1000 containers running, and the
+# memory of all the daemon's processes then.
+bench-restart: install
+	$(BIN)/python scripts/bench_restart.py --count 1000
 
 # The daemon beside its peers, containerd (ctr) and Podman, installed here for this only.
 bench-peers: install

@@ -106,7 +106,16 @@ class Adoption:
             self._config.containers_dir / info.id,
             dict(info.labels),
         )
+        container.resources = info.resources  # what the last server put in force
         runc_status = str((runc_entry or {}).get("status"))
+        if record.deleting:
+            # A delete the last server did not finish: finish it.
+            log.info("finishing the delete of container %s that was in flight", info.id)
+            await self._ctx.runtime.delete(info.id, force=True)
+            self._release(info.id)
+            await container.forget()
+            self._ctx.events.publish("delete", info.id)
+            return
         if info.state.status is Status.CREATED or runc_status == "created":
             # A start the last server did not finish (or runc's two steps cut in between):
             # roll it back.
@@ -216,7 +225,8 @@ def _init_pid(info: ContainerInfo) -> int | None:
 def _record_from_runc(entry: dict[str, Any]) -> ContainerRecord:
     pid = int(entry.get("pid") or 0)
     bundle = Path(str(entry.get("bundle", "")))
-    processes = [process_info(pid, read_bundle(bundle).process)] if pid else []
+    bundle_config = read_bundle(bundle)
+    processes = [process_info(pid, bundle_config.process)] if pid else []
     started = procfs.start_time(pid) if pid else None
     created = str(entry.get("created", ""))
     try:
@@ -230,6 +240,7 @@ def _record_from_runc(entry: dict[str, Any]) -> ContainerRecord:
             state=ContainerState(status=Status.RUNNING),
             processes=processes,
             created_at=created,
+            resources=bundle_config.resources,
         ),
         start_times=[ProcessStart(pid=pid, start_time=started)] if started is not None else [],
     )

@@ -6,6 +6,11 @@ died mid-write is cut off when the file is next opened. So the next line can nev
 onto a torn one, which is how a full disk used to lose the line after it (and could bring a
 deleted container back).
 
+A file may also keep room ahead of its end (``reserve``): blocks allocated with
+``fallocate(FALLOC_FL_KEEP_SIZE)`` past its end, which appends fill without asking the disk for
+more. The journal and the event log keep a MiB so: a disk that fills up does not stop them from
+recording a delete (which, lost, would bring the container back after a crash).
+
 No fsync: these files guard against the daemon dying, which keeps the page cache; a machine
 that loses power loses its containers too.
 """
@@ -13,13 +18,21 @@ that loses power loses its containers too.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+
+_FALLOC_FL_KEEP_SIZE = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 
 
 class AppendFile:
-    def __init__(self, path: str, mode: int = 0o600) -> None:
+    def __init__(self, path: str, mode: int = 0o600, *, reserve: int = 0) -> None:
         self.path = path
         self._mode = mode
+        self._reserve = reserve
+        #: The end of the room allocated for the file (its size or more).
+        self._reserved_to = 0
         self._fd: int | None = None
         self.size = 0
         self._held = b""
@@ -61,6 +74,8 @@ class AppendFile:
             view.release()
             self.size += done
             self._held = b""
+            if self._reserve and self.size + self._reserve // 2 > self._reserved_to:
+                self._keep_room()
         except OSError as exc:
             self.error = exc.strerror or str(exc)
             return False
@@ -78,6 +93,16 @@ class AppendFile:
             os.close(fd)
             raise
         self._fd = fd
+        self._reserved_to = self.size
+        if self._reserve:
+            self._keep_room()
+
+    def _keep_room(self) -> None:
+        """Allocate ``reserve`` bytes past the end (best effort: a full disk has no room to
+        give, and then the file simply has none ahead)."""
+        assert self._fd is not None
+        if _libc.fallocate(self._fd, _FALLOC_FL_KEEP_SIZE, self.size, self._reserve) == 0:
+            self._reserved_to = self.size + self._reserve
 
     def replace(self, data: bytes) -> None:
         """Make the file hold exactly ``data``, atomically (a temporary file, then a rename).
@@ -112,6 +137,14 @@ class AppendFile:
 
 def cut_torn_tail(fd: int, size: int) -> int:
     """If the file does not end with a newline, cut it back to its last one; the new size."""
+    keep = end_of_last_line(fd, size)
+    if keep != size:
+        os.ftruncate(fd, keep)
+    return keep
+
+
+def end_of_last_line(fd: int, size: int) -> int:
+    """The offset just past the last newline in ``fd[:size]`` (0 if there is none)."""
     if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
         return size
     end = size
@@ -120,9 +153,6 @@ def cut_torn_tail(fd: int, size: int) -> int:
         block = os.pread(fd, end - start, start)
         newline = block.rfind(b"\n")
         if newline >= 0:
-            keep = start + newline + 1
-            os.ftruncate(fd, keep)
-            return keep
+            return start + newline + 1
         end = start
-    os.ftruncate(fd, 0)
     return 0

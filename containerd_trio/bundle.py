@@ -27,6 +27,8 @@ import attrs
 
 from . import beneath
 from .errors import InvalidRequest
+from .model import Resources
+from .resources import from_oci, memory_limited
 
 CONFIG_NAME = "config.json"
 #: Far above any real configuration (seccomp profiles included): the file is read in one go
@@ -45,6 +47,8 @@ class BundleConfig:
     memory_limited: bool
     #: ``linux.cgroupsPath`` (runc puts the cgroups under the id when it is unset).
     cgroups_path: str | None = None
+    #: The cgroup limits of ``linux.resources`` that runc puts in force.
+    resources: Resources = attrs.Factory(Resources)
 
     @property
     def terminal(self) -> bool:
@@ -81,12 +85,13 @@ def check_config(bundle: Path) -> BundleConfig:
         os.close(fd)
     config = _parse(data, where)
     linux = _object(config.get("linux"))
-    memory = _object(_object(linux.get("resources")).get("memory"))
+    resources = from_oci(linux.get("resources"))
     cgroups_path = linux.get("cgroupsPath")
     facts = BundleConfig(
         process=dict(_object(config.get("process"))),
-        memory_limited=bool(memory.get("limit")),
+        memory_limited=memory_limited(resources),
         cgroups_path=cgroups_path if isinstance(cgroups_path, str) and cgroups_path else None,
+        resources=resources,
     )
     if len(_bundle_configs) >= 1024:
         _bundle_configs.clear()

@@ -39,8 +39,11 @@ class DaemonConfig:
     state_dir: Path = DEFAULT_STATE_DIR
     runtime: str = "runc"
     criu: str | None = attrs.Factory(default_criu)
-    #: Deadline of every runc call, in seconds.
+    #: Deadline of every runc call, in seconds...
     runtime_timeout: float = 30.0
+    #: ...but a checkpoint's or a restore's, whose time grows with the container's memory (a
+    #: request may set its own).
+    checkpoint_timeout: float = 600.0
     #: How many runc processes may run at once (more only thrash the CPUs).
     runtime_concurrency: int = attrs.Factory(lambda: max(2, 2 * (os.cpu_count() or 1)))
     log_level: str = "info"
@@ -138,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="deadline of every runc call (default %(default)s)",
     )
     add(
+        "--checkpoint-timeout",
+        type=_positive(float),
+        default=defaults.checkpoint_timeout,
+        metavar="SECONDS",
+        help="deadline of a checkpoint or a restore unless the request sets one (default"
+        " %(default)s)",
+    )
+    add(
         "--runtime-concurrency",
         type=_positive(int),
         default=defaults.runtime_concurrency,
@@ -220,6 +231,7 @@ def parse_args(argv: Sequence[str] | None = None) -> DaemonConfig:
         runtime=ns.runtime,
         criu=None if ns.criu in ("none", "") else ns.criu,
         runtime_timeout=ns.runtime_timeout,
+        checkpoint_timeout=ns.checkpoint_timeout,
         runtime_concurrency=ns.runtime_concurrency,
         log_level=ns.log_level,
         keep_containers=ns.keep_containers,

@@ -35,18 +35,19 @@ import os
 import shutil
 import signal
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import trio
 
 from . import checkpoints, criu, procfs, timestamps
-from .bundle import BundleConfig, read_bundle
+from .bundle import read_bundle
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
+from .criu_progress import CriuProgress
 from .errors import Conflict, DaemonError, NotFound, RuntimeTimeout
 from .events import EventBus
 from .keeperlink import CustodyRequest, KeeperLink
@@ -57,15 +58,19 @@ from .model import (
     ExitInfo,
     ProcessInfo,
     ProcessSpec,
+    Resources,
     Status,
     User,
 )
 from .oom import OomCounter, find_memory_cgroup
 from .process import Process, ProcessTable
 from .records import ContainerRecord, ProcessStart, RecordJournal
-from .runtime import CriuOptions, Runc, RuncError, Started
+from .resources import memory_limited, overlay, to_oci
+from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: How long a stopped container's output may take to reach its log before delete goes on.
 _DRAIN_SECONDS = 2.0
@@ -90,6 +95,8 @@ class ContainerContext:
     cleanup_timeout: float
     #: Where runc hands over new terminals (see :mod:`containerd_trio.console`).
     console_dir: Path
+    #: Deadline of a checkpoint that no request gave one (a migration's dumps).
+    checkpoint_timeout: float
     #: Numbers for process keys; the server's start time keeps them apart from an earlier
     #: server's keys that the keeper may still hold.
     _serial: Iterator[int] = attrs.field(factory=lambda: itertools.count(timestamps.now_ns()))
@@ -114,9 +121,14 @@ class Fresh:
 
 @attrs.frozen
 class Restore:
-    """Start from ``{bundle}/checkpoints/{name}`` with ``runc restore``."""
+    """Start from ``{bundle}/checkpoints/{name}`` with ``runc restore``, within ``deadline``
+    seconds."""
 
     checkpoint: str
+    deadline: float
+    #: The cgroup to restore into instead of the bundle's (a migration's target: see
+    #: :mod:`containerd_trio.restore_net`).
+    cgroups_path: str | None = None
     stdin: bool = False
 
 
@@ -161,6 +173,8 @@ class Container:
         self.bundle = bundle
         self.dir = directory
         self.labels = labels
+        #: The cgroup limits in force: the bundle's, with each update laid over them.
+        self.resources = Resources()
         self.created_ns = timestamps.now_ns()
         self.status = Status.CREATED
         self.exit_status: int | None = None
@@ -169,6 +183,8 @@ class Container:
         self.processes: dict[int, Process] = {}
         self.lock = trio.Lock()
         self.deleted = False
+        #: A delete is under way: nobody waits for output that goes with the container.
+        self.deleting = False
         #: False once runc has forgotten the container (a checkpoint with exit removes it).
         self.known_to_runc = True
         #: The last exits of its processes, by pid (for waits that come after them).
@@ -187,6 +203,9 @@ class Container:
         self._checkpoint_exit: trio.Event | None = None
         self._removed = trio.Event()
         self._finished = trio.Event()
+        #: Waits for a process's output before its exit is reported: a delete cuts them short
+        #: (the log goes with the container).
+        self._draining: set[trio.CancelScope] = set()
 
     # --- views ----------------------------------------------------------------------------------
 
@@ -201,6 +220,7 @@ class Container:
             processes=[process.info for process in self.processes.values()],
             created_at=timestamps.format_ns(self.created_ns),
             labels=self.labels,
+            resources=self.resources,
         )
 
     def save(self) -> None:
@@ -212,7 +232,9 @@ class Container:
             for p in self.processes.values()
             if p.start_time is not None
         ]
-        self._ctx.journal.put(ContainerRecord(container=self.info(), start_times=starts))
+        self._ctx.journal.put(
+            ContainerRecord(container=self.info(), start_times=starts, deleting=self.deleting)
+        )
 
     # --- the task tree --------------------------------------------------------------------------
 
@@ -241,6 +263,7 @@ class Container:
             self._adopt(launch)
             return
         bundle_config = read_bundle(self.bundle)
+        self.resources = bundle_config.resources
         key = self._ctx.new_key(self.id, "init")
         pid_file = self._ctx.pid_dir / f"{self.id}.init.pid"
         stdin = launch.stdin
@@ -253,21 +276,24 @@ class Container:
             if isinstance(launch, Restore):
                 started = await criu.restore(
                     self._ctx.runtime, self.id, self.bundle, self.dir, launch.checkpoint,
-                    pid_file, custody, self._ctx.cleanup_timeout,
+                    pid_file, custody, deadline=launch.deadline,
+                    progress=CriuProgress(self._ctx.events, self.id, launch.checkpoint),
+                    cgroups_path=launch.cgroups_path,
                 )  # fmt: skip
             else:
                 started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
         except BaseException:
             _close_stdin_pipe(custody, ours=True)
             self._ctx.keeper.drop(key)
-            await self._undo_start(pid_file)
+            cgroups_path = launch.cgroups_path if isinstance(launch, Restore) else None
+            await self._undo_start(pid_file, cgroups_path or bundle_config.cgroups_path)
             raise
         _close_stdin_pipe(custody, ours=False)
         started = _with_stdin(started, custody)
         process = self._new_process(key, started, bundle_config.process, stdin=stdin)
         self.init = process
         self.status = Status.RUNNING
-        self._watch_memory(process.pid, bundle_config)
+        self._watch_memory(process.pid, bundle_config.memory_limited)
         # Published before any watcher runs, so that a start always precedes its exit.
         kind = "restore" if isinstance(launch, Restore) else "start-container"
         self._ctx.events.publish(kind, self.id, pid=process.pid)
@@ -292,7 +318,7 @@ class Container:
         self._ctx.processes.add(process)
         return process
 
-    async def _undo_start(self, pid_file: Path) -> None:
+    async def _undo_start(self, pid_file: Path, cgroups_path: str | None) -> None:
         """Leave nothing of a failed start: no runc container, no process, no files, no record,
         no cgroup (a runc killed mid-start leaves some that runc delete does not see)."""
         with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
@@ -301,7 +327,6 @@ class Container:
                 await self._ctx.runtime.delete(self.id, force=True)
             except DaemonError as exc:
                 log.error("rollback of container %s: %s", self.id, exc.message)
-            cgroups_path = read_bundle(self.bundle).cgroups_path
             await remove_cgroups(container_cgroups(self.id, cgroups_path))
             await self._ctx.keeper.forget(self.id)
         self._ctx.journal.remove(self.id)
@@ -317,14 +342,15 @@ class Container:
             self._ctx.processes.add(process)
         self.init = launch.processes[0]
         self.status = launch.runc_status
-        self._watch_memory(self.init.pid, read_bundle(self.bundle))
+        limited = read_bundle(self.bundle).memory_limited or memory_limited(self.resources)
+        self._watch_memory(self.init.pid, limited)
         if self._oom is not None:
             self._oom.check_silently()
         self.save()
 
-    def _watch_memory(self, pid: int, bundle: BundleConfig) -> None:
+    def _watch_memory(self, pid: int, limited: bool) -> None:
         """Find the memory cgroup to count OOM kills in, if the container can have any."""
-        if not bundle.memory_limited:
+        if not limited:
             return
         cgroup = find_memory_cgroup(pid, partial(self._ctx.runtime.cgroup_paths, self.id))
         if cgroup is not None:
@@ -339,8 +365,12 @@ class Container:
             await process.watch_unkept()
         # Its exit is reported once its output is in the log, so that whoever acts on the exit
         # reads all of it; but a child it left behind may hold its pipes open: not for long.
-        with trio.move_on_after(_DRAIN_SECONDS):
+        with trio.move_on_after(_DRAIN_SECONDS) as draining:
+            self._draining.add(draining)
+            if self.deleting:
+                draining.cancel()
             await process.output_ended.wait()
+        self._draining.discard(draining)
         if process is self.init:
             await self._init_exited(process)
         else:
@@ -546,10 +576,10 @@ class Container:
         self._ctx.events.publish("resume", self.id)
         self.save()
 
-    async def _runtime_step(self, action: str, call: Any) -> None:
+    async def _runtime_step(self, action: str, call: Awaitable[T]) -> T:
         """Await a runc call; if the container stopped under it, say so instead of runc's words."""
         try:
-            await call
+            return await call
         except RuncError:
             if await self._init_gone():
                 raise Conflict(f"cannot {action} container {self.id!r}: it stopped") from None
@@ -568,26 +598,58 @@ class Container:
             await self.init.exited.wait()
         return self.init.exited.is_set() or not procfs.is_alive(self.init.pid)
 
-    async def checkpoint(self, name: str, options: CriuOptions, *, exit: bool) -> CheckpointInfo:
+    async def update_resources(self, change: Resources) -> None:
+        """``runc update``: lay ``change`` over the limits in force."""
+        async with self.lock:
+            self._require_live("update")
+            try:
+                await self._runtime_step(
+                    "update", self._ctx.runtime.update(self.id, to_oci(change))
+                )
+            except RuncError as exc:
+                if "unable to set memory limit" in exc.runc_message:
+                    # cgroup v1 cannot take a limit below what the container holds now.
+                    raise Conflict(f"container {self.id!r}: {exc.runc_message}") from None
+                raise
+            self.resources = overlay(self.resources, change)
+            if self._oom is None and memory_limited(self.resources) and self.init is not None:
+                # Its own cgroup can kill it for memory now: watch for that too.
+                self._watch_memory(self.init.pid, True)
+                if self._oom is not None and self._nursery is not None:
+                    self._nursery.start_soon(self._watch_oom, self._oom)
+            self._ctx.events.publish("update", self.id)
+            self.save()
+
+    async def process_ids(self) -> list[int]:
+        """Every process in the container's cgroup (``runc ps``), not only those we started."""
+        self._require_live("list the processes of")
+        return await self._runtime_step("list the processes of", self._ctx.runtime.ps(self.id))
+
+    def _check_checkpointable(self, action: str = "checkpoint") -> None:
+        execs = [pid for pid in self.processes if self.init is None or pid != self.init.pid]
+        if execs:
+            # CRIU dumps the tree under the init; an exec'd process hangs off the keeper
+            # (outside the container), so it would be lost without a word. Podman refuses too.
+            listed = ", ".join(str(pid) for pid in execs)
+            raise Conflict(
+                f"cannot {action} container {self.id!r} while processes started with exec"
+                f" are running (pids {listed}): CRIU dumps only the init's process tree."
+                " Wait for them to exit or signal them first"
+            )
+        assert self.init is not None
+        if procfs.state(self.init.pid) == "T":
+            # CRIU cannot seize a process stopped by SIGSTOP: runc would hang to its deadline.
+            raise Conflict(
+                f"cannot {action} container {self.id!r}: its init is stopped by a signal"
+                " (SIGSTOP); send it SIGCONT first"
+            )
+
+    async def checkpoint(
+        self, name: str, options: CriuOptions, *, exit: bool, deadline: float
+    ) -> CheckpointInfo:
         async with self.lock:
             self._require_live("checkpoint")
-            execs = [pid for pid in self.processes if self.init is None or pid != self.init.pid]
-            if execs:
-                # CRIU dumps the tree under the init; an exec'd process hangs off the keeper
-                # (outside the container), so it would be lost without a word. Podman refuses too.
-                listed = ", ".join(str(pid) for pid in execs)
-                raise Conflict(
-                    f"cannot checkpoint container {self.id!r} while processes started with exec"
-                    f" are running (pids {listed}): CRIU dumps only the init's process tree."
-                    " Wait for them to exit or signal them first"
-                )
-            assert self.init is not None
-            if procfs.state(self.init.pid) == "T":
-                # CRIU cannot seize a process stopped by SIGSTOP: runc would hang to its deadline.
-                raise Conflict(
-                    f"cannot checkpoint container {self.id!r}: its init is stopped by a signal"
-                    " (SIGSTOP); send it SIGCONT first"
-                )
+            self._check_checkpointable()
             was_paused = self.status is Status.PAUSED
             if exit:
                 self._checkpoint_exit = trio.Event()
@@ -595,7 +657,8 @@ class Container:
                 info = await criu.dump(
                     self._ctx.runtime, self.id, self.bundle, self.dir, name, options,
                     exit=exit, was_paused=was_paused, cleanup_timeout=self._ctx.cleanup_timeout,
-                    gone=self._init_gone,
+                    gone=self._init_gone, deadline=deadline,
+                    progress=CriuProgress(self._ctx.events, self.id, name),
                 )  # fmt: skip
             finally:
                 if self._checkpoint_exit is not None:
@@ -642,23 +705,33 @@ class Container:
         async with self.lock:
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")
+            self._begin_delete()
             try:
                 await self.stop(timeout)
             except RuntimeTimeout as exc:
                 # Not dead after SIGKILL (frozen behind our back?): runc delete --force
                 # freezes, kills and thaws the whole cgroup, which settles it.
                 log.warning("%s; forcing", exc.message)
-            # --force kills what the init's death left (a container without its own pid
-            # namespace keeps its other processes); then let their watchers see them go.
-            await self._ctx.runtime.delete(self.id, force=True)
-            with trio.move_on_after(_DRAIN_SECONDS):
-                for process in list(self.processes.values()):
-                    await process.exited.wait()
-                await self.output_finished.wait()
-            info = self.info()
-            await self.forget()
-            self._ctx.events.publish("delete", self.id)
-            return info
+            return await self._remove()
+
+    def _begin_delete(self) -> None:
+        self.deleting = True
+        self.save()  # a server that dies from here on leaves the next one to finish it
+        for draining in self._draining:
+            draining.cancel()
+
+    async def _remove(self) -> ContainerInfo:
+        """runc delete --force (what is left is killed), then forget the container."""
+        # --force kills what the init's death left (a container without its own pid
+        # namespace keeps its other processes); then let their watchers see them go.
+        await self._ctx.runtime.delete(self.id, force=True)
+        with trio.move_on_after(_DRAIN_SECONDS):
+            for process in list(self.processes.values()):
+                await process.exited.wait()
+        info = self.info()
+        await self.forget()
+        self._ctx.events.publish("delete", self.id)
+        return info
 
     async def forget(self, *, keep_log: bool = False) -> None:
         """End the task tree and remove the container's files (runc is done with it)."""
@@ -671,6 +744,15 @@ class Container:
         self._ctx.journal.remove(self.id)
         if not keep_log:
             remove_directory(self.dir)
+
+    @contextlib.asynccontextmanager
+    async def moving(self) -> AsyncIterator[Moving]:
+        """Hold the container for a migration: no other command runs on it until the block
+        ends. What the migration does to it goes through the :class:`Moving` it is given."""
+        async with self.lock:
+            self._require_live("migrate")
+            self._check_checkpointable("migrate")
+            yield Moving(self)
 
     def mark_stopped(self, exit_status: int) -> None:
         """For a record whose container ended while no server ran: no tree is started."""
@@ -775,3 +857,62 @@ async def _kill_from_pid_file(pid_file: Path) -> None:
         finally:
             trio.lowlevel.notify_closing(pidfd)
             os.close(pidfd)
+
+
+class Moving:
+    """A container held for a migration (:meth:`Container.moving`): its lock is taken."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        #: Paused by the migration (and so to be resumed if it fails).
+        self.frozen = False
+
+    async def pre_dump(self, name: str, parent: str | None) -> None:
+        """A pre-copy round into ``{bundle}/checkpoints/{name}`` while the container runs."""
+        c = self.container
+        await criu.pre_dump(
+            c._ctx.runtime, c.id, c.bundle, c.dir, name, parent,
+            deadline=c._ctx.checkpoint_timeout,
+        )  # fmt: skip
+
+    async def freeze(self) -> None:
+        """Pause the container (if it is not paused already): the downtime begins."""
+        c = self.container
+        if c.status is Status.PAUSED:
+            return
+        await c._runtime_step("pause", c._ctx.runtime.pause(c.id))
+        c.status = Status.PAUSED
+        self.frozen = True
+        c._ctx.events.publish("pause", c.id)
+        c.save()
+
+    async def thaw(self) -> None:
+        """Resume what :meth:`freeze` paused (a migration that failed)."""
+        if self.frozen:
+            await self.container._resume()
+            self.frozen = False
+
+    async def dump(
+        self, name: str, options: CriuOptions, parent: str | None, *, reserved: bool
+    ) -> CheckpointInfo:
+        """Checkpoint the frozen container into ``{bundle}/checkpoints/{name}``; it stays
+        frozen (CRIU leaves it as it found it)."""
+        c = self.container
+        memory = None if parent is None else MemoryCopy(parent=parent_path(parent))
+        info = await criu.dump(
+            c._ctx.runtime, c.id, c.bundle, c.dir, name, options, exit=False,
+            was_paused=True, cleanup_timeout=c._ctx.cleanup_timeout, gone=c._init_gone,
+            reserved=reserved, memory=memory, deadline=c._ctx.checkpoint_timeout,
+            progress=CriuProgress(c._ctx.events, c.id, name),
+        )  # fmt: skip
+        c._ctx.events.publish("checkpoint", c.id)
+        return info
+
+    async def end(self) -> ContainerInfo:
+        """The container runs elsewhere now: kill it where it is frozen and forget it. runc
+        kill --all freezes, kills and thaws: the processes die without running another
+        instruction here (a SIGKILL to one frozen process would wait for a thaw)."""
+        c = self.container
+        c._begin_delete()
+        await c._ctx.runtime.kill(c.id, signal.SIGKILL, all_processes=True)
+        return await c._remove()

@@ -2,7 +2,9 @@
 
 What the container's lifecycle does not need to know lives here: the checkpoint directory's
 reservation and commit, CRIU's work dir and the tail of its log in errors, thawing a container
-that a failed dump left frozen, and setting a restored container's loopback up.
+that a failed dump left frozen, and restoring through the private bundle of
+:mod:`~containerd_trio.restore_net` (the loopback up before CRIU restores sockets; a cgroup of
+its own for a migrated container).
 """
 
 from __future__ import annotations
@@ -10,16 +12,18 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import trio
 
 from . import checkpoints
 from .checkpoints import CheckpointInfo
+from .criu_progress import CriuProgress
 from .errors import DaemonError, RuntimeFailure
 from .keeperlink import CustodyRequest
-from .netns import has_own_network_namespace, set_loopback_up
-from .runtime import CriuOptions, Runc, RuncError, Started
+from .restore_net import prepare_restore
+from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +40,28 @@ async def dump(
     was_paused: bool,
     cleanup_timeout: float,
     gone: Callable[[], Awaitable[bool]],
+    deadline: float,
+    progress: CriuProgress,
+    reserved: bool = False,
+    memory: MemoryCopy | None = None,
 ) -> CheckpointInfo:
     """Checkpoint into ``{bundle}/checkpoints/{name}``; ``exit`` stops the container after.
 
-    ``gone`` tells whether a failure came from the container stopping under the dump.
+    ``gone`` tells whether a failure came from the container stopping under the dump;
+    ``deadline`` is the seconds the dump may take; ``progress`` reports its course.
+    ``reserved``: the caller made the directory (:func:`checkpoints.reserve`) already; it is
+    removed if the dump fails, as one made here. ``memory``: the final dump of pre-copy
+    rounds (its ``parent``); for a round itself, see :func:`pre_dump`.
     """
-    image = checkpoints.reserve(bundle, name)
+    image = checkpoints.image_path(bundle, name) if reserved else checkpoints.reserve(bundle, name)
     work = directory / f"criu-dump-{name}"
     work.mkdir(parents=True, exist_ok=True)
     try:
-        await runtime.checkpoint(container_id, image, work, options, leave_running=not exit)
+        await progress.dump(
+            image, work, deadline,
+            partial(runtime.checkpoint, container_id, image, work, options,
+                    leave_running=not exit, memory=memory, deadline=deadline),
+        )  # fmt: skip
     except BaseException as exc:
         checkpoints.discard(image)
         if not was_paused:
@@ -67,6 +83,38 @@ async def dump(
     return info
 
 
+async def pre_dump(
+    runtime: Runc,
+    container_id: str,
+    bundle: Path,
+    directory: Path,
+    name: str,
+    parent: str | None,
+    *,
+    deadline: float,
+) -> None:
+    """A pre-copy round: the container's memory into ``{bundle}/checkpoints/{name}`` while it
+    runs on (only what changed since the round ``parent``, if given). No metadata: the
+    images are only the parent of a later dump. Needs the kernel's dirty-page tracking
+    (:func:`containerd_trio.precopy.probe`). ``deadline``: the seconds it may take."""
+    image = checkpoints.reserve(bundle, name)
+    work = directory / f"criu-dump-{name}"
+    work.mkdir(parents=True, exist_ok=True)
+    memory = MemoryCopy(pre_dump=True, parent=None if parent is None else parent_path(parent))
+    try:
+        await runtime.checkpoint(
+            container_id, image, work, CriuOptions(), leave_running=True, memory=memory,
+            deadline=deadline,
+        )  # fmt: skip
+    except BaseException as exc:
+        checkpoints.discard(image)
+        if isinstance(exc, RuncError):
+            raise with_criu_log(exc, work, "dump.log") from None
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 async def restore(
     runtime: Runc,
     container_id: str,
@@ -75,30 +123,37 @@ async def restore(
     name: str,
     pid_file: Path,
     custody: CustodyRequest,
-    cleanup_timeout: float,
+    *,
+    deadline: float,
+    progress: CriuProgress,
+    cgroups_path: str | None = None,
 ) -> Started:
-    """Restore from ``{bundle}/checkpoints/{name}`` with the same CRIU options as the dump."""
+    """Restore from ``{bundle}/checkpoints/{name}`` with the same CRIU options as the dump,
+    within ``deadline`` seconds; ``progress`` reports its course.
+
+    The restore goes through the private bundle of :func:`prepare_restore` when the container
+    needs one (its own network namespace, or ``cgroups_path``): it is made in ``directory``
+    and stays there, since runc names it as the container's bundle, until the container's
+    directory is removed; a failed restore removes it at once.
+    """
     info = checkpoints.load(bundle, name)
+    image = checkpoints.image_path(bundle, name)
+    plan = prepare_restore(bundle, directory, cgroups_path=cgroups_path)
     work = directory / "criu-restore"
     work.mkdir(parents=True, exist_ok=True)
     try:
-        started = await runtime.restore(
-            container_id, bundle, checkpoints.image_path(bundle, name), work, pid_file, custody,
-            info.criu_options,
+        return await progress.restore(
+            image, work, deadline,
+            partial(runtime.restore, container_id, plan.bundle, image, work, pid_file, custody,
+                    info.criu_options, deadline=deadline),
         )  # fmt: skip
-    except RuncError as exc:
-        raise with_criu_log(exc, work, "restore.log") from None
+    except BaseException as exc:
+        plan.cleanup()
+        if isinstance(exc, RuncError):
+            raise with_criu_log(exc, work, "restore.log") from None
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if has_own_network_namespace(started.pid):
-        # runc leaves a restored container's loopback down (criu#590). Shielded: the container
-        # runs now, and must be registered whatever happens.
-        with trio.move_on_after(cleanup_timeout, shield=True):
-            try:
-                await set_loopback_up(started.pid)
-            except OSError as exc:
-                log.warning("restored container %s: loopback stays down: %s", container_id, exc)
-    return started
 
 
 async def _thaw_if_frozen(runtime: Runc, container_id: str) -> None:

@@ -70,6 +70,12 @@ class RuntimeFailure(DaemonError):
     status = 500
 
 
+class BadGateway(DaemonError):
+    """A migration's target daemon could not be reached, or refused; the message says which."""
+
+    status = 502
+
+
 class ShuttingDown(DaemonError):
     """The daemon is shutting down."""
 

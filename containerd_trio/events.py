@@ -38,7 +38,19 @@ EVENT_TYPES = (
     "oom",
     "log-paused",
     "log-resumed",
+    "update",
+    # A checkpoint's and a restore's course, with sizes and times (criu_progress.py).
+    "checkpoint-started",
+    "checkpoint-progress",
+    "checkpoint-done",
+    "checkpoint-failed",
+    "restore-started",
+    "restore-done",
+    "restore-failed",
 )
+
+#: The fields every event has; an event's ``detail`` adds others (never these).
+_BASE_FIELDS = ("type", "id", "pid", "status", "timestamp")
 
 
 @attrs.frozen
@@ -48,6 +60,8 @@ class Event:
     timestamp_ns: int
     pid: int | None = None
     status: int | None = None
+    #: Fields of some types only (a checkpoint's name, sizes, times), as they go on the wire.
+    detail: dict[str, Any] | None = attrs.field(default=None, eq=False)
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"type": self.type, "id": self.id}
@@ -55,6 +69,8 @@ class Event:
             body["pid"] = self.pid
         if self.status is not None:
             body["status"] = self.status
+        if self.detail:
+            body.update(self.detail)
         body["timestamp"] = timestamps.format_ns(self.timestamp_ns)
         return body
 
@@ -69,6 +85,7 @@ class Event:
             timestamp_ns=timestamps.parse_ns(str(body["timestamp"])),
             pid=body.get("pid"),
             status=body.get("status"),
+            detail={k: v for k, v in body.items() if k not in _BASE_FIELDS} or None,
         )
 
 
@@ -120,7 +137,7 @@ class EventBus:
         self.closed = False
         if path is not None:
             self._load(path)
-            self._file = AppendFile(str(path))
+            self._file = AppendFile(str(path), reserve=256 * 1024)
             try:
                 self._file.open()
             except OSError as exc:
@@ -154,6 +171,7 @@ class EventBus:
         pid: int | None = None,
         status: int | None = None,
         at_ns: int | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> Event:
         """``at_ns``: when it happened, if not now (an exit the keeper saw while no server ran).
 
@@ -163,7 +181,9 @@ class EventBus:
         """
         stamp = max(timestamps.now_ns() if at_ns is None else at_ns, self._last_ns + 1)
         self._last_ns = stamp
-        event = Event(type=type, id=container_id, timestamp_ns=stamp, pid=pid, status=status)
+        event = Event(
+            type=type, id=container_id, timestamp_ns=stamp, pid=pid, status=status, detail=detail
+        )
         self._events.append(event)
         self._persist(event)
         for channel, (wanted, types) in list(self._subscribers.items()):

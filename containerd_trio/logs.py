@@ -29,6 +29,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from .appendfile import end_of_last_line
 from .logfile import LOG_NAME, ROTATED_NAME, STREAMS, record_prefix
 from .timestamps import format_ns
 
@@ -143,7 +144,7 @@ class _Chain:
         for position in range(len(self.files) - 1, -1, -1):
             file = self.files[position]
             size = os.fstat(file.fd).st_size
-            end = _last_newline(file.fd, size)
+            end = end_of_last_line(file.fd, size)
             if count == 0:
                 break
             for line in _lines_backwards(file.fd, end):
@@ -154,7 +155,7 @@ class _Chain:
             if len(found) == count:
                 break
         for file in self.files:
-            file.offset = _last_newline(file.fd, os.fstat(file.fd).st_size)
+            file.offset = end_of_last_line(file.fd, os.fstat(file.fd).st_size)
         while len(self.files) > 1:
             self._done.append(self.files.popleft())
         return list(found)
@@ -164,19 +165,6 @@ class _Chain:
             os.close(file.fd)
         self.files.clear()
         self._done.clear()
-
-
-def _last_newline(fd: int, size: int) -> int:
-    """The offset just past the file's last whole record."""
-    end = size
-    while end > 0:
-        start = max(0, end - 65536)
-        block = os.pread(fd, end - start, start)
-        at = block.rfind(b"\n")
-        if at >= 0:
-            return start + at + 1
-        end = start
-    return 0
 
 
 def _lines_backwards(fd: int, end: int, block_size: int = 256 * 1024) -> Iterator[bytes]:

@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from . import procfs
+from .keeper import LOGGER_MODULE
 from .model import Status
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -74,18 +75,9 @@ class _Helpers(Collector):
         if self._keeper is None:
             return found
         found["keeper"] = self._keeper
-        try:
-            with open(f"/proc/{self._keeper}/task/{self._keeper}/children") as listing:
-                children = listing.read().split()
-        except OSError:
-            return found
-        for child in children:
-            try:
-                with open(f"/proc/{child}/cmdline", "rb") as cmdline:
-                    if b"containerd_trio.keeper._logger" in cmdline.read():
-                        found["logger"] = int(child)
-            except OSError:
-                continue
+        logger = procfs.child_running(self._keeper, LOGGER_MODULE.encode())
+        if logger is not None:
+            found["logger"] = logger
         return found
 
     def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:

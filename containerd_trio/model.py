@@ -14,7 +14,12 @@ from .validation import (
     ABSOLUTE_PATH,
     CONSOLE_DIMENSION,
     CONTAINER_ID,
+    CPU_PERIOD,
+    CPU_QUOTA,
+    CPU_SHARES,
     ENVIRONMENT,
+    MEMORY_LIMIT,
+    PIDS_LIMIT,
     PROGRAM,
     UNIX_ID,
     UNIX_IDS,
@@ -129,6 +134,53 @@ class ContainerState:
 
 
 @attrs.frozen
+class MemoryResources:
+    limit: int | None = attrs.field(
+        default=None,
+        validator=MEMORY_LIMIT,
+        metadata=doc("The memory limit in bytes (the kernel counts whole pages); -1: none."),
+    )
+
+
+@attrs.frozen
+class CpuResources:
+    shares: int | None = attrs.field(
+        default=None,
+        validator=CPU_SHARES,
+        metadata=doc("The CPU weight against other cgroups (1024 is the kernel's default)."),
+    )
+    quota: int | None = attrs.field(
+        default=None,
+        validator=CPU_QUOTA,
+        metadata=doc("Microseconds of CPU per period (50000 of 100000: half a CPU); -1: none."),
+    )
+    period: int | None = attrs.field(
+        default=None,
+        validator=CPU_PERIOD,
+        metadata=doc("The period of the quota, in microseconds (the kernel's default: 100000)."),
+    )
+
+
+@attrs.frozen
+class PidsResources:
+    limit: int | None = attrs.field(
+        default=None,
+        validator=PIDS_LIMIT,
+        metadata=doc("How many processes (and threads) the container may hold; -1: no limit."),
+    )
+
+
+@attrs.frozen
+class Resources:
+    """Cgroup limits, in the shape of the OCI bundle's ``linux.resources``; a limit left out is
+    not set (or, in an update, left as it is)."""
+
+    memory: MemoryResources | None = None
+    cpu: CpuResources | None = None
+    pids: PidsResources | None = None
+
+
+@attrs.frozen
 class ContainerInfo:
     """A container as the daemon lists it."""
 
@@ -140,6 +192,42 @@ class ContainerInfo:
     )
     created_at: str = attrs.field(metadata=doc("RFC 3339 with nanoseconds.", format="date-time"))
     labels: dict[str, str] = attrs.Factory(dict)
+    resources: Resources = attrs.field(
+        factory=lambda: Resources(),
+        metadata=doc(
+            "The cgroup limits in force: the bundle's linux.resources, with each update"
+            " (PATCH with resources) laid over them."
+        ),
+    )
+
+
+@attrs.frozen
+class TopProcess:
+    """A process in the container, as ``ps -ef`` on the host shows it."""
+
+    pid: int = attrs.field(metadata=doc("Its pid, as the host sees it."))
+    ppid: int = attrs.field(metadata=doc("Its parent's pid, as the host sees it."))
+    uid: int = attrs.field(metadata=doc("Its real user id, as the host sees it."))
+    user: str = attrs.field(metadata=doc("That user's name on the host, or the uid."))
+    cpu_percent: int = attrs.field(
+        metadata=doc("ps's C: CPU time over its lifetime, in percent of one CPU (at most 99).")
+    )
+    started_at: str = attrs.field(metadata=doc("When it started (RFC 3339).", format="date-time"))
+    cpu_seconds: float = attrs.field(metadata=doc("User and system CPU time it used."))
+    args: list[str] = attrs.field(
+        metadata=doc("Its command line; empty for a zombie (then see command).")
+    )
+    command: str = attrs.field(metadata=doc("The kernel's name of its program (comm)."))
+    tty: str | None = attrs.field(
+        default=None, metadata=doc("Its controlling terminal (pts/0); left out if none.")
+    )
+
+
+@attrs.frozen
+class ContainerTop:
+    """Every process in the container's cgroup (runc ps), whoever started it, oldest first."""
+
+    processes: list[TopProcess]
 
 
 @attrs.frozen

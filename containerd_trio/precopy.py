@@ -19,7 +19,8 @@ Two ways to shorten the freeze, both through runc:
   4 MiB (``F_SETPIPE_SZ``), which takes ``CAP_SYS_RESOURCE`` or ``fs.pipe-max-size`` of at
   least that; without either, the serving fails ("page-pipe: splice: Bad file descriptor").
 
-:class:`MemoryCopy` is the options record for runc (beside
+:class:`~containerd_trio.runtime.MemoryCopy` is the options record that
+:meth:`~containerd_trio.runtime.Runc.checkpoint` and ``restore`` take (beside
 :class:`~containerd_trio.runtime.CriuOptions`), :func:`probe` says what this machine can do and
 why not, :func:`lazy_pages_daemon` is the target's side of post-copy.
 """
@@ -33,100 +34,10 @@ import attrs
 import trio
 
 from .children import run_child
-from .runtime import CriuOptions, Runc, Stdio, take_pid_file
 
 #: The pipe CRIU's page server asks for to serve lazy pages (PIPE_MAX_SIZE, a power of two).
 LAZY_PIPE_BYTES = 4 << 20
 _CAP_SYS_RESOURCE = 24
-
-
-def parent_path(parent: str) -> str:
-    """``--parent-path`` for a parent image directory beside the new one (runc wants it
-    relative to ``--image-path``)."""
-    return f"../{parent}"
-
-
-@attrs.frozen
-class MemoryCopy:
-    """What ``runc checkpoint`` (and ``runc restore``) add for pre-copy or post-copy."""
-
-    #: ``--pre-dump``: memory only, the container runs on (a pre-copy round).
-    pre_dump: bool = False
-    #: ``--parent-path``: the previous round's images, relative to this one's (see
-    #: :func:`parent_path`); only the pages changed since are written.
-    parent: str | None = None
-    #: ``--lazy-pages``: leave the memory for a ``criu lazy-pages`` daemon to fetch.
-    lazy_pages: bool = False
-    #: ``--page-server ADDRESS:PORT``: where the source serves the lazy pages.
-    page_server: str | None = None
-    #: ``--status-fd``: CRIU writes one byte there once it serves pages.
-    status_fd: int | None = None
-
-    def __attrs_post_init__(self) -> None:
-        if self.pre_dump and self.lazy_pages:
-            raise ValueError("a pre-dump cannot be lazy")
-
-    def checkpoint_flags(self) -> list[str]:
-        flags = []
-        if self.pre_dump:
-            flags.append("--pre-dump")
-        if self.parent is not None:
-            flags += ["--parent-path", self.parent]
-        if self.lazy_pages:
-            flags.append("--lazy-pages")
-        if self.page_server is not None:
-            flags += ["--page-server", self.page_server]
-        if self.status_fd is not None:
-            flags += ["--status-fd", str(self.status_fd)]
-        return flags
-
-    def restore_flags(self) -> list[str]:
-        return ["--lazy-pages"] if self.lazy_pages else []
-
-
-async def checkpoint(
-    runtime: Runc,
-    container_id: str,
-    image_path: Path,
-    work_path: Path,
-    options: CriuOptions,
-    memory: MemoryCopy,
-    *,
-    leave_running: bool = False,
-) -> None:
-    """``runc checkpoint`` with the memory flags: what :meth:`Runc.checkpoint` does, plus
-    ``memory`` (to be folded into it). A pre-dump always leaves the container running."""
-    args = ["--image-path", str(image_path), "--work-path", str(work_path), *options.flags()]
-    args += memory.checkpoint_flags()
-    if leave_running and not memory.pre_dump:
-        args.append("--leave-running")
-    fds = {} if memory.status_fd is None else {memory.status_fd: memory.status_fd}
-    await runtime._call("checkpoint", [*args, container_id], fds=fds)
-
-
-async def restore(
-    runtime: Runc,
-    container_id: str,
-    bundle: Path,
-    image_path: Path,
-    work_path: Path,
-    pid_file: Path,
-    stdio: Stdio,
-    options: CriuOptions,
-    memory: MemoryCopy,
-) -> int:
-    """``runc restore -d`` with the memory flags (``--lazy-pages``): what :meth:`Runc.restore`
-    does, plus ``memory`` (to be folded into it). Returns the restored init's pid."""
-    await runtime._call(
-        "restore",
-        [
-            "--detach", "--bundle", str(bundle), "--image-path", str(image_path),
-            "--work-path", str(work_path), "--pid-file", str(pid_file), *options.flags(),
-            *memory.restore_flags(), container_id,
-        ],
-        stdio=stdio,
-    )  # fmt: skip
-    return take_pid_file(pid_file)
 
 
 @attrs.frozen

@@ -79,3 +79,16 @@ def children(pid: int | str = "self") -> set[int]:
         except OSError:
             continue
     return found
+
+
+def child_running(parent: int, marker: bytes) -> int | None:
+    """The child of ``parent`` whose command line holds ``marker`` (the keeper's logger, its
+    server), or None."""
+    for child in children(parent):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as cmdline:
+                if marker in cmdline.read():
+                    return child
+        except OSError:
+            continue
+    return None

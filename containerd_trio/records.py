@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 #: than a floor, so that a few containers do not mean constant rewrites).
 _COMPACT_FACTOR = 4
 _COMPACT_FLOOR = 1000
+#: Room kept allocated ahead of the journal's end (see AppendFile): a few thousand records.
+_RESERVE = 1024 * 1024
 
 
 @attrs.frozen
@@ -49,6 +51,8 @@ class ProcessStart:
 class ContainerRecord:
     container: ContainerInfo
     start_times: list[ProcessStart] = attrs.Factory(list)
+    #: A delete began: if the server dies before it ends, the next one finishes it.
+    deleting: bool = False
 
 
 class RecordJournal:
@@ -57,7 +61,7 @@ class RecordJournal:
         #: id -> the record's journal line, in the order the containers were first put.
         self._live: dict[str, bytes] = {}
         self._lines = 0
-        self._file = AppendFile(str(path))
+        self._file = AppendFile(str(path), reserve=_RESERVE)
 
     def load(self) -> list[ContainerRecord]:
         """Replay the journal: the last record of every container not removed, oldest first.

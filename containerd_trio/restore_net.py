@@ -16,6 +16,11 @@ the original one. What did not work, and why, is in docs/checkpoint.md ("TCP con
 
 A container on the host's network, or in a network namespace named by ``path`` (which runc
 dumps as external and CRIU joins on restore as it is), needs nothing: the plan is the bundle.
+
+The same private copy gives a migrated container a cgroup of its own on the target
+(``cgroups_path``): runc names a container's cgroups after its id unless ``linux.cgroupsPath``
+says otherwise, so two daemons of one machine moving a container between them would otherwise
+restore it into the cgroup the source's (frozen) container still holds.
 """
 
 from __future__ import annotations
@@ -83,9 +88,12 @@ def needs_loopback_hook(config: dict[str, Any]) -> bool:
     return any(ns.get("type") == "network" and not ns.get("path") for ns in namespaces)
 
 
-def restore_config(config: dict[str, Any], bundle: Path) -> dict[str, Any]:
+def restore_config(
+    config: dict[str, Any], bundle: Path, *, cgroups_path: str | None = None
+) -> dict[str, Any]:
     """The config to restore from a directory other than ``bundle``: same container, paths
-    made absolute, the loopback hook added (after the user's own hooks)."""
+    made absolute, the loopback hook added (after the user's own hooks) if it needs it, and
+    ``linux.cgroupsPath`` replaced if ``cgroups_path`` is given."""
     config = json.loads(json.dumps(config))  # a deep copy of plain JSON
     root = config.get("root")
     if not isinstance(root, dict) or not isinstance(root.get("path"), str):
@@ -97,14 +105,23 @@ def restore_config(config: dict[str, Any], bundle: Path) -> dict[str, Any]:
         is_bind = mount.get("type") == "bind" or "bind" in (mount.get("options") or [])
         if is_bind and isinstance(source, str) and not source.startswith("/"):
             mount["source"] = str(bundle / source)
-    hooks = config.setdefault("hooks", {})
-    hooks.setdefault("createRuntime", []).append(loopback_hook_entry())
+    if needs_loopback_hook(config):
+        hooks = config.setdefault("hooks", {})
+        hooks.setdefault("createRuntime", []).append(loopback_hook_entry())
+    if cgroups_path is not None:
+        linux = config.setdefault("linux", {})
+        if not isinstance(linux, dict):
+            raise InvalidRequest(f"{bundle / CONFIG_NAME} has a linux that is not an object")
+        linux["cgroupsPath"] = cgroups_path
     return config
 
 
-def prepare_restore(bundle: Path, work_dir: Path) -> RestorePlan:
+def prepare_restore(
+    bundle: Path, work_dir: Path, *, cgroups_path: str | None = None
+) -> RestorePlan:
     """Make what ``runc restore`` needs to restore the container of ``bundle`` with its
-    loopback up in time for CRIU; ``work_dir`` is the daemon's own (per-container) directory.
+    loopback up in time for CRIU (and in ``cgroups_path``, if given); ``work_dir`` is the
+    daemon's own (per-container) directory.
 
     Raises InvalidRequest if the bundle's config cannot be read.
     """
@@ -116,13 +133,14 @@ def prepare_restore(bundle: Path, work_dir: Path) -> RestorePlan:
         raise InvalidRequest(f"cannot read the bundle's config {config_path}: {exc}") from None
     if not isinstance(config, dict):
         raise InvalidRequest(f"{config_path} is not a JSON object")
-    if not needs_loopback_hook(config):
+    if not needs_loopback_hook(config) and cgroups_path is None:
         return RestorePlan(bundle=bundle)
     private = work_dir.absolute() / PRIVATE_BUNDLE_NAME
     shutil.rmtree(private, ignore_errors=True)  # a leftover of a restore that was killed
     private.mkdir(parents=True)
     try:
-        (private / CONFIG_NAME).write_text(json.dumps(restore_config(config, bundle)))
+        document = restore_config(config, bundle, cgroups_path=cgroups_path)
+        (private / CONFIG_NAME).write_text(json.dumps(document))
     except BaseException:
         shutil.rmtree(private, ignore_errors=True)
         raise

@@ -5,9 +5,11 @@ runc's errors are read from its own JSON log (``--log ... --log-format json``) i
 guessed from stderr. The log goes to a memfd per call, so concurrent calls never share a file
 and nothing is left on disk.
 
-Every call runs under the configured deadline. A runc process that passes it is killed at once
-(SIGKILL: runc has nothing to flush) and the caller gets :class:`RuntimeTimeout`; undoing what
-the call half-made is the caller's business, because only the caller knows what it was.
+Every call runs under the configured deadline, except checkpoint and restore, whose time grows
+with the container's memory: their callers give each its own. A runc process that passes its
+deadline is killed at once (SIGKILL: runc has nothing to flush) and the caller gets
+:class:`RuntimeTimeout`; undoing what the call half-made is the caller's business, because only
+the caller knows what it was.
 A capacity limiter bounds how many runc processes run at once: past a few per core they only
 thrash each other.
 
@@ -86,6 +88,53 @@ class CriuOptions:
         if self.shell_job:
             flags.append("--shell-job")
         return flags
+
+
+def parent_path(parent: str) -> str:
+    """``--parent-path`` for a parent image directory beside the new one (runc wants it
+    relative to ``--image-path``)."""
+    return f"../{parent}"
+
+
+@attrs.frozen
+class MemoryCopy:
+    """How ``runc checkpoint`` (and ``runc restore``) copy memory, when not all at once in the
+    final freeze: pre-copy rounds, or post-copy (lazy pages). See :mod:`containerd_trio.precopy`
+    for what each needs of the kernel, and how to ask whether this machine has it."""
+
+    #: ``--pre-dump``: memory only, the container runs on (a pre-copy round).
+    pre_dump: bool = False
+    #: ``--parent-path``: the previous round's images, relative to this one's (see
+    #: :func:`parent_path`); only the pages changed since are written.
+    parent: str | None = None
+    #: ``--lazy-pages``: leave the memory for a ``criu lazy-pages`` daemon to fetch.
+    lazy_pages: bool = False
+    #: ``--page-server ADDRESS:PORT``: where the source serves the lazy pages.
+    page_server: str | None = None
+    #: ``--status-fd``: CRIU writes one byte there once it serves pages (runc gets it as the
+    #: same number).
+    status_fd: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.pre_dump and self.lazy_pages:
+            raise ValueError("a pre-dump cannot be lazy")
+
+    def checkpoint_flags(self) -> list[str]:
+        flags = []
+        if self.pre_dump:
+            flags.append("--pre-dump")
+        if self.parent is not None:
+            flags += ["--parent-path", self.parent]
+        if self.lazy_pages:
+            flags.append("--lazy-pages")
+        if self.page_server is not None:
+            flags += ["--page-server", self.page_server]
+        if self.status_fd is not None:
+            flags += ["--status-fd", str(self.status_fd)]
+        return flags
+
+    def restore_flags(self) -> list[str]:
+        return ["--lazy-pages"] if self.lazy_pages else []
 
 
 class RuncError(RuntimeFailure):
@@ -186,8 +235,12 @@ class Runc:
         pid_file: Path,
         io: ProcessIO,
         options: CriuOptions,
+        memory: MemoryCopy | None = None,
+        *,
+        deadline: float | None = None,
     ) -> Started:
-        """``runc restore -d`` from a checkpoint image: the restored init."""
+        """``runc restore -d`` from a checkpoint image: the restored init. ``deadline``: seconds
+        it may take instead of the configured deadline of every call."""
         args = [
             "--detach",
             "--bundle", str(bundle),
@@ -195,10 +248,11 @@ class Runc:
             "--work-path", str(work_path),
             "--pid-file", str(pid_file),
             *options.flags(),
+            *(memory.restore_flags() if memory is not None else []),
             *_console(io),
             container_id,
         ]  # fmt: skip
-        return await self._create("restore", args, pid_file, io)
+        return await self._create("restore", args, pid_file, io, deadline=deadline)
 
     async def checkpoint(
         self,
@@ -208,11 +262,34 @@ class Runc:
         options: CriuOptions,
         *,
         leave_running: bool,
+        memory: MemoryCopy | None = None,
+        deadline: float | None = None,
     ) -> None:
+        """``runc checkpoint``; with ``memory``, a pre-copy round or a lazy dump (a pre-dump
+        always leaves the container running); ``deadline`` as for :meth:`restore`."""
         args = ["--image-path", str(image_path), "--work-path", str(work_path), *options.flags()]
-        if leave_running:
+        fds: dict[int, int] = {}
+        if memory is not None:
+            args += memory.checkpoint_flags()
+            if memory.status_fd is not None:
+                fds[memory.status_fd] = memory.status_fd
+        if leave_running and not (memory is not None and memory.pre_dump):
             args.append("--leave-running")
-        await self._call("checkpoint", [*args, container_id])
+        await self._call("checkpoint", [*args, container_id], fds=fds, deadline=deadline)
+
+    async def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        """``runc update -r``: change the cgroup limits of a running (or paused) container.
+
+        ``resources`` is an OCI ``linux.resources`` object; runc leaves the limits it does not
+        name as they are. It goes to runc through a memfd, as an exec's process document does.
+        """
+        document = os.memfd_create("runc-update-resources", os.MFD_CLOEXEC)
+        try:
+            os.write(document, json.dumps(resources).encode())
+            args = ["--resources", f"/proc/self/fd/{_DOCUMENT_FD}", container_id]
+            await self._call("update", args, fds={_DOCUMENT_FD: document})
+        finally:
+            os.close(document)
 
     async def pause(self, container_id: str) -> None:
         await self._call("pause", [container_id])
@@ -245,6 +322,12 @@ class Runc:
             raise
         result: dict[str, Any] = json.loads(out)
         return result
+
+    async def ps(self, container_id: str) -> list[int]:
+        """``runc ps``: the pid (as the host sees it) of every process in the container's
+        cgroup, whoever started it."""
+        out = await self._call("ps", ["--format", "json", container_id], capture=True)
+        return [int(pid) for pid in json.loads(out or b"null") or []]
 
     async def list(self) -> list[dict[str, Any]]:
         out = await self._call("list", ["--format", "json"], capture=True)
@@ -280,12 +363,16 @@ class Runc:
         pid_file: Path,
         io: ProcessIO,
         fds: dict[int, int] | None = None,
+        *,
+        deadline: float | None = None,
     ) -> Started:
         if isinstance(io, Stdio):
-            await self._call(command, args, stdio=io, fds=fds)
+            await self._call(command, args, stdio=io, fds=fds, deadline=deadline)
             pid = take_pid_file(pid_file)
             return Started(pid, procfs.start_time(pid))
-        result = await self._call(command, args, custody=io, fds=fds, pid_file=pid_file)
+        result = await self._call(
+            command, args, custody=io, fds=fds, pid_file=pid_file, deadline=deadline
+        )
         assert isinstance(result, SpawnResult)
         if result.pid is None:
             if result.master is not None:
@@ -303,9 +390,12 @@ class Runc:
         capture: bool = False,
         fds: dict[int, int] | None = None,
         pid_file: Path | None = None,
+        deadline: float | None = None,
     ) -> Any:
-        """Run one runc command under the deadline; its stdout (``capture``), or for a custody
-        spawn the keeper's :class:`SpawnResult`. Raises :class:`RuncError` if runc failed."""
+        """Run one runc command under the deadline (``deadline`` seconds if given, else the
+        configured one); its stdout (``capture``), or for a custody spawn the keeper's
+        :class:`SpawnResult`. Raises :class:`RuncError` if runc failed."""
+        seconds = self.timeout if deadline is None else deadline
         log_fd = os.memfd_create(f"runc-{command}-log", os.MFD_CLOEXEC)
         try:
             argv = [self.binary, "--root", str(self.root)]
@@ -320,7 +410,7 @@ class Runc:
                 stderr = b""
                 result: Any = b""
                 try:
-                    with trio.fail_after(self.timeout):
+                    with trio.fail_after(seconds):
                         if custody is not None:
                             if self.keeper is None:
                                 raise RuntimeFailure("no keeper to give the process to")
@@ -348,8 +438,7 @@ class Runc:
                     ok = returncode == 0
                 except trio.TooSlowError:
                     raise RuntimeTimeout(
-                        f"runc {command} did not finish within {self.timeout:g} seconds and was"
-                        " killed"
+                        f"runc {command} did not finish within {seconds:g} seconds and was killed"
                     ) from None
                 except OSError as exc:
                     raise _spawn_failure(self.binary, exc.strerror or str(exc)) from None

@@ -12,7 +12,9 @@ event and a metric.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -23,7 +25,7 @@ from typing import Any, TypeVar
 import outcome
 import trio
 
-from . import checkpoints, console, logs
+from . import checkpoints, console, logs, precopy
 from .adoption import Adoption
 from .bundle import check_config
 from .checkpoints import CheckpointInfo
@@ -41,10 +43,25 @@ from .keeperlink import KeeperLink, SpawnResult, Welcome
 from .logs import LogQuery, LogWatch
 from .machine import read_machine
 from .metrics import Metrics
-from .model import ContainerInfo, DaemonState, ExitInfo, ProcessInfo, ProcessSpec, Status
+from .migration.incoming import Incoming
+from .migration.model import MigrationStep
+from .migration.outgoing import Outgoing, Plan
+from .model import (
+    ContainerInfo,
+    ContainerTop,
+    DaemonState,
+    ExitInfo,
+    ProcessInfo,
+    ProcessSpec,
+    Resources,
+    Status,
+)
+from .precopy import MemoryFeatures
 from .process import ProcessTable
 from .records import RecordJournal
+from .resources import NAMES, is_empty
 from .runtime import CriuOptions, Runc
+from .top import read_processes
 from .validation import check_id
 
 log = logging.getLogger(__name__)
@@ -85,6 +102,9 @@ class Supervisor:
         self._commands = 0
         self._commands_done = trio.Event()
         self._journal = RecordJournal(config.journal_path)
+        #: Migrations into this daemon (the target's sessions).
+        self.incoming = Incoming(self)
+        self._memory_features: MemoryFeatures | None = None
         metrics.count_containers(self._count_by_status)
 
     # --- lifetime -------------------------------------------------------------------------------
@@ -108,6 +128,7 @@ class Supervisor:
                 pid_dir=self.config.pid_dir,
                 cleanup_timeout=self.config.runtime_timeout,
                 console_dir=console.socket_directory(self.config.state_dir),
+                checkpoint_timeout=self.config.checkpoint_timeout,
             )
             self.config.pid_dir.mkdir(parents=True, exist_ok=True)
             async with trio.open_nursery() as nursery:
@@ -115,6 +136,7 @@ class Supervisor:
                 await nursery.start(self.keeper.serve, self)
                 nursery.start_soon(self.log_watch.run)
                 nursery.start_soon(self._retry_full_disk)
+                nursery.start_soon(self.incoming.reap)
                 adoption = self._adoption = Adoption(
                     context, self.config, welcome, nursery, self._containers
                 )
@@ -153,8 +175,7 @@ class Supervisor:
 
         If the waiting handler is cancelled (its client went away), the command goes on.
         """
-        if self._shutting_down or self._nursery is None:
-            raise self._refusal()
+        nursery = self._command_begins()
         done = trio.Event()
         result: outcome.Outcome[T] | None = None
 
@@ -169,17 +190,26 @@ class Supervisor:
                 raise
             finally:
                 done.set()
-                self._commands -= 1
-                if self._commands == 0:
-                    self._commands_done.set()
+                self._command_ends()
 
-        self._commands += 1
-        if self._commands == 1:
-            self._commands_done = trio.Event()
-        self._nursery.start_soon(task)
+        nursery.start_soon(task)
         await done.wait()
         assert result is not None
         return result.unwrap()
+
+    def _command_begins(self) -> trio.Nursery:
+        """Count a command under way (a shutdown waits for it); the nursery to run it in."""
+        if self._shutting_down or self._nursery is None:
+            raise self._refusal()
+        self._commands += 1
+        if self._commands == 1:
+            self._commands_done = trio.Event()
+        return self._nursery
+
+    def _command_ends(self) -> None:
+        self._commands -= 1
+        if self._commands == 0:
+            self._commands_done.set()
 
     async def _retry_full_disk(self) -> None:
         while True:
@@ -260,14 +290,26 @@ class Supervisor:
         checkpoint: str | None = None,
         labels: Mapping[str, str] | None = None,
         stdin: bool = False,
+        timeout: float | None = None,
+        cgroups_path: str | None = None,
     ) -> ContainerInfo:
+        """Start a container, or restore it from ``checkpoint`` (within ``timeout`` seconds,
+        or the daemon's checkpoint deadline; ``cgroups_path``: a restore's cgroup instead of
+        the bundle's, a migration's)."""
         check_id(container_id)
+        if timeout is not None and checkpoint is None:
+            raise InvalidRequest(
+                "timeout is the deadline of a restore: give checkpoint too (a fresh start runs"
+                " under the daemon's runtime deadline)"
+            )
         bundle = _check_bundle(bundle_path)
         launch: Launch = Fresh(stdin=stdin)
         if checkpoint is not None:
             check_id(checkpoint, "checkpoint name")
             checkpoints.load(bundle, checkpoint)  # 404 now rather than after reserving the id
-            launch = Restore(checkpoint, stdin=stdin)
+            launch = Restore(
+                checkpoint, timeout or self.config.checkpoint_timeout, cgroups_path, stdin=stdin
+            )
         existing = self._containers.get(container_id)
         if existing is not None:
             if existing.status is Status.CREATED:
@@ -337,7 +379,12 @@ class Supervisor:
         return await container.wait_process(pid)
 
     async def update(
-        self, container_id: str, *, status: Status | None, signum: int | None
+        self,
+        container_id: str,
+        *,
+        status: Status | None = None,
+        signum: int | None = None,
+        resources: Resources | None = None,
     ) -> ContainerInfo:
         container = self.container(container_id)
         if signum is not None:
@@ -346,7 +393,20 @@ class Supervisor:
             await self._submit(container.pause)
         elif status is Status.RUNNING:
             await self._submit(container.resume)
+        if resources is not None:
+            if is_empty(resources):
+                raise InvalidRequest(
+                    f"resources names no limit to change: give one of {', '.join(NAMES)}"
+                )
+            await self._submit(container.update_resources, resources)
         return container.info()
+
+    async def top(self, container_id: str) -> ContainerTop:
+        """Every process in the container, whoever started it, as ``ps -ef`` shows them."""
+        container = self.container(container_id)
+        if container.status is Status.STOPPED:
+            raise Conflict(f"container {container_id!r} is stopped: it has no processes")
+        return ContainerTop(processes=read_processes(await container.process_ids()))
 
     async def stats(self, container_id: str) -> dict[str, Any]:
         container = self.container(container_id)
@@ -384,13 +444,23 @@ class Supervisor:
     # --- checkpoints ----------------------------------------------------------------------------
 
     async def checkpoint(
-        self, container_id: str, name: str, options: CriuOptions, *, exit: bool
+        self,
+        container_id: str,
+        name: str,
+        options: CriuOptions,
+        *,
+        exit: bool,
+        timeout: float | None = None,
     ) -> CheckpointInfo:
+        """Checkpoint within ``timeout`` seconds, or the daemon's checkpoint deadline."""
         check_id(name, "checkpoint name")
         container = self.container(container_id)
         if not self.config.criu:
             raise_no_criu()
-        return await self._submit(partial(container.checkpoint, name, options, exit=exit))
+        deadline = timeout or self.config.checkpoint_timeout
+        return await self._submit(
+            partial(container.checkpoint, name, options, exit=exit, deadline=deadline)
+        )
 
     def checkpoint_bundle(self, container_id: str, bundle_path: str | None) -> Path:
         """The bundle whose checkpoints to list: the container's, or one the client names."""
@@ -409,6 +479,85 @@ class Supervisor:
     ) -> None:
         check_id(name, "checkpoint name")
         checkpoints.delete(self.checkpoint_bundle(container_id, bundle_path), name)
+
+    # --- migrations -----------------------------------------------------------------------------
+
+    async def migrate(self, container_id: str, plan: Plan) -> AsyncIterator[MigrationStep]:
+        """Move the container to another daemon: its steps, as they end.
+
+        What can be refused is refused before the first step, as an error: the container
+        (404, 409), the rounds this machine cannot do (409), a target that is unreachable or
+        says no (502). After that the migration runs in the supervisor's nursery whatever
+        the client does, and ends with a ``done`` or ``failed`` step.
+        """
+        container = self.container(container_id)
+        if not self.config.criu:
+            raise_no_criu()
+        if plan.pre_copy:
+            features = await self.memory_features()
+            if features.pre_copy_problem is not None:
+                raise Conflict(
+                    f"cannot migrate with preCopy {plan.pre_copy}: {features.pre_copy_problem}."
+                    " Migrate with preCopy 0 (the container is frozen while all of its memory"
+                    " is copied); post-copy (lazy pages) works on this kernel at the runc level"
+                    " (make bench-precopy) but the API does not offer it (docs/checkpoint.md)"
+                )
+        steps, received = trio.open_memory_channel[MigrationStep](math.inf)
+
+        def report(step: MigrationStep) -> None:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                steps.send_nowait(step)  # a client that went away does not stop the move
+
+        def removed() -> None:
+            if self._containers.get(container.id) is container:
+                del self._containers[container.id]
+
+        outgoing = Outgoing(
+            container, plan, cleanup_timeout=self.config.runtime_timeout, removed=removed
+        )
+
+        async def run(*, task_status: trio.TaskStatus[None]) -> None:
+            try:
+                with steps:
+                    await outgoing.run(report, task_status=task_status)
+            finally:
+                self._command_ends()
+
+        nursery = self._command_begins()
+        try:
+            await nursery.start(run)
+        except BaseException:
+            self._command_ends()  # it never started: run's finally did not run
+            raise
+        return _steps(received)
+
+    async def memory_features(self) -> MemoryFeatures:
+        """What memory copying this machine's kernel and CRIU allow (asked once)."""
+        if self._memory_features is None:
+            assert self.config.criu is not None
+            self._memory_features = await precopy.probe(self.config.criu)
+        return self._memory_features
+
+    # --- the target's host side (migration.incoming.Host) -------------------------------------
+
+    def running_here(self, container_id: str) -> bool:
+        existing = self._containers.get(container_id)
+        return existing is not None and existing.status is not Status.STOPPED
+
+    async def restore_moved(
+        self, container_id: str, bundle: Path, checkpoint: str, cgroups_path: str
+    ) -> ContainerInfo:
+        return await self.start(
+            container_id, str(bundle), checkpoint=checkpoint, cgroups_path=cgroups_path
+        )
+
+
+async def _steps(
+    received: trio.MemoryReceiveChannel[MigrationStep],
+) -> AsyncIterator[MigrationStep]:
+    async with received:
+        async for step in received:
+            yield step
 
 
 def _check_bundle(bundle_path: str, *, need_config: bool = True) -> Path:

@@ -49,6 +49,17 @@ MAX_UNIX_ID = 2**32 - 2
 PATH_MAX = 4096
 NAME_MAX = 255
 
+#: Where a cgroup limit means "none" (OCI's linux.resources, and runc update's -1).
+NO_LIMIT = -1
+#: The kernel's bounds on cgroup limits. A memory limit counts whole pages (less than one is
+#: none at all); cpu.shares outside its range is clamped by cgroup v1; a CFS period is 1 ms to
+#: 1 s, a quota at least 1 ms and at most 2**44-1 us (the kernel's MAX_BW).
+PAGE_SIZE = 4096
+MAX_MEMORY_BYTES = 2**63 - 1
+MIN_CPU_SHARES, MAX_CPU_SHARES = 2, 2**18
+MIN_CPU_QUOTA_US, MAX_CPU_QUOTA_US = 1000, 2**44 - 1
+MIN_CPU_PERIOD_US, MAX_CPU_PERIOD_US = 1000, 1_000_000
+
 
 def check_id(value: str, what: str = "container id") -> str:
     if not _ID.fullmatch(value):  # not match(): "$" also matches before a final newline
@@ -121,6 +132,19 @@ def _between(low: int, high: int) -> Rule:
     return Rule(check, {"minimum": low, "maximum": high})
 
 
+def _limit(low: int, high: int, unit: str = "") -> Rule:
+    """A cgroup limit: ``NO_LIMIT`` (-1) for none, or a value between ``low`` and ``high``."""
+
+    def check(name: str, value: int) -> None:
+        if value != NO_LIMIT and not low <= value <= high:
+            raise ValueError(
+                f"{name} must be {NO_LIMIT} (no limit) or between {low} and {high}{unit}, not"
+                f" {value}"
+            )
+
+    return Rule(check, {"oneOf": [{"const": NO_LIMIT}, {"minimum": low, "maximum": high}]})
+
+
 def _identifier(what: str) -> Rule:
     def check(_: str, value: str) -> None:
         check_id(value, what)
@@ -154,6 +178,11 @@ def _seconds(name: str, value: float) -> None:
         raise ValueError(f"{name} must be 0 or more (and finite), not {value}")
 
 
+def _deadline(name: str, value: float) -> None:
+    if not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a number of seconds above 0 (and finite), not {value}")
+
+
 def _program(name: str, args: Sequence[str]) -> None:
     if not args:
         raise ValueError(f"{name} must hold at least the program to run")
@@ -168,6 +197,11 @@ def _environment_entry(name: str, entry: str) -> None:
 
 CONTAINER_ID = _identifier("container id")
 CHECKPOINT_NAME = _identifier("checkpoint name")
+MIGRATION_ID = _identifier("migration id")
+#: Pre-copy rounds of a migration: each copies what changed since the last, so a few are
+#: all that ever help.
+MAX_PRE_COPY = 100
+PRE_COPY_ROUNDS = _between(0, MAX_PRE_COPY)
 ABSOLUTE_PATH = Rule(
     _absolute_path,
     {"pattern": rf"^(/[^/\x00]{{0,{NAME_MAX}}})+$", "maxLength": PATH_MAX - 1},
@@ -177,6 +211,12 @@ UNIX_ID = _between(0, MAX_UNIX_ID)
 UNIX_IDS = _each(UNIX_ID)
 NOT_NEGATIVE = Rule(_not_negative, {"minimum": 0})
 SECONDS = Rule(_seconds, {"minimum": 0})
+DEADLINE = Rule(_deadline, {"exclusiveMinimum": 0})
+MEMORY_LIMIT = _limit(PAGE_SIZE, MAX_MEMORY_BYTES, " bytes")
+CPU_SHARES = _between(MIN_CPU_SHARES, MAX_CPU_SHARES)
+CPU_QUOTA = _limit(MIN_CPU_QUOTA_US, MAX_CPU_QUOTA_US, " microseconds")
+CPU_PERIOD = _between(MIN_CPU_PERIOD_US, MAX_CPU_PERIOD_US)
+PIDS_LIMIT = _limit(1, MAX_PID)
 PROGRAM = Rule(_program, {"minItems": 1, "prefixItems": [{"minLength": 1}]})
 ENVIRONMENT_ENTRY = Rule(_environment_entry, {"pattern": "^[^=]+="})
 ENVIRONMENT = _each(ENVIRONMENT_ENTRY)
@@ -209,7 +249,12 @@ class ExactlyOne:
         wire = " or ".join(f'"{camel(name)}"' for name in self.names)
         if not given:
             raise ValueError(f"give {wire}")
-        raise ValueError(f"give either {wire}, not both")
+        if len(self.names) == 2:
+            raise ValueError(f"give either {wire}, not both")
+        both = " and ".join(f'"{camel(name)}"' for name in given)
+        raise ValueError(
+            f"give one of {wire}, not {'both' if len(given) == 2 else 'all of'} {both}"
+        )
 
     @property
     def schema(self) -> Schema:

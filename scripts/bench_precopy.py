@@ -49,12 +49,11 @@ from containerd_trio.archive import (  # noqa: E402
     import_archive,
     plan_export,
 )
-from containerd_trio.bundle import make_busybox_bundle  # noqa: E402
+from containerd_trio.busybox import make_busybox_bundle  # noqa: E402
 from containerd_trio.config import default_criu  # noqa: E402
 from containerd_trio.criu_stats import read_dump_stats  # noqa: E402
-from containerd_trio.precopy import MemoryCopy, parent_path  # noqa: E402
 from containerd_trio.restore_net import prepare_restore  # noqa: E402
-from containerd_trio.runtime import CriuOptions  # noqa: E402
+from containerd_trio.runtime import CriuOptions, MemoryCopy, parent_path  # noqa: E402
 from tests.runc_direct import DirectContainer, make_runc  # noqa: E402
 
 NONE = CriuOptions()

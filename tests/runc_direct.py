@@ -14,10 +14,8 @@ from typing import Any
 
 import trio
 
-from containerd_trio import precopy
 from containerd_trio.config import default_criu
-from containerd_trio.precopy import MemoryCopy
-from containerd_trio.runtime import CriuOptions, Runc, Stdio
+from containerd_trio.runtime import CriuOptions, MemoryCopy, Runc, Stdio
 from containerd_trio.spawn import dev_null
 
 
@@ -67,14 +65,10 @@ class DirectContainer:
         stdio = self._new_stdio()
         work, pid_file = self.work / work_name, self.work / "init.pid"
         try:
-            if memory is None:
-                started = await self.runtime.restore(
-                    self.id, bundle, image, work, pid_file, stdio, options
-                )
-                return started.pid
-            return await precopy.restore(
-                self.runtime, self.id, bundle, image, work, pid_file, stdio, options, memory
+            started = await self.runtime.restore(
+                self.id, bundle, image, work, pid_file, stdio, options, memory
             )
+            return started.pid
         finally:
             self._started()
 
@@ -87,15 +81,10 @@ class DirectContainer:
         memory: MemoryCopy | None = None,
         work_name: str = "dump",
     ) -> None:
-        work = self.work / work_name
-        if memory is None:
-            await self.runtime.checkpoint(
-                self.id, image, work, options, leave_running=leave_running
-            )
-        else:
-            await precopy.checkpoint(
-                self.runtime, self.id, image, work, options, memory, leave_running=leave_running
-            )
+        await self.runtime.checkpoint(
+            self.id, image, self.work / work_name, options, leave_running=leave_running,
+            memory=memory,
+        )  # fmt: skip
 
     async def exec(self, args: list[str]) -> int:
         process: dict[str, Any] = {"args": args, "cwd": "/", "env": ["PATH=/bin"], "user": {

@@ -11,7 +11,9 @@ import stat
 import tarfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import trio
 
@@ -31,7 +33,7 @@ from containerd_trio.errors import Conflict, InvalidRequest, NotFound
 from containerd_trio.restore_net import prepare_restore
 from containerd_trio.runtime import CriuOptions
 
-from .conftest import COUNTER, BundleFactory
+from .helpers import COUNTER, BundleFactory, RunningDaemon, start_container, wait_output
 from .runc_direct import DirectContainer, make_runc
 
 # --- a bundle with a checkpoint, without runc ---------------------------------------------------
@@ -572,3 +574,80 @@ async def test_a_real_checkpoint_moves_to_another_bundle_path(
         assert after.split()[0] == str(last + 1).encode()
     finally:
         await container.delete()
+
+
+# --- through the API --------------------------------------------------------------------------
+
+#: The cases whose refusal does not depend on the small limits of the test above (the route
+#: imports with the default ones).
+ROUTE_CASES = [
+    case
+    for case, (_, problem, *_) in HOSTILE.items()
+    if "allowed" not in problem and case != "too many entries"
+]
+
+
+@pytest.mark.parametrize("case", ROUTE_CASES)
+async def test_a_hostile_archive_through_the_import_route_is_a_400(
+    client: httpx.AsyncClient, target: Path, case: str
+) -> None:
+    """Streamed (chunked) through PUT .../checkpoint/cp/archive: 400 naming the problem, and
+    the target's directory as it was."""
+    make, problem, *rest = HOSTILE[case]
+    data = make()
+    full = rest[0] if rest else b'"bundle": "full"' in data[:2048]
+    destination = target.parent / "new" / "bundle" if full else target
+    before = tree(target.parent)
+    response = await client.put(
+        "/containers/any/checkpoint/cp/archive",
+        params={"bundlePath": str(destination)},
+        content=feed(data),
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith("invalid checkpoint archive: ")
+    assert problem in response.json()["error"]
+    assert tree(target.parent) == before
+
+
+@pytest.mark.usefixtures("plain_parent")
+@pytest.mark.deadline(90)
+async def test_export_and_import_routes_move_a_checkpoint_between_daemons(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """GET .../archive?withBundle=full&compression=gzip from one daemon, streamed as it comes
+    into PUT .../archive on another, to a new bundle path; restored there, it counts on."""
+    first: RunningDaemon = await start_daemon(tmp_path / "host-a")
+    second: RunningDaemon = await start_daemon(tmp_path / "host-b")
+    source = make_bundle(COUNTER)
+    await start_container(first.client, "mover", source)
+    await wait_output(first.client, "mover", "4")
+    response = await first.client.post("/containers/mover/checkpoint/move", json={"exit": True})
+    assert response.status_code == 201, response.text
+    target = tmp_path / "host-b-bundles" / "mover"
+    query = {"withBundle": "full", "compression": "gzip"}
+    async with first.client.stream(
+        "GET", "/containers/mover/checkpoint/move/archive", params=query
+    ) as exported:
+        assert exported.status_code == 200
+        assert exported.headers["content-type"] == "application/gzip"
+        response = await second.client.put(
+            "/containers/mover/checkpoint/move/archive",
+            params={"bundlePath": str(target)},
+            content=exported.aiter_raw(),
+        )
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert (answer["checkpoint"], answer["bundle"], answer["kind"]) == (
+        "move",
+        "full",
+        "checkpoint",
+    )
+    last = int((await first.client.get("/containers/mover/logs?tail=1")).json()["data"])
+    restored = await start_container(second.client, "mover", target, checkpoint="move")
+    assert restored["bundlePath"] == str(target)
+    await wait_output(second.client, "mover", f"{last + 2}\n")
+    again = await second.client.put(
+        "/containers/mover/checkpoint/move/archive", params={"bundlePath": str(target)},
+        content=b"",
+    )  # fmt: skip
+    assert again.status_code == 400, again.text

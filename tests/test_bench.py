@@ -28,7 +28,7 @@ from containerd_trio.bench import (
     percentile,
 )
 
-from .conftest import RunningDaemon, runc_ids, zombie_children
+from .helpers import RunningDaemon, runc_ids, zombie_children
 
 STAMP = r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}"
 

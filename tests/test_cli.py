@@ -28,7 +28,7 @@ from containerd_trio.client import cli
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.config import Listen
 
-from .conftest import BundleFactory, RunningDaemon, now, pid_alive, wait_exit
+from .helpers import BundleFactory, RunningDaemon, now, pid_alive, wait_exit
 from .test_security import pki  # noqa: F401 - the fixture, for the TLS test
 
 LOGGING = ("sh", "-c", "echo one; echo two >&2; sleep 0.5; echo three")
@@ -829,7 +829,10 @@ async def test_version_and_completion(tmp_path: Path) -> None:
 
     assert await complete("ctr-trio", "con") == ["containers"]
     assert await complete("ctr-trio", "containers", "st") == ["start"]
-    assert await complete("ctr-trio", "--address", "1.2.3.4:5", "ch") == ["checkpoints"]
+    assert await complete("ctr-trio", "--address", "1.2.3.4:5", "ch") == [
+        "checkpoints",
+        "checkpoint",
+    ]
     assert await complete("ctr-trio", "logs", "--t") == ["--tail", "--timestamps"]
     assert await complete("ctr-trio", "completion", "") == ["bash", "zsh"]
     assert set(await complete("ctr-trio", "rm", "-")) >= {"-f", "--force", "-t", "--timeout"}
@@ -851,6 +854,8 @@ async def test_usage_errors_name_the_command_and_hint_at_dashdash() -> None:
         (["stats", "a", "b"], "give one ID, or --watch"),
         (["kill", "--pid", "7", "a", "b"], "--pid takes one ID"),
         (["rm", "a", "--nope"], "unrecognized arguments: --nope"),
+        # An unknown option before the command to run: nothing to hint at, and no crash.
+        (["exec", "--nope", "web", "--", "sleep", "1"], "unrecognized arguments: --nope"),
     ]:
         result = await run_cli(*argv)
         assert result.code == cli.EXIT_USAGE, argv

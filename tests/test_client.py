@@ -34,7 +34,7 @@ from containerd_trio.client.protocol import (
 from containerd_trio.client.trio_transport import TrioTransport
 from containerd_trio.config import Listen
 
-from .conftest import RunningDaemon
+from .helpers import RunningDaemon
 
 # --- a scripted server ------------------------------------------------------------------------
 

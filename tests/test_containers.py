@@ -13,7 +13,7 @@ import trio
 
 from containerd_trio.machine import read_machine
 
-from .conftest import (
+from .helpers import (
     FOREVER,
     IGNORES_TERM,
     BundleFactory,

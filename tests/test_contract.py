@@ -69,28 +69,7 @@ def answer_shape(name: str) -> tuple[set[str], set[str]]:
     return set(schema["properties"]), set(schema.get("required", []))
 
 
-# client/ is being rewritten by another session: when its types say what the daemon sends,
-# these marks go (the xfails are strict: a fixed type fails the test until its mark is gone).
-KNOWN_CLIENT_DIFFERENCES = {
-    # The daemon always writes labels (an empty object at least); the client marks it NotRequired.
-    "Container": "labels is always in the daemon's answers",
-    # Since the keeper, every log record says which process wrote it.
-    "LogRecord": "a log record carries pid",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(strict=True, reason=KNOWN_CLIENT_DIFFERENCES[name])
-            if name in KNOWN_CLIENT_DIFFERENCES
-            else (),
-        )
-        for name in sorted(CLIENT_TYPES)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(CLIENT_TYPES))
 def test_the_client_types_match_the_models(name: str) -> None:
     """Same field names, same optionality, same nested types as the daemon's answers."""
     typed = CLIENT_TYPES[name]

@@ -14,7 +14,7 @@ import trio.lowlevel
 from containerd_trio.events import EVENT_TYPES, EventBus
 from containerd_trio.timestamps import parse_ns
 
-from .conftest import FOREVER, BundleFactory, RunningDaemon, now, start_container, wait_exit
+from .helpers import FOREVER, BundleFactory, RunningDaemon, now, start_container, wait_exit
 
 
 async def collect(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import (
+from .helpers import (
     COUNTER,
     BundleFactory,
     RunningDaemon,
@@ -98,7 +98,9 @@ if [ "$command" = checkpoint ]; then
     exec sleep 60
 fi""",
     )
-    daemon: RunningDaemon = await start_daemon(runtime=runtime, runtime_timeout=1.0)
+    daemon: RunningDaemon = await start_daemon(
+        runtime=runtime, runtime_timeout=1.0, checkpoint_timeout=1.0
+    )
     bundle = make_bundle(COUNTER)
     await start_container(daemon.client, "c", bundle)
     response = await daemon.client.post("/containers/c/checkpoint/cp", json={})
@@ -113,7 +115,7 @@ async def test_missing_criu_stops_the_start(tmp_path: Path) -> None:
     from containerd_trio.errors import StartupError
     from containerd_trio.server import Daemon
 
-    from .conftest import daemon_config
+    from .helpers import daemon_config
 
     daemon = Daemon(daemon_config(tmp_path / "state", criu="/nonexistent/criu"))
     with pytest.raises(StartupError, match="CRIU '/nonexistent/criu' was not found"):
@@ -135,7 +137,7 @@ async def test_missing_runtime_binary_stops_the_start(tmp_path: Path) -> None:
     from containerd_trio.errors import StartupError
     from containerd_trio.server import Daemon
 
-    from .conftest import daemon_config
+    from .helpers import daemon_config
 
     daemon = Daemon(daemon_config(tmp_path / "state", runtime="/nonexistent/runc"))
     with pytest.raises(StartupError, match="the runtime binary '/nonexistent/runc' was not found"):

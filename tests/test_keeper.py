@@ -10,6 +10,7 @@ storm of commands cut short ends with runc and the daemon in agreement.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -21,10 +22,11 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio.client import cli
 from containerd_trio.procfs import children, start_time
 from containerd_trio.timestamps import parse_ns
 
-from .conftest import (
+from .helpers import (
     BundleFactory,
     DaemonProcess,
     next_event,
@@ -325,3 +327,52 @@ async def test_a_daemon_killed_with_its_runcs_in_a_storm_is_cleaned_up(
         assert response.status_code == 200
     assert runc_ids(second.state_dir) == []
     assert not any(name.startswith("cut-") for name in os.listdir("/sys/fs/cgroup/pids"))
+
+
+async def test_a_delete_cut_short_by_a_crash_is_finished(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """The server dies while a delete waits out its grace period: the next server finishes
+    the delete (the container gone from runc and the daemon, a delete event)."""
+    daemon: DaemonProcess = await spawn_daemon()
+    ignores_term = ["sh", "-c", "trap '' TERM; while true; do usleep 10000; done"]
+    created = await start(daemon, "doomed", make_bundle(ignores_term))
+    since = now()
+    count = daemon.servings
+
+    async def delete() -> None:
+        with contextlib.suppress(httpx.TransportError):
+            await daemon.client.delete("/containers/doomed", params={"timeout": "30"})
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(delete)
+        # The delete is under way once it is marked in the journal.
+        journal = daemon.state_dir / "containers.journal"
+        while b'"deleting":true' not in journal.read_bytes():  # noqa: ASYNC110
+            await trio.sleep(0.01)  # nothing announces the mark: look
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+    await daemon.served(count + 1)
+    assert (await daemon.client.get("/containers/doomed")).status_code == 404
+    assert "doomed" not in runc_ids(daemon.state_dir)
+    assert not pid_alive(created["processes"][0]["pid"])
+    await next_event(
+        daemon.client, since=since, container_id="doomed", match=lambda e: e["type"] == "delete"
+    )
+
+
+async def test_ctr_trio_daemon_reload(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    daemon: DaemonProcess = await spawn_daemon()
+    await start(daemon, "kept", make_bundle(["sleep", "100000"]))
+    old_server = daemon.server_pid()
+    count = daemon.servings
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["--address", f"unix:{daemon.socket}", "daemon", "reload"]
+    assert await trio.to_thread.run_sync(cli.run, argv, out, err) == 0, err.getvalue()
+    assert "reloading" in out.getvalue()
+    await daemon.served(count + 1)
+    assert daemon.server_pid() != old_server
+    # And ctr-trio's next call simply works (it retries a 503 of the hand-over, if any).
+    argv = ["--address", f"unix:{daemon.socket}", "--json", "containers", "ls"]
+    assert await trio.to_thread.run_sync(cli.run, argv, out, err) == 0, err.getvalue()

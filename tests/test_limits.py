@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from containerd_trio.api.wire import MAX_DEPTH, nests_deeper_than
 
-from .conftest import start_container
+from .helpers import start_container
 
 
 def depth(value: Any) -> int:

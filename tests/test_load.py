@@ -19,7 +19,7 @@ import trio.testing
 
 from containerd_trio.procfs import children
 
-from .conftest import FOREVER, BundleFactory, RunningDaemon, runc, runc_ids, zombie_children
+from .helpers import FOREVER, BundleFactory, RunningDaemon, runc, runc_ids, zombie_children
 
 
 def snapshot(daemon: RunningDaemon) -> dict[str, Any]:

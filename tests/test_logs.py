@@ -12,7 +12,7 @@ import pytest
 from containerd_trio.logfile import MAX_LINE, LineSource
 from containerd_trio.timestamps import parse_ns
 
-from .conftest import BundleFactory, RunningDaemon, now, start_container, wait_exit
+from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit
 
 
 async def records(

@@ -8,7 +8,7 @@ import httpx
 
 from containerd_trio.oom import parse_oom_kill, parse_proc_cgroup
 
-from .conftest import (
+from .helpers import (
     FOREVER,
     BundleFactory,
     event_types,

@@ -25,7 +25,7 @@ from containerd_trio.config import Listen
 from containerd_trio.machine import read_machine
 
 from .browser import WAIT_MS, Chromium, PageErrors
-from .conftest import (
+from .helpers import (
     FOREVER,
     BundleFactory,
     RunningDaemon,

@@ -21,9 +21,10 @@ import trio
 from containerd_trio import beneath, checkpoints
 from containerd_trio.bundle import BundleConfig, check_config, read_bundle, without_file_contents
 from containerd_trio.errors import InvalidRequest, NotFound
+from containerd_trio.model import MemoryResources, Resources
 from containerd_trio.runtime import CriuOptions
 
-from .conftest import BundleFactory, RunningDaemon, runc_ids, start_container
+from .helpers import BundleFactory, RunningDaemon, runc_ids, start_container
 
 # --- the resolver itself -----------------------------------------------------------------------
 
@@ -298,7 +299,8 @@ def test_check_config_reads_a_good_one_once(tmp_path: Path) -> None:
     replacement = tmp_path / "replacement.json"
     replacement.write_text('{"linux": {"resources": {"memory": {"limit": 8388608}}}}')
     os.replace(replacement, path / "config.json")
-    assert check_config(path) == BundleConfig({}, memory_limited=True)
+    limited = Resources(memory=MemoryResources(limit=8388608))
+    assert check_config(path) == BundleConfig({}, memory_limited=True, resources=limited)
 
 
 def test_runc_messages_lose_file_contents() -> None:

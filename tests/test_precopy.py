@@ -21,10 +21,10 @@ import trio
 from containerd_trio import precopy
 from containerd_trio.config import default_criu
 from containerd_trio.criu_stats import read_dump_stats
-from containerd_trio.precopy import LAZY_PIPE_BYTES, MemoryCopy, parent_path
-from containerd_trio.runtime import CriuOptions, RuncError
+from containerd_trio.precopy import LAZY_PIPE_BYTES
+from containerd_trio.runtime import CriuOptions, MemoryCopy, RuncError, parent_path
 
-from .conftest import COUNTER, BundleFactory
+from .helpers import COUNTER, BundleFactory
 from .runc_direct import DirectContainer, make_runc
 
 pytestmark = pytest.mark.deadline(90)

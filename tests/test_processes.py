@@ -10,7 +10,7 @@ import httpx
 import pytest
 import trio
 
-from .conftest import (
+from .helpers import (
     COUNTER,
     IGNORES_TERM,
     BundleFactory,

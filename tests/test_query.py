@@ -18,7 +18,7 @@ import trio
 from containerd_trio import timestamps
 from containerd_trio.api import routes
 
-from .conftest import BundleFactory, RunningDaemon, now, start_container, wait_output
+from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_output
 
 NOW = timestamps.parse_ns("2026-11-28T15:00:00Z")
 

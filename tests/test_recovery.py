@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import (
+from .helpers import (
     COUNTER,
     FOREVER,
     BundleFactory,

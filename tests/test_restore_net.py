@@ -1,5 +1,5 @@
 """TCP that survives checkpoint and restore: the restore plan of restore_net, with real runc and
-CRIU (no daemon: tests/runc_direct.py drives them)."""
+CRIU, first without the daemon (tests/runc_direct.py drives them), then through it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from containerd_trio import loopback_hook
@@ -21,7 +22,7 @@ from containerd_trio.restore_net import (
 )
 from containerd_trio.runtime import CriuOptions, RuncError
 
-from .conftest import BundleFactory
+from .helpers import BundleFactory, RunningDaemon, start_container, wait_output
 from .runc_direct import DirectContainer, make_runc
 
 pytestmark = pytest.mark.deadline(90)
@@ -188,3 +189,44 @@ async def test_established_and_listening_tcp_survive_a_restore_through_the_plan(
         await container.wait_for(b"got:hello\n")
     finally:
         await container.delete()
+
+
+# --- through the daemon -----------------------------------------------------------------------
+
+
+async def test_tcp_survives_a_checkpoint_and_restore_through_the_daemon(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """``tcp: true``: the established connection goes on counting in the restored container's
+    log, the listening server accepts a new connection, and the private bundle the restore
+    went through lives with the container and goes with it."""
+    client = daemon.client
+    bundle = make_bundle(["sh", "-c", TCP_PAIR])
+    await start_container(client, "tcp-pair", bundle)
+    await wait_output(client, "tcp-pair", "n5")
+    response = await client.post(
+        "/containers/tcp-pair/checkpoint/cp", json={"tcp": True, "exit": True}
+    )
+    assert response.status_code == 201, response.text
+    before = numbers(await log_bytes(client, "tcp-pair"))
+    await start_container(client, "tcp-pair", bundle, checkpoint="cp")
+    private = daemon.config.state_dir / "containers" / "tcp-pair" / PRIVATE_BUNDLE_NAME
+    assert json.loads((private / "config.json").read_text())["root"]["path"] == str(
+        bundle / "rootfs"
+    )
+    await wait_output(client, "tcp-pair", f"n{before[-1] + 5}\n")
+    sequence = numbers(await log_bytes(client, "tcp-pair"))
+    assert sequence == list(range(1, len(sequence) + 1)), sequence
+    response = await client.put(
+        "/containers/tcp-pair/processes", json={"args": ["sh", "-c", "echo hi | nc 127.0.0.1 6000"]}
+    )
+    assert response.status_code == 201, response.text
+    await wait_output(client, "tcp-pair", "got:hi")
+    assert (await client.delete("/containers/tcp-pair", params={"timeout": 0})).status_code == 200
+    assert not private.exists()
+
+
+async def log_bytes(client: httpx.AsyncClient, container_id: str) -> bytes:
+    response = await client.get(f"/containers/{container_id}/logs")
+    assert response.status_code == 200
+    return "".join(json.loads(line)["data"] for line in response.text.splitlines()).encode()

@@ -30,7 +30,7 @@ from containerd_trio.errors import StartupError
 from containerd_trio.peer import PeerUnknown, peer_uid
 from containerd_trio.server import Daemon
 
-from .conftest import BundleFactory, RunningDaemon, daemon_config, now, runc_ids, wait_exit
+from .helpers import BundleFactory, RunningDaemon, daemon_config, now, runc_ids, wait_exit
 
 
 async def test_unix_socket_is_owner_only(start_daemon: Any, tmp_path: Path) -> None:

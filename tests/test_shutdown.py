@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import FOREVER, IGNORES_TERM, BundleFactory, pid_alive, runc, runc_ids
+from .helpers import FOREVER, IGNORES_TERM, BundleFactory, pid_alive, runc, runc_ids
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -69,7 +69,7 @@ def _reap(pid: int) -> None:
 async def test_daemon_process_leaves_no_zombies(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:
-    from .conftest import next_event, now, zombie_children
+    from .helpers import next_event, now, zombie_children
 
     daemon = await spawn_daemon()
     client = daemon.client

@@ -18,7 +18,7 @@ from containerd_trio.model import ProcessSpec, Status
 from containerd_trio.runtime import Runc
 from containerd_trio.supervisor import Supervisor
 
-from .conftest import FOREVER, BundleFactory, daemon_config, pid_alive, runc_ids
+from .helpers import FOREVER, BundleFactory, daemon_config, pid_alive, runc_ids
 
 
 @pytest.fixture

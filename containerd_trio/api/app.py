@@ -18,12 +18,15 @@ from ..errors import DaemonError, InternalError
 from ..supervisor import Supervisor
 from . import browsers, openapi, page, routes, wire
 from .access import PeerCheck, admission_for
+from .upload import StreamedBody, StreamedRoutes, UploadConnection
 
 log = logging.getLogger(__name__)
 
 
 def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     app = QuartTrio("containerd_trio")
+    app.asgi_http_class = UploadConnection
+    app.extensions["streamed_routes"] = StreamedRoutes(routes.api.streamed)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
@@ -55,6 +58,11 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
         # Hypercorn 0.18 with quart-trio: an answer sent before the request's body arrived (an
         # invalid id refused from the path alone, a 404, a 413) leaves the keep-alive
         # connection stuck, its next request never answered. Reading the body first avoids it.
+        if isinstance(request.body, StreamedBody):
+            # An upload refused or failed midway may have gigabytes to come: close instead.
+            if not request.body.finished:
+                response.headers["Connection"] = "close"
+            return response
         if not g.get("body_read"):
             with contextlib.suppress(Exception):  # too large, or the client went away
                 await request.get_data(cache=False)

@@ -22,6 +22,7 @@ from quart import Blueprint, Response, request, websocket
 
 from ..errors import DaemonError, InvalidRequest
 from . import params, wire
+from .upload import StreamedBody, Upload
 
 Handler = Callable[..., Awaitable[Response]]
 H = TypeVar("H", bound=Handler)
@@ -73,7 +74,11 @@ class Endpoint:
         parsed = params.parse(self.params, path, query)
         if parsed is not None:
             args.append(parsed)
-        if self.body is not None:
+        if self.body is Upload:
+            body = request.body
+            assert isinstance(body, StreamedBody), "the app gives streamed routes their body"
+            args.append(body.chunks())
+        elif self.body is not None:
             args.append(await wire.read_body(self.body, optional=not self.body_required))
         return await self.handler(*args)
 
@@ -84,6 +89,11 @@ class Api:
     def __init__(self, name: str) -> None:
         self.endpoints: list[Endpoint] = []
         self.blueprint = Blueprint(name, __name__)
+
+    @property
+    def streamed(self) -> list[tuple[str, str]]:
+        """The (method, path) of the routes whose body is an :class:`Upload`."""
+        return [(e.method, e.path) for e in self.endpoints if e.body is Upload]
 
     def route(
         self,
@@ -101,8 +111,9 @@ class Api:
         websocket: bool = False,
     ) -> Callable[[H], H]:
         """Declare the decorated handler. It is called with an instance of ``params`` (if
-        given), then the structured body (if ``body`` is given). A ``websocket`` handler runs
-        in Quart's websocket context (``quart.websocket``)."""
+        given), then the structured body (if ``body`` is given; for ``body=Upload``, an async
+        iterator of the uploaded bytes). A ``websocket`` handler runs in Quart's websocket
+        context (``quart.websocket``)."""
 
         def register(handler: H) -> H:
             endpoint = Endpoint(

@@ -30,6 +30,7 @@ from . import routes
 from .endpoints import Answer, Endpoint
 from .jsonschema import Schema, classes_in, merge, object_schema, ref, type_schema
 from .params import TEXT_SCHEMAS, parameters, text_form
+from .upload import UPLOAD_MEDIA, Upload
 
 OPENAPI_VERSION = "3.1.0"
 
@@ -44,7 +45,7 @@ _NAMES: dict[type[Any], str] = {
     ExitInfo: "Exit",
 }
 
-TAGS = ("containers", "processes", "checkpoints", "observe", "daemon")
+TAGS = ("containers", "processes", "checkpoints", "migrations", "observe", "daemon")
 
 
 def name_of(cls: type[Any]) -> str:
@@ -52,6 +53,27 @@ def name_of(cls: type[Any]) -> str:
 
 
 # --- components/schemas -------------------------------------------------------------------------
+
+
+#: What the checkpoint-* and restore-* events add (see criu_progress.py).
+_CHECKPOINT_FIGURES: dict[str, Schema] = {
+    "checkpoint": {"type": "string", "description": "The checkpoint's name."},
+    "timeout": {"type": "number", "description": "started: the deadline, in seconds."},
+    "bytes": {
+        "type": "integer",
+        "description": "The images' size: written so far (progress), in all (done; started"
+        " for a restore).",
+    },
+    "seconds": {"type": "number", "description": "Since it started."},
+    "frozenSeconds": {
+        "type": "number",
+        "description": "checkpoint-done: how long CRIU kept the container frozen.",
+    },
+    "pagesWritten": {"type": "integer", "description": "checkpoint-done: CRIU's figure."},
+    "restoreSeconds": {"type": "number", "description": "restore-done: CRIU's restore time."},
+    "pagesRestored": {"type": "integer", "description": "restore-done: CRIU's figure."},
+    "error": {"type": "string", "description": "-failed: the first line of the error."},
+}
 
 
 def _hand_written() -> dict[str, Schema]:
@@ -73,13 +95,15 @@ def _hand_written() -> dict[str, Schema]:
             "type": "object",
             "description": "One line of the event stream. exit events carry the pid and the"
             " exit status (128+N for death by signal N); the init's exit means the container"
-            " stopped.",
+            " stopped. The checkpoint-* and restore-* events carry the checkpoint's name and"
+            " the figures of its course.",
             "required": ["type", "id", "timestamp"],
             "properties": {
                 "type": {"type": "string", "enum": list(EVENT_TYPES)},
                 "id": container_id,
                 "pid": {"type": "integer", "minimum": 1},
                 "status": {"type": "integer"},
+                **_CHECKPOINT_FIGURES,
                 "timestamp": timestamp,
             },
         },
@@ -119,7 +143,12 @@ def _hand_written() -> dict[str, Schema]:
 
 
 def _request_classes(endpoints: list[Endpoint]) -> set[type[Any]]:
-    return {cls for e in endpoints if e.body is not None for cls in classes_in(e.body)}
+    return {
+        cls
+        for e in endpoints
+        if e.body is not None and e.body is not Upload
+        for cls in classes_in(e.body)
+    }
 
 
 def component_classes(endpoints: list[Endpoint]) -> dict[str, type[Any]]:
@@ -196,7 +225,7 @@ def _errors(endpoint: Endpoint) -> dict[str, Schema]:
     an encoded slash; 403: a user who may not use the API over loopback TCP) or meet a fault
     (500); a body may be malformed or too large."""
     implied: list[type[DaemonError]] = [InvalidRequest, Forbidden, InternalError]
-    if endpoint.body is not None:
+    if endpoint.body is not None and endpoint.body is not Upload:
         implied.append(PayloadTooLarge)
     by_status: dict[int, type[DaemonError]] = {cls.status: cls for cls in implied}
     by_status.update({cls.status: cls for cls in endpoint.errors})  # declared ones win
@@ -233,7 +262,17 @@ def _operation(endpoint: Endpoint, parameter_names: list[str]) -> Schema:
         result["parameters"] = [
             {"$ref": f"#/components/parameters/{name}"} for name in parameter_names
         ]
-    if endpoint.body is not None:
+    if endpoint.body is Upload:
+        result["requestBody"] = {
+            "required": True,
+            "description": "A checkpoint archive, streamed (chunked or with a length): no"
+            " --max-body-bytes limit, the archive's own limits bound it.",
+            "content": {
+                media: {"schema": {"type": "string", "contentMediaType": media}}
+                for media in UPLOAD_MEDIA
+            },
+        }
+    elif endpoint.body is not None:
         result["requestBody"] = {
             "required": endpoint.body_required,
             "content": {"application/json": {"schema": ref(name_of(endpoint.body))}},

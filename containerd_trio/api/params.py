@@ -9,6 +9,7 @@ does not name, or one given twice, is a 400 that names it, as an unknown body fi
 
 from __future__ import annotations
 
+import enum
 import re
 import typing
 from collections.abc import Callable, Mapping
@@ -85,6 +86,21 @@ _DECODERS: dict[Any, Callable[[str], Any]] = {
     EventTypes: _event_types,
 }
 
+
+def _decoder(tp: Any) -> Callable[[str], Any] | None:
+    """How text becomes a value of ``tp``: its decoder, or an enum's value; None if it has none."""
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        values = [member.value for member in tp]
+
+        def choice(text: str) -> Any:
+            if text not in values:
+                raise ValueError(f"must be one of {', '.join(values)}, not {quoted(text)}")
+            return tp(text)
+
+        return choice
+    return _DECODERS.get(tp)
+
+
 _EVENT_TYPE = "(" + "|".join(re.escape(name) for name in EVENT_TYPES) + ")"
 
 #: JSON Schema of the types whose text says more than their JSON type would (for the OpenAPI
@@ -103,6 +119,8 @@ def text_form(value: object) -> object:
     """A default as the query string would write it (for the document)."""
     if isinstance(value, bool):
         return FALSE_WORDS[0] if not value else TRUE_WORDS[0]
+    if isinstance(value, enum.Enum):
+        return value.value
     return value
 
 
@@ -131,7 +149,7 @@ def _parameters(cls: type[Any]) -> dict[str, Parameter]:
     for field in attrs.fields(cls):
         wire = camel(field.name)
         found[wire] = Parameter(wire, field, split_optional(hints[field.name])[1])
-        if found[wire].type not in _DECODERS:
+        if _decoder(found[wire].type) is None:
             raise TypeError(f"{cls.__name__}.{field.name}: no text form for {hints[field.name]}")
     return found
 
@@ -166,7 +184,9 @@ def parse(cls: type[T] | None, path: Mapping[str, str], query: MultiDict[str, st
 def _value(parameter: Parameter, text: str, where: str) -> Any:
     wire = parameter.wire
     try:
-        value = _DECODERS[parameter.type](text)
+        decode = _decoder(parameter.type)
+        assert decode is not None  # checked when the class was first read
+        value = decode(text)
     except ValueError as exc:
         # "tail must be a whole number, not 'x'"; "since: 'x' is not an RFC 3339 timestamp"
         joint = " " if str(exc).startswith("must ") else ": "

@@ -7,22 +7,37 @@ handler's docstring is its description in the OpenAPI document.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from quart import Response, current_app, websocket
 
 from .. import attach, channels
 from .. import metrics as metrics_module
+from ..archive import ExportOptions, plan_export
+from ..archive import import_archive as unpack_archive
 from ..checkpoints import CheckpointInfo
-from ..errors import Conflict, NotFound, RuntimeFailure, RuntimeTimeout, ShuttingDown
+from ..convert import unstructure
+from ..errors import (
+    BadGateway,
+    Conflict,
+    NotFound,
+    RuntimeFailure,
+    RuntimeTimeout,
+    ShuttingDown,
+)
 from ..events import Subscription
-from ..model import ContainerInfo, DaemonState, ExitInfo, ProcessInfo
+from ..migration.incoming import imported
+from ..migration.model import ImportedArchive, MigrationSession, MigrationStep
+from ..model import ContainerInfo, ContainerTop, DaemonState, ExitInfo, ProcessInfo
 from ..supervisor import Supervisor
 from . import wire
 from .endpoints import Answer, Api
 from .schemas import (
     AnyProcessPath,
+    ArchiveQuery,
     AttachQuery,
     CheckpointPath,
     CheckpointQuery,
@@ -33,11 +48,15 @@ from .schemas import (
     EventsQuery,
     ExecRequest,
     LogsQuery,
+    MigrateRequest,
+    MigrationOffer,
+    MigrationPath,
     ProcessPath,
     SignalRequest,
     StartRequest,
     UpdateRequest,
 )
+from .upload import Upload
 
 api = Api("api")
 
@@ -51,6 +70,7 @@ RUNTIME = (RuntimeFailure, ShuttingDown, RuntimeTimeout)
 CONTAINERS = ("containers",)
 PROCESSES = ("processes",)
 CHECKPOINTS = ("checkpoints",)
+MIGRATIONS = ("migrations",)
 OBSERVE = ("observe",)
 DAEMON = ("daemon",)
 
@@ -78,7 +98,12 @@ async def start_container(path: ContainerPath, body: StartRequest) -> Response:
     """A stopped container under the id is replaced (and its log with it); a running or paused
     one is a 409. A start that fails leaves nothing behind."""
     info = await supervisor().start(
-        path.id, body.bundle_path, checkpoint=body.checkpoint, labels=body.labels, stdin=body.stdin
+        path.id,
+        body.bundle_path,
+        checkpoint=body.checkpoint,
+        labels=body.labels,
+        stdin=body.stdin,
+        timeout=body.timeout,
     )
     return wire.json_response(info, 201)
 
@@ -158,7 +183,11 @@ async def state() -> Response:
     errors=(NotFound, Conflict, *RUNTIME),
 )
 async def create_checkpoint(path: CheckpointPath, body: CheckpointRequest) -> Response:
-    info = await supervisor().checkpoint(path.id, path.name, body.criu_options, exit=body.exit)
+    """It runs under its own deadline (timeout), not the runtime's; its course goes to the
+    event stream: checkpoint-started, checkpoint-progress, checkpoint-done or -failed."""
+    info = await supervisor().checkpoint(
+        path.id, path.name, body.criu_options, exit=body.exit, timeout=body.timeout
+    )
     return wire.json_response(info, 201)
 
 
@@ -192,10 +221,188 @@ async def delete_checkpoint(query: CheckpointQuery) -> Response:
 
 
 @api.route(
+    "GET",
+    "/containers/{id}/checkpoint/{name}/archive",
+    operation_id="exportCheckpoint",
+    summary="A checkpoint (and optionally its bundle) as a tar stream",
+    tags=CHECKPOINTS,
+    params=ArchiveQuery,
+    answers=(
+        Answer(
+            200,
+            "The archive, streamed as it is read (application/gzip with compression=gzip);"
+            " PUT it to another daemon's .../archive to import it there.",
+            {"type": "string", "contentMediaType": "application/x-tar"},
+            "application/x-tar",
+        ),
+    ),
+    errors=(NotFound,),
+)
+async def export_checkpoint(query: ArchiveQuery) -> Response:
+    """Everything that can fail is checked before the first byte (404 for an unknown
+    checkpoint, 400 for a bundle that cannot be sent); nothing is built in memory or on disk."""
+    bundle = supervisor().checkpoint_bundle(query.id, query.bundle_path)
+    options = ExportOptions(
+        bundle=query.with_bundle, since_ns=query.since, compression=query.compression
+    )
+    plan = plan_export(bundle, query.name, options)
+    response = Response(plan.chunks(), status=200, content_type=plan.media_type)
+    response.timeout = None
+    return response
+
+
+@api.route(
+    "PUT",
+    "/containers/{id}/checkpoint/{name}/archive",
+    operation_id="importCheckpoint",
+    summary="Import a checkpoint archive under a bundle",
+    tags=CHECKPOINTS,
+    params=CheckpointQuery,
+    body=Upload,
+    answers=(Answer(201, "What was imported.", ImportedArchive),),
+    errors=(NotFound, Conflict),
+)
+async def import_checkpoint(query: CheckpointQuery, pieces: AsyncIterator[bytes]) -> Response:
+    """The body is an archive as GET .../archive makes it, streamed; --max-body-bytes does not
+    apply (the import's own limits do). It is unpacked beside its destination and moved into
+    place only once all of it arrived and passed every check: a broken, truncated or hostile
+    archive is a 400 naming the problem, and leaves nothing. The bundle is bundlePath (which
+    an archive with the full bundle creates), or the listed container's."""
+    if query.bundle_path is not None:
+        bundle = Path(query.bundle_path)
+    else:
+        bundle = supervisor().container(query.id).bundle
+    result = await unpack_archive(pieces, bundle, name=query.name)
+    return wire.json_response(imported(result), 201)
+
+
+@api.route(
+    "POST",
+    "/containers/{id}/migrate",
+    operation_id="migrateContainer",
+    summary="Move a running container to another daemon",
+    tags=MIGRATIONS,
+    params=ContainerPath,
+    body=MigrateRequest,
+    answers=(
+        Answer(
+            200,
+            "One MigrationStep per line as each step ends, then done (with the downtime) or"
+            " failed (with rolledBack).",
+            MigrationStep,
+            wire.NDJSON,
+        ),
+    ),
+    errors=(NotFound, Conflict, BadGateway, *RUNTIME),
+)
+async def migrate_container(path: ContainerPath, body: MigrateRequest) -> Response:
+    """This daemon drives: it opens a session on the target (POST /migrations there), sends
+    the bundle if asked, pauses the container, checkpoints it, sends the checkpoint, has the
+    target restore it, then removes its own copy. If any step fails, the target removes what
+    it got and the container runs on here. What can be refused before the first step is an
+    error status: 409 for preCopy on a kernel without dirty-page tracking, 502 when the target
+    cannot be reached or says no."""
+    steps = await supervisor().migrate(path.id, body.plan)
+    return wire.stream_response(_step_lines(steps))
+
+
+async def _step_lines(steps: AsyncIterator[MigrationStep]) -> AsyncIterator[bytes]:
+    async for step in steps:
+        yield json.dumps(unstructure(step), separators=(",", ":")).encode() + b"\n"
+
+
+@api.route(
+    "POST",
+    "/migrations",
+    operation_id="openMigration",
+    summary="A migration's target: open a session for a container that moves here",
+    tags=MIGRATIONS,
+    body=MigrationOffer,
+    answers=(Answer(201, "The session.", MigrationSession),),
+    errors=(NotFound, Conflict),
+)
+async def open_migration(body: MigrationOffer) -> Response:
+    """Sent by the source daemon. 409 if the container runs here, or the bundle exists when
+    it is to come along; 404 if it is not to come and is not here. A session with no request
+    for 60 seconds aborts itself."""
+    session = supervisor().incoming.open(
+        body.id, body.bundle_path, body.checkpoint, with_bundle=body.with_bundle
+    )
+    return wire.json_response(session, 201)
+
+
+@api.route(
+    "PUT",
+    "/migrations/{migration}/archive",
+    operation_id="sendMigrationArchive",
+    summary="A migration's target: take an archive (the bundle, a pre-copy round, the checkpoint)",
+    tags=MIGRATIONS,
+    params=MigrationPath,
+    body=Upload,
+    answers=(Answer(201, "What was imported.", ImportedArchive),),
+    errors=(NotFound, Conflict),
+)
+async def migration_archive(path: MigrationPath, pieces: AsyncIterator[bytes]) -> Response:
+    """As PUT /containers/{id}/checkpoint/{name}/archive, into the session's bundle, for the
+    checkpoint the session waits for only."""
+    answer = await supervisor().incoming.receive(path.migration, pieces)
+    return wire.json_response(answer, 201)
+
+
+@api.route(
+    "POST",
+    "/migrations/{migration}/restore",
+    operation_id="restoreMigration",
+    summary="A migration's target: restore the container",
+    tags=MIGRATIONS,
+    params=MigrationPath,
+    answers=(Answer(201, "The container, running here.", ContainerInfo),),
+    errors=(NotFound, Conflict, *RUNTIME),
+)
+async def restore_migration(path: MigrationPath) -> Response:
+    """In a cgroup of its own ({id}-moved-{migration}): the source's copy still holds the one
+    runc names after the id."""
+    return wire.json_response(await supervisor().incoming.restore(path.migration), 201)
+
+
+@api.route(
+    "POST",
+    "/migrations/{migration}/finish",
+    operation_id="finishMigration",
+    summary="A migration's target: keep the container, end the session",
+    tags=MIGRATIONS,
+    params=MigrationPath,
+    answers=(Answer(200, "The container is this daemon's.", "Empty"),),
+    errors=(NotFound, Conflict),
+)
+async def finish_migration(path: MigrationPath) -> Response:
+    """The images it was restored from are removed."""
+    await supervisor().incoming.finish(path.migration)
+    return wire.json_document({})
+
+
+@api.route(
+    "DELETE",
+    "/migrations/{migration}",
+    operation_id="abortMigration",
+    summary="A migration's target: abort, removing all the session made",
+    tags=MIGRATIONS,
+    params=MigrationPath,
+    answers=(Answer(200, "It is gone, and all it made.", "Empty"),),
+    errors=(NotFound, *RUNTIME),
+)
+async def abort_migration(path: MigrationPath) -> Response:
+    """The restored container (deleted at once), the imported images, the bundle if it came
+    as an archive."""
+    await supervisor().incoming.abort(path.migration)
+    return wire.json_document({})
+
+
+@api.route(
     "PATCH",
     "/containers/{id}",
     operation_id="updateContainer",
-    summary="Pause or resume a container, or signal its init",
+    summary="Pause or resume a container, signal its init, or change its cgroup limits",
     tags=CONTAINERS,
     params=ContainerPath,
     body=UpdateRequest,
@@ -203,9 +410,12 @@ async def delete_checkpoint(query: CheckpointQuery) -> Response:
     errors=(NotFound, Conflict, *RUNTIME),
 )
 async def update_container(path: ContainerPath, body: UpdateRequest) -> Response:
-    """A signal is sent, not waited for: the answer may still say running."""
+    """A signal is sent, not waited for: the answer may still say running. New limits go to
+    the container's cgroups through runc update; the answer's resources shows those in force."""
     status = body.status.status if body.status is not None else None
-    info = await supervisor().update(path.id, status=status, signum=body.signal)
+    info = await supervisor().update(
+        path.id, status=status, signum=body.signal, resources=body.resources
+    )
     return wire.json_response(info)
 
 
@@ -395,6 +605,22 @@ async def container_stats(path: ContainerPath) -> Response:
     data = await supervisor().stats(path.id)
     figures = {key: data[key] for key in ("cpu", "memory", "pids", "blkio") if key in data}
     return wire.json_document({"id": path.id, **figures})
+
+
+@api.route(
+    "GET",
+    "/containers/{id}/top",
+    operation_id="topContainer",
+    summary="Every process in a live container, as ps -ef shows them",
+    tags=OBSERVE,
+    params=ContainerPath,
+    answers=(Answer(200, "The processes, oldest first.", ContainerTop),),
+    errors=(NotFound, Conflict, *RUNTIME),
+)
+async def container_top(path: ContainerPath) -> Response:
+    """All the processes of the container's cgroup (runc ps), not only those the daemon
+    started; the columns come from /proc on the host. 409 for a stopped container."""
+    return wire.json_response(await supervisor().top(path.id))
 
 
 @api.route(

@@ -14,19 +14,26 @@ from typing import NewType
 
 import attrs
 
+from ..archive import BundleContent, Compression
+from ..client.protocol import Endpoint
 from ..convert import converter, register_type
-from ..model import ProcessSpec, Status
+from ..migration.outgoing import Plan
+from ..model import ProcessSpec, Resources, Status
 from ..runtime import CriuOptions
 from ..validation import (
     ABSOLUTE_PATH,
     CHECKPOINT_NAME,
     CONTAINER_ID,
+    DEADLINE,
     MAX_SIGNAL,
+    MIGRATION_ID,
     NOT_NEGATIVE,
     PID,
+    PRE_COPY_ROUNDS,
     SECONDS,
     SIGNAL_NAMES,
     ExactlyOne,
+    Rule,
     class_rule,
     doc,
     parse_signal,
@@ -100,6 +107,14 @@ class StartRequest:
             " a terminal takes input through it anyway)."
         ),
     )
+    timeout: float | None = attrs.field(
+        default=None,
+        validator=DEADLINE,
+        metadata=doc(
+            "With checkpoint: the seconds the restore may take (the daemon's"
+            " --checkpoint-timeout, 600 by default, when left out)."
+        ),
+    )
 
 
 @attrs.frozen
@@ -110,22 +125,23 @@ class SignalRequest:
 
 
 @attrs.frozen
-@class_rule(ExactlyOne(("status", "signal")))
+@class_rule(ExactlyOne(("status", "signal", "resources")))
 class UpdateRequest:
-    """Exactly one of "status" (pause or resume) or "signal" (to the init); a null counts as
-    left out."""
+    """Exactly one of "status" (pause or resume), "signal" (to the init) or "resources" (new
+    cgroup limits, through runc update); a null counts as left out."""
 
     status: DesiredStatus | None = None
     signal: Signal | None = None
+    resources: Resources | None = attrs.field(
+        default=None,
+        metadata=doc("The limits to change, in the OCI linux.resources shape; others stay."),
+    )
 
 
 @attrs.frozen
-class CheckpointRequest:
-    """CRIU options; the body may be left out altogether."""
+class CriuFlags:
+    """The CRIU options a checkpoint (and a migration) may ask for."""
 
-    exit: bool = attrs.field(
-        default=False, metadata=doc("Stop the container after the checkpoint.")
-    )
     tcp: bool = attrs.field(
         default=False, metadata=doc("Dump established TCP connections (CRIU --tcp-established).")
     )
@@ -135,6 +151,14 @@ class CheckpointRequest:
     shell: bool = attrs.field(
         default=False, metadata=doc("The container is a shell job (CRIU --shell-job).")
     )
+    timeout: float | None = attrs.field(
+        default=None,
+        validator=DEADLINE,
+        metadata=doc(
+            "The seconds the checkpoint may take (the daemon's --checkpoint-timeout, 600 by"
+            " default, when left out)."
+        ),
+    )
 
     @property
     def criu_options(self) -> CriuOptions:
@@ -143,7 +167,96 @@ class CheckpointRequest:
         )
 
 
+@attrs.frozen
+class CheckpointRequest(CriuFlags):
+    """CRIU options; the body may be left out altogether."""
+
+    exit: bool = attrs.field(
+        default=False, metadata=doc("Stop the container after the checkpoint.")
+    )
+
+
 ExecRequest = ProcessSpec
+
+
+def _daemon_address(name: str, value: str) -> None:
+    try:
+        Endpoint.parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+#: Another daemon's API, as ctr-trio's --address takes it.
+DAEMON_ADDRESS = Rule(_daemon_address, {"minLength": 1})
+
+
+@attrs.frozen
+class MigrateRequest(CriuFlags):
+    """Where to move the container, and how; the CRIU options as for a checkpoint."""
+
+    to: str = attrs.field(
+        kw_only=True,
+        validator=DAEMON_ADDRESS,
+        metadata=doc(
+            "The target daemon's API: HOST:PORT, unix:PATH, or http(s)://HOST:PORT; it must"
+            " reach this daemon's, not the other way round."
+        ),
+    )
+    pre_copy: int = attrs.field(
+        default=0,
+        kw_only=True,
+        validator=PRE_COPY_ROUNDS,
+        metadata=doc(
+            "Rounds of memory copied while the container runs, before the final freeze. They"
+            " need the kernel's dirty-page tracking (CONFIG_MEM_SOFT_DIRTY): where it is"
+            " missing, anything but 0 is a 409 before anything starts."
+        ),
+    )
+    with_bundle: bool = attrs.field(
+        default=False,
+        kw_only=True,
+        metadata=doc(
+            "Copy the bundle (config.json and rootfs) too, for a target that has none: all of"
+            " it while the container runs, what changed since in the final freeze."
+        ),
+    )
+    target_bundle_path: str | None = attrs.field(
+        default=None,
+        kw_only=True,
+        validator=ABSOLUTE_PATH,
+        metadata=doc("The bundle's path on the target (default: the same as here)."),
+    )
+
+    @property
+    def plan(self) -> Plan:
+        return Plan(
+            to=self.to,
+            pre_copy=self.pre_copy,
+            with_bundle=self.with_bundle,
+            target_bundle=self.target_bundle_path,
+            options=self.criu_options,
+        )
+
+
+@attrs.frozen
+class MigrationOffer:
+    """The source daemon asks for a session: which container, where its bundle is (or will
+    be), and the checkpoint it will send."""
+
+    id: str = attrs.field(validator=CONTAINER_ID, metadata=doc("The container that moves."))
+    bundle_path: str = attrs.field(
+        validator=ABSOLUTE_PATH, metadata=doc("Its bundle's path on this daemon.")
+    )
+    checkpoint: str = attrs.field(
+        validator=CHECKPOINT_NAME,
+        metadata=doc(
+            "The checkpoint it will be restored from; the source has reserved the name in its"
+            " bundle, so that a target that sees it shares the bundle."
+        ),
+    )
+    with_bundle: bool = attrs.field(
+        default=False, metadata=doc("The bundle comes as an archive: none may be there yet.")
+    )
 
 
 # --- path and query parameters ------------------------------------------------------------------
@@ -212,6 +325,34 @@ class CheckpointsQuery(ContainerPath, BundleQuery):
 @attrs.frozen(kw_only=True, slots=False)
 class CheckpointQuery(CheckpointPath, BundleQuery):
     pass
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class ArchiveQuery(CheckpointPath, BundleQuery):
+    with_bundle: BundleContent = attrs.field(
+        default=BundleContent.NONE,
+        metadata=doc(
+            "The bundle too: none, full (config.json and all the rootfs), or changes"
+            " (config.json, and the rootfs entries changed since the moment since)."
+        ),
+    )
+    since: Moment | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "For changes: rootfs entries whose status changed from this moment on (an RFC 3339"
+            " time, or a duration back from now)."
+        ),
+    )
+    compression: Compression = attrs.field(
+        default=Compression.NONE, metadata=doc("none (application/x-tar) or gzip.")
+    )
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class MigrationPath:
+    migration: str = attrs.field(
+        validator=MIGRATION_ID, metadata=doc("The session, as POST /migrations named it.")
+    )
 
 
 @attrs.frozen(kw_only=True, slots=False)

@@ -35,7 +35,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 
 import attrs
@@ -88,17 +88,20 @@ async def import_archive(
     *,
     limits: ImportLimits | None = None,
     name: str | None = None,
+    accept: Callable[[Manifest], None] | None = None,
 ) -> ImportResult:
     """Unpack the uploaded archive under ``bundle``; ``name``, if given, is the checkpoint it
-    must hold. Raises InvalidRequest (400), Conflict (409) or NotFound (404, a ``changes`` or
-    checkpoint-only archive for a bundle that is not there)."""
+    must hold, and ``accept``, if given, is shown the manifest before anything is unpacked
+    (it raises a DaemonError to refuse it). Raises InvalidRequest (400), Conflict (409) or
+    NotFound (404, a ``changes`` or checkpoint-only archive for a bundle that is not
+    there)."""
     if name is not None:
         check_id(name, "checkpoint name")
     if not bundle.is_absolute():
         raise InvalidRequest(f"the target bundle path {str(bundle)!r} is not absolute")
     unpacker = _Unpacker(bundle, limits or ImportLimits())
     try:
-        return await unpacker.run(aiter(chunks), name)
+        return await unpacker.run(aiter(chunks), name, accept)
     except ArchiveError as exc:
         raise InvalidRequest(f"invalid checkpoint archive: {exc}") from None
     finally:
@@ -142,7 +145,12 @@ class _Unpacker:
                 except OSError:
                     break
 
-    async def run(self, chunks: AsyncIterator[bytes], name: str | None) -> ImportResult:
+    async def run(
+        self,
+        chunks: AsyncIterator[bytes],
+        name: str | None,
+        accept: Callable[[Manifest], None] | None,
+    ) -> ImportResult:
         reader = TarReader(chunks)
         first = await reader.next_entry()
         if first is None or first.name != MANIFEST_NAME or first.kind is not Kind.FILE:
@@ -150,6 +158,8 @@ class _Unpacker:
         self.manifest = Manifest.from_json(await _read_small(reader, first, MAX_METADATA))
         if name is not None and self.manifest.checkpoint != name:
             raise ArchiveError(f"it holds checkpoint {self.manifest.checkpoint!r}, not {name!r}")
+        if accept is not None:
+            accept(self.manifest)
         self.staging = self._make_staging()
         while (entry := await reader.next_entry()) is not None:
             if reader.entries > self.limits.max_entries:

@@ -24,6 +24,7 @@ from .errors import BenchError
 from .options import Options
 from .peers import make_peer, missing, reap_orphans
 from .phase import Phase, Unit, run_phase
+from .pressure import find_logger, pressure
 from .probes import settle
 from .report import (
     Printer,
@@ -186,7 +187,11 @@ async def _bench_in(
         own: OwnDaemon | None = None
         address = options.address
         if address is None:
-            own = OwnDaemon(workdir, options.runc, options.daemon_args)
+            extra = options.daemon_args
+            if options.pressure:
+                # The capture is measured from the logs' sizes: nothing may rotate away.
+                extra = ("--log-max-bytes", str(1 << 40), *extra)
+            own = OwnDaemon(workdir, options.runc, extra)
             report.daemon_state_dir = own.state_dir
             await own.start(nursery)
             address = own.address
@@ -200,6 +205,13 @@ async def _bench_in(
         api = DaemonApi(address)
         try:
             await api.check()
+            if options.pressure:
+                await pressure(
+                    api, printer, workdir, rounds=options.count, writers=options.writers,
+                    prefix=run.prefix, containers_dir=own.state_dir / "containers" if own else None,
+                    logger_pid=lambda: find_logger(own.pid if own else None),
+                )  # fmt: skip
+                return
             daemon = DaemonTarget(api, pid=own.pid if own else None)
             if options.baseline and options.baseline_first:
                 report.raw = await run.phase(raw, "-raw")

@@ -24,6 +24,9 @@ class Options:
     baseline_first: bool = False
     cycle: bool = False
     checkpoint: bool = False
+    #: Measure the API's latency with containers writing as fast as they can (``--pressure``).
+    pressure: bool = False
+    writers: int = 5
     #: The peers to run after the daemon (and runc): "containerd", "podman".
     peers: tuple[str, ...] = ()
     #: Where the bundles, the raw runc root and our daemon's state go; None: a temporary dir.
@@ -55,6 +58,8 @@ class Options:
             baseline_first=args.baseline_first,
             cycle=args.cycle,
             checkpoint=args.checkpoint,
+            pressure=args.pressure,
+            writers=args.writers,
             peers=tuple(dict.fromkeys(peers)),
             workdir=args.workdir,
             runc=args.runc,
@@ -112,6 +117,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="the OCI bundle every container starts from (default: a busybox bundle made for the"
         " run; with --cycle its process must exit by itself)",
+    )
+    add(
+        "--pressure",
+        action="store_true",
+        help="instead of starts: the latency of GET /state, start, exec and delete (--count"
+        " rounds) idle and with --writers containers writing as fast as they can, and what"
+        " capturing their output costs",
+    )
+    add(
+        "--writers",
+        type=_positive_int,
+        default=5,
+        metavar="N",
+        help="with --pressure: containers writing (default %(default)s)",
     )
     add(
         "--baseline",

@@ -7,7 +7,6 @@ until the machine has finished with the phase before it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 import time
@@ -143,13 +142,23 @@ class DaemonFigures(NamedTuple):
 
 
 def parse_figures(text: str) -> DaemonFigures:
-    """The daemon's CPU seconds and RSS from its Prometheus text (None where it does not say)."""
-    values: dict[str, float] = {}
+    """The daemon's CPU seconds and RSS from its Prometheus text (None where it does not say):
+    all of its processes, the server's own figures plus its keeper's and logger's
+    (``containerd_trio_helper_*{process=...}``)."""
+    cpu: float | None = None
+    rss: float | None = None
     for line in text.splitlines():
         name, _, value = line.partition(" ")
-        if name in ("process_cpu_seconds_total", "process_resident_memory_bytes"):
-            with contextlib.suppress(ValueError):
-                values[name] = float(value.split()[0])
-    return DaemonFigures(
-        values.get("process_cpu_seconds_total"), values.get("process_resident_memory_bytes")
-    )
+        family = name.partition("{")[0]
+        try:
+            number = float(value.split()[0])
+        except (ValueError, IndexError):
+            continue
+        if family in ("process_cpu_seconds_total", "containerd_trio_helper_cpu_seconds_total"):
+            cpu = (cpu or 0.0) + number
+        elif family in (
+            "process_resident_memory_bytes",
+            "containerd_trio_helper_resident_memory_bytes",
+        ):
+            rss = (rss or 0.0) + number
+    return DaemonFigures(cpu, rss)

@@ -189,6 +189,52 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _deadline(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
+#: Binary units of sizes, as docker takes them (64m, 1g, 512k, 1.5GiB).
+_SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def _bytes(text: str) -> int:
+    """A size such as ``64m`` (or ``64MiB``, ``64MB``: binary, as docker counts), or -1."""
+    if text == "-1":
+        return -1
+    number = text.lower().rstrip("b").removesuffix("i")
+    unit = number[-1:] if number[-1:].isalpha() else ""
+    try:
+        value = float(number[: len(number) - len(unit)])
+        if unit not in _SIZE_UNITS or not 0 <= value < float("inf"):
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size: bytes, or a number with k, m, g or t (64m), or -1"
+        ) from None
+    return int(value * _SIZE_UNITS[unit])
+
+
+def _cpus(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of CPUs") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not 0 or more CPUs")
+    return value
+
+
+def _whole(text: str) -> int:
+    """A whole number, -1 included (the daemon says which values it takes)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
 def _format(text: str) -> str:
     if text not in ("json", "table", "ids"):
         from .output import template
@@ -291,7 +337,20 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
         tty="attach to its terminal (the bundle's process.terminal must be true), in raw mode",
         stdin="keep its stdin open and send ours to it (implies --attach)",
     )
-    parser.set_defaults(attach_default=attach_default)
+    parser.add_argument(
+        "--timeout",
+        type=_deadline,
+        metavar="SECONDS",
+        help="with --checkpoint: the seconds the restore may take (default: the daemon's, 600)",
+    )
+    parser.set_defaults(
+        attach_default=attach_default,
+        check=lambda args: (
+            "--timeout is the deadline of a restore: give --checkpoint too"
+            if args.timeout is not None and args.checkpoint is None
+            else None
+        ),
+    )
 
 
 def _define_run(parser: Parser) -> None:
@@ -401,6 +460,97 @@ def _define_delete(parser: Parser) -> None:
     )
 
 
+def _define_update(parser: Parser) -> None:
+    parser.add_argument("ids", nargs="+", metavar="ID")
+    parser.add_argument(
+        "-m",
+        "--memory",
+        type=_bytes,
+        metavar="SIZE",
+        help="memory limit: bytes, or 512k, 64m, 1g (binary units); -1 for none",
+    )
+    parser.add_argument(
+        "--cpus",
+        type=_cpus,
+        metavar="N",
+        help="CPU time as a number of CPUs (0.5: half of one), as a CFS quota; 0 for none",
+    )
+    parser.add_argument(
+        "-c", "--cpu-shares", type=_whole, metavar="N", help="CPU weight (the default is 1024)"
+    )
+    parser.add_argument(
+        "--cpu-quota", type=_whole, metavar="US", help="CFS quota in microseconds; -1 for none"
+    )
+    parser.add_argument(
+        "--cpu-period",
+        type=_whole,
+        metavar="US",
+        help="CFS period in microseconds (default 100000)",
+    )
+    parser.add_argument(
+        "--pids-limit", type=_whole, metavar="N", help="most processes at once; -1 for none"
+    )
+
+    def check(args: argparse.Namespace) -> str | None:
+        limits = ("memory", "cpus", "cpu_shares", "cpu_quota", "cpu_period", "pids_limit")
+        if all(getattr(args, name) is None for name in limits):
+            return (
+                "give at least one limit: --memory, --cpus, --cpu-shares, --cpu-quota,"
+                " --cpu-period or --pids-limit"
+            )
+        if args.cpus is not None and args.cpu_quota is not None:
+            return "--cpus sets the CPU quota: give it or --cpu-quota, not both"
+        return None
+
+    parser.set_defaults(check=check)
+
+
+def _define_checkpoint(parser: Parser) -> None:
+    parser.add_argument("id", metavar="ID")
+    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("--exit", action="store_true", help="stop the container afterwards")
+    parser.add_argument("--tcp", action="store_true", help="keep established TCP connections")
+    parser.add_argument("--unix-sockets", action="store_true", help="allow external unix sockets")
+    parser.add_argument("--shell", action="store_true", help="allow a shell job")
+    parser.add_argument(
+        "--timeout",
+        type=_deadline,
+        metavar="SECONDS",
+        help="the seconds the checkpoint may take (default: the daemon's, 600)",
+    )
+
+
+def _define_migrate(parser: Parser) -> None:
+    parser.add_argument("id", metavar="ID")
+    parser.add_argument(
+        "--to",
+        required=True,
+        type=_address,
+        metavar="HOST:PORT|unix:PATH",
+        help="the target daemon's API, as the source daemon reaches it",
+    )
+    parser.add_argument(
+        "--pre-copy",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="rounds of memory copied while it runs (needs the kernel's dirty-page tracking)",
+    )
+    parser.add_argument(
+        "--with-bundle",
+        action="store_true",
+        help="copy the bundle (config.json and rootfs) too: the target has none",
+    )
+    parser.add_argument(
+        "--target-bundle",
+        metavar="DIR",
+        help="the bundle's path on the target (default: the same as here)",
+    )
+    parser.add_argument("--tcp", action="store_true", help="keep established TCP connections")
+    parser.add_argument("--unix-sockets", action="store_true", help="allow external unix sockets")
+    parser.add_argument("--shell", action="store_true", help="allow a shell job")
+
+
 class ContainerCommand(NamedTuple):
     name: str
     help: str
@@ -457,6 +607,18 @@ CONTAINER_COMMANDS = (
         "prune", "remove every stopped container", commands.containers_prune,
         lambda parser: None, top=("prune",),
     ),
+    ContainerCommand(
+        "update", "change containers' cgroup limits (memory, CPU, pids)",
+        commands.containers_update, _define_update, top=("update",),
+    ),
+    ContainerCommand(
+        "top", "list every process in a container, as ps -ef shows them",
+        commands.containers_top, _define_get, top=("top",),
+    ),
+    ContainerCommand(
+        "migrate", "move a running container to another daemon", commands.migrate,
+        _define_migrate, top=("migrate",),
+    ),
 )  # fmt: skip
 
 
@@ -469,15 +631,11 @@ def _define_checkpoints(top: Parser, actions: argparse._SubParsersAction[Parser]
     )
     listing.add_argument("id", metavar="ID")
     listing.add_argument("--bundle", help="the bundle, for a container the daemon does not list")
-    create = top.command(
-        actions, "create", "checkpoint a running container", commands.checkpoints_create
+    _define_checkpoint(
+        top.command(
+            actions, "create", "checkpoint a running container", commands.checkpoints_create
+        )
     )
-    create.add_argument("id", metavar="ID")
-    create.add_argument("name", metavar="NAME")
-    create.add_argument("--exit", action="store_true", help="stop the container afterwards")
-    create.add_argument("--tcp", action="store_true", help="keep established TCP connections")
-    create.add_argument("--unix-sockets", action="store_true", help="allow external unix sockets")
-    create.add_argument("--shell", action="store_true", help="allow a shell job")
     remove = top.command(actions, "delete", "delete a checkpoint", commands.checkpoints_delete)
     remove.add_argument("id", metavar="ID")
     remove.add_argument("name", metavar="NAME")
@@ -649,6 +807,21 @@ def build_parser(
         )
     )
     top.command(groups, "state", "show the machine and all containers", commands.state)
+    _define_checkpoint(
+        top.command(
+            groups,
+            "checkpoint",
+            "checkpoint a running container (checkpoints create)",
+            commands.checkpoints_create,
+        )
+    )
+    daemon = top.command(groups, "daemon", "the daemon itself", json_flag=False)
+    top.command(
+        daemon.commands("action"),
+        "reload",
+        "replace the serving process with the code on disk; containers run on",
+        commands.daemon_reload,
+    )
     # The daily container commands at the top, as docker has them (ctr-trio ps, rm, exec).
     for command in CONTAINER_COMMANDS:
         if command.top:
@@ -675,7 +848,10 @@ def _unrecognized(args: argparse.Namespace, argv: Sequence[str], extras: Sequenc
         return message
     # The command began with its first word, before the first argument that was not taken.
     before = list(argv).index(extras[0])
-    start = max(i for i in range(before) if argv[i] == command_line[0])
+    starts = [i for i in range(before) if argv[i] == command_line[0]]
+    if not starts:  # the stray option came before the command (ctr-trio exec -x web -- sh)
+        return message
+    start = starts[-1]
     fixed = [*argv[:start], "--", *argv[start:]]
     return (
         f"{message} (options of the command to run? put -- before it: {PROG} {shlex.join(fixed)})"

@@ -10,14 +10,26 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import output
-from .output import CONTAINER_HEADERS, Output, ago, container_rows, limit, size, status
+from .output import (
+    CONTAINER_HEADERS,
+    TOP_HEADERS,
+    Output,
+    ago,
+    container_rows,
+    describe_resources,
+    limit,
+    size,
+    status,
+    top_rows,
+)
 
 if TYPE_CHECKING:
     from .http import Client
-    from .types import Container
+    from .protocol import Request
+    from .types import Container, Resources
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the daemon said no (or its answer made no sense, or bench failed)
@@ -112,6 +124,7 @@ def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int
         ("BUNDLE", container["bundlePath"]),
         ("CREATED", f"{container['createdAt']} ({ago(container['createdAt'])})"),
         ("LABELS", ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-"),
+        ("LIMITS", describe_resources(container.get("resources") or {})),
     ]
     out.table(None, fields)
     if container["processes"]:
@@ -148,13 +161,20 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
     if attached and args.tty and args.interactive and not _stdin_is_terminal():
         out.error("the input is not a terminal: leave out -t, or run this from a terminal")
         return EXIT_ERROR
-    container = client.start(
-        args.id,
-        bundle,
-        checkpoint=args.checkpoint,
-        labels=dict(args.label),
-        stdin=args.interactive,
-    )
+    if args.checkpoint is None:
+        container = client.start(args.id, bundle, labels=dict(args.label), stdin=args.interactive)
+    else:
+        from . import routes
+
+        request = routes.start(
+            args.id,
+            bundle,
+            checkpoint=args.checkpoint,
+            labels=dict(args.label),
+            timeout=args.timeout,
+            stdin=args.interactive,
+        )
+        container = _following(client, args, out, request, "restore", args.timeout)
     init = container["processes"][0]
     if not attached:
         if out.as_json:
@@ -331,6 +351,58 @@ def containers_kill(client: Client, args: argparse.Namespace, out: Output) -> in
     return EXIT_OK
 
 
+# --- resources and processes --------------------------------------------------------------------
+
+#: The CFS period ``--cpus`` goes with, unless ``--cpu-period`` says otherwise (docker's).
+CPU_PERIOD = 100_000
+
+
+def resource_change(args: argparse.Namespace) -> Resources:
+    """The limits ``update``'s options name, in the OCI shape the daemon takes."""
+    change: dict[str, dict[str, int]] = {}
+    if args.memory is not None:
+        change["memory"] = {"limit": args.memory}
+    cpu: dict[str, int] = {}
+    if args.cpu_shares is not None:
+        cpu["shares"] = args.cpu_shares
+    if args.cpu_period is not None:
+        cpu["period"] = args.cpu_period
+    if args.cpu_quota is not None:
+        cpu["quota"] = args.cpu_quota
+    if args.cpus is not None:
+        # --cpus 0.5 is half of one CPU's time: 50000 us in each 100000 us period; 0 is none.
+        period = args.cpu_period or CPU_PERIOD
+        cpu["quota"] = round(args.cpus * period) if args.cpus else -1
+        if args.cpus:
+            cpu["period"] = period
+    if cpu:
+        change["cpu"] = cpu
+    if args.pids_limit is not None:
+        change["pids"] = {"limit": args.pids_limit}
+    return cast("Resources", change)
+
+
+def containers_update(client: Client, args: argparse.Namespace, out: Output) -> int:
+    change = resource_change(args)
+    return each_container(
+        args.ids,
+        out,
+        lambda container_id: client.update(container_id, change),
+        lambda container, container_id: (
+            f"updated {container_id}: {describe_resources(container.get('resources') or {})}"
+        ),
+    )
+
+
+def containers_top(client: Client, args: argparse.Namespace, out: Output) -> int:
+    answer = client.top(args.id)
+    if out.as_json:
+        out.document(answer)
+    else:
+        out.table(TOP_HEADERS, top_rows(answer["processes"]))
+    return EXIT_OK
+
+
 def _is_now(container: Container, _: str) -> str:
     return f"{container['id']} is {status(container)}"
 
@@ -390,15 +462,43 @@ def checkpoints_list(client: Client, args: argparse.Namespace, out: Output) -> i
     return EXIT_OK
 
 
+def _following(
+    client: Client,
+    args: argparse.Namespace,
+    out: Output,
+    request: Request,
+    kind: str,
+    timeout: float | None,
+) -> Any:
+    """Make a checkpoint's or a restore's request, with a progress line at a terminal."""
+    from .progress import call_following
+    from .protocol import Tls
+
+    return call_following(
+        client,
+        request,
+        container_id=args.id,
+        kind=kind,
+        deadline=client.checkpoint_wait(timeout),
+        out=out,
+        tls=Tls(args.tls_ca, args.tls_cert, args.tls_key),
+        retry_for=args.retry,
+    )
+
+
 def checkpoints_create(client: Client, args: argparse.Namespace, out: Output) -> int:
-    checkpoint = client.create_checkpoint(
+    from . import routes
+
+    request = routes.create_checkpoint(
         args.id,
         args.name,
         exit=args.exit,
         tcp=args.tcp,
         unix_sockets=args.unix_sockets,
         shell=args.shell,
+        timeout=args.timeout,
     )
+    checkpoint = _following(client, args, out, request, "checkpoint", args.timeout)
     if out.as_json:
         out.document(checkpoint)
     else:
@@ -416,6 +516,45 @@ def checkpoints_delete(client: Client, args: argparse.Namespace, out: Output) ->
     return EXIT_OK
 
 
+def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """Each step with its time and size as it ends, then the downtime; exit 1 if it failed
+    (the container then runs on where it was, unless the last line says otherwise)."""
+    target_bundle = _absolute(args.target_bundle)
+    with client.migrate(
+        args.id,
+        args.to,
+        pre_copy=args.pre_copy,
+        with_bundle=args.with_bundle,
+        target_bundle_path=target_bundle,
+        tcp=args.tcp,
+        unix_sockets=args.unix_sockets,
+        shell=args.shell,
+    ) as steps:
+        for step in steps:
+            if out.as_json:
+                out.record(step)
+                out.stdout.flush()
+                if step["step"] == "failed":
+                    return EXIT_ERROR
+                continue
+            name = step["step"]
+            if name == "failed":
+                back = "rolled back: it runs here" if step.get("rolledBack") else "NOT rolled back"
+                out.error(f"migration of {args.id} failed ({back}): {step.get('error')}")
+                return EXIT_ERROR
+            if name == "done":
+                out.line(
+                    f"moved {args.id} to {args.to} in {step['seconds']:.2f}s: downtime"
+                    f" {step.get('downtime', 0):.3f}s, {size(step.get('bytes', 0))} sent"
+                )
+                continue
+            label = f"{name} {step['round']}" if "round" in step else name
+            sent = f"  {size(step['bytes'])}" if "bytes" in step else ""
+            out.line(f"{label:<12} {step['seconds']:8.3f}s{sent}")
+            out.stdout.flush()
+    return EXIT_OK
+
+
 # --- events, logs, stats, state ---------------------------------------------------------------
 
 
@@ -427,10 +566,11 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
             if out.as_json:
                 out.record(event)
             else:
+                # The rest as key=value: pid, status, a checkpoint's name and figures.
                 extra = "".join(
                     f" {key}={value}"
-                    for key, value in (("pid", event.get("pid")), ("status", event.get("status")))
-                    if value is not None
+                    for key, value in event.items()
+                    if key not in ("timestamp", "type", "id") and value is not None
                 )
                 out.line(f"{event['timestamp']}  {event['type']:<15} {event['id']}{extra}")
                 out.stdout.flush()
@@ -490,6 +630,15 @@ def stats(client: Client, args: argparse.Namespace, out: Output) -> int:
     if pids:
         rows.append(["PIDS", f"{pids.get('current', 0)} (limit {limit(pids)})"])
     out.table(None, rows)
+    return EXIT_OK
+
+
+def daemon_reload(client: Client, args: argparse.Namespace, out: Output) -> int:
+    client.reload_daemon()
+    if out.as_json:
+        out.document({"reloading": True})
+    else:
+        out.line("reloading: a new server takes over; the containers run on")
     return EXIT_OK
 
 

@@ -42,12 +42,19 @@ from .protocol import RETRY_FOR, Answer, Endpoint, OnRetry, Request, Retry, Tls,
 from .types import Checkpoint as Checkpoint
 from .types import Container as Container
 from .types import ContainerState as ContainerState
+from .types import ContainerTop as ContainerTop
+from .types import CpuResources as CpuResources
 from .types import Event as Event
 from .types import Exit as Exit
 from .types import LogRecord as LogRecord
 from .types import Machine as Machine
+from .types import MemoryResources as MemoryResources
+from .types import MigrationStep as MigrationStep
+from .types import PidsResources as PidsResources
 from .types import Process as Process
+from .types import Resources as Resources
 from .types import State as State
+from .types import TopProcess as TopProcess
 from .types import User as User
 
 if TYPE_CHECKING:
@@ -60,6 +67,9 @@ DEFAULT_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 5.0
 #: A wait's deadline: none worth the name (a process may run for years).
 WAIT_TIMEOUT = 10 * 365 * 86400.0
+#: How long a checkpoint or a restore is waited for when the request names no deadline: the
+#: daemon's own (--checkpoint-timeout, 600 s by default) ends it first, with a 504.
+CHECKPOINT_WAIT = 24 * 3600.0
 
 
 def parse_address(address: str) -> tuple[str, str | None]:
@@ -118,6 +128,10 @@ class Client:
     def state(self) -> State:
         return cast(State, self.call(routes.state()))
 
+    def reload_daemon(self) -> None:
+        """A live upgrade: the daemon replaces its serving process, its containers running on."""
+        self.call(routes.reload_daemon())
+
     def containers(self) -> list[Container]:
         return self.state()["containers"]
 
@@ -127,9 +141,13 @@ class Client:
     def start(
         self, container_id: str, bundle_path: str, **options: Unpack[routes.StartOptions]
     ) -> Container:
-        """Start (or with ``checkpoint=NAME``, restore) a container from its bundle;
-        ``labels`` to keep with it."""
-        return cast(Container, self.call(routes.start(container_id, bundle_path, **options)))
+        """Start (or with ``checkpoint=NAME``, restore within ``timeout`` seconds) a container
+        from its bundle; ``labels`` to keep with it."""
+        request = routes.start(container_id, bundle_path, **options)
+        deadline = (
+            self.checkpoint_wait(options.get("timeout")) if options.get("checkpoint") else None
+        )
+        return cast(Container, self.call(request, timeout=deadline))
 
     def exec(
         self, container_id: str, args: Sequence[str], **options: Unpack[routes.ExecOptions]
@@ -178,8 +196,22 @@ class Client:
         request = routes.delete(container_id, timeout=timeout)
         return cast(Container, self.call(request, timeout=deadline))
 
+    def update(self, container_id: str, resources: Resources) -> Container:
+        """Change the container's cgroup limits (``runc update``); the answer's ``resources``
+        shows those in force."""
+        return self._update(container_id, {"resources": resources})
+
+    def top(self, container_id: str) -> ContainerTop:
+        """Every process in the container (``runc ps``), with the columns of ``ps -ef``."""
+        return cast(ContainerTop, self.call(routes.top(container_id)))
+
     def _update(self, container_id: str, body: dict[str, Any]) -> Container:
         return cast(Container, self.call(routes.update(container_id, body)))
+
+    def checkpoint_wait(self, timeout: float | None) -> float:
+        """A checkpoint's or a restore's request deadline (``timeout``: the request's own; None:
+        the daemon's), with this client's usual deadline on top."""
+        return (CHECKPOINT_WAIT if timeout is None else timeout) + self._timeout
 
     # --- checkpoints --------------------------------------------------------------------------
 
@@ -192,14 +224,26 @@ class Client:
     def create_checkpoint(
         self, container_id: str, name: str, **options: Unpack[routes.CheckpointOptions]
     ) -> Checkpoint:
-        """Checkpoint with CRIU (``exit``, ``tcp``, ``unix_sockets``, ``shell``)."""
+        """Checkpoint with CRIU (``exit``, ``tcp``, ``unix_sockets``, ``shell``) within
+        ``timeout`` seconds (the daemon's deadline if None)."""
         request = routes.create_checkpoint(container_id, name, **options)
-        return cast(Checkpoint, self.call(request))
+        deadline = self.checkpoint_wait(options.get("timeout"))
+        return cast(Checkpoint, self.call(request, timeout=deadline))
 
     def delete_checkpoint(
         self, container_id: str, name: str, *, bundle_path: str | None = None
     ) -> None:
         self.call(routes.delete_checkpoint(container_id, name, bundle_path=bundle_path))
+
+    @contextlib.contextmanager
+    def migrate(
+        self, container_id: str, to: str, **options: Unpack[routes.MigrateOptions]
+    ) -> Iterator[Iterator[MigrationStep]]:
+        """Move the container to the daemon at ``to`` (an address as this client takes it,
+        reached from the daemon, not from here): its steps as each ends, then ``done`` or
+        ``failed``."""
+        with self.stream(routes.migrate(container_id, to, **options)) as steps:
+            yield cast(Iterator[MigrationStep], steps)
 
     # --- streams and figures ------------------------------------------------------------------
 

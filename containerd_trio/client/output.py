@@ -12,10 +12,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from .types import Container
+    from .types import Container, Resources, TopProcess
 
 PROG = "ctr-trio"
 CONTAINER_HEADERS = ("ID", "STATUS", "PID", "PROCESSES", "CREATED")
+#: ``ps -ef``'s columns, as ``docker top`` shows them.
+TOP_HEADERS = ("UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD")
+#: The CFS period the kernel has unless told otherwise, in microseconds.
+DEFAULT_CPU_PERIOD = 100_000
 
 
 class Output:
@@ -160,3 +164,70 @@ def template(text: str) -> Callable[[Container], str]:
         )
     text = re.sub(r"\\[tn\\]", lambda m: _ESCAPES[m.group()], text)
     return lambda c: _PLACEHOLDER.sub(lambda m: FIELDS[m.group(1)](c), text)
+
+
+def describe_resources(resources: Resources) -> str:
+    """``memory 64.0 MiB, cpus 0.5 (quota 50000 of 100000 us), cpu shares 512, pids 100``."""
+    parts = []
+    memory = resources.get("memory", {}).get("limit")
+    if memory is not None:
+        parts.append(f"memory {'no limit' if memory < 0 else size(memory)}")
+    cpu = resources.get("cpu", {})
+    quota, period = cpu.get("quota"), cpu.get("period")
+    if quota is not None and quota < 0:
+        parts.append("cpus no limit")
+    elif quota is not None:
+        of = period or DEFAULT_CPU_PERIOD
+        parts.append(f"cpus {quota / of:g} (quota {quota} of {of} us)")
+    elif period is not None:
+        parts.append(f"cpu period {period} us")
+    if "shares" in cpu:
+        parts.append(f"cpu shares {cpu['shares']}")
+    pids = resources.get("pids", {}).get("limit")
+    if pids is not None:
+        parts.append(f"pids {'no limit' if pids < 0 else pids}")
+    return ", ".join(parts) or "no limits"
+
+
+# --- processes (top) ----------------------------------------------------------------------------
+
+
+def top_rows(processes: Iterable[TopProcess]) -> list[list[str]]:
+    """``ps -ef``'s columns of each process: UID PID PPID C STIME TTY TIME CMD."""
+    return [
+        [
+            p["user"],
+            str(p["pid"]),
+            str(p["ppid"]),
+            str(p["cpuPercent"]),
+            start_time(p["startedAt"]),
+            p.get("tty", "?"),
+            cpu_time(p["cpuSeconds"]),
+            " ".join(p["args"]) or f"[{p['command']}]",
+        ]
+        for p in processes
+    ]
+
+
+def start_time(stamp: str, now: float | None = None) -> str:
+    """ps's STIME: ``14:05`` today, ``Nov28`` this year, else the year (local time)."""
+    from ..timestamps import parse_ns
+
+    try:
+        started = time.localtime(parse_ns(stamp) / 1e9)
+    except ValueError:
+        return stamp
+    today = time.localtime(now)
+    if started[:3] == today[:3]:
+        return time.strftime("%H:%M", started)
+    if started.tm_year == today.tm_year:
+        return time.strftime("%b%d", started)
+    return str(started.tm_year)
+
+
+def cpu_time(seconds: float) -> str:
+    """ps's TIME: ``00:01:05``, with ``2-`` before it past a day."""
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    text = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}-{text}" if days else text

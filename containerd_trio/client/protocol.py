@@ -221,6 +221,24 @@ class Http11:
             data += h.send(h11.Data(data=request.body))
         return data + h.send(h11.EndOfMessage())
 
+    def send_upload_head(self, request: Request, media: str) -> bytes:
+        """The head of a request whose body follows in pieces (:meth:`send_piece`, then
+        :meth:`send_end`): chunked, so that its length need not be known."""
+        headers = [
+            (b"host", self._host),
+            (b"content-type", media.encode()),
+            (b"transfer-encoding", b"chunked"),
+        ]
+        return self._h11.send(
+            h11.Request(method=request.method, target=request.target, headers=headers)
+        )
+
+    def send_piece(self, data: bytes) -> bytes:
+        return self._h11.send(h11.Data(data=data)) if data else b""
+
+    def send_end(self) -> bytes:
+        return self._h11.send(h11.EndOfMessage())
+
     def receive(self, data: bytes) -> None:
         """Take what came from the daemon (``b""``: it closed the connection).
 

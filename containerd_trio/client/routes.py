@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict, Unpack
+from urllib.parse import quote
 
 from .protocol import Request, container_path, make_request
 
@@ -16,8 +17,10 @@ from .protocol import Request, container_path, make_request
 
 
 class StartOptions(TypedDict, total=False):
-    #: Restore from this checkpoint of the bundle instead of starting afresh.
+    #: Restore from this checkpoint of the bundle instead of starting afresh...
     checkpoint: str | None
+    #: ...within this many seconds (the daemon's checkpoint deadline if None).
+    timeout: float | None
     labels: Mapping[str, str] | None
     #: Keep the init's stdin open for attach.
     stdin: bool
@@ -44,6 +47,8 @@ class CheckpointOptions(TypedDict, total=False):
     tcp: bool
     unix_sockets: bool
     shell: bool
+    #: Seconds the checkpoint may take (the daemon's checkpoint deadline if None).
+    timeout: float | None
 
 
 class EventOptions(TypedDict, total=False):
@@ -70,6 +75,10 @@ def state() -> Request:
     return Request("GET", "/state")
 
 
+def reload_daemon() -> Request:
+    return Request("POST", "/daemon/reload")
+
+
 def container(container_id: str) -> Request:
     return Request("GET", container_path(container_id))
 
@@ -77,8 +86,11 @@ def container(container_id: str) -> Request:
 def start(container_id: str, bundle_path: str, **options: Unpack[StartOptions]) -> Request:
     body: dict[str, Any] = {"bundlePath": bundle_path}
     checkpoint, labels = options.get("checkpoint"), options.get("labels")
+    timeout = options.get("timeout")
     if checkpoint is not None:
         body["checkpoint"] = checkpoint
+    if timeout is not None:
+        body["timeout"] = timeout
     if labels:
         body["labels"] = dict(labels)
     if options.get("stdin"):
@@ -119,7 +131,8 @@ def signal_process(container_id: str, pid: int, signal: int | str) -> Request:
 
 
 def update(container_id: str, body: dict[str, Any]) -> Request:
-    """PATCH: ``{"signal": ...}`` for the init process, ``{"status": "paused"|"running"}``."""
+    """PATCH: ``{"signal": ...}`` for the init process, ``{"status": "paused"|"running"}``,
+    ``{"resources": {...}}`` for new cgroup limits."""
     return make_request("PATCH", container_path(container_id), body=body)
 
 
@@ -136,12 +149,15 @@ def checkpoints(container_id: str, *, bundle_path: str | None = None) -> Request
 def create_checkpoint(
     container_id: str, name: str, **options: Unpack[CheckpointOptions]
 ) -> Request:
-    body = {
+    body: dict[str, Any] = {
         "exit": options.get("exit", False),
         "tcp": options.get("tcp", False),
         "unixSockets": options.get("unix_sockets", False),
         "shell": options.get("shell", False),
     }
+    timeout = options.get("timeout")
+    if timeout is not None:
+        body["timeout"] = timeout
     return make_request("POST", container_path(container_id, "checkpoint", name), body=body)
 
 
@@ -172,9 +188,85 @@ def logs(container_id: str, **options: Unpack[LogOptions]) -> Request:
     return make_request("GET", container_path(container_id, "logs"), params=params)
 
 
+def top(container_id: str) -> Request:
+    return Request("GET", container_path(container_id, "top"))
+
+
 def stats(container_id: str) -> Request:
     return Request("GET", container_path(container_id, "stats"))
 
 
 def metrics() -> Request:
     return Request("GET", "/metrics")
+
+
+# --- archives and migrations ------------------------------------------------------------------
+
+
+class MigrateOptions(TypedDict, total=False):
+    #: Pre-copy rounds (memory copied while the container runs; needs dirty-page tracking).
+    pre_copy: int
+    #: Copy the bundle (config.json and rootfs) too: the target has none.
+    with_bundle: bool
+    #: Where the bundle is on the target (default: the same path as on the source).
+    target_bundle_path: str | None
+    #: CRIU options, as for a checkpoint.
+    tcp: bool
+    unix_sockets: bool
+    shell: bool
+
+
+def migrate(container_id: str, to: str, **options: Unpack[MigrateOptions]) -> Request:
+    """Move the container to the daemon at ``to``; an ndjson stream of its steps."""
+    body: dict[str, Any] = {
+        "to": to,
+        "preCopy": options.get("pre_copy", 0),
+        "withBundle": options.get("with_bundle", False),
+        "tcp": options.get("tcp", False),
+        "unixSockets": options.get("unix_sockets", False),
+        "shell": options.get("shell", False),
+    }
+    target_bundle = options.get("target_bundle_path")
+    if target_bundle is not None:
+        body["targetBundlePath"] = target_bundle
+    return make_request("POST", container_path(container_id, "migrate"), body=body)
+
+
+def import_checkpoint(container_id: str, name: str, *, bundle_path: str | None = None) -> Request:
+    """The head of an archive upload (the body follows, streamed)."""
+    path = container_path(container_id, "checkpoint", name, "archive")
+    return make_request("PUT", path, params=_params(bundlePath=bundle_path))
+
+
+def open_migration(
+    container_id: str, bundle_path: str, checkpoint: str, *, with_bundle: bool
+) -> Request:
+    """The source asks the target for a session (see :mod:`containerd_trio.migration`)."""
+    body = {
+        "id": container_id,
+        "bundlePath": bundle_path,
+        "checkpoint": checkpoint,
+        "withBundle": with_bundle,
+    }
+    return make_request("POST", "/migrations", body=body)
+
+
+def migration_path(migration: str, *rest: str) -> str:
+    return "/migrations" + "".join("/" + quote(part, safe="") for part in (migration, *rest))
+
+
+def migration_archive(migration: str) -> Request:
+    """The head of an archive upload into the session (the body follows, streamed)."""
+    return Request("PUT", migration_path(migration, "archive"))
+
+
+def restore_migration(migration: str) -> Request:
+    return make_request("POST", migration_path(migration, "restore"))
+
+
+def finish_migration(migration: str) -> Request:
+    return make_request("POST", migration_path(migration, "finish"))
+
+
+def abort_migration(migration: str) -> Request:
+    return Request("DELETE", migration_path(migration))

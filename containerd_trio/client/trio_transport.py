@@ -135,6 +135,42 @@ class TrioTransport:
             stream = tls_stream
         return stream
 
+    async def upload(self, request: Request, media: str, pieces: AsyncIterator[bytes]) -> Answer:
+        """Send ``request`` with ``pieces`` as its body, streamed (chunked) as they come, on a
+        connection of its own; its answer. Never retried: a body cannot be sent twice.
+
+        The answer is read while the body goes out: a daemon that refuses the upload midway
+        answers and closes the connection, and that answer is what the caller gets.
+        """
+        connection = await self._connect()
+        http = connection.http
+        stream = connection.stream
+        sent: list[BaseException] = []
+
+        async def send_body() -> None:
+            try:
+                await stream.send_all(http.send_upload_head(request, media))
+                async for piece in pieces:
+                    await stream.send_all(http.send_piece(piece))
+                await stream.send_all(http.send_end())
+            except _FAILURES as exc:
+                sent.append(exc)  # the answer, if one comes, says why
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send_body)
+                try:
+                    while not http.complete:
+                        await connection.receive()
+                except _FAILURES as exc:
+                    raise protocol.connection_lost(
+                        self.endpoint.address, sent[0] if sent else exc
+                    ) from None
+                nursery.cancel_scope.cancel()
+        finally:
+            await trio.aclose_forcefully(stream)
+        return http.answer()
+
     @contextlib.asynccontextmanager
     async def lines(self, request: Request) -> AsyncIterator[AsyncIterator[bytes]]:
         """The lines of an ndjson answer as they come, on a connection of its own, closed when

@@ -36,13 +36,53 @@ class ContainerState(TypedDict):
     exitStatus: NotRequired[int]
 
 
+class MemoryResources(TypedDict):
+    limit: NotRequired[int]  # bytes; -1: no limit
+
+
+class CpuResources(TypedDict):
+    shares: NotRequired[int]
+    quota: NotRequired[int]  # microseconds per period; -1: no limit
+    period: NotRequired[int]  # microseconds
+
+
+class PidsResources(TypedDict):
+    limit: NotRequired[int]  # -1: no limit
+
+
+class Resources(TypedDict):
+    """Cgroup limits in the OCI linux.resources shape; what is left out is not set."""
+
+    memory: NotRequired[MemoryResources]
+    cpu: NotRequired[CpuResources]
+    pids: NotRequired[PidsResources]
+
+
 class Container(TypedDict):
     id: str
     bundlePath: str
     state: ContainerState
     processes: list[Process]
     createdAt: str
-    labels: NotRequired[dict[str, str]]
+    labels: dict[str, str]
+    resources: Resources
+
+
+class TopProcess(TypedDict):
+    pid: int
+    ppid: int
+    uid: int
+    user: str
+    cpuPercent: int
+    startedAt: str
+    cpuSeconds: float
+    args: list[str]
+    command: str
+    tty: NotRequired[str]
+
+
+class ContainerTop(TypedDict):
+    processes: list[TopProcess]
 
 
 class Machine(TypedDict):
@@ -68,10 +108,34 @@ class Event(TypedDict):
     id: str
     pid: NotRequired[int]
     status: NotRequired[int]
+    # The checkpoint-* and restore-* events' figures.
+    checkpoint: NotRequired[str]
+    timeout: NotRequired[float]
+    bytes: NotRequired[int]
+    seconds: NotRequired[float]
+    frozenSeconds: NotRequired[float]
+    pagesWritten: NotRequired[int]
+    restoreSeconds: NotRequired[float]
+    pagesRestored: NotRequired[int]
+    error: NotRequired[str]
     timestamp: str
 
 
 class LogRecord(TypedDict):
-    stream: str  # stdout or stderr
+    stream: str  # stdout, stderr or terminal
+    pid: int  # the process that wrote it
     timestamp: str
     data: str
+
+
+class MigrationStep(TypedDict):
+    step: str  # session, bundle, pre-copy, freeze, checkpoint, transfer, restore, finish;
+    # then done or failed
+    seconds: float
+    bytes: NotRequired[int]
+    round: NotRequired[int]
+    downtime: NotRequired[float]
+    target: NotRequired[str]
+    container: NotRequired[Container]
+    error: NotRequired[str]
+    rolledBack: NotRequired[bool]

@@ -29,6 +29,6 @@ Tests run the server in their own process; it then starts a keeper of its own as
 
 from __future__ import annotations
 
-from ._keeper import HANDOVER_EXIT, Keeper
+from ._keeper import HANDOVER_EXIT, LOGGER_MODULE, Keeper
 
-__all__ = ["HANDOVER_EXIT", "Keeper"]
+__all__ = ["HANDOVER_EXIT", "LOGGER_MODULE", "Keeper"]

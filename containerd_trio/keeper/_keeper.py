@@ -36,6 +36,8 @@ from ._wire import Channel, Message, PeerGone, pair, receive_fds
 
 log = logging.getLogger("containerd_trio.keeper")
 
+#: The logger's module (it runs as ``python -m``; so it is known among the keeper's children).
+LOGGER_MODULE = "containerd_trio.keeper._logger"
 #: The server's exit status when it stopped to hand over to a new server (a live upgrade).
 HANDOVER_EXIT = 75
 #: How many exits of processes nobody has claimed yet are remembered (a container's init may
@@ -314,6 +316,9 @@ class Keeper:
 
     def _process_exited(self, custody: Custody, status: int, ns: int) -> None:
         custody.exit = {"status": status, "ns": ns}
+        if self._logger is not None and not custody.ended:
+            # What its pipes still hold is read first, so that its exit comes with all of it.
+            self._logger.send({"op": "exited", "key": custody.key})
         self._tell_server(
             {"op": "exit", "key": custody.key, "pid": custody.pid, "status": status, "ns": ns}
         )
@@ -661,7 +666,7 @@ class Keeper:
 
     def _start_logger(self) -> None:
         ours, theirs = pair()
-        argv = [sys.executable, "-P", "-m", "containerd_trio.keeper._logger"]
+        argv = [sys.executable, "-P", "-m", LOGGER_MODULE]
         try:
             pid = spawn(argv, stdout=2, stderr=2, fds={3: theirs.fileno()}, setsid=True)
         except OSError as exc:
@@ -677,6 +682,8 @@ class Keeper:
         for custody in self._custody.values():
             if custody.pid is not None and not custody.ended and custody.readers:
                 self._hand_to_logger(custody)
+                if custody.exit is not None:
+                    self._logger.send({"op": "exited", "key": custody.key})
 
     def _hand_to_logger(self, custody: Custody) -> None:
         if self._logger is None or not custody.readers:
@@ -782,4 +789,4 @@ def _drain(fd: int) -> None:
         pass
 
 
-__all__ = ["HANDOVER_EXIT", "Keeper"]
+__all__ = ["HANDOVER_EXIT", "LOGGER_MODULE", "Keeper"]

@@ -34,8 +34,16 @@ from ._wire import Channel, Message, PeerGone
 
 log = logging.getLogger("containerd_trio.logger")
 
-_READ = 64 * 1024
+#: One read from one pipe: 16 KiB of 2-byte lines is a few milliseconds of encoding.
+_READ = 16 * 1024
+#: A turn of the loop reads one chunk from each ready pipe, but stops after this long: the
+#: rest are read first next turn, and messages from the keeper (a container forgotten, a
+#: process added) never wait behind a flood of output.
+_TURN_SECONDS = 0.01
 _RETRY_SECONDS = 1.0
+#: Reads of an exited process's pipe a turn (its pipe holds 1 MiB at most, 64 reads of 16 KiB,
+#: unless a child it left writes on).
+_DRAIN_READS = 64
 
 
 @attrs.define(eq=False)
@@ -54,6 +62,9 @@ class Capture:
     streams: list[Stream] = attrs.Factory(list)
     #: Its last records are written: the keeper may be told.
     ended: bool = False
+    #: The process exited: what its pipes still hold is read before anyone else's output, so
+    #: that its exit can be reported with all of its output in the log.
+    exited: bool = False
 
 
 @attrs.define(eq=False)
@@ -72,18 +83,29 @@ class Logger:
         self._streams: dict[int, Stream] = {}
         self._logs: dict[str, ContainerLog] = {}
         self._paused: set[str] = set()
+        #: Ready pipes in the order they get their next read (round robin across turns).
+        self._turn: dict[int, None] = {}
         self._running = True
 
     def run(self) -> None:
+        control = self._channel.fileno()
         while self._running:
-            timeout = _RETRY_SECONDS if self._paused else -1.0
+            timeout = 0.0 if self._turn else _RETRY_SECONDS if self._paused else -1.0
             for fd, _ in self._epoll.poll(timeout, 256):
-                if fd == self._channel.fileno():
+                if fd == control:
                     self._from_keeper()
-                else:
-                    stream = self._streams.get(fd)
-                    if stream is not None:
-                        self._read(stream)
+                elif fd not in self._turn:
+                    self._turn[fd] = None  # behind those still waiting from the last turn
+            turn_ends = time.monotonic() + _TURN_SECONDS
+            for fd in [fd for fd in self._turn if self._is_exited(fd)]:
+                del self._turn[fd]
+                self._drain_exited(self._streams[fd])
+            while self._turn and time.monotonic() < turn_ends:
+                fd = next(iter(self._turn))
+                del self._turn[fd]
+                stream = self._streams.get(fd)
+                if stream is not None and stream.capture.container_id not in self._paused:
+                    self._read(stream)
             if self._paused:
                 self._retry_paused()
             self._channel.flush()
@@ -110,6 +132,12 @@ class Logger:
             self._add(message, fds)
         elif op == "drop":
             self._drop(str(message["key"]))
+        elif op == "exited":
+            capture = self._capture(str(message["key"]))
+            if capture is not None:
+                capture.exited = True
+                for stream in capture.streams:
+                    self._turn[stream.fd] = None  # drained first from the next turn on
         elif op == "forget":
             container_id = str(message["cid"])
             self._forget(container_id)
@@ -155,6 +183,30 @@ class Logger:
             self._write(stream.capture.container_id, stream.source.records(data))
         else:
             self._end(stream)
+
+    def _is_exited(self, fd: int) -> bool:
+        stream = self._streams.get(fd)
+        return (
+            stream is not None
+            and stream.capture.exited
+            and stream.capture.container_id not in self._paused
+        )
+
+    def _drain_exited(self, stream: Stream) -> None:
+        """Read an exited process's pipe until it is empty (or ends), up to a bound a turn."""
+        for _ in range(_DRAIN_READS):
+            if stream.fd not in self._streams or stream.capture.container_id in self._paused:
+                return
+            try:
+                data = os.read(stream.fd, _READ)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._end(stream)
+                return
+            self._write(stream.capture.container_id, stream.source.records(data))
 
     def _write(self, container_id: str, records: bytes) -> None:
         if not records:
@@ -219,6 +271,13 @@ class Logger:
                     self._ended(ended)
 
     # --- letting go -----------------------------------------------------------------------------
+
+    def _capture(self, key: str) -> Capture | None:
+        for container in self._logs.values():
+            capture = container.captures.get(key)
+            if capture is not None:
+                return capture
+        return None
 
     def _drop(self, key: str) -> None:
         for container in self._logs.values():

@@ -1,0 +1,142 @@
+"""A checkpoint's and a restore's course on the event stream: started, progress, done or failed.
+
+A dump of a large container takes minutes (CRIU writes its memory at a few hundred MB/s), so a
+client waiting on its request deserves signs of life, and the figures afterwards:
+
+- ``checkpoint-started`` (the checkpoint's name, the deadline in seconds);
+- ``checkpoint-progress`` about once a second while the images grow: the bytes written so far
+  (the image directory's size) and the seconds since the start;
+- ``checkpoint-done`` with the image's bytes, the seconds the dump took, and CRIU's own
+  figures from its stats file (:mod:`.criu_stats`): how long the container was frozen, pages
+  written; or ``checkpoint-failed`` with the seconds and the first line of the error.
+
+A restore reads the images instead of writing them, so there is nothing to measure while it
+runs: ``restore-started`` (with the image's bytes), then ``restore-done`` (seconds, CRIU's
+restore time and pages restored) or ``restore-failed``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import outcome
+import trio
+
+from .checkpoints import METADATA_NAME
+from .criu_stats import read_dump_stats, read_restore_stats
+from .errors import DaemonError
+from .events import EventBus
+
+T = TypeVar("T")
+
+#: How often the image directory is measured while a dump runs.
+PROGRESS_INTERVAL = 1.0
+
+
+def image_bytes(image: Path) -> int:
+    """The size of a checkpoint's images (a flat directory of files; the daemon's own metadata
+    left out); 0 if unreadable."""
+    total = 0
+    try:
+        with os.scandir(image) as entries:
+            for entry in entries:
+                if entry.name == METADATA_NAME:
+                    continue
+                try:
+                    if entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+                except OSError:
+                    continue  # removed while counted
+    except OSError:
+        return 0
+    return total
+
+
+@attrs.frozen
+class CriuProgress:
+    """Reports one container's checkpoint (or restore) named ``checkpoint`` on ``events``."""
+
+    events: EventBus
+    container_id: str
+    checkpoint: str
+
+    async def dump(
+        self, image: Path, work: Path, deadline: float, call: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Run ``call`` (the ``runc checkpoint``) and report its course."""
+        began = time.monotonic()
+        self._publish("checkpoint-started", timeout=deadline)
+        result = await self._polling(call, partial(self._report_growth, image, began))
+        seconds = _since(began)
+        if isinstance(result, outcome.Error):
+            self._publish("checkpoint-failed", seconds=seconds, error=_first_line(result.error))
+            return result.unwrap()
+        figures: dict[str, Any] = {"bytes": image_bytes(image), "seconds": seconds}
+        stats = read_dump_stats(work)
+        if stats is not None:
+            figures["frozenSeconds"] = round(stats.frozen_us / 1e6, 6)
+            figures["pagesWritten"] = stats.pages_written
+        self._publish("checkpoint-done", **figures)
+        return result.unwrap()
+
+    async def restore(
+        self, image: Path, work: Path, deadline: float, call: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Run ``call`` (the ``runc restore``) and report its course."""
+        began = time.monotonic()
+        self._publish("restore-started", bytes=image_bytes(image), timeout=deadline)
+        result = await outcome.acapture(call)
+        seconds = _since(began)
+        if isinstance(result, outcome.Error):
+            self._publish("restore-failed", seconds=seconds, error=_first_line(result.error))
+            return result.unwrap()
+        figures: dict[str, Any] = {"seconds": seconds}
+        stats = read_restore_stats(work)
+        if stats is not None:
+            figures["restoreSeconds"] = round(stats.restore_us / 1e6, 6)
+            figures["pagesRestored"] = stats.pages_restored
+        self._publish("restore-done", **figures)
+        return result.unwrap()
+
+    async def _polling(
+        self, call: Callable[[], Awaitable[T]], poll: Callable[[], Awaitable[None]]
+    ) -> outcome.Outcome[T]:
+        """``call``'s outcome, with ``poll`` running beside it until it ends. The outcome is
+        captured inside the nursery so that a failure leaves it as it is (no exception group)."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(poll)
+            result = await outcome.acapture(call)
+            nursery.cancel_scope.cancel()
+        return result
+
+    async def _report_growth(self, image: Path, began: float) -> None:
+        """Say the image directory's size each time it grew."""
+        reported = 0
+        while True:
+            await trio.sleep(PROGRESS_INTERVAL)
+            size = image_bytes(image)
+            if size > reported:
+                reported = size
+                self._publish("checkpoint-progress", bytes=size, seconds=_since(began))
+
+    def _publish(self, kind: str, **detail: Any) -> None:
+        self.events.publish(
+            kind, self.container_id, detail={"checkpoint": self.checkpoint, **detail}
+        )
+
+
+def _since(began: float) -> float:
+    return round(time.monotonic() - began, 3)
+
+
+def _first_line(error: BaseException) -> str:
+    text = error.message if isinstance(error, DaemonError) else str(error)
+    if isinstance(error, trio.Cancelled):
+        text = "cancelled: the daemon is stopping"
+    return (text.strip().splitlines() or [type(error).__name__])[0]

@@ -1,0 +1,256 @@
+"""The target's side of a migration: sessions that take archives and restore the container.
+
+A session is opened by the source (``POST /migrations``) for one container, one bundle path
+and one checkpoint name, and records everything it makes on this daemon: the bundle (if it
+came as an archive), each checkpoint or pre-copy round imported, the restored container.
+Aborting (``DELETE /migrations/{m}``) removes all of it; so does the session itself once it
+has had no request for :data:`IDLE_SECONDS` (the source died, or lost its way here). Finishing
+(``POST /migrations/{m}/finish``) is the source saying it has given the container up: the
+container stays, the images it was restored from go, the session ends.
+
+Until then the container belongs to the source, whose copy waits frozen: a restored container
+whose session aborts is deleted here, and the source's runs on.
+
+Shared bundles: the source reserves its checkpoint's directory (a fresh random name) before it
+opens the session. If this daemon sees that directory under the bundle path it was given, the
+two share the bundle (one machine, or shared storage), and nothing needs to be copied.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Protocol
+
+import trio
+
+from .. import checkpoints
+from ..archive import BundleContent, ImageKind, ImportResult, Manifest, import_archive
+from ..errors import Conflict, DaemonError, InvalidRequest, NotFound
+from ..model import ContainerInfo
+from ..validation import check_id
+from .model import ImportedArchive, MigrationSession
+
+log = logging.getLogger(__name__)
+
+#: A session with no request for this long aborts itself.
+IDLE_SECONDS = 60.0
+#: How often idle sessions are looked for.
+_REAP_SECONDS = 1.0
+
+
+class Host(Protocol):
+    """What a session needs of the daemon (the supervisor)."""
+
+    def running_here(self, container_id: str) -> bool: ...
+
+    async def restore_moved(
+        self, container_id: str, bundle: Path, checkpoint: str, cgroups_path: str
+    ) -> ContainerInfo: ...
+
+    async def delete(self, container_id: str, timeout: float) -> ContainerInfo: ...
+
+
+def pre_copy_name(checkpoint: str, round: int) -> str:
+    """The images of a pre-copy round, beside the checkpoint they lead to."""
+    return f"{checkpoint}-pd{round}"
+
+
+class Session:
+    def __init__(
+        self, session_id: str, container_id: str, bundle: Path, checkpoint: str, shared: bool
+    ) -> None:
+        self.id = session_id
+        self.container_id = container_id
+        self.bundle = bundle
+        self.checkpoint = checkpoint
+        self.shared = shared
+        self.lock = trio.Lock()
+        self.made_bundle = False
+        self.imported: list[str] = []
+        self.restored = False
+        self.idle_since = trio.current_time()
+        self._rounds = re.compile(re.escape(checkpoint) + r"-pd[1-9][0-9]{0,2}")
+
+    def info(self) -> MigrationSession:
+        return MigrationSession(
+            id=self.id,
+            container_id=self.container_id,
+            bundle_path=str(self.bundle),
+            checkpoint=self.checkpoint,
+            shared_bundle=self.shared,
+        )
+
+    def accept(self, manifest: Manifest) -> None:
+        """Refuse an archive that is not one this session waits for (before it is unpacked)."""
+        name = manifest.checkpoint
+        if self.restored:
+            raise Conflict(f"migration {self.id} has restored its container: it takes no more")
+        if name is None:
+            if manifest.bundle is not BundleContent.FULL or self.made_bundle:
+                raise InvalidRequest(
+                    f"migration {self.id} takes the whole bundle once, before its checkpoint"
+                )
+            return
+        if manifest.kind is ImageKind.PRE_DUMP and self._rounds.fullmatch(name):
+            return
+        if manifest.kind is ImageKind.CHECKPOINT and name == self.checkpoint:
+            return
+        raise InvalidRequest(
+            f"migration {self.id} waits for checkpoint {self.checkpoint!r} (or its pre-copy"
+            f" rounds), not the {manifest.kind.value} {name!r}"
+        )
+
+
+class Incoming:
+    """The sessions of migrations into this daemon."""
+
+    def __init__(self, host: Host) -> None:
+        self._host = host
+        self._sessions: dict[str, Session] = {}
+
+    async def reap(self) -> None:
+        """Abort the sessions left idle (run in the supervisor's nursery)."""
+        while True:
+            await trio.sleep(_REAP_SECONDS)
+            now = trio.current_time()
+            for session in list(self._sessions.values()):
+                if not session.lock.locked() and now - session.idle_since > IDLE_SECONDS:
+                    log.warning(
+                        "migration %s of %s: no word from the source for %gs; aborting",
+                        session.id, session.container_id, IDLE_SECONDS,
+                    )  # fmt: skip
+                    await self._abort(session)
+
+    def open(
+        self, container_id: str, bundle_path: str, checkpoint: str, *, with_bundle: bool
+    ) -> MigrationSession:
+        check_id(container_id)
+        check_id(checkpoint, "checkpoint name")
+        if self._host.running_here(container_id):
+            raise Conflict(f"container {container_id!r} runs here already")
+        if any(s.container_id == container_id for s in self._sessions.values()):
+            raise Conflict(f"container {container_id!r} is moving here already")
+        bundle = Path(bundle_path)
+        shared = (checkpoints.checkpoints_dir(bundle) / checkpoint).is_dir()
+        if with_bundle and shared:
+            raise Conflict(
+                f"this daemon sees the source's bundle at {bundle} (shared storage, or the same"
+                " machine): move it without its bundle, or to another bundle path"
+            )
+        if with_bundle and bundle.exists() and (not bundle.is_dir() or any(bundle.iterdir())):
+            raise Conflict(f"the target bundle {bundle} exists already: name another one")
+        if not with_bundle and not (bundle / "config.json").is_file():
+            raise NotFound(
+                f"there is no bundle at {bundle} here: move the container with its bundle,"
+                " or copy the bundle first"
+            )
+        session = Session(secrets.token_hex(8), container_id, bundle, checkpoint, shared)
+        self._sessions[session.id] = session
+        return session.info()
+
+    def _session(self, session_id: str) -> Session:
+        check_id(session_id, "migration id")
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise NotFound(f"migration {session_id!r} not found (finished, aborted or never)")
+        return session
+
+    async def _in_session(
+        self, session_id: str, work: Callable[[Session], Awaitable[object]]
+    ) -> object:
+        session = self._session(session_id)
+        async with session.lock:
+            if self._sessions.get(session.id) is not session:
+                raise NotFound(f"migration {session_id!r} ended meanwhile")
+            try:
+                return await work(session)
+            finally:
+                session.idle_since = trio.current_time()
+
+    async def receive(self, session_id: str, pieces: AsyncIterator[bytes]) -> ImportedArchive:
+        async def work(session: Session) -> ImportedArchive:
+            result = await import_archive(pieces, session.bundle, accept=session.accept)
+            if result.checkpoint is None:
+                session.made_bundle = True
+            else:
+                session.imported.append(result.checkpoint)
+            return imported(result)
+
+        answer = await self._in_session(session_id, work)
+        assert isinstance(answer, ImportedArchive)
+        return answer
+
+    async def restore(self, session_id: str) -> ContainerInfo:
+        async def work(session: Session) -> ContainerInfo:
+            if session.restored:
+                raise Conflict(f"migration {session.id} has restored its container already")
+            if not session.shared and session.checkpoint not in session.imported:
+                raise Conflict(f"migration {session.id} has not received its checkpoint yet")
+            info = await self._host.restore_moved(
+                session.container_id,
+                session.bundle,
+                session.checkpoint,
+                # runc names cgroups after container ids: the source's copy still has one.
+                cgroups_path=f"{session.container_id}-moved-{session.id}",
+            )
+            session.restored = True
+            return info
+
+        answer = await self._in_session(session_id, work)
+        assert isinstance(answer, ContainerInfo)
+        return answer
+
+    async def finish(self, session_id: str) -> None:
+        async def work(session: Session) -> None:
+            if not session.restored:
+                raise Conflict(f"migration {session.id} has not restored its container")
+            del self._sessions[session.id]
+            for name in session.imported:
+                checkpoints.discard(checkpoints.checkpoints_dir(session.bundle) / name)
+
+        await self._in_session(session_id, work)
+
+    async def abort(self, session_id: str) -> None:
+        async def work(session: Session) -> None:
+            await self._abort_locked(session)
+
+        await self._in_session(session_id, work)
+
+    async def _abort(self, session: Session) -> None:
+        async with session.lock:
+            if self._sessions.get(session.id) is session:
+                await self._abort_locked(session)
+
+    async def _abort_locked(self, session: Session) -> None:
+        """Remove whatever the session made: the container, the images, the bundle."""
+        del self._sessions[session.id]
+        if session.restored:
+            try:
+                await self._host.delete(session.container_id, 0)
+            except NotFound:
+                pass
+            except DaemonError as exc:
+                log.error("migration %s: cannot delete %s: %s", session.id, session.container_id,
+                          exc.message)  # fmt: skip
+        for name in session.imported:
+            checkpoints.discard(checkpoints.checkpoints_dir(session.bundle) / name)
+        if session.made_bundle:
+            await trio.to_thread.run_sync(shutil.rmtree, session.bundle, True)
+
+
+def imported(result: ImportResult) -> ImportedArchive:
+    """The answer of an archive upload."""
+    return ImportedArchive(
+        checkpoint=result.checkpoint,
+        kind=result.kind,
+        bundle=result.bundle_content,
+        bundle_path=str(result.bundle),
+        entries=result.entries,
+        bytes=result.data_bytes,
+        archive_bytes=result.archive_bytes,
+    )

@@ -1,0 +1,239 @@
+"""The source's side of a migration: one container moved to another daemon, step by step.
+
+The steps (each reported as it ends, see :class:`~.model.MigrationStep`):
+
+1. **session**: the checkpoint's directory is reserved in the bundle (a fresh random name),
+   then the target opens a session for the container (``POST /migrations``). If the target
+   sees that directory, the two share the bundle and nothing will be copied.
+2. **bundle** (``withBundle``): the whole bundle streamed to the target while the container
+   runs on; the time is taken first, so that the final copy carries what changed since.
+3. **pre-copy** rounds: the memory, while the container runs on (each round only what changed
+   since the one before). Only where the kernel tracks dirty pages (checked before anything).
+4. **freeze**: the container is paused. The downtime starts here.
+5. **checkpoint**: CRIU dumps the paused container and leaves it paused (not killed: if
+   anything fails from here on, it is simply resumed).
+6. **transfer**: the checkpoint streamed to the target, with the rootfs changes since step 2.
+7. **restore**: the target restores it (in a cgroup of its own). The downtime ends.
+8. **finish**: the target keeps it; the source kills its frozen copy and forgets it.
+
+Any failure after step 1 rolls back: the target is told to abort (it removes all the session
+made, the restored container included), the container is resumed here, the images removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import trio
+
+from .. import checkpoints
+from ..archive import BundleContent, ExportOptions, ImageKind, plan_export, rootfs_clock_ns
+from ..container import Container, Moving
+from ..convert import structure
+from ..errors import DaemonError
+from ..model import ContainerInfo
+from ..runtime import CriuOptions
+from .incoming import pre_copy_name
+from .model import MigrationStep, StepName
+from .target import Target
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[MigrationStep], None]
+
+
+@attrs.frozen
+class Plan:
+    """What the client asked for."""
+
+    to: str
+    pre_copy: int
+    with_bundle: bool
+    target_bundle: str | None
+    options: CriuOptions
+
+
+class Failed(Exception):
+    """A step failed after the session began: the rollback's outcome goes with it."""
+
+
+class Outgoing:
+    """One migration of ``container`` (run by the supervisor, in its nursery)."""
+
+    def __init__(
+        self,
+        container: Container,
+        plan: Plan,
+        *,
+        cleanup_timeout: float,
+        removed: Callable[[], None],
+    ) -> None:
+        self.container = container
+        self.plan = plan
+        self.cleanup_timeout = cleanup_timeout
+        self._removed = removed
+        self.name = f"migration-{secrets.token_hex(6)}"
+        self.target = Target(plan.to)
+        self._images: list[str] = []  # what this migration made in the source bundle
+        self._sent = 0
+        #: The target sees the source's bundle: nothing to copy.
+        self.shared = False
+
+    async def run(self, report: Report, *, task_status: trio.TaskStatus[None]) -> None:
+        """Report each step; ``task_status.started()`` once the target agreed (before that, a
+        failure is raised to the caller and nothing is left anywhere)."""
+        began = time.perf_counter()
+        container = self.container
+        bundle = container.bundle
+        try:
+            async with container.moving() as moving:
+                checkpoints.reserve(bundle, self.name)
+                self._images.append(self.name)
+                try:
+                    session = await self._open(report)
+                except BaseException:
+                    self._discard_images()
+                    raise
+                task_status.started()
+                try:
+                    await self._move(moving, session, report, began)
+                except BaseException as exc:
+                    with trio.move_on_after(self.cleanup_timeout, shield=True):
+                        rolled_back = await self._roll_back(moving, session)
+                    if not isinstance(exc, Exception):
+                        raise
+                    message = exc.message if isinstance(exc, DaemonError) else str(exc)
+                    log.warning("migration of %s failed: %s", container.id, message)
+                    report(
+                        MigrationStep(
+                            StepName.FAILED, _since(began), error=message, rolled_back=rolled_back
+                        )
+                    )
+        finally:
+            with trio.move_on_after(self.cleanup_timeout, shield=True):
+                await self.target.aclose()
+
+    async def _open(self, report: Report) -> str:
+        started = time.perf_counter()
+        plan = self.plan
+        bundle_path = plan.target_bundle or str(self.container.bundle)
+        answer = await self.target.open(
+            self.container.id, bundle_path, self.name, with_bundle=plan.with_bundle
+        )
+        self.shared = bool(answer.get("sharedBundle"))
+        report(MigrationStep(StepName.SESSION, _since(started), target=plan.to))
+        return str(answer["id"])
+
+    async def _move(self, moving: Moving, session: str, report: Report, began: float) -> None:
+        plan, bundle = self.plan, self.container.bundle
+        since: int | None = None
+        if plan.with_bundle:
+            started = time.perf_counter()
+            since = rootfs_clock_ns()
+            sent = await self._send(session, None, ExportOptions(bundle=BundleContent.FULL))
+            report(MigrationStep(StepName.BUNDLE, _since(started), bytes=sent))
+        parent: str | None = None
+        for number in range(1, plan.pre_copy + 1):
+            started = time.perf_counter()
+            name = pre_copy_name(self.name, number)
+            self._images.append(name)
+            await moving.pre_dump(name, parent)
+            sent = _size(checkpoints.checkpoints_dir(bundle) / name)
+            if not self.shared:
+                sent = await self._send(session, name, ExportOptions(kind=ImageKind.PRE_DUMP))
+            report(MigrationStep(StepName.PRE_COPY, _since(started), bytes=sent, round=number))
+            parent = name
+
+        frozen = time.perf_counter()
+        await moving.freeze()
+        report(MigrationStep(StepName.FREEZE, _since(frozen)))
+        started = time.perf_counter()
+        await moving.dump(self.name, plan.options, parent, reserved=True)
+        images = _size(checkpoints.checkpoints_dir(bundle) / self.name)
+        report(MigrationStep(StepName.CHECKPOINT, _since(started), bytes=images))
+        if not self.shared:
+            started = time.perf_counter()
+            content = BundleContent.CHANGES if plan.with_bundle else BundleContent.NONE
+            sent = await self._send(
+                session, self.name, ExportOptions(bundle=content, since_ns=since)
+            )
+            report(MigrationStep(StepName.TRANSFER, _since(started), bytes=sent))
+        started = time.perf_counter()
+        restored = structure(await self.target.restore(session), ContainerInfo)
+        downtime = _since(frozen)
+        report(MigrationStep(StepName.RESTORE, _since(started), container=restored))
+        started = time.perf_counter()
+        await self.target.finish(session)
+        # From here on the container is the target's: nothing is rolled back.
+        await self._give_up(moving)
+        report(MigrationStep(StepName.FINISH, _since(started)))
+        report(
+            MigrationStep(
+                StepName.DONE, _since(began), bytes=self._sent, downtime=downtime,
+                container=restored,
+            )
+        )  # fmt: skip
+
+    async def _send(self, session: str, name: str | None, options: ExportOptions) -> int:
+        export = plan_export(self.container.bundle, name, options)
+        sent = await self.target.send_archive(session, export.media_type, export.chunks())
+        self._sent += sent
+        return sent
+
+    async def _give_up(self, moving: Moving) -> None:
+        with trio.move_on_after(self.cleanup_timeout, shield=True):
+            try:
+                await moving.end()
+            except DaemonError as exc:
+                log.error(
+                    "migrated container %s: its frozen copy here could not be removed: %s",
+                    self.container.id, exc.message,
+                )  # fmt: skip
+            self._removed()
+            self._discard_images()
+
+    async def _roll_back(self, moving: Moving, session: str) -> bool:
+        """Abort the target's session and resume the container here; True if both worked."""
+        done = True
+        try:
+            await self.target.abort(session)
+        except DaemonError as exc:
+            done = False
+            log.error("migration of %s: the target keeps its session: %s", self.container.id,
+                      exc.message)  # fmt: skip
+        try:
+            await moving.thaw()
+        except DaemonError as exc:
+            done = False
+            log.error("migration of %s: cannot resume it: %s", self.container.id, exc.message)
+        self._discard_images()
+        return done
+
+    def _discard_images(self) -> None:
+        directory = checkpoints.checkpoints_dir(self.container.bundle)
+        for name in self._images:
+            checkpoints.discard(directory / name)
+        self._images.clear()
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 6)
+
+
+def _size(directory: Path) -> int:
+    """The bytes of the files of a CRIU image directory (it has no subdirectories)."""
+    total = 0
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+    except OSError:
+        pass
+    return total

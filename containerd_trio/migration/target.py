@@ -1,0 +1,107 @@
+"""The source daemon's client of the target daemon: the session routes, over the client's own
+Trio transport (the one the benchmark uses), with the target's failures as 502s."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+from ..client import routes
+from ..client.errors import ApiError, ClientError
+from ..client.protocol import Answer, Request
+from ..client.trio_transport import TrioTransport
+from ..errors import BadGateway
+
+#: How long a request to the target is tried again while it refuses connections or answers
+#: 503 (it restarts): short, the container waits frozen meanwhile.
+RETRY_FOR = 3.0
+
+
+class TargetError(BadGateway):
+    """The target answered with an error (``status``), or could not be reached (None)."""
+
+    def __init__(self, message: str, status: int | None) -> None:
+        super().__init__(message)
+        self.target_status = status
+
+
+class Target:
+    """The target daemon at ``address`` (``HOST:PORT``, ``unix:PATH`` or a URL)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._transport = TrioTransport(address, retry_for=RETRY_FOR)
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    async def _call(self, request: Request, what: str) -> Any:
+        try:
+            answer = await self._transport.call(request)
+        except ClientError as exc:
+            raise self._failure(exc, what) from None
+        return self._json(answer, what)
+
+    def _json(self, answer: Answer, what: str) -> Any:
+        try:
+            if not answer.ok:
+                raise answer.error()
+            return answer.json(self.address)
+        except ClientError as exc:
+            raise self._failure(exc, what) from None
+
+    def _failure(self, exc: ClientError, what: str) -> TargetError:
+        if isinstance(exc, ApiError):
+            return TargetError(
+                f"the target {self.address} refused to {what}: {exc.message} ({exc.status})",
+                exc.status,
+            )
+        return TargetError(f"the target {self.address} could not {what}: {exc}", None)
+
+    async def open(
+        self, container_id: str, bundle_path: str, checkpoint: str, *, with_bundle: bool
+    ) -> dict[str, Any]:
+        request = routes.open_migration(
+            container_id, bundle_path, checkpoint, with_bundle=with_bundle
+        )
+        session: dict[str, Any] = await self._call(request, "open a migration session")
+        return session
+
+    async def send_archive(self, migration: str, media: str, pieces: AsyncIterator[bytes]) -> int:
+        """Stream an archive into the session; the bytes that went out."""
+        sent = 0
+
+        async def counted() -> AsyncGenerator[bytes, None]:
+            nonlocal sent
+            async for piece in pieces:
+                sent += len(piece)
+                yield piece
+
+        try:
+            async with contextlib.aclosing(counted()) as body:
+                answer = await self._transport.upload(
+                    routes.migration_archive(migration), media, body
+                )
+        except ClientError as exc:
+            raise self._failure(exc, "take the archive") from None
+        self._json(answer, "take the archive")
+        return sent
+
+    async def restore(self, migration: str) -> dict[str, Any]:
+        container: dict[str, Any] = await self._call(
+            routes.restore_migration(migration), "restore the container"
+        )
+        return container
+
+    async def finish(self, migration: str) -> None:
+        await self._call(routes.finish_migration(migration), "finish the migration")
+
+    async def abort(self, migration: str) -> None:
+        """Ask the target to remove all the session made; a session it no longer has (it
+        aborted itself, idle) is gone already."""
+        try:
+            await self._call(routes.abort_migration(migration), "abort the migration")
+        except TargetError as exc:
+            if exc.target_status != 404:
+                raise

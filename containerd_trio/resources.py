@@ -1,0 +1,112 @@
+"""A container's cgroup limits: read from its bundle, changed with ``runc update``.
+
+The daemon keeps the limits in force as it set them (:class:`~containerd_trio.model.Resources`):
+those of the bundle's ``linux.resources`` when the container started, with each update laid
+over them. Kept this way, not read back from the cgroup files, because a listing of a thousand
+containers must not cost five thousand reads; because a stopped container (whose cgroups are
+gone) still shows what it ran under; and because the record survives a restart in the journal
+with the rest of the container. runc is the only writer of those files, and ``runc update``
+fails (and the record stays as it was) if the kernel refuses a value.
+
+What a bundle says is taken as runc took it: 0 and negative values mean "not set", and a value
+outside the kernel's range cannot be in force (runc refuses to start the container), so it is
+not shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .model import CpuResources, MemoryResources, PidsResources, Resources
+
+#: The limits an update may name, as ``section.field`` (for messages).
+NAMES = ("memory.limit", "cpu.shares", "cpu.quota", "cpu.period", "pids.limit")
+
+
+def is_empty(resources: Resources) -> bool:
+    """True if no limit is named at all (``{}``, or ``{"memory": {}}``)."""
+    return not any(_value(resources, name) is not None for name in NAMES)
+
+
+def memory_limited(resources: Resources) -> bool:
+    """Whether the container's own cgroup can kill it for memory."""
+    limit = _value(resources, "memory.limit")
+    return limit is not None and limit > 0
+
+
+def overlay(current: Resources, update: Resources) -> Resources:
+    """``current`` with every limit that ``update`` names replaced."""
+    sections = {}
+    for section in ("memory", "cpu", "pids"):
+        old, new = getattr(current, section), getattr(update, section)
+        if new is None:
+            sections[section] = old
+        elif old is None:
+            sections[section] = new
+        else:
+            changed = {k: v for k, v in attrs.asdict(new, recurse=False).items() if v is not None}
+            sections[section] = attrs.evolve(old, **changed)
+    return Resources(**sections)
+
+
+def to_oci(resources: Resources) -> dict[str, Any]:
+    """The OCI ``linux.resources`` object for ``runc update -r``: the named limits only (runc
+    leaves what is absent as it is)."""
+    document: dict[str, Any] = {}
+    for name in NAMES:
+        value = _value(resources, name)
+        if value is not None:
+            section, field = name.split(".")
+            document.setdefault(section, {})[field] = value
+    return document
+
+
+def from_oci(document: object) -> Resources:
+    """What a bundle's ``linux.resources`` puts in force (see the module's notes); never raises."""
+    memory = _section(document, "memory")
+    cpu = _section(document, "cpu")
+    pids = _section(document, "pids")
+    return Resources(
+        memory=_made(MemoryResources, limit=_positive(memory.get("limit"))),
+        cpu=_made(
+            CpuResources,
+            shares=_positive(cpu.get("shares")),
+            quota=_positive(cpu.get("quota")),
+            period=_positive(cpu.get("period")),
+        ),
+        pids=_made(PidsResources, limit=_positive(pids.get("limit"))),
+    )
+
+
+def _value(resources: Resources, name: str) -> int | None:
+    section, field = name.split(".")
+    part = getattr(resources, section)
+    return None if part is None else getattr(part, field)
+
+
+def _section(document: object, name: str) -> dict[str, Any]:
+    part = document.get(name) if isinstance(document, dict) else None
+    return part if isinstance(part, dict) else {}
+
+
+def _positive(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    return value
+
+
+def _made(cls: type[Any], **values: int | None) -> Any:
+    """The section with the values the rules accept (the others cannot be in force), or None
+    if none is left."""
+    kept = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        try:
+            cls(**{name: value})
+        except ValueError:
+            continue
+        kept[name] = value
+    return cls(**kept) if kept else None

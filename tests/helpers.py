@@ -1,0 +1,317 @@
+"""What the tests share besides fixtures: bundles' processes, daemons in and out of process,
+and the helpers that read the daemon's answers, events, runc's view and /proc.
+
+Fixtures (``daemon``, ``client``, ``make_bundle``, ``spawn_daemon``, ...) are in conftest.py;
+tests import everything else from here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from containerd_trio import timestamps
+from containerd_trio.busybox import make_busybox_bundle
+from containerd_trio.config import DaemonConfig, Listen
+from containerd_trio.procfs import children
+from containerd_trio.server import Daemon
+
+# --- bundles --------------------------------------------------------------------------------
+
+FOREVER = ("sleep", "100000")
+IGNORES_TERM = ("sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
+COUNTER = ("sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done")
+
+
+class BundleFactory:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._numbers = itertools.count(1)
+
+    def __call__(self, args: Sequence[str] = FOREVER, **options: Any) -> Path:
+        return make_busybox_bundle(self.root / f"bundle-{next(self._numbers)}", args, **options)
+
+
+# --- the daemon -----------------------------------------------------------------------------
+
+
+def daemon_config(state_dir: Path, **overrides: Any) -> DaemonConfig:
+    settings: dict[str, Any] = {
+        "listen": Listen(host="127.0.0.1", port=0),
+        "state_dir": state_dir,
+        "runtime_timeout": 30.0,
+        "shutdown_timeout": 0.3,  # teardown: busybox sleep as pid 1 ignores SIGTERM
+    }
+    settings.update(overrides)
+    return DaemonConfig(**settings)
+
+
+class RunningDaemon:
+    """An in-process daemon on a port-0 server, with an HTTP client pointed at it."""
+
+    def __init__(self, daemon: Daemon, client: httpx.AsyncClient, finished: trio.Event) -> None:
+        self.daemon = daemon
+        self.client = client
+        self.finished = finished
+
+    @property
+    def config(self) -> DaemonConfig:
+        return self.daemon.config
+
+    @property
+    def url(self) -> str:
+        return self.daemon.binds[0]
+
+    async def stop(self) -> None:
+        self.daemon.request_stop()
+        await self.finished.wait()
+
+
+# --- answers, events, runc and /proc ---------------------------------------------------------
+
+
+def now() -> str:
+    """An RFC 3339 timestamp for ``?since=``: events from here on will be replayed."""
+    return timestamps.format_ns(time.time_ns())
+
+
+async def start_container(
+    client: httpx.AsyncClient, container_id: str, bundle: Path, **body: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/containers/{container_id}", json={"bundlePath": str(bundle), **body}
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def next_event(
+    client: httpx.AsyncClient,
+    *,
+    since: str,
+    container_id: str | None = None,
+    match: Callable[[dict[str, Any]], bool],
+) -> dict[str, Any]:
+    """The first event from ``since`` on that ``match`` accepts (replayed or live)."""
+    params = {"since": since}
+    if container_id is not None:
+        params["id"] = container_id
+    async with client.stream("GET", "/events", params=params) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            event: dict[str, Any] = json.loads(line)
+            if match(event):
+                return event
+    raise AssertionError("the event stream ended before the event came")
+
+
+async def wait_exit(client: httpx.AsyncClient, container_id: str, pid: int, since: str) -> int:
+    event = await next_event(
+        client,
+        since=since,
+        container_id=container_id,
+        match=lambda e: e["type"] == "exit" and e.get("pid") == pid,
+    )
+    status: int = event["status"]
+    return status
+
+
+async def wait_output(client: httpx.AsyncClient, container_id: str, text: str) -> None:
+    """Follow the container's log until a record's data contains ``text``."""
+    url = f"/containers/{container_id}/logs"
+    async with client.stream("GET", url, params={"follow": "true"}) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            if text in json.loads(line)["data"]:
+                return
+    raise AssertionError(f"the log of {container_id} ended without {text!r}")
+
+
+def zombie_children(parent: int | None = None) -> list[int]:
+    """Pids of ``parent``'s (default: this process's) children that exited but were never reaped."""
+    me = os.getpid() if parent is None else parent
+    zombies = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                data = stat.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2 :].split()
+        if fields[0] == b"Z" and int(fields[1]) == me:
+            zombies.append(int(entry))
+    return zombies
+
+
+def pid_alive(pid: int) -> bool:
+    """True if ``pid`` runs and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            data = stat.read()
+    except OSError:
+        return False
+    return data[data.rfind(b")") + 2 :].split()[0] != b"Z"
+
+
+def runc(state_dir: Path, *args: str, check: bool = True, output: bool = True) -> bytes:
+    """Run runc against a daemon's runc root (stdin and stderr on /dev/null); its stdout.
+
+    ``output=False`` for runc run and create: they hand their stdio to the container, whose
+    stdout pipe would then never end.
+    """
+    import subprocess
+
+    return (
+        subprocess.run(
+            ["runc", "--root", str(state_dir / "runc"), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if output else subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=check,
+        ).stdout
+        or b""
+    )
+
+
+def runc_ids(state_dir: Path) -> list[str]:
+    if not (state_dir / "runc").exists():
+        return []
+    out = runc(state_dir, "list", "--format", "json")
+    return [entry["id"] for entry in json.loads(out or b"null") or []]
+
+
+def runc_state(state_dir: Path, container_id: str) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads(runc(state_dir, "state", container_id))
+    return state
+
+
+async def event_types(
+    client: httpx.AsyncClient,
+    *,
+    since: str,
+    container_id: str,
+    count: int,
+    only: str | None = None,
+) -> list[str]:
+    """The types of the first ``count`` events of a container from ``since`` on (of the
+    comma-separated types ``only``, if given)."""
+    types: list[str] = []
+    params = {"since": since, "id": container_id, **({"type": only} if only else {})}
+    async with client.stream("GET", "/events", params=params) as stream:
+        async for line in stream.aiter_lines():
+            types.append(json.loads(line)["type"])
+            if len(types) == count:
+                break
+    return types
+
+
+# --- the daemon as a separate process (shutdown, crash and restart) --------------------------
+
+
+class DaemonProcess:
+    """``python -m containerd_trio`` on a unix socket in the test's directory."""
+
+    def __init__(self, state_dir: Path, socket: Path, extra: Sequence[str] = ()) -> None:
+        self.state_dir = state_dir
+        self.socket = socket
+        self.extra = list(extra)
+        self.process: trio.Process | None = None
+        self.log = bytearray()
+        #: How many times a server said it serves (each restart or hand-over adds one).
+        self.servings = 0
+        self._served = trio.Event()
+        self._ready = trio.Event()
+        self.client = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(socket)),
+            base_url="http://daemon",
+            timeout=60,
+        )
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        import sys
+
+        argv = [
+            sys.executable, "-m", "containerd_trio",
+            "--listen", f"unix:{self.socket}",
+            "--state-dir", str(self.state_dir),
+            "--shutdown-timeout", "1",
+            *self.extra,
+        ]  # fmt: skip
+        self._ready = trio.Event()
+        self.process = await trio.lowlevel.open_process(argv, stderr=subprocess_pipe())
+        nursery.start_soon(self._read_log, self.process)
+        await self._ready.wait()
+
+    async def _read_log(self, process: trio.Process) -> None:
+        assert process.stderr is not None
+        async for chunk in process.stderr:
+            self.log += chunk
+            count = self.log.count(b"serving on")
+            if count != self.servings:
+                self.servings = count
+                self._ready.set()
+                self._served.set()
+                self._served = trio.Event()
+        self._ready.set()  # it exited: whoever waits finds out from returncode
+        self._served.set()
+
+    @property
+    def keeper_pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def server_pid(self) -> int:
+        """The serving process: the keeper's child that runs containerd_trio.server."""
+        for child in children(self.keeper_pid):
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as cmdline:
+                    if b"containerd_trio.server" in cmdline.read():
+                        return child
+            except OSError:
+                continue
+        raise AssertionError("the keeper runs no server")
+
+    async def served(self, count: int) -> None:
+        """Wait until a server has said "serving on" ``count`` times in all."""
+        while self.servings < count:
+            assert self.process is not None and self.process.returncode is None, self.log[-2000:]
+            await self._served.wait()
+
+    async def kill_server(self) -> None:
+        """kill -9 of the serving process; returns once the keeper's new server serves."""
+        count = self.servings
+        os.kill(self.server_pid(), signal.SIGKILL)
+        await self.served(count + 1)
+
+    async def signal_and_wait(self, signum: int) -> int:
+        assert self.process is not None
+        self.process.send_signal(signum)
+        return await self.process.wait()
+
+    async def wait_exit(self) -> int:
+        assert self.process is not None
+        return await self.process.wait()
+
+    async def kill_hard(self) -> None:
+        """kill -9: the crash the daemon must survive."""
+        assert self.process is not None
+        self.process.kill()
+        await self.process.wait()
+
+
+def subprocess_pipe() -> int:
+    import subprocess
+
+    return subprocess.PIPE

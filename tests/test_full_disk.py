@@ -1,0 +1,165 @@
+"""A full disk: the daemon's state dir on a small tmpfs, filled up on purpose.
+
+What must hold: capture pauses (the writers block on their full pipes, they are not killed),
+an event and a metric say so, capture resumes by itself once there is room, and not a line is
+lost; the journal and the event log are never torn and a deleted container never comes back;
+the daemon starts on a full disk and supervises what runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from containerd_trio import procfs
+from containerd_trio.appendfile import AppendFile
+
+from .helpers import BundleFactory, DaemonProcess, RunningDaemon, next_event, now
+
+pytestmark = pytest.mark.deadline(120)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 MiB tmpfs, unmounted at the end."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Take every free byte of the disk with one file; returns it (remove it to free them)."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 20, 4096, 1):
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * size):
+                    pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_refused_write_is_held_whole_and_lands_whole(small_disk: Path) -> None:
+    """The journal's and event log's file: no torn line on a full disk, and none after."""
+    log = AppendFile(str(small_disk / "file"))
+    assert log.append(b'{"first":1}\n')
+    filler = fill(small_disk)
+    line = b'{"second":"' + b"x" * 100_000 + b'"}\n'
+    assert not log.append(line)  # refused: held, not half written
+    assert (small_disk / "file").read_bytes() == b'{"first":1}\n'
+    filler.unlink()
+    assert log.flush()
+    assert (small_disk / "file").read_bytes() == b'{"first":1}\n' + line
+
+
+def test_a_torn_last_line_is_cut_off_when_opened(tmp_path: Path) -> None:
+    """A writer that died mid-line: the next line must not be fused onto the torn one."""
+    path = tmp_path / "file"
+    path.write_bytes(b'{"whole":1}\n{"torn":')
+    log = AppendFile(str(path))
+    assert log.append(b'{"next":2}\n')
+    assert path.read_bytes() == b'{"whole":1}\n{"next":2}\n'
+
+
+async def test_capture_pauses_on_a_full_disk_and_resumes_losing_nothing(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, small_disk: Path
+) -> None:
+    daemon: RunningDaemon = await start_daemon(state_dir=small_disk / "state")
+    client = daemon.client
+    # It writes 300,000 numbered lines once told to (SIGUSR1): 2 MB, more than its pipe holds
+    # (1 MiB), so it must block once capture pauses; 27 MB of log once there is room again.
+    script = "trap 'seq 1 300000; exit 7' USR1; sleep 100000 & wait"
+    created = await start_container_in(client, "writer", make_bundle(["sh", "-c", script]))
+    pid = created["processes"][0]["pid"]
+    since = now()
+    filler = fill(small_disk)
+    os.kill(pid, signal.SIGUSR1)
+    paused = await next_event(client, since=since, container_id="writer",
+                              match=lambda e: e["type"] == "log-paused")  # fmt: skip
+    assert paused["type"] == "log-paused"
+    metrics = (await client.get("/metrics")).text
+    assert "containerd_trio_paused_logs 1.0" in metrics
+    # The writer waits on its full pipe: alive, not killed by SIGPIPE, not exited.
+    await wait_blocked(pid)
+    assert (await client.get("/containers/writer")).json()["state"]["status"] == "running"
+    filler.unlink()
+    await next_event(client, since=since, container_id="writer",
+                     match=lambda e: e["type"] == "log-resumed")  # fmt: skip
+    exited = await next_event(client, since=since, container_id="writer",
+                              match=lambda e: e["type"] == "exit")  # fmt: skip
+    assert exited["status"] == 7
+    response = await client.get("/containers/writer/logs")
+    numbers = [int(json.loads(line)["data"]) for line in response.text.splitlines()]
+    assert numbers == list(range(1, 300_001))
+    assert "containerd_trio_paused_logs 0.0" in (await client.get("/metrics")).text
+
+
+async def start_container_in(
+    client: httpx.AsyncClient, container_id: str, bundle: Path
+) -> dict[str, Any]:
+    response = await client.post(f"/containers/{container_id}", json={"bundlePath": str(bundle)})
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def wait_blocked(pid: int) -> None:
+    """Until a child of the process (the seq its shell runs) sleeps in a write to its full
+    pipe (``pipe_write``, ``anon_pipe_write`` on newer kernels); the shell itself waits for it,
+    alive. Nothing signals this: look."""
+    while True:
+        assert procfs.is_alive(pid)
+        for child in procfs.children(pid):
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{child}/wchan").read_text().endswith("pipe_write"):
+                    return
+        await trio.sleep(0.05)
+
+
+async def test_a_deleted_container_never_comes_back_and_a_full_disk_does_not_stop_a_start(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, small_disk: Path
+) -> None:
+    """Deleted while the disk is full, then the daemon dies at once (kill -9 of the keeper: the
+    server and logger die with it): the next daemon, started on the still full disk, serves,
+    lists the survivor, and not the deleted one; the journal has no torn line."""
+    state = small_disk / "state"
+    first: DaemonProcess = await spawn_daemon(state_dir=state)
+    for name in ("deleted", "survivor"):
+        response = await first.client.post(
+            f"/containers/{name}", json={"bundlePath": str(make_bundle(["sleep", "100000"]))}
+        )
+        assert response.status_code == 201, response.text
+    survivor = response.json()["processes"][0]["pid"]
+    filler = fill(small_disk)
+    response = await first.client.delete("/containers/deleted", params={"timeout": "0"})
+    assert response.status_code == 200
+    await first.kill_hard()
+    second: DaemonProcess = await spawn_daemon(state_dir=state)
+    state_answer = (await second.client.get("/state")).json()
+    listed = {c["id"]: c for c in state_answer["containers"]}
+    assert set(listed) == {"survivor"}
+    assert listed["survivor"]["processes"][0]["pid"] == survivor
+    for line in (state / "containers.journal").read_bytes().splitlines():
+        json.loads(line)
+    filler.unlink()
+    assert (
+        await second.client.delete("/containers/survivor", params={"timeout": "0"})
+    ).status_code == 200
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(survivor, signal.SIGKILL)

@@ -1,0 +1,240 @@
+"""Moving a running container between two daemons (issue 12), each a real process tree with its
+own state dir and socket, with real runc and CRIU: ``POST /containers/{id}/migrate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .helpers import (
+    COUNTER,
+    BundleFactory,
+    DaemonProcess,
+    event_types,
+    now,
+    runc_ids,
+    start_container,
+    wait_output,
+)
+from .test_restore_net import TCP_PAIR, log_bytes, numbers
+
+pytestmark = [pytest.mark.deadline(120), pytest.mark.usefixtures("plain_parent")]
+
+
+async def two_daemons(spawn_daemon: Any, tmp_path: Path) -> tuple[DaemonProcess, DaemonProcess]:
+    source: DaemonProcess = await spawn_daemon(
+        state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+    )
+    target: DaemonProcess = await spawn_daemon(
+        state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+    )
+    return source, target
+
+
+async def migrate(
+    client: httpx.AsyncClient, container_id: str, **body: Any
+) -> list[dict[str, Any]]:
+    """The steps of a migration, to its last."""
+    async with client.stream("POST", f"/containers/{container_id}/migrate", json=body) as answer:
+        if answer.status_code != 200:
+            await answer.aread()
+            raise AssertionError(f"{answer.status_code}: {answer.text}")
+        return [json.loads(line) async for line in answer.aiter_lines()]
+
+
+async def counted(client: httpx.AsyncClient, container_id: str) -> list[int]:
+    data = (await log_bytes(client, container_id)).decode()
+    return [int(line) for line in data.splitlines() if line.strip().isdigit()]
+
+
+def leftovers(bundle: Path) -> list[str]:
+    """What a migration may have left in a bundle's checkpoints directory."""
+    directory = bundle / "checkpoints"
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+async def test_a_counter_moves_and_counts_on(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """With its bundle, to another bundle path: the target's log goes on from the source's
+    last number; the source forgets the container; nothing of the move is left."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(COUNTER)
+    target_bundle = tmp_path / "elsewhere" / "counter"
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "5")
+    since = now()
+    steps = await migrate(
+        source.client, "counter", to=f"unix:{target.socket}", withBundle=True,
+        targetBundlePath=str(target_bundle),
+    )  # fmt: skip
+    names = [step["step"] for step in steps]
+    assert names == [
+        "session", "bundle", "freeze", "checkpoint", "transfer", "restore", "finish", "done"
+    ], steps  # fmt: skip
+    done = steps[-1]
+    assert 0 < done["downtime"] < done["seconds"] and done["bytes"] > 0
+    assert done["container"]["bundlePath"] == str(target_bundle)
+    assert (await source.client.get("/containers/counter")).status_code == 404
+    assert "counter" not in runc_ids(source.state_dir)
+    # The dump and the restore report their course, as a checkpoint's and a restore's do.
+    course = "checkpoint-started,checkpoint-done,restore-started,restore-done"
+    assert await event_types(
+        source.client, since=since, container_id="counter", count=2, only=course
+    ) == ["checkpoint-started", "checkpoint-done"]
+    assert await event_types(
+        target.client, since=since, container_id="counter", count=2, only=course
+    ) == ["restore-started", "restore-done"]
+
+    await wait_output(target.client, "counter", "\n")
+    last_before = max(await counted(target.client, "counter"))
+    await wait_output(target.client, "counter", f"{last_before + 3}\n")
+    numbers_here = await counted(target.client, "counter")
+    first = numbers_here[0]
+    assert numbers_here == list(range(first, first + len(numbers_here))), numbers_here
+    assert first > 5  # it went on: a fresh start would count from 1
+    assert leftovers(bundle) == [] and leftovers(target_bundle) == []
+    state = json.loads((target.state_dir / "runc" / "counter" / "state.json").read_text())
+    assert any("counter-moved-" in path for path in state["cgroup_paths"].values())
+
+
+async def test_an_established_tcp_connection_survives_the_move(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A client and a server inside the container, over its loopback: every number arrives
+    once and in order across the move (the same bundle path: the two daemons share it)."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(["sh", "-c", TCP_PAIR])
+    await start_container(source.client, "pair", bundle)
+    await wait_output(source.client, "pair", "n5")
+    before = numbers(await log_bytes(source.client, "pair"))
+    steps = await migrate(source.client, "pair", to=f"unix:{target.socket}", tcp=True)
+    assert [step["step"] for step in steps][-1] == "done", steps
+    assert "transfer" not in [step["step"] for step in steps]  # a shared bundle: no copy
+    await wait_output(target.client, "pair", f"n{before[-1] + 10}\n")
+    after = numbers(await log_bytes(target.client, "pair"))
+    assert after == list(range(after[0], after[0] + len(after))), after
+    assert after[0] > before[-1]
+    assert leftovers(bundle) == []
+
+
+async def test_a_target_that_refuses_leaves_the_container_running_here(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """The target already runs a container of that id: 502 before anything starts."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(COUNTER)
+    await start_container(source.client, "twin", bundle)
+    await start_container(target.client, "twin", make_bundle(COUNTER))
+    response = await source.client.post(
+        "/containers/twin/migrate", json={"to": f"unix:{target.socket}"}
+    )
+    assert response.status_code == 502, response.text
+    assert "runs here already" in response.json()["error"]
+    assert (await source.client.get("/containers/twin")).json()["state"]["status"] == "running"
+    assert leftovers(bundle) == []
+
+
+async def test_a_failed_dump_rolls_back(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """The dump fails after the bundle went over (the container holds a TCP connection and
+    the move does not say tcp): failed with rolledBack, the container runs and counts on here,
+    the target has no container, no session, no bundle."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(["sh", "-c", TCP_PAIR])
+    target_bundle = tmp_path / "b" / "pair"
+    await start_container(source.client, "pair", bundle)
+    await wait_output(source.client, "pair", "n3")
+    steps = await migrate(
+        source.client, "pair", to=f"unix:{target.socket}", withBundle=True,
+        targetBundlePath=str(target_bundle),
+    )  # fmt: skip
+    last = steps[-1]
+    assert last["step"] == "failed" and last["rolledBack"] is True, steps
+    assert "tcp-established" in last["error"]
+    assert (await source.client.get("/containers/pair")).json()["state"]["status"] == "running"
+    seen = numbers(await log_bytes(source.client, "pair"))[-1]
+    await wait_output(source.client, "pair", f"n{seen + 3}\n")
+    assert (await target.client.get("/containers/pair")).status_code == 404
+    assert not target_bundle.exists() and leftovers(bundle) == []
+    assert runc_ids(target.state_dir) == []
+
+
+async def test_a_failed_restore_on_the_target_rolls_back(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """The target's bundle has another busybox (CRIU finds the executable of a different
+    size and refuses to restore): failed with rolledBack after the transfer, the container
+    resumed here and counting, and on the target no container, no images, no cgroup."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(COUNTER)
+    other = make_bundle(COUNTER)
+    busybox = other / "rootfs" / "bin" / "busybox"
+    data = busybox.read_bytes()
+    busybox.unlink()
+    busybox.write_bytes(data + b"\0" * 4096)
+    busybox.chmod(0o755)
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "3")
+    steps = await migrate(
+        source.client, "counter", to=f"unix:{target.socket}", targetBundlePath=str(other)
+    )
+    names = [step["step"] for step in steps]
+    assert names[:4] == ["session", "freeze", "checkpoint", "transfer"], steps
+    last = steps[-1]
+    assert last["step"] == "failed" and last["rolledBack"] is True, steps
+    assert "restore" in last["error"]
+    info = (await source.client.get("/containers/counter")).json()
+    assert info["state"]["status"] == "running"
+    seen = (await counted(source.client, "counter"))[-1]
+    await wait_output(source.client, "counter", f"{seen + 2}\n")
+    assert (await target.client.get("/containers/counter")).status_code == 404
+    assert leftovers(other) == [] and leftovers(bundle) == []
+    assert runc_ids(target.state_dir) == []
+    assert not list(Path("/sys/fs/cgroup/memory").rglob("counter-moved-*"))
+
+
+async def test_ctr_trio_migrate_prints_each_step_and_the_downtime(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """One command, as a user types it; then a preCopy this kernel cannot do is refused
+    before anything starts, with the reason."""
+    import io
+
+    import trio
+
+    from containerd_trio.client import cli
+    from containerd_trio.config import default_criu
+    from containerd_trio.precopy import probe
+
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "3")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv = ["--address", f"unix:{source.socket}", "migrate", "counter", "--to",
+            f"unix:{target.socket}"]  # fmt: skip
+    code = await trio.to_thread.run_sync(cli.run, argv, stdout, stderr)
+    assert code == 0, stderr.getvalue()
+    lines = stdout.getvalue().splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == [
+        "session", "freeze", "checkpoint", "restore", "finish"
+    ]  # fmt: skip
+    assert lines[-1].startswith("moved counter to unix:") and "downtime" in lines[-1]
+    assert (await target.client.get("/containers/counter")).status_code == 200
+
+    features = await probe(default_criu() or "criu")
+    await start_container(target.client, "other", make_bundle(COUNTER))
+    response = await target.client.post(
+        "/containers/other/migrate", json={"to": f"unix:{source.socket}", "preCopy": 2}
+    )
+    if features.dirty_tracking:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 409
+        assert "CONFIG_MEM_SOFT_DIRTY" in response.json()["error"]
+        assert (await target.client.get("/containers/other")).json()["state"]["status"] == "running"

@@ -1,0 +1,120 @@
+"""Output at any volume: writers slowed by their pipes, never killed, never robbed of a line; a
+follower that keeps up across any number of rotations; the API answering meanwhile.
+
+(How fast the API answers under that load is measured by ``ctr-trio bench --pressure``, not
+asserted here: see docs/performance.md.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit
+
+pytestmark = pytest.mark.deadline(180)
+
+LINES = 2_000_000
+
+
+async def follow_numbers(
+    client: httpx.AsyncClient, container_id: str, seen: list[int], started: trio.Event
+) -> None:
+    """Follow a container's log from its first record to its end, keeping every number."""
+    url = f"/containers/{container_id}/logs"
+    async with client.stream("GET", url, params={"follow": "true"}) as response:
+        assert response.status_code == 200
+        started.set()
+        async for line in response.aiter_lines():
+            # {"stream":"stdout","pid":N,"timestamp":"...","data":"123\n"}: no need to decode
+            seen.append(int(line[line.rindex('"data":"') + 8 : -4]))
+
+
+async def test_a_follower_loses_nothing_across_rotations(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """Two million lines through a log capped at 1 MiB: it rotates about 170 times while the
+    follower reads; the follower gets every line once, in order, and ends with the container."""
+    daemon: RunningDaemon = await start_daemon(log_max_bytes=1024 * 1024)
+    gate = f"while [ ! -e /go ]; do usleep 5000; done; seq 1 {LINES}"
+    bundle = make_bundle(["sh", "-c", gate])
+    response = await daemon.client.post("/containers/seq", json={"bundlePath": str(bundle)})
+    assert response.status_code == 201, response.text
+    seen: list[int] = []
+    following = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follow_numbers, daemon.client, "seq", seen, following)
+        await following.wait()
+        (bundle / "rootfs" / "go").write_text("")  # the writer starts only now
+    assert len(seen) == LINES
+    assert seen == list(range(1, LINES + 1))
+    rotated = daemon.config.containers_dir / "seq" / "container.log.1"
+    assert rotated.exists() and rotated.stat().st_size <= 1024 * 1024
+
+
+async def test_writers_far_faster_than_capture_lose_nothing_and_live(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """Four containers running ``yes`` and one writing 300,000 numbered lines: the numbered one
+    is slowed by its full pipe, not killed (exit 0, not 141 for SIGPIPE), and its log holds
+    every line in order; the ``yes`` writers still run; the API answers all along."""
+    daemon: RunningDaemon = await start_daemon(log_max_bytes=1 << 32)
+    client = daemon.client
+    yes = make_bundle(["yes"])
+    for n in range(4):
+        await start_container(client, f"yes-{n}", yes)
+    since = now()
+    counted = await start_container(client, "counted", make_bundle(["seq", "1", "300000"]))
+    answers = 0
+    async with trio.open_nursery() as nursery:
+
+        async def ask() -> None:
+            nonlocal answers
+            while True:
+                assert (await client.get("/state")).status_code == 200
+                answers += 1
+
+        nursery.start_soon(ask)
+        status = await wait_exit(client, "counted", counted["processes"][0]["pid"], since)
+        nursery.cancel_scope.cancel()
+    assert status == 0
+    assert answers > 0
+    response = await client.get("/containers/counted/logs")
+    numbers = [int(json.loads(line)["data"]) for line in response.text.splitlines()]
+    assert numbers == list(range(1, 300_001))
+    state = {
+        c["id"]: c["state"]["status"] for c in (await client.get("/state")).json()["containers"]
+    }
+    assert all(state[f"yes-{n}"] == "running" for n in range(4))
+
+
+async def test_a_big_log_downloads_whole_in_big_chunks(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A log of a few hundred thousand records comes back whole and in order, in chunks of
+    many records each (not a chunk per record), and its tail at once."""
+    daemon: RunningDaemon = await start_daemon(log_max_bytes=1 << 32)
+    since = now()
+    created = await start_container(daemon.client, "big", make_bundle(["seq", "1", "400000"]))
+    await wait_exit(daemon.client, "big", created["processes"][0]["pid"], since)
+    chunks = 0
+    data = bytearray()
+    async with daemon.client.stream("GET", "/containers/big/logs") as response:
+        async for chunk in response.aiter_raw():
+            chunks += 1
+            data += chunk
+    lines = data.decode().splitlines()
+    assert [int(json.loads(line)["data"]) for line in lines] == list(range(1, 400_001))
+    assert chunks < len(lines) / 100
+    tail = await daemon.client.get("/containers/big/logs", params={"tail": "3"})
+    assert [json.loads(line)["data"] for line in tail.text.splitlines()] == [
+        "399998\n",
+        "399999\n",
+        "400000\n",
+    ]

@@ -1,0 +1,311 @@
+"""Cgroup limits through PATCH /containers/{id} (runc update), checked in the real cgroups.
+
+This machine runs cgroup v1 for memory, cpu and pids: each test reads the container's own
+cgroup files (found from /proc/PID/cgroup of its init) after the PATCH, and makes a process go
+over the limit where the kernel enforces it (OOM kill, fork refused).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from containerd_trio.client.cli import build_parser
+from containerd_trio.client.commands import resource_change
+from containerd_trio.client.output import describe_resources
+from containerd_trio.model import CpuResources, MemoryResources, PidsResources, Resources
+from containerd_trio.resources import from_oci, is_empty, overlay, to_oci
+
+from .helpers import (
+    FOREVER,
+    BundleFactory,
+    DaemonProcess,
+    RunningDaemon,
+    event_types,
+    next_event,
+    now,
+    start_container,
+    wait_exit,
+    wait_output,
+)
+from .test_cli import run_cli
+
+#: The issue's example: 64 MiB, half a CPU with shares 512, 100 pids.
+LIMITS = {
+    "memory": {"limit": 67108864},
+    "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+    "pids": {"limit": 100},
+}
+
+
+def cgroup_dir(pid: int, controller: str) -> Path:
+    """The v1 hierarchy's directory of the process's cgroup for ``controller``."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            mount = Path("/sys/fs/cgroup") / controllers.split(",")[0]
+            if not mount.exists():
+                mount = Path("/sys/fs/cgroup") / controllers
+            return mount / path.lstrip("/")
+    raise AssertionError(f"no {controller} cgroup for pid {pid}")
+
+
+def cgroup_value(pid: int, controller: str, name: str) -> str:
+    return (cgroup_dir(pid, controller) / name).read_text().strip()
+
+
+async def patch(client: httpx.AsyncClient, container_id: str, body: Any) -> httpx.Response:
+    return await client.patch(f"/containers/{container_id}", json=body)
+
+
+async def test_update_puts_the_limits_in_the_cgroups(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
+    init = (await start_container(client, "limited", bundle))["processes"][0]["pid"]
+    assert (await client.get("/containers/limited")).json()["resources"] == {}
+    since = now()
+    response = await patch(client, "limited", {"resources": LIMITS})
+    assert response.status_code == 200, response.text
+    assert response.json()["resources"] == LIMITS
+    assert (await client.get("/containers/limited")).json()["resources"] == LIMITS
+    assert cgroup_value(init, "memory", "memory.limit_in_bytes") == "67108864"
+    assert cgroup_value(init, "cpu", "cpu.shares") == "512"
+    assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "50000"
+    assert cgroup_value(init, "cpu", "cpu.cfs_period_us") == "100000"
+    assert cgroup_value(init, "pids", "pids.max") == "100"
+    assert await event_types(client, since=since, container_id="limited", count=1) == ["update"]
+
+    # A later update changes what it names and leaves the rest as it was; -1 lifts a limit.
+    response = await patch(client, "limited", {"resources": {"pids": {"limit": -1}}})
+    assert response.status_code == 200, response.text
+    assert response.json()["resources"] == {**LIMITS, "pids": {"limit": -1}}
+    assert cgroup_value(init, "pids", "pids.max") == "max"
+    assert cgroup_value(init, "memory", "memory.limit_in_bytes") == "67108864"
+    assert cgroup_value(init, "cpu", "cpu.shares") == "512"
+
+
+async def test_a_process_over_the_memory_limit_is_oom_killed(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await start_container(client, "hungry", bundle)
+    # busybox dd holds a buffer of bs bytes, and reading /dev/zero fills all of it.
+    eat = {"args": ["dd", "if=/dev/zero", "of=/dev/null", "bs=48M", "count=1"]}
+
+    since = now()
+    before = (await client.put("/containers/hungry/processes", json=eat)).json()["pid"]
+    assert await wait_exit(client, "hungry", before, since) == 0  # no limit yet: it fits
+
+    response = await patch(client, "hungry", {"resources": {"memory": {"limit": 32 << 20}}})
+    assert response.status_code == 200, response.text
+    since = now()
+    after = (await client.put("/containers/hungry/processes", json=eat)).json()["pid"]
+    assert await wait_exit(client, "hungry", after, since) == 137  # SIGKILL, by the kernel
+    oom = await next_event(
+        client, since=since, container_id="hungry", match=lambda e: e["type"] == "oom"
+    )
+    assert oom["id"] == "hungry"
+    state = (await client.get("/containers/hungry")).json()
+    assert state["state"]["status"] == "running"  # the init is under the limit: it lives on
+
+
+async def test_the_pids_limit_holds(client: httpx.AsyncClient, bundle: Path) -> None:
+    init = (await start_container(client, "forky", bundle))["processes"][0]["pid"]
+    # Room for runc exec's own processes (runc init forks twice as it joins the container).
+    response = await patch(client, "forky", {"resources": {"pids": {"limit": 6}}})
+    assert response.status_code == 200, response.text
+    since = now()
+    loop = "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1000 & done; echo forked"
+    shell = await client.put("/containers/forky/processes", json={"args": ["sh", "-c", loop]})
+    # The init, the shell and four sleeps make six: the fifth sleep's fork is refused, and
+    # busybox's sh gives up there.
+    assert await wait_exit(client, "forky", shell.json()["pid"], since) != 0
+    await wait_output(client, "forky", "can't fork: Resource temporarily unavailable")
+    assert cgroup_value(init, "pids", "pids.events") == "max 1"
+    top = (await client.get("/containers/forky/top")).json()["processes"]
+    assert [p["args"] for p in top] == [list(FOREVER), *[["sleep", "1000"]] * 4]
+    assert cgroup_value(init, "pids", "pids.current") == "5"
+
+
+async def test_resources_of_the_bundle_are_shown(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    def limits(config: dict[str, Any]) -> None:
+        resources = config["linux"].setdefault("resources", {})
+        resources["pids"] = {"limit": 50}
+        resources["cpu"] = {"shares": 256, "quota": -1}  # -1: none, as if left out
+
+    bundle = make_bundle(FOREVER, memory_limit=64 << 20, edit=limits)
+    started = await start_container(client, "configured", bundle)
+    assert started["resources"] == {
+        "memory": {"limit": 64 << 20},
+        "cpu": {"shares": 256},
+        "pids": {"limit": 50},
+    }
+    assert cgroup_value(started["processes"][0]["pid"], "cpu", "cpu.shares") == "256"
+    response = await patch(client, "configured", {"resources": {"cpu": {"quota": 20000}}})
+    assert response.json()["resources"]["cpu"] == {"shares": 256, "quota": 20000}
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"memory": {"limit": 100}}, "resources.memory: limit must be -1 (no limit) or between"),
+        ({"memory": {"limit": -2}}, "resources.memory: limit must be -1"),
+        ({"cpu": {"shares": 1}}, "resources.cpu: shares must be between 2 and 262144, not 1"),
+        ({"cpu": {"quota": 10}}, "resources.cpu: quota must be -1 (no limit) or between 1000"),
+        ({"cpu": {"period": 2000000}}, "resources.cpu: period must be between 1000 and 1000000"),
+        ({"pids": {"limit": 0}}, "resources.pids: limit must be -1 (no limit) or between 1"),
+        ({"memory": {"limit": "64m"}}, "resources.memory.limit: expected an integer"),
+        ({"memory": {"swap": 1}}, "unknown field 'swap' in resources.memory"),
+        ({"blockIO": {}}, "unknown field 'blockIO' in resources"),
+        ({}, "resources names no limit to change: give one of memory.limit, cpu.shares"),
+        ({"memory": {}}, "resources names no limit to change"),
+    ],
+    ids=lambda value: str(value)[:30],
+)
+async def test_bad_limits_are_400_naming_the_field(
+    client: httpx.AsyncClient, bundle: Path, resources: dict[str, Any], message: str
+) -> None:
+    init = (await start_container(client, "strict", bundle))["processes"][0]["pid"]
+    response = await patch(client, "strict", {"resources": resources})
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+    assert (await client.get("/containers/strict")).json()["resources"] == {}
+    assert int(cgroup_value(init, "memory", "memory.limit_in_bytes")) > 2**60  # untouched
+
+
+async def test_one_change_at_a_time(client: httpx.AsyncClient, bundle: Path) -> None:
+    await start_container(client, "one", bundle)
+    body = {"status": "paused", "resources": LIMITS}
+    response = await patch(client, "one", body)
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        'give one of "status" or "signal" or "resources", not both "status" and "resources"'
+    )
+
+
+async def test_a_limit_below_what_the_container_holds_is_409(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await start_container(client, "full", bundle)
+    response = await patch(client, "full", {"resources": {"memory": {"limit": 4096}}})
+    assert response.status_code == 409, response.text
+    assert "unable to set memory limit to 4096 (current usage:" in response.json()["error"]
+    assert (await client.get("/containers/full")).json()["resources"] == {}
+
+
+async def test_paused_and_stopped_containers(
+    client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    init = (await start_container(client, "frozen", bundle))["processes"][0]["pid"]
+    assert (await patch(client, "frozen", {"status": "paused"})).status_code == 200
+    response = await patch(client, "frozen", {"resources": {"pids": {"limit": 10}}})
+    assert response.status_code == 200, response.text
+    assert response.json()["state"]["status"] == "paused"  # an update does not thaw it
+    assert cgroup_value(init, "freezer", "freezer.state") == "FROZEN"
+    assert cgroup_value(init, "pids", "pids.max") == "10"
+
+    since = now()
+    done = (await start_container(client, "done", make_bundle(["true"])))["processes"][0]
+    await wait_exit(client, "done", done["pid"], since)
+    response = await patch(client, "done", {"resources": {"pids": {"limit": 10}}})
+    assert response.status_code == 409
+    assert response.json()["error"] == "cannot update container 'done': it is stopped"
+    assert (await patch(client, "ghost", {"resources": LIMITS})).status_code == 404
+
+
+async def test_ctr_trio_update(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
+    """docker's flags and units, several containers at once; a refusal names the field."""
+    inits = [
+        (await start_container(daemon.client, name, make_bundle(FOREVER)))["processes"][0]["pid"]
+        for name in ("one", "two")
+    ]
+    argv = ("--address", daemon.url, "update", "one", "two")
+    result = await run_cli(*argv, "-m", "64m", "--cpus", "1.5", "--pids-limit", "50")
+    assert result.code == 0, result.err
+    said = "memory 64.0 MiB, cpus 1.5 (quota 150000 of 100000 us), pids 50"
+    assert result.out == f"updated one: {said}\nupdated two: {said}\n"
+    for init in inits:
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "150000"
+        assert cgroup_value(init, "pids", "pids.max") == "50"
+
+    result = await run_cli(*argv[:-1], "--cpu-shares", "1")
+    assert result.code == 1
+    assert "resources.cpu: shares must be between 2 and 262144, not 1" in result.err
+    assert cgroup_value(inits[0], "cpu", "cpu.shares") == "1024"  # untouched
+
+
+@pytest.mark.deadline(90)
+async def test_limits_survive_a_server_restart(spawn_daemon: Any, bundle: Path) -> None:
+    """The record keeps them: the next server shows them, and watches for OOM kills."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    init = (await start_container(client, "kept", bundle))["processes"][0]["pid"]
+    response = await patch(client, "kept", {"resources": LIMITS})
+    assert response.status_code == 200, response.text
+    await daemon.kill_server()
+    assert (await client.get("/containers/kept")).json()["resources"] == LIMITS
+    assert cgroup_value(init, "memory", "memory.limit_in_bytes") == "67108864"
+    since = now()
+    eat = {"args": ["dd", "if=/dev/zero", "of=/dev/null", "bs=96M", "count=1"]}
+    pid = (await client.put("/containers/kept/processes", json=eat)).json()["pid"]
+    assert await wait_exit(client, "kept", pid, since) == 137
+    await next_event(client, since=since, container_id="kept", match=lambda e: e["type"] == "oom")
+
+
+# --- pure units: the OCI shape, and the CLI's options ------------------------------------------
+
+
+def test_overlay_and_the_oci_shape() -> None:
+    current = Resources(memory=MemoryResources(limit=1 << 30), cpu=CpuResources(shares=512))
+    change = Resources(cpu=CpuResources(quota=50000), pids=PidsResources(limit=10))
+    merged = overlay(current, change)
+    assert merged == Resources(
+        memory=MemoryResources(limit=1 << 30),
+        cpu=CpuResources(shares=512, quota=50000),
+        pids=PidsResources(limit=10),
+    )
+    assert to_oci(change) == {"cpu": {"quota": 50000}, "pids": {"limit": 10}}
+    assert is_empty(Resources(memory=MemoryResources())) and not is_empty(change)
+
+
+def test_a_bundles_resources_as_the_kernel_takes_them() -> None:
+    assert from_oci(None) == Resources()
+    assert from_oci({"memory": {"limit": -1}, "pids": {"limit": 0}}) == Resources()
+    assert from_oci({"cpu": {"shares": 512, "quota": -1, "period": 100000}}) == Resources(
+        cpu=CpuResources(shares=512, period=100000)
+    )
+    # A value the kernel refuses could not be in force: runc would not have started it.
+    assert from_oci({"cpu": {"period": 10, "shares": 1}, "memory": {"limit": "x"}}) == Resources()
+
+
+def update_args(*argv: str) -> argparse.Namespace:
+    return build_parser(bench=False).parse_args(["update", "web", *argv])
+
+
+def test_update_options_as_docker_has_them() -> None:
+    args = update_args("--memory", "64m", "--cpus", "0.5", "--pids-limit", "100", "-c", "512")
+    assert resource_change(args) == LIMITS
+    assert resource_change(update_args("-m", "1.5GiB")) == {"memory": {"limit": 3 << 29}}
+    assert resource_change(update_args("-m", "-1", "--cpus", "0")) == {
+        "memory": {"limit": -1},
+        "cpu": {"quota": -1},
+    }
+    assert resource_change(update_args("--cpus", "2", "--cpu-period", "50000")) == {
+        "cpu": {"period": 50000, "quota": 100000}
+    }
+
+
+def test_resources_described_for_people() -> None:
+    assert describe_resources({}) == "no limits"
+    assert describe_resources(LIMITS) == (
+        "memory 64.0 MiB, cpus 0.5 (quota 50000 of 100000 us), cpu shares 512, pids 100"
+    )
+    assert describe_resources({"memory": {"limit": -1}, "pids": {"limit": -1}}) == (
+        "memory no limit, pids no limit"
+    )
