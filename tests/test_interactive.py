@@ -21,7 +21,7 @@ import trio
 
 from containerd_trio.client import cli
 
-from .conftest import BundleFactory, RunningDaemon, pid_alive, start_container
+from .helpers import BundleFactory, RunningDaemon, pid_alive, start_container
 
 CTR = str(Path(sys.executable).parent / "ctr-trio")
 TIMEOUT = 20

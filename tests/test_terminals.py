@@ -22,7 +22,7 @@ from containerd_trio import attach as attach_module
 from containerd_trio import channels, console
 from containerd_trio.procfs import children
 
-from .conftest import (
+from .helpers import (
     COUNTER,
     BundleFactory,
     RunningDaemon,
