@@ -1,7 +1,8 @@
 """Make a small OCI bundle around a static busybox, to try the daemon without one of your own.
 
 ``runc spec`` writes the config (so it always suits the installed runc); this module then sets
-the process and turns off the terminal, which a detached container cannot have.
+the process and sets its terminal (off unless asked: the daemon gives a terminal process a
+pseudo-terminal of its own, which ``ctr-trio attach`` connects to).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def make_busybox_bundle(
     memory_limit: int | None = None,
     runc: str = "runc",
     readonly_rootfs: bool = False,
+    terminal: bool = False,
     edit: Any = None,
 ) -> Path:
     """Create (or refresh) an OCI bundle at ``path`` whose process runs ``args`` under busybox.
@@ -77,7 +79,7 @@ def make_busybox_bundle(
     subprocess.run([runc, "spec", "--bundle", str(path)], check=True)
     config = json.loads(config_path.read_text())
     process = config["process"]
-    process["terminal"] = False
+    process["terminal"] = terminal
     process["args"] = list(args)
     if env is not None:
         process["env"] = list(env)

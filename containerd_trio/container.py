@@ -10,6 +10,12 @@ raises, so a start either completes or leaves nothing. After that its tree holds
   of the end of its output;
 - an OOM watcher on the container's memory cgroup, if it has a memory limit.
 
+A process may have a terminal (``terminal: true``: runc's console socket, whose master the
+keeper receives and keeps) or an open stdin (a pipe whose writing end the keeper keeps a copy
+of); the server holds its own copy of either as the process's input (see :mod:`process`), for
+attach (:mod:`containerd_trio.attach`). The exits of the container's processes are remembered
+(the last :data:`_EXITS_KEPT`), so that a wait for one that already ended answers at once.
+
 The tree lives until the container is deleted, so that commands arriving while the container
 stops can still start tasks in it. Commands that change the container's runc state take
 ``self.lock``, so pause, exec, checkpoint and delete never interleave on one container; signals
@@ -23,10 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import os
 import shutil
 import signal
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from functools import partial
 from pathlib import Path
@@ -35,7 +43,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from . import criu, procfs, timestamps
+from . import checkpoints, criu, procfs, timestamps
 from .bundle import read_bundle
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
@@ -48,6 +56,7 @@ from .metrics import Metrics
 from .model import (
     ContainerInfo,
     ContainerState,
+    ExitInfo,
     ProcessInfo,
     ProcessSpec,
     Resources,
@@ -66,6 +75,8 @@ T = TypeVar("T")
 
 #: How long a stopped container's output may take to reach its log before delete goes on.
 _DRAIN_SECONDS = 2.0
+#: How many exits of its processes a container remembers for waits.
+_EXITS_KEPT = 256
 
 
 @attrs.frozen
@@ -83,6 +94,8 @@ class ContainerContext:
     pid_dir: Path
     #: Bound on shielded clean-up work (rollbacks, stops at shutdown).
     cleanup_timeout: float
+    #: Where runc hands over new terminals (see :mod:`containerd_trio.console`).
+    console_dir: Path
     #: Deadline of a checkpoint that no request gave one (a migration's dumps).
     checkpoint_timeout: float
     #: Numbers for process keys; the server's start time keeps them apart from an earlier
@@ -92,10 +105,19 @@ class ContainerContext:
     def new_key(self, container_id: str, kind: str) -> str:
         return f"{container_id}/{kind}-{next(self._serial)}"
 
+    def console_socket(self, key: str) -> str:
+        """A path for the console socket of the process ``key`` names: short, and unique as
+        the key's serial number is."""
+        # Made again if need be: a second daemon on the state dir may have removed it.
+        self.console_dir.mkdir(mode=0o700, exist_ok=True)
+        return str(self.console_dir / key.rpartition("-")[2])
+
 
 @attrs.frozen
 class Fresh:
-    """Start the bundle's process with ``runc run``."""
+    """Start the bundle's process with ``runc run``; ``stdin``: keep its stdin open."""
+
+    stdin: bool = False
 
 
 @attrs.frozen
@@ -108,6 +130,7 @@ class Restore:
     #: The cgroup to restore into instead of the bundle's (a migration's target: see
     #: :mod:`containerd_trio.restore_net`).
     cgroups_path: str | None = None
+    stdin: bool = False
 
 
 @attrs.frozen
@@ -123,7 +146,7 @@ class Adopt:
 Launch = Fresh | Restore | Adopt
 
 
-def process_info(pid: int, document: dict[str, Any]) -> ProcessInfo:
+def process_info(pid: int, document: dict[str, Any], *, stdin: bool = False) -> ProcessInfo:
     """A client's view of an OCI process document (from config.json or an exec request)."""
     user = document.get("user") or {}
     gids = user.get("additionalGids")
@@ -134,6 +157,7 @@ def process_info(pid: int, document: dict[str, Any]) -> ProcessInfo:
         terminal=bool(document.get("terminal", False)),
         env=list(document.get("env") or []),
         cwd=str(document.get("cwd") or "/"),
+        stdin=stdin or bool(document.get("terminal", False)),
     )
 
 
@@ -164,6 +188,8 @@ class Container:
         self.deleting = False
         #: False once runc has forgotten the container (a checkpoint with exit removes it).
         self.known_to_runc = True
+        #: The last exits of its processes, by pid (for waits that come after them).
+        self.exits: OrderedDict[int, ExitInfo] = OrderedDict()
         #: Set once the container stopped and all of its output is in its log.
         self.output_finished = trio.Event()
         #: Why its log cannot be written (a full disk), while that lasts.
@@ -258,7 +284,11 @@ class Container:
         self.resources = bundle_config.resources
         key = self._ctx.new_key(self.id, "init")
         pid_file = self._ctx.pid_dir / f"{self.id}.init.pid"
-        custody = CustodyRequest(key, self.id, str(self.dir), self._ctx.log_max_bytes)
+        stdin = launch.stdin
+        if isinstance(launch, Restore) and not stdin:
+            # A process that read a pipe as its stdin goes on reading one after a restore.
+            stdin = _stdin_was_pipe(checkpoints.image_path(self.bundle, launch.checkpoint))
+        custody = self._custody(key, terminal=bundle_config.terminal, stdin=stdin)
         self.save()  # status created: the next server rolls this back if we die now
         try:
             if isinstance(launch, Restore):
@@ -271,11 +301,14 @@ class Container:
             else:
                 started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
         except BaseException:
+            _close_stdin_pipe(custody, ours=True)
             self._ctx.keeper.drop(key)
             cgroups_path = launch.cgroups_path if isinstance(launch, Restore) else None
             await self._undo_start(pid_file, cgroups_path or bundle_config.cgroups_path)
             raise
-        process = self._new_process(key, started, bundle_config.process)
+        _close_stdin_pipe(custody, ours=False)
+        started = _with_stdin(started, custody)
+        process = self._new_process(key, started, bundle_config.process, stdin=stdin)
         self.init = process
         self.status = Status.RUNNING
         self._watch_memory(process.pid, bundle_config.memory_limited)
@@ -284,10 +317,20 @@ class Container:
         self._ctx.events.publish(kind, self.id, pid=process.pid)
         self.save()
 
-    def _new_process(self, key: str, started: Started, document: dict[str, Any]) -> Process:
-        process = Process(
-            key, process_info(started.pid, document), started.start_time, input_fd=started.master
-        )
+    def _custody(self, key: str, *, terminal: bool, stdin: bool) -> CustodyRequest:
+        """The stdio the keeper is to make for a new process: a terminal, or pipes (and a
+        stdin pipe, made here: the keeper keeps a copy of its writing end, the server too)."""
+        return CustodyRequest(
+            key, self.id, str(self.dir), self._ctx.log_max_bytes,
+            console=self._ctx.console_socket(key) if terminal else None,
+            stdin=os.pipe2(os.O_CLOEXEC) if stdin and not terminal else None,
+        )  # fmt: skip
+
+    def _new_process(
+        self, key: str, started: Started, document: dict[str, Any], *, stdin: bool = False
+    ) -> Process:
+        info = process_info(started.pid, document, stdin=stdin)
+        process = Process(key, info, started.start_time, input_fd=started.master)
         self.processes[process.pid] = process
         self._writing[key] = process
         self._ctx.processes.add(process)
@@ -370,6 +413,7 @@ class Container:
         # report their own exits as they come.
         self.status = Status.STOPPED
         self.exit_status = init.exit_status
+        self._remember_exit(init)
         self._ctx.metrics.init_exits.inc()
         self._ctx.events.publish(
             "exit", self.id, pid=init.pid, status=init.exit_status, at_ns=init.exit_ns
@@ -382,11 +426,19 @@ class Container:
         if self._oom is not None:
             self._oom.check()  # by the time the victim is dead, the kill is counted
         self.processes.pop(process.pid, None)
+        self._remember_exit(process)
         self._ctx.metrics.exec_exits.inc()
         self._ctx.events.publish(
             "exit", self.id, pid=process.pid, status=process.exit_status, at_ns=process.exit_ns
         )
         self.save()
+
+    def _remember_exit(self, process: Process) -> None:
+        assert process.exit_status is not None
+        self.exits[process.pid] = _exit_info(self.id, process)
+        self.exits.move_to_end(process.pid)
+        while len(self.exits) > _EXITS_KEPT:
+            self.exits.popitem(last=False)
 
     def _check_output_finished(self) -> None:
         if self.status is Status.STOPPED and not self._writing:
@@ -422,10 +474,11 @@ class Container:
             document = _exec_document(read_bundle(self.bundle).process, spec)
             key = self._ctx.new_key(self.id, "exec")
             pid_file = self._ctx.pid_dir / f"{self.id}.{key.rpartition('/')[2]}.pid"
-            custody = CustodyRequest(key, self.id, str(self.dir), self._ctx.log_max_bytes)
+            custody = self._custody(key, terminal=spec.terminal, stdin=spec.stdin)
             try:
                 started = await self._ctx.runtime.exec(self.id, document, pid_file, custody)
             except BaseException as exc:
+                _close_stdin_pipe(custody, ours=True)
                 self._ctx.keeper.drop(key)
                 with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
                     await _kill_from_pid_file(pid_file)
@@ -434,12 +487,71 @@ class Container:
                         f"container {self.id!r} stopped before the process could start"
                     ) from None
                 raise
-            process = self._new_process(key, started, document)
+            _close_stdin_pipe(custody, ours=False)
+            started = _with_stdin(started, custody)
+            process = self._new_process(key, started, document, stdin=spec.stdin)
             self._ctx.events.publish("start-process", self.id, pid=process.pid)
             assert self._nursery is not None
             self._nursery.start_soon(self._watch, process)
             self.save()
             return process.info
+
+    # --- processes: input, exits --------------------------------------------------------------
+
+    def process(self, pid: int) -> Process | None:
+        """The live process ``pid`` (None if it is not one of ours, or has gone)."""
+        if self.deleted:
+            raise NotFound(f"container {self.id!r} not found")
+        return self.processes.get(pid)
+
+    def known_process(self, pid: int) -> Process | ExitInfo:
+        """The live process ``pid``, or how it ended if it has; 404 if it was never ours (or
+        ended too long ago to be remembered)."""
+        process = self.process(pid)
+        if process is not None:
+            return process
+        ended = self.exits.get(pid)
+        if ended is None:
+            raise NotFound(f"process {pid} is not a process of container {self.id!r}")
+        return ended
+
+    async def end_input(self, process: Process) -> bool:
+        """Close the process's stdin (EOF for a terminal); False if it took no input."""
+        ended = await process.end_input()
+        if ended and not process.terminal:
+            self._ctx.keeper.close_stdin(process.key)
+        return ended
+
+    async def wait_process(self, pid: int) -> ExitInfo:
+        """How process ``pid`` ended, once it has (at once if it already had)."""
+        found = self.known_process(pid)
+        if isinstance(found, ExitInfo):
+            return found
+        await found.exited.wait()
+        return _exit_info(self.id, found)
+
+    async def wait(self) -> ExitInfo:
+        """How the init ended, once it has (at once if the container is stopped)."""
+        if self.deleted:
+            raise NotFound(f"container {self.id!r} not found")
+        if self.status is not Status.STOPPED:
+            async with trio.open_nursery() as nursery:
+
+                async def on_removed() -> None:
+                    await self._removed.wait()
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(on_removed)
+                await self._stopped.wait()
+                nursery.cancel_scope.cancel()
+        if self.status is not Status.STOPPED or self.exit_status is None:
+            raise NotFound(f"container {self.id!r} was deleted before it stopped")
+        init = self.init  # None for one that ended while no server ran: its record says how
+        ended = self.exits.get(init.pid) if init is not None else None
+        if ended is not None:
+            return ended
+        pid = init.pid if init is not None else None
+        return ExitInfo(id=self.id, pid=pid, exit_status=self.exit_status)
 
     def signal_process(self, pid: int, signum: int) -> None:
         process = self.processes.get(pid)
@@ -694,8 +806,11 @@ def _exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
     """
     document = dict(base)
     document["args"] = list(spec.args)
-    document["terminal"] = False
+    document["terminal"] = spec.terminal
     document.pop("consoleSize", None)
+    if spec.terminal and spec.console_size is not None:
+        size = spec.console_size
+        document["consoleSize"] = {"height": size.height, "width": size.width}
     if spec.env is not None:
         document["env"] = list(spec.env)
     if spec.cwd is not None:
@@ -707,6 +822,39 @@ def _exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
         document["user"] = user
     document.setdefault("cwd", "/")
     return document
+
+
+def _exit_info(container_id: str, process: Process) -> ExitInfo:
+    assert process.exit_status is not None
+    at = timestamps.format_ns(process.exit_ns) if process.exit_ns is not None else None
+    return ExitInfo(id=container_id, pid=process.pid, exit_status=process.exit_status, exited_at=at)
+
+
+def _stdin_was_pipe(image: Path) -> bool:
+    """Whether the checkpointed init's stdin was a pipe (runc notes its fds 0-2 in the image's
+    descriptors.json: ``"pipe:[INODE]"``, or a path such as ``/dev/null``)."""
+    try:
+        with open(image / "descriptors.json", "rb") as descriptors:
+            fds = json.loads(descriptors.read(64 * 1024))
+        return isinstance(fds, list) and str(fds[0]).startswith("pipe:")
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def _close_stdin_pipe(custody: CustodyRequest, *, ours: bool) -> None:
+    """Close the child's end of a stdin pipe (the keeper has its own copy by now), and with
+    ``ours`` (the start failed) the writing end too."""
+    if custody.stdin is not None:
+        os.close(custody.stdin[0])
+        if ours:
+            os.close(custody.stdin[1])
+
+
+def _with_stdin(started: Started, custody: CustodyRequest) -> Started:
+    """The process's input fd: its terminal's master, or our end of its stdin pipe."""
+    if custody.stdin is None:
+        return started
+    return attrs.evolve(started, master=custody.stdin[1])
 
 
 async def _kill_from_pid_file(pid_file: Path) -> None:

@@ -29,7 +29,7 @@ import attrs
 import trio
 
 from .errors import RuntimeFailure
-from .keeper._wire import MAX_FDS, MAX_MESSAGE, Message, decode, encode, pair
+from .keeper._wire import MAX_FDS, MAX_MESSAGE, Message, decode, encode, pair, receive_fds
 from .spawn import spawn
 
 log = logging.getLogger(__name__)
@@ -317,9 +317,7 @@ class KeeperLink:
             received: list[tuple[Message, list[int]]] = []
             while True:
                 try:
-                    data, fds, _, _ = socket.recv_fds(
-                        self._sock, MAX_MESSAGE, MAX_FDS, socket.MSG_CMSG_CLOEXEC
-                    )
+                    data, fds = receive_fds(self._sock, MAX_MESSAGE, MAX_FDS)
                 except BlockingIOError:
                     break
                 except OSError:

@@ -12,13 +12,13 @@ import attrs
 
 from .validation import (
     ABSOLUTE_PATH,
+    CONSOLE_DIMENSION,
     CONTAINER_ID,
     CPU_PERIOD,
     CPU_QUOTA,
     CPU_SHARES,
     ENVIRONMENT,
     MEMORY_LIMIT,
-    NO_TERMINAL,
     PIDS_LIMIT,
     PROGRAM,
     UNIX_ID,
@@ -44,6 +44,14 @@ class User:
 
 
 @attrs.frozen
+class ConsoleSize:
+    """A terminal's size, as the OCI process's ``consoleSize``."""
+
+    height: int = attrs.field(validator=CONSOLE_DIMENSION, metadata=doc("Rows."))
+    width: int = attrs.field(validator=CONSOLE_DIMENSION, metadata=doc("Columns."))
+
+
+@attrs.frozen
 class ProcessSpec:
     """An OCI process to start in a running container (the ProcessSpec); what is left out is
     taken from the bundle."""
@@ -62,8 +70,20 @@ class ProcessSpec:
     user: User | None = None
     terminal: bool = attrs.field(
         default=False,
-        validator=NO_TERMINAL,
-        metadata=doc("Terminal processes are not supported: true is refused with 400."),
+        metadata=doc(
+            "Give the process a terminal: its stdin, stdout and stderr, one stream ('terminal'"
+            " in the log), with input and resizing through attach."
+        ),
+    )
+    stdin: bool = attrs.field(
+        default=False,
+        metadata=doc(
+            "Keep the process's stdin open for input through attach (a terminal always takes"
+            " input); closing it there gives the process EOF."
+        ),
+    )
+    console_size: ConsoleSize | None = attrs.field(
+        default=None, metadata=doc("The terminal's size at start (with terminal).")
     )
 
 
@@ -77,6 +97,29 @@ class ProcessInfo:
     terminal: bool
     env: list[str]
     cwd: str
+    stdin: bool = attrs.field(
+        default=False, metadata=doc("It was started with its stdin open for attach.")
+    )
+
+
+@attrs.frozen
+class ExitInfo:
+    """How a process (or a container's init) ended."""
+
+    id: str = attrs.field(metadata=doc("The container id.", like=CONTAINER_ID))
+    exit_status: int = attrs.field(
+        metadata=doc("Its exit code, or 128+N if signal N killed it; 255 when unknown.")
+    )
+    pid: int | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "The process, as the host saw it (unknown for an init that ended while no server ran).",
+            minimum=1,
+        ),
+    )
+    exited_at: str | None = attrs.field(
+        default=None, metadata=doc("When it ended (RFC 3339), if known.", format="date-time")
+    )
 
 
 @attrs.frozen

@@ -7,17 +7,22 @@ a recycled pid.
 
 A process the keeper does not hold (adopted after the keeper itself died) is watched on its
 pidfd instead, and its exit status is unknowable: 255, as Docker reports it.
+
+A process may take input: the writing end of its stdin pipe, or its terminal's master (the
+keeper holds the other copy, so that input survives a restart of the server). Writes never
+block the server: the fd is non-blocking, and a writer waits for room in its own task.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
 
 import trio
 
-from . import procfs
+from . import console, procfs
 from .model import ProcessInfo
 
 #: The exit status reported when it cannot be known: the process vanished while no keeper held
@@ -44,6 +49,9 @@ class Process:
         self.kept = kept
         #: Where its input goes (the writing end of its stdin pipe, or its terminal's master).
         self.input_fd = input_fd
+        if input_fd is not None:
+            os.set_blocking(input_fd, False)
+        self._input_lock = trio.Lock()
         self.exit_status: int | None = None
         self.exit_ns: int | None = None
         self.exited = trio.Event()
@@ -62,6 +70,55 @@ class Process:
     @property
     def pid(self) -> int:
         return self.info.pid
+
+    @property
+    def terminal(self) -> bool:
+        return self.info.terminal
+
+    async def write_input(self, data: bytes) -> bool:
+        """Write all of ``data`` to its stdin or terminal, waiting for room as long as the
+        process does not read; False if it takes no input (any more)."""
+        async with self._input_lock:  # one writer at a time: inputs do not interleave
+            view = memoryview(data)
+            while view:
+                fd = self.input_fd
+                if fd is None:
+                    return False
+                try:
+                    view = view[os.write(fd, view) :]
+                except BlockingIOError:
+                    try:
+                        await trio.lowlevel.wait_writable(fd)
+                    except trio.ClosedResourceError:
+                        return False
+                except OSError as exc:
+                    # EPIPE: nothing reads the pipe any more; EIO: the terminal hung up.
+                    if exc.errno in (errno.EPIPE, errno.EIO):
+                        return False
+                    raise
+            return True
+
+    async def end_input(self) -> bool:
+        """End its input: a pipe is closed here (the caller tells the keeper to close its
+        copy); a terminal is sent its EOF character. False if it took no input."""
+        fd = self.input_fd
+        if fd is None:
+            return False
+        if self.terminal:
+            return await self.write_input(console.end_of_file(fd))
+        async with self._input_lock:  # after the writes already under way
+            self._close_input()
+        return True
+
+    def resize(self, columns: int, rows: int) -> bool:
+        """Set its terminal's size; False if it has no terminal."""
+        if not self.terminal or self.input_fd is None:
+            return False
+        try:
+            console.resize(self.input_fd, columns, rows)
+        except OSError:
+            return False
+        return True
 
     def set_exited(self, status: int, ns: int) -> None:
         if self.exit_status is None:
@@ -88,12 +145,15 @@ class Process:
             trio.lowlevel.notify_closing(fd)
             os.close(fd)
 
-    def close(self) -> None:
-        self.close_pidfd()
+    def _close_input(self) -> None:
         if self.input_fd is not None:
             fd, self.input_fd = self.input_fd, None
             trio.lowlevel.notify_closing(fd)
             os.close(fd)
+
+    def close(self) -> None:
+        self.close_pidfd()
+        self._close_input()
 
 
 class ProcessTable:

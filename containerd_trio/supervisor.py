@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import outcome
 import trio
 
-from . import checkpoints, logs, precopy
+from . import checkpoints, console, logs, precopy
 from .adoption import Adoption
 from .bundle import check_config
 from .checkpoints import CheckpointInfo
@@ -51,6 +51,7 @@ from .model import (
     ContainerInfo,
     ContainerTop,
     DaemonState,
+    ExitInfo,
     ProcessInfo,
     ProcessSpec,
     Resources,
@@ -127,6 +128,7 @@ class Supervisor:
                 journal=self._journal,
                 pid_dir=self.config.pid_dir,
                 cleanup_timeout=self.config.runtime_timeout,
+                console_dir=console.socket_directory(self.config.state_dir),
                 checkpoint_timeout=self.config.checkpoint_timeout,
             )
             self.config.pid_dir.mkdir(parents=True, exist_ok=True)
@@ -145,6 +147,7 @@ class Supervisor:
                 await trio.sleep_forever()
         finally:
             self._journal.close()
+            console.remove_socket_directory(self.config.state_dir)
 
     async def shutdown(self, *, keep_containers: bool | None = None) -> None:
         """Refuse new commands, let those under way finish, stop every container (unless
@@ -294,6 +297,7 @@ class Supervisor:
         *,
         checkpoint: str | None = None,
         labels: Mapping[str, str] | None = None,
+        stdin: bool = False,
         timeout: float | None = None,
         cgroups_path: str | None = None,
     ) -> ContainerInfo:
@@ -307,11 +311,13 @@ class Supervisor:
                 " under the daemon's runtime deadline)"
             )
         bundle = _check_bundle(bundle_path)
-        launch: Launch = Fresh()
+        launch: Launch = Fresh(stdin=stdin)
         if checkpoint is not None:
             check_id(checkpoint, "checkpoint name")
             checkpoints.load(bundle, checkpoint)  # 404 now rather than after reserving the id
-            launch = Restore(checkpoint, timeout or self.config.checkpoint_timeout, cgroups_path)
+            launch = Restore(
+                checkpoint, timeout or self.config.checkpoint_timeout, cgroups_path, stdin=stdin
+            )
         existing = self._containers.get(container_id)
         if existing is not None:
             if existing.status is Status.CREATED:
@@ -372,6 +378,13 @@ class Supervisor:
 
     def signal_process(self, container_id: str, pid: int, signum: int) -> None:
         self.container(container_id).signal_process(pid, signum)
+
+    async def wait(self, container_id: str, pid: int | None = None) -> ExitInfo:
+        """How the container's init (or process ``pid``) ended, once it has."""
+        container = self.container(container_id)
+        if pid is None:
+            return await container.wait()
+        return await container.wait_process(pid)
 
     async def update(
         self,

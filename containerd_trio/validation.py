@@ -195,12 +195,6 @@ def _environment_entry(name: str, entry: str) -> None:
         raise ValueError(f"{name} must be NAME=VALUE, not {quoted(entry)}")
 
 
-def _no_terminal(name: str, value: bool) -> None:
-    # TODO(terminals): goes when terminal processes come (delete this rule and its use).
-    if value:
-        raise ValueError(f"terminal processes are not supported: set {name} to false")
-
-
 CONTAINER_ID = _identifier("container id")
 CHECKPOINT_NAME = _identifier("checkpoint name")
 MIGRATION_ID = _identifier("migration id")
@@ -226,7 +220,8 @@ PIDS_LIMIT = _limit(1, MAX_PID)
 PROGRAM = Rule(_program, {"minItems": 1, "prefixItems": [{"minLength": 1}]})
 ENVIRONMENT_ENTRY = Rule(_environment_entry, {"pattern": "^[^=]+="})
 ENVIRONMENT = _each(ENVIRONMENT_ENTRY)
-NO_TERMINAL = Rule(_no_terminal, {"const": False})
+#: A terminal's rows or columns (the kernel keeps each in 16 bits).
+CONSOLE_DIMENSION = _between(0, 65535)
 
 
 def doc(description: str, *, like: Rule | None = None, **schema: Any) -> dict[str, Schema]:

@@ -4,6 +4,7 @@
     examples/make-bundle.py /containers/redis
     examples/make-bundle.py /containers/hello -- sh -c 'echo hello; sleep 60'
     examples/make-bundle.py /containers/small --memory-limit 33554432 --env GREETING=hello
+    examples/make-bundle.py /containers/shell --terminal -- sh
 
 Without a command after ``--`` the container prints the date every second. The bundle holds a
 rootfs (a static busybox and its applets) and a config.json written by ``runc spec``. Run it
@@ -30,7 +31,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         argv, command = argv[:split], argv[split + 1 :]
     parser = argparse.ArgumentParser(
         prog="make-bundle.py",
-        usage="%(prog)s DIR [--memory-limit BYTES] [--env K=V ...] [-- ARGS...]",
+        usage="%(prog)s DIR [--memory-limit BYTES] [--env K=V ...] [--terminal] [-- ARGS...]",
         description="Make a busybox OCI bundle at DIR. ARGS (after --) is the container's "
         f"process; the default is {' '.join(DEFAULT_ARGS[:2])} {DEFAULT_ARGS[2]!r}.",
     )
@@ -42,6 +43,11 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         default=[],
         metavar="K=V",
         help="add (or replace) a variable in the process's environment; repeatable",
+    )
+    parser.add_argument(
+        "--terminal",
+        action="store_true",
+        help="give the process a terminal (for ctr-trio run -it, start -t, attach)",
     )
     options = parser.parse_args(argv)
     for item in options.env:
@@ -66,6 +72,7 @@ def main() -> None:
         options.dir,
         command or DEFAULT_ARGS,
         memory_limit=options.memory_limit,
+        terminal=options.terminal,
         edit=add_env if extra else None,
     )
     print(bundle)

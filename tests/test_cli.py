@@ -162,6 +162,7 @@ async def test_get_exec_kill_pause_resume_delete(
         ctr,
         "containers",
         "exec",
+        "-d",
         "box",
         "--env",
         "X=1",
@@ -182,8 +183,10 @@ async def test_get_exec_kill_pause_resume_delete(
         "args": ["sleep", "100"],
         "user": {"uid": 1000, "gid": 1000},
         "terminal": False,
-        "env": ["X=1", "PATH=/bin"],
+        # Added to the container's environment (PATH given again takes its new value).
+        "env": ["PATH=/bin", "TERM=xterm", "X=1"],
         "cwd": "/tmp",
+        "stdin": False,
     }
 
     since = now()

@@ -204,7 +204,8 @@ VALID_REQUESTS: dict[type[Any], st.SearchStrategy[Any]] = {
             gid=unix_ids,
             additional_gids=st.none() | st.lists(unix_ids, max_size=3),
         ),
-        terminal=st.just(False),  # true is refused: no terminals yet
+        # False only: a terminal process is a shell the fuzz could not end.
+        terminal=st.just(False),
     ),
     schemas.SignalRequest: st.builds(schemas.SignalRequest, signal=signals),
     schemas.UpdateRequest: st.one_of(  # exactly one of the two

@@ -116,7 +116,11 @@ async def test_exec_defaults_come_from_the_bundle(
         ({"args": "sleep 1"}, "args: expected a list"),
         ({"args": ["sleep", 1]}, "args[1]: expected a string"),
         ({"args": ["true"], "user": {"uid": -1, "gid": 0}}, "uid must be between 0"),
-        ({"args": ["true"], "terminal": True}, "terminal processes are not supported"),
+        ({"args": ["true"], "terminal": "yes"}, "terminal: expected true or false"),
+        (
+            {"args": ["true"], "consoleSize": {"height": -1, "width": 80}},
+            "height must be between 0 and 65535",
+        ),
         ({"args": ["true"], "tty": False}, "unknown field 'tty'"),
         ({"args": ["true"], "env": "PATH=/bin"}, "env: expected a list"),
         ({"args": ["true"], "env": ["PATH"]}, "env[0] must be NAME=VALUE"),

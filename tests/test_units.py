@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from containerd_trio.api import schemas  # registers the request hooks on the sh
 from containerd_trio.config import Listen, parse_args
 from containerd_trio.convert import structure
 from containerd_trio.errors import InvalidRequest
+from containerd_trio.keeper._wire import MAX_FDS, MAX_MESSAGE, pair, receive_fds
 from containerd_trio.logfmt import LogfmtFormatter
 from containerd_trio.model import ContainerInfo, ContainerState, ProcessInfo, Status, User
 from containerd_trio.records import ContainerRecord, ProcessStart, RecordJournal
@@ -169,3 +173,22 @@ def test_logfmt_lines() -> None:
     assert line.startswith("time=") and " level=info logger=supervisor " in line
     assert line.endswith('msg="container started id=redis \\"quoted\\""')
     assert json.dumps(line)  # one line, printable
+
+
+def test_fds_from_the_keeper_wire_are_close_on_exec() -> None:
+    """A received fd must not leak into the programs the keeper or the server start next
+    (a stdin pipe would then never reach EOF)."""
+    ours, theirs = pair()
+    reader, writer = os.pipe()  # inheritable, as the worst sender would send it
+    try:
+        os.set_inheritable(writer, True)
+        socket.send_fds(ours, [b'{"op":"x"}'], [writer])
+        data, fds = receive_fds(theirs, MAX_MESSAGE, MAX_FDS)
+        assert data == b'{"op":"x"}' and len(fds) == 1
+        assert fcntl.fcntl(fds[0], fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+        os.close(fds[0])
+    finally:
+        for fd in (reader, writer):
+            os.close(fd)
+        ours.close()
+        theirs.close()

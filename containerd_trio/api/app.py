@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from quart import Response, g, request
+from quart import Response, g, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -45,7 +45,13 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
 
     @app.before_request
     async def refuse_cross_site_browsers() -> None:
-        browsers.check_browser_request(supervisor)
+        browsers.check_browser_request(supervisor, request)
+
+    @app.before_websocket
+    async def check_websocket() -> None:
+        # The same checks for a WebSocket's handshake (a page may open one to any site).
+        wire.check_raw_path(websocket.scope.get("raw_path") or b"")
+        browsers.check_browser_request(supervisor, websocket)
 
     @app.after_request
     async def drain_unread_body(response: Response) -> Response:

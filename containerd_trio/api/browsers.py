@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from quart import request
+from quart.wrappers import BaseRequestWebsocket
 
 from ..errors import Forbidden
 from ..supervisor import Supervisor
@@ -39,13 +39,16 @@ def _unreboundable(hostname: str, listen_host: str | None) -> bool:
     return True
 
 
-def check_browser_request(supervisor: Supervisor) -> None:
-    """Raise :class:`Forbidden` for a browser's request on another site's behalf."""
+def check_browser_request(supervisor: Supervisor, request: BaseRequestWebsocket) -> None:
+    """Raise :class:`Forbidden` for a browser's request (or WebSocket) on another site's
+    behalf."""
     origin = request.headers.get("Origin")
     site = request.headers.get("Sec-Fetch-Site")
     if origin is None and site is None:
         return  # not a browser
-    own_origin = f"{request.scheme}://{request.host}"
+    # A page's WebSocket (ws://, wss://) has the page's own http(s) origin.
+    scheme = {"ws": "http", "wss": "https"}.get(request.scheme, request.scheme)
+    own_origin = f"{scheme}://{request.host}"
     if origin is not None and origin != own_origin:
         raise Forbidden(
             f"refused: a browser sent this request for {origin}, another origin than {own_origin}"

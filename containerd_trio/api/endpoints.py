@@ -5,6 +5,9 @@ parameters class and body class, what it answers and which errors it may raise. 
 docstring is its description. The app serves what is declared (parameters parsed and checked,
 the body structured, both before the handler runs), and ``openapi.py`` describes the same list,
 so the two cannot drift apart.
+
+A WebSocket route (``websocket=True``) is declared the same way, as the ``GET`` its handshake
+is; a plain ``GET`` of its path (no ``Upgrade``) is answered 400, saying so.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import attrs
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response, request, websocket
 
-from ..errors import DaemonError
+from ..errors import DaemonError, InvalidRequest
 from . import params, wire
 from .upload import StreamedBody, Upload
 
@@ -54,6 +57,7 @@ class Endpoint:
     body: type[Any] | None
     body_required: bool
     handler: Handler
+    websocket: bool = False
 
     @property
     def description(self) -> str | None:
@@ -66,7 +70,8 @@ class Endpoint:
     async def serve(self, **path: str) -> Response:
         """Parse what the client sent as declared, then hand it to the handler."""
         args: list[Any] = []
-        parsed = params.parse(self.params, path, request.args)
+        query = websocket.args if self.websocket else request.args
+        parsed = params.parse(self.params, path, query)
         if parsed is not None:
             args.append(parsed)
         if self.body is Upload:
@@ -103,10 +108,12 @@ class Api:
         params: type[Any] | None = None,
         body: type[Any] | None = None,
         body_required: bool = True,
+        websocket: bool = False,
     ) -> Callable[[H], H]:
         """Declare the decorated handler. It is called with an instance of ``params`` (if
         given), then the structured body (if ``body`` is given; for ``body=Upload``, an async
-        iterator of the uploaded bytes)."""
+        iterator of the uploaded bytes). A ``websocket`` handler runs in Quart's websocket
+        context (``quart.websocket``)."""
 
         def register(handler: H) -> H:
             endpoint = Endpoint(
@@ -121,18 +128,30 @@ class Api:
                 body=body,
                 body_required=body_required,
                 handler=handler,
+                websocket=websocket,
             )
             _check(endpoint)
             self.endpoints.append(endpoint)
-            self.blueprint.add_url_rule(
-                _PLACEHOLDER.sub(r"<\1>", path),
-                endpoint=operation_id,
-                view_func=endpoint.serve,
-                methods=[endpoint.method],
-            )
+            rule = _PLACEHOLDER.sub(r"<\1>", path)
+            if websocket:
+                self.blueprint.add_websocket(rule, endpoint=operation_id, view_func=endpoint.serve)
+                self.blueprint.add_url_rule(
+                    rule, endpoint=f"{operation_id}Plain", view_func=_not_upgraded, methods=["GET"]
+                )
+            else:
+                self.blueprint.add_url_rule(
+                    rule, endpoint=operation_id, view_func=endpoint.serve, methods=[endpoint.method]
+                )
             return handler
 
         return register
+
+
+async def _not_upgraded(**path: str) -> Response:
+    raise InvalidRequest(
+        f"{request.path} is a WebSocket endpoint: connect with a WebSocket client (Upgrade:"
+        " websocket), see docs/api.md"
+    )
 
 
 def _check(endpoint: Endpoint) -> None:

@@ -24,7 +24,7 @@ from ..convert import TYPE_SCHEMAS
 from ..errors import DaemonError, Forbidden, InternalError, InvalidRequest, PayloadTooLarge
 from ..events import EVENT_TYPES
 from ..logfile import MAX_LINE, STREAMS
-from ..model import ContainerInfo, DaemonState, MachineInfo, ProcessInfo, ProcessSpec
+from ..model import ContainerInfo, DaemonState, ExitInfo, MachineInfo, ProcessInfo, ProcessSpec
 from ..validation import CONTAINER_ID, ID_PATTERN
 from . import routes
 from .endpoints import Answer, Endpoint
@@ -42,6 +42,7 @@ _NAMES: dict[type[Any], str] = {
     DaemonState: "State",
     MachineInfo: "Machine",
     ProcessSpec: "ExecRequest",
+    ExitInfo: "Exit",
 }
 
 TAGS = ("containers", "processes", "checkpoints", "migrations", "observe", "daemon")
@@ -238,6 +239,8 @@ def _errors(endpoint: Endpoint) -> dict[str, Schema]:
 
 
 def _answer(answer: Answer) -> Schema:
+    if answer.schema is None:  # a WebSocket's 101: no body
+        return {"description": answer.description}
     if isinstance(answer.schema, str):
         schema = ref(answer.schema)
     elif isinstance(answer.schema, dict):

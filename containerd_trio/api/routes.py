@@ -8,11 +8,13 @@ handler's docstring is its description in the OpenAPI document.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from quart import Response, current_app
+from quart import Response, current_app, websocket
 
+from .. import attach, channels
 from .. import metrics as metrics_module
 from ..archive import ExportOptions, plan_export
 from ..archive import import_archive as unpack_archive
@@ -29,12 +31,14 @@ from ..errors import (
 from ..events import Subscription
 from ..migration.incoming import imported
 from ..migration.model import ImportedArchive, MigrationSession, MigrationStep
-from ..model import ContainerInfo, ContainerTop, DaemonState, ProcessInfo
+from ..model import ContainerInfo, ContainerTop, DaemonState, ExitInfo, ProcessInfo
 from ..supervisor import Supervisor
 from . import wire
 from .endpoints import Answer, Api
 from .schemas import (
+    AnyProcessPath,
     ArchiveQuery,
+    AttachQuery,
     CheckpointPath,
     CheckpointQuery,
     CheckpointRequest,
@@ -98,6 +102,7 @@ async def start_container(path: ContainerPath, body: StartRequest) -> Response:
         body.bundle_path,
         checkpoint=body.checkpoint,
         labels=body.labels,
+        stdin=body.stdin,
         timeout=body.timeout,
     )
     return wire.json_response(info, 201)
@@ -501,6 +506,88 @@ async def container_logs(query: LogsQuery) -> Response:
         until_ns=query.until,
     )
     return wire.stream_response(lines)
+
+
+@api.route(
+    "POST",
+    "/containers/{id}/wait",
+    operation_id="waitContainer",
+    summary="Wait for the container's init to exit: its exit status",
+    tags=CONTAINERS,
+    params=ContainerPath,
+    answers=(Answer(200, "How the init ended.", ExitInfo),),
+    errors=(NotFound,),
+)
+async def wait_container(path: ContainerPath) -> Response:
+    """Answers once the init exited; at once for a stopped container. 404 if the container is
+    deleted before it stops."""
+    return wire.json_response(await supervisor().wait(path.id))
+
+
+@api.route(
+    "POST",
+    "/containers/{id}/process/{pid}/wait",
+    operation_id="waitProcess",
+    summary="Wait for a process of the container to exit: its exit status",
+    tags=PROCESSES,
+    params=AnyProcessPath,
+    answers=(Answer(200, "How the process ended.", ExitInfo),),
+    errors=(NotFound,),
+)
+async def wait_process(path: AnyProcessPath) -> Response:
+    """Answers once the process exited; at once if it already had (the container remembers its
+    processes' last 256 exits, and the keeper those that came while no server ran)."""
+    return wire.json_response(await supervisor().wait(path.id, path.pid))
+
+
+@api.route(
+    "GET",
+    "/containers/{id}/process/{pid}/attach",
+    operation_id="attachProcess",
+    summary="Attach to a process (WebSocket, v4.channel.k8s.io): its output, its input",
+    tags=PROCESSES,
+    params=AttachQuery,
+    answers=(
+        Answer(
+            101,
+            "The WebSocket. Binary messages, the first byte the channel: 0 stdin, 1 stdout,"
+            " 2 stderr, 3 the exit status (a Kubernetes Status; the last message), 4 resize"
+            ' {"Width": columns, "Height": rows}, 255 [255, 0] close stdin.',
+            None,
+        ),
+    ),
+    errors=(NotFound,),
+    websocket=True,
+)
+async def attach_process(query: AttachQuery) -> Response:
+    """Output comes live (with logs, from the process's start; with since, from that moment);
+    input goes to its stdin or terminal, if it has one. Several clients may attach at once; a
+    client that leaves, or is too slow (it takes nothing for 10 s, or falls 30 s behind), leaves
+    the process running. See docs/api.md."""
+    container = supervisor().container(query.id)
+    target = container.known_process(query.pid)  # 404 before the handshake
+    connected_ns = time.time_ns()
+    # All of it, or from a moment, or from now on (the end of the log as it is).
+    since, tail = (None, None) if query.logs else (query.since, 0 if query.since is None else None)
+    output = supervisor().log_lines(query.id, pid=query.pid, follow=True, tail=tail, since_ns=since)
+    offered = websocket.requested_subprotocols
+    chosen = next((p for p in channels.SUBPROTOCOLS if p in offered), None)
+    await websocket.accept(subprotocol=chosen)
+    await attach.session(_Socket(), container, query.pid, target, output, since_ns=connected_ns)
+    return Response(status=200)  # unused: the WebSocket is closed by now
+
+
+class _Socket:
+    """Quart's websocket as an :class:`attach.Connection`."""
+
+    async def send(self, data: bytes) -> None:
+        await websocket.send(data)
+
+    async def receive(self) -> bytes | str:
+        return await websocket.receive()
+
+    async def close(self, code: int, reason: str) -> None:
+        await websocket.close(code, reason)
 
 
 @api.route(

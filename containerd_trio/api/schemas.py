@@ -100,6 +100,13 @@ class StartRequest:
         ),
     )
     labels: dict[str, str] = attrs.Factory(dict)
+    stdin: bool = attrs.field(
+        default=False,
+        metadata=doc(
+            "Keep the init's stdin open for input through attach (a bundle whose process has"
+            " a terminal takes input through it anyway)."
+        ),
+    )
     timeout: float | None = attrs.field(
         default=None,
         validator=DEADLINE,
@@ -264,6 +271,32 @@ class ContainerPath:
 class ProcessPath(ContainerPath):
     pid: int = attrs.field(
         validator=PID, metadata=doc("A live process of the container, started by the daemon.")
+    )
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class AnyProcessPath(ContainerPath):
+    pid: int = attrs.field(
+        validator=PID,
+        metadata=doc(
+            "A process the daemon started in the container: a live one, or one that ended"
+            " (its last 256 exits are remembered)."
+        ),
+    )
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class AttachQuery(AnyProcessPath):
+    logs: bool = attrs.field(
+        default=False,
+        metadata=doc("Replay the process's output from its start before the live output."),
+    )
+    since: Moment | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "Replay its output from this moment on (an RFC 3339 time, or a duration back from"
+            " now: 10s): to come back after a lost connection."
+        ),
     )
 
 

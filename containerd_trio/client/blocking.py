@@ -124,6 +124,10 @@ class BlockingTransport:
         connection.sock.close()
         return None
 
+    def open_socket(self) -> socket.socket:
+        """A connection of its own to the daemon (a WebSocket's); DaemonUnreachable if none."""
+        return self._connect().sock
+
     def _connect(self) -> _Connection:
         endpoint = self.endpoint
         sock: socket.socket | None = None

@@ -282,7 +282,29 @@ def _define_get(parser: Parser) -> None:
     parser.add_argument("id", metavar="ID")
 
 
-def _define_start(parser: Parser) -> None:
+def _detach_keys(text: str) -> bytes:
+    from .interactive import parse_detach_keys
+
+    try:
+        return parse_detach_keys(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _define_interactive(parser: Parser, *, tty: str, stdin: str) -> None:
+    """``-t``, ``-i`` and ``--detach-keys``, as docker has them."""
+    parser.add_argument("-t", "--tty", action="store_true", help=tty)
+    parser.add_argument("-i", "--interactive", action="store_true", help=stdin)
+    parser.add_argument(
+        "--detach-keys",
+        type=_detach_keys,
+        metavar="KEYS",
+        help="the keys that detach, leaving the process running (default: $CTR_TRIO_DETACH_KEYS,"
+        " else ctrl-p,ctrl-q; a character or ctrl-<letter> each, comma-separated; '' for none)",
+    )
+
+
+def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     parser.add_argument("id", metavar="ID")
     parser.add_argument(
         "-b", "--bundle", required=True, metavar="DIR", help="the OCI bundle directory"
@@ -299,6 +321,22 @@ def _define_start(parser: Parser) -> None:
         metavar="K=V",
         help="a label to keep with the container (repeatable)",
     )
+    if attach_default:
+        parser.add_argument(
+            "-d", "--detach", action="store_true", help="only start it: print its pid and go"
+        )
+    else:
+        parser.add_argument(
+            "-a",
+            "--attach",
+            action="store_true",
+            help="stay attached: its output here, and its exit status as ours",
+        )
+    _define_interactive(
+        parser,
+        tty="attach to its terminal (the bundle's process.terminal must be true), in raw mode",
+        stdin="keep its stdin open and send ours to it (implies --attach)",
+    )
     parser.add_argument(
         "--timeout",
         type=_deadline,
@@ -306,23 +344,39 @@ def _define_start(parser: Parser) -> None:
         help="with --checkpoint: the seconds the restore may take (default: the daemon's, 600)",
     )
     parser.set_defaults(
+        attach_default=attach_default,
         check=lambda args: (
             "--timeout is the deadline of a restore: give --checkpoint too"
             if args.timeout is not None and args.checkpoint is None
             else None
-        )
+        ),
     )
+
+
+def _define_run(parser: Parser) -> None:
+    _define_start(parser, attach_default=True)
 
 
 def _define_exec(parser: Parser) -> None:
     parser.add_argument("id", metavar="ID")
+    parser.add_argument(
+        "-d",
+        "--detach",
+        action="store_true",
+        help="only start it: print its pid and go (its output goes to the container's log)",
+    )
+    _define_interactive(
+        parser,
+        tty="give it a terminal, ours in raw mode (with -i), sized as ours",
+        stdin="keep its stdin open and send ours to it",
+    )
     parser.add_argument(
         "-e",
         "--env",
         type=_env,
         action="append",
         metavar="K=V",
-        help="environment variable (repeatable; replaces the bundle's environment)",
+        help="environment variable, added to the container's (repeatable)",
     )
     parser.add_argument(
         "-w", "--cwd", metavar="DIR", help="working directory (default: the bundle's)"
@@ -339,6 +393,32 @@ def _define_exec(parser: Parser) -> None:
     )
     # A usage error with options after the command hints at --: see _unrecognized.
     parser.set_defaults(command_line="args")
+
+
+def _define_attach(parser: Parser) -> None:
+    parser.add_argument("id", metavar="ID")
+    parser.add_argument(
+        "--pid", type=_positive_count, metavar="PID", help="this process instead of the init"
+    )
+    parser.add_argument(
+        "--no-stdin", action="store_true", help="do not send our input to the process"
+    )
+    parser.add_argument(
+        "--logs", action="store_true", help="first its output from its start (from the log)"
+    )
+    parser.add_argument(
+        "--detach-keys",
+        type=_detach_keys,
+        metavar="KEYS",
+        help="the keys that detach (default: $CTR_TRIO_DETACH_KEYS, else ctrl-p,ctrl-q)",
+    )
+
+
+def _define_wait(parser: Parser) -> None:
+    parser.add_argument("id", metavar="ID")
+    parser.add_argument(
+        "pid", nargs="?", type=_positive_count, metavar="PID", help="a process instead of the init"
+    )
 
 
 def _define_kill(parser: Parser) -> None:
@@ -492,8 +572,20 @@ CONTAINER_COMMANDS = (
         _define_start, top=("start",),
     ),
     ContainerCommand(
-        "exec", "start another process in a running container", commands.containers_exec,
-        _define_exec, top=("exec",),
+        "run", "start a container and stay attached (-it: interactively)",
+        commands.containers_start, _define_run, top=("run",),
+    ),
+    ContainerCommand(
+        "exec", "run another process in a running container, attached (-d: detached)",
+        commands.containers_exec, _define_exec, top=("exec",),
+    ),
+    ContainerCommand(
+        "attach", "attach to a process of a container: its terminal or output, its input",
+        commands.containers_attach, _define_attach, top=("attach",),
+    ),
+    ContainerCommand(
+        "wait", "wait for a container (or one of its processes) to exit; print its status",
+        commands.containers_wait, _define_wait, top=("wait",),
     ),
     ContainerCommand(
         "kill", "send a signal to containers or one of their processes",

@@ -145,10 +145,24 @@ def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int
 
 
 def containers_start(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """``start`` (``-a``, ``-i``, ``-t`` to stay attached) and ``run`` (attached unless
+    ``-d``)."""
     # The daemon needs an absolute path; a relative one means "from here", as for any command.
     bundle = os.path.abspath(args.bundle)
+    attached = (
+        not args.detach if args.attach_default else args.attach or args.interactive or args.tty
+    )
+    if args.tty and _bundle_terminal(bundle) is False:
+        out.error(
+            f"the process of {bundle} has no terminal: set process.terminal to true in its"
+            " config.json, or leave out -t"
+        )
+        return EXIT_ERROR
+    if attached and args.tty and args.interactive and not _stdin_is_terminal():
+        out.error("the input is not a terminal: leave out -t, or run this from a terminal")
+        return EXIT_ERROR
     if args.checkpoint is None:
-        container = client.start(args.id, bundle, labels=dict(args.label))
+        container = client.start(args.id, bundle, labels=dict(args.label), stdin=args.interactive)
     else:
         from . import routes
 
@@ -158,24 +172,140 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
             checkpoint=args.checkpoint,
             labels=dict(args.label),
             timeout=args.timeout,
+            stdin=args.interactive,
         )
         container = _following(client, args, out, request, "restore", args.timeout)
-    if out.as_json:
-        out.document(container)
-    else:
-        how = f" from checkpoint {args.checkpoint}" if args.checkpoint else ""
-        out.line(f"started {container['id']}{how} (pid {container['processes'][0]['pid']})")
-    return EXIT_OK
+    init = container["processes"][0]
+    if not attached:
+        if out.as_json:
+            out.document(container)
+        else:
+            how = f" from checkpoint {args.checkpoint}" if args.checkpoint else ""
+            out.line(f"started {container['id']}{how} (pid {init['pid']})")
+        return EXIT_OK
+    return _attach(
+        client, args, out, args.id, init["pid"],
+        stdin=args.interactive or (args.tty and init["terminal"]),
+        tty=init["terminal"],
+        logs=True,
+    )  # fmt: skip
 
 
 def containers_exec(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """As ``docker exec``: attached (its output here, its exit status ours), or with ``-d``
+    started and left; ``-e`` adds to the container's environment."""
     uid, gid = args.user if args.user is not None else (None, None)
-    process = client.exec(args.id, args.args, env=args.env, cwd=args.cwd, uid=uid, gid=gid)
+    env = None
+    if args.env:
+        # The API's env replaces the environment: send the container's, with ours added.
+        processes = client.container(args.id)["processes"]
+        env = merge_env(processes[0]["env"] if processes else [], args.env)
+    if args.tty and args.interactive and not args.detach and not _stdin_is_terminal():
+        out.error("the input is not a terminal: leave out -t, or run this from a terminal")
+        return EXIT_ERROR
+    size = _terminal_size() if args.tty else None
+    process = client.exec(
+        args.id, args.args, env=env, cwd=args.cwd, uid=uid, gid=gid,
+        terminal=args.tty, console_size=size, stdin=args.interactive,
+    )  # fmt: skip
+    if args.detach:
+        if out.as_json:
+            out.document(process)
+        else:
+            out.line(f"started process {process['pid']} in {args.id}")
+        return EXIT_OK
+    return _attach(
+        client, args, out, args.id, process["pid"],
+        stdin=args.interactive, tty=args.tty, logs=True,
+    )  # fmt: skip
+
+
+def containers_attach(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """Attach to the init (or ``--pid``): its terminal if it has one, its input if it takes
+    any (unless ``--no-stdin``)."""
+    processes = client.container(args.id)["processes"]
+    pid = args.pid or (processes[0]["pid"] if processes else None)
+    process = next((p for p in processes if p["pid"] == pid), None)
+    if pid is None:
+        out.error(f"container {args.id} is stopped: it has no process to attach to")
+        return EXIT_ERROR
+    # A process that ended already: its output (with --logs) and its status.
+    terminal = bool(process and process["terminal"])
+    takes_input = bool(process and process.get("stdin"))
+    return _attach(
+        client, args, out, args.id, pid,
+        stdin=takes_input and not args.no_stdin, tty=terminal, logs=args.logs,
+    )  # fmt: skip
+
+
+def containers_wait(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """Print the exit status once the container (or the process) exited, as ``docker wait``."""
+    ended = client.wait(args.id, args.pid)
     if out.as_json:
-        out.document(process)
+        out.document(ended)
     else:
-        out.line(f"started process {process['pid']} in {args.id}")
+        out.line(str(ended["exitStatus"]))
     return EXIT_OK
+
+
+def merge_env(base: Sequence[str], added: Sequence[str]) -> list[str]:
+    """``base`` with ``added`` laid over it: a name given again takes the new value, in its
+    old place; new names come at the end."""
+    merged: dict[str, str] = {}
+    for entry in [*base, *added]:
+        name = entry.partition("=")[0]
+        merged[name] = entry
+    return list(merged.values())
+
+
+def _attach(
+    client: Client,
+    args: argparse.Namespace,
+    out: Output,
+    container_id: str,
+    pid: int,
+    *,
+    stdin: bool,
+    tty: bool,
+    logs: bool,
+) -> int:
+    from .interactive import DEFAULT_DETACH_KEYS, ENV_DETACH_KEYS, Session, parse_detach_keys
+
+    keys = args.detach_keys
+    if keys is None:
+        try:
+            keys = parse_detach_keys(os.environ.get(ENV_DETACH_KEYS, DEFAULT_DETACH_KEYS))
+        except ValueError as exc:
+            out.error(f"${ENV_DETACH_KEYS}: {exc}")
+            return EXIT_USAGE
+    session = Session(
+        client, container_id, pid, out, stdin=stdin, tty=tty, logs=logs, detach_keys=keys
+    )
+    return session.run()
+
+
+def _bundle_terminal(bundle: str) -> bool | None:
+    """The bundle's process.terminal, if its config.json can be read here (the daemon may be
+    on another machine: then None, and the daemon's answer tells)."""
+    import json
+
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as config:
+            return bool(json.load(config)["process"].get("terminal"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _stdin_is_terminal() -> bool:
+    return os.isatty(0)
+
+
+def _terminal_size() -> tuple[int, int] | None:
+    try:
+        size = os.get_terminal_size(0)
+    except OSError:
+        return None
+    return size.columns, size.lines
 
 
 def each_container(

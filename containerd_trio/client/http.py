@@ -29,21 +29,23 @@ of a second.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
-from typing import Any, Unpack, cast
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 from . import routes
 from .blocking import BlockingTransport
 from .errors import ApiError as ApiError
 from .errors import ClientError as ClientError
 from .errors import DaemonUnreachable as DaemonUnreachable
-from .protocol import RETRY_FOR, Answer, Endpoint, OnRetry, Request, Tls, decode_json
+from .protocol import RETRY_FOR, Answer, Endpoint, OnRetry, Request, Retry, Tls, decode_json
 from .types import Checkpoint as Checkpoint
 from .types import Container as Container
 from .types import ContainerState as ContainerState
 from .types import ContainerTop as ContainerTop
 from .types import CpuResources as CpuResources
 from .types import Event as Event
+from .types import Exit as Exit
 from .types import LogRecord as LogRecord
 from .types import Machine as Machine
 from .types import MemoryResources as MemoryResources
@@ -55,11 +57,16 @@ from .types import State as State
 from .types import TopProcess as TopProcess
 from .types import User as User
 
+if TYPE_CHECKING:
+    from .websocket import WebSocket
+
 #: Deadline of an ordinary request. The daemon bounds its own runtime calls (30 s by default,
 #: then 504), so this only fires when something between us and it is stuck.
 DEFAULT_TIMEOUT = 60.0
 #: Deadline for connecting: a daemon that does not accept in this long is not there.
 CONNECT_TIMEOUT = 5.0
+#: A wait's deadline: none worth the name (a process may run for years).
+WAIT_TIMEOUT = 10 * 365 * 86400.0
 #: How long a checkpoint or a restore is waited for when the request names no deadline: the
 #: daemon's own (--checkpoint-timeout, 600 s by default) ends it first, with a 504.
 CHECKPOINT_WAIT = 24 * 3600.0
@@ -148,6 +155,25 @@ class Client:
         """Start another process in the container (``env``, ``cwd``, ``uid``, ``gid``); what
         is left out comes from the bundle."""
         return cast(Process, self.call(routes.exec_process(container_id, args, **options)))
+
+    def wait(self, container_id: str, pid: int | None = None) -> Exit:
+        """Wait for the container's init (or its process ``pid``) to exit; how it ended.
+
+        A wait changes nothing: if the connection breaks (the daemon restarts), it is asked
+        again, for as long as requests are retried."""
+        request = routes.wait(container_id, pid)
+        retry = Retry(Request("GET", request.target), self._transport.retry_for)
+        while True:
+            try:
+                return cast(Exit, self.call(request, timeout=WAIT_TIMEOUT))
+            except DaemonUnreachable as failure:
+                time.sleep(retry.pause(failure))
+
+    def websocket(self, target: str, subprotocols: Sequence[str]) -> WebSocket:
+        """A WebSocket to ``target`` (a path and query: attach)."""
+        from .websocket import WebSocket
+
+        return WebSocket.connect(self._transport, target, tuple(subprotocols))
 
     def signal(self, container_id: str, pid: int, signal: int | str) -> None:
         """Send ``signal`` (a number or a name such as ``"TERM"``) to one of its processes."""

@@ -22,6 +22,8 @@ class StartOptions(TypedDict, total=False):
     #: ...within this many seconds (the daemon's checkpoint deadline if None).
     timeout: float | None
     labels: Mapping[str, str] | None
+    #: Keep the init's stdin open for attach.
+    stdin: bool
 
 
 class ExecOptions(TypedDict, total=False):
@@ -31,6 +33,11 @@ class ExecOptions(TypedDict, total=False):
     cwd: str | None
     uid: int | None
     gid: int | None
+    #: A terminal for the process, of this size (columns, rows) if given.
+    terminal: bool
+    console_size: tuple[int, int] | None
+    #: Keep its stdin open for attach.
+    stdin: bool
 
 
 class CheckpointOptions(TypedDict, total=False):
@@ -86,6 +93,8 @@ def start(container_id: str, bundle_path: str, **options: Unpack[StartOptions]) 
         body["timeout"] = timeout
     if labels:
         body["labels"] = dict(labels)
+    if options.get("stdin"):
+        body["stdin"] = True
     return make_request("POST", container_path(container_id), body=body)
 
 
@@ -99,7 +108,21 @@ def exec_process(container_id: str, args: Sequence[str], **options: Unpack[ExecO
         body["cwd"] = cwd
     if uid is not None or gid is not None:
         body["user"] = {"uid": uid or 0, "gid": gid or 0}
+    if options.get("terminal"):
+        body["terminal"] = True
+        size = options.get("console_size")
+        if size is not None:
+            body["consoleSize"] = {"width": size[0], "height": size[1]}
+    if options.get("stdin"):
+        body["stdin"] = True
     return make_request("PUT", container_path(container_id, "processes"), body=body)
+
+
+def wait(container_id: str, pid: int | None = None) -> Request:
+    """Answered once the container's init (or process ``pid``) exited."""
+    if pid is None:
+        return Request("POST", container_path(container_id, "wait"))
+    return Request("POST", container_path(container_id, "process", str(pid), "wait"))
 
 
 def signal_process(container_id: str, pid: int, signal: int | str) -> Request:

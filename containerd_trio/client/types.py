@@ -21,6 +21,14 @@ class Process(TypedDict):
     terminal: bool
     env: list[str]
     cwd: str
+    stdin: NotRequired[bool]
+
+
+class Exit(TypedDict):
+    id: str
+    exitStatus: int
+    pid: NotRequired[int]
+    exitedAt: NotRequired[str]
 
 
 class ContainerState(TypedDict):

@@ -32,7 +32,7 @@ import attrs
 
 from .. import procfs
 from ..spawn import exit_status, spawn
-from ._wire import Channel, Message, PeerGone, pair
+from ._wire import Channel, Message, PeerGone, pair, receive_fds
 
 log = logging.getLogger("containerd_trio.keeper")
 
@@ -128,7 +128,7 @@ class ConsoleSocket:
             conn.setblocking(True)
             conn.settimeout(5)
             try:
-                _, fds, _, _ = socket.recv_fds(conn, 4096, 1, socket.MSG_CMSG_CLOEXEC)
+                _, fds = receive_fds(conn, 4096, 1)
             except OSError as exc:
                 log.error("no terminal from runc on %s: %s", self.path, exc)
                 return

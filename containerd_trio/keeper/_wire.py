@@ -12,6 +12,7 @@ containers. The server's end is Trio's (:mod:`containerd_trio.keeperlink`).
 
 from __future__ import annotations
 
+import array
 import json
 import os
 import socket
@@ -41,6 +42,24 @@ def decode(data: bytes) -> Message:
 def pair() -> tuple[socket.socket, socket.socket]:
     """A connected pair (close-on-exec; the caller makes the child's end inheritable)."""
     return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+
+def receive_fds(sock: socket.socket, size: int, max_fds: int) -> tuple[bytes, list[int]]:
+    """One message and the fds that came with it, close-on-exec.
+
+    ``socket.recv_fds`` ignores its ``flags`` before Python 3.13, so its fds are inheritable
+    whatever one asks: every program the keeper started next (servers, runc, the logger) would
+    hold a copy of each stdin pipe and terminal received so far, and a stdin closed here would
+    never reach EOF. ``MSG_CMSG_CLOEXEC`` sets the flag as the kernel installs them.
+    """
+    data, ancillary, _, _ = sock.recvmsg(
+        size, socket.CMSG_LEN(max_fds * array.array("i").itemsize), socket.MSG_CMSG_CLOEXEC
+    )
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
 
 
 class PeerGone(Exception):
@@ -97,9 +116,7 @@ class Channel:
         received: list[tuple[Message, list[int]]] = []
         while True:
             try:
-                data, fds, _flags, _ = socket.recv_fds(
-                    self.sock, MAX_MESSAGE, MAX_FDS, socket.MSG_CMSG_CLOEXEC
-                )
+                data, fds = receive_fds(self.sock, MAX_MESSAGE, MAX_FDS)
             except BlockingIOError:
                 return received
             except OSError as exc:

@@ -1,0 +1,225 @@
+"""Attach: one WebSocket client's live view of one container process, and its input.
+
+The framing is Kubernetes' ``v4.channel.k8s.io`` (:mod:`containerd_trio.channels`). A session
+has two halves:
+
+- **Output** follows the container's log, filtered to the process (:func:`logs.read_log`, the
+  reader behind ``GET /logs?pid=N&follow=true``): from the process's start (``logs=true``, as
+  docker's attach ``logs=1``: a shell's first prompt is not lost to a client that connects a
+  moment after the exec), from a moment (``since``: a client coming back after the server
+  restarted), or from now. Each record goes to channel 1 (stdout, a terminal's output) or 2
+  (stderr). Once the process's output has ended (or it exited and its output stopped coming
+  for a moment: a background child may hold its terminal), its exit status goes to channel 3
+  and the session closes (1000).
+- **Input** takes stdin (0), resize (4) and close-stdin (255) messages and hands them to the
+  process (:class:`~containerd_trio.process.Process`).
+
+Why the log and not the process's pipes: the keeper owns the pipes and the logger reads them
+(a pipe has one reader); through the log, any number of clients see the same output, each at
+its own pace, a client that connects late or comes back after a restart sees what it missed,
+and nothing the process writes ever waits for a client: the logger writes the log whatever the
+clients do. What a slow client costs is bounded: its session reads at most
+:data:`~containerd_trio.logs.CHUNK` of the log at a time and sends one message at a time, so a
+client that does not read holds one message in the server; a client that takes no message for
+:data:`SEND_TIMEOUT` seconds, or falls more than :data:`MAX_LAG` seconds behind the process's
+output, is disconnected (close 1008, with the reason) and may attach again. Output passes
+through the log as text: bytes that are not UTF-8 arrive as U+FFFD.
+
+A client that goes away (or detaches) leaves the process running: only the session ends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import trio
+
+from . import channels, timestamps
+from .container import Container
+from .model import ExitInfo
+from .process import Process
+
+log = logging.getLogger(__name__)
+
+#: A client that takes no message for this long is disconnected.
+SEND_TIMEOUT = 10.0
+#: A client whose output is this many seconds behind the process is disconnected.
+MAX_LAG = 30.0
+#: After the process exited, how long its output may go on coming (from a child that holds its
+#: terminal or pipes) before the session ends anyway.
+DRAIN_AFTER_EXIT = 2.0
+#: The largest output message.
+MESSAGE_BYTES = 64 * 1024
+
+#: WebSocket close codes.
+NORMAL = 1000
+POLICY = 1008
+
+_CHANNELS = {"stdout": channels.STDOUT, "terminal": channels.STDOUT, "stderr": channels.STDERR}
+
+
+class Connection(Protocol):
+    """The WebSocket, once accepted."""
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def receive(self) -> bytes | str: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class TooSlow(Exception):
+    """The client does not keep up."""
+
+
+async def session(
+    connection: Connection,
+    container: Container,
+    pid: int,
+    target: Process | ExitInfo,
+    output: AsyncIterator[bytes],
+    *,
+    since_ns: int,
+) -> None:
+    """Serve one attached client of process ``pid`` until it ended (or the client left).
+
+    ``target`` is the process, or how it ended; ``output`` is its log from where the client
+    asked; records from ``since_ns`` on are live ones (the lag bound applies to them).
+    """
+    process = target if isinstance(target, Process) else None
+    too_slow: TooSlow | None = None
+    async with trio.open_nursery() as nursery:
+        if process is not None:
+            nursery.start_soon(_input, connection, container, process, nursery.cancel_scope)
+        # TooSlow is caught here, in the nursery's body: let out, it would come wrapped in
+        # an exception group.
+        try:
+            await _output(connection, output, process, since_ns)
+            if process is not None:
+                await process.exited.wait()
+            status = channels.exit_status_document(_exit_status(target), pid)
+            await _send(connection, channels.frame(channels.ERROR, json.dumps(status).encode()))
+        except TooSlow as exc:
+            too_slow = exc
+        nursery.cancel_scope.cancel()
+    if too_slow is not None:
+        log.info("attach to process %d of %s: %s", pid, container.id, too_slow)
+        with trio.move_on_after(1):
+            await connection.close(POLICY, str(too_slow))
+        return
+    with trio.move_on_after(1):
+        await connection.close(NORMAL, "the process ended")
+
+
+def _exit_status(target: Process | ExitInfo) -> int:
+    status = target.exit_status
+    assert status is not None  # a Process's, once it exited
+    return status
+
+
+async def _output(
+    connection: Connection,
+    output: AsyncIterator[bytes],
+    process: Process | None,
+    since_ns: int,
+) -> None:
+    """Send the process's output until it ended (or soon after the process exited)."""
+    too_slow: TooSlow | None = None
+    try:
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                if process is not None:
+                    nursery.start_soon(_end_after_exit, process, scope)
+                try:
+                    async for chunk in output:
+                        for message in _messages(chunk, since_ns):
+                            await _send(connection, message)
+                except TooSlow as exc:  # raised again below, out of the nursery
+                    too_slow = exc
+                nursery.cancel_scope.cancel()
+    finally:
+        # Closed at once however the session ends (the log's files with it), not whenever
+        # the garbage collector gets to it.
+        aclose = getattr(output, "aclose", None)
+        if aclose is not None:
+            with trio.CancelScope(shield=True):
+                await aclose()
+    if too_slow is not None:
+        raise too_slow
+
+
+async def _end_after_exit(process: Process, scope: trio.CancelScope) -> None:
+    await process.exited.wait()
+    with trio.move_on_after(DRAIN_AFTER_EXIT):
+        await process.output_ended.wait()
+        return
+    scope.cancel()
+
+
+def _messages(chunk: bytes, since_ns: int) -> list[bytes]:
+    """The records of ``chunk`` as output messages, consecutive ones of a channel joined.
+
+    Raises :class:`TooSlow` if a live record is older than :data:`MAX_LAG`: the client is that
+    far behind.
+    """
+    live_from = timestamps.format_ns(since_ns)
+    too_old = timestamps.format_ns(time.time_ns() - int(MAX_LAG * 1e9))
+    messages: list[bytes] = []
+    channel: int | None = None
+    pending = bytearray()
+    for line in chunk.splitlines():
+        try:
+            record = json.loads(line)
+            stream, data, stamp = record["stream"], record["data"], record["timestamp"]
+        except (ValueError, KeyError, TypeError):
+            continue  # not a record (the log's own); nothing to show
+        # Same format, same offset (UTC): the strings compare as the times do.
+        if live_from <= stamp < too_old:
+            raise TooSlow(f"the client fell more than {MAX_LAG:g} s behind the output")
+        this = _CHANNELS.get(stream, channels.STDOUT)
+        encoded = data.encode()
+        if this != channel or len(pending) + len(encoded) > MESSAGE_BYTES:
+            if pending:
+                messages.append(channels.frame(channel or channels.STDOUT, bytes(pending)))
+            channel, pending = this, bytearray()
+        pending += encoded
+    if pending:
+        messages.append(channels.frame(channel or channels.STDOUT, bytes(pending)))
+    return messages
+
+
+async def _send(connection: Connection, message: bytes) -> None:
+    with trio.move_on_after(SEND_TIMEOUT) as waited:
+        await connection.send(message)
+    if waited.cancelled_caught:
+        raise TooSlow(f"the client took no output for {SEND_TIMEOUT:g} s")
+
+
+async def _input(
+    connection: Connection, container: Container, process: Process, session: trio.CancelScope
+) -> None:
+    """Hand the client's messages to the process; end the session when the client leaves."""
+    try:
+        while True:
+            message = await connection.receive()
+            if isinstance(message, str) or not message:
+                continue  # the protocol is binary: nothing to take from text
+            channel, data = message[0], message[1:]
+            if channel == channels.STDIN:
+                # A process that takes no input (any more) drops it, as a closed stdin would.
+                await process.write_input(data)
+            elif channel == channels.RESIZE:
+                try:
+                    columns, rows = channels.parse_resize(data)
+                except ValueError:
+                    continue
+                process.resize(columns, rows)
+            elif channel == channels.CLOSE and data[:1] == bytes((channels.STDIN,)):
+                await container.end_input(process)
+    finally:
+        # The client went away (or the session ends): so does the session.
+        session.cancel()

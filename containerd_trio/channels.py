@@ -1,0 +1,91 @@
+"""The attach protocol's framing: Kubernetes' ``v4.channel.k8s.io``, shared by daemon and client.
+
+Every WebSocket message is binary, and its first byte names its channel::
+
+    0 stdin    client -> daemon   bytes for the process's stdin (or its terminal)
+    1 stdout   daemon -> client   the process's stdout (a terminal's output comes here too)
+    2 stderr   daemon -> client   the process's stderr
+    3 error    daemon -> client   the last message: how the process ended, as a Kubernetes
+                                  Status ({"status": "Success"} or "Failure" with the exit code)
+    4 resize   client -> daemon   {"Width": columns, "Height": rows}
+    255 close  client -> daemon   [255, 0]: close stdin (``v5.channel.k8s.io``'s word for it;
+                                  taken under v4 too), so the process reads EOF
+
+So that ``kubectl``'s habits and code that speaks to a kubelet fit. This module has no Trio in
+it: ``ctr-trio`` imports it too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SUBPROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+
+STDIN = 0
+STDOUT = 1
+STDERR = 2
+ERROR = 3
+RESIZE = 4
+CLOSE = 255
+
+#: The exit status a Status names when it names none (a failure without an exit code).
+UNKNOWN_STATUS = 255
+
+
+def frame(channel: int, data: bytes = b"") -> bytes:
+    return bytes((channel,)) + data
+
+
+def resize_frame(columns: int, rows: int) -> bytes:
+    return frame(RESIZE, json.dumps({"Width": columns, "Height": rows}).encode())
+
+
+def close_stdin_frame() -> bytes:
+    return frame(CLOSE, bytes((STDIN,)))
+
+
+def parse_resize(data: bytes) -> tuple[int, int]:
+    """``(columns, rows)`` of a resize message; ValueError if it is not one."""
+    try:
+        document = json.loads(data)
+        columns, rows = document["Width"], document["Height"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError('a resize message is {"Width": columns, "Height": rows}') from None
+    if not all(isinstance(n, int) and 0 <= n <= 65535 for n in (columns, rows)):
+        raise ValueError("Width and Height must be whole numbers from 0 to 65535")
+    return columns, rows
+
+
+def exit_status_document(status: int, pid: int) -> dict[str, Any]:
+    """The error channel's last word: the Status Kubernetes sends when a command ends."""
+    if status == 0:
+        return {"metadata": {}, "status": "Success"}
+    return {
+        "metadata": {},
+        "status": "Failure",
+        "message": f"process {pid} ended with exit status {status}",
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": str(status)}]},
+    }
+
+
+def error_document(message: str) -> dict[str, Any]:
+    """A Status for a failure that is not an exit (the process's end is unknown)."""
+    return {"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError"}
+
+
+def exit_status_of(document: Any) -> int:
+    """The exit status a Status names: 0 for Success, its ExitCode cause, else 255."""
+    if not isinstance(document, dict):
+        return UNKNOWN_STATUS
+    if document.get("status") == "Success":
+        return 0
+    causes = (document.get("details") or {}).get("causes") or []
+    for cause in causes:
+        if isinstance(cause, dict) and cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message", ""))
+            except ValueError:
+                break
+    return UNKNOWN_STATUS

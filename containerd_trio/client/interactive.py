@@ -1,0 +1,283 @@
+"""An attached session at the user's terminal: ``exec -it``, ``attach``, ``start -t``, ``run``.
+
+It speaks the attach protocol (:mod:`containerd_trio.channels`) over a WebSocket (:mod:`.websocket`)
+in one blocking ``select`` loop over the user's stdin, the socket and a wake-up pipe for
+signals:
+
+- With a terminal (``-t``), the user's terminal goes to raw mode (every key goes to the
+  process as typed; the process's terminal echoes and edits), its size is sent at once and
+  again on each ``SIGWINCH``; the detach keys (``ctrl-p,ctrl-q`` unless ``--detach-keys`` or
+  ``$CTR_TRIO_DETACH_KEYS`` say otherwise, as docker's) leave the process running and end the
+  session. The terminal is restored however the session ends.
+- With stdin (``-i``), what the user types (or pipes in) goes to the process; the end of the
+  input closes the process's stdin, so that ``cat`` ends.
+- The process's stdout and stderr come out on ours; its exit status, sent last, becomes the
+  status of ``ctr-trio``. A broken connection (the daemon restarted, or handed over to a new
+  server) is made again, with the output from the moment the last of it came: the process goes
+  on meanwhile and its output waits in its log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import termios
+import threading
+import time
+import tty
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import urlencode
+
+from .. import channels
+from ..timestamps import format_ns
+from .output import PROG, Output
+from .protocol import container_path
+from .websocket import Closed, WebSocket
+
+if TYPE_CHECKING:
+    from .http import Client
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+ENV_DETACH_KEYS = "CTR_TRIO_DETACH_KEYS"
+#: Close codes after which the session is made again: the connection broke, or the server
+#: went away (a restart, a live upgrade).
+_RECONNECT = (None, 1001, 1006, 1011, 1012, 1013)
+_POLICY = 1008
+_CONTROL_NAMES = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+
+
+def parse_detach_keys(text: str) -> bytes:
+    """Docker's notation: comma-separated keys, each a character or ``ctrl-X`` (X a letter, or
+    one of ``@[\\]^_``); empty: no detach keys. ValueError if it is not that."""
+    keys = bytearray()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if part.lower().startswith("ctrl-") and len(part) == 6:
+            key = part[5].lower()
+            if "a" <= key <= "z":
+                keys.append(ord(key) - ord("a") + 1)
+                continue
+            if key in _CONTROL_NAMES:
+                keys.append(_CONTROL_NAMES[key])
+                continue
+        elif len(part) == 1 and part.isascii():
+            keys.append(ord(part))
+            continue
+        raise ValueError(f"{part!r} is not a key: give a character or ctrl-<letter>")
+    return bytes(keys)
+
+
+class DetachKeys:
+    """Finds the detach sequence in what the user types; what is not part of it goes on."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self._held = 0  # how many keys of the sequence were typed so far
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """``(bytes to send, detach?)`` for what was typed."""
+        if not self.keys:
+            return data, False
+        out = bytearray()
+        for byte in data:
+            if byte == self.keys[self._held]:
+                self._held += 1
+                if self._held == len(self.keys):
+                    self._held = 0
+                    return bytes(out), True
+                continue
+            # Not the sequence after all: the held keys were meant for the process.
+            out += self.keys[: self._held]
+            self._held = 0
+            if byte == self.keys[0]:
+                self._held = 1
+            else:
+                out.append(byte)
+        return bytes(out), False
+
+
+class Detached(Exception):
+    pass
+
+
+class Session:
+    """One attached process: run it to its end (or the user's detach); :meth:`run` returns the
+    exit status for ``ctr-trio``."""
+
+    def __init__(
+        self,
+        client: Client,
+        container_id: str,
+        pid: int,
+        out: Output,
+        *,
+        stdin: bool,
+        tty: bool,
+        logs: bool,
+        detach_keys: bytes,
+    ) -> None:
+        self.client = client
+        self.container_id = container_id
+        self.pid = pid
+        self.out = out
+        self.stdin = stdin
+        self.tty = tty and os.isatty(0)
+        #: Raw mode, and the detach keys, only where the user types into the process's terminal.
+        self.raw = self.tty and stdin
+        self.logs = logs
+        self.detach = DetachKeys(detach_keys if self.raw else b"")
+        self.status: int | None = None
+        self._stdin_open = stdin
+        #: Input read while the connection was broken: sent once it is made again.
+        self._unsent: list[bytes] = []
+        self._last_output_ns = time.time_ns()
+        self._stdout = _binary(out.stdout)
+        self._stderr = _binary(out.stderr)
+
+    def run(self) -> int:
+        ws = self._connect(logs=self.logs, since_ns=None)
+        try:
+            with self._terminal() as wake:
+                while True:
+                    try:
+                        self._pump(ws, wake)
+                    except Closed as closed:
+                        if closed.code in _RECONNECT and self.status is None:
+                            ws = self._connect(logs=False, since_ns=self._last_output_ns)
+                            continue
+                        if closed.code == _POLICY:
+                            self.out.error(f"the daemon ended this attach: {closed.reason}")
+                            return 1
+                        return channels.UNKNOWN_STATUS if self.status is None else self.status
+        except Detached:
+            ws.close()
+            self.out.stderr.write(
+                f"{PROG}: detached; process {self.pid} of {self.container_id} goes on running\n"
+            )
+            return 0
+        finally:
+            ws.sock.close()
+
+    def _connect(self, *, logs: bool, since_ns: int | None) -> WebSocket:
+        query = {"logs": "true"} if logs else {}
+        if since_ns is not None:
+            query["since"] = format_ns(since_ns)
+        target = container_path(self.container_id, "process", str(self.pid), "attach")
+        if query:
+            target += "?" + urlencode(query)
+        ws = self.client.websocket(target, channels.SUBPROTOCOLS)
+        if self.tty:
+            self._send_size(ws)
+        unsent, self._unsent = self._unsent, []
+        for message in unsent:
+            self._send(ws, message)
+        return ws
+
+    def _send(self, ws: WebSocket, message: bytes) -> None:
+        if not ws.send(message):
+            self._unsent.append(message)
+
+    @contextlib.contextmanager
+    def _terminal(self) -> Iterator[int]:
+        """Raw mode and SIGWINCH while the session lasts (with a terminal); yields the fd that
+        signals wake the loop on."""
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        saved = termios.tcgetattr(0) if self.raw else None
+        # Signals reach the main thread only (a caller that runs us in another gets no resizes).
+        main = threading.current_thread() is threading.main_thread()
+        old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False) if main else -1
+        old_winch = signal.signal(signal.SIGWINCH, _ignore) if main else None
+        try:
+            if saved is not None:
+                # At once, keeping what was typed ahead (the default would flush it).
+                tty.setraw(0, termios.TCSANOW)
+            yield wake_r
+        finally:
+            if saved is not None:
+                termios.tcsetattr(0, termios.TCSADRAIN, saved)
+            if main:
+                signal.signal(signal.SIGWINCH, old_winch)
+                signal.set_wakeup_fd(old_wakeup)
+            os.close(wake_r)
+            os.close(wake_w)
+
+    def _pump(self, ws: WebSocket, wake: int) -> None:
+        """Move bytes until the WebSocket closes (raises Closed) or the user detaches."""
+        while True:
+            watched: list[int] = [ws.fileno(), wake]
+            if self._stdin_open:
+                watched.append(0)
+            ready = [ws.fileno()] if ws.pending() else select.select(watched, [], [])[0]
+            if wake in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake, 512)
+                if self.tty:
+                    self._send_size(ws)
+            if 0 in ready:
+                self._read_stdin(ws)
+            if ws.fileno() in ready:
+                for message in ws.receive():
+                    self._take(message)
+
+    def _read_stdin(self, ws: WebSocket) -> None:
+        data = os.read(0, 65536)
+        if not data:
+            # The input ended: so does the process's (a terminal gets its EOF character).
+            self._stdin_open = False
+            self._send(ws, channels.close_stdin_frame())
+            return
+        data, detach = self.detach.feed(data)
+        if data:
+            self._send(ws, channels.frame(channels.STDIN, data))
+        if detach:
+            raise Detached
+
+    def _take(self, message: bytes) -> None:
+        if not message:
+            return
+        channel, data = message[0], message[1:]
+        if channel in (channels.STDOUT, channels.STDERR):
+            self._last_output_ns = time.time_ns()
+            stream = self._stdout if channel == channels.STDOUT else self._stderr
+            stream.write(data)
+            stream.flush()
+        elif channel == channels.ERROR:
+            try:
+                self.status = channels.exit_status_of(json.loads(data))
+            except ValueError:
+                self.status = channels.UNKNOWN_STATUS
+
+    def _send_size(self, ws: WebSocket) -> None:
+        try:
+            size = os.get_terminal_size(0)
+        except OSError:
+            return
+        ws.send(channels.resize_frame(size.columns, size.lines))
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """A handler, so that the signal is delivered (and wakes the loop) instead of ignored."""
+
+
+class _TextWriter:
+    """Bytes onto a text stream that has no buffer underneath (a test's StringIO)."""
+
+    def __init__(self, stream: object) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> None:
+        self._stream.write(data.decode(errors="replace"))  # type: ignore[attr-defined]
+
+    def flush(self) -> None:
+        self._stream.flush()  # type: ignore[attr-defined]
+
+
+def _binary(stream: object) -> BinaryIO | _TextWriter:
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:
+        stream.flush()  # type: ignore[attr-defined]  # what was written as text goes first
+        return buffer  # type: ignore[no-any-return]
+    return _TextWriter(stream)

@@ -1,0 +1,187 @@
+"""``ctr-trio`` as a person uses it at a terminal: a real pseudo-terminal (pexpect) runs the
+real command; the daemon is real, the containers are runc's.
+
+pexpect blocks, so each of its calls runs in a thread; each has its own timeout, under the
+test's deadline.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pexpect
+import trio
+
+from containerd_trio.client import cli
+
+from .helpers import BundleFactory, RunningDaemon, pid_alive, start_container
+
+CTR = str(Path(sys.executable).parent / "ctr-trio")
+TIMEOUT = 20
+
+
+class Terminal:
+    """``ctr-trio ARGS`` in a pseudo-terminal of ``rows`` x ``columns``."""
+
+    def __init__(self, address: str, *args: str, rows: int = 24, columns: int = 80, **env: str):
+        environment = dict(os.environ, CONTAINERD_TRIO_ADDRESS=address, **env)
+        self.child = pexpect.spawn(
+            CTR, list(args), env=environment, dimensions=(rows, columns), timeout=TIMEOUT
+        )
+
+    async def expect(self, pattern: str) -> None:
+        await trio.to_thread.run_sync(self.child.expect, pattern)
+
+    async def type(self, line: str) -> None:
+        await trio.to_thread.run_sync(self.child.send, line)
+
+    def resize(self, rows: int, columns: int) -> None:
+        """As a terminal emulator's window changes: the kernel sends SIGWINCH to ctr-trio."""
+        self.child.setwinsize(rows, columns)
+
+    async def status(self) -> int:
+        """ctr-trio's exit status, once it ended."""
+        await trio.to_thread.run_sync(functools.partial(self.child.expect, pexpect.EOF))
+        await trio.to_thread.run_sync(self.child.wait)
+        assert self.child.exitstatus is not None, self.child.signalstatus
+        return int(self.child.exitstatus)
+
+
+async def run_cli(*argv: str) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = await trio.to_thread.run_sync(
+        functools.partial(cli.run, list(argv), stdout, stderr), abandon_on_cancel=True
+    )
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+async def test_exec_it_shell_answers_sees_resizes_and_exits_with_its_status(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await start_container(client, "box", bundle)
+    shell = Terminal(daemon.url, "exec", "-t", "-i", "box", "--", "sh", rows=30, columns=100)
+    await shell.expect("/ # ")  # the first prompt
+    await shell.type("ls /\r")
+    await shell.expect("proc")
+    await shell.type("stty size\r")  # the size it started with is ours
+    await shell.expect("30 100")
+    shell.resize(40, 120)
+    await shell.type("stty size\r")
+    await shell.expect("40 120")
+    await shell.type("exit 5\r")
+    assert await shell.status() == 5
+
+
+async def test_cat_with_stdin_echoes_and_ends_at_eof(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await start_container(client, "box", bundle)
+    cat = Terminal(daemon.url, "exec", "-i", "box", "--", "cat")
+    await cat.type("first line\r")
+    await cat.expect("first line\r\n")  # our terminal's echo
+    await cat.expect("first line\r\n")  # cat's
+    await trio.to_thread.run_sync(cat.child.sendeof)  # Ctrl-D: our input ends, so does cat's
+    assert await cat.status() == 0
+
+
+async def test_detach_leaves_the_shell_running_and_attach_finds_it_again(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await start_container(client, "box", bundle)
+    shell = Terminal(daemon.url, "exec", "-it", "box", "--", "sh")
+    await shell.expect("/ # ")
+    await shell.type("x=still-here\r")
+    await shell.expect("/ # ")
+    await shell.type("\x10\x11")  # ctrl-p ctrl-q
+    await shell.expect("detached")
+    assert await shell.status() == 0
+    [_, process] = (await client.get("/containers/box")).json()["processes"]
+    assert process["args"] == ["sh"] and pid_alive(process["pid"])
+
+    # Other keys, from the environment; ctrl-p alone goes through to the shell.
+    again = Terminal(
+        daemon.url, "attach", "box", "--pid", str(process["pid"]), CTR_TRIO_DETACH_KEYS="ctrl-a,d"
+    )
+    await again.type("echo $x\r")
+    await again.expect("still-here")
+    await again.type("\x01d")
+    await again.expect("detached")
+    assert await again.status() == 0
+
+    last = Terminal(
+        daemon.url, "attach", "--detach-keys", "ctrl-x", "box", "--pid", str(process["pid"])
+    )
+    await last.type("exit 9\r")
+    assert await last.status() == 9
+
+
+async def test_run_it_a_terminal_bundle(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    bundle = str(make_bundle(["sh"], terminal=True))
+    shell = Terminal(daemon.url, "run", "-it", "tty", "-b", bundle)
+    await shell.expect("/ # ")
+    await shell.type("echo $((20+22))\r")
+    await shell.expect("42")
+    await shell.type("exit 4\r")
+    assert await shell.status() == 4
+    assert (await client.get("/containers/tty")).json()["state"]["exitStatus"] == 4
+
+    plain = str(make_bundle(["true"]))
+    code, _, err = await run_cli("--address", daemon.url, "start", "-t", "plain", "-b", plain)
+    assert code == cli.EXIT_ERROR
+    assert "has no terminal: set process.terminal to true" in err
+    assert (await client.get("/containers/plain")).status_code == 404  # nothing was started
+
+
+async def test_exec_streams_output_and_exits_with_the_process_status(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await start_container(client, "box", bundle)
+    ctr = ("--address", daemon.url)
+    code, out, err = await run_cli(
+        *ctr, "exec", "box", "--", "sh", "-c", "echo out; echo err >&2; exit 3"
+    )
+    assert (code, out, err) == (3, "out\n", "err\n")
+    code, _, _ = await run_cli(*ctr, "exec", "box", "--", "sh", "-c", "kill -TERM $$")
+    assert code == 128 + signal.SIGTERM
+    # -e adds to the container's environment (sh is still found on its PATH); -w, -u.
+    code, out, _ = await run_cli(
+        *ctr, "exec", "-e", "GREETING=hi", "-w", "/tmp", "-u", "1000:1000", "box", "--",
+        "sh", "-c", 'echo "$GREETING $PATH $(pwd) $(id -u)"',
+    )  # fmt: skip
+    assert code == 0
+    assert out == "hi /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /tmp 1000\n"
+    code, out, _ = await run_cli(*ctr, "exec", "-d", "box", "--", "sh", "-c", "exit 8")
+    pid = int(out.split()[2])
+    code, out, _ = await run_cli(*ctr, "wait", "box", str(pid))
+    assert (code, out) == (0, "8\n")
+    await client.patch("/containers/box", json={"signal": "KILL"})
+    code, out, _ = await run_cli(*ctr, "wait", "box")
+    assert (code, out) == (0, "137\n")
+
+
+async def test_an_exec_it_session_goes_on_across_a_server_crash(
+    spawn_daemon: Any, bundle: Path, plain_parent: None
+) -> None:
+    daemon = await spawn_daemon()
+    address = f"unix:{daemon.socket}"
+    started = await daemon.client.post("/containers/box", json={"bundlePath": str(bundle)})
+    assert started.status_code == 201
+    shell = Terminal(address, "exec", "-it", "box", "--", "sh")
+    await shell.expect("/ # ")
+    await shell.type("x=before\r")
+    await shell.expect("/ # ")
+    await daemon.kill_server()
+    # ctr-trio connects again to the new server; the shell never noticed.
+    await shell.type("echo $x-after\r")
+    await shell.expect("before-after")
+    await shell.type("exit 2\r")
+    assert await shell.status() == 2

@@ -1,0 +1,509 @@
+"""Terminals, stdin, attach and wait through the API (issue 11; issue 14's wait).
+
+Real runc terminals (``--console-socket``), real WebSockets (:mod:`tests.wsclient`, a plain
+client on wsproto), real CRIU. ``tests/test_interactive.py`` drives ``ctr-trio`` through a real
+pseudo-terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from containerd_trio import attach as attach_module
+from containerd_trio import channels, console
+from containerd_trio.procfs import children
+
+from .helpers import (
+    COUNTER,
+    BundleFactory,
+    RunningDaemon,
+    pid_alive,
+    start_container,
+)
+from .wsclient import Rejected, attach
+
+SHELL = ("sh",)
+
+
+async def exec_(client: httpx.AsyncClient, container_id: str, **body: Any) -> dict[str, Any]:
+    response = await client.put(f"/containers/{container_id}/processes", json=body)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+# --- terminals ------------------------------------------------------------------------------
+
+
+async def test_a_terminal_init_answers_typed_commands_and_exits_with_the_status_typed(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    info = await start_container(client, "tty", make_bundle(SHELL, terminal=True))
+    [init] = info["processes"]
+    assert (init["terminal"], init["stdin"]) == (True, True)
+    session = await attach(daemon.url, "tty", init["pid"], query="logs=true")
+    assert session.subprotocol == "v4.channel.k8s.io"
+    await session.type("echo $((6*7))\n")
+    assert await session.read_until("42")
+    assert b"/ # " in session.output  # the shell's first prompt, replayed with logs=true
+    await session.type("tty; exit 5\n")
+    assert await session.to_end() == 5
+    assert b"/dev/pts/0" in session.output
+    assert session.status == channels.exit_status_document(5, init["pid"])
+    assert session.close_code == 1000
+    # Its output went to the log as one stream, "terminal".
+    records = [
+        json.loads(line) for line in (await client.get("/containers/tty/logs")).text.splitlines()
+    ]
+    assert {record["stream"] for record in records} == {"terminal"}
+    assert (await client.post("/containers/tty/wait")).json()["exitStatus"] == 5
+
+
+async def test_an_exec_terminal_has_its_console_size_and_follows_resizes(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await start_container(client, "box", bundle)
+    process = await exec_(
+        client, "box", args=["sh"], terminal=True, consoleSize={"height": 30, "width": 100}
+    )
+    session = await attach(daemon.url, "box", process["pid"], query="logs=true")
+    await session.type("stty size\n")
+    assert await session.read_until("30 100")
+    await session.resize(120, 40)
+    # The shell's SIGWINCH handler and stty see the new size.
+    await session.type("stty size\n")
+    assert await session.read_until("40 120")
+    await session.type("exit\n")
+    assert await session.to_end() == 0
+
+
+async def test_two_clients_see_the_same_output_and_either_may_type(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await start_container(client, "box", bundle)
+    pid = (await exec_(client, "box", args=["sh"], terminal=True))["pid"]
+    first = await attach(daemon.url, "box", pid, query="logs=true")
+    second = await attach(daemon.url, "box", pid, query="logs=true")
+    await first.type("echo one-$((1+1))\n")
+    await second.type("echo two-$((2+2))\n")
+    for session in (first, second):
+        assert await session.read_until("two-4")
+        assert b"one-2" in session.output
+    await first.type("exit 7\n")
+    assert await first.to_end() == await second.to_end() == 7
+    assert first.output == second.output
+
+
+async def test_a_client_that_goes_away_leaves_the_process_running(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await start_container(client, "box", bundle)
+    pid = (await exec_(client, "box", args=["sh"], terminal=True))["pid"]
+    session = await attach(daemon.url, "box", pid, query="logs=true")
+    await session.type("x=remembered\n")
+    await session.detach()
+    dropped = await attach(daemon.url, "box", pid)
+    await dropped.drop()  # no close message at all
+    assert pid_alive(pid)
+    again = await attach(daemon.url, "box", pid)
+    await again.type("echo $x\n")
+    assert await again.read_until("remembered")
+    await again.type("exit\n")
+    assert await again.to_end() == 0
+
+
+async def test_a_long_state_dir_still_gets_terminals(
+    start_daemon: Any, tmp_path: Path, make_bundle: BundleFactory
+) -> None:
+    """runc's console socket lives in a short directory of the daemon's own: a state dir
+    whose own paths pass the 108 bytes of a unix socket's name works too."""
+    state = tmp_path / ("x" * 100) / "state"
+    daemon = await start_daemon(state)
+    info = await start_container(daemon.client, "tty", make_bundle(SHELL, terminal=True))
+    session = await attach(daemon.url, "tty", info["processes"][0]["pid"])
+    await session.type("exit 2\n")
+    assert await session.to_end() == 2
+    directory = console.socket_directory(state)
+    assert len(str(directory)) < 40
+    assert os.stat(directory).st_mode & 0o777 == 0o700
+    assert os.listdir(directory) == []  # the keeper removed the socket once runc was done
+    await daemon.stop()
+    assert not directory.exists()
+
+
+# --- stdin ----------------------------------------------------------------------------------
+
+
+async def test_cat_with_stdin_echoes_and_ends_at_eof(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await start_container(client, "box", bundle)
+    process = await exec_(client, "box", args=["cat"], stdin=True)
+    assert (process["stdin"], process["terminal"]) == (True, False)
+    session = await attach(daemon.url, "box", process["pid"], query="logs=true")
+    await session.type("one\n")
+    await session.type("two\n")
+    assert await session.read_until("two\n")
+    assert session.output == b"one\ntwo\n"
+    await session.close_stdin()
+    assert await session.to_end() == 0
+    assert (await client.post(f"/containers/box/process/{process['pid']}/wait")).json()[
+        "exitStatus"
+    ] == 0
+
+
+async def test_the_init_may_take_stdin(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    bundle = make_bundle(["sh", "-c", "read line; echo got $line >&2; exit 4"])
+    info = await start_container(client, "reader", bundle, stdin=True)
+    session = await attach(daemon.url, "reader", info["processes"][0]["pid"], query="logs=true")
+    await session.type("hello\n")
+    assert await session.to_end() == 4
+    assert session.stderr == b"got hello\n"
+
+
+async def test_input_to_a_process_without_stdin_is_dropped(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    info = await start_container(client, "box", make_bundle(["sh", "-c", "sleep 1; echo done"]))
+    session = await attach(daemon.url, "box", info["processes"][0]["pid"], query="logs=true")
+    await session.type("ignored\n")
+    await session.close_stdin()
+    assert await session.to_end() == 0
+    assert session.output == b"done\n"
+
+
+# --- attach: the protocol's edges -----------------------------------------------------------
+
+
+async def test_attach_refusals_are_http_answers(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await start_container(client, "box", bundle)
+    with pytest.raises(Rejected) as refused:
+        await attach(daemon.url, "box", 4000000)
+    assert refused.value.status == 404
+    assert json.loads(refused.value.body) == {
+        "error": "process 4000000 is not a process of container 'box'"
+    }
+    with pytest.raises(Rejected) as refused:
+        await attach(daemon.url, "box", 1, query="tail=3")
+    assert refused.value.status == 400
+    assert b"unknown query parameter 'tail'" in refused.value.body
+    # A page of another site may not open one (a WebSocket has no same-origin rule).
+    with pytest.raises(Rejected) as refused:
+        await attach(daemon.url, "box", 1, headers=[("Origin", "http://evil.example")])
+    assert refused.value.status == 403
+    plain = await client.get("/containers/box/process/1/attach")
+    assert plain.status_code == 400
+    assert "WebSocket endpoint" in plain.json()["error"]
+
+
+async def test_an_ended_process_replays_its_output_and_status(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """The CLI's exec connects a moment after the process started, maybe after it ended."""
+    await start_container(client, "box", bundle)
+    pid = (await exec_(client, "box", args=["sh", "-c", "echo out; echo err >&2; kill -9 $$"]))[
+        "pid"
+    ]
+    ended = (await client.post(f"/containers/box/process/{pid}/wait")).json()
+    assert (ended["pid"], ended["exitStatus"]) == (pid, 137)
+    session = await attach(daemon.url, "box", pid, query="logs=true")
+    assert await session.to_end() == 137
+    assert (session.output, session.stderr) == (b"out\n", b"err\n")
+    # Without logs=true: nothing but the status.
+    later = await attach(daemon.url, "box", pid, subprotocols=("v5.channel.k8s.io",))
+    assert later.subprotocol == "v5.channel.k8s.io"
+    assert await later.to_end() == 137
+    assert later.output == b""
+
+
+class SlowConnection:
+    """A client at the far end of a slow link, as the session sees it: each message takes
+    ``seconds`` to go (forever, with None). The rest (daemon, process, log, other clients) is
+    real."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.sent = 0
+        self.closed: tuple[int, str] | None = None
+
+    async def send(self, data: bytes) -> None:
+        if self.seconds is None:
+            await trio.sleep_forever()
+        await trio.sleep(self.seconds)
+        self.sent += 1
+
+    async def receive(self) -> bytes | str:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "reason"),
+    [(None, "took no output for 0.5 s"), (0.4, "fell more than 0.3 s behind")],
+)
+async def test_a_slow_client_is_dropped_and_stalls_neither_process_nor_others(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    seconds: float | None,
+    reason: str,
+) -> None:
+    monkeypatch.setattr(attach_module, "SEND_TIMEOUT", 0.5)
+    monkeypatch.setattr(attach_module, "MAX_LAG", 0.3)
+    info = await start_container(client, "counter", make_bundle(COUNTER))
+    pid = info["processes"][0]["pid"]
+    reader = await attach(daemon.url, "counter", pid)
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    container = supervisor.container("counter")
+    process = container.process(pid)
+    assert process is not None
+    slow = SlowConnection(seconds)
+    output = supervisor.log_lines("counter", pid=pid, follow=True, since_ns=time.time_ns() - 10**9)
+    with trio.fail_after(10):
+        await attach_module.session(
+            slow, container, pid, process, output, since_ns=time.time_ns() - 10**9
+        )
+    assert slow.closed is not None
+    assert slow.closed[0] == 1008 and reason in slow.closed[1], slow.closed
+    # Meanwhile the other client went on getting the process's output, live.
+    assert await reader.read_until("\n")
+    reader.output.clear()
+    assert await reader.read_until("\n")
+    assert pid_alive(pid)
+
+
+# --- wait -----------------------------------------------------------------------------------
+
+
+async def test_wait_answers_when_the_process_or_container_exits(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    info = await start_container(client, "box", bundle)
+    init = info["processes"][0]["pid"]
+    pid = (await exec_(client, "box", args=["sleep", "100"]))["pid"]
+    answers: dict[str, Any] = {}
+    answered = {"process": trio.Event(), "container": trio.Event()}
+    async with trio.open_nursery() as nursery:
+
+        async def wait(name: str, path: str) -> None:
+            answers[name] = (await client.post(path)).json()
+            answered[name].set()
+
+        nursery.start_soon(wait, "process", f"/containers/box/process/{pid}/wait")
+        nursery.start_soon(wait, "container", "/containers/box/wait")
+        await trio.sleep(0.2)
+        assert answers == {}  # both wait
+        await client.post(f"/containers/box/process/{pid}", json={"signal": "TERM"})
+        with trio.fail_after(10):
+            await answered["process"].wait()
+        assert answers["process"]["exitStatus"] == 128 + signal.SIGTERM
+        assert "container" not in answers
+        await client.patch("/containers/box", json={"signal": "KILL"})
+    assert answers["container"]["pid"] == init
+    assert answers["container"]["exitStatus"] == 137
+    assert answers["container"]["exitedAt"]
+    # Once ended: at once, as often as asked.
+    again = await client.post("/containers/box/wait")
+    assert again.json() == answers["container"]
+    assert (await client.post(f"/containers/box/process/{pid}/wait")).json() == answers["process"]
+    missing = await client.post("/containers/box/process/4000000/wait")
+    assert missing.status_code == 404
+    assert (await client.post("/containers/ghost/wait")).status_code == 404
+
+
+async def test_a_wait_ends_with_404_when_the_container_is_deleted(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    await start_container(client, "box", make_bundle(COUNTER))
+    async with trio.open_nursery() as nursery:
+        result: list[httpx.Response] = []
+
+        async def wait() -> None:
+            result.append(await client.post("/containers/box/wait"))
+
+        nursery.start_soon(wait)
+        await trio.sleep(0.1)
+        await client.delete("/containers/box", params={"timeout": 0})
+    # The delete stopped it first: the waiter saw it exit.
+    assert result[0].status_code == 200, result[0].text
+    assert result[0].json()["exitStatus"] == 137
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+
+
+async def test_checkpoint_and_restore_keep_a_terminal_and_a_stdin(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """runc hands the restored process a new terminal through the console socket, and maps
+    a stdin pipe like its other pipes; no --shell-job is needed for either."""
+    tty_bundle = make_bundle(SHELL, terminal=True)
+    info = await start_container(client, "tty", tty_bundle)
+    session = await attach(daemon.url, "tty", info["processes"][0]["pid"], query="logs=true")
+    await session.type("x=41\n")
+    checkpoint = await client.post("/containers/tty/checkpoint/c1", json={"exit": True})
+    assert checkpoint.status_code == 201, checkpoint.text
+    await session.to_end()
+    restored = await client.post(
+        "/containers/tty", json={"bundlePath": str(tty_bundle), "checkpoint": "c1"}
+    )
+    assert restored.status_code == 201, restored.text
+    session = await attach(daemon.url, "tty", restored.json()["processes"][0]["pid"])
+    await session.type("echo $((x+1))\n")
+    assert await session.read_until("42")
+    await session.type("exit\n")
+    await session.to_end()
+
+    pipe_bundle = make_bundle(["sh", "-c", "read a; echo got $a; read b; echo got $b"])
+    info = await start_container(client, "pipe", pipe_bundle, stdin=True)
+    session = await attach(daemon.url, "pipe", info["processes"][0]["pid"], query="logs=true")
+    await session.type("one\n")
+    assert await session.read_until("got one")
+    checkpoint = await client.post("/containers/pipe/checkpoint/p1", json={"exit": True})
+    assert checkpoint.status_code == 201, checkpoint.text
+    # Restored without asking: its stdin was a pipe, so it gets one again.
+    restored = await client.post(
+        "/containers/pipe", json={"bundlePath": str(pipe_bundle), "checkpoint": "p1"}
+    )
+    assert restored.status_code == 201, restored.text
+    [init] = restored.json()["processes"]
+    assert init["stdin"] is True
+    session = await attach(daemon.url, "pipe", init["pid"])
+    await session.type("two\n")
+    assert await session.to_end() == 0
+    assert session.output == b"got two\n"
+
+
+# --- the keeper holds the terminal and the stdin across a server's crash and upgrade ------
+
+
+async def test_terminals_and_stdin_survive_a_server_crash_and_a_live_upgrade(
+    spawn_daemon: Any, make_bundle: BundleFactory, plain_parent: None
+) -> None:
+    daemon = await spawn_daemon()
+    sock = str(daemon.socket)
+    http = daemon.client
+    started = await http.post(
+        "/containers/tty", json={"bundlePath": str(make_bundle(SHELL, terminal=True))}
+    )
+    assert started.status_code == 201, started.text
+    shell = started.json()["processes"][0]["pid"]
+    cat = await http.put("/containers/tty/processes", json={"args": ["cat"], "stdin": True})
+    cat_pid = cat.json()["pid"]
+    session = await attach("", "tty", shell, unix=sock, query="logs=true")
+    await session.type("x=kept; echo set-$x\n")
+    assert await session.read_until("set-kept")  # the shell has it, before the crash
+    await daemon.kill_server()
+    # The old connection died with its server; the shell and its terminal did not.
+    await session.read_until(None)
+    session = await attach("", "tty", shell, unix=sock)
+    await session.type("echo $x-1\n")
+    assert await session.read_until("kept-1")
+
+    await http.post("/daemon/reload")
+    await daemon.served(3)
+    session = await attach("", "tty", shell, unix=sock)
+    await session.type("echo $x-2\n")
+    assert await session.read_until("kept-2")
+
+    # cat's stdin pipe went through both too (before the shell, the init, ends the container).
+    feeder = await attach("", "tty", cat_pid, unix=sock, query="logs=true")
+    await feeder.type("through the keeper\n")
+    assert await feeder.read_until("through the keeper\n")
+    # EOF: no copy of the pipe's writing end went into the servers the keeper started since.
+    await feeder.close_stdin()
+    assert await feeder.to_end() == 0
+
+    await session.type("exit 6\n")
+    assert await session.to_end() == 6
+
+
+async def test_a_wait_gets_the_status_of_an_exit_while_no_server_ran(
+    spawn_daemon: Any, bundle: Path, plain_parent: None
+) -> None:
+    daemon = await spawn_daemon()
+    http = daemon.client
+    assert (await http.post("/containers/box", json={"bundlePath": str(bundle)})).status_code == 201
+    pid = (await http.put("/containers/box/processes", json={"args": ["sleep", "100"]})).json()[
+        "pid"
+    ]
+    server = daemon.server_pid()
+    pidfd = os.pidfd_open(pid)
+    os.kill(server, signal.SIGSTOP)  # no server runs from here on
+    try:
+        os.kill(pid, signal.SIGUSR1)  # busybox sleep dies of it: 128+10
+        with trio.fail_after(10):
+            await trio.lowlevel.wait_readable(pidfd)
+    finally:
+        os.close(pidfd)
+        await daemon.kill_server()  # SIGKILL ends a stopped process too
+    ended = await http.post(f"/containers/box/process/{pid}/wait")
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["exitStatus"] == 128 + signal.SIGUSR1
+
+
+# --- nothing leaks --------------------------------------------------------------------------
+
+
+def _fds(pid: int | str) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _task_count() -> int:
+    def count(task: trio.lowlevel.Task) -> int:
+        return 1 + sum(count(child) for n in task.child_nurseries for child in n.child_tasks)
+
+    return count(trio.lowlevel.current_root_task())
+
+
+def _keeper_pid() -> int:
+    for child in children(os.getpid()):
+        with open(f"/proc/{child}/cmdline", "rb") as cmdline:
+            if b"containerd_trio.keeper" in cmdline.read():
+                return child
+    raise AssertionError("no keeper")
+
+
+@pytest.mark.deadline(120)
+async def test_200_attach_cycles_leave_no_fd_or_task(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    info = await start_container(client, "tty", make_bundle(SHELL, terminal=True))
+    pid = info["processes"][0]["pid"]
+    keeper = _keeper_pid()
+
+    async def cycle(n: int) -> None:
+        session = await attach(daemon.url, "tty", pid)
+        await session.type(f"echo c{n}x\n")
+        assert await session.read_until(f"c{n}x\r\n")
+        await (session.detach() if n % 2 else session.drop())
+
+    await cycle(0)  # the first: imports, caches
+    await trio.sleep(0.2)
+    before = (_fds("self"), _fds(keeper), _task_count())
+    for n in range(1, 201):
+        await cycle(n)
+    for _ in range(100):  # the server notices the last close soon
+        if (_fds("self"), _fds(keeper), _task_count()) == before:
+            break
+        await trio.sleep(0.05)
+    assert (_fds("self"), _fds(keeper), _task_count()) == before
+    assert pid_alive(pid)
