@@ -507,3 +507,32 @@ async def test_200_attach_cycles_leave_no_fd_or_task(
         await trio.sleep(0.05)
     assert (_fds("self"), _fds(keeper), _task_count()) == before
     assert pid_alive(pid)
+
+
+async def test_terminal_and_stdin_processes_that_ended_leave_no_fd_or_task(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """The pty's master and the stdin pipe are closed in the server and in the keeper once
+    the process ended, and runc's console socket is gone."""
+    await start_container(client, "box", bundle)
+    keeper = _keeper_pid()
+
+    async def one(**body: Any) -> None:
+        pid = (await exec_(client, "box", args=["sh"], **body))["pid"]
+        session = await attach(daemon.url, "box", pid)
+        await session.type("exit 3\n")
+        assert await session.to_end() == 3
+        assert (await client.post(f"/containers/box/process/{pid}/wait")).json()["exitStatus"] == 3
+
+    await one(terminal=True)  # the first: imports, caches
+    await one(stdin=True)
+    before = (_fds("self"), _fds(keeper), _task_count())
+    for _ in range(3):
+        await one(terminal=True)
+        await one(stdin=True)
+    for _ in range(100):  # the server lets go of a process a moment after its exit
+        if (_fds("self"), _fds(keeper), _task_count()) == before:
+            break
+        await trio.sleep(0.05)
+    assert (_fds("self"), _fds(keeper), _task_count()) == before
+    assert os.listdir(console.socket_directory(daemon.config.state_dir)) == []
