@@ -62,16 +62,28 @@ def sample_url(path: str) -> str:
     return path.replace("{id}", "box").replace("{name}", "cp1").replace("{pid}", "1")
 
 
+#: What a WebSocket client sends to open one (a plain GET of a WebSocket route is refused as such).
+UPGRADE = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
+
+
 @pytest.mark.parametrize(
-    ("method", "path"),
-    [(e.method, e.path) for e in routes.api.endpoints],
+    ("method", "path", "websocket"),
+    [(e.method, e.path, e.websocket) for e in routes.api.endpoints],
     ids=lambda value: str(value),
 )
 async def test_an_unknown_query_parameter_is_named_on_every_route(
-    client: httpx.AsyncClient, method: str, path: str
+    client: httpx.AsyncClient, method: str, path: str, websocket: bool
 ) -> None:
     body = b'{"bundlePath": "/x"}' if method in ("POST", "PUT", "PATCH") else None
-    response = await client.request(method, sample_url(path) + "?bogus=1", content=body)
+    headers = UPGRADE if websocket else None
+    response = await client.request(
+        method, sample_url(path) + "?bogus=1", content=body, headers=headers
+    )
     assert response.status_code == 400, response.text
     assert response.json() == {"error": "unknown query parameter 'bogus'"}
 

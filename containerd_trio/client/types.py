@@ -21,7 +21,7 @@ class Process(TypedDict):
     terminal: bool
     env: list[str]
     cwd: str
-    stdin: NotRequired[bool]
+    stdin: bool
 
 
 class Exit(TypedDict):
