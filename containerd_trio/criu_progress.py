@@ -73,17 +73,7 @@ class CriuProgress:
         began = time.monotonic()
         self._publish("checkpoint-started", timeout=deadline)
         result = await self._polling(call, partial(self._report_growth, image, began))
-        seconds = _since(began)
-        if isinstance(result, outcome.Error):
-            self._publish("checkpoint-failed", seconds=seconds, error=_first_line(result.error))
-            return result.unwrap()
-        figures: dict[str, Any] = {"bytes": image_bytes(image), "seconds": seconds}
-        stats = read_dump_stats(work)
-        if stats is not None:
-            figures["frozenSeconds"] = round(stats.frozen_us / 1e6, 6)
-            figures["pagesWritten"] = stats.pages_written
-        self._publish("checkpoint-done", **figures)
-        return result.unwrap()
+        return self._ended("checkpoint", began, result, partial(_dump_figures, image, work))
 
     async def restore(
         self, image: Path, work: Path, deadline: float, call: Callable[[], Awaitable[T]]
@@ -92,16 +82,21 @@ class CriuProgress:
         began = time.monotonic()
         self._publish("restore-started", bytes=image_bytes(image), timeout=deadline)
         result = await outcome.acapture(call)
+        return self._ended("restore", began, result, partial(_restore_figures, work))
+
+    def _ended(
+        self,
+        kind: str,
+        began: float,
+        result: outcome.Outcome[T],
+        figures: Callable[[float], dict[str, Any]],
+    ) -> T:
+        """Publish ``{kind}-failed`` or ``{kind}-done`` with ``figures(seconds)``; the outcome."""
         seconds = _since(began)
         if isinstance(result, outcome.Error):
-            self._publish("restore-failed", seconds=seconds, error=_first_line(result.error))
-            return result.unwrap()
-        figures: dict[str, Any] = {"seconds": seconds}
-        stats = read_restore_stats(work)
-        if stats is not None:
-            figures["restoreSeconds"] = round(stats.restore_us / 1e6, 6)
-            figures["pagesRestored"] = stats.pages_restored
-        self._publish("restore-done", **figures)
+            self._publish(f"{kind}-failed", seconds=seconds, error=_first_line(result.error))
+        else:
+            self._publish(f"{kind}-done", **figures(seconds))
         return result.unwrap()
 
     async def _polling(
@@ -140,3 +135,21 @@ def _first_line(error: BaseException) -> str:
     if isinstance(error, trio.Cancelled):
         text = "cancelled: the daemon is stopping"
     return (text.strip().splitlines() or [type(error).__name__])[0]
+
+
+def _dump_figures(image: Path, work: Path, seconds: float) -> dict[str, Any]:
+    figures: dict[str, Any] = {"bytes": image_bytes(image), "seconds": seconds}
+    stats = read_dump_stats(work)
+    if stats is not None:
+        figures["frozenSeconds"] = round(stats.frozen_us / 1e6, 6)
+        figures["pagesWritten"] = stats.pages_written
+    return figures
+
+
+def _restore_figures(work: Path, seconds: float) -> dict[str, Any]:
+    figures: dict[str, Any] = {"seconds": seconds}
+    stats = read_restore_stats(work)
+    if stats is not None:
+        figures["restoreSeconds"] = round(stats.restore_us / 1e6, 6)
+        figures["pagesRestored"] = stats.pages_restored
+    return figures
