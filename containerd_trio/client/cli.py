@@ -268,6 +268,11 @@ def _define_list(parser: Parser) -> None:
         " repeatable (one key's values are alternatives; different keys must all match)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only the ids")
+    # docker ps hides stopped containers unless -a; this list always shows them, so -a is
+    # accepted for the habit and changes nothing.
+    parser.add_argument(
+        "-a", "--all", action="store_true", help="all containers, stopped ones too (the default)"
+    )
     parser.add_argument(
         "--format",
         type=_format,
