@@ -15,7 +15,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 # Indexes into the fields after the command name (field 3 of proc(5) is index 0 here).
-_STATE, _PPID, _UTIME, _STIME, _START_TIME, _RSS = 0, 1, 11, 12, 19, 21
+_STATE, _PPID, _UTIME, _STIME, _CUTIME, _CSTIME, _START_TIME, _RSS = 0, 1, 11, 12, 13, 14, 19, 21
 
 
 def stat_fields(pid: int | str) -> list[bytes] | None:
@@ -48,10 +48,17 @@ def start_time(pid: int) -> int | None:
 
 def cpu_seconds(pid: int | str) -> float | None:
     """User plus system CPU time of the process."""
+    times = cpu_times(pid)
+    return None if times is None else times[0]
+
+
+def cpu_times(pid: int | str) -> tuple[float, float] | None:
+    """User plus system CPU time of the process, and of the children it has reaped."""
     fields = stat_fields(pid)
     if fields is None:
         return None
-    return (int(fields[_UTIME]) + int(fields[_STIME])) / CLOCK_TICKS
+    own = (int(fields[_UTIME]) + int(fields[_STIME])) / CLOCK_TICKS
+    return own, (int(fields[_CUTIME]) + int(fields[_CSTIME])) / CLOCK_TICKS
 
 
 def resident_bytes(pid: int | str) -> int | None:

@@ -32,21 +32,17 @@ sys.path.insert(0, str(REPO))
 
 import trio  # noqa: E402
 
+from containerd_trio import procfs  # noqa: E402
 from containerd_trio.bench.api import DaemonApi  # noqa: E402
 from containerd_trio.busybox import make_busybox_bundle  # noqa: E402
 from containerd_trio.client.errors import ClientError  # noqa: E402
 from containerd_trio.client.http import Client  # noqa: E402
-from containerd_trio.procfs import children  # noqa: E402
 
 MIB = 1 << 20
 
 
 def rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return procfs.resident_bytes(pid) or 0
 
 
 def cmdline(pid: int) -> bytes:
@@ -60,7 +56,7 @@ def cmdline(pid: int) -> bytes:
 def daemon_processes(keeper: int) -> dict[str, int]:
     """The keeper and its two Python children (the containers are its children too)."""
     found = {"keeper": keeper}
-    for child in children(keeper):
+    for child in procfs.children(keeper):
         line = cmdline(child)
         if b"containerd_trio.server" in line:
             found["server"] = child

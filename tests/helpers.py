@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import trio
 
-from containerd_trio import timestamps
+from containerd_trio import procfs, timestamps
 from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.config import DaemonConfig, Listen
 from containerd_trio.procfs import children
@@ -142,27 +142,15 @@ def zombie_children(parent: int | None = None) -> list[int]:
     me = os.getpid() if parent is None else parent
     zombies = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                data = stat.read()
-        except OSError:
-            continue
-        fields = data[data.rfind(b")") + 2 :].split()
-        if fields[0] == b"Z" and int(fields[1]) == me:
+        fields = procfs.stat_fields(entry) if entry.isdigit() else None
+        if fields is not None and fields[0] == b"Z" and int(fields[1]) == me:
             zombies.append(int(entry))
     return zombies
 
 
 def pid_alive(pid: int) -> bool:
     """True if ``pid`` runs and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            data = stat.read()
-    except OSError:
-        return False
-    return data[data.rfind(b")") + 2 :].split()[0] != b"Z"
+    return procfs.is_alive(pid)
 
 
 def runc(state_dir: Path, *args: str, check: bool = True, output: bool = True) -> bytes:

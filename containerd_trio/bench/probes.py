@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import trio
 
+from .. import procfs
+
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -66,26 +68,14 @@ class ProcessCpu(NamedTuple):
 
 def process_cpu(pid: int) -> ProcessCpu | None:
     """From ``/proc/PID/stat``: utime + stime, cutime + cstime. None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            data = stat.read()
-        fields = data[data.rfind(b")") + 2 :].split()
-        own = (int(fields[11]) + int(fields[12])) / _TICK
-        return ProcessCpu(own, (int(fields[13]) + int(fields[14])) / _TICK)
-    except (OSError, ValueError, IndexError):
-        return None
+    times = procfs.cpu_times(pid)
+    return None if times is None else ProcessCpu(*times)
 
 
 def process_rss(pid: int) -> float | None:
-    """Resident memory of ``pid`` in bytes (``VmRSS``), None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmRSS:"):
-                    return float(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+    """Resident memory of ``pid`` in bytes, None if it is gone."""
+    size = procfs.resident_bytes(pid)
+    return None if size is None else float(size)
 
 
 def network_namespaces() -> int | None:
