@@ -50,7 +50,6 @@ from .migration.outgoing import Outgoing, Plan
 from .model import (
     ContainerInfo,
     ContainerTop,
-    DaemonState,
     ExitInfo,
     ProcessInfo,
     ProcessSpec,
@@ -278,12 +277,10 @@ class Supervisor:
     def get(self, container_id: str) -> ContainerInfo:
         return self.container(container_id).info()
 
-    def state(self) -> DaemonState:
-        return DaemonState(containers=[c.info() for c in self._listed()], machine=self.machine)
-
     def state_json(self) -> bytes:
-        """:meth:`state` encoded as the API answers it, from each container's encoded info
-        (:meth:`Container.info_json`): only what changed since the last answer is encoded."""
+        """The daemon's state (``DaemonState``: every listed container, and the machine) encoded
+        as the API answers it, from each container's encoded info (:meth:`Container.info_json`):
+        only what changed since the last answer is encoded."""
         containers = b",".join(c.info_json() for c in self._listed())
         machine = dump_json(unstructure(self.machine))
         return b'{"containers":[%s],"machine":%s}' % (containers, machine)

@@ -185,6 +185,21 @@ def runc_state(state_dir: Path, container_id: str) -> dict[str, Any]:
     return state
 
 
+async def collect_events(
+    client: httpx.AsyncClient, params: dict[str, str], count: int
+) -> list[dict[str, Any]]:
+    """The first ``count`` events of ``GET /events`` with ``params`` (replayed, then live)."""
+    events: list[dict[str, Any]] = []
+    async with client.stream("GET", "/events", params=params) as response:
+        assert response.status_code == 200, await response.aread()
+        assert response.headers["content-type"] == "application/x-ndjson"
+        async for line in response.aiter_lines():
+            events.append(json.loads(line))
+            if len(events) == count:
+                break
+    return events
+
+
 async def event_types(
     client: httpx.AsyncClient,
     *,
@@ -195,14 +210,8 @@ async def event_types(
 ) -> list[str]:
     """The types of the first ``count`` events of a container from ``since`` on (of the
     comma-separated types ``only``, if given)."""
-    types: list[str] = []
     params = {"since": since, "id": container_id, **({"type": only} if only else {})}
-    async with client.stream("GET", "/events", params=params) as stream:
-        async for line in stream.aiter_lines():
-            types.append(json.loads(line)["type"])
-            if len(types) == count:
-                break
-    return types
+    return [event["type"] for event in await collect_events(client, params, count)]
 
 
 # --- the daemon as a separate process (shutdown, crash and restart) --------------------------

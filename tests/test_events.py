@@ -14,21 +14,15 @@ import trio.lowlevel
 from containerd_trio.events import EVENT_TYPES, EventBus
 from containerd_trio.timestamps import parse_ns
 
-from .helpers import FOREVER, BundleFactory, RunningDaemon, now, start_container, wait_exit
-
-
-async def collect(
-    client: httpx.AsyncClient, params: dict[str, str], count: int
-) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    async with client.stream("GET", "/events", params=params) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"] == "application/x-ndjson"
-        async for line in response.aiter_lines():
-            events.append(json.loads(line))
-            if len(events) == count:
-                break
-    return events
+from .helpers import (
+    FOREVER,
+    BundleFactory,
+    RunningDaemon,
+    collect_events,
+    now,
+    start_container,
+    wait_exit,
+)
 
 
 async def test_live_events_of_a_container_that_exits_with_4(
@@ -83,8 +77,8 @@ async def test_replay_then_live_without_loss_or_doubles(
         nursery.start_soon(exec_many)
         await halfway.wait()  # join part-way through the burst
         # start-container, then a start-process and an exit per exec
-        streamed = await collect(client, {"since": since, "id": "busy"}, 1 + 2 * total)
-    replayed = await collect(client, {"since": since, "id": "busy"}, 1 + 2 * total)
+        streamed = await collect_events(client, {"since": since, "id": "busy"}, 1 + 2 * total)
+    replayed = await collect_events(client, {"since": since, "id": "busy"}, 1 + 2 * total)
     assert streamed == replayed
     keys = [(e["type"], e.get("pid"), e["timestamp"]) for e in streamed]
     assert len(set(keys)) == len(keys)
@@ -102,9 +96,9 @@ async def test_id_filter(client: httpx.AsyncClient, bundle: Path) -> None:
     await start_container(client, "a", bundle)
     await start_container(client, "b", bundle)
     await client.delete("/containers/a", params={"timeout": "0"})
-    events = await collect(client, {"since": since, "id": "b"}, 1)
+    events = await collect_events(client, {"since": since, "id": "b"}, 1)
     assert [(e["type"], e["id"]) for e in events] == [("start-container", "b")]
-    events = await collect(client, {"since": since}, 4)
+    events = await collect_events(client, {"since": since}, 4)
     assert [(e["type"], e["id"]) for e in events] == [
         ("start-container", "a"),
         ("start-container", "b"),
@@ -142,7 +136,7 @@ async def test_replay_across_a_daemon_restart(
 
     second: RunningDaemon = await start_daemon(state)
     await start_container(second.client, "new", make_bundle(FOREVER))
-    events = await collect(second.client, {"since": since}, 4)
+    events = await collect_events(second.client, {"since": since}, 4)
     assert [(e["type"], e["id"]) for e in events] == [
         ("start-container", "old"),
         ("exit", "old"),
@@ -208,5 +202,5 @@ async def test_since_with_an_unencoded_plus(client: httpx.AsyncClient, bundle: P
     since = now()
     await start_container(client, "plus", bundle)
     raw = since.replace("+", " ")
-    events = await collect(client, {"since": raw, "id": "plus"}, 1)
+    events = await collect_events(client, {"since": raw, "id": "plus"}, 1)
     assert events[0]["type"] == "start-container"

@@ -18,7 +18,14 @@ import trio
 from containerd_trio import timestamps
 from containerd_trio.api import routes
 
-from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_output
+from .helpers import (
+    BundleFactory,
+    RunningDaemon,
+    collect_events,
+    now,
+    start_container,
+    wait_output,
+)
 
 NOW = timestamps.parse_ns("2026-11-28T15:00:00Z")
 
@@ -131,24 +138,13 @@ async def test_bad_query_parameters_are_400_naming_them(
     assert len(error) < 400, "a message quotes the client's text cut short"
 
 
-async def collect(client: httpx.AsyncClient, params: dict[str, str], count: int) -> list[Any]:
-    events: list[Any] = []
-    async with client.stream("GET", "/events", params=params) as response:
-        assert response.status_code == 200, await response.aread()
-        async for line in response.aiter_lines():
-            events.append(json.loads(line))
-            if len(events) == count:
-                break
-    return events
-
-
 async def test_events_of_some_types_replayed_and_live(
     client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
     since = now()
     await start_container(client, "a", make_bundle(("sh", "-c", "exit 3")))
     await start_container(client, "b", make_bundle())
-    replayed = await collect(client, {"since": since, "type": "exit,delete"}, 1)
+    replayed = await collect_events(client, {"since": since, "type": "exit,delete"}, 1)
     assert [(e["type"], e["id"], e["status"]) for e in replayed] == [("exit", "a", 3)]
 
     seen: list[Any] = []
@@ -165,7 +161,7 @@ async def test_events_of_some_types_replayed_and_live(
 
 async def test_events_since_a_duration(client: httpx.AsyncClient, bundle: Path) -> None:
     await start_container(client, "recent", bundle)
-    replayed = await collect(client, {"since": "1h", "id": "recent"}, 1)
+    replayed = await collect_events(client, {"since": "1h", "id": "recent"}, 1)
     assert [(e["type"], e["id"]) for e in replayed] == [("start-container", "recent")]
     # 0s is now: nothing before it is replayed; the next event is live.
     async with client.stream("GET", "/events", params={"since": "0s", "id": "recent"}) as stream:
@@ -192,7 +188,7 @@ async def test_the_parameters_clients_send_today_still_work(
                     break
     logs = await client.get("/containers/old/logs", params={"tail": "1", "follow": "false"})
     assert [json.loads(line)["data"] for line in logs.text.splitlines()] == ["two\n"]
-    events = await collect(client, {"since": since, "id": "old"}, 1)
+    events = await collect_events(client, {"since": since, "id": "old"}, 1)
     assert events[0]["type"] == "start-container"
     listed = await client.get("/containers/old/checkpoint", params={"bundlePath": str(bundle)})
     assert listed.status_code == 200 and listed.json() == []
