@@ -331,10 +331,14 @@ def test_figures_from_metrics() -> None:
         "process_cpu_seconds_total 12.5\n"
         "process_resident_memory_bytes 4.2e+07\n"
         "containerd_trio_container_starts_total 3.0\n"
+        'containerd_trio_helper_cpu_seconds_total{process="keeper"} 1.5\n'
+        'containerd_trio_helper_cpu_seconds_total{process="logger"} 0.25\n'
+        'containerd_trio_helper_resident_memory_bytes{process="keeper"} 8e+06\n'
     )
     figures = parse_figures(text)
-    assert figures.cpu_seconds == 12.5
-    assert figures.rss_bytes == 42_000_000
+    assert figures.cpu_seconds == 14.25
+    assert figures.cpu_by_process == {"server": 12.5, "keeper": 1.5, "logger": 0.25}
+    assert figures.rss_bytes == 50_000_000
     assert parse_figures("").cpu_seconds is None
 
 

@@ -49,6 +49,8 @@ class Phase:
     #: the cycles with --cycle); None if it has none, or did not say.
     daemon_cpu: float | None = None
     daemon_rss: float | None = None
+    #: The daemon's CPU seconds by process (server, keeper, logger), where it says.
+    daemon_cpu_parts: dict[str, float] = field(default_factory=dict)
     #: CPU seconds of the runtime's processes (run by the bench, or by the bench's own daemon).
     runc_cpu: float | None = None
     #: CPU seconds of the client processes the bench ran (ctr, podman).
@@ -88,6 +90,10 @@ class Phase:
             self.client_cpu = children
         first, last = counters
         self.daemon_cpu = _difference(first.daemon_cpu, last.daemon_cpu)
+        parts0, parts1 = first.daemon_cpu_parts or {}, last.daemon_cpu_parts or {}
+        self.daemon_cpu_parts = {
+            name: seconds - parts0[name] for name, seconds in parts1.items() if name in parts0
+        }
         self.daemon_rss = last.daemon_rss
         runc_cpu = _difference(first.runc_cpu, last.runc_cpu)
         if runc_cpu is not None:

@@ -8,6 +8,7 @@ until the machine has finished with the phase before it.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import time
 from typing import NamedTuple
@@ -126,9 +127,14 @@ async def settle(quiet: float = 0.15, longest: float = 30.0) -> tuple[float, boo
     return time.perf_counter() - began, False
 
 
+_PROCESS_LABEL = re.compile(r'process="([^"]*)"')
+
+
 class DaemonFigures(NamedTuple):
     cpu_seconds: float | None
     rss_bytes: float | None
+    #: The CPU seconds of each of the daemon's processes ("server", "keeper", "logger").
+    cpu_by_process: dict[str, float]
 
 
 def parse_figures(text: str) -> DaemonFigures:
@@ -137,18 +143,21 @@ def parse_figures(text: str) -> DaemonFigures:
     (``containerd_trio_helper_*{process=...}``)."""
     cpu: float | None = None
     rss: float | None = None
+    by_process: dict[str, float] = {}
     for line in text.splitlines():
         name, _, value = line.partition(" ")
-        family = name.partition("{")[0]
+        family, _, labels = name.partition("{")
         try:
             number = float(value.split()[0])
         except (ValueError, IndexError):
             continue
         if family in ("process_cpu_seconds_total", "containerd_trio_helper_cpu_seconds_total"):
             cpu = (cpu or 0.0) + number
+            process = _PROCESS_LABEL.search(labels)
+            by_process[process.group(1) if process else "server"] = number
         elif family in (
             "process_resident_memory_bytes",
             "containerd_trio_helper_resident_memory_bytes",
         ):
             rss = (rss or 0.0) + number
-    return DaemonFigures(cpu, rss)
+    return DaemonFigures(cpu, rss, by_process)

@@ -95,7 +95,15 @@ def print_phase(printer: Printer, phase: Phase) -> None:
     done = len(phase.latencies)
     printer.line(tag, f"rate: {phase.rate:.1f} {unit}s/s ({done} in {phase.wall:.2f}s)")
     if phase.has_daemon:
-        printer.line(tag, f"daemon cpu: {ms_precise(phase.per_item(phase.daemon_cpu))} per {unit}")
+        parts = ", ".join(
+            f"{name} {ms_precise(phase.per_item(seconds))}"
+            for name, seconds in phase.daemon_cpu_parts.items()
+        )
+        printer.line(
+            tag,
+            f"daemon cpu: {ms_precise(phase.per_item(phase.daemon_cpu))} per {unit}"
+            + (f" ({parts})" if len(phase.daemon_cpu_parts) > 1 else ""),
+        )
         if phase.daemon_rss is not None:
             when = {"start": f"with {done} running", "cycle": f"after {done} cycles"}
             after = when.get(unit, f"after {done} {unit}s")

@@ -43,6 +43,8 @@ class Counters(NamedTuple):
     daemon_cpu: float | None = None
     daemon_rss: float | None = None
     runc_cpu: float | None = None
+    #: The daemon's CPU seconds by process (server, keeper, logger), where it says.
+    daemon_cpu_parts: dict[str, float] | None = None
 
 
 class Target:
@@ -107,7 +109,12 @@ class DaemonTarget(Target):
     async def counters(self) -> Counters:
         figures = await self.api.figures()
         cpu = None if self.pid is None else process_cpu(self.pid)
-        return Counters(figures.cpu_seconds, figures.rss_bytes, cpu.children if cpu else None)
+        return Counters(
+            figures.cpu_seconds,
+            figures.rss_bytes,
+            cpu.children if cpu else None,
+            figures.cpu_by_process,
+        )
 
 
 def runc_like_the_daemon(config: DaemonConfig, root: Path, criu: str | None) -> Runc:
