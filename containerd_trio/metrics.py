@@ -139,6 +139,11 @@ class Metrics:
             ["command"],
             registry=r,
         )
+        self.fast_requests = Counter(
+            "containerd_trio_api_fast_requests",
+            "Requests answered by the API's fast path, without Quart (api/fast.py).",
+            registry=r,
+        )
         self.subscribers = Gauge(
             "containerd_trio_event_subscribers", "Clients streaming /events.", registry=r
         )

@@ -8,19 +8,17 @@ status, including the framework's own (404 for an unknown route, 405, 413).
 from __future__ import annotations
 
 import contextlib
-import logging
 
 from quart import Response, g, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from ..errors import DaemonError, InternalError
+from ..errors import DaemonError
 from ..supervisor import Supervisor
 from . import browsers, openapi, page, routes, wire
 from .access import PeerCheck, admission_for
+from .fast import FastRoutes
 from .upload import StreamedBody, StreamedRoutes, UploadConnection
-
-log = logging.getLogger(__name__)
 
 
 def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
@@ -30,10 +28,18 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
-    app.extensions["supervisor"] = supervisor
     app.extensions["openapi"] = openapi.document()
     app.register_blueprint(routes.api.blueprint)
     app.register_blueprint(page.blueprint)  # the status page at / for browsers
+    # The hot routes' plain requests are answered before Quart sees them (fast.py); every
+    # request, fast or not, finds the daemon's supervisor in routes.SUPERVISOR.
+    app.asgi_app = FastRoutes(  # type: ignore[method-assign]
+        app.asgi_app,
+        routes.api.fast,
+        max_body_bytes=max_body_bytes,
+        context=[(routes.SUPERVISOR, supervisor)],
+        answered=supervisor.metrics.fast_requests.inc,
+    )
     admission = admission_for(supervisor.config)
     if admission is not None:
         # Outermost, so that nothing of the app (streams and WebSockets included) runs first.
@@ -70,14 +76,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
 
     @app.errorhandler(DaemonError)
     async def daemon_error(exc: DaemonError) -> Response:
-        if exc.status >= 500 and exc.status != 503:
-            log.error("%s %s: %s", request.method, request.path, exc.message)
-        response = wire.error_response(exc.status, exc.message)
-        if exc.status == 503:
-            # Shutting down or handing over to a new server: the same request will succeed
-            # in a moment, on the new server (ctr-trio retries it).
-            response.headers["Retry-After"] = "1"
-        return response
+        return wire.to_response(wire.daemon_error_reply(exc, request.method, request.path))
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
@@ -94,8 +93,6 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:
-        log.exception("unexpected error in %s %s", request.method, request.path)
-        error = InternalError(f"internal error: {type(exc).__name__}: {exc}")
-        return wire.error_response(error.status, error.message)
+        return wire.to_response(wire.unexpected_error_reply(exc, request.method, request.path))
 
     return app

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
 from quart import Blueprint, Response, request, websocket
+from werkzeug.datastructures import MultiDict
 
 from ..errors import DaemonError, InvalidRequest
 from . import params, wire
 from .upload import StreamedBody, Upload
 
-Handler = Callable[..., Awaitable[Response]]
+Handler = Callable[..., Awaitable[Response | wire.Reply]]
 H = TypeVar("H", bound=Handler)
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
@@ -58,6 +59,9 @@ class Endpoint:
     body_required: bool
     handler: Handler
     websocket: bool = False
+    #: Plain requests are answered by the fast path (``fast.py``), the rest by the app; the
+    #: handler must then answer a :class:`~.wire.Reply` and use nothing of Quart's.
+    fast: bool = False
 
     @property
     def description(self) -> str | None:
@@ -67,20 +71,34 @@ class Endpoint:
     def path_names(self) -> list[str]:
         return _PLACEHOLDER.findall(self.path)
 
-    async def serve(self, **path: str) -> Response:
-        """Parse what the client sent as declared, then hand it to the handler."""
-        args: list[Any] = []
-        query = websocket.args if self.websocket else request.args
+    def _arguments(self, path: Mapping[str, str], query: MultiDict[str, str]) -> list[Any]:
         parsed = params.parse(self.params, path, query)
-        if parsed is not None:
-            args.append(parsed)
+        return [] if parsed is None else [parsed]
+
+    async def serve(self, **path: str) -> Response:
+        """Parse what the client sent as declared, then hand it to the handler (in Quart's
+        request or websocket context)."""
+        args = self._arguments(path, websocket.args if self.websocket else request.args)
         if self.body is Upload:
             body = request.body
             assert isinstance(body, StreamedBody), "the app gives streamed routes their body"
             args.append(body.chunks())
         elif self.body is not None:
             args.append(await wire.read_body(self.body, optional=not self.body_required))
-        return await self.handler(*args)
+        answer = await self.handler(*args)
+        return wire.to_response(answer) if isinstance(answer, wire.Reply) else answer
+
+    async def answer(
+        self, path: Mapping[str, str], query: MultiDict[str, str], body: bytes
+    ) -> wire.Reply:
+        """The same as :meth:`serve` for the fast path: what was sent, as bytes and strings."""
+        args = self._arguments(path, query)
+        if self.body is not None:
+            args.append(wire.decode_body(body, self.body, optional=not self.body_required))
+        answer = await self.handler(*args)
+        if not isinstance(answer, wire.Reply):
+            raise TypeError(f"{self.operation_id} is declared fast but answered {answer!r}")
+        return answer
 
 
 class Api:
@@ -89,6 +107,11 @@ class Api:
     def __init__(self, name: str) -> None:
         self.endpoints: list[Endpoint] = []
         self.blueprint = Blueprint(name, __name__)
+
+    @property
+    def fast(self) -> list[Endpoint]:
+        """The endpoints whose plain requests the fast path answers."""
+        return [e for e in self.endpoints if e.fast]
 
     @property
     def streamed(self) -> list[tuple[str, str]]:
@@ -109,11 +132,13 @@ class Api:
         body: type[Any] | None = None,
         body_required: bool = True,
         websocket: bool = False,
+        fast: bool = False,
     ) -> Callable[[H], H]:
         """Declare the decorated handler. It is called with an instance of ``params`` (if
         given), then the structured body (if ``body`` is given; for ``body=Upload``, an async
         iterator of the uploaded bytes). A ``websocket`` handler runs in Quart's websocket
-        context (``quart.websocket``)."""
+        context (``quart.websocket``). A ``fast`` handler answers a :class:`~.wire.Reply` and
+        uses nothing of Quart's: its plain requests are served without the app (``fast.py``)."""
 
         def register(handler: H) -> H:
             endpoint = Endpoint(
@@ -129,6 +154,7 @@ class Api:
                 body_required=body_required,
                 handler=handler,
                 websocket=websocket,
+                fast=fast,
             )
             _check(endpoint)
             self.endpoints.append(endpoint)
@@ -155,7 +181,10 @@ async def _not_upgraded(**path: str) -> Response:
 
 
 def _check(endpoint: Endpoint) -> None:
-    """Every placeholder of the path is a required field of the parameters class."""
+    """Every placeholder of the path is a required field of the parameters class; a fast
+    route is a plain one."""
+    if endpoint.fast and (endpoint.websocket or endpoint.body is Upload):
+        raise TypeError(f"{endpoint.operation_id}: a WebSocket or an upload cannot be fast")
     declared = params.parameters(endpoint.params) if endpoint.params is not None else {}
     for name in endpoint.path_names:
         if name not in declared or declared[name].field.default is not attrs.NOTHING:

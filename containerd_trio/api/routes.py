@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from pathlib import Path
 
 from quart import Response, current_app, websocket
@@ -57,6 +58,7 @@ from .schemas import (
     UpdateRequest,
 )
 from .upload import Upload
+from .wire import Reply
 
 api = Api("api")
 
@@ -75,9 +77,12 @@ OBSERVE = ("observe",)
 DAEMON = ("daemon",)
 
 
+#: The daemon's supervisor, set for each request by the app (``app.py``).
+SUPERVISOR: ContextVar[Supervisor] = ContextVar("SUPERVISOR")
+
+
 def supervisor() -> Supervisor:
-    value: Supervisor = current_app.extensions["supervisor"]
-    return value
+    return SUPERVISOR.get()
 
 
 # --- the seed's endpoints -------------------------------------------------------------------
@@ -93,8 +98,9 @@ def supervisor() -> Supervisor:
     body=StartRequest,
     answers=(Answer(201, "The container, once its init process runs.", ContainerInfo),),
     errors=(NotFound, Conflict, *RUNTIME),
+    fast=True,
 )
-async def start_container(path: ContainerPath, body: StartRequest) -> Response:
+async def start_container(path: ContainerPath, body: StartRequest) -> Reply:
     """A stopped container under the id is replaced (and its log with it); a running or paused
     one is a 409. A start that fails leaves nothing behind."""
     info = await supervisor().start(
@@ -122,6 +128,7 @@ _EXEC_ERRORS = (NotFound, Conflict, *RUNTIME)
     body=ExecRequest,
     answers=_EXEC_ANSWERS,
     errors=_EXEC_ERRORS,
+    fast=True,
 )
 @api.route(
     "PUT",
@@ -134,7 +141,7 @@ _EXEC_ERRORS = (NotFound, Conflict, *RUNTIME)
     answers=_EXEC_ANSWERS,
     errors=_EXEC_ERRORS,
 )
-async def add_process(path: ContainerPath, spec: ExecRequest) -> Response:
+async def add_process(path: ContainerPath, spec: ExecRequest) -> Reply:
     """What the process leaves out (env, cwd, user) comes from the bundle's config.json. Its
     output goes to the container's log, its exit to the event stream."""
     return wire.json_response(await supervisor().exec(path.id, spec), 201)
@@ -150,8 +157,9 @@ async def add_process(path: ContainerPath, spec: ExecRequest) -> Response:
     body=SignalRequest,
     answers=(Answer(200, "The signal was sent.", "Empty"),),
     errors=(NotFound,),
+    fast=True,
 )
-async def signal_process(path: ProcessPath, body: SignalRequest) -> Response:
+async def signal_process(path: ProcessPath, body: SignalRequest) -> Reply:
     """The pid must be a live process the daemon started in that container (the init or an
     added one)."""
     supervisor().signal_process(path.id, path.pid, body.signal)
@@ -165,8 +173,9 @@ async def signal_process(path: ProcessPath, body: SignalRequest) -> Response:
     summary="Every container, and the machine",
     tags=CONTAINERS,
     answers=(Answer(200, "The daemon's state.", DaemonState),),
+    fast=True,
 )
-async def state() -> Response:
+async def state() -> Reply:
     return wire.json_encoded(supervisor().state_json())
 
 
@@ -182,7 +191,7 @@ async def state() -> Response:
     answers=(Answer(201, "The checkpoint.", CheckpointInfo),),
     errors=(NotFound, Conflict, *RUNTIME),
 )
-async def create_checkpoint(path: CheckpointPath, body: CheckpointRequest) -> Response:
+async def create_checkpoint(path: CheckpointPath, body: CheckpointRequest) -> Reply:
     """It runs under its own deadline (timeout), not the runtime's; its course goes to the
     event stream: checkpoint-started, checkpoint-progress, checkpoint-done or -failed."""
     info = await supervisor().checkpoint(
@@ -201,7 +210,7 @@ async def create_checkpoint(path: CheckpointPath, body: CheckpointRequest) -> Re
     answers=(Answer(200, "The checkpoints, oldest first.", list[CheckpointInfo]),),
     errors=(NotFound,),
 )
-async def list_checkpoints(query: CheckpointsQuery) -> Response:
+async def list_checkpoints(query: CheckpointsQuery) -> Reply:
     return wire.json_response(supervisor().list_checkpoints(query.id, query.bundle_path))
 
 
@@ -215,7 +224,7 @@ async def list_checkpoints(query: CheckpointsQuery) -> Response:
     answers=(Answer(200, "It is gone.", "Empty"),),
     errors=(NotFound,),
 )
-async def delete_checkpoint(query: CheckpointQuery) -> Response:
+async def delete_checkpoint(query: CheckpointQuery) -> Reply:
     supervisor().delete_checkpoint(query.id, query.name, query.bundle_path)
     return wire.json_document({})
 
@@ -262,7 +271,7 @@ async def export_checkpoint(query: ArchiveQuery) -> Response:
     answers=(Answer(201, "What was imported.", ImportedArchive),),
     errors=(NotFound, Conflict),
 )
-async def import_checkpoint(query: CheckpointQuery, pieces: AsyncIterator[bytes]) -> Response:
+async def import_checkpoint(query: CheckpointQuery, pieces: AsyncIterator[bytes]) -> Reply:
     """The body is an archive as GET .../archive makes it, streamed; --max-body-bytes does not
     apply (the import's own limits do). It is unpacked beside its destination and moved into
     place only once all of it arrived and passed every check: a broken, truncated or hostile
@@ -321,7 +330,7 @@ async def _step_lines(steps: AsyncIterator[MigrationStep]) -> AsyncIterator[byte
     answers=(Answer(201, "The session.", MigrationSession),),
     errors=(NotFound, Conflict),
 )
-async def open_migration(body: MigrationOffer) -> Response:
+async def open_migration(body: MigrationOffer) -> Reply:
     """Sent by the source daemon. 409 if the container runs here, or the bundle exists when
     it is to come along; 404 if it is not to come and is not here. A session with no request
     for 60 seconds aborts itself."""
@@ -342,7 +351,7 @@ async def open_migration(body: MigrationOffer) -> Response:
     answers=(Answer(201, "What was imported.", ImportedArchive),),
     errors=(NotFound, Conflict),
 )
-async def migration_archive(path: MigrationPath, pieces: AsyncIterator[bytes]) -> Response:
+async def migration_archive(path: MigrationPath, pieces: AsyncIterator[bytes]) -> Reply:
     """As PUT /containers/{id}/checkpoint/{name}/archive, into the session's bundle, for the
     checkpoint the session waits for only."""
     answer = await supervisor().incoming.receive(path.migration, pieces)
@@ -359,7 +368,7 @@ async def migration_archive(path: MigrationPath, pieces: AsyncIterator[bytes]) -
     answers=(Answer(201, "The container, running here.", ContainerInfo),),
     errors=(NotFound, Conflict, *RUNTIME),
 )
-async def restore_migration(path: MigrationPath) -> Response:
+async def restore_migration(path: MigrationPath) -> Reply:
     """In a cgroup of its own ({id}-moved-{migration}): the source's copy still holds the one
     runc names after the id."""
     return wire.json_response(await supervisor().incoming.restore(path.migration), 201)
@@ -375,7 +384,7 @@ async def restore_migration(path: MigrationPath) -> Response:
     answers=(Answer(200, "The container is this daemon's.", "Empty"),),
     errors=(NotFound, Conflict),
 )
-async def finish_migration(path: MigrationPath) -> Response:
+async def finish_migration(path: MigrationPath) -> Reply:
     """The images it was restored from are removed."""
     await supervisor().incoming.finish(path.migration)
     return wire.json_document({})
@@ -391,7 +400,7 @@ async def finish_migration(path: MigrationPath) -> Response:
     answers=(Answer(200, "It is gone, and all it made.", "Empty"),),
     errors=(NotFound, *RUNTIME),
 )
-async def abort_migration(path: MigrationPath) -> Response:
+async def abort_migration(path: MigrationPath) -> Reply:
     """The restored container (deleted at once), the imported images, the bundle if it came
     as an archive."""
     await supervisor().incoming.abort(path.migration)
@@ -409,7 +418,7 @@ async def abort_migration(path: MigrationPath) -> Response:
     answers=(Answer(200, "The container.", ContainerInfo),),
     errors=(NotFound, Conflict, *RUNTIME),
 )
-async def update_container(path: ContainerPath, body: UpdateRequest) -> Response:
+async def update_container(path: ContainerPath, body: UpdateRequest) -> Reply:
     """A signal is sent, not waited for: the answer may still say running. New limits go to
     the container's cgroups through runc update; the answer's resources shows those in force."""
     status = body.status.status if body.status is not None else None
@@ -431,8 +440,9 @@ async def update_container(path: ContainerPath, body: UpdateRequest) -> Response
     params=ContainerPath,
     answers=(Answer(200, "The container.", ContainerInfo),),
     errors=(NotFound,),
+    fast=True,
 )
-async def get_container(path: ContainerPath) -> Response:
+async def get_container(path: ContainerPath) -> Reply:
     return wire.json_response(supervisor().get(path.id))
 
 
@@ -445,8 +455,9 @@ async def get_container(path: ContainerPath) -> Response:
     params=DeleteQuery,
     answers=(Answer(200, "The container as it was at the end.", ContainerInfo),),
     errors=(NotFound, *RUNTIME),
+    fast=True,
 )
-async def delete_container(query: DeleteQuery) -> Response:
+async def delete_container(query: DeleteQuery) -> Reply:
     """Its state and log are removed; its checkpoints stay in the bundle."""
     return wire.json_response(await supervisor().delete(query.id, query.timeout))
 
@@ -518,7 +529,7 @@ async def container_logs(query: LogsQuery) -> Response:
     answers=(Answer(200, "How the init ended.", ExitInfo),),
     errors=(NotFound,),
 )
-async def wait_container(path: ContainerPath) -> Response:
+async def wait_container(path: ContainerPath) -> Reply:
     """Answers once the init exited; at once for a stopped container. 404 if the container is
     deleted before it stops."""
     return wire.json_response(await supervisor().wait(path.id))
@@ -534,7 +545,7 @@ async def wait_container(path: ContainerPath) -> Response:
     answers=(Answer(200, "How the process ended.", ExitInfo),),
     errors=(NotFound,),
 )
-async def wait_process(path: AnyProcessPath) -> Response:
+async def wait_process(path: AnyProcessPath) -> Reply:
     """Answers once the process exited; at once if it already had (the container remembers its
     processes' last 256 exits, and the keeper those that came while no server ran)."""
     return wire.json_response(await supervisor().wait(path.id, path.pid))
@@ -600,7 +611,7 @@ class _Socket:
     answers=(Answer(200, "The figures.", "Stats"),),
     errors=(NotFound, Conflict, RuntimeTimeout),
 )
-async def container_stats(path: ContainerPath) -> Response:
+async def container_stats(path: ContainerPath) -> Reply:
     """409 for a stopped container: it has no live figures."""
     data = await supervisor().stats(path.id)
     figures = {key: data[key] for key in ("cpu", "memory", "pids", "blkio") if key in data}
@@ -617,7 +628,7 @@ async def container_stats(path: ContainerPath) -> Response:
     answers=(Answer(200, "The processes, oldest first.", ContainerTop),),
     errors=(NotFound, Conflict, *RUNTIME),
 )
-async def container_top(path: ContainerPath) -> Response:
+async def container_top(path: ContainerPath) -> Reply:
     """All the processes of the container's cgroup (runc ps), not only those the daemon
     started; the columns come from /proc on the host. 409 for a stopped container."""
     return wire.json_response(await supervisor().top(path.id))
@@ -661,7 +672,7 @@ async def metrics() -> Response:
     ),
     errors=(Conflict, ShuttingDown),
 )
-async def reload_daemon() -> Response:
+async def reload_daemon() -> Reply:
     """The keeper starts a new server, and this one hands over to it; meanwhile a request may
     get 503 with Retry-After. 409 when the server runs inside another program, with no keeper."""
     supervisor().reload()
@@ -676,6 +687,6 @@ async def reload_daemon() -> Response:
     tags=OBSERVE,
     answers=(Answer(200, "The OpenAPI 3.1 document.", {"type": "object"}),),
 )
-async def openapi_document() -> Response:
+async def openapi_document() -> Reply:
     """Derived from the daemon's own declarations of its routes and from its models."""
     return wire.json_document(current_app.extensions["openapi"])

@@ -9,6 +9,7 @@ app (``MAX_CONTENT_LENGTH``, a 413).
 from __future__ import annotations
 
 import json
+import logging
 import operator
 import re
 from collections.abc import AsyncIterator
@@ -16,13 +17,16 @@ from itertools import accumulate, count
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
+import attrs
 from quart import Response, g, request
 
 from ..convert import dump_json, structure, unstructure
-from ..errors import InvalidRequest, quoted
+from ..errors import DaemonError, InternalError, InvalidRequest, quoted
 from ..validation import ID_PATTERN
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -68,22 +72,67 @@ def _constant(name: str) -> float:
     raise InvalidRequest(f"the request body is not valid JSON: {name} is not a JSON value")
 
 
-def json_response(value: Any, status: int = 200) -> Response:
+@attrs.frozen
+class Reply:
+    """An answer as a handler makes it: its status, its encoded body and what type that is.
+
+    It belongs to no framework: the app turns it into Quart's response (:func:`to_response`),
+    the fast path (``fast.py``) sends it as it stands.
+    """
+
+    status: int
+    body: bytes
+    content_type: str = JSON
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def json_response(value: Any, status: int = 200) -> Reply:
     return json_document(unstructure(value), status)
 
 
-def json_document(document: Any, status: int = 200) -> Response:
+def json_document(document: Any, status: int = 200) -> Reply:
     """A JSON answer that is already plain data (no attrs classes to unstructure)."""
-    return json_encoded(dump_json(document), status)
+    return Reply(status, dump_json(document))
 
 
-def json_encoded(body: bytes, status: int = 200) -> Response:
+def json_encoded(body: bytes, status: int = 200) -> Reply:
     """A JSON answer encoded already."""
-    return Response(body, status=status, content_type=JSON)
+    return Reply(status, body)
+
+
+def error_reply(status: int, message: str) -> Reply:
+    return json_document({"error": message}, status)
+
+
+def daemon_error_reply(exc: DaemonError, method: str, path: str) -> Reply:
+    """What a :class:`DaemonError` raised while serving ``method path`` answers."""
+    if exc.status >= 500 and exc.status != 503:
+        log.error("%s %s: %s", method, path, exc.message)
+    reply = error_reply(exc.status, exc.message)
+    if exc.status == 503:
+        # Shutting down or handing over to a new server: the same request will succeed in a
+        # moment, on the new server (ctr-trio retries it).
+        return attrs.evolve(reply, headers=(("Retry-After", "1"),))
+    return reply
+
+
+def unexpected_error_reply(exc: Exception, method: str, path: str) -> Reply:
+    """A 500 for an exception no handler expected (logged with its traceback)."""
+    log.exception("unexpected error in %s %s", method, path)
+    error = InternalError(f"internal error: {type(exc).__name__}: {exc}")
+    return error_reply(error.status, error.message)
+
+
+def to_response(reply: Reply) -> Response:
+    """The Quart response that sends ``reply``."""
+    response = Response(reply.body, status=reply.status, content_type=reply.content_type)
+    for name, value in reply.headers:
+        response.headers[name] = value
+    return response
 
 
 def error_response(status: int, message: str) -> Response:
-    return json_document({"error": message}, status)
+    return to_response(error_reply(status, message))
 
 
 def stream_response(lines: AsyncIterator[bytes]) -> Response:
@@ -92,12 +141,8 @@ def stream_response(lines: AsyncIterator[bytes]) -> Response:
     return response
 
 
-async def read_json(*, optional: bool = False) -> Any:
-    """The request body as decoded JSON."""
-    g.body_read = True
-    data = await request.get_data(cache=False, as_text=False)
-    if isinstance(data, str):  # never with as_text=False; the types cannot say so
-        data = data.encode()
+def decode_json(data: bytes, *, optional: bool = False) -> Any:
+    """A request body as decoded JSON, within the limits above."""
     if not data.strip():
         if optional:
             return {}
@@ -115,6 +160,20 @@ async def read_json(*, optional: bool = False) -> Any:
             f"the request body is not valid JSON: {exc.msg} at line {exc.lineno},"
             f" column {exc.colno} (character {exc.pos})"
         ) from None
+
+
+def decode_body(data: bytes, cls: type[T], *, optional: bool = False) -> T:
+    """A request body structured as ``cls``."""
+    return structure(decode_json(data, optional=optional), cls)
+
+
+async def read_json(*, optional: bool = False) -> Any:
+    """The body of Quart's current request as decoded JSON."""
+    g.body_read = True
+    data = await request.get_data(cache=False, as_text=False)
+    if isinstance(data, str):  # never with as_text=False; the types cannot say so
+        data = data.encode()
+    return decode_json(data, optional=optional)
 
 
 async def read_body(cls: type[T], *, optional: bool = False) -> T:

@@ -1,0 +1,147 @@
+"""The hottest routes served as plain ASGI, inside the same Hypercorn, beside Quart.
+
+A start through the daemon is one small JSON request, and Quart's machinery for a request (its
+request and response objects, the contexts it pushes, the task that reads the body, the URL map,
+the before- and after-request hooks) cost more of the server's CPU than the start's own work:
+about 40% of it, measured with the stand-in runtime (docs/performance.md, "Where the time
+goes"). So the routes declared ``fast=True`` (:meth:`~.endpoints.Api.route`) are answered here
+when the request is in its plain form, and by the app otherwise.
+
+Plain means: no percent-escape in the path, no header a browser adds (``Origin``,
+``Sec-Fetch-Site``), a body of a declared length within the limit, and no ``Expect`` or
+``Transfer-Encoding``. Everything else (escaped paths, browsers, chunked or oversized bodies,
+``HEAD``, unknown routes) goes to the app, whose checks answer it as before: so the fast path
+never needs a check of its own, and cannot answer differently from the app. The route's
+parameters, body and handler are the same :class:`~.endpoints.Endpoint` the app serves; the
+handler's :class:`~.wire.Reply` is sent as it stands, and its errors become the same answers
+(``wire.daemon_error_reply``, ``wire.unexpected_error_reply``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from typing import Any
+from urllib.parse import parse_qsl
+
+from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+
+from ..errors import DaemonError
+from . import wire
+from .endpoints import Endpoint
+
+_PLACEHOLDER = re.compile(r"\\\{([A-Za-z_]+)\\\}")
+#: Headers whose presence sends a request to the app (browsers, bodies of unknown length).
+_TO_THE_APP = frozenset((b"origin", b"sec-fetch-site", b"expect", b"transfer-encoding"))
+_NO_QUERY: MultiDict[str, str] = ImmutableMultiDict()
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    """``/containers/{id}`` as ``^/containers/(?P<id>[^/]+)$``: werkzeug's default converter."""
+    return re.compile("^" + _PLACEHOLDER.sub(r"(?P<\1>[^/]+)", re.escape(path)) + "$")
+
+
+def query_args(query_string: bytes) -> MultiDict[str, str]:
+    """The query string's parameters, decoded as Quart's ``request.args`` decodes them."""
+    if not query_string:
+        return _NO_QUERY
+    return ImmutableMultiDict(
+        parse_qsl(query_string.decode(), keep_blank_values=True, errors="werkzeug.url_quote")
+    )
+
+
+class FastRoutes:
+    """ASGI middleware: the plain requests of the fast endpoints, answered without the app.
+
+    ``context``: context variables set for every request, fast or not (the handlers find the
+    daemon's supervisor in one; each request runs in a task of its own, so the value is that
+    task's). ``answered``: called for each request the fast path answers (a metric).
+    """
+
+    def __init__(
+        self,
+        app: ASGIFramework,
+        endpoints: Iterable[Endpoint],
+        *,
+        max_body_bytes: int,
+        context: Iterable[tuple[ContextVar[Any], Any]] = (),
+        answered: Callable[[], object] = lambda: None,
+    ) -> None:
+        self.app = app
+        self._answered = answered
+        self.max_body_bytes = max_body_bytes
+        self._context = tuple(context)
+        self._routes: dict[str, list[tuple[re.Pattern[str], Endpoint]]] = {}
+        for endpoint in endpoints:
+            if endpoint.websocket or not endpoint.fast:
+                raise ValueError(f"{endpoint.operation_id} is not declared fast")
+            self._routes.setdefault(endpoint.method, []).append((_pattern(endpoint.path), endpoint))
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        for variable, value in self._context:
+            variable.set(value)
+        if scope["type"] == "http":
+            found = self.route(scope)
+            if found is not None:
+                await self._serve(scope, receive, send, *found)
+                return
+        await self.app(scope, receive, send)
+
+    def route(self, scope: Any) -> tuple[Endpoint, dict[str, str]] | None:
+        """The fast endpoint for the request and its path values; None if the app answers."""
+        routes = self._routes.get(scope["method"])
+        if routes is None or b"%" in scope.get("raw_path", b"%"):
+            return None
+        path: str = scope["path"]
+        found = next(
+            ((endpoint, match) for pattern, endpoint in routes if (match := pattern.match(path))),
+            None,
+        )
+        if found is None:
+            return None
+        for name, value in scope["headers"]:
+            if name in _TO_THE_APP:
+                return None
+            if name == b"content-length" and not (
+                value.isdigit() and int(value) <= self.max_body_bytes
+            ):
+                return None
+        endpoint, match = found
+        return endpoint, match.groupdict()
+
+    async def _serve(
+        self,
+        scope: Any,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        endpoint: Endpoint,
+        path: dict[str, str],
+    ) -> None:
+        # The whole body first, whether the route takes one or not: an answer sent before it
+        # was read would leave the keep-alive connection stuck (see drain_unread_body in app.py).
+        chunks: list[bytes] = []
+        while True:
+            event = await receive()
+            if event["type"] == "http.disconnect":
+                return  # the client went away before its request was whole
+            chunks.append(event.get("body", b""))  # type: ignore[arg-type]
+            if not event.get("more_body", False):
+                break
+        try:
+            reply = await endpoint.answer(path, query_args(scope["query_string"]), b"".join(chunks))
+        except DaemonError as exc:
+            reply = wire.daemon_error_reply(exc, scope["method"], scope["path"])
+        except Exception as exc:
+            reply = wire.unexpected_error_reply(exc, scope["method"], scope["path"])
+        headers = [
+            (b"content-type", reply.content_type.encode()),
+            (b"content-length", b"%d" % len(reply.body)),
+        ]
+        headers += [(name.lower().encode(), value.encode()) for name, value in reply.headers]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+        self._answered()

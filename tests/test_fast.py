@@ -1,0 +1,146 @@
+"""The API's fast path (api/fast.py): which requests it takes, and that it answers them exactly
+as the app would."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from containerd_trio.api import routes
+from containerd_trio.api.fast import FastRoutes, query_args
+
+from .helpers import pid_alive, start_container
+
+MAX_BODY = 1024
+#: A header that sends a request to the app (what a browser adds, for its own origin: allowed).
+TO_THE_APP = {"Sec-Fetch-Site": "same-origin"}
+
+
+async def _never(scope: Any, receive: Any, send: Any) -> None:
+    raise AssertionError("route() does not call the app")
+
+
+def _scope(method: str, target: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    path, _, query = target.partition("?")
+    return {
+        "type": "http",
+        "method": method,
+        "path": re.sub(r"%2F", "/", path),  # what the server decodes
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "headers", "operation"),
+    [
+        ("POST", "/containers/web", {"content-length": "40"}, "startContainer"),
+        ("GET", "/containers/web", {}, "getContainer"),
+        ("DELETE", "/containers/web?timeout=0", {}, "deleteContainer"),
+        ("GET", "/state", {}, "getState"),
+        ("PUT", "/containers/web/processes", {"content-length": "9"}, "execProcess"),
+        ("POST", "/containers/web/process/42", {"content-length": "9"}, "signalProcess"),
+        # To the app: what a browser adds, bodies of unknown or excessive length, escapes.
+        ("POST", "/containers/web", {"origin": "http://127.0.0.1:8888"}, None),
+        ("GET", "/state", {"sec-fetch-site": "cross-site"}, None),
+        ("POST", "/containers/web", {"transfer-encoding": "chunked"}, None),
+        ("POST", "/containers/web", {"expect": "100-continue"}, None),
+        ("POST", "/containers/web", {"content-length": str(MAX_BODY + 1)}, None),
+        ("POST", "/containers/web", {"content-length": "-1"}, None),
+        ("GET", "/containers/a%2Fb", {}, None),
+        # Not fast, or not these routes.
+        ("HEAD", "/state", {}, None),
+        ("GET", "/containers/web/", {}, None),
+        ("GET", "/events", {}, None),
+        ("GET", "/containers/web/logs", {}, None),
+        ("PATCH", "/containers/web", {"content-length": "2"}, None),
+    ],
+)
+def test_which_requests_take_the_fast_path(
+    method: str, target: str, headers: dict[str, str], operation: str | None
+) -> None:
+    fast = FastRoutes(_never, routes.api.fast, max_body_bytes=MAX_BODY)
+    found = fast.route(_scope(method, target, headers))
+    assert (found[0].operation_id if found else None) == operation
+    if found is not None and "{id}" in found[0].path:
+        assert found[1]["id"] == "web"
+
+
+def test_query_decoded_as_quart_decodes_it() -> None:
+    args = query_args(b"timeout=0&id=a&id=b&empty=&bad=%ff")
+    assert args.getlist("id") == ["a", "b"]
+    assert args["timeout"] == "0"
+    assert args["empty"] == ""
+    assert args["bad"] == "%FF"  # invalid UTF-8 stays percent-encoded, as in werkzeug 3
+    assert not query_args(b"")
+
+
+async def _fast_count(client: httpx.AsyncClient) -> float:
+    text = (await client.get("/metrics")).text
+    [value] = re.findall(r"^containerd_trio_api_fast_requests_total (\S+)$", text, re.M)
+    return float(value)
+
+
+async def _both(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> httpx.Response:
+    """The request through the fast path, then through the app: the same answer."""
+    before = await _fast_count(client)
+    fast = await client.request(method, url, **kw)
+    assert await _fast_count(client) == before + 1, f"{method} {url} did not take the fast path"
+    headers = {**kw.pop("headers", {}), **TO_THE_APP}
+    app = await client.request(method, url, headers=headers, **kw)
+    assert await _fast_count(client) == before + 1, f"{method} {url} took the fast path"
+    assert (fast.status_code, fast.content) == (app.status_code, app.content)
+    assert fast.headers["content-type"] == app.headers["content-type"] == "application/json"
+    assert fast.headers.get("retry-after") == app.headers.get("retry-after")
+    return fast
+
+
+async def test_fast_and_app_answer_alike(client: httpx.AsyncClient, bundle: Path) -> None:
+    body = {"bundlePath": str(bundle)}
+    # Errors of every kind the fast routes raise: the body, the path, the query, the state.
+    assert (await _both(client, "POST", "/containers/web", content=b"{")).status_code == 400
+    answer = await _both(client, "POST", "/containers/web", json={**body, "bogus": 1})
+    assert "bogus" in answer.json()["error"]
+    assert (await _both(client, "POST", "/containers/-web", json=body)).status_code == 400
+    answer = await _both(client, "POST", "/containers/web", json={"bundlePath": "/nonexistent"})
+    assert answer.status_code in (400, 404)
+    assert (await _both(client, "GET", "/containers/web")).status_code == 404
+    assert (await _both(client, "DELETE", "/containers/web?timeout=0")).status_code == 404
+    answer = await _both(client, "DELETE", "/containers/web?nonsense=1")
+    assert answer.status_code == 400 and "nonsense" in answer.json()["error"]
+    assert (await _both(client, "DELETE", "/containers/web?timeout=x")).status_code == 400
+
+    # A running container: the same views of it both ways.
+    await start_container(client, "web", bundle)
+    answer = await _both(client, "GET", "/containers/web")
+    assert answer.json()["state"] == {"status": "running"}
+    assert (await _both(client, "GET", "/state")).json()["containers"][0]["id"] == "web"
+    assert (await _both(client, "POST", "/containers/web", json=body)).status_code == 409
+    answer = await _both(client, "POST", "/containers/web/process/1", json={"signal": 999})
+    assert answer.status_code == 400
+
+
+async def test_fast_start_exec_signal_delete(client: httpx.AsyncClient, bundle: Path) -> None:
+    """A container's life through the fast path alone, each step counted by the metric."""
+    before = await _fast_count(client)
+    started = await client.post("/containers/fast", json={"bundlePath": str(bundle)})
+    assert started.status_code == 201, started.text
+    assert started.headers["content-type"] == "application/json"
+    assert int(started.headers["content-length"]) == len(started.content)
+    init = started.json()["processes"][0]["pid"]
+    assert pid_alive(init)
+    added = await client.put("/containers/fast/processes", json={"args": ["sleep", "100000"]})
+    assert added.status_code == 201, added.text
+    pid = added.json()["pid"]
+    signalled = await client.post(f"/containers/fast/process/{pid}", json={"signal": 9})
+    assert signalled.status_code == 200, signalled.text
+    deleted = await client.delete("/containers/fast", params={"timeout": 0})
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["id"] == "fast"
+    assert await _fast_count(client) == before + 4
+    assert (await client.get("/state")).json()["containers"] == []
