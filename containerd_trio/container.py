@@ -44,7 +44,7 @@ import attrs
 import trio
 
 from . import checkpoints, criu, procfs, timestamps
-from .bundle import read_bundle
+from .bundle import BundleConfig, read_bundle
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
 from .convert import dump_json, unstructure
@@ -65,7 +65,7 @@ from .model import (
 )
 from .oom import OomCounter, find_memory_cgroup
 from .process import Process, ProcessTable
-from .records import ContainerRecord, ProcessStart, RecordJournal
+from .records import ProcessStart, RecordJournal
 from .resources import memory_limited, overlay, to_oci
 from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
 
@@ -118,6 +118,8 @@ class Fresh:
     """Start the bundle's process with ``runc run``; ``stdin``: keep its stdin open."""
 
     stdin: bool = False
+    #: The bundle's config.json as the request checked it (read again if None).
+    config: BundleConfig | None = None
 
 
 @attrs.frozen
@@ -131,6 +133,8 @@ class Restore:
     #: :mod:`containerd_trio.restore_net`).
     cgroups_path: str | None = None
     stdin: bool = False
+    #: The bundle's config.json as the request checked it (read again if None).
+    config: BundleConfig | None = None
 
 
 @attrs.frozen
@@ -250,9 +254,7 @@ class Container:
             for p in self.processes.values()
             if p.start_time is not None
         ]
-        self._ctx.journal.put(
-            ContainerRecord(container=self.info(), start_times=starts, deleting=self.deleting)
-        )
+        self._ctx.journal.put_encoded(self.id, self.info_json(), starts, deleting=self.deleting)
 
     # --- the task tree --------------------------------------------------------------------------
 
@@ -280,7 +282,7 @@ class Container:
         if isinstance(launch, Adopt):
             self._adopt(launch)
             return
-        bundle_config = read_bundle(self.bundle)
+        bundle_config = launch.config or read_bundle(self.bundle)
         self.resources = bundle_config.resources
         key = self._ctx.new_key(self.id, "init")
         pid_file = self._ctx.pid_dir / f"{self.id}.init.pid"

@@ -108,7 +108,6 @@ class KeeperEvents(Protocol):
 class _Pending:
     def __init__(self) -> None:
         self.done = trio.Event()
-        self.runc_pid: int | None = None
         self.result: SpawnResult | None = None
 
 
@@ -339,11 +338,7 @@ class KeeperLink:
     def _dispatch(self, message: Message, fds: list[int]) -> None:
         op = message["op"]
         events = self._events
-        if op == "spawned":
-            pending = self._pending.get(int(message["id"]))
-            if pending is not None:
-                pending.runc_pid = int(message["pid"])
-        elif op == "done":
+        if op == "done":
             result = SpawnResult(
                 status=int(message["status"]),
                 error=message.get("error"),

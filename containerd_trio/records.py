@@ -25,7 +25,7 @@ from pathlib import Path
 import attrs
 
 from .appendfile import AppendFile
-from .convert import converter
+from .convert import converter, dump_json, unstructure
 from .model import ContainerInfo
 
 log = logging.getLogger(__name__)
@@ -101,9 +101,32 @@ class RecordJournal:
             pass
 
     def put(self, record: ContainerRecord) -> None:
-        body = {"put": converter.unstructure(record)}
-        line = json.dumps(body, separators=(",", ":")).encode()
-        self._live[record.container.id] = line
+        self.put_encoded(
+            record.container.id,
+            dump_json(unstructure(record.container)),
+            record.start_times,
+            deleting=record.deleting,
+        )
+
+    def put_encoded(
+        self,
+        container_id: str,
+        container: bytes,
+        start_times: list[ProcessStart],
+        *,
+        deleting: bool,
+    ) -> None:
+        """:meth:`put` of a record whose container view is encoded already (the API's JSON of
+        it, which the container keeps: see ``Container.info_json``). The line is the one
+        :meth:`put` would write (tests/test_units.py checks it against ContainerRecord's own
+        encoding)."""
+        starts = dump_json(unstructure(start_times))
+        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b}}' % (
+            container,
+            starts,
+            b"true" if deleting else b"false",
+        )
+        self._live[container_id] = line
         self._append(line)
 
     def remove(self, container_id: str) -> None:

@@ -27,7 +27,7 @@ import trio
 
 from . import checkpoints, console, logs, precopy
 from .adoption import Adoption
-from .bundle import check_config
+from .bundle import BundleConfig, check_config
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
 from .container import Container, ContainerContext, Fresh, Launch, Restore
@@ -307,13 +307,17 @@ class Supervisor:
                 "timeout is the deadline of a restore: give checkpoint too (a fresh start runs"
                 " under the daemon's runtime deadline)"
             )
-        bundle = _check_bundle(bundle_path)
-        launch: Launch = Fresh(stdin=stdin)
+        bundle, bundle_config = _check_bundle(bundle_path)
+        launch: Launch = Fresh(stdin=stdin, config=bundle_config)
         if checkpoint is not None:
             check_id(checkpoint, "checkpoint name")
             checkpoints.load(bundle, checkpoint)  # 404 now rather than after reserving the id
             launch = Restore(
-                checkpoint, timeout or self.config.checkpoint_timeout, cgroups_path, stdin=stdin
+                checkpoint,
+                timeout or self.config.checkpoint_timeout,
+                cgroups_path,
+                stdin=stdin,
+                config=bundle_config,
             )
         existing = self._containers.get(container_id)
         if existing is not None:
@@ -471,7 +475,10 @@ class Supervisor:
         """The bundle whose checkpoints to list: the container's, or one the client names."""
         check_id(container_id)
         if bundle_path is not None:
-            return _check_bundle(bundle_path, need_config=False)
+            bundle = _check_path(bundle_path)
+            if not bundle.is_dir():
+                raise InvalidRequest(f"bundlePath {bundle_path!r} is not a directory")
+            return bundle
         return self.container(container_id).bundle
 
     def list_checkpoints(
@@ -565,7 +572,8 @@ async def _steps(
             yield step
 
 
-def _check_bundle(bundle_path: str, *, need_config: bool = True) -> Path:
+def _check_path(bundle_path: str) -> Path:
+    """The bundle's path, if it may be one; 400 otherwise."""
     if not bundle_path:
         raise InvalidRequest("bundlePath must not be empty")
     if "\0" in bundle_path:
@@ -573,11 +581,14 @@ def _check_bundle(bundle_path: str, *, need_config: bool = True) -> Path:
     bundle = Path(bundle_path)
     if not bundle.is_absolute():
         raise InvalidRequest(f"bundlePath must be an absolute path, not {bundle_path!r}")
-    if not bundle.is_dir():
-        raise InvalidRequest(f"bundlePath {bundle_path!r} is not a directory")
-    if need_config:
-        check_config(bundle)  # 400 for a config.json runc must not be given
     return bundle
+
+
+def _check_bundle(bundle_path: str) -> tuple[Path, BundleConfig]:
+    """The bundle and the facts of its config.json; 400 for a config runc must not be given
+    (or no bundle there: opening its config says so)."""
+    bundle = _check_path(bundle_path)
+    return bundle, check_config(bundle)
 
 
 def raise_no_criu() -> None:

@@ -89,7 +89,7 @@ async def profile(count: int, concurrency: int, with_profiler: bool) -> None:
                 seconds = after[name] - before[name]
                 print(f"{name} cpu: {seconds / count * 1000:.2f}ms per start")
             if profiler is not None:
-                print(profiler.output_text(unicode=True, color=False, show_all=False))
+                print(profiler.output_text(unicode=True, color=False, show_all=bool(os.environ.get("PROFILE_ALL"))))
             daemon.request_stop()
 
 

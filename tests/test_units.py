@@ -9,12 +9,13 @@ import os
 import socket
 from pathlib import Path
 
+import attrs
 import pytest
 
 from containerd_trio import timestamps
 from containerd_trio.api import schemas  # registers the request hooks on the shared converter
 from containerd_trio.config import Listen, parse_args
-from containerd_trio.convert import structure
+from containerd_trio.convert import dump_json, structure, unstructure
 from containerd_trio.errors import InvalidRequest
 from containerd_trio.keeper._wire import MAX_FDS, MAX_MESSAGE, pair, receive_fds
 from containerd_trio.logfmt import LogfmtFormatter
@@ -47,6 +48,21 @@ def _record(container_id: str, status: Status = Status.RUNNING) -> ContainerReco
         labels={"k": "v"},
     )
     return ContainerRecord(info, [ProcessStart(7, 99)])
+
+
+def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
+    """put_encoded writes a record from the container's encoded view: the same line as the
+    record's own encoding, for a record with and without a delete under way."""
+    for deleting in (False, True):
+        record = attrs.evolve(_record("c"), deleting=deleting)
+        path = tmp_path / f"journal-{deleting}"
+        journal = RecordJournal(path)
+        journal.put_encoded(
+            "c", dump_json(unstructure(record.container)), record.start_times, deleting=deleting
+        )
+        journal.close()
+        assert path.read_bytes() == dump_json({"put": unstructure(record)}) + b"\n"
+        assert RecordJournal(path).load() == [record]
 
 
 @pytest.mark.parametrize("status", list(Status))

@@ -567,7 +567,6 @@ class Keeper:
         if console is not None:
             self._consoles[console.sock.fileno()] = record
             self._watch(console.sock.fileno(), record)
-        self._tell_server({"op": "spawned", "id": spawn_id, "pid": pid})
 
     def _console_ready(self, record: Spawn) -> None:
         assert record.console is not None
