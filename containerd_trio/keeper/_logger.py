@@ -82,6 +82,9 @@ class Logger:
         self._epoll.register(channel.fileno(), select.EPOLLIN)
         self._streams: dict[int, Stream] = {}
         self._logs: dict[str, ContainerLog] = {}
+        #: key -> its capture, for every capture that is in its container's ``captures``: an
+        #: exit or a drop finds its process at once, whatever the number of containers.
+        self._captures: dict[str, Capture] = {}
         self._paused: set[str] = set()
         #: Ready pipes in the order they get their next read (round robin across turns).
         self._turn: dict[int, None] = {}
@@ -156,6 +159,7 @@ class Logger:
         key = str(message["key"])
         capture = Capture(key, container_id)
         container.captures[key] = capture
+        self._captures[key] = capture
         pid = int(message["pid"])
         names = ["terminal"] if message.get("terminal") else ["stdout", "stderr"]
         for name, fd in zip(names, fds, strict=True):
@@ -230,6 +234,8 @@ class Logger:
             return
         capture.ended = True
         container.captures.pop(capture.key, None)
+        if self._captures.get(capture.key) is capture:
+            del self._captures[capture.key]
         self._channel.send({"op": "eof", "key": capture.key})
         if not container.captures and not container.unreported_ends:
             container.writer.close()  # nothing writes here until a new process comes
@@ -273,19 +279,15 @@ class Logger:
     # --- letting go -----------------------------------------------------------------------------
 
     def _capture(self, key: str) -> Capture | None:
-        for container in self._logs.values():
-            capture = container.captures.get(key)
-            if capture is not None:
-                return capture
-        return None
+        return self._captures.get(key)
 
     def _drop(self, key: str) -> None:
-        for container in self._logs.values():
-            capture = container.captures.pop(key, None)
-            if capture is not None:
-                for stream in list(capture.streams):
-                    self._close_stream(stream)
-                return
+        capture = self._captures.pop(key, None)
+        if capture is None:
+            return
+        self._logs[capture.container_id].captures.pop(key, None)
+        for stream in list(capture.streams):
+            self._close_stream(stream)
 
     def _forget(self, container_id: str) -> None:
         """The container is deleted: take what its pipes still hold, then close everything."""
@@ -294,6 +296,8 @@ class Logger:
             return
         paused = container_id in self._paused
         for capture in container.captures.values():
+            if self._captures.get(capture.key) is capture:
+                del self._captures[capture.key]
             for stream in list(capture.streams):
                 if not paused:
                     self._drain(stream, container)
