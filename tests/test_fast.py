@@ -9,11 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
+import trio.testing
 
 from containerd_trio.api import routes
 from containerd_trio.api.fast import FastRoutes, query_args
 
-from .helpers import pid_alive, start_container
+from .helpers import FOREVER, BundleFactory, RunningDaemon, pid_alive, start_container
 
 MAX_BODY = 1024
 #: A header that sends a request to the app (what a browser adds, for its own origin: allowed).
@@ -144,3 +146,55 @@ async def test_fast_start_exec_signal_delete(client: httpx.AsyncClient, bundle: 
     assert deleted.json()["id"] == "fast"
     assert await _fast_count(client) == before + 4
     assert (await client.get("/state")).json()["containers"] == []
+
+
+def _fast_watchers() -> int:
+    """Tasks of the fast path watching for a waiting client's disconnect (see _unless_gone)."""
+    found = 0
+    stack = [trio.lowlevel.current_root_task()]
+    while stack:
+        task = stack.pop()
+        found += task.name.endswith("_unless_gone.<locals>.watch")
+        stack += [child for nursery in task.child_nurseries for child in nursery.child_tasks]
+    return found
+
+
+async def test_fast_wait_answers_the_exit_or_gives_up_with_its_client(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    client = daemon.client
+    started = await start_container(client, "waited", make_bundle(FOREVER))
+    pid = started["processes"][0]["pid"]
+    assert (await _both(client, "POST", "/containers/nothing/wait")).status_code == 404
+
+    # A client that goes away while it waits: its wait ends with it, on the daemon too.
+    url = httpx.URL(daemon.url)
+    stream = await trio.open_tcp_stream(url.host, url.port or 80)
+    await stream.send_all(
+        b"POST /containers/waited/wait HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    )
+    with trio.fail_after(10):
+        while _fast_watchers() != 1:
+            await trio.testing.wait_all_tasks_blocked(0.01)
+        await stream.aclose()
+        while _fast_watchers() != 0:
+            await trio.testing.wait_all_tasks_blocked(0.01)
+
+    # One that stays gets the exit, through the fast path.
+    before = await _fast_count(client)
+    async with trio.open_nursery() as nursery:
+        answers: list[httpx.Response] = []
+
+        async def wait() -> None:
+            answers.append(await client.post(f"/containers/waited/process/{pid}/wait"))
+
+        nursery.start_soon(wait)
+        with trio.fail_after(10):
+            while _fast_watchers() != 1:
+                await trio.testing.wait_all_tasks_blocked(0.01)
+        signalled = await client.post(f"/containers/waited/process/{pid}", json={"signal": 9})
+        assert signalled.status_code == 200
+    [answer] = answers
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["exitStatus"] == 137
+    assert await _fast_count(client) == before + 2  # the wait and the signal

@@ -20,11 +20,14 @@ handler's :class:`~.wire.Reply` is sent as it stands, and its errors become the 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
+import outcome
+import trio
 from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
@@ -131,8 +134,17 @@ class FastRoutes:
             chunks.append(event.get("body", b""))  # type: ignore[arg-type]
             if not event.get("more_body", False):
                 break
+        answer = partial(endpoint.answer, path, query_args(scope["query_string"]), b"".join(chunks))
         try:
-            reply = await endpoint.answer(path, query_args(scope["query_string"]), b"".join(chunks))
+            if endpoint.waits:
+                found = await _unless_gone(answer, receive)
+                if found is None:
+                    return  # the client went away: nobody to answer
+                reply = found
+            else:
+                # A bounded answer: it completes even if the client goes away meanwhile (as a
+                # start must anyway), and costs no watcher task.
+                reply = await answer()
         except DaemonError as exc:
             reply = wire.daemon_error_reply(exc, scope["method"], scope["path"])
         except Exception as exc:
@@ -145,3 +157,25 @@ class FastRoutes:
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body, "more_body": False})
         self._answered()
+
+
+async def _unless_gone(
+    answer: Callable[[], Awaitable[wire.Reply]], receive: ASGIReceiveCallable
+) -> wire.Reply | None:
+    """``answer()``, cancelled if the client disconnects first (then None): a wait for an exit
+    may last forever, and must not outlive the client that asked."""
+    result: outcome.Outcome[wire.Reply] | None = None
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        nursery.cancel_scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch)
+        try:
+            result = outcome.Value(await answer())
+        except Exception as exc:  # raised as it is, not in the nursery's exception group
+            result = outcome.Error(exc)
+        nursery.cancel_scope.cancel()
+    return None if result is None else result.unwrap()

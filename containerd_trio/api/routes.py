@@ -528,6 +528,8 @@ async def container_logs(query: LogsQuery) -> Response:
     params=ContainerPath,
     answers=(Answer(200, "How the init ended.", ExitInfo),),
     errors=(NotFound,),
+    fast=True,
+    waits=True,
 )
 async def wait_container(path: ContainerPath) -> Reply:
     """Answers once the init exited; at once for a stopped container. 404 if the container is
@@ -544,6 +546,8 @@ async def wait_container(path: ContainerPath) -> Reply:
     params=AnyProcessPath,
     answers=(Answer(200, "How the process ended.", ExitInfo),),
     errors=(NotFound,),
+    fast=True,
+    waits=True,
 )
 async def wait_process(path: AnyProcessPath) -> Reply:
     """Answers once the process exited; at once if it already had (the container remembers its

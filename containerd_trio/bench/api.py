@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import trio
 
@@ -77,19 +76,12 @@ class DaemonApi:
         request = routes.delete_checkpoint(container_id, name, bundle_path=str(bundle))
         await self._call(request, (200, 404))
 
-    async def wait_exit(self, container_id: str, pid: int, since: str) -> int:
-        """The exit status of ``pid``, from GET /events?id=...&since=... (replayed or live)."""
-        request = routes.events(since=since, container_id=container_id)
-        try:
-            async with self.transport.lines(request) as lines:
-                async for line in lines:
-                    event: dict[str, Any] = json.loads(line)
-                    if event.get("type") == "exit" and event.get("pid") == pid:
-                        status: int = event.get("status", -1)
-                        return status
-        except ClientError as exc:
-            raise BenchError(f"GET {request.target}: {exc}") from None
-        raise BenchError(f"the event stream ended before container {container_id} exited")
+    async def wait_exit(self, container_id: str, pid: int) -> int:
+        """The exit status of ``pid``: POST /containers/{id}/process/{pid}/wait (docker wait's
+        route), answered once it exited, or at once if it had."""
+        answer = await self._call(routes.wait(container_id, pid), (200,))
+        status: int = json.loads(answer.body)["exitStatus"]
+        return status
 
     async def figures(self) -> DaemonFigures:
         """The daemon's CPU seconds and RSS, from GET /metrics (None where it does not say)."""

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import time
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 import trio
 
-from .. import timestamps
 from ..children import Child
 from ..config import DaemonConfig
 from ..errors import RuntimeFailure
@@ -98,9 +96,8 @@ class DaemonTarget(Target):
         await self.api.start(container_id, bundle)
 
     async def cycle(self, container_id: str, bundle: Path) -> None:
-        since = timestamps.format_ns(time.time_ns())
         pid = await self.api.start(container_id, bundle)
-        await self.api.wait_exit(container_id, pid, since)
+        await self.api.wait_exit(container_id, pid)
         await self.api.delete(container_id)
 
     async def remove(self, container_id: str) -> None:

@@ -146,15 +146,19 @@ def checkpoints(container_id: str, *, bundle_path: str | None = None) -> Request
     return make_request("GET", container_path(container_id, "checkpoint"), params=params)
 
 
-def create_checkpoint(
-    container_id: str, name: str, **options: Unpack[CheckpointOptions]
-) -> Request:
-    body: dict[str, Any] = {
-        "exit": options.get("exit", False),
+def _criu_options(options: CheckpointOptions | MigrateOptions) -> dict[str, bool]:
+    """What CRIU may take along (a checkpoint's and a migration's body share these)."""
+    return {
         "tcp": options.get("tcp", False),
         "unixSockets": options.get("unix_sockets", False),
         "shell": options.get("shell", False),
     }
+
+
+def create_checkpoint(
+    container_id: str, name: str, **options: Unpack[CheckpointOptions]
+) -> Request:
+    body: dict[str, Any] = {"exit": options.get("exit", False), **_criu_options(options)}
     timeout = options.get("timeout")
     if timeout is not None:
         body["timeout"] = timeout
@@ -222,9 +226,7 @@ def migrate(container_id: str, to: str, **options: Unpack[MigrateOptions]) -> Re
         "to": to,
         "preCopy": options.get("pre_copy", 0),
         "withBundle": options.get("with_bundle", False),
-        "tcp": options.get("tcp", False),
-        "unixSockets": options.get("unix_sockets", False),
-        "shell": options.get("shell", False),
+        **_criu_options(options),
     }
     target_bundle = options.get("target_bundle_path")
     if target_bundle is not None:
