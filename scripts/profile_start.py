@@ -61,7 +61,9 @@ async def profile(count: int, concurrency: int, with_profiler: bool, runc: bool)
         async with trio.open_nursery() as nursery:
             daemon: Daemon = await nursery.start(Daemon(config).run)
             assert daemon.welcome is not None
-            helpers = {"keeper": daemon.welcome.keeper_pid, "logger": daemon.welcome.logger_pid}
+            helpers = {"keeper": daemon.welcome.keeper_pid}
+            if daemon.welcome.logger_pid is not None:
+                helpers["logger"] = daemon.welcome.logger_pid
             profiler = None
             if with_profiler:
                 from pyinstrument import Profiler
