@@ -1,6 +1,7 @@
 """Where a start's time goes in the daemon: N starts with the stand-in runtime (NOT runc).
 
-    .venv/bin/python scripts/profile_start.py [--count 1000] [--concurrency 8] [--profile] [--runc]
+    .venv/bin/python scripts/profile_start.py [--count 1000] [--concurrency 8] [--profile]
+                                              [--runc] [--cycle] [--requests]
 
 The server runs in this process (``containerd_trio.server.Daemon``, which starts its keeper and
 logger as usual) with ``--runtime`` set to the bench's stand-in (``bench/standin.c``: a forked
@@ -28,31 +29,74 @@ import trio
 
 from containerd_trio import procfs
 from containerd_trio.bench.api import DaemonApi
-from containerd_trio.bench.ceiling import build_standin
+from containerd_trio.bench.ceiling import EXIT_MARKER, build_standin
 from containerd_trio.bench.phase import workers
 from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.config import parse_args
 from containerd_trio.server import Daemon
 
 
-async def drive(address: str, bundle: Path, count: int, concurrency: int) -> None:
+async def drive(address: str, bundle: Path, count: int, concurrency: int, cycle: bool) -> None:
     api = DaemonApi(address)
     try:
 
         async def start(index: int) -> None:
-            await api.start(f"p{index}", bundle)
+            pid = await api.start(f"p{index}", bundle)
+            if cycle:
+                await api.wait_exit(f"p{index}", pid)
+                await api.delete(f"p{index}")
 
         await workers(count, concurrency, start)
     finally:
         await api.aclose()
 
 
-async def profile(count: int, concurrency: int, with_profiler: bool, runc: bool) -> None:
+async def ask(address: str, count: int, concurrency: int, through_quart: bool) -> None:
+    """``count`` requests of a route that answers 404, ``concurrency`` at once."""
+    import httpx
+
+    headers = {"Sec-Fetch-Site": "same-origin"} if through_quart else {}
+    transport = httpx.AsyncHTTPTransport(uds=address.removeprefix("unix:"))
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+
+        async def one(index: int) -> None:
+            answer = await client.get("/containers/none", headers=headers)
+            assert answer.status_code == 404, answer.text
+
+        await workers(count, concurrency, one)
+
+
+async def http_only(count: int, concurrency: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="ctr-trio-profile-") as tmp:
+        socket = Path(tmp) / "api.sock"
+        config = parse_args(
+            ["--listen", f"unix:{socket}", "--state-dir", f"{tmp}/state", "--log-level", "warning"]
+        )
+        async with trio.open_nursery() as nursery:
+            daemon: Daemon = await nursery.start(Daemon(config).run)
+            for path in ("the fast path", "Quart"):
+                before = resource.getrusage(resource.RUSAGE_SELF)
+                driver = [sys.executable, __file__, "--ask", f"unix:{socket}", str(count),
+                          str(concurrency), path]  # fmt: skip
+                await trio.run_process(driver)
+                after = resource.getrusage(resource.RUSAGE_SELF)
+                seconds = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+                print(f"GET /containers/none (404) through {path}:"
+                      f" {seconds / count * 1000:.3f}ms of server cpu per answer")  # fmt: skip
+            daemon.request_stop()
+
+
+async def profile(
+    count: int, concurrency: int, with_profiler: bool, runc: bool, cycle: bool
+) -> None:
     with tempfile.TemporaryDirectory(prefix="ctr-trio-profile-") as tmp:
         workdir = Path(tmp)
         runtime = "runc" if runc else str(await build_standin(workdir))
         bundle = workdir / "bundle"
-        await trio.to_thread.run_sync(make_busybox_bundle, bundle, ["sleep", "100000"])
+        args = ["true"] if cycle else ["sleep", "100000"]
+        await trio.to_thread.run_sync(make_busybox_bundle, bundle, args)
+        if cycle:
+            (bundle / EXIT_MARKER).touch()  # the stand-in's process exits at once
         socket = workdir / "api.sock"
         config = parse_args(
             ["--listen", f"unix:{socket}", "--state-dir", str(workdir / "state"),
@@ -75,7 +119,7 @@ async def profile(count: int, concurrency: int, with_profiler: bool, runc: bool)
             if profiler is not None:
                 profiler.start()
             driver = [sys.executable, __file__, "--drive", f"unix:{socket}", str(bundle),
-                      str(count), str(concurrency)]  # fmt: skip
+                      str(count), str(concurrency), "cycle" if cycle else "start"]  # fmt: skip
             await trio.run_process(driver)
             if profiler is not None:
                 profiler.stop()
@@ -86,12 +130,13 @@ async def profile(count: int, concurrency: int, with_profiler: bool, runc: bool)
                 server_before.ru_utime + server_before.ru_stime
             )
             what = "runc" if runc else "stand-in runtime (not runc)"
-            print(f"{count} starts, {concurrency} at once, {what}: {count / wall:.1f} starts/s")
-            print(f"server cpu: {server / count * 1000:.2f}ms per start"
+            unit = "cycle" if cycle else "start"
+            print(f"{count} {unit}s, {concurrency} at once, {what}: {count / wall:.1f} {unit}s/s")
+            print(f"server cpu: {server / count * 1000:.2f}ms per {unit}"
                   + (" (under the profiler)" if profiler is not None else ""))  # fmt: skip
             for name in helpers:
                 seconds = after[name] - before[name]
-                print(f"{name} cpu: {seconds / count * 1000:.2f}ms per start")
+                print(f"{name} cpu: {seconds / count * 1000:.2f}ms per {unit}")
             if profiler is not None:
                 print(
                     profiler.output_text(
@@ -102,19 +147,30 @@ async def profile(count: int, concurrency: int, with_profiler: bool, runc: bool)
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--ask":
+        address, count, concurrency, path = sys.argv[2:6]
+        trio.run(ask, address, int(count), int(concurrency), path == "Quart")
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--drive":
-        address, bundle, count, concurrency = sys.argv[2:6]
-        trio.run(drive, address, Path(bundle), int(count), int(concurrency))
+        address, bundle, count, concurrency, unit = sys.argv[2:7]
+        trio.run(drive, address, Path(bundle), int(count), int(concurrency), unit == "cycle")
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--profile", action="store_true", help="run the server under pyinstrument")
     parser.add_argument("--runc", action="store_true", help="real containers, with runc")
+    parser.add_argument("--cycle", action="store_true", help="lifecycles: start, wait, delete")
+    parser.add_argument("--requests", action="store_true", help="the HTTP path alone (404s)")
     options = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (the daemon's state dir, runc's root)")
-    trio.run(profile, options.count, options.concurrency, options.profile, options.runc)
+    if options.requests:
+        trio.run(http_only, options.count, options.concurrency)
+        return
+    trio.run(
+        profile, options.count, options.concurrency, options.profile, options.runc, options.cycle
+    )
 
 
 if __name__ == "__main__":
