@@ -149,12 +149,13 @@ async def test_fast_start_exec_signal_delete(client: httpx.AsyncClient, bundle: 
 
 
 def _fast_watchers() -> int:
-    """Tasks of the fast path watching for a waiting client's disconnect (see _unless_gone)."""
+    """Tasks of the fast path watching for their client's disconnect: one per request under
+    way."""
     found = 0
     stack = [trio.lowlevel.current_root_task()]
     while stack:
         task = stack.pop()
-        found += task.name.endswith("_unless_gone.<locals>.watch")
+        found += task.name.endswith("fast._cancel_on_disconnect")
         stack += [child for nursery in task.child_nurseries for child in nursery.child_tasks]
     return found
 

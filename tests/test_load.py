@@ -55,7 +55,7 @@ async def cycles(
     await trio.testing.wait_all_tasks_blocked(cushion=0.05)
     after = snapshot(daemon)
     for key in before:
-        assert after[key] == before[key], key
+        assert after[key] == before[key], (key, before[key], after[key])
     assert zombie_children() == []
     for n in (0, count - 1):
         assert not cgroup_exists(f"load-{n}")

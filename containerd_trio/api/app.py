@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 
-from quart import Response, g, request, websocket
+from quart import Response, g, has_websocket_context, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -76,7 +76,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
 
     @app.errorhandler(DaemonError)
     async def daemon_error(exc: DaemonError) -> Response:
-        return wire.to_response(wire.daemon_error_reply(exc, request.method, request.path))
+        return wire.to_response(wire.daemon_error_reply(exc, *_method_and_path()))
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
@@ -93,6 +93,13 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:
-        return wire.to_response(wire.unexpected_error_reply(exc, request.method, request.path))
+        return wire.to_response(wire.unexpected_error_reply(exc, *_method_and_path()))
 
     return app
+
+
+def _method_and_path() -> tuple[str, str]:
+    """What is being answered: a request, or a WebSocket's handshake (a GET)."""
+    if has_websocket_context():
+        return "GET", websocket.path
+    return request.method, request.path

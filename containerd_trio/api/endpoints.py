@@ -62,9 +62,6 @@ class Endpoint:
     #: Plain requests are answered by the fast path (``fast.py``), the rest by the app; the
     #: handler must then answer a :class:`~.wire.Reply` and use nothing of Quart's.
     fast: bool = False
-    #: The answer may take as long as something else does (a wait for an exit): the fast path
-    #: then gives up on it when the client goes away (the app always does).
-    waits: bool = False
 
     @property
     def description(self) -> str | None:
@@ -136,7 +133,6 @@ class Api:
         body_required: bool = True,
         websocket: bool = False,
         fast: bool = False,
-        waits: bool = False,
     ) -> Callable[[H], H]:
         """Declare the decorated handler. It is called with an instance of ``params`` (if
         given), then the structured body (if ``body`` is given; for ``body=Upload``, an async
@@ -159,7 +155,6 @@ class Api:
                 handler=handler,
                 websocket=websocket,
                 fast=fast,
-                waits=waits,
             )
             _check(endpoint)
             self.endpoints.append(endpoint)

@@ -14,19 +14,18 @@ Plain means: no percent-escape in the path, no header a browser adds (``Origin``
 never needs a check of its own, and cannot answer differently from the app. The route's
 parameters, body and handler are the same :class:`~.endpoints.Endpoint` the app serves; the
 handler's :class:`~.wire.Reply` is sent as it stands, and its errors become the same answers
-(``wire.daemon_error_reply``, ``wire.unexpected_error_reply``).
+(``wire.daemon_error_reply``, ``wire.unexpected_error_reply``). Like the app, a request's task
+ends when its client goes away (a wait for an exit does not outlive its client).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
-import outcome
 import trio
 from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
@@ -134,48 +133,32 @@ class FastRoutes:
             chunks.append(event.get("body", b""))  # type: ignore[arg-type]
             if not event.get("more_body", False):
                 break
-        answer = partial(endpoint.answer, path, query_args(scope["query_string"]), b"".join(chunks))
-        try:
-            if endpoint.waits:
-                found = await _unless_gone(answer, receive)
-                if found is None:
-                    return  # the client went away: nobody to answer
-                reply = found
-            else:
-                # A bounded answer: it completes even if the client goes away meanwhile (as a
-                # start must anyway), and costs no watcher task.
-                reply = await answer()
-        except DaemonError as exc:
-            reply = wire.daemon_error_reply(exc, scope["method"], scope["path"])
-        except Exception as exc:
-            reply = wire.unexpected_error_reply(exc, scope["method"], scope["path"])
-        headers = [
-            (b"content-type", reply.content_type.encode()),
-            (b"content-length", b"%d" % len(reply.body)),
-        ]
-        headers += [(name.lower().encode(), value.encode()) for name, value in reply.headers]
-        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        await send({"type": "http.response.body", "body": reply.body, "more_body": False})
-        self._answered()
+        query = query_args(scope["query_string"])
+        async with trio.open_nursery() as nursery:
+            # As the app does, the request's task ends when its client goes away, and Hypercorn
+            # says so with http.disconnect once the answer is sent: a wait for an exit must not
+            # outlive its client, and a connection must close as soon as its client closes it
+            # (the watcher's cancel stops Hypercorn's idle timer from holding it open for its
+            # keep-alive timeout, as it would if the request's task simply returned).
+            nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
+            try:
+                reply = await endpoint.answer(path, query, b"".join(chunks))
+            except DaemonError as exc:
+                reply = wire.daemon_error_reply(exc, scope["method"], scope["path"])
+            except Exception as exc:
+                reply = wire.unexpected_error_reply(exc, scope["method"], scope["path"])
+            headers = [
+                (b"content-type", reply.content_type.encode()),
+                (b"content-length", b"%d" % len(reply.body)),
+            ]
+            headers += [(name.lower().encode(), value.encode()) for name, value in reply.headers]
+            self._answered()
+            await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+            await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+            nursery.cancel_scope.cancel()
 
 
-async def _unless_gone(
-    answer: Callable[[], Awaitable[wire.Reply]], receive: ASGIReceiveCallable
-) -> wire.Reply | None:
-    """``answer()``, cancelled if the client disconnects first (then None): a wait for an exit
-    may last forever, and must not outlive the client that asked."""
-    result: outcome.Outcome[wire.Reply] | None = None
-
-    async def watch() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        nursery.cancel_scope.cancel()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(watch)
-        try:
-            result = outcome.Value(await answer())
-        except Exception as exc:  # raised as it is, not in the nursery's exception group
-            result = outcome.Error(exc)
-        nursery.cancel_scope.cancel()
-    return None if result is None else result.unwrap()
+async def _cancel_on_disconnect(receive: ASGIReceiveCallable, scope: trio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()

@@ -529,7 +529,6 @@ async def container_logs(query: LogsQuery) -> Response:
     answers=(Answer(200, "How the init ended.", ExitInfo),),
     errors=(NotFound,),
     fast=True,
-    waits=True,
 )
 async def wait_container(path: ContainerPath) -> Reply:
     """Answers once the init exited; at once for a stopped container. 404 if the container is
@@ -547,7 +546,6 @@ async def wait_container(path: ContainerPath) -> Reply:
     answers=(Answer(200, "How the process ended.", ExitInfo),),
     errors=(NotFound,),
     fast=True,
-    waits=True,
 )
 async def wait_process(path: AnyProcessPath) -> Reply:
     """Answers once the process exited; at once if it already had (the container remembers its
