@@ -46,6 +46,7 @@ def _scope(method: str, target: str, headers: dict[str, str] | None = None) -> d
         ("DELETE", "/containers/web?timeout=0", {}, "deleteContainer"),
         ("GET", "/state", {}, "getState"),
         ("PUT", "/containers/web/processes", {"content-length": "9"}, "execProcess"),
+        ("PUT", "/containers/web/process", {"content-length": "9"}, "execProcessSeed"),
         ("POST", "/containers/web/process/42", {"content-length": "9"}, "signalProcess"),
         # To the app: what a browser adds, bodies of unknown or excessive length, escapes.
         ("POST", "/containers/web", {"origin": "http://127.0.0.1:8888"}, None),

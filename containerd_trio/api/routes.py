@@ -140,6 +140,7 @@ _EXEC_ERRORS = (NotFound, Conflict, *RUNTIME)
     body=ExecRequest,
     answers=_EXEC_ANSWERS,
     errors=_EXEC_ERRORS,
+    fast=True,
 )
 async def add_process(path: ContainerPath, spec: ExecRequest) -> Reply:
     """What the process leaves out (env, cwd, user) comes from the bundle's config.json. Its
