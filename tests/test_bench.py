@@ -114,7 +114,7 @@ async def test_own_daemon_with_baseline(tmp_path: Path) -> None:
     assert_seed_lines(report, "runc", 5)
     assert lines_of(report, "runc", r"rate: [\d.]+ starts/s .*")
     assert lines_of(report, "runc", r"runc cpu: [\d.]+ms per start")
-    ratios = r"daemon/runc: rate [\d.]+x median [\d.]+x p99 [\d.]+x"
+    ratios = r"daemon/runc: rate [\d.]+x median [\d.]+x p99 [\d.]+x daemon cpu \d+% of runc's"
     assert lines_of(report, "containerd-trio", ratios)
     assert_raw_empty(report)
     # The bench's daemon removed what it ran and stopped cleanly.
@@ -395,7 +395,8 @@ async def _peers_run(where: Path, cycle: bool) -> None:
         assert_seed_lines(report, tag, 3)
         assert lines_of(report, tag, rf"(starting|lifecycles of) 3 containers, .* through {tag} .*")
         assert lines_of(report, tag, rf"client cpu: [\d.]+ms per {unit}"), report.lines
-        assert lines_of(report, tag, rf"{tag}/runc: rate [\d.]+x median [\d.]+x p99 [\d.]+x")
+        ratios = rf"{tag}/runc: rate [\d.]+x median [\d.]+x p99 [\d.]+x( {tag} cpu \d+% of runc's)?"
+        assert lines_of(report, tag, ratios)
     assert lines_of(report, "containerd", rf"daemon cpu: [\d.]+ms per {unit}")
     assert lines_of(report, "containerd", r"daemon rss: [\d.]+MiB .*")
     assert not lines_of(report, "podman", "daemon .*")  # it has none

@@ -133,13 +133,18 @@ def print_end(printer: Printer, phase: Phase) -> None:
 
 
 def print_ratios(printer: Printer, ours: Phase, raw: Phase) -> None:
-    """``daemon/runc: ...`` for the daemon; ``containerd/runc: ...`` for a peer."""
+    """``daemon/runc: ...`` for the daemon; ``containerd/runc: ...`` for a peer. Then what the
+    daemon's CPU per start is as a share of runc's in the raw phase, when both are known."""
     a, b = ours.stats, raw.stats
     name = "daemon" if ours.tag == TAG_DAEMON else ours.tag
+    share = ""
+    daemon_cpu, runc_cpu = ours.per_item(ours.daemon_cpu), raw.per_item(raw.runc_cpu)
+    if daemon_cpu is not None and runc_cpu:
+        share = f" {name} cpu {daemon_cpu / runc_cpu:.0%} of {raw.tag}'s"
     printer.line(
         ours.tag,
         f"{name}/{raw.tag}: rate {ratio(ours.rate, raw.rate)} median {ratio(a.median, b.median)}"
-        f" p99 {ratio(a.p99, b.p99)}",
+        f" p99 {ratio(a.p99, b.p99)}{share}",
     )
 
 
