@@ -3,6 +3,7 @@ as the app would."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,12 @@ import httpx
 import pytest
 import trio
 import trio.testing
+from werkzeug.exceptions import RequestTimeout
 
-from containerd_trio.api import routes
+from containerd_trio.api import fast as fast_module
+from containerd_trio.api import routes, wire
 from containerd_trio.api.fast import FastRoutes, query_args
+from containerd_trio.errors import NotFound
 
 from .helpers import FOREVER, BundleFactory, RunningDaemon, pid_alive, start_container
 
@@ -26,10 +30,13 @@ async def _never(scope: Any, receive: Any, send: Any) -> None:
     raise AssertionError("route() does not call the app")
 
 
-def _scope(method: str, target: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def _scope(
+    method: str, target: str, headers: dict[str, str] | None = None, version: str = "1.1"
+) -> dict[str, Any]:
     path, _, query = target.partition("?")
     return {
         "type": "http",
+        "http_version": version,
         "method": method,
         "path": re.sub(r"%2F", "/", path),  # what the server decodes
         "raw_path": path.encode(),
@@ -72,6 +79,51 @@ def test_which_requests_take_the_fast_path(
     assert (found[0].operation_id if found else None) == operation
     if found is not None and "{id}" in found[0].path:
         assert found[1]["id"] == "web"
+    # HTTP/2 goes to the app whatever it asks: its bodies need not declare a length.
+    assert fast.route(_scope(method, target, headers, version="2")) is None
+
+
+async def _answer_of(
+    fast: FastRoutes, scope: dict[str, Any], events: list[dict[str, Any]]
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    """What the fast path sends for a request whose body arrives as ``events`` (then nothing
+    more: the next receive waits forever)."""
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        if events:
+            return events.pop(0)
+        await trio.sleep_forever()
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await fast(scope, receive, send)
+    start, body = sent
+    return start["status"], dict(start["headers"]), body["body"]
+
+
+async def test_a_body_too_large_or_too_slow_is_answered_as_the_app_does() -> None:
+    fast = FastRoutes(_never, routes.api.fast, max_body_bytes=MAX_BODY, body_timeout=0.05)
+    scope = _scope("POST", "/containers/web", {"content-length": str(MAX_BODY)})
+    # More than the limit, whatever the length said (a peer that lies, or none given).
+    chunk = {"type": "http.request", "body": b"x" * MAX_BODY, "more_body": True}
+    status, headers, body = await _answer_of(fast, scope, [chunk, chunk])
+    assert status == 413
+    assert json.loads(body) == {"error": wire.body_limit_message(MAX_BODY)}
+    assert headers[b"connection"] == b"close"
+    # Declared and never sent: the app's body timeout, and its words.
+    status, headers, body = await _answer_of(fast, scope, [])
+    assert (status, json.loads(body)) == (408, {"error": RequestTimeout.description})
+    assert headers[b"connection"] == b"close"
+
+
+def test_an_exception_group_is_answered_by_its_first_member() -> None:
+    """As Quart-Trio does: the first member of a group is the one answered."""
+    group = ExceptionGroup("outer", [ExceptionGroup("inner", [NotFound("no such thing")])])
+    reply = fast_module._error_reply(group, "GET", "/state")
+    assert (reply.status, json.loads(reply.body)) == (404, {"error": "no such thing"})
+    assert fast_module._error_reply(ExceptionGroup("g", [KeyError("k")]), "GET", "/").status == 500
 
 
 def test_query_decoded_as_quart_decodes_it() -> None:

@@ -37,6 +37,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
         app.asgi_app,
         routes.api.fast,
         max_body_bytes=max_body_bytes,
+        body_timeout=app.config["BODY_TIMEOUT"],
         context=[(routes.SUPERVISOR, supervisor)],
         answered=supervisor.metrics.fast_requests.inc,
     )
@@ -86,7 +87,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
         elif status == 405:
             message = f"method {request.method} is not allowed on {request.path}"
         elif status == 413:
-            message = f"the request body is larger than the limit of {max_body_bytes} bytes"
+            message = wire.body_limit_message(max_body_bytes)
         else:
             message = exc.description or exc.name
         return wire.error_response(status, message)

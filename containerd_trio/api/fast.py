@@ -7,7 +7,7 @@ about 40% of it, measured with the stand-in runtime (docs/performance.md, "Where
 goes"). So the routes declared ``fast=True`` (:meth:`~.endpoints.Api.route`) are answered here
 when the request is in its plain form, and by the app otherwise.
 
-Plain means: no percent-escape in the path, no header a browser adds (``Origin``,
+Plain means: HTTP/1.x, no percent-escape in the path, no header a browser adds (``Origin``,
 ``Sec-Fetch-Site``), a body of a declared length within the limit, and no ``Expect`` or
 ``Transfer-Encoding``. Everything else (escaped paths, browsers, chunked or oversized bodies,
 ``HEAD``, unknown routes) goes to the app, whose checks answer it as before: so the fast path
@@ -26,9 +26,11 @@ from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qsl
 
+import attrs
 import trio
 from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+from werkzeug.exceptions import RequestTimeout
 
 from ..errors import DaemonError
 from . import wire
@@ -38,6 +40,7 @@ _PLACEHOLDER = re.compile(r"\\\{([A-Za-z_]+)\\\}")
 #: Headers whose presence sends a request to the app (browsers, bodies of unknown length).
 _TO_THE_APP = frozenset((b"origin", b"sec-fetch-site", b"expect", b"transfer-encoding"))
 _NO_QUERY: MultiDict[str, str] = ImmutableMultiDict()
+_HTTP1 = frozenset(("1.0", "1.1"))
 
 
 def _pattern(path: str) -> re.Pattern[str]:
@@ -68,12 +71,14 @@ class FastRoutes:
         endpoints: Iterable[Endpoint],
         *,
         max_body_bytes: int,
+        body_timeout: float = 60.0,
         context: Iterable[tuple[ContextVar[Any], Any]] = (),
         answered: Callable[[], object] = lambda: None,
     ) -> None:
         self.app = app
         self._answered = answered
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
         self._context = tuple(context)
         self._routes: dict[str, list[tuple[re.Pattern[str], Endpoint]]] = {}
         for endpoint in endpoints:
@@ -98,6 +103,8 @@ class FastRoutes:
         routes = self._routes.get(scope["method"])
         if routes is None or b"%" in scope.get("raw_path", b"%"):
             return None
+        if scope.get("http_version") not in _HTTP1:
+            return None  # HTTP/2: a body may come without a length, and Hypercorn's h2 differs
         path: str = scope["path"]
         found = next(
             ((endpoint, match) for pattern, endpoint in routes if (match := pattern.match(path))),
@@ -125,14 +132,14 @@ class FastRoutes:
     ) -> None:
         # The whole body first, whether the route takes one or not: an answer sent before it
         # was read would leave the keep-alive connection stuck (see drain_unread_body in app.py).
-        chunks: list[bytes] = []
-        while True:
-            event = await receive()
-            if event["type"] == "http.disconnect":
-                return  # the client went away before its request was whole
-            chunks.append(event.get("body", b""))  # type: ignore[arg-type]
-            if not event.get("more_body", False):
-                break
+        body = await self._read_body(receive)
+        if body is None:
+            return  # the client went away before its request was whole
+        if isinstance(body, wire.Reply):
+            # Too large, or too slow to come: answered as the app answers, and the connection
+            # closed, since what is left of the body will not be read.
+            await _send(send, attrs.evolve(body, headers=(*body.headers, ("Connection", "close"))))
+            return
         query = query_args(scope["query_string"])
         async with trio.open_nursery() as nursery:
             # As the app does, the request's task ends when its client goes away, and Hypercorn
@@ -142,20 +149,51 @@ class FastRoutes:
             # keep-alive timeout, as it would if the request's task simply returned).
             nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
             try:
-                reply = await endpoint.answer(path, query, b"".join(chunks))
-            except DaemonError as exc:
-                reply = wire.daemon_error_reply(exc, scope["method"], scope["path"])
+                reply = await endpoint.answer(path, query, body)
             except Exception as exc:
-                reply = wire.unexpected_error_reply(exc, scope["method"], scope["path"])
-            headers = [
-                (b"content-type", reply.content_type.encode()),
-                (b"content-length", b"%d" % len(reply.body)),
-            ]
-            headers += [(name.lower().encode(), value.encode()) for name, value in reply.headers]
+                reply = _error_reply(exc, scope["method"], scope["path"])
             self._answered()
-            await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-            await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+            await _send(send, reply)
             nursery.cancel_scope.cancel()
+
+    async def _read_body(self, receive: ASGIReceiveCallable) -> bytes | wire.Reply | None:
+        """The request's body; or the answer when it is larger than the limit (HTTP/1.x gives
+        its length first, but a peer may still send more) or does not arrive within the app's
+        body timeout; None if the client went away."""
+        chunks: list[bytes] = []
+        size = 0
+        with trio.move_on_after(self.body_timeout):
+            while True:
+                event = await receive()
+                if event["type"] == "http.disconnect":
+                    return None
+                chunk: bytes = event.get("body", b"")  # type: ignore[assignment]
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    return wire.error_reply(413, wire.body_limit_message(self.max_body_bytes))
+                chunks.append(chunk)
+                if not event.get("more_body", False):
+                    return b"".join(chunks)
+        return wire.error_reply(408, RequestTimeout.description)
+
+
+def _error_reply(exc: Exception, method: str, path: str) -> wire.Reply:
+    """The app's answer to an exception: the first of a group, as Quart-Trio takes it."""
+    while isinstance(exc, ExceptionGroup):
+        exc = exc.exceptions[0]
+    if isinstance(exc, DaemonError):
+        return wire.daemon_error_reply(exc, method, path)
+    return wire.unexpected_error_reply(exc, method, path)
+
+
+async def _send(send: ASGISendCallable, reply: wire.Reply) -> None:
+    headers = [
+        (b"content-type", reply.content_type.encode()),
+        (b"content-length", b"%d" % len(reply.body)),
+    ]
+    headers += [(name.lower().encode(), value.encode()) for name, value in reply.headers]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body, "more_body": False})
 
 
 async def _cancel_on_disconnect(receive: ASGIReceiveCallable, scope: trio.CancelScope) -> None:

@@ -100,6 +100,11 @@ def json_encoded(body: bytes, status: int = 200) -> Reply:
     return Reply(status, body)
 
 
+def body_limit_message(limit: int) -> str:
+    """The 413's words."""
+    return f"the request body is larger than the limit of {limit} bytes"
+
+
 def error_reply(status: int, message: str) -> Reply:
     return json_document({"error": message}, status)
 
