@@ -71,6 +71,16 @@ class Endpoint:
     def path_names(self) -> list[str]:
         return _PLACEHOLDER.findall(self.path)
 
+    def path_pattern(self) -> re.Pattern[str]:
+        """The path as a regular expression with a group per placeholder, matching one
+        segment each as werkzeug's default converter does: ``^/containers/(?P<id>[^/]+)$``."""
+        pieces = _PLACEHOLDER.split(self.path)  # literal, name, literal, ..., literal
+        regex = "".join(
+            f"(?P<{piece}>[^/]+)" if index % 2 else re.escape(piece)
+            for index, piece in enumerate(pieces)
+        )
+        return re.compile(f"^{regex}$")
+
     def _arguments(self, path: Mapping[str, str], query: MultiDict[str, str]) -> list[Any]:
         parsed = params.parse(self.params, path, query)
         return [] if parsed is None else [parsed]

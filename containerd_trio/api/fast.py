@@ -36,16 +36,10 @@ from ..errors import DaemonError
 from . import wire
 from .endpoints import Endpoint
 
-_PLACEHOLDER = re.compile(r"\\\{([A-Za-z_]+)\\\}")
 #: Headers whose presence sends a request to the app (browsers, bodies of unknown length).
 _TO_THE_APP = frozenset((b"origin", b"sec-fetch-site", b"expect", b"transfer-encoding"))
 _NO_QUERY: MultiDict[str, str] = ImmutableMultiDict()
 _HTTP1 = frozenset(("1.0", "1.1"))
-
-
-def _pattern(path: str) -> re.Pattern[str]:
-    """``/containers/{id}`` as ``^/containers/(?P<id>[^/]+)$``: werkzeug's default converter."""
-    return re.compile("^" + _PLACEHOLDER.sub(r"(?P<\1>[^/]+)", re.escape(path)) + "$")
 
 
 def query_args(query_string: bytes) -> MultiDict[str, str]:
@@ -84,7 +78,7 @@ class FastRoutes:
         for endpoint in endpoints:
             if endpoint.websocket or not endpoint.fast:
                 raise ValueError(f"{endpoint.operation_id} is not declared fast")
-            self._routes.setdefault(endpoint.method, []).append((_pattern(endpoint.path), endpoint))
+            self._routes.setdefault(endpoint.method, []).append((endpoint.path_pattern(), endpoint))
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable

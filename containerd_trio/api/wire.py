@@ -172,17 +172,13 @@ def decode_body(data: bytes, cls: type[T], *, optional: bool = False) -> T:
     return structure(decode_json(data, optional=optional), cls)
 
 
-async def read_json(*, optional: bool = False) -> Any:
-    """The body of Quart's current request as decoded JSON."""
+async def read_body(cls: type[T], *, optional: bool = False) -> T:
+    """The body of Quart's current request, structured as ``cls``."""
     g.body_read = True
     data = await request.get_data(cache=False, as_text=False)
     if isinstance(data, str):  # never with as_text=False; the types cannot say so
         data = data.encode()
-    return decode_json(data, optional=optional)
-
-
-async def read_body(cls: type[T], *, optional: bool = False) -> T:
-    return structure(await read_json(optional=optional), cls)
+    return decode_body(data, cls, optional=optional)
 
 
 def check_raw_path(raw_path: bytes) -> None:

@@ -88,5 +88,5 @@ class DaemonApi:
         try:
             answer = await self._call(routes.metrics(), (200,))
         except BenchError:
-            return DaemonFigures(None, None, {})
+            return DaemonFigures(None, {})
         return parse_figures(answer.body.decode(errors="replace"))

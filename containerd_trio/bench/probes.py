@@ -131,17 +131,20 @@ _PROCESS_LABEL = re.compile(r'process="([^"]*)"')
 
 
 class DaemonFigures(NamedTuple):
-    cpu_seconds: float | None
     rss_bytes: float | None
     #: The CPU seconds of each of the daemon's processes ("server", "keeper", "logger").
     cpu_by_process: dict[str, float]
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        """All of its processes' CPU seconds (None if it said nothing of them)."""
+        return sum(self.cpu_by_process.values()) if self.cpu_by_process else None
 
 
 def parse_figures(text: str) -> DaemonFigures:
     """The daemon's CPU seconds and RSS from its Prometheus text (None where it does not say):
     all of its processes, the server's own figures plus its keeper's and logger's
     (``containerd_trio_helper_*{process=...}``)."""
-    cpu: float | None = None
     rss: float | None = None
     by_process: dict[str, float] = {}
     for line in text.splitlines():
@@ -152,7 +155,6 @@ def parse_figures(text: str) -> DaemonFigures:
         except (ValueError, IndexError):
             continue
         if family in ("process_cpu_seconds_total", "containerd_trio_helper_cpu_seconds_total"):
-            cpu = (cpu or 0.0) + number
             process = _PROCESS_LABEL.search(labels)
             by_process[process.group(1) if process else "server"] = number
         elif family in (
@@ -160,4 +162,4 @@ def parse_figures(text: str) -> DaemonFigures:
             "containerd_trio_helper_resident_memory_bytes",
         ):
             rss = (rss or 0.0) + number
-    return DaemonFigures(cpu, rss, by_process)
+    return DaemonFigures(rss, by_process)

@@ -234,8 +234,7 @@ class Logger:
             return
         capture.ended = True
         container.captures.pop(capture.key, None)
-        if self._captures.get(capture.key) is capture:
-            del self._captures[capture.key]
+        self._unindex(capture)
         self._channel.send({"op": "eof", "key": capture.key})
         if not container.captures and not container.unreported_ends:
             container.writer.close()  # nothing writes here until a new process comes
@@ -281,6 +280,12 @@ class Logger:
     def _capture(self, key: str) -> Capture | None:
         return self._captures.get(key)
 
+    def _unindex(self, capture: Capture) -> None:
+        """It left its container's ``captures``: out of the index too (unless a capture of the
+        same key came since)."""
+        if self._captures.get(capture.key) is capture:
+            del self._captures[capture.key]
+
     def _drop(self, key: str) -> None:
         capture = self._captures.pop(key, None)
         if capture is None:
@@ -296,8 +301,7 @@ class Logger:
             return
         paused = container_id in self._paused
         for capture in container.captures.values():
-            if self._captures.get(capture.key) is capture:
-                del self._captures[capture.key]
+            self._unindex(capture)
             for stream in list(capture.streams):
                 if not paused:
                     self._drain(stream, container)
