@@ -44,6 +44,10 @@ from .supervisor import Supervisor
 
 log = logging.getLogger("containerd_trio.server")
 
+#: How long an idle keep-alive connection stays open; a connection its client closed is let go
+#: within that time too (Hypercorn holds it until its keep-alive timer runs out).
+KEEP_ALIVE_SECONDS = 5.0
+
 
 def hypercorn_config(config: DaemonConfig, listen_fd: int | None) -> HypercornConfig:
     hc = HypercornConfig()
@@ -59,6 +63,7 @@ def hypercorn_config(config: DaemonConfig, listen_fd: int | None) -> HypercornCo
     # race the last answer's send (trio.BusyResourceError in its log): a client of this API keeps
     # its connection as long as it likes.
     hc.keep_alive_max_requests = 2**62
+    hc.keep_alive_timeout = KEEP_ALIVE_SECONDS
     if config.listen.unix_path is not None and listen_fd is None:
         # Embedded: Hypercorn makes the socket (the keeper makes it otherwise; listener.py).
         from .listener import socket_permissions

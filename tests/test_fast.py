@@ -18,6 +18,7 @@ from containerd_trio.api import fast as fast_module
 from containerd_trio.api import routes, wire
 from containerd_trio.api.fast import FastRoutes, query_args
 from containerd_trio.errors import NotFound
+from containerd_trio.server import KEEP_ALIVE_SECONDS
 
 from .helpers import FOREVER, BundleFactory, RunningDaemon, pid_alive, start_container
 
@@ -252,3 +253,40 @@ async def test_fast_wait_answers_the_exit_or_gives_up_with_its_client(
     assert answer.status_code == 200, answer.text
     assert answer.json()["exitStatus"] == 137
     assert await _fast_count(client) == before + 2  # the wait and the signal
+
+
+@pytest.mark.parametrize("forced_to_the_app", [False, True])
+async def test_connections_close_when_idle_or_when_asked(
+    daemon: RunningDaemon, forced_to_the_app: bool
+) -> None:
+    """The server closes a keep-alive connection left idle for its keep-alive time, and one
+    whose request said ``Connection: close`` right after the answer; through the fast path and
+    through the app alike (each used to cancel Hypercorn's timer with the request's task)."""
+    url = httpx.URL(daemon.url)
+    extra = b"Sec-Fetch-Site: same-origin\r\n" if forced_to_the_app else b""
+
+    async def ask(*headers: bytes) -> trio.SocketStream:
+        stream = await trio.open_tcp_stream(url.host, url.port or 80)
+        await stream.send_all(
+            b"GET /containers/none HTTP/1.1\r\nHost: %s:%d\r\n%s\r\n"
+            % (url.host.encode(), url.port or 80, b"".join((extra, *headers)))
+        )
+        return stream
+
+    async def read_to_eof(stream: trio.SocketStream) -> bytes:
+        answer = b""
+        while chunk := await stream.receive_some():
+            answer += chunk
+        await stream.aclose()
+        return answer
+
+    before = await _fast_count(daemon.client)
+    idle, closing = await ask(), await ask(b"Connection: close\r\n")
+    with trio.fail_after(KEEP_ALIVE_SECONDS / 2):  # not the keep-alive timer's doing
+        answer = await read_to_eof(closing)
+    not_found = b'{"error":"container \'none\' not found"}'
+    assert answer.startswith(b"HTTP/1.1 404 ") and answer.endswith(not_found)
+    with trio.fail_after(KEEP_ALIVE_SECONDS + 5):
+        answer = await read_to_eof(idle)
+    assert answer.startswith(b"HTTP/1.1 404 ") and answer.endswith(not_found)
+    assert await _fast_count(daemon.client) == before + (0 if forced_to_the_app else 2)

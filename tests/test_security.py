@@ -151,6 +151,42 @@ async def test_loopback_tcp_over_ipv6(start_daemon: Any) -> None:
     assert (await daemon.client.get("/state")).status_code == 200
 
 
+async def test_http2_answer_before_the_whole_body_does_not_end_the_server(
+    start_daemon: Any,
+) -> None:
+    """HTTP/2 with prior knowledge on the loopback listener: a 413 for a body over the limit and
+    the 403 for another user are answered before the body is all sent. Hypercorn would raise on
+    the next DATA frame and end the server process (api/http2.py); each is answered whole, and
+    the same server goes on serving."""
+    daemon: RunningDaemon = await start_daemon(max_body_bytes=1000)
+    body = b'{"bundlePath": "%s"}' % (b"x" * 1_000_000)
+
+    async def curl(*user: str) -> tuple[int, dict[str, Any]]:
+        result = await trio.run_process(
+            ["setpriv", *user, "curl", "-sS", "--http2-prior-knowledge", "--max-time", "20",
+             "-w", "\n%{http_code} %{http_version}", "-X", "POST", "--data-binary", "@-",
+             "-H", "content-type: application/json", f"{daemon.url}/containers/big"],
+            stdin=body, capture_stdout=True, capture_stderr=True, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        answer, _, status = result.stdout.decode().rpartition("\n")
+        code, version = status.split()
+        assert version == "2"
+        return int(code), json.loads(answer)
+
+    for _ in range(3):
+        status, answer = await curl("--reuid=root")
+        assert status == 413 and "larger than the limit of 1000 bytes" in answer["error"]
+        status, answer = await curl(*NOBODY)
+        assert status == 403 and "nobody" in answer["error"]
+    async with httpx.AsyncClient(http1=False, http2=True, base_url=daemon.url) as client:
+        refused = await client.post("/containers/big", content=body)
+        assert refused.status_code == 413 and refused.http_version == "HTTP/2"
+        assert (await client.get("/state")).status_code == 200  # the same connection
+    assert not daemon.finished.is_set()
+    assert (await daemon.client.get("/state")).json()["containers"] == []
+
+
 @pytest.fixture
 def group_member() -> Iterator[tuple[str, str]]:
     """A throwaway group and a user in it (removed afterwards): ``(group, user)``."""

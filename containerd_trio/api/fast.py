@@ -90,6 +90,7 @@ class FastRoutes:
             if found is not None:
                 await self._serve(scope, receive, send, *found)
                 return
+            send = _finish_shielded(send)
         await self.app(scope, receive, send)
 
     def route(self, scope: Any) -> tuple[Endpoint, dict[str, str]] | None:
@@ -135,20 +136,23 @@ class FastRoutes:
             await _send(send, attrs.evolve(body, headers=(*body.headers, ("Connection", "close"))))
             return
         query = query_args(scope["query_string"])
+        reply: wire.Reply | None = None
         async with trio.open_nursery() as nursery:
-            # As the app does, the request's task ends when its client goes away, and Hypercorn
-            # says so with http.disconnect once the answer is sent: a wait for an exit must not
-            # outlive its client, and a connection must close as soon as its client closes it
-            # (the watcher's cancel stops Hypercorn's idle timer from holding it open for its
-            # keep-alive timeout, as it would if the request's task simply returned).
+            # As the app does, the answer is given up when its client goes away: a wait for an
+            # exit must not outlive its client.
             nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
             try:
                 reply = await endpoint.answer(path, query, body)
             except Exception as exc:
                 reply = _error_reply(exc, scope["method"], scope["path"])
-            self._answered()
-            await _send(send, reply)
             nursery.cancel_scope.cancel()
+        if reply is None:
+            return  # its client went away first
+        self._answered()
+        # Sent outside the watcher's reach: Hypercorn completes the exchange inside the last
+        # send (it starts the connection's keep-alive timer, or closes it), and a cancel there
+        # would leave the connection open for good (see _finish_shielded).
+        await _send(send, reply)
 
     async def _read_body(self, receive: ASGIReceiveCallable) -> bytes | wire.Reply | None:
         """The request's body; or the answer when it is larger than the limit (HTTP/1.x gives
@@ -188,6 +192,28 @@ async def _send(send: ASGISendCallable, reply: wire.Reply) -> None:
     headers += [(name.lower().encode(), value.encode()) for name, value in reply.headers]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+
+
+def _finish_shielded(send: ASGISendCallable) -> ASGISendCallable:
+    """``send``, with the answer's last message shielded from the request task's cancel.
+
+    Hypercorn 0.18 completes an HTTP/1 exchange inside the send of the answer's last message:
+    it puts ``http.disconnect`` to the app, then starts the connection's keep-alive timer (or
+    closes the connection, after ``Connection: close``). Quart-Trio cancels the request's task
+    as soon as its reader sees that ``http.disconnect``, which lands in the middle of the same
+    send: the timer, started in the cancelled task, is cancelled with it, and the connection
+    was never closed, however long it stayed idle. Hypercorn's own socket write is shielded
+    already; this shields the rest of that send.
+    """
+
+    async def finish_shielded(message: Any) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            with trio.CancelScope(shield=True):
+                await send(message)
+        else:
+            await send(message)
+
+    return finish_shielded
 
 
 async def _cancel_on_disconnect(receive: ASGIReceiveCallable, scope: trio.CancelScope) -> None:
