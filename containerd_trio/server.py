@@ -30,6 +30,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from . import __version__, statedir
 from .api.app import create_app
+from .api.connections import contain_connection_failures
 from .config import DaemonConfig, parse_args
 from .errors import StartupError
 from .events import EventBus
@@ -168,6 +169,7 @@ class Daemon:
         server_done = trio.Event()
 
         async def serve_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
+            contain_connection_failures()
             try:
                 await hypercorn.trio.serve(
                     app,

@@ -187,6 +187,32 @@ async def test_http2_answer_before_the_whole_body_does_not_end_the_server(
     assert (await daemon.client.get("/state")).json()["containers"] == []
 
 
+async def test_a_connection_that_breaks_the_http_server_ends_alone(
+    daemon: RunningDaemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bytes right after a WebSocket handshake the app refuses make Hypercorn 0.18 raise in
+    its protocol code (it answers 400, then trips over the app's answer): that connection is
+    closed, and the server, its other connections included, goes on (api/connections.py)."""
+    url = httpx.URL(daemon.url)
+    bystander = await daemon.client.get("/state")  # a keep-alive connection, open throughout
+    assert bystander.status_code == 200
+    stream = await trio.open_tcp_stream(url.host, url.port or 80)
+    handshake = (
+        b"GET /nothing HTTP/1.1\r\nHost: %s:%d\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    ) % (url.host.encode(), url.port or 80)
+    await stream.send_all(handshake + b"GET /state HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    with trio.fail_after(10):
+        while chunk := await stream.receive_some():
+            answer += chunk
+    await stream.aclose()
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert "a connection failed inside the HTTP server and was closed" in caplog.text
+    assert not daemon.finished.is_set()
+    assert (await daemon.client.get("/state")).status_code == 200
+
+
 @pytest.fixture
 def group_member() -> Iterator[tuple[str, str]]:
     """A throwaway group and a user in it (removed afterwards): ``(group, user)``."""

@@ -207,6 +207,17 @@ async def test_attach_refusals_are_http_answers(
     plain = await client.get("/containers/box/process/1/attach")
     assert plain.status_code == 400
     assert "WebSocket endpoint" in plain.json()["error"]
+    # And a WebSocket's handshake where none is served: the same kind of answer.
+    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}  # fmt: skip
+    unknown = await client.get("/nothing", headers=upgrade)
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"error": "no such endpoint: GET /nothing"},
+    )
+    not_websocket = await client.get("/state", headers=upgrade)
+    assert not_websocket.status_code == 400
+    assert "/state is not a WebSocket endpoint" in not_websocket.json()["error"]
 
 
 async def test_an_ended_process_replays_its_output_and_status(

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 
 from quart import Response, g, has_websocket_context, request, websocket
+from quart.typing import ResponseTypes
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import WebsocketMismatch
 
 from ..errors import DaemonError
 from ..supervisor import Supervisor
@@ -79,6 +81,17 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
                 await request.get_data(cache=False)
         return response
 
+    @app.after_websocket
+    async def close_after_refused_handshake(
+        response: ResponseTypes | None,
+    ) -> ResponseTypes | None:
+        # After a refused handshake Hypercorn takes whatever else comes on the connection for
+        # the WebSocket's own bytes and answers it 400: a client must not send another request
+        # on it.
+        if response is not None:
+            response.headers["Connection"] = "close"
+        return response
+
     @app.errorhandler(DaemonError)
     async def daemon_error(exc: DaemonError) -> Response:
         return wire.to_response(wire.daemon_error_reply(exc, *_method_and_path()))
@@ -86,12 +99,18 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
+        method, path = _method_and_path()
         if status == 404:
-            message = f"no such endpoint: {request.method} {request.path}"
+            message = f"no such endpoint: {method} {path}"
         elif status == 405:
-            message = f"method {request.method} is not allowed on {request.path}"
+            message = f"method {method} is not allowed on {path}"
         elif status == 413:
             message = wire.body_limit_message(max_body_bytes)
+        elif isinstance(exc, WebsocketMismatch) and has_websocket_context():
+            message = (
+                f"{path} is not a WebSocket endpoint: ask it in plain HTTP (without Upgrade:"
+                " websocket), see docs/api.md"
+            )
         else:
             message = exc.description or exc.name
         return wire.error_response(status, message)
