@@ -62,6 +62,9 @@ class Endpoint:
     #: Plain requests are answered by the fast path (``fast.py``), the rest by the app; the
     #: handler must then answer a :class:`~.wire.Reply` and use nothing of Quart's.
     fast: bool = False
+    #: Its answer may wait long on the containers (an exit, a stop): the fast path gives it up
+    #: when its client goes away, as the app gives up every request.
+    waits: bool = False
 
     @property
     def description(self) -> str | None:
@@ -143,12 +146,15 @@ class Api:
         body_required: bool = True,
         websocket: bool = False,
         fast: bool = False,
+        waits: bool = False,
     ) -> Callable[[H], H]:
         """Declare the decorated handler. It is called with an instance of ``params`` (if
         given), then the structured body (if ``body`` is given; for ``body=Upload``, an async
         iterator of the uploaded bytes). A ``websocket`` handler runs in Quart's websocket
         context (``quart.websocket``). A ``fast`` handler answers a :class:`~.wire.Reply` and
-        uses nothing of Quart's: its plain requests are served without the app (``fast.py``)."""
+        uses nothing of Quart's: its plain requests are served without the app (``fast.py``).
+        A handler that ``waits`` may take long (an exit, a stop): its answer ends with its
+        client in the fast path too."""
 
         def register(handler: H) -> H:
             endpoint = Endpoint(
@@ -165,6 +171,7 @@ class Api:
                 handler=handler,
                 websocket=websocket,
                 fast=fast,
+                waits=waits,
             )
             _check(endpoint)
             self.endpoints.append(endpoint)

@@ -14,14 +14,14 @@ Plain means: HTTP/1.x, no percent-escape in the path, no header a browser adds (
 never needs a check of its own, and cannot answer differently from the app. The route's
 parameters, body and handler are the same :class:`~.endpoints.Endpoint` the app serves; the
 handler's :class:`~.wire.Reply` is sent as it stands, and its errors become the same answers
-(``wire.daemon_error_reply``, ``wire.unexpected_error_reply``). Like the app, a request's task
-ends when its client goes away (a wait for an exit does not outlive its client).
+(``wire.daemon_error_reply``, ``wire.unexpected_error_reply``). Like the app, an answer that
+waits (for an exit, a stop) ends when its client goes away.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qsl
@@ -136,16 +136,8 @@ class FastRoutes:
             await _send(send, attrs.evolve(body, headers=(*body.headers, ("Connection", "close"))))
             return
         query = query_args(scope["query_string"])
-        reply: wire.Reply | None = None
-        async with trio.open_nursery() as nursery:
-            # As the app does, the answer is given up when its client goes away: a wait for an
-            # exit must not outlive its client.
-            nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
-            try:
-                reply = await endpoint.answer(path, query, body)
-            except Exception as exc:
-                reply = _error_reply(exc, scope["method"], scope["path"])
-            nursery.cancel_scope.cancel()
+        answering = _answer(endpoint, scope, path, query, body)
+        reply = await (_until_disconnect(answering, receive) if endpoint.waits else answering)
         if reply is None:
             return  # its client went away first
         self._answered()
@@ -173,6 +165,15 @@ class FastRoutes:
                 if not event.get("more_body", False):
                     return b"".join(chunks)
         return wire.error_reply(408, RequestTimeout.description)
+
+
+async def _answer(
+    endpoint: Endpoint, scope: Any, path: dict[str, str], query: MultiDict[str, str], body: bytes
+) -> wire.Reply:
+    try:
+        return await endpoint.answer(path, query, body)
+    except Exception as exc:
+        return _error_reply(exc, scope["method"], scope["path"])
 
 
 def _error_reply(exc: Exception, method: str, path: str) -> wire.Reply:
@@ -214,6 +215,21 @@ def _finish_shielded(send: ASGISendCallable) -> ASGISendCallable:
             await send(message)
 
     return finish_shielded
+
+
+async def _until_disconnect(
+    answer: Awaitable[wire.Reply], receive: ASGIReceiveCallable
+) -> wire.Reply | None:
+    """The answer, or None if its client goes away first: a wait for an exit must not outlive
+    its client. (Only for the routes that may wait: a watcher costs a task and a nursery, a
+    tenth of a quick request's time, and a quick answer to a client that left is dropped by
+    Hypercorn.)"""
+    reply: wire.Reply | None = None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
+        reply = await answer
+        nursery.cancel_scope.cancel()
+    return reply
 
 
 async def _cancel_on_disconnect(receive: ASGIReceiveCallable, scope: trio.CancelScope) -> None:

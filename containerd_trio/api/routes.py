@@ -457,6 +457,7 @@ async def get_container(path: ContainerPath) -> Reply:
     answers=(Answer(200, "The container as it was at the end.", ContainerInfo),),
     errors=(NotFound, *RUNTIME),
     fast=True,
+    waits=True,
 )
 async def delete_container(query: DeleteQuery) -> Reply:
     """Its state and log are removed; its checkpoints stay in the bundle."""
@@ -530,6 +531,7 @@ async def container_logs(query: LogsQuery) -> Response:
     answers=(Answer(200, "How the init ended.", ExitInfo),),
     errors=(NotFound,),
     fast=True,
+    waits=True,
 )
 async def wait_container(path: ContainerPath) -> Reply:
     """Answers once the init exited; at once for a stopped container. 404 if the container is
@@ -547,6 +549,7 @@ async def wait_container(path: ContainerPath) -> Reply:
     answers=(Answer(200, "How the process ended.", ExitInfo),),
     errors=(NotFound,),
     fast=True,
+    waits=True,
 )
 async def wait_process(path: AnyProcessPath) -> Reply:
     """Answers once the process exited; at once if it already had (the container remembers its
