@@ -1,7 +1,7 @@
 """Where a start's time goes in the daemon: N starts with the stand-in runtime (NOT runc).
 
     .venv/bin/python scripts/profile_start.py [--count 1000] [--concurrency 8] [--profile]
-                                              [--runc] [--cycle] [--requests]
+                                              [--runc] [--cycle] [--requests [--runc-load N]]
 
 The server runs in this process (``containerd_trio.server.Daemon``, which starts its keeper and
 logger as usual) with ``--runtime`` set to the bench's stand-in (``bench/standin.c``: a forked
@@ -23,8 +23,11 @@ import resource
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import hypercorn.trio
 import trio
 
 from containerd_trio import procfs
@@ -33,7 +36,7 @@ from containerd_trio.bench.ceiling import EXIT_MARKER, build_standin
 from containerd_trio.bench.phase import workers
 from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.config import parse_args
-from containerd_trio.server import Daemon
+from containerd_trio.server import Daemon, hypercorn_config
 
 
 async def drive(address: str, bundle: Path, count: int, concurrency: int, cycle: bool) -> None:
@@ -66,24 +69,78 @@ async def ask(address: str, count: int, concurrency: int, through_quart: bool) -
         await workers(count, concurrency, one)
 
 
-async def http_only(count: int, concurrency: int) -> None:
+_NOT_FOUND = b'{"error":"container \'none\' not found"}'
+
+
+async def bare_app(scope: Any, receive: Any, send: Any) -> None:
+    """The least an ASGI app can do for the same request: read it, answer the same 404."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    while (await receive()).get("more_body"):
+        pass
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(_NOT_FOUND))]
+    await send({"type": "http.response.start", "status": 404, "headers": headers})
+    await send({"type": "http.response.body", "body": _NOT_FOUND})
+
+
+async def server_cpu_per_answer(socket: Path, count: int, concurrency: int, path: str) -> float:
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    driver = [sys.executable, __file__, "--ask", f"unix:{socket}", str(count), str(concurrency),
+              path]  # fmt: skip
+    await trio.run_process(driver)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return ((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)) / count
+
+
+async def runc_load(workdir: Path, workers: int) -> None:
+    """Real containers started and deleted in a loop by ``workers`` shells (their CPU is not
+    this process's): the contention a start through the daemon meets in the bench."""
+    bundle = workdir / "load-bundle"
+    await trio.to_thread.run_sync(make_busybox_bundle, bundle, ["sleep", "100000"])
+    root = workdir / "load-runc"
+    loop = (
+        'while :; do runc --root "$1" run -d --bundle "$2" --pid-file "$1/$3.pid" "$3" '
+        '</dev/null >/dev/null 2>&1; runc --root "$1" delete -f "$3" >/dev/null 2>&1; done'
+    )
+    async with trio.open_nursery() as nursery:
+        for n in range(workers):
+            command = ["sh", "-c", loop, "load", str(root), str(bundle), f"load{n}"]
+            nursery.start_soon(partial(trio.run_process, command, check=False))
+
+
+async def http_only(count: int, concurrency: int, load: int) -> None:
     with tempfile.TemporaryDirectory(prefix="ctr-trio-profile-") as tmp:
         socket = Path(tmp) / "api.sock"
         config = parse_args(
             ["--listen", f"unix:{socket}", "--state-dir", f"{tmp}/state", "--log-level", "warning"]
         )
         async with trio.open_nursery() as nursery:
-            daemon: Daemon = await nursery.start(Daemon(config).run)
-            for path in ("the fast path", "Quart"):
-                before = resource.getrusage(resource.RUSAGE_SELF)
-                driver = [sys.executable, __file__, "--ask", f"unix:{socket}", str(count),
-                          str(concurrency), path]  # fmt: skip
-                await trio.run_process(driver)
-                after = resource.getrusage(resource.RUSAGE_SELF)
-                seconds = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-                print(f"GET /containers/none (404) through {path}:"
-                      f" {seconds / count * 1000:.3f}ms of server cpu per answer")  # fmt: skip
-            daemon.request_stop()
+            if load:
+                nursery.start_soon(runc_load, Path(tmp), load)
+                print(f"under load: {load} shells starting and deleting runc containers")
+            async with trio.open_nursery() as serving:
+                daemon: Daemon = await serving.start(Daemon(config).run)
+                for path in ("the fast path", "Quart"):
+                    seconds = await server_cpu_per_answer(socket, count, concurrency, path)
+                    print(f"GET /containers/none (404) through {path}:"
+                          f" {seconds * 1000:.3f}ms of server cpu per answer")  # fmt: skip
+                daemon.request_stop()
+            # The floor of the stack: the same Hypercorn, settings and socket, a bare app.
+            bare_socket = Path(tmp) / "bare.sock"
+            bare = parse_args(["--listen", f"unix:{bare_socket}"])
+            stop = trio.Event()
+            await nursery.start(
+                partial(hypercorn.trio.serve, bare_app, hypercorn_config(bare, None),
+                        shutdown_trigger=stop.wait)
+            )  # fmt: skip
+            seconds = await server_cpu_per_answer(bare_socket, count, concurrency, "bare")
+            print(f"the same 404 from a bare ASGI app under the same Hypercorn:"
+                  f" {seconds * 1000:.3f}ms of server cpu per answer")  # fmt: skip
+            stop.set()
+            nursery.cancel_scope.cancel()
 
 
 async def profile(
@@ -162,11 +219,15 @@ def main() -> None:
     parser.add_argument("--runc", action="store_true", help="real containers, with runc")
     parser.add_argument("--cycle", action="store_true", help="lifecycles: start, wait, delete")
     parser.add_argument("--requests", action="store_true", help="the HTTP path alone (404s)")
+    parser.add_argument(
+        "--runc-load", type=int, default=0, metavar="N",
+        help="with --requests: N shells start and delete runc containers meanwhile",
+    )  # fmt: skip
     options = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (the daemon's state dir, runc's root)")
     if options.requests:
-        trio.run(http_only, options.count, options.concurrency)
+        trio.run(http_only, options.count, options.concurrency, options.runc_load)
         return
     trio.run(
         profile, options.count, options.concurrency, options.profile, options.runc, options.cycle
