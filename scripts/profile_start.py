@@ -189,7 +189,12 @@ async def profile(
             what = "runc" if runc else "stand-in runtime (not runc)"
             unit = "cycle" if cycle else "start"
             print(f"{count} {unit}s, {concurrency} at once, {what}: {count / wall:.1f} {unit}s/s")
+            kernel = server_after.ru_stime - server_before.ru_stime
+            waits = server_after.ru_nvcsw - server_before.ru_nvcsw
+            preempted = server_after.ru_nivcsw - server_before.ru_nivcsw
             print(f"server cpu: {server / count * 1000:.2f}ms per {unit}"
+                  f" ({kernel / count * 1000:.2f}ms of it in the kernel; it slept"
+                  f" {waits / count:.1f} times and was preempted {preempted / count:.1f})"
                   + (" (under the profiler)" if profiler is not None else ""))  # fmt: skip
             for name in helpers:
                 seconds = after[name] - before[name]
