@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -105,10 +106,16 @@ async def runc_load(workdir: Path, workers: int) -> None:
         'while :; do runc --root "$1" run -d --bundle "$2" --pid-file "$1/$3.pid" "$3" '
         '</dev/null >/dev/null 2>&1; runc --root "$1" delete -f "$3" >/dev/null 2>&1; done'
     )
-    async with trio.open_nursery() as nursery:
-        for n in range(workers):
-            command = ["sh", "-c", loop, "load", str(root), str(bundle), f"load{n}"]
-            nursery.start_soon(partial(trio.run_process, command, check=False))
+    try:
+        async with trio.open_nursery() as nursery:
+            for n in range(workers):
+                command = ["sh", "-c", loop, "load", str(root), str(bundle), f"load{n}"]
+                nursery.start_soon(partial(trio.run_process, command, check=False))
+    finally:
+        with trio.CancelScope(shield=True):
+            for n in range(workers):  # a shell stopped between its run and its delete
+                delete = ["runc", "--root", str(root), "delete", "--force", f"load{n}"]
+                await trio.run_process(delete, check=False, stderr=subprocess.DEVNULL)
 
 
 async def http_only(count: int, concurrency: int, load: int) -> None:
