@@ -541,7 +541,7 @@ async def test_terminal_and_stdin_processes_that_ended_leave_no_fd_or_task(
     for _ in range(3):
         await one(terminal=True)
         await one(stdin=True)
-    for _ in range(100):  # the server lets go of a process a moment after its exit
+    for _ in range(200):  # the server lets go of a process a moment after its exit
         if (_fds("self"), _fds(keeper), _task_count()) == before:
             break
         await trio.sleep(0.05)
