@@ -30,7 +30,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from . import __version__, statedir
 from .api.app import create_app
-from .api.connections import contain_connection_failures
+from .api.connections import serve_http11_only
 from .config import DaemonConfig, parse_args
 from .errors import StartupError
 from .events import EventBus
@@ -65,6 +65,7 @@ def hypercorn_config(config: DaemonConfig, listen_fd: int | None) -> HypercornCo
     # its connection as long as it likes.
     hc.keep_alive_max_requests = 2**62
     hc.keep_alive_timeout = KEEP_ALIVE_SECONDS
+    hc.alpn_protocols = ["http/1.1"]  # the API is HTTP/1.1 only (api/connections.py)
     if config.listen.unix_path is not None and listen_fd is None:
         # Embedded: Hypercorn makes the socket (the keeper makes it otherwise; listener.py).
         from .listener import socket_permissions
@@ -169,7 +170,7 @@ class Daemon:
         server_done = trio.Event()
 
         async def serve_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
-            contain_connection_failures()
+            serve_http11_only()
             try:
                 await hypercorn.trio.serve(
                     app,

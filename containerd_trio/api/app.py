@@ -20,7 +20,6 @@ from ..supervisor import Supervisor
 from . import browsers, openapi, page, routes, wire
 from .access import PeerCheck, admission_for
 from .fast import FastRoutes
-from .http2 import WholeRequestFirst
 from .upload import StreamedBody, StreamedRoutes, UploadConnection
 
 
@@ -48,9 +47,6 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     if admission is not None:
         # Outermost, so that nothing of the app (streams and WebSockets included) runs first.
         app.asgi_app = PeerCheck(app.asgi_app, admission)  # type: ignore[method-assign]
-    # Around everything, an HTTP/2 answer given before its request's body (the 403 above, a
-    # 413) would otherwise end the server process in Hypercorn (http2.py).
-    app.asgi_app = WholeRequestFirst(app.asgi_app)  # type: ignore[method-assign]
 
     @app.before_request
     async def refuse_encoded_separators() -> None:

@@ -1,23 +1,38 @@
-"""One client's connection failing in the HTTP server ends that connection, not the server.
+"""How Hypercorn serves this daemon's connections: HTTP/1.1 only, and one failing connection
+ends alone.
 
-Hypercorn serves each connection in a task of ``trio.serve_listeners``, whose handler lets any
-exception through: one raised inside Hypercorn's own protocol code for one connection ends
-every connection and the whole server process. Hypercorn 0.18 has such paths that a client can
-walk at will: bytes sent right after a WebSocket handshake the app refuses (Hypercorn answers
-400, then the app's answer trips h11's state machine), an HTTP/2 DATA frame for a stream it
-has already answered (see :mod:`.http2`). Any local user can send those to a loopback
-listener, even one whose every request is refused.
+The API is HTTP/1.1, as Docker's and containerd's REST APIs are, and as curl speaks it by
+default. Hypercorn 0.18 would also take HTTP/2 on any listener, with prior knowledge (``curl
+--http2-prior-knowledge``), an ``Upgrade: h2c`` header or TLS's ALPN, with no setting to turn
+it off; and its HTTP/2 code has paths a client can walk at will, found on 2026-11-30: a DATA
+frame for a stream already answered raised and ended the server process, and an answer that
+can never be sent (a connection closed, or a flow-control window of zero) holds its socket
+until the server runs out of file descriptors and stops answering for good. Any local user can
+reach a loopback listener, even one whose every request is refused. So here:
 
-:func:`contain_connection_failures` makes Hypercorn serve each connection through
-:class:`_ContainedConnection`, whose failure is logged and closes that connection only: its
-socket is closed by Hypercorn on the way out, as after any connection.
+- a connection that opens with HTTP/2's preface is closed at once (:class:`_Http11Only`);
+- ``Upgrade: h2c`` is ignored, and the request answered in HTTP/1.1, as RFC 9110 lets a server
+  do (:class:`_Http11`); TLS offers only ``http/1.1`` (``server.hypercorn_config``);
+- Hypercorn serves each connection in a task of ``trio.serve_listeners``, whose handler lets
+  any exception through to end every connection and the process: an error inside Hypercorn's
+  handling of one connection is logged and closes that connection only
+  (:class:`_ContainedConnection`). Bytes sent right after a WebSocket handshake the app refuses
+  take such a path (Hypercorn answers 400, then trips over the app's own answer).
+
+:func:`serve_http11_only` puts these classes where Hypercorn looks its own up.
 """
 
 from __future__ import annotations
 
 import logging
 
+import h11
+import hypercorn.protocol
 import hypercorn.trio.run
+import hypercorn.trio.tcp_server
+from hypercorn.events import Closed, Event
+from hypercorn.protocol import ProtocolWrapper
+from hypercorn.protocol.h11 import H2CProtocolRequiredError, H2ProtocolAssumedError, H11Protocol
 from hypercorn.trio.tcp_server import TCPServer
 
 log = logging.getLogger("containerd_trio.api")
@@ -36,7 +51,28 @@ class _ContainedConnection(TCPServer):
             )
 
 
-def contain_connection_failures() -> None:
-    """Serve every connection of ``hypercorn.trio.serve`` from now on as
-    :class:`_ContainedConnection` (it names the class it serves with in its module)."""
+class _Http11(H11Protocol):
+    """Hypercorn's HTTP/1.1, which never switches to HTTP/2."""
+
+    async def _check_protocol(self, event: h11.Request) -> None:
+        if event.method == b"PRI" and event.target == b"*" and event.http_version == b"2.0":
+            raise H2ProtocolAssumedError(b"")  # HTTP/2's preface: _Http11Only closes
+        # Anything else, Upgrade: h2c included, is an HTTP/1.1 request like any other.
+
+
+class _Http11Only(ProtocolWrapper):
+    """Hypercorn's protocol switch, which closes a connection that speaks HTTP/2."""
+
+    async def handle(self, event: Event) -> None:
+        try:
+            await self.protocol.handle(event)
+        except (H2ProtocolAssumedError, H2CProtocolRequiredError):
+            await self.send(Closed())
+
+
+def serve_http11_only() -> None:
+    """From now on, ``hypercorn.trio.serve`` serves every connection with the classes above
+    (Hypercorn names the classes it serves with in its modules)."""
     hypercorn.trio.run.TCPServer = _ContainedConnection  # type: ignore[attr-defined]
+    hypercorn.trio.tcp_server.ProtocolWrapper = _Http11Only  # type: ignore[attr-defined]
+    hypercorn.protocol.H11Protocol = _Http11  # type: ignore[attr-defined]
