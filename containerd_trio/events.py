@@ -231,6 +231,10 @@ class EventBus:
             return
         self._lines_in_file = len(self._events)
 
+    def cursor(self) -> int:
+        """A ``since_ns`` that replays exactly what is published from now on."""
+        return self._last_ns + 1
+
     def subscribe(
         self,
         *,

@@ -10,6 +10,7 @@ import httpx
 import pytest
 import trio
 import trio.lowlevel
+import trio.testing
 
 from containerd_trio.events import EVENT_TYPES, EventBus
 from containerd_trio.timestamps import parse_ns
@@ -204,3 +205,33 @@ async def test_since_with_an_unencoded_plus(client: httpx.AsyncClient, bundle: P
     raw = since.replace("+", " ")
     events = await collect_events(client, {"since": raw, "id": "plus"}, 1)
     assert events[0]["type"] == "start-container"
+
+
+async def test_a_client_gone_before_its_stream_began_leaves_no_subscriber(
+    daemon: RunningDaemon,
+) -> None:
+    """A request for /events whose answer never starts (its declared body never comes, and
+    the client leaves): nothing stays subscribed, for ever queueing events."""
+    url = httpx.URL(daemon.url)
+    assert daemon.daemon.supervisor is not None
+    bus = daemon.daemon.supervisor.events
+    for _ in range(10):
+        stream = await trio.open_tcp_stream(url.host, url.port or 80)
+        await stream.send_all(
+            b"GET /events HTTP/1.1\r\nHost: %s:%d\r\nContent-Length: 5\r\n\r\n"
+            % (url.host.encode(), url.port or 80)
+        )
+        await trio.testing.wait_all_tasks_blocked(0.05)  # the request is in the app
+        await stream.aclose()
+    with trio.fail_after(10):
+        while bus.subscriber_count:  # noqa: ASYNC110 (no event to wait on)
+            await trio.sleep(0.05)
+    # And a stream that does begin still replays what happened from its request on.
+    async with daemon.client.stream("GET", "/events") as answer:
+        bus.publish("start-container", "after-the-headers")
+        async for line in answer.aiter_lines():
+            assert json.loads(line)["id"] == "after-the-headers"
+            break
+    with trio.fail_after(10):
+        while bus.subscriber_count:  # noqa: ASYNC110 (no event to wait on)
+            await trio.sleep(0.05)

@@ -29,7 +29,7 @@ from ..errors import (
     RuntimeTimeout,
     ShuttingDown,
 )
-from ..events import Subscription
+from ..events import EventBus
 from ..migration.incoming import imported
 from ..migration.model import ImportedArchive, MigrationSession, MigrationStep
 from ..model import ContainerInfo, ContainerTop, DaemonState, ExitInfo, ProcessInfo
@@ -481,16 +481,18 @@ async def delete_container(query: DeleteQuery) -> Reply:
     ),
 )
 async def events(query: EventsQuery) -> Response:
-    # Subscribe now, before the answer's headers go out: a client that acts once it sees them
-    # must not miss the events its action causes.
-    subscription = supervisor().events.subscribe(
-        since_ns=query.since, container_id=query.id, types=query.type
-    )
-    return wire.stream_response(_event_lines(subscription))
+    # The stream starts from this moment, whenever it subscribes: a client that acts once it
+    # sees the answer's headers must not miss the events its action causes. It subscribes only
+    # once it streams, so that a client gone before its answer began leaves nothing behind.
+    bus = supervisor().events
+    since = query.since if query.since is not None else bus.cursor()
+    return wire.stream_response(_event_lines(bus, since, query.id, query.type))
 
 
-async def _event_lines(subscription: Subscription) -> AsyncIterator[bytes]:
-    with subscription:
+async def _event_lines(
+    bus: EventBus, since_ns: int, container_id: str | None, types: frozenset[str] | None
+) -> AsyncIterator[bytes]:
+    with bus.subscribe(since_ns=since_ns, container_id=container_id, types=types) as subscription:
         async for event in subscription:
             yield event.line()
 
