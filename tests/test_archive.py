@@ -16,8 +16,10 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from werkzeug.exceptions import RequestTimeout
 
 from containerd_trio import checkpoints
+from containerd_trio.api.upload import StreamedBody
 from containerd_trio.archive import (
     BundleContent,
     Compression,
@@ -651,3 +653,15 @@ async def test_export_and_import_routes_move_a_checkpoint_between_daemons(
         content=b"",
     )  # fmt: skip
     assert again.status_code == 400, again.text
+
+
+async def test_an_upload_that_stops_coming_is_given_up() -> None:
+    """A streamed body waits for each part at most the app's body timeout, then 408s: a client
+    that stops sending must not hold the request and its work open for ever."""
+    body = StreamedBody(1_000_000, idle_timeout=0.2)
+    body.append(b"first part")
+    parts = body.chunks()
+    assert await anext(parts) == b"first part"
+    with trio.fail_after(5), pytest.raises(RequestTimeout, match="no part of the upload came"):
+        await anext(parts)
+    assert not body.finished

@@ -345,6 +345,9 @@ async def test_unknown_route_and_method_are_json(client: httpx.AsyncClient) -> N
     response = await client.get("/nope")
     assert response.status_code == 404
     assert response.json() == {"error": "no such endpoint: GET /nope"}
+    long = "/" + "x" * 60_000  # quoted cut short, as every message quotes what was sent
+    response = await client.get(long)
+    assert response.json() == {"error": f"no such endpoint: GET {long[:40]}..."}
     response = await client.put("/state")
     assert response.status_code == 405
     assert "not allowed" in response.json()["error"]

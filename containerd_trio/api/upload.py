@@ -7,6 +7,8 @@ would pile up in memory whenever the disk is slower than the network, and the li
 refuse it. So a route declared with ``body=Upload`` gets a :class:`StreamedBody`:
 
 - no size limit of the app's (the route bounds what it takes: the archive's import limits);
+- a deadline per part instead of one for the whole body: an upload that stops coming for the
+  app's body timeout (60 s) is answered 408;
 - backpressure: once :data:`HIGH_WATER` bytes wait unread, the task that reads the request
   stops receiving until the handler has taken them, so the server stops reading the socket
   and TCP slows the client down. At most about that much of an upload is in memory.
@@ -27,6 +29,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
 from quart import Request
 from quart_trio.asgi import TrioASGIHTTPConnection
 from quart_trio.wrappers.request import TrioBody
+from werkzeug.exceptions import RequestTimeout
 
 #: Unread bytes of an upload past which the server stops receiving more.
 HIGH_WATER = 1 << 20
@@ -42,8 +45,10 @@ class Upload:
 class StreamedBody(TrioBody):
     """A request body read as it arrives, with backpressure and no size limit."""
 
-    def __init__(self, expected_content_length: int | None) -> None:
+    def __init__(self, expected_content_length: int | None, *, idle_timeout: float) -> None:
         super().__init__(expected_content_length, None)
+        #: How long the handler waits for the next part before the upload is given up (408).
+        self.idle_timeout = idle_timeout
         self._room = trio.Event()
         self._room.set()
         #: The handler read it to its end (the connection can serve another request).
@@ -60,10 +65,17 @@ class StreamedBody(TrioBody):
 
     async def __anext__(self) -> bytes:
         try:
-            data = await super().__anext__()
+            with trio.fail_after(self.idle_timeout):
+                data = await super().__anext__()
         except StopAsyncIteration:
             self.finished = True
             raise
+        except trio.TooSlowError:
+            # A client that stops sending holds the request, its connection and the route's
+            # work open: give up, as the app does with a JSON body that does not come.
+            raise RequestTimeout(
+                f"no part of the upload came for {self.idle_timeout:g} seconds"
+            ) from None
         self._room.set()
         return data
 
@@ -95,7 +107,9 @@ class UploadConnection(TrioASGIHTTPConnection):
         request = super()._create_request_from_scope(send)
         streamed: StreamedRoutes = self.app.extensions["streamed_routes"]
         if (request.method, request.path) in streamed:
-            request.body = StreamedBody(request.content_length)
+            request.body = StreamedBody(
+                request.content_length, idle_timeout=self.app.config["BODY_TIMEOUT"]
+            )
         return request
 
     async def handle_messages(  # type: ignore[override]
