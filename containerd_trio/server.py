@@ -30,7 +30,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from . import __version__, statedir
 from .api.app import create_app
-from .api.connections import serve_http11_only
+from .api.connections import close_every_connection, serve_http11_only
 from .config import DaemonConfig, parse_args
 from .errors import StartupError
 from .events import EventBus
@@ -215,6 +215,10 @@ class Daemon:
                 supervisor.log_watch.close()
                 with trio.move_on_after(10):
                     await server_done.wait()
+                if not server_done.is_set():
+                    # A client that does not read holds Hypercorn's write to it, which no
+                    # cancel reaches: closing the sockets ends those writes.
+                    close_every_connection()
                 nursery.cancel_scope.cancel()
         finally:
             events.close()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import trio
 
 from .helpers import FOREVER, IGNORES_TERM, BundleFactory, pid_alive, runc, runc_ids
 
@@ -97,3 +99,31 @@ async def test_daemon_process_leaves_no_zombies(
     assert (await client.delete("/containers/z", params={"timeout": "0"})).status_code == 200
     assert daemon.process is not None
     assert zombie_children(daemon.process.pid) == []
+
+
+async def test_a_client_that_does_not_read_does_not_hold_the_shutdown(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """A log of megabytes asked for by a client that never reads it: Hypercorn's write to it
+    waits for ever and no cancel reaches it; the shutdown closes the socket and ends."""
+    daemon = await spawn_daemon("--shutdown-timeout", "1")
+    response = await daemon.client.post(
+        "/containers/loud", json={"bundlePath": str(make_bundle(FOREVER))}
+    )
+    assert response.status_code == 201, response.text
+    writer = await daemon.client.put(
+        "/containers/loud/processes",
+        json={"args": ["sh", "-c", "yes a-line-of-the-log | head -c 20000000"]},
+    )
+    assert writer.status_code == 201, writer.text
+    # Its exit is answered once all its output is in the log.
+    waited = await daemon.client.post(f"/containers/loud/process/{writer.json()['pid']}/wait")
+    assert waited.json()["exitStatus"] == 0
+    stalled = await trio.open_unix_socket(str(daemon.socket))
+    stalled.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    await stalled.send_all(b"GET /containers/loud/logs HTTP/1.1\r\nHost: daemon\r\n\r\n")
+    await stalled.receive_some(1)  # the answer has begun: the daemon is writing the log
+    with trio.fail_after(40):
+        assert await daemon.signal_and_wait(signal.SIGTERM) == 0
+    assert runc_ids(daemon.state_dir) == []
+    await stalled.aclose()

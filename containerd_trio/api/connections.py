@@ -17,7 +17,9 @@ reach a loopback listener, even one whose every request is refused. So here:
   any exception through to end every connection and the process: an error inside Hypercorn's
   handling of one connection is logged and closes that connection only
   (:class:`_ContainedConnection`). Bytes sent right after a WebSocket handshake the app refuses
-  take such a path (Hypercorn answers 400, then trips over the app's own answer).
+  take such a path (Hypercorn answers 400, then trips over the app's own answer);
+- a shutdown that its connections do not let end in time closes their sockets
+  (:func:`close_every_connection`).
 
 :func:`serve_http11_only` puts these classes where Hypercorn looks its own up.
 """
@@ -25,6 +27,8 @@ reach a loopback listener, even one whose every request is refused. So here:
 from __future__ import annotations
 
 import logging
+import weakref
+from typing import Any, ClassVar
 
 import h11
 import hypercorn.protocol
@@ -41,7 +45,11 @@ log = logging.getLogger("containerd_trio.api")
 class _ContainedConnection(TCPServer):
     """Hypercorn's handler of one connection; an error in it ends that connection only."""
 
+    #: The connections being served (see :func:`close_every_connection`).
+    live: ClassVar[weakref.WeakSet[_ContainedConnection]] = weakref.WeakSet()
+
     async def run(self) -> None:
+        self.live.add(self)
         try:
             await super().run()
         except* Exception as failure:  # a cancel (a shutdown) goes on up
@@ -49,6 +57,18 @@ class _ContainedConnection(TCPServer):
                 "a connection failed inside the HTTP server and was closed: %r",
                 failure.exceptions[0],
             )
+
+
+def close_every_connection() -> None:
+    """Close the socket of every connection still served, at the end of a shutdown.
+
+    Hypercorn shields its writes to a socket from cancellation, so a client that does not read
+    (an answer of megabytes, a log) would hold a shutdown for ever; a closed socket ends the
+    write that waits on it with an error, which Hypercorn takes as the connection's end.
+    """
+    for connection in list(_ContainedConnection.live):
+        stream: Any = connection.stream
+        getattr(stream, "transport_stream", stream).socket.close()
 
 
 class _Http11(H11Protocol):
