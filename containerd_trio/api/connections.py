@@ -19,7 +19,9 @@ reach a loopback listener, even one whose every request is refused. So here:
   (:class:`_ContainedConnection`). Bytes sent right after a WebSocket handshake the app refuses
   take such a path (Hypercorn answers 400, then trips over the app's own answer);
 - a shutdown that its connections do not let end in time closes their sockets
-  (:func:`close_every_connection`).
+  (:func:`close_every_connection`);
+- the app's answers end outside the reach of its request task's cancel
+  (:func:`finish_shielded`), so that Hypercorn's keep-alive timer lives.
 
 :func:`serve_http11_only` puts these classes where Hypercorn looks its own up.
 """
@@ -34,10 +36,12 @@ import h11
 import hypercorn.protocol
 import hypercorn.trio.run
 import hypercorn.trio.tcp_server
+import trio
 from hypercorn.events import Closed, Event
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.protocol.h11 import H2CProtocolRequiredError, H2ProtocolAssumedError, H11Protocol
 from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.typing import ASGISendCallable
 
 log = logging.getLogger("containerd_trio.api")
 
@@ -88,6 +92,28 @@ class _Http11Only(ProtocolWrapper):
             await self.protocol.handle(event)
         except (H2ProtocolAssumedError, H2CProtocolRequiredError):
             await self.send(Closed())
+
+
+def finish_shielded(send: ASGISendCallable) -> ASGISendCallable:
+    """``send``, with the answer's last message shielded from the request task's cancel.
+
+    Hypercorn 0.18 completes an HTTP/1 exchange inside the send of the answer's last message:
+    it puts ``http.disconnect`` to the app, then starts the connection's keep-alive timer (or
+    closes the connection, after ``Connection: close``). Quart-Trio cancels the request's task
+    as soon as its reader sees that ``http.disconnect``, which lands in the middle of the same
+    send: the timer, started in the cancelled task, is cancelled with it, and the connection
+    was never closed, however long it stayed idle. Hypercorn's own socket write is shielded
+    already; this shields the rest of that send.
+    """
+
+    async def finish_shielded(message: Any) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            with trio.CancelScope(shield=True):
+                await send(message)
+        else:
+            await send(message)
+
+    return finish_shielded
 
 
 def serve_http11_only() -> None:

@@ -34,6 +34,7 @@ from werkzeug.exceptions import RequestTimeout
 
 from ..errors import DaemonError
 from . import wire
+from .connections import finish_shielded
 from .endpoints import Endpoint
 
 #: Headers whose presence sends a request to the app (browsers, bodies of unknown length).
@@ -90,7 +91,7 @@ class FastRoutes:
             if found is not None:
                 await self._serve(scope, receive, send, *found)
                 return
-            send = _finish_shielded(send)
+            send = finish_shielded(send)
         await self.app(scope, receive, send)
 
     def route(self, scope: Any) -> tuple[Endpoint, dict[str, str]] | None:
@@ -143,7 +144,7 @@ class FastRoutes:
         self._answered()
         # Sent outside the watcher's reach: Hypercorn completes the exchange inside the last
         # send (it starts the connection's keep-alive timer, or closes it), and a cancel there
-        # would leave the connection open for good (see _finish_shielded).
+        # would leave the connection open for good (see connections.finish_shielded).
         await _send(send, reply)
 
     async def _read_body(self, receive: ASGIReceiveCallable) -> bytes | wire.Reply | None:
@@ -193,28 +194,6 @@ async def _send(send: ASGISendCallable, reply: wire.Reply) -> None:
     headers += [(name.lower().encode(), value.encode()) for name, value in reply.headers]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body, "more_body": False})
-
-
-def _finish_shielded(send: ASGISendCallable) -> ASGISendCallable:
-    """``send``, with the answer's last message shielded from the request task's cancel.
-
-    Hypercorn 0.18 completes an HTTP/1 exchange inside the send of the answer's last message:
-    it puts ``http.disconnect`` to the app, then starts the connection's keep-alive timer (or
-    closes the connection, after ``Connection: close``). Quart-Trio cancels the request's task
-    as soon as its reader sees that ``http.disconnect``, which lands in the middle of the same
-    send: the timer, started in the cancelled task, is cancelled with it, and the connection
-    was never closed, however long it stayed idle. Hypercorn's own socket write is shielded
-    already; this shields the rest of that send.
-    """
-
-    async def finish_shielded(message: Any) -> None:
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            with trio.CancelScope(shield=True):
-                await send(message)
-        else:
-            await send(message)
-
-    return finish_shielded
 
 
 async def _until_disconnect(
