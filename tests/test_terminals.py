@@ -537,7 +537,18 @@ async def test_terminal_and_stdin_processes_that_ended_leave_no_fd_or_task(
 
     await one(terminal=True)  # the first: imports, caches
     await one(stdin=True)
-    before = (_fds("self"), _fds(keeper), _task_count())
+
+    async def still() -> tuple[int, int, int]:
+        """The counts once they hold still for a second: a process is let go a moment after
+        its exit, and its session's connection with it."""
+        last = None
+        with trio.fail_after(30):
+            while (counts := (_fds("self"), _fds(keeper), _task_count())) != last:
+                last = counts
+                await trio.sleep(1)
+        return counts
+
+    before = await still()
     for _ in range(3):
         await one(terminal=True)
         await one(stdin=True)
