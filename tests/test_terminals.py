@@ -7,6 +7,7 @@ pseudo-terminal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from wsproto.events import BytesMessage
+from wsproto.extensions import PerMessageDeflate
 
 from containerd_trio import attach as attach_module
 from containerd_trio import channels, console
@@ -558,3 +561,40 @@ async def test_terminal_and_stdin_processes_that_ended_leave_no_fd_or_task(
         await trio.sleep(0.05)
     assert (_fds("self"), _fds(keeper), _task_count()) == before
     assert os.listdir(console.socket_directory(daemon.config.state_dir)) == []
+
+
+async def test_websocket_messages_are_bounded_and_never_compressed(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """A message over 1 MiB closes the attach with 1009, and what its client goes on sending
+    is not kept; permessage-deflate is declined (a message could inflate without bound)."""
+    init = (await start_container(client, "box", bundle))["processes"][0]["pid"]
+    session = await attach(daemon.url, "box", init, extensions=[PerMessageDeflate()])
+    assert session.extensions == []
+    part = b"x" * (256 << 10)
+    with trio.fail_after(30):
+        await session.stream.send_all(
+            session.ws.send(
+                BytesMessage(data=bytes([channels.STDIN]) + part, message_finished=False)
+            )
+        )
+        held_before = _rss()
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            for _ in range(400):  # 100 MiB more of the same message, past the close
+                await session.stream.send_all(
+                    session.ws.send(BytesMessage(data=part, message_finished=False))
+                )
+        await session.read_until(None)
+    assert session.close_code == 1009
+    assert _rss() - held_before < 50 << 20  # the server (this process) did not keep it
+    assert (await client.get("/state")).status_code == 200
+    await session.drop()
+
+
+def _rss() -> int:
+    """This process's resident memory, in bytes (the in-process daemon's)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")

@@ -20,6 +20,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.extensions import Extension
 
 from containerd_trio import channels
 
@@ -34,10 +35,18 @@ class Rejected(Exception):
 class Attached:
     """One attached client: output by channel as it came, the status, the close code."""
 
-    def __init__(self, stream: trio.SocketStream, ws: WSConnection, subprotocol: str | None):
+    def __init__(
+        self,
+        stream: trio.SocketStream,
+        ws: WSConnection,
+        subprotocol: str | None,
+        extensions: list[Extension] | None = None,
+    ):
         self.stream = stream
         self.ws = ws
         self.subprotocol = subprotocol
+        #: The extensions the server agreed to.
+        self.extensions = extensions or []
         self.output = bytearray()
         self.stderr = bytearray()
         self.status: dict[str, Any] | None = None
@@ -125,6 +134,7 @@ async def attach(
     subprotocols: tuple[str, ...] = ("v4.channel.k8s.io",),
     headers: list[tuple[str, str]] | None = None,
     unix: str | None = None,
+    extensions: list[Extension] | None = None,
 ) -> Attached:
     """Open ``/containers/ID/process/PID/attach`` on the daemon at ``url`` (or the unix socket
     ``unix``); raises :class:`Rejected` for an HTTP answer instead of the WebSocket."""
@@ -142,6 +152,7 @@ async def attach(
         host=host,
         target=target,
         subprotocols=list(subprotocols),
+        extensions=list(extensions or []),
         extra_headers=[(k.encode(), v.encode()) for k, v in headers or []],
     )
     await stream.send_all(ws.send(request))
@@ -154,7 +165,7 @@ async def attach(
         ws.receive_data(data)
         for event in ws.events():
             if isinstance(event, AcceptConnection):
-                return Attached(stream, ws, event.subprotocol)
+                return Attached(stream, ws, event.subprotocol, event.extensions)
             if isinstance(event, RejectConnection):
                 status = event.status_code
                 if not event.has_body:

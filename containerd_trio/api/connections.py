@@ -21,7 +21,9 @@ reach a loopback listener, even one whose every request is refused. So here:
 - a shutdown that its connections do not let end in time closes their sockets
   (:func:`close_every_connection`);
 - the app's answers end outside the reach of its request task's cancel
-  (:func:`finish_shielded`), so that Hypercorn's keep-alive timer lives.
+  (:func:`finish_shielded`), so that Hypercorn's keep-alive timer lives;
+- a WebSocket message past the limit is not held (:class:`_BoundedMessage`), and no message
+  comes compressed (:class:`_NoCompression`).
 
 :func:`serve_http11_only` puts these classes where Hypercorn looks its own up.
 """
@@ -34,14 +36,18 @@ from typing import Any, ClassVar
 
 import h11
 import hypercorn.protocol
+import hypercorn.protocol.ws_stream
 import hypercorn.trio.run
 import hypercorn.trio.tcp_server
 import trio
 from hypercorn.events import Closed, Event
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.protocol.h11 import H2CProtocolRequiredError, H2ProtocolAssumedError, H11Protocol
+from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.typing import ASGISendCallable
+from wsproto.events import Message
+from wsproto.extensions import Extension
 
 log = logging.getLogger("containerd_trio.api")
 
@@ -116,9 +122,37 @@ def finish_shielded(send: ASGISendCallable) -> ASGISendCallable:
     return finish_shielded
 
 
+class _BoundedMessage(WebsocketBuffer):
+    """Hypercorn's buffer of one WebSocket message, which stops holding what a client sends
+    past the limit: Hypercorn closes with 1009 but goes on reading, and its own buffer took
+    every later part (a client could grow the server's memory by sending)."""
+
+    def extend(self, event: Message[Any]) -> None:
+        if self.length + len(event.data) > self.max_length:
+            self.length = self.max_length + 1  # over it for good: every later part too
+            raise FrameTooLargeError()
+        super().extend(event)
+
+
+class _NoCompression(Extension):
+    """permessage-deflate, always declined: wsproto inflates a message with no bound, and a
+    few MB of compressed zeros became gigabytes. An attach's messages are small anyway."""
+
+    name = "permessage-deflate"
+
+    def offer(self) -> bool:
+        return False  # a server never offers
+
+    def accept(self, offer: str) -> None:
+        return None
+
+
 def serve_http11_only() -> None:
     """From now on, ``hypercorn.trio.serve`` serves every connection with the classes above
-    (Hypercorn names the classes it serves with in its modules)."""
+    (Hypercorn names the classes it serves with in its modules). The name stands for the
+    first of them; each is a few lines over Hypercorn's own."""
     hypercorn.trio.run.TCPServer = _ContainedConnection  # type: ignore[attr-defined]
     hypercorn.trio.tcp_server.ProtocolWrapper = _Http11Only  # type: ignore[attr-defined]
     hypercorn.protocol.H11Protocol = _Http11  # type: ignore[attr-defined]
+    hypercorn.protocol.ws_stream.WebsocketBuffer = _BoundedMessage  # type: ignore[misc]
+    hypercorn.protocol.ws_stream.PerMessageDeflate = _NoCompression  # type: ignore[attr-defined,assignment]
