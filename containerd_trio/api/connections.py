@@ -18,6 +18,8 @@ reach a loopback listener, even one whose every request is refused. So here:
   handling of one connection is logged and closes that connection only
   (:class:`_ContainedConnection`). Bytes sent right after a WebSocket handshake the app refuses
   take such a path (Hypercorn answers 400, then trips over the app's own answer);
+- a client that goes away in the middle of its answer is logged at debug, not with a
+  traceback (:class:`_ClientGoneIsNoError`);
 - a shutdown that its connections do not let end in time closes their sockets
   (:func:`close_every_connection`);
 - the app's answers end outside the reach of its request task's cancel
@@ -52,6 +54,11 @@ from wsproto.extensions import Extension
 log = logging.getLogger("containerd_trio.api")
 
 
+#: What a client that goes away in the middle of its answer leaves in Hypercorn (its close
+#: races the answer's send): the client's doing, not a failure of the server's.
+_CLIENT_GONE = (trio.BrokenResourceError, trio.BusyResourceError, trio.ClosedResourceError)
+
+
 class _ContainedConnection(TCPServer):
     """Hypercorn's handler of one connection; an error in it ends that connection only."""
 
@@ -62,11 +69,26 @@ class _ContainedConnection(TCPServer):
         self.live.add(self)
         try:
             await super().run()
+        except* _CLIENT_GONE as gone:
+            log.debug("a client went away in the middle of its answer: %r", gone.exceptions[0])
         except* Exception as failure:  # a cancel (a shutdown) goes on up
             log.warning(
                 "a connection failed inside the HTTP server and was closed: %r",
                 failure.exceptions[0],
             )
+
+
+class _ClientGoneIsNoError(logging.Filter):
+    """Hypercorn logs an app's exception with its traceback ("Error in ASGI Framework"): for a
+    client gone in the middle of its answer, a line at debug instead. Any local user can close
+    connections as fast as they like, and a traceback each would fill the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, _CLIENT_GONE) and record.levelno > logging.DEBUG:
+            log.debug("a client went away in the middle of its answer: %r", error)
+            return False
+        return True
 
 
 def close_every_connection() -> None:
@@ -152,6 +174,9 @@ def serve_http11_only() -> None:
     (Hypercorn names the classes it serves with in its modules). The name stands for the
     first of them; each is a few lines over Hypercorn's own."""
     hypercorn.trio.run.TCPServer = _ContainedConnection  # type: ignore[attr-defined]
+    errors = logging.getLogger("hypercorn.error")
+    if not any(isinstance(f, _ClientGoneIsNoError) for f in errors.filters):
+        errors.addFilter(_ClientGoneIsNoError())
     hypercorn.trio.tcp_server.ProtocolWrapper = _Http11Only  # type: ignore[attr-defined]
     hypercorn.protocol.H11Protocol = _Http11  # type: ignore[attr-defined]
     hypercorn.protocol.ws_stream.WebsocketBuffer = _BoundedMessage  # type: ignore[misc]
