@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -339,6 +340,34 @@ async def test_runtime_deadline_is_504_and_rolls_back(
     assert (await daemon.client.get("/containers/slow")).status_code == 404
     assert runc_ids(daemon.config.state_dir) == []
     assert zombie_children() == []
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /containers/x HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n",
+        b"POST /containers/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"GET /state HTTP/1.1\r\n\r\n",  # no Host
+        b"GET /state HTTP/1.1\r\nHost: h\r\nBad Header\r\n\r\n",
+    ],
+)
+async def test_what_http_cannot_read_is_a_json_400(
+    daemon: RunningDaemon, request_bytes: bytes
+) -> None:
+    """Hypercorn answers these itself (the app never sees them): with {"error": ...} too."""
+    url = httpx.URL(daemon.url)
+    stream = await trio.open_tcp_stream(url.host, url.port or 80)
+    await stream.send_all(request_bytes)
+    answer = b""
+    with trio.fail_after(10):
+        while chunk := await stream.receive_some():
+            answer += chunk
+    await stream.aclose()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer
+    assert b"content-type: application/json" in head.lower()
+    assert "not valid HTTP/1.1" in json.loads(body)["error"]
+    assert (await daemon.client.get("/state")).status_code == 200
 
 
 async def test_unknown_route_and_method_are_json(client: httpx.AsyncClient) -> None:

@@ -12,7 +12,8 @@ reach a loopback listener, even one whose every request is refused. So here:
 
 - a connection that opens with HTTP/2's preface is closed at once (:class:`_Http11Only`);
 - ``Upgrade: h2c`` is ignored, and the request answered in HTTP/1.1, as RFC 9110 lets a server
-  do (:class:`_Http11`); TLS offers only ``http/1.1`` (``server.hypercorn_config``);
+  do (:class:`_Http11`); TLS offers only ``http/1.1`` (``server.hypercorn_config``); a request
+  h11 cannot read is answered ``{"error": ...}``, as the app answers;
 - Hypercorn serves each connection in a task of ``trio.serve_listeners``, whose handler lets
   any exception through to end every connection and the process: an error inside Hypercorn's
   handling of one connection is logged and closes that connection only
@@ -32,6 +33,7 @@ reach a loopback listener, even one whose every request is refused. So here:
 
 from __future__ import annotations
 
+import json
 import logging
 import weakref
 from typing import Any, ClassVar
@@ -104,12 +106,36 @@ def close_every_connection() -> None:
 
 
 class _Http11(H11Protocol):
-    """Hypercorn's HTTP/1.1, which never switches to HTTP/2."""
+    """Hypercorn's HTTP/1.1, which never switches to HTTP/2, and which says what it could not
+    read as every error of the API says it."""
 
     async def _check_protocol(self, event: h11.Request) -> None:
         if event.method == b"PRI" and event.target == b"*" and event.http_version == b"2.0":
             raise H2ProtocolAssumedError(b"")  # HTTP/2's preface: _Http11Only closes
         # Anything else, Upgrade: h2c included, is an HTTP/1.1 request like any other.
+
+    async def _send_error_response(self, status_code: int) -> None:
+        # h11 could not read the request (a bad Content-Length or chunk size, no Host, a line
+        # too long...): Hypercorn answered an empty body; the API answers {"error": ...}.
+        body = json.dumps({"error": _unreadable(status_code)}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(body)),
+            (b"connection", b"close"),
+            *self.config.response_headers("h11"),
+        ]
+        await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
+        await self._send_h11_event(h11.Data(data=body))
+        await self._send_h11_event(h11.EndOfMessage())
+
+
+def _unreadable(status_code: int) -> str:
+    if status_code == 431:
+        return "the request's headers are too large"
+    return (
+        "the request is not valid HTTP/1.1 (its request line, headers, Content-Length or"
+        " chunked encoding): the daemon could not read it"
+    )
 
 
 class _Http11Only(ProtocolWrapper):
