@@ -30,7 +30,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from . import __version__, statedir
 from .api.app import create_app
-from .api.connections import close_every_connection, serve_http11_only
+from .api.connections import close_every_connection, patch_hypercorn
 from .config import DaemonConfig, parse_args
 from .errors import StartupError
 from .events import EventBus
@@ -175,7 +175,7 @@ class Daemon:
         server_done = trio.Event()
 
         async def serve_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
-            serve_http11_only()
+            patch_hypercorn()
             try:
                 await hypercorn.trio.serve(
                     app,

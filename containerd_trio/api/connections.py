@@ -1,5 +1,4 @@
-"""How Hypercorn serves this daemon's connections: HTTP/1.1 only, and one failing connection
-ends alone.
+"""How Hypercorn serves this daemon's connections: Hypercorn 0.18's edges, mended in place.
 
 The API is HTTP/1.1, as Docker's and containerd's REST APIs are, and as curl speaks it by
 default. Hypercorn 0.18 would also take HTTP/2 on any listener, with prior knowledge (``curl
@@ -28,7 +27,8 @@ reach a loopback listener, even one whose every request is refused. So here:
 - a WebSocket message past the limit is not held (:class:`_BoundedMessage`), and no message
   comes compressed (:class:`_NoCompression`).
 
-:func:`serve_http11_only` puts these classes where Hypercorn looks its own up.
+:func:`patch_hypercorn` puts these classes where Hypercorn looks its own up: each is a few
+lines over Hypercorn's own, for one edge a client could reach.
 """
 
 from __future__ import annotations
@@ -195,10 +195,9 @@ class _NoCompression(Extension):
         return None
 
 
-def serve_http11_only() -> None:
+def patch_hypercorn() -> None:
     """From now on, ``hypercorn.trio.serve`` serves every connection with the classes above
-    (Hypercorn names the classes it serves with in its modules). The name stands for the
-    first of them; each is a few lines over Hypercorn's own."""
+    (Hypercorn names the classes it serves with in its modules)."""
     hypercorn.trio.run.TCPServer = _ContainedConnection  # type: ignore[attr-defined]
     errors = logging.getLogger("hypercorn.error")
     if not any(isinstance(f, _ClientGoneIsNoError) for f in errors.filters):
