@@ -235,6 +235,21 @@ async def test_clients_that_close_at_once_fill_no_log(
     noisy = [r for r in caplog.records if r.levelno >= logging.WARNING and r.exc_info]
     assert noisy == [], noisy[0].getMessage() if noisy else ""
     assert "Error in ASGI Framework" not in caplog.text
+    # The refusals themselves: a line for the first, the rest counted in the next line.
+    refusals = [r for r in caplog.records if r.getMessage().startswith("refused http")]
+    assert len(refusals) == 1, [r.getMessage() for r in refusals]
+
+
+async def test_a_refusal_logs_a_short_line(
+    daemon: RunningDaemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whoever is refused chooses the path: the log quotes 40 characters of it."""
+    caplog.set_level(logging.INFO)
+    status, answer = await curl_as(NOBODY, f"{daemon.url}/{'a' * 8000}")
+    assert status == 403 and "nobody" in answer["error"]
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
+    assert f"refused http /{'a' * 39}...: uid 65534 (nobody) may not use this API" in line
+    assert len(line) < 400
 
 
 @pytest.fixture
