@@ -7,7 +7,8 @@ reader holds cannot be given to a new file, so "the same inode" means "the same 
 long as the reader cares. A follower learns of a new file from inotify, and opens it right
 then, in the watcher's task, however far behind its client reads: so a follower never loses a
 file to rotation, however many rotations pass while its client is slow, and never reads one
-twice.
+twice; only a reader whose client has taken nothing for half a minute lets the oldest go
+(:data:`MAX_FILES_HELD`).
 
 Answers are sent in chunks of whole records (up to 1 MiB), not a chunk per record.
 """
@@ -37,6 +38,13 @@ log = logging.getLogger(__name__)
 
 #: The largest chunk of an answer.
 CHUNK = 1024 * 1024
+#: The most of a log's files a stalled reader holds unread: the two in the directory and two
+#: rotated away. A follower whose client has taken nothing for :data:`STALLED_AFTER` seconds
+#: and is further behind its log (about ``2 x --log-max-bytes`` of output) skips the oldest:
+#: every rotation would cost it another fd and another file's space on the disk for as long
+#: as its client stays connected. A follower that reads, however far behind, loses nothing.
+MAX_FILES_HELD = 4
+STALLED_AFTER = 30.0
 _TIMESTAMP = b'"timestamp":"'
 _STAMP_LENGTH = len("2026-11-29T10:00:00.000000000+00:00")
 
@@ -96,6 +104,9 @@ class _Chain:
         self.files: deque[_File] = deque()
         #: Files read to their end that may still be on disk: held so their inodes stay theirs.
         self._done: list[_File] = []
+        #: Files let go unread because the reader stalled far behind (see MAX_FILES_HELD).
+        self.skipped_files = 0
+        self._last_read = time.monotonic()
         self.notice()
 
     def notice(self) -> bool:
@@ -119,10 +130,18 @@ class _Chain:
         for done in [f for f in self._done if f.inode not in present]:
             self._done.remove(done)
             os.close(done.fd)
+        stalled = time.monotonic() - self._last_read > STALLED_AFTER
+        while stalled and len(self.files) > MAX_FILES_HELD:
+            # A reader whose client takes nothing would otherwise hold every file rotated away
+            # since (an fd each, and their space on the disk): it skips the oldest.
+            skipped = self.files.popleft()
+            os.close(skipped.fd)
+            self.skipped_files += 1
         return bool(found)
 
     def read(self, limit: int = CHUNK) -> bytes:
         """Whole records from where we stand, up to about ``limit`` bytes; b"" if none now."""
+        self._last_read = time.monotonic()
         while self.files:
             current = self.files[0]
             data = os.pread(current.fd, limit, current.offset)

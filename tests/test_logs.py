@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from containerd_trio.logfile import MAX_LINE, LineSource
+from containerd_trio import logs
+from containerd_trio.logfile import LOG_NAME, MAX_LINE, ROTATED_NAME, LineSource
 from containerd_trio.timestamps import parse_ns
 
 from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit
@@ -142,3 +144,35 @@ def test_a_terminal_is_recorded_as_it_comes() -> None:
     second = source.records(b"\xa9")
     assert json.loads(first)["data"] == "/ # caf"
     assert json.loads(second)["data"] == "é"
+
+
+@pytest.mark.parametrize("stalled", [False, True])
+def test_a_stalled_reader_far_behind_holds_few_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stalled: bool
+) -> None:
+    """A follower learns of every rotation (it opens each new file at once), however far behind
+    its client reads; once its client has taken nothing for STALLED_AFTER seconds, it keeps at
+    most MAX_FILES_HELD of them, instead of an fd and a file's space on the disk for every
+    rotation for as long as that client stays connected."""
+    if stalled:
+        monkeypatch.setattr(logs, "STALLED_AFTER", 0.0)
+    log, rotated = tmp_path / LOG_NAME, tmp_path / ROTATED_NAME
+    log.write_bytes(b'{"n": 0}\n')
+    chain = logs._Chain(tmp_path)
+    fds = len(os.listdir("/proc/self/fd"))
+    try:
+        for n in range(1, 11):  # ten rotations, as the logger makes them
+            rotated.unlink(missing_ok=True)
+            log.rename(rotated)
+            log.write_bytes(b'{"n": %d}\n' % n)
+            chain.notice()
+        kept = logs.MAX_FILES_HELD if stalled else 11
+        assert (len(chain.files), chain.skipped_files) == (kept, 11 - kept)
+        assert len(os.listdir("/proc/self/fd")) <= fds + kept
+        # What it holds is read in order, the newest last.
+        read: list[int] = []
+        while more := chain.read(1 << 20):
+            read += [json.loads(line)["n"] for line in more.splitlines()]
+        assert read == list(range(11 - kept, 11))
+    finally:
+        chain.close()
