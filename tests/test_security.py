@@ -7,6 +7,7 @@ operator's neighbour would.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import logging
@@ -250,6 +251,42 @@ async def test_a_refusal_logs_a_short_line(
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
     assert f"refused http /{'a' * 39}...: uid 65534 (nobody) may not use this API" in line
     assert len(line) < 400
+
+
+async def test_connections_past_the_limit_are_closed_unserved(
+    daemon: RunningDaemon, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At most half the server's fds go to connections (here 3, for the test): the next is
+    closed at once, the ones open are served, and once they go new ones are served again."""
+    from containerd_trio.api.connections import _ContainedConnection
+
+    assert _ContainedConnection.limit >= 64  # half the fd limit, as the daemon set it
+    monkeypatch.setattr(_ContainedConnection, "limit", 3)
+    url = httpx.URL(daemon.url)
+    request = b"GET /state HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (url.host.encode(), url.port or 80)
+    await daemon.client.aclose()  # its own keep-alive connection would count
+    held = [await trio.open_tcp_stream(url.host, url.port or 80) for _ in range(3)]
+    with trio.fail_after(10):
+        for stream in held:  # each is served
+            await stream.send_all(request)
+            assert (await stream.receive_some()).startswith(b"HTTP/1.1 200 ")
+        extra = await trio.open_tcp_stream(url.host, url.port or 80)
+        with contextlib.suppress(trio.BrokenResourceError):
+            await extra.send_all(request)
+        assert await extra.receive_some() == b""  # closed unserved
+        await extra.aclose()
+        assert "connection(s) closed unserved" in caplog.text
+        for stream in held:
+            await stream.aclose()
+        while True:  # the server lets them go as it sees them closed
+            again = await trio.open_tcp_stream(url.host, url.port or 80)
+            await again.send_all(request)
+            answer = await again.receive_some()
+            await again.aclose()
+            if answer:
+                break
+            await trio.sleep(0.1)
+    assert answer.startswith(b"HTTP/1.1 200 ")
 
 
 @pytest.fixture

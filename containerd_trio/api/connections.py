@@ -18,6 +18,7 @@ reach a loopback listener, even one whose every request is refused. So here:
   handling of one connection is logged and closes that connection only
   (:class:`_ContainedConnection`). Bytes sent right after a WebSocket handshake the app refuses
   take such a path (Hypercorn answers 400, then trips over the app's own answer);
+- at most half the server's fds go to connections; more are closed unserved;
 - a client that goes away in the middle of its answer is logged at debug, not with a
   traceback (:class:`_ClientGoneIsNoError`);
 - a shutdown that its connections do not let end in time closes their sockets
@@ -35,6 +36,8 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
+import time
 import weakref
 from typing import Any, ClassVar
 
@@ -66,8 +69,18 @@ class _ContainedConnection(TCPServer):
 
     #: The connections being served (see :func:`close_every_connection`).
     live: ClassVar[weakref.WeakSet[_ContainedConnection]] = weakref.WeakSet()
+    #: The most served at once: half the server's fds (set by :func:`patch_hypercorn`). The
+    #: rest are the containers' (pidfds, pipes, logs): connections held open by clients that
+    #: may connect must not leave the server unable to start one, or to answer at all.
+    limit: ClassVar[int] = 1 << 30
+    _refused = 0
+    _warn_after = 0.0
 
     async def run(self) -> None:
+        if len(self.live) >= self.limit:
+            await self.stream.aclose()
+            self._note_refused()
+            return
         self.live.add(self)
         try:
             await super().run()
@@ -78,6 +91,20 @@ class _ContainedConnection(TCPServer):
                 "a connection failed inside the HTTP server and was closed: %r",
                 failure.exceptions[0],
             )
+        finally:
+            self.live.discard(self)  # now: a served connection lives on in reference cycles
+
+    @classmethod
+    def _note_refused(cls) -> None:
+        cls._refused += 1
+        now = time.monotonic()
+        if now >= cls._warn_after:  # a line each 10 s at most, as for refused users
+            log.warning(
+                "%d connection(s) closed unserved: %d are open, the most the server takes",
+                cls._refused,
+                len(cls.live),
+            )
+            cls._refused, cls._warn_after = 0, now + 10
 
 
 class _ClientGoneIsNoError(logging.Filter):
@@ -199,6 +226,7 @@ def patch_hypercorn() -> None:
     """From now on, ``hypercorn.trio.serve`` serves every connection with the classes above
     (Hypercorn names the classes it serves with in its modules)."""
     hypercorn.trio.run.TCPServer = _ContainedConnection  # type: ignore[attr-defined]
+    _ContainedConnection.limit = max(64, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2)
     errors = logging.getLogger("hypercorn.error")
     if not any(isinstance(f, _ClientGoneIsNoError) for f in errors.filters):
         errors.addFilter(_ClientGoneIsNoError())
