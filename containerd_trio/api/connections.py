@@ -144,7 +144,7 @@ class _Http11(H11Protocol):
     async def _send_error_response(self, status_code: int) -> None:
         # h11 could not read the request (a bad Content-Length or chunk size, no Host, a line
         # too long...): Hypercorn answered an empty body; the API answers {"error": ...}.
-        body = json.dumps({"error": _unreadable(status_code)}).encode()
+        body = json.dumps({"error": _unreadable(status_code)}, separators=(",", ":")).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", b"%d" % len(body)),
