@@ -13,6 +13,11 @@ from typing import ClassVar
 QUOTED_MAX = 40
 
 
+def shortened(text: str) -> str:
+    """A client's text as a message shows it unquoted (a path): cut short if it is long."""
+    return text if len(text) <= QUOTED_MAX else text[:QUOTED_MAX] + "..."
+
+
 def quoted(text: str) -> str:
     """A client's text as an error message shows it: repr'd, cut short if it is long."""
     return repr(text) if len(text) <= QUOTED_MAX else repr(text[:QUOTED_MAX]) + "..."

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 from . import timestamps
 
@@ -42,3 +43,26 @@ def setup_logging(level: str) -> None:
     root.setLevel(level.upper())
     # Hypercorn's per-connection chatter is noise unless debugging.
     logging.getLogger("hypercorn.error").setLevel(max(logging.WARNING, root.level))
+
+
+class ThrottledWarning:
+    """Warnings of one kind, at most a line each ``every`` seconds, each saying how many it
+    stands for: for what a client can make happen as fast as it likes, where a line each
+    would fill the log."""
+
+    def __init__(self, logger: logging.Logger, every: float) -> None:
+        self._logger = logger
+        self._every = every
+        self._next_line = 0.0
+        self._unlogged = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now < self._next_line:
+            self._unlogged += 1
+            return
+        if self._unlogged:
+            message, args = message + " (and %d more since the last line)", (*args, self._unlogged)
+        self._logger.warning(message, *args)
+        self._unlogged = 0
+        self._next_line = now + self._every

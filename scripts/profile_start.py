@@ -93,7 +93,11 @@ async def server_cpu_per_answer(socket: Path, count: int, concurrency: int, path
               path]  # fmt: skip
     await trio.run_process(driver)
     after = resource.getrusage(resource.RUSAGE_SELF)
-    return ((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)) / count
+    return (_cpu_seconds(after) - _cpu_seconds(before)) / count
+
+
+def _cpu_seconds(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
 
 
 async def runc_load(workdir: Path, workers: int) -> None:
@@ -190,9 +194,7 @@ async def profile(
             wall = time.perf_counter() - began
             server_after = resource.getrusage(resource.RUSAGE_SELF)
             after = {name: procfs.cpu_seconds(pid) or 0.0 for name, pid in helpers.items()}
-            server = (server_after.ru_utime + server_after.ru_stime) - (
-                server_before.ru_utime + server_before.ru_stime
-            )
+            server = _cpu_seconds(server_after) - _cpu_seconds(server_before)
             what = "runc" if runc else "stand-in runtime (not runc)"
             unit = "cycle" if cycle else "start"
             print(f"{count} {unit}s, {concurrency} at once, {what}: {count / wall:.1f} {unit}s/s")

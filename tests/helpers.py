@@ -137,6 +137,15 @@ async def wait_output(client: httpx.AsyncClient, container_id: str, text: str) -
     raise AssertionError(f"the log of {container_id} ended without {text!r}")
 
 
+async def read_to_eof(stream: trio.SocketStream) -> bytes:
+    """Everything the daemon sends on a raw connection until it closes it; then ours closes."""
+    answer = b""
+    while chunk := await stream.receive_some():
+        answer += chunk
+    await stream.aclose()
+    return answer
+
+
 def zombie_children(parent: int | None = None) -> list[int]:
     """Pids of ``parent``'s (default: this process's) children that exited but were never reaped."""
     me = os.getpid() if parent is None else parent

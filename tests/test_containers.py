@@ -23,6 +23,7 @@ from .helpers import (
     next_event,
     now,
     pid_alive,
+    read_to_eof,
     runc_ids,
     start_container,
     wait_exit,
@@ -358,11 +359,8 @@ async def test_what_http_cannot_read_is_a_json_400(
     url = httpx.URL(daemon.url)
     stream = await trio.open_tcp_stream(url.host, url.port or 80)
     await stream.send_all(request_bytes)
-    answer = b""
     with trio.fail_after(10):
-        while chunk := await stream.receive_some():
-            answer += chunk
-    await stream.aclose()
+        answer = await read_to_eof(stream)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 "), answer
     assert b"content-type: application/json" in head.lower()

@@ -20,7 +20,14 @@ from containerd_trio.api.fast import FastRoutes, query_args
 from containerd_trio.errors import NotFound
 from containerd_trio.server import KEEP_ALIVE_SECONDS
 
-from .helpers import FOREVER, BundleFactory, RunningDaemon, pid_alive, start_container
+from .helpers import (
+    FOREVER,
+    BundleFactory,
+    RunningDaemon,
+    pid_alive,
+    read_to_eof,
+    start_container,
+)
 
 MAX_BODY = 1024
 #: A header that sends a request to the app (what a browser adds, for its own origin: allowed).
@@ -272,13 +279,6 @@ async def test_connections_close_when_idle_or_when_asked(
             % (url.host.encode(), url.port or 80, b"".join((extra, *headers)))
         )
         return stream
-
-    async def read_to_eof(stream: trio.SocketStream) -> bytes:
-        answer = b""
-        while chunk := await stream.receive_some():
-            answer += chunk
-        await stream.aclose()
-        return answer
 
     before = await _fast_count(daemon.client)
     idle, closing = await ask(), await ask(b"Connection: close\r\n")

@@ -33,7 +33,15 @@ from containerd_trio.errors import StartupError
 from containerd_trio.peer import PeerUnknown, peer_uid
 from containerd_trio.server import KEEP_ALIVE_SECONDS, Daemon
 
-from .helpers import BundleFactory, RunningDaemon, daemon_config, now, runc_ids, wait_exit
+from .helpers import (
+    BundleFactory,
+    RunningDaemon,
+    daemon_config,
+    now,
+    read_to_eof,
+    runc_ids,
+    wait_exit,
+)
 
 
 async def test_unix_socket_is_owner_only(start_daemon: Any, tmp_path: Path) -> None:
@@ -204,11 +212,8 @@ async def test_a_connection_that_breaks_the_http_server_ends_alone(
         b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     ) % (url.host.encode(), url.port or 80)
     await stream.send_all(handshake + b"GET /state HTTP/1.1\r\nHost: x\r\n\r\n")
-    answer = b""
     with trio.fail_after(10):
-        while chunk := await stream.receive_some():
-            answer += chunk
-    await stream.aclose()
+        answer = await read_to_eof(stream)
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert "a connection failed inside the HTTP server and was closed" in caplog.text
     assert not daemon.finished.is_set()

@@ -18,19 +18,19 @@ import json
 import logging
 import os
 import pwd
-import time
 
 import attrs
 from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
 
 from ..config import DaemonConfig
-from ..errors import QUOTED_MAX, StartupError
+from ..errors import StartupError, shortened
+from ..logfmt import ThrottledWarning
 from ..peer import PeerUnknown, peer_uid
 
 log = logging.getLogger(__name__)
 
 ROOT = 0
-#: Seconds between two lines about refused connections (see _RefusalLog).
+#: Seconds between two lines about refused connections.
 REFUSALS_LOGGED_EVERY = 10.0
 
 
@@ -83,7 +83,8 @@ class PeerCheck:
     def __init__(self, app: ASGIFramework, admission: Admission) -> None:
         self.app = app
         self.admission = admission
-        self._log = _RefusalLog()
+        # Anyone who may connect can be refused as fast as they like, with any path.
+        self._refusals = ThrottledWarning(log, REFUSALS_LOGGED_EVERY)
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -91,7 +92,9 @@ class PeerCheck:
         if scope["type"] != "lifespan":
             refusal = self._refusal(scope.get("client"), scope.get("server"))
             if refusal is not None:
-                self._log.refused(scope["type"], scope["path"], refusal)
+                self._refusals.warning(
+                    "refused %s %s: %s", scope["type"], shortened(scope["path"]), refusal
+                )
                 await _refuse(scope, receive, send, refusal)
                 return
         await self.app(scope, receive, send)
@@ -106,27 +109,6 @@ class PeerCheck:
         except (PeerUnknown, OSError, ValueError) as exc:
             return f"cannot tell which user is connecting from {_address(*client)}: {exc}"
         return self.admission.refusal(uid, _address(server[0], server[1]))
-
-
-class _RefusalLog:
-    """A line for a refusal, at most one each :data:`REFUSALS_LOGGED_EVERY` seconds: anyone
-    who may connect can be refused as fast as they like, and a line each (with a long path)
-    filled the log by megabytes a second. A line says how many it stands for."""
-
-    def __init__(self) -> None:
-        self._next_line = 0.0
-        self._unlogged = 0
-
-    def refused(self, kind: str, path: str, refusal: str) -> None:
-        now = time.monotonic()
-        if now < self._next_line:
-            self._unlogged += 1
-            return
-        more = f" (and {self._unlogged} more refused since the last line)" if self._unlogged else ""
-        shown = path if len(path) <= QUOTED_MAX else path[:QUOTED_MAX] + "..."
-        log.warning("refused %s %s: %s%s", kind, shown, refusal, more)
-        self._unlogged = 0
-        self._next_line = now + REFUSALS_LOGGED_EVERY
 
 
 def _address(host: str, port: int) -> str:

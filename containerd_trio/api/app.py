@@ -15,7 +15,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import WebsocketMismatch
 
-from ..errors import QUOTED_MAX, DaemonError
+from ..errors import DaemonError, shortened
 from ..supervisor import Supervisor
 from . import browsers, openapi, page, routes, wire
 from .access import PeerCheck, admission_for
@@ -96,8 +96,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     async def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         method, path = _method_and_path()
-        if len(path) > QUOTED_MAX:  # as every message quotes what the client sent
-            path = path[:QUOTED_MAX] + "..."
+        path = shortened(path)  # as every message quotes what the client sent
         if status == 404:
             message = f"no such endpoint: {method} {path}"
         elif status == 405:

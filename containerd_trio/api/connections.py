@@ -37,8 +37,6 @@ from __future__ import annotations
 import json
 import logging
 import resource
-import time
-import weakref
 from typing import Any, ClassVar
 
 import h11
@@ -56,6 +54,8 @@ from hypercorn.typing import ASGISendCallable
 from wsproto.events import Message
 from wsproto.extensions import Extension
 
+from ..logfmt import ThrottledWarning
+
 log = logging.getLogger("containerd_trio.api")
 
 
@@ -68,18 +68,19 @@ class _ContainedConnection(TCPServer):
     """Hypercorn's handler of one connection; an error in it ends that connection only."""
 
     #: The connections being served (see :func:`close_every_connection`).
-    live: ClassVar[weakref.WeakSet[_ContainedConnection]] = weakref.WeakSet()
+    live: ClassVar[set[_ContainedConnection]] = set()
     #: The most served at once: half the server's fds (set by :func:`patch_hypercorn`). The
     #: rest are the containers' (pidfds, pipes, logs): connections held open by clients that
     #: may connect must not leave the server unable to start one, or to answer at all.
     limit: ClassVar[int] = 1 << 30
-    _refused = 0
-    _warn_after = 0.0
 
     async def run(self) -> None:
         if len(self.live) >= self.limit:
             await self.stream.aclose()
-            self._note_refused()
+            _unserved.warning(
+                "connection(s) closed unserved: %d are open, the most the server takes",
+                len(self.live),
+            )
             return
         self.live.add(self)
         try:
@@ -92,19 +93,11 @@ class _ContainedConnection(TCPServer):
                 failure.exceptions[0],
             )
         finally:
-            self.live.discard(self)  # now: a served connection lives on in reference cycles
+            self.live.discard(self)
 
-    @classmethod
-    def _note_refused(cls) -> None:
-        cls._refused += 1
-        now = time.monotonic()
-        if now >= cls._warn_after:  # a line each 10 s at most, as for refused users
-            log.warning(
-                "%d connection(s) closed unserved: %d are open, the most the server takes",
-                cls._refused,
-                len(cls.live),
-            )
-            cls._refused, cls._warn_after = 0, now + 10
+
+#: Connections past the limit come as fast as a client opens them: a line each 10 s at most.
+_unserved = ThrottledWarning(log, 10.0)
 
 
 class _ClientGoneIsNoError(logging.Filter):

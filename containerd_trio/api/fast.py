@@ -100,7 +100,9 @@ class FastRoutes:
         if routes is None or b"%" in scope.get("raw_path", b"%"):
             return None
         if scope.get("http_version") not in _HTTP1:
-            return None  # HTTP/2: a body may come without a length, and Hypercorn's h2 differs
+            # HTTP/2 (never served by this daemon, api/connections.py): its body may come
+            # without a length. Plain is decided here, whatever the server serves.
+            return None
         path: str = scope["path"]
         found = next(
             ((endpoint, match) for pattern, endpoint in routes if (match := pattern.match(path))),
