@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -290,3 +292,48 @@ async def test_connections_close_when_idle_or_when_asked(
         answer = await read_to_eof(idle)
     assert answer.startswith(b"HTTP/1.1 404 ") and answer.endswith(not_found)
     assert await _fast_count(daemon.client) == before + (0 if forced_to_the_app else 2)
+
+
+#: Where Linux's ``struct tcp_info`` keeps ``tcpi_data_segs_in``: the segments that carried data
+#: to this socket (Linux 4.6 and later).
+_DATA_SEGS_IN = 152
+
+
+def _data_segments_received(stream: trio.SocketStream) -> int:
+    info = stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    (count,) = struct.unpack_from("I", info, _DATA_SEGS_IN)
+    return int(count)
+
+
+@pytest.mark.parametrize("forced_to_the_app", [False, True], ids=["fast", "app"])
+async def test_an_answer_is_one_write_and_a_streams_head_goes_at_once(
+    daemon: RunningDaemon, forced_to_the_app: bool
+) -> None:
+    """A sized answer's head goes out with its body, in one segment: the client wakes once per
+    answer, not for a head it cannot use alone (Hypercorn wrote head, body and end apart). A
+    stream's head still goes at once: an ``/events`` client knows it is subscribed before any
+    event comes."""
+    url = httpx.URL(daemon.url)
+    extra = b"Sec-Fetch-Site: same-origin\r\n" if forced_to_the_app else b""
+    host = b"Host: %s:%d\r\n%s" % (url.host.encode(), url.port or 80, extra)
+    stream = await trio.open_tcp_stream(url.host, url.port or 80)
+    request = b"GET /containers/none HTTP/1.1\r\n%s\r\n" % host
+    not_found = b'{"error":"container \'none\' not found"}'
+    for sent in range(1, 4):  # keep-alive: every answer on the connection alike
+        await stream.send_all(request)
+        answer = b""
+        with trio.fail_after(10):
+            while not answer.endswith(not_found):
+                answer += await stream.receive_some()
+        assert answer.startswith(b"HTTP/1.1 404 ")
+        assert _data_segments_received(stream) == sent
+    await stream.aclose()
+
+    events = await trio.open_tcp_stream(url.host, url.port or 80)
+    await events.send_all(b"GET /events HTTP/1.1\r\n%s\r\n" % host)
+    head = b""
+    with trio.fail_after(10):  # nothing is published meanwhile: the head comes alone
+        while b"\r\n\r\n" not in head:
+            head += await events.receive_some()
+    assert head.startswith(b"HTTP/1.1 200 ")
+    await events.aclose()

@@ -200,9 +200,11 @@ async def test_http2_is_not_served(daemon: RunningDaemon) -> None:
 async def test_a_connection_that_breaks_the_http_server_ends_alone(
     daemon: RunningDaemon, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Bytes right after a WebSocket handshake the app refuses make Hypercorn 0.18 raise in
-    its protocol code (it answers 400, then trips over the app's answer): that connection is
-    closed, and the server, its other connections included, goes on (api/connections.py)."""
+    """Bytes right after a WebSocket handshake the app refuses make Hypercorn 0.18 answer 400
+    while the app's answer is on its way, and trip over the second answer (it raised, in the
+    connection's task or in the app's, a traceback in the log each time): the 400 is that
+    connection's last answer and the app's is dropped, the connection is closed, and the server,
+    its other connections included, goes on with nothing in its log (api/connections.py)."""
     url = httpx.URL(daemon.url)
     bystander = await daemon.client.get("/state")  # a keep-alive connection, open throughout
     assert bystander.status_code == 200
@@ -215,7 +217,8 @@ async def test_a_connection_that_breaks_the_http_server_ends_alone(
     with trio.fail_after(10):
         answer = await read_to_eof(stream)
     assert answer.startswith(b"HTTP/1.1 400 ")
-    assert "a connection failed inside the HTTP server and was closed" in caplog.text
+    assert answer.count(b"HTTP/1.1 ") == 1
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert not daemon.finished.is_set()
     assert (await daemon.client.get("/state")).status_code == 200
 

@@ -25,6 +25,8 @@ reach a loopback listener, even one whose every request is refused. So here:
   (:func:`close_every_connection`);
 - the app's answers end outside the reach of its request task's cancel
   (:func:`finish_shielded`), so that Hypercorn's keep-alive timer lives;
+- an answer of known length goes out in one write, its head with its body (:class:`_Http11`):
+  Hypercorn wrote them apart, and the client woke for each;
 - a WebSocket message past the limit is not held (:class:`_BoundedMessage`), and no message
   comes compressed (:class:`_NoCompression`).
 
@@ -45,12 +47,17 @@ import hypercorn.protocol.ws_stream
 import hypercorn.trio.run
 import hypercorn.trio.tcp_server
 import trio
-from hypercorn.events import Closed, Event
+from hypercorn.events import Closed, Event, RawData
 from hypercorn.protocol import ProtocolWrapper
-from hypercorn.protocol.h11 import H2CProtocolRequiredError, H2ProtocolAssumedError, H11Protocol
+from hypercorn.protocol.h11 import (
+    H2CProtocolRequiredError,
+    H2ProtocolAssumedError,
+    H11Protocol,
+    H11WSConnection,
+)
 from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer
 from hypercorn.trio.tcp_server import TCPServer
-from hypercorn.typing import ASGISendCallable
+from hypercorn.typing import ASGISendCallable, H11SendableEvent
 from wsproto.events import Message
 from wsproto.extensions import Extension
 
@@ -126,8 +133,47 @@ def close_every_connection() -> None:
 
 
 class _Http11(H11Protocol):
-    """Hypercorn's HTTP/1.1, which never switches to HTTP/2, and which says what it could not
-    read as every error of the API says it."""
+    """Hypercorn's HTTP/1.1, which never switches to HTTP/2, which says what it could not
+    read as every error of the API says it, and which writes a sized answer's head with its
+    body."""
+
+    #: The head of a sized answer, kept until its body's first bytes (or its end) go out.
+    _head = b""
+
+    async def _send_h11_event(self, event: H11SendableEvent) -> None:
+        # Hypercorn writes an answer's head, then its body, then its end, each with its own
+        # write: the client wakes for a head it cannot use without the body. A head that
+        # declares its length (every answer but a stream's) waits for the body's first bytes,
+        # or for the answer's end if it has none: one write and one wake of the client for
+        # the API's answers. A stream's head (/events, a log followed) goes at once, so that
+        # its client knows it is subscribed before anything comes.
+        try:
+            data = self.connection.send(event)
+        except h11.LocalProtocolError as refused:
+            if self.connection.their_state != h11.ERROR and not _answered(self.connection):
+                raise
+            # The connection's one answer went out already: Hypercorn's 400 for bytes sent
+            # right behind a WebSocket handshake, while the app's answer to the handshake was
+            # on its way. The late answer has nowhere to go (it raised in the app's task,
+            # a traceback in the log for each such connection).
+            if isinstance(event, h11.Response):
+                log.debug("an answer after the connection's last was dropped: %s", refused)
+            return
+        if isinstance(event, h11.Response) and _sized(event):
+            self._head = data
+            return
+        if self._head:
+            data, self._head = self._head + data, b""
+        # A WebSocket handshake answered "no, and I close" (Hypercorn's 400 for bytes behind
+        # it): Hypercorn would leave the connection open, with no idle timer, for good.
+        refused_and_closing = (
+            isinstance(self.connection, H11WSConnection)
+            and self.connection.h11_connection.our_state is h11.MUST_CLOSE
+        )
+        if data:  # a sized answer's end is no bytes: no write, no turn of the send lock
+            await self.send(RawData(data=data))
+        if refused_and_closing:
+            await self.send(Closed())
 
     async def _check_protocol(self, event: h11.Request) -> None:
         if event.method == b"PRI" and event.target == b"*" and event.http_version == b"2.0":
@@ -147,6 +193,16 @@ class _Http11(H11Protocol):
         await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
         await self._send_h11_event(h11.Data(data=body))
         await self._send_h11_event(h11.EndOfMessage())
+
+
+def _answered(connection: Any) -> bool:
+    """The h11 connection has sent its last answer (a WebSocket's wraps one)."""
+    state = getattr(connection, "h11_connection", connection).our_state
+    return state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
+
+
+def _sized(response: h11.Response) -> bool:
+    return any(name == b"content-length" for name, _ in response.headers)
 
 
 def _unreadable(status_code: int) -> str:
