@@ -13,6 +13,7 @@ event and a metric.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import time
@@ -22,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import outcome
 import trio
 
@@ -31,7 +33,7 @@ from .bundle import BundleConfig, check_config
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
 from .container import Container, ContainerContext, Fresh, Launch, Restore
-from .convert import dump_json, unstructure
+from .convert import converter, dump_json, unstructure
 from .errors import (
     Conflict,
     InvalidRequest,
@@ -70,6 +72,17 @@ T = TypeVar("T")
 
 #: How often a journal or event log that a full disk holds back is tried again.
 _DISK_RETRY_SECONDS = 1.0
+
+
+@attrs.frozen
+class StartedContainer:
+    """A container as its start left it, in the API's JSON: the container's own encoding,
+    made for its journal record already, so that answering a start encodes nothing again."""
+
+    json: bytes
+
+    def info(self) -> ContainerInfo:
+        return converter.structure(json.loads(self.json), ContainerInfo)
 
 
 class Supervisor:
@@ -297,7 +310,7 @@ class Supervisor:
         stdin: bool = False,
         timeout: float | None = None,
         cgroups_path: str | None = None,
-    ) -> ContainerInfo:
+    ) -> StartedContainer:
         """Start a container, or restore it from ``checkpoint`` (within ``timeout`` seconds,
         or the daemon's checkpoint deadline; ``cgroups_path``: a restore's cgroup instead of
         the bundle's, a migration's)."""
@@ -341,7 +354,7 @@ class Supervisor:
 
     async def _start(
         self, container: Container, replaced: Container | None, launch: Launch
-    ) -> ContainerInfo:
+    ) -> StartedContainer:
         assert self._nursery is not None
         began = time.perf_counter()
         try:
@@ -362,7 +375,7 @@ class Supervisor:
         log.debug(
             "container started id=%s pid=%s", container.id, container.init and container.init.pid
         )
-        return container.info()
+        return StartedContainer(container.info_json())
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
         return await self._submit(self._delete, self.container(container_id), timeout)
@@ -559,9 +572,10 @@ class Supervisor:
     async def restore_moved(
         self, container_id: str, bundle: Path, checkpoint: str, cgroups_path: str
     ) -> ContainerInfo:
-        return await self.start(
+        started = await self.start(
             container_id, str(bundle), checkpoint=checkpoint, cgroups_path=cgroups_path
         )
+        return started.info()
 
 
 async def _steps(

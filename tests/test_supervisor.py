@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from containerd_trio.convert import dump_json, unstructure
 from containerd_trio.errors import Conflict, InvalidRequest, NotFound, RuntimeFailure
 from containerd_trio.events import EventBus
 from containerd_trio.keeperlink import KeeperLink
@@ -56,8 +57,11 @@ async def _exit_of(supervisor: Supervisor, container_id: str, pid: int) -> int:
 
 
 async def test_start_exit_delete(supervisor: Supervisor, make_bundle: BundleFactory) -> None:
-    info = await supervisor.start("s1", str(make_bundle(["sh", "-c", "exit 9"])))
+    started = await supervisor.start("s1", str(make_bundle(["sh", "-c", "exit 9"])))
+    info = started.info()
     assert info.state.status is Status.RUNNING
+    # The start's JSON (the container's own, made for its record) is the info's encoding.
+    assert started.json == dump_json(unstructure(info))
     pid = info.processes[0].pid
     assert await _exit_of(supervisor, "s1", pid) == 9
     assert supervisor.get("s1").state.exit_status == 9
@@ -111,5 +115,5 @@ async def test_failed_start_frees_the_id(
 ) -> None:
     with pytest.raises(RuntimeFailure):
         await supervisor.start("retry", str(make_bundle(["/missing"])))
-    info = await supervisor.start("retry", str(make_bundle(FOREVER)))
+    info = (await supervisor.start("retry", str(make_bundle(FOREVER)))).info()
     assert info.state.status is Status.RUNNING

@@ -103,7 +103,7 @@ def supervisor() -> Supervisor:
 async def start_container(path: ContainerPath, body: StartRequest) -> Reply:
     """A stopped container under the id is replaced (and its log with it); a running or paused
     one is a 409. A start that fails leaves nothing behind."""
-    info = await supervisor().start(
+    started = await supervisor().start(
         path.id,
         body.bundle_path,
         checkpoint=body.checkpoint,
@@ -111,7 +111,7 @@ async def start_container(path: ContainerPath, body: StartRequest) -> Reply:
         stdin=body.stdin,
         timeout=body.timeout,
     )
-    return wire.json_response(info, 201)
+    return wire.json_encoded(started.json, 201)
 
 
 _EXEC_ANSWERS = (Answer(201, "The process, with its pid.", ProcessInfo),)
