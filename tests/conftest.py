@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,12 @@ if os.geteuid() != 0:  # pragma: no cover - CI and these machines run as root
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "deadline(seconds): the test's time bound (default 60 s)")
+    # A suite started in the background of a non-interactive shell (`make test &`) inherits
+    # SIGINT ignored, as POSIX has it, and so would every process it spawns: the tests that
+    # press Ctrl-C in a real ctr-trio (test_cli.py) would wait on a process that cannot hear
+    # it. The suite's processes hear SIGINT as they would from a terminal.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
