@@ -258,7 +258,9 @@ class Container:
 
     # --- the task tree --------------------------------------------------------------------------
 
-    async def run(self, launch: Launch, *, task_status: trio.TaskStatus[None]) -> None:
+    async def run(self, launch: Launch, *, task_status: trio.TaskStatus[bytes]) -> None:
+        """The container's task tree; started with its JSON as the start left it (the
+        encoding its record was just written with)."""
         await self._launch(launch)
         try:
             async with trio.open_nursery() as nursery:
@@ -267,7 +269,7 @@ class Container:
                     nursery.start_soon(self._watch, process)
                 if self._oom is not None:
                     nursery.start_soon(self._watch_oom, self._oom)
-                task_status.started()
+                task_status.started(self.info_json())
                 self._check_output_finished()
                 await self._removed.wait()
                 nursery.cancel_scope.cancel()

@@ -350,32 +350,45 @@ class Supervisor:
             dict(labels or {}),
         )
         self._containers[container_id] = container  # the id is taken from here on
-        return await self._submit(self._start, container, existing, launch)
-
-    async def _start(
-        self, container: Container, replaced: Container | None, launch: Launch
-    ) -> StartedContainer:
-        assert self._nursery is not None
+        nursery = self._command_begins()
         began = time.perf_counter()
         try:
-            if replaced is not None:
-                if replaced.known_to_runc:
-                    await self.runtime.delete(replaced.id, force=True)
-                # A restore continues the container it replaces: its earlier log stays.
-                await replaced.forget(keep_log=isinstance(launch, Restore))
-                self.events.publish("delete", replaced.id)
-            await self._nursery.start(container.run, launch)
+            # The container's task tree starts in the supervisor's nursery, from the caller's
+            # task, shielded: a caller cancelled (its client gone) never cuts a start short,
+            # as with a command run in a task of its own (_submit), for a task and two turns
+            # of the scheduler less per start.
+            with trio.CancelScope(shield=True):
+                encoded = await nursery.start(self._run_container, container, existing, launch)
         except BaseException:
             if self._containers.get(container.id) is container:
                 del self._containers[container.id]
             self.metrics.start_failures.inc()
             raise
+        finally:
+            self._command_ends()
         self.metrics.starts.inc()
         self.metrics.start_latency.observe(time.perf_counter() - began)
         log.debug(
             "container started id=%s pid=%s", container.id, container.init and container.init.pid
         )
-        return StartedContainer(container.info_json())
+        return StartedContainer(encoded)
+
+    async def _run_container(
+        self,
+        container: Container,
+        replaced: Container | None,
+        launch: Launch,
+        *,
+        task_status: trio.TaskStatus[bytes],
+    ) -> None:
+        """The container's task tree, once the stopped one it replaces is gone."""
+        if replaced is not None:
+            if replaced.known_to_runc:
+                await self.runtime.delete(replaced.id, force=True)
+            # A restore continues the container it replaces: its earlier log stays.
+            await replaced.forget(keep_log=isinstance(launch, Restore))
+            self.events.publish("delete", replaced.id)
+        await container.run(launch, task_status=task_status)
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
         return await self._submit(self._delete, self.container(container_id), timeout)
