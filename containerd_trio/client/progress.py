@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from .http import Client
 
 CLEAR_LINE = "\r\x1b[K"
+#: How long the line waits, once the request has its answer, for its last stage's event.
+LAST_STAGE_GRACE = 1.0
 
 
 def call_following(
@@ -71,6 +73,10 @@ def call_following(
                         nursery.start_soon(line.follow, lines, client.address)
                     with trio.move_on_after(deadline) as scope:
                         answer = await outcome.acapture(transport.call, request)
+                    # The daemon publishes the last stage before it answers, but on the other
+                    # connection: it may come a moment after the answer.
+                    with trio.move_on_after(LAST_STAGE_GRACE):
+                        await line.ended.wait()
                     nursery.cancel_scope.cancel()
         finally:
             await transport.aclose()
@@ -99,6 +105,10 @@ class ProgressLine:
         )  # a restore has nothing to measure while it runs
         self.types = [f"{kind}-{stage}" for stage in stages]
         self._drawn = False
+        import trio  # only the progress line's commands pay for it
+
+        #: Its done or failed stage was shown, or none will come.
+        self.ended = trio.Event()
 
     async def follow(self, lines: AsyncIterator[bytes], address: str) -> None:
         try:
@@ -106,6 +116,8 @@ class ProgressLine:
                 self.show(decode_json(raw, address))
         except ClientError:
             pass  # the line is a courtesy: the request's own answer says how it went
+        finally:
+            self.ended.set()  # no more stages will come
 
     def show(self, event: dict[str, Any]) -> None:
         stage = str(event.get("type", "")).rpartition("-")[2]
@@ -113,6 +125,8 @@ class ProgressLine:
         self.out.stderr.write(CLEAR_LINE + text + ("\n" if stage in ("done", "failed") else ""))
         self.out.stderr.flush()
         self._drawn = stage not in ("done", "failed")
+        if not self._drawn:
+            self.ended.set()
 
     def end(self) -> None:
         """Leave the line as it is, on a line of its own (the request ended before its end)."""
