@@ -187,6 +187,8 @@ class _Slots:
         self._limiter = trio.CapacityLimiter(total)
 
     async def __aenter__(self) -> None:
+        # A cancelled caller spawns no runc (no turn of the scheduler if it is not cancelled).
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
             self._limiter.acquire_nowait()
         except trio.WouldBlock:

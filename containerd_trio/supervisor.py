@@ -114,6 +114,8 @@ class Supervisor:
         #: Commands under way (see _submit): a shutdown lets them finish first.
         self._commands = 0
         self._commands_done = trio.Event()
+        #: The shielded scopes of the starts under way (see start()).
+        self._starts: set[trio.CancelScope] = set()
         self._journal = RecordJournal(config.journal_path)
         #: Migrations into this daemon (the target's sessions).
         self.incoming = Incoming(self)
@@ -173,6 +175,8 @@ class Supervisor:
             async with trio.open_nursery() as nursery:
                 for container in self._listed():
                     nursery.start_soon(self._stop_at_shutdown, container)
+        for start in self._starts:  # shielded from their callers, not from the shutdown
+            start.cancel()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
@@ -356,9 +360,16 @@ class Supervisor:
             # The container's task tree starts in the supervisor's nursery, from the caller's
             # task, shielded: a caller cancelled (its client gone) never cuts a start short,
             # as with a command run in a task of its own (_submit), for a task and two turns
-            # of the scheduler less per start.
-            with trio.CancelScope(shield=True):
-                encoded = await nursery.start(self._run_container, container, existing, launch)
+            # of the scheduler less per start. A shutdown still does (shutdown() cancels it,
+            # as it cancelled such a command with the nursery), and the start rolls back.
+            with trio.CancelScope(shield=True) as start:
+                self._starts.add(start)
+                try:
+                    encoded = await nursery.start(self._run_container, container, existing, launch)
+                finally:
+                    self._starts.discard(start)
+            if start.cancelled_caught:
+                raise self._refusal()
         except BaseException:
             if self._containers.get(container.id) is container:
                 del self._containers[container.id]

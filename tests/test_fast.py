@@ -8,16 +8,18 @@ import re
 import socket
 import struct
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import h11
 import httpx
 import pytest
 import trio
 import trio.testing
 from werkzeug.exceptions import RequestTimeout
 
+from containerd_trio.api import connections, routes, wire
 from containerd_trio.api import fast as fast_module
-from containerd_trio.api import routes, wire
 from containerd_trio.api.fast import FastRoutes, query_args
 from containerd_trio.errors import NotFound
 from containerd_trio.server import KEEP_ALIVE_SECONDS
@@ -337,3 +339,38 @@ async def test_an_answer_is_one_write_and_a_streams_head_goes_at_once(
             head += await events.receive_some()
     assert head.startswith(b"HTTP/1.1 200 ")
     await events.aclose()
+
+
+async def test_an_answers_own_error_is_raised_a_late_answer_dropped() -> None:
+    """The write of a sized answer (api/connections._Http11): an app that sends more body
+    than its length, or less, is an error in its task, as Hypercorn had it; an answer after
+    the connection's last (Hypercorn's 400 already sent) is dropped, and nothing is written."""
+    written: list[bytes] = []
+
+    async def send(event: Any) -> None:
+        written.append(event.data)
+
+    def connection_after_request(close: bool) -> Any:
+        server = h11.Connection(h11.SERVER)
+        server.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert isinstance(server.next_event(), h11.Request)
+        protocol = SimpleNamespace(connection=server, send=send, _head=b"")
+        headers = [(b"content-length", b"2"), *([(b"connection", b"close")] if close else [])]
+        return protocol, h11.Response(status_code=200, headers=headers)
+
+    write = connections._Http11._send_h11_event
+    protocol, head = connection_after_request(close=False)
+    await write(protocol, head)
+    assert written == []  # held for its body
+    with pytest.raises(h11.LocalProtocolError):
+        await write(protocol, h11.Data(data=b"abc"))  # more than its length
+
+    protocol, head = connection_after_request(close=True)
+    await write(protocol, head)
+    await write(protocol, h11.Data(data=b"ok"))
+    await write(protocol, h11.EndOfMessage())
+    assert written == [written[0]] and written[0].endswith(b"\r\n\r\nok")  # one write
+    late = h11.Response(status_code=404, headers=[(b"content-length", b"0")])
+    await write(protocol, late)  # the connection's last answer went out: dropped
+    await write(protocol, h11.EndOfMessage())
+    assert len(written) == 1

@@ -7,12 +7,24 @@ import os
 import signal
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trio
 
-from .helpers import FOREVER, IGNORES_TERM, BundleFactory, pid_alive, runc, runc_ids
+from .helpers import (
+    COUNTER,
+    FOREVER,
+    IGNORES_TERM,
+    BundleFactory,
+    RunningDaemon,
+    pid_alive,
+    runc,
+    runc_ids,
+    start_container,
+)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -127,3 +139,41 @@ async def test_a_client_that_does_not_read_does_not_hold_the_shutdown(
         assert await daemon.signal_and_wait(signal.SIGTERM) == 0
     assert runc_ids(daemon.state_dir) == []
     await stalled.aclose()
+
+
+@pytest.mark.deadline(120)
+async def test_a_shutdown_rolls_back_a_restore_still_under_way(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A start is shielded from its client, not from a shutdown: a restore still under way
+    when the shutdown's grace for commands (twice the runtime deadline) has run out is rolled
+    back and refused, as when it ran in a command task of its own, and the shutdown ends."""
+    started = tmp_path / "started"
+    os.mkfifo(started)
+    gated = tmp_path / "gated-runc"
+    gated.write_text(
+        "#!/bin/sh\n"  # runc restore waits for ever; every other command is runc's own
+        f'for a in "$@"; do [ "$a" = restore ] && echo restore > {started}'
+        " && exec sleep 1000; done\n"
+        'exec runc "$@"\n'
+    )
+    gated.chmod(0o755)
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated), runtime_timeout=1.0)
+    bundle = make_bundle(COUNTER)
+    await start_container(daemon.client, "moving", bundle)
+    answer = await daemon.client.post("/containers/moving/checkpoint/cp", json={"exit": True})
+    assert answer.status_code == 201, answer.text
+    outcome: list[int] = []
+
+    async def restore() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server may close first
+            body = {"bundlePath": str(bundle), "checkpoint": "cp", "timeout": 100}
+            outcome.append((await daemon.client.post("/containers/moving", json=body)).status_code)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(restore)
+        assert await trio.Path(started).read_text() == "restore\n"  # runc restore is running
+        with trio.fail_after(60):  # not the restore's 100 s
+            await daemon.stop()
+    assert outcome in ([], [503])
+    assert runc_ids(daemon.config.state_dir) == []

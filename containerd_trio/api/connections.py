@@ -147,10 +147,11 @@ class _Http11(H11Protocol):
         # or for the answer's end if it has none: one write and one wake of the client for
         # the API's answers. A stream's head (/events, a log followed) goes at once, so that
         # its client knows it is subscribed before anything comes.
+        late = _answered(self.connection)  # before the send: a failed send is ERROR too
         try:
             data = self.connection.send(event)
         except h11.LocalProtocolError as refused:
-            if self.connection.their_state != h11.ERROR and not _answered(self.connection):
+            if self.connection.their_state != h11.ERROR and not late:
                 raise
             # The connection's one answer went out already: Hypercorn's 400 for bytes sent
             # right behind a WebSocket handshake, while the app's answer to the handshake was

@@ -74,9 +74,11 @@ def call_following(
                     with trio.move_on_after(deadline) as scope:
                         answer = await outcome.acapture(transport.call, request)
                     # The daemon publishes the last stage before it answers, but on the other
-                    # connection: it may come a moment after the answer.
-                    with trio.move_on_after(LAST_STAGE_GRACE):
-                        await line.ended.wait()
+                    # connection: it may come a moment after the answer (of a request that
+                    # was carried out: a refused one has no stages to wait for).
+                    if lines is not None and _carried_out(answer):
+                        with trio.move_on_after(LAST_STAGE_GRACE):
+                            await line.ended.wait()
                     nursery.cancel_scope.cancel()
         finally:
             await transport.aclose()
@@ -89,6 +91,11 @@ def call_following(
         return result.json(client.address)
 
     return trio.run(run)
+
+
+def _carried_out(answer: Any) -> bool:
+    """The request's answer (an outcome) is a 2xx."""
+    return getattr(getattr(answer, "value", None), "ok", False) is True
 
 
 class ProgressLine:
