@@ -111,7 +111,7 @@ class Supervisor:
         self._adoption: Adoption | None = None
         self._shutting_down = False
         self._handing_over = False
-        #: Commands under way (see _submit): a shutdown lets them finish first.
+        #: Commands under way (see _submit, and start()): a shutdown lets them finish first.
         self._commands = 0
         self._commands_done = trio.Event()
         #: The shielded scopes of the starts under way (see start()).

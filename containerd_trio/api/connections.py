@@ -36,7 +36,6 @@ lines over Hypercorn's own, for one edge a client could reach.
 
 from __future__ import annotations
 
-import json
 import logging
 import resource
 from typing import Any, ClassVar
@@ -61,6 +60,7 @@ from hypercorn.typing import ASGISendCallable, H11SendableEvent
 from wsproto.events import Message
 from wsproto.extensions import Extension
 
+from ..convert import dump_json
 from ..logfmt import ThrottledWarning
 
 log = logging.getLogger("containerd_trio.api")
@@ -184,7 +184,7 @@ class _Http11(H11Protocol):
     async def _send_error_response(self, status_code: int) -> None:
         # h11 could not read the request (a bad Content-Length or chunk size, no Host, a line
         # too long...): Hypercorn answered an empty body; the API answers {"error": ...}.
-        body = json.dumps({"error": _unreadable(status_code)}, separators=(",", ":")).encode()
+        body = dump_json({"error": _unreadable(status_code)})
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", b"%d" % len(body)),

@@ -76,7 +76,8 @@ def call_following(
                     # The daemon publishes the last stage before it answers, but on the other
                     # connection: it may come a moment after the answer (of a request that
                     # was carried out: a refused one has no stages to wait for).
-                    if lines is not None and _carried_out(answer):
+                    carried_out = isinstance(answer, outcome.Value) and answer.value.ok
+                    if lines is not None and carried_out:
                         with trio.move_on_after(LAST_STAGE_GRACE):
                             await line.ended.wait()
                     nursery.cancel_scope.cancel()
@@ -91,11 +92,6 @@ def call_following(
         return result.json(client.address)
 
     return trio.run(run)
-
-
-def _carried_out(answer: Any) -> bool:
-    """The request's answer (an outcome) is a 2xx."""
-    return getattr(getattr(answer, "value", None), "ok", False) is True
 
 
 class ProgressLine:
