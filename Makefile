@@ -26,7 +26,7 @@ typecheck: install
 check: lint typecheck test
 
 bench: install
-	$(BIN)/ctr-trio bench --count 1000 --concurrency 8 --baseline
+	$(BIN)/ctr-trio bench --count 1000 --concurrency 8 --baseline --rounds 4
 
 # Downtime of moving a container that touched 256 MiB (plain, pre-copy, post-copy), runc-level.
 # --grant-pipes: post-copy needs a 4 MiB pipe for CRIU (see docs/checkpoint.md). Needs gcc.

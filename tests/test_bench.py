@@ -32,6 +32,9 @@ from containerd_trio.bench import (
     percentile,
 )
 from containerd_trio.bench.ceiling import TAG_CEILING, build_standin
+from containerd_trio.bench.errors import BenchError
+from containerd_trio.bench.phase import Phase
+from containerd_trio.bench.report import Printer, Round, pooled_per_item, print_rounds
 from containerd_trio.host import become_subreaper
 
 from .helpers import RunningDaemon, runc_ids, zombie_children
@@ -134,6 +137,33 @@ async def test_cycles_with_baseline(daemon: RunningDaemon, tmp_path: Path) -> No
     assert lines_of(report, "containerd-trio", r"daemon/runc: rate .*")
     await assert_daemon_empty(daemon)
     assert_raw_empty(report)
+
+
+@pytest.mark.deadline(180)
+async def test_rounds_alternate_the_order(daemon: RunningDaemon, tmp_path: Path) -> None:
+    """--rounds 3: the daemon's phase and runc's three times, runc first in the middle round
+    only; each round's ratio, then the ratios over all rounds; nothing left behind."""
+    opts = options(tmp_path, address=daemon.url, count=2, baseline=True, rounds=3)
+    report = await bench(opts)
+    assert report.ok, report.lines
+    assert [one.runc_first for one in report.rounds] == [False, True, False]
+    heads = [line for line in report.lines if re.search(r"\] \S+ \S+ starting 2 ", line)]
+    assert [head.startswith("[runc]") for head in heads] == [False, True, True, False, False, True]
+    assert len(lines_of(report, "containerd-trio", r"daemon/runc: rate .*")) == 3
+    pooled = (
+        r"daemon/runc over 3 rounds: rate [\d.]+x \([\d.]+ against [\d.]+ starts/s\),"
+        r" daemon first [\d.]+x, runc first [\d.]+x; each round( [\d.]+x){3};"
+        r" daemon cpu [\d.]+ms per start, \d+% of runc's"
+    )
+    assert len(lines_of(report, "containerd-trio", pooled)) == 1, report.lines
+    await assert_daemon_empty(daemon)
+    assert_raw_empty(report)
+
+
+async def test_rounds_need_the_baseline(tmp_path: Path) -> None:
+    with pytest.raises(BenchError, match="--rounds needs --baseline"):
+        await bench(options(tmp_path, rounds=2))
+    assert not (tmp_path / "bench").exists()  # refused before anything was made
 
 
 @pytest.mark.deadline(180)
@@ -304,8 +334,44 @@ def test_arguments() -> None:
     assert Options.from_args(args).address == "127.0.0.1:9999"
     args.bench_address = "unix:/run/x.sock"  # bench's own --address wins
     assert Options.from_args(args).address == "unix:/run/x.sock"
+    assert got.rounds == 1
+    assert Options.from_args(parser.parse_args(["--baseline", "--rounds", "4"])).rounds == 4
     with pytest.raises(SystemExit):
         parser.parse_args(["--count", "0"])
+
+
+def test_rounds_pool_the_starts_over_the_wall_time() -> None:
+    """Over all rounds a side's rate is all its starts over all its phases' time (not a mean
+    of the rounds' rates), and the daemon's CPU share is pooled the same way."""
+
+    def phase(tag: str, done: int, wall: float, cpu: float) -> Phase:
+        made = Phase(tag, "start", done, latencies=[0.01] * done, wall=wall)
+        if tag == "runc":
+            made.runc_cpu = cpu
+        else:
+            made.daemon_cpu = cpu
+        return made
+
+    rounds = [
+        # 100 in 1 s against 100 in 0.8 s: 0.80x, daemon first.
+        Round(phase("containerd-trio", 100, 1.0, 0.3), phase("runc", 100, 0.8, 1.5), False),
+        # 300 in 2 s against 300 in 2 s: 1.00x, runc first.
+        Round(phase("containerd-trio", 300, 2.0, 0.9), phase("runc", 300, 2.0, 4.5), True),
+    ]
+    out = io.StringIO()
+    print_rounds(Printer(out, progress=False), rounds)
+    line = out.getvalue()
+    # 400 in 3.0 s = 133.3/s against 400 in 2.8 s = 142.9/s: 0.93x (a mean of rates: 0.90x).
+    assert "over 2 rounds: rate 0.93x (133.3 against 142.9 starts/s)" in line, line
+    assert "daemon first 0.80x, runc first 1.00x; each round 0.80x 1.00x;" in line, line
+    # 1.2 s over 400 starts = 3.00 ms, against 6.0 s over 400 = 15 ms: 20%.
+    assert line.rstrip().endswith("daemon cpu 3.00ms per start, 20% of runc's"), line
+    assert (
+        pooled_per_item(
+            [phase("runc", 10, 1.0, 1.0), Phase("runc", "start", 5)], lambda p: p.runc_cpu
+        )
+        is None
+    )
 
 
 def test_statistics_follow_go_metrics() -> None:

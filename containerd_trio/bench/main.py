@@ -30,10 +30,12 @@ from .probes import settle
 from .report import (
     Printer,
     Report,
+    Round,
     print_checkpoints,
     print_end,
     print_phase,
     print_ratios,
+    print_rounds,
     settle_note,
 )
 from .targets import TAG_DAEMON, DaemonTarget, RuncTarget, Target, runc_like_the_daemon
@@ -85,6 +87,8 @@ async def bench(options: Options) -> Report:
             )
     if options.ceiling:
         _check_ceiling(options)
+    if options.rounds > 1 and not options.baseline:
+        raise BenchError("--rounds needs --baseline: a round is the daemon's phase and runc's")
     out = options.out if options.out is not None else sys.stdout
     show_progress = options.progress if options.progress is not None else sys.stderr.isatty()
     printer = Printer(out, show_progress)
@@ -263,19 +267,16 @@ async def _bench_in(
             daemon = (CeilingTarget if options.ceiling else DaemonTarget)(
                 api, pid=own.pid if own else None
             )
-            if options.baseline and options.baseline_first:
-                report.raw = await run.phase(raw, "-raw")
             while_running = None
             if options.ceiling and not options.cycle:
 
                 async def while_running() -> None:
                     report.answers = await run.answers(daemon)
 
-            report.main = await run.phase(daemon, "", while_running)
-            if options.baseline and not options.baseline_first:
-                report.raw = await run.phase(raw, "-raw")
-            if report.raw is not None:
-                print_ratios(printer, report.main, report.raw)
+            if options.baseline:
+                await _rounds(run, daemon, raw, report)
+            else:
+                report.main = await run.phase(daemon, "", while_running)
             for name in options.peers:
                 keep = {own.pid} if own is not None and own.pid is not None else set()
                 report.peers.append(await _peer_phase(run, name, workdir, report, keep))
@@ -298,6 +299,30 @@ async def _bench_in(
                 await api.aclose()
             if own is not None:
                 report.daemon_exit = await own.stop()
+
+
+async def _rounds(run: _Run, daemon: Target, raw: Target, report: Report) -> None:
+    """The daemon's phase and runc's, ``--rounds`` times, the order alternating from one round
+    to the next (so that a machine growing slower or faster over the run weighs on both)."""
+    options, printer = run.options, run.printer
+    count = options.rounds
+    for number in range(count):
+        runc_first = options.baseline_first != (number % 2 == 1)
+        # Each round's containers are named apart: one that a removal failed to remove
+        # cannot clash with the next round's.
+        tag = f"-r{number + 1}" if count > 1 else ""
+        if count > 1:
+            first = "runc" if runc_first else "the daemon"
+            printer.line(TAG_DAEMON, f"round {number + 1} of {count}: {first} first")
+        if runc_first:
+            raw_phase = report.raw = await run.phase(raw, f"{tag}-raw")
+        main_phase = report.main = await run.phase(daemon, tag)
+        if not runc_first:
+            raw_phase = report.raw = await run.phase(raw, f"{tag}-raw")
+        print_ratios(printer, main_phase, raw_phase)
+        report.rounds.append(Round(main_phase, raw_phase, runc_first))
+    if count > 1:
+        print_rounds(printer, report.rounds)
 
 
 async def _peer_phase(run: _Run, name: str, workdir: Path, report: Report, keep: set[int]) -> Phase:

@@ -22,6 +22,8 @@ class Options:
     baseline: bool = False
     #: Run the runc baseline before the daemon's phase rather than after it.
     baseline_first: bool = False
+    #: With --baseline: rounds of both phases, their order alternating from one to the next.
+    rounds: int = 1
     cycle: bool = False
     #: The daemon alone: its own daemon with the stand-in runtime, not runc (``--ceiling``).
     ceiling: bool = False
@@ -58,6 +60,7 @@ class Options:
             bundle=args.bundle,
             baseline=args.baseline,
             baseline_first=args.baseline_first,
+            rounds=args.rounds,
             cycle=args.cycle,
             ceiling=args.ceiling,
             checkpoint=args.checkpoint,
@@ -144,6 +147,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--baseline-first",
         action="store_true",
         help="with --baseline: run runc's phase first (to see that the order does not matter)",
+    )
+    add(
+        "--rounds",
+        type=_positive_int,
+        default=1,
+        metavar="R",
+        help="with --baseline: R rounds of both phases, the order alternating from one round to"
+        " the next (the first as --baseline-first says), then the ratios over all rounds"
+        " (default %(default)s)",
     )
     add(
         "--cycle",

@@ -6,9 +6,11 @@ peers' (``containerd``, ``podman``).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -21,10 +23,22 @@ from .targets import TAG_DAEMON, TAG_RUNC
 MIB = 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Round:
+    """One round of ``--rounds``: the daemon's phase and runc's, in the order it ran them."""
+
+    main: Phase
+    raw: Phase
+    runc_first: bool
+
+
 @dataclass
 class Report:
+    #: The daemon's phase and runc's (with --baseline); with --rounds, those of the last round.
     main: Phase | None = None
     raw: Phase | None = None
+    #: With --baseline, each round (one without --rounds).
+    rounds: list[Round] = field(default_factory=list)
     peers: list[Phase] = field(default_factory=list)
     checkpoint: CheckpointPhase | None = None
     #: With --ceiling: GET /state answers with the main phase's containers listed.
@@ -39,7 +53,8 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        phases = [self.main, self.raw, *self.peers, self.checkpoint, self.answers]
+        rounds = [phase for one in self.rounds for phase in (one.main, one.raw)]
+        phases = [self.main, self.raw, *rounds, *self.peers, self.checkpoint, self.answers]
         return all(phase is None or not phase.errors for phase in phases)
 
 
@@ -146,6 +161,55 @@ def print_ratios(printer: Printer, ours: Phase, raw: Phase) -> None:
         f"{name}/{raw.tag}: rate {ratio(ours.rate, raw.rate)} median {ratio(a.median, b.median)}"
         f" p99 {ratio(a.p99, b.p99)}{share}",
     )
+
+
+def print_rounds(printer: Printer, rounds: Sequence[Round]) -> None:
+    """The ratios over all rounds: each side's starts over its phases' summed wall time (the
+    rate of all its starts, not a mean of rates), over all rounds and by order; then each
+    round's own ratio, and the daemon's CPU per start as a share of runc's over all rounds."""
+    unit = rounds[0].main.unit
+
+    def pooled(chosen: Sequence[Round]) -> str:
+        if not chosen:
+            return "n/a"
+        return ratio(pooled_rate([r.main for r in chosen]), pooled_rate([r.raw for r in chosen]))
+
+    daemon_first = [r for r in rounds if not r.runc_first]
+    runc_first = [r for r in rounds if r.runc_first]
+    mains, raws = [r.main for r in rounds], [r.raw for r in rounds]
+    each = " ".join(ratio(r.main.rate, r.raw.rate) for r in rounds)
+    daemon_cpu = pooled_per_item(mains, lambda phase: phase.daemon_cpu)
+    runc_cpu = pooled_per_item(raws, lambda phase: phase.runc_cpu)
+    share = ""
+    if daemon_cpu is not None and runc_cpu:
+        share = (
+            f"; daemon cpu {ms_precise(daemon_cpu)} per {unit},"
+            f" {daemon_cpu / runc_cpu:.0%} of runc's"
+        )
+    printer.line(
+        TAG_DAEMON,
+        f"daemon/runc over {len(rounds)} rounds: rate {pooled(rounds)}"
+        f" ({pooled_rate(mains):.1f} against {pooled_rate(raws):.1f} {unit}s/s),"
+        f" daemon first {pooled(daemon_first)}, runc first {pooled(runc_first)};"
+        f" each round {each}{share}",
+    )
+
+
+def pooled_rate(phases: Sequence[Phase]) -> float:
+    """All the phases' items done over all their wall time."""
+    wall = sum(phase.wall for phase in phases)
+    return sum(len(phase.latencies) for phase in phases) / wall if wall > 0 else math.nan
+
+
+def pooled_per_item(
+    phases: Sequence[Phase], seconds: Callable[[Phase], float | None]
+) -> float | None:
+    """``seconds(phase)`` summed over the phases, per item done; None if any did not say."""
+    spent = [seconds(phase) for phase in phases]
+    done = sum(len(phase.latencies) for phase in phases)
+    if done == 0 or any(value is None for value in spent):
+        return None
+    return sum(value for value in spent if value is not None) / done
 
 
 def print_checkpoints(printer: Printer, phase: CheckpointPhase) -> None:
