@@ -33,8 +33,14 @@ from containerd_trio.bench import (
 )
 from containerd_trio.bench.ceiling import TAG_CEILING, build_standin
 from containerd_trio.bench.errors import BenchError
-from containerd_trio.bench.phase import Phase
-from containerd_trio.bench.report import Printer, Round, pooled_per_item, print_rounds
+from containerd_trio.bench.phase import Phase, Unit
+from containerd_trio.bench.report import (
+    Printer,
+    Round,
+    pooled_per_item,
+    print_at_equal_speed,
+    print_rounds,
+)
 from containerd_trio.host import become_subreaper
 
 from .helpers import RunningDaemon, runc_ids, zombie_children
@@ -119,6 +125,9 @@ async def test_own_daemon_with_baseline(tmp_path: Path) -> None:
     assert lines_of(report, "runc", r"runc cpu: [\d.]+ms per start")
     ratios = r"daemon/runc: rate [\d.]+x median [\d.]+x p99 [\d.]+x daemon cpu \d+% of runc's"
     assert lines_of(report, "containerd-trio", ratios)
+    # The bench's own daemon says its children's CPU: runc's in both phases.
+    equal = r"daemon/runc at equal machine speed: rate [\d.]+x: .*"
+    assert len(lines_of(report, "containerd-trio", equal)) == 1, report.lines
     assert_raw_empty(report)
     # The bench's daemon removed what it ran and stopped cleanly.
     assert report.daemon_state_dir is not None
@@ -372,6 +381,46 @@ def test_rounds_pool_the_starts_over_the_wall_time() -> None:
         )
         is None
     )
+
+
+def test_the_ratio_at_equal_machine_speed() -> None:
+    """Each phase's rate is weighed by runc's CPU per start in it; the median over rounds."""
+
+    def phase(tag: str, done: int, wall: float, runc_cpu: float | None, unit: Unit) -> Phase:
+        return Phase(tag, unit, done, latencies=[0.01] * done, wall=wall, runc_cpu=runc_cpu)
+
+    def rounds(unit: Unit = "start", main_runc: float | None = 2.0) -> list[Round]:
+        return [
+            # 50/s at 20 ms of runc each, against 66.7/s at 15 ms: the same share, 1.00x.
+            Round(
+                phase("containerd-trio", 100, 2.0, main_runc, unit),
+                phase("runc", 100, 1.5, 1.5, unit),
+                False,
+            ),
+            # 100/s at 16 ms, against 100/s at 20 ms: 0.80x.
+            Round(
+                phase("containerd-trio", 100, 1.0, 1.6, unit),
+                phase("runc", 100, 1.0, 2.0, unit),
+                True,
+            ),
+        ]
+
+    out = io.StringIO()
+    print_at_equal_speed(Printer(out, progress=False), rounds())
+    assert (
+        out.getvalue()
+        .rstrip()
+        .endswith(
+            "daemon/runc at equal machine speed: rate 0.90x (0.80x-1.00x): each phase's rate"
+            " times runc's cpu per start in it, the median of 2 rounds"
+        )
+    ), out.getvalue()
+    # Not for lifecycles (runc's work differs between the two), nor without runc's CPU on
+    # both sides (a daemon at --address does not say its children's).
+    for unfit in (rounds(unit="cycle"), rounds(main_runc=None)):
+        out = io.StringIO()
+        print_at_equal_speed(Printer(out, progress=False), unfit)
+        assert out.getvalue() == ""
 
 
 def test_statistics_follow_go_metrics() -> None:

@@ -31,6 +31,7 @@ from .report import (
     Printer,
     Report,
     Round,
+    print_at_equal_speed,
     print_checkpoints,
     print_end,
     print_phase,
@@ -323,6 +324,7 @@ async def _rounds(run: _Run, daemon: Target, raw: Target, report: Report) -> Non
         report.rounds.append(Round(main_phase, raw_phase, runc_first))
     if count > 1:
         print_rounds(printer, report.rounds)
+    print_at_equal_speed(printer, report.rounds)
 
 
 async def _peer_phase(run: _Run, name: str, workdir: Path, report: Report, keep: set[int]) -> Phase:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -192,6 +193,37 @@ def print_rounds(printer: Printer, rounds: Sequence[Round]) -> None:
         f" ({pooled_rate(mains):.1f} against {pooled_rate(raws):.1f} {unit}s/s),"
         f" daemon first {pooled(daemon_first)}, runc first {pooled(runc_first)};"
         f" each round {each}{share}",
+    )
+
+
+def print_at_equal_speed(printer: Printer, rounds: Sequence[Round]) -> None:
+    """The daemon/runc ratio of starts, each phase's rate weighed by runc's CPU per start in it.
+
+    A virtual machine on a shared host can run a third slower for minutes on end (on the
+    project's 2-vCPU machine runc's own CPU per start moves between about 15 and 20 ms, and
+    every other process's with it); a round whose two phases fall on different sides of such a
+    change gets a ratio off by as much. Both phases make the same
+    runc calls, so runc's CPU per start is a yardstick of the machine's speed in each: rate x
+    runc CPU per start is the share of the machine's time that went to starting containers.
+    Only for starts (a lifecycle's runc work differs between the two), and only where both
+    phases measured runc's CPU (the bench's own daemon). What it would hide, a daemon that made
+    runc itself slower, shows in the two phases' ``runc cpu`` lines, which stay printed.
+    """
+    weighed: list[float] = []
+    for one in rounds:
+        ours = one.main.per_item(one.main.runc_cpu)
+        theirs = one.raw.per_item(one.raw.runc_cpu)
+        if one.main.unit != "start" or not ours or not theirs:
+            return
+        weighed.append(one.main.rate * ours / (one.raw.rate * theirs))
+    if not weighed:
+        return
+    spread = f" ({min(weighed):.2f}x-{max(weighed):.2f}x)" if len(weighed) > 1 else ""
+    printer.line(
+        TAG_DAEMON,
+        f"daemon/runc at equal machine speed: rate {statistics.median(weighed):.2f}x"
+        f"{spread}: each phase's rate times runc's cpu per start in it"
+        + (f", the median of {len(weighed)} rounds" if len(weighed) > 1 else ""),
     )
 
 
