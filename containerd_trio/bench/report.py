@@ -202,12 +202,12 @@ def print_at_equal_speed(printer: Printer, rounds: Sequence[Round]) -> None:
     A virtual machine on a shared host can run a third slower for minutes on end (on the
     project's 2-vCPU machine runc's own CPU per start moves between about 15 and 20 ms, and
     every other process's with it); a round whose two phases fall on different sides of such a
-    change gets a ratio off by as much. Both phases make the same
-    runc calls, so runc's CPU per start is a yardstick of the machine's speed in each: rate x
-    runc CPU per start is the share of the machine's time that went to starting containers.
-    Only for starts (a lifecycle's runc work differs between the two), and only where both
-    phases measured runc's CPU (the bench's own daemon). What it would hide, a daemon that made
-    runc itself slower, shows in the two phases' ``runc cpu`` lines, which stay printed.
+    change gets a ratio off by as much. Both phases make the same runc calls, so runc's CPU
+    per start is a yardstick of the machine's speed in each: rate x runc's CPU per start is the
+    CPU runc got per second, which a slower machine does not change. Only for starts (a
+    lifecycle's runc work differs between the two), and only where both phases measured runc's
+    CPU (the bench's own daemon). What it would hide, a daemon that made runc itself slower,
+    shows in the two phases' ``runc cpu`` lines, which stay printed.
     """
     weighed: list[float] = []
     for one in rounds:
