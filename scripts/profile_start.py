@@ -1,7 +1,8 @@
 """Where a start's time goes in the daemon: N starts with the stand-in runtime (NOT runc).
 
     .venv/bin/python scripts/profile_start.py [--count 1000] [--concurrency 8] [--profile]
-                                              [--runc] [--cycle] [--requests [--runc-load N]]
+                                              [--tasks] [--runc] [--cycle]
+                                              [--requests [--runc-load N]]
 
 The server runs in this process (``containerd_trio.server.Daemon``, which starts its keeper and
 logger as usual) with ``--runtime`` set to the bench's stand-in (``bench/standin.c``: a forked
@@ -12,7 +13,9 @@ With ``--runc`` the containers are real (runc, the bench's busybox bundle), and 
 includes what runc's work costs the daemon (more children to reap, a busier machine). It prints
 the CPU per start of each of the daemon's three processes. With ``--profile`` the
 server runs under pyinstrument and its call tree follows (a profiler inflates small calls: take
-the shares, not the times).
+the shares, not the times). With ``--tasks`` the server's main thread's CPU follows by task
+(a Trio instrument reading the thread's CPU clock around each task step: CPU, not the wall
+time a sampling profiler sees, and little added to it).
 """
 
 from __future__ import annotations
@@ -154,8 +157,57 @@ async def http_only(count: int, concurrency: int, load: int) -> None:
             nursery.cancel_scope.cancel()
 
 
+#: What the tasks the server runs per request are, by their coroutine's name.
+_TASK_KINDS = {
+    "_handle": "Hypercorn's request task: the ASGI app (fast path, route, start) and the answer",
+    "_run_handler": "Hypercorn's connection task: reading and parsing requests (h11)",
+    "_cancel_wrapper.<locals>.wrapper": "Hypercorn's keep-alive timer, restarted per answer",
+    "Supervisor._run_container": "the container's task tree: runc through the keeper, journal",
+    "KeeperLink.serve": "the keeper link's reader: the keeper's answers",
+    "Container._watch": "the init's watcher",
+}
+
+
+class TaskCpu(trio.abc.Instrument):
+    """The main thread's CPU in each task's steps, by the task's coroutine; what the thread
+    spends between steps (Trio's scheduler, epoll) is the rest. CPU, not wall time: a task
+    preempted by the kernel mid-step does not count the wait, which a sampling profiler
+    would."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = {}
+        self.steps: dict[str, int] = {}
+        # None until a step begins: the step that adds the instrument ends without one.
+        self._began: float | None = None
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self._began = time.thread_time()
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        if self._began is None:
+            return
+        spent = time.thread_time() - self._began
+        self._began = None
+        code = getattr(task.coro, "cr_code", None)
+        kind = code.co_qualname if code is not None else task.name
+        self.cpu[kind] = self.cpu.get(kind, 0.0) + spent
+        self.steps[kind] = self.steps.get(kind, 0) + 1
+
+    def report(self, thread_cpu: float, count: int, unit: str) -> None:
+        in_steps = sum(self.cpu.values())
+        print(f"the server's main thread: {thread_cpu / count * 1000:.3f}ms per {unit}, by task:")
+        for kind, seconds in sorted(self.cpu.items(), key=lambda item: -item[1]):
+            if seconds / count < 0.000_001:
+                continue
+            what = f" ({_TASK_KINDS[kind]})" if kind in _TASK_KINDS else ""
+            print(f"  {seconds / count * 1000:.3f}ms in {self.steps[kind] / count:.1f} steps"
+                  f"  {kind}{what}")  # fmt: skip
+        print(f"  {(thread_cpu - in_steps) / count * 1000:.3f}ms between task steps"
+              " (Trio's scheduler, epoll)")  # fmt: skip
+
+
 async def profile(
-    count: int, concurrency: int, with_profiler: bool, runc: bool, cycle: bool
+    count: int, concurrency: int, with_profiler: bool, runc: bool, cycle: bool, tasks: bool
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="ctr-trio-profile-") as tmp:
         workdir = Path(tmp)
@@ -181,14 +233,21 @@ async def profile(
                 from pyinstrument import Profiler
 
                 profiler = Profiler(async_mode="disabled")
+            task_cpu = TaskCpu() if tasks else None
             before = {name: procfs.cpu_seconds(pid) or 0.0 for name, pid in helpers.items()}
             server_before = resource.getrusage(resource.RUSAGE_SELF)
             began = time.perf_counter()
             if profiler is not None:
                 profiler.start()
+            if task_cpu is not None:
+                thread_before = time.thread_time()
+                trio.lowlevel.add_instrument(task_cpu)
             driver = [sys.executable, __file__, "--drive", f"unix:{socket}", str(bundle),
                       str(count), str(concurrency), "cycle" if cycle else "start"]  # fmt: skip
             await trio.run_process(driver)
+            if task_cpu is not None:
+                trio.lowlevel.remove_instrument(task_cpu)
+                thread_cpu = time.thread_time() - thread_before
             if profiler is not None:
                 profiler.stop()
             wall = time.perf_counter() - began
@@ -208,6 +267,8 @@ async def profile(
             for name in helpers:
                 seconds = after[name] - before[name]
                 print(f"{name} cpu: {seconds / count * 1000:.2f}ms per {unit}")
+            if task_cpu is not None:
+                task_cpu.report(thread_cpu, count, unit)
             if profiler is not None:
                 print(
                     profiler.output_text(
@@ -230,6 +291,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--profile", action="store_true", help="run the server under pyinstrument")
+    parser.add_argument(
+        "--tasks", action="store_true",
+        help="the server's CPU by task (a Trio instrument timing each task step's thread CPU)",
+    )  # fmt: skip
     parser.add_argument("--runc", action="store_true", help="real containers, with runc")
     parser.add_argument("--cycle", action="store_true", help="lifecycles: start, wait, delete")
     parser.add_argument("--requests", action="store_true", help="the HTTP path alone (404s)")
@@ -244,8 +309,9 @@ def main() -> None:
         trio.run(http_only, options.count, options.concurrency, options.runc_load)
         return
     trio.run(
-        profile, options.count, options.concurrency, options.profile, options.runc, options.cycle
-    )
+        profile, options.count, options.concurrency, options.profile, options.runc, options.cycle,
+        options.tasks,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
