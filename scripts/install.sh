@@ -16,12 +16,28 @@
 #      fetched from Debian sid (trixie as a fallback) with a private apt configuration, unpacked
 #      into .venv/criu-root and run through .venv/bin/criu, a wrapper that starts it with that
 #      prefix's own dynamic loader. The system's apt setup is untouched.
-#   3. .venv at the repo root with the package installed editable, plus its test dependencies.
+#   3. .venv at the repo root with the package installed editable, plus its test dependencies,
+#      on the distribution's python3 (see pick_python).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv="$repo/.venv"
-python=${PYTHON:-python3}
+
+# The interpreter: $PYTHON if given, else the distribution's own python3 when it is 3.11 or
+# later, else python3 from PATH. A python3 that comes first on PATH (a pyenv build, say) may
+# be built without PGO and LTO: on one, the daemon's processes took about 13% more CPU per
+# start against runc's (docs/performance.md). Debian builds its own with both.
+pick_python() {
+    if [ -n "${PYTHON:-}" ]; then
+        echo "$PYTHON"
+    elif [ -x /usr/bin/python3 ] \
+        && /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo /usr/bin/python3
+    else
+        echo python3
+    fi
+}
+python=$(pick_python)
 
 log() { printf 'install: %s\n' "$*" >&2; }
 
@@ -141,8 +157,12 @@ ensure_criu() {
 ensure_venv() {
     local stamp="$venv/.installed"
     if [ ! -x "$venv/bin/python" ]; then
-        log "creating $venv"
+        log "creating $venv with $python"
         "$python" -m venv "$venv"
+    elif [ "$(readlink -f "$venv/bin/python")" != "$(readlink -f "$(command -v "$python")")" ]; then
+        # Kept as it is: moving it is a rebuild (its CRIU too), which only its owner decides.
+        log "note: $venv runs on $(readlink -f "$venv/bin/python"), not $python:" \
+            "\`make clean install\` moves it"
     fi
     # Reinstall only when the project's declared dependencies change.
     if [ ! -f "$stamp" ] || [ "$repo/pyproject.toml" -nt "$stamp" ]; then

@@ -162,16 +162,21 @@ async def test_rounds_alternate_the_order(daemon: RunningDaemon, tmp_path: Path)
     pooled = (
         r"daemon/runc over 3 rounds: rate [\d.]+x \([\d.]+ against [\d.]+ starts/s\),"
         r" daemon first [\d.]+x, runc first [\d.]+x; each round( [\d.]+x){3};"
-        r" daemon cpu [\d.]+ms per start, \d+% of runc's"
+        r" daemon cpu [\d.]+ms per start, \d+% of runc's in runc's phases"
     )
     assert len(lines_of(report, "containerd-trio", pooled)) == 1, report.lines
     await assert_daemon_empty(daemon)
     assert_raw_empty(report)
 
 
-async def test_rounds_need_the_baseline(tmp_path: Path) -> None:
+async def test_rounds_need_the_baseline_alone(tmp_path: Path) -> None:
     with pytest.raises(BenchError, match="--rounds needs --baseline"):
         await bench(options(tmp_path, rounds=2))
+    # A peer's ratio is to one runc phase; --pressure times no starts.
+    with pytest.raises(BenchError, match="run --peers/--with in a run of its own"):
+        await bench(options(tmp_path, rounds=2, baseline=True, peers=("containerd",)))
+    with pytest.raises(BenchError, match="run --pressure in a run of its own"):
+        await bench(options(tmp_path, rounds=2, baseline=True, pressure=True))
     assert not (tmp_path / "bench").exists()  # refused before anything was made
 
 
@@ -351,21 +356,19 @@ def test_arguments() -> None:
 
 def test_rounds_pool_the_starts_over_the_wall_time() -> None:
     """Over all rounds a side's rate is all its starts over all its phases' time (not a mean
-    of the rounds' rates), and the daemon's CPU share is pooled the same way."""
+    of the rounds' rates), and the daemon's CPU shares are pooled the same way."""
 
-    def phase(tag: str, done: int, wall: float, cpu: float) -> Phase:
-        made = Phase(tag, "start", done, latencies=[0.01] * done, wall=wall)
-        if tag == "runc":
-            made.runc_cpu = cpu
-        else:
+    def phase(tag: str, done: int, wall: float, cpu: float, runc_cpu: float) -> Phase:
+        made = Phase(tag, "start", done, latencies=[0.01] * done, wall=wall, runc_cpu=runc_cpu)
+        if tag != "runc":
             made.daemon_cpu = cpu
         return made
 
     rounds = [
         # 100 in 1 s against 100 in 0.8 s: 0.80x, daemon first.
-        Round(phase("containerd-trio", 100, 1.0, 0.3), phase("runc", 100, 0.8, 1.5), False),
+        Round(phase("containerd-trio", 100, 1.0, 0.3, 1.5), phase("runc", 100, 0.8, 0, 1.5), False),
         # 300 in 2 s against 300 in 2 s: 1.00x, runc first.
-        Round(phase("containerd-trio", 300, 2.0, 0.9), phase("runc", 300, 2.0, 4.5), True),
+        Round(phase("containerd-trio", 300, 2.0, 1.5, 3.6), phase("runc", 300, 2.0, 0, 3.0), True),
     ]
     out = io.StringIO()
     print_rounds(Printer(out, progress=False), rounds)
@@ -373,54 +376,66 @@ def test_rounds_pool_the_starts_over_the_wall_time() -> None:
     # 400 in 3.0 s = 133.3/s against 400 in 2.8 s = 142.9/s: 0.93x (a mean of rates: 0.90x).
     assert "over 2 rounds: rate 0.93x (133.3 against 142.9 starts/s)" in line, line
     assert "daemon first 0.80x, runc first 1.00x; each round 0.80x 1.00x;" in line, line
-    # 1.2 s over 400 starts = 3.00 ms, against 6.0 s over 400 = 15 ms: 20%.
-    assert line.rstrip().endswith("daemon cpu 3.00ms per start, 20% of runc's"), line
-    assert (
-        pooled_per_item(
-            [phase("runc", 10, 1.0, 1.0), Phase("runc", "start", 5)], lambda p: p.runc_cpu
-        )
-        is None
-    )
+    # The daemon: 1.8 s over 400 starts = 4.5 ms; runc in its phases 4.5 s over 400 = 11.25 ms
+    # (40%), beside the daemon 5.1 s over 400 = 12.75 ms (35%). Means of the rounds' figures
+    # would give 4 ms, 32% and 30%.
+    assert line.rstrip().endswith(
+        "daemon cpu 4.50ms per start, 40% of runc's in runc's phases, 35% of runc's beside it"
+    ), line
+    some = Phase("runc", "start", 5)  # said nothing of runc's CPU
+    assert pooled_per_item([phase("runc", 10, 1.0, 0, 1.0), some], lambda p: p.runc_cpu) is None
 
 
 def test_the_ratio_at_equal_machine_speed() -> None:
-    """Each phase's rate is weighed by runc's CPU per start in it; the median over rounds."""
+    """Each phase's rate is weighted by runc's CPU per start in it; the median over rounds,
+    and how much costlier runc was beside the daemon."""
 
     def phase(tag: str, done: int, wall: float, runc_cpu: float | None, unit: Unit) -> Phase:
         return Phase(tag, unit, done, latencies=[0.01] * done, wall=wall, runc_cpu=runc_cpu)
 
     def rounds(unit: Unit = "start", main_runc: float | None = 2.0) -> list[Round]:
         return [
-            # 50/s at 20 ms of runc each, against 66.7/s at 15 ms: the same share, 1.00x.
+            # 50/s at 20 ms of runc each, against 66.7/s at 15 ms: 1.00x; runc 1.33x its own.
             Round(
                 phase("containerd-trio", 100, 2.0, main_runc, unit),
                 phase("runc", 100, 1.5, 1.5, unit),
                 False,
             ),
-            # 100/s at 16 ms, against 100/s at 20 ms: 0.80x.
+            # 100/s at 16 ms, against 100/s at 20 ms: 0.80x; runc 0.80x.
             Round(
                 phase("containerd-trio", 100, 1.0, 1.6, unit),
                 phase("runc", 100, 1.0, 2.0, unit),
                 True,
             ),
+            # 50/s at 10 ms, against 100/s at 10 ms: 0.50x; runc 1.00x.
+            Round(
+                phase("containerd-trio", 100, 2.0, 1.0, unit),
+                phase("runc", 100, 1.0, 1.0, unit),
+                False,
+            ),
         ]
 
-    out = io.StringIO()
-    print_at_equal_speed(Printer(out, progress=False), rounds())
-    assert (
-        out.getvalue()
-        .rstrip()
-        .endswith(
-            "daemon/runc at equal machine speed: rate 0.90x (0.80x-1.00x): each phase's rate"
-            " times runc's cpu per start in it, the median of 2 rounds"
-        )
-    ), out.getvalue()
-    # Not for lifecycles (runc's work differs between the two), nor without runc's CPU on
-    # both sides (a daemon at --address does not say its children's).
-    for unfit in (rounds(unit="cycle"), rounds(main_runc=None)):
+    def printed(chosen: list[Round]) -> str:
         out = io.StringIO()
-        print_at_equal_speed(Printer(out, progress=False), unfit)
-        assert out.getvalue() == ""
+        print_at_equal_speed(Printer(out, progress=False), chosen)
+        return out.getvalue().rstrip()
+
+    # The medians (means would be 0.77x and 1.04x).
+    assert printed(rounds()).endswith(
+        "daemon/runc at equal machine speed: rate 0.80x, the median of 3 rounds (0.50x-1.00x):"
+        " each phase's rate times runc's cpu per start in it; runc's cpu per start beside the"
+        " daemon 1.00x its own"
+    ), printed(rounds())
+    # A round with a failure is left out, and said to be.
+    failed = rounds()
+    failed[2].main.errors.append("POST /containers/x: 500 runc failed")
+    assert ": rate 0.90x, the median of 2 rounds (0.80x-1.00x), 1 of 3 rounds left out" in (
+        printed(failed)
+    ), printed(failed)
+    # Not for lifecycles (runc's work differs between the two), nor with no round that has
+    # runc's CPU on both sides (a daemon at --address does not say its children's).
+    assert printed(rounds(unit="cycle")) == ""
+    assert printed([rounds(main_runc=None)[0]]) == ""
 
 
 def test_statistics_follow_go_metrics() -> None:

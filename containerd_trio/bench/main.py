@@ -78,6 +78,8 @@ def _first_bench_error(group: BaseExceptionGroup[BaseException]) -> BenchError |
 
 async def bench(options: Options) -> Report:
     """Run the bench as ``options`` say; print the report lines as they come and return them."""
+    if options.rounds > 1:
+        _check_rounds(options)
     if options.bundle is not None and not (options.bundle / "config.json").is_file():
         raise BenchError(f"--bundle {options.bundle}: no config.json there")
     for name in options.peers:
@@ -88,8 +90,6 @@ async def bench(options: Options) -> Report:
             )
     if options.ceiling:
         _check_ceiling(options)
-    if options.rounds > 1 and not options.baseline:
-        raise BenchError("--rounds needs --baseline: a round is the daemon's phase and runc's")
     out = options.out if options.out is not None else sys.stdout
     show_progress = options.progress if options.progress is not None else sys.stderr.isatty()
     printer = Printer(out, show_progress)
@@ -118,6 +118,19 @@ async def bench(options: Options) -> Report:
                 raise
             raise error from None
     return report
+
+
+def _check_rounds(options: Options) -> None:
+    if not options.baseline:
+        raise BenchError("--rounds needs --baseline: a round is the daemon's phase and runc's")
+    # A peer's ratio is to one runc phase, and --pressure times no starts at all.
+    given = {"--peers/--with": bool(options.peers), "--pressure": options.pressure}
+    clashing = [flag for flag, present in given.items() if present]
+    if clashing:
+        raise BenchError(
+            f"--rounds compares the daemon with runc alone: run {', '.join(clashing)} in a run"
+            " of its own"
+        )
 
 
 def _check_ceiling(options: Options) -> None:
@@ -317,8 +330,9 @@ async def _rounds(run: _Run, daemon: Target, raw: Target, report: Report) -> Non
             printer.line(TAG_DAEMON, f"round {number + 1} of {count}: {first} first")
         if runc_first:
             raw_phase = report.raw = await run.phase(raw, f"{tag}-raw")
-        main_phase = report.main = await run.phase(daemon, tag)
-        if not runc_first:
+            main_phase = report.main = await run.phase(daemon, tag)
+        else:
+            main_phase = report.main = await run.phase(daemon, tag)
             raw_phase = report.raw = await run.phase(raw, f"{tag}-raw")
         print_ratios(printer, main_phase, raw_phase)
         report.rounds.append(Round(main_phase, raw_phase, runc_first))

@@ -154,8 +154,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         metavar="R",
         help="with --baseline: R rounds of both phases, the order alternating from one round to"
-        " the next (the first as --baseline-first says), then the ratios over all rounds"
-        " (default %(default)s)",
+        " the next (the first as --baseline-first says; an even R runs each order as often),"
+        " then the ratios over all rounds (default %(default)s)",
     )
     add(
         "--cycle",

@@ -167,7 +167,9 @@ def print_ratios(printer: Printer, ours: Phase, raw: Phase) -> None:
 def print_rounds(printer: Printer, rounds: Sequence[Round]) -> None:
     """The ratios over all rounds: each side's starts over its phases' summed wall time (the
     rate of all its starts, not a mean of rates), over all rounds and by order; then each
-    round's own ratio, and the daemon's CPU per start as a share of runc's over all rounds."""
+    round's own ratio, and the daemon's CPU per start pooled as a share of runc's: of runc's
+    in runc's own phases, and (where the daemon says it) of runc's beside it in the daemon's
+    phases, which ran at the same speed."""
     unit = rounds[0].main.unit
 
     def pooled(chosen: Sequence[Round]) -> str:
@@ -181,12 +183,15 @@ def print_rounds(printer: Printer, rounds: Sequence[Round]) -> None:
     each = " ".join(ratio(r.main.rate, r.raw.rate) for r in rounds)
     daemon_cpu = pooled_per_item(mains, lambda phase: phase.daemon_cpu)
     runc_cpu = pooled_per_item(raws, lambda phase: phase.runc_cpu)
+    beside = pooled_per_item(mains, lambda phase: phase.runc_cpu)
     share = ""
     if daemon_cpu is not None and runc_cpu:
         share = (
             f"; daemon cpu {ms_precise(daemon_cpu)} per {unit},"
-            f" {daemon_cpu / runc_cpu:.0%} of runc's"
+            f" {daemon_cpu / runc_cpu:.0%} of runc's in runc's phases"
         )
+        if beside:
+            share += f", {daemon_cpu / beside:.0%} of runc's beside it"
     printer.line(
         TAG_DAEMON,
         f"daemon/runc over {len(rounds)} rounds: rate {pooled(rounds)}"
@@ -197,33 +202,50 @@ def print_rounds(printer: Printer, rounds: Sequence[Round]) -> None:
 
 
 def print_at_equal_speed(printer: Printer, rounds: Sequence[Round]) -> None:
-    """The daemon/runc ratio of starts, each phase's rate weighed by runc's CPU per start in it.
+    """The daemon/runc ratio of starts, each phase's rate weighted by runc's CPU per start in
+    it; and runc's CPU per start through the daemon against its own, which that weighting
+    takes for the machine's doing.
 
     A virtual machine on a shared host can run a third slower for minutes on end (on the
-    project's 2-vCPU machine runc's own CPU per start moves between about 15 and 20 ms, and
+    project's 2-vCPU machine runc's own CPU per start moved between about 14 and 22 ms, and
     every other process's with it); a round whose two phases fall on different sides of such a
     change gets a ratio off by as much. Both phases make the same runc calls, so runc's CPU
-    per start is a yardstick of the machine's speed in each: rate x runc's CPU per start is the
-    CPU runc got per second, which a slower machine does not change. Only for starts (a
-    lifecycle's runc work differs between the two), and only where both phases measured runc's
-    CPU (the bench's own daemon). What it would hide, a daemon that made runc itself slower,
-    shows in the two phases' ``runc cpu`` lines, which stay printed.
+    per start is a yardstick of the machine's speed in each. When both phases keep the CPUs
+    busy (the bench's starts do, 8 at once on 2 CPUs), rate x runc's CPU per start is the CPU
+    runc got per second, which a slower machine does not change.
+
+    It takes any change in runc's CPU per start for the machine's: a daemon that made runc
+    itself costlier (its processes beside runc on the CPUs, a larger fd table to copy at each
+    spawn) would gain by as much, so the line says how much costlier runc was beside the
+    daemon, and the ``runc cpu`` lines of both phases stay printed. Only for starts (a
+    lifecycle's runc work differs between the two); only for rounds without failures (runc's
+    CPU then counts attempts the rate does not) and with runc's CPU on both sides (the bench's
+    own daemon says its children's; one at ``--address`` does not).
     """
-    weighed: list[float] = []
+    if not rounds or rounds[0].main.unit != "start":
+        return
+    weighted: list[float] = []
+    runc_beside: list[float] = []
     for one in rounds:
         ours = one.main.per_item(one.main.runc_cpu)
         theirs = one.raw.per_item(one.raw.runc_cpu)
-        if one.main.unit != "start" or not ours or not theirs:
-            return
-        weighed.append(one.main.rate * ours / (one.raw.rate * theirs))
-    if not weighed:
+        if one.main.errors or one.raw.errors or not ours or not theirs:
+            continue
+        weighted.append(one.main.rate * ours / (one.raw.rate * theirs))
+        runc_beside.append(ours / theirs)
+    if not weighted:
         return
-    spread = f" ({min(weighed):.2f}x-{max(weighed):.2f}x)" if len(weighed) > 1 else ""
+    count = len(weighted)
+    median = statistics.median(weighted)
+    which = f", the median of {count} rounds ({min(weighted):.2f}x-{max(weighted):.2f}x)"
+    left = len(rounds) - count
     printer.line(
         TAG_DAEMON,
-        f"daemon/runc at equal machine speed: rate {statistics.median(weighed):.2f}x"
-        f"{spread}: each phase's rate times runc's cpu per start in it"
-        + (f", the median of {len(weighed)} rounds" if len(weighed) > 1 else ""),
+        f"daemon/runc at equal machine speed: rate {median:.2f}x"
+        + (which if count > 1 else "")
+        + (f", {left} of {len(rounds)} rounds left out (failures, or no runc cpu)" if left else "")
+        + ": each phase's rate times runc's cpu per start in it; runc's cpu per start beside the"
+        f" daemon {statistics.median(runc_beside):.2f}x its own",
     )
 
 
