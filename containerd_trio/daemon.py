@@ -46,9 +46,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.error("%s", exc)
         sys.exit(1)
     raise_fd_limit()
-    protect_from_oom_killer()
+    # The keeper is spared by the OOM killer; the containers are not: they get the score the
+    # daemon was started with, as under Docker and Podman (0 unless the host says otherwise).
+    container_oom_score = protect_from_oom_killer()
     try:
-        code = Keeper(server_argv=args, listen=listener.sock).run()
+        keeper = Keeper(
+            server_argv=args, listen=listener.sock, child_oom_score_adj=container_oom_score
+        )
+        code = keeper.run()
     finally:
         listener.close()
         os.close(lock)

@@ -28,14 +28,35 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def protect_from_oom_killer(score: int = -999) -> None:
+def protect_from_oom_killer(score: int = -999) -> int | None:
     """Make the kernel's OOM killer pick anything but this process, as containerd does for
-    itself: the keeper holds every container's pipes. Best effort (needs root)."""
+    itself: the keeper holds every container's pipes. Best effort (needs root).
+
+    Returns the score it had before (None if unreadable): the one its container processes are
+    to get instead of this one."""
+    before = oom_score_adj()
+    set_oom_score_adj(score)
+    return before
+
+
+def oom_score_adj() -> int | None:
+    """This process's OOM score adjustment (None if unreadable)."""
+    try:
+        with open("/proc/self/oom_score_adj") as adj:
+            return int(adj.read())
+    except (OSError, ValueError):
+        return None
+
+
+def set_oom_score_adj(score: int) -> bool:
+    """Set this process's OOM score adjustment; False if refused (a lower score needs
+    CAP_SYS_RESOURCE, and some hosts refuse any negative one)."""
     try:
         with open("/proc/self/oom_score_adj", "w") as adj:
             adj.write(str(score))
     except OSError:
-        pass
+        return False
+    return True
 
 
 def die_with_parent() -> None:

@@ -96,6 +96,36 @@ async def test_ten_crashes_lose_no_line(
     assert_gapless(await counted(daemon.client, "counter"))
 
 
+async def test_containers_get_the_daemons_oom_score_not_the_keepers(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """The keeper asks the OOM killer to spare it (-999); a child inherits its parent's score,
+    and runc sets none unless the bundle has one: the container processes (an init, an exec'd
+    one) must get the score the daemon started with, as under Docker, not the keeper's.
+
+    These machines refuse any negative score, so the keeper's -999 does not take here; the
+    test raises the keeper's score instead, which any root process may do: a keeper whose
+    score is not the one the daemon started with, as on a host where -999 takes."""
+    started_with = int(Path("/proc/self/oom_score_adj").read_text())  # the daemon inherits it
+    daemon: DaemonProcess = await spawn_daemon()
+    keepers = started_with + 300 if started_with <= 700 else started_with - 300
+    Path(f"/proc/{daemon.keeper_pid}/oom_score_adj").write_text(str(keepers))
+
+    def score(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/oom_score_adj").read_text())
+
+    assert score(daemon.keeper_pid) == keepers
+
+    created = await start(daemon, "scored", make_bundle())
+    assert score(created["processes"][0]["pid"]) == started_with
+    response = await daemon.client.put(
+        "/containers/scored/processes", json={"args": ["sleep", "1000"]}
+    )
+    assert response.status_code == 201, response.text
+    assert score(response.json()["pid"]) == started_with
+    assert score(daemon.keeper_pid) == keepers  # the keeper took its own back
+
+
 async def test_exits_while_no_server_runs_keep_their_status_and_time(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 import attrs
 
 from .. import procfs
+from ..host import oom_score_adj, set_oom_score_adj
 from ..spawn import exit_status, spawn
 from ._wire import Channel, Message, PeerGone, pair, receive_fds
 
@@ -174,10 +175,14 @@ class Keeper:
         server_argv: Sequence[str] | None,
         listen: socket.socket | None = None,
         embedded: Channel | None = None,
+        child_oom_score_adj: int | None = None,
     ) -> None:
         """``server_argv`` is the server's command line (the keeper runs and restarts it);
-        ``embedded`` is the channel of a server that started this keeper as its child instead."""
+        ``embedded`` is the channel of a server that started this keeper as its child instead.
+        ``child_oom_score_adj``: the OOM score each runc that makes a container process gets
+        (None: its own, inherited)."""
         self._server_argv = list(server_argv) if server_argv is not None else None
+        self._child_oom_score_adj = child_oom_score_adj
         self._listen = listen
         self._epoll = select.epoll()
         self._handlers: dict[int, object] = {}
@@ -505,6 +510,35 @@ class Keeper:
 
     # --- spawning runc for the server ---------------------------------------------------------
 
+    def _spawn_container_maker(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: int | None,
+        stdout: int | None,
+        stderr: int | None,
+        fds: dict[int, int],
+    ) -> int:
+        """:func:`spawn` a runc that makes a container process, with the OOM score meant for
+        container processes rather than the keeper's own.
+
+        A child inherits its parent's score at the clone, and runc gives the container one
+        only when the bundle has ``process.oomScoreAdj``: without this, every other container
+        would be spared by the OOM killer like the keeper. So the keeper takes that score for
+        the spawn and its own back after it; setting the child's afterwards would race runc's
+        fork of its init. Raising a score needs no privilege, lowering it back needs the one
+        the keeper had when it lowered it first.
+        """
+        wanted = self._child_oom_score_adj
+        own = oom_score_adj() if wanted is not None else None
+        if wanted is None or own is None or own == wanted or not set_oom_score_adj(wanted):
+            return spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
+        try:
+            return spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
+        finally:
+            if not set_oom_score_adj(own):
+                log.warning("could not take back the keeper's OOM score %d", own)
+
     def _spawn(self, message: Message, fds: list[int]) -> None:
         """Run a runc command; with ``custody``, it makes a container process whose stdio the
         keeper makes and keeps."""
@@ -544,7 +578,9 @@ class Keeper:
                 if custody.stdin is not None:
                     keep.add(custody.stdin)
             placed = {int(target): fds[int(index)] for index, target in message["fds"]}
-            pid = spawn(message["argv"], stdin=stdin, stdout=stdout, stderr=stderr, fds=placed)
+            pid = self._spawn_container_maker(
+                message["argv"], stdin=stdin, stdout=stdout, stderr=stderr, fds=placed
+            )
         except OSError as exc:
             if custody is not None:
                 # Its stdin end is among ``fds``, closed below with the rest.
