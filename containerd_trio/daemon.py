@@ -46,9 +46,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.error("%s", exc)
         sys.exit(1)
     raise_fd_limit()
-    # The keeper is spared by the OOM killer; the containers are not: they get the score the
-    # daemon was started with, as under Docker and Podman (0 unless the host says otherwise).
-    container_oom_score = protect_from_oom_killer()
+    # The keeper is spared by the OOM killer; the containers are not. Like Docker's, they get
+    # 0 (unless their bundle sets a score): never a negative score the daemon was started
+    # with (a unit's OOMScoreAdjust=-500, say), and never one below a positive one it had.
+    started_with = protect_from_oom_killer()
+    container_oom_score = None if started_with is None else max(started_with, 0)
     try:
         keeper = Keeper(
             server_argv=args, listen=listener.sock, child_oom_score_adj=container_oom_score

@@ -49,8 +49,9 @@ def oom_score_adj() -> int | None:
 
 
 def set_oom_score_adj(score: int) -> bool:
-    """Set this process's OOM score adjustment; False if refused (a lower score needs
-    CAP_SYS_RESOURCE, and some hosts refuse any negative one)."""
+    """Set this process's OOM score adjustment; False if refused (a score below the lowest
+    this process has set or inherited, ``oom_score_adj_min``, needs CAP_SYS_RESOURCE; some
+    hosts refuse any negative one)."""
     try:
         with open("/proc/self/oom_score_adj", "w") as adj:
             adj.write(str(score))

@@ -101,7 +101,8 @@ async def test_containers_get_the_daemons_oom_score_not_the_keepers(
 ) -> None:
     """The keeper asks the OOM killer to spare it (-999); a child inherits its parent's score,
     and runc sets none unless the bundle has one: the container processes (an init, an exec'd
-    one) must get the score the daemon started with, as under Docker, not the keeper's.
+    one) must get the containers' score (0 here: the score the daemon started with, never a
+    negative one), not the keeper's.
 
     These machines refuse any negative score, so the keeper's -999 does not take here; the
     test raises the keeper's score instead, which any root process may do: a keeper whose

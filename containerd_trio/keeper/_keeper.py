@@ -183,6 +183,7 @@ class Keeper:
         (None: its own, inherited)."""
         self._server_argv = list(server_argv) if server_argv is not None else None
         self._child_oom_score_adj = child_oom_score_adj
+        self._oom_score_warned = False
         self._listen = listen
         self._epoll = select.epoll()
         self._handlers: dict[int, object] = {}
@@ -526,18 +527,29 @@ class Keeper:
         only when the bundle has ``process.oomScoreAdj``: without this, every other container
         would be spared by the OOM killer like the keeper. So the keeper takes that score for
         the spawn and its own back after it; setting the child's afterwards would race runc's
-        fork of its init. Raising a score needs no privilege, lowering it back needs the one
-        the keeper had when it lowered it first.
+        fork of its init. Taking its own back needs the privilege the keeper had when it
+        lowered its score first (CAP_SYS_RESOURCE), which it keeps.
         """
         wanted = self._child_oom_score_adj
-        own = oom_score_adj() if wanted is not None else None
-        if wanted is None or own is None or own == wanted or not set_oom_score_adj(wanted):
+        if wanted is None:
+            return spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
+        own = oom_score_adj()
+        if own == wanted:
+            return spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
+        if own is None or not set_oom_score_adj(wanted):
+            if not self._oom_score_warned:
+                self._oom_score_warned = True
+                log.warning(
+                    "cannot give runc the OOM score %d: containers get the keeper's (%s)",
+                    wanted, own,
+                )  # fmt: skip
             return spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
         try:
             return spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
         finally:
             if not set_oom_score_adj(own):
-                log.warning("could not take back the keeper's OOM score %d", own)
+                # Its score stays the containers' one: the OOM killer no longer spares it.
+                log.error("could not take back the keeper's OOM score %d", own)
 
     def _spawn(self, message: Message, fds: list[int]) -> None:
         """Run a runc command; with ``custody``, it makes a container process whose stdio the
