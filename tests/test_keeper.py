@@ -126,6 +126,9 @@ async def test_containers_get_the_daemons_oom_score_not_the_keepers(
     assert response.status_code == 201, response.text
     assert score(response.json()["pid"]) == containers
     assert score(daemon.keeper_pid) == keepers  # the keeper took its own back
+    # The daemon's own processes keep the keeper's score: a server it restarts has it.
+    await daemon.kill_server()
+    assert score(daemon.server_pid()) == keepers
 
 
 async def test_exits_while_no_server_runs_keep_their_status_and_time(
