@@ -530,12 +530,26 @@ class Keeper:
         fork of its init. Taking its own back needs the privilege the keeper had when it
         lowered its score first (CAP_SYS_RESOURCE), which it keeps.
         """
+        own = self._take_containers_oom_score()
+        try:
+            return spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
+        finally:
+            if own is not None and not set_oom_score_adj(own):
+                # Its score stays the containers' one: the OOM killer no longer spares it.
+                log.error("could not take back the keeper's OOM score %d", own)
+
+    def _take_containers_oom_score(self) -> int | None:
+        """Give the keeper the containers' OOM score for a spawn; its own to take back after
+        it, or None if it has the containers' already (or cannot take theirs: said once).
+
+        Its own is read each time, not remembered: whoever changed it since (an operator's
+        ``choom``) is followed."""
         wanted = self._child_oom_score_adj
         if wanted is None:
-            return spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
+            return None
         own = oom_score_adj()
         if own == wanted:
-            return spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
+            return None
         if own is None or not set_oom_score_adj(wanted):
             if not self._oom_score_warned:
                 self._oom_score_warned = True
@@ -543,13 +557,8 @@ class Keeper:
                     "cannot give runc the OOM score %d: containers get the keeper's (%s)",
                     wanted, own,
                 )  # fmt: skip
-            return spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
-        try:
-            return spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
-        finally:
-            if not set_oom_score_adj(own):
-                # Its score stays the containers' one: the OOM killer no longer spares it.
-                log.error("could not take back the keeper's OOM score %d", own)
+            return None
+        return own
 
     def _spawn(self, message: Message, fds: list[int]) -> None:
         """Run a runc command; with ``custody``, it makes a container process whose stdio the
