@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
+
+from containerd_trio import procfs
 
 from .helpers import (
     COUNTER,
@@ -66,6 +69,36 @@ fi""",
     assert not (daemon.config.containers_dir / "half").exists()
     assert zombie_children() == []
     assert (await daemon.client.get("/state")).json()["containers"] == []
+
+
+async def test_a_process_runc_leaves_behind_is_reaped_by_the_keeper(
+    start_daemon: Any, tmp_path: Path, bundle: Path
+) -> None:
+    """A process runc leaves behind becomes the keeper's child when runc exits (the keeper is
+    the subreaper). The keeper never knew it, yet reaps it once it exits: the keeper reaps the
+    children it knows through their pidfds, and sweeps for the others after a SIGCHLD."""
+    gate, left = tmp_path / "gate", tmp_path / "left.pid"
+    gate.touch()
+    runtime = wrapper(
+        tmp_path,
+        f"""
+if [ "$command" = run ]; then
+    (while [ -e {gate} ]; do sleep 0.01; done) </dev/null >/dev/null 2>&1 &
+    echo $! > {left}
+fi""",
+    )
+    daemon: RunningDaemon = await start_daemon(runtime=runtime)
+    await start_container(daemon.client, "leaver", bundle)
+    pid = int(left.read_text())
+    fields = procfs.stat_fields(pid)
+    assert fields is not None
+    keeper = int(fields[1])  # runc has exited: the process is the keeper's now
+    assert b"containerd_trio.keeper" in Path(f"/proc/{keeper}/cmdline").read_bytes()
+    gate.unlink()
+    with trio.fail_after(10):
+        while Path(f"/proc/{pid}").exists():  # noqa: ASYNC110 (nothing to wait on but /proc)
+            await trio.sleep(0.05)
+    assert zombie_children(keeper) == []
 
 
 async def test_failed_checkpoint_leaves_the_container_as_it_was(
