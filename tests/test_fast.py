@@ -296,6 +296,58 @@ async def test_connections_close_when_idle_or_when_asked(
     assert await _fast_count(daemon.client) == before + (0 if forced_to_the_app else 2)
 
 
+async def test_a_request_busy_past_the_keep_alive_time_keeps_its_connection(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """The keep-alive timer runs only between answers (the daemon moves one timer's deadline
+    where Hypercorn restarted a task): a request that takes longer than the keep-alive time is
+    answered, its connection serves the next one, and once idle for that time it is closed."""
+    client = daemon.client
+    started = await start_container(client, "busy", make_bundle(FOREVER))
+    pid = started["processes"][0]["pid"]
+    url = httpx.URL(daemon.url)
+    stream = await trio.open_tcp_stream(url.host, url.port or 80)
+    connection = h11.Connection(h11.CLIENT)
+
+    async def ask(method: bytes, target: bytes) -> None:
+        headers = [(b"host", b"x"), (b"content-length", b"0")]
+        request = h11.Request(method=method, target=target, headers=headers)
+        await stream.send_all(connection.send(request) + connection.send(h11.EndOfMessage()))
+
+    async def answer() -> tuple[int, bytes]:
+        status, body = 0, b""
+        while True:
+            event = connection.next_event()
+            if event is h11.NEED_DATA:
+                connection.receive_data(await stream.receive_some())
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                connection.start_next_cycle()
+                return status, body
+            else:
+                raise AssertionError(f"the connection ended before its answer: {event!r}")
+
+    with trio.fail_after(10):
+        await ask(b"GET", b"/containers/none")
+        assert (await answer())[0] == 404  # the timer has run between two answers once
+        await ask(b"POST", f"/containers/busy/process/{pid}/wait".encode())
+    # Busy for longer than the keep-alive time: what is measured here is a duration.
+    await trio.sleep(KEEP_ALIVE_SECONDS + 1)
+    signalled = await client.post(f"/containers/busy/process/{pid}", json={"signal": 9})
+    assert signalled.status_code == 200
+    with trio.fail_after(10):
+        status, body = await answer()
+        assert status == 200 and json.loads(body)["exitStatus"] == 137
+        await ask(b"GET", b"/containers/none")
+        assert (await answer())[0] == 404
+    with trio.fail_after(KEEP_ALIVE_SECONDS + 5):
+        assert await stream.receive_some() == b""  # idle now: closed by the server
+    await stream.aclose()
+
+
 #: Where Linux's ``struct tcp_info`` keeps ``tcpi_data_segs_in``: the segments that carried data
 #: to this socket (Linux 4.6 and later).
 _DATA_SEGS_IN = 152

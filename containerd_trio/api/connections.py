@@ -25,6 +25,9 @@ reach a loopback listener, even one whose every request is refused. So here:
   (:func:`close_every_connection`);
 - the app's answers end outside the reach of its request task's cancel
   (:func:`finish_shielded`), so that Hypercorn's keep-alive timer lives;
+- a connection's keep-alive timer is one task for the connection's life, whose deadline each
+  request moves (:class:`_ContainedConnection`): Hypercorn stopped it at each request and
+  started a new task at each answer's end, two locks and a task each time;
 - an answer of known length goes out in one write, its head with its body (:class:`_Http11`):
   Hypercorn wrote them apart, and the client woke for each;
 - a WebSocket message past the limit is not held (:class:`_BoundedMessage`), and no message
@@ -37,6 +40,7 @@ lines over Hypercorn's own, for one edge a client could reach.
 from __future__ import annotations
 
 import logging
+import math
 import resource
 from typing import Any, ClassVar
 
@@ -46,7 +50,7 @@ import hypercorn.protocol.ws_stream
 import hypercorn.trio.run
 import hypercorn.trio.tcp_server
 import trio
-from hypercorn.events import Closed, Event, RawData
+from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.protocol.h11 import (
     H2CProtocolRequiredError,
@@ -101,6 +105,47 @@ class _ContainedConnection(TCPServer):
             )
         finally:
             self.live.discard(self)
+
+    # Hypercorn's keep-alive timer, the same rules at a deadline's cost per request: it closes
+    # a connection idle (between answers) for ``keep_alive_timeout``, and an idle one at once
+    # when the server stops; a busy one is closed by Hypercorn at its answer's end then.
+    # Hypercorn cancelled its timer task at each request and started a new one at each
+    # answer's end (``TrioSingleTask.restart``: a lock, a cancel, ``Nursery.start``); here
+    # ``run`` starts this task once (through that same ``restart``) and requests move its
+    # deadline.
+
+    #: Between answers (a new connection is, until its first request).
+    _idle = True
+    #: The running timer's scope; None before it starts and once it ended.
+    _idle_scope: trio.CancelScope | None = None
+    #: Closed: the timer ends without closing anything.
+    _ended = False
+
+    async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, Updated):
+            self._idle = event.idle
+            if self._idle_scope is not None:
+                self._idle_scope.deadline = self._idle_deadline()
+            return
+        if isinstance(event, Closed):
+            self._ended = True
+            if self._idle_scope is not None:
+                self._idle_scope.cancel()
+        await super().protocol_send(event)
+
+    def _idle_deadline(self) -> float:
+        if not self._idle:
+            return math.inf
+        return trio.current_time() + self.config.keep_alive_timeout
+
+    async def _idle_timeout(self) -> None:
+        with trio.CancelScope(deadline=self._idle_deadline()) as scope:
+            self._idle_scope = scope
+            await self.context.terminated.wait()
+        self._idle_scope = None
+        if self._idle and not self._ended:  # idle past the timeout, or the server stops
+            with trio.CancelScope(shield=True):
+                await self._initiate_server_close()
 
 
 #: Connections past the limit come as fast as a client opens them: a line each 10 s at most.
