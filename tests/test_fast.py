@@ -296,6 +296,28 @@ async def test_connections_close_when_idle_or_when_asked(
     assert await _fast_count(daemon.client) == before + (0 if forced_to_the_app else 2)
 
 
+async def test_the_send_lock_takes_no_turn_when_free_and_queues_when_held() -> None:
+    """A connection's writes take its send lock without a turn of the scheduler when nobody
+    holds it (the write is a turn of its own), and wait in order while it is held."""
+    lock = connections._SendLock()
+    with trio.testing.assert_no_checkpoints():
+        await lock.__aenter__()
+    order: list[int] = []
+
+    async def write(n: int) -> None:
+        async with lock:
+            order.append(n)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(write, 1)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(write, 2)
+        await trio.testing.wait_all_tasks_blocked()
+        assert order == []  # both wait while it is held
+        await lock.__aexit__(None, None, None)
+    assert order == [1, 2]
+
+
 async def test_a_request_busy_past_the_keep_alive_time_keeps_its_connection(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:

@@ -27,7 +27,8 @@ reach a loopback listener, even one whose every request is refused. So here:
   (:func:`finish_shielded`), so that Hypercorn's keep-alive timer lives;
 - a connection's keep-alive timer is one task for the connection's life, whose deadline each
   request moves (:class:`_ContainedConnection`): Hypercorn stopped it at each request and
-  started a new task at each answer's end, two locks and a task each time;
+  started a new task at each answer's end, two locks and a task each time; and a write takes
+  the connection's send lock without a turn of the scheduler when it is free (:class:`_SendLock`);
 - an answer of known length goes out in one write, its head with its body (:class:`_Http11`):
   Hypercorn wrote them apart, and the client woke for each;
 - a WebSocket message past the limit is not held (:class:`_BoundedMessage`), and no message
@@ -114,6 +115,10 @@ class _ContainedConnection(TCPServer):
     # ``run`` starts this task once (through that same ``restart``) and requests move its
     # deadline.
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.send_lock = _SendLock()  # type: ignore[assignment]
+
     #: Between answers (a new connection is, until its first request).
     _idle = True
     #: The running timer's scope; None before it starts and once it ended.
@@ -146,6 +151,25 @@ class _ContainedConnection(TCPServer):
         if self._idle and not self._ended:  # idle past the timeout, or the server stops
             with trio.CancelScope(shield=True):
                 await self._initiate_server_close()
+
+
+class _SendLock:
+    """Hypercorn's lock around a connection's socket writes, taken without a turn of the
+    scheduler when nobody holds it: the write it guards is a turn of its own (a trio socket's
+    send is a checkpoint), so each answer was two turns where one does. Held, it queues
+    fairly, as a ``trio.Lock`` does (a free lock has nobody waiting for it)."""
+
+    def __init__(self) -> None:
+        self._lock = trio.Lock()
+
+    async def __aenter__(self) -> None:
+        if self._lock.locked():
+            await self._lock.acquire()
+        else:
+            self._lock.acquire_nowait()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._lock.release()
 
 
 #: Connections past the limit come as fast as a client opens them: a line each 10 s at most.
