@@ -868,6 +868,12 @@ class Keeper:
             _wait_for(self._logger_pid, 5.0)
         for custody in self._custody.values():
             custody.close()
+        # A child that exited since the last sweep would be left, a zombie, to whoever
+        # inherits the keeper's children (init, or an embedding server that never reaps it).
+        # Nobody is told of these exits: the server is gone.
+        with contextlib.suppress(ChildProcessError):
+            while os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG) is not None:
+                pass
 
 
 def _take_pid_file(path: str) -> int | None:
