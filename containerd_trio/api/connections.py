@@ -29,6 +29,7 @@ reach a loopback listener, even one whose every request is refused. So here:
   request moves (:class:`_ContainedConnection`): Hypercorn stopped it at each request and
   started a new task at each answer's end, two locks and a task each time; and a write takes
   the connection's send lock without a turn of the scheduler when it is free (:class:`_SendLock`);
+  the request's body and end reach the app without a turn each (:class:`_EagerTaskGroup`);
 - an answer of known length goes out in one write, its head with its body (:class:`_Http11`):
   Hypercorn wrote them apart, and the client woke for each;
 - a WebSocket message past the limit is not held (:class:`_BoundedMessage`), and no message
@@ -43,12 +44,14 @@ from __future__ import annotations
 import logging
 import math
 import resource
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import h11
 import hypercorn.protocol
 import hypercorn.protocol.ws_stream
 import hypercorn.trio.run
+import hypercorn.trio.task_group
 import hypercorn.trio.tcp_server
 import trio
 from hypercorn.events import Closed, Event, RawData, Updated
@@ -61,7 +64,7 @@ from hypercorn.protocol.h11 import (
 )
 from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer
 from hypercorn.trio.tcp_server import TCPServer
-from hypercorn.typing import ASGISendCallable, H11SendableEvent
+from hypercorn.typing import ASGIReceiveEvent, ASGISendCallable, H11SendableEvent
 from wsproto.events import Message
 from wsproto.extensions import Extension
 
@@ -123,7 +126,7 @@ class _ContainedConnection(TCPServer):
     _idle = True
     #: The running timer's scope; None before it starts and once it ended.
     _idle_scope: trio.CancelScope | None = None
-    #: Closed: the timer ends without closing anything.
+    #: Closed, or nothing more to read: the timer ends without closing anything.
     _ended = False
 
     async def protocol_send(self, event: Event) -> None:
@@ -137,6 +140,18 @@ class _ContainedConnection(TCPServer):
             if self._idle_scope is not None:
                 self._idle_scope.cancel()
         await super().protocol_send(event)
+
+    async def _read_data(self) -> None:
+        try:
+            await super()._read_data()
+        finally:
+            # Nothing more is read from this connection (its client closed it, or a read
+            # failed): the timer has nothing left to time. Hypercorn's own had ended at the
+            # request (a busy connection then ends with its answer), or waited out its time
+            # for nothing (an idle one).
+            self._ended = True
+            if self._idle_scope is not None:
+                self._idle_scope.cancel()
 
     def _idle_deadline(self) -> float:
         if not self._idle:
@@ -199,6 +214,25 @@ def close_every_connection() -> None:
     for connection in list(_ContainedConnection.live):
         stream: Any = connection.stream
         getattr(stream, "transport_stream", stream).socket.close()
+
+
+class _EagerTaskGroup(hypercorn.trio.task_group.TaskGroup):
+    """Hypercorn's task group for one connection, whose puts of a request's events (its body,
+    its end, the client's leaving) into the app's queue take no turn of the scheduler while
+    the queue has room: a ``send`` on a trio channel is a turn even then, three per request
+    in the connection's task. A full queue is waited on, as before."""
+
+    async def spawn_app(self, *args: Any) -> Callable[[ASGIReceiveEvent], Awaitable[None]]:
+        put = await super().spawn_app(*args)
+        queue: trio.MemorySendChannel[ASGIReceiveEvent] = put.__self__  # type: ignore[attr-defined]
+
+        async def put_eagerly(event: ASGIReceiveEvent) -> None:
+            try:
+                queue.send_nowait(event)
+            except trio.WouldBlock:
+                await queue.send(event)
+
+        return put_eagerly
 
 
 class _Http11(H11Protocol):
@@ -350,6 +384,7 @@ def patch_hypercorn() -> None:
     if not any(isinstance(f, _ClientGoneIsNoError) for f in errors.filters):
         errors.addFilter(_ClientGoneIsNoError())
     hypercorn.trio.tcp_server.ProtocolWrapper = _Http11Only  # type: ignore[attr-defined]
+    hypercorn.trio.tcp_server.TaskGroup = _EagerTaskGroup  # type: ignore[attr-defined]
     hypercorn.protocol.H11Protocol = _Http11  # type: ignore[attr-defined]
     hypercorn.protocol.ws_stream.WebsocketBuffer = _BoundedMessage  # type: ignore[misc]
     hypercorn.protocol.ws_stream.PerMessageDeflate = _NoCompression  # type: ignore[attr-defined,assignment]
