@@ -2,8 +2,9 @@
 
 See the package's docstring for why it exists. This module is the whole of it: one thread, one
 epoll, no Trio. Everything it does is short and cannot block: a send to a peer that has no room
-waits in a queue (:class:`~._wire.Channel`), reads are non-blocking, children are reaped with
-``WNOHANG`` when SIGCHLD says so.
+waits in a queue (:class:`~._wire.Channel`), reads are non-blocking, and each child the keeper
+knows (runc, a container process, the server, the logger) is reaped through its pidfd once that
+is readable; a sweep after a SIGCHLD, at most once a second, reaps the others (runc's leftovers).
 
 What it holds, by process key (the server names each container process it starts):
 
