@@ -7,6 +7,7 @@ per start and its RSS.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -81,6 +82,15 @@ class _Helpers(Collector):
         return found
 
     def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
+        # The server's reaped children: runc's commands it runs itself (delete, kill, state,
+        # pause, checkpoint...); those that make container processes are the keeper's.
+        times = os.times()
+        yield CounterMetricFamily(
+            "containerd_trio_runtime_cpu_seconds",
+            "CPU time of the programs the server ran itself and reaped (runc's commands other"
+            " than run, exec and restore, which the keeper runs).",
+            value=times.children_user + times.children_system,
+        )
         cpu = CounterMetricFamily(
             "containerd_trio_helper_cpu_seconds",
             "CPU time of the daemon's keeper and logger processes.",

@@ -432,9 +432,12 @@ def test_the_ratio_at_equal_machine_speed() -> None:
     assert ": rate 0.90x, the median of 2 rounds (0.80x-1.00x), 1 of 3 rounds left out" in (
         printed(failed)
     ), printed(failed)
-    # Not for lifecycles (runc's work differs between the two), nor with no round that has
-    # runc's CPU on both sides (a daemon at --address does not say its children's).
-    assert printed(rounds(unit="cycle")) == ""
+    # Lifecycles alike, in their unit; nothing with no round that has runc's CPU on both
+    # sides (a daemon at --address does not say its children's).
+    assert printed(rounds(unit="cycle")).endswith(
+        "rate 0.80x, the median of 3 rounds (0.50x-1.00x): each phase's rate times runc's cpu"
+        " per cycle in it; runc's cpu per cycle beside the daemon 1.00x its own"
+    ), printed(rounds(unit="cycle"))
     assert printed([rounds(main_runc=None)[0]]) == ""
 
 
@@ -468,12 +471,15 @@ def test_figures_from_metrics() -> None:
         'containerd_trio_helper_cpu_seconds_total{process="keeper"} 1.5\n'
         'containerd_trio_helper_cpu_seconds_total{process="logger"} 0.25\n'
         'containerd_trio_helper_resident_memory_bytes{process="keeper"} 8e+06\n'
+        "containerd_trio_runtime_cpu_seconds_total 0.75\n"
     )
     figures = parse_figures(text)
     assert figures.cpu_seconds == 14.25
     assert figures.cpu_by_process == {"server": 12.5, "keeper": 1.5, "logger": 0.25}
     assert figures.rss_bytes == 50_000_000
+    assert figures.server_children_cpu == 0.75
     assert parse_figures("").cpu_seconds is None
+    assert parse_figures("").server_children_cpu is None
 
 
 def test_progress_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:

@@ -134,6 +134,9 @@ class DaemonFigures(NamedTuple):
     rss_bytes: float | None
     #: The CPU seconds of each of the daemon's processes ("server", "keeper", "logger").
     cpu_by_process: dict[str, float]
+    #: The CPU seconds of the runc commands the server ran itself and reaped (a delete, a
+    #: kill): runc's CPU, like that of the keeper's children, which the bench reads itself.
+    server_children_cpu: float | None = None
 
     @property
     def cpu_seconds(self) -> float | None:
@@ -147,6 +150,7 @@ def parse_figures(text: str) -> DaemonFigures:
     (``containerd_trio_helper_*{process=...}``)."""
     rss: float | None = None
     by_process: dict[str, float] = {}
+    server_children: float | None = None
     for line in text.splitlines():
         name, _, value = line.partition(" ")
         family, _, labels = name.partition("{")
@@ -162,4 +166,6 @@ def parse_figures(text: str) -> DaemonFigures:
             "containerd_trio_helper_resident_memory_bytes",
         ):
             rss = (rss or 0.0) + number
-    return DaemonFigures(rss, by_process)
+        elif family == "containerd_trio_runtime_cpu_seconds_total":
+            server_children = number
+    return DaemonFigures(rss, by_process, server_children)

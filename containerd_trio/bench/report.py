@@ -202,9 +202,9 @@ def print_rounds(printer: Printer, rounds: Sequence[Round]) -> None:
 
 
 def print_at_equal_speed(printer: Printer, rounds: Sequence[Round]) -> None:
-    """The daemon/runc ratio of starts, each phase's rate weighted by runc's CPU per start in
-    it; and runc's CPU per start through the daemon against its own, which that weighting
-    takes for the machine's doing.
+    """The daemon/runc ratio of starts (or lifecycles), each phase's rate weighted by runc's CPU
+    per start (or cycle) in it; and runc's CPU per start through the daemon against its own,
+    which that weighting takes for the machine's doing.
 
     A virtual machine on a shared host can run a third slower for minutes on end (on the
     project's 2-vCPU machine runc's own CPU per start moved between about 14 and 22 ms, and
@@ -217,13 +217,15 @@ def print_at_equal_speed(printer: Printer, rounds: Sequence[Round]) -> None:
     It takes any change in runc's CPU per start for the machine's: a daemon that made runc
     itself costlier (its processes beside runc on the CPUs, a larger fd table to copy at each
     spawn) would gain by as much, so the line says how much costlier runc was beside the
-    daemon, and the ``runc cpu`` lines of both phases stay printed. Only for starts (a
-    lifecycle's runc work differs between the two); only for rounds without failures (runc's
-    CPU then counts attempts the rate does not) and with runc's CPU on both sides (the bench's
-    own daemon says its children's; one at ``--address`` does not).
+    daemon, and the ``runc cpu`` lines of both phases stay printed. A lifecycle's runc work is
+    the same on both sides too, once the runc commands the server runs itself (a delete) are
+    counted with the keeper's (:class:`~.targets.DaemonTarget`). Only for rounds without
+    failures (runc's CPU then counts attempts the rate does not) and with runc's CPU on both
+    sides (the bench's own daemon says its children's; one at ``--address`` does not).
     """
-    if not rounds or rounds[0].main.unit != "start":
+    if not rounds:
         return
+    unit = rounds[0].main.unit
     weighted: list[float] = []
     runc_beside: list[float] = []
     for one in rounds:
@@ -244,8 +246,8 @@ def print_at_equal_speed(printer: Printer, rounds: Sequence[Round]) -> None:
         f"daemon/runc at equal machine speed: rate {median:.2f}x"
         + (which if count > 1 else "")
         + (f", {left} of {len(rounds)} rounds left out (failures, or no runc cpu)" if left else "")
-        + ": each phase's rate times runc's cpu per start in it; runc's cpu per start beside the"
-        f" daemon {statistics.median(runc_beside):.2f}x its own",
+        + f": each phase's rate times runc's cpu per {unit} in it; runc's cpu per {unit} beside"
+        f" the daemon {statistics.median(runc_beside):.2f}x its own",
     )
 
 

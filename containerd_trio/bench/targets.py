@@ -106,12 +106,13 @@ class DaemonTarget(Target):
     async def counters(self) -> Counters:
         figures = await self.api.figures()
         cpu = None if self.pid is None else process_cpu(self.pid)
-        return Counters(
-            figures.cpu_seconds,
-            figures.rss_bytes,
-            cpu.children if cpu else None,
-            figures.cpu_by_process,
-        )
+        runc_cpu = None
+        if cpu is not None and figures.server_children_cpu is not None:
+            # runc's CPU: the keeper's children (run, and the containers' processes) and the
+            # server's (delete, kill...), so that a lifecycle counts all of it as the raw
+            # phase does.
+            runc_cpu = cpu.children + figures.server_children_cpu
+        return Counters(figures.cpu_seconds, figures.rss_bytes, runc_cpu, figures.cpu_by_process)
 
 
 def runc_like_the_daemon(config: DaemonConfig, root: Path, criu: str | None) -> Runc:
