@@ -4,7 +4,8 @@ See the package's docstring for why it exists. This module is the whole of it: o
 epoll, no Trio. Everything it does is short and cannot block: a send to a peer that has no room
 waits in a queue (:class:`~._wire.Channel`), reads are non-blocking, and each child the keeper
 knows (runc, a container process, the server, the logger) is reaped through its pidfd once that
-is readable; a sweep after a SIGCHLD, at most once a second, reaps the others (runc's leftovers).
+is readable; a sweep after a SIGCHLD, at most ten times a second, reaps the others (runc's
+leftovers).
 
 What it holds, by process key (the server names each container process it starts):
 
@@ -48,12 +49,15 @@ _RECENT_EXITS = 4096
 #: The stdout and stderr pipes of a container process hold this much while nobody reads them.
 PIPE_BYTES = 1024 * 1024
 _F_SETPIPE_SZ = 1031
-#: A sweep of every child (``waitid(P_ALL)``) runs at most this long after a SIGCHLD. The kernel
-#: looks at each child in such a call, and the keeper, the subreaper, has one per running
-#: container process: a sweep per exit cost it a third of its CPU at a thousand containers.
-#: The children it knows are reaped through their pidfds as they exit; a sweep finds the rest
-#: (runc's leftovers), and any child whose pidfd could not be had.
-_SWEEP_SECONDS = 1.0
+#: A sweep of every child (``waitid(P_ALL)``) follows a SIGCHLD at once, but comes at most this
+#: often. The kernel looks at each child in such a call, and the keeper, the subreaper, has one
+#: per running container process: a sweep per exit cost it a third of its CPU at a thousand
+#: containers. The children it knows are reaped through their pidfds as they exit; a sweep
+#: finds the rest (runc's leftovers, and any child whose pidfd could not be had). Those must
+#: not wait long either: one left in a container's pid namespace holds up its init's death
+#: (the kernel waits for the namespace's every process to be reaped), and with it the exit the
+#: server waits for when an exec failed as the container stopped.
+_SWEEP_INTERVAL = 0.1
 
 
 @attrs.define(eq=False)
@@ -209,6 +213,7 @@ class Keeper:
         self._bound: dict[int, Custody] = {}
         self._children: dict[int, Child] = {}
         self._sweep_at: float | None = None
+        self._last_sweep = -_SWEEP_INTERVAL
         self._spawns: dict[int, Spawn] = {}
         self._spawn_pids: dict[int, Spawn] = {}
         self._recent_exits: OrderedDict[int, tuple[int | None, int, int]] = OrderedDict()
@@ -296,9 +301,10 @@ class Keeper:
         signals, self._signals = self._signals, []
         for signum in signals:
             if signum == signal.SIGCHLD:
-                # The known children come through their pidfds; a sweep, soon, for the rest.
+                # The known children come through their pidfds; a sweep for the rest, now if
+                # the last was long enough ago (the timers run right after the signals).
                 if self._sweep_at is None:
-                    self._sweep_at = time.monotonic() + _SWEEP_SECONDS
+                    self._sweep_at = max(time.monotonic(), self._last_sweep + _SWEEP_INTERVAL)
             elif signum in (signal.SIGTERM, signal.SIGINT):
                 self._stop(signum)
             elif signum == signal.SIGHUP:
@@ -456,6 +462,7 @@ class Keeper:
         now = time.monotonic()
         if self._sweep_at is not None and now >= self._sweep_at:
             self._sweep_at = None
+            self._last_sweep = now
             self._reap()
         if self._restart_at is not None and now >= self._restart_at:
             self._restart_at = None
