@@ -296,6 +296,35 @@ async def test_connections_close_when_idle_or_when_asked(
     assert await _fast_count(daemon.client) == before + (0 if forced_to_the_app else 2)
 
 
+async def test_a_requests_events_reach_the_app_without_a_turn_while_its_queue_has_room() -> None:
+    """Hypercorn's put of a request's events into the app's queue (the body, its end, the
+    client's leaving) takes no turn of the scheduler while the queue has room, and waits when
+    it is full; the app gets every event in order."""
+    from hypercorn.config import Config
+
+    received: list[Any] = []
+    sent: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any, sync_spawn: Any, call_soon: Any) -> None:
+        while (event := await receive())["type"] != "http.disconnect":
+            received.append(event["body"])
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    config = Config()
+    config.max_app_queue_size = 2
+    async with connections._EagerTaskGroup() as group:
+        put = await group.spawn_app(app, config, {"type": "http"}, send)
+        with trio.testing.assert_no_checkpoints():
+            await put({"type": "http.request", "body": b"a", "more_body": True})
+            await put({"type": "http.request", "body": b"b", "more_body": True})
+        await put({"type": "http.request", "body": b"c", "more_body": False})  # full: waits
+        await put({"type": "http.disconnect"})
+    assert received == [b"a", b"b", b"c"]
+    assert sent == [None]  # Hypercorn's word that the app ended
+
+
 async def test_the_send_lock_takes_no_turn_when_free_and_queues_when_held() -> None:
     """A connection's writes take its send lock without a turn of the scheduler when nobody
     holds it (the write is a turn of its own), and wait in order while it is held."""

@@ -224,7 +224,9 @@ class _EagerTaskGroup(hypercorn.trio.task_group.TaskGroup):
 
     async def spawn_app(self, *args: Any) -> Callable[[ASGIReceiveEvent], Awaitable[None]]:
         put = await super().spawn_app(*args)
-        queue: trio.MemorySendChannel[ASGIReceiveEvent] = put.__self__  # type: ignore[attr-defined]
+        queue = getattr(put, "__self__", None)
+        if not isinstance(queue, trio.MemorySendChannel):
+            return put  # not a trio channel's send (another Hypercorn): its own put
 
         async def put_eagerly(event: ASGIReceiveEvent) -> None:
             try:
