@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -296,6 +297,25 @@ async def test_connections_close_when_idle_or_when_asked(
     assert await _fast_count(daemon.client) == before + (0 if forced_to_the_app else 2)
 
 
+async def _turns(function: Callable[..., Awaitable[object]], *args: object) -> int:
+    """How many turns of the scheduler ``function(*args)`` took (its task's steps ended)."""
+
+    class Steps(trio.abc.Instrument):
+        def __init__(self, task: trio.lowlevel.Task) -> None:
+            self.task, self.count = task, 0
+
+        def after_task_step(self, task: trio.lowlevel.Task) -> None:
+            self.count += task is self.task
+
+    steps = Steps(trio.lowlevel.current_task())
+    trio.lowlevel.add_instrument(steps)
+    try:
+        await function(*args)
+    finally:
+        trio.lowlevel.remove_instrument(steps)
+    return steps.count
+
+
 async def test_a_requests_events_reach_the_app_without_a_turn_while_its_queue_has_room() -> None:
     """Hypercorn's put of a request's events into the app's queue (the body, its end, the
     client's leaving) takes no turn of the scheduler while the queue has room, and waits when
@@ -316,11 +336,15 @@ async def test_a_requests_events_reach_the_app_without_a_turn_while_its_queue_ha
     config.max_app_queue_size = 2
     async with connections._EagerTaskGroup() as group:
         put = await group.spawn_app(app, config, {"type": "http"}, send)
-        with trio.testing.assert_no_checkpoints():
-            await put({"type": "http.request", "body": b"a", "more_body": True})
-            await put({"type": "http.request", "body": b"b", "more_body": True})
+        for body in (b"a", b"b"):
+            event = {"type": "http.request", "body": body, "more_body": True}
+            assert await _turns(put, event) == 0
         await put({"type": "http.request", "body": b"c", "more_body": False})  # full: waits
         await put({"type": "http.disconnect"})
+        with trio.CancelScope() as cancelled:
+            cancelled.cancel()
+            await put({"type": "http.disconnect"})  # a cancelled put is cancelled, as send's
+        assert cancelled.cancelled_caught
     assert received == [b"a", b"b", b"c"]
     assert sent == [None]  # Hypercorn's word that the app ended
 
@@ -329,8 +353,12 @@ async def test_the_send_lock_takes_no_turn_when_free_and_queues_when_held() -> N
     """A connection's writes take its send lock without a turn of the scheduler when nobody
     holds it (the write is a turn of its own), and wait in order while it is held."""
     lock = connections._SendLock()
-    with trio.testing.assert_no_checkpoints():
-        await lock.__aenter__()
+    assert await _turns(lock.__aenter__) == 0
+    with trio.CancelScope() as cancelled:
+        cancelled.cancel()
+        async with connections._SendLock():
+            pass  # a cancelled write is cancelled, as with trio.Lock
+    assert cancelled.cancelled_caught
     order: list[int] = []
 
     async def write(n: int) -> None:
@@ -345,6 +373,40 @@ async def test_the_send_lock_takes_no_turn_when_free_and_queues_when_held() -> N
         assert order == []  # both wait while it is held
         await lock.__aexit__(None, None, None)
     assert order == [1, 2]
+
+
+async def test_the_keep_alive_timer_outlives_a_deadline_that_passed_as_a_request_came(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The keep-alive deadline passes in the same turn as a new request arrives: the timer
+    times the next idle spell (a cancelled scope is not revived by a later deadline), and
+    the connection is closed once idle again for the keep-alive time."""
+    from hypercorn.events import Updated
+    from hypercorn.trio.worker_context import EventWrapper
+
+    connection = object.__new__(connections._ContainedConnection)
+    connection.config = SimpleNamespace(keep_alive_timeout=KEEP_ALIVE_SECONDS)  # type: ignore[assignment]
+    connection.context = SimpleNamespace(terminated=EventWrapper())  # type: ignore[assignment]
+    closed: list[float] = []
+
+    async def close() -> None:
+        closed.append(trio.current_time())
+
+    connection._initiate_server_close = close  # type: ignore[method-assign]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(connection._idle_timeout)
+        await trio.testing.wait_all_tasks_blocked()
+        scope = connection._idle_scope
+        assert scope is not None
+        scope.cancel()  # what its deadline does, in the turn the request's Updated comes
+        await connection.protocol_send(Updated(idle=False))
+        await trio.testing.wait_all_tasks_blocked()
+        assert closed == [] and connection._idle_scope is not None  # timing again
+        await trio.sleep(2 * KEEP_ALIVE_SECONDS)
+        assert closed == []  # busy: never closed by the timer
+        idle_since = trio.current_time()
+        await connection.protocol_send(Updated(idle=True))
+    assert closed == [idle_since + KEEP_ALIVE_SECONDS]
 
 
 async def test_a_request_busy_past_the_keep_alive_time_keeps_its_connection(

@@ -159,13 +159,21 @@ class _ContainedConnection(TCPServer):
         return trio.current_time() + self.config.keep_alive_timeout
 
     async def _idle_timeout(self) -> None:
-        with trio.CancelScope(deadline=self._idle_deadline()) as scope:
-            self._idle_scope = scope
-            await self.context.terminated.wait()
-        self._idle_scope = None
-        if self._idle and not self._ended:  # idle past the timeout, or the server stops
-            with trio.CancelScope(shield=True):
-                await self._initiate_server_close()
+        while not self._ended:
+            with trio.CancelScope(deadline=self._idle_deadline()) as scope:
+                self._idle_scope = scope
+                await self.context.terminated.wait()
+            self._idle_scope = None
+            if self._ended:
+                return
+            if self._idle:  # idle past the timeout, or the server stops
+                with trio.CancelScope(shield=True):
+                    await self._initiate_server_close()
+                return
+            if self.context.terminated.is_set():
+                return  # busy as the server stops: Hypercorn closes it at the answer's end
+            # Its deadline passed as a request came in (a cancel is not undone by a later
+            # deadline): time the next idle spell with a scope of its own.
 
 
 class _SendLock:
@@ -181,6 +189,7 @@ class _SendLock:
         if self._lock.locked():
             await self._lock.acquire()
         else:
+            await trio.lowlevel.checkpoint_if_cancelled()  # a turn only if cancelled
             self._lock.acquire_nowait()
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -229,6 +238,7 @@ class _EagerTaskGroup(hypercorn.trio.task_group.TaskGroup):
             return put  # not a trio channel's send (another Hypercorn): its own put
 
         async def put_eagerly(event: ASGIReceiveEvent) -> None:
+            await trio.lowlevel.checkpoint_if_cancelled()  # a turn only if cancelled
             try:
                 queue.send_nowait(event)
             except trio.WouldBlock:

@@ -107,11 +107,12 @@ class DaemonTarget(Target):
         figures = await self.api.figures()
         cpu = None if self.pid is None else process_cpu(self.pid)
         runc_cpu = None
-        if cpu is not None and figures.server_children_cpu is not None:
+        if cpu is not None:
             # runc's CPU: the keeper's children (run, and the containers' processes) and the
             # server's (delete, kill...), so that a lifecycle counts all of it as the raw
-            # phase does.
-            runc_cpu = cpu.children + figures.server_children_cpu
+            # phase does. (A server that restarted within a phase would count its own CPU
+            # here, reaped by the keeper, and start its children's again from 0.)
+            runc_cpu = cpu.children + (figures.server_children_cpu or 0.0)
         return Counters(figures.cpu_seconds, figures.rss_bytes, runc_cpu, figures.cpu_by_process)
 
 

@@ -312,6 +312,10 @@ class Keeper:
 
     def _watch_child(self, pid: int, start_time: int | None = None) -> None:
         """Reap ``pid`` as soon as it exits (else a sweep does, after the next SIGCHLD)."""
+        if pid in self._children:
+            # Watched already (a pid file naming a process the keeper knows): a second pidfd
+            # would outlive the record the pid names, readable for ever once it is reaped.
+            return
         try:
             pidfd = os.pidfd_open(pid)
         except OSError as exc:
