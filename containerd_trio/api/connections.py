@@ -110,6 +110,10 @@ class _ContainedConnection(TCPServer):
         finally:
             self.live.discard(self)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.send_lock = _SendLock()  # type: ignore[assignment]
+
     # Hypercorn's keep-alive timer, the same rules at a deadline's cost per request: it closes
     # a connection idle (between answers) for ``keep_alive_timeout``, and an idle one at once
     # when the server stops; a busy one is closed by Hypercorn at its answer's end then.
@@ -117,10 +121,6 @@ class _ContainedConnection(TCPServer):
     # answer's end (``TrioSingleTask.restart``: a lock, a cancel, ``Nursery.start``); here
     # ``run`` starts this task once (through that same ``restart``) and requests move its
     # deadline.
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.send_lock = _SendLock()  # type: ignore[assignment]
 
     #: Between answers (a new connection is, until its first request).
     _idle = True
@@ -136,9 +136,7 @@ class _ContainedConnection(TCPServer):
                 self._idle_scope.deadline = self._idle_deadline()
             return
         if isinstance(event, Closed):
-            self._ended = True
-            if self._idle_scope is not None:
-                self._idle_scope.cancel()
+            self._end_timer()
         await super().protocol_send(event)
 
     async def _read_data(self) -> None:
@@ -149,9 +147,13 @@ class _ContainedConnection(TCPServer):
             # failed): the timer has nothing left to time. Hypercorn's own had ended at the
             # request (a busy connection then ends with its answer), or waited out its time
             # for nothing (an idle one).
-            self._ended = True
-            if self._idle_scope is not None:
-                self._idle_scope.cancel()
+            self._end_timer()
+
+    def _end_timer(self) -> None:
+        """The connection is done: the timer ends, closing nothing."""
+        self._ended = True
+        if self._idle_scope is not None:
+            self._idle_scope.cancel()
 
     def _idle_deadline(self) -> float:
         if not self._idle:

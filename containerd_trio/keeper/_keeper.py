@@ -29,6 +29,7 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
@@ -310,6 +311,13 @@ class Keeper:
             elif signum == signal.SIGHUP:
                 self._reload()
 
+    def _start_child(self, argv: Sequence[str], **options: Any) -> int:
+        """:func:`spawn` a child of the keeper's own (the server, the logger, runc), reaped
+        through its pidfd once it exits."""
+        pid = spawn(argv, **options)
+        self._watch_child(pid)
+        return pid
+
     def _watch_child(self, pid: int, start_time: int | None = None) -> None:
         """Reap ``pid`` as soon as it exits (else a sweep does, after the next SIGCHLD)."""
         if pid in self._children:
@@ -407,7 +415,7 @@ class Keeper:
             env["CONTAINERD_TRIO_LISTEN_FD"] = "4"
         argv = [sys.executable, "-P", "-m", "containerd_trio.server", *self._server_argv]
         try:
-            pid = spawn(argv, stdout=1, stderr=2, fds=fds, env=env, setsid=True)
+            pid = self._start_child(argv, stdout=1, stderr=2, fds=fds, env=env, setsid=True)
         except OSError as exc:
             log.error("cannot start the server: %s", exc)
             ours.close()
@@ -415,7 +423,6 @@ class Keeper:
             self._exit_code = 1
             return
         theirs.close()
-        self._watch_child(pid)
         server = Server(Channel(ours), pid)
         self._watch(ours.fileno(), server)
         if self._server is None or self._server.pid is None:
@@ -603,7 +610,7 @@ class Keeper:
         """
         own = self._take_containers_oom_score()
         try:
-            return spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
+            return self._start_child(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
         finally:
             if own is not None and not set_oom_score_adj(own):
                 # Its score stays the containers' one: the OOM killer no longer spares it.
@@ -687,7 +694,6 @@ class Keeper:
             for fd in [*child_ends, *fds]:
                 if fd not in keep:
                     os.close(fd)
-        self._watch_child(pid)
         record = Spawn(spawn_id, pid, time.time_ns(), custody, message.get("pid_file"), console)
         self._spawns[spawn_id] = record
         self._spawn_pids[pid] = record
@@ -797,7 +803,7 @@ class Keeper:
         ours, theirs = pair()
         argv = [sys.executable, "-P", "-m", LOGGER_MODULE]
         try:
-            pid = spawn(argv, stdout=2, stderr=2, fds={3: theirs.fileno()}, setsid=True)
+            pid = self._start_child(argv, stdout=2, stderr=2, fds={3: theirs.fileno()}, setsid=True)
         except OSError as exc:
             log.error("cannot start the logger: %s", exc)
             ours.close()
@@ -805,7 +811,6 @@ class Keeper:
             self._logger_restart_at = time.monotonic() + 5
             return
         theirs.close()
-        self._watch_child(pid)
         self._logger = Channel(ours)
         self._logger_pid = pid
         self._watch(ours.fileno(), self._logger)
