@@ -214,14 +214,13 @@ async def test_fast_start_exec_signal_delete(client: httpx.AsyncClient, bundle: 
     assert (await client.get("/state")).json()["containers"] == []
 
 
-def _fast_watchers() -> int:
-    """Tasks of the fast path watching for their client's disconnect: one per request under
-    way."""
+def _requests_under_way() -> int:
+    """Hypercorn's request tasks in the daemon: one per request under way."""
     found = 0
     stack = [trio.lowlevel.current_root_task()]
     while stack:
         task = stack.pop()
-        found += task.name.endswith("fast._cancel_on_disconnect")
+        found += task.name == "hypercorn.trio.task_group._handle"
         stack += [child for nursery in task.child_nurseries for child in nursery.child_tasks]
     return found
 
@@ -241,10 +240,10 @@ async def test_fast_wait_answers_the_exit_or_gives_up_with_its_client(
         b"POST /containers/waited/wait HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
     )
     with trio.fail_after(10):
-        while _fast_watchers() != 1:
+        while _requests_under_way() != 1:
             await trio.testing.wait_all_tasks_blocked(0.01)
         await stream.aclose()
-        while _fast_watchers() != 0:
+        while _requests_under_way() != 0:
             await trio.testing.wait_all_tasks_blocked(0.01)
 
     # One that stays gets the exit, through the fast path.
@@ -257,7 +256,7 @@ async def test_fast_wait_answers_the_exit_or_gives_up_with_its_client(
 
         nursery.start_soon(wait)
         with trio.fail_after(10):
-            while _fast_watchers() != 1:
+            while _requests_under_way() != 1:
                 await trio.testing.wait_all_tasks_blocked(0.01)
         signalled = await client.post(f"/containers/waited/process/{pid}", json={"signal": 9})
         assert signalled.status_code == 200
@@ -347,6 +346,38 @@ async def test_a_requests_events_reach_the_app_without_a_turn_while_its_queue_ha
         assert cancelled.cancelled_caught
     assert received == [b"a", b"b", b"c"]
     assert sent == [None]  # Hypercorn's word that the app ended
+
+
+async def test_a_wait_ends_as_its_client_leaves_without_a_watching_task() -> None:
+    """What a request waits for is cancelled as the client's leaving is queued (or at once if
+    it was queued before the wait began); the request's other events cancel nothing."""
+    queue = connections.AppQueue(10)
+    waited = trio.Event()
+
+    async def wait(task_status: trio.TaskStatus[trio.CancelScope]) -> None:
+        with queue.cancelled_on_leaving() as leaving:
+            task_status.started(leaving)
+            await waited.wait()
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            leaving = await nursery.start(wait)
+            await queue.put({"type": "http.request", "body": b"", "more_body": False})
+            await trio.testing.wait_all_tasks_blocked()
+            assert not leaving.cancel_called
+            tasks = len(nursery.child_tasks)
+            await queue.put({"type": "http.disconnect"})
+            assert leaving.cancel_called
+            assert tasks == 1  # the wait's own; nothing else read the queue
+    assert leaving.cancelled_caught
+    assert queue.receive_nowait()["type"] == "http.request"
+    assert (await queue.receive())["type"] == "http.disconnect"
+
+    with trio.fail_after(5), queue.cancelled_on_leaving() as late:  # it left before the wait
+        await trio.sleep_forever()
+    assert late.cancelled_caught
+    with pytest.raises(trio.WouldBlock):
+        queue.receive_nowait()
 
 
 async def test_the_send_lock_takes_no_turn_when_free_and_queues_when_held() -> None:

@@ -29,7 +29,8 @@ reach a loopback listener, even one whose every request is refused. So here:
   request moves (:class:`_ContainedConnection`): Hypercorn stopped it at each request and
   started a new task at each answer's end, two locks and a task each time; and a write takes
   the connection's send lock without a turn of the scheduler when it is free (:class:`_SendLock`);
-  the request's body and end reach the app without a turn each (:class:`_EagerTaskGroup`);
+  the request's body and end reach the app without a turn each, and a request that waits
+  is cancelled by its client's leaving without a task that watches for it (:class:`AppQueue`);
 - an answer of known length goes out in one write, its head with its body (:class:`_Http11`):
   Hypercorn wrote them apart, and the client woke for each;
 - a WebSocket message past the limit is not held (:class:`_BoundedMessage`), and no message
@@ -41,10 +42,11 @@ lines over Hypercorn's own, for one edge a client could reach.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import resource
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar
 
 import h11
@@ -54,6 +56,7 @@ import hypercorn.trio.run
 import hypercorn.trio.task_group
 import hypercorn.trio.tcp_server
 import trio
+from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.protocol.h11 import (
@@ -64,7 +67,7 @@ from hypercorn.protocol.h11 import (
 )
 from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer
 from hypercorn.trio.tcp_server import TCPServer
-from hypercorn.typing import ASGIReceiveEvent, ASGISendCallable, H11SendableEvent
+from hypercorn.typing import ASGIReceiveEvent, ASGISendCallable, H11SendableEvent, Scope
 from wsproto.events import Message
 from wsproto.extensions import Extension
 
@@ -227,26 +230,73 @@ def close_every_connection() -> None:
         getattr(stream, "transport_stream", stream).socket.close()
 
 
-class _EagerTaskGroup(hypercorn.trio.task_group.TaskGroup):
-    """Hypercorn's task group for one connection, whose puts of a request's events (its body,
-    its end, the client's leaving) into the app's queue take no turn of the scheduler while
-    the queue has room: a ``send`` on a trio channel is a turn even then, three per request
-    in the connection's task. A full queue is waited on, as before."""
+class AppQueue:
+    """A request's events on their way to its app (its body, its end, its client's leaving),
+    and the cancel of what the request waits for when its client leaves.
 
-    async def spawn_app(self, *args: Any) -> Callable[[ASGIReceiveEvent], Awaitable[None]]:
-        put = await super().spawn_app(*args)
-        queue = getattr(put, "__self__", None)
-        if not isinstance(queue, trio.MemorySendChannel):
-            return put  # not a trio channel's send (another Hypercorn): its own put
+    Hypercorn put each event with a trio channel's ``send``, which is a turn of the scheduler
+    even when the queue has room: three per request in the connection's task. Here an event
+    goes in without one while there is room, and a full queue is waited on as before. And a
+    route that may wait long (an exit, a stop) had a task of its own that read the queue for
+    the client's leaving, with a nursery around the wait: a task, a nursery and five turns of
+    the scheduler per lifecycle. Here the put of that leaving cancels the wait itself
+    (:meth:`cancelled_on_leaving`).
+    """
 
-        async def put_eagerly(event: ASGIReceiveEvent) -> None:
-            await trio.lowlevel.checkpoint_if_cancelled()  # a turn only if cancelled
+    def __init__(self, size: float) -> None:
+        self._put_end, self._take_end = trio.open_memory_channel[ASGIReceiveEvent](size)
+        #: The client left: ``http.disconnect`` was put.
+        self.client_gone = False
+        self._on_leaving: trio.CancelScope | None = None
+
+    async def put(self, event: ASGIReceiveEvent) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()  # a turn only if cancelled
+        if event["type"] == "http.disconnect":
+            self.client_gone = True
+            if self._on_leaving is not None:
+                self._on_leaving.cancel()
+        try:
+            self._put_end.send_nowait(event)
+        except trio.WouldBlock:
+            await self._put_end.send(event)
+
+    async def receive(self) -> ASGIReceiveEvent:
+        return await self._take_end.receive()
+
+    def receive_nowait(self) -> ASGIReceiveEvent:
+        """The next event if one is queued; :class:`trio.WouldBlock` if none is."""
+        return self._take_end.receive_nowait()
+
+    @contextlib.contextmanager
+    def cancelled_on_leaving(self) -> Iterator[trio.CancelScope]:
+        """A cancel scope cancelled when the client leaves (at once if it has left)."""
+        with trio.CancelScope() as scope:
+            if self.client_gone:
+                scope.cancel()
+            self._on_leaving = scope
             try:
-                queue.send_nowait(event)
-            except trio.WouldBlock:
-                await queue.send(event)
+                yield scope
+            finally:
+                self._on_leaving = None
 
-        return put_eagerly
+
+class _EagerTaskGroup(hypercorn.trio.task_group.TaskGroup):
+    """Hypercorn's task group for one connection, whose requests get their events through an
+    :class:`AppQueue`."""
+
+    async def spawn_app(
+        self, app: Any, config: Config, scope: Scope, send: Any
+    ) -> Callable[[ASGIReceiveEvent], Awaitable[None]]:
+        queue = AppQueue(config.max_app_queue_size)
+
+        async def with_queue(
+            scope: Scope, receive: object, send: Any, sync_spawn: Any, call_soon: Any
+        ) -> None:
+            # Hypercorn's own queue (``receive``) stays empty: the events go to ours.
+            await app(scope, queue.receive, send, sync_spawn, call_soon)
+
+        await super().spawn_app(with_queue, config, scope, send)
+        return queue.put
 
 
 class _Http11(H11Protocol):

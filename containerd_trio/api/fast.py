@@ -40,7 +40,7 @@ from werkzeug.exceptions import RequestTimeout
 
 from ..errors import DaemonError
 from . import wire
-from .connections import finish_shielded
+from .connections import AppQueue, finish_shielded
 from .endpoints import Endpoint
 
 #: Headers whose presence sends a request to the app (browsers, bodies of unknown length).
@@ -184,14 +184,14 @@ def _without_waiting(receive: ASGIReceiveCallable) -> Callable[[], ASGIReceiveEv
     """What takes an event the server has queued already, without a turn of the scheduler;
     :class:`trio.WouldBlock` when none is there.
 
-    Hypercorn queues a request's events (its body, then its end) on a Trio memory channel
-    before the app's task first runs, and gives the app that channel's ``receive``: taking
-    them at once spares a small request two of the twenty turns a start takes. Any other
-    ``receive`` (another server, a test's) is awaited as ASGI has it.
+    The daemon's Hypercorn queues a request's events (its body, then its end) before the
+    app's task first runs (:class:`~.connections.AppQueue`): taking them at once spares a
+    small request two of the twenty turns a start takes. Any other ``receive`` (another
+    server, a test's) is awaited as ASGI has it.
     """
-    channel = getattr(receive, "__self__", None)
-    if isinstance(channel, trio.MemoryReceiveChannel):
-        return channel.receive_nowait
+    queue = getattr(receive, "__self__", None)
+    if isinstance(queue, AppQueue):
+        return queue.receive_nowait
     return _never_ready
 
 
@@ -231,15 +231,21 @@ async def _until_disconnect(
     answer: Awaitable[wire.Reply], receive: ASGIReceiveCallable
 ) -> wire.Reply | None:
     """The answer, or None if its client goes away first: a wait for an exit must not outlive
-    its client. (Only for the routes that may wait: a watcher costs a task and a nursery, a
-    tenth of a quick request's time, and a quick answer to a client that left is dropped by
-    Hypercorn.)"""
-    reply: wire.Reply | None = None
+    its client. (Only for the routes that may wait; a quick answer to a client that left is
+    dropped by Hypercorn.)"""
+    queue = getattr(receive, "__self__", None)
+    if isinstance(queue, AppQueue):
+        # The daemon's Hypercorn cancels the wait as it queues the client's leaving.
+        with queue.cancelled_on_leaving() as leaving:
+            reply = await answer
+        return None if leaving.cancelled_caught else reply
+    # Any other server: a task reads the queue for the leaving.
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
-        reply = await answer
+        answered = await answer
         nursery.cancel_scope.cancel()
-    return reply
+        return answered
+    return None  # cancelled by the leaving
 
 
 async def _cancel_on_disconnect(receive: ASGIReceiveCallable, scope: trio.CancelScope) -> None:
