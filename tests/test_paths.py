@@ -303,6 +303,27 @@ def test_check_config_reads_a_good_one_once(tmp_path: Path) -> None:
     assert check_config(path) == BundleConfig({}, memory_limited=True, resources=limited)
 
 
+def test_check_config_lets_no_link_through_its_cache(tmp_path: Path, secret: Path) -> None:
+    """A config checked once, then put behind a link (the very file, unchanged, or a secret),
+    is refused as any link is: the cache of a file's facts never stands for a link to it."""
+    path = tmp_path / "bundle"
+    path.mkdir()
+    (path / "config.json").write_text('{"process": {"args": ["sh"]}}')
+    first = check_config(path)
+    # The directory moves, so the file keeps its identity (its ctime too); a link to it
+    # takes its place.
+    path.rename(tmp_path / "moved")
+    path.mkdir()
+    for target in (tmp_path / "moved" / "config.json", secret):
+        (path / "config.json").symlink_to(target)
+        with pytest.raises(InvalidRequest, match=r"config\.json is a symbolic link"):
+            check_config(path)
+        (path / "config.json").unlink()
+    path.rmdir()
+    (tmp_path / "moved").rename(path)
+    assert check_config(path) is first  # the same file again
+
+
 def test_runc_messages_lose_file_contents() -> None:
     quoted = "invalid character 'r' looking for beginning of value"
     assert without_file_contents("run", quoted) == (
