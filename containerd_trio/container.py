@@ -259,9 +259,16 @@ class Container:
     # --- the task tree --------------------------------------------------------------------------
 
     async def run(self, launch: Launch, *, task_status: trio.TaskStatus[bytes]) -> None:
-        """The container's task tree; started with its JSON as the start left it (the
-        encoding its record was just written with)."""
-        await self._launch(launch)
+        """Launch, then the container's task tree; started with its JSON as the launch left
+        it (the encoding its record was just written with)."""
+        await self.launch(launch)
+        await self.serve(task_status=task_status)
+
+    async def serve(
+        self, *, task_status: trio.TaskStatus[bytes] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The task tree of a launched container: a watcher for each of its processes (and one
+        for OOM kills), until the container is removed."""
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -279,7 +286,7 @@ class Container:
                 process.close()
             self._finished.set()
 
-    async def _launch(self, launch: Launch) -> None:
+    async def launch(self, launch: Launch) -> None:
         """Start (or adopt) the init process; on any failure undo everything and raise."""
         if isinstance(launch, Adopt):
             self._adopt(launch)
@@ -495,8 +502,8 @@ class Container:
             started = _with_stdin(started, custody)
             process = self._new_process(key, started, document, stdin=spec.stdin)
             self._ctx.events.publish("start-process", self.id, pid=process.pid)
-            assert self._nursery is not None
-            self._nursery.start_soon(self._watch, process)
+            if self._nursery is not None:  # else the tree watches it as it starts
+                self._nursery.start_soon(self._watch, process)
             self.save()
             return process.info
 

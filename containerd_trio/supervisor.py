@@ -357,19 +357,23 @@ class Supervisor:
         nursery = self._command_begins()
         began = time.perf_counter()
         try:
-            # The container's task tree starts in the supervisor's nursery, from the caller's
-            # task, shielded: a caller cancelled (its client gone) never cuts a start short,
-            # as with a command run in a task of its own (_submit), for a task and two turns
-            # of the scheduler less per start. A shutdown still does (shutdown() cancels it,
-            # as it cancelled such a command with the nursery), and the start rolls back.
+            # The container is launched in the caller's task, shielded: a caller cancelled
+            # (its client gone) never cuts a start short, as with a command run in a task of
+            # its own (_submit), for a task and two turns of the scheduler less per start. A
+            # shutdown still does (shutdown() cancels it, as it cancelled such a command with
+            # the nursery), and the launch rolls back. Its task tree then goes to the
+            # supervisor's nursery, without a wait for the tree's first step
+            # (``Nursery.start``'s task, nursery and turn).
             with trio.CancelScope(shield=True) as start:
                 self._starts.add(start)
                 try:
-                    encoded = await nursery.start(self._run_container, container, existing, launch)
+                    await self._launch(container, existing, launch)
+                    nursery.start_soon(container.serve)
                 finally:
                     self._starts.discard(start)
             if start.cancelled_caught:
                 raise self._refusal()
+            encoded = container.info_json()
         except BaseException:
             if self._containers.get(container.id) is container:
                 del self._containers[container.id]
@@ -384,22 +388,17 @@ class Supervisor:
         )
         return StartedContainer(encoded)
 
-    async def _run_container(
-        self,
-        container: Container,
-        replaced: Container | None,
-        launch: Launch,
-        *,
-        task_status: trio.TaskStatus[bytes],
+    async def _launch(
+        self, container: Container, replaced: Container | None, launch: Launch
     ) -> None:
-        """The container's task tree, once the stopped one it replaces is gone."""
+        """Launch the container, once the stopped one it replaces is gone."""
         if replaced is not None:
             if replaced.known_to_runc:
                 await self.runtime.delete(replaced.id, force=True)
             # A restore continues the container it replaces: its earlier log stays.
             await replaced.forget(keep_log=isinstance(launch, Restore))
             self.events.publish("delete", replaced.id)
-        await container.run(launch, task_status=task_status)
+        await container.launch(launch)
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
         return await self._submit(self._delete, self.container(container_id), timeout)

@@ -159,10 +159,13 @@ async def http_only(count: int, concurrency: int, load: int) -> None:
 
 #: What the tasks the server runs per request are, by their coroutine's name.
 _TASK_KINDS = {
-    "_handle": "Hypercorn's request task: the ASGI app (fast path, route, start) and the answer",
+    "_handle": (
+        "Hypercorn's request task: the ASGI app (fast path, route, the launch: runc through"
+        " the keeper, journal) and the answer"
+    ),
     "_run_handler": "Hypercorn's connection task: reading and parsing requests (h11)",
     "_cancel_wrapper.<locals>.wrapper": "the connection's keep-alive timer",
-    "Supervisor._run_container": "the container's task tree: runc through the keeper, journal",
+    "Container.serve": "the container's task tree: a watcher per process",
     "KeeperLink.serve": "the keeper link's reader: the keeper's answers",
     "Container._watch": "the init's watcher",
 }
