@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import trio
 
 from containerd_trio import logs
 from containerd_trio.logfile import LOG_NAME, MAX_LINE, ROTATED_NAME, LineSource
@@ -176,3 +178,51 @@ def test_a_stalled_reader_far_behind_holds_few_files(
         assert read == list(range(11 - kept, 11))
     finally:
         chain.close()
+
+
+async def _log_has(client: httpx.AsyncClient, container_id: str, data: str) -> None:
+    """Follow the container's log until ``data`` is a line of it."""
+    url = f"/containers/{container_id}/logs"
+    async with client.stream("GET", url, params={"follow": "true"}) as response:
+        async for line in response.aiter_lines():
+            if json.loads(line)["data"] == data:
+                return
+    raise AssertionError(f"{data!r} is not in the log of {container_id}")
+
+
+def _loggers(keeper: int) -> list[int]:
+    """The keeper's children that are loggers."""
+    found = []
+    for child in Path(f"/proc/{keeper}/task/{keeper}/children").read_text().split():
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"containerd_trio.keeper._logger" in cmdline:
+            found.append(int(child))
+    return found
+
+
+async def test_a_logger_killed_loses_no_line_of_a_process_quiet_until_then(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """kill -9 of the logger: the keeper starts another, which takes over every pipe, those the
+    first logger read (a process that spoke as it started) and those the keeper still watched
+    itself, waiting for their first output (a process quiet so far)."""
+    client = daemon.client
+    wait = "while [ ! -e /gate ]; do sleep 0.02; done"
+    spoke = make_bundle(["sh", "-c", f"echo early; {wait}; echo late-spoke; sleep 1000"])
+    quiet = make_bundle(["sh", "-c", f"{wait}; echo late-quiet; sleep 1000"])
+    await start_container(client, "spoke", spoke)
+    await start_container(client, "quiet", quiet)
+    assert daemon.daemon.welcome is not None
+    keeper, first = daemon.daemon.welcome.keeper_pid, daemon.daemon.welcome.logger_pid
+    assert first is not None and _loggers(keeper) == [first]
+    with trio.fail_after(10):
+        await _log_has(client, "spoke", "early\n")
+        os.kill(first, signal.SIGKILL)
+        for bundle in (spoke, quiet):
+            (bundle / "rootfs" / "gate").touch()
+        await _log_has(client, "quiet", "late-quiet\n")
+        await _log_has(client, "spoke", "late-spoke\n")
+    [second] = _loggers(keeper)
+    assert second != first
+    assert [r["data"] for r in await records(client, "spoke")] == ["early\n", "late-spoke\n"]
+    assert [r["data"] for r in await records(client, "quiet")] == ["late-quiet\n"]
