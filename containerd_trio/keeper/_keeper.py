@@ -233,6 +233,9 @@ class Keeper:
         self._logger: Channel | None = None
         self._logger_pid: int | None = None
         self._forgetting: set[str] = set()
+        #: The containers the logger has had output of (since it started): only those has it
+        #: anything to close when one is deleted.
+        self._logged: set[str] = set()
         self._signals: list[int] = []
         self._stopping = False
         self._exit_code: int | None = None
@@ -413,7 +416,8 @@ class Keeper:
 
     def _process_exited(self, custody: Custody, status: int, ns: int) -> None:
         custody.exit = {"status": status, "ns": ns}
-        if self._logger is not None and not custody.ended:
+        silent = custody.watched and not custody.terminal and _ended_unread(custody.readers)
+        if self._logger is not None and not custody.ended and not silent:
             if custody.watched:
                 self._hand_to_logger(custody)
             # What its pipes still hold is read first, so that its exit comes with all of it.
@@ -421,6 +425,10 @@ class Keeper:
         self._tell_server(
             {"op": "exit", "key": custody.key, "pid": custody.pid, "status": status, "ns": ns}
         )
+        if silent:
+            # It never said a word and none can come (its pipes have no writer left): the end
+            # of its output is known here, without a wake of the logger and its word back.
+            self._output_ended(custody)
 
     # --- the server ---------------------------------------------------------------------------
 
@@ -817,10 +825,12 @@ class Keeper:
             if custody.pid is not None and self._bound.get(custody.pid) is custody:
                 del self._bound[custody.pid]
             self._close_custody(custody)
-        if self._logger is not None:
+        if self._logger is not None and container_id in self._logged:
+            self._logged.discard(container_id)
             self._forgetting.add(container_id)
             self._logger.send({"op": "forget", "cid": container_id})
         else:
+            # The logger has nothing of it (it never said a word): no wake of the logger.
             self._tell_server({"op": "forgotten", "cid": container_id})
 
     # --- the logger ---------------------------------------------------------------------------
@@ -839,6 +849,7 @@ class Keeper:
         theirs.close()
         self._logger = Channel(ours)
         self._logger_pid = pid
+        self._logged.clear()
         self._watch(ours.fileno(), self._logger)
         for custody in self._custody.values():
             if custody.pid is not None and not custody.ended and custody.readers:
@@ -884,6 +895,7 @@ class Keeper:
             },
             custody.readers,
         )
+        self._logged.add(custody.container_id)
 
     def _from_logger(self, mask: int) -> None:
         assert self._logger is not None
@@ -898,18 +910,24 @@ class Keeper:
             if op == "eof":
                 custody = self._custody.get(str(message["key"]))
                 if custody is not None:
-                    custody.ended = True
-                    if not custody.terminal:
-                        for fd in custody.readers:
-                            os.close(fd)
-                        custody.readers = []
-                    self._tell_server({"op": "eof", "key": custody.key})
-                    self._release_if_done(custody)
+                    self._output_ended(custody)
             elif op == "forgotten":
                 self._forgetting.discard(str(message["cid"]))
                 self._tell_server(message)
             elif op == "log":
                 self._tell_server(message)
+
+    def _output_ended(self, custody: Custody) -> None:
+        """All of the process's output is in its log: the server is told, and the pipes
+        closed (a terminal's master stays: it takes the process's input)."""
+        custody.ended = True
+        if not custody.terminal:
+            self._unwatch_output(custody)
+            for fd in custody.readers:
+                os.close(fd)
+            custody.readers = []
+        self._tell_server({"op": "eof", "key": custody.key})
+        self._release_if_done(custody)
 
     def _logger_exited(self, status: int) -> None:
         if self._logger is not None:
@@ -940,6 +958,17 @@ class Keeper:
         with contextlib.suppress(ChildProcessError):
             while os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG) is not None:
                 pass
+
+
+def _ended_unread(fds: Sequence[int]) -> bool:
+    """Every one of these pipes has no writer left and nothing in it."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    ready = dict(poller.poll(0))
+    return bool(fds) and all(
+        ready.get(fd, 0) & (select.POLLIN | select.POLLHUP) == select.POLLHUP for fd in fds
+    )
 
 
 def _take_pid_file(path: str) -> int | None:
