@@ -148,17 +148,24 @@ class Supervisor:
             self.config.pid_dir.mkdir(parents=True, exist_ok=True)
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                await nursery.start(self.keeper.serve, self)
-                nursery.start_soon(self.log_watch.run)
-                nursery.start_soon(self._retry_full_disk)
-                nursery.start_soon(self.incoming.reap)
-                adoption = self._adoption = Adoption(
-                    context, self.config, welcome, nursery, self._containers
-                )
-                await adoption.run()
-                self._adoption = None
-                task_status.started(self)
-                await trio.sleep_forever()
+                try:
+                    await nursery.start(self.keeper.serve, self)
+                    nursery.start_soon(self.log_watch.run)
+                    nursery.start_soon(self._retry_full_disk)
+                    nursery.start_soon(self.incoming.reap)
+                    adoption = self._adoption = Adoption(
+                        context, self.config, welcome, nursery, self._containers
+                    )
+                    await adoption.run()
+                    self._adoption = None
+                    task_status.started(self)
+                    await trio.sleep_forever()
+                finally:
+                    # However the nursery ends (a shutdown, or an error in one of its tasks),
+                    # the starts under way in their callers' tasks roll back: their trees
+                    # would have nowhere to go.
+                    for start in self._starts:
+                        start.cancel()
         finally:
             self._journal.close()
             console.remove_socket_directory(self.config.state_dir)

@@ -226,3 +226,28 @@ async def test_a_logger_killed_loses_no_line_of_a_process_quiet_until_then(
     assert second != first
     assert [r["data"] for r in await records(client, "spoke")] == ["early\n", "late-spoke\n"]
     assert [r["data"] for r in await records(client, "quiet")] == ["late-quiet\n"]
+
+
+async def test_a_process_that_closes_its_output_ends_its_log_while_it_runs(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A process that closes its stdout and stderr without a word has ended its output: a
+    follow of its log ends while it runs on. One that closes only its stderr has not: what it
+    writes later is in its log."""
+    silent = make_bundle(["sh", "-c", "exec >&- 2>&-; sleep 1000"])
+    pid = (await start_container(client, "silent", silent))["processes"][0]["pid"]
+    with trio.fail_after(10):
+        async with client.stream(
+            "GET", "/containers/silent/logs", params={"follow": "true", "pid": str(pid)}
+        ) as response:
+            assert response.status_code == 200
+            assert [line async for line in response.aiter_lines()] == []
+    assert (await client.get("/containers/silent")).json()["state"]["status"] == "running"
+
+    half = make_bundle(
+        ["sh", "-c", "exec 2>&-; while [ ! -e /gate ]; do sleep 0.02; done; echo late"]
+    )
+    await start_container(client, "half", half)
+    (half / "rootfs" / "gate").touch()
+    with trio.fail_after(10):
+        await _log_has(client, "half", "late\n")

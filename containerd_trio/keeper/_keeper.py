@@ -273,7 +273,7 @@ class Keeper:
                 elif isinstance(handler, Spawn):
                     self._console_ready(handler)
                 elif isinstance(handler, Custody):
-                    self._hand_to_logger(handler)  # its first output (or its end)
+                    self._output_ready(handler, fd, mask)
             self._handle_signals()
             self._run_timers()
             self._flush()
@@ -868,6 +868,20 @@ class Keeper:
         for fd in custody.readers:
             self._watch(fd, custody)
         custody.watched = True
+
+    def _output_ready(self, custody: Custody, fd: int, mask: int) -> None:
+        """A pipe the keeper watches has its first output, or has ended."""
+        if mask & select.EPOLLIN or custody.terminal:
+            self._hand_to_logger(custody)
+            return
+        # Ended with nothing in it (no writer is left: a pipe says EPOLLHUP alone). A process
+        # closes its pipes as it exits, before its pidfd says so: once every pipe has ended
+        # so, the end of its output is known without a wake of the logger.
+        self._unwatch(fd)
+        if not any(reader in self._handlers for reader in custody.readers) and _ended_unread(
+            custody.readers
+        ):
+            self._output_ended(custody)
 
     def _unwatch_output(self, custody: Custody) -> None:
         if custody.watched:
