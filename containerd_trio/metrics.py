@@ -7,7 +7,7 @@ per start and its RSS.
 
 from __future__ import annotations
 
-import os
+import resource
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -83,13 +83,14 @@ class _Helpers(Collector):
 
     def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         # The server's reaped children: runc's commands it runs itself (delete, kill, state,
-        # pause, checkpoint...); those that make container processes are the keeper's.
-        times = os.times()
+        # pause, checkpoint...); those that make container processes are the keeper's. In
+        # microseconds: os.times() counts in clock ticks, and two runc deletes could add none.
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         yield CounterMetricFamily(
             "containerd_trio_runtime_cpu_seconds",
             "CPU time of the programs the server ran itself and reaped (runc's commands other"
             " than run, exec and restore, which the keeper runs).",
-            value=times.children_user + times.children_system,
+            value=children.ru_utime + children.ru_stime,
         )
         cpu = CounterMetricFamily(
             "containerd_trio_helper_cpu_seconds",
