@@ -78,8 +78,6 @@ def check_config(bundle: Path) -> BundleConfig:
                 " is read only from a regular file"
             )
         identity = _identity(info)
-        if cached is not None and cached[0] == identity:
-            return cached[1]
         # Only a regular file gets here (open() would refuse a directory in words of its own).
         with open(fd, "rb", closefd=False) as config_file:
             data = config_file.read(MAX_CONFIG_BYTES + 1)

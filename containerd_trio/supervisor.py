@@ -162,8 +162,8 @@ class Supervisor:
                     await trio.sleep_forever()
                 finally:
                     # However the nursery ends (a shutdown, or an error in one of its tasks),
-                    # the starts under way in their callers' tasks roll back: their trees
-                    # would have nowhere to go.
+                    # the starts under way, shielded from their callers, roll back: their
+                    # trees would have nowhere to go.
                     for start in self._starts:
                         start.cancel()
         finally:
@@ -182,10 +182,8 @@ class Supervisor:
             async with trio.open_nursery() as nursery:
                 for container in self._listed():
                     nursery.start_soon(self._stop_at_shutdown, container)
-        for start in self._starts:  # shielded from their callers, not from the shutdown
-            start.cancel()
         if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
+            self._nursery.cancel_scope.cancel()  # and with it the starts under way (run)
 
     async def _stop_at_shutdown(self, container: Container) -> None:
         with trio.move_on_after(self.config.shutdown_timeout + 2 * self.config.runtime_timeout):
@@ -367,8 +365,8 @@ class Supervisor:
             # The container is launched in the caller's task, shielded: a caller cancelled
             # (its client gone) never cuts a start short, as with a command run in a task of
             # its own (_submit), for a task and two turns of the scheduler less per start. A
-            # shutdown still does (shutdown() cancels it, as it cancelled such a command with
-            # the nursery), and the launch rolls back. Its task tree then goes to the
+            # shutdown still does (the end of the supervisor's nursery cancels it, as it
+            # cancelled such a command), and the launch rolls back. Its task tree then goes to the
             # supervisor's nursery, without a wait for the tree's first step
             # (``Nursery.start``'s task, nursery and turn).
             with trio.CancelScope(shield=True) as start:

@@ -12,7 +12,8 @@ import httpx
 import pytest
 import trio
 
-from containerd_trio import logs
+from containerd_trio import logs, procfs
+from containerd_trio.keeper import LOGGER_MODULE
 from containerd_trio.logfile import LOG_NAME, MAX_LINE, ROTATED_NAME, LineSource
 from containerd_trio.timestamps import parse_ns
 
@@ -192,12 +193,8 @@ async def _log_has(client: httpx.AsyncClient, container_id: str, data: str) -> N
 
 def _loggers(keeper: int) -> list[int]:
     """The keeper's children that are loggers."""
-    found = []
-    for child in Path(f"/proc/{keeper}/task/{keeper}/children").read_text().split():
-        cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        if b"containerd_trio.keeper._logger" in cmdline:
-            found.append(int(child))
-    return found
+    logger = LOGGER_MODULE.encode()
+    return [c for c in procfs.children(keeper) if logger in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
 async def test_a_logger_killed_loses_no_line_of_a_process_quiet_until_then(

@@ -189,10 +189,14 @@ def _without_waiting(receive: ASGIReceiveCallable) -> Callable[[], ASGIReceiveEv
     small request two of the twenty turns a start takes. Any other ``receive`` (another
     server, a test's) is awaited as ASGI has it.
     """
+    queue = _queue_of(receive)
+    return _never_ready if queue is None else queue.receive_nowait
+
+
+def _queue_of(receive: ASGIReceiveCallable) -> AppQueue | None:
+    """The daemon's queue behind ``receive``; None for any other server's."""
     queue = getattr(receive, "__self__", None)
-    if isinstance(queue, AppQueue):
-        return queue.receive_nowait
-    return _never_ready
+    return queue if isinstance(queue, AppQueue) else None
 
 
 def _never_ready() -> ASGIReceiveEvent:
@@ -233,8 +237,8 @@ async def _until_disconnect(
     """The answer, or None if its client goes away first: a wait for an exit must not outlive
     its client. (Only for the routes that may wait; a quick answer to a client that left is
     dropped by Hypercorn.)"""
-    queue = getattr(receive, "__self__", None)
-    if isinstance(queue, AppQueue):
+    queue = _queue_of(receive)
+    if queue is not None:
         # The daemon's Hypercorn cancels the wait as it queues the client's leaving.
         with queue.cancelled_on_leaving() as leaving:
             reply = await answer

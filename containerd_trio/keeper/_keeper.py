@@ -94,10 +94,14 @@ class Custody:
             return self.readers[0] if self.readers else None
         return self.stdin
 
-    def close(self) -> None:
+    def close_output(self) -> None:
+        """Close the reading ends (the logger has its own, or the output ended)."""
         for fd in self.readers:
             os.close(fd)
         self.readers = []
+
+    def close(self) -> None:
+        self.close_output()
         if self.stdin is not None:
             os.close(self.stdin)
             self.stdin = None
@@ -416,7 +420,7 @@ class Keeper:
 
     def _process_exited(self, custody: Custody, status: int, ns: int) -> None:
         custody.exit = {"status": status, "ns": ns}
-        silent = custody.watched and not custody.terminal and _ended_unread(custody.readers)
+        silent = self._ended_silently(custody)
         if self._logger is not None and not custody.ended and not silent:
             if custody.watched:
                 self._hand_to_logger(custody)
@@ -874,14 +878,20 @@ class Keeper:
         if mask & select.EPOLLIN or custody.terminal:
             self._hand_to_logger(custody)
             return
-        # Ended with nothing in it (no writer is left: a pipe says EPOLLHUP alone). A process
+        # Ended with nothing in it (no writer is left: a pipe says EPOLLHUP alone), unless the
+        # event was for an fd of that number closed earlier in the same batch. A process
         # closes its pipes as it exits, before its pidfd says so: once every pipe has ended
         # so, the end of its output is known without a wake of the logger.
+        if not _ended_unread([fd]):
+            return
         self._unwatch(fd)
-        if not any(reader in self._handlers for reader in custody.readers) and _ended_unread(
-            custody.readers
-        ):
+        if self._ended_silently(custody):
             self._output_ended(custody)
+
+    def _ended_silently(self, custody: Custody) -> bool:
+        """The process's pipes, still the keeper's to watch (never a word in them), have no
+        writer left and nothing in them: its output ended without one."""
+        return custody.watched and not custody.terminal and _ended_unread(custody.readers)
 
     def _unwatch_output(self, custody: Custody) -> None:
         if custody.watched:
@@ -937,9 +947,7 @@ class Keeper:
         custody.ended = True
         if not custody.terminal:
             self._unwatch_output(custody)
-            for fd in custody.readers:
-                os.close(fd)
-            custody.readers = []
+            custody.close_output()
         self._tell_server({"op": "eof", "key": custody.key})
         self._release_if_done(custody)
 
