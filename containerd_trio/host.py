@@ -41,9 +41,13 @@ def protect_from_oom_killer(score: int = -999) -> int | None:
 
 def oom_score_adj() -> int | None:
     """This process's OOM score adjustment (None if unreadable)."""
+    # Read at each of the keeper's spawns: os.open and one read take 4 us, a Python file 9.
     try:
-        with open("/proc/self/oom_score_adj") as adj:
-            return int(adj.read())
+        fd = os.open("/proc/self/oom_score_adj", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return int(os.read(fd, 32))
+        finally:
+            os.close(fd)
     except (OSError, ValueError):
         return None
 
@@ -53,8 +57,11 @@ def set_oom_score_adj(score: int) -> bool:
     this process has set or inherited, ``oom_score_adj_min``, needs CAP_SYS_RESOURCE; some
     hosts refuse any negative one)."""
     try:
-        with open("/proc/self/oom_score_adj", "w") as adj:
-            adj.write(str(score))
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"%d" % score)
+        finally:
+            os.close(fd)
     except OSError:
         return False
     return True

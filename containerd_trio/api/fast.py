@@ -162,22 +162,30 @@ class FastRoutes:
         chunks: list[bytes] = []
         size = 0
         waiting = _without_waiting(receive)
-        with trio.move_on_after(self.body_timeout):
-            while True:
-                try:
-                    event = waiting()
-                except trio.WouldBlock:
+        # The timeout's cancel scope only once an event has to be awaited: a small request's
+        # events are all queued before its task runs, and the scope costs more than the rest.
+        deadline: float | None = None
+        event: ASGIReceiveEvent | None
+        while True:
+            try:
+                event = waiting()
+            except trio.WouldBlock:
+                if deadline is None:
+                    deadline = trio.current_time() + self.body_timeout
+                event = None
+                with trio.move_on_at(deadline):
                     event = await receive()
-                if event["type"] == "http.disconnect":
-                    return None
-                chunk: bytes = event.get("body", b"")  # type: ignore[assignment]
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    return wire.error_reply(413, wire.body_limit_message(self.max_body_bytes))
-                chunks.append(chunk)
-                if not event.get("more_body", False):
-                    return b"".join(chunks)
-        return wire.error_reply(408, RequestTimeout.description)
+                if event is None:
+                    return wire.error_reply(408, RequestTimeout.description)
+            if event["type"] == "http.disconnect":
+                return None
+            chunk: bytes = event.get("body", b"")  # type: ignore[assignment]
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return wire.error_reply(413, wire.body_limit_message(self.max_body_bytes))
+            chunks.append(chunk)
+            if not event.get("more_body", False):
+                return b"".join(chunks)
 
 
 def _without_waiting(receive: ASGIReceiveCallable) -> Callable[[], ASGIReceiveEvent]:
