@@ -394,18 +394,21 @@ class Container:
             await process.watch_unkept()
         # Its exit is reported once its output is in the log, so that whoever acts on the exit
         # reads all of it; but a child it left behind may hold its pipes open: not for long.
-        with trio.move_on_after(_DRAIN_SECONDS) as draining:
-            self._draining.add(draining)
-            if self.deleting:
-                draining.cancel()
-            await process.output_ended.wait()
-        self._draining.discard(draining)
+        # (Most outputs have ended by the exit: then no timeout and no turn of the scheduler.)
+        if not process.output_ended.is_set():
+            with trio.move_on_after(_DRAIN_SECONDS) as draining:
+                self._draining.add(draining)
+                if self.deleting:
+                    draining.cancel()
+                await process.output_ended.wait()
+            self._draining.discard(draining)
         if process is self.init:
             await self._init_exited(process)
         else:
             self._exec_exited(process)
         self._ctx.keeper.ack([process.key])
-        await process.output_ended.wait()
+        if not process.output_ended.is_set():
+            await process.output_ended.wait()
         self._writing.pop(process.key, None)
         self._ctx.processes.remove(process.key)
         process.close()
@@ -754,9 +757,10 @@ class Container:
         # --force kills what the init's death left (a container without its own pid
         # namespace keeps its other processes); then let their watchers see them go.
         await self._ctx.runtime.delete(self.id, force=True)
-        with trio.move_on_after(_DRAIN_SECONDS):
-            for process in list(self.processes.values()):
-                await process.exited.wait()
+        if running := [p for p in self.processes.values() if not p.exited.is_set()]:
+            with trio.move_on_after(_DRAIN_SECONDS):
+                for process in running:
+                    await process.exited.wait()
         info = self.info()
         await self.forget()
         self._ctx.events.publish("delete", self.id)
