@@ -203,15 +203,27 @@ def _lines_backwards(fd: int, end: int, block_size: int = 256 * 1024) -> Iterato
         yield rest + b"\n"
 
 
-async def read_log(
+def read_log(
     directory: Path,
     query: LogQuery,
     *,
     follow: LogWatch | None = None,
     finished: trio.Event | None = None,
 ) -> AsyncIterator[bytes]:
-    """Chunks of the records a query wants; with ``follow``, new ones until ``finished``."""
-    wanted = _Filter(query)
+    """Chunks of the records a query wants; with ``follow``, new ones until ``finished``.
+
+    The query's filter is made here, before the first chunk: a query it cannot take fails the
+    request, where a stream already answered 200 could only break off."""
+    return _read_log(directory, query, _Filter(query), follow, finished)
+
+
+async def _read_log(
+    directory: Path,
+    query: LogQuery,
+    wanted: _Filter,
+    follow: LogWatch | None,
+    finished: trio.Event | None,
+) -> AsyncIterator[bytes]:
     chain = _Chain(directory)
     try:
         if query.tail is not None:

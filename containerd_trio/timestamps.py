@@ -19,6 +19,11 @@ _DURATION = re.compile(DURATION_PATTERN)
 _DURATION_PART = re.compile(r"([0-9]+)([dhms])")
 _UNIT_NS = {"s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
 
+#: The earliest moment a timestamp can name (0001-01-01T00:00:00Z): a duration that reaches
+#: back further means the same, from the beginning. Each of its numbers has at most 12 digits,
+#: but 999999999999d alone is a few billion years, beyond what a time can be written as.
+EARLIEST_NS = -62_135_596_800 * 10**9
+
 _RFC3339 = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
 )
@@ -74,7 +79,7 @@ def parse_time(text: str, *, now: int | None = None) -> int:
     """
     if _DURATION.match(text):
         back = sum(int(n) * _UNIT_NS[unit] for n, unit in _DURATION_PART.findall(text))
-        return (now_ns() if now is None else now) - back
+        return max((now_ns() if now is None else now) - back, EARLIEST_NS)
     if _RFC3339.match(text):
         return parse_ns(text)  # the shape of a timestamp: its error names the bad part
     raise ValueError(
