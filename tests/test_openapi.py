@@ -189,6 +189,15 @@ def test_answers_and_errors() -> None:
             "application/x-ndjson": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
         }
     assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
+    # An archive comes as a tar or, compressed, a gzip: the export's answer documents both, as
+    # the import's body does (the fuzzer got an undocumented application/gzip).
+    archive = paths["/containers/{id}/checkpoint/{name}/archive"]
+    exported = archive["get"]["responses"]["200"]["content"]
+    assert exported == {
+        media: {"schema": {"type": "string", "contentMediaType": media}}
+        for media in ("application/x-tar", "application/gzip")
+    }
+    assert exported == archive["put"]["requestBody"]["content"]
     body = paths["/containers/{id}/checkpoint/{name}"]["post"]["requestBody"]
     assert body["required"] is False  # the seed's checkpoint request may come without a body
 

@@ -31,18 +31,27 @@ H = TypeVar("H", bound=Handler)
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 
 
+class Bytes:
+    """The schema of an answer that is bytes of its media type (an archive), not a document."""
+
+
 @attrs.frozen
 class Answer:
     """A successful answer: its status, what it means, and what it holds.
 
     ``schema`` is a type the document describes (an attrs class, ``list[...]``), the name of a
-    component, or a JSON Schema as it stands.
+    component, a JSON Schema as it stands, or :class:`Bytes`. ``media`` is its media type, or
+    the types it may come as (an archive, compressed or not).
     """
 
     status: int
     description: str
     schema: Any
-    media: str = wire.JSON
+    media: str | tuple[str, ...] = wire.JSON
+
+    @property
+    def media_types(self) -> tuple[str, ...]:
+        return (self.media,) if isinstance(self.media, str) else self.media
 
 
 @attrs.frozen

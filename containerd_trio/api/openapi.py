@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from .. import __version__
+from ..archive import MEDIA_TYPES
 from ..checkpoints import CheckpointInfo
 from ..convert import TYPE_SCHEMAS
 from ..errors import DaemonError, Forbidden, InternalError, InvalidRequest, PayloadTooLarge
@@ -27,10 +28,10 @@ from ..logfile import MAX_LINE, STREAMS
 from ..model import ContainerInfo, DaemonState, ExitInfo, MachineInfo, ProcessInfo, ProcessSpec
 from ..validation import CONTAINER_ID, ID_PATTERN
 from . import routes
-from .endpoints import Answer, Endpoint
+from .endpoints import Answer, Bytes, Endpoint
 from .jsonschema import Schema, classes_in, merge, object_schema, ref, type_schema
 from .params import TEXT_SCHEMAS, parameters, text_form
-from .upload import UPLOAD_MEDIA, Upload
+from .upload import Upload
 
 OPENAPI_VERSION = "3.1.0"
 
@@ -241,13 +242,23 @@ def _errors(endpoint: Endpoint) -> dict[str, Schema]:
 def _answer(answer: Answer) -> Schema:
     if answer.schema is None:  # a WebSocket's 101: no body
         return {"description": answer.description}
+    if answer.schema is Bytes:
+        return {"description": answer.description, "content": _bytes(answer.media_types)}
     if isinstance(answer.schema, str):
         schema = ref(answer.schema)
     elif isinstance(answer.schema, dict):
         schema = answer.schema
     else:
         schema = type_schema(answer.schema, name_of)
-    return {"description": answer.description, "content": {answer.media: {"schema": schema}}}
+    content = {media: {"schema": schema} for media in answer.media_types}
+    return {"description": answer.description, "content": content}
+
+
+def _bytes(media_types: tuple[str, ...]) -> Schema:
+    """The content of a body that is bytes of one of these media types (an archive)."""
+    return {
+        media: {"schema": {"type": "string", "contentMediaType": media}} for media in media_types
+    }
 
 
 def _operation(endpoint: Endpoint, parameter_names: list[str]) -> Schema:
@@ -267,10 +278,7 @@ def _operation(endpoint: Endpoint, parameter_names: list[str]) -> Schema:
             "required": True,
             "description": "A checkpoint archive, streamed (chunked or with a length): no"
             " --max-body-bytes limit, the archive's own limits bound it.",
-            "content": {
-                media: {"schema": {"type": "string", "contentMediaType": media}}
-                for media in UPLOAD_MEDIA
-            },
+            "content": _bytes(tuple(MEDIA_TYPES.values())),
         }
     elif endpoint.body is not None:
         result["requestBody"] = {

@@ -17,7 +17,7 @@ from quart import Response, current_app, websocket
 
 from .. import attach, channels
 from .. import metrics as metrics_module
-from ..archive import ExportOptions, plan_export
+from ..archive import MEDIA_TYPES, ExportOptions, plan_export
 from ..archive import import_archive as unpack_archive
 from ..checkpoints import CheckpointInfo
 from ..convert import unstructure
@@ -35,7 +35,7 @@ from ..migration.model import ImportedArchive, MigrationSession, MigrationStep
 from ..model import ContainerInfo, ContainerTop, DaemonState, ExitInfo, ProcessInfo
 from ..supervisor import Supervisor
 from . import wire
-from .endpoints import Answer, Api
+from .endpoints import Answer, Api, Bytes
 from .schemas import (
     AnyProcessPath,
     ArchiveQuery,
@@ -242,8 +242,8 @@ async def delete_checkpoint(query: CheckpointQuery) -> Reply:
             200,
             "The archive, streamed as it is read (application/gzip with compression=gzip);"
             " PUT it to another daemon's .../archive to import it there.",
-            {"type": "string", "contentMediaType": "application/x-tar"},
-            "application/x-tar",
+            Bytes,
+            tuple(MEDIA_TYPES.values()),
         ),
     ),
     errors=(NotFound,),

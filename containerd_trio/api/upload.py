@@ -34,8 +34,6 @@ from werkzeug.exceptions import RequestTimeout
 #: Unread bytes of an upload past which the server stops receiving more.
 HIGH_WATER = 1 << 20
 
-UPLOAD_MEDIA = ("application/x-tar", "application/gzip")
-
 
 class Upload:
     """Declares a route's body as a streamed upload (``Api.route(body=Upload)``): its handler

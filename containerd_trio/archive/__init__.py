@@ -5,12 +5,13 @@ Export with :func:`plan_export` (checks first, so that errors come before the fi
 :func:`import_archive` (an async iterator of uploaded bytes in, a checked bundle out).
 """
 
-from .export import ExportOptions, ExportPlan, plan_export, rootfs_clock_ns
+from .export import MEDIA_TYPES, ExportOptions, ExportPlan, plan_export, rootfs_clock_ns
 from .layout import BundleContent, ImageKind, Manifest
 from .tarstream import Compression
 from .unpack import ImportLimits, ImportResult, import_archive
 
 __all__ = [
+    "MEDIA_TYPES",
     "BundleContent",
     "Compression",
     "ExportOptions",

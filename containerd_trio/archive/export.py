@@ -46,6 +46,7 @@ from .layout import (
 )
 from .tarstream import CHUNK, Compression
 
+#: What an archive is sent as, by its compression: the export's answer, the import's body.
 MEDIA_TYPES = {Compression.NONE: "application/x-tar", Compression.GZIP: "application/gzip"}
 
 
