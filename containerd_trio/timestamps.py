@@ -19,10 +19,13 @@ _DURATION = re.compile(DURATION_PATTERN)
 _DURATION_PART = re.compile(r"([0-9]+)([dhms])")
 _UNIT_NS = {"s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
 
-#: The earliest moment a timestamp can name (0001-01-01T00:00:00Z): a duration that reaches
-#: back further means the same, from the beginning. Each of its numbers has at most 12 digits,
-#: but 999999999999d alone is a few billion years, beyond what a time can be written as.
+#: The first and last moments a timestamp can name, 0001-01-01T00:00:00Z and
+#: 9999-12-31T23:59:59.999999999Z: a moment a client names beyond them means the same (from the
+#: beginning, to the end). A duration's numbers have at most 12 digits each, but 999999999999d
+#: alone is a few billion years, beyond what a time can be written as; and an offset can carry
+#: a year-9999 time into year 10000, which the logs, comparing written times, would misplace.
 EARLIEST_NS = -62_135_596_800 * 10**9
+LATEST_NS = 253_402_300_800 * 10**9 - 1
 
 _RFC3339 = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
@@ -81,7 +84,8 @@ def parse_time(text: str, *, now: int | None = None) -> int:
         back = sum(int(n) * _UNIT_NS[unit] for n, unit in _DURATION_PART.findall(text))
         return max((now_ns() if now is None else now) - back, EARLIEST_NS)
     if _RFC3339.match(text):
-        return parse_ns(text)  # the shape of a timestamp: its error names the bad part
+        # The shape of a timestamp: its error names the bad part.
+        return min(max(parse_ns(text), EARLIEST_NS), LATEST_NS)
     raise ValueError(
         f"{quoted(text)} is not an RFC 3339 timestamp such as 2026-11-28T15:09:14+00:00,"
         " nor a duration back from now such as 90s, 10m, 1h30m or 2d"

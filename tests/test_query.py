@@ -47,6 +47,19 @@ def test_a_duration_back_beyond_year_one_is_the_beginning(text: str) -> None:
     assert timestamps.format_ns(since).startswith("0001-01-01T00:00:00")
 
 
+@pytest.mark.parametrize(
+    ("text", "moment"),
+    [
+        ("9999-12-31T23:59:59-01:00", "9999-12-31T23:59:59.999999999Z"),
+        ("0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00Z"),
+    ],
+)
+def test_a_timestamp_beyond_the_written_range_is_its_nearest_end(text: str, moment: str) -> None:
+    """An offset can carry a year-9999 time into year 10000 (or a year-1 time into year 0):
+    written, year 10000 sorts before every time of ours, and the logs compare written times."""
+    assert timestamps.parse_time(text, now=NOW) == timestamps.parse_ns(moment)
+
+
 def test_a_timestamp_is_itself() -> None:
     stamp = "2026-11-28T14:59:00.5+00:00"
     assert timestamps.parse_time(stamp, now=NOW) == timestamps.parse_ns(stamp)
