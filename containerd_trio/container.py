@@ -1,10 +1,11 @@
 """One container: its runc lifecycle and the task tree that watches it.
 
-:meth:`Container.run` is started with ``nursery.start`` in the supervisor's nursery. It starts
-the init process (``runc run -d`` or ``runc restore -d``, through the keeper, which makes and
-keeps the process's stdio), and only once the init runs does it report started; if anything
-fails first it undoes everything (runc's container, the keeper's hold, files, the record) and
-raises, so a start either completes or leaves nothing. After that its tree holds:
+:meth:`Container.launch` starts the init process (``runc run -d`` or ``runc restore -d``,
+through the keeper, which makes and keeps the process's stdio), in the task of the request that
+asked for it; if anything fails before the init runs it undoes everything (runc's container, the
+keeper's hold, files, the record) and raises, so a start either completes or leaves nothing.
+Then :meth:`Container.serve`, the container's task tree, goes to the supervisor's nursery
+(:meth:`Container.run` does both, for an adoption). The tree holds:
 
 - a watcher per process (init and exec'd ones), waiting for the keeper's word of its exit and
   of the end of its output;
@@ -258,15 +259,13 @@ class Container:
 
     # --- the task tree --------------------------------------------------------------------------
 
-    async def run(self, launch: Launch, *, task_status: trio.TaskStatus[bytes]) -> None:
-        """Launch, then the container's task tree; started with its JSON as the launch left
-        it (the encoding its record was just written with)."""
+    async def run(self, launch: Launch, *, task_status: trio.TaskStatus[None]) -> None:
+        """Launch (an adoption), then the container's task tree; started once the tree is in
+        place."""
         await self.launch(launch)
         await self.serve(task_status=task_status)
 
-    async def serve(
-        self, *, task_status: trio.TaskStatus[bytes] = trio.TASK_STATUS_IGNORED
-    ) -> None:
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The task tree of a launched container: a watcher for each of its processes (and one
         for OOM kills), until the container is removed."""
         try:
@@ -276,7 +275,7 @@ class Container:
                     nursery.start_soon(self._watch, process)
                 if self._oom is not None:
                     nursery.start_soon(self._watch_oom, self._oom)
-                task_status.started(self.info_json())
+                task_status.started()
                 self._check_output_finished()
                 await self._removed.wait()
                 nursery.cancel_scope.cancel()

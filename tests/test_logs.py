@@ -17,7 +17,14 @@ from containerd_trio.keeper import LOGGER_MODULE
 from containerd_trio.logfile import LOG_NAME, MAX_LINE, ROTATED_NAME, LineSource
 from containerd_trio.timestamps import parse_ns
 
-from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit
+from .helpers import (
+    BundleFactory,
+    RunningDaemon,
+    now,
+    start_container,
+    wait_exit,
+    wait_output,
+)
 
 
 async def records(
@@ -181,16 +188,6 @@ def test_a_stalled_reader_far_behind_holds_few_files(
         chain.close()
 
 
-async def _log_has(client: httpx.AsyncClient, container_id: str, data: str) -> None:
-    """Follow the container's log until ``data`` is a line of it."""
-    url = f"/containers/{container_id}/logs"
-    async with client.stream("GET", url, params={"follow": "true"}) as response:
-        async for line in response.aiter_lines():
-            if json.loads(line)["data"] == data:
-                return
-    raise AssertionError(f"{data!r} is not in the log of {container_id}")
-
-
 def _loggers(keeper: int) -> list[int]:
     """The keeper's children that are loggers."""
     logger = LOGGER_MODULE.encode()
@@ -213,12 +210,12 @@ async def test_a_logger_killed_loses_no_line_of_a_process_quiet_until_then(
     keeper, first = daemon.daemon.welcome.keeper_pid, daemon.daemon.welcome.logger_pid
     assert first is not None and _loggers(keeper) == [first]
     with trio.fail_after(10):
-        await _log_has(client, "spoke", "early\n")
+        await wait_output(client, "spoke", "early\n")
         os.kill(first, signal.SIGKILL)
         for bundle in (spoke, quiet):
             (bundle / "rootfs" / "gate").touch()
-        await _log_has(client, "quiet", "late-quiet\n")
-        await _log_has(client, "spoke", "late-spoke\n")
+        await wait_output(client, "quiet", "late-quiet\n")
+        await wait_output(client, "spoke", "late-spoke\n")
     [second] = _loggers(keeper)
     assert second != first
     assert [r["data"] for r in await records(client, "spoke")] == ["early\n", "late-spoke\n"]
@@ -247,4 +244,4 @@ async def test_a_process_that_closes_its_output_ends_its_log_while_it_runs(
     await start_container(client, "half", half)
     (half / "rootfs" / "gate").touch()
     with trio.fail_after(10):
-        await _log_has(client, "half", "late\n")
+        await wait_output(client, "half", "late\n")
