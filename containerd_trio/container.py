@@ -394,11 +394,12 @@ class Container:
         # Its exit is reported once its output is in the log, so that whoever acts on the exit
         # reads all of it; but a child it left behind may hold its pipes open: not for long.
         # (Most outputs have ended by the exit: then no timeout and no turn of the scheduler.)
-        if not process.output_ended.is_set():
+        # A delete waits for no output (it cancels the drains under way), and no checkpoint
+        # may come between its exit and its report: the delete ends the tree as soon as the
+        # exits are in, and a cancel that reached the tree first would lose the report.
+        if not process.output_ended.is_set() and not self.deleting:
             with trio.move_on_after(_DRAIN_SECONDS) as draining:
                 self._draining.add(draining)
-                if self.deleting:
-                    draining.cancel()
                 await process.output_ended.wait()
             self._draining.discard(draining)
         if process is self.init:

@@ -19,6 +19,7 @@ from .helpers import (
     IGNORES_TERM,
     BundleFactory,
     RunningDaemon,
+    collect_events,
     event_types,
     next_event,
     now,
@@ -153,6 +154,45 @@ async def test_delete_lets_a_cooperative_container_exit(
     assert response.status_code == 200
     assert response.json()["state"] == {"status": "stopped", "exitStatus": 0}
     assert runc_ids(daemon.config.state_dir) == []
+
+
+async def test_delete_ends_what_the_init_left_and_reports_each_exit(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A container in the host's pid namespace: the init's death does not end its other
+    processes; the delete's ``runc delete --force`` does, and each one's exit is reported
+    before the container's delete."""
+
+    def host_pids(config: dict[str, Any]) -> None:
+        namespaces = config["linux"]["namespaces"]
+        config["linux"]["namespaces"] = [n for n in namespaces if n["type"] != "pid"]
+
+    client = daemon.client
+    since = now()
+    created = await start_container(client, "shared", make_bundle(edit=host_pids))
+    answer = await client.put(
+        "/containers/shared/processes", json={"args": ["sh", "-c", "echo up; exec sleep 1000"]}
+    )
+    assert answer.status_code == 201, answer.text
+    pid = answer.json()["pid"]
+    await wait_output(client, "shared", "up")  # the logger holds its pipes
+    response = await client.delete("/containers/shared", params={"timeout": "5"})
+    assert response.status_code == 200, response.text
+    assert response.json()["processes"] == []
+    assert not pid_alive(pid)
+    assert runc_ids(daemon.config.state_dir) == []
+    # start-container, start-process, then the two exits in either order, then the delete
+    events = await collect_events(client, {"since": since, "id": "shared"}, 5)
+    assert [e["type"] for e in events] == [
+        "start-container",
+        "start-process",
+        "exit",
+        "exit",
+        "delete",
+    ]
+    exits = {e["pid"]: e["status"] for e in events if e["type"] == "exit"}
+    assert exits[pid] == 128 + signal.SIGKILL  # ended by runc delete --force
+    assert set(exits) == {created["processes"][0]["pid"], pid}
 
 
 async def test_delete_stopped_container(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
