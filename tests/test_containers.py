@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,56 @@ async def test_delete_ends_what_the_init_left_and_reports_each_exit(
     exits = {e["pid"]: e["status"] for e in events if e["type"] == "exit"}
     assert exits[pid] == 128 + signal.SIGKILL  # ended by runc delete --force
     assert set(exits) == {created["processes"][0]["pid"], pid}
+
+
+@pytest.mark.deadline(30)
+async def test_a_container_being_started(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Until its start answers, a container is not there for any other request, and its id
+    is taken; a start that fails leaves nothing."""
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+
+    def failing_hook(config: dict[str, Any]) -> None:
+        # runc runs it before the container's process: it waits for the test, then fails.
+        hook = {"path": "/bin/sh", "args": ["sh", "-c", f"read line < {gate}; exit 1"]}
+        config["hooks"] = {"createRuntime": [hook]}
+
+    client = daemon.client
+    bundle = make_bundle(edit=failing_hook)
+    started: list[httpx.Response] = []
+
+    async def start() -> None:
+        started.append(await client.post("/containers/doomed", json={"bundlePath": str(bundle)}))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(start)
+        # Opening the fifo to write returns once the hook has it open to read: the start is
+        # under way, runc in its hook.
+        writer = await trio.to_thread.run_sync(partial(open, gate, "w"))
+        with writer:
+            for method, path in [
+                ("GET", "/containers/doomed"),
+                ("POST", "/containers/doomed/wait"),
+                ("GET", "/containers/doomed/logs"),
+                ("DELETE", "/containers/doomed"),
+            ]:
+                answer = await client.request(method, path)
+                assert answer.status_code == 404, (method, path, answer.text)
+                assert answer.json() == {"error": "container 'doomed' not found"}
+            assert [c["id"] for c in (await client.get("/state")).json()["containers"]] == []
+            again = await client.post("/containers/doomed", json={"bundlePath": str(bundle)})
+            assert again.status_code == 409, again.text
+            assert again.json() == {"error": "container 'doomed' is being started"}
+            writer.write("fail now\n")
+    assert started[0].status_code == 500, started[0].text
+    assert "runc run failed" in started[0].json()["error"]
+    assert (await client.get("/containers/doomed")).status_code == 404
+    assert runc_ids(daemon.config.state_dir) == []
+    assert not (daemon.config.containers_dir / "doomed").exists()
+    journal = daemon.config.journal_path.read_text()
+    assert '"remove":"doomed"' in journal.replace(" ", "")  # its record is gone too
 
 
 async def test_delete_stopped_container(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
