@@ -1,9 +1,10 @@
 """The supervisor: the table of containers and the nursery their task trees live in.
 
 The api layer calls the methods here and nothing else touches the table. Commands that change
-something run as tasks of the supervisor's own nursery (:meth:`Supervisor._submit`): the request
-handler only waits for the outcome, so a client that hangs up mid-request cannot cancel a start
-half-way; the start completes, or rolls itself back, either way.
+something run shielded from their request's cancel (:meth:`Supervisor._submit`), so a client
+that hangs up mid-request cannot cancel a start half-way; the start completes, or rolls itself
+back, either way. The supervisor's end (a shutdown) still cancels them. A container's task tree
+lives in the supervisor's own nursery.
 
 The supervisor is also the keeper's listener (:class:`~containerd_trio.keeperlink.KeeperEvents`):
 exits and ends of output go to the processes by key, a log paused by a full disk becomes an
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
-import outcome
 import trio
 
 from . import checkpoints, console, logs, precopy
@@ -111,11 +111,11 @@ class Supervisor:
         self._adoption: Adoption | None = None
         self._shutting_down = False
         self._handing_over = False
-        #: Commands under way (see _submit, and start()): a shutdown lets them finish first.
+        #: Commands under way (see _submit): a shutdown lets them finish first.
         self._commands = 0
         self._commands_done = trio.Event()
-        #: The shielded scopes of the starts under way (see start()).
-        self._starts: set[trio.CancelScope] = set()
+        #: The shielded scopes of the commands under way (see _submit).
+        self._running: set[trio.CancelScope] = set()
         self._journal = RecordJournal(config.journal_path)
         #: Migrations into this daemon (the target's sessions).
         self.incoming = Incoming(self)
@@ -162,10 +162,10 @@ class Supervisor:
                     await trio.sleep_forever()
                 finally:
                     # However the nursery ends (a shutdown, or an error in one of its tasks),
-                    # the starts under way, shielded from their callers, roll back: their
-                    # trees would have nowhere to go.
-                    for start in self._starts:
-                        start.cancel()
+                    # the commands under way, shielded from their callers, end: a start rolls
+                    # back (its tree would have nowhere to go).
+                    for command in self._running:
+                        command.cancel()
         finally:
             self._journal.close()
             console.remove_socket_directory(self.config.state_dir)
@@ -183,7 +183,7 @@ class Supervisor:
                 for container in self._listed():
                     nursery.start_soon(self._stop_at_shutdown, container)
         if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()  # and with it the starts under way (run)
+            self._nursery.cancel_scope.cancel()  # and with it the commands under way (run)
 
     async def _stop_at_shutdown(self, container: Container) -> None:
         with trio.move_on_after(self.config.shutdown_timeout + 2 * self.config.runtime_timeout):
@@ -193,34 +193,28 @@ class Supervisor:
                 log.error("could not stop container %s at shutdown: %s", container.id, exc)
 
     async def _submit(self, command: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Run ``command`` as a task of the supervisor; wait for its outcome.
+        """Run ``command`` in the caller's task, shielded from the caller's cancel: a client
+        that hangs up mid-request never cuts a command short (a start completes or rolls
+        itself back, a delete finishes). The supervisor's end still does (a shutdown, see
+        :meth:`run`), and the caller then gets the refusal a shutdown gives.
 
-        If the waiting handler is cancelled (its client went away), the command goes on.
+        (A task of the supervisor's own per command, which the handler waited for, did the
+        same for a task, an event and two turns of the scheduler more.)
         """
-        nursery = self._command_begins()
-        done = trio.Event()
-        result: outcome.Outcome[T] | None = None
-
-        async def task() -> None:
-            nonlocal result
-            try:
-                result = outcome.Value(await command(*args))
-            except Exception as exc:
-                result = outcome.Error(exc)
-            except trio.Cancelled:
-                result = outcome.Error(self._refusal())
-                raise
-            finally:
-                done.set()
-                self._command_ends()
-
-        nursery.start_soon(task)
-        await done.wait()
-        assert result is not None
-        return result.unwrap()
+        self._command_begins()
+        try:
+            with trio.CancelScope(shield=True) as scope:
+                self._running.add(scope)
+                try:
+                    return await command(*args)
+                finally:
+                    self._running.discard(scope)
+            raise self._refusal()  # the supervisor's end cancelled it
+        finally:
+            self._command_ends()
 
     def _command_begins(self) -> trio.Nursery:
-        """Count a command under way (a shutdown waits for it); the nursery to run it in."""
+        """Count a command under way (a shutdown waits for it); the nursery for its tasks."""
         if self._shutting_down or self._nursery is None:
             raise self._refusal()
         self._commands += 1
@@ -359,33 +353,15 @@ class Supervisor:
             dict(labels or {}),
         )
         self._containers[container_id] = container  # the id is taken from here on
-        nursery = self._command_begins()
         began = time.perf_counter()
         try:
-            # The container is launched in the caller's task, shielded: a caller cancelled
-            # (its client gone) never cuts a start short, as with a command run in a task of
-            # its own (_submit), for a task and two turns of the scheduler less per start. A
-            # shutdown still does (the end of the supervisor's nursery cancels it, as it
-            # cancelled such a command), and the launch rolls back. Its task tree then goes to the
-            # supervisor's nursery, without a wait for the tree's first step
-            # (``Nursery.start``'s task, nursery and turn).
-            with trio.CancelScope(shield=True) as start:
-                self._starts.add(start)
-                try:
-                    await self._launch(container, existing, launch)
-                    nursery.start_soon(container.serve)
-                finally:
-                    self._starts.discard(start)
-            if start.cancelled_caught:
-                raise self._refusal()
+            await self._submit(self._launch, container, existing, launch)
             encoded = container.info_json()
         except BaseException:
             if self._containers.get(container.id) is container:
                 del self._containers[container.id]
             self.metrics.start_failures.inc()
             raise
-        finally:
-            self._command_ends()
         self.metrics.starts.inc()
         self.metrics.start_latency.observe(time.perf_counter() - began)
         log.debug(
@@ -396,7 +372,9 @@ class Supervisor:
     async def _launch(
         self, container: Container, replaced: Container | None, launch: Launch
     ) -> None:
-        """Launch the container, once the stopped one it replaces is gone."""
+        """Launch the container, once the stopped one it replaces is gone; then hand its task
+        tree to the supervisor's nursery (without ``Nursery.start``'s task, nursery and turn:
+        the tree needs no first step before the start answers)."""
         if replaced is not None:
             if replaced.known_to_runc:
                 await self.runtime.delete(replaced.id, force=True)
@@ -404,6 +382,8 @@ class Supervisor:
             await replaced.forget(keep_log=isinstance(launch, Restore))
             self.events.publish("delete", replaced.id)
         await container.launch(launch)
+        assert self._nursery is not None  # a command runs only while it is (_command_begins)
+        self._nursery.start_soon(container.serve)
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
         return await self._submit(self._delete, self.container(container_id), timeout)
