@@ -541,7 +541,9 @@ class Container:
         found = self.known_process(pid)
         if isinstance(found, ExitInfo):
             return found
-        await found.exited.wait()
+        await self._unless_removed(found.exited)
+        if not found.exited.is_set():
+            raise NotFound(f"container {self.id!r} was deleted before process {pid} exited")
         return _exit_info(self.id, found)
 
     async def wait(self) -> ExitInfo:
@@ -549,15 +551,7 @@ class Container:
         if self.deleted:
             raise NotFound(f"container {self.id!r} not found")
         if self.status is not Status.STOPPED:
-            async with trio.open_nursery() as nursery:
-
-                async def on_removed() -> None:
-                    await self._removed.wait()
-                    nursery.cancel_scope.cancel()
-
-                nursery.start_soon(on_removed)
-                await self._stopped.wait()
-                nursery.cancel_scope.cancel()
+            await self._unless_removed(self._stopped)
         if self.status is not Status.STOPPED or self.exit_status is None:
             raise NotFound(f"container {self.id!r} was deleted before it stopped")
         init = self.init  # None for one that ended while no server ran: its record says how
@@ -566,6 +560,20 @@ class Container:
             return ended
         pid = init.pid if init is not None else None
         return ExitInfo(id=self.id, pid=pid, exit_status=self.exit_status)
+
+    async def _unless_removed(self, event: trio.Event) -> None:
+        """Wait for ``event``, or for the container's removal if that comes first."""
+        if event.is_set():
+            return
+        async with trio.open_nursery() as nursery:
+
+            async def on_removed() -> None:
+                await self._removed.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(on_removed)
+            await event.wait()
+            nursery.cancel_scope.cancel()
 
     def signal_process(self, pid: int, signum: int) -> None:
         process = self.processes.get(pid)
@@ -746,23 +754,35 @@ class Container:
                 log.warning("%s; forcing", exc.message)
             return await self._remove()
 
+    async def replace(self, *, keep_log: bool = False) -> None:
+        """Remove this stopped container for a start of its id, as a delete would: what its
+        init left is ended and each of its exits reported. A restore keeps its log."""
+        async with self.lock:
+            if self.deleted:
+                raise NotFound(f"container {self.id!r} not found")
+            self._begin_delete()
+            await self._remove(keep_log=keep_log)
+
     def _begin_delete(self) -> None:
         self.deleting = True
         self.save()  # a server that dies from here on leaves the next one to finish it
         for draining in self._draining:
             draining.cancel()
 
-    async def _remove(self) -> ContainerInfo:
+    async def _remove(self, *, keep_log: bool = False) -> ContainerInfo:
         """runc delete --force (what is left is killed), then forget the container."""
         # --force kills what the init's death left (a container without its own pid
         # namespace keeps its other processes); then let their watchers see them go.
-        await self._ctx.runtime.delete(self.id, force=True)
+        if self.known_to_runc:
+            await self._ctx.runtime.delete(self.id, force=True)
         if running := [p for p in self.processes.values() if not p.exited.is_set()]:
             with trio.move_on_after(_DRAIN_SECONDS):
                 for process in running:
                     await process.exited.wait()
+        await self.forget(keep_log=keep_log)
+        # Taken once the tree has ended: every exit that came has been reported by then (a
+        # watcher woken with this task may run after it), and what is listed never ended.
         info = self.info()
-        await self.forget()
         self._ctx.events.publish("delete", self.id)
         return info
 

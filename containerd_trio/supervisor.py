@@ -162,8 +162,9 @@ class Supervisor:
                     await trio.sleep_forever()
                 finally:
                     # However the nursery ends (a shutdown, or an error in one of its tasks),
-                    # the commands under way, shielded from their callers, end: a start rolls
-                    # back (its tree would have nowhere to go).
+                    # no command begins any more, and those under way, shielded from their
+                    # callers, end: a start rolls back (its tree would have nowhere to go).
+                    self._shutting_down = True
                     for command in self._running:
                         command.cancel()
         finally:
@@ -359,7 +360,11 @@ class Supervisor:
             encoded = container.info_json()
         except BaseException:
             if self._containers.get(container.id) is container:
-                del self._containers[container.id]
+                if existing is not None and not existing.deleted:
+                    # Its removal failed: it stays listed, to be deleted again.
+                    self._containers[container.id] = existing
+                else:
+                    del self._containers[container.id]
             self.metrics.start_failures.inc()
             raise
         self.metrics.starts.inc()
@@ -376,11 +381,8 @@ class Supervisor:
         tree to the supervisor's nursery (without ``Nursery.start``'s task, nursery and turn:
         the tree needs no first step before the start answers)."""
         if replaced is not None:
-            if replaced.known_to_runc:
-                await self.runtime.delete(replaced.id, force=True)
             # A restore continues the container it replaces: its earlier log stays.
-            await replaced.forget(keep_log=isinstance(launch, Restore))
-            self.events.publish("delete", replaced.id)
+            await replaced.replace(keep_log=isinstance(launch, Restore))
         await container.launch(launch)
         assert self._nursery is not None  # a command runs only while it is (_command_begins)
         self._nursery.start_soon(container.serve)

@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from containerd_trio.machine import read_machine
+from containerd_trio.records import RecordJournal
 
 from .helpers import (
     FOREVER,
@@ -164,13 +165,9 @@ async def test_delete_ends_what_the_init_left_and_reports_each_exit(
     processes; the delete's ``runc delete --force`` does, and each one's exit is reported
     before the container's delete."""
 
-    def host_pids(config: dict[str, Any]) -> None:
-        namespaces = config["linux"]["namespaces"]
-        config["linux"]["namespaces"] = [n for n in namespaces if n["type"] != "pid"]
-
     client = daemon.client
     since = now()
-    created = await start_container(client, "shared", make_bundle(edit=host_pids))
+    created = await start_container(client, "shared", make_bundle(edit=_host_pids))
     answer = await client.put(
         "/containers/shared/processes", json={"args": ["sh", "-c", "echo up; exec sleep 1000"]}
     )
@@ -192,8 +189,58 @@ async def test_delete_ends_what_the_init_left_and_reports_each_exit(
         "delete",
     ]
     exits = {e["pid"]: e["status"] for e in events if e["type"] == "exit"}
+    init = created["processes"][0]["pid"]
+    assert set(exits) == {init, pid}
+    assert exits[init] == 128 + signal.SIGTERM  # not a pid 1, which would ignore it
     assert exits[pid] == 128 + signal.SIGKILL  # ended by runc delete --force
-    assert set(exits) == {created["processes"][0]["pid"], pid}
+
+
+def _host_pids(config: dict[str, Any]) -> None:
+    """A container in the host's pid namespace: its init's death ends no other process."""
+    namespaces = config["linux"]["namespaces"]
+    config["linux"]["namespaces"] = [n for n in namespaces if n["type"] != "pid"]
+
+
+async def test_a_start_that_replaces_a_stopped_container_ends_what_its_init_left(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A start of a stopped container's id removes it as a delete would: the process its
+    init left is ended, its exit reported (and answered to a wait on it), before the old
+    container's delete and the new one's start."""
+    client = daemon.client
+    since = now()
+    old = await start_container(client, "swap", make_bundle(edit=_host_pids))
+    init = old["processes"][0]["pid"]
+    answer = await client.put(
+        "/containers/swap/processes", json={"args": ["sh", "-c", "echo up; exec sleep 1000"]}
+    )
+    assert answer.status_code == 201, answer.text
+    pid = answer.json()["pid"]
+    await wait_output(client, "swap", "up")
+    assert (await client.post(f"/containers/swap/process/{init}", json={"signal": 9})).is_success
+    assert await wait_exit(client, "swap", init, since) == 128 + signal.SIGKILL
+    assert pid_alive(pid)  # the exec outlived the init
+    waited: list[httpx.Response] = []
+
+    async def wait_for_exec() -> None:
+        waited.append(await client.post(f"/containers/swap/process/{pid}/wait"))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait_for_exec)
+        await trio.testing.wait_all_tasks_blocked(0.05)  # the wait is in the daemon
+        await start_container(client, "swap", make_bundle())
+    assert not pid_alive(pid)
+    assert waited[0].status_code == 200, waited[0].text
+    assert waited[0].json()["exitStatus"] == 128 + signal.SIGKILL
+    events = await collect_events(client, {"since": since, "id": "swap"}, 6)
+    assert [(e["type"], e.get("pid")) for e in events] == [
+        ("start-container", init),
+        ("start-process", pid),
+        ("exit", init),
+        ("exit", pid),
+        ("delete", None),
+        ("start-container", events[5]["pid"]),
+    ]
 
 
 @pytest.mark.deadline(30)
@@ -221,7 +268,7 @@ async def test_a_container_being_started(
         nursery.start_soon(start)
         # Opening the fifo to write returns once the hook has it open to read: the start is
         # under way, runc in its hook.
-        writer = await trio.to_thread.run_sync(partial(open, gate, "w"))
+        writer = await trio.to_thread.run_sync(partial(open, gate, "w"), abandon_on_cancel=True)
         with writer:
             for method, path in [
                 ("GET", "/containers/doomed"),
@@ -242,8 +289,14 @@ async def test_a_container_being_started(
     assert (await client.get("/containers/doomed")).status_code == 404
     assert runc_ids(daemon.config.state_dir) == []
     assert not (daemon.config.containers_dir / "doomed").exists()
-    journal = daemon.config.journal_path.read_text()
-    assert '"remove":"doomed"' in journal.replace(" ", "")  # its record is gone too
+    # Its record is gone too: the journal, replayed as the next server would (from a copy),
+    # holds no container.
+    copy = tmp_path / "journal"
+    copy.write_bytes(daemon.config.journal_path.read_bytes())
+    assert b'"doomed"' in copy.read_bytes()  # it was recorded as it started...
+    journal = RecordJournal(copy)
+    assert journal.load() == []  # ...and removed
+    journal.close()
 
 
 async def test_delete_stopped_container(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:

@@ -1,8 +1,9 @@
 """The Quart-Trio application: the declared routes, and every error as ``{"error": ...}``.
 
-Handlers own no long-lived work: every change goes through the supervisor, whose nursery holds
-the containers' task trees. Every error leaves as ``{"error": "<one sentence>"}`` with its
-status, including the framework's own (404 for an unknown route, 405, 413).
+Handlers own no long-lived work: every change goes through the supervisor, which shields a
+command from its request and holds the containers' task trees in its nursery. Every error
+leaves as ``{"error": "<one sentence>"}`` with its status, including the framework's own (404
+for an unknown route, 405, 413).
 """
 
 from __future__ import annotations

@@ -71,8 +71,9 @@ class Endpoint:
     #: Plain requests are answered by the fast path (``fast.py``), the rest by the app; the
     #: handler must then answer a :class:`~.wire.Reply` and use nothing of Quart's.
     fast: bool = False
-    #: Its answer may wait long on the containers (an exit, a stop): the fast path gives it up
-    #: when its client goes away, as the app gives up every request.
+    #: Its answer may wait long on a container (an exit): the fast path gives it up when its
+    #: client goes away, as the app gives up every request. (A command, a delete too, is not
+    #: given up: the supervisor shields it from its request.)
     waits: bool = False
 
     @property
@@ -162,8 +163,8 @@ class Api:
         iterator of the uploaded bytes). A ``websocket`` handler runs in Quart's websocket
         context (``quart.websocket``). A ``fast`` handler answers a :class:`~.wire.Reply` and
         uses nothing of Quart's: its plain requests are served without the app (``fast.py``).
-        A handler that ``waits`` may take long (an exit, a stop): its answer ends with its
-        client in the fast path too."""
+        A handler that ``waits`` may take long (an exit): its answer ends with its client in
+        the fast path too."""
 
         def register(handler: H) -> H:
             endpoint = Endpoint(

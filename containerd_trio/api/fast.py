@@ -15,7 +15,7 @@ never needs a check of its own, and cannot answer differently from the app. The 
 parameters, body and handler are the same :class:`~.endpoints.Endpoint` the app serves; the
 handler's :class:`~.wire.Reply` is sent as it stands, and its errors become the same answers
 (``wire.daemon_error_reply``, ``wire.unexpected_error_reply``). Like the app, an answer that
-waits (for an exit, a stop) ends when its client goes away.
+waits (for an exit) ends when its client goes away.
 """
 
 from __future__ import annotations

@@ -457,7 +457,6 @@ async def get_container(path: ContainerPath) -> Reply:
     answers=(Answer(200, "The container as it was at the end.", ContainerInfo),),
     errors=(NotFound, *RUNTIME),
     fast=True,
-    waits=True,
 )
 async def delete_container(query: DeleteQuery) -> Reply:
     """Its state and log are removed; its checkpoints stay in the bundle."""
