@@ -756,16 +756,27 @@ class Container:
 
     async def replace(self, *, keep_log: bool = False) -> None:
         """Remove this stopped container for a start of its id, as a delete would: what its
-        init left is ended and each of its exits reported. A restore keeps its log."""
+        init left is ended and each of its exits reported. A restore keeps its log. If it
+        cannot be removed, it stays the stopped container it was."""
         async with self.lock:
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")
-            self._begin_delete()
-            await self._remove(keep_log=keep_log)
+            # A restore's record stays as it is: a server that dies meanwhile has the next one
+            # adopt the container, log and all, where a record marked deleting would have it
+            # finish a delete, and the log would go with it.
+            self._begin_delete(recorded=not keep_log)
+            try:
+                await self._remove(keep_log=keep_log)
+            except BaseException:
+                if not self.deleted:
+                    self.deleting = False
+                    self.save()
+                raise
 
-    def _begin_delete(self) -> None:
+    def _begin_delete(self, *, recorded: bool = True) -> None:
         self.deleting = True
-        self.save()  # a server that dies from here on leaves the next one to finish it
+        if recorded:
+            self.save()  # a server that dies from here on leaves the next one to finish it
         for draining in self._draining:
             draining.cancel()
 

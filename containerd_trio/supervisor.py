@@ -361,7 +361,7 @@ class Supervisor:
         except BaseException:
             if self._containers.get(container.id) is container:
                 if existing is not None and not existing.deleted:
-                    # Its removal failed: it stays listed, to be deleted again.
+                    # Its removal failed: it stays listed, the stopped container it was.
                     self._containers[container.id] = existing
                 else:
                     del self._containers[container.id]

@@ -293,9 +293,12 @@ async def test_a_container_being_started(
     # holds no container.
     copy = tmp_path / "journal"
     copy.write_bytes(daemon.config.journal_path.read_bytes())
-    assert b'"doomed"' in copy.read_bytes()  # it was recorded as it started...
+    entries = [json.loads(line) for line in copy.read_bytes().splitlines()]
+    # It was recorded as it started, then removed...
+    assert [next(iter(e)) for e in entries] == ["put", "remove"]
+    assert entries[0]["put"]["container"]["id"] == entries[1]["remove"] == "doomed"
     journal = RecordJournal(copy)
-    assert journal.load() == []  # ...and removed
+    assert journal.load() == []  # ...so the next server has nothing to adopt
     journal.close()
 
 

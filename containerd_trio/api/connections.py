@@ -237,7 +237,7 @@ class AppQueue:
     Hypercorn put each event with a trio channel's ``send``, which is a turn of the scheduler
     even when the queue has room: three per request in the connection's task. Here an event
     goes in without one while there is room, and a full queue is waited on as before. And a
-    route that may wait long (an exit, a stop) had a task of its own that read the queue for
+    route that may wait long (an exit) had a task of its own that read the queue for
     the client's leaving, with a nursery around the wait: a task, a nursery and five turns of
     the scheduler per lifecycle. Here the put of that leaving cancels the wait itself
     (:meth:`cancelled_on_leaving`).
