@@ -31,7 +31,7 @@ from . import procfs
 from .bundle import read_bundle
 from .cgroups import container_cgroups, remove_cgroups
 from .config import DaemonConfig
-from .container import Adopt, Container, ContainerContext, process_info
+from .container import Adopt, Container, ContainerContext, process_info, sweep_replaced
 from .errors import DaemonError, StartupError
 from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Status
@@ -96,6 +96,7 @@ class Adoption:
             await self._adopt(record, known.get(record.container.id))
         await self._undo_unclaimed()
         await _remove_half_made(self._config.runc_root, set(known))
+        sweep_replaced(self._config.containers_dir)
 
     async def _adopt(self, record: ContainerRecord, runc_entry: dict[str, Any] | None) -> None:
         info = record.container

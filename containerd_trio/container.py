@@ -65,7 +65,7 @@ from .model import (
     User,
 )
 from .oom import OomCounter, find_memory_cgroup
-from .process import Process, ProcessTable
+from .process import UNKNOWN_EXIT_STATUS, Process, ProcessTable
 from .records import ProcessStart, RecordJournal
 from .resources import memory_limited, overlay, to_oci
 from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
@@ -193,6 +193,9 @@ class Container:
         self.deleting = False
         #: False once runc has forgotten the container (a checkpoint with exit removes it).
         self.known_to_runc = True
+        #: It takes the place of a stopped container of its id (:meth:`replace`): its start
+        #: publishes that one's ``delete``, and a failed restore leaves that one's log.
+        self.replacing = False
         #: The last exits of its processes, by pid (for waits that come after them).
         self.exits: OrderedDict[int, ExitInfo] = OrderedDict()
         #: Set once the container stopped and all of its output is in its log.
@@ -313,8 +316,13 @@ class Container:
         except BaseException:
             _close_stdin_pipe(custody, ours=True)
             self._ctx.keeper.drop(key)
+            restore = isinstance(launch, Restore)
             cgroups_path = launch.cgroups_path if isinstance(launch, Restore) else None
-            await self._undo_start(pid_file, cgroups_path or bundle_config.cgroups_path)
+            await self._undo_start(
+                pid_file,
+                cgroups_path or bundle_config.cgroups_path,
+                keep_directory=restore and self.replacing,  # the log it was to continue
+            )
             raise
         _close_stdin_pipe(custody, ours=False)
         started = _with_stdin(started, custody)
@@ -324,6 +332,8 @@ class Container:
         self._watch_memory(process.pid, bundle_config.memory_limited)
         # Published before any watcher runs, so that a start always precedes its exit.
         kind = "restore" if isinstance(launch, Restore) else "start-container"
+        if self.replacing:
+            self._ctx.events.publish("delete", self.id)  # the stopped container's, now gone
         self._ctx.events.publish(kind, self.id, pid=process.pid)
         self.save()
 
@@ -346,7 +356,9 @@ class Container:
         self._ctx.processes.add(process)
         return process
 
-    async def _undo_start(self, pid_file: Path, cgroups_path: str | None) -> None:
+    async def _undo_start(
+        self, pid_file: Path, cgroups_path: str | None, *, keep_directory: bool = False
+    ) -> None:
         """Leave nothing of a failed start: no runc container, no process, no files, no record,
         no cgroup (a runc killed mid-start leaves some that runc delete does not see)."""
         with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
@@ -358,7 +370,8 @@ class Container:
             await remove_cgroups(container_cgroups(self.id, cgroups_path))
             await self._ctx.keeper.forget(self.id)
         self._ctx.journal.remove(self.id)
-        remove_directory(self.dir)
+        if not keep_directory:
+            remove_directory(self.dir)
 
     def _adopt(self, launch: Adopt) -> None:
         """Take over the processes of a container a previous server watched."""
@@ -754,10 +767,13 @@ class Container:
                 log.warning("%s; forcing", exc.message)
             return await self._remove()
 
-    async def replace(self, *, keep_log: bool = False) -> None:
+    async def replace(self, *, keep_log: bool = False) -> Path | None:
         """Remove this stopped container for a start of its id, as a delete would: what its
-        init left is ended and each of its exits reported. A restore keeps its log. If it
-        cannot be removed, it stays the stopped container it was."""
+        init left is ended and each of its exits reported. Its log stays until the start is
+        done, to come back with it if the start fails (:meth:`revived`): in place for a
+        restore (which continues it), else moved aside to the path returned. Its ``delete``
+        event is the start's to publish. If it cannot be removed, it stays the stopped
+        container it was."""
         async with self.lock:
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")
@@ -766,12 +782,41 @@ class Container:
             # finish a delete, and the log would go with it.
             self._begin_delete(recorded=not keep_log)
             try:
-                await self._remove(keep_log=keep_log)
+                await self._remove(keep_log=True, announce=False)
             except BaseException:
                 if not self.deleted:
                     self.deleting = False
                     self.save()
                 raise
+            if keep_log:
+                return None
+            # No checkpoint since the record went: a server dying now leaves no record
+            # naming the directory, and the next one sweeps it up (sweep_replaced).
+            aside = _replaced_directory(self.dir)
+            try:
+                os.rename(self.dir, aside)
+            except FileNotFoundError:
+                return None  # it never had output
+            return aside
+
+    def revived(self, aside: Path | None) -> Container:
+        """This container again, stopped as it was, after a start that replaced it failed
+        (and removed what it made): its log back in place, its record saved. runc has
+        forgotten it, and its processes have ended."""
+        if aside is not None:
+            remove_directory(self.dir)  # the failed start's, if its rollback left any
+            os.rename(aside, self.dir)
+        container = Container(self._ctx, self.id, self.bundle, self.dir, self.labels)
+        container.resources = self.resources
+        container.created_ns = self.created_ns
+        container.init = self.init  # ended: what a wait answers is its exit
+        container.exits = self.exits
+        container.known_to_runc = False
+        container.mark_stopped(
+            UNKNOWN_EXIT_STATUS if self.exit_status is None else self.exit_status
+        )
+        container.save()
+        return container
 
     def _begin_delete(self, *, recorded: bool = True) -> None:
         self.deleting = True
@@ -780,8 +825,9 @@ class Container:
         for draining in self._draining:
             draining.cancel()
 
-    async def _remove(self, *, keep_log: bool = False) -> ContainerInfo:
-        """runc delete --force (what is left is killed), then forget the container."""
+    async def _remove(self, *, keep_log: bool = False, announce: bool = True) -> ContainerInfo:
+        """runc delete --force (what is left is killed), then forget the container (and
+        publish its ``delete``, if ``announce``)."""
         # --force kills what the init's death left (a container without its own pid
         # namespace keeps its other processes); then let their watchers see them go.
         if self.known_to_runc:
@@ -794,7 +840,8 @@ class Container:
         # Taken once the tree has ended: every exit that came has been reported by then (a
         # watcher woken with this task may run after it), and what is listed never ended.
         info = self.info()
-        self._ctx.events.publish("delete", self.id)
+        if announce:
+            self._ctx.events.publish("delete", self.id)
         return info
 
     async def forget(self, *, keep_log: bool = False) -> None:
@@ -825,6 +872,20 @@ class Container:
         self._stopped.set()
         self.output_finished.set()
         self._finished.set()
+
+
+def _replaced_directory(directory: Path) -> Path:
+    """Where a replaced container's directory waits for the start that replaced it (an id
+    never begins with a dot)."""
+    return directory.with_name(f".{directory.name}.replaced")
+
+
+def sweep_replaced(containers_dir: Path) -> None:
+    """Remove what a server that died during a replacing start left aside."""
+    with contextlib.suppress(FileNotFoundError), os.scandir(containers_dir) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") and entry.name.endswith(".replaced"):
+                remove_directory(Path(entry.path))
 
 
 def remove_directory(path: Path) -> None:

@@ -32,7 +32,7 @@ from .adoption import Adoption
 from .bundle import BundleConfig, check_config
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
-from .container import Container, ContainerContext, Fresh, Launch, Restore
+from .container import Container, ContainerContext, Fresh, Launch, Restore, remove_directory
 from .convert import converter, dump_json, unstructure
 from .errors import (
     Conflict,
@@ -111,11 +111,10 @@ class Supervisor:
         self._adoption: Adoption | None = None
         self._shutting_down = False
         self._handing_over = False
-        #: Commands under way (see _submit): a shutdown lets them finish first.
-        self._commands = 0
-        self._commands_done = trio.Event()
-        #: The shielded scopes of the commands under way (see _submit).
+        #: The cancel scopes of the commands under way (see _submit, migrate): a shutdown
+        #: lets them finish first, then ends the rest.
         self._running: set[trio.CancelScope] = set()
+        self._commands_done = trio.Event()
         self._journal = RecordJournal(config.journal_path)
         #: Migrations into this daemon (the target's sessions).
         self.incoming = Incoming(self)
@@ -175,9 +174,7 @@ class Supervisor:
         """Refuse new commands, let those under way finish, stop every container (unless
         kept), then end the nursery."""
         self._shutting_down = True
-        if self._commands:
-            with trio.move_on_after(2 * self.config.runtime_timeout):
-                await self._commands_done.wait()
+        await self._end_commands()
         keep = self.config.keep_containers if keep_containers is None else keep_containers
         if not keep:
             async with trio.open_nursery() as nursery:
@@ -185,6 +182,18 @@ class Supervisor:
                     nursery.start_soon(self._stop_at_shutdown, container)
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()  # and with it the commands under way (run)
+
+    async def _end_commands(self) -> None:
+        """Let the commands under way finish, within twice the runtime deadline; then end
+        those still running and let them roll back. Both before the containers are stopped:
+        a start that ended after the stop would leave a container running that no one
+        stopped (or, had the nursery ended first, a tree with nowhere to go)."""
+        for _ in range(2):
+            if self._running:
+                with trio.move_on_after(2 * self.config.runtime_timeout):
+                    await self._commands_done.wait()
+            for scope in self._running:
+                scope.cancel()
 
     async def _stop_at_shutdown(self, container: Container) -> None:
         with trio.move_on_after(self.config.shutdown_timeout + 2 * self.config.runtime_timeout):
@@ -197,35 +206,32 @@ class Supervisor:
         """Run ``command`` in the caller's task, shielded from the caller's cancel: a client
         that hangs up mid-request never cuts a command short (a start completes or rolls
         itself back, a delete finishes). The supervisor's end still does (a shutdown, see
-        :meth:`run`), and the caller then gets the refusal a shutdown gives.
+        :meth:`_end_commands`), and the caller then gets the refusal a shutdown gives.
 
         (A task of the supervisor's own per command, which the handler waited for, did the
         same for a task, an event and two turns of the scheduler more.)
         """
-        self._command_begins()
-        try:
-            with trio.CancelScope(shield=True) as scope:
-                self._running.add(scope)
-                try:
-                    return await command(*args)
-                finally:
-                    self._running.discard(scope)
-            raise self._refusal()  # the supervisor's end cancelled it
-        finally:
-            self._command_ends()
+        with trio.CancelScope(shield=True) as scope:
+            self._command_begins(scope)
+            try:
+                return await command(*args)
+            finally:
+                self._command_ends(scope)
+        raise self._refusal()  # the supervisor's end cancelled it
 
-    def _command_begins(self) -> trio.Nursery:
-        """Count a command under way (a shutdown waits for it); the nursery for its tasks."""
+    def _command_begins(self, scope: trio.CancelScope) -> trio.Nursery:
+        """Count a command under way, ended by ``scope``'s cancel; the nursery for its
+        tasks."""
         if self._shutting_down or self._nursery is None:
             raise self._refusal()
-        self._commands += 1
-        if self._commands == 1:
+        if not self._running:
             self._commands_done = trio.Event()
+        self._running.add(scope)
         return self._nursery
 
-    def _command_ends(self) -> None:
-        self._commands -= 1
-        if self._commands == 0:
+    def _command_ends(self, scope: trio.CancelScope) -> None:
+        self._running.discard(scope)
+        if not self._running:
             self._commands_done.set()
 
     async def _retry_full_disk(self) -> None:
@@ -291,6 +297,15 @@ class Supervisor:
             raise NotFound(f"container {container_id!r} not found")
         return container
 
+    def _commanded(self, container_id: str) -> Container:
+        """The container, for a command that waits for its turn: one being deleted refuses
+        at once, where the command would wait for the delete (a command is shielded from its
+        request: its client held until then) and then find nothing."""
+        container = self.container(container_id)
+        if container.deleting:
+            raise Conflict(f"container {container_id!r} is being deleted")
+        return container
+
     def get(self, container_id: str) -> ContainerInfo:
         return self.container(container_id).info()
 
@@ -340,6 +355,8 @@ class Supervisor:
         if existing is not None:
             if existing.status is Status.CREATED:
                 raise Conflict(f"container {container_id!r} is being started")
+            if existing.deleting:
+                raise Conflict(f"container {container_id!r} is being deleted")
             if existing.status is not Status.STOPPED or existing.lock.locked():
                 raise Conflict(
                     f"container {container_id!r} already exists and is {existing.status.value}"
@@ -377,18 +394,36 @@ class Supervisor:
     async def _launch(
         self, container: Container, replaced: Container | None, launch: Launch
     ) -> None:
-        """Launch the container, once the stopped one it replaces is gone; then hand its task
+        """Launch the container (in place of the stopped one it replaces); then hand its task
         tree to the supervisor's nursery (without ``Nursery.start``'s task, nursery and turn:
         the tree needs no first step before the start answers)."""
-        if replaced is not None:
-            # A restore continues the container it replaces: its earlier log stays.
-            await replaced.replace(keep_log=isinstance(launch, Restore))
-        await container.launch(launch)
+        if replaced is None:
+            await container.launch(launch)
+        else:
+            await self._launch_in_place(container, replaced, launch)
         assert self._nursery is not None  # a command runs only while it is (_command_begins)
         self._nursery.start_soon(container.serve)
 
+    async def _launch_in_place(
+        self, container: Container, replaced: Container, launch: Launch
+    ) -> None:
+        """Remove the stopped container ``replaced`` as a delete would, then launch
+        ``container`` under its id: a restore continues its log, a fresh start begins a new
+        one. If the launch fails, ``replaced`` is back, stopped as it was, log and all: a start
+        that fails leaves the id as it found it."""
+        restore = isinstance(launch, Restore)
+        aside = await replaced.replace(keep_log=restore)
+        container.replacing = True
+        try:
+            await container.launch(launch)
+        except BaseException:
+            self._containers[container.id] = replaced.revived(aside)
+            raise
+        if aside is not None:
+            remove_directory(aside)
+
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
-        return await self._submit(self._delete, self.container(container_id), timeout)
+        return await self._submit(self._delete, self._commanded(container_id), timeout)
 
     async def _delete(self, container: Container, timeout: float) -> ContainerInfo:
         info = await container.delete(timeout)
@@ -398,7 +433,7 @@ class Supervisor:
         return info
 
     async def exec(self, container_id: str, spec: ProcessSpec) -> ProcessInfo:
-        return await self._submit(self.container(container_id).exec, spec)
+        return await self._submit(self._commanded(container_id).exec, spec)
 
     def signal_process(self, container_id: str, pid: int, signum: int) -> None:
         self.container(container_id).signal_process(pid, signum)
@@ -418,7 +453,10 @@ class Supervisor:
         signum: int | None = None,
         resources: Resources | None = None,
     ) -> ContainerInfo:
-        container = self.container(container_id)
+        if status is None and resources is None:
+            container = self.container(container_id)
+        else:
+            container = self._commanded(container_id)
         if signum is not None:
             container.signal_init(signum)
         if status is Status.PAUSED:
@@ -486,7 +524,7 @@ class Supervisor:
     ) -> CheckpointInfo:
         """Checkpoint within ``timeout`` seconds, or the daemon's checkpoint deadline."""
         check_id(name, "checkpoint name")
-        container = self.container(container_id)
+        container = self._commanded(container_id)
         if not self.config.criu:
             raise_no_criu()
         deadline = timeout or self.config.checkpoint_timeout
@@ -525,7 +563,7 @@ class Supervisor:
         says no (502). After that the migration runs in the supervisor's nursery whatever
         the client does, and ends with a ``done`` or ``failed`` step.
         """
-        container = self.container(container_id)
+        container = self._commanded(container_id)
         if not self.config.criu:
             raise_no_criu()
         if plan.pre_copy:
@@ -551,18 +589,20 @@ class Supervisor:
             container, plan, cleanup_timeout=self.config.runtime_timeout, removed=removed
         )
 
+        scope = trio.CancelScope()
+
         async def run(*, task_status: trio.TaskStatus[None]) -> None:
             try:
-                with steps:
+                with scope, steps:
                     await outgoing.run(report, task_status=task_status)
             finally:
-                self._command_ends()
+                self._command_ends(scope)
 
-        nursery = self._command_begins()
+        nursery = self._command_begins(scope)
         try:
             await nursery.start(run)
         except BaseException:
-            self._command_ends()  # it never started: run's finally did not run
+            self._command_ends(scope)  # it never started: run's finally did not run
             raise
         return _steps(received)
 

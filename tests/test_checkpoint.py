@@ -137,6 +137,42 @@ async def test_exit_then_restore_continues_the_counter(
     assert types == ["checkpoint", "exit", "delete", "restore"]
 
 
+async def test_a_restore_that_fails_leaves_the_stopped_container_and_its_log(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A restore over a stopped container that fails (here: past its deadline) leaves the
+    container as it was, log and all; a restore after it continues the same log."""
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    created = await start_container(client, "count", bundle)
+    await wait_output(client, "count", "3")
+    since = now()
+    assert (await checkpoint(client, "count", "cp", exit=True)).status_code == 201
+    assert await wait_exit(client, "count", created["processes"][0]["pid"], since) == 137
+    before = (await client.get("/containers/count")).json()
+    numbers = await log_numbers(client, "count")
+
+    response = await client.post(
+        "/containers/count", json={"bundlePath": str(bundle), "checkpoint": "cp", "timeout": 0.001}
+    )
+    assert response.status_code == 504, response.text
+    assert (await client.get("/containers/count")).json() == before
+    assert await log_numbers(client, "count") == numbers
+    assert runc_ids(daemon.config.state_dir) == []
+    changes = "exit,delete,restore,restore-failed"
+    types = await event_types(client, since=since, container_id="count", count=2, only=changes)
+    assert types == ["exit", "restore-failed"]  # no delete: the container is still there
+
+    response = await client.post(
+        "/containers/count", json={"bundlePath": str(bundle), "checkpoint": "cp"}
+    )
+    assert response.status_code == 201, response.text
+    seen = await wait_number_after(client, "count", numbers[-1] + 1)
+    assert seen == list(range(1, len(seen) + 1))  # the one log, going on
+    types = await event_types(client, since=since, container_id="count", count=4, only=changes)
+    assert types == ["exit", "restore-failed", "delete", "restore"]
+
+
 async def test_leave_running_then_restore_elsewhere(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:

@@ -302,6 +302,97 @@ async def test_a_container_being_started(
     journal.close()
 
 
+async def test_a_start_that_fails_leaves_the_stopped_container_it_would_replace(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A start of a stopped container's id that fails leaves the id as it found it: the
+    stopped container, its exit and its log, and no delete among the events. A start that
+    succeeds then replaces it, log and all."""
+    client = daemon.client
+    since = now()
+    old = await start_container(client, "keep", make_bundle(["sh", "-c", "echo first; exit 3"]))
+    init = old["processes"][0]["pid"]
+    assert await wait_exit(client, "keep", init, since) == 3
+    await wait_output(client, "keep", "first")
+    before = (await client.get("/containers/keep")).json()
+    waited = (await client.post("/containers/keep/wait")).json()
+    assert (waited["exitStatus"], waited["pid"]) == (3, init)
+
+    failed = await client.post("/containers/keep", json={"bundlePath": str(make_bundle(["/nope"]))})
+    assert failed.status_code == 500, failed.text
+    assert "runc run failed" in failed.json()["error"]
+    assert (await client.get("/containers/keep")).json() == before
+    assert [c["id"] for c in (await client.get("/state")).json()["containers"]] == ["keep"]
+    logged = (await client.get("/containers/keep/logs")).text.splitlines()
+    assert [json.loads(line)["data"] for line in logged] == ["first\n"]
+    assert (await client.post("/containers/keep/wait")).json() == waited
+    assert runc_ids(daemon.config.state_dir) == []  # the failed start's removal stays
+    assert sorted(os.listdir(daemon.config.containers_dir)) == ["keep"]  # nothing left aside
+    # Its record is back as it was: the next server lists it stopped (a copy of the journal).
+    copy = tmp_path / "journal"
+    copy.write_bytes(daemon.config.journal_path.read_bytes())
+    journal = RecordJournal(copy)
+    [record] = journal.load()
+    journal.close()
+    assert record.container.state.status.value == "stopped"
+    assert record.container.state.exit_status == 3
+
+    again = await start_container(client, "keep", make_bundle(["sh", "-c", "echo second"]))
+    await wait_output(client, "keep", "second")
+    logged = (await client.get("/containers/keep/logs")).text.splitlines()
+    assert [json.loads(line)["data"] for line in logged] == ["second\n"]  # a new log
+    assert sorted(os.listdir(daemon.config.containers_dir)) == ["keep"]
+    events = await collect_events(client, {"since": since, "id": "keep"}, 4)
+    assert [(e["type"], e.get("pid")) for e in events] == [
+        ("start-container", init),
+        ("exit", init),
+        ("delete", None),  # the old container's: published by the start that succeeded
+        ("start-container", again["processes"][0]["pid"]),
+    ]
+
+
+@pytest.mark.deadline(30)
+async def test_commands_on_a_container_being_deleted_are_refused_at_once(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """While a delete waits for the container to stop, another delete, an exec, a pause or a
+    change of limits answers 409 at once, where it would have waited for the delete and
+    then found nothing. A signal and a GET still answer."""
+    client = daemon.client
+    # pid 1 with a handler: SIGTERM is seen (and said) but does not end it.
+    script = "trap 'echo got-term' TERM; echo up; while true; do sleep 1; done"
+    await start_container(client, "slow", make_bundle(["sh", "-c", script]))
+    await wait_output(client, "slow", "up")
+    deleted: list[httpx.Response] = []
+
+    async def delete() -> None:
+        deleted.append(await client.delete("/containers/slow", params={"timeout": "3"}))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(delete)
+        await wait_output(client, "slow", "got-term")  # the delete is under way
+        refused = "container 'slow' is being deleted"
+        with trio.fail_after(2):  # at once: not after the delete's 3 s
+            for method, path, body in [
+                ("DELETE", "/containers/slow", None),
+                ("PUT", "/containers/slow/processes", {"args": ["true"]}),
+                ("PATCH", "/containers/slow", {"status": "paused"}),
+                ("PATCH", "/containers/slow", {"resources": {"pids": {"limit": 50}}}),
+                ("POST", "/containers/slow/checkpoint/c1", None),
+                ("POST", "/containers/slow", {"bundlePath": str(make_bundle())}),
+            ]:
+                answer = await client.request(method, path, json=body)
+                assert answer.status_code == 409, (method, path, answer.text)
+                assert answer.json() == {"error": refused}, (method, path)
+            assert (await client.get("/containers/slow")).status_code == 200
+            answer = await client.patch("/containers/slow", json={"signal": "USR1"})
+            assert answer.status_code == 200, answer.text
+        assert not deleted  # the delete still waits out its timeout
+    assert deleted[0].status_code == 200, deleted[0].text
+    assert deleted[0].json()["state"]["exitStatus"] == 128 + signal.SIGKILL
+    assert (await client.get("/containers/slow")).status_code == 404
+
+
 async def test_delete_stopped_container(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
     client = daemon.client
     since = now()

@@ -112,7 +112,7 @@ async def storm(client: httpx.AsyncClient, ids: list[str], operations: int, seed
         "kill": {200, 404, 409},
         "pause": {200, 404, 409},
         "resume": {200, 404, 409},
-        "delete": {200, 404},
+        "delete": {200, 404, 409},
         "signal": {200, 404},
     }
 

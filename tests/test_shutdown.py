@@ -177,3 +177,59 @@ async def test_a_shutdown_rolls_back_a_restore_still_under_way(
             await daemon.stop()
     assert outcome in ([], [503])
     assert runc_ids(daemon.config.state_dir) == []
+
+
+@pytest.mark.deadline(120)
+async def test_a_shutdown_ends_its_commands_before_it_stops_the_containers(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A restore still under way when the shutdown's grace for commands has run out is ended
+    before the containers are stopped, not after: one that finished during the stop would
+    have left a container running that the stop had not seen."""
+    started, gate, term = tmp_path / "started", tmp_path / "gate", tmp_path / "term"
+    for fifo in (started, gate, term):
+        os.mkfifo(fifo)
+    gated = tmp_path / "gated-runc"
+    gated.write_text(
+        "#!/bin/sh\n"  # runc restore waits for the gate; every other command is runc's own
+        f'for a in "$@"; do [ "$a" = restore ] && echo restore > {started}'
+        f" && read line < {gate}; done\n"
+        'exec runc "$@"\n'
+    )
+    gated.chmod(0o755)
+    daemon: RunningDaemon = await start_daemon(
+        runtime=str(gated), runtime_timeout=1.0, shutdown_timeout=5.0
+    )
+
+    def with_fifo(config: dict[str, Any]) -> None:
+        config["mounts"].append(
+            {"destination": "/term", "type": "bind", "source": str(term), "options": ["bind"]}
+        )
+
+    # It says when the stop reaches it, then takes its time (SIGKILL after 5 s).
+    holder = make_bundle(
+        ["sh", "-c", "trap 'echo term > /term' TERM; while true; do sleep 1; done"], edit=with_fifo
+    )
+    await start_container(daemon.client, "holder", holder)
+    bundle = make_bundle(COUNTER)
+    await start_container(daemon.client, "moving", bundle)
+    answer = await daemon.client.post("/containers/moving/checkpoint/cp", json={"exit": True})
+    assert answer.status_code == 201, answer.text
+    outcome: list[int] = []
+
+    async def restore() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server may close first
+            body = {"bundlePath": str(bundle), "checkpoint": "cp", "timeout": 100}
+            outcome.append((await daemon.client.post("/containers/moving", json=body)).status_code)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(restore)
+        assert await trio.Path(started).read_text() == "restore\n"  # runc restore is gated
+        nursery.start_soon(daemon.stop)
+        assert await trio.Path(term).read_text() == "term\n"  # the stop is under way
+        # Open the gate, if the restore still waits there: it would finish now, during the
+        # stop. (An open for writing that finds no reader fails: the restore was ended.)
+        with contextlib.suppress(OSError):
+            os.close(os.open(gate, os.O_WRONLY | os.O_NONBLOCK))
+    assert outcome in ([], [503])
+    assert runc_ids(daemon.config.state_dir) == []

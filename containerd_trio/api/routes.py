@@ -455,11 +455,12 @@ async def get_container(path: ContainerPath) -> Reply:
     tags=CONTAINERS,
     params=DeleteQuery,
     answers=(Answer(200, "The container as it was at the end.", ContainerInfo),),
-    errors=(NotFound, *RUNTIME),
+    errors=(NotFound, Conflict, *RUNTIME),
     fast=True,
 )
 async def delete_container(query: DeleteQuery) -> Reply:
-    """Its state and log are removed; its checkpoints stay in the bundle."""
+    """Its state and log are removed; its checkpoints stay in the bundle. 409 while a delete
+    of it is under way."""
     return wire.json_response(await supervisor().delete(query.id, query.timeout))
 
 
