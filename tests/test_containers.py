@@ -28,6 +28,7 @@ from .helpers import (
     pid_alive,
     read_to_eof,
     runc_ids,
+    runc_state,
     start_container,
     wait_exit,
     wait_output,
@@ -349,6 +350,49 @@ async def test_a_start_that_fails_leaves_the_stopped_container_it_would_replace(
         ("delete", None),  # the old container's: published by the start that succeeded
         ("start-container", again["processes"][0]["pid"]),
     ]
+
+
+async def test_a_stopped_container_that_cannot_be_replaced_stays_as_it_was(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """When runc cannot delete the stopped container a start would replace, the start fails
+    and the container stays the stopped container it was (not half-deleted): a later start
+    replaces it."""
+    refuse = tmp_path / "refuse-delete"
+    wrapper = tmp_path / "refusing-runc"
+    wrapper.write_text(
+        "#!/bin/sh\n"  # runc delete fails while the file is there; the rest is runc's own
+        f'for a in "$@"; do [ "$a" = delete ] && [ -e {refuse} ]'
+        ' && echo \'{"level":"error","msg":"refused on cue"}\' >&2 && exit 1; done\n'
+        'exec runc "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    daemon: RunningDaemon = await start_daemon(runtime=str(wrapper))
+    client = daemon.client
+    since = now()
+    old = await start_container(client, "stuck", make_bundle(["sh", "-c", "echo old; exit 4"]))
+    assert await wait_exit(client, "stuck", old["processes"][0]["pid"], since) == 4
+    await wait_output(client, "stuck", "old")
+    before = (await client.get("/containers/stuck")).json()
+
+    refuse.touch()
+    failed = await client.post("/containers/stuck", json={"bundlePath": str(make_bundle())})
+    assert failed.status_code == 500, failed.text
+    assert "refused on cue" in failed.json()["error"]
+    assert (await client.get("/containers/stuck")).json() == before
+    logged = (await client.get("/containers/stuck/logs")).text.splitlines()
+    assert [json.loads(line)["data"] for line in logged] == ["old\n"]
+    assert runc_ids(daemon.config.state_dir) == ["stuck"]  # runc still has it, stopped
+    copy = tmp_path / "journal"
+    copy.write_bytes(daemon.config.journal_path.read_bytes())
+    journal = RecordJournal(copy)
+    [record] = journal.load()
+    journal.close()
+    assert not record.deleting  # not left for the next server to delete unasked
+
+    refuse.unlink()
+    await start_container(client, "stuck", make_bundle())
+    assert runc_state(daemon.config.state_dir, "stuck")["status"] == "running"
 
 
 @pytest.mark.deadline(30)
