@@ -760,12 +760,16 @@ class Container:
                 raise NotFound(f"container {self.id!r} not found")
             self._begin_delete()
             try:
-                await self.stop(timeout)
-            except RuntimeTimeout as exc:
-                # Not dead after SIGKILL (frozen behind our back?): runc delete --force
-                # freezes, kills and thaws the whole cgroup, which settles it.
-                log.warning("%s; forcing", exc.message)
-            return await self._remove()
+                try:
+                    await self.stop(timeout)
+                except RuntimeTimeout as exc:
+                    # Not dead after SIGKILL (frozen behind our back?): runc delete --force
+                    # freezes, kills and thaws the whole cgroup, which settles it.
+                    log.warning("%s; forcing", exc.message)
+                return await self._remove()
+            except BaseException:
+                self._end_failed_delete()
+                raise
 
     async def replace(self, *, keep_log: bool = False) -> Path | None:
         """Remove this stopped container for a start of its id, as a delete would: what its
@@ -784,9 +788,7 @@ class Container:
             try:
                 await self._remove(keep_log=True, announce=False)
             except BaseException:
-                if not self.deleted:
-                    self.deleting = False
-                    self.save()
+                self._end_failed_delete()
                 raise
             if keep_log:
                 return None
@@ -805,7 +807,10 @@ class Container:
         forgotten it, and its processes have ended."""
         if aside is not None:
             remove_directory(self.dir)  # the failed start's, if its rollback left any
-            os.rename(aside, self.dir)
+            try:
+                os.rename(aside, self.dir)
+            except OSError as exc:
+                log.error("container %s: its log could not be put back: %s", self.id, exc)
         container = Container(self._ctx, self.id, self.bundle, self.dir, self.labels)
         container.resources = self.resources
         container.created_ns = self.created_ns
@@ -817,6 +822,14 @@ class Container:
         )
         container.save()
         return container
+
+    def _end_failed_delete(self) -> None:
+        """A delete (or a replace) that failed before the container was forgotten: it stays
+        the container it was, to be deleted again (not refused as being deleted, nor left for
+        the next server to delete unasked)."""
+        if not self.deleted:
+            self.deleting = False
+            self.save()
 
     def _begin_delete(self, *, recorded: bool = True) -> None:
         self.deleting = True

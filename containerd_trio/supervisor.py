@@ -412,12 +412,14 @@ class Supervisor:
         one. If the launch fails, ``replaced`` is back, stopped as it was, log and all: a start
         that fails leaves the id as it found it."""
         restore = isinstance(launch, Restore)
-        aside = await replaced.replace(keep_log=restore)
-        container.replacing = True
+        aside = None
         try:
+            aside = await replaced.replace(keep_log=restore)
+            container.replacing = True
             await container.launch(launch)
         except BaseException:
-            self._containers[container.id] = replaced.revived(aside)
+            if replaced.deleted:  # else it is in the table still (start puts it back)
+                self._containers[container.id] = replaced.revived(aside)
             raise
         if aside is not None:
             remove_directory(aside)
@@ -602,7 +604,9 @@ class Supervisor:
         try:
             await nursery.start(run)
         except BaseException:
-            self._command_ends(scope)  # it never started: run's finally did not run
+            self._command_ends(scope)  # in case run never ran (a second call does nothing)
+            if scope.cancelled_caught:  # ended by a shutdown before its first step
+                raise self._refusal() from None
             raise
         return _steps(received)
 

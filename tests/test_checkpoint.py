@@ -159,9 +159,9 @@ async def test_a_restore_that_fails_leaves_the_stopped_container_and_its_log(
     assert (await client.get("/containers/count")).json() == before
     assert await log_numbers(client, "count") == numbers
     assert runc_ids(daemon.config.state_dir) == []
-    changes = "exit,delete,restore,restore-failed"
-    types = await event_types(client, since=since, container_id="count", count=2, only=changes)
-    assert types == ["exit", "restore-failed"]  # no delete: the container is still there
+    changes = "exit,delete,restore,restore-started,restore-done,restore-failed"
+    types = await event_types(client, since=since, container_id="count", count=3, only=changes)
+    assert types == ["exit", "restore-started", "restore-failed"]  # no delete: it is there
 
     response = await client.post(
         "/containers/count", json={"bundlePath": str(bundle), "checkpoint": "cp"}
@@ -169,8 +169,12 @@ async def test_a_restore_that_fails_leaves_the_stopped_container_and_its_log(
     assert response.status_code == 201, response.text
     seen = await wait_number_after(client, "count", numbers[-1] + 1)
     assert seen == list(range(1, len(seen) + 1))  # the one log, going on
-    types = await event_types(client, since=since, container_id="count", count=4, only=changes)
-    assert types == ["exit", "restore-failed", "delete", "restore"]
+    types = await event_types(client, since=since, container_id="count", count=7, only=changes)
+    assert types == [
+        *["exit", "restore-started", "restore-failed"],
+        # The stopped container's delete once the restored one runs, before its restore.
+        *["restore-started", "restore-done", "delete", "restore"],
+    ]
 
 
 async def test_leave_running_then_restore_elsewhere(

@@ -355,9 +355,9 @@ async def test_a_start_that_fails_leaves_the_stopped_container_it_would_replace(
 async def test_a_stopped_container_that_cannot_be_replaced_stays_as_it_was(
     start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
-    """When runc cannot delete the stopped container a start would replace, the start fails
-    and the container stays the stopped container it was (not half-deleted): a later start
-    replaces it."""
+    """When runc cannot delete the stopped container a start would replace (or a DELETE
+    would remove), the start (or the delete) fails and the container stays the stopped
+    container it was, not half-deleted: a later delete removes it."""
     refuse = tmp_path / "refuse-delete"
     wrapper = tmp_path / "refusing-runc"
     wrapper.write_text(
@@ -390,7 +390,15 @@ async def test_a_stopped_container_that_cannot_be_replaced_stays_as_it_was(
     journal.close()
     assert not record.deleting  # not left for the next server to delete unasked
 
+    # Nor does a delete that fails leave it half-deleted: a second one is not refused as
+    # "being deleted", and deletes it once runc can.
+    answer = await client.delete("/containers/stuck", params={"timeout": "0"})
+    assert answer.status_code == 500, answer.text
+    assert (await client.get("/containers/stuck")).json() == before
     refuse.unlink()
+    answer = await client.delete("/containers/stuck", params={"timeout": "0"})
+    assert answer.status_code == 200, answer.text
+    assert runc_ids(daemon.config.state_dir) == []
     await start_container(client, "stuck", make_bundle())
     assert runc_state(daemon.config.state_dir, "stuck")["status"] == "running"
 
@@ -421,8 +429,10 @@ async def test_commands_on_a_container_being_deleted_are_refused_at_once(
                 ("DELETE", "/containers/slow", None),
                 ("PUT", "/containers/slow/processes", {"args": ["true"]}),
                 ("PATCH", "/containers/slow", {"status": "paused"}),
+                ("PATCH", "/containers/slow", {"status": "running"}),
                 ("PATCH", "/containers/slow", {"resources": {"pids": {"limit": 50}}}),
                 ("POST", "/containers/slow/checkpoint/c1", None),
+                ("POST", "/containers/slow/migrate", {"to": "127.0.0.1:1"}),
                 ("POST", "/containers/slow", {"bundlePath": str(make_bundle())}),
             ]:
                 answer = await client.request(method, path, json=body)

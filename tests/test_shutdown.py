@@ -233,3 +233,45 @@ async def test_a_shutdown_ends_its_commands_before_it_stops_the_containers(
             os.close(os.open(gate, os.O_WRONLY | os.O_NONBLOCK))
     assert outcome in ([], [503])
     assert runc_ids(daemon.config.state_dir) == []
+
+
+@pytest.mark.deadline(60)
+async def test_a_shutdown_refuses_a_migration_that_has_not_begun(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """A migration still opening its session with the target when the shutdown's grace runs
+    out is ended and refused (503), as any command is: not a 500 from its task's end."""
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    reached, answered = trio.Event(), trio.Event()
+    held: list[trio.socket.SocketType] = []
+    answers: list[httpx.Response] = []
+
+    async def silent_target() -> None:  # takes the connection, never answers
+        while True:
+            held.append((await listener.accept())[0])
+            reached.set()
+
+    daemon: RunningDaemon = await start_daemon(runtime_timeout=1.0, shutdown_timeout=0.5)
+    await start_container(daemon.client, "moving", make_bundle())
+
+    async def migrate() -> None:
+        body = {"to": f"127.0.0.1:{port}"}
+        answers.append(await daemon.client.post("/containers/moving/migrate", json=body))
+        answered.set()
+
+    with listener:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(silent_target)
+            nursery.start_soon(migrate)
+            await reached.wait()  # the migration is opening its session
+            with trio.fail_after(30):
+                await daemon.stop()
+                await answered.wait()
+            nursery.cancel_scope.cancel()
+    for connection in held:
+        connection.close()
+    assert answers[0].status_code == 503, answers[0].text
+    assert answers[0].json() == {"error": "the daemon is shutting down"}

@@ -66,8 +66,9 @@ class DaemonApi:
         return pid
 
     async def delete(self, container_id: str) -> None:
-        """DELETE /containers/{id}?timeout=0; a container already gone is fine."""
-        await self._call(routes.delete(container_id, timeout=0), (200, 404))
+        """DELETE /containers/{id}?timeout=0; a container already gone (or going: a retried
+        request's first try) is fine."""
+        await self._call(routes.delete(container_id, timeout=0), (200, 404, 409))
 
     async def checkpoint(self, container_id: str, name: str) -> None:
         await self._call(routes.create_checkpoint(container_id, name, exit=True), (201,))

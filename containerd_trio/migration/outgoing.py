@@ -107,6 +107,16 @@ class Outgoing:
                     with trio.move_on_after(self.cleanup_timeout, shield=True):
                         rolled_back = await self._roll_back(moving, session)
                     if not isinstance(exc, Exception):
+                        # Ended by the daemon's shutdown: the client's stream still ends
+                        # with a step that says how.
+                        report(
+                            MigrationStep(
+                                StepName.FAILED,
+                                _since(began),
+                                error="the daemon is shutting down: the migration was ended",
+                                rolled_back=rolled_back,
+                            )
+                        )
                         raise
                     message = exc.message if isinstance(exc, DaemonError) else str(exc)
                     log.warning("migration of %s failed: %s", container.id, message)
