@@ -767,7 +767,7 @@ class Container:
                     # freezes, kills and thaws the whole cgroup, which settles it.
                     log.warning("%s; forcing", exc.message)
                 return await self._remove()
-            except BaseException:
+            except Exception:
                 self._end_failed_delete()
                 raise
 
@@ -787,7 +787,7 @@ class Container:
             self._begin_delete(recorded=not keep_log)
             try:
                 await self._remove(keep_log=True, announce=False)
-            except BaseException:
+            except Exception:
                 self._end_failed_delete()
                 raise
             if keep_log:
@@ -826,7 +826,8 @@ class Container:
     def _end_failed_delete(self) -> None:
         """A delete (or a replace) that failed before the container was forgotten: it stays
         the container it was, to be deleted again (not refused as being deleted, nor left for
-        the next server to delete unasked)."""
+        the next server to delete unasked). Not one that the server's end cut short: its
+        record stays marked, for the next server to finish."""
         if not self.deleted:
             self.deleting = False
             self.save()
