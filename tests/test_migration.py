@@ -4,11 +4,14 @@ own state dir and socket, with real runc and CRIU: ``POST /containers/{id}/migra
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import trio
 
 from .helpers import (
     COUNTER,
@@ -238,3 +241,60 @@ async def test_ctr_trio_migrate_prints_each_step_and_the_downtime(
         assert response.status_code == 409
         assert "CONFIG_MEM_SOFT_DIRTY" in response.json()["error"]
         assert (await target.client.get("/containers/other")).json()["state"]["status"] == "running"
+
+
+async def test_a_shutdown_mid_move_ends_the_stream_with_a_failed_step(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """The source's shutdown ends a migration still under way when its grace for commands
+    runs out (here: the target's runc restore is held), and the client's stream still ends
+    with a step that says so, not in the middle."""
+    restoring, gate = tmp_path / "restoring", tmp_path / "gate"
+    for fifo in (restoring, gate):
+        os.mkfifo(fifo)
+    gated = tmp_path / "gated-runc"
+    gated.write_text(
+        "#!/bin/sh\n"  # runc restore waits for the gate; every other command is runc's own
+        f'for a in "$@"; do [ "$a" = restore ] && echo restore > {restoring}'
+        f" && read line < {gate}; done\n"
+        'exec runc "$@"\n'
+    )
+    gated.chmod(0o755)
+    source: DaemonProcess = await spawn_daemon(
+        "--runtime-timeout", "1", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+    )
+    target: DaemonProcess = await spawn_daemon(
+        *("--runtime", str(gated), "--runtime-timeout", "1"),
+        state_dir=tmp_path / "state-b",
+        socket=tmp_path / "b.sock",
+    )
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    steps: list[dict[str, Any]] = []
+
+    async def follow() -> None:
+        body = {"to": f"unix:{target.socket}"}
+        async with source.client.stream("POST", "/containers/counter/migrate", json=body) as answer:
+            assert answer.status_code == 200
+            async for line in answer.aiter_lines():
+                steps.append(json.loads(line))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follow)
+        assert await trio.Path(restoring).read_text() == "restore\n"  # the move is held
+        assert source.process is not None
+        source.process.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
+            await source.process.wait()
+    assert [step["step"] for step in steps][:3] == ["session", "freeze", "checkpoint"]
+    assert steps[-1]["step"] == "failed", steps
+    assert steps[-1]["error"] == "the daemon is shutting down: the migration was ended"
+    # The target holds the restore, so the source could not have it abort in time: said so.
+    assert steps[-1]["rolledBack"] is False
+    # The target's shutdown ends the restore it holds (runc restore never ran): nothing left.
+    assert target.process is not None
+    target.process.send_signal(signal.SIGTERM)
+    with trio.fail_after(30):
+        await target.process.wait()
+    assert runc_ids(target.state_dir) == []
+    assert not list(Path("/sys/fs/cgroup/pids").glob("counter-moved-*"))

@@ -104,6 +104,7 @@ class Outgoing:
                 try:
                     await self._move(moving, session, report, began)
                 except BaseException as exc:
+                    rolled_back = False  # unless the roll-back ends within its deadline
                     with trio.move_on_after(self.cleanup_timeout, shield=True):
                         rolled_back = await self._roll_back(moving, session)
                     if not isinstance(exc, Exception):
