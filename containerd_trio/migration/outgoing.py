@@ -107,25 +107,18 @@ class Outgoing:
                     rolled_back = False  # unless the roll-back ends within its deadline
                     with trio.move_on_after(self.cleanup_timeout, shield=True):
                         rolled_back = await self._roll_back(moving, session)
-                    if not isinstance(exc, Exception):
-                        # Ended by the daemon's shutdown: the client's stream still ends
-                        # with a step that says how.
-                        report(
-                            MigrationStep(
-                                StepName.FAILED,
-                                _since(began),
-                                error="the daemon is shutting down: the migration was ended",
-                                rolled_back=rolled_back,
-                            )
-                        )
-                        raise
-                    message = exc.message if isinstance(exc, DaemonError) else str(exc)
-                    log.warning("migration of %s failed: %s", container.id, message)
+                    if isinstance(exc, Exception):
+                        message = exc.message if isinstance(exc, DaemonError) else str(exc)
+                        log.warning("migration of %s failed: %s", container.id, message)
+                    else:  # the daemon's shutdown ended it: the stream still says how
+                        message = "the daemon is shutting down: the migration was ended"
                     report(
                         MigrationStep(
                             StepName.FAILED, _since(began), error=message, rolled_back=rolled_back
                         )
                     )
+                    if not isinstance(exc, Exception):
+                        raise
         finally:
             with trio.move_on_after(self.cleanup_timeout, shield=True):
                 await self.target.aclose()
