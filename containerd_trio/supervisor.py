@@ -428,9 +428,12 @@ class Supervisor:
         return await self._submit(self._delete, self._commanded(container_id), timeout)
 
     async def _delete(self, container: Container, timeout: float) -> ContainerInfo:
-        info = await container.delete(timeout)
-        if self._containers.get(container.id) is container:
-            del self._containers[container.id]
+        try:
+            info = await container.delete(timeout)
+        finally:
+            # Forgotten, even if what came after failed: not listed any more.
+            if container.deleted and self._containers.get(container.id) is container:
+                del self._containers[container.id]
         log.debug("container deleted id=%s", container.id)
         return info
 

@@ -22,7 +22,8 @@
  * What it keeps of a container is one file, <root>/<id>: the JSON `state` prints, with its
  * pid and the process's start time (from /proc, so that a reused pid is never taken for it)
  * first, and without the status, which is read from /proc each time. It is made with
- * O_EXCL (the id's claim) and written in one write; the pid file too is written in place:
+ * O_EXCL (the id's claim), locked until it is written in one write (an empty record that
+ * no one holds is a run that was killed, and is undone); the pid file is written in place:
  * its reader waits for the stand-in's exit. (A directory, and each file through a rename as
  * runc writes them, cost the stand-in three inodes and two renames per start, where it is
  * to cost next to nothing; on an ext4 without a journal each new inode is dear.)
@@ -37,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -274,17 +276,26 @@ static int command_run(const char *root, int argc, char **argv) {
     snprintf(c.path, sizeof c.path, "%s/%s", root, id);
     for (int attempt = 0; state_fd < 0; attempt++) {
         state_fd = open(c.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (state_fd >= 0)
+        if (state_fd >= 0) {
+            flock(state_fd, LOCK_EX); /* held until the record is written (see EEXIST) */
             break;
+        }
         if (attempt > 1)
             fail("cannot make %s: %s", c.path, strerror(errno));
         if (errno == ENOENT) {
             make_directories(root); /* the first run under this root */
         } else if (errno == EEXIST) {
+            /* An empty record is a run still writing it (it holds the file's lock) or one
+             * killed before it wrote it (the lock went with it): only the second is undone. */
             struct container old;
-            if (load(root, id, &old))
+            int fd = open(c.path, O_RDONLY | O_CLOEXEC);
+            int writing = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0;
+            if (writing || load(root, id, &old))
                 fail("container with id exists: %s", id);
-            unlink(c.path); /* empty: a run killed before it wrote the record */
+            if (fd >= 0) {
+                unlink(c.path);
+                close(fd);
+            }
         } else {
             fail("cannot make %s: %s", c.path, strerror(errno));
         }

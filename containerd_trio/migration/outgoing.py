@@ -191,14 +191,24 @@ class Outgoing:
         return sent
 
     async def _give_up(self, moving: Moving) -> None:
-        with trio.move_on_after(self.cleanup_timeout, shield=True):
-            try:
+        """The container runs on the target: end its frozen copy here. Whatever happens, it
+        leaves this daemon's table; a copy not removed in time keeps its record marked
+        deleting, for the next server to finish (a copy left listed, marked so, would
+        refuse every command on its id)."""
+        try:
+            with trio.move_on_after(self.cleanup_timeout, shield=True) as deadline:
                 await moving.end()
-            except DaemonError as exc:
+            if deadline.cancelled_caught:
                 log.error(
-                    "migrated container %s: its frozen copy here could not be removed: %s",
-                    self.container.id, exc.message,
+                    "migrated container %s: its frozen copy here was not removed within %s s;"
+                    " the next server removes it", self.container.id, self.cleanup_timeout,
                 )  # fmt: skip
+        except DaemonError as exc:
+            log.error(
+                "migrated container %s: its frozen copy here could not be removed: %s",
+                self.container.id, exc.message,
+            )  # fmt: skip
+        finally:
             self._removed()
             self._discard_images()
 
