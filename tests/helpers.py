@@ -226,6 +226,42 @@ async def event_types(
 # --- the daemon as a separate process (shutdown, crash and restart) --------------------------
 
 
+class GatedRunc:
+    """A runc wrapper for a test: runc ``command`` says so on a fifo (:attr:`said`), then
+    waits for a line on another (:attr:`gate`, which a test may never open) before it runs;
+    every other command is runc's own."""
+
+    def __init__(self, directory: Path, command: str) -> None:
+        self.path = directory / "gated-runc"
+        self.said = directory / f"{command}-said"
+        self.gate = directory / f"{command}-gate"
+        os.mkfifo(self.said)
+        os.mkfifo(self.gate)
+        self.path.write_text(
+            "#!/bin/sh\n"
+            f'for a in "$@"; do [ "$a" = {command} ] && echo {command} > {self.said}'
+            f" && read line < {self.gate}; done\n"
+            'exec runc "$@"\n'
+        )
+        self.path.chmod(0o755)
+
+    async def reached(self) -> None:
+        """Return once runc's command is held at the gate."""
+        assert (await trio.Path(self.said).read_text()).strip()
+
+    def running(self) -> list[int]:
+        """The pids of the wrappers still running (held, or not yet runc)."""
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    if str(self.path).encode() in cmdline.read().split(b"\0"):
+                        found.append(int(entry))
+            except (OSError, ValueError):
+                continue
+        return found
+
+
 class DaemonProcess:
     """``python -m containerd_trio`` on a unix socket in the test's directory."""
 

@@ -4,7 +4,6 @@ own state dir and socket, with real runc and CRIU: ``POST /containers/{id}/migra
 from __future__ import annotations
 
 import json
-import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from .helpers import (
     COUNTER,
     BundleFactory,
     DaemonProcess,
+    GatedRunc,
     event_types,
     now,
     runc_ids,
@@ -249,22 +249,12 @@ async def test_a_shutdown_mid_move_ends_the_stream_with_a_failed_step(
     """The source's shutdown ends a migration still under way when its grace for commands
     runs out (here: the target's runc restore is held), and the client's stream still ends
     with a step that says so, not in the middle."""
-    restoring, gate = tmp_path / "restoring", tmp_path / "gate"
-    for fifo in (restoring, gate):
-        os.mkfifo(fifo)
-    gated = tmp_path / "gated-runc"
-    gated.write_text(
-        "#!/bin/sh\n"  # runc restore waits for the gate; every other command is runc's own
-        f'for a in "$@"; do [ "$a" = restore ] && echo restore > {restoring}'
-        f" && read line < {gate}; done\n"
-        'exec runc "$@"\n'
-    )
-    gated.chmod(0o755)
+    gated = GatedRunc(tmp_path, "restore")
     source: DaemonProcess = await spawn_daemon(
         "--runtime-timeout", "1", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
     )
     target: DaemonProcess = await spawn_daemon(
-        *("--runtime", str(gated), "--runtime-timeout", "1"),
+        *("--runtime", str(gated.path), "--runtime-timeout", "1"),
         state_dir=tmp_path / "state-b",
         socket=tmp_path / "b.sock",
     )
@@ -281,7 +271,7 @@ async def test_a_shutdown_mid_move_ends_the_stream_with_a_failed_step(
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(follow)
-        assert await trio.Path(restoring).read_text() == "restore\n"  # the move is held
+        await gated.reached()  # the move is held
         assert source.process is not None
         source.process.send_signal(signal.SIGTERM)
         with trio.fail_after(30):
@@ -292,22 +282,9 @@ async def test_a_shutdown_mid_move_ends_the_stream_with_a_failed_step(
     # The target holds the restore, so the source could not have it abort in time: said so.
     assert steps[-1]["rolledBack"] is False
     # The target's shutdown ends the restore it holds: no runc command is left waiting.
-    assert _running(str(gated)) != []  # still held, until then
+    assert gated.running() != []  # still held, until then
     assert target.process is not None
     target.process.send_signal(signal.SIGTERM)
     with trio.fail_after(30):
         await target.process.wait()
-    assert _running(str(gated)) == []
-
-
-def _running(program: str) -> list[int]:
-    """The pids of the processes running ``program`` (a script: its path is an argument)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                if program.encode() in cmdline.read().split(b"\0"):
-                    found.append(int(entry))
-        except (OSError, ValueError):
-            continue
-    return found
+    assert gated.running() == []

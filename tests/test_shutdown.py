@@ -19,6 +19,7 @@ from .helpers import (
     FOREVER,
     IGNORES_TERM,
     BundleFactory,
+    GatedRunc,
     RunningDaemon,
     pid_alive,
     runc,
@@ -141,6 +142,23 @@ async def test_a_client_that_does_not_read_does_not_hold_the_shutdown(
     await stalled.aclose()
 
 
+async def _checkpointed(daemon: RunningDaemon, bundle: Path) -> Path:
+    """A container "moving" of ``bundle``, checkpointed as "cp" and stopped: ready for a
+    restore."""
+    await start_container(daemon.client, "moving", bundle)
+    answer = await daemon.client.post("/containers/moving/checkpoint/cp", json={"exit": True})
+    assert answer.status_code == 201, answer.text
+    return bundle
+
+
+async def _restore(daemon: RunningDaemon, bundle: Path, outcome: list[int]) -> None:
+    """Restore "moving" from "cp" (within 100 s); its answer's status into ``outcome``, if
+    the server answers before it closes."""
+    with contextlib.suppress(httpx.HTTPError):
+        body = {"bundlePath": str(bundle), "checkpoint": "cp", "timeout": 100}
+        outcome.append((await daemon.client.post("/containers/moving", json=body)).status_code)
+
+
 @pytest.mark.deadline(120)
 async def test_a_shutdown_rolls_back_a_restore_still_under_way(
     start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
@@ -148,31 +166,14 @@ async def test_a_shutdown_rolls_back_a_restore_still_under_way(
     """A start is shielded from its client, not from a shutdown: a restore still under way
     when the shutdown's grace for commands (twice the runtime deadline) has run out is rolled
     back and refused, as when it ran in a command task of its own, and the shutdown ends."""
-    started = tmp_path / "started"
-    os.mkfifo(started)
-    gated = tmp_path / "gated-runc"
-    gated.write_text(
-        "#!/bin/sh\n"  # runc restore waits for ever; every other command is runc's own
-        f'for a in "$@"; do [ "$a" = restore ] && echo restore > {started}'
-        " && exec sleep 1000; done\n"
-        'exec runc "$@"\n'
-    )
-    gated.chmod(0o755)
-    daemon: RunningDaemon = await start_daemon(runtime=str(gated), runtime_timeout=1.0)
-    bundle = make_bundle(COUNTER)
-    await start_container(daemon.client, "moving", bundle)
-    answer = await daemon.client.post("/containers/moving/checkpoint/cp", json={"exit": True})
-    assert answer.status_code == 201, answer.text
+    gated = GatedRunc(tmp_path, "restore")  # never let through
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path), runtime_timeout=1.0)
+    bundle = await _checkpointed(daemon, make_bundle(COUNTER))
     outcome: list[int] = []
 
-    async def restore() -> None:
-        with contextlib.suppress(httpx.HTTPError):  # the server may close first
-            body = {"bundlePath": str(bundle), "checkpoint": "cp", "timeout": 100}
-            outcome.append((await daemon.client.post("/containers/moving", json=body)).status_code)
-
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(restore)
-        assert await trio.Path(started).read_text() == "restore\n"  # runc restore is running
+        nursery.start_soon(_restore, daemon, bundle, outcome)
+        await gated.reached()  # runc restore is running
         with trio.fail_after(60):  # not the restore's 100 s
             await daemon.stop()
     assert outcome in ([], [503])
@@ -186,19 +187,11 @@ async def test_a_shutdown_ends_its_commands_before_it_stops_the_containers(
     """A restore still under way when the shutdown's grace for commands has run out is ended
     before the containers are stopped, not after: one that finished during the stop would
     have left a container running that the stop had not seen."""
-    started, gate, term = tmp_path / "started", tmp_path / "gate", tmp_path / "term"
-    for fifo in (started, gate, term):
-        os.mkfifo(fifo)
-    gated = tmp_path / "gated-runc"
-    gated.write_text(
-        "#!/bin/sh\n"  # runc restore waits for the gate; every other command is runc's own
-        f'for a in "$@"; do [ "$a" = restore ] && echo restore > {started}'
-        f" && read line < {gate}; done\n"
-        'exec runc "$@"\n'
-    )
-    gated.chmod(0o755)
+    gated = GatedRunc(tmp_path, "restore")
+    term = tmp_path / "term"
+    os.mkfifo(term)
     daemon: RunningDaemon = await start_daemon(
-        runtime=str(gated), runtime_timeout=1.0, shutdown_timeout=5.0
+        runtime=str(gated.path), runtime_timeout=1.0, shutdown_timeout=5.0
     )
 
     def with_fifo(config: dict[str, Any]) -> None:
@@ -211,26 +204,18 @@ async def test_a_shutdown_ends_its_commands_before_it_stops_the_containers(
         ["sh", "-c", "trap 'echo term > /term' TERM; while true; do sleep 1; done"], edit=with_fifo
     )
     await start_container(daemon.client, "holder", holder)
-    bundle = make_bundle(COUNTER)
-    await start_container(daemon.client, "moving", bundle)
-    answer = await daemon.client.post("/containers/moving/checkpoint/cp", json={"exit": True})
-    assert answer.status_code == 201, answer.text
+    bundle = await _checkpointed(daemon, make_bundle(COUNTER))
     outcome: list[int] = []
 
-    async def restore() -> None:
-        with contextlib.suppress(httpx.HTTPError):  # the server may close first
-            body = {"bundlePath": str(bundle), "checkpoint": "cp", "timeout": 100}
-            outcome.append((await daemon.client.post("/containers/moving", json=body)).status_code)
-
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(restore)
-        assert await trio.Path(started).read_text() == "restore\n"  # runc restore is gated
+        nursery.start_soon(_restore, daemon, bundle, outcome)
+        await gated.reached()
         nursery.start_soon(daemon.stop)
         assert await trio.Path(term).read_text() == "term\n"  # the stop is under way
         # Open the gate, if the restore still waits there: it would finish now, during the
         # stop. (An open for writing that finds no reader fails: the restore was ended.)
         with contextlib.suppress(OSError):
-            os.close(os.open(gate, os.O_WRONLY | os.O_NONBLOCK))
+            os.close(os.open(gated.gate, os.O_WRONLY | os.O_NONBLOCK))
     assert outcome in ([], [503])
     assert runc_ids(daemon.config.state_dir) == []
 
