@@ -125,7 +125,13 @@ class Adoption:
             cgroups_path = read_bundle(Path(info.bundle_path)).cgroups_path
             await remove_cgroups(container_cgroups(info.id, cgroups_path))
             self._release(info.id)
-            await container.forget()
+            await container.forget(keep_log=record.replaces is not None)
+            if record.replaces is not None:
+                # It was to replace a stopped container: that one is back, log and all.
+                self._containers[info.id] = Container.put_back(
+                    self._ctx, record.replaces, container.dir
+                )
+                log.info("container %s is back as it was before that start", info.id)
             return
         processes = self._processes(record)
         init = processes[0] if processes and processes[0].pid == _init_pid(info) else None

@@ -193,9 +193,11 @@ class Container:
         self.deleting = False
         #: False once runc has forgotten the container (a checkpoint with exit removes it).
         self.known_to_runc = True
-        #: It takes the place of a stopped container of its id (:meth:`replace`): its start
-        #: publishes that one's ``delete``, and a failed restore leaves that one's log.
-        self.replacing = False
+        #: It takes the place of a stopped container of its id (:meth:`replace`), encoded
+        #: as its record held it: its start publishes that one's ``delete``, a failed restore
+        #: leaves that one's log, and its record names it while it is created (the next
+        #: server puts it back if this one dies before the start ends).
+        self.replaces: bytes | None = None
         #: The last exits of its processes, by pid (for waits that come after them).
         self.exits: OrderedDict[int, ExitInfo] = OrderedDict()
         #: Set once the container stopped and all of its output is in its log.
@@ -258,7 +260,10 @@ class Container:
             for p in self.processes.values()
             if p.start_time is not None
         ]
-        self._ctx.journal.put_encoded(self.id, self.info_json(), starts, deleting=self.deleting)
+        replaces = self.replaces if self.status is Status.CREATED else None
+        self._ctx.journal.put_encoded(
+            self.id, self.info_json(), starts, deleting=self.deleting, replaces=replaces
+        )
 
     # --- the task tree --------------------------------------------------------------------------
 
@@ -321,7 +326,7 @@ class Container:
             await self._undo_start(
                 pid_file,
                 cgroups_path or bundle_config.cgroups_path,
-                keep_directory=restore and self.replacing,  # the log it was to continue
+                keep_directory=restore and self.replaces is not None,  # the log it continues
             )
             raise
         _close_stdin_pipe(custody, ours=False)
@@ -332,7 +337,7 @@ class Container:
         self._watch_memory(process.pid, bundle_config.memory_limited)
         # Published before any watcher runs, so that a start always precedes its exit.
         kind = "restore" if isinstance(launch, Restore) else "start-container"
-        if self.replacing:
+        if self.replaces is not None:
             self._ctx.events.publish("delete", self.id)  # the stopped container's, now gone
         self._ctx.events.publish(kind, self.id, pid=process.pid)
         self.save()
@@ -775,7 +780,8 @@ class Container:
         """Remove this stopped container for a start of its id, as a delete would: what its
         init left is ended and each of its exits reported. Its log stays until the start is
         done, to come back with it if the start fails (:meth:`revived`): in place for a
-        restore (which continues it), else moved aside to the path returned. Its ``delete``
+        restore (which continues it), else moved aside to the path returned (for the start
+        to remove once done). Its ``delete``
         event is the start's to publish. If it cannot be removed, it stays the stopped
         container it was."""
         async with self.lock:
@@ -792,34 +798,43 @@ class Container:
                 raise
             if keep_log:
                 return None
-            # No checkpoint since the record went: a server dying now leaves no record
-            # naming the directory, and the next one sweeps it up (sweep_replaced).
+            # No checkpoint since the record went, nor until the start's record names this
+            # container (Container.replaces): a server dying meanwhile leaves the directory
+            # to the next one, which sweeps it up (sweep_replaced). A directory aside, even
+            # an empty one, is what says the start was a fresh one (see put_back).
             aside = _replaced_directory(self.dir)
             try:
                 os.rename(self.dir, aside)
             except FileNotFoundError:
-                return None  # it never had output
+                os.mkdir(aside, 0o700)  # it never had output
             return aside
 
-    def revived(self, aside: Path | None) -> Container:
+    def revived(self) -> Container:
         """This container again, stopped as it was, after a start that replaced it failed
-        (and removed what it made): its log back in place, its record saved. runc has
-        forgotten it, and its processes have ended."""
-        if aside is not None:
-            remove_directory(self.dir)  # the failed start's, if its rollback left any
-            try:
-                os.rename(aside, self.dir)
-            except OSError as exc:
-                log.error("container %s: its log could not be put back: %s", self.id, exc)
-        container = Container(self._ctx, self.id, self.bundle, self.dir, self.labels)
-        container.resources = self.resources
-        container.created_ns = self.created_ns
-        container.init = self.init  # ended: what a wait answers is its exit
+        (and removed what it made): see :meth:`put_back`; a wait answers its init's exit."""
+        container = Container.put_back(self._ctx, self.info(), self.dir)
+        container.init = self.init
         container.exits = self.exits
+        return container
+
+    @classmethod
+    def put_back(cls, context: ContainerContext, info: ContainerInfo, directory: Path) -> Container:
+        """A stopped container that a start replaced, again, after the start failed (or its
+        server died): its directory back in place (a fresh start moved it aside; a restore
+        left it where it was), its record saved. runc has forgotten it already."""
+        aside = _replaced_directory(directory)
+        if os.path.isdir(aside):
+            remove_directory(directory)  # the failed start's, if its rollback left any
+            try:
+                os.rename(aside, directory)
+            except OSError as exc:
+                log.error("container %s: its log could not be put back: %s", info.id, exc)
+        container = cls(context, info.id, Path(info.bundle_path), directory, dict(info.labels))
+        container.resources = info.resources
+        container.created_ns = timestamps.parse_ns(info.created_at)
         container.known_to_runc = False
-        container.mark_stopped(
-            UNKNOWN_EXIT_STATUS if self.exit_status is None else self.exit_status
-        )
+        exit_status = info.state.exit_status
+        container.mark_stopped(UNKNOWN_EXIT_STATUS if exit_status is None else exit_status)
         container.save()
         return container
 

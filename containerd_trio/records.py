@@ -11,7 +11,8 @@ daemon spent on a start; an append costs a few microseconds. When the journal gr
 times what is live it is rewritten with the live records only, atomically by rename.
 
 A start is recorded before runc runs (status ``created``), so that the next server knows to
-roll it back if the daemon dies in the middle. Lines land whole or wait to be retried whole
+roll it back if the daemon dies in the middle (and to put back the stopped container the
+start was to replace, which the record holds). Lines land whole or wait to be retried whole
 (:class:`~containerd_trio.appendfile.AppendFile`): a full disk delays the journal, it never
 tears it, so a removed container cannot come back.
 """
@@ -53,6 +54,9 @@ class ContainerRecord:
     start_times: list[ProcessStart] = attrs.Factory(list)
     #: A delete began: if the server dies before it ends, the next one finishes it.
     deleting: bool = False
+    #: A start in place of this stopped container is under way: if the server dies before
+    #: it ends, the next one rolls it back and puts this one back.
+    replaces: ContainerInfo | None = None
 
 
 class RecordJournal:
@@ -106,6 +110,7 @@ class RecordJournal:
             dump_json(unstructure(record.container)),
             record.start_times,
             deleting=record.deleting,
+            replaces=None if record.replaces is None else dump_json(unstructure(record.replaces)),
         )
 
     def put_encoded(
@@ -115,16 +120,18 @@ class RecordJournal:
         start_times: list[ProcessStart],
         *,
         deleting: bool,
+        replaces: bytes | None = None,
     ) -> None:
         """:meth:`put` of a record whose container view is encoded already (the API's JSON of
         it, which the container keeps: see ``Container.info_json``). The line is the one
         :meth:`put` would write (tests/test_units.py checks it against ContainerRecord's own
         encoding)."""
         starts = dump_json(unstructure(start_times))
-        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b}}' % (
+        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b}}' % (
             container,
             starts,
             b"true" if deleting else b"false",
+            b"" if replaces is None else b',"replaces":' + replaces,
         )
         self._live[container_id] = line
         self._append(line)

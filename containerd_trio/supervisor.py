@@ -415,11 +415,11 @@ class Supervisor:
         aside = None
         try:
             aside = await replaced.replace(keep_log=restore)
-            container.replacing = True
+            container.replaces = replaced.info_json()
             await container.launch(launch)
         except BaseException:
             if replaced.deleted:  # else it is in the table still (start puts it back)
-                self._containers[container.id] = replaced.revived(aside)
+                self._containers[container.id] = replaced.revived()
             raise
         if aside is not None:
             remove_directory(aside)

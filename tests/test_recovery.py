@@ -7,15 +7,19 @@ import json
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import trio
 
 from .helpers import (
     COUNTER,
     FOREVER,
     BundleFactory,
     DaemonProcess,
+    GatedRunc,
     next_event,
     now,
     pid_alive,
@@ -23,6 +27,7 @@ from .helpers import (
     runc_ids,
     runc_state,
     wait_exit,
+    wait_output,
 )
 
 pytestmark = [pytest.mark.deadline(90), pytest.mark.usefixtures("plain_parent")]
@@ -192,3 +197,43 @@ async def test_a_container_runc_knows_without_a_record_is_adopted(
         second.client, since=since, container_id="norecord", match=lambda e: e["type"] == "delete"
     )
     assert runc_ids(second.state_dir) == []
+
+
+async def test_a_server_dying_in_a_replacing_start_leaves_the_stopped_container(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while a start of a stopped container's id is held in runc run:
+    the next server rolls the start back and the stopped container is there as it was, its
+    exit and its log, with nothing left aside."""
+    gated = GatedRunc(tmp_path, "run")
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    client = daemon.client
+    answers: list[int] = []
+
+    async def start_held(bundle: Path) -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server may die first
+            body = {"bundlePath": str(bundle)}
+            answers.append((await client.post("/containers/keep", json=body)).status_code)
+
+    async with trio.open_nursery() as nursery:  # the first start goes through the gate
+        nursery.start_soon(start_held, make_bundle(["sh", "-c", "echo first; exit 3"]))
+        await gated.reached()
+        await trio.Path(gated.gate).write_text("go\n")
+    assert answers == [201]
+    assert (await client.post("/containers/keep/wait")).json()["exitStatus"] == 3
+    await wait_output(client, "keep", "first")
+    before = (await client.get("/containers/keep")).json()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(start_held, make_bundle(FOREVER))
+        await gated.reached()  # the replacing start is in runc run
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        await trio.Path(gated.gate).write_text("go\n")  # the keeper's runc goes on
+        await daemon.served(count + 1)
+    assert answers == [201]  # the second never answered
+    assert (await client.get("/containers/keep")).json() == before
+    logged = (await client.get("/containers/keep/logs")).text.splitlines()
+    assert [json.loads(line)["data"] for line in logged] == ["first\n"]
+    assert runc_ids(daemon.state_dir) == []  # the held start, rolled back
+    assert sorted(os.listdir(daemon.state_dir / "containers")) == ["keep"]

@@ -52,13 +52,19 @@ def _record(container_id: str, status: Status = Status.RUNNING) -> ContainerReco
 
 def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
     """put_encoded writes a record from the container's encoded view: the same line as the
-    record's own encoding, for a record with and without a delete under way."""
-    for deleting in (False, True):
-        record = attrs.evolve(_record("c"), deleting=deleting)
-        path = tmp_path / f"journal-{deleting}"
+    record's own encoding, for a record with and without a delete under way, and with the
+    stopped container a start replaces."""
+    replaced = _record("c", Status.STOPPED).container
+    for deleting, replaces in ((False, None), (True, None), (False, replaced)):
+        record = attrs.evolve(_record("c"), deleting=deleting, replaces=replaces)
+        path = tmp_path / f"journal-{deleting}-{replaces is None}"
         journal = RecordJournal(path)
         journal.put_encoded(
-            "c", dump_json(unstructure(record.container)), record.start_times, deleting=deleting
+            "c",
+            dump_json(unstructure(record.container)),
+            record.start_times,
+            deleting=deleting,
+            replaces=None if replaces is None else dump_json(unstructure(replaces)),
         )
         journal.close()
         assert path.read_bytes() == dump_json({"put": unstructure(record)}) + b"\n"
