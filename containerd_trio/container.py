@@ -68,6 +68,7 @@ from .oom import OomCounter, find_memory_cgroup
 from .process import UNKNOWN_EXIT_STATUS, Process, ProcessTable
 from .records import ProcessStart, RecordJournal
 from .resources import memory_limited, overlay, to_oci
+from .restore_net import PRIVATE_BUNDLE_NAME
 from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,8 @@ class Container:
         self.deleted = False
         #: A delete is under way: nobody waits for output that goes with the container.
         self.deleting = False
+        #: ... and its record says so (a replace's does not: see :meth:`replace`).
+        self._deleting_recorded = True
         #: False once runc has forgotten the container (a checkpoint with exit removes it).
         self.known_to_runc = True
         #: It takes the place of a stopped container of its id (:meth:`replace`), encoded
@@ -262,7 +265,11 @@ class Container:
         ]
         replaces = self.replaces if self.status is Status.CREATED else None
         self._ctx.journal.put_encoded(
-            self.id, self.info_json(), starts, deleting=self.deleting, replaces=replaces
+            self.id,
+            self.info_json(),
+            starts,
+            deleting=self.deleting and self._deleting_recorded,
+            replaces=replaces,
         )
 
     # --- the task tree --------------------------------------------------------------------------
@@ -787,10 +794,10 @@ class Container:
         async with self.lock:
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")
-            # A restore's record stays as it is: a server that dies meanwhile has the next one
-            # adopt the container, log and all, where a record marked deleting would have it
-            # finish a delete, and the log would go with it.
-            self._begin_delete(recorded=not keep_log)
+            # Its record stays as it is: a server that dies meanwhile has the next one adopt
+            # the stopped container, log and all, where a record marked deleting would have
+            # it finish a delete, and the log would go with it.
+            self._begin_delete(recorded=False)
             try:
                 await self._remove(keep_log=True, announce=False)
             except Exception:
@@ -803,6 +810,7 @@ class Container:
             # to the next one, which sweeps it up (sweep_replaced). A directory aside, even
             # an empty one, is what says the start was a fresh one (see put_back).
             aside = _replaced_directory(self.dir)
+            remove_directory(aside)  # one a failed removal left, which would say the wrong log
             try:
                 os.rename(self.dir, aside)
             except FileNotFoundError:
@@ -829,6 +837,9 @@ class Container:
                 os.rename(aside, directory)
             except OSError as exc:
                 log.error("container %s: its log could not be put back: %s", info.id, exc)
+        else:  # a restore's, which kept the log in place: what a dead server's restore left
+            for leftover in (criu.RESTORE_WORK, PRIVATE_BUNDLE_NAME):
+                shutil.rmtree(directory / leftover, ignore_errors=True)
         container = cls(context, info.id, Path(info.bundle_path), directory, dict(info.labels))
         container.resources = info.resources
         container.created_ns = timestamps.parse_ns(info.created_at)
@@ -849,6 +860,7 @@ class Container:
 
     def _begin_delete(self, *, recorded: bool = True) -> None:
         self.deleting = True
+        self._deleting_recorded = recorded
         if recorded:
             self.save()  # a server that dies from here on leaves the next one to finish it
         for draining in self._draining:

@@ -28,6 +28,10 @@ from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_p
 log = logging.getLogger(__name__)
 
 
+#: A restore's CRIU work dir, in the container's directory (removed when the restore ends).
+RESTORE_WORK = "criu-restore"
+
+
 async def dump(
     runtime: Runc,
     container_id: str,
@@ -139,7 +143,7 @@ async def restore(
     info = checkpoints.load(bundle, name)
     image = checkpoints.image_path(bundle, name)
     plan = prepare_restore(bundle, directory, cgroups_path=cgroups_path)
-    work = directory / "criu-restore"
+    work = directory / RESTORE_WORK
     work.mkdir(parents=True, exist_ok=True)
     try:
         return await progress.restore(
