@@ -788,9 +788,8 @@ class Container:
         init left is ended and each of its exits reported. Its log stays until the start is
         done, to come back with it if the start fails (:meth:`revived`): in place for a
         restore (which continues it), else moved aside to the path returned (for the start
-        to remove once done). Its ``delete``
-        event is the start's to publish. If it cannot be removed, it stays the stopped
-        container it was."""
+        to remove once done). Its ``delete`` event is the start's to publish. If it cannot be
+        removed, it stays the stopped container it was."""
         async with self.lock:
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")

@@ -188,12 +188,15 @@ class Supervisor:
         those still running and let them roll back. Both before the containers are stopped:
         a start that ended after the stop would leave a container running that no one
         stopped (or, had the nursery ended first, a tree with nowhere to go)."""
-        for _ in range(2):
-            if self._running:
-                with trio.move_on_after(2 * self.config.runtime_timeout):
-                    await self._commands_done.wait()
-            for scope in self._running:
-                scope.cancel()
+        await self._commands_end(within=2 * self.config.runtime_timeout)
+        for scope in self._running:
+            scope.cancel()
+        await self._commands_end(within=2 * self.config.runtime_timeout)  # their roll-backs
+
+    async def _commands_end(self, *, within: float) -> None:
+        if self._running:
+            with trio.move_on_after(within):
+                await self._commands_done.wait()
 
     async def _stop_at_shutdown(self, container: Container) -> None:
         with trio.move_on_after(self.config.shutdown_timeout + 2 * self.config.runtime_timeout):
@@ -302,8 +305,7 @@ class Supervisor:
         at once, where the command would wait for the delete (a command is shielded from its
         request: its client held until then) and then find nothing."""
         container = self.container(container_id)
-        if container.deleting:
-            raise Conflict(f"container {container_id!r} is being deleted")
+        _refuse_if_deleting(container)
         return container
 
     def get(self, container_id: str) -> ContainerInfo:
@@ -355,8 +357,7 @@ class Supervisor:
         if existing is not None:
             if existing.status is Status.CREATED:
                 raise Conflict(f"container {container_id!r} is being started")
-            if existing.deleting:
-                raise Conflict(f"container {container_id!r} is being deleted")
+            _refuse_if_deleting(existing)
             if existing.status is not Status.STOPPED or existing.lock.locked():
                 raise Conflict(
                     f"container {container_id!r} already exists and is {existing.status.value}"
@@ -411,10 +412,8 @@ class Supervisor:
         ``container`` under its id: a restore continues its log, a fresh start begins a new
         one. If the launch fails, ``replaced`` is back, stopped as it was, log and all: a start
         that fails leaves the id as it found it."""
-        restore = isinstance(launch, Restore)
-        aside = None
         try:
-            aside = await replaced.replace(keep_log=restore)
+            aside = await replaced.replace(keep_log=isinstance(launch, Restore))
             container.replaces = replaced.info_json()
             await container.launch(launch)
         except BaseException:
@@ -641,6 +640,11 @@ async def _steps(
     async with received:
         async for step in received:
             yield step
+
+
+def _refuse_if_deleting(container: Container) -> None:
+    if container.deleting:
+        raise Conflict(f"container {container.id!r} is being deleted")
 
 
 def _check_path(bundle_path: str) -> Path:
