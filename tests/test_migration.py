@@ -54,6 +54,52 @@ async def counted(client: httpx.AsyncClient, container_id: str) -> list[int]:
     return [int(line) for line in data.splitlines() if line.strip().isdigit()]
 
 
+class LossyLink:
+    """A unix socket between the source and the target that passes each request and answer
+    through, but drops the target's answer to the finish (the target acted on it; the source
+    never hears). With ``then_silent``, every later connection is closed at once: the target
+    no longer answers (a network that failed)."""
+
+    def __init__(self, path: Path, target: Path, *, then_silent: bool = False) -> None:
+        self.path = path
+        self._target = target
+        self._then_silent = then_silent
+        #: Set once the target's answer to a finish was dropped (its status line).
+        self.dropped: bytes | None = None
+
+    async def serve(self, *, task_status: trio.TaskStatus[None]) -> None:
+        listening = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+        await listening.bind(str(self.path))
+        listening.listen(16)
+        task_status.started()
+        await trio.serve_listeners(self._pass, [trio.SocketListener(listening)])
+
+    async def _pass(self, client: trio.SocketStream) -> None:
+        async with client:
+            if self.dropped is not None and self._then_silent:
+                return
+            async with await trio.open_unix_socket(str(self._target)) as target:
+                finishing = False
+
+                async def up() -> None:
+                    nonlocal finishing
+                    while data := await client.receive_some():
+                        finishing = finishing or b"/finish HTTP/1.1" in data
+                        await target.send_all(data)
+
+                async def down() -> None:
+                    while data := await target.receive_some():
+                        if finishing:
+                            self.dropped = data.split(b"\r\n", 1)[0]
+                            break
+                        await client.send_all(data)
+                    nursery.cancel_scope.cancel()
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(up)
+                    nursery.start_soon(down)
+
+
 def leftovers(bundle: Path) -> list[str]:
     """What a migration may have left in a bundle's checkpoints directory."""
     directory = bundle / "checkpoints"
@@ -288,3 +334,65 @@ async def test_a_shutdown_mid_move_ends_the_stream_with_a_failed_step(
     with trio.fail_after(30):
         await target.process.wait()
     assert gated.running() == []
+
+
+async def test_a_lost_answer_to_the_finish_ends_the_move_done(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The target finishes the session but its answer is lost: the source's roll-back finds
+    the session gone and the moved container on the target (not the stopped one of that id
+    it had before), so it ends its own copy and reports done. (Before, it resumed its copy:
+    the container ran in both places.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+
+    def cgroup_of_its_own(config: dict[str, Any]) -> None:
+        # Both daemons run in this machine's one cgroup tree, where runc names a container's
+        # cgroup after its id: removing this one would thaw the source's frozen copy.
+        config["linux"]["cgroupsPath"] = "counter-stopped-here"
+
+    stopped_bundle = make_bundle(["sh", "-c", "exit 3"], edit=cgroup_of_its_own)
+    await start_container(target.client, "counter", stopped_bundle)
+    with trio.fail_after(10):
+        stopped = await target.client.post("/containers/counter/wait")  # one of that id
+    assert stopped.json()["exitStatus"] == 3, stopped.text
+    link = LossyLink(tmp_path / "link.sock", target.socket)
+    await nursery.start(link.serve)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "3")
+    steps = await migrate(source.client, "counter", to=f"unix:{link.path}")
+    assert link.dropped is not None and b" 200 " in link.dropped  # the target did finish
+    assert [step["step"] for step in steps][-2:] == ["finish", "done"], steps
+    assert steps[-1]["container"]["state"]["status"] == "running"
+    assert steps[-1]["downtime"] > 0
+    assert (await source.client.get("/containers/counter")).status_code == 404
+    assert "counter" not in runc_ids(source.state_dir)
+    info = (await target.client.get("/containers/counter")).json()
+    assert info["state"]["status"] == "running"
+    seen = (await counted(target.client, "counter"))[-1]
+    await wait_output(target.client, "counter", f"{seen + 2}\n")
+
+
+async def test_a_target_silent_after_the_restore_leaves_the_container_paused(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The target finishes, its answer is lost, and it answers nothing more: the source
+    cannot know whether the container runs there (it does), so it leaves its copy paused
+    rather than resume it, and says so; resuming it is then the user's call."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(tmp_path / "link.sock", target.socket, then_silent=True)
+    await nursery.start(link.serve)
+    bundle = make_bundle(COUNTER)
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "3")
+    steps = await migrate(source.client, "counter", to=f"unix:{link.path}")
+    assert link.dropped is not None
+    last = steps[-1]
+    assert last["step"] == "failed" and last["rolledBack"] is False, steps
+    assert "left paused here" in last["error"] and "PATCH /containers/counter" in last["error"]
+    info = (await source.client.get("/containers/counter")).json()
+    assert info["state"]["status"] == "paused"
+    assert (await target.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    assert leftovers(bundle) == []
+    # The user's call: it runs there, so the copy here goes.
+    answer = await source.client.delete("/containers/counter")
+    assert answer.status_code == 200, answer.text

@@ -18,6 +18,9 @@ The steps (each reported as it ends, see :class:`~.model.MigrationStep`):
 
 Any failure after step 1 rolls back: the target is told to abort (it removes all the session
 made, the restored container included), the container is resumed here, the images removed.
+Once the target was asked to restore the container, though, it is resumed here only if the
+target says that it does not run it (:meth:`Outgoing._roll_back`): a container never runs in
+both places.
 """
 
 from __future__ import annotations
@@ -59,8 +62,22 @@ class Plan:
     options: CriuOptions
 
 
-class Failed(Exception):
-    """A step failed after the session began: the rollback's outcome goes with it."""
+@attrs.frozen
+class _Undone:
+    """A failed move's end: the container resumed here (``rolled_back``: and nothing of it
+    left on the target), or not."""
+
+    rolled_back: bool
+    #: Why the container stays paused here (the target may run it), and what to do.
+    paused: str | None = None
+
+
+@attrs.frozen
+class _Kept:
+    """A failed move's end after all: the target runs the container (its answer to the
+    finish was lost, or its server restarted after the restore)."""
+
+    container: ContainerInfo
 
 
 class Outgoing:
@@ -84,6 +101,13 @@ class Outgoing:
         self._sent = 0
         #: The target sees the source's bundle: nothing to copy.
         self.shared = False
+        #: The ``createdAt`` of the target's container of this id before the move (a stopped
+        #: one), to tell the moved container from it.
+        self._there_before: str | None = None
+        #: The target was asked to restore the container: it may run it from then on.
+        self._restore_asked = False
+        self._frozen = 0.0  # perf_counter() at the freeze
+        self._downtime: float | None = None
 
     async def run(self, report: Report, *, task_status: trio.TaskStatus[None]) -> None:
         """Report each step; ``task_status.started()`` once the target agreed (before that, a
@@ -104,29 +128,44 @@ class Outgoing:
                 try:
                     await self._move(moving, session, report, began)
                 except BaseException as exc:
-                    rolled_back = False  # unless the roll-back ends within its deadline
-                    with trio.move_on_after(self.cleanup_timeout, shield=True):
-                        rolled_back = await self._roll_back(moving, session)
-                    if isinstance(exc, Exception):
-                        message = exc.message if isinstance(exc, DaemonError) else str(exc)
-                        log.warning("migration of %s failed: %s", container.id, message)
-                    else:  # the daemon's shutdown ended it: the stream still says how
-                        message = "the daemon is shutting down: the migration was ended"
-                    report(
-                        MigrationStep(
-                            StepName.FAILED, _since(began), error=message, rolled_back=rolled_back
-                        )
-                    )
+                    await self._settle(moving, session, exc, report, began)
                     if not isinstance(exc, Exception):
                         raise
         finally:
             with trio.move_on_after(self.cleanup_timeout, shield=True):
                 await self.target.aclose()
 
+    async def _settle(
+        self, moving: Moving, session: str, exc: BaseException, report: Report, began: float
+    ) -> None:
+        """A step failed, or the daemon's shutdown ended the move: roll it back (shielded,
+        within the cleanup deadline) and end the stream with what came of it."""
+        if isinstance(exc, Exception):
+            message = exc.message if isinstance(exc, DaemonError) else str(exc)
+            log.warning("migration of %s failed: %s", self.container.id, message)
+        else:  # the stream still says how it ended
+            message = "the daemon is shutting down: the migration was ended"
+        outcome: _Undone | _Kept = _Undone(False)  # unless settled in time
+        with trio.move_on_after(self.cleanup_timeout, shield=True):
+            outcome = await self._roll_back(moving, session)
+        if isinstance(outcome, _Kept):
+            log.warning("migration of %s: the target runs it all the same", self.container.id)
+            await self._done(moving, outcome.container, report, began, time.perf_counter())
+            return
+        if outcome.paused is not None:
+            message = f"{message}; {outcome.paused}"
+        report(
+            MigrationStep(
+                StepName.FAILED, _since(began), error=message, rolled_back=outcome.rolled_back
+            )
+        )
+
     async def _open(self, report: Report) -> str:
         started = time.perf_counter()
         plan = self.plan
         bundle_path = plan.target_bundle or str(self.container.bundle)
+        there = await self.target.container(self.container.id)  # a stopped one, say
+        self._there_before = None if there is None else there["createdAt"]
         answer = await self.target.open(
             self.container.id, bundle_path, self.name, with_bundle=plan.with_bundle
         )
@@ -154,9 +193,9 @@ class Outgoing:
             report(MigrationStep(StepName.PRE_COPY, _since(started), bytes=sent, round=number))
             parent = name
 
-        frozen = time.perf_counter()
+        self._frozen = time.perf_counter()
         await moving.freeze()
-        report(MigrationStep(StepName.FREEZE, _since(frozen)))
+        report(MigrationStep(StepName.FREEZE, _since(self._frozen)))
         started = time.perf_counter()
         await moving.dump(self.name, plan.options, parent, reserved=True)
         images = _size(checkpoints.checkpoints_dir(bundle) / self.name)
@@ -169,14 +208,28 @@ class Outgoing:
             )
             report(MigrationStep(StepName.TRANSFER, _since(started), bytes=sent))
         started = time.perf_counter()
+        self._restore_asked = True  # from here on the container may run on the target
         restored = structure(await self.target.restore(session), ContainerInfo)
-        downtime = _since(frozen)
+        self._downtime = _since(self._frozen)
         report(MigrationStep(StepName.RESTORE, _since(started), container=restored))
         started = time.perf_counter()
         await self.target.finish(session)
         # From here on the container is the target's: nothing is rolled back.
+        await self._done(moving, restored, report, began, started)
+
+    async def _done(
+        self,
+        moving: Moving,
+        restored: ContainerInfo,
+        report: Report,
+        began: float,
+        finishing: float,
+    ) -> None:
+        """The target keeps the container: end the copy here, and say so."""
         await self._give_up(moving)
-        report(MigrationStep(StepName.FINISH, _since(started)))
+        report(MigrationStep(StepName.FINISH, _since(finishing)))
+        # Found out after a failure, the container ran on the target before this moment.
+        downtime = self._downtime if self._downtime is not None else _since(self._frozen)
         report(
             MigrationStep(
                 StepName.DONE, _since(began), bytes=self._sent, downtime=downtime,
@@ -212,28 +265,61 @@ class Outgoing:
             self._removed()
             self._discard_images()
 
-    async def _roll_back(self, moving: Moving, session: str) -> bool:
-        """Abort the target's session and resume the container here; True if both worked."""
-        done = True
+    async def _roll_back(self, moving: Moving, session: str) -> _Undone | _Kept:
+        """After a failure: abort the target's session and resume the container here.
+
+        Once the target has been asked to restore the container, the container may run there,
+        and it is resumed here only when the target says that it does not:
+        - the target aborted the session: it holds nothing of the container any more;
+        - the target no longer had the session (it finished it, it aborted it after 60 s
+          without word, or its server restarted): then its container of this id tells. One
+          made since the move began is the moved one, which no session can abort any more:
+          the move is done after all (:class:`_Kept`). None, or the one it had before: the
+          container is resumed here;
+        - no answer: the container stays paused here, and the error says what to do.
+        Before that request the target cannot run it, and the container is resumed whatever
+        the target answers (a session it does not hear from aborts itself).
+        """
+        aborted: bool | None = None
         try:
-            await self.target.abort(session)
+            aborted = await self.target.abort(session)
         except DaemonError as exc:
-            done = False
+            unanswered = exc.message
             log.error("migration of %s: the target keeps its session: %s", self.container.id,
-                      exc.message)  # fmt: skip
+                      unanswered)  # fmt: skip
+        if self._restore_asked and aborted is not True:
+            try:
+                if aborted is None:
+                    raise DaemonError(unanswered)
+                there = await self.target.container(self.container.id)
+            except DaemonError as exc:
+                self._discard_images()
+                return _Undone(False, paused=_left_paused(self.container.id, exc.message))
+            if there is not None and there.get("createdAt") != self._there_before:
+                return _Kept(structure(there, ContainerInfo))
+        rolled_back = aborted is not None
         try:
             await moving.thaw()
         except DaemonError as exc:
-            done = False
+            rolled_back = False
             log.error("migration of %s: cannot resume it: %s", self.container.id, exc.message)
         self._discard_images()
-        return done
+        return _Undone(rolled_back)
 
     def _discard_images(self) -> None:
         directory = checkpoints.checkpoints_dir(self.container.bundle)
         for name in self._images:
             checkpoints.discard(directory / name)
         self._images.clear()
+
+
+def _left_paused(container_id: str, reason: str) -> str:
+    return (
+        f"the container is left paused here, since the target may run it ({reason}). If the"
+        f" target has no container {container_id!r} after 60 s (a session it hears nothing of"
+        f' aborts itself), resume it here: PATCH /containers/{container_id} with {{"status":'
+        ' "running"}'
+    )
 
 
 def _since(started: float) -> float:

@@ -97,11 +97,26 @@ class Target:
     async def finish(self, migration: str) -> None:
         await self._call(routes.finish_migration(migration), "finish the migration")
 
-    async def abort(self, migration: str) -> None:
-        """Ask the target to remove all the session made; a session it no longer has (it
-        aborted itself, idle) is gone already."""
+    async def abort(self, migration: str) -> bool:
+        """Ask the target to remove all the session made: True once it has, False if it no
+        longer had the session (it finished, it aborted itself idle, or its server restarted:
+        see :meth:`container` for what it may then hold)."""
         try:
             await self._call(routes.abort_migration(migration), "abort the migration")
         except TargetError as exc:
             if exc.target_status != 404:
                 raise
+            return False
+        return True
+
+    async def container(self, container_id: str) -> dict[str, Any] | None:
+        """The target's container of this id, as it lists it (None: it has none)."""
+        try:
+            container: dict[str, Any] = await self._call(
+                routes.container(container_id), "list the container"
+            )
+        except TargetError as exc:
+            if exc.target_status != 404:
+                raise
+            return None
+        return container
