@@ -626,11 +626,17 @@ class Supervisor:
         return existing is not None and existing.status is not Status.STOPPED
 
     async def restore_moved(
-        self, container_id: str, bundle: Path, checkpoint: str, cgroups_path: str
+        self,
+        container_id: str,
+        bundle: Path,
+        checkpoint: str,
+        cgroups_path: str,
+        labels: Mapping[str, str],
     ) -> ContainerInfo:
         started = await self.start(
-            container_id, str(bundle), checkpoint=checkpoint, cgroups_path=cgroups_path
-        )
+            container_id, str(bundle), checkpoint=checkpoint, cgroups_path=cgroups_path,
+            labels=labels,
+        )  # fmt: skip
         return started.info()
 
 

@@ -7,12 +7,13 @@ tests import everything else from here.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -249,13 +250,28 @@ class GatedRunc:
         """Return once runc's command is held at the gate."""
         assert (await trio.Path(self.said).read_text()).strip()
 
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[None]:
+        """Within the block, the held command and every later one go through: both fifos are
+        held open for reading and writing (which never blocks), the gate full of lines."""
+        said = os.open(self.said, os.O_RDWR | os.O_NONBLOCK)
+        gate = os.open(self.gate, os.O_RDWR | os.O_NONBLOCK)
+        try:
+            os.write(gate, b"go\n" * 64)
+            yield
+        finally:
+            os.close(gate)
+            os.close(said)
+
     def running(self) -> list[int]:
-        """The pids of the wrappers still running (held, or not yet runc)."""
+        """The pids of the wrappers still running (held, or not yet runc): a shell running the
+        script (a daemon given it as ``--runtime`` is not one)."""
+        script = str(self.path).encode()
         found = []
         for entry in os.listdir("/proc"):
             try:
                 with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                    if str(self.path).encode() in cmdline.read().split(b"\0"):
+                    if script in cmdline.read().split(b"\0")[:2]:
                         found.append(int(entry))
             except (OSError, ValueError):
                 continue

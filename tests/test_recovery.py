@@ -26,6 +26,7 @@ from .helpers import (
     runc,
     runc_ids,
     runc_state,
+    start_container,
     wait_exit,
     wait_output,
 )
@@ -237,3 +238,50 @@ async def test_a_server_dying_in_a_replacing_start_leaves_the_stopped_container(
     assert [json.loads(line)["data"] for line in logged] == ["first\n"]
     assert runc_ids(daemon.state_dir) == []  # the held start, rolled back
     assert sorted(os.listdir(daemon.state_dir / "containers")) == ["keep"]
+
+
+async def test_a_server_dying_while_a_start_removes_the_stopped_container_keeps_it(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while a start of a stopped container's id is removing it (held
+    in its runc delete, before the start's own record): the next server adopts the stopped
+    container as it was, exit and log, since its record was never marked deleting; deleting it
+    then works."""
+    gated = GatedRunc(tmp_path, "delete")
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    client = daemon.client
+    await start_container(client, "keep", make_bundle(["sh", "-c", "echo first; exit 3"]))
+    assert (await client.post("/containers/keep/wait")).json()["exitStatus"] == 3
+    await wait_output(client, "keep", "first")
+    before = (await client.get("/containers/keep")).json()
+    answers: list[int] = []
+
+    async def replace() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            body = {"bundlePath": str(make_bundle(FOREVER))}
+            answers.append((await client.post("/containers/keep", json=body)).status_code)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(replace)
+        await gated.reached()  # the old container's runc delete is held
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        await daemon.served(count + 1)
+    assert answers == []  # the start never answered
+    assert (await client.get("/containers/keep")).json() == before
+    logged = (await client.get("/containers/keep/logs")).text.splitlines()
+    assert [json.loads(line)["data"] for line in logged] == ["first\n"]
+    assert sorted(os.listdir(daemon.state_dir / "containers")) == ["keep"]
+    # The dead server's runc delete, let through, goes on; this one's delete works after it.
+    (held,) = gated.running()
+    pidfd = os.pidfd_open(held)
+    try:
+        with gated.opened():
+            with trio.fail_after(10):
+                await trio.lowlevel.wait_readable(pidfd)
+            answer = await client.delete("/containers/keep")
+    finally:
+        os.close(pidfd)
+    assert answer.status_code == 200, answer.text
+    assert runc_ids(daemon.state_dir) == []
+    assert os.listdir(daemon.state_dir / "containers") == []

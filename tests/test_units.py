@@ -19,6 +19,7 @@ from containerd_trio.convert import dump_json, structure, unstructure
 from containerd_trio.errors import InvalidRequest
 from containerd_trio.keeper._wire import MAX_FDS, MAX_MESSAGE, pair, receive_fds
 from containerd_trio.logfmt import LogfmtFormatter
+from containerd_trio.migration.outgoing import Verdict, verdict
 from containerd_trio.model import ContainerInfo, ContainerState, ProcessInfo, Status, User
 from containerd_trio.records import ContainerRecord, ProcessStart, RecordJournal
 from containerd_trio.validation import check_id, parse_signal
@@ -214,3 +215,34 @@ def test_fds_from_the_keeper_wire_are_close_on_exec() -> None:
             os.close(fd)
         ours.close()
         theirs.close()
+
+
+def _there(status: Status) -> ContainerInfo:
+    return ContainerInfo(
+        id="c", bundle_path="/b", state=ContainerState(status=status), processes=[],
+        created_at="2026-11-30T00:00:00+00:00",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("restore_asked", "aborted", "moved", "expected"),
+    [
+        # Before the restore was asked the target cannot run it, whatever it answers.
+        (False, True, None, Verdict.RESUME),
+        (False, False, None, Verdict.RESUME),
+        (False, None, None, Verdict.RESUME),
+        # After: resumed here only on the target's word that it does not run it.
+        (True, True, None, Verdict.RESUME),  # it aborted the session
+        (True, False, None, Verdict.RESUME),  # no session, and no moved container there
+        (True, None, None, Verdict.UNSURE),  # no answer
+        (True, False, _there(Status.RUNNING), Verdict.KEPT),  # the finish's answer was lost
+        (True, False, _there(Status.PAUSED), Verdict.KEPT),
+        (True, False, _there(Status.STOPPED), Verdict.UNSURE),  # killed there by a failed abort?
+    ],
+)
+def test_a_failed_migration_never_leaves_the_container_in_both_places_or_none(
+    restore_asked: bool, aborted: bool | None, moved: ContainerInfo | None, expected: Verdict
+) -> None:
+    """What a failed move does with the container here, from what the target said
+    (tests/test_migration.py drives the KEPT and UNSURE cases between two daemons)."""
+    assert verdict(restore_asked=restore_asked, aborted=aborted, moved=moved) is expected

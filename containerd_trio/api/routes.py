@@ -336,8 +336,9 @@ async def open_migration(body: MigrationOffer) -> Reply:
     it is to come along; 404 if it is not to come and is not here. A session with no request
     for 60 seconds aborts itself."""
     session = supervisor().incoming.open(
-        body.id, body.bundle_path, body.checkpoint, with_bundle=body.with_bundle
-    )
+        body.id, body.bundle_path, body.checkpoint, with_bundle=body.with_bundle,
+        labels=body.labels,
+    )  # fmt: skip
     return wire.json_response(session, 201)
 
 

@@ -257,6 +257,9 @@ class MigrationOffer:
     with_bundle: bool = attrs.field(
         default=False, metadata=doc("The bundle comes as an archive: none may be there yet.")
     )
+    labels: dict[str, str] = attrs.field(
+        factory=dict, metadata=doc("The container's labels, which it keeps here.")
+    )
 
 
 # --- path and query parameters ------------------------------------------------------------------

@@ -241,15 +241,22 @@ def import_checkpoint(container_id: str, name: str, *, bundle_path: str | None =
 
 
 def open_migration(
-    container_id: str, bundle_path: str, checkpoint: str, *, with_bundle: bool
+    container_id: str,
+    bundle_path: str,
+    checkpoint: str,
+    *,
+    with_bundle: bool,
+    labels: Mapping[str, str] | None = None,
 ) -> Request:
     """The source asks the target for a session (see :mod:`containerd_trio.migration`)."""
-    body = {
+    body: dict[str, Any] = {
         "id": container_id,
         "bundlePath": bundle_path,
         "checkpoint": checkpoint,
         "withBundle": with_bundle,
     }
+    if labels:
+        body["labels"] = dict(labels)
     return make_request("POST", "/migrations", body=body)
 
 

@@ -9,7 +9,9 @@ has had no request for :data:`IDLE_SECONDS` (the source died, or lost its way he
 container stays, the images it was restored from go, the session ends.
 
 Until then the container belongs to the source, whose copy waits frozen: a restored container
-whose session aborts is deleted here, and the source's runs on.
+whose session aborts is deleted here, and the source's runs on. The restored container keeps
+the source's labels and gets one more, :data:`~.model.MIGRATION_LABEL`, by which a source that
+lost track (an answer lost, this server restarted) knows it for the one it moved.
 
 Shared bundles: the source reserves its checkpoint's directory (a fresh random name) before it
 opens the session. If this daemon sees that directory under the bundle path it was given, the
@@ -18,11 +20,12 @@ two share the bundle (one machine, or shared storage), and nothing needs to be c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -33,7 +36,7 @@ from ..archive import BundleContent, ImageKind, ImportResult, Manifest, import_a
 from ..errors import Conflict, DaemonError, InvalidRequest, NotFound
 from ..model import ContainerInfo
 from ..validation import check_id
-from .model import ImportedArchive, MigrationSession
+from .model import MIGRATION_LABEL, ImportedArchive, MigrationSession
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,12 @@ class Host(Protocol):
     def running_here(self, container_id: str) -> bool: ...
 
     async def restore_moved(
-        self, container_id: str, bundle: Path, checkpoint: str, cgroups_path: str
+        self,
+        container_id: str,
+        bundle: Path,
+        checkpoint: str,
+        cgroups_path: str,
+        labels: Mapping[str, str],
     ) -> ContainerInfo: ...
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo: ...
@@ -62,13 +70,20 @@ def pre_copy_name(checkpoint: str, round: int) -> str:
 
 class Session:
     def __init__(
-        self, session_id: str, container_id: str, bundle: Path, checkpoint: str, shared: bool
+        self,
+        session_id: str,
+        container_id: str,
+        bundle: Path,
+        checkpoint: str,
+        shared: bool,
+        labels: Mapping[str, str],
     ) -> None:
         self.id = session_id
         self.container_id = container_id
         self.bundle = bundle
         self.checkpoint = checkpoint
         self.shared = shared
+        self.labels = {**labels, MIGRATION_LABEL: checkpoint}
         self.lock = trio.Lock()
         self.made_bundle = False
         self.imported: list[str] = []
@@ -127,7 +142,13 @@ class Incoming:
                     await self._abort(session)
 
     def open(
-        self, container_id: str, bundle_path: str, checkpoint: str, *, with_bundle: bool
+        self,
+        container_id: str,
+        bundle_path: str,
+        checkpoint: str,
+        *,
+        with_bundle: bool,
+        labels: Mapping[str, str] | None = None,
     ) -> MigrationSession:
         check_id(container_id)
         check_id(checkpoint, "checkpoint name")
@@ -149,7 +170,9 @@ class Incoming:
                 f"there is no bundle at {bundle} here: move the container with its bundle,"
                 " or copy the bundle first"
             )
-        session = Session(secrets.token_hex(8), container_id, bundle, checkpoint, shared)
+        session = Session(
+            secrets.token_hex(8), container_id, bundle, checkpoint, shared, labels or {}
+        )
         self._sessions[session.id] = session
         return session.info()
 
@@ -197,6 +220,7 @@ class Incoming:
                 session.checkpoint,
                 # runc names cgroups after container ids: the source's copy still has one.
                 cgroups_path=f"{session.container_id}-moved-{session.id}",
+                labels=session.labels,
             )
             session.restored = True
             return info
@@ -224,23 +248,33 @@ class Incoming:
     async def _abort(self, session: Session) -> None:
         async with session.lock:
             if self._sessions.get(session.id) is session:
-                await self._abort_locked(session)
+                with contextlib.suppress(DaemonError):  # logged: the container stays listed
+                    await self._abort_locked(session)
 
     async def _abort_locked(self, session: Session) -> None:
-        """Remove whatever the session made: the container, the images, the bundle."""
-        del self._sessions[session.id]
-        if session.restored:
-            try:
-                await self._host.delete(session.container_id, 0)
-            except NotFound:
-                pass
-            except DaemonError as exc:
-                log.error("migration %s: cannot delete %s: %s", session.id, session.container_id,
-                          exc.message)  # fmt: skip
-        for name in session.imported:
-            checkpoints.discard(checkpoints.checkpoints_dir(session.bundle) / name)
-        if session.made_bundle:
-            await trio.to_thread.run_sync(shutil.rmtree, session.bundle, True)
+        """Remove whatever the session made: the container, the images, the bundle. The
+        session is known until then, so that no one is told it is gone while its container is
+        still here; a container that could not be deleted is raised, once the rest is gone
+        (the source must not resume its copy on the word of this abort)."""
+        failure: DaemonError | None = None
+        try:
+            if session.restored:
+                try:
+                    await self._host.delete(session.container_id, 0)
+                except NotFound:
+                    pass
+                except DaemonError as exc:
+                    log.error("migration %s: cannot delete %s: %s", session.id,
+                              session.container_id, exc.message)  # fmt: skip
+                    failure = exc
+            for name in session.imported:
+                checkpoints.discard(checkpoints.checkpoints_dir(session.bundle) / name)
+            if session.made_bundle and failure is None:
+                await trio.to_thread.run_sync(shutil.rmtree, session.bundle, True)
+        finally:
+            del self._sessions[session.id]
+        if failure is not None:
+            raise failure
 
 
 def imported(result: ImportResult) -> ImportedArchive:

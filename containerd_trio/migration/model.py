@@ -49,6 +49,11 @@ class ImportedArchive:
     archive_bytes: int = attrs.field(metadata=doc("Bytes of the archive as it arrived."))
 
 
+#: The label a container restored by a migration carries: the migration's checkpoint name
+#: (random), by which its source knows it as the one it moved (docs/checkpoint.md).
+MIGRATION_LABEL = "containerd-trio.migration"
+
+
 class StepName(enum.Enum):
     SESSION = "session"
     BUNDLE = "bundle"

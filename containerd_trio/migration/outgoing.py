@@ -19,12 +19,14 @@ The steps (each reported as it ends, see :class:`~.model.MigrationStep`):
 Any failure after step 1 rolls back: the target is told to abort (it removes all the session
 made, the restored container included), the container is resumed here, the images removed.
 Once the target was asked to restore the container, though, it is resumed here only if the
-target says that it does not run it (:meth:`Outgoing._roll_back`): a container never runs in
-both places.
+target says that it does not run it (:func:`verdict`): a container never runs in both places.
+The restored container carries the source's labels and :data:`~.model.MIGRATION_LABEL`, by
+which the source knows it for the one it moved.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import secrets
@@ -40,11 +42,11 @@ from ..archive import BundleContent, ExportOptions, ImageKind, plan_export, root
 from ..container import Container, Moving
 from ..convert import structure
 from ..errors import DaemonError
-from ..model import ContainerInfo
+from ..model import ContainerInfo, Status
 from ..runtime import CriuOptions
 from .incoming import pre_copy_name
 from .model import MigrationStep, StepName
-from .target import Target
+from .target import Target, TargetError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,34 @@ class Plan:
     with_bundle: bool
     target_bundle: str | None
     options: CriuOptions
+
+
+class Verdict(enum.Enum):
+    """What a failed move does with the container here."""
+
+    RESUME = "resume"  # the target cannot run it
+    KEPT = "kept"  # the target runs it: the copy here ends, the move is done after all
+    UNSURE = "unsure"  # the target may run it: it stays paused here
+
+
+def verdict(*, restore_asked: bool, aborted: bool | None, moved: ContainerInfo | None) -> Verdict:
+    """After a failure: ``aborted`` is the target's answer to the abort (True: it removed all
+    the session made; False: it had no such session (it finished it, or aborted it for
+    silence, or its server restarted) or it failed to abort it; None: no answer); ``moved``
+    its container of this id, if it carries this migration's label (asked only if the abort
+    was answered but not done, and the restore asked).
+
+    Before the restore was asked the target cannot run the container, whatever it answers.
+    After, the container is resumed here only on the target's word that it does not run it,
+    and the copy here ends only if the target runs the moved one: a stopped one there may
+    have been killed by a failed abort, and a container must not end in both places."""
+    if not restore_asked or aborted is True:
+        return Verdict.RESUME
+    if aborted is None:
+        return Verdict.UNSURE
+    if moved is None:
+        return Verdict.RESUME
+    return Verdict.UNSURE if moved.state.status is Status.STOPPED else Verdict.KEPT
 
 
 @attrs.frozen
@@ -101,13 +131,9 @@ class Outgoing:
         self._sent = 0
         #: The target sees the source's bundle: nothing to copy.
         self.shared = False
-        #: The ``createdAt`` of the target's container of this id before the move (a stopped
-        #: one), to tell the moved container from it.
-        self._there_before: str | None = None
         #: The target was asked to restore the container: it may run it from then on.
         self._restore_asked = False
         self._frozen = 0.0  # perf_counter() at the freeze
-        self._downtime: float | None = None
 
     async def run(self, report: Report, *, task_status: trio.TaskStatus[None]) -> None:
         """Report each step; ``task_status.started()`` once the target agreed (before that, a
@@ -126,11 +152,15 @@ class Outgoing:
                     raise
                 task_status.started()
                 try:
-                    await self._move(moving, session, report, began)
+                    restored, downtime, finishing = await self._move(moving, session, report)
                 except BaseException as exc:
-                    await self._settle(moving, session, exc, report, began)
+                    with trio.CancelScope(shield=True):  # each of its parts has a deadline
+                        await self._settle(moving, session, exc, report, began)
                     if not isinstance(exc, Exception):
                         raise
+                else:
+                    # The target keeps the container: nothing is rolled back from here on.
+                    await self._done(moving, restored, report, began, finishing, downtime)
         finally:
             with trio.move_on_after(self.cleanup_timeout, shield=True):
                 await self.target.aclose()
@@ -138,19 +168,20 @@ class Outgoing:
     async def _settle(
         self, moving: Moving, session: str, exc: BaseException, report: Report, began: float
     ) -> None:
-        """A step failed, or the daemon's shutdown ended the move: roll it back (shielded,
-        within the cleanup deadline) and end the stream with what came of it."""
+        """A step failed, or the daemon's shutdown ended the move: roll it back and end the
+        stream with what came of it."""
         if isinstance(exc, Exception):
             message = exc.message if isinstance(exc, DaemonError) else str(exc)
             log.warning("migration of %s failed: %s", self.container.id, message)
         else:  # the stream still says how it ended
             message = "the daemon is shutting down: the migration was ended"
-        outcome: _Undone | _Kept = _Undone(False)  # unless settled in time
-        with trio.move_on_after(self.cleanup_timeout, shield=True):
-            outcome = await self._roll_back(moving, session)
+        outcome = await self._roll_back(moving, session)
         if isinstance(outcome, _Kept):
             log.warning("migration of %s: the target runs it all the same", self.container.id)
-            await self._done(moving, outcome.container, report, began, time.perf_counter())
+            # Found out after a failure: the container ran there before this moment.
+            downtime = _since(self._frozen)
+            await self._done(moving, outcome.container, report, began, time.perf_counter(),
+                             downtime)  # fmt: skip
             return
         if outcome.paused is not None:
             message = f"{message}; {outcome.paused}"
@@ -164,16 +195,19 @@ class Outgoing:
         started = time.perf_counter()
         plan = self.plan
         bundle_path = plan.target_bundle or str(self.container.bundle)
-        there = await self.target.container(self.container.id)  # a stopped one, say
-        self._there_before = None if there is None else there["createdAt"]
         answer = await self.target.open(
-            self.container.id, bundle_path, self.name, with_bundle=plan.with_bundle
-        )
+            self.container.id, bundle_path, self.name, with_bundle=plan.with_bundle,
+            labels=self.container.labels,
+        )  # fmt: skip
         self.shared = bool(answer.get("sharedBundle"))
         report(MigrationStep(StepName.SESSION, _since(started), target=plan.to))
         return str(answer["id"])
 
-    async def _move(self, moving: Moving, session: str, report: Report, began: float) -> None:
+    async def _move(
+        self, moving: Moving, session: str, report: Report
+    ) -> tuple[ContainerInfo, float, float]:
+        """The steps up to the target's finish: the container as the target lists it, the
+        downtime, and when the finish began."""
         plan, bundle = self.plan, self.container.bundle
         since: int | None = None
         if plan.with_bundle:
@@ -210,12 +244,11 @@ class Outgoing:
         started = time.perf_counter()
         self._restore_asked = True  # from here on the container may run on the target
         restored = structure(await self.target.restore(session), ContainerInfo)
-        self._downtime = _since(self._frozen)
+        downtime = _since(self._frozen)
         report(MigrationStep(StepName.RESTORE, _since(started), container=restored))
-        started = time.perf_counter()
+        finishing = time.perf_counter()
         await self.target.finish(session)
-        # From here on the container is the target's: nothing is rolled back.
-        await self._done(moving, restored, report, began, started)
+        return restored, downtime, finishing
 
     async def _done(
         self,
@@ -224,12 +257,11 @@ class Outgoing:
         report: Report,
         began: float,
         finishing: float,
+        downtime: float,
     ) -> None:
         """The target keeps the container: end the copy here, and say so."""
         await self._give_up(moving)
         report(MigrationStep(StepName.FINISH, _since(finishing)))
-        # Found out after a failure, the container ran on the target before this moment.
-        downtime = self._downtime if self._downtime is not None else _since(self._frozen)
         report(
             MigrationStep(
                 StepName.DONE, _since(began), bytes=self._sent, downtime=downtime,
@@ -256,55 +288,76 @@ class Outgoing:
                     "migrated container %s: its frozen copy here was not removed within %s s;"
                     " the next server removes it", self.container.id, self.cleanup_timeout,
                 )  # fmt: skip
-        except DaemonError as exc:
+        except Exception as exc:  # the move stands: its copy here is the next server's to end
             log.error(
                 "migrated container %s: its frozen copy here could not be removed: %s",
-                self.container.id, exc.message,
+                self.container.id, exc.message if isinstance(exc, DaemonError) else exc,
             )  # fmt: skip
         finally:
             self._removed()
             self._discard_images()
 
     async def _roll_back(self, moving: Moving, session: str) -> _Undone | _Kept:
-        """After a failure: abort the target's session and resume the container here.
+        """Abort the target's session, and resume the container here unless the target may
+        run it (:func:`verdict`). Each part has its own deadline; the images go whatever
+        happens."""
+        try:
+            asked = await self._ask_target(session)
+            if isinstance(asked, _Kept):
+                return asked
+            if isinstance(asked, str):
+                return _Undone(False, paused=_left_paused(self.container.id, asked))
+            rolled_back = asked
+            with trio.move_on_after(self.cleanup_timeout) as deadline:
+                try:
+                    await moving.thaw()
+                except Exception as exc:
+                    rolled_back = False
+                    log.error("migration of %s: cannot resume it: %s", self.container.id,
+                              exc.message if isinstance(exc, DaemonError) else exc)  # fmt: skip
+            if deadline.cancelled_caught:
+                log.error("migration of %s: runc resume did not end within %s s",
+                          self.container.id, self.cleanup_timeout)  # fmt: skip
+                rolled_back = False
+            return _Undone(rolled_back)
+        finally:
+            self._discard_images()
 
-        Once the target has been asked to restore the container, the container may run there,
-        and it is resumed here only when the target says that it does not:
-        - the target aborted the session: it holds nothing of the container any more;
-        - the target no longer had the session (it finished it, it aborted it after 60 s
-          without word, or its server restarted): then its container of this id tells. One
-          made since the move began is the moved one, which no session can abort any more:
-          the move is done after all (:class:`_Kept`). None, or the one it had before: the
-          container is resumed here;
-        - no answer: the container stays paused here, and the error says what to do.
-        Before that request the target cannot run it, and the container is resumed whatever
-        the target answers (a session it does not hear from aborts itself).
-        """
+    async def _ask_target(self, session: str) -> bool | _Kept | str:
+        """What the target says to the abort, and then, where that does not settle it, of its
+        container of this id (see :func:`verdict`): resume here (True: nothing is left there;
+        False: the abort failed, though the target cannot run the container), the container
+        kept there (:class:`_Kept`), or why it may run there (a reason: leave it paused)."""
         aborted: bool | None = None
-        try:
-            aborted = await self.target.abort(session)
-        except DaemonError as exc:
-            unanswered = exc.message
-            log.error("migration of %s: the target keeps its session: %s", self.container.id,
-                      unanswered)  # fmt: skip
-        if self._restore_asked and aborted is not True:
+        clean = True  # the target holds nothing of the move (or of this id, if it restarted)
+        moved: ContainerInfo | None = None
+        problem = f"no answer within {self.cleanup_timeout} s"
+        with trio.move_on_after(self.cleanup_timeout):
             try:
-                if aborted is None:
-                    raise DaemonError(unanswered)
-                there = await self.target.container(self.container.id)
-            except DaemonError as exc:
-                self._discard_images()
-                return _Undone(False, paused=_left_paused(self.container.id, exc.message))
-            if there is not None and there.get("createdAt") != self._there_before:
-                return _Kept(structure(there, ContainerInfo))
-        rolled_back = aborted is not None
-        try:
-            await moving.thaw()
-        except DaemonError as exc:
-            rolled_back = False
-            log.error("migration of %s: cannot resume it: %s", self.container.id, exc.message)
-        self._discard_images()
-        return _Undone(rolled_back)
+                aborted = await self.target.abort(session)
+            except TargetError as exc:
+                clean, problem = False, exc.message
+                log.error("migration of %s: the target keeps its session: %s",
+                          self.container.id, problem)  # fmt: skip
+                if exc.target_status is not None:  # it answered: it can say what it holds
+                    aborted = False
+            if aborted is False and self._restore_asked:
+                aborted = None  # unless the target says what it holds, within the deadline
+                try:
+                    moved = await self.target.moved(self.container.id, self.name)
+                    aborted = False
+                except TargetError as exc:
+                    problem = exc.message
+        match verdict(restore_asked=self._restore_asked, aborted=aborted, moved=moved):
+            case Verdict.RESUME:
+                return clean
+            case Verdict.KEPT:
+                assert moved is not None
+                return _Kept(moved)
+            case Verdict.UNSURE:
+                if moved is not None:
+                    problem = f"it has the container, {moved.state.status.value}"
+                return problem
 
     def _discard_images(self) -> None:
         directory = checkpoints.checkpoints_dir(self.container.bundle)
@@ -314,11 +367,12 @@ class Outgoing:
 
 
 def _left_paused(container_id: str, reason: str) -> str:
+    """The failed step's word on a container left paused here (Verdict.UNSURE)."""
     return (
         f"the container is left paused here, since the target may run it ({reason}). If the"
-        f" target has no container {container_id!r} after 60 s (a session it hears nothing of"
-        f' aborts itself), resume it here: PATCH /containers/{container_id} with {{"status":'
-        ' "running"}'
+        f" target does not run it after 60 s (a session it hears nothing of aborts itself),"
+        f' resume it here (PATCH /containers/{container_id} with {{"status": "running"}});'
+        " if it does, delete it here"
     )
 
 

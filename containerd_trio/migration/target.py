@@ -4,14 +4,17 @@ Trio transport (the one the benchmark uses), with the target's failures as 502s.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from ..client import routes
 from ..client.errors import ApiError, ClientError
 from ..client.protocol import Answer, Request
 from ..client.trio_transport import TrioTransport
+from ..convert import structure
 from ..errors import BadGateway
+from ..model import ContainerInfo
+from .model import MIGRATION_LABEL
 
 #: How long a request to the target is tried again while it refuses connections or answers
 #: 503 (it restarts): short, the container waits frozen meanwhile.
@@ -60,10 +63,16 @@ class Target:
         return TargetError(f"the target {self.address} could not {what}: {exc}", None)
 
     async def open(
-        self, container_id: str, bundle_path: str, checkpoint: str, *, with_bundle: bool
+        self,
+        container_id: str,
+        bundle_path: str,
+        checkpoint: str,
+        *,
+        with_bundle: bool,
+        labels: Mapping[str, str],
     ) -> dict[str, Any]:
         request = routes.open_migration(
-            container_id, bundle_path, checkpoint, with_bundle=with_bundle
+            container_id, bundle_path, checkpoint, with_bundle=with_bundle, labels=labels
         )
         session: dict[str, Any] = await self._call(request, "open a migration session")
         return session
@@ -100,7 +109,7 @@ class Target:
     async def abort(self, migration: str) -> bool:
         """Ask the target to remove all the session made: True once it has, False if it no
         longer had the session (it finished, it aborted itself idle, or its server restarted:
-        see :meth:`container` for what it may then hold)."""
+        see :meth:`moved` for what it may then hold)."""
         try:
             await self._call(routes.abort_migration(migration), "abort the migration")
         except TargetError as exc:
@@ -109,14 +118,20 @@ class Target:
             return False
         return True
 
-    async def container(self, container_id: str) -> dict[str, Any] | None:
-        """The target's container of this id, as it lists it (None: it has none)."""
+    async def moved(self, container_id: str, migration: str) -> ContainerInfo | None:
+        """The target's container of this id if it is the one ``migration`` (the checkpoint's
+        name) restored there, by its label (None: it has none, or another)."""
         try:
-            container: dict[str, Any] = await self._call(
-                routes.container(container_id), "list the container"
-            )
+            answer = await self._call(routes.container(container_id), "list the container")
         except TargetError as exc:
             if exc.target_status != 404:
                 raise
             return None
-        return container
+        try:
+            container = structure(answer, ContainerInfo)
+        except Exception as exc:
+            raise TargetError(
+                f"the target {self.address} listed container {container_id!r} in a form this"
+                f" daemon does not read: {exc}", None,
+            ) from None  # fmt: skip
+        return container if container.labels.get(MIGRATION_LABEL) == migration else None
