@@ -93,7 +93,10 @@ class Adoption:
                 # runc has it but the last server died before writing its record.
                 records[container_id] = _record_from_runc(entry)
         for record in sorted(records.values(), key=lambda r: r.container.created_at):
-            await self._adopt(record, known.get(record.container.id))
+            try:
+                await self._adopt(record, known.get(record.container.id))
+            except DaemonError as exc:
+                self._list_stopped(record, exc)
         await self._undo_unclaimed()
         await _remove_half_made(self._config.runc_root, set(known))
         sweep_replaced(self._config.containers_dir)
@@ -161,6 +164,26 @@ class Adoption:
                 "exit", info.id, pid=_init_pid(info), status=UNKNOWN_EXIT_STATUS
             )
             log.info("container %s exited while the daemon was down", info.id)
+        container.save()
+        self._containers[info.id] = container
+
+    def _list_stopped(self, record: ContainerRecord, exc: DaemonError) -> None:
+        """A delete or a start's roll-back that runc could not finish now (it failed, or
+        passed its deadline): the server serves all the same, and lists the container
+        stopped, for a DELETE to try again (Docker lists such a container as dead). What
+        the keeper holds of it ends with what no record claims."""
+        info = record.container
+        log.error(
+            "container %s: %s; it is listed stopped, for a DELETE to try again",
+            info.id, exc.message,
+        )  # fmt: skip
+        container = Container(
+            self._ctx, info.id, Path(info.bundle_path), self._config.containers_dir / info.id,
+            dict(info.labels),
+        )  # fmt: skip
+        container.resources = info.resources
+        container.created_ns = parse_ns(info.created_at)
+        container.mark_stopped(UNKNOWN_EXIT_STATUS)
         container.save()
         self._containers[info.id] = container
 

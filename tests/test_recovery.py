@@ -285,3 +285,44 @@ async def test_a_server_dying_while_a_start_removes_the_stopped_container_keeps_
     assert answer.status_code == 200, answer.text
     assert runc_ids(daemon.state_dir) == []
     assert os.listdir(daemon.state_dir / "containers") == []
+
+
+async def test_a_delete_that_runc_cannot_finish_after_a_crash_does_not_stop_the_next_server(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server during a delete (held in its runc delete); the next server's
+    runc delete of it is held too, past its deadline: the server serves all the same (it
+    did not start at all before), lists the container stopped, and a DELETE then works."""
+    gated = GatedRunc(tmp_path, "delete")
+    daemon: DaemonProcess = await spawn_daemon(
+        "--runtime", str(gated.path), "--runtime-timeout", "1"
+    )
+    client = daemon.client
+    await start_container(client, "stuck", make_bundle(FOREVER))
+
+    async def delete() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await client.delete("/containers/stuck", params={"timeout": 0})
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(delete)
+        await gated.reached()  # the delete's runc delete is held
+        (dead_servers,) = gated.running()
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        await gated.reached()  # the next server's, held past its deadline
+        await daemon.served(count + 1)
+    info = (await client.get("/containers/stuck")).json()
+    assert info["state"]["status"] == "stopped", info
+    assert "it is listed stopped, for a DELETE to try again" in daemon.log.decode()
+    pidfd = os.pidfd_open(dead_servers)
+    try:
+        with gated.opened():
+            with trio.fail_after(10):
+                await trio.lowlevel.wait_readable(pidfd)  # that one ends first
+            answer = await client.delete("/containers/stuck")
+    finally:
+        os.close(pidfd)
+    assert answer.status_code == 200, answer.text
+    assert runc_ids(daemon.state_dir) == []
+    assert os.listdir(daemon.state_dir / "containers") == []
