@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -250,18 +250,23 @@ class GatedRunc:
         """Return once runc's command is held at the gate."""
         assert (await trio.Path(self.said).read_text()).strip()
 
-    @contextlib.contextmanager
-    def opened(self) -> Iterator[None]:
-        """Within the block, the held command and every later one go through: both fifos are
-        held open for reading and writing (which never blocks), the gate full of lines."""
+    @contextlib.asynccontextmanager
+    async def opened(self, held: int) -> AsyncIterator[None]:
+        """Within the block, every command goes through: the one held by the wrapper ``held``
+        (a pid of :meth:`running`), which has ended when the block begins, and every later
+        one. Both fifos are held open for reading and writing (which never blocks), the gate
+        full of lines."""
+        pidfd = os.pidfd_open(held)
         said = os.open(self.said, os.O_RDWR | os.O_NONBLOCK)
         gate = os.open(self.gate, os.O_RDWR | os.O_NONBLOCK)
         try:
             os.write(gate, b"go\n" * 64)
+            with trio.fail_after(10):
+                await trio.lowlevel.wait_readable(pidfd)
             yield
         finally:
-            os.close(gate)
-            os.close(said)
+            for fd in (gate, said, pidfd):
+                os.close(fd)
 
     def running(self) -> list[int]:
         """The pids of the wrappers still running (held, or not yet runc): a shell running the

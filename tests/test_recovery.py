@@ -274,14 +274,8 @@ async def test_a_server_dying_while_a_start_removes_the_stopped_container_keeps_
     assert sorted(os.listdir(daemon.state_dir / "containers")) == ["keep"]
     # The dead server's runc delete, let through, goes on; this one's delete works after it.
     (held,) = gated.running()
-    pidfd = os.pidfd_open(held)
-    try:
-        with gated.opened():
-            with trio.fail_after(10):
-                await trio.lowlevel.wait_readable(pidfd)
-            answer = await client.delete("/containers/keep")
-    finally:
-        os.close(pidfd)
+    async with gated.opened(held):
+        answer = await client.delete("/containers/keep")
     assert answer.status_code == 200, answer.text
     assert runc_ids(daemon.state_dir) == []
     assert os.listdir(daemon.state_dir / "containers") == []
@@ -315,14 +309,8 @@ async def test_a_delete_that_runc_cannot_finish_after_a_crash_does_not_stop_the_
     info = (await client.get("/containers/stuck")).json()
     assert info["state"]["status"] == "stopped", info
     assert "it is listed stopped, for a DELETE to try again" in daemon.log.decode()
-    pidfd = os.pidfd_open(dead_servers)
-    try:
-        with gated.opened():
-            with trio.fail_after(10):
-                await trio.lowlevel.wait_readable(pidfd)  # that one ends first
-            answer = await client.delete("/containers/stuck")
-    finally:
-        os.close(pidfd)
+    async with gated.opened(dead_servers):
+        answer = await client.delete("/containers/stuck")
     assert answer.status_code == 200, answer.text
     assert runc_ids(daemon.state_dir) == []
     assert os.listdir(daemon.state_dir / "containers") == []
