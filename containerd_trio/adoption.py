@@ -95,7 +95,7 @@ class Adoption:
         for record in sorted(records.values(), key=lambda r: r.container.created_at):
             try:
                 await self._adopt(record, known.get(record.container.id))
-            except DaemonError as exc:
+            except (DaemonError, OSError) as exc:
                 self._list_stopped(record, exc)
         await self._undo_unclaimed()
         await _remove_half_made(self._config.runc_root, set(known))
@@ -167,24 +167,30 @@ class Adoption:
         container.save()
         self._containers[info.id] = container
 
-    def _list_stopped(self, record: ContainerRecord, exc: DaemonError) -> None:
-        """A delete or a start's roll-back that runc could not finish now (it failed, or
+    def _list_stopped(self, record: ContainerRecord, exc: DaemonError | OSError) -> None:
+        """A delete or a start's roll-back that could not be finished now (runc failed, or
         passed its deadline): the server serves all the same, and lists the container
-        stopped, for a DELETE to try again (Docker lists such a container as dead). What
-        the keeper holds of it ends with what no record claims."""
+        stopped, for a DELETE (or a start of its id) to try runc again, as Docker lists a
+        dead container. A start that was to replace a stopped container puts that one back,
+        its exit and its log. The keeper's hold on the processes ends with what no record
+        claims."""
         info = record.container
+        problem = exc.message if isinstance(exc, DaemonError) else str(exc)
         log.error(
-            "container %s: %s; it is listed stopped, for a DELETE to try again",
-            info.id, exc.message,
-        )  # fmt: skip
-        container = Container(
-            self._ctx, info.id, Path(info.bundle_path), self._config.containers_dir / info.id,
-            dict(info.labels),
-        )  # fmt: skip
-        container.resources = info.resources
-        container.created_ns = parse_ns(info.created_at)
-        container.mark_stopped(UNKNOWN_EXIT_STATUS)
-        container.save()
+            "container %s: %s; it is listed stopped, for a DELETE to try again", info.id, problem
+        )
+        directory = self._config.containers_dir / info.id
+        if record.replaces is not None and not record.deleting:
+            container = Container.put_back(self._ctx, record.replaces, directory)
+        else:
+            container = Container(
+                self._ctx, info.id, Path(info.bundle_path), directory, dict(info.labels)
+            )
+            container.resources = info.resources
+            container.created_ns = parse_ns(info.created_at)
+            container.mark_stopped(UNKNOWN_EXIT_STATUS)
+            container.save()
+        container.known_to_runc = True  # runc may still have the one it could not delete
         self._containers[info.id] = container
 
     def _processes(self, record: ContainerRecord) -> list[Process]:

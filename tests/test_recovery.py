@@ -286,7 +286,8 @@ async def test_a_delete_that_runc_cannot_finish_after_a_crash_does_not_stop_the_
 ) -> None:
     """kill -9 of the server during a delete (held in its runc delete); the next server's
     runc delete of it is held too, past its deadline: the server serves all the same (it
-    did not start at all before), lists the container stopped, and a DELETE then works."""
+    did not start at all before), lists the container stopped, and a DELETE then removes it
+    from runc."""
     gated = GatedRunc(tmp_path, "delete")
     daemon: DaemonProcess = await spawn_daemon(
         "--runtime", str(gated.path), "--runtime-timeout", "1"
@@ -309,6 +310,8 @@ async def test_a_delete_that_runc_cannot_finish_after_a_crash_does_not_stop_the_
     info = (await client.get("/containers/stuck")).json()
     assert info["state"]["status"] == "stopped", info
     assert "it is listed stopped, for a DELETE to try again" in daemon.log.decode()
+    os.kill(dead_servers, signal.SIGKILL)  # its runc delete never runs: the DELETE's must
+    assert "stuck" in runc_ids(daemon.state_dir)
     async with gated.opened(dead_servers):
         answer = await client.delete("/containers/stuck")
     assert answer.status_code == 200, answer.text

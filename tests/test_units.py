@@ -8,9 +8,11 @@ import logging
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
+import trio
 
 from containerd_trio import timestamps
 from containerd_trio.api import schemas  # registers the request hooks on the shared converter
@@ -19,7 +21,8 @@ from containerd_trio.convert import dump_json, structure, unstructure
 from containerd_trio.errors import InvalidRequest
 from containerd_trio.keeper._wire import MAX_FDS, MAX_MESSAGE, pair, receive_fds
 from containerd_trio.logfmt import LogfmtFormatter
-from containerd_trio.migration.outgoing import Verdict, verdict
+from containerd_trio.migration.outgoing import Verdict, consult, verdict
+from containerd_trio.migration.target import TargetError
 from containerd_trio.model import ContainerInfo, ContainerState, ProcessInfo, Status, User
 from containerd_trio.records import ContainerRecord, ProcessStart, RecordJournal
 from containerd_trio.validation import check_id, parse_signal
@@ -246,3 +249,64 @@ def test_a_failed_migration_never_leaves_the_container_in_both_places_or_none(
     """What a failed move does with the container here, from what the target said
     (tests/test_migration.py drives the KEPT and UNSURE cases between two daemons)."""
     assert verdict(restore_asked=restore_asked, aborted=aborted, moved=moved) is expected
+
+
+class _Target:
+    """A target that answers the abort and the question of its container as told
+    (an exception is raised; ``...`` never answers)."""
+
+    def __init__(self, abort: object, moved: object = None) -> None:
+        self._abort, self._moved = abort, moved
+        self.asked_moved = False
+
+    async def _answer(self, answer: object) -> Any:
+        if answer is ...:
+            await trio.sleep_forever()
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    async def abort(self, migration: str) -> bool:
+        result: bool = await self._answer(self._abort)
+        return result
+
+    async def moved(self, container_id: str, migration: str) -> ContainerInfo | None:
+        self.asked_moved = True
+        result: ContainerInfo | None = await self._answer(self._moved)
+        return result
+
+
+_REFUSED = TargetError("the target could not abort the migration: it failed (500)", 500)
+_UNREACHABLE = TargetError("the target could not list the container: connection refused", None)
+
+
+@pytest.mark.parametrize(
+    ("restore_asked", "target", "expected", "clean"),
+    [
+        (False, _Target(True), Verdict.RESUME, True),
+        (False, _Target(False), Verdict.RESUME, True),  # no session there: none to undo
+        (False, _Target(...), Verdict.RESUME, False),  # no answer in time: said so
+        (False, _Target(_REFUSED), Verdict.RESUME, False),
+        (True, _Target(True), Verdict.RESUME, True),
+        (True, _Target(False, None), Verdict.RESUME, True),
+        (True, _Target(False, _there(Status.RUNNING)), Verdict.KEPT, True),
+        (True, _Target(False, _there(Status.STOPPED)), Verdict.UNSURE, True),
+        (True, _Target(False, _UNREACHABLE), Verdict.UNSURE, False),
+        (True, _Target(False, ...), Verdict.UNSURE, False),  # the question unanswered in time
+        (True, _Target(_REFUSED), Verdict.UNSURE, False),  # its copy may still run there
+        (True, _Target(...), Verdict.UNSURE, False),
+    ],
+)
+async def test_what_the_target_says_after_a_failed_migration(
+    restore_asked: bool, target: _Target, expected: Verdict, clean: bool
+) -> None:
+    """consult(): the target's answers (and silences, within the deadline) as verdict()'s
+    inputs; the container is asked after only if the session was gone after the restore."""
+    with trio.fail_after(5):
+        consulted = await consult(
+            target, "s", "c", "migration-1", restore_asked=restore_asked, within=0.05
+        )
+    assert (consulted.verdict, consulted.clean) == (expected, clean)
+    assert target.asked_moved is (restore_asked and target._abort is False)
+    if expected is Verdict.UNSURE:
+        assert consulted.reason

@@ -33,7 +33,7 @@ import trio
 
 from .. import checkpoints
 from ..archive import BundleContent, ImageKind, ImportResult, Manifest, import_archive
-from ..errors import Conflict, DaemonError, InvalidRequest, NotFound
+from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, RuntimeFailure
 from ..model import ContainerInfo
 from ..validation import check_id
 from .model import MIGRATION_LABEL, ImportedArchive, MigrationSession
@@ -252,29 +252,35 @@ class Incoming:
                     await self._abort_locked(session)
 
     async def _abort_locked(self, session: Session) -> None:
-        """Remove whatever the session made: the container, the images, the bundle. The
-        session is known until then, so that no one is told it is gone while its container is
-        still here; a container that could not be deleted is raised, once the rest is gone
-        (the source must not resume its copy on the word of this abort)."""
+        """Remove whatever the session made: the container, the images, the bundle; shielded
+        (a source that hangs up must not leave half of it). The session is known until then,
+        so that no one is told it is gone while its container is still here. A container
+        that could not be deleted is raised as one error (500), once the rest is gone: the
+        source must not resume its copy on the word of this abort. The session ends either
+        way."""
         failure: DaemonError | None = None
-        try:
-            if session.restored:
-                try:
-                    await self._host.delete(session.container_id, 0)
-                except NotFound:
-                    pass
-                except DaemonError as exc:
-                    log.error("migration %s: cannot delete %s: %s", session.id,
-                              session.container_id, exc.message)  # fmt: skip
-                    failure = exc
-            for name in session.imported:
-                checkpoints.discard(checkpoints.checkpoints_dir(session.bundle) / name)
-            if session.made_bundle and failure is None:
-                await trio.to_thread.run_sync(shutil.rmtree, session.bundle, True)
-        finally:
-            del self._sessions[session.id]
+        with trio.CancelScope(shield=True):
+            try:
+                if session.restored:
+                    try:
+                        await self._host.delete(session.container_id, 0)
+                    except NotFound:
+                        pass
+                    except DaemonError as exc:
+                        failure = exc
+                for name in session.imported:
+                    checkpoints.discard(checkpoints.checkpoints_dir(session.bundle) / name)
+                if session.made_bundle and failure is None:
+                    await trio.to_thread.run_sync(shutil.rmtree, session.bundle, True)
+            finally:
+                del self._sessions[session.id]
         if failure is not None:
-            raise failure
+            message = (
+                f"migration {session.id} is aborted, but its container {session.container_id!r}"
+                f" could not be deleted here: {failure.message}"
+            )
+            log.error("%s", message)
+            raise RuntimeFailure(message)
 
 
 def imported(result: ImportResult) -> ImportedArchive:

@@ -33,6 +33,7 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import attrs
 import trio
@@ -74,10 +75,10 @@ class Verdict(enum.Enum):
 
 def verdict(*, restore_asked: bool, aborted: bool | None, moved: ContainerInfo | None) -> Verdict:
     """After a failure: ``aborted`` is the target's answer to the abort (True: it removed all
-    the session made; False: it had no such session (it finished it, or aborted it for
-    silence, or its server restarted) or it failed to abort it; None: no answer); ``moved``
-    its container of this id, if it carries this migration's label (asked only if the abort
-    was answered but not done, and the restore asked).
+    the session made; False: it had no such session: it finished it, or aborted it for
+    silence, or its server restarted; None: no answer, or it failed to abort it); ``moved``
+    its container of this id, if it carries this migration's label (asked only if the
+    session was gone, and the restore asked).
 
     Before the restore was asked the target cannot run the container, whatever it answers.
     After, the container is resumed here only on the target's word that it does not run it,
@@ -92,13 +93,73 @@ def verdict(*, restore_asked: bool, aborted: bool | None, moved: ContainerInfo |
     return Verdict.UNSURE if moved.state.status is Status.STOPPED else Verdict.KEPT
 
 
+class TargetLink(Protocol):
+    """What :func:`consult` asks of the target (:class:`~.target.Target`)."""
+
+    async def abort(self, migration: str) -> bool: ...
+
+    async def moved(self, container_id: str, migration: str) -> ContainerInfo | None: ...
+
+
+@attrs.frozen
+class Consulted:
+    """What the target said after a failure, and what follows from it."""
+
+    verdict: Verdict
+    #: The target holds nothing of the move: it aborted the session, or had none.
+    clean: bool
+    #: Its container of this id, if it carries the migration's label.
+    moved: ContainerInfo | None
+    #: Verdict.UNSURE: why the target may run the container.
+    reason: str
+
+
+async def consult(
+    target: TargetLink,
+    session: str,
+    container_id: str,
+    migration: str,
+    *,
+    restore_asked: bool,
+    within: float,
+) -> Consulted:
+    """Ask the target to abort the session and, if it had none and may have run the
+    container, which container of this id it has: the inputs of :func:`verdict`, within
+    ``within`` seconds. An abort that fails (the target could not delete its copy, or it
+    is shutting down) says nothing of what it runs."""
+    aborted: bool | None = None
+    moved: ContainerInfo | None = None
+    reason = f"no answer to the abort within {within} s"
+    with trio.move_on_after(within):
+        try:
+            aborted = await target.abort(session)
+        except TargetError as exc:
+            reason = exc.message
+        if aborted is False and restore_asked:
+            aborted, reason = None, f"no answer within {within} s"
+            try:
+                moved = await target.moved(container_id, migration)
+                aborted = False
+            except TargetError as exc:
+                reason = exc.message
+    if aborted is None:
+        log.error("migration of %s: the target keeps its session: %s", container_id, reason)
+    decided = verdict(restore_asked=restore_asked, aborted=aborted, moved=moved)
+    if decided is Verdict.UNSURE and moved is not None:
+        reason = (
+            f"it has the container, {moved.state.status.value}: it ran there and ended, or a"
+            " failed abort killed it"
+        )
+    return Consulted(decided, aborted is not None, moved, reason)
+
+
 @attrs.frozen
 class _Undone:
-    """A failed move's end: the container resumed here (``rolled_back``: and nothing of it
-    left on the target), or not."""
+    """A failed move's end: the container resumed here, and ``rolled_back`` if nothing of
+    the move is left on the target; or left paused here (``paused`` says why, and what to
+    do)."""
 
     rolled_back: bool
-    #: Why the container stays paused here (the target may run it), and what to do.
     paused: str | None = None
 
 
@@ -302,78 +363,47 @@ class Outgoing:
         run it (:func:`verdict`). Each part has its own deadline; the images go whatever
         happens."""
         try:
-            asked = await self._ask_target(session)
-            if isinstance(asked, _Kept):
-                return asked
-            if isinstance(asked, str):
-                return _Undone(False, paused=_left_paused(self.container.id, asked))
-            rolled_back = asked
-            with trio.move_on_after(self.cleanup_timeout) as deadline:
+            consulted = await consult(
+                self.target, session, self.container.id, self.name,
+                restore_asked=self._restore_asked, within=self.cleanup_timeout,
+            )  # fmt: skip
+            if consulted.verdict is Verdict.KEPT:
+                assert consulted.moved is not None
+                return _Kept(consulted.moved)
+            if consulted.verdict is Verdict.UNSURE:
+                return _Undone(False, paused=self._left_paused(session, consulted.reason))
+            problem = f"no answer within {self.cleanup_timeout} s"
+            with trio.move_on_after(self.cleanup_timeout):
                 try:
                     await moving.thaw()
+                    return _Undone(consulted.clean)
                 except Exception as exc:
-                    rolled_back = False
-                    log.error("migration of %s: cannot resume it: %s", self.container.id,
-                              exc.message if isinstance(exc, DaemonError) else exc)  # fmt: skip
-            if deadline.cancelled_caught:
-                log.error("migration of %s: runc resume did not end within %s s",
-                          self.container.id, self.cleanup_timeout)  # fmt: skip
-                rolled_back = False
-            return _Undone(rolled_back)
+                    problem = exc.message if isinstance(exc, DaemonError) else str(exc)
+            log.error("migration of %s: cannot resume it: %s", self.container.id, problem)
+            return _Undone(
+                False,
+                paused=f"the container could not be resumed here ({problem}): it stays paused;"
+                f" resume it with PATCH /containers/{self.container.id}"
+                ' {"status": "running"}',
+            )  # fmt: skip
         finally:
             self._discard_images()
 
-    async def _ask_target(self, session: str) -> bool | _Kept | str:
-        """What the target says to the abort, and then, where that does not settle it, of its
-        container of this id (see :func:`verdict`): resume here (True: nothing is left there;
-        False: the abort failed, though the target cannot run the container), the container
-        kept there (:class:`_Kept`), or why it may run there (a reason: leave it paused)."""
-        aborted: bool | None = None
-        clean = True  # the target holds nothing of the move (or of this id, if it restarted)
-        moved: ContainerInfo | None = None
-        problem = f"no answer within {self.cleanup_timeout} s"
-        with trio.move_on_after(self.cleanup_timeout):
-            try:
-                aborted = await self.target.abort(session)
-            except TargetError as exc:
-                clean, problem = False, exc.message
-                log.error("migration of %s: the target keeps its session: %s",
-                          self.container.id, problem)  # fmt: skip
-                if exc.target_status is not None:  # it answered: it can say what it holds
-                    aborted = False
-            if aborted is False and self._restore_asked:
-                aborted = None  # unless the target says what it holds, within the deadline
-                try:
-                    moved = await self.target.moved(self.container.id, self.name)
-                    aborted = False
-                except TargetError as exc:
-                    problem = exc.message
-        match verdict(restore_asked=self._restore_asked, aborted=aborted, moved=moved):
-            case Verdict.RESUME:
-                return clean
-            case Verdict.KEPT:
-                assert moved is not None
-                return _Kept(moved)
-            case Verdict.UNSURE:
-                if moved is not None:
-                    problem = f"it has the container, {moved.state.status.value}"
-                return problem
+    def _left_paused(self, session: str, reason: str) -> str:
+        """The failed step's word on a container left paused here (Verdict.UNSURE)."""
+        return (
+            f"the container is left paused here, since the target may run it ({reason})."
+            f" Abort the session there (DELETE /migrations/{session} at {self.target.address}):"
+            " once that answers 200 (it removed its copy) or 404 (what it lists is final), resume"
+            f" the container here (PATCH /containers/{self.container.id} with"
+            ' {"status": "running"}) if the target does not run it; if it does, delete it here'
+        )
 
     def _discard_images(self) -> None:
         directory = checkpoints.checkpoints_dir(self.container.bundle)
         for name in self._images:
             checkpoints.discard(directory / name)
         self._images.clear()
-
-
-def _left_paused(container_id: str, reason: str) -> str:
-    """The failed step's word on a container left paused here (Verdict.UNSURE)."""
-    return (
-        f"the container is left paused here, since the target may run it ({reason}). If the"
-        f" target does not run it after 60 s (a session it hears nothing of aborts itself),"
-        f' resume it here (PATCH /containers/{container_id} with {{"status": "running"}});'
-        " if it does, delete it here"
-    )
 
 
 def _since(started: float) -> float:
