@@ -125,7 +125,7 @@ class Adoption:
             # roll it back.
             log.info("rolling back the start of container %s that was in flight", info.id)
             await self._ctx.runtime.delete(info.id, force=True)
-            cgroups_path = read_bundle(Path(info.bundle_path)).cgroups_path
+            cgroups_path = record.cgroups_path or read_bundle(Path(info.bundle_path)).cgroups_path
             await remove_cgroups(container_cgroups(info.id, cgroups_path))
             self._release(info.id)
             await container.forget(keep_log=record.replaces is not None)

@@ -201,6 +201,8 @@ class Container:
         #: leaves that one's log, and its record names it while it is created (the next
         #: server puts it back if this one dies before the start ends).
         self.replaces: bytes | None = None
+        #: A restore's cgroup of its own (a migration's), recorded while it starts.
+        self._cgroups_path: str | None = None
         #: The last exits of its processes, by pid (for waits that come after them).
         self.exits: OrderedDict[int, ExitInfo] = OrderedDict()
         #: Set once the container stopped and all of its output is in its log.
@@ -263,13 +265,14 @@ class Container:
             for p in self.processes.values()
             if p.start_time is not None
         ]
-        replaces = self.replaces if self.status is Status.CREATED else None
+        starting = self.status is Status.CREATED
         self._ctx.journal.put_encoded(
             self.id,
             self.info_json(),
             starts,
             deleting=self.deleting and self._deleting_recorded,
-            replaces=replaces,
+            replaces=self.replaces if starting else None,
+            cgroups_path=self._cgroups_path if starting else None,
         )
 
     # --- the task tree --------------------------------------------------------------------------
@@ -314,6 +317,8 @@ class Container:
             # A process that read a pipe as its stdin goes on reading one after a restore.
             stdin = _stdin_was_pipe(checkpoints.image_path(self.bundle, launch.checkpoint))
         custody = self._custody(key, terminal=bundle_config.terminal, stdin=stdin)
+        if isinstance(launch, Restore):
+            self._cgroups_path = launch.cgroups_path
         self.save()  # status created: the next server rolls this back if we die now
         try:
             if isinstance(launch, Restore):

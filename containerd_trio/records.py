@@ -57,6 +57,9 @@ class ContainerRecord:
     #: A start in place of this stopped container is under way: if the server dies before
     #: it ends, the next one rolls it back and puts this one back.
     replaces: ContainerInfo | None = None
+    #: A restore into a cgroup of its own (a migration's), not the bundle's: where a roll
+    #: back after a crash finds the cgroups to remove.
+    cgroups_path: str | None = None
 
 
 class RecordJournal:
@@ -111,6 +114,7 @@ class RecordJournal:
             record.start_times,
             deleting=record.deleting,
             replaces=None if record.replaces is None else dump_json(unstructure(record.replaces)),
+            cgroups_path=record.cgroups_path,
         )
 
     def put_encoded(
@@ -121,17 +125,19 @@ class RecordJournal:
         *,
         deleting: bool,
         replaces: bytes | None = None,
+        cgroups_path: str | None = None,
     ) -> None:
         """:meth:`put` of a record whose container view is encoded already (the API's JSON of
         it, which the container keeps: see ``Container.info_json``). The line is the one
         :meth:`put` would write (tests/test_units.py checks it against ContainerRecord's own
         encoding)."""
         starts = dump_json(unstructure(start_times))
-        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b}}' % (
+        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b}}' % (
             container,
             starts,
             b"true" if deleting else b"false",
             b"" if replaces is None else b',"replaces":' + replaces,
+            b"" if cgroups_path is None else b',"cgroupsPath":' + dump_json(cgroups_path),
         )
         self._live[container_id] = line
         self._append(line)

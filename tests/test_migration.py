@@ -4,6 +4,7 @@ own state dir and socket, with real runc and CRIU: ``POST /containers/{id}/migra
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -406,3 +407,42 @@ async def test_a_target_silent_after_the_restore_leaves_the_container_paused(
     # The user's call: it runs there, so the copy here goes.
     answer = await source.client.delete("/containers/counter")
     assert answer.status_code == 200, answer.text
+
+
+async def test_a_target_dying_mid_restore_leaves_the_source_copy_alone(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the target's server while its runc restore is held: its next server rolls
+    the restore back in the restore's own cgroup ({id}-moved-{session}, in its record), not
+    in the one named after the id, which on this machine holds the source's frozen copy.
+    The source then learns the session is gone and no moved container is there: it resumes
+    its copy, which counts on."""
+    gated = GatedRunc(tmp_path, "restore")
+    source: DaemonProcess = await spawn_daemon(
+        state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+    )
+    target: DaemonProcess = await spawn_daemon(
+        "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+    )
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    steps: list[dict[str, Any]] = []
+
+    async def follow() -> None:
+        steps.extend(await migrate(source.client, "counter", to=f"unix:{target.socket}"))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follow)
+        await gated.reached()
+        (held,) = gated.running()
+        count = target.servings
+        os.kill(target.server_pid(), signal.SIGKILL)
+        async with gated.opened(held):  # the restore ends; the next server rolls it back
+            await target.served(count + 1)
+    last = steps[-1]
+    assert last["step"] == "failed" and last["rolledBack"] is True, steps
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    seen = (await counted(source.client, "counter"))[-1]
+    await wait_output(source.client, "counter", f"{seen + 3}\n")
+    assert (await target.client.get("/containers/counter")).status_code == 404
+    assert runc_ids(target.state_dir) == []

@@ -57,10 +57,13 @@ def _record(container_id: str, status: Status = Status.RUNNING) -> ContainerReco
 def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
     """put_encoded writes a record from the container's encoded view: the same line as the
     record's own encoding, for a record with and without a delete under way, and with the
-    stopped container a start replaces."""
+    stopped container a start replaces, and a restore's cgroup of its own."""
     replaced = _record("c", Status.STOPPED).container
-    for deleting, replaces in ((False, None), (True, None), (False, replaced)):
-        record = attrs.evolve(_record("c"), deleting=deleting, replaces=replaces)
+    cases = ((False, None, None), (True, None, None), (False, replaced, "c-moved-1"))
+    for deleting, replaces, cgroups_path in cases:
+        record = attrs.evolve(
+            _record("c"), deleting=deleting, replaces=replaces, cgroups_path=cgroups_path
+        )
         path = tmp_path / f"journal-{deleting}-{replaces is None}"
         journal = RecordJournal(path)
         journal.put_encoded(
@@ -69,6 +72,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             record.start_times,
             deleting=deleting,
             replaces=None if replaces is None else dump_json(unstructure(replaces)),
+            cgroups_path=cgroups_path,
         )
         journal.close()
         assert path.read_bytes() == dump_json({"put": unstructure(record)}) + b"\n"
