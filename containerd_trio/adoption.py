@@ -95,7 +95,7 @@ class Adoption:
         for record in sorted(records.values(), key=lambda r: r.container.created_at):
             try:
                 await self._adopt(record, known.get(record.container.id))
-            except (DaemonError, OSError) as exc:
+            except DaemonError as exc:
                 self._list_stopped(record, exc)
         await self._undo_unclaimed()
         await _remove_half_made(self._config.runc_root, set(known))
@@ -125,7 +125,7 @@ class Adoption:
             # roll it back.
             log.info("rolling back the start of container %s that was in flight", info.id)
             await self._ctx.runtime.delete(info.id, force=True)
-            cgroups_path = record.cgroups_path or read_bundle(Path(info.bundle_path)).cgroups_path
+            cgroups_path = record.cgroups_path or _bundle_cgroups_path(Path(info.bundle_path))
             await remove_cgroups(container_cgroups(info.id, cgroups_path))
             self._release(info.id)
             await container.forget(keep_log=record.replaces is not None)
@@ -167,7 +167,7 @@ class Adoption:
         container.save()
         self._containers[info.id] = container
 
-    def _list_stopped(self, record: ContainerRecord, exc: DaemonError | OSError) -> None:
+    def _list_stopped(self, record: ContainerRecord, exc: DaemonError) -> None:
         """A delete or a start's roll-back that could not be finished now (runc failed, or
         passed its deadline): the server serves all the same, and lists the container
         stopped, for a DELETE (or a start of its id) to try runc again, as Docker lists a
@@ -175,10 +175,10 @@ class Adoption:
         its exit and its log. The keeper's hold on the processes ends with what no record
         claims."""
         info = record.container
-        problem = exc.message if isinstance(exc, DaemonError) else str(exc)
         log.error(
-            "container %s: %s; it is listed stopped, for a DELETE to try again", info.id, problem
-        )
+            "container %s: %s; it is listed stopped, for a DELETE to try again", info.id,
+            exc.message,
+        )  # fmt: skip
         directory = self._config.containers_dir / info.id
         if record.replaces is not None and not record.deleting:
             container = Container.put_back(self._ctx, record.replaces, directory)
@@ -190,7 +190,6 @@ class Adoption:
             container.created_ns = parse_ns(info.created_at)
             container.mark_stopped(UNKNOWN_EXIT_STATUS)
             container.save()
-        container.known_to_runc = True  # runc may still have the one it could not delete
         self._containers[info.id] = container
 
     def _processes(self, record: ContainerRecord) -> list[Process]:
@@ -298,3 +297,13 @@ async def _remove_half_made(runc_root: Path, listed: set[str]) -> None:
         log.info("removing the half-made runc container %s", entry.name)
         await remove_cgroups(container_cgroups(entry.name))
         shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _bundle_cgroups_path(bundle: Path) -> str | None:
+    """The bundle's ``linux.cgroupsPath``; None (runc's name, after the id) if the bundle
+    cannot be read any more: a roll-back goes on without it."""
+    try:
+        return read_bundle(bundle).cgroups_path
+    except (DaemonError, OSError) as exc:
+        log.warning("cannot read the bundle %s: %s", bundle, exc)
+        return None

@@ -833,7 +833,9 @@ class Container:
     def put_back(cls, context: ContainerContext, info: ContainerInfo, directory: Path) -> Container:
         """A stopped container that a start replaced, again, after the start failed (or its
         server died): its directory back in place (a fresh start moved it aside; a restore
-        left it where it was), its record saved. runc has forgotten it already."""
+        left it where it was), its record saved. runc has forgotten it, unless the failed
+        start's delete failed too: a DELETE or a start of its id asks runc again (one runc does
+        not know is deleted already)."""
         aside = _replaced_directory(directory)
         if os.path.isdir(aside):
             remove_directory(directory)  # the failed start's, if its rollback left any
@@ -847,7 +849,6 @@ class Container:
         container = cls(context, info.id, Path(info.bundle_path), directory, dict(info.labels))
         container.resources = info.resources
         container.created_ns = timestamps.parse_ns(info.created_at)
-        container.known_to_runc = False
         exit_status = info.state.exit_status
         container.mark_stopped(UNKNOWN_EXIT_STATUS if exit_status is None else exit_status)
         container.save()

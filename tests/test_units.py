@@ -21,6 +21,7 @@ from containerd_trio.convert import dump_json, structure, unstructure
 from containerd_trio.errors import InvalidRequest
 from containerd_trio.keeper._wire import MAX_FDS, MAX_MESSAGE, pair, receive_fds
 from containerd_trio.logfmt import LogfmtFormatter
+from containerd_trio.migration.model import MIGRATION_LABEL
 from containerd_trio.migration.outgoing import Verdict, consult, verdict
 from containerd_trio.migration.target import TargetError
 from containerd_trio.model import ContainerInfo, ContainerState, ProcessInfo, Status, User
@@ -224,15 +225,17 @@ def test_fds_from_the_keeper_wire_are_close_on_exec() -> None:
         theirs.close()
 
 
-def _there(status: Status) -> ContainerInfo:
+def _there(status: Status, migration: str | None = "migration-1") -> ContainerInfo:
+    """The target's container of this id; moved by ``migration`` (its label), or not."""
     return ContainerInfo(
         id="c", bundle_path="/b", state=ContainerState(status=status), processes=[],
         created_at="2026-11-30T00:00:00+00:00",
+        labels={} if migration is None else {MIGRATION_LABEL: migration},
     )  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("restore_asked", "aborted", "moved", "expected"),
+    ("restore_asked", "aborted", "there", "expected"),
     [
         # Before the restore was asked the target cannot run it, whatever it answers.
         (False, True, None, Verdict.RESUME),
@@ -240,28 +243,34 @@ def _there(status: Status) -> ContainerInfo:
         (False, None, None, Verdict.RESUME),
         # After: resumed here only on the target's word that it does not run it.
         (True, True, None, Verdict.RESUME),  # it aborted the session
-        (True, False, None, Verdict.RESUME),  # no session, and no moved container there
-        (True, None, None, Verdict.UNSURE),  # no answer
+        (True, False, None, Verdict.RESUME),  # no session, and no container of this id there
+        (True, None, None, Verdict.UNSURE),  # no answer, or the abort failed
         (True, False, _there(Status.RUNNING), Verdict.KEPT),  # the finish's answer was lost
         (True, False, _there(Status.PAUSED), Verdict.KEPT),
-        (True, False, _there(Status.STOPPED), Verdict.UNSURE),  # killed there by a failed abort?
+        (True, False, _there(Status.STOPPED), Verdict.UNSURE),  # ended, or killed by an abort
+        (True, False, _there(Status.RUNNING, "migration-0"), Verdict.UNSURE),  # another move's
+        (True, False, _there(Status.RUNNING, None), Verdict.UNSURE),  # adopted from runc alone
+        (True, False, _there(Status.STOPPED, None), Verdict.RESUME),  # one put back there
     ],
 )
 def test_a_failed_migration_never_leaves_the_container_in_both_places_or_none(
-    restore_asked: bool, aborted: bool | None, moved: ContainerInfo | None, expected: Verdict
+    restore_asked: bool, aborted: bool | None, there: ContainerInfo | None, expected: Verdict
 ) -> None:
     """What a failed move does with the container here, from what the target said
     (tests/test_migration.py drives the KEPT and UNSURE cases between two daemons)."""
-    assert verdict(restore_asked=restore_asked, aborted=aborted, moved=moved) is expected
+    decided = verdict(
+        restore_asked=restore_asked, aborted=aborted, there=there, migration="migration-1"
+    )
+    assert decided is expected
 
 
 class _Target:
     """A target that answers the abort and the question of its container as told
     (an exception is raised; ``...`` never answers)."""
 
-    def __init__(self, abort: object, moved: object = None) -> None:
-        self._abort, self._moved = abort, moved
-        self.asked_moved = False
+    def __init__(self, abort: object, there: object = None) -> None:
+        self._abort, self._there = abort, there
+        self.asked_there = False
 
     async def _answer(self, answer: object) -> Any:
         if answer is ...:
@@ -274,9 +283,9 @@ class _Target:
         result: bool = await self._answer(self._abort)
         return result
 
-    async def moved(self, container_id: str, migration: str) -> ContainerInfo | None:
-        self.asked_moved = True
-        result: ContainerInfo | None = await self._answer(self._moved)
+    async def container(self, container_id: str) -> ContainerInfo | None:
+        self.asked_there = True
+        result: ContainerInfo | None = await self._answer(self._there)
         return result
 
 
@@ -311,6 +320,6 @@ async def test_what_the_target_says_after_a_failed_migration(
             target, "s", "c", "migration-1", restore_asked=restore_asked, within=0.05
         )
     assert (consulted.verdict, consulted.clean) == (expected, clean)
-    assert target.asked_moved is (restore_asked and target._abort is False)
+    assert target.asked_there is (restore_asked and target._abort is False)
     if expected is Verdict.UNSURE:
         assert consulted.reason

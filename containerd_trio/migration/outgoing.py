@@ -46,7 +46,7 @@ from ..errors import DaemonError
 from ..model import ContainerInfo, Status
 from ..runtime import CriuOptions
 from .incoming import pre_copy_name
-from .model import MigrationStep, StepName
+from .model import MIGRATION_LABEL, MigrationStep, StepName
 from .target import Target, TargetError
 
 log = logging.getLogger(__name__)
@@ -73,24 +73,32 @@ class Verdict(enum.Enum):
     UNSURE = "unsure"  # the target may run it: it stays paused here
 
 
-def verdict(*, restore_asked: bool, aborted: bool | None, moved: ContainerInfo | None) -> Verdict:
+def verdict(
+    *, restore_asked: bool, aborted: bool | None, there: ContainerInfo | None, migration: str
+) -> Verdict:
     """After a failure: ``aborted`` is the target's answer to the abort (True: it removed all
     the session made; False: it had no such session: it finished it, or aborted it for
-    silence, or its server restarted; None: no answer, or it failed to abort it); ``moved``
-    its container of this id, if it carries this migration's label (asked only if the
-    session was gone, and the restore asked).
+    silence, or its server restarted; None: no answer, or it failed to abort it); ``there``
+    its container of this id (asked only if the session was gone and the restore asked), the
+    moved one if it carries ``migration`` as :data:`~.model.MIGRATION_LABEL`.
 
     Before the restore was asked the target cannot run the container, whatever it answers.
-    After, the container is resumed here only on the target's word that it does not run it,
-    and the copy here ends only if the target runs the moved one: a stopped one there may
-    have been killed by a failed abort, and a container must not end in both places."""
+    After, the container is resumed here only on the target's word that it does not run it:
+    none there, or a stopped one not moved (the one a rolled-back restore put back). The copy
+    here ends only if the target runs the moved one. Anything else is unsure: a moved one
+    stopped there (it ended, or a failed abort killed it), or one running without the label
+    (a restore whose record its server could not write, adopted from runc's word alone)."""
     if not restore_asked or aborted is True:
         return Verdict.RESUME
     if aborted is None:
         return Verdict.UNSURE
-    if moved is None:
+    if there is None:
         return Verdict.RESUME
-    return Verdict.UNSURE if moved.state.status is Status.STOPPED else Verdict.KEPT
+    moved = there.labels.get(MIGRATION_LABEL) == migration
+    stopped = there.state.status is Status.STOPPED
+    if moved:
+        return Verdict.UNSURE if stopped else Verdict.KEPT
+    return Verdict.RESUME if stopped else Verdict.UNSURE
 
 
 class TargetLink(Protocol):
@@ -98,7 +106,7 @@ class TargetLink(Protocol):
 
     async def abort(self, migration: str) -> bool: ...
 
-    async def moved(self, container_id: str, migration: str) -> ContainerInfo | None: ...
+    async def container(self, container_id: str) -> ContainerInfo | None: ...
 
 
 @attrs.frozen
@@ -108,8 +116,8 @@ class Consulted:
     verdict: Verdict
     #: The target holds nothing of the move: it aborted the session, or had none.
     clean: bool
-    #: Its container of this id, if it carries the migration's label.
-    moved: ContainerInfo | None
+    #: Its container of this id (asked only if the session was gone after the restore).
+    there: ContainerInfo | None
     #: Verdict.UNSURE: why the target may run the container.
     reason: str
 
@@ -128,7 +136,7 @@ async def consult(
     ``within`` seconds. An abort that fails (the target could not delete its copy, or it
     is shutting down) says nothing of what it runs."""
     aborted: bool | None = None
-    moved: ContainerInfo | None = None
+    there: ContainerInfo | None = None
     reason = f"no answer to the abort within {within} s"
     with trio.move_on_after(within):
         try:
@@ -138,19 +146,25 @@ async def consult(
         if aborted is False and restore_asked:
             aborted, reason = None, f"no answer within {within} s"
             try:
-                moved = await target.moved(container_id, migration)
+                there = await target.container(container_id)
                 aborted = False
             except TargetError as exc:
                 reason = exc.message
     if aborted is None:
-        log.error("migration of %s: the target keeps its session: %s", container_id, reason)
-    decided = verdict(restore_asked=restore_asked, aborted=aborted, moved=moved)
-    if decided is Verdict.UNSURE and moved is not None:
-        reason = (
-            f"it has the container, {moved.state.status.value}: it ran there and ended, or a"
-            " failed abort killed it"
-        )
-    return Consulted(decided, aborted is not None, moved, reason)
+        log.error("migration of %s: the target's abort failed: %s", container_id, reason)
+    decided = verdict(
+        restore_asked=restore_asked, aborted=aborted, there=there, migration=migration
+    )
+    if decided is Verdict.UNSURE and there is not None:
+        status = there.state.status.value
+        if there.labels.get(MIGRATION_LABEL) == migration:
+            reason = (
+                f"it has the moved container, {status}: it ended there, or its server could"
+                " not roll it back"
+            )
+        else:
+            reason = f"it has a container of this id, {status}, without this move's label"
+    return Consulted(decided, aborted is not None, there, reason)
 
 
 @attrs.frozen
@@ -368,8 +382,8 @@ class Outgoing:
                 restore_asked=self._restore_asked, within=self.cleanup_timeout,
             )  # fmt: skip
             if consulted.verdict is Verdict.KEPT:
-                assert consulted.moved is not None
-                return _Kept(consulted.moved)
+                assert consulted.there is not None
+                return _Kept(consulted.there)
             if consulted.verdict is Verdict.UNSURE:
                 return _Undone(False, paused=self._left_paused(session, consulted.reason))
             problem = f"no answer within {self.cleanup_timeout} s"
@@ -391,12 +405,14 @@ class Outgoing:
 
     def _left_paused(self, session: str, reason: str) -> str:
         """The failed step's word on a container left paused here (Verdict.UNSURE)."""
+        cid = self.container.id
         return (
             f"the container is left paused here, since the target may run it ({reason})."
-            f" Abort the session there (DELETE /migrations/{session} at {self.target.address}):"
-            " once that answers 200 (it removed its copy) or 404 (what it lists is final), resume"
-            f" the container here (PATCH /containers/{self.container.id} with"
-            ' {"status": "running"}) if the target does not run it; if it does, delete it here'
+            f" Abort the session there (DELETE /migrations/{session} at {self.target.address})"
+            f" until it answers 200 or 404; then, if the target runs container {cid!r}, delete"
+            " it here; if not, delete what the target lists of it (DELETE /containers/"
+            f"{cid} there, which ends what runc may have left) and resume it here (PATCH"
+            f' /containers/{cid} with {{"status": "running"}})'
         )
 
     def _discard_images(self) -> None:

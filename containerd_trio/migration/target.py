@@ -14,7 +14,6 @@ from ..client.trio_transport import TrioTransport
 from ..convert import structure
 from ..errors import BadGateway
 from ..model import ContainerInfo
-from .model import MIGRATION_LABEL
 
 #: How long a request to the target is tried again while it refuses connections or answers
 #: 503 (it restarts): short, the container waits frozen meanwhile.
@@ -109,7 +108,7 @@ class Target:
     async def abort(self, migration: str) -> bool:
         """Ask the target to remove all the session made: True once it has, False if it no
         longer had the session (it finished, it aborted itself idle, or its server restarted:
-        see :meth:`moved` for what it may then hold)."""
+        see :meth:`container` for what it may then hold)."""
         try:
             await self._call(routes.abort_migration(migration), "abort the migration")
         except TargetError as exc:
@@ -118,9 +117,8 @@ class Target:
             return False
         return True
 
-    async def moved(self, container_id: str, migration: str) -> ContainerInfo | None:
-        """The target's container of this id if it is the one ``migration`` (the checkpoint's
-        name) restored there, by its label (None: it has none, or another)."""
+    async def container(self, container_id: str) -> ContainerInfo | None:
+        """The target's container of this id, as it lists it (None: it has none)."""
         try:
             answer = await self._call(routes.container(container_id), "list the container")
         except TargetError as exc:
@@ -128,10 +126,10 @@ class Target:
                 raise
             return None
         try:
-            container = structure(answer, ContainerInfo)
+            container: ContainerInfo = structure(answer, ContainerInfo)
         except Exception as exc:
             raise TargetError(
                 f"the target {self.address} listed container {container_id!r} in a form this"
                 f" daemon does not read: {exc}", None,
             ) from None  # fmt: skip
-        return container if container.labels.get(MIGRATION_LABEL) == migration else None
+        return container
