@@ -98,7 +98,7 @@ class Adoption:
             except DaemonError as exc:
                 self._list_stopped(record, exc)
         await self._undo_unclaimed()
-        await _remove_half_made(self._config.runc_root, set(known))
+        await _remove_half_made(self._config.runc_root, set(known), records)
         sweep_replaced(self._config.containers_dir)
 
     async def _adopt(self, record: ContainerRecord, runc_entry: dict[str, Any] | None) -> None:
@@ -120,13 +120,18 @@ class Adoption:
             await container.forget()
             self._ctx.events.publish("delete", info.id)
             return
+        if info.state.status is Status.STOPPED and runc_status == "created":
+            # What a start that replaced it left in runc when its roll-back's delete failed
+            # (the stopped container was put back): not this container's; it stays.
+            log.info("removing what a failed start left in runc of container %s", info.id)
+            await self._ctx.runtime.delete(info.id, force=True)
+            runc_status = "stopped"
         if info.state.status is Status.CREATED or runc_status == "created":
             # A start the last server did not finish (or runc's two steps cut in between):
             # roll it back.
             log.info("rolling back the start of container %s that was in flight", info.id)
             await self._ctx.runtime.delete(info.id, force=True)
-            cgroups_path = record.cgroups_path or _bundle_cgroups_path(Path(info.bundle_path))
-            await remove_cgroups(container_cgroups(info.id, cgroups_path))
+            await remove_cgroups(_cgroups_of(record))
             self._release(info.id)
             await container.forget(keep_log=record.replaces is not None)
             if record.replaces is not None:
@@ -188,7 +193,10 @@ class Adoption:
             )
             container.resources = info.resources
             container.created_ns = parse_ns(info.created_at)
-            container.mark_stopped(UNKNOWN_EXIT_STATUS)
+            exit_status = info.state.exit_status  # a stopped one's, else unknown
+            if info.state.status is not Status.STOPPED or exit_status is None:
+                exit_status = UNKNOWN_EXIT_STATUS
+            container.mark_stopped(exit_status)
             container.save()
         self._containers[info.id] = container
 
@@ -281,10 +289,14 @@ def _record_from_runc(entry: dict[str, Any]) -> ContainerRecord:
     )
 
 
-async def _remove_half_made(runc_root: Path, listed: set[str]) -> None:
+async def _remove_half_made(
+    runc_root: Path, listed: set[str], records: dict[str, ContainerRecord]
+) -> None:
     """runc killed between making its state dir and writing ``state.json`` leaves a dir that
-    ``runc list`` does not show (only ``exec.fifo`` in it), cgroups, and maybe a ``runc init``
-    waiting on the fifo. Nobody else will clean them: remove them."""
+    ``runc list`` does not show (only ``exec.fifo`` in it), cgroups (those its record names,
+    if it has one: a migration's restore has a cgroup of its own, and the one named after
+    the id may be the source's, on one machine), and maybe a ``runc init`` waiting on the
+    fifo. Nobody else will clean them: remove them."""
     try:
         entries = list(os.scandir(runc_root))
     except FileNotFoundError:
@@ -295,15 +307,22 @@ async def _remove_half_made(runc_root: Path, listed: set[str]) -> None:
         if os.path.exists(os.path.join(entry.path, "state.json")):
             continue
         log.info("removing the half-made runc container %s", entry.name)
-        await remove_cgroups(container_cgroups(entry.name))
+        record = records.get(entry.name)
+        await remove_cgroups(
+            container_cgroups(entry.name) if record is None else _cgroups_of(record)
+        )
         shutil.rmtree(entry.path, ignore_errors=True)
 
 
-def _bundle_cgroups_path(bundle: Path) -> str | None:
-    """The bundle's ``linux.cgroupsPath``; None (runc's name, after the id) if the bundle
-    cannot be read any more: a roll-back goes on without it."""
-    try:
-        return read_bundle(bundle).cgroups_path
-    except (DaemonError, OSError) as exc:
-        log.warning("cannot read the bundle %s: %s", bundle, exc)
-        return None
+def _cgroups_of(record: ContainerRecord) -> list[str]:
+    """The cgroups of a container whose start is rolled back: its restore's own (a
+    migration's), or its bundle's ``linux.cgroupsPath``, or runc's name after the id (also if
+    the bundle cannot be read any more: the roll-back goes on without it)."""
+    info = record.container
+    cgroups_path = record.cgroups_path
+    if cgroups_path is None:
+        try:
+            cgroups_path = read_bundle(Path(info.bundle_path)).cgroups_path
+        except (DaemonError, OSError) as exc:
+            log.warning("cannot read the bundle %s: %s", info.bundle_path, exc)
+    return container_cgroups(info.id, cgroups_path)

@@ -317,3 +317,28 @@ async def test_a_delete_that_runc_cannot_finish_after_a_crash_does_not_stop_the_
     assert answer.status_code == 200, answer.text
     assert runc_ids(daemon.state_dir) == []
     assert os.listdir(daemon.state_dir / "containers") == []
+
+
+async def test_what_a_failed_start_left_in_runc_does_not_take_the_stopped_container(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
+) -> None:
+    """A stopped container, and in runc a container of its id in the created state: what a
+    start that replaced it leaves when its roll-back's runc delete fails (made here with runc
+    create itself). The next daemon removes that from runc and keeps the stopped container,
+    its exit and its log; before, it took the pair for a start in flight and removed both."""
+    first: DaemonProcess = await spawn_daemon()
+    await start_container(first.client, "keep", make_bundle(["sh", "-c", "echo first; exit 3"]))
+    assert (await first.client.post("/containers/keep/wait")).json()["exitStatus"] == 3
+    await wait_output(first.client, "keep", "first")
+    before = (await first.client.get("/containers/keep")).json()
+    await first.kill_hard()
+    runc(first.state_dir, "delete", "keep")  # the stopped one, as the replacing start did
+    runc(first.state_dir, "create", "--bundle", str(make_bundle(FOREVER)), "keep", output=False)
+    state = runc_state(first.state_dir, "keep")
+    orphans.append(state["pid"])
+    assert state["status"] == "created"
+    second: DaemonProcess = await spawn_daemon()
+    assert (await second.client.get("/containers/keep")).json() == before
+    logged = (await second.client.get("/containers/keep/logs")).text.splitlines()
+    assert [json.loads(line)["data"] for line in logged] == ["first\n"]
+    assert runc_ids(second.state_dir) == []
