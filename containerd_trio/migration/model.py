@@ -100,7 +100,7 @@ class MigrationStep:
     rolled_back: bool | None = attrs.field(
         default=None,
         metadata=doc(
-            "failed: the container runs on the source again and nothing of it is left on the"
-            " target (false: the error says what could not be undone)."
+            "failed: the container runs on the source again and the target aborted the session"
+            " or had none (false: the error says what could not be undone)."
         ),
     )
