@@ -31,7 +31,14 @@ from . import procfs
 from .bundle import read_bundle
 from .cgroups import container_cgroups, remove_cgroups
 from .config import DaemonConfig
-from .container import Adopt, Container, ContainerContext, process_info, sweep_replaced
+from .container import (
+    Adopt,
+    Container,
+    ContainerContext,
+    process_info,
+    replaced_directory,
+    sweep_replaced,
+)
 from .errors import DaemonError, StartupError
 from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Status
@@ -126,6 +133,9 @@ class Adoption:
             log.info("removing what a failed start left in runc of container %s", info.id)
             await self._ctx.runtime.delete(info.id, force=True)
             runc_status = "stopped"
+            if replaced_directory(container.dir).is_dir():  # its directory is still aside
+                self._containers[info.id] = Container.put_back(self._ctx, info, container.dir)
+                return
         if info.state.status is Status.CREATED or runc_status == "created":
             # A start the last server did not finish (or runc's two steps cut in between):
             # roll it back.
@@ -307,10 +317,13 @@ async def _remove_half_made(
         if os.path.exists(os.path.join(entry.path, "state.json")):
             continue
         log.info("removing the half-made runc container %s", entry.name)
+        # A start's own record says where its cgroups are; any other record is an older
+        # container's.
         record = records.get(entry.name)
-        await remove_cgroups(
-            container_cgroups(entry.name) if record is None else _cgroups_of(record)
-        )
+        if record is not None and record.container.state.status is Status.CREATED:
+            await remove_cgroups(_cgroups_of(record))
+        else:
+            await remove_cgroups(container_cgroups(entry.name))
         shutil.rmtree(entry.path, ignore_errors=True)
 
 

@@ -813,7 +813,7 @@ class Container:
             # container (Container.replaces): a server dying meanwhile leaves the directory
             # to the next one, which sweeps it up (sweep_replaced). A directory aside, even
             # an empty one, is what says the start was a fresh one (see put_back).
-            aside = _replaced_directory(self.dir)
+            aside = replaced_directory(self.dir)
             remove_directory(aside)  # one a failed removal left, which would say the wrong log
             try:
                 os.rename(self.dir, aside)
@@ -836,7 +836,7 @@ class Container:
         left it where it was), its record saved. runc has forgotten it, unless the failed
         start's delete failed too: a DELETE or a start of its id asks runc again (one runc does
         not know is deleted already)."""
-        aside = _replaced_directory(directory)
+        aside = replaced_directory(directory)
         if os.path.isdir(aside):
             remove_directory(directory)  # the failed start's, if its rollback left any
             try:
@@ -920,7 +920,7 @@ class Container:
         self._finished.set()
 
 
-def _replaced_directory(directory: Path) -> Path:
+def replaced_directory(directory: Path) -> Path:
     """Where a replaced container's directory waits for the start that replaced it (an id
     never begins with a dot)."""
     return directory.with_name(f".{directory.name}.replaced")

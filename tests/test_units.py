@@ -250,7 +250,9 @@ def _there(status: Status, migration: str | None = "migration-1") -> ContainerIn
         (True, False, _there(Status.STOPPED), Verdict.UNSURE),  # ended, or killed by an abort
         (True, False, _there(Status.RUNNING, "migration-0"), Verdict.UNSURE),  # another move's
         (True, False, _there(Status.RUNNING, None), Verdict.UNSURE),  # adopted from runc alone
-        (True, False, _there(Status.STOPPED, None), Verdict.RESUME),  # one put back there
+        (True, False, _there(Status.STOPPED, None), Verdict.UNSURE),  # put back, runc's leftover?
+        (True, False, _there(Status.CREATED), Verdict.UNSURE),
+        (True, False, _there(Status.PAUSED, None), Verdict.UNSURE),
     ],
 )
 def test_a_failed_migration_never_leaves_the_container_in_both_places_or_none(

@@ -83,11 +83,12 @@ def verdict(
     moved one if it carries ``migration`` as :data:`~.model.MIGRATION_LABEL`.
 
     Before the restore was asked the target cannot run the container, whatever it answers.
-    After, the container is resumed here only on the target's word that it does not run it:
-    none there, or a stopped one not moved (the one a rolled-back restore put back). The copy
-    here ends only if the target runs the moved one. Anything else is unsure: a moved one
-    stopped there (it ended, or a failed abort killed it), or one running without the label
-    (a restore whose record its server could not write, adopted from runc's word alone)."""
+    After, the container is resumed here only on the target's word that it has none of this
+    id, and the copy here ends only if the target runs the moved one (running or paused,
+    with this move's label). Anything else is unsure: the moved one stopped or created there
+    (it ended, or a failed abort or roll-back left it), one without the label (a restore its
+    server adopted from runc's word alone, its record unwritten; or a stopped one that a
+    roll-back whose runc delete failed put back, runc's leftover beside it)."""
     if not restore_asked or aborted is True:
         return Verdict.RESUME
     if aborted is None:
@@ -95,10 +96,9 @@ def verdict(
     if there is None:
         return Verdict.RESUME
     moved = there.labels.get(MIGRATION_LABEL) == migration
-    stopped = there.state.status is Status.STOPPED
-    if moved:
-        return Verdict.UNSURE if stopped else Verdict.KEPT
-    return Verdict.RESUME if stopped else Verdict.UNSURE
+    if moved and there.state.status in (Status.RUNNING, Status.PAUSED):
+        return Verdict.KEPT
+    return Verdict.UNSURE
 
 
 class TargetLink(Protocol):
@@ -151,7 +151,7 @@ async def consult(
             except TargetError as exc:
                 reason = exc.message
     if aborted is None:
-        log.error("migration of %s: the target's abort failed: %s", container_id, reason)
+        log.error("migration of %s: the target did not settle it: %s", container_id, reason)
     decided = verdict(
         restore_asked=restore_asked, aborted=aborted, there=there, migration=migration
     )
@@ -159,8 +159,8 @@ async def consult(
         status = there.state.status.value
         if there.labels.get(MIGRATION_LABEL) == migration:
             reason = (
-                f"it has the moved container, {status}: it ended there, or its server could"
-                " not roll it back"
+                f"it has the moved container, {status}: it ended there, or a failed abort or"
+                " roll-back left it"
             )
         else:
             reason = f"it has a container of this id, {status}, without this move's label"
