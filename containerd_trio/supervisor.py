@@ -590,8 +590,11 @@ class Supervisor:
                 del self._containers[container.id]
 
         outgoing = Outgoing(
-            container, plan, cleanup_timeout=self.config.runtime_timeout, removed=removed
-        )
+            container, plan, cleanup_timeout=self.config.runtime_timeout,
+            # The target's restore has its own checkpoint deadline; ours, and a runtime one.
+            restore_timeout=self.config.checkpoint_timeout + self.config.runtime_timeout,
+            removed=removed,
+        )  # fmt: skip
 
         scope = trio.CancelScope()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -59,14 +60,21 @@ class LossyLink:
     """A unix socket between the source and the target that passes each request and answer
     through, but drops the target's answer to the finish (the target acted on it; the source
     never hears). With ``then_silent``, every later connection is closed at once: the target
-    no longer answers (a network that failed)."""
+    no longer answers (a network that failed). With ``hang``, the finish itself is held, its
+    connection left open, and so is every later request: a network that fails without a
+    word (nothing resets the connections)."""
 
-    def __init__(self, path: Path, target: Path, *, then_silent: bool = False) -> None:
+    def __init__(
+        self, path: Path, target: Path, *, then_silent: bool = False, hang: bool = False
+    ) -> None:
         self.path = path
         self._target = target
         self._then_silent = then_silent
+        self._hang = hang
         #: Set once the target's answer to a finish was dropped (its status line).
         self.dropped: bytes | None = None
+        #: Set once the finish was held (``hang``).
+        self.held = False
 
     async def serve(self, *, task_status: trio.TaskStatus[None]) -> None:
         listening = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
@@ -79,6 +87,8 @@ class LossyLink:
         async with client:
             if self.dropped is not None and self._then_silent:
                 return
+            if self.held:
+                await trio.sleep_forever()
             async with await trio.open_unix_socket(str(self._target)) as target:
                 finishing = False
 
@@ -86,6 +96,9 @@ class LossyLink:
                     nonlocal finishing
                     while data := await client.receive_some():
                         finishing = finishing or b"/finish HTTP/1.1" in data
+                        if finishing and self._hang:
+                            self.held = True
+                            await trio.sleep_forever()
                         await target.send_all(data)
 
                 async def down() -> None:
@@ -94,6 +107,8 @@ class LossyLink:
                             self.dropped = data.split(b"\r\n", 1)[0]
                             break
                         await client.send_all(data)
+                    if self.held:  # a black hole passes on no close either
+                        await trio.sleep_forever()
                     nursery.cancel_scope.cancel()
 
                 # A side that hangs up ends the pair (the client's next request opens another).
@@ -446,3 +461,41 @@ async def test_a_target_dying_mid_restore_leaves_the_source_copy_alone(
     await wait_output(source.client, "counter", f"{seen + 3}\n")
     assert (await target.client.get("/containers/counter")).status_code == 404
     assert runc_ids(target.state_dir) == []
+
+
+async def test_a_target_that_stops_answering_leaves_the_container_paused_in_time(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The network drops everything from the finish on, without a word (no connection is
+    reset): the finish gets no answer within the runtime deadline, nor does the abort, and
+    the move ends there: the container stays paused here, its lock free for the commands
+    the message suggests. (Before, the finish waited for good, the container frozen.)"""
+    source: DaemonProcess = await spawn_daemon(
+        "--runtime-timeout", "2", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+    )
+    target: DaemonProcess = await spawn_daemon(
+        state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+    )
+    link = LossyLink(tmp_path / "link.sock", target.socket, hang=True)
+    await nursery.start(link.serve)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "3")
+    with trio.fail_after(30):
+        steps = await migrate(source.client, "counter", to=f"unix:{link.path}")
+    assert link.held
+    last = steps[-1]
+    assert last["step"] == "failed" and last["rolledBack"] is False, steps
+    assert "did not finish the migration within 2 s" in last["error"], last["error"]
+    assert "left paused here" in last["error"]
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "paused"
+    # The target has the container, its session unfinished. As the message says: abort the
+    # session there, and then the target has none of it: resume the copy here.
+    assert (await target.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    found = re.search(r"DELETE /migrations/([0-9a-f]+) at ", last["error"])
+    assert found is not None, last["error"]
+    assert (await target.client.delete(f"/migrations/{found[1]}")).status_code == 200
+    assert (await target.client.get("/containers/counter")).status_code == 404
+    answer = await source.client.patch("/containers/counter", json={"status": "running"})
+    assert answer.status_code == 200, answer.text
+    seen = (await counted(source.client, "counter"))[-1]
+    await wait_output(source.client, "counter", f"{seen + 2}\n")

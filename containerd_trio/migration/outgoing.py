@@ -194,6 +194,7 @@ class Outgoing:
         plan: Plan,
         *,
         cleanup_timeout: float,
+        restore_timeout: float,
         removed: Callable[[], None],
     ) -> None:
         self.container = container
@@ -201,7 +202,7 @@ class Outgoing:
         self.cleanup_timeout = cleanup_timeout
         self._removed = removed
         self.name = f"migration-{secrets.token_hex(6)}"
-        self.target = Target(plan.to)
+        self.target = Target(plan.to, answer_within=cleanup_timeout, restore_within=restore_timeout)
         self._images: list[str] = []  # what this migration made in the source bundle
         self._sent = 0
         #: The target sees the source's bundle: nothing to copy.

@@ -7,6 +7,8 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
+import trio
+
 from ..client import routes
 from ..client.errors import ApiError, ClientError
 from ..client.protocol import Answer, Request
@@ -29,21 +31,29 @@ class TargetError(BadGateway):
 
 
 class Target:
-    """The target daemon at ``address`` (``HOST:PORT``, ``unix:PATH`` or a URL)."""
+    """The target daemon at ``address`` (``HOST:PORT``, ``unix:PATH`` or a URL). Each request
+    has ``answer_within`` seconds for its answer, a restore ``restore_within``: a target that
+    stops answering without closing the connection (a network that failed) must not hold the
+    container frozen for good. An archive's upload has none (its size sets its time)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *, answer_within: float, restore_within: float) -> None:
         self.address = address
+        self.answer_within = answer_within
+        self.restore_within = restore_within
         self._transport = TrioTransport(address, retry_for=RETRY_FOR)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
 
-    async def _call(self, request: Request, what: str) -> Any:
-        try:
-            answer = await self._transport.call(request)
-        except ClientError as exc:
-            raise self._failure(exc, what) from None
-        return self._json(answer, what)
+    async def _call(self, request: Request, what: str, within: float | None = None) -> Any:
+        within = self.answer_within if within is None else within
+        with trio.move_on_after(within):
+            try:
+                answer = await self._transport.call(request)
+            except ClientError as exc:
+                raise self._failure(exc, what) from None
+            return self._json(answer, what)
+        raise TargetError(f"the target {self.address} did not {what} within {within:g} s", None)
 
     def _json(self, answer: Answer, what: str) -> Any:
         try:
@@ -98,7 +108,7 @@ class Target:
 
     async def restore(self, migration: str) -> dict[str, Any]:
         container: dict[str, Any] = await self._call(
-            routes.restore_migration(migration), "restore the container"
+            routes.restore_migration(migration), "restore the container", self.restore_within
         )
         return container
 
