@@ -131,11 +131,14 @@ class Adoption:
             # What a start that replaced it left in runc when its roll-back's delete failed
             # (the stopped container was put back): not this container's; it stays.
             log.info("removing what a failed start left in runc of container %s", info.id)
+            if replaced_directory(container.dir).is_dir():  # its directory is still aside
+                # Put back first: a delete that fails then lists it stopped, its log in place.
+                await self._ctx.keeper.forget(info.id)  # the failed start's output, if any
+                self._containers[info.id] = Container.put_back(self._ctx, info, container.dir)
+                await self._ctx.runtime.delete(info.id, force=True)
+                return
             await self._ctx.runtime.delete(info.id, force=True)
             runc_status = "stopped"
-            if replaced_directory(container.dir).is_dir():  # its directory is still aside
-                self._containers[info.id] = Container.put_back(self._ctx, info, container.dir)
-                return
         if info.state.status is Status.CREATED or runc_status == "created":
             # A start the last server did not finish (or runc's two steps cut in between):
             # roll it back.

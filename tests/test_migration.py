@@ -60,12 +60,13 @@ class LossyLink:
     """A unix socket between the source and the target that passes each request and answer
     through, but drops the target's answer to the finish (the target acted on it; the source
     never hears). With ``then_silent``, every later connection is closed at once: the target
-    no longer answers (a network that failed). With ``hang``, the finish itself is held, its
-    connection left open, and so is every later request: a network that fails without a
-    word (nothing resets the connections)."""
+    no longer answers (a network that failed). With ``hang`` (a request's path and version,
+    ``b"/finish HTTP/1.1"``), the first such request is held from its first bytes on, its
+    connection left open, and so is every later one: a network that fails without a word
+    (nothing resets the connections)."""
 
     def __init__(
-        self, path: Path, target: Path, *, then_silent: bool = False, hang: bool = False
+        self, path: Path, target: Path, *, then_silent: bool = False, hang: bytes | None = None
     ) -> None:
         self.path = path
         self._target = target
@@ -96,7 +97,7 @@ class LossyLink:
                     nonlocal finishing
                     while data := await client.receive_some():
                         finishing = finishing or b"/finish HTTP/1.1" in data
-                        if finishing and self._hang:
+                        if self._hang is not None and self._hang in data:
                             self.held = True
                             await trio.sleep_forever()
                         await target.send_all(data)
@@ -476,7 +477,7 @@ async def test_a_target_that_stops_answering_leaves_the_container_paused_in_time
     target: DaemonProcess = await spawn_daemon(
         state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
     )
-    link = LossyLink(tmp_path / "link.sock", target.socket, hang=True)
+    link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1")
     await nursery.start(link.serve)
     await start_container(source.client, "counter", make_bundle(COUNTER))
     await wait_output(source.client, "counter", "3")
@@ -499,3 +500,34 @@ async def test_a_target_that_stops_answering_leaves_the_container_paused_in_time
     assert answer.status_code == 200, answer.text
     seen = (await counted(source.client, "counter"))[-1]
     await wait_output(source.client, "counter", f"{seen + 2}\n")
+
+
+async def test_an_archive_the_target_stops_taking_ends_the_move_in_time(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The bundle's archive stops going out (the network drops everything from its request
+    on, without a word): the upload makes no progress within the runtime deadline and the
+    move ends there, before the freeze, the container running on here."""
+    source: DaemonProcess = await spawn_daemon(
+        "--runtime-timeout", "2", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+    )
+    target: DaemonProcess = await spawn_daemon(
+        state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+    )
+    link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/archive HTTP/1.1")
+    await nursery.start(link.serve)
+    bundle = make_bundle(COUNTER)
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "3")
+    with trio.fail_after(30):
+        steps = await migrate(
+            source.client, "counter", to=f"unix:{link.path}", withBundle=True,
+            targetBundlePath=str(tmp_path / "elsewhere" / "counter"),
+        )  # fmt: skip
+    assert link.held
+    assert [step["step"] for step in steps] == ["session", "failed"], steps
+    assert "did not take the archive: no progress within 2 s" in steps[-1]["error"], steps
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    seen = (await counted(source.client, "counter"))[-1]
+    await wait_output(source.client, "counter", f"{seen + 2}\n")
+    assert leftovers(bundle) == []

@@ -137,14 +137,14 @@ async def consult(
     is shutting down) says nothing of what it runs."""
     aborted: bool | None = None
     there: ContainerInfo | None = None
-    reason = f"no answer to the abort within {within} s"
+    reason = f"no answer to the abort within {within:g} s"
     with trio.move_on_after(within):
         try:
             aborted = await target.abort(session)
         except TargetError as exc:
             reason = exc.message
         if aborted is False and restore_asked:
-            aborted, reason = None, f"no answer within {within} s"
+            aborted, reason = None, f"no answer within {within:g} s"
             try:
                 there = await target.container(container_id)
                 aborted = False
@@ -387,7 +387,7 @@ class Outgoing:
                 return _Kept(consulted.there)
             if consulted.verdict is Verdict.UNSURE:
                 return _Undone(False, paused=self._left_paused(session, consulted.reason))
-            problem = f"no answer within {self.cleanup_timeout} s"
+            problem = f"no answer within {self.cleanup_timeout:g} s"
             with trio.move_on_after(self.cleanup_timeout):
                 try:
                     await moving.thaw()

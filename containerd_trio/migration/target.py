@@ -32,9 +32,9 @@ class TargetError(BadGateway):
 
 class Target:
     """The target daemon at ``address`` (``HOST:PORT``, ``unix:PATH`` or a URL). Each request
-    has ``answer_within`` seconds for its answer, a restore ``restore_within``: a target that
-    stops answering without closing the connection (a network that failed) must not hold the
-    container frozen for good. An archive's upload has none (its size sets its time)."""
+    has ``answer_within`` seconds for its answer, a restore ``restore_within``, an archive's
+    upload as long as it makes progress: a target that stops answering without closing the
+    connection (a network that failed) must not hold the container frozen for good."""
 
     def __init__(self, address: str, *, answer_within: float, restore_within: float) -> None:
         self.address = address
@@ -87,24 +87,34 @@ class Target:
         return session
 
     async def send_archive(self, migration: str, media: str, pieces: AsyncIterator[bytes]) -> int:
-        """Stream an archive into the session; the bytes that went out."""
+        """Stream an archive into the session; the bytes that went out. Its size sets its
+        time, so its deadline is one of progress: ``answer_within`` for each piece to go
+        out, and for the answer once the last has."""
         sent = 0
+        progress = trio.CancelScope(deadline=trio.current_time() + self.answer_within)
 
         async def counted() -> AsyncGenerator[bytes, None]:
             nonlocal sent
             async for piece in pieces:
                 sent += len(piece)
-                yield piece
+                yield piece  # back here once it went out
+                progress.deadline = trio.current_time() + self.answer_within
+            progress.deadline = trio.current_time() + self.answer_within
 
-        try:
-            async with contextlib.aclosing(counted()) as body:
-                answer = await self._transport.upload(
-                    routes.migration_archive(migration), media, body
-                )
-        except ClientError as exc:
-            raise self._failure(exc, "take the archive") from None
-        self._json(answer, "take the archive")
-        return sent
+        with progress:
+            try:
+                async with contextlib.aclosing(counted()) as body:
+                    answer = await self._transport.upload(
+                        routes.migration_archive(migration), media, body
+                    )
+            except ClientError as exc:
+                raise self._failure(exc, "take the archive") from None
+            self._json(answer, "take the archive")
+            return sent
+        raise TargetError(
+            f"the target {self.address} did not take the archive: no progress within"
+            f" {self.answer_within:g} s", None,
+        )  # fmt: skip
 
     async def restore(self, migration: str) -> dict[str, Any]:
         container: dict[str, Any] = await self._call(
