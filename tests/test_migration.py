@@ -30,9 +30,11 @@ from .test_restore_net import TCP_PAIR, log_bytes, numbers
 pytestmark = [pytest.mark.deadline(120), pytest.mark.usefixtures("plain_parent")]
 
 
-async def two_daemons(spawn_daemon: Any, tmp_path: Path) -> tuple[DaemonProcess, DaemonProcess]:
+async def two_daemons(
+    spawn_daemon: Any, tmp_path: Path, *source_args: str
+) -> tuple[DaemonProcess, DaemonProcess]:
     source: DaemonProcess = await spawn_daemon(
-        state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+        *source_args, state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
     )
     target: DaemonProcess = await spawn_daemon(
         state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
@@ -471,12 +473,7 @@ async def test_a_target_that_stops_answering_leaves_the_container_paused_in_time
     reset): the finish gets no answer within the runtime deadline, nor does the abort, and
     the move ends there: the container stays paused here, its lock free for the commands
     the message suggests. (Before, the finish waited for good, the container frozen.)"""
-    source: DaemonProcess = await spawn_daemon(
-        "--runtime-timeout", "2", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
-    )
-    target: DaemonProcess = await spawn_daemon(
-        state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
-    )
+    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "2")
     link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1")
     await nursery.start(link.serve)
     await start_container(source.client, "counter", make_bundle(COUNTER))
@@ -508,12 +505,7 @@ async def test_an_archive_the_target_stops_taking_ends_the_move_in_time(
     """The bundle's archive stops going out (the network drops everything from its request
     on, without a word): the upload makes no progress within the runtime deadline and the
     move ends there, before the freeze, the container running on here."""
-    source: DaemonProcess = await spawn_daemon(
-        "--runtime-timeout", "2", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
-    )
-    target: DaemonProcess = await spawn_daemon(
-        state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
-    )
+    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "2")
     link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/archive HTTP/1.1")
     await nursery.start(link.serve)
     bundle = make_bundle(COUNTER)
