@@ -201,16 +201,7 @@ class Adoption:
         if record.replaces is not None and not record.deleting:
             container = Container.put_back(self._ctx, record.replaces, directory)
         else:
-            container = Container(
-                self._ctx, info.id, Path(info.bundle_path), directory, dict(info.labels)
-            )
-            container.resources = info.resources
-            container.created_ns = parse_ns(info.created_at)
-            exit_status = info.state.exit_status  # a stopped one's, else unknown
-            if info.state.status is not Status.STOPPED or exit_status is None:
-                exit_status = UNKNOWN_EXIT_STATUS
-            container.mark_stopped(exit_status)
-            container.save()
+            container = Container.stopped(self._ctx, info, directory)
         self._containers[info.id] = container
 
     def _processes(self, record: ContainerRecord) -> list[Process]:

@@ -846,6 +846,12 @@ class Container:
         else:  # a restore's, which kept the log in place: what a dead server's restore left
             for leftover in (criu.RESTORE_WORK, PRIVATE_BUNDLE_NAME):
                 shutil.rmtree(directory / leftover, ignore_errors=True)
+        return cls.stopped(context, info, directory)
+
+    @classmethod
+    def stopped(cls, context: ContainerContext, info: ContainerInfo, directory: Path) -> Container:
+        """The container ``info`` lists, stopped (its exit status, or 255 if it has none: it
+        was not stopped), its record saved; no task tree (:meth:`mark_stopped`)."""
         container = cls(context, info.id, Path(info.bundle_path), directory, dict(info.labels))
         container.resources = info.resources
         container.created_ns = timestamps.parse_ns(info.created_at)

@@ -247,7 +247,7 @@ class Outgoing:
         """A step failed, or the daemon's shutdown ended the move: roll it back and end the
         stream with what came of it."""
         if isinstance(exc, Exception):
-            message = exc.message if isinstance(exc, DaemonError) else str(exc)
+            message = _said(exc)
             log.warning("migration of %s failed: %s", self.container.id, message)
         else:  # the stream still says how it ended
             message = "the daemon is shutting down: the migration was ended"
@@ -367,7 +367,7 @@ class Outgoing:
         except Exception as exc:  # the move stands: its copy here is the next server's to end
             log.error(
                 "migrated container %s: its frozen copy here could not be removed: %s",
-                self.container.id, exc.message if isinstance(exc, DaemonError) else exc,
+                self.container.id, _said(exc),
             )  # fmt: skip
         finally:
             self._removed()
@@ -393,7 +393,7 @@ class Outgoing:
                     await moving.thaw()
                     return _Undone(consulted.clean)
                 except Exception as exc:
-                    problem = exc.message if isinstance(exc, DaemonError) else str(exc)
+                    problem = _said(exc)
             log.error("migration of %s: cannot resume it: %s", self.container.id, problem)
             return _Undone(
                 False,
@@ -421,6 +421,11 @@ class Outgoing:
         for name in self._images:
             checkpoints.discard(directory / name)
         self._images.clear()
+
+
+def _said(exc: Exception) -> str:
+    """What an error says: a daemon error's message, or the exception's text."""
+    return exc.message if isinstance(exc, DaemonError) else str(exc)
 
 
 def _since(started: float) -> float:
