@@ -80,7 +80,10 @@ def check_config(bundle: Path) -> BundleConfig:
         identity = _identity(info)
         # Only a regular file gets here (open() would refuse a directory in words of its own).
         with open(fd, "rb", closefd=False) as config_file:
-            data = config_file.read(MAX_CONFIG_BYTES + 1)
+            try:
+                data = config_file.read(MAX_CONFIG_BYTES + 1)
+            except OSError as exc:  # EIO: the file is there but cannot be read
+                raise InvalidRequest(f"{where} cannot be read: {exc.strerror}") from None
     finally:
         os.close(fd)
     config = _parse(data, where)
@@ -138,6 +141,10 @@ def _open_config(bundle: Path, where: str) -> int:
         directory = beneath.open_directory(bundle)
     except (FileNotFoundError, NotADirectoryError):
         raise InvalidRequest(f"bundlePath {str(bundle)!r} is not a directory") from None
+    except OSError as exc:  # EACCES, ELOOP, ENAMETOOLONG, EIO: the client's path, not us
+        raise InvalidRequest(
+            f"bundlePath {str(bundle)!r} cannot be opened: {exc.strerror}"
+        ) from None
     try:
         return beneath.open_beneath(
             directory, CONFIG_NAME, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY

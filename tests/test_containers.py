@@ -534,6 +534,23 @@ async def test_bad_start_request_is_400(client: httpx.AsyncClient, body: str, me
     assert (await client.get("/containers/bad")).status_code == 404
 
 
+async def test_a_bundle_path_that_cannot_be_opened_is_400(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """A path the kernel refuses to open (here a loop of links: ELOOP; EACCES and EIO come the
+    same way) is the client's, not the daemon's fault: it was a 500 with a traceback."""
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    for bundle_path in (loop, loop / "bundle"):
+        response = await client.post("/containers/bad", json={"bundlePath": str(bundle_path)})
+        assert response.status_code == 400, response.text
+        assert response.json() == {
+            "error": f"bundlePath {str(bundle_path)!r} cannot be opened:"
+            " Too many levels of symbolic links"
+        }
+    assert (await client.get("/containers/bad")).status_code == 404
+
+
 @pytest.mark.parametrize(
     "container_id",
     [

@@ -271,6 +271,10 @@ def _config_variants(bundle: Path, secret: Path) -> dict[str, tuple[str, str]]:
           lambda p: p.write_text("[1]"))  # fmt: skip
     plant("nan", "NaN and Infinity are not JSON", lambda p: p.write_text('{"a": NaN}'))
     plant("latin-1", "config.json is not UTF-8 text", lambda p: p.write_bytes(b'{"a": "\xe9"}'))
+    # A bundle the kernel will not open (ELOOP here; EACCES and EIO come the same way).
+    loop = bundle.parent / f"{bundle.name}-loop"
+    loop.symlink_to(loop)
+    variants["loop"] = (str(loop), "cannot be opened: Too many levels of symbolic links")
     return variants
 
 
