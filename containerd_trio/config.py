@@ -76,6 +76,11 @@ class DaemonConfig:
         return self.state_dir / "pids"
 
     @property
+    def migrations_dir(self) -> Path:
+        """The target's open migration sessions (see migration/ledger.py)."""
+        return self.state_dir / "migrations"
+
+    @property
     def events_path(self) -> Path:
         return self.state_dir / "events.log"
 

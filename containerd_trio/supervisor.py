@@ -47,7 +47,8 @@ from .logs import LogQuery, LogWatch
 from .machine import read_machine
 from .metrics import Metrics
 from .migration.incoming import Incoming
-from .migration.model import MigrationStep
+from .migration.ledger import SessionLedger
+from .migration.model import MIGRATION_LABEL, MigrationStep
 from .migration.outgoing import Outgoing, Plan
 from .model import (
     ContainerInfo,
@@ -117,7 +118,7 @@ class Supervisor:
         self._commands_done = trio.Event()
         self._journal = RecordJournal(config.journal_path)
         #: Migrations into this daemon (the target's sessions).
-        self.incoming = Incoming(self)
+        self.incoming = Incoming(self, SessionLedger(config.migrations_dir))
         self._memory_features: MemoryFeatures | None = None
         metrics.count_containers(self._count_by_status)
 
@@ -157,6 +158,7 @@ class Supervisor:
                     )
                     await adoption.run()
                     self._adoption = None
+                    await self.incoming.clear_left()  # after adoption: it keeps what runs
                     task_status.started(self)
                     await trio.sleep_forever()
                 finally:
@@ -627,6 +629,10 @@ class Supervisor:
     def running_here(self, container_id: str) -> bool:
         existing = self._containers.get(container_id)
         return existing is not None and existing.status is not Status.STOPPED
+
+    def moved_here(self, container_id: str, migration: str) -> bool:
+        existing = self._containers.get(container_id)
+        return existing is not None and existing.labels.get(MIGRATION_LABEL) == migration
 
     async def restore_moved(
         self,

@@ -466,6 +466,52 @@ async def test_a_target_dying_mid_restore_leaves_the_source_copy_alone(
     assert runc_ids(target.state_dir) == []
 
 
+async def test_a_target_dying_mid_move_leaves_nothing_of_it_there(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A move with its bundle, to another bundle path: kill -9 of the target's server while
+    its restore is held. The next server rolls the restore back and removes what the
+    session it never knew received (the bundle it made, the checkpoint's images), which
+    stayed for good before: the source's ``rolledBack: true`` is then the whole truth."""
+    gated = GatedRunc(tmp_path, "restore")
+    source: DaemonProcess = await spawn_daemon(
+        state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+    )
+    target: DaemonProcess = await spawn_daemon(
+        "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+    )
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    target_bundle = tmp_path / "moved" / "counter"
+    steps: list[dict[str, Any]] = []
+
+    async def follow() -> None:
+        body = {"withBundle": True, "targetBundlePath": str(target_bundle)}
+        steps.extend(await migrate(source.client, "counter", to=f"unix:{target.socket}", **body))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follow)
+        await gated.reached()
+        (held,) = gated.running()
+        assert (target_bundle / "config.json").is_file()
+        assert leftovers(target_bundle) != []  # the images it received
+        assert os.listdir(target.state_dir / "migrations") != []
+        count = target.servings
+        os.kill(target.server_pid(), signal.SIGKILL)
+        async with gated.opened(held):
+            await target.served(count + 1)
+    last = steps[-1]
+    assert last["step"] == "failed" and last["rolledBack"] is True, steps
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    assert not target_bundle.exists()
+    assert (tmp_path / "moved").exists()  # only what the session made goes
+    assert os.listdir(tmp_path / "moved") == []  # no staging directory either
+    assert os.listdir(target.state_dir / "migrations") == []
+    assert b"was left open by the last server" in target.log
+    assert (await target.client.get("/containers/counter")).status_code == 404
+    assert runc_ids(target.state_dir) == []
+
+
 async def test_a_target_that_stops_answering_leaves_the_container_paused_in_time(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
 ) -> None:

@@ -325,3 +325,91 @@ async def test_what_the_target_says_after_a_failed_migration(
     assert target.asked_there is (restore_asked and target._abort is False)
     if expected is Verdict.UNSURE:
         assert consulted.reason
+
+
+# --- what a migration left open: the target's next server removes it --------------------------
+
+
+class _Host:
+    """A target that holds the containers named (labelled as moved by their migration)."""
+
+    def __init__(self, moved: set[tuple[str, str]]) -> None:
+        self.moved = moved
+
+    def running_here(self, container_id: str) -> bool:
+        return False
+
+    async def restore_moved(self, *args: Any, **kwargs: Any) -> ContainerInfo:
+        raise AssertionError("no restore here")
+
+    async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
+        raise AssertionError("no delete here")
+
+    def moved_here(self, container_id: str, migration: str) -> bool:
+        return (container_id, migration) in self.moved
+
+
+def _left_bundle(parent: Path, name: str, checkpoint: str) -> Path:
+    """A bundle as a session left it: its images and pre-copy rounds, another checkpoint,
+    archives half unpacked (the session's and another's), beside it and in it."""
+    bundle = parent / name
+    (bundle / "rootfs").mkdir(parents=True)
+    (bundle / "config.json").write_text("{}")
+    for image in (checkpoint, f"{checkpoint}-pd1", f"{checkpoint}-pd12", "other"):
+        (bundle / "checkpoints" / image).mkdir(parents=True)
+    for staging in (f".import-{checkpoint}-0a1b2c3d", f".import-{checkpoint}-pd2-0a1b2c3d",
+                    ".import-other-0a1b2c3d"):  # fmt: skip
+        (bundle / staging).mkdir()
+    (parent / f".{name}.import-0a1b2c3d").mkdir()
+    (parent / f".{name}x.import-0a1b2c3d").mkdir()  # another bundle's
+    return bundle
+
+
+@pytest.mark.parametrize(
+    ("shared", "with_bundle", "made_bundle", "kept", "bundle_stays", "images_left"),
+    [
+        # made here, not kept: all of it goes
+        (False, True, True, False, False, None),
+        # made here, its container restored and kept: the bundle stays, its images go
+        (False, True, True, True, True, ["other"]),
+        # the bundle's archive was under way: its staging goes, the bundle (maybe another's)
+        # stays
+        (False, True, False, False, True, ["other"]),
+        # the bundle was there already: the images go
+        (False, False, False, False, True, ["other"]),
+        # shared with the source: its images are the source's
+        (True, False, False, False, True, ["c1", "c1-pd1", "c1-pd12", "other"]),
+    ],
+)
+async def test_what_a_migration_left_open_is_removed(
+    tmp_path: Path,
+    shared: bool,
+    with_bundle: bool,
+    made_bundle: bool,
+    kept: bool,
+    bundle_stays: bool,
+    images_left: list[str] | None,
+) -> None:
+    from containerd_trio.migration.incoming import Incoming
+    from containerd_trio.migration.ledger import SessionEntry, SessionLedger
+
+    bundle = _left_bundle(tmp_path / "srv", "b", "c1")
+    ledger = SessionLedger(tmp_path / "migrations")
+    ledger.write(SessionEntry("s1", "box", str(bundle), "c1", shared, with_bundle, made_bundle))
+    (tmp_path / "migrations" / "torn.json").write_text('{"id": "s2", "contai')
+    (tmp_path / "migrations" / ".s3.json.new").write_text("{}")
+    await Incoming(_Host({("box", "c1")} if kept else set()), ledger).clear_left()
+
+    assert os.listdir(tmp_path / "migrations") == []
+    assert bundle.exists() is bundle_stays
+    beside = sorted(os.listdir(tmp_path / "srv"))
+    assert ".bx.import-0a1b2c3d" in beside
+    assert (".b.import-0a1b2c3d" in beside) is (not with_bundle)
+    if bundle_stays:
+        assert sorted(os.listdir(bundle / "checkpoints")) == images_left
+        staging = sorted(n for n in os.listdir(bundle) if n.startswith(".import"))
+        assert staging == (
+            [".import-c1-0a1b2c3d", ".import-c1-pd2-0a1b2c3d", ".import-other-0a1b2c3d"]
+            if shared
+            else [".import-other-0a1b2c3d"]
+        )

@@ -13,6 +13,11 @@ whose session aborts is deleted here, and the source's runs on. The restored con
 the source's labels and gets one more, :data:`~.model.MIGRATION_LABEL`, by which a source that
 lost track (an answer lost, this server restarted) knows it for the one it moved.
 
+What a session makes outlives a server that dies (or hands over) mid-migration only until
+the next one starts: each session is recorded on disk (:mod:`.ledger`), and the next server
+removes what those left open made, as an abort would, but a container restored and kept here
+(the source knows it by its label, and ends its own copy).
+
 Shared bundles: the source reserves its checkpoint's directory (a fresh random name) before it
 opens the session. If this daemon sees that directory under the bundle path it was given, the
 two share the bundle (one machine, or shared storage), and nothing needs to be copied.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import secrets
 import shutil
@@ -36,6 +42,7 @@ from ..archive import BundleContent, ImageKind, ImportResult, Manifest, import_a
 from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, RuntimeFailure
 from ..model import ContainerInfo
 from ..validation import check_id
+from .ledger import SessionEntry, SessionLedger
 from .model import MIGRATION_LABEL, ImportedArchive, MigrationSession
 
 log = logging.getLogger(__name__)
@@ -62,6 +69,10 @@ class Host(Protocol):
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo: ...
 
+    def moved_here(self, container_id: str, migration: str) -> bool:
+        """A container of that id is here, labelled as moved by that migration."""
+        ...
+
 
 def pre_copy_name(checkpoint: str, round: int) -> str:
     """The images of a pre-copy round, beside the checkpoint they lead to."""
@@ -77,6 +88,8 @@ class Session:
         checkpoint: str,
         shared: bool,
         labels: Mapping[str, str],
+        *,
+        with_bundle: bool = False,
     ) -> None:
         self.id = session_id
         self.container_id = container_id
@@ -85,11 +98,23 @@ class Session:
         self.shared = shared
         self.labels = {**labels, MIGRATION_LABEL: checkpoint}
         self.lock = trio.Lock()
+        self.with_bundle = with_bundle
         self.made_bundle = False
         self.imported: list[str] = []
         self.restored = False
         self.idle_since = trio.current_time()
         self._rounds = re.compile(re.escape(checkpoint) + r"-pd[1-9][0-9]{0,2}")
+
+    def entry(self) -> SessionEntry:
+        return SessionEntry(
+            id=self.id,
+            container_id=self.container_id,
+            bundle=str(self.bundle),
+            checkpoint=self.checkpoint,
+            shared=self.shared,
+            with_bundle=self.with_bundle,
+            made_bundle=self.made_bundle,
+        )
 
     def info(self) -> MigrationSession:
         return MigrationSession(
@@ -124,9 +149,24 @@ class Session:
 class Incoming:
     """The sessions of migrations into this daemon."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, ledger: SessionLedger) -> None:
         self._host = host
+        self._ledger = ledger
         self._sessions: dict[str, Session] = {}
+
+    async def clear_left(self) -> None:
+        """Remove what the sessions a server before this one left open made (before this one
+        serves): the images, the archives half unpacked, the bundle if one came; a container
+        restored and kept stays, with its bundle (its source ends its own copy on seeing it)."""
+        for entry in self._ledger.leftovers():
+            kept = self._host.moved_here(entry.container_id, entry.checkpoint)
+            log.warning(
+                "migration %s of %s was left open by the last server: removing what it"
+                " received%s", entry.id, entry.container_id,
+                " (its container was restored and stays)" if kept else "",
+            )  # fmt: skip
+            await trio.to_thread.run_sync(_remove_left, entry, kept)
+            self._ledger.remove(entry.id)
 
     async def reap(self) -> None:
         """Abort the sessions left idle (run in the supervisor's nursery)."""
@@ -171,9 +211,11 @@ class Incoming:
                 " or copy the bundle first"
             )
         session = Session(
-            secrets.token_hex(8), container_id, bundle, checkpoint, shared, labels or {}
-        )
+            secrets.token_hex(8), container_id, bundle, checkpoint, shared, labels or {},
+            with_bundle=with_bundle,
+        )  # fmt: skip
         self._sessions[session.id] = session
+        self._ledger.write(session.entry())
         return session.info()
 
     def _session(self, session_id: str) -> Session:
@@ -200,6 +242,7 @@ class Incoming:
             result = await import_archive(pieces, session.bundle, accept=session.accept)
             if result.checkpoint is None:
                 session.made_bundle = True
+                self._ledger.write(session.entry())
             else:
                 session.imported.append(result.checkpoint)
             return imported(result)
@@ -236,6 +279,7 @@ class Incoming:
             del self._sessions[session.id]
             for name in session.imported:
                 checkpoints.discard(checkpoints.checkpoints_dir(session.bundle) / name)
+            self._ledger.remove(session.id)
 
         await self._in_session(session_id, work)
 
@@ -274,6 +318,7 @@ class Incoming:
                     await trio.to_thread.run_sync(shutil.rmtree, session.bundle, True)
             finally:
                 del self._sessions[session.id]
+                self._ledger.remove(session.id)
         if failure is not None:
             message = (
                 f"migration {session.id} is aborted, but its container {session.container_id!r}"
@@ -294,3 +339,39 @@ def imported(result: ImportResult) -> ImportedArchive:
         bytes=result.data_bytes,
         archive_bytes=result.archive_bytes,
     )
+
+
+#: A pre-copy round's suffix (see :func:`pre_copy_name`), and an import's staging token (see
+#: :mod:`containerd_trio.archive.unpack`).
+_ROUND = r"(-pd[1-9][0-9]{0,2})?"
+_TOKEN = r"-[0-9a-f]{8}"
+
+
+def _remove_left(entry: SessionEntry, kept: bool) -> None:
+    """What a session left open made: its images and the archives it was unpacking (found by
+    the names the import gives them, after the session's checkpoint, a fresh random name the
+    source reserved), and the bundle it made unless its container is kept. (A bundle whose
+    archive was moved into place by a server that died before it could record so stays: the
+    bundle path may be another's.)"""
+    bundle = Path(entry.bundle)
+    checkpoint = re.escape(entry.checkpoint)
+    if not entry.shared:  # a shared bundle's images are the source's
+        images = checkpoints.checkpoints_dir(bundle)
+        for name in _matching(images, checkpoint + _ROUND):
+            checkpoints.discard(images / name)
+        for name in _matching(bundle, r"\.import-" + checkpoint + _ROUND + _TOKEN):
+            shutil.rmtree(bundle / name, ignore_errors=True)
+    if entry.with_bundle:
+        staging = r"\." + re.escape(bundle.name) + r"\.import" + _TOKEN
+        for name in _matching(bundle.parent, staging):
+            shutil.rmtree(bundle.parent / name, ignore_errors=True)
+    if entry.made_bundle and not kept:
+        shutil.rmtree(bundle, ignore_errors=True)
+
+
+def _matching(directory: Path, pattern: str) -> list[str]:
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return [name for name in names if re.fullmatch(pattern, name)]

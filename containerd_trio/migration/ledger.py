@@ -1,0 +1,119 @@
+"""What the target's migration sessions made, on disk, so that none outlives its server.
+
+A session lives in the server's memory; what it receives (the bundle, checkpoint images, the
+staging directories of the archives being unpacked) lives in the bundle's directory. A server
+that dies, or hands over to a new one, mid-migration used to leave those files for good: its
+successor knew nothing of the session, and answered the source's abort with 404. So each
+session has a file here, ``<state-dir>/migrations/<session>.json``, written when it opens and
+each time it takes something, removed when it ends; the next server reads what is left
+(:meth:`SessionLedger.leftovers`) before it serves, and removes what those sessions made,
+but a container restored and kept there (see :mod:`.incoming`).
+
+Written whole by rename: a crash leaves the old entry or the new one, never half of one. No
+fsync, as for the journal: they guard against the server dying, not the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import attrs
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class SessionEntry:
+    """A session as its file tells it."""
+
+    id: str
+    container_id: str
+    bundle: str
+    checkpoint: str
+    #: The source's checkpoint directory is seen here: the images are the source's own.
+    shared: bool
+    #: The bundle comes as an archive: its staging directory beside ``bundle`` is the
+    #: session's.
+    with_bundle: bool = False
+    #: The bundle at ``bundle`` was made by the session (its archive is in place).
+    made_bundle: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "containerId": self.container_id,
+            "bundle": self.bundle,
+            "checkpoint": self.checkpoint,
+            "shared": self.shared,
+            "withBundle": self.with_bundle,
+            "madeBundle": self.made_bundle,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> SessionEntry:
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+
+        def text(key: str) -> str:
+            value = data[key]
+            if not isinstance(value, str):
+                raise TypeError(f"{key} is not a string")
+            return value
+
+        return cls(
+            id=text("id"),
+            container_id=text("containerId"),
+            bundle=text("bundle"),
+            checkpoint=text("checkpoint"),
+            shared=data.get("shared") is True,
+            with_bundle=data.get("withBundle") is True,
+            made_bundle=data.get("madeBundle") is True,
+        )
+
+
+class SessionLedger:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def write(self, entry: SessionEntry) -> None:
+        """Record the session (again). A disk that refuses is logged, not raised: the
+        migration goes on, and only a crash in its middle would leave its files."""
+        path = self.directory / f"{entry.id}.json"
+        staged = self.directory / f".{entry.id}.json.new"
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            staged.write_bytes(json.dumps(entry.to_json()).encode())
+            os.replace(staged, path)
+        except OSError as exc:
+            log.warning("cannot record migration %s in %s: %s", entry.id, self.directory, exc)
+
+    def remove(self, session_id: str) -> None:
+        try:
+            os.unlink(self.directory / f"{session_id}.json")
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("cannot remove the record of migration %s: %s", session_id, exc)
+
+    def leftovers(self) -> list[SessionEntry]:
+        """The sessions a server before this one left open (and each unreadable file
+        removed, with a word in the log)."""
+        try:
+            names = sorted(os.listdir(self.directory))
+        except FileNotFoundError:
+            return []
+        entries = []
+        for name in names:
+            path = self.directory / name
+            if not name.endswith(".json") or name.startswith("."):
+                path.unlink(missing_ok=True)  # a write cut short
+                continue
+            try:
+                entries.append(SessionEntry.from_json(json.loads(path.read_bytes())))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.error("skipping the unreadable migration record %s: %s", path, exc)
+                path.unlink(missing_ok=True)
+        return entries
