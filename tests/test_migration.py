@@ -504,7 +504,7 @@ async def test_a_target_dying_mid_move_leaves_nothing_of_it_there(
     assert last["step"] == "failed" and last["rolledBack"] is True, steps
     assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
     assert not target_bundle.exists()
-    assert (tmp_path / "moved").exists()  # only what the session made goes
+    assert (tmp_path / "moved").exists()  # its parent stays, as an abort leaves it
     assert os.listdir(tmp_path / "moved") == []  # no staging directory either
     assert os.listdir(target.state_dir / "migrations") == []
     assert b"was left open by the last server" in target.log
