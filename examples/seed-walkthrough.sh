@@ -62,6 +62,23 @@ wait_until() {  # wait_until EXPRESSION: poll GET /containers/redis until it hol
 
 note() { printf '\n# %s\n' "$*"; }
 
+# What this run made, removed if it stops early (a second run then starts afresh): the
+# container, once started, and the checkpoints taken.
+started=0
+checkpoints=()
+clean_up() {
+    local status=$? name
+    [ "$status" -eq 0 ] && return
+    if [ "$started" -eq 1 ]; then
+        curl -sS -o /dev/null -XDELETE "$ADDRESS/containers/redis?timeout=0" || true
+    fi
+    for name in "${checkpoints[@]}"; do
+        curl -sS -o /dev/null -XDELETE "$ADDRESS/containers/redis/checkpoint/$name?bundlePath=$BUNDLE" || true
+    done
+    printf 'seed-walkthrough: stopped early; removed what this run made\n' >&2
+}
+trap clean_up EXIT
+
 # --- the walk-through -------------------------------------------------------------------------
 
 note "a busybox bundle at $BUNDLE"
@@ -71,6 +88,7 @@ note "Starting a container (the README's body without its checkpoint line; see t
 request 201 -XPOST "$ADDRESS/containers/redis" -d '{
 "bundlePath": "'"$BUNDLE"'"
 }'
+started=1
 
 note "Add a process to an existing container"
 request 201 -XPUT "$ADDRESS/containers/redis/process" -d '{
@@ -106,12 +124,14 @@ request 201 -XPOST "$ADDRESS/containers/redis/checkpoint/test1" -d '{
 "unixSockets": false,
 "shell": false
 }'
+checkpoints+=(test1)
 
 note "List all checkpoints for a container"
 request 200 "$ADDRESS/containers/redis/checkpoint"
 
 note "Delete a container's checkpoint"
 request 200 -XDELETE "$ADDRESS/containers/redis/checkpoint/test1"
+checkpoints=()
 
 note "Pause a container"
 request 200 -XPATCH "$ADDRESS/containers/redis" -d '{"status": "paused"}'
@@ -130,6 +150,7 @@ note "Starting from a checkpoint needs one taken with exit: true. A new start re
 request 201 -XPOST "$ADDRESS/containers/redis" -d '{"bundlePath": "'"$BUNDLE"'"}'
 sleep 2  # let it print a few dates
 request 201 -XPOST "$ADDRESS/containers/redis/checkpoint/checkpoint-name" -d '{"exit": true}'
+checkpoints+=(checkpoint-name)
 
 note "The README's start-from-checkpoint body, verbatim: it is not JSON (a quote is missing)"
 request 400 -XPOST "$ADDRESS/containers/redis" -d '{
