@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Move a running container from one daemon to another with a checkpoint: the count goes on.
 
-    containerd-trio --listen 127.0.0.1:8888 --state-dir /var/lib/ctr-a &   # "host A"
-    containerd-trio --listen 127.0.0.1:8889 --state-dir /var/lib/ctr-b &   # "host B"
+    .venv/bin/containerd-trio --listen 127.0.0.1:8888 --state-dir /var/lib/ctr-a &   # "host A"
+    .venv/bin/containerd-trio --listen 127.0.0.1:8889 --state-dir /var/lib/ctr-b &   # "host B"
     examples/migrate.py [--from 127.0.0.1:8888] [--to 127.0.0.1:8889] [--bundle /containers/counter]
 
 A counting container starts on A, is checkpointed there with ``"exit": true`` and deleted from
