@@ -25,7 +25,7 @@ from pathlib import Path
 import attrs
 
 from . import beneath, timestamps
-from .convert import converter
+from .convert import converter, structure
 from .errors import Conflict, DaemonError, InvalidRequest, NotFound
 from .runtime import CriuOptions
 from .validation import CHECKPOINT_NAME, doc
@@ -235,9 +235,20 @@ def _read_metadata(directory: int, bundle: Path, name: str) -> CheckpointInfo:
     try:
         if len(data) > _MAX_METADATA:
             raise ValueError(f"larger than {_MAX_METADATA} bytes")
-        return converter.structure(json.loads(data), CheckpointInfo)
+        document = json.loads(data)
+        if not isinstance(document, dict):
+            raise ValueError("it is not a JSON object")
+        info = structure(document, CheckpointInfo)
+        timestamps.parse_ns(info.timestamp)  # the listing sorts by it
+    except RecursionError:
+        raise NotFound(
+            f"checkpoint {name!r} has unreadable metadata: it is nested too deeply"
+        ) from None
+    except InvalidRequest as exc:  # a field missing or of the wrong type
+        raise NotFound(f"checkpoint {name!r} has unreadable metadata: {exc.message}") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise NotFound(f"checkpoint {name!r} has unreadable metadata: {exc}") from None
+    return info
 
 
 def _described(bundle: Path, name: str) -> str:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trio
 
@@ -175,6 +177,50 @@ async def test_metadata_that_is_a_link_or_a_fifo_is_not_a_checkpoint(
         checkpoints.load(bundle, "linked")
     with pytest.raises(NotFound, match="not a regular file"):
         await trio.to_thread.run_sync(checkpoints.load, bundle, "fifo", abandon_on_cancel=True)
+
+
+_GOOD_METADATA = {
+    "name": "cp", "tcp": False, "unixSockets": False, "shell": False,
+    "timestamp": "2026-11-29T00:00:00.000000000+00:00",
+}  # fmt: skip
+
+#: checkpoint.json as a bundle's owner may write it: name -> (its text, what the 404 says).
+_BAD_METADATA = {
+    "empty object": ("{}", "missing required field 'name'"),
+    "a field of the wrong type": (
+        json.dumps({**_GOOD_METADATA, "tcp": 1}),
+        "tcp: expected true or false, got the number 1",
+    ),
+    "a timestamp that is not one": (
+        json.dumps({**_GOOD_METADATA, "timestamp": "yesterday"}),
+        "is not an RFC 3339 timestamp",
+    ),
+    "nested deeply": ("[" * 50_000, "it is nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("case", list(_BAD_METADATA))
+async def test_metadata_of_the_wrong_shape_is_a_404_not_a_500(
+    client: httpx.AsyncClient, tmp_path: Path, case: str
+) -> None:
+    """The bundle's owner writes checkpoint.json: a listing leaves such a checkpoint out, and a
+    restore, an export or a load is a 404 that says why. Each was a 500 with a traceback (a
+    cattrs error, a RecursionError, or the listing's sort on the timestamp)."""
+    text, problem = _BAD_METADATA[case]
+    bundle = tmp_path / "bundle"
+    (bundle / "checkpoints" / "cp").mkdir(parents=True)
+    (bundle / "config.json").write_text('{"root": {"path": "rootfs"}}')
+    (bundle / "checkpoints" / "cp" / checkpoints.METADATA_NAME).write_text(text)
+    with pytest.raises(NotFound, match=re.escape(problem)):
+        checkpoints.load(bundle, "cp")
+    listed = await client.get("/containers/x/checkpoint", params={"bundlePath": str(bundle)})
+    assert (listed.status_code, listed.json()) == (200, [])
+    for answer in (
+        await client.get("/containers/x/checkpoint/cp/archive", params={"bundlePath": str(bundle)}),
+        await client.post("/containers/x", json={"bundlePath": str(bundle), "checkpoint": "cp"}),
+    ):
+        assert answer.status_code == 404, answer.text
+        assert problem in answer.json()["error"]
 
 
 # --- checkpoints through the API --------------------------------------------------------------
