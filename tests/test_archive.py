@@ -239,8 +239,8 @@ def member(name: str, data: bytes = b"", **fields: object) -> Member:
     return info, data
 
 
-def directory(name: str) -> Member:
-    return member(name, type=tarfile.DIRTYPE, mode=0o755)
+def directory(name: str, **fields: object) -> Member:
+    return member(name, b"", type=tarfile.DIRTYPE, mode=0o755, **fields)
 
 
 def manifest(bundle: BundleContent = BundleContent.NONE, name: str = "cp") -> Member:
@@ -469,6 +469,66 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], str] | tuple[Callable[[], bytes], 
     "another name": (
         lambda: archive([manifest(BundleContent.FULL, "other"), *images("other")]),
         "holds checkpoint 'other', not 'cp'",
+    ),
+    # Each of these was a 500 with a traceback (RecursionError, OSError, OverflowError).
+    "a manifest nested too deeply": (
+        lambda: archive([member(MANIFEST_NAME, b"[" * 4000)]),
+        "the manifest containerd-trio-archive.json is not JSON",
+    ),
+    "metadata of the wrong shape": (
+        lambda: archive(
+            [manifest(), *images()[:3], member("checkpoints/cp/checkpoint.json", b"{}")]
+        ),
+        "has unreadable metadata: missing required field 'name'",
+    ),
+    "a config nested too deeply": (
+        lambda: archive(
+            [
+                manifest(BundleContent.FULL),
+                *images(),
+                member("config.json", b"[" * 4000),
+                directory("rootfs"),
+            ]
+        ),
+        "its config.json is not an OCI config with root.path",
+    ),
+    "an index nested too deeply": (
+        lambda: archive(
+            [
+                manifest(BundleContent.CHANGES),
+                *images(),
+                member("config.json", b'{"root": {"path": "rootfs"}}'),
+                directory("rootfs"),
+                member(INDEX_NAME, b"[" * 4000),
+            ]
+        ),
+        f"its {INDEX_NAME} is not JSON",
+    ),
+    "a name too long": (
+        lambda: archive([manifest(), *images(), member("checkpoints/cp/" + "a" * 300, b"x")]),
+        "'checkpoints/cp/aaaaaaaaaaaaaaaaaaaaaaaaa'... cannot be unpacked: File name too long",
+    ),
+    "a symlink target too long": (
+        lambda: archive(
+            [*full_bundle(), member("rootfs/l", type=tarfile.SYMTYPE, linkname="/a" * 2100)]
+        ),
+        "'rootfs/l' cannot be unpacked: File name too long",
+    ),
+    "a modification time out of range": (
+        lambda: archive([*full_bundle(), member("rootfs/x", b"x", pax_headers={"mtime": "1e300"})]),
+        "'rootfs/x' has a modification time out of range: 1e+300",
+    ),
+    "a modification time that is not a number": (
+        lambda: archive([*full_bundle(), directory("rootfs/d", pax_headers={"mtime": "nan"})]),
+        "'rootfs/d' has a modification time out of range: nan",
+    ),
+    "a uid out of range": (
+        lambda: archive([*full_bundle(), member("rootfs/x", b"x", pax_headers={"uid": "-2"})]),
+        "'rootfs/x' has the uid -2: it must be between 0 and 4294967294",
+    ),
+    "a gid out of range": (
+        lambda: archive([*full_bundle(), member("rootfs/x", b"x", pax_headers={"gid": "1" * 20})]),
+        "'rootfs/x' has the gid 11111111111111111111: it must be between 0",
     ),
 }
 

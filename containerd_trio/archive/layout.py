@@ -78,7 +78,7 @@ class Manifest:
     def from_json(cls, data: bytes) -> Manifest:
         try:
             document = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ArchiveError(f"the manifest {MANIFEST_NAME} is not JSON") from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise ArchiveError(f"the manifest {MANIFEST_NAME} is not a {FORMAT} manifest")

@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator
 
 import attrs
 
+from ..validation import MAX_UNIX_ID
+
 BLOCK = 512
 CHUNK = 1 << 20
 #: A PAX header or GNU long name larger than this is refused (tar tools write a few hundred bytes).
@@ -28,6 +30,11 @@ MAX_METADATA = 64 * 1024
 #: What may follow the end-of-archive marker inside a gzip layer (tar pads to 10 KiB records).
 MAX_TRAILER = 1 << 20
 ENCODING = "utf-8"
+#: A member's mode as tar restores it: the permission bits, setuid, setgid and sticky (a
+#: base-256 field may hold far more, which chmod would refuse).
+MODE_BITS = 0o7777
+#: A modification time the kernel can set: within a signed 64-bit time_t.
+MAX_TIME = float(2**63)
 END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
 _GZIP_MAGIC = b"\x1f\x8b"
 _OTHER_MAGIC = {
@@ -302,6 +309,13 @@ class TarReader:
             raise ArchiveError(f"the PAX header of {name!r} has a malformed number") from None
         if size < 0:
             raise ArchiveError(f"{name!r} has a negative size")
+        for field, value in (("uid", uid), ("gid", gid)):
+            if not 0 <= value <= MAX_UNIX_ID:
+                raise ArchiveError(
+                    f"{name!r} has the {field} {value}: it must be between 0 and {MAX_UNIX_ID}"
+                )
+        if not -MAX_TIME <= mtime < MAX_TIME:  # NaN fails too
+            raise ArchiveError(f"{name!r} has a modification time out of range: {mtime}")
         kind = _KINDS.get(info.type, Kind.OTHER)
         # As tar does: data follows regular files and unknown types, never links or devices.
         has_data = kind in (Kind.FILE, Kind.OTHER)
@@ -310,7 +324,8 @@ class TarReader:
         self._current = name
         self.entries += 1
         return Entry(
-            name=name, kind=kind, size=size if has_data else 0, mode=info.mode, uid=uid, gid=gid,
+            name=name, kind=kind, size=size if has_data else 0, mode=info.mode & MODE_BITS,
+            uid=uid, gid=gid,
             mtime=mtime, linkname=linkname,
         )  # fmt: skip
 

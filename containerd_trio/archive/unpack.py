@@ -30,6 +30,7 @@ partly updated, which the error then says.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -42,7 +43,7 @@ import attrs
 import trio
 
 from .. import checkpoints
-from ..errors import Conflict, InvalidRequest, NotFound
+from ..errors import Conflict, InvalidRequest, NotFound, quoted
 from ..validation import check_id
 from .layout import (
     CHECKPOINTS,
@@ -59,6 +60,9 @@ from .layout import (
 from .tarstream import MAX_METADATA, ArchiveError, Entry, Kind, TarReader
 
 MAX_CONFIG = 1 << 20
+#: What the kernel refuses because of what the archive holds (not of the disk): a name or a
+#: link target too long (for the path it is unpacked at), too many links to one file.
+_ARCHIVE_FAULTS = frozenset({errno.ENAMETOOLONG, errno.EMLINK})
 MAX_INDEX = 64 << 20
 _SETID = stat.S_ISUID | stat.S_ISGID
 
@@ -239,6 +243,16 @@ class _Unpacker:
             self.index = await _read_small(reader, entry, MAX_INDEX)
             self.kinds[key] = Kind.FILE
             return
+        try:
+            await self._make(reader, entry, parts, area)
+        except OSError as exc:
+            if exc.errno not in _ARCHIVE_FAULTS:
+                raise
+            raise ArchiveError(f"{quoted(entry.name)} cannot be unpacked: {exc.strerror}") from None
+        self.kinds[key] = entry.kind
+
+    async def _make(self, reader: TarReader, entry: Entry, parts: list[str], area: str) -> None:
+        key = "/".join(parts)
         path = self._parent_directories(parts)
         mode = entry.mode if self.limits.keep_setuid else entry.mode & ~_SETID
         if entry.kind is Kind.DIRECTORY:
@@ -260,7 +274,6 @@ class _Unpacker:
         else:
             source = self._hardlink_source(parts, area, entry)
             os.link(source, path, follow_symlinks=False)
-        self.kinds[key] = entry.kind
 
     def _area(self, parts: list[str], entry: Entry) -> str:
         """Which part of the layout the member belongs to; refuses anything else."""
@@ -380,7 +393,7 @@ class _Unpacker:
         try:
             config = json.loads((self.staging / CONFIG_NAME).read_bytes())
             root = config["root"]["path"]
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):
             raise ArchiveError(f"its {CONFIG_NAME} is not an OCI config with root.path") from None
         if root != ROOTFS:
             raise ArchiveError(f"its {CONFIG_NAME} has root.path {root!r}, not {ROOTFS!r}")
@@ -394,7 +407,7 @@ class _Unpacker:
             raise ArchiveError(f"it holds rootfs changes but no {INDEX_NAME}")
         try:
             paths = json.loads(self.index)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ArchiveError(f"its {INDEX_NAME} is not JSON") from None
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             raise ArchiveError(f"its {INDEX_NAME} is not a list of paths")
