@@ -81,6 +81,14 @@ def reserve(bundle: Path, name: str) -> Path:
     return checkpoints_dir(bundle) / name
 
 
+def check_directory(bundle: Path) -> None:
+    """400 unless the bundle's ``checkpoints`` is a directory of its own, or not there yet:
+    for what writes into it by name (an import)."""
+    directory = _open_checkpoints(bundle)
+    if directory is not None:
+        os.close(directory)
+
+
 def commit(bundle: Path, info: CheckpointInfo) -> None:
     """Write the metadata last: a directory without it is a checkpoint that never completed."""
     directory = _open_checkpoint(bundle, info.name)
@@ -188,6 +196,10 @@ def _open_checkpoints(bundle: Path, *, create: bool = False) -> int | None:
         bundle_fd = beneath.open_directory(bundle)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:  # ELOOP, EACCES: a bundle its owner made unreachable since
+        raise InvalidRequest(
+            f"bundlePath {str(bundle)!r} cannot be opened: {exc.strerror}"
+        ) from None
     try:
         if create:
             with contextlib.suppress(FileExistsError):

@@ -553,6 +553,44 @@ async def test_a_hostile_archive_is_refused_and_leaves_nothing(target: Path, cas
     assert tree(target.parent) == before
 
 
+async def test_an_import_target_the_kernel_refuses_is_a_400(
+    client: httpx.AsyncClient, target: Path
+) -> None:
+    """Where the archive is to go, as the client names it: a file or a loop of links on the
+    way of a new bundle, a ``checkpoints`` that is a file or a link in an existing one. Each
+    is a 400 saying why and leaves nothing (they were 500s with a traceback, and a link was
+    followed: the checkpoint went where it pointed)."""
+    root = target.parent
+    (root / "file").write_text("x")
+    (root / "loop").symlink_to(root / "loop")
+    elsewhere = root / "elsewhere"
+    elsewhere.mkdir()
+    full = archive(full_bundle())
+    cases = [
+        (root / "file" / "b", full, f"cannot make {root}/file/.b.import-"),
+        (root / "file" / "b" / "c", full, f"cannot make {root}/file/b for the bundle"),
+        (root / "loop" / "b", full, f"cannot make {root}/loop for the bundle"),
+        (target, archive([manifest(), *images()]), f"{target}/checkpoints is not a directory"),
+        (target, archive([manifest(), *images()]), f"{target}/checkpoints is a symbolic link"),
+    ]
+    for n, (destination, data, problem) in enumerate(cases):
+        if n == 3:
+            (target / "checkpoints").write_text("x")
+        if n == 4:
+            (target / "checkpoints").unlink()
+            (target / "checkpoints").symlink_to(elsewhere)
+        before = tree(root)
+        response = await client.put(
+            "/containers/any/checkpoint/cp/archive",
+            params={"bundlePath": str(destination)},
+            content=data,
+        )
+        assert response.status_code == 400, response.text
+        assert problem in response.json()["error"]
+        assert tree(root) == before
+    assert list(elsewhere.iterdir()) == []
+
+
 async def test_a_checkpoint_only_archive_needs_the_bundle(tmp_path: Path) -> None:
     data = archive([manifest(), *images()])
     with pytest.raises(NotFound, match=r"has no config\.json: send the archive with its bundle"):

@@ -258,6 +258,33 @@ async def test_linked_checkpoints_dir_over_the_api(
     assert [(c["id"], c["state"]["status"]) for c in state] == [("c", "running")]
 
 
+async def test_a_bundle_made_unreachable_after_the_start_over_the_api(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """The bundle's owner replaces it with a loop of links once the container runs: the
+    checkpoint routes that reach the bundle are a 400 naming it (they were a 500 with a
+    traceback: beneath.open_directory's ELOOP), and the container runs on."""
+    client = daemon.client
+    bundle = make_bundle()
+    await start_container(client, "c", bundle)
+    bundle.rename(tmp_path / "moved")
+    bundle.symlink_to(bundle)
+    answers = [
+        await client.post("/containers/c/checkpoint/new", json={}),
+        await client.get("/containers/c/checkpoint"),
+        await client.delete("/containers/c/checkpoint/new"),
+        await client.get("/containers/c/checkpoint/new/archive"),
+    ]
+    for response in answers:
+        assert response.status_code == 400, response.text
+        assert response.json() == {
+            "error": f"bundlePath {str(bundle)!r} cannot be opened: Too many levels of symbolic"
+            " links"
+        }
+    state = (await client.get("/state")).json()["containers"]
+    assert [(c["id"], c["state"]["status"]) for c in state] == [("c", "running")]
+
+
 async def test_linked_checkpoint_over_the_api(
     daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

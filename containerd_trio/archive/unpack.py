@@ -197,7 +197,7 @@ class _Unpacker:
                 raise Conflict(f"the target bundle {self.bundle} exists already")
             missing = [p for p in reversed(self.bundle.parents) if not p.exists()]
             for directory in missing:
-                directory.mkdir(exist_ok=True)
+                self._make_directory(directory, parent=True)
                 self.made_parents.append(directory)
             staging = self.bundle.parent / f".{self.bundle.name}.import-{token}"
         else:
@@ -211,14 +211,32 @@ class _Unpacker:
                 and not (self.bundle / ROOTFS).is_dir()
             ):
                 raise NotFound(f"the target bundle {self.bundle} has no rootfs to update")
+            if self._destination is not None:
+                checkpoints.check_directory(self.bundle)  # 400 for a link or a file
             staging = self.bundle / f".import-{self.manifest.checkpoint or 'bundle'}-{token}"
         if self._destination is not None and self._destination.exists():
             raise Conflict(
                 f"checkpoint {self.manifest.checkpoint!r} already exists in"
                 f" {self._destination.parent}"
             )
-        staging.mkdir(mode=0o700)
+        self._make_directory(staging, 0o700)
         return staging
+
+    def _make_directory(self, path: Path, mode: int = 0o777, *, parent: bool = False) -> None:
+        """mkdir on the client's path: 400 where the kernel will not (a file or a link loop on
+        the way, a read-only filesystem); a ``parent`` made meanwhile is fine."""
+        try:
+            path.mkdir(mode=mode)
+            return
+        except FileExistsError:
+            if path.is_dir():
+                if parent:
+                    return
+                raise
+            reason = "it is not a directory"  # a link loop says EEXIST
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+        raise InvalidRequest(f"cannot make {path} for the bundle {self.bundle}: {reason}")
 
     # --- one member -----------------------------------------------------------------------------
 
