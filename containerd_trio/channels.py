@@ -50,7 +50,7 @@ def parse_resize(data: bytes) -> tuple[int, int]:
     try:
         document = json.loads(data)
         columns, rows = document["Width"], document["Height"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # nested too deeply: not one
         raise ValueError('a resize message is {"Width": columns, "Height": rows}') from None
     if not all(isinstance(n, int) and 0 <= n <= 65535 for n in (columns, rows)):
         raise ValueError("Width and Height must be whole numbers from 0 to 65535")
