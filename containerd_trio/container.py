@@ -35,6 +35,7 @@ import logging
 import os
 import shutil
 import signal
+import stat
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from functools import partial
@@ -44,7 +45,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from . import checkpoints, criu, procfs, timestamps
+from . import beneath, checkpoints, criu, procfs, timestamps
 from .bundle import BundleConfig, read_bundle
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
@@ -991,12 +992,23 @@ def _exit_info(container_id: str, process: Process) -> ExitInfo:
 
 def _stdin_was_pipe(image: Path) -> bool:
     """Whether the checkpointed init's stdin was a pipe (runc notes its fds 0-2 in the image's
-    descriptors.json: ``"pipe:[INODE]"``, or a path such as ``/dev/null``)."""
+    descriptors.json: ``"pipe:[INODE]"``, or a path such as ``/dev/null``).
+
+    The images are the client's: the file is read only as a regular file of the image's own
+    (no link), opened non-blocking (a FIFO there held the whole daemon in ``open``), and what
+    does not parse (nested too deeply included) means no."""
     try:
-        with open(image / "descriptors.json", "rb") as descriptors:
+        directory = beneath.open_directory(image)
+        try:
+            fd = beneath.open_beneath(directory, "descriptors.json", os.O_RDONLY | os.O_NONBLOCK)
+        finally:
+            os.close(directory)
+        with open(fd, "rb") as descriptors:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return False
             fds = json.loads(descriptors.read(64 * 1024))
         return isinstance(fds, list) and str(fds[0]).startswith("pipe:")
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError, RecursionError):
         return False
 
 

@@ -22,6 +22,7 @@ import trio
 
 from containerd_trio import beneath, checkpoints
 from containerd_trio.bundle import BundleConfig, check_config, read_bundle, without_file_contents
+from containerd_trio.container import _stdin_was_pipe
 from containerd_trio.errors import InvalidRequest, NotFound
 from containerd_trio.model import MemoryResources, Resources
 from containerd_trio.runtime import CriuOptions
@@ -177,6 +178,32 @@ async def test_metadata_that_is_a_link_or_a_fifo_is_not_a_checkpoint(
         checkpoints.load(bundle, "linked")
     with pytest.raises(NotFound, match="not a regular file"):
         await trio.to_thread.run_sync(checkpoints.load, bundle, "fifo", abandon_on_cancel=True)
+
+
+@pytest.mark.deadline(10)
+async def test_a_checkpoints_descriptors_are_read_only_from_a_regular_file(
+    tmp_path: Path, resolver: str
+) -> None:
+    """A restore reads the image's descriptors.json (was the init's stdin a pipe?): a FIFO
+    there held the daemon's one thread in open() until something wrote to it, a deeply nested
+    one was a 500 with a traceback (RecursionError), a link was followed. Each means "no"."""
+    image = tmp_path / "image"
+    image.mkdir()
+    descriptors = image / "descriptors.json"
+    descriptors.write_text('["pipe:[1234]", "/dev/null", "/dev/null"]')
+    assert _stdin_was_pipe(image)
+    descriptors.unlink()
+    secret = tmp_path / "secret.json"
+    secret.write_text('["pipe:[1234]"]')
+    descriptors.symlink_to(secret)
+    assert not _stdin_was_pipe(image)
+    descriptors.unlink()
+    descriptors.write_text("[" * 50_000)
+    assert not _stdin_was_pipe(image)
+    descriptors.unlink()
+    os.mkfifo(descriptors)
+    # In a thread given up at the deadline: the old code blocks for ever on the FIFO.
+    assert not await trio.to_thread.run_sync(_stdin_was_pipe, image, abandon_on_cancel=True)
 
 
 _GOOD_METADATA = {
