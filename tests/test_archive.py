@@ -223,6 +223,31 @@ async def test_export_errors_come_before_the_first_byte(tmp_path: Path) -> None:
         plan_export(source, "cp", ExportOptions(BundleContent.FULL))
 
 
+@pytest.mark.deadline(10)
+async def test_an_export_reads_the_config_only_from_a_regular_file(tmp_path: Path) -> None:
+    """A FIFO as config.json held the daemon's one thread in open() until something wrote to
+    it (no request answered meanwhile); one nested too deeply was a 500 with a traceback
+    (RecursionError); a link was followed out of the bundle. Each is a 400 now."""
+    source = make_source(tmp_path)
+    config = source / "config.json"
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text('{"root": {"path": "rootfs"}}')
+    full = ExportOptions(BundleContent.FULL)
+    config.unlink()
+    config.symlink_to(elsewhere)
+    with pytest.raises(InvalidRequest, match=r"config\.json: it is a symbolic link"):
+        plan_export(source, "cp", full)
+    config.unlink()
+    config.write_text("[" * 50_000)
+    with pytest.raises(InvalidRequest, match=r"config\.json: nested too deeply"):
+        plan_export(source, "cp", full)
+    config.unlink()
+    os.mkfifo(config)
+    # In a thread given up at the deadline: the old code blocks for ever on the FIFO.
+    with pytest.raises(InvalidRequest, match=r"config\.json: it is not a regular file"):
+        await trio.to_thread.run_sync(plan_export, source, "cp", full, abandon_on_cancel=True)
+
+
 # --- hostile archives ---------------------------------------------------------------------------
 
 Member = tuple[tarfile.TarInfo, bytes]
