@@ -616,6 +616,28 @@ async def test_an_import_target_the_kernel_refuses_is_a_400(
     assert list(elsewhere.iterdir()) == []
 
 
+async def test_changes_never_update_a_rootfs_through_a_link(target: Path) -> None:
+    """A target bundle whose rootfs is a link to elsewhere: the import of rootfs changes
+    removed everything there that its index did not list (and chowned what it kept). Now a
+    400, and the link's target untouched."""
+    elsewhere = target.parent / "elsewhere"
+    (elsewhere / "sub").mkdir(parents=True)
+    (elsewhere / "precious").write_text("x")
+    (target / "rootfs").rmdir()
+    (target / "rootfs").symlink_to(elsewhere)
+    before = tree(target.parent)
+    data = archive(
+        [
+            manifest(BundleContent.CHANGES), *images(),
+            member("config.json", b'{"root": {"path": "rootfs"}}'), directory("rootfs"),
+            member(INDEX_NAME, b"[]"),
+        ]
+    )  # fmt: skip
+    with pytest.raises(InvalidRequest, match=r"rootfs is a symbolic link: an import updates"):
+        await import_archive(feed(data), target, name="cp")
+    assert tree(target.parent) == before
+
+
 async def test_a_checkpoint_only_archive_needs_the_bundle(tmp_path: Path) -> None:
     data = archive([manifest(), *images()])
     with pytest.raises(NotFound, match=r"has no config\.json: send the archive with its bundle"):

@@ -206,11 +206,8 @@ class _Unpacker:
                     f"the target bundle {self.bundle} has no {CONFIG_NAME}: send the archive"
                     " with its bundle"
                 )
-            if (
-                self.manifest.bundle is BundleContent.CHANGES
-                and not (self.bundle / ROOTFS).is_dir()
-            ):
-                raise NotFound(f"the target bundle {self.bundle} has no rootfs to update")
+            if self.manifest.bundle is BundleContent.CHANGES:
+                self._check_rootfs()
             if self._destination is not None:
                 checkpoints.check_directory(self.bundle)  # 400 for a link or a file
             staging = self.bundle / f".import-{self.manifest.checkpoint or 'bundle'}-{token}"
@@ -221,6 +218,19 @@ class _Unpacker:
             )
         self._make_directory(staging, 0o700)
         return staging
+
+    def _check_rootfs(self) -> None:
+        """The rootfs that changes update is a directory of the bundle's own: through a link,
+        the update removed what the index does not list wherever the link pointed."""
+        rootfs = self.bundle / ROOTFS
+        kind = _lstat_kind(rootfs)
+        if kind == stat.S_IFLNK:
+            raise InvalidRequest(
+                f"{rootfs} is a symbolic link: an import updates a rootfs only inside the bundle,"
+                " never through a link"
+            )
+        if kind != stat.S_IFDIR:
+            raise NotFound(f"the target bundle {self.bundle} has no rootfs to update")
 
     def _make_directory(self, path: Path, mode: int = 0o777, *, parent: bool = False) -> None:
         """mkdir on the client's path: 400 where the kernel will not (a file or a link loop on
