@@ -211,6 +211,57 @@ async def test_a_target_that_refuses_leaves_the_container_running_here(
     assert leftovers(bundle) == []
 
 
+async def _answer_everything_with(
+    path: Path, status: int, body: bytes, *, task_status: trio.TaskStatus[None]
+) -> None:
+    """Something at the migration's address that is not a daemon: every request gets this."""
+    sock = trio.socket.socket(trio.socket.AF_UNIX)
+    await sock.bind(str(path))
+    sock.listen()
+    listener = trio.SocketListener(sock)
+    task_status.started()
+    async with listener:
+        while True:
+            stream = await listener.accept()
+            async with stream:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += await stream.receive_some(65536)
+                head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n\r\n"
+                await stream.send_all(head.encode() + body)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "problem"),
+    [
+        (201, b"[]", "opened no migration session this daemon can use"),
+        (201, b"{}", "opened no migration session this daemon can use"),
+        (201, b'{"id": "../../containers/x"}', "opened no migration session this daemon can use"),
+        (201, b"[" * 5000, "is not JSON"),
+        (400, b"[" * 5000, "refused to open a migration session"),
+    ],
+)
+async def test_a_target_that_is_not_a_daemon_is_a_502(
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    status: int,
+    body: bytes,
+    problem: str,
+) -> None:
+    """The client names the target: whatever answers there, the move is refused with a 502
+    before anything starts (these were 500s with a traceback: the session's id taken from an
+    answer of another shape, a body nested too deeply for the parser)."""
+    fake = tmp_path / "fake.sock"
+    await nursery.start(_answer_everything_with, fake, status, body)
+    await start_container(client, "c", make_bundle(COUNTER))
+    response = await client.post("/containers/c/migrate", json={"to": f"unix:{fake}"})
+    assert response.status_code == 502, response.text
+    assert problem in response.json()["error"]
+    assert (await client.get("/containers/c")).json()["state"]["status"] == "running"
+
+
 async def test_a_failed_dump_rolls_back(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

@@ -157,7 +157,7 @@ def decode_json(data: bytes, address: str) -> Any:
     """A JSON document from the daemon at ``address``; ClientError if it is not JSON."""
     try:
         return json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         # Something answers at the address, but not the daemon (or not this API version).
         snippet = data[:80].decode(errors="replace")
         raise ClientError(f"the answer from {address} is not JSON: {snippet!r}") from None
@@ -180,7 +180,7 @@ class Answer(NamedTuple):
         """The daemon's ``{"error": ...}`` as an ApiError; or what else the body says."""
         try:
             message = str(json.loads(self.body)["error"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             # Not the daemon's error shape (a proxy, or a different server at that address).
             message = self.body.decode(errors="replace").strip() or self.reason
         return ApiError(self.status, message)

@@ -4,6 +4,7 @@ Trio transport (the one the benchmark uses), with the target's failures as 502s.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from ..client.trio_transport import TrioTransport
 from ..convert import structure
 from ..errors import BadGateway
 from ..model import ContainerInfo
+from ..validation import ID_PATTERN
 
 #: How long a request to the target is tried again while it refuses connections or answers
 #: 503 (it restarts): short, the container waits frozen meanwhile.
@@ -83,8 +85,17 @@ class Target:
         request = routes.open_migration(
             container_id, bundle_path, checkpoint, with_bundle=with_bundle, labels=labels
         )
-        session: dict[str, Any] = await self._call(request, "open a migration session")
-        return session
+        session = await self._call(request, "open a migration session")
+        # The address is the client's: what answers there may be anything, which must be
+        # neither a 500 here nor a path segment of the requests that follow.
+        migration = session.get("id") if isinstance(session, dict) else None
+        if not isinstance(migration, str) or not re.fullmatch(ID_PATTERN, migration):
+            raise TargetError(
+                f"the target {self.address} opened no migration session this daemon can use"
+                " (its answer has no valid session id): is it a containerd-trio daemon?", None,
+            )  # fmt: skip
+        opened: dict[str, Any] = session
+        return opened
 
     async def send_archive(self, migration: str, media: str, pieces: AsyncIterator[bytes]) -> int:
         """Stream an archive into the session; the bytes that went out. Its size sets its
