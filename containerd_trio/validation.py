@@ -43,8 +43,11 @@ _SIGNALS_BY_NAME = {name: int(signal.Signals[name]) for name in SIGNAL_NAMES}
 
 #: The largest pid the kernel hands out (``pid_max`` is at most 2**22).
 MAX_PID = 2**22
-#: The largest uid or gid a process may be given ((uid_t)-1 means "no change" to the kernel).
+#: The largest uid or gid a file may be given ((uid_t)-1 means "no change" to the kernel).
 MAX_UNIX_ID = 2**32 - 2
+#: The largest a process may be given: runc takes 0..2**31-1 ("uids and gids must be in
+#: range"), and refused a larger one only once it had spawned the process (a 500).
+MAX_PROCESS_UNIX_ID = 2**31 - 1
 #: The kernel's limits on a path and on one name in it, in bytes (PATH_MAX counts the NUL).
 PATH_MAX = 4096
 NAME_MAX = 255
@@ -188,11 +191,16 @@ def _program(name: str, args: Sequence[str]) -> None:
         raise ValueError(f"{name} must hold at least the program to run")
     if not args[0]:
         raise ValueError(f"{name}[0], the program to run, must not be empty")
+    for index, arg in enumerate(args):
+        if "\0" in arg:  # exec's strings end at a NUL: runc refused it after spawning
+            raise ValueError(f"{name}[{index}] must not contain NUL")
 
 
 def _environment_entry(name: str, entry: str) -> None:
     if entry.find("=") < 1:
         raise ValueError(f"{name} must be NAME=VALUE, not {quoted(entry)}")
+    if "\0" in entry:
+        raise ValueError(f"{name} must not contain NUL")
 
 
 CONTAINER_ID = _identifier("container id")
@@ -207,7 +215,7 @@ ABSOLUTE_PATH = Rule(
     {"pattern": rf"^(/[^/\x00]{{0,{NAME_MAX}}})+$", "maxLength": PATH_MAX - 1},
 )
 PID = _between(1, MAX_PID)
-UNIX_ID = _between(0, MAX_UNIX_ID)
+UNIX_ID = _between(0, MAX_PROCESS_UNIX_ID)
 UNIX_IDS = _each(UNIX_ID)
 NOT_NEGATIVE = Rule(_not_negative, {"minimum": 0})
 SECONDS = Rule(_seconds, {"minimum": 0})
@@ -217,8 +225,11 @@ CPU_SHARES = _between(MIN_CPU_SHARES, MAX_CPU_SHARES)
 CPU_QUOTA = _limit(MIN_CPU_QUOTA_US, MAX_CPU_QUOTA_US, " microseconds")
 CPU_PERIOD = _between(MIN_CPU_PERIOD_US, MAX_CPU_PERIOD_US)
 PIDS_LIMIT = _limit(1, MAX_PID)
-PROGRAM = Rule(_program, {"minItems": 1, "prefixItems": [{"minLength": 1}]})
-ENVIRONMENT_ENTRY = Rule(_environment_entry, {"pattern": "^[^=]+="})
+PROGRAM = Rule(
+    _program,
+    {"minItems": 1, "prefixItems": [{"minLength": 1}], "items": {"pattern": "^[^\\x00]*$"}},
+)
+ENVIRONMENT_ENTRY = Rule(_environment_entry, {"pattern": "^[^=\\x00]+=[^\\x00]*$"})
 ENVIRONMENT = _each(ENVIRONMENT_ENTRY)
 #: A terminal's rows or columns (the kernel keeps each in 16 bits).
 CONSOLE_DIMENSION = _between(0, 65535)

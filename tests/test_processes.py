@@ -126,6 +126,14 @@ async def test_exec_defaults_come_from_the_bundle(
         ({"args": ["true"], "env": ["PATH"]}, "env[0] must be NAME=VALUE"),
         ({"args": ["true"], "cwd": "tmp"}, "cwd must be an absolute path"),
         ({"args": [""]}, "args[0], the program to run, must not be empty"),
+        # runc refused these once it had spawned the process (a 500 with its words)
+        ({"args": ["echo", "a\0b"]}, "args[1] must not contain NUL"),
+        ({"args": ["true"], "env": ["A=b\0c"]}, "env[0] must not contain NUL"),
+        (
+            {"args": ["true"], "user": {"uid": 2**31, "gid": 0}},
+            "uid must be between 0 and 2147483647, not 2147483648",
+        ),
+        ({"args": ["true"], "user": {"additionalGids": [2**32 - 2]}}, "additionalGids[0] must"),
     ],
 )
 async def test_bad_exec_is_400(
