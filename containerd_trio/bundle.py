@@ -69,23 +69,7 @@ def check_config(bundle: Path) -> BundleConfig:
     cached = _bundle_configs.get(where)
     if cached is not None and _still(where, cached[0]):
         return cached[1]
-    fd = _open_config(bundle, where)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InvalidRequest(
-                f"{where} is not a regular file (it is {_kind(info.st_mode)}): a bundle's config"
-                " is read only from a regular file"
-            )
-        identity = _identity(info)
-        # Only a regular file gets here (open() would refuse a directory in words of its own).
-        with open(fd, "rb", closefd=False) as config_file:
-            try:
-                data = config_file.read(MAX_CONFIG_BYTES + 1)
-            except OSError as exc:  # EIO: the file is there but cannot be read
-                raise InvalidRequest(f"{where} cannot be read: {exc.strerror}") from None
-    finally:
-        os.close(fd)
+    data, identity = _read(bundle, where)
     config = _parse(data, where)
     linux = _object(config.get("linux"))
     resources = from_oci(linux.get("resources"))
@@ -100,6 +84,36 @@ def check_config(bundle: Path) -> BundleConfig:
         _bundle_configs.clear()
     _bundle_configs[where] = (identity, facts)
     return facts
+
+
+def read_config(bundle: Path) -> tuple[bytes, dict[str, Any]]:
+    """The bundle's config.json as it is and as a JSON object, read as a start reads it (for
+    what needs more of it than :func:`check_config`'s facts: an export, a restore); 400
+    naming what is wrong, as a start's."""
+    where = os.path.join(bundle, CONFIG_NAME)
+    data, _ = _read(bundle, where)
+    return data, _parse(data, where)
+
+
+def _read(bundle: Path, where: str) -> tuple[bytes, tuple[int, ...]]:
+    """The bytes of a config.json that is a regular file of the bundle's own, and the
+    identity of the file read."""
+    fd = _open_config(bundle, where)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidRequest(
+                f"{where} is not a regular file (it is {_kind(info.st_mode)}): a bundle's config"
+                " is read only from a regular file"
+            )
+        # Only a regular file gets here (open() would refuse a directory in words of its own).
+        with open(fd, "rb", closefd=False) as config_file:
+            try:
+                return config_file.read(MAX_CONFIG_BYTES + 1), _identity(info)
+            except OSError as exc:  # EIO: the file is there but cannot be read
+                raise InvalidRequest(f"{where} cannot be read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def _identity(info: os.stat_result) -> tuple[int, ...]:

@@ -35,9 +35,9 @@ from typing import Any
 import attrs
 
 from . import loopback_hook
+from .bundle import CONFIG_NAME, read_config
 from .errors import InvalidRequest
 
-CONFIG_NAME = "config.json"
 PRIVATE_BUNDLE_NAME = "restore-bundle"
 #: How long runc lets the hook run (seconds); it takes ~25 ms.
 HOOK_TIMEOUT = 10
@@ -126,13 +126,7 @@ def prepare_restore(
     Raises InvalidRequest if the bundle's config cannot be read.
     """
     bundle = bundle.absolute()
-    config_path = bundle / CONFIG_NAME
-    try:
-        config = json.loads(config_path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise InvalidRequest(f"cannot read the bundle's config {config_path}: {exc}") from None
-    if not isinstance(config, dict):
-        raise InvalidRequest(f"{config_path} is not a JSON object")
+    _, config = read_config(bundle)  # as a start reads it: a FIFO there must not hang us
     if not needs_loopback_hook(config) and cgroups_path is None:
         return RestorePlan(bundle=bundle)
     private = work_dir.absolute() / PRIVATE_BUNDLE_NAME

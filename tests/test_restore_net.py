@@ -116,7 +116,8 @@ def test_prepare_restore_writes_a_private_bundle_and_cleans_it(tmp_path: Path) -
 
 @pytest.mark.parametrize(
     ("content", "problem"),
-    [(None, "cannot read"), (b"{", "cannot read"), (b"[]", "not a JSON object"),
+    [(None, "has no config.json"), (b"{", "is not valid JSON"), (b"[]", "not a JSON object"),
+     (b"[" * 50_000, "nested too deeply"),
      (b'{"linux": {"namespaces": [{"type": "network"}]}}', "no root.path")],
 )  # fmt: skip
 def test_prepare_restore_names_a_bad_config(

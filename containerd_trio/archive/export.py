@@ -28,14 +28,13 @@ from typing import BinaryIO
 import attrs
 import trio
 
-from .. import beneath, checkpoints
-from ..bundle import MAX_CONFIG_BYTES
+from .. import checkpoints
+from ..bundle import CONFIG_NAME, read_config
 from ..errors import InvalidRequest, NotFound
 from ..validation import check_id
 from . import tarstream
 from .layout import (
     CHECKPOINTS,
-    CONFIG_NAME,
     INDEX_NAME,
     MANIFEST_NAME,
     PARENT_LINK,
@@ -113,47 +112,25 @@ def plan_export(bundle: Path, name: str | None, options: ExportOptions | None = 
 
 def _bundle_parts(bundle: Path) -> tuple[bytes, Path]:
     """The bundle's config (as it is, or rewritten to find its rootfs at ``rootfs`` if it was
-    elsewhere), and the rootfs."""
-    path = bundle / CONFIG_NAME
+    elsewhere), and the rootfs. The config is read as a start reads it (:mod:`..bundle`: a
+    regular file of the bundle's own; a FIFO there held the daemon's one thread in open())."""
     try:
-        document = _read_config(bundle)
-        config = json.loads(document)
-        root = config["root"]["path"]
-        if not isinstance(root, str):
-            raise TypeError("root.path is not a string")
-    except RecursionError:
-        raise InvalidRequest(f"cannot export the bundle: {path}: nested too deeply") from None
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise InvalidRequest(f"cannot export the bundle: {path}: {exc}") from None
-    rootfs = bundle / root
+        document, config = read_config(bundle)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"cannot export the bundle: {exc.message}") from None
+    root = config.get("root")
+    path = root.get("path") if isinstance(root, dict) else None
+    if not isinstance(path, str):
+        raise InvalidRequest(
+            f"cannot export the bundle: {bundle / CONFIG_NAME} names no root.path for its rootfs"
+        )
+    rootfs = bundle / path
     if not rootfs.is_dir():
         raise InvalidRequest(f"cannot export the bundle: its rootfs {rootfs} is not a directory")
-    if root != ROOTFS:
+    if path != ROOTFS:
         config["root"]["path"] = ROOTFS  # wherever it was, it lands in the bundle
         document = json.dumps(config, indent=2).encode()
     return document, rootfs
-
-
-def _read_config(bundle: Path) -> bytes:
-    """The bundle's config.json, read as the start reads it (``bundle.py``): a regular file of
-    the bundle's own, opened without following a link and without blocking (a FIFO there held
-    the daemon's one thread until something wrote to it)."""
-    directory = beneath.open_directory(bundle)
-    try:
-        fd = beneath.open_beneath(directory, CONFIG_NAME, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ValueError("it is a symbolic link") from None
-        raise
-    finally:
-        os.close(directory)
-    with open(fd, "rb") as config:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("it is not a regular file")
-        data = config.read(MAX_CONFIG_BYTES + 1)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ValueError(f"it is larger than {MAX_CONFIG_BYTES} bytes")
-    return data
 
 
 class ExportPlan:

@@ -33,7 +33,6 @@ from .tarstream import ArchiveError
 MANIFEST_NAME = "containerd-trio-archive.json"
 INDEX_NAME = "containerd-trio-rootfs-index.json"
 CHECKPOINTS = "checkpoints"
-CONFIG_NAME = "config.json"
 ROOTFS = "rootfs"
 PARENT_LINK = "parent"
 FORMAT = "containerd-trio-checkpoint"

@@ -43,11 +43,11 @@ import attrs
 import trio
 
 from .. import checkpoints
+from ..bundle import CONFIG_NAME, MAX_CONFIG_BYTES
 from ..errors import Conflict, InvalidRequest, NotFound, quoted
 from ..validation import check_id
 from .layout import (
     CHECKPOINTS,
-    CONFIG_NAME,
     INDEX_NAME,
     MANIFEST_NAME,
     PARENT_LINK,
@@ -59,7 +59,6 @@ from .layout import (
 )
 from .tarstream import MAX_METADATA, ArchiveError, Entry, Kind, TarReader
 
-MAX_CONFIG = 1 << 20
 #: What the kernel refuses because of what the archive holds (not of the disk): a name or a
 #: link target too long (for the path it is unpacked at), too many links to one file.
 _ARCHIVE_FAULTS = frozenset({errno.ENAMETOOLONG, errno.EMLINK})
@@ -290,7 +289,7 @@ class _Unpacker:
                 path.mkdir(mode=0o700)
             self.directories.append(_Directory(path, mode, entry.uid, entry.gid, entry.mtime))
         elif entry.kind is Kind.FILE:
-            limit = MAX_CONFIG if key == CONFIG_NAME else entry.size
+            limit = MAX_CONFIG_BYTES if key == CONFIG_NAME else entry.size
             if entry.size > limit:
                 raise ArchiveError(f"{entry.name!r} is larger than {limit} bytes")
             await self._write_file(reader, entry, path, mode)
