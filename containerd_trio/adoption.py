@@ -66,13 +66,14 @@ class Adoption:
         self._nursery = nursery
         self._containers = containers
         self._inflight = set(welcome.inflight)
-        self._settled = trio.Event()
+        #: The runc commands the last server had in flight have all ended.
+        self.settled = trio.Event()
         #: Processes the keeper holds that no record has claimed yet, by key.
         self._kept: dict[str, Kept] = {kept.key: kept for kept in welcome.kept}
         #: Processes made by runc commands still in flight when we started.
         self._late: list[SpawnResult] = []
         if not self._inflight:
-            self._settled.set()
+            self.settled.set()
 
     def inflight_done(self, spawn_id: int, result: SpawnResult) -> None:
         self._inflight.discard(spawn_id)
@@ -81,13 +82,13 @@ class Adoption:
         if result.master is not None:
             os.close(result.master)
         if not self._inflight:
-            self._settled.set()
+            self.settled.set()
 
     async def run(self) -> None:
         runtime = self._ctx.runtime
         # What the last server left running must end first: its outcome decides what we see.
         with trio.move_on_after(runtime.timeout + 5):
-            await self._settled.wait()
+            await self.settled.wait()
         try:
             known = {entry["id"]: entry for entry in await runtime.list()}
         except DaemonError as exc:

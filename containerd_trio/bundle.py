@@ -111,6 +111,8 @@ def _read(bundle: Path, where: str) -> tuple[bytes, tuple[int, ...]]:
             try:
                 return config_file.read(MAX_CONFIG_BYTES + 1), _identity(info)
             except OSError as exc:  # EIO: the file is there but cannot be read
+                if exc.errno in DAEMON_ERRNOS:
+                    raise
                 raise InvalidRequest(f"{where} cannot be read: {exc.strerror}") from None
     finally:
         os.close(fd)
@@ -132,6 +134,11 @@ def _still(where: str, identity: tuple[int, ...]) -> bool:
     return stat.S_ISREG(info.st_mode) and _identity(info) == identity
 
 
+#: What a system call fails with for the daemon's own lack (of fds, of memory), not for what
+#: the client named: a 500, never a 400 that blames the client.
+DAEMON_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+
+
 def read_bundle(bundle: Path) -> BundleConfig:
     """What the daemon needs of the bundle's config.json, for containers that already run.
 
@@ -141,7 +148,7 @@ def read_bundle(bundle: Path) -> BundleConfig:
     """
     try:
         return check_config(bundle)
-    except InvalidRequest:
+    except (InvalidRequest, OSError):
         return _UNREADABLE
 
 
@@ -155,7 +162,10 @@ def _open_config(bundle: Path, where: str) -> int:
         directory = beneath.open_directory(bundle)
     except (FileNotFoundError, NotADirectoryError):
         raise InvalidRequest(f"bundlePath {str(bundle)!r} is not a directory") from None
-    except OSError as exc:  # EACCES, ELOOP, ENAMETOOLONG, EIO: the client's path, not us
+    except OSError as exc:
+        if exc.errno in DAEMON_ERRNOS:
+            raise
+        # EACCES, ELOOP, ENAMETOOLONG, EIO: the client's path, not us
         raise InvalidRequest(
             f"bundlePath {str(bundle)!r} cannot be opened: {exc.strerror}"
         ) from None
@@ -173,6 +183,8 @@ def _open_config(bundle: Path, where: str) -> int:
                 f"{where} is a symbolic link: a bundle's config is read only from a regular file"
                 " inside the bundle"
             ) from None
+        if exc.errno in DAEMON_ERRNOS:
+            raise
         raise InvalidRequest(f"{where} cannot be opened: {exc.strerror}") from None
     finally:
         os.close(directory)

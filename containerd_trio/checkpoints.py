@@ -25,6 +25,7 @@ from pathlib import Path
 import attrs
 
 from . import beneath, timestamps
+from .bundle import DAEMON_ERRNOS
 from .convert import converter, structure
 from .errors import Conflict, DaemonError, InvalidRequest, NotFound
 from .runtime import CriuOptions
@@ -197,6 +198,8 @@ def _open_checkpoints(bundle: Path, *, create: bool = False) -> int | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:  # ELOOP, EACCES: a bundle its owner made unreachable since
+        if exc.errno in DAEMON_ERRNOS:
+            raise
         raise InvalidRequest(
             f"bundlePath {str(bundle)!r} cannot be opened: {exc.strerror}"
         ) from None

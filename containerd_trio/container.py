@@ -46,7 +46,7 @@ import attrs
 import trio
 
 from . import beneath, checkpoints, criu, procfs, timestamps
-from .bundle import BundleConfig, read_bundle
+from .bundle import BundleConfig, check_config, read_bundle
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
 from .convert import dump_json, unstructure
@@ -516,7 +516,9 @@ class Container:
     async def exec(self, spec: ProcessSpec) -> ProcessInfo:
         async with self.lock:
             self._require_running("exec into")
-            document = _exec_document(read_bundle(self.bundle).process, spec)
+            # The bundle's process is the base (its user, env, capabilities): one that cannot
+            # be read now is a 400, never an exec as root with nothing of it.
+            document = _exec_document(check_config(self.bundle).process, spec)
             key = self._ctx.new_key(self.id, "exec")
             pid_file = self._ctx.pid_dir / f"{self.id}.{key.rpartition('/')[2]}.pid"
             custody = self._custody(key, terminal=spec.terminal, stdin=spec.stdin)

@@ -157,8 +157,8 @@ class Supervisor:
                         context, self.config, welcome, nursery, self._containers
                     )
                     await adoption.run()
-                    self._adoption = None
-                    await self.incoming.clear_left()  # after adoption: it keeps what runs
+                    self.incoming.find_left()  # before serving: later sessions are ours
+                    nursery.start_soon(self._clear_left, adoption)
                     task_status.started(self)
                     await trio.sleep_forever()
                 finally:
@@ -238,6 +238,14 @@ class Supervisor:
         self._running.discard(scope)
         if not self._running:
             self._commands_done.set()
+
+    async def _clear_left(self, adoption: Adoption) -> None:
+        """What migrations into the last server left, once the runc commands it had under
+        way have ended (a restore may still read the images), and the adoption has kept what
+        runs: in the background, for a removal of a large bundle must not hold the API."""
+        await adoption.settled.wait()
+        self._adoption = None
+        await self.incoming.clear_left()
 
     async def _retry_full_disk(self) -> None:
         while True:
@@ -633,6 +641,9 @@ class Supervisor:
     def moved_here(self, container_id: str, migration: str) -> bool:
         existing = self._containers.get(container_id)
         return existing is not None and existing.labels.get(MIGRATION_LABEL) == migration
+
+    def uses_bundle(self, bundle: Path) -> bool:
+        return any(container.bundle == bundle for container in self._containers.values())
 
     async def restore_moved(
         self,

@@ -296,6 +296,7 @@ class DaemonProcess:
         self.servings = 0
         self._served = trio.Event()
         self._ready = trio.Event()
+        self._more_log = trio.Event()
         self.client = httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(uds=str(socket)),
             base_url="http://daemon",
@@ -321,6 +322,8 @@ class DaemonProcess:
         assert process.stderr is not None
         async for chunk in process.stderr:
             self.log += chunk
+            self._more_log.set()
+            self._more_log = trio.Event()
             count = self.log.count(b"serving on")
             if count != self.servings:
                 self.servings = count
@@ -329,6 +332,7 @@ class DaemonProcess:
                 self._served = trio.Event()
         self._ready.set()  # it exited: whoever waits finds out from returncode
         self._served.set()
+        self._more_log.set()
 
     @property
     def keeper_pid(self) -> int:
@@ -351,6 +355,12 @@ class DaemonProcess:
         while self.servings < count:
             assert self.process is not None and self.process.returncode is None, self.log[-2000:]
             await self._served.wait()
+
+    async def logged(self, text: bytes) -> None:
+        """Wait until the daemon's log holds ``text``."""
+        while text not in self.log:
+            assert self.process is not None and self.process.returncode is None, self.log[-2000:]
+            await self._more_log.wait()
 
     async def kill_server(self) -> None:
         """kill -9 of the serving process; returns once the keeper's new server serves."""

@@ -146,6 +146,25 @@ async def test_bad_exec_is_400(
     assert len((await client.get("/containers/c")).json()["processes"]) == 1
 
 
+async def test_an_exec_into_a_container_whose_bundle_config_is_gone_is_400(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """The bundle's process is an exec's base (its user, its environment): with config.json
+    gone since the start, the exec ran as root with none of it. Now it is refused."""
+
+    def as_nobody(config: dict[str, Any]) -> None:
+        config["process"]["user"] = {"uid": 65534, "gid": 65534}
+
+    bundle = make_bundle(edit=as_nobody)
+    await start_container(client, "c", bundle)
+    answer = await exec_(client, "c", args=["id", "-u"])
+    assert answer.status_code == 201 and answer.json()["user"]["uid"] == 65534, answer.text
+    (bundle / "config.json").unlink()
+    answer = await exec_(client, "c", args=["/bin/id", "-u"])
+    assert answer.status_code == 400, answer.text
+    assert "has no config.json" in answer.json()["error"]
+
+
 async def test_exec_of_missing_binary_is_500_and_leaves_nothing(
     client: httpx.AsyncClient, bundle: Path
 ) -> None:

@@ -331,10 +331,12 @@ async def test_what_the_target_says_after_a_failed_migration(
 
 
 class _Host:
-    """A target that holds the containers named (labelled as moved by their migration)."""
+    """A target that holds the containers named (labelled as moved by their migration), and
+    others of the bundles named."""
 
-    def __init__(self, moved: set[tuple[str, str]]) -> None:
+    def __init__(self, moved: set[tuple[str, str]], bundles: set[Path]) -> None:
         self.moved = moved
+        self.bundles = bundles
 
     def running_here(self, container_id: str) -> bool:
         return False
@@ -348,37 +350,52 @@ class _Host:
     def moved_here(self, container_id: str, migration: str) -> bool:
         return (container_id, migration) in self.moved
 
+    def uses_bundle(self, bundle: Path) -> bool:
+        return bundle in self.bundles
 
-def _left_bundle(parent: Path, name: str, checkpoint: str) -> Path:
-    """A bundle as a session left it: its images and pre-copy rounds, another checkpoint,
-    archives half unpacked (the session's and another's), beside it and in it."""
+
+#: Names near the session's own (checkpoint c1), which must stay.
+_NEAR_IMAGES = ["c1-pd0", "c1-pd1000", "c10", "c1x", "other"]
+_NEAR_STAGING = [".import-c1-0a1b2c3", ".import-c10-0a1b2c3d", ".import-other-0a1b2c3d"]
+
+
+def _left_bundle(parent: Path, name: str) -> Path:
+    """A bundle as a session of checkpoint c1 left it: its images and pre-copy rounds, the
+    archives it was unpacking (in it, and beside it), and names near those."""
     bundle = parent / name
     (bundle / "rootfs").mkdir(parents=True)
     (bundle / "config.json").write_text("{}")
-    for image in (checkpoint, f"{checkpoint}-pd1", f"{checkpoint}-pd12", "other"):
+    for image in ("c1", "c1-pd1", "c1-pd12", *_NEAR_IMAGES):
         (bundle / "checkpoints" / image).mkdir(parents=True)
-    for staging in (f".import-{checkpoint}-0a1b2c3d", f".import-{checkpoint}-pd2-0a1b2c3d",
-                    ".import-other-0a1b2c3d"):  # fmt: skip
+    for staging in (".import-c1-0a1b2c3d", ".import-c1-pd2-0a1b2c3d", *_NEAR_STAGING):
         (bundle / staging).mkdir()
     (parent / f".{name}.import-0a1b2c3d").mkdir()
     (parent / f".{name}x.import-0a1b2c3d").mkdir()  # another bundle's
+    (parent / f".{name}.import-0a1b2c3").mkdir()
     return bundle
 
 
+_OURS = ["c1", "c1-pd1", "c1-pd12"]
+_ALL = sorted(_OURS + _NEAR_IMAGES)
+
+
 @pytest.mark.parametrize(
-    ("shared", "with_bundle", "made_bundle", "kept", "bundle_stays", "images_left"),
+    ("shared", "with_bundle", "made_bundle", "kept", "in_use", "bundle_stays", "images_left"),
     [
         # made here, not kept: all of it goes
-        (False, True, True, False, False, None),
+        (False, True, True, False, False, False, None),
         # made here, its container restored and kept: the bundle stays, its images go
-        (False, True, True, True, True, ["other"]),
+        (False, True, True, True, False, True, _NEAR_IMAGES),
+        # made here, and a container here uses it without the move's label (adopted from
+        # runc's word alone): the bundle stays
+        (False, True, True, False, True, True, _NEAR_IMAGES),
         # the bundle's archive was under way: its staging goes, the bundle (maybe another's)
         # stays
-        (False, True, False, False, True, ["other"]),
+        (False, True, False, False, False, True, _NEAR_IMAGES),
         # the bundle was there already: the images go
-        (False, False, False, False, True, ["other"]),
-        # shared with the source: its images are the source's
-        (True, False, False, False, True, ["c1", "c1-pd1", "c1-pd12", "other"]),
+        (False, False, False, False, False, True, _NEAR_IMAGES),
+        # shared with the source: its images are the source's, and none is recorded
+        (True, False, False, False, False, True, _ALL),
     ],
 )
 async def test_what_a_migration_left_open_is_removed(
@@ -387,29 +404,53 @@ async def test_what_a_migration_left_open_is_removed(
     with_bundle: bool,
     made_bundle: bool,
     kept: bool,
+    in_use: bool,
     bundle_stays: bool,
     images_left: list[str] | None,
 ) -> None:
     from containerd_trio.migration.incoming import Incoming
     from containerd_trio.migration.ledger import SessionEntry, SessionLedger
 
-    bundle = _left_bundle(tmp_path / "srv", "b", "c1")
+    bundle = _left_bundle(tmp_path / "srv", "b")
     ledger = SessionLedger(tmp_path / "migrations")
-    ledger.write(SessionEntry("s1", "box", str(bundle), "c1", shared, with_bundle, made_bundle))
+    imported = [] if shared else _OURS
+    ledger.write(
+        SessionEntry("s1", "box", str(bundle), "c1", shared, with_bundle, made_bundle, imported)
+    )
     (tmp_path / "migrations" / "torn.json").write_text('{"id": "s2", "contai')
     (tmp_path / "migrations" / ".s3.json.new").write_text("{}")
-    await Incoming(_Host({("box", "c1")} if kept else set()), ledger).clear_left()
+    (tmp_path / "migrations" / "s4.json").mkdir()  # what a record cannot be
+    host = _Host({("box", "c1")} if kept else set(), {bundle} if in_use else set())
+    incoming = Incoming(host, ledger)
+    incoming.find_left()
+    (bundle / ".import-c1-pd3-0a1b2c3d").mkdir()  # an archive of a session opened since
+    await incoming.clear_left()
 
-    assert os.listdir(tmp_path / "migrations") == []
+    assert os.listdir(tmp_path / "migrations") == ["s4.json"]
     assert bundle.exists() is bundle_stays
     beside = sorted(os.listdir(tmp_path / "srv"))
-    assert ".bx.import-0a1b2c3d" in beside
+    assert ".bx.import-0a1b2c3d" in beside and ".b.import-0a1b2c3" in beside
     assert (".b.import-0a1b2c3d" in beside) is (not with_bundle)
     if bundle_stays:
         assert sorted(os.listdir(bundle / "checkpoints")) == images_left
         staging = sorted(n for n in os.listdir(bundle) if n.startswith(".import"))
-        assert staging == (
-            [".import-c1-0a1b2c3d", ".import-c1-pd2-0a1b2c3d", ".import-other-0a1b2c3d"]
-            if shared
-            else [".import-other-0a1b2c3d"]
-        )
+        ours = [] if not shared else [".import-c1-0a1b2c3d", ".import-c1-pd2-0a1b2c3d"]
+        assert staging == sorted([".import-c1-pd3-0a1b2c3d", *ours, *_NEAR_STAGING])
+
+
+async def test_a_migration_record_that_cannot_be_acted_on_is_dropped(tmp_path: Path) -> None:
+    """A record whose bundle path no system call takes (a lone surrogate, from before the
+    API refused them) is logged and dropped: it stopped every later server from starting."""
+    from containerd_trio.migration.incoming import Incoming
+    from containerd_trio.migration.ledger import SessionLedger
+
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "s1.json").write_text(
+        '{"id": "s1", "containerId": "box", "bundle": "/tmp/\\ud800x", "checkpoint": "c1",'
+        ' "shared": false, "withBundle": true, "madeBundle": true}'
+    )
+    incoming = Incoming(_Host(set(), set()), SessionLedger(directory))
+    incoming.find_left()
+    await incoming.clear_left()
+    assert os.listdir(directory) == []

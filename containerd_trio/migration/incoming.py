@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+import attrs
 import trio
 
 from .. import checkpoints
@@ -71,6 +72,10 @@ class Host(Protocol):
 
     def moved_here(self, container_id: str, migration: str) -> bool:
         """A container of that id is here, labelled as moved by that migration."""
+        ...
+
+    def uses_bundle(self, bundle: Path) -> bool:
+        """A container here, of any id or state, has that bundle."""
         ...
 
 
@@ -114,6 +119,7 @@ class Session:
             shared=self.shared,
             with_bundle=self.with_bundle,
             made_bundle=self.made_bundle,
+            imported=list(self.imported),
         )
 
     def info(self) -> MigrationSession:
@@ -154,18 +160,43 @@ class Incoming:
         self._ledger = ledger
         self._sessions: dict[str, Session] = {}
 
-    async def clear_left(self) -> None:
-        """Remove what the sessions a server before this one left open made (before this one
-        serves): the images, the archives half unpacked, the bundle if one came; a container
-        restored and kept stays, with its bundle (its source ends its own copy on seeing it)."""
+        #: What the sessions of a server before this one left (see :meth:`find_left`).
+        self._left: list[_Left] = []
+
+    def find_left(self) -> None:
+        """Take stock of what the sessions a server before this one left open made: their
+        records, and the archives they were unpacking (their staging directories). Before
+        this server serves: a session opened from then on, and what it unpacks, is its own."""
         for entry in self._ledger.leftovers():
+            try:
+                self._left.append(_Left(entry, _staging_of(entry)))
+            except Exception as exc:  # one bad record must not keep the server from serving
+                log.error("cannot read what migration %s left: %s", entry.id, exc)
+                self._ledger.remove(entry.id)
+
+    async def clear_left(self) -> None:
+        """Remove what :meth:`find_left` found, as an abort would: the images it took, the
+        archives half unpacked, the bundle it made. A container here of that bundle stays,
+        and with it the bundle (the moved container, restored and adopted: its source ends
+        its own copy on seeing it). Once the runc commands of the server before have ended
+        (a restore may still read the images)."""
+        left, self._left = self._left, []
+        for files in left:
+            entry = files.entry
             kept = self._host.moved_here(entry.container_id, entry.checkpoint)
-            log.warning(
-                "migration %s of %s was left open by the last server: removing what it"
-                " received%s", entry.id, entry.container_id,
-                " (its container was restored and stays)" if kept else "",
-            )  # fmt: skip
-            await trio.to_thread.run_sync(_remove_left, entry, kept)
+            in_use = kept or self._host.uses_bundle(Path(entry.bundle))
+            try:
+                await trio.to_thread.run_sync(_remove_left, files, in_use)
+            except Exception as exc:  # what is left stays: the server serves on
+                log.error("cannot remove what migration %s left: %s", entry.id, exc)
+            else:
+                log.warning(
+                    "migration %s of %s was left open by the last server: removed what it"
+                    " received%s", entry.id, entry.container_id,
+                    " (its container was restored, and stays)" if kept
+                    else " but the bundle, which a container here uses"
+                    if in_use and entry.made_bundle else "",
+                )  # fmt: skip
             self._ledger.remove(entry.id)
 
     async def reap(self) -> None:
@@ -242,9 +273,9 @@ class Incoming:
             result = await import_archive(pieces, session.bundle, accept=session.accept)
             if result.checkpoint is None:
                 session.made_bundle = True
-                self._ledger.write(session.entry())
             else:
                 session.imported.append(result.checkpoint)
+            self._ledger.write(session.entry())  # what to remove if this server dies
             return imported(result)
 
         answer = await self._in_session(session_id, work)
@@ -341,31 +372,48 @@ def imported(result: ImportResult) -> ImportedArchive:
     )
 
 
-#: A pre-copy round's suffix (see :func:`pre_copy_name`), and an import's staging token (see
-#: :mod:`containerd_trio.archive.unpack`).
-_ROUND = r"(-pd[1-9][0-9]{0,2})?"
+@attrs.frozen
+class _Left:
+    """A session a server before this one left open: its record, and the staging
+    directories of the archives it was unpacking (found before this server served)."""
+
+    entry: SessionEntry
+    staging: list[Path]
+
+
+#: An import's staging token (see :mod:`containerd_trio.archive.unpack`), and a pre-copy
+#: round's suffix (see :func:`pre_copy_name`).
 _TOKEN = r"-[0-9a-f]{8}"
+_ROUND = r"(-pd[1-9][0-9]{0,2})?"
 
 
-def _remove_left(entry: SessionEntry, kept: bool) -> None:
-    """What a session left open made: its images and the archives it was unpacking (found by
-    the names the import gives them, after the session's checkpoint, a fresh random name the
-    source reserved), and the bundle it made unless its container is kept. (A bundle whose
-    archive was moved into place by a server that died before it could record so stays: the
-    bundle path may be another's.)"""
+def _staging_of(entry: SessionEntry) -> list[Path]:
+    """The staging directories of the session's archives: named after its checkpoint (a
+    fresh random name the source reserved) inside the bundle, or after the bundle beside it
+    (its own archive)."""
     bundle = Path(entry.bundle)
-    checkpoint = re.escape(entry.checkpoint)
-    if not entry.shared:  # a shared bundle's images are the source's
-        images = checkpoints.checkpoints_dir(bundle)
-        for name in _matching(images, checkpoint + _ROUND):
-            checkpoints.discard(images / name)
-        for name in _matching(bundle, r"\.import-" + checkpoint + _ROUND + _TOKEN):
-            shutil.rmtree(bundle / name, ignore_errors=True)
+    found = []
+    if not entry.shared:
+        pattern = r"\.import-" + re.escape(entry.checkpoint) + _ROUND + _TOKEN
+        found += [bundle / name for name in _matching(bundle, pattern)]
     if entry.with_bundle:
-        staging = r"\." + re.escape(bundle.name) + r"\.import" + _TOKEN
-        for name in _matching(bundle.parent, staging):
-            shutil.rmtree(bundle.parent / name, ignore_errors=True)
-    if entry.made_bundle and not kept:
+        pattern = r"\." + re.escape(bundle.name) + r"\.import" + _TOKEN
+        found += [bundle.parent / name for name in _matching(bundle.parent, pattern)]
+    return found
+
+
+def _remove_left(left: _Left, bundle_in_use: bool) -> None:
+    """What a session left open made: the checkpoints it took (by name, as its record has
+    them), the archives it was unpacking, and the bundle it made, unless a container uses
+    it. (A bundle or a checkpoint moved into place by a server that died before it recorded
+    so stays: the path may be another's.)"""
+    entry = left.entry
+    bundle = Path(entry.bundle)
+    for name in entry.imported:
+        checkpoints.discard(checkpoints.checkpoints_dir(bundle) / name)
+    for staging in left.staging:
+        shutil.rmtree(staging, ignore_errors=True)
+    if entry.made_bundle and not bundle_in_use:
         shutil.rmtree(bundle, ignore_errors=True)
 
 

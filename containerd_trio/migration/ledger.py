@@ -40,6 +40,8 @@ class SessionEntry:
     with_bundle: bool = False
     #: The bundle at ``bundle`` was made by the session (its archive is in place).
     made_bundle: bool = False
+    #: The checkpoints (and pre-copy rounds) the session took, in place.
+    imported: list[str] = attrs.Factory(list)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -50,6 +52,7 @@ class SessionEntry:
             "shared": self.shared,
             "withBundle": self.with_bundle,
             "madeBundle": self.made_bundle,
+            "imported": self.imported,
         }
 
     @classmethod
@@ -58,10 +61,7 @@ class SessionEntry:
             raise TypeError("not a JSON object")
 
         def text(key: str) -> str:
-            value = data[key]
-            if not isinstance(value, str):
-                raise TypeError(f"{key} is not a string")
-            return value
+            return _text(data[key], key)
 
         return cls(
             id=text("id"),
@@ -71,7 +71,20 @@ class SessionEntry:
             shared=data.get("shared") is True,
             with_bundle=data.get("withBundle") is True,
             made_bundle=data.get("madeBundle") is True,
+            imported=[_text(name) for name in _list(data.get("imported", []))],
         )
+
+
+def _text(value: object, what: str = "a checkpoint") -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} is not a string")
+    return value
+
+
+def _list(value: object) -> list[object]:
+    if not isinstance(value, list):
+        raise TypeError("imported is not a list")
+    return value
 
 
 class SessionLedger:
@@ -91,12 +104,7 @@ class SessionLedger:
             log.warning("cannot record migration %s in %s: %s", entry.id, self.directory, exc)
 
     def remove(self, session_id: str) -> None:
-        try:
-            os.unlink(self.directory / f"{session_id}.json")
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.warning("cannot remove the record of migration %s: %s", session_id, exc)
+        self._unlink(self.directory / f"{session_id}.json")
 
     def leftovers(self) -> list[SessionEntry]:
         """The sessions a server before this one left open (and each unreadable file
@@ -105,15 +113,25 @@ class SessionLedger:
             names = sorted(os.listdir(self.directory))
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            log.error("cannot read the migration records in %s: %s", self.directory, exc)
+            return []
         entries = []
         for name in names:
             path = self.directory / name
             if not name.endswith(".json") or name.startswith("."):
-                path.unlink(missing_ok=True)  # a write cut short
+                self._unlink(path)  # a write cut short
                 continue
             try:
                 entries.append(SessionEntry.from_json(json.loads(path.read_bytes())))
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
                 log.error("skipping the unreadable migration record %s: %s", path, exc)
-                path.unlink(missing_ok=True)
+                self._unlink(path)
         return entries
+
+    @staticmethod
+    def _unlink(path: Path) -> None:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:  # a directory there, say: logged, never in the server's way
+            log.error("cannot remove %s: %s", path, exc)
