@@ -225,9 +225,14 @@ CPU_SHARES = _between(MIN_CPU_SHARES, MAX_CPU_SHARES)
 CPU_QUOTA = _limit(MIN_CPU_QUOTA_US, MAX_CPU_QUOTA_US, " microseconds")
 CPU_PERIOD = _between(MIN_CPU_PERIOD_US, MAX_CPU_PERIOD_US)
 PIDS_LIMIT = _limit(1, MAX_PID)
+_NO_NUL = "^[^\\x00]*$"
 PROGRAM = Rule(
     _program,
-    {"minItems": 1, "prefixItems": [{"minLength": 1}], "items": {"pattern": "^[^\\x00]*$"}},
+    {
+        "minItems": 1,
+        "prefixItems": [{"minLength": 1, "pattern": _NO_NUL}],  # items are those after it
+        "items": {"pattern": _NO_NUL},
+    },
 )
 ENVIRONMENT_ENTRY = Rule(_environment_entry, {"pattern": "^[^=\\x00]+=[^\\x00]*$"})
 ENVIRONMENT = _each(ENVIRONMENT_ENTRY)

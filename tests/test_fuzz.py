@@ -67,7 +67,8 @@ REQUEST_CLASSES: list[type[Any]] = [
     schemas.CheckpointRequest,
 ]
 ID_REGEX = ID_PATTERN.removeprefix("^").removesuffix("$")
-MAX_UNIX_ID = 2**32 - 2
+#: What runc takes for a process's uid and gid.
+MAX_UNIX_ID = 2**31 - 1
 
 
 def slow_selected(config: pytest.Config) -> bool:
@@ -178,10 +179,12 @@ def test_unknown_and_missing_fields_are_named() -> None:
 signals = st.integers(min_value=1, max_value=MAX_SIGNAL).map(schemas.Signal)
 unix_ids = st.integers(min_value=0, max_value=MAX_UNIX_ID)
 texts = st.text(max_size=20)
-#: What the models' rules take: absolute paths without NUL, valid ids, NAME=VALUE.
-paths = st.text(st.characters(exclude_characters="\0"), max_size=20).map(lambda t: "/" + t)
+#: What the models' rules take: absolute paths, args and env without NUL, valid ids,
+#: NAME=VALUE.
+no_nul = st.text(st.characters(exclude_characters="\0"), max_size=20)
+paths = no_nul.map(lambda t: "/" + t)
 names = st.from_regex(ID_REGEX, fullmatch=True)
-environment = st.tuples(st.text(st.characters(exclude_characters="="), min_size=1), texts).map(
+environment = st.tuples(st.text(st.characters(exclude_characters="=\0"), min_size=1), no_nul).map(
     "=".join
 )
 
@@ -194,7 +197,7 @@ VALID_REQUESTS: dict[type[Any], st.SearchStrategy[Any]] = {
     ),
     schemas.ExecRequest: st.builds(
         ProcessSpec,
-        args=st.lists(texts, min_size=1, max_size=4).filter(lambda args: args[0] != ""),
+        args=st.lists(no_nul, min_size=1, max_size=4).filter(lambda args: args[0] != ""),
         env=st.none() | st.lists(environment, max_size=4),
         cwd=st.none() | paths,
         user=st.none()
