@@ -810,3 +810,25 @@ async def test_an_upload_that_stops_coming_is_given_up() -> None:
     with trio.fail_after(5), pytest.raises(RequestTimeout, match="no part of the upload came"):
         await anext(parts)
     assert not body.finished
+
+
+async def test_a_session_aborted_removes_the_bundle_its_checkpoints_archive_made(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """A migration's session that took its bundle within its checkpoint's archive (one
+    archive, not two) made the bundle as surely: it did not know, so an abort left it (and
+    so did the next server, for a session its server lost)."""
+    source = make_source(tmp_path)
+    archive = await collect(plan_export(source, "cp", ExportOptions(BundleContent.FULL)).chunks())
+    target = tmp_path / "moved" / "box"
+    answer = await client.post(
+        "/migrations",
+        json={"id": "box", "bundlePath": str(target), "checkpoint": "cp", "withBundle": True},
+    )
+    assert answer.status_code == 201, answer.text
+    session = answer.json()["id"]
+    answer = await client.put(f"/migrations/{session}/archive", content=archive)
+    assert answer.status_code == 201, answer.text
+    assert (target / "config.json").is_file() and (target / "checkpoints" / "cp").is_dir()
+    assert (await client.delete(f"/migrations/{session}")).status_code == 200
+    assert not target.exists()

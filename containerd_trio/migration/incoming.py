@@ -271,9 +271,9 @@ class Incoming:
     async def receive(self, session_id: str, pieces: AsyncIterator[bytes]) -> ImportedArchive:
         async def work(session: Session) -> ImportedArchive:
             result = await import_archive(pieces, session.bundle, accept=session.accept)
-            if result.checkpoint is None:
+            if result.bundle_content is BundleContent.FULL:  # alone, or with the checkpoint
                 session.made_bundle = True
-            else:
+            if result.checkpoint is not None:
                 session.imported.append(result.checkpoint)
             self._ledger.write(session.entry())  # what to remove if this server dies
             return imported(result)
