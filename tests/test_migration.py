@@ -478,14 +478,10 @@ async def test_a_target_silent_after_the_restore_leaves_the_container_paused(
     assert answer.status_code == 200, answer.text
 
 
-async def test_a_target_dying_mid_restore_leaves_the_source_copy_alone(
+async def counting_to_a_held_restore(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
-) -> None:
-    """kill -9 of the target's server while its runc restore is held: its next server rolls
-    the restore back in the restore's own cgroup ({id}-moved-{session}, in its record), not
-    in the one named after the id, which on this machine holds the source's frozen copy.
-    The source then learns the session is gone and no moved container is there: it resumes
-    its copy, which counts on."""
+) -> tuple[GatedRunc, DaemonProcess, DaemonProcess]:
+    """A source running a counter, and a target whose runc restore waits at a gate."""
     gated = GatedRunc(tmp_path, "restore")
     source: DaemonProcess = await spawn_daemon(
         state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
@@ -495,6 +491,18 @@ async def test_a_target_dying_mid_restore_leaves_the_source_copy_alone(
     )
     await start_container(source.client, "counter", make_bundle(COUNTER))
     await wait_output(source.client, "counter", "2")
+    return gated, source, target
+
+
+async def test_a_target_dying_mid_restore_leaves_the_source_copy_alone(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the target's server while its runc restore is held: its next server rolls
+    the restore back in the restore's own cgroup ({id}-moved-{session}, in its record), not
+    in the one named after the id, which on this machine holds the source's frozen copy.
+    The source then learns the session is gone and no moved container is there: it resumes
+    its copy, which counts on."""
+    gated, source, target = await counting_to_a_held_restore(spawn_daemon, make_bundle, tmp_path)
     steps: list[dict[str, Any]] = []
 
     async def follow() -> None:
@@ -524,15 +532,7 @@ async def test_a_target_dying_mid_move_leaves_nothing_of_it_there(
     its restore is held. The next server rolls the restore back and removes what the
     session it never knew received (the bundle it made, the checkpoint's images), which
     stayed for good before: the source's ``rolledBack: true`` is then the whole truth."""
-    gated = GatedRunc(tmp_path, "restore")
-    source: DaemonProcess = await spawn_daemon(
-        state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
-    )
-    target: DaemonProcess = await spawn_daemon(
-        "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
-    )
-    await start_container(source.client, "counter", make_bundle(COUNTER))
-    await wait_output(source.client, "counter", "2")
+    gated, source, target = await counting_to_a_held_restore(spawn_daemon, make_bundle, tmp_path)
     target_bundle = tmp_path / "moved" / "counter"
     steps: list[dict[str, Any]] = []
 

@@ -84,6 +84,10 @@ def pre_copy_name(checkpoint: str, round: int) -> str:
     return f"{checkpoint}-pd{round}"
 
 
+#: What :func:`pre_copy_name` adds to the checkpoint's name, as a pattern (rounds 1 to 999).
+_ROUND = r"-pd[1-9][0-9]{0,2}"
+
+
 class Session:
     def __init__(
         self,
@@ -108,7 +112,7 @@ class Session:
         self.imported: list[str] = []
         self.restored = False
         self.idle_since = trio.current_time()
-        self._rounds = re.compile(re.escape(checkpoint) + r"-pd[1-9][0-9]{0,2}")
+        self._rounds = re.compile(re.escape(checkpoint) + _ROUND)
 
     def entry(self) -> SessionEntry:
         return SessionEntry(
@@ -381,10 +385,8 @@ class _Left:
     staging: list[Path]
 
 
-#: An import's staging token (see :mod:`containerd_trio.archive.unpack`), and a pre-copy
-#: round's suffix (see :func:`pre_copy_name`).
+#: An import's staging token (see :mod:`containerd_trio.archive.unpack`).
 _TOKEN = r"-[0-9a-f]{8}"
-_ROUND = r"(-pd[1-9][0-9]{0,2})?"
 
 
 def _staging_of(entry: SessionEntry) -> list[Path]:
@@ -394,7 +396,7 @@ def _staging_of(entry: SessionEntry) -> list[Path]:
     bundle = Path(entry.bundle)
     found = []
     if not entry.shared:
-        pattern = r"\.import-" + re.escape(entry.checkpoint) + _ROUND + _TOKEN
+        pattern = r"\.import-" + re.escape(entry.checkpoint) + f"({_ROUND})?" + _TOKEN
         found += [bundle / name for name in _matching(bundle, pattern)]
     if entry.with_bundle:
         pattern = r"\." + re.escape(bundle.name) + r"\.import" + _TOKEN
