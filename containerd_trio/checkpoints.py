@@ -77,6 +77,8 @@ def reserve(bundle: Path, name: str) -> Path:
             raise Conflict(
                 f"checkpoint {name!r} already exists in {checkpoints_dir(bundle)}"
             ) from None
+        except OSError as exc:  # a read-only bundle, say
+            raise _refusal(exc.errno, _described(bundle, name)) from None
     finally:
         os.close(directory)
     return checkpoints_dir(bundle) / name
@@ -285,6 +287,8 @@ def _refusal(code: int | None, what: str) -> DaemonError:
         return InvalidRequest(f"{what} leads outside the bundle")
     if code == errno.ENOTDIR:
         return InvalidRequest(f"{what} is not a directory")
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM):  # the bundle's, as its owner set it
+        return InvalidRequest(f"cannot write {what}: {os.strerror(code)}")
     return DaemonError(f"cannot open {what}: {os.strerror(code or 0)}")
 
 

@@ -300,6 +300,29 @@ async def test_checkpoint_errors(daemon: RunningDaemon, make_bundle: BundleFacto
     assert (await client.delete("/containers/c/checkpoint/nope")).status_code == 404
 
 
+async def test_a_checkpoint_into_a_read_only_bundle_is_400(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A bundle on a read-only mount (its owner's choice) is named in a 400, with or without
+    its checkpoints directory: it was a 500, and a 500 with a traceback once the directory
+    was there. The container runs on."""
+    bundle = make_bundle()
+    await start_container(client, "ro", bundle)
+    for made in (False, True):
+        if made:
+            (bundle / "checkpoints").mkdir()
+        await trio.run_process(["mount", "--bind", str(bundle), str(bundle)])
+        try:
+            await trio.run_process(["mount", "-o", "remount,ro,bind", str(bundle)])
+            answer = await checkpoint(client, "ro", "c1")
+        finally:
+            await trio.run_process(["umount", str(bundle)])
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"].endswith(": Read-only file system")
+        assert (await client.get("/containers/ro")).json()["state"]["status"] == "running"
+    assert (await checkpoint(client, "ro", "c1")).status_code == 201
+
+
 async def test_criu_failure_is_500_with_its_log_and_leaves_the_container(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:
