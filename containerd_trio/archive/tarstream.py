@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 
 import attrs
 
+from ..errors import quoted
 from ..validation import MAX_UNIX_ID
 
 BLOCK = 512
@@ -297,7 +298,7 @@ class TarReader:
         long_link: str | None,
     ) -> Entry:
         if info.type == tarfile.GNUTYPE_SPARSE or any(k.startswith("GNU.sparse") for k in pax):
-            raise ArchiveError(f"{info.name!r} is a sparse file, which is not supported")
+            raise ArchiveError(f"{quoted(info.name)} is a sparse file, which is not supported")
         name = pax.get("path", long_name if long_name is not None else info.name)
         linkname = pax.get("linkpath", long_link if long_link is not None else info.linkname)
         try:
@@ -306,16 +307,17 @@ class TarReader:
             gid = int(pax.get("gid", info.gid))
             mtime = float(pax.get("mtime", info.mtime))
         except ValueError:
-            raise ArchiveError(f"the PAX header of {name!r} has a malformed number") from None
+            raise ArchiveError(f"the PAX header of {quoted(name)} has a malformed number") from None
         if size < 0:
-            raise ArchiveError(f"{name!r} has a negative size")
+            raise ArchiveError(f"{quoted(name)} has a negative size")
         for field, value in (("uid", uid), ("gid", gid)):
             if not 0 <= value <= MAX_UNIX_ID:
                 raise ArchiveError(
-                    f"{name!r} has the {field} {value}: it must be between 0 and {MAX_UNIX_ID}"
+                    f"{quoted(name)} has the {field} {value}: it must be between 0 and"
+                    f" {MAX_UNIX_ID}"
                 )
         if not -MAX_TIME <= mtime < MAX_TIME:  # NaN fails too
-            raise ArchiveError(f"{name!r} has a modification time out of range: {mtime}")
+            raise ArchiveError(f"{quoted(name)} has a modification time out of range: {mtime}")
         kind = _KINDS.get(info.type, Kind.OTHER)
         # As tar does: data follows regular files and unknown types, never links or devices.
         has_data = kind in (Kind.FILE, Kind.OTHER)
@@ -333,7 +335,7 @@ class TarReader:
         """The next piece of the current entry's data; b"" once it has all been read."""
         if not self._remaining:
             return b""
-        what = f"the data of {self._current!r}"
+        what = f"the data of {quoted(self._current)}"
         data = await self._source.read_some(min(limit, self._remaining), what)
         self._remaining -= len(data)
         if not self._remaining and self._padding:

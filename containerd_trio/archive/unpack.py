@@ -160,7 +160,9 @@ class _Unpacker:
             raise ArchiveError(f"the archive does not start with its manifest {MANIFEST_NAME}")
         self.manifest = Manifest.from_json(await _read_small(reader, first, MAX_METADATA))
         if name is not None and self.manifest.checkpoint != name:
-            raise ArchiveError(f"it holds checkpoint {self.manifest.checkpoint!r}, not {name!r}")
+            raise ArchiveError(
+                f"it holds checkpoint {self.manifest.checkpoint!r}, not {quoted(name)}"
+            )
         if accept is not None:
             accept(self.manifest)
         self.staging = self._make_staging()
@@ -254,12 +256,14 @@ class _Unpacker:
         key = "/".join(parts)
         area = self._area(parts, entry)
         if key in self.kinds and not (entry.kind is Kind.DIRECTORY and key in self.implicit):
-            raise ArchiveError(f"{entry.name!r} appears twice")
+            raise ArchiveError(f"{quoted(entry.name)} appears twice")
         if entry.kind not in (Kind.FILE, Kind.DIRECTORY, Kind.SYMLINK, Kind.HARDLINK):
-            raise ArchiveError(f"{entry.name!r} is a {entry.kind.value}, which is not allowed")
+            raise ArchiveError(
+                f"{quoted(entry.name)} is a {entry.kind.value}, which is not allowed"
+            )
         if entry.size > self.limits.max_file_bytes:
             raise ArchiveError(
-                f"{entry.name!r} has {entry.size} bytes, more than the"
+                f"{quoted(entry.name)} has {entry.size} bytes, more than the"
                 f" {self.limits.max_file_bytes} allowed per file"
             )
         if self.data_bytes + entry.size > self.limits.max_total_bytes:
@@ -291,7 +295,7 @@ class _Unpacker:
         elif entry.kind is Kind.FILE:
             limit = MAX_CONFIG_BYTES if key == CONFIG_NAME else entry.size
             if entry.size > limit:
-                raise ArchiveError(f"{entry.name!r} is larger than {limit} bytes")
+                raise ArchiveError(f"{quoted(entry.name)} is larger than {limit} bytes")
             await self._write_file(reader, entry, path, mode)
         elif entry.kind is Kind.SYMLINK:
             self._check_symlink(parts, area, entry)
@@ -309,21 +313,21 @@ class _Unpacker:
         if head == CHECKPOINTS:
             if len(parts) == 1 or (len(parts) == 2 and parts[1] == self.manifest.checkpoint):
                 if entry.kind is not Kind.DIRECTORY:
-                    raise ArchiveError(f"{entry.name!r} must be a directory")
+                    raise ArchiveError(f"{quoted(entry.name)} must be a directory")
                 return CHECKPOINTS
             if len(parts) == 3 and parts[1] == self.manifest.checkpoint:
                 return CHECKPOINTS
         elif parts == [CONFIG_NAME] and content is not BundleContent.NONE:
             if entry.kind is not Kind.FILE:
-                raise ArchiveError(f"{entry.name!r} must be a regular file")
+                raise ArchiveError(f"{quoted(entry.name)} must be a regular file")
             return CONFIG_NAME
         elif head == ROOTFS and content is not BundleContent.NONE:
             return ROOTFS
         elif parts == [INDEX_NAME] and content is BundleContent.CHANGES:
             if entry.kind is not Kind.FILE:
-                raise ArchiveError(f"{entry.name!r} must be a regular file")
+                raise ArchiveError(f"{quoted(entry.name)} must be a regular file")
             return INDEX_NAME
-        raise ArchiveError(f"{entry.name!r} is outside the archive's layout")
+        raise ArchiveError(f"{quoted(entry.name)} is outside the archive's layout")
 
     def _parent_directories(self, parts: list[str]) -> Path:
         """The member's path in staging, its directories made (by this import, never found)."""
@@ -336,7 +340,9 @@ class _Unpacker:
                 self.kinds[key] = Kind.DIRECTORY
                 self.implicit.add(key)
             elif kind is not Kind.DIRECTORY:
-                raise ArchiveError(f"{'/'.join(parts)!r} goes through the {kind.value} {key!r}")
+                raise ArchiveError(
+                    f"{quoted('/'.join(parts))} goes through the {kind.value} {quoted(key)}"
+                )
         return self.staging.joinpath(*parts)
 
     async def _write_file(self, reader: TarReader, entry: Entry, path: Path, mode: int) -> None:
@@ -357,9 +363,9 @@ class _Unpacker:
         if area == CHECKPOINTS and parts[-1] == PARENT_LINK and parent_of(target) is not None:
             return
         if area != ROOTFS:
-            raise ArchiveError(f"{entry.name!r} is a symlink, allowed only in the rootfs")
+            raise ArchiveError(f"{quoted(entry.name)} is a symlink, allowed only in the rootfs")
         if not target or "\0" in target:
-            raise ArchiveError(f"the symlink {entry.name!r} has no target")
+            raise ArchiveError(f"the symlink {quoted(entry.name)} has no target")
         if target.startswith("/"):
             return  # a path inside the container, resolved by the kernel under its root
         depth = len(parts) - 2  # directories between rootfs/ and the link
@@ -367,7 +373,7 @@ class _Unpacker:
             depth += -1 if part == ".." else 0 if part in ("", ".") else 1
             if depth < 0:
                 raise ArchiveError(
-                    f"the symlink {entry.name!r} points out of the rootfs: {target!r}"
+                    f"the symlink {quoted(entry.name)} points out of the rootfs: {quoted(target)}"
                 )
 
     def _hardlink_source(self, parts: list[str], area: str, entry: Entry) -> Path:
@@ -377,8 +383,8 @@ class _Unpacker:
         same_area = source[0] == parts[0] and (area != CHECKPOINTS or source[:2] == parts[:2])
         if not same_area or self.kinds.get(key) not in (Kind.FILE, Kind.HARDLINK):
             raise ArchiveError(
-                f"the hard link {entry.name!r} must name a file of this archive's"
-                f" {area}, not {entry.linkname!r}"
+                f"the hard link {quoted(entry.name)} must name a file of this archive's"
+                f" {area}, not {quoted(entry.linkname)}"
             )
         return self.staging / key
 
@@ -392,23 +398,25 @@ class _Unpacker:
             return
         images = checkpoints.checkpoints_dir(self.staging) / name
         if self.kinds.get(f"{CHECKPOINTS}/{name}/inventory.img") is not Kind.FILE:
-            raise ArchiveError(f"it holds no CRIU images for {name!r} (no inventory.img)")
+            raise ArchiveError(f"it holds no CRIU images for {quoted(name)} (no inventory.img)")
         if self.manifest.kind is ImageKind.CHECKPOINT:
             try:
                 info = checkpoints.load(self.staging, name)
             except NotFound as exc:
                 raise ArchiveError(str(exc).replace(str(self.staging), "the archive")) from None
             if info.name != name:
-                raise ArchiveError(f"its checkpoint.json names {info.name!r}, not {name!r}")
+                raise ArchiveError(
+                    f"its checkpoint.json names {quoted(info.name)}, not {quoted(name)}"
+                )
         parent = images / PARENT_LINK
         if parent.is_symlink():
             parent_name = parent_of(os.readlink(parent))
             if self.manifest.bundle is BundleContent.FULL or parent_name is None:
-                raise ArchiveError(f"checkpoint {name!r} has a parent that cannot be here")
+                raise ArchiveError(f"checkpoint {quoted(name)} has a parent that cannot be here")
             if not (checkpoints.checkpoints_dir(self.bundle) / parent_name).is_dir():
                 raise ArchiveError(
-                    f"checkpoint {name!r} builds on {parent_name!r}, which the target bundle"
-                    " does not have: import that first"
+                    f"checkpoint {quoted(name)} builds on {quoted(parent_name)}, which the target"
+                    " bundle does not have: import that first"
                 )
         if self.manifest.bundle is not BundleContent.NONE:
             self._check_bundle_complete()
@@ -423,7 +431,7 @@ class _Unpacker:
         except (ValueError, TypeError, KeyError, RecursionError):
             raise ArchiveError(f"its {CONFIG_NAME} is not an OCI config with root.path") from None
         if root != ROOTFS:
-            raise ArchiveError(f"its {CONFIG_NAME} has root.path {root!r}, not {ROOTFS!r}")
+            raise ArchiveError(f"its {CONFIG_NAME} has root.path {quoted(root)}, not {ROOTFS!r}")
         if self.kinds.get(ROOTFS) is not Kind.DIRECTORY:
             raise ArchiveError("it says the bundle comes along, but holds no rootfs")
         if self.manifest.bundle is BundleContent.CHANGES:
@@ -468,25 +476,25 @@ class _Unpacker:
             return
         destination.parent.mkdir(mode=0o700, exist_ok=True)  # as checkpoints.reserve makes it
         if destination.exists():
-            raise Conflict(f"checkpoint {name!r} appeared meanwhile")
+            raise Conflict(f"checkpoint {quoted(name)} appeared meanwhile")
         os.rename(checkpoints.checkpoints_dir(self.staging) / name, destination)
 
 
 def _parts(name: str) -> list[str]:
     """A member name's components; refuses absolute names, ``..`` and empty names."""
     if name.startswith("/") or "\0" in name:
-        raise ArchiveError(f"{name!r} is an absolute path")
+        raise ArchiveError(f"{quoted(name)} is an absolute path")
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if not parts:
-        raise ArchiveError(f"{name!r} is an empty name")
+        raise ArchiveError(f"{quoted(name)} is an empty name")
     if ".." in parts:
-        raise ArchiveError(f"{name!r} climbs out with '..'")
+        raise ArchiveError(f"{quoted(name)} climbs out with '..'")
     return parts
 
 
 async def _read_small(reader: TarReader, entry: Entry, limit: int) -> bytes:
     if entry.size > limit:
-        raise ArchiveError(f"{entry.name!r} is larger than {limit} bytes")
+        raise ArchiveError(f"{quoted(entry.name)} is larger than {limit} bytes")
     data = bytearray()
     while piece := await reader.read_data():
         data += piece
