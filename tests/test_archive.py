@@ -555,6 +555,11 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], str] | tuple[Callable[[], bytes], 
         lambda: archive([*full_bundle(), member("rootfs/x", b"x", pax_headers={"gid": "1" * 20})]),
         "'rootfs/x' has the gid 11111111111111111111: it must be between 0",
     ),
+    # a message quotes 40 characters of what the client sent, however long
+    "a long name outside the layout": (
+        lambda: archive([*full_bundle(), member("elsewhere/" + "n" * 5000, b"x")]),
+        "'elsewhere/" + "n" * 30 + "'... is outside the archive's layout",
+    ),
 }
 
 
