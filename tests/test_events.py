@@ -235,3 +235,27 @@ async def test_a_client_gone_before_its_stream_began_leaves_no_subscriber(
     with trio.fail_after(10):
         while bus.subscriber_count:  # noqa: ASYNC110 (no event to wait on)
             await trio.sleep(0.05)
+
+
+async def test_a_client_gone_with_a_request_pipelined_behind_its_stream_is_let_go(
+    daemon: RunningDaemon,
+) -> None:
+    """A client that sends a byte more behind its /events request (a request pipelined behind
+    the stream), then hangs up: Hypercorn reads nothing more from a connection whose next
+    request waits behind an answer, but the daemon sees the hang-up all the same and ends the
+    stream. Its subscription, task and socket stayed for good, as long as no event came."""
+    url = httpx.URL(daemon.url)
+    assert daemon.daemon.supervisor is not None
+    bus = daemon.daemon.supervisor.events
+    for _ in range(5):
+        stream = await trio.open_tcp_stream(url.host, url.port or 80)
+        await stream.send_all(b"GET /events?id=nobody HTTP/1.1\r\nHost: x\r\n\r\nG")
+        received = b""
+        with trio.fail_after(5):
+            while b"\r\n\r\n" not in received:  # the stream's head: it is subscribed
+                received += await stream.receive_some()
+        await stream.aclose()
+    assert bus.subscriber_count == 5
+    with trio.fail_after(10):
+        while bus.subscriber_count:  # noqa: ASYNC110 (no event to wait on)
+            await trio.sleep(0.05)

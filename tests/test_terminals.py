@@ -11,6 +11,8 @@ import contextlib
 import json
 import os
 import signal
+import socket
+import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -568,6 +570,42 @@ async def test_terminal_and_stdin_processes_that_ended_leave_no_fd_or_task(
         await trio.sleep(0.05)
     assert (_fds("self"), _fds(keeper), _task_count()) == before
     assert os.listdir(console.socket_directory(daemon.config.state_dir)) == []
+
+
+async def test_a_client_gone_while_its_input_waits_leaves_no_fd_or_task(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A client types into a process that does not read its stdin until the pipe, the
+    server's queues and the socket are full (input waits, so nothing more is read from the
+    connection), then goes away. The session ends all the same: it stayed, its socket and
+    its task with it, for as long as the process ran."""
+    info = await start_container(client, "deaf", make_bundle(), stdin=True)
+    pid = info["processes"][0]["pid"]
+    warm = await attach(daemon.url, "deaf", pid)  # the first: imports, caches
+    await warm.detach()
+    await trio.sleep(0.2)
+    before = (_fds("self"), _task_count())
+
+    async def typed_until_stuck() -> None:
+        session = await attach(daemon.url, "deaf", pid)
+        for _ in range(400):  # 25 MiB at most; the daemon stops taking it far sooner
+            with trio.move_on_after(1) as stuck:
+                await session.type("x" * 65536)
+            if stuck.cancelled_caught:
+                break
+        else:
+            raise AssertionError("the daemon took all of the input")
+        # Gone without a word, at once (a reset): its unsent input would hold a plain close
+        # back in the client's kernel.
+        session.stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await session.drop()
+
+    for _ in range(3):
+        await typed_until_stuck()
+    with trio.fail_after(20):
+        while (_fds("self"), _task_count()) != before:  # noqa: ASYNC110 (no event to wait on)
+            await trio.sleep(0.1)
+    assert pid_alive(pid)
 
 
 async def test_websocket_messages_are_bounded_and_never_compressed(

@@ -21,6 +21,11 @@ reach a loopback listener, even one whose every request is refused. So here:
 - at most half the server's fds go to connections; more are closed unserved;
 - a client that goes away in the middle of its answer is logged at debug, not with a
   traceback (:class:`_ClientGoneIsNoError`);
+- a client that hangs up while Hypercorn has stopped reading its connection (a request
+  pipelined behind a stream's answer, or WebSocket messages an attach does not take while the
+  process's stdin is full) is noticed all the same, and its request ended
+  (:meth:`_ContainedConnection._cancel_if_hung_up`): Hypercorn learns of a leaving only by
+  reading, and such a connection, its fd and its request's task stayed for good;
 - a shutdown that its connections do not let end in time closes their sockets
   (:func:`close_every_connection`);
 - the app's answers end outside the reach of its request task's cancel
@@ -46,6 +51,7 @@ import contextlib
 import logging
 import math
 import resource
+import select
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar
 
@@ -66,7 +72,7 @@ from hypercorn.protocol.h11 import (
     H11WSConnection,
 )
 from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer
-from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 from hypercorn.typing import ASGIReceiveEvent, ASGISendCallable, H11SendableEvent, Scope
 from wsproto.events import Message
 from wsproto.extensions import Extension
@@ -76,6 +82,10 @@ from ..logfmt import ThrottledWarning
 
 log = logging.getLogger("containerd_trio.api")
 
+
+#: How often a busy connection looks whether its client hung up while its reading waits
+#: (:meth:`_ContainedConnection._cancel_if_hung_up`).
+HANG_UP_CHECK_SECONDS = 2.0
 
 #: What a client that goes away in the middle of its answer leaves in Hypercorn (its close
 #: races the answer's send): the client's doing, not a failure of the server's.
@@ -142,15 +152,56 @@ class _ContainedConnection(TCPServer):
             self._end_timer()
         await super().protocol_send(event)
 
+    #: The protocol's taking of what was read, while it lasts: cancelled when the client hung
+    #: up meanwhile (:meth:`_cancel_if_hung_up`).
+    _taking: trio.CancelScope | None = None
+
     async def _read_data(self) -> None:
         try:
-            await super()._read_data()
+            await self._read_until_closed()
         finally:
             # Nothing more is read from this connection (its client closed it, or a read
             # failed): the timer has nothing left to time. Hypercorn's own had ended at the
             # request (a busy connection then ends with its answer), or waited out its time
             # for nothing (an idle one).
             self._end_timer()
+
+    async def _read_until_closed(self) -> None:
+        """Hypercorn's reading loop, whose hand-over of the bytes read to the protocol ends
+        if the client hangs up while it waits."""
+        while True:
+            try:
+                with trio.fail_after(self.config.read_timeout or math.inf):
+                    data = await self.stream.receive_some(MAX_RECV)
+            except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
+                break
+            # The hand-over waits as long as the request does not take what came: h11 holds
+            # a request pipelined behind one being answered (a stream's answer never ends),
+            # and a WebSocket's messages wait in the app's queue while the app does not
+            # receive (an attach whose process does not read its stdin). Nothing is read
+            # meanwhile, so the client's leaving would never be seen.
+            with trio.CancelScope() as taking:
+                self._taking = taking
+                await self.protocol.handle(RawData(bytes(data)))
+            self._taking = None
+            if data == b"" or taking.cancelled_caught:
+                break
+        await self.protocol.handle(Closed())
+
+    def _cancel_if_hung_up(self) -> None:
+        """End the wait of the bytes read for the protocol if the client hung up meanwhile:
+        the connection is then closed as when a read finds its end, and its request hears of
+        the leaving (its answer could not reach the client anyway)."""
+        if self._taking is None:
+            return
+        stream: Any = self.stream
+        poll = select.poll()
+        # The peer's FIN (RDHUP), however much it sent before is still unread; a reset (HUP,
+        # ERR). A closed socket answers NVAL: gone too.
+        poll.register(getattr(stream, "transport_stream", stream).socket, select.POLLRDHUP)
+        if poll.poll(0):
+            log.debug("a client hung up while its connection's reading waited")
+            self._taking.cancel()
 
     def _end_timer(self) -> None:
         """The connection is done: the timer ends, closing nothing."""
@@ -160,7 +211,9 @@ class _ContainedConnection(TCPServer):
 
     def _idle_deadline(self) -> float:
         if not self._idle:
-            return math.inf
+            # Busy: the timer closes nothing, but looks now and then whether the client hung
+            # up while the reading waits (_cancel_if_hung_up).
+            return trio.current_time() + HANG_UP_CHECK_SECONDS
         return trio.current_time() + self.config.keep_alive_timeout
 
     async def _idle_timeout(self) -> None:
@@ -171,14 +224,19 @@ class _ContainedConnection(TCPServer):
             self._idle_scope = None
             if self._ended:
                 return
-            if self._idle:  # idle past the timeout, or the server stops
+            stopping = self.context.terminated.is_set()
+            # Idle past the timeout, or the server stops. Not a busy spell's deadline that
+            # passed as the answer ended (the idle deadline it was moved to has not).
+            if self._idle and (stopping or trio.current_time() >= scope.deadline):
                 with trio.CancelScope(shield=True):
                     await self._initiate_server_close()
                 return
-            if self.context.terminated.is_set():
+            if stopping:
                 return  # busy as the server stops: Hypercorn closes it at the answer's end
-            # Its deadline passed as a request came in (a cancel is not undone by a later
-            # deadline): time the next idle spell with a scope of its own.
+            # Busy for another spell (its client may have hung up meanwhile), or its deadline
+            # passed as a request came in (a cancel is not undone by a later deadline): time
+            # the next spell with a scope of its own.
+            self._cancel_if_hung_up()
 
 
 class _SendLock:
@@ -248,6 +306,8 @@ class AppQueue:
         #: The client left: ``http.disconnect`` was put.
         self.client_gone = False
         self._on_leaving: trio.CancelScope | None = None
+        #: The scope the app runs in (:class:`_EagerTaskGroup`).
+        self.app_scope = trio.CancelScope()
 
     async def put(self, event: ASGIReceiveEvent) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()  # a turn only if cancelled
@@ -258,6 +318,13 @@ class AppQueue:
         try:
             self._put_end.send_nowait(event)
         except trio.WouldBlock:
+            if event["type"] == "websocket.disconnect":
+                # A WebSocket's app takes messages when it wants them (an attach waits while
+                # the process's stdin is full), so the queue may never have room again: the
+                # app is cancelled, as Quart cancels it once it reads this, and the
+                # connection's end no longer waits on it.
+                self.app_scope.cancel()
+                return
             await self._put_end.send(event)
 
     async def receive(self) -> ASGIReceiveEvent:
@@ -293,7 +360,8 @@ class _EagerTaskGroup(hypercorn.trio.task_group.TaskGroup):
             scope: Scope, receive: object, send: Any, sync_spawn: Any, call_soon: Any
         ) -> None:
             # Hypercorn's own queue (``receive``) stays empty: the events go to ours.
-            await app(scope, queue.receive, send, sync_spawn, call_soon)
+            with queue.app_scope:
+                await app(scope, queue.receive, send, sync_spawn, call_soon)
 
         await super().spawn_app(with_queue, config, scope, send)
         return queue.put
