@@ -66,8 +66,16 @@ def parse_ns(text: str) -> int:
     if offset in ("Z", "z"):
         delta = timedelta(0)
     else:
+        hours, minutes = int(offset[1:3]), int(offset[4:6])
+        # RFC 3339's offset: hours 00-23, minutes 00-59. "+00:99" would be read as +01:39,
+        # and "+99:00" was refused in datetime's words (a timedelta's repr).
+        if hours > 23 or minutes > 59:
+            raise ValueError(
+                f"{quoted(text)} is not a valid date and time: its UTC offset {offset} is not"
+                " one (hours 00 to 23, minutes 00 to 59)"
+            )
         sign = 1 if offset[0] == "+" else -1
-        delta = sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+        delta = sign * timedelta(hours=hours, minutes=minutes)
     moment = base.replace(tzinfo=timezone(delta))
     whole = int(moment.timestamp())
     nanos = int((fraction or "0").ljust(9, "0"))

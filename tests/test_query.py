@@ -74,6 +74,9 @@ def test_a_timestamp_is_itself() -> None:
         ("-10m", "is not an RFC 3339"),
         ("1" * 13 + "s", "is not an RFC 3339"),  # no more than 12 digits: no huge numbers
         ("2026-13-01T00:00:00Z", "is not a valid date and time"),
+        ("2026-01-01T00:00:00+99:99", "its UTC offset +99:99 is not one"),  # was datetime's repr
+        ("2026-01-01T00:00:00+00:60", "its UTC offset +00:60 is not one"),  # was read as +01:00
+        ("2026-01-01T00:00:00-24:00", "its UTC offset -24:00 is not one"),
         ("x" * 5000, "..."),  # a long text is cut short in the message
     ],
 )
