@@ -152,9 +152,9 @@ class _ContainedConnection(TCPServer):
             self._end_timer()
         await super().protocol_send(event)
 
-    #: The protocol's taking of what was read, while it lasts: cancelled when the client hung
-    #: up meanwhile (:meth:`_cancel_if_hung_up`).
-    _taking: trio.CancelScope | None = None
+    #: The connection's reading (and the protocol's taking of what was read): cancelled when
+    #: the client hung up while the taking waited (:meth:`_cancel_if_hung_up`).
+    _reading: trio.CancelScope | None = None
 
     async def _read_data(self) -> None:
         try:
@@ -167,32 +167,33 @@ class _ContainedConnection(TCPServer):
             self._end_timer()
 
     async def _read_until_closed(self) -> None:
-        """Hypercorn's reading loop, whose hand-over of the bytes read to the protocol ends
-        if the client hangs up while it waits."""
-        while True:
-            try:
-                with trio.fail_after(self.config.read_timeout or math.inf):
-                    data = await self.stream.receive_some(MAX_RECV)
-            except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
-                break
-            # The hand-over waits as long as the request does not take what came: h11 holds
-            # a request pipelined behind one being answered (a stream's answer never ends),
-            # and a WebSocket's messages wait in the app's queue while the app does not
-            # receive (an attach whose process does not read its stdin). Nothing is read
-            # meanwhile, so the client's leaving would never be seen.
-            with trio.CancelScope() as taking:
-                self._taking = taking
+        """Hypercorn's reading loop, which ends (as at the end of what the client sent) if
+        the client hangs up while the hand-over of the bytes read to the protocol waits.
+
+        That hand-over waits as long as the request does not take what came: h11 holds a
+        request pipelined behind one being answered (a stream's answer never ends), and a
+        WebSocket's messages wait in the app's queue while the app does not receive (an
+        attach whose process does not read its stdin). Nothing is read meanwhile, so the
+        client's leaving would never be seen. One scope for the whole loop, not one for each
+        hand-over: a scope's enter and exit are a hundredth of a start's server time."""
+        with trio.CancelScope() as self._reading:
+            while True:
+                try:
+                    with trio.fail_after(self.config.read_timeout or math.inf):
+                        data = await self.stream.receive_some(MAX_RECV)
+                except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
+                    break
                 await self.protocol.handle(RawData(bytes(data)))
-            self._taking = None
-            if data == b"" or taking.cancelled_caught:
-                break
+                if data == b"":
+                    break
+        self._reading = None
         await self.protocol.handle(Closed())
 
     def _cancel_if_hung_up(self) -> None:
         """End the wait of the bytes read for the protocol if the client hung up meanwhile:
         the connection is then closed as when a read finds its end, and its request hears of
         the leaving (its answer could not reach the client anyway)."""
-        if self._taking is None:
+        if self._reading is None:
             return
         stream: Any = self.stream
         poll = select.poll()
@@ -201,7 +202,7 @@ class _ContainedConnection(TCPServer):
         poll.register(getattr(stream, "transport_stream", stream).socket, select.POLLRDHUP)
         if poll.poll(0):
             log.debug("a client hung up while its connection's reading waited")
-            self._taking.cancel()
+            self._reading.cancel()
 
     def _end_timer(self) -> None:
         """The connection is done: the timer ends, closing nothing."""
@@ -306,8 +307,9 @@ class AppQueue:
         #: The client left: ``http.disconnect`` was put.
         self.client_gone = False
         self._on_leaving: trio.CancelScope | None = None
-        #: The scope the app runs in (:class:`_EagerTaskGroup`).
-        self.app_scope = trio.CancelScope()
+        #: The scope a WebSocket's app runs in (:class:`_EagerTaskGroup`; an HTTP request's
+        #: app takes what it is sent, and goes without the scope's cost).
+        self.app_scope: trio.CancelScope | None = None
 
     async def put(self, event: ASGIReceiveEvent) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()  # a turn only if cancelled
@@ -318,7 +320,7 @@ class AppQueue:
         try:
             self._put_end.send_nowait(event)
         except trio.WouldBlock:
-            if event["type"] == "websocket.disconnect":
+            if event["type"] == "websocket.disconnect" and self.app_scope is not None:
                 # A WebSocket's app takes messages when it wants them (an attach waits while
                 # the process's stdin is full), so the queue may never have room again: the
                 # app is cancelled, as Quart cancels it once it reads this, and the
@@ -360,7 +362,10 @@ class _EagerTaskGroup(hypercorn.trio.task_group.TaskGroup):
             scope: Scope, receive: object, send: Any, sync_spawn: Any, call_soon: Any
         ) -> None:
             # Hypercorn's own queue (``receive``) stays empty: the events go to ours.
-            with queue.app_scope:
+            if scope["type"] != "websocket":
+                await app(scope, queue.receive, send, sync_spawn, call_soon)
+                return
+            with trio.CancelScope() as queue.app_scope:
                 await app(scope, queue.receive, send, sync_spawn, call_soon)
 
         await super().spawn_app(with_queue, config, scope, send)
