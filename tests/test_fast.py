@@ -342,10 +342,33 @@ async def test_a_requests_events_reach_the_app_without_a_turn_while_its_queue_ha
         await put({"type": "http.disconnect"})
         with trio.CancelScope() as cancelled:
             cancelled.cancel()
-            await put({"type": "http.disconnect"})  # a cancelled put is cancelled, as send's
+            await put({"type": "http.request", "body": b"d"})  # cancelled, as send's is
         assert cancelled.cancelled_caught
     assert received == [b"a", b"b", b"c"]
     assert sent == [None]  # Hypercorn's word that the app ended
+
+
+async def test_a_clients_leaving_is_queued_even_by_a_cancelled_caller() -> None:
+    """The connection's reading task, cancelled because its client hung up, may find the
+    client gone in a write of its own (a pong) and put the leaving from within that cancel:
+    it was lost (the put's first step raised Cancelled), and a WebSocket's app never heard.
+    A WebSocket's leaving that finds the app's queue full cancels the app instead."""
+    queue = connections.AppQueue(1)
+    with trio.CancelScope() as cancelled:
+        cancelled.cancel()
+        await queue.put({"type": "http.disconnect"})
+    assert queue.client_gone and queue.receive_nowait()["type"] == "http.disconnect"
+
+    queue = connections.AppQueue(1)
+    await queue.put({"type": "websocket.receive", "bytes": b"x"})  # full now
+    with trio.CancelScope() as app:
+        queue.app_scope = app
+        with trio.CancelScope() as cancelled:
+            cancelled.cancel()
+            await queue.put({"type": "websocket.disconnect", "code": 1006})
+        assert app.cancel_called
+        await trio.sleep_forever()  # what the app waits on ends
+    assert app.cancelled_caught
 
 
 async def test_a_wait_ends_as_its_client_leaves_without_a_watching_task() -> None:

@@ -198,7 +198,7 @@ class _ContainedConnection(TCPServer):
         stream: Any = self.stream
         poll = select.poll()
         # The peer's FIN (RDHUP), however much it sent before is still unread; a reset (HUP,
-        # ERR). A closed socket answers NVAL: gone too.
+        # ERR). The socket is open here: the connection has not ended (_idle_timeout).
         poll.register(getattr(stream, "transport_stream", stream).socket, select.POLLRDHUP)
         if poll.poll(0):
             log.debug("a client hung up while its connection's reading waited")
@@ -289,6 +289,9 @@ def close_every_connection() -> None:
         getattr(stream, "transport_stream", stream).socket.close()
 
 
+_LEAVINGS = frozenset({"http.disconnect", "websocket.disconnect"})
+
+
 class AppQueue:
     """A request's events on their way to its app (its body, its end, its client's leaving),
     and the cancel of what the request waits for when its client leaves.
@@ -312,7 +315,12 @@ class AppQueue:
         self.app_scope: trio.CancelScope | None = None
 
     async def put(self, event: ASGIReceiveEvent) -> None:
-        await trio.lowlevel.checkpoint_if_cancelled()  # a turn only if cancelled
+        if event["type"] not in _LEAVINGS:
+            await trio.lowlevel.checkpoint_if_cancelled()  # a turn only if cancelled
+        # A leaving is put even by a cancelled caller: the connection's reading task, ended
+        # by a hang-up (_cancel_if_hung_up), that finds the client gone in a write of its own
+        # (a pong, a close) puts it once, from within that cancel. Lost, the app never heard
+        # its client had left, and its tasks stayed.
         if event["type"] == "http.disconnect":
             self.client_gone = True
             if self._on_leaving is not None:
