@@ -157,18 +157,28 @@ def read_bundle_process(bundle: Path) -> dict[str, Any]:
     return read_bundle(bundle).process
 
 
-def _open_config(bundle: Path, where: str) -> int:
+def open_bundle(bundle: Path) -> int:
+    """An ``O_PATH`` fd on the bundle. FileNotFoundError and NotADirectoryError go through
+    as they are (what no bundle there means is the caller's); the kernel's other refusals
+    (EACCES, ELOOP, ENAMETOOLONG, EIO: the client's path, not us) are a 400 naming it, and
+    the daemon's own lack (:data:`DAEMON_ERRNOS`) goes through too."""
     try:
-        directory = beneath.open_directory(bundle)
+        return beneath.open_directory(bundle)
     except (FileNotFoundError, NotADirectoryError):
-        raise InvalidRequest(f"bundlePath {str(bundle)!r} is not a directory") from None
+        raise
     except OSError as exc:
         if exc.errno in DAEMON_ERRNOS:
             raise
-        # EACCES, ELOOP, ENAMETOOLONG, EIO: the client's path, not us
         raise InvalidRequest(
             f"bundlePath {str(bundle)!r} cannot be opened: {exc.strerror}"
         ) from None
+
+
+def _open_config(bundle: Path, where: str) -> int:
+    try:
+        directory = open_bundle(bundle)
+    except (FileNotFoundError, NotADirectoryError):
+        raise InvalidRequest(f"bundlePath {str(bundle)!r} is not a directory") from None
     try:
         return beneath.open_beneath(
             directory, CONFIG_NAME, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY

@@ -25,7 +25,7 @@ from pathlib import Path
 import attrs
 
 from . import beneath, timestamps
-from .bundle import DAEMON_ERRNOS
+from .bundle import open_bundle
 from .convert import converter, structure
 from .errors import Conflict, DaemonError, InvalidRequest, NotFound
 from .runtime import CriuOptions
@@ -196,15 +196,9 @@ _MAX_METADATA = 64 * 1024
 def _open_checkpoints(bundle: Path, *, create: bool = False) -> int | None:
     """An fd on ``{bundle}/checkpoints``, reached without a link; None if it does not exist."""
     try:
-        bundle_fd = beneath.open_directory(bundle)
+        bundle_fd = open_bundle(bundle)  # a 400 for one its owner made unreachable since
     except (FileNotFoundError, NotADirectoryError):
         return None
-    except OSError as exc:  # ELOOP, EACCES: a bundle its owner made unreachable since
-        if exc.errno in DAEMON_ERRNOS:
-            raise
-        raise InvalidRequest(
-            f"bundlePath {str(bundle)!r} cannot be opened: {exc.strerror}"
-        ) from None
     try:
         if create:
             with contextlib.suppress(FileExistsError):

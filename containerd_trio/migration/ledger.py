@@ -22,12 +22,15 @@ from pathlib import Path
 
 import attrs
 
+from ..convert import dump_json, structure, unstructure
+from ..errors import InvalidRequest
+
 log = logging.getLogger(__name__)
 
 
 @attrs.frozen
 class SessionEntry:
-    """A session as its file tells it."""
+    """A session as its file tells it (in the daemon's JSON: camelCase, as the API's)."""
 
     id: str
     container_id: str
@@ -43,49 +46,6 @@ class SessionEntry:
     #: The checkpoints (and pre-copy rounds) the session took, in place.
     imported: list[str] = attrs.Factory(list)
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "containerId": self.container_id,
-            "bundle": self.bundle,
-            "checkpoint": self.checkpoint,
-            "shared": self.shared,
-            "withBundle": self.with_bundle,
-            "madeBundle": self.made_bundle,
-            "imported": self.imported,
-        }
-
-    @classmethod
-    def from_json(cls, data: object) -> SessionEntry:
-        if not isinstance(data, dict):
-            raise TypeError("not a JSON object")
-
-        def text(key: str) -> str:
-            return _text(data[key], key)
-
-        return cls(
-            id=text("id"),
-            container_id=text("containerId"),
-            bundle=text("bundle"),
-            checkpoint=text("checkpoint"),
-            shared=data.get("shared") is True,
-            with_bundle=data.get("withBundle") is True,
-            made_bundle=data.get("madeBundle") is True,
-            imported=[_text(name) for name in _list(data.get("imported", []))],
-        )
-
-
-def _text(value: object, what: str = "a checkpoint") -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{what} is not a string")
-    return value
-
-
-def _list(value: object) -> list[object]:
-    if not isinstance(value, list):
-        raise TypeError("imported is not a list")
-    return value
-
 
 class SessionLedger:
     def __init__(self, directory: Path) -> None:
@@ -98,7 +58,7 @@ class SessionLedger:
         staged = self.directory / f".{entry.id}.json.new"
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            staged.write_bytes(json.dumps(entry.to_json()).encode())
+            staged.write_bytes(dump_json(unstructure(entry)))
             os.replace(staged, path)
         except OSError as exc:
             log.warning("cannot record migration %s in %s: %s", entry.id, self.directory, exc)
@@ -123,8 +83,8 @@ class SessionLedger:
                 self._unlink(path)  # a write cut short
                 continue
             try:
-                entries.append(SessionEntry.from_json(json.loads(path.read_bytes())))
-            except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+                entries.append(structure(json.loads(path.read_bytes()), SessionEntry))
+            except (OSError, ValueError, InvalidRequest, RecursionError) as exc:
                 log.error("skipping the unreadable migration record %s: %s", path, exc)
                 self._unlink(path)
         return entries
