@@ -837,3 +837,91 @@ async def test_a_session_aborted_removes_the_bundle_its_checkpoints_archive_made
     assert (target / "config.json").is_file() and (target / "checkpoints" / "cp").is_dir()
     assert (await client.delete(f"/migrations/{session}")).status_code == 200
     assert not target.exists()
+
+
+async def test_a_session_aborted_puts_back_the_empty_directory_its_bundle_took(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """A user who made the target's bundle directory, empty, for a migration finds it again
+    after an abort, as it was: the bundle's move replaced it, and the abort took the path
+    away with the bundle."""
+    source = make_source(tmp_path)
+    archive = await collect(plan_export(source, "cp", ExportOptions(BundleContent.FULL)).chunks())
+    target = tmp_path / "moved" / "box"
+    target.mkdir(parents=True, mode=0o750)
+    os.chown(target, 1234, 4321)
+    answer = await client.post(
+        "/migrations",
+        json={"id": "box", "bundlePath": str(target), "checkpoint": "cp", "withBundle": True},
+    )
+    assert answer.status_code == 201, answer.text
+    session = answer.json()["id"]
+    answer = await client.put(f"/migrations/{session}/archive", content=archive)
+    assert answer.status_code == 201, answer.text
+    assert (target / "config.json").is_file()
+    assert (await client.delete(f"/migrations/{session}")).status_code == 200
+    assert os.listdir(target) == []
+    found = os.lstat(target)
+    assert (stat.S_IMODE(found.st_mode), found.st_uid, found.st_gid) == (0o750, 1234, 4321)
+
+
+@pytest.mark.parametrize("with_bundle", [True, False])
+async def test_a_session_records_what_it_moves_into_place_before_the_move(
+    tmp_path: Path, with_bundle: bool
+) -> None:
+    """The record a migration's session writes before its archive is moved into place names
+    the directory that is moved by the identity it keeps (the next server's means to tell
+    the session's from another's at that path, had this one died in between); the record
+    after it says what the session made, and names nothing moving."""
+    from containerd_trio.migration.incoming import Incoming
+    from containerd_trio.migration.ledger import SessionEntry, SessionLedger
+
+    class Ledger(SessionLedger):
+        def __init__(self, directory: Path) -> None:
+            super().__init__(directory)
+            self.written: list[SessionEntry] = []
+
+        def write(self, entry: SessionEntry) -> None:
+            self.written.append(entry)
+            super().write(entry)
+
+    source = make_source(tmp_path)
+    content = BundleContent.FULL if with_bundle else BundleContent.NONE
+    archive = await collect(plan_export(source, "cp", ExportOptions(content)).chunks())
+    target = tmp_path / "moved" / "box"
+    if not with_bundle:
+        (target / "rootfs").mkdir(parents=True)
+        (target / "config.json").write_bytes((source / "config.json").read_bytes())
+    ledger = Ledger(tmp_path / "migrations")
+    incoming = Incoming(_NoHost(), ledger)
+    session = incoming.open("box", str(target), "cp", with_bundle=with_bundle)
+    await incoming.receive(session.id, feed(archive))
+
+    moved = target if with_bundle else target / "checkpoints" / "cp"
+    found = os.lstat(moved)
+    before, after = ledger.written[-2:]
+    assert [(p.path, p.device, p.inode) for p in before.placing] == [
+        (str(moved), found.st_dev, found.st_ino)
+    ]
+    assert not before.made_bundle and before.imported == []
+    assert after.placing == [] and after.made_bundle is with_bundle
+    assert after.imported == ["cp"]
+
+
+class _NoHost:
+    """A target with no containers (the sessions above never restore)."""
+
+    def running_here(self, container_id: str) -> bool:
+        return False
+
+    async def restore_moved(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("no restore here")
+
+    async def delete(self, container_id: str, timeout: float) -> Any:
+        raise AssertionError("no delete here")
+
+    def moved_here(self, container_id: str, migration: str) -> bool:
+        return False
+
+    def uses_bundle(self, bundle: Path) -> bool:
+        return False

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -436,6 +437,67 @@ async def test_what_a_migration_left_open_is_removed(
         staging = sorted(n for n in os.listdir(bundle) if n.startswith(".import"))
         ours = [] if not shared else [".import-c1-0a1b2c3d", ".import-c1-pd2-0a1b2c3d"]
         assert staging == sorted([".import-c1-pd3-0a1b2c3d", *ours, *_NEAR_STAGING])
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    found = os.lstat(path)
+    return found.st_dev, found.st_ino
+
+
+@pytest.mark.parametrize("moved", [True, False])
+async def test_what_a_migration_was_moving_into_place_goes_if_it_was_moved(
+    tmp_path: Path, moved: bool
+) -> None:
+    """A server that died between an archive's move into place and the record of it left
+    the bundle, or the checkpoint, for good: its successor could not tell the session's from
+    another's at that path. The record of what is about to move, with the identity a rename
+    keeps, tells: the session's goes (the empty directory the bundle replaced is put back),
+    another's stays."""
+    from containerd_trio.migration.incoming import Incoming
+    from containerd_trio.migration.ledger import (
+        EmptyDirectory,
+        Placing,
+        SessionEntry,
+        SessionLedger,
+    )
+
+    bundle = tmp_path / "srv" / "b"
+    (bundle / "checkpoints" / "c1").mkdir(parents=True)
+    (bundle / "config.json").write_text("{}")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ledger = SessionLedger(tmp_path / "migrations")
+    ledger.write(
+        SessionEntry(
+            "s1", "box", str(bundle), "c1", shared=False, with_bundle=True,
+            placing=[Placing(str(bundle), *_identity(bundle if moved else elsewhere))],
+            bundle_was=EmptyDirectory(0o750, 1234, 4321),
+        )
+    )  # fmt: skip
+    other = tmp_path / "other"
+    (other / "checkpoints" / "c2").mkdir(parents=True)
+    (other / "config.json").write_text("{}")
+    image = other / "checkpoints" / "c2"
+    ledger.write(
+        SessionEntry(
+            "s2", "box2", str(other), "c2", shared=False,
+            placing=[Placing(str(image), *_identity(image if moved else elsewhere))],
+        )
+    )  # fmt: skip
+    incoming = Incoming(_Host(set(), set()), ledger)
+    incoming.find_left()
+    await incoming.clear_left()
+
+    assert os.listdir(tmp_path / "migrations") == []
+    assert (other / "config.json").is_file()  # a bundle that was there: never the session's
+    if moved:
+        assert os.listdir(bundle) == []
+        found = os.lstat(bundle)
+        assert (stat.S_IMODE(found.st_mode), found.st_uid, found.st_gid) == (0o750, 1234, 4321)
+        assert os.listdir(other / "checkpoints") == []
+    else:
+        assert (bundle / "config.json").is_file() and (bundle / "checkpoints" / "c1").is_dir()
+        assert os.listdir(other / "checkpoints") == ["c2"]
 
 
 async def test_a_migration_record_that_cannot_be_acted_on_is_dropped(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ Export with :func:`plan_export` (checks first, so that errors come before the fi
 from .export import MEDIA_TYPES, ExportOptions, ExportPlan, plan_export, rootfs_clock_ns
 from .layout import BundleContent, ImageKind, Manifest
 from .tarstream import Compression
-from .unpack import ImportLimits, ImportResult, import_archive
+from .unpack import ImportLimits, ImportResult, Placement, import_archive
 
 __all__ = [
     "MEDIA_TYPES",
@@ -20,6 +20,7 @@ __all__ = [
     "ImportLimits",
     "ImportResult",
     "Manifest",
+    "Placement",
     "import_archive",
     "plan_export",
     "rootfs_clock_ns",

@@ -75,6 +75,18 @@ class ImportLimits:
 
 
 @attrs.frozen
+class Placement:
+    """A directory an import is about to move into place (the bundle, or the checkpoint's
+    directory): where it goes, and its identity, which the rename keeps. Whoever must know
+    later whether the move happened (a server that died meanwhile) finds the destination
+    with that identity, or not: never another's directory taken for it."""
+
+    destination: Path
+    device: int
+    inode: int
+
+
+@attrs.frozen
 class ImportResult:
     checkpoint: str | None  # None: the bundle alone
     kind: ImageKind
@@ -92,10 +104,13 @@ async def import_archive(
     limits: ImportLimits | None = None,
     name: str | None = None,
     accept: Callable[[Manifest], None] | None = None,
+    placing: Callable[[Placement], None] | None = None,
 ) -> ImportResult:
     """Unpack the uploaded archive under ``bundle``; ``name``, if given, is the checkpoint it
     must hold, and ``accept``, if given, is shown the manifest before anything is unpacked
-    (it raises a DaemonError to refuse it). Raises InvalidRequest (400), Conflict (409) or
+    (it raises a DaemonError to refuse it). ``placing``, if given, is told what is about to
+    be moved into place, once all of it has passed; if the import then fails, it was not
+    moved. Raises InvalidRequest (400), Conflict (409) or
     NotFound (404, a ``changes`` or checkpoint-only archive for a bundle that is not
     there)."""
     if name is not None:
@@ -104,7 +119,7 @@ async def import_archive(
         raise InvalidRequest(f"the target bundle path {str(bundle)!r} is not absolute")
     unpacker = _Unpacker(bundle, limits or ImportLimits())
     try:
-        return await unpacker.run(aiter(chunks), name, accept)
+        return await unpacker.run(aiter(chunks), name, accept, placing)
     except ArchiveError as exc:
         raise InvalidRequest(f"invalid checkpoint archive: {exc}") from None
     finally:
@@ -153,6 +168,7 @@ class _Unpacker:
         chunks: AsyncIterator[bytes],
         name: str | None,
         accept: Callable[[Manifest], None] | None,
+        placing: Callable[[Placement], None] | None,
     ) -> ImportResult:
         reader = TarReader(chunks)
         first = await reader.next_entry()
@@ -171,6 +187,8 @@ class _Unpacker:
                 raise ArchiveError(f"it has more than {self.limits.max_entries} entries")
             await self._unpack(reader, entry)
         self._check_complete()
+        if placing is not None and (placement := self._placement()) is not None:
+            placing(placement)
         await trio.to_thread.run_sync(self._commit)
         self.done = True
         return ImportResult(
@@ -189,6 +207,23 @@ class _Unpacker:
     def _destination(self) -> Path | None:
         name = self.manifest.checkpoint
         return None if name is None else checkpoints.checkpoints_dir(self.bundle) / name
+
+    def _placement(self) -> Placement | None:
+        """What :meth:`_commit` will move into place: the whole staging directory onto the
+        bundle (a checkpoint within it goes along), or the checkpoint's directory."""
+        assert self.staging is not None
+        if self.manifest.bundle is BundleContent.FULL:
+            moved, destination = self.staging, self.bundle
+        elif (destination_or_none := self._destination) is not None:
+            moved, destination = self._staged_checkpoint(), destination_or_none
+        else:
+            return None
+        identity = os.lstat(moved)
+        return Placement(destination, identity.st_dev, identity.st_ino)
+
+    def _staged_checkpoint(self) -> Path:
+        assert self.staging is not None and self.manifest.checkpoint is not None
+        return checkpoints.checkpoints_dir(self.staging) / self.manifest.checkpoint
 
     def _make_staging(self) -> Path:
         """Check the target, then make the staging directory on the same filesystem."""
@@ -477,7 +512,7 @@ class _Unpacker:
         destination.parent.mkdir(mode=0o700, exist_ok=True)  # as checkpoints.reserve makes it
         if destination.exists():
             raise Conflict(f"checkpoint {quoted(name)} appeared meanwhile")
-        os.rename(checkpoints.checkpoints_dir(self.staging) / name, destination)
+        os.rename(self._staged_checkpoint(), destination)
 
 
 def _parts(name: str) -> list[str]:

@@ -31,6 +31,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Protocol
@@ -39,11 +40,18 @@ import attrs
 import trio
 
 from .. import checkpoints
-from ..archive import BundleContent, ImageKind, ImportResult, Manifest, import_archive
+from ..archive import (
+    BundleContent,
+    ImageKind,
+    ImportResult,
+    Manifest,
+    Placement,
+    import_archive,
+)
 from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, RuntimeFailure
 from ..model import ContainerInfo
 from ..validation import check_id
-from .ledger import SessionEntry, SessionLedger
+from .ledger import EmptyDirectory, Placing, SessionEntry, SessionLedger
 from .model import MIGRATION_LABEL, ImportedArchive, MigrationSession
 
 log = logging.getLogger(__name__)
@@ -110,6 +118,10 @@ class Session:
         self.with_bundle = with_bundle
         self.made_bundle = False
         self.imported: list[str] = []
+        #: What an archive is moving into place (recorded before the move).
+        self.placing: list[Placing] = []
+        #: The empty directory the bundle replaced, put back when the bundle goes.
+        self.bundle_was: EmptyDirectory | None = None
         self.restored = False
         self.idle_since = trio.current_time()
         self._rounds = re.compile(re.escape(checkpoint) + _ROUND)
@@ -124,6 +136,8 @@ class Session:
             with_bundle=self.with_bundle,
             made_bundle=self.made_bundle,
             imported=list(self.imported),
+            placing=list(self.placing),
+            bundle_was=self.bundle_was,
         )
 
     def info(self) -> MigrationSession:
@@ -173,7 +187,7 @@ class Incoming:
         this server serves: a session opened from then on, and what it unpacks, is its own."""
         for entry in self._ledger.leftovers():
             try:
-                self._left.append(_Left(entry, _staging_of(entry)))
+                self._left.append(_Left(_with_placed(entry), _staging_of(entry)))
             except Exception as exc:  # one bad record must not keep the server from serving
                 log.error("cannot read what migration %s left: %s", entry.id, exc)
                 self._ledger.remove(entry.id)
@@ -274,7 +288,25 @@ class Incoming:
 
     async def receive(self, session_id: str, pieces: AsyncIterator[bytes]) -> ImportedArchive:
         async def work(session: Session) -> ImportedArchive:
-            result = await import_archive(pieces, session.bundle, accept=session.accept)
+            def placing(placement: Placement) -> None:
+                # Recorded before the move, so that a server that dies in its middle leaves
+                # its successor the means to tell whether it happened (see _with_placed).
+                session.placing = [_placing(placement)]
+                if placement.destination == session.bundle:
+                    session.bundle_was = _empty_directory(session.bundle)
+                self._ledger.write(session.entry())
+
+            try:
+                result = await import_archive(
+                    pieces, session.bundle, accept=session.accept, placing=placing
+                )
+            except BaseException:
+                if session.placing:  # the move failed: nothing was placed
+                    session.placing = []
+                    session.bundle_was = None
+                    self._ledger.write(session.entry())
+                raise
+            session.placing = []
             if result.bundle_content is BundleContent.FULL:  # alone, or with the checkpoint
                 session.made_bundle = True
             if result.checkpoint is not None:
@@ -350,7 +382,9 @@ class Incoming:
                 for name in session.imported:
                     checkpoints.discard(checkpoints.checkpoints_dir(session.bundle) / name)
                 if session.made_bundle and failure is None:
-                    await trio.to_thread.run_sync(shutil.rmtree, session.bundle, True)
+                    await trio.to_thread.run_sync(
+                        _remove_bundle, session.bundle, session.bundle_was
+                    )
             finally:
                 del self._sessions[session.id]
                 self._ledger.remove(session.id)
@@ -407,8 +441,7 @@ def _staging_of(entry: SessionEntry) -> list[Path]:
 def _remove_left(left: _Left, bundle_in_use: bool) -> None:
     """What a session left open made: the checkpoints it took (by name, as its record has
     them), the archives it was unpacking, and the bundle it made, unless a container uses
-    it. (A bundle or a checkpoint moved into place by a server that died before it recorded
-    so stays: the path may be another's.)"""
+    it."""
     entry = left.entry
     bundle = Path(entry.bundle)
     for name in entry.imported:
@@ -416,7 +449,57 @@ def _remove_left(left: _Left, bundle_in_use: bool) -> None:
     for staging in left.staging:
         shutil.rmtree(staging, ignore_errors=True)
     if entry.made_bundle and not bundle_in_use:
-        shutil.rmtree(bundle, ignore_errors=True)
+        _remove_bundle(bundle, entry.bundle_was)
+
+
+def _remove_bundle(bundle: Path, was: EmptyDirectory | None) -> None:
+    """Remove the bundle a session made, and put back the empty directory it replaced (a
+    user's, made for it: an abort leaves the path as the session found it)."""
+    shutil.rmtree(bundle, ignore_errors=True)
+    if was is None:
+        return
+    try:
+        os.mkdir(bundle, 0o700)
+        os.chown(bundle, was.uid, was.gid)
+        os.chmod(bundle, was.mode)
+    except OSError as exc:  # what is in the way stays, and so does the abort's word
+        log.error("cannot put back the empty directory %s: %s", bundle, exc)
+
+
+def _placing(placement: Placement) -> Placing:
+    return Placing(str(placement.destination), placement.device, placement.inode)
+
+
+def _empty_directory(path: Path) -> EmptyDirectory | None:
+    """The (empty: the import checked) directory at ``path`` that a move will replace."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(found.st_mode):
+        return None
+    return EmptyDirectory(stat.S_IMODE(found.st_mode), found.st_uid, found.st_gid)
+
+
+def _with_placed(entry: SessionEntry) -> SessionEntry:
+    """The record as its server would have written it after the moves it was making that
+    did happen: the directory at each path is the one that was moved (a rename keeps its
+    identity), or another's, which stays."""
+    bundle = Path(entry.bundle)
+    made_bundle, imported = entry.made_bundle, list(entry.imported)
+    for placing in entry.placing:
+        try:
+            found = os.lstat(placing.path)
+        except OSError:
+            continue
+        if (found.st_dev, found.st_ino) != (placing.device, placing.inode):
+            continue
+        path = Path(placing.path)
+        if path == bundle:
+            made_bundle = True
+        elif path.parent == checkpoints.checkpoints_dir(bundle) and path.name not in imported:
+            imported.append(path.name)
+    return attrs.evolve(entry, made_bundle=made_bundle, imported=imported, placing=[])
 
 
 def _matching(directory: Path, pattern: str) -> list[str]:

@@ -29,6 +29,27 @@ log = logging.getLogger(__name__)
 
 
 @attrs.frozen
+class EmptyDirectory:
+    """The empty directory that was at a bundle path before the session's bundle took it:
+    put back, as it was, when the bundle goes."""
+
+    mode: int
+    uid: int
+    gid: int
+
+
+@attrs.frozen
+class Placing:
+    """A directory an archive of the session was moving into place (the bundle, or a
+    checkpoint's directory), recorded before the move: the directory found at ``path`` with
+    this identity is the session's (the move happened), any other is not."""
+
+    path: str
+    device: int
+    inode: int
+
+
+@attrs.frozen
 class SessionEntry:
     """A session as its file tells it (in the daemon's JSON: camelCase, as the API's)."""
 
@@ -45,6 +66,10 @@ class SessionEntry:
     made_bundle: bool = False
     #: The checkpoints (and pre-copy rounds) the session took, in place.
     imported: list[str] = attrs.Factory(list)
+    #: What an archive under way was moving into place, once all of it had passed.
+    placing: list[Placing] = attrs.Factory(list)
+    #: The empty directory the session's bundle replaced.
+    bundle_was: EmptyDirectory | None = None
 
 
 class SessionLedger:
