@@ -412,3 +412,58 @@ async def test_ctr_trio_daemon_reload(
     # And ctr-trio's next call simply works (it retries a 503 of the hand-over, if any).
     argv = ["--address", f"unix:{daemon.socket}", "--json", "containers", "ls"]
     assert await trio.to_thread.run_sync(cli.run, argv, out, err) == 0, err.getvalue()
+
+
+def _spawned_output(crowded: bool, argv: list[str], placed: dict[int, int]) -> bytes:
+    """What ``argv`` wrote on its stdout, spawned as the keeper spawns runc."""
+    from containerd_trio.spawn import spawn
+
+    reader, writer = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = spawn(argv, stdout=writer, fds=placed, crowded=crowded)
+    finally:
+        os.close(writer)
+    os.waitpid(pid, 0)
+    with open(reader, "rb") as output:
+        return output.read()
+
+
+@pytest.mark.parametrize("crowded", [False, True])
+def test_a_spawn_gives_the_child_its_stdio_and_the_fds_placed(crowded: bool) -> None:
+    """A spawn made from the small fd table (the keeper's, past some hundreds of children)
+    gives the child what a direct one does: its stdio and the fds placed, at their numbers;
+    no other of the daemon's fds (those passed to the spawning thread included: a copy of a
+    container's pipe in every later child would keep it from ever reaching EOF), no blocked
+    signal; and it leaves the caller no fd more."""
+    held = [os.pipe2(os.O_CLOEXEC) for _ in range(50)]  # the caller's own, close-on-exec
+    placed_reader, placed_writer = os.pipe2(os.O_CLOEXEC)
+    script = "ls /proc/$$/fd | tr '\\n' ' '; grep SigBlk /proc/$$/status; echo placed >&5"
+    try:
+        _spawned_output(crowded, ["true"], {})  # the spawning thread, started once
+        before = sorted(os.listdir("/proc/self/fd"))
+        output = _spawned_output(crowded, ["sh", "-c", script], {5: placed_writer})
+        assert sorted(os.listdir("/proc/self/fd")) == before
+        os.close(placed_writer)
+        assert os.read(placed_reader, 100) == b"placed\n"
+    finally:
+        os.close(placed_reader)
+        for pipe in held:
+            os.close(pipe[0])
+            os.close(pipe[1])
+    listed, blocked = output.decode().split("SigBlk:")
+    fds = {int(fd) for fd in listed.split()}
+    assert {0, 1, 2, 5} <= fds
+    held_numbers = {fd for pipe in held for fd in pipe}
+    assert not fds & held_numbers
+    if crowded:  # the small table holds nothing else, whatever the caller inherited
+        assert fds == {0, 1, 2, 5}
+    assert int(blocked, 16) == 0
+
+
+def test_a_spawn_from_the_small_table_fails_as_a_direct_one() -> None:
+    """A program that cannot be started is the caller's OSError, and the next spawn works."""
+    from containerd_trio.spawn import spawn
+
+    with pytest.raises(FileNotFoundError):
+        spawn(["/nonexistent/program"], crowded=True)
+    assert _spawned_output(True, ["echo", "after"], {}) == b"after\n"

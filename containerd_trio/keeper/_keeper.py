@@ -64,6 +64,10 @@ _SWEEP_INTERVAL = 1.0
 #: half a second to tell a container that stopped under runc from a failure of runc's own.
 _WARY_SWEEP_INTERVAL = 0.1
 _WARINESS = 10.0
+#: Past this many children, a spawn is made from a small fd table (``spawn``'s ``crowded``):
+#: each running container process holds about three fds here (its pidfd, two pipe ends), and
+#: the hand-off to the small table pays for itself from about a thousand fds held.
+_CROWDED_CHILDREN = 350
 
 
 @attrs.define(eq=False)
@@ -338,7 +342,7 @@ class Keeper:
     def _start_child(self, argv: Sequence[str], **options: Any) -> int:
         """:func:`spawn` a child of the keeper's own (the server, the logger, runc), reaped
         through its pidfd once it exits."""
-        pid = spawn(argv, **options)
+        pid = spawn(argv, crowded=len(self._children) > _CROWDED_CHILDREN, **options)
         self._watch_child(pid)
         return pid
 
