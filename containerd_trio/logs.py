@@ -45,6 +45,9 @@ CHUNK = 1024 * 1024
 #: as its client stays connected. A follower that reads, however far behind, loses nothing.
 MAX_FILES_HELD = 4
 STALLED_AFTER = 30.0
+#: How long after its ``until`` a follow ends: the logger stamps a record when it reads it and
+#: writes it a moment later, so one stamped just before ``until`` may not be in the log yet.
+UNTIL_GRACE_NS = 1_000_000_000
 _TIMESTAMP = b'"timestamp":"'
 _STAMP_LENGTH = len("2026-11-29T10:00:00.000000000+00:00")
 
@@ -241,10 +244,17 @@ async def _read_log(
                     if watch is None or not chain.notice():
                         return
                     continue
-                if query.until_ns is not None and time.time_ns() > query.until_ns:
-                    return
                 assert watch is not None and finished is not None
-                await watch.changed(finished)
+                if query.until_ns is None:
+                    await watch.changed(finished)
+                    continue
+                ends_ns = query.until_ns + UNTIL_GRACE_NS
+                if time.time_ns() > ends_ns:
+                    return
+                # Woken then too: a log that stays quiet would otherwise hold the answer open
+                # past ``until``, until its next record or the container's end.
+                with trio.move_on_after((ends_ns - time.time_ns()) / 1e9):
+                    await watch.changed(finished)
     finally:
         chain.close()
 

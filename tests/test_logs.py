@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import trio
 from containerd_trio import logs, procfs
 from containerd_trio.keeper import LOGGER_MODULE
 from containerd_trio.logfile import LOG_NAME, MAX_LINE, ROTATED_NAME, LineSource
-from containerd_trio.timestamps import parse_ns
+from containerd_trio.timestamps import format_ns, parse_ns
 
 from .helpers import (
     BundleFactory,
@@ -82,6 +83,27 @@ async def test_follow_streams_and_ends_when_the_container_stops(
     # The stream ended by itself once the container stopped, with every line in it.
     assert seen == [f"line-{i}\n" for i in range(1, 6)]
     assert (await client.get("/containers/slow")).json()["state"]["status"] == "stopped"
+
+
+async def test_a_follow_ends_at_until_however_quiet_the_log(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """follow=true&until=T ends once T has passed, even when nothing is written after it: it
+    waited for the log's next record (here: never) or the container's end."""
+    bundle = make_bundle(["sh", "-c", "echo before; exec sleep 100000"])
+    await start_container(client, "quiet", bundle)
+    await wait_output(client, "quiet", "before")
+    until = format_ns(time.time_ns() + 1_000_000_000)
+    seen = []
+    with trio.fail_after(10):  # it hung until the container stopped
+        async with client.stream(
+            "GET", "/containers/quiet/logs", params={"follow": "true", "until": until}
+        ) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                seen.append(json.loads(line)["data"])
+    assert seen == ["before\n"]
+    assert (await client.get("/containers/quiet")).json()["state"]["status"] == "running"
 
 
 async def test_exec_output_goes_to_the_log(client: httpx.AsyncClient, bundle: Path) -> None:
