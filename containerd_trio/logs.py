@@ -329,16 +329,22 @@ class LogWatch:
 
     def watch(self, directory: Path, chain: _Chain) -> Watch:
         key = str(directory)
+        wd: int | None = None
+        if self._fd >= 0:
+            # Asked of the kernel every time, not only for a directory new to us: the answer
+            # says whether the path still names the directory our entry watches. A container
+            # deleted (its directory and its watch gone with it) and started again under its id
+            # while a follower of the old one still held the entry (its client reading nothing)
+            # gets a new wd, so a new entry: on the old one, its followers would never be woken.
+            os.makedirs(key, mode=0o700, exist_ok=True)
+            mask = _IN_MODIFY | _IN_CREATE | _IN_MOVED_TO
+            wd = self._libc.inotify_add_watch(self._fd, os.fsencode(key), mask)
+            if wd < 0:
+                log.warning("inotify on %s: %s", key, os.strerror(ctypes.get_errno()))
+                wd = None
         entry = self._by_directory.get(key)
-        if entry is None:
-            wd: int | None = None
-            if self._fd >= 0:
-                os.makedirs(key, mode=0o700, exist_ok=True)
-                mask = _IN_MODIFY | _IN_CREATE | _IN_MOVED_TO
-                wd = self._libc.inotify_add_watch(self._fd, os.fsencode(key), mask)
-                if wd < 0:
-                    log.warning("inotify on %s: %s", key, os.strerror(ctypes.get_errno()))
-                    wd = None
+        if entry is None or entry.wd != wd:
+            # The old entry, if any, stays its own followers' until they leave.
             entry = self._by_directory[key] = _DirectoryWatch(self, wd, key)
             if wd is not None:
                 self._by_wd[wd] = entry
@@ -350,9 +356,12 @@ class LogWatch:
         entry.chains.remove(chain)
         if entry.chains:
             return
-        del self._by_directory[entry.directory]
-        if entry.wd is not None:
-            self._by_wd.pop(entry.wd, None)
+        # A newer entry may have the path by now: leave it be. The kernel ended the watch of a
+        # directory that is gone (IN_IGNORED took its wd out of _by_wd): nothing to remove.
+        if self._by_directory.get(entry.directory) is entry:
+            del self._by_directory[entry.directory]
+        if entry.wd is not None and self._by_wd.get(entry.wd) is entry:
+            del self._by_wd[entry.wd]
             self._libc.inotify_rm_watch(self._fd, entry.wd)
 
     async def run(self) -> None:
