@@ -693,6 +693,14 @@ class Container:
             self._ctx.events.publish("update", self.id)
             self.save()
 
+    async def stats(self) -> dict[str, Any]:
+        """One sample of the container's cgroup figures (``runc events --stats``)."""
+        # Through _runtime_step, as top's runc ps: an init that died while a child it left
+        # still holds its pipes is not stopped here yet (the exit waits for the output), and
+        # runc's "is not running" then is a 409, not a 500.
+        self._require_live("read the figures of")
+        return await self._runtime_step("read the figures of", self._ctx.runtime.stats(self.id))
+
     async def process_ids(self) -> list[int]:
         """Every process in the container's cgroup (``runc ps``), not only those we started."""
         self._require_live("list the processes of")

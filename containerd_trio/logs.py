@@ -45,6 +45,9 @@ CHUNK = 1024 * 1024
 #: as its client stays connected. A follower that reads, however far behind, loses nothing.
 MAX_FILES_HELD = 4
 STALLED_AFTER = 30.0
+#: How long after its ``until`` a follow ends: the logger stamps a record when it reads it and
+#: writes it a moment later, so one stamped just before ``until`` may not be in the log yet.
+UNTIL_GRACE_NS = 1_000_000_000
 _TIMESTAMP = b'"timestamp":"'
 _STAMP_LENGTH = len("2026-11-29T10:00:00.000000000+00:00")
 
@@ -241,10 +244,17 @@ async def _read_log(
                     if watch is None or not chain.notice():
                         return
                     continue
-                if query.until_ns is not None and time.time_ns() > query.until_ns:
-                    return
                 assert watch is not None and finished is not None
-                await watch.changed(finished)
+                if query.until_ns is None:
+                    await watch.changed(finished)
+                    continue
+                ends_ns = query.until_ns + UNTIL_GRACE_NS
+                if time.time_ns() > ends_ns:
+                    return
+                # Woken then too: a log that stays quiet would otherwise hold the answer open
+                # past ``until``, until its next record or the container's end.
+                with trio.move_on_after((ends_ns - time.time_ns()) / 1e9):
+                    await watch.changed(finished)
     finally:
         chain.close()
 
@@ -319,16 +329,22 @@ class LogWatch:
 
     def watch(self, directory: Path, chain: _Chain) -> Watch:
         key = str(directory)
+        wd: int | None = None
+        if self._fd >= 0:
+            # Asked of the kernel every time, not only for a directory new to us: the answer
+            # says whether the path still names the directory our entry watches. A container
+            # deleted (its directory and its watch gone with it) and started again under its id
+            # while a follower of the old one still held the entry (its client reading nothing)
+            # gets a new wd, so a new entry: on the old one, its followers would never be woken.
+            os.makedirs(key, mode=0o700, exist_ok=True)
+            mask = _IN_MODIFY | _IN_CREATE | _IN_MOVED_TO
+            wd = self._libc.inotify_add_watch(self._fd, os.fsencode(key), mask)
+            if wd < 0:
+                log.warning("inotify on %s: %s", key, os.strerror(ctypes.get_errno()))
+                wd = None
         entry = self._by_directory.get(key)
-        if entry is None:
-            wd: int | None = None
-            if self._fd >= 0:
-                os.makedirs(key, mode=0o700, exist_ok=True)
-                mask = _IN_MODIFY | _IN_CREATE | _IN_MOVED_TO
-                wd = self._libc.inotify_add_watch(self._fd, os.fsencode(key), mask)
-                if wd < 0:
-                    log.warning("inotify on %s: %s", key, os.strerror(ctypes.get_errno()))
-                    wd = None
+        if entry is None or entry.wd != wd:
+            # The old entry, if any, stays its own followers' until they leave.
             entry = self._by_directory[key] = _DirectoryWatch(self, wd, key)
             if wd is not None:
                 self._by_wd[wd] = entry
@@ -340,9 +356,12 @@ class LogWatch:
         entry.chains.remove(chain)
         if entry.chains:
             return
-        del self._by_directory[entry.directory]
-        if entry.wd is not None:
-            self._by_wd.pop(entry.wd, None)
+        # A newer entry may have the path by now: leave it be. The kernel ended the watch of a
+        # directory that is gone (IN_IGNORED took its wd out of _by_wd): nothing to remove.
+        if self._by_directory.get(entry.directory) is entry:
+            del self._by_directory[entry.directory]
+        if entry.wd is not None and self._by_wd.get(entry.wd) is entry:
+            del self._by_wd[entry.wd]
             self._libc.inotify_rm_watch(self._fd, entry.wd)
 
     async def run(self) -> None:

@@ -496,7 +496,7 @@ class Supervisor:
         container = self.container(container_id)
         if container.status is Status.STOPPED:
             raise Conflict(f"container {container_id!r} is stopped: it has no live figures")
-        return await self.runtime.stats(container_id)
+        return await container.stats()
 
     def log_lines(
         self,

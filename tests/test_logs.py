@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import trio
+import trio.testing
 
 from containerd_trio import logs, procfs
 from containerd_trio.keeper import LOGGER_MODULE
 from containerd_trio.logfile import LOG_NAME, MAX_LINE, ROTATED_NAME, LineSource
-from containerd_trio.timestamps import parse_ns
+from containerd_trio.timestamps import format_ns, parse_ns
 
 from .helpers import (
     BundleFactory,
@@ -82,6 +85,27 @@ async def test_follow_streams_and_ends_when_the_container_stops(
     # The stream ended by itself once the container stopped, with every line in it.
     assert seen == [f"line-{i}\n" for i in range(1, 6)]
     assert (await client.get("/containers/slow")).json()["state"]["status"] == "stopped"
+
+
+async def test_a_follow_ends_at_until_however_quiet_the_log(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """follow=true&until=T ends once T has passed, even when nothing is written after it: it
+    waited for the log's next record (here: never) or the container's end."""
+    bundle = make_bundle(["sh", "-c", "echo before; exec sleep 100000"])
+    await start_container(client, "quiet", bundle)
+    await wait_output(client, "quiet", "before")
+    until = format_ns(time.time_ns() + 1_000_000_000)
+    seen = []
+    with trio.fail_after(10):  # it hung until the container stopped
+        async with client.stream(
+            "GET", "/containers/quiet/logs", params={"follow": "true", "until": until}
+        ) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                seen.append(json.loads(line)["data"])
+    assert seen == ["before\n"]
+    assert (await client.get("/containers/quiet")).json()["state"]["status"] == "running"
 
 
 async def test_exec_output_goes_to_the_log(client: httpx.AsyncClient, bundle: Path) -> None:
@@ -186,6 +210,45 @@ def test_a_stalled_reader_far_behind_holds_few_files(
         assert read == list(range(11 - kept, 11))
     finally:
         chain.close()
+
+
+async def test_a_follower_of_a_log_made_again_is_woken(tmp_path: Path) -> None:
+    """A container deleted while a follower of its log still held on (its client read
+    nothing), then started again under its id: a follower of the new log was put on the old
+    directory's inotify watch, which ended with that directory, and never saw a new record
+    (curl's follow of the new container's log stayed silent while the container wrote)."""
+    directory = tmp_path / "containers" / "again"
+    directory.mkdir(parents=True)
+    (directory / LOG_NAME).write_bytes(b'{"n": 1}\n')
+    watch = logs.LogWatch()
+    old_finished, new_finished = trio.Event(), trio.Event()
+    with trio.fail_after(10):  # it waited for a wake that never came
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch.run)
+            # The old follower holds its watch: its client takes nothing after the first chunk.
+            stuck = logs.read_log(directory, logs.LogQuery(), follow=watch, finished=old_finished)
+            assert await anext(stuck) == b'{"n": 1}\n'
+            shutil.rmtree(directory)  # the delete
+            directory.mkdir()  # the new container
+            (directory / LOG_NAME).write_bytes(b'{"n": 2}\n')
+            follower = logs.read_log(
+                directory, logs.LogQuery(), follow=watch, finished=new_finished
+            )
+            assert await anext(follower) == b'{"n": 2}\n'
+
+            async def write_once_it_waits() -> None:
+                await trio.testing.wait_all_tasks_blocked()  # the follower waits for a change
+                with (directory / LOG_NAME).open("ab") as log:
+                    log.write(b'{"n": 3}\n')
+
+            nursery.start_soon(write_once_it_waits)
+            assert await anext(follower) == b'{"n": 3}\n'
+            new_finished.set()
+            old_finished.set()
+            assert [chunk async for chunk in follower] == []
+            await follower.aclose()  # type: ignore[attr-defined]
+            await stuck.aclose()  # type: ignore[attr-defined]
+            nursery.cancel_scope.cancel()
 
 
 def _loggers(keeper: int) -> list[int]:

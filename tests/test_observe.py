@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from containerd_trio.model import Status
 from containerd_trio.oom import parse_oom_kill, parse_proc_cgroup
 
 from .helpers import (
     FOREVER,
     BundleFactory,
+    RunningDaemon,
     event_types,
     next_event,
     now,
     start_container,
     wait_exit,
+    wait_output,
 )
 
 LIMIT = 8 * 1024 * 1024
@@ -72,6 +76,42 @@ async def test_stats_of_a_stopped_container_is_409(
     response = await client.get("/containers/gone/stats")
     assert response.status_code == 409
     assert "is stopped" in response.json()["error"]
+
+
+async def test_stats_of_a_container_whose_init_just_died_is_409(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """In the host's pid namespace an init's death ends no child of it: a child that holds
+    its pipes keeps the container from being stopped (its exit waits for its output, up to
+    2 s). runc calls it stopped meanwhile; stats said so as a 500, where top, exec, pause and
+    update give the 409 of a stopped container."""
+    client = daemon.client
+    started = await start_container(
+        client,
+        "orphaned",
+        make_bundle(["sh", "-c", "sleep 1000 & echo ready; exec sleep 1000"], edit=_host_pids),
+    )
+    await wait_output(client, "orphaned", "ready")  # the child runs, holding the pipes
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    container = supervisor.container("orphaned")
+    assert container.init is not None and container.init.pid == started["processes"][0]["pid"]
+    response = await client.patch("/containers/orphaned", json={"signal": 9})
+    assert response.status_code == 200, response.text
+    await container.init.exited.wait()
+    assert container.status is Status.RUNNING  # the child still holds the output
+    response = await client.get("/containers/orphaned/stats")
+    assert response.status_code == 409, response.text
+    assert response.json()["error"] == (
+        "cannot read the figures of container 'orphaned': it stopped"
+    )
+    assert (await client.delete("/containers/orphaned", params={"timeout": "0"})).is_success
+
+
+def _host_pids(config: dict[str, Any]) -> None:
+    """A container in the host's pid namespace: its init's death ends no other process."""
+    namespaces = config["linux"]["namespaces"]
+    config["linux"]["namespaces"] = [n for n in namespaces if n["type"] != "pid"]
 
 
 async def test_metrics(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
