@@ -26,6 +26,10 @@ from .upload import StreamedBody, StreamedRoutes, UploadConnection
 
 def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     app = QuartTrio("containerd_trio")
+    # A path with an empty segment (``/containers//box``) names no endpoint: a JSON 404 that
+    # says so, where werkzeug merged the slashes with a 308 and an HTML body (a POST's
+    # client without -L saw that page). Before any route is added: a rule takes it then.
+    app.url_map.merge_slashes = False
     app.asgi_http_class = UploadConnection
     app.extensions["streamed_routes"] = StreamedRoutes(routes.api.streamed)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
