@@ -230,6 +230,14 @@ async def test_attach_refusals_are_http_answers(
     not_websocket = await client.get("/state", headers=upgrade)
     assert not_websocket.status_code == 400
     assert "/state is not a WebSocket endpoint" in not_websocket.json()["error"]
+    # A handshake Hypercorn cannot take (another version, no key) says why, as JSON: it
+    # answered an empty 400.
+    for wrong in ({"Sec-WebSocket-Version": "8"}, {"Sec-WebSocket-Key": ""}):
+        headers = {name: value for name, value in {**upgrade, **wrong}.items() if value}
+        refusal = await client.get("/containers/box/process/1/attach", headers=headers)
+        assert refusal.status_code == 400
+        assert refusal.headers["content-type"] == "application/json"
+        assert "not a WebSocket handshake" in refusal.json()["error"]
 
 
 async def test_an_ended_process_replays_its_output_and_status(

@@ -52,11 +52,13 @@ import logging
 import math
 import resource
 import select
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar
 
 import h11
 import hypercorn.protocol
+import hypercorn.protocol.h11
 import hypercorn.protocol.ws_stream
 import hypercorn.trio.run
 import hypercorn.trio.task_group
@@ -65,13 +67,14 @@ import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol import ProtocolWrapper
+from hypercorn.protocol.events import Body, EndBody, Response
 from hypercorn.protocol.h11 import (
     H2CProtocolRequiredError,
     H2ProtocolAssumedError,
     H11Protocol,
     H11WSConnection,
 )
-from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer
+from hypercorn.protocol.ws_stream import FrameTooLargeError, WebsocketBuffer, WSStream
 from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 from hypercorn.typing import ASGIReceiveEvent, ASGISendCallable, H11SendableEvent, Scope
 from wsproto.events import Message
@@ -495,6 +498,41 @@ def finish_shielded(send: ASGISendCallable) -> ASGISendCallable:
     return finish_shielded
 
 
+class _WebsocketStream(WSStream):
+    """Hypercorn's WebSocket stream, whose refusals before the handshake's answer say why, as
+    every error of the API does (Hypercorn's had an empty body)."""
+
+    async def _send_error_response(self, status_code: int) -> None:
+        body = dump_json({"error": self._refusal(status_code)})
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(body)),
+            (b"connection", b"close"),
+        ]
+        await self.send(
+            Response(stream_id=self.stream_id, status_code=status_code, headers=headers)
+        )
+        await self.send(Body(stream_id=self.stream_id, data=body))
+        await self.send(EndBody(stream_id=self.stream_id))
+        await self.config.log.access(
+            self.scope, {"status": status_code, "headers": []}, time.time() - self.start_time
+        )
+
+    def _refusal(self, status_code: int) -> str:
+        if status_code == 400 and not self.handshake.is_valid():
+            return (
+                "not a WebSocket handshake: it needs Connection: Upgrade, Upgrade: websocket,"
+                " a Sec-WebSocket-Key and Sec-WebSocket-Version: 13 (RFC 6455)"
+            )
+        if status_code == 400:
+            return "data came before the WebSocket handshake was answered"
+        if status_code == 403:
+            return "the WebSocket was refused before its handshake was answered"
+        if status_code == 404:
+            return "no such server name"
+        return "the WebSocket failed before its handshake was answered"
+
+
 class _BoundedMessage(WebsocketBuffer):
     """Hypercorn's buffer of one WebSocket message, which stops holding what a client sends
     past the limit: Hypercorn closes with 1009 but goes on reading, and its own buffer took
@@ -532,4 +570,5 @@ def patch_hypercorn() -> None:
     hypercorn.trio.tcp_server.TaskGroup = _EagerTaskGroup  # type: ignore[attr-defined]
     hypercorn.protocol.H11Protocol = _Http11  # type: ignore[attr-defined]
     hypercorn.protocol.ws_stream.WebsocketBuffer = _BoundedMessage  # type: ignore[misc]
+    hypercorn.protocol.h11.WSStream = _WebsocketStream  # type: ignore[attr-defined]
     hypercorn.protocol.ws_stream.PerMessageDeflate = _NoCompression  # type: ignore[attr-defined,assignment]
