@@ -416,15 +416,17 @@ class Runc:
         configured one); its stdout (``capture``), or for a custody spawn the keeper's
         :class:`SpawnResult`. Raises :class:`RuncError` if runc failed."""
         seconds = self.timeout if deadline is None else deadline
-        log_fd = os.memfd_create(f"runc-{command}-log", os.MFD_CLOEXEC)
-        try:
-            argv = [self.binary, "--root", str(self.root)]
-            argv += ["--log", f"/proc/self/fd/{_LOG_FD}", "--log-format", "json"]
-            if self.criu and command in ("checkpoint", "restore"):
-                argv += ["--criu", self.criu]
-            argv += [command, *args]
-            placed = {_LOG_FD: log_fd, **(fds or {})}
-            async with self._slots:
+        argv = [self.binary, "--root", str(self.root)]
+        argv += ["--log", f"/proc/self/fd/{_LOG_FD}", "--log-format", "json"]
+        if self.criu and command in ("checkpoint", "restore"):
+            argv += ["--criu", self.criu]
+        argv += [command, *args]
+        async with self._slots:
+            # Made once a slot is had: a memfd for each call waiting for one (a thousand
+            # deletes queued) grew the fd table that each spawn copies and closes.
+            log_fd = os.memfd_create(f"runc-{command}-log", os.MFD_CLOEXEC)
+            try:
+                placed = {_LOG_FD: log_fd, **(fds or {})}
                 started = time.perf_counter()
                 ok = False
                 stderr = b""
@@ -465,13 +467,13 @@ class Runc:
                 finally:
                     if self._observer is not None:
                         self._observer(command, time.perf_counter() - started, ok)
-            if not ok:
-                if isinstance(result, SpawnResult) and result.master is not None:
-                    os.close(result.master)
-                raise RuncError(command, _runc_log_message(read_fd(log_fd), stderr))
-            return result
-        finally:
-            os.close(log_fd)
+                if not ok:
+                    if isinstance(result, SpawnResult) and result.master is not None:
+                        os.close(result.master)
+                    raise RuncError(command, _runc_log_message(read_fd(log_fd), stderr))
+                return result
+            finally:
+                os.close(log_fd)
 
 
 def _console(io: ProcessIO) -> list[str]:
