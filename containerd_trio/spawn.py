@@ -134,9 +134,10 @@ class _SmallTable:
     holds no more than a spawn needs. The fds a spawn places are passed to it over the pair
     (``SCM_RIGHTS`` lands them in the receiver's table) and closed there after the spawn.
     So the child's clone copies, and its exec closes, a handful of fds, not the caller's
-    thousands: with 3000 held, 0.47 ms of CPU per spawn and reap against 0.72 directly (an
-    empty static program; 0.43 directly with none held). The hand-off costs about 0.1 ms,
-    so it pays only past some hundreds of fds (``spawn``'s ``crowded``).
+    thousands: with 3000 held, 0.59 ms of CPU per spawn and reap against 0.80 directly (an
+    empty static program, the caller's and the child's CPU). With none held it costs
+    0.52-0.61 ms against 0.41-0.45 directly: the hand-off pays only past about a thousand
+    fds (``spawn``'s ``crowded``).
 
     All signals are blocked in the thread (a handler run on it would write the wakeup fd
     of a table that is not the process's), and unblocked in the child. The process waits
@@ -182,6 +183,8 @@ class _SmallTable:
         try:
             result = self._results.get(timeout=_SPAWN_TIMEOUT)
         except queue.Empty:
+            # Its answer may still come, and would be taken for the next spawn's: no next.
+            _SmallTable._instance, _SmallTable._failed = None, True
             raise OSError(f"the spawning thread gave no answer in {_SPAWN_TIMEOUT:g}s") from None
         if isinstance(result, BaseException):
             raise result
