@@ -434,30 +434,36 @@ def test_a_spawn_gives_the_child_its_stdio_and_the_fds_placed(crowded: bool) -> 
     gives the child what a direct one does: its stdio and the fds placed, at their numbers;
     no other of the daemon's fds (those passed to the spawning thread included: a copy of a
     container's pipe in every later child would keep it from ever reaching EOF), no blocked
-    signal; and it leaves the caller no fd more."""
+    signal; and it leaves the caller no fd more. (The child's fds and signal mask are read
+    from /proc once the spawn returns: a vfork returns once the child has exec'd.)"""
+    from containerd_trio.spawn import spawn
+
     held = [os.pipe2(os.O_CLOEXEC) for _ in range(50)]  # the caller's own, close-on-exec
-    placed_reader, placed_writer = os.pipe2(os.O_CLOEXEC)
-    script = "ls /proc/$$/fd | tr '\\n' ' '; grep SigBlk /proc/$$/status; echo placed >&5"
+    reader, writer = os.pipe2(os.O_CLOEXEC)
+    pipe = os.readlink(f"/proc/self/fd/{writer}")
     try:
-        _spawned_output(crowded, ["true"], {})  # the spawning thread, started once
+        os.waitpid(spawn(["true"], crowded=crowded), 0)  # the spawning thread, started once
         before = sorted(os.listdir("/proc/self/fd"))
-        output = _spawned_output(crowded, ["sh", "-c", script], {5: placed_writer})
+        pid = spawn(["sleep", "60"], stdout=writer, fds={5: writer}, crowded=crowded)
+        try:
+            fds = {
+                int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")
+            }
+            status = Path(f"/proc/{pid}/status").read_text()
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
         assert sorted(os.listdir("/proc/self/fd")) == before
-        os.close(placed_writer)
-        assert os.read(placed_reader, 100) == b"placed\n"
     finally:
-        os.close(placed_reader)
-        for pipe in held:
-            os.close(pipe[0])
-            os.close(pipe[1])
-    listed, blocked = output.decode().split("SigBlk:")
-    fds = {int(fd) for fd in listed.split()}
-    assert {0, 1, 2, 5} <= fds
-    held_numbers = {fd for pipe in held for fd in pipe}
-    assert not fds & held_numbers
+        for fd in (reader, writer, *(fd for pair in held for fd in pair)):
+            os.close(fd)
+    assert fds[0] == fds[2] == "/dev/null"
+    assert fds[1] == fds[5] == pipe
     if crowded:  # the small table holds nothing else, whatever the caller inherited
-        assert fds == {0, 1, 2, 5}
-    assert int(blocked, 16) == 0
+        assert set(fds) == {0, 1, 2, 5}
+    assert not set(fds) & {fd for pair in held for fd in pair}
+    blocked = next(line for line in status.splitlines() if line.startswith("SigBlk:"))
+    assert int(blocked.split()[1], 16) == 0
 
 
 def test_a_spawn_from_the_small_table_fails_as_a_direct_one() -> None:
