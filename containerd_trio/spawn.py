@@ -59,7 +59,7 @@ def spawn(
 
     ``stdin``, ``stdout`` and ``stderr`` are fds for the child (/dev/null when None); ``fds``
     maps a number in the child to an fd of ours. ``crowded``: the caller holds many fds
-    (hundreds), and the spawn is made from a small fd table. Raises OSError
+    (thousands), and the spawn is made from a small fd table. Raises OSError
     (FileNotFoundError for a missing program) if it could not start.
     """
     placed = {0: stdin, 1: stdout, 2: stderr}

@@ -430,7 +430,7 @@ def _spawned_output(crowded: bool, argv: list[str], placed: dict[int, int]) -> b
 
 @pytest.mark.parametrize("crowded", [False, True])
 def test_a_spawn_gives_the_child_its_stdio_and_the_fds_placed(crowded: bool) -> None:
-    """A spawn made from the small fd table (the keeper's, past some hundreds of children)
+    """A spawn made from the small fd table (the keeper's, past a thousand children)
     gives the child what a direct one does: its stdio and the fds placed, at their numbers;
     no other of the daemon's fds (those passed to the spawning thread included: a copy of a
     container's pipe in every later child would keep it from ever reaching EOF), no blocked

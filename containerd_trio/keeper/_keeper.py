@@ -66,8 +66,11 @@ _WARY_SWEEP_INTERVAL = 0.1
 _WARINESS = 10.0
 #: Past this many children, a spawn is made from a small fd table (``spawn``'s ``crowded``):
 #: each running container process holds about three fds here (its pidfd, two pipe ends), and
-#: the hand-off to the small table pays for itself from about a thousand fds held.
-_CROWDED_CHILDREN = 350
+#: a spawn from the keeper's own table costs runc and the keeper about 0.1 ms more per
+#: thousand. The hand-off to the thread costs the keeper about 0.1 ms, so it is made only
+#: where it plainly pays: at 1000 containers (3000 fds) a spawn costs 0.2 ms less, at 5000
+#: about 1.2 ms (docs/performance.md, "the keeper's fd table").
+_CROWDED_CHILDREN = 1000
 
 
 @attrs.define(eq=False)
