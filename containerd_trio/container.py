@@ -631,7 +631,8 @@ class Container:
             if self.status is Status.PAUSED:
                 raise Conflict(f"container {self.id!r} is already paused")
             await self._runtime_step("pause", self._ctx.runtime.pause(self.id))
-            self.status = Status.PAUSED
+            if self.status is Status.RUNNING:  # not if its end was seen meanwhile, as _resume
+                self.status = Status.PAUSED
             self._ctx.events.publish("pause", self.id)
             self.save()
 
