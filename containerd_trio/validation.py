@@ -15,7 +15,7 @@ import math
 import re
 import signal
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import attrs
 
@@ -64,8 +64,14 @@ MIN_CPU_QUOTA_US, MAX_CPU_QUOTA_US = 1000, 2**44 - 1
 MIN_CPU_PERIOD_US, MAX_CPU_PERIOD_US = 1000, 1_000_000
 
 
+def is_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is a string that :func:`check_id` takes."""
+    # fullmatch, not match: "$" also matches before a final newline
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
 def check_id(value: str, what: str = "container id") -> str:
-    if not _ID.fullmatch(value):  # not match(): "$" also matches before a final newline
+    if not is_id(value):
         raise InvalidRequest(
             f"invalid {what} {quoted(value)}: it must match {ID_PATTERN} (letters, digits, '_',"
             f" '.', '-'; at most {ID_MAX_LENGTH} characters; not starting with a punctuation mark)"

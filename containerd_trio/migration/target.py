@@ -4,7 +4,6 @@ Trio transport (the one the benchmark uses), with the target's failures as 502s.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
@@ -17,7 +16,7 @@ from ..client.trio_transport import TrioTransport
 from ..convert import structure
 from ..errors import BadGateway
 from ..model import ContainerInfo
-from ..validation import ID_PATTERN
+from ..validation import is_id
 
 #: How long a request to the target is tried again while it refuses connections or answers
 #: 503 (it restarts): short, the container waits frozen meanwhile.
@@ -89,7 +88,7 @@ class Target:
         # The address is the client's: what answers there may be anything, which must be
         # neither a 500 here nor a path segment of the requests that follow.
         migration = session.get("id") if isinstance(session, dict) else None
-        if not isinstance(migration, str) or not re.fullmatch(ID_PATTERN, migration):
+        if not is_id(migration):
             raise TargetError(
                 f"the target {self.address} opened no migration session this daemon can use"
                 " (its answer has no valid session id): is it a containerd-trio daemon?", None,
