@@ -412,3 +412,56 @@ async def test_ctr_trio_daemon_reload(
     # And ctr-trio's next call simply works (it retries a 503 of the hand-over, if any).
     argv = ["--address", f"unix:{daemon.socket}", "--json", "containers", "ls"]
     assert await trio.to_thread.run_sync(cli.run, argv, out, err) == 0, err.getvalue()
+
+
+class Written(io.StringIO):
+    """What a ctr-trio run in a thread writes; ``more`` is set at each write (and at its end)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.more = trio.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        trio.from_thread.run_sync(self.wake)
+        return written
+
+    def wake(self) -> None:
+        self.more.set()
+        self.more = trio.Event()
+
+
+async def test_ctr_trio_logs_follow_goes_on_across_a_reload(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """The hand-over ends the old server's follows cleanly, the container running on: logs -f
+    ended there with 0, as if the container had stopped. It follows again, missing nothing."""
+    daemon: DaemonProcess = await spawn_daemon()
+    await start(daemon, "counted", make_bundle(list(FAST_COUNTER)))
+    out, err = Written(), io.StringIO()
+    argv = ["--address", f"unix:{daemon.socket}", "logs", "-f", "counted"]
+    codes: list[int] = []
+
+    async def follow() -> None:
+        codes.append(await trio.to_thread.run_sync(cli.run, argv, out, err))
+        out.wake()
+
+    def printed() -> list[int]:
+        return [int(number) for number in out.getvalue().split()]
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            while not printed() and not codes:
+                await out.more.wait()
+            count = daemon.servings
+            assert (await daemon.client.post("/daemon/reload")).status_code == 202
+            await daemon.served(count + 1)  # the old server, and its follow, are gone
+            target = (await counted(daemon.client, "counted"))[-1] + 20
+            while not codes and printed()[-1] < target:
+                await out.more.wait()
+            assert not codes, f"logs -f ended at the reload: {codes}, {err.getvalue()!r}"
+            response = await daemon.client.patch("/containers/counted", json={"signal": 9})
+            assert response.status_code == 200
+        assert codes == [0], err.getvalue()
+    assert_gapless(printed())

@@ -584,22 +584,62 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
     # The daemon reads ?since= and ?until= (times or durations back from now) itself.
-    with client.logs(
-        args.id, follow=args.follow, tail=args.tail, since=args.since, until=args.until
-    ) as records:
-        for record in records:
-            if out.as_json:
-                out.record(record)
-                continue
-            # The data is the line as the process wrote it, newline included (the last line of
-            # a process that ended without one has none): write it as it is.
-            stream = out.stderr if record["stream"] == "stderr" else out.stdout
-            if args.timestamps:
-                stream.write(record["timestamp"] + " ")
-            stream.write(record["data"])
-            if args.follow:
-                stream.flush()
-    return EXIT_OK
+    since, tail = args.since, args.tail
+    # For a follow taken up again before any record came (below): "from now on" is from here.
+    began = _utc_now() if args.follow and tail == 0 else None
+    last: str | None = None  # the timestamp of the last record written
+    at_last = 0  # how many records written have that timestamp
+    while True:
+        skip = at_last
+        with client.logs(
+            args.id, follow=args.follow, tail=tail, since=since, until=args.until
+        ) as records:
+            for record in records:
+                stamp = record["timestamp"]
+                if stamp == last and skip > 0:
+                    skip -= 1  # written before the follow was taken up again
+                    continue
+                at_last = at_last + 1 if stamp == last else 1
+                last = stamp
+                if out.as_json:
+                    out.record(record)
+                    continue
+                # The data is the line as the process wrote it, newline included (the last
+                # line of a process that ended without one has none): write it as it is.
+                stream = out.stderr if record["stream"] == "stderr" else out.stdout
+                if args.timestamps:
+                    stream.write(stamp + " ")
+                stream.write(record["data"])
+                if args.follow:
+                    stream.flush()
+        # A follow ends when the container stopped, and also when the server hands over to a
+        # new one (daemon reload), which leaves the container running: then follow again from
+        # the last record written (a since is inclusive: those of its time already written are
+        # skipped), as a reconnecting attach does, rather than end as if the container had.
+        # A follow with --until ends at that moment, the container running: that end is final.
+        if not args.follow or args.until is not None or not _has_live_processes(client, args.id):
+            return EXIT_OK
+        if last is not None:
+            since, tail = last, None
+        elif began is not None:
+            since, tail = began, None
+
+
+def _has_live_processes(client: Client, container_id: str) -> bool:
+    from .errors import ApiError
+
+    try:
+        return bool(client.container(container_id)["processes"])
+    except ApiError as exc:
+        if exc.status == 404:  # deleted meanwhile: nothing more to follow
+            return False
+        raise
+
+
+def _utc_now() -> str:
+    from ..timestamps import format_ns, now_ns
+
+    return format_ns(now_ns())
 
 
 def stats(client: Client, args: argparse.Namespace, out: Output) -> int:
