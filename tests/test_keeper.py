@@ -465,3 +465,34 @@ async def test_ctr_trio_logs_follow_goes_on_across_a_reload(
             assert response.status_code == 200
         assert codes == [0], err.getvalue()
     assert_gapless(printed())
+
+
+async def test_ctr_trio_events_go_on_across_a_reload(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """The hand-over ends the old server's event streams: ctr-trio events ended there with exit
+    3 ("closed the event stream"). It takes the stream up again: each event once, none lost."""
+    daemon: DaemonProcess = await spawn_daemon()
+    out, err = Written(), io.StringIO()
+    argv = ["--address", f"unix:{daemon.socket}", "--json", "events", "--since", now(), "-n", "4"]
+    codes: list[int] = []
+
+    async def follow() -> None:
+        codes.append(await trio.to_thread.run_sync(cli.run, argv, out, err))
+        out.wake()
+
+    def printed() -> list[str]:
+        return [json.loads(line)["id"] for line in out.getvalue().splitlines()]
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            await start(daemon, "before", make_bundle(["true"]))
+            while "before" not in printed() and not codes:
+                await out.more.wait()
+            count = daemon.servings
+            assert (await daemon.client.post("/daemon/reload")).status_code == 202
+            await daemon.served(count + 1)  # the old server, and its stream, are gone
+            await start(daemon, "after", make_bundle(["true"]))
+    assert codes == [0], f"events ended at the reload: {codes}, {err.getvalue()!r}"
+    assert printed() == ["before", "before", "after", "after"]  # start-container and exit

@@ -8,11 +8,13 @@ fails, says why on stderr, and exits 1 at the end, as docker does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from . import output
+from .errors import ApiError, DaemonUnreachable
 from .output import (
     CONTAINER_HEADERS,
     TOP_HEADERS,
@@ -560,26 +562,47 @@ def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     seen = 0
-    # The daemon reads ?since= (a time or a duration back from now) and ?type= itself.
-    with client.events(since=args.since, container_id=args.id, types=args.type) as stream:
-        for event in stream:
-            if out.as_json:
-                out.record(event)
-            else:
-                # The rest as key=value: pid, status, a checkpoint's name and figures.
-                extra = "".join(
-                    f" {key}={value}"
-                    for key, value in event.items()
-                    if key not in ("timestamp", "type", "id") and value is not None
+    since = args.since
+    # For a stream taken up again before any event came (below): "from now on" is from here.
+    began = _utc_now()
+    last: str | None = None  # the timestamp of the last event printed
+    again = False
+    while True:
+        with contextlib.ExitStack() as opened:
+            try:
+                # The daemon reads ?since= (a time or a duration back from now) and ?type=.
+                stream = opened.enter_context(
+                    client.events(since=since, container_id=args.id, types=args.type)
                 )
-                out.line(f"{event['timestamp']}  {event['type']:<15} {event['id']}{extra}")
-                out.stdout.flush()
-            seen += 1
-            if seen == args.count:
-                return EXIT_OK
-    # The daemon ends event streams only when it shuts down.
-    out.error(f"the daemon at {client.address} closed the event stream")
-    return EXIT_UNREACHABLE
+            except DaemonUnreachable:
+                if not again:
+                    raise
+                out.error(f"the daemon at {client.address} closed the event stream")
+                return EXIT_UNREACHABLE
+            for event in stream:
+                if event["timestamp"] == last:
+                    continue  # printed before the stream was taken up again
+                last = event["timestamp"]
+                if out.as_json:
+                    out.record(event)
+                else:
+                    # The rest as key=value: pid, status, a checkpoint's name and figures.
+                    extra = "".join(
+                        f" {key}={value}"
+                        for key, value in event.items()
+                        if key not in ("timestamp", "type", "id") and value is not None
+                    )
+                    out.line(f"{event['timestamp']}  {event['type']:<15} {event['id']}{extra}")
+                    out.stdout.flush()
+                seen += 1
+                if seen == args.count:
+                    return EXIT_OK
+        # The daemon ends event streams when it shuts down, and when its server hands over to a
+        # new one (daemon reload): take the stream up again from the last event printed (events'
+        # timestamps strictly increase, and a since replays the event of its time). A daemon
+        # that stopped is waited for as by any command (--retry), then: exit 3.
+        again = True
+        since = last or args.since or began
 
 
 def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
@@ -626,8 +649,6 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def _has_live_processes(client: Client, container_id: str) -> bool:
-    from .errors import ApiError
-
     try:
         return bool(client.container(container_id)["processes"])
     except ApiError as exc:
