@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -92,8 +93,10 @@ class DaemonConfig:
 def _positive(kind: type[float] | type[int]) -> argparse._ActionType:
     def parse(text: str) -> float | int:
         value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+        # float() takes "nan" and "inf": NaN passes the "<= 0" test and trio's deadlines then
+        # refuse it with a traceback; an infinite deadline is none, which these options are not.
+        if not value > 0 or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, not {text}")
         return value
 
     return parse

@@ -1,11 +1,11 @@
 """``containerd-trio``: the daemon's entry, which becomes the keeper.
 
 It checks what it can before anything starts (each failure one line, exit 1): the listen
-address's policy, runc and CRIU, the state dir (writable, and not in use by another daemon:
-an exclusive lock held for the daemon's life), and the listening socket itself (the port is
-free, the socket path is not served by a live daemon). Then it becomes the child subreaper,
-asks the kernel's OOM killer to spare it, and runs the keeper, which runs the server and the
-logger (see :mod:`containerd_trio.keeper`).
+address's policy, runc and CRIU, the TLS certificate and key, the state dir (writable, and not
+in use by another daemon: an exclusive lock held for the daemon's life), and the listening
+socket itself (the port is free, the socket path is not served by a live daemon). Then it
+becomes the child subreaper, asks the kernel's OOM killer to spare it, and runs the keeper,
+which runs the server and the logger (see :mod:`containerd_trio.keeper`).
 
 Only light modules are imported here: the keeper starts in a few hundredths of a second and
 holds no more memory than it needs.
@@ -25,7 +25,7 @@ from .host import become_subreaper, protect_from_oom_killer, raise_fd_limit
 from .keeper import Keeper
 from .listener import open_listener
 from .logfmt import setup_logging
-from .startup import check_listen, check_runtime
+from .startup import check_listen, check_runtime, check_tls
 
 log = logging.getLogger("containerd_trio.keeper")
 
@@ -38,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         check_listen(config)
         check_runtime(config)
+        check_tls(config)
         statedir.prepare(config.state_dir, config.containers_dir)
         lock = statedir.lock(config.state_dir)
         listener = open_listener(config.listen, socket_group=config.socket_group)

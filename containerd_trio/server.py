@@ -40,7 +40,7 @@ from .keeperlink import KeeperLink, Welcome
 from .logfmt import setup_logging
 from .metrics import Metrics
 from .runtime import Runc
-from .startup import check_listen, check_runtime
+from .startup import check_listen, check_runtime, check_tls
 from .supervisor import Supervisor
 
 log = logging.getLogger("containerd_trio.server")
@@ -127,6 +127,7 @@ class Daemon:
             # Nobody set up the host for us: do what the keeper's process does first.
             check_listen(config)
             check_runtime(config)
+            check_tls(config)
             statedir.prepare(config.state_dir, config.containers_dir)
             lock = statedir.lock(config.state_dir)
         raise_fd_limit()

@@ -29,3 +29,27 @@ def check_runtime(config: DaemonConfig) -> None:
             f"CRIU {config.criu!r} was not found or cannot run: install criu 4.x (make install"
             " does), pass --criu PATH, or --criu none to run without checkpoints"
         )
+
+
+def check_tls(config: DaemonConfig) -> None:
+    """Load the certificate, key and client CA as Hypercorn will, so that a missing or bad file
+    is one line now rather than a traceback from the server once the keeper started it."""
+    if config.tls_cert is None:
+        return
+    import ssl  # only here: a daemon without TLS does not pay for it (the keeper stays light)
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except OSError as exc:  # ssl.SSLError is one too: not PEM, or a key of another certificate
+        raise StartupError(
+            f"cannot use --tls-cert {config.tls_cert} with --tls-key {config.tls_key}:"
+            f" {exc.strerror or exc}"
+        ) from None
+    if config.tls_client_ca is not None:
+        try:
+            context.load_verify_locations(config.tls_client_ca)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot use --tls-client-ca {config.tls_client_ca}: {exc.strerror or exc}"
+            ) from None

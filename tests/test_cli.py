@@ -381,9 +381,13 @@ async def test_events_end_with_exit_3_when_the_daemon_stops(
     stdout = WriteSignal()
     results: list[Result] = []
 
+    events = ("events", "--since", since)
+
     async def watch() -> None:
         results.append(
-            await run_cli("--address", daemon.url, "events", "--since", since, stdout=stdout)
+            # --retry 0: the stream's end is taken up again (a reload ends it too), and a
+            # daemon that is gone is not waited for.
+            await run_cli("--address", daemon.url, "--retry", "0", *events, stdout=stdout)
         )
 
     async with trio.open_nursery() as nursery:
@@ -726,6 +730,11 @@ async def test_logs_timestamps_since_and_until(ctr: Ctr, make_bundle: BundleFact
     assert await ctr("logs", "talker", "--until", before) == nothing
     assert await ctr("logs", "talker", "--until", "1h30m") == nothing  # ninety minutes ago
     assert await ctr("logs", "talker", "--since", "2999-01-01T00:00:00Z") == nothing
+    # A follow whose --until has passed ends at once, its container running: that end is final
+    # (logs -f follows again only after a hand-over's end, not in a loop of requests here).
+    await ok(ctr, "start", "sleeper", "--bundle", str(make_bundle(["sleep", "100"])))
+    with trio.fail_after(10):
+        assert await ctr("logs", "sleeper", "-f", "--until", before) == nothing
 
 
 async def test_events_by_type_and_since_a_while_ago(

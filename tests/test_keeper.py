@@ -473,3 +473,87 @@ def test_a_spawn_from_the_small_table_fails_as_a_direct_one() -> None:
     with pytest.raises(FileNotFoundError):
         spawn(["/nonexistent/program"], crowded=True)
     assert _spawned_output(True, ["echo", "after"], {}) == b"after\n"
+
+
+class Written(io.StringIO):
+    """What a ctr-trio run in a thread writes; ``more`` is set at each write (and at its end)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.more = trio.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        trio.from_thread.run_sync(self.wake)
+        return written
+
+    def wake(self) -> None:
+        self.more.set()
+        self.more = trio.Event()
+
+
+async def test_ctr_trio_logs_follow_goes_on_across_a_reload(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """The hand-over ends the old server's follows cleanly, the container running on: logs -f
+    ended there with 0, as if the container had stopped. It follows again, missing nothing."""
+    daemon: DaemonProcess = await spawn_daemon()
+    await start(daemon, "counted", make_bundle(list(FAST_COUNTER)))
+    out, err = Written(), io.StringIO()
+    argv = ["--address", f"unix:{daemon.socket}", "logs", "-f", "counted"]
+    codes: list[int] = []
+
+    async def follow() -> None:
+        codes.append(await trio.to_thread.run_sync(cli.run, argv, out, err))
+        out.wake()
+
+    def printed() -> list[int]:
+        return [int(number) for number in out.getvalue().split()]
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            while not printed() and not codes:
+                await out.more.wait()
+            count = daemon.servings
+            assert (await daemon.client.post("/daemon/reload")).status_code == 202
+            await daemon.served(count + 1)  # the old server, and its follow, are gone
+            target = (await counted(daemon.client, "counted"))[-1] + 20
+            while not codes and printed()[-1] < target:
+                await out.more.wait()
+            assert not codes, f"logs -f ended at the reload: {codes}, {err.getvalue()!r}"
+            response = await daemon.client.patch("/containers/counted", json={"signal": 9})
+            assert response.status_code == 200
+        assert codes == [0], err.getvalue()
+    assert_gapless(printed())
+
+
+async def test_ctr_trio_events_go_on_across_a_reload(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """The hand-over ends the old server's event streams: ctr-trio events ended there with exit
+    3 ("closed the event stream"). It takes the stream up again: each event once, none lost."""
+    daemon: DaemonProcess = await spawn_daemon()
+    out, err = Written(), io.StringIO()
+    argv = ["--address", f"unix:{daemon.socket}", "--json", "events", "--since", now(), "-n", "4"]
+    codes: list[int] = []
+
+    async def follow() -> None:
+        codes.append(await trio.to_thread.run_sync(cli.run, argv, out, err))
+        out.wake()
+
+    def printed() -> list[str]:
+        return [json.loads(line)["id"] for line in out.getvalue().splitlines()]
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            await start(daemon, "before", make_bundle(["true"]))
+            while "before" not in printed() and not codes:
+                await out.more.wait()
+            count = daemon.servings
+            assert (await daemon.client.post("/daemon/reload")).status_code == 202
+            await daemon.served(count + 1)  # the old server, and its stream, are gone
+            await start(daemon, "after", make_bundle(["true"]))
+    assert codes == [0], f"events ended at the reload: {codes}, {err.getvalue()!r}"
+    assert printed() == ["before", "before", "after", "after"]  # start-container and exit

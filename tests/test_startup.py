@@ -87,6 +87,28 @@ async def test_runc_or_criu_missing(tmp_path: Path, option: str, says: str) -> N
     assert not state.exists()  # checked before anything is made
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (None, "No such file or directory"),  # a typo in the path
+        ("not a certificate\n", "PEM lib"),  # the wrong file
+    ],
+)
+async def test_tls_files_unusable(tmp_path: Path, content: str | None, says: str) -> None:
+    """Hypercorn reads them only in the server the keeper starts: without a check first, the
+    daemon died with a traceback of three nested exception groups."""
+    cert = tmp_path / "cert.pem"
+    if content is not None:
+        cert.write_text(content)
+    state = tmp_path / "state"
+    line = await refused(
+        "--listen", "127.0.0.1:0", "--state-dir", str(state),
+        "--tls-cert", str(cert), "--tls-key", str(cert),
+    )  # fmt: skip
+    assert f"cannot use --tls-cert {cert} with --tls-key {cert}: " in line and says in line
+    assert not state.exists()  # checked before anything is made
+
+
 @pytest.mark.deadline(90)
 async def test_a_second_daemon_on_the_state_dir_touches_nothing(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path

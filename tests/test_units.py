@@ -181,7 +181,10 @@ def test_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     # On a loopback address the group's members are admitted by their uid (api/access.py).
     assert parse_args(["--socket-group", "root"]).socket_group == "root"
     for argv, message in [
-        (["--runtime-timeout", "0"], "must be greater than 0"),
+        (["--runtime-timeout", "0"], "must be a finite number greater than 0, not 0"),
+        # float() takes these: NaN reached trio.fail_after, and the daemon died with a traceback.
+        (["--runtime-timeout", "nan"], "must be a finite number greater than 0, not nan"),
+        (["--shutdown-timeout", "inf"], "must be a finite number greater than 0, not inf"),
         (["--listen", "nowhere"], "is not HOST:PORT or unix:PATH"),
         (["--tls-cert", "c"], "--tls-cert and --tls-key go together"),
         (["--socket-group", "root", "--listen", "0.0.0.0:1"], "--socket-group applies to a unix"),

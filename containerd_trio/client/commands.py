@@ -8,11 +8,13 @@ fails, says why on stderr, and exits 1 at the end, as docker does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from . import output
+from .errors import ApiError, DaemonUnreachable
 from .output import (
     CONTAINER_HEADERS,
     TOP_HEADERS,
@@ -560,46 +562,105 @@ def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     seen = 0
-    # The daemon reads ?since= (a time or a duration back from now) and ?type= itself.
-    with client.events(since=args.since, container_id=args.id, types=args.type) as stream:
-        for event in stream:
-            if out.as_json:
-                out.record(event)
-            else:
-                # The rest as key=value: pid, status, a checkpoint's name and figures.
-                extra = "".join(
-                    f" {key}={value}"
-                    for key, value in event.items()
-                    if key not in ("timestamp", "type", "id") and value is not None
+    since = args.since
+    # For a stream taken up again before any event came (below): "from now on" is from here.
+    began = _utc_now()
+    last: str | None = None  # the timestamp of the last event printed
+    again = False
+    while True:
+        with contextlib.ExitStack() as opened:
+            try:
+                # The daemon reads ?since= (a time or a duration back from now) and ?type=.
+                stream = opened.enter_context(
+                    client.events(since=since, container_id=args.id, types=args.type)
                 )
-                out.line(f"{event['timestamp']}  {event['type']:<15} {event['id']}{extra}")
-                out.stdout.flush()
-            seen += 1
-            if seen == args.count:
-                return EXIT_OK
-    # The daemon ends event streams only when it shuts down.
-    out.error(f"the daemon at {client.address} closed the event stream")
-    return EXIT_UNREACHABLE
+            except DaemonUnreachable:
+                if not again:
+                    raise
+                out.error(f"the daemon at {client.address} closed the event stream")
+                return EXIT_UNREACHABLE
+            for event in stream:
+                if event["timestamp"] == last:
+                    continue  # printed before the stream was taken up again
+                last = event["timestamp"]
+                if out.as_json:
+                    out.record(event)
+                else:
+                    # The rest as key=value: pid, status, a checkpoint's name and figures.
+                    extra = "".join(
+                        f" {key}={value}"
+                        for key, value in event.items()
+                        if key not in ("timestamp", "type", "id") and value is not None
+                    )
+                    out.line(f"{event['timestamp']}  {event['type']:<15} {event['id']}{extra}")
+                    out.stdout.flush()
+                seen += 1
+                if seen == args.count:
+                    return EXIT_OK
+        # The daemon ends event streams when it shuts down, and when its server hands over to a
+        # new one (daemon reload): take the stream up again from the last event printed (events'
+        # timestamps strictly increase, and a since replays the event of its time). A daemon
+        # that stopped is waited for as by any command (--retry), then: exit 3.
+        again = True
+        since = last or args.since or began
 
 
 def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
     # The daemon reads ?since= and ?until= (times or durations back from now) itself.
-    with client.logs(
-        args.id, follow=args.follow, tail=args.tail, since=args.since, until=args.until
-    ) as records:
-        for record in records:
-            if out.as_json:
-                out.record(record)
-                continue
-            # The data is the line as the process wrote it, newline included (the last line of
-            # a process that ended without one has none): write it as it is.
-            stream = out.stderr if record["stream"] == "stderr" else out.stdout
-            if args.timestamps:
-                stream.write(record["timestamp"] + " ")
-            stream.write(record["data"])
-            if args.follow:
-                stream.flush()
-    return EXIT_OK
+    since, tail = args.since, args.tail
+    # For a follow taken up again before any record came (below): "from now on" is from here.
+    began = _utc_now() if args.follow and tail == 0 else None
+    last: str | None = None  # the timestamp of the last record written
+    at_last = 0  # how many records written have that timestamp
+    while True:
+        skip = at_last
+        with client.logs(
+            args.id, follow=args.follow, tail=tail, since=since, until=args.until
+        ) as records:
+            for record in records:
+                stamp = record["timestamp"]
+                if stamp == last and skip > 0:
+                    skip -= 1  # written before the follow was taken up again
+                    continue
+                at_last = at_last + 1 if stamp == last else 1
+                last = stamp
+                if out.as_json:
+                    out.record(record)
+                    continue
+                # The data is the line as the process wrote it, newline included (the last
+                # line of a process that ended without one has none): write it as it is.
+                stream = out.stderr if record["stream"] == "stderr" else out.stdout
+                if args.timestamps:
+                    stream.write(stamp + " ")
+                stream.write(record["data"])
+                if args.follow:
+                    stream.flush()
+        # A follow ends when the container stopped, and also when the server hands over to a
+        # new one (daemon reload), which leaves the container running: then follow again from
+        # the last record written (a since is inclusive: those of its time already written are
+        # skipped), as a reconnecting attach does, rather than end as if the container had.
+        # A follow with --until ends at that moment, the container running: that end is final.
+        if not args.follow or args.until is not None or not _has_live_processes(client, args.id):
+            return EXIT_OK
+        if last is not None:
+            since, tail = last, None
+        elif began is not None:
+            since, tail = began, None
+
+
+def _has_live_processes(client: Client, container_id: str) -> bool:
+    try:
+        return bool(client.container(container_id)["processes"])
+    except ApiError as exc:
+        if exc.status == 404:  # deleted meanwhile: nothing more to follow
+            return False
+        raise
+
+
+def _utc_now() -> str:
+    from ..timestamps import format_ns, now_ns
+
+    return format_ns(now_ns())
 
 
 def stats(client: Client, args: argparse.Namespace, out: Output) -> int:
