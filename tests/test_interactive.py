@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -185,3 +186,17 @@ async def test_an_exec_it_session_goes_on_across_a_server_crash(
     await shell.expect("before-after")
     await shell.type("exit 2\r")
     assert await shell.status() == 2
+
+
+async def test_stats_watch_redraws_a_terminal_in_place(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """At a terminal, stats --watch clears the screen once, then redraws each table in place
+    (the cursor home, each line cleared to its end, then what is below)."""
+    await start_container(client, "box", bundle)
+    stats = Terminal(daemon.url, "stats", "--watch")
+    await stats.expect(re.escape("\x1b[2J\x1b[H") + "ID +CPU %")
+    await stats.expect(re.escape("\x1b[J\x1b[H") + "ID +CPU %")  # the second, in place
+    await stats.expect("box")
+    stats.child.kill(signal.SIGINT)
+    assert await stats.status() == 130

@@ -3,8 +3,10 @@
 As ``docker stats``: without ids, every running container (listed again at each redraw, so
 new ones appear and stopped ones go); with ids, those. CPU % is the CPU time a container used
 between two samples over the time between them (100 % is one CPU's worth), so the first
-redraw has none yet. Plain ANSI: the cursor goes home, each line is rewritten and cleared to its
-end, then the rest of the screen. Ctrl-C leaves (exit 130, as for ``events``).
+redraw has none yet. On a terminal, plain ANSI: the cursor goes home, each line is rewritten
+and cleared to its end, then the rest of the screen. Anywhere else (a pipe, a file), each table
+follows the last after a blank line, without a control code. Ctrl-C leaves (exit 130, as for
+``events``).
 With ``--json``, the daemon's own figures instead, one ndjson record per container per second.
 """
 
@@ -79,7 +81,11 @@ def watch_stats(client: Client, ids: Sequence[str], out: Output) -> int:
 
 
 def _draw(out: Output, lines: list[str], *, clear: bool) -> None:
-    frame = (CLEAR_SCREEN if clear else "") + HOME
-    frame += "".join(line + CLEAR_LINE + "\n" for line in lines) + CLEAR_BELOW
+    """On a terminal, the table in place of the last; elsewhere, after it and a blank line."""
+    if out.stdout.isatty():
+        frame = (CLEAR_SCREEN if clear else "") + HOME
+        frame += "".join(line + CLEAR_LINE + "\n" for line in lines) + CLEAR_BELOW
+    else:
+        frame = "".join(line + "\n" for line in lines) + "\n"
     out.stdout.write(frame)
     out.stdout.flush()
