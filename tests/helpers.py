@@ -8,6 +8,7 @@ tests import everything else from here.
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import json
 import os
@@ -23,6 +24,7 @@ import trio
 from containerd_trio import procfs, timestamps
 from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.config import DaemonConfig, Listen
+from containerd_trio.model import ContainerInfo
 from containerd_trio.procfs import children
 from containerd_trio.server import Daemon
 
@@ -388,3 +390,49 @@ def subprocess_pipe() -> int:
     import subprocess
 
     return subprocess.PIPE
+
+
+class TargetHost:
+    """What a migration's target session needs of the daemon (``migration.incoming.Host``),
+    for the ledger's and the session's own tests: it holds the containers named (labelled as
+    moved by their migration) and others of the bundles named, and never restores."""
+
+    def __init__(self, moved: set[tuple[str, str]], bundles: set[Path]) -> None:
+        self.moved = moved
+        self.bundles = bundles
+
+    def running_here(self, container_id: str) -> bool:
+        return False
+
+    async def restore_moved(self, *args: Any, **kwargs: Any) -> ContainerInfo:
+        raise AssertionError("no restore here")
+
+    async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
+        raise AssertionError("no delete here")
+
+    def moved_here(self, container_id: str, migration: str) -> bool:
+        return (container_id, migration) in self.moved
+
+    def uses_bundle(self, bundle: Path) -> bool:
+        return bundle in self.bundles
+
+
+class WrittenOutput(io.StringIO):
+    """What a ctr-trio run in a thread writes, as the test (in Trio) waits for it: ``first``
+    is set at its first write, ``more`` at each write (a new event after each), and at the
+    run's end by whoever ran it (``wake``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = trio.Event()
+        self.more = trio.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        trio.from_thread.run_sync(self.wake)
+        return written
+
+    def wake(self) -> None:
+        self.first.set()
+        self.more.set()
+        self.more = trio.Event()

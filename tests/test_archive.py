@@ -35,7 +35,14 @@ from containerd_trio.errors import Conflict, InvalidRequest, NotFound
 from containerd_trio.restore_net import prepare_restore
 from containerd_trio.runtime import CriuOptions
 
-from .helpers import COUNTER, BundleFactory, RunningDaemon, start_container, wait_output
+from .helpers import (
+    COUNTER,
+    BundleFactory,
+    RunningDaemon,
+    TargetHost,
+    start_container,
+    wait_output,
+)
 from .runc_direct import DirectContainer, make_runc
 
 # --- a bundle with a checkpoint, without runc ---------------------------------------------------
@@ -823,20 +830,27 @@ async def test_a_session_aborted_removes_the_bundle_its_checkpoints_archive_made
     """A migration's session that took its bundle within its checkpoint's archive (one
     archive, not two) made the bundle as surely: it did not know, so an abort left it (and
     so did the next server, for a session its server lost)."""
+    target = tmp_path / "moved" / "box"
+    session = await _session_with_its_bundle(client, tmp_path, target)
+    assert (target / "config.json").is_file() and (target / "checkpoints" / "cp").is_dir()
+    assert (await client.delete(f"/migrations/{session}")).status_code == 200
+    assert not target.exists()
+
+
+async def _session_with_its_bundle(client: httpx.AsyncClient, tmp_path: Path, target: Path) -> str:
+    """A migration's session opened at ``target``, which has taken the bundle and its
+    checkpoint ``cp`` in one archive; its id."""
     source = make_source(tmp_path)
     archive = await collect(plan_export(source, "cp", ExportOptions(BundleContent.FULL)).chunks())
-    target = tmp_path / "moved" / "box"
     answer = await client.post(
         "/migrations",
         json={"id": "box", "bundlePath": str(target), "checkpoint": "cp", "withBundle": True},
     )
     assert answer.status_code == 201, answer.text
-    session = answer.json()["id"]
+    session: str = answer.json()["id"]
     answer = await client.put(f"/migrations/{session}/archive", content=archive)
     assert answer.status_code == 201, answer.text
-    assert (target / "config.json").is_file() and (target / "checkpoints" / "cp").is_dir()
-    assert (await client.delete(f"/migrations/{session}")).status_code == 200
-    assert not target.exists()
+    return session
 
 
 async def test_a_session_aborted_puts_back_the_empty_directory_its_bundle_took(
@@ -845,19 +859,10 @@ async def test_a_session_aborted_puts_back_the_empty_directory_its_bundle_took(
     """A user who made the target's bundle directory, empty, for a migration finds it again
     after an abort, as it was: the bundle's move replaced it, and the abort took the path
     away with the bundle."""
-    source = make_source(tmp_path)
-    archive = await collect(plan_export(source, "cp", ExportOptions(BundleContent.FULL)).chunks())
     target = tmp_path / "moved" / "box"
     target.mkdir(parents=True, mode=0o750)
     os.chown(target, 1234, 4321)
-    answer = await client.post(
-        "/migrations",
-        json={"id": "box", "bundlePath": str(target), "checkpoint": "cp", "withBundle": True},
-    )
-    assert answer.status_code == 201, answer.text
-    session = answer.json()["id"]
-    answer = await client.put(f"/migrations/{session}/archive", content=archive)
-    assert answer.status_code == 201, answer.text
+    session = await _session_with_its_bundle(client, tmp_path, target)
     assert (target / "config.json").is_file()
     assert (await client.delete(f"/migrations/{session}")).status_code == 200
     assert os.listdir(target) == []
@@ -893,7 +898,7 @@ async def test_a_session_records_what_it_moves_into_place_before_the_move(
         (target / "rootfs").mkdir(parents=True)
         (target / "config.json").write_bytes((source / "config.json").read_bytes())
     ledger = Ledger(tmp_path / "migrations")
-    incoming = Incoming(_NoHost(), ledger)
+    incoming = Incoming(TargetHost(set(), set()), ledger)
     session = incoming.open("box", str(target), "cp", with_bundle=with_bundle)
     await incoming.receive(session.id, feed(archive))
 
@@ -906,22 +911,3 @@ async def test_a_session_records_what_it_moves_into_place_before_the_move(
     assert not before.made_bundle and before.imported == []
     assert after.placing == [] and after.made_bundle is with_bundle
     assert after.imported == ["cp"]
-
-
-class _NoHost:
-    """A target with no containers (the sessions above never restore)."""
-
-    def running_here(self, container_id: str) -> bool:
-        return False
-
-    async def restore_moved(self, *args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("no restore here")
-
-    async def delete(self, container_id: str, timeout: float) -> Any:
-        raise AssertionError("no delete here")
-
-    def moved_here(self, container_id: str, migration: str) -> bool:
-        return False
-
-    def uses_bundle(self, bundle: Path) -> bool:
-        return False

@@ -28,7 +28,7 @@ from containerd_trio.client import cli
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.config import Listen
 
-from .helpers import BundleFactory, RunningDaemon, now, pid_alive, wait_exit
+from .helpers import BundleFactory, RunningDaemon, WrittenOutput, now, pid_alive, wait_exit
 from .test_security import pki  # noqa: F401 - the fixture, for the TLS test
 
 LOGGING = ("sh", "-c", "echo one; echo two >&2; sleep 0.5; echo three")
@@ -356,19 +356,6 @@ async def test_events_until_ctrl_c_exits_130_quietly(
             await process.wait()
 
 
-class WriteSignal(io.StringIO):
-    """A StringIO that tells the test (in Trio) when the CLI's thread first writes to it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = trio.Event()
-
-    def write(self, text: str) -> int:
-        count = super().write(text)
-        trio.from_thread.run_sync(self.written.set)
-        return count
-
-
 async def test_events_end_with_exit_3_when_the_daemon_stops(
     daemon: RunningDaemon, bundle: Path
 ) -> None:
@@ -378,7 +365,7 @@ async def test_events_end_with_exit_3_when_the_daemon_stops(
     await ok(
         run_cli, "--address", daemon.url, "containers", "start", "last", "--bundle", str(bundle)
     )
-    stdout = WriteSignal()
+    stdout = WrittenOutput()
     results: list[Result] = []
 
     events = ("events", "--since", since)
@@ -392,7 +379,7 @@ async def test_events_end_with_exit_3_when_the_daemon_stops(
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch)
-        await stdout.written.wait()  # the replayed start-container: it is in the stream now
+        await stdout.first.wait()  # the replayed start-container: it is in the stream now
         await daemon.stop()
     [result] = results
     assert result.code == cli.EXIT_UNREACHABLE

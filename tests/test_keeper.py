@@ -29,6 +29,7 @@ from containerd_trio.timestamps import parse_ns
 from .helpers import (
     BundleFactory,
     DaemonProcess,
+    WrittenOutput,
     next_event,
     now,
     pid_alive,
@@ -475,23 +476,6 @@ def test_a_spawn_from_the_small_table_fails_as_a_direct_one() -> None:
     assert _spawned_output(True, ["echo", "after"], {}) == b"after\n"
 
 
-class Written(io.StringIO):
-    """What a ctr-trio run in a thread writes; ``more`` is set at each write (and at its end)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.more = trio.Event()
-
-    def write(self, text: str) -> int:
-        written = super().write(text)
-        trio.from_thread.run_sync(self.wake)
-        return written
-
-    def wake(self) -> None:
-        self.more.set()
-        self.more = trio.Event()
-
-
 async def test_ctr_trio_logs_follow_goes_on_across_a_reload(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:
@@ -499,7 +483,7 @@ async def test_ctr_trio_logs_follow_goes_on_across_a_reload(
     ended there with 0, as if the container had stopped. It follows again, missing nothing."""
     daemon: DaemonProcess = await spawn_daemon()
     await start(daemon, "counted", make_bundle(list(FAST_COUNTER)))
-    out, err = Written(), io.StringIO()
+    out, err = WrittenOutput(), io.StringIO()
     argv = ["--address", f"unix:{daemon.socket}", "logs", "-f", "counted"]
     codes: list[int] = []
 
@@ -534,7 +518,7 @@ async def test_ctr_trio_events_go_on_across_a_reload(
     """The hand-over ends the old server's event streams: ctr-trio events ended there with exit
     3 ("closed the event stream"). It takes the stream up again: each event once, none lost."""
     daemon: DaemonProcess = await spawn_daemon()
-    out, err = Written(), io.StringIO()
+    out, err = WrittenOutput(), io.StringIO()
     argv = ["--address", f"unix:{daemon.socket}", "--json", "events", "--since", now(), "-n", "4"]
     codes: list[int] = []
 

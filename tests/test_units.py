@@ -29,6 +29,8 @@ from containerd_trio.model import ContainerInfo, ContainerState, ProcessInfo, St
 from containerd_trio.records import ContainerRecord, ProcessStart, RecordJournal
 from containerd_trio.validation import check_id, parse_signal
 
+from .helpers import TargetHost
+
 
 def test_timestamps_round_trip() -> None:
     ns = 1_795_000_000_123_456_789
@@ -334,30 +336,6 @@ async def test_what_the_target_says_after_a_failed_migration(
 # --- what a migration left open: the target's next server removes it --------------------------
 
 
-class _Host:
-    """A target that holds the containers named (labelled as moved by their migration), and
-    others of the bundles named."""
-
-    def __init__(self, moved: set[tuple[str, str]], bundles: set[Path]) -> None:
-        self.moved = moved
-        self.bundles = bundles
-
-    def running_here(self, container_id: str) -> bool:
-        return False
-
-    async def restore_moved(self, *args: Any, **kwargs: Any) -> ContainerInfo:
-        raise AssertionError("no restore here")
-
-    async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
-        raise AssertionError("no delete here")
-
-    def moved_here(self, container_id: str, migration: str) -> bool:
-        return (container_id, migration) in self.moved
-
-    def uses_bundle(self, bundle: Path) -> bool:
-        return bundle in self.bundles
-
-
 #: Names near the session's own (checkpoint c1), which must stay.
 _NEAR_IMAGES = ["c1-pd0", "c1-pd1000", "c10", "c1x", "other"]
 _NEAR_STAGING = [".import-c1-0a1b2c3", ".import-c10-0a1b2c3d", ".import-other-0a1b2c3d"]
@@ -424,7 +402,7 @@ async def test_what_a_migration_left_open_is_removed(
     (tmp_path / "migrations" / "torn.json").write_text('{"id": "s2", "contai')
     (tmp_path / "migrations" / ".s3.json.new").write_text("{}")
     (tmp_path / "migrations" / "s4.json").mkdir()  # what a record cannot be
-    host = _Host({("box", "c1")} if kept else set(), {bundle} if in_use else set())
+    host = TargetHost({("box", "c1")} if kept else set(), {bundle} if in_use else set())
     incoming = Incoming(host, ledger)
     incoming.find_left()
     (bundle / ".import-c1-pd3-0a1b2c3d").mkdir()  # an archive of a session opened since
@@ -487,7 +465,7 @@ async def test_what_a_migration_was_moving_into_place_goes_if_it_was_moved(
             placing=[Placing(str(image), *_identity(image if moved else elsewhere))],
         )
     )  # fmt: skip
-    incoming = Incoming(_Host(set(), set()), ledger)
+    incoming = Incoming(TargetHost(set(), set()), ledger)
     incoming.find_left()
     await incoming.clear_left()
 
@@ -515,7 +493,7 @@ async def test_a_migration_record_that_cannot_be_acted_on_is_dropped(tmp_path: P
         '{"id": "s1", "containerId": "box", "bundle": "/tmp/\\ud800x", "checkpoint": "c1",'
         ' "shared": false, "withBundle": true, "madeBundle": true}'
     )
-    incoming = Incoming(_Host(set(), set()), SessionLedger(directory))
+    incoming = Incoming(TargetHost(set(), set()), SessionLedger(directory))
     incoming.find_left()
     await incoming.clear_left()
     assert os.listdir(directory) == []
