@@ -179,7 +179,14 @@ class _SmallTable:
 
     def spawn(self, request: _Request, placed: Mapping[int, int]) -> int:
         self._requests.put(request)
-        socket.send_fds(self._ours, [b"s"], [placed[target] for target in request.targets])
+        try:
+            socket.send_fds(self._ours, [b"s"], [placed[target] for target in request.targets])
+        except BaseException:
+            # Not sent (EBADF for an fd that is not open, ENOBUFS): the thread takes a request
+            # only with its message, so this one is still queued, and the next spawn's fds
+            # would be given to it (each later spawn would run the one before it).
+            self._requests.get_nowait()
+            raise
         try:
             result = self._results.get(timeout=_SPAWN_TIMEOUT)
         except queue.Empty:

@@ -10,6 +10,7 @@ storm of commands cut short ends with runc and the daemon in agreement.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -473,3 +474,24 @@ def test_a_spawn_from_the_small_table_fails_as_a_direct_one() -> None:
     with pytest.raises(FileNotFoundError):
         spawn(["/nonexistent/program"], crowded=True)
     assert _spawned_output(True, ["echo", "after"], {}) == b"after\n"
+
+
+@pytest.mark.parametrize("crowded", [False, True])
+def test_a_spawn_of_an_fd_not_open_fails_and_the_next_runs_its_own_program(
+    crowded: bool,
+) -> None:
+    """An fd to place that is not open is the caller's OSError (EBADF), as a direct spawn
+    says it; and the next spawn runs its own program with its own fds, not the failed one's
+    (its request, never sent to the spawning thread with fds, was once left queued there)."""
+    from containerd_trio.spawn import spawn
+
+    # Once first, so that nothing the spawn opens for itself (/dev/null, the thread's socket
+    # pair) takes the number closed here.
+    assert _spawned_output(crowded, ["echo", "first"], {}) == b"first\n"
+    closed = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    os.close(closed)
+    with pytest.raises(OSError, match="Bad file descriptor") as raised:
+        spawn(["echo", "failed"], stdin=closed, crowded=crowded)
+    assert raised.value.errno == errno.EBADF
+    assert _spawned_output(crowded, ["echo", "next"], {}) == b"next\n"
+    assert _spawned_output(crowded, ["echo", "and the next"], {}) == b"and the next\n"
