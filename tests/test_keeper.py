@@ -436,17 +436,22 @@ def test_a_spawn_gives_the_child_its_stdio_and_the_fds_placed(crowded: bool) -> 
     no other of the daemon's fds (those passed to the spawning thread included: a copy of a
     container's pipe in every later child would keep it from ever reaching EOF), no blocked
     signal; and it leaves the caller no fd more. (The child's fds and signal mask are read
-    from /proc once the spawn returns: a vfork returns once the child has exec'd.)"""
+    from /proc once it has echoed a byte: a spawn returns as soon as the exec has replaced
+    the child's memory, before the exec closes the close-on-exec fds and before the dynamic
+    loader opens and closes its own, and a listing read then showed either now and then.)"""
     from containerd_trio.spawn import spawn
 
     held = [os.pipe2(os.O_CLOEXEC) for _ in range(50)]  # the caller's own, close-on-exec
+    feed_reader, feed_writer = os.pipe2(os.O_CLOEXEC)
     reader, writer = os.pipe2(os.O_CLOEXEC)
-    pipe = os.readlink(f"/proc/self/fd/{writer}")
+    fed, pipe = os.readlink(f"/proc/self/fd/{feed_reader}"), os.readlink(f"/proc/self/fd/{writer}")
     try:
         os.waitpid(spawn(["true"], crowded=crowded), 0)  # the spawning thread, started once
         before = sorted(os.listdir("/proc/self/fd"))
-        pid = spawn(["sleep", "60"], stdout=writer, fds={5: writer}, crowded=crowded)
+        pid = spawn(["cat"], stdin=feed_reader, stdout=writer, fds={5: writer}, crowded=crowded)
         try:
+            os.write(feed_writer, b"x")  # cat echoes it from its main loop: it has started
+            assert os.read(reader, 1) == b"x"
             fds = {
                 int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")
             }
@@ -456,10 +461,12 @@ def test_a_spawn_gives_the_child_its_stdio_and_the_fds_placed(crowded: bool) -> 
             os.waitpid(pid, 0)
         assert sorted(os.listdir("/proc/self/fd")) == before
     finally:
-        for fd in (reader, writer, *(fd for pair in held for fd in pair)):
+        pipes = (feed_reader, feed_writer, reader, writer)
+        for fd in (*pipes, *(fd for pair in held for fd in pair)):
             os.close(fd)
-    assert fds[0] == fds[2] == "/dev/null"
+    assert fds[0] == fed
     assert fds[1] == fds[5] == pipe
+    assert fds[2] == "/dev/null"
     if crowded:  # the small table holds nothing else, whatever the caller inherited
         assert set(fds) == {0, 1, 2, 5}
     assert not set(fds) & {fd for pair in held for fd in pair}
