@@ -15,6 +15,7 @@ import io
 import json
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -502,3 +503,50 @@ def test_a_spawn_of_an_fd_not_open_fails_and_the_next_runs_its_own_program(
     assert raised.value.errno == errno.EBADF
     assert _spawned_output(crowded, ["echo", "next"], {}) == b"next\n"
     assert _spawned_output(crowded, ["echo", "and the next"], {}) == b"and the next\n"
+
+
+def test_a_slow_spawn_from_the_small_table_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spawn the thread takes long over is waited for, as a direct one is: given up, it
+    was said to have failed and its program started all the same (for the keeper, a runc
+    making a container the server was told had failed, its pipes without a reader)."""
+    from containerd_trio import spawn as spawning
+
+    assert _spawned_output(True, ["echo", "first"], {}) == b"first\n"  # the thread, started
+    monkeypatch.setattr(spawning._SmallTable, "_instance", spawning._SmallTable._instance)
+    monkeypatch.setattr(spawning._SmallTable, "_failed", False)
+    spawn_placed = spawning._spawn_placed
+
+    def slow(*args: Any, **options: Any) -> int:
+        time.sleep(0.5)
+        return spawn_placed(*args, **options)
+
+    monkeypatch.setattr(spawning, "_spawn_placed", slow)
+    # Each under the spawn's time: once the time a spawn was given up after, now how often
+    # the thread is looked at.
+    monkeypatch.setattr(spawning, "_SPAWN_TIMEOUT", 0.1, raising=False)
+    monkeypatch.setattr(spawning, "_ALIVE_CHECK", 0.1, raising=False)
+    assert _spawned_output(True, ["echo", "slow"], {}) == b"slow\n"
+    assert spawning._SmallTable.get() is not None
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_spawn_from_a_gone_thread_fails_soon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the spawning thread is gone, a spawn given to it fails at once (not after a minute
+    of the keeper's loop stopped), and the next spawns are direct."""
+    from containerd_trio import spawn as spawning
+
+    monkeypatch.setattr(spawning._SmallTable, "_instance", None)  # one of its own, to end
+    monkeypatch.setattr(spawning._SmallTable, "_failed", False)
+    assert _spawned_output(True, ["echo", "first"], {}) == b"first\n"
+
+    def end(*args: Any, **options: Any) -> int:
+        raise SystemExit  # not an Exception: it ends the thread, silently
+
+    began = time.monotonic()
+    with monkeypatch.context() as patch:
+        patch.setattr(spawning, "_spawn_placed", end)
+        with pytest.raises(OSError, match="thread is gone"):
+            spawning.spawn(["true"], crowded=True)
+    assert time.monotonic() - began < 10
+    assert _spawned_output(True, ["echo", "direct"], {}) == b"direct\n"
+    assert spawning._SmallTable.get() is None
