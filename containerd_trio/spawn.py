@@ -121,9 +121,10 @@ class _Request:
 
 
 _CLONE_FILES = 0x400
-#: How long a spawn waits for the spawning thread before it is taken for broken: a spawn
-#: blocks only until runc execs (milliseconds, more under load).
-_SPAWN_TIMEOUT = 60.0
+#: How long the process waits for the spawning thread to start before it spawns directly.
+_START_TIMEOUT = 60.0
+#: How often a spawn waiting for the thread's answer looks whether the thread is still there.
+_ALIVE_CHECK = 1.0
 
 
 class _SmallTable:
@@ -169,7 +170,7 @@ class _SmallTable:
         self._thread = threading.Thread(target=self._serve, name="spawner", daemon=True)
         self._thread.start()
         try:
-            ready = self._results.get(timeout=_SPAWN_TIMEOUT)
+            ready = self._results.get(timeout=_START_TIMEOUT)
         except queue.Empty:
             ready = OSError("it did not start")
         os.close(self._theirs)
@@ -179,13 +180,34 @@ class _SmallTable:
 
     def spawn(self, request: _Request, placed: Mapping[int, int]) -> int:
         self._requests.put(request)
-        socket.send_fds(self._ours, [b"s"], [placed[target] for target in request.targets])
         try:
-            result = self._results.get(timeout=_SPAWN_TIMEOUT)
-        except queue.Empty:
-            # Its answer may still come, and would be taken for the next spawn's: no next.
-            _SmallTable._instance, _SmallTable._failed = None, True
-            raise OSError(f"the spawning thread gave no answer in {_SPAWN_TIMEOUT:g}s") from None
+            socket.send_fds(self._ours, [b"s"], [placed[target] for target in request.targets])
+        except BaseException:
+            # Not sent (EBADF for an fd that is not open, ENOBUFS): the thread takes a request
+            # only with its message, so this one is still queued, and the next spawn's fds
+            # would be given to it (each later spawn would run the one before it).
+            self._requests.get_nowait()
+            raise
+        # As long as the spawn takes, as a direct one would (it blocks until the child has
+        # exec'd): a spawn given up while the thread still works at it starts its program all
+        # the same, once the caller has closed its fds and said it failed (a runc making a
+        # container nobody knows of, its output pipes without a reader). Only a thread that is
+        # gone is given up on.
+        result: int | BaseException
+        while True:
+            try:
+                result = self._results.get(timeout=_ALIVE_CHECK)
+                break
+            except queue.Empty:
+                if self._thread.is_alive():
+                    continue
+            try:  # it may have answered just before it ended
+                result = self._results.get_nowait()
+                break
+            except queue.Empty:
+                _SmallTable._instance, _SmallTable._failed = None, True
+                self._ours.close()
+                raise OSError("the spawning thread is gone") from None
         if isinstance(result, BaseException):
             raise result
         return result
@@ -200,26 +222,29 @@ class _SmallTable:
         except OSError as exc:
             self._results.put(exc)
             return
-        theirs = socket.socket(fileno=self._theirs)
-        self._results.put(0)
-        while True:
-            # Close-on-exec, as every fd of the daemon's: else each child got them all.
-            message, fds = receive_fds(theirs, 1, MAX_FDS)
-            if not message:  # the process closed its end
-                return
-            request = self._requests.get_nowait()  # put before its fds were sent
-            try:
-                placed = dict(zip(request.targets, fds, strict=True))
-                result: int | BaseException = _spawn_placed(
-                    request.argv, placed, request.env, request.setsid, devnull,
-                    unblock_signals=True,
-                )  # fmt: skip
-            except Exception as exc:  # the caller's to raise
-                result = exc
-            finally:
-                for fd in fds:
-                    os.close(fd)
-            self._results.put(result)
+        # Closed here, in this thread's table, however the thread ends: left to its finalizer
+        # (a traceback of the thread's that outlived it), another thread would close that
+        # number in the process's table, some other fd.
+        with socket.socket(fileno=self._theirs) as theirs:
+            self._results.put(0)
+            while True:
+                # Close-on-exec, as every fd of the daemon's: else each child got them all.
+                message, fds = receive_fds(theirs, 1, MAX_FDS)
+                if not message:  # the process closed its end
+                    return
+                request = self._requests.get_nowait()  # put before its fds were sent
+                try:
+                    placed = dict(zip(request.targets, fds, strict=True))
+                    result: int | BaseException = _spawn_placed(
+                        request.argv, placed, request.env, request.setsid, devnull,
+                        unblock_signals=True,
+                    )  # fmt: skip
+                except Exception as exc:  # the caller's to raise
+                    result = exc
+                finally:
+                    for fd in fds:
+                        os.close(fd)
+                self._results.put(result)
 
     def _own_table(self) -> int:
         """Unshare this thread's fd table and close all of it but stdio and the socket's

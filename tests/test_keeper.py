@@ -10,10 +10,12 @@ storm of commands cut short ends with runc and the daemon in agreement.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -436,17 +438,22 @@ def test_a_spawn_gives_the_child_its_stdio_and_the_fds_placed(crowded: bool) -> 
     no other of the daemon's fds (those passed to the spawning thread included: a copy of a
     container's pipe in every later child would keep it from ever reaching EOF), no blocked
     signal; and it leaves the caller no fd more. (The child's fds and signal mask are read
-    from /proc once the spawn returns: a vfork returns once the child has exec'd.)"""
+    from /proc once it has echoed a byte: a spawn returns as soon as the exec has replaced
+    the child's memory, before the exec closes the close-on-exec fds and before the dynamic
+    loader opens and closes its own, and a listing read then showed either now and then.)"""
     from containerd_trio.spawn import spawn
 
     held = [os.pipe2(os.O_CLOEXEC) for _ in range(50)]  # the caller's own, close-on-exec
+    feed_reader, feed_writer = os.pipe2(os.O_CLOEXEC)
     reader, writer = os.pipe2(os.O_CLOEXEC)
-    pipe = os.readlink(f"/proc/self/fd/{writer}")
+    fed, pipe = os.readlink(f"/proc/self/fd/{feed_reader}"), os.readlink(f"/proc/self/fd/{writer}")
     try:
         os.waitpid(spawn(["true"], crowded=crowded), 0)  # the spawning thread, started once
         before = sorted(os.listdir("/proc/self/fd"))
-        pid = spawn(["sleep", "60"], stdout=writer, fds={5: writer}, crowded=crowded)
+        pid = spawn(["cat"], stdin=feed_reader, stdout=writer, fds={5: writer}, crowded=crowded)
         try:
+            os.write(feed_writer, b"x")  # cat echoes it from its main loop: it has started
+            assert os.read(reader, 1) == b"x"
             fds = {
                 int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")
             }
@@ -456,10 +463,12 @@ def test_a_spawn_gives_the_child_its_stdio_and_the_fds_placed(crowded: bool) -> 
             os.waitpid(pid, 0)
         assert sorted(os.listdir("/proc/self/fd")) == before
     finally:
-        for fd in (reader, writer, *(fd for pair in held for fd in pair)):
+        pipes = (feed_reader, feed_writer, reader, writer)
+        for fd in (*pipes, *(fd for pair in held for fd in pair)):
             os.close(fd)
-    assert fds[0] == fds[2] == "/dev/null"
+    assert fds[0] == fed
     assert fds[1] == fds[5] == pipe
+    assert fds[2] == "/dev/null"
     if crowded:  # the small table holds nothing else, whatever the caller inherited
         assert set(fds) == {0, 1, 2, 5}
     assert not set(fds) & {fd for pair in held for fd in pair}
@@ -541,3 +550,71 @@ async def test_ctr_trio_events_go_on_across_a_reload(
             await start(daemon, "after", make_bundle(["true"]))
     assert codes == [0], f"events ended at the reload: {codes}, {err.getvalue()!r}"
     assert printed() == ["before", "before", "after", "after"]  # start-container and exit
+
+
+@pytest.mark.parametrize("crowded", [False, True])
+def test_a_spawn_of_an_fd_not_open_fails_and_the_next_runs_its_own_program(
+    crowded: bool,
+) -> None:
+    """An fd to place that is not open is the caller's OSError (EBADF), as a direct spawn
+    says it; and the next spawn runs its own program with its own fds, not the failed one's
+    (its request, never sent to the spawning thread with fds, was once left queued there)."""
+    from containerd_trio.spawn import spawn
+
+    # Once first, so that nothing the spawn opens for itself (/dev/null, the thread's socket
+    # pair) takes the number closed here.
+    assert _spawned_output(crowded, ["echo", "first"], {}) == b"first\n"
+    closed = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    os.close(closed)
+    with pytest.raises(OSError, match="Bad file descriptor") as raised:
+        spawn(["echo", "failed"], stdin=closed, crowded=crowded)
+    assert raised.value.errno == errno.EBADF
+    assert _spawned_output(crowded, ["echo", "next"], {}) == b"next\n"
+    assert _spawned_output(crowded, ["echo", "and the next"], {}) == b"and the next\n"
+
+
+def test_a_slow_spawn_from_the_small_table_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spawn the thread takes long over is waited for, as a direct one is: given up, it
+    was said to have failed and its program started all the same (for the keeper, a runc
+    making a container the server was told had failed, its pipes without a reader)."""
+    from containerd_trio import spawn as spawning
+
+    assert _spawned_output(True, ["echo", "first"], {}) == b"first\n"  # the thread, started
+    monkeypatch.setattr(spawning._SmallTable, "_instance", spawning._SmallTable._instance)
+    monkeypatch.setattr(spawning._SmallTable, "_failed", False)
+    spawn_placed = spawning._spawn_placed
+
+    def slow(*args: Any, **options: Any) -> int:
+        time.sleep(0.5)
+        return spawn_placed(*args, **options)
+
+    monkeypatch.setattr(spawning, "_spawn_placed", slow)
+    # Each under the spawn's time: once the time a spawn was given up after, now how often
+    # the thread is looked at.
+    monkeypatch.setattr(spawning, "_SPAWN_TIMEOUT", 0.1, raising=False)
+    monkeypatch.setattr(spawning, "_ALIVE_CHECK", 0.1, raising=False)
+    assert _spawned_output(True, ["echo", "slow"], {}) == b"slow\n"
+    assert spawning._SmallTable.get() is not None
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_spawn_from_a_gone_thread_fails_soon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the spawning thread is gone, a spawn given to it fails at once (not after a minute
+    of the keeper's loop stopped), and the next spawns are direct."""
+    from containerd_trio import spawn as spawning
+
+    monkeypatch.setattr(spawning._SmallTable, "_instance", None)  # one of its own, to end
+    monkeypatch.setattr(spawning._SmallTable, "_failed", False)
+    assert _spawned_output(True, ["echo", "first"], {}) == b"first\n"
+
+    def end(*args: Any, **options: Any) -> int:
+        raise SystemExit  # not an Exception: it ends the thread, silently
+
+    began = time.monotonic()
+    with monkeypatch.context() as patch:
+        patch.setattr(spawning, "_spawn_placed", end)
+        with pytest.raises(OSError, match="thread is gone"):
+            spawning.spawn(["true"], crowded=True)
+    assert time.monotonic() - began < 10
+    assert _spawned_output(True, ["echo", "direct"], {}) == b"direct\n"
+    assert spawning._SmallTable.get() is None
