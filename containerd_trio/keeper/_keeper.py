@@ -342,10 +342,13 @@ class Keeper:
         if self._sweep_at is None or due < self._sweep_at:
             self._sweep_at = due
 
-    def _start_child(self, argv: Sequence[str], **options: Any) -> int:
+    def _start_child(self, argv: Sequence[str], *, runc: bool = False, **options: Any) -> int:
         """:func:`spawn` a child of the keeper's own (the server, the logger, runc), reaped
-        through its pidfd once it exits."""
-        pid = spawn(argv, crowded=len(self._children) > _CROWDED_CHILDREN, **options)
+        through its pidfd once it exits. Only runc is spawned from the small fd table when
+        the keeper is crowded: the server and the logger ask to die with their parent
+        (PR_SET_PDEATHSIG), which is the spawning thread, not the keeper, for a child of it."""
+        crowded = runc and len(self._children) > _CROWDED_CHILDREN
+        pid = spawn(argv, crowded=crowded, **options)
         self._watch_child(pid)
         return pid
 
@@ -648,7 +651,9 @@ class Keeper:
         """
         own = self._take_containers_oom_score()
         try:
-            return self._start_child(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
+            return self._start_child(
+                argv, runc=True, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds
+            )
         finally:
             if own is not None and not set_oom_score_adj(own):
                 # Its score stays the containers' one: the OOM killer no longer spares it.
