@@ -905,8 +905,8 @@ async def test_a_session_records_what_it_moves_into_place_before_the_move(
     moved = target if with_bundle else target / "checkpoints" / "cp"
     found = os.lstat(moved)
     before, after = ledger.written[-2:]
-    assert [(p.path, p.device, p.inode) for p in before.placing] == [
-        (str(moved), found.st_dev, found.st_ino)
+    assert [(p.destination, p.device, p.inode) for p in before.placing] == [
+        (moved, found.st_dev, found.st_ino)
     ]
     assert not before.made_bundle and before.imported == []
     assert after.placing == [] and after.made_bundle is with_bundle

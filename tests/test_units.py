@@ -434,10 +434,10 @@ async def test_what_a_migration_was_moving_into_place_goes_if_it_was_moved(
     another's at that path. The record of what is about to move, with the identity a rename
     keeps, tells: the session's goes (the empty directory the bundle replaced is put back),
     another's stays."""
+    from containerd_trio.archive import Placement
     from containerd_trio.migration.incoming import Incoming
     from containerd_trio.migration.ledger import (
         EmptyDirectory,
-        Placing,
         SessionEntry,
         SessionLedger,
     )
@@ -451,7 +451,7 @@ async def test_what_a_migration_was_moving_into_place_goes_if_it_was_moved(
     ledger.write(
         SessionEntry(
             "s1", "box", str(bundle), "c1", shared=False, with_bundle=True,
-            placing=[Placing(str(bundle), *_identity(bundle if moved else elsewhere))],
+            placing=[Placement(bundle, *_identity(bundle if moved else elsewhere))],
             bundle_was=EmptyDirectory(0o750, 1234, 4321),
         )
     )  # fmt: skip
@@ -462,7 +462,7 @@ async def test_what_a_migration_was_moving_into_place_goes_if_it_was_moved(
     ledger.write(
         SessionEntry(
             "s2", "box2", str(other), "c2", shared=False,
-            placing=[Placing(str(image), *_identity(image if moved else elsewhere))],
+            placing=[Placement(image, *_identity(image if moved else elsewhere))],
         )
     )  # fmt: skip
     incoming = Incoming(TargetHost(set(), set()), ledger)

@@ -51,7 +51,7 @@ from ..archive import (
 from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, RuntimeFailure
 from ..model import ContainerInfo
 from ..validation import check_id
-from .ledger import EmptyDirectory, Placing, SessionEntry, SessionLedger
+from .ledger import EmptyDirectory, SessionEntry, SessionLedger
 from .model import MIGRATION_LABEL, ImportedArchive, MigrationSession
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class Session:
         self.made_bundle = False
         self.imported: list[str] = []
         #: What an archive is moving into place (recorded before the move).
-        self.placing: list[Placing] = []
+        self.placing: list[Placement] = []
         #: The empty directory the bundle replaced, put back when the bundle goes.
         self.bundle_was: EmptyDirectory | None = None
         self.restored = False
@@ -291,7 +291,7 @@ class Incoming:
             def placing(placement: Placement) -> None:
                 # Recorded before the move, so that a server that dies in its middle leaves
                 # its successor the means to tell whether it happened (see _with_placed).
-                session.placing = [_placing(placement)]
+                session.placing = [placement]
                 if placement.destination == session.bundle:
                     session.bundle_was = _empty_directory(session.bundle)
                 self._ledger.write(session.entry())
@@ -466,10 +466,6 @@ def _remove_bundle(bundle: Path, was: EmptyDirectory | None) -> None:
         log.error("cannot put back the empty directory %s: %s", bundle, exc)
 
 
-def _placing(placement: Placement) -> Placing:
-    return Placing(str(placement.destination), placement.device, placement.inode)
-
-
 def _empty_directory(path: Path) -> EmptyDirectory | None:
     """The (empty: the import checked) directory at ``path`` that a move will replace."""
     try:
@@ -488,13 +484,13 @@ def _with_placed(entry: SessionEntry) -> SessionEntry:
     bundle = Path(entry.bundle)
     made_bundle, imported = entry.made_bundle, list(entry.imported)
     for placing in entry.placing:
+        path = placing.destination
         try:
-            found = os.lstat(placing.path)
+            found = os.lstat(path)
         except OSError:
             continue
         if (found.st_dev, found.st_ino) != (placing.device, placing.inode):
             continue
-        path = Path(placing.path)
         if path == bundle:
             made_bundle = True
         elif path.parent == checkpoints.checkpoints_dir(bundle) and path.name not in imported:

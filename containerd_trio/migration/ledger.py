@@ -22,6 +22,7 @@ from pathlib import Path
 
 import attrs
 
+from ..archive import Placement
 from ..convert import dump_json, structure, unstructure
 from ..errors import InvalidRequest
 
@@ -36,17 +37,6 @@ class EmptyDirectory:
     mode: int
     uid: int
     gid: int
-
-
-@attrs.frozen
-class Placing:
-    """A directory an archive of the session was moving into place (the bundle, or a
-    checkpoint's directory), recorded before the move: the directory found at ``path`` with
-    this identity is the session's (the move happened), any other is not."""
-
-    path: str
-    device: int
-    inode: int
 
 
 @attrs.frozen
@@ -66,8 +56,10 @@ class SessionEntry:
     made_bundle: bool = False
     #: The checkpoints (and pre-copy rounds) the session took, in place.
     imported: list[str] = attrs.Factory(list)
-    #: What an archive under way was moving into place, once all of it had passed.
-    placing: list[Placing] = attrs.Factory(list)
+    #: What an archive under way was moving into place, once all of it had passed, recorded
+    #: before the move: the directory found there with that identity is the session's (the
+    #: move happened), any other is not.
+    placing: list[Placement] = attrs.Factory(list)
     #: The empty directory the session's bundle replaced.
     bundle_was: EmptyDirectory | None = None
 
