@@ -435,13 +435,8 @@ class _Http11(H11Protocol):
     async def _send_error_response(self, status_code: int) -> None:
         # h11 could not read the request (a bad Content-Length or chunk size, no Host, a line
         # too long...): Hypercorn answered an empty body; the API answers {"error": ...}.
-        body = dump_json({"error": _unreadable(status_code)})
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", b"%d" % len(body)),
-            (b"connection", b"close"),
-            *self.config.response_headers("h11"),
-        ]
+        body, headers = _closing_error(_unreadable(status_code))
+        headers += self.config.response_headers("h11")
         await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
         await self._send_h11_event(h11.Data(data=body))
         await self._send_h11_event(h11.EndOfMessage())
@@ -455,6 +450,18 @@ def _answered(connection: Any) -> bool:
 
 def _sized(response: h11.Response) -> bool:
     return any(name == b"content-length" for name, _ in response.headers)
+
+
+def _closing_error(message: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The body and head of an error answered before the app had the request (the API's
+    ``{"error": ...}``), after which the connection closes."""
+    body = dump_json({"error": message})
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"connection", b"close"),
+    ]
+    return body, headers
 
 
 def _unreadable(status_code: int) -> str:
@@ -503,12 +510,7 @@ class _WebsocketStream(WSStream):
     every error of the API does (Hypercorn's had an empty body)."""
 
     async def _send_error_response(self, status_code: int) -> None:
-        body = dump_json({"error": self._refusal(status_code)})
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", b"%d" % len(body)),
-            (b"connection", b"close"),
-        ]
+        body, headers = _closing_error(self._refusal(status_code))
         await self.send(
             Response(stream_id=self.stream_id, status_code=status_code, headers=headers)
         )
