@@ -39,9 +39,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         check_listen(config)
         check_runtime(config)
         check_tls(config)
-        statedir.prepare(config.state_dir, config.containers_dir)
+        made = statedir.prepare(config.state_dir, config.containers_dir)
         lock = statedir.lock(config.state_dir)
-        listener = open_listener(config.listen, socket_group=config.socket_group)
+        try:
+            listener = open_listener(config.listen, socket_group=config.socket_group)
+        except StartupError:
+            statedir.unmake(config.state_dir, made)
+            os.close(lock)
+            raise
         become_subreaper()
     except StartupError as exc:
         log.error("%s", exc)

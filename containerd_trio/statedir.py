@@ -9,6 +9,7 @@ for the second one's message.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -19,8 +20,14 @@ from .errors import StartupError
 LOCK_NAME = "daemon.lock"
 
 
-def prepare(state_dir: Path, containers_dir: Path) -> None:
-    """Make the state dir (0711) and its containers dir (0700); fail in one line if we can't."""
+def prepare(state_dir: Path, containers_dir: Path) -> list[Path]:
+    """Make the state dir (0711) and its containers dir (0700); fail in one line if we can't.
+
+    Returns the directories it made, outermost first, for :func:`unmake`.
+    """
+    made = [path for path in (*reversed(state_dir.parents), state_dir) if not path.exists()]
+    if not containers_dir.exists():
+        made.append(containers_dir)
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
         containers_dir.mkdir(exist_ok=True, mode=0o700)
@@ -29,6 +36,19 @@ def prepare(state_dir: Path, containers_dir: Path) -> None:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise StartupError(f"the state dir {state_dir} is not writable: {reason}") from None
+    return made
+
+
+def unmake(state_dir: Path, made: list[Path]) -> None:
+    """Undo :func:`prepare` and :func:`lock` for a daemon that did not start (its port was
+    taken, say): a refused start leaves nothing behind. Only what they made goes, and a
+    directory only while it is empty. Call it with the lock still held."""
+    if state_dir in made:
+        with contextlib.suppress(OSError):
+            os.unlink(state_dir / LOCK_NAME)
+    for path in reversed(made):
+        with contextlib.suppress(OSError):
+            path.rmdir()
 
 
 def lock(state_dir: Path) -> int:

@@ -55,13 +55,24 @@ def fingerprint(paths: Sequence[Path]) -> dict[str, tuple[int, int, str]]:
 
 
 async def test_port_taken(tmp_path: Path) -> None:
+    """Refused for its port, the daemon leaves no state dir behind (not even the parents it
+    would have made), and one that was there keeps what it had (its lock file names the
+    last pid that took it, by design)."""
+    kept = tmp_path / "kept"
+    (kept / "containers").mkdir(parents=True)
+    (kept / "events.log").write_text("")
+    before = fingerprint(sorted(kept.rglob("*")))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        line = await refused("--listen", f"127.0.0.1:{port}", "--state-dir", str(tmp_path / "s"))
-    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in line
-    assert "choose another --listen" in line
+        for state_dir in (tmp_path / "new" / "s", kept):
+            line = await refused("--listen", f"127.0.0.1:{port}", "--state-dir", str(state_dir))
+            assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in line
+            assert "choose another --listen" in line
+    assert sorted(os.listdir(tmp_path)) == ["kept"]
+    (kept / "daemon.lock").unlink()
+    assert fingerprint(sorted(kept.rglob("*"))) == before
 
 
 async def test_state_dir_unwritable(tmp_path: Path) -> None:
