@@ -628,9 +628,13 @@ class Container:
     async def pause(self) -> None:
         async with self.lock:
             self._require_live("pause")
-            if self.status is Status.PAUSED:
+            if self.status is Status.PAUSED and not await self._runc_reports("running"):
                 raise Conflict(f"container {self.id!r} is already paused")
-            await self._runtime_step("pause", self._ctx.runtime.pause(self.id))
+            try:
+                await self._runtime_step("pause", self._ctx.runtime.pause(self.id))
+            except RuncError:
+                if not await self._runc_reports("paused"):
+                    raise
             if self.status is Status.RUNNING:  # not if its end was seen meanwhile, as _resume
                 self.status = Status.PAUSED
             self._ctx.events.publish("pause", self.id)
@@ -639,12 +643,26 @@ class Container:
     async def resume(self) -> None:
         async with self.lock:
             self._require_live("resume")
-            if self.status is not Status.PAUSED:
+            if self.status is not Status.PAUSED and not await self._runc_reports("paused"):
                 raise Conflict(f"container {self.id!r} is not paused")
             await self._resume()
 
+    async def _runc_reports(self, status: str) -> bool:
+        """Whether runc's own state of the container is ``status``. Asked only where runc and
+        the daemon disagree: a container paused or resumed with runc by hand is where runc
+        says, and a pause or a resume that finds it there already is done, not a fault."""
+        try:
+            state = await self._ctx.runtime.state(self.id)
+        except RuncError:
+            return False
+        return state is not None and state.get("status") == status
+
     async def _resume(self) -> None:
-        await self._runtime_step("resume", self._ctx.runtime.resume(self.id))
+        try:
+            await self._runtime_step("resume", self._ctx.runtime.resume(self.id))
+        except RuncError:
+            if not await self._runc_reports("running"):  # resumed with runc by hand
+                raise
         if self.status is Status.PAUSED:
             self.status = Status.RUNNING
         self._ctx.events.publish("resume", self.id)

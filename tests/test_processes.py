@@ -19,6 +19,7 @@ from .helpers import (
     next_event,
     now,
     pid_alive,
+    runc,
     runc_state,
     start_container,
     wait_exit,
@@ -270,6 +271,41 @@ async def test_seed_signal_9_stops_with_137(
     await wait_exit(client, "redis", created["processes"][0]["pid"], since)
     got = (await client.get("/containers/redis")).json()
     assert got["state"] == {"status": "stopped", "exitStatus": 137}
+
+
+async def test_pause_and_resume_made_with_runc_by_hand(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A container paused or resumed with runc behind the daemon's back is where runc says:
+    the daemon's pause or resume that finds it there is done (200, and its event), not a 500
+    with runc's refusal, nor a 409 from the daemon's old view."""
+    client, state_dir = daemon.client, daemon.config.state_dir
+    await start_container(client, "c", make_bundle(COUNTER))
+    since = now()
+    assert (await client.patch("/containers/c", json={"status": "paused"})).status_code == 200
+    runc(state_dir, "resume", "c")
+    response = await client.patch("/containers/c", json={"status": "running"})
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == {"status": "running"}
+
+    runc(state_dir, "pause", "c")
+    response = await client.patch("/containers/c", json={"status": "paused"})
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == {"status": "paused"}
+    assert runc_state(state_dir, "c")["status"] == "paused"
+
+    runc(state_dir, "resume", "c")  # the daemon saw it paused; runc says running
+    response = await client.patch("/containers/c", json={"status": "paused"})
+    assert response.status_code == 200, response.text
+    assert runc_state(state_dir, "c")["status"] == "paused"
+    assert (await client.patch("/containers/c", json={"status": "running"})).status_code == 200
+    runc(state_dir, "pause", "c")  # the daemon saw it running; runc says paused
+    assert (await client.get("/containers/c")).json()["state"] == {"status": "running"}
+    response = await client.patch("/containers/c", json={"status": "running"})
+    assert response.status_code == 200, response.text
+    assert runc_state(state_dir, "c")["status"] == "running"
+    types = await event_types(client, since=since, container_id="c", count=6)
+    assert types == ["pause", "resume", "pause", "pause", "resume", "resume"]
 
 
 async def test_patch_conflicts(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
