@@ -574,6 +574,19 @@ async def test_invalid_id_is_400(
 
 
 @pytest.mark.parametrize(
+    ("segment", "shown"), [("a%2Fb", "'a/b'"), ("a%00b", "'a\\x00b'"), ("%2E%2E%2F", "'../'")]
+)
+async def test_invalid_id_is_named_as_meant(
+    client: httpx.AsyncClient, segment: str, shown: str
+) -> None:
+    """An id the client had to percent-encode is named in the error as the client wrote it
+    (as ``ctr-trio`` sends ``a/b``), not in its encoding."""
+    response = await client.get(f"/containers/{segment}")
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith(f"invalid container id or checkpoint name {shown}:")
+
+
+@pytest.mark.parametrize(
     ("timeout", "message"),
     [
         ("-1", "timeout must be 0 or more"),

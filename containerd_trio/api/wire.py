@@ -218,7 +218,7 @@ def check_raw_path(raw_path: bytes) -> None:
             continue
         decoded = unquote_to_bytes(segment)
         if b"/" in decoded or b"\0" in decoded:
-            shown = quoted(segment.decode("ascii", errors="replace"))
+            shown = quoted(decoded.decode(errors="replace"))  # as the client meant it
             raise InvalidRequest(
                 f"invalid container id or checkpoint name {shown}: it must match {ID_PATTERN}"
             )
