@@ -24,6 +24,7 @@ import signal
 import socket
 import threading
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -98,13 +99,11 @@ def _spawn_placed(
             # dup2 onto itself clears close-on-exec in the child (glibc 2.29+).
             actions.append((os.POSIX_SPAWN_DUP2, fd, target))
         environment = dict(env) if env is not None else ENVIRONMENT
-        if unblock_signals:  # the child would inherit the spawning thread's blocked ones
-            return os.posix_spawnp(
-                argv[0], list(argv), environment, file_actions=actions, setsid=setsid,
-                setsigmask=(),
-            )  # fmt: skip
+        # An empty mask given is not a mask left out: without it the child inherits the
+        # caller's, and the spawning thread blocks every signal.
+        mask: dict[str, Any] = {"setsigmask": ()} if unblock_signals else {}
         return os.posix_spawnp(
-            argv[0], list(argv), environment, file_actions=actions, setsid=setsid
+            argv[0], list(argv), environment, file_actions=actions, setsid=setsid, **mask
         )
     finally:
         for fd in moved:
