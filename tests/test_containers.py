@@ -708,6 +708,28 @@ async def test_unknown_route_and_method_are_json(client: httpx.AsyncClient) -> N
         assert response.json() == {"error": f"no such endpoint: {method} {path}"}
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/state", "GET, HEAD"),
+        ("OPTIONS", "/state", "GET, HEAD"),
+        ("PUT", "/containers/box", "DELETE, GET, HEAD, PATCH, POST"),
+        ("GET", "/containers/box/wait", "POST"),
+        ("PUT", "/containers/box/checkpoint/c1", "DELETE, POST"),
+        ("POST", "/containers/box/process/1/attach", "GET, HEAD"),
+    ],
+)
+async def test_a_405_names_the_allowed_methods(
+    client: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    """RFC 9110 (15.5.6): a 405 carries Allow, the methods the path takes. The JSON answer that
+    replaced werkzeug's had lost it."""
+    response = await client.request(method, path)
+    assert response.status_code == 405, response.text
+    assert response.json() == {"error": f"method {method} is not allowed on {path}"}
+    assert response.headers["allow"] == allowed
+
+
 @pytest.mark.parametrize("through_the_app", [False, True], ids=["fast", "app"])
 async def test_start_survives_client_hangup(
     start_daemon: Any, tmp_path: Path, bundle: Path, through_the_app: bool
