@@ -27,8 +27,10 @@ _UNIT_NS = {"s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
 EARLIEST_NS = -62_135_596_800 * 10**9
 LATEST_NS = 253_402_300_800 * 10**9 - 1
 
+#: RFC 3339's fraction of a second has any number of digits (``time-secfrac = "." 1*DIGIT``);
+#: those past the ninth, below a nanosecond, are dropped.
 _RFC3339 = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
+    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$"
 )
 
 
@@ -78,7 +80,7 @@ def parse_ns(text: str) -> int:
         delta = sign * timedelta(hours=hours, minutes=minutes)
     moment = base.replace(tzinfo=timezone(delta))
     whole = int(moment.timestamp())
-    nanos = int((fraction or "0").ljust(9, "0"))
+    nanos = int((fraction or "0")[:9].ljust(9, "0"))
     return whole * 1_000_000_000 + nanos
 
 

@@ -250,3 +250,22 @@ async def test_logs_of_one_process_and_of_a_time_window(
     assert await data(since=between) == ["two\n"]
     assert await data(since="1h") == ["one\n", "two\n"]
     assert await data(since="1h", until="1h") == []
+
+
+async def test_a_time_with_more_fraction_digits_than_nanoseconds_is_taken(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """RFC 3339 puts no bound on a fraction's digits, nor does the document's date-time: a
+    picosecond time was a 400 saying it was no RFC 3339 timestamp. Past the ninth, dropped."""
+    await start_container(client, "fine", make_bundle(("sh", "-c", "echo one; sleep 100000")))
+    await wait_output(client, "fine", "one")
+    after = now()  # 2026-...T...:..:...NNNNNNNNN+00:00
+    finer = after.replace("+00:00", "999Z")
+    for params in ({"since": finer}, {"until": finer}):
+        response = await client.get("/containers/fine/logs", params=params)
+        assert response.status_code == 200, response.text
+        expected = [] if "since" in params else ["one\n"]
+        assert [json.loads(line)["data"] for line in response.text.splitlines()] == expected
+    async with client.stream("GET", "/events", params={"since": finer}) as stream:
+        assert stream.status_code == 200  # a stream: its headers are enough
+    assert timestamps.parse_ns(finer) == timestamps.parse_ns(after)
