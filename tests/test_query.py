@@ -150,6 +150,13 @@ async def test_the_misspelt_tail_of_issue_14(client: httpx.AsyncClient, bundle: 
         ("/containers/box/checkpoint?bundlePath=rel", "query parameter bundlePath must be an"),
         ("/containers/box/checkpoint?bundlePath=/" + "a" * 300, "a file name is at most 255"),
         ("/containers/box?timeout=" + "x" * 5000, "query parameter timeout must be a number"),
+        # float() took these (timeout=1_0 was 10 s, an Arabic-Indic one 1 s), where tail's
+        # whole numbers and the document's "number" take ASCII digits only
+        ("/containers/box?timeout=1_0", "query parameter timeout must be a number, not '1_0'"),
+        ("/containers/box?timeout=%D9%A1", "query parameter timeout must be a number, not"),
+        ("/containers/box?timeout=%EF%BC%91", "query parameter timeout must be a number, not"),
+        ("/containers/box?timeout=%201", "query parameter timeout must be a number, not ' 1'"),
+        ("/containers/box?timeout=nan", "query parameter timeout must be a number, not 'nan'"),
     ],
 )
 async def test_bad_query_parameters_are_400_naming_them(
