@@ -146,6 +146,10 @@ async def test_the_misspelt_tail_of_issue_14(client: httpx.AsyncClient, bundle: 
         ("/containers/box/logs?follow=maybe", "query parameter follow must be true or false"),
         ("/containers/box/logs?pid=0", "query parameter pid must be between 1 and 4194304"),
         ("/containers/box/logs?since=x", "query parameter since: 'x' is not an RFC 3339"),
+        # a final newline and other scripts' digits (U+0661, an Arabic-Indic 1) were taken
+        ("/containers/box/logs?since=1h%0A", "query parameter since: '1h\\n' is not an RFC"),
+        ("/events?since=2026-12-01T10:00:00Z%0A", "query parameter since: '2026-12-01T10:00"),
+        ("/events?since=2026-12-01T10:00:00.%D9%A1Z", "query parameter since: '2026-12-01T"),
         ("/containers/box/logs?until=2026-13-01T00:00:00Z", "query parameter until: '2026-13"),
         ("/containers/box/checkpoint?bundlePath=rel", "query parameter bundlePath must be an"),
         ("/containers/box/checkpoint?bundlePath=/" + "a" * 300, "a file name is at most 255"),
