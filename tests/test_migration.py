@@ -217,7 +217,11 @@ async def test_a_target_that_refuses_leaves_the_container_running_here(
         ("ftp://x:1", "'ftp://x' is no host name or IP address"),
         ("a b:8888", "'a b' is no host name or IP address"),
         ("127.0.0.1:0", "'127.0.0.1:0' has no valid port"),
+        # the connect's idna codec raised on a long zone: a 500 'internal error: UnicodeError'
+        ("http://[::1%" + "x" * 300 + "]:80", "is no host name or IP address"),
+        ("a." * 130 + ":80", "is no host name or IP address"),  # longer than DNS takes: 502
     ],
+    ids=["scheme", "space", "port-0", "zone", "long-name"],
 )
 async def test_a_target_address_no_client_can_reach_is_a_400(
     client: httpx.AsyncClient, make_bundle: BundleFactory, to: str, problem: str

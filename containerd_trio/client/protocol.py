@@ -133,18 +133,29 @@ class Endpoint(NamedTuple):
 _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?")
 
 
+#: The longest DNS name (RFC 1035's 255 bytes on the wire); the resolver refuses a longer one.
+MAX_HOSTNAME = 253
+#: An IPv6 zone: an interface's name (at most IFNAMSIZ - 1 = 15 bytes) or its index.
+_ZONE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+
+
 def _reachable(address: str, host: str) -> str:
     """``host`` if a client can connect to it (a DNS name or an IP address), else ValueError.
 
     HOST:PORT takes whatever comes before the last colon: "ftp://x:1" was host "ftp://x", and
     a migration to it a 502 from the resolver rather than a 400 about the address.
     """
-    if _HOSTNAME.fullmatch(host):
+    if _HOSTNAME.fullmatch(host) and len(host.rstrip(".")) <= MAX_HOSTNAME:
         return host
     import ipaddress  # only for what is no DNS name (IPv6): not on every client call
 
     try:
         ipaddress.ip_address(host)
+        # The zone (fe80::1%eth0) is an interface's name or index: the connect passes it to
+        # the idna codec, which raised on a long one (a 500 for a migration's target).
+        _, _, zone = host.partition("%")
+        if zone and not _ZONE.fullmatch(zone):
+            raise ValueError(zone)
     except ValueError:
         raise ValueError(
             f"{quoted(address)} is not HOST:PORT, unix:PATH or http(s)://HOST[:PORT]:"
