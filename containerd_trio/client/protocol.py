@@ -99,12 +99,12 @@ class Endpoint(NamedTuple):
                 tls = scheme == "https://"
                 rest = text[len(scheme) :].split("/", 1)[0]
                 if not rest:
-                    raise ValueError(f"{address!r} names no host")
+                    raise ValueError(f"{quoted(address)} names no host")
                 host, sep, port = rest.rpartition(":")
                 if not sep or "]" in port:  # no port: the scheme's own (an IPv6 host has colons)
                     host, port = rest, "443" if tls else "80"
                 if not port.isdigit() or not 0 < int(port) <= 65535:
-                    raise ValueError(f"{address!r} has no valid port")
+                    raise ValueError(f"{quoted(address)} has no valid port")
                 return cls(address, _reachable(address, host.strip("[]")), int(port), None, tls)
         # The daemon's own --listen syntax, parsed by the daemon's own parser: one grammar for both.
         listen = Listen.parse(text)
@@ -112,7 +112,7 @@ class Endpoint(NamedTuple):
             return cls(address, None, None, str(listen.unix_path), False)
         assert listen.host is not None and listen.port is not None
         if listen.port == 0:  # a server may listen there (the kernel picks one); none answers
-            raise ValueError(f"{address!r} has no valid port")
+            raise ValueError(f"{quoted(address)} has no valid port")
         return cls(address, _reachable(address, listen.host), listen.port, None, False)
 
     @property
