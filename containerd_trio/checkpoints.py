@@ -166,7 +166,10 @@ def delete(bundle: Path, name: str) -> None:
         finally:
             os.close(checkpoint)
         # Relative to the checkpoints directory's fd: rmtree never follows a link from there.
-        shutil.rmtree(name, dir_fd=directory)
+        try:
+            shutil.rmtree(name, dir_fd=directory)
+        except OSError as exc:  # a read-only bundle, say: the client's, not the daemon's fault
+            raise _refusal(exc.errno, _described(bundle, name)) from None
     finally:
         os.close(directory)
 

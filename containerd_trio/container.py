@@ -1005,7 +1005,17 @@ def _exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
     if spec.cwd is not None:
         document["cwd"] = spec.cwd
     if spec.user is not None:
-        user: dict[str, Any] = {"uid": spec.user.uid, "gid": spec.user.gid}
+        # A uid or gid left out is the bundle's, not 0: a request that named only a gid ran
+        # as root in a container whose processes run as another user. The bundle's
+        # additionalGids stay only with its uid and gid: a process made another user's does
+        # not keep the bundle user's groups (dropping a uid keeps no groups of the old one).
+        user: dict[str, Any] = dict(document.get("user") or {})
+        if spec.user.uid is not None or spec.user.gid is not None:
+            user.pop("additionalGids", None)
+        if spec.user.uid is not None:
+            user["uid"] = spec.user.uid
+        if spec.user.gid is not None:
+            user["gid"] = spec.user.gid
         if spec.user.additional_gids is not None:
             user["additionalGids"] = list(spec.user.additional_gids)
         document["user"] = user

@@ -68,7 +68,7 @@ def _structure_factory(cls: type[Any]) -> Any:
 
     def structure_object(value: object, target: type[Any]) -> Any:
         if not isinstance(value, dict):
-            raise TypeError(f"expected an object, got {_json_type(value)}")
+            raise TypeError(f"expected an object, got {json_type(value)}")
         return inner(value, target)
 
     return structure_object
@@ -89,25 +89,25 @@ converter.register_unstructure_hook_factory(attrs.has, _unstructure_factory)
 def _strict_int(value: object, _: type) -> int:
     # cattrs would turn "3" or 3.7 or True into an int; a client sending those has made a mistake.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {_json_type(value)}")
+        raise TypeError(f"expected an integer, got {json_type(value)}")
     return value
 
 
 def _strict_str(value: object, _: type) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {_json_type(value)}")
+        raise TypeError(f"expected a string, got {json_type(value)}")
     return value
 
 
 def _strict_bool(value: object, _: type) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {_json_type(value)}")
+        raise TypeError(f"expected true or false, got {json_type(value)}")
     return value
 
 
 def _strict_float(value: object, _: type) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected a number, got {_json_type(value)}")
+        raise TypeError(f"expected a number, got {json_type(value)}")
     return float(value)
 
 
@@ -124,7 +124,7 @@ def _list_factory(tp: Any) -> Any:
 
     def structure_list(value: object, _: type) -> list[Any]:
         if not isinstance(value, list):
-            raise TypeError(f"expected a list, got {_json_type(value)}")
+            raise TypeError(f"expected a list, got {json_type(value)}")
         return list(inner(value, tp))
 
     return structure_list
@@ -137,7 +137,7 @@ def _dict_factory(tp: Any) -> Any:
 
     def structure_dict(value: object, _: type) -> dict[Any, Any]:
         if not isinstance(value, dict):
-            raise TypeError(f"expected an object, got {_json_type(value)}")
+            raise TypeError(f"expected an object, got {json_type(value)}")
         return dict(inner(value, tp))
 
     return structure_dict
@@ -151,7 +151,8 @@ converter.register_structure_hook(bool, _strict_bool)
 converter.register_structure_hook(float, _strict_float)
 
 
-def _json_type(value: object) -> str:
+def json_type(value: object) -> str:
+    """What a decoded JSON value is, for a message: "a list", "the string 'x'" (cut short)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -224,7 +225,7 @@ def _join(path: str, part: str) -> str:
 def structure(data: object, cls: type[T]) -> T:
     """Structure a decoded JSON body, raising :class:`InvalidRequest` naming the bad field."""
     if not isinstance(data, dict):
-        raise InvalidRequest(f"the request body must be a JSON object, not {_json_type(data)}")
+        raise InvalidRequest(f"the request body must be a JSON object, not {json_type(data)}")
     try:
         return converter.structure(data, cls)
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:

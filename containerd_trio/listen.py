@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+from .errors import quoted
+
 
 class Listen(NamedTuple):
     """A TCP host and port, or a unix socket path."""
@@ -27,7 +29,7 @@ class Listen(NamedTuple):
             return cls(unix_path=Path(path))
         host, sep, port = text.rpartition(":")
         if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"{text!r} is not HOST:PORT or unix:PATH")
+            raise ValueError(f"{quoted(text)} is not HOST:PORT or unix:PATH")
         host = host.strip("[]") or "127.0.0.1"
         return cls(host=host, port=int(port))
 

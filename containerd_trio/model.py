@@ -44,6 +44,26 @@ class User:
 
 
 @attrs.frozen
+class UserSpec:
+    """The user an added process runs as: a uid or gid left out is the bundle's."""
+
+    uid: int | None = attrs.field(
+        default=None, validator=UNIX_ID, metadata=doc("The bundle's when left out.")
+    )
+    gid: int | None = attrs.field(
+        default=None, validator=UNIX_ID, metadata=doc("The bundle's when left out.")
+    )
+    additional_gids: list[int] | None = attrs.field(
+        default=None,
+        validator=UNIX_IDS,
+        metadata=doc(
+            "When left out: the bundle's if uid and gid are left out too, else none (a process"
+            " of another user does not take the bundle user's groups)."
+        ),
+    )
+
+
+@attrs.frozen
 class ConsoleSize:
     """A terminal's size, as the OCI process's ``consoleSize``."""
 
@@ -67,7 +87,10 @@ class ProcessSpec:
         validator=ABSOLUTE_PATH,
         metadata=doc("The working directory, an absolute path; the bundle's when left out."),
     )
-    user: User | None = None
+    user: UserSpec | None = attrs.field(
+        default=None,
+        metadata=doc("The user to run as; what is left out (or all of it) is the bundle's."),
+    )
     terminal: bool = attrs.field(
         default=False,
         metadata=doc(

@@ -27,8 +27,13 @@ _UNIT_NS = {"s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
 EARLIEST_NS = -62_135_596_800 * 10**9
 LATEST_NS = 253_402_300_800 * 10**9 - 1
 
+#: RFC 3339's fraction of a second has any number of digits (``time-secfrac = "." 1*DIGIT``);
+#: those past the ninth, below a nanosecond, are dropped. Its DIGIT is ASCII: Python's \d also
+#: matches other scripts' digits, which int() reads. Matched whole (fullmatch): "$" alone also
+#: matches before a final newline.
 _RFC3339 = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 
 
@@ -52,7 +57,7 @@ def parse_ns(text: str) -> int:
 
     Raises ValueError with a message that says what form is expected.
     """
-    match = _RFC3339.match(text)
+    match = _RFC3339.fullmatch(text)
     if match is None:
         raise ValueError(
             f"{quoted(text)} is not an RFC 3339 timestamp such as"
@@ -78,7 +83,7 @@ def parse_ns(text: str) -> int:
         delta = sign * timedelta(hours=hours, minutes=minutes)
     moment = base.replace(tzinfo=timezone(delta))
     whole = int(moment.timestamp())
-    nanos = int((fraction or "0").ljust(9, "0"))
+    nanos = int((fraction or "0")[:9].ljust(9, "0"))
     return whole * 1_000_000_000 + nanos
 
 
@@ -88,10 +93,10 @@ def parse_time(text: str, *, now: int | None = None) -> int:
 
     Raises ValueError with a message that says which forms are taken.
     """
-    if _DURATION.match(text):
+    if _DURATION.fullmatch(text):  # not before a final newline, as $ would
         back = sum(int(n) * _UNIT_NS[unit] for n, unit in _DURATION_PART.findall(text))
         return max((now_ns() if now is None else now) - back, EARLIEST_NS)
-    if _RFC3339.match(text):
+    if _RFC3339.fullmatch(text):
         # The shape of a timestamp: its error names the bad part.
         return min(max(parse_ns(text), EARLIEST_NS), LATEST_NS)
     raise ValueError(

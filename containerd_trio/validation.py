@@ -19,7 +19,7 @@ from typing import Any, TypeGuard, TypeVar
 
 import attrs
 
-from .convert import camel
+from .convert import camel, json_type
 from .errors import InvalidRequest, quoted
 
 T = TypeVar("T")
@@ -82,7 +82,9 @@ def check_id(value: str, what: str = "container id") -> str:
 def parse_signal(value: object) -> int:
     """An integer 1..64 or a name such as ``"SIGTERM"`` or ``"TERM"`` (any case)."""
     if isinstance(value, bool):
-        raise InvalidRequest(f"signal must be an integer 1..{MAX_SIGNAL} or a name, not {value!r}")
+        raise InvalidRequest(
+            f"signal must be an integer 1..{MAX_SIGNAL} or a name, not {json_type(value)}"
+        )
     if isinstance(value, int):
         if 1 <= value <= MAX_SIGNAL:
             return value
@@ -102,7 +104,10 @@ def parse_signal(value: object) -> int:
         raise InvalidRequest(
             f"unknown signal {quoted(value)}: use a number 1..{MAX_SIGNAL} or a name"
         )
-    raise InvalidRequest(f"signal must be an integer 1..{MAX_SIGNAL} or a name, not {value!r}")
+    # Said as JSON, cut short: a list of long strings was quoted whole, in Python's words.
+    raise InvalidRequest(
+        f"signal must be an integer 1..{MAX_SIGNAL} or a name, not {json_type(value)}"
+    )
 
 
 # --- rules on fields ----------------------------------------------------------------------------

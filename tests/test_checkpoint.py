@@ -323,6 +323,29 @@ async def test_a_checkpoint_into_a_read_only_bundle_is_400(
     assert (await checkpoint(client, "ro", "c1")).status_code == 201
 
 
+async def test_a_delete_of_a_checkpoint_in_a_read_only_bundle_is_400(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """The delete's twin of the test above: it was a 500 'internal error: OSError' with a
+    traceback in the daemon's log. The checkpoint stays, listed, until the bundle is writable."""
+    bundle = make_bundle()
+    await start_container(client, "ro", bundle)
+    assert (await checkpoint(client, "ro", "c1")).status_code == 201
+    await trio.run_process(["mount", "--bind", str(bundle), str(bundle)])
+    try:
+        await trio.run_process(["mount", "-o", "remount,ro,bind", str(bundle)])
+        answer = await client.delete("/containers/ro/checkpoint/c1")
+    finally:
+        await trio.run_process(["umount", str(bundle)])
+    assert answer.status_code == 400, answer.text
+    assert answer.json() == {
+        "error": f"cannot write checkpoint 'c1' in {bundle}/checkpoints: Read-only file system"
+    }
+    listed = (await client.get("/containers/ro/checkpoint")).json()
+    assert [info["name"] for info in listed] == ["c1"]
+    assert (await client.delete("/containers/ro/checkpoint/c1")).status_code == 200
+
+
 async def test_criu_failure_is_500_with_its_log_and_leaves_the_container(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:

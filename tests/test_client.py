@@ -362,7 +362,9 @@ def test_addresses() -> None:
     assert Endpoint.parse("unix:/run/x.sock").authority == "localhost"
     assert parse_address("127.0.0.1:8888") == ("http://127.0.0.1:8888", None)
     assert parse_address("unix:/x.sock") == ("http://localhost", "/x.sock")
-    for bad in ("http://", "nowhere", "unix:", "http://h:99999", "1.2.3.4:x"):
+    assert Endpoint.parse("my_service.local:80").host == "my_service.local"
+    assert Endpoint.parse("fe80::1%eth0:80").host == "fe80::1%eth0"
+    for bad in ("http://", "nowhere", "unix:", "http://h:99999", "1.2.3.4:x", "ftp://x:1", "h:0"):
         with pytest.raises(ValueError):  # noqa: PT011 - each says why in its own words
             Endpoint.parse(bad)
 

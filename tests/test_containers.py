@@ -708,6 +708,56 @@ async def test_unknown_route_and_method_are_json(client: httpx.AsyncClient) -> N
         assert response.json() == {"error": f"no such endpoint: {method} {path}"}
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/state", "GET, HEAD"),
+        ("OPTIONS", "/state", "GET, HEAD"),
+        ("PUT", "/containers/box", "DELETE, GET, HEAD, PATCH, POST"),
+        ("GET", "/containers/box/wait", "POST"),
+        ("PUT", "/containers/box/checkpoint/c1", "DELETE, POST"),
+        ("POST", "/containers/box/process/1/attach", "GET, HEAD"),
+    ],
+)
+async def test_a_405_names_the_allowed_methods(
+    client: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    """RFC 9110 (15.5.6): a 405 carries Allow, the methods the path takes. The JSON answer that
+    replaced werkzeug's had lost it."""
+    response = await client.request(method, path)
+    assert response.status_code == 405, response.text
+    assert response.json() == {"error": f"method {method} is not allowed on {path}"}
+    assert response.headers["allow"] == allowed
+
+
+LONG = "x" * 3000
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        ("PATCH", "/containers/box", {"status": [LONG]}, "not a list"),
+        ("PATCH", "/containers/box", {"status": True}, "not a boolean"),
+        ("PATCH", "/containers/box", {"signal": [LONG]}, "or a name, not a list"),
+        ("POST", "/containers/box/process/1", {"signal": None}, "or a name, not null"),
+        ("POST", "/containers/box/migrate", {"to": LONG}, "is not HOST:PORT or unix:PATH"),
+        ("POST", "/containers/box/migrate", {"to": f"http://h:{LONG}"}, "has no valid port"),
+    ],
+    ids=["status-list", "status-true", "signal-list", "signal-null", "to", "to-port"],
+)
+async def test_a_bad_value_is_said_as_json_and_cut_short(
+    client: httpx.AsyncClient, method: str, path: str, body: dict[str, Any], message: str
+) -> None:
+    """docs/api.md: a message quotes at most 40 characters of what the client sent. These
+    quoted all of it (a status or signal of a list of long strings, 3 KB; an address), and in
+    Python's words (True, None)."""
+    response = await client.request(method, path, json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert message in error
+    assert len(error) < 200, error
+
+
 @pytest.mark.parametrize("through_the_app", [False, True], ids=["fast", "app"])
 async def test_start_survives_client_hangup(
     start_daemon: Any, tmp_path: Path, bundle: Path, through_the_app: bool

@@ -52,7 +52,7 @@ from containerd_trio import timestamps
 from containerd_trio.api import openapi, schemas
 from containerd_trio.convert import camel, structure, unstructure
 from containerd_trio.errors import InvalidRequest
-from containerd_trio.model import ProcessSpec, User
+from containerd_trio.model import ProcessSpec, UserSpec
 from containerd_trio.validation import ID_PATTERN, MAX_SIGNAL, check_id, parse_signal
 
 from .helpers import BundleFactory, RunningDaemon, runc_ids
@@ -113,7 +113,7 @@ def near_miss_values(cls: type[Any]) -> st.SearchStrategy[Any]:
     """Values for the fields of ``cls``: any JSON, and for nested classes their own near misses."""
     strategies: list[st.SearchStrategy[Any]] = [json_values]
     if cls is ProcessSpec:
-        strategies.append(near_misses(User))
+        strategies.append(near_misses(UserSpec))
     return st.one_of(strategies)
 
 
@@ -202,9 +202,9 @@ VALID_REQUESTS: dict[type[Any], st.SearchStrategy[Any]] = {
         cwd=st.none() | paths,
         user=st.none()
         | st.builds(
-            User,
-            uid=unix_ids,
-            gid=unix_ids,
+            UserSpec,
+            uid=st.none() | unix_ids,
+            gid=st.none() | unix_ids,
             additional_gids=st.none() | st.lists(unix_ids, max_size=3),
         ),
         # False only: a terminal process is a shell the fuzz could not end.

@@ -211,6 +211,31 @@ async def test_a_target_that_refuses_leaves_the_container_running_here(
     assert leftovers(bundle) == []
 
 
+@pytest.mark.parametrize(
+    ("to", "problem"),
+    [
+        ("ftp://x:1", "'ftp://x' is no host name or IP address"),
+        ("a b:8888", "'a b' is no host name or IP address"),
+        ("127.0.0.1:0", "'127.0.0.1:0' has no valid port"),
+        # the connect's idna codec raised on a long zone: a 500 'internal error: UnicodeError'
+        ("http://[::1%" + "x" * 300 + "]:80", "is no host name or IP address"),
+        ("a." * 130 + ":80", "is no host name or IP address"),  # longer than DNS takes: 502
+    ],
+    ids=["scheme", "space", "port-0", "zone", "long-name"],
+)
+async def test_a_target_address_no_client_can_reach_is_a_400(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, to: str, problem: str
+) -> None:
+    """HOST:PORT took whatever came before the last colon for the host, and port 0: the move
+    was a 502 from the resolver or the connect ('Name or service not known'), where docs/api.md
+    names the three forms of an address and bad input is a 400."""
+    await start_container(client, "c", make_bundle(COUNTER))
+    response = await client.post("/containers/c/migrate", json={"to": to})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith("to: ") and problem in response.json()["error"]
+    assert (await client.get("/containers/c")).json()["state"]["status"] == "running"
+
+
 async def _answer_everything_with(
     path: Path, status: int, body: bytes, *, task_status: trio.TaskStatus[None]
 ) -> None:

@@ -218,8 +218,8 @@ def test_request_schemas_follow_the_attrs_classes() -> None:
         "type": "object",
         "additionalProperties": {"type": "string"},
     }
-    assert components["User"]["additionalProperties"] is False
-    assert set(components["User"]["properties"]) == {"uid", "gid", "additionalGids"}
+    assert components["UserSpec"]["additionalProperties"] is False  # the exec's user
+    assert set(components["UserSpec"]["properties"]) == {"uid", "gid", "additionalGids"}
     assert schemas.ExecRequest is ProcessSpec
 
 

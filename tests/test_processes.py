@@ -110,6 +110,37 @@ async def test_exec_defaults_come_from_the_bundle(
 
 
 @pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        ({"gid": 1001}, {"uid": 1000, "gid": 1001}),
+        ({"uid": 1002}, {"uid": 1002, "gid": 1000}),
+        ({"additionalGids": [7]}, {"uid": 1000, "gid": 1000, "additionalGids": [7]}),
+        ({}, {"uid": 1000, "gid": 1000, "additionalGids": [5, 6]}),
+    ],
+)
+async def test_what_an_exec_user_leaves_out_is_the_bundle_user(
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    user: dict[str, Any],
+    expected: dict[str, Any],
+) -> None:
+    """docs/api.md: what an exec leaves out comes from config.json. A user that named only its
+    gid ran as uid 0, root, in a container whose processes run as 1000. The bundle user's
+    groups go only with its uid and gid."""
+
+    def as_1000(config: dict[str, Any]) -> None:
+        config["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5, 6]}
+
+    await start_container(client, "c", make_bundle(edit=as_1000))
+    script = 'echo "who=$(id -u):$(id -g) groups=$(id -G)"'
+    response = await exec_(client, "c", args=["sh", "-c", script], user=user)
+    assert response.status_code == 201, response.text
+    assert response.json()["user"] == expected
+    uid, gid, groups = expected["uid"], expected["gid"], expected.get("additionalGids", [])
+    await wait_output(client, "c", f"who={uid}:{gid} groups={' '.join(map(str, [gid, *groups]))}\n")
+
+
+@pytest.mark.parametrize(
     ("body", "message"),
     [
         ({}, "missing required field 'args'"),

@@ -146,10 +146,21 @@ async def test_the_misspelt_tail_of_issue_14(client: httpx.AsyncClient, bundle: 
         ("/containers/box/logs?follow=maybe", "query parameter follow must be true or false"),
         ("/containers/box/logs?pid=0", "query parameter pid must be between 1 and 4194304"),
         ("/containers/box/logs?since=x", "query parameter since: 'x' is not an RFC 3339"),
+        # a final newline and other scripts' digits (U+0661, an Arabic-Indic 1) were taken
+        ("/containers/box/logs?since=1h%0A", "query parameter since: '1h\\n' is not an RFC"),
+        ("/events?since=2026-12-01T10:00:00Z%0A", "query parameter since: '2026-12-01T10:00"),
+        ("/events?since=2026-12-01T10:00:00.%D9%A1Z", "query parameter since: '2026-12-01T"),
         ("/containers/box/logs?until=2026-13-01T00:00:00Z", "query parameter until: '2026-13"),
         ("/containers/box/checkpoint?bundlePath=rel", "query parameter bundlePath must be an"),
         ("/containers/box/checkpoint?bundlePath=/" + "a" * 300, "a file name is at most 255"),
         ("/containers/box?timeout=" + "x" * 5000, "query parameter timeout must be a number"),
+        # float() took these (timeout=1_0 was 10 s, an Arabic-Indic one 1 s), where tail's
+        # whole numbers and the document's "number" take ASCII digits only
+        ("/containers/box?timeout=1_0", "query parameter timeout must be a number, not '1_0'"),
+        ("/containers/box?timeout=%D9%A1", "query parameter timeout must be a number, not"),
+        ("/containers/box?timeout=%EF%BC%91", "query parameter timeout must be a number, not"),
+        ("/containers/box?timeout=%201", "query parameter timeout must be a number, not ' 1'"),
+        ("/containers/box?timeout=nan", "query parameter timeout must be a number, not 'nan'"),
     ],
 )
 async def test_bad_query_parameters_are_400_naming_them(
@@ -250,3 +261,22 @@ async def test_logs_of_one_process_and_of_a_time_window(
     assert await data(since=between) == ["two\n"]
     assert await data(since="1h") == ["one\n", "two\n"]
     assert await data(since="1h", until="1h") == []
+
+
+async def test_a_time_with_more_fraction_digits_than_nanoseconds_is_taken(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """RFC 3339 puts no bound on a fraction's digits, nor does the document's date-time: a
+    picosecond time was a 400 saying it was no RFC 3339 timestamp. Past the ninth, dropped."""
+    await start_container(client, "fine", make_bundle(("sh", "-c", "echo one; sleep 100000")))
+    await wait_output(client, "fine", "one")
+    after = now()  # 2026-...T...:..:...NNNNNNNNN+00:00
+    finer = after.replace("+00:00", "999Z")
+    for params in ({"since": finer}, {"until": finer}):
+        response = await client.get("/containers/fine/logs", params=params)
+        assert response.status_code == 200, response.text
+        expected = [] if "since" in params else ["one\n"]
+        assert [json.loads(line)["data"] for line in response.text.splitlines()] == expected
+    async with client.stream("GET", "/events", params={"since": finer}) as stream:
+        assert stream.status_code == 200  # a stream: its headers are enough
+    assert timestamps.parse_ns(finer) == timestamps.parse_ns(after)

@@ -13,7 +13,7 @@ import contextlib
 from quart import Response, g, has_websocket_context, request, websocket
 from quart.typing import ResponseTypes
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import WebsocketMismatch
 
 from ..errors import DaemonError, shortened
@@ -115,7 +115,12 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
             )
         else:
             message = exc.description or exc.name
-        return wire.error_response(status, message)
+        response = wire.error_response(status, message)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            # RFC 9110 (15.5.6): a 405 MUST name the methods the path takes. werkzeug's own
+            # response carries them, but this JSON one replaces it.
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return response
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:

@@ -34,6 +34,10 @@ EventTypes = NewType("EventTypes", frozenset[str])
 TRUE_WORDS = ("true", "1", "yes", "")
 FALSE_WORDS = ("false", "0", "no")
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,20}")
+#: A number as JSON and the document's "number" write it (a sign, a point, an exponent), in
+#: ASCII digits: float() alone also took "1_0", " 1 ", "nan" and other scripts' digits
+#: (U+0661, an Arabic-Indic 1).
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def _whole_number(text: str) -> int:
@@ -45,10 +49,9 @@ def _whole_number(text: str) -> int:
 
 
 def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"must be a number, not {quoted(text)}") from None
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(f"must be a number, not {quoted(text)}")
+    return float(text)
 
 
 def _flag(text: str) -> bool:

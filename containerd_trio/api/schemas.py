@@ -16,7 +16,7 @@ import attrs
 
 from ..archive import BundleContent, Compression
 from ..client.protocol import Endpoint
-from ..convert import converter, register_type
+from ..convert import converter, json_type, register_type
 from ..migration.outgoing import Plan
 from ..model import ProcessSpec, Resources, Status
 from ..runtime import CriuOptions
@@ -74,7 +74,8 @@ class DesiredStatus(enum.Enum):
 def _desired_status(value: object) -> DesiredStatus:
     if value in ("paused", "running"):
         return DesiredStatus(value)
-    raise ValueError(f'status must be "paused" or "running", not {value!r}')
+    # Said as JSON, cut short: a list of long strings was quoted whole, in Python's words.
+    raise ValueError(f'status must be "paused" or "running", not {json_type(value)}')
 
 
 # Only for the message: the enum's own schema (its values) describes it.

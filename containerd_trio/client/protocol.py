@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -34,6 +35,7 @@ from urllib.parse import quote, urlencode
 
 import h11
 
+from ..errors import quoted
 from ..listen import Listen
 from .errors import ApiError, ClientError, DaemonUnreachable
 
@@ -97,18 +99,21 @@ class Endpoint(NamedTuple):
                 tls = scheme == "https://"
                 rest = text[len(scheme) :].split("/", 1)[0]
                 if not rest:
-                    raise ValueError(f"{address!r} names no host")
+                    raise ValueError(f"{quoted(address)} names no host")
                 host, sep, port = rest.rpartition(":")
                 if not sep or "]" in port:  # no port: the scheme's own (an IPv6 host has colons)
                     host, port = rest, "443" if tls else "80"
                 if not port.isdigit() or not 0 < int(port) <= 65535:
-                    raise ValueError(f"{address!r} has no valid port")
-                return cls(address, host.strip("[]"), int(port), None, tls)
+                    raise ValueError(f"{quoted(address)} has no valid port")
+                return cls(address, _reachable(address, host.strip("[]")), int(port), None, tls)
         # The daemon's own --listen syntax, parsed by the daemon's own parser: one grammar for both.
         listen = Listen.parse(text)
         if listen.unix_path is not None:
             return cls(address, None, None, str(listen.unix_path), False)
-        return cls(address, listen.host, listen.port, None, False)
+        assert listen.host is not None and listen.port is not None
+        if listen.port == 0:  # a server may listen there (the kernel picks one); none answers
+            raise ValueError(f"{quoted(address)} has no valid port")
+        return cls(address, _reachable(address, listen.host), listen.port, None, False)
 
     @property
     def authority(self) -> str:
@@ -121,6 +126,42 @@ class Endpoint(NamedTuple):
     @property
     def base_url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{self.authority}"
+
+
+#: A DNS name: labels of letters, digits and hyphens (not at either end), dot-separated; and
+#: underscores, which RFC 1123 leaves out but Docker's and Compose's service names resolve with.
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?")
+
+
+#: The longest DNS name (RFC 1035's 255 bytes on the wire); the resolver refuses a longer one.
+MAX_HOSTNAME = 253
+#: An IPv6 zone: an interface's name (at most IFNAMSIZ - 1 = 15 bytes) or its index.
+_ZONE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+
+
+def _reachable(address: str, host: str) -> str:
+    """``host`` if a client can connect to it (a DNS name or an IP address), else ValueError.
+
+    HOST:PORT takes whatever comes before the last colon: "ftp://x:1" was host "ftp://x", and
+    a migration to it a 502 from the resolver rather than a 400 about the address.
+    """
+    if _HOSTNAME.fullmatch(host) and len(host.rstrip(".")) <= MAX_HOSTNAME:
+        return host
+    import ipaddress  # only for what is no DNS name (IPv6): not on every client call
+
+    try:
+        ipaddress.ip_address(host)
+        # The zone (fe80::1%eth0) is an interface's name or index: the connect passes it to
+        # the idna codec, which raised on a long one (a 500 for a migration's target).
+        _, _, zone = host.partition("%")
+        if zone and not _ZONE.fullmatch(zone):
+            raise ValueError(zone)
+    except ValueError:
+        raise ValueError(
+            f"{quoted(address)} is not HOST:PORT, unix:PATH or http(s)://HOST[:PORT]:"
+            f" {quoted(host)} is no host name or IP address"
+        ) from None
+    return host
 
 
 # --- requests and answers ---------------------------------------------------------------------
