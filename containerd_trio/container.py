@@ -46,12 +46,12 @@ import attrs
 import trio
 
 from . import beneath, checkpoints, criu, procfs, timestamps
-from .bundle import BundleConfig, check_config, read_bundle
+from .bundle import CONFIG_NAME, BundleConfig, check_config, read_bundle
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
 from .convert import dump_json, unstructure
 from .criu_progress import CriuProgress
-from .errors import Conflict, DaemonError, NotFound, RuntimeTimeout
+from .errors import Conflict, DaemonError, InvalidRequest, NotFound, RuntimeTimeout
 from .events import EventBus
 from .keeperlink import CustodyRequest, KeeperLink
 from .metrics import Metrics
@@ -331,7 +331,7 @@ class Container:
                 )  # fmt: skip
             else:
                 started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
-        except BaseException:
+        except BaseException as exc:
             _close_stdin_pipe(custody, ours=True)
             self._ctx.keeper.drop(key)
             restore = isinstance(launch, Restore)
@@ -341,6 +341,9 @@ class Container:
                 cgroups_path or bundle_config.cgroups_path,
                 keep_directory=restore and self.replaces is not None,  # the log it continues
             )
+            if isinstance(exc, RuncError) and (refused := exc.refused_program(self.id)):
+                where = f" (the program of process.args in {self.bundle / CONFIG_NAME})"
+                raise InvalidRequest(refused.message + where) from None
             raise
         _close_stdin_pipe(custody, ours=False)
         started = _with_stdin(started, custody)
@@ -529,6 +532,8 @@ class Container:
                 self._ctx.keeper.drop(key)
                 with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
                     await _kill_from_pid_file(pid_file)
+                if isinstance(exc, RuncError) and (refused := exc.refused_program(self.id)):
+                    raise refused from None
                 if isinstance(exc, RuncError) and await self._init_gone():
                     raise Conflict(
                         f"container {self.id!r} stopped before the process could start"

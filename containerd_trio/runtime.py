@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,7 +37,7 @@ import trio
 from . import procfs
 from .bundle import without_file_contents
 from .children import read_fd, run_child
-from .errors import RuntimeFailure, RuntimeTimeout
+from .errors import InvalidRequest, RuntimeFailure, RuntimeTimeout, quoted
 from .keeperlink import CustodyRequest, KeeperLink, SpawnResult
 
 #: Called after every runc call with the command name, its duration and whether it succeeded.
@@ -151,6 +152,31 @@ class RuncError(RuntimeFailure):
     @property
     def container_missing(self) -> bool:
         return "not exist" in self.runc_message  # "container does not exist"
+
+    def refused_program(self, container_id: str) -> InvalidRequest | None:
+        """The client's fault inside runc's failure, if it is one: the process's program
+        cannot be run in the container (it is not there, or may not be executed). runc's
+        init says so once everything else is set up; Docker answers these 400 too."""
+        found = _REFUSED_PROGRAM.search(self.runc_message)
+        if found is None:
+            return None
+        try:  # Go's %q: JSON's escapes for what a program's name holds in practice
+            program = json.loads(f'"{found["program"]}"')
+        except ValueError:
+            program = found["program"]
+        return InvalidRequest(
+            f"cannot run {quoted(program)} in container {container_id!r}: {found['reason']}"
+        )
+
+
+#: How runc's init words a program it cannot execute (runc 1.1: ``exec: "sh": executable
+#: file not found in $PATH``, ``exec: "/x": stat /x: no such file or directory``; a directory
+#: or a file without x is ``permission denied``).
+_REFUSED_PROGRAM = re.compile(
+    r'exec: "(?P<program>(?:[^"\\]|\\.)*)": (?:stat .*?: )?'
+    r"(?P<reason>executable file not found in \$PATH|no such file or directory"
+    r"|permission denied)"
+)
 
 
 def _runc_log_message(log: bytes, stderr: bytes) -> str:

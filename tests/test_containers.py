@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -320,8 +321,8 @@ async def test_a_start_that_fails_leaves_the_stopped_container_it_would_replace(
     assert (waited["exitStatus"], waited["pid"]) == (3, init)
 
     failed = await client.post("/containers/keep", json={"bundlePath": str(make_bundle(["/nope"]))})
-    assert failed.status_code == 500, failed.text
-    assert "runc run failed" in failed.json()["error"]
+    assert failed.status_code == 400, failed.text
+    assert "cannot run '/nope' in container 'keep'" in failed.json()["error"]
     assert (await client.get("/containers/keep")).json() == before
     assert [c["id"] for c in (await client.get("/state")).json()["containers"]] == ["keep"]
     logged = (await client.get("/containers/keep/logs")).text.splitlines()
@@ -591,8 +592,8 @@ async def test_invalid_id_is_named_as_meant(
     [
         ("-1", "timeout must be 0 or more"),
         ("soon", "timeout must be a number"),
-        ("nan", "timeout must be 0 or more"),
-        ("inf", "timeout must be 0 or more"),
+        ("nan", "timeout must be a number, not 'nan'"),
+        ("inf", "timeout must be a number, not 'inf'"),
     ],
 )
 async def test_bad_delete_timeout_is_400(
@@ -614,18 +615,51 @@ async def test_body_too_large_is_413(start_daemon: object, bundle: Path) -> None
     assert (await daemon.client.get("/state")).status_code == 200
 
 
-async def test_runc_failure_is_500_with_runcs_words(
-    daemon: RunningDaemon, make_bundle: BundleFactory
+def _without_uts_namespace(bundle: Path) -> Path:
+    """A bundle runc refuses: a hostname without a UTS namespace of its own."""
+    config = json.loads((bundle / "config.json").read_text())
+    config["hostname"] = "box"
+    namespaces = config["linux"]["namespaces"]
+    config["linux"]["namespaces"] = [n for n in namespaces if n["type"] != "uts"]
+    (bundle / "config.json").write_text(json.dumps(config))
+    return bundle
+
+
+@pytest.mark.parametrize(
+    ("broken", "status", "message"),
+    [
+        (
+            lambda make: _without_uts_namespace(make()),
+            500,
+            "runc run failed: unable to set hostname without a private UTS namespace",
+        ),
+        # The client's program, not runc's fault (Docker answers 400 too).
+        (
+            lambda make: make(["/no/such/binary"]),
+            400,
+            "cannot run '/no/such/binary' in container 'broken': no such file or directory"
+            " (the program of process.args in ",
+        ),
+        (
+            lambda make: make(["nosuch"]),
+            400,
+            "cannot run 'nosuch' in container 'broken': executable file not found in $PATH",
+        ),
+    ],
+)
+async def test_a_start_runc_refuses_says_why_and_leaves_nothing(
+    daemon: RunningDaemon,
+    make_bundle: BundleFactory,
+    broken: Callable[[BundleFactory], Path],
+    status: int,
+    message: str,
 ) -> None:
     await daemon.client.get("/state")  # the keep-alive connection is open before counting
     fds_before = sorted(os.listdir("/proc/self/fd"))
-    response = await daemon.client.post(
-        "/containers/broken", json={"bundlePath": str(make_bundle(["/no/such/binary"]))}
-    )
-    assert response.status_code == 500
-    message = response.json()["error"]
-    assert message.startswith("runc run failed:")
-    assert "/no/such/binary" in message  # runc's own words
+    bundle = broken(make_bundle)
+    response = await daemon.client.post("/containers/broken", json={"bundlePath": str(bundle)})
+    assert response.status_code == status, response.text
+    assert response.json()["error"].startswith(message)
     # Nothing half-made: not listed, not in runc, no files, no fds.
     assert (await daemon.client.get("/containers/broken")).status_code == 404
     assert runc_ids(daemon.config.state_dir) == []
