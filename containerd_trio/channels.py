@@ -52,7 +52,7 @@ def parse_resize(data: bytes) -> tuple[int, int]:
         columns, rows = document["Width"], document["Height"]
     except (ValueError, KeyError, TypeError, RecursionError):  # nested too deeply: not one
         raise ValueError('a resize message is {"Width": columns, "Height": rows}') from None
-    if not all(isinstance(n, int) and 0 <= n <= 65535 for n in (columns, rows)):
+    if not all(type(n) is int and 0 <= n <= 65535 for n in (columns, rows)):  # bool is no size
         raise ValueError("Width and Height must be whole numbers from 0 to 65535")
     return columns, rows
 

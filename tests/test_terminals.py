@@ -89,7 +89,13 @@ async def test_an_exec_terminal_has_its_console_size_and_follows_resizes(
     assert await session.read_until("40 120")
     # What is not a resize message is dropped, and the session goes on: a message nested too
     # deeply for the parser ended it with a traceback (a RecursionError out of the input task).
-    for message in (b"[" * 100_000, b'{"Width": 1e400, "Height": 5}', b"{}"):
+    # A boolean is no number of columns (Python's True is an int: it was taken as 1).
+    for message in (
+        b"[" * 100_000,
+        b'{"Width": 1e400, "Height": 5}',
+        b"{}",
+        b'{"Width": true, "Height": true}',
+    ):
         await session.send(channels.RESIZE, message)
     await session.type("stty size; echo still-$((2*3))\n")
     assert await session.read_until("still-6")
