@@ -782,6 +782,11 @@ async def test_export_and_import_routes_move_a_checkpoint_between_daemons(
     await wait_output(first.client, "mover", "4")
     response = await first.client.post("/containers/mover/checkpoint/move", json={"exit": True})
     assert response.status_code == 201, response.text
+    # since is the changes' moment: with another withBundle it was dropped without a word.
+    for meant in ({"since": "1h"}, {"since": "1h", "withBundle": "full"}):
+        refused = await first.client.get("/containers/mover/checkpoint/move/archive", params=meant)
+        assert refused.status_code == 400, refused.text
+        assert "give withBundle=changes too, or leave since out" in refused.json()["error"]
     target = tmp_path / "host-b-bundles" / "mover"
     query = {"withBundle": "full", "compression": "gzip"}
     async with first.client.stream(

@@ -17,13 +17,14 @@ from quart import Response, current_app, websocket
 
 from .. import attach, channels
 from .. import metrics as metrics_module
-from ..archive import MEDIA_TYPES, ExportOptions, plan_export
+from ..archive import MEDIA_TYPES, BundleContent, ExportOptions, plan_export
 from ..archive import import_archive as unpack_archive
 from ..checkpoints import CheckpointInfo
 from ..convert import unstructure
 from ..errors import (
     BadGateway,
     Conflict,
+    InvalidRequest,
     NotFound,
     RuntimeFailure,
     RuntimeTimeout,
@@ -251,6 +252,12 @@ async def delete_checkpoint(query: CheckpointQuery) -> Reply:
 async def export_checkpoint(query: ArchiveQuery) -> Response:
     """Everything that can fail is checked before the first byte (404 for an unknown
     checkpoint, 400 for a bundle that cannot be sent); nothing is built in memory or on disk."""
+    if query.since is not None and query.with_bundle is not BundleContent.CHANGES:
+        # Taken silently, it would send a plain export where the client meant its changes.
+        raise InvalidRequest(
+            "since is the moment the rootfs changes are taken from: give withBundle=changes"
+            " too, or leave since out"
+        )
     bundle = supervisor().checkpoint_bundle(query.id, query.bundle_path)
     options = ExportOptions(
         bundle=query.with_bundle, since_ns=query.since, compression=query.compression
