@@ -181,7 +181,14 @@ def _problems(exc: BaseException, path: str) -> list[str]:
     if isinstance(exc, KeyError):
         return [f"missing required field {path!r}"]
     message = str(exc) or type(exc).__name__
-    return [f"{path}: {message}" if path else message]
+    if not path:
+        return [message]
+    # A hook on the field's own type may name the field already ("signal 0 is out of range"):
+    # say it once, with the whole path, not "signal: signal 0 ...".
+    field = path.rpartition(".")[2]
+    if message == field or message.startswith(field + " "):
+        return [path + message[len(field) :]]
+    return [f"{path}: {message}"]
 
 
 def unknown_names(what: str, names: Collection[str]) -> str:

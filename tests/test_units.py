@@ -157,8 +157,15 @@ def test_request_bodies() -> None:
         structure([], schemas.StartRequest)
     update = structure({"status": "paused"}, schemas.UpdateRequest)
     assert update.status is schemas.DesiredStatus.PAUSED and update.status.status is Status.PAUSED
-    with pytest.raises(InvalidRequest, match='status must be "paused" or "running"'):
-        structure({"status": "stopped"}, schemas.UpdateRequest)
+    # A field its own message names is named once ("status: status must be ..." before).
+    for body, message in [
+        ({"status": "stopped"}, 'status must be "paused" or "running", not the string \'stopped\''),
+        ({"signal": 0}, "signal 0 is out of range: it must be 1..64"),
+        ({"resources": {"cpu": {"shares": 1}}}, "resources.cpu: shares must be between 2 and"),
+    ]:
+        with pytest.raises(InvalidRequest) as refused:
+            structure(body, schemas.UpdateRequest)
+        assert refused.value.message.startswith(message), refused.value.message
 
 
 def test_listen_addresses() -> None:
