@@ -246,12 +246,15 @@ def _kind(mode: int) -> str:
 
 
 def _json_kind(value: object) -> str:
+    """What a file holds, never its words (convert.json_type quotes a string: a client's)."""
     if isinstance(value, list):
         return "an array"
     if isinstance(value, str):
         return "a string"
-    if isinstance(value, bool) or value is None:
-        return "a constant"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
     return "a number"
 
 

@@ -369,6 +369,8 @@ def _config_variants(bundle: Path, secret: Path) -> dict[str, tuple[str, str]]:
           lambda p: p.write_text(SECRET))  # fmt: skip
     plant("array", "config.json is not a JSON object (it holds an array)",
           lambda p: p.write_text("[1]"))  # fmt: skip
+    plant("null", "config.json is not a JSON object (it holds null)",
+          lambda p: p.write_text("null"))  # fmt: skip
     plant("nan", "NaN and Infinity are not JSON", lambda p: p.write_text('{"a": NaN}'))
     plant("latin-1", "config.json is not UTF-8 text", lambda p: p.write_bytes(b'{"a": "\xe9"}'))
     # A bundle the kernel will not open (ELOOP here; EACCES and EIO come the same way).
