@@ -724,6 +724,29 @@ async def test_logs_timestamps_since_and_until(ctr: Ctr, make_bundle: BundleFact
         assert await ctr("logs", "sleeper", "-f", "--until", before) == nothing
 
 
+async def test_logs_and_events_take_durations_as_docker_does(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docs/cli.md's durations with a fraction or a unit below the second (1.5h, 250ms), which
+    the daemon's ?since= does not take: the daemon answered 400 and ctr-trio exited 1."""
+    since = now()
+    started = await ok(ctr, "--json", "start", "talker", "--bundle", str(make_bundle(LOGGING)))
+    await wait_exit(client, "talker", started.json["processes"][0]["pid"], since)
+    everything = Result(0, "one\nthree\n", "two\n")
+    assert await ctr("logs", "talker", "--since", "1.5h") == everything
+    assert await ctr("logs", "talker", "--since", "1h0.5m", "--until", "0ms") == everything
+    assert await ctr("logs", "talker", "--until", "0.5h") == Result(0, "", "")
+    # Past year 1, as the daemon's own durations: from the beginning.
+    assert await ctr("logs", "talker", "--since", "99999999999999h") == everything
+    exits = await ok(ctr, "events", "--since", "250000ms", "--id", "talker", "--type", "exit",
+                     "-n", "1")  # fmt: skip
+    assert exits.out.split()[1:3] == ["exit", "talker"]
+    # Anything else goes as typed, and the daemon says what it takes.
+    bad = await ctr("logs", "talker", "--since", "1.5")
+    assert (bad.code, bad.out) == (cli.EXIT_ERROR, "")
+    assert bad.err.startswith("ctr-trio: query parameter since: '1.5' is not an RFC 3339")
+
+
 async def test_events_by_type_and_since_a_while_ago(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -570,7 +570,8 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     while True:
         with contextlib.ExitStack() as opened:
             try:
-                # The daemon reads ?since= (a time or a duration back from now) and ?type=.
+                # The daemon reads ?since= (a time: the parser turned a duration into one)
+                # and ?type=.
                 stream = opened.enter_context(
                     client.events(since=since, container_id=args.id, types=args.type)
                 )
@@ -606,7 +607,7 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
-    # The daemon reads ?since= and ?until= (times or durations back from now) itself.
+    # The daemon reads ?since= and ?until= (the parser turned a duration into a time).
     since, tail = args.since, args.tail
     # For a follow taken up again before any record came (below): "from now on" is from here.
     began = _utc_now() if args.follow and tail == 0 else None
