@@ -24,9 +24,10 @@ import pytest
 import trio
 
 import containerd_trio
-from containerd_trio.client import cli
+from containerd_trio.client import cli, commands
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.config import Listen
+from containerd_trio.model import Status
 
 from .helpers import BundleFactory, RunningDaemon, WrittenOutput, now, pid_alive, wait_exit
 from .test_security import pki  # noqa: F401 - the fixture, for the TLS test
@@ -700,6 +701,25 @@ async def test_list_filters_quiet_and_formats(
         refused = await ctr("ls", *bad)
         assert refused.code == cli.EXIT_USAGE, bad
         assert refused.err.startswith("usage: ctr-trio ps"), bad
+
+
+async def test_list_refuses_a_status_no_container_has(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's word for a stopped container, status=exited, listed nothing, as if none had
+    stopped, with exit 0: now a usage error that names the statuses there are."""
+    since = now()
+    job = await ok(ctr, "--json", "start", "job", "-b", str(make_bundle(["sh", "-c", "exit 3"])))
+    await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
+    for bad in (["-f", "status=exited"], ["-f", "status=stopped,status=Stopped"]):
+        refused = await ctr("ps", "-q", *bad)
+        assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), bad
+        assert refused.err.splitlines()[-1].endswith(
+            ": a status is one of created, running, paused, stopped"
+        ), refused.err
+    assert (await ok(ctr, "ps", "-q", "-f", "status=stopped")).out == "job\n"
+    # The client's list is the daemon's (which it does not import, to start fast).
+    assert set(commands.STATUSES) == {status.value for status in Status}
 
 
 async def test_logs_timestamps_since_and_until(ctr: Ctr, make_bundle: BundleFactory) -> None:

@@ -68,6 +68,10 @@ def parse_filter(text: str) -> list[tuple[str, str]]:
             raise argparse.ArgumentTypeError(
                 f"{part!r} is not KEY=VALUE with KEY one of {', '.join(FILTERS)}"
             )
+        # A status no container has (docker's "exited") matched none: ps printed an empty
+        # table, as if no container had stopped.
+        if key == "status" and value not in STATUSES:
+            raise argparse.ArgumentTypeError(f"{part!r}: a status is one of {', '.join(STATUSES)}")
         pairs.append((key, value))
     return pairs
 
@@ -77,6 +81,10 @@ def _has_label(container: Container, wanted: str) -> bool:
     labels = container.get("labels") or {}
     return key in labels and (not sep or labels[key] == value)
 
+
+#: The values of a container's state.status (the daemon's model.Status, not imported: the
+#: client loads nothing of the daemon).
+STATUSES = ("created", "running", "paused", "stopped")
 
 FILTERS: dict[str, Callable[[Container, str], bool]] = {
     "status": lambda c, value: c["state"]["status"] == value,
