@@ -722,6 +722,21 @@ async def test_list_refuses_a_status_no_container_has(
     assert set(commands.STATUSES) == {status.value for status in Status}
 
 
+async def test_list_format_refuses_what_is_not_a_field(ctr: Ctr, bundle: Path) -> None:
+    """docker's {{json .}} (or any action but a field) was printed as it is, on every line,
+    with exit 0, where an unknown field is a usage error: now it is one too."""
+    await ok(ctr, "start", "web", "-b", str(bundle))
+    for form in ("{{json .}}", "{{.ID}} {{ .Status | printf }}", "{{if .PID}}x{{end}}"):
+        refused = await ctr("ps", "--format", form)
+        assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), form
+        assert "in --format is not a field (for JSON: --format json); fields: {{.ID}}," in (
+            refused.err
+        ), refused.err
+    # Fields, spaced as docker allows, and text with braces but no action, still go.
+    spaced = await ok(ctr, "ps", "--format", "{{ .ID }} {x} {{.State}}")
+    assert spaced.out == "web {x} running\n"
+
+
 async def test_logs_timestamps_since_and_until(ctr: Ctr, make_bundle: BundleFactory) -> None:
     before = now()
     await ok(ctr, "start", "talker", "--bundle", str(make_bundle(LOGGING)))

@@ -144,6 +144,7 @@ FIELDS: dict[str, Callable[[Container], str]] = {
     "Labels": _labels,
 }
 _PLACEHOLDER = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+_ACTION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 _ESCAPES = {"\\t": "\t", "\\n": "\n", "\\\\": "\\"}
 
 
@@ -156,11 +157,16 @@ def template(text: str) -> Callable[[Container], str]:
     """A ``--format`` template such as ``{{.ID}}\\t{{.Status}}``: the text with each
     ``{{.Field}}`` replaced (``\\t`` and ``\\n`` as docker takes them). ValueError naming the
     fields for an unknown one."""
+    fields = ", ".join(f"{{{{.{name}}}}}" for name in FIELDS)
     unknown = [name for name in _PLACEHOLDER.findall(text) if name not in FIELDS]
     if unknown:
+        raise ValueError(f"unknown field {{{{.{unknown[0]}}}}} in --format; fields: {fields}")
+    # Any other action of docker's templates ({{json .}}, {{.ID | printf}}, {{if ...}}) was
+    # left in the text, and printed as it is on every line: refuse it as an unknown field is.
+    other = next((a for a in _ACTION.findall(text) if not _PLACEHOLDER.fullmatch(a)), None)
+    if other is not None:
         raise ValueError(
-            f"unknown field {{{{.{unknown[0]}}}}} in --format; fields: "
-            + ", ".join(f"{{{{.{name}}}}}" for name in FIELDS)
+            f"{other} in --format is not a field (for JSON: --format json); fields: {fields}"
         )
     text = re.sub(r"\\[tn\\]", lambda m: _ESCAPES[m.group()], text)
     return lambda c: _PLACEHOLDER.sub(lambda m: FIELDS[m.group(1)](c), text)
