@@ -737,6 +737,27 @@ async def test_list_format_refuses_what_is_not_a_field(ctr: Ctr, bundle: Path) -
     assert spaced.out == "web {x} running\n"
 
 
+async def test_list_format_table_is_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    """docker's --format 'table {{.ID}}\\t{{.Status}}' printed "table " at the head of every
+    line, and no header: now a header, then the columns aligned."""
+    since = now()
+    await ok(ctr, "start", "web", "-b", str(bundle), "-l", "note=a\tb")
+    job = await ok(ctr, "--json", "start", "job", "-b", str(make_bundle(["sh", "-c", "exit 3"])))
+    await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
+    shown = await ok(ctr, "ps", "--format", r"table {{.ID}}\t{{.Status}}\t{{.ExitStatus}}")
+    assert shown.out.splitlines() == [
+        "ID    STATUS             EXIT STATUS",
+        "web   running",
+        "job   stopped (exit 3)   3",
+    ]
+    # A tab in a value stays in its cell; no container: the header alone.
+    labels = await ok(ctr, "ps", "-f", "id=web", "--format", r"table {{.Labels}}\t{{.ID}}")
+    assert table(labels.out) == [{"LABELS": "note=a\tb", "ID": "web"}]
+    assert (await ok(ctr, "ps", "-f", "id=x", "--format", "table {{.ID}}")).out == "ID\n"
+
+
 async def test_logs_timestamps_since_and_until(ctr: Ctr, make_bundle: BundleFactory) -> None:
     before = now()
     await ok(ctr, "start", "talker", "--bundle", str(make_bundle(LOGGING)))

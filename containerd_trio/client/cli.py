@@ -316,7 +316,7 @@ def _define_list(parser: Parser) -> None:
         metavar="json|table|ids|TEMPLATE",
         help="how to print: a TEMPLATE names fields as {{.ID}} {{.Status}} {{.State}}"
         " {{.ExitStatus}} {{.PID}} {{.Processes}} {{.Created}} {{.CreatedAt}} {{.Bundle}}"
-        " {{.Labels}}, with \\t and \\n",
+        " {{.Labels}}, with \\t and \\n; 'table TEMPLATE' for aligned columns under a header",
     )
 
 

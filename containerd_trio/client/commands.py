@@ -115,6 +115,9 @@ def containers_list(client: Client, args: argparse.Namespace, out: Output) -> in
     elif form == "ids":
         for container in containers:
             out.line(container["id"])
+    elif form.startswith(output.TABLE_PREFIX):  # docker's table TEMPLATE
+        header, cells = output.template_table(form)  # checked when the command line was read
+        out.table(header, [cells(container) for container in containers])
     else:
         render = output.template(form)  # checked when the command line was read
         for container in containers:
