@@ -466,6 +466,17 @@ async def test_daemon_error_is_exit_1_with_its_message_on_one_line(
     assert "NOPE" in bad_signal.err
 
 
+async def test_stats_watch_of_an_unknown_id_is_an_error(ctr: Ctr, bundle: Path) -> None:
+    """stats --watch with an id the daemon does not know redrew a table with 'not found' in
+    it every second until Ctrl-C: now the daemon's error, exit 1, as docker stats does."""
+    await ok(ctr, "start", "busy", "--bundle", str(bundle))
+    for ids in (["ghost"], ["busy", "ghost"]):
+        with trio.fail_after(10):
+            result = await ctr("stats", "--watch", *ids)
+        assert (result.code, result.out) == (cli.EXIT_ERROR, ""), ids
+        assert result.err == "ctr-trio: container 'ghost' not found\n"
+
+
 def test_multi_line_errors_become_one_line() -> None:
     """runc's and CRIU's errors span lines; a script reading stderr gets one."""
     stderr = io.StringIO()
