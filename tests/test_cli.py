@@ -926,6 +926,42 @@ async def test_version_and_completion(tmp_path: Path) -> None:
     assert "bashcompinit" in zsh and "complete -F _ctr_trio ctr-trio" in zsh
 
 
+async def test_completion_offers_ids_only_where_an_id_goes(
+    daemon: RunningDaemon, ctr: Ctr, tmp_path: Path, bundle: Path
+) -> None:
+    """The script offered the daemon's container ids at every word after a command that takes
+    an ID: after logs ID, in place of wait's PID, of exec's command, of a checkpoint's NAME."""
+    await ok(ctr, "start", "web", "-b", str(bundle))
+    script = tmp_path / "ctr-trio.bash"
+    script.write_text((await ok(run_cli, "completion", "bash")).out)
+    # The script runs the command being completed (its first word) for the ids: this one.
+    root = Path(containerd_trio.__file__).parent.parent
+    command = tmp_path / "ctr-trio"
+    command.write_text(
+        f"#!/bin/sh\nPYTHONPATH={shlex.quote(str(root))} exec {shlex.quote(sys.executable)}"
+        f' -m containerd_trio.client.cli --address {shlex.quote(daemon.url)} "$@"\n'
+    )
+    command.chmod(0o755)
+
+    async def complete(*words: str) -> list[str]:
+        array = " ".join(shlex.quote(word) for word in (str(command), *words))
+        probe = (
+            f"source {shlex.quote(str(script))}; COMP_WORDS=({array});"
+            f" COMP_CWORD={len(words)}; _ctr_trio; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        )
+        with trio.fail_after(20):
+            done = await trio.run_process(["bash", "-c", probe], capture_stdout=True)
+        return done.stdout.decode().split()
+
+    for where in (["logs"], ["logs", "-n", "5"], ["exec", "-w", "/tmp"], ["rm", "web"],
+                  ["stats", "-w", "web"], ["containers", "kill", "-s", "KILL"],
+                  ["checkpoints", "delete"]):  # fmt: skip
+        assert await complete(*where, "") == ["web"], where
+    for where in (["logs", "web"], ["wait", "web"], ["exec", "web"], ["top", "web"],
+                  ["checkpoints", "delete", "web"], ["--json", "ls", "-q"]):  # fmt: skip
+        assert await complete(*where, "") == [], where
+
+
 async def test_usage_errors_name_the_command_and_hint_at_dashdash() -> None:
     forgot = await run_cli("exec", "web", "sh", "-c", "echo hi; exit 3")
     assert forgot.code == cli.EXIT_USAGE
