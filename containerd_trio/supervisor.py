@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import math
+import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -473,6 +474,8 @@ class Supervisor:
             container = self._commanded(container_id)
         if signum is not None:
             container.signal_init(signum)
+            if signum == signal.SIGKILL and container.status is Status.PAUSED:
+                await self._thaw_killed(container)
         if status is Status.PAUSED:
             await self._submit(container.pause)
         elif status is Status.RUNNING:
@@ -484,6 +487,20 @@ class Supervisor:
                 )
             await self._submit(container.update_resources, resources)
         return container.info()
+
+    async def _thaw_killed(self, container: Container) -> None:
+        """A frozen process dies of a SIGKILL only once thawed: a SIGKILL to a paused
+        container answered 200 ("sent KILL") and left it paused, its init alive, for as long as
+        nobody resumed it. Resume it, as ``docker kill`` does; the init takes the SIGKILL
+        before it runs another instruction, so nothing of it runs again (not even in a
+        container a failed migration left paused). Not while a delete or a shutdown is under
+        way (they stop it themselves), nor while a command holds it (a checkpoint, a
+        migration): it stays as that command leaves it, the SIGKILL pending.
+        """
+        if container.deleting or self._shutting_down or container.lock.locked():
+            return
+        with contextlib.suppress(Conflict, NotFound):  # stopped or gone meanwhile: as wanted
+            await self._submit(container.resume)
 
     async def top(self, container_id: str) -> ContainerTop:
         """Every process in the container, whoever started it, as ``ps -ef`` shows them."""

@@ -24,9 +24,10 @@ import pytest
 import trio
 
 import containerd_trio
-from containerd_trio.client import cli
+from containerd_trio.client import cli, commands
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.config import Listen
+from containerd_trio.model import Status
 
 from .helpers import BundleFactory, RunningDaemon, WrittenOutput, now, pid_alive, wait_exit
 from .test_security import pki  # noqa: F401 - the fixture, for the TLS test
@@ -465,6 +466,17 @@ async def test_daemon_error_is_exit_1_with_its_message_on_one_line(
     assert "NOPE" in bad_signal.err
 
 
+async def test_stats_watch_of_an_unknown_id_is_an_error(ctr: Ctr, bundle: Path) -> None:
+    """stats --watch with an id the daemon does not know redrew a table with 'not found' in
+    it every second until Ctrl-C: now the daemon's error, exit 1, as docker stats does."""
+    await ok(ctr, "start", "busy", "--bundle", str(bundle))
+    for ids in (["ghost"], ["busy", "ghost"]):
+        with trio.fail_after(10):
+            result = await ctr("stats", "--watch", *ids)
+        assert (result.code, result.out) == (cli.EXIT_ERROR, ""), ids
+        assert result.err == "ctr-trio: container 'ghost' not found\n"
+
+
 def test_multi_line_errors_become_one_line() -> None:
     """runc's and CRIU's errors span lines; a script reading stderr gets one."""
     stderr = io.StringIO()
@@ -702,6 +714,61 @@ async def test_list_filters_quiet_and_formats(
         assert refused.err.startswith("usage: ctr-trio ps"), bad
 
 
+async def test_list_refuses_a_status_no_container_has(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's word for a stopped container, status=exited, listed nothing, as if none had
+    stopped, with exit 0: now a usage error that names the statuses there are."""
+    since = now()
+    job = await ok(ctr, "--json", "start", "job", "-b", str(make_bundle(["sh", "-c", "exit 3"])))
+    await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
+    for bad in (["-f", "status=exited"], ["-f", "status=stopped,status=Stopped"]):
+        refused = await ctr("ps", "-q", *bad)
+        assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), bad
+        assert refused.err.splitlines()[-1].endswith(
+            ": a status is one of created, running, paused, stopped"
+        ), refused.err
+    assert (await ok(ctr, "ps", "-q", "-f", "status=stopped")).out == "job\n"
+    # The client's list is the daemon's (which it does not import, to start fast).
+    assert set(commands.STATUSES) == {status.value for status in Status}
+
+
+async def test_list_format_refuses_what_is_not_a_field(ctr: Ctr, bundle: Path) -> None:
+    """docker's {{json .}} (or any action but a field) was printed as it is, on every line,
+    with exit 0, where an unknown field is a usage error: now it is one too."""
+    await ok(ctr, "start", "web", "-b", str(bundle))
+    for form in ("{{json .}}", "{{.ID}} {{ .Status | printf }}", "{{if .PID}}x{{end}}"):
+        refused = await ctr("ps", "--format", form)
+        assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), form
+        assert "in --format is not a field (for JSON: --format json); fields: {{.ID}}," in (
+            refused.err
+        ), refused.err
+    # Fields, spaced as docker allows, and text with braces but no action, still go.
+    spaced = await ok(ctr, "ps", "--format", "{{ .ID }} {x} {{.State}}")
+    assert spaced.out == "web {x} running\n"
+
+
+async def test_list_format_table_is_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    """docker's --format 'table {{.ID}}\\t{{.Status}}' printed "table " at the head of every
+    line, and no header: now a header, then the columns aligned."""
+    since = now()
+    await ok(ctr, "start", "web", "-b", str(bundle), "-l", "note=a\tb")
+    job = await ok(ctr, "--json", "start", "job", "-b", str(make_bundle(["sh", "-c", "exit 3"])))
+    await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
+    shown = await ok(ctr, "ps", "--format", r"table {{.ID}}\t{{.Status}}\t{{.ExitStatus}}")
+    assert shown.out.splitlines() == [
+        "ID    STATUS             EXIT STATUS",
+        "web   running",
+        "job   stopped (exit 3)   3",
+    ]
+    # A tab in a value stays in its cell; no container: the header alone.
+    labels = await ok(ctr, "ps", "-f", "id=web", "--format", r"table {{.Labels}}\t{{.ID}}")
+    assert table(labels.out) == [{"LABELS": "note=a\tb", "ID": "web"}]
+    assert (await ok(ctr, "ps", "-f", "id=x", "--format", "table {{.ID}}")).out == "ID\n"
+
+
 async def test_logs_timestamps_since_and_until(ctr: Ctr, make_bundle: BundleFactory) -> None:
     before = now()
     await ok(ctr, "start", "talker", "--bundle", str(make_bundle(LOGGING)))
@@ -722,6 +789,29 @@ async def test_logs_timestamps_since_and_until(ctr: Ctr, make_bundle: BundleFact
     await ok(ctr, "start", "sleeper", "--bundle", str(make_bundle(["sleep", "100"])))
     with trio.fail_after(10):
         assert await ctr("logs", "sleeper", "-f", "--until", before) == nothing
+
+
+async def test_logs_and_events_take_durations_as_docker_does(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docs/cli.md's durations with a fraction or a unit below the second (1.5h, 250ms), which
+    the daemon's ?since= does not take: the daemon answered 400 and ctr-trio exited 1."""
+    since = now()
+    started = await ok(ctr, "--json", "start", "talker", "--bundle", str(make_bundle(LOGGING)))
+    await wait_exit(client, "talker", started.json["processes"][0]["pid"], since)
+    everything = Result(0, "one\nthree\n", "two\n")
+    assert await ctr("logs", "talker", "--since", "1.5h") == everything
+    assert await ctr("logs", "talker", "--since", "1h0.5m", "--until", "0ms") == everything
+    assert await ctr("logs", "talker", "--until", "0.5h") == Result(0, "", "")
+    # Past year 1, as the daemon's own durations: from the beginning.
+    assert await ctr("logs", "talker", "--since", "99999999999999h") == everything
+    exits = await ok(ctr, "events", "--since", "250000ms", "--id", "talker", "--type", "exit",
+                     "-n", "1")  # fmt: skip
+    assert exits.out.split()[1:3] == ["exit", "talker"]
+    # Anything else goes as typed, and the daemon says what it takes.
+    bad = await ctr("logs", "talker", "--since", "1.5")
+    assert (bad.code, bad.out) == (cli.EXIT_ERROR, "")
+    assert bad.err.startswith("ctr-trio: query parameter since: '1.5' is not an RFC 3339")
 
 
 async def test_events_by_type_and_since_a_while_ago(
@@ -834,6 +924,42 @@ async def test_version_and_completion(tmp_path: Path) -> None:
 
     zsh = (await ok(run_cli, "completion", "zsh")).out
     assert "bashcompinit" in zsh and "complete -F _ctr_trio ctr-trio" in zsh
+
+
+async def test_completion_offers_ids_only_where_an_id_goes(
+    daemon: RunningDaemon, ctr: Ctr, tmp_path: Path, bundle: Path
+) -> None:
+    """The script offered the daemon's container ids at every word after a command that takes
+    an ID: after logs ID, in place of wait's PID, of exec's command, of a checkpoint's NAME."""
+    await ok(ctr, "start", "web", "-b", str(bundle))
+    script = tmp_path / "ctr-trio.bash"
+    script.write_text((await ok(run_cli, "completion", "bash")).out)
+    # The script runs the command being completed (its first word) for the ids: this one.
+    root = Path(containerd_trio.__file__).parent.parent
+    command = tmp_path / "ctr-trio"
+    command.write_text(
+        f"#!/bin/sh\nPYTHONPATH={shlex.quote(str(root))} exec {shlex.quote(sys.executable)}"
+        f' -m containerd_trio.client.cli --address {shlex.quote(daemon.url)} "$@"\n'
+    )
+    command.chmod(0o755)
+
+    async def complete(*words: str) -> list[str]:
+        array = " ".join(shlex.quote(word) for word in (str(command), *words))
+        probe = (
+            f"source {shlex.quote(str(script))}; COMP_WORDS=({array});"
+            f" COMP_CWORD={len(words)}; _ctr_trio; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        )
+        with trio.fail_after(20):
+            done = await trio.run_process(["bash", "-c", probe], capture_stdout=True)
+        return done.stdout.decode().split()
+
+    for where in (["logs"], ["logs", "-n", "5"], ["exec", "-w", "/tmp"], ["rm", "web"],
+                  ["stats", "-w", "web"], ["containers", "kill", "-s", "KILL"],
+                  ["checkpoints", "delete"]):  # fmt: skip
+        assert await complete(*where, "") == ["web"], where
+    for where in (["logs", "web"], ["wait", "web"], ["exec", "web"], ["top", "web"],
+                  ["checkpoints", "delete", "web"], ["--json", "ls", "-q"]):  # fmt: skip
+        assert await complete(*where, "") == [], where
 
 
 async def test_usage_errors_name_the_command_and_hint_at_dashdash() -> None:

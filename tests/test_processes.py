@@ -315,6 +315,30 @@ async def test_seed_signal_9_stops_with_137(
     assert got["state"] == {"status": "stopped", "exitStatus": 137}
 
 
+async def test_signal_9_to_a_paused_container_stops_it(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A frozen process dies of a SIGKILL only once thawed: the daemon answered 200 and the
+    container stayed paused, its init alive, until someone resumed it. Now a SIGKILL resumes
+    it, as docker kill does: it stops with 137. Another signal waits, pending, for a resume."""
+    client = daemon.client
+    created = await start_container(client, "frozen", make_bundle(IGNORES_TERM))
+    pid = created["processes"][0]["pid"]
+    assert (await client.patch("/containers/frozen", json={"status": "paused"})).status_code == 200
+    since = now()
+    term = await client.patch("/containers/frozen", json={"signal": "TERM"})
+    assert (term.status_code, term.json()["state"]) == (200, {"status": "paused"})
+    assert runc_state(daemon.config.state_dir, "frozen")["status"] == "paused"
+    assert (await client.patch("/containers/frozen", json={"signal": 9})).status_code == 200
+    with trio.fail_after(10):
+        assert await wait_exit(client, "frozen", pid, since) == 128 + signal.SIGKILL
+        types = await event_types(client, since=since, container_id="frozen", count=2)
+    assert sorted(types) == ["exit", "resume"]
+    got = (await client.get("/containers/frozen")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 137}
+    assert not pid_alive(pid)
+
+
 async def test_pause_and_resume_made_with_runc_by_hand(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:

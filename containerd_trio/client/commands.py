@@ -68,6 +68,10 @@ def parse_filter(text: str) -> list[tuple[str, str]]:
             raise argparse.ArgumentTypeError(
                 f"{part!r} is not KEY=VALUE with KEY one of {', '.join(FILTERS)}"
             )
+        # A status no container has (docker's "exited") matched none: ps printed an empty
+        # table, as if no container had stopped.
+        if key == "status" and value not in STATUSES:
+            raise argparse.ArgumentTypeError(f"{part!r}: a status is one of {', '.join(STATUSES)}")
         pairs.append((key, value))
     return pairs
 
@@ -77,6 +81,10 @@ def _has_label(container: Container, wanted: str) -> bool:
     labels = container.get("labels") or {}
     return key in labels and (not sep or labels[key] == value)
 
+
+#: The values of a container's state.status (the daemon's model.Status, not imported: the
+#: client loads nothing of the daemon).
+STATUSES = ("created", "running", "paused", "stopped")
 
 FILTERS: dict[str, Callable[[Container, str], bool]] = {
     "status": lambda c, value: c["state"]["status"] == value,
@@ -107,6 +115,9 @@ def containers_list(client: Client, args: argparse.Namespace, out: Output) -> in
     elif form == "ids":
         for container in containers:
             out.line(container["id"])
+    elif form.startswith(output.TABLE_PREFIX):  # docker's table TEMPLATE
+        header, cells = output.template_table(form)  # checked when the command line was read
+        out.table(header, [cells(container) for container in containers])
     else:
         render = output.template(form)  # checked when the command line was read
         for container in containers:
@@ -570,7 +581,8 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     while True:
         with contextlib.ExitStack() as opened:
             try:
-                # The daemon reads ?since= (a time or a duration back from now) and ?type=.
+                # The daemon reads ?since= (a time: the parser turned a duration into one)
+                # and ?type=.
                 stream = opened.enter_context(
                     client.events(since=since, container_id=args.id, types=args.type)
                 )
@@ -606,7 +618,7 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
-    # The daemon reads ?since= and ?until= (times or durations back from now) itself.
+    # The daemon reads ?since= and ?until= (the parser turned a duration into a time).
     since, tail = args.since, args.tail
     # For a follow taken up again before any record came (below): "from now on" is from here.
     began = _utc_now() if args.follow and tail == 0 else None

@@ -21,7 +21,7 @@ FUNCTION = "_ctr_trio"
 
 _BODY = r"""
     [[ -n ${ZSH_VERSION-} ]] && setopt localoptions ksharrays
-    local cur=${COMP_WORDS[COMP_CWORD]} path=__PROG__ word value= i
+    local cur=${COMP_WORDS[COMP_CWORD]} path=__PROG__ word value= i given=0
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         if [[ -n $value ]]; then
@@ -30,6 +30,9 @@ _BODY = r"""
             value=$word
         elif [[ $word != -* && " ${_ctr_trio_commands[$path]} " == *" $word "* ]]; then
             path="$path $word"
+            given=0
+        elif [[ $word != -* ]]; then
+            given=$((given + 1))  # the command's positional arguments given so far
         fi
     done
     if [[ -n $value ]]; then
@@ -46,7 +49,10 @@ _BODY = r"""
         return 0
     fi
     local words="${_ctr_trio_commands[$path]} ${_ctr_trio_choices[$path]}"
-    if [[ -n ${_ctr_trio_ids[$path]} ]]; then
+    # Ids where one goes: every positional of a command of several (rm ID...), the first of
+    # one of one ID (not logs ID's next word, nor wait's PID, exec's command, a checkpoint's NAME).
+    if [[ ${_ctr_trio_ids[$path]} == several || ( -n ${_ctr_trio_ids[$path]} && $given == 0 ) ]]
+    then
         words="$words $("${COMP_WORDS[0]}" --retry 0 ps -q 2>/dev/null)"
     fi
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
@@ -84,8 +90,8 @@ def _tables(parser: argparse.ArgumentParser, prog: str) -> dict[str, dict[str, s
                             tables["choices"][f"{path} {option}"] = " ".join(action.choices)
             elif action.choices:  # a positional with choices: completion bash|zsh
                 tables["choices"][path] = " ".join(map(str, action.choices))
-            elif action.metavar == "ID":
-                tables["ids"][path] = "1"
+            elif action.metavar == "ID":  # the first positional wherever it is one
+                tables["ids"][path] = "several" if action.nargs in ("+", "*") else "one"
         for name, words in (("commands", commands), ("options", options), ("valued", valued)):
             if words:
                 tables[name][path] = " ".join(words)

@@ -144,6 +144,7 @@ FIELDS: dict[str, Callable[[Container], str]] = {
     "Labels": _labels,
 }
 _PLACEHOLDER = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+_ACTION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 _ESCAPES = {"\\t": "\t", "\\n": "\n", "\\\\": "\\"}
 
 
@@ -156,14 +157,50 @@ def template(text: str) -> Callable[[Container], str]:
     """A ``--format`` template such as ``{{.ID}}\\t{{.Status}}``: the text with each
     ``{{.Field}}`` replaced (``\\t`` and ``\\n`` as docker takes them). ValueError naming the
     fields for an unknown one."""
+    fields = ", ".join(f"{{{{.{name}}}}}" for name in FIELDS)
     unknown = [name for name in _PLACEHOLDER.findall(text) if name not in FIELDS]
     if unknown:
+        raise ValueError(f"unknown field {{{{.{unknown[0]}}}}} in --format; fields: {fields}")
+    # Any other action of docker's templates ({{json .}}, {{.ID | printf}}, {{if ...}}) was
+    # left in the text, and printed as it is on every line: refuse it as an unknown field is.
+    other = next((a for a in _ACTION.findall(text) if not _PLACEHOLDER.fullmatch(a)), None)
+    if other is not None:
         raise ValueError(
-            f"unknown field {{{{.{unknown[0]}}}}} in --format; fields: "
-            + ", ".join(f"{{{{.{name}}}}}" for name in FIELDS)
+            f"{other} in --format is not a field (for JSON: --format json); fields: {fields}"
         )
-    text = re.sub(r"\\[tn\\]", lambda m: _ESCAPES[m.group()], text)
+    text = _unescape(text)
     return lambda c: _PLACEHOLDER.sub(lambda m: FIELDS[m.group(1)](c), text)
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\[tn\\]", lambda m: _ESCAPES[m.group()], text)
+
+
+#: docker's prefix of a template for a table: a header, then columns aligned at each tab.
+TABLE_PREFIX = "table "
+
+
+def template_table(text: str) -> tuple[list[str], Callable[[Container], list[str]]]:
+    """docker's ``table {{.ID}}\\t{{.Status}}``: the header (each field's name in capitals,
+    ``CREATED AT``) and the cells of a container's row, one per column of the template, cut at
+    its tabs (``\\t`` or a tab). (``table `` was text like any other, printed at the head of
+    every line.)"""
+    columns = [""]
+    # The template's own tabs end a column, a tab in a value (a label's) does not: cut the
+    # template, its other escapes left for template() to read once.
+    for token in re.split(r"(\\[tn\\]|\t)", text.removeprefix(TABLE_PREFIX)):
+        if token in ("\\t", "\t"):
+            columns.append("")
+        else:
+            columns[-1] += token
+    renders = [template(column) for column in columns]
+    header = [_unescape(_PLACEHOLDER.sub(lambda m: _heading(m.group(1)), c)) for c in columns]
+    return header, lambda container: [render(container) for render in renders]
+
+
+def _heading(field: str) -> str:
+    """``CREATED AT`` for ``CreatedAt``."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", field).upper()
 
 
 def describe_resources(resources: Resources) -> str:

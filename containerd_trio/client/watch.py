@@ -66,6 +66,11 @@ def watch_stats(client: Client, ids: Sequence[str], out: Output) -> int:
             try:
                 figures = client.stats(container_id)
             except ApiError as exc:  # stopped, or gone, since it was listed
+                # An id named that the daemon does not know at the start is a mistake, not a
+                # container gone meanwhile: say so and end, as docker stats does (the table
+                # was redrawn with the error in it until Ctrl-C).
+                if first and ids and exc.status == 404:
+                    raise
                 rows.append([container_id, "--", exc.message, "--", "--"])
                 continue
             sample = samples[container_id] = Sample(figures, time.monotonic())
