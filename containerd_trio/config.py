@@ -59,6 +59,10 @@ class DaemonConfig:
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
     insecure_tcp: bool = False
+    #: How long an idle keep-alive connection stays open; a connection its client closed is
+    #: let go within that time too (Hypercorn holds it until its keep-alive timer runs out).
+    #: No option sets it: the tests shorten it, so as not to wait out 5 s of it.
+    keep_alive_timeout: float = 5.0
 
     @property
     def runc_root(self) -> Path:

@@ -45,9 +45,6 @@ from .supervisor import Supervisor
 
 log = logging.getLogger("containerd_trio.server")
 
-#: How long an idle keep-alive connection stays open; a connection its client closed is let go
-#: within that time too (Hypercorn holds it until its keep-alive timer runs out).
-KEEP_ALIVE_SECONDS = 5.0
 #: The largest WebSocket message the server takes (a larger one closes the socket, 1009).
 WEBSOCKET_MAX_MESSAGE = 1 << 20
 
@@ -66,7 +63,7 @@ def hypercorn_config(config: DaemonConfig, listen_fd: int | None) -> HypercornCo
     # race the last answer's send (trio.BusyResourceError in its log): a client of this API keeps
     # its connection as long as it likes.
     hc.keep_alive_max_requests = 2**62
-    hc.keep_alive_timeout = KEEP_ALIVE_SECONDS
+    hc.keep_alive_timeout = config.keep_alive_timeout
     hc.alpn_protocols = ["http/1.1"]  # the API is HTTP/1.1 only (api/connections.py)
     # An attach's messages are keystrokes, stdin chunks (ctr-trio's are 64 KiB at most) and
     # resizes; Hypercorn's 16 MiB let one connection queue hundreds of MiB of input.

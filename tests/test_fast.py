@@ -23,7 +23,6 @@ from containerd_trio.api import connections, routes, wire
 from containerd_trio.api import fast as fast_module
 from containerd_trio.api.fast import FastRoutes, query_args
 from containerd_trio.errors import NotFound
-from containerd_trio.server import KEEP_ALIVE_SECONDS
 
 from .helpers import (
     FOREVER,
@@ -33,6 +32,10 @@ from .helpers import (
     read_to_eof,
     start_container,
 )
+
+#: The keep-alive time of the daemons that wait it out here (DaemonConfig's is 5 s): long
+#: enough that an answer is plainly not the timer's doing, short enough not to wait 5 s.
+KEEP_ALIVE_SECONDS = 2.0
 
 MAX_BODY = 1024
 #: A header that sends a request to the app (what a browser adds, for its own origin: allowed).
@@ -268,11 +271,12 @@ async def test_fast_wait_answers_the_exit_or_gives_up_with_its_client(
 
 @pytest.mark.parametrize("forced_to_the_app", [False, True])
 async def test_connections_close_when_idle_or_when_asked(
-    daemon: RunningDaemon, forced_to_the_app: bool
+    start_daemon: Any, forced_to_the_app: bool
 ) -> None:
     """The server closes a keep-alive connection left idle for its keep-alive time, and one
     whose request said ``Connection: close`` right after the answer; through the fast path and
     through the app alike (each used to cancel Hypercorn's timer with the request's task)."""
+    daemon: RunningDaemon = await start_daemon(keep_alive_timeout=KEEP_ALIVE_SECONDS)
     url = httpx.URL(daemon.url)
     extra = b"Sec-Fetch-Site: same-origin\r\n" if forced_to_the_app else b""
 
@@ -464,11 +468,12 @@ async def test_the_keep_alive_timer_outlives_a_deadline_that_passed_as_a_request
 
 
 async def test_a_request_busy_past_the_keep_alive_time_keeps_its_connection(
-    daemon: RunningDaemon, make_bundle: BundleFactory
+    start_daemon: Any, make_bundle: BundleFactory
 ) -> None:
     """The keep-alive timer runs only between answers (the daemon moves one timer's deadline
     where Hypercorn restarted a task): a request that takes longer than the keep-alive time is
     answered, its connection serves the next one, and once idle for that time it is closed."""
+    daemon: RunningDaemon = await start_daemon(keep_alive_timeout=KEEP_ALIVE_SECONDS)
     client = daemon.client
     started = await start_container(client, "busy", make_bundle(FOREVER))
     pid = started["processes"][0]["pid"]

@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from containerd_trio.convert import dump_json, unstructure
-from containerd_trio.errors import Conflict, InvalidRequest, NotFound, RuntimeFailure
+from containerd_trio.errors import Conflict, InvalidRequest, NotFound
 from containerd_trio.events import EventBus
 from containerd_trio.keeperlink import KeeperLink
 from containerd_trio.metrics import Metrics
@@ -113,7 +113,7 @@ async def test_validation_happens_before_anything_is_made(
 async def test_failed_start_frees_the_id(
     supervisor: Supervisor, make_bundle: BundleFactory
 ) -> None:
-    with pytest.raises(RuntimeFailure):
+    with pytest.raises(InvalidRequest, match="cannot run '/missing'"):
         await supervisor.start("retry", str(make_bundle(["/missing"])))
     info = (await supervisor.start("retry", str(make_bundle(FOREVER)))).info()
     assert info.state.status is Status.RUNNING
