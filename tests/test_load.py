@@ -18,7 +18,6 @@ import pytest
 import trio
 
 from containerd_trio.procfs import children
-from containerd_trio.server import KEEP_ALIVE_SECONDS
 
 from .helpers import (
     FOREVER,
@@ -65,7 +64,7 @@ async def cycles(
         await run_cycles(client, bundle, broken, count, failing)
     # The client's connections are closed: the server lets each go once it has seen that and
     # its keep-alive timer has run out (Hypercorn exposes no event for it: look until then).
-    with trio.move_on_after(KEEP_ALIVE_SECONDS + 5):
+    with trio.move_on_after(daemon.config.keep_alive_timeout + 5):
         while snapshot(daemon)["fds"] != before["fds"]:  # noqa: ASYNC110 (no event to wait on)
             await trio.sleep(0.1)
     after = snapshot(daemon)

@@ -31,7 +31,7 @@ from containerd_trio.api.access import Admission, admission_for
 from containerd_trio.config import Listen
 from containerd_trio.errors import StartupError
 from containerd_trio.peer import PeerUnknown, peer_uid
-from containerd_trio.server import KEEP_ALIVE_SECONDS, Daemon
+from containerd_trio.server import Daemon
 
 from .helpers import (
     BundleFactory,
@@ -190,7 +190,7 @@ async def test_http2_is_not_served(daemon: RunningDaemon) -> None:
         with trio.fail_after(10):
             assert await stream.receive_some() == b""  # closed by the server, unanswered
         await stream.aclose()
-    with trio.fail_after(KEEP_ALIVE_SECONDS + 5):
+    with trio.fail_after(daemon.config.keep_alive_timeout + 5):
         while len(os.listdir("/proc/self/fd")) > fds:  # noqa: ASYNC110 (no event to wait on)
             await trio.sleep(0.1)
     assert not daemon.finished.is_set()
