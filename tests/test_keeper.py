@@ -99,6 +99,35 @@ async def test_ten_crashes_lose_no_line(
     assert_gapless(await counted(daemon.client, "counter"))
 
 
+async def test_a_server_killed_while_it_starts_up_is_restarted(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """kill -9 of a server the keeper started after a crash, before it served (the OOM killer
+    during its adoption, say): the keeper starts another, as after any crash. It took the
+    death for a start-up error and exited, the whole daemon with it."""
+    daemon: DaemonProcess = await spawn_daemon()
+    pid = (await start(daemon, "counter", make_bundle(FAST_COUNTER)))["processes"][0]["pid"]
+    first = daemon.server_pid()
+    count = daemon.servings
+    os.kill(first, signal.SIGKILL)
+    # The keeper's next server, killed as soon as it is there: it imports for longer than
+    # this takes, so it has not served yet.
+    with trio.fail_after(10):
+        while True:
+            with contextlib.suppress(AssertionError):
+                second = daemon.server_pid()
+                if second != first:
+                    break
+            await trio.sleep(0.005)
+    os.kill(second, signal.SIGKILL)
+    await daemon.served(count + 1)
+    assert daemon.servings == count + 1  # the killed one never served
+    got = (await daemon.client.get("/containers/counter")).json()
+    assert got["state"]["status"] == "running"
+    assert got["processes"][0]["pid"] == pid
+    assert f"the server (pid {second}) died (signal 9)".encode() in daemon.log
+
+
 async def test_containers_get_the_daemons_oom_score_not_the_keepers(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:

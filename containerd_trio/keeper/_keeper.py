@@ -487,8 +487,11 @@ class Keeper:
             log.info("the server handed over")
             self._activate_standby()
             return
-        if not server.ready:
-            # It never served: a start-up error it has already told in one line.
+        if not server.ready and not killed:
+            # It never served and exited: a start-up error it has already told in one line.
+            # One killed by a signal before it served (kill -9, the OOM killer during its
+            # adoption) crashed as any other does, and is restarted: exiting here took the
+            # whole daemon, and the containers' readers, down with it.
             self._exit_code = status or 1
             return
         what = f"signal {status - 128}" if killed else f"status {status}"
