@@ -44,6 +44,7 @@ from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Status
 from .process import UNKNOWN_EXIT_STATUS, Process
 from .records import ContainerRecord, ProcessStart
+from .runtime import release_criu_root
 from .timestamps import format_ns, now_ns, parse_ns
 
 log = logging.getLogger(__name__)
@@ -312,6 +313,12 @@ async def _remove_half_made(
         if os.path.exists(os.path.join(entry.path, "state.json")):
             continue
         log.info("removing the half-made runc container %s", entry.name)
+        try:
+            # A killed restore's mount of the rootfs: rmtree would delete through it.
+            release_criu_root(Path(entry.path))
+        except OSError as exc:
+            log.error("cannot remove the half-made runc container %s: %s", entry.name, exc)
+            continue
         # A start's own record says where its cgroups are; any other record is an older
         # container's.
         record = records.get(entry.name)

@@ -23,6 +23,8 @@ fd 3, an exec's process document at fd 4.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import re
@@ -42,6 +44,30 @@ from .keeperlink import CustodyRequest, KeeperLink, SpawnResult
 
 #: Called after every runc call with the command name, its duration and whether it succeeded.
 CallObserver = Callable[[str, float, bool], None]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_MNT_DETACH = 2
+
+
+def release_criu_root(state_dir: Path) -> None:
+    """Detach the rootfs that a killed ``runc restore`` left mounted in its state dir.
+
+    runc restore bind-mounts the bundle's rootfs (recursively) at ``<state dir>/criu-root``
+    for CRIU and unmounts it as it returns; killed in between (a deadline, the daemon killed
+    with its runc) it leaves the mount. Whatever then removes the state dir (``runc delete``,
+    the next server's sweep of half-made dirs) walks into the mount and deletes every file of
+    the bundle's rootfs, then fails on the mount itself, so the dir stays and every later start
+    of the id fails ("container with given ID already exists"). Raises :class:`OSError` if a
+    mount there cannot be detached."""
+    target = os.fsencode(state_dir / "criu-root")
+    for _ in range(8):  # one mount per killed restore; more is not runc's
+        if _libc.umount2(target, _MNT_DETACH) != 0:
+            code = ctypes.get_errno()
+            if code in (errno.EINVAL, errno.ENOENT, errno.ENOTDIR):  # nothing mounted there
+                return
+            raise OSError(code, os.strerror(code), os.fsdecode(target))
+    raise OSError(errno.EBUSY, "still mounted after 8 detaches", os.fsdecode(target))
 
 
 @attrs.frozen
@@ -350,6 +376,14 @@ class Runc:
     async def delete(self, container_id: str, *, force: bool = False) -> None:
         """``runc delete``; a container runc does not know is already deleted."""
         args = ["--force"] if force else []
+        try:
+            # runc would delete the rootfs's files through a restore's leftover mount.
+            release_criu_root(self.root / container_id)
+        except OSError as exc:
+            raise RuntimeFailure(
+                f"cannot delete container {container_id}: a killed restore left the rootfs"
+                f" mounted in its state dir: {exc}"
+            ) from None
         try:
             await self._call("delete", [*args, container_id])
         except RuncError as exc:

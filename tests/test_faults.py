@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,7 @@ import pytest
 import trio
 
 from containerd_trio import procfs
+from containerd_trio.config import default_criu
 
 from .helpers import (
     COUNTER,
@@ -142,6 +145,51 @@ fi""",
     assert (await daemon.client.get("/containers/c")).json()["state"]["status"] == "running"
     await wait_output(daemon.client, "c", "1")
     assert not (bundle / "checkpoints" / "cp").exists()
+
+
+async def test_a_restore_killed_at_its_deadline_leaves_the_bundle_and_the_id(
+    start_daemon: Any, tmp_path: Path, make_bundle: BundleFactory
+) -> None:
+    """runc restore bind-mounts the rootfs at ``<runc root>/<id>/criu-root`` before it runs
+    CRIU; killed at the deadline, it leaves that mount. runc delete then removed the state dir
+    through it: every file of the bundle's rootfs went, the mount stayed, and each later start
+    of the id failed ("container with given ID already exists")."""
+    armed = tmp_path / "armed"
+    calls = tmp_path / "calls"
+    hung = tmp_path / "hung"
+    criu = tmp_path / "criu"
+    # Once armed, the second swrk of a runc (the first is its version check) hangs: the
+    # restore's, by then the rootfs is mounted.
+    criu.write_text(
+        f"""#!/bin/sh
+if [ "$1" = swrk ] && [ -e {armed} ]; then
+    echo x >> {calls}
+    [ "$(wc -l < {calls})" -ge 2 ] && echo $$ > {hung} && exec sleep 60
+fi
+exec {default_criu()} "$@"
+"""
+    )
+    criu.chmod(0o755)
+    daemon: RunningDaemon = await start_daemon(criu=str(criu), checkpoint_timeout=1.0)
+    bundle = make_bundle(COUNTER)
+    await start_container(daemon.client, "c", bundle)
+    await wait_output(daemon.client, "c", "1")
+    response = await daemon.client.post("/containers/c/checkpoint/cp", json={"exit": True})
+    assert response.status_code == 201, response.text
+    rootfs = sorted(path.name for path in (bundle / "rootfs").iterdir())
+    armed.touch()
+    body = {"bundlePath": str(bundle), "checkpoint": "cp"}
+    response = await daemon.client.post("/containers/r", json=body)
+    assert response.status_code == 504, response.text
+    assert sorted(path.name for path in (bundle / "rootfs").iterdir()) == rootfs
+    state_dir = daemon.config.state_dir
+    with open("/proc/self/mountinfo") as mounts:
+        assert str(state_dir) not in mounts.read()
+    assert not (state_dir / "runc" / "r").exists()
+    armed.unlink()
+    os.kill(int(hung.read_text()), signal.SIGKILL)  # the keeper reaps it
+    response = await daemon.client.post("/containers/r", json=body)
+    assert response.status_code == 201, response.text
 
 
 async def test_missing_criu_stops_the_start(tmp_path: Path) -> None:
