@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import sys
+import termios
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ from containerd_trio.client import cli
 from .helpers import BundleFactory, RunningDaemon, pid_alive, start_container
 
 CTR = str(Path(sys.executable).parent / "ctr-trio")
+#: This checkout, first on ctr-trio's path: the venv's script imports the package the venv was
+#: installed from, which need not be the code under test (another worktree).
+ROOT = str(Path(__file__).resolve().parent.parent)
 TIMEOUT = 20
 
 
@@ -32,7 +36,8 @@ class Terminal:
     """``ctr-trio ARGS`` in a pseudo-terminal of ``rows`` x ``columns``."""
 
     def __init__(self, address: str, *args: str, rows: int = 24, columns: int = 80, **env: str):
-        environment = dict(os.environ, CONTAINERD_TRIO_ADDRESS=address, **env)
+        path = os.pathsep.join(filter(None, (ROOT, os.environ.get("PYTHONPATH"))))
+        environment = dict(os.environ, CONTAINERD_TRIO_ADDRESS=address, PYTHONPATH=path, **env)
         self.child = pexpect.spawn(
             CTR, list(args), env=environment, dimensions=(rows, columns), timeout=TIMEOUT
         )
@@ -121,6 +126,26 @@ async def test_detach_leaves_the_shell_running_and_attach_finds_it_again(
     )
     await last.type("exit 9\r")
     assert await last.status() == 9
+
+
+async def test_a_session_ended_by_sigterm_or_sighup_restores_the_terminal(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """``timeout 60 ctr-trio exec -it ...``, a ``kill``, a closed terminal window: ctr-trio ends
+    with 128+N, and the user's terminal is back in its own mode (echo, line editing), not left
+    raw. The process goes on, as after a detach."""
+    await start_container(client, "box", bundle)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        shell = Terminal(daemon.url, "exec", "-it", "box", "--", "sh")
+        await shell.expect("/ # ")
+        lflag = termios.tcgetattr(shell.child.child_fd)[3]
+        assert not lflag & (termios.ICANON | termios.ECHO)  # raw, for the session
+        shell.child.kill(signum)
+        assert await shell.status() == 128 + signum
+        lflag = termios.tcgetattr(shell.child.child_fd)[3]
+        assert lflag & termios.ICANON and lflag & termios.ECHO, signum.name
+    processes = (await client.get("/containers/box")).json()["processes"]
+    assert [p["args"] for p in processes[1:]] == [["sh"], ["sh"]]
 
 
 async def test_run_it_a_terminal_bundle(

@@ -103,6 +103,20 @@ class Detached(Exception):
     pass
 
 
+class Terminated(Exception):
+    """A signal that ends ``ctr-trio`` (SIGTERM, SIGHUP) came during a raw-mode session."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: Signals whose default action would end ``ctr-trio`` at once, leaving the user's terminal in
+#: raw mode (no echo, no line editing) after the session: caught while it is raw, so that the
+#: terminal is restored first. (SIGINT is a key the process gets, in raw mode.)
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 class Session:
     """One attached process: run it to its end (or the user's detach); :meth:`run` returns the
     exit status for ``ctr-trio``."""
@@ -152,6 +166,9 @@ class Session:
                             self.out.error(f"the daemon ended this attach: {closed.reason}")
                             return 1
                         return channels.UNKNOWN_STATUS if self.status is None else self.status
+        except Terminated as ended:
+            # The terminal is restored by now; the process goes on, as after a detach.
+            return 128 + ended.signum
         except Detached:
             ws.close()
             self.out.stderr.write(
@@ -190,6 +207,8 @@ class Session:
         main = threading.current_thread() is threading.main_thread()
         old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False) if main else -1
         old_winch = signal.signal(signal.SIGWINCH, _ignore) if main else None
+        ending = _ENDING_SIGNALS if main and saved is not None else ()
+        old_ending = [signal.signal(signum, _terminate) for signum in ending]
         try:
             if saved is not None:
                 # At once, keeping what was typed ahead (the default would flush it).
@@ -201,6 +220,8 @@ class Session:
             if main:
                 signal.signal(signal.SIGWINCH, old_winch)
                 signal.set_wakeup_fd(old_wakeup)
+            for signum, old in zip(ending, old_ending, strict=True):
+                signal.signal(signum, old)
             os.close(wake_r)
             os.close(wake_w)
 
@@ -260,6 +281,11 @@ class Session:
 
 def _ignore(signum: int, frame: object) -> None:
     """A handler, so that the signal is delivered (and wakes the loop) instead of ignored."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """Out of the session by an exception, so that the terminal is restored on the way."""
+    raise Terminated(signum)
 
 
 class _TextWriter:
