@@ -148,6 +148,27 @@ async def test_a_session_ended_by_sigterm_or_sighup_restores_the_terminal(
     assert [p["args"] for p in processes[1:]] == [["sh"], ["sh"]]
 
 
+async def test_attach_to_a_terminal_refuses_an_input_that_is_not_a_terminal(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio attach shell < /dev/null`` (a script, cron, nohup): the end of that input
+    would reach the shell's terminal as Ctrl-D and end it, and the container with it. As
+    exec -it, run -it and docker attach, it refuses; --no-stdin attaches for the output."""
+    bundle = make_bundle(["sh"], terminal=True)
+    await start_container(client, "tty", bundle, stdin=True)
+    argv = [sys.executable, "-c", "from containerd_trio.client.cli import main; main()"]
+    ctr = [*argv, "--address", daemon.url]
+    environment = dict(os.environ, PYTHONPATH=ROOT)
+    with trio.fail_after(TIMEOUT):
+        done = await trio.run_process(
+            [*ctr, "attach", "tty"], stdin=b"", capture_stdout=True, capture_stderr=True,
+            check=False, env=environment,
+        )  # fmt: skip
+    assert done.returncode == cli.EXIT_ERROR, done
+    assert b"the input is not a terminal: add --no-stdin" in done.stderr
+    assert (await client.get("/containers/tty")).json()["state"]["status"] == "running"
+
+
 async def test_run_it_a_terminal_bundle(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
