@@ -169,6 +169,25 @@ async def test_attach_to_a_terminal_refuses_an_input_that_is_not_a_terminal(
     assert (await client.get("/containers/tty")).json()["state"]["status"] == "running"
 
 
+async def test_run_t_from_an_input_that_is_not_a_terminal_leaves_the_terminal_be(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio run -t`` (no -i) from a script: its output comes here, but nothing of our
+    input goes to the terminal; before, its end went there as Ctrl-D (a shell's read ended at
+    once, and a shell init exited with 0)."""
+    bundle = str(make_bundle(["sh", "-c", 'timeout 2 cat; echo "cat:$?"'], terminal=True))
+    argv = [sys.executable, "-c", "from containerd_trio.client.cli import main; main()"]
+    with trio.fail_after(TIMEOUT):
+        done = await trio.run_process(
+            [*argv, "--address", daemon.url, "run", "-t", "tty", "-b", bundle], stdin=b"",
+            capture_stdout=True, check=False, env=dict(os.environ, PYTHONPATH=ROOT),
+        )  # fmt: skip
+    # cat was ended by timeout (SIGTERM), for nothing came: not 0, cat's end at the EOF it
+    # read before.
+    assert b"cat:143" in done.stdout, done.stdout
+    assert done.returncode == 0
+
+
 async def test_run_it_a_terminal_bundle(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -198,7 +198,9 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
         return EXIT_OK
     return _attach(
         client, args, out, args.id, init["pid"],
-        stdin=args.interactive or (args.tty and init["terminal"]),
+        # -t alone forwards keystrokes, where there are any: from a script's input (or
+        # /dev/null) only its end would reach the terminal, as Ctrl-D, and end a shell.
+        stdin=args.interactive or (args.tty and init["terminal"] and _stdin_is_terminal()),
         tty=init["terminal"],
         logs=True,
     )  # fmt: skip
