@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 import pexpect
+import pytest
 import trio
 
+from containerd_trio import attach as attach_module
 from containerd_trio.client import cli
 
 from .helpers import BundleFactory, RunningDaemon, pid_alive, start_container
@@ -186,6 +188,27 @@ async def test_run_t_from_an_input_that_is_not_a_terminal_leaves_the_terminal_be
     # read before.
     assert b"cat:143" in done.stdout, done.stdout
     assert done.returncode == 0
+
+
+async def test_a_session_cut_off_for_falling_behind_goes_on_from_now(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A flood at the terminal (``yes``, a big ``cat``) outruns what ctr-trio can show: the
+    daemon cuts the session off once it is MAX_LAG behind. The session goes on from now, saying
+    what was skipped; before, ctr-trio ended with 1, leaving the user's shell behind."""
+    monkeypatch.setattr(attach_module, "MAX_LAG", 0.2)
+    await start_container(client, "box", bundle)
+    shell = Terminal(daemon.url, "exec", "-it", "box", "--", "sh")
+    shell.child.searchwindowsize = 4096  # megabytes go by: look at the end of them only
+    await shell.expect("/ # ")
+    await shell.type("yes | head -c 3000000; sleep 2; echo end-$((6*7)); exit 3\r")
+    await trio.sleep(1)  # a terminal slower than the flood: nothing read meanwhile
+    await shell.expect("fell more than 0.2 s behind the output: output skipped up to now")
+    await shell.expect("end-42")  # written once the flood is over: live
+    assert await shell.status() == 3
 
 
 async def test_run_it_a_terminal_bundle(

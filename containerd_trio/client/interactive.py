@@ -162,7 +162,18 @@ class Session:
                         if closed.code in _RECONNECT and self.status is None:
                             ws = self._connect(logs=False, since_ns=self._last_output_ns)
                             continue
-                        if closed.code == _POLICY:
+                        if closed.code == _POLICY and self.status is None and self.tty:
+                            # The daemon cut us off for not keeping up (a burst of output
+                            # faster than the terminal shows it, or ctr-trio was stopped): the
+                            # process runs on, and ending here would leave the user's session
+                            # behind. Come back from now, skipping what we could not keep up
+                            # with (the log has it), as a user wants after Ctrl-C on a flood.
+                            # (Output that is not a terminal's, which a script may keep, has
+                            # no hole made in it: that session ends with the error below.)
+                            self._skipped(closed.reason)
+                            ws = self._connect(logs=False, since_ns=None)
+                            continue
+                        if closed.code == _POLICY and self.status is None:
                             self.out.error(f"the daemon ended this attach: {closed.reason}")
                             return 1
                         return channels.UNKNOWN_STATUS if self.status is None else self.status
@@ -177,6 +188,14 @@ class Session:
             return 0
         finally:
             ws.sock.close()
+
+    def _skipped(self, reason: str) -> None:
+        newline = "\r\n" if self.raw else "\n"  # in raw mode, \n alone does not return
+        self._stderr.write(
+            f"{newline}{PROG}: {reason}: output skipped up to now"
+            f" ({PROG} logs {self.container_id} has all of it){newline}".encode()
+        )
+        self._stderr.flush()
 
     def _connect(self, *, logs: bool, since_ns: int | None) -> WebSocket:
         query = {"logs": "true"} if logs else {}
