@@ -13,18 +13,24 @@ import os
 import re
 import signal
 import sys
+import termios
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pexpect
+import pytest
 import trio
 
+from containerd_trio import attach as attach_module
 from containerd_trio.client import cli
 
 from .helpers import BundleFactory, RunningDaemon, pid_alive, start_container
 
 CTR = str(Path(sys.executable).parent / "ctr-trio")
+#: This checkout, first on ctr-trio's path: the venv's script imports the package the venv was
+#: installed from, which need not be the code under test (another worktree).
+ROOT = str(Path(__file__).resolve().parent.parent)
 TIMEOUT = 20
 
 
@@ -32,7 +38,8 @@ class Terminal:
     """``ctr-trio ARGS`` in a pseudo-terminal of ``rows`` x ``columns``."""
 
     def __init__(self, address: str, *args: str, rows: int = 24, columns: int = 80, **env: str):
-        environment = dict(os.environ, CONTAINERD_TRIO_ADDRESS=address, **env)
+        path = os.pathsep.join(filter(None, (ROOT, os.environ.get("PYTHONPATH"))))
+        environment = dict(os.environ, CONTAINERD_TRIO_ADDRESS=address, PYTHONPATH=path, **env)
         self.child = pexpect.spawn(
             CTR, list(args), env=environment, dimensions=(rows, columns), timeout=TIMEOUT
         )
@@ -121,6 +128,87 @@ async def test_detach_leaves_the_shell_running_and_attach_finds_it_again(
     )
     await last.type("exit 9\r")
     assert await last.status() == 9
+
+
+async def test_a_session_ended_by_sigterm_or_sighup_restores_the_terminal(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """``timeout 60 ctr-trio exec -it ...``, a ``kill``, a closed terminal window: ctr-trio ends
+    with 128+N, and the user's terminal is back in its own mode (echo, line editing), not left
+    raw. The process goes on, as after a detach."""
+    await start_container(client, "box", bundle)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        shell = Terminal(daemon.url, "exec", "-it", "box", "--", "sh")
+        await shell.expect("/ # ")
+        lflag = termios.tcgetattr(shell.child.child_fd)[3]
+        assert not lflag & (termios.ICANON | termios.ECHO)  # raw, for the session
+        shell.child.kill(signum)
+        assert await shell.status() == 128 + signum
+        lflag = termios.tcgetattr(shell.child.child_fd)[3]
+        assert lflag & termios.ICANON and lflag & termios.ECHO, signum.name
+    processes = (await client.get("/containers/box")).json()["processes"]
+    assert [p["args"] for p in processes[1:]] == [["sh"], ["sh"]]
+
+
+async def test_attach_to_a_terminal_refuses_an_input_that_is_not_a_terminal(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio attach shell < /dev/null`` (a script, cron, nohup): the end of that input
+    would reach the shell's terminal as Ctrl-D and end it, and the container with it. As
+    exec -it, run -it and docker attach, it refuses; --no-stdin attaches for the output."""
+    bundle = make_bundle(["sh"], terminal=True)
+    await start_container(client, "tty", bundle, stdin=True)
+    argv = [sys.executable, "-c", "from containerd_trio.client.cli import main; main()"]
+    ctr = [*argv, "--address", daemon.url]
+    environment = dict(os.environ, PYTHONPATH=ROOT)
+    with trio.fail_after(TIMEOUT):
+        done = await trio.run_process(
+            [*ctr, "attach", "tty"], stdin=b"", capture_stdout=True, capture_stderr=True,
+            check=False, env=environment,
+        )  # fmt: skip
+    assert done.returncode == cli.EXIT_ERROR, done
+    assert b"the input is not a terminal: add --no-stdin" in done.stderr
+    assert (await client.get("/containers/tty")).json()["state"]["status"] == "running"
+
+
+async def test_run_t_from_an_input_that_is_not_a_terminal_leaves_the_terminal_be(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio run -t`` (no -i) from a script: its output comes here, but nothing of our
+    input goes to the terminal; before, its end went there as Ctrl-D (a shell's read ended at
+    once, and a shell init exited with 0)."""
+    bundle = str(make_bundle(["sh", "-c", 'timeout 2 cat; echo "cat:$?"'], terminal=True))
+    argv = [sys.executable, "-c", "from containerd_trio.client.cli import main; main()"]
+    with trio.fail_after(TIMEOUT):
+        done = await trio.run_process(
+            [*argv, "--address", daemon.url, "run", "-t", "tty", "-b", bundle], stdin=b"",
+            capture_stdout=True, check=False, env=dict(os.environ, PYTHONPATH=ROOT),
+        )  # fmt: skip
+    # cat was ended by timeout (SIGTERM), for nothing came: not 0, cat's end at the EOF it
+    # read before.
+    assert b"cat:143" in done.stdout, done.stdout
+    assert done.returncode == 0
+
+
+async def test_a_session_cut_off_for_falling_behind_goes_on_from_now(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A flood at the terminal (``yes``, a big ``cat``) outruns what ctr-trio can show: the
+    daemon cuts the session off once it is MAX_LAG behind. The session goes on from now, saying
+    what was skipped; before, ctr-trio ended with 1, leaving the user's shell behind."""
+    monkeypatch.setattr(attach_module, "MAX_LAG", 0.2)
+    await start_container(client, "box", bundle)
+    shell = Terminal(daemon.url, "exec", "-it", "box", "--", "sh")
+    shell.child.searchwindowsize = 4096  # megabytes go by: look at the end of them only
+    await shell.expect("/ # ")
+    await shell.type("yes | head -c 3000000; sleep 2; echo end-$((6*7)); exit 3\r")
+    await trio.sleep(1)  # a terminal slower than the flood: nothing read meanwhile
+    await shell.expect("fell more than 0.2 s behind the output: output skipped up to now")
+    await shell.expect("end-42")  # written once the flood is over: live
+    assert await shell.status() == 3
 
 
 async def test_run_it_a_terminal_bundle(

@@ -198,7 +198,9 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
         return EXIT_OK
     return _attach(
         client, args, out, args.id, init["pid"],
-        stdin=args.interactive or (args.tty and init["terminal"]),
+        # -t alone forwards keystrokes, where there are any: from a script's input (or
+        # /dev/null) only its end would reach the terminal, as Ctrl-D, and end a shell.
+        stdin=args.interactive or (args.tty and init["terminal"] and _stdin_is_terminal()),
         tty=init["terminal"],
         logs=True,
     )  # fmt: skip
@@ -245,6 +247,12 @@ def containers_attach(client: Client, args: argparse.Namespace, out: Output) -> 
     # A process that ended already: its output (with --logs) and its status.
     terminal = bool(process and process["terminal"])
     takes_input = bool(process and process.get("stdin"))
+    if terminal and takes_input and not args.no_stdin and not _stdin_is_terminal():
+        # Our input would go to the process's terminal, and its end (a script's, /dev/null's)
+        # would arrive as the EOF character: a shell reading it exits, and with it the
+        # container if it is the init. As exec -it and run -it refuse (and docker attach).
+        out.error("the input is not a terminal: add --no-stdin, or run this from a terminal")
+        return EXIT_ERROR
     return _attach(
         client, args, out, args.id, pid,
         stdin=takes_input and not args.no_stdin, tty=terminal, logs=args.logs,

@@ -103,6 +103,20 @@ class Detached(Exception):
     pass
 
 
+class Terminated(Exception):
+    """A signal that ends ``ctr-trio`` (SIGTERM, SIGHUP) came during a raw-mode session."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: Signals whose default action would end ``ctr-trio`` at once, leaving the user's terminal in
+#: raw mode (no echo, no line editing) after the session: caught while it is raw, so that the
+#: terminal is restored first. (SIGINT is a key the process gets, in raw mode.)
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 class Session:
     """One attached process: run it to its end (or the user's detach); :meth:`run` returns the
     exit status for ``ctr-trio``."""
@@ -148,10 +162,24 @@ class Session:
                         if closed.code in _RECONNECT and self.status is None:
                             ws = self._connect(logs=False, since_ns=self._last_output_ns)
                             continue
-                        if closed.code == _POLICY:
+                        if closed.code == _POLICY and self.status is None and self.tty:
+                            # The daemon cut us off for not keeping up (a burst of output
+                            # faster than the terminal shows it, or ctr-trio was stopped): the
+                            # process runs on, and ending here would leave the user's session
+                            # behind. Come back from now, skipping what we could not keep up
+                            # with (the log has it), as a user wants after Ctrl-C on a flood.
+                            # (Output that is not a terminal's, which a script may keep, has
+                            # no hole made in it: that session ends with the error below.)
+                            self._skipped(closed.reason)
+                            ws = self._connect(logs=False, since_ns=None)
+                            continue
+                        if closed.code == _POLICY and self.status is None:
                             self.out.error(f"the daemon ended this attach: {closed.reason}")
                             return 1
                         return channels.UNKNOWN_STATUS if self.status is None else self.status
+        except Terminated as ended:
+            # The terminal is restored by now; the process goes on, as after a detach.
+            return 128 + ended.signum
         except Detached:
             ws.close()
             self.out.stderr.write(
@@ -160,6 +188,14 @@ class Session:
             return 0
         finally:
             ws.sock.close()
+
+    def _skipped(self, reason: str) -> None:
+        newline = "\r\n" if self.raw else "\n"  # in raw mode, \n alone does not return
+        self._stderr.write(
+            f"{newline}{PROG}: {reason}: output skipped up to now"
+            f" ({PROG} logs {self.container_id} has all of it){newline}".encode()
+        )
+        self._stderr.flush()
 
     def _connect(self, *, logs: bool, since_ns: int | None) -> WebSocket:
         query = {"logs": "true"} if logs else {}
@@ -190,6 +226,8 @@ class Session:
         main = threading.current_thread() is threading.main_thread()
         old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False) if main else -1
         old_winch = signal.signal(signal.SIGWINCH, _ignore) if main else None
+        ending = _ENDING_SIGNALS if main and saved is not None else ()
+        old_ending = [signal.signal(signum, _terminate) for signum in ending]
         try:
             if saved is not None:
                 # At once, keeping what was typed ahead (the default would flush it).
@@ -201,6 +239,8 @@ class Session:
             if main:
                 signal.signal(signal.SIGWINCH, old_winch)
                 signal.set_wakeup_fd(old_wakeup)
+            for signum, old in zip(ending, old_ending, strict=True):
+                signal.signal(signum, old)
             os.close(wake_r)
             os.close(wake_w)
 
@@ -260,6 +300,11 @@ class Session:
 
 def _ignore(signum: int, frame: object) -> None:
     """A handler, so that the signal is delivered (and wakes the loop) instead of ignored."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """Out of the session by an exception, so that the terminal is restored on the way."""
+    raise Terminated(signum)
 
 
 class _TextWriter:
