@@ -29,7 +29,16 @@ from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.config import Listen
 from containerd_trio.model import Status
 
-from .helpers import BundleFactory, RunningDaemon, WrittenOutput, now, pid_alive, wait_exit
+from .helpers import (
+    FOREVER,
+    BundleFactory,
+    RunningDaemon,
+    WrittenOutput,
+    now,
+    pid_alive,
+    start_container,
+    wait_exit,
+)
 from .test_security import pki  # noqa: F401 - the fixture, for the TLS test
 
 LOGGING = ("sh", "-c", "echo one; echo two >&2; sleep 0.5; echo three")
@@ -565,6 +574,26 @@ async def test_bench_without_its_module(ctr: Ctr, monkeypatch: pytest.MonkeyPatc
 
 
 # --- the client underneath: what a call imports, TLS -------------------------------------------
+
+
+async def test_a_program_that_cannot_run_exits_127_or_126_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """exec, run and start of a program that is not there exit 127, of one that cannot be
+    executed 126, as docker's do (scripts test for them); the daemon's words on stderr."""
+    await start_container(client, "box", make_bundle(FOREVER))
+    for command, code in [
+        (["exec", "box", "--", "nosuch"], 127),
+        (["exec", "-d", "box", "--", "/no/such/program"], 127),
+        (["exec", "box", "--", "/etc"], 126),
+        (["run", "gone", "-b", str(make_bundle(["nosuch"]))], 127),
+        (["start", "gone", "-b", str(make_bundle(["/etc/passwd"]))], 126),
+    ]:
+        result = await ctr(*command)
+        assert result.code == code, (command, result)
+        assert result.err.startswith("ctr-trio: cannot run '"), result.err
+    assert (await ctr("exec", "box", "--", "sh", "-c", "exit 3")).code == 3
+    assert (await client.get("/containers/gone")).status_code == 404
 
 
 async def test_one_call_loads_argparse_and_the_client_only(daemon: RunningDaemon) -> None:

@@ -39,7 +39,7 @@ from .commands import (
 from .output import CONTAINER_HEADERS, PROG, Output
 
 if TYPE_CHECKING:
-    from .http import Client
+    from .http import ApiError, Client
 
 __all__ = [
     "CONTAINER_HEADERS",
@@ -948,7 +948,7 @@ def run(
             return handler(client, args, out)
     except ApiError as exc:
         out.error(exc.message)
-        return EXIT_ERROR
+        return _exit_code_of(exc)
     except DaemonUnreachable as exc:
         out.error(str(exc))
         return EXIT_UNREACHABLE
@@ -958,6 +958,23 @@ def run(
     except KeyboardInterrupt:
         # Ctrl-C is how one leaves `events`, `logs -f` and `stats --watch`: no traceback.
         return EXIT_INTERRUPTED
+
+
+#: The daemon's 400 for a process whose program cannot run (runtime.RuncError.refused_program):
+#: ``cannot run 'x' in container 'c': REASON``.
+_REFUSED_PROGRAM = "cannot run '"
+#: What docker's ``run`` and ``exec`` exit with then, and scripts test for: 127 for a program
+#: that is not there, 126 for one that cannot be executed.
+EXIT_NOT_FOUND = 127
+EXIT_CANNOT_EXECUTE = 126
+
+
+def _exit_code_of(error: ApiError) -> int:
+    if error.status == 400 and error.message.startswith(_REFUSED_PROGRAM):
+        if ": permission denied" in error.message:
+            return EXIT_CANNOT_EXECUTE
+        return EXIT_NOT_FOUND
+    return EXIT_ERROR
 
 
 def main() -> None:
