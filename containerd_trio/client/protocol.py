@@ -302,8 +302,10 @@ class Http11:
                 elif isinstance(event, h11.ConnectionClosed):
                     raise Broken("the daemon closed the connection")
         except h11.RemoteProtocolError as exc:
-            if not data:  # h11's word for a body cut short
-                raise Broken(str(exc)) from None
+            if not data:  # the connection ended mid-answer
+                if self.status is None:  # h11's words would name its own states
+                    raise Broken("it closed the connection before it answered") from None
+                raise Broken(str(exc)) from None  # a body cut short: h11 counts the bytes
             # Something answers at the address, but not an HTTP server: trying again is no use.
             raise ClientError(f"the answer from {self._address} is not HTTP: {exc}") from None
 
