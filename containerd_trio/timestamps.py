@@ -17,7 +17,20 @@ from .errors import quoted
 DURATION_PATTERN = r"^([0-9]{1,12}[dhms])+$"
 _DURATION = re.compile(DURATION_PATTERN)
 _DURATION_PART = re.compile(r"([0-9]+)([dhms])")
-_UNIT_NS = {"s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
+#: ctr-trio's durations, docker's (Go's): numbers with fractions, each with its unit, ns to h
+#: (and d, as the daemon's): 90s, 1h30m, 1.5h, 250ms. It turns them into times for the daemon.
+_CLIENT_DURATION_PART = r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|ms|s|m|h|d)"
+_CLIENT_DURATION = re.compile(f"(?:{_CLIENT_DURATION_PART})+")
+_UNIT_NS = {
+    "ns": 1,
+    "us": 10**3,
+    "µs": 10**3,
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+    "d": 86400 * 10**9,
+}
 
 #: The first and last moments a timestamp can name, 0001-01-01T00:00:00Z and
 #: 9999-12-31T23:59:59.999999999Z: a moment a client names beyond them means the same (from the
@@ -95,7 +108,7 @@ def parse_time(text: str, *, now: int | None = None) -> int:
     """
     if _DURATION.fullmatch(text):  # not before a final newline, as $ would
         back = sum(int(n) * _UNIT_NS[unit] for n, unit in _DURATION_PART.findall(text))
-        return max((now_ns() if now is None else now) - back, EARLIEST_NS)
+        return back_from_now(back, now=now)
     if _RFC3339.fullmatch(text):
         # The shape of a timestamp: its error names the bad part.
         return min(max(parse_ns(text), EARLIEST_NS), LATEST_NS)
@@ -103,3 +116,20 @@ def parse_time(text: str, *, now: int | None = None) -> int:
         f"{quoted(text)} is not an RFC 3339 timestamp such as 2026-11-28T15:09:14+00:00,"
         " nor a duration back from now such as 90s, 10m, 1h30m or 2d"
     )
+
+
+def back_from_now(back_ns: int, *, now: int | None = None) -> int:
+    """The moment ``back_ns`` before ``now`` (the present by default); one before year 1 is
+    the beginning."""
+    return max((now_ns() if now is None else now) - back_ns, EARLIEST_NS)
+
+
+def client_duration_ns(text: str) -> int | None:
+    """A duration as ctr-trio takes it (docker's: ``1.5h``, ``250ms``, ``1h30m``), in
+    nanoseconds; None if ``text`` is not one."""
+    if _CLIENT_DURATION.fullmatch(text) is None:
+        return None
+    from decimal import Decimal  # exact fractions (0.1h), for the CLI only
+
+    parts = re.findall(_CLIENT_DURATION_PART, text)
+    return sum(int(Decimal(number) * _UNIT_NS[unit]) for number, unit in parts)

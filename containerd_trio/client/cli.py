@@ -20,7 +20,6 @@ from __future__ import annotations
 # read. docs/cli.md gives the figure; tests/test_cli.py checks what is imported.
 import argparse
 import os
-import re
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -190,40 +189,15 @@ def _seconds(text: str) -> float:
     return value
 
 
-#: A duration back from now as docker takes it (Go's): numbers, with fractions, each with its
-#: unit, ns to h (and d, as the daemon takes): 90s, 1h30m, 1.5h, 250ms. The daemon itself takes
-#: whole numbers of d, h, m and s only.
-_DURATION = re.compile(r"(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|ms|s|m|h|d))+")
-_DURATION_PART = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|ms|s|m|h|d)")
-_DURATION_UNIT_NS = {
-    "ns": 1,
-    "us": 10**3,
-    "µs": 10**3,
-    "ms": 10**6,
-    "s": 10**9,
-    "m": 60 * 10**9,
-    "h": 3600 * 10**9,
-    "d": 86400 * 10**9,
-}
-
-
 def _moment(text: str) -> str:
     """A ``--since``/``--until``: a duration becomes the RFC 3339 time it names, here (as docker
     does), so that ``1.5h`` and ``250ms`` work, which the daemon's own durations do not take,
     and so that a follow taken up again after a reload keeps the same bound. Anything else goes
     as typed: the daemon reads RFC 3339 and says what it does not take."""
-    if _DURATION.fullmatch(text) is None:
-        return text
-    from decimal import Decimal
+    from ..timestamps import back_from_now, client_duration_ns, format_ns
 
-    from ..timestamps import EARLIEST_NS, format_ns, now_ns
-
-    back = sum(
-        int(Decimal(number) * _DURATION_UNIT_NS[unit])
-        for number, unit in _DURATION_PART.findall(text)
-    )
-    # A duration that reaches back before year 1 means from the beginning, as the daemon's.
-    return format_ns(max(now_ns() - back, EARLIEST_NS))
+    back = client_duration_ns(text)
+    return text if back is None else format_ns(back_from_now(back))
 
 
 def _deadline(text: str) -> float:
