@@ -51,7 +51,7 @@ from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
 from .convert import dump_json, unstructure
 from .criu_progress import CriuProgress
-from .errors import Conflict, DaemonError, InvalidRequest, NotFound, RuntimeTimeout
+from .errors import Conflict, DaemonError, NotFound, RuntimeTimeout
 from .events import EventBus
 from .keeperlink import CustodyRequest, KeeperLink
 from .metrics import Metrics
@@ -341,9 +341,10 @@ class Container:
                 cgroups_path or bundle_config.cgroups_path,
                 keep_directory=restore and self.replaces is not None,  # the log it continues
             )
-            if isinstance(exc, RuncError) and (refused := exc.refused_program(self.id)):
-                where = f" (the program of process.args in {self.bundle / CONFIG_NAME})"
-                raise InvalidRequest(refused.message + where) from None
+            if isinstance(exc, RuncError):
+                source = f"the program of process.args in {self.bundle / CONFIG_NAME}"
+                if refused := exc.refused_program(self.id, where=source):
+                    raise refused from None
             raise
         _close_stdin_pipe(custody, ours=False)
         started = _with_stdin(started, custody)

@@ -179,10 +179,11 @@ class RuncError(RuntimeFailure):
     def container_missing(self) -> bool:
         return "not exist" in self.runc_message  # "container does not exist"
 
-    def refused_program(self, container_id: str) -> InvalidRequest | None:
+    def refused_program(self, container_id: str, *, where: str = "") -> InvalidRequest | None:
         """The client's fault inside runc's failure, if it is one: the process's program
         cannot be run in the container (it is not there, or may not be executed). runc's
-        init says so once everything else is set up; Docker answers these 400 too."""
+        init says so once everything else is set up; Docker answers these 400 too.
+        ``where``: where the program was named, said after the reason."""
         found = _REFUSED_PROGRAM.search(self.runc_message)
         if found is None:
             return None
@@ -192,6 +193,7 @@ class RuncError(RuntimeFailure):
             program = found["program"]
         return InvalidRequest(
             f"cannot run {quoted(program)} in container {container_id!r}: {found['reason']}"
+            + (f" ({where})" if where else "")
         )
 
 

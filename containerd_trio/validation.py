@@ -81,11 +81,7 @@ def check_id(value: str, what: str = "container id") -> str:
 
 def parse_signal(value: object) -> int:
     """An integer 1..64 or a name such as ``"SIGTERM"`` or ``"TERM"`` (any case)."""
-    if isinstance(value, bool):
-        raise InvalidRequest(
-            f"signal must be an integer 1..{MAX_SIGNAL} or a name, not {json_type(value)}"
-        )
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):  # true is no signal number
         if 1 <= value <= MAX_SIGNAL:
             return value
         raise InvalidRequest(f"signal {value} is out of range: it must be 1..{MAX_SIGNAL}")
