@@ -31,15 +31,22 @@ CTR = str(Path(sys.executable).parent / "ctr-trio")
 #: This checkout, first on ctr-trio's path: the venv's script imports the package the venv was
 #: installed from, which need not be the code under test (another worktree).
 ROOT = str(Path(__file__).resolve().parent.parent)
+#: ctr-trio out of a terminal (its input a script's): this checkout's, with _environment().
+CTR_PIPED = [sys.executable, "-c", "from containerd_trio.client.cli import main; main()"]
 TIMEOUT = 20
+
+
+def _environment(**env: str) -> dict[str, str]:
+    """Ours, with this checkout first on Python's path."""
+    path = os.pathsep.join(filter(None, (ROOT, os.environ.get("PYTHONPATH"))))
+    return dict(os.environ, PYTHONPATH=path, **env)
 
 
 class Terminal:
     """``ctr-trio ARGS`` in a pseudo-terminal of ``rows`` x ``columns``."""
 
     def __init__(self, address: str, *args: str, rows: int = 24, columns: int = 80, **env: str):
-        path = os.pathsep.join(filter(None, (ROOT, os.environ.get("PYTHONPATH"))))
-        environment = dict(os.environ, CONTAINERD_TRIO_ADDRESS=address, PYTHONPATH=path, **env)
+        environment = _environment(CONTAINERD_TRIO_ADDRESS=address, **env)
         self.child = pexpect.spawn(
             CTR, list(args), env=environment, dimensions=(rows, columns), timeout=TIMEOUT
         )
@@ -158,13 +165,10 @@ async def test_attach_to_a_terminal_refuses_an_input_that_is_not_a_terminal(
     exec -it, run -it and docker attach, it refuses; --no-stdin attaches for the output."""
     bundle = make_bundle(["sh"], terminal=True)
     await start_container(client, "tty", bundle, stdin=True)
-    argv = [sys.executable, "-c", "from containerd_trio.client.cli import main; main()"]
-    ctr = [*argv, "--address", daemon.url]
-    environment = dict(os.environ, PYTHONPATH=ROOT)
     with trio.fail_after(TIMEOUT):
         done = await trio.run_process(
-            [*ctr, "attach", "tty"], stdin=b"", capture_stdout=True, capture_stderr=True,
-            check=False, env=environment,
+            [*CTR_PIPED, "--address", daemon.url, "attach", "tty"], stdin=b"",
+            capture_stdout=True, capture_stderr=True, check=False, env=_environment(),
         )  # fmt: skip
     assert done.returncode == cli.EXIT_ERROR, done
     assert b"the input is not a terminal: add --no-stdin" in done.stderr
@@ -178,11 +182,10 @@ async def test_run_t_from_an_input_that_is_not_a_terminal_leaves_the_terminal_be
     input goes to the terminal; before, its end went there as Ctrl-D (a shell's read ended at
     once, and a shell init exited with 0)."""
     bundle = str(make_bundle(["sh", "-c", 'timeout 2 cat; echo "cat:$?"'], terminal=True))
-    argv = [sys.executable, "-c", "from containerd_trio.client.cli import main; main()"]
     with trio.fail_after(TIMEOUT):
         done = await trio.run_process(
-            [*argv, "--address", daemon.url, "run", "-t", "tty", "-b", bundle], stdin=b"",
-            capture_stdout=True, check=False, env=dict(os.environ, PYTHONPATH=ROOT),
+            [*CTR_PIPED, "--address", daemon.url, "run", "-t", "tty", "-b", bundle], stdin=b"",
+            capture_stdout=True, check=False, env=_environment(),
         )  # fmt: skip
     # cat was ended by timeout (SIGTERM), for nothing came: not 0, cat's end at the EOF it
     # read before.
