@@ -48,6 +48,9 @@ log = logging.getLogger("containerd_trio.server")
 #: The largest WebSocket message the server takes (a larger one closes the socket, 1009).
 WEBSOCKET_MAX_MESSAGE = 1 << 20
 
+#: How long a stop lets open connections finish their answers (Hypercorn's graceful timeout).
+GRACEFUL_SECONDS = 5.0
+
 
 def hypercorn_config(config: DaemonConfig, listen_fd: int | None) -> HypercornConfig:
     hc = HypercornConfig()
@@ -56,7 +59,7 @@ def hypercorn_config(config: DaemonConfig, listen_fd: int | None) -> HypercornCo
         logging.getLogger("containerd_trio.access") if config.log_level == "debug" else None
     )
     hc.errorlog = logging.getLogger("hypercorn.error")
-    hc.graceful_timeout = 5.0
+    hc.graceful_timeout = GRACEFUL_SECONDS
     hc.include_server_header = False
     hc.backlog = 1024
     # Hypercorn closes a keep-alive connection after 1000 requests by default, and its close can
@@ -208,14 +211,18 @@ class Daemon:
                 await self._stop.wait()
                 log.info("handing over" if self.handed_over else "shutting down")
                 stop_serving.set()
+                grace_ends = trio.current_time() + GRACEFUL_SECONDS + 1
                 await supervisor.shutdown(keep_containers=self.handed_over or None)
                 events.close()
                 supervisor.log_watch.close()
-                with trio.move_on_after(10):
+                # Hypercorn ends by itself within its graceful time (counted from
+                # stop_serving), but for a client that does not read: that write is cut only
+                # by closing the socket, which no cancel does. Past the grace (and a second
+                # for Hypercorn's own end) close every socket, so that such a client holds
+                # the stop no longer.
+                with trio.move_on_at(grace_ends):
                     await server_done.wait()
                 if not server_done.is_set():
-                    # A client that does not read holds Hypercorn's write to it, which no
-                    # cancel reaches: closing the sockets ends those writes.
                     close_every_connection()
                 nursery.cancel_scope.cancel()
         finally:

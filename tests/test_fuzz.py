@@ -799,7 +799,7 @@ async def test_schemathesis_against_a_live_daemon(
     fuzz_daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:
     report = await fuzz(
-        fuzz_daemon, make_bundle(POLITE), examples=20, max_real_starts=4, derandomize=True
+        fuzz_daemon, make_bundle(POLITE), examples=12, max_real_starts=4, derandomize=True
     )
     assert_clean(report)
     assert report.statuses[("POST /containers/{id}", 201)] >= 1, "no start reached a real container"
