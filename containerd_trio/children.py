@@ -88,6 +88,26 @@ async def _wait_child(pidfd: int) -> int:
     return int(info.si_status) if info.si_code == os.CLD_EXITED else -int(info.si_status)
 
 
+async def end_process(pid: int, *, grace: float = 0.0) -> bool:
+    """End process ``pid``, which is not a child of ours (the keeper's): let it run for
+    ``grace`` seconds, then SIGKILL it and wait for it to be gone, briefly. Whether it had to
+    be killed."""
+    with contextlib.suppress(ProcessLookupError):
+        pidfd = os.pidfd_open(pid)
+        try:
+            with trio.move_on_after(grace) as waited:
+                await trio.lowlevel.wait_readable(pidfd)
+            if waited.cancelled_caught:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                with trio.move_on_after(2):
+                    await trio.lowlevel.wait_readable(pidfd)
+                return True
+        finally:
+            trio.lowlevel.notify_closing(pidfd)
+            os.close(pidfd)
+    return False
+
+
 def read_fd(fd: int) -> bytes:
     """All of a file (a memfd) from its start, whatever was written to it."""
     os.lseek(fd, 0, os.SEEK_SET)

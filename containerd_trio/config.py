@@ -86,6 +86,11 @@ class DaemonConfig:
         return self.state_dir / "migrations"
 
     @property
+    def outgoing_dir(self) -> Path:
+        """The source's moves under way (see migration/ledger.py)."""
+        return self.state_dir / "outgoing"
+
+    @property
     def events_path(self) -> Path:
         return self.state_dir / "events.log"
 

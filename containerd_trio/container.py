@@ -49,6 +49,7 @@ from . import beneath, checkpoints, criu, procfs, timestamps
 from .bundle import CONFIG_NAME, BundleConfig, check_config, read_bundle
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
+from .children import end_process
 from .convert import dump_json, unstructure
 from .criu_progress import CriuProgress
 from .errors import Conflict, DaemonError, NotFound, RuntimeTimeout
@@ -1081,16 +1082,7 @@ async def _kill_from_pid_file(pid_file: Path) -> None:
         return
     finally:
         pid_file.unlink(missing_ok=True)
-    with contextlib.suppress(ProcessLookupError):
-        pidfd = os.pidfd_open(pid)
-        try:
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            # Not our child (the keeper's): wait for it to be gone, briefly.
-            with trio.move_on_after(2):
-                await trio.lowlevel.wait_readable(pidfd)
-        finally:
-            trio.lowlevel.notify_closing(pidfd)
-            os.close(pidfd)
+    await end_process(pid)
 
 
 class Moving:

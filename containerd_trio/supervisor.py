@@ -33,7 +33,15 @@ from .adoption import Adoption
 from .bundle import BundleConfig, check_config
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
-from .container import Container, ContainerContext, Fresh, Launch, Restore, remove_directory
+from .container import (
+    Container,
+    ContainerContext,
+    Fresh,
+    Launch,
+    Moving,
+    Restore,
+    remove_directory,
+)
 from .convert import converter, dump_json, unstructure
 from .errors import (
     Conflict,
@@ -48,7 +56,8 @@ from .logs import LogQuery, LogWatch
 from .machine import read_machine
 from .metrics import Metrics
 from .migration.incoming import Incoming
-from .migration.ledger import SessionLedger
+from .migration.ledger import MoveEntry, MoveLedger, SessionLedger
+from .migration.left import RETRY_MAX_SECONDS, LeftMove
 from .migration.model import MIGRATION_LABEL, MigrationStep
 from .migration.outgoing import Outgoing, Plan
 from .model import (
@@ -120,6 +129,8 @@ class Supervisor:
         self._journal = RecordJournal(config.journal_path)
         #: Migrations into this daemon (the target's sessions).
         self.incoming = Incoming(self, SessionLedger(config.migrations_dir))
+        #: Migrations out of this daemon under way (the source's moves).
+        self._moves = MoveLedger(config.outgoing_dir)
         self._memory_features: MemoryFeatures | None = None
         metrics.count_containers(self._count_by_status)
 
@@ -159,6 +170,8 @@ class Supervisor:
                     )
                     await adoption.run()
                     self.incoming.find_left()  # before serving: later sessions are ours
+                    for move in self._moves.leftovers():  # each holds its container first
+                        await nursery.start(self._settle_left_move, move, welcome.keeper_pid)
                     nursery.start_soon(self._clear_left, adoption)
                     task_status.started(self)
                     await trio.sleep_forever()
@@ -247,6 +260,58 @@ class Supervisor:
         await adoption.settled.wait()
         self._adoption = None
         await self.incoming.clear_left()
+
+    async def _settle_left_move(
+        self, entry: MoveEntry, keeper_pid: int, *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        """A move out of here that the last server left under way (migration/left.py): hold
+        its container before this server serves, and settle the move once the dump the last
+        server left running has ended; while the target cannot say whether it runs the
+        container, the copy stays paused (its lock free between two questions, for the user)
+        and the target is asked again."""
+        container = self._containers.get(entry.container_id)
+        move = LeftMove(
+            entry, directory=self.config.containers_dir / entry.container_id,
+            ledger=self._moves, cleanup_timeout=self.config.runtime_timeout,
+            restore_timeout=self._restore_timeout,
+            removed=lambda: None if container is None else self._removed_by_move(container),
+        )  # fmt: skip
+
+        def holding() -> contextlib.AbstractAsyncContextManager[object]:
+            return contextlib.nullcontext() if container is None else container.lock
+
+        async def attempt(*, first: bool) -> bool:
+            settled = False
+            try:
+                if first:
+                    await move.clear_dumps(keeper_pid, within=self.config.checkpoint_timeout)
+                held = None if container is None or container.deleted else Moving(container)
+                with trio.CancelScope(shield=True):  # each of its steps has a deadline
+                    settled = await move.settle(held)
+            except Exception as exc:  # one move must not end the server: said, asked again
+                log.exception("cannot settle migration %s: %s", entry.id, exc)
+            return settled
+
+        async with holding():
+            task_status.started()
+            settled = await attempt(first=True)
+        pause = 1.0
+        while not settled:
+            await trio.sleep(pause)
+            pause = min(2 * pause, RETRY_MAX_SECONDS)
+            async with holding():
+                settled = await attempt(first=False)
+
+    def _removed_by_move(self, container: Container) -> None:
+        """A move ended the container here: it leaves the table."""
+        if self._containers.get(container.id) is container:
+            del self._containers[container.id]
+
+    @property
+    def _restore_timeout(self) -> float:
+        """How long a migration's target has to restore: its own checkpoint deadline, ours,
+        and a runtime one."""
+        return self.config.checkpoint_timeout + self.config.runtime_timeout
 
     async def _retry_full_disk(self) -> None:
         while True:
@@ -612,15 +677,10 @@ class Supervisor:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 steps.send_nowait(step)  # a client that went away does not stop the move
 
-        def removed() -> None:
-            if self._containers.get(container.id) is container:
-                del self._containers[container.id]
-
         outgoing = Outgoing(
-            container, plan, cleanup_timeout=self.config.runtime_timeout,
-            # The target's restore has its own checkpoint deadline; ours, and a runtime one.
-            restore_timeout=self.config.checkpoint_timeout + self.config.runtime_timeout,
-            removed=removed,
+            container, plan, ledger=self._moves, cleanup_timeout=self.config.runtime_timeout,
+            restore_timeout=self._restore_timeout,
+            removed=partial(self._removed_by_move, container),
         )  # fmt: skip
 
         scope = trio.CancelScope()

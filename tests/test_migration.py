@@ -3,6 +3,7 @@ own state dir and socket, with real runc and CRIU: ``POST /containers/{id}/migra
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -65,7 +66,9 @@ class LossyLink:
     no longer answers (a network that failed). With ``hang`` (a request's path and version,
     ``b"/finish HTTP/1.1"``), the first such request is held from its first bytes on, its
     connection left open, and so is every later one: a network that fails without a word
-    (nothing resets the connections)."""
+    (nothing resets the connections). Every later one, unless :attr:`later` says otherwise:
+    ``"close"`` closes them at once (the target unreachable), ``"pass"`` passes them again
+    (it is back); the request held stays held."""
 
     def __init__(
         self, path: Path, target: Path, *, then_silent: bool = False, hang: bytes | None = None
@@ -78,6 +81,9 @@ class LossyLink:
         self.dropped: bytes | None = None
         #: Set once the finish was held (``hang``).
         self.held = False
+        self.holding = trio.Event()  # the same, to wait for
+        #: What becomes of the connections that come after the held request.
+        self.later = "hold"
 
     async def serve(self, *, task_status: trio.TaskStatus[None]) -> None:
         listening = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
@@ -90,7 +96,9 @@ class LossyLink:
         async with client:
             if self.dropped is not None and self._then_silent:
                 return
-            if self.held:
+            if self.held and self.later == "close":
+                return
+            if self.held and self.later == "hold":
                 await trio.sleep_forever()
             async with await trio.open_unix_socket(str(self._target)) as target:
                 finishing = False
@@ -98,9 +106,11 @@ class LossyLink:
                 async def up() -> None:
                     nonlocal finishing
                     while data := await client.receive_some():
-                        finishing = finishing or b"/finish HTTP/1.1" in data
-                        if self._hang is not None and self._hang in data:
+                        # (a finish passed again after a held request is answered)
+                        finishing = finishing or (b"/finish HTTP/1.1" in data and not self.held)
+                        if self._hang is not None and self._hang in data and not self.held:
                             self.held = True
+                            self.holding.set()
                             await trio.sleep_forever()
                         await target.send_all(data)
 
@@ -110,7 +120,7 @@ class LossyLink:
                             self.dropped = data.split(b"\r\n", 1)[0]
                             break
                         await client.send_all(data)
-                    if self.held:  # a black hole passes on no close either
+                    if self.held and self.later == "hold":  # a black hole passes on no close
                         await trio.sleep_forever()
                     nursery.cancel_scope.cancel()
 
@@ -645,3 +655,109 @@ async def test_an_archive_the_target_stops_taking_ends_the_move_in_time(
     seen = (await counted(source.client, "counter"))[-1]
     await wait_output(source.client, "counter", f"{seen + 2}\n")
     assert leftovers(bundle) == []
+
+
+async def cut_short(client: httpx.AsyncClient, container_id: str, to: str) -> None:
+    """A migration whose stream the source server's death cuts short."""
+    with contextlib.suppress(httpx.HTTPError):  # the connection closed mid-stream
+        await migrate(client, container_id, to=to)
+
+
+async def test_a_source_killed_after_the_dump_resumes_its_copy(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the source's server while its dump of the paused container is held, the
+    restore not asked yet: the next server waits for the dump the dead one left running,
+    aborts the target's session and resumes the container, which counts on here; no images,
+    no record of the move, nothing on the target. (Before, the container stayed paused for
+    good, the images beside its bundle.)"""
+    (tmp_path / "runc").mkdir()
+    gated = GatedRunc(tmp_path / "runc", "checkpoint")
+    source: DaemonProcess = await spawn_daemon(
+        "--runtime", str(gated.path), state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+    )
+    target: DaemonProcess = await spawn_daemon(
+        state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+    )
+    bundle = make_bundle(COUNTER)
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "2")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(cut_short, source.client, "counter", f"unix:{target.socket}")
+        await gated.reached()
+        (held,) = gated.running()
+        assert len(os.listdir(source.state_dir / "outgoing")) == 1
+        assert len(os.listdir(target.state_dir / "migrations")) == 1  # its session there
+        since = now()
+        await source.kill_server()
+    # Held by the next server until the dump the last one left running has ended.
+    info = (await source.client.get("/containers/counter")).json()
+    assert info["state"]["status"] == "paused"
+    with trio.fail_after(30):
+        async with gated.opened(held):
+            await source.logged(b"was left under way by the last server: the target does not")
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    assert await event_types(
+        source.client, since=since, container_id="counter", count=1, only="resume,delete"
+    ) == ["resume"]
+    seen = (await counted(source.client, "counter"))[-1]
+    await wait_output(source.client, "counter", f"{seen + 3}\n")
+    assert leftovers(bundle) == []
+    assert os.listdir(source.state_dir / "outgoing") == []
+    work = os.listdir(source.state_dir / "containers" / "counter")
+    assert [name for name in work if name.startswith("criu-")] == [], work
+    assert (await target.client.get("/containers/counter")).status_code == 404
+    assert os.listdir(target.state_dir / "migrations") == []  # aborted
+
+
+@pytest.mark.parametrize("unreachable", [False, True], ids=["target-answers", "unreachable"])
+async def test_a_source_killed_after_the_restore_ends_its_copy(
+    spawn_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    unreachable: bool,
+) -> None:
+    """kill -9 of the source's server once the target has restored the container (the
+    finish held on its way by a relay socket): the next server asks the target to finish
+    the session; the target keeps the container, and the copy here is removed as a
+    completed move removes it (its delete event); no images, no record, no session. (Before,
+    the copy stayed paused here for good, and the target's unfinished session ended for
+    silence a minute later, deleting what it had restored: the container ran nowhere.)
+    ``unreachable``: the target cannot be reached when the next server starts: the copy
+    stays paused (never resumed while the target may run it), and the target is asked again
+    until it answers."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1")
+    await nursery.start(link.serve)
+    bundle = make_bundle(COUNTER)
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "2")
+    async with trio.open_nursery() as moving:
+        moving.start_soon(cut_short, source.client, "counter", f"unix:{link.path}")
+        with trio.fail_after(30):
+            await link.holding.wait()
+        link.later = "close" if unreachable else "pass"
+        since = now()
+        await source.kill_server()
+    with trio.fail_after(30):
+        if unreachable:
+            await source.logged(b"its copy here stays paused until the target says")
+            info = (await source.client.get("/containers/counter")).json()
+            assert info["state"]["status"] == "paused"
+            assert len(os.listdir(source.state_dir / "outgoing")) == 1
+            link.later = "pass"
+        await source.logged(b"was left under way by the last server: the target runs the")
+    assert (await source.client.get("/containers/counter")).status_code == 404
+    assert "counter" not in runc_ids(source.state_dir)
+    assert await event_types(
+        source.client, since=since, container_id="counter", count=1, only="resume,delete"
+    ) == ["delete"]
+    info = (await target.client.get("/containers/counter")).json()
+    assert info["state"]["status"] == "running"
+    assert info["labels"]["containerd-trio.migration"].startswith("migration-")
+    seen = (await counted(target.client, "counter"))[-1]
+    await wait_output(target.client, "counter", f"{seen + 2}\n")
+    assert leftovers(bundle) == []
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert os.listdir(target.state_dir / "migrations") == []  # finished

@@ -1,13 +1,21 @@
-"""What the target's migration sessions made, on disk, so that none outlives its server.
+"""What migrations, on either side, have under way, on disk, so that none outlives its server.
 
-A session lives in the server's memory; what it receives (the bundle, checkpoint images, the
-staging directories of the archives being unpacked) lives in the bundle's directory. A server
-that dies, or hands over to a new one, mid-migration used to leave those files for good: its
-successor knew nothing of the session, and answered the source's abort with 404. So each
-session has a file here, ``<state-dir>/migrations/<session>.json``, written when it opens and
-each time it takes something, removed when it ends; the next server reads what is left
-(:meth:`SessionLedger.leftovers`) before it serves, and removes what those sessions made,
-but a container restored and kept there (see :mod:`.incoming`).
+The target's side: a session lives in the server's memory; what it receives (the bundle,
+checkpoint images, the staging directories of the archives being unpacked) lives in the
+bundle's directory. A server that dies, or hands over to a new one, mid-migration used to
+leave those files for good: its successor knew nothing of the session, and answered the
+source's abort with 404. So each session has a file here, ``<state-dir>/migrations/<session>
+.json``, written when it opens and each time it takes something, removed when it ends; the
+next server reads what is left (:meth:`Ledger.leftovers`) before it serves, and removes what
+those sessions made, but a container restored and kept there (see :mod:`.incoming`).
+
+The source's side: a move (:mod:`.outgoing`) pauses the container and dumps it beside its
+bundle. A source server that died mid-move left the container paused for good, its images
+behind, and the target perhaps running it too. So each move has a file,
+``<state-dir>/outgoing/<migration>.json``, written before the move makes anything (its images)
+and each time it does something that changes who may run the container (the session it
+opened, the pause, the restore asked of the target), removed when the move ends; the next
+server settles what is left (:mod:`.left`) before it serves the container.
 
 Written whole by rename: a crash leaves the old entry or the new one, never half of one. No
 fsync, as for the journal: they guard against the server dying, not the machine.
@@ -19,6 +27,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -64,12 +73,46 @@ class SessionEntry:
     bundle_was: EmptyDirectory | None = None
 
 
-class SessionLedger:
+@attrs.frozen
+class MoveEntry:
+    """A move out of this daemon as its file tells it (in the daemon's JSON, as the API's)."""
+
+    #: The migration's name: its checkpoint's, and the label the moved container carries.
+    id: str
+    container_id: str
+    bundle: str
+    #: The target's address, as the client gave it.
+    target: str
+    #: The target's session, once it opened one.
+    session: str | None = None
+    #: The images the move made in the bundle's checkpoints directory (each recorded before
+    #: it is made).
+    images: list[str] = attrs.Factory(list)
+    #: The move pauses the container (recorded before the pause; not for one paused before
+    #: the move, which stays paused if the move is undone).
+    pausing: bool = False
+    #: The target was asked to restore the container (recorded before it was): it may run it.
+    restore_asked: bool = False
+
+
+class _Entry(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+E = TypeVar("E", bound=_Entry)
+
+
+class Ledger(Generic[E]):
+    """One entry a file, named after its id, in ``directory``."""
+
+    entry_type: ClassVar[type]
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def write(self, entry: SessionEntry) -> None:
-        """Record the session (again). A disk that refuses is logged, not raised: the
+    def write(self, entry: E) -> None:
+        """Record the entry (again). A disk that refuses is logged, not raised: the
         migration goes on, and only a crash in its middle would leave its files."""
         path = self.directory / f"{entry.id}.json"
         staged = self.directory / f".{entry.id}.json.new"
@@ -80,12 +123,12 @@ class SessionLedger:
         except OSError as exc:
             log.warning("cannot record migration %s in %s: %s", entry.id, self.directory, exc)
 
-    def remove(self, session_id: str) -> None:
-        self._unlink(self.directory / f"{session_id}.json")
+    def remove(self, entry_id: str) -> None:
+        self._unlink(self.directory / f"{entry_id}.json")
 
-    def leftovers(self) -> list[SessionEntry]:
-        """The sessions a server before this one left open (and each unreadable file
-        removed, with a word in the log)."""
+    def leftovers(self) -> list[E]:
+        """The entries a server before this one left (and each unreadable file removed,
+        with a word in the log)."""
         try:
             names = sorted(os.listdir(self.directory))
         except FileNotFoundError:
@@ -93,14 +136,14 @@ class SessionLedger:
         except OSError as exc:
             log.error("cannot read the migration records in %s: %s", self.directory, exc)
             return []
-        entries = []
+        entries: list[E] = []
         for name in names:
             path = self.directory / name
             if not name.endswith(".json") or name.startswith("."):
                 self._unlink(path)  # a write cut short
                 continue
             try:
-                entries.append(structure(json.loads(path.read_bytes()), SessionEntry))
+                entries.append(structure(json.loads(path.read_bytes()), self.entry_type))
             except (OSError, ValueError, InvalidRequest, RecursionError) as exc:
                 log.error("skipping the unreadable migration record %s: %s", path, exc)
                 self._unlink(path)
@@ -112,3 +155,15 @@ class SessionLedger:
             path.unlink(missing_ok=True)
         except OSError as exc:  # a directory there, say: logged, never in the server's way
             log.error("cannot remove %s: %s", path, exc)
+
+
+class SessionLedger(Ledger[SessionEntry]):
+    """The target's sessions (``<state-dir>/migrations/``)."""
+
+    entry_type = SessionEntry
+
+
+class MoveLedger(Ledger[MoveEntry]):
+    """The source's moves (``<state-dir>/outgoing/``)."""
+
+    entry_type = MoveEntry

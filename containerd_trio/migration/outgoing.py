@@ -16,6 +16,10 @@ The steps (each reported as it ends, see :class:`~.model.MigrationStep`):
 7. **restore**: the target restores it (in a cgroup of its own). The downtime ends.
 8. **finish**: the target keeps it; the source kills its frozen copy and forgets it.
 
+Each move is recorded (:class:`~.ledger.MoveEntry`) before it makes anything, and again before
+each step that changes who may run the container (the session opened, the pause, the restore
+asked): a server that dies mid-move leaves the next one the means to settle it (:mod:`.left`).
+
 Any failure after step 1 rolls back: the target is told to abort (it removes all the session
 made, the restored container included), the container is resumed here, the images removed.
 Once the target was asked to restore the container, though, it is resumed here only if the
@@ -46,6 +50,7 @@ from ..errors import DaemonError
 from ..model import ContainerInfo, Status
 from ..runtime import CriuOptions
 from .incoming import pre_copy_name
+from .ledger import MoveEntry, MoveLedger
 from .model import MIGRATION_LABEL, MigrationStep, StepName
 from .target import Target, TargetError
 
@@ -185,7 +190,89 @@ class _Kept:
     container: ContainerInfo
 
 
-class Outgoing:
+class Move:
+    """What a move out of this daemon made here, and its record (:class:`~.ledger.MoveEntry`):
+    what the live move (:class:`Outgoing`) and the next server's settling of one a server
+    left (:class:`~.left.LeftMove`) share."""
+
+    def __init__(
+        self,
+        entry: MoveEntry,
+        *,
+        ledger: MoveLedger,
+        cleanup_timeout: float,
+        removed: Callable[[], None],
+    ) -> None:
+        self.name = entry.id
+        self.container_id = entry.container_id
+        self.bundle = Path(entry.bundle)
+        self.address = entry.target
+        self.cleanup_timeout = cleanup_timeout
+        self._ledger = ledger
+        self._removed = removed
+        self._images = list(entry.images)  # what this migration made in the source bundle
+        self._session = entry.session
+        #: The move pauses the container (and resumes it if the move is undone).
+        self._pausing = entry.pausing
+        #: The target was asked to restore the container: it may run it from then on.
+        self._restore_asked = entry.restore_asked
+
+    def _record(self) -> None:
+        """Write the move's record as it stands: before each thing it is about to do."""
+        self._ledger.write(
+            MoveEntry(
+                self.name, self.container_id, str(self.bundle), self.address, self._session,
+                list(self._images), self._pausing, self._restore_asked,
+            )
+        )  # fmt: skip
+
+    def _forget(self) -> None:
+        """The move has ended: no next server is to settle it."""
+        self._ledger.remove(self.name)
+
+    async def _give_up(self, moving: Moving) -> None:
+        """The container runs on the target: end its frozen copy here. Whatever happens, it
+        leaves this daemon's table; a copy not removed in time keeps its record marked
+        deleting, for the next server to finish (a copy left listed, marked so, would
+        refuse every command on its id)."""
+        try:
+            with trio.move_on_after(self.cleanup_timeout, shield=True) as deadline:
+                await moving.end()
+            if deadline.cancelled_caught:
+                log.error(
+                    "migrated container %s: its frozen copy here was not removed within %s s;"
+                    " the next server removes it", self.container_id, self.cleanup_timeout,
+                )  # fmt: skip
+        except Exception as exc:  # the move stands: its copy here is the next server's to end
+            log.error(
+                "migrated container %s: its frozen copy here could not be removed: %s",
+                self.container_id, _said(exc),
+            )  # fmt: skip
+        finally:
+            self._removed()
+            self._discard_images()
+
+    async def _thaw(self, moving: Moving) -> str | None:
+        """Resume what the move paused, within the deadline; what went wrong, if it could
+        not (then it stays paused: the user's to resume)."""
+        problem = f"no answer within {self.cleanup_timeout:g} s"
+        with trio.move_on_after(self.cleanup_timeout):
+            try:
+                await moving.thaw()
+                return None
+            except Exception as exc:
+                problem = _said(exc)
+        log.error("migration of %s: cannot resume it: %s", self.container_id, problem)
+        return problem
+
+    def _discard_images(self) -> None:
+        directory = checkpoints.checkpoints_dir(self.bundle)
+        for name in self._images:
+            checkpoints.discard(directory / name)
+        self._images.clear()
+
+
+class Outgoing(Move):
     """One migration of ``container`` (run by the supervisor, in its nursery)."""
 
     def __init__(
@@ -193,22 +280,21 @@ class Outgoing:
         container: Container,
         plan: Plan,
         *,
+        ledger: MoveLedger,
         cleanup_timeout: float,
         restore_timeout: float,
         removed: Callable[[], None],
     ) -> None:
+        name = f"migration-{secrets.token_hex(6)}"
+        # Its checkpoint's directory is the first thing it makes.
+        entry = MoveEntry(name, container.id, str(container.bundle), plan.to, images=[name])
+        super().__init__(entry, ledger=ledger, cleanup_timeout=cleanup_timeout, removed=removed)
         self.container = container
         self.plan = plan
-        self.cleanup_timeout = cleanup_timeout
-        self._removed = removed
-        self.name = f"migration-{secrets.token_hex(6)}"
         self.target = Target(plan.to, answer_within=cleanup_timeout, restore_within=restore_timeout)
-        self._images: list[str] = []  # what this migration made in the source bundle
         self._sent = 0
         #: The target sees the source's bundle: nothing to copy.
         self.shared = False
-        #: The target was asked to restore the container: it may run it from then on.
-        self._restore_asked = False
         self._frozen = 0.0  # perf_counter() at the freeze
 
     async def run(self, report: Report, *, task_status: trio.TaskStatus[None]) -> None:
@@ -219,13 +305,14 @@ class Outgoing:
         bundle = container.bundle
         try:
             async with container.moving() as moving:
+                self._record()  # before the images it names are made
                 checkpoints.reserve(bundle, self.name)
-                self._images.append(self.name)
                 try:
                     session = await self._open(report)
                 except BaseException:
                     self._discard_images()
                     raise
+                self._record()  # the session, for the next server to ask about it
                 task_status.started()
                 try:
                     restored, downtime, finishing = await self._move(moving, session, report)
@@ -238,6 +325,8 @@ class Outgoing:
                     # The target keeps the container: nothing is rolled back from here on.
                     await self._done(moving, restored, report, began, finishing, downtime)
         finally:
+            # Ended here, however: done, rolled back, or left paused with what to do said.
+            self._forget()
             with trio.move_on_after(self.cleanup_timeout, shield=True):
                 await self.target.aclose()
 
@@ -276,8 +365,9 @@ class Outgoing:
             labels=self.container.labels,
         )  # fmt: skip
         self.shared = bool(answer.get("sharedBundle"))
+        self._session = str(answer["id"])
         report(MigrationStep(StepName.SESSION, _since(started), target=plan.to))
-        return str(answer["id"])
+        return self._session
 
     async def _move(
         self, moving: Moving, session: str, report: Report
@@ -296,6 +386,7 @@ class Outgoing:
             started = time.perf_counter()
             name = pre_copy_name(self.name, number)
             self._images.append(name)
+            self._record()
             await moving.pre_dump(name, parent)
             sent = _size(checkpoints.checkpoints_dir(bundle) / name)
             if not self.shared:
@@ -304,6 +395,8 @@ class Outgoing:
             parent = name
 
         self._frozen = time.perf_counter()
+        self._pausing = self.container.status is not Status.PAUSED
+        self._record()
         await moving.freeze()
         report(MigrationStep(StepName.FREEZE, _since(self._frozen)))
         started = time.perf_counter()
@@ -319,6 +412,7 @@ class Outgoing:
             report(MigrationStep(StepName.TRANSFER, _since(started), bytes=sent))
         started = time.perf_counter()
         self._restore_asked = True  # from here on the container may run on the target
+        self._record()
         restored = structure(await self.target.restore(session), ContainerInfo)
         downtime = _since(self._frozen)
         report(MigrationStep(StepName.RESTORE, _since(started), container=restored))
@@ -351,28 +445,6 @@ class Outgoing:
         self._sent += sent
         return sent
 
-    async def _give_up(self, moving: Moving) -> None:
-        """The container runs on the target: end its frozen copy here. Whatever happens, it
-        leaves this daemon's table; a copy not removed in time keeps its record marked
-        deleting, for the next server to finish (a copy left listed, marked so, would
-        refuse every command on its id)."""
-        try:
-            with trio.move_on_after(self.cleanup_timeout, shield=True) as deadline:
-                await moving.end()
-            if deadline.cancelled_caught:
-                log.error(
-                    "migrated container %s: its frozen copy here was not removed within %s s;"
-                    " the next server removes it", self.container.id, self.cleanup_timeout,
-                )  # fmt: skip
-        except Exception as exc:  # the move stands: its copy here is the next server's to end
-            log.error(
-                "migrated container %s: its frozen copy here could not be removed: %s",
-                self.container.id, _said(exc),
-            )  # fmt: skip
-        finally:
-            self._removed()
-            self._discard_images()
-
     async def _roll_back(self, moving: Moving, session: str) -> _Undone | _Kept:
         """Abort the target's session, and resume the container here unless the target may
         run it (:func:`verdict`). Each part has its own deadline; the images go whatever
@@ -387,14 +459,9 @@ class Outgoing:
                 return _Kept(consulted.there)
             if consulted.verdict is Verdict.UNSURE:
                 return _Undone(False, paused=self._left_paused(session, consulted.reason))
-            problem = f"no answer within {self.cleanup_timeout:g} s"
-            with trio.move_on_after(self.cleanup_timeout):
-                try:
-                    await moving.thaw()
-                    return _Undone(consulted.clean)
-                except Exception as exc:
-                    problem = _said(exc)
-            log.error("migration of %s: cannot resume it: %s", self.container.id, problem)
+            problem = await self._thaw(moving)
+            if problem is None:
+                return _Undone(consulted.clean)
             return _Undone(
                 False,
                 paused=f"the container could not be resumed here ({problem}): it stays paused;"
@@ -415,12 +482,6 @@ class Outgoing:
             f"{cid} there, which ends what runc may have left) and resume it here (PATCH"
             f' /containers/{cid} with {{"status": "running"}})'
         )
-
-    def _discard_images(self) -> None:
-        directory = checkpoints.checkpoints_dir(self.container.bundle)
-        for name in self._images:
-            checkpoints.discard(directory / name)
-        self._images.clear()
 
 
 def _said(exc: Exception) -> str:

@@ -1,0 +1,143 @@
+"""A move out of this daemon that a server before this one left under way: settled by this one.
+
+A source server that dies mid-move (kill -9, the OOM killer) leaves its container as the move
+had it: paused from the freeze on, its images beside its bundle, and from the restore on perhaps
+running on the target too. Each move is recorded (:class:`~.ledger.MoveEntry`) before it makes
+anything and before each step that changes who may run the container, so the next server
+knows what was under way, and settles it as the dead one would have:
+
+1. It holds the container (its lock, taken before the server serves: no command finds it
+   half-moved), and waits for the runc checkpoint the dead server left running (a dump, or a
+   pre-copy round: runc is the keeper's orphan now, and goes on), within the checkpoint
+   deadline, past which it is killed, as its server would have killed it. Then the move's
+   images and CRIU's work directories go.
+2. It asks the target what became of the move (:meth:`LeftMove.settle`):
+
+   - the restore was never asked (or the target never named its session): the target cannot
+     run the container. Its session is aborted (if it does not answer, it aborts the session
+     itself once idle, and its next server clears what a lost one made), and the copy here is
+     resumed, if the move paused it;
+   - the restore was asked: the target is asked to finish the session, as the dead server
+     would have once the restore answered. Finished: the target keeps the container, and the
+     copy here ends as a completed move ends it (its ``delete`` event). Not restored (409:
+     the restore failed, or never came): the session is aborted and the copy here resumed.
+     No such session (404: it ended, or the target's server restarted): what the target has
+     of the container decides, as after a live move's failure (:func:`~.outgoing.consult`);
+   - the target does not answer, or cannot say: it may run the container, so the copy here
+     stays paused (listed, for the user to act on as after a live move left it paused), and
+     the target is asked again, after 1 s, then twice as long each time up to
+     :data:`RETRY_MAX_SECONDS`, until it says. Meanwhile its session may end for
+     silence, which deletes what it restored: then the copy here is resumed.
+
+Never two copies running, and never none because of the source: the copy here ends only on the
+target's word that it keeps the moved container, and runs again only on its word that it has
+none (or where it cannot have one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+from .. import procfs
+from ..children import end_process
+from ..container import Moving
+from ..model import Status
+from .ledger import MoveEntry, MoveLedger
+from .outgoing import Move, Verdict, consult
+from .target import Target, TargetError
+
+log = logging.getLogger(__name__)
+
+#: The longest wait between two questions to a target that does not answer.
+RETRY_MAX_SECONDS = 30.0
+
+
+class LeftMove(Move):
+    """A move a server before this one left: its record, and the container's directory (where
+    CRIU's work directories are)."""
+
+    def __init__(
+        self,
+        entry: MoveEntry,
+        *,
+        directory: Path,
+        ledger: MoveLedger,
+        cleanup_timeout: float,
+        restore_timeout: float,
+        removed: Callable[[], None],
+    ) -> None:
+        super().__init__(entry, ledger=ledger, cleanup_timeout=cleanup_timeout, removed=removed)
+        self._directory = directory
+        self._restore_timeout = restore_timeout
+
+    async def clear_dumps(self, keeper_pid: int, within: float) -> None:
+        """Wait for the runc checkpoint of this move the last server left running (the
+        keeper's orphan: its command line names the move's work directory) for ``within``
+        seconds, and kill it past that; then remove the move's images and work directories."""
+        marker = os.fsencode(self._directory / f"criu-dump-{self.name}")
+        waited: set[int] = set()
+        while (pid := procfs.child_running(keeper_pid, marker)) is not None and pid not in waited:
+            waited.add(pid)  # once: one that a SIGKILL does not end is past waiting for
+            if await end_process(pid, grace=within):
+                log.error("killed the runc checkpoint (pid %d) the last server left running", pid)
+        for name in self._images:
+            shutil.rmtree(self._directory / f"criu-dump-{name}", ignore_errors=True)
+        self._discard_images()
+
+    async def settle(self, moving: Moving | None) -> bool:
+        """Ask the target what became of the move, and end it here as that says (``moving``:
+        the container held, None if it is no longer here). True once settled (its record
+        removed); False if the target could not say: the copy stays paused, to ask again."""
+        target = Target(
+            self.address, answer_within=self.cleanup_timeout, restore_within=self._restore_timeout
+        )
+        try:
+            decided, reason = await self._ask(target)
+        finally:
+            with trio.move_on_after(self.cleanup_timeout, shield=True):
+                await target.aclose()
+        what = f"migration {self.name} of {self.container_id} to {self.address}"
+        if decided is Verdict.UNSURE:
+            log.error(
+                "%s, left under way by the last server: the target may run the container"
+                " (%s); its copy here stays paused until the target says", what, reason,
+            )  # fmt: skip
+            return False
+        if moving is None:
+            outcome = f"the target says {decided.value}, and the container is no longer here"
+        elif decided is Verdict.KEPT:
+            outcome = "the target runs the container: its copy here is removed"
+            await self._give_up(moving)
+        else:
+            outcome = "the target does not run the container: the copy here is the one"
+            moving.frozen = self._pausing and moving.container.status is Status.PAUSED
+            if (problem := await self._thaw(moving)) is not None:
+                outcome = f"the target does not run the container; it stays paused ({problem})"
+        log.warning("%s was left under way by the last server: %s", what, outcome)
+        self._forget()
+        return True
+
+    async def _ask(self, target: Target) -> tuple[Verdict, str]:
+        """What the target says became of the move, and why when it cannot say."""
+        session = self._session
+        if session is None:  # opened or not, the target cannot run it (an idle session ends)
+            return Verdict.RESUME, ""
+        if self._restore_asked:
+            try:
+                await target.finish(session)
+            except TargetError as exc:
+                if exc.target_status not in (404, 409):
+                    return Verdict.UNSURE, exc.message
+            else:
+                return Verdict.KEPT, ""
+        consulted = await consult(
+            target, session, self.container_id, self.name,
+            restore_asked=self._restore_asked, within=self.cleanup_timeout,
+        )  # fmt: skip
+        return consulted.verdict, consulted.reason
