@@ -162,7 +162,15 @@ def _user(text: str) -> tuple[int, int | None]:
 
 
 def _signal(text: str) -> int | str:
-    # The daemon knows the names (TERM, SIGTERM) and checks the range: send what was written.
+    """Checked as the daemon reads it (a usage error here, not a request refused), and sent as
+    written: ``sent RTMIN+3 to web`` says the signal as the user named it."""
+    from ..errors import InvalidRequest
+    from ..signals import signal_number
+
+    try:
+        signal_number(text)
+    except InvalidRequest as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
     return int(text) if text.isdigit() else text.upper()
 
 
@@ -445,7 +453,7 @@ def _define_kill(parser: Parser) -> None:
         type=_signal,
         default="SIGTERM",
         metavar="SIG",
-        help="number or name (default SIGTERM)",
+        help="number or name, RTMIN+N and RTMAX-N too (default SIGTERM)",
     )
     parser.add_argument(
         "--pid",
