@@ -221,6 +221,25 @@ async def test_get_exec_kill_pause_resume_delete(
     assert (await client.get("/containers/box")).status_code == 404
 
 
+async def test_exec_env_by_name_alone_is_ours_as_docker_s(
+    ctr: Ctr, bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """exec -e K (no =) was a usage error ('K' is not KEY=VALUE); docker takes K's value from
+    its own environment, and with none there takes K out of the process's."""
+    await ok(ctr, "start", "box", "--bundle", str(bundle))
+    monkeypatch.setenv("FROM_CLIENT", "ours=1")
+    monkeypatch.delenv("TERM", raising=False)  # the bundle's process has TERM=xterm
+    monkeypatch.delenv("NOWHERE", raising=False)
+    shown = await ok(ctr, "exec", "-e", "FROM_CLIENT", "-e", "TERM", "-e", "NOWHERE",
+                     "-e", "X=", "box", "--", "env")  # fmt: skip
+    env = shown.out.splitlines()
+    assert "FROM_CLIENT=ours=1" in env and "X=" in env, env
+    assert not [line for line in env if line.startswith(("TERM", "NOWHERE"))], env
+    refused = await ctr("exec", "-e", "=1", "box", "--", "env")
+    assert refused.code == cli.EXIT_USAGE
+    assert "argument -e/--env: '=1' is not KEY=VALUE or KEY" in refused.err
+
+
 async def test_kill_takes_real_time_signals_by_name_as_kill_and_docker_do(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -150,8 +150,14 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 def _env(text: str) -> str:
-    _pair(text)
-    return text
+    """``K=V``, or ``K`` alone for ours, as docker takes it: ``K=<our value>`` where we have one,
+    else ``K`` (which :func:`.commands.merge_env` takes out of the process's environment)."""
+    name, sep, _ = text.partition("=")
+    if not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE or KEY")
+    if sep or name not in os.environ:
+        return text
+    return f"{name}={os.environ[name]}"
 
 
 def _user(text: str) -> tuple[int, int | None]:
@@ -399,8 +405,9 @@ def _define_exec(parser: Parser) -> None:
         "--env",
         type=_env,
         action="append",
-        metavar="K=V",
-        help="environment variable, added to the container's (repeatable)",
+        metavar="K=V|K",
+        help="environment variable, added to the container's (repeatable); K alone: ours, or"
+        " none if we have none",
     )
     parser.add_argument(
         "-w", "--cwd", metavar="DIR", help="working directory (default: the bundle's)"

@@ -271,12 +271,13 @@ def containers_wait(client: Client, args: argparse.Namespace, out: Output) -> in
 
 def merge_env(base: Sequence[str], added: Sequence[str]) -> list[str]:
     """``base`` with ``added`` laid over it: a name given again takes the new value, in its
-    old place; new names come at the end."""
-    merged: dict[str, str] = {}
+    old place; new names come at the end. A name alone (no ``=``: ``-e K`` for a variable we do
+    not have) takes the name out, as docker's ``exec -e`` does."""
+    merged: dict[str, str | None] = {}
     for entry in [*base, *added]:
-        name = entry.partition("=")[0]
-        merged[name] = entry
-    return list(merged.values())
+        name, sep, _ = entry.partition("=")
+        merged[name] = entry if sep else None
+    return [entry for entry in merged.values() if entry is not None]
 
 
 def _attach(
