@@ -714,6 +714,12 @@ async def test_aliases_and_short_flags(
     for argv in (["ps"], ["ls"], ["containers", "ls"], ["containers", "ps"]):
         assert (await ok(ctr, *argv)).out == listed, argv
     assert (await client.get("/containers/web")).json()["labels"] == {"team": "infra"}
+    # -l KEY alone is KEY with an empty value, as docker's --label (it was a usage error).
+    await ok(ctr, "run", "-d", "flagged", "-b", str(bundle), "-l", "canary", "-l", "tier=")
+    assert (await client.get("/containers/flagged")).json()["labels"] == {"canary": "", "tier": ""}
+    assert (await ok(ctr, "ps", "-q", "-f", "label=canary")).out == "flagged\n"
+    assert (await ctr("start", "x", "-b", str(bundle), "-l", "=v")).code == cli.EXIT_USAGE
+    await ok(ctr, "rm", "-f", "flagged")
 
     since = now()
     pid = (await client.get("/containers/web")).json()["processes"][0]["pid"]

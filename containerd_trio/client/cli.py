@@ -142,10 +142,11 @@ def _address(text: str) -> str:
     return text
 
 
-def _pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+def _label(text: str) -> tuple[str, str]:
+    """``K=V``, or ``K`` alone for an empty value, as docker's ``--label`` takes it."""
+    key, _, value = text.partition("=")
+    if not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE or KEY")
     return key, value
 
 
@@ -345,11 +346,11 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     parser.add_argument(
         "-l",
         "--label",
-        type=_pair,
+        type=_label,
         action="append",
         default=[],
-        metavar="K=V",
-        help="a label to keep with the container (repeatable)",
+        metavar="K=V|K",
+        help="a label to keep with the container (repeatable); K alone: K with an empty value",
     )
     if attach_default:
         parser.add_argument(
