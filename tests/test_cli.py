@@ -876,6 +876,18 @@ async def test_logs_timestamps_since_and_until(ctr: Ctr, make_bundle: BundleFact
         assert await ctr("logs", "sleeper", "-f", "--until", before) == nothing
 
 
+async def test_logs_timestamps_put_each_record_on_a_line_of_its_own(ctr: Ctr, bundle: Path) -> None:
+    """A record without its newline (a process that ended mid-line) ran into the next record's
+    time with -t: 'T1 oneT2 two'. Without -t the data stays as written."""
+    await ok(ctr, "start", "box", "--bundle", str(bundle))
+    await ok(ctr, "exec", "box", "--", "printf", "one")
+    await ok(ctr, "exec", "box", "--", "echo", "two")
+    assert (await ok(ctr, "logs", "box")).out == "onetwo\n"
+    stamped = (await ok(ctr, "logs", "box", "-t")).out
+    assert stamped.endswith("\n")
+    assert [line.split(" ", 1)[1] for line in stamped.splitlines()] == ["one", "two"], stamped
+
+
 async def test_logs_and_events_take_durations_as_docker_does(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

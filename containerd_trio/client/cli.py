@@ -708,7 +708,10 @@ def _define_logs(parser: Parser) -> None:
     )
     parser.add_argument("-n", "--tail", type=_count, metavar="N", help="only the last N lines")
     parser.add_argument(
-        "-t", "--timestamps", action="store_true", help="each line after its time (RFC 3339)"
+        "-t",
+        "--timestamps",
+        action="store_true",
+        help="each record on a line of its own, after its time (RFC 3339)",
     )
     for bound, what in (("since", "from"), ("until", "up to")):
         parser.add_argument(

@@ -649,11 +649,17 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
                     out.record(record)
                     continue
                 # The data is the line as the process wrote it, newline included (the last
-                # line of a process that ended without one has none): write it as it is.
+                # line of a process that ended without one has none, nor has a piece of a
+                # line past 16 KiB, nor a prompt): write it as it is. With its time in front,
+                # a record is a line of its own: one without its newline gets one, or the next
+                # record's time would land in the middle of a line (as docker's -t does it).
                 stream = out.stderr if record["stream"] == "stderr" else out.stdout
+                data = record["data"]
                 if args.timestamps:
                     stream.write(stamp + " ")
-                stream.write(record["data"])
+                    if not data.endswith("\n"):
+                        data += "\n"
+                stream.write(data)
                 if args.follow:
                     stream.flush()
         # A follow ends when the container stopped, and also when the server hands over to a
