@@ -297,8 +297,10 @@ async def test_checkpoints_create_list_restore_delete(
     assert stopped.out == "checkpointed cp as last and stopped it\n"
     assert (await client.get("/containers/cp")).json()["state"]["status"] == "stopped"
 
-    rows = table((await ok(ctr, "checkpoints", "list", "cp")).out)
+    listing = (await ok(ctr, "checkpoints", "list", "cp")).out
+    rows = table(listing)
     assert [(row["NAME"], row["OPTIONS"]) for row in rows] == [("first", "-"), ("last", "-")]
+    assert (await ok(ctr, "checkpoints", "ls", "cp")).out == listing  # docker's name
     listed = (await ok(ctr, "--json", "checkpoints", "list", "cp")).json
     assert listed == (await client.get("/containers/cp/checkpoint")).json()
     assert [entry["name"] for entry in listed] == ["first", "last"]
@@ -313,9 +315,13 @@ async def test_checkpoints_create_list_restore_delete(
     assert (await ok(ctr, "checkpoints", "delete", "cp", "first")).out == (
         "deleted checkpoint first of cp\n"
     )
-    assert [e["name"] for e in (await ok(ctr, "--json", "checkpoints", "list", "cp")).json] == [
+    assert [e["name"] for e in (await ok(ctr, "--json", "checkpoints", "ls", "cp")).json] == [
         "last"
     ]
+    assert (await ok(ctr, "checkpoints", "rm", "cp", "last")).out == (  # docker's name
+        "deleted checkpoint last of cp\n"
+    )
+    assert (await ok(ctr, "--json", "checkpoints", "list", "cp")).json == []
     missing = await ctr("checkpoints", "delete", "cp", "first")
     assert missing.code == cli.EXIT_ERROR
     assert "first" in missing.err

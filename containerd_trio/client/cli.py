@@ -658,8 +658,13 @@ CONTAINER_COMMANDS = (
 
 
 def _define_checkpoints(top: Parser, actions: argparse._SubParsersAction[Parser]) -> None:
+    # ls and rm: docker's names (docker checkpoint ls, rm), as containers have them.
     listing = top.command(
-        actions, "list", "list a container's checkpoints, oldest first", commands.checkpoints_list
+        actions,
+        "list",
+        "list a container's checkpoints, oldest first",
+        commands.checkpoints_list,
+        aliases=("ls",),
     )
     listing.add_argument("id", metavar="ID")
     listing.add_argument("--bundle", help="the bundle, for a container the daemon does not list")
@@ -668,7 +673,9 @@ def _define_checkpoints(top: Parser, actions: argparse._SubParsersAction[Parser]
             actions, "create", "checkpoint a running container", commands.checkpoints_create
         )
     )
-    remove = top.command(actions, "delete", "delete a checkpoint", commands.checkpoints_delete)
+    remove = top.command(
+        actions, "delete", "delete a checkpoint", commands.checkpoints_delete, aliases=("rm",)
+    )
     remove.add_argument("id", metavar="ID")
     remove.add_argument("name", metavar="NAME")
     remove.add_argument("--bundle", help="the bundle, for a container the daemon does not list")
