@@ -1023,6 +1023,12 @@ async def test_version_and_completion(tmp_path: Path) -> None:
     ]
     assert await complete("ctr-trio", "logs", "--t") == ["--tail", "--timestamps"]
     assert await complete("ctr-trio", "completion", "") == ["bash", "zsh"]
+    # A signal's names after kill -s (it offered files): kill -l's, without SIG.
+    assert await complete("ctr-trio", "kill", "-s", "US") == ["USR1", "USR2"]
+    assert sorted(await complete("ctr-trio", "containers", "kill", "--signal", "RTMAX-1")) == [
+        f"RTMAX-{n}" for n in ("1", "10", "11", "12", "13", "14")
+    ]
+    assert {"TERM", "KILL", "HUP", "RTMIN"} <= set(await complete("ctr-trio", "kill", "-s", ""))
     assert set(await complete("ctr-trio", "rm", "-")) >= {"-f", "--force", "-t", "--timeout"}
 
     zsh = (await ok(run_cli, "completion", "zsh")).out
