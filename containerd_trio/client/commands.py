@@ -203,6 +203,7 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
         stdin=args.interactive or (args.tty and init["terminal"] and _stdin_is_terminal()),
         tty=init["terminal"],
         logs=True,
+        proxy_signals=True,
     )  # fmt: skip
 
 
@@ -256,6 +257,7 @@ def containers_attach(client: Client, args: argparse.Namespace, out: Output) -> 
     return _attach(
         client, args, out, args.id, pid,
         stdin=takes_input and not args.no_stdin, tty=terminal, logs=args.logs,
+        proxy_signals=True,
     )  # fmt: skip
 
 
@@ -290,6 +292,7 @@ def _attach(
     stdin: bool,
     tty: bool,
     logs: bool,
+    proxy_signals: bool = False,
 ) -> int:
     from .interactive import DEFAULT_DETACH_KEYS, ENV_DETACH_KEYS, Session, parse_detach_keys
 
@@ -301,8 +304,9 @@ def _attach(
             out.error(f"${ENV_DETACH_KEYS}: {exc}")
             return EXIT_USAGE
     session = Session(
-        client, container_id, pid, out, stdin=stdin, tty=tty, logs=logs, detach_keys=keys
-    )
+        client, container_id, pid, out,
+        stdin=stdin, tty=tty, logs=logs, detach_keys=keys, proxy_signals=proxy_signals,
+    )  # fmt: skip
     return session.run()
 
 
