@@ -592,6 +592,41 @@ async def test_usage_errors_are_exit_2() -> None:
     assert "usage: ctr-trio containers" in helped.out
 
 
+async def test_numbers_past_what_any_field_takes_are_usage_errors_naming_the_option() -> None:
+    """update --memory 9999999999t (and any option's number past 2**63-1) went to the daemon,
+    which refused the body without naming the field ('the request body holds an integer of
+    23 digits'); a --timeout of 1e300 crashed the client (OverflowError from its socket)."""
+    huge = "9" * 23
+    nowhere = ["--retry", "0", "--address", "127.0.0.1:1"]  # never asked: refused before
+    for argv, option in [
+        (["update", "x", "--memory", "9999999999t"], "-m/--memory"),
+        (["update", "x", "--pids-limit", huge], "--pids-limit"),
+        (["update", "x", "--cpu-shares", huge], "-c/--cpu-shares"),
+        (["update", "x", "--cpu-quota", "-" + huge], "--cpu-quota"),
+        (["update", "x", "--cpu-period", huge], "--cpu-period"),
+        (["update", "x", "--cpus", "1e30"], "--cpus"),
+        (["kill", "x", "--pid", huge], "--pid"),
+        (["attach", "x", "--pid", huge], "--pid"),
+        (["wait", "x", huge], "PID"),
+        (["logs", "x", "-n", "9" * 5000], "-n/--tail"),
+        (["events", "-n", huge], "-n/--count"),
+        (["migrate", "x", "--to", "127.0.0.1:1", "--pre-copy", huge], "--pre-copy"),
+        (["exec", "-u", f"1:{huge}", "x", "--", "true"], "-u/--user"),
+        (["rm", "x", "-t", "1e300"], "-t/--timeout"),
+        (["checkpoint", "x", "c", "--timeout", "1e300"], "--timeout"),
+        (["--retry", "1e300", "state"], "--retry"),
+    ]:
+        with trio.fail_after(10):
+            result = await run_cli(*nowhere, *argv)
+        assert (result.code, result.out) == (cli.EXIT_USAGE, ""), (argv, result)
+        assert f"error: argument {option}: " in result.err, (argv, result.err)
+        assert " is out of range: " in result.err, (argv, result.err)
+    # The largest of all is still a number the command line takes (the daemon says which
+    # field takes what: resources.pids: limit must be ...).
+    parsed = cli.build_parser().parse_args(["update", "x", "--pids-limit", str(2**63 - 1)])
+    assert parsed.pids_limit == cli.MAX_NUMBER == 2**63 - 1
+
+
 async def test_unix_socket_address(
     start_daemon: Callable[..., Any],
     tmp_path: Path,

@@ -19,6 +19,7 @@ from __future__ import annotations
 # the client only (no Trio, nothing of the daemon), and the client once the command line is
 # read. docs/cli.md gives the figure; tests/test_cli.py checks what is imported.
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO
 from .. import __version__
 from . import commands
 from .commands import (
+    CPU_PERIOD,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -161,11 +163,41 @@ def _env(text: str) -> str:
     return f"{name}={os.environ[name]}"
 
 
+#: The largest number, either way, that ctr-trio sends: a 64-bit integer's, the most any field
+#: of the daemon's takes (a memory limit in bytes). A longer number the daemon refuses with the
+#: whole body, before it knows which field held it ("the request body holds an integer of 23
+#: digits"): each option's numbers are held to it here, and so refused with the option's name.
+MAX_NUMBER = 2**63 - 1
+#: The most seconds a --timeout or --retry may say: ctr-trio waits that long itself, and a
+#: socket's timeout overflows past 2**63 ns (9.2e9 s). A billion seconds is 31 years.
+MAX_SECONDS = 10**9
+
+
+def _in_range(text: str, value: float) -> None:
+    """Refuse a number past :data:`MAX_NUMBER`, naming it as written."""
+    if not -MAX_NUMBER - 1 <= value <= MAX_NUMBER:
+        from ..errors import quoted
+
+        raise argparse.ArgumentTypeError(
+            f"{quoted(text)} is out of range: the daemon takes no number past 2**63-1"
+            f" ({MAX_NUMBER})"
+        )
+
+
+def _integer(text: str) -> int:
+    """``int(text)`` held to :data:`MAX_NUMBER` (ValueError where it is no whole number)."""
+    if len(text.strip().lstrip("+-").lstrip("0")) > len(str(MAX_NUMBER)):
+        _in_range(text, math.inf)  # more digits than int() should read, or any field takes
+    value = int(text)
+    _in_range(text, value)
+    return value
+
+
 def _user(text: str) -> tuple[int, int | None]:
     uid, sep, gid = text.partition(":")
     if not uid.isdigit() or (sep and not gid.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r} is not UID or UID:GID (numbers)")
-    return int(uid), int(gid) if sep else None
+    return _integer(uid), _integer(gid) if sep else None
 
 
 def _signal(text: str) -> int | str:
@@ -182,9 +214,9 @@ def _signal(text: str) -> int | str:
 
 
 def _count(text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    return int(text)
+    return _integer(text)
 
 
 def _positive_count(text: str) -> int:
@@ -201,6 +233,10 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} is not 0 or more seconds")
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is out of range: at most {MAX_SECONDS} seconds (31 years)"
+        )
     return value
 
 
@@ -240,6 +276,7 @@ def _bytes(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a size: bytes, or a number with k, m, g or t (64m), or -1"
         ) from None
+    _in_range(text, value * _SIZE_UNITS[unit])
     return int(value * _SIZE_UNITS[unit])
 
 
@@ -256,7 +293,7 @@ def _cpus(text: str) -> float:
 def _whole(text: str) -> int:
     """A whole number, -1 included (the daemon says which values it takes)."""
     try:
-        return int(text)
+        return _integer(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
@@ -532,6 +569,12 @@ def _define_update(parser: Parser) -> None:
             )
         if args.cpus is not None and args.cpu_quota is not None:
             return "--cpus sets the CPU quota: give it or --cpu-quota, not both"
+        # The one number made of others: a quota of --cpus periods (resource_change).
+        if args.cpus is not None and args.cpus * (args.cpu_period or CPU_PERIOD) > MAX_NUMBER:
+            return (
+                f"argument --cpus: {args.cpus:g} is out of range: its quota would pass 2**63-1"
+                f" microseconds ({MAX_NUMBER}), and the daemon takes no number past that"
+            )
         return None
 
     parser.set_defaults(check=check)
