@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-import signal
 from collections.abc import Callable, Sequence
 from typing import Any, TypeGuard, TypeVar
 
@@ -21,6 +20,7 @@ import attrs
 
 from .convert import camel, json_type
 from .errors import InvalidRequest, quoted
+from .signals import MAX_SIGNAL, signal_number
 
 T = TypeVar("T")
 
@@ -30,16 +30,6 @@ Schema = dict[str, Any]
 ID_MAX_LENGTH = 128
 ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{ID_MAX_LENGTH - 1}}}$"
 _ID = re.compile(ID_PATTERN)
-
-#: Signals go by number up to here (the realtime ones included) or by name.
-MAX_SIGNAL = 64
-#: Names runc and kill(1) accept, with or without the SIG prefix, in the order of their numbers.
-SIGNAL_NAMES = tuple(
-    sig.name
-    for sig in sorted(signal.Signals, key=int)
-    if sig.name.startswith("SIG") and not sig.name.startswith("SIGRT")
-)
-_SIGNALS_BY_NAME = {name: int(signal.Signals[name]) for name in SIGNAL_NAMES}
 
 #: The largest pid the kernel hands out (``pid_max`` is at most 2**22).
 MAX_PID = 2**22
@@ -80,26 +70,14 @@ def check_id(value: str, what: str = "container id") -> str:
 
 
 def parse_signal(value: object) -> int:
-    """An integer 1..64 or a name such as ``"SIGTERM"`` or ``"TERM"`` (any case)."""
+    """An integer 1..64, or a string :func:`.signals.signal_number` reads (``"9"``, ``"TERM"``,
+    ``"SIGRTMIN+3"``)."""
     if isinstance(value, int) and not isinstance(value, bool):  # true is no signal number
         if 1 <= value <= MAX_SIGNAL:
             return value
         raise InvalidRequest(f"signal {value} is out of range: it must be 1..{MAX_SIGNAL}")
     if isinstance(value, str):
-        name = value.strip().upper()
-        if name.isascii() and name.isdecimal():
-            if len(name) > 20:  # int() of thousands of digits costs, and refuses past 4300
-                raise InvalidRequest(
-                    f"signal {quoted(value)} is out of range: it must be 1..{MAX_SIGNAL}"
-                )
-            return parse_signal(int(name))
-        if not name.startswith("SIG"):
-            name = "SIG" + name
-        if name in _SIGNALS_BY_NAME:
-            return _SIGNALS_BY_NAME[name]
-        raise InvalidRequest(
-            f"unknown signal {quoted(value)}: use a number 1..{MAX_SIGNAL} or a name"
-        )
+        return signal_number(value)
     # Said as JSON, cut short: a list of long strings was quoted whole, in Python's words.
     raise InvalidRequest(
         f"signal must be an integer 1..{MAX_SIGNAL} or a name, not {json_type(value)}"

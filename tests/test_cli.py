@@ -38,6 +38,7 @@ from .helpers import (
     pid_alive,
     start_container,
     wait_exit,
+    wait_output,
 )
 from .test_security import pki  # noqa: F401 - the fixture, for the TLS test
 
@@ -220,6 +221,54 @@ async def test_get_exec_kill_pause_resume_delete(
     assert (await client.get("/containers/box")).status_code == 404
 
 
+async def test_exec_env_by_name_alone_is_ours_as_docker_s(
+    ctr: Ctr, bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """exec -e K (no =) was a usage error ('K' is not KEY=VALUE); docker takes K's value from
+    its own environment, and with none there takes K out of the process's."""
+    await ok(ctr, "start", "box", "--bundle", str(bundle))
+    monkeypatch.setenv("FROM_CLIENT", "ours=1")
+    monkeypatch.delenv("TERM", raising=False)  # the bundle's process has TERM=xterm
+    monkeypatch.delenv("NOWHERE", raising=False)
+    shown = await ok(ctr, "exec", "-e", "FROM_CLIENT", "-e", "TERM", "-e", "NOWHERE",
+                     "-e", "X=", "box", "--", "env")  # fmt: skip
+    env = shown.out.splitlines()
+    assert "FROM_CLIENT=ours=1" in env and "X=" in env, env
+    assert not [line for line in env if line.startswith(("TERM", "NOWHERE"))], env
+    refused = await ctr("exec", "-e", "=1", "box", "--", "env")
+    assert refused.code == cli.EXIT_USAGE
+    assert "argument -e/--env: '=1' is not KEY=VALUE or KEY" in refused.err
+
+
+async def test_kill_takes_real_time_signals_by_name_as_kill_and_docker_do(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """kill -s RTMIN+3 and -s SIGRTMAX-2 were refused by the daemon ("unknown signal"); a
+    signal past the range is a usage error of ctr-trio, read as the daemon reads it."""
+    # An init handles a signal only with a handler (the others are ignored for pid 1).
+    trapper = ["sh", "-c", "trap 'exit 3' 37; echo ready; while :; do sleep 0.1; done"]
+    since = now()
+    started = await ok(ctr, "--json", "start", "rt", "-b", str(make_bundle(trapper)))
+    await wait_output(client, "rt", "ready")
+    execed = await ok(ctr, "exec", "-d", "rt", "--", "sleep", "100")
+    pid = int(execed.out.split()[2])
+    signalled = await ok(ctr, "kill", "rt", "--pid", str(pid), "-s", "SIGRTMAX-2")
+    assert signalled.out == f"sent SIGRTMAX-2 to process {pid} of rt\n"
+    assert await wait_exit(client, "rt", pid, since) == 128 + 62
+    assert (await ok(ctr, "kill", "rt", "-s", "rtmin+3")).out == "sent RTMIN+3 to rt\n"
+    assert await wait_exit(client, "rt", started.json["processes"][0]["pid"], since) == 3
+
+    for bad, message in [
+        ("RTMIN+31", "signal 'RTMIN+31' is out of range: the real-time signals are RTMIN+N and"
+                     " RTMAX-N for N 0..30 (signals 34..64)"),
+        ("65", "signal '65' is out of range: it must be 1..64"),
+        ("NOPE", "unknown signal 'NOPE': use a number 1..64 or a name"),
+    ]:  # fmt: skip
+        refused = await ctr("kill", "rt", "-s", bad)
+        assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), bad
+        assert refused.err.endswith(f"error: argument -s/--signal: {message}\n"), refused.err
+
+
 async def test_delete_stops_a_running_container(
     ctr: Ctr, client: httpx.AsyncClient, bundle: Path
 ) -> None:
@@ -248,8 +297,10 @@ async def test_checkpoints_create_list_restore_delete(
     assert stopped.out == "checkpointed cp as last and stopped it\n"
     assert (await client.get("/containers/cp")).json()["state"]["status"] == "stopped"
 
-    rows = table((await ok(ctr, "checkpoints", "list", "cp")).out)
+    listing = (await ok(ctr, "checkpoints", "list", "cp")).out
+    rows = table(listing)
     assert [(row["NAME"], row["OPTIONS"]) for row in rows] == [("first", "-"), ("last", "-")]
+    assert (await ok(ctr, "checkpoints", "ls", "cp")).out == listing  # docker's name
     listed = (await ok(ctr, "--json", "checkpoints", "list", "cp")).json
     assert listed == (await client.get("/containers/cp/checkpoint")).json()
     assert [entry["name"] for entry in listed] == ["first", "last"]
@@ -264,9 +315,13 @@ async def test_checkpoints_create_list_restore_delete(
     assert (await ok(ctr, "checkpoints", "delete", "cp", "first")).out == (
         "deleted checkpoint first of cp\n"
     )
-    assert [e["name"] for e in (await ok(ctr, "--json", "checkpoints", "list", "cp")).json] == [
+    assert [e["name"] for e in (await ok(ctr, "--json", "checkpoints", "ls", "cp")).json] == [
         "last"
     ]
+    assert (await ok(ctr, "checkpoints", "rm", "cp", "last")).out == (  # docker's name
+        "deleted checkpoint last of cp\n"
+    )
+    assert (await ok(ctr, "--json", "checkpoints", "list", "cp")).json == []
     missing = await ctr("checkpoints", "delete", "cp", "first")
     assert missing.code == cli.EXIT_ERROR
     assert "first" in missing.err
@@ -470,9 +525,9 @@ async def test_daemon_error_is_exit_1_with_its_message_on_one_line(
     assert again.err.startswith("ctr-trio: ")
     assert again.err.count("\n") == 1
 
-    bad_signal = await ctr("containers", "kill", "twice", "--signal", "NOPE")
-    assert bad_signal.code == 1
-    assert "NOPE" in bad_signal.err
+    bad_pid = await ctr("containers", "kill", "twice", "--pid", "4194305")
+    assert bad_pid.code == 1
+    assert "4194305" in bad_pid.err
 
 
 async def test_stats_watch_of_an_unknown_id_is_an_error(ctr: Ctr, bundle: Path) -> None:
@@ -535,6 +590,41 @@ async def test_usage_errors_are_exit_2() -> None:
     helped = await run_cli("containers", "--help")
     assert helped.code == 0
     assert "usage: ctr-trio containers" in helped.out
+
+
+async def test_numbers_past_what_any_field_takes_are_usage_errors_naming_the_option() -> None:
+    """update --memory 9999999999t (and any option's number past 2**63-1) went to the daemon,
+    which refused the body without naming the field ('the request body holds an integer of
+    23 digits'); a --timeout of 1e300 crashed the client (OverflowError from its socket)."""
+    huge = "9" * 23
+    nowhere = ["--retry", "0", "--address", "127.0.0.1:1"]  # never asked: refused before
+    for argv, option in [
+        (["update", "x", "--memory", "9999999999t"], "-m/--memory"),
+        (["update", "x", "--pids-limit", huge], "--pids-limit"),
+        (["update", "x", "--cpu-shares", huge], "-c/--cpu-shares"),
+        (["update", "x", "--cpu-quota", "-" + huge], "--cpu-quota"),
+        (["update", "x", "--cpu-period", huge], "--cpu-period"),
+        (["update", "x", "--cpus", "1e30"], "--cpus"),
+        (["kill", "x", "--pid", huge], "--pid"),
+        (["attach", "x", "--pid", huge], "--pid"),
+        (["wait", "x", huge], "PID"),
+        (["logs", "x", "-n", "9" * 5000], "-n/--tail"),
+        (["events", "-n", huge], "-n/--count"),
+        (["migrate", "x", "--to", "127.0.0.1:1", "--pre-copy", huge], "--pre-copy"),
+        (["exec", "-u", f"1:{huge}", "x", "--", "true"], "-u/--user"),
+        (["rm", "x", "-t", "1e300"], "-t/--timeout"),
+        (["checkpoint", "x", "c", "--timeout", "1e300"], "--timeout"),
+        (["--retry", "1e300", "state"], "--retry"),
+    ]:
+        with trio.fail_after(10):
+            result = await run_cli(*nowhere, *argv)
+        assert (result.code, result.out) == (cli.EXIT_USAGE, ""), (argv, result)
+        assert f"error: argument {option}: " in result.err, (argv, result.err)
+        assert " is out of range: " in result.err, (argv, result.err)
+    # The largest of all is still a number the command line takes (the daemon says which
+    # field takes what: resources.pids: limit must be ...).
+    parsed = cli.build_parser().parse_args(["update", "x", "--pids-limit", str(2**63 - 1)])
+    assert parsed.pids_limit == cli.MAX_NUMBER == 2**63 - 1
 
 
 async def test_unix_socket_address(
@@ -665,6 +755,12 @@ async def test_aliases_and_short_flags(
     for argv in (["ps"], ["ls"], ["containers", "ls"], ["containers", "ps"]):
         assert (await ok(ctr, *argv)).out == listed, argv
     assert (await client.get("/containers/web")).json()["labels"] == {"team": "infra"}
+    # -l KEY alone is KEY with an empty value, as docker's --label (it was a usage error).
+    await ok(ctr, "run", "-d", "flagged", "-b", str(bundle), "-l", "canary", "-l", "tier=")
+    assert (await client.get("/containers/flagged")).json()["labels"] == {"canary": "", "tier": ""}
+    assert (await ok(ctr, "ps", "-q", "-f", "label=canary")).out == "flagged\n"
+    assert (await ctr("start", "x", "-b", str(bundle), "-l", "=v")).code == cli.EXIT_USAGE
+    await ok(ctr, "rm", "-f", "flagged")
 
     since = now()
     pid = (await client.get("/containers/web")).json()["processes"][0]["pid"]
@@ -821,6 +917,18 @@ async def test_logs_timestamps_since_and_until(ctr: Ctr, make_bundle: BundleFact
         assert await ctr("logs", "sleeper", "-f", "--until", before) == nothing
 
 
+async def test_logs_timestamps_put_each_record_on_a_line_of_its_own(ctr: Ctr, bundle: Path) -> None:
+    """A record without its newline (a process that ended mid-line) ran into the next record's
+    time with -t: 'T1 oneT2 two'. Without -t the data stays as written."""
+    await ok(ctr, "start", "box", "--bundle", str(bundle))
+    await ok(ctr, "exec", "box", "--", "printf", "one")
+    await ok(ctr, "exec", "box", "--", "echo", "two")
+    assert (await ok(ctr, "logs", "box")).out == "onetwo\n"
+    stamped = (await ok(ctr, "logs", "box", "-t")).out
+    assert stamped.endswith("\n")
+    assert [line.split(" ", 1)[1] for line in stamped.splitlines()] == ["one", "two"], stamped
+
+
 async def test_logs_and_events_take_durations_as_docker_does(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
@@ -950,6 +1058,12 @@ async def test_version_and_completion(tmp_path: Path) -> None:
     ]
     assert await complete("ctr-trio", "logs", "--t") == ["--tail", "--timestamps"]
     assert await complete("ctr-trio", "completion", "") == ["bash", "zsh"]
+    # A signal's names after kill -s (it offered files): kill -l's, without SIG.
+    assert await complete("ctr-trio", "kill", "-s", "US") == ["USR1", "USR2"]
+    assert sorted(await complete("ctr-trio", "containers", "kill", "--signal", "RTMAX-1")) == [
+        f"RTMAX-{n}" for n in ("1", "10", "11", "12", "13", "14")
+    ]
+    assert {"TERM", "KILL", "HUP", "RTMIN"} <= set(await complete("ctr-trio", "kill", "-s", ""))
     assert set(await complete("ctr-trio", "rm", "-")) >= {"-f", "--force", "-t", "--timeout"}
 
     zsh = (await ok(run_cli, "completion", "zsh")).out

@@ -53,7 +53,8 @@ from containerd_trio.api import openapi, schemas
 from containerd_trio.convert import camel, structure, unstructure
 from containerd_trio.errors import InvalidRequest
 from containerd_trio.model import ProcessSpec, UserSpec
-from containerd_trio.validation import ID_PATTERN, MAX_SIGNAL, check_id, parse_signal
+from containerd_trio.signals import MAX_SIGNAL
+from containerd_trio.validation import ID_PATTERN, check_id, parse_signal
 
 from .helpers import BundleFactory, RunningDaemon, runc_ids
 

@@ -12,6 +12,7 @@ import io
 import os
 import re
 import signal
+import subprocess
 import sys
 import termios
 from pathlib import Path
@@ -191,6 +192,42 @@ async def test_run_t_from_an_input_that_is_not_a_terminal_leaves_the_terminal_be
     # read before.
     assert b"cat:143" in done.stdout, done.stdout
     assert done.returncode == 0
+
+
+async def test_run_without_a_terminal_sends_our_signals_on_to_the_process(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """Ctrl-C (SIGINT), or a SIGTERM, to ``ctr-trio run`` without -t ended ctr-trio (130, or
+    killed) and left the container running, unseen. As docker's run (--sig-proxy), the
+    process gets the signal; what it does about it, and its status, are ctr-trio's."""
+    bundle = str(make_bundle(["sh", "-c", "trap 'echo got INT; exit 5' INT;"
+                              " trap 'echo got TERM; exit 6' TERM;"
+                              " echo ready; while :; do sleep 0.1; done"]))  # fmt: skip
+    for name, signum, status in (("int", signal.SIGINT, 5), ("term", signal.SIGTERM, 6)):
+        with trio.fail_after(TIMEOUT):
+            process = await trio.lowlevel.open_process(
+                [*CTR_PIPED, "--address", daemon.url, "run", name, "-b", bundle],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment(),
+            )  # fmt: skip
+            try:
+                assert process.stdout is not None and process.stderr is not None
+                shown = b""
+                while b"ready\n" not in shown:  # attached, its handler set: now signal us
+                    chunk = await process.stdout.receive_some()
+                    assert chunk, (shown, await process.stderr.receive_some())
+                    shown += chunk
+                process.send_signal(signum)
+                while chunk := await process.stdout.receive_some():
+                    shown += chunk
+                assert await process.wait() == status, await process.stderr.receive_some()
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+        said = signal.Signals(signum).name.removeprefix("SIG")
+        assert shown == f"ready\ngot {said}\n".encode()
+        container = (await client.get(f"/containers/{name}")).json()
+        assert container["state"] == {"status": "stopped", "exitStatus": status}, container
 
 
 async def test_a_session_cut_off_for_falling_behind_goes_on_from_now(

@@ -228,8 +228,15 @@ def test_documented_signals_are_accepted() -> None:
     number, name = schema["oneOf"]
     assert (number["minimum"], number["maximum"]) == (1, 64)
     for value in name["enum"]:
-        assert parse_signal(value) == int(signal.Signals["SIG" + value.removeprefix("SIG")])
-    assert {"SIGTERM", "TERM", "KILL"} <= set(name["enum"])
+        canonical = "SIG" + value.removeprefix("SIG")
+        if canonical.startswith("SIGRTMIN+"):
+            expected = signal.SIGRTMIN + int(canonical.removeprefix("SIGRTMIN+"))
+        elif canonical.startswith("SIGRTMAX-"):
+            expected = signal.SIGRTMAX - int(canonical.removeprefix("SIGRTMAX-"))
+        else:
+            expected = signal.Signals[canonical]
+        assert parse_signal(value) == expected, value
+    assert {"SIGTERM", "TERM", "KILL", "RTMIN+3", "SIGRTMAX-2"} <= set(name["enum"])
 
 
 def test_documented_examples_conform() -> None:

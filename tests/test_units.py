@@ -6,6 +6,7 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import socket
 import stat
 from pathlib import Path
@@ -145,6 +146,22 @@ def test_signals() -> None:
     assert parse_signal("64") == 64
     for bad in (0, 65, "SIGFOO", "", True, 1.0, None, [9]):
         with pytest.raises(InvalidRequest):
+            parse_signal(bad)
+
+
+def test_real_time_signals_by_their_names() -> None:
+    """kill(1) and docker name them from either end (RTMIN+3, SIGRTMAX-2): the daemon knew
+    none of those names, and ctr-trio kill -s RTMIN+3 was refused."""
+    assert parse_signal("RTMIN") == parse_signal("sigrtmin+0") == signal.SIGRTMIN == 34
+    assert parse_signal("RTMIN+3") == parse_signal(" rtmin+3 ") == 37
+    assert parse_signal("SIGRTMAX-2") == 62
+    assert parse_signal("SIGRTMAX") == parse_signal("RTMIN+30") == parse_signal("RTMAX-0") == 64
+    assert parse_signal("RTMAX-30") == 34
+    for bad in ("RTMIN+31", "RTMAX-31", "RTMIN+" + "9" * 5000):
+        with pytest.raises(InvalidRequest, match="is out of range: the real-time signals are"):
+            parse_signal(bad)
+    for bad in ("RTMIN-1", "RTMAX+1", "RTMIN+", "RT", "RTMIN3"):
+        with pytest.raises(InvalidRequest, match="unknown signal"):
             parse_signal(bad)
 
 

@@ -20,18 +20,17 @@ from ..convert import converter, json_type, register_type
 from ..migration.outgoing import Plan
 from ..model import ProcessSpec, Resources, Status
 from ..runtime import CriuOptions
+from ..signals import LISTED_NAMES, MAX_SIGNAL
 from ..validation import (
     ABSOLUTE_PATH,
     CHECKPOINT_NAME,
     CONTAINER_ID,
     DEADLINE,
-    MAX_SIGNAL,
     MIGRATION_ID,
     NOT_NEGATIVE,
     PID,
     PRE_COPY_ROUNDS,
     SECONDS,
-    SIGNAL_NAMES,
     ExactlyOne,
     Rule,
     class_rule,
@@ -48,12 +47,13 @@ register_type(
     name="Signal",
     schema={
         "description": f"A signal: an integer 1..{MAX_SIGNAL}, or a name with or without the SIG"
-        ' prefix ("SIGTERM", "TERM"; any case; a number as a string works too).',
+        ' prefix ("SIGTERM", "TERM"; any case; a number as a string works too); the real-time'
+        ' signals as kill(1) names them, "RTMIN+3", "SIGRTMAX-2" (any N that stays in 34..64).',
         "oneOf": [
             {"type": "integer", "minimum": 1, "maximum": MAX_SIGNAL},
             {
                 "type": "string",
-                "enum": [*SIGNAL_NAMES, *(name.removeprefix("SIG") for name in SIGNAL_NAMES)],
+                "enum": [*LISTED_NAMES, *(name.removeprefix("SIG") for name in LISTED_NAMES)],
             },
         ],
     },

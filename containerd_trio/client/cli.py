@@ -19,6 +19,7 @@ from __future__ import annotations
 # the client only (no Trio, nothing of the daemon), and the client once the command line is
 # read. docs/cli.md gives the figure; tests/test_cli.py checks what is imported.
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO
 from .. import __version__
 from . import commands
 from .commands import (
+    CPU_PERIOD,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -142,34 +144,79 @@ def _address(text: str) -> str:
     return text
 
 
-def _pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+def _label(text: str) -> tuple[str, str]:
+    """``K=V``, or ``K`` alone for an empty value, as docker's ``--label`` takes it."""
+    key, _, value = text.partition("=")
+    if not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE or KEY")
     return key, value
 
 
 def _env(text: str) -> str:
-    _pair(text)
-    return text
+    """``K=V``, or ``K`` alone for ours, as docker takes it: ``K=<our value>`` where we have one,
+    else ``K`` (which :func:`.commands.merge_env` takes out of the process's environment)."""
+    name, sep, _ = text.partition("=")
+    if not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE or KEY")
+    if sep or name not in os.environ:
+        return text
+    return f"{name}={os.environ[name]}"
+
+
+#: The largest number, either way, that ctr-trio sends: a 64-bit integer's, the most any field
+#: of the daemon's takes (a memory limit in bytes). A longer number the daemon refuses with the
+#: whole body, before it knows which field held it ("the request body holds an integer of 23
+#: digits"): each option's numbers are held to it here, and so refused with the option's name.
+MAX_NUMBER = 2**63 - 1
+#: The most seconds a --timeout or --retry may say: ctr-trio waits that long itself, and a
+#: socket's timeout overflows past 2**63 ns (9.2e9 s). A billion seconds is 31 years.
+MAX_SECONDS = 10**9
+
+
+def _in_range(text: str, value: float) -> None:
+    """Refuse a number past :data:`MAX_NUMBER`, naming it as written."""
+    if not -MAX_NUMBER - 1 <= value <= MAX_NUMBER:
+        from ..errors import quoted
+
+        raise argparse.ArgumentTypeError(
+            f"{quoted(text)} is out of range: the daemon takes no number past 2**63-1"
+            f" ({MAX_NUMBER})"
+        )
+
+
+def _integer(text: str) -> int:
+    """``int(text)`` held to :data:`MAX_NUMBER` (ValueError where it is no whole number)."""
+    if len(text.strip().lstrip("+-").lstrip("0")) > len(str(MAX_NUMBER)):
+        _in_range(text, math.inf)  # more digits than int() should read, or any field takes
+    value = int(text)
+    _in_range(text, value)
+    return value
 
 
 def _user(text: str) -> tuple[int, int | None]:
     uid, sep, gid = text.partition(":")
     if not uid.isdigit() or (sep and not gid.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r} is not UID or UID:GID (numbers)")
-    return int(uid), int(gid) if sep else None
+    return _integer(uid), _integer(gid) if sep else None
 
 
 def _signal(text: str) -> int | str:
-    # The daemon knows the names (TERM, SIGTERM) and checks the range: send what was written.
+    """Checked as the daemon reads it (a usage error here, not a request refused), and sent as
+    written: ``sent RTMIN+3 to web`` says the signal as the user named it."""
+    from ..errors import InvalidRequest
+    from ..signals import signal_number
+
+    try:
+        signal_number(text)
+    except InvalidRequest as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
     return int(text) if text.isdigit() else text.upper()
 
 
 def _count(text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    return int(text)
+    return _integer(text)
 
 
 def _positive_count(text: str) -> int:
@@ -186,6 +233,10 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} is not 0 or more seconds")
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is out of range: at most {MAX_SECONDS} seconds (31 years)"
+        )
     return value
 
 
@@ -225,6 +276,7 @@ def _bytes(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a size: bytes, or a number with k, m, g or t (64m), or -1"
         ) from None
+    _in_range(text, value * _SIZE_UNITS[unit])
     return int(value * _SIZE_UNITS[unit])
 
 
@@ -241,7 +293,7 @@ def _cpus(text: str) -> float:
 def _whole(text: str) -> int:
     """A whole number, -1 included (the daemon says which values it takes)."""
     try:
-        return int(text)
+        return _integer(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
@@ -331,11 +383,11 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     parser.add_argument(
         "-l",
         "--label",
-        type=_pair,
+        type=_label,
         action="append",
         default=[],
-        metavar="K=V",
-        help="a label to keep with the container (repeatable)",
+        metavar="K=V|K",
+        help="a label to keep with the container (repeatable); K alone: K with an empty value",
     )
     if attach_default:
         parser.add_argument(
@@ -391,8 +443,9 @@ def _define_exec(parser: Parser) -> None:
         "--env",
         type=_env,
         action="append",
-        metavar="K=V",
-        help="environment variable, added to the container's (repeatable)",
+        metavar="K=V|K",
+        help="environment variable, added to the container's (repeatable); K alone: ours, or"
+        " none if we have none",
     )
     parser.add_argument(
         "-w", "--cwd", metavar="DIR", help="working directory (default: the bundle's)"
@@ -445,7 +498,7 @@ def _define_kill(parser: Parser) -> None:
         type=_signal,
         default="SIGTERM",
         metavar="SIG",
-        help="number or name (default SIGTERM)",
+        help="number or name, RTMIN+N and RTMAX-N too (default SIGTERM)",
     )
     parser.add_argument(
         "--pid",
@@ -516,6 +569,12 @@ def _define_update(parser: Parser) -> None:
             )
         if args.cpus is not None and args.cpu_quota is not None:
             return "--cpus sets the CPU quota: give it or --cpu-quota, not both"
+        # The one number made of others: a quota of --cpus periods (resource_change).
+        if args.cpus is not None and args.cpus * (args.cpu_period or CPU_PERIOD) > MAX_NUMBER:
+            return (
+                f"argument --cpus: {args.cpus:g} is out of range: its quota would pass 2**63-1"
+                f" microseconds ({MAX_NUMBER}), and the daemon takes no number past that"
+            )
         return None
 
     parser.set_defaults(check=check)
@@ -642,8 +701,13 @@ CONTAINER_COMMANDS = (
 
 
 def _define_checkpoints(top: Parser, actions: argparse._SubParsersAction[Parser]) -> None:
+    # ls and rm: docker's names (docker checkpoint ls, rm), as containers have them.
     listing = top.command(
-        actions, "list", "list a container's checkpoints, oldest first", commands.checkpoints_list
+        actions,
+        "list",
+        "list a container's checkpoints, oldest first",
+        commands.checkpoints_list,
+        aliases=("ls",),
     )
     listing.add_argument("id", metavar="ID")
     listing.add_argument("--bundle", help="the bundle, for a container the daemon does not list")
@@ -652,7 +716,9 @@ def _define_checkpoints(top: Parser, actions: argparse._SubParsersAction[Parser]
             actions, "create", "checkpoint a running container", commands.checkpoints_create
         )
     )
-    remove = top.command(actions, "delete", "delete a checkpoint", commands.checkpoints_delete)
+    remove = top.command(
+        actions, "delete", "delete a checkpoint", commands.checkpoints_delete, aliases=("rm",)
+    )
     remove.add_argument("id", metavar="ID")
     remove.add_argument("name", metavar="NAME")
     remove.add_argument("--bundle", help="the bundle, for a container the daemon does not list")
@@ -692,7 +758,10 @@ def _define_logs(parser: Parser) -> None:
     )
     parser.add_argument("-n", "--tail", type=_count, metavar="N", help="only the last N lines")
     parser.add_argument(
-        "-t", "--timestamps", action="store_true", help="each line after its time (RFC 3339)"
+        "-t",
+        "--timestamps",
+        action="store_true",
+        help="each record on a line of its own, after its time (RFC 3339)",
     )
     for bound, what in (("since", "from"), ("until", "up to")):
         parser.add_argument(

@@ -203,6 +203,7 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
         stdin=args.interactive or (args.tty and init["terminal"] and _stdin_is_terminal()),
         tty=init["terminal"],
         logs=True,
+        proxy_signals=True,
     )  # fmt: skip
 
 
@@ -256,6 +257,7 @@ def containers_attach(client: Client, args: argparse.Namespace, out: Output) -> 
     return _attach(
         client, args, out, args.id, pid,
         stdin=takes_input and not args.no_stdin, tty=terminal, logs=args.logs,
+        proxy_signals=True,
     )  # fmt: skip
 
 
@@ -271,12 +273,13 @@ def containers_wait(client: Client, args: argparse.Namespace, out: Output) -> in
 
 def merge_env(base: Sequence[str], added: Sequence[str]) -> list[str]:
     """``base`` with ``added`` laid over it: a name given again takes the new value, in its
-    old place; new names come at the end."""
-    merged: dict[str, str] = {}
+    old place; new names come at the end. A name alone (no ``=``: ``-e K`` for a variable we do
+    not have) takes the name out, as docker's ``exec -e`` does."""
+    merged: dict[str, str | None] = {}
     for entry in [*base, *added]:
-        name = entry.partition("=")[0]
-        merged[name] = entry
-    return list(merged.values())
+        name, sep, _ = entry.partition("=")
+        merged[name] = entry if sep else None
+    return [entry for entry in merged.values() if entry is not None]
 
 
 def _attach(
@@ -289,6 +292,7 @@ def _attach(
     stdin: bool,
     tty: bool,
     logs: bool,
+    proxy_signals: bool = False,
 ) -> int:
     from .interactive import DEFAULT_DETACH_KEYS, ENV_DETACH_KEYS, Session, parse_detach_keys
 
@@ -300,8 +304,9 @@ def _attach(
             out.error(f"${ENV_DETACH_KEYS}: {exc}")
             return EXIT_USAGE
     session = Session(
-        client, container_id, pid, out, stdin=stdin, tty=tty, logs=logs, detach_keys=keys
-    )
+        client, container_id, pid, out,
+        stdin=stdin, tty=tty, logs=logs, detach_keys=keys, proxy_signals=proxy_signals,
+    )  # fmt: skip
     return session.run()
 
 
@@ -648,11 +653,17 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
                     out.record(record)
                     continue
                 # The data is the line as the process wrote it, newline included (the last
-                # line of a process that ended without one has none): write it as it is.
+                # line of a process that ended without one has none, nor has a piece of a
+                # line past 16 KiB, nor a prompt): write it as it is. With its time in front,
+                # a record is a line of its own: one without its newline gets one, or the next
+                # record's time would land in the middle of a line (as docker's -t does it).
                 stream = out.stderr if record["stream"] == "stderr" else out.stdout
+                data = record["data"]
                 if args.timestamps:
                     stream.write(stamp + " ")
-                stream.write(record["data"])
+                    if not data.endswith("\n"):
+                        data += "\n"
+                stream.write(data)
                 if args.follow:
                     stream.flush()
         # A follow ends when the container stopped, and also when the server hands over to a

@@ -70,6 +70,14 @@ def _paths(
                 yield from _paths(sub, f"{path} {name}")
 
 
+def _signals() -> list[str]:
+    """What ``kill -s`` offers: the names ``kill -l`` lists, without SIG, as docker's
+    completion offers them (numbers and the SIG prefix are taken too, but not offered)."""
+    from ..signals import LISTED_NAMES
+
+    return [name.removeprefix("SIG") for name in LISTED_NAMES]
+
+
 def _tables(parser: argparse.ArgumentParser, prog: str) -> dict[str, dict[str, str]]:
     tables: dict[str, dict[str, str]] = {
         name: {} for name in ("commands", "options", "valued", "choices", "ids")
@@ -85,9 +93,10 @@ def _tables(parser: argparse.ArgumentParser, prog: str) -> dict[str, dict[str, s
                 options += action.option_strings
                 if action.nargs != 0:
                     valued += action.option_strings
-                    if action.choices:
+                    choices = _signals() if action.metavar == "SIG" else action.choices
+                    if choices:
                         for option in action.option_strings:
-                            tables["choices"][f"{path} {option}"] = " ".join(action.choices)
+                            tables["choices"][f"{path} {option}"] = " ".join(choices)
             elif action.choices:  # a positional with choices: completion bash|zsh
                 tables["choices"][path] = " ".join(map(str, action.choices))
             elif action.metavar == "ID":  # the first positional wherever it is one

@@ -11,6 +11,9 @@ signals:
   session. The terminal is restored however the session ends.
 - With stdin (``-i``), what the user types (or pipes in) goes to the process; the end of the
   input closes the process's stdin, so that ``cat`` ends.
+- Without a terminal, the signals that would end ``ctr-trio`` (SIGINT: Ctrl-C, SIGTERM,
+  SIGHUP) go to the process instead, as docker's ``--sig-proxy`` (on by default for ``run``,
+  ``start -a`` and ``attach``): it decides whether to end, and its status is ours.
 - The process's stdout and stderr come out on ours; its exit status, sent last, becomes the
   status of ``ctr-trio``. A broken connection (the daemon restarted, or handed over to a new
   server) is made again, with the output from the moment the last of it came: the process goes
@@ -34,6 +37,7 @@ from urllib.parse import urlencode
 
 from .. import channels
 from ..timestamps import format_ns
+from .errors import ApiError
 from .output import PROG, Output
 from .protocol import container_path
 from .websocket import Closed, WebSocket
@@ -115,6 +119,10 @@ class Terminated(Exception):
 #: raw mode (no echo, no line editing) after the session: caught while it is raw, so that the
 #: terminal is restored first. (SIGINT is a key the process gets, in raw mode.)
 _ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+#: What a session without a terminal sends on to its process (``proxy_signals``): what would end
+#: ``ctr-trio`` and leave the process running, unseen. (With a terminal, Ctrl-C is a byte the
+#: process's terminal turns into its SIGINT.)
+PROXIED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Session:
@@ -132,6 +140,7 @@ class Session:
         tty: bool,
         logs: bool,
         detach_keys: bytes,
+        proxy_signals: bool = False,
     ) -> None:
         self.client = client
         self.container_id = container_id
@@ -143,6 +152,8 @@ class Session:
         self.raw = self.tty and stdin
         self.logs = logs
         self.detach = DetachKeys(detach_keys if self.raw else b"")
+        #: Signals to send on to the process: only where there is no terminal to send Ctrl-C.
+        self.proxied = PROXIED_SIGNALS if proxy_signals and not tty else ()
         self.status: int | None = None
         self._stdin_open = stdin
         #: Input read while the connection was broken: sent once it is made again.
@@ -228,6 +239,9 @@ class Session:
         old_winch = signal.signal(signal.SIGWINCH, _ignore) if main else None
         ending = _ENDING_SIGNALS if main and saved is not None else ()
         old_ending = [signal.signal(signum, _terminate) for signum in ending]
+        # Caught, so that they only wake the loop (the wake-up fd says which came): see _pump.
+        proxied = self.proxied if main else ()
+        old_proxied = [signal.signal(signum, _ignore) for signum in proxied]
         try:
             if saved is not None:
                 # At once, keeping what was typed ahead (the default would flush it).
@@ -239,7 +253,7 @@ class Session:
             if main:
                 signal.signal(signal.SIGWINCH, old_winch)
                 signal.set_wakeup_fd(old_wakeup)
-            for signum, old in zip(ending, old_ending, strict=True):
+            for signum, old in zip((*ending, *proxied), (*old_ending, *old_proxied), strict=True):
                 signal.signal(signum, old)
             os.close(wake_r)
             os.close(wake_w)
@@ -252,10 +266,14 @@ class Session:
                 watched.append(0)
             ready = [ws.fileno()] if ws.pending() else select.select(watched, [], [])[0]
             if wake in ready:
+                woken = b""
                 with contextlib.suppress(BlockingIOError):
-                    os.read(wake, 512)
+                    woken = os.read(wake, 512)  # a byte for each signal: its number
                 if self.tty:
                     self._send_size(ws)
+                for signum in woken:
+                    if signum in self.proxied:
+                        self._send_signal(signum)
             if 0 in ready:
                 self._read_stdin(ws)
             if ws.fileno() in ready:
@@ -289,6 +307,10 @@ class Session:
                 self.status = channels.exit_status_of(json.loads(data))
             except ValueError:
                 self.status = channels.UNKNOWN_STATUS
+
+    def _send_signal(self, signum: int) -> None:
+        with contextlib.suppress(ApiError):  # it ended meanwhile: its status is on its way
+            self.client.signal(self.container_id, self.pid, signum)
 
     def _send_size(self, ws: WebSocket) -> None:
         try:

@@ -1,0 +1,71 @@
+"""Signals as people write them: ``9``, ``KILL``, ``sigkill``, and the real-time ones as
+kill(1), runc and docker name them, ``RTMIN+3``, ``SIGRTMAX-2``.
+
+One reading for the daemon and for ``ctr-trio``: the CLI checks ``kill -s`` with it (a usage
+error before any request) and offers its names to shell completion, so it imports nothing of the
+daemon. :func:`containerd_trio.validation.parse_signal` takes JSON's numbers on top of it.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+
+from .errors import InvalidRequest, quoted
+
+#: Signals go by number up to here (the realtime ones included) or by name.
+MAX_SIGNAL = 64
+#: Names runc and kill(1) accept, with or without the SIG prefix, in the order of their numbers.
+SIGNAL_NAMES = tuple(
+    sig.name
+    for sig in sorted(signal.Signals, key=int)
+    if sig.name.startswith("SIG") and not sig.name.startswith("SIGRT")
+)
+_SIGNALS_BY_NAME = {name: int(signal.Signals[name]) for name in SIGNAL_NAMES}
+
+#: The real-time signals as glibc numbers them, and so kill(1) and docker: 34..64 (the kernel's
+#: 32 and 33 are the C library's own). Each has a name from either end: SIGRTMIN+N, SIGRTMAX-N.
+RTMIN, RTMAX = int(signal.SIGRTMIN), int(signal.SIGRTMAX)
+#: Their names as ``kill -l`` lists them: SIGRTMIN to SIGRTMIN+15, then SIGRTMAX-14 to SIGRTMAX.
+REALTIME_NAMES = (
+    "SIGRTMIN",
+    *(f"SIGRTMIN+{n}" for n in range(1, (RTMAX - RTMIN) // 2 + 1)),
+    *(f"SIGRTMAX-{n}" for n in reversed(range(1, (RTMAX - RTMIN + 1) // 2))),
+    "SIGRTMAX",
+)
+#: Every name ``kill -l`` lists, in the order of their numbers.
+LISTED_NAMES = (*SIGNAL_NAMES, *REALTIME_NAMES)
+_REALTIME = re.compile(r"SIGRTM(?:IN(\+[0-9]+)?|AX(-[0-9]+)?)")
+#: More digits than any number of a signal has: refused before int() reads them.
+_DIGITS = 20
+
+
+def signal_number(text: str) -> int:
+    """The signal ``text`` names: a number 1..64 (as a string), or a name with or without SIG,
+    in any case. InvalidRequest, naming what was written, for anything else."""
+    name = text.strip().upper()
+    if name.isascii() and name.isdecimal():
+        # int() of thousands of digits costs, and refuses past 4300
+        if len(name) > _DIGITS or not 1 <= int(name) <= MAX_SIGNAL:
+            raise InvalidRequest(
+                f"signal {quoted(text)} is out of range: it must be 1..{MAX_SIGNAL}"
+            )
+        return int(name)
+    name = name if name.startswith("SIG") else "SIG" + name
+    if name in _SIGNALS_BY_NAME:
+        return _SIGNALS_BY_NAME[name]
+    realtime = _REALTIME.fullmatch(name)
+    if realtime is None:
+        raise InvalidRequest(
+            f"unknown signal {quoted(text)}: use a number 1..{MAX_SIGNAL} or a name"
+        )
+    # The offset with its sign: +N from RTMIN, -N from RTMAX.
+    offset = realtime.group(1) or realtime.group(2) or "0"
+    end = RTMIN if name.startswith("SIGRTMIN") else RTMAX
+    number = end + int(offset) if len(offset) <= _DIGITS else 0
+    if not RTMIN <= number <= RTMAX:
+        raise InvalidRequest(
+            f"signal {quoted(text)} is out of range: the real-time signals are RTMIN+N and"
+            f" RTMAX-N for N 0..{RTMAX - RTMIN} (signals {RTMIN}..{RTMAX})"
+        )
+    return number
