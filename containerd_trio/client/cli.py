@@ -457,11 +457,29 @@ def _define_exec(parser: Parser) -> None:
         metavar="UID[:GID]",
         help="user and group ids (default: the bundle's)",
     )
+    # Everything after ID is the command's, its options too (ctr-trio exec web ls -l), as
+    # docker's exec takes it; but options of ours after ID and before a -- are ours, as this
+    # synopsis had them (ctr-trio exec web -e X=1 -- ls): see _options_after_id.
     parser.add_argument(
-        "args", nargs="+", metavar="ARGS", help="the command and its arguments; put -- before them"
+        "args", nargs=argparse.REMAINDER, metavar="ARGS", help="the command and its arguments"
     )
-    # A usage error with options after the command hints at --: see _unrecognized.
-    parser.set_defaults(command_line="args")
+    parser.set_defaults(check=_has_command, command_line="args")
+
+
+def _has_command(args: argparse.Namespace) -> str | None:
+    return None if args.args else "give the command to run after ID (ctr-trio exec web sh)"
+
+
+def _options_after_id(argv: list[str], args: argparse.Namespace) -> list[str] | None:
+    """``argv`` again with the options given after a command's ID and before a ``--`` moved
+    before the ID, where argparse takes them as ours (``exec web -e X=1 -- ls`` as ``exec -e
+    X=1 web -- ls``); None where there are none. The command's words are the tail of argv."""
+    words: list[str] = getattr(args, getattr(args, "command_line", ""), None) or []
+    if not words or not words[0].startswith("-") or "--" not in words:
+        return None
+    at = len(argv) - len(words) - 1  # the ID's place
+    dashes = words.index("--")
+    return [*argv[:at], *words[:dashes], argv[at], *words[dashes:]]
 
 
 def _define_attach(parser: Parser) -> None:
@@ -926,25 +944,6 @@ def build_parser(
     return top
 
 
-def _unrecognized(args: argparse.Namespace, argv: Sequence[str], extras: Sequence[str]) -> str:
-    """The usage error for arguments no option took; with a hint at ``--`` where they look like
-    options of the command to run (``ctr-trio exec web sh -c 'x'``)."""
-    message = f"unrecognized arguments: {shlex.join(extras)}"
-    command_line = getattr(args, getattr(args, "command_line", ""), None)
-    if not command_line or not any(extra.startswith("-") for extra in extras):
-        return message
-    # The command began with its first word, before the first argument that was not taken.
-    before = list(argv).index(extras[0])
-    starts = [i for i in range(before) if argv[i] == command_line[0]]
-    if not starts:  # the stray option came before the command (ctr-trio exec -x web -- sh)
-        return message
-    start = starts[-1]
-    fixed = [*argv[:start], "--", *argv[start:]]
-    return (
-        f"{message} (options of the command to run? put -- before it: {PROG} {shlex.join(fixed)})"
-    )
-
-
 # --- entry points -------------------------------------------------------------------------------
 
 
@@ -958,9 +957,11 @@ def run(
     try:
         parser = build_parser(stdout, stderr, bench="bench" in argv)
         args, extras = parser.parse_known_args(argv)
+        if (moved := _options_after_id(argv, args)) is not None:
+            args, extras = parser.parse_known_args(moved)
         command_parser: Parser = args.command_parser
         if extras:
-            command_parser.error(_unrecognized(args, argv, extras))
+            command_parser.error(f"unrecognized arguments: {shlex.join(extras)}")
         problem = getattr(args, "check", lambda args: None)(args)
         if problem is not None:
             command_parser.error(problem)
