@@ -1114,9 +1114,7 @@ async def test_usage_errors_name_the_command(
     await start_container(daemon.client, "web", make_bundle(FOREVER))
     plain = await ctr("exec", "web", "sh", "-c", "echo hi $0; exit 3")
     assert (plain.code, plain.out) == (3, "hi sh\n"), plain.err
-    grouped = await ctr(
-        "containers", "exec", "-e", "A=1", "web", "sh", "-c", "echo $A", "-e"
-    )
+    grouped = await ctr("containers", "exec", "-e", "A=1", "web", "sh", "-c", "echo $A", "-e")
     assert (grouped.code, grouped.out) == (0, "1\n"), grouped.err
     dashed = await ctr("exec", "web", "--", "ls", "-d", "/tmp")
     assert (dashed.code, dashed.out) == (0, "/tmp\n"), dashed.err
