@@ -164,7 +164,7 @@ async def add_process(path: ContainerPath, spec: ExecRequest) -> Reply:
 async def signal_process(path: ProcessPath, body: SignalRequest) -> Reply:
     """The pid must be a live process the daemon started in that container (the init or an
     added one)."""
-    supervisor().signal_process(path.id, path.pid, body.signal)
+    await supervisor().signal_process(path.id, path.pid, body.signal)
     return wire.json_document({})
 
 
