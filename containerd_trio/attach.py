@@ -6,11 +6,12 @@ has two halves:
 - **Output** follows the container's log, filtered to the process (:func:`logs.read_log`, the
   reader behind ``GET /logs?pid=N&follow=true``): from the process's start (``logs=true``, as
   docker's attach ``logs=1``: a shell's first prompt is not lost to a client that connects a
-  moment after the exec), from a moment (``since``: a client coming back after the server
-  restarted), or from now. Each record goes to channel 1 (stdout, a terminal's output) or 2
-  (stderr). Once the process's output has ended (or it exited and its output stopped coming
-  for a moment: a background child may hold its terminal), its exit status goes to channel 3
-  and the session closes (1000).
+  moment after the exec), from a moment (``since``), right after a :class:`Cursor` (``after``:
+  a client coming back after the server restarted), or from now. Each record goes to channel
+  1 (stdout, a terminal's output) or 2 (stderr); under :data:`~.channels.CURSORED`, each
+  message says the cursor it ends at. Once the process's output has ended (or it exited and
+  its output stopped coming for a moment: a background child may hold its terminal), its exit
+  status goes to channel 3 and the session closes (1000).
 - **Input** takes stdin (0), resize (4) and close-stdin (255) messages and hands them to the
   process (:class:`~containerd_trio.process.Process`).
 
@@ -32,14 +33,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+import attrs
 import trio
 
 from . import channels, timestamps
 from .container import Container
+from .errors import quoted
 from .model import ExitInfo
 from .process import Process
 
@@ -76,6 +80,74 @@ class TooSlow(Exception):
     """The client does not keep up."""
 
 
+#: A :class:`Cursor` on the wire.
+CURSOR_PATTERN = "^([0-9]{1,20})-([0-9]{1,20})$"
+_CURSOR = re.compile(CURSOR_PATTERN.strip("^$"))
+
+
+@attrs.frozen
+class Cursor:
+    """A place in a process's output: right after the first ``count`` of its records stamped
+    ``stamp``; ``NS-COUNT`` on the wire, NS the stamp in nanoseconds since the epoch.
+
+    Made of the log's own stamps, so a client coming back needs no clock of its own: one that
+    had not taken all that was sent (it lagged, and the server died with it in the socket) goes
+    on from the last record it did get, where a time of the client's skipped what the logger had
+    stamped before it. The count is for the records that share a stamp (the lines of one read
+    are stamped together): the stamp alone cannot say which of them the client got. One
+    process's records come in the log in the order of their stamps (the logger stamps what it
+    reads as it writes it), so reading from the stamp on, the first ``count`` of that stamp are
+    the ones sent before.
+    """
+
+    stamp: str  # as the log writes it (timestamps.format_ns)
+    count: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Cursor:
+        """The cursor a session gave; ValueError if ``text`` is not one."""
+        match = _CURSOR.fullmatch(text)
+        if match is None:
+            raise ValueError(f"must be a cursor an attach gave (NS-COUNT), not {quoted(text)}")
+        ns, count = match.groups()
+        return cls(timestamps.format_ns(int(ns)), int(count))
+
+    @classmethod
+    def at(cls, ns: int) -> Cursor:
+        """Before everything stamped ``ns`` or later."""
+        return cls(timestamps.format_ns(ns))
+
+    @property
+    def since_ns(self) -> int:
+        return timestamps.parse_ns(self.stamp)
+
+    def encode(self) -> bytes:
+        return f"{self.since_ns}-{self.count}".encode()
+
+
+class _Position:
+    """Where a session's output stands: the cursor of the last record it went past."""
+
+    def __init__(self, start: Cursor) -> None:
+        self.stamp, self.count = start.stamp, start.count
+        #: Records of the start's stamp the client had before it came back: not sent again.
+        self._had = start.count
+
+    def passes(self, stamp: str) -> bool:
+        """Go past a record stamped ``stamp``; False if the client had it before."""
+        if stamp != self.stamp:
+            self.stamp, self.count, self._had = stamp, 1, 0
+        elif self._had > 0:
+            self._had -= 1
+            return False
+        else:
+            self.count += 1
+        return True
+
+    def cursor(self) -> Cursor:
+        return Cursor(self.stamp, self.count)
+
+
 async def session(
     connection: Connection,
     container: Container,
@@ -84,13 +156,19 @@ async def session(
     output: AsyncIterator[bytes],
     *,
     since_ns: int,
+    start: Cursor | None = None,
+    cursored: bool = False,
 ) -> None:
     """Serve one attached client of process ``pid`` until it ended (or the client left).
 
     ``target`` is the process, or how it ended; ``output`` is its log from where the client
-    asked; records from ``since_ns`` on are live ones (the lag bound applies to them).
+    asked, ``start`` (the moment it reads from, or the cursor the client came back with: the
+    records the cursor counts are not sent again) if it read from one; records from
+    ``since_ns`` on are live ones (the lag bound applies to them). ``cursored``: the client
+    speaks :data:`~.channels.CURSORED`.
     """
     process = target if isinstance(target, Process) else None
+    position = _Position(start if start is not None else Cursor.at(since_ns))
     too_slow: TooSlow | None = None
     async with trio.open_nursery() as nursery:
         if process is not None:
@@ -98,7 +176,9 @@ async def session(
         # TooSlow is caught here, in the nursery's body: let out, it would come wrapped in
         # an exception group.
         try:
-            await _output(connection, output, process, since_ns)
+            if cursored:  # where the session starts: for a client that comes back before output
+                await _send(connection, _frame(channels.STDOUT, b"", position.cursor()))
+            await _output(connection, output, process, since_ns, position, cursored)
             if process is not None:
                 await process.exited.wait()
             status = channels.exit_status_document(_exit_status(target), pid)
@@ -126,6 +206,8 @@ async def _output(
     output: AsyncIterator[bytes],
     process: Process | None,
     since_ns: int,
+    position: _Position,
+    cursored: bool,
 ) -> None:
     """Send the process's output until it ended (or soon after the process exited)."""
     too_slow: TooSlow | None = None
@@ -136,7 +218,7 @@ async def _output(
                     nursery.start_soon(_end_after_exit, process, scope)
                 try:
                     async for chunk in output:
-                        for message in _messages(chunk, since_ns):
+                        for message in _messages(chunk, since_ns, position, cursored):
                             await _send(connection, message)
                 except TooSlow as exc:  # raised again below, out of the nursery
                     too_slow = exc
@@ -160,8 +242,9 @@ async def _end_after_exit(process: Process, scope: trio.CancelScope) -> None:
     scope.cancel()
 
 
-def _messages(chunk: bytes, since_ns: int) -> list[bytes]:
-    """The records of ``chunk`` as output messages, consecutive ones of a channel joined.
+def _messages(chunk: bytes, since_ns: int, position: _Position, cursored: bool) -> list[bytes]:
+    """The records of ``chunk`` as output messages, consecutive ones of a channel joined; each
+    with the cursor it ends at if ``cursored``. ``position`` goes past them.
 
     Raises :class:`TooSlow` if a live record is older than :data:`MAX_LAG`: the client is that
     far behind.
@@ -169,8 +252,11 @@ def _messages(chunk: bytes, since_ns: int) -> list[bytes]:
     live_from = timestamps.format_ns(since_ns)
     too_old = timestamps.format_ns(time.time_ns() - int(MAX_LAG * 1e9))
     messages: list[bytes] = []
-    channel: int | None = None
+    channel = channels.STDOUT
     pending = bytearray()
+    # Where what is pending ends (for a client that takes no cursor, none: not worked out).
+    cursor = position.cursor if cursored else _no_cursor
+    ends_at = cursor()
     for line in chunk.splitlines():
         try:
             record = json.loads(line)
@@ -180,16 +266,29 @@ def _messages(chunk: bytes, since_ns: int) -> list[bytes]:
         # Same format, same offset (UTC): the strings compare as the times do.
         if live_from <= stamp < too_old:
             raise TooSlow(f"the client fell more than {MAX_LAG:g} s behind the output")
+        if not position.passes(stamp):
+            continue  # sent before the client came back
         this = _CHANNELS.get(stream, channels.STDOUT)
         encoded = data.encode()
         if this != channel or len(pending) + len(encoded) > MESSAGE_BYTES:
             if pending:
-                messages.append(channels.frame(channel or channels.STDOUT, bytes(pending)))
+                messages.append(_frame(channel, pending, ends_at))
             channel, pending = this, bytearray()
         pending += encoded
+        ends_at = cursor()
     if pending:
-        messages.append(channels.frame(channel or channels.STDOUT, bytes(pending)))
+        messages.append(_frame(channel, pending, ends_at))
     return messages
+
+
+def _no_cursor() -> None:
+    return None
+
+
+def _frame(channel: int, data: bytes | bytearray, ends_at: Cursor | None) -> bytes:
+    if ends_at is None:
+        return channels.frame(channel, bytes(data))
+    return channels.cursored_frame(channel, ends_at.encode(), bytes(data))
 
 
 async def _send(connection: Connection, message: bytes) -> None:

@@ -1,4 +1,5 @@
-"""Where runc puts a container's cgroups, and removing what an aborted start left there.
+"""Where runc puts a container's cgroups, removing what an aborted start left there, and
+letting a killed process of a paused container die.
 
 runc makes the cgroups early in a start and writes its ``state.json`` late; killed in between
 (a deadline, or the daemon killed with its runc), it leaves cgroups that ``runc delete`` cannot
@@ -9,12 +10,15 @@ will remove them, and the next start of that id would trip on them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 
 import trio
 
 _ROOT = "/sys/fs/cgroup"
+
+log = logging.getLogger(__name__)
 
 
 def container_cgroups(container_id: str, cgroups_path: str | None = None) -> list[str]:
@@ -23,18 +27,73 @@ def container_cgroups(container_id: str, cgroups_path: str | None = None) -> lis
     process that ran runc (the keeper, whose cgroups the server shares); the id if unset."""
     name = cgroups_path or container_id
     paths = []
-    with open("/proc/self/cgroup") as listing:
-        for line in listing:
-            _, controllers, own = line.rstrip("\n").split(":", 2)
-            if controllers == "":
-                mount = f"{_ROOT}/unified" if os.path.isdir(f"{_ROOT}/unified") else _ROOT
-            elif controllers.startswith("name="):
-                mount = f"{_ROOT}/{controllers[5:]}"
-            else:
-                mount = f"{_ROOT}/{controllers.split(',')[0]}"
-            base = "" if name.startswith("/") else own.rstrip("/")
-            paths.append(f"{mount}{base}/{name.lstrip('/')}")
+    for controllers, own in _memberships("self"):
+        base = "" if name.startswith("/") else own.rstrip("/")
+        paths.append(f"{_mount(controllers)}{base}/{name.lstrip('/')}")
     return paths
+
+
+def _memberships(pid: int | str) -> list[tuple[str, str]]:
+    """The process's cgroups, from ``/proc/{pid}/cgroup``: (controllers, path) per hierarchy,
+    the controllers "" for cgroup v2's."""
+    with open(f"/proc/{pid}/cgroup") as listing:
+        return [_membership(line) for line in listing]
+
+
+def _membership(line: str) -> tuple[str, str]:
+    _, controllers, path = line.rstrip("\n").split(":", 2)
+    return controllers, path
+
+
+def _mount(controllers: str) -> str:
+    """Where the hierarchy of ``controllers`` (as ``/proc/{pid}/cgroup`` names them) is."""
+    if controllers == "":
+        return f"{_ROOT}/unified" if os.path.isdir(f"{_ROOT}/unified") else _ROOT
+    if controllers.startswith("name="):
+        return f"{_ROOT}/{controllers[5:]}"
+    return f"{_ROOT}/{controllers.split(',')[0]}"
+
+
+def _freezer(pid: int | str) -> str | None:
+    """The directory of the process's cgroup v1 freezer; None where there is none (cgroup v2,
+    whose freezer lets a fatal signal kill a frozen process)."""
+    for controllers, path in _memberships(pid):
+        if "freezer" in controllers.split(","):
+            return f"{_mount(controllers)}{path.rstrip('/')}"
+    return None
+
+
+def release_killed(pid: int) -> None:
+    """Let a process sent SIGKILL die although its cgroup v1 freezer is frozen (a paused
+    container), without thawing the rest of the container.
+
+    A task frozen by cgroup v1 sleeps in the refrigerator, where no signal wakes it: it dies of
+    a SIGKILL only once thawed, and thawing its cgroup would let every other process of the
+    container run meanwhile. But the kernel thaws a task moved out of a frozen freezer cgroup
+    into one that is not: moved into the daemon's own freezer cgroup (not frozen: the daemon
+    runs), it wakes, takes the pending SIGKILL before it runs another instruction of its own,
+    and dies; the rest stays frozen. Only the freezer moves it: it stays in the container's
+    other cgroups (memory, pids) while it dies. Writing its tgid to ``cgroup.procs`` moves all
+    its threads. The pid cannot name another process meanwhile: a frozen process cannot exit,
+    and one that does stays a zombie until the keeper reaps it.
+    """
+    try:
+        frozen = _freezer(pid)
+        if frozen is None:
+            return
+        with open(f"{frozen}/freezer.state") as state:
+            if state.read().strip() == "THAWED":
+                return
+        own = _freezer("self")
+        if own is None or own == frozen:
+            return
+        with open(f"{own}/cgroup.procs", "w") as procs:
+            procs.write(str(pid))
+    except (FileNotFoundError, ProcessLookupError):
+        pass  # it died meanwhile (thawed by a resume): as wanted
+    except OSError as exc:
+        # The signal was sent: it stays pending until the container is resumed, as before.
+        log.warning("could not move killed process %d out of its frozen cgroup: %s", pid, exc)
 
 
 async def remove_cgroups(paths: list[str]) -> None:

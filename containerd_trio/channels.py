@@ -13,6 +13,13 @@ Every WebSocket message is binary, and its first byte names its channel::
 
 So that ``kubectl``'s habits and code that speaks to a kubelet fit. This module has no Trio in
 it: ``ctr-trio`` imports it too.
+
+``v5.channel.k8s.io+cursor`` (:data:`CURSORED`), ours, is ``v5.channel.k8s.io`` whose output
+messages (1 and 2) say where they end in the process's output: each starts with a cursor (ASCII,
+no newline in it) and a newline, then the output; the first message of a session is its start,
+a cursor and no output. A client that comes back (the server restarted) gives the cursor of the
+last message it got (``?after=``) and the output goes on right after it: nothing twice, nothing
+lost, whoever's clock is where. A client that does not offer it gets the plain protocols.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-SUBPROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+CURSORED = "v5.channel.k8s.io+cursor"
+#: In the server's order of preference.
+SUBPROTOCOLS = (CURSORED, "v5.channel.k8s.io", "v4.channel.k8s.io")
 
 STDIN = 0
 STDOUT = 1
@@ -35,6 +44,17 @@ UNKNOWN_STATUS = 255
 
 def frame(channel: int, data: bytes = b"") -> bytes:
     return bytes((channel,)) + data
+
+
+def cursored_frame(channel: int, cursor: bytes, data: bytes = b"") -> bytes:
+    """An output message of :data:`CURSORED`: ``data`` and the cursor of where it ends."""
+    return bytes((channel,)) + cursor + b"\n" + data
+
+
+def split_cursor(data: bytes) -> tuple[bytes, bytes]:
+    """``(cursor, output)`` of an output message of :data:`CURSORED` (its channel byte off)."""
+    cursor, _, output = data.partition(b"\n")
+    return cursor, output
 
 
 def resize_frame(columns: int, rows: int) -> bytes:

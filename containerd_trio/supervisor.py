@@ -31,6 +31,7 @@ import trio
 from . import checkpoints, console, logs, precopy
 from .adoption import Adoption
 from .bundle import BundleConfig, check_config
+from .cgroups import release_killed
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
 from .container import (
@@ -515,8 +516,19 @@ class Supervisor:
     async def exec(self, container_id: str, spec: ProcessSpec) -> ProcessInfo:
         return await self._submit(self._commanded(container_id).exec, spec)
 
-    def signal_process(self, container_id: str, pid: int, signum: int) -> None:
-        self.container(container_id).signal_process(pid, signum)
+    async def signal_process(self, container_id: str, pid: int, signum: int) -> None:
+        """Signal one process. A SIGKILL to one of a paused container dies now, as one to the
+        container does (:meth:`_thaw_killed`): the init's resumes the container, as the
+        container's does; another's dies alone and the container stays paused
+        (:func:`.cgroups.release_killed`)."""
+        container = self.container(container_id)
+        container.signal_process(pid, signum)
+        if signum != signal.SIGKILL or container.status is not Status.PAUSED:
+            return
+        if container.init is not None and pid == container.init.pid:
+            await self._thaw_killed(container)
+        elif self._may_thaw(container):
+            release_killed(pid)
 
     async def wait(self, container_id: str, pid: int | None = None) -> ExitInfo:
         """How the container's init (or process ``pid``) ended, once it has."""
@@ -558,14 +570,19 @@ class Supervisor:
         container answered 200 ("sent KILL") and left it paused, its init alive, for as long as
         nobody resumed it. Resume it, as ``docker kill`` does; the init takes the SIGKILL
         before it runs another instruction, so nothing of it runs again (not even in a
-        container a failed migration left paused). Not while a delete or a shutdown is under
-        way (they stop it themselves), nor while a command holds it (a checkpoint, a
-        migration): it stays as that command leaves it, the SIGKILL pending.
+        container a failed migration left paused). Not where :meth:`_may_thaw` says not: the
+        SIGKILL stays pending.
         """
-        if container.deleting or self._shutting_down or container.lock.locked():
+        if not self._may_thaw(container):
             return
         with contextlib.suppress(Conflict, NotFound):  # stopped or gone meanwhile: as wanted
             await self._submit(container.resume)
+
+    def _may_thaw(self, container: Container) -> bool:
+        """Whether a killed process of the paused ``container`` may be let die now: not while a
+        delete or a shutdown is under way (they stop it themselves), nor while a command
+        holds it (a checkpoint, a migration): it stays as that command leaves it."""
+        return not (container.deleting or self._shutting_down or container.lock.locked())
 
     async def top(self, container_id: str) -> ContainerTop:
         """Every process in the container, whoever started it, as ``ps -ef`` shows them."""

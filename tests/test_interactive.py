@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import termios
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,7 @@ import trio
 from containerd_trio import attach as attach_module
 from containerd_trio.client import cli
 
-from .helpers import BundleFactory, RunningDaemon, pid_alive, start_container
+from .helpers import BundleFactory, RunningDaemon, now, pid_alive, start_container
 
 CTR = str(Path(sys.executable).parent / "ctr-trio")
 #: This checkout, first on ctr-trio's path: the venv's script imports the package the venv was
@@ -314,6 +317,113 @@ async def test_an_exec_it_session_goes_on_across_a_server_crash(
     await shell.expect("before-after")
     await shell.type("exit 2\r")
     assert await shell.status() == 2
+
+
+async def test_an_attach_that_lags_loses_nothing_across_a_server_crash(
+    spawn_daemon: Any, make_bundle: BundleFactory, plain_parent: None
+) -> None:
+    """ctr-trio attach came back after a server crash with the output from the moment, by its
+    own clock, it had taken the last of it. One that lagged (its output held: a slow terminal)
+    took what the dead server had sent only once it went on, so what the logger stamped from
+    the crash to then was lost. Now it goes on right after the cursor of the last message it
+    got: every line once, in order, those that share a stamp (two lines a write) too."""
+    daemon = await spawn_daemon()
+    counter = make_bundle(
+        [
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); printf '%s\\n%s.b\\n' $i $i; sleep 0.02; done",
+        ]
+    )
+    started = await daemon.client.post("/containers/box", json={"bundlePath": str(counter)})
+    assert started.status_code == 201, started.text
+    init = started.json()["processes"][0]["pid"]
+    out = _HeldOutput()
+    argv = ["--address", f"unix:{daemon.socket}", "attach", "--no-stdin", "box"]
+    ended: list[int] = []
+
+    async def attach() -> None:
+        run = functools.partial(cli.run, argv, out, io.StringIO())
+        ended.append(await trio.to_thread.run_sync(run, abandon_on_cancel=True))
+
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(attach)
+            try:
+                await out.until(lambda got: len(got) >= 3)
+                out.hold()  # ctr-trio lags from its next message on
+                # The server sends on meanwhile, into the socket, until it dies.
+                await _line_in_log(daemon.client, "box", f"{_number(out.lines[-1]) + 5}\n")
+                await daemon.kill_server()
+                # Stamped after the crash, before ctr-trio took what the dead server had sent.
+                after_crash = await _line_in_log(daemon.client, "box", None, since=now())
+                out.release()
+                await out.until(lambda got: _number(got[-1]) > _number(after_crash) + 3)
+                await daemon.client.patch("/containers/box", json={"signal": "KILL"})
+            finally:
+                out.release()
+    assert ended == [128 + signal.SIGKILL]
+    assert not pid_alive(init)
+    got = out.lines
+    first = _number(got[0])
+    expected = [f"{n}{suffix}" for n in range(first, first + len(got)) for suffix in ("", ".b")]
+    skipped = 1 if got[0].endswith(".b") else 0  # attached between the two lines of a write
+    assert after_crash in got
+    assert got == expected[skipped : skipped + len(got)]
+
+
+def _number(line: str) -> int:
+    return int(line.removesuffix(".b"))
+
+
+class _HeldOutput(io.StringIO):
+    """ctr-trio's standard output, which the test may hold (as a slow terminal would): a
+    write waits until it is released. Its whole lines are :attr:`lines`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._open = threading.Event()
+        self._open.set()
+        self._token = trio.lowlevel.current_trio_token()
+        self._changed = trio.Event()
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    @property
+    def lines(self) -> list[str]:
+        return self.getvalue().split("\n")[:-1]
+
+    def write(self, text: str) -> int:
+        self._open.wait()
+        written = super().write(text)
+        trio.from_thread.run_sync(self._changed.set, trio_token=self._token)
+        return written
+
+    def close(self) -> None:
+        pass  # read after ctr-trio is done with it
+
+    async def until(self, done: Callable[[list[str]], bool]) -> None:
+        while not done(self.lines):
+            await self._changed.wait()
+            self._changed = trio.Event()
+
+
+async def _line_in_log(
+    client: httpx.AsyncClient, container_id: str, data: str | None, since: str | None = None
+) -> str:
+    """The first record's data (without its newline) of the container's log from ``since``
+    on that is ``data`` (any, if None); once it is written."""
+    params = {"follow": "true", **({"since": since} if since else {})}
+    async with client.stream("GET", f"/containers/{container_id}/logs", params=params) as logs:
+        async for line in logs.aiter_lines():
+            record = json.loads(line)["data"]
+            if data is None or record == data:
+                return str(record).removesuffix("\n")
+    raise AssertionError("the log ended")
 
 
 async def test_stats_watch_redraws_a_terminal_in_place(

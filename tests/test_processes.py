@@ -339,6 +339,40 @@ async def test_signal_9_to_a_paused_container_stops_it(
     assert not pid_alive(pid)
 
 
+async def test_signal_9_to_a_process_of_a_paused_container(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A SIGKILL to one exec'd process of a paused container answered 200 and left it frozen,
+    alive, its exit unseen until someone resumed the container. Now it dies at once (137) and
+    the container stays paused, frozen in runc's eyes too, with no resume. The init's pid
+    through the same route stops the container, as a SIGKILL to the container does."""
+    client, state_dir = daemon.client, daemon.config.state_dir
+    created = await start_container(client, "frozen", make_bundle(IGNORES_TERM))
+    init = created["processes"][0]["pid"]
+    response = await exec_(client, "frozen", args=["sleep", "1000"])
+    assert response.status_code == 201, response.text
+    pid = response.json()["pid"]
+    assert (await client.patch("/containers/frozen", json={"status": "paused"})).status_code == 200
+    since = now()
+    killed = await client.post(f"/containers/frozen/process/{pid}", json={"signal": "KILL"})
+    assert killed.status_code == 200, killed.text
+    with trio.fail_after(10):
+        assert await wait_exit(client, "frozen", pid, since) == 128 + signal.SIGKILL
+    assert not pid_alive(pid)
+    assert (await client.get("/containers/frozen")).json()["state"] == {"status": "paused"}
+    assert runc_state(state_dir, "frozen")["status"] == "paused"
+    assert pid_alive(init)
+
+    killed = await client.post(f"/containers/frozen/process/{init}", json={"signal": 9})
+    assert killed.status_code == 200, killed.text
+    with trio.fail_after(10):
+        assert await wait_exit(client, "frozen", init, since) == 128 + signal.SIGKILL
+        types = await event_types(client, since=since, container_id="frozen", count=3)
+    assert types[0] == "exit" and sorted(types[1:]) == ["exit", "resume"]  # none before
+    got = (await client.get("/containers/frozen")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 137}
+
+
 async def test_pause_and_resume_made_with_runc_by_hand(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:

@@ -76,10 +76,10 @@ async def test_exec_and_signal(supervisor: Supervisor, bundle: Path) -> None:
     await supervisor.start("s2", str(bundle))
     process = await supervisor.exec("s2", ProcessSpec(args=["sleep", "1000"]))
     assert pid_alive(process.pid)
-    supervisor.signal_process("s2", process.pid, signal.SIGTERM)
+    await supervisor.signal_process("s2", process.pid, signal.SIGTERM)
     assert await _exit_of(supervisor, "s2", process.pid) == 128 + signal.SIGTERM
     with pytest.raises(NotFound):
-        supervisor.signal_process("s2", process.pid, signal.SIGTERM)
+        await supervisor.signal_process("s2", process.pid, signal.SIGTERM)
 
 
 async def test_concurrent_starts_of_one_id(supervisor: Supervisor, bundle: Path) -> None:

@@ -24,7 +24,7 @@ from wsproto.events import BytesMessage
 from wsproto.extensions import PerMessageDeflate
 
 from containerd_trio import attach as attach_module
-from containerd_trio import channels, console
+from containerd_trio import channels, console, timestamps
 from containerd_trio.procfs import children
 
 from .helpers import (
@@ -37,6 +37,8 @@ from .helpers import (
 from .wsclient import Rejected, attach
 
 SHELL = ("sh",)
+SUBPROTOCOLS = channels.SUBPROTOCOLS
+V5 = ("v5.channel.k8s.io",)
 
 
 async def exec_(client: httpx.AsyncClient, container_id: str, **body: Any) -> dict[str, Any]:
@@ -264,6 +266,56 @@ async def test_an_ended_process_replays_its_output_and_status(
     assert later.subprotocol == "v5.channel.k8s.io"
     assert await later.to_end() == 137
     assert later.output == b""
+
+
+async def test_a_cursor_goes_on_right_after_its_record_even_among_records_of_one_stamp(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under v5.channel.k8s.io+cursor each output message starts with where it ends: the stamp
+    of its last record and how many records of that stamp it went past (the lines of one write
+    share a stamp, so a stamp alone could not say). Coming back with any of them (?after=)
+    gives exactly what followed: nothing twice, nothing lost. Other clients get no cursor."""
+    monkeypatch.setattr(attach_module, "MESSAGE_BYTES", 1)  # a message per record
+    await start_container(client, "box", bundle)
+    script = "printf 'one\\ntwo\\nthree\\n'; echo four >&2; echo five"
+    pid = (await exec_(client, "box", args=["sh", "-c", script]))["pid"]
+    # Followed, the answer ends with the process's output, all of it in the log by then.
+    logged = await client.get("/containers/box/logs", params={"pid": str(pid), "follow": "true"})
+    records = [json.loads(line) for line in logged.text.splitlines()]
+    stamps = [timestamps.parse_ns(record["timestamp"]) for record in records]
+    assert len(set(stamps[:3])) == 1  # one write, one read: one stamp
+    expected = [f"{ns}-{stamps[: n + 1].count(ns)}".encode() for n, ns in enumerate(stamps)]
+
+    session = await attach(daemon.url, "box", pid, query="logs=true", subprotocols=SUBPROTOCOLS)
+    assert session.subprotocol == channels.CURSORED
+    assert await session.to_end() == 0
+    assert (session.output, session.stderr) == (b"one\ntwo\nthree\nfive\n", b"four\n")
+    start, *output = [channels.split_cursor(message[1:]) for message in session.messages]
+    assert start == (b"0-0", b"")  # where a client that got no output yet comes back from
+    assert [cursor for cursor, _ in output] == expected
+    for n, (cursor, _) in enumerate([start, *output]):
+        again = await attach(
+            daemon.url, "box", pid, query=f"after={cursor.decode()}", subprotocols=SUBPROTOCOLS
+        )
+        assert await again.to_end() == 0
+        # Its start is the cursor it came back with; then what followed it, as it was sent.
+        resumed = [channels.cursored_frame(channels.STDOUT, cursor), *session.messages[n + 1 :]]
+        assert again.messages == resumed
+
+    plain = await attach(daemon.url, "box", pid, query="logs=true", subprotocols=V5)
+    assert await plain.to_end() == 0
+    assert plain.messages[0] == channels.frame(channels.STDOUT, b"one\n")
+    for query, error in [
+        (f"after={expected[0].decode()}&logs=true", "give it without logs or since"),
+        ("after=12.5", "query parameter after must be a cursor an attach gave (NS-COUNT)"),
+    ]:
+        with pytest.raises(Rejected) as refused:
+            await attach(daemon.url, "box", pid, query=query, subprotocols=SUBPROTOCOLS)
+        assert refused.value.status == 400
+        assert error in json.loads(refused.value.body)["error"]
 
 
 class SlowConnection:

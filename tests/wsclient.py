@@ -49,6 +49,8 @@ class Attached:
         self.extensions = extensions or []
         self.output = bytearray()
         self.stderr = bytearray()
+        #: The output messages (channels 1 and 2) as they came, channel byte and all.
+        self.messages: list[bytes] = []
         self.status: dict[str, Any] | None = None
         self.close_code: int | None = None
         self.close_reason = ""
@@ -94,6 +96,10 @@ class Attached:
                     continue
                 message, self._pending = self._pending, b""
                 channel, data = message[0], message[1:]
+                if channel in (channels.STDOUT, channels.STDERR):
+                    self.messages.append(message)
+                    if self.subprotocol == channels.CURSORED:
+                        _, data = channels.split_cursor(data)
                 if channel == channels.STDOUT:
                     self.output += data
                 elif channel == channels.STDERR:

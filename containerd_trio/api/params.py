@@ -19,6 +19,7 @@ import attrs
 from werkzeug.datastructures import MultiDict
 
 from .. import timestamps
+from ..attach import CURSOR_PATTERN, Cursor
 from ..convert import camel, split_optional, unknown_names
 from ..errors import InvalidRequest, quoted
 from ..events import EVENT_TYPES
@@ -81,6 +82,7 @@ def _event_types(text: str) -> EventTypes:
 
 
 _DECODERS: dict[Any, Callable[[str], Any]] = {
+    Cursor: Cursor.parse,
     str: str,
     int: _whole_number,
     float: _number,
@@ -115,6 +117,7 @@ TEXT_SCHEMAS: dict[Any, dict[str, Any]] = {
         "anyOf": [{"format": "date-time"}, {"pattern": timestamps.DURATION_PATTERN}],
     },
     EventTypes: {"type": "string", "pattern": f"^{_EVENT_TYPE}(,{_EVENT_TYPE})*$"},
+    Cursor: {"type": "string", "pattern": CURSOR_PATTERN},
 }
 
 

@@ -164,7 +164,7 @@ async def add_process(path: ContainerPath, spec: ExecRequest) -> Reply:
 async def signal_process(path: ProcessPath, body: SignalRequest) -> Reply:
     """The pid must be a live process the daemon started in that container (the init or an
     added one)."""
-    supervisor().signal_process(path.id, path.pid, body.signal)
+    await supervisor().signal_process(path.id, path.pid, body.signal)
     return wire.json_document({})
 
 
@@ -587,20 +587,32 @@ async def wait_process(path: AnyProcessPath) -> Reply:
     websocket=True,
 )
 async def attach_process(query: AttachQuery) -> Response:
-    """Output comes live (with logs, from the process's start; with since, from that moment);
-    input goes to its stdin or terminal, if it has one. Several clients may attach at once; a
-    client that leaves, or is too slow (it takes nothing for 10 s, or falls 30 s behind), leaves
-    the process running. See docs/api.md."""
+    """Output comes live (with logs, from the process's start; with since, from that moment;
+    with after, right after that cursor: v5.channel.k8s.io+cursor gives one with each output
+    message); input goes to its stdin or terminal, if it has one. Several clients may attach
+    at once; a client that leaves, or is too slow (it takes nothing for 10 s, or falls 30 s
+    behind), leaves the process running. See docs/api.md."""
+    if query.after is not None and (query.logs or query.since is not None):
+        raise InvalidRequest(
+            "query parameter after goes on where an attach left off: give it without logs or since"
+        )
     container = supervisor().container(query.id)
     target = container.known_process(query.pid)  # 404 before the handshake
     connected_ns = time.time_ns()
-    # All of it, or from a moment, or from now on (the end of the log as it is).
-    since, tail = (None, None) if query.logs else (query.since, 0 if query.since is None else None)
+    # From the process's start, from a moment, right after a cursor (what it counts is not
+    # sent again), or from now on (the end of the log as it is).
+    start = query.after
+    if query.logs or query.since is not None:
+        start = attach.Cursor.at(query.since or 0)
+    since, tail = (None, 0) if start is None else (start.since_ns, None)
     output = supervisor().log_lines(query.id, pid=query.pid, follow=True, tail=tail, since_ns=since)
     offered = websocket.requested_subprotocols
     chosen = next((p for p in channels.SUBPROTOCOLS if p in offered), None)
     await websocket.accept(subprotocol=chosen)
-    await attach.session(_Socket(), container, query.pid, target, output, since_ns=connected_ns)
+    await attach.session(
+        _Socket(), container, query.pid, target, output,
+        since_ns=connected_ns, start=start, cursored=chosen == channels.CURSORED,
+    )  # fmt: skip
     return Response(status=200)  # unused: the WebSocket is closed by now
 
 

@@ -15,6 +15,7 @@ from typing import NewType
 import attrs
 
 from ..archive import BundleContent, Compression
+from ..attach import Cursor
 from ..client.protocol import Endpoint
 from ..convert import converter, json_type, register_type
 from ..migration.outgoing import Plan
@@ -299,7 +300,15 @@ class AttachQuery(AnyProcessPath):
         default=None,
         metadata=doc(
             "Replay its output from this moment on (an RFC 3339 time, or a duration back from"
-            " now: 10s): to come back after a lost connection."
+            " now: 10s)."
+        ),
+    )
+    after: Cursor | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "Go on right after this cursor (NS-COUNT), the last an earlier session of the"
+            " v5.channel.k8s.io+cursor subprotocol gave: to come back after a lost connection"
+            " with nothing lost or sent twice. Not with logs or since."
         ),
     )
 

@@ -16,8 +16,10 @@ signals:
   ``start -a`` and ``attach``): it decides whether to end, and its status is ours.
 - The process's stdout and stderr come out on ours; its exit status, sent last, becomes the
   status of ``ctr-trio``. A broken connection (the daemon restarted, or handed over to a new
-  server) is made again, with the output from the moment the last of it came: the process goes
-  on meanwhile and its output waits in its log.
+  server) is made again, the output going on right after the last message that came (its
+  cursor, :data:`~containerd_trio.channels.CURSORED`): the process goes on meanwhile and its
+  output waits in its log. (A daemon that gives no cursors is asked for the output from the
+  moment the last of it came, by our clock.)
 """
 
 from __future__ import annotations
@@ -158,12 +160,15 @@ class Session:
         self._stdin_open = stdin
         #: Input read while the connection was broken: sent once it is made again.
         self._unsent: list[bytes] = []
+        #: Where the output we got ends, as the daemon said (None if it says nothing of it).
+        self._cursor: bytes | None = None
+        self._cursored = False
         self._last_output_ns = time.time_ns()
         self._stdout = _binary(out.stdout)
         self._stderr = _binary(out.stderr)
 
     def run(self) -> int:
-        ws = self._connect(logs=self.logs, since_ns=None)
+        ws = self._connect({"logs": "true"} if self.logs else {})
         try:
             with self._terminal() as wake:
                 while True:
@@ -171,7 +176,7 @@ class Session:
                         self._pump(ws, wake)
                     except Closed as closed:
                         if closed.code in _RECONNECT and self.status is None:
-                            ws = self._connect(logs=False, since_ns=self._last_output_ns)
+                            ws = self._connect_again()
                             continue
                         if closed.code == _POLICY and self.status is None and self.tty:
                             # The daemon cut us off for not keeping up (a burst of output
@@ -182,7 +187,7 @@ class Session:
                             # (Output that is not a terminal's, which a script may keep, has
                             # no hole made in it: that session ends with the error below.)
                             self._skipped(closed.reason)
-                            ws = self._connect(logs=False, since_ns=None)
+                            ws = self._connect({})
                             continue
                         if closed.code == _POLICY and self.status is None:
                             self.out.error(f"the daemon ended this attach: {closed.reason}")
@@ -208,14 +213,20 @@ class Session:
         )
         self._stderr.flush()
 
-    def _connect(self, *, logs: bool, since_ns: int | None) -> WebSocket:
-        query = {"logs": "true"} if logs else {}
-        if since_ns is not None:
-            query["since"] = format_ns(since_ns)
+    def _connect_again(self) -> WebSocket:
+        """The session again after a broken connection, going on where its output stopped."""
+        if self._cursor is not None:
+            return self._connect({"after": self._cursor.decode()})
+        return self._connect({"since": format_ns(self._last_output_ns)})
+
+    def _connect(self, query: dict[str, str]) -> WebSocket:
         target = container_path(self.container_id, "process", str(self.pid), "attach")
         if query:
             target += "?" + urlencode(query)
         ws = self.client.websocket(target, channels.SUBPROTOCOLS)
+        self._cursored = ws.subprotocol == channels.CURSORED
+        if not self._cursored:
+            self._cursor = None  # a daemon that gives none would refuse one
         if self.tty:
             self._send_size(ws)
         unsent, self._unsent = self._unsent, []
@@ -298,6 +309,8 @@ class Session:
             return
         channel, data = message[0], message[1:]
         if channel in (channels.STDOUT, channels.STDERR):
+            if self._cursored:
+                self._cursor, data = channels.split_cursor(data)
             self._last_output_ns = time.time_ns()
             stream = self._stdout if channel == channels.STDOUT else self._stderr
             stream.write(data)
