@@ -761,3 +761,31 @@ async def test_a_source_killed_after_the_restore_ends_its_copy(
     assert leftovers(bundle) == []
     assert os.listdir(source.state_dir / "outgoing") == []
     assert os.listdir(target.state_dir / "migrations") == []  # finished
+
+
+async def test_a_source_killed_mid_restore_resumes_its_copy_once_the_restore_fails(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the source's server while the target's runc restore is held: the next
+    server's finish waits for the restore; the restore then fails (its runc killed), and the
+    target says it has not restored it: the session is aborted, the copy here resumed."""
+    gated, source, target = await counting_to_a_held_restore(spawn_daemon, make_bundle, tmp_path)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(cut_short, source.client, "counter", f"unix:{target.socket}")
+        await gated.reached()
+        (held,) = gated.running()
+        since = now()
+        await source.kill_server()
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "paused"
+    os.kill(held, signal.SIGKILL)  # the restore fails
+    with trio.fail_after(30):
+        await source.logged(b"was left under way by the last server: the target does not")
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    assert await event_types(
+        source.client, since=since, container_id="counter", count=1, only="resume,delete"
+    ) == ["resume"]
+    seen = (await counted(source.client, "counter"))[-1]
+    await wait_output(source.client, "counter", f"{seen + 2}\n")
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert (await target.client.get("/containers/counter")).status_code == 404
+    assert os.listdir(target.state_dir / "migrations") == []
