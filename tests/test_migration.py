@@ -789,3 +789,49 @@ async def test_a_source_killed_mid_restore_resumes_its_copy_once_the_restore_fai
     assert os.listdir(source.state_dir / "outgoing") == []
     assert (await target.client.get("/containers/counter")).status_code == 404
     assert os.listdir(target.state_dir / "migrations") == []
+
+
+async def test_a_hand_over_mid_restore_leaves_the_move_to_the_next_server(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A live upgrade of the source while the target's runc restore is held: the old
+    server's grace for commands runs out, and its roll-back cannot learn whether the target
+    runs the container (the abort waits behind the restore). The move's record stays, and
+    the new server asks the target again once the restore has ended, here failed (the
+    bundle is shared: the roll-back removed the images it read): the copy here is resumed.
+    (Before, the record went with the old server: the copy stayed paused for good, and the
+    target's session, had the restore succeeded, would have deleted it for silence.)"""
+    gated = GatedRunc(tmp_path, "restore")
+    source: DaemonProcess = await spawn_daemon(
+        "--runtime-timeout", "1", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+    )
+    target: DaemonProcess = await spawn_daemon(
+        "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+    )
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    steps: list[dict[str, Any]] = []
+
+    async def follow() -> None:
+        steps.extend(await migrate(source.client, "counter", to=f"unix:{target.socket}"))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follow)
+        await gated.reached()
+        (held,) = gated.running()
+        count = source.servings
+        assert (await source.client.post("/daemon/reload")).status_code == 202
+        with trio.fail_after(30):
+            await source.served(count + 1)
+    assert steps[-1]["step"] == "failed", steps
+    assert "the daemon's next server asks the target again" in steps[-1]["error"], steps
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "paused"
+    with trio.fail_after(30):
+        async with gated.opened(held):
+            await source.logged(b"was left under way by the last server: the target does not")
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    seen = (await counted(source.client, "counter"))[-1]
+    await wait_output(source.client, "counter", f"{seen + 2}\n")
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert (await target.client.get("/containers/counter")).status_code == 404
+    assert os.listdir(target.state_dir / "migrations") == []
