@@ -131,6 +131,9 @@ class Supervisor:
         self.incoming = Incoming(self, SessionLedger(config.migrations_dir))
         #: Migrations out of this daemon under way (the source's moves).
         self._moves = MoveLedger(config.outgoing_dir)
+        #: The containers that a move the last server left keeps paused while its target
+        #: cannot say, by id: set once the user resumes or deletes the copy.
+        self._unsettled: dict[str, trio.Event] = {}
         self._memory_features: MemoryFeatures | None = None
         metrics.count_containers(self._count_by_status)
 
@@ -280,6 +283,22 @@ class Supervisor:
         def holding() -> contextlib.AbstractAsyncContextManager[object]:
             return contextlib.nullcontext() if container is None else container.lock
 
+        taken = trio.Event()
+
+        def taken_by_user() -> str | None:
+            """What the user did to the copy the move left paused, between two questions.
+            (A resume that another lock holder beat to the lock is seen by the status: its
+            event comes after.)"""
+            if container is None:
+                return None
+            if container.deleted:
+                return "deleted"
+            if container.status is Status.STOPPED:
+                return "stopped"
+            if taken.is_set() or container.status is not Status.PAUSED:
+                return "resumed"
+            return None
+
         async def attempt(*, first: bool) -> bool:
             settled = False
             try:
@@ -292,15 +311,33 @@ class Supervisor:
                 log.exception("cannot settle migration %s: %s", entry.id, exc)
             return settled
 
-        async with holding():
-            task_status.started()
-            settled = await attempt(first=True)
-        pause = 1.0
-        while not settled:
-            await trio.sleep(pause)
-            pause = min(2 * pause, RETRY_MAX_SECONDS)
+        if container is not None:
+            self._unsettled[container.id] = taken
+        try:
             async with holding():
-                settled = await attempt(first=False)
+                task_status.started()
+                settled = await attempt(first=True)
+            pause = 1.0
+            while not settled:
+                with trio.move_on_after(pause):
+                    await taken.wait()
+                pause = min(2 * pause, RETRY_MAX_SECONDS)
+                async with holding():
+                    user = taken_by_user()
+                    if user is None:
+                        settled = await attempt(first=False)
+                if user is not None:
+                    await move.abandon(user)
+                    return
+        finally:
+            if container is not None:
+                del self._unsettled[container.id]
+
+    def _taken_by_user(self, container: Container) -> None:
+        """The user resumed or deleted ``container``: a move the last server left keeping
+        it paused is theirs now (see :meth:`_settle_left_move`)."""
+        if (taken := self._unsettled.get(container.id)) is not None:
+            taken.set()
 
     def _removed_by_move(self, container: Container) -> None:
         """A move ended the container here: it leaves the table."""
@@ -500,7 +537,10 @@ class Supervisor:
             remove_directory(aside)
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
-        return await self._submit(self._delete, self._commanded(container_id), timeout)
+        container = self._commanded(container_id)
+        info = await self._submit(self._delete, container, timeout)
+        self._taken_by_user(container)
+        return info
 
     async def _delete(self, container: Container, timeout: float) -> ContainerInfo:
         try:
@@ -545,6 +585,7 @@ class Supervisor:
             await self._submit(container.pause)
         elif status is Status.RUNNING:
             await self._submit(container.resume)
+            self._taken_by_user(container)
         if resources is not None:
             if is_empty(resources):
                 raise InvalidRequest(

@@ -68,7 +68,8 @@ class LossyLink:
     connection left open, and so is every later one: a network that fails without a word
     (nothing resets the connections). Every later one, unless :attr:`later` says otherwise:
     ``"close"`` closes them at once (the target unreachable), ``"pass"`` passes them again
-    (it is back); the request held stays held."""
+    (it is back), ``"no-finish"`` passes them but closes one that asks for a finish (the
+    target cannot say whether it keeps the container); the request held stays held."""
 
     def __init__(
         self, path: Path, target: Path, *, then_silent: bool = False, hang: bytes | None = None
@@ -106,6 +107,9 @@ class LossyLink:
                 async def up() -> None:
                     nonlocal finishing
                     while data := await client.receive_some():
+                        if self.held and self.later == "no-finish" and b"/finish " in data:
+                            nursery.cancel_scope.cancel()
+                            return
                         # (a finish passed again after a held request is answered)
                         finishing = finishing or (b"/finish HTTP/1.1" in data and not self.held)
                         if self._hang is not None and self._hang in data and not self.held:
@@ -835,3 +839,51 @@ async def test_a_hand_over_mid_restore_leaves_the_move_to_the_next_server(
     assert os.listdir(source.state_dir / "outgoing") == []
     assert (await target.client.get("/containers/counter")).status_code == 404
     assert os.listdir(target.state_dir / "migrations") == []
+
+
+@pytest.mark.parametrize("action", ["resume", "delete"])
+async def test_a_copy_the_user_takes_while_the_target_cannot_say_is_left_alone(
+    spawn_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    action: str,
+) -> None:
+    """kill -9 of the source's server once the target has restored the container; the
+    target then cannot say whether it keeps it (each finish cut off), so the next server
+    keeps the copy here paused and asks again. The user resumes (or deletes) the copy
+    meanwhile: the settling ends there, its record goes, and the target's session is aborted
+    (a resumed copy must not run there too). (Before, it went on asking, and once the
+    target answered, ended the copy the user had resumed; meanwhile both ran.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1")
+    await nursery.start(link.serve)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    async with trio.open_nursery() as moving:
+        moving.start_soon(cut_short, source.client, "counter", f"unix:{link.path}")
+        with trio.fail_after(30):
+            await link.holding.wait()
+        link.later = "no-finish"
+        await source.kill_server()
+    with trio.fail_after(30):
+        await source.logged(b"its copy here stays paused until the target says")
+    assert (await target.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    if action == "resume":
+        answer = await source.client.patch("/containers/counter", json={"status": "running"})
+    else:
+        answer = await source.client.delete("/containers/counter", params={"timeout": "0"})
+    assert answer.status_code == 200, answer.text
+    done = "resumed" if action == "resume" else "deleted"
+    with trio.fail_after(20):
+        await source.logged(f"the user {done} the copy here while the target could".encode())
+    assert b"the target aborted its session" in source.log
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert (await target.client.get("/containers/counter")).status_code == 404
+    assert os.listdir(target.state_dir / "migrations") == []
+    if action == "resume":
+        seen = (await counted(source.client, "counter"))[-1]
+        await wait_output(source.client, "counter", f"{seen + 2}\n")
+        assert (await source.client.get("/containers/counter")).json()["state"]["status"] == (
+            "running"
+        )
