@@ -696,11 +696,19 @@ class Supervisor:
         """Move the container to another daemon: its steps, as they end.
 
         What can be refused is refused before the first step, as an error: the container
-        (404, 409), the rounds this machine cannot do (409), a target that is unreachable or
+        (404, 409; 409 too while a move of it that the last server left is being settled),
+        the rounds this machine cannot do (409), a target that is unreachable or
         says no (502). After that the migration runs in the supervisor's nursery whatever
         the client does, and ends with a ``done`` or ``failed`` step.
         """
         container = self._commanded(container_id)
+        if container.id in self._unsettled:
+            # Its target may run it: a move elsewhere could leave it running in two places.
+            raise Conflict(
+                f"cannot migrate container {container_id!r}: a migration that the last server"
+                " left under way is not settled yet, and its target may run the container;"
+                " this daemon asks the target until it says (or resume or delete the container)"
+            )
         if not self.config.criu:
             raise_no_criu()
         if plan.pre_copy:

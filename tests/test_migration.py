@@ -854,7 +854,8 @@ async def test_a_copy_the_user_takes_while_the_target_cannot_say_is_left_alone(
     keeps the copy here paused and asks again. The user resumes (or deletes) the copy
     meanwhile: the settling ends there, its record goes, and the target's session is aborted
     (a resumed copy must not run there too). (Before, it went on asking, and once the
-    target answered, ended the copy the user had resumed; meanwhile both ran.)"""
+    target answered, ended the copy the user had resumed; meanwhile both ran.) A migration
+    of the copy before that is refused (409): the target may run the container."""
     source, target = await two_daemons(spawn_daemon, tmp_path)
     link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1")
     await nursery.start(link.serve)
@@ -869,6 +870,10 @@ async def test_a_copy_the_user_takes_while_the_target_cannot_say_is_left_alone(
     with trio.fail_after(30):
         await source.logged(b"its copy here stays paused until the target says")
     assert (await target.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    # Not moved elsewhere meanwhile: the target may run it.
+    answer = await source.client.post("/containers/counter/migrate", json={"to": "unix:/x"})
+    assert answer.status_code == 409, answer.text
+    assert "left under way is not settled yet" in answer.json()["error"]
     if action == "resume":
         answer = await source.client.patch("/containers/counter", json={"status": "running"})
     else:
