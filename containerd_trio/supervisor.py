@@ -327,7 +327,10 @@ class Supervisor:
                     if user is None:
                         settled = await attempt(first=False)
                 if user is not None:
-                    await move.abandon(user)
+                    try:
+                        await move.abandon(user)
+                    except Exception as exc:  # as in attempt: never the server's end
+                        log.exception("cannot end the settling of migration %s: %s", entry.id, exc)
                     return
         finally:
             if container is not None:

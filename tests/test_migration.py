@@ -801,10 +801,10 @@ async def test_a_hand_over_mid_restore_leaves_the_move_to_the_next_server(
     """A live upgrade of the source while the target's runc restore is held: the old
     server's grace for commands runs out, and its roll-back cannot learn whether the target
     runs the container (the abort waits behind the restore). The move's record stays, and
-    the new server asks the target again once the restore has ended, here failed (the
-    bundle is shared: the roll-back removed the images it read): the copy here is resumed.
-    (Before, the record went with the old server: the copy stayed paused for good, and the
-    target's session, had the restore succeeded, would have deleted it for silence.)"""
+    so do its images, which the target restores from (the bundle is shared); the new server
+    asks the target again once the restore has ended: the target keeps the container, the
+    copy here is removed. (Before, the record went with the old server: the copy stayed
+    paused for good; and the roll-back removed the images the restore read: it failed.)"""
     gated = GatedRunc(tmp_path, "restore")
     source: DaemonProcess = await spawn_daemon(
         "--runtime-timeout", "1", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
@@ -812,7 +812,8 @@ async def test_a_hand_over_mid_restore_leaves_the_move_to_the_next_server(
     target: DaemonProcess = await spawn_daemon(
         "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
     )
-    await start_container(source.client, "counter", make_bundle(COUNTER))
+    bundle = make_bundle(COUNTER)
+    await start_container(source.client, "counter", bundle)
     await wait_output(source.client, "counter", "2")
     steps: list[dict[str, Any]] = []
 
@@ -832,12 +833,15 @@ async def test_a_hand_over_mid_restore_leaves_the_move_to_the_next_server(
     assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "paused"
     with trio.fail_after(30):
         async with gated.opened(held):
-            await source.logged(b"was left under way by the last server: the target does not")
-    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
-    seen = (await counted(source.client, "counter"))[-1]
-    await wait_output(source.client, "counter", f"{seen + 2}\n")
+            await source.logged(b"was left under way by the last server: the target runs the")
+    assert (await source.client.get("/containers/counter")).status_code == 404
+    assert "counter" not in runc_ids(source.state_dir)
+    info = (await target.client.get("/containers/counter")).json()
+    assert info["state"]["status"] == "running"
+    seen = (await counted(target.client, "counter"))[-1]
+    await wait_output(target.client, "counter", f"{seen + 2}\n")
+    assert leftovers(bundle) == []
     assert os.listdir(source.state_dir / "outgoing") == []
-    assert (await target.client.get("/containers/counter")).status_code == 404
     assert os.listdir(target.state_dir / "migrations") == []
 
 

@@ -9,8 +9,9 @@ knows what was under way, and settles it as the dead one would have:
 1. It holds the container (its lock, taken before the server serves: no command finds it
    half-moved), and waits for the runc checkpoint the dead server left running (a dump, or a
    pre-copy round: runc is the keeper's orphan now, and goes on), within the checkpoint
-   deadline, past which it is killed, as its server would have killed it. Then the move's
-   images and CRIU's work directories go.
+   deadline, past which it is killed, as its server would have killed it. Then CRIU's work
+   directories go, and the move's images, unless the restore was asked: a target that shares
+   the bundle may be restoring from them still, so they go once it has said.
 2. It asks the target what became of the move (:meth:`LeftMove.settle`):
 
    - the restore was never asked (or the target never named its session): the target cannot
@@ -83,7 +84,9 @@ class LeftMove(Move):
     async def clear_dumps(self, keeper_pid: int, within: float) -> None:
         """Wait for the runc checkpoint of this move the last server left running (the
         keeper's orphan: its command line names the move's work directory) for ``within``
-        seconds, and kill it past that; then remove the move's images and work directories."""
+        seconds, and kill it past that; then remove the move's work directories, and its
+        images unless the target was asked to restore from them: one that shares the bundle
+        may be reading them still (they go once the target has said, :meth:`settle`)."""
         marker = os.fsencode(self._directory / f"criu-dump-{self.name}")
         waited: set[int] = set()
         while (pid := procfs.child_running(keeper_pid, marker)) is not None and pid not in waited:
@@ -92,7 +95,8 @@ class LeftMove(Move):
                 log.error("killed the runc checkpoint (pid %d) the last server left running", pid)
         for name in self._images:
             shutil.rmtree(self._directory / f"criu-dump-{name}", ignore_errors=True)
-        self._discard_images()
+        if not self._restore_asked:
+            self._discard_images()
 
     async def settle(self, moving: Moving | None) -> bool:
         """Ask the target what became of the move, and end it here as that says (``moving``:
@@ -117,8 +121,9 @@ class LeftMove(Move):
             moving.frozen = self._pausing and moving.container.status is Status.PAUSED
             if (problem := await self._thaw(moving)) is not None:
                 outcome = f"the target does not run the container; it stays paused ({problem})"
-        log.warning("%s was left under way by the last server: %s", what, outcome)
+        self._discard_images()
         self._forget()
+        log.warning("%s was left under way by the last server: %s", what, outcome)
         return True
 
     async def abandon(self, taken: str) -> None:
@@ -136,11 +141,12 @@ class LeftMove(Move):
                         aborted = f"{aborted} ({exc.message})"
                     else:
                         aborted = f"the target {'aborted its' if had else 'had no'} session"
+        self._discard_images()
+        self._forget()
         log.warning(
             "%s, left under way by the last server: the user %s the copy here while the"
             " target could not say; no more questions, and %s", self._what(), taken, aborted,
         )  # fmt: skip
-        self._forget()
 
     def _what(self) -> str:
         return f"migration {self.name} of {self.container_id} to {self.address}"

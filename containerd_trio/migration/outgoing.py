@@ -454,11 +454,12 @@ class Outgoing(Move):
     async def _roll_back(self, moving: Moving, session: str, *, ending: bool) -> _Undone | _Kept:
         """Abort the target's session, and resume the container here unless the target may
         run it (:func:`verdict`). Each part has its own deadline; the images go whatever
-        happens. ``ending``: the daemon's end cut the move short; if the target may run the
-        container, the move is left to the next server, which asks the target again (its
-        restore may still be running: then no abort is answered in time, and the session
-        would otherwise end for silence, deleting what it restored, while the copy here
-        stayed paused: the container would run nowhere)."""
+        happens, but for a move left to the next server. ``ending``: the daemon's end cut
+        the move short; if the target may run the container, the move is left to the next
+        server, which asks the target again (its restore may still be running: then no
+        abort is answered in time, and the session would otherwise end for silence, deleting
+        what it restored, while the copy here stayed paused: the container would run
+        nowhere)."""
         try:
             consulted = await consult(
                 self.target, session, self.container.id, self.name,
@@ -482,9 +483,10 @@ class Outgoing(Move):
                 ' {"status": "running"}',
             )  # fmt: skip
         finally:
-            self._discard_images()
-            if self._left_to_next:
-                self._record()  # without the images, gone
+            # But for a move left to the next server: a target sharing the bundle may still
+            # restore from them. That server removes them once the target has said.
+            if not self._left_to_next:
+                self._discard_images()
 
     def _left_to_next_server(self, reason: str) -> str:
         """The failed step's word on a container the daemon's end leaves paused here."""
