@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -452,6 +453,17 @@ async def test_a_shutdown_mid_move_ends_the_stream_with_a_failed_step(
     assert gated.running() == []
 
 
+async def moved_there(source: DaemonProcess, target: DaemonProcess) -> None:
+    """The counter is gone from the source (and from its runc), and runs on the target,
+    counting on."""
+    assert (await source.client.get("/containers/counter")).status_code == 404
+    assert "counter" not in runc_ids(source.state_dir)
+    info = (await target.client.get("/containers/counter")).json()
+    assert info["state"]["status"] == "running"
+    seen = (await counted(target.client, "counter"))[-1]
+    await wait_output(target.client, "counter", f"{seen + 2}\n")
+
+
 async def test_a_lost_answer_to_the_finish_ends_the_move_done(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
@@ -482,12 +494,7 @@ async def test_a_lost_answer_to_the_finish_ends_the_move_done(
     labels = steps[-1]["container"]["labels"]
     assert labels["app"] == "c" and labels["containerd-trio.migration"].startswith("migration-")
     assert steps[-1]["downtime"] > 0
-    assert (await source.client.get("/containers/counter")).status_code == 404
-    assert "counter" not in runc_ids(source.state_dir)
-    info = (await target.client.get("/containers/counter")).json()
-    assert info["state"]["status"] == "running"
-    seen = (await counted(target.client, "counter"))[-1]
-    await wait_output(target.client, "counter", f"{seen + 2}\n")
+    await moved_there(source, target)
 
 
 async def test_a_target_silent_after_the_restore_leaves_the_container_paused(
@@ -518,12 +525,12 @@ async def test_a_target_silent_after_the_restore_leaves_the_container_paused(
 
 
 async def counting_to_a_held_restore(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, *source_args: str
 ) -> tuple[GatedRunc, DaemonProcess, DaemonProcess]:
     """A source running a counter, and a target whose runc restore waits at a gate."""
     gated = GatedRunc(tmp_path, "restore")
     source: DaemonProcess = await spawn_daemon(
-        state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+        *source_args, state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
     )
     target: DaemonProcess = await spawn_daemon(
         "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
@@ -531,6 +538,27 @@ async def counting_to_a_held_restore(
     await start_container(source.client, "counter", make_bundle(COUNTER))
     await wait_output(source.client, "counter", "2")
     return gated, source, target
+
+
+@contextlib.asynccontextmanager
+async def moving_to_a_held_restore(
+    gated: GatedRunc,
+    source: DaemonProcess,
+    target: DaemonProcess,
+    steps: list[dict[str, Any]],
+    **body: Any,
+) -> AsyncIterator[int]:
+    """The counter's migration (its steps into ``steps``), once the target's runc restore is
+    held: the held wrapper's pid. The block's end waits for the migration's stream to end."""
+
+    async def follow() -> None:
+        steps.extend(await migrate(source.client, "counter", to=f"unix:{target.socket}", **body))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follow)
+        await gated.reached()
+        (held,) = gated.running()
+        yield held
 
 
 async def test_a_target_dying_mid_restore_leaves_the_source_copy_alone(
@@ -543,14 +571,7 @@ async def test_a_target_dying_mid_restore_leaves_the_source_copy_alone(
     its copy, which counts on."""
     gated, source, target = await counting_to_a_held_restore(spawn_daemon, make_bundle, tmp_path)
     steps: list[dict[str, Any]] = []
-
-    async def follow() -> None:
-        steps.extend(await migrate(source.client, "counter", to=f"unix:{target.socket}"))
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(follow)
-        await gated.reached()
-        (held,) = gated.running()
+    async with moving_to_a_held_restore(gated, source, target, steps) as held:
         count = target.servings
         os.kill(target.server_pid(), signal.SIGKILL)
         async with gated.opened(held):  # the restore ends; the next server rolls it back
@@ -574,15 +595,8 @@ async def test_a_target_dying_mid_move_leaves_nothing_of_it_there(
     gated, source, target = await counting_to_a_held_restore(spawn_daemon, make_bundle, tmp_path)
     target_bundle = tmp_path / "moved" / "counter"
     steps: list[dict[str, Any]] = []
-
-    async def follow() -> None:
-        body = {"withBundle": True, "targetBundlePath": str(target_bundle)}
-        steps.extend(await migrate(source.client, "counter", to=f"unix:{target.socket}", **body))
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(follow)
-        await gated.reached()
-        (held,) = gated.running()
+    body = {"withBundle": True, "targetBundlePath": str(target_bundle)}
+    async with moving_to_a_held_restore(gated, source, target, steps, **body) as held:
         assert (target_bundle / "config.json").is_file()
         assert leftovers(target_bundle) != []  # the images it received
         assert os.listdir(target.state_dir / "migrations") != []
@@ -667,6 +681,17 @@ async def cut_short(client: httpx.AsyncClient, container_id: str, to: str) -> No
         await migrate(client, container_id, to=to)
 
 
+async def resumed_here(source: DaemonProcess, since: str) -> None:
+    """The source's copy of the counter runs again (one ``resume`` event, no ``delete``
+    since ``since``), and counts on."""
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    assert await event_types(
+        source.client, since=since, container_id="counter", count=1, only="resume,delete"
+    ) == ["resume"]
+    seen = (await counted(source.client, "counter"))[-1]
+    await wait_output(source.client, "counter", f"{seen + 2}\n")
+
+
 async def test_a_source_killed_after_the_dump_resumes_its_copy(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
@@ -700,12 +725,7 @@ async def test_a_source_killed_after_the_dump_resumes_its_copy(
     with trio.fail_after(30):
         async with gated.opened(held):
             await source.logged(b"was left under way by the last server: the target does not")
-    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
-    assert await event_types(
-        source.client, since=since, container_id="counter", count=1, only="resume,delete"
-    ) == ["resume"]
-    seen = (await counted(source.client, "counter"))[-1]
-    await wait_output(source.client, "counter", f"{seen + 3}\n")
+    await resumed_here(source, since)
     assert leftovers(bundle) == []
     assert os.listdir(source.state_dir / "outgoing") == []
     work = os.listdir(source.state_dir / "containers" / "counter")
@@ -784,12 +804,7 @@ async def test_a_source_killed_mid_restore_resumes_its_copy_once_the_restore_fai
     os.kill(held, signal.SIGKILL)  # the restore fails
     with trio.fail_after(30):
         await source.logged(b"was left under way by the last server: the target does not")
-    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
-    assert await event_types(
-        source.client, since=since, container_id="counter", count=1, only="resume,delete"
-    ) == ["resume"]
-    seen = (await counted(source.client, "counter"))[-1]
-    await wait_output(source.client, "counter", f"{seen + 2}\n")
+    await resumed_here(source, since)
     assert os.listdir(source.state_dir / "outgoing") == []
     assert (await target.client.get("/containers/counter")).status_code == 404
     assert os.listdir(target.state_dir / "migrations") == []
@@ -805,25 +820,12 @@ async def test_a_hand_over_mid_restore_leaves_the_move_to_the_next_server(
     asks the target again once the restore has ended: the target keeps the container, the
     copy here is removed. (Before, the record went with the old server: the copy stayed
     paused for good; and the roll-back removed the images the restore read: it failed.)"""
-    gated = GatedRunc(tmp_path, "restore")
-    source: DaemonProcess = await spawn_daemon(
-        "--runtime-timeout", "1", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+    gated, source, target = await counting_to_a_held_restore(
+        spawn_daemon, make_bundle, tmp_path, "--runtime-timeout", "1"
     )
-    target: DaemonProcess = await spawn_daemon(
-        "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
-    )
-    bundle = make_bundle(COUNTER)
-    await start_container(source.client, "counter", bundle)
-    await wait_output(source.client, "counter", "2")
+    bundle = Path((await source.client.get("/containers/counter")).json()["bundlePath"])
     steps: list[dict[str, Any]] = []
-
-    async def follow() -> None:
-        steps.extend(await migrate(source.client, "counter", to=f"unix:{target.socket}"))
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(follow)
-        await gated.reached()
-        (held,) = gated.running()
+    async with moving_to_a_held_restore(gated, source, target, steps) as held:
         count = source.servings
         assert (await source.client.post("/daemon/reload")).status_code == 202
         with trio.fail_after(30):
@@ -834,12 +836,7 @@ async def test_a_hand_over_mid_restore_leaves_the_move_to_the_next_server(
     with trio.fail_after(30):
         async with gated.opened(held):
             await source.logged(b"was left under way by the last server: the target runs the")
-    assert (await source.client.get("/containers/counter")).status_code == 404
-    assert "counter" not in runc_ids(source.state_dir)
-    info = (await target.client.get("/containers/counter")).json()
-    assert info["state"]["status"] == "running"
-    seen = (await counted(target.client, "counter"))[-1]
-    await wait_output(target.client, "counter", f"{seen + 2}\n")
+    await moved_there(source, target)
     assert leftovers(bundle) == []
     assert os.listdir(source.state_dir / "outgoing") == []
     assert os.listdir(target.state_dir / "migrations") == []
