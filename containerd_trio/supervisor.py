@@ -132,6 +132,9 @@ class Supervisor:
         self.incoming = Incoming(self, SessionLedger(config.migrations_dir))
         #: Migrations out of this daemon under way (the source's moves).
         self._moves = MoveLedger(config.outgoing_dir)
+        #: The containers that a move the last server left keeps paused while its target
+        #: cannot say, by id: set once the user resumes or deletes the copy.
+        self._unsettled: dict[str, trio.Event] = {}
         self._memory_features: MemoryFeatures | None = None
         metrics.count_containers(self._count_by_status)
 
@@ -281,6 +284,22 @@ class Supervisor:
         def holding() -> contextlib.AbstractAsyncContextManager[object]:
             return contextlib.nullcontext() if container is None else container.lock
 
+        taken = trio.Event()
+
+        def taken_by_user() -> str | None:
+            """What the user did to the copy the move left paused, between two questions.
+            (A resume that another lock holder beat to the lock is seen by the status: its
+            event comes after.)"""
+            if container is None:
+                return None
+            if container.deleted:
+                return "deleted"
+            if container.status is Status.STOPPED:
+                return "stopped"
+            if taken.is_set() or container.status is not Status.PAUSED:
+                return "resumed"
+            return None
+
         async def attempt(*, first: bool) -> bool:
             settled = False
             try:
@@ -293,15 +312,36 @@ class Supervisor:
                 log.exception("cannot settle migration %s: %s", entry.id, exc)
             return settled
 
-        async with holding():
-            task_status.started()
-            settled = await attempt(first=True)
-        pause = 1.0
-        while not settled:
-            await trio.sleep(pause)
-            pause = min(2 * pause, RETRY_MAX_SECONDS)
+        if container is not None:
+            self._unsettled[container.id] = taken
+        try:
             async with holding():
-                settled = await attempt(first=False)
+                task_status.started()
+                settled = await attempt(first=True)
+            pause = 1.0
+            while not settled:
+                with trio.move_on_after(pause):
+                    await taken.wait()
+                pause = min(2 * pause, RETRY_MAX_SECONDS)
+                async with holding():
+                    user = taken_by_user()
+                    if user is None:
+                        settled = await attempt(first=False)
+                if user is not None:
+                    try:
+                        await move.abandon(user)
+                    except Exception as exc:  # as in attempt: never the server's end
+                        log.exception("cannot end the settling of migration %s: %s", entry.id, exc)
+                    return
+        finally:
+            if container is not None:
+                del self._unsettled[container.id]
+
+    def _taken_by_user(self, container: Container) -> None:
+        """The user resumed or deleted ``container``: a move the last server left keeping
+        it paused is theirs now (see :meth:`_settle_left_move`)."""
+        if (taken := self._unsettled.get(container.id)) is not None:
+            taken.set()
 
     def _removed_by_move(self, container: Container) -> None:
         """A move ended the container here: it leaves the table."""
@@ -501,7 +541,10 @@ class Supervisor:
             remove_directory(aside)
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
-        return await self._submit(self._delete, self._commanded(container_id), timeout)
+        container = self._commanded(container_id)
+        info = await self._submit(self._delete, container, timeout)
+        self._taken_by_user(container)
+        return info
 
     async def _delete(self, container: Container, timeout: float) -> ContainerInfo:
         try:
@@ -557,6 +600,7 @@ class Supervisor:
             await self._submit(container.pause)
         elif status is Status.RUNNING:
             await self._submit(container.resume)
+            self._taken_by_user(container)
         if resources is not None:
             if is_empty(resources):
                 raise InvalidRequest(
@@ -672,11 +716,19 @@ class Supervisor:
         """Move the container to another daemon: its steps, as they end.
 
         What can be refused is refused before the first step, as an error: the container
-        (404, 409), the rounds this machine cannot do (409), a target that is unreachable or
+        (404, 409; 409 too while a move of it that the last server left is being settled),
+        the rounds this machine cannot do (409), a target that is unreachable or
         says no (502). After that the migration runs in the supervisor's nursery whatever
         the client does, and ends with a ``done`` or ``failed`` step.
         """
         container = self._commanded(container_id)
+        if container.id in self._unsettled:
+            # Its target may run it: a move elsewhere could leave it running in two places.
+            raise Conflict(
+                f"cannot migrate container {container_id!r}: a migration that the last server"
+                " left under way is not settled yet, and its target may run the container;"
+                " this daemon asks the target until it says (or resume or delete the container)"
+            )
         if not self.config.criu:
             raise_no_criu()
         if plan.pre_copy:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,8 @@ class LossyLink:
     connection left open, and so is every later one: a network that fails without a word
     (nothing resets the connections). Every later one, unless :attr:`later` says otherwise:
     ``"close"`` closes them at once (the target unreachable), ``"pass"`` passes them again
-    (it is back); the request held stays held."""
+    (it is back), ``"no-finish"`` passes them but closes one that asks for a finish (the
+    target cannot say whether it keeps the container); the request held stays held."""
 
     def __init__(
         self, path: Path, target: Path, *, then_silent: bool = False, hang: bytes | None = None
@@ -106,6 +108,9 @@ class LossyLink:
                 async def up() -> None:
                     nonlocal finishing
                     while data := await client.receive_some():
+                        if self.held and self.later == "no-finish" and b"/finish " in data:
+                            nursery.cancel_scope.cancel()
+                            return
                         # (a finish passed again after a held request is answered)
                         finishing = finishing or (b"/finish HTTP/1.1" in data and not self.held)
                         if self._hang is not None and self._hang in data and not self.held:
@@ -448,6 +453,17 @@ async def test_a_shutdown_mid_move_ends_the_stream_with_a_failed_step(
     assert gated.running() == []
 
 
+async def moved_there(source: DaemonProcess, target: DaemonProcess) -> None:
+    """The counter is gone from the source (and from its runc), and runs on the target,
+    counting on."""
+    assert (await source.client.get("/containers/counter")).status_code == 404
+    assert "counter" not in runc_ids(source.state_dir)
+    info = (await target.client.get("/containers/counter")).json()
+    assert info["state"]["status"] == "running"
+    seen = (await counted(target.client, "counter"))[-1]
+    await wait_output(target.client, "counter", f"{seen + 2}\n")
+
+
 async def test_a_lost_answer_to_the_finish_ends_the_move_done(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
@@ -478,12 +494,7 @@ async def test_a_lost_answer_to_the_finish_ends_the_move_done(
     labels = steps[-1]["container"]["labels"]
     assert labels["app"] == "c" and labels["containerd-trio.migration"].startswith("migration-")
     assert steps[-1]["downtime"] > 0
-    assert (await source.client.get("/containers/counter")).status_code == 404
-    assert "counter" not in runc_ids(source.state_dir)
-    info = (await target.client.get("/containers/counter")).json()
-    assert info["state"]["status"] == "running"
-    seen = (await counted(target.client, "counter"))[-1]
-    await wait_output(target.client, "counter", f"{seen + 2}\n")
+    await moved_there(source, target)
 
 
 async def test_a_target_silent_after_the_restore_leaves_the_container_paused(
@@ -514,12 +525,12 @@ async def test_a_target_silent_after_the_restore_leaves_the_container_paused(
 
 
 async def counting_to_a_held_restore(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, *source_args: str
 ) -> tuple[GatedRunc, DaemonProcess, DaemonProcess]:
     """A source running a counter, and a target whose runc restore waits at a gate."""
     gated = GatedRunc(tmp_path, "restore")
     source: DaemonProcess = await spawn_daemon(
-        state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+        *source_args, state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
     )
     target: DaemonProcess = await spawn_daemon(
         "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
@@ -527,6 +538,27 @@ async def counting_to_a_held_restore(
     await start_container(source.client, "counter", make_bundle(COUNTER))
     await wait_output(source.client, "counter", "2")
     return gated, source, target
+
+
+@contextlib.asynccontextmanager
+async def moving_to_a_held_restore(
+    gated: GatedRunc,
+    source: DaemonProcess,
+    target: DaemonProcess,
+    steps: list[dict[str, Any]],
+    **body: Any,
+) -> AsyncIterator[int]:
+    """The counter's migration (its steps into ``steps``), once the target's runc restore is
+    held: the held wrapper's pid. The block's end waits for the migration's stream to end."""
+
+    async def follow() -> None:
+        steps.extend(await migrate(source.client, "counter", to=f"unix:{target.socket}", **body))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follow)
+        await gated.reached()
+        (held,) = gated.running()
+        yield held
 
 
 async def test_a_target_dying_mid_restore_leaves_the_source_copy_alone(
@@ -539,14 +571,7 @@ async def test_a_target_dying_mid_restore_leaves_the_source_copy_alone(
     its copy, which counts on."""
     gated, source, target = await counting_to_a_held_restore(spawn_daemon, make_bundle, tmp_path)
     steps: list[dict[str, Any]] = []
-
-    async def follow() -> None:
-        steps.extend(await migrate(source.client, "counter", to=f"unix:{target.socket}"))
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(follow)
-        await gated.reached()
-        (held,) = gated.running()
+    async with moving_to_a_held_restore(gated, source, target, steps) as held:
         count = target.servings
         os.kill(target.server_pid(), signal.SIGKILL)
         async with gated.opened(held):  # the restore ends; the next server rolls it back
@@ -570,15 +595,8 @@ async def test_a_target_dying_mid_move_leaves_nothing_of_it_there(
     gated, source, target = await counting_to_a_held_restore(spawn_daemon, make_bundle, tmp_path)
     target_bundle = tmp_path / "moved" / "counter"
     steps: list[dict[str, Any]] = []
-
-    async def follow() -> None:
-        body = {"withBundle": True, "targetBundlePath": str(target_bundle)}
-        steps.extend(await migrate(source.client, "counter", to=f"unix:{target.socket}", **body))
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(follow)
-        await gated.reached()
-        (held,) = gated.running()
+    body = {"withBundle": True, "targetBundlePath": str(target_bundle)}
+    async with moving_to_a_held_restore(gated, source, target, steps, **body) as held:
         assert (target_bundle / "config.json").is_file()
         assert leftovers(target_bundle) != []  # the images it received
         assert os.listdir(target.state_dir / "migrations") != []
@@ -663,6 +681,17 @@ async def cut_short(client: httpx.AsyncClient, container_id: str, to: str) -> No
         await migrate(client, container_id, to=to)
 
 
+async def resumed_here(source: DaemonProcess, since: str) -> None:
+    """The source's copy of the counter runs again (one ``resume`` event, no ``delete``
+    since ``since``), and counts on."""
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    assert await event_types(
+        source.client, since=since, container_id="counter", count=1, only="resume,delete"
+    ) == ["resume"]
+    seen = (await counted(source.client, "counter"))[-1]
+    await wait_output(source.client, "counter", f"{seen + 2}\n")
+
+
 async def test_a_source_killed_after_the_dump_resumes_its_copy(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
@@ -696,12 +725,7 @@ async def test_a_source_killed_after_the_dump_resumes_its_copy(
     with trio.fail_after(30):
         async with gated.opened(held):
             await source.logged(b"was left under way by the last server: the target does not")
-    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
-    assert await event_types(
-        source.client, since=since, container_id="counter", count=1, only="resume,delete"
-    ) == ["resume"]
-    seen = (await counted(source.client, "counter"))[-1]
-    await wait_output(source.client, "counter", f"{seen + 3}\n")
+    await resumed_here(source, since)
     assert leftovers(bundle) == []
     assert os.listdir(source.state_dir / "outgoing") == []
     work = os.listdir(source.state_dir / "containers" / "counter")
@@ -761,3 +785,111 @@ async def test_a_source_killed_after_the_restore_ends_its_copy(
     assert leftovers(bundle) == []
     assert os.listdir(source.state_dir / "outgoing") == []
     assert os.listdir(target.state_dir / "migrations") == []  # finished
+
+
+async def test_a_source_killed_mid_restore_resumes_its_copy_once_the_restore_fails(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the source's server while the target's runc restore is held: the next
+    server's finish waits for the restore; the restore then fails (its runc killed), and the
+    target says it has not restored it: the session is aborted, the copy here resumed."""
+    gated, source, target = await counting_to_a_held_restore(spawn_daemon, make_bundle, tmp_path)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(cut_short, source.client, "counter", f"unix:{target.socket}")
+        await gated.reached()
+        (held,) = gated.running()
+        since = now()
+        await source.kill_server()
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "paused"
+    os.kill(held, signal.SIGKILL)  # the restore fails
+    with trio.fail_after(30):
+        await source.logged(b"was left under way by the last server: the target does not")
+    await resumed_here(source, since)
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert (await target.client.get("/containers/counter")).status_code == 404
+    assert os.listdir(target.state_dir / "migrations") == []
+
+
+async def test_a_hand_over_mid_restore_leaves_the_move_to_the_next_server(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A live upgrade of the source while the target's runc restore is held: the old
+    server's grace for commands runs out, and its roll-back cannot learn whether the target
+    runs the container (the abort waits behind the restore). The move's record stays, and
+    so do its images, which the target restores from (the bundle is shared); the new server
+    asks the target again once the restore has ended: the target keeps the container, the
+    copy here is removed. (Before, the record went with the old server: the copy stayed
+    paused for good; and the roll-back removed the images the restore read: it failed.)"""
+    gated, source, target = await counting_to_a_held_restore(
+        spawn_daemon, make_bundle, tmp_path, "--runtime-timeout", "1"
+    )
+    bundle = Path((await source.client.get("/containers/counter")).json()["bundlePath"])
+    steps: list[dict[str, Any]] = []
+    async with moving_to_a_held_restore(gated, source, target, steps) as held:
+        count = source.servings
+        assert (await source.client.post("/daemon/reload")).status_code == 202
+        with trio.fail_after(30):
+            await source.served(count + 1)
+    assert steps[-1]["step"] == "failed", steps
+    assert "the daemon's next server asks the target again" in steps[-1]["error"], steps
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "paused"
+    with trio.fail_after(30):
+        async with gated.opened(held):
+            await source.logged(b"was left under way by the last server: the target runs the")
+    await moved_there(source, target)
+    assert leftovers(bundle) == []
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert os.listdir(target.state_dir / "migrations") == []
+
+
+@pytest.mark.parametrize("action", ["resume", "delete"])
+async def test_a_copy_the_user_takes_while_the_target_cannot_say_is_left_alone(
+    spawn_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    action: str,
+) -> None:
+    """kill -9 of the source's server once the target has restored the container; the
+    target then cannot say whether it keeps it (each finish cut off), so the next server
+    keeps the copy here paused and asks again. The user resumes (or deletes) the copy
+    meanwhile: the settling ends there, its record goes, and the target's session is aborted
+    (a resumed copy must not run there too). (Before, it went on asking, and once the
+    target answered, ended the copy the user had resumed; meanwhile both ran.) A migration
+    of the copy before that is refused (409): the target may run the container."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1")
+    await nursery.start(link.serve)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    async with trio.open_nursery() as moving:
+        moving.start_soon(cut_short, source.client, "counter", f"unix:{link.path}")
+        with trio.fail_after(30):
+            await link.holding.wait()
+        link.later = "no-finish"
+        await source.kill_server()
+    with trio.fail_after(30):
+        await source.logged(b"its copy here stays paused until the target says")
+    assert (await target.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    # Not moved elsewhere meanwhile: the target may run it.
+    answer = await source.client.post("/containers/counter/migrate", json={"to": "unix:/x"})
+    assert answer.status_code == 409, answer.text
+    assert "left under way is not settled yet" in answer.json()["error"]
+    if action == "resume":
+        answer = await source.client.patch("/containers/counter", json={"status": "running"})
+    else:
+        answer = await source.client.delete("/containers/counter", params={"timeout": "0"})
+    assert answer.status_code == 200, answer.text
+    done = "resumed" if action == "resume" else "deleted"
+    with trio.fail_after(20):
+        await source.logged(f"the user {done} the copy here while the target could".encode())
+    assert b"the target aborted its session" in source.log
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert (await target.client.get("/containers/counter")).status_code == 404
+    assert os.listdir(target.state_dir / "migrations") == []
+    if action == "resume":
+        seen = (await counted(source.client, "counter"))[-1]
+        await wait_output(source.client, "counter", f"{seen + 2}\n")
+        assert (await source.client.get("/containers/counter")).json()["state"]["status"] == (
+            "running"
+        )

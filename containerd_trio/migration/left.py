@@ -9,8 +9,9 @@ knows what was under way, and settles it as the dead one would have:
 1. It holds the container (its lock, taken before the server serves: no command finds it
    half-moved), and waits for the runc checkpoint the dead server left running (a dump, or a
    pre-copy round: runc is the keeper's orphan now, and goes on), within the checkpoint
-   deadline, past which it is killed, as its server would have killed it. Then the move's
-   images and CRIU's work directories go.
+   deadline, past which it is killed, as its server would have killed it. Then CRIU's work
+   directories go, and the move's images, unless the restore was asked: a target that shares
+   the bundle may be restoring from them still, so they go once it has said.
 2. It asks the target what became of the move (:meth:`LeftMove.settle`):
 
    - the restore was never asked (or the target never named its session): the target cannot
@@ -27,7 +28,10 @@ knows what was under way, and settles it as the dead one would have:
      stays paused (listed, for the user to act on as after a live move left it paused), and
      the target is asked again, after 1 s, then twice as long each time up to
      :data:`RETRY_MAX_SECONDS`, until it says. Meanwhile its session may end for
-     silence, which deletes what it restored: then the copy here is resumed.
+     silence, which deletes what it restored: then the copy here is resumed. A user who
+     resumes or deletes the copy meanwhile takes the move into their own hands: no more
+     questions (one that ended the copy here after a resume would end the user's choice),
+     and the target's session is asked to abort (:meth:`LeftMove.abandon`).
 
 Never two copies running, and never none because of the source: the copy here ends only on the
 target's word that it keeps the moved container, and runs again only on its word that it has
@@ -36,10 +40,11 @@ none (or where it cannot have one).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import trio
@@ -79,7 +84,9 @@ class LeftMove(Move):
     async def clear_dumps(self, keeper_pid: int, within: float) -> None:
         """Wait for the runc checkpoint of this move the last server left running (the
         keeper's orphan: its command line names the move's work directory) for ``within``
-        seconds, and kill it past that; then remove the move's images and work directories."""
+        seconds, and kill it past that; then remove the move's work directories, and its
+        images unless the target was asked to restore from them: one that shares the bundle
+        may be reading them still (they go once the target has said, :meth:`settle`)."""
         marker = os.fsencode(self._directory / f"criu-dump-{self.name}")
         waited: set[int] = set()
         while (pid := procfs.child_running(keeper_pid, marker)) is not None and pid not in waited:
@@ -88,21 +95,16 @@ class LeftMove(Move):
                 log.error("killed the runc checkpoint (pid %d) the last server left running", pid)
         for name in self._images:
             shutil.rmtree(self._directory / f"criu-dump-{name}", ignore_errors=True)
-        self._discard_images()
+        if not self._restore_asked:
+            self._discard_images()
 
     async def settle(self, moving: Moving | None) -> bool:
         """Ask the target what became of the move, and end it here as that says (``moving``:
         the container held, None if it is no longer here). True once settled (its record
         removed); False if the target could not say: the copy stays paused, to ask again."""
-        target = Target(
-            self.address, answer_within=self.cleanup_timeout, restore_within=self._restore_timeout
-        )
-        try:
+        async with self._target() as target:
             decided, reason = await self._ask(target)
-        finally:
-            with trio.move_on_after(self.cleanup_timeout, shield=True):
-                await target.aclose()
-        what = f"migration {self.name} of {self.container_id} to {self.address}"
+        what = self._what()
         if decided is Verdict.UNSURE:
             log.error(
                 "%s, left under way by the last server: the target may run the container"
@@ -119,9 +121,46 @@ class LeftMove(Move):
             moving.frozen = self._pausing and moving.container.status is Status.PAUSED
             if (problem := await self._thaw(moving)) is not None:
                 outcome = f"the target does not run the container; it stays paused ({problem})"
-        log.warning("%s was left under way by the last server: %s", what, outcome)
+        self._discard_images()
         self._forget()
+        log.warning("%s was left under way by the last server: %s", what, outcome)
         return True
+
+    async def abandon(self, taken: str) -> None:
+        """The user ``taken`` the copy here (resumed it, deleted it) while the target could
+        not say: the move is theirs now. No more questions, and the target is asked once to
+        abort its session, which deletes what it restored: a copy resumed here must not run
+        there too (unanswered, the session aborts itself after a minute of silence)."""
+        aborted = "the target's session, unanswered, aborts itself once idle"
+        if self._session is not None:
+            async with self._target() as target:
+                with trio.move_on_after(self.cleanup_timeout):
+                    try:
+                        had = await target.abort(self._session)
+                    except TargetError as exc:
+                        aborted = f"{aborted} ({exc.message})"
+                    else:
+                        aborted = f"the target {'aborted its' if had else 'had no'} session"
+        self._discard_images()
+        self._forget()
+        log.warning(
+            "%s, left under way by the last server: the user %s the copy here while the"
+            " target could not say; no more questions, and %s", self._what(), taken, aborted,
+        )  # fmt: skip
+
+    def _what(self) -> str:
+        return f"migration {self.name} of {self.container_id} to {self.address}"
+
+    @contextlib.asynccontextmanager
+    async def _target(self) -> AsyncIterator[Target]:
+        target = Target(
+            self.address, answer_within=self.cleanup_timeout, restore_within=self._restore_timeout
+        )
+        try:
+            yield target
+        finally:
+            with trio.move_on_after(self.cleanup_timeout, shield=True):
+                await target.aclose()
 
     async def _ask(self, target: Target) -> tuple[Verdict, str]:
         """What the target says became of the move, and why when it cannot say."""

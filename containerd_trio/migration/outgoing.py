@@ -296,6 +296,9 @@ class Outgoing(Move):
         #: The target sees the source's bundle: nothing to copy.
         self.shared = False
         self._frozen = 0.0  # perf_counter() at the freeze
+        #: The daemon's end cut the move short while the target may run the container: its
+        #: record stays, for the next server to settle (:mod:`.left`).
+        self._left_to_next = False
 
     async def run(self, report: Report, *, task_status: trio.TaskStatus[None]) -> None:
         """Report each step; ``task_status.started()`` once the target agreed (before that, a
@@ -325,8 +328,10 @@ class Outgoing(Move):
                     # The target keeps the container: nothing is rolled back from here on.
                     await self._done(moving, restored, report, began, finishing, downtime)
         finally:
-            # Ended here, however: done, rolled back, or left paused with what to do said.
-            self._forget()
+            # Ended here, however: done, rolled back, or left paused with what to do said;
+            # but for a move the daemon's end leaves unsure, which the next server settles.
+            if not self._left_to_next:
+                self._forget()
             with trio.move_on_after(self.cleanup_timeout, shield=True):
                 await self.target.aclose()
 
@@ -340,7 +345,8 @@ class Outgoing(Move):
             log.warning("migration of %s failed: %s", self.container.id, message)
         else:  # the stream still says how it ended
             message = "the daemon is shutting down: the migration was ended"
-        outcome = await self._roll_back(moving, session)
+        ending = not isinstance(exc, Exception)
+        outcome = await self._roll_back(moving, session, ending=ending)
         if isinstance(outcome, _Kept):
             log.warning("migration of %s: the target runs it all the same", self.container.id)
             # Found out after a failure: the container ran there before this moment.
@@ -445,10 +451,15 @@ class Outgoing(Move):
         self._sent += sent
         return sent
 
-    async def _roll_back(self, moving: Moving, session: str) -> _Undone | _Kept:
+    async def _roll_back(self, moving: Moving, session: str, *, ending: bool) -> _Undone | _Kept:
         """Abort the target's session, and resume the container here unless the target may
         run it (:func:`verdict`). Each part has its own deadline; the images go whatever
-        happens."""
+        happens, but for a move left to the next server. ``ending``: the daemon's end cut
+        the move short; if the target may run the container, the move is left to the next
+        server, which asks the target again (its restore may still be running: then no
+        abort is answered in time, and the session would otherwise end for silence, deleting
+        what it restored, while the copy here stayed paused: the container would run
+        nowhere)."""
         try:
             consulted = await consult(
                 self.target, session, self.container.id, self.name,
@@ -457,6 +468,9 @@ class Outgoing(Move):
             if consulted.verdict is Verdict.KEPT:
                 assert consulted.there is not None
                 return _Kept(consulted.there)
+            if consulted.verdict is Verdict.UNSURE and ending:
+                self._left_to_next = True
+                return _Undone(False, paused=self._left_to_next_server(consulted.reason))
             if consulted.verdict is Verdict.UNSURE:
                 return _Undone(False, paused=self._left_paused(session, consulted.reason))
             problem = await self._thaw(moving)
@@ -469,7 +483,18 @@ class Outgoing(Move):
                 ' {"status": "running"}',
             )  # fmt: skip
         finally:
-            self._discard_images()
+            # But for a move left to the next server: a target sharing the bundle may still
+            # restore from them. That server removes them once the target has said.
+            if not self._left_to_next:
+                self._discard_images()
+
+    def _left_to_next_server(self, reason: str) -> str:
+        """The failed step's word on a container the daemon's end leaves paused here."""
+        return (
+            f"the container is left paused here, since the target may run it ({reason});"
+            " the daemon's next server asks the target again, and settles the move as the"
+            " target then says"
+        )
 
     def _left_paused(self, session: str, reason: str) -> str:
         """The failed step's word on a container left paused here (Verdict.UNSURE)."""
