@@ -39,7 +39,6 @@ from .container import (
     ContainerContext,
     Fresh,
     Launch,
-    Moving,
     Restore,
     remove_directory,
 )
@@ -58,7 +57,7 @@ from .machine import read_machine
 from .metrics import Metrics
 from .migration.incoming import Incoming
 from .migration.ledger import MoveEntry, MoveLedger, SessionLedger
-from .migration.left import RETRY_MAX_SECONDS, LeftMove
+from .migration.left import LeftMove
 from .migration.model import MIGRATION_LABEL, MigrationStep
 from .migration.outgoing import Outgoing, Plan
 from .model import (
@@ -268,11 +267,9 @@ class Supervisor:
     async def _settle_left_move(
         self, entry: MoveEntry, keeper_pid: int, *, task_status: trio.TaskStatus[None]
     ) -> None:
-        """A move out of here that the last server left under way (migration/left.py): hold
-        its container before this server serves, and settle the move once the dump the last
-        server left running has ended; while the target cannot say whether it runs the
-        container, the copy stays paused (its lock free between two questions, for the user)
-        and the target is asked again."""
+        """A move out of here that the last server left under way: settled by
+        :meth:`.LeftMove.run`, which holds its container before this server serves. While it
+        asks, a resume or a delete of the copy by the user ends it (:meth:`_taken_by_user`)."""
         container = self._containers.get(entry.container_id)
         move = LeftMove(
             entry, directory=self.config.containers_dir / entry.container_id,
@@ -281,58 +278,14 @@ class Supervisor:
             removed=lambda: None if container is None else self._removed_by_move(container),
         )  # fmt: skip
 
-        def holding() -> contextlib.AbstractAsyncContextManager[object]:
-            return contextlib.nullcontext() if container is None else container.lock
-
         taken = trio.Event()
-
-        def taken_by_user() -> str | None:
-            """What the user did to the copy the move left paused, between two questions.
-            (A resume that another lock holder beat to the lock is seen by the status: its
-            event comes after.)"""
-            if container is None:
-                return None
-            if container.deleted:
-                return "deleted"
-            if container.status is Status.STOPPED:
-                return "stopped"
-            if taken.is_set() or container.status is not Status.PAUSED:
-                return "resumed"
-            return None
-
-        async def attempt(*, first: bool) -> bool:
-            settled = False
-            try:
-                if first:
-                    await move.clear_dumps(keeper_pid, within=self.config.checkpoint_timeout)
-                held = None if container is None or container.deleted else Moving(container)
-                with trio.CancelScope(shield=True):  # each of its steps has a deadline
-                    settled = await move.settle(held)
-            except Exception as exc:  # one move must not end the server: said, asked again
-                log.exception("cannot settle migration %s: %s", entry.id, exc)
-            return settled
-
         if container is not None:
             self._unsettled[container.id] = taken
         try:
-            async with holding():
-                task_status.started()
-                settled = await attempt(first=True)
-            pause = 1.0
-            while not settled:
-                with trio.move_on_after(pause):
-                    await taken.wait()
-                pause = min(2 * pause, RETRY_MAX_SECONDS)
-                async with holding():
-                    user = taken_by_user()
-                    if user is None:
-                        settled = await attempt(first=False)
-                if user is not None:
-                    try:
-                        await move.abandon(user)
-                    except Exception as exc:  # as in attempt: never the server's end
-                        log.exception("cannot end the settling of migration %s: %s", entry.id, exc)
-                    return
+            await move.run(
+                container, keeper_pid=keeper_pid, dump_within=self.config.checkpoint_timeout,
+                taken=taken, task_status=task_status,
+            )  # fmt: skip
         finally:
             if container is not None:
                 del self._unsettled[container.id]

@@ -51,7 +51,7 @@ import trio
 
 from .. import procfs
 from ..children import end_process
-from ..container import Moving
+from ..container import Container, Moving
 from ..model import Status
 from .ledger import MoveEntry, MoveLedger
 from .outgoing import Move, Verdict, consult
@@ -80,6 +80,71 @@ class LeftMove(Move):
         super().__init__(entry, ledger=ledger, cleanup_timeout=cleanup_timeout, removed=removed)
         self._directory = directory
         self._restore_timeout = restore_timeout
+
+    async def run(
+        self,
+        container: Container | None,
+        *,
+        keeper_pid: int,
+        dump_within: float,
+        taken: trio.Event,
+        task_status: trio.TaskStatus[None],
+    ) -> None:
+        """Settle the move: hold ``container`` (None: no longer here) and report started, so
+        that no command finds it half-moved, then settle it once the dump the last server left
+        running has ended (:meth:`clear_dumps`, within ``dump_within``). While the target
+        cannot say whether it runs the container, the copy stays paused, its lock free between
+        two questions (for the user), and the target is asked again; ``taken`` is set when the
+        user resumes or deletes the copy meanwhile, which ends the questions (:meth:`abandon`).
+        """
+
+        def holding() -> contextlib.AbstractAsyncContextManager[object]:
+            return contextlib.nullcontext() if container is None else container.lock
+
+        def taken_by_user() -> str | None:
+            """What the user did to the copy the move left paused, between two questions.
+            (A resume that another lock holder beat to the lock is seen by the status: its
+            event comes after.)"""
+            if container is None:
+                return None
+            if container.deleted:
+                return "deleted"
+            if container.status is Status.STOPPED:
+                return "stopped"
+            if taken.is_set() or container.status is not Status.PAUSED:
+                return "resumed"
+            return None
+
+        async def attempt(*, first: bool) -> bool:
+            settled = False
+            try:
+                if first:
+                    await self.clear_dumps(keeper_pid, within=dump_within)
+                held = None if container is None or container.deleted else Moving(container)
+                with trio.CancelScope(shield=True):  # each of its steps has a deadline
+                    settled = await self.settle(held)
+            except Exception as exc:  # one move must not end the server: said, asked again
+                log.exception("cannot settle migration %s: %s", self.name, exc)
+            return settled
+
+        async with holding():
+            task_status.started()
+            settled = await attempt(first=True)
+        pause = 1.0
+        while not settled:
+            with trio.move_on_after(pause):
+                await taken.wait()
+            pause = min(2 * pause, RETRY_MAX_SECONDS)
+            async with holding():
+                user = taken_by_user()
+                if user is None:
+                    settled = await attempt(first=False)
+            if user is not None:
+                try:
+                    await self.abandon(user)
+                except Exception as exc:  # as in attempt: never the server's end
+                    log.exception("cannot end the settling of migration %s: %s", self.name, exc)
+                return
 
     async def clear_dumps(self, keeper_pid: int, within: float) -> None:
         """Wait for the runc checkpoint of this move the last server left running (the
