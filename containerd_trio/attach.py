@@ -80,8 +80,8 @@ class TooSlow(Exception):
     """The client does not keep up."""
 
 
-#: A :class:`Cursor` on the wire.
-CURSOR_PATTERN = "^([0-9]{1,20})-([0-9]{1,20})$"
+#: A :class:`Cursor` on the wire (NS up to :data:`~.timestamps.LATEST_NS`'s 21 digits).
+CURSOR_PATTERN = "^([0-9]{1,21})-([0-9]{1,20})$"
 _CURSOR = re.compile(CURSOR_PATTERN.strip("^$"))
 
 
@@ -107,7 +107,8 @@ class Cursor:
     def parse(cls, text: str) -> Cursor:
         """The cursor a session gave; ValueError if ``text`` is not one."""
         match = _CURSOR.fullmatch(text)
-        if match is None:
+        # Past the last moment a stamp can name, it is none an attach gave (nor a time).
+        if match is None or int(match[1]) > timestamps.LATEST_NS:
             raise ValueError(f"must be a cursor an attach gave (NS-COUNT), not {quoted(text)}")
         ns, count = match.groups()
         return cls(timestamps.format_ns(int(ns)), int(count))
@@ -115,7 +116,10 @@ class Cursor:
     @classmethod
     def at(cls, ns: int) -> Cursor:
         """Before everything stamped ``ns`` or later."""
-        return cls(timestamps.format_ns(ns))
+        # The log's stamps all come after the epoch (the logger's clock): a moment before it
+        # (since=0001-01-01, since=100000d) is the same place, and this start's cursor one that
+        # a client can give back (NS has no sign).
+        return cls(timestamps.format_ns(max(ns, 0)))
 
     @property
     def since_ns(self) -> int:

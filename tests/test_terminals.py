@@ -318,6 +318,37 @@ async def test_a_cursor_goes_on_right_after_its_record_even_among_records_of_one
         assert error in json.loads(refused.value.body)["error"]
 
 
+async def test_the_start_of_an_attach_from_any_moment_is_a_cursor_it_takes_back(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """A session's first message is the cursor a client comes back with if no output came:
+    from a since before the epoch (a year-1 time, a duration of centuries) or in year 9999 it
+    was a cursor the daemon then refused (a sign, 21 digits) with a 400."""
+    await start_container(client, "box", bundle)
+    pid = (await exec_(client, "box", args=["echo", "out"]))["pid"]
+    await client.post(f"/containers/box/process/{pid}/wait")
+    for since, output in [
+        ("0001-01-01T00:00:00Z", b"out\n"),
+        ("100000d", b"out\n"),
+        ("9999-12-31T23:59:59.999999999Z", b""),
+    ]:
+        first = await attach(
+            daemon.url, "box", pid, query=f"since={since}", subprotocols=SUBPROTOCOLS
+        )
+        assert await first.to_end() == 0
+        start, _ = channels.split_cursor(first.messages[0][1:])
+        again = await attach(
+            daemon.url, "box", pid, query=f"after={start.decode()}", subprotocols=SUBPROTOCOLS
+        )
+        assert await again.to_end() == 0
+        assert (first.output, again.output) == (output, output), since
+    # Beyond the last moment a stamp names: no cursor.
+    with pytest.raises(Rejected) as refused:
+        await attach(daemon.url, "box", pid, query="after=253402300800000000000-0")
+    assert refused.value.status == 400
+    assert "must be a cursor an attach gave" in json.loads(refused.value.body)["error"]
+
+
 class SlowConnection:
     """A client at the far end of a slow link, as the session sees it: each message takes
     ``seconds`` to go (forever, with None). The rest (daemon, process, log, other clients) is
