@@ -318,6 +318,42 @@ async def test_a_cursor_goes_on_right_after_its_record_even_among_records_of_one
         assert error in json.loads(refused.value.body)["error"]
 
 
+async def test_the_daemon_takes_its_preferred_subprotocol_whatever_the_order_offered(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """As docs/api.md says: the first of SUBPROTOCOLS the client offers; none, v4's framing;
+    of several Sec-WebSocket-Protocol header lines, Hypercorn reads only the last."""
+    await start_container(client, "box", bundle)
+    pid = (await exec_(client, "box", args=["echo", "out"]))["pid"]
+    await client.post(f"/containers/box/process/{pid}/wait")
+    v4 = "v4.channel.k8s.io"
+    for offer, taken in [
+        ((v4, channels.CURSORED), channels.CURSORED),
+        ((channels.CURSORED,), channels.CURSORED),
+        ((v4, V5[0]), V5[0]),
+        (("other",), None),
+    ]:
+        session = await attach(daemon.url, "box", pid, query="logs=true", subprotocols=offer)
+        assert session.subprotocol == taken, offer
+        assert await session.to_end() == 0
+        assert session.output == b"out\n"
+    # By hand: wsproto, the client, would not take an answer that names no offer of its.
+    host, port = daemon.url.removeprefix("http://").split(":")
+    stream = await trio.open_tcp_stream(host, int(port))
+    offers = f"Sec-WebSocket-Protocol: {channels.CURSORED}\r\nSec-WebSocket-Protocol: {v4}\r\n"
+    await stream.send_all(
+        f"GET /containers/box/process/{pid}/attach HTTP/1.1\r\nHost: {host}\r\n"
+        "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{offers}\r\n".encode()
+    )
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += await stream.receive_some(4096)
+    await stream.aclose()
+    assert answer.startswith(b"HTTP/1.1 101"), answer
+    assert f"sec-websocket-protocol: {v4}\r\n".encode() in answer.lower(), answer
+
+
 async def test_the_start_of_an_attach_from_any_moment_is_a_cursor_it_takes_back(
     daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
 ) -> None:
