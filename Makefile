@@ -4,6 +4,8 @@ BIN       := $(VENV)/bin
 STATE_DIR ?= /var/lib/containerd-trio
 LISTEN    ?= 127.0.0.1:8888
 PYTEST_ARGS ?=
+# Two workers: the suite mostly waits (on runc, CRIU, deadlines); 0.66 of a core busy alone.
+TEST_WORKERS ?= 2
 
 .PHONY: install run test lint typecheck check bench bench-peers bench-precopy bench-migrate bench-restart fuzz load clean
 
@@ -14,7 +16,7 @@ run: install
 	$(BIN)/containerd-trio --listen $(LISTEN) --state-dir $(STATE_DIR)
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check containerd_trio tests examples

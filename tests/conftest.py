@@ -6,6 +6,9 @@
 - Every test is bounded in time: each runs under ``trio.fail_after`` (60 s unless a
   ``deadline(seconds)`` marker says otherwise), and waits on events, never on sleeps.
 - Each test gets its own state dir (and so its own runc root): nothing leaks between tests.
+- ``make test`` runs two workers side by side (pytest-xdist): each gets cgroups of its own, and a
+  test looks only at what its own daemons made (their runc root, their processes, the cgroups
+  under its worker's), never at the whole machine's.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import functools
 import inspect
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,15 @@ import trio
 
 from containerd_trio.server import Daemon
 
-from .helpers import BundleFactory, DaemonProcess, RunningDaemon, daemon_config, runc_ids
+from .helpers import (
+    BundleFactory,
+    DaemonProcess,
+    RunningDaemon,
+    daemon_config,
+    enter_own_cgroups,
+    leave_own_cgroups,
+    runc_ids,
+)
 
 DEFAULT_DEADLINE = 60.0
 
@@ -60,6 +71,18 @@ def _bounded(function: Callable[..., Any], seconds: float) -> Callable[..., Any]
             return await function(*args, **kwargs)
 
     return bounded
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cgroups_of_this_worker(worker_id: str) -> Iterator[None]:
+    """Under ``pytest -n 2`` (``make test``), each worker process runs its containers in
+    cgroups of its own (see :func:`~tests.helpers.enter_own_cgroups`); alone, it needs none."""
+    if worker_id == "master":
+        yield
+        return
+    entered = enter_own_cgroups(f"containerd-trio-tests-{worker_id}")
+    yield
+    leave_own_cgroups(entered)
 
 
 # --- bundles --------------------------------------------------------------------------------

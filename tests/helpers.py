@@ -79,6 +79,70 @@ class RunningDaemon:
         await self.finished.wait()
 
 
+# --- cgroups --------------------------------------------------------------------------------
+
+
+def cgroup_dir(pid: int, controller: str) -> Path:
+    """The directory of the process's cgroup in the hierarchy of ``controller`` ("" for the
+    cgroup v2 one, "name=systemd" for a named one)."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(",") or controller == controllers:
+            return _hierarchy(controllers) / path.lstrip("/")
+    raise AssertionError(f"no {controller} cgroup for pid {pid}")
+
+
+def own_cgroup(controller: str) -> Path:
+    """This process's cgroup for ``controller``: runc makes a container's cgroups (named after
+    its id unless the bundle says otherwise) under the cgroups of the process that runs it,
+    the keeper, whose cgroups are those of the test process that started it."""
+    return cgroup_dir(os.getpid(), controller)
+
+
+def _hierarchy(controllers: str) -> Path:
+    """Where the hierarchy that ``/proc/PID/cgroup`` names by ``controllers`` is mounted."""
+    root = Path("/sys/fs/cgroup")
+    if controllers == "":
+        return root / "unified" if (root / "unified").is_dir() else root
+    if controllers.startswith("name="):
+        return root / controllers.removeprefix("name=")
+    if (root / controllers).is_dir():  # "cpu,cpuacct", as some hosts mount them
+        return root / controllers
+    return root / controllers.split(",")[0]
+
+
+def enter_own_cgroups(name: str) -> list[Path]:
+    """Move this process into a child cgroup ``name`` of its cgroup in every hierarchy; the
+    cgroups made (or found), for :func:`leave_own_cgroups`.
+
+    Two test processes running side by side (``pytest -n 2``) each do it first: the tests give
+    their containers the same ids ("web"), and runc would otherwise put two workers' "web" into
+    one cgroup, where a pause of one freezes the other and a delete of one fails on the other's
+    processes. Each worker is then as a daemon on a host of its own."""
+    entered = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        parent = _hierarchy(controllers) / path.lstrip("/")
+        own = parent / name
+        own.mkdir(exist_ok=True)
+        if "cpuset" in controllers.split(","):
+            # A cpuset cgroup starts with no CPU and no memory node: it takes no process so.
+            for knob in ("cpuset.cpus", "cpuset.mems"):
+                (own / knob).write_text((parent / knob).read_text())
+        (own / "cgroup.procs").write_text(str(os.getpid()))
+        entered.append(own)
+    return entered
+
+
+def leave_own_cgroups(entered: Sequence[Path]) -> None:
+    """Back into the parents of the cgroups :func:`enter_own_cgroups` entered, which are
+    removed if nothing was left in them."""
+    for own in entered:
+        (own.parent / "cgroup.procs").write_text(str(os.getpid()))
+        with contextlib.suppress(OSError):
+            own.rmdir()
+
+
 # --- answers, events, runc and /proc ---------------------------------------------------------
 
 

@@ -186,7 +186,9 @@ def test_a_rule_and_its_schema_agree_on_text(rule: Rule, values: Any, data: st.D
 
 
 @pytest.mark.parametrize(
-    "rule", [validation.PID, validation.UNIX_ID, validation.NOT_NEGATIVE], ids=str
+    "rule",
+    [validation.PID, validation.UNIX_ID, validation.NOT_NEGATIVE],
+    ids=["pid", "unix id", "not negative"],  # the same in every worker (no addresses)
 )
 @given(value=st.integers(min_value=-(2**40), max_value=2**40))
 def test_a_rule_and_its_schema_agree_on_numbers(rule: Rule, value: int) -> None:

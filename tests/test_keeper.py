@@ -34,6 +34,7 @@ from .helpers import (
     WrittenOutput,
     next_event,
     now,
+    own_cgroup,
     pid_alive,
     runc_ids,
     runc_state,
@@ -263,7 +264,7 @@ async def test_a_crash_in_a_storm_of_starts_leaves_runc_and_the_daemon_agreeing(
     # The keeper holds what it held before: no fd, no process left of the storm.
     assert len(children(daemon.keeper_pid)) == keeper_children
     assert len(os.listdir(f"/proc/{daemon.keeper_pid}/fd")) == keeper_fds
-    assert not any("storm-" in name for name in os.listdir("/sys/fs/cgroup/pids")), (
+    assert not any("storm-" in name for name in os.listdir(own_cgroup("pids"))), (
         "a cgroup was left behind"
     )
 
@@ -331,8 +332,10 @@ async def test_reload_through_the_api(
     assert got["state"]["status"] == "running"
 
 
-def runc_processes() -> list[int]:
-    """Pids of runc commands running now (``runc init`` excepted: it is the container)."""
+def runc_processes(state_dir: Path) -> list[int]:
+    """Pids of the runc commands running now on the runc root of the daemon with ``state_dir``
+    (``runc init`` excepted: it is the container); never another test's."""
+    root = str(state_dir / "runc").encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -342,7 +345,7 @@ def runc_processes() -> list[int]:
                 argv = cmdline.read().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0].endswith(b"runc") and b"init" not in argv[1:2]:
+        if argv and argv[0].endswith(b"runc") and b"init" not in argv[1:2] and root in argv:
             found.append(int(entry))
     return found
 
@@ -376,10 +379,10 @@ async def test_a_daemon_killed_with_its_runcs_in_a_storm_is_cleaned_up(
         for n in range(40):
             nursery.start_soon(one, n)
         # A storm to cut into, with runc at work: nothing tells when runc runs, so look.
-        while len(started) < 10 or not runc_processes():  # noqa: ASYNC110
+        while len(started) < 10 or not runc_processes(first.state_dir):  # noqa: ASYNC110
             await trio.sleep(0.002)
         # The server and the logger die with the keeper (they ask the kernel to).
-        for pid in [first.keeper_pid, *runc_processes()]:
+        for pid in [first.keeper_pid, *runc_processes(first.state_dir)]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     await first.wait_exit()
@@ -388,13 +391,13 @@ async def test_a_daemon_killed_with_its_runcs_in_a_storm_is_cleaned_up(
     assert set(started) <= set(listed)
     assert sorted(runc_ids(second.state_dir)) == listed
     assert sorted(os.listdir(second.state_dir / "runc")) == listed  # nothing half made
-    cgroups = {name for name in os.listdir("/sys/fs/cgroup/pids") if name.startswith("cut-")}
+    cgroups = {name for name in os.listdir(own_cgroup("pids")) if name.startswith("cut-")}
     assert cgroups == set(listed)
     for container_id in listed:
         response = await second.client.delete(f"/containers/{container_id}", params={"timeout": 0})
         assert response.status_code == 200
     assert runc_ids(second.state_dir) == []
-    assert not any(name.startswith("cut-") for name in os.listdir("/sys/fs/cgroup/pids"))
+    assert not any(name.startswith("cut-") for name in os.listdir(own_cgroup("pids")))
 
 
 async def test_a_delete_cut_short_by_a_crash_is_finished(

@@ -24,6 +24,7 @@ from .helpers import (
     BundleFactory,
     RunningDaemon,
     now,
+    own_cgroup,
     runc,
     runc_ids,
     start_container,
@@ -47,13 +48,8 @@ def snapshot(daemon: RunningDaemon) -> dict[str, Any]:
 
 
 def cgroup_exists(container_id: str) -> bool:
-    """runc names a container's cgroup after its id: look in the pids hierarchy for it."""
-    for root, dirs, _ in os.walk("/sys/fs/cgroup/pids"):
-        if container_id in dirs:
-            return True
-        if root.count("/") > 6:
-            dirs[:] = []
-    return False
+    """runc names a container's cgroup after its id, under the keeper's (this process's)."""
+    return (own_cgroup("pids") / container_id).exists()
 
 
 async def cycles(

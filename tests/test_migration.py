@@ -23,6 +23,7 @@ from .helpers import (
     GatedRunc,
     event_types,
     now,
+    own_cgroup,
     runc_ids,
     start_container,
     wait_output,
@@ -359,7 +360,7 @@ async def test_a_failed_restore_on_the_target_rolls_back(
     assert (await target.client.get("/containers/counter")).status_code == 404
     assert leftovers(other) == [] and leftovers(bundle) == []
     assert runc_ids(target.state_dir) == []
-    assert not list(Path("/sys/fs/cgroup/memory").rglob("counter-moved-*"))
+    assert not list(own_cgroup("memory").rglob("counter-moved-*"))
 
 
 async def test_ctr_trio_migrate_prints_each_step_and_the_downtime(

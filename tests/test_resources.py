@@ -25,6 +25,7 @@ from .helpers import (
     BundleFactory,
     DaemonProcess,
     RunningDaemon,
+    cgroup_dir,
     event_types,
     next_event,
     now,
@@ -40,18 +41,6 @@ LIMITS = {
     "cpu": {"shares": 512, "quota": 50000, "period": 100000},
     "pids": {"limit": 100},
 }
-
-
-def cgroup_dir(pid: int, controller: str) -> Path:
-    """The v1 hierarchy's directory of the process's cgroup for ``controller``."""
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):
-            mount = Path("/sys/fs/cgroup") / controllers.split(",")[0]
-            if not mount.exists():
-                mount = Path("/sys/fs/cgroup") / controllers
-            return mount / path.lstrip("/")
-    raise AssertionError(f"no {controller} cgroup for pid {pid}")
 
 
 def cgroup_value(pid: int, controller: str, name: str) -> str:
