@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,7 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio.procfs import parent as process_parent
 from containerd_trio.procfs import state as process_state
 from containerd_trio.timestamps import parse_ns
 
@@ -466,3 +470,67 @@ async def test_checkpoint_of_a_sigstopped_init_is_409(
         await client.post(f"/containers/stopped/process/{pid}", json={"signal": "CONT"})
     ).status_code == 200
     assert (await checkpoint(client, "stopped", "cp")).status_code == 201
+
+
+class HeldCriu:
+    """A CRIU config for a bundle's ``org.criu.config`` annotation (runc hands it to CRIU)
+    whose action script holds CRIU at ``action``: it says its pid on a fifo, then sleeps (its
+    parent is CRIU). At a dump's ``network-lock`` the container's tasks are seized already."""
+
+    def __init__(self, directory: Path, action: str) -> None:
+        self.config = directory / "criu.conf"
+        self.said = directory / f"{action}-said"
+        os.mkfifo(self.said)
+        script = directory / "hold"
+        script.write_text(
+            f'#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = {action} ] || exit 0\n'
+            f"echo $$ > {self.said}\nexec sleep 60\n"
+        )
+        script.chmod(0o755)
+        self.config.write_text(f"action-script {script}\n")
+
+    def annotate(self, config: dict[str, Any]) -> None:
+        config.setdefault("annotations", {})["org.criu.config"] = str(self.config)
+
+    async def held(self) -> tuple[int, int]:
+        """Once CRIU is held: pidfds of the script and of CRIU (opened while both run)."""
+        script = int(await trio.Path(self.said).read_text())
+        criu = process_parent(script)
+        assert criu is not None
+        return os.pidfd_open(script), os.pidfd_open(criu)
+
+
+async def test_a_checkpoint_past_its_deadline_ends_its_criu(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """runc execs CRIU without a parent-death signal: killed at the deadline, it left CRIU
+    dumping on, the container's tasks seized (stopped) for as long as CRIU took, here for good,
+    after the daemon had answered that the container runs on."""
+    hold = HeldCriu(tmp_path, "network-lock")
+    client = daemon.client
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    created = await start_container(client, "c", bundle)
+    init = created["processes"][0]["pid"]
+    answers: list[httpx.Response] = []
+
+    async def ask() -> None:
+        answers.append(await checkpoint(client, "c", "cp", timeout=1.5))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ask)
+        script, criu = await hold.held()
+    try:
+        assert answers[0].status_code == 504, answers[0].text
+        with trio.fail_after(10):  # what a SIGKILL ends at once; held, it would never end
+            for pidfd in (script, criu):
+                await trio.lowlevel.wait_readable(pidfd)
+        assert process_state(init) != "t"  # no longer seized: it counts on
+        numbers = await log_numbers(client, "c")
+        with trio.fail_after(10):
+            await wait_number_after(client, "c", numbers[-1])
+        assert not (bundle / "checkpoints" / "cp").exists()
+    finally:
+        for pidfd in (script, criu):
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.close(pidfd)
