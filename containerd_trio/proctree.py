@@ -5,16 +5,15 @@ runc's process group and session. A runc killed at its deadline left its CRIU wo
 (checked with runc 1.1.5 and CRIU 4.1.1): a dump went on writing its images into the
 checkpoint directory for as long as the dump took, and the container's tasks stayed
 ptrace-seized, stopped, until CRIU gave up at its next report to the dead runc (one that
-hangs, in an action script or on a slow disk, holds them for good). A restore's CRIU likewise
-goes on restoring after the restore was rolled back. So a runc past its deadline is killed with
-its descendants, found through ``/proc/PID/task/TID/children``, not with its process group:
-runc runs in the group of whoever spawned it (the keeper, or the server), so a kill of the
-group would take the daemon with it.
+hangs, in an action script or on a slow disk, holds them for good). A restore's CRIU goes on
+too, but runc moved it into the container's cgroup, which the restore's roll-back empties.
 
-Nothing but runc's own is among them: the container's processes are runc's children only
-while ``runc run``/``exec``/``restore`` creates them (and then are half-made, rolled back as
-the call is), and a dump's CRIU seizes the container's tasks with ptrace, which does not make
-them its children.
+So a runc the server kills is killed with its descendants, found through
+``/proc/PID/task/TID/children``, not with its process group: runc runs in the group of whoever
+spawned it (the keeper, or the server), so a kill of the group would take the daemon with it.
+Nothing but runc's own is among them: the server runs the runc commands that create no
+container process (``run``, ``exec`` and ``restore`` are the keeper's), and a dump's CRIU
+seizes the container's tasks with ptrace, which does not make them its children.
 """
 
 from __future__ import annotations

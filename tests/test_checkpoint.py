@@ -474,8 +474,9 @@ async def test_checkpoint_of_a_sigstopped_init_is_409(
 
 class HeldCriu:
     """A CRIU config for a bundle's ``org.criu.config`` annotation (runc hands it to CRIU)
-    whose action script holds CRIU at ``action``: it says its pid on a fifo, then sleeps (its
-    parent is CRIU). At a dump's ``network-lock`` the container's tasks are seized already."""
+    whose action script holds CRIU at ``action``, once: it says its pid on a fifo, then sleeps
+    (its parent is CRIU). At a dump's ``network-lock`` the container's tasks are seized
+    already; at a restore's ``post-restore`` they are restored, not yet resumed."""
 
     def __init__(self, directory: Path, action: str) -> None:
         self.config = directory / "criu.conf"
@@ -484,6 +485,7 @@ class HeldCriu:
         script = directory / "hold"
         script.write_text(
             f'#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = {action} ] || exit 0\n'
+            f"mkdir {directory / 'held-once'} 2>/dev/null || exit 0\n"
             f"echo $$ > {self.said}\nexec sleep 60\n"
         )
         script.chmod(0o755)
@@ -529,6 +531,44 @@ async def test_a_checkpoint_past_its_deadline_ends_its_criu(
         with trio.fail_after(10):
             await wait_number_after(client, "c", numbers[-1])
         assert not (bundle / "checkpoints" / "cp").exists()
+    finally:
+        for pidfd in (script, criu):
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.close(pidfd)
+
+
+async def test_a_restore_past_its_deadline_ends_its_criu(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Killed at the deadline, runc leaves its CRIU restoring on (the restored tasks its
+    children); runc put that CRIU in the container's cgroup, which the roll-back empties
+    before it answers: nothing restores on after the 504, and the id restores again."""
+    hold = HeldCriu(tmp_path, "post-restore")
+    client = daemon.client
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    await start_container(client, "c", bundle)
+    await wait_output(client, "c", "1")
+    assert (await checkpoint(client, "c", "cp", exit=True)).status_code == 201
+    body = {"bundlePath": str(bundle), "checkpoint": "cp"}
+    answers: list[httpx.Response] = []
+
+    async def ask() -> None:
+        answers.append(await client.post("/containers/r", json={**body, "timeout": 1.5}))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ask)
+        script, criu = await hold.held()
+    try:
+        assert answers[0].status_code == 504, answers[0].text
+        with trio.fail_after(10):  # what a SIGKILL ends at once; held, it would never end
+            for pidfd in (script, criu):
+                await trio.lowlevel.wait_readable(pidfd)
+        assert runc_ids(daemon.config.state_dir) == []
+        response = await client.post("/containers/r", json=body)  # not held again
+        assert response.status_code == 201, response.text
+        with trio.fail_after(10):
+            await wait_number_after(client, "r", 0)  # it counts
     finally:
         for pidfd in (script, criu):
             with contextlib.suppress(ProcessLookupError):

@@ -36,7 +36,6 @@ import attrs
 
 from .. import procfs
 from ..host import oom_score_adj, set_oom_score_adj
-from ..proctree import kill_tree
 from ..spawn import exit_status, spawn
 from ._wire import Channel, Message, PeerGone, pair, receive_fds
 
@@ -590,9 +589,7 @@ class Keeper:
         elif op == "kill":
             spawn_ = self._spawns.get(int(message["id"]))
             if spawn_ is not None:
-                # Past its deadline: with its CRIU, which would restore on (a child of ours,
-                # not reaped while it is among the spawns: the pid is its own).
-                kill_tree(spawn_.pid)
+                _kill(spawn_.pid)
         elif op == "drop":
             self._drop(str(message["key"]))
         elif op == "close-stdin":
