@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +11,13 @@ import httpx
 import pytest
 import trio
 
-from containerd_trio.procfs import parent as process_parent
 from containerd_trio.procfs import state as process_state
 from containerd_trio.timestamps import parse_ns
 
 from .helpers import (
     COUNTER,
     BundleFactory,
+    HeldCriu,
     RunningDaemon,
     event_types,
     now,
@@ -472,34 +470,19 @@ async def test_checkpoint_of_a_sigstopped_init_is_409(
     assert (await checkpoint(client, "stopped", "cp")).status_code == 201
 
 
-class HeldCriu:
-    """A CRIU config for a bundle's ``org.criu.config`` annotation (runc hands it to CRIU)
-    whose action script holds CRIU at ``action``, once: it says its pid on a fifo, then sleeps
-    (its parent is CRIU). At a dump's ``network-lock`` the container's tasks are seized
-    already; at a restore's ``post-restore`` they are restored, not yet resumed."""
+async def held_answer(hold: HeldCriu, request: Awaitable[httpx.Response]) -> httpx.Response:
+    """The answer to ``request``, which runs into the CRIU that ``hold`` holds; given once
+    that CRIU and its script have ended."""
+    answers: list[httpx.Response] = []
 
-    def __init__(self, directory: Path, action: str) -> None:
-        self.config = directory / "criu.conf"
-        self.said = directory / f"{action}-said"
-        os.mkfifo(self.said)
-        script = directory / "hold"
-        script.write_text(
-            f'#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = {action} ] || exit 0\n'
-            f"mkdir {directory / 'held-once'} 2>/dev/null || exit 0\n"
-            f"echo $$ > {self.said}\nexec sleep 60\n"
-        )
-        script.chmod(0o755)
-        self.config.write_text(f"action-script {script}\n")
+    async def ask() -> None:
+        answers.append(await request)
 
-    def annotate(self, config: dict[str, Any]) -> None:
-        config.setdefault("annotations", {})["org.criu.config"] = str(self.config)
-
-    async def held(self) -> tuple[int, int]:
-        """Once CRIU is held: pidfds of the script and of CRIU (opened while both run)."""
-        script = int(await trio.Path(self.said).read_text())
-        criu = process_parent(script)
-        assert criu is not None
-        return os.pidfd_open(script), os.pidfd_open(criu)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ask)
+        await hold.held()
+    await hold.ended()
+    return answers[0]
 
 
 async def test_a_checkpoint_past_its_deadline_ends_its_criu(
@@ -513,29 +496,14 @@ async def test_a_checkpoint_past_its_deadline_ends_its_criu(
     bundle = make_bundle(COUNTER, edit=hold.annotate)
     created = await start_container(client, "c", bundle)
     init = created["processes"][0]["pid"]
-    answers: list[httpx.Response] = []
-
-    async def ask() -> None:
-        answers.append(await checkpoint(client, "c", "cp", timeout=1.5))
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(ask)
-        script, criu = await hold.held()
-    try:
-        assert answers[0].status_code == 504, answers[0].text
-        with trio.fail_after(10):  # what a SIGKILL ends at once; held, it would never end
-            for pidfd in (script, criu):
-                await trio.lowlevel.wait_readable(pidfd)
+    with hold:
+        response = await held_answer(hold, checkpoint(client, "c", "cp", timeout=1.5))
+        assert response.status_code == 504, response.text
         assert process_state(init) != "t"  # no longer seized: it counts on
         numbers = await log_numbers(client, "c")
         with trio.fail_after(10):
             await wait_number_after(client, "c", numbers[-1])
         assert not (bundle / "checkpoints" / "cp").exists()
-    finally:
-        for pidfd in (script, criu):
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            os.close(pidfd)
 
 
 async def test_a_restore_past_its_deadline_ends_its_criu(
@@ -551,26 +519,12 @@ async def test_a_restore_past_its_deadline_ends_its_criu(
     await wait_output(client, "c", "1")
     assert (await checkpoint(client, "c", "cp", exit=True)).status_code == 201
     body = {"bundlePath": str(bundle), "checkpoint": "cp"}
-    answers: list[httpx.Response] = []
-
-    async def ask() -> None:
-        answers.append(await client.post("/containers/r", json={**body, "timeout": 1.5}))
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(ask)
-        script, criu = await hold.held()
-    try:
-        assert answers[0].status_code == 504, answers[0].text
-        with trio.fail_after(10):  # what a SIGKILL ends at once; held, it would never end
-            for pidfd in (script, criu):
-                await trio.lowlevel.wait_readable(pidfd)
+    with hold:
+        asked = client.post("/containers/r", json={**body, "timeout": 1.5})
+        response = await held_answer(hold, asked)
+        assert response.status_code == 504, response.text
         assert runc_ids(daemon.config.state_dir) == []
         response = await client.post("/containers/r", json=body)  # not held again
         assert response.status_code == 201, response.text
         with trio.fail_after(10):
             await wait_number_after(client, "r", 0)  # it counts
-    finally:
-        for pidfd in (script, criu):
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            os.close(pidfd)
