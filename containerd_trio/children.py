@@ -42,7 +42,8 @@ async def run_child(
 
     ``stdin``, ``stdout`` and ``stderr`` are fds for the child (/dev/null when None); ``fds``
     places more fds by number. If cancelled, the program is killed at once (SIGKILL) with every
-    process it started (:func:`~containerd_trio.proctree.kill_tree`: runc's CRIU) and reaped.
+    process it started (:func:`~containerd_trio.proctree.kill_tree`: runc's CRIU), and reaped
+    with those of them that were re-parented to us.
     A negative return code is death by that signal.
     """
     opened: list[int] = []
@@ -79,8 +80,8 @@ async def _wait_child(pid: int, pidfd: int) -> int:
         await trio.lowlevel.wait_readable(pidfd)
     except BaseException:
         # Cancelled (a deadline passed, or the daemon stops): the program must not outlive it,
-        # nor what it started.
-        kill_tree(pid, pidfd)
+        # nor what it started (kill_tree is shielded: it reaps those re-parented to us).
+        await kill_tree(pid, pidfd)
         os.waitid(os.P_PIDFD, pidfd, os.WEXITED)  # noqa: ASYNC222 - killed: it exits at once
         raise
     finally:
@@ -101,7 +102,7 @@ async def end_process(pid: int, *, grace: float = 0.0, tree: bool = False) -> bo
                 await trio.lowlevel.wait_readable(pidfd)
             if waited.cancelled_caught:
                 if tree:
-                    kill_tree(pid, pidfd)
+                    await kill_tree(pid, pidfd)
                 else:
                     signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                 with trio.move_on_after(2):

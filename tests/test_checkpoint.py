@@ -27,6 +27,7 @@ from .helpers import (
     start_container,
     wait_exit,
     wait_output,
+    zombie_children,
 )
 
 pytestmark = pytest.mark.deadline(90)
@@ -486,11 +487,15 @@ async def held_answer(hold: HeldCriu, request: Awaitable[httpx.Response]) -> htt
 
 
 async def test_a_checkpoint_past_its_deadline_ends_its_criu(
-    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+    subreaper_parent: None, daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """runc execs CRIU without a parent-death signal: killed at the deadline, it left CRIU
     dumping on, the container's tasks seized (stopped) for as long as CRIU took, here for good,
-    after the daemon had answered that the container runs on."""
+    after the daemon had answered that the container runs on.
+
+    The in-process daemon runs in a child subreaper here (as in any program that embeds it and
+    is one): the killed CRIU and its script are re-parented to the daemon's own process, which
+    reaps them before it answers (they were left zombies of it, for good)."""
     hold = HeldCriu(tmp_path, "network-lock")
     client = daemon.client
     bundle = make_bundle(COUNTER, edit=hold.annotate)
@@ -499,6 +504,7 @@ async def test_a_checkpoint_past_its_deadline_ends_its_criu(
     with hold:
         response = await held_answer(hold, checkpoint(client, "c", "cp", timeout=1.5))
         assert response.status_code == 504, response.text
+        assert zombie_children() == []  # CRIU and its script have ended: reaped, not left
         assert process_state(init) != "t"  # no longer seized: it counts on
         numbers = await log_numbers(client, "c")
         with trio.fail_after(10):
