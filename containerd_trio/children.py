@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 import trio
 
+from .proctree import kill_tree
 from .spawn import exit_status, spawn
 
 
@@ -40,7 +41,9 @@ async def run_child(
     """Run a program to its end; return its exit status and what it printed.
 
     ``stdin``, ``stdout`` and ``stderr`` are fds for the child (/dev/null when None); ``fds``
-    places more fds by number. If cancelled, the program is killed at once (SIGKILL) and reaped.
+    places more fds by number. If cancelled, the program is killed at once (SIGKILL) with every
+    process it started (:func:`~containerd_trio.proctree.kill_tree`: runc's CRIU), and reaped
+    with those of them that were re-parented to us.
     A negative return code is death by that signal.
     """
     opened: list[int] = []
@@ -59,7 +62,7 @@ async def run_child(
             os.waitpid(pid, 0)  # noqa: ASYNC222 - killed: it exits at once
             raise
         try:
-            returncode = await _wait_child(pidfd)
+            returncode = await _wait_child(pid, pidfd)
         finally:
             os.close(pidfd)
         return ChildResult(
@@ -72,13 +75,13 @@ async def run_child(
             os.close(fd)
 
 
-async def _wait_child(pidfd: int) -> int:
+async def _wait_child(pid: int, pidfd: int) -> int:
     try:
         await trio.lowlevel.wait_readable(pidfd)
     except BaseException:
-        # Cancelled (a deadline passed, or the daemon stops): the program must not outlive it.
-        with contextlib.suppress(ProcessLookupError):
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        # Cancelled (a deadline passed, or the daemon stops): the program must not outlive it,
+        # nor what it started (kill_tree is shielded: it reaps those re-parented to us).
+        await kill_tree(pid, pidfd)
         os.waitid(os.P_PIDFD, pidfd, os.WEXITED)  # noqa: ASYNC222 - killed: it exits at once
         raise
     finally:
@@ -88,17 +91,20 @@ async def _wait_child(pidfd: int) -> int:
     return int(info.si_status) if info.si_code == os.CLD_EXITED else -int(info.si_status)
 
 
-async def end_process(pid: int, *, grace: float = 0.0) -> bool:
+async def end_process(pid: int, *, grace: float = 0.0, tree: bool = False) -> bool:
     """End process ``pid``, which is not a child of ours (the keeper's): let it run for
-    ``grace`` seconds, then SIGKILL it and wait for it to be gone, briefly. Whether it had to
-    be killed."""
+    ``grace`` seconds, then SIGKILL it (``tree``: with every process it started, as a runc's
+    CRIU) and wait for it to be gone, briefly. Whether it had to be killed."""
     with contextlib.suppress(ProcessLookupError):
         pidfd = os.pidfd_open(pid)
         try:
             with trio.move_on_after(grace) as waited:
                 await trio.lowlevel.wait_readable(pidfd)
             if waited.cancelled_caught:
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                if tree:
+                    await kill_tree(pid, pidfd)
+                else:
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                 with trio.move_on_after(2):
                     await trio.lowlevel.wait_readable(pidfd)
                 return True

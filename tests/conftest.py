@@ -146,19 +146,41 @@ def client(daemon: RunningDaemon) -> httpx.AsyncClient:
 # --- the daemon as a separate process (shutdown, crash and restart) --------------------------
 
 
+_PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
+
+
+def _set_subreaper(on: bool) -> None:
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
+
+
 @pytest.fixture
 def plain_parent() -> None:
     """Make the test process an ordinary parent again, not a child subreaper.
 
-    In-process daemons (earlier tests) make it a subreaper; then what a killed daemon process
-    orphans would be re-parented to the test process, which never reaps it, and a container's
-    init cannot finish dying while zombies of its pid namespace wait. Under systemd or a shell
-    such orphans go to init, which reaps them: that is what the crash tests must see.
+    Earlier tests may have made it a subreaper (test_bench.py does, as the bench makes itself
+    one); then what a killed daemon process orphans would be re-parented to the test process,
+    which never reaps it, and a container's init cannot finish dying while zombies of its pid
+    namespace wait. Under systemd or a shell such orphans go to init, which reaps them: that is
+    what the crash tests must see.
     """
+    _set_subreaper(False)
+
+
+@pytest.fixture
+def subreaper_parent() -> Iterator[None]:
+    """Make the test process a child subreaper for one test, as a program embedding a server
+    may be: the orphans of what an in-process daemon runs itself are then
+    re-parented to the daemon's own process, where only the daemon can reap them. The setting
+    the suite had is put back after."""
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(36, 0, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER, off (Daemon.run turns it on again)
+    was = ctypes.c_int(0)
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(was), 0, 0, 0)
+    _set_subreaper(True)
+    yield
+    _set_subreaper(bool(was.value))
 
 
 @pytest.fixture

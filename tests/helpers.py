@@ -349,6 +349,54 @@ class GatedRunc:
         return found
 
 
+class HeldCriu:
+    """A CRIU config for a bundle's ``org.criu.config`` annotation (runc hands it to CRIU)
+    whose action script holds CRIU at ``action``, once: it says its pid on a fifo, then sleeps
+    (its parent is CRIU). At a dump's ``network-lock`` the container's tasks are seized
+    already; at a restore's ``post-restore`` they are restored, not yet resumed."""
+
+    def __init__(self, directory: Path, action: str) -> None:
+        self.config = directory / "criu.conf"
+        self.said = directory / f"{action}-said"
+        os.mkfifo(self.said)
+        script = directory / "hold"
+        script.write_text(
+            f'#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = {action} ] || exit 0\n'
+            f"mkdir {directory / 'held-once'} 2>/dev/null || exit 0\n"
+            f"echo $$ > {self.said}\nexec sleep 60\n"
+        )
+        script.chmod(0o755)
+        self.config.write_text(f"action-script {script}\n")
+
+    def annotate(self, config: dict[str, Any]) -> None:
+        config.setdefault("annotations", {})["org.criu.config"] = str(self.config)
+
+    async def held(self) -> None:
+        """Return once CRIU is held; the script and CRIU are then watched through pidfds
+        (opened while both run), which the block this is used in closes, killing both."""
+        script = int(await trio.Path(self.said).read_text())
+        criu = procfs.parent(script)
+        assert criu is not None
+        self._pidfds = [os.pidfd_open(script), os.pidfd_open(criu)]
+
+    async def ended(self) -> None:
+        """Return once the script and CRIU have both ended: at once after a SIGKILL, never
+        while CRIU is held."""
+        with trio.fail_after(10):
+            for pidfd in self._pidfds:
+                await trio.lowlevel.wait_readable(pidfd)
+
+    def __enter__(self) -> HeldCriu:
+        self._pidfds: list[int] = []
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for pidfd in self._pidfds:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.close(pidfd)
+
+
 class DaemonProcess:
     """``python -m containerd_trio`` on a unix socket in the test's directory."""
 

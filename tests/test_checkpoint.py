@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from containerd_trio.timestamps import parse_ns
 from .helpers import (
     COUNTER,
     BundleFactory,
+    HeldCriu,
     RunningDaemon,
     event_types,
     now,
@@ -25,6 +27,7 @@ from .helpers import (
     start_container,
     wait_exit,
     wait_output,
+    zombie_children,
 )
 
 pytestmark = pytest.mark.deadline(90)
@@ -466,3 +469,68 @@ async def test_checkpoint_of_a_sigstopped_init_is_409(
         await client.post(f"/containers/stopped/process/{pid}", json={"signal": "CONT"})
     ).status_code == 200
     assert (await checkpoint(client, "stopped", "cp")).status_code == 201
+
+
+async def held_answer(hold: HeldCriu, request: Awaitable[httpx.Response]) -> httpx.Response:
+    """The answer to ``request``, which runs into the CRIU that ``hold`` holds; given once
+    that CRIU and its script have ended."""
+    answers: list[httpx.Response] = []
+
+    async def ask() -> None:
+        answers.append(await request)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ask)
+        await hold.held()
+    await hold.ended()
+    return answers[0]
+
+
+async def test_a_checkpoint_past_its_deadline_ends_its_criu(
+    subreaper_parent: None, daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """runc execs CRIU without a parent-death signal: killed at the deadline, it left CRIU
+    dumping on, the container's tasks seized (stopped) for as long as CRIU took, here for good,
+    after the daemon had answered that the container runs on.
+
+    The in-process daemon runs in a child subreaper here (as in any program that embeds it and
+    is one): the killed CRIU and its script are re-parented to the daemon's own process, which
+    reaps them before it answers (they were left zombies of it, for good)."""
+    hold = HeldCriu(tmp_path, "network-lock")
+    client = daemon.client
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    created = await start_container(client, "c", bundle)
+    init = created["processes"][0]["pid"]
+    with hold:
+        response = await held_answer(hold, checkpoint(client, "c", "cp", timeout=1.5))
+        assert response.status_code == 504, response.text
+        assert zombie_children() == []  # CRIU and its script have ended: reaped, not left
+        assert process_state(init) != "t"  # no longer seized: it counts on
+        numbers = await log_numbers(client, "c")
+        with trio.fail_after(10):
+            await wait_number_after(client, "c", numbers[-1])
+        assert not (bundle / "checkpoints" / "cp").exists()
+
+
+async def test_a_restore_past_its_deadline_ends_its_criu(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Killed at the deadline, runc leaves its CRIU restoring on (the restored tasks its
+    children); runc put that CRIU in the container's cgroup, which the roll-back empties
+    before it answers: nothing restores on after the 504, and the id restores again."""
+    hold = HeldCriu(tmp_path, "post-restore")
+    client = daemon.client
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    await start_container(client, "c", bundle)
+    await wait_output(client, "c", "1")
+    assert (await checkpoint(client, "c", "cp", exit=True)).status_code == 201
+    body = {"bundlePath": str(bundle), "checkpoint": "cp"}
+    with hold:
+        asked = client.post("/containers/r", json={**body, "timeout": 1.5})
+        response = await held_answer(hold, asked)
+        assert response.status_code == 504, response.text
+        assert runc_ids(daemon.config.state_dir) == []
+        response = await client.post("/containers/r", json=body)  # not held again
+        assert response.status_code == 201, response.text
+        with trio.fail_after(10):
+            await wait_number_after(client, "r", 0)  # it counts

@@ -21,6 +21,7 @@ from .helpers import (
     BundleFactory,
     DaemonProcess,
     GatedRunc,
+    HeldCriu,
     event_types,
     now,
     own_cgroup,
@@ -733,6 +734,40 @@ async def test_a_source_killed_after_the_dump_resumes_its_copy(
     assert [name for name in work if name.startswith("criu-")] == [], work
     assert (await target.client.get("/containers/counter")).status_code == 404
     assert os.listdir(target.state_dir / "migrations") == []  # aborted
+
+
+async def test_a_dump_left_past_its_deadline_is_killed_with_its_criu(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the source's server while CRIU dumps (held by an action script, the
+    container's tasks seized): the next server kills the runc checkpoint it left once past the
+    checkpoint deadline, and its CRIU with it, and the copy here counts on. (Before, CRIU
+    outlived the runc, and the copy stayed seized and stopped as long as CRIU went on: here for
+    good.)"""
+    hold = HeldCriu(tmp_path, "network-lock")
+    source: DaemonProcess = await spawn_daemon(
+        "--checkpoint-timeout", "2", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+    )
+    target: DaemonProcess = await spawn_daemon(
+        state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+    )
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "2")
+    with hold:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(cut_short, source.client, "counter", f"unix:{target.socket}")
+            await hold.held()
+            await source.kill_server()
+        await hold.ended()  # the checkpoint deadline, then a SIGKILL
+        with trio.fail_after(10):
+            await source.logged(b"killed the runc checkpoint")
+            await source.logged(b"was left under way by the last server: the target does not")
+            info = (await source.client.get("/containers/counter")).json()
+            assert info["state"]["status"] == "running"
+            seen = (await counted(source.client, "counter"))[-1]
+            await wait_output(source.client, "counter", f"{seen + 2}\n")  # not seized: it counts
+        assert leftovers(bundle) == []
 
 
 @pytest.mark.parametrize("unreachable", [False, True], ids=["target-answers", "unreachable"])

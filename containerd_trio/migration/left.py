@@ -156,7 +156,7 @@ class LeftMove(Move):
         waited: set[int] = set()
         while (pid := procfs.child_running(keeper_pid, marker)) is not None and pid not in waited:
             waited.add(pid)  # once: one that a SIGKILL does not end is past waiting for
-            if await end_process(pid, grace=within):
+            if await end_process(pid, grace=within, tree=True):
                 log.error("killed the runc checkpoint (pid %d) the last server left running", pid)
         for name in self._images:
             shutil.rmtree(self._directory / f"criu-dump-{name}", ignore_errors=True)
