@@ -159,11 +159,11 @@ def _set_subreaper(on: bool) -> None:
 def plain_parent() -> None:
     """Make the test process an ordinary parent again, not a child subreaper.
 
-    Earlier tests may have made it a subreaper (test_bench.py does, as the bench makes itself
-    one); then what a killed daemon process orphans would be re-parented to the test process,
-    which never reaps it, and a container's init cannot finish dying while zombies of its pid
-    namespace wait. Under systemd or a shell such orphans go to init, which reaps them: that is
-    what the crash tests must see.
+    The tests that make it one (test_bench.py's, as the bench makes itself one) put back what
+    was before them (``subreaper_parent``); this makes sure. A subreaper test process would
+    inherit what a killed daemon process orphans and never reap it, and a container's init
+    cannot finish dying while zombies of its pid namespace wait. Under systemd or a shell such
+    orphans go to init, which reaps them: that is what the crash tests must see.
     """
     _set_subreaper(False)
 
