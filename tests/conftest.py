@@ -30,6 +30,7 @@ from containerd_trio.server import Daemon
 from .helpers import (
     BundleFactory,
     DaemonProcess,
+    GatedRunc,
     RunningDaemon,
     daemon_config,
     enter_own_cgroups,
@@ -83,6 +84,15 @@ def cgroups_of_this_worker(worker_id: str) -> Iterator[None]:
     entered = enter_own_cgroups(f"containerd-trio-tests-{worker_id}")
     yield
     leave_own_cgroups(entered)
+
+
+@pytest.fixture(autouse=True)
+def no_gated_runc_left() -> Iterator[None]:
+    """A test that fails while a :class:`~tests.helpers.GatedRunc` holds a runc command leaves
+    no wrapper behind waiting at its gate."""
+    yield
+    while GatedRunc.made:
+        GatedRunc.made.pop().kill_held()
 
 
 # --- bundles --------------------------------------------------------------------------------

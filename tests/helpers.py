@@ -16,7 +16,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import trio
@@ -298,7 +298,12 @@ class GatedRunc:
     waits for a line on another (:attr:`gate`, which a test may never open) before it runs;
     every other command is runc's own."""
 
+    #: The wrappers made in this process and not yet cleaned up after their test
+    #: (``conftest.no_gated_runc_left``).
+    made: ClassVar[list[GatedRunc]] = []
+
     def __init__(self, directory: Path, command: str) -> None:
+        GatedRunc.made.append(self)
         self.path = directory / "gated-runc"
         self.said = directory / f"{command}-said"
         self.gate = directory / f"{command}-gate"
@@ -333,6 +338,13 @@ class GatedRunc:
         finally:
             for fd in (gate, said, pidfd):
                 os.close(fd)
+
+    def kill_held(self) -> None:
+        """Kill the wrappers still running: a test that failed before it opened the gate would
+        leave them waiting for good (orphans of init, once their daemon is killed)."""
+        for pid in self.running():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def running(self) -> list[int]:
         """The pids of the wrappers still running (held, or not yet runc): a shell running the
