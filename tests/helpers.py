@@ -322,21 +322,22 @@ class GatedRunc:
         assert (await trio.Path(self.said).read_text()).strip()
 
     @contextlib.asynccontextmanager
-    async def opened(self, held: int) -> AsyncIterator[None]:
+    async def opened(self, held: int | None) -> AsyncIterator[None]:
         """Within the block, every command goes through: the one held by the wrapper ``held``
-        (a pid of :meth:`running`), which has ended when the block begins, and every later
-        one. Both fifos are held open for reading and writing (which never blocks), the gate
-        full of lines."""
-        pidfd = os.pidfd_open(held)
-        said = os.open(self.said, os.O_RDWR | os.O_NONBLOCK)
-        gate = os.open(self.gate, os.O_RDWR | os.O_NONBLOCK)
+        (a pid of :meth:`running`; None if the test killed it), which has ended when the block
+        begins, and every later one. Both fifos are held open for reading and writing (which
+        never blocks), the gate full of lines."""
+        fds = [] if held is None else [os.pidfd_open(held)]
+        fds.append(os.open(self.said, os.O_RDWR | os.O_NONBLOCK))
+        fds.append(gate := os.open(self.gate, os.O_RDWR | os.O_NONBLOCK))
         try:
             os.write(gate, b"go\n" * 64)
-            with trio.fail_after(10):
-                await trio.lowlevel.wait_readable(pidfd)
+            if held is not None:
+                with trio.fail_after(10):
+                    await trio.lowlevel.wait_readable(fds[0])
             yield
         finally:
-            for fd in (gate, said, pidfd):
+            for fd in fds:
                 os.close(fd)
 
     def kill_held(self) -> None:
