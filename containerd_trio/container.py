@@ -196,6 +196,11 @@ class Container:
         self.deleting = False
         #: ... and its record says so (a replace's does not: see :meth:`replace`).
         self._deleting_recorded = True
+        #: Why a command that would wait for the lock is refused at once (409) instead: its
+        #: holder holds it for a long wait (the settling of a move the last server left,
+        #: while that server's dump runs on: see migration.left), said after "container X
+        #: is". None: commands wait their turn.
+        self.held_for: str | None = None
         #: False once runc has forgotten the container (a checkpoint with exit removes it).
         self.known_to_runc = True
         #: It takes the place of a stopped container of its id (:meth:`replace`), encoded

@@ -373,9 +373,10 @@ class Supervisor:
     def _commanded(self, container_id: str) -> Container:
         """The container, for a command that waits for its turn: one being deleted refuses
         at once, where the command would wait for the delete (a command is shielded from its
-        request: its client held until then) and then find nothing."""
+        request: its client held until then) and then find nothing; so does one held for a
+        long wait (:attr:`.Container.held_for`)."""
         container = self.container(container_id)
-        _refuse_if_deleting(container)
+        _refuse_if_busy(container)
         return container
 
     def get(self, container_id: str) -> ContainerInfo:
@@ -427,7 +428,7 @@ class Supervisor:
         if existing is not None:
             if existing.status is Status.CREATED:
                 raise Conflict(f"container {container_id!r} is being started")
-            _refuse_if_deleting(existing)
+            _refuse_if_busy(existing)
             if existing.status is not Status.STOPPED or existing.lock.locked():
                 raise Conflict(
                     f"container {container_id!r} already exists and is {existing.status.value}"
@@ -767,9 +768,11 @@ async def _steps(
             yield step
 
 
-def _refuse_if_deleting(container: Container) -> None:
+def _refuse_if_busy(container: Container) -> None:
     if container.deleting:
         raise Conflict(f"container {container.id!r} is being deleted")
+    if container.held_for is not None:
+        raise Conflict(f"container {container.id!r} is {container.held_for}")
 
 
 def _check_path(bundle_path: str) -> Path:

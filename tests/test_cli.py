@@ -1065,6 +1065,10 @@ async def test_version_and_completion(tmp_path: Path) -> None:
     ]
     assert {"TERM", "KILL", "HUP", "RTMIN"} <= set(await complete("ctr-trio", "kill", "-s", ""))
     assert set(await complete("ctr-trio", "rm", "-")) >= {"-f", "--force", "-t", "--timeout"}
+    # A switch as one writes it, its value after the = (bash splits --sig-proxy=f in three).
+    assert await complete("ctr-trio", "attach", "--sig") == ["--sig-proxy=false"]
+    assert await complete("ctr-trio", "run", "--sig-proxy", "=") == ["true", "false"]
+    assert await complete("ctr-trio", "run", "--sig-proxy", "=", "f") == ["false"]
 
     zsh = (await ok(run_cli, "completion", "zsh")).out
     assert "bashcompinit" in zsh and "complete -F _ctr_trio ctr-trio" in zsh
@@ -1099,11 +1103,34 @@ async def test_completion_offers_ids_only_where_an_id_goes(
 
     for where in (["logs"], ["logs", "-n", "5"], ["exec", "-w", "/tmp"], ["rm", "web"],
                   ["stats", "-w", "web"], ["containers", "kill", "-s", "KILL"],
-                  ["checkpoints", "delete"]):  # fmt: skip
+                  ["checkpoints", "delete"], ["attach", "--sig-proxy", "=", "false"],
+                  ["attach", "--sig-proxy"], ["kill", "--signal", "=", "KILL"]):  # fmt: skip
         assert await complete(*where, "") == ["web"], where
     for where in (["logs", "web"], ["wait", "web"], ["exec", "web"], ["top", "web"],
                   ["checkpoints", "delete", "web"], ["--json", "ls", "-q"]):  # fmt: skip
         assert await complete(*where, "") == [], where
+
+
+async def test_sig_proxy_is_a_switch_as_dockers() -> None:
+    """``--sig-proxy`` of run, start and attach, a boolean as docker's: alone it is true and
+    the next word is the ID, not its value; a value goes after an =."""
+    parser = cli.build_parser()
+    for argv, sig_proxy in (
+        (["attach", "web"], True),
+        (["attach", "--sig-proxy", "web"], True),
+        (["attach", "--sig-proxy=false", "web"], False),
+        (["attach", "web", "--sig-proxy=true"], True),
+        (["run", "--sig-proxy=0", "web", "-b", "/b"], False),
+        (["containers", "start", "-a", "--sig-proxy", "web", "-b", "/b"], True),
+    ):
+        parsed = parser.parse_args(argv)
+        assert (parsed.id, parsed.sig_proxy) == ("web", sig_proxy), argv
+    # After a --, no word is an option: a container may be named so.
+    assert parser.parse_args(["attach", "--", "--sig-proxy"]).id == "--sig-proxy"
+    bad = await run_cli("attach", "--sig-proxy=maybe", "web")
+    assert bad.code == cli.EXIT_USAGE
+    assert "[--sig-proxy[=true|false]]" in bad.err  # the usage writes it as it is given
+    assert "argument --sig-proxy: 'maybe' is not true or false" in bad.err
 
 
 async def test_usage_errors_name_the_command(

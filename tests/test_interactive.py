@@ -233,6 +233,51 @@ async def test_run_without_a_terminal_sends_our_signals_on_to_the_process(
         assert container["state"] == {"status": "stopped", "exitStatus": status}, container
 
 
+async def test_sig_proxy_false_leaves_the_signals_to_ctr_trio(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``--sig-proxy=false`` was refused (a usage error): the signals were always sent on. As
+    docker's: Ctrl-C, SIGTERM and SIGHUP to ``run``, ``start -a`` and ``attach`` without a
+    terminal end ctr-trio alone (130 for Ctrl-C, quietly; killed by the others), and the
+    process runs on, its traps untouched; ``attach`` finds it again."""
+    traps = "".join(f"trap 'echo got {name}; exit {status}' {name}; "
+                    for name, status in (("INT", 5), ("TERM", 6), ("HUP", 7)))  # fmt: skip
+    bundle = str(make_bundle(["sh", "-c", f"{traps}echo ready; while :; do sleep 0.1; done"]))
+    await start_container(client, "attached", Path(bundle))
+    ctr = [*CTR_PIPED, "--address", daemon.url]
+    for argv, signum, ended in (
+        (["run", "--sig-proxy=false", "ran", "-b", bundle], signal.SIGINT, 130),
+        (["start", "-a", "started", "-b", bundle, "--sig-proxy=0"], signal.SIGTERM, -15),
+        (["attach", "--logs", "--sig-proxy=false", "attached"], signal.SIGHUP, -1),
+    ):
+        with trio.fail_after(TIMEOUT):
+            process = await trio.lowlevel.open_process(
+                [*ctr, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment()
+            )
+            try:
+                assert process.stdout is not None and process.stderr is not None
+                shown = b""
+                while b"ready\n" not in shown:  # attached: now signal ctr-trio
+                    chunk = await process.stdout.receive_some()
+                    assert chunk, (argv, shown, await process.stderr.receive_some())
+                    shown += chunk
+                process.send_signal(signum)
+                assert await process.wait() == ended, argv
+                assert await process.stderr.receive_some() == b"", argv  # no traceback
+                assert await process.stdout.receive_some() == b"", argv  # no trap ran
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+        name = argv[-1] if argv[0] == "attach" else argv[argv.index("-b") - 1]
+        assert (await client.get(f"/containers/{name}")).json()["state"]["status"] == "running"
+    # Each one's traps are still there, for it never got the signal: now it does.
+    code, out, _ = await run_cli("--address", daemon.url, "kill", "-s", "INT", "ran")
+    assert code == 0, out
+    code, out, _ = await run_cli("--address", daemon.url, "wait", "ran")
+    assert (code, out) == (0, "5\n")
+
+
 async def test_a_session_cut_off_for_falling_behind_goes_on_from_now(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,

@@ -724,6 +724,23 @@ async def test_a_source_killed_after_the_dump_resumes_its_copy(
     # Held by the next server until the dump the last one left running has ended.
     info = (await source.client.get("/containers/counter")).json()
     assert info["state"]["status"] == "paused"
+    # Meanwhile a command that would wait for its lock (up to the checkpoint deadline) is
+    # refused at once, saying why; reads answer. (Before, each waited, here for as long as the
+    # gate holds the dump: for good.)
+    with trio.fail_after(10):
+        assert (await source.client.get("/state")).status_code == 200
+        for method, path, body in (
+            ("PATCH", "/containers/counter", {"status": "running"}),
+            ("DELETE", "/containers/counter", None),
+            ("PUT", "/containers/counter/process", {"args": ["true"]}),
+            ("POST", "/containers/counter/checkpoint/mid", {}),
+        ):
+            answer = await source.client.request(method, path, json=body)
+            assert answer.status_code == 409, (method, path, answer.text)
+            error = answer.json()["error"]
+            assert error.startswith("container 'counter' is being settled after migration")
+            assert "waits for the runc checkpoint that server left running" in error
+    assert gated.running() == [held]  # all of it while the dump was held
     with trio.fail_after(30):
         async with gated.opened(held):
             await source.logged(b"was left under way by the last server: the target does not")

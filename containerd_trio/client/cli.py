@@ -115,6 +115,30 @@ class Parser(argparse.ArgumentParser):
             )
         return parser
 
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # A switch alone is its value, true: written as one word, so that argparse does not
+        # take the next word (the ID of `attach --sig-proxy web`) for its value.
+        if args is not None:
+            args = _switches_written_out(self, args)
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        return self._switches_shown(super().format_usage())
+
+    def format_help(self) -> str:
+        return self._switches_shown(super().format_help())
+
+    def _switches_shown(self, text: str) -> str:
+        """A switch's value as it is written, after an ``=``: ``--sig-proxy[=true|false]``."""
+        for action in self._actions:
+            if isinstance(action, Switch):
+                value = action.metavar
+                for option in action.option_strings:
+                    text = text.replace(f"{option} {value}", f"{option}[={value}]")
+        return text
+
     def _print_message(self, message: str, file: Any = None) -> None:
         # argparse names sys.stdout (help, --version) and sys.stderr: ours instead.
         if file is None or file is sys.stdout:
@@ -350,6 +374,60 @@ def _define_get(parser: Parser) -> None:
     parser.add_argument("id", metavar="ID")
 
 
+class Switch(argparse.Action):
+    """A boolean option as docker's (pflag's) are: ``--sig-proxy`` alone is true, and a value
+    goes after an ``=`` only (``--sig-proxy=false``), never in the next word, which is the
+    command's as if the option were not there. :meth:`Parser.parse_known_args` writes a switch
+    given alone out as ``--NAME=true`` before argparse reads it."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, type=_boolean, metavar="true|false", **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+
+
+def _boolean(text: str) -> bool:
+    """As Go's strconv.ParseBool reads a docker flag's value."""
+    if text.lower() in ("1", "t", "true"):
+        return True
+    if text.lower() in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+def _switches_written_out(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``argv`` with each switch of ``parser`` given alone written ``--NAME=true``; a ``--``
+    ends the options (what follows is left as it is)."""
+    switches = {
+        option
+        for action in parser._actions
+        if isinstance(action, Switch)
+        for option in action.option_strings
+    }
+    words = list(argv)
+    if switches:
+        options = words.index("--") if "--" in words else len(words)
+        words[:options] = [f"{w}=true" if w in switches else w for w in words[:options]]
+    return words
+
+
+def _define_sig_proxy(parser: Parser) -> None:
+    parser.add_argument(
+        "--sig-proxy",
+        action=Switch,
+        default=True,
+        help="without a terminal, send our SIGINT (Ctrl-C), SIGTERM and SIGHUP on to the"
+        " process (default true); false: they end ctr-trio alone, the process running on",
+    )
+
+
 def _detach_keys(text: str) -> bytes:
     from .interactive import parse_detach_keys
 
@@ -411,6 +489,7 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
         metavar="SECONDS",
         help="with --checkpoint: the seconds the restore may take (default: the daemon's, 600)",
     )
+    _define_sig_proxy(parser)
     parser.set_defaults(
         attach_default=attach_default,
         check=lambda args: (
@@ -499,6 +578,7 @@ def _define_attach(parser: Parser) -> None:
         metavar="KEYS",
         help="the keys that detach (default: $CTR_TRIO_DETACH_KEYS, else ctrl-p,ctrl-q)",
     )
+    _define_sig_proxy(parser)
 
 
 def _define_wait(parser: Parser) -> None:

@@ -203,7 +203,7 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
         stdin=args.interactive or (args.tty and init["terminal"] and _stdin_is_terminal()),
         tty=init["terminal"],
         logs=True,
-        proxy_signals=True,
+        proxy_signals=args.sig_proxy,
     )  # fmt: skip
 
 
@@ -257,7 +257,7 @@ def containers_attach(client: Client, args: argparse.Namespace, out: Output) -> 
     return _attach(
         client, args, out, args.id, pid,
         stdin=takes_input and not args.no_stdin, tty=terminal, logs=args.logs,
-        proxy_signals=True,
+        proxy_signals=args.sig_proxy,
     )  # fmt: skip
 
 

@@ -17,6 +17,8 @@ import argparse
 import shlex
 from collections.abc import Iterator
 
+from .cli import Switch
+
 FUNCTION = "_ctr_trio"
 
 _BODY = r"""
@@ -24,7 +26,9 @@ _BODY = r"""
     local cur=${COMP_WORDS[COMP_CWORD]} path=__PROG__ word value= i given=0
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
-        if [[ -n $value ]]; then
+        if [[ $word == = ]]; then
+            value=${COMP_WORDS[i - 1]}  # --option=value, which bash splits in three words
+        elif [[ -n $value ]]; then
             value=
         elif [[ " ${_ctr_trio_valued[$path]} " == *" $word "* ]]; then
             value=$word
@@ -35,6 +39,10 @@ _BODY = r"""
             given=$((given + 1))  # the command's positional arguments given so far
         fi
     done
+    if [[ $cur == = ]]; then  # --option=<TAB>: its value comes
+        value=${COMP_WORDS[COMP_CWORD - 1]}
+        cur=
+    fi
     if [[ -n $value ]]; then
         local choices=${_ctr_trio_choices[$path $value]}
         if [[ -n $choices ]]; then
@@ -89,6 +97,12 @@ def _tables(parser: argparse.ArgumentParser, prog: str) -> dict[str, dict[str, s
         for action in command._actions:
             if isinstance(action, argparse._SubParsersAction):
                 commands += list(action.choices)
+            elif isinstance(action, Switch):
+                # Its value only after an =, never the next word: offered as one writes it,
+                # docker's way (--sig-proxy=false; alone it is the default, true).
+                options += [f"{option}=false" for option in action.option_strings]
+                for option in action.option_strings:
+                    tables["choices"][f"{path} {option}"] = "true false"
             elif action.option_strings:
                 options += action.option_strings
                 if action.nargs != 0:

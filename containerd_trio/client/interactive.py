@@ -13,7 +13,8 @@ signals:
   input closes the process's stdin, so that ``cat`` ends.
 - Without a terminal, the signals that would end ``ctr-trio`` (SIGINT: Ctrl-C, SIGTERM,
   SIGHUP) go to the process instead, as docker's ``--sig-proxy`` (on by default for ``run``,
-  ``start -a`` and ``attach``): it decides whether to end, and its status is ours.
+  ``start -a`` and ``attach``): it decides whether to end, and its status is ours. With
+  ``--sig-proxy=false`` (``proxy_signals`` false) they end ``ctr-trio`` as any program's.
 - The process's stdout and stderr come out on ours; its exit status, sent last, becomes the
   status of ``ctr-trio``. A broken connection (the daemon restarted, or handed over to a new
   server) is made again, the output going on right after the last message that came (its

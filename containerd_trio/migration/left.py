@@ -9,7 +9,9 @@ knows what was under way, and settles it as the dead one would have:
 1. It holds the container (its lock, taken before the server serves: no command finds it
    half-moved), and waits for the runc checkpoint the dead server left running (a dump, or a
    pre-copy round: runc is the keeper's orphan now, and goes on), within the checkpoint
-   deadline, past which it is killed, as its server would have killed it. Then CRIU's work
+   deadline, past which it is killed, as its server would have killed it. Meanwhile a
+   command that would wait for the lock is refused at once (409, naming the reason) instead
+   of waiting up to that deadline; reads and signals answer as ever. Then CRIU's work
    directories go, and the move's images, unless the restore was asked: a target that shares
    the bundle may be restoring from them still, so they go once it has said.
 2. It asks the target what became of the move (:meth:`LeftMove.settle`):
@@ -44,7 +46,7 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import trio
@@ -119,7 +121,8 @@ class LeftMove(Move):
             settled = False
             try:
                 if first:
-                    await self.clear_dumps(keeper_pid, within=dump_within)
+                    with self._held_for_the_dump(container, dump_within):
+                        await self.clear_dumps(keeper_pid, within=dump_within)
                 held = None if container is None or container.deleted else Moving(container)
                 with trio.CancelScope(shield=True):  # each of its steps has a deadline
                     settled = await self.settle(held)
@@ -145,6 +148,24 @@ class LeftMove(Move):
                 except Exception as exc:  # as in attempt: never the server's end
                     log.exception("cannot end the settling of migration %s: %s", self.name, exc)
                 return
+
+    @contextlib.contextmanager
+    def _held_for_the_dump(self, container: Container | None, within: float) -> Iterator[None]:
+        """While the dump the last server left runs on (up to ``within`` seconds), a command
+        on ``container`` is refused at once (409) rather than left waiting for its lock as
+        long: the user learns why, and what to do."""
+        if container is None:
+            yield
+            return
+        container.held_for = (
+            f"being settled after migration {self.name}, which the last server left under"
+            f" way: this server waits for the runc checkpoint that server left running (up to"
+            f" {within:g} s); try again shortly"
+        )
+        try:
+            yield
+        finally:
+            container.held_for = None
 
     async def clear_dumps(self, keeper_pid: int, within: float) -> None:
         """Wait for the runc checkpoint of this move the last server left running (the
