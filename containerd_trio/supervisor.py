@@ -131,8 +131,9 @@ class Supervisor:
         self.incoming = Incoming(self, SessionLedger(config.migrations_dir))
         #: Migrations out of this daemon under way (the source's moves).
         self._moves = MoveLedger(config.outgoing_dir)
-        #: The containers that a move the last server left keeps paused while its target
-        #: cannot say, by id: set once the user resumes or deletes the copy.
+        #: The containers that a move keeps paused while its target cannot say (one the last
+        #: server left under way, or a live one left unsure), by id: set once the user resumes
+        #: or deletes the copy.
         self._unsettled: dict[str, trio.Event] = {}
         self._memory_features: MemoryFeatures | None = None
         metrics.count_containers(self._count_by_status)
@@ -174,7 +175,7 @@ class Supervisor:
                     await adoption.run()
                     self.incoming.find_left()  # before serving: later sessions are ours
                     for move in self._moves.leftovers():  # each holds its container first
-                        await nursery.start(self._settle_left_move, move, welcome.keeper_pid)
+                        await nursery.start(self._settle_move, move, welcome.keeper_pid)
                     nursery.start_soon(self._clear_left, adoption)
                     task_status.started(self)
                     await trio.sleep_forever()
@@ -264,15 +265,18 @@ class Supervisor:
         self._adoption = None
         await self.incoming.clear_left()
 
-    async def _settle_left_move(
-        self, entry: MoveEntry, keeper_pid: int, *, task_status: trio.TaskStatus[None]
+    async def _settle_move(
+        self, entry: MoveEntry, keeper_pid: int | None, *, task_status: trio.TaskStatus[None]
     ) -> None:
-        """A move out of here that the last server left under way: settled by
-        :meth:`.LeftMove.run`, which holds its container before this server serves. While it
-        asks, a resume or a delete of the copy by the user ends it (:meth:`_taken_by_user`)."""
+        """A move out of here that the last server left under way (``keeper_pid``: its
+        keeper), or a live one whose target could not say whether it runs the container
+        (None: :meth:`_settle_later`): settled by :meth:`.LeftMove.run`, which holds a left
+        move's container before this server serves. While it asks, a resume or a delete of
+        the copy by the user ends it (:meth:`_taken_by_user`)."""
         container = self._containers.get(entry.container_id)
         move = LeftMove(
-            entry, directory=self.config.containers_dir / entry.container_id,
+            entry, keeper_pid=keeper_pid,
+            directory=self.config.containers_dir / entry.container_id,
             ledger=self._moves, cleanup_timeout=self.config.runtime_timeout,
             restore_timeout=self._restore_timeout,
             removed=lambda: None if container is None else self._removed_by_move(container),
@@ -283,16 +287,24 @@ class Supervisor:
             self._unsettled[container.id] = taken
         try:
             await move.run(
-                container, keeper_pid=keeper_pid, dump_within=self.config.checkpoint_timeout,
-                taken=taken, task_status=task_status,
+                container, dump_within=self.config.checkpoint_timeout, taken=taken,
+                task_status=task_status,
             )  # fmt: skip
         finally:
             if container is not None:
                 del self._unsettled[container.id]
 
+    async def _settle_later(self, entry: MoveEntry) -> None:
+        """A live move whose target may run the container but cannot say: settled in the
+        background as one the last server left (:meth:`_settle_move`), its container marked
+        unsettled before the move lets it go (no migration of it elsewhere meanwhile). A
+        shutdown ends the settling and leaves its record for the next server."""
+        assert self._nursery is not None  # a migration runs only while it is
+        await self._nursery.start(self._settle_move, entry, None)
+
     def _taken_by_user(self, container: Container) -> None:
-        """The user resumed or deleted ``container``: a move the last server left keeping
-        it paused is theirs now (see :meth:`_settle_left_move`)."""
+        """The user resumed or deleted ``container``: a move keeping it paused while its
+        target cannot say is theirs now (see :meth:`_settle_move`)."""
         if (taken := self._unsettled.get(container.id)) is not None:
             taken.set()
 
@@ -670,18 +682,19 @@ class Supervisor:
         """Move the container to another daemon: its steps, as they end.
 
         What can be refused is refused before the first step, as an error: the container
-        (404, 409; 409 too while a move of it that the last server left is being settled),
-        the rounds this machine cannot do (409), a target that is unreachable or
-        says no (502). After that the migration runs in the supervisor's nursery whatever
-        the client does, and ends with a ``done`` or ``failed`` step.
+        (404, 409; 409 too while an earlier move of it is being settled), the rounds this
+        machine cannot do (409), a target that is unreachable or says no (502). After that the
+        migration runs in the supervisor's nursery whatever the client does, and ends with a
+        ``done`` or ``failed`` step; one whose target may run the container but cannot say
+        leaves it paused, and settling in the nursery (:meth:`_settle_later`).
         """
         container = self._commanded(container_id)
         if container.id in self._unsettled:
             # Its target may run it: a move elsewhere could leave it running in two places.
             raise Conflict(
-                f"cannot migrate container {container_id!r}: a migration that the last server"
-                " left under way is not settled yet, and its target may run the container;"
-                " this daemon asks the target until it says (or resume or delete the container)"
+                f"cannot migrate container {container_id!r}: an earlier migration of it is not"
+                " settled yet, and its target may run the container; this daemon asks the"
+                " target until it says (or resume or delete the container)"
             )
         if not self.config.criu:
             raise_no_criu()
@@ -703,7 +716,7 @@ class Supervisor:
         outgoing = Outgoing(
             container, plan, ledger=self._moves, cleanup_timeout=self.config.runtime_timeout,
             restore_timeout=self._restore_timeout,
-            removed=partial(self._removed_by_move, container),
+            removed=partial(self._removed_by_move, container), settle_later=self._settle_later,
         )  # fmt: skip
 
         scope = trio.CancelScope()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -64,22 +63,23 @@ async def counted(client: httpx.AsyncClient, container_id: str) -> list[int]:
 
 class LossyLink:
     """A unix socket between the source and the target that passes each request and answer
-    through, but drops the target's answer to the finish (the target acted on it; the source
-    never hears). With ``then_silent``, every later connection is closed at once: the target
-    no longer answers (a network that failed). With ``hang`` (a request's path and version,
-    ``b"/finish HTTP/1.1"``), the first such request is held from its first bytes on, its
-    connection left open, and so is every later one: a network that fails without a word
-    (nothing resets the connections). Every later one, unless :attr:`later` says otherwise:
-    ``"close"`` closes them at once (the target unreachable), ``"pass"`` passes them again
-    (it is back), ``"no-finish"`` passes them but closes one that asks for a finish (the
-    target cannot say whether it keeps the container); the request held stays held."""
+    through, but drops the target's answer to the (first) finish (the target acted on it; the
+    source never hears). With ``then_silent``, every later connection is closed at once: the target
+    no longer answers (a network that failed), until :attr:`then_silent` is set False. With
+    ``hang`` (a request's path and version, ``b"/finish HTTP/1.1"``), the first such request
+    is held from its first bytes on, its connection left open, and so is every later one: a
+    network that fails without a word (nothing resets the connections). Every later one,
+    unless :attr:`later` says otherwise: ``"close"`` closes them at once (the target
+    unreachable), ``"pass"`` passes them again (it is back), ``"no-finish"`` passes them but
+    closes one that asks for a finish (the target cannot say whether it keeps the container);
+    the request held stays held."""
 
     def __init__(
         self, path: Path, target: Path, *, then_silent: bool = False, hang: bytes | None = None
     ) -> None:
         self.path = path
         self._target = target
-        self._then_silent = then_silent
+        self.then_silent = then_silent
         self._hang = hang
         #: Set once the target's answer to a finish was dropped (its status line).
         self.dropped: bytes | None = None
@@ -98,7 +98,7 @@ class LossyLink:
 
     async def _pass(self, client: trio.SocketStream) -> None:
         async with client:
-            if self.dropped is not None and self._then_silent:
+            if self.dropped is not None and self.then_silent:
                 return
             if self.held and self.later == "close":
                 return
@@ -113,8 +113,11 @@ class LossyLink:
                         if self.held and self.later == "no-finish" and b"/finish " in data:
                             nursery.cancel_scope.cancel()
                             return
-                        # (a finish passed again after a held request is answered)
-                        finishing = finishing or (b"/finish HTTP/1.1" in data and not self.held)
+                        # (a finish passed again after a held request, or after the one
+                        # whose answer was dropped, is answered)
+                        finishing = finishing or (
+                            b"/finish HTTP/1.1" in data and not self.held and self.dropped is None
+                        )
                         if self._hang is not None and self._hang in data and not self.held:
                             self.held = True
                             self.holding.set()
@@ -499,31 +502,100 @@ async def test_a_lost_answer_to_the_finish_ends_the_move_done(
     await moved_there(source, target)
 
 
-async def test_a_target_silent_after_the_restore_leaves_the_container_paused(
+async def counting_to_a_silent_target(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
-) -> None:
-    """The target finishes, its answer is lost, and it answers nothing more: the source
-    cannot know whether the container runs there (it does), so it leaves its copy paused
-    rather than resume it, and says so; resuming it is then the user's call."""
+) -> tuple[DaemonProcess, DaemonProcess, LossyLink, Path]:
+    """A source counting, a target, and a relay between them that drops the target's answer
+    to the finish and then closes each connection (``then_silent``); the counter's bundle."""
     source, target = await two_daemons(spawn_daemon, tmp_path)
     link = LossyLink(tmp_path / "link.sock", target.socket, then_silent=True)
     await nursery.start(link.serve)
     bundle = make_bundle(COUNTER)
     await start_container(source.client, "counter", bundle)
-    await wait_output(source.client, "counter", "3")
+    await wait_output(source.client, "counter", "2")
+    return source, target, link, bundle
+
+
+async def test_a_target_silent_after_the_restore_leaves_the_container_paused(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The target finishes, its answer is lost, and it answers nothing more: the source
+    cannot know whether the container runs there (it does), so it leaves its copy paused
+    rather than resume it, says so, and asks the target again in the background, the move's
+    record and images kept. A hand-over leaves them to the next server, which asks on. The
+    user deletes the copy meanwhile: that ends the questions, and the record and images go.
+    (Before, the move ended there, its record and images removed, the message telling the
+    user what to do by hand.)"""
+    source, target, link, bundle = await counting_to_a_silent_target(
+        spawn_daemon, make_bundle, tmp_path, nursery
+    )
     steps = await migrate(source.client, "counter", to=f"unix:{link.path}")
     assert link.dropped is not None
     last = steps[-1]
     assert last["step"] == "failed" and last["rolledBack"] is False, steps
-    assert "left paused here" in last["error"] and "PATCH /containers/counter" in last["error"]
+    assert "left paused here" in last["error"], last["error"]
+    assert "this daemon asks the target again in the background" in last["error"]
     assert "could not abort the migration" in last["error"]
     info = (await source.client.get("/containers/counter")).json()
     assert info["state"]["status"] == "paused"
     assert (await target.client.get("/containers/counter")).json()["state"]["status"] == "running"
-    assert leftovers(bundle) == []
-    # The user's call: it runs there, so the copy here goes.
-    answer = await source.client.delete("/containers/counter")
+    assert len(os.listdir(source.state_dir / "outgoing")) == 1
+    assert leftovers(bundle) != []  # a target sharing the bundle may restore from them still
+    count = source.servings
+    assert (await source.client.post("/daemon/reload")).status_code == 202
+    with trio.fail_after(30):
+        await source.served(count + 1)
+        await source.logged(b"left under way by the last server: the target may run the")
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "paused"
+    assert len(os.listdir(source.state_dir / "outgoing")) == 1
+    # The user's call: it runs there, so the copy here goes; and with it the questions.
+    answer = await source.client.delete("/containers/counter", params={"timeout": "0"})
     assert answer.status_code == 200, answer.text
+    with trio.fail_after(20):
+        await source.logged(b"the user deleted the copy here while the target could not say")
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert leftovers(bundle) == []
+    assert (await target.client.get("/containers/counter")).json()["state"]["status"] == "running"
+
+
+@pytest.mark.parametrize("there", ["kept", "gone"])
+async def test_a_move_left_unsure_is_settled_once_the_target_answers(
+    spawn_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    there: str,
+) -> None:
+    """The target finishes, its answer is lost, and it answers nothing more: the move ends
+    failed, the copy here paused, and this server asks the target again, as the next server
+    of a crashed one does. Once the target answers, the move settles with no user action: the
+    target runs the container, so the copy here is removed (its delete event); or ("gone")
+    the container is gone there, so the copy here is resumed. (Before, the copy stayed
+    paused for good, for the user to settle by hand.)"""
+    source, target, link, bundle = await counting_to_a_silent_target(
+        spawn_daemon, make_bundle, tmp_path, nursery
+    )
+    since = now()
+    steps = await migrate(source.client, "counter", to=f"unix:{link.path}")
+    assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"] is False, steps
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "paused"
+    if there == "gone":
+        answer = await target.client.delete("/containers/counter", params={"timeout": "0"})
+        assert answer.status_code == 200, answer.text
+    link.then_silent = False
+    outcome = b"the target runs the" if there == "kept" else b"the target does not"
+    with trio.fail_after(20):
+        await source.logged(b"was left unsure when it failed: " + outcome)
+    if there == "kept":
+        await moved_there(source, target)
+        assert await event_types(
+            source.client, since=since, container_id="counter", count=1, only="resume,delete"
+        ) == ["delete"]
+    else:
+        await resumed_here(source, since)
+    assert leftovers(bundle) == []
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert os.listdir(target.state_dir / "migrations") == []
 
 
 async def counting_to_a_held_restore(
@@ -623,32 +695,37 @@ async def test_a_target_that_stops_answering_leaves_the_container_paused_in_time
 ) -> None:
     """The network drops everything from the finish on, without a word (no connection is
     reset): the finish gets no answer within the runtime deadline, nor does the abort, and
-    the move ends there: the container stays paused here, its lock free for the commands
-    the message suggests. (Before, the finish waited for good, the container frozen.)"""
+    the move ends there: the container stays paused here, and the server asks the target
+    again in the background. (Before, the finish waited for good, the container frozen.)
+    Once the target's session is aborted there and the network is back, it resumes the copy
+    here by itself. (Before, that was left to the user.)"""
     source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "2")
     link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1")
     await nursery.start(link.serve)
     await start_container(source.client, "counter", make_bundle(COUNTER))
     await wait_output(source.client, "counter", "3")
+    since = now()
     with trio.fail_after(30):
         steps = await migrate(source.client, "counter", to=f"unix:{link.path}")
     assert link.held
+    link.later = "close"  # unreachable meanwhile: each question fails at once
     last = steps[-1]
     assert last["step"] == "failed" and last["rolledBack"] is False, steps
     assert "did not finish the migration within 2 s" in last["error"], last["error"]
     assert "left paused here" in last["error"]
     assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "paused"
-    # The target has the container, its session unfinished. As the message says: abort the
-    # session there, and then the target has none of it: resume the copy here.
+    # The target has the container, its session unfinished: aborted there (as its idle
+    # session's end would), it has none of it, which the source learns once it is back.
     assert (await target.client.get("/containers/counter")).json()["state"]["status"] == "running"
-    found = re.search(r"DELETE /migrations/([0-9a-f]+) at ", last["error"])
-    assert found is not None, last["error"]
-    assert (await target.client.delete(f"/migrations/{found[1]}")).status_code == 200
+    (record,) = os.listdir(target.state_dir / "migrations")
+    session = record.removesuffix(".json")
+    assert (await target.client.delete(f"/migrations/{session}")).status_code == 200
     assert (await target.client.get("/containers/counter")).status_code == 404
-    answer = await source.client.patch("/containers/counter", json={"status": "running"})
-    assert answer.status_code == 200, answer.text
-    seen = (await counted(source.client, "counter"))[-1]
-    await wait_output(source.client, "counter", f"{seen + 2}\n")
+    link.later = "pass"
+    with trio.fail_after(30):
+        await source.logged(b"was left unsure when it failed: the target does not")
+    await resumed_here(source, since)
+    assert os.listdir(source.state_dir / "outgoing") == []
 
 
 async def test_an_archive_the_target_stops_taking_ends_the_move_in_time(
@@ -927,7 +1004,7 @@ async def test_a_copy_the_user_takes_while_the_target_cannot_say_is_left_alone(
     # Not moved elsewhere meanwhile: the target may run it.
     answer = await source.client.post("/containers/counter/migrate", json={"to": "unix:/x"})
     assert answer.status_code == 409, answer.text
-    assert "left under way is not settled yet" in answer.json()["error"]
+    assert "an earlier migration of it is not settled yet" in answer.json()["error"]
     if action == "resume":
         answer = await source.client.patch("/containers/counter", json={"status": "running"})
     else:

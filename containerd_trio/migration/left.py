@@ -1,4 +1,5 @@
-"""A move out of this daemon that a server before this one left under way: settled by this one.
+"""A move out of this daemon that a server before this one left under way: settled by this one;
+and a live move that this server's roll-back left unsure, settled the same way.
 
 A source server that dies mid-move (kill -9, the OOM killer) leaves its container as the move
 had it: paused from the freeze on, its images beside its bundle, and from the restore on perhaps
@@ -27,13 +28,18 @@ knows what was under way, and settles it as the dead one would have:
      No such session (404: it ended, or the target's server restarted): what the target has
      of the container decides, as after a live move's failure (:func:`~.outgoing.consult`);
    - the target does not answer, or cannot say: it may run the container, so the copy here
-     stays paused (listed, for the user to act on as after a live move left it paused), and
-     the target is asked again, after 1 s, then twice as long each time up to
-     :data:`RETRY_MAX_SECONDS`, until it says. Meanwhile its session may end for
-     silence, which deletes what it restored: then the copy here is resumed. A user who
-     resumes or deletes the copy meanwhile takes the move into their own hands: no more
-     questions (one that ended the copy here after a resume would end the user's choice),
-     and the target's session is asked to abort (:meth:`LeftMove.abandon`).
+     stays paused (listed, for the user to act on), and the target is asked again, after 1 s,
+     then twice as long each time up to :data:`RETRY_MAX_SECONDS`, until it says. Meanwhile
+     its session may end for silence, which deletes what it restored: then the copy here is
+     resumed. A user who resumes or deletes the copy meanwhile takes the move into their own
+     hands: no more questions (one that ended the copy here after a resume would end the
+     user's choice), and the target's session is asked to abort (:meth:`LeftMove.abandon`).
+
+A live move (:mod:`.outgoing`) whose target may run the container but cannot say
+(:data:`~.outgoing.Verdict.UNSURE`: the finish and then the abort unanswered, say) keeps its
+record and images and hands the move here, to the server's nursery, while it still holds the
+container: the questions of step 2 begin after the first pause (it has just asked; nothing of
+it runs on), and end as above. A server that stops meanwhile leaves the record to the next one.
 
 Never two copies running, and never none because of the source: the copy here ends only on the
 target's word that it keeps the moved container, and runs again only on its word that it has
@@ -73,21 +79,29 @@ class LeftMove(Move):
         self,
         entry: MoveEntry,
         *,
+        keeper_pid: int | None,
         directory: Path,
         ledger: MoveLedger,
         cleanup_timeout: float,
         restore_timeout: float,
         removed: Callable[[], None],
     ) -> None:
+        """``keeper_pid``: the keeper of the server that left the move under way (its dump
+        may run on, the keeper's orphan); None for a live move of this server whose roll-back
+        could not learn whether the target runs the container (its record kept for this)."""
         super().__init__(entry, ledger=ledger, cleanup_timeout=cleanup_timeout, removed=removed)
+        self._keeper_pid = keeper_pid
         self._directory = directory
         self._restore_timeout = restore_timeout
+        #: What left the move to be settled, for the log.
+        self._left = "left unsure when it failed"
+        if keeper_pid is not None:
+            self._left = "left under way by the last server"
 
     async def run(
         self,
         container: Container | None,
         *,
-        keeper_pid: int,
         dump_within: float,
         taken: trio.Event,
         task_status: trio.TaskStatus[None],
@@ -98,6 +112,9 @@ class LeftMove(Move):
         cannot say whether it runs the container, the copy stays paused, its lock free between
         two questions (for the user), and the target is asked again; ``taken`` is set when the
         user resumes or deletes the copy meanwhile, which ends the questions (:meth:`abandon`).
+        A live move's (no ``keeper_pid``) has nothing left running, and its roll-back has just
+        asked the target: its first question comes after the first pause, the copy's lock
+        free meanwhile (the move has let it go).
         """
 
         def holding() -> contextlib.AbstractAsyncContextManager[object]:
@@ -120,9 +137,9 @@ class LeftMove(Move):
         async def attempt(*, first: bool) -> bool:
             settled = False
             try:
-                if first:
+                if first and self._keeper_pid is not None:
                     with self._held_for_the_dump(container, dump_within):
-                        await self.clear_dumps(keeper_pid, within=dump_within)
+                        await self.clear_dumps(self._keeper_pid, within=dump_within)
                 held = None if container is None or container.deleted else Moving(container)
                 with trio.CancelScope(shield=True):  # each of its steps has a deadline
                     settled = await self.settle(held)
@@ -130,9 +147,13 @@ class LeftMove(Move):
                 log.exception("cannot settle migration %s: %s", self.name, exc)
             return settled
 
-        async with holding():
+        if self._keeper_pid is None:
             task_status.started()
-            settled = await attempt(first=True)
+            settled = False
+        else:
+            async with holding():
+                task_status.started()
+                settled = await attempt(first=True)
         pause = 1.0
         while not settled:
             with trio.move_on_after(pause):
@@ -193,8 +214,8 @@ class LeftMove(Move):
         what = self._what()
         if decided is Verdict.UNSURE:
             log.error(
-                "%s, left under way by the last server: the target may run the container"
-                " (%s); its copy here stays paused until the target says", what, reason,
+                "%s, %s: the target may run the container (%s); its copy here stays paused"
+                " until the target says", what, self._left, reason,
             )  # fmt: skip
             return False
         if moving is None:
@@ -209,7 +230,7 @@ class LeftMove(Move):
                 outcome = f"the target does not run the container; it stays paused ({problem})"
         self._discard_images()
         self._forget()
-        log.warning("%s was left under way by the last server: %s", what, outcome)
+        log.warning("%s was %s: %s", what, self._left, outcome)
         return True
 
     async def abandon(self, taken: str) -> None:
@@ -230,8 +251,8 @@ class LeftMove(Move):
         self._discard_images()
         self._forget()
         log.warning(
-            "%s, left under way by the last server: the user %s the copy here while the"
-            " target could not say; no more questions, and %s", self._what(), taken, aborted,
+            "%s, %s: the user %s the copy here while the target could not say; no more"
+            " questions, and %s", self._what(), self._left, taken, aborted,
         )  # fmt: skip
 
     def _what(self) -> str:

@@ -24,6 +24,9 @@ Any failure after step 1 rolls back: the target is told to abort (it removes all
 made, the restored container included), the container is resumed here, the images removed.
 Once the target was asked to restore the container, though, it is resumed here only if the
 target says that it does not run it (:func:`verdict`): a container never runs in both places.
+A target that may run it but cannot say leaves the copy here paused, and the move, its record
+kept, to the same settling as a move a dead server left (:class:`~.left.LeftMove`): the target
+is asked again until it says.
 The restored container carries the source's labels and :data:`~.model.MIGRATION_LABEL`, by
 which the source knows it for the one it moved.
 """
@@ -35,7 +38,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -175,8 +178,8 @@ async def consult(
 @attrs.frozen
 class _Undone:
     """A failed move's end: the container resumed here, and ``rolled_back`` if nothing of
-    the move is left on the target; or left paused here (``paused`` says why, and what to
-    do)."""
+    the move is left on the target; or left paused here (``paused`` says why, and what
+    follows)."""
 
     rolled_back: bool
     paused: str | None = None
@@ -217,14 +220,16 @@ class Move:
         #: The target was asked to restore the container: it may run it from then on.
         self._restore_asked = entry.restore_asked
 
+    def entry(self) -> MoveEntry:
+        """The move's record as it stands."""
+        return MoveEntry(
+            self.name, self.container_id, str(self.bundle), self.address, self._session,
+            list(self._images), self._pausing, self._restore_asked,
+        )  # fmt: skip
+
     def _record(self) -> None:
         """Write the move's record as it stands: before each thing it is about to do."""
-        self._ledger.write(
-            MoveEntry(
-                self.name, self.container_id, str(self.bundle), self.address, self._session,
-                list(self._images), self._pausing, self._restore_asked,
-            )
-        )  # fmt: skip
+        self._ledger.write(self.entry())
 
     def _forget(self) -> None:
         """The move has ended: no next server is to settle it."""
@@ -273,7 +278,10 @@ class Move:
 
 
 class Outgoing(Move):
-    """One migration of ``container`` (run by the supervisor, in its nursery)."""
+    """One migration of ``container`` (run by the supervisor, in its nursery). A move whose
+    target may run the container but cannot say is handed, its record kept, to
+    ``settle_later``, which asks the target again until it says (:class:`~.left.LeftMove`,
+    as for a move a dead server left), while the move still holds the container."""
 
     def __init__(
         self,
@@ -284,6 +292,7 @@ class Outgoing(Move):
         cleanup_timeout: float,
         restore_timeout: float,
         removed: Callable[[], None],
+        settle_later: Callable[[MoveEntry], Awaitable[None]],
     ) -> None:
         name = f"migration-{secrets.token_hex(6)}"
         # Its checkpoint's directory is the first thing it makes.
@@ -296,9 +305,11 @@ class Outgoing(Move):
         #: The target sees the source's bundle: nothing to copy.
         self.shared = False
         self._frozen = 0.0  # perf_counter() at the freeze
-        #: The daemon's end cut the move short while the target may run the container: its
-        #: record stays, for the next server to settle (:mod:`.left`).
-        self._left_to_next = False
+        self._settle_later = settle_later
+        #: The target may run the container and could not say: the move's record and images
+        #: stay, for the settling (:mod:`.left`): this server's, or, if the daemon's end cut
+        #: the move short, the next server's.
+        self._unsettled = False
 
     async def run(self, report: Report, *, task_status: trio.TaskStatus[None]) -> None:
         """Report each step; ``task_status.started()`` once the target agreed (before that, a
@@ -328,9 +339,9 @@ class Outgoing(Move):
                     # The target keeps the container: nothing is rolled back from here on.
                     await self._done(moving, restored, report, began, finishing, downtime)
         finally:
-            # Ended here, however: done, rolled back, or left paused with what to do said;
-            # but for a move the daemon's end leaves unsure, which the next server settles.
-            if not self._left_to_next:
+            # Ended here, however: done, or rolled back; but for a move left unsure, which
+            # the settling ends.
+            if not self._unsettled:
                 self._forget()
             with trio.move_on_after(self.cleanup_timeout, shield=True):
                 await self.target.aclose()
@@ -454,12 +465,12 @@ class Outgoing(Move):
     async def _roll_back(self, moving: Moving, session: str, *, ending: bool) -> _Undone | _Kept:
         """Abort the target's session, and resume the container here unless the target may
         run it (:func:`verdict`). Each part has its own deadline; the images go whatever
-        happens, but for a move left to the next server. ``ending``: the daemon's end cut
-        the move short; if the target may run the container, the move is left to the next
-        server, which asks the target again (its restore may still be running: then no
-        abort is answered in time, and the session would otherwise end for silence, deleting
-        what it restored, while the copy here stayed paused: the container would run
-        nowhere)."""
+        happens, but for a move left unsettled. If the target may run the container, the
+        copy here stays paused and the target is asked again until it says (its restore may
+        still be running: then no abort is answered in time, and the session would otherwise
+        end for silence, deleting what it restored, while the copy here stayed paused: the
+        container would run nowhere): by this server (``settle_later``), or by the next one
+        if ``ending`` (the daemon's end cut the move short)."""
         try:
             consulted = await consult(
                 self.target, session, self.container.id, self.name,
@@ -468,11 +479,11 @@ class Outgoing(Move):
             if consulted.verdict is Verdict.KEPT:
                 assert consulted.there is not None
                 return _Kept(consulted.there)
-            if consulted.verdict is Verdict.UNSURE and ending:
-                self._left_to_next = True
-                return _Undone(False, paused=self._left_to_next_server(consulted.reason))
             if consulted.verdict is Verdict.UNSURE:
-                return _Undone(False, paused=self._left_paused(session, consulted.reason))
+                self._unsettled = True
+                if not ending:  # before the failed step is told: the client may act on it
+                    await self._settle_later(self.entry())
+                return _Undone(False, paused=self._left_paused(consulted.reason, ending=ending))
             problem = await self._thaw(moving)
             if problem is None:
                 return _Undone(consulted.clean)
@@ -483,29 +494,20 @@ class Outgoing(Move):
                 ' {"status": "running"}',
             )  # fmt: skip
         finally:
-            # But for a move left to the next server: a target sharing the bundle may still
-            # restore from them. That server removes them once the target has said.
-            if not self._left_to_next:
+            # But for a move left unsettled: a target sharing the bundle may still restore
+            # from them. The settling removes them once the target has said.
+            if not self._unsettled:
                 self._discard_images()
 
-    def _left_to_next_server(self, reason: str) -> str:
-        """The failed step's word on a container the daemon's end leaves paused here."""
+    def _left_paused(self, reason: str, *, ending: bool) -> str:
+        """The failed step's word on a container left paused here (Verdict.UNSURE)."""
+        who = "the daemon's next server asks" if ending else "this daemon asks"
         return (
             f"the container is left paused here, since the target may run it ({reason});"
-            " the daemon's next server asks the target again, and settles the move as the"
-            " target then says"
-        )
-
-    def _left_paused(self, session: str, reason: str) -> str:
-        """The failed step's word on a container left paused here (Verdict.UNSURE)."""
-        cid = self.container.id
-        return (
-            f"the container is left paused here, since the target may run it ({reason})."
-            f" Abort the session there (DELETE /migrations/{session} at {self.target.address})"
-            f" until it answers 200 or 404; then, if the target runs container {cid!r}, delete"
-            " it here; if not, delete what the target lists of it (DELETE /containers/"
-            f"{cid} there, which ends what runc may have left) and resume it here (PATCH"
-            f' /containers/{cid} with {{"status": "running"}})'
+            f" {who} the target again in the background until it can say, and settles the"
+            " move as it says: the copy here is resumed, or removed if the target keeps the"
+            " container (a resume or delete event); resuming or deleting the copy meanwhile"
+            " ends the questions (and the target is asked to abort its session)"
         )
 
 
