@@ -135,6 +135,9 @@ class Supervisor:
         #: server left under way, or a live one left unsure), by id: set once the user resumes
         #: or deletes the copy.
         self._unsettled: dict[str, trio.Event] = {}
+        #: The containers a live move out of here is moving, by id: a second migrate of one
+        #: would wait for its lock and then move the copy the first left paused, unsure.
+        self._migrating: set[str] = set()
         self._memory_features: MemoryFeatures | None = None
         metrics.count_containers(self._count_by_status)
 
@@ -682,20 +685,13 @@ class Supervisor:
         """Move the container to another daemon: its steps, as they end.
 
         What can be refused is refused before the first step, as an error: the container
-        (404, 409; 409 too while an earlier move of it is being settled), the rounds this
+        (404, 409; 409 too while another move of it runs or is being settled), the rounds this
         machine cannot do (409), a target that is unreachable or says no (502). After that the
         migration runs in the supervisor's nursery whatever the client does, and ends with a
         ``done`` or ``failed`` step; one whose target may run the container but cannot say
         leaves it paused, and settling in the nursery (:meth:`_settle_later`).
         """
         container = self._commanded(container_id)
-        if container.id in self._unsettled:
-            # Its target may run it: a move elsewhere could leave it running in two places.
-            raise Conflict(
-                f"cannot migrate container {container_id!r}: an earlier migration of it is not"
-                " settled yet, and its target may run the container; this daemon asks the"
-                " target until it says (or resume or delete the container)"
-            )
         if not self.config.criu:
             raise_no_criu()
         if plan.pre_copy:
@@ -707,6 +703,18 @@ class Supervisor:
                     " is copied); post-copy (lazy pages) works on this kernel at the runc level"
                     " (make bench-precopy) but the API does not offer it (docs/checkpoint.md)"
                 )
+        # Checked after the last await before the move begins: neither can change unseen.
+        if container.id in self._migrating:
+            raise Conflict(
+                f"cannot migrate container {container_id!r}: a migration of it is under way"
+            )
+        if container.id in self._unsettled:
+            # Its target may run it: a move elsewhere could leave it running in two places.
+            raise Conflict(
+                f"cannot migrate container {container_id!r}: an earlier migration of it is not"
+                " settled yet, and its target may run the container; this daemon asks the"
+                " target until it says (or resume or delete the container)"
+            )
         steps, received = trio.open_memory_channel[MigrationStep](math.inf)
 
         def report(step: MigrationStep) -> None:
@@ -726,12 +734,16 @@ class Supervisor:
                 with scope, steps:
                     await outgoing.run(report, task_status=task_status)
             finally:
+                # A move left unsure is in _unsettled by now: a migrate is refused all along.
+                self._migrating.discard(container.id)
                 self._command_ends(scope)
 
         nursery = self._command_begins(scope)
+        self._migrating.add(container.id)
         try:
             await nursery.start(run)
         except BaseException:
+            self._migrating.discard(container.id)  # in case run never ran
             self._command_ends(scope)  # in case run never ran (a second call does nothing)
             if scope.cancelled_caught:  # ended by a shutdown before its first step
                 raise self._refusal() from None

@@ -754,6 +754,43 @@ async def test_an_archive_the_target_stops_taking_ends_the_move_in_time(
     assert leftovers(bundle) == []
 
 
+async def test_a_second_migrate_while_one_runs_is_refused_at_once(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A migrate of a container that a move is moving (its dump held) is a 409 at once; the
+    first move then ends done. (Before, the second waited for the container's lock, that is
+    for the first move's end, and then went on with what it left: a copy left paused and
+    unsure could have been moved to a second target, and run in two places.)"""
+    (tmp_path / "runc").mkdir()
+    gated = GatedRunc(tmp_path / "runc", "checkpoint")
+    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime", str(gated.path))
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    first: list[list[dict[str, Any]]] = []
+
+    async def move() -> None:
+        first.append(await migrate(source.client, "counter", to=f"unix:{target.socket}"))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(move)
+        await gated.reached()
+        (held,) = gated.running()
+        with trio.fail_after(10):  # the first move's dump is held all along
+            second = await source.client.post(
+                "/containers/counter/migrate", json={"to": f"unix:{target.socket}"}
+            )
+        assert second.status_code == 409, second.text
+        assert second.json() == {
+            "error": "cannot migrate container 'counter': a migration of it is under way"
+        }
+        assert gated.running() == [held]
+        async with gated.opened(held):
+            pass
+    assert first[0][-1]["step"] == "done", first
+    assert (await target.client.get("/containers/counter")).json()["state"]["status"] == ("running")
+    assert (await source.client.get("/containers/counter")).status_code == 404
+
+
 async def cut_short(client: httpx.AsyncClient, container_id: str, to: str) -> None:
     """A migration whose stream the source server's death cuts short."""
     with contextlib.suppress(httpx.HTTPError):  # the connection closed mid-stream
