@@ -118,7 +118,7 @@ async def test_progress_while_the_images_grow(
 
 
 async def test_a_checkpoint_has_its_own_deadline(
-    daemon: RunningDaemon, make_bundle: BundleFactory
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     client = daemon.client
     bundle = make_bundle(COUNTER)
@@ -126,8 +126,15 @@ async def test_a_checkpoint_has_its_own_deadline(
     await wait_output(client, "slow", "2")
     runtime = daemon.daemon.supervisor.runtime
     # Every other runc call now has a thousandth of a second: a checkpoint and a restore
-    # still have theirs.
-    runtime.timeout = 0.001
+    # still have theirs. The pause's runc is held past it for sure (runc alone may finish
+    # before a loaded machine lets the server see its deadline pass).
+    slow_pause = tmp_path / "slow-pause-runc"
+    slow_pause.write_text(
+        '#!/bin/sh\nfor a in "$@"; do [ "$a" = pause ] && sleep 30; done\nexec runc "$@"\n'
+    )
+    slow_pause.chmod(0o755)
+    runc = runtime.binary
+    runtime.timeout, runtime.binary = 0.001, str(slow_pause)
     try:
         response = await client.post("/containers/slow/checkpoint/cp")
         assert response.status_code == 201, response.text
@@ -139,7 +146,7 @@ async def test_a_checkpoint_has_its_own_deadline(
         )
         assert response.status_code == 201, response.text
     finally:
-        runtime.timeout = daemon.config.runtime_timeout
+        runtime.timeout, runtime.binary = daemon.config.runtime_timeout, runc
 
     # And a request's own deadline is kept to: too short, and CRIU is stopped.
     since = now()
