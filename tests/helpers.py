@@ -224,6 +224,19 @@ def zombie_children(parent: int | None = None) -> list[int]:
     return zombies
 
 
+async def wait_catching(pid: int, signum: int) -> None:
+    """Until process ``pid`` has a handler for ``signum`` (a shell has run its ``trap``): a
+    signal sent before that takes its default action (SIGUSR1's ends the process). Nothing
+    signals this: look."""
+    bit = 1 << (signum - 1)
+    while True:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+        if int(caught.split()[1], 16) & bit:
+            return
+        await trio.sleep(0.01)
+
+
 def pid_alive(pid: int) -> bool:
     """True if ``pid`` runs and is not a zombie."""
     return procfs.is_alive(pid)

@@ -24,7 +24,14 @@ import trio
 from containerd_trio import procfs
 from containerd_trio.appendfile import AppendFile
 
-from .helpers import BundleFactory, DaemonProcess, RunningDaemon, next_event, now
+from .helpers import (
+    BundleFactory,
+    DaemonProcess,
+    RunningDaemon,
+    next_event,
+    now,
+    wait_catching,
+)
 
 pytestmark = pytest.mark.deadline(120)
 
@@ -87,6 +94,7 @@ async def test_capture_pauses_on_a_full_disk_and_resumes_losing_nothing(
     script = "trap 'seq 1 300000; exit 7' USR1; sleep 100000 & wait"
     created = await start_container_in(client, "writer", make_bundle(["sh", "-c", script]))
     pid = created["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)  # before its trap, SIGUSR1 would end it
     since = now()
     filler = fill(small_disk)
     os.kill(pid, signal.SIGUSR1)

@@ -38,6 +38,7 @@ from .helpers import (
     pid_alive,
     runc_ids,
     runc_state,
+    wait_catching,
 )
 
 pytestmark = [pytest.mark.deadline(120), pytest.mark.usefixtures("plain_parent")]
@@ -186,6 +187,8 @@ async def test_exits_while_no_server_runs_keep_their_status_and_time(
         json={"args": ["sh", "-c", "trap 'exit 3' USR1; while true; do usleep 5000; done"]},
     )
     exec_pid = exec_response.json()["pid"]
+    for pid in [*pids.values(), exec_pid]:
+        await wait_catching(pid, signal.SIGUSR1)  # before its trap, SIGUSR1 would end it
     since = now()
     count = daemon.servings
     os.kill(daemon.server_pid(), signal.SIGKILL)
