@@ -54,13 +54,28 @@ def _mount(controllers: str) -> str:
     return f"{_ROOT}/{controllers.split(',')[0]}"
 
 
+def process_cgroups(pid: int | str) -> list[tuple[str, str]]:
+    """The process's cgroup directories, one per hierarchy: (its controllers as
+    ``/proc/{pid}/cgroup`` names them, "" for cgroup v2's; the directory)."""
+    return [
+        (controllers, f"{_mount(controllers)}{path.rstrip('/')}")
+        for controllers, path in _memberships(pid)
+    ]
+
+
+def process_cgroup(pid: int | str, controller: str) -> str | None:
+    """The directory of the process's cgroup in the hierarchy of ``controller`` ("" for the
+    cgroup v2 one, "name=systemd" for a named one); None where there is none."""
+    for controllers, directory in process_cgroups(pid):
+        if controller in controllers.split(","):
+            return directory
+    return None
+
+
 def _freezer(pid: int | str) -> str | None:
     """The directory of the process's cgroup v1 freezer; None where there is none (cgroup v2,
     whose freezer lets a fatal signal kill a frozen process)."""
-    for controllers, path in _memberships(pid):
-        if "freezer" in controllers.split(","):
-            return f"{_mount(controllers)}{path.rstrip('/')}"
-    return None
+    return process_cgroup(pid, "freezer")
 
 
 def release_killed(pid: int) -> None:

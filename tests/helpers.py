@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import httpx
 import trio
 
-from containerd_trio import procfs, timestamps
+from containerd_trio import cgroups, procfs, timestamps
 from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.config import DaemonConfig, Listen
 from containerd_trio.model import ContainerInfo
@@ -85,11 +85,9 @@ class RunningDaemon:
 def cgroup_dir(pid: int, controller: str) -> Path:
     """The directory of the process's cgroup in the hierarchy of ``controller`` ("" for the
     cgroup v2 one, "name=systemd" for a named one)."""
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(",") or controller == controllers:
-            return _hierarchy(controllers) / path.lstrip("/")
-    raise AssertionError(f"no {controller} cgroup for pid {pid}")
+    directory = cgroups.process_cgroup(pid, controller)
+    assert directory is not None, f"no {controller} cgroup for pid {pid}"
+    return Path(directory)
 
 
 def own_cgroup(controller: str) -> Path:
@@ -97,18 +95,6 @@ def own_cgroup(controller: str) -> Path:
     its id unless the bundle says otherwise) under the cgroups of the process that runs it,
     the keeper, whose cgroups are those of the test process that started it."""
     return cgroup_dir(os.getpid(), controller)
-
-
-def _hierarchy(controllers: str) -> Path:
-    """Where the hierarchy that ``/proc/PID/cgroup`` names by ``controllers`` is mounted."""
-    root = Path("/sys/fs/cgroup")
-    if controllers == "":
-        return root / "unified" if (root / "unified").is_dir() else root
-    if controllers.startswith("name="):
-        return root / controllers.removeprefix("name=")
-    if (root / controllers).is_dir():  # "cpu,cpuacct", as some hosts mount them
-        return root / controllers
-    return root / controllers.split(",")[0]
 
 
 def enter_own_cgroups(name: str) -> list[Path]:
@@ -120,9 +106,8 @@ def enter_own_cgroups(name: str) -> list[Path]:
     one cgroup, where a pause of one freezes the other and a delete of one fails on the other's
     processes. Each worker is then as a daemon on a host of its own."""
     entered = []
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        parent = _hierarchy(controllers) / path.lstrip("/")
+    for controllers, directory in cgroups.process_cgroups("self"):
+        parent = Path(directory)
         own = parent / name
         own.mkdir(exist_ok=True)
         if "cpuset" in controllers.split(","):
