@@ -33,6 +33,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from . import procfs
 from .children import run_child
 
 #: The pipe CRIU's page server asks for to serve lazy pages (PIPE_MAX_SIZE, a power of two).
@@ -79,13 +80,11 @@ def pipe_max_size() -> int:
 
 def has_capability(number: int) -> bool:
     """Whether this process has the capability in its effective set."""
+    effective = procfs.status_field("self", "CapEff")
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("CapEff:"):
-                return (int(line.split()[1], 16) >> number & 1) == 1
-    except (OSError, ValueError, IndexError):
-        pass
-    return False
+        return effective is not None and (int(effective, 16) >> number & 1) == 1
+    except ValueError:
+        return False
 
 
 async def _criu_has(criu: str, feature: str) -> bool:

@@ -3,7 +3,9 @@
 Every field the daemon needs of a process comes from that one line: its state letter, its
 parent, its start time (with the pid, the name of one process for good: pids are reused, and
 on a machine with ``pid_max`` 32768 they are reused within a minute under load), and its CPU
-time and resident memory for the metrics. A process that is gone reads as None.
+time and resident memory for the metrics. A process that is gone reads as None. The few
+facts that line lacks (an owner, a capability, a signal's disposition) come from
+``/proc/PID/status``, read here too (:func:`status_field`).
 """
 
 from __future__ import annotations
@@ -71,6 +73,21 @@ def cpu_times(pid: int | str) -> tuple[float, float] | None:
 def resident_bytes(pid: int | str) -> int | None:
     fields = stat_fields(pid)
     return None if fields is None else int(fields[_RSS]) * _PAGE
+
+
+def status_field(pid: int | str, name: str) -> str | None:
+    """The value of the field ``name`` of ``/proc/{pid}/status`` ("Uid", "CapEff", "SigCgt"),
+    its name and the blanks around it left out; None if the process or the field is not
+    there. (The few facts ``stat`` lacks: owners, capabilities, signal dispositions.)"""
+    prefix = f"{name}:".encode()
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(prefix):
+                    return line[len(prefix) :].strip().decode()
+    except OSError:
+        return None
+    return None
 
 
 def is_alive(pid: int) -> bool:

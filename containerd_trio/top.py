@@ -99,14 +99,11 @@ def _args(pid: int) -> list[str]:
 
 
 def _real_uid(pid: int) -> int | None:
+    uids = procfs.status_field(pid, "Uid")  # real, effective, saved, filesystem
     try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"Uid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
+        return None if uids is None else int(uids.split()[0])
+    except (ValueError, IndexError):
         return None
-    return None
 
 
 def _user_name(uid: int) -> str:

@@ -215,9 +215,9 @@ async def wait_catching(pid: int, signum: int) -> None:
     signals this: look."""
     bit = 1 << (signum - 1)
     while True:
-        status = Path(f"/proc/{pid}/status").read_text()
-        caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
-        if int(caught.split()[1], 16) & bit:
+        caught = procfs.status_field(pid, "SigCgt")
+        assert caught is not None, f"process {pid} is gone"
+        if int(caught, 16) & bit:
             return
         await trio.sleep(0.01)
 

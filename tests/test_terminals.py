@@ -24,7 +24,7 @@ from wsproto.events import BytesMessage
 from wsproto.extensions import PerMessageDeflate
 
 from containerd_trio import attach as attach_module
-from containerd_trio import channels, console, timestamps
+from containerd_trio import channels, console, procfs, timestamps
 from containerd_trio.procfs import children
 
 from .helpers import (
@@ -771,8 +771,6 @@ async def test_websocket_messages_are_bounded_and_never_compressed(
 
 def _rss() -> int:
     """This process's resident memory, in bytes (the in-process daemon's)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    resident = procfs.status_field("self", "VmRSS")  # "123456 kB"
+    assert resident is not None, "no VmRSS"
+    return int(resident.split()[0]) * 1024
