@@ -118,6 +118,7 @@ class Adoption:
             Path(info.bundle_path),
             self._config.containers_dir / info.id,
             dict(info.labels),
+            auto_remove=bool(info.auto_remove),
         )
         container.resources = info.resources  # what the last server put in force
         runc_status = str((runc_entry or {}).get("status"))
@@ -184,8 +185,11 @@ class Adoption:
                 "exit", info.id, pid=_init_pid(info), status=UNKNOWN_EXIT_STATUS
             )
             log.info("container %s exited while the daemon was down", info.id)
-        container.save()
         self._containers[info.id] = container
+        if container.auto_remove:
+            container.remove_when_stopped()  # as it would have been at its exit
+        else:
+            container.save()
 
     def _list_stopped(self, record: ContainerRecord, exc: DaemonError) -> None:
         """A delete or a start's roll-back that could not be finished now (runc failed, or

@@ -37,7 +37,7 @@ import shutil
 import signal
 import stat
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -102,6 +102,9 @@ class ContainerContext:
     console_dir: Path
     #: Deadline of a checkpoint that no request gave one (a migration's dumps).
     checkpoint_timeout: float
+    #: Told of a container started with autoRemove whose init has exited (marked being
+    #: deleted by then): the supervisor removes it.
+    remove_exited: Callable[[Container], None]
     #: Numbers for process keys; the server's start time keeps them apart from an earlier
     #: server's keys that the keeper may still hold.
     _serial: Iterator[int] = attrs.field(factory=lambda: itertools.count(timestamps.now_ns()))
@@ -177,11 +180,15 @@ class Container:
         bundle: Path,
         directory: Path,
         labels: dict[str, str],
+        *,
+        auto_remove: bool = False,
     ) -> None:
         self.id = container_id
         self.bundle = bundle
         self.dir = directory
         self.labels = labels
+        #: Removed once its init exits (docker run --rm): see :meth:`_init_exited`.
+        self.auto_remove = auto_remove
         #: The cgroup limits in force: the bundle's, with each update laid over them.
         self.resources = Resources()
         self.created_ns = timestamps.now_ns()
@@ -226,6 +233,11 @@ class Container:
         self._checkpoint_exit: trio.Event | None = None
         self._removed = trio.Event()
         self._finished = trio.Event()
+        #: Set once it is forgotten: runc, its record and its files are gone.
+        self._gone = trio.Event()
+        #: Attach sessions following its output (an auto-removal lets them finish first).
+        self._attached = 0
+        self._detached = trio.lowlevel.ParkingLot()
         #: Waits for a process's output before its exit is reported: a delete cuts them short
         #: (the log goes with the container).
         self._draining: set[trio.CancelScope] = set()
@@ -246,6 +258,7 @@ class Container:
             created_at=timestamps.format_ns(self.created_ns),
             labels=self.labels,
             resources=self.resources,
+            auto_remove=True if self.auto_remove else None,
         )
 
     def info_json(self) -> bytes:
@@ -256,7 +269,7 @@ class Container:
         # Process's info is fixed when it starts (Processes compare by identity), and an update
         # puts new (frozen) Resources in place.
         key = (
-            self.status, self.exit_status, self.created_ns, self.resources,
+            self.status, self.exit_status, self.created_ns, self.resources, self.auto_remove,
             *self.processes.values(),
         )  # fmt: skip
         if self._info_json is None or self._info_json[0] != key:
@@ -474,8 +487,19 @@ class Container:
             "exit", self.id, pid=init.pid, status=init.exit_status, at_ns=init.exit_ns
         )
         self._stopped.set()
-        self.save()
         log.debug("container exited id=%s pid=%d status=%d", self.id, init.pid, init.exit_status)
+        if self.auto_remove and not self.deleting:
+            self.remove_when_stopped()
+        else:
+            self.save()
+
+    def remove_when_stopped(self) -> None:
+        """A stopped container started with autoRemove: being deleted from now on (a start
+        of its id and a DELETE are 409s, as a delete under way makes them; its record says
+        so, and a server that dies before the removal has the next one finish it), and
+        handed to the supervisor, which removes it (:meth:`remove_exited`)."""
+        self._begin_delete()
+        self._ctx.remove_exited(self)
 
     def _exec_exited(self, process: Process) -> None:
         if self._oom is not None:
@@ -599,12 +623,42 @@ class Container:
             await self._unless_removed(self._stopped)
         if self.status is not Status.STOPPED or self.exit_status is None:
             raise NotFound(f"container {self.id!r} was deleted before it stopped")
+        return self.ended()
+
+    async def wait_gone(self) -> ExitInfo:
+        """How the init ended, once the container is removed (deleted, by autoRemove or
+        replaced by a start of its id)."""
+        await self._gone.wait()
+        if self.status is not Status.STOPPED or self.exit_status is None:
+            raise NotFound(f"container {self.id!r} was removed before it stopped")
+        return self.ended()
+
+    def ended(self) -> ExitInfo:
+        """How the init of this stopped container ended."""
+        assert self.exit_status is not None
         init = self.init  # None for one that ended while no server ran: its record says how
         ended = self.exits.get(init.pid) if init is not None else None
         if ended is not None:
             return ended
         pid = init.pid if init is not None else None
         return ExitInfo(id=self.id, pid=pid, exit_status=self.exit_status)
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[None]:
+        """An attach session follows the container's output: an auto-removal waits for it to
+        send all of it and the exit status (:meth:`wait_detached`)."""
+        self._attached += 1
+        try:
+            yield
+        finally:
+            self._attached -= 1
+            if not self._attached:
+                self._detached.unpark_all()
+
+    async def wait_detached(self) -> None:
+        """Return once no attach session follows the container's output."""
+        while self._attached:
+            await self._detached.park()
 
     async def _unless_removed(self, event: trio.Event) -> None:
         """Wait for ``event``, or for the container's removal if that comes first."""
@@ -701,6 +755,17 @@ class Container:
         with trio.move_on_after(0.5):
             await self.init.exited.wait()
         return self.init.exited.is_set() or not procfs.is_alive(self.init.pid)
+
+    async def set_auto_remove(self, auto_remove: bool) -> None:
+        """Remove the container once its init exits (at once if it has), or no longer."""
+        async with self.lock:
+            if self.deleted:
+                raise NotFound(f"container {self.id!r} not found")
+            self.auto_remove = auto_remove
+            if auto_remove and self.status is Status.STOPPED and not self.deleting:
+                self.remove_when_stopped()
+            else:
+                self.save()
 
     async def update_resources(self, change: Resources) -> None:
         """``runc update``: lay ``change`` over the limits in force."""
@@ -830,6 +895,19 @@ class Container:
                 self._end_failed_delete()
                 raise
 
+    async def remove_exited(self) -> ContainerInfo:
+        """Remove this stopped container, started with autoRemove and marked being deleted
+        since (:meth:`remove_when_stopped`), as a delete would. If runc cannot forget it, it
+        stays listed stopped, for a DELETE to try again."""
+        async with self.lock:
+            if self.deleted:
+                raise NotFound(f"container {self.id!r} not found")
+            try:
+                return await self._remove()
+            except Exception:
+                self._end_failed_delete()
+                raise
+
     async def replace(self, *, keep_log: bool = False) -> Path | None:
         """Remove this stopped container for a start of its id, as a delete would: what its
         init left is ended and each of its exits reported. Its log stays until the start is
@@ -894,7 +972,10 @@ class Container:
     def stopped(cls, context: ContainerContext, info: ContainerInfo, directory: Path) -> Container:
         """The container ``info`` lists, stopped (its exit status, or 255 if it has none: it
         was not stopped), its record saved; no task tree (:meth:`mark_stopped`)."""
-        container = cls(context, info.id, Path(info.bundle_path), directory, dict(info.labels))
+        container = cls(
+            context, info.id, Path(info.bundle_path), directory, dict(info.labels),
+            auto_remove=bool(info.auto_remove),
+        )  # fmt: skip
         container.resources = info.resources
         container.created_ns = timestamps.parse_ns(info.created_at)
         exit_status = info.state.exit_status
@@ -949,6 +1030,10 @@ class Container:
         self._ctx.journal.remove(self.id)
         if not keep_log:
             remove_directory(self.dir)
+        # Its waiters run once this task next yields: by then the supervisor has taken it out
+        # of its table (nothing from here to there awaits), so that a client told it is gone
+        # may start its id again at once.
+        self._gone.set()
 
     @contextlib.asynccontextmanager
     async def moving(self) -> AsyncIterator[Moving]:

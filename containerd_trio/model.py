@@ -222,6 +222,13 @@ class ContainerInfo:
             " (PATCH with resources) laid over them."
         ),
     )
+    auto_remove: bool | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "true: the daemon removes the container once its init exits (it was started with"
+            " autoRemove, as docker run --rm); left out otherwise."
+        ),
+    )
 
 
 @attrs.frozen

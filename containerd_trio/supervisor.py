@@ -19,7 +19,7 @@ import logging
 import math
 import signal
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -45,6 +45,7 @@ from .container import (
 from .convert import converter, dump_json, unstructure
 from .errors import (
     Conflict,
+    DaemonError,
     InvalidRequest,
     NotFound,
     RuntimeFailure,
@@ -83,6 +84,11 @@ T = TypeVar("T")
 
 #: How often a journal or event log that a full disk holds back is tried again.
 _DISK_RETRY_SECONDS = 1.0
+#: How long the removal of an exited container started with autoRemove waits for its attach
+#: sessions to send the rest of its output and its exit status.
+_ATTACHED_GRACE = 5.0
+#: How many containers removed by autoRemove are remembered, for waits that come after.
+_AUTO_REMOVED_KEPT = 256
 
 
 @attrs.frozen
@@ -139,6 +145,9 @@ class Supervisor:
         #: would wait for its lock and then move the copy the first left paused, unsure.
         self._migrating: set[str] = set()
         self._memory_features: MemoryFeatures | None = None
+        #: How the last containers that autoRemove removed ended, by id: a wait that comes
+        #: after the removal (the container may be gone before its client asks) answers it.
+        self._auto_removed: OrderedDict[str, ExitInfo] = OrderedDict()
         metrics.count_containers(self._count_by_status)
 
     # --- lifetime -------------------------------------------------------------------------------
@@ -163,6 +172,7 @@ class Supervisor:
                 cleanup_timeout=self.config.runtime_timeout,
                 console_dir=console.socket_directory(self.config.state_dir),
                 checkpoint_timeout=self.config.checkpoint_timeout,
+                remove_exited=self._remove_exited,
             )
             self.config.pid_dir.mkdir(parents=True, exist_ok=True)
             async with trio.open_nursery() as nursery:
@@ -417,10 +427,11 @@ class Supervisor:
         stdin: bool = False,
         timeout: float | None = None,
         cgroups_path: str | None = None,
+        auto_remove: bool = False,
     ) -> StartedContainer:
         """Start a container, or restore it from ``checkpoint`` (within ``timeout`` seconds,
         or the daemon's checkpoint deadline; ``cgroups_path``: a restore's cgroup instead of
-        the bundle's, a migration's)."""
+        the bundle's, a migration's); ``auto_remove``: remove it once its init exits."""
         check_id(container_id)
         if timeout is not None and checkpoint is None:
             raise InvalidRequest(
@@ -456,6 +467,7 @@ class Supervisor:
             bundle,
             self.config.containers_dir / container_id,
             dict(labels or {}),
+            auto_remove=auto_remove,
         )
         self._containers[container_id] = container  # the id is taken from here on
         began = time.perf_counter()
@@ -471,6 +483,7 @@ class Supervisor:
                     del self._containers[container.id]
             self.metrics.start_failures.inc()
             raise
+        self._auto_removed.pop(container_id, None)  # the id's container is this one now
         self.metrics.starts.inc()
         self.metrics.start_latency.observe(time.perf_counter() - began)
         log.debug(
@@ -519,11 +532,47 @@ class Supervisor:
         try:
             info = await container.delete(timeout)
         finally:
-            # Forgotten, even if what came after failed: not listed any more.
-            if container.deleted and self._containers.get(container.id) is container:
-                del self._containers[container.id]
+            self._unlist(container)
         log.debug("container deleted id=%s", container.id)
         return info
+
+    def _unlist(self, container: Container) -> None:
+        # Forgotten, even if what came after failed: not listed any more.
+        if container.deleted and self._containers.get(container.id) is container:
+            del self._containers[container.id]
+
+    def _remove_exited(self, container: Container) -> None:
+        """Remove ``container``, started with autoRemove, whose init exited (it is marked being
+        deleted): in a task of the supervisor's, as the container's own tree ends with it."""
+        assert self._nursery is not None  # its tree runs in it
+        self._nursery.start_soon(self._auto_remove, container)
+
+    async def _auto_remove(self, container: Container) -> None:
+        # Its attach sessions first send what is left of its output and its exit status
+        # (docker run --rm prints all of it): its log goes with it.
+        with trio.move_on_after(_ATTACHED_GRACE):
+            await container.wait_detached()
+        try:
+            await self._submit(self._delete_exited, container)
+        except ShuttingDown:
+            # Its record says it is being deleted: the server that takes over finishes it (or
+            # this one's shutdown stops it, if it stops the containers).
+            log.info("container %s is left for the next server to remove", container.id)
+        except DaemonError as exc:
+            if container.deleted:
+                return  # deleted meanwhile, or replaced
+            log.error("container %s could not be removed: %s", container.id, exc.message)
+
+    async def _delete_exited(self, container: Container) -> None:
+        try:
+            await container.remove_exited()
+        finally:
+            self._unlist(container)
+        self._auto_removed[container.id] = container.ended()
+        self._auto_removed.move_to_end(container.id)
+        while len(self._auto_removed) > _AUTO_REMOVED_KEPT:
+            self._auto_removed.popitem(last=False)
+        log.debug("container removed (autoRemove) id=%s", container.id)
 
     async def exec(self, container_id: str, spec: ProcessSpec) -> ProcessInfo:
         return await self._submit(self._commanded(container_id).exec, spec)
@@ -542,8 +591,24 @@ class Supervisor:
         elif self._may_thaw(container):
             release_killed(pid)
 
-    async def wait(self, container_id: str, pid: int | None = None) -> ExitInfo:
-        """How the container's init (or process ``pid``) ended, once it has."""
+    async def wait(
+        self, container_id: str, pid: int | None = None, *, removed: bool = False
+    ) -> ExitInfo:
+        """How the container's init (or process ``pid``) ended, once it has (and, if
+        ``removed``, once the container is removed). That of a container autoRemove removed
+        already, if it is still remembered."""
+        check_id(container_id)
+        container = self._containers.get(container_id)
+        if container is None or container.status is Status.CREATED:
+            ended = self._auto_removed.get(container_id)
+        elif container.deleted and container.auto_remove and container.status is Status.STOPPED:
+            ended = container.ended()  # being forgotten by autoRemove: as good as gone
+        elif removed:
+            return await container.wait_gone()
+        else:
+            ended = None
+        if ended is not None and pid in (None, ended.pid):
+            return ended
         container = self.container(container_id)
         if pid is None:
             return await container.wait()
@@ -556,8 +621,9 @@ class Supervisor:
         status: Status | None = None,
         signum: int | None = None,
         resources: Resources | None = None,
+        auto_remove: bool | None = None,
     ) -> ContainerInfo:
-        if status is None and resources is None:
+        if status is None and resources is None and auto_remove is None:
             container = self.container(container_id)
         else:
             container = self._commanded(container_id)
@@ -576,6 +642,8 @@ class Supervisor:
                     f"resources names no limit to change: give one of {', '.join(NAMES)}"
                 )
             await self._submit(container.update_resources, resources)
+        if auto_remove is not None:
+            await self._submit(container.set_auto_remove, auto_remove)
         return container.info()
 
     async def _thaw_killed(self, container: Container) -> None:

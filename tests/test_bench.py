@@ -152,6 +152,20 @@ async def test_cycles_with_baseline(daemon: RunningDaemon, tmp_path: Path) -> No
     assert_raw_empty(report)
 
 
+@pytest.mark.deadline(120)
+async def test_cycles_as_docker_run_rm(daemon: RunningDaemon, tmp_path: Path) -> None:
+    """--cycle --rm: each of the daemon's containers removed by autoRemove, the bench waiting
+    for the removal; the phase says so, and leaves nothing."""
+    report = await bench(options(tmp_path, address=daemon.url, count=3, cycle=True, rm=True))
+    assert report.ok, report.lines
+    assert_seed_lines(report, "containerd-trio", 3)
+    how = r"lifecycles of 3 containers, .* \(lifecycles as docker run --rm: autoRemove, .*\)"
+    assert lines_of(report, "containerd-trio", how), report.lines
+    await assert_daemon_empty(daemon)
+    with pytest.raises(BenchError, match="--rm is how the daemon's lifecycles are run"):
+        await bench(options(tmp_path / "starts", address=daemon.url, rm=True))
+
+
 @pytest.mark.deadline(180)
 async def test_rounds_alternate_the_order(daemon: RunningDaemon, tmp_path: Path) -> None:
     """--rounds 3: the daemon's phase and runc's three times, runc first in the middle round

@@ -57,6 +57,8 @@ from .schemas import (
     SignalRequest,
     StartRequest,
     UpdateRequest,
+    WaitCondition,
+    WaitQuery,
 )
 from .upload import Upload
 from .wire import Reply
@@ -111,6 +113,7 @@ async def start_container(path: ContainerPath, body: StartRequest) -> Reply:
         labels=body.labels,
         stdin=body.stdin,
         timeout=body.timeout,
+        auto_remove=body.auto_remove,
     )
     return wire.json_encoded(started.json, 201)
 
@@ -420,7 +423,8 @@ async def abort_migration(path: MigrationPath) -> Reply:
     "PATCH",
     "/containers/{id}",
     operation_id="updateContainer",
-    summary="Pause or resume a container, signal its init, or change its cgroup limits",
+    summary="Pause or resume a container, signal its init, change its cgroup limits or its"
+    " autoRemove",
     tags=CONTAINERS,
     params=ContainerPath,
     body=UpdateRequest,
@@ -432,7 +436,11 @@ async def update_container(path: ContainerPath, body: UpdateRequest) -> Reply:
     the container's cgroups through runc update; the answer's resources shows those in force."""
     status = body.status.status if body.status is not None else None
     info = await supervisor().update(
-        path.id, status=status, signum=body.signal, resources=body.resources
+        path.id,
+        status=status,
+        signum=body.signal,
+        resources=body.resources,
+        auto_remove=body.auto_remove,
     )
     return wire.json_response(info)
 
@@ -535,18 +543,21 @@ async def container_logs(query: LogsQuery) -> Response:
     "POST",
     "/containers/{id}/wait",
     operation_id="waitContainer",
-    summary="Wait for the container's init to exit: its exit status",
+    summary="Wait for the container's init to exit (or for its removal): its exit status",
     tags=CONTAINERS,
-    params=ContainerPath,
+    params=WaitQuery,
     answers=(Answer(200, "How the init ended.", ExitInfo),),
     errors=(NotFound,),
     fast=True,
     waits=True,
 )
-async def wait_container(path: ContainerPath) -> Reply:
-    """Answers once the init exited; at once for a stopped container. 404 if the container is
-    deleted before it stops."""
-    return wire.json_response(await supervisor().wait(path.id))
+async def wait_container(query: WaitQuery) -> Reply:
+    """Answers once the init exited; at once for a stopped container. With
+    condition=removed, once the container is removed too. 404 if the container is deleted
+    before it stops. A container that autoRemove removed already is answered as well (the
+    daemon remembers the last 256)."""
+    removed = query.condition is WaitCondition.REMOVED
+    return wire.json_response(await supervisor().wait(query.id, removed=removed))
 
 
 @api.route(
@@ -608,11 +619,12 @@ async def attach_process(query: AttachQuery) -> Response:
     output = supervisor().log_lines(query.id, pid=query.pid, follow=True, tail=tail, since_ns=since)
     offered = websocket.requested_subprotocols
     chosen = next((p for p in channels.SUBPROTOCOLS if p in offered), None)
-    await websocket.accept(subprotocol=chosen)
-    await attach.session(
-        _Socket(), container, query.pid, target, output,
-        since_ns=connected_ns, start=start, cursored=chosen == channels.CURSORED,
-    )  # fmt: skip
+    with container.attached():  # an autoRemove lets the session end first
+        await websocket.accept(subprotocol=chosen)
+        await attach.session(
+            _Socket(), container, query.pid, target, output,
+            since_ns=connected_ns, start=start, cursored=chosen == channels.CURSORED,
+        )  # fmt: skip
     return Response(status=200)  # unused: the WebSocket is closed by now
 
 

@@ -117,6 +117,14 @@ class StartRequest:
             " --checkpoint-timeout, 600 by default, when left out)."
         ),
     )
+    auto_remove: bool = attrs.field(
+        default=False,
+        metadata=doc(
+            "Remove the container once its init exits, as docker run --rm: runc forgets it,"
+            " its state and log go, delete follows exit on the event stream. Wait with"
+            " condition=removed to learn its exit status once it is gone."
+        ),
+    )
 
 
 @attrs.frozen
@@ -127,16 +135,23 @@ class SignalRequest:
 
 
 @attrs.frozen
-@class_rule(ExactlyOne(("status", "signal", "resources")))
+@class_rule(ExactlyOne(("status", "signal", "resources", "auto_remove")))
 class UpdateRequest:
-    """Exactly one of "status" (pause or resume), "signal" (to the init) or "resources" (new
-    cgroup limits, through runc update); a null counts as left out."""
+    """Exactly one of "status" (pause or resume), "signal" (to the init), "resources" (new
+    cgroup limits, through runc update) or "autoRemove"; a null counts as left out."""
 
     status: DesiredStatus | None = None
     signal: Signal | None = None
     resources: Resources | None = attrs.field(
         default=None,
         metadata=doc("The limits to change, in the OCI linux.resources shape; others stay."),
+    )
+    auto_remove: bool | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "true: remove the container once its init exits (at once if it has), as a start"
+            " with autoRemove; false: keep it."
+        ),
     )
 
 
@@ -270,6 +285,24 @@ class MigrationOffer:
 @attrs.frozen(kw_only=True, slots=False)
 class ContainerPath:
     id: str = attrs.field(validator=CONTAINER_ID, metadata=doc("The container id."))
+
+
+class WaitCondition(enum.Enum):
+    """What a wait for a container answers at (docker's ``condition``)."""
+
+    NOT_RUNNING = "not-running"
+    REMOVED = "removed"
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class WaitQuery(ContainerPath):
+    condition: WaitCondition = attrs.field(
+        default=WaitCondition.NOT_RUNNING,
+        metadata=doc(
+            "not-running: answer once the init exited (at once for a stopped container);"
+            " removed: once the container is removed too (deleted, or by autoRemove)."
+        ),
+    )
 
 
 @attrs.frozen(kw_only=True, slots=False)

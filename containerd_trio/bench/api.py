@@ -57,11 +57,19 @@ class DaemonApi:
         """GET /state: the answer's body."""
         return (await self._call(routes.state(), (200,))).body
 
-    async def start(self, container_id: str, bundle: Path, checkpoint: str | None = None) -> int:
+    async def start(
+        self,
+        container_id: str,
+        bundle: Path,
+        checkpoint: str | None = None,
+        *,
+        auto_remove: bool = False,
+    ) -> int:
         """POST /containers/{id}; the init's pid."""
-        answer = await self._call(
-            routes.start(container_id, str(bundle), checkpoint=checkpoint), (201,)
+        request = routes.start(
+            container_id, str(bundle), checkpoint=checkpoint, auto_remove=auto_remove
         )
+        answer = await self._call(request, (201,))
         pid: int = json.loads(answer.body)["processes"][0]["pid"]
         return pid
 
@@ -81,6 +89,13 @@ class DaemonApi:
         """The exit status of ``pid``: POST /containers/{id}/process/{pid}/wait (docker wait's
         route), answered once it exited, or at once if it had."""
         answer = await self._call(routes.wait(container_id, pid), (200,))
+        status: int = json.loads(answer.body)["exitStatus"]
+        return status
+
+    async def wait_removed(self, container_id: str) -> int:
+        """The init's exit status once the container is removed (autoRemove): POST
+        /containers/{id}/wait?condition=removed, as docker run --rm waits."""
+        answer = await self._call(routes.wait(container_id, removed=True), (200,))
         status: int = json.loads(answer.body)["exitStatus"]
         return status
 

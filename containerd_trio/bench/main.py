@@ -80,6 +80,8 @@ async def bench(options: Options) -> Report:
     """Run the bench as ``options`` say; print the report lines as they come and return them."""
     if options.rounds > 1:
         _check_rounds(options)
+    if options.rm and not options.cycle:
+        raise BenchError("--rm is how the daemon's lifecycles are run: give --cycle too")
     if options.bundle is not None and not (options.bundle / "config.json").is_file():
         raise BenchError(f"--bundle {options.bundle}: no config.json there")
     for name in options.peers:
@@ -279,7 +281,7 @@ async def _bench_in(
                 )  # fmt: skip
                 return
             daemon = (CeilingTarget if options.ceiling else DaemonTarget)(
-                api, pid=own.pid if own else None
+                api, pid=own.pid if own else None, rm=options.rm
             )
             while_running = None
             if options.ceiling and not options.cycle:

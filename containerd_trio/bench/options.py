@@ -25,6 +25,9 @@ class Options:
     #: With --baseline: rounds of both phases, their order alternating from one to the next.
     rounds: int = 1
     cycle: bool = False
+    #: With --cycle: the daemon's lifecycles as ``docker run --rm`` runs them (autoRemove, and
+    #: a wait for the removal) instead of a start, a wait and a DELETE.
+    rm: bool = False
     #: The daemon alone: its own daemon with the stand-in runtime, not runc (``--ceiling``).
     ceiling: bool = False
     checkpoint: bool = False
@@ -62,6 +65,7 @@ class Options:
             baseline_first=args.baseline_first,
             rounds=args.rounds,
             cycle=args.cycle,
+            rm=args.rm,
             ceiling=args.ceiling,
             checkpoint=args.checkpoint,
             pressure=args.pressure,
@@ -162,6 +166,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="time whole lifecycles (start a container running `true`, wait for its exit,"
         " delete it) instead of starts",
+    )
+    add(
+        "--rm",
+        action="store_true",
+        help="with --cycle: the daemon's lifecycles as docker run --rm's: each container"
+        " started with autoRemove, the bench waiting for its removal (condition=removed)"
+        " where it would wait for the exit and DELETE (raw runc's are the same run, wait and"
+        " delete as without it; the peers' are run --rm's either way)",
     )
     add(
         "--ceiling",

@@ -82,20 +82,29 @@ class DaemonTarget(Target):
     tag = TAG_DAEMON
     has_daemon = True
 
-    def __init__(self, api: DaemonApi, *, pid: int | None = None) -> None:
+    def __init__(self, api: DaemonApi, *, pid: int | None = None, rm: bool = False) -> None:
         self.api = api
         #: The daemon's pid when the bench runs it: then runc's CPU is the daemon's children's.
         self.pid = pid
+        #: Lifecycles as docker run --rm: the daemon removes each container at its exit.
+        self.rm = rm
 
     def how(self) -> str:
+        how = f"through {self.api.address}"
         if self.pid is not None:
-            return f"through own daemon (pid {self.pid}) at {self.api.address}"
-        return f"through {self.api.address}"
+            how = f"through own daemon (pid {self.pid}) at {self.api.address}"
+        if self.rm:
+            how += " (lifecycles as docker run --rm: autoRemove, then a wait for the removal)"
+        return how
 
     async def start(self, container_id: str, bundle: Path) -> None:
         await self.api.start(container_id, bundle)
 
     async def cycle(self, container_id: str, bundle: Path) -> None:
+        if self.rm:
+            await self.api.start(container_id, bundle, auto_remove=True)
+            await self.api.wait_removed(container_id)
+            return
         pid = await self.api.start(container_id, bundle)
         await self.api.wait_exit(container_id, pid)
         await self.api.delete(container_id)

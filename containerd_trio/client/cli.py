@@ -467,6 +467,12 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
         metavar="K=V|K",
         help="a label to keep with the container (repeatable); K alone: K with an empty value",
     )
+    parser.add_argument(
+        "--rm",
+        action="store_true",
+        help="remove the container, its log too, once it exits (as docker's); attached, we"
+        " end once it is removed",
+    )
     if attach_default:
         parser.add_argument(
             "-d", "--detach", action="store_true", help="only start it: print its pid and go"

@@ -174,8 +174,15 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
     if attached and args.tty and args.interactive and not _stdin_is_terminal():
         out.error("the input is not a terminal: leave out -t, or run this from a terminal")
         return EXIT_ERROR
+    # --rm: the daemon removes a container it was asked to remove at its exit. Not one we
+    # attach to: a quick process would be gone, its log with it, before the attach came; that
+    # one we remove ourselves once the session has all of its output (as ctr run --rm does).
+    auto_remove = args.rm and not attached
     if args.checkpoint is None:
-        container = client.start(args.id, bundle, labels=dict(args.label), stdin=args.interactive)
+        container = client.start(
+            args.id, bundle, labels=dict(args.label), stdin=args.interactive,
+            auto_remove=auto_remove,
+        )  # fmt: skip
     else:
         from . import routes
 
@@ -186,6 +193,7 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
             labels=dict(args.label),
             timeout=args.timeout,
             stdin=args.interactive,
+            auto_remove=auto_remove,
         )
         container = _following(client, args, out, request, "restore", args.timeout)
     init = container["processes"][0]
@@ -204,6 +212,7 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
         tty=init["terminal"],
         logs=True,
         proxy_signals=args.sig_proxy,
+        remove=args.rm,
     )  # fmt: skip
 
 
@@ -293,7 +302,12 @@ def _attach(
     tty: bool,
     logs: bool,
     proxy_signals: bool = False,
+    remove: bool = False,
 ) -> int:
+    """An attached session to the process; its exit status (0 once detached). With
+    ``remove`` (run --rm), the container is removed once the session has seen the process
+    end; one left running (a detach, a signal that ended us) is the daemon's to remove at
+    its exit (autoRemove)."""
     from .interactive import DEFAULT_DETACH_KEYS, ENV_DETACH_KEYS, Session, parse_detach_keys
 
     keys = args.detach_keys
@@ -307,7 +321,17 @@ def _attach(
         client, container_id, pid, out,
         stdin=stdin, tty=tty, logs=logs, detach_keys=keys, proxy_signals=proxy_signals,
     )  # fmt: skip
-    return session.run()
+    status = session.run()
+    if remove:
+        try:
+            if session.status is not None:
+                client.delete(container_id, timeout=0)
+            else:
+                client.set_auto_remove(container_id)
+        except ApiError as exc:
+            if exc.status != 404:  # removed already
+                raise
+    return status
 
 
 def _bundle_terminal(bundle: str) -> bool | None:

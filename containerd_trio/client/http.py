@@ -156,12 +156,13 @@ class Client:
         is left out comes from the bundle."""
         return cast(Process, self.call(routes.exec_process(container_id, args, **options)))
 
-    def wait(self, container_id: str, pid: int | None = None) -> Exit:
+    def wait(self, container_id: str, pid: int | None = None, *, removed: bool = False) -> Exit:
         """Wait for the container's init (or its process ``pid``) to exit; how it ended.
+        ``removed``: wait for the container's removal too (a delete, or its autoRemove).
 
         A wait changes nothing: if the connection breaks (the daemon restarts), it is asked
         again, for as long as requests are retried."""
-        request = routes.wait(container_id, pid)
+        request = routes.wait(container_id, pid, removed=removed)
         retry = Retry(Request("GET", request.target), self._transport.retry_for)
         while True:
             try:
@@ -188,6 +189,10 @@ class Client:
 
     def resume(self, container_id: str) -> Container:
         return self._update(container_id, {"status": "running"})
+
+    def set_auto_remove(self, container_id: str, auto_remove: bool = True) -> Container:
+        """Have the daemon remove the container once its init exits (at once if it has)."""
+        return self._update(container_id, {"autoRemove": auto_remove})
 
     def delete(self, container_id: str, *, timeout: float | None = None) -> Container:
         """Stop (SIGTERM, then SIGKILL after ``timeout`` seconds) and remove the container."""

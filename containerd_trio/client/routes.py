@@ -24,6 +24,8 @@ class StartOptions(TypedDict, total=False):
     labels: Mapping[str, str] | None
     #: Keep the init's stdin open for attach.
     stdin: bool
+    #: Remove the container once its init exits (docker run --rm).
+    auto_remove: bool
 
 
 class ExecOptions(TypedDict, total=False):
@@ -95,6 +97,8 @@ def start(container_id: str, bundle_path: str, **options: Unpack[StartOptions]) 
         body["labels"] = dict(labels)
     if options.get("stdin"):
         body["stdin"] = True
+    if options.get("auto_remove"):
+        body["autoRemove"] = True
     return make_request("POST", container_path(container_id), body=body)
 
 
@@ -118,8 +122,11 @@ def exec_process(container_id: str, args: Sequence[str], **options: Unpack[ExecO
     return make_request("PUT", container_path(container_id, "processes"), body=body)
 
 
-def wait(container_id: str, pid: int | None = None) -> Request:
-    """Answered once the container's init (or process ``pid``) exited."""
+def wait(container_id: str, pid: int | None = None, *, removed: bool = False) -> Request:
+    """Answered once the container's init (or process ``pid``) exited; ``removed``: once the
+    container is removed too (not with ``pid``)."""
+    if removed:
+        return Request("POST", container_path(container_id, "wait") + "?condition=removed")
     if pid is None:
         return Request("POST", container_path(container_id, "wait"))
     return Request("POST", container_path(container_id, "process", str(pid), "wait"))

@@ -66,6 +66,8 @@ class Container(TypedDict):
     createdAt: str
     labels: dict[str, str]
     resources: Resources
+    #: True for a container the daemon removes once it exits; left out otherwise.
+    autoRemove: NotRequired[bool]
 
 
 class TopProcess(TypedDict):

@@ -1,0 +1,242 @@
+"""``autoRemove`` (docker run --rm): a container removed by the daemon once its init exits; the
+wait for its removal (``condition=removed``); ``ctr-trio run --rm``. Real runc, a real daemon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+import trio.testing
+
+from .helpers import (
+    BundleFactory,
+    RunningDaemon,
+    event_types,
+    now,
+    runc_ids,
+    start_container,
+)
+from .test_cli import run_cli
+from .wsclient import attach
+
+QUICK = ("sh", "-c", "echo out; echo err >&2; exit 3")
+
+
+def _left(daemon: RunningDaemon, container_id: str) -> list[str]:
+    """What is left of the container: its runc container, its directory, its record."""
+    config = daemon.config
+    left = []
+    if container_id in runc_ids(config.state_dir):
+        left.append("runc")
+    if (config.containers_dir / container_id).exists():
+        left.append("directory")
+    if container_id in _recorded(daemon):
+        left.append("record")
+    return left
+
+
+def _recorded(daemon: RunningDaemon) -> set[str]:
+    """The ids the journal holds a live record of: what a restarted server would adopt (read
+    here as the journal's replay reads it; the journal's own load would rewrite the file)."""
+    live: set[str] = set()
+    with contextlib.suppress(FileNotFoundError), open(daemon.config.journal_path, "rb") as journal:
+        for line in journal:
+            entry = json.loads(line)
+            if "put" in entry:
+                live.add(entry["put"]["container"]["id"])
+            else:
+                live.discard(entry["remove"])
+    return live
+
+
+async def test_a_container_started_with_auto_remove_is_gone_after_its_exit(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    since = now()
+    info = await start_container(client, "quick", make_bundle(QUICK), autoRemove=True)
+    assert info["autoRemove"] is True
+    pid = info["processes"][0]["pid"]
+    with trio.fail_after(20):
+        removed = await client.post("/containers/quick/wait", params={"condition": "removed"})
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["exitStatus"] == 3 and removed.json()["pid"] == pid
+    assert (await client.get("/containers/quick")).status_code == 404
+    assert "quick" not in [c["id"] for c in (await client.get("/state")).json()["containers"]]
+    assert _left(daemon, "quick") == []
+    with trio.fail_after(10):
+        types = await event_types(client, since=since, container_id="quick", count=3)
+    assert types == ["start-container", "exit", "delete"]
+    # A wait that comes after the removal is answered all the same, by the container's id or
+    # its init's pid; another pid was never its.
+    late = await client.post("/containers/quick/wait")
+    assert late.status_code == 200 and late.json() == removed.json()
+    by_pid = await client.post(f"/containers/quick/process/{pid}/wait")
+    assert by_pid.status_code == 200 and by_pid.json() == removed.json()
+    assert (await client.post("/containers/quick/process/1/wait")).status_code == 404
+    # The id is free at once: a start right after the answer is a start, not a 409.
+    again = await start_container(client, "quick", make_bundle())
+    assert "autoRemove" not in again
+    # ... and the id's waits are the new container's from then on.
+    with trio.move_on_after(0.5) as waiting:
+        await client.post("/containers/quick/wait")
+    assert waiting.cancelled_caught  # it runs
+
+
+async def test_a_wait_for_removal_outlasts_the_exit_until_a_delete(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    await start_container(client, "kept", bundle)
+    answers: dict[str, httpx.Response] = {}
+    exited = trio.Event()
+    async with trio.open_nursery() as nursery:
+
+        async def wait(name: str, condition: str) -> None:
+            answers[name] = await client.post(
+                "/containers/kept/wait", params={"condition": condition}
+            )
+            if name == "exit":
+                exited.set()
+
+        nursery.start_soon(wait, "removed", "removed")
+        nursery.start_soon(wait, "exit", "not-running")
+        await trio.testing.wait_all_tasks_blocked()
+        await client.patch("/containers/kept", json={"signal": "KILL"})
+        with trio.fail_after(10):
+            await exited.wait()
+        # Stopped, and not started with autoRemove: it stays, and so does its removal's wait.
+        assert (await client.get("/containers/kept")).json()["state"]["status"] == "stopped"
+        assert "removed" not in answers
+        deleted = await client.delete("/containers/kept")
+        assert deleted.status_code == 200
+    assert answers["exit"].json()["exitStatus"] == 137
+    assert answers["removed"].status_code == 200
+    assert answers["removed"].json() == answers["exit"].json()
+
+
+async def test_an_attached_client_gets_all_output_and_the_status_before_the_removal(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    bundle = make_bundle(["sh", "-c", "read line; echo got $line; echo bye >&2; exit 4"])
+    info = await start_container(client, "talk", bundle, autoRemove=True, stdin=True)
+    pid = info["processes"][0]["pid"]
+    session = await attach(daemon.url, "talk", pid, query="logs=true")
+    await session.type("hello\n")
+    with trio.fail_after(20):
+        assert await session.to_end() == 4
+    assert session.output == b"got hello\n" and session.stderr == b"bye\n"
+    with trio.fail_after(20):
+        removed = await client.post("/containers/talk/wait", params={"condition": "removed"})
+    assert removed.json()["exitStatus"] == 4
+    assert _left(daemon, "talk") == []
+
+
+async def test_auto_remove_set_and_refused_through_patch(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, bundle: Path
+) -> None:
+    # A stopped container is removed at once.
+    await start_container(client, "done", make_bundle(QUICK))
+    with trio.fail_after(10):
+        await client.post("/containers/done/wait")
+    patched = await client.patch("/containers/done", json={"autoRemove": True})
+    assert patched.status_code == 200, patched.text
+    with trio.fail_after(20):
+        removed = await client.post("/containers/done/wait", params={"condition": "removed"})
+    assert removed.json()["exitStatus"] == 3
+    assert _left(daemon, "done") == []
+    # A running one once it exits; false takes it back.
+    await start_container(client, "later", bundle)
+    assert (await client.patch("/containers/later", json={"autoRemove": True})).json()[
+        "autoRemove"
+    ] is True
+    back = await client.patch("/containers/later", json={"autoRemove": False})
+    assert "autoRemove" not in back.json()
+    await client.patch("/containers/later", json={"autoRemove": True})
+    await client.patch("/containers/later", json={"signal": "KILL"})
+    with trio.fail_after(20):
+        removed = await client.post("/containers/later/wait", params={"condition": "removed"})
+    assert removed.json()["exitStatus"] == 137
+    # One thing at a time, and a boolean.
+    await start_container(client, "box", bundle)
+    both = await client.patch("/containers/box", json={"autoRemove": True, "signal": "KILL"})
+    assert both.status_code == 400
+    assert '"signal" and "autoRemove"' in both.json()["error"]
+    word = await client.patch("/containers/box", json={"autoRemove": "yes"})
+    assert word.status_code == 400 and "autoRemove" in word.json()["error"]
+    assert (await client.get("/containers/box")).json()["state"]["status"] == "running"
+    assert (await client.patch("/containers/ghost", json={"autoRemove": True})).status_code == 404
+
+
+async def test_bad_auto_remove_and_condition_are_400s_that_leave_nothing(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    bad = await client.post("/containers/bad", json={"bundlePath": str(bundle), "autoRemove": 1})
+    assert bad.status_code == 400
+    assert "autoRemove" in bad.json()["error"]
+    assert (await client.get("/containers/bad")).status_code == 404
+    assert _left(daemon, "bad") == []
+    await start_container(client, "box", bundle)
+    wrong = await client.post("/containers/box/wait", params={"condition": "gone"})
+    assert wrong.status_code == 400
+    assert wrong.json()["error"] == (
+        "query parameter condition must be one of not-running, removed, not 'gone'"
+    )
+    assert (await client.post("/containers/ghost/wait?condition=removed")).status_code == 404
+
+
+async def test_run_rm_removes_the_container_after_its_output_and_status(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, bundle: Path
+) -> None:
+    ctr = ("--address", daemon.url)
+    quick = str(make_bundle(QUICK))
+    for _ in range(3):  # the same id again at once: the last one is gone by the time we end
+        ran = await run_cli(*ctr, "run", "--rm", "-b", quick, "rr")
+        assert (ran.code, ran.out, ran.err) == (3, "out\n", "err\n")
+        assert (await client.get("/containers/rr")).status_code == 404
+    assert _left(daemon, "rr") == []
+    # Detached: the daemon removes it at its exit.
+    started = await run_cli(*ctr, "run", "-d", "--rm", "-b", str(bundle), "bg")
+    assert started.code == 0, started.err
+    info = (await client.get("/containers/bg")).json()
+    assert info["autoRemove"] is True
+    assert (await run_cli(*ctr, "kill", "-s", "KILL", "bg")).code == 0
+    waited = await run_cli(*ctr, "wait", "bg")  # its status, if it is removed already too
+    assert (waited.code, waited.out) == (0, "137\n")
+    with trio.fail_after(20):
+        await client.post("/containers/bg/wait", params={"condition": "removed"})
+    assert _left(daemon, "bg") == []
+
+
+async def test_a_container_that_exits_while_no_server_runs_is_removed_by_the_next(
+    spawn_daemon: Any, bundle: Path, plain_parent: None
+) -> None:
+    daemon = await spawn_daemon()
+    http = daemon.client
+    started = await http.post(
+        "/containers/gone", json={"bundlePath": str(bundle), "autoRemove": True}
+    )
+    assert started.status_code == 201, started.text
+    pid = started.json()["processes"][0]["pid"]
+    server = daemon.server_pid()
+    pidfd = os.pidfd_open(pid)
+    os.kill(server, signal.SIGSTOP)  # no server runs from here on
+    try:
+        os.kill(pid, signal.SIGKILL)
+        with trio.fail_after(10):
+            await trio.lowlevel.wait_readable(pidfd)
+    finally:
+        os.close(pidfd)
+        await daemon.kill_server()  # SIGKILL ends a stopped process too
+    with trio.fail_after(20):
+        removed = await http.post("/containers/gone/wait", params={"condition": "removed"})
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["exitStatus"] == 137  # the keeper kept it
+    assert (await http.get("/containers/gone")).status_code == 404
+    assert "gone" not in runc_ids(daemon.state_dir)
+    assert not (daemon.state_dir / "containers" / "gone").exists()
