@@ -81,6 +81,17 @@ async def run_cli(*argv: str) -> tuple[int, str, str]:
     return code, stdout.getvalue(), stderr.getvalue()
 
 
+async def read_until(process: trio.Process, shown: bytes, wanted: bytes) -> bytes:
+    """``shown`` and what ``process`` writes on its stdout next, up to ``wanted``; its end before
+    that fails the test, saying what came and its stderr."""
+    assert process.stdout is not None and process.stderr is not None
+    while wanted not in shown:
+        chunk = await process.stdout.receive_some()
+        assert chunk, (shown, await process.stderr.receive_some())
+        shown += chunk
+    return shown
+
+
 async def test_exec_it_shell_answers_sees_resizes_and_exits_with_its_status(
     daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
 ) -> None:
@@ -214,11 +225,8 @@ async def test_run_without_a_terminal_sends_our_signals_on_to_the_process(
             )  # fmt: skip
             try:
                 assert process.stdout is not None and process.stderr is not None
-                shown = b""
-                while b"ready\n" not in shown:  # attached, its handler set: now signal us
-                    chunk = await process.stdout.receive_some()
-                    assert chunk, (shown, await process.stderr.receive_some())
-                    shown += chunk
+                # attached, its handler set: now signal us
+                shown = await read_until(process, b"", b"ready\n")
                 process.send_signal(signum)
                 while chunk := await process.stdout.receive_some():
                     shown += chunk
@@ -231,6 +239,49 @@ async def test_run_without_a_terminal_sends_our_signals_on_to_the_process(
         assert shown == f"ready\ngot {said}\n".encode()
         container = (await client.get(f"/containers/{name}")).json()
         assert container["state"] == {"status": "stopped", "exitStatus": status}, container
+
+
+async def test_a_session_without_a_terminal_sends_on_every_signal_a_process_may_catch(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """Only SIGINT, SIGTERM and SIGHUP were sent on: a SIGUSR1 (or SIGUSR2, SIGQUIT, SIGALRM, a
+    real-time signal) to ``run`` or ``attach`` without a terminal ended ctr-trio, killed by it,
+    and the process went on unseen, its trap never run. As docker's ``--sig-proxy``, every
+    signal a process may catch goes on: the process's trap runs, and the session goes on."""
+    realtime = signal.SIGRTMIN + 3  # by number: the container's libc may name it otherwise
+    bundle = str(make_bundle(["sh", "-c", f"trap 'echo got USR1' USR1; trap 'echo got {realtime}'"
+                              f" {realtime}; trap 'echo got TERM; exit 6' TERM;"
+                              " echo ready; while :; do sleep 0.1; done"]))  # fmt: skip
+    await start_container(client, "attached", Path(bundle))
+    ctr = [*CTR_PIPED, "--address", daemon.url]
+    for argv in (["run", "ran", "-b", bundle], ["attach", "--logs", "attached"]):
+        with trio.fail_after(TIMEOUT):
+            process = await trio.lowlevel.open_process(
+                [*ctr, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment()
+            )
+            try:
+                assert process.stdout is not None and process.stderr is not None
+                # Attached (ctr-trio's handlers set: it shows output from its session only), and
+                # the traps set before "ready": now signal ctr-trio. Each trap's line says the
+                # signal reached the process and that ctr-trio lived on to show it.
+                shown = await read_until(process, b"", b"ready\n")
+                process.send_signal(signal.SIGUSR1)
+                shown = await read_until(process, shown, b"got USR1\n")
+                process.send_signal(realtime)
+                shown = await read_until(process, shown, b"got %d\n" % realtime)
+                process.send_signal(signal.SIGTERM)  # still the session's: its status is ours
+                while chunk := await process.stdout.receive_some():
+                    shown += chunk
+                assert await process.wait() == 6, (argv, await process.stderr.receive_some())
+                assert await process.stderr.receive_some() == b"", argv
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+        assert shown == b"ready\ngot USR1\ngot %d\ngot TERM\n" % realtime, argv
+        name = argv[-1] if argv[0] == "attach" else argv[1]
+        container = (await client.get(f"/containers/{name}")).json()
+        assert container["state"] == {"status": "stopped", "exitStatus": 6}, container
 
 
 async def test_sig_proxy_false_leaves_the_signals_to_ctr_trio(
@@ -256,11 +307,7 @@ async def test_sig_proxy_false_leaves_the_signals_to_ctr_trio(
             )
             try:
                 assert process.stdout is not None and process.stderr is not None
-                shown = b""
-                while b"ready\n" not in shown:  # attached: now signal ctr-trio
-                    chunk = await process.stdout.receive_some()
-                    assert chunk, (argv, shown, await process.stderr.receive_some())
-                    shown += chunk
+                await read_until(process, b"", b"ready\n")  # attached: now signal ctr-trio
                 process.send_signal(signum)
                 assert await process.wait() == ended, argv
                 assert await process.stderr.receive_some() == b"", argv  # no traceback

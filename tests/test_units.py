@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import io
 import json
 import logging
 import os
@@ -10,7 +12,7 @@ import signal
 import socket
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import pytest
@@ -18,6 +20,9 @@ import trio
 
 from containerd_trio import timestamps
 from containerd_trio.api import schemas  # registers the request hooks on the shared converter
+from containerd_trio.client import interactive
+from containerd_trio.client.http import Client
+from containerd_trio.client.output import Output
 from containerd_trio.config import Listen, parse_args
 from containerd_trio.convert import dump_json, structure, unstructure
 from containerd_trio.errors import InvalidRequest
@@ -163,6 +168,39 @@ def test_real_time_signals_by_their_names() -> None:
     for bad in ("RTMIN-1", "RTMAX+1", "RTMIN+", "RT", "RTMIN3"):
         with pytest.raises(InvalidRequest, match="unknown signal"):
             parse_signal(bad)
+
+
+def test_a_session_sends_on_the_signals_dockers_does_and_puts_every_handler_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session without a terminal sent on SIGINT, SIGTERM and SIGHUP only. As docker's
+    --sig-proxy it catches every signal a process may catch while it lasts (the real-time ones
+    too), none of those about ctr-trio itself, and puts every handler back after: one the C
+    library or the kernel refuses is left as it is, and stops none of the others."""
+    own = {signal.SIGCHLD, signal.SIGPIPE, signal.SIGURG, signal.SIGWINCH, signal.SIGSEGV}
+    own |= {signal.SIGABRT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGKILL}
+    sent_on = {signal.SIGUSR1, signal.SIGQUIT, signal.SIGALRM, signal.SIGRTMIN, signal.SIGRTMAX}
+    assert sent_on <= interactive.PROXIED_SIGNALS and not own & interactive.PROXIED_SIGNALS
+    before = {signum: signal.getsignal(signum) for signum in signal.valid_signals()}
+    wakeup = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(wakeup)
+    refused = signal.SIGUSR2
+    set_handler = signal.signal
+
+    def refusing(signum: int, handler: Any) -> Any:
+        if signum == refused:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return set_handler(signum, handler)
+
+    monkeypatch.setattr(signal, "signal", refusing)
+    out = Output(io.StringIO(), io.StringIO(), as_json=False)
+    session = interactive.Session(cast(Client, None), "box", 1, out, stdin=False, tty=False,
+                                  logs=False, detach_keys=b"", proxy_signals=True)  # fmt: skip
+    with session._terminal():
+        caught = {s for s in signal.valid_signals() if signal.getsignal(s) is interactive._ignore}
+    assert caught == interactive.PROXIED_SIGNALS - {refused} | {signal.SIGWINCH}
+    assert {signum: signal.getsignal(signum) for signum in signal.valid_signals()} == before
+    assert signal.set_wakeup_fd(wakeup) == wakeup
 
 
 def test_request_bodies() -> None:

@@ -423,8 +423,10 @@ def _define_sig_proxy(parser: Parser) -> None:
         "--sig-proxy",
         action=Switch,
         default=True,
-        help="without a terminal, send our SIGINT (Ctrl-C), SIGTERM and SIGHUP on to the"
-        " process (default true); false: they end ctr-trio alone, the process running on",
+        help="without a terminal, send the signals we get on to the process, as docker's: all"
+        " it may catch (Ctrl-C, SIGTERM, SIGUSR1, the real-time ones...) but SIGCHLD, SIGPIPE,"
+        " SIGWINCH, faults and job control (Ctrl-Z stops ctr-trio) (default true); false: they"
+        " end ctr-trio alone, the process running on",
     )
 
 

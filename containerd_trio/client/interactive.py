@@ -11,10 +11,14 @@ signals:
   session. The terminal is restored however the session ends.
 - With stdin (``-i``), what the user types (or pipes in) goes to the process; the end of the
   input closes the process's stdin, so that ``cat`` ends.
-- Without a terminal, the signals that would end ``ctr-trio`` (SIGINT: Ctrl-C, SIGTERM,
-  SIGHUP) go to the process instead, as docker's ``--sig-proxy`` (on by default for ``run``,
-  ``start -a`` and ``attach``): it decides whether to end, and its status is ours. With
-  ``--sig-proxy=false`` (``proxy_signals`` false) they end ``ctr-trio`` as any program's.
+- Without a terminal, the signals ``ctr-trio`` gets go to the process instead, as docker's
+  ``--sig-proxy`` (on by default for ``run``, ``start -a`` and ``attach``): SIGINT (Ctrl-C),
+  SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, the real-time ones, every one a process
+  may catch (:data:`PROXIED_SIGNALS`); the process decides whether to end, and its status is
+  ours. Those about ``ctr-trio`` itself stay its own: faults, SIGCHLD, SIGPIPE, SIGURG,
+  SIGWINCH, its resource limits, and its job control at the user's shell (Ctrl-Z stops
+  ``ctr-trio``, ``fg`` goes on). With ``--sig-proxy=false`` (``proxy_signals`` false) nothing
+  goes on: they act on ``ctr-trio`` as on any program.
 - The process's stdout and stderr come out on ours; its exit status, sent last, becomes the
   status of ``ctr-trio``. A broken connection (the daemon restarted, or handed over to a new
   server) is made again, the output going on right after the last message that came (its
@@ -34,7 +38,8 @@ import termios
 import threading
 import time
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from types import FrameType
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlencode
 
@@ -122,10 +127,48 @@ class Terminated(Exception):
 #: raw mode (no echo, no line editing) after the session: caught while it is raw, so that the
 #: terminal is restored first. (SIGINT is a key the process gets, in raw mode.)
 _ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-#: What a session without a terminal sends on to its process (``proxy_signals``): what would end
-#: ``ctr-trio`` and leave the process running, unseen. (With a terminal, Ctrl-C is a byte the
-#: process's terminal turns into its SIGINT.)
-PROXIED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: Signals ``ctr-trio`` keeps for itself in a session that sends signals on: those that are not
+#: a word to the process, but the kernel's or the user's shell's about ``ctr-trio``.
+_OWN_SIGNALS = frozenset(
+    {
+        # Cannot be caught: SIGKILL ends ctr-trio alone, SIGSTOP stops it.
+        signal.SIGKILL,
+        signal.SIGSTOP,
+        # Faults of ctr-trio's own code (or abort()): Python and the C library handle them.
+        signal.SIGSEGV,
+        signal.SIGBUS,
+        signal.SIGFPE,
+        signal.SIGILL,
+        signal.SIGTRAP,
+        signal.SIGSYS,
+        signal.SIGABRT,
+        # About ctr-trio's children, its pipes (Python ignores SIGPIPE: a write says EPIPE), its
+        # sockets, and its terminal's size (which a terminal's session sends as a resize).
+        signal.SIGCHLD,
+        signal.SIGPIPE,
+        signal.SIGURG,
+        signal.SIGWINCH,
+        # Its own resource limits (ulimit -t, -f): the process did not use that CPU time, nor
+        # write that file; a caught SIGXCPU would come again each second, to the process.
+        signal.SIGXCPU,
+        signal.SIGXFSZ,
+        # Job control of ctr-trio's job at the user's shell: Ctrl-Z stops ctr-trio, fg and bg
+        # continue it, the process going on meanwhile (its output waits). Docker's client sends
+        # these on too, so Ctrl-Z never stops it; and a caught SIGTTIN (ctr-trio, in the
+        # background, reading the terminal) comes again at each try of the read, a loop
+        # sending it to the process without end. Left to their defaults, they stop ctr-trio.
+        signal.SIGTSTP,
+        signal.SIGTTIN,
+        signal.SIGTTOU,
+        signal.SIGCONT,
+    }
+)
+#: What a session without a terminal sends on to its process (``proxy_signals``), as docker's
+#: ``--sig-proxy``: every signal a program may catch that is not :data:`_OWN_SIGNALS`, the
+#: real-time ones (34..64) too. Else each would end ``ctr-trio``, or do nothing, and leave the
+#: process running, unseen. (With a terminal, Ctrl-C is a byte the process's terminal turns into
+#: its SIGINT.) The wake-up fd's byte for each is its number: 64 fits.
+PROXIED_SIGNALS = frozenset(int(signum) for signum in signal.valid_signals()) - _OWN_SIGNALS
 
 
 class Session:
@@ -156,7 +199,7 @@ class Session:
         self.logs = logs
         self.detach = DetachKeys(detach_keys if self.raw else b"")
         #: Signals to send on to the process: only where there is no terminal to send Ctrl-C.
-        self.proxied = PROXIED_SIGNALS if proxy_signals and not tty else ()
+        self.proxied = PROXIED_SIGNALS if proxy_signals and not tty else frozenset()
         self.status: int | None = None
         self._stdin_open = stdin
         #: Input read while the connection was broken: sent once it is made again.
@@ -241,34 +284,31 @@ class Session:
 
     @contextlib.contextmanager
     def _terminal(self) -> Iterator[int]:
-        """Raw mode and SIGWINCH while the session lasts (with a terminal); yields the fd that
-        signals wake the loop on."""
-        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        saved = termios.tcgetattr(0) if self.raw else None
-        # Signals reach the main thread only (a caller that runs us in another gets no resizes).
-        main = threading.current_thread() is threading.main_thread()
-        old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False) if main else -1
-        old_winch = signal.signal(signal.SIGWINCH, _ignore) if main else None
-        ending = _ENDING_SIGNALS if main and saved is not None else ()
-        old_ending = [signal.signal(signum, _terminate) for signum in ending]
-        # Caught, so that they only wake the loop (the wake-up fd says which came): see _pump.
-        proxied = self.proxied if main else ()
-        old_proxied = [signal.signal(signum, _ignore) for signum in proxied]
-        try:
+        """Raw mode and SIGWINCH while the session lasts (with a terminal), the signals sent on
+        caught (without one); yields the fd that signals wake the loop on. Every handler is put
+        back, and the terminal's mode, however the session ends."""
+        # Undone in the reverse order, each undo run even if one before it failed.
+        with contextlib.ExitStack() as undo:
+            wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            undo.callback(os.close, wake_w)
+            undo.callback(os.close, wake_r)
+            saved = termios.tcgetattr(0) if self.raw else None
+            # Signals reach the main thread only (a caller that runs us in another gets no
+            # resizes, and sends no signals on).
+            if threading.current_thread() is threading.main_thread():
+                old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+                undo.callback(signal.set_wakeup_fd, old_wakeup)
+                _catch(undo, (signal.SIGWINCH,), _ignore)
+                if saved is not None:
+                    _catch(undo, _ENDING_SIGNALS, _terminate)
+                # Caught, so that they only wake the loop (the wake-up fd says which came): see
+                # _pump.
+                _catch(undo, self.proxied, _ignore)
             if saved is not None:
+                undo.callback(termios.tcsetattr, 0, termios.TCSADRAIN, saved)
                 # At once, keeping what was typed ahead (the default would flush it).
                 tty.setraw(0, termios.TCSANOW)
             yield wake_r
-        finally:
-            if saved is not None:
-                termios.tcsetattr(0, termios.TCSADRAIN, saved)
-            if main:
-                signal.signal(signal.SIGWINCH, old_winch)
-                signal.set_wakeup_fd(old_wakeup)
-            for signum, old in zip((*ending, *proxied), (*old_ending, *old_proxied), strict=True):
-                signal.signal(signum, old)
-            os.close(wake_r)
-            os.close(wake_w)
 
     def _pump(self, ws: WebSocket, wake: int) -> None:
         """Move bytes until the WebSocket closes (raises Closed) or the user detaches."""
@@ -332,6 +372,25 @@ class Session:
         except OSError:
             return
         ws.send(channels.resize_frame(size.columns, size.lines))
+
+
+def _catch(
+    undo: contextlib.ExitStack,
+    signums: Iterable[int],
+    handler: Callable[[int, FrameType | None], None],
+) -> None:
+    """``handler`` for each of ``signums`` Python may set, the old one put back by ``undo``.
+
+    One the kernel or the C library refuses (glibc keeps 32 and 33 for itself) is left as it
+    is, as is one whose handler Python did not set (a C library's: it could not be put back)."""
+    for signum in signums:
+        try:
+            if signal.getsignal(signum) is None:
+                continue
+            old = signal.signal(signum, handler)
+        except (OSError, ValueError):
+            continue
+        undo.callback(signal.signal, signum, old)
 
 
 def _ignore(signum: int, frame: object) -> None:
