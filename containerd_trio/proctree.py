@@ -32,7 +32,6 @@ import contextlib
 import logging
 import os
 import signal
-import time
 
 import trio
 
@@ -64,7 +63,8 @@ async def kill_tree(pid: int, pidfd: int) -> None:
     that very process and never one that reused the pid."""
     descendants: list[int] = []  # their pidfds
     try:
-        tree = _stop_tree(pid, pidfd, descendants)
+        with trio.CancelScope(shield=True):  # each process's stop is bounded (_STOP_WAIT)
+            tree = await _stop_tree(pid, pidfd, descendants)
         for member in tree:
             _signal(member, signal.SIGKILL)
         with trio.move_on_after(_GONE_WAIT, shield=True) as waited:
@@ -87,14 +87,14 @@ async def kill_tree(pid: int, pidfd: int) -> None:
             os.close(member)
 
 
-def _stop_tree(pid: int, pidfd: int, descendants: list[int]) -> list[int]:
+async def _stop_tree(pid: int, pidfd: int, descendants: list[int]) -> list[int]:
     """SIGSTOP ``pid`` and the processes under it, top down; their pidfds, ``pidfd`` first.
     Those it opens are appended to ``descendants`` (the caller's to close) as they are."""
     walk = [(pid, pidfd)]
     for current, current_fd in walk:  # grows as it is walked
         if not _signal(current_fd, signal.SIGSTOP):
             continue
-        _wait_stopped(current)
+        await _wait_stopped(current)
         for child in procfs.children(current) - {member for member, _ in walk}:
             with contextlib.suppress(ProcessLookupError):
                 descendants.append(os.pidfd_open(child))
@@ -109,10 +109,10 @@ def _signal(pidfd: int, signum: int) -> bool:
     return False
 
 
-def _wait_stopped(pid: int) -> None:
-    # A signal is delivered when the process next runs: microseconds, not a wait for the loop.
-    give_up = time.monotonic() + _STOP_WAIT
-    while (state := procfs.state(pid)) is not None and state not in _STOPPED:
-        if time.monotonic() > give_up:
-            return
-        time.sleep(0.0005)
+async def _wait_stopped(pid: int) -> None:
+    # A signal is delivered when the process next runs: most often at once. The other tasks
+    # run meanwhile (a process in uninterruptible sleep takes the whole wait).
+    with trio.move_on_after(_STOP_WAIT):
+        # Polled: nothing tells of the stop of a process that is not our child.
+        while (state := procfs.state(pid)) is not None and state not in _STOPPED:  # noqa: ASYNC110
+            await trio.sleep(0.0005)
