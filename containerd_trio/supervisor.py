@@ -845,10 +845,11 @@ class Supervisor:
         checkpoint: str,
         cgroups_path: str,
         labels: Mapping[str, str],
+        auto_remove: bool,
     ) -> ContainerInfo:
         started = await self.start(
             container_id, str(bundle), checkpoint=checkpoint, cgroups_path=cgroups_path,
-            labels=labels,
+            labels=labels, auto_remove=auto_remove,
         )  # fmt: skip
         return started.info()
 

@@ -214,6 +214,32 @@ async def test_an_established_tcp_connection_survives_the_move(
     assert leftovers(bundle) == []
 
 
+async def test_auto_remove_moves_with_the_container(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A container started with autoRemove is one with autoRemove on the target, which removes
+    it once its init exits there. (The session's offer carried the labels but not it: the
+    moved container stayed, stopped, for good.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    # A counter whose init (a shell: pid 1 ignores a signal it has no handler for) ends with
+    # its own status on TERM, so that the status waited for is the target's exit.
+    bundle = make_bundle(["sh", "-c", f"trap 'exit 5' TERM; {COUNTER[2]}"])
+    await start_container(source.client, "once", bundle, autoRemove=True)
+    await wait_output(source.client, "once", "3")
+    with trio.fail_after(60):
+        steps = await migrate(source.client, "once", to=f"unix:{target.socket}")
+    assert steps[-1]["step"] == "done", steps
+    assert (await target.client.get("/containers/once")).json().get("autoRemove") is True
+    signalled = await target.client.patch("/containers/once", json={"signal": "TERM"})
+    assert signalled.status_code == 200, signalled.text
+    with trio.fail_after(20):
+        removed = await target.client.post("/containers/once/wait", params={"condition": "removed"})
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["exitStatus"] == 5
+    assert (await target.client.get("/containers/once")).status_code == 404
+    assert "once" not in runc_ids(target.state_dir)
+
+
 async def test_a_target_that_refuses_leaves_the_container_running_here(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

@@ -347,7 +347,7 @@ async def open_migration(body: MigrationOffer) -> Reply:
     for 60 seconds aborts itself."""
     session = supervisor().incoming.open(
         body.id, body.bundle_path, body.checkpoint, with_bundle=body.with_bundle,
-        labels=body.labels,
+        labels=body.labels, auto_remove=body.auto_remove,
     )  # fmt: skip
     return wire.json_response(session, 201)
 

@@ -277,6 +277,14 @@ class MigrationOffer:
     labels: dict[str, str] = attrs.field(
         factory=dict, metadata=doc("The container's labels, which it keeps here.")
     )
+    auto_remove: bool = attrs.field(
+        default=False,
+        metadata=doc(
+            "The container was started with autoRemove (or given it since), which it keeps"
+            " here: this daemon removes it once its init exits. A source that does not send"
+            " it moves one without."
+        ),
+    )
 
 
 # --- path and query parameters ------------------------------------------------------------------

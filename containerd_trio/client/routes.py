@@ -254,6 +254,7 @@ def open_migration(
     *,
     with_bundle: bool,
     labels: Mapping[str, str] | None = None,
+    auto_remove: bool = False,
 ) -> Request:
     """The source asks the target for a session (see :mod:`containerd_trio.migration`)."""
     body: dict[str, Any] = {
@@ -264,6 +265,8 @@ def open_migration(
     }
     if labels:
         body["labels"] = dict(labels)
+    if auto_remove:  # sent only when true: a target older than autoRemove takes the rest
+        body["autoRemove"] = True
     return make_request("POST", "/migrations", body=body)
 
 

@@ -11,7 +11,8 @@ container stays, the images it was restored from go, the session ends.
 Until then the container belongs to the source, whose copy waits frozen: a restored container
 whose session aborts is deleted here, and the source's runs on. The restored container keeps
 the source's labels and gets one more, :data:`~.model.MIGRATION_LABEL`, by which a source that
-lost track (an answer lost, this server restarted) knows it for the one it moved.
+lost track (an answer lost, this server restarted) knows it for the one it moved; it keeps the
+source's autoRemove too (this daemon removes it once its init exits).
 
 What a session makes outlives a server that dies (or hands over) mid-migration only until
 the next one starts: each session is recorded on disk (:mod:`.ledger`), and the next server
@@ -74,6 +75,7 @@ class Host(Protocol):
         checkpoint: str,
         cgroups_path: str,
         labels: Mapping[str, str],
+        auto_remove: bool,
     ) -> ContainerInfo: ...
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo: ...
@@ -107,6 +109,7 @@ class Session:
         labels: Mapping[str, str],
         *,
         with_bundle: bool = False,
+        auto_remove: bool = False,
     ) -> None:
         self.id = session_id
         self.container_id = container_id
@@ -114,6 +117,8 @@ class Session:
         self.checkpoint = checkpoint
         self.shared = shared
         self.labels = {**labels, MIGRATION_LABEL: checkpoint}
+        #: The source's autoRemove: the restored container is removed here once it exits.
+        self.auto_remove = auto_remove
         self.lock = trio.Lock()
         self.with_bundle = with_bundle
         self.made_bundle = False
@@ -238,6 +243,7 @@ class Incoming:
         *,
         with_bundle: bool,
         labels: Mapping[str, str] | None = None,
+        auto_remove: bool = False,
     ) -> MigrationSession:
         check_id(container_id)
         check_id(checkpoint, "checkpoint name")
@@ -261,7 +267,7 @@ class Incoming:
             )
         session = Session(
             secrets.token_hex(8), container_id, bundle, checkpoint, shared, labels or {},
-            with_bundle=with_bundle,
+            with_bundle=with_bundle, auto_remove=auto_remove,
         )  # fmt: skip
         self._sessions[session.id] = session
         self._ledger.write(session.entry())
@@ -331,6 +337,7 @@ class Incoming:
                 # runc names cgroups after container ids: the source's copy still has one.
                 cgroups_path=f"{session.container_id}-moved-{session.id}",
                 labels=session.labels,
+                auto_remove=session.auto_remove,
             )
             session.restored = True
             return info

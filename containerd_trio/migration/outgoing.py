@@ -28,7 +28,7 @@ A target that may run it but cannot say leaves the copy here paused, and the mov
 kept, to the same settling as a move a dead server left (:class:`~.left.LeftMove`): the target
 is asked again until it says.
 The restored container carries the source's labels and :data:`~.model.MIGRATION_LABEL`, by
-which the source knows it for the one it moved.
+which the source knows it for the one it moved, and the source's autoRemove.
 """
 
 from __future__ import annotations
@@ -379,7 +379,7 @@ class Outgoing(Move):
         bundle_path = plan.target_bundle or str(self.container.bundle)
         answer = await self.target.open(
             self.container.id, bundle_path, self.name, with_bundle=plan.with_bundle,
-            labels=self.container.labels,
+            labels=self.container.labels, auto_remove=self.container.auto_remove,
         )  # fmt: skip
         self.shared = bool(answer.get("sharedBundle"))
         self._session = str(answer["id"])

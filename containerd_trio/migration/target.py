@@ -80,10 +80,12 @@ class Target:
         *,
         with_bundle: bool,
         labels: Mapping[str, str],
+        auto_remove: bool,
     ) -> dict[str, Any]:
         request = routes.open_migration(
-            container_id, bundle_path, checkpoint, with_bundle=with_bundle, labels=labels
-        )
+            container_id, bundle_path, checkpoint, with_bundle=with_bundle, labels=labels,
+            auto_remove=auto_remove,
+        )  # fmt: skip
         session = await self._call(request, "open a migration session")
         # The address is the client's: what answers there may be anything, which must be
         # neither a 500 here nor a path segment of the requests that follow.
