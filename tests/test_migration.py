@@ -491,6 +491,9 @@ async def moved_there(source: DaemonProcess, target: DaemonProcess) -> None:
     assert "counter" not in runc_ids(source.state_dir)
     info = (await target.client.get("/containers/counter")).json()
     assert info["state"]["status"] == "running"
+    # A fresh log there (it replaced a stopped container's) has no line until the first count
+    # after the restore.
+    await wait_output(target.client, "counter", "\n")
     seen = (await counted(target.client, "counter"))[-1]
     await wait_output(target.client, "counter", f"{seen + 2}\n")
 

@@ -334,6 +334,28 @@ def test_a_failed_migration_never_leaves_the_container_in_both_places_or_none(
     assert decided is expected
 
 
+def test_a_moved_container_with_auto_remove_is_not_resumed_on_the_targets_silence() -> None:
+    """None of the id on the target, its session gone after the restore: a container with
+    autoRemove may have run there, ended and been removed (a finish whose answer was lost):
+    resumed here, it would run twice. One without it is resumed, as before."""
+    asked = {"restore_asked": True, "aborted": False, "there": None, "migration": "migration-1"}
+    assert verdict(**asked, auto_remove=True) is Verdict.UNSURE
+    assert verdict(**asked) is Verdict.RESUME
+    # Before the restore was asked, or once the target aborted, it never ran there.
+    assert verdict(**{**asked, "restore_asked": False}, auto_remove=True) is Verdict.RESUME
+    assert verdict(**{**asked, "aborted": True}, auto_remove=True) is Verdict.RESUME
+
+
+async def test_consult_says_why_a_moved_container_with_auto_remove_stays_paused() -> None:
+    with trio.fail_after(5):
+        consulted = await consult(
+            _Target(False, None), "s", "c", "migration-1",
+            restore_asked=True, within=1, auto_remove=True,
+        )  # fmt: skip
+    assert consulted.verdict is Verdict.UNSURE
+    assert "autoRemove" in consulted.reason and consulted.there is None
+
+
 class _Target:
     """A target that answers the abort and the question of its container as told
     (an exception is raised; ``...`` never answers)."""

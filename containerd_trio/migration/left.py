@@ -97,6 +97,8 @@ class LeftMove(Move):
         self._left = "left unsure when it failed"
         if keeper_pid is not None:
             self._left = "left under way by the last server"
+        #: The copy here was to be removed at its exit: see :func:`.outgoing.verdict`.
+        self._auto_remove = False
 
     async def run(
         self,
@@ -116,6 +118,8 @@ class LeftMove(Move):
         asked the target: its first question comes after the first pause, the copy's lock
         free meanwhile (the move has let it go).
         """
+
+        self._auto_remove = container is not None and container.auto_remove
 
         def holding() -> contextlib.AbstractAsyncContextManager[object]:
             return contextlib.nullcontext() if container is None else container.lock
@@ -285,5 +289,6 @@ class LeftMove(Move):
         consulted = await consult(
             target, session, self.container_id, self.name,
             restore_asked=self._restore_asked, within=self.cleanup_timeout,
+            auto_remove=self._auto_remove,
         )  # fmt: skip
         return consulted.verdict, consulted.reason

@@ -82,7 +82,12 @@ class Verdict(enum.Enum):
 
 
 def verdict(
-    *, restore_asked: bool, aborted: bool | None, there: ContainerInfo | None, migration: str
+    *,
+    restore_asked: bool,
+    aborted: bool | None,
+    there: ContainerInfo | None,
+    migration: str,
+    auto_remove: bool = False,
 ) -> Verdict:
     """After a failure: ``aborted`` is the target's answer to the abort (True: it removed all
     the session made; False: it had no such session: it finished it, or aborted it for
@@ -96,13 +101,15 @@ def verdict(
     with this move's label). Anything else is unsure: the moved one stopped or created there
     (it ended, or a failed abort or roll-back left it), one without the label (a restore its
     server adopted from runc's word alone, its record unwritten; or a stopped one that a
-    roll-back whose runc delete failed put back, runc's leftover beside it)."""
+    roll-back whose runc delete failed put back, runc's leftover beside it). None there is
+    unsure too for a container with ``auto_remove``: the moved one may have ended there, and
+    been removed, after a finish whose answer was lost; resumed here, it would run twice."""
     if not restore_asked or aborted is True:
         return Verdict.RESUME
     if aborted is None:
         return Verdict.UNSURE
     if there is None:
-        return Verdict.RESUME
+        return Verdict.UNSURE if auto_remove else Verdict.RESUME
     moved = there.labels.get(MIGRATION_LABEL) == migration
     if moved and there.state.status in (Status.RUNNING, Status.PAUSED):
         return Verdict.KEPT
@@ -138,6 +145,7 @@ async def consult(
     *,
     restore_asked: bool,
     within: float,
+    auto_remove: bool = False,
 ) -> Consulted:
     """Ask the target to abort the session and, if it had none and may have run the
     container, which container of this id it has: the inputs of :func:`verdict`, within
@@ -161,8 +169,14 @@ async def consult(
     if aborted is None:
         log.error("migration of %s: the target did not settle it: %s", container_id, reason)
     decided = verdict(
-        restore_asked=restore_asked, aborted=aborted, there=there, migration=migration
-    )
+        restore_asked=restore_asked, aborted=aborted, there=there, migration=migration,
+        auto_remove=auto_remove,
+    )  # fmt: skip
+    if decided is Verdict.UNSURE and there is None and aborted is False:
+        reason = (
+            "it has no container of this id, and the container was to be removed at its exit"
+            " (autoRemove): the moved one may have run there, and ended"
+        )
     if decided is Verdict.UNSURE and there is not None:
         status = there.state.status.value
         if there.labels.get(MIGRATION_LABEL) == migration:
@@ -475,6 +489,7 @@ class Outgoing(Move):
             consulted = await consult(
                 self.target, session, self.container.id, self.name,
                 restore_asked=self._restore_asked, within=self.cleanup_timeout,
+                auto_remove=self.container.auto_remove,
             )  # fmt: skip
             if consulted.verdict is Verdict.KEPT:
                 assert consulted.there is not None
