@@ -29,7 +29,7 @@ import trio
 from containerd_trio import attach as attach_module
 from containerd_trio.client import cli
 
-from .helpers import BundleFactory, RunningDaemon, now, pid_alive, start_container
+from .helpers import BundleFactory, RunningDaemon, now, pid_alive, runc_ids, start_container
 
 CTR = str(Path(sys.executable).parent / "ctr-trio")
 #: This checkout, first on ctr-trio's path: the venv's script imports the package the venv was
@@ -71,6 +71,17 @@ class Terminal:
         await trio.to_thread.run_sync(self.child.wait)
         assert self.child.exitstatus is not None, self.child.signalstatus
         return int(self.child.exitstatus)
+
+
+async def leave_a_mark_and_detach(shell: Terminal) -> None:
+    """At a shell's first prompt: set ``x=still-here``, for a later session to find, then
+    detach with the default keys; ctr-trio says so and ends with 0."""
+    await shell.expect("/ # ")
+    await shell.type("x=still-here\r")
+    await shell.expect("/ # ")
+    await shell.type("\x10\x11")  # ctrl-p ctrl-q
+    await shell.expect("detached")
+    assert await shell.status() == 0
 
 
 async def run_cli(*argv: str) -> tuple[int, str, str]:
@@ -126,12 +137,7 @@ async def test_detach_leaves_the_shell_running_and_attach_finds_it_again(
 ) -> None:
     await start_container(client, "box", bundle)
     shell = Terminal(daemon.url, "exec", "-it", "box", "--", "sh")
-    await shell.expect("/ # ")
-    await shell.type("x=still-here\r")
-    await shell.expect("/ # ")
-    await shell.type("\x10\x11")  # ctrl-p ctrl-q
-    await shell.expect("detached")
-    assert await shell.status() == 0
+    await leave_a_mark_and_detach(shell)
     [_, process] = (await client.get("/containers/box")).json()["processes"]
     assert process["args"] == ["sh"] and pid_alive(process["pid"])
 
@@ -363,6 +369,114 @@ async def test_run_it_a_terminal_bundle(
     assert code == cli.EXIT_ERROR
     assert "has no terminal: set process.terminal to true" in err
     assert (await client.get("/containers/plain")).status_code == 404  # nothing was started
+
+
+async def test_run_it_rm_removes_the_container_once_the_shell_exits(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio run -it --rm``: the shell's status is ours, and the container is gone by the
+    time we end, so that the same id runs again at once."""
+    bundle = str(make_bundle(["sh"], terminal=True))
+    for status in (4, 5):  # the second: the id is free right after the first
+        shell = Terminal(daemon.url, "run", "-it", "--rm", "tty", "-b", bundle)
+        await shell.expect("/ # ")
+        await shell.type("echo $((20+22))\r")
+        await shell.expect("42")
+        await shell.type(f"exit {status}\r")
+        assert await shell.status() == status
+        assert (await client.get("/containers/tty")).status_code == 404
+    assert "tty" not in runc_ids(daemon.config.state_dir)
+
+
+async def _left_to_the_daemon(client: httpx.AsyncClient, container_id: str) -> None:
+    """The container a ``run -it --rm`` session left running: it runs, and the daemon is to
+    remove it at its exit."""
+    container = (await client.get(f"/containers/{container_id}")).json()
+    assert container["state"]["status"] == "running", container
+    assert container.get("autoRemove") is True, container
+
+
+async def _removed(client: httpx.AsyncClient, container_id: str) -> int:
+    """The container's exit status, once the daemon removed it."""
+    with trio.fail_after(TIMEOUT):
+        removed = await client.post(
+            f"/containers/{container_id}/wait", params={"condition": "removed"}
+        )
+    assert removed.status_code == 200, removed.text
+    assert (await client.get(f"/containers/{container_id}")).status_code == 404
+    status: int = removed.json()["exitStatus"]
+    return status
+
+
+async def test_run_it_rm_detached_leaves_the_removal_to_the_daemon(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """Detached from ``run -it --rm`` (ctrl-p ctrl-q), the shell goes on; ctr-trio hands the
+    container to the daemon (autoRemove), which removes it once the shell exits, later, from
+    another session."""
+    bundle = str(make_bundle(["sh"], terminal=True))
+    shell = Terminal(daemon.url, "run", "-it", "--rm", "tty", "-b", bundle)
+    await leave_a_mark_and_detach(shell)
+    await _left_to_the_daemon(client, "tty")
+
+    again = Terminal(daemon.url, "attach", "tty")
+    await again.type("echo $x\r")
+    await again.expect("still-here")
+    await again.type("exit 7\r")
+    assert await again.status() == 7
+    assert await _removed(client, "tty") == 7
+
+
+async def test_run_it_rm_ended_by_a_signal_leaves_the_removal_to_the_daemon(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A SIGTERM or SIGHUP (``kill``, a closed terminal window) ends a raw ``run -it --rm``
+    session with the shell still running: the daemon removes it at its exit."""
+    bundle = str(make_bundle(["sh"], terminal=True))
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        shell = Terminal(daemon.url, "run", "-it", "--rm", "tty", "-b", bundle)
+        await shell.expect("/ # ")
+        shell.child.kill(signum)
+        assert await shell.status() == 128 + signum
+        await _left_to_the_daemon(client, "tty")
+        await client.patch("/containers/tty", json={"signal": "KILL"})
+        assert await _removed(client, "tty") == 128 + signal.SIGKILL, signum.name
+
+
+async def test_run_rm_ended_by_a_signal_it_keeps_leaves_the_removal_to_the_daemon(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A signal that ends ``ctr-trio run --rm`` itself, not sent on (Ctrl-C or a SIGUSR1 with
+    ``--sig-proxy=false``; a SIGTERM to ``-t`` from a script, whose terminal is not raw), left
+    the container running for good: ctr-trio was gone before it could hand it over. The
+    signal ends the session instead: ctr-trio hands the container to the daemon, and ends
+    with 128+N, quietly."""
+    loop = ["sh", "-c", "echo ready; while :; do sleep 0.1; done"]
+    plain, terminal = str(make_bundle(loop)), str(make_bundle(loop, terminal=True))
+    for argv, signum in (
+        (["--sig-proxy=false", "-b", plain], signal.SIGINT),
+        (["--sig-proxy=false", "-b", plain], signal.SIGUSR1),
+        (["-t", "-b", terminal], signal.SIGTERM),
+    ):
+        with trio.fail_after(TIMEOUT):
+            process = await trio.lowlevel.open_process(
+                [*CTR_PIPED, "--address", daemon.url, "run", "--rm", "left", *argv],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=_environment(),
+            )  # fmt: skip
+            try:
+                assert process.stderr is not None
+                await read_until(process, b"", b"ready")  # attached: now signal ctr-trio
+                process.send_signal(signum)
+                assert await process.wait() == 128 + signum, argv
+                assert await process.stderr.receive_some() == b"", argv
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+        await _left_to_the_daemon(client, "left")
+        await client.patch("/containers/left", json={"signal": "KILL"})
+        assert await _removed(client, "left") == 128 + signal.SIGKILL
 
 
 async def test_exec_streams_output_and_exits_with_the_process_status(

@@ -307,7 +307,8 @@ def _attach(
     """An attached session to the process; its exit status (0 once detached). With
     ``remove`` (run --rm), the container is removed once the session has seen the process
     end; one left running (a detach, a signal that ended us) is the daemon's to remove at
-    its exit (autoRemove)."""
+    its exit (autoRemove). Every signal that would end us ends the session first, for that:
+    Ctrl-C or a SIGTERM with --sig-proxy=false, a SIGTERM to -t without raw mode."""
     from .interactive import DEFAULT_DETACH_KEYS, ENV_DETACH_KEYS, Session, parse_detach_keys
 
     keys = args.detach_keys
@@ -320,6 +321,7 @@ def _attach(
     session = Session(
         client, container_id, pid, out,
         stdin=stdin, tty=tty, logs=logs, detach_keys=keys, proxy_signals=proxy_signals,
+        end_on_signals=remove,
     )  # fmt: skip
     status = session.run()
     if remove:

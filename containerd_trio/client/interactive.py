@@ -116,7 +116,8 @@ class Detached(Exception):
 
 
 class Terminated(Exception):
-    """A signal that ends ``ctr-trio`` (SIGTERM, SIGHUP) came during a raw-mode session."""
+    """A signal that would end ``ctr-trio`` came during the session, one of
+    :attr:`Session.ending` (SIGTERM, SIGHUP in raw mode)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
@@ -187,6 +188,7 @@ class Session:
         logs: bool,
         detach_keys: bytes,
         proxy_signals: bool = False,
+        end_on_signals: bool = False,
     ) -> None:
         self.client = client
         self.container_id = container_id
@@ -200,6 +202,13 @@ class Session:
         self.detach = DetachKeys(detach_keys if self.raw else b"")
         #: Signals to send on to the process: only where there is no terminal to send Ctrl-C.
         self.proxied = PROXIED_SIGNALS if proxy_signals and not tty else frozenset()
+        #: Signals that end the session (Terminated: run returns 128+N) instead of ending
+        #: ctr-trio where it stands: in raw mode SIGTERM and SIGHUP, so that the terminal is
+        #: restored first; with ``end_on_signals``, every one that would end ctr-trio and is not
+        #: sent on, so that the caller acts once the session is left (run --rm hands the
+        #: container to the daemon: killed, or interrupted, ctr-trio would leave it for good).
+        ending = PROXIED_SIGNALS if end_on_signals else frozenset(_ENDING_SIGNALS)
+        self.ending = ending - self.proxied if end_on_signals or self.raw else frozenset()
         self.status: int | None = None
         self._stdin_open = stdin
         #: Input read while the connection was broken: sent once it is made again.
@@ -238,7 +247,8 @@ class Session:
                             return 1
                         return channels.UNKNOWN_STATUS if self.status is None else self.status
         except Terminated as ended:
-            # The terminal is restored by now; the process goes on, as after a detach.
+            # The terminal is restored by now (the handlers too); the process goes on, as after
+            # a detach.
             return 128 + ended.signum
         except Detached:
             ws.close()
@@ -299,8 +309,7 @@ class Session:
                 old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
                 undo.callback(signal.set_wakeup_fd, old_wakeup)
                 _catch(undo, (signal.SIGWINCH,), _ignore)
-                if saved is not None:
-                    _catch(undo, _ENDING_SIGNALS, _terminate)
+                _catch(undo, self.ending, _terminate)
                 # Caught, so that they only wake the loop (the wake-up fd says which came): see
                 # _pump.
                 _catch(undo, self.proxied, _ignore)
