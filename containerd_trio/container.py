@@ -655,6 +655,11 @@ class Container:
             if not self._attached:
                 self._detached.unpark_all()
 
+    @property
+    def has_attached(self) -> bool:
+        """An attach session follows the container's output."""
+        return self._attached > 0
+
     async def wait_detached(self) -> None:
         """Return once no attach session follows the container's output."""
         while self._attached:

@@ -550,8 +550,9 @@ class Supervisor:
     async def _auto_remove(self, container: Container) -> None:
         # Its attach sessions first send what is left of its output and its exit status
         # (docker run --rm prints all of it): its log goes with it.
-        with trio.move_on_after(_ATTACHED_GRACE):
-            await container.wait_detached()
+        if container.has_attached:
+            with trio.move_on_after(_ATTACHED_GRACE):
+                await container.wait_detached()
         try:
             await self._submit(self._delete_exited, container)
         except ShuttingDown:
