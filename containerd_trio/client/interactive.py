@@ -117,17 +117,14 @@ class Detached(Exception):
 
 class Terminated(Exception):
     """A signal that would end ``ctr-trio`` came during the session, one of
-    :attr:`Session.ending` (SIGTERM, SIGHUP in raw mode)."""
+    :attr:`Session.ending` (in raw mode: any whose default action would end ``ctr-trio`` at
+    once and leave the user's terminal raw, with no echo and no line editing)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
 
 
-#: Signals whose default action would end ``ctr-trio`` at once, leaving the user's terminal in
-#: raw mode (no echo, no line editing) after the session: caught while it is raw, so that the
-#: terminal is restored first. (SIGINT is a key the process gets, in raw mode.)
-_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 #: Signals ``ctr-trio`` keeps for itself in a session that sends signals on: those that are not
 #: a word to the process, but the kernel's or the user's shell's about ``ctr-trio``.
 _OWN_SIGNALS = frozenset(
@@ -203,12 +200,13 @@ class Session:
         #: Signals to send on to the process: only where there is no terminal to send Ctrl-C.
         self.proxied = PROXIED_SIGNALS if proxy_signals and not tty else frozenset()
         #: Signals that end the session (Terminated: run returns 128+N) instead of ending
-        #: ctr-trio where it stands: in raw mode SIGTERM and SIGHUP, so that the terminal is
-        #: restored first; with ``end_on_signals``, every one that would end ctr-trio and is not
-        #: sent on, so that the caller acts once the session is left (run --rm hands the
-        #: container to the daemon: killed, or interrupted, ctr-trio would leave it for good).
-        ending = PROXIED_SIGNALS if end_on_signals else frozenset(_ENDING_SIGNALS)
-        self.ending = ending - self.proxied if end_on_signals or self.raw else frozenset()
+        #: ctr-trio where it stands: every one that would end ctr-trio and is not sent on, in
+        #: raw mode (so that the terminal is restored first: a SIGUSR1 left it raw) and with
+        #: ``end_on_signals`` (so that the caller acts once the session is left: run --rm hands
+        #: the container to the daemon; killed, or interrupted, ctr-trio would leave it for
+        #: good).
+        ending = PROXIED_SIGNALS if end_on_signals or self.raw else frozenset()
+        self.ending = ending - self.proxied
         self.status: int | None = None
         self._stdin_open = stdin
         #: Input read while the connection was broken: sent once it is made again.
