@@ -177,7 +177,9 @@ class Adoption:
         for process in processes:
             process.close()
         container.created_ns = parse_ns(info.created_at)
+        exited_unseen = False
         if info.state.status is Status.STOPPED and info.state.exit_status is not None:
+            # Stopped before, and kept: a checkpoint that stopped it (see Container._init_exited).
             container.mark_stopped(info.state.exit_status)
         else:
             container.mark_stopped(UNKNOWN_EXIT_STATUS)
@@ -185,8 +187,9 @@ class Adoption:
                 "exit", info.id, pid=_init_pid(info), status=UNKNOWN_EXIT_STATUS
             )
             log.info("container %s exited while the daemon was down", info.id)
+            exited_unseen = True
         self._containers[info.id] = container
-        if container.auto_remove:
+        if container.auto_remove and exited_unseen:
             container.remove_when_stopped()  # as it would have been at its exit
         else:
             container.save()

@@ -488,7 +488,9 @@ class Container:
         )
         self._stopped.set()
         log.debug("container exited id=%s pid=%d status=%d", self.id, init.pid, init.exit_status)
-        if self.auto_remove and not self.deleting:
+        # Not one a checkpoint stopped (runc forgot it then): it is kept for its restore, as
+        # any container a checkpoint stops, and the restore keeps autoRemove.
+        if self.auto_remove and not self.deleting and self.known_to_runc:
             self.remove_when_stopped()
         else:
             self.save()
@@ -952,6 +954,7 @@ class Container:
         container = Container.put_back(self._ctx, self.info(), self.dir)
         container.init = self.init
         container.exits = self.exits
+        container._gone = self._gone  # its removal's waiters wait on
         return container
 
     @classmethod
@@ -1007,7 +1010,8 @@ class Container:
 
     async def _remove(self, *, keep_log: bool = False, announce: bool = True) -> ContainerInfo:
         """runc delete --force (what is left is killed), then forget the container (and
-        publish its ``delete``, if ``announce``)."""
+        publish its ``delete``, and tell the waiters for its removal, if ``announce``: a
+        replace's start does both once it succeeds)."""
         # --force kills what the init's death left (a container without its own pid
         # namespace keeps its other processes); then let their watchers see them go.
         if self.known_to_runc:
@@ -1022,7 +1026,15 @@ class Container:
         info = self.info()
         if announce:
             self._ctx.events.publish("delete", self.id)
+            self.mark_gone()
         return info
+
+    def mark_gone(self) -> None:
+        """Tell the waiters for its removal (:meth:`wait_gone`) that it is gone. Their tasks
+        run once this one next yields: by then the supervisor has taken it out of its table
+        (nothing from here to there awaits), so that a client told it is gone may start its
+        id again at once."""
+        self._gone.set()
 
     async def forget(self, *, keep_log: bool = False) -> None:
         """End the task tree and remove the container's files (runc is done with it)."""
@@ -1035,10 +1047,6 @@ class Container:
         self._ctx.journal.remove(self.id)
         if not keep_log:
             remove_directory(self.dir)
-        # Its waiters run once this task next yields: by then the supervisor has taken it out
-        # of its table (nothing from here to there awaits), so that a client told it is gone
-        # may start its id again at once.
-        self._gone.set()
 
     @contextlib.asynccontextmanager
     async def moving(self) -> AsyncIterator[Moving]:

@@ -451,6 +451,8 @@ class Supervisor:
                 config=bundle_config,
             )
         existing = self._containers.get(container_id)
+        if checkpoint is not None and existing is not None and existing.auto_remove:
+            auto_remove = True  # a restore keeps it, as docker start --checkpoint does
         if existing is not None:
             if existing.status is Status.CREATED:
                 raise Conflict(f"container {container_id!r} is being started")
@@ -519,6 +521,7 @@ class Supervisor:
             if replaced.deleted:  # else it is in the table still (start puts it back)
                 self._containers[container.id] = replaced.revived()
             raise
+        replaced.mark_gone()
         if aside is not None:
             remove_directory(aside)
 
@@ -600,12 +603,12 @@ class Supervisor:
         already, if it is still remembered."""
         check_id(container_id)
         container = self._containers.get(container_id)
-        if container is None or container.status is Status.CREATED:
+        if removed and container is not None and container.status is not Status.CREATED:
+            return await container.wait_gone()  # being forgotten too
+        if container is None:
             ended = self._auto_removed.get(container_id)
         elif container.deleted and container.auto_remove and container.status is Status.STOPPED:
             ended = container.ended()  # being forgotten by autoRemove: as good as gone
-        elif removed:
-            return await container.wait_gone()
         else:
             ended = None
         if ended is not None and pid in (None, ended.pid):

@@ -22,6 +22,7 @@ from .helpers import (
     now,
     runc_ids,
     start_container,
+    wait_output,
 )
 from .test_cli import run_cli
 from .wsclient import attach
@@ -199,6 +200,8 @@ async def test_run_rm_removes_the_container_after_its_output_and_status(
         ran = await run_cli(*ctr, "run", "--rm", "-b", quick, "rr")
         assert (ran.code, ran.out, ran.err) == (3, "out\n", "err\n")
         assert (await client.get("/containers/rr")).status_code == 404
+        waited = await run_cli(*ctr, "wait", "rr")  # its status, though it is gone
+        assert (waited.code, waited.out) == (0, "3\n"), waited.err
     assert _left(daemon, "rr") == []
     # Detached: the daemon removes it at its exit.
     started = await run_cli(*ctr, "run", "-d", "--rm", "-b", str(bundle), "bg")
@@ -240,3 +243,59 @@ async def test_a_container_that_exits_while_no_server_runs_is_removed_by_the_nex
     assert (await http.get("/containers/gone")).status_code == 404
     assert "gone" not in runc_ids(daemon.state_dir)
     assert not (daemon.state_dir / "containers" / "gone").exists()
+
+
+async def test_a_checkpoint_that_stops_it_keeps_it_for_its_restore(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A checkpoint with exit stops the container to restore it later: that is no exit to
+    remove it for. It stays, stopped, and its restore (at once) continues its log and keeps
+    autoRemove; the restored one is removed once it exits."""
+    bundle = make_bundle(["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done"])
+    await start_container(client, "saved", bundle, autoRemove=True)
+    await wait_output(client, "saved", "3\n")
+    checkpoint = await client.post("/containers/saved/checkpoint/k", json={"exit": True})
+    assert checkpoint.status_code == 201, checkpoint.text
+    kept = (await client.get("/containers/saved")).json()
+    assert kept["state"]["status"] == "stopped" and kept["autoRemove"] is True
+    restored = await client.post(
+        "/containers/saved", json={"bundlePath": str(bundle), "checkpoint": "k"}
+    )
+    assert restored.status_code == 201, restored.text
+    assert restored.json()["autoRemove"] is True
+    log = (await client.get("/containers/saved/logs")).text
+    assert '"data":"1\\n"' in log  # the output from before the checkpoint is still there
+    await client.patch("/containers/saved", json={"signal": "KILL"})
+    with trio.fail_after(20):
+        removed = await client.post("/containers/saved/wait", params={"condition": "removed"})
+    assert removed.json()["exitStatus"] == 137
+    assert _left(daemon, "saved") == []
+
+
+async def test_a_wait_for_removal_outlives_a_start_that_failed_to_replace_it(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A start of a stopped container's id removes it first; if the start fails, the stopped
+    one is back: not removed, so its removal's waiters wait on, until it is."""
+    await start_container(client, "back", make_bundle(QUICK))
+    with trio.fail_after(10):
+        await client.post("/containers/back/wait")
+    answers: list[httpx.Response] = []
+    async with trio.open_nursery() as nursery:
+
+        async def wait_removed() -> None:
+            answers.append(
+                await client.post("/containers/back/wait", params={"condition": "removed"})
+            )
+
+        nursery.start_soon(wait_removed)
+        await trio.testing.wait_all_tasks_blocked()
+        failed = await client.post(
+            "/containers/back", json={"bundlePath": str(make_bundle(["/no/such/binary"]))}
+        )
+        assert failed.status_code == 400, failed.text
+        assert (await client.get("/containers/back")).json()["state"]["exitStatus"] == 3
+        await trio.testing.wait_all_tasks_blocked(0.05)  # a wrong answer would be in by now
+        assert answers == []  # it is back, not removed
+        assert (await client.delete("/containers/back")).status_code == 200
+    assert answers[0].status_code == 200 and answers[0].json()["exitStatus"] == 3

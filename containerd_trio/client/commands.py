@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from . import output
-from .errors import ApiError, DaemonUnreachable
+from .errors import ApiError, ClientError, DaemonUnreachable
 from .output import (
     CONTAINER_HEADERS,
     TOP_HEADERS,
@@ -305,9 +305,10 @@ def _attach(
     remove: bool = False,
 ) -> int:
     """An attached session to the process; its exit status (0 once detached). With
-    ``remove`` (run --rm), the container is removed once the session has seen the process
-    end; one left running (a detach, a signal that ended us) is the daemon's to remove at
-    its exit (autoRemove). Every signal that would end us ends the session first, for that:
+    ``remove`` (run --rm), the container is handed to the daemon once the session is left
+    (autoRemove): at once removed if the process ended (we return once it is gone, its exit
+    remembered for a later ``wait``), else at its exit (a detach, a signal that ended us, a
+    session that failed). Every signal that would end us ends the session first, for that:
     Ctrl-C or a SIGTERM with --sig-proxy=false, a SIGTERM to -t without raw mode."""
     from .interactive import DEFAULT_DETACH_KEYS, ENV_DETACH_KEYS, Session, parse_detach_keys
 
@@ -323,16 +324,22 @@ def _attach(
         stdin=stdin, tty=tty, logs=logs, detach_keys=keys, proxy_signals=proxy_signals,
         end_on_signals=remove,
     )  # fmt: skip
-    status = session.run()
-    if remove:
-        try:
-            if session.status is not None:
-                client.delete(container_id, timeout=0)
-            else:
-                client.set_auto_remove(container_id)
-        except ApiError as exc:
-            if exc.status != 404:  # removed already
-                raise
+    if not remove:
+        return session.run()
+    try:
+        status = session.run()
+    except BaseException:
+        # Best effort, the session's own error going on: what is left of it is the daemon's.
+        with contextlib.suppress(ClientError):
+            client.set_auto_remove(container_id)
+        raise
+    try:
+        client.set_auto_remove(container_id)
+        if session.status is not None:  # it ended: so that its id is free once we are
+            client.wait(container_id, removed=True)
+    except ApiError as exc:
+        if exc.status != 404:  # removed already
+            raise
     return status
 
 
