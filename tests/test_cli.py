@@ -1065,6 +1065,7 @@ async def test_version_and_completion(tmp_path: Path) -> None:
     ]
     assert {"TERM", "KILL", "HUP", "RTMIN"} <= set(await complete("ctr-trio", "kill", "-s", ""))
     assert set(await complete("ctr-trio", "rm", "-")) >= {"-f", "--force", "-t", "--timeout"}
+    assert await complete("ctr-trio", "run", "--r") == ["--rm"]
     # A switch as one writes it, its value after the = (bash splits --sig-proxy=f in three).
     assert await complete("ctr-trio", "attach", "--sig") == ["--sig-proxy=false"]
     assert await complete("ctr-trio", "run", "--sig-proxy", "=") == ["true", "false"]
