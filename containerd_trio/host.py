@@ -11,14 +11,35 @@ from .errors import StartupError
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_GET_CHILD_SUBREAPER = 37
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
 
 def become_subreaper() -> None:
     """Orphaned container processes (runc exits after ``run -d``) are re-parented to us."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    try:
+        set_subreaper(True)
+    except OSError as exc:
+        raise StartupError(f"cannot become the child subreaper: {exc.strerror}") from None
+
+
+def set_subreaper(on: bool) -> None:
+    """Be the child subreaper (the orphans of our descendants come to us), or no longer."""
+    if _libc().prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
         errno = ctypes.get_errno()
-        raise StartupError(f"cannot become the child subreaper: {os.strerror(errno)}")
+        raise OSError(errno, os.strerror(errno))
+
+
+def is_subreaper() -> bool:
+    """Whether this process is a child subreaper."""
+    flag = ctypes.c_int(0)
+    if _libc().prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+    return bool(flag.value)
 
 
 def raise_fd_limit() -> None:
@@ -71,7 +92,6 @@ def die_with_parent() -> None:
     """Be killed (SIGKILL) when the parent dies: a keeper's server or logger must not outlive
     it (they would hold its socket and write its logs alone)."""
     parent = os.getppid()
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    _libc().prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)
     if os.getppid() != parent:  # it died before the request was in place
         os._exit(1)

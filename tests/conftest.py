@@ -25,6 +25,7 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio import host
 from containerd_trio.server import Daemon
 
 from .helpers import (
@@ -156,15 +157,6 @@ def client(daemon: RunningDaemon) -> httpx.AsyncClient:
 # --- the daemon as a separate process (shutdown, crash and restart) --------------------------
 
 
-_PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
-
-
-def _set_subreaper(on: bool) -> None:
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
-
-
 @pytest.fixture
 def plain_parent() -> None:
     """Make the test process an ordinary parent again, not a child subreaper.
@@ -175,7 +167,7 @@ def plain_parent() -> None:
     cannot finish dying while zombies of its pid namespace wait. Under systemd or a shell such
     orphans go to init, which reaps them: that is what the crash tests must see.
     """
-    _set_subreaper(False)
+    host.set_subreaper(False)
 
 
 @pytest.fixture
@@ -184,13 +176,10 @@ def subreaper_parent() -> Iterator[None]:
     may be: the orphans of what an in-process daemon runs itself are then
     re-parented to the daemon's own process, where only the daemon can reap them. The setting
     the suite had is put back after."""
-    import ctypes
-
-    was = ctypes.c_int(0)
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(was), 0, 0, 0)
-    _set_subreaper(True)
+    was = host.is_subreaper()
+    host.set_subreaper(True)
     yield
-    _set_subreaper(bool(was.value))
+    host.set_subreaper(was)
 
 
 @pytest.fixture
