@@ -123,3 +123,18 @@ def _open_component(directory: int, name: str, flags: int, mode: int) -> int:
 def open_directory(path: str | os.PathLike[str]) -> int:
     """An ``O_PATH`` fd on a directory the client named (links in its own path are its own)."""
     return os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+class NotRegularFile(OSError):
+    """What :func:`read_regular` found is no regular file (a FIFO, a device, a directory)."""
+
+
+def read_regular(directory: int, name: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file ``name`` beneath ``directory`` (no link on
+    the way). Opened non-blocking: a FIFO planted there would hold the caller in ``open``
+    until a writer came; what is not a regular file raises :class:`NotRegularFile`."""
+    fd = open_beneath(directory, name, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file", name)
+        return file.read(limit)

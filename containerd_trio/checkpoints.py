@@ -237,15 +237,11 @@ def _open_in(directory: int, bundle: Path, name: str) -> int:
 
 def _read_metadata(directory: int, bundle: Path, name: str) -> CheckpointInfo:
     try:
-        fd = beneath.open_beneath(directory, METADATA_NAME, os.O_RDONLY | os.O_NONBLOCK)
+        data = beneath.read_regular(directory, METADATA_NAME, _MAX_METADATA + 1)
     except FileNotFoundError:
         raise _not_found(bundle, name) from None
     except OSError as exc:
         raise NotFound(f"checkpoint {name!r} has unreadable metadata: {exc.strerror}") from None
-    with open(fd, "rb") as metadata:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotFound(f"checkpoint {name!r} has unreadable metadata: not a regular file")
-        data = metadata.read(_MAX_METADATA + 1)
     try:
         if len(data) > _MAX_METADATA:
             raise ValueError(f"larger than {_MAX_METADATA} bytes")

@@ -35,7 +35,6 @@ import logging
 import os
 import shutil
 import signal
-import stat
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
@@ -1144,18 +1143,14 @@ def _stdin_was_pipe(image: Path) -> bool:
     descriptors.json: ``"pipe:[INODE]"``, or a path such as ``/dev/null``).
 
     The images are the client's: the file is read only as a regular file of the image's own
-    (no link), opened non-blocking (a FIFO there held the whole daemon in ``open``), and what
+    (:func:`.beneath.read_regular`: a FIFO there held the whole daemon in ``open``), and what
     does not parse (nested too deeply included) means no."""
     try:
         directory = beneath.open_directory(image)
         try:
-            fd = beneath.open_beneath(directory, "descriptors.json", os.O_RDONLY | os.O_NONBLOCK)
+            fds = json.loads(beneath.read_regular(directory, "descriptors.json", 64 * 1024))
         finally:
             os.close(directory)
-        with open(fd, "rb") as descriptors:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return False
-            fds = json.loads(descriptors.read(64 * 1024))
         return isinstance(fds, list) and str(fds[0]).startswith("pipe:")
     except (OSError, ValueError, IndexError, RecursionError):
         return False
