@@ -349,7 +349,7 @@ async def test_a_failed_dump_rolls_back(
         targetBundlePath=str(target_bundle),
     )  # fmt: skip
     last = steps[-1]
-    assert last["step"] == "failed" and last["rolledBack"] is True, steps
+    assert last["step"] == "failed" and last["rolledBack"] is True, json.dumps(last)
     assert "tcp-established" in last["error"]
     assert (await source.client.get("/containers/pair")).json()["state"]["status"] == "running"
     seen = numbers(await log_bytes(source.client, "pair"))[-1]
@@ -381,7 +381,7 @@ async def test_a_failed_restore_on_the_target_rolls_back(
     names = [step["step"] for step in steps]
     assert names[:4] == ["session", "freeze", "checkpoint", "transfer"], steps
     last = steps[-1]
-    assert last["step"] == "failed" and last["rolledBack"] is True, steps
+    assert last["step"] == "failed" and last["rolledBack"] is True, json.dumps(last)
     assert "restore" in last["error"]
     info = (await source.client.get("/containers/counter")).json()
     assert info["state"]["status"] == "running"
@@ -680,7 +680,7 @@ async def test_a_target_dying_mid_restore_leaves_the_source_copy_alone(
         async with gated.opened(held):  # the restore ends; the next server rolls it back
             await target.served(count + 1)
     last = steps[-1]
-    assert last["step"] == "failed" and last["rolledBack"] is True, steps
+    assert last["step"] == "failed" and last["rolledBack"] is True, json.dumps(last)
     assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
     seen = (await counted(source.client, "counter"))[-1]
     await wait_output(source.client, "counter", f"{seen + 3}\n")
@@ -708,7 +708,7 @@ async def test_a_target_dying_mid_move_leaves_nothing_of_it_there(
         async with gated.opened(held):
             await target.served(count + 1)
     last = steps[-1]
-    assert last["step"] == "failed" and last["rolledBack"] is True, steps
+    assert last["step"] == "failed" and last["rolledBack"] is True, json.dumps(last)
     assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
     await target.logged(b"was left open by the last server: removed what it received")
     assert not target_bundle.exists()
