@@ -498,7 +498,7 @@ class Container:
         """A stopped container started with autoRemove: being deleted from now on (a start
         of its id and a DELETE are 409s, as a delete under way makes them; its record says
         so, and a server that dies before the removal has the next one finish it), and
-        handed to the supervisor, which removes it (:meth:`remove_exited`)."""
+        handed to the supervisor, which deletes it (:meth:`delete`: the stop is done)."""
         self._begin_delete()
         self._ctx.remove_exited(self)
 
@@ -656,15 +656,14 @@ class Container:
             if not self._attached:
                 self._detached.unpark_all()
 
-    @property
-    def has_attached(self) -> bool:
-        """An attach session follows the container's output."""
-        return self._attached > 0
-
-    async def wait_detached(self) -> None:
-        """Return once no attach session follows the container's output."""
-        while self._attached:
-            await self._detached.park()
+    async def wait_detached(self, within: float) -> None:
+        """Return once no attach session follows the container's output, or ``within``
+        seconds have passed."""
+        if not self._attached:  # most often: then no cancel scope
+            return
+        with trio.move_on_after(within):
+            while self._attached:
+                await self._detached.park()
 
     async def _unless_removed(self, event: trio.Event) -> None:
         """Wait for ``event``, or for the container's removal if that comes first."""
@@ -901,19 +900,6 @@ class Container:
                 self._end_failed_delete()
                 raise
 
-    async def remove_exited(self) -> ContainerInfo:
-        """Remove this stopped container, started with autoRemove and marked being deleted
-        since (:meth:`remove_when_stopped`), as a delete would. If runc cannot forget it, it
-        stays listed stopped, for a DELETE to try again."""
-        async with self.lock:
-            if self.deleted:
-                raise NotFound(f"container {self.id!r} not found")
-            try:
-                return await self._remove()
-            except Exception:
-                self._end_failed_delete()
-                raise
-
     async def replace(self, *, keep_log: bool = False) -> Path | None:
         """Remove this stopped container for a start of its id, as a delete would: what its
         init left is ended and each of its exits reported. Its log stays until the start is
@@ -1000,9 +986,11 @@ class Container:
             self.save()
 
     def _begin_delete(self, *, recorded: bool = True) -> None:
+        # Once only in the record: an autoRemove marked it at the exit, then deletes it.
+        saved = self.deleting and self._deleting_recorded
         self.deleting = True
         self._deleting_recorded = recorded
-        if recorded:
+        if recorded and not saved:
             self.save()  # a server that dies from here on leaves the next one to finish it
         for draining in self._draining:
             draining.cancel()

@@ -553,9 +553,7 @@ class Supervisor:
     async def _auto_remove(self, container: Container) -> None:
         # Its attach sessions first send what is left of its output and its exit status
         # (docker run --rm prints all of it): its log goes with it.
-        if container.has_attached:
-            with trio.move_on_after(_ATTACHED_GRACE):
-                await container.wait_detached()
+        await container.wait_detached(_ATTACHED_GRACE)
         try:
             await self._submit(self._delete_exited, container)
         except ShuttingDown:
@@ -568,15 +566,11 @@ class Supervisor:
             log.error("container %s could not be removed: %s", container.id, exc.message)
 
     async def _delete_exited(self, container: Container) -> None:
-        try:
-            await container.remove_exited()
-        finally:
-            self._unlist(container)
+        await self._delete(container, 0.0)  # it has stopped: nothing to wait for
         self._auto_removed[container.id] = container.ended()
         self._auto_removed.move_to_end(container.id)
         while len(self._auto_removed) > _AUTO_REMOVED_KEPT:
             self._auto_removed.popitem(last=False)
-        log.debug("container removed (autoRemove) id=%s", container.id)
 
     async def exec(self, container_id: str, spec: ProcessSpec) -> ProcessInfo:
         return await self._submit(self._commanded(container_id).exec, spec)

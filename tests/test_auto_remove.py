@@ -4,8 +4,6 @@ wait for its removal (``condition=removed``); ``ctr-trio run --rm``. Real runc, 
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
 from pathlib import Path
@@ -14,6 +12,8 @@ from typing import Any
 import httpx
 import trio
 import trio.testing
+
+from containerd_trio.records import RecordJournal
 
 from .helpers import (
     BundleFactory,
@@ -44,17 +44,15 @@ def _left(daemon: RunningDaemon, container_id: str) -> list[str]:
 
 
 def _recorded(daemon: RunningDaemon) -> set[str]:
-    """The ids the journal holds a live record of: what a restarted server would adopt (read
-    here as the journal's replay reads it; the journal's own load would rewrite the file)."""
-    live: set[str] = set()
-    with contextlib.suppress(FileNotFoundError), open(daemon.config.journal_path, "rb") as journal:
-        for line in journal:
-            entry = json.loads(line)
-            if "put" in entry:
-                live.add(entry["put"]["container"]["id"])
-            else:
-                live.discard(entry["remove"])
-    return live
+    """The ids the journal holds a live record of: what a restarted server would adopt, as
+    its replay reads them (from a copy: a load rewrites the journal it reads)."""
+    copy = daemon.config.state_dir.parent / "journal-copy"
+    copy.write_bytes(daemon.config.journal_path.read_bytes())
+    journal = RecordJournal(copy)
+    try:
+        return {record.container.id for record in journal.load()}
+    finally:
+        journal.close()
 
 
 async def test_a_container_started_with_auto_remove_is_gone_after_its_exit(

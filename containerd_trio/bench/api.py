@@ -85,17 +85,14 @@ class DaemonApi:
         request = routes.delete_checkpoint(container_id, name, bundle_path=str(bundle))
         await self._call(request, (200, 404))
 
-    async def wait_exit(self, container_id: str, pid: int) -> int:
+    async def wait_exit(
+        self, container_id: str, pid: int | None = None, *, removed: bool = False
+    ) -> int:
         """The exit status of ``pid``: POST /containers/{id}/process/{pid}/wait (docker wait's
-        route), answered once it exited, or at once if it had."""
-        answer = await self._call(routes.wait(container_id, pid), (200,))
-        status: int = json.loads(answer.body)["exitStatus"]
-        return status
-
-    async def wait_removed(self, container_id: str) -> int:
-        """The init's exit status once the container is removed (autoRemove): POST
+        route), answered once it exited, or at once if it had; with ``removed``, the init's
+        once the container is removed (autoRemove): POST
         /containers/{id}/wait?condition=removed, as docker run --rm waits."""
-        answer = await self._call(routes.wait(container_id, removed=True), (200,))
+        answer = await self._call(routes.wait(container_id, pid, removed=removed), (200,))
         status: int = json.loads(answer.body)["exitStatus"]
         return status
 
