@@ -18,12 +18,11 @@ that loses power loses its containers too.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 
+from . import _libc
+
 _FALLOC_FL_KEEP_SIZE = 1
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 
 
 class AppendFile:

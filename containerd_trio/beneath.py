@@ -25,6 +25,8 @@ import os
 import platform
 import stat
 
+from . import _libc
+
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
@@ -40,11 +42,6 @@ class _OpenHow(ctypes.Structure):
         ("resolve", ctypes.c_uint64),
     ]
 
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
-_syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
 
 #: Cleared the first time the kernel says it has no openat2: the walk is used from then on.
 _have_openat2 = _SYS_OPENAT2 is not None
@@ -79,11 +76,12 @@ def openat2(directory: int, path: str, flags: int, mode: int = 0o600, *, links: 
     # openat2 refuses a mode without O_CREAT or O_TMPFILE (EINVAL), unlike openat.
     creates = flags & os.O_CREAT or flags & os.O_TMPFILE == os.O_TMPFILE
     how = _OpenHow(flags=flags | os.O_CLOEXEC, mode=mode if creates else 0, resolve=resolve)
-    fd = _syscall(_SYS_OPENAT2, directory, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how))
+    fd = _libc.syscall_openat2(
+        _SYS_OPENAT2, directory, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how)
+    )
     if fd < 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code), path)
-    return int(fd)
+        raise _libc.last_error(path)
+    return fd
 
 
 def walk_open(directory: int, path: str, flags: int, mode: int = 0o600) -> int:

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import resource
 
+from . import _libc
 from .errors import StartupError
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
-
-
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
 
 def become_subreaper() -> None:
@@ -28,17 +24,15 @@ def become_subreaper() -> None:
 
 def set_subreaper(on: bool) -> None:
     """Be the child subreaper (the orphans of our descendants come to us), or no longer."""
-    if _libc().prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, os.strerror(errno))
+    if _libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+        raise _libc.last_error()
 
 
 def is_subreaper() -> bool:
     """Whether this process is a child subreaper."""
     flag = ctypes.c_int(0)
-    if _libc().prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, os.strerror(errno))
+    if _libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.addressof(flag), 0, 0, 0) != 0:
+        raise _libc.last_error()
     return bool(flag.value)
 
 
@@ -92,6 +86,6 @@ def die_with_parent() -> None:
     """Be killed (SIGKILL) when the parent dies: a keeper's server or logger must not outlive
     it (they would hold its socket and write its logs alone)."""
     parent = os.getppid()
-    _libc().prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    _libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)
     if os.getppid() != parent:  # it died before the request was in place
         os._exit(1)

@@ -16,8 +16,6 @@ Answers are sent in chunks of whole records (up to 1 MiB), not a chunk per recor
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import logging
 import os
@@ -30,6 +28,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from . import _libc
 from .appendfile import end_of_last_line
 from .logfile import LOG_NAME, ROTATED_NAME, STREAMS, record_prefix
 from .timestamps import format_ns
@@ -312,11 +311,9 @@ class LogWatch:
     """One inotify for all of the server's followers, read by one task (:meth:`run`)."""
 
     def __init__(self) -> None:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        self._libc = libc
-        self._fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if self._fd < 0:
-            log.warning("no inotify (%s): followers poll", os.strerror(ctypes.get_errno()))
+            log.warning("no inotify (%s): followers poll", _libc.last_error().strerror)
         self._by_directory: dict[str, _DirectoryWatch] = {}
         self._by_wd: dict[int, _DirectoryWatch] = {}
         #: Set when the server stops: every follower reads to the end and stops.
@@ -338,9 +335,9 @@ class LogWatch:
             # gets a new wd, so a new entry: on the old one, its followers would never be woken.
             os.makedirs(key, mode=0o700, exist_ok=True)
             mask = _IN_MODIFY | _IN_CREATE | _IN_MOVED_TO
-            wd = self._libc.inotify_add_watch(self._fd, os.fsencode(key), mask)
+            wd = _libc.inotify_add_watch(self._fd, os.fsencode(key), mask)
             if wd < 0:
-                log.warning("inotify on %s: %s", key, os.strerror(ctypes.get_errno()))
+                log.warning("inotify on %s: %s", key, _libc.last_error().strerror)
                 wd = None
         entry = self._by_directory.get(key)
         if entry is None or entry.wd != wd:
@@ -362,7 +359,7 @@ class LogWatch:
             del self._by_directory[entry.directory]
         if entry.wd is not None and self._by_wd.get(entry.wd) is entry:
             del self._by_wd[entry.wd]
-            self._libc.inotify_rm_watch(self._fd, entry.wd)
+            _libc.inotify_rm_watch(self._fd, entry.wd)
 
     async def run(self) -> None:
         if self._fd < 0:

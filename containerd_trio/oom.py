@@ -11,14 +11,14 @@ when the watch begins and again when the init exits, and an event is reported fo
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import os
 from collections.abc import Callable
 
 import attrs
 import trio
+
+from . import _libc
 
 log = logging.getLogger(__name__)
 
@@ -182,26 +182,21 @@ class _Inotify:
     """Just enough inotify (through libc) to hear that ``memory.events`` changed."""
 
     _IN_MODIFY = 0x00000002
-    _libc: ctypes.CDLL | None = None
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
 
     @classmethod
     def open(cls) -> _Inotify | None:
-        if cls._libc is None:
-            name = ctypes.util.find_library("c")
-            cls._libc = ctypes.CDLL(name, use_errno=True)
-        fd = cls._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
-            log.warning("inotify_init1 failed: %s", os.strerror(ctypes.get_errno()))
+            log.warning("inotify_init1 failed: %s", _libc.last_error().strerror)
             return None
         return cls(fd)
 
     def watch(self, path: str) -> None:
-        assert self._libc is not None
-        if self._libc.inotify_add_watch(self.fd, os.fsencode(path), self._IN_MODIFY) < 0:
-            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(path))
+        if _libc.inotify_add_watch(self.fd, os.fsencode(path), self._IN_MODIFY) < 0:
+            raise _libc.last_error(str(path))
 
     def drain(self) -> None:
         try:

@@ -23,7 +23,6 @@ fd 3, an exec's process document at fd 4.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import json
 import os
@@ -36,7 +35,7 @@ from typing import Any
 import attrs
 import trio
 
-from . import procfs
+from . import _libc, procfs
 from .bundle import without_file_contents
 from .children import read_fd, run_child
 from .errors import InvalidRequest, RuntimeFailure, RuntimeTimeout, quoted
@@ -45,8 +44,6 @@ from .keeperlink import CustodyRequest, KeeperLink, SpawnResult
 #: Called after every runc call with the command name, its duration and whether it succeeded.
 CallObserver = Callable[[str, float, bool], None]
 
-
-_libc = ctypes.CDLL(None, use_errno=True)
 _MNT_DETACH = 2
 
 
@@ -63,10 +60,10 @@ def release_criu_root(state_dir: Path) -> None:
     target = os.fsencode(state_dir / "criu-root")
     for _ in range(8):  # one mount per killed restore; more is not runc's
         if _libc.umount2(target, _MNT_DETACH) != 0:
-            code = ctypes.get_errno()
-            if code in (errno.EINVAL, errno.ENOENT, errno.ENOTDIR):  # nothing mounted there
+            error = _libc.last_error(os.fsdecode(target))
+            if error.errno in (errno.EINVAL, errno.ENOENT, errno.ENOTDIR):  # nothing mounted there
                 return
-            raise OSError(code, os.strerror(code), os.fsdecode(target))
+            raise error
     raise OSError(errno.EBUSY, "still mounted after 8 detaches", os.fsdecode(target))
 
 

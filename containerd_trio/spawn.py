@@ -15,7 +15,6 @@ table holds only what the spawn needs (:class:`_SmallTable`).
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import logging
 import os
@@ -27,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+
+from . import _libc
 
 log = logging.getLogger(__name__)
 
@@ -249,10 +250,9 @@ class _SmallTable:
         """Unshare this thread's fd table and close all of it but stdio and the socket's
         end (in this table only: the process's fds stay open in its own); /dev/null, made
         in it."""
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(_CLONE_FILES) != 0:
-            error = ctypes.get_errno()
-            raise OSError(error, f"unshare(CLONE_FILES): {os.strerror(error)}")
+        if _libc.unshare(_CLONE_FILES) != 0:
+            error = _libc.last_error()
+            raise OSError(error.errno, f"unshare(CLONE_FILES): {error.strerror}")
         keep = self._theirs
         os.closerange(3, keep)
         os.closerange(keep + 1, 1 << 30)

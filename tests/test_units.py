@@ -18,8 +18,9 @@ import attrs
 import pytest
 import trio
 
-from containerd_trio import timestamps
+from containerd_trio import host, timestamps
 from containerd_trio.api import schemas  # registers the request hooks on the shared converter
+from containerd_trio.appendfile import AppendFile
 from containerd_trio.client import interactive
 from containerd_trio.client.http import Client
 from containerd_trio.client.output import Output
@@ -33,6 +34,7 @@ from containerd_trio.migration.outgoing import Verdict, consult, verdict
 from containerd_trio.migration.target import TargetError
 from containerd_trio.model import ContainerInfo, ContainerState, ProcessInfo, Status, User
 from containerd_trio.records import ContainerRecord, ProcessStart, RecordJournal
+from containerd_trio.runtime import release_criu_root
 from containerd_trio.validation import check_id, parse_signal
 
 from .helpers import TargetHost
@@ -581,3 +583,45 @@ async def test_a_migration_record_that_cannot_be_acted_on_is_dropped(tmp_path: P
     incoming.find_left()
     await incoming.clear_left()
     assert os.listdir(directory) == []
+
+
+# --- the libc calls (containerd_trio._libc), each through the module that makes it ----------
+
+
+def test_the_subreaper_setting_reads_back_as_set() -> None:
+    """prctl's GET_CHILD_SUBREAPER writes through the address it is given: read after each
+    SET, it says what was set."""
+    was = host.is_subreaper()
+    try:
+        host.set_subreaper(True)
+        assert host.is_subreaper()
+        host.set_subreaper(False)
+        assert not host.is_subreaper()
+    finally:
+        host.set_subreaper(was)
+
+
+def test_an_append_file_keeps_room_allocated_past_its_end(tmp_path: Path) -> None:
+    """fallocate(FALLOC_FL_KEEP_SIZE): the blocks are there, the size is the lines'."""
+    path = tmp_path / "journal"
+    journal = AppendFile(str(path), reserve=1 << 20)
+    try:
+        assert journal.append(b"one\n")
+        written = os.stat(path)
+    finally:
+        journal.close()
+    assert written.st_size == 4
+    assert written.st_blocks * 512 >= 1 << 20
+
+
+def test_releasing_a_criu_root_where_none_is_mounted(tmp_path: Path) -> None:
+    """umount2 where nothing is mounted (no such path, a plain directory) is nothing to do;
+    another refusal is raised, naming the path."""
+    release_criu_root(tmp_path)
+    (tmp_path / "criu-root").mkdir()
+    release_criu_root(tmp_path)
+    too_long = tmp_path / ("x" * 300)
+    with pytest.raises(OSError, match="File name too long") as raised:
+        release_criu_root(too_long)
+    assert raised.value.errno == errno.ENAMETOOLONG
+    assert raised.value.filename == str(too_long / "criu-root")
