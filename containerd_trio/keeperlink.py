@@ -123,6 +123,8 @@ class KeeperLink:
         self._queue: deque[tuple[bytes, list[int]]] = deque()
         self._queued = trio.Event()
         self._events: KeeperEvents | None = None
+        #: What the keeper said after its welcome, read with it: for :meth:`serve` to hand on.
+        self._after_welcome: list[tuple[Message, list[int]]] = []
         self.gone = False
 
     @property
@@ -156,10 +158,15 @@ class KeeperLink:
         self._send_now({"op": "hello", "pid": os.getpid()}, ())
         kept: list[Kept] = []
         while True:
-            for message, fds in await self._receive():
+            received = await self._receive()
+            for index, (message, fds) in enumerate(received):
                 if message["op"] == "custody":
                     kept.append(_kept(message, fds))
                 elif message["op"] == "welcome":
+                    # What came after it is for the server that serves (the end of a runc
+                    # command its adoption waits for, say): lost, the adoption would wait
+                    # for it until the runtime deadline.
+                    self._after_welcome = received[index + 1 :]
                     return Welcome(
                         keeper_pid=int(message["keeper"]),
                         logger_pid=message.get("logger"),
@@ -172,8 +179,12 @@ class KeeperLink:
     async def serve(
         self, events: KeeperEvents, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Dispatch the keeper's messages until the link closes."""
+        """Dispatch the keeper's messages until the link closes (first those read with the
+        welcome)."""
         self._events = events
+        early, self._after_welcome = self._after_welcome, []
+        for message, fds in early:
+            self._dispatch(message, fds)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._write_queue)
             task_status.started()

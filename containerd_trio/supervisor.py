@@ -178,13 +178,16 @@ class Supervisor:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 try:
+                    # Before the keeper's messages are dispatched: the end of a runc command
+                    # the last server left may be the first of them, and the adoption waits
+                    # for it (dropped, it would wait until the runtime deadline).
+                    adoption = self._adoption = Adoption(
+                        context, self.config, welcome, nursery, self._containers
+                    )
                     await nursery.start(self.keeper.serve, self)
                     nursery.start_soon(self.log_watch.run)
                     nursery.start_soon(self._retry_full_disk)
                     nursery.start_soon(self.incoming.reap)
-                    adoption = self._adoption = Adoption(
-                        context, self.config, welcome, nursery, self._containers
-                    )
                     await adoption.run()
                     self.incoming.find_left()  # before serving: later sessions are ours
                     for move in self._moves.leftovers():  # each holds its container first

@@ -13,6 +13,7 @@ import trio
 from containerd_trio.convert import dump_json, unstructure
 from containerd_trio.errors import Conflict, InvalidRequest, NotFound
 from containerd_trio.events import EventBus
+from containerd_trio.keeper._wire import encode, pair
 from containerd_trio.keeperlink import KeeperLink
 from containerd_trio.metrics import Metrics
 from containerd_trio.model import ProcessSpec, Status
@@ -117,3 +118,38 @@ async def test_failed_start_frees_the_id(
         await supervisor.start("retry", str(make_bundle(["/missing"])))
     info = (await supervisor.start("retry", str(make_bundle(FOREVER)))).info()
     assert info.state.status is Status.RUNNING
+
+
+async def test_a_runc_command_the_last_server_left_ends_in_time_for_the_adoption(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The keeper's word that a runc command of the server before ended (a migration's
+    restore held when that server died, say) may come as soon as the welcome is read, before
+    the supervisor runs: its adoption takes it, and serves at once. (Before, the supervisor,
+    which had no adoption yet, dropped it, and the adoption waited out the runtime deadline
+    and 5 s more before it served: the source of that migration, whose abort got no answer
+    within its own deadline, left its copy paused, unsure.)"""
+    config = daemon_config(tmp_path / "state", runtime_timeout=600.0)
+    config.containers_dir.mkdir(parents=True)
+    keeper_end, server_end = pair()
+    keeper = KeeperLink(server_end)
+    metrics = Metrics()
+    runtime = Runc(
+        binary="runc", root=config.runc_root, criu=config.criu, timeout=600, concurrency=4,
+        observer=metrics.observe_runtime_call, keeper=keeper,
+    )  # fmt: skip
+    supervisor = Supervisor(
+        config, runtime=runtime, events=EventBus(None), metrics=metrics, keeper=keeper
+    )
+    try:
+        said = {"op": "welcome", "keeper": os.getpid(), "logger": None, "inflight": [7]}
+        keeper_end.send(encode(said))
+        welcome = await keeper.hello()
+        assert welcome.inflight == [7]
+        keeper_end.send(encode({"op": "done", "id": 7, "status": 0}))
+        with trio.fail_after(10):  # not the 605 s it would wait for a word it lost
+            await nursery.start(supervisor.run, welcome)
+        await supervisor.shutdown()
+    finally:
+        await keeper.aclose()
+        keeper_end.close()

@@ -27,7 +27,8 @@ from containerd_trio.client.output import Output
 from containerd_trio.config import Listen, parse_args
 from containerd_trio.convert import dump_json, structure, unstructure
 from containerd_trio.errors import InvalidRequest
-from containerd_trio.keeper._wire import MAX_FDS, MAX_MESSAGE, pair, receive_fds
+from containerd_trio.keeper._wire import MAX_FDS, MAX_MESSAGE, encode, pair, receive_fds
+from containerd_trio.keeperlink import KeeperLink, SpawnResult
 from containerd_trio.logfmt import LogfmtFormatter
 from containerd_trio.migration.model import MIGRATION_LABEL
 from containerd_trio.migration.outgoing import Verdict, consult, verdict
@@ -293,6 +294,50 @@ def test_fds_from_the_keeper_wire_are_close_on_exec() -> None:
             os.close(fd)
         ours.close()
         theirs.close()
+
+
+async def test_what_the_keeper_says_after_its_welcome_reaches_the_server() -> None:
+    """A message the keeper sends right after its welcome (here the end of a runc command of
+    the server before, which the adoption waits for) may be read in one go with the welcome:
+    the link hands it on once it serves, before what came later. (Before, the hello that read
+    the welcome dropped it: the next server's adoption then waited for that runc command past
+    the runtime deadline, with its API unanswered.)"""
+    keeper_end, server_end = pair()
+    link = KeeperLink(server_end)
+    heard: list[str] = []
+    later = trio.Event()
+
+    class Events:
+        def process_exited(self, key: str, status: int, ns: int) -> None:
+            heard.append(f"exit {key}")
+
+        def output_ended(self, key: str) -> None:
+            heard.append(f"eof {key}")
+
+        def log_state(self, container_id: str, paused: bool, error: str | None) -> None:
+            later.set()
+
+        def inflight_done(self, spawn_id: int, result: SpawnResult) -> None:
+            heard.append(f"done {spawn_id} {result.status}")
+
+        def handover(self) -> None:
+            heard.append("handover")
+
+    try:
+        welcome = {"op": "welcome", "keeper": os.getpid(), "logger": None, "inflight": [7]}
+        keeper_end.send(encode(welcome))
+        keeper_end.send(encode({"op": "done", "id": 7, "status": 0}))
+        assert (await link.hello()).inflight == [7]
+        keeper_end.send(encode({"op": "log", "cid": "c", "paused": False}))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(link.serve, Events())
+            with trio.fail_after(5):
+                await later.wait()
+            nursery.cancel_scope.cancel()
+        assert heard == ["done 7 0"]
+    finally:
+        await link.aclose()
+        keeper_end.close()
 
 
 def _there(status: Status, migration: str | None = "migration-1") -> ContainerInfo:
