@@ -797,6 +797,25 @@ async def test_several_ids_at_once(ctr: Ctr, client: httpx.AsyncClient, bundle: 
     assert (await client.get("/state")).json()["containers"] == []
 
 
+async def test_json_of_one_id_that_failed_is_nothing(ctr: Ctr, bundle: Path) -> None:
+    """``--json rm nope`` printed ``[]`` on stdout, where one id that succeeds prints its
+    container: a script reading stdout got an array for one id. Now nothing, as docker prints
+    nothing there (the error on stderr, exit 1); several ids keep the array of those done."""
+    one_id = [["rm", "nope"], ["kill", "nope"], ["pause", "nope"], ["resume", "nope"]]
+    one_id += [["update", "nope", "--pids-limit", "10"], ["containers", "delete", "nope"]]
+    for argv in one_id:
+        failed = await ctr("--json", *argv)
+        assert (failed.code, failed.out) == (cli.EXIT_ERROR, ""), (argv, failed)
+        assert failed.err.startswith("ctr-trio: ") and "nope" in failed.err, (argv, failed)
+    await ok(ctr, "start", "a", "--bundle", str(bundle))
+    paused = await ctr("--json", "pause", "nope", "a")
+    assert (paused.code, [c["id"] for c in paused.json]) == (cli.EXIT_ERROR, ["a"])
+    assert paused.err.count("\n") == 1, paused
+    neither = await ctr("--json", "resume", "nope", "gone")
+    assert (neither.code, neither.json) == (cli.EXIT_ERROR, [])
+    assert (await ok(ctr, "--json", "resume", "a")).json["id"] == "a"  # one: its container
+
+
 async def test_list_filters_quiet_and_formats(
     ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
 ) -> None:

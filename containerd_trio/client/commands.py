@@ -376,7 +376,9 @@ def each_container(
     single: bool | None = None,
 ) -> int:
     """``act`` on each container, a sentence for each (or with ``--json`` their documents: one
-    for one id, an array for several), an error line for each failure; exit 1 if any failed."""
+    for one id, an array of those that succeeded for several), an error line for each failure;
+    exit 1 if any failed. One id that failed prints nothing on stdout, as docker's: ``[]``
+    there would be an array where one id's answer is an object."""
     answers: list[Container] = []
 
     def one(container_id: str) -> None:
@@ -387,8 +389,11 @@ def each_container(
 
     code = for_each(ids, out, one)
     if out.as_json:
-        single = len(ids) == 1 if single is None else single
-        out.document(answers[0] if single and answers else answers)
+        if len(ids) == 1 if single is None else single:
+            if answers:
+                out.document(answers[0])
+        else:
+            out.document(answers)
     return code
 
 
