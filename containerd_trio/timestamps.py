@@ -124,6 +124,27 @@ def back_from_now(back_ns: int, *, now: int | None = None) -> int:
     return max((now_ns() if now is None else now) - back_ns, EARLIEST_NS)
 
 
+def client_moment(text: str) -> str:
+    """A ``--since``/``--until`` of ctr-trio as the daemon is sent it: a duration (docker's, as
+    :func:`client_duration_ns` reads it) as the RFC 3339 time it names, back from now; an RFC
+    3339 timestamp as typed, once :func:`parse_ns`, the daemon's reading of it, took it.
+
+    Raises ValueError naming ctr-trio's forms: a wider set than the daemon's, whose durations
+    are whole ``d``, ``h``, ``m`` and ``s``, all of which :func:`client_duration_ns` reads too.
+    """
+    back = client_duration_ns(text)
+    if back is not None:
+        return format_ns(back_from_now(back))
+    if _RFC3339.fullmatch(text):
+        parse_ns(text)  # the shape of a timestamp: its error names the bad part
+        return text
+    raise ValueError(
+        f"{quoted(text)} is not an RFC 3339 timestamp such as 2026-11-28T15:09:14+00:00,"
+        " nor a duration back from now such as 90s, 10m, 1h30m, 1.5h, 250ms or 2d"
+        " (units ns, us, ms, s, m, h, d)"
+    )
+
+
 def client_duration_ns(text: str) -> int | None:
     """A duration as ctr-trio takes it (docker's: ``1.5h``, ``250ms``, ``1h30m``), in
     nanoseconds; None if ``text`` is not one."""

@@ -381,9 +381,9 @@ async def test_events_since_replays_then_count_stops(
         ("exit", "brief", 3),
     ]
 
-    bad = await ctr("events", "--since", "yesterday")
-    assert bad.code == cli.EXIT_ERROR
-    assert bad.err.startswith("ctr-trio: query parameter since: 'yesterday' is not an RFC 3339")
+    bad = await ctr("events", "--since", "yesterday")  # a usage error, as any bad option
+    assert bad.code == cli.EXIT_USAGE
+    assert "--since: 'yesterday' is not an RFC 3339 timestamp such as" in bad.err, bad
 
 
 async def test_events_until_ctrl_c_exits_130_quietly(
@@ -965,10 +965,30 @@ async def test_logs_and_events_take_durations_as_docker_does(
     exits = await ok(ctr, "events", "--since", "250000ms", "--id", "talker", "--type", "exit",
                      "-n", "1")  # fmt: skip
     assert exits.out.split()[1:3] == ["exit", "talker"]
-    # Anything else goes as typed, and the daemon says what it takes.
-    bad = await ctr("logs", "talker", "--since", "1.5")
-    assert (bad.code, bad.out) == (cli.EXIT_ERROR, "")
-    assert bad.err.startswith("ctr-trio: query parameter since: '1.5' is not an RFC 3339")
+    # Every duration the daemon takes ctr-trio takes too (and sends as the time it names).
+    for duration in ("2d", "1h30m", "30m1h", "90s", "000000000001d"):
+        assert await ctr("logs", "talker", "--since", duration) == everything, duration
+
+
+async def test_a_time_neither_form_is_a_usage_error(ctr: Ctr, bundle: Path) -> None:
+    """``logs --since bad`` went to the daemon as typed and came back as its 400, exit 1, in the
+    daemon's words (its durations: 90s, 10m, 1h30m or 2d, not ctr-trio's 1.5h or 250ms), where
+    every other bad option is a usage error, exit 2: now so is this, naming ctr-trio's forms."""
+    await ok(ctr, "start", "box", "--bundle", str(bundle))
+    forms = "nor a duration back from now such as 90s, 10m, 1h30m, 1.5h, 250ms or 2d"
+    for argv in (["logs", "box", "--since"], ["logs", "box", "--until"], ["events", "--since"]):
+        for bad in ("1.5", "yesterday", "-10m", "10 m", "1h30", "2026-11-28"):
+            refused = await ctr(*argv[:-1], f"{argv[-1]}={bad}")  # -10m: not an option
+            assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), (argv, bad, refused)
+            usage, error = refused.err.splitlines()[0], refused.err.splitlines()[-1]
+            assert usage.startswith(f"usage: ctr-trio {argv[0]} "), refused.err
+            assert error.startswith(f"ctr-trio {argv[0]}: error: argument {argv[-1]}: "), error
+            assert f"{bad!r} is not an RFC 3339 timestamp such as" in error, error
+            assert error.endswith(f"{forms} (units ns, us, ms, s, m, h, d)"), error
+    # A timestamp's shape with a value no time has: the daemon's own parser says which part.
+    month = await ctr("logs", "box", "--since", "2026-13-01T00:00:00Z")
+    assert (month.code, month.out) == (cli.EXIT_USAGE, ""), month
+    assert "is not a valid date and time: month must be in 1..12" in month.err, month
 
 
 async def test_events_by_type_and_since_a_while_ago(

@@ -267,12 +267,15 @@ def _seconds(text: str) -> float:
 def _moment(text: str) -> str:
     """A ``--since``/``--until``: a duration becomes the RFC 3339 time it names, here (as docker
     does), so that ``1.5h`` and ``250ms`` work, which the daemon's own durations do not take,
-    and so that a follow taken up again after a reload keeps the same bound. Anything else goes
-    as typed: the daemon reads RFC 3339 and says what it does not take."""
-    from ..timestamps import back_from_now, client_duration_ns, format_ns
+    and so that a follow taken up again after a reload keeps the same bound. A timestamp goes
+    as typed, read first as the daemon reads it; anything else is a usage error here, as any
+    bad option is, not the daemon's 400 in its words (which name its durations only)."""
+    from ..timestamps import client_moment
 
-    back = client_duration_ns(text)
-    return text if back is None else format_ns(back_from_now(back))
+    try:
+        return client_moment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _deadline(text: str) -> float:
