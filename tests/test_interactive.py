@@ -292,6 +292,45 @@ async def test_a_session_without_a_terminal_sends_on_every_signal_a_process_may_
         assert container["state"] == {"status": "stopped", "exitStatus": 6}, container
 
 
+async def test_a_third_sigterm_or_sigint_ends_a_session_that_sends_them_on(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``timeout 3 ctr-trio attach ID --no-stdin`` to a process that ignores SIGTERM never
+    ended: every SIGTERM (and Ctrl-C) went on to the process, and ctr-trio waited on. As
+    docker's client (27.0 on), the third SIGTERM or SIGINT of a session ends ctr-trio instead
+    of going on, with a line on stderr, the process running on (run --rm hands it to the
+    daemon); the first two still go on."""
+    bundle = str(make_bundle(["sh", "-c", "trap 'echo got TERM' TERM; trap 'echo got INT' INT;"
+                              " echo ready; while :; do sleep 0.1; done"]))  # fmt: skip
+    await start_container(client, "deaf", Path(bundle))
+    ctr = [*CTR_PIPED, "--address", daemon.url]
+    for argv in (["attach", "--no-stdin", "--logs", "deaf"], ["run", "--rm", "ran", "-b", bundle]):
+        with trio.fail_after(TIMEOUT):
+            process = await trio.lowlevel.open_process(
+                [*ctr, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, env=_environment(),
+            )  # fmt: skip
+            try:
+                assert process.stderr is not None
+                shown = await read_until(process, b"", b"ready\n")  # attached: now signal it
+                process.send_signal(signal.SIGTERM)
+                shown = await read_until(process, shown, b"got TERM\n")  # sent on
+                process.send_signal(signal.SIGINT)
+                shown = await read_until(process, shown, b"got INT\n")  # sent on
+                process.send_signal(signal.SIGTERM)  # the third: ctr-trio's own
+                assert await process.wait() == 128 + signal.SIGTERM, argv
+                said = await process.stderr.receive_some()
+                assert said.startswith(b"ctr-trio: got 3 SIGTERM/SIGINTs: left process "), said
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+        name = argv[-1] if argv[0] == "attach" else "ran"
+        container = (await client.get(f"/containers/{name}")).json()
+        assert container["state"]["status"] == "running", (argv, container)
+        assert container.get("autoRemove", False) is (argv[0] == "run"), (argv, container)
+
+
 async def test_sig_proxy_false_leaves_the_signals_to_ctr_trio(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

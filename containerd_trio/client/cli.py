@@ -428,8 +428,9 @@ def _define_sig_proxy(parser: Parser) -> None:
         default=True,
         help="without a terminal, send the signals we get on to the process, as docker's: all"
         " it may catch (Ctrl-C, SIGTERM, SIGUSR1, the real-time ones...) but SIGCHLD, SIGPIPE,"
-        " SIGWINCH, faults and job control (Ctrl-Z stops ctr-trio) (default true); false: they"
-        " end ctr-trio alone, the process running on",
+        " SIGWINCH, faults and job control (Ctrl-Z stops ctr-trio), and the third SIGTERM or"
+        " SIGINT, which ends ctr-trio (default true); false: they end ctr-trio alone, the"
+        " process running on",
     )
 
 

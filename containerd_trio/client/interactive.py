@@ -18,7 +18,9 @@ signals:
   ours. Those about ``ctr-trio`` itself stay its own: faults, SIGCHLD, SIGPIPE, SIGURG,
   SIGWINCH, its resource limits, and its job control at the user's shell (Ctrl-Z stops
   ``ctr-trio``, ``fg`` goes on). With ``--sig-proxy=false`` (``proxy_signals`` false) nothing
-  goes on: they act on ``ctr-trio`` as on any program.
+  goes on: they act on ``ctr-trio`` as on any program. The third SIGTERM or SIGINT of a
+  session is ``ctr-trio``'s own, as docker's client's (27.0 on): it ends the session, the
+  process running on, so that a process that ignores them does not hold ``ctr-trio`` forever.
 - The process's stdout and stderr come out on ours; its exit status, sent last, becomes the
   status of ``ctr-trio``. A broken connection (the daemon restarted, or handed over to a new
   server) is made again, the output going on right after the last message that came (its
@@ -125,6 +127,20 @@ class Terminated(Exception):
         self.signum = signum
 
 
+class GaveUp(Terminated):
+    """The :data:`TERMINATIONS`-th SIGTERM or SIGINT of a session that sends them on: the user
+    wants out, and the process did not end for the ones before."""
+
+
+#: The signals that, sent on to a process that does not end for them, end the session at the
+#: :data:`TERMINATIONS`-th, as docker's client (since 27.0, docker/cli a4bfd8c: "got 3
+#: SIGTERM/SIGINTs, forcefully exiting") ends at the third of its TerminationSignals. Else a
+#: process that ignores them (a shell as pid 1 ignores SIGTERM) holds ``ctr-trio`` forever,
+#: and Ctrl-C, the way out of every other command, does nothing.
+TERMINATION_SIGNALS = frozenset({int(signal.SIGTERM), int(signal.SIGINT)})
+TERMINATIONS = 3
+
+
 #: Signals ``ctr-trio`` keeps for itself in a session that sends signals on: those that are not
 #: a word to the process, but the kernel's or the user's shell's about ``ctr-trio``.
 _OWN_SIGNALS = frozenset(
@@ -207,6 +223,8 @@ class Session:
         #: good).
         ending = PROXIED_SIGNALS if end_on_signals or self.raw else frozenset()
         self.ending = ending - self.proxied
+        #: SIGTERMs and SIGINTs sent on so far (the TERMINATIONS-th is not: it ends us).
+        self._terminations = 0
         self.status: int | None = None
         self._stdin_open = stdin
         #: Input read while the connection was broken: sent once it is made again.
@@ -244,6 +262,15 @@ class Session:
                             self.out.error(f"the daemon ended this attach: {closed.reason}")
                             return 1
                         return channels.UNKNOWN_STATUS if self.status is None else self.status
+        except GaveUp as ended:
+            # Said, unlike a signal we keep (which ends us quietly, as it ends any program):
+            # the ones before went on, and the user may wonder where the process is.
+            self.out.stderr.write(
+                f"{PROG}: got {TERMINATIONS} SIGTERM/SIGINTs: left process {self.pid} of"
+                f" {self.container_id} running ({PROG} attach {self.container_id} comes back"
+                " to it)\n"
+            )
+            return 128 + ended.signum
         except Terminated as ended:
             # The terminal is restored by now (the handlers too); the process goes on, as after
             # a detach.
@@ -332,7 +359,7 @@ class Session:
                     self._send_size(ws)
                 for signum in woken:
                     if signum in self.proxied:
-                        self._send_signal(signum)
+                        self._proxy(signum)
             if 0 in ready:
                 self._read_stdin(ws)
             if ws.fileno() in ready:
@@ -368,6 +395,14 @@ class Session:
                 self.status = channels.exit_status_of(json.loads(data))
             except ValueError:
                 self.status = channels.UNKNOWN_STATUS
+
+    def _proxy(self, signum: int) -> None:
+        """Send the signal on, unless it is the last SIGTERM/SIGINT the user gives us."""
+        if signum in TERMINATION_SIGNALS:
+            self._terminations += 1
+            if self._terminations == TERMINATIONS:
+                raise GaveUp(signum)
+        self._send_signal(signum)
 
     def _send_signal(self, signum: int) -> None:
         with contextlib.suppress(ApiError):  # it ended meanwhile: its status is on its way
