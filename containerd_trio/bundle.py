@@ -29,6 +29,7 @@ from . import beneath
 from .errors import InvalidRequest
 from .model import Resources
 from .resources import from_oci, memory_limited
+from .validation import GROUP_IDS, check_exec_strings
 
 CONFIG_NAME = "config.json"
 #: Far above any real configuration (seccomp profiles included): the file is read in one go
@@ -49,6 +50,13 @@ class BundleConfig:
     cgroups_path: str | None = None
     #: The cgroup limits of ``linux.resources`` that runc puts in force.
     resources: Resources = attrs.Factory(Resources)
+    #: Why runc cannot start (or restore) a container from this config, in a sentence that
+    #: names the field and the file; None if nothing is wrong with it (see
+    #: :func:`check_startable`). Only a start says it: an exec takes the process as its base
+    #: whatever else the file holds, and an adopted container runs already.
+    unstartable: str | None = None
+    #: The root filesystem, ``root.path`` (relative to the bundle if relative, as runc takes it).
+    rootfs: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -74,16 +82,87 @@ def check_config(bundle: Path) -> BundleConfig:
     linux = _object(config.get("linux"))
     resources = from_oci(linux.get("resources"))
     cgroups_path = linux.get("cgroupsPath")
+    root_path = _object(config.get("root")).get("path")
+    # As runc takes it: relative to the bundle (os.path.join keeps an absolute one whole).
+    rootfs = os.path.join(bundle, root_path) if isinstance(root_path, str) and root_path else None
     facts = BundleConfig(
         process=dict(_object(config.get("process"))),
         memory_limited=memory_limited(resources),
         cgroups_path=cgroups_path if isinstance(cgroups_path, str) and cgroups_path else None,
         resources=resources,
+        unstartable=_unstartable(config, where),
+        rootfs=rootfs,
     )
     if len(_bundle_configs) >= 1024:
         _bundle_configs.clear()
     _bundle_configs[where] = (identity, facts)
     return facts
+
+
+def check_startable(bundle: Path, facts: BundleConfig) -> None:
+    """400 for a config of the bundle that runc would refuse to start (or restore) a container
+    from, before anything is made: runc said so in a 500 (``args must not be empty``, ``root
+    must be specified``), or, with the rootfs no directory, in words of no help (``fork/exec
+    /proc/self/exe: not a directory``). What the document holds was checked as it was parsed
+    (:func:`_unstartable`, once per parse); the rootfs is looked at each time, with one
+    ``lstat``: it may have gone or changed since, and the parse is cached."""
+    if facts.unstartable is not None:
+        raise InvalidRequest(facts.unstartable)
+    if facts.rootfs is None:  # only the unreadable config's facts, which no start gets
+        return
+    named = f"root.path in {os.path.join(bundle, CONFIG_NAME)} names {facts.rootfs}"
+    try:
+        mode = os.lstat(facts.rootfs).st_mode
+    except OSError as exc:
+        if exc.errno in DAEMON_ERRNOS:
+            raise
+        raise InvalidRequest(f"{named}: {exc.strerror}") from None
+    if stat.S_ISLNK(mode):  # runc's own check: "invalid rootfs: ... or a symlink"
+        raise InvalidRequest(
+            f"{named}, a symbolic link: runc takes the root filesystem only as the directory itself"
+        )
+    if not stat.S_ISDIR(mode):
+        raise InvalidRequest(f"{named}, which is not a directory (it is {_kind(mode)})")
+
+
+def _unstartable(config: dict[str, Any], where: str) -> str | None:
+    """What runc would refuse in the parsed config before it starts a process (its
+    validateProcessSpec, and the root it must have), and what execve would refuse of the
+    process's strings: a sentence naming the field and the file, or None. Looks only at the
+    document (no system call)."""
+    in_file = f" in {where}"
+    process = config.get("process")
+    if not isinstance(process, dict):
+        return f"{where} has no process object: a container needs process.args, the program to run"
+    args = process.get("args")
+    if not _strings(args) or not args:
+        return f"process.args{in_file} must be a list of strings, the program to run first"
+    if not _strings(process.get("env") or []):
+        return f"process.env{in_file} must be a list of NAME=VALUE strings"
+    cwd = process.get("cwd")
+    if not isinstance(cwd, str) or not cwd.startswith("/"):
+        return f"process.cwd{in_file} must be an absolute path: runc runs no process without one"
+    gids = _object(process.get("user")).get("additionalGids")
+    try:
+        if isinstance(gids, list) and all(_integer(gid) for gid in gids):
+            GROUP_IDS.check("process.user.additionalGids", gids)
+        check_exec_strings(process, field="process.", where=in_file)
+    except ValueError as exc:
+        return f"{where}: {exc}"
+    except InvalidRequest as exc:
+        return exc.message
+    root_path = _object(config.get("root")).get("path")
+    if not isinstance(root_path, str) or not root_path:
+        return f"{where} names no root.path: the directory of the container's root filesystem"
+    return None
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def read_config(bundle: Path) -> tuple[bytes, dict[str, Any]]:
@@ -234,6 +313,8 @@ def _object(value: object) -> dict[str, Any]:
 
 
 def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "a regular file"
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):

@@ -71,6 +71,7 @@ from .records import ProcessStart, RecordJournal
 from .resources import memory_limited, overlay, to_oci
 from .restore_net import PRIVATE_BUNDLE_NAME
 from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
+from .validation import check_exec_strings
 
 log = logging.getLogger(__name__)
 
@@ -360,8 +361,14 @@ class Container:
                 keep_directory=restore and self.replaces is not None,  # the log it continues
             )
             if isinstance(exc, RuncError):
-                source = f"the program of process.args in {self.bundle / CONFIG_NAME}"
-                if refused := exc.refused_program(self.id, where=source):
+                config = self.bundle / CONFIG_NAME
+                program = f"the program of process.args in {config}"
+                cwd = bundle_config.process.get("cwd")
+                if refused := exc.refused_program(self.id, where=program) or exc.refused_cwd(
+                    self.id,
+                    where=f"process.cwd in {config}",
+                    made=cwd if isinstance(cwd, str) else None,
+                ):
                     raise refused from None
             raise
         _close_stdin_pipe(custody, ours=False)
@@ -554,6 +561,7 @@ class Container:
             # The bundle's process is the base (its user, env, capabilities): one that cannot
             # be read now is a 400, never an exec as root with nothing of it.
             document = _exec_document(check_config(self.bundle).process, spec)
+            check_exec_strings(document)  # else a 201, and the process "exits 1" with E2BIG
             key = self._ctx.new_key(self.id, "exec")
             pid_file = self._ctx.pid_dir / f"{self.id}.{key.rpartition('/')[2]}.pid"
             custody = self._custody(key, terminal=spec.terminal, stdin=spec.stdin)
@@ -564,7 +572,9 @@ class Container:
                 self._ctx.keeper.drop(key)
                 with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
                     await _kill_from_pid_file(pid_file)
-                if isinstance(exc, RuncError) and (refused := exc.refused_program(self.id)):
+                if isinstance(exc, RuncError) and (
+                    refused := exc.refused_program(self.id) or exc.refused_cwd(self.id)
+                ):
                     raise refused from None
                 if isinstance(exc, RuncError) and await self._init_gone():
                     raise Conflict(

@@ -18,11 +18,11 @@ from .validation import (
     CPU_QUOTA,
     CPU_SHARES,
     ENVIRONMENT,
+    GROUP_IDS,
     MEMORY_LIMIT,
     PIDS_LIMIT,
     PROGRAM,
     UNIX_ID,
-    UNIX_IDS,
     doc,
 )
 
@@ -40,7 +40,7 @@ class User:
 
     uid: int = attrs.field(default=0, validator=UNIX_ID)
     gid: int = attrs.field(default=0, validator=UNIX_ID)
-    additional_gids: list[int] | None = attrs.field(default=None, validator=UNIX_IDS)
+    additional_gids: list[int] | None = attrs.field(default=None, validator=GROUP_IDS)
 
 
 @attrs.frozen
@@ -55,7 +55,7 @@ class UserSpec:
     )
     additional_gids: list[int] | None = attrs.field(
         default=None,
-        validator=UNIX_IDS,
+        validator=GROUP_IDS,
         metadata=doc(
             "When left out: the bundle's if uid and gid are left out too, else none (a process"
             " of another user does not take the bundle user's groups)."

@@ -184,14 +184,42 @@ class RuncError(RuntimeFailure):
         found = _REFUSED_PROGRAM.search(self.runc_message)
         if found is None:
             return None
-        try:  # Go's %q: JSON's escapes for what a program's name holds in practice
-            program = json.loads(f'"{found["program"]}"')
-        except ValueError:
-            program = found["program"]
+        program = _go_quoted(found["program"])
         return InvalidRequest(
             f"cannot run {quoted(program)} in container {container_id!r}: {found['reason']}"
             + (f" ({where})" if where else "")
         )
+
+    def refused_cwd(
+        self, container_id: str, *, where: str = "", made: str | None = None
+    ) -> InvalidRequest | None:
+        """The client's fault inside runc's failure, if it is one: the process's working
+        directory cannot be entered in the container (it is not there, or not a directory).
+        runc's init says so as it chdirs, once everything else is set up. ``made``: the cwd of
+        a start's init, which runc makes first (so one that is not there is made): the
+        client's too if that fails. ``where``: where the cwd was named."""
+        found = _REFUSED_CWD.search(self.runc_message)
+        if found is not None:
+            cwd, reason = _go_quoted(found["cwd"]), found["reason"]
+        elif made is not None and (failed := _UNMADE_CWD.search(self.runc_message)):
+            # MkdirAll names the step it failed at: the cwd, or a directory above it.
+            if not (made == failed["path"] or made.startswith(failed["path"] + "/")):
+                return None
+            cwd, reason = made, failed["reason"]
+        else:
+            return None
+        return InvalidRequest(
+            f"cannot use cwd {quoted(cwd)} in container {container_id!r}: {reason}"
+            + (f" ({where})" if where else "")
+        )
+
+
+def _go_quoted(text: str) -> str:
+    """What Go's %q quoted, read back (JSON's escapes: what a path holds in practice)."""
+    try:
+        return str(json.loads(f'"{text}"'))
+    except ValueError:
+        return text
 
 
 #: How runc's init words a program it cannot execute (runc 1.1: ``exec: "sh": executable
@@ -201,6 +229,21 @@ _REFUSED_PROGRAM = re.compile(
     r'exec: "(?P<program>(?:[^"\\]|\\.)*)": (?:stat .*?: )?'
     r"(?P<reason>executable file not found in \$PATH|no such file or directory"
     r"|permission denied)"
+)
+
+
+#: How runc's init words a working directory it cannot enter (runc 1.1: ``chdir to cwd
+#: ("/x") set in config.json failed: no such file or directory``).
+_REFUSED_CWD = re.compile(
+    r'chdir to cwd \("(?P<cwd>(?:[^"\\]|\\.)*)"\) set in config\.json failed: '
+    r"(?P<reason>no such file or directory|not a directory|permission denied)"
+)
+
+#: How runc's init words a start's cwd it could not make (runc 1.1: ``error during container
+#: init: mkdir /etc/passwd: not a directory``).
+_UNMADE_CWD = re.compile(
+    r"error during container init: mkdir (?P<path>/.*?): (?P<reason>not a directory|permission"
+    r" denied|read-only file system)"
 )
 
 

@@ -30,7 +30,7 @@ import trio
 
 from . import checkpoints, console, logs, precopy
 from .adoption import Adoption
-from .bundle import BundleConfig, check_config
+from .bundle import BundleConfig, check_config, check_startable
 from .cgroups import release_killed
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
@@ -453,6 +453,8 @@ class Supervisor:
                 stdin=stdin,
                 config=bundle_config,
             )
+        # A restore's missing checkpoint is a 404 first, whatever else the bundle lacks.
+        check_startable(bundle, bundle_config)
         existing = self._containers.get(container_id)
         if checkpoint is not None and existing is not None and existing.auto_remove:
             auto_remove = True  # a restore keeps it, as docker start --checkpoint does

@@ -12,8 +12,11 @@ strict: it rules out ``..``, slashes, NUL and anything a shell or a filesystem t
 from __future__ import annotations
 
 import math
+import mmap
+import os
 import re
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeGuard, TypeVar
 
 import attrs
@@ -41,6 +44,20 @@ MAX_PROCESS_UNIX_ID = 2**31 - 1
 #: The kernel's limits on a path and on one name in it, in bytes (PATH_MAX counts the NUL).
 PATH_MAX = 4096
 NAME_MAX = 255
+
+#: The most supplementary groups a process may have (the kernel's NGROUPS_MAX): setgroups(2)
+#: refuses more with EINVAL, which runc said only once it had spawned the process (a 500).
+NGROUPS_MAX = 65536
+#: The longest argument or environment string execve(2) takes, its NUL counted (the kernel's
+#: MAX_ARG_STRLEN, 32 pages): a longer one made the process "exit 1" after a 201.
+MAX_ARG_STRLEN = 32 * mmap.PAGESIZE
+#: What execve(2) takes of arguments and environment together, whatever the stack limit: at
+#: least 32 pages (the kernel's ARG_MAX), at most three quarters of the default 8 MiB stack.
+MIN_ARG_SPACE = 32 * mmap.PAGESIZE
+MAX_ARG_SPACE = 8 * 1024 * 1024 // 4 * 3
+#: Kept out of that room for what the kernel and runc add: the program's path, which execve
+#: copies beside its arguments, and a HOME that runc puts in an environment without one.
+ARG_SPACE_RESERVE = 2 * PATH_MAX
 
 #: Where a cgroup limit means "none" (OCI's linux.resources, and runc update's -1).
 NO_LIMIT = -1
@@ -188,6 +205,76 @@ def _environment_entry(name: str, entry: str) -> None:
         raise ValueError(f"{name} must not contain NUL")
 
 
+def _group_ids(name: str, gids: Sequence[int]) -> None:
+    if len(gids) > NGROUPS_MAX:
+        raise ValueError(
+            f"{name} holds {len(gids)} gids: a process may have at most {NGROUPS_MAX}"
+            " supplementary groups (the kernel's NGROUPS_MAX)"
+        )
+    for n, gid in enumerate(gids):
+        UNIX_ID.check(f"{name}[{n}]", gid)
+
+
+def argument_space(stack_limit: int | None = None) -> int:
+    """The bytes of argument and environment strings (NULs and pointers counted) that
+    execve(2) takes under the soft stack limit ``stack_limit`` (the daemon's own when None,
+    which runc passes on to the processes it starts): a quarter of it, within the kernel's
+    bounds (fs/exec.c)."""
+    # glibc's SC_ARG_MAX: a quarter of the daemon's stack limit, at least ARG_MAX (no cap).
+    quarter = os.sysconf("SC_ARG_MAX") if stack_limit is None else stack_limit // 4
+    return max(MIN_ARG_SPACE, min(MAX_ARG_SPACE, quarter))
+
+
+def check_exec_strings(process: Mapping[str, Any], *, field: str = "", where: str = "") -> None:
+    """Refuse (400) the OCI process whose ``args`` and ``env`` execve(2) would refuse with
+    E2BIG once runc had spawned it (a 201, then the process "exited 1" with ``argument list
+    too long``): a string longer than the kernel's MAX_ARG_STRLEN, or more than
+    :func:`argument_space` (under the process's own RLIMIT_STACK, if it sets one) in all,
+    counted as the kernel counts (each string's bytes and its NUL, and a pointer for each),
+    less :data:`ARG_SPACE_RESERVE`. ``field`` goes before the names (``process.``), ``where``
+    after them (`` in /b/config.json``). What is not a list of strings is left to other
+    checks."""
+    args = _list(process.get("args"))
+    env = _list(process.get("env"))
+    total = (max(len(args), 1) + len(env)) * _POINTER_BYTES
+    for name, strings in (("args", args), ("env", env)):
+        for index, value in enumerate(strings):
+            if not isinstance(value, str):
+                continue
+            size = len(value.encode("utf-8", "surrogatepass"))
+            if size >= MAX_ARG_STRLEN:
+                raise InvalidRequest(
+                    f"{field}{name}[{index}]{where} is {size} bytes: a process's argument or"
+                    f" environment string may be at most {MAX_ARG_STRLEN - 1} bytes (the"
+                    f" kernel's MAX_ARG_STRLEN, {MAX_ARG_STRLEN}, counts its NUL)"
+                )
+            total += size + 1
+    room = argument_space(_stack_limit(process)) - ARG_SPACE_RESERVE
+    if total > room:
+        raise InvalidRequest(
+            f"{field}args and {field}env{where} come to {total} bytes with their NULs and"
+            f" pointers: a process may be given at most {room} here (execve takes a quarter of"
+            f" the stack limit, within {MIN_ARG_SPACE} and {MAX_ARG_SPACE} bytes, less"
+            f" {ARG_SPACE_RESERVE} kept for the program's path and what runc adds)"
+        )
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _stack_limit(process: Mapping[str, Any]) -> int | None:
+    """The soft RLIMIT_STACK the OCI process sets itself (runc sets it before the exec)."""
+    for rlimit in _list(process.get("rlimits")):
+        if isinstance(rlimit, dict) and rlimit.get("type") == "RLIMIT_STACK":
+            soft = rlimit.get("soft")
+            if isinstance(soft, int) and not isinstance(soft, bool):
+                return soft
+    return None
+
+
+_POINTER_BYTES = 8 if sys.maxsize > 2**32 else 4
+
 CONTAINER_ID = _identifier("container id")
 CHECKPOINT_NAME = _identifier("checkpoint name")
 MIGRATION_ID = _identifier("migration id")
@@ -201,7 +288,8 @@ ABSOLUTE_PATH = Rule(
 )
 PID = _between(1, MAX_PID)
 UNIX_ID = _between(0, MAX_PROCESS_UNIX_ID)
-UNIX_IDS = _each(UNIX_ID)
+#: A process's supplementary groups.
+GROUP_IDS = Rule(_group_ids, {"maxItems": NGROUPS_MAX, "items": UNIX_ID.schema})
 NOT_NEGATIVE = Rule(_not_negative, {"minimum": 0})
 SECONDS = Rule(_seconds, {"minimum": 0})
 DEADLINE = Rule(_deadline, {"exclusiveMinimum": 0})

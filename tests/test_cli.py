@@ -670,7 +670,8 @@ async def test_a_program_that_cannot_run_exits_127_or_126_as_docker_s(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
     """exec, run and start of a program that is not there exit 127, of one that cannot be
-    executed 126, as docker's do (scripts test for them); the daemon's words on stderr."""
+    executed (or in a cwd that is not there) 126, as docker's do (scripts test for them); the
+    daemon's words on stderr."""
     await start_container(client, "box", make_bundle(FOREVER))
     for command, code in [
         (["exec", "box", "--", "nosuch"], 127),
@@ -682,6 +683,12 @@ async def test_a_program_that_cannot_run_exits_127_or_126_as_docker_s(
         result = await ctr(*command)
         assert result.code == code, (command, result)
         assert result.err.startswith("ctr-trio: cannot run '"), result.err
+    # A working directory that is not there: 126, as docker exec -w's.
+    result = await ctr("exec", "-w", "/nonexistent", "box", "true")
+    assert (result.code, result.err) == (
+        126,
+        "ctr-trio: cannot use cwd '/nonexistent' in container 'box': no such file or directory\n",
+    )
     assert (await ctr("exec", "box", "--", "sh", "-c", "exit 3")).code == 3
     assert (await client.get("/containers/gone")).status_code == 404
 

@@ -645,6 +645,12 @@ def _without_uts_namespace(bundle: Path) -> Path:
             400,
             "cannot run 'nosuch' in container 'broken': executable file not found in $PATH",
         ),
+        # runc makes a cwd that is not there; one under a file it cannot (it was a 500).
+        (
+            lambda make: make(edit=lambda config: config["process"].update(cwd="/bin/sh/x")),
+            400,
+            "cannot use cwd '/bin/sh/x' in container 'broken': not a directory (process.cwd in ",
+        ),
     ],
 )
 async def test_a_start_runc_refuses_says_why_and_leaves_nothing(
@@ -666,6 +672,105 @@ async def test_a_start_runc_refuses_says_why_and_leaves_nothing(
     assert not (daemon.config.containers_dir / "broken").exists()
     assert sorted(os.listdir("/proc/self/fd")) == fds_before
     assert zombie_children() == []
+
+
+_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: A stack limit under which execve takes 256 KiB of arguments and environment (a quarter),
+#: whatever the test machine's own is; and more than that.
+_STACK_1_MIB = [{"type": "RLIMIT_STACK", "soft": 1 << 20, "hard": 1 << 20}]
+_300_KB = [f"A{n}=" + "x" * 100_000 for n in range(3)]
+#: config.json edits that runc refused in a 500 ("runc run failed: args must not be empty"),
+#: or took and then failed in words of no help, and what the daemon's 400 says instead.
+_UNSTARTABLE: dict[str, tuple[Callable[[Path, dict[str, Any]], object], str]] = {
+    "empty object": (lambda _, c: c.clear(), "{config} has no process object"),
+    "no process.args": (
+        lambda _, c: c["process"].pop("args"),
+        "process.args in {config} must be a list of strings, the program to run first",
+    ),
+    "empty process.args": (
+        lambda _, c: c["process"].update(args=[]),
+        "process.args in {config} must be a list of strings",
+    ),
+    "no process.cwd": (
+        lambda _, c: c["process"].pop("cwd"),
+        "process.cwd in {config} must be an absolute path",
+    ),
+    "no root": (lambda _, c: c.pop("root"), "{config} names no root.path"),
+    # runc took the bundle itself for the rootfs: "cannot run 'sleep'", a 400 that misled.
+    "no root.path": (lambda _, c: c["root"].pop("path"), "{config} names no root.path"),
+    "root.path not there": (
+        lambda _, c: c["root"].update(path="nope"),
+        "root.path in {config} names {bundle}/nope: No such file or directory",
+    ),
+    "root.path a file": (
+        lambda _, c: c["root"].update(path="config.json"),
+        "root.path in {config} names {bundle}/config.json, which is not a directory (it is a"
+        " regular file)",
+    ),
+    "root.path a link": (
+        lambda b, c: ((b / "link").symlink_to("rootfs"), c["root"].update(path="link")),
+        "root.path in {config} names {bundle}/link, a symbolic link",
+    ),
+    # These were a 201, and then the process "exited 1": "argument list too long".
+    "an env string too long": (
+        lambda _, c: c["process"].update(env=[_PATH, "A=" + "x" * 131070]),
+        "process.env[1] in {config} is 131072 bytes: a process's argument or environment string"
+        " may be at most 131071 bytes",
+    ),
+    "args and env too long": (
+        lambda _, c: c["process"].update(rlimits=_STACK_1_MIB, env=[_PATH, *_300_KB]),
+        "process.args and process.env in {config} come to 300",
+    ),
+    "too many groups": (
+        lambda _, c: c["process"]["user"].update(additionalGids=list(range(65537))),
+        "{config}: process.user.additionalGids holds 65537 gids: a process may have at most 65536",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_UNSTARTABLE))
+async def test_a_config_runc_cannot_start_from_is_400_before_runc(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path, case: str
+) -> None:
+    """Each was a 500 in runc's words (and a failed runc run in the metrics), a 400 naming the
+    wrong program, or a 201 whose process then "exited 1": now a 400 that names the field and
+    the file, and no runc command runs."""
+    edit, message = _UNSTARTABLE[case]
+    bundle = make_bundle()
+    config = json.loads((bundle / "config.json").read_text())
+    edit(bundle, config)
+    (bundle / "config.json").write_text(json.dumps(config))
+    client = daemon.client
+    response = await client.post("/containers/broken", json={"bundlePath": str(bundle)})
+    assert response.status_code == 400, response.text
+    expected = message.format(config=bundle / "config.json", bundle=bundle)
+    assert response.json()["error"].startswith(expected)
+    # Nothing half-made, and runc never ran: not listed, not in runc, not in the journal.
+    assert (await client.get("/containers/broken")).status_code == 404
+    assert (await client.get("/state")).json()["containers"] == []
+    assert runc_ids(daemon.config.state_dir) == []
+    assert not (daemon.config.containers_dir / "broken").exists()
+    assert 'command="run"' not in (await client.get("/metrics")).text
+    copy = tmp_path / "journal"
+    copy.write_bytes(daemon.config.journal_path.read_bytes())
+    journal = RecordJournal(copy)
+    assert journal.load() == []
+    journal.close()
+
+
+async def test_a_rootfs_named_absolute_or_beside_the_bundle_starts(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """What runc takes is not refused: root.path relative to the bundle (up a level too), or
+    absolute."""
+    shared = make_bundle()
+    for n, path in enumerate([str(shared / "rootfs"), f"../{shared.name}/rootfs"]):
+
+        def elsewhere(config: dict[str, Any], path: str = path) -> None:
+            config["root"]["path"] = path
+
+        bundle = make_bundle(edit=elsewhere)
+        await start_container(client, f"c{n}", bundle)
 
 
 async def test_invalid_config_json_is_400_before_runc(

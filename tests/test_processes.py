@@ -166,6 +166,18 @@ async def test_what_an_exec_user_leaves_out_is_the_bundle_user(
             "uid must be between 0 and 2147483647, not 2147483648",
         ),
         ({"args": ["true"], "user": {"additionalGids": [2**32 - 2]}}, "additionalGids[0] must"),
+        # These were a 500 (setgroups: invalid argument), or a 201 and then an "exit 1" with
+        # "argument list too long".
+        (
+            {"args": ["true"], "user": {"additionalGids": list(range(65537))}},
+            "user: additionalGids holds 65537 gids: a process may have at most 65536",
+        ),
+        (
+            {"args": ["echo", "x" * 131072]},
+            "args[1] is 131072 bytes: a process's argument or environment string may be at most"
+            " 131071 bytes",
+        ),
+        ({"args": ["true"], "env": ["PATH=/bin", "A=" + "é" * 65535]}, "env[1] is 131072 bytes"),
     ],
 )
 async def test_bad_exec_is_400(
@@ -218,6 +230,50 @@ async def test_exec_of_a_program_that_cannot_run_is_400_and_leaves_nothing(
     assert len(response.text) < 200
     assert len((await client.get("/containers/c")).json()["processes"]) == 1
     assert zombie_children() == []
+
+
+@pytest.mark.parametrize(
+    ("cwd", "reason"),
+    [("/nonexistent", "no such file or directory"), ("/bin/sh", "not a directory")],
+)
+async def test_exec_in_a_cwd_that_cannot_be_entered_is_400_and_leaves_nothing(
+    client: httpx.AsyncClient, bundle: Path, cwd: str, reason: str
+) -> None:
+    """The client's cwd, not runc's fault: it was a 500 in runc's words (``chdir to cwd
+    ("/nonexistent") set in config.json failed``)."""
+    await start_container(client, "c", bundle)
+    response = await exec_(client, "c", args=["true"], cwd=cwd)
+    assert response.status_code == 400, response.text
+    assert response.json() == {"error": f"cannot use cwd {cwd!r} in container 'c': {reason}"}
+    assert len((await client.get("/containers/c")).json()["processes"]) == 1
+    assert zombie_children() == []
+
+
+async def test_exec_args_and_env_past_what_execve_takes_is_400(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """Under the container's 1 MiB stack limit execve takes 256 KiB of arguments and
+    environment: 300 KB was a 201, and then the process "exited 1" (argument list too long).
+    What it takes still runs, up to the longest string the kernel takes."""
+
+    def small_stack(config: dict[str, Any]) -> None:
+        config["process"]["rlimits"] = [{"type": "RLIMIT_STACK", "soft": 1 << 20, "hard": 1 << 20}]
+
+    await start_container(client, "c", make_bundle(edit=small_stack))
+    path = "PATH=/bin"
+    too_much = [path, *(f"A{n}=" + "x" * 100_000 for n in range(3))]
+    response = await exec_(client, "c", args=["true"], env=too_much)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith("args and env come to 3000")
+    assert len((await client.get("/containers/c")).json()["processes"]) == 1
+    since = now()
+    for args, env in [
+        (["true"], too_much[:3]),
+        (["sh", "-c", 'test "${#1}" = 131071', "sh", "x" * 131071], [path]),
+    ]:
+        response = await exec_(client, "c", args=args, env=env)
+        assert response.status_code == 201, response.text
+        assert await wait_exit(client, "c", response.json()["pid"], since) == 0
 
 
 # --- signals --------------------------------------------------------------------------------

@@ -1099,8 +1099,11 @@ def run(
 #: The daemon's 400 for a process whose program cannot run (runtime.RuncError.refused_program):
 #: ``cannot run 'x' in container 'c': REASON``.
 _REFUSED_PROGRAM = "cannot run '"
+#: Its 400 for a process whose working directory cannot be entered (RuncError.refused_cwd).
+_REFUSED_CWD = "cannot use cwd '"
 #: What docker's ``run`` and ``exec`` exit with then, and scripts test for: 127 for a program
-#: that is not there, 126 for one that cannot be executed.
+#: that is not there, 126 for one that cannot be executed (or a cwd it cannot be run in:
+#: docker's exec -w says 126 for that too).
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_EXECUTE = 126
 
@@ -1110,6 +1113,8 @@ def _exit_code_of(error: ApiError) -> int:
         if ": permission denied" in error.message:
             return EXIT_CANNOT_EXECUTE
         return EXIT_NOT_FOUND
+    if error.status == 400 and error.message.startswith(_REFUSED_CWD):
+        return EXIT_CANNOT_EXECUTE
     return EXIT_ERROR
 
 
