@@ -27,7 +27,7 @@ import attrs
 from . import beneath, timestamps
 from .bundle import open_bundle
 from .convert import converter, structure
-from .errors import Conflict, DaemonError, InvalidRequest, NotFound
+from .errors import Conflict, DaemonError, InvalidRequest, NotFound, quoted
 from .runtime import CriuOptions
 from .validation import CHECKPOINT_NAME, doc
 
@@ -64,7 +64,8 @@ def image_path(bundle: Path, name: str) -> Path:
 
 
 def reserve(bundle: Path, name: str) -> Path:
-    """Create the checkpoint's directory; 409 if a checkpoint of that name exists."""
+    """Create the checkpoint's directory; 409 if a checkpoint of that name exists, or a
+    directory that is not one (the same 409 a delete of it answers)."""
     directory = _open_checkpoints(bundle, create=True)
     if directory is None:
         raise InvalidRequest(f"the bundle {bundle} is no longer a directory")
@@ -74,8 +75,10 @@ def reserve(bundle: Path, name: str) -> Path:
         except FileExistsError:
             if stat.S_ISLNK(os.lstat(name, dir_fd=directory).st_mode):
                 raise _refusal(errno.ELOOP, _described(bundle, name)) from None
+            if not _has_metadata(directory, bundle, name):
+                raise Conflict(_not_a_checkpoint(bundle, name)) from None
             raise Conflict(
-                f"checkpoint {name!r} already exists in {checkpoints_dir(bundle)}"
+                f"checkpoint {quoted(name)} already exists in {checkpoints_dir(bundle)}"
             ) from None
         except OSError as exc:  # a read-only bundle, say
             raise _refusal(exc.errno, _described(bundle, name)) from None
@@ -158,13 +161,10 @@ def delete(bundle: Path, name: str) -> None:
     if directory is None:
         raise _not_found(bundle, name)
     try:
-        checkpoint = _open_in(directory, bundle, name)
-        try:
-            os.stat(METADATA_NAME, dir_fd=checkpoint, follow_symlinks=False)
-        except FileNotFoundError:
-            raise _not_found(bundle, name) from None
-        finally:
-            os.close(checkpoint)
+        if not _has_metadata(directory, bundle, name):
+            # Not the daemon's to remove: what it holds is unknown (a checkpoint still being
+            # written, or the client's own directory), so the client says by removing it.
+            raise Conflict(_not_a_checkpoint(bundle, name))
         # Relative to the checkpoints directory's fd: rmtree never follows a link from there.
         try:
             shutil.rmtree(name, dir_fd=directory)
@@ -235,13 +235,30 @@ def _open_in(directory: int, bundle: Path, name: str) -> int:
         raise _refusal(exc.errno, _described(bundle, name)) from None
 
 
+def _has_metadata(directory: int, bundle: Path, name: str) -> bool:
+    """Whether ``{checkpoints}/{name}`` (it exists) holds a checkpoint's metadata: without it
+    the directory is not a checkpoint. 400 if it is a link or no directory."""
+    checkpoint = _open_in(directory, bundle, name)
+    try:
+        os.stat(METADATA_NAME, dir_fd=checkpoint, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(checkpoint)
+    return True
+
+
 def _read_metadata(directory: int, bundle: Path, name: str) -> CheckpointInfo:
     try:
         data = beneath.read_regular(directory, METADATA_NAME, _MAX_METADATA + 1)
     except FileNotFoundError:
-        raise _not_found(bundle, name) from None
+        # The directory is there (the caller opened it): a restore from it says what it is,
+        # as the 409 of a checkpoint or a delete of that name does.
+        raise NotFound(_not_a_checkpoint(bundle, name)) from None
     except OSError as exc:
-        raise NotFound(f"checkpoint {name!r} has unreadable metadata: {exc.strerror}") from None
+        raise NotFound(
+            f"checkpoint {quoted(name)} has unreadable metadata: {exc.strerror}"
+        ) from None
     try:
         if len(data) > _MAX_METADATA:
             raise ValueError(f"larger than {_MAX_METADATA} bytes")
@@ -252,21 +269,34 @@ def _read_metadata(directory: int, bundle: Path, name: str) -> CheckpointInfo:
         timestamps.parse_ns(info.timestamp)  # the listing sorts by it
     except RecursionError:
         raise NotFound(
-            f"checkpoint {name!r} has unreadable metadata: it is nested too deeply"
+            f"checkpoint {quoted(name)} has unreadable metadata: it is nested too deeply"
         ) from None
     except InvalidRequest as exc:  # a field missing or of the wrong type
-        raise NotFound(f"checkpoint {name!r} has unreadable metadata: {exc.message}") from None
+        raise NotFound(
+            f"checkpoint {quoted(name)} has unreadable metadata: {exc.message}"
+        ) from None
     except (ValueError, TypeError, KeyError) as exc:
-        raise NotFound(f"checkpoint {name!r} has unreadable metadata: {exc}") from None
+        raise NotFound(f"checkpoint {quoted(name)} has unreadable metadata: {exc}") from None
     return info
 
 
 def _described(bundle: Path, name: str) -> str:
-    return f"checkpoint {name!r} in {checkpoints_dir(bundle)}"
+    return f"checkpoint {quoted(name)} in {checkpoints_dir(bundle)}"
 
 
 def _not_found(bundle: Path, name: str) -> NotFound:
-    return NotFound(f"checkpoint {name!r} not found in {checkpoints_dir(bundle)}")
+    return NotFound(f"checkpoint {quoted(name)} not found in {checkpoints_dir(bundle)}")
+
+
+def _not_a_checkpoint(bundle: Path, name: str) -> str:
+    """A directory of that name without metadata, in the same words for a checkpoint, a
+    delete and a restore of the name: before, the first was 409 "already exists" and the
+    others 404 "not found", so no request could make or remove it."""
+    return (
+        f"checkpoint {quoted(name)} exists in {checkpoints_dir(bundle)} but is not a"
+        f" checkpoint (it has no {METADATA_NAME}: a checkpoint still being written, or a"
+        " directory the daemon did not make): remove it by hand once nothing writes to it"
+    )
 
 
 def _refusal(code: int | None, what: str) -> DaemonError:

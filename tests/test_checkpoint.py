@@ -303,6 +303,35 @@ async def test_checkpoint_errors(daemon: RunningDaemon, make_bundle: BundleFacto
     assert (await client.delete("/containers/c/checkpoint/nope")).status_code == 404
 
 
+async def test_a_directory_that_is_no_checkpoint_is_named_alike_by_every_route(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``checkpoints/junk`` made by hand (no checkpoint.json): a checkpoint of that name was a
+    409 "already exists" while a delete and a restore of it were a 404 "not found", so no
+    request could make it or remove it. Each now says what it is and what to do; once it is
+    removed by hand the name is free."""
+    bundle = make_bundle()
+    await start_container(client, "c", bundle)
+    (bundle / "checkpoints" / "junk").mkdir(parents=True)
+    said = (
+        f"checkpoint 'junk' exists in {bundle}/checkpoints but is not a checkpoint (it has no"
+        " checkpoint.json: a checkpoint still being written, or a directory the daemon did not"
+        " make): remove it by hand once nothing writes to it"
+    )
+    made = await checkpoint(client, "c", "junk")
+    deleted = await client.delete("/containers/c/checkpoint/junk")
+    restored = await client.post(
+        "/containers/new", json={"bundlePath": str(bundle), "checkpoint": "junk"}
+    )
+    assert (made.status_code, made.json()) == (409, {"error": said})
+    assert (deleted.status_code, deleted.json()) == (409, {"error": said})
+    assert (restored.status_code, restored.json()) == (404, {"error": said})
+    assert (bundle / "checkpoints" / "junk").is_dir()  # the client's: left as it was
+    assert (await client.get("/containers/c/checkpoint")).json() == []
+    (bundle / "checkpoints" / "junk").rmdir()
+    assert (await checkpoint(client, "c", "junk")).status_code == 201
+
+
 async def test_a_checkpoint_into_a_read_only_bundle_is_400(
     client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -435,6 +435,12 @@ class _Unpacker:
         if self.kinds.get(f"{CHECKPOINTS}/{name}/inventory.img") is not Kind.FILE:
             raise ArchiveError(f"it holds no CRIU images for {quoted(name)} (no inventory.img)")
         if self.manifest.kind is ImageKind.CHECKPOINT:
+            if self.kinds.get(f"{CHECKPOINTS}/{name}/{checkpoints.METADATA_NAME}") is not Kind.FILE:
+                # Said here: load's words are for a directory of a bundle, not of an archive.
+                raise ArchiveError(
+                    f"checkpoint {quoted(name)} not found in the archive: it holds no"
+                    f" {checkpoints.METADATA_NAME}"
+                )
             try:
                 info = checkpoints.load(self.staging, name)
             except NotFound as exc:
