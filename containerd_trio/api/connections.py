@@ -10,6 +10,9 @@ until the server runs out of file descriptors and stops answering for good. Any 
 reach a loopback listener, even one whose every request is refused. So here:
 
 - a connection that opens with HTTP/2's preface is closed at once (:class:`_Http11Only`);
+- a request's head (its line and headers) past 16 KiB is answered 431 and its connection
+  closed however it came (:meth:`_Http11._check_protocol`): h11 bounded only a head that
+  came in parts, and took one that came in a single read up to 64 KiB;
 - ``Upgrade: h2c`` is ignored, and the request answered in HTTP/1.1, as RFC 9110 lets a server
   do (:class:`_Http11`); TLS offers only ``http/1.1`` (``server.hypercorn_config``); a request
   h11 cannot read is answered ``{"error": ...}``, as the app answers;
@@ -431,6 +434,12 @@ class _Http11(H11Protocol):
         if event.method == b"PRI" and event.target == b"*" and event.http_version == b"2.0":
             raise H2ProtocolAssumedError(b"")  # HTTP/2's preface: _Http11Only closes
         # Anything else, Upgrade: h2c included, is an HTTP/1.1 request like any other.
+        if _head_size(event) > self.config.h11_max_incomplete_size:
+            # h11's limit (Hypercorn's h11_max_incomplete_size, 16 KiB) bounds only a head
+            # still incomplete: one that came whole in a read was taken up to the read's size
+            # (64 KiB). The same 431 as h11's, for every head past the limit.
+            await self._send_error_response(431)
+            raise _HeadTooLarge()
 
     async def _send_error_response(self, status_code: int) -> None:
         # h11 could not read the request (a bad Content-Length or chunk size, no Host, a line
@@ -440,6 +449,20 @@ class _Http11(H11Protocol):
         await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
         await self._send_h11_event(h11.Data(data=body))
         await self._send_h11_event(h11.EndOfMessage())
+
+
+class _HeadTooLarge(Exception):
+    """A request's head was past the limit, and answered 431: its connection is closed."""
+
+
+def _head_size(request: h11.Request) -> int:
+    """The bytes of the request's line and headers as h11 read them (less the whitespace it
+    strips around values): half a microsecond for curl's six headers, on every request."""
+    return (
+        len(request.method) + len(request.target) + 12  # 2 spaces, "HTTP/1.1", CRLF
+        + sum(len(name) + len(value) + 4 for name, value in request.headers.raw_items())
+        + 2  # the blank line that ends the head
+    )  # fmt: skip
 
 
 def _answered(connection: Any) -> bool:
@@ -479,7 +502,7 @@ class _Http11Only(ProtocolWrapper):
     async def handle(self, event: Event) -> None:
         try:
             await self.protocol.handle(event)
-        except (H2ProtocolAssumedError, H2CProtocolRequiredError):
+        except (H2ProtocolAssumedError, H2CProtocolRequiredError, _HeadTooLarge):
             await self.send(Closed())
 
 
