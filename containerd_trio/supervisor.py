@@ -50,6 +50,7 @@ from .errors import (
     NotFound,
     RuntimeFailure,
     ShuttingDown,
+    quoted,
 )
 from .events import EventBus
 from .keeperlink import KeeperLink, SpawnResult, Welcome
@@ -735,7 +736,7 @@ class Supervisor:
         if bundle_path is not None:
             bundle = _check_path(bundle_path)
             if not bundle.is_dir():
-                raise InvalidRequest(f"bundlePath {bundle_path!r} is not a directory")
+                raise InvalidRequest(f"bundlePath {quoted(bundle_path)} is not a directory")
             return bundle
         return self.container(container_id).bundle
 
@@ -880,7 +881,7 @@ def _check_path(bundle_path: str) -> Path:
         raise InvalidRequest("bundlePath must not contain NUL")
     bundle = Path(bundle_path)
     if not bundle.is_absolute():
-        raise InvalidRequest(f"bundlePath must be an absolute path, not {bundle_path!r}")
+        raise InvalidRequest(f"bundlePath must be an absolute path, not {quoted(bundle_path)}")
     return bundle
 
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio.errors import quoted
 from containerd_trio.machine import read_machine
 from containerd_trio.records import RecordJournal
 
@@ -922,6 +923,40 @@ async def test_a_bad_value_is_said_as_json_and_cut_short(
     error = response.json()["error"]
     assert message in error
     assert len(error) < 200, error
+
+
+async def test_a_long_bundle_path_or_checkpoint_name_is_cut_short(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """The same 40 characters for a bundlePath (3.8 KB of it was quoted whole) and a
+    checkpoint name (all 100 characters, in a restore's 404 and a delete's)."""
+    path = "/" + "/".join(["p" * 100] * 38)  # no name past 255 bytes, 3.8 KB in all
+    name = "x" * 100
+    said = {
+        "listing": (
+            await client.get("/containers/box/checkpoint", params={"bundlePath": path}),
+            f"bundlePath {quoted(path)} is not a directory",
+        ),
+        "relative": (
+            await client.post("/containers/box", json={"bundlePath": path[1:]}),
+            f"bundlePath must be an absolute path, not {quoted(path[1:])}",
+        ),
+        "restore": (
+            await client.post(
+                "/containers/box", json={"bundlePath": str(bundle), "checkpoint": name}
+            ),
+            f"checkpoint {quoted(name)} not found in {bundle}/checkpoints",
+        ),
+        "delete": (
+            await client.delete(
+                f"/containers/box/checkpoint/{name}", params={"bundlePath": str(bundle)}
+            ),
+            f"checkpoint {quoted(name)} not found in {bundle}/checkpoints",
+        ),
+    }
+    for what, (response, error) in said.items():
+        assert response.json() == {"error": error}, what
+        assert f"{'x' * 40}'..." in error or f"{'p' * 39}'..." in error, what
 
 
 @pytest.mark.parametrize("through_the_app", [False, True], ids=["fast", "app"])

@@ -30,7 +30,7 @@ import trio
 
 from .. import checkpoints
 from ..bundle import CONFIG_NAME, read_config
-from ..errors import InvalidRequest, NotFound
+from ..errors import InvalidRequest, NotFound, quoted
 from ..validation import check_id
 from . import tarstream
 from .layout import (
@@ -89,7 +89,9 @@ def plan_export(bundle: Path, name: str | None, options: ExportOptions | None = 
         if options.kind is ImageKind.CHECKPOINT:
             checkpoints.load(bundle, name)  # NotFound unless it completed
         elif not (image_dir / "inventory.img").is_file():
-            raise NotFound(f"no pre-dump images {name!r} in {checkpoints.checkpoints_dir(bundle)}")
+            raise NotFound(
+                f"no pre-dump images {quoted(name)} in {checkpoints.checkpoints_dir(bundle)}"
+            )
         parent = image_dir / PARENT_LINK
         if parent.is_symlink() and parent_of(os.readlink(parent)) is None:
             raise InvalidRequest(f"{parent} does not name a sibling checkpoint: cannot export it")

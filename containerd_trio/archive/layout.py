@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from ..convert import json_type
 from ..errors import InvalidRequest
 from ..validation import check_id
 from .tarstream import ArchiveError
@@ -83,7 +84,8 @@ class Manifest:
             raise ArchiveError(f"the manifest {MANIFEST_NAME} is not a {FORMAT} manifest")
         if document.get("version") != VERSION:
             raise ArchiveError(
-                f"the archive's format version {document.get('version')!r} is not {VERSION}"
+                f"the archive's format version is {json_type(document.get('version'))},"
+                f" not {VERSION}"
             )
         name = document.get("checkpoint")
         if name is not None and not isinstance(name, str):

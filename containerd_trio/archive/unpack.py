@@ -116,7 +116,7 @@ async def import_archive(
     if name is not None:
         check_id(name, "checkpoint name")
     if not bundle.is_absolute():
-        raise InvalidRequest(f"the target bundle path {str(bundle)!r} is not absolute")
+        raise InvalidRequest(f"the target bundle path {quoted(str(bundle))} is not absolute")
     unpacker = _Unpacker(bundle, limits or ImportLimits())
     try:
         return await unpacker.run(aiter(chunks), name, accept, placing)
@@ -175,10 +175,10 @@ class _Unpacker:
         if first is None or first.name != MANIFEST_NAME or first.kind is not Kind.FILE:
             raise ArchiveError(f"the archive does not start with its manifest {MANIFEST_NAME}")
         self.manifest = Manifest.from_json(await _read_small(reader, first, MAX_METADATA))
-        if name is not None and self.manifest.checkpoint != name:
-            raise ArchiveError(
-                f"it holds checkpoint {self.manifest.checkpoint!r}, not {quoted(name)}"
-            )
+        held = self.manifest.checkpoint
+        if name is not None and held != name:
+            holds = "no checkpoint" if held is None else f"checkpoint {quoted(held)}"
+            raise ArchiveError(f"it holds {holds}, not {quoted(name)}")
         if accept is not None:
             accept(self.manifest)
         self.staging = self._make_staging()
@@ -249,7 +249,7 @@ class _Unpacker:
             staging = self.bundle / f".import-{self.manifest.checkpoint or 'bundle'}-{token}"
         if self._destination is not None and self._destination.exists():
             raise Conflict(
-                f"checkpoint {self.manifest.checkpoint!r} already exists in"
+                f"checkpoint {quoted(self._destination.name)} already exists in"
                 f" {self._destination.parent}"
             )
         self._make_directory(staging, 0o700)

@@ -49,7 +49,7 @@ from ..archive import (
     Placement,
     import_archive,
 )
-from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, RuntimeFailure
+from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, RuntimeFailure, quoted
 from ..model import ContainerInfo
 from ..validation import check_id
 from .ledger import EmptyDirectory, SessionEntry, SessionLedger
@@ -170,8 +170,8 @@ class Session:
         if manifest.kind is ImageKind.CHECKPOINT and name == self.checkpoint:
             return
         raise InvalidRequest(
-            f"migration {self.id} waits for checkpoint {self.checkpoint!r} (or its pre-copy"
-            f" rounds), not the {manifest.kind.value} {name!r}"
+            f"migration {self.id} waits for checkpoint {quoted(self.checkpoint)} (or its"
+            f" pre-copy rounds), not the {manifest.kind.value} {quoted(name)}"
         )
 
 
