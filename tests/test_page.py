@@ -117,12 +117,16 @@ async def test_the_page_is_for_browsers_and_api_clients_keep_their_answers(
     assert '<script type="module" src="ui/app.js">' in page.text
     assert "<script>" not in page.text  # nothing inline: the policy would refuse it anyway
 
-    # What API clients got before the page existed, they get still.
+    # API clients get the 404 they got before the page existed, which now says where the page
+    # and the API are: it was "no such endpoint: GET /", as if the daemon had no page.
     for accept in (None, "*/*", "application/json", "text/html;q=0"):
         headers = {"Accept": accept} if accept is not None else {}
         response = await client.get("/", headers=headers)
         assert response.status_code == 404, accept
-        assert response.json() == {"error": "no such endpoint: GET /"}
+        assert response.json() == {
+            "error": "the status page is served to a browser (Accept: text/html); the API is"
+            " described at /openapi.json (docs/api.md)"
+        }
     assert (await client.get("/state")).headers["content-type"] == "application/json"
 
     for name, kind in [

@@ -23,6 +23,8 @@ import attrs
 from quart import Blueprint, Response, request
 from werkzeug.exceptions import NotFound
 
+from .. import errors
+
 blueprint = Blueprint("page", __name__)
 
 #: Where the page's files are served from (the page itself is at ``/``).
@@ -111,10 +113,19 @@ def serve(name: str) -> Response:
     return Response(body, status=200, content_type=file.content_type, headers=headers)
 
 
+#: The answer at ``/`` to a client that is no browser: a 404, as before the page existed (the
+#: API has nothing at ``/``), that says where the page and the API are. It was the 404 of an
+#: unknown route, and a curl of the address the README gives looked like a daemon without a page.
+NOT_A_BROWSER = (
+    "the status page is served to a browser (Accept: text/html); the API is described at"
+    " /openapi.json (docs/api.md)"
+)
+
+
 @blueprint.get("/")
 async def page() -> Response:
     if not wants_html():
-        raise NotFound()  # the JSON 404 every unknown route gets, as before the page existed
+        raise errors.NotFound(NOT_A_BROWSER)
     return serve("index.html")
 
 
