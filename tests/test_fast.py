@@ -196,6 +196,37 @@ async def test_fast_and_app_answer_alike(client: httpx.AsyncClient, bundle: Path
     assert answer.status_code == 400
 
 
+async def test_a_route_that_takes_no_body_takes_none_or_an_empty_object(
+    client: httpx.AsyncClient,
+) -> None:
+    """docs/api.md: an unknown field is a 400. A route that takes no body ignored what it was
+    sent: a wait with ``{"x":1}`` waited, a reload reloaded. Now a field is a 400 naming it, on
+    the fast path and in the app alike, while nothing, ``{}`` (curl's ``-d '{}'``) and
+    whitespace are taken as before (here: the 404 of a container that is not there)."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}  # what curl -d sends
+    for method, url in [
+        ("POST", "/containers/ghost/wait"),
+        ("GET", "/containers/ghost"),
+        ("DELETE", "/containers/ghost"),
+    ]:
+        for taken in (b"", b"{}", b" {} \n"):
+            answer = await _both(client, method, url, content=taken, headers=form)
+            assert answer.status_code == 404, (method, url, taken, answer.text)
+        answer = await _both(client, method, url, content=b'{"x":1}', headers=form)
+        assert (answer.status_code, answer.json()) == (
+            400,
+            {"error": "unknown field 'x': this route takes no body (send none, or {})"},
+        ), (method, url)
+        answer = await _both(client, method, url, content=b"[]")
+        assert answer.status_code == 400, (method, url)
+    answer = await client.request("DELETE", "/containers/ghost/checkpoint/c1", json={"timeout": 0})
+    assert answer.status_code == 400
+    assert answer.json()["error"].startswith("unknown field 'timeout': this route takes no body")
+    answer = await client.post("/daemon/reload", json={"x": 1})  # was 202: it reloaded
+    assert answer.status_code == 400
+    assert "unknown field 'x'" in answer.json()["error"]
+
+
 async def test_fast_start_exec_signal_delete(client: httpx.AsyncClient, bundle: Path) -> None:
     """A container's life through the fast path alone, each step counted by the metric."""
     before = await _fast_count(client)

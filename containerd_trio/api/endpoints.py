@@ -108,6 +108,8 @@ class Endpoint:
             args.append(body.chunks())
         elif self.body is not None:
             args.append(await wire.read_body(self.body, optional=not self.body_required))
+        elif not self.websocket:
+            wire.check_no_body(await wire.read_data())
         answer = await self.handler(*args)
         return wire.to_response(answer) if isinstance(answer, wire.Reply) else answer
 
@@ -118,6 +120,8 @@ class Endpoint:
         args = self._arguments(path, query)
         if self.body is not None:
             args.append(wire.decode_body(body, self.body, optional=not self.body_required))
+        else:
+            wire.check_no_body(body)
         answer = await self.handler(*args)
         if not isinstance(answer, wire.Reply):
             raise TypeError(f"{self.operation_id} is declared fast but answered {answer!r}")
