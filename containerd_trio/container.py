@@ -1189,12 +1189,13 @@ class Moving:
         #: Paused by the migration (and so to be resumed if it fails).
         self.frozen = False
 
-    async def pre_dump(self, name: str, parent: str | None) -> None:
-        """A pre-copy round into ``{bundle}/checkpoints/{name}`` while the container runs."""
+    async def pre_dump(self, name: str, parent: str | None, *, deadline: float | None) -> None:
+        """A pre-copy round into ``{bundle}/checkpoints/{name}`` while the container runs,
+        within ``deadline`` seconds (None: the daemon's checkpoint deadline)."""
         c = self.container
         await criu.pre_dump(
             c._ctx.runtime, c.id, c.bundle, c.dir, name, parent,
-            deadline=c._ctx.checkpoint_timeout,
+            deadline=deadline or c._ctx.checkpoint_timeout,
         )  # fmt: skip
 
     async def freeze(self) -> None:
@@ -1215,16 +1216,23 @@ class Moving:
             self.frozen = False
 
     async def dump(
-        self, name: str, options: CriuOptions, parent: str | None, *, reserved: bool
+        self,
+        name: str,
+        options: CriuOptions,
+        parent: str | None,
+        *,
+        reserved: bool,
+        deadline: float | None,
     ) -> CheckpointInfo:
-        """Checkpoint the frozen container into ``{bundle}/checkpoints/{name}``; it stays
-        frozen (CRIU leaves it as it found it)."""
+        """Checkpoint the frozen container into ``{bundle}/checkpoints/{name}`` within
+        ``deadline`` seconds (None: the daemon's checkpoint deadline); it stays frozen (CRIU
+        leaves it as it found it)."""
         c = self.container
         memory = None if parent is None else MemoryCopy(parent=parent_path(parent))
         info = await criu.dump(
             c._ctx.runtime, c.id, c.bundle, c.dir, name, options, exit=False,
             was_paused=True, cleanup_timeout=c._ctx.cleanup_timeout, gone=c._init_gone,
-            reserved=reserved, memory=memory, deadline=c._ctx.checkpoint_timeout,
+            reserved=reserved, memory=memory, deadline=deadline or c._ctx.checkpoint_timeout,
             progress=CriuProgress(c._ctx.events, c.id, name),
         )  # fmt: skip
         c._ctx.events.publish("checkpoint", c.id)

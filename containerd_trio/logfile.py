@@ -109,7 +109,9 @@ class LogWriter:
         self.rotated_path = os.path.join(directory, ROTATED_NAME)
         self.directory = directory
         self._max_bytes = max_bytes
-        self._file = AppendFile(self.path, 0o640)
+        # 0600, as the daemon's umask (077) made it of 0640 before: a log may hold what a
+        # container's processes print of their secrets; the daemon's API serves it to root.
+        self._file = AppendFile(self.path, 0o600)
         self._opened = False  # opened on the first write: many containers never write
         self._pending = b""
         #: Why the log is paused (the disk's error), or None while it is written.

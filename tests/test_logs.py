@@ -17,7 +17,7 @@ import trio.testing
 
 from containerd_trio import logs, procfs
 from containerd_trio.keeper import LOGGER_MODULE
-from containerd_trio.logfile import LOG_NAME, MAX_LINE, ROTATED_NAME, LineSource
+from containerd_trio.logfile import LOG_NAME, MAX_LINE, ROTATED_NAME, LineSource, LogWriter
 from containerd_trio.timestamps import format_ns, parse_ns
 
 from .helpers import (
@@ -154,6 +154,21 @@ async def test_rotation_caps_the_files(start_daemon: Any, make_bundle: BundleFac
         "line-299\n",
         "line-300\n",
     ]
+
+
+def test_both_log_files_are_0600_whatever_the_umask(tmp_path: Path) -> None:
+    """docs/logs.md: mode 0600. The files were asked for 0640 and came out 0600 only through
+    the daemon's umask (077); under a program's 022 they were readable by the group."""
+    previous = os.umask(0o022)
+    try:
+        log = LogWriter(str(tmp_path), max_bytes=64)
+        for n in range(3):  # past the cap: rotated once at least
+            assert log.append(b'{"data":"%d"}\n' % n + b" " * 40)
+        log.close()
+    finally:
+        os.umask(previous)
+    for name in (LOG_NAME, ROTATED_NAME):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
 
 
 def test_long_lines_are_cut() -> None:

@@ -359,6 +359,39 @@ async def test_a_failed_dump_rolls_back(
     assert runc_ids(target.state_dir) == []
 
 
+async def test_a_dump_past_the_moves_timeout_rolls_back(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """``timeout`` in the body, which the schema offers as a checkpoint's, bounds the move's
+    dump: it was taken and ignored (the dump ran under --checkpoint-timeout, 600 s, here
+    held for the 60 s CRIU's script sleeps). Past it, the move fails rolled back and the
+    container counts on here."""
+    hold = HeldCriu(tmp_path, "network-lock")
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "2")
+    steps: list[dict[str, Any]] = []
+
+    async def move() -> None:
+        steps.extend(
+            await migrate(source.client, "counter", to=f"unix:{target.socket}", timeout=1.5)
+        )
+
+    with hold, trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(move)
+            await hold.held()
+            await hold.ended()  # killed at the move's deadline
+    last = steps[-1]
+    assert last["step"] == "failed" and last["rolledBack"] is True, json.dumps(last)
+    assert "did not finish within 1.5 seconds" in last["error"], last["error"]
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    seen = (await counted(source.client, "counter"))[-1]
+    await wait_output(source.client, "counter", f"{seen + 2}\n")
+    assert (await target.client.get("/containers/counter")).status_code == 404
+
+
 async def test_a_failed_restore_on_the_target_rolls_back(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

@@ -172,8 +172,8 @@ class CriuFlags:
         default=None,
         validator=DEADLINE,
         metadata=doc(
-            "The seconds the checkpoint may take (the daemon's --checkpoint-timeout, 600 by"
-            " default, when left out)."
+            "The seconds the checkpoint may take (for a migration: each of its dumps here; the"
+            " daemon's --checkpoint-timeout, 600 by default, when left out)."
         ),
     )
 
@@ -252,6 +252,7 @@ class MigrateRequest(CriuFlags):
             with_bundle=self.with_bundle,
             target_bundle=self.target_bundle_path,
             options=self.criu_options,
+            timeout=self.timeout,
         )
 
 

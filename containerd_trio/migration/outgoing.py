@@ -71,6 +71,9 @@ class Plan:
     with_bundle: bool
     target_bundle: str | None
     options: CriuOptions
+    #: The seconds each dump here (each pre-copy round, the final dump) may take; None: the
+    #: daemon's --checkpoint-timeout. (The target restores under its own.)
+    timeout: float | None = None
 
 
 class Verdict(enum.Enum):
@@ -418,7 +421,7 @@ class Outgoing(Move):
             name = pre_copy_name(self.name, number)
             self._images.append(name)
             self._record()
-            await moving.pre_dump(name, parent)
+            await moving.pre_dump(name, parent, deadline=plan.timeout)
             sent = _size(checkpoints.checkpoints_dir(bundle) / name)
             if not self.shared:
                 sent = await self._send(session, name, ExportOptions(kind=ImageKind.PRE_DUMP))
@@ -431,7 +434,7 @@ class Outgoing(Move):
         await moving.freeze()
         report(MigrationStep(StepName.FREEZE, _since(self._frozen)))
         started = time.perf_counter()
-        await moving.dump(self.name, plan.options, parent, reserved=True)
+        await moving.dump(self.name, plan.options, parent, reserved=True, deadline=plan.timeout)
         images = _size(checkpoints.checkpoints_dir(bundle) / self.name)
         report(MigrationStep(StepName.CHECKPOINT, _since(started), bytes=images))
         if not self.shared:
