@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 
 from . import beneath
-from .errors import InvalidRequest
+from .errors import InvalidRequest, quoted
 from .model import Resources
 from .resources import from_oci, memory_limited
 from .validation import GROUP_IDS, check_exec_strings
@@ -249,7 +249,7 @@ def open_bundle(bundle: Path) -> int:
         if exc.errno in DAEMON_ERRNOS:
             raise
         raise InvalidRequest(
-            f"bundlePath {str(bundle)!r} cannot be opened: {exc.strerror}"
+            f"bundlePath {quoted(str(bundle))} cannot be opened: {exc.strerror}"
         ) from None
 
 
@@ -257,14 +257,14 @@ def _open_config(bundle: Path, where: str) -> int:
     try:
         directory = open_bundle(bundle)
     except (FileNotFoundError, NotADirectoryError):
-        raise InvalidRequest(f"bundlePath {str(bundle)!r} is not a directory") from None
+        raise InvalidRequest(f"bundlePath {quoted(str(bundle))} is not a directory") from None
     try:
         return beneath.open_beneath(
             directory, CONFIG_NAME, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY
         )
     except FileNotFoundError:
         raise InvalidRequest(
-            f"bundlePath {str(bundle)!r} has no config.json: it is not an OCI bundle"
+            f"bundlePath {quoted(str(bundle))} has no config.json: it is not an OCI bundle"
         ) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:

@@ -551,7 +551,7 @@ async def test_a_bundle_path_that_cannot_be_opened_is_400(
         response = await client.post("/containers/bad", json={"bundlePath": str(bundle_path)})
         assert response.status_code == 400, response.text
         assert response.json() == {
-            "error": f"bundlePath {str(bundle_path)!r} cannot be opened:"
+            "error": f"bundlePath {quoted(str(bundle_path))} cannot be opened:"
             " Too many levels of symbolic links"
         }
     assert (await client.get("/containers/bad")).status_code == 404
@@ -939,6 +939,10 @@ async def test_a_long_bundle_path_or_checkpoint_name_is_cut_short(
     said = {
         "listing": (
             await client.get("/containers/box/checkpoint", params={"bundlePath": path}),
+            f"bundlePath {quoted(path)} is not a directory",
+        ),
+        "start": (
+            await client.post("/containers/box", json={"bundlePath": path}),
             f"bundlePath {quoted(path)} is not a directory",
         ),
         "relative": (

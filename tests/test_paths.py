@@ -24,7 +24,7 @@ import trio
 from containerd_trio import beneath, checkpoints
 from containerd_trio.bundle import BundleConfig, check_config, read_bundle, without_file_contents
 from containerd_trio.container import _stdin_was_pipe
-from containerd_trio.errors import InvalidRequest, NotFound
+from containerd_trio.errors import InvalidRequest, NotFound, quoted
 from containerd_trio.model import MemoryResources, Resources
 from containerd_trio.runtime import CriuOptions
 
@@ -306,8 +306,8 @@ async def test_a_bundle_made_unreachable_after_the_start_over_the_api(
     for response in answers:
         assert response.status_code == 400, response.text
         assert response.json() == {
-            "error": f"bundlePath {str(bundle)!r} cannot be opened: Too many levels of symbolic"
-            " links"
+            "error": f"bundlePath {quoted(str(bundle))} cannot be opened: Too many levels of"
+            " symbolic links"
         }
     state = (await client.get("/state")).json()["containers"]
     assert [(c["id"], c["state"]["status"]) for c in state] == [("c", "running")]
