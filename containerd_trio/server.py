@@ -2,13 +2,17 @@
 :mod:`containerd_trio.keeper`); tests and other embeddings run :class:`Daemon` in-process,
 and it then starts a keeper of its own.
 
-Shutdown (SIGTERM or SIGINT) runs in this order: stop accepting connections; stop every
-container (SIGTERM, a grace period, SIGKILL) and delete it from runc, unless
-``--keep-containers``; end the event and log streams; let the server finish; exit 0.
+Shutdown (SIGTERM or SIGINT) runs in this order: answer every new request with a retryable
+503 (new connections are still accepted, and those open still read), let the commands under
+way finish; stop every container (SIGTERM, a grace period, SIGKILL) and delete it from runc,
+unless ``--keep-containers``; end the event and log streams (each answer whole) and answer the
+waits still under way 503; stop accepting, and let the connections finish their answers;
+exit 0.
 
-A hand-over (the keeper asks, during a live upgrade) is a shutdown that keeps the containers:
-new requests get a retryable 503, commands under way finish, then the server exits with
-:data:`~containerd_trio.keeper.HANDOVER_EXIT` and the new server takes over.
+A hand-over (the keeper asks, during a live upgrade) is a shutdown that keeps the containers
+and stops accepting at once (new connections wait for the next server in the keeper's
+socket): new requests get a retryable 503, commands under way finish, then the server exits
+with :data:`~containerd_trio.keeper.HANDOVER_EXIT` and the new server takes over.
 """
 
 from __future__ import annotations
@@ -210,11 +214,26 @@ class Daemon:
                 task_status.started(self)
                 await self._stop.wait()
                 log.info("handing over" if self.handed_over else "shutting down")
-                stop_serving.set()
-                grace_ends = trio.current_time() + GRACEFUL_SECONDS + 1
+                grace_ends: float | None = None
+                if self.handed_over:
+                    # Stop accepting at once: new connections wait in the listening socket's
+                    # backlog (the keeper's) for the next server.
+                    stop_serving.set()
+                    grace_ends = trio.current_time() + GRACEFUL_SECONDS + 1
+                # From here every new request is answered 503 (supervisor.stopping, see
+                # FastRoutes); in a shutdown the server goes on accepting and reading the
+                # connections open, so that a client sending a request now gets that answer,
+                # not a connection reset or closed under it.
                 await supervisor.shutdown(keep_containers=self.handed_over or None)
+                # The streams end after the stop of the containers (a follower sees their
+                # exits and deletes), each answer whole: a client tells the daemon's end of a
+                # stream from a broken connection. Waits still under way get the 503.
                 events.close()
                 supervisor.log_watch.close()
+                supervisor.end_waits()
+                if grace_ends is None:
+                    stop_serving.set()
+                    grace_ends = trio.current_time() + GRACEFUL_SECONDS + 1
                 # Hypercorn ends by itself within its graceful time (counted from
                 # stop_serving), but for a client that does not read: that write is cut only
                 # by closing the socket, which no cancel does. Past the grace (and a second

@@ -133,6 +133,10 @@ class Supervisor:
         #: lets them finish first, then ends the rest.
         self._running: set[trio.CancelScope] = set()
         self._commands_done = trio.Event()
+        #: The cancel scopes of the waits for an exit under way (see wait): the server's end
+        #: answers those still waiting (a kept container's) 503, rather than cut them.
+        self._waits: set[trio.CancelScope] = set()
+        self._waits_ended = False
         self._journal = RecordJournal(config.journal_path)
         #: Migrations into this daemon (the target's sessions).
         self.incoming = Incoming(self, SessionLedger(config.migrations_dir))
@@ -257,13 +261,13 @@ class Supervisor:
                 return await command(*args)
             finally:
                 self._command_ends(scope)
-        raise self._refusal()  # the supervisor's end cancelled it
+        raise self.refusal()  # the supervisor's end cancelled it
 
     def _command_begins(self, scope: trio.CancelScope) -> trio.Nursery:
         """Count a command under way, ended by ``scope``'s cancel; the nursery for its
         tasks."""
         if self._shutting_down or self._nursery is None:
-            raise self._refusal()
+            raise self.refusal()
         if not self._running:
             self._commands_done = trio.Event()
         self._running.add(scope)
@@ -367,7 +371,13 @@ class Supervisor:
         self._handing_over = True
         self.on_handover()
 
-    def _refusal(self) -> ShuttingDown:
+    @property
+    def stopping(self) -> bool:
+        """The server stops (a shutdown, or a hand-over): it takes no new request."""
+        return self._shutting_down
+
+    def refusal(self) -> ShuttingDown:
+        """The 503 of a request the stopping server refuses (``Retry-After: 1``)."""
         if self._handing_over:
             return ShuttingDown("the daemon is handing over to a new server: retry in a moment")
         return ShuttingDown("the daemon is shutting down")
@@ -380,7 +390,7 @@ class Supervisor:
                 " a reload needs the daemon started as containerd-trio"
             )
         if self._shutting_down:
-            raise self._refusal()
+            raise self.refusal()
         self.keeper.reload()
 
     # --- queries --------------------------------------------------------------------------------
@@ -468,7 +478,7 @@ class Supervisor:
                     f"container {container_id!r} already exists and is {existing.status.value}"
                 )
         if self._shutting_down or self._context is None:
-            raise self._refusal()
+            raise self.refusal()
         container = Container(
             self._context,
             container_id,
@@ -600,7 +610,26 @@ class Supervisor:
     ) -> ExitInfo:
         """How the container's init (or process ``pid``) ended, once it has (and, if
         ``removed``, once the container is removed). That of a container autoRemove removed
-        already, if it is still remembered."""
+        already, if it is still remembered. Still waiting at the server's end (a container
+        kept running: ``--keep-containers``, a hand-over): the stop's 503, an answer the
+        client can tell from a broken connection, and retry on the next server."""
+        if self._waits_ended:
+            raise self.refusal()
+        with trio.CancelScope() as scope:
+            self._waits.add(scope)
+            try:
+                return await self._wait(container_id, pid, removed=removed)
+            finally:
+                self._waits.discard(scope)
+        raise self.refusal()  # ended by end_waits
+
+    def end_waits(self) -> None:
+        """Answer every wait still under way with the stop's 503 (the server's end)."""
+        self._waits_ended = True
+        for scope in self._waits:
+            scope.cancel()
+
+    async def _wait(self, container_id: str, pid: int | None, *, removed: bool) -> ExitInfo:
         check_id(container_id)
         container = self._containers.get(container_id)
         if removed and container is not None and container.status is not Status.CREATED:
@@ -818,7 +847,7 @@ class Supervisor:
             self._migrating.discard(container.id)  # in case run never ran
             self._command_ends(scope)  # in case run never ran (a second call does nothing)
             if scope.cancelled_caught:  # ended by a shutdown before its first step
-                raise self._refusal() from None
+                raise self.refusal() from None
             raise
         return _steps(received)
 

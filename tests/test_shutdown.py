@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import signal
 import socket
@@ -14,14 +16,21 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio.client import cli
+from containerd_trio.server import GRACEFUL_SECONDS
+
 from .helpers import (
     COUNTER,
     FOREVER,
     IGNORES_TERM,
     BundleFactory,
+    DaemonProcess,
     GatedRunc,
     RunningDaemon,
+    WrittenOutput,
+    now,
     pid_alive,
+    read_to_eof,
     runc,
     runc_ids,
     start_container,
@@ -140,6 +149,155 @@ async def test_a_client_that_does_not_read_does_not_hold_the_shutdown(
         assert await daemon.signal_and_wait(signal.SIGTERM) == 0
     assert runc_ids(daemon.state_dir) == []
     await stalled.aclose()
+
+
+async def _open(daemon: DaemonProcess, request: bytes) -> trio.SocketStream:
+    """A raw connection to the daemon that has sent ``request``."""
+    stream = await trio.open_unix_socket(str(daemon.socket))
+    await stream.send_all(request)
+    return stream
+
+
+async def _head_of(stream: trio.SocketStream) -> bytes:
+    """The head of the answer coming on ``stream`` (what follows it is dropped)."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = await stream.receive_some()
+        assert chunk, f"the connection closed before the answer's head: {received!r}"
+        received += chunk
+    return received.partition(b"\r\n\r\n")[0]
+
+
+def _refused_as_stopping(answer: bytes) -> None:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 "), answer
+    lines = head.lower().split(b"\r\n")
+    assert b"retry-after: 1" in lines and b"connection: close" in lines, head
+    assert json.loads(body) == {"error": "the daemon is shutting down"}
+
+
+def _whole_stream(answer: bytes) -> bytes:
+    """The body of a chunked answer the daemon ended whole (its last, empty chunk came)."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), answer[:500]
+    assert b"transfer-encoding: chunked" in head.lower(), head
+    assert body.endswith(b"0\r\n\r\n"), f"the stream was cut, not ended: {answer[-300:]!r}"
+    return body
+
+
+async def test_a_shutdown_answers_its_clients_and_ends_their_streams_whole(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """While the stop waits for a container longer than Hypercorn's graceful time: a request
+    on a connection held open, and one on a new connection, are answered 503 with
+    Retry-After; the event stream, a log follow and a wait stay open, get what the stop does
+    (the container's exit and delete), and end whole; ctr-trio events says the daemon closed
+    its stream, and exits 3. Before, the idle connection was closed under its request, the new
+    one waited unaccepted until the daemon's end reset it, and the streams were cut 5 s into
+    the stop, their answers incomplete."""
+    term = tmp_path / "term"
+    os.mkfifo(term)
+    # The container ignores the SIGTERM (it says when it got it): the stop kills it after
+    # the shutdown timeout, past Hypercorn's graceful time.
+    daemon: DaemonProcess = await spawn_daemon("--shutdown-timeout", str(GRACEFUL_SECONDS + 2))
+
+    def with_fifo(config: dict[str, Any]) -> None:
+        config["mounts"].append(
+            {"destination": "/term", "type": "bind", "source": str(term), "options": ["bind"]}
+        )
+
+    holder = make_bundle(
+        ["sh", "-c", "trap 'echo term > /term' TERM; while true; do sleep 0.1; done"],
+        edit=with_fifo,
+    )
+    since = now()
+    await start_container(daemon.client, "holder", holder)
+    out, err = WrittenOutput(), io.StringIO()
+    argv = ["--address", f"unix:{daemon.socket}", "--retry", "1", "events", "--since", since]
+    codes: list[int] = []
+
+    async def follow() -> None:
+        codes.append(await trio.to_thread.run_sync(cli.run, argv, out, err))
+        out.wake()
+
+    with trio.fail_after(40):
+        async with trio.open_nursery() as nursery:
+            try:
+                kept = await _open(daemon, b"GET /containers/holder HTTP/1.1\r\nHost: d\r\n\r\n")
+                await _head_of(kept)  # answered: the connection is open and idle
+                events = await _open(daemon, b"GET /events HTTP/1.1\r\nHost: d\r\n\r\n")
+                logs = await _open(
+                    daemon, b"GET /containers/holder/logs?follow=true HTTP/1.1\r\nHost: d\r\n\r\n"
+                )
+                wait = await _open(
+                    daemon,
+                    b"POST /containers/holder/wait HTTP/1.1\r\nHost: d\r\n"
+                    b"Content-Length: 0\r\n\r\n",
+                )
+                for stream in (events, logs):
+                    await _head_of(stream)  # subscribed
+                # A round trip on a later connection: the wait's request, read before, waits.
+                assert (await daemon.client.get("/containers/holder")).status_code == 200
+                nursery.start_soon(follow)
+                await out.first.wait()  # it printed the start, replayed: it follows
+
+                assert daemon.process is not None
+                daemon.process.send_signal(signal.SIGTERM)
+                assert await trio.Path(term).read_text() == "term\n"  # the stop is under way
+                body = b'{"args": ["true"]}'
+                await kept.send_all(
+                    b"PUT /containers/holder/processes HTTP/1.1\r\nHost: d\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                    % (len(body), body)
+                )
+                _refused_as_stopping(await read_to_eof(kept))
+                fresh = await _open(daemon, b"GET /containers HTTP/1.1\r\nHost: d\r\n\r\n")
+                _refused_as_stopping(await read_to_eof(fresh))
+
+                streamed = _whole_stream(await read_to_eof(events))
+                assert b'"type":"exit","id":"holder"' in streamed, streamed
+                assert b'"type":"delete","id":"holder"' in streamed, streamed
+                _whole_stream(await read_to_eof(logs))
+                answer = await read_to_eof(wait)
+                assert answer.startswith(b"HTTP/1.1 200 "), answer
+                assert json.loads(answer.partition(b"\r\n\r\n")[2])["exitStatus"] == 137
+                assert await daemon.wait_exit() == 0
+            except BaseException:
+                # The follow's thread cannot be cancelled: it ends with its stream.
+                assert daemon.process is not None
+                daemon.process.kill()
+                raise
+    assert codes == [3], err.getvalue()
+    assert "closed the event stream" in err.getvalue(), err.getvalue()
+    assert "delete" in out.getvalue()
+    assert runc_ids(daemon.state_dir) == []
+
+
+async def test_a_stop_that_keeps_the_containers_answers_the_waits_for_them(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """With --keep-containers a wait for a container's exit has none to answer: it gets the
+    stop's 503 (Retry-After: 1), and the event stream ends whole. Before, both were cut at
+    the end of Hypercorn's graceful time, the wait with no answer at all."""
+    daemon: DaemonProcess = await spawn_daemon("--keep-containers")
+    pid = (await start_container(daemon.client, "kept", make_bundle()))["processes"][0]["pid"]
+    try:
+        with trio.fail_after(30):
+            events = await _open(daemon, b"GET /events HTTP/1.1\r\nHost: d\r\n\r\n")
+            wait = await _open(
+                daemon,
+                b"POST /containers/kept/wait HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n",
+            )
+            await _head_of(events)
+            # A round trip on a later connection: the wait's request, read before, waits.
+            assert (await daemon.client.get("/containers/kept")).status_code == 200
+            assert await daemon.signal_and_wait(signal.SIGTERM) == 0
+            _refused_as_stopping(await read_to_eof(wait))
+            _whole_stream(await read_to_eof(events))
+        assert pid_alive(pid)
+    finally:
+        runc(daemon.state_dir, "delete", "--force", "kept")
+        _reap(pid)
 
 
 async def _checkpointed(daemon: RunningDaemon, bundle: Path) -> Path:

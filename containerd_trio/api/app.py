@@ -39,7 +39,8 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     app.register_blueprint(routes.api.blueprint)
     app.register_blueprint(page.blueprint)  # the status page at / for browsers
     # The hot routes' plain requests are answered before Quart sees them (fast.py); every
-    # request, fast or not, finds the daemon's supervisor in routes.SUPERVISOR.
+    # request, fast or not, finds the daemon's supervisor in routes.SUPERVISOR, and is
+    # refused (503) once the daemon stops.
     app.asgi_app = FastRoutes(  # type: ignore[method-assign]
         app.asgi_app,
         routes.api.fast,
@@ -47,6 +48,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
         body_timeout=app.config["BODY_TIMEOUT"],
         context=[(routes.SUPERVISOR, supervisor)],
         answered=supervisor.metrics.fast_requests.inc,
+        refusing=lambda: supervisor.refusal() if supervisor.stopping else None,
     )
     admission = admission_for(supervisor.config)
     if admission is not None:

@@ -64,6 +64,12 @@ class FastRoutes:
     ``context``: context variables set for every request, fast or not (the handlers find the
     daemon's supervisor in one; each request runs in a task of its own, so the value is that
     task's). ``answered``: called for each request the fast path answers (a metric).
+
+    ``refusing``: while it gives an error (the daemon stops: a shutdown or a hand-over), every
+    new HTTP request, fast or not, is answered with it here, its body read first, and its
+    connection closed: a client that sends a request on a connection it holds open gets an
+    answer it can retry (a 503 with ``Retry-After``), not a connection closed under it, and
+    its retry goes out on a new connection (to the next server, after a hand-over).
     """
 
     def __init__(
@@ -75,9 +81,11 @@ class FastRoutes:
         body_timeout: float = 60.0,
         context: Iterable[tuple[ContextVar[Any], Any]] = (),
         answered: Callable[[], object] = lambda: None,
+        refusing: Callable[[], DaemonError | None] = lambda: None,
     ) -> None:
         self.app = app
         self._answered = answered
+        self._refusing = refusing
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self._context = tuple(context)
@@ -93,6 +101,10 @@ class FastRoutes:
         for variable, value in self._context:
             variable.set(value)
         if scope["type"] == "http":
+            refusal = self._refusing()
+            if refusal is not None:
+                await self._refuse(scope, receive, send, refusal)
+                return
             found = self.route(scope)
             if found is not None:
                 await self._serve(scope, receive, send, *found)
@@ -154,6 +166,20 @@ class FastRoutes:
         # send (it starts the connection's keep-alive timer, or closes it), and a cancel there
         # would leave the connection open for good (see connections.finish_shielded).
         await _send(send, reply)
+
+    async def _refuse(
+        self,
+        scope: Any,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        refusal: DaemonError,
+    ) -> None:
+        """Answer the request with ``refusal`` and close its connection."""
+        # Its body is read first, as for any answer (see _serve), within the same bounds.
+        if await self._read_body(receive) is None:
+            return  # the client went away
+        reply = wire.daemon_error_reply(refusal, scope["method"], scope["path"])
+        await _send(send, attrs.evolve(reply, headers=(*reply.headers, ("Connection", "close"))))
 
     async def _read_body(self, receive: ASGIReceiveCallable) -> bytes | wire.Reply | None:
         """The request's body; or the answer when it is larger than the limit (HTTP/1.x gives

@@ -22,7 +22,14 @@ from .. import __version__
 from ..archive import MEDIA_TYPES
 from ..checkpoints import CheckpointInfo
 from ..convert import TYPE_SCHEMAS
-from ..errors import DaemonError, Forbidden, InternalError, InvalidRequest, PayloadTooLarge
+from ..errors import (
+    DaemonError,
+    Forbidden,
+    InternalError,
+    InvalidRequest,
+    PayloadTooLarge,
+    ShuttingDown,
+)
 from ..events import EVENT_TYPES
 from ..logfile import MAX_LINE, STREAMS
 from ..model import ContainerInfo, DaemonState, ExitInfo, MachineInfo, ProcessInfo, ProcessSpec
@@ -223,9 +230,9 @@ def _response_components() -> dict[str, Schema]:
 
 def _errors(endpoint: Endpoint) -> dict[str, Schema]:
     """Whatever a route declares, any request may be refused (400: an unknown query parameter,
-    an encoded slash; 403: a user who may not use the API over loopback TCP) or meet a fault
-    (500); a body may be malformed or too large."""
-    implied: list[type[DaemonError]] = [InvalidRequest, Forbidden, InternalError]
+    an encoded slash; 403: a user who may not use the API over loopback TCP; 503: the daemon
+    stops) or meet a fault (500); a body may be malformed or too large."""
+    implied: list[type[DaemonError]] = [InvalidRequest, Forbidden, InternalError, ShuttingDown]
     if endpoint.body is not None and endpoint.body is not Upload:
         implied.append(PayloadTooLarge)
     by_status: dict[int, type[DaemonError]] = {cls.status: cls for cls in implied}
