@@ -63,6 +63,16 @@ class PayloadTooLarge(DaemonError):
     status = 413
 
 
+class HeadersTooLarge(DaemonError):
+    """The request's line and headers come to more than 16 KiB: answered before any route,
+    and the connection is closed."""
+
+    status = 431
+
+    def __init__(self, message: str = "the request's headers are too large") -> None:
+        super().__init__(message)
+
+
 class InternalError(DaemonError):
     """Nothing the client did: a fault in the daemon; the message names it."""
 

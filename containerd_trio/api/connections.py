@@ -84,6 +84,7 @@ from wsproto.events import Message
 from wsproto.extensions import Extension
 
 from ..convert import dump_json
+from ..errors import HeadersTooLarge
 from ..logfmt import ThrottledWarning
 
 log = logging.getLogger("containerd_trio.api")
@@ -488,8 +489,8 @@ def _closing_error(message: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
 
 
 def _unreadable(status_code: int) -> str:
-    if status_code == 431:
-        return "the request's headers are too large"
+    if status_code == HeadersTooLarge.status:
+        return HeadersTooLarge().message
     return (
         "the request is not valid HTTP/1.1 (its request line, headers, Content-Length or"
         " chunked encoding): the daemon could not read it"

@@ -25,6 +25,7 @@ from ..convert import TYPE_SCHEMAS
 from ..errors import (
     DaemonError,
     Forbidden,
+    HeadersTooLarge,
     InternalError,
     InvalidRequest,
     PayloadTooLarge,
@@ -230,9 +231,12 @@ def _response_components() -> dict[str, Schema]:
 
 def _errors(endpoint: Endpoint) -> dict[str, Schema]:
     """Whatever a route declares, any request may be refused (400: an unknown query parameter,
-    an encoded slash; 403: a user who may not use the API over loopback TCP; 503: the daemon
-    stops) or meet a fault (500); a body may be malformed or too large."""
-    implied: list[type[DaemonError]] = [InvalidRequest, Forbidden, InternalError, ShuttingDown]
+    an encoded slash; 403: a user who may not use the API over loopback TCP; 431: a head past
+    16 KiB, a long path say; 503: the daemon stops) or meet a fault (500); a body may be
+    malformed or too large."""
+    implied: list[type[DaemonError]] = [
+        InvalidRequest, Forbidden, HeadersTooLarge, InternalError, ShuttingDown,
+    ]  # fmt: skip
     if endpoint.body is not None and endpoint.body is not Upload:
         implied.append(PayloadTooLarge)
     by_status: dict[int, type[DaemonError]] = {cls.status: cls for cls in implied}
