@@ -29,7 +29,7 @@ from . import beneath
 from .errors import InvalidRequest, quoted
 from .model import Resources
 from .resources import from_oci, memory_limited
-from .validation import GROUP_IDS, check_exec_strings
+from .validation import GROUP_IDS, check_exec_strings, is_integer
 
 CONFIG_NAME = "config.json"
 #: Far above any real configuration (seccomp profiles included): the file is read in one go
@@ -144,7 +144,7 @@ def _unstartable(config: dict[str, Any], where: str) -> str | None:
         return f"process.cwd{in_file} must be an absolute path: runc runs no process without one"
     gids = _object(process.get("user")).get("additionalGids")
     try:
-        if isinstance(gids, list) and all(_integer(gid) for gid in gids):
+        if isinstance(gids, list) and all(is_integer(gid) for gid in gids):
             GROUP_IDS.check("process.user.additionalGids", gids)
         check_exec_strings(process, field="process.", where=in_file)
     except ValueError as exc:
@@ -159,10 +159,6 @@ def _unstartable(config: dict[str, Any], where: str) -> str | None:
 
 def _strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
-
-
-def _integer(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def read_config(bundle: Path) -> tuple[bytes, dict[str, Any]]:

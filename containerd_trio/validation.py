@@ -86,10 +86,16 @@ def check_id(value: str, what: str = "container id") -> str:
     return value
 
 
+def is_integer(value: object) -> TypeGuard[int]:
+    """Whether ``value`` is a JSON integer as Python decodes one (``true`` is a bool, which
+    Python counts as an int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def parse_signal(value: object) -> int:
     """An integer 1..64, or a string :func:`.signals.signal_number` reads (``"9"``, ``"TERM"``,
     ``"SIGRTMIN+3"``)."""
-    if isinstance(value, int) and not isinstance(value, bool):  # true is no signal number
+    if is_integer(value):  # true is no signal number
         if 1 <= value <= MAX_SIGNAL:
             return value
         raise InvalidRequest(f"signal {value} is out of range: it must be 1..{MAX_SIGNAL}")
@@ -268,7 +274,7 @@ def _stack_limit(process: Mapping[str, Any]) -> int | None:
     for rlimit in _list(process.get("rlimits")):
         if isinstance(rlimit, dict) and rlimit.get("type") == "RLIMIT_STACK":
             soft = rlimit.get("soft")
-            if isinstance(soft, int) and not isinstance(soft, bool):
+            if is_integer(soft):
                 return soft
     return None
 

@@ -389,11 +389,11 @@ def each_container(
 
     code = for_each(ids, out, one)
     if out.as_json:
-        if len(ids) == 1 if single is None else single:
-            if answers:
-                out.document(answers[0])
-        else:
+        single = len(ids) == 1 if single is None else single
+        if not single:
             out.document(answers)
+        elif answers:
+            out.document(answers[0])
     return code
 
 
