@@ -69,7 +69,8 @@ _WARINESS = 10.0
 #: a spawn from the keeper's own table costs runc and the keeper about 0.1 ms more per
 #: thousand. The hand-off to the thread costs the keeper about 0.1 ms, so it is made only
 #: where it plainly pays: with 3000 fds held a spawn costs 0.2 ms less, and over 5000 starts
-#: runc's stand-in cost 0.5 ms less per start (docs/performance.md, "the keeper's fd table").
+#: runc's stand-in cost 0.5 ms less per start (docs/performance-history.md, "the keeper's fd
+#: table").
 _CROWDED_CHILDREN = 1000
 
 
