@@ -362,12 +362,12 @@ class Container:
             )
             if isinstance(exc, RuncError):
                 config = self.bundle / CONFIG_NAME
-                program = f"the program of process.args in {config}"
                 cwd = bundle_config.process.get("cwd")
-                if refused := exc.refused_program(self.id, where=program) or exc.refused_cwd(
+                if refused := exc.refused_process(
                     self.id,
-                    where=f"process.cwd in {config}",
-                    made=cwd if isinstance(cwd, str) else None,
+                    program_named=f"the program of process.args in {config}",
+                    cwd_named=f"process.cwd in {config}",
+                    made_cwd=cwd if isinstance(cwd, str) else None,
                 ):
                     raise refused from None
             raise
@@ -572,9 +572,7 @@ class Container:
                 self._ctx.keeper.drop(key)
                 with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
                     await _kill_from_pid_file(pid_file)
-                if isinstance(exc, RuncError) and (
-                    refused := exc.refused_program(self.id) or exc.refused_cwd(self.id)
-                ):
+                if isinstance(exc, RuncError) and (refused := exc.refused_process(self.id)):
                     raise refused from None
                 if isinstance(exc, RuncError) and await self._init_gone():
                     raise Conflict(

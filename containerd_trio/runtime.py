@@ -176,11 +176,25 @@ class RuncError(RuntimeFailure):
     def container_missing(self) -> bool:
         return "not exist" in self.runc_message  # "container does not exist"
 
-    def refused_program(self, container_id: str, *, where: str = "") -> InvalidRequest | None:
+    def refused_process(
+        self,
+        container_id: str,
+        *,
+        program_named: str = "",
+        cwd_named: str = "",
+        made_cwd: str | None = None,
+    ) -> InvalidRequest | None:
         """The client's fault inside runc's failure, if it is one: the process's program
-        cannot be run in the container (it is not there, or may not be executed). runc's
+        cannot be run, or its working directory cannot be entered, in the container. runc's
         init says so once everything else is set up; Docker answers these 400 too.
-        ``where``: where the program was named, said after the reason."""
+        ``program_named``, ``cwd_named``: where the client named each, said after the reason;
+        ``made_cwd``: the cwd of a start's init (see :meth:`_refused_cwd`)."""
+        return self._refused_program(container_id, program_named) or self._refused_cwd(
+            container_id, cwd_named, made_cwd
+        )
+
+    def _refused_program(self, container_id: str, where: str) -> InvalidRequest | None:
+        """The process's program is not there, or may not be executed."""
         found = _REFUSED_PROGRAM.search(self.runc_message)
         if found is None:
             return None
@@ -190,14 +204,12 @@ class RuncError(RuntimeFailure):
             + (f" ({where})" if where else "")
         )
 
-    def refused_cwd(
-        self, container_id: str, *, where: str = "", made: str | None = None
+    def _refused_cwd(
+        self, container_id: str, where: str, made: str | None
     ) -> InvalidRequest | None:
-        """The client's fault inside runc's failure, if it is one: the process's working
-        directory cannot be entered in the container (it is not there, or not a directory).
-        runc's init says so as it chdirs, once everything else is set up. ``made``: the cwd of
-        a start's init, which runc makes first (so one that is not there is made): the
-        client's too if that fails. ``where``: where the cwd was named."""
+        """The process's working directory is not there, or not a directory (runc's init
+        says so as it chdirs). ``made``: the cwd of a start's init, which runc makes first (so
+        one that is not there is made): the client's fault too if that fails."""
         found = _REFUSED_CWD.search(self.runc_message)
         if found is not None:
             cwd, reason = _go_quoted(found["cwd"]), found["reason"]

@@ -1096,10 +1096,10 @@ def run(
         return EXIT_INTERRUPTED
 
 
-#: The daemon's 400 for a process whose program cannot run (runtime.RuncError.refused_program):
+#: The daemon's 400 for a process whose program cannot run (runtime.RuncError.refused_process):
 #: ``cannot run 'x' in container 'c': REASON``.
 _REFUSED_PROGRAM = "cannot run '"
-#: Its 400 for a process whose working directory cannot be entered (RuncError.refused_cwd).
+#: Its 400 for a process whose working directory cannot be entered (RuncError.refused_process).
 _REFUSED_CWD = "cannot use cwd '"
 #: What docker's ``run`` and ``exec`` exit with then, and scripts test for: 127 for a program
 #: that is not there, 126 for one that cannot be executed (or a cwd it cannot be run in:
