@@ -120,6 +120,18 @@ class ContainerContext:
         return str(self.console_dir / key.rpartition("-")[2])
 
 
+@attrs.define(eq=False)
+class Removal:
+    """A container's removal, shared with its revival (:meth:`Container.revived`): its waiters
+    wait for the container they asked about, whichever object holds it by then."""
+
+    #: Set once it is forgotten: runc, its record and its files are gone.
+    done: trio.Event = attrs.Factory(trio.Event)
+    #: The container a start of its id put in its place, if that is how it went (set before
+    #: ``done``; a delete or an autoRemove leaves it None).
+    successor: Container | None = None
+
+
 @attrs.frozen
 class Fresh:
     """Start the bundle's process with ``runc run``; ``stdin``: keep its stdin open."""
@@ -233,8 +245,8 @@ class Container:
         self._checkpoint_exit: trio.Event | None = None
         self._removed = trio.Event()
         self._finished = trio.Event()
-        #: Set once it is forgotten: runc, its record and its files are gone.
-        self._gone = trio.Event()
+        #: Its removal, for the waiters on it (:meth:`wait_gone`, :meth:`wait_next_exit`).
+        self._gone = Removal()
         #: Attach sessions following its output (an auto-removal lets them finish first).
         self._attached = 0
         self._detached = trio.lowlevel.ParkingLot()
@@ -637,10 +649,22 @@ class Container:
     async def wait_gone(self) -> ExitInfo:
         """How the init ended, once the container is removed (deleted, by autoRemove or
         replaced by a start of its id)."""
-        await self._gone.wait()
+        await self._gone.done.wait()
         if self.status is not Status.STOPPED or self.exit_status is None:
             raise NotFound(f"container {self.id!r} was removed before it stopped")
         return self.ended()
+
+    async def wait_next_exit(self) -> ExitInfo:
+        """How the init's next run ends (docker's ``next-exit``): this one, if it has not
+        ended; for a stopped container, that of the start of its id (or the restore) that
+        takes its place, whose exit is the id's next one. A removal before that (a delete, an
+        autoRemove) is a 404 as a delete before the stop is to :meth:`wait`."""
+        if self.status is not Status.STOPPED:
+            return await self.wait()
+        await self._gone.done.wait()
+        if self._gone.successor is None:
+            raise NotFound(f"container {self.id!r} was removed before its next exit")
+        return await self._gone.successor.wait()
 
     def ended(self) -> ExitInfo:
         """How the init of this stopped container ended."""
@@ -1024,12 +1048,14 @@ class Container:
             self.mark_gone()
         return info
 
-    def mark_gone(self) -> None:
-        """Tell the waiters for its removal (:meth:`wait_gone`) that it is gone. Their tasks
-        run once this one next yields: by then the supervisor has taken it out of its table
-        (nothing from here to there awaits), so that a client told it is gone may start its
-        id again at once."""
-        self._gone.set()
+    def mark_gone(self, successor: Container | None = None) -> None:
+        """Tell the waiters for its removal (:meth:`wait_gone`, :meth:`wait_next_exit`) that it
+        is gone, for ``successor`` if a start of its id replaced it. Their tasks run once this
+        one next yields: by then the supervisor has taken it out of its table (nothing from
+        here to there awaits), so that a client told it is gone may start its id again at
+        once."""
+        self._gone.successor = successor
+        self._gone.done.set()
 
     async def forget(self, *, keep_log: bool = False) -> None:
         """End the task tree and remove the container's files (runc is done with it)."""

@@ -34,6 +34,14 @@ class Status(enum.Enum):
     STOPPED = "stopped"
 
 
+class WaitCondition(enum.Enum):
+    """What a wait for a container answers at (docker's ``condition``)."""
+
+    NOT_RUNNING = "not-running"
+    NEXT_EXIT = "next-exit"
+    REMOVED = "removed"
+
+
 @attrs.frozen
 class User:
     """The user a process runs as."""

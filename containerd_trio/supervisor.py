@@ -70,6 +70,7 @@ from .model import (
     ProcessSpec,
     Resources,
     Status,
+    WaitCondition,
 )
 from .precopy import MemoryFeatures
 from .process import ProcessTable
@@ -537,7 +538,7 @@ class Supervisor:
             if replaced.deleted:  # else it is in the table still (start puts it back)
                 self._containers[container.id] = replaced.revived()
             raise
-        replaced.mark_gone()
+        replaced.mark_gone(container)
         if aside is not None:
             remove_directory(aside)
 
@@ -606,11 +607,16 @@ class Supervisor:
             release_killed(pid)
 
     async def wait(
-        self, container_id: str, pid: int | None = None, *, removed: bool = False
+        self,
+        container_id: str,
+        pid: int | None = None,
+        *,
+        condition: WaitCondition = WaitCondition.NOT_RUNNING,
     ) -> ExitInfo:
-        """How the container's init (or process ``pid``) ended, once it has (and, if
-        ``removed``, once the container is removed). That of a container autoRemove removed
-        already, if it is still remembered. Still waiting at the server's end (a container
+        """How the container's init (or process ``pid``) ended, once it has (as ``condition``
+        says for the init: its next exit, or once the container is removed too). That of a
+        container autoRemove removed already, if it is still remembered (no next exit comes to
+        it: a 404 for that). Still waiting at the server's end (a container
         kept running: ``--keep-containers``, a hand-over): the stop's 503, an answer the
         client can tell from a broken connection, and retry on the next server."""
         if self._waits_ended:
@@ -618,7 +624,7 @@ class Supervisor:
         with trio.CancelScope() as scope:
             self._waits.add(scope)
             try:
-                return await self._wait(container_id, pid, removed=removed)
+                return await self._wait(container_id, pid, condition)
             finally:
                 self._waits.discard(scope)
         raise self.refusal()  # ended by end_waits
@@ -629,11 +635,14 @@ class Supervisor:
         for scope in self._waits:
             scope.cancel()
 
-    async def _wait(self, container_id: str, pid: int | None, *, removed: bool) -> ExitInfo:
+    async def _wait(self, container_id: str, pid: int | None, condition: WaitCondition) -> ExitInfo:
         check_id(container_id)
         container = self._containers.get(container_id)
-        if removed and container is not None and container.status is not Status.CREATED:
-            return await container.wait_gone()  # being forgotten too
+        if condition is WaitCondition.REMOVED:
+            if container is not None and container.status is not Status.CREATED:
+                return await container.wait_gone()  # being forgotten too
+        elif condition is WaitCondition.NEXT_EXIT:
+            return await self.container(container_id).wait_next_exit()
         if container is None:
             ended = self._auto_removed.get(container_id)
         elif container.deleted and container.auto_remove and container.status is Status.STOPPED:

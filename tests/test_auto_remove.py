@@ -1,5 +1,6 @@
 """``autoRemove`` (docker run --rm): a container removed by the daemon once its init exits; the
-wait for its removal (``condition=removed``); ``ctr-trio run --rm``. Real runc, a real daemon.
+wait for its removal (``condition=removed``), and for its next exit (``condition=next-exit``);
+``ctr-trio run --rm``. Real runc, a real daemon.
 """
 
 from __future__ import annotations
@@ -119,6 +120,83 @@ async def test_a_wait_for_removal_outlasts_the_exit_until_a_delete(
     assert answers["removed"].json() == answers["exit"].json()
 
 
+async def test_a_wait_for_the_next_exit_of_a_stopped_container_answers_its_next_run(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, bundle: Path
+) -> None:
+    """docker's next-exit: a stopped container's next exit is that of the next start of its
+    id. The wait outlasts a start that fails (the stopped container stays) and answers the
+    exit of the run that the next start began, not the old one."""
+    await start_container(client, "again", make_bundle(QUICK))
+    with trio.fail_after(10):
+        assert (await client.post("/containers/again/wait")).json()["exitStatus"] == 3
+    answers: list[httpx.Response] = []
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+
+            async def wait_next() -> None:
+                answers.append(
+                    await client.post("/containers/again/wait", params={"condition": "next-exit"})
+                )
+
+            nursery.start_soon(wait_next)
+            await trio.testing.wait_all_tasks_blocked(0.05)  # the wait is in the daemon
+            assert answers == []  # stopped: its next exit is yet to come
+            nope = make_bundle(["/nope"])
+            failed = await client.post("/containers/again", json={"bundlePath": str(nope)})
+            assert failed.status_code == 400, failed.text
+            await trio.testing.wait_all_tasks_blocked(0.05)
+            assert answers == []  # no run began
+            started = await start_container(client, "again", bundle)
+            await trio.testing.wait_all_tasks_blocked(0.05)
+            assert answers == []  # the new run goes on
+            await client.patch("/containers/again", json={"signal": "KILL"})
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json()["exitStatus"] == 137
+    assert answers[0].json()["pid"] == started["processes"][0]["pid"]
+
+
+async def test_a_wait_for_the_next_exit_of_a_running_container_answers_its_exit(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, bundle: Path
+) -> None:
+    """A running container's next exit is its own; a stopped one removed before its next exit
+    is a 404, as is an id whose container autoRemove removed already (no next exit comes to
+    it) and an unknown one."""
+    answers: list[httpx.Response] = []
+
+    async def wait_next() -> None:
+        answers.append(
+            await client.post("/containers/runs/wait", params={"condition": "next-exit"})
+        )
+
+    started = await start_container(client, "runs", bundle)
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wait_next)
+            await trio.testing.wait_all_tasks_blocked(0.05)
+            assert answers == []
+            await client.patch("/containers/runs", json={"signal": "KILL"})
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json()["exitStatus"] == 137
+    assert answers[0].json()["pid"] == started["processes"][0]["pid"]
+    # Stopped now: a delete before its next start ends the wait for it.
+    answers.clear()
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wait_next)
+            await trio.testing.wait_all_tasks_blocked(0.05)
+            assert answers == []
+            assert (await client.delete("/containers/runs")).status_code == 200
+    assert answers[0].status_code == 404
+    assert answers[0].json() == {"error": "container 'runs' was removed before its next exit"}
+    await start_container(client, "quick", make_bundle(QUICK), autoRemove=True)
+    with trio.fail_after(20):
+        await client.post("/containers/quick/wait", params={"condition": "removed"})
+    for gone in ("quick", "ghost"):
+        answer = await client.post(f"/containers/{gone}/wait", params={"condition": "next-exit"})
+        assert answer.status_code == 404, answer.text
+        assert answer.json() == {"error": f"container {gone!r} not found"}
+
+
 async def test_an_attached_client_gets_all_output_and_the_status_before_the_removal(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
@@ -184,7 +262,7 @@ async def test_bad_auto_remove_and_condition_are_400s_that_leave_nothing(
     wrong = await client.post("/containers/box/wait", params={"condition": "gone"})
     assert wrong.status_code == 400
     assert wrong.json()["error"] == (
-        "query parameter condition must be one of not-running, removed, not 'gone'"
+        "query parameter condition must be one of not-running, next-exit, removed, not 'gone'"
     )
     assert (await client.post("/containers/ghost/wait?condition=removed")).status_code == 404
 

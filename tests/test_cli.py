@@ -27,7 +27,8 @@ import containerd_trio
 from containerd_trio.client import cli, commands
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.config import Listen
-from containerd_trio.model import Status
+from containerd_trio.container import Container
+from containerd_trio.model import ExitInfo, Status
 
 from .helpers import (
     FOREVER,
@@ -267,6 +268,47 @@ async def test_kill_takes_real_time_signals_by_name_as_kill_and_docker_do(
         refused = await ctr("kill", "rt", "-s", bad)
         assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), bad
         assert refused.err.endswith(f"error: argument -s/--signal: {message}\n"), refused.err
+
+
+async def test_wait_condition_next_exit_waits_for_a_stopped_container_s_next_run(
+    ctr: Ctr,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    bundle: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``wait --condition`` is docker's: next-exit prints the status of a stopped container's
+    next run, not its last one's. The condition is the init's: not with a PID."""
+    await start_container(client, "again", make_bundle(["sh", "-c", "exit 3"]))
+    assert (await ok(ctr, "wait", "again")).out == "3\n"
+    asked = trio.Event()
+    wait_next_exit = Container.wait_next_exit
+
+    async def noted(container: Container) -> ExitInfo:
+        asked.set()
+        return await wait_next_exit(container)
+
+    # The CLI asks from a thread: the daemon says when its wait is in (it waits from here on).
+    monkeypatch.setattr(Container, "wait_next_exit", noted)
+    waited: list[Result] = []
+
+    async def wait_next() -> None:
+        waited.append(await ok(ctr, "wait", "--condition", "next-exit", "again"))
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wait_next)
+            await asked.wait()
+            await start_container(client, "again", bundle)
+            await client.patch("/containers/again", json={"signal": "KILL"})
+    assert waited[0].out == "137\n"
+    wrong = await ctr("wait", "--condition", "gone", "again")
+    assert wrong.code == cli.EXIT_USAGE
+    assert "error: argument --condition: invalid choice: 'gone'" in wrong.err
+    assert all(name in wrong.err for name in ("not-running", "next-exit", "removed"))
+    with_pid = await ctr("wait", "--condition", "removed", "again", "1")
+    assert with_pid.code == cli.EXIT_USAGE
+    assert "error: --condition is the init's: not with PID" in with_pid.err
 
 
 async def test_delete_stops_a_running_container(

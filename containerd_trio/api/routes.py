@@ -57,7 +57,6 @@ from .schemas import (
     SignalRequest,
     StartRequest,
     UpdateRequest,
-    WaitCondition,
     WaitQuery,
 )
 from .upload import Upload
@@ -553,11 +552,12 @@ async def container_logs(query: LogsQuery) -> Response:
 )
 async def wait_container(query: WaitQuery) -> Reply:
     """Answers once the init exited; at once for a stopped container. With
-    condition=removed, once the container is removed too. 404 if the container is deleted
-    before it stops. A container that autoRemove removed already is answered as well (the
-    daemon remembers the last 256)."""
-    removed = query.condition is WaitCondition.REMOVED
-    return wire.json_response(await supervisor().wait(query.id, removed=removed))
+    condition=next-exit, at its next exit: a stopped container's is that of the next start
+    of its id. With condition=removed, once the container is removed too. 404 if the
+    container is deleted before it stops (before its next exit). A container that autoRemove
+    removed already is answered as well (the daemon remembers the last 256), but for
+    next-exit."""
+    return wire.json_response(await supervisor().wait(query.id, condition=query.condition))
 
 
 @api.route(

@@ -19,7 +19,7 @@ from ..attach import Cursor
 from ..client.protocol import Endpoint
 from ..convert import converter, json_type, register_type
 from ..migration.outgoing import Plan
-from ..model import ProcessSpec, Resources, Status
+from ..model import ProcessSpec, Resources, Status, WaitCondition
 from ..runtime import CriuOptions
 from ..signals import LISTED_NAMES, MAX_SIGNAL
 from ..validation import (
@@ -296,20 +296,14 @@ class ContainerPath:
     id: str = attrs.field(validator=CONTAINER_ID, metadata=doc("The container id."))
 
 
-class WaitCondition(enum.Enum):
-    """What a wait for a container answers at (docker's ``condition``)."""
-
-    NOT_RUNNING = "not-running"
-    REMOVED = "removed"
-
-
 @attrs.frozen(kw_only=True, slots=False)
 class WaitQuery(ContainerPath):
     condition: WaitCondition = attrs.field(
         default=WaitCondition.NOT_RUNNING,
         metadata=doc(
             "not-running: answer once the init exited (at once for a stopped container);"
-            " removed: once the container is removed too (deleted, or by autoRemove)."
+            " next-exit: at its next exit (a stopped container's is that of the next start of"
+            " its id); removed: once the container is removed too (deleted, or by autoRemove)."
         ),
     )
 

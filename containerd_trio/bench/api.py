@@ -86,13 +86,13 @@ class DaemonApi:
         await self._call(request, (200, 404))
 
     async def wait_exit(
-        self, container_id: str, pid: int | None = None, *, removed: bool = False
+        self, container_id: str, pid: int | None = None, *, condition: str | None = None
     ) -> int:
         """The exit status of ``pid``: POST /containers/{id}/process/{pid}/wait (docker wait's
-        route), answered once it exited, or at once if it had; with ``removed``, the init's
-        once the container is removed (autoRemove): POST
+        route), answered once it exited, or at once if it had; with ``condition="removed"``, the
+        init's once the container is removed (autoRemove): POST
         /containers/{id}/wait?condition=removed, as docker run --rm waits."""
-        answer = await self._call(routes.wait(container_id, pid, removed=removed), (200,))
+        answer = await self._call(routes.wait(container_id, pid, condition=condition), (200,))
         status: int = json.loads(answer.body)["exitStatus"]
         return status
 

@@ -103,7 +103,7 @@ class DaemonTarget(Target):
     async def cycle(self, container_id: str, bundle: Path) -> None:
         if self.rm:
             await self.api.start(container_id, bundle, auto_remove=True)
-            await self.api.wait_exit(container_id, removed=True)
+            await self.api.wait_exit(container_id, condition="removed")
             return
         pid = await self.api.start(container_id, bundle)
         await self.api.wait_exit(container_id, pid)

@@ -598,6 +598,17 @@ def _define_wait(parser: Parser) -> None:
     parser.add_argument(
         "pid", nargs="?", type=_positive_count, metavar="PID", help="a process instead of the init"
     )
+    parser.add_argument(
+        "--condition",
+        choices=("not-running", "next-exit", "removed"),
+        help="as docker's: not-running (the default), the init's next-exit (for a stopped"
+        " container, that of its next start), or removed (once the container is gone too)",
+    )
+    parser.set_defaults(
+        check=lambda args: (
+            "--condition is the init's: not with PID" if args.condition and args.pid else None
+        )
+    )
 
 
 def _define_kill(parser: Parser) -> None:

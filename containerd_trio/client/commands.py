@@ -272,7 +272,7 @@ def containers_attach(client: Client, args: argparse.Namespace, out: Output) -> 
 
 def containers_wait(client: Client, args: argparse.Namespace, out: Output) -> int:
     """Print the exit status once the container (or the process) exited, as ``docker wait``."""
-    ended = client.wait(args.id, args.pid)
+    ended = client.wait(args.id, args.pid, condition=args.condition)
     if out.as_json:
         out.document(ended)
     else:
@@ -336,7 +336,7 @@ def _attach(
     try:
         client.set_auto_remove(container_id)
         if session.status is not None:  # it ended: so that its id is free once we are
-            client.wait(container_id, removed=True)
+            client.wait(container_id, condition="removed")
     except ApiError as exc:
         if exc.status != 404:  # removed already
             raise

@@ -156,13 +156,18 @@ class Client:
         is left out comes from the bundle."""
         return cast(Process, self.call(routes.exec_process(container_id, args, **options)))
 
-    def wait(self, container_id: str, pid: int | None = None, *, removed: bool = False) -> Exit:
+    def wait(
+        self, container_id: str, pid: int | None = None, *, condition: str | None = None
+    ) -> Exit:
         """Wait for the container's init (or its process ``pid``) to exit; how it ended.
-        ``removed``: wait for the container's removal too (a delete, or its autoRemove).
+        ``condition`` (docker's): ``next-exit`` waits for the init's next exit (a stopped
+        container's next start), ``removed`` for the container's removal too (a delete, or its
+        autoRemove).
 
         A wait changes nothing: if the connection breaks (the daemon restarts), it is asked
-        again, for as long as requests are retried."""
-        request = routes.wait(container_id, pid, removed=removed)
+        again, for as long as requests are retried (a next-exit wait asked again waits for the
+        exit after that)."""
+        request = routes.wait(container_id, pid, condition=condition)
         retry = Retry(Request("GET", request.target), self._transport.retry_for)
         while True:
             try:

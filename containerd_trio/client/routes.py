@@ -122,13 +122,13 @@ def exec_process(container_id: str, args: Sequence[str], **options: Unpack[ExecO
     return make_request("PUT", container_path(container_id, "processes"), body=body)
 
 
-def wait(container_id: str, pid: int | None = None, *, removed: bool = False) -> Request:
-    """Answered once the container's init (or process ``pid``) exited; ``removed``: once the
-    container is removed too (not with ``pid``)."""
-    if removed:
-        return Request("POST", container_path(container_id, "wait") + "?condition=removed")
+def wait(container_id: str, pid: int | None = None, *, condition: str | None = None) -> Request:
+    """Answered once the container's init (or process ``pid``) exited; ``condition``, not with
+    ``pid`` (docker's: ``not-running``, ``next-exit``, ``removed``): at the init's next exit, or
+    once the container is removed too."""
     if pid is None:
-        return Request("POST", container_path(container_id, "wait"))
+        path = container_path(container_id, "wait")
+        return make_request("POST", path, params=_params(condition=condition))
     return Request("POST", container_path(container_id, "process", str(pid), "wait"))
 
 
