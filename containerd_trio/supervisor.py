@@ -307,11 +307,12 @@ class Supervisor:
         taken = trio.Event()
         if container is not None:
             self._unsettled[container.id] = taken
+        # The dump the last server left running gets the move's own timeout, as there
+        # (counted from now: when it began is not recorded), else the checkpoint deadline
+        # (this server's: the last one's is not recorded either).
+        dump_within = self.config.checkpoint_timeout if entry.timeout is None else entry.timeout
         try:
-            await move.run(
-                container, dump_within=self.config.checkpoint_timeout, taken=taken,
-                task_status=task_status,
-            )  # fmt: skip
+            await move.run(container, dump_within=dump_within, taken=taken, task_status=task_status)
         finally:
             if container is not None:
                 del self._unsettled[container.id]

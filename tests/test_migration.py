@@ -8,6 +8,7 @@ import json
 import os
 import signal
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -853,10 +854,10 @@ async def test_a_second_migrate_while_one_runs_is_refused_at_once(
     assert (await source.client.get("/containers/counter")).status_code == 404
 
 
-async def cut_short(client: httpx.AsyncClient, container_id: str, to: str) -> None:
+async def cut_short(client: httpx.AsyncClient, container_id: str, to: str, **body: Any) -> None:
     """A migration whose stream the source server's death cuts short."""
     with contextlib.suppress(httpx.HTTPError):  # the connection closed mid-stream
-        await migrate(client, container_id, to=to)
+        await migrate(client, container_id, to=to, **body)
 
 
 async def resumed_here(source: DaemonProcess, since: str) -> None:
@@ -960,6 +961,36 @@ async def test_a_dump_left_past_its_deadline_is_killed_with_its_criu(
             assert info["state"]["status"] == "running"
             seen = (await counted(source.client, "counter"))[-1]
             await wait_output(source.client, "counter", f"{seen + 2}\n")  # not seized: it counts
+        assert leftovers(bundle) == []
+
+
+async def test_a_dump_left_under_way_gets_the_moves_own_timeout(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """The move's ``timeout`` (3 s), not the daemon's --checkpoint-timeout (600 s), bounds the
+    dump the source's dead server left running: the move's record keeps it, and the next
+    server kills that dump past it. (Before, the record did not keep it: the next server let
+    the dump run under its own deadline, here as long as CRIU's script sleeps, 60 s, the
+    container seized and the copy's commands refused all along.)"""
+    hold = HeldCriu(tmp_path, "network-lock")
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "2")
+    with hold:
+        async with trio.open_nursery() as nursery:
+            to = f"unix:{target.socket}"
+            nursery.start_soon(partial(cut_short, source.client, "counter", to, timeout=3))
+            await hold.held()
+            await source.kill_server()
+        answer = await source.client.patch("/containers/counter", json={"status": "running"})
+        assert "(up to 3 s)" in answer.json()["error"], answer.text
+        await hold.ended()  # within 10 s: the move's timeout, then a SIGKILL
+        with trio.fail_after(10):
+            await source.logged(b"killed the runc checkpoint")
+            await source.logged(b"was left under way by the last server: the target does not")
+            info = (await source.client.get("/containers/counter")).json()
+            assert info["state"]["status"] == "running"
         assert leftovers(bundle) == []
 
 

@@ -185,21 +185,11 @@ def _whole(body: bytes) -> bytes:
     return body
 
 
-async def test_a_shutdown_answers_its_clients_and_ends_their_streams_whole(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
-) -> None:
-    """While the stop waits for a container longer than Hypercorn's graceful time: a request
-    on a connection held open, and one on a new connection, are answered 503 with
-    Retry-After; the event stream, a log follow and a wait stay open, get what the stop does
-    (the container's exit and delete), and end whole; ctr-trio events says the daemon closed
-    its stream, and exits 3. Before, the idle connection was closed under its request, the new
-    one waited unaccepted until the daemon's end reset it, and the streams were cut 5 s into
-    the stop, their answers incomplete."""
+def _ignoring_term(make_bundle: BundleFactory, tmp_path: Path) -> tuple[Path, Path]:
+    """A bundle whose container ignores SIGTERM, so that a stop waits its shutdown timeout
+    for it, and the fifo in which it says it got one: the stop is under way."""
     term = tmp_path / "term"
     os.mkfifo(term)
-    # The container ignores the SIGTERM (it says when it got it): the stop kills it after
-    # the shutdown timeout, past Hypercorn's graceful time.
-    daemon: DaemonProcess = await spawn_daemon("--shutdown-timeout", str(GRACEFUL_SECONDS + 2))
 
     def with_fifo(config: dict[str, Any]) -> None:
         config["mounts"].append(
@@ -210,6 +200,23 @@ async def test_a_shutdown_answers_its_clients_and_ends_their_streams_whole(
         ["sh", "-c", "trap 'echo term > /term' TERM; while true; do sleep 0.1; done"],
         edit=with_fifo,
     )
+    return holder, term
+
+
+async def test_a_shutdown_answers_its_clients_and_ends_their_streams_whole(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """While the stop waits for a container longer than Hypercorn's graceful time: a request
+    on a connection held open, and one on a new connection, are answered 503 with
+    Retry-After; the event stream, a log follow and a wait stay open, get what the stop does
+    (the container's exit and delete), and end whole; ctr-trio events says the daemon closed
+    its stream, and exits 3. Before, the idle connection was closed under its request, the new
+    one waited unaccepted until the daemon's end reset it, and the streams were cut 5 s into
+    the stop, their answers incomplete."""
+    # The container ignores the SIGTERM (it says when it got it): the stop kills it after
+    # the shutdown timeout, past Hypercorn's graceful time.
+    holder, term = _ignoring_term(make_bundle, tmp_path)
+    daemon: DaemonProcess = await spawn_daemon("--shutdown-timeout", str(GRACEFUL_SECONDS + 2))
     since = now()
     await start_container(daemon.client, "holder", holder)
     out, err = WrittenOutput(), io.StringIO()
@@ -270,6 +277,34 @@ async def test_a_shutdown_answers_its_clients_and_ends_their_streams_whole(
     assert codes == [3], err.getvalue()
     assert "closed the event stream" in err.getvalue(), err.getvalue()
     assert "delete" in out.getvalue()
+    assert runc_ids(daemon.state_dir) == []
+
+
+async def test_a_shutdown_refuses_a_websocket_handshake_as_it_refuses_a_request(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """An attach's handshake during the stop gets the stop's 503 (Retry-After: 1, the JSON
+    error, Connection: close) instead of its accept, as any request does: ctr-trio retries
+    it (to the next server, after a hand-over). Before, it was accepted, into a session the
+    stop was about to cut."""
+    holder, term = _ignoring_term(make_bundle, tmp_path)
+    daemon: DaemonProcess = await spawn_daemon("--shutdown-timeout", "5")
+    pid = (await start_container(daemon.client, "holder", holder))["processes"][0]["pid"]
+    handshake = (
+        b"GET /containers/holder/process/%d/attach HTTP/1.1\r\nHost: d\r\n"
+        b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n" % pid
+    )
+    with trio.fail_after(30):
+        # Before the stop the same handshake is accepted.
+        accepted = await _open(daemon, handshake)
+        assert (await _head_of(accepted)).startswith(b"HTTP/1.1 101 ")
+        await accepted.aclose()
+        assert daemon.process is not None
+        daemon.process.send_signal(signal.SIGTERM)
+        assert await trio.Path(term).read_text() == "term\n"  # the stop is under way
+        _refused_as_stopping(await read_to_eof(await _open(daemon, handshake)))
+        assert await daemon.wait_exit() == 0
     assert runc_ids(daemon.state_dir) == []
 
 

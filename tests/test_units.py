@@ -551,6 +551,19 @@ async def test_what_a_migration_left_open_is_removed(
         assert staging == sorted([".import-c1-pd3-0a1b2c3d", *ours, *_NEAR_STAGING])
 
 
+def test_a_moves_record_keeps_its_timeout_and_an_older_one_still_reads(tmp_path: Path) -> None:
+    """The move's ``timeout`` is in its record, for the next server to settle it under; a
+    record written before it was kept reads with none (the checkpoint deadline then)."""
+    from containerd_trio.migration.ledger import MoveEntry, MoveLedger
+
+    ledger = MoveLedger(tmp_path / "outgoing")
+    ledger.write(MoveEntry("m1", "box", "/srv/box", "unix:/t.sock", images=["m1"], timeout=2.5))
+    older = {"id": "m2", "containerId": "box", "bundle": "/srv/box", "target": "unix:/t.sock"}
+    (tmp_path / "outgoing" / "m2.json").write_text(json.dumps(older))
+    found = [(entry.id, entry.timeout) for entry in ledger.leftovers()]
+    assert found == [("m1", 2.5), ("m2", None)]
+
+
 def _identity(path: Path) -> tuple[int, int]:
     found = os.lstat(path)
     return found.st_dev, found.st_ino

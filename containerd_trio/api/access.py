@@ -14,7 +14,6 @@ its file permissions; mutual TLS admits by client certificate; and on a non-loop
 from __future__ import annotations
 
 import grp
-import json
 import logging
 import os
 import pwd
@@ -26,6 +25,7 @@ from ..config import DaemonConfig
 from ..errors import StartupError, shortened
 from ..logfmt import ThrottledWarning
 from ..peer import PeerUnknown, peer_uid
+from . import wire
 
 log = logging.getLogger(__name__)
 
@@ -118,23 +118,18 @@ def _address(host: str, port: int) -> str:
 async def _refuse(
     scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable, message: str
 ) -> None:
-    body = json.dumps({"error": message}, separators=(",", ":")).encode()
+    reply = wire.error_reply(403, message)
+    if scope["type"] == "websocket":
+        await wire.refuse_handshake(scope, receive, send, reply)
+        return
     headers = [
         (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
+        (b"content-length", str(len(reply.body)).encode()),
         # The connection is no use to this client: close it rather than leave a request body
         # unread on a keep-alive connection.
         (b"connection", b"close"),
     ]
-    if scope["type"] == "websocket":
-        await receive()  # websocket.connect comes first
-        if "websocket.http.response" in (scope.get("extensions") or {}):
-            await send({"type": "websocket.http.response.start", "status": 403, "headers": headers})
-            await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
-        else:
-            await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
-        return
     await send(
         {"type": "http.response.start", "status": 403, "headers": headers, "trailers": False}
     )
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send({"type": "http.response.body", "body": reply.body, "more_body": False})

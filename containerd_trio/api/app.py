@@ -40,7 +40,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     app.register_blueprint(page.blueprint)  # the status page at / for browsers
     # The hot routes' plain requests are answered before Quart sees them (fast.py); every
     # request, fast or not, finds the daemon's supervisor in routes.SUPERVISOR, and is
-    # refused (503) once the daemon stops.
+    # refused (503) once the daemon stops, a WebSocket's handshake too.
     app.asgi_app = FastRoutes(  # type: ignore[method-assign]
         app.asgi_app,
         routes.api.fast,

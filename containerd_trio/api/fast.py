@@ -69,7 +69,8 @@ class FastRoutes:
     new HTTP request, fast or not, is answered with it here, its body read first, and its
     connection closed: a client that sends a request on a connection it holds open gets an
     answer it can retry (a 503 with ``Retry-After``), not a connection closed under it, and
-    its retry goes out on a new connection (to the next server, after a hand-over).
+    its retry goes out on a new connection (to the next server, after a hand-over). A
+    WebSocket's handshake gets the same answer instead of its accept.
     """
 
     def __init__(
@@ -110,6 +111,15 @@ class FastRoutes:
                 await self._serve(scope, receive, send, *found)
                 return
             send = finish_shielded(send)
+        elif scope["type"] == "websocket":
+            refusal = self._refusing()
+            if refusal is not None:
+                # Before the handshake is accepted: an attach to a server that stops would be
+                # cut within seconds; refused, its client attaches again (to the next server,
+                # after a hand-over), as it retries any request.
+                reply = wire.daemon_error_reply(refusal, "GET", scope["path"])
+                await wire.refuse_handshake(scope, receive, send, reply)
+                return
         await self.app(scope, receive, send)
 
     def route(self, scope: Any) -> tuple[Endpoint, dict[str, str]] | None:

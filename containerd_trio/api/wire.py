@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 import attrs
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
 from quart import Response, g, request
 
 from ..convert import dump_json, structure, unstructure
@@ -126,6 +127,38 @@ def unexpected_error_reply(exc: Exception, method: str, path: str) -> Reply:
     log.exception("unexpected error in %s %s", method, path)
     error = InternalError(f"internal error: {type(exc).__name__}: {exc}")
     return error_reply(error.status, error.message)
+
+
+#: A WebSocket's close code for a refused handshake, where the server cannot answer it in
+#: HTTP: try again later (RFC 6455's registry) for a stop's 503, a policy's refusal otherwise.
+_TRY_AGAIN_LATER = 1013
+_POLICY_VIOLATION = 1008
+
+
+async def refuse_handshake(
+    scope: WebsocketScope, receive: ASGIReceiveCallable, send: ASGISendCallable, reply: Reply
+) -> None:
+    """Answer a WebSocket's handshake with ``reply`` instead of accepting it, as an HTTP
+    answer (ASGI's ``websocket.http.response``, which Hypercorn offers), and close its
+    connection: after a refused handshake Hypercorn takes whatever else comes on it for the
+    WebSocket's own bytes (app.py). A server without that extension gets a close before the
+    accept, with the error's words as its reason."""
+    await receive()  # websocket.connect comes first
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        code = _TRY_AGAIN_LATER if reply.status == 503 else _POLICY_VIOLATION
+        reason = json.loads(reply.body)["error"][:120]  # a close's reason holds 123 bytes
+        await send({"type": "websocket.close", "code": code, "reason": reason})
+        return
+    headers = [
+        (b"content-type", reply.content_type.encode()),
+        (b"content-length", b"%d" % len(reply.body)),
+        (b"connection", b"close"),
+    ]
+    headers += [(name.lower().encode(), value.encode()) for name, value in reply.headers]
+    await send(
+        {"type": "websocket.http.response.start", "status": reply.status, "headers": headers}
+    )
+    await send({"type": "websocket.http.response.body", "body": reply.body, "more_body": False})
 
 
 def to_response(reply: Reply) -> Response:

@@ -15,7 +15,8 @@ behind, and the target perhaps running it too. So each move has a file,
 ``<state-dir>/outgoing/<migration>.json``, written before the move makes anything (its images)
 and each time it does something that changes who may run the container (the session it
 opened, the pause, the restore asked of the target), removed when the move ends; the next
-server settles what is left (:mod:`.left`) before it serves the container.
+server settles what is left (:mod:`.left`) before it serves the container, under the move's
+own deadline for the dump it left running.
 
 Written whole by rename: a crash leaves the old entry or the new one, never half of one. No
 fsync, as for the journal: they guard against the server dying, not the machine.
@@ -93,6 +94,11 @@ class MoveEntry:
     pausing: bool = False
     #: The target was asked to restore the container (recorded before it was): it may run it.
     restore_asked: bool = False
+    #: The seconds each dump of the move may take, as the client gave them (its ``timeout``):
+    #: a dump the move's server left running is killed past them, as that server would
+    #: have. None: the daemon's --checkpoint-timeout (and a record written before moves
+    #: kept their timeout).
+    timeout: float | None = None
 
 
 class _Entry(Protocol):

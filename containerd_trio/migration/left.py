@@ -9,8 +9,9 @@ knows what was under way, and settles it as the dead one would have:
 
 1. It holds the container (its lock, taken before the server serves: no command finds it
    half-moved), and waits for the runc checkpoint the dead server left running (a dump, or a
-   pre-copy round: runc is the keeper's orphan now, and goes on), within the checkpoint
-   deadline, past which it is killed, as its server would have killed it. Meanwhile a
+   pre-copy round: runc is the keeper's orphan now, and goes on), within the move's deadline
+   for a dump (its ``timeout``, kept in its record; else the checkpoint deadline), past which
+   it is killed, as its server would have killed it. Meanwhile a
    command that would wait for the lock is refused at once (409, naming the reason) instead
    of waiting up to that deadline; reads and signals answer as ever. Then CRIU's work
    directories go, and the move's images, unless the restore was asked: a target that shares

@@ -236,12 +236,14 @@ class Move:
         self._pausing = entry.pausing
         #: The target was asked to restore the container: it may run it from then on.
         self._restore_asked = entry.restore_asked
+        #: The seconds each dump may take (None: the daemon's --checkpoint-timeout).
+        self.timeout = entry.timeout
 
     def entry(self) -> MoveEntry:
         """The move's record as it stands."""
         return MoveEntry(
             self.name, self.container_id, str(self.bundle), self.address, self._session,
-            list(self._images), self._pausing, self._restore_asked,
+            list(self._images), self._pausing, self._restore_asked, self.timeout,
         )  # fmt: skip
 
     def _record(self) -> None:
@@ -313,7 +315,10 @@ class Outgoing(Move):
     ) -> None:
         name = f"migration-{secrets.token_hex(6)}"
         # Its checkpoint's directory is the first thing it makes.
-        entry = MoveEntry(name, container.id, str(container.bundle), plan.to, images=[name])
+        entry = MoveEntry(
+            name, container.id, str(container.bundle), plan.to, images=[name],
+            timeout=plan.timeout,
+        )  # fmt: skip
         super().__init__(entry, ledger=ledger, cleanup_timeout=cleanup_timeout, removed=removed)
         self.container = container
         self.plan = plan
