@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from .container import (
 from .errors import DaemonError, StartupError
 from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Status
+from .mounts import remove_tree
 from .process import UNKNOWN_EXIT_STATUS, Process
 from .records import ContainerRecord, ProcessStart
 from .runtime import release_criu_root
@@ -321,7 +321,7 @@ async def _remove_half_made(
             continue
         log.info("removing the half-made runc container %s", entry.name)
         try:
-            # A killed restore's mount of the rootfs: rmtree would delete through it.
+            # A killed restore's mount of the rootfs: remove_tree would refuse the dir for it.
             release_criu_root(Path(entry.path))
         except OSError as exc:
             log.error("cannot remove the half-made runc container %s: %s", entry.name, exc)
@@ -333,7 +333,7 @@ async def _remove_half_made(
             await remove_cgroups(_cgroups_of(record))
         else:
             await remove_cgroups(container_cgroups(entry.name))
-        shutil.rmtree(entry.path, ignore_errors=True)
+        remove_tree(entry.path)
 
 
 def _cgroups_of(record: ContainerRecord) -> list[str]:

@@ -18,7 +18,6 @@ import contextlib
 import errno
 import json
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from . import beneath, timestamps
 from .bundle import open_bundle
 from .convert import converter, structure
 from .errors import Conflict, DaemonError, InvalidRequest, NotFound, quoted
+from .mounts import remove_tree
 from .runtime import CriuOptions
 from .validation import CHECKPOINT_NAME, doc
 
@@ -165,9 +165,9 @@ def delete(bundle: Path, name: str) -> None:
             # Not the daemon's to remove: what it holds is unknown (a checkpoint still being
             # written, or the client's own directory), so the client says by removing it.
             raise Conflict(_not_a_checkpoint(bundle, name))
-        # Relative to the checkpoints directory's fd: rmtree never follows a link from there.
+        # Relative to the checkpoints directory's fd: the removal never follows a link from there.
         try:
-            shutil.rmtree(name, dir_fd=directory)
+            remove_tree(name, dir_fd=directory, ignore_errors=False)
         except OSError as exc:  # a read-only bundle, say: the client's, not the daemon's fault
             raise _refusal(exc.errno, _described(bundle, name)) from None
     finally:
@@ -182,7 +182,7 @@ def discard(path: Path) -> None:
         return
     if directory is not None:
         try:
-            shutil.rmtree(path.name, ignore_errors=True, dir_fd=directory)
+            remove_tree(path.name, dir_fd=directory)
         finally:
             os.close(directory)
 

@@ -33,7 +33,6 @@ import itertools
 import json
 import logging
 import os
-import shutil
 import signal
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -65,6 +64,7 @@ from .model import (
     Status,
     User,
 )
+from .mounts import remove_tree
 from .oom import OomCounter, find_memory_cgroup
 from .process import UNKNOWN_EXIT_STATUS, Process, ProcessTable
 from .records import ProcessStart, RecordJournal
@@ -990,7 +990,7 @@ class Container:
                 log.error("container %s: its log could not be put back: %s", info.id, exc)
         else:  # a restore's, which kept the log in place: what a dead server's restore left
             for leftover in (criu.RESTORE_WORK, PRIVATE_BUNDLE_NAME):
-                shutil.rmtree(directory / leftover, ignore_errors=True)
+                remove_tree(directory / leftover)  # detaches the cgroup yard a killed CRIU left
         return cls.stopped(context, info, directory)
 
     @classmethod
@@ -1102,20 +1102,9 @@ def sweep_replaced(containers_dir: Path) -> None:
 
 
 def remove_directory(path: Path) -> None:
-    """Remove a container's directory: a few flat files, so cheaper than shutil.rmtree's
-    careful descent (which stays the fallback for anything deeper)."""
-    try:
-        with os.scandir(path) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.unlink(entry.path)
-        os.rmdir(path)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        shutil.rmtree(path, ignore_errors=True)
+    """Remove a container's directory: a few flat files, and what a restore left (its CRIU
+    work dir, its private bundle), never across a mount there (see :func:`remove_tree`)."""
+    remove_tree(path)
 
 
 def _exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:

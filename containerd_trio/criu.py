@@ -10,7 +10,6 @@ its own for a migrated container).
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -22,6 +21,7 @@ from .checkpoints import CheckpointInfo
 from .criu_progress import CriuProgress
 from .errors import DaemonError, RuntimeFailure
 from .keeperlink import CustodyRequest
+from .mounts import remove_tree
 from .restore_net import prepare_restore
 from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
 
@@ -59,8 +59,8 @@ async def dump(
     """
     image = checkpoints.image_path(bundle, name) if reserved else checkpoints.reserve(bundle, name)
     work = directory / f"criu-dump-{name}"
-    work.mkdir(parents=True, exist_ok=True)
     try:
+        work.mkdir(parents=True, exist_ok=True)  # in here: a failure discards the image dir too
         await progress.dump(
             image, work, deadline,
             partial(runtime.checkpoint, container_id, image, work, options,
@@ -81,7 +81,7 @@ async def dump(
             raise with_criu_log(exc, work, "dump.log") from None
         raise
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
     info = checkpoints.new_info(name, options)
     checkpoints.commit(bundle, info)
     return info
@@ -103,9 +103,9 @@ async def pre_dump(
     (:func:`containerd_trio.precopy.probe`). ``deadline``: the seconds it may take."""
     image = checkpoints.reserve(bundle, name)
     work = directory / f"criu-dump-{name}"
-    work.mkdir(parents=True, exist_ok=True)
     memory = MemoryCopy(pre_dump=True, parent=None if parent is None else parent_path(parent))
     try:
+        work.mkdir(parents=True, exist_ok=True)  # in here: a failure discards the image dir too
         await runtime.checkpoint(
             container_id, image, work, CriuOptions(), leave_running=True, memory=memory,
             deadline=deadline,
@@ -116,7 +116,7 @@ async def pre_dump(
             raise with_criu_log(exc, work, "dump.log") from None
         raise
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
 
 
 async def restore(
@@ -144,8 +144,8 @@ async def restore(
     image = checkpoints.image_path(bundle, name)
     plan = prepare_restore(bundle, directory, cgroups_path=cgroups_path)
     work = directory / RESTORE_WORK
-    work.mkdir(parents=True, exist_ok=True)
     try:
+        work.mkdir(parents=True, exist_ok=True)  # in here: a failure removes the plan's too
         return await progress.restore(
             image, work, deadline,
             partial(runtime.restore, container_id, plan.bundle, image, work, pid_file, custody,
@@ -157,7 +157,9 @@ async def restore(
             raise with_criu_log(exc, work, "restore.log") from None
         raise
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        # A CRIU killed at the deadline leaves its cgroup yard mounted in here: remove_tree
+        # detaches it rather than remove the host's empty cgroups through it.
+        remove_tree(work)
 
 
 async def _thaw_if_frozen(runtime: Runc, container_id: str) -> None:

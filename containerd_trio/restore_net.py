@@ -26,7 +26,6 @@ restore it into the cgroup the source's (frozen) container still holds.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +36,7 @@ import attrs
 from . import loopback_hook
 from .bundle import CONFIG_NAME, read_config
 from .errors import InvalidRequest
+from .mounts import remove_tree
 
 PRIVATE_BUNDLE_NAME = "restore-bundle"
 #: How long runc lets the hook run (seconds); it takes ~25 ms.
@@ -59,7 +59,7 @@ class RestorePlan:
 
     def cleanup(self) -> None:
         if self.private is not None:
-            shutil.rmtree(self.private, ignore_errors=True)
+            remove_tree(self.private)
 
     def __enter__(self) -> RestorePlan:
         return self
@@ -130,12 +130,12 @@ def prepare_restore(
     if not needs_loopback_hook(config) and cgroups_path is None:
         return RestorePlan(bundle=bundle)
     private = work_dir.absolute() / PRIVATE_BUNDLE_NAME
-    shutil.rmtree(private, ignore_errors=True)  # a leftover of a restore that was killed
+    remove_tree(private)  # a leftover of a restore that was killed
     private.mkdir(parents=True)
     try:
         document = restore_config(config, bundle, cgroups_path=cgroups_path)
         (private / CONFIG_NAME).write_text(json.dumps(document))
     except BaseException:
-        shutil.rmtree(private, ignore_errors=True)
+        remove_tree(private)
         raise
     return RestorePlan(bundle=private, private=private)

@@ -23,7 +23,6 @@ fd 3, an exec's process document at fd 4.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -35,7 +34,7 @@ from typing import Any
 import attrs
 import trio
 
-from . import _libc, procfs
+from . import mounts, procfs
 from .bundle import without_file_contents
 from .children import read_fd, run_child
 from .errors import InvalidRequest, RuntimeFailure, RuntimeTimeout, quoted
@@ -43,8 +42,6 @@ from .keeperlink import CustodyRequest, KeeperLink, SpawnResult
 
 #: Called after every runc call with the command name, its duration and whether it succeeded.
 CallObserver = Callable[[str, float, bool], None]
-
-_MNT_DETACH = 2
 
 
 def release_criu_root(state_dir: Path) -> None:
@@ -57,14 +54,7 @@ def release_criu_root(state_dir: Path) -> None:
     the bundle's rootfs, then fails on the mount itself, so the dir stays and every later start
     of the id fails ("container with given ID already exists"). Raises :class:`OSError` if a
     mount there cannot be detached."""
-    target = os.fsencode(state_dir / "criu-root")
-    for _ in range(8):  # one mount per killed restore; more is not runc's
-        if _libc.umount2(target, _MNT_DETACH) != 0:
-            error = _libc.last_error(os.fsdecode(target))
-            if error.errno in (errno.EINVAL, errno.ENOENT, errno.ENOTDIR):  # nothing mounted there
-                return
-            raise error
-    raise OSError(errno.EBUSY, "still mounted after 8 detaches", os.fsdecode(target))
+    mounts.detach(state_dir / "criu-root")
 
 
 @attrs.frozen

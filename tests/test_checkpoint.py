@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import uuid
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -541,25 +543,60 @@ async def test_a_checkpoint_past_its_deadline_ends_its_criu(
         assert not (bundle / "checkpoints" / "cp").exists()
 
 
+async def restore_held_past_its_deadline(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, hold: HeldCriu
+) -> dict[str, Any]:
+    """Restore ``r`` from a checkpoint of a counter ``c``, its CRIU held by ``hold`` (entered,
+    at ``post-restore``) past the restore's deadline of 1.5 s: a 504. Returns the restore's
+    body without the deadline, for another try."""
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    await start_container(client, "c", bundle)
+    await wait_output(client, "c", "1")
+    assert (await checkpoint(client, "c", "cp", exit=True)).status_code == 201
+    body = {"bundlePath": str(bundle), "checkpoint": "cp"}
+    response = await held_answer(hold, client.post("/containers/r", json={**body, "timeout": 1.5}))
+    assert response.status_code == 504, response.text
+    return body
+
+
 async def test_a_restore_past_its_deadline_ends_its_criu(
     daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """Killed at the deadline, runc leaves its CRIU restoring on (the restored tasks its
     children); runc put that CRIU in the container's cgroup, which the roll-back empties
     before it answers: nothing restores on after the 504, and the id restores again."""
-    hold = HeldCriu(tmp_path, "post-restore")
     client = daemon.client
-    bundle = make_bundle(COUNTER, edit=hold.annotate)
-    await start_container(client, "c", bundle)
-    await wait_output(client, "c", "1")
-    assert (await checkpoint(client, "c", "cp", exit=True)).status_code == 201
-    body = {"bundlePath": str(bundle), "checkpoint": "cp"}
-    with hold:
-        asked = client.post("/containers/r", json={**body, "timeout": 1.5})
-        response = await held_answer(hold, asked)
-        assert response.status_code == 504, response.text
+    with HeldCriu(tmp_path, "post-restore") as hold:
+        body = await restore_held_past_its_deadline(client, make_bundle, hold)
         assert runc_ids(daemon.config.state_dir) == []
         response = await client.post("/containers/r", json=body)  # not held again
         assert response.status_code == 201, response.text
         with trio.fail_after(10):
             await wait_number_after(client, "r", 0)  # it counts
+
+
+def mounts_beneath(directory: Path) -> list[str]:
+    """The mount points under ``directory`` in this process's mount table, deepest first."""
+    with open("/proc/self/mountinfo") as mountinfo:
+        points = [line.split()[4] for line in mountinfo]
+    return sorted((p for p in points if p.startswith(f"{directory}/")), key=len, reverse=True)
+
+
+async def test_a_restore_killed_at_its_deadline_leaves_no_cgroup_yard_nor_removes_host_cgroups(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """CRIU mounts the root of every cgroup hierarchy in its work dir (``.criu.cgyard.*``, a
+    tmpfs with one cgroup mount per controller); killed at the restore's deadline it never
+    unmounts them. The roll-back's removal of the work dir walked into them and removed every
+    empty cgroup of the host (here: a sentinel), and left the mounts for the next removal."""
+    sentinel = Path("/sys/fs/cgroup/pids") / f"yard-sentinel-{uuid.uuid4().hex[:8]}"
+    sentinel.mkdir()
+    try:
+        with HeldCriu(tmp_path, "post-restore") as hold:
+            await restore_held_past_its_deadline(daemon.client, make_bundle, hold)
+        assert (mounts_beneath(daemon.config.state_dir), sentinel.is_dir()) == ([], True)
+    finally:
+        for point in mounts_beneath(daemon.config.state_dir):  # what a failure left
+            subprocess.run(["umount", "--lazy", point], check=False)
+        if sentinel.is_dir():
+            sentinel.rmdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import io
@@ -11,6 +12,8 @@ import os
 import signal
 import socket
 import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,7 +21,7 @@ import attrs
 import pytest
 import trio
 
-from containerd_trio import host, timestamps
+from containerd_trio import criu, host, mounts, timestamps
 from containerd_trio.api import schemas  # registers the request hooks on the shared converter
 from containerd_trio.appendfile import AppendFile
 from containerd_trio.client import interactive
@@ -26,6 +29,7 @@ from containerd_trio.client.http import Client
 from containerd_trio.client.output import Output
 from containerd_trio.config import Listen, parse_args
 from containerd_trio.convert import dump_json, structure, unstructure
+from containerd_trio.criu_progress import CriuProgress
 from containerd_trio.errors import InvalidRequest
 from containerd_trio.keeper._wire import MAX_FDS, MAX_MESSAGE, encode, pair, receive_fds
 from containerd_trio.keeperlink import KeeperLink, SpawnResult
@@ -35,7 +39,7 @@ from containerd_trio.migration.outgoing import Verdict, consult, verdict
 from containerd_trio.migration.target import TargetError
 from containerd_trio.model import ContainerInfo, ContainerState, ProcessInfo, Status, User
 from containerd_trio.records import ContainerRecord, ProcessStart, RecordJournal
-from containerd_trio.runtime import release_criu_root
+from containerd_trio.runtime import CriuOptions, Runc, release_criu_root
 from containerd_trio.validation import check_id, parse_signal
 
 from .helpers import TargetHost
@@ -670,6 +674,113 @@ def test_an_append_file_keeps_room_allocated_past_its_end(tmp_path: Path) -> Non
         journal.close()
     assert written.st_size == 4
     assert written.st_blocks * 512 >= 1 << 20
+
+
+@contextlib.contextmanager
+def mounted(*mount_args: str) -> Iterator[None]:
+    """``mount *mount_args`` for the block (the last argument is the mount point); detached
+    after it whatever the removal under test did."""
+    subprocess.run(["mount", *mount_args], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "--lazy", mount_args[-1]], check=False, capture_output=True)
+
+
+def test_a_removal_never_crosses_a_mount_beneath(tmp_path: Path) -> None:
+    """A tmpfs and a bind mount (its name with a space, which the mount table escapes) in a
+    tree handed to the removal: it stops before entering any subdirectory, with EBUSY, and
+    what both mounts hold survives; ignore_errors only keeps it quiet."""
+    tree = tmp_path / "tree"
+    (tree / "deep" / "tmpfs").mkdir(parents=True)
+    (tree / "bound dir").mkdir()
+    (tree / "deep" / "own").write_text("ours\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious").write_text("kept\n")
+    with (
+        mounted("-t", "tmpfs", "none", str(tree / "deep" / "tmpfs")),
+        mounted("--bind", str(elsewhere), str(tree / "bound dir")),
+    ):
+        (tree / "deep" / "tmpfs" / "precious").write_text("kept\n")
+        with pytest.raises(OSError, match="mounted beneath it") as raised:
+            mounts.remove_tree(tree, ignore_errors=False)
+        assert raised.value.errno == errno.EBUSY
+        mounts.remove_tree(tree)
+        assert (tree / "deep" / "tmpfs" / "precious").read_text() == "kept\n"
+        assert (tree / "deep" / "own").exists()  # nothing beneath the top was entered
+    assert (elsewhere / "precious").read_text() == "kept\n"
+
+
+def test_a_removal_detaches_a_cgroup_yard_left_beneath_and_removes_the_rest(
+    tmp_path: Path,
+) -> None:
+    """What a killed CRIU restore leaves in its work dir, with tmpfs in place of the cgroup
+    hierarchies: a tmpfs yard, one mount per controller in it. The removal detaches them
+    (deepest first) and removes the tree; the controller's file, seen through an fd opened
+    before, was never removed through the mount."""
+    work = tmp_path / "criu-restore"
+    yard = work / f"{mounts.CGROUP_YARD_PREFIX}Ab12Cd"
+    yard.mkdir(parents=True)
+    (work / "restore.log").write_text("killed\n")
+    with mounted("-t", "tmpfs", "none", str(yard)):
+        (yard / "pids").mkdir()
+        with mounted("-t", "tmpfs", "none", str(yard / "pids")):
+            (yard / "pids" / "host-cgroup").mkdir()
+            controller = os.open(yard / "pids", os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                mounts.remove_tree(work, ignore_errors=False)
+                assert stat.S_ISDIR(os.stat("host-cgroup", dir_fd=controller).st_mode)
+            finally:
+                os.close(controller)
+            assert not work.exists()
+            assert mounts.mounts_beneath(str(tmp_path)) == []
+
+
+def test_a_removal_of_files_only_never_reads_the_mount_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container's directory (its log): no mount can be beneath a directory without a
+    subdirectory, so the mount table is not read."""
+
+    def unread(directory: str) -> list[str]:
+        raise AssertionError(f"the mount table was read for {directory}")
+
+    monkeypatch.setattr(mounts, "mounts_beneath", unread)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "log.json").write_text("{}\n")
+    mounts.remove_tree(tmp_path / "c", ignore_errors=False)
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("pre_copy", [False, True])
+async def test_a_checkpoint_whose_work_dir_cannot_be_made_leaves_no_checkpoint(
+    tmp_path: Path, pre_copy: bool
+) -> None:
+    """docs/api.md: a failed checkpoint leaves none. The image's directory is reserved before
+    CRIU's work dir is made; a work dir that could not be made (here: a file where the
+    container's directory should be) left the reserved one without its metadata, which every
+    later checkpoint of the name was refused for (409: not a checkpoint)."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    directory = tmp_path / "container"
+    directory.write_text("")
+    runtime = cast(Runc, None)  # never reached: the failure comes first
+
+    async def gone() -> bool:
+        raise AssertionError("asked whether the container stopped")
+
+    checkpointing = (
+        criu.pre_dump(runtime, "c", bundle, directory, "cp", None, deadline=1)
+        if pre_copy
+        else criu.dump(
+            runtime, "c", bundle, directory, "cp", CriuOptions(), exit=False, was_paused=True,
+            cleanup_timeout=1, gone=gone, deadline=1, progress=cast(CriuProgress, None),
+        )
+    )  # fmt: skip
+    with pytest.raises(NotADirectoryError):
+        await checkpointing
+    assert os.listdir(bundle / "checkpoints") == []
 
 
 def test_releasing_a_criu_root_where_none_is_mounted(tmp_path: Path) -> None:

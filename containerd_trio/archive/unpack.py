@@ -34,7 +34,6 @@ import errno
 import json
 import os
 import secrets
-import shutil
 import stat
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
@@ -45,6 +44,7 @@ import trio
 from .. import checkpoints
 from ..bundle import CONFIG_NAME, MAX_CONFIG_BYTES
 from ..errors import Conflict, InvalidRequest, NotFound, quoted
+from ..mounts import remove_tree
 from ..validation import check_id
 from .layout import (
     CHECKPOINTS,
@@ -154,7 +154,7 @@ class _Unpacker:
     async def discard(self) -> None:
         """Remove whatever an import that did not complete made."""
         if self.staging is not None:
-            await trio.to_thread.run_sync(shutil.rmtree, self.staging, True)
+            await trio.to_thread.run_sync(remove_tree, self.staging)
             self.staging = None
         if not self.done:
             for directory in reversed(self.made_parents):
@@ -551,7 +551,7 @@ def _lstat_kind(path: Path) -> int | None:
 
 def _remove(path: Path) -> None:
     if _lstat_kind(path) == stat.S_IFDIR:
-        shutil.rmtree(path)
+        remove_tree(path, ignore_errors=False)
     else:
         path.unlink(missing_ok=True)
 
@@ -594,7 +594,7 @@ def _apply_changes(staged: Path, rootfs: Path, index: set[str]) -> None:
         for name in others:
             target = rootfs / relative / name
             if _lstat_kind(target) == stat.S_IFDIR:
-                shutil.rmtree(target)
+                remove_tree(target, ignore_errors=False)
             os.replace(staged / relative / name, target)
     _copy_metadata(staged, rootfs)
 

@@ -9,7 +9,6 @@ daemon's do: CRIU cannot dump a process whose stdio is a file of the host.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import trio
 
 from ..errors import RuntimeFailure
+from ..mounts import remove_tree
 from ..runtime import CriuOptions, Stdio
 from ..spawn import dev_null
 from .api import CALL_TIMEOUT, DaemonApi
@@ -124,8 +124,8 @@ async def _runc_round(
             except BenchError as exc:
                 phase.errors.append(str(exc))
         pipes.close()
-        shutil.rmtree(image_path, ignore_errors=True)
-        shutil.rmtree(work_path, ignore_errors=True)
+        remove_tree(image_path)
+        remove_tree(work_path)  # a killed restore's cgroup yard is detached, not walked into
 
 
 class _Pipes:

@@ -31,6 +31,7 @@ from pathlib import Path
 import trio
 
 from ..children import Child, run_child
+from ..mounts import remove_tree
 from ..procfs import children
 from .api import CALL_TIMEOUT
 from .daemon import terminate
@@ -236,7 +237,7 @@ class PodmanTarget(Target):
         # After reap_orphans: each container's conmon runs a `podman container cleanup` when it
         # ends, which would make the run root again.
         if not self.runroot.is_relative_to(self.root):
-            shutil.rmtree(self.runroot, ignore_errors=True)
+            remove_tree(self.runroot)
 
     def _argv(self, mode: str, container_id: str, bundle: Path) -> list[str]:
         rootfs = ["--rootfs", str(bundle / "rootfs"), *_process_args(bundle)]

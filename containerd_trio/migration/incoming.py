@@ -31,7 +31,6 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
@@ -51,6 +50,7 @@ from ..archive import (
 )
 from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, RuntimeFailure, quoted
 from ..model import ContainerInfo
+from ..mounts import remove_tree
 from ..validation import check_id
 from .ledger import EmptyDirectory, SessionEntry, SessionLedger
 from .model import MIGRATION_LABEL, ImportedArchive, MigrationSession
@@ -454,7 +454,7 @@ def _remove_left(left: _Left, bundle_in_use: bool) -> None:
     for name in entry.imported:
         checkpoints.discard(checkpoints.checkpoints_dir(bundle) / name)
     for staging in left.staging:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging)
     if entry.made_bundle and not bundle_in_use:
         _remove_bundle(bundle, entry.bundle_was)
 
@@ -462,7 +462,7 @@ def _remove_left(left: _Left, bundle_in_use: bool) -> None:
 def _remove_bundle(bundle: Path, was: EmptyDirectory | None) -> None:
     """Remove the bundle a session made, and put back the empty directory it replaced (a
     user's, made for it: an abort leaves the path as the session found it)."""
-    shutil.rmtree(bundle, ignore_errors=True)
+    remove_tree(bundle)
     if was is None:
         return
     try:

@@ -52,7 +52,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -62,6 +61,7 @@ from .. import procfs
 from ..children import end_process
 from ..container import Container, Moving
 from ..model import Status
+from ..mounts import remove_tree
 from .ledger import MoveEntry, MoveLedger
 from .outgoing import Move, Verdict, consult
 from .target import Target, TargetError
@@ -206,7 +206,7 @@ class LeftMove(Move):
             if await end_process(pid, grace=within, tree=True):
                 log.error("killed the runc checkpoint (pid %d) the last server left running", pid)
         for name in self._images:
-            shutil.rmtree(self._directory / f"criu-dump-{name}", ignore_errors=True)
+            remove_tree(self._directory / f"criu-dump-{name}")
         if not self._restore_asked:
             self._discard_images()
 
