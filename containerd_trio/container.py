@@ -220,6 +220,10 @@ class Container:
         #: while that server's dump runs on: see migration.left), said after "container X
         #: is". None: commands wait their turn.
         self.held_for: str | None = None
+        #: A checkpoint or a migration holds the lock (:meth:`holding_for_dump`): the container
+        #: stays as that command leaves it, and a SIGKILL sent to it paused stays pending (see
+        #: Supervisor._may_thaw). Any other holder is let end first (:meth:`resume_killed`).
+        self.held_for_dump = False
         #: False once runc has forgotten the container (a checkpoint with exit removes it).
         self.known_to_runc = True
         #: It takes the place of a stopped container of its id (:meth:`replace`), encoded
@@ -750,6 +754,16 @@ class Container:
                 raise Conflict(f"container {self.id!r} is not paused")
             await self._resume()
 
+    async def resume_killed(self, allowed: Callable[[], bool]) -> None:
+        """Resume the paused container, whose init was sent a SIGKILL, so that it dies: once
+        no other command holds it (the one that did when the signal came has ended), if
+        ``allowed`` still says so then (no shutdown began meanwhile, say). Nothing if it is not
+        paused any more: resumed, stopped or removed meanwhile (the SIGKILL took effect)."""
+        async with self.lock:
+            if self.deleted or self.status is not Status.PAUSED or not allowed():
+                return
+            await self._resume()
+
     async def _runc_reports(self, status: str) -> bool:
         """Whether runc's own state of the container is ``status``. Asked only where runc and
         the daemon disagree: a container paused or resumed with runc by hand is where runc
@@ -861,7 +875,7 @@ class Container:
     async def checkpoint(
         self, name: str, options: CriuOptions, *, exit: bool, deadline: float
     ) -> CheckpointInfo:
-        async with self.lock:
+        async with self.holding_for_dump():
             self._require_live("checkpoint")
             self._check_checkpointable()
             was_paused = self.status is Status.PAUSED
@@ -1073,10 +1087,22 @@ class Container:
     async def moving(self) -> AsyncIterator[Moving]:
         """Hold the container for a migration: no other command runs on it until the block
         ends. What the migration does to it goes through the :class:`Moving` it is given."""
-        async with self.lock:
+        async with self.holding_for_dump():
             self._require_live("migrate")
             self._check_checkpointable("migrate")
             yield Moving(self)
+
+    @contextlib.asynccontextmanager
+    async def holding_for_dump(self) -> AsyncIterator[None]:
+        """Hold the lock for a checkpoint or a migration (one this server runs, or one the
+        last server left, being settled): CRIU dumps the container as it finds it, and leaves
+        it so; a SIGKILL to it paused meanwhile thaws nothing (:attr:`held_for_dump`)."""
+        async with self.lock:
+            self.held_for_dump = True
+            try:
+                yield
+            finally:
+                self.held_for_dump = False
 
     def mark_stopped(self, exit_status: int) -> None:
         """For a record whose container ended while no server ran: no tree is started."""

@@ -696,17 +696,48 @@ class Supervisor:
         before it runs another instruction, so nothing of it runs again (not even in a
         container a failed migration left paused). Not where :meth:`_may_thaw` says not: the
         SIGKILL stays pending.
+
+        Another command may hold the container (a change of limits, a pause or an exec on
+        their way to a 409, ...): the resume then waits for its end, in a task of the
+        supervisor's, and the signal is answered at once (the command may take up to the
+        runtime deadline). (Before, such a SIGKILL resumed nothing: the container stayed
+        paused once that command ended, its init alive.) A delete (or a shutdown) that comes
+        meanwhile still wins: the resume, its turn come, finds the container gone or does
+        nothing (:meth:`.Container.resume_killed`).
         """
         if not self._may_thaw(container):
             return
+        if container.lock.locked():
+            assert self._nursery is not None  # a container is listed only while it runs
+            self._nursery.start_soon(self._thaw_in_turn, container)
+        else:
+            await self._resume_killed(container)
+
+    async def _resume_killed(self, container: Container) -> None:
         with contextlib.suppress(Conflict, NotFound):  # stopped or gone meanwhile: as wanted
-            await self._submit(container.resume)
+            await self._submit(container.resume_killed, partial(self._may_thaw, container))
+
+    async def _thaw_in_turn(self, container: Container) -> None:
+        """:meth:`_resume_killed` once the command holding ``container`` ends; in the
+        background, so a failure is logged (the SIGKILL stays pending, as before a resume)."""
+        try:
+            await self._resume_killed(container)
+        except ShuttingDown:
+            pass  # the shutdown stops the container itself, or keeps it as it is
+        except DaemonError as exc:
+            log.error(
+                "container %s: could not resume it for the SIGKILL sent to it: %s",
+                container.id, exc.message,
+            )  # fmt: skip
 
     def _may_thaw(self, container: Container) -> bool:
-        """Whether a killed process of the paused ``container`` may be let die now: not while a
-        delete or a shutdown is under way (they stop it themselves), nor while a command
-        holds it (a checkpoint, a migration): it stays as that command leaves it."""
-        return not (container.deleting or self._shutting_down or container.lock.locked())
+        """Whether a killed process of the paused ``container`` may be let die now (or, for
+        its init, once the command that holds it ends): not while a delete or a shutdown is
+        under way (they stop it themselves), nor while a checkpoint or a migration holds it
+        (:attr:`.Container.held_for_dump`): it stays as that command leaves it. Any other
+        command that holds it does not stand in the way: an exec'd process is released at
+        once (:func:`.cgroups.release_killed` moves it out of the freezer alone)."""
+        return not (container.deleting or self._shutting_down or container.held_for_dump)
 
     async def top(self, container_id: str) -> ContainerTop:
         """Every process in the container, whoever started it, as ``ps -ef`` shows them."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from .helpers import (
     COUNTER,
     IGNORES_TERM,
     BundleFactory,
+    GatedRunc,
     RunningDaemon,
     event_types,
     next_event,
@@ -427,6 +429,107 @@ async def test_signal_9_to_a_process_of_a_paused_container(
     assert types[0] == "exit" and sorted(types[1:]) == ["exit", "resume"]  # none before
     got = (await client.get("/containers/frozen")).json()
     assert got["state"] == {"status": "stopped", "exitStatus": 137}
+
+
+async def _paused_with_update_gated(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, *, exec_args: list[str]
+) -> tuple[httpx.AsyncClient, GatedRunc, int, int | None]:
+    """A daemon whose runc update waits at a gate, and its container "k", paused: the client,
+    the gate, the init's pid and that of a process exec'd first (``exec_args``, if any)."""
+    gated = GatedRunc(tmp_path, "update")
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    created = await start_container(client, "k", make_bundle())
+    pid = None
+    if exec_args:
+        response = await exec_(client, "k", args=exec_args)
+        assert response.status_code == 201, response.text
+        pid = response.json()["pid"]
+    assert (await client.patch("/containers/k", json={"status": "paused"})).status_code == 200
+    return client, gated, created["processes"][0]["pid"], pid
+
+
+async def _while_limits_change(
+    client: httpx.AsyncClient, gated: GatedRunc, during: Callable[[], Awaitable[None]]
+) -> None:
+    """Run ``during`` while a change of limits of "k" holds its lock (its runc update held at
+    the gate), then let the update through: it answers 200."""
+    answers: list[int] = []
+
+    async def change_limits() -> None:
+        body = {"resources": {"pids": {"limit": 100}}}
+        answers.append((await client.patch("/containers/k", json=body)).status_code)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(change_limits)
+        await gated.reached()
+        await during()
+        await trio.Path(gated.gate).write_text("go\n")
+    assert answers == [200]
+
+
+async def _stopped_by_sigkill(
+    client: httpx.AsyncClient, init: int, since: str, count: int
+) -> list[str]:
+    """Once "k"'s init exits of the SIGKILL (within 10 s), stopped with 137: the types of its
+    first ``count`` events from ``since`` on."""
+    with trio.fail_after(10):
+        assert await wait_exit(client, "k", init, since) == 128 + signal.SIGKILL
+        types = await event_types(client, since=since, container_id="k", count=count)
+    state = (await client.get("/containers/k")).json()["state"]
+    assert (pid_alive(init), state) == (False, {"status": "stopped", "exitStatus": 137})
+    return types
+
+
+async def test_a_sigkill_to_a_paused_container_while_its_limits_change_still_stops_it(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """(Review.) docs: a SIGKILL to a paused container resumes it so that it stops, except
+    while a delete, a shutdown, a checkpoint or a migration is under way. The daemon refused
+    to resume while any command held the container: here a change of limits (its runc update
+    held at a gate). The PATCH answered 200, and once the update was done the container
+    stayed paused, its init alive, for good. Now the resume comes once the update ends (the
+    answer does not wait for it)."""
+    client, gated, init, _ = await _paused_with_update_gated(
+        start_daemon, make_bundle, tmp_path, exec_args=[]
+    )
+    since = now()
+
+    async def kill() -> None:
+        killed = await client.patch("/containers/k", json={"signal": "KILL"})
+        assert (killed.status_code, killed.json()["state"]) == (200, {"status": "paused"})
+
+    await _while_limits_change(client, gated, kill)
+    types = await _stopped_by_sigkill(client, init, since, count=3)
+    assert types[0] == "update" and sorted(types[1:]) == ["exit", "resume"]
+
+
+async def test_a_sigkill_to_a_process_of_a_paused_container_while_its_limits_change(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """The same through a process's route: a SIGKILL to an exec'd process of a paused
+    container while a change of limits held it left the process frozen and alive for good
+    (it was not moved out of the freezer). A change of limits does not stand in the way: it
+    dies at once, the container stays paused. The init's pid, meanwhile, stops the container
+    once the update ends."""
+    client, gated, init, pid = await _paused_with_update_gated(
+        start_daemon, make_bundle, tmp_path, exec_args=["sleep", "1000"]
+    )
+    since = now()
+
+    async def kill() -> None:
+        killed = await client.post(f"/containers/k/process/{pid}", json={"signal": "KILL"})
+        assert killed.status_code == 200, killed.text
+        with trio.fail_after(10):  # the update still held at its gate
+            assert await wait_exit(client, "k", pid, since) == 128 + signal.SIGKILL
+        assert (await client.get("/containers/k")).json()["state"] == {"status": "paused"}
+        killed = await client.post(f"/containers/k/process/{init}", json={"signal": "KILL"})
+        assert killed.status_code == 200, killed.text
+        assert pid_alive(init)
+
+    await _while_limits_change(client, gated, kill)
+    types = await _stopped_by_sigkill(client, init, since, count=4)
+    assert types[:2] == ["exit", "update"] and sorted(types[2:]) == ["exit", "resume"]
 
 
 async def test_pause_and_resume_made_with_runc_by_hand(

@@ -123,7 +123,7 @@ class LeftMove(Move):
         self._auto_remove = container is not None and container.auto_remove
 
         def holding() -> contextlib.AbstractAsyncContextManager[object]:
-            return contextlib.nullcontext() if container is None else container.lock
+            return contextlib.nullcontext() if container is None else container.holding_for_dump()
 
         def taken_by_user() -> str | None:
             """What the user did to the copy the move left paused, between two questions.
