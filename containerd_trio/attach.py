@@ -181,12 +181,14 @@ async def session(
         # an exception group.
         try:
             if cursored:  # where the session starts: for a client that comes back before output
-                await _send(connection, _frame(channels.STDOUT, b"", position.cursor()))
-            await _output(connection, output, process, since_ns, position, cursored)
+                await _send(connection, container, _frame(channels.STDOUT, b"", position.cursor()))
+            await _output(connection, container, output, process, since_ns, position, cursored)
             if process is not None:
                 await process.exited.wait()
             status = channels.exit_status_document(_exit_status(target), pid)
-            await _send(connection, channels.frame(channels.ERROR, json.dumps(status).encode()))
+            await _send(
+                connection, container, channels.frame(channels.ERROR, json.dumps(status).encode())
+            )
         except TooSlow as exc:
             too_slow = exc
         nursery.cancel_scope.cancel()
@@ -207,6 +209,7 @@ def _exit_status(target: Process | ExitInfo) -> int:
 
 async def _output(
     connection: Connection,
+    container: Container,
     output: AsyncIterator[bytes],
     process: Process | None,
     since_ns: int,
@@ -223,7 +226,7 @@ async def _output(
                 try:
                     async for chunk in output:
                         for message in _messages(chunk, since_ns, position, cursored):
-                            await _send(connection, message)
+                            await _send(connection, container, message)
                 except TooSlow as exc:  # raised again below, out of the nursery
                     too_slow = exc
                 nursery.cancel_scope.cancel()
@@ -295,11 +298,12 @@ def _frame(channel: int, data: bytes | bytearray, ends_at: Cursor | None) -> byt
     return channels.cursored_frame(channel, ends_at.encode(), bytes(data))
 
 
-async def _send(connection: Connection, message: bytes) -> None:
+async def _send(connection: Connection, container: Container, message: bytes) -> None:
     with trio.move_on_after(SEND_TIMEOUT) as waited:
         await connection.send(message)
     if waited.cancelled_caught:
         raise TooSlow(f"the client took no output for {SEND_TIMEOUT:g} s")
+    container.attach_sent()  # the client reads: an auto-removal waits for the rest
 
 
 async def _input(

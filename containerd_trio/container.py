@@ -251,9 +251,10 @@ class Container:
         self._finished = trio.Event()
         #: Its removal, for the waiters on it (:meth:`wait_gone`, :meth:`wait_next_exit`).
         self._gone = Removal()
-        #: Attach sessions following its output (an auto-removal lets them finish first).
+        #: Attach sessions following its output (an auto-removal lets them finish first), and
+        #: the auto-removal waiting on them: woken by each message they send, and by their end.
         self._attached = 0
-        self._detached = trio.lowlevel.ParkingLot()
+        self._attach_moved = trio.lowlevel.ParkingLot()
         #: Waits for a process's output before its exit is reported: a delete cuts them short
         #: (the log goes with the container).
         self._draining: set[trio.CancelScope] = set()
@@ -690,16 +691,22 @@ class Container:
         finally:
             self._attached -= 1
             if not self._attached:
-                self._detached.unpark_all()
+                self._attach_moved.unpark_all()
 
-    async def wait_detached(self, within: float) -> None:
-        """Return once no attach session follows the container's output, or ``within``
-        seconds have passed."""
+    def attach_sent(self) -> None:
+        """An attach session sent a message: its client reads, the removal waits on."""
+        self._attach_moved.unpark_all()  # no one parked (no removal waiting): next to nothing
+
+    async def wait_detached(self, stalled_after: float) -> None:
+        """Return once no attach session follows the container's output, or once they have
+        sent nothing for ``stalled_after`` seconds (a client that stopped reading): a slow
+        client that goes on reading gets all of it, however long that takes."""
         if not self._attached:  # most often: then no cancel scope
             return
-        with trio.move_on_after(within):
+        with trio.move_on_after(stalled_after) as stalled:
             while self._attached:
-                await self._detached.park()
+                await self._attach_moved.park()
+                stalled.deadline = trio.current_time() + stalled_after
 
     async def _unless_removed(self, event: trio.Event) -> None:
         """Wait for ``event``, or for the container's removal if that comes first."""

@@ -86,8 +86,9 @@ T = TypeVar("T")
 
 #: How often a journal or event log that a full disk holds back is tried again.
 _DISK_RETRY_SECONDS = 1.0
-#: How long the removal of an exited container started with autoRemove waits for its attach
-#: sessions to send the rest of its output and its exit status.
+#: The removal of an exited container started with autoRemove waits for its attach sessions
+#: to send the rest of its output and its exit status, as long as they go on sending: it gives
+#: up on them once they have sent nothing for this long (a client that stopped reading).
 _ATTACHED_GRACE = 5.0
 #: How many containers removed by autoRemove are remembered, for waits that come after.
 _AUTO_REMOVED_KEPT = 256

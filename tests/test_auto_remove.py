@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 import trio.testing
 
+from containerd_trio import attach as attach_module
+from containerd_trio import supervisor as supervisor_module
 from containerd_trio.records import RecordJournal
 
 from .helpers import (
@@ -212,6 +216,68 @@ async def test_an_attached_client_gets_all_output_and_the_status_before_the_remo
         removed = await client.post("/containers/talk/wait", params={"condition": "removed"})
     assert removed.json()["exitStatus"] == 4
     assert _left(daemon, "talk") == []
+
+
+async def test_a_slow_reader_that_keeps_reading_gets_all_output_before_the_removal(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """The removal waited for the attach sessions 5 s at most: a client still reading a big
+    output slowly (never pausing for 5 s, but taking longer than that in all) had its session
+    outlived by the removal. It waits as long as the sessions go on sending; only a session
+    that sends nothing for 5 s (a reader that stopped) is given up on."""
+    size = 4 * 1024 * 1024
+    line = b"0123456789abcdefghijklmnopqrstuvwxyz\n"
+    bundle = make_bundle(
+        ["sh", "-c", f"read go; yes {line.decode().strip()} | head -c {size}; exit 5"]
+    )
+    info = await start_container(client, "flood", bundle, autoRemove=True, stdin=True)
+    pid = info["processes"][0]["pid"]
+    session = await attach(daemon.url, "flood", pid, query="logs=true")
+    # Small reads and a small receive buffer, so that the server sends at our pace: 4 MiB at
+    # 16 KiB a read, 40 ms apart, takes 10 s (the removal of old came 5 s after the exit).
+    session.stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    session.read_size, session.pause = 16 * 1024, 0.04
+    removed_at: list[int] = []
+    async with trio.open_nursery() as nursery:
+
+        async def removal() -> None:
+            await client.post("/containers/flood/wait", params={"condition": "removed"})
+            removed_at.append(len(session.output))
+
+        nursery.start_soon(removal)
+        await session.type("go\n")
+        with trio.fail_after(40):
+            assert await session.to_end() == 5
+    assert len(session.output) == size
+    assert bytes(session.output) == (line * (size // len(line) + 1))[:size]
+    # The removal came once the session had sent it all: what we read after its answer was in
+    # the sockets' buffers by then (far less than a MiB; of old, 3 s of reading were left).
+    assert removed_at and removed_at[0] >= size - 1024 * 1024, removed_at
+    assert _left(daemon, "flood") == []
+
+
+async def test_a_reader_that_stopped_reading_is_given_up_on_after_the_grace(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session that sends nothing (its client stopped reading) is given up on once it has
+    sent nothing for _ATTACHED_GRACE seconds: the removal does not wait for the session's own
+    end (the send timeout, made a minute here)."""
+    monkeypatch.setattr(supervisor_module, "_ATTACHED_GRACE", 0.5)
+    monkeypatch.setattr(attach_module, "SEND_TIMEOUT", 60.0)
+    bundle = make_bundle(["sh", "-c", "read go; yes 0123456789 | head -c 4194304; exit 5"])
+    info = await start_container(client, "stuck", bundle, autoRemove=True, stdin=True)
+    pid = info["processes"][0]["pid"]
+    session = await attach(daemon.url, "stuck", pid, query="logs=true")
+    session.stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    await session.type("go\n")  # and read nothing
+    with trio.fail_after(20):
+        removed = await client.post("/containers/stuck/wait", params={"condition": "removed"})
+    assert removed.json()["exitStatus"] == 5
+    assert _left(daemon, "stuck") == []
+    await session.drop()
 
 
 async def test_auto_remove_set_and_refused_through_patch(

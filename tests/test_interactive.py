@@ -520,6 +520,35 @@ async def test_run_rm_ended_by_a_signal_it_keeps_leaves_the_removal_to_the_daemo
         assert await _removed(client, "left") == 128 + signal.SIGKILL
 
 
+async def test_run_rm_killed_with_sigkill_leaves_the_removal_to_the_daemon(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio run --rm`` handed the container to the daemon only once the session was
+    left: a SIGKILL meanwhile (which no handler sees) left it for good. It hands it over as
+    soon as the session is made: killed, ctr-trio leaves it to the daemon, which removes it at
+    its exit."""
+    bundle = str(
+        make_bundle(["sh", "-c", "trap 'exit 7' TERM; echo ready; while :; do sleep 0.1; done"])
+    )
+    with trio.fail_after(TIMEOUT):
+        process = await trio.lowlevel.open_process(
+            [*CTR_PIPED, "--address", daemon.url, "run", "--rm", "killed", "-b", bundle],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=_environment(),
+        )  # fmt: skip
+        try:
+            await read_until(process, b"", b"ready")  # attached (its output comes after)
+            process.kill()
+            assert await process.wait() == -signal.SIGKILL
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    await _left_to_the_daemon(client, "killed")
+    await client.patch("/containers/killed", json={"signal": "TERM"})  # now it exits
+    assert await _removed(client, "killed") == 7
+
+
 async def test_exec_streams_output_and_exits_with_the_process_status(
     daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
 ) -> None:

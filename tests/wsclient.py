@@ -57,6 +57,9 @@ class Attached:
         # What came with the handshake's answer waits in wsproto until asked for.
         self._events: list[Event] = list(ws.events())
         self._pending = b""
+        #: How much of the stream one read takes, and a pause after each: a slow reader.
+        self.read_size = 65536
+        self.pause = 0.0
 
     async def send(self, channel: int, data: bytes = b"") -> None:
         await self.stream.send_all(self.ws.send(BytesMessage(data=channels.frame(channel, data))))
@@ -75,11 +78,13 @@ class Attached:
     async def _next(self) -> Event | None:
         while not self._events:
             try:
-                data = await self.stream.receive_some(65536)
+                data = await self.stream.receive_some(self.read_size)
             except trio.BrokenResourceError:  # reset: the server died
                 return None
             if not data:
                 return None
+            if self.pause:
+                await trio.sleep(self.pause)
             self.ws.receive_data(data)
             self._events.extend(self.ws.events())
         return self._events.pop(0)

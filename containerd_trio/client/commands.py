@@ -176,7 +176,7 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
         return EXIT_ERROR
     # --rm: the daemon removes a container it was asked to remove at its exit. Not one we
     # attach to: a quick process would be gone, its log with it, before the attach came; that
-    # one we remove ourselves once the session has all of its output (as ctr run --rm does).
+    # one we hand to the daemon once attached (_attach), its removal waiting for our session.
     auto_remove = args.rm and not attached
     if args.checkpoint is None:
         container = client.start(
@@ -305,11 +305,14 @@ def _attach(
     remove: bool = False,
 ) -> int:
     """An attached session to the process; its exit status (0 once detached). With
-    ``remove`` (run --rm), the container is handed to the daemon once the session is left
-    (autoRemove): at once removed if the process ended (we return once it is gone, its exit
-    remembered for a later ``wait``), else at its exit (a detach, a signal that ended us, a
-    session that failed). Every signal that would end us ends the session first, for that:
-    Ctrl-C or a SIGTERM with --sig-proxy=false, a SIGTERM to -t without raw mode."""
+    ``remove`` (run --rm), the container is handed to the daemon (autoRemove) as soon as the
+    session is made: the daemon removes it at the process's exit once our session has all of
+    its output, or at once if we are gone (killed, even with SIGKILL). If that could not be
+    sent, it is once the session is left, as a best effort (a detach, a signal that ended us,
+    a session that failed): every signal that would end us ends the session first, for that
+    (Ctrl-C or a SIGTERM with --sig-proxy=false, a SIGTERM to -t without raw mode). A
+    session that ended with the process returns once the container is gone (its exit
+    remembered for a later ``wait``): its id is free."""
     from .interactive import DEFAULT_DETACH_KEYS, ENV_DETACH_KEYS, Session, parse_detach_keys
 
     keys = args.detach_keys
@@ -319,10 +322,20 @@ def _attach(
         except ValueError as exc:
             out.error(f"${ENV_DETACH_KEYS}: {exc}")
             return EXIT_USAGE
+    handed = False
+
+    def hand_over() -> None:
+        # Not before the session is made: a process that ended at once would be removed, its
+        # output with it, before we came. Once it is, the daemon's removal waits for it.
+        nonlocal handed
+        with contextlib.suppress(ClientError):  # sent again once the session is left
+            client.set_auto_remove(container_id)
+            handed = True
+
     session = Session(
         client, container_id, pid, out,
         stdin=stdin, tty=tty, logs=logs, detach_keys=keys, proxy_signals=proxy_signals,
-        end_on_signals=remove,
+        end_on_signals=remove, on_attached=hand_over if remove else None,
     )  # fmt: skip
     if not remove:
         return session.run()
@@ -330,11 +343,13 @@ def _attach(
         status = session.run()
     except BaseException:
         # Best effort, the session's own error going on: what is left of it is the daemon's.
-        with contextlib.suppress(ClientError):
-            client.set_auto_remove(container_id)
+        if not handed:
+            with contextlib.suppress(ClientError):
+                client.set_auto_remove(container_id)
         raise
     try:
-        client.set_auto_remove(container_id)
+        if not handed:
+            client.set_auto_remove(container_id)
         if session.status is not None:  # it ended: so that its id is free once we are
             client.wait(container_id, condition="removed")
     except ApiError as exc:

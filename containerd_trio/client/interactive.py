@@ -202,6 +202,7 @@ class Session:
         detach_keys: bytes,
         proxy_signals: bool = False,
         end_on_signals: bool = False,
+        on_attached: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self.container_id = container_id
@@ -223,6 +224,9 @@ class Session:
         #: good).
         ending = PROXIED_SIGNALS if end_on_signals or self.raw else frozenset()
         self.ending = ending - self.proxied
+        #: Called once the session is made (the daemon counts it among the process's), before
+        #: any of the output: run --rm hands the container to the daemon there.
+        self.on_attached = on_attached
         #: SIGTERMs and SIGINTs sent on so far (the TERMINATIONS-th is not: it ends us).
         self._terminations = 0
         self.status: int | None = None
@@ -239,6 +243,8 @@ class Session:
     def run(self) -> int:
         ws = self._connect({"logs": "true"} if self.logs else {})
         try:
+            if self.on_attached is not None:
+                self.on_attached()
             with self._terminal() as wake:
                 while True:
                     try:
