@@ -188,6 +188,7 @@ class Adoption:
             )
             log.info("container %s exited while the daemon was down", info.id)
             exited_unseen = True
+            container.sessions_due = True
         self._containers[info.id] = container
         if container.auto_remove and exited_unseen:
             container.remove_when_stopped()  # as it would have been at its exit

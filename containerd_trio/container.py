@@ -252,9 +252,15 @@ class Container:
         #: Its removal, for the waiters on it (:meth:`wait_gone`, :meth:`wait_next_exit`).
         self._gone = Removal()
         #: Attach sessions following its output (an auto-removal lets them finish first), and
-        #: the auto-removal waiting on them: woken by each message they send, and by their end.
+        #: the auto-removal waiting on them: woken as they come, by each message they send, and
+        #: by their end.
         self._attached = 0
         self._attach_moved = trio.lowlevel.ParkingLot()
+        #: Its init's exit came while no server ran (this one learnt it at its adoption): the
+        #: attach sessions the last server had may be on their way back (their clients connect
+        #: again), and an auto-removal gives them the time to (:meth:`wait_sessions_back`).
+        #: Cleared once a session attaches.
+        self.sessions_due = False
         #: Waits for a process's output before its exit is reported: a delete cuts them short
         #: (the log goes with the container).
         self._draining: set[trio.CancelScope] = set()
@@ -447,6 +453,8 @@ class Container:
             self._ctx.processes.add(process)
         self.init = launch.processes[0]
         self.status = launch.runc_status
+        # Exited while no server ran, the keeper held its exit: reported once the tree runs.
+        self.sessions_due = self.init.exited.is_set()
         limited = read_bundle(self.bundle).memory_limited or memory_limited(self.resources)
         self._watch_memory(self.init.pid, limited)
         if self._oom is not None:
@@ -686,6 +694,8 @@ class Container:
         """An attach session follows the container's output: an auto-removal waits for it to
         send all of it and the exit status (:meth:`wait_detached`)."""
         self._attached += 1
+        self.sessions_due = False
+        self._attach_moved.unpark_all()  # a removal waiting for sessions to come back
         try:
             yield
         finally:
@@ -696,6 +706,15 @@ class Container:
     def attach_sent(self) -> None:
         """An attach session sent a message: its client reads, the removal waits on."""
         self._attach_moved.unpark_all()  # no one parked (no removal waiting): next to nothing
+
+    async def wait_sessions_back(self, within: float) -> None:
+        """Return once an attach session comes (one the last server had, coming back), or
+        ``within`` seconds have passed; at once unless :attr:`sessions_due`."""
+        if not self.sessions_due:  # an exit this server saw: its sessions are here already
+            return
+        with trio.move_on_after(within):
+            while self.sessions_due:
+                await self._attach_moved.park()
 
     async def wait_detached(self, stalled_after: float) -> None:
         """Return once no attach session follows the container's output, or once they have

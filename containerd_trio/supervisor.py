@@ -89,6 +89,8 @@ _DISK_RETRY_SECONDS = 1.0
 #: The removal of an exited container started with autoRemove waits for its attach sessions
 #: to send the rest of its output and its exit status, as long as they go on sending: it gives
 #: up on them once they have sent nothing for this long (a client that stopped reading).
+#: One whose exit came while no server ran first waits this long at most for a session to
+#: come back (the last server's, whose clients connect again).
 _ATTACHED_GRACE = 5.0
 #: How many containers removed by autoRemove are remembered, for waits that come after.
 _AUTO_REMOVED_KEPT = 256
@@ -571,7 +573,9 @@ class Supervisor:
 
     async def _auto_remove(self, container: Container) -> None:
         # Its attach sessions first send what is left of its output and its exit status
-        # (docker run --rm prints all of it): its log goes with it.
+        # (docker run --rm prints all of it): its log goes with it. An exit that came while no
+        # server ran first gives the last server's sessions the time to come back.
+        await container.wait_sessions_back(_ATTACHED_GRACE)
         await container.wait_detached(_ATTACHED_GRACE)
         try:
             await self._submit(self._delete_exited, container)

@@ -549,6 +549,65 @@ async def test_run_rm_killed_with_sigkill_leaves_the_removal_to_the_daemon(
     assert await _removed(client, "killed") == 7
 
 
+async def test_run_rm_gets_an_exit_that_came_while_no_server_ran(
+    spawn_daemon: Any, make_bundle: BundleFactory, plain_parent: None
+) -> None:
+    """``ctr-trio run --rm`` hands the container over once attached. Its process exited while
+    no server ran (the server killed): the next one, finding the exit at its adoption, removed
+    the container at once, before ctr-trio came back, which then got a 404 instead of the rest
+    of the output and the exit status. The removal now gives the sessions the time to come
+    back: ctr-trio gets all of it, and the container is removed after."""
+    daemon = await spawn_daemon()
+    http = daemon.client
+    bundle = make_bundle(
+        ["sh", "-c", "trap 'echo bye; exit 7' USR1; echo ready; while :; do sleep 0.05; done"]
+    )
+    with trio.fail_after(TIMEOUT):
+        process = await trio.lowlevel.open_process(
+            [*CTR_PIPED, "--address", f"unix:{daemon.socket}", "run", "--rm", "gap", "-b",
+             str(bundle)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=_environment(),
+        )  # fmt: skip
+        try:
+            shown = await read_until(process, b"", b"ready\n")  # attached, handed over
+            await _left_to_the_daemon(http, "gap")
+            pid = (await http.get("/containers/gap")).json()["processes"][0]["pid"]
+            server = daemon.server_pid()
+            pidfd = os.pidfd_open(pid)
+            os.kill(server, signal.SIGSTOP)  # no server runs from here on
+            # ctr-trio too, so that it comes back only once the new server has the exit (a
+            # client slow to come back; without this it most often beats the removal).
+            process.send_signal(signal.SIGSTOP)
+            try:
+                os.kill(pid, signal.SIGUSR1)  # it says bye and exits 7: the keeper holds that
+                await trio.lowlevel.wait_readable(pidfd)
+            finally:
+                os.close(pidfd)
+                await daemon.kill_server()  # SIGKILL ends a stopped process too
+            stopped = await http.post("/containers/gap/wait", params={"condition": "not-running"})
+            assert stopped.json()["exitStatus"] == 7  # the new server has the keeper's exit
+            # The removal waits for the session to come back: not within this second.
+            with trio.move_on_after(1) as waited:
+                await http.post("/containers/gap/wait", params={"condition": "removed"})
+            assert waited.cancelled_caught, "removed before its session came back"
+            process.send_signal(signal.SIGCONT)
+            # ctr-trio connects again, and gets what came after the output it had.
+            assert process.stdout is not None and process.stderr is not None
+            while chunk := await process.stdout.receive_some():
+                shown += chunk
+            errors = b""
+            while chunk := await process.stderr.receive_some():
+                errors += chunk
+            assert (await process.wait(), shown, errors) == (7, b"ready\nbye\n", b"")
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    # ctr-trio returned once it was gone (its id free); its exit is remembered.
+    assert await _removed(http, "gap") == 7
+
+
 async def test_exec_streams_output_and_exits_with_the_process_status(
     daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
 ) -> None:
