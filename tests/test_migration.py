@@ -16,6 +16,10 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio.listen import Listen
+from containerd_trio.migration import incoming
+from containerd_trio.migration.target import Target, TargetError
+
 from .helpers import (
     COUNTER,
     BundleFactory,
@@ -334,6 +338,28 @@ async def test_a_target_that_is_not_a_daemon_is_a_502(
     assert (await client.get("/containers/c")).json()["state"]["status"] == "running"
 
 
+@pytest.mark.parametrize("status", [404, 405])
+async def test_a_touch_a_target_does_not_know_ends_the_touches(
+    nursery: trio.Nursery, tmp_path: Path, status: int
+) -> None:
+    """A target older than ``GET /migrations/{migration}`` answers it 404 or 405, as one
+    whose session ended answers 404: the source's touches end there (the step that follows
+    finds out), and the move does not fail for it. Any other error is raised (and logged by
+    the touches, which go on)."""
+    fake = tmp_path / "fake.sock"
+    await nursery.start(_answer_everything_with, fake, status, b'{"error": "no"}')
+    target = Target(f"unix:{fake}", answer_within=5, restore_within=5)
+    with trio.fail_after(10):
+        assert await target.touch("0123456789abcdef", within=5) is False
+    refusing = tmp_path / "refusing.sock"
+    await nursery.start(_answer_everything_with, refusing, 409, b'{"error": "no"}')
+    other = Target(f"unix:{refusing}", answer_within=5, restore_within=5)
+    with trio.fail_after(10), pytest.raises(TargetError, match=r"\(409\)"):
+        await other.touch("0123456789abcdef", within=5)
+    await target.aclose()
+    await other.aclose()
+
+
 async def test_a_failed_dump_rolls_back(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
@@ -391,6 +417,47 @@ async def test_a_dump_past_the_moves_timeout_rolls_back(
     seen = (await counted(source.client, "counter"))[-1]
     await wait_output(source.client, "counter", f"{seen + 2}\n")
     assert (await target.client.get("/containers/counter")).status_code == 404
+
+
+async def test_a_dump_longer_than_the_targets_idle_limit_keeps_the_session(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The target aborts a session that has had no request for its idle limit (60 s; 2 s
+    here), but a dump may take as long as the move's ``timeout``: while CRIU dumps (held 5 s
+    by its action script) the source touches the session, and the move is done, its bundle
+    on the target. (Untouched, the session ended mid-dump and took the bundle with it: the
+    transfer found no session, after the whole dump's downtime.) Two daemons in this
+    process, so that both see the shortened limit."""
+    monkeypatch.setattr(incoming, "IDLE_SECONDS", 2.0)
+    script = tmp_path / "hold"
+    script.write_text(
+        '#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = network-lock ] || exit 0\n'
+        f"mkdir {tmp_path / 'held-once'} 2>/dev/null || exit 0\nexec sleep 5\n"
+    )
+    script.chmod(0o755)
+    criu_conf = tmp_path / "criu.conf"
+    criu_conf.write_text(f"action-script {script}\n")
+
+    def annotate(config: dict[str, Any]) -> None:
+        config.setdefault("annotations", {})["org.criu.config"] = str(criu_conf)
+
+    source = await start_daemon(tmp_path / "state-a", listen=Listen(host="127.0.0.1", port=18947))
+    target = await start_daemon(tmp_path / "state-b", listen=Listen(host="127.0.0.1", port=18948))
+    bundle = make_bundle(COUNTER, edit=annotate)
+    target_bundle = tmp_path / "b" / "counter"
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "2")
+    with trio.fail_after(60):
+        steps = await migrate(
+            source.client, "counter", to="127.0.0.1:18948", withBundle=True,
+            targetBundlePath=str(target_bundle), timeout=30,
+        )  # fmt: skip
+    assert steps[-1]["step"] == "done", json.dumps(steps)
+    dump = next(step for step in steps if step["step"] == "checkpoint")
+    assert dump["seconds"] > 2 * incoming.IDLE_SECONDS  # held past the limit and a reap
+    assert (target_bundle / "config.json").is_file()
+    await wait_output(target.client, "counter", "\n")
+    assert (await source.client.get("/containers/counter")).status_code == 404
 
 
 async def test_a_failed_restore_on_the_target_rolls_back(

@@ -352,6 +352,22 @@ async def open_migration(body: MigrationOffer) -> Reply:
 
 
 @api.route(
+    "GET",
+    "/migrations/{migration}",
+    operation_id="touchMigration",
+    summary="A migration's target: the session, which its source still drives",
+    tags=MIGRATIONS,
+    params=MigrationPath,
+    answers=(Answer(200, "The session.", MigrationSession),),
+    errors=(NotFound,),
+)
+async def touch_migration(path: MigrationPath) -> Reply:
+    """Its idle time starts again: the source sends it while it dumps, which sends nothing
+    here and may take longer than the 60 seconds after which an idle session aborts itself."""
+    return wire.json_response(supervisor().incoming.touch(path.migration))
+
+
+@api.route(
     "PUT",
     "/migrations/{migration}/archive",
     operation_id="sendMigrationArchive",

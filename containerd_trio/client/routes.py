@@ -279,6 +279,11 @@ def migration_archive(migration: str) -> Request:
     return Request("PUT", migration_path(migration, "archive"))
 
 
+def touch_migration(migration: str) -> Request:
+    """The source says it still drives the session (its idle time starts again)."""
+    return Request("GET", migration_path(migration))
+
+
 def restore_migration(migration: str) -> Request:
     return make_request("POST", migration_path(migration, "restore"))
 

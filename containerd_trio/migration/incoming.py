@@ -4,7 +4,8 @@ A session is opened by the source (``POST /migrations``) for one container, one 
 and one checkpoint name, and records everything it makes on this daemon: the bundle (if it
 came as an archive), each checkpoint or pre-copy round imported, the restored container.
 Aborting (``DELETE /migrations/{m}``) removes all of it; so does the session itself once it
-has had no request for :data:`IDLE_SECONDS` (the source died, or lost its way here). Finishing
+has had no request for :data:`IDLE_SECONDS` (the source died, or lost its way here); a source
+busy with what sends nothing here (a dump) touches it meanwhile (:meth:`Incoming.touch`). Finishing
 (``POST /migrations/{m}/finish``) is the source saying it has given the container up: the
 container stays, the images it was restored from go, the session ends.
 
@@ -57,7 +58,8 @@ from .model import MIGRATION_LABEL, ImportedArchive, MigrationSession
 
 log = logging.getLogger(__name__)
 
-#: A session with no request for this long aborts itself.
+#: A session with no request for this long aborts itself. Its source touches it every third
+#: of this while it dumps (see :mod:`.outgoing`): both read it here, when they use it.
 IDLE_SECONDS = 60.0
 #: How often idle sessions are looked for.
 _REAP_SECONDS = 1.0
@@ -271,6 +273,14 @@ class Incoming:
         )  # fmt: skip
         self._sessions[session.id] = session
         self._ledger.write(session.entry())
+        return session.info()
+
+    def touch(self, session_id: str) -> MigrationSession:
+        """The session, which its source still drives: its idle time starts again. Without
+        its lock: a touch must not wait behind an archive being unpacked (a session that
+        holds its lock is not reaped anyway)."""
+        session = self._session(session_id)
+        session.idle_since = trio.current_time()
         return session.info()
 
     def _session(self, session_id: str) -> Session:

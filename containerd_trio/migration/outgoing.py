@@ -39,10 +39,12 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import attrs
+import outcome
 import trio
 
 from .. import checkpoints
@@ -52,6 +54,7 @@ from ..convert import structure
 from ..errors import DaemonError
 from ..model import ContainerInfo, Status
 from ..runtime import CriuOptions
+from . import incoming
 from .incoming import pre_copy_name
 from .ledger import MoveEntry, MoveLedger
 from .model import MIGRATION_LABEL, MigrationStep, StepName
@@ -60,6 +63,8 @@ from .target import Target, TargetError
 log = logging.getLogger(__name__)
 
 Report = Callable[[MigrationStep], None]
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -426,7 +431,9 @@ class Outgoing(Move):
             name = pre_copy_name(self.name, number)
             self._images.append(name)
             self._record()
-            await moving.pre_dump(name, parent, deadline=plan.timeout)
+            await self._keeping_alive(
+                session, partial(moving.pre_dump, name, parent, deadline=plan.timeout)
+            )
             sent = _size(checkpoints.checkpoints_dir(bundle) / name)
             if not self.shared:
                 sent = await self._send(session, name, ExportOptions(kind=ImageKind.PRE_DUMP))
@@ -436,10 +443,16 @@ class Outgoing(Move):
         self._frozen = time.perf_counter()
         self._pausing = self.container.status is not Status.PAUSED
         self._record()
-        await moving.freeze()
+        await self._keeping_alive(session, moving.freeze)
         report(MigrationStep(StepName.FREEZE, _since(self._frozen)))
         started = time.perf_counter()
-        await moving.dump(self.name, plan.options, parent, reserved=True, deadline=plan.timeout)
+        await self._keeping_alive(
+            session,
+            partial(
+                moving.dump, self.name, plan.options, parent, reserved=True,
+                deadline=plan.timeout,
+            ),
+        )  # fmt: skip
         images = _size(checkpoints.checkpoints_dir(bundle) / self.name)
         report(MigrationStep(StepName.CHECKPOINT, _since(started), bytes=images))
         if not self.shared:
@@ -458,6 +471,31 @@ class Outgoing(Move):
         finishing = time.perf_counter()
         await self.target.finish(session)
         return restored, downtime, finishing
+
+    async def _keeping_alive(self, session: str, work: Callable[[], Awaitable[T]]) -> T:
+        """``work``'s result, the target's session touched meanwhile: the target aborts a
+        session idle for :data:`~.incoming.IDLE_SECONDS`, and a dump, which sends it nothing,
+        may take as long as the move's ``timeout`` allows. The outcome is captured inside the
+        nursery so that a failure leaves it as it is (no exception group)."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._keep_alive, session)
+            result = await outcome.acapture(work)
+            nursery.cancel_scope.cancel()
+        return result.unwrap()
+
+    async def _keep_alive(self, session: str) -> None:
+        """Touch the session every third of the target's idle limit (this daemon's: a
+        target of another version may have another), at once first (the last request may
+        be a while ago), until cancelled, or until the target does not know the session (it
+        ended: the next step finds out) or the request (a target older than it)."""
+        every = incoming.IDLE_SECONDS / 3
+        while True:
+            try:
+                if not await self.target.touch(session, within=every):
+                    return
+            except TargetError as exc:  # the next touch may get through, in time
+                log.warning("migration of %s: %s", self.container.id, exc.message)
+            await trio.sleep(every)
 
     async def _done(
         self,

@@ -128,6 +128,18 @@ class Target:
             f" {self.answer_within:g} s", None,
         )  # fmt: skip
 
+    async def touch(self, migration: str, within: float) -> bool:
+        """Tell the target that this daemon still drives the session (it aborts a session
+        idle too long): True once it took the word, False if it does not know the session (it
+        ended) or the request (a target older than it answers 404 or 405)."""
+        try:
+            await self._call(routes.touch_migration(migration), "take word of the session", within)
+        except TargetError as exc:
+            if exc.target_status not in (404, 405):
+                raise
+            return False
+        return True
+
     async def restore(self, migration: str) -> dict[str, Any]:
         container: dict[str, Any] = await self._call(
             routes.restore_migration(migration), "restore the container", self.restore_within
