@@ -66,6 +66,10 @@ async def dump(
             partial(runtime.checkpoint, container_id, image, work, options,
                     leave_running=not exit, memory=memory, deadline=deadline),
         )  # fmt: skip
+        info = checkpoints.new_info(name, options)
+        # In here: images without their metadata (a full disk, say) are no checkpoint, and
+        # left they would hold the name for ever (409 "not a checkpoint").
+        checkpoints.commit(bundle, info)
     except BaseException as exc:
         checkpoints.discard(image)
         if not was_paused:
@@ -82,8 +86,6 @@ async def dump(
         raise
     finally:
         remove_tree(work)
-    info = checkpoints.new_info(name, options)
-    checkpoints.commit(bundle, info)
     return info
 
 

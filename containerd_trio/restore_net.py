@@ -100,9 +100,11 @@ def restore_config(
         raise InvalidRequest(f"{bundle / CONFIG_NAME} has no root.path")
     root["path"] = str(bundle / root["path"])  # an absolute path stays as it is
     for mount in config.get("mounts") or []:
-        # runc resolves a relative bind mount source against the bundle directory.
+        # runc resolves a relative bind mount source against the bundle directory; it takes a
+        # mount for a bind mount by its options ("bind" or "rbind": MS_BIND), whatever its type.
         source = mount.get("source")
-        is_bind = mount.get("type") == "bind" or "bind" in (mount.get("options") or [])
+        options = mount.get("options") or []
+        is_bind = mount.get("type") == "bind" or "bind" in options or "rbind" in options
         if is_bind and isinstance(source, str) and not source.startswith("/"):
             mount["source"] = str(bundle / source)
     if needs_loopback_hook(config):

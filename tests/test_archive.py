@@ -875,6 +875,53 @@ async def test_a_session_aborted_puts_back_the_empty_directory_its_bundle_took(
     assert (stat.S_IMODE(found.st_mode), found.st_uid, found.st_gid) == (0o750, 1234, 4321)
 
 
+@pytest.mark.parametrize("ended_by", ["delete", "idle"])
+async def test_a_session_aborted_keeps_the_bundle_a_container_here_runs_from(
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    ended_by: str,
+) -> None:
+    """The next server's clearing keeps a session's bundle that a container here uses; so
+    must an abort, by DELETE /migrations/{m} or by the idle reaper: it removed the bundle
+    from under another container that runs from it."""
+    from containerd_trio.migration import incoming
+
+    target = tmp_path / "moved" / "b"
+    response = await client.post(
+        "/migrations",
+        json={"id": "x", "bundlePath": str(target), "checkpoint": "cp-x", "withBundle": True},
+    )
+    assert response.status_code == 201, response.text
+    session = response.json()["id"]
+    export = plan_export(make_bundle(), None, ExportOptions(bundle=BundleContent.FULL))
+    response = await client.put(
+        f"/migrations/{session}/archive",
+        content=await collect(export.chunks()),
+        headers={"content-type": export.media_type},
+    )
+    assert response.status_code == 201, response.text
+    await start_container(client, "other", target)  # another container, from that bundle
+    if ended_by == "delete":
+        assert (await client.delete(f"/migrations/{session}")).status_code == 200
+    else:
+        aborted = trio.Event()
+        abort = incoming.Incoming._abort
+
+        async def abort_and_say(self: incoming.Incoming, ended: incoming.Session) -> None:
+            await abort(self, ended)
+            aborted.set()
+
+        monkeypatch.setattr(incoming.Incoming, "_abort", abort_and_say)
+        monkeypatch.setattr(incoming, "IDLE_SECONDS", 0.0)  # idle from now on
+        with trio.fail_after(10):
+            await aborted.wait()
+        assert (await client.delete(f"/migrations/{session}")).status_code == 404  # ended
+    assert (await client.get("/containers/other")).json()["state"]["status"] == "running"
+    assert (target / "rootfs" / "bin" / "busybox").exists(), "the running container's rootfs"
+
+
 @pytest.mark.parametrize("with_bundle", [True, False])
 async def test_a_session_records_what_it_moves_into_place_before_the_move(
     tmp_path: Path, with_bundle: bool

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import Awaitable
@@ -13,6 +15,7 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio import checkpoints
 from containerd_trio.procfs import state as process_state
 from containerd_trio.timestamps import parse_ns
 
@@ -407,6 +410,32 @@ async def test_criu_failure_is_500_with_its_log_and_leaves_the_container(
     assert response.json()["tcp"] is True
     listing = (await client.get("/containers/tcp/checkpoint")).json()
     assert [(c["name"], c["tcp"]) for c in listing] == [("works", True)]
+
+
+async def test_a_checkpoint_whose_metadata_cannot_be_written_leaves_no_images(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CRIU dumped, then the disk refused checkpoint.json: the images without it are no
+    checkpoint, and they stayed, holding the name for ever (409 "not a checkpoint"). They go,
+    with the half-written metadata, and the name is free again."""
+    bundle = make_bundle(COUNTER)
+    await start_container(client, "c", bundle)
+    commit = checkpoints.commit
+
+    def commit_on_a_full_disk(bundle: Path, info: checkpoints.CheckpointInfo) -> None:
+        # The write cut short: its temporary file is there, the metadata never is.
+        temporary = checkpoints.image_path(bundle, info.name) / "checkpoint.json.tmp"
+        temporary.write_bytes(b'{"name": ')
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(temporary))
+
+    monkeypatch.setattr(checkpoints, "commit", commit_on_a_full_disk)
+    response = await checkpoint(client, "c", "full")
+    assert response.status_code == 500, response.text
+    assert "No space left on device" in response.json()["error"]
+    assert not (bundle / "checkpoints" / "full").exists()
+    assert (await client.get("/containers/c")).json()["state"]["status"] == "running"
+    monkeypatch.setattr(checkpoints, "commit", commit)
+    assert (await checkpoint(client, "c", "full")).status_code == 201
 
 
 async def test_restored_server_answers_on_loopback(

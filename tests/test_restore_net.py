@@ -73,6 +73,17 @@ def test_restore_config_makes_paths_absolute_and_adds_the_hook_last() -> None:
     assert config == base_config()  # the caller's document is not changed
 
 
+def test_restore_config_makes_a_relative_rbind_source_absolute_whatever_its_type() -> None:
+    """runc takes a mount for a bind mount by its options ("bind" or "rbind"), whatever its
+    type, and resolves its relative source against the bundle: so must the private bundle,
+    or the source points into the daemon's state dir and the restore fails."""
+    config = base_config()
+    config["mounts"] = [
+        {"destination": "/data", "type": "none", "source": "data", "options": ["rbind", "rw"]}
+    ]
+    assert restore_config(config, Path("/b"))["mounts"][0]["source"] == "/b/data"
+
+
 @pytest.mark.parametrize(
     ("namespaces", "needed"),
     [
@@ -225,6 +236,29 @@ async def test_tcp_survives_a_checkpoint_and_restore_through_the_daemon(
     await wait_output(client, "tcp-pair", "got:hi")
     assert (await client.delete("/containers/tcp-pair", params={"timeout": 0})).status_code == 200
     assert not private.exists()
+
+
+async def test_a_container_with_a_relative_rbind_mount_restores_through_the_daemon(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """Its restore goes through the private bundle (the loopback hook): the mount's relative
+    source must still name the bundle's directory, as at the start (it was a 500)."""
+    client = daemon.client
+    bundle = make_bundle(["sh", "-c", "while true; do cat /data/marker; sleep 0.1; done"])
+    (bundle / "data").mkdir()
+    (bundle / "data" / "marker").write_text("here\n")
+    config = json.loads((bundle / "config.json").read_text())
+    config["mounts"].append(
+        {"destination": "/data", "type": "none", "source": "data", "options": ["rbind", "rw"]}
+    )
+    (bundle / "config.json").write_text(json.dumps(config))
+    await start_container(client, "rbind", bundle)
+    await wait_output(client, "rbind", "here")
+    response = await client.post("/containers/rbind/checkpoint/cp", json={"exit": True})
+    assert response.status_code == 201, response.text
+    (bundle / "data" / "marker").write_text("after\n")  # read through the mount, restored
+    await start_container(client, "rbind", bundle, checkpoint="cp")
+    await wait_output(client, "rbind", "after")
 
 
 async def log_bytes(client: httpx.AsyncClient, container_id: str) -> bytes:

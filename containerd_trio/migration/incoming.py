@@ -380,12 +380,12 @@ class Incoming:
                     await self._abort_locked(session)
 
     async def _abort_locked(self, session: Session) -> None:
-        """Remove whatever the session made: the container, the images, the bundle; shielded
-        (a source that hangs up must not leave half of it). The session is known until then,
-        so that no one is told it is gone while its container is still here. A container
-        that could not be deleted is raised as one error (500), once the rest is gone: the
-        source must not resume its copy on the word of this abort. The session ends either
-        way."""
+        """Remove whatever the session made: the container, the images, the bundle (unless
+        a container here uses it); shielded (a source that hangs up must not leave half of
+        it). The session is known until then, so that no one is told it is gone while its
+        container is still here. A container that could not be deleted is raised as one
+        error (500), once the rest is gone: the source must not resume its copy on the word
+        of this abort. The session ends either way."""
         failure: DaemonError | None = None
         with trio.CancelScope(shield=True):
             try:
@@ -399,9 +399,17 @@ class Incoming:
                 for name in session.imported:
                     checkpoints.discard(checkpoints.checkpoints_dir(session.bundle) / name)
                 if session.made_bundle and failure is None:
-                    await trio.to_thread.run_sync(
-                        _remove_bundle, session.bundle, session.bundle_was
-                    )
+                    # A container here that runs from the bundle (of another id: the
+                    # session's own is deleted above) keeps it, as clear_left does.
+                    if self._host.uses_bundle(session.bundle):
+                        log.warning(
+                            "migration %s of %s aborted: its bundle %s stays, a container"
+                            " here uses it", session.id, session.container_id, session.bundle,
+                        )  # fmt: skip
+                    else:
+                        await trio.to_thread.run_sync(
+                            _remove_bundle, session.bundle, session.bundle_was
+                        )
             finally:
                 del self._sessions[session.id]
                 self._ledger.remove(session.id)
