@@ -108,6 +108,9 @@ class _Chain:
         self._done: list[_File] = []
         #: Files let go unread because the reader stalled far behind (see MAX_FILES_HELD).
         self.skipped_files = 0
+        #: Why the watcher's task could not open a new file of this log for the reader (see
+        #: :meth:`LogWatch.run`): the reader's follow ends with it.
+        self.failed: OSError | None = None
         self._last_read = time.monotonic()
         self.notice()
 
@@ -235,6 +238,8 @@ async def _read_log(
         watch = follow.watch(directory, chain) if follow is not None else None
         with watch if watch is not None else contextlib.nullcontext():
             while True:
+                if chain.failed is not None:
+                    raise chain.failed  # this follower's own end: its stream breaks off
                 done = finished is None or finished.is_set() or watch is None or follow.closed  # type: ignore[union-attr]
                 while data := chain.read():
                     if selected := wanted.select(data):
@@ -389,9 +394,24 @@ class LogWatch:
                     if entry is None:
                         continue
                     for chain in entry.chains:
-                        chain.notice()  # now, before any newer rotation can pass it by
+                        if chain.failed is None:
+                            self._notice(chain)
                     entry.lot.unpark_all()
         finally:
             trio.lowlevel.notify_closing(self._fd)
             os.close(self._fd)
             self._fd = -1
+
+    @staticmethod
+    def _notice(chain: _Chain) -> None:
+        """Open the new files of a follower's log now, before any newer rotation can pass
+        them by; a failure (EMFILE, EACCES) is that follower's alone.
+
+        This task is every follower's, in the supervisor's nursery: an error out of it ended
+        every follow and the supervisor. The follower, woken with the others, ends with the
+        error instead, as if its own open had failed."""
+        try:
+            chain.notice()
+        except OSError as failure:
+            log.warning("a follower of %s could not open its log: %s", chain.directory, failure)
+            chain.failed = failure
