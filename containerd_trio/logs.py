@@ -235,7 +235,11 @@ async def _read_log(
             tail = chain.skip_to_tail(query.tail, wanted)
             for start in range(0, len(tail), 4096):
                 yield b"".join(tail[start : start + 4096])
-        watch = follow.watch(directory, chain) if follow is not None else None
+        # A log still to be written may have no directory yet (it is made when the log first
+        # has something to hold): the watch makes it. One whose writing ended does not: a
+        # deleted container's would come back, empty, for good.
+        writing = finished is not None and not finished.is_set()
+        watch = follow.watch(directory, chain, make=writing) if follow is not None else None
         with watch if watch is not None else contextlib.nullcontext():
             while True:
                 if chain.failed is not None:
@@ -329,7 +333,9 @@ class LogWatch:
         for entry in self._by_directory.values():
             entry.lot.unpark_all()
 
-    def watch(self, directory: Path, chain: _Chain) -> Watch:
+    def watch(self, directory: Path, chain: _Chain, *, make: bool) -> Watch:
+        """Wake ``chain``'s follower at each change of ``directory`` (made first if ``make``,
+        so that inotify can watch it)."""
         key = str(directory)
         wd: int | None = None
         if self._fd >= 0:
@@ -338,11 +344,17 @@ class LogWatch:
             # deleted (its directory and its watch gone with it) and started again under its id
             # while a follower of the old one still held the entry (its client reading nothing)
             # gets a new wd, so a new entry: on the old one, its followers would never be woken.
-            os.makedirs(key, mode=0o700, exist_ok=True)
+            if make:
+                os.makedirs(key, mode=0o700, exist_ok=True)
             mask = _IN_MODIFY | _IN_CREATE | _IN_MOVED_TO
             wd = _libc.inotify_add_watch(self._fd, os.fsencode(key), mask)
             if wd < 0:
-                log.warning("inotify on %s: %s", key, _libc.last_error().strerror)
+                error = _libc.last_error()
+                # No directory, not made: the log's writing ended (its container deleted
+                # between the request's routing and its stream's start): the follower reads
+                # what it holds and ends, with nothing to watch.
+                if error.errno != errno.ENOENT:
+                    log.warning("inotify on %s: %s", key, error.strerror)
                 wd = None
         entry = self._by_directory.get(key)
         if entry is None or entry.wd != wd:

@@ -315,6 +315,26 @@ async def test_a_log_file_a_follower_cannot_open_ends_that_follower_only(
             nursery.cancel_scope.cancel()
 
 
+async def test_a_follower_that_begins_after_a_delete_leaves_no_directory(
+    daemon: RunningDaemon, bundle: Path
+) -> None:
+    """GET /logs?follow=true (or an attach) makes its reader when the request is routed and
+    starts it when the answer streams; a DELETE in between removes the container's
+    directory, and LogWatch.watch's os.makedirs put it back, empty, for good."""
+    response = await daemon.client.post("/containers/box", json={"bundlePath": str(bundle)})
+    assert response.status_code == 201, response.text
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    lines = supervisor.log_lines("box", follow=True)  # what container_logs returns
+    directory = daemon.config.containers_dir / "box"
+    response = await daemon.client.delete("/containers/box", params={"timeout": "1"})
+    assert response.status_code == 200, response.text
+    assert not directory.exists()
+    async for _ in lines:  # the stream starts: the follower ends at once (deleted)
+        pass
+    assert not directory.exists(), "the deleted container's directory came back"
+
+
 def _loggers(keeper: int) -> list[int]:
     """The keeper's children that are loggers."""
     logger = LOGGER_MODULE.encode()
