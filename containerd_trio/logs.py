@@ -108,6 +108,9 @@ class _Chain:
         self._done: list[_File] = []
         #: Files let go unread because the reader stalled far behind (see MAX_FILES_HELD).
         self.skipped_files = 0
+        #: Why the watcher's task could not open a new file of this log for the reader (see
+        #: :meth:`LogWatch.run`): the reader's follow ends with it.
+        self.failed: OSError | None = None
         self._last_read = time.monotonic()
         self.notice()
 
@@ -232,9 +235,15 @@ async def _read_log(
             tail = chain.skip_to_tail(query.tail, wanted)
             for start in range(0, len(tail), 4096):
                 yield b"".join(tail[start : start + 4096])
-        watch = follow.watch(directory, chain) if follow is not None else None
+        # A log still to be written may have no directory yet (it is made when the log first
+        # has something to hold): the watch makes it. One whose writing ended does not: a
+        # deleted container's would come back, empty, for good.
+        writing = finished is not None and not finished.is_set()
+        watch = follow.watch(directory, chain, make=writing) if follow is not None else None
         with watch if watch is not None else contextlib.nullcontext():
             while True:
+                if chain.failed is not None:
+                    raise chain.failed  # this follower's own end: its stream breaks off
                 done = finished is None or finished.is_set() or watch is None or follow.closed  # type: ignore[union-attr]
                 while data := chain.read():
                     if selected := wanted.select(data):
@@ -324,7 +333,9 @@ class LogWatch:
         for entry in self._by_directory.values():
             entry.lot.unpark_all()
 
-    def watch(self, directory: Path, chain: _Chain) -> Watch:
+    def watch(self, directory: Path, chain: _Chain, *, make: bool) -> Watch:
+        """Wake ``chain``'s follower at each change of ``directory`` (made first if ``make``,
+        so that inotify can watch it)."""
         key = str(directory)
         wd: int | None = None
         if self._fd >= 0:
@@ -333,11 +344,17 @@ class LogWatch:
             # deleted (its directory and its watch gone with it) and started again under its id
             # while a follower of the old one still held the entry (its client reading nothing)
             # gets a new wd, so a new entry: on the old one, its followers would never be woken.
-            os.makedirs(key, mode=0o700, exist_ok=True)
+            if make:
+                os.makedirs(key, mode=0o700, exist_ok=True)
             mask = _IN_MODIFY | _IN_CREATE | _IN_MOVED_TO
             wd = _libc.inotify_add_watch(self._fd, os.fsencode(key), mask)
             if wd < 0:
-                log.warning("inotify on %s: %s", key, _libc.last_error().strerror)
+                error = _libc.last_error()
+                # No directory, not made: the log's writing ended (its container deleted
+                # between the request's routing and its stream's start): the follower reads
+                # what it holds and ends, with nothing to watch.
+                if error.errno != errno.ENOENT:
+                    log.warning("inotify on %s: %s", key, error.strerror)
                 wd = None
         entry = self._by_directory.get(key)
         if entry is None or entry.wd != wd:
@@ -389,9 +406,24 @@ class LogWatch:
                     if entry is None:
                         continue
                     for chain in entry.chains:
-                        chain.notice()  # now, before any newer rotation can pass it by
+                        if chain.failed is None:
+                            self._notice(chain)
                     entry.lot.unpark_all()
         finally:
             trio.lowlevel.notify_closing(self._fd)
             os.close(self._fd)
             self._fd = -1
+
+    @staticmethod
+    def _notice(chain: _Chain) -> None:
+        """Open the new files of a follower's log now, before any newer rotation can pass
+        them by; a failure (EMFILE, EACCES) is that follower's alone.
+
+        This task is every follower's, in the supervisor's nursery: an error out of it ended
+        every follow and the supervisor. The follower, woken with the others, ends with the
+        error instead, as if its own open had failed."""
+        try:
+            chain.notice()
+        except OSError as failure:
+            log.warning("a follower of %s could not open its log: %s", chain.directory, failure)
+            chain.failed = failure

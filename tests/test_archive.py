@@ -3,6 +3,7 @@ through runc and CRIU (a checkpoint exported from one bundle path restores at an
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -29,7 +30,7 @@ from containerd_trio.archive import (
     import_archive,
     plan_export,
 )
-from containerd_trio.archive.layout import INDEX_NAME, MANIFEST_NAME
+from containerd_trio.archive.layout import FORMAT, INDEX_NAME, MANIFEST_NAME, VERSION
 from containerd_trio.archive.tarstream import CHUNK
 from containerd_trio.errors import Conflict, InvalidRequest, NotFound
 from containerd_trio.restore_net import prepare_restore
@@ -766,6 +767,84 @@ async def test_a_hostile_archive_through_the_import_route_is_a_400(
     assert response.json()["error"].startswith("invalid checkpoint archive: ")
     assert problem in response.json()["error"]
     assert tree(target.parent) == before
+
+
+def _archive_refused_late() -> bytes:
+    """A checkpoint archive the import refuses after it unpacked a file of 2 MiB: its third
+    member is a FIFO."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        manifest = json.dumps(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "checkpoint": "x",
+                "kind": "checkpoint",
+                "bundle": "none",
+            }
+        ).encode()
+        info = tarfile.TarInfo(MANIFEST_NAME)
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+        big = tarfile.TarInfo("checkpoints/x/pages-1.img")
+        big.size = 2 << 20
+        tar.addfile(big, io.BytesIO(b"\1" * big.size))
+        fifo = tarfile.TarInfo("checkpoints/x/fifo")
+        fifo.type = tarfile.FIFOTYPE
+        tar.addfile(fifo)
+    return buffer.getvalue()
+
+
+async def _refused_upload(daemon: RunningDaemon, target: bytes, body: bytes) -> tuple[bytes, bool]:
+    """An upload to ``target`` that the route refuses, whose client
+    sends it as fast as the server takes it: the answer, and whether the server closed the
+    connection after it (within 10 s)."""
+    url = httpx.URL(daemon.url)
+    stream = await trio.open_tcp_stream(url.host, url.port or 80)
+    total = 64 << 20
+    head = b"PUT " + target + b" HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total
+    answer = bytearray()
+    closed = False
+    async with trio.open_nursery() as nursery:
+
+        async def upload() -> None:
+            with trio.move_on_after(5), contextlib.suppress(trio.BrokenResourceError):
+                await stream.send_all(head + body)
+                sent = len(body)
+                while sent < total:
+                    await stream.send_all(b"\0" * (1 << 20))
+                    sent += 1 << 20
+
+        nursery.start_soon(upload)
+        with trio.move_on_after(10):
+            while data := await stream.receive_some(65536):
+                answer += data
+            closed = True
+        nursery.cancel_scope.cancel()
+    await stream.aclose()
+    return bytes(answer), closed
+
+
+@pytest.mark.deadline(60)
+async def test_an_upload_refused_late_ends_its_connection(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    """The import refuses the archive (400, Connection: close) while the client still sends:
+    the server must then close the connection, and the daemon must be able to stop. The
+    answer's end put http.disconnect into the request's full AppQueue from inside
+    finish_shielded, while the only reader of that queue (UploadConnection.handle_messages)
+    waited in wait_for_room for a handler that would never read again: the app's task waited,
+    shielded, for good."""
+    (tmp_path / "config.json").write_text("{}")
+    target = b"/containers/box/checkpoint/x/archive?bundlePath=" + str(tmp_path).encode()
+    answer, closed = await _refused_upload(daemon, target, _archive_refused_late())
+    stopped = False
+    with trio.move_on_after(15):
+        await daemon.stop()
+        stopped = True
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert closed, "the server never closed the connection it answered Connection: close"
+    assert stopped, "the daemon could not stop: a request's task waits, shielded, for good"
 
 
 @pytest.mark.usefixtures("plain_parent")

@@ -374,6 +374,9 @@ async def test_a_requests_events_reach_the_app_without_a_turn_while_its_queue_ha
             event = {"type": "http.request", "body": body, "more_body": True}
             assert await _turns(put, event) == 0
         await put({"type": "http.request", "body": b"c", "more_body": False})  # full: waits
+        # The app takes the rest before the leaving comes (a leaving that finds the queue
+        # full takes the body's place: test_a_clients_leaving_never_waits_on_a_full_queue).
+        await trio.testing.wait_all_tasks_blocked()
         await put({"type": "http.disconnect"})
         with trio.CancelScope() as cancelled:
             cancelled.cancel()
@@ -404,6 +407,39 @@ async def test_a_clients_leaving_is_queued_even_by_a_cancelled_caller() -> None:
         assert app.cancel_called
         await trio.sleep_forever()  # what the app waits on ends
     assert app.cancelled_caught
+
+
+async def test_a_clients_leaving_never_waits_on_a_full_queue() -> None:
+    """An upload's reader stops taking while its handler has 1 MiB to read, and a handler
+    that refused the upload reads no more: Hypercorn's put of the leaving, at the answer's end
+    from inside the app's shielded send, waited for room for good. It takes the place of the
+    body queued (nobody will use it), by a cancelled caller too, and the put of body that
+    waited for room returns with it; body still waits for room, as backpressure has it."""
+    queue = connections.AppQueue(2)
+    for body in (b"a", b"b"):
+        await queue.put({"type": "http.request", "body": body, "more_body": True})
+    with trio.move_on_after(0.1) as backpressure:
+        await queue.put({"type": "http.request", "body": b"c", "more_body": True})
+    assert backpressure.cancelled_caught  # full: body waits for room
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            blocked = trio.Event()
+
+            async def put_body() -> None:
+                await queue.put({"type": "http.request", "body": b"d", "more_body": True})
+                blocked.set()
+
+            nursery.start_soon(put_body)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not blocked.is_set()
+            with trio.CancelScope() as cancelled:
+                cancelled.cancel()
+                await queue.put({"type": "http.disconnect"})
+            await blocked.wait()
+    assert queue.client_gone
+    assert queue.receive_nowait()["type"] == "http.disconnect"
+    with pytest.raises(trio.WouldBlock):
+        queue.receive_nowait()
 
 
 async def test_a_wait_ends_as_its_client_leaves_without_a_watching_task() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -264,6 +265,74 @@ async def test_a_follower_of_a_log_made_again_is_woken(tmp_path: Path) -> None:
             await follower.aclose()  # type: ignore[attr-defined]
             await stuck.aclose()  # type: ignore[attr-defined]
             nursery.cancel_scope.cancel()
+
+
+async def test_a_log_file_a_follower_cannot_open_ends_that_follower_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LogWatch.run opens the new files of every follower's log in one task, the server's
+    (in the supervisor's nursery): an open that failed with anything but FileNotFoundError
+    (EMFILE, EACCES) ended that task, every follow and the supervisor with it. It ends the
+    follower whose log it was, with the error; the others follow on."""
+    failing_directory, other_directory = tmp_path / "failing", tmp_path / "other"
+    for directory in (failing_directory, other_directory):
+        directory.mkdir()
+        (directory / LOG_NAME).write_bytes(b'{"n": 1}\n')
+    real_open = os.open
+
+    def open_but_out_of_fds(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if os.path.dirname(os.fsdecode(path)) == str(failing_directory):
+            raise OSError(errno.EMFILE, os.strerror(errno.EMFILE), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    async def write_once_it_waits(directory: Path) -> None:
+        await trio.testing.wait_all_tasks_blocked()  # the followers wait for a change
+        with (directory / LOG_NAME).open("ab") as log:
+            log.write(b'{"n": 2}\n')
+
+    watch = logs.LogWatch()
+    finished = trio.Event()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch.run)
+            failing = logs.read_log(
+                failing_directory, logs.LogQuery(), follow=watch, finished=finished
+            )
+            other = logs.read_log(other_directory, logs.LogQuery(), follow=watch, finished=finished)
+            assert await anext(failing) == b'{"n": 1}\n'
+            assert await anext(other) == b'{"n": 1}\n'
+            monkeypatch.setattr(os, "open", open_but_out_of_fds)
+            nursery.start_soon(write_once_it_waits, failing_directory)
+            with pytest.raises(OSError, match=os.strerror(errno.EMFILE)) as failed:
+                await anext(failing)
+            assert failed.value.errno == errno.EMFILE
+            nursery.start_soon(write_once_it_waits, other_directory)
+            assert await anext(other) == b'{"n": 2}\n'  # the watcher's task still runs
+            monkeypatch.undo()
+            finished.set()
+            assert [chunk async for chunk in other] == []
+            await other.aclose()  # type: ignore[attr-defined]
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_follower_that_begins_after_a_delete_leaves_no_directory(
+    daemon: RunningDaemon, bundle: Path
+) -> None:
+    """GET /logs?follow=true (or an attach) makes its reader when the request is routed and
+    starts it when the answer streams; a DELETE in between removes the container's
+    directory, and LogWatch.watch's os.makedirs put it back, empty, for good."""
+    response = await daemon.client.post("/containers/box", json={"bundlePath": str(bundle)})
+    assert response.status_code == 201, response.text
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    lines = supervisor.log_lines("box", follow=True)  # what container_logs returns
+    directory = daemon.config.containers_dir / "box"
+    response = await daemon.client.delete("/containers/box", params={"timeout": "1"})
+    assert response.status_code == 200, response.text
+    assert not directory.exists()
+    async for _ in lines:  # the stream starts: the follower ends at once (deleted)
+        pass
+    assert not directory.exists(), "the deleted container's directory came back"
 
 
 def _loggers(keeper: int) -> list[int]:

@@ -39,6 +39,9 @@ reach a loopback listener, even one whose every request is refused. So here:
   the connection's send lock without a turn of the scheduler when it is free (:class:`_SendLock`);
   the request's body and end reach the app without a turn each, and a request that waits
   is cancelled by its client's leaving without a task that watches for it (:class:`AppQueue`);
+  and that leaving never waits on a full queue: an upload refused while its client still sent
+  put it, at the answer's end, into a queue nobody would read again, and its connection and
+  the shutdown waited for good;
 - an answer of known length goes out in one write, its head with its body (:class:`_Http11`):
   Hypercorn wrote them apart, and the client woke for each;
 - a WebSocket message past the limit is not held (:class:`_BoundedMessage`), and no message
@@ -309,7 +312,8 @@ class AppQueue:
     route that may wait long (an exit) had a task of its own that read the queue for
     the client's leaving, with a nursery around the wait: a task, a nursery and five turns of
     the scheduler per lifecycle. Here the put of that leaving cancels the wait itself
-    (:meth:`cancelled_on_leaving`).
+    (:meth:`cancelled_on_leaving`). A leaving never waits for room: on a full queue it takes
+    the place of the body queued (:meth:`put`).
     """
 
     def __init__(self, size: float) -> None:
@@ -342,7 +346,27 @@ class AppQueue:
                 # connection's end no longer waits on it.
                 self.app_scope.cancel()
                 return
+            if event["type"] == "http.disconnect":
+                # Nor does an HTTP leaving wait for room. The queue's reader may never take
+                # again: an upload's reader waits for its handler to read what it holds
+                # (StreamedBody.wait_for_room), and a handler that refused the upload reads
+                # no more; Hypercorn puts this leaving at the answer's end, from inside the
+                # app's own shielded send (finish_shielded), which then waited for good,
+                # its connection open and the shutdown held. The events queued before it
+                # are body the app has no use for: its client left, or it has answered (and
+                # its reader, once it takes the leaving, ends the request anyway).
+                self._drop_queued()
+                with contextlib.suppress(trio.WouldBlock):  # a queue of size 0 waits
+                    self._put_end.send_nowait(event)
+                    return
             await self._put_end.send(event)
+
+    def _drop_queued(self) -> None:
+        """Empty the queue: what it holds, and what the puts that wait on it hold (each
+        such put returns as if its event were taken)."""
+        with contextlib.suppress(trio.WouldBlock):
+            while True:
+                self._take_end.receive_nowait()
 
     async def receive(self) -> ASGIReceiveEvent:
         return await self._take_end.receive()
