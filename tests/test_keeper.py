@@ -653,3 +653,158 @@ def test_a_spawn_from_a_gone_thread_fails_soon(monkeypatch: pytest.MonkeyPatch) 
     assert time.monotonic() - began < 10
     assert _spawned_output(True, ["echo", "direct"], {}) == b"direct\n"
     assert spawning._SmallTable.get() is None
+
+
+def _keeper_messages(sock: Any) -> list[dict[str, Any]]:
+    """What the keeper sent on this end of a channel so far (the fds that came are closed)."""
+    from containerd_trio.keeper._wire import Channel
+
+    messages = []
+    for message, fds in Channel(sock).receive():
+        for fd in fds:
+            os.close(fd)
+        messages.append(message)
+    return messages
+
+
+def test_a_reload_asked_before_the_servers_hello_is_done_at_its_welcome() -> None:
+    """SIGHUP while the server has not said hello: the new server's hello comes first and
+    asks nobody to hand over (the server it replaces is not welcomed). The server's welcome
+    asks it: else the new server waits for ever, and every later reload is "under way".
+    The keeper's loop in this process, its servers' hellos held and sent in that order."""
+    from containerd_trio.keeper._keeper import Keeper, Server
+    from containerd_trio.keeper._wire import Channel, pair
+
+    keeper = Keeper(server_argv=["unused"])
+    current_ours, current_theirs = pair()
+    standby_ours, standby_theirs = pair()
+    try:
+        current = Server(Channel(current_ours), pid=1)
+        standby = Server(Channel(standby_ours), pid=2)
+        keeper._server, keeper._standby = current, standby  # the reload's new server
+        keeper._server_message(standby, {"op": "hello"}, [])
+        assert _keeper_messages(current_theirs) == []  # not welcomed: nobody to ask yet
+        keeper._server_message(current, {"op": "hello"}, [])
+        ops = [message["op"] for message in _keeper_messages(current_theirs)]
+        assert ops == ["welcome", "handover"]
+        assert _keeper_messages(standby_theirs) == []  # its welcome waits for the hand-over
+    finally:
+        for sock in (current_ours, current_theirs, standby_ours, standby_theirs):
+            sock.close()
+        keeper._epoll.close()
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"argv": ["true"], "fds": [[7, 3]]},  # an fd index past those sent
+        {"fds": [[3, 0]]},  # no argv
+        {"argv": ["true"], "fds": [], "custody": {"key": "c1/init"}},  # a custody cut short
+    ],
+)
+def test_a_spawn_the_keeper_cannot_read_closes_its_fds_once_and_fails(
+    request_: dict[str, Any],
+) -> None:
+    """A spawn request that fails with other than an OSError: its fds were closed twice
+    (by the spawn, then by the loop's handler), and the EBADF of the second close escaped
+    the loop and ended the keeper. Now closed once, and the server told the spawn failed."""
+    import select
+    import socket
+
+    from containerd_trio.keeper._keeper import Keeper
+    from containerd_trio.keeper._wire import Channel, encode, pair
+
+    ours, theirs = pair()
+    keeper = Keeper(server_argv=None, embedded=Channel(ours))
+    reader, writer = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        server = keeper._server
+        assert server is not None
+        socket.send_fds(theirs, [encode({"op": "hello"})], [])
+        keeper._from_server(server, select.EPOLLIN)
+        assert [m["op"] for m in _keeper_messages(theirs)] == ["welcome"]
+        spawn = {"op": "spawn", "id": 1, **request_}
+        socket.send_fds(theirs, [encode(spawn)], [writer])
+        os.close(writer)  # the keeper's copy is the pipe's last writer
+        keeper._from_server(server, select.EPOLLIN)  # a second close raised out of here
+        assert os.read(reader, 1) == b""  # closed: the pipe has no writer left
+        (done,) = _keeper_messages(theirs)
+        assert (done["op"], done["id"], done["status"]) == ("done", 1, -1)
+    finally:
+        os.close(reader)
+        ours.close()
+        theirs.close()
+        keeper._epoll.close()
+
+
+#: x86_64's epoll_wait, epoll_pwait, epoll_pwait2: where a process of ours that waits for a
+#: message blocks (a server waiting for its welcome, the keeper's loop).
+_EPOLL_WAITS = {232, 281, 441}
+
+
+def _blocked_in_epoll(pid: int) -> bool:
+    """The process's main thread sleeps in an epoll wait (``/proc/PID/syscall``)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/syscall") as syscall:
+            number = syscall.read().split()[0]
+    except (OSError, IndexError):
+        return False
+    return number.lstrip("-").isdigit() and int(number) in _EPOLL_WAITS
+
+
+async def _until(condition: Callable[[], bool], step: float = 0.01) -> None:
+    """Wait (under the caller's deadline) for what only /proc tells: no event to wait on."""
+    while not condition():  # noqa: ASYNC110 (nothing to wait on but /proc)
+        await trio.sleep(step)
+
+
+def _servers(keeper_pid: int) -> list[int]:
+    found = []
+    for child in children(keeper_pid):
+        with contextlib.suppress(OSError):
+            if b"containerd_trio.server" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+    return sorted(found)
+
+
+async def test_a_reload_asked_while_the_server_starts_is_done(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """SIGHUP while the server has not said hello yet (found in review): the new server's
+    hello found the old one not welcomed, so no "handover" was asked, and the old one's
+    welcome never asked it either. The new server waited for ever, and every later reload was
+    refused as "already under way". Made to happen so: the first server is held (stopped)
+    from its start until the new one has said hello and the keeper has read it."""
+    daemon = DaemonProcess(tmp_path / "state", tmp_path / "api.sock")
+    try:
+        nursery.start_soon(daemon.start, nursery)
+        with trio.fail_after(20):
+            await _until(lambda: daemon.process is not None and bool(_servers(daemon.keeper_pid)))
+        (first,) = _servers(daemon.keeper_pid)
+        os.kill(first, signal.SIGSTOP)  # its start-up (imports) is far longer than the step
+        assert not _blocked_in_epoll(first), "the first server said hello before it was held"
+        os.kill(daemon.keeper_pid, signal.SIGHUP)
+        with trio.fail_after(20):
+            await _until(lambda: len(_servers(daemon.keeper_pid)) == 2)
+        (new,) = set(_servers(daemon.keeper_pid)) - {first}
+        # Its hello sent (nothing else waits before it in its start-up), and read: the keeper
+        # sleeps in its loop with nothing left to read.
+        with trio.fail_after(20):
+            await _until(lambda: _blocked_in_epoll(new) and _blocked_in_epoll(daemon.keeper_pid))
+        assert daemon.servings == 0
+        os.kill(first, signal.SIGCONT)
+        # Its welcome asks it to hand over: it goes, and the new server takes over (never
+        # asked, it served on beside a new server that waited for ever).
+        with trio.move_on_after(20):
+            await _until(lambda: first not in _servers(daemon.keeper_pid))
+        assert _servers(daemon.keeper_pid) == [new], (
+            f"the reload never completed: {bytes(daemon.log[-600:])!r}"
+        )
+        with trio.fail_after(20):
+            response = await daemon.client.get("/state")  # the new server answers
+        assert response.status_code == 200
+    finally:
+        await daemon.client.aclose()
+        if daemon.process is not None and daemon.process.returncode is None:
+            daemon.process.kill()
+            await daemon.process.wait()

@@ -568,8 +568,9 @@ class Keeper:
                 self._server_message(server, message, fds)
             except Exception:
                 log.exception("cannot handle the server's %r", message.get("op"))
-                for fd in fds:
-                    os.close(fd)
+                if message.get("op") != "spawn":  # a spawn closed its own, whatever failed
+                    for fd in fds:
+                        os.close(fd)
 
     def _server_message(self, server: Server, message: Message, fds: list[int]) -> None:
         op = message["op"]
@@ -631,6 +632,13 @@ class Keeper:
                 "inflight": sorted(self._spawns),
             }
         )
+        standby = self._standby
+        if server is self._server and standby is not None and standby.waiting:
+            # A reload asked before this server said hello: the new one said its hello first
+            # and waits, and its hello asked nobody (this one was not welcomed yet). Asked now,
+            # as if the reload came now; else the new server waits for ever, and every later
+            # reload is refused as under way.
+            server.channel.send({"op": "handover"})
 
     # --- spawning runc for the server ---------------------------------------------------------
 
@@ -687,21 +695,26 @@ class Keeper:
 
     def _spawn(self, message: Message, fds: list[int]) -> None:
         """Run a runc command; with ``custody``, it makes a container process whose stdio the
-        keeper makes and keeps."""
-        spawn_id = int(message["id"])
+        keeper makes and keeps.
+
+        ``fds`` are its own from the call: each is closed here exactly once, whatever fails (a
+        second close of a number since reused would close another's fd; of one not reused, its
+        EBADF would escape the loop and end the keeper)."""
+        spawn_id: int | None = None
         wanted = message.get("custody")
         keep: set[int] = set()
         child_ends: list[int] = []
+        readers: list[int] = []
         custody: Custody | None = None
         console: ConsoleSocket | None = None
 
         def fd_at(index: object) -> int | None:
             return None if index is None else fds[int(index)]  # type: ignore[call-overload]
 
-        stdin, stdout, stderr = (fd_at(message.get(name)) for name in ("stdin", "stdout", "stderr"))
         try:
+            spawn_id = int(message["id"])
+            stdin, stdout, stderr = (fd_at(message.get(n)) for n in ("stdin", "stdout", "stderr"))
             if wanted is not None:
-                readers: list[int] = []
                 if wanted.get("console"):
                     console = ConsoleSocket.listen(str(wanted["console"]))
                 else:
@@ -727,15 +740,19 @@ class Keeper:
             pid = self._spawn_container_maker(
                 message["argv"], stdin=stdin, stdout=stdout, stderr=stderr, fds=placed
             )
-        except OSError as exc:
-            if custody is not None:
-                # Its stdin end is among ``fds``, closed below with the rest.
-                custody.stdin = None
-                custody.close()
+        except Exception as exc:
+            if not isinstance(exc, OSError):
+                # A request the keeper cannot read, or a fault of its own: said, and answered
+                # as a failed spawn all the same (the server would wait for it to its deadline).
+                log.exception("cannot spawn for the server")
+            # The custody's stdin end is among ``fds``, closed below with the rest.
+            for fd in readers:
+                os.close(fd)
             keep.clear()
             if console is not None:
                 console.close()
-            self._tell_server({"op": "done", "id": spawn_id, "status": -1, "error": str(exc)})
+            if spawn_id is not None:
+                self._tell_server({"op": "done", "id": spawn_id, "status": -1, "error": str(exc)})
             return
         finally:
             for fd in [*child_ends, *fds]:
