@@ -15,6 +15,7 @@ import io
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -742,14 +743,19 @@ def test_a_spawn_the_keeper_cannot_read_closes_its_fds_once_and_fails(
 _EPOLL_WAITS = {232, 281, 441}
 
 
-def _blocked_in_epoll(pid: int) -> bool:
-    """The process's main thread sleeps in an epoll wait (``/proc/PID/syscall``)."""
+def _in_syscall(pid: int) -> int | None:
+    """The system call the process's main thread sleeps in (``/proc/PID/syscall``), if any."""
     try:
         with open(f"/proc/{pid}/task/{pid}/syscall") as syscall:
             number = syscall.read().split()[0]
     except (OSError, IndexError):
-        return False
-    return number.lstrip("-").isdigit() and int(number) in _EPOLL_WAITS
+        return None
+    return int(number) if number.isdigit() else None  # "running", or -1: in none
+
+
+def _blocked_in_epoll(pid: int) -> bool:
+    """The process's main thread sleeps in an epoll wait."""
+    return _in_syscall(pid) in _EPOLL_WAITS
 
 
 async def _until(condition: Callable[[], bool], step: float = 0.01) -> None:
@@ -808,3 +814,85 @@ async def test_a_reload_asked_while_the_server_starts_is_done(
         if daemon.process is not None and daemon.process.returncode is None:
             daemon.process.kill()
             await daemon.process.wait()
+
+
+#: A stand-in for ``runc run -d --console-socket``: like runc, it connects to the console
+#: socket at once, and its init sends the terminal's master only once the container is set
+#: up (here: once the test says so, by the file ``go``); then it writes the pid file.
+SLOW_CONSOLE = r"""
+import os, pty, socket, sys, time
+path, pid_file, connected, go = sys.argv[1:5]
+conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+conn.connect(path)
+open(connected, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.01)
+master, slave = pty.openpty()
+socket.send_fds(conn, [b"m"], [master])
+with open(pid_file, "w") as f:
+    f.write(str(os.getpid()))
+"""
+
+#: x86_64's poll and recvmsg: where the keeper's loop sat, waiting for runc's init to send the
+#: master (a socket with a timeout polls, then receives).
+_WAITS_FOR_THE_MASTER = {7, 47}
+
+
+def _sleeps_with_the_connection_taken(keeper: int) -> bool:
+    """The keeper sleeps, in its loop (with the console socket readable it could not) or,
+    once, in its wait for the master."""
+    return _blocked_in_epoll(keeper) or _in_syscall(keeper) in _WAITS_FOR_THE_MASTER
+
+
+async def test_a_terminal_start_does_not_stall_the_keeper(tmp_path: Path) -> None:
+    """The keeper's loop must never block (found in review): a runc connects to the console
+    socket as it starts and its init sends the master much later; the keeper accepted at the
+    connect and waited there, blocking, up to 5 s for the master, every other spawn, exit and
+    message held up meanwhile. Now the master is waited for in the loop."""
+    from containerd_trio.keeperlink import CustodyRequest, KeeperLink, SpawnResult
+
+    class Events:
+        def process_exited(self, key: str, status: int, ns: int) -> None: ...
+        def output_ended(self, key: str) -> None: ...
+        def log_state(self, container_id: str, paused: bool, error: str | None) -> None: ...
+        def inflight_done(self, spawn_id: int, result: SpawnResult) -> None: ...
+        def handover(self) -> None: ...
+
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_CONSOLE)
+    console = str(tmp_path / "console.sock")
+    connected, go = tmp_path / "connected", tmp_path / "go"
+    pid_file = str(tmp_path / "c1.pid")
+    custody = CustodyRequest("c1/init", "c1", str(tmp_path), 1 << 20, console=console)
+    argv = [sys.executable, str(script), console, pid_file, str(connected), str(go)]
+    link = KeeperLink.start_keeper()
+    try:
+        keeper = (await link.hello()).keeper_pid
+        async with trio.open_nursery() as nursery:
+            await nursery.start(link.serve, Events())
+            slow_result: list[SpawnResult] = []
+
+            async def slow() -> None:
+                slow_result.append(await link.spawn(argv, custody=custody, pid_file=pid_file))
+
+            nursery.start_soon(slow)
+            # The stand-in connected, and the keeper took the connection.
+            with trio.fail_after(10):
+                await _until(connected.exists)
+                await _until(lambda: _sleeps_with_the_connection_taken(keeper))
+            # Under the 5 s the keeper once waited for the master (a spawn's wait for the
+            # keeper's answer is not cut short: its cancel is what tells).
+            with trio.move_on_after(3) as waited:
+                result = await link.spawn(["/bin/true"])
+            assert not waited.cancel_called, "a /bin/true waited for another start's terminal"
+            assert result.status == 0
+            go.touch()
+            with trio.fail_after(10):
+                await _until(lambda: bool(slow_result))
+            nursery.cancel_scope.cancel()
+        (started,) = slow_result
+        assert (started.status, started.error) == (0, None)
+        assert started.master is not None  # the terminal came, through the loop
+        os.close(started.master)
+    finally:
+        await link.aclose()

@@ -130,10 +130,16 @@ class Custody:
 
 @attrs.define(eq=False)
 class ConsoleSocket:
-    """Where runc sends a new terminal's master (``runc --console-socket PATH``)."""
+    """Where runc sends a new terminal's master (``runc --console-socket PATH``).
+
+    runc connects as it starts, and its init sends the master only once the container is set
+    up, much later: the keeper's loop waits for it on the connection as for anything else (a
+    blocking wait there held up every other spawn, exit and message meanwhile)."""
 
     path: str
     sock: socket.socket
+    #: runc's connection, once accepted, until the master came on it (or it ended without).
+    conn: socket.socket | None = None
     master: int | None = None
 
     @classmethod
@@ -148,28 +154,47 @@ class ConsoleSocket:
         sock.setblocking(False)
         return cls(path, sock)
 
+    def fileno(self) -> int:
+        """What the loop watches: runc's connection once accepted, else the socket (-1 once
+        closed)."""
+        return self.conn.fileno() if self.conn is not None else self.sock.fileno()
+
+    @property
+    def waiting(self) -> bool:
+        """The master may still come (no master yet, and neither runc's connection nor the
+        socket has ended)."""
+        return self.master is None and self.fileno() >= 0
+
     def take_master(self) -> None:
-        """Accept runc's connection and receive the master, if it is there."""
-        if self.master is not None or self.sock.fileno() < 0:
+        """Accept runc's connection and receive the master, as far as either is there now:
+        never waits."""
+        if not self.waiting:
             return
-        try:
-            conn, _ = self.sock.accept()
-        except BlockingIOError:
-            return
-        with conn:
-            conn.setblocking(True)
-            conn.settimeout(5)
+        if self.conn is None:
             try:
-                _, fds = receive_fds(conn, 4096, 1)
-            except OSError as exc:
-                log.error("no terminal from runc on %s: %s", self.path, exc)
+                conn, _ = self.sock.accept()
+            except BlockingIOError:
                 return
+            conn.setblocking(False)
+            self.conn = conn
+        try:
+            _, fds = receive_fds(self.conn, 4096, 1)
+        except BlockingIOError:
+            return  # connected, the master not sent yet
+        except OSError as exc:
+            log.error("no terminal from runc on %s: %s", self.path, exc)
+            fds = []
+        # One message, the master in it; or the end of the connection without one.
+        self.close()
         if fds:
             self.master = fds[0]
             for fd in fds[1:]:
                 os.close(fd)
 
     def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
         self.sock.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
@@ -764,23 +789,36 @@ class Keeper:
         if custody is not None:
             self._custody[custody.key] = custody
         if console is not None:
-            self._consoles[console.sock.fileno()] = record
-            self._watch(console.sock.fileno(), record)
+            self._watch_console(record, console.fileno())
+
+    def _watch_console(self, record: Spawn, fileno: int) -> None:
+        self._consoles[fileno] = record
+        self._watch(fileno, record)
+
+    def _unwatch_console(self, fileno: int) -> None:
+        self._unwatch(fileno)
+        self._consoles.pop(fileno, None)
 
     def _console_ready(self, record: Spawn) -> None:
-        assert record.console is not None
-        record.console.take_master()
-        if record.console.master is not None:
-            self._close_console(record)
+        """runc connected to the console socket, or sent the master on its connection (or
+        ended it): take what is there, and watch what comes next."""
+        console = record.console
+        assert console is not None
+        if console.fileno() < 0:
+            return
+        # Unwatched first: take_master may close it (an fd closed while watched cannot be
+        # unregistered), or accept runc's connection, watched instead.
+        self._unwatch_console(console.fileno())
+        console.take_master()
+        if console.waiting:
+            self._watch_console(record, console.fileno())
 
     def _close_console(self, record: Spawn) -> None:
         console = record.console
         if console is None:
             return
-        fileno = console.sock.fileno()
-        if fileno >= 0:
-            self._unwatch(fileno)
-            self._consoles.pop(fileno, None)
+        if console.fileno() >= 0:
+            self._unwatch_console(console.fileno())
         console.close()
 
     def _spawn_done(self, record: Spawn, status: int) -> None:
@@ -795,7 +833,7 @@ class Keeper:
         if custody is not None:
             reply["key"] = custody.key
         if record.console is not None:
-            record.console.take_master()  # runc sent it before it exited
+            self._console_ready(record)  # runc sent it before it exited
             if custody is not None and record.console.master is not None:
                 custody.readers = [record.console.master]
                 record.console.master = None
