@@ -15,6 +15,7 @@ import io
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -653,3 +654,245 @@ def test_a_spawn_from_a_gone_thread_fails_soon(monkeypatch: pytest.MonkeyPatch) 
     assert time.monotonic() - began < 10
     assert _spawned_output(True, ["echo", "direct"], {}) == b"direct\n"
     assert spawning._SmallTable.get() is None
+
+
+def _keeper_messages(sock: Any) -> list[dict[str, Any]]:
+    """What the keeper sent on this end of a channel so far (the fds that came are closed)."""
+    from containerd_trio.keeper._wire import Channel
+
+    messages = []
+    for message, fds in Channel(sock).receive():
+        for fd in fds:
+            os.close(fd)
+        messages.append(message)
+    return messages
+
+
+def test_a_reload_asked_before_the_servers_hello_is_done_at_its_welcome() -> None:
+    """SIGHUP while the server has not said hello: the new server's hello comes first and
+    asks nobody to hand over (the server it replaces is not welcomed). The server's welcome
+    asks it: else the new server waits for ever, and every later reload is "under way".
+    The keeper's loop in this process, its servers' hellos held and sent in that order."""
+    from containerd_trio.keeper._keeper import Keeper, Server
+    from containerd_trio.keeper._wire import Channel, pair
+
+    keeper = Keeper(server_argv=["unused"])
+    current_ours, current_theirs = pair()
+    standby_ours, standby_theirs = pair()
+    try:
+        current = Server(Channel(current_ours), pid=1)
+        standby = Server(Channel(standby_ours), pid=2)
+        keeper._server, keeper._standby = current, standby  # the reload's new server
+        keeper._server_message(standby, {"op": "hello"}, [])
+        assert _keeper_messages(current_theirs) == []  # not welcomed: nobody to ask yet
+        keeper._server_message(current, {"op": "hello"}, [])
+        ops = [message["op"] for message in _keeper_messages(current_theirs)]
+        assert ops == ["welcome", "handover"]
+        assert _keeper_messages(standby_theirs) == []  # its welcome waits for the hand-over
+    finally:
+        for sock in (current_ours, current_theirs, standby_ours, standby_theirs):
+            sock.close()
+        keeper._epoll.close()
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"argv": ["true"], "fds": [[7, 3]]},  # an fd index past those sent
+        {"fds": [[3, 0]]},  # no argv
+        {"argv": ["true"], "fds": [], "custody": {"key": "c1/init"}},  # a custody cut short
+    ],
+)
+def test_a_spawn_the_keeper_cannot_read_closes_its_fds_once_and_fails(
+    request_: dict[str, Any],
+) -> None:
+    """A spawn request that fails with other than an OSError: its fds were closed twice
+    (by the spawn, then by the loop's handler), and the EBADF of the second close escaped
+    the loop and ended the keeper. Now closed once, and the server told the spawn failed."""
+    import select
+    import socket
+
+    from containerd_trio.keeper._keeper import Keeper
+    from containerd_trio.keeper._wire import Channel, encode, pair
+
+    ours, theirs = pair()
+    keeper = Keeper(server_argv=None, embedded=Channel(ours))
+    reader, writer = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        server = keeper._server
+        assert server is not None
+        socket.send_fds(theirs, [encode({"op": "hello"})], [])
+        keeper._from_server(server, select.EPOLLIN)
+        assert [m["op"] for m in _keeper_messages(theirs)] == ["welcome"]
+        spawn = {"op": "spawn", "id": 1, **request_}
+        socket.send_fds(theirs, [encode(spawn)], [writer])
+        os.close(writer)  # the keeper's copy is the pipe's last writer
+        keeper._from_server(server, select.EPOLLIN)  # a second close raised out of here
+        assert os.read(reader, 1) == b""  # closed: the pipe has no writer left
+        (done,) = _keeper_messages(theirs)
+        assert (done["op"], done["id"], done["status"]) == ("done", 1, -1)
+    finally:
+        os.close(reader)
+        ours.close()
+        theirs.close()
+        keeper._epoll.close()
+
+
+#: x86_64's epoll_wait, epoll_pwait, epoll_pwait2: where a process of ours that waits for a
+#: message blocks (a server waiting for its welcome, the keeper's loop).
+_EPOLL_WAITS = {232, 281, 441}
+
+
+def _in_syscall(pid: int) -> int | None:
+    """The system call the process's main thread sleeps in (``/proc/PID/syscall``), if any."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/syscall") as syscall:
+            number = syscall.read().split()[0]
+    except (OSError, IndexError):
+        return None
+    return int(number) if number.isdigit() else None  # "running", or -1: in none
+
+
+def _blocked_in_epoll(pid: int) -> bool:
+    """The process's main thread sleeps in an epoll wait."""
+    return _in_syscall(pid) in _EPOLL_WAITS
+
+
+async def _until(condition: Callable[[], bool], step: float = 0.01) -> None:
+    """Wait (under the caller's deadline) for what only /proc tells: no event to wait on."""
+    while not condition():  # noqa: ASYNC110 (nothing to wait on but /proc)
+        await trio.sleep(step)
+
+
+def _servers(keeper_pid: int) -> list[int]:
+    found = []
+    for child in children(keeper_pid):
+        with contextlib.suppress(OSError):
+            if b"containerd_trio.server" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+    return sorted(found)
+
+
+async def test_a_reload_asked_while_the_server_starts_is_done(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """SIGHUP while the server has not said hello yet (found in review): the new server's
+    hello found the old one not welcomed, so no "handover" was asked, and the old one's
+    welcome never asked it either. The new server waited for ever, and every later reload was
+    refused as "already under way". Made to happen so: the first server is held (stopped)
+    from its start until the new one has said hello and the keeper has read it."""
+    daemon = DaemonProcess(tmp_path / "state", tmp_path / "api.sock")
+    try:
+        nursery.start_soon(daemon.start, nursery)
+        with trio.fail_after(20):
+            await _until(lambda: daemon.process is not None and bool(_servers(daemon.keeper_pid)))
+        (first,) = _servers(daemon.keeper_pid)
+        os.kill(first, signal.SIGSTOP)  # its start-up (imports) is far longer than the step
+        assert not _blocked_in_epoll(first), "the first server said hello before it was held"
+        os.kill(daemon.keeper_pid, signal.SIGHUP)
+        with trio.fail_after(20):
+            await _until(lambda: len(_servers(daemon.keeper_pid)) == 2)
+        (new,) = set(_servers(daemon.keeper_pid)) - {first}
+        # Its hello sent (nothing else waits before it in its start-up), and read: the keeper
+        # sleeps in its loop with nothing left to read.
+        with trio.fail_after(20):
+            await _until(lambda: _blocked_in_epoll(new) and _blocked_in_epoll(daemon.keeper_pid))
+        assert daemon.servings == 0
+        os.kill(first, signal.SIGCONT)
+        # Its welcome asks it to hand over: it goes, and the new server takes over (never
+        # asked, it served on beside a new server that waited for ever).
+        with trio.move_on_after(20):
+            await _until(lambda: first not in _servers(daemon.keeper_pid))
+        assert _servers(daemon.keeper_pid) == [new], (
+            f"the reload never completed: {bytes(daemon.log[-600:])!r}"
+        )
+        with trio.fail_after(20):
+            response = await daemon.client.get("/state")  # the new server answers
+        assert response.status_code == 200
+    finally:
+        await daemon.client.aclose()
+        if daemon.process is not None and daemon.process.returncode is None:
+            daemon.process.kill()
+            await daemon.process.wait()
+
+
+#: A stand-in for ``runc run -d --console-socket``: like runc, it connects to the console
+#: socket at once, and its init sends the terminal's master only once the container is set
+#: up (here: once the test says so, by the file ``go``); then it writes the pid file.
+SLOW_CONSOLE = r"""
+import os, pty, socket, sys, time
+path, pid_file, connected, go = sys.argv[1:5]
+conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+conn.connect(path)
+open(connected, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.01)
+master, slave = pty.openpty()
+socket.send_fds(conn, [b"m"], [master])
+with open(pid_file, "w") as f:
+    f.write(str(os.getpid()))
+"""
+
+#: x86_64's poll and recvmsg: where the keeper's loop sat, waiting for runc's init to send the
+#: master (a socket with a timeout polls, then receives).
+_WAITS_FOR_THE_MASTER = {7, 47}
+
+
+def _sleeps_with_the_connection_taken(keeper: int) -> bool:
+    """The keeper sleeps, in its loop (with the console socket readable it could not) or,
+    once, in its wait for the master."""
+    return _blocked_in_epoll(keeper) or _in_syscall(keeper) in _WAITS_FOR_THE_MASTER
+
+
+async def test_a_terminal_start_does_not_stall_the_keeper(tmp_path: Path) -> None:
+    """The keeper's loop must never block (found in review): a runc connects to the console
+    socket as it starts and its init sends the master much later; the keeper accepted at the
+    connect and waited there, blocking, up to 5 s for the master, every other spawn, exit and
+    message held up meanwhile. Now the master is waited for in the loop."""
+    from containerd_trio.keeperlink import CustodyRequest, KeeperLink, SpawnResult
+
+    class Events:
+        def process_exited(self, key: str, status: int, ns: int) -> None: ...
+        def output_ended(self, key: str) -> None: ...
+        def log_state(self, container_id: str, paused: bool, error: str | None) -> None: ...
+        def inflight_done(self, spawn_id: int, result: SpawnResult) -> None: ...
+        def handover(self) -> None: ...
+
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_CONSOLE)
+    console = str(tmp_path / "console.sock")
+    connected, go = tmp_path / "connected", tmp_path / "go"
+    pid_file = str(tmp_path / "c1.pid")
+    custody = CustodyRequest("c1/init", "c1", str(tmp_path), 1 << 20, console=console)
+    argv = [sys.executable, str(script), console, pid_file, str(connected), str(go)]
+    link = KeeperLink.start_keeper()
+    try:
+        keeper = (await link.hello()).keeper_pid
+        async with trio.open_nursery() as nursery:
+            await nursery.start(link.serve, Events())
+            slow_result: list[SpawnResult] = []
+
+            async def slow() -> None:
+                slow_result.append(await link.spawn(argv, custody=custody, pid_file=pid_file))
+
+            nursery.start_soon(slow)
+            # The stand-in connected, and the keeper took the connection.
+            with trio.fail_after(10):
+                await _until(connected.exists)
+                await _until(lambda: _sleeps_with_the_connection_taken(keeper))
+            # Under the 5 s the keeper once waited for the master (a spawn's wait for the
+            # keeper's answer is not cut short: its cancel is what tells).
+            with trio.move_on_after(3) as waited:
+                result = await link.spawn(["/bin/true"])
+            assert not waited.cancel_called, "a /bin/true waited for another start's terminal"
+            assert result.status == 0
+            go.touch()
+            with trio.fail_after(10):
+                await _until(lambda: bool(slow_result))
+            nursery.cancel_scope.cancel()
+        (started,) = slow_result
+        assert (started.status, started.error) == (0, None)
+        assert started.master is not None  # the terminal came, through the loop
+        os.close(started.master)
+    finally:
+        await link.aclose()

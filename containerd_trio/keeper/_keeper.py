@@ -130,10 +130,16 @@ class Custody:
 
 @attrs.define(eq=False)
 class ConsoleSocket:
-    """Where runc sends a new terminal's master (``runc --console-socket PATH``)."""
+    """Where runc sends a new terminal's master (``runc --console-socket PATH``).
+
+    runc connects as it starts, and its init sends the master only once the container is set
+    up, much later: the keeper's loop waits for it on the connection as for anything else (a
+    blocking wait there held up every other spawn, exit and message meanwhile)."""
 
     path: str
     sock: socket.socket
+    #: runc's connection, once accepted, until the master came on it (or it ended without).
+    conn: socket.socket | None = None
     master: int | None = None
 
     @classmethod
@@ -148,28 +154,47 @@ class ConsoleSocket:
         sock.setblocking(False)
         return cls(path, sock)
 
+    def fileno(self) -> int:
+        """What the loop watches: runc's connection once accepted, else the socket (-1 once
+        closed)."""
+        return self.conn.fileno() if self.conn is not None else self.sock.fileno()
+
+    @property
+    def waiting(self) -> bool:
+        """The master may still come (no master yet, and neither runc's connection nor the
+        socket has ended)."""
+        return self.master is None and self.fileno() >= 0
+
     def take_master(self) -> None:
-        """Accept runc's connection and receive the master, if it is there."""
-        if self.master is not None or self.sock.fileno() < 0:
+        """Accept runc's connection and receive the master, as far as either is there now:
+        never waits."""
+        if not self.waiting:
             return
-        try:
-            conn, _ = self.sock.accept()
-        except BlockingIOError:
-            return
-        with conn:
-            conn.setblocking(True)
-            conn.settimeout(5)
+        if self.conn is None:
             try:
-                _, fds = receive_fds(conn, 4096, 1)
-            except OSError as exc:
-                log.error("no terminal from runc on %s: %s", self.path, exc)
+                conn, _ = self.sock.accept()
+            except BlockingIOError:
                 return
+            conn.setblocking(False)
+            self.conn = conn
+        try:
+            _, fds = receive_fds(self.conn, 4096, 1)
+        except BlockingIOError:
+            return  # connected, the master not sent yet
+        except OSError as exc:
+            log.error("no terminal from runc on %s: %s", self.path, exc)
+            fds = []
+        # One message, the master in it; or the end of the connection without one.
+        self.close()
         if fds:
             self.master = fds[0]
             for fd in fds[1:]:
                 os.close(fd)
 
     def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
         self.sock.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
@@ -568,8 +593,9 @@ class Keeper:
                 self._server_message(server, message, fds)
             except Exception:
                 log.exception("cannot handle the server's %r", message.get("op"))
-                for fd in fds:
-                    os.close(fd)
+                if message.get("op") != "spawn":  # a spawn closed its own, whatever failed
+                    for fd in fds:
+                        os.close(fd)
 
     def _server_message(self, server: Server, message: Message, fds: list[int]) -> None:
         op = message["op"]
@@ -631,6 +657,13 @@ class Keeper:
                 "inflight": sorted(self._spawns),
             }
         )
+        standby = self._standby
+        if server is self._server and standby is not None and standby.waiting:
+            # A reload asked before this server said hello: the new one said its hello first
+            # and waits, and its hello asked nobody (this one was not welcomed yet). Asked now,
+            # as if the reload came now; else the new server waits for ever, and every later
+            # reload is refused as under way.
+            server.channel.send({"op": "handover"})
 
     # --- spawning runc for the server ---------------------------------------------------------
 
@@ -687,21 +720,26 @@ class Keeper:
 
     def _spawn(self, message: Message, fds: list[int]) -> None:
         """Run a runc command; with ``custody``, it makes a container process whose stdio the
-        keeper makes and keeps."""
-        spawn_id = int(message["id"])
+        keeper makes and keeps.
+
+        ``fds`` are its own from the call: each is closed here exactly once, whatever fails (a
+        second close of a number since reused would close another's fd; of one not reused, its
+        EBADF would escape the loop and end the keeper)."""
+        spawn_id: int | None = None
         wanted = message.get("custody")
         keep: set[int] = set()
         child_ends: list[int] = []
+        readers: list[int] = []
         custody: Custody | None = None
         console: ConsoleSocket | None = None
 
         def fd_at(index: object) -> int | None:
             return None if index is None else fds[int(index)]  # type: ignore[call-overload]
 
-        stdin, stdout, stderr = (fd_at(message.get(name)) for name in ("stdin", "stdout", "stderr"))
         try:
+            spawn_id = int(message["id"])
+            stdin, stdout, stderr = (fd_at(message.get(n)) for n in ("stdin", "stdout", "stderr"))
             if wanted is not None:
-                readers: list[int] = []
                 if wanted.get("console"):
                     console = ConsoleSocket.listen(str(wanted["console"]))
                 else:
@@ -727,15 +765,19 @@ class Keeper:
             pid = self._spawn_container_maker(
                 message["argv"], stdin=stdin, stdout=stdout, stderr=stderr, fds=placed
             )
-        except OSError as exc:
-            if custody is not None:
-                # Its stdin end is among ``fds``, closed below with the rest.
-                custody.stdin = None
-                custody.close()
+        except Exception as exc:
+            if not isinstance(exc, OSError):
+                # A request the keeper cannot read, or a fault of its own: said, and answered
+                # as a failed spawn all the same (the server would wait for it to its deadline).
+                log.exception("cannot spawn for the server")
+            # The custody's stdin end is among ``fds``, closed below with the rest.
+            for fd in readers:
+                os.close(fd)
             keep.clear()
             if console is not None:
                 console.close()
-            self._tell_server({"op": "done", "id": spawn_id, "status": -1, "error": str(exc)})
+            if spawn_id is not None:
+                self._tell_server({"op": "done", "id": spawn_id, "status": -1, "error": str(exc)})
             return
         finally:
             for fd in [*child_ends, *fds]:
@@ -747,23 +789,36 @@ class Keeper:
         if custody is not None:
             self._custody[custody.key] = custody
         if console is not None:
-            self._consoles[console.sock.fileno()] = record
-            self._watch(console.sock.fileno(), record)
+            self._watch_console(record, console.fileno())
+
+    def _watch_console(self, record: Spawn, fileno: int) -> None:
+        self._consoles[fileno] = record
+        self._watch(fileno, record)
+
+    def _unwatch_console(self, fileno: int) -> None:
+        self._unwatch(fileno)
+        self._consoles.pop(fileno, None)
 
     def _console_ready(self, record: Spawn) -> None:
-        assert record.console is not None
-        record.console.take_master()
-        if record.console.master is not None:
-            self._close_console(record)
+        """runc connected to the console socket, or sent the master on its connection (or
+        ended it): take what is there, and watch what comes next."""
+        console = record.console
+        assert console is not None
+        if console.fileno() < 0:
+            return
+        # Unwatched first: take_master may close it (an fd closed while watched cannot be
+        # unregistered), or accept runc's connection, watched instead.
+        self._unwatch_console(console.fileno())
+        console.take_master()
+        if console.waiting:
+            self._watch_console(record, console.fileno())
 
     def _close_console(self, record: Spawn) -> None:
         console = record.console
         if console is None:
             return
-        fileno = console.sock.fileno()
-        if fileno >= 0:
-            self._unwatch(fileno)
-            self._consoles.pop(fileno, None)
+        if console.fileno() >= 0:
+            self._unwatch_console(console.fileno())
         console.close()
 
     def _spawn_done(self, record: Spawn, status: int) -> None:
@@ -778,7 +833,7 @@ class Keeper:
         if custody is not None:
             reply["key"] = custody.key
         if record.console is not None:
-            record.console.take_master()  # runc sent it before it exited
+            self._console_ready(record)  # runc sent it before it exited
             if custody is not None and record.console.master is not None:
                 custody.readers = [record.console.master]
                 record.console.master = None
