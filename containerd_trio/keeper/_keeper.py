@@ -279,7 +279,6 @@ class Keeper:
         self._restarts: list[float] = []
         self._restart_at: float | None = None
         self._logger_restart_at: float | None = None
-        self._reload_pending = False
         if embedded is not None:
             self._server = Server(embedded, None)
             self._watch(embedded.fileno(), self._server)
