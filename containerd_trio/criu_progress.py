@@ -28,6 +28,7 @@ import attrs
 import outcome
 import trio
 
+from .beside import beside
 from .checkpoints import METADATA_NAME
 from .criu_stats import read_dump_stats, read_restore_stats
 from .errors import DaemonError
@@ -72,7 +73,7 @@ class CriuProgress:
         """Run ``call`` (the ``runc checkpoint``) and report its course."""
         began = time.monotonic()
         self._publish("checkpoint-started", timeout=deadline)
-        result = await self._polling(call, partial(self._report_growth, image, began))
+        result = await beside(call, partial(self._report_growth, image, began))
         return self._ended("checkpoint", began, result, partial(_dump_figures, image, work))
 
     async def restore(
@@ -98,17 +99,6 @@ class CriuProgress:
         else:
             self._publish(f"{kind}-done", **figures(seconds))
         return result.unwrap()
-
-    async def _polling(
-        self, call: Callable[[], Awaitable[T]], poll: Callable[[], Awaitable[None]]
-    ) -> outcome.Outcome[T]:
-        """``call``'s outcome, with ``poll`` running beside it until it ends. The outcome is
-        captured inside the nursery so that a failure leaves it as it is (no exception group)."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(poll)
-            result = await outcome.acapture(call)
-            nursery.cancel_scope.cancel()
-        return result
 
     async def _report_growth(self, image: Path, began: float) -> None:
         """Say the image directory's size each time it grew."""

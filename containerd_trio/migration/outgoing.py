@@ -44,11 +44,11 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 import attrs
-import outcome
 import trio
 
 from .. import checkpoints
 from ..archive import BundleContent, ExportOptions, ImageKind, plan_export, rootfs_clock_ns
+from ..beside import beside
 from ..container import Container, Moving
 from ..convert import structure
 from ..errors import DaemonError
@@ -475,12 +475,8 @@ class Outgoing(Move):
     async def _keeping_alive(self, session: str, work: Callable[[], Awaitable[T]]) -> T:
         """``work``'s result, the target's session touched meanwhile: the target aborts a
         session idle for :data:`~.incoming.IDLE_SECONDS`, and a dump, which sends it nothing,
-        may take as long as the move's ``timeout`` allows. The outcome is captured inside the
-        nursery so that a failure leaves it as it is (no exception group)."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._keep_alive, session)
-            result = await outcome.acapture(work)
-            nursery.cancel_scope.cancel()
+        may take as long as the move's ``timeout`` allows."""
+        result = await beside(work, partial(self._keep_alive, session))
         return result.unwrap()
 
     async def _keep_alive(self, session: str) -> None:
