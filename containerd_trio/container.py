@@ -261,6 +261,11 @@ class Container:
         #: again), and an auto-removal gives them the time to (:meth:`wait_sessions_back`).
         #: Cleared once a session attaches.
         self.sessions_due = False
+        #: Set once the start that made it (:meth:`.Supervisor.start`) ended, however it went
+        #: (:attr:`start_failed` says): a wait for its id's next exit that came meanwhile
+        #: waits for it. Never set for an adopted one, which is never listed created.
+        self.start_ended = trio.Event()
+        self.start_failed = False
         #: Waits for a process's output before its exit is reported: a delete cuts them short
         #: (the log goes with the container).
         self._draining: set[trio.CancelScope] = set()

@@ -498,6 +498,7 @@ class Supervisor:
             await self._submit(self._launch, container, existing, launch)
             encoded = container.info_json()
         except BaseException:
+            container.start_failed = True
             if self._containers.get(container.id) is container:
                 if existing is not None and not existing.deleted:
                     # Its removal failed: it stays listed, the stopped container it was.
@@ -506,6 +507,8 @@ class Supervisor:
                     del self._containers[container.id]
             self.metrics.start_failures.inc()
             raise
+        finally:
+            container.start_ended.set()
         self._auto_removed.pop(container_id, None)  # the id's container is this one now
         self.metrics.starts.inc()
         self.metrics.start_latency.observe(time.perf_counter() - began)
@@ -648,6 +651,13 @@ class Supervisor:
             if container is not None and container.status is not Status.CREATED:
                 return await container.wait_gone()  # being forgotten too
         elif condition is WaitCondition.NEXT_EXIT:
+            while container is not None and container.status is Status.CREATED:
+                # A start of the id under way: its run is the next, if it starts; if it
+                # fails, the id is as the start found it (a stopped container, or nothing).
+                await container.start_ended.wait()
+                if not container.start_failed:
+                    return await self._wait(container_id, None, WaitCondition.NOT_RUNNING)
+                container = self._containers.get(container_id)
             return await self.container(container_id).wait_next_exit()
         if container is None:
             ended = self._auto_removed.get(container_id)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +159,82 @@ async def test_a_wait_for_the_next_exit_of_a_stopped_container_answers_its_next_
     assert answers[0].status_code == 200, answers[0].text
     assert answers[0].json()["exitStatus"] == 137
     assert answers[0].json()["pid"] == started["processes"][0]["pid"]
+
+
+async def test_a_wait_for_the_next_exit_during_a_start_waits_for_the_start(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A wait for the next exit that comes while a start of the id is under way: the exit of
+    that start's run, if it starts; if it fails, the id's as before it (a stopped container's
+    next run; a 404 for an id with none). It was a 404 whatever came of the start."""
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+
+    def gated(code: int) -> Callable[[dict[str, Any]], None]:
+        def edit(config: dict[str, Any]) -> None:
+            # runc runs it before the container's process: it waits for the test's word.
+            hook = {"path": "/bin/sh", "args": ["sh", "-c", f"read line < {gate}; exit {code}"]}
+            config["hooks"] = {"createRuntime": [hook]}
+
+        return edit
+
+    async def under_way(container_id: str, bundle: Path) -> tuple[httpx.Response, int]:
+        """Start ``bundle`` as ``container_id``; while runc is in its hook, ask for the id's
+        next exit; then let the start go on. The start's answer, and the wait's once the
+        start has ended (0 while it waits on)."""
+        started: list[httpx.Response] = []
+        waited: list[httpx.Response] = []
+
+        async def start() -> None:
+            body = {"bundlePath": str(bundle)}
+            started.append(await client.post(f"/containers/{container_id}", json=body))
+
+        async def wait_next() -> None:
+            url = f"/containers/{container_id}/wait"
+            waited.append(await client.post(url, params={"condition": "next-exit"}))
+
+        nursery.start_soon(start)
+        writer = await trio.to_thread.run_sync(partial(open, gate, "w"), abandon_on_cancel=True)
+        with writer:
+            nursery.start_soon(wait_next)
+            await trio.testing.wait_all_tasks_blocked(0.05)  # the wait is in the daemon
+            assert waited == []
+            writer.write("go on\n")
+        while not started:
+            await trio.testing.wait_all_tasks_blocked(0.05)
+        await trio.testing.wait_all_tasks_blocked(0.05)
+        waits.append(waited)
+        return started[0], len(waited)
+
+    waits: list[list[httpx.Response]] = []
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            # A fresh id, whose start succeeds: its run's exit.
+            created, answered = await under_way("fresh", make_bundle(edit=gated(0)))
+            assert created.status_code == 201, created.text
+            assert answered == 0  # it runs
+            await client.patch("/containers/fresh", json={"signal": "KILL"})
+            # A fresh id, whose start fails: nothing runs under it.
+            failed, answered = await under_way("doomed", make_bundle(edit=gated(1)))
+            assert failed.status_code == 500, failed.text
+            assert answered == 1
+            # A stopped container, whose replacing start fails: it is back, and its next run's
+            # exit is yet to come.
+            await start_container(client, "again", make_bundle(QUICK))
+            assert (await client.post("/containers/again/wait")).json()["exitStatus"] == 3
+            failed, answered = await under_way("again", make_bundle(edit=gated(1)))
+            assert failed.status_code == 500, failed.text
+            assert answered == 0
+            assert (await client.get("/containers/again")).json()["state"]["exitStatus"] == 3
+            await start_container(client, "again", make_bundle(["sh", "-c", "exit 7"]))
+    fresh, doomed, again = waits
+    assert fresh[0].status_code == 200, fresh[0].text
+    assert fresh[0].json()["exitStatus"] == 137
+    assert fresh[0].json()["pid"] == created.json()["processes"][0]["pid"]
+    assert doomed[0].status_code == 404, doomed[0].text
+    assert doomed[0].json() == {"error": "container 'doomed' not found"}
+    assert again[0].status_code == 200, again[0].text
+    assert again[0].json()["exitStatus"] == 7
 
 
 async def test_a_wait_for_the_next_exit_of_a_running_container_answers_its_exit(

@@ -569,7 +569,8 @@ async def container_logs(query: LogsQuery) -> Response:
 async def wait_container(query: WaitQuery) -> Reply:
     """Answers once the init exited; at once for a stopped container. With
     condition=next-exit, at its next exit: a stopped container's is that of the next start
-    of its id. With condition=removed, once the container is removed too. 404 if the
+    of its id; one being started, that of this start's run, if it starts. With
+    condition=removed, once the container is removed too. 404 if the
     container is deleted before it stops (before its next exit). A container that autoRemove
     removed already is answered as well (the daemon remembers the last 256), but for
     next-exit."""
