@@ -125,6 +125,29 @@ def check_startable(bundle: Path, facts: BundleConfig) -> None:
         raise InvalidRequest(f"{named}, which is not a directory (it is {_kind(mode)})")
 
 
+def refused_rootfs(bundle: Path, facts: BundleConfig, runc_message: str) -> InvalidRequest | None:
+    """runc's refusal of a ``root.path`` with a symbolic link on its way, as a 400 that names
+    the link; None if runc failed for another reason. runc takes the root only as the path its
+    links resolve to (its ``invalid rootfs: not an absolute path, or a symlink``, in a 500):
+    :func:`check_startable`'s one ``lstat`` sees the last part only, and a walk of every part
+    on every start would do again what runc does, so the walk is made once runc said so."""
+    if "invalid rootfs" not in runc_message or facts.rootfs is None:
+        return None
+    named = f"root.path in {os.path.join(bundle, CONFIG_NAME)} names {facts.rootfs}"
+    # As runc makes it absolute: from the bundle's real path (its working directory), then
+    # ".." taken lexically.
+    path = os.path.normpath(os.path.join(os.path.realpath(bundle), facts.rootfs))
+    reached = "/"
+    for part in path.split("/")[1:]:
+        reached = os.path.join(reached, part)
+        if os.path.islink(reached):  # False for what cannot be reached
+            return InvalidRequest(
+                f"{named}, whose part {reached} is a symbolic link: runc takes the root"
+                " filesystem only by a path without one"
+            )
+    return InvalidRequest(f"{named}: runc refused it ({runc_message})")
+
+
 def _unstartable(config: dict[str, Any], where: str) -> str | None:
     """What runc would refuse in the parsed config before it starts a process (its
     validateProcessSpec, and the root it must have), and what execve would refuse of the

@@ -44,7 +44,7 @@ import attrs
 import trio
 
 from . import beneath, checkpoints, criu, procfs, timestamps
-from .bundle import CONFIG_NAME, BundleConfig, check_config, read_bundle
+from .bundle import CONFIG_NAME, BundleConfig, check_config, read_bundle, refused_rootfs
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
 from .children import end_process
@@ -396,7 +396,7 @@ class Container:
                     program_named=f"the program of process.args in {config}",
                     cwd_named=f"process.cwd in {config}",
                     made_cwd=cwd if isinstance(cwd, str) else None,
-                ):
+                ) or refused_rootfs(self.bundle, bundle_config, exc.runc_message):
                     raise refused from None
             raise
         _close_stdin_pipe(custody, ours=False)

@@ -763,6 +763,37 @@ async def test_a_config_runc_cannot_start_from_is_400_before_runc(
     journal.close()
 
 
+async def test_a_rootfs_path_through_a_symbolic_link_is_400(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """runc refuses a root.path with a link in the middle (the daemon's lstat sees the last
+    part only): that was runc's 500, "invalid rootfs: not an absolute path, or a symlink". Now
+    the 400 names the link, and nothing is left."""
+    real = make_bundle()
+    (tmp_path / "via").symlink_to(real)
+
+    def through_link(config: dict[str, Any]) -> None:
+        config["root"]["path"] = str(tmp_path / "via" / "rootfs")
+
+    bundle = make_bundle(edit=through_link)
+    client = daemon.client
+    response = await client.post("/containers/linked", json={"bundlePath": str(bundle)})
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": f"root.path in {bundle / 'config.json'} names {tmp_path / 'via' / 'rootfs'},"
+        f" whose part {tmp_path / 'via'} is a symbolic link: runc takes the root filesystem"
+        " only by a path without one"
+    }
+    assert (await client.get("/state")).json()["containers"] == []
+    assert runc_ids(daemon.config.state_dir) == []
+    assert not (daemon.config.containers_dir / "linked").exists()
+    # The same bundle, its root named by the real path, starts.
+    config = json.loads((bundle / "config.json").read_text())
+    config["root"]["path"] = str(real / "rootfs")
+    (bundle / "config.json").write_text(json.dumps(config))
+    await start_container(client, "linked", bundle)
+
+
 async def test_a_rootfs_named_absolute_or_beside_the_bundle_starts(
     client: httpx.AsyncClient, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
