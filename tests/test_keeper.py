@@ -14,6 +14,7 @@ import errno
 import io
 import json
 import os
+import platform
 import signal
 import sys
 import time
@@ -747,9 +748,18 @@ def test_a_spawn_the_keeper_cannot_read_closes_its_fds_once_and_fails(
         keeper._epoll.close()
 
 
-#: x86_64's epoll_wait, epoll_pwait, epoll_pwait2: where a process of ours that waits for a
-#: message blocks (a server waiting for its welcome, the keeper's loop).
-_EPOLL_WAITS = {232, 281, 441}
+#: The system calls' numbers by machine (``/proc/PID/syscall`` gives a number): x86_64's and
+#: aarch64's (which has no epoll_wait and no poll: glibc calls epoll_pwait and ppoll).
+_SYSCALLS = {
+    "x86_64": {"epoll_wait": 232, "epoll_pwait": 281, "epoll_pwait2": 441, "poll": 7,
+               "ppoll": 271, "recvmsg": 47},
+    "aarch64": {"epoll_pwait": 22, "epoll_pwait2": 441, "ppoll": 73, "recvmsg": 212},
+}[platform.machine()]  # fmt: skip
+
+#: Where a process of ours that waits for a message blocks (a server waiting for its welcome,
+#: the keeper's loop).
+_EPOLL_WAITS = {_SYSCALLS[name] for name in ("epoll_wait", "epoll_pwait", "epoll_pwait2")
+                if name in _SYSCALLS}  # fmt: skip
 
 
 def _in_syscall(pid: int) -> int | None:
@@ -842,9 +852,10 @@ with open(pid_file, "w") as f:
     f.write(str(os.getpid()))
 """
 
-#: x86_64's poll and recvmsg: where the keeper's loop sat, waiting for runc's init to send the
-#: master (a socket with a timeout polls, then receives).
-_WAITS_FOR_THE_MASTER = {7, 47}
+#: Where the keeper's loop sat, waiting for runc's init to send the master (a socket with a
+#: timeout polls, then receives).
+_WAITS_FOR_THE_MASTER = {_SYSCALLS[name] for name in ("poll", "ppoll", "recvmsg")
+                         if name in _SYSCALLS}  # fmt: skip
 
 
 def _sleeps_with_the_connection_taken(keeper: int) -> bool:
