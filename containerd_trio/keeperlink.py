@@ -15,6 +15,7 @@ of the link empties, in order.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
+from . import procfs
 from .errors import RuntimeFailure
 from .keeper._wire import MAX_FDS, MAX_MESSAGE, Message, decode, encode, pair, receive_fds
 from .spawn import spawn
@@ -208,7 +210,9 @@ class KeeperLink:
         pid_file: str | None = None,
     ) -> SpawnResult:
         """Have the keeper run ``argv``; wait for its end. ``fds`` places our fds in the child
-        by number. If cancelled, the program is killed and its end still awaited (briefly)."""
+        by number. If cancelled, the program is killed and its end still awaited (briefly);
+        a container process it made all the same (runc succeeded as the wait was cancelled)
+        is killed too."""
         if self.gone:
             raise KeeperGone("the keeper is gone: the daemon must be restarted")
         spawn_id = next(self._ids)
@@ -249,8 +253,8 @@ class KeeperLink:
                 # this (or failed to, and then this names nothing).
                 self.send({"op": "kill", "id": spawn_id})
                 await pending.done.wait()
-            if pending.result is not None and pending.result.master is not None:
-                os.close(pending.result.master)
+            if pending.result is not None:
+                _undo_spawn(pending.result)
             raise
         finally:
             self._pending.pop(spawn_id, None)
@@ -411,6 +415,25 @@ class KeeperLink:
             os.waitid(os.P_PIDFD, pidfd, os.WEXITED)  # noqa: ASYNC222 - it has exited
         finally:
             trio.lowlevel.notify_closing(pidfd)
+            os.close(pidfd)
+
+
+def _undo_spawn(result: SpawnResult) -> None:
+    """Undo what a cancelled spawn made: its answer is thrown away, and with it the only word
+    of the process (the keeper took runc's pid file). Left, it would run on, named by nothing
+    the server has; the caller saw the start fail. Killed, as containerd kills an exec whose
+    start failed; the keeper reaps it (or its sweep, once the caller drops the key)."""
+    if result.master is not None:
+        os.close(result.master)
+    if result.pid is None or result.start_time is None:
+        return  # none made, or it exited before its runc did (its pid may be another's now)
+    with contextlib.suppress(ProcessLookupError):
+        pidfd = os.pidfd_open(result.pid)
+        try:
+            # Pids are reused fast: the pidfd is on the process made only if it started then.
+            if procfs.start_time(result.pid) == result.start_time:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        finally:
             os.close(pidfd)
 
 

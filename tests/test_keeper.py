@@ -27,6 +27,7 @@ import pytest
 import trio
 
 from containerd_trio.client import cli
+from containerd_trio.keeperlink import CustodyRequest, KeeperLink, SpawnResult
 from containerd_trio.procfs import children, start_time
 from containerd_trio.timestamps import parse_ns
 
@@ -835,6 +836,16 @@ async def test_a_reload_asked_while_the_server_starts_is_done(
             await daemon.process.wait()
 
 
+class _Unheeded:
+    """The server's side of a keeper link's events, for a test that heeds none of them."""
+
+    def process_exited(self, key: str, status: int, ns: int) -> None: ...
+    def output_ended(self, key: str) -> None: ...
+    def log_state(self, container_id: str, paused: bool, error: str | None) -> None: ...
+    def inflight_done(self, spawn_id: int, result: SpawnResult) -> None: ...
+    def handover(self) -> None: ...
+
+
 #: A stand-in for ``runc run -d --console-socket``: like runc, it connects to the console
 #: socket at once, and its init sends the terminal's master only once the container is set
 #: up (here: once the test says so, by the file ``go``); then it writes the pid file.
@@ -869,15 +880,6 @@ async def test_a_terminal_start_does_not_stall_the_keeper(tmp_path: Path) -> Non
     socket as it starts and its init sends the master much later; the keeper accepted at the
     connect and waited there, blocking, up to 5 s for the master, every other spawn, exit and
     message held up meanwhile. Now the master is waited for in the loop."""
-    from containerd_trio.keeperlink import CustodyRequest, KeeperLink, SpawnResult
-
-    class Events:
-        def process_exited(self, key: str, status: int, ns: int) -> None: ...
-        def output_ended(self, key: str) -> None: ...
-        def log_state(self, container_id: str, paused: bool, error: str | None) -> None: ...
-        def inflight_done(self, spawn_id: int, result: SpawnResult) -> None: ...
-        def handover(self) -> None: ...
-
     script = tmp_path / "slow.py"
     script.write_text(SLOW_CONSOLE)
     console = str(tmp_path / "console.sock")
@@ -889,7 +891,7 @@ async def test_a_terminal_start_does_not_stall_the_keeper(tmp_path: Path) -> Non
     try:
         keeper = (await link.hello()).keeper_pid
         async with trio.open_nursery() as nursery:
-            await nursery.start(link.serve, Events())
+            await nursery.start(link.serve, _Unheeded())
             slow_result: list[SpawnResult] = []
 
             async def slow() -> None:
@@ -916,3 +918,64 @@ async def test_a_terminal_start_does_not_stall_the_keeper(tmp_path: Path) -> Non
         os.close(started.master)
     finally:
         await link.aclose()
+
+
+async def test_a_cancelled_spawn_whose_runc_succeeded_leaves_no_process(tmp_path: Path) -> None:
+    """runc exec finished (the keeper took and removed its pid file, and answered) just as the
+    server's wait for it was cancelled (the runtime deadline, the daemon's stop): found in
+    review, KeeperLink.spawn threw the answer away, the caller's clean-up (container.py's
+    ``_kill_from_pid_file``) found no pid file, and the process runc made ran on, named by
+    nothing the server had. Now the spawn kills what it made, as containerd kills an exec
+    whose start failed. Made to happen so: the answer waits in the socket (nothing reads the
+    link yet) while the spawn is cancelled."""
+    pid_file = tmp_path / "exec.pid"
+    made_note = tmp_path / "made"  # the test's own note of the pid: the keeper removes the other
+    # A stand-in for ``runc exec -d --pid-file``: the process it makes outlives it; its pid
+    # file is written before the note, so a note and no pid file means the keeper took it.
+    argv = [
+        "sh", "-c",
+        f"sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > {pid_file}; echo $! > {made_note}",
+    ]  # fmt: skip
+    custody = CustodyRequest("c1/exec-1", "c1", str(tmp_path), 1 << 20)
+    link = KeeperLink.start_keeper()
+    made: int | None = None  # a pidfd of the process the stand-in made
+    try:
+        await link.hello()
+        async with trio.open_nursery() as nursery:
+            exec_scope = trio.CancelScope()
+            cancelled = trio.Event()
+
+            async def exec_() -> None:
+                with exec_scope:
+                    await link.spawn(argv, custody=custody, pid_file=str(pid_file))
+                if exec_scope.cancelled_caught:
+                    cancelled.set()
+
+            nursery.start_soon(exec_)
+            with trio.fail_after(10):
+                await _until(lambda: _note(made_note) is not None and not pid_file.exists())
+            pid = _note(made_note)
+            assert pid is not None
+            made = os.pidfd_open(pid)
+            exec_scope.cancel()
+            await nursery.start(link.serve, _Unheeded())  # the answer is read only now
+            with trio.fail_after(10):
+                await cancelled.wait()
+            with trio.move_on_after(5) as waited:
+                await trio.lowlevel.wait_readable(made)  # readable once it has exited
+            assert not waited.cancelled_caught, f"process {pid} runs on, its pid thrown away"
+            nursery.cancel_scope.cancel()
+    finally:
+        if made is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(made, signal.SIGKILL)
+            trio.lowlevel.notify_closing(made)
+            os.close(made)
+        await link.aclose()
+
+
+def _note(path: Path) -> int | None:
+    """The pid a stand-in noted in ``path``, once it has written it."""
+    with contextlib.suppress(OSError, ValueError):
+        return int(path.read_text())
+    return None
