@@ -68,7 +68,7 @@ from .mounts import remove_tree
 from .oom import OomCounter, find_memory_cgroup
 from .process import UNKNOWN_EXIT_STATUS, Process, ProcessTable
 from .records import ProcessStart, RecordJournal
-from .resources import memory_limited, overlay, to_oci
+from .resources import before, memory_limited, overlay, to_oci
 from .restore_net import PRIVATE_BUNDLE_NAME
 from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
 from .validation import check_exec_strings
@@ -853,6 +853,9 @@ class Container:
                     "update", self._ctx.runtime.update(self.id, to_oci(change))
                 )
             except RuncError as exc:
+                # What runc wrote before the kernel refused a limit may stay in force (see
+                # resources.before): the answer and the record say nothing changed.
+                await self._put_back_limits(change)
                 if "unable to set memory limit" in exc.runc_message:
                     # cgroup v1 cannot take a limit below what the container holds now.
                     raise Conflict(f"container {self.id!r}: {exc.runc_message}") from None
@@ -865,6 +868,17 @@ class Container:
                     self._nursery.start_soon(self._watch_oom, self._oom)
             self._ctx.events.publish("update", self.id)
             self.save()
+
+    async def _put_back_limits(self, change: Resources) -> None:
+        """Put the limits ``change`` names back as the record has them, after a ``runc
+        update`` of them failed."""
+        try:
+            await self._ctx.runtime.update(self.id, to_oci(before(self.resources, change)))
+        except DaemonError as exc:
+            log.error(
+                "container %s: the limits of a failed update could not be put back, its"
+                " cgroups may not be as its record says: %s", self.id, exc.message,
+            )  # fmt: skip
 
     async def stats(self) -> dict[str, Any]:
         """One sample of the container's cgroup figures (``runc events --stats``)."""
