@@ -44,7 +44,7 @@ import attrs
 import trio
 
 from . import beneath, checkpoints, criu, procfs, timestamps
-from .bundle import CONFIG_NAME, BundleConfig, check_config, read_bundle
+from .bundle import CONFIG_NAME, BundleConfig, exec_base, read_bundle
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
 from .children import end_process
@@ -585,7 +585,7 @@ class Container:
             self._require_running("exec into")
             # The bundle's process is the base (its user, env, capabilities): one that cannot
             # be read now is a 400, never an exec as root with nothing of it.
-            document = _exec_document(check_config(self.bundle).process, spec)
+            document = _exec_document(exec_base(self.bundle), spec)
             check_exec_strings(document)  # else a 201, and the process "exits 1" with E2BIG
             key = self._ctx.new_key(self.id, "exec")
             pid_file = self._ctx.pid_dir / f"{self.id}.{key.rpartition('/')[2]}.pid"
