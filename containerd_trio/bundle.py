@@ -237,6 +237,21 @@ def _still(where: str, identity: tuple[int, ...]) -> bool:
 DAEMON_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 
 
+def exec_base(bundle: Path) -> dict[str, Any]:
+    """The bundle's process, the base of an exec (its user, environment, capabilities): 400,
+    naming the field, for a ``process.user`` that is not an object (config.json may have
+    changed since the start), from which no exec can take the container's user."""
+    process = check_config(bundle).process
+    user = process.get("user")
+    if user is not None and not isinstance(user, dict):
+        raise InvalidRequest(
+            f"process.user in {os.path.join(bundle, CONFIG_NAME)} must be an object (uid, gid,"
+            " additionalGids): an exec runs as the container's user, with what the request"
+            " leaves out of it"
+        )
+    return process
+
+
 def read_bundle(bundle: Path) -> BundleConfig:
     """What the daemon needs of the bundle's config.json, for containers that already run.
 

@@ -44,7 +44,7 @@ import attrs
 import trio
 
 from . import beneath, checkpoints, criu, procfs, timestamps
-from .bundle import CONFIG_NAME, BundleConfig, check_config, read_bundle, refused_rootfs
+from .bundle import CONFIG_NAME, BundleConfig, exec_base, read_bundle, refused_rootfs
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
 from .children import end_process
@@ -68,7 +68,7 @@ from .mounts import remove_tree
 from .oom import OomCounter, find_memory_cgroup
 from .process import UNKNOWN_EXIT_STATUS, Process, ProcessTable
 from .records import ProcessStart, RecordJournal
-from .resources import memory_limited, overlay, to_oci
+from .resources import before, memory_limited, overlay, to_oci
 from .restore_net import PRIVATE_BUNDLE_NAME
 from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
 from .validation import check_exec_strings
@@ -590,7 +590,7 @@ class Container:
             self._require_running("exec into")
             # The bundle's process is the base (its user, env, capabilities): one that cannot
             # be read now is a 400, never an exec as root with nothing of it.
-            document = _exec_document(check_config(self.bundle).process, spec)
+            document = _exec_document(exec_base(self.bundle), spec)
             check_exec_strings(document)  # else a 201, and the process "exits 1" with E2BIG
             key = self._ctx.new_key(self.id, "exec")
             pid_file = self._ctx.pid_dir / f"{self.id}.{key.rpartition('/')[2]}.pid"
@@ -858,6 +858,9 @@ class Container:
                     "update", self._ctx.runtime.update(self.id, to_oci(change))
                 )
             except RuncError as exc:
+                # What runc wrote before the kernel refused a limit may stay in force (see
+                # resources.before): the answer and the record say nothing changed.
+                await self._put_back_limits(change)
                 if "unable to set memory limit" in exc.runc_message:
                     # cgroup v1 cannot take a limit below what the container holds now.
                     raise Conflict(f"container {self.id!r}: {exc.runc_message}") from None
@@ -870,6 +873,17 @@ class Container:
                     self._nursery.start_soon(self._watch_oom, self._oom)
             self._ctx.events.publish("update", self.id)
             self.save()
+
+    async def _put_back_limits(self, change: Resources) -> None:
+        """Put the limits ``change`` names back as the record has them, after a ``runc
+        update`` of them failed."""
+        try:
+            await self._ctx.runtime.update(self.id, to_oci(before(self.resources, change)))
+        except DaemonError as exc:
+            log.error(
+                "container %s: the limits of a failed update could not be put back, its"
+                " cgroups may not be as its record says: %s", self.id, exc.message,
+            )  # fmt: skip
 
     async def stats(self) -> dict[str, Any]:
         """One sample of the container's cgroup figures (``runc events --stats``)."""

@@ -6,7 +6,10 @@ over them. Kept this way, not read back from the cgroup files, because a listing
 containers must not cost five thousand reads; because a stopped container (whose cgroups are
 gone) still shows what it ran under; and because the record survives a restart in the journal
 with the rest of the container. runc is the only writer of those files, and ``runc update``
-fails (and the record stays as it was) if the kernel refuses a value.
+fails (and the record stays as it was) if the kernel refuses a value. runc writes the limits one
+at a time and, on a refusal, puts back only those its own config held: what it wrote before the
+refusal of a limit the bundle never set stays. So the daemon puts back, with another ``runc
+update``, every limit the change named, as it was (:func:`before`).
 
 What a bundle says is taken as runc took it: 0 and negative values mean "not set", and a value
 outside the kernel's range cannot be in force (runc refuses to start the container), so it is
@@ -20,6 +23,7 @@ from typing import Any
 import attrs
 
 from .model import CpuResources, MemoryResources, PidsResources, Resources
+from .validation import DEFAULT_CPU_PERIOD_US, DEFAULT_CPU_SHARES, NO_LIMIT
 
 #: The limits an update may name, as ``section.field`` (for messages).
 NAMES = ("memory.limit", "cpu.shares", "cpu.quota", "cpu.period", "pids.limit")
@@ -48,6 +52,28 @@ def overlay(current: Resources, update: Resources) -> Resources:
         else:
             changed = {k: v for k, v in attrs.asdict(new, recurse=False).items() if v is not None}
             sections[section] = attrs.evolve(old, **changed)
+    return Resources(**sections)
+
+
+#: A cgroup's limits where runc was never asked for one: none (-1), or for ``cpu.shares`` and
+#: ``cpu.period``, which have no none, the kernel's defaults.
+_UNSET = Resources(
+    memory=MemoryResources(limit=NO_LIMIT),
+    cpu=CpuResources(shares=DEFAULT_CPU_SHARES, quota=NO_LIMIT, period=DEFAULT_CPU_PERIOD_US),
+    pids=PidsResources(limit=NO_LIMIT),
+)
+
+
+def before(current: Resources, change: Resources) -> Resources:
+    """The limits ``change`` names as they were in force under ``current``: what a change
+    that failed puts back."""
+    was = overlay(_UNSET, current)
+    sections = {}
+    for section in ("memory", "cpu", "pids"):
+        named = getattr(change, section)
+        if named is not None:
+            left_out = {k: None for k, v in attrs.asdict(named, recurse=False).items() if v is None}
+            sections[section] = attrs.evolve(getattr(was, section), **left_out)
     return Resources(**sections)
 
 

@@ -69,6 +69,9 @@ MAX_MEMORY_BYTES = 2**63 - 1
 MIN_CPU_SHARES, MAX_CPU_SHARES = 2, 2**18
 MIN_CPU_QUOTA_US, MAX_CPU_QUOTA_US = 1000, 2**44 - 1
 MIN_CPU_PERIOD_US, MAX_CPU_PERIOD_US = 1000, 1_000_000
+#: What a cgroup has of the two limits that have no "none": the kernel's defaults, which a
+#: cgroup runc made without them keeps.
+DEFAULT_CPU_SHARES, DEFAULT_CPU_PERIOD_US = 1024, 100_000
 
 
 def is_id(value: object) -> TypeGuard[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -209,6 +210,28 @@ async def test_an_exec_into_a_container_whose_bundle_config_is_gone_is_400(
     answer = await exec_(client, "c", args=["/bin/id", "-u"])
     assert answer.status_code == 400, answer.text
     assert "has no config.json" in answer.json()["error"]
+
+
+async def test_an_exec_into_a_container_whose_bundle_user_is_no_object_is_400(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """config.json may change after the start: a process.user that became a name (as in a
+    Dockerfile) made an exec naming a gid fail as the daemon laid it over the bundle's, a 500
+    "internal error"; and one naming no user a 500 in Go's words. The exec takes the
+    container's user from it: a 400 that names the field."""
+    await start_container(client, "c", bundle)
+    config_path = bundle / "config.json"
+    config = json.loads(config_path.read_text())
+    config["process"]["user"] = "nobody"
+    config_path.write_text(json.dumps(config))
+    for user in ({"user": {"gid": 100}}, {}):
+        answer = await exec_(client, "c", args=["true"], **user)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"] == (
+            f"process.user in {config_path} must be an object (uid, gid, additionalGids): an"
+            " exec runs as the container's user, with what the request leaves out of it"
+        )
+    assert len((await client.get("/containers/c")).json()["processes"]) == 1
 
 
 @pytest.mark.parametrize(

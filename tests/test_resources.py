@@ -8,17 +8,20 @@ over the limit where the kernel enforces it (OOM kill, fork refused).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from containerd_trio import cgroups
 from containerd_trio.client.cli import build_parser
 from containerd_trio.client.commands import resource_change
 from containerd_trio.client.output import describe_resources
 from containerd_trio.model import CpuResources, MemoryResources, PidsResources, Resources
-from containerd_trio.resources import from_oci, is_empty, overlay, to_oci
+from containerd_trio.resources import before, from_oci, is_empty, overlay, to_oci
 
 from .helpers import (
     FOREVER,
@@ -29,6 +32,7 @@ from .helpers import (
     event_types,
     next_event,
     now,
+    own_cgroup,
     start_container,
     wait_exit,
     wait_output,
@@ -190,6 +194,57 @@ async def test_a_limit_below_what_the_container_holds_is_409(
     assert (await client.get("/containers/full")).json()["resources"] == {}
 
 
+async def test_a_change_the_kernel_refuses_in_part_is_undone_in_full(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """runc writes the limits one by one (memory, then cpu, then pids) and, when the kernel
+    refuses one, puts back only those its own config held: a memory limit and shares the
+    bundle never set stayed in force, while the record (and the answer's 500) said nothing had
+    changed. Here the kernel refuses the quota: the container's cgroup sits under one with half
+    a CPU, and a child may not be given more than its parent."""
+    parent = own_cgroup("cpu") / "half-a-cpu"
+    parent.mkdir()
+    try:
+        (parent / "cpu.cfs_quota_us").write_text("50000")  # of the default 100000 us
+
+        def under_the_parent(config: dict[str, Any]) -> None:
+            config["linux"]["cgroupsPath"] = "half-a-cpu/refused"
+
+        bundle = make_bundle(FOREVER, edit=under_the_parent)
+        init = (await start_container(client, "refused", bundle))["processes"][0]["pid"]
+        change = {
+            "memory": {"limit": 64 << 20},
+            "cpu": {"shares": 512, "quota": 200000, "period": 100000},
+            "pids": {"limit": 20},
+        }
+        response = await patch(client, "refused", {"resources": change})
+        assert response.status_code == 500, response.text
+        assert "cpu.cfs_quota_us: invalid argument" in response.json()["error"]
+        assert (await client.get("/containers/refused")).json()["resources"] == {}
+        assert int(cgroup_value(init, "memory", "memory.limit_in_bytes")) > 2**60
+        assert cgroup_value(init, "cpu", "cpu.shares") == "1024"
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "-1"
+        assert cgroup_value(init, "cpu", "cpu.cfs_period_us") == "100000"
+        assert cgroup_value(init, "pids", "pids.max") == "max"
+
+        # What the record holds goes back as it was, not to the kernel's defaults.
+        applied = {"memory": {"limit": 32 << 20}, "cpu": {"shares": 256, "period": 50000}}
+        assert (await patch(client, "refused", {"resources": applied})).status_code == 200
+        response = await patch(client, "refused", {"resources": change})
+        assert response.status_code == 500, response.text
+        assert (await client.get("/containers/refused")).json()["resources"] == applied
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(32 << 20)
+        assert cgroup_value(init, "cpu", "cpu.shares") == "256"
+        assert cgroup_value(init, "cpu", "cpu.cfs_period_us") == "50000"
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "-1"
+    finally:
+        await client.delete("/containers/refused", params={"timeout": 0})
+        # runc made the parent in every hierarchy, and its delete removed only its own.
+        for _, directory in cgroups.process_cgroups("self"):
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir(os.path.join(directory, "half-a-cpu"))
+
+
 async def test_paused_and_stopped_containers(
     client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
 ) -> None:
@@ -264,6 +319,24 @@ def test_overlay_and_the_oci_shape() -> None:
     )
     assert to_oci(change) == {"cpu": {"quota": 50000}, "pids": {"limit": 10}}
     assert is_empty(Resources(memory=MemoryResources())) and not is_empty(change)
+
+
+def test_what_a_failed_change_puts_back() -> None:
+    """The limits it named, as the record has them, or as a cgroup has them unasked."""
+    current = Resources(cpu=CpuResources(shares=256, period=50000))
+    change = Resources(
+        memory=MemoryResources(limit=64 << 20),
+        cpu=CpuResources(shares=512, quota=200000),
+        pids=PidsResources(limit=20),
+    )
+    assert before(current, change) == Resources(
+        memory=MemoryResources(limit=-1),
+        cpu=CpuResources(shares=256, quota=-1),
+        pids=PidsResources(limit=-1),
+    )
+    assert before(Resources(), Resources(cpu=CpuResources(period=50000))) == Resources(
+        cpu=CpuResources(period=100000)
+    )
 
 
 def test_a_bundles_resources_as_the_kernel_takes_them() -> None:
