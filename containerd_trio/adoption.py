@@ -6,8 +6,7 @@ Four sources, reconciled once at start-up, before the server accepts a request:
 - the keeper's welcome: every process it holds, with its exit (true status and time) if it
   exited while no server listened, and whether its output has all reached the log;
 - runc's list: what runc still runs;
-- the runc commands the last server had in flight (the keeper finishes them and reports here:
-  a start's, an exec's, a restore's, and a delete's ``runc delete``).
+- the runc commands the last server had in flight (the keeper finishes them and reports here).
 
 Then: a start in flight (its record says ``created``) is rolled back, a delete in flight is
 finished, an exec in flight (a process the keeper holds that no record names) is undone, every
@@ -88,13 +87,7 @@ class Adoption:
 
     async def run(self) -> None:
         runtime = self._ctx.runtime
-        # What the last server left running must end first: its outcome decides what we see
-        # (a delete's runc delete too: run beside ours, the two raced over runc's state dir).
-        if self._inflight:
-            log.info(
-                "waiting for the %d runc command(s) the last server left under way",
-                len(self._inflight),
-            )
+        # What the last server left running must end first: its outcome decides what we see.
         with trio.move_on_after(runtime.timeout + 5):
             await self.settled.wait()
         try:

@@ -546,10 +546,6 @@ class Runc:
                             if spawned.status < 0 and spawned.error:
                                 raise _spawn_failure(self.binary, spawned.error)
                             returncode, result = spawned.status, spawned
-                        elif command in _BY_KEEPER and self.keeper is not None:
-                            returncode, result, stderr = await _keepers_call(
-                                self.keeper, argv, placed, capture
-                            )
                         else:
                             child = await run_child(
                                 argv,
@@ -582,38 +578,6 @@ class Runc:
                 return result
             finally:
                 os.close(log_fd)
-
-
-#: The runc commands without a process of their own that the keeper spawns for the server
-#: (:func:`_keepers_call`): a spawn is a vfork, and the caller's loop stalls while the child
-#: execs runc (0.58 ms per delete in the server's lifecycles, wall time). A lifecycle's
-#: delete is the one the server made on every container.
-_BY_KEEPER = frozenset({"delete"})
-
-
-async def _keepers_call(
-    keeper: KeeperLink, argv: Sequence[str], placed: dict[int, int], capture: bool
-) -> tuple[int, bytes, bytes]:
-    """Have the keeper run a runc command to its end: its exit status, stdout (``capture``)
-    and stderr, through memfds as :func:`run_child` has them. A delete the keeper runs
-    outlives a server that dies meanwhile, and the next server's adoption waits for it
-    (``Welcome.inflight``) before it finishes the delete itself; one the server spawned
-    itself went on beside the next server's. Cancelled, the keeper kills runc."""
-    stdout = os.memfd_create("runc-stdout", os.MFD_CLOEXEC) if capture else None
-    stderr = os.memfd_create("runc-stderr", os.MFD_CLOEXEC)
-    try:
-        spawned = await keeper.spawn(argv, fds=placed, stdout=stdout, stderr=stderr)
-        if spawned.status < 0 and spawned.error:
-            raise OSError(spawned.error)  # not started (or the keeper is gone)
-        return (
-            spawned.status,
-            read_fd(stdout) if stdout is not None else b"",
-            read_fd(stderr),
-        )
-    finally:
-        if stdout is not None:
-            os.close(stdout)
-        os.close(stderr)
 
 
 def _console(io: ProcessIO) -> list[str]:

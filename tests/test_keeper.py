@@ -26,13 +26,12 @@ import pytest
 import trio
 
 from containerd_trio.client import cli
-from containerd_trio.procfs import children, parent, start_time
+from containerd_trio.procfs import children, start_time
 from containerd_trio.timestamps import parse_ns
 
 from .helpers import (
     BundleFactory,
     DaemonProcess,
-    GatedRunc,
     WrittenOutput,
     next_event,
     now,
@@ -437,41 +436,6 @@ async def test_a_delete_cut_short_by_a_crash_is_finished(
             await trio.sleep(0.01)  # nothing announces the mark: look
         os.kill(daemon.server_pid(), signal.SIGKILL)
     await daemon.served(count + 1)
-    assert (await daemon.client.get("/containers/doomed")).status_code == 404
-    assert "doomed" not in runc_ids(daemon.state_dir)
-    assert not pid_alive(created["processes"][0]["pid"])
-    await next_event(
-        daemon.client, since=since, container_id="doomed", match=lambda e: e["type"] == "delete"
-    )
-
-
-async def test_a_deletes_runc_is_the_keepers_and_outlives_the_server(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
-) -> None:
-    """A delete's ``runc delete`` is spawned by the keeper, not the server (whose loop a
-    spawn stalls while the child execs). kill -9 of the server while that runc is held: the
-    keeper names it in flight, and the next server waits for it to end before it finishes the
-    delete (one the server spawned went on beside the next server's own runc delete)."""
-    gated = GatedRunc(tmp_path, "delete")
-    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
-    created = await start(daemon, "doomed", make_bundle(["sleep", "100000"]))
-    since = now()
-
-    async def delete() -> None:
-        with contextlib.suppress(httpx.TransportError):  # the server dies first
-            await daemon.client.delete("/containers/doomed", params={"timeout": 0})
-
-    with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(delete)
-            await gated.reached()
-            (held,) = gated.running()
-            assert parent(held) == daemon.keeper_pid  # not the server's child
-            count = daemon.servings
-            os.kill(daemon.server_pid(), signal.SIGKILL)
-            await daemon.logged(b"waiting for the 1 runc command(s) the last server left")
-            async with gated.opened(held):
-                await daemon.served(count + 1)
     assert (await daemon.client.get("/containers/doomed")).status_code == 404
     assert "doomed" not in runc_ids(daemon.state_dir)
     assert not pid_alive(created["processes"][0]["pid"])

@@ -761,14 +761,9 @@ class Keeper:
                 if custody.stdin is not None:
                     keep.add(custody.stdin)
             placed = {int(target): fds[int(index)] for index, target in message["fds"]}
-            # Only a command that makes a container process takes the containers' OOM score
-            # (a delete the server sends here keeps the keeper's, as one it spawned had the
-            # server's): two writes of /proc less per spawn.
-            stdio = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
-            if wanted is None:
-                pid = self._start_child(message["argv"], runc=True, fds=placed, **stdio)
-            else:
-                pid = self._spawn_container_maker(message["argv"], fds=placed, **stdio)
+            pid = self._spawn_container_maker(
+                message["argv"], stdin=stdin, stdout=stdout, stderr=stderr, fds=placed
+            )
         except Exception as exc:
             if not isinstance(exc, OSError):
                 # A request the keeper cannot read, or a fault of its own: said, and answered
