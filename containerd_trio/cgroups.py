@@ -78,6 +78,20 @@ def _freezer(pid: int | str) -> str | None:
     return process_cgroup(pid, "freezer")
 
 
+def frozen(pid: int) -> bool:
+    """Whether the process's cgroup v1 freezer is frozen (or freezing): a container paused with
+    runc by hand, which the daemon still takes for running. False where there is none (cgroup
+    v2), and for a process that is gone."""
+    try:
+        directory = _freezer(pid)
+        if directory is None:
+            return False
+        with open(f"{directory}/freezer.state") as state:
+            return state.read().strip() != "THAWED"
+    except OSError:
+        return False
+
+
 def release_killed(pid: int) -> None:
     """Let a process sent SIGKILL die although its cgroup v1 freezer is frozen (a paused
     container), without thawing the rest of the container.

@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from . import beneath, checkpoints, criu, procfs, timestamps
+from . import beneath, cgroups, checkpoints, criu, procfs, timestamps
 from .bundle import CONFIG_NAME, BundleConfig, exec_base, read_bundle, refused_rootfs
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
@@ -784,6 +784,19 @@ class Container:
             if self.status is not Status.PAUSED and not await self._runc_reports("paused"):
                 raise Conflict(f"container {self.id!r} is not paused")
             await self._resume()
+
+    def paused_by_hand(self) -> bool:
+        """Whether the container, running as the daemon knows it, was paused with runc by hand
+        (its init's freezer is frozen). It is paused from here on, as runc says: a SIGKILL to
+        it must resume it as one to a paused container does (else it stayed pending, the
+        PATCH answered 200 and the init lived on). Read only for a SIGKILL."""
+        if self.status is not Status.RUNNING or self.init is None:
+            return False
+        if not cgroups.frozen(self.init.pid):
+            return False
+        self.status = Status.PAUSED
+        self.save()
+        return True
 
     async def resume_killed(self, allowed: Callable[[], bool]) -> None:
         """Resume the paused container, whose init was sent a SIGKILL, so that it dies: once

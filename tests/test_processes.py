@@ -590,6 +590,37 @@ async def test_pause_and_resume_made_with_runc_by_hand(
     assert types == ["pause", "resume", "pause", "pause", "resume", "resume"]
 
 
+async def test_a_sigkill_to_a_container_paused_with_runc_by_hand_stops_it(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """(Review.) Paused with runc behind the daemon's back, the container is paused where the
+    daemon takes it for running: a SIGKILL to it answered 200 and stayed pending in the
+    frozen init for good (a wait never ended). Now the daemon sees the freezer frozen and
+    resumes it so that it stops, as for one it paused; the same through the init's process
+    route."""
+    client, state_dir = daemon.client, daemon.config.state_dir
+    for route in ("/containers/c", "/containers/c/process/{init}"):
+        created = await start_container(client, "c", make_bundle(COUNTER))
+        init = created["processes"][0]["pid"]
+        since = now()
+        runc(state_dir, "pause", "c")
+        killed = await client.request(
+            "PATCH" if route == "/containers/c" else "POST",
+            route.format(init=init),
+            json={"signal": "KILL"},
+        )
+        assert killed.status_code == 200, killed.text
+        with trio.fail_after(10):
+            assert await wait_exit(client, "c", init, since) == 128 + signal.SIGKILL
+        assert (await client.get("/containers/c")).json()["state"] == {
+            "status": "stopped",
+            "exitStatus": 137,
+        }
+        types = await event_types(client, since=since, container_id="c", count=2)
+        assert sorted(types) == ["exit", "resume"]
+        assert (await client.delete("/containers/c")).status_code == 200
+
+
 async def test_patch_conflicts(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
     await start_container(client, "c", make_bundle())
     response = await client.patch("/containers/c", json={"status": "running"})
