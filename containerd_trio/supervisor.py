@@ -847,7 +847,9 @@ class Supervisor:
 
         What can be refused is refused before the first step, as an error: the container
         (404, 409; 409 too while another move of it runs or is being settled), the rounds this
-        machine cannot do (409), a target that is unreachable or says no (502). After that the
+        machine cannot do (409), a bundle to send that no import takes (400, from
+        :class:`Outgoing` before it makes anything), a target that is unreachable or says no
+        (502). After that the
         migration runs in the supervisor's nursery whatever the client does, and ends with a
         ``done`` or ``failed`` step; one whose target may run the container but cannot say
         leaves it paused, and settling in the nursery (:meth:`_settle_later`).

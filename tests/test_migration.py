@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -197,6 +198,71 @@ async def test_a_counter_moves_and_counts_on(
     assert leftovers(bundle) == [] and leftovers(target_bundle) == []
     state = json.loads((target.state_dir / "runc" / "counter" / "state.json").read_text())
     assert any("counter-moved-" in path for path in state["cgroup_paths"].values())
+
+
+def make_nodes(rootfs: Path, *devices: tuple[str, int, int, int]) -> None:
+    """Device nodes (name, kind, numbers) in ``rootfs/dev``, as debootstrap makes them."""
+    for name, kind, major, minor in devices:
+        os.mknod(rootfs / "dev" / name, kind | 0o600, os.makedev(major, minor))
+        os.chmod(rootfs / "dev" / name, 0o666 if name != "console" else 0o600)
+
+
+async def test_a_bundle_with_its_device_nodes_moves_and_counts_on(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A rootfs with dev/null, dev/zero, ... (debootstrap makes them): the target refused the
+    bundle's archive for its first device node, so such a container could not move with its
+    bundle. It moves now, the nodes with it."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(COUNTER)
+    character = stat.S_IFCHR
+    make_nodes(
+        bundle / "rootfs", ("null", character, 1, 3), ("zero", character, 1, 5),
+        ("urandom", character, 1, 9), ("tty", character, 5, 0), ("console", character, 5, 1),
+    )  # fmt: skip
+    target_bundle = tmp_path / "elsewhere" / "counter"
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "3")
+    with trio.fail_after(60):
+        steps = await migrate(
+            source.client, "counter", to=f"unix:{target.socket}", withBundle=True,
+            targetBundlePath=str(target_bundle),
+        )  # fmt: skip
+    assert steps[-1]["step"] == "done", steps
+    for name in ("null", "zero", "urandom", "tty", "console"):
+        there = os.lstat(target_bundle / "rootfs/dev" / name)
+        here = os.lstat(bundle / "rootfs/dev" / name)
+        assert (there.st_mode, there.st_rdev, there.st_uid) == (here.st_mode, here.st_rdev, 0)
+    last_before = max(await counted(target.client, "counter"))
+    await wait_output(target.client, "counter", f"{last_before + 2}\n")
+    assert leftovers(bundle) == [] and leftovers(target_bundle) == []
+
+
+async def test_a_bundle_holding_a_device_no_archive_carries_is_refused_before_the_move(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A block device in the rootfs: the target refused the bundle's archive once all of it
+    was sent. Now the migrate is a 400 naming it before anything starts: no session on the
+    target, the container running on here."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(COUNTER)
+    make_nodes(bundle / "rootfs", ("null", stat.S_IFCHR, 1, 3), ("loop0", stat.S_IFBLK, 7, 0))
+    os.chmod(bundle / "rootfs/dev/loop0", 0o600)
+    target_bundle = tmp_path / "elsewhere" / "counter"
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "2")
+    with trio.fail_after(30):
+        response = await source.client.post(
+            "/containers/counter/migrate",
+            json={"to": f"unix:{target.socket}", "withBundle": True,
+                  "targetBundlePath": str(target_bundle)},
+        )  # fmt: skip
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert "'dev/loop0' (the block device 7:0)" in error and "dev/null" not in error, error
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    assert not target_bundle.parent.exists()
+    assert leftovers(bundle) == []
 
 
 async def test_an_established_tcp_connection_survives_the_move(

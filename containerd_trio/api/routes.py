@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from pathlib import Path
 
+import trio
 from quart import Response, current_app, websocket
 
 from .. import attach, channels
@@ -264,7 +265,8 @@ async def export_checkpoint(query: ArchiveQuery) -> Response:
     options = ExportOptions(
         bundle=query.with_bundle, since_ns=query.since, compression=query.compression
     )
-    plan = plan_export(bundle, query.name, options)
+    # In a worker thread: with the bundle, the plan reads every directory of the rootfs.
+    plan = await trio.to_thread.run_sync(plan_export, bundle, query.name, options)
     response = Response(plan.chunks(), status=200, content_type=plan.media_type)
     response.timeout = None
     return response
@@ -319,8 +321,9 @@ async def migrate_container(path: ContainerPath, body: MigrateRequest) -> Respon
     the bundle if asked, pauses the container, checkpoints it, sends the checkpoint, has the
     target restore it, then removes its own copy. If any step fails, the target removes what
     it got and the container runs on here. What can be refused before the first step is an
-    error status: 409 for preCopy on a kernel without dirty-page tracking, 502 when the target
-    cannot be reached or says no."""
+    error status: 400 with withBundle for a bundle no import takes (a device node no archive
+    carries, named), 409 for preCopy on a kernel without dirty-page tracking, 502 when the
+    target cannot be reached or says no."""
     steps = await supervisor().migrate(path.id, body.plan)
     return wire.stream_response(_step_lines(steps))
 

@@ -10,6 +10,11 @@ that changes size between its header and its data is cut or padded to the size i
 announced (tar needs the exact size), and a file that disappears is left out. Such a copy is
 only a first round: the final one, with ``changes`` since the first began, carries the file
 again, because a write changes its ctime.
+
+What no import takes (:mod:`.devices`: a device node other than the few every host offers
+every user, a FIFO) is refused when the bundle is planned, naming each, by a walk that reads
+directories only (an entry's type comes with its name; only the rare special file is
+stat'ed); one made by a running container after that walk is left out of the stream.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
 import stat
 import tarfile
@@ -33,6 +39,7 @@ from ..bundle import CONFIG_NAME, read_config
 from ..errors import InvalidRequest, NotFound, quoted
 from ..validation import check_id
 from . import tarstream
+from .devices import CARRIED_NAMES, refusal
 from .layout import (
     CHECKPOINTS,
     INDEX_NAME,
@@ -46,9 +53,14 @@ from .layout import (
 )
 from .tarstream import CHUNK, Compression
 
+log = logging.getLogger(__name__)
+
 #: What an archive is sent as, by its compression: the export's answer, the import's body.
 MEDIA_TYPES = {Compression.NONE: "application/x-tar", Compression.GZIP: "application/gzip"}
 
+
+#: How many of the entries no import takes an export's refusal names (it says how many more).
+NAMED_REFUSALS = 10
 
 #: How far the filesystem's clock (a coarse one: the last timer tick) may lag ``time.time_ns()``.
 CLOCK_SLACK_NS = 1_000_000_000
@@ -78,7 +90,9 @@ def plan_export(bundle: Path, name: str | None, options: ExportOptions | None = 
     """Check the checkpoint (and bundle) and plan the archive; ``name`` None: the bundle alone.
 
     NotFound if there is no such checkpoint (a completed one, or a pre-dump's images), and
-    InvalidRequest if the bundle cannot be exported as asked.
+    InvalidRequest if the bundle cannot be exported as asked, or its rootfs holds what no
+    import takes. With the bundle, it reads every directory of the rootfs: call it in a
+    worker thread.
     """
     options = options or ExportOptions()
     bundle = bundle.absolute()
@@ -129,10 +143,56 @@ def _bundle_parts(bundle: Path) -> tuple[bytes, Path]:
     rootfs = bundle / path
     if not rootfs.is_dir():
         raise InvalidRequest(f"cannot export the bundle: its rootfs {rootfs} is not a directory")
+    _check_importable(rootfs)
     if path != ROOTFS:
         config["root"]["path"] = ROOTFS  # wherever it was, it lands in the bundle
         document = json.dumps(config, indent=2).encode()
     return document, rootfs
+
+
+def _check_importable(rootfs: Path) -> None:
+    """InvalidRequest naming what in the rootfs no import takes (:mod:`.devices`): sent, it
+    would fail the import once all that came before it was copied (a move, after its first
+    round). Directories are read, never followed through a link; only the entries that are
+    neither directories, files nor symlinks are stat'ed."""
+    refused: list[str] = []
+    with _opened_directory(rootfs) as directory:
+        for relative, info in _special_entries(directory, ""):
+            if (reason := refusal(info)) is not None:
+                refused.append(f"{quoted(relative)} ({reason})")
+    if not refused:
+        return
+    named = ", ".join(refused[:NAMED_REFUSALS])
+    more = f" and {len(refused) - NAMED_REFUSALS} more" if len(refused) > NAMED_REFUSALS else ""
+    raise InvalidRequest(
+        f"cannot export the bundle: its rootfs holds what no import takes: {named}{more}."
+        f" An archive carries only the device nodes every host gives every user ({CARRIED_NAMES}),"
+        " and no FIFO: take the others out of the rootfs (runc makes the devices its config"
+        " lists in the container's /dev at each start and restore)"
+    )
+
+
+def _special_entries(directory: int, relative: str) -> Iterator[tuple[str, os.stat_result]]:
+    """The entries under the open ``directory`` that are neither directories, regular files
+    nor symlinks, with their lstat, names sorted."""
+    with os.scandir(directory) as listing:
+        entries = sorted(listing, key=lambda entry: entry.name)
+    for entry in entries:
+        path = f"{relative}/{entry.name}" if relative else entry.name
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                inner = os.open(entry.name, _OPEN_FLAGS | os.O_DIRECTORY, dir_fd=directory)
+                try:
+                    yield from _special_entries(inner, path)
+                finally:
+                    os.close(inner)
+            elif not (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
+                yield path, entry.stat(follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # removed, or no longer a directory: the export walks what is there then
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:  # a symlink now (O_NOFOLLOW): not followed
+                raise
 
 
 class ExportPlan:
@@ -319,11 +379,13 @@ def _open_member(
         tar.type = tarfile.DIRTYPE
     elif stat.S_ISLNK(info.st_mode):
         tar.type, tar.linkname = tarfile.SYMTYPE, os.readlink(entry, dir_fd=directory)
+    elif (reason := refusal(info)) is not None:
+        # Made after the plan's check (a running container's mknod): no import takes it.
+        log.warning("export: %s left out, %s that no import takes", name, reason)
+        raise _Changed
     elif stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
         tar.type = tarfile.CHRTYPE if stat.S_ISCHR(info.st_mode) else tarfile.BLKTYPE
         tar.devmajor, tar.devminor = os.major(info.st_rdev), os.minor(info.st_rdev)
-    elif stat.S_ISFIFO(info.st_mode):
-        tar.type = tarfile.FIFOTYPE
     else:
         raise _Changed  # a socket: not archivable, left out
     return opened, tar

@@ -121,6 +121,9 @@ class Entry:
     gid: int
     mtime: float
     linkname: str
+    #: A device node's numbers (0 for other kinds).
+    devmajor: int = 0
+    devminor: int = 0
 
 
 class _Inflated:
@@ -325,10 +328,12 @@ class TarReader:
         self._padding = -size % BLOCK if has_data else 0
         self._current = name
         self.entries += 1
+        device = kind in (Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE)
         return Entry(
             name=name, kind=kind, size=size if has_data else 0, mode=info.mode & MODE_BITS,
             uid=uid, gid=gid,
             mtime=mtime, linkname=linkname,
+            devmajor=info.devmajor if device else 0, devminor=info.devminor if device else 0,
         )  # fmt: skip
 
     async def read_data(self, limit: int = CHUNK) -> bytes:

@@ -14,9 +14,12 @@ or bundle exists already. What is checked:
 - symlinks: only in the rootfs, where a relative target must stay inside the rootfs (an
   absolute one is a path in the container, as in any image), and the ``parent`` link of a
   checkpoint to a sibling checkpoint; hard links only to a file of this archive, same area;
-- no device nodes, fifos or unknown member types; setuid and setgid bits are dropped unless the
-  limits keep them (a setuid-root program in a bundle is a way to root for any host user who
-  can reach the bundle directory);
+- device nodes only in the rootfs, and only the character devices every host gives every
+  user (:mod:`.devices`: null, zero, full, random, urandom, tty, ptmx, and console for root
+  alone), made owned by root with at most a host's mode; no other device (a ``dev/sda``
+  readable by all is a way to root for any host user who can reach the bundle directory), no
+  fifos or unknown member types; setuid and setgid bits are dropped unless the limits keep
+  them (a setuid-root program in a bundle is the same way to root);
 - sizes: per file, in total, and the number of entries (:class:`ImportLimits`); the manifest,
   config.json and the index are bounded small;
 - completeness: CRIU's ``inventory.img``, the checkpoint's metadata (for a checkpoint), and
@@ -46,6 +49,7 @@ from ..bundle import CONFIG_NAME, MAX_CONFIG_BYTES
 from ..errors import Conflict, InvalidRequest, NotFound, quoted
 from ..mounts import remove_tree
 from ..validation import check_id
+from .devices import CARRIED_NAMES, CarriedDevice, carried, device_kind
 from .layout import (
     CHECKPOINTS,
     INDEX_NAME,
@@ -64,6 +68,10 @@ from .tarstream import MAX_METADATA, ArchiveError, Entry, Kind, TarReader
 _ARCHIVE_FAULTS = frozenset({errno.ENAMETOOLONG, errno.EMLINK})
 MAX_INDEX = 64 << 20
 _SETID = stat.S_ISUID | stat.S_ISGID
+#: What a member may be (a device node only as :meth:`_Unpacker._carried_device` allows).
+_MEMBER_KINDS = frozenset(
+    {Kind.FILE, Kind.DIRECTORY, Kind.SYMLINK, Kind.HARDLINK, Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE}
+)
 
 
 @attrs.frozen
@@ -292,7 +300,7 @@ class _Unpacker:
         area = self._area(parts, entry)
         if key in self.kinds and not (entry.kind is Kind.DIRECTORY and key in self.implicit):
             raise ArchiveError(f"{quoted(entry.name)} appears twice")
-        if entry.kind not in (Kind.FILE, Kind.DIRECTORY, Kind.SYMLINK, Kind.HARDLINK):
+        if entry.kind not in _MEMBER_KINDS:
             raise ArchiveError(
                 f"{quoted(entry.name)} is a {entry.kind.value}, which is not allowed"
             )
@@ -337,6 +345,8 @@ class _Unpacker:
             os.symlink(entry.linkname, path)
             os.chown(path, entry.uid, entry.gid, follow_symlinks=False)
             os.utime(path, (entry.mtime, entry.mtime), follow_symlinks=False)
+        elif entry.kind is Kind.CHAR_DEVICE or entry.kind is Kind.BLOCK_DEVICE:
+            self._make_device(path, area, entry)
         else:
             source = self._hardlink_source(parts, area, entry)
             os.link(source, path, follow_symlinks=False)
@@ -392,6 +402,38 @@ class _Unpacker:
             os.utime(fd, (entry.mtime, entry.mtime))
         finally:
             os.close(fd)
+
+    def _make_device(self, path: Path, area: str, entry: Entry) -> None:
+        """A node of a device the archive may carry (:mod:`.devices`), owned by root (its
+        owner could widen the mode), with at most the mode a host gives it (the console:
+        root's alone); the group stays, with no more than those bits."""
+        device = self._carried_device(area, entry)
+        try:
+            os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(entry.devmajor, entry.devminor))
+        except PermissionError as exc:
+            raise ArchiveError(
+                f"{quoted(entry.name)} cannot be unpacked: this daemon may not make device"
+                f" nodes ({exc.strerror})"
+            ) from None
+        os.chown(path, 0, entry.gid, follow_symlinks=False)
+        os.chmod(path, entry.mode & device.modes)  # no setid, sticky or wider bits
+        os.utime(path, (entry.mtime, entry.mtime), follow_symlinks=False)
+
+    def _carried_device(self, area: str, entry: Entry) -> CarriedDevice:
+        block = entry.kind is Kind.BLOCK_DEVICE
+        kind = device_kind(block, entry.devmajor, entry.devminor)
+        if area != ROOTFS:
+            raise ArchiveError(
+                f"{quoted(entry.name)} is {kind}: an archive carries device nodes only in its"
+                " rootfs"
+            )
+        device = carried(block, entry.devmajor, entry.devminor)
+        if device is None:
+            raise ArchiveError(
+                f"{quoted(entry.name)} is {kind}, which no archive may carry: only the"
+                f" character devices {CARRIED_NAMES}"
+            )
+        return device
 
     def _check_symlink(self, parts: list[str], area: str, entry: Entry) -> None:
         target = entry.linkname

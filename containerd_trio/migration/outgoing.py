@@ -6,7 +6,9 @@ The steps (each reported as it ends, see :class:`~.model.MigrationStep`):
    then the target opens a session for the container (``POST /migrations``). If the target
    sees that directory, the two share the bundle and nothing will be copied.
 2. **bundle** (``withBundle``): the whole bundle streamed to the target while the container
-   runs on; the time is taken first, so that the final copy carries what changed since.
+   runs on; the time is taken first, so that the final copy carries what changed since. A
+   bundle no import would take (a device node no archive carries, :mod:`..archive.devices`)
+   is refused before step 1, as an error of the migrate itself.
 3. **pre-copy** rounds: the memory, while the container runs on (each round only what changed
    since the one before). Only where the kernel tracks dirty pages (checked before anything).
 4. **freeze**: the container is paused. The downtime starts here.
@@ -47,7 +49,14 @@ import attrs
 import trio
 
 from .. import checkpoints
-from ..archive import BundleContent, ExportOptions, ImageKind, plan_export, rootfs_clock_ns
+from ..archive import (
+    BundleContent,
+    ExportOptions,
+    ExportPlan,
+    ImageKind,
+    plan_export,
+    rootfs_clock_ns,
+)
 from ..beside import beside
 from ..container import Container, Moving
 from ..convert import structure
@@ -345,6 +354,10 @@ class Outgoing(Move):
         container = self.container
         bundle = container.bundle
         try:
+            if self.plan.with_bundle:
+                # Before anything is made: a bundle the target would refuse (a device node no
+                # archive carries) is refused now, not once its copy has been sent.
+                await self._plan_export(None, ExportOptions(bundle=BundleContent.FULL))
             async with container.moving() as moving:
                 self._record()  # before the images it names are made
                 checkpoints.reserve(bundle, self.name)
@@ -512,8 +525,13 @@ class Outgoing(Move):
             )
         )  # fmt: skip
 
+    async def _plan_export(self, name: str | None, options: ExportOptions) -> ExportPlan:
+        """The export planned in a worker thread: with the bundle, it reads every directory of
+        the rootfs."""
+        return await trio.to_thread.run_sync(plan_export, self.container.bundle, name, options)
+
     async def _send(self, session: str, name: str | None, options: ExportOptions) -> int:
-        export = plan_export(self.container.bundle, name, options)
+        export = await self._plan_export(name, options)
         sent = await self.target.send_archive(session, export.media_type, export.chunks())
         self._sent += sent
         return sent
