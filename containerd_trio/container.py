@@ -882,8 +882,12 @@ class Container:
             if self._oom is None and memory_limited(self.resources) and self.init is not None:
                 # Its own cgroup can kill it for memory now: watch for that too.
                 self._watch_memory(self.init.pid, True)
-                if self._oom is not None and self._nursery is not None:
-                    self._nursery.start_soon(self._watch_oom, self._oom)
+                if self._oom is not None:
+                    # From the count as it stands: a kill counted before (a limit set by hand,
+                    # a machine-wide OOM) is not one this watch saw come.
+                    self._oom.check_silently()
+                    if self._nursery is not None:
+                        self._nursery.start_soon(self._watch_oom, self._oom)
             self._ctx.events.publish("update", self.id)
             self.save()
 

@@ -105,6 +105,30 @@ async def test_a_process_over_the_memory_limit_is_oom_killed(
     assert state["state"]["status"] == "running"  # the init is under the limit: it lives on
 
 
+async def test_a_memory_limit_added_later_reports_no_oom_kill_from_before_it(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """(Review.) The OOM watcher that a PATCH adding a memory limit starts took the cgroup's
+    oom_kill count from zero: a kill counted before (here under a limit set by hand, which
+    the daemon did not watch; a machine-wide OOM counts there too) came out as a new "oom"
+    event at the PATCH. Only the kills after the watcher is in place are reported."""
+    init = (await start_container(client, "late", bundle))["processes"][0]["pid"]
+    limit = os.path.join(cgroups.process_cgroup(init, "memory") or "", "memory.limit_in_bytes")
+    eat = {"args": ["dd", "if=/dev/zero", "of=/dev/null", "bs=48M", "count=1"]}
+    Path(limit).write_text(str(32 << 20))  # by hand: not the daemon's
+    since = now()
+    hog = (await client.put("/containers/late/processes", json=eat)).json()["pid"]
+    assert await wait_exit(client, "late", hog, since) == 137  # counted in oom_kill
+    Path(limit).write_text("-1")
+    since = now()
+    response = await patch(client, "late", {"resources": {"memory": {"limit": 32 << 20}}})
+    assert response.status_code == 200, response.text
+    hog = (await client.put("/containers/late/processes", json=eat)).json()["pid"]
+    assert await wait_exit(client, "late", hog, since) == 137
+    types = await event_types(client, since=since, container_id="late", count=4)
+    assert types[:2] == ["update", "start-process"] and sorted(types[2:]) == ["exit", "oom"]
+
+
 async def test_the_pids_limit_holds(client: httpx.AsyncClient, bundle: Path) -> None:
     init = (await start_container(client, "forky", bundle))["processes"][0]["pid"]
     # Room for runc exec's own processes: runc init forks twice as it joins the container, and
