@@ -735,6 +735,35 @@ async def test_a_program_that_cannot_run_exits_127_or_126_as_docker_s(
     assert (await client.get("/containers/gone")).status_code == 404
 
 
+async def test_detach_keys_of_the_environment_that_are_no_keys_are_refused_before_any_request(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$CTR_TRIO_DETACH_KEYS is read as --detach-keys is, with the command line. It was read
+    once the session began, after the start or the exec: `run --rm` exited 2 and left its
+    container running for good (started without autoRemove, never handed to the daemon), and
+    `exec` left its process running, unseen."""
+    await start_container(client, "box", make_bundle(FOREVER))
+    monkeypatch.setenv("CTR_TRIO_DETACH_KEYS", "bogus")
+    for command in (
+        ["run", "--rm", "-b", str(make_bundle(FOREVER)), "once"],
+        ["exec", "box", "sleep", "100000"],
+        ["attach", "--sig-proxy=false", "box"],
+    ):
+        result = await ctr(*command)
+        # Nothing was started: no container, no process.
+        assert (await client.get("/containers/once")).status_code == 404, command
+        assert len((await client.get("/containers/box")).json()["processes"]) == 1, command
+        assert result.code == cli.EXIT_USAGE, (command, result)
+        assert f"usage: ctr-trio {command[0]}" in result.err, result.err
+        assert "$CTR_TRIO_DETACH_KEYS: 'bogus' is not a key" in result.err, result.err
+        assert result.out == ""
+    # A command that takes no detach keys does not read them; an empty value is none.
+    assert (await ctr("exec", "-d", "--detach-keys", "", "box", "true")).code == 0
+    monkeypatch.setenv("CTR_TRIO_DETACH_KEYS", "")
+    assert (await ctr("exec", "box", "true")).code == 0
+    assert (await ctr("top", "box")).code == 0
+
+
 async def test_one_call_loads_argparse_and_the_client_only(daemon: RunningDaemon) -> None:
     """A ctr-trio call pays for every import: no Trio, no TLS, nothing of the daemon."""
     script = (

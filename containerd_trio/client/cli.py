@@ -58,6 +58,8 @@ __all__ = [
 ]
 
 ENV_ADDRESS = "CONTAINERD_TRIO_ADDRESS"
+#: The detach keys of a session when --detach-keys does not give them (docker's notation).
+ENV_DETACH_KEYS = "CTR_TRIO_DETACH_KEYS"
 DEFAULT_ADDRESS = "127.0.0.1:8888"
 
 
@@ -441,6 +443,21 @@ def _detach_keys(text: str) -> bytes:
         return parse_detach_keys(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _detach_keys_of_environment(args: argparse.Namespace) -> str | None:
+    """Read :data:`ENV_DETACH_KEYS` into ``args.detach_keys`` where the command takes detach
+    keys and ``--detach-keys`` did not give them; the problem if it holds no keys. Read with the
+    command line, as the option is: a bad value is a usage error before any request. (Read once
+    the session began, after the start or the exec, it left `run --rm`'s container running
+    for good, never handed to the daemon, and `exec`'s process running, unseen.)"""
+    if getattr(args, "detach_keys", b"") is not None or ENV_DETACH_KEYS not in os.environ:
+        return None  # given, or not a session's command, or unset: _attach takes the default
+    try:
+        args.detach_keys = _detach_keys(os.environ[ENV_DETACH_KEYS])
+    except argparse.ArgumentTypeError as exc:
+        return f"${ENV_DETACH_KEYS}: {exc}"
+    return None
 
 
 def _define_interactive(parser: Parser, *, tty: str, stdin: str) -> None:
@@ -1066,6 +1083,8 @@ def run(
         if extras:
             command_parser.error(f"unrecognized arguments: {shlex.join(extras)}")
         problem = getattr(args, "check", lambda args: None)(args)
+        if problem is None:
+            problem = _detach_keys_of_environment(args)
         if problem is not None:
             command_parser.error(problem)
     except SystemExit as exc:  # --help, --version, or a usage error already explained

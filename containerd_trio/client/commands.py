@@ -313,15 +313,13 @@ def _attach(
     (Ctrl-C or a SIGTERM with --sig-proxy=false, a SIGTERM to -t without raw mode). A
     session that ended with the process returns once the container is gone (its exit
     remembered for a later ``wait``): its id is free."""
-    from .interactive import DEFAULT_DETACH_KEYS, ENV_DETACH_KEYS, Session, parse_detach_keys
+    from .interactive import DEFAULT_DETACH_KEYS, Session, parse_detach_keys
 
+    # --detach-keys, else $CTR_TRIO_DETACH_KEYS: read with the command line (cli.run), before
+    # the start or the exec this session is made for.
     keys = args.detach_keys
     if keys is None:
-        try:
-            keys = parse_detach_keys(os.environ.get(ENV_DETACH_KEYS, DEFAULT_DETACH_KEYS))
-        except ValueError as exc:
-            out.error(f"${ENV_DETACH_KEYS}: {exc}")
-            return EXIT_USAGE
+        keys = parse_detach_keys(DEFAULT_DETACH_KEYS)
     handed = False
 
     def hand_over() -> None:

@@ -56,7 +56,6 @@ if TYPE_CHECKING:
     from .http import Client
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-ENV_DETACH_KEYS = "CTR_TRIO_DETACH_KEYS"
 #: Close codes after which the session is made again: the connection broke, or the server
 #: went away (a restart, a live upgrade).
 _RECONNECT = (None, 1001, 1006, 1011, 1012, 1013)
