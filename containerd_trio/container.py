@@ -496,6 +496,7 @@ class Container:
             await self._init_exited(process)
         else:
             self._exec_exited(process)
+        process.reported.set()
         self._ctx.keeper.ack([process.key])
         if not process.output_ended.is_set():
             await process.output_ended.wait()
@@ -649,7 +650,9 @@ class Container:
         found = self.known_process(pid)
         if isinstance(found, ExitInfo):
             return found
-        await self._unless_removed(found.exited)
+        # Not at its death: once its exit is reported, as a container's wait answers, so that
+        # its output (a child of it may still be writing) is all in the log by the answer.
+        await self._unless_removed(found.reported)
         if not found.exited.is_set():
             raise NotFound(f"container {self.id!r} was deleted before process {pid} exited")
         return _exit_info(self.id, found)

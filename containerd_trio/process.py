@@ -55,6 +55,9 @@ class Process:
         self.exit_status: int | None = None
         self.exit_ns: int | None = None
         self.exited = trio.Event()
+        #: Its exit is reported (after the rest of its output reached the log): the ``exit``
+        #: event is out, it is listed no more, and a wait on it may answer.
+        self.reported = trio.Event()
         #: All its output is in the log (the keeper's logger reached the end of its stdio).
         self.output_ended = trio.Event()
         self._pidfd: int | None = None

@@ -285,7 +285,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         startup = group.subgroup(StartupError)
         if startup is None:
             raise
-        log.error("%s", startup.exceptions[0])
+        # The error, not its group: it may sit in a nursery's group inside the run's (the
+        # supervisor's adoption, say), whose name alone says nothing.
+        first: BaseException = startup
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        log.error("%s", first)
         sys.exit(1)
     with contextlib.suppress(Exception):
         sys.stdout.flush()

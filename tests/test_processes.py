@@ -731,6 +731,29 @@ async def test_signal_to_a_process_that_just_exited(
         assert response.status_code == 404
 
 
+async def test_a_process_wait_answers_once_its_exit_is_reported(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """A process's wait answered as soon as the process died, before its exit was reported,
+    which waits (up to 2 s) for the output a child of it still writes to its pipes: the rest
+    of its output was not in the log yet, it was still listed as live, and a signal to it
+    answered "has exited" where docs/api.md says "is not a live process". As a container's
+    wait does, it answers once the exit is reported: all of the output is in the log."""
+    await start_container(client, "c", bundle)
+    forked = await exec_(client, "c", args=["sh", "-c", "(sleep 0.5; echo late) & exit 3"])
+    assert forked.status_code == 201, forked.text
+    pid = forked.json()["pid"]
+    with trio.fail_after(10):
+        waited = await client.post(f"/containers/c/process/{pid}/wait")
+    assert waited.json()["exitStatus"] == 3
+    logs = await client.get("/containers/c/logs", params={"pid": str(pid)})
+    assert [json.loads(line)["data"] for line in logs.text.splitlines()] == ["late\n"]
+    listed = (await client.get("/containers/c")).json()["processes"]
+    assert pid not in [p["pid"] for p in listed]
+    signalled = await client.post(f"/containers/c/process/{pid}", json={"signal": 15})
+    assert signalled.json() == {"error": f"process {pid} is not a live process of container 'c'"}
+
+
 async def test_pause_while_exec_starts(daemon: RunningDaemon, bundle: Path) -> None:
     client = daemon.client
     await start_container(client, "c", bundle)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -118,6 +119,26 @@ async def test_tls_files_unusable(tmp_path: Path, content: str | None, says: str
     )  # fmt: skip
     assert f"cannot use --tls-cert {cert} with --tls-key {cert}: " in line and says in line
     assert not state.exists()  # checked before anything is made
+
+
+async def test_a_failure_in_the_server_s_own_start_says_what_failed(tmp_path: Path) -> None:
+    """What the server refuses to start for (here: runc cannot list its containers, which it
+    must adopt) was printed as "Exceptions from Trio nursery (1 sub-exception)": the error sat
+    in a nursery's group inside the run's, and only the outer group was named."""
+    real = shutil.which("runc")
+    assert real is not None
+    runc = tmp_path / "runc"
+    runc.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" list "*) echo "list is broken here" >&2; exit 1;; esac\n'
+        f'exec {real} "$@"\n'
+    )
+    runc.chmod(0o755)
+    line = await refused(
+        "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "state"), "--runtime", str(runc)
+    )  # fmt: skip
+    assert "cannot list runc's containers to adopt them: " in line, line
+    assert "list is broken here" in line, line
 
 
 @pytest.mark.deadline(90)
