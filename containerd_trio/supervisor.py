@@ -447,10 +447,13 @@ class Supervisor:
         timeout: float | None = None,
         cgroups_path: str | None = None,
         auto_remove: bool = False,
+        moved: bool = False,
     ) -> StartedContainer:
         """Start a container, or restore it from ``checkpoint`` (within ``timeout`` seconds,
         or the daemon's checkpoint deadline; ``cgroups_path``: a restore's cgroup instead of
-        the bundle's, a migration's); ``auto_remove``: remove it once its init exits."""
+        the bundle's, a migration's); ``auto_remove``: remove it once its init exits.
+        ``moved``: the restore of a container that migrated here, which brings its own labels
+        and autoRemove (a user's restore over a stopped container keeps that one's)."""
         check_id(container_id)
         if timeout is not None and checkpoint is None:
             raise InvalidRequest(
@@ -472,8 +475,11 @@ class Supervisor:
         # A restore's missing checkpoint is a 404 first, whatever else the bundle lacks.
         check_startable(bundle, bundle_config)
         existing = self._containers.get(container_id)
-        if checkpoint is not None and existing is not None and existing.auto_remove:
-            auto_remove = True  # a restore keeps it, as docker start --checkpoint does
+        if checkpoint is not None and existing is not None and not moved:
+            # A restore is the stopped container's again: it keeps its labels (those given
+            # are added) and its autoRemove, as docker start --checkpoint does.
+            labels = {**existing.labels, **(labels or {})}
+            auto_remove = auto_remove or existing.auto_remove
         if existing is not None:
             if existing.status is Status.CREATED:
                 raise Conflict(f"container {container_id!r} is being started")
@@ -944,7 +950,7 @@ class Supervisor:
     ) -> ContainerInfo:
         started = await self.start(
             container_id, str(bundle), checkpoint=checkpoint, cgroups_path=cgroups_path,
-            labels=labels, auto_remove=auto_remove,
+            labels=labels, auto_remove=auto_remove, moved=True,
         )  # fmt: skip
         return started.info()
 

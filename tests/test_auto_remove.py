@@ -470,19 +470,24 @@ async def test_a_checkpoint_that_stops_it_keeps_it_for_its_restore(
 ) -> None:
     """A checkpoint with exit stops the container to restore it later: that is no exit to
     remove it for. It stays, stopped, and its restore (at once) continues its log and keeps
-    autoRemove; the restored one is removed once it exits."""
+    autoRemove, and its labels (those the restore gives are added: it dropped them all, as a
+    review found; docker start --checkpoint keeps them); the restored one is removed once it
+    exits."""
     bundle = make_bundle(["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done"])
-    await start_container(client, "saved", bundle, autoRemove=True)
+    labels = {"team": "infra", "tier": "a"}
+    await start_container(client, "saved", bundle, autoRemove=True, labels=labels)
     await wait_output(client, "saved", "3\n")
     checkpoint = await client.post("/containers/saved/checkpoint/k", json={"exit": True})
     assert checkpoint.status_code == 201, checkpoint.text
     kept = (await client.get("/containers/saved")).json()
     assert kept["state"]["status"] == "stopped" and kept["autoRemove"] is True
     restored = await client.post(
-        "/containers/saved", json={"bundlePath": str(bundle), "checkpoint": "k"}
+        "/containers/saved",
+        json={"bundlePath": str(bundle), "checkpoint": "k", "labels": {"tier": "b"}},
     )
     assert restored.status_code == 201, restored.text
     assert restored.json()["autoRemove"] is True
+    assert restored.json()["labels"] == {"team": "infra", "tier": "b"}
     log = (await client.get("/containers/saved/logs")).text
     assert '"data":"1\\n"' in log  # the output from before the checkpoint is still there
     await client.patch("/containers/saved", json={"signal": "KILL"})
