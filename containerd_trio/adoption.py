@@ -6,7 +6,10 @@ Four sources, reconciled once at start-up, before the server accepts a request:
 - the keeper's welcome: every process it holds, with its exit (true status and time) if it
   exited while no server listened, and whether its output has all reached the log;
 - runc's list: what runc still runs;
-- the runc commands the last server had in flight (the keeper finishes them and reports here).
+- the runc commands the last server had in flight: those the keeper ran for it (the keeper
+  finishes them and reports here), and those it ran itself (a pause, a delete...): the
+  keeper's orphans as it died (the keeper is the child subreaper), which this server waits
+  for, within the runtime deadline, before it reads runc's list (:func:`left_running`).
 
 Then: a start in flight (its record says ``created``) is rolled back, a delete in flight is
 finished, an exec in flight (a process the keeper holds that no record names) is undone, every
@@ -24,11 +27,13 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
-from . import procfs
+from . import checkpoints, procfs
 from .bundle import read_bundle
 from .cgroups import container_cgroups, remove_cgroups
+from .children import end_process
 from .config import DaemonConfig
 from .container import (
     Adopt,
@@ -38,6 +43,7 @@ from .container import (
     replaced_directory,
     sweep_replaced,
 )
+from .criu import thaw_if_frozen
 from .errors import DaemonError, StartupError
 from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Status
@@ -50,6 +56,12 @@ from .timestamps import format_ns, now_ns, parse_ns
 log = logging.getLogger(__name__)
 
 _RUNC_STATUS = {"running": Status.RUNNING, "paused": Status.PAUSED}
+#: The runc commands that make container processes: the keeper runs them (the adoption waits
+#: for those the last server left through the keeper, :attr:`Adoption.settled`); the server
+#: runs every other one itself.
+_KEEPERS_COMMANDS = frozenset({"run", "create", "exec", "restore"})
+#: runc's global options that take a value, as :class:`~.runtime.Runc` passes them.
+_VALUED_OPTIONS = frozenset({"--root", "--log", "--log-format", "--criu"})
 
 
 class Adoption:
@@ -60,12 +72,16 @@ class Adoption:
         welcome: Welcome,
         nursery: trio.Nursery,
         containers: dict[str, Container],
+        moving: frozenset[str] = frozenset(),
     ) -> None:
+        """``moving``: the containers that moves the last server left under way hold (their
+        settling waits for their dumps, :mod:`.migration.left`)."""
         self._ctx = context
         self._config = config
         self._welcome = welcome
         self._nursery = nursery
         self._containers = containers
+        self._moving = moving
         self._inflight = set(welcome.inflight)
         #: The runc commands the last server had in flight have all ended.
         self.settled = trio.Event()
@@ -90,13 +106,14 @@ class Adoption:
         # What the last server left running must end first: its outcome decides what we see.
         with trio.move_on_after(runtime.timeout + 5):
             await self.settled.wait()
+        records = {record.container.id: record for record in self._ctx.journal.load()}
+        await self._end_left_running(records)
         try:
             known = {entry["id"]: entry for entry in await runtime.list()}
         except DaemonError as exc:
             raise StartupError(
                 f"cannot list runc's containers to adopt them: {exc.message}"
             ) from None
-        records = {record.container.id: record for record in self._ctx.journal.load()}
         for container_id, entry in known.items():
             if container_id not in records:
                 # runc has it but the last server died before writing its record.
@@ -109,6 +126,53 @@ class Adoption:
         await self._undo_unclaimed()
         await _remove_half_made(self._config.runc_root, set(known), records)
         sweep_replaced(self._config.containers_dir)
+
+    async def _end_left_running(self, records: dict[str, ContainerRecord]) -> None:
+        """The runc commands the last server ran itself and left running as it died: what
+        runc lists, and what this server does to a container, must come after them, or one
+        that ends later undoes it (a pause landed on a container adopted running; a delete
+        --force killed and removed a container started again under its id). Each is waited
+        for, all at once, within the runtime deadline from now (when it began is not
+        recorded), and killed past it as its server would have killed it.
+
+        A checkpoint is ended at once: nobody can complete it now (its metadata was its
+        server's to write), and with ``exit`` it would stop the container for a checkpoint
+        that never comes to be. What its server's failure would have undone is undone: its
+        images and CRIU's work dir go, and a container CRIU left frozen is thawed, unless
+        its record says paused. A move's is left to the move's settling (``moving``)."""
+        left = [
+            runc
+            for runc in left_running(self._welcome.keeper_pid, self._config.runc_root)
+            if not (runc.command == "checkpoint" and runc.container_id in self._moving)
+        ]
+        async with trio.open_nursery() as nursery:
+            for runc in left:
+                if runc.command == "checkpoint":
+                    nursery.start_soon(self._end_left_dump, runc, records.get(runc.container_id))
+                else:
+                    nursery.start_soon(self._wait_left, runc)
+
+    async def _wait_left(self, runc: LeftRunc) -> None:
+        within = self._ctx.runtime.timeout
+        log.warning("waiting for %s, which the last server left running (up to %g s)", runc, within)
+        if await end_process(runc.pid, grace=within, tree=True):
+            log.error(
+                "killed %s, which the last server left running, past the runtime deadline", runc
+            )
+
+    async def _end_left_dump(self, runc: LeftRunc, record: ContainerRecord | None) -> None:
+        log.warning(
+            "killing %s, which the last server left running: nobody can complete that"
+            " checkpoint now", runc,
+        )  # fmt: skip
+        await end_process(runc.pid, tree=True)
+        if (work := runc.option("--work-path")) is not None:
+            remove_tree(work)  # detaches the cgroup yard a killed CRIU left mounted in it
+        if (image := runc.option("--image-path")) is not None:
+            checkpoints.discard(Path(image))
+        if record is None or record.container.state.status is not Status.PAUSED:
+            with trio.move_on_after(self._ctx.cleanup_timeout):
+                await thaw_if_frozen(self._ctx.runtime, runc.container_id)
 
     async def _adopt(self, record: ContainerRecord, runc_entry: dict[str, Any] | None) -> None:
         info = record.container
@@ -273,6 +337,64 @@ class Adoption:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self._ctx.keeper.drop(key)
+
+
+@attrs.frozen
+class LeftRunc:
+    """A runc command the server ran itself, found running (see :func:`left_running`)."""
+
+    pid: int
+    command: str
+    #: What follows the command on its command line (the container's id last, but for a kill).
+    args: list[str]
+
+    @property
+    def container_id(self) -> str:
+        return self.args[-1] if self.args else ""
+
+    def option(self, name: str) -> str | None:
+        """The value of the command's option ``name`` (``--image-path``), if it has one."""
+        if name in self.args[:-1]:
+            return self.args[self.args.index(name) + 1]
+        return None
+
+    def __str__(self) -> str:
+        return f"runc {' '.join([self.command, *self.args])} (pid {self.pid})"
+
+
+def left_running(keeper_pid: int, runc_root: Path) -> list[LeftRunc]:
+    """The runc commands on ``runc_root`` among the keeper's children that the server runs
+    itself, read from their command lines: at an adoption, those the last server left
+    running as it died, re-parented to the keeper (the child subreaper); they go on. (One
+    the keeper runs is its child from the start: those are excluded.) Reads the command
+    line of each of the keeper's children, one per container process: at adoption only."""
+    root = os.fsencode(runc_root)
+    found = []
+    for pid in procfs.children(keeper_pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().split(b"\0")[:-1]
+        except OSError:
+            continue
+        command = _runc_command(argv, root)
+        if command is not None and command[0] not in _KEEPERS_COMMANDS:
+            found.append(LeftRunc(pid, command[0], command[1]))
+    return found
+
+
+def _runc_command(argv: list[bytes], root: bytes) -> tuple[str, list[str]] | None:
+    """The command and its arguments, if ``argv`` is runc's (or a wrapper's, as a runtime
+    may be) on ``root``: ``--root ROOT`` and the global options after it, then the command."""
+    for at in range(len(argv) - 1):
+        if argv[at] == b"--root" and argv[at + 1] == root:
+            break
+    else:
+        return None
+    while at < len(argv) and os.fsdecode(argv[at]) in _VALUED_OPTIONS:
+        at += 2
+    if at >= len(argv):
+        return None
+    return os.fsdecode(argv[at]), [os.fsdecode(arg) for arg in argv[at + 1 :]]
 
 
 def _init_pid(info: ContainerInfo) -> int | None:

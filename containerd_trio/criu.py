@@ -74,7 +74,7 @@ async def dump(
         checkpoints.discard(image)
         if not was_paused:
             with trio.move_on_after(cleanup_timeout, shield=True):
-                await _thaw_if_frozen(runtime, container_id)
+                await thaw_if_frozen(runtime, container_id)
         if isinstance(exc, RuncError):
             if await gone():
                 from .errors import Conflict
@@ -164,7 +164,7 @@ async def restore(
         remove_tree(work)
 
 
-async def _thaw_if_frozen(runtime: Runc, container_id: str) -> None:
+async def thaw_if_frozen(runtime: Runc, container_id: str) -> None:
     """CRIU freezes the container before it dumps; if it failed or was killed after that,
     the container must not stay frozen while the daemon lists it as running."""
     try:

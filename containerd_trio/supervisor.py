@@ -190,16 +190,18 @@ class Supervisor:
                     # Before the keeper's messages are dispatched: the end of a runc command
                     # the last server left may be the first of them, and the adoption waits
                     # for it (dropped, it would wait until the runtime deadline).
+                    left_moves = self._moves.leftovers()
                     adoption = self._adoption = Adoption(
-                        context, self.config, welcome, nursery, self._containers
-                    )
+                        context, self.config, welcome, nursery, self._containers,
+                        moving=frozenset(move.container_id for move in left_moves),
+                    )  # fmt: skip
                     await nursery.start(self.keeper.serve, self)
                     nursery.start_soon(self.log_watch.run)
                     nursery.start_soon(self._retry_full_disk)
                     nursery.start_soon(self.incoming.reap)
                     await adoption.run()
                     self.incoming.find_left()  # before serving: later sessions are ours
-                    for move in self._moves.leftovers():  # each holds its container first
+                    for move in left_moves:  # each holds its container first
                         await nursery.start(self._settle_move, move, welcome.keeper_pid)
                     nursery.start_soon(self._clear_left, adoption)
                     task_status.started(self)

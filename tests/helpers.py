@@ -294,22 +294,25 @@ async def event_types(
 class GatedRunc:
     """A runc wrapper for a test: runc ``command`` says so on a fifo (:attr:`said`), then
     waits for a line on another (:attr:`gate`, which a test may never open) before it runs;
-    every other command is runc's own."""
+    every other command is runc's own. ``once``: only the first ``command`` is held, the
+    later ones are runc's own too."""
 
     #: The wrappers made in this process and not yet cleaned up after their test
     #: (``conftest.no_gated_runc_left``).
     made: ClassVar[list[GatedRunc]] = []
 
-    def __init__(self, directory: Path, command: str) -> None:
+    def __init__(self, directory: Path, command: str, *, once: bool = False) -> None:
         GatedRunc.made.append(self)
         self.path = directory / "gated-runc"
         self.said = directory / f"{command}-said"
         self.gate = directory / f"{command}-gate"
         os.mkfifo(self.said)
         os.mkfifo(self.gate)
+        # mkdir succeeds for one wrapper only: the first to get there is held.
+        first = f" && mkdir {directory / f'{command}-held'} 2>/dev/null" if once else ""
         self.path.write_text(
             "#!/bin/sh\n"
-            f'for a in "$@"; do [ "$a" = {command} ] && echo {command} > {self.said}'
+            f'for a in "$@"; do [ "$a" = {command} ]{first} && echo {command} > {self.said}'
             f" && read line < {self.gate}; done\n"
             'exec runc "$@"\n'
         )

@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -244,9 +244,9 @@ async def test_a_server_dying_while_a_start_removes_the_stopped_container_keeps_
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """kill -9 of the server while a start of a stopped container's id is removing it (held
-    in its runc delete, before the start's own record): the next server adopts the stopped
-    container as it was, exit and log, since its record was never marked deleting; deleting it
-    then works."""
+    in its runc delete, before the start's own record): the next server waits for that runc
+    delete, which goes on, then adopts the stopped container as it was, exit and log, since
+    its record was never marked deleting; deleting it then works."""
     gated = GatedRunc(tmp_path, "delete")
     daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
     client = daemon.client
@@ -264,55 +264,65 @@ async def test_a_server_dying_while_a_start_removes_the_stopped_container_keeps_
     async with trio.open_nursery() as nursery:
         nursery.start_soon(replace)
         await gated.reached()  # the old container's runc delete is held
+        (held,) = gated.running()
         count = daemon.servings
         os.kill(daemon.server_pid(), signal.SIGKILL)
-        await daemon.served(count + 1)
+        await daemon.logged(b"waiting for runc delete --force keep")
+        async with gated.opened(held):  # the dead server's runc delete goes on, and ends
+            await daemon.served(count + 1)
     assert answers == []  # the start never answered
+    assert "keep" not in runc_ids(daemon.state_dir)  # that runc delete's work
     assert (await client.get("/containers/keep")).json() == before
     logged = (await client.get("/containers/keep/logs")).text.splitlines()
     assert [json.loads(line)["data"] for line in logged] == ["first\n"]
     assert sorted(os.listdir(daemon.state_dir / "containers")) == ["keep"]
-    # The dead server's runc delete, let through, goes on; this one's delete works after it.
-    (held,) = gated.running()
-    async with gated.opened(held):
+    async with gated.opened(None):
         answer = await client.delete("/containers/keep")
     assert answer.status_code == 200, answer.text
     assert runc_ids(daemon.state_dir) == []
     assert os.listdir(daemon.state_dir / "containers") == []
 
 
-async def test_a_delete_that_runc_cannot_finish_after_a_crash_does_not_stop_the_next_server(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
-) -> None:
-    """kill -9 of the server during a delete (held in its runc delete); the next server's
-    runc delete of it is held too, past its deadline: the server serves all the same (it
-    did not start at all before), lists the container stopped, and a DELETE then removes it
-    from runc."""
-    gated = GatedRunc(tmp_path, "delete")
+async def deleting(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, gated: GatedRunc, name: str
+) -> tuple[DaemonProcess, Callable[[], Awaitable[None]]]:
+    """A daemon on ``gated`` (a runtime deadline of 1 s) running container ``name``, and a
+    DELETE of it, whose answer the server's death cuts short."""
     daemon: DaemonProcess = await spawn_daemon(
         "--runtime", str(gated.path), "--runtime-timeout", "1"
     )
-    client = daemon.client
-    await start_container(client, "stuck", make_bundle(FOREVER))
+    await start_container(daemon.client, name, make_bundle(FOREVER))
 
     async def delete() -> None:
         with contextlib.suppress(httpx.HTTPError):  # the server dies first
-            await client.delete("/containers/stuck", params={"timeout": 0})
+            await daemon.client.delete(f"/containers/{name}", params={"timeout": 0})
+
+    return daemon, delete
+
+
+async def test_a_delete_that_runc_cannot_finish_after_a_crash_does_not_stop_the_next_server(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server during a delete (held in its runc delete, which the next server
+    kills past the runtime deadline); the next server's runc delete of it is held too, past
+    its deadline: the server serves all the same (it did not start at all before), lists the
+    container stopped, and a DELETE then removes it from runc."""
+    gated = GatedRunc(tmp_path, "delete")
+    daemon, delete = await deleting(spawn_daemon, make_bundle, gated, "stuck")
+    client = daemon.client
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(delete)
         await gated.reached()  # the delete's runc delete is held
-        (dead_servers,) = gated.running()
         count = daemon.servings
         os.kill(daemon.server_pid(), signal.SIGKILL)
         await gated.reached()  # the next server's, held past its deadline
         await daemon.served(count + 1)
     info = (await client.get("/containers/stuck")).json()
     assert info["state"]["status"] == "stopped", info
+    assert b"killed runc delete --force stuck" in daemon.log  # the dead server's, first
     assert "it is listed stopped, for a DELETE to try again" in daemon.log.decode()
-    # Its runc delete never runs: the DELETE's must. (Killed, it is the keeper's to reap, at
-    # once or at its next sweep: it may be gone before a pidfd could be opened on it.)
-    os.kill(dead_servers, signal.SIGKILL)
+    assert gated.running() == []  # each killed at its deadline: the DELETE's runc must run
     assert "stuck" in runc_ids(daemon.state_dir)
     async with gated.opened(None):
         answer = await client.delete("/containers/stuck")
@@ -344,3 +354,122 @@ async def test_what_a_failed_start_left_in_runc_does_not_take_the_stopped_contai
     logged = (await second.client.get("/containers/keep/logs")).text.splitlines()
     assert [json.loads(line)["data"] for line in logged] == ["first\n"]
     assert runc_ids(second.state_dir) == []
+
+
+#: What the next server logs as it waits for a runc command the dead server left running.
+LEFT_RUNNING = b"which the last server left running"
+
+
+async def served_or_logged(daemon: DaemonProcess, count: int, text: bytes) -> str:
+    """Which comes first, a server's ``count``-th "serving on" or ``text`` in the log:
+    "served" or "logged"."""
+    first: list[str] = []
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+
+            async def served() -> None:
+                await daemon.served(count)
+                first.append("served")
+                nursery.cancel_scope.cancel()
+
+            async def logged() -> None:
+                await daemon.logged(text)
+                first.append("logged")
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(served)
+            nursery.start_soon(logged)
+    return first[0]
+
+
+async def test_a_pause_the_dead_server_left_running_is_waited_for(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while its runc pause is held: that runc is the keeper's orphan
+    and goes on. The next server waits for it before it reads runc's list, and adopts the
+    container paused, as it is. (Before, it adopted it running, and the pause landed after:
+    listed running while frozen, an exec into it a 500 from runc.)"""
+    gated = GatedRunc(tmp_path, "pause")
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    client = daemon.client
+    await start_container(client, "c", make_bundle(FOREVER))
+
+    async def pause() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await client.patch("/containers/c", json={"status": "paused"})
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(pause)
+        await gated.reached()  # the server's runc pause is held
+        (held,) = gated.running()
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        first = await served_or_logged(daemon, count + 1, LEFT_RUNNING)
+        async with gated.opened(held):  # the dead server's runc pause goes on, and ends
+            await daemon.served(count + 1)
+    info = (await client.get("/containers/c")).json()
+    assert (info["state"]["status"], runc_state(daemon.state_dir, "c")["status"]) == (
+        "paused",
+        "paused",
+    )
+    assert first == "logged"  # the next server served only once that runc had ended
+    assert b"waiting for runc pause c" in daemon.log
+    assert (await client.patch("/containers/c", json={"status": "running"})).status_code == 200
+    assert runc_state(daemon.state_dir, "c")["status"] == "running"
+
+
+async def test_a_delete_the_dead_server_left_past_its_deadline_is_killed_before_serving(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while its runc delete --force is held past the runtime deadline:
+    the next server kills it (as its own server would have at that deadline) before it
+    finishes the delete and serves. (Before, it served at once, and a start of the id that
+    came next was killed and removed from runc under it when that old runc delete went on.)"""
+    gated = GatedRunc(tmp_path, "delete", once=True)  # the next server's goes through
+    daemon, delete = await deleting(spawn_daemon, make_bundle, gated, "c")
+    client = daemon.client
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(delete)
+        await gated.reached()  # the server's runc delete is held
+        await daemon.kill_server()
+    assert (await client.get("/containers/c")).status_code == 404  # the delete was finished
+    started = await start_container(client, "c", make_bundle(FOREVER))  # the id again
+    async with gated.opened(gated.running()[0] if gated.running() else None):
+        pass  # the dead server's runc delete goes on, if it still can
+    info = (await client.get("/containers/c")).json()
+    assert info["state"]["status"] == "running", info
+    assert runc_state(daemon.state_dir, "c")["status"] == "running"
+    assert pid_alive(started["processes"][0]["pid"])
+    assert b"killed runc delete --force c" in daemon.log
+
+
+async def test_a_checkpoint_the_dead_server_left_running_is_ended_at_once(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while its runc checkpoint (with exit) is held: nobody can
+    complete that checkpoint now (its metadata was its server's to write), so the next server
+    kills it at once and removes its images: the container runs on, and the name is free.
+    (Before, it went on once let through: the container stopped for a checkpoint that never
+    came to be, and its images without metadata held the name for good.)"""
+    gated = GatedRunc(tmp_path, "checkpoint", once=True)  # the next server's go through
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    client = daemon.client
+    started = await start_container(client, "c", make_bundle(FOREVER))
+
+    async def checkpoint() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await client.post("/containers/c/checkpoint/cp", json={"exit": True})
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(checkpoint)
+        await gated.reached()  # the server's runc checkpoint is held
+        await daemon.kill_server()
+    async with gated.opened(gated.running()[0] if gated.running() else None):
+        pass  # the dead server's runc checkpoint goes on, if it still can
+    info = (await client.get("/containers/c")).json()
+    assert info["state"]["status"] == "running", info
+    assert pid_alive(started["processes"][0]["pid"])
+    response = await client.post("/containers/c/checkpoint/cp", json={"exit": False})
+    assert response.status_code == 201, response.text
+    assert b"killing runc checkpoint --image-path" in daemon.log
