@@ -472,7 +472,10 @@ class Outgoing(Move):
             started = time.perf_counter()
             content = BundleContent.CHANGES if plan.with_bundle else BundleContent.NONE
             sent = await self._send(
-                session, self.name, ExportOptions(bundle=content, since_ns=since)
+                session,
+                self.name,
+                # In the downtime: the rootfs was checked before the first copy.
+                ExportOptions(bundle=content, since_ns=since, check_rootfs=False),
             )
             report(MigrationStep(StepName.TRANSFER, _since(started), bytes=sent))
         started = time.perf_counter()
