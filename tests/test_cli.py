@@ -32,6 +32,7 @@ from containerd_trio.model import ExitInfo, Status
 
 from .helpers import (
     FOREVER,
+    IGNORES_TERM,
     BundleFactory,
     RunningDaemon,
     WrittenOutput,
@@ -321,6 +322,53 @@ async def test_delete_stops_a_running_container(
     assert deleted.json["id"] == "going"
     assert not pid_alive(pid)
     assert (await client.get("/state")).json()["containers"] == []
+
+
+#: An init that ends on SIGTERM (3) or SIGUSR1 (4): pid 1 takes only the signals it handles.
+TRAPS = (
+    "sh",
+    "-c",
+    "trap 'exit 3' TERM; trap 'exit 4' USR1; echo ready; while :; do sleep 0.1; done",
+)
+
+
+async def test_stop_signals_then_kills_after_the_grace_and_keeps_the_container(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """ctr-trio had no ``stop`` (rm stopped and removed): docker's, the stop signal, up to -t
+    seconds for the exit, then SIGKILL; the container stays, stopped. A paused one is resumed
+    once signalled, as docker's stop does: its SIGTERM came only as the SIGKILL of the grace."""
+    with trio.fail_after(60):
+        for name in ("polite", "frozen", "custom"):
+            await ok(ctr, "start", name, "-b", str(make_bundle(TRAPS)))
+            await wait_output(client, name, "ready")
+        await ok(ctr, "start", "stubborn", "-b", str(make_bundle(IGNORES_TERM)))
+
+        async def status(name: str) -> dict[str, Any]:
+            state: dict[str, Any] = (await client.get(f"/containers/{name}")).json()["state"]
+            return state
+
+        assert (await ok(ctr, "stop", "polite")).out == "polite\n"  # the id, as docker's
+        assert await status("polite") == {"status": "stopped", "exitStatus": 3}
+        await ok(ctr, "pause", "frozen")
+        # Its SIGTERM pending until the grace's SIGKILL (137), unless it is resumed.
+        assert (await ok(ctr, "stop", "-t", "30", "frozen")).out == "frozen\n"
+        assert await status("frozen") == {"status": "stopped", "exitStatus": 3}
+        stopped = await ok(ctr, "containers", "stop", "--signal", "USR1", "--time", "30", "custom")
+        assert stopped.out == "custom\n"
+        assert await status("custom") == {"status": "stopped", "exitStatus": 4}
+
+        # SIGTERM ignored: SIGKILL once the grace passed. A stopped one is no failure; an
+        # unknown one is, said on stderr, and the others go on (exit 1), as docker's.
+        several = await ctr("--json", "stop", "-t", "0.2", "stubborn", "ghost", "polite")
+        assert several.code == cli.EXIT_ERROR, several
+        assert [(e["id"], e["exitStatus"]) for e in several.json] == [
+            ("stubborn", 128 + signal.SIGKILL),
+            ("polite", 3),
+        ]
+        assert several.err.count("\n") == 1 and "'ghost' not found" in several.err, several
+        assert await status("stubborn") == {"status": "stopped", "exitStatus": 137}
+        assert (await ok(ctr, "ps", "-q")).out.split() == ["polite", "frozen", "custom", "stubborn"]
 
 
 # --- checkpoints ------------------------------------------------------------------------------
@@ -1168,7 +1216,7 @@ async def test_version_and_completion(tmp_path: Path) -> None:
         return done.stdout.decode().split()
 
     assert await complete("ctr-trio", "con") == ["containers"]
-    assert await complete("ctr-trio", "containers", "st") == ["start"]
+    assert await complete("ctr-trio", "containers", "sta") == ["start"]
     assert await complete("ctr-trio", "--address", "1.2.3.4:5", "ch") == [
         "checkpoints",
         "checkpoint",
@@ -1181,6 +1229,8 @@ async def test_version_and_completion(tmp_path: Path) -> None:
         f"RTMAX-{n}" for n in ("1", "10", "11", "12", "13", "14")
     ]
     assert {"TERM", "KILL", "HUP", "RTMIN"} <= set(await complete("ctr-trio", "kill", "-s", ""))
+    assert await complete("ctr-trio", "sto") == ["stop"]
+    assert await complete("ctr-trio", "containers", "stop", "--signal", "US") == ["USR1", "USR2"]
     assert set(await complete("ctr-trio", "rm", "-")) >= {"-f", "--force", "-t", "--timeout"}
     assert await complete("ctr-trio", "run", "--r") == ["--rm"]
     # A switch as one writes it, its value after the = (bash splits --sig-proxy=f in three).

@@ -628,8 +628,8 @@ def _define_wait(parser: Parser) -> None:
     )
 
 
-def _define_kill(parser: Parser) -> None:
-    parser.add_argument("ids", nargs="+", metavar="ID")
+def _define_signal(parser: Parser) -> None:
+    """``-s/--signal``, SIGTERM unless given (shell completion offers the names to a SIG)."""
     parser.add_argument(
         "-s",
         "--signal",
@@ -638,6 +638,11 @@ def _define_kill(parser: Parser) -> None:
         metavar="SIG",
         help="number or name, RTMIN+N and RTMAX-N too (default SIGTERM)",
     )
+
+
+def _define_kill(parser: Parser) -> None:
+    parser.add_argument("ids", nargs="+", metavar="ID")
+    _define_signal(parser)
     parser.add_argument(
         "--pid",
         type=_positive_count,
@@ -646,6 +651,25 @@ def _define_kill(parser: Parser) -> None:
     )
     parser.set_defaults(
         check=lambda args: "--pid takes one ID" if args.pid and len(args.ids) > 1 else None
+    )
+
+
+#: docker stop's grace between the signal and SIGKILL, when the image names none.
+STOP_TIMEOUT = 10.0
+
+
+def _define_stop(parser: Parser) -> None:
+    parser.add_argument("ids", nargs="+", metavar="ID")
+    _define_signal(parser)
+    # docker's -t is --timeout, and --time before it (which docker still takes): both here.
+    parser.add_argument(
+        "-t",
+        "--timeout",
+        "--time",
+        type=_seconds,
+        default=STOP_TIMEOUT,
+        metavar="SECONDS",
+        help=f"grace between the signal and SIGKILL (default {STOP_TIMEOUT:g})",
     )
 
 
@@ -803,6 +827,10 @@ CONTAINER_COMMANDS = (
     ContainerCommand(
         "kill", "send a signal to containers or one of their processes",
         commands.containers_kill, _define_kill, top=("kill",),
+    ),
+    ContainerCommand(
+        "stop", "stop containers: a signal, then SIGKILL after a grace; they stay, stopped",
+        commands.containers_stop, _define_stop, top=("stop",),
     ),
     ContainerCommand(
         "pause", "freeze all processes of containers", commands.containers_pause, _define_ids,
