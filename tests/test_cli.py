@@ -223,6 +223,28 @@ async def test_get_exec_kill_pause_resume_delete(
     assert (await client.get("/containers/box")).status_code == 404
 
 
+async def test_inspect_is_get_as_json_and_both_take_several_ids(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """docker's ``inspect`` was an unknown command (exit 2), and ``get`` took one ID. inspect
+    is get printing JSON, as docker's does: the container for one ID, an array for several
+    (as kill, rm and the others print them), an unknown one an error that stops no other."""
+    for name in ("a", "b"):
+        await ok(ctr, "start", name, "-b", str(bundle))
+    a, b = [(await client.get(f"/containers/{name}")).json() for name in ("a", "b")]
+    assert (await ok(ctr, "inspect", "a")).json == a
+    assert (await ok(ctr, "containers", "inspect", "a", "b")).json == [a, b]
+    assert (await ok(ctr, "--json", "containers", "get", "a", "b")).json == [a, b]
+    # get's tables, one after the other, a blank line between.
+    one, other = [(await ok(ctr, "containers", "get", name)).out for name in ("a", "b")]
+    assert (await ok(ctr, "containers", "get", "a", "b")).out == f"{one}\n{other}"
+    failed = await ctr("inspect", "ghost", "b")
+    assert (failed.code, failed.json) == (cli.EXIT_ERROR, [b]), failed
+    assert failed.err.count("\n") == 1 and "'ghost' not found" in failed.err, failed
+    alone = await ctr("inspect", "ghost")
+    assert (alone.code, alone.out) == (cli.EXIT_ERROR, ""), alone
+
+
 async def test_exec_env_by_name_alone_is_ours_as_docker_s(
     ctr: Ctr, bundle: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -375,7 +375,7 @@ def _define_list(parser: Parser) -> None:
     )
 
 
-def _define_get(parser: Parser) -> None:
+def _define_id(parser: Parser) -> None:
     parser.add_argument("id", metavar="ID")
 
 
@@ -677,6 +677,11 @@ def _define_ids(parser: Parser) -> None:
     parser.add_argument("ids", nargs="+", metavar="ID")
 
 
+def _define_inspect(parser: Parser) -> None:
+    _define_ids(parser)
+    parser.set_defaults(json=True)  # docker's inspect prints JSON only
+
+
 def _define_delete(parser: Parser) -> None:
     parser.add_argument("ids", nargs="+", metavar="ID")
     parser.add_argument(
@@ -803,7 +808,11 @@ CONTAINER_COMMANDS = (
         "list", "list the containers", commands.containers_list, _define_list,
         aliases=("ls", "ps"), top=("ps", "ls"),
     ),
-    ContainerCommand("get", "show one container", commands.containers_get, _define_get),
+    ContainerCommand("get", "show containers", commands.containers_get, _define_ids),
+    ContainerCommand(
+        "inspect", "print containers' JSON (get --json), as docker inspect prints JSON",
+        commands.containers_get, _define_inspect, top=("inspect",),
+    ),
     ContainerCommand(
         "start", "start a container from an OCI bundle", commands.containers_start,
         _define_start, top=("start",),
@@ -854,7 +863,7 @@ CONTAINER_COMMANDS = (
     ),
     ContainerCommand(
         "top", "list every process in a container, as ps -ef shows them",
-        commands.containers_top, _define_get, top=("top",),
+        commands.containers_top, _define_id, top=("top",),
     ),
     ContainerCommand(
         "migrate", "move a running container to another daemon", commands.migrate,

@@ -126,10 +126,25 @@ def containers_list(client: Client, args: argparse.Namespace, out: Output) -> in
 
 
 def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int:
-    container = client.container(args.id)
-    if out.as_json:
-        out.document(container)
-        return EXIT_OK
+    """``get`` and ``inspect``: each container's fields and processes, a blank line between
+    two; with ``--json`` (``inspect``'s own way) their documents, as :func:`each_container`
+    prints them."""
+    shown = False
+
+    def get(container_id: str) -> Container:
+        nonlocal shown
+        container = client.container(container_id)
+        if not out.as_json:
+            if shown:
+                out.line()
+            _describe(container, out)
+            shown = True
+        return container
+
+    return each_container(args.ids, out, get, None)
+
+
+def _describe(container: Container, out: Output) -> None:
     labels = container.get("labels") or {}
     fields = [
         ("ID", container["id"]),
@@ -154,7 +169,6 @@ def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int
                 for p in container["processes"]
             ],
         )
-    return EXIT_OK
 
 
 def containers_start(client: Client, args: argparse.Namespace, out: Output) -> int:
@@ -388,20 +402,21 @@ def each_container(
     ids: Sequence[str],
     out: Output,
     act: Callable[[str], Answer],
-    sentence: Callable[[Answer, str], str],
+    sentence: Callable[[Answer, str], str] | None,
     *,
     single: bool | None = None,
 ) -> int:
     """``act`` on each container, a sentence for each (or with ``--json`` their documents: one
     for one id, an array of those that succeeded for several), an error line for each failure;
     exit 1 if any failed. One id that failed prints nothing on stdout, as docker's: ``[]``
-    there would be an array where one id's answer is an object."""
+    there would be an array where one id's answer is an object. No ``sentence``: ``act``
+    prints what it has to say itself."""
     answers: list[Answer] = []
 
     def one(container_id: str) -> None:
         answer = act(container_id)
         answers.append(answer)
-        if not out.as_json:
+        if not out.as_json and sentence is not None:
             out.line(sentence(answer, container_id))
 
     code = for_each(ids, out, one)
