@@ -1323,6 +1323,29 @@ async def test_sig_proxy_is_a_switch_as_dockers() -> None:
     assert "argument --sig-proxy: 'maybe' is not true or false" in bad.err
 
 
+async def test_abbreviated_long_options_are_usage_errors_as_docker_s(tmp_path: Path) -> None:
+    """argparse took ``logs web --tim`` for --timestamps and ``attach --sig web`` for
+    ``--sig-proxy web`` (web its value, no ID); docker's parser takes no abbreviation, nor does
+    any parser of ctr-trio's now, subcommands' included. Short options still group (-it)."""
+    from containerd_trio.client.completion import _paths
+
+    parser = cli.build_parser()
+    assert all(not command.allow_abbrev for _, command in _paths(parser, "ctr-trio"))
+    nowhere = ["--address", f"unix:{tmp_path / 'none.sock'}", "--retry", "0"]
+    for argv, given in [
+        (["logs", "web", "--tim"], "--tim"),
+        (["attach", "--sig", "web"], "--sig"),
+        (["containers", "kill", "web", "--sig", "KILL"], "--sig KILL"),
+        (["rm", "--for", "web"], "--for"),
+        (["--addr=unix:/x", "state"], "--addr=unix:/x"),
+    ]:
+        result = await run_cli(*nowhere, *argv)
+        assert (result.code, result.out) == (cli.EXIT_USAGE, ""), (argv, result)
+        assert f"error: unrecognized arguments: {given}\n" in result.err, (argv, result)
+    grouped = parser.parse_args(["exec", "-it", "web", "sh"])
+    assert (grouped.tty, grouped.interactive, grouped.id) == (True, True, "web")
+
+
 async def test_usage_errors_name_the_command(
     ctr: Ctr, daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:

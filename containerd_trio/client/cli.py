@@ -73,11 +73,17 @@ class Parser(argparse.ArgumentParser):
     Subcommand parsers made with :meth:`command` inherit the streams, and note themselves in
     the parsed arguments (``command_parser``), so that an error found after parsing is told
     with the usage of the command it is about.
+
+    No abbreviated long options, as docker's parser takes none: argparse's would read
+    ``attach --sig web`` as ``--sig-proxy web`` and take the ID for its value, and a script's
+    abbreviation would change meaning once another option shares its start. Each parser,
+    subcommands' too (argparse makes them of this class), is made so.
     """
 
     def __init__(
         self, *args: Any, stdout: TextIO | None = None, stderr: TextIO | None = None, **kwargs: Any
     ) -> None:
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
