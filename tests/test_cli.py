@@ -287,10 +287,15 @@ async def test_kill_takes_real_time_signals_by_name_as_kill_and_docker_do(
                      " RTMAX-N for N 0..30 (signals 34..64)"),
         ("65", "signal '65' is out of range: it must be 1..64"),
         ("NOPE", "unknown signal 'NOPE': use a number 1..64 or a name"),
+        # Taken (the daemon strips it) and printed as 'sent  9 to rt', the spaces kept.
+        (" 9", "signal ' 9' holds white space: give a number 1..64 or a name alone"),
+        ("KILL\n", "signal 'KILL\\n' holds white space: give a number 1..64 or a name alone"),
     ]:  # fmt: skip
         refused = await ctr("kill", "rt", "-s", bad)
         assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), bad
         assert refused.err.endswith(f"error: argument -s/--signal: {message}\n"), refused.err
+    refused = await ctr("stop", "rt", "-s", "TERM ")  # stop reads its signal as kill does
+    assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), refused
 
 
 async def test_wait_condition_next_exit_waits_for_a_stopped_container_s_next_run(
