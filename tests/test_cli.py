@@ -32,6 +32,7 @@ from containerd_trio.model import ExitInfo, Status
 
 from .helpers import (
     FOREVER,
+    IGNORES_TERM,
     BundleFactory,
     RunningDaemon,
     WrittenOutput,
@@ -222,6 +223,28 @@ async def test_get_exec_kill_pause_resume_delete(
     assert (await client.get("/containers/box")).status_code == 404
 
 
+async def test_inspect_is_get_as_json_and_both_take_several_ids(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """docker's ``inspect`` was an unknown command (exit 2), and ``get`` took one ID. inspect
+    is get printing JSON, as docker's does: the container for one ID, an array for several
+    (as kill, rm and the others print them), an unknown one an error that stops no other."""
+    for name in ("a", "b"):
+        await ok(ctr, "start", name, "-b", str(bundle))
+    a, b = [(await client.get(f"/containers/{name}")).json() for name in ("a", "b")]
+    assert (await ok(ctr, "inspect", "a")).json == a
+    assert (await ok(ctr, "containers", "inspect", "a", "b")).json == [a, b]
+    assert (await ok(ctr, "--json", "containers", "get", "a", "b")).json == [a, b]
+    # get's tables, one after the other, a blank line between.
+    one, other = [(await ok(ctr, "containers", "get", name)).out for name in ("a", "b")]
+    assert (await ok(ctr, "containers", "get", "a", "b")).out == f"{one}\n{other}"
+    failed = await ctr("inspect", "ghost", "b")
+    assert (failed.code, failed.json) == (cli.EXIT_ERROR, [b]), failed
+    assert failed.err.count("\n") == 1 and "'ghost' not found" in failed.err, failed
+    alone = await ctr("inspect", "ghost")
+    assert (alone.code, alone.out) == (cli.EXIT_ERROR, ""), alone
+
+
 async def test_exec_env_by_name_alone_is_ours_as_docker_s(
     ctr: Ctr, bundle: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,10 +287,15 @@ async def test_kill_takes_real_time_signals_by_name_as_kill_and_docker_do(
                      " RTMAX-N for N 0..30 (signals 34..64)"),
         ("65", "signal '65' is out of range: it must be 1..64"),
         ("NOPE", "unknown signal 'NOPE': use a number 1..64 or a name"),
+        # Taken (the daemon strips it) and printed as 'sent  9 to rt', the spaces kept.
+        (" 9", "signal ' 9' holds white space: give a number 1..64 or a name alone"),
+        ("KILL\n", "signal 'KILL\\n' holds white space: give a number 1..64 or a name alone"),
     ]:  # fmt: skip
         refused = await ctr("kill", "rt", "-s", bad)
         assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), bad
         assert refused.err.endswith(f"error: argument -s/--signal: {message}\n"), refused.err
+    refused = await ctr("stop", "rt", "-s", "TERM ")  # stop reads its signal as kill does
+    assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), refused
 
 
 async def test_wait_condition_next_exit_waits_for_a_stopped_container_s_next_run(
@@ -321,6 +349,53 @@ async def test_delete_stops_a_running_container(
     assert deleted.json["id"] == "going"
     assert not pid_alive(pid)
     assert (await client.get("/state")).json()["containers"] == []
+
+
+#: An init that ends on SIGTERM (3) or SIGUSR1 (4): pid 1 takes only the signals it handles.
+TRAPS = (
+    "sh",
+    "-c",
+    "trap 'exit 3' TERM; trap 'exit 4' USR1; echo ready; while :; do sleep 0.1; done",
+)
+
+
+async def test_stop_signals_then_kills_after_the_grace_and_keeps_the_container(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """ctr-trio had no ``stop`` (rm stopped and removed): docker's, the stop signal, up to -t
+    seconds for the exit, then SIGKILL; the container stays, stopped. A paused one is resumed
+    once signalled, as docker's stop does: its SIGTERM came only as the SIGKILL of the grace."""
+    with trio.fail_after(60):
+        for name in ("polite", "frozen", "custom"):
+            await ok(ctr, "start", name, "-b", str(make_bundle(TRAPS)))
+            await wait_output(client, name, "ready")
+        await ok(ctr, "start", "stubborn", "-b", str(make_bundle(IGNORES_TERM)))
+
+        async def status(name: str) -> dict[str, Any]:
+            state: dict[str, Any] = (await client.get(f"/containers/{name}")).json()["state"]
+            return state
+
+        assert (await ok(ctr, "stop", "polite")).out == "polite\n"  # the id, as docker's
+        assert await status("polite") == {"status": "stopped", "exitStatus": 3}
+        await ok(ctr, "pause", "frozen")
+        # Its SIGTERM pending until the grace's SIGKILL (137), unless it is resumed.
+        assert (await ok(ctr, "stop", "-t", "30", "frozen")).out == "frozen\n"
+        assert await status("frozen") == {"status": "stopped", "exitStatus": 3}
+        stopped = await ok(ctr, "containers", "stop", "--signal", "USR1", "--time", "30", "custom")
+        assert stopped.out == "custom\n"
+        assert await status("custom") == {"status": "stopped", "exitStatus": 4}
+
+        # SIGTERM ignored: SIGKILL once the grace passed. A stopped one is no failure; an
+        # unknown one is, said on stderr, and the others go on (exit 1), as docker's.
+        several = await ctr("--json", "stop", "-t", "0.2", "stubborn", "ghost", "polite")
+        assert several.code == cli.EXIT_ERROR, several
+        assert [(e["id"], e["exitStatus"]) for e in several.json] == [
+            ("stubborn", 128 + signal.SIGKILL),
+            ("polite", 3),
+        ]
+        assert several.err.count("\n") == 1 and "'ghost' not found" in several.err, several
+        assert await status("stubborn") == {"status": "stopped", "exitStatus": 137}
+        assert (await ok(ctr, "ps", "-q")).out.split() == ["polite", "frozen", "custom", "stubborn"]
 
 
 # --- checkpoints ------------------------------------------------------------------------------
@@ -1168,7 +1243,7 @@ async def test_version_and_completion(tmp_path: Path) -> None:
         return done.stdout.decode().split()
 
     assert await complete("ctr-trio", "con") == ["containers"]
-    assert await complete("ctr-trio", "containers", "st") == ["start"]
+    assert await complete("ctr-trio", "containers", "sta") == ["start"]
     assert await complete("ctr-trio", "--address", "1.2.3.4:5", "ch") == [
         "checkpoints",
         "checkpoint",
@@ -1181,6 +1256,8 @@ async def test_version_and_completion(tmp_path: Path) -> None:
         f"RTMAX-{n}" for n in ("1", "10", "11", "12", "13", "14")
     ]
     assert {"TERM", "KILL", "HUP", "RTMIN"} <= set(await complete("ctr-trio", "kill", "-s", ""))
+    assert await complete("ctr-trio", "sto") == ["stop"]
+    assert await complete("ctr-trio", "containers", "stop", "--signal", "US") == ["USR1", "USR2"]
     assert set(await complete("ctr-trio", "rm", "-")) >= {"-f", "--force", "-t", "--timeout"}
     assert await complete("ctr-trio", "run", "--r") == ["--rm"]
     # A switch as one writes it, its value after the = (bash splits --sig-proxy=f in three).
@@ -1249,6 +1326,29 @@ async def test_sig_proxy_is_a_switch_as_dockers() -> None:
     assert bad.code == cli.EXIT_USAGE
     assert "[--sig-proxy[=true|false]]" in bad.err  # the usage writes it as it is given
     assert "argument --sig-proxy: 'maybe' is not true or false" in bad.err
+
+
+async def test_abbreviated_long_options_are_usage_errors_as_docker_s(tmp_path: Path) -> None:
+    """argparse took ``logs web --tim`` for --timestamps and ``attach --sig web`` for
+    ``--sig-proxy web`` (web its value, no ID); docker's parser takes no abbreviation, nor does
+    any parser of ctr-trio's now, subcommands' included. Short options still group (-it)."""
+    from containerd_trio.client.completion import _paths
+
+    parser = cli.build_parser()
+    assert all(not command.allow_abbrev for _, command in _paths(parser, "ctr-trio"))
+    nowhere = ["--address", f"unix:{tmp_path / 'none.sock'}", "--retry", "0"]
+    for argv, given in [
+        (["logs", "web", "--tim"], "--tim"),
+        (["attach", "--sig", "web"], "--sig"),
+        (["containers", "kill", "web", "--sig", "KILL"], "--sig KILL"),
+        (["rm", "--for", "web"], "--for"),
+        (["--addr=unix:/x", "state"], "--addr=unix:/x"),
+    ]:
+        result = await run_cli(*nowhere, *argv)
+        assert (result.code, result.out) == (cli.EXIT_USAGE, ""), (argv, result)
+        assert f"error: unrecognized arguments: {given}\n" in result.err, (argv, result)
+    grouped = parser.parse_args(["exec", "-it", "web", "sh"])
+    assert (grouped.tty, grouped.interactive, grouped.id) == (True, True, "web")
 
 
 async def test_usage_errors_name_the_command(

@@ -73,11 +73,17 @@ class Parser(argparse.ArgumentParser):
     Subcommand parsers made with :meth:`command` inherit the streams, and note themselves in
     the parsed arguments (``command_parser``), so that an error found after parsing is told
     with the usage of the command it is about.
+
+    No abbreviated long options, as docker's parser takes none: argparse's would read
+    ``attach --sig web`` as ``--sig-proxy web`` and take the ID for its value, and a script's
+    abbreviation would change meaning once another option shares its start. Each parser,
+    subcommands' too (argparse makes them of this class), is made so.
     """
 
     def __init__(
         self, *args: Any, stdout: TextIO | None = None, stderr: TextIO | None = None, **kwargs: Any
     ) -> None:
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
@@ -228,10 +234,17 @@ def _user(text: str) -> tuple[int, int | None]:
 
 def _signal(text: str) -> int | str:
     """Checked as the daemon reads it (a usage error here, not a request refused), and sent as
-    written: ``sent RTMIN+3 to web`` says the signal as the user named it."""
-    from ..errors import InvalidRequest
-    from ..signals import signal_number
+    written: ``sent RTMIN+3 to web`` says the signal as the user named it. White space the
+    daemon would strip is refused: ``-s ' 9'`` printed ``sent  9 to web``, and no signal is
+    written so (nor taken so by docker)."""
+    from ..errors import InvalidRequest, quoted
+    from ..signals import MAX_SIGNAL, signal_number
 
+    if any(character.isspace() for character in text):
+        raise argparse.ArgumentTypeError(
+            f"signal {quoted(text)} holds white space: give a number 1..{MAX_SIGNAL} or a name"
+            " alone"
+        )
     try:
         signal_number(text)
     except InvalidRequest as exc:
@@ -375,7 +388,7 @@ def _define_list(parser: Parser) -> None:
     )
 
 
-def _define_get(parser: Parser) -> None:
+def _define_id(parser: Parser) -> None:
     parser.add_argument("id", metavar="ID")
 
 
@@ -628,8 +641,8 @@ def _define_wait(parser: Parser) -> None:
     )
 
 
-def _define_kill(parser: Parser) -> None:
-    parser.add_argument("ids", nargs="+", metavar="ID")
+def _define_signal(parser: Parser) -> None:
+    """``-s/--signal``, SIGTERM unless given (shell completion offers the names to a SIG)."""
     parser.add_argument(
         "-s",
         "--signal",
@@ -638,6 +651,11 @@ def _define_kill(parser: Parser) -> None:
         metavar="SIG",
         help="number or name, RTMIN+N and RTMAX-N too (default SIGTERM)",
     )
+
+
+def _define_kill(parser: Parser) -> None:
+    parser.add_argument("ids", nargs="+", metavar="ID")
+    _define_signal(parser)
     parser.add_argument(
         "--pid",
         type=_positive_count,
@@ -649,8 +667,32 @@ def _define_kill(parser: Parser) -> None:
     )
 
 
+#: docker stop's grace between the signal and SIGKILL, when the image names none.
+STOP_TIMEOUT = 10.0
+
+
+def _define_stop(parser: Parser) -> None:
+    parser.add_argument("ids", nargs="+", metavar="ID")
+    _define_signal(parser)
+    # docker's -t is --timeout, and --time before it (which docker still takes): both here.
+    parser.add_argument(
+        "-t",
+        "--timeout",
+        "--time",
+        type=_seconds,
+        default=STOP_TIMEOUT,
+        metavar="SECONDS",
+        help=f"grace between the signal and SIGKILL (default {STOP_TIMEOUT:g})",
+    )
+
+
 def _define_ids(parser: Parser) -> None:
     parser.add_argument("ids", nargs="+", metavar="ID")
+
+
+def _define_inspect(parser: Parser) -> None:
+    _define_ids(parser)
+    parser.set_defaults(json=True)  # docker's inspect prints JSON only
 
 
 def _define_delete(parser: Parser) -> None:
@@ -779,7 +821,11 @@ CONTAINER_COMMANDS = (
         "list", "list the containers", commands.containers_list, _define_list,
         aliases=("ls", "ps"), top=("ps", "ls"),
     ),
-    ContainerCommand("get", "show one container", commands.containers_get, _define_get),
+    ContainerCommand("get", "show containers", commands.containers_get, _define_ids),
+    ContainerCommand(
+        "inspect", "print containers' JSON (get --json), as docker inspect prints JSON",
+        commands.containers_get, _define_inspect, top=("inspect",),
+    ),
     ContainerCommand(
         "start", "start a container from an OCI bundle", commands.containers_start,
         _define_start, top=("start",),
@@ -805,6 +851,10 @@ CONTAINER_COMMANDS = (
         commands.containers_kill, _define_kill, top=("kill",),
     ),
     ContainerCommand(
+        "stop", "stop containers: a signal, then SIGKILL after a grace; they stay, stopped",
+        commands.containers_stop, _define_stop, top=("stop",),
+    ),
+    ContainerCommand(
         "pause", "freeze all processes of containers", commands.containers_pause, _define_ids,
         top=("pause",),
     ),
@@ -826,7 +876,7 @@ CONTAINER_COMMANDS = (
     ),
     ContainerCommand(
         "top", "list every process in a container, as ps -ef shows them",
-        commands.containers_top, _define_get, top=("top",),
+        commands.containers_top, _define_id, top=("top",),
     ),
     ContainerCommand(
         "migrate", "move a running container to another daemon", commands.migrate,

@@ -11,7 +11,7 @@ import argparse
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import output
 from .errors import ApiError, ClientError, DaemonUnreachable
@@ -31,7 +31,7 @@ from .output import (
 if TYPE_CHECKING:
     from .http import Client
     from .protocol import Request
-    from .types import Container, Resources
+    from .types import Container, Exit, Resources
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the daemon said no (or its answer made no sense, or bench failed)
@@ -126,10 +126,25 @@ def containers_list(client: Client, args: argparse.Namespace, out: Output) -> in
 
 
 def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int:
-    container = client.container(args.id)
-    if out.as_json:
-        out.document(container)
-        return EXIT_OK
+    """``get`` and ``inspect``: each container's fields and processes, a blank line between
+    two; with ``--json`` (``inspect``'s own way) their documents, as :func:`each_container`
+    prints them."""
+    shown = False
+
+    def get(container_id: str) -> Container:
+        nonlocal shown
+        container = client.container(container_id)
+        if not out.as_json:
+            if shown:
+                out.line()
+            _describe(container, out)
+            shown = True
+        return container
+
+    return each_container(args.ids, out, get, None)
+
+
+def _describe(container: Container, out: Output) -> None:
     labels = container.get("labels") or {}
     fields = [
         ("ID", container["id"]),
@@ -154,7 +169,6 @@ def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int
                 for p in container["processes"]
             ],
         )
-    return EXIT_OK
 
 
 def containers_start(client: Client, args: argparse.Namespace, out: Output) -> int:
@@ -380,24 +394,29 @@ def _terminal_size() -> tuple[int, int] | None:
     return size.columns, size.lines
 
 
+#: What an action on a container answers: the container, or how it ended (stop).
+Answer = TypeVar("Answer")
+
+
 def each_container(
     ids: Sequence[str],
     out: Output,
-    act: Callable[[str], Container],
-    sentence: Callable[[Container, str], str],
+    act: Callable[[str], Answer],
+    sentence: Callable[[Answer, str], str] | None,
     *,
     single: bool | None = None,
 ) -> int:
     """``act`` on each container, a sentence for each (or with ``--json`` their documents: one
     for one id, an array of those that succeeded for several), an error line for each failure;
     exit 1 if any failed. One id that failed prints nothing on stdout, as docker's: ``[]``
-    there would be an array where one id's answer is an object."""
-    answers: list[Container] = []
+    there would be an array where one id's answer is an object. No ``sentence``: ``act``
+    prints what it has to say itself."""
+    answers: list[Answer] = []
 
     def one(container_id: str) -> None:
         answer = act(container_id)
         answers.append(answer)
-        if not out.as_json:
+        if not out.as_json and sentence is not None:
             out.line(sentence(answer, container_id))
 
     code = for_each(ids, out, one)
@@ -426,6 +445,66 @@ def containers_kill(client: Client, args: argparse.Namespace, out: Output) -> in
     else:
         out.line(f"sent {name} to process {args.pid} of {container_id}")
     return EXIT_OK
+
+
+#: docker's: how long a stop waits for a container whose signal was refused (it may have been
+#: on its way out: stopped already, the common case, answers at once).
+REFUSED_GRACE = 2.0
+
+
+def stop(client: Client, container_id: str, signal: int | str, timeout: float) -> Exit:
+    """Stop one container as ``docker stop`` does, and say how it ended: ``signal`` to its
+    init, up to ``timeout`` seconds for the exit, then SIGKILL and the exit. A container
+    stopped already is no failure (its last exit). A paused one is resumed once signalled, as
+    docker's stop does, so that the signal (pending while it is frozen) comes now, not as the
+    SIGKILL after the timeout. The container stays, stopped."""
+    from ..signals import signal_number
+
+    grace = timeout
+    try:
+        signalled = client.kill(container_id, signal)
+    except ApiError as exc:
+        if exc.status != 409:  # not found, say: nothing to wait for
+            raise
+        grace = REFUSED_GRACE
+    else:
+        # SIGKILL the daemon resumes the container for itself (docs/api.md, PATCH).
+        if signalled["state"]["status"] == "paused" and signal_number(str(signal)) != signal_number(
+            "KILL"
+        ):
+            _resume_if_paused(client, container_id)
+    ended = client.wait_within(container_id, grace)
+    if ended is not None:
+        return ended
+    try:
+        client.kill(container_id, "SIGKILL")
+    except ApiError as exc:
+        # Stopped between the wait's deadline and this (or on its way out): that is done.
+        ended = client.wait_within(container_id, REFUSED_GRACE) if exc.status == 409 else None
+        if ended is None:
+            raise
+        return ended
+    return client.wait(container_id)
+
+
+def _resume_if_paused(client: Client, container_id: str) -> None:
+    """Resume the container; one resumed meanwhile, or held by a delete, a checkpoint or a
+    migration, is left as it is (409): the stop's SIGKILL still ends it."""
+    try:
+        client.resume(container_id)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+
+
+def containers_stop(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """``docker stop``: each id as given once stopped; with ``--json``, how each ended."""
+    return each_container(
+        args.ids,
+        out,
+        lambda container_id: stop(client, container_id, args.signal, args.timeout),
+        lambda _, container_id: container_id,
+    )
 
 
 # --- resources and processes --------------------------------------------------------------------

@@ -167,12 +167,28 @@ class Client:
         A wait changes nothing: if the connection breaks (the daemon restarts), it is asked
         again, for as long as requests are retried (a next-exit wait asked again waits for the
         exit after that)."""
-        request = routes.wait(container_id, pid, condition=condition)
+        ended = self._wait(routes.wait(container_id, pid, condition=condition), None)
+        assert ended is not None  # with no deadline, only the answer ends the wait
+        return ended
+
+    def wait_within(self, container_id: str, timeout: float) -> Exit | None:
+        """:meth:`wait` for the init, for ``timeout`` seconds at most: None if it runs on then
+        (the daemon's wait has no deadline: this one is the client's, the request given up)."""
+        return self._wait(routes.wait(container_id), time.monotonic() + timeout)
+
+    def _wait(self, request: Request, deadline: float | None) -> Exit | None:
         retry = Retry(Request("GET", request.target), self._transport.retry_for)
         while True:
+            left = WAIT_TIMEOUT if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return None
             try:
-                return cast(Exit, self.call(request, timeout=WAIT_TIMEOUT))
+                return cast(Exit, self.call(request, timeout=left))
             except DaemonUnreachable as failure:
+                # A deadline that passed is told by the clock, not by the failure: the
+                # transport tells a read that timed out as a broken connection.
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
                 time.sleep(retry.pause(failure))
 
     def websocket(self, target: str, subprotocols: Sequence[str]) -> WebSocket:
