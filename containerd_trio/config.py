@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="containerd-trio",
         description="A container daemon on Trio: runc containers behind a REST API.",
+        allow_abbrev=False,  # as ctr-trio: an option is named whole (--list is not --listen)
     )
     add = parser.add_argument
     add("--version", action="version", version=f"%(prog)s {__version__}")

@@ -259,6 +259,8 @@ def test_command_line(capsys: pytest.CaptureFixture[str]) -> None:
         (["--listen", "nowhere"], "is not HOST:PORT or unix:PATH"),
         (["--tls-cert", "c"], "--tls-cert and --tls-key go together"),
         (["--socket-group", "root", "--listen", "0.0.0.0:1"], "--socket-group applies to a unix"),
+        # No abbreviations, as ctr-trio takes none: --list took --listen's value.
+        (["--list", "127.0.0.1:1"], "unrecognized arguments: --list"),
     ]:
         with pytest.raises(SystemExit):
             parse_args(argv)
