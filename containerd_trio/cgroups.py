@@ -83,13 +83,18 @@ def frozen(pid: int) -> bool:
     runc by hand, which the daemon still takes for running. False where there is none (cgroup
     v2), and for a process that is gone."""
     try:
-        directory = _freezer(pid)
-        if directory is None:
-            return False
-        with open(f"{directory}/freezer.state") as state:
-            return state.read().strip() != "THAWED"
+        return _frozen_freezer(pid) is not None
     except OSError:
         return False
+
+
+def _frozen_freezer(pid: int) -> str | None:
+    """The directory of the process's cgroup v1 freezer if it is frozen (or freezing)."""
+    directory = _freezer(pid)
+    if directory is None:
+        return None
+    with open(f"{directory}/freezer.state") as state:
+        return None if state.read().strip() == "THAWED" else directory
 
 
 def release_killed(pid: int) -> None:
@@ -107,12 +112,9 @@ def release_killed(pid: int) -> None:
     and one that does stays a zombie until the keeper reaps it.
     """
     try:
-        frozen = _freezer(pid)
+        frozen = _frozen_freezer(pid)
         if frozen is None:
             return
-        with open(f"{frozen}/freezer.state") as state:
-            if state.read().strip() == "THAWED":
-                return
         own = _freezer("self")
         if own is None or own == frozen:
             return

@@ -788,11 +788,13 @@ class Container:
                 raise Conflict(f"container {self.id!r} is not paused")
             await self._resume()
 
-    def paused_by_hand(self) -> bool:
-        """Whether the container, running as the daemon knows it, was paused with runc by hand
-        (its init's freezer is frozen). It is paused from here on, as runc says: a SIGKILL to
-        it must resume it as one to a paused container does (else it stayed pending, the
-        PATCH answered 200 and the init lived on). Read only for a SIGKILL."""
+    def paused(self) -> bool:
+        """Whether the container is paused: by the daemon, or with runc by hand while the
+        daemon took it for running (its init's freezer is frozen; paused from here on, as runc
+        says). A SIGKILL to it must resume it (else it stayed pending, the PATCH answered 200
+        and the init lived on). Asked only for a SIGKILL: it may read the freezer."""
+        if self.status is Status.PAUSED:
+            return True
         if self.status is not Status.RUNNING or self.init is None:
             return False
         if not cgroups.frozen(self.init.pid):

@@ -616,9 +616,7 @@ class Supervisor:
         (:func:`.cgroups.release_killed`)."""
         container = self.container(container_id)
         container.signal_process(pid, signum)
-        if signum != signal.SIGKILL:
-            return
-        if container.status is not Status.PAUSED and not container.paused_by_hand():
+        if signum != signal.SIGKILL or not container.paused():
             return
         if container.init is not None and pid == container.init.pid:
             await self._thaw_killed(container)
@@ -697,9 +695,7 @@ class Supervisor:
             container = self._commanded(container_id)
         if signum is not None:
             container.signal_init(signum)
-            if signum == signal.SIGKILL and (
-                container.status is Status.PAUSED or container.paused_by_hand()
-            ):
+            if signum == signal.SIGKILL and container.paused():
                 await self._thaw_killed(container)
         if status is Status.PAUSED:
             await self._submit(container.pause)
