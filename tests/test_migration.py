@@ -233,6 +233,9 @@ async def test_a_bundle_with_its_device_nodes_moves_and_counts_on(
         there = os.lstat(target_bundle / "rootfs/dev" / name)
         here = os.lstat(bundle / "rootfs/dev" / name)
         assert (there.st_mode, there.st_rdev, there.st_uid) == (here.st_mode, here.st_rdev, 0)
+    # The target's log starts with the restored counter's first line, which may not be
+    # written yet when the move answers done.
+    await wait_output(target.client, "counter", "\n")
     last_before = max(await counted(target.client, "counter"))
     await wait_output(target.client, "counter", f"{last_before + 2}\n")
     assert leftovers(bundle) == [] and leftovers(target_bundle) == []
