@@ -7,6 +7,8 @@ ends), so a slow client can never slow the daemon down.
 
 Subscribing takes the replay and registers the live channel in one synchronous step, so a
 subscriber sees every event exactly once across the seam between past and live.
+
+The types an event may have are :data:`.event_types.EVENT_TYPES`.
 """
 
 from __future__ import annotations
@@ -25,29 +27,6 @@ from . import timestamps
 from .appendfile import AppendFile
 
 log = logging.getLogger(__name__)
-
-EVENT_TYPES = (
-    "start-container",
-    "start-process",
-    "exit",
-    "pause",
-    "resume",
-    "checkpoint",
-    "restore",
-    "delete",
-    "oom",
-    "log-paused",
-    "log-resumed",
-    "update",
-    # A checkpoint's and a restore's course, with sizes and times (criu_progress.py).
-    "checkpoint-started",
-    "checkpoint-progress",
-    "checkpoint-done",
-    "checkpoint-failed",
-    "restore-started",
-    "restore-done",
-    "restore-failed",
-)
 
 #: The fields every event has; an event's ``detail`` adds others (never these).
 _BASE_FIELDS = ("type", "id", "pid", "status", "timestamp")

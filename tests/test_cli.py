@@ -10,6 +10,7 @@ import functools
 import io
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -28,6 +29,7 @@ from containerd_trio.client import cli, commands
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.config import Listen
 from containerd_trio.container import Container
+from containerd_trio.event_types import EVENT_TYPES
 from containerd_trio.model import ExitInfo, Status
 
 from .helpers import (
@@ -223,26 +225,35 @@ async def test_get_exec_kill_pause_resume_delete(
     assert (await client.get("/containers/box")).status_code == 404
 
 
-async def test_inspect_is_get_as_json_and_both_take_several_ids(
+async def test_inspect_prints_one_array_as_docker_s_and_get_takes_several_ids(
     ctr: Ctr, client: httpx.AsyncClient, bundle: Path
 ) -> None:
     """docker's ``inspect`` was an unknown command (exit 2), and ``get`` took one ID. inspect
-    is get printing JSON, as docker's does: the container for one ID, an array for several
-    (as kill, rm and the others print them), an unknown one an error that stops no other."""
+    prints JSON only, as docker's: one array, whatever the number of ids. It printed the
+    container alone for one ID (a script's ``jq '.[0].State'``, docker's, failed on it), and
+    nothing for an unknown one, where docker's prints the array of those it found, ``[]`` for
+    none. ``get --json`` stays as every command of several ids prints them: the container for
+    one ID, an array for several."""
     for name in ("a", "b"):
         await ok(ctr, "start", name, "-b", str(bundle))
     a, b = [(await client.get(f"/containers/{name}")).json() for name in ("a", "b")]
-    assert (await ok(ctr, "inspect", "a")).json == a
+    assert (await ok(ctr, "inspect", "a")).json == [a]
     assert (await ok(ctr, "containers", "inspect", "a", "b")).json == [a, b]
+    assert (await ok(ctr, "--json", "containers", "get", "a")).json == a
     assert (await ok(ctr, "--json", "containers", "get", "a", "b")).json == [a, b]
     # get's tables, one after the other, a blank line between.
     one, other = [(await ok(ctr, "containers", "get", name)).out for name in ("a", "b")]
     assert (await ok(ctr, "containers", "get", "a", "b")).out == f"{one}\n{other}"
+    # An unknown id: its error on stderr, the others printed, exit 1 (as docker's).
     failed = await ctr("inspect", "ghost", "b")
     assert (failed.code, failed.json) == (cli.EXIT_ERROR, [b]), failed
     assert failed.err.count("\n") == 1 and "'ghost' not found" in failed.err, failed
     alone = await ctr("inspect", "ghost")
-    assert (alone.code, alone.out) == (cli.EXIT_ERROR, ""), alone
+    assert (alone.code, alone.json) == (cli.EXIT_ERROR, []), alone
+    assert "'ghost' not found" in alone.err, alone
+    # get --json of one unknown id prints nothing, as kill, rm and the others.
+    got = await ctr("--json", "containers", "get", "ghost")
+    assert (got.code, got.out) == (cli.EXIT_ERROR, ""), got
 
 
 async def test_exec_env_by_name_alone_is_ours_as_docker_s(
@@ -503,6 +514,46 @@ async def test_events_since_replays_then_count_stops(
     assert "--since: 'yesterday' is not an RFC 3339 timestamp such as" in bad.err, bad
 
 
+async def test_events_align_their_columns_for_every_type(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """The type column was 15 wide: a longer type (checkpoint-started, checkpoint-progress,
+    checkpoint-failed) pushed its id, and all after it, out of line. Real events of a
+    container's life, checkpoint and restore among them, as events prints them: the id
+    column is at the same place on every line, where the longest type the daemon has
+    (whether it came or not) leaves room for it."""
+    since = now()
+    await ok(ctr, "start", "web", "-b", str(bundle))
+    await ok(ctr, "pause", "web")
+    await ok(ctr, "resume", "web")
+    await ok(ctr, "checkpoint", "web", "cp", "--exit")
+    await ok(ctr, "start", "web", "-b", str(bundle), "--checkpoint", "cp")
+    await ok(ctr, "exec", "web", "true")
+    await ok(ctr, "update", "web", "--pids-limit", "100")  # the last one: its event ends the lot
+    with trio.fail_after(10):
+        count = 0
+        async with client.stream("GET", "/events", params={"since": since, "id": "web"}) as got:
+            async for line in got.aiter_lines():
+                count += 1
+                if json.loads(line)["type"] == "update":
+                    break
+
+    printed = (await ok(ctr, "events", "--since", since, "--id", "web", "-n", str(count))).out
+    # A timestamp, the type, the id, then the rest (key=value), each after spaces.
+    lines = printed.splitlines()
+    columns = [m for m in (re.match(r"(\S+) +(\S+) +(web)( |$)", line) for line in lines) if m]
+    assert len(columns) == len(lines) == count, printed
+    types = [column[2] for column in columns]
+    assert {"checkpoint-started", "restore-started", "start-process", "update"} <= set(types)
+    assert max(len(name) for name in types) > 15, types  # wider than the old column
+    # Two spaces after the timestamp (all as wide) and after the widest type the daemon has.
+    stamp = len(columns[0][1])
+    widest = max(len(name) for name in EVENT_TYPES)
+    assert {(column.start(2), column.start(3)) for column in columns} == {
+        (stamp + 2, stamp + 2 + widest + 2)
+    }, printed
+
+
 async def test_events_until_ctrl_c_exits_130_quietly(
     daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
 ) -> None:
@@ -528,7 +579,8 @@ async def test_events_until_ctrl_c_exits_130_quietly(
             chunk = await process.stdout.receive_some()
             assert chunk, "ctr-trio events ended by itself"
             first += chunk
-        assert b"start-container watched" in first  # so it is inside the stream now
+        # So it is inside the stream now.
+        assert first.split()[1:3] == [b"start-container", b"watched"], first
         process.send_signal(signal.SIGINT)
         assert await process.wait() == 130
         assert await process.stderr.receive_some() == b""  # no traceback, no message
@@ -565,7 +617,7 @@ async def test_events_end_with_exit_3_when_the_daemon_stops(
         await daemon.stop()
     [result] = results
     assert result.code == cli.EXIT_UNREACHABLE
-    assert "start-container last" in result.out
+    assert ["start-container", "last"] in [line.split()[1:3] for line in result.out.splitlines()]
     assert result.err == f"ctr-trio: the daemon at {daemon.url} closed the event stream\n"
 
 

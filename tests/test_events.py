@@ -12,7 +12,8 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from containerd_trio.events import EVENT_TYPES, EventBus
+from containerd_trio.event_types import EVENT_TYPES
+from containerd_trio.events import EventBus
 from containerd_trio.timestamps import parse_ns
 
 from .helpers import (

@@ -31,7 +31,7 @@ from ..errors import (
     PayloadTooLarge,
     ShuttingDown,
 )
-from ..events import EVENT_TYPES
+from ..event_types import EVENT_TYPES
 from ..logfile import MAX_LINE, STREAMS
 from ..model import ContainerInfo, DaemonState, ExitInfo, MachineInfo, ProcessInfo, ProcessSpec
 from ..validation import CONTAINER_ID, ID_PATTERN

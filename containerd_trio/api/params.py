@@ -22,7 +22,7 @@ from .. import timestamps
 from ..attach import CURSOR_PATTERN, Cursor
 from ..convert import camel, split_optional, unknown_names
 from ..errors import InvalidRequest, quoted
-from ..events import EVENT_TYPES
+from ..event_types import EVENT_TYPES
 
 T = TypeVar("T")
 

@@ -823,8 +823,8 @@ CONTAINER_COMMANDS = (
     ),
     ContainerCommand("get", "show containers", commands.containers_get, _define_ids),
     ContainerCommand(
-        "inspect", "print containers' JSON (get --json), as docker inspect prints JSON",
-        commands.containers_get, _define_inspect, top=("inspect",),
+        "inspect", "print containers' JSON in one array, as docker inspect does",
+        commands.containers_inspect, _define_inspect, top=("inspect",),
     ),
     ContainerCommand(
         "start", "start a container from an OCI bundle", commands.containers_start,

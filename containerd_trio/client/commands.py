@@ -126,9 +126,8 @@ def containers_list(client: Client, args: argparse.Namespace, out: Output) -> in
 
 
 def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int:
-    """``get`` and ``inspect``: each container's fields and processes, a blank line between
-    two; with ``--json`` (``inspect``'s own way) their documents, as :func:`each_container`
-    prints them."""
+    """Each container's fields and processes, a blank line between two; with ``--json`` their
+    documents, as :func:`each_container` prints them (one for one id)."""
     shown = False
 
     def get(container_id: str) -> Container:
@@ -142,6 +141,13 @@ def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int
         return container
 
     return each_container(args.ids, out, get, None)
+
+
+def containers_inspect(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """docker's ``inspect``: the containers' documents in one array, whatever the number of
+    ids (``[]`` if none was found), so that ``jq '.[0]'`` works for one as for several; an
+    unknown id is its error on stderr, and exit 1."""
+    return each_container(args.ids, out, client.container, None, single=False)
 
 
 def _describe(container: Container, out: Output) -> None:
@@ -715,6 +721,11 @@ def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def events(client: Client, args: argparse.Namespace, out: Output) -> int:
+    from ..event_types import EVENT_TYPES
+
+    # The type column as wide as the widest type the daemon publishes: it was 15, and a
+    # checkpoint's course (checkpoint-started, -progress, -failed) pushed its ids out of line.
+    width = max(len(name) for name in EVENT_TYPES)
     seen = 0
     since = args.since
     # For a stream taken up again before any event came (below): "from now on" is from here.
@@ -747,7 +758,8 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         for key, value in event.items()
                         if key not in ("timestamp", "type", "id") and value is not None
                     )
-                    out.line(f"{event['timestamp']}  {event['type']:<15} {event['id']}{extra}")
+                    line = f"{event['timestamp']}  {event['type']:<{width}}  {event['id']}"
+                    out.line(line + extra)
                     out.stdout.flush()
                 seen += 1
                 if seen == args.count:

@@ -1,0 +1,30 @@
+"""The types of the events the daemon publishes (:mod:`.events`), in a module of their own.
+
+It imports nothing: ``ctr-trio events`` reads the names for the width of its type column, and
+the client loads nothing of the daemon's (Trio, attrs) for that.
+"""
+
+from __future__ import annotations
+
+EVENT_TYPES = (
+    "start-container",
+    "start-process",
+    "exit",
+    "pause",
+    "resume",
+    "checkpoint",
+    "restore",
+    "delete",
+    "oom",
+    "log-paused",
+    "log-resumed",
+    "update",
+    # A checkpoint's and a restore's course, with sizes and times (criu_progress.py).
+    "checkpoint-started",
+    "checkpoint-progress",
+    "checkpoint-done",
+    "checkpoint-failed",
+    "restore-started",
+    "restore-done",
+    "restore-failed",
+)
