@@ -875,11 +875,15 @@ class Container:
                 await self._runtime_step(
                     "update", self._ctx.runtime.update(self.id, to_oci(change))
                 )
-            except RuncError as exc:
-                # What runc wrote before the kernel refused a limit may stay in force (see
-                # resources.before): the answer and the record say nothing changed.
+            except BaseException as exc:
+                if isinstance(exc, Conflict):  # from _runtime_step: its cgroups are gone
+                    raise
+                # What runc wrote before the kernel refused a limit, or before it was killed
+                # (the runtime's deadline, the supervisor's end cancelling the command), may
+                # stay in force (see resources.before): the answer and the record say
+                # nothing changed.
                 await self._put_back_limits(change)
-                if "unable to set memory limit" in exc.runc_message:
+                if isinstance(exc, RuncError) and "unable to set memory limit" in exc.runc_message:
                     # cgroup v1 cannot take a limit below what the container holds now.
                     raise Conflict(f"container {self.id!r}: {exc.runc_message}") from None
                 raise
@@ -898,14 +902,18 @@ class Container:
 
     async def _put_back_limits(self, change: Resources) -> None:
         """Put the limits ``change`` names back as the record has them, after a ``runc
-        update`` of them failed."""
-        try:
-            await self._ctx.runtime.update(self.id, to_oci(before(self.resources, change)))
-        except DaemonError as exc:
-            log.error(
-                "container %s: the limits of a failed update could not be put back, its"
-                " cgroups may not be as its record says: %s", self.id, exc.message,
-            )  # fmt: skip
+        update`` of them failed or was cut short: shielded, as a cancel is one of the cuts."""
+        why = f"did not finish within {self._ctx.cleanup_timeout:g} seconds"
+        with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
+            try:
+                await self._ctx.runtime.update(self.id, to_oci(before(self.resources, change)))
+                return
+            except DaemonError as exc:
+                why = exc.message
+        log.error(
+            "container %s: the limits of a failed update could not be put back, its"
+            " cgroups may not be as its record says: %s", self.id, why,
+        )  # fmt: skip
 
     async def stats(self) -> dict[str, Any]:
         """One sample of the container's cgroup figures (``runc events --stats``)."""

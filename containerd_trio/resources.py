@@ -8,8 +8,9 @@ gone) still shows what it ran under; and because the record survives a restart i
 with the rest of the container. runc is the only writer of those files, and ``runc update``
 fails (and the record stays as it was) if the kernel refuses a value. runc writes the limits one
 at a time and, on a refusal, puts back only those its own config held: what it wrote before the
-refusal of a limit the bundle never set stays. So the daemon puts back, with another ``runc
-update``, every limit the change named, as it was (:func:`before`).
+refusal of a limit the bundle never set stays, and a runc killed at its deadline (or cancelled)
+puts back nothing. So the daemon puts back, with another ``runc update``, every limit the
+change named, as it was (:func:`before`).
 
 What a bundle says is taken as runc took it: 0 and negative values mean "not set", and a value
 outside the kernel's range cannot be in force (runc refuses to start the container), so it is

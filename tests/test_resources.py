@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 
 from containerd_trio import cgroups
 from containerd_trio.client.cli import build_parser
@@ -267,6 +268,87 @@ async def test_a_change_the_kernel_refuses_in_part_is_undone_in_full(
         for _, directory in cgroups.process_cgroups("self"):
             with contextlib.suppress(FileNotFoundError):
                 os.rmdir(os.path.join(directory, "half-a-cpu"))
+
+
+class CutUpdate:
+    """A runc wrapper whose ``runc update``, once :meth:`arm` is called (once), is cut short:
+    real runc writes the limits, the wrapper says so on a fifo (:meth:`written`), then it
+    sleeps until the daemon kills it at the runtime's deadline or cancels the change. Every
+    other command, and every later update (the daemon's put-back), is runc's own."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "cut-runc"
+        self.said = directory / "update-written"
+        self._armed = directory / "armed"
+        os.mkfifo(self.said)
+        self.path.write_text(
+            "#!/bin/sh\n"
+            # rmdir succeeds for one update only: the first once armed.
+            f'for a in "$@"; do [ "$a" = update ] && rmdir {self._armed} 2>/dev/null'
+            f' && {{ runc "$@" || exit;'
+            f" echo written > {self.said}; exec sleep 60; }}; done\n"
+            'exec runc "$@"\n'
+        )
+        self.path.chmod(0o755)
+
+    def arm(self) -> None:
+        self._armed.mkdir()
+
+    async def written(self) -> None:
+        """Return once runc has written the cut update's limits (it then sleeps)."""
+        assert (await trio.Path(self.said).read_text()).strip() == "written"
+
+
+@pytest.mark.parametrize("cut_by", ["deadline", "cancel"])
+async def test_a_change_cut_short_is_undone_in_full(
+    start_daemon: Any, tmp_path: Path, bundle: Path, cut_by: str
+) -> None:
+    """(Review.) A ``runc update`` cut by the runtime's deadline (a 504) or by a cancel (the
+    supervisor ends the commands under way: a 503) put nothing back, as only a RuncError
+    did: the limits runc wrote before it was killed stayed in force, while the record and
+    the answer said nothing had changed. Now every limit the change named goes back as the
+    record has it."""
+    cut = CutUpdate(tmp_path)
+    deadline = 2.0 if cut_by == "deadline" else 30.0
+    daemon: RunningDaemon = await start_daemon(runtime=str(cut.path), runtime_timeout=deadline)
+    client = daemon.client
+    init = (await start_container(client, "cut", bundle))["processes"][0]["pid"]
+    kept = {"memory": {"limit": 32 << 20}}
+    assert (await patch(client, "cut", {"resources": kept})).status_code == 200
+
+    cut.arm()
+    change = {"memory": {"limit": 64 << 20}, "pids": {"limit": 20}}
+    answers: list[httpx.Response] = []
+
+    async def change_limits() -> None:
+        answers.append(await patch(client, "cut", {"resources": change}))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(change_limits)
+        await cut.written()
+        # runc wrote them: the cut must undo that (this is what the test is about).
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert cgroup_value(init, "pids", "pids.max") == "20"
+        if cut_by == "cancel":
+            # What a shutdown does to the commands still under way after twice the deadline
+            # (Supervisor._end_commands); the deadline itself would come first there.
+            assert daemon.daemon.supervisor is not None
+            for scope in daemon.daemon.supervisor._running:
+                scope.cancel()
+    [response] = answers
+    if cut_by == "deadline":
+        assert response.status_code == 504, response.text
+        assert "runc update did not finish within 2 seconds" in response.json()["error"]
+    else:
+        assert response.status_code == 503, response.text
+
+    assert (await client.get("/containers/cut")).json()["resources"] == kept
+    assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(32 << 20)
+    assert cgroup_value(init, "pids", "pids.max") == "max"
+    # The container's lock was let go: a later change goes through.
+    response = await patch(client, "cut", {"resources": {"pids": {"limit": 30}}})
+    assert response.status_code == 200, response.text
+    assert cgroup_value(init, "pids", "pids.max") == "30"
 
 
 async def test_paused_and_stopped_containers(
