@@ -179,6 +179,14 @@ async def thaw_if_frozen(runtime: Runc, container_id: str) -> None:
 
 
 def with_criu_log(exc: RuncError, work: Path, log_name: str) -> RuntimeFailure:
+    """runc's failure with what CRIU's log says, read before the work dir is removed.
+
+    runc ends its message with ``log file: <work>/<log>``; the caller removes that dir before
+    the client reads the message, so the line would send the user to a file that is gone: it
+    is dropped, and the log's own lines stand in for it."""
+    gone = f"\nlog file: {work / log_name}"
+    if gone in exc.runc_message:
+        exc = RuncError(exc.command, exc.runc_message.replace(gone, ""))
     tail = checkpoints.criu_log_tail(work, log_name)
     if not tail:
         return exc

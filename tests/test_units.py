@@ -39,7 +39,7 @@ from containerd_trio.migration.outgoing import Verdict, consult, verdict
 from containerd_trio.migration.target import TargetError
 from containerd_trio.model import ContainerInfo, ContainerState, ProcessInfo, Status, User
 from containerd_trio.records import ContainerRecord, ProcessStart, RecordJournal
-from containerd_trio.runtime import CriuOptions, Runc, release_criu_root
+from containerd_trio.runtime import CriuOptions, Runc, RuncError, release_criu_root
 from containerd_trio.validation import check_id, parse_signal
 
 from .helpers import TargetHost
@@ -783,6 +783,31 @@ async def test_a_checkpoint_whose_work_dir_cannot_be_made_leaves_no_checkpoint(
     with pytest.raises(NotADirectoryError):
         await checkpointing
     assert os.listdir(bundle / "checkpoints") == []
+
+
+@pytest.mark.parametrize("with_log", [True, False])
+def test_a_criu_failure_names_no_log_file_the_daemon_removes(
+    tmp_path: Path, with_log: bool
+) -> None:
+    """docs/checkpoint.md: a CRIU failure's 500 carries CRIU's words. runc's own message ends
+    with "log file: <work dir>/dump.log", and the daemon removes that work dir before it
+    answers: the message sent the user to a file that was gone. The log's lines are in the
+    message instead (when it could be read), and its path is not."""
+    work = tmp_path / "criu-dump-c1"
+    work.mkdir()
+    if with_log:
+        (work / "dump.log").write_text(
+            "(00.01) dumping\n(00.16) Error (criu/sk-inet.c:200): inet: Connected TCP socket,"
+            " consider using --tcp-established option.\n(00.24) Unseizing 7 into 1\n"
+        )
+    failure = RuncError(
+        "checkpoint", f"criu failed: type NOTIFY errno 0\nlog file: {work}/dump.log"
+    )
+    message = criu.with_criu_log(failure, work, "dump.log").message
+    assert "log file:" not in message
+    assert str(work) not in message
+    assert message.startswith("runc checkpoint failed: criu failed: type NOTIFY errno 0")
+    assert ("consider using --tcp-established" in message) == with_log
 
 
 def test_releasing_a_criu_root_where_none_is_mounted(tmp_path: Path) -> None:
