@@ -21,7 +21,13 @@ from collections.abc import Sequence
 from . import statedir
 from .config import parse_args
 from .errors import StartupError
-from .host import become_subreaper, protect_from_oom_killer, raise_fd_limit
+from .host import (
+    KEEPER_OOM_SCORE,
+    become_subreaper,
+    oom_score_adj,
+    protect_from_oom_killer,
+    raise_fd_limit,
+)
 from .keeper import Keeper
 from .listener import open_listener
 from .logfmt import setup_logging
@@ -56,6 +62,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     # 0 (unless their bundle sets a score): never a negative score the daemon was started
     # with (a unit's OOMScoreAdjust=-500, say), and never one below a positive one it had.
     started_with = protect_from_oom_killer()
+    if (kept := oom_score_adj()) != KEEPER_OOM_SCORE:
+        # Said, as containerd says it: the keeper dying for memory takes every pipe with it.
+        log.warning(
+            "cannot lower the keeper's OOM score to %d, it stays %s (that needs"
+            " CAP_SYS_RESOURCE): the OOM killer may pick the keeper", KEEPER_OOM_SCORE, kept,
+        )  # fmt: skip
     container_oom_score = None if started_with is None else max(started_with, 0)
     try:
         keeper = Keeper(

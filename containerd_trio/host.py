@@ -43,9 +43,14 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def protect_from_oom_killer(score: int = -999) -> int | None:
+#: The keeper's OOM score: the OOM killer picks anything else first.
+KEEPER_OOM_SCORE = -999
+
+
+def protect_from_oom_killer(score: int = KEEPER_OOM_SCORE) -> int | None:
     """Make the kernel's OOM killer pick anything but this process, as containerd does for
-    itself: the keeper holds every container's pipes. Best effort (needs root).
+    itself: the keeper holds every container's pipes. Best effort: a score below the lowest
+    this process had needs CAP_SYS_RESOURCE (the caller reads whether it took).
 
     Returns the score it had before (None if unreadable): the one its container processes are
     to get instead of this one."""

@@ -177,6 +177,21 @@ async def test_containers_get_the_daemons_oom_score_not_the_keepers(
     assert score(daemon.server_pid()) == keepers
 
 
+async def test_a_keeper_the_oom_killer_may_pick_says_so(
+    spawn_daemon: Callable[..., Any],
+) -> None:
+    """The keeper asks for -999; a host may refuse it (these machines' root lacks
+    CAP_SYS_RESOURCE). It went on without a word: an operator could not tell that the process
+    holding every container's pipes is not spared. Now it says so, and only then."""
+    daemon: DaemonProcess = await spawn_daemon()
+    kept = int(Path(f"/proc/{daemon.keeper_pid}/oom_score_adj").read_text())
+    warning = b"cannot lower the keeper's OOM score to -999, it stays %d" % kept
+    if kept != -999:
+        await daemon.logged(warning)
+    else:
+        assert warning not in daemon.log and b"OOM score to -999" not in daemon.log
+
+
 async def test_exits_while_no_server_runs_keep_their_status_and_time(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:
