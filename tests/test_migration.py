@@ -67,6 +67,18 @@ async def counted(client: httpx.AsyncClient, container_id: str) -> list[int]:
     return [int(line) for line in data.splitlines() if line.strip().isdigit()]
 
 
+async def counts_on(client: httpx.AsyncClient, container_id: str, *, beyond: int) -> None:
+    """The moved counter counts on here: three more numbers, each once and in order, from one
+    past ``beyond`` on or later (a fresh start would count from 1)."""
+    await wait_output(client, container_id, "\n")
+    last_before = max(await counted(client, container_id))
+    await wait_output(client, container_id, f"{last_before + 3}\n")
+    numbers_here = await counted(client, container_id)
+    first = numbers_here[0]
+    assert numbers_here == list(range(first, first + len(numbers_here))), numbers_here
+    assert first > beyond
+
+
 class LossyLink:
     """A unix socket between the source and the target that passes each request and answer
     through, but drops the target's answer to the (first) finish (the target acted on it; the
@@ -188,16 +200,27 @@ async def test_a_counter_moves_and_counts_on(
         target.client, since=since, container_id="counter", count=2, only=course
     ) == ["restore-started", "restore-done"]
 
-    await wait_output(target.client, "counter", "\n")
-    last_before = max(await counted(target.client, "counter"))
-    await wait_output(target.client, "counter", f"{last_before + 3}\n")
-    numbers_here = await counted(target.client, "counter")
-    first = numbers_here[0]
-    assert numbers_here == list(range(first, first + len(numbers_here))), numbers_here
-    assert first > 5  # it went on: a fresh start would count from 1
+    await counts_on(target.client, "counter", beyond=5)
     assert leftovers(bundle) == [] and leftovers(target_bundle) == []
     state = json.loads((target.state_dir / "runc" / "counter" / "state.json").read_text())
     assert any("counter-moved-" in path for path in state["cgroup_paths"].values())
+
+
+async def started_and_moved_with_its_bundle(
+    source: DaemonProcess, target: DaemonProcess, bundle: Path, tmp_path: Path
+) -> Path:
+    """Start ``bundle`` as "counter" on ``source``, let it count to 3, and move it to
+    ``target`` with its bundle, to another path: that path, once the move is done."""
+    target_bundle = tmp_path / "elsewhere" / "counter"
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "3")
+    with trio.fail_after(60):
+        steps = await migrate(
+            source.client, "counter", to=f"unix:{target.socket}", withBundle=True,
+            targetBundlePath=str(target_bundle),
+        )  # fmt: skip
+    assert steps[-1]["step"] == "done", steps
+    return target_bundle
 
 
 def make_nodes(rootfs: Path, *devices: tuple[str, int, int, int]) -> None:
@@ -220,15 +243,7 @@ async def test_a_bundle_with_its_device_nodes_moves_and_counts_on(
         bundle / "rootfs", ("null", character, 1, 3), ("zero", character, 1, 5),
         ("urandom", character, 1, 9), ("tty", character, 5, 0), ("console", character, 5, 1),
     )  # fmt: skip
-    target_bundle = tmp_path / "elsewhere" / "counter"
-    await start_container(source.client, "counter", bundle)
-    await wait_output(source.client, "counter", "3")
-    with trio.fail_after(60):
-        steps = await migrate(
-            source.client, "counter", to=f"unix:{target.socket}", withBundle=True,
-            targetBundlePath=str(target_bundle),
-        )  # fmt: skip
-    assert steps[-1]["step"] == "done", steps
+    target_bundle = await started_and_moved_with_its_bundle(source, target, bundle, tmp_path)
     for name in ("null", "zero", "urandom", "tty", "console"):
         there = os.lstat(target_bundle / "rootfs/dev" / name)
         here = os.lstat(bundle / "rootfs/dev" / name)
@@ -238,6 +253,34 @@ async def test_a_bundle_with_its_device_nodes_moves_and_counts_on(
     await wait_output(target.client, "counter", "\n")
     last_before = max(await counted(target.client, "counter"))
     await wait_output(target.client, "counter", f"{last_before + 2}\n")
+    assert leftovers(bundle) == [] and leftovers(target_bundle) == []
+
+
+#: A counter whose every number goes through the FIFO /pipe, which it holds open, and back.
+THROUGH_A_FIFO = (
+    "sh", "-c",
+    "exec 3<>/pipe; i=0; while true; do i=$((i+1)); echo $i >&3; read n <&3; echo $n;"
+    " sleep 0.1; done",
+)  # fmt: skip
+
+
+async def test_a_container_holding_a_fifo_of_its_rootfs_moves_with_it(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A named pipe in the rootfs: the migrate was a 400 (no archive carried a FIFO), so such
+    a container could not move with its bundle. It moves now, the FIFO with its mode and owner,
+    and CRIU restores the process's open end of it there: the numbers go on through it."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(THROUGH_A_FIFO)
+    os.mkfifo(bundle / "rootfs/pipe")
+    os.chmod(bundle / "rootfs/pipe", 0o660)
+    os.chown(bundle / "rootfs/pipe", 1000, 0)  # root's group: runc's root has no DAC override
+    target_bundle = await started_and_moved_with_its_bundle(source, target, bundle, tmp_path)
+    there = os.lstat(target_bundle / "rootfs/pipe")
+    assert stat.S_ISFIFO(there.st_mode)
+    assert (stat.S_IMODE(there.st_mode), there.st_uid, there.st_gid) == (0o660, 1000, 0)
+    with trio.fail_after(30):  # a broken pipe there: read fails, no number comes
+        await counts_on(target.client, "counter", beyond=3)
     assert leftovers(bundle) == [] and leftovers(target_bundle) == []
 
 

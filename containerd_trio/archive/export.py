@@ -12,9 +12,10 @@ only a first round: the final one, with ``changes`` since the first began, carri
 again, because a write changes its ctime.
 
 What no import takes (:mod:`.devices`: a device node other than the few every host offers
-every user, a FIFO) is refused when the bundle is planned, naming each, by a walk that reads
+every user) is refused when the bundle is planned, naming each, by a walk that reads
 directories only (an entry's type comes with its name; only the rare special file is
-stat'ed); one made by a running container after that walk is left out of the stream.
+stat'ed); one made by a running container after that walk is left out of the stream. A FIFO
+goes as a tar FIFO entry (never opened: its header is all there is); a socket is left out.
 """
 
 from __future__ import annotations
@@ -172,9 +173,9 @@ def _check_importable(rootfs: Path) -> None:
     more = f" and {len(refused) - NAMED_REFUSALS} more" if len(refused) > NAMED_REFUSALS else ""
     raise InvalidRequest(
         f"cannot export the bundle: its rootfs holds what no import takes: {named}{more}."
-        f" An archive carries only the device nodes every host gives every user ({CARRIED_NAMES}),"
-        " and no FIFO: take the others out of the rootfs (runc makes the devices its config"
-        " lists in the container's /dev at each start and restore)"
+        f" An archive carries only the device nodes every host gives every user ({CARRIED_NAMES}):"
+        " take the others out of the rootfs (runc makes the devices its config lists in the"
+        " container's /dev at each start and restore)"
     )
 
 
@@ -392,8 +393,10 @@ def _open_member(
     elif stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
         tar.type = tarfile.CHRTYPE if stat.S_ISCHR(info.st_mode) else tarfile.BLKTYPE
         tar.devmajor, tar.devminor = os.major(info.st_rdev), os.minor(info.st_rdev)
+    elif stat.S_ISFIFO(info.st_mode):
+        tar.type = tarfile.FIFOTYPE
     else:
-        raise _Changed  # a socket: not archivable, left out
+        raise _Changed  # a socket: tar has no type for it, left out (as docker and tar do)
     return opened, tar
 
 

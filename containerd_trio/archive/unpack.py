@@ -18,8 +18,10 @@ or bundle exists already. What is checked:
   user (:mod:`.devices`: null, zero, full, random, urandom, tty, ptmx, and console for root
   alone), made owned by root with at most a host's mode; no other device (a ``dev/sda``
   readable by all is a way to root for any host user who can reach the bundle directory), no
-  fifos or unknown member types; setuid and setgid bits are dropped unless the limits keep
-  them (a setuid-root program in a bundle is the same way to root);
+  unknown member types; setuid and setgid bits are dropped unless the limits keep them (a
+  setuid-root program in a bundle is the same way to root);
+- FIFOs only in the rootfs, made with ``mkfifo`` (which makes the name itself, never through a
+  link) and given the owner, mode and time as a file is;
 - sizes: per file, in total, and the number of entries (:class:`ImportLimits`); the manifest,
   config.json and the index are bounded small;
 - completeness: CRIU's ``inventory.img``, the checkpoint's metadata (for a checkpoint), and
@@ -68,10 +70,14 @@ from .tarstream import MAX_METADATA, ArchiveError, Entry, Kind, TarReader
 _ARCHIVE_FAULTS = frozenset({errno.ENAMETOOLONG, errno.EMLINK})
 MAX_INDEX = 64 << 20
 _SETID = stat.S_ISUID | stat.S_ISGID
-#: What a member may be (a device node only as :meth:`_Unpacker._carried_device` allows).
+#: What a member may be (a device node only as :meth:`_Unpacker._carried_device` allows, a
+#: FIFO only in the rootfs).
 _MEMBER_KINDS = frozenset(
-    {Kind.FILE, Kind.DIRECTORY, Kind.SYMLINK, Kind.HARDLINK, Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE}
-)
+    {
+        Kind.FILE, Kind.DIRECTORY, Kind.SYMLINK, Kind.HARDLINK, Kind.CHAR_DEVICE,
+        Kind.BLOCK_DEVICE, Kind.FIFO,
+    }
+)  # fmt: skip
 
 
 @attrs.frozen
@@ -347,6 +353,8 @@ class _Unpacker:
             os.utime(path, (entry.mtime, entry.mtime), follow_symlinks=False)
         elif entry.kind is Kind.CHAR_DEVICE or entry.kind is Kind.BLOCK_DEVICE:
             self._make_device(path, area, entry)
+        elif entry.kind is Kind.FIFO:
+            self._make_fifo(path, area, entry, mode)
         else:
             source = self._hardlink_source(parts, area, entry)
             os.link(source, path, follow_symlinks=False)
@@ -397,9 +405,23 @@ class _Unpacker:
             while data := await reader.read_data():
                 os.write(fd, data)  # a regular file: short writes only on a full disk
                 self.data_bytes += len(data)
-            os.fchown(fd, entry.uid, entry.gid)
-            os.fchmod(fd, mode)
-            os.utime(fd, (entry.mtime, entry.mtime))
+            _set_metadata(fd, entry, mode)
+        finally:
+            os.close(fd)
+
+    def _make_fifo(self, path: Path, area: str, entry: Entry, mode: int) -> None:
+        """A FIFO of the rootfs, with the owner, time and ``mode`` (setid as for a file) the
+        archive says: a FIFO reaches nothing of the host, whoever owns it. mkfifo makes the
+        name itself (it fails on whatever is there, a link included), and the metadata is set
+        on the FIFO opened: without following a link, and without waiting for a writer."""
+        if area != ROOTFS:
+            raise ArchiveError(
+                f"{quoted(entry.name)} is a FIFO: an archive carries FIFOs only in its rootfs"
+            )
+        os.mkfifo(path, 0o600)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            _set_metadata(fd, entry, mode)
         finally:
             os.close(fd)
 
@@ -573,6 +595,14 @@ def _parts(name: str) -> list[str]:
     if ".." in parts:
         raise ArchiveError(f"{quoted(name)} climbs out with '..'")
     return parts
+
+
+def _set_metadata(fd: int, entry: Entry, mode: int) -> None:
+    """The member's owner, then ``mode`` (a chown would clear setid bits set before it), then
+    its modification time, on the entry this import made and holds open."""
+    os.fchown(fd, entry.uid, entry.gid)
+    os.fchmod(fd, mode)
+    os.utime(fd, (entry.mtime, entry.mtime))
 
 
 async def _read_small(reader: TarReader, entry: Entry, limit: int) -> bytes:
