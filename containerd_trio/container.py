@@ -661,6 +661,12 @@ class Container:
         """How the init ended, once it has (at once if the container is stopped)."""
         if self.deleted:
             raise NotFound(f"container {self.id!r} not found")
+        return await self.wait_run()
+
+    async def wait_run(self) -> ExitInfo:
+        """How the init's run ended, once it has, deleted since or not: for a waiter that holds
+        this container, not its id (a wait for the next exit that came during the start of
+        this run: the container may have exited and been deleted before that waiter's turn)."""
         if self.status is not Status.STOPPED:
             await self._unless_removed(self._stopped)
         if self.status is not Status.STOPPED or self.exit_status is None:

@@ -36,6 +36,11 @@ from .spawn import spawn
 
 log = logging.getLogger(__name__)
 
+#: How long a cancelled spawn waits (shielded) for the keeper's answer, once it asked the keeper
+#: to kill the program. An answer that comes later is undone as it comes
+#: (:attr:`KeeperLink._abandoned`).
+CANCELLED_SPAWN_WAIT = 10.0
+
 
 class KeeperGone(RuntimeFailure):
     """The keeper died: nothing can start any more."""
@@ -121,6 +126,9 @@ class KeeperLink:
         self._child_pid = keeper_pid
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
+        #: Spawns whose caller was cancelled and gave up waiting for the answer: what the
+        #: answer names is undone when it comes (the caller told the client the start failed).
+        self._abandoned: set[int] = set()
         self._forgetting: dict[str, trio.Event] = {}
         self._queue: deque[tuple[bytes, list[int]]] = deque()
         self._queued = trio.Event()
@@ -212,7 +220,7 @@ class KeeperLink:
         """Have the keeper run ``argv``; wait for its end. ``fds`` places our fds in the child
         by number. If cancelled, the program is killed and its end still awaited (briefly);
         a container process it made all the same (runc succeeded as the wait was cancelled)
-        is killed too."""
+        is killed too, even if the keeper's answer comes only after that brief wait."""
         if self.gone:
             raise KeeperGone("the keeper is gone: the daemon must be restarted")
         spawn_id = next(self._ids)
@@ -248,13 +256,18 @@ class KeeperLink:
         try:
             await pending.done.wait()
         except trio.Cancelled:
-            with trio.move_on_after(10, shield=True):
+            with trio.move_on_after(CANCELLED_SPAWN_WAIT, shield=True):
                 # The keeper reads in order: it has started the program by the time it reads
                 # this (or failed to, and then this names nothing).
                 self.send({"op": "kill", "id": spawn_id})
                 await pending.done.wait()
             if pending.result is not None:
                 _undo_spawn(pending.result)
+            else:
+                # The keeper answers every spawn in the end (runc may have succeeded before
+                # the kill reached it, and the keeper took its pid file: the caller's clean-up
+                # finds none). Undone when the answer comes, by :meth:`_dispatch`.
+                self._abandoned.add(spawn_id)
             raise
         finally:
             self._pending.pop(spawn_id, None)
@@ -362,12 +375,23 @@ class KeeperLink:
                 start_time=message.get("start_time"),
                 master=fds[0] if fds else None,
             )
-            pending = self._pending.get(int(message["id"]))
+            spawn_id = int(message["id"])
+            pending = self._pending.get(spawn_id)
             if pending is not None:
                 pending.result = result
                 pending.done.set()
+            elif spawn_id in self._abandoned:
+                self._abandoned.discard(spawn_id)
+                if result.pid is not None:
+                    log.warning(
+                        "the keeper answered spawn %d after its caller gave up on it:"
+                        " killing process %d it made", spawn_id, result.pid,
+                    )  # fmt: skip
+                # Its custody is the caller's to drop, and was dropped as the caller gave up
+                # (container.py drops the key of every start or exec that failed).
+                _undo_spawn(result)
             elif events is not None:
-                events.inflight_done(int(message["id"]), result)
+                events.inflight_done(spawn_id, result)
             elif result.master is not None:
                 os.close(result.master)
         elif op == "exit" and events is not None:
@@ -390,6 +414,7 @@ class KeeperLink:
         if not self.gone:
             self.gone = True
             log.error("the link to the keeper broke")
+        self._abandoned.clear()  # no answer comes any more
         for pending in self._pending.values():
             if pending.result is None:
                 pending.result = SpawnResult(status=-1, error="the keeper is gone")

@@ -664,7 +664,10 @@ class Supervisor:
                 # fails, the id is as the start found it (a stopped container, or nothing).
                 await container.start_ended.wait()
                 if not container.start_failed:
-                    return await self._wait(container_id, None, WaitCondition.NOT_RUNNING)
+                    # This start's run is the next: its exit, even if the container exited and
+                    # was deleted before this task's turn (the id looked up again is a 404 then,
+                    # or another start's container).
+                    return await container.wait_run()
                 container = self._containers.get(container_id)
             return await self.container(container_id).wait_next_exit()
         if container is None:

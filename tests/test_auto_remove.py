@@ -237,6 +237,86 @@ async def test_a_wait_for_the_next_exit_during_a_start_waits_for_the_start(
     assert again[0].json()["exitStatus"] == 7
 
 
+class _HeldWake:
+    """A start's ``start_ended`` for a test: the start sets it as it does the real one, but a
+    waiter on it goes on only once the test lets it (:attr:`let_go`). The instant between the
+    start's end and the waiter's turn, made as long as the test needs."""
+
+    def __init__(self) -> None:
+        self.ended = trio.Event()
+        #: A waiter is on it.
+        self.waiting = trio.Event()
+        self.let_go = trio.Event()
+
+    def set(self) -> None:
+        self.ended.set()
+
+    def is_set(self) -> bool:
+        return self.ended.is_set()
+
+    async def wait(self) -> None:
+        self.waiting.set()
+        await self.ended.wait()
+        await self.let_go.wait()
+
+
+async def test_a_wait_for_the_next_exit_during_a_start_answers_that_run_deleted_since(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A wait for the next exit that came during a start answers that start's run even if,
+    by the waiter's turn, the container has exited and been deleted: found in review, the
+    waiter looked the id up again once the start ended, and found nothing (a 404) instead of
+    the exit it waited for. The waiter's turn is held until the container is gone."""
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+
+    def gated(config: dict[str, Any]) -> None:
+        # runc runs it before the container's process: it waits for the test's word.
+        hook = {"path": "/bin/sh", "args": ["sh", "-c", f"read line < {gate}"]}
+        config["hooks"] = {"createRuntime": [hook]}
+
+    bundle = make_bundle(["sh", "-c", "exit 7"], edit=gated)
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    started: list[httpx.Response] = []
+    start_answered = trio.Event()
+    waited: list[httpx.Response] = []
+
+    async def start() -> None:
+        started.append(await client.post("/containers/brief", json={"bundlePath": str(bundle)}))
+        start_answered.set()
+
+    async def wait_next() -> None:
+        waited.append(
+            await client.post("/containers/brief/wait", params={"condition": "next-exit"})
+        )
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(start)
+            writer = await trio.to_thread.run_sync(partial(open, gate, "w"), abandon_on_cancel=True)
+            with writer:  # runc is in the hook: the start is under way
+                held = _HeldWake()
+                monkeypatch.setattr(supervisor._containers["brief"], "start_ended", held)
+                nursery.start_soon(wait_next)
+                await held.waiting.wait()  # the wait waits for the start
+                writer.write("go on\n")
+            await start_answered.wait()
+            assert started[0].status_code == 201, started[0].text
+            exited = await client.post("/containers/brief/wait")
+            assert exited.json()["exitStatus"] == 7
+            assert (await client.delete("/containers/brief")).status_code == 200
+            assert waited == []
+            held.let_go.set()
+    assert waited[0].status_code == 200, waited[0].text
+    assert waited[0].json() == exited.json()
+    assert waited[0].json()["pid"] == started[0].json()["processes"][0]["pid"]
+
+
 async def test_a_wait_for_the_next_exit_of_a_running_container_answers_its_exit(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, bundle: Path
 ) -> None:

@@ -18,7 +18,7 @@ import platform
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,11 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio import keeperlink
 from containerd_trio.client import cli
 from containerd_trio.keeperlink import CustodyRequest, KeeperLink, SpawnResult
 from containerd_trio.procfs import children, start_time
+from containerd_trio.runtime import Runc
 from containerd_trio.timestamps import parse_ns
 
 from .helpers import (
@@ -43,6 +45,7 @@ from .helpers import (
     runc_state,
     wait_catching,
 )
+from .runc_direct import DirectContainer, make_runc
 
 pytestmark = [pytest.mark.deadline(120), pytest.mark.usefixtures("plain_parent")]
 
@@ -953,7 +956,6 @@ async def test_a_cancelled_spawn_whose_runc_succeeded_leaves_no_process(tmp_path
     ]  # fmt: skip
     custody = CustodyRequest("c1/exec-1", "c1", str(tmp_path), 1 << 20)
     link = KeeperLink.start_keeper()
-    made: int | None = None  # a pidfd of the process the stand-in made
     try:
         await link.hello()
         async with trio.open_nursery() as nursery:
@@ -971,22 +973,92 @@ async def test_a_cancelled_spawn_whose_runc_succeeded_leaves_no_process(tmp_path
                 await _until(lambda: _note(made_note) is not None and not pid_file.exists())
             pid = _note(made_note)
             assert pid is not None
-            made = os.pidfd_open(pid)
-            exec_scope.cancel()
-            await nursery.start(link.serve, _Unheeded())  # the answer is read only now
-            with trio.fail_after(10):
-                await cancelled.wait()
-            with trio.move_on_after(5) as waited:
-                await trio.lowlevel.wait_readable(made)  # readable once it has exited
-            assert not waited.cancelled_caught, f"process {pid} runs on, its pid thrown away"
+            with _watched(pid) as made:
+                exec_scope.cancel()
+                await nursery.start(link.serve, _Unheeded())  # the answer is read only now
+                with trio.fail_after(10):
+                    await cancelled.wait()
+                assert await _ends(made), f"process {pid} runs on, its pid thrown away"
             nursery.cancel_scope.cancel()
     finally:
-        if made is not None:
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(made, signal.SIGKILL)
-            trio.lowlevel.notify_closing(made)
-            os.close(made)
         await link.aclose()
+
+
+async def test_a_spawn_answered_after_its_caller_gave_up_leaves_no_process(
+    make_bundle: BundleFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real ``runc exec -d`` succeeded, and the keeper took its pid file and answered, but
+    the answer reached the server only after the cancelled spawn had given up waiting for it
+    (KeeperLink.spawn waits 10 s): found in review, the late answer went to nobody, the
+    caller's clean-up found no pid file, and the process runc made ran on, unknown to the
+    server. Now a late answer for a spawn its caller gave up on is undone as it comes. Made
+    to happen so: nothing reads the link until the spawn has given up (its wait cut short)."""
+    monkeypatch.setattr(keeperlink, "CANCELLED_SPAWN_WAIT", 0.1)
+    runc_root = tmp_path / "runc"
+    container = DirectContainer(make_runc(runc_root), "late", tmp_path / "work")
+    pid_file = tmp_path / "exec.pid"
+    ran = tmp_path / "ran"
+    # runc itself, then a note that it has ended (its pid file written): a note and no pid
+    # file means the keeper reaped it, took the pid file and answered.
+    wrapper = tmp_path / "runc-then-note"
+    wrapper.write_text(f'#!/bin/sh\nrunc "$@"\nstatus=$?\ntouch {ran}\nexit $status\n')
+    wrapper.chmod(0o755)
+    link = KeeperLink.start_keeper()
+    runtime = Runc(
+        binary=str(wrapper), root=runc_root, criu=None, timeout=60, concurrency=2, keeper=link
+    )
+    process = {"args": ["sleep", "1000"], "cwd": "/", "env": ["PATH=/bin"],
+               "user": {"uid": 0, "gid": 0}}  # fmt: skip
+    custody = CustodyRequest("late/exec-1", "late", str(tmp_path), 1 << 20)
+    try:
+        init = await container.run(make_bundle())
+        await link.hello()
+        async with trio.open_nursery() as nursery:
+            exec_scope = trio.CancelScope()
+            gave_up = trio.Event()
+
+            async def exec_() -> None:
+                with exec_scope:
+                    await runtime.exec("late", process, pid_file, custody)
+                assert exec_scope.cancelled_caught
+                gave_up.set()
+
+            nursery.start_soon(exec_)
+            with trio.fail_after(20):
+                await _until(lambda: ran.exists() and not pid_file.exists())
+            (pid,) = [p for p in await container.runtime.ps("late") if p != init]
+            with _watched(pid) as made:
+                exec_scope.cancel()
+                with trio.fail_after(10):
+                    await gave_up.wait()
+                await nursery.start(link.serve, _Unheeded())  # the answer is read only now
+                assert await _ends(made), f"process {pid} of runc exec runs on"
+            assert await container.runtime.ps("late") == [init]
+            nursery.cancel_scope.cancel()
+    finally:
+        await container.delete()
+        await link.aclose()
+
+
+@contextlib.contextmanager
+def _watched(pid: int) -> Iterator[int]:
+    """A pidfd of ``pid``, a process a spawn made; killed once the block ends, whatever came
+    of the test (a failed one leaves no process behind)."""
+    made = os.pidfd_open(pid)
+    try:
+        yield made
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(made, signal.SIGKILL)
+        trio.lowlevel.notify_closing(made)
+        os.close(made)
+
+
+async def _ends(made: int) -> bool:
+    """Whether the process of the pidfd ``made`` exits within 5 s."""
+    with trio.move_on_after(5) as waited:
+        await trio.lowlevel.wait_readable(made)  # readable once it has exited
+    return not waited.cancelled_caught
 
 
 def _note(path: Path) -> int | None:
