@@ -76,7 +76,9 @@ async def test_checkpoint_and_restore_report_their_course(
     assert (started["checkpoint"], started["timeout"]) == ("cp", 600)  # the daemon's default
     size = images_size(bundle / "checkpoints" / "cp")
     assert done["checkpoint"] == "cp"
-    assert done["bytes"] == size > 100_000  # the pages of a busybox shell, at least
+    # The pages of a busybox shell and its sleep, at least: over 100 KB in most runs, 84 KB
+    # once (they vary with where the counter was).
+    assert done["bytes"] == size > 50_000
     assert 0 < done["frozenSeconds"] <= done["seconds"] < 60
     assert done["pagesWritten"] > 0
 
