@@ -24,7 +24,8 @@ clients do. What a slow client costs is bounded: its session reads at most
 client that does not read holds one message in the server; a client that takes no message for
 :data:`SEND_TIMEOUT` seconds, or falls more than :data:`MAX_LAG` seconds behind the process's
 output, is disconnected (close 1008, with the reason) and may attach again. Output passes
-through the log as text: bytes that are not UTF-8 arrive as U+FFFD.
+through the log byte for byte: a record whose bytes are not UTF-8 holds them (``raw``), and
+those are the bytes sent.
 
 A client that goes away (or detaches) leaves the process running: only the session ends.
 """
@@ -44,6 +45,7 @@ import trio
 from . import channels, timestamps
 from .container import Container
 from .errors import quoted
+from .logbytes import record_bytes
 from .model import ExitInfo
 from .process import Process
 
@@ -267,7 +269,8 @@ def _messages(chunk: bytes, since_ns: int, position: _Position, cursored: bool) 
     for line in chunk.splitlines():
         try:
             record = json.loads(line)
-            stream, data, stamp = record["stream"], record["data"], record["timestamp"]
+            stream, stamp = record["stream"], record["timestamp"]
+            data = record_bytes(record)  # the bytes as written, whatever they are
         except (ValueError, KeyError, TypeError):
             continue  # not a record (the log's own); nothing to show
         # Same format, same offset (UTC): the strings compare as the times do.
@@ -276,12 +279,11 @@ def _messages(chunk: bytes, since_ns: int, position: _Position, cursored: bool) 
         if not position.passes(stamp):
             continue  # sent before the client came back
         this = _CHANNELS.get(stream, channels.STDOUT)
-        encoded = data.encode()
-        if this != channel or len(pending) + len(encoded) > MESSAGE_BYTES:
+        if this != channel or len(pending) + len(data) > MESSAGE_BYTES:
             if pending:
                 messages.append(_frame(channel, pending, ends_at))
             channel, pending = this, bytearray()
-        pending += encoded
+        pending += data
         ends_at = cursor()
     if pending:
         messages.append(_frame(channel, pending, ends_at))

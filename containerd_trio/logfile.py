@@ -6,8 +6,14 @@ Each line a process writes becomes one ndjson record::
 
 in ``<container dir>/container.log``; ``stream`` and ``pid`` come first, always in this order, so
 that a reader can filter records with a prefix test instead of decoding them. Lines longer than
-:data:`MAX_LINE` are cut into several records, as Docker's json-file driver does. A terminal's
-output is not made of lines: each read becomes a record of stream ``terminal`` as it came.
+:data:`MAX_LINE` are cut into several records, as Docker's json-file driver does (but never
+inside a character). A terminal's output is not made of lines: each read becomes a record of
+stream ``terminal`` as it came.
+
+Output is kept byte for byte: a record whose bytes are not UTF-8 ends with ``"raw"``, its bytes
+in base64 (its ``data`` decodes them with U+FFFD, for people); one of UTF-8, nearly all, is as
+it always was. :func:`containerd_trio.logbytes.record_bytes` gives a record's bytes back.
+
 When the file would pass its cap it is rotated to ``container.log.1`` (one rotated file is kept),
 so a chatty container holds at most twice the cap on disk.
 
@@ -22,6 +28,7 @@ This module has no Trio in it: the logger is a plain process with its own loop.
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import os
 from json.encoder import encode_basestring
@@ -31,7 +38,7 @@ from .appendfile import AppendFile
 
 LOG_NAME = "container.log"
 ROTATED_NAME = "container.log.1"
-#: A line longer than this is cut into several records.
+#: A line longer than this is cut into several records (of at most this many bytes).
 MAX_LINE = 16 * 1024
 
 #: Streams a record may carry.
@@ -43,57 +50,84 @@ def record_prefix(stream: str, pid: int) -> bytes:
     return f'{{"stream":"{stream}","pid":{pid},'.encode()
 
 
+def _record(head: str, piece: bytes) -> str:
+    """The record of ``piece``, ``head`` its fields up to ``"data":``.
+
+    UTF-8 (nearly all output) is decoded strictly, which costs what decoding with "replace"
+    did: the record is the one it always was. Other bytes also get ``raw``, their base64."""
+    try:
+        text = piece.decode()
+    except UnicodeDecodeError:
+        shown = encode_basestring(piece.decode("utf-8", "replace"))
+        return f'{head}{shown},"raw":"{binascii.b2a_base64(piece, newline=False).decode()}"}}\n'
+    return f"{head}{encode_basestring(text)}}}\n"
+
+
+def _split_character(data: bytes, end: int) -> int:
+    """How many of the bytes before ``end`` (at most 3) begin a UTF-8 character that they do
+    not finish: a cut at ``end`` would split it. What the decoder of a stream holds back."""
+    tail = data[max(0, end - 3) : end]
+    return len(tail) - codecs.utf_8_decode(tail, "replace", False)[1]
+
+
+def _cut(parts: list[str], head: str, line: bytes, start: int, until: int) -> int:
+    """Cut pieces of MAX_LINE bytes (less a character the cut would split) off ``line`` from
+    ``start`` on, as long as one starts before ``until``; their records into ``parts``. Where
+    the rest begins."""
+    while start < until:
+        cut = start + MAX_LINE
+        cut -= _split_character(line, cut)
+        parts.append(_record(head, line[start:cut]))
+        start = cut
+    return start
+
+
 class LineSource:
     """One stream of one process going into the log: turns what was read into records.
 
     Pipe streams are cut into lines (a trailing part is held until its newline comes, or the
-    stream ends); a terminal's reads are recorded as they come, decoded incrementally so that a
-    character split between two reads is not mangled.
+    stream ends), and lines into pieces of :data:`MAX_LINE` bytes at most; a terminal's reads
+    are recorded as they come. Neither a piece nor a read's record ends inside a character:
+    a cut goes back to the character's start, and a read's record leaves the bytes it holds
+    of the character to the next one, so that UTF-8 output is always recorded as text.
     """
 
     def __init__(self, stream: str, pid: int) -> None:
         self.stream = stream
         self._head = f'{{"stream":"{stream}","pid":{pid},"timestamp":"'
+        self._terminal = stream == "terminal"
+        #: A pipe's line not ended yet; a terminal's character not ended yet.
         self._partial = b""
-        self._decoder = (
-            codecs.getincrementaldecoder("utf-8")("replace") if stream == "terminal" else None
-        )
 
     def records(self, data: bytes) -> bytes:
         """The records for a chunk read from the stream (maybe none yet)."""
         stamp = timestamps.format_ns(timestamps.now_ns())
         head = f'{self._head}{stamp}","data":'
-        if self._decoder is not None:
-            text = self._decoder.decode(data)
-            return f"{head}{encode_basestring(text)}}}\n".encode() if text else b""
         pending = self._partial + data if self._partial else data
+        if self._terminal:
+            end = len(pending) - _split_character(pending, len(pending))
+            self._partial = pending[end:]
+            return _record(head, pending[:end]).encode() if end else b""
         parts: list[str] = []
         start = 0
-        while (end := pending.find(b"\n", start)) >= 0:
-            line = pending[start : end + 1]
-            for piece in range(0, len(line), MAX_LINE):
-                text = line[piece : piece + MAX_LINE].decode("utf-8", "replace")
-                parts.append(f"{head}{encode_basestring(text)}}}\n")
-            start = end + 1
-        rest = pending[start:]
-        while len(rest) >= MAX_LINE:
-            text = rest[:MAX_LINE].decode("utf-8", "replace")
-            parts.append(f"{head}{encode_basestring(text)}}}\n")
-            rest = rest[MAX_LINE:]
-        self._partial = rest
+        while (newline := pending.find(b"\n", start)) >= 0:
+            end = newline + 1
+            if end - start > MAX_LINE:
+                start = _cut(parts, head, pending, start, end - MAX_LINE)
+            parts.append(_record(head, pending[start:end]))
+            start = end
+        # The line not ended yet: what it has of pieces that can take no more bytes now.
+        start = _cut(parts, head, pending, start, len(pending) - MAX_LINE + 1)
+        self._partial = pending[start:]
         return "".join(parts).encode()
 
     def close(self) -> bytes:
-        """The stream ended: the record of what is left of its last line."""
-        if self._decoder is not None:
-            text = self._decoder.decode(b"", final=True)
-        else:
-            text = self._partial.decode("utf-8", "replace")
-            self._partial = b""
-        if not text:
+        """The stream ended: the record of what is left of its last line (or character)."""
+        rest, self._partial = self._partial, b""
+        if not rest:
             return b""
         stamp = timestamps.format_ns(timestamps.now_ns())
-        return f'{self._head}{stamp}","data":{encode_basestring(text)}}}\n'.encode()
+        return _record(f'{self._head}{stamp}","data":', rest).encode()
 
 
 class LogWriter:

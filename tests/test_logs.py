@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import os
+import random
 import shutil
 import signal
 import time
@@ -18,7 +20,14 @@ import trio.testing
 
 from containerd_trio import logs, procfs
 from containerd_trio.keeper import LOGGER_MODULE
-from containerd_trio.logfile import LOG_NAME, MAX_LINE, ROTATED_NAME, LineSource, LogWriter
+from containerd_trio.logfile import (
+    LOG_NAME,
+    MAX_LINE,
+    ROTATED_NAME,
+    LineSource,
+    LogWriter,
+    record_prefix,
+)
 from containerd_trio.timestamps import format_ns, parse_ns
 
 from .helpers import (
@@ -181,9 +190,33 @@ def test_long_lines_are_cut() -> None:
     assert {(d["stream"], d["pid"]) for d in data} == {("stdout", 7)}
 
 
-def test_invalid_utf8_is_replaced() -> None:
+def record_bytes(record: dict[str, Any]) -> bytes:
+    """The bytes a record stands for: its ``raw`` ones if it has them, else its data's."""
+    if "raw" in record:
+        return base64.b64decode(record["raw"], validate=True)
+    return str(record["data"]).encode()
+
+
+def is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def test_bytes_that_are_not_utf8_are_kept_beside_the_replaced_text() -> None:
+    """The data is for people (U+FFFD where bytes are not UTF-8); raw holds the bytes, after
+    the fields a prefix test reads. A line of UTF-8 is recorded as it always was."""
     records = LineSource("stderr", 1).records(b"caf\xc3\xa9 \xff\n")
-    assert json.loads(records)["data"] == "café \ufffd\n"
+    assert records.startswith(record_prefix("stderr", 1))
+    record = json.loads(records)
+    assert list(record) == ["stream", "pid", "timestamp", "data", "raw"]
+    assert record["data"] == "café \ufffd\n"
+    assert record_bytes(record) == b"caf\xc3\xa9 \xff\n"
+    text = json.loads(LineSource("stdout", 1).records("café\n".encode()))
+    assert list(text) == ["stream", "pid", "timestamp", "data"]
+    assert text["data"] == "café\n"
 
 
 def test_a_terminal_is_recorded_as_it_comes() -> None:
@@ -194,6 +227,56 @@ def test_a_terminal_is_recorded_as_it_comes() -> None:
     second = source.records(b"\xa9")
     assert json.loads(first)["data"] == "/ # caf"
     assert json.loads(second)["data"] == "é"
+    # A character that never ends is recorded at the end, as the bytes it was.
+    assert source.records(b"\xe2\x82") == b""
+    assert record_bytes(json.loads(source.close())) == b"\xe2\x82"
+
+
+#: UTF-8 whose characters lie across the cuts of long lines (the 16,384th byte of the first
+#: line is the middle of the euro sign; 16,384 is no multiple of 3) and across reads.
+_TEXT = ("x" * (MAX_LINE - 1) + "€" + "é" * 9000 + "\n" + "日本" * 5000).encode()
+
+
+def _read_in_pieces(source: LineSource, data: bytes, seed: str) -> list[dict[str, Any]]:
+    """The records of ``data`` read in pieces of random sizes, then the stream's end."""
+    sizes = random.Random(seed)
+    records = b""
+    at = 0
+    while at < len(data):
+        size = sizes.randint(1, 5000)
+        records += source.records(data[at : at + size])
+        at += size
+    records += source.close()
+    return [json.loads(line) for line in records.splitlines()]
+
+
+@pytest.mark.parametrize("stream", ["stdout", "terminal"])
+def test_text_cut_into_records_stays_text(stream: str) -> None:
+    """A long line is cut between characters, and a terminal's read ends before a character
+    it splits: no record of valid UTF-8 output holds half a character (which its data would
+    show as U+FFFD, and which would need raw bytes)."""
+    records = _read_in_pieces(LineSource(stream, 9), _TEXT, stream)
+    assert [record for record in records if "raw" in record] == []
+    assert "".join(record["data"] for record in records).encode() == _TEXT
+    if stream == "stdout":
+        assert all(len(record["data"].encode()) <= MAX_LINE for record in records)
+        assert len(records) > 3  # the long lines were cut
+
+
+@pytest.mark.parametrize("stream", ["stdout", "terminal"])
+def test_records_hold_every_byte_exactly(stream: str) -> None:
+    """Bytes of every value, read in pieces of any size: the records' bytes, one after the
+    other, are the output; raw where (and only where) a record's bytes are not UTF-8."""
+    noise = random.Random(stream).randbytes(3 * MAX_LINE)
+    output = _TEXT + bytes(range(256)) * 3 + noise + _TEXT + b"\xf0\x9f"
+    records = _read_in_pieces(LineSource(stream, 9), output, stream)
+    assert b"".join(record_bytes(record) for record in records) == output
+    for record in records:
+        data = record_bytes(record)
+        assert ("raw" in record) == (not is_utf8(data)), record
+        assert record["data"] == data.decode(errors="replace")
+        if stream == "stdout":
+            assert len(data) <= MAX_LINE
 
 
 @pytest.mark.parametrize("stalled", [False, True])

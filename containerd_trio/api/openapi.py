@@ -119,8 +119,9 @@ def _hand_written() -> dict[str, Schema]:
         "LogRecord": {
             "type": "object",
             "description": "One line of a container's output (a line over"
-            f" {MAX_LINE // 1024} KiB is split into several records; a terminal's output comes"
-            " as it was read).",
+            f" {MAX_LINE // 1024} KiB is split into several records, between characters; a"
+            " terminal's output comes as it was read). Its bytes, exactly as the process wrote"
+            " them, are raw if it has it, else data in UTF-8; the fields come in this order.",
             "required": ["stream", "pid", "timestamp", "data"],
             "properties": {
                 "stream": {"type": "string", "enum": list(STREAMS)},
@@ -131,7 +132,14 @@ def _hand_written() -> dict[str, Schema]:
                 "timestamp": timestamp,
                 "data": {
                     "type": "string",
-                    "description": "The line, with its newline if it had one.",
+                    "description": "The line, with its newline if it had one, decoded as UTF-8"
+                    " (U+FFFD for bytes that are not).",
+                },
+                "raw": {
+                    "type": "string",
+                    "contentEncoding": "base64",
+                    "description": "The line's bytes in base64, only in a record whose bytes"
+                    " are not UTF-8.",
                 },
             },
         },

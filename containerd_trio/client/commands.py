@@ -773,6 +773,11 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
+    from ..logbytes import record_bytes
+
+    # The output's bytes as the processes wrote them (not UTF-8, it may be), as docker logs.
+    stdout, stderr = output.binary(out.stdout), output.binary(out.stderr)
+    written = stdout  # the stream of the last record written
     # The daemon reads ?since= and ?until= (the parser turned a duration into a time).
     since, tail = args.since, args.tail
     # For a follow taken up again before any record came (below): "from now on" is from here.
@@ -794,17 +799,23 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
                 if out.as_json:
                     out.record(record)
                     continue
-                # The data is the line as the process wrote it, newline included (the last
-                # line of a process that ended without one has none, nor has a piece of a
-                # line past 16 KiB, nor a prompt): write it as it is. With its time in front,
-                # a record is a line of its own: one without its newline gets one, or the next
-                # record's time would land in the middle of a line (as docker's -t does it).
-                stream = out.stderr if record["stream"] == "stderr" else out.stdout
-                data = record["data"]
+                # The record's bytes are the line as the process wrote it, newline included
+                # (the last line of a process that ended without one has none, nor has a piece
+                # of a line past 16 KiB, nor a prompt): write them as they are. With its time
+                # in front, a record is a line of its own: one without its newline gets one, or
+                # the next record's time would land in the middle of a line (as docker's -t
+                # does it).
+                stream = stderr if record["stream"] == "stderr" else stdout
+                if stream is not written:
+                    # Their buffers know no lines (as text streams' do at a terminal): the
+                    # records come out in order, at a terminal or in one file (2>&1).
+                    written.flush()
+                    written = stream
+                data = record_bytes(record)
                 if args.timestamps:
-                    stream.write(stamp + " ")
-                    if not data.endswith("\n"):
-                        data += "\n"
+                    stream.write(stamp.encode() + b" ")
+                    if not data.endswith(b"\n"):
+                        data += b"\n"
                 stream.write(data)
                 if args.follow:
                     stream.flush()

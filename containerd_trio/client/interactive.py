@@ -42,13 +42,13 @@ import time
 import tty
 from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from .. import channels
 from ..timestamps import format_ns
 from .errors import ApiError
-from .output import PROG, Output
+from .output import PROG, Output, binary
 from .protocol import container_path
 from .websocket import Closed, WebSocket
 
@@ -236,8 +236,8 @@ class Session:
         self._cursor: bytes | None = None
         self._cursored = False
         self._last_output_ns = time.time_ns()
-        self._stdout = _binary(out.stdout)
-        self._stderr = _binary(out.stderr)
+        self._stdout = binary(out.stdout)
+        self._stderr = binary(out.stderr)
 
     def run(self) -> int:
         ws = self._connect({"logs": "true"} if self.logs else {})
@@ -447,24 +447,3 @@ def _ignore(signum: int, frame: object) -> None:
 def _terminate(signum: int, frame: object) -> None:
     """Out of the session by an exception, so that the terminal is restored on the way."""
     raise Terminated(signum)
-
-
-class _TextWriter:
-    """Bytes onto a text stream that has no buffer underneath (a test's StringIO)."""
-
-    def __init__(self, stream: object) -> None:
-        self._stream = stream
-
-    def write(self, data: bytes) -> None:
-        self._stream.write(data.decode(errors="replace"))  # type: ignore[attr-defined]
-
-    def flush(self) -> None:
-        self._stream.flush()  # type: ignore[attr-defined]
-
-
-def _binary(stream: object) -> BinaryIO | _TextWriter:
-    buffer = getattr(stream, "buffer", None)
-    if buffer is not None:
-        stream.flush()  # type: ignore[attr-defined]  # what was written as text goes first
-        return buffer  # type: ignore[no-any-return]
-    return _TextWriter(stream)

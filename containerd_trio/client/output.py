@@ -9,7 +9,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 if TYPE_CHECKING:
     from .types import Container, Resources, TopProcess
@@ -61,6 +61,29 @@ class Output:
         # that reads stderr line by line gets one complete message.
         parts = [part.strip() for part in message.splitlines() if part.strip()]
         self.stderr.write(f"{PROG}: {'; '.join(parts) or 'unknown error'}\n")
+
+
+class TextWriter:
+    """Bytes onto a text stream that has no buffer underneath (a test's StringIO)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> None:
+        self._stream.write(data.decode(errors="replace"))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def binary(stream: TextIO) -> BinaryIO | TextWriter:
+    """Where a container's output goes onto ``stream``: its bytes, as they are (a process's
+    output need not be UTF-8), into the stream's buffer."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:
+        stream.flush()  # what was written as text goes first
+        return buffer  # type: ignore[no-any-return]
+    return TextWriter(stream)
 
 
 def table_lines(headers: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> list[str]:

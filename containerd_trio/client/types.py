@@ -127,7 +127,8 @@ class LogRecord(TypedDict):
     stream: str  # stdout, stderr or terminal
     pid: int  # the process that wrote it
     timestamp: str
-    data: str
+    data: str  # UTF-8 decoded, U+FFFD for bytes that are not
+    raw: NotRequired[str]  # the bytes, in base64, where they are not UTF-8
 
 
 class MigrationStep(TypedDict):
