@@ -89,7 +89,8 @@ class LineSource:
     stream ends), and lines into pieces of :data:`MAX_LINE` bytes at most; a terminal's reads
     are recorded as they come. Neither a piece nor a read's record ends inside a character:
     a cut goes back to the character's start, and a read's record leaves the bytes it holds
-    of the character to the next one, so that UTF-8 output is always recorded as text.
+    of the character to the next one (or to :meth:`release`, if the rest is late), so that
+    UTF-8 output is recorded as text.
     """
 
     def __init__(self, stream: str, pid: int) -> None:
@@ -121,8 +122,25 @@ class LineSource:
         self._partial = pending[start:]
         return "".join(parts).encode()
 
+    @property
+    def holding(self) -> bool:
+        """A terminal's last read ended inside a character: its first bytes wait for the rest
+        (the next read's record holds them), or for :meth:`release`."""
+        return self._terminal and bool(self._partial)
+
+    def release(self) -> bytes:
+        """The record of what a terminal holds of a character whose rest did not come (as the
+        bytes they are: ``raw``). The logger calls it a moment after the read: a program whose
+        output ends there and waits for its user (a Latin-1 prompt, a binary protocol waiting
+        for its answer) would otherwise have it held back until it writes again, maybe never."""
+        assert self._terminal, "a pipe's line waits for its newline"
+        return self._rest()
+
     def close(self) -> bytes:
         """The stream ended: the record of what is left of its last line (or character)."""
+        return self._rest()
+
+    def _rest(self) -> bytes:
         rest, self._partial = self._partial, b""
         if not rest:
             return b""

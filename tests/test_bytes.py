@@ -117,6 +117,26 @@ async def test_a_terminal_carries_every_byte_through_attach(
     assert _exactly(session.output) == ""
 
 
+async def test_a_terminal_shows_the_start_of_a_character_that_stays_unfinished(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A terminal's read that ends with the first byte of a UTF-8 character waits a moment for
+    the rest, then is sent as it is: a program whose output ends with such a byte and then
+    waits for its user (a Latin-1 prompt, \\351 being its e acute; a binary protocol waiting
+    for its answer) had that byte held back until its next output, which never came."""
+    await start_container(client, "prompt", make_bundle())
+    script = "stty raw -echo; printf 'caf\\351'; head -c 1 >/dev/null; printf ok"
+    pid = await _exec(client, "prompt", args=["sh", "-c", script], terminal=True)
+    with trio.fail_after(TIMEOUT):
+        session = await attach(daemon.url, "prompt", pid, query="logs=true")
+    with trio.fail_after(5):  # the prompt comes at once (the hold is of 50 ms)
+        assert await session.read_until(b"caf\xe9")
+    await session.type("y")
+    with trio.fail_after(TIMEOUT):
+        assert await session.to_end() == 0
+    assert bytes(session.output) == b"caf\xe9ok"
+
+
 async def _ctr(*argv: str) -> tuple[int, bytes, bytes]:
     """``ctr-trio ARGV`` in a thread, its stdout and stderr as the bytes written to them (text
     streams over bytes, as a process's are)."""

@@ -227,6 +227,11 @@ def test_a_terminal_is_recorded_as_it_comes() -> None:
     second = source.records(b"\xa9")
     assert json.loads(first)["data"] == "/ # caf"
     assert json.loads(second)["data"] == "é"
+    # A character whose rest is late: the logger has its start recorded as the bytes it is.
+    assert json.loads(source.records(b"caf\xe9"))["data"] == "caf"  # Latin-1 e acute
+    assert source.holding
+    assert record_bytes(json.loads(source.release())) == b"\xe9"
+    assert (source.holding, source.release()) == (False, b"")
     # A character that never ends is recorded at the end, as the bytes it was.
     assert source.records(b"\xe2\x82") == b""
     assert record_bytes(json.loads(source.close())) == b"\xe2\x82"

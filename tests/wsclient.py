@@ -89,9 +89,11 @@ class Attached:
             self._events.extend(self.ws.events())
         return self._events.pop(0)
 
-    async def read_until(self, text: str | None = None) -> bool:
-        """Read messages until ``text`` is in the output (True), or the end (False)."""
-        while text is None or text.encode() not in self.output:
+    async def read_until(self, text: str | bytes | None = None) -> bool:
+        """Read messages until ``text`` (its UTF-8, or these bytes) is in the output (True), or
+        the end (False)."""
+        wanted = text.encode() if isinstance(text, str) else text
+        while wanted is None or wanted not in self.output:
             event = await self._next()
             if event is None:
                 return False

@@ -41,6 +41,10 @@ _READ = 16 * 1024
 #: process added) never wait behind a flood of output.
 _TURN_SECONDS = 0.01
 _RETRY_SECONDS = 1.0
+#: How long a terminal's bytes of a character wait for its rest (which nearly always comes with
+#: the next read, at once) before they are logged as they are: output that ends there, a
+#: program then waiting for its user, is not held back (see LineSource.release).
+_CHARACTER_WAIT = 0.05
 #: Reads of an exited process's pipe a turn (its pipe holds 1 MiB at most, 64 reads of 16 KiB,
 #: unless a child it left writes on).
 _DRAIN_READS = 64
@@ -88,12 +92,17 @@ class Logger:
         self._paused: set[str] = set()
         #: Ready pipes in the order they get their next read (round robin across turns).
         self._turn: dict[int, None] = {}
+        #: Terminals holding the start of a character -> when it is logged as it is.
+        self._holding: dict[int, float] = {}
         self._running = True
 
     def run(self) -> None:
         control = self._channel.fileno()
         while self._running:
             timeout = 0.0 if self._turn else _RETRY_SECONDS if self._paused else -1.0
+            if self._holding and (release_at := self._next_release()) is not None:
+                wait = max(0.0, release_at - time.monotonic())
+                timeout = wait if timeout < 0 else min(timeout, wait)
             for fd, _ in self._epoll.poll(timeout, 256):
                 if fd == control:
                     self._from_keeper()
@@ -111,6 +120,8 @@ class Logger:
                     self._read(stream)
             if self._paused:
                 self._retry_paused()
+            if self._holding:
+                self._release_late_characters()
             self._channel.flush()
 
     # --- messages from the keeper -------------------------------------------------------------
@@ -184,7 +195,7 @@ class Logger:
                           stream.capture.key, exc)  # fmt: skip
             data = b""
         if data:
-            self._write(stream.capture.container_id, stream.source.records(data))
+            self._record(stream, data)
         else:
             self._end(stream)
 
@@ -210,7 +221,38 @@ class Logger:
             if not data:
                 self._end(stream)
                 return
-            self._write(stream.capture.container_id, stream.source.records(data))
+            self._record(stream, data)
+
+    def _record(self, stream: Stream, data: bytes) -> None:
+        """Log what was read from ``stream``."""
+        self._write(stream.capture.container_id, stream.source.records(data))
+        if stream.source.holding:  # from now, the rest of the character has a moment to come
+            self._holding[stream.fd] = time.monotonic() + _CHARACTER_WAIT
+        elif self._holding:
+            self._holding.pop(stream.fd, None)
+
+    def _next_release(self) -> float | None:
+        """When the first terminal's held bytes are due (a paused log's wait for the disk)."""
+        return min(
+            (
+                at
+                for fd, at in self._holding.items()
+                if self._streams[fd].capture.container_id not in self._paused
+            ),
+            default=None,
+        )
+
+    def _release_late_characters(self) -> None:
+        """Log the bytes terminals held of characters whose rest did not come in time."""
+        now = time.monotonic()
+        for fd, at in list(self._holding.items()):
+            stream = self._streams[fd]
+            container_id = stream.capture.container_id
+            # A terminal that is ready to read may bring the rest: it is read first.
+            if at > now or fd in self._turn or container_id in self._paused:
+                continue
+            del self._holding[fd]
+            self._write(container_id, stream.source.release())
 
     def _write(self, container_id: str, records: bytes) -> None:
         if not records:
@@ -242,6 +284,7 @@ class Logger:
     def _close_stream(self, stream: Stream) -> None:
         stream.capture.streams.remove(stream)
         del self._streams[stream.fd]
+        self._holding.pop(stream.fd, None)
         if stream.capture.container_id not in self._paused:
             self._epoll.unregister(stream.fd)
         os.close(stream.fd)
@@ -308,6 +351,7 @@ class Logger:
                 if stream in capture.streams:
                     stream.capture.streams.remove(stream)
                     del self._streams[stream.fd]
+                    self._holding.pop(stream.fd, None)
                     if not paused:
                         self._epoll.unregister(stream.fd)
                     os.close(stream.fd)
