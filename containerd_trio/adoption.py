@@ -43,10 +43,10 @@ from .container import (
     replaced_directory,
     sweep_replaced,
 )
-from .criu import thaw_if_frozen
+from .criu import DUMP_WORK_PREFIX, dump_work, thaw_if_frozen
 from .errors import DaemonError, StartupError
 from .keeperlink import Kept, SpawnResult, Welcome
-from .model import ContainerInfo, ContainerState, Status
+from .model import ContainerInfo, ContainerState, Resources, Status
 from .mounts import remove_tree
 from .process import UNKNOWN_EXIT_STATUS, Process
 from .records import ContainerRecord, ProcessStart
@@ -139,7 +139,8 @@ class Adoption:
         server's to write), and with ``exit`` it would stop the container for a checkpoint
         that never comes to be. What its server's failure would have undone is undone: its
         images and CRIU's work dir go, and a container CRIU left frozen is thawed, unless
-        its record says paused. A move's is left to the move's settling (``moving``)."""
+        its record says paused. A move's is left to the move's settling (``moving``). So is
+        a dump whose runc ended before this server looked (:meth:`_undo_ended_dumps`)."""
         left = [
             runc
             for runc in left_running(self._welcome.keeper_pid, self._config.runc_root)
@@ -151,6 +152,9 @@ class Adoption:
                     nursery.start_soon(self._end_left_dump, runc, records.get(runc.container_id))
                 else:
                     nursery.start_soon(self._wait_left, runc)
+        for record in records.values():
+            if record.container.id not in self._moving:
+                await self._undo_ended_dumps(record)
 
     async def _wait_left(self, runc: LeftRunc) -> None:
         within = self._ctx.runtime.timeout
@@ -173,6 +177,36 @@ class Adoption:
         if record is None or record.container.state.status is not Status.PAUSED:
             with trio.move_on_after(self._ctx.cleanup_timeout):
                 await thaw_if_frozen(self._ctx.runtime, runc.container_id)
+
+    async def _undo_ended_dumps(self, record: ContainerRecord) -> None:
+        """The dumps of the container that its server had under way as it died, and whose
+        runc had ended by the time this server looked (a kill of the server alone gives a
+        short dump the time to end; a kill of the whole daemon's control group, as systemd
+        does, kills runc and CRIU with it): each one's CRIU work dir, which every dump
+        removes as it ends, is still in the container's directory. Their server would have
+        undone them, and so does this one: their images go unless their metadata was written
+        (before, those without held the name for good: a checkpoint of it and its delete both
+        answered 409 "not a checkpoint"), their work dir goes, and a container a killed CRIU
+        left frozen is thawed, unless its record says paused."""
+        info = record.container
+        directory = self._config.containers_dir / info.id
+        try:
+            with os.scandir(directory) as entries:
+                names = [
+                    entry.name.removeprefix(DUMP_WORK_PREFIX)
+                    for entry in entries
+                    if entry.name.startswith(DUMP_WORK_PREFIX)
+                    and entry.is_dir(follow_symlinks=False)
+                ]
+        except OSError:
+            return
+        for name in names:
+            log.warning("undoing checkpoint %s of container %s, left under way", name, info.id)
+            remove_tree(dump_work(directory, name))  # detaches a killed CRIU's cgroup yard
+            checkpoints.discard_unfinished(Path(info.bundle_path), name)
+        if names and info.state.status is not Status.PAUSED:
+            with trio.move_on_after(self._ctx.cleanup_timeout):
+                await thaw_if_frozen(self._ctx.runtime, info.id)
 
     async def _adopt(self, record: ContainerRecord, runc_entry: dict[str, Any] | None) -> None:
         info = record.container
@@ -228,14 +262,28 @@ class Adoption:
             # on its way from the keeper (or here already): the record's word until then.
             recorded = info.state.status if info.state.status is Status.PAUSED else Status.RUNNING
             status = _RUNC_STATUS.get(runc_status, recorded)
+            # Kept in its record until it is made again (a server that dies before leaves it
+            # to the next); made only on a container that runs (a stopped one's cgroups are
+            # gone, and its record keeps the limits it ran under).
+            updating = None if init.exited.is_set() else record.updating
+            container.updating = updating
             try:
                 created = parse_ns(info.created_at)
                 await self._nursery.start(container.run, Adopt(created, status, processes))
             except DaemonError as exc:
                 log.warning("container %s cannot be adopted: %s", info.id, exc.message)
+                container.updating = None  # listed stopped below
             else:
                 self._containers[info.id] = container
                 log.info("adopted container id=%s status=%s", info.id, container.status.value)
+                if info.state.status in _RUNC_STATUS.values() and status is not recorded:
+                    # Paused or resumed since its record: by a runc pause or resume its server
+                    # left running, or that ended as it died (or by hand). Published as the
+                    # server would have, once.
+                    kind = "pause" if status is Status.PAUSED else "resume"
+                    self._ctx.events.publish(kind, info.id)
+                if updating is not None:
+                    await self._update_again(container, updating)
                 return
         # Its init ended while no server watched, and nobody kept its status.
         for process in processes:
@@ -258,6 +306,21 @@ class Adoption:
             container.remove_when_stopped()  # as it would have been at its exit
         else:
             container.save()
+
+    async def _update_again(self, container: Container, change: Resources) -> None:
+        """Make again the change of limits the last server had under way as it died: its
+        ``runc update`` may have put it in force (it ended, or it went on: waited for, see
+        :meth:`_end_left_running`) or not, and the record says neither. Made again, it is in
+        force and recorded (its ``update`` published), or, refused, put back as a refused
+        change is: the record and the cgroups agree."""
+        log.info("making again the change of limits of container %s left under way", container.id)
+        try:
+            await container.update_resources(change)
+        except DaemonError as exc:
+            log.error(
+                "container %s: the change of limits the last server left under way is not"
+                " in force: %s", container.id, exc.message,
+            )  # fmt: skip
 
     def _list_stopped(self, record: ContainerRecord, exc: DaemonError) -> None:
         """A delete or a start's roll-back that could not be finished now (runc failed, or
@@ -367,8 +430,17 @@ def left_running(keeper_pid: int, runc_root: Path) -> list[LeftRunc]:
     itself, read from their command lines: at an adoption, those the last server left
     running as it died, re-parented to the keeper (the child subreaper); they go on. (One
     the keeper runs is its child from the start: those are excluded.) Reads the command
-    line of each of the keeper's children, one per container process: at adoption only."""
+    line of each of the keeper's children, one per container process: at adoption only.
+
+    A container's processes are the keeper's children too, and a container chooses its own
+    command line: only a process of the keeper's mount namespace and user ids, as the
+    server's runc are, is taken for one (before, one named as a runc checkpoint had the
+    directories it named as its ``--work-path`` and ``--image-path`` removed, by root, from
+    the host's mount namespace). A process that can pass for one can remove them itself."""
     root = os.fsencode(runc_root)
+    ours = _identity(keeper_pid)
+    if ours is None:
+        return []  # no keeper: nothing was re-parented to it
     found = []
     for pid in procfs.children(keeper_pid):
         try:
@@ -377,9 +449,31 @@ def left_running(keeper_pid: int, runc_root: Path) -> list[LeftRunc]:
         except OSError:
             continue
         command = _runc_command(argv, root)
-        if command is not None and command[0] not in _KEEPERS_COMMANDS:
-            found.append(LeftRunc(pid, command[0], command[1]))
+        if command is None or command[0] in _KEEPERS_COMMANDS:
+            continue
+        identity = _identity(pid)
+        if identity is None:
+            continue  # it ended meanwhile
+        if identity != ours:
+            log.warning(
+                "process %d is named as runc %s on this daemon's runc root, but it is not one"
+                " the last server ran (not of the keeper's mount namespace and user ids):"
+                " left alone", pid, command[0],
+            )  # fmt: skip
+            continue
+        found.append(LeftRunc(pid, command[0], command[1]))
     return found
+
+
+def _identity(pid: int) -> tuple[int, int, str] | None:
+    """The process's mount namespace (its device and inode) and user ids (real, effective,
+    saved, filesystem, as the host sees them); None if it is gone."""
+    try:
+        namespace = os.stat(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+    uids = procfs.status_field(pid, "Uid")
+    return None if uids is None else (namespace.st_dev, namespace.st_ino, uids)
 
 
 def _runc_command(argv: list[bytes], root: bytes) -> tuple[str, list[str]] | None:

@@ -174,6 +174,25 @@ def delete(bundle: Path, name: str) -> None:
         os.close(directory)
 
 
+def discard_unfinished(bundle: Path, name: str) -> None:
+    """Remove the bundle's checkpoint directory ``name`` if it has no metadata (a dump of the
+    daemon's that never completed: only the caller knows it made it); one with metadata
+    stays."""
+    try:
+        directory = _open_checkpoints(bundle)
+    except DaemonError:
+        return
+    if directory is None:
+        return
+    try:
+        if not _has_metadata(directory, bundle, name):
+            remove_tree(name, dir_fd=directory)
+    except DaemonError:  # gone, or a link or no directory now: not the daemon's
+        pass
+    finally:
+        os.close(directory)
+
+
 def discard(path: Path) -> None:
     """Remove a checkpoint directory (``reserve``'s answer) that did not complete."""
     try:

@@ -203,6 +203,10 @@ class Container:
         self.auto_remove = auto_remove
         #: The cgroup limits in force: the bundle's, with each update laid over them.
         self.resources = Resources()
+        #: The change of limits under way, in its record while its ``runc update`` runs (see
+        #: :attr:`.records.ContainerRecord.updating`); an adoption sets the one its last
+        #: server left, which it then makes again.
+        self.updating: Resources | None = None
         self.created_ns = timestamps.now_ns()
         self.status = Status.CREATED
         self.exit_status: int | None = None
@@ -321,6 +325,7 @@ class Container:
             deleting=self.deleting and self._deleting_recorded,
             replaces=self.replaces if starting else None,
             cgroups_path=self._cgroups_path if starting else None,
+            updating=None if self.updating is None else dump_json(unstructure(self.updating)),
         )
 
     # --- the task tree --------------------------------------------------------------------------
@@ -877,22 +882,29 @@ class Container:
         """``runc update``: lay ``change`` over the limits in force."""
         async with self.lock:
             self._require_live("update")
+            # Recorded first: a server that dies from here on cannot tell the next one whether
+            # runc put the change in force (its runc goes on, or is done), and the next one
+            # makes it again (else it listed the limits from before, the cgroups had the new).
+            self.updating = change
+            self.save()
             try:
                 await self._runtime_step(
                     "update", self._ctx.runtime.update(self.id, to_oci(change))
                 )
             except BaseException as exc:
-                if isinstance(exc, Conflict):  # from _runtime_step: its cgroups are gone
-                    raise
-                # What runc wrote before the kernel refused a limit, or before it was killed
-                # (the runtime's deadline, the supervisor's end cancelling the command), may
-                # stay in force (see resources.before): the answer and the record say
-                # nothing changed.
-                await self._put_back_limits(change)
+                self.updating = None  # ended here: the record says what this server knows
+                if not isinstance(exc, Conflict):  # from _runtime_step: its cgroups are gone
+                    # What runc wrote before the kernel refused a limit, or before it was
+                    # killed (the runtime's deadline, the supervisor's end cancelling the
+                    # command), may stay in force (see resources.before): the answer and the
+                    # record say nothing changed.
+                    await self._put_back_limits(change)
+                self.save()
                 if isinstance(exc, RuncError) and "unable to set memory limit" in exc.runc_message:
                     # cgroup v1 cannot take a limit below what the container holds now.
                     raise Conflict(f"container {self.id!r}: {exc.runc_message}") from None
                 raise
+            self.updating = None
             self.resources = overlay(self.resources, change)
             if self._oom is None and memory_limited(self.resources) and self.init is not None:
                 # Its own cgroup can kill it for memory now: watch for that too.

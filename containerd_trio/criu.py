@@ -30,6 +30,15 @@ log = logging.getLogger(__name__)
 
 #: A restore's CRIU work dir, in the container's directory (removed when the restore ends).
 RESTORE_WORK = "criu-restore"
+#: What a dump's CRIU work dir is named with, before its checkpoint's name (:func:`dump_work`).
+DUMP_WORK_PREFIX = "criu-dump-"
+
+
+def dump_work(directory: Path, name: str) -> Path:
+    """The CRIU work dir of a dump (or pre-dump) into checkpoint ``name``, in the container's
+    ``directory``: made as the dump begins, removed as it ends, however it ends. One found
+    at a server's start names a dump its last server had under way as it died."""
+    return directory / f"{DUMP_WORK_PREFIX}{name}"
 
 
 async def dump(
@@ -58,7 +67,7 @@ async def dump(
     rounds (its ``parent``); for a round itself, see :func:`pre_dump`.
     """
     image = checkpoints.image_path(bundle, name) if reserved else checkpoints.reserve(bundle, name)
-    work = directory / f"criu-dump-{name}"
+    work = dump_work(directory, name)
     try:
         work.mkdir(parents=True, exist_ok=True)  # in here: a failure discards the image dir too
         await progress.dump(
@@ -104,7 +113,7 @@ async def pre_dump(
     images are only the parent of a later dump. Needs the kernel's dirty-page tracking
     (:func:`containerd_trio.precopy.probe`). ``deadline``: the seconds it may take."""
     image = checkpoints.reserve(bundle, name)
-    work = directory / f"criu-dump-{name}"
+    work = dump_work(directory, name)
     memory = MemoryCopy(pre_dump=True, parent=None if parent is None else parent_path(parent))
     try:
         work.mkdir(parents=True, exist_ok=True)  # in here: a failure discards the image dir too

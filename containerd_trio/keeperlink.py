@@ -414,6 +414,16 @@ class KeeperLink:
         if not self.gone:
             self.gone = True
             log.error("the link to the keeper broke")
+            if not self.embedded:
+                # The keeper, our parent, is dying (it closes this link only once we have
+                # exited), and the kernel kills us with it (PR_SET_PDEATHSIG), a moment later:
+                # a dying process's fds close before its children are told. What this server
+                # began meanwhile was cut where that kill landed: its end cancelled its runc
+                # commands, and the kill of one (its tree stopped, then killed) left it stopped
+                # for good, a checkpoint's CRIU and the container it had seized with it. Exit
+                # now, as that kill would have: the runc commands go on and end, as after a
+                # kill of this server alone.
+                os._exit(1)
         self._abandoned.clear()  # no answer comes any more
         for pending in self._pending.values():
             if pending.result is None:

@@ -12,7 +12,8 @@ times what is live it is rewritten with the live records only, atomically by ren
 
 A start is recorded before runc runs (status ``created``), so that the next server knows to
 roll it back if the daemon dies in the middle (and to put back the stopped container the
-start was to replace, which the record holds). Lines land whole or wait to be retried whole
+start was to replace, which the record holds). So is a change of limits (``updating``): the
+next server makes it again. Lines land whole or wait to be retried whole
 (:class:`~containerd_trio.appendfile.AppendFile`): a full disk delays the journal, it never
 tears it, so a removed container cannot come back.
 """
@@ -27,7 +28,7 @@ import attrs
 
 from .appendfile import AppendFile
 from .convert import converter, dump_json, unstructure
-from .model import ContainerInfo
+from .model import ContainerInfo, Resources
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,10 @@ class ContainerRecord:
     #: A restore into a cgroup of its own (a migration's), not the bundle's: where a roll
     #: back after a crash finds the cgroups to remove.
     cgroups_path: str | None = None
+    #: A change of limits under way (``runc update``), recorded before runc runs: if the
+    #: server dies before it ends, what runc did is unknown (runc may still be at it, or be
+    #: done, the limits in force), and the next server makes it again.
+    updating: Resources | None = None
 
 
 class RecordJournal:
@@ -115,6 +120,7 @@ class RecordJournal:
             deleting=record.deleting,
             replaces=None if record.replaces is None else dump_json(unstructure(record.replaces)),
             cgroups_path=record.cgroups_path,
+            updating=None if record.updating is None else dump_json(unstructure(record.updating)),
         )
 
     def put_encoded(
@@ -126,18 +132,20 @@ class RecordJournal:
         deleting: bool,
         replaces: bytes | None = None,
         cgroups_path: str | None = None,
+        updating: bytes | None = None,
     ) -> None:
         """:meth:`put` of a record whose container view is encoded already (the API's JSON of
         it, which the container keeps: see ``Container.info_json``). The line is the one
         :meth:`put` would write (tests/test_units.py checks it against ContainerRecord's own
         encoding)."""
         starts = dump_json(unstructure(start_times))
-        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b}}' % (
+        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b}}' % (
             container,
             starts,
             b"true" if deleting else b"false",
             b"" if replaces is None else b',"replaces":' + replaces,
             b"" if cgroups_path is None else b',"cgroupsPath":' + dump_json(cgroups_path),
+            b"" if updating is None else b',"updating":' + updating,
         )
         self._live[container_id] = line
         self._append(line)

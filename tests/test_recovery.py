@@ -7,6 +7,7 @@ import json
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from .helpers import (
     BundleFactory,
     DaemonProcess,
     GatedRunc,
+    cgroup_dir,
     next_event,
     now,
     pid_alive,
@@ -382,6 +384,39 @@ async def served_or_logged(daemon: DaemonProcess, count: int, text: bytes) -> st
     return first[0]
 
 
+async def killed_with_runc_held(
+    daemon: DaemonProcess,
+    gated: GatedRunc,
+    request: Callable[[], Awaitable[object]],
+    *,
+    keeper: bool = False,
+) -> str:
+    """kill -9 of the server (of the whole daemon, its ``keeper`` too) while the runc command
+    of ``request`` is held at ``gated``'s gate; that runc goes on (the keeper's orphan, or
+    init's) once let go, and has ended on return: once the next server has begun (and then
+    serves), or with no daemon running. Which came first: "logged" (the next server said
+    it waits for that runc) or "served"; "" if the keeper was killed."""
+
+    async def send() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await request()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send)
+        await gated.reached()  # the server's runc is held
+        (held,) = gated.running()
+        if keeper:
+            await daemon.kill_hard()
+            async with gated.opened(held):  # the runc goes on, and ends
+                return ""
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        first = await served_or_logged(daemon, count + 1, LEFT_RUNNING)
+        async with gated.opened(held):  # the dead server's runc goes on, and ends
+            await daemon.served(count + 1)
+    return first
+
+
 async def test_a_pause_the_dead_server_left_running_is_waited_for(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
@@ -393,20 +428,10 @@ async def test_a_pause_the_dead_server_left_running_is_waited_for(
     daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
     client = daemon.client
     await start_container(client, "c", make_bundle(FOREVER))
-
-    async def pause() -> None:
-        with contextlib.suppress(httpx.HTTPError):  # the server dies first
-            await client.patch("/containers/c", json={"status": "paused"})
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(pause)
-        await gated.reached()  # the server's runc pause is held
-        (held,) = gated.running()
-        count = daemon.servings
-        os.kill(daemon.server_pid(), signal.SIGKILL)
-        first = await served_or_logged(daemon, count + 1, LEFT_RUNNING)
-        async with gated.opened(held):  # the dead server's runc pause goes on, and ends
-            await daemon.served(count + 1)
+    since = now()
+    first = await killed_with_runc_held(
+        daemon, gated, partial(client.patch, "/containers/c", json={"status": "paused"})
+    )
     info = (await client.get("/containers/c")).json()
     assert (info["state"]["status"], runc_state(daemon.state_dir, "c")["status"]) == (
         "paused",
@@ -416,6 +441,131 @@ async def test_a_pause_the_dead_server_left_running_is_waited_for(
     assert b"waiting for runc pause c" in daemon.log
     assert (await client.patch("/containers/c", json={"status": "running"})).status_code == 200
     assert runc_state(daemon.state_dir, "c")["status"] == "running"
+    # The pause is published, once, before the resume that follows it (before, never).
+    assert await types_until(client, since, "c", "resume") == ["pause", "resume"]
+
+
+async def types_until(
+    client: httpx.AsyncClient, since: str, container_id: str, last: str
+) -> list[str]:
+    """The types of a container's events from ``since`` on, up to the first of type ``last``."""
+    types: list[str] = []
+    params = {"since": since, "id": container_id}
+    async with client.stream("GET", "/events", params=params) as stream:
+        async for line in stream.aiter_lines():
+            types.append(json.loads(line)["type"])
+            if types[-1] == last:
+                return types
+    raise AssertionError(f"the event stream ended before a {last!r} event: {types}")
+
+
+def freezer_state(pid: int) -> str:
+    return (cgroup_dir(pid, "freezer") / "freezer.state").read_text().strip()
+
+
+def limits_in_force(pid: int) -> tuple[str, str]:
+    """The memory and pids limits of the process's cgroups, as the kernel has them."""
+    return (
+        (cgroup_dir(pid, "memory") / "memory.limit_in_bytes").read_text().strip(),
+        (cgroup_dir(pid, "pids") / "pids.max").read_text().strip(),
+    )
+
+
+async def test_a_resume_the_dead_server_left_running_is_waited_for(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while its runc resume of a paused container is held: the next
+    server waits for it, and adopts the container running, as runc and its freezer have it,
+    and publishes its resume."""
+    gated = GatedRunc(tmp_path, "resume")
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    client = daemon.client
+    init = (await start_container(client, "c", make_bundle(FOREVER)))["processes"][0]["pid"]
+    assert (await client.patch("/containers/c", json={"status": "paused"})).status_code == 200
+    assert freezer_state(init) == "FROZEN"
+    since = now()
+    first = await killed_with_runc_held(
+        daemon, gated, partial(client.patch, "/containers/c", json={"status": "running"})
+    )
+    assert first == "logged"  # the next server served only once that runc had ended
+    assert b"waiting for runc resume c" in daemon.log
+    info = (await client.get("/containers/c")).json()
+    assert (info["state"]["status"], runc_state(daemon.state_dir, "c")["status"]) == (
+        "running",
+        "running",
+    )
+    assert freezer_state(init) == "THAWED"
+    assert (await client.patch("/containers/c", json={"status": "paused"})).status_code == 200
+    assert freezer_state(init) == "FROZEN"
+    # The resume is published, once, before the pause that follows it (before, never).
+    assert await types_until(client, since, "c", "pause") == ["resume", "pause"]
+
+
+#: What the update the tests below leave to the next server asks for: 64 MiB, 100 pids.
+CHANGE = {"memory": {"limit": 64 << 20}, "pids": {"limit": 100}}
+
+
+async def check_the_change_in_force(client: httpx.AsyncClient, init: int, since: str) -> None:
+    """The container's record, its cgroups and its events after the next server's adoption
+    of :data:`CHANGE`, left under way: the change in force, once."""
+    info = (await client.get("/containers/c")).json()
+    assert (info["resources"], limits_in_force(init)) == (CHANGE, (str(64 << 20), "100"))
+    assert (await client.patch("/containers/c", json={"status": "paused"})).status_code == 200
+    assert await types_until(client, since, "c", "pause") == ["update", "pause"]
+    assert (await client.patch("/containers/c", json={"status": "running"})).status_code == 200
+    # Its memory cgroup can kill it now, and this server watches for that.
+    eat = {"args": ["dd", "if=/dev/zero", "of=/dev/null", "bs=96M", "count=1"]}
+    oom_since = now()
+    pid = (await client.put("/containers/c/processes", json=eat)).json()["pid"]
+    assert await wait_exit(client, "c", pid, oom_since) == 137
+    await next_event(client, since=oom_since, container_id="c", match=lambda e: e["type"] == "oom")
+    # A later change goes over it, as over any other.
+    response = await client.patch("/containers/c", json={"resources": {"pids": {"limit": 50}}})
+    assert response.status_code == 200, response.text
+    assert limits_in_force(init) == (str(64 << 20), "50")
+    assert response.json()["resources"] == {**CHANGE, "pids": {"limit": 50}}
+
+
+async def test_an_update_the_dead_server_left_running_is_in_force_and_recorded(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while its runc update is held: the next server waits for it,
+    and the container's limits, as it lists them, are those that runc update put in the
+    cgroups. (Before, they were the record's from before the change: the cgroups had 64 MiB
+    and 100 pids, the daemon said none, and watched for no OOM kill.)"""
+    gated = GatedRunc(tmp_path, "update", once=True)  # the next server's go through
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    client = daemon.client
+    init = (await start_container(client, "c", make_bundle(FOREVER)))["processes"][0]["pid"]
+    since = now()
+    first = await killed_with_runc_held(
+        daemon, gated, partial(client.patch, "/containers/c", json={"resources": CHANGE})
+    )
+    assert first == "logged"
+    assert b"waiting for runc update --resources" in daemon.log
+    await check_the_change_in_force(client, init, since)
+
+
+async def test_an_update_that_ended_while_no_daemon_ran_is_in_force_and_recorded(
+    spawn_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    orphans: list[int],
+) -> None:
+    """kill -9 of the whole daemon while its runc update is held: that runc (init's orphan
+    now) goes on and ends before the next daemon starts, which finds nothing left running,
+    and must still list the limits runc put in force (before, the record's from before)."""
+    gated = GatedRunc(tmp_path, "update")
+    first: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    init = (await start_container(first.client, "c", make_bundle(FOREVER)))["processes"][0]["pid"]
+    orphans.append(init)
+    since = now()
+    update = partial(first.client.patch, "/containers/c", json={"resources": CHANGE})
+    await killed_with_runc_held(first, gated, update, keeper=True)
+    assert limits_in_force(init) == (str(64 << 20), "100")
+    second: DaemonProcess = await spawn_daemon()
+    assert LEFT_RUNNING not in second.log
+    await check_the_change_in_force(second.client, init, since)
 
 
 async def test_a_delete_the_dead_server_left_past_its_deadline_is_killed_before_serving(
@@ -473,3 +623,79 @@ async def test_a_checkpoint_the_dead_server_left_running_is_ended_at_once(
     response = await client.post("/containers/c/checkpoint/cp", json={"exit": False})
     assert response.status_code == 201, response.text
     assert b"killing runc checkpoint --image-path" in daemon.log
+
+
+async def test_a_checkpoint_that_ended_while_no_daemon_ran_leaves_its_name_free(
+    spawn_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    orphans: list[int],
+) -> None:
+    """kill -9 of the whole daemon while its runc checkpoint is held: that runc (init's
+    orphan now) goes on and ends before the next daemon starts, leaving its images without
+    the metadata its server was to write, and CRIU's work dir. The next daemon removes both,
+    as that server would have: the name is free. (Before, it was held for good: a checkpoint
+    of it and its delete both answered 409, "not a checkpoint".) The same is left when the
+    server alone is killed and its runc ends before the next server looks."""
+    gated = GatedRunc(tmp_path, "checkpoint")
+    bundle = make_bundle(FOREVER)
+    first: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    init = (await start_container(first.client, "c", bundle))["processes"][0]["pid"]
+    orphans.append(init)
+    checkpoint = partial(first.client.post, "/containers/c/checkpoint/cp", json={"exit": False})
+    await killed_with_runc_held(first, gated, checkpoint, keeper=True)
+    images = bundle / "checkpoints" / "cp"
+    work = first.state_dir / "containers" / "c" / "criu-dump-cp"
+    assert (images.is_dir(), (images / "checkpoint.json").exists(), work.is_dir()) == (
+        True,
+        False,
+        True,
+    )
+    second: DaemonProcess = await spawn_daemon()
+    assert (images.exists(), work.exists()) == (False, False)
+    info = (await second.client.get("/containers/c")).json()
+    assert (info["state"]["status"], runc_state(second.state_dir, "c")["status"]) == (
+        "running",
+        "running",
+    )
+    assert freezer_state(init) == "THAWED"
+    response = await second.client.post("/containers/c/checkpoint/cp", json={"exit": False})
+    assert response.status_code == 201, response.text
+    listed = (await second.client.get("/containers/c/checkpoint")).json()
+    assert [checkpoint["name"] for checkpoint in listed] == ["cp"]
+
+
+async def test_a_container_process_named_like_a_left_runc_is_left_alone(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A container's processes are the keeper's children too, and a container picks its own
+    command line: one named as a runc checkpoint on the daemon's runc root, whose
+    ``--work-path`` and ``--image-path`` name host directories, and one named as a runc
+    delete. The next server (after a crash, as after every live upgrade) takes neither for a
+    runc its last server left: both containers run on, and the host's directories stay.
+    (Before, it killed the first at once and removed both directories, as root, from the
+    host's mount namespace: any container could have a host directory removed; and it
+    waited the runtime deadline for the second, then killed it.)"""
+    daemon: DaemonProcess = await spawn_daemon("--runtime-timeout", "2")
+    client = daemon.client
+    work = tmp_path / "host-directory"
+    images = tmp_path / "host-bundle" / "checkpoints" / "precious"
+    for directory in (work / "inside", images):
+        directory.mkdir(parents=True)
+        (directory / "file").write_text("kept\n")
+    loop = ["sh", "-c", "while :; do sleep 1; done", "sh", "--root", str(daemon.state_dir / "runc")]
+    dump = [*loop, "checkpoint", "--image-path", str(images), "--work-path", str(work), "c"]
+    delete = [*loop, "delete", "--force", "c"]
+    inits = []
+    for container_id, args in (("dump", dump), ("delete", delete)):
+        started = await start_container(client, container_id, make_bundle(args))
+        inits.append(started["processes"][0]["pid"])
+    await daemon.kill_server()
+    assert [(work / "inside" / "file").read_text(), (images / "file").read_text()] == ["kept\n"] * 2
+    for container_id, init in zip(("dump", "delete"), inits, strict=True):
+        info = (await client.get(f"/containers/{container_id}")).json()
+        assert (info["state"]["status"], info["processes"][0]["pid"]) == ("running", init)
+        assert pid_alive(init)
+    assert LEFT_RUNNING not in daemon.log
+    for command in (b"checkpoint", b"delete"):
+        assert b"is named as runc %b on this daemon's runc root" % command in daemon.log

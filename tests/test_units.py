@@ -37,7 +37,16 @@ from containerd_trio.logfmt import LogfmtFormatter
 from containerd_trio.migration.model import MIGRATION_LABEL
 from containerd_trio.migration.outgoing import Verdict, consult, verdict
 from containerd_trio.migration.target import TargetError
-from containerd_trio.model import ContainerInfo, ContainerState, ProcessInfo, Status, User
+from containerd_trio.model import (
+    ContainerInfo,
+    ContainerState,
+    MemoryResources,
+    PidsResources,
+    ProcessInfo,
+    Resources,
+    Status,
+    User,
+)
 from containerd_trio.records import ContainerRecord, ProcessStart, RecordJournal
 from containerd_trio.runtime import CriuOptions, Runc, RuncError, release_criu_root
 from containerd_trio.validation import check_id, parse_signal
@@ -74,14 +83,25 @@ def _record(container_id: str, status: Status = Status.RUNNING) -> ContainerReco
 def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
     """put_encoded writes a record from the container's encoded view: the same line as the
     record's own encoding, for a record with and without a delete under way, and with the
-    stopped container a start replaces, and a restore's cgroup of its own."""
+    stopped container a start replaces, and a restore's cgroup of its own, and a change of
+    limits under way."""
     replaced = _record("c", Status.STOPPED).container
-    cases = ((False, None, None), (True, None, None), (False, replaced, "c-moved-1"))
-    for deleting, replaces, cgroups_path in cases:
+    change = Resources(memory=MemoryResources(limit=64 << 20), pids=PidsResources(limit=-1))
+    cases = (
+        (False, None, None, None),
+        (True, None, None, None),
+        (False, replaced, "c-moved-1", None),
+        (False, None, None, change),
+    )
+    for at, (deleting, replaces, cgroups_path, updating) in enumerate(cases):
         record = attrs.evolve(
-            _record("c"), deleting=deleting, replaces=replaces, cgroups_path=cgroups_path
+            _record("c"),
+            deleting=deleting,
+            replaces=replaces,
+            cgroups_path=cgroups_path,
+            updating=updating,
         )
-        path = tmp_path / f"journal-{deleting}-{replaces is None}"
+        path = tmp_path / f"journal-{at}"
         journal = RecordJournal(path)
         journal.put_encoded(
             "c",
@@ -90,6 +110,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             deleting=deleting,
             replaces=None if replaces is None else dump_json(unstructure(replaces)),
             cgroups_path=cgroups_path,
+            updating=None if updating is None else dump_json(unstructure(updating)),
         )
         journal.close()
         assert path.read_bytes() == dump_json({"put": unstructure(record)}) + b"\n"

@@ -60,6 +60,7 @@ import trio
 from .. import procfs
 from ..children import end_process
 from ..container import Container, Moving
+from ..criu import dump_work
 from ..model import Status
 from ..mounts import remove_tree
 from .ledger import MoveEntry, MoveLedger
@@ -199,14 +200,14 @@ class LeftMove(Move):
         seconds, and kill it past that; then remove the move's work directories, and its
         images unless the target was asked to restore from them: one that shares the bundle
         may be reading them still (they go once the target has said, :meth:`settle`)."""
-        marker = os.fsencode(self._directory / f"criu-dump-{self.name}")
+        marker = os.fsencode(dump_work(self._directory, self.name))
         waited: set[int] = set()
         while (pid := procfs.child_running(keeper_pid, marker)) is not None and pid not in waited:
             waited.add(pid)  # once: one that a SIGKILL does not end is past waiting for
             if await end_process(pid, grace=within, tree=True):
                 log.error("killed the runc checkpoint (pid %d) the last server left running", pid)
         for name in self._images:
-            remove_tree(self._directory / f"criu-dump-{name}")
+            remove_tree(dump_work(self._directory, name))
         if not self._restore_asked:
             self._discard_images()
 
