@@ -433,10 +433,11 @@ def left_running(keeper_pid: int, runc_root: Path) -> list[LeftRunc]:
     line of each of the keeper's children, one per container process: at adoption only.
 
     A container's processes are the keeper's children too, and a container chooses its own
-    command line: only a process of the keeper's mount namespace and user ids, as the
-    server's runc are, is taken for one (before, one named as a runc checkpoint had the
-    directories it named as its ``--work-path`` and ``--image-path`` removed, by root, from
-    the host's mount namespace). A process that can pass for one can remove them itself."""
+    command line: only a process of the keeper's mount and user namespaces, user ids and
+    privilege, as the server's runc are, is taken for one (:func:`_identity`; before, one
+    named as a runc checkpoint had the directories it named as its ``--work-path`` and
+    ``--image-path`` removed, by root, from the host's mount namespace). A process that can
+    pass for one can remove them itself."""
     root = os.fsencode(runc_root)
     ours = _identity(keeper_pid)
     if ours is None:
@@ -457,23 +458,36 @@ def left_running(keeper_pid: int, runc_root: Path) -> list[LeftRunc]:
         if identity != ours:
             log.warning(
                 "process %d is named as runc %s on this daemon's runc root, but it is not one"
-                " the last server ran (not of the keeper's mount namespace and user ids):"
-                " left alone", pid, command[0],
+                " the last server ran (not of the keeper's namespaces, user ids and"
+                " privilege): left alone", pid, command[0],
             )  # fmt: skip
             continue
         found.append(LeftRunc(pid, command[0], command[1]))
     return found
 
 
-def _identity(pid: int) -> tuple[int, int, str] | None:
-    """The process's mount namespace (its device and inode) and user ids (real, effective,
-    saved, filesystem, as the host sees them); None if it is gone."""
+#: What of ``/proc/PID/status`` says what a process may do: its user ids (real, effective,
+#: saved, filesystem, as the host sees them), its capabilities (effective, and the bounding
+#: set that caps what an exec can give it), whether an exec can give it more at all, and its
+#: seccomp filter's mode.
+_PRIVILEGE_FIELDS = ("Uid", "CapEff", "CapBnd", "NoNewPrivs", "Seccomp")
+
+
+def _identity(pid: int) -> tuple[object, ...] | None:
+    """The process's mount and user namespaces (each one's device and inode) and its
+    privilege (:data:`_PRIVILEGE_FIELDS`); None if it is gone. The server's runc have the
+    keeper's: they are its descendants, root as it is, and change neither. A container's
+    process may share the host's mount and user namespaces and run as uid 0 (a bundle says
+    so), its capabilities taken away: the privilege tells it apart, and one that has the
+    keeper's in the keeper's namespaces can do what it names itself."""
     try:
-        namespace = os.stat(f"/proc/{pid}/ns/mnt")
+        namespaces = [os.stat(f"/proc/{pid}/ns/{kind}") for kind in ("mnt", "user")]
     except OSError:
         return None
-    uids = procfs.status_field(pid, "Uid")
-    return None if uids is None else (namespace.st_dev, namespace.st_ino, uids)
+    privilege = procfs.status_fields(pid, _PRIVILEGE_FIELDS)
+    if privilege is None:
+        return None
+    return (*((ns.st_dev, ns.st_ino) for ns in namespaces), *privilege)
 
 
 def _runc_command(argv: list[bytes], root: bytes) -> tuple[str, list[str]] | None:

@@ -11,6 +11,7 @@ facts that line lacks (an owner, a capability, a signal's disposition) come from
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 #: Clock ticks per second, the unit of the start time and CPU times.
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -79,15 +80,24 @@ def status_field(pid: int | str, name: str) -> str | None:
     """The value of the field ``name`` of ``/proc/{pid}/status`` ("Uid", "CapEff", "SigCgt"),
     its name and the blanks around it left out; None if the process or the field is not
     there. (The few facts ``stat`` lacks: owners, capabilities, signal dispositions.)"""
-    prefix = f"{name}:".encode()
+    fields = status_fields(pid, (name,))
+    return None if fields is None else fields[0]
+
+
+def status_fields(pid: int | str, names: Sequence[str]) -> tuple[str | None, ...] | None:
+    """:func:`status_field` of each of ``names``, from one read of the file (facts of one
+    moment of the process); None if the process is not there."""
+    prefixes = [f"{name}:".encode() for name in names]
+    found: list[str | None] = [None] * len(names)
     try:
         with open(f"/proc/{pid}/status", "rb") as status:
             for line in status:
-                if line.startswith(prefix):
-                    return line[len(prefix) :].strip().decode()
+                for index, prefix in enumerate(prefixes):
+                    if line.startswith(prefix):
+                        found[index] = line[len(prefix) :].strip().decode()
     except OSError:
         return None
-    return None
+    return tuple(found)
 
 
 def is_alive(pid: int) -> bool:

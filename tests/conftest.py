@@ -17,7 +17,7 @@ import functools
 import inspect
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,10 +191,13 @@ async def spawn_daemon(
     spawned: list[DaemonProcess] = []
 
     async def spawn(
-        *extra: str, state_dir: Path | None = None, socket: Path | None = None
+        *extra: str,
+        state_dir: Path | None = None,
+        socket: Path | None = None,
+        wrapper: Sequence[str] = (),
     ) -> DaemonProcess:
         daemon = DaemonProcess(
-            state_dir or tmp_path / "state", socket or tmp_path / "api.sock", extra
+            state_dir or tmp_path / "state", socket or tmp_path / "api.sock", extra, wrapper
         )
         await daemon.start(nursery)
         spawned.append(daemon)

@@ -414,10 +414,18 @@ class HeldCriu:
 class DaemonProcess:
     """``python -m containerd_trio`` on a unix socket in the test's directory."""
 
-    def __init__(self, state_dir: Path, socket: Path, extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        socket: Path,
+        extra: Sequence[str] = (),
+        wrapper: Sequence[str] = (),
+    ) -> None:
         self.state_dir = state_dir
         self.socket = socket
         self.extra = list(extra)
+        #: A command the daemon runs under, which execs it (its pid stays the keeper's).
+        self.wrapper = list(wrapper)
         self.process: trio.Process | None = None
         self.log = bytearray()
         #: How many times a server said it serves (each restart or hand-over adds one).
@@ -435,7 +443,7 @@ class DaemonProcess:
         import sys
 
         argv = [
-            sys.executable, "-m", "containerd_trio",
+            *self.wrapper, sys.executable, "-m", "containerd_trio",
             "--listen", f"unix:{self.socket}",
             "--state-dir", str(self.state_dir),
             "--shutdown-timeout", "1",

@@ -665,6 +665,22 @@ async def test_a_checkpoint_that_ended_while_no_daemon_ran_leaves_its_name_free(
     assert [checkpoint["name"] for checkpoint in listed] == ["cp"]
 
 
+def _named_as_a_dump(
+    tmp_path: Path, daemon: DaemonProcess
+) -> tuple[Path, Path, list[str], list[str]]:
+    """Two host directories that hold a file (a work dir, a checkpoint's images), and the
+    command lines of a container's process that loops: named as a runc on the daemon's runc
+    root, and as a runc checkpoint of those two directories."""
+    work = tmp_path / "host-directory"
+    images = tmp_path / "host-bundle" / "checkpoints" / "precious"
+    for directory in (work / "inside", images):
+        directory.mkdir(parents=True)
+        (directory / "file").write_text("kept\n")
+    loop = ["sh", "-c", "while :; do sleep 1; done", "sh", "--root", str(daemon.state_dir / "runc")]
+    dump = [*loop, "checkpoint", "--image-path", str(images), "--work-path", str(work), "c"]
+    return work, images, loop, dump
+
+
 async def test_a_container_process_named_like_a_left_runc_is_left_alone(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
@@ -678,13 +694,7 @@ async def test_a_container_process_named_like_a_left_runc_is_left_alone(
     waited the runtime deadline for the second, then killed it.)"""
     daemon: DaemonProcess = await spawn_daemon("--runtime-timeout", "2")
     client = daemon.client
-    work = tmp_path / "host-directory"
-    images = tmp_path / "host-bundle" / "checkpoints" / "precious"
-    for directory in (work / "inside", images):
-        directory.mkdir(parents=True)
-        (directory / "file").write_text("kept\n")
-    loop = ["sh", "-c", "while :; do sleep 1; done", "sh", "--root", str(daemon.state_dir / "runc")]
-    dump = [*loop, "checkpoint", "--image-path", str(images), "--work-path", str(work), "c"]
+    work, images, loop, dump = _named_as_a_dump(tmp_path, daemon)
     delete = [*loop, "delete", "--force", "c"]
     inits = []
     for container_id, args in (("dump", dump), ("delete", delete)):
@@ -699,3 +709,52 @@ async def test_a_container_process_named_like_a_left_runc_is_left_alone(
     assert LEFT_RUNNING not in daemon.log
     for command in (b"checkpoint", b"delete"):
         assert b"is named as runc %b on this daemon's runc root" % command in daemon.log
+
+
+def _unprivileged_root_on_the_host(config: dict[str, Any]) -> None:
+    """A container of the host's mount and user namespaces whose process is root (uid 0, as
+    the keeper) without a capability: it sees the host's directories and cannot remove one
+    root does not own (no CAP_DAC_OVERRIDE), nor gain a capability (no new privileges)."""
+    linux = config["linux"]
+    linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] not in ("mount", "user")]
+    # Masking and read-only paths are mounts: in the host's mount namespace they would be
+    # the host's.
+    linux.pop("maskedPaths", None)
+    linux.pop("readonlyPaths", None)
+    config["mounts"] = []
+    config["root"] = {"path": "/"}
+    config["process"]["user"] = {"uid": 0, "gid": 0}
+    config["process"]["capabilities"] = {}
+    config["process"]["noNewPrivileges"] = True
+
+
+async def test_a_root_container_process_of_the_host_mount_namespace_is_no_left_runc(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A container may share the host's mount namespace, its process run as root (uid 0, as
+    the daemon's runc), its capabilities taken away: its process then has the keeper's
+    mount namespace and user ids, and names itself as a runc checkpoint on the daemon's
+    runc root. The next server takes it for no runc of its last server: it runs on, and the
+    host directories it names stay. (Before, the mount namespace and the user ids were the
+    whole test: it killed the container's process and removed, with all of root's
+    privilege, directories that process could not have removed itself.)
+
+    The daemon runs in a mount namespace of its own, the container's "host" one: runc's
+    start of a container without one binds its root onto itself there, which, in the test
+    machine's, would stay over its root for good (CRIU then refuses every later dump of a
+    file beneath)."""
+    private = ["unshare", "--mount", "--propagation", "private"]
+    daemon: DaemonProcess = await spawn_daemon("--runtime-timeout", "2", wrapper=private)
+    client = daemon.client
+    work, images, _, dump = _named_as_a_dump(tmp_path, daemon)
+    started = await start_container(
+        client, "dump", make_bundle(dump, edit=_unprivileged_root_on_the_host)
+    )
+    init = started["processes"][0]["pid"]
+    await daemon.kill_server()
+    assert [(work / "inside" / "file").read_text(), (images / "file").read_text()] == ["kept\n"] * 2
+    info = (await client.get("/containers/dump")).json()
+    assert (info["state"]["status"], info["processes"][0]["pid"]) == ("running", init)
+    assert pid_alive(init)
+    assert LEFT_RUNNING not in daemon.log
+    assert b"is named as runc checkpoint on this daemon's runc root" in daemon.log
