@@ -177,11 +177,16 @@ class KeeperLink:
                     # command its adoption waits for, say): lost, the adoption would wait
                     # for it until the runtime deadline.
                     self._after_welcome = received[index + 1 :]
+                    inflight = [int(i) for i in message.get("inflight", [])]
+                    # Numbered past the dead server's spawns still in flight: the keeper
+                    # knows a spawn by its number (a new one of the same took the other's
+                    # place, and the keeper died when the first one ended).
+                    self._ids = itertools.count(max(inflight, default=0) + 1)
                     return Welcome(
                         keeper_pid=int(message["keeper"]),
                         logger_pid=message.get("logger"),
                         kept=kept,
-                        inflight=[int(i) for i in message.get("inflight", [])],
+                        inflight=inflight,
                     )
                 else:
                     self._dispatch(message, fds)

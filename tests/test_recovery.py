@@ -758,3 +758,41 @@ async def test_a_root_container_process_of_the_host_mount_namespace_is_no_left_r
     assert pid_alive(init)
     assert LEFT_RUNNING not in daemon.log
     assert b"is named as runc checkpoint on this daemon's runc root" in daemon.log
+
+
+async def test_a_new_server_s_spawns_do_not_take_the_ids_of_the_dead_one_s_in_flight(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while its first start's `runc run` is held; the next server
+    adopts once the runtime deadline and its grace have passed (the run still held), serves,
+    and makes its first start. Each server numbered its spawns from 1, so the keeper held two
+    spawns of one id: the second overwrote the first, and when the held run ended, the keeper
+    died on the id it no longer had (and every container's pipes with it)."""
+    gated = GatedRunc(tmp_path, "run", once=True)
+    daemon: DaemonProcess = await spawn_daemon(
+        "--runtime", str(gated.path), "--runtime-timeout", "1"
+    )
+    keeper = daemon.keeper_pid
+    client = daemon.client
+
+    async def start_held() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await client.post("/containers/held", json={"bundlePath": str(make_bundle(FOREVER))})
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(start_held)
+        await gated.reached()
+        [held] = gated.running()
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        await daemon.served(count + 1)  # past the deadline, the run still held
+    await start_container(client, "after", make_bundle(FOREVER))
+    async with gated.opened(held):  # the dead server's run ends
+        pass
+    # The held run's exit is read by the keeper no later than this start's message (it
+    # exited first), and this start's answer comes from a later turn of the keeper's loop.
+    await start_container(client, "later", make_bundle(FOREVER))
+    assert daemon.process is not None and daemon.process.poll() is None, daemon.log[-3000:]
+    assert pid_alive(keeper)
+    answer = await client.get("/containers/after")
+    assert answer.json()["state"]["status"] == "running", answer.text

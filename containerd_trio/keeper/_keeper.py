@@ -737,6 +737,10 @@ class Keeper:
 
         try:
             spawn_id = int(message["id"])
+            if spawn_id in self._spawns:
+                # A server numbers its spawns past those in flight when it said hello; one
+                # that did not would have this one take the other's place.
+                raise ValueError(f"spawn {spawn_id} is in flight already")
             stdin, stdout, stderr = (fd_at(message.get(n)) for n in ("stdin", "stdout", "stderr"))
             if wanted is not None:
                 if wanted.get("console"):
@@ -821,7 +825,8 @@ class Keeper:
         console.close()
 
     def _spawn_done(self, record: Spawn, status: int) -> None:
-        del self._spawns[record.id]
+        if self._spawns.get(record.id) is record:  # (a server's own number: see _spawn)
+            del self._spawns[record.id]
         if status != 0:
             # What it left may already have exited, its sweep a second away.
             self._wary_until = time.monotonic() + _WARINESS
