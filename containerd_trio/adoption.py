@@ -174,9 +174,7 @@ class Adoption:
             remove_tree(work)  # detaches the cgroup yard a killed CRIU left mounted in it
         if (image := runc.option("--image-path")) is not None:
             checkpoints.discard(Path(image))
-        if record is None or record.container.state.status is not Status.PAUSED:
-            with trio.move_on_after(self._ctx.cleanup_timeout):
-                await thaw_if_frozen(self._ctx.runtime, runc.container_id)
+        await self._thaw_unless_paused(runc.container_id, record)
 
     async def _undo_ended_dumps(self, record: ContainerRecord) -> None:
         """The dumps of the container that its server had under way as it died, and whose
@@ -204,9 +202,15 @@ class Adoption:
             log.warning("undoing checkpoint %s of container %s, left under way", name, info.id)
             remove_tree(dump_work(directory, name))  # detaches a killed CRIU's cgroup yard
             checkpoints.discard_unfinished(Path(info.bundle_path), name)
-        if names and info.state.status is not Status.PAUSED:
+        if names:
+            await self._thaw_unless_paused(info.id, record)
+
+    async def _thaw_unless_paused(self, container_id: str, record: ContainerRecord | None) -> None:
+        """Thaw the container a dump left frozen (CRIU freezes it first), unless its record
+        says paused: that freeze is its user's."""
+        if record is None or record.container.state.status is not Status.PAUSED:
             with trio.move_on_after(self._ctx.cleanup_timeout):
-                await thaw_if_frozen(self._ctx.runtime, info.id)
+                await thaw_if_frozen(self._ctx.runtime, container_id)
 
     async def _adopt(self, record: ContainerRecord, runc_entry: dict[str, Any] | None) -> None:
         info = record.container

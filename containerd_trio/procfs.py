@@ -95,6 +95,8 @@ def status_fields(pid: int | str, names: Sequence[str]) -> tuple[str | None, ...
                 for index, prefix in enumerate(prefixes):
                     if line.startswith(prefix):
                         found[index] = line[len(prefix) :].strip().decode()
+                if None not in found:
+                    break  # the rest of the file is not read (as status_field did alone)
     except OSError:
         return None
     return tuple(found)

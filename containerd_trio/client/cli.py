@@ -641,6 +641,10 @@ def _define_wait(parser: Parser) -> None:
     )
 
 
+def _define_ids(parser: Parser) -> None:
+    parser.add_argument("ids", nargs="+", metavar="ID")
+
+
 def _define_signal(parser: Parser) -> None:
     """``-s/--signal``, SIGTERM unless given (shell completion offers the names to a SIG)."""
     parser.add_argument(
@@ -654,7 +658,7 @@ def _define_signal(parser: Parser) -> None:
 
 
 def _define_kill(parser: Parser) -> None:
-    parser.add_argument("ids", nargs="+", metavar="ID")
+    _define_ids(parser)
     _define_signal(parser)
     parser.add_argument(
         "--pid",
@@ -672,7 +676,7 @@ STOP_TIMEOUT = 10.0
 
 
 def _define_stop(parser: Parser) -> None:
-    parser.add_argument("ids", nargs="+", metavar="ID")
+    _define_ids(parser)
     _define_signal(parser)
     # docker's -t is --timeout, and --time before it (which docker still takes): both here.
     parser.add_argument(
@@ -686,17 +690,13 @@ def _define_stop(parser: Parser) -> None:
     )
 
 
-def _define_ids(parser: Parser) -> None:
-    parser.add_argument("ids", nargs="+", metavar="ID")
-
-
 def _define_inspect(parser: Parser) -> None:
     _define_ids(parser)
     parser.set_defaults(json=True)  # docker's inspect prints JSON only
 
 
 def _define_delete(parser: Parser) -> None:
-    parser.add_argument("ids", nargs="+", metavar="ID")
+    _define_ids(parser)
     parser.add_argument(
         "-t",
         "--timeout",
@@ -710,7 +710,7 @@ def _define_delete(parser: Parser) -> None:
 
 
 def _define_update(parser: Parser) -> None:
-    parser.add_argument("ids", nargs="+", metavar="ID")
+    _define_ids(parser)
     parser.add_argument(
         "-m",
         "--memory",
