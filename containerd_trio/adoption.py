@@ -89,13 +89,19 @@ class Adoption:
         self._kept: dict[str, Kept] = {kept.key: kept for kept in welcome.kept}
         #: Processes made by runc commands still in flight when we started.
         self._late: list[SpawnResult] = []
+        #: Those processes, and every one the keeper held unclaimed, have been undone
+        #: (:meth:`_undo_unclaimed`): one that comes later is undone as it comes.
+        self._undone = False
         if not self._inflight:
             self.settled.set()
 
     def inflight_done(self, spawn_id: int, result: SpawnResult) -> None:
         self._inflight.discard(spawn_id)
         if result.pid is not None and result.key is not None:
-            self._late.append(result)
+            if self._undone:
+                self._undo_late(result.key, result.pid, result.start_time)
+            else:
+                self._late.append(result)
         if result.master is not None:
             os.close(result.master)
         if not self._inflight:
@@ -393,6 +399,30 @@ class Adoption:
             assert result.key is not None
             if self._ctx.processes.get(result.key) is None:
                 self._undo_process(result.key, result.pid, result.start_time, None)
+        self._late.clear()
+        self._undone = True
+
+    def _undo_late(self, key: str, pid: int, start_time: int | None) -> None:
+        """A process made by a runc command of the last server that ended after the
+        adoption (held past the runtime deadline and its grace): nobody asked for it any
+        more (the start's record was rolled back, the exec's client never heard of it).
+        Undone as :meth:`_undo_unclaimed` undoes those that came in time; a container it
+        made is removed from runc, unless this server now knows a container of that id
+        (its own start of the id: then runc refused one of the two, and it is that start's).
+        """
+        self._undo_process(key, pid, start_time, None)
+        container_id, _, name = key.rpartition("/")
+        if name.startswith("init-") and container_id not in self._containers:
+            self._nursery.start_soon(self._remove_late_container, container_id)
+
+    async def _remove_late_container(self, container_id: str) -> None:
+        try:
+            await self._ctx.runtime.delete(container_id, force=True)
+        except DaemonError as exc:
+            log.warning(
+                "could not remove container %s, started by a server that died: %s",
+                container_id, exc.message,
+            )  # fmt: skip
 
     def _undo_process(
         self, key: str, pid: int | None, start_time: int | None, input_fd: int | None

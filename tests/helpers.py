@@ -254,6 +254,11 @@ def runc_ids(state_dir: Path) -> list[str]:
     return [entry["id"] for entry in json.loads(out or b"null") or []]
 
 
+def runc_pids(state_dir: Path, container_id: str) -> list[int]:
+    """The host pids of the processes runc finds in a container's cgroup, sorted."""
+    return sorted(json.loads(runc(state_dir, "ps", "--format", "json", container_id)))
+
+
 def runc_state(state_dir: Path, container_id: str) -> dict[str, Any]:
     state: dict[str, Any] = json.loads(runc(state_dir, "state", container_id))
     return state

@@ -27,6 +27,7 @@ from .helpers import (
     pid_alive,
     runc,
     runc_ids,
+    runc_pids,
     runc_state,
     start_container,
     wait_exit,
@@ -767,7 +768,8 @@ async def test_a_new_server_s_spawns_do_not_take_the_ids_of_the_dead_one_s_in_fl
     adopts once the runtime deadline and its grace have passed (the run still held), serves,
     and makes its first start. Each server numbered its spawns from 1, so the keeper held two
     spawns of one id: the second overwrote the first, and when the held run ended, the keeper
-    died on the id it no longer had (and every container's pipes with it)."""
+    died on the id it no longer had (and every container's pipes with it). The container the
+    held run makes after the adoption is undone as it comes."""
     gated = GatedRunc(tmp_path, "run", once=True)
     daemon: DaemonProcess = await spawn_daemon(
         "--runtime", str(gated.path), "--runtime-timeout", "1"
@@ -796,3 +798,45 @@ async def test_a_new_server_s_spawns_do_not_take_the_ids_of_the_dead_one_s_in_fl
     assert pid_alive(keeper)
     answer = await client.get("/containers/after")
     assert answer.json()["state"]["status"] == "running", answer.text
+    # The held run made its container after the adoption: nobody asked for it any more (the
+    # start's record was rolled back), so it is undone as it comes, not left running in runc.
+    assert (await client.get("/containers/held")).status_code == 404
+    with trio.fail_after(10):
+        while "held" in runc_ids(daemon.state_dir):  # noqa: ASYNC110 (runc is all there is to ask)
+            await trio.sleep(0.02)
+
+
+async def test_an_exec_that_ends_after_the_adoption_is_undone(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while an exec's `runc exec` is held, until the next server has
+    adopted (the runtime deadline and its grace passed): the process the exec makes then was
+    asked for by a client that never heard of it, and no record names it. It is undone as it
+    comes, as one that came in time would have been; the container runs on alone."""
+    gated = GatedRunc(tmp_path, "exec", once=True)
+    daemon: DaemonProcess = await spawn_daemon(
+        "--runtime", str(gated.path), "--runtime-timeout", "1"
+    )
+    client = daemon.client
+    await start_container(client, "c", make_bundle(FOREVER))
+    [init] = [int(pid) for pid in runc_pids(daemon.state_dir, "c")]
+
+    async def exec_held() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await client.put("/containers/c/processes", json={"args": FOREVER})
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(exec_held)
+        await gated.reached()
+        [held] = gated.running()
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        await daemon.served(count + 1)  # past the deadline, the exec still held
+    async with gated.opened(held):  # the dead server's exec ends
+        pass
+    with trio.fail_after(10):
+        while runc_pids(daemon.state_dir, "c") != [init]:  # noqa: ASYNC110 (runc is all there is to ask)
+            await trio.sleep(0.02)
+    info = (await client.get("/containers/c")).json()
+    assert info["state"]["status"] == "running", info
+    assert [process["pid"] for process in info["processes"]] == [init]
