@@ -43,7 +43,7 @@ from .container import (
     replaced_directory,
     sweep_replaced,
 )
-from .criu import DUMP_WORK_PREFIX, dump_work, thaw_if_frozen
+from .criu import DUMP_WORK_PREFIX, dump_work, finished_dump, thaw_if_frozen
 from .errors import DaemonError, StartupError
 from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Resources, Status
@@ -187,11 +187,15 @@ class Adoption:
         runc had ended by the time this server looked (a kill of the server alone gives a
         short dump the time to end; a kill of the whole daemon's control group, as systemd
         does, kills runc and CRIU with it): each one's CRIU work dir, which every dump
-        removes as it ends, is still in the container's directory. Their server would have
-        undone them, and so does this one: their images go unless their metadata was written
-        (before, those without held the name for good: a checkpoint of it and its delete both
-        answered 409 "not a checkpoint"), their work dir goes, and a container a killed CRIU
-        left frozen is thawed, unless its record says paused."""
+        removes as it ends, is still in the container's directory.
+
+        A dump that CRIU finished is completed: its metadata written (its server died before
+        it could), the ``checkpoint`` event published. Before, its images were removed, and
+        one made with ``exit`` had stopped the container: nothing was left of it. The others
+        are undone, as their server would have: their images go unless their metadata was
+        written (before, those without held the name for good: a checkpoint of it and its
+        delete both answered 409 "not a checkpoint"). Either way their work dir goes, and a
+        container a killed CRIU left frozen is thawed, unless its record says paused."""
         info = record.container
         directory = self._config.containers_dir / info.id
         try:
@@ -204,10 +208,20 @@ class Adoption:
                 ]
         except OSError:
             return
+        bundle = Path(info.bundle_path)
         for name in names:
-            log.warning("undoing checkpoint %s of container %s, left under way", name, info.id)
-            remove_tree(dump_work(directory, name))  # detaches a killed CRIU's cgroup yard
-            checkpoints.discard_unfinished(Path(info.bundle_path), name)
+            work = dump_work(directory, name)
+            finished = finished_dump(work)
+            if finished is not None and checkpoints.commit_finished(bundle, finished):
+                log.warning(
+                    "completed checkpoint %s of container %s: its dump finished after its"
+                    " server died", name, info.id,
+                )  # fmt: skip
+                self._ctx.events.publish("checkpoint", info.id)
+            else:
+                log.warning("undoing checkpoint %s of container %s, left under way", name, info.id)
+                checkpoints.discard_unfinished(bundle, name)
+            remove_tree(work)  # detaches a killed CRIU's cgroup yard
         if names:
             await self._thaw_unless_paused(info.id, record)
 

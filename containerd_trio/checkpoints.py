@@ -106,10 +106,58 @@ def commit(bundle: Path, info: CheckpointInfo) -> None:
             )  # left by a crash; a link is removed, not followed
         fd = os.open(temporary, _NEW_FILE, 0o600, dir_fd=directory)
         with open(fd, "wb") as metadata:
-            metadata.write(json.dumps(converter.unstructure(info)).encode())
+            metadata.write(encode(info))
         os.replace(temporary, METADATA_NAME, src_dir_fd=directory, dst_dir_fd=directory)
     finally:
         os.close(directory)
+
+
+def commit_finished(bundle: Path, info: CheckpointInfo) -> bool:
+    """:func:`commit` for a dump that finished after its server died, which the next server
+    completes: True once the checkpoint has its metadata (this or its server's), False if
+    its images are not there (removed, or a link or no directory now: not the daemon's)."""
+    try:
+        directory = _open_checkpoints(bundle)
+        if directory is None:
+            return False
+        try:
+            finished = _has_metadata(directory, bundle, info.name)
+        finally:
+            os.close(directory)
+        if not finished:
+            commit(bundle, info)
+    except DaemonError:
+        return False
+    return True
+
+
+def encode(info: CheckpointInfo) -> bytes:
+    """A checkpoint's metadata as stored (:func:`decode` reads it)."""
+    return json.dumps(converter.unstructure(info)).encode()
+
+
+def decode(data: bytes, name: str) -> CheckpointInfo:
+    """Stored metadata (:func:`encode`) of the checkpoint ``name``; NotFound, naming the
+    checkpoint, if it is not that."""
+    try:
+        if len(data) > _MAX_METADATA:
+            raise ValueError(f"larger than {_MAX_METADATA} bytes")
+        document = json.loads(data)
+        if not isinstance(document, dict):
+            raise ValueError("it is not a JSON object")
+        info = structure(document, CheckpointInfo)
+        timestamps.parse_ns(info.timestamp)  # the listing sorts by it
+    except RecursionError:
+        raise NotFound(
+            f"checkpoint {quoted(name)} has unreadable metadata: it is nested too deeply"
+        ) from None
+    except InvalidRequest as exc:  # a field missing or of the wrong type
+        raise NotFound(
+            f"checkpoint {quoted(name)} has unreadable metadata: {exc.message}"
+        ) from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise NotFound(f"checkpoint {quoted(name)} has unreadable metadata: {exc}") from None
+    return info
 
 
 def new_info(name: str, options: CriuOptions) -> CheckpointInfo:
@@ -278,25 +326,7 @@ def _read_metadata(directory: int, bundle: Path, name: str) -> CheckpointInfo:
         raise NotFound(
             f"checkpoint {quoted(name)} has unreadable metadata: {exc.strerror}"
         ) from None
-    try:
-        if len(data) > _MAX_METADATA:
-            raise ValueError(f"larger than {_MAX_METADATA} bytes")
-        document = json.loads(data)
-        if not isinstance(document, dict):
-            raise ValueError("it is not a JSON object")
-        info = structure(document, CheckpointInfo)
-        timestamps.parse_ns(info.timestamp)  # the listing sorts by it
-    except RecursionError:
-        raise NotFound(
-            f"checkpoint {quoted(name)} has unreadable metadata: it is nested too deeply"
-        ) from None
-    except InvalidRequest as exc:  # a field missing or of the wrong type
-        raise NotFound(
-            f"checkpoint {quoted(name)} has unreadable metadata: {exc.message}"
-        ) from None
-    except (ValueError, TypeError, KeyError) as exc:
-        raise NotFound(f"checkpoint {quoted(name)} has unreadable metadata: {exc}") from None
-    return info
+    return decode(data, name)
 
 
 def _described(bundle: Path, name: str) -> str:

@@ -10,10 +10,12 @@ its own for a migrated container).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
+import attrs
 import trio
 
 from . import checkpoints
@@ -24,6 +26,7 @@ from .keeperlink import CustodyRequest
 from .mounts import remove_tree
 from .restore_net import prepare_restore
 from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
+from .timestamps import format_ns
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,35 @@ def dump_work(directory: Path, name: str) -> Path:
     ``directory``: made as the dump begins, removed as it ends, however it ends. One found
     at a server's start names a dump its last server had under way as it died."""
     return directory / f"{DUMP_WORK_PREFIX}{name}"
+
+
+#: In a dump's work dir (not a pre-dump's): the checkpoint it is to be, written before runc
+#: runs, so that the next server can complete a dump that finished after its server died
+#: (:func:`finished_dump`). With ``exit``, the images are then all that is left of the
+#: container.
+DUMP_INTENT = "checkpoint-intent.json"
+#: CRIU's last words in its log when a dump succeeded.
+_DUMP_FINISHED = b"Dumping finished successfully"
+#: How much of the log's end is read for them: they close it, after a few lines of stats.
+_LOG_TAIL = 4096
+
+
+def finished_dump(work: Path) -> CheckpointInfo | None:
+    """The checkpoint a dump left under way by a server that died has made, from its work
+    dir: its metadata (time stamped when CRIU's log ended), if CRIU says it finished and the
+    dump was a checkpoint's (not a pre-copy round's); else None."""
+    try:
+        intent = (work / DUMP_INTENT).read_bytes()
+        with open(work / "dump.log", "rb") as criu_log:
+            size = os.fstat(criu_log.fileno()).st_size
+            criu_log.seek(max(0, size - _LOG_TAIL))
+            if _DUMP_FINISHED not in criu_log.read():
+                return None
+            ended = os.fstat(criu_log.fileno()).st_mtime_ns
+        info = checkpoints.decode(intent, work.name.removeprefix(DUMP_WORK_PREFIX))
+    except (OSError, DaemonError):
+        return None
+    return attrs.evolve(info, timestamp=format_ns(ended))
 
 
 async def dump(
@@ -70,6 +102,7 @@ async def dump(
     work = dump_work(directory, name)
     try:
         work.mkdir(parents=True, exist_ok=True)  # in here: a failure discards the image dir too
+        (work / DUMP_INTENT).write_bytes(checkpoints.encode(checkpoints.new_info(name, options)))
         await progress.dump(
             image, work, deadline,
             partial(runtime.checkpoint, container_id, image, work, options,

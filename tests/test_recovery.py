@@ -15,6 +15,8 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio.timestamps import parse_ns
+
 from .helpers import (
     COUNTER,
     FOREVER,
@@ -626,24 +628,28 @@ async def test_a_checkpoint_the_dead_server_left_running_is_ended_at_once(
     assert b"killing runc checkpoint --image-path" in daemon.log
 
 
-async def test_a_checkpoint_that_ended_while_no_daemon_ran_leaves_its_name_free(
+@pytest.mark.parametrize("exit", [False, True], ids=["leave-running", "exit"])
+async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
     spawn_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
     tmp_path: Path,
     orphans: list[int],
+    exit: bool,
 ) -> None:
     """kill -9 of the whole daemon while its runc checkpoint is held: that runc (init's
-    orphan now) goes on and ends before the next daemon starts, leaving its images without
-    the metadata its server was to write, and CRIU's work dir. The next daemon removes both,
-    as that server would have: the name is free. (Before, it was held for good: a checkpoint
-    of it and its delete both answered 409, "not a checkpoint".) The same is left when the
-    server alone is killed and its runc ends before the next server looks."""
+    orphan now) goes on and finishes the dump before the next daemon starts, leaving the
+    images without the metadata its server was to write, and CRIU's work dir. The next
+    daemon completes the checkpoint: its metadata written, the ``checkpoint`` event, the work
+    dir gone. With ``exit`` the container is stopped and the checkpoint restores it. (Before,
+    the images were removed: with ``exit`` nothing was left of the container.) The same is
+    left when the server alone is killed and its runc ends before the next server looks."""
     gated = GatedRunc(tmp_path, "checkpoint")
-    bundle = make_bundle(FOREVER)
+    bundle = make_bundle(COUNTER)
     first: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
     init = (await start_container(first.client, "c", bundle))["processes"][0]["pid"]
     orphans.append(init)
-    checkpoint = partial(first.client.post, "/containers/c/checkpoint/cp", json={"exit": False})
+    await wait_output(first.client, "c", "1")
+    checkpoint = partial(first.client.post, "/containers/c/checkpoint/cp", json={"exit": exit})
     await killed_with_runc_held(first, gated, checkpoint, keeper=True)
     images = bundle / "checkpoints" / "cp"
     work = first.state_dir / "containers" / "c" / "criu-dump-cp"
@@ -652,6 +658,70 @@ async def test_a_checkpoint_that_ended_while_no_daemon_ran_leaves_its_name_free(
         False,
         True,
     )
+    since = now()
+    second: DaemonProcess = await spawn_daemon()
+    assert ((images / "checkpoint.json").exists(), work.exists()) == (True, False)
+    listed = (await second.client.get("/containers/c/checkpoint")).json()
+    assert [(checkpoint["name"], checkpoint["tcp"]) for checkpoint in listed] == [("cp", False)]
+    assert parse_ns(listed[0]["timestamp"]) < parse_ns(since)  # when CRIU ended, not now
+    await next_event(
+        second.client, since=since, container_id="c", match=lambda e: e["type"] == "checkpoint"
+    )
+    info = (await second.client.get("/containers/c")).json()
+    if not exit:
+        assert (info["state"]["status"], runc_state(second.state_dir, "c")["status"]) == (
+            "running",
+            "running",
+        )
+        assert freezer_state(init) == "THAWED"
+        again = await second.client.post("/containers/c/checkpoint/cp", json={"exit": False})
+        assert again.status_code == 409, again.text
+        return
+    assert info["state"]["status"] == "stopped", info
+    assert not pid_alive(init)
+    restored = await second.client.post(
+        "/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"}
+    )
+    assert restored.status_code == 201, restored.text
+    orphans.append(restored.json()["processes"][0]["pid"])
+    assert (await second.client.get("/containers/c")).json()["state"]["status"] == "running"
+
+
+async def test_a_checkpoint_that_never_ran_while_no_daemon_ran_leaves_its_name_free(
+    spawn_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    orphans: list[int],
+) -> None:
+    """kill -9 of the whole daemon while its runc checkpoint is held, and of that runc: its
+    reserved images directory and CRIU's work dir stay, with no dump in them. The next
+    daemon removes both, as that server would have: the container runs on, thawed, and the
+    name is free. (Before, it was held for good: a checkpoint of it and its delete both
+    answered 409, "not a checkpoint".)"""
+    gated = GatedRunc(tmp_path, "checkpoint")
+    bundle = make_bundle(FOREVER)
+    first: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    init = (await start_container(first.client, "c", bundle))["processes"][0]["pid"]
+    orphans.append(init)
+
+    async def checkpoint() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the daemon dies first
+            await first.client.post("/containers/c/checkpoint/cp", json={"exit": False})
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(checkpoint)
+        await gated.reached()
+        (held,) = gated.running()
+        await first.kill_hard()
+        pidfd = os.pidfd_open(held)
+        try:
+            os.kill(held, signal.SIGKILL)
+            await trio.lowlevel.wait_readable(pidfd)
+        finally:
+            os.close(pidfd)
+    images = bundle / "checkpoints" / "cp"
+    work = first.state_dir / "containers" / "c" / "criu-dump-cp"
+    assert (images.is_dir(), work.is_dir()) == (True, True)
     second: DaemonProcess = await spawn_daemon()
     assert (images.exists(), work.exists()) == (False, False)
     info = (await second.client.get("/containers/c")).json()
