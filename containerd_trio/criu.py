@@ -49,10 +49,10 @@ def dump_work(directory: Path, name: str) -> Path:
 #: (:func:`finished_dump`). With ``exit``, the images are then all that is left of the
 #: container.
 DUMP_INTENT = "checkpoint-intent.json"
-#: CRIU's last words in its log when a dump succeeded.
-_DUMP_FINISHED = b"Dumping finished successfully"
-#: How much of the log's end is read for them: they close it, after a few lines of stats.
-_LOG_TAIL = 4096
+#: CRIU's last words in its log when a dump succeeded: the end of its last line (a failed
+#: dump's ends ``Dumping FAILED.``). The end, not a line anywhere: a dump's log quotes the
+#: container's file paths, which the container names.
+_DUMP_FINISHED = b"Dumping finished successfully\n"
 
 
 def finished_dump(work: Path) -> CheckpointInfo | None:
@@ -62,15 +62,14 @@ def finished_dump(work: Path) -> CheckpointInfo | None:
     try:
         intent = (work / DUMP_INTENT).read_bytes()
         with open(work / "dump.log", "rb") as criu_log:
-            size = os.fstat(criu_log.fileno()).st_size
-            criu_log.seek(max(0, size - _LOG_TAIL))
-            if _DUMP_FINISHED not in criu_log.read():
+            end = os.fstat(criu_log.fileno())
+            criu_log.seek(max(0, end.st_size - len(_DUMP_FINISHED)))
+            if criu_log.read() != _DUMP_FINISHED:
                 return None
-            ended = os.fstat(criu_log.fileno()).st_mtime_ns
         info = checkpoints.decode(intent, work.name.removeprefix(DUMP_WORK_PREFIX))
     except (OSError, DaemonError):
         return None
-    return attrs.evolve(info, timestamp=format_ns(ended))
+    return attrs.evolve(info, timestamp=format_ns(end.st_mtime_ns))
 
 
 async def dump(

@@ -21,7 +21,7 @@ import attrs
 import pytest
 import trio
 
-from containerd_trio import criu, host, mounts, timestamps
+from containerd_trio import checkpoints, criu, host, mounts, timestamps
 from containerd_trio.api import schemas  # registers the request hooks on the shared converter
 from containerd_trio.appendfile import AppendFile
 from containerd_trio.client import interactive
@@ -842,3 +842,45 @@ def test_releasing_a_criu_root_where_none_is_mounted(tmp_path: Path) -> None:
         release_criu_root(too_long)
     assert raised.value.errno == errno.ENAMETOOLONG
     assert raised.value.filename == str(too_long / "criu-root")
+
+
+@pytest.mark.parametrize(
+    ("intent", "log", "finished"),
+    [
+        (True, b"(00.16) Writing stats\n(00.17) Dumping finished successfully\n", True),
+        # The phrase quoted from a container's file name, then a failure: not finished.
+        (
+            True,
+            b"(00.1) Dumping path [/Dumping finished successfully\n]\n(00.2) Dumping FAILED.\n",
+            False,
+        ),
+        (True, b"(00.1) Dumping finished successfully", False),  # cut short: not the last line
+        (False, b"(00.17) Dumping finished successfully\n", False),  # a pre-copy round's
+    ],
+    ids=["finished", "quoted-then-failed", "cut", "pre-dump"],
+)
+def test_a_dump_left_by_a_dead_server_is_finished_only_as_criu_says(
+    tmp_path: Path, intent: bool, log: bytes, finished: bool
+) -> None:
+    """A dump's work dir holds the checkpoint it is to be; the next server completes it only
+    if CRIU's log ends with its success (its last line: the log quotes the container's file
+    names), stamped when the log ended."""
+    work = criu.dump_work(tmp_path, "cp")
+    work.mkdir()
+    options = CriuOptions(tcp_established=True)
+    if intent:
+        (work / criu.DUMP_INTENT).write_bytes(
+            checkpoints.encode(checkpoints.new_info("cp", options))
+        )
+    (work / "dump.log").write_bytes(log)
+    os.utime(work / "dump.log", ns=(0, 1_795_000_000_000_000_000))
+    info = criu.finished_dump(work)
+    if not finished:
+        assert info is None
+        return
+    assert info is not None
+    assert (info.name, info.criu_options, info.timestamp) == (
+        "cp",
+        options,
+        timestamps.format_ns(1_795_000_000_000_000_000),
+    )
