@@ -667,16 +667,12 @@ async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
     await next_event(
         second.client, since=since, container_id="c", match=lambda e: e["type"] == "checkpoint"
     )
-    info = (await second.client.get("/containers/c")).json()
     if not exit:
-        assert (info["state"]["status"], runc_state(second.state_dir, "c")["status"]) == (
-            "running",
-            "running",
-        )
-        assert freezer_state(init) == "THAWED"
+        await _runs_on_thawed(second, init)
         again = await second.client.post("/containers/c/checkpoint/cp", json={"exit": False})
         assert again.status_code == 409, again.text
         return
+    info = (await second.client.get("/containers/c")).json()
     assert info["state"]["status"] == "stopped", info
     assert not pid_alive(init)
     restored = await second.client.post(
@@ -724,16 +720,21 @@ async def test_a_checkpoint_that_never_ran_while_no_daemon_ran_leaves_its_name_f
     assert (images.is_dir(), work.is_dir()) == (True, True)
     second: DaemonProcess = await spawn_daemon()
     assert (images.exists(), work.exists()) == (False, False)
-    info = (await second.client.get("/containers/c")).json()
-    assert (info["state"]["status"], runc_state(second.state_dir, "c")["status"]) == (
-        "running",
-        "running",
-    )
-    assert freezer_state(init) == "THAWED"
+    await _runs_on_thawed(second, init)
     response = await second.client.post("/containers/c/checkpoint/cp", json={"exit": False})
     assert response.status_code == 201, response.text
     listed = (await second.client.get("/containers/c/checkpoint")).json()
     assert [checkpoint["name"] for checkpoint in listed] == ["cp"]
+
+
+async def _runs_on_thawed(daemon: DaemonProcess, init: int) -> None:
+    """Container ``c`` runs, as the daemon and runc say, and its init is not frozen."""
+    info = (await daemon.client.get("/containers/c")).json()
+    assert (info["state"]["status"], runc_state(daemon.state_dir, "c")["status"]) == (
+        "running",
+        "running",
+    )
+    assert freezer_state(init) == "THAWED"
 
 
 def _named_as_a_dump(
@@ -846,18 +847,10 @@ async def test_a_new_server_s_spawns_do_not_take_the_ids_of_the_dead_one_s_in_fl
     )
     keeper = daemon.keeper_pid
     client = daemon.client
-
-    async def start_held() -> None:
-        with contextlib.suppress(httpx.HTTPError):  # the server dies first
-            await client.post("/containers/held", json={"bundlePath": str(make_bundle(FOREVER))})
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(start_held)
-        await gated.reached()
-        [held] = gated.running()
-        count = daemon.servings
-        os.kill(daemon.server_pid(), signal.SIGKILL)
-        await daemon.served(count + 1)  # past the deadline, the run still held
+    body = {"bundlePath": str(make_bundle(FOREVER))}
+    held = await _held_past_the_adoption(
+        daemon, gated, partial(client.post, "/containers/held", json=body)
+    )
     await start_container(client, "after", make_bundle(FOREVER))
     async with gated.opened(held):  # the dead server's run ends
         pass
@@ -890,18 +883,8 @@ async def test_an_exec_that_ends_after_the_adoption_is_undone(
     client = daemon.client
     await start_container(client, "c", make_bundle(FOREVER))
     [init] = [int(pid) for pid in runc_pids(daemon.state_dir, "c")]
-
-    async def exec_held() -> None:
-        with contextlib.suppress(httpx.HTTPError):  # the server dies first
-            await client.put("/containers/c/processes", json={"args": FOREVER})
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(exec_held)
-        await gated.reached()
-        [held] = gated.running()
-        count = daemon.servings
-        os.kill(daemon.server_pid(), signal.SIGKILL)
-        await daemon.served(count + 1)  # past the deadline, the exec still held
+    exec_held = partial(client.put, "/containers/c/processes", json={"args": FOREVER})
+    held = await _held_past_the_adoption(daemon, gated, exec_held)
     async with gated.opened(held):  # the dead server's exec ends
         pass
     with trio.fail_after(10):
@@ -910,3 +893,24 @@ async def test_an_exec_that_ends_after_the_adoption_is_undone(
     info = (await client.get("/containers/c")).json()
     assert info["state"]["status"] == "running", info
     assert [process["pid"] for process in info["processes"]] == [init]
+
+
+async def _held_past_the_adoption(
+    daemon: DaemonProcess, gated: GatedRunc, request: Callable[[], Awaitable[object]]
+) -> int:
+    """kill -9 of the server while the runc command of ``request`` is held at ``gated``'s
+    gate, and the next server serving (past the runtime deadline and its grace: the command
+    still held). The held wrapper's pid."""
+
+    async def send() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await request()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send)
+        await gated.reached()
+        [held] = gated.running()
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        await daemon.served(count + 1)
+    return held
