@@ -31,6 +31,7 @@ from .helpers import (
     now,
     own_cgroup,
     runc_ids,
+    runc_state,
     start_container,
     wait_output,
 )
@@ -528,6 +529,38 @@ async def test_a_dump_past_the_moves_timeout_rolls_back(
     assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
     seen = (await counted(source.client, "counter"))[-1]
     await wait_output(source.client, "counter", f"{seen + 2}\n")
+    assert (await target.client.get("/containers/counter")).status_code == 404
+
+
+async def test_a_freeze_killed_after_it_froze_the_container_is_undone(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """runc pause froze the container, then was killed at the runtime deadline (a loaded
+    machine): the move fails rolled back, and the container runs on here, as its record says.
+    (Before, the roll-back resumed only a freeze that had said it was done: the container
+    stayed frozen, listed as running, and counted no more.)"""
+    slow_pause = tmp_path / "slow-pause-runc"
+    slow_pause.write_text(
+        "#!/bin/sh\n"  # the pause is runc's own; it only does not end in time
+        'for a in "$@"; do [ "$a" = pause ] && { runc "$@" || exit 1; exec sleep 30; }; done\n'
+        'exec runc "$@"\n'
+    )
+    slow_pause.chmod(0o755)
+    source, target = await two_daemons(
+        spawn_daemon, tmp_path, "--runtime", str(slow_pause), "--runtime-timeout", "2"
+    )
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    with trio.fail_after(30):
+        steps = await migrate(source.client, "counter", to=f"unix:{target.socket}")
+    assert [step["step"] for step in steps] == ["session", "failed"], steps
+    assert steps[-1]["rolledBack"] is True, steps
+    assert "runc pause did not finish within 2 seconds" in steps[-1]["error"], steps
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    assert runc_state(source.state_dir, "counter")["status"] == "running"
+    seen = (await counted(source.client, "counter"))[-1]
+    with trio.fail_after(10):
+        await wait_output(source.client, "counter", f"{seen + 2}\n")
     assert (await target.client.get("/containers/counter")).status_code == 404
 
 
