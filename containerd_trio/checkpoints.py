@@ -87,6 +87,24 @@ def reserve(bundle: Path, name: str) -> Path:
     return checkpoints_dir(bundle) / name
 
 
+def place(bundle: Path, staged: Path, name: str) -> None:
+    """Move ``staged``, a checkpoint's directory made elsewhere on the bundle's filesystem
+    (an import's staging), into the bundle as checkpoint ``name``: renamed into the
+    ``checkpoints`` directory reached without a link (made if need be, as :func:`reserve`
+    makes it); 409 if a checkpoint of that name appeared meanwhile."""
+    directory = _open_checkpoints(bundle, create=True)
+    if directory is None:
+        raise InvalidRequest(f"the bundle {bundle} is no longer a directory")
+    try:
+        # rename(2) would take the place of an empty directory: none may be there.
+        with contextlib.suppress(FileNotFoundError):
+            os.lstat(name, dir_fd=directory)
+            raise Conflict(f"checkpoint {quoted(name)} appeared meanwhile")
+        os.rename(staged, name, dst_dir_fd=directory)
+    finally:
+        os.close(directory)
+
+
 def check_directory(bundle: Path) -> None:
     """400 unless the bundle's ``checkpoints`` is a directory of its own, or not there yet:
     for what writes into it by name (an import)."""

@@ -1320,6 +1320,9 @@ class Moving:
         self.container = container
         #: Paused by the migration (and so to be resumed if it fails).
         self.frozen = False
+        #: A freeze was begun and did not say it was done: runc failed, or was killed at its
+        #: deadline, perhaps after the cgroup froze (runc froze it, then could not confirm).
+        self.freezing = False
 
     async def pre_dump(self, name: str, parent: str | None, *, deadline: float | None) -> None:
         """A pre-copy round into ``{bundle}/checkpoints/{name}`` while the container runs,
@@ -1335,17 +1338,21 @@ class Moving:
         c = self.container
         if c.status is Status.PAUSED:
             return
+        self.freezing = True
         await c._runtime_step("pause", c._ctx.runtime.pause(c.id))
         c.status = Status.PAUSED
-        self.frozen = True
+        self.frozen, self.freezing = True, False
         c._ctx.events.publish("pause", c.id)
         c.save()
 
     async def thaw(self) -> None:
-        """Resume what :meth:`freeze` paused (a migration that failed)."""
-        if self.frozen:
-            await self.container._resume()
-            self.frozen = False
+        """Resume what :meth:`freeze` paused (a migration that failed), and what a freeze that
+        failed may have left frozen, if runc says it is paused: else the container stayed
+        frozen while its record said running."""
+        c = self.container
+        if self.frozen or (self.freezing and await c._runc_reports("paused")):
+            await c._resume()
+        self.frozen = self.freezing = False
 
     async def dump(
         self,

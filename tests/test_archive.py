@@ -9,8 +9,11 @@ import json
 import os
 import re
 import stat
+import sys
 import tarfile
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,9 @@ from .helpers import (
     BundleFactory,
     RunningDaemon,
     TargetHost,
+    now,
     start_container,
+    wait_exit,
     wait_output,
 )
 from .runc_direct import DirectContainer, make_runc
@@ -504,6 +509,28 @@ def archive(members: list[Member], *, fmt: int = tarfile.PAX_FORMAT, end: bool =
     return out.getvalue() if end else out.getvalue()[:content_end]
 
 
+@contextlib.contextmanager
+def before_first_rename(name: str, act: Callable[[], object]) -> Iterator[threading.Event]:
+    """Run ``act`` just before the first rename (``os.rename``, ``os.replace``) of an entry
+    named ``name`` within the block, in the thread that renames: a process racing the daemon
+    (a container, a bundle's writer) that wins for sure. The event is set once it has. An
+    audit hook stays for the rest of the run: it is inert outside the block, and acts once."""
+    armed, done = threading.Event(), threading.Event()
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "os.rename" and armed.is_set() and Path(os.fsdecode(args[0])).name == name:
+            armed.clear()
+            act()
+            done.set()
+
+    sys.addaudithook(hook)
+    armed.set()
+    try:
+        yield done
+    finally:
+        armed.clear()
+
+
 @pytest.fixture
 def target(tmp_path: Path) -> Path:
     """An existing bundle (for checkpoint-only archives); full ones go to a sibling path."""
@@ -873,6 +900,74 @@ async def test_changes_never_update_a_rootfs_through_a_link(target: Path) -> Non
     with pytest.raises(InvalidRequest, match=r"rootfs is a symbolic link: an import updates"):
         await import_archive(feed(data), target, name="cp")
     assert tree(target.parent) == before
+
+
+async def test_changes_into_a_running_containers_rootfs_never_follow_a_link_it_swaps_in(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Rootfs changes imported into the bundle of a container that runs (the listed one's):
+    the container swaps a directory the import just made for a link to a host directory while
+    the import moves its files in (here as it moves its first one, the move held meanwhile:
+    the race won for sure). The import followed the link, as root: the archive's file was
+    written into the host's directory. Now every directory is opened beneath the rootfs
+    without a link: the import is refused, the host's directory untouched."""
+    client = daemon.client
+    bundle = make_bundle()
+    await start_container(client, "racer", bundle)
+    host = tmp_path / "host-only"
+    host.mkdir()
+
+    async def swap_from_inside() -> None:
+        since = now()
+        script = f"mv /made /made.moved && ln -s {host} /made"
+        response = await client.put(
+            "/containers/racer/processes", json={"args": ["sh", "-c", script]}
+        )
+        assert response.status_code == 201, response.text
+        assert await wait_exit(client, "racer", response.json()["pid"], since) == 0
+
+    rootfs = bundle / "rootfs"
+    index = [str(Path(d, n).relative_to(rootfs)) for d, ds, fs in os.walk(rootfs) for n in ds + fs]
+    data = archive(
+        [
+            manifest(BundleContent.CHANGES), *images(),
+            member("config.json", (bundle / "config.json").read_bytes()), directory("rootfs"),
+            directory("rootfs/made"), member("rootfs/made/file", b"planted"),
+            member("rootfs/first", b"first"),
+            member(INDEX_NAME, json.dumps([*index, "made", "made/file", "first"]).encode()),
+        ]
+    )  # fmt: skip
+    # In the import's worker thread: the container swaps, the import waiting meanwhile.
+    with (
+        trio.fail_after(30),
+        before_first_rename("first", partial(trio.from_thread.run, swap_from_inside)) as swapped,
+    ):
+        response = await client.put("/containers/racer/checkpoint/cp/archive", content=data)
+    assert swapped.is_set()
+    assert list(host.iterdir()) == []
+    assert response.status_code == 400, response.text
+    assert "Too many levels of symbolic links: 'made'" in response.json()["error"], response.text
+
+
+async def test_a_checkpoint_never_goes_through_a_link_swapped_in_for_checkpoints(
+    target: Path,
+) -> None:
+    """The bundle's checkpoints directory swapped for a link to elsewhere (by whoever can
+    write into the bundle) as the import moves the checkpoint into place: the rename followed
+    the link. Now it goes into the directory reached without a link, wherever that went."""
+    elsewhere = target.parent / "elsewhere"
+    elsewhere.mkdir()
+    (target / "checkpoints").mkdir()
+
+    def swap() -> None:
+        (target / "checkpoints").rename(target / "checkpoints.moved")
+        (target / "checkpoints").symlink_to(elsewhere)
+
+    with before_first_rename("cp", swap) as swapped:
+        await import_archive(feed(archive([manifest(), *images()])), target, name="cp")
+    assert swapped.is_set()
+    assert list(elsewhere.iterdir()) == []
+    assert (target / "checkpoints.moved" / "cp" / "inventory.img").read_bytes() == b"inv"
 
 
 async def test_a_checkpoint_only_archive_needs_the_bundle(tmp_path: Path) -> None:

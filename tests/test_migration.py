@@ -31,6 +31,7 @@ from .helpers import (
     now,
     own_cgroup,
     runc_ids,
+    runc_state,
     start_container,
     wait_output,
 )
@@ -82,7 +83,9 @@ async def counts_on(client: httpx.AsyncClient, container_id: str, *, beyond: int
 class LossyLink:
     """A unix socket between the source and the target that passes each request and answer
     through, but drops the target's answer to the (first) finish (the target acted on it; the
-    source never hears). With ``then_silent``, every later connection is closed at once: the target
+    source never hears), or to the first request that ``drop`` (its method, path and version)
+    names; with ``hold_dropped``, the connection of the dropped answer is held open, else
+    closed. With ``then_silent``, every later connection is closed at once: the target
     no longer answers (a network that failed), until :attr:`then_silent` is set False. With
     ``hang`` (a request's path and version, ``b"/finish HTTP/1.1"``), the first such request
     is held from its first bytes on, its connection left open, and so is every later one: a
@@ -93,12 +96,21 @@ class LossyLink:
     the request held stays held."""
 
     def __init__(
-        self, path: Path, target: Path, *, then_silent: bool = False, hang: bytes | None = None
+        self,
+        path: Path,
+        target: Path,
+        *,
+        then_silent: bool = False,
+        hang: bytes | None = None,
+        drop: bytes = b"/finish HTTP/1.1",
+        hold_dropped: bool = False,
     ) -> None:
         self.path = path
         self._target = target
         self.then_silent = then_silent
         self._hang = hang
+        self._drop = drop
+        self._hold_dropped = hold_dropped
         #: Set once the target's answer to a finish was dropped (its status line).
         self.dropped: bytes | None = None
         #: Set once the finish was held (``hang``).
@@ -134,7 +146,7 @@ class LossyLink:
                         # (a finish passed again after a held request, or after the one
                         # whose answer was dropped, is answered)
                         finishing = finishing or (
-                            b"/finish HTTP/1.1" in data and not self.held and self.dropped is None
+                            self._drop in data and not self.held and self.dropped is None
                         )
                         if self._hang is not None and self._hang in data and not self.held:
                             self.held = True
@@ -146,6 +158,8 @@ class LossyLink:
                     while data := await target.receive_some():
                         if finishing:
                             self.dropped = data.split(b"\r\n", 1)[0]
+                            if self._hold_dropped:
+                                await trio.sleep_forever()
                             break
                         await client.send_all(data)
                     if self.held and self.later == "hold":  # a black hole passes on no close
@@ -472,6 +486,38 @@ async def test_a_touch_a_target_does_not_know_ends_the_touches(
     await other.aclose()
 
 
+@pytest.mark.parametrize("lost", ["held", "closed"])
+async def test_an_unanswered_open_leaves_no_session_in_the_way_of_the_next_move(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery, lost: str
+) -> None:
+    """The target opens the session, but its answer is lost: it never comes (the open times
+    out) or its connection breaks. The source knew no session to abort, and the target kept
+    it until it aborted itself, idle, a minute later: meanwhile every move of the container
+    there was refused ("moving here already"). Now the source aborts the session by the
+    name it opened it with, and the next move goes through at once."""
+    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "2")
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, drop=b"POST /migrations HTTP/1.1",
+        hold_dropped=lost == "held",
+    )  # fmt: skip
+    await nursery.start(link.serve)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    with trio.fail_after(30):
+        response = await source.client.post(
+            "/containers/counter/migrate", json={"to": f"unix:{link.path}"}
+        )
+    assert link.dropped is not None and link.dropped.startswith(b"HTTP/1.1 201"), link.dropped
+    assert response.status_code == 502, response.text
+    assert "open a migration session" in response.json()["error"], response.text
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    assert os.listdir(target.state_dir / "migrations") == []
+    with trio.fail_after(30):
+        steps = await migrate(source.client, "counter", to=f"unix:{target.socket}")
+    assert steps[-1]["step"] == "done", steps
+    assert (await target.client.get("/containers/counter")).json()["state"]["status"] == "running"
+
+
 async def test_a_failed_dump_rolls_back(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
@@ -528,6 +574,38 @@ async def test_a_dump_past_the_moves_timeout_rolls_back(
     assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
     seen = (await counted(source.client, "counter"))[-1]
     await wait_output(source.client, "counter", f"{seen + 2}\n")
+    assert (await target.client.get("/containers/counter")).status_code == 404
+
+
+async def test_a_freeze_killed_after_it_froze_the_container_is_undone(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """runc pause froze the container, then was killed at the runtime deadline (a loaded
+    machine): the move fails rolled back, and the container runs on here, as its record says.
+    (Before, the roll-back resumed only a freeze that had said it was done: the container
+    stayed frozen, listed as running, and counted no more.)"""
+    slow_pause = tmp_path / "slow-pause-runc"
+    slow_pause.write_text(
+        "#!/bin/sh\n"  # the pause is runc's own; it only does not end in time
+        'for a in "$@"; do [ "$a" = pause ] && { runc "$@" || exit 1; exec sleep 30; }; done\n'
+        'exec runc "$@"\n'
+    )
+    slow_pause.chmod(0o755)
+    source, target = await two_daemons(
+        spawn_daemon, tmp_path, "--runtime", str(slow_pause), "--runtime-timeout", "2"
+    )
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    with trio.fail_after(30):
+        steps = await migrate(source.client, "counter", to=f"unix:{target.socket}")
+    assert [step["step"] for step in steps] == ["session", "failed"], steps
+    assert steps[-1]["rolledBack"] is True, steps
+    assert "runc pause did not finish within 2 seconds" in steps[-1]["error"], steps
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    assert runc_state(source.state_dir, "counter")["status"] == "running"
+    seen = (await counted(source.client, "counter"))[-1]
+    with trio.fail_after(10):
+        await wait_output(source.client, "counter", f"{seen + 2}\n")
     assert (await target.client.get("/containers/counter")).status_code == 404
 
 

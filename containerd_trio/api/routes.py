@@ -432,7 +432,8 @@ async def finish_migration(path: MigrationPath) -> Reply:
 )
 async def abort_migration(path: MigrationPath) -> Reply:
     """The restored container (deleted at once), the imported images, the bundle if it came
-    as an archive."""
+    as an archive. {migration} may be the checkpoint name the session was opened with: a
+    source whose open got no answer knows no id."""
     await supervisor().incoming.abort(path.migration)
     return wire.json_document({})
 

@@ -28,25 +28,28 @@ or bundle exists already. What is checked:
   ``config.json`` with its root at ``rootfs`` when the bundle comes along.
 
 With ``changes``, the bundle exists on the target and is updated: its config.json replaced, the
-changed entries moved in, what the index does not list removed. That last step runs after the
-whole archive was checked, but is not atomic: an I/O error in it (a full disk) leaves the rootfs
-partly updated, which the error then says.
+changed entries moved in, what the index does not list removed, each directory of the rootfs
+opened beneath it without a link (:mod:`..beneath`): a container that runs from the rootfs may
+swap one for a link to a host directory meanwhile, which fails the import instead of being
+followed. That last step runs after the whole archive was checked, but is not atomic: an I/O
+error in it (a full disk) leaves the rootfs partly updated, which the error then says.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import secrets
 import stat
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import attrs
 import trio
 
-from .. import checkpoints
+from .. import beneath, checkpoints
 from ..bundle import CONFIG_NAME, MAX_CONFIG_BYTES
 from ..errors import Conflict, InvalidRequest, NotFound, quoted
 from ..mounts import remove_tree
@@ -275,12 +278,22 @@ class _Unpacker:
         rootfs = self.bundle / ROOTFS
         kind = _lstat_kind(rootfs)
         if kind == stat.S_IFLNK:
-            raise InvalidRequest(
-                f"{rootfs} is a symbolic link: an import updates a rootfs only inside the bundle,"
-                " never through a link"
-            )
+            raise _linked_rootfs(rootfs)
         if kind != stat.S_IFDIR:
             raise NotFound(f"the target bundle {self.bundle} has no rootfs to update")
+
+    def _open_rootfs(self, bundle: Path) -> int:
+        """An fd on ``bundle``'s rootfs, a directory of its own (checked before the archive
+        came, by :meth:`_check_rootfs`, and again here: a link put there since is refused)."""
+        directory = beneath.open_directory(bundle)
+        try:
+            return beneath.open_beneath(directory, ROOTFS, _DIRECTORY)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _linked_rootfs(bundle / ROOTFS) from None
+            raise InvalidRequest(f"cannot open {bundle / ROOTFS}: {exc.strerror}") from None
+        finally:
+            os.close(directory)
 
     def _make_directory(self, path: Path, mode: int = 0o777, *, parent: bool = False) -> None:
         """mkdir on the client's path: 400 where the kernel will not (a file or a link loop on
@@ -569,20 +582,26 @@ class _Unpacker:
             self.staging = None
             return
         if content is BundleContent.CHANGES:
+            staged, rootfs = self._open_rootfs(self.staging), self._open_rootfs(self.bundle)
             try:
-                _apply_changes(self.staging / ROOTFS, self.bundle / ROOTFS, self._index_paths())
+                _apply_changes(staged, rootfs, self._index_paths())
                 os.replace(self.staging / CONFIG_NAME, self.bundle / CONFIG_NAME)
             except OSError as exc:
                 raise InvalidRequest(
                     f"the rootfs of {self.bundle} was left partly updated: {exc}"
                 ) from None
-        name, destination = self.manifest.checkpoint, self._destination
-        if name is None or destination is None:
-            return
-        destination.parent.mkdir(mode=0o700, exist_ok=True)  # as checkpoints.reserve makes it
-        if destination.exists():
-            raise Conflict(f"checkpoint {quoted(name)} appeared meanwhile")
-        os.rename(self._staged_checkpoint(), destination)
+            finally:
+                os.close(staged)
+                os.close(rootfs)
+        if (name := self.manifest.checkpoint) is not None:
+            checkpoints.place(self.bundle, self._staged_checkpoint(), name)
+
+
+def _linked_rootfs(rootfs: Path) -> InvalidRequest:
+    return InvalidRequest(
+        f"{rootfs} is a symbolic link: an import updates a rootfs only inside the bundle,"
+        " never through a link"
+    )
 
 
 def _parts(name: str) -> list[str]:
@@ -614,21 +633,37 @@ async def _read_small(reader: TarReader, entry: Entry, limit: int) -> bytes:
     return bytes(data)
 
 
-def _lstat_kind(path: Path) -> int | None:
+def _lstat_kind(path: Path | str, dir_fd: int | None = None) -> int | None:
     try:
-        return stat.S_IFMT(os.lstat(path).st_mode)
+        return stat.S_IFMT(os.lstat(path, dir_fd=dir_fd).st_mode)
     except FileNotFoundError:
         return None
 
 
-def _remove(path: Path) -> None:
-    if _lstat_kind(path) == stat.S_IFDIR:
-        remove_tree(path, ignore_errors=False)
+#: A directory of the rootfs or of the staged one, opened for listing and for its metadata.
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY
+
+
+@contextlib.contextmanager
+def _beneath(directory: int, relative: str) -> Iterator[int]:
+    """An fd on ``relative`` beneath ``directory``, reached without a link (``ELOOP``)."""
+    fd = beneath.open_beneath(directory, relative or ".", _DIRECTORY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _remove(directory: int, name: str) -> None:
+    """Remove ``name`` in ``directory`` (a tree, without following a link on the way)."""
+    if _lstat_kind(name, directory) == stat.S_IFDIR:
+        remove_tree(name, dir_fd=directory, ignore_errors=False)
     else:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=directory)
 
 
-def _listing(directory: Path) -> tuple[list[str], list[str]]:
+def _listing(directory: int) -> tuple[list[str], list[str]]:
     """The names in ``directory``: directories, and everything else (symlinks to directories
     included: nothing here follows a symlink)."""
     directories: list[str] = []
@@ -639,40 +674,48 @@ def _listing(directory: Path) -> tuple[list[str], list[str]]:
     return directories, others
 
 
-def _apply_changes(staged: Path, rootfs: Path, index: set[str]) -> None:
-    """Make ``rootfs`` what the source's was: remove what the index does not list, then move
-    the staged entries in (directories are all staged, so each one's parents are real
-    directories before anything is moved under them)."""
-    stack = [Path()]
+def _apply_changes(staged: int, rootfs: int, index: set[str]) -> None:
+    """Make the ``rootfs`` directory (an fd) what the source's was: remove what the index
+    does not list, then move the ``staged`` entries in (directories are all staged, so each
+    one's parents are real directories before anything is moved under them).
+
+    Each directory is opened beneath ``rootfs`` without a link, and everything in it is done
+    relative to that fd: a container that runs from the rootfs may swap any directory of it
+    for a link (to a host directory) meanwhile, which a path walked again for each entry
+    followed, as root. Such a link fails the import (``ELOOP``), where the link is."""
+    stack = [""]
     while stack:
         relative = stack.pop()
-        directories, others = _listing(rootfs / relative)
-        for name in directories + others:
-            if str(relative / name) not in index:
-                _remove(rootfs / relative / name)
-            elif name in directories:
-                stack.append(relative / name)
-    stack = [Path()]
+        with _beneath(rootfs, relative) as directory:
+            directories, others = _listing(directory)
+            for name in directories + others:
+                path = f"{relative}/{name}" if relative else name
+                if path not in index:
+                    _remove(directory, name)
+                elif name in directories:
+                    stack.append(path)
+    stack = [""]
     while stack:
         relative = stack.pop()
-        directories, others = _listing(staged / relative)
-        for name in directories:
-            target = rootfs / relative / name
-            if _lstat_kind(target) != stat.S_IFDIR:
-                _remove(target)
-                target.mkdir()
-            _copy_metadata(staged / relative / name, target)
-            stack.append(relative / name)
-        for name in others:
-            target = rootfs / relative / name
-            if _lstat_kind(target) == stat.S_IFDIR:
-                remove_tree(target, ignore_errors=False)
-            os.replace(staged / relative / name, target)
+        with _beneath(staged, relative) as source, _beneath(rootfs, relative) as target:
+            directories, others = _listing(source)
+            for name in directories:
+                if _lstat_kind(name, target) != stat.S_IFDIR:
+                    _remove(target, name)
+                    os.mkdir(name, 0o700, dir_fd=target)  # its own mode follows
+                with _beneath(source, name) as made, _beneath(target, name) as there:
+                    _copy_metadata(made, there)
+                stack.append(f"{relative}/{name}" if relative else name)
+            for name in others:
+                if _lstat_kind(name, target) == stat.S_IFDIR:
+                    remove_tree(name, dir_fd=target, ignore_errors=False)
+                os.replace(name, name, src_dir_fd=source, dst_dir_fd=target)
     _copy_metadata(staged, rootfs)
 
 
-def _copy_metadata(source: Path, target: Path) -> None:
-    info = os.lstat(source)
-    os.chown(target, info.st_uid, info.st_gid)
-    os.chmod(target, stat.S_IMODE(info.st_mode))
+def _copy_metadata(source: int, target: int) -> None:
+    """The owner, mode and times of the ``source`` directory (an fd), onto ``target``'s."""
+    info = os.fstat(source)
+    os.fchown(target, info.st_uid, info.st_gid)
+    os.fchmod(target, stat.S_IMODE(info.st_mode))
     os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))

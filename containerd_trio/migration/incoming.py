@@ -368,9 +368,17 @@ class Incoming:
         await self._in_session(session_id, work)
 
     async def abort(self, session_id: str) -> None:
+        """Abort the session: by its id, or by the checkpoint name it was opened with, which
+        its source chose. A source whose open went unanswered (it timed out, its connection
+        broke) knows no id, and must not leave the session it may have opened: until it
+        ended for silence, it refused every other move of the container here."""
+
         async def work(session: Session) -> None:
             await self._abort_locked(session)
 
+        if session_id not in self._sessions:
+            opened = (s.id for s in self._sessions.values() if s.checkpoint == session_id)
+            session_id = next(opened, session_id)
         await self._in_session(session_id, work)
 
     async def _abort(self, session: Session) -> None:

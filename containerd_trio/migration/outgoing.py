@@ -4,7 +4,9 @@ The steps (each reported as it ends, see :class:`~.model.MigrationStep`):
 
 1. **session**: the checkpoint's directory is reserved in the bundle (a fresh random name),
    then the target opens a session for the container (``POST /migrations``). If the target
-   sees that directory, the two share the bundle and nothing will be copied.
+   sees that directory, the two share the bundle and nothing will be copied. An open without
+   an answer fails the move, and the session the target may have opened is aborted by the
+   checkpoint's name (the source knows no id).
 2. **bundle** (``withBundle``): the whole bundle streamed to the target while the container
    runs on; the time is taken first, so that the final copy carries what changed since. A
    bundle no import would take (a device node no archive carries, :mod:`..archive.devices`)
@@ -363,8 +365,13 @@ class Outgoing(Move):
                 checkpoints.reserve(bundle, self.name)
                 try:
                     session = await self._open(report)
-                except BaseException:
+                except BaseException as exc:
                     self._discard_images()
+                    if not isinstance(exc, Exception) or (
+                        isinstance(exc, TargetError) and exc.unanswered
+                    ):
+                        with trio.CancelScope(shield=True):  # it has its own deadline
+                            await self._abort_unanswered_open()
                     raise
                 self._record()  # the session, for the next server to ask about it
                 task_status.started()
@@ -425,6 +432,30 @@ class Outgoing(Move):
         self._session = str(answer["id"])
         report(MigrationStep(StepName.SESSION, _since(started), target=plan.to))
         return self._session
+
+    async def _abort_unanswered_open(self) -> None:
+        """The open had no answer (it timed out, its connection broke once it was sent, the
+        move was cancelled meanwhile): the target may have opened the session all the same,
+        which would refuse every other move of the container there until it ended for
+        silence. Abort it by the name it was opened with (the target may know none of that
+        name: then there is nothing to abort, or the open reaches it after the abort, and
+        the session ends itself, idle)."""
+        with trio.move_on_after(self.cleanup_timeout):
+            try:
+                if await self.target.abort(self.name):
+                    log.warning(
+                        "migration of %s: the target opened the session, its answer lost:"
+                        " aborted", self.container.id,
+                    )  # fmt: skip
+                return
+            except TargetError as exc:
+                log.warning("migration of %s: %s", self.container.id, exc.message)
+                return
+        log.warning(
+            "migration of %s: the target did not answer the abort of an unanswered open within"
+            " %g s: a session it opened ends itself, idle", self.container.id,
+            self.cleanup_timeout,
+        )  # fmt: skip
 
     async def _move(
         self, moving: Moving, session: str, report: Report

@@ -10,7 +10,7 @@ from typing import Any
 import trio
 
 from ..client import routes
-from ..client.errors import ApiError, ClientError
+from ..client.errors import ApiError, ClientError, DaemonUnreachable
 from ..client.protocol import Answer, Request
 from ..client.trio_transport import TrioTransport
 from ..convert import structure
@@ -24,11 +24,14 @@ RETRY_FOR = 3.0
 
 
 class TargetError(BadGateway):
-    """The target answered with an error (``status``), or could not be reached (None)."""
+    """The target answered with an error (``status``), or could not be reached (None).
+    ``unanswered``: the request may have reached it all the same, and been acted on (no
+    answer within the deadline, or the connection broke once the request was sent)."""
 
-    def __init__(self, message: str, status: int | None) -> None:
+    def __init__(self, message: str, status: int | None, *, unanswered: bool = False) -> None:
         super().__init__(message)
         self.target_status = status
+        self.unanswered = unanswered
 
 
 class Target:
@@ -54,7 +57,9 @@ class Target:
             except ClientError as exc:
                 raise self._failure(exc, what) from None
             return self._json(answer, what)
-        raise TargetError(f"the target {self.address} did not {what} within {within:g} s", None)
+        raise TargetError(
+            f"the target {self.address} did not {what} within {within:g} s", None, unanswered=True
+        )
 
     def _json(self, answer: Answer, what: str) -> Any:
         try:
@@ -70,7 +75,10 @@ class Target:
                 f"the target {self.address} refused to {what}: {exc.message} ({exc.status})",
                 exc.status,
             )
-        return TargetError(f"the target {self.address} could not {what}: {exc}", None)
+        lost = isinstance(exc, DaemonUnreachable) and exc.lost
+        return TargetError(
+            f"the target {self.address} could not {what}: {exc}", None, unanswered=lost
+        )
 
     async def open(
         self,
