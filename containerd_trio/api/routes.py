@@ -227,9 +227,11 @@ async def list_checkpoints(query: CheckpointsQuery) -> Reply:
     tags=CHECKPOINTS,
     params=CheckpointQuery,
     answers=(Answer(200, "It is gone.", "Empty"),),
-    errors=(NotFound,),
+    errors=(NotFound, Conflict),
 )
 async def delete_checkpoint(query: CheckpointQuery) -> Reply:
+    """A directory of checkpoints/ without checkpoint.json is not the daemon's to remove (a
+    checkpoint still being written, or the client's own): a 409 that says so."""
     supervisor().delete_checkpoint(query.id, query.name, query.bundle_path)
     return wire.json_document({})
 
