@@ -263,6 +263,11 @@ async def export_checkpoint(query: ArchiveQuery) -> Response:
             "since is the moment the rootfs changes are taken from: give withBundle=changes"
             " too, or leave since out"
         )
+    if query.since is None and query.with_bundle is BundleContent.CHANGES:
+        # plan_export refuses it too, in words that name no query parameter to give.
+        raise InvalidRequest(
+            "withBundle=changes sends the rootfs changes from a moment: give since too"
+        )
     bundle = supervisor().checkpoint_bundle(query.id, query.bundle_path)
     options = ExportOptions(
         bundle=query.with_bundle, since_ns=query.since, compression=query.compression
