@@ -161,12 +161,13 @@ async def add_process(path: ContainerPath, spec: ExecRequest) -> Reply:
     params=ProcessPath,
     body=SignalRequest,
     answers=(Answer(200, "The signal was sent.", "Empty"),),
-    errors=(NotFound,),
+    errors=(NotFound, *RUNTIME),
     fast=True,
 )
 async def signal_process(path: ProcessPath, body: SignalRequest) -> Reply:
     """The pid must be a live process the daemon started in that container (the init or an
-    added one)."""
+    added one). A SIGKILL to the init of a paused container resumes it (runc resume: a 500 or
+    a 504 if that fails)."""
     await supervisor().signal_process(path.id, path.pid, body.signal)
     return wire.json_document({})
 
