@@ -1185,6 +1185,13 @@ async def test_export_and_import_routes_move_a_checkpoint_between_daemons(
         refused = await first.client.get("/containers/mover/checkpoint/move/archive", params=meant)
         assert refused.status_code == 400, refused.text
         assert "give withBundle=changes too, or leave since out" in refused.json()["error"]
+    # And the changes without their moment: the 400 named no query parameter to give.
+    query = {"withBundle": "changes"}
+    refused = await first.client.get("/containers/mover/checkpoint/move/archive", params=query)
+    assert (refused.status_code, refused.json()) == (
+        400,
+        {"error": "withBundle=changes sends the rootfs changes from a moment: give since too"},
+    )
     target = tmp_path / "host-b-bundles" / "mover"
     query = {"withBundle": "full", "compression": "gzip"}
     async with first.client.stream(

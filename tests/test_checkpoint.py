@@ -331,6 +331,20 @@ async def test_a_directory_that_is_no_checkpoint_is_named_alike_by_every_route(
     assert (made.status_code, made.json()) == (409, {"error": said})
     assert (deleted.status_code, deleted.json()) == (409, {"error": said})
     assert (restored.status_code, restored.json()) == (404, {"error": said})
+    # Each is an answer the daemon's OpenAPI document gives its route: the delete's 409 was not.
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    checkpoint_route = paths["/containers/{id}/checkpoint/{name}"]
+    answered = {
+        "made": (checkpoint_route["post"], made.status_code),
+        "deleted": (checkpoint_route["delete"], deleted.status_code),
+        "restored": (paths["/containers/{id}"]["post"], restored.status_code),
+    }
+    undeclared = [
+        (what, status)
+        for what, (operation, status) in answered.items()
+        if str(status) not in operation["responses"]
+    ]
+    assert undeclared == []
     assert (bundle / "checkpoints" / "junk").is_dir()  # the client's: left as it was
     assert (await client.get("/containers/c/checkpoint")).json() == []
     (bundle / "checkpoints" / "junk").rmdir()

@@ -531,6 +531,15 @@ async def test_running_id_is_409(client: httpx.AsyncClient, bundle: Path) -> Non
         ('{"bundlePath": "/nonexistent/bundle"}', "is not a directory"),
         ('{"bundlePath": "/tmp"}', "has no config.json"),
         ('{"bundlePath": "/tmp", "labels": ["a"]}', "labels: expected an object"),
+        # Which of the two was meant cannot be told (the last one was taken, without a word).
+        (
+            '{"bundlePath": "/tmp", "bundlePath": "/x"}',
+            "the request body names 'bundlePath' 2 times in one object: give it once",
+        ),
+        (
+            '{"bundlePath": "/tmp", "labels": {"a": "1", "b": "2", "a": "3"}}',
+            "the request body names 'a' 2 times in one object: give it once",
+        ),
     ],
 )
 async def test_bad_start_request_is_400(client: httpx.AsyncClient, body: str, message: str) -> None:

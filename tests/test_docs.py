@@ -4,17 +4,20 @@
   its ``#anchor``, if any, to a heading of that file (GitHub's way of naming headings).
 - Every route that docs/api.md documents (a heading with ``METHOD /path`` in code) is one of the
   OpenAPI document's, and every route of the document is documented there; each route's section
-  names each of its query parameters.
+  names each of its query parameters; its table of errors has a row for each status of
+  ``containerd_trio/errors.py``.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from containerd_trio import errors
 from containerd_trio.api import openapi
 
 ROOT = Path(__file__).parent.parent
@@ -127,3 +130,16 @@ def test_api_md_names_each_query_parameter_of_a_route() -> None:
             if parameter["in"] == "query":
                 code = " ".join(_CODE.findall(sections[route]))
                 assert re.search(rf"\b{parameter['name']}\b", code), (route, parameter["name"])
+
+
+def test_api_md_error_table_has_a_row_for_each_status_of_the_error_classes() -> None:
+    """The table of errors says it is the daemon's own list: each status an error class answers
+    with has its row (502, a migration's target that cannot be reached, had none)."""
+    rows = {int(status) for status in re.findall(r"^\| (\d{3}) \|", API_DOC.read_text(), re.M)}
+    statuses = {
+        cls.status
+        for cls in vars(errors).values()
+        if inspect.isclass(cls) and issubclass(cls, errors.DaemonError)
+    }
+    assert 400 in rows
+    assert statuses - rows == set()

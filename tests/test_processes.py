@@ -695,6 +695,38 @@ async def test_hung_exec_is_504_and_killed(start_daemon: Any, tmp_path: Path, bu
     assert zombie_children() == []
 
 
+@pytest.mark.deadline(30)
+async def test_hung_resume_of_a_killed_init_is_a_declared_504(
+    start_daemon: Any, tmp_path: Path, bundle: Path
+) -> None:
+    """A SIGKILL to the init of a paused container resumes it (so that it stops); a runc
+    resume past the runtime deadline answers the signal route 504, a status the OpenAPI
+    document did not give the route (only 404)."""
+    marker = tmp_path / "hung-pid"
+    hung = tmp_path / "hung-runc"
+    hung.write_text(
+        "#!/bin/sh\n"
+        f'for a in "$@"; do [ "$a" = resume ] && echo $$ > {marker} && exec sleep 60; done\n'
+        'exec runc "$@"\n'
+    )
+    hung.chmod(0o755)
+    daemon: RunningDaemon = await start_daemon(runtime=str(hung), runtime_timeout=1.0)
+    created = await start_container(daemon.client, "c", bundle)
+    init = created["processes"][0]["pid"]
+    paused = await daemon.client.patch("/containers/c", json={"status": "paused"})
+    assert paused.status_code == 200, paused.text
+    response = await daemon.client.post(f"/containers/c/process/{init}", json={"signal": "KILL"})
+    route = (await daemon.client.get("/openapi.json")).json()["paths"]
+    declared = route["/containers/{id}/process/{pid}"]["post"]["responses"]
+    assert (response.status_code, str(response.status_code) in declared) == (504, True)
+    assert "runc resume did not finish within 1 seconds" in response.json()["error"]
+    assert not pid_alive(int(marker.read_text()))  # the hung runtime process was killed
+    # Still paused, as runc left it: the init takes its SIGKILL once resumed.
+    container = (await daemon.client.get("/containers/c")).json()
+    assert (container["state"], pid_alive(init)) == ({"status": "paused"}, True)
+    assert zombie_children() == []
+
+
 # --- races ----------------------------------------------------------------------------------
 
 

@@ -143,6 +143,8 @@ async def test_the_misspelt_tail_of_issue_14(client: httpx.AsyncClient, bundle: 
         ("/events?id=../x", "invalid container id '../x'"),
         ("/containers/box/logs?tail=-1", "query parameter tail must be 0 or more, not -1"),
         ("/containers/box/logs?tail=" + "9" * 30, "must be a whole number of at most 20 digits"),
+        # one digit of another script was said to be more than 20 digits
+        ("/containers/box/logs?tail=%D9%A1", "tail must be a whole number, not '\u0661'"),
         ("/containers/box/logs?follow=maybe", "query parameter follow must be true or false"),
         ("/containers/box/logs?pid=0", "query parameter pid must be between 1 and 4194304"),
         ("/containers/box/logs?since=x", "query parameter since: 'x' is not an RFC 3339"),

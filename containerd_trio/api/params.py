@@ -43,7 +43,8 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 def _whole_number(text: str) -> int:
     if not _WHOLE_NUMBER.fullmatch(text):
-        if text.lstrip("+-").isdecimal():
+        digits = text.lstrip("+-")  # ASCII ones: another script's digits are none here
+        if digits.isascii() and digits.isdecimal():
             raise ValueError(f"must be a whole number of at most 20 digits, not {quoted(text)}")
         raise ValueError(f"must be a whole number, not {quoted(text)}")
     return int(text)

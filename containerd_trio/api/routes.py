@@ -161,12 +161,13 @@ async def add_process(path: ContainerPath, spec: ExecRequest) -> Reply:
     params=ProcessPath,
     body=SignalRequest,
     answers=(Answer(200, "The signal was sent.", "Empty"),),
-    errors=(NotFound,),
+    errors=(NotFound, *RUNTIME),
     fast=True,
 )
 async def signal_process(path: ProcessPath, body: SignalRequest) -> Reply:
     """The pid must be a live process the daemon started in that container (the init or an
-    added one)."""
+    added one). A SIGKILL to the init of a paused container resumes it (runc resume: a 500 or
+    a 504 if that fails)."""
     await supervisor().signal_process(path.id, path.pid, body.signal)
     return wire.json_document({})
 
@@ -227,9 +228,11 @@ async def list_checkpoints(query: CheckpointsQuery) -> Reply:
     tags=CHECKPOINTS,
     params=CheckpointQuery,
     answers=(Answer(200, "It is gone.", "Empty"),),
-    errors=(NotFound,),
+    errors=(NotFound, Conflict),
 )
 async def delete_checkpoint(query: CheckpointQuery) -> Reply:
+    """A directory of checkpoints/ without checkpoint.json is not the daemon's to remove (a
+    checkpoint still being written, or the client's own): a 409 that says so."""
     supervisor().delete_checkpoint(query.id, query.name, query.bundle_path)
     return wire.json_document({})
 
@@ -260,6 +263,11 @@ async def export_checkpoint(query: ArchiveQuery) -> Response:
         raise InvalidRequest(
             "since is the moment the rootfs changes are taken from: give withBundle=changes"
             " too, or leave since out"
+        )
+    if query.since is None and query.with_bundle is BundleContent.CHANGES:
+        # plan_export refuses it too, in words that name no query parameter to give.
+        raise InvalidRequest(
+            "withBundle=changes sends the rootfs changes from a moment: give since too"
         )
     bundle = supervisor().checkpoint_bundle(query.id, query.bundle_path)
     options = ExportOptions(

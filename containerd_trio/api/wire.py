@@ -12,6 +12,7 @@ import json
 import logging
 import operator
 import re
+from collections import Counter
 from collections.abc import AsyncIterator
 from itertools import accumulate, count
 from typing import Any, TypeVar
@@ -71,6 +72,19 @@ def _integer(text: str) -> int:
 
 def _constant(name: str) -> float:
     raise InvalidRequest(f"the request body is not valid JSON: {name} is not a JSON value")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; 400 for a name it gives twice. Which of the two values was meant cannot
+    be told (json.loads kept the last, without a word), as for a query parameter given twice."""
+    document = dict(pairs)
+    if len(document) < len(pairs):
+        counts = Counter(name for name, _ in pairs)  # in the order the names come
+        twice, times = next((name, n) for name, n in counts.items() if n > 1)
+        raise InvalidRequest(
+            f"the request body names {quoted(twice)} {times} times in one object: give it once"
+        )
+    return document
 
 
 @attrs.frozen
@@ -190,7 +204,9 @@ def decode_json(data: bytes, *, optional: bool = False) -> Any:
             f"the request body nests arrays and objects deeper than {MAX_DEPTH} levels"
         )
     try:
-        document = json.loads(data, parse_int=_integer, parse_constant=_constant)
+        document = json.loads(
+            data, parse_int=_integer, parse_constant=_constant, object_pairs_hook=_object
+        )
     except UnicodeDecodeError:
         raise InvalidRequest("the request body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
