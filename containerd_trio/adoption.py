@@ -89,6 +89,10 @@ class Adoption:
         self._kept: dict[str, Kept] = {kept.key: kept for kept in welcome.kept}
         #: Processes made by runc commands still in flight when we started.
         self._late: list[SpawnResult] = []
+        #: The containers that a dump which finished after its server died has in its images
+        #: (:meth:`_undo_ended_dumps`): one that runc no longer lists was stopped by it (a
+        #: checkpoint with ``exit``), and is kept for its restore, as its server would have.
+        self._dumped: set[str] = set()
         #: Those processes, and every one the keeper held unclaimed, have been undone
         #: (:meth:`_undo_unclaimed`): one that comes later is undone as it comes.
         self._undone = False
@@ -146,7 +150,10 @@ class Adoption:
         that never comes to be. What its server's failure would have undone is undone: its
         images and CRIU's work dir go, and a container CRIU left frozen is thawed, unless
         its record says paused. A move's is left to the move's settling (``moving``). So is
-        a dump whose runc ended before this server looked (:meth:`_undo_ended_dumps`)."""
+        a dump whose runc ended before this server looked (:meth:`_undo_ended_dumps`), and one
+        whose CRIU had finished, its runc not (its last steps, or a wrapper's): killed, it is
+        completed there as those are (before, its images were removed, and with ``exit``
+        nothing was left of the container)."""
         left = [
             runc
             for runc in left_running(self._welcome.keeper_pid, self._config.runc_root)
@@ -176,7 +183,13 @@ class Adoption:
             " checkpoint now", runc,
         )  # fmt: skip
         await end_process(runc.pid, tree=True)
-        if (work := runc.option("--work-path")) is not None:
+        work = runc.option("--work-path")
+        if record is not None and work is not None and finished_dump(Path(work)) is not None:
+            # CRIU had finished the dump, runc not its last steps (or a wrapper of it): the
+            # checkpoint is made (with exit, it is all that is left of the container), and is
+            # completed with those whose runc had ended (_undo_ended_dumps), which thaws.
+            return
+        if work is not None:
             remove_tree(work)  # detaches the cgroup yard a killed CRIU left mounted in it
         if (image := runc.option("--image-path")) is not None:
             checkpoints.discard(Path(image))
@@ -212,12 +225,25 @@ class Adoption:
         for name in names:
             work = dump_work(directory, name)
             finished = finished_dump(work)
-            if finished is not None and checkpoints.commit_finished(bundle, finished):
+            try:
+                completed = finished is not None and checkpoints.commit_finished(bundle, finished)
+            except DaemonError as exc:
+                # Its images are all there is of it (with exit, of the container too): kept,
+                # with the work dir that says what they are, for the next server to complete.
+                log.error(
+                    "container %s: checkpoint %s, whose dump finished after its server died,"
+                    " cannot be completed now; its images and CRIU's work dir stay for the next"
+                    " server to complete it: %s", info.id, name, exc.message,
+                )  # fmt: skip
+                self._dumped.add(info.id)
+                continue
+            if completed:
                 log.warning(
                     "completed checkpoint %s of container %s: its dump finished after its"
                     " server died", name, info.id,
                 )  # fmt: skip
                 self._ctx.events.publish("checkpoint", info.id)
+                self._dumped.add(info.id)
             else:
                 log.warning("undoing checkpoint %s of container %s, left under way", name, info.id)
                 checkpoints.discard_unfinished(bundle, name)
@@ -243,6 +269,10 @@ class Adoption:
             auto_remove=bool(info.auto_remove),
         )
         container.resources = info.resources  # what the last server put in force
+        if info.id in self._dumped and runc_entry is None:
+            # runc forgets the container its checkpoint stops: stopped by the checkpoint, not
+            # an exit, it is kept for its restore even with autoRemove (Container._init_exited).
+            container.known_to_runc = False
         runc_status = str((runc_entry or {}).get("status"))
         if record.deleting:
             # A delete the last server did not finish: finish it.
@@ -326,7 +356,7 @@ class Adoption:
             exited_unseen = True
             container.sessions_due = True
         self._containers[info.id] = container
-        if container.auto_remove and exited_unseen:
+        if container.auto_remove and exited_unseen and container.known_to_runc:
             container.remove_when_stopped()  # as it would have been at its exit
         else:
             container.save()
@@ -410,9 +440,15 @@ class Adoption:
             self._undo_process(kept.key, kept.pid, kept.start_time, kept.input_fd)
         self._kept.clear()
         for result in self._late:
-            assert result.key is not None
+            assert result.key is not None and result.pid is not None
             if self._ctx.processes.get(result.key) is None:
+                # As one that comes later (:meth:`_undo_late`), its container removed before
+                # this server serves: one that came after runc's list was read, and after its
+                # record's roll-back removed nothing, was left in runc. (Most came before, and
+                # that runc delete finds nothing.)
                 self._undo_process(result.key, result.pid, result.start_time, None)
+                if (made := self._made_late(result.key)) is not None:
+                    await self._remove_late_container(*made)
         self._late.clear()
         self._undone = True
 
@@ -420,23 +456,45 @@ class Adoption:
         """A process made by a runc command of the last server that ended after the
         adoption (held past the runtime deadline and its grace): nobody asked for it any
         more (the start's record was rolled back, the exec's client never heard of it).
-        Undone as :meth:`_undo_unclaimed` undoes those that came in time; a container it
-        made is removed from runc, unless this server now knows a container of that id
-        (its own start of the id: then runc refused one of the two, and it is that start's).
-        """
+        Undone as :meth:`_undo_unclaimed` undoes those that came in time, the container it
+        made removed from runc (:meth:`_made_late`) in the background."""
         self._undo_process(key, pid, start_time, None)
-        container_id, _, name = key.rpartition("/")
-        if name.startswith("init-") and container_id not in self._containers:
-            self._nursery.start_soon(self._remove_late_container, container_id)
+        if (made := self._made_late(key)) is not None:
+            self._nursery.start_soon(self._remove_late_container, *made)
 
-    async def _remove_late_container(self, container_id: str) -> None:
-        try:
-            await self._ctx.runtime.delete(container_id, force=True)
-        except DaemonError as exc:
-            log.warning(
-                "could not remove container %s, started by a server that died: %s",
-                container_id, exc.message,
-            )  # fmt: skip
+    def _made_late(self, key: str) -> tuple[str, Container | None] | None:
+        """The container id that the late process ``key`` of the last server made in runc,
+        if it is a start's (an init), and the stopped container this server lists under
+        that id (None if none): its runc container goes (:meth:`_remove_late_container`).
+        None if this server has a container of that id that is not stopped (its own start
+        of the id: then runc refused one of the two, and it is that start's). A stopped one
+        is the container the late start was to replace, put back by the adoption: runc's
+        container of its id is the late start's (the start removed the stopped one's before
+        its runc run). Before, that one stayed in runc, its cgroup with it."""
+        container_id, _, name = key.rpartition("/")
+        if not name.startswith("init-"):
+            return None
+        known = self._containers.get(container_id)
+        if known is not None and known.status is not Status.STOPPED:
+            return None
+        return container_id, known
+
+    async def _remove_late_container(self, container_id: str, known: Container | None) -> None:
+        """``known``: the stopped container listed under that id, held meanwhile: a start of
+        its id (which removes runc's container of the id, then runs its own) is refused, not
+        raced. Nothing is removed if a container of that id was started since (its start
+        removed the late one, or runc refused it)."""
+        async with contextlib.nullcontext() if known is None else known.lock:
+            current = self._containers.get(container_id)
+            if current is not None and current is not known:
+                return
+            try:
+                await self._ctx.runtime.delete(container_id, force=True)
+            except DaemonError as exc:
+                log.warning(
+                    "could not remove container %s, started by a server that died: %s",
+                    container_id, exc.message,
+                )  # fmt: skip
 
     def _undo_process(
         self, key: str, pid: int | None, start_time: int | None, input_fd: int | None

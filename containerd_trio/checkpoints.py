@@ -133,7 +133,10 @@ def commit(bundle: Path, info: CheckpointInfo) -> None:
 def commit_finished(bundle: Path, info: CheckpointInfo) -> bool:
     """:func:`commit` for a dump that finished after its server died, which the next server
     completes: True once the checkpoint has its metadata (this or its server's), False if
-    its images are not there (removed, or a link or no directory now: not the daemon's)."""
+    its images are not there (removed, or a link or no directory now: not the daemon's).
+    A DaemonError if the metadata cannot be written (a full disk, a read-only bundle): the
+    images are the checkpoint all the same, and the caller keeps them (before, the OSError
+    ended the adoption, and no server could start while the disk was full)."""
     try:
         directory = _open_checkpoints(bundle)
         if directory is None:
@@ -146,6 +149,10 @@ def commit_finished(bundle: Path, info: CheckpointInfo) -> bool:
             commit(bundle, info)
     except DaemonError:
         return False
+    except OSError as exc:
+        raise DaemonError(
+            f"cannot write the metadata of {_described(bundle, info.name)}: {exc.strerror}"
+        ) from None
     return True
 
 

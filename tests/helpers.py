@@ -300,13 +300,23 @@ class GatedRunc:
     """A runc wrapper for a test: runc ``command`` says so on a fifo (:attr:`said`), then
     waits for a line on another (:attr:`gate`, which a test may never open) before it runs;
     every other command is runc's own. ``once``: only the first ``command`` is held, the
-    later ones are runc's own too."""
+    later ones are runc's own too. ``after``: held once runc has run it, not before (it
+    ends with runc's status). ``runc``: what it runs for runc (another wrapper's
+    :attr:`path`, to hold two commands; each wrapper needs a directory of its own)."""
 
     #: The wrappers made in this process and not yet cleaned up after their test
     #: (``conftest.no_gated_runc_left``).
     made: ClassVar[list[GatedRunc]] = []
 
-    def __init__(self, directory: Path, command: str, *, once: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        command: str,
+        *,
+        once: bool = False,
+        after: bool = False,
+        runc: str = "runc",
+    ) -> None:
         GatedRunc.made.append(self)
         self.path = directory / "gated-runc"
         self.said = directory / f"{command}-said"
@@ -315,12 +325,15 @@ class GatedRunc:
         os.mkfifo(self.gate)
         # mkdir succeeds for one wrapper only: the first to get there is held.
         first = f" && mkdir {directory / f'{command}-held'} 2>/dev/null" if once else ""
-        self.path.write_text(
-            "#!/bin/sh\n"
+        hold = (
             f'for a in "$@"; do [ "$a" = {command} ]{first} && echo {command} > {self.said}'
             f" && read line < {self.gate}; done\n"
-            'exec runc "$@"\n'
         )
+        if after:
+            script = f'{runc} "$@"; status=$?\n{hold}exit $status\n'
+        else:
+            script = f'{hold}exec {runc} "$@"\n'
+        self.path.write_text(f"#!/bin/sh\n{script}")
         self.path.chmod(0o755)
 
     async def reached(self) -> None:

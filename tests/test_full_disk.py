@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,17 @@ from containerd_trio import procfs
 from containerd_trio.appendfile import AppendFile
 
 from .helpers import (
+    FOREVER,
     BundleFactory,
     DaemonProcess,
+    GatedRunc,
     RunningDaemon,
     next_event,
     now,
+    start_container,
     wait_catching,
 )
+from .test_recovery import _runs_on_thawed, killed_with_runc_held
 
 pytestmark = pytest.mark.deadline(120)
 
@@ -171,3 +176,42 @@ async def test_a_deleted_container_never_comes_back_and_a_full_disk_does_not_sto
     ).status_code == 200
     with contextlib.suppress(ProcessLookupError):
         os.kill(survivor, signal.SIGKILL)
+
+
+async def test_a_finished_dump_the_full_disk_cannot_complete_does_not_stop_the_next_daemon(
+    spawn_daemon: Callable[..., Any], small_disk: Path, tmp_path: Path
+) -> None:
+    """kill -9 of the whole daemon while its runc checkpoint is held; that runc finishes the
+    dump, and then the bundle's disk is full: the next daemon cannot write the checkpoint's
+    metadata. It serves all the same, the container running, thawed; the images and CRIU's
+    work dir stay, and a later server completes the checkpoint once there is room. (Before,
+    the write's OSError ended the adoption: no server could start while the disk was full.)"""
+    gated = GatedRunc(tmp_path, "checkpoint")
+    bundle = BundleFactory(small_disk)(FOREVER)
+    first: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    init = (await start_container(first.client, "c", bundle))["processes"][0]["pid"]
+    try:
+        checkpoint = partial(first.client.post, "/containers/c/checkpoint/cp", json={"exit": False})
+        await killed_with_runc_held(first, gated, checkpoint, keeper=True)
+        images = bundle / "checkpoints" / "cp"
+        work = first.state_dir / "containers" / "c" / "criu-dump-cp"
+        filler = fill(small_disk)
+        with trio.fail_after(30):
+            second: DaemonProcess = await spawn_daemon()
+        assert second.servings == 1, second.log[-3000:]
+        await _runs_on_thawed(second, init)
+        assert (images.is_dir(), (images / "checkpoint.json").exists(), work.is_dir()) == (
+            True,
+            False,
+            True,
+        )
+        assert b"cannot be completed now" in second.log
+        filler.unlink()
+        await second.kill_server()
+        listed = (await second.client.get("/containers/c/checkpoint")).json()
+        assert [checkpoint["name"] for checkpoint in listed] == ["cp"]
+        assert not work.exists()
+        await _runs_on_thawed(second, init)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(init, signal.SIGKILL)

@@ -628,25 +628,65 @@ async def test_a_checkpoint_the_dead_server_left_running_is_ended_at_once(
     assert b"killing runc checkpoint --image-path" in daemon.log
 
 
-@pytest.mark.parametrize("exit", [False, True], ids=["leave-running", "exit"])
+async def test_a_checkpoint_whose_criu_finished_before_the_kill_is_completed(
+    spawn_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    orphans: list[int],
+) -> None:
+    """kill -9 of the server once CRIU has finished a checkpoint with exit, its runc (here a
+    wrapper of it) not yet ended: the next server kills that runc at once, as any checkpoint
+    left running, but the dump was done and the container is gone: the checkpoint is
+    completed, as one whose runc had ended, and restores the container. (Before, its images
+    were removed with the work dir: nothing was left of the container.)"""
+    gated = GatedRunc(tmp_path, "checkpoint", after=True)
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    init = (await start_container(client, "c", bundle))["processes"][0]["pid"]
+    orphans.append(init)
+    await wait_output(client, "c", "1")
+    checkpoint = partial(client.post, "/containers/c/checkpoint/cp", json={"exit": True})
+    assert await killed_with_runc_held(daemon, gated, checkpoint) == "logged"
+    assert b"killing runc checkpoint --image-path" in daemon.log
+    assert not pid_alive(init)
+    listed = (await client.get("/containers/c/checkpoint")).json()
+    assert [checkpoint["name"] for checkpoint in listed] == ["cp"]
+    assert (await client.get("/containers/c")).json()["state"]["status"] == "stopped"
+    restored = await client.post(
+        "/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"}
+    )
+    assert restored.status_code == 201, restored.text
+    orphans.append(restored.json()["processes"][0]["pid"])
+
+
+@pytest.mark.parametrize(
+    ("exit", "auto_remove"),
+    [(False, False), (True, False), (True, True)],
+    ids=["leave-running", "exit", "exit-autoRemove"],
+)
 async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
     spawn_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
     tmp_path: Path,
     orphans: list[int],
     exit: bool,
+    auto_remove: bool,
 ) -> None:
     """kill -9 of the whole daemon while its runc checkpoint is held: that runc (init's
     orphan now) goes on and finishes the dump before the next daemon starts, leaving the
     images without the metadata its server was to write, and CRIU's work dir. The next
     daemon completes the checkpoint: its metadata written, the ``checkpoint`` event, the work
-    dir gone. With ``exit`` the container is stopped and the checkpoint restores it. (Before,
+    dir gone. With ``exit`` the container is stopped and the checkpoint restores it; with
+    autoRemove too it is kept for that restore, which keeps autoRemove, as its server would
+    have kept it (before, the next daemon took the stop for an exit and removed it). (Before,
     the images were removed: with ``exit`` nothing was left of the container.) The same is
     left when the server alone is killed and its runc ends before the next server looks."""
     gated = GatedRunc(tmp_path, "checkpoint")
     bundle = make_bundle(COUNTER)
     first: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
-    init = (await start_container(first.client, "c", bundle))["processes"][0]["pid"]
+    started = await start_container(first.client, "c", bundle, autoRemove=auto_remove)
+    init = started["processes"][0]["pid"]
     orphans.append(init)
     await wait_output(first.client, "c", "1")
     checkpoint = partial(first.client.post, "/containers/c/checkpoint/cp", json={"exit": exit})
@@ -672,15 +712,18 @@ async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
         again = await second.client.post("/containers/c/checkpoint/cp", json={"exit": False})
         assert again.status_code == 409, again.text
         return
-    info = (await second.client.get("/containers/c")).json()
-    assert info["state"]["status"] == "stopped", info
+    answer = await second.client.get("/containers/c")
+    assert answer.status_code == 200, answer.text  # not removed by autoRemove
+    info = answer.json()
+    assert (info["state"]["status"], info.get("autoRemove")) == ("stopped", auto_remove or None)
     assert not pid_alive(init)
     restored = await second.client.post(
         "/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"}
     )
     assert restored.status_code == 201, restored.text
     orphans.append(restored.json()["processes"][0]["pid"])
-    assert (await second.client.get("/containers/c")).json()["state"]["status"] == "running"
+    info = (await second.client.get("/containers/c")).json()
+    assert (info["state"]["status"], info.get("autoRemove")) == ("running", auto_remove or None)
 
 
 async def test_a_checkpoint_that_never_ran_while_no_daemon_ran_leaves_its_name_free(
@@ -893,6 +936,90 @@ async def test_an_exec_that_ends_after_the_adoption_is_undone(
     info = (await client.get("/containers/c")).json()
     assert info["state"]["status"] == "running", info
     assert [process["pid"] for process in info["processes"]] == [init]
+
+
+async def test_a_replacing_start_that_ends_after_the_adoption_leaves_nothing_in_runc(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while a start of a stopped container's id is held in runc run,
+    until the next server has adopted: the start is rolled back, the stopped container put
+    back (runc has none of its id: the start removed it). The container the held run makes
+    then is undone as it comes, and removed from runc: the stopped container is there as
+    it was, and a start of its id works. (Before, its init was killed and it stayed in runc,
+    stopped, with its cgroup, unknown to the server: the stopped container the server lists
+    was taken for its owner.)"""
+    gated = GatedRunc(tmp_path, "run")
+    daemon: DaemonProcess = await spawn_daemon(
+        "--runtime", str(gated.path), "--runtime-timeout", "1"
+    )
+    client = daemon.client
+    body = {"bundlePath": str(make_bundle(["sh", "-c", "exit 3"]))}
+    async with gated.opened(None):  # the first start goes through
+        assert (await client.post("/containers/keep", json=body)).status_code == 201
+    assert (await client.post("/containers/keep/wait")).json()["exitStatus"] == 3
+    before = (await client.get("/containers/keep")).json()
+    body = {"bundlePath": str(make_bundle(FOREVER))}
+    held = await _held_past_the_adoption(
+        daemon, gated, partial(client.post, "/containers/keep", json=body)
+    )
+    assert (await client.get("/containers/keep")).json() == before
+    assert "keep" not in runc_ids(daemon.state_dir)
+    async with gated.opened(held):  # the dead server's run ends, and makes its container
+        with trio.fail_after(10):
+            await daemon.logged(b"undoing process keep/init-")
+            while "keep" in runc_ids(daemon.state_dir):  # noqa: ASYNC110 (runc is all there is to ask)
+                await trio.sleep(0.02)
+        assert (await client.get("/containers/keep")).json() == before
+        started = await start_container(client, "keep", make_bundle(FOREVER))
+    assert runc_state(daemon.state_dir, "keep")["pid"] == started["processes"][0]["pid"]
+    assert (await client.delete("/containers/keep", params={"timeout": 0})).status_code == 200
+
+
+async def test_a_start_that_ends_while_the_adoption_runs_leaves_nothing_in_runc(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while a start's runc run is held, and an update of another
+    container (started after it) too. The next server waits the runtime deadline and its
+    grace for the run (still held), kills the update, rolls the start back (runc has no
+    container of its id yet), and makes the update again, held as well: the held run ends
+    then, before the adoption's end, and makes its container. That container is removed
+    before the server serves, as one that comes later is. (Before, its init was killed,
+    and it stayed in runc, stopped, unknown to the server.)"""
+    for name in ("run", "update"):
+        (tmp_path / name).mkdir()
+    run = GatedRunc(tmp_path / "run", "run", once=True)
+    update = GatedRunc(tmp_path / "update", "update", runc=str(run.path))
+    daemon: DaemonProcess = await spawn_daemon(
+        "--runtime", str(update.path), "--runtime-timeout", "1"
+    )
+    client = daemon.client
+
+    async def cut_short(request: Awaitable[object]) -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await request
+
+    async with trio.open_nursery() as nursery:
+        body = {"bundlePath": str(make_bundle(FOREVER))}
+        nursery.start_soon(cut_short, client.post("/containers/held", json=body))
+        await run.reached()
+        [held] = run.running()
+        await start_container(client, "u", make_bundle(FOREVER))  # sorted after "held"
+        change = client.patch("/containers/u", json={"resources": CHANGE})
+        nursery.start_soon(cut_short, change)
+        await update.reached()
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        with trio.fail_after(30):
+            await update.reached()  # the next server's update of "u", after the roll-back
+    assert b"rolling back the start of container held" in daemon.log
+    async with run.opened(held):  # the dead server's run ends, and makes its container
+        with trio.fail_after(10):
+            while "held" not in runc_ids(daemon.state_dir):  # noqa: ASYNC110 (runc is all there is to ask)
+                await trio.sleep(0.02)
+    async with update.opened(None):
+        await daemon.served(count + 1)
+    assert runc_ids(daemon.state_dir) == ["u"]
+    assert (await client.get("/containers/held")).status_code == 404
 
 
 async def _held_past_the_adoption(
