@@ -1232,11 +1232,14 @@ async def test_prune_removes_stopped_containers(
 async def test_docker_words_a_docker_user_types(
     ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
 ) -> None:
-    """What a docker user types next, which was a usage error or a failure: ``unpause`` (docker's
-    word for ``resume``), ``prune -f`` (docker's prune asks first; scripts say ``-f``), ``logs
-    -n all`` (docker's ``--tail all``), and ``rm -f`` of an id that is not there, which docker
-    says on stderr but does not fail on (``rm -f web || true`` is not needed in a script)."""
+    """What a docker user types next, which was a usage error or a failure: ``exec --workdir``,
+    ``unpause`` (docker's word for ``resume``), ``prune -f`` (docker's prune asks first;
+    scripts say ``-f``), ``logs -n all`` (docker's ``--tail all``), and ``rm -f`` of an id
+    that is not there, which docker says on stderr but does not fail on (``rm -f web ||
+    true`` is not needed in a script)."""
     await ok(ctr, "start", "web", "-b", str(bundle))
+    # docker's exec -w is --workdir (ours was --cwd alone).
+    assert (await ok(ctr, "exec", "--workdir", "/tmp", "web", "pwd")).out == "/tmp\n"
     await ok(ctr, "pause", "web")
     assert (await ok(ctr, "unpause", "web")).out == "web is running\n"
     await ok(ctr, "pause", "web")

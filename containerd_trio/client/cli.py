@@ -577,8 +577,14 @@ def _define_exec(parser: Parser) -> None:
         help="environment variable, added to the container's (repeatable); K alone: ours, or"
         " none if we have none",
     )
+    # --workdir is docker's name for it.
     parser.add_argument(
-        "-w", "--cwd", metavar="DIR", help="working directory (default: the bundle's)"
+        "-w",
+        "--cwd",
+        "--workdir",
+        dest="cwd",
+        metavar="DIR",
+        help="working directory (default: the bundle's)",
     )
     parser.add_argument(
         "-u",
