@@ -1229,6 +1229,40 @@ async def test_prune_removes_stopped_containers(
     assert (await ok(ctr, "--json", "prune")).json == []
 
 
+async def test_docker_words_a_docker_user_types(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    """What a docker user types next, which was a usage error or a failure: ``exec --workdir``,
+    ``unpause`` (docker's word for ``resume``), ``prune -f`` (docker's prune asks first;
+    scripts say ``-f``), ``logs -n all`` (docker's ``--tail all``), and ``rm -f`` of an id
+    that is not there, which docker says on stderr but does not fail on (``rm -f web ||
+    true`` is not needed in a script)."""
+    await ok(ctr, "start", "web", "-b", str(bundle))
+    # docker's exec -w is --workdir (ours was --cwd alone).
+    assert (await ok(ctr, "exec", "--workdir", "/tmp", "web", "pwd")).out == "/tmp\n"
+    await ok(ctr, "pause", "web")
+    assert (await ok(ctr, "unpause", "web")).out == "web is running\n"
+    await ok(ctr, "pause", "web")
+    assert (await ok(ctr, "containers", "unpause", "web")).out == "web is running\n"
+
+    since = now()
+    started = await ok(ctr, "--json", "start", "talker", "-b", str(make_bundle(LOGGING)))
+    await wait_exit(client, "talker", started.json["processes"][0]["pid"], since)
+    logged = await ctr("logs", "talker", "-n", "all")
+    assert (logged.code, logged.out, logged.err) == (0, "one\nthree\n", "two\n"), logged
+    assert (await ctr("logs", "talker", "-n", "most")).code == cli.EXIT_USAGE
+    assert (await ok(ctr, "prune", "-f")).out == "deleted talker\n"
+    assert (await ok(ctr, "containers", "prune", "--force")).out == "no stopped containers\n"
+
+    gone = await ctr("rm", "-f", "ghost", "web")
+    assert (gone.code, gone.out) == (0, "deleted web\n"), gone
+    assert gone.err == "ctr-trio: container 'ghost' not found\n", gone
+    alone = await ctr("--json", "rm", "--force", "ghost")
+    assert (alone.code, alone.out) == (0, ""), alone
+    # Without -f it is still a failure, as docker's.
+    assert (await ctr("rm", "ghost")).code == cli.EXIT_ERROR
+
+
 def watch_table(text: str) -> list[dict[str, str]]:
     """A frame of stats --watch, read by its header's column positions (names with spaces)."""
     header, *lines = text.splitlines()

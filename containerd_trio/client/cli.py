@@ -258,6 +258,15 @@ def _count(text: str) -> int:
     return _integer(text)
 
 
+def _tail(text: str) -> int | None:
+    """``logs -n``: a count, or docker's ``all`` (its ``--tail`` default): every line."""
+    if text == "all":
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, nor all")
+    return _integer(text)
+
+
 def _positive_count(text: str) -> int:
     value = _count(text)
     if value == 0:
@@ -568,8 +577,14 @@ def _define_exec(parser: Parser) -> None:
         help="environment variable, added to the container's (repeatable); K alone: ours, or"
         " none if we have none",
     )
+    # --workdir is docker's name for it.
     parser.add_argument(
-        "-w", "--cwd", metavar="DIR", help="working directory (default: the bundle's)"
+        "-w",
+        "--cwd",
+        "--workdir",
+        dest="cwd",
+        metavar="DIR",
+        help="working directory (default: the bundle's)",
     )
     parser.add_argument(
         "-u",
@@ -706,6 +721,14 @@ def _define_delete(parser: Parser) -> None:
     )
     parser.add_argument(
         "-f", "--force", action="store_true", help="no grace: SIGKILL at once (--timeout 0)"
+    )
+
+
+def _define_prune(parser: Parser) -> None:
+    # docker's prune asks before it deletes, and -f does not ask: scripts say it. This one
+    # never asks, so -f changes nothing (as ps -a), but docker's command line works as written.
+    parser.add_argument(
+        "-f", "--force", action="store_true", help="accepted as docker's: prune never asks"
     )
 
 
@@ -860,7 +883,7 @@ CONTAINER_COMMANDS = (
     ),
     ContainerCommand(
         "resume", "thaw paused containers", commands.containers_resume, _define_ids,
-        top=("resume",),
+        aliases=("unpause",), top=("resume", "unpause"),  # unpause: docker's word
     ),
     ContainerCommand(
         "delete", "stop containers and remove them", commands.containers_delete,
@@ -868,7 +891,7 @@ CONTAINER_COMMANDS = (
     ),
     ContainerCommand(
         "prune", "remove every stopped container", commands.containers_prune,
-        lambda parser: None, top=("prune",),
+        _define_prune, top=("prune",),
     ),
     ContainerCommand(
         "update", "change containers' cgroup limits (memory, CPU, pids)",
@@ -944,7 +967,9 @@ def _define_logs(parser: Parser) -> None:
         action="store_true",
         help="keep printing until no process of the container can write more",
     )
-    parser.add_argument("-n", "--tail", type=_count, metavar="N", help="only the last N lines")
+    parser.add_argument(
+        "-n", "--tail", type=_tail, metavar="N", help="only the last N lines (all: every line)"
+    )
     parser.add_argument(
         "-t",
         "--timestamps",

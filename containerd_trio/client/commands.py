@@ -42,8 +42,11 @@ EXIT_INTERRUPTED = 128 + 2  # SIGINT
 Handler = Callable[["Client", argparse.Namespace, Output], int]
 
 
-def for_each(ids: Sequence[str], out: Output, act: Callable[[str], Any]) -> int:
-    """``act(id)`` for each id; a failure is said and the rest go on. Exit 1 if any failed."""
+def for_each(
+    ids: Sequence[str], out: Output, act: Callable[[str], Any], *, missing_ok: bool = False
+) -> int:
+    """``act(id)`` for each id; a failure is said and the rest go on. Exit 1 if any failed;
+    ``missing_ok``: an id the daemon does not know (404) is said but is no failure."""
     from .errors import ApiError
 
     failed = False
@@ -52,7 +55,7 @@ def for_each(ids: Sequence[str], out: Output, act: Callable[[str], Any]) -> int:
             act(container_id)
         except ApiError as exc:
             out.error(exc.message)
-            failed = True
+            failed = failed or not (missing_ok and exc.status == 404)
     return EXIT_ERROR if failed else EXIT_OK
 
 
@@ -411,6 +414,7 @@ def each_container(
     sentence: Callable[[Answer, str], str] | None,
     *,
     single: bool | None = None,
+    missing_ok: bool = False,
 ) -> int:
     """``act`` on each container, a sentence for each (or with ``--json`` their documents: one
     for one id, an array of those that succeeded for several), an error line for each failure;
@@ -425,7 +429,7 @@ def each_container(
         if not out.as_json and sentence is not None:
             out.line(sentence(answer, container_id))
 
-    code = for_each(ids, out, one)
+    code = for_each(ids, out, one, missing_ok=missing_ok)
     if out.as_json:
         single = len(ids) == 1 if single is None else single
         if not single:
@@ -583,8 +587,14 @@ def _deleted(_: Container, container_id: str) -> str:
 
 def containers_delete(client: Client, args: argparse.Namespace, out: Output) -> int:
     timeout = 0.0 if args.force else args.timeout
+    # docker's rm -f of a container that is not there says so but does not fail: what a script
+    # wants gone is gone.
     return each_container(
-        args.ids, out, lambda container_id: client.delete(container_id, timeout=timeout), _deleted
+        args.ids,
+        out,
+        lambda container_id: client.delete(container_id, timeout=timeout),
+        _deleted,
+        missing_ok=args.force,
     )
 
 
