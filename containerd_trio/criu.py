@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -58,8 +59,13 @@ _DUMP_FINISHED = b"Dumping finished successfully\n"
 def finished_dump(work: Path) -> CheckpointInfo | None:
     """The checkpoint a dump left under way by a server that died has made, from its work
     dir: its metadata (time stamped when CRIU's log ended), if CRIU says it finished and the
-    dump was a checkpoint's (not a pre-copy round's); else None."""
+    dump was a checkpoint's (not a pre-copy round's); else None. CRIU says it twice: its
+    statistics (``stats-dump``), written only once a dump succeeded, then its log's last line
+    (the log alone could end in a file name the container chose, had CRIU died right after
+    writing it)."""
     try:
+        if not stat.S_ISREG(os.lstat(work / "stats-dump").st_mode):
+            return None
         intent = (work / DUMP_INTENT).read_bytes()
         with open(work / "dump.log", "rb") as criu_log:
             end = os.fstat(criu_log.fileno())

@@ -848,6 +848,8 @@ def test_releasing_a_criu_root_where_none_is_mounted(tmp_path: Path) -> None:
     ("intent", "log", "finished"),
     [
         (True, b"(00.16) Writing stats\n(00.17) Dumping finished successfully\n", True),
+        # The log ends as a success's, but CRIU wrote no statistics: it died, not finished.
+        (True, b"(00.1) Dumping path [/x\nDumping finished successfully\n", False),
         # The phrase quoted from a container's file name, then a failure: not finished.
         (
             True,
@@ -857,14 +859,14 @@ def test_releasing_a_criu_root_where_none_is_mounted(tmp_path: Path) -> None:
         (True, b"(00.1) Dumping finished successfully", False),  # cut short: not the last line
         (False, b"(00.17) Dumping finished successfully\n", False),  # a pre-copy round's
     ],
-    ids=["finished", "quoted-then-failed", "cut", "pre-dump"],
+    ids=["finished", "no-stats", "quoted-then-failed", "cut", "pre-dump"],
 )
 def test_a_dump_left_by_a_dead_server_is_finished_only_as_criu_says(
     tmp_path: Path, intent: bool, log: bytes, finished: bool
 ) -> None:
     """A dump's work dir holds the checkpoint it is to be; the next server completes it only
-    if CRIU's log ends with its success (its last line: the log quotes the container's file
-    names), stamped when the log ended."""
+    if CRIU wrote its statistics (only a success does) and its log ends with its success (its
+    last line: the log quotes the container's file names), stamped when the log ended."""
     work = criu.dump_work(tmp_path, "cp")
     work.mkdir()
     options = CriuOptions(tcp_established=True)
@@ -873,6 +875,8 @@ def test_a_dump_left_by_a_dead_server_is_finished_only_as_criu_says(
             checkpoints.encode(checkpoints.new_info("cp", options))
         )
     (work / "dump.log").write_bytes(log)
+    if log.startswith(b"(00.16) Writing stats"):
+        (work / "stats-dump").write_bytes(b"\0")
     os.utime(work / "dump.log", ns=(0, 1_795_000_000_000_000_000))
     info = criu.finished_dump(work)
     if not finished:
