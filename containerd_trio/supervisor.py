@@ -517,6 +517,11 @@ class Supervisor:
             raise
         finally:
             container.start_ended.set()
+        if existing is not None and self._containers.get(container_id) is container:
+            # Listed as the newest, where the one it replaced was (until now its place held
+            # the id): the table keeps creation order, as the next server's adoption does.
+            del self._containers[container_id]
+            self._containers[container_id] = container
         self._auto_removed.pop(container_id, None)  # the id's container is this one now
         self.metrics.starts.inc()
         self.metrics.start_latency.observe(time.perf_counter() - began)

@@ -85,6 +85,22 @@ async def test_exit_status_is_kept(client: httpx.AsyncClient, make_bundle: Bundl
     assert [c["id"] for c in (await client.get("/state")).json()["containers"]] == ["three"]
 
 
+async def test_containers_are_listed_in_the_order_they_were_created(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """Oldest first, as the next server lists them after a crash or a reload (it orders the
+    journal's records by creation): a start that replaces a stopped container is the newest.
+    (Before, it took the place of the one it replaced, and a reload changed the order.)"""
+    since = now()
+    first = await start_container(client, "a", make_bundle(["true"]))
+    await wait_exit(client, "a", first["processes"][0]["pid"], since)
+    await start_container(client, "b", make_bundle(FOREVER))
+    await start_container(client, "a", make_bundle(FOREVER))  # replaces the stopped one
+    listed = (await client.get("/state")).json()["containers"]
+    assert [c["id"] for c in listed] == ["b", "a"]
+    assert listed[0]["createdAt"] < listed[1]["createdAt"]
+
+
 async def test_state_follows_each_change(client: httpx.AsyncClient, bundle: Path) -> None:
     """GET /state keeps each container's encoded view between answers and encodes it again
     only when it changed: each change shows, as GET /containers/{id} (built afresh) shows it."""
