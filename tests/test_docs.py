@@ -6,6 +6,8 @@
   OpenAPI document's, and every route of the document is documented there; each route's section
   names each of its query parameters; its table of errors has a row for each status of
   ``containerd_trio/errors.py``.
+- Every module of ``containerd_trio/`` of some size is named in docs/design.md (or its package
+  is), so that a reader finds the room for a change from there.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from containerd_trio.api import openapi
 ROOT = Path(__file__).parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 API_DOC = ROOT / "docs" / "api.md"
+DESIGN_DOC = ROOT / "docs" / "design.md"
+PACKAGE = ROOT / "containerd_trio"
+#: A module this long or longer is one a reader may look for (a package's ``__init__`` and
+#: ``__main__`` are found with the package).
+FINDABLE_LINES = 50
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 _CODE = re.compile(r"`[^`\n]*`")
@@ -143,3 +150,41 @@ def test_api_md_error_table_has_a_row_for_each_status_of_the_error_classes() -> 
     }
     assert 400 in rows
     assert statuses - rows == set()
+
+
+def unnamed_modules(design: str, package: Path) -> list[str]:
+    """The modules of ``package`` of :data:`FINDABLE_LINES` lines or more that ``design``
+    names, in code, neither by file name (`` `attach.py` ``, `` `api/fast.py` ``) nor by
+    package (`` `archive/` ``)."""
+    named = set(_CODE.findall(design))
+    missing = []
+    for module in sorted(package.rglob("*.py")):
+        if module.name in ("__init__.py", "__main__.py"):
+            continue
+        if len(module.read_text().splitlines()) < FINDABLE_LINES:
+            continue
+        path = module.relative_to(package)
+        names = {f"`{path.name}`", f"`{path.as_posix()}`"}
+        names |= {f"`{parent.as_posix()}/`" for parent in path.parents if parent != Path(".")}
+        if not names & named:
+            missing.append(path.as_posix())
+    return missing
+
+
+def test_design_md_names_every_module_of_some_size() -> None:
+    assert unnamed_modules(DESIGN_DOC.read_text(), PACKAGE) == []
+
+
+def test_the_module_check_finds_a_module_left_out(tmp_path: Path) -> None:
+    """The check itself: a long module not named is found; a short one, one named, and one
+    in a package named whole are not."""
+    long = "x = 1\n" * FINDABLE_LINES
+    (tmp_path / "kept.py").write_text(long)
+    (tmp_path / "forgotten.py").write_text(long)
+    (tmp_path / "small.py").write_text("x = 1\n")
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "export.py").write_text(long)
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "fast.py").write_text(long)
+    design = "| `kept.py` | `archive/` | `api/fast.py` |\nforgotten.py, unquoted\n"
+    assert unnamed_modules(design, tmp_path) == ["forgotten.py"]
