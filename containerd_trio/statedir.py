@@ -21,7 +21,8 @@ LOCK_NAME = "daemon.lock"
 
 
 def prepare(state_dir: Path, containers_dir: Path) -> list[Path]:
-    """Make the state dir (0711) and its containers dir (0700); fail in one line if we can't.
+    """Make the state dir and its containers dir (0700: root's alone, docs/security.md); fail in
+    one line if we can't.
 
     Returns the directories it made, outermost first, for :func:`unmake`.
     """
@@ -29,7 +30,7 @@ def prepare(state_dir: Path, containers_dir: Path) -> list[Path]:
     if not containers_dir.exists():
         made.append(containers_dir)
     try:
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         containers_dir.mkdir(exist_ok=True, mode=0o700)
         if not os.access(state_dir, os.W_OK | os.X_OK):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))

@@ -25,7 +25,7 @@ import httpx
 import pytest
 import trio
 
-from containerd_trio import host
+from containerd_trio import console, host
 from containerd_trio.server import Daemon
 
 from .helpers import (
@@ -223,3 +223,6 @@ async def spawn_daemon(
                 ],
                 check=False,
             )
+        # Its terminals' socket directory (in /run, named after the state dir): a killed
+        # daemon leaves it, and each test's state dir is another.
+        console.remove_socket_directory(daemon.state_dir)
