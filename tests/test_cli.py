@@ -409,6 +409,98 @@ async def test_stop_signals_then_kills_after_the_grace_and_keeps_the_container(
         assert (await ok(ctr, "ps", "-q")).out.split() == ["polite", "frozen", "custom", "stubborn"]
 
 
+async def test_start_of_ids_alone_starts_stopped_containers_again_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``start ID...`` without -b was a usage error: docker's ``start web`` starts a stopped
+    container again, from what the daemon says of it (its bundle, its labels). A running one
+    is a no-op that prints its id, as docker's; an unknown one is its error, the others go on."""
+    with trio.fail_after(60):
+        bundle = make_bundle(TRAPS)
+        first = await ok(ctr, "--json", "start", "again", "-b", str(bundle), "-l", "team=infra")
+        await wait_output(client, "again", "ready")
+        await ok(ctr, "stop", "again")
+        await ok(ctr, "start", "web", "-b", str(make_bundle(FOREVER)))
+        web = (await client.get("/containers/web")).json()
+
+        several = await ctr("start", "again", "ghost", "web")
+        assert several.code == cli.EXIT_ERROR, several
+        assert several.out == "again\nweb\n", several  # the ids, as docker's
+        assert several.err == "ctr-trio: container 'ghost' not found\n", several
+        again = (await client.get("/containers/again")).json()
+        assert again["state"] == {"status": "running"}
+        assert (again["bundlePath"], again["labels"]) == (str(bundle), {"team": "infra"})
+        [init] = again["processes"]
+        assert init["pid"] != first.json["processes"][0]["pid"] and pid_alive(init["pid"])
+        assert "autoRemove" not in again
+        # The running one untouched: the same init.
+        assert (await client.get("/containers/web")).json() == web
+
+        # --json: one id, its container; a paused one is no-op too.
+        await ok(ctr, "pause", "web")
+        paused = await ok(ctr, "--json", "containers", "start", "web")
+        assert (paused.json["id"], paused.json["state"]) == ("web", {"status": "paused"})
+        alone = await ctr("--json", "start", "ghost")
+        assert (alone.code, alone.out) == (cli.EXIT_ERROR, ""), alone
+
+        # -b takes one ID; the options of a start from a bundle need -b.
+        for argv, message in [
+            (["start", "a", "b", "-b", str(bundle)], "-b/--bundle takes one ID"),
+            (["start", "-a", "again"], "without -b/--bundle"),
+            (["start", "-l", "k=v", "again"], "without -b/--bundle"),
+            (["start", "--checkpoint", "c1", "again"], "without -b/--bundle"),
+        ]:
+            refused = await ctr(*argv)
+            assert refused.code == cli.EXIT_USAGE, (argv, refused)
+            assert refused.err.startswith("usage: ctr-trio start ") and message in refused.err
+
+
+async def test_restart_stops_then_starts_again_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``restart``: the stop of ``stop`` (its signal, its grace, then SIGKILL), then
+    the start of ``start ID``; a stopped one is just started; an unknown one is its error."""
+    with trio.fail_after(60):
+        stubborn = make_bundle(IGNORES_TERM)
+        first = await ok(ctr, "--json", "start", "stubborn", "-b", str(stubborn), "-l", "k=v")
+        old = first.json["processes"][0]["pid"]
+        since = now()
+        restarted = await ok(ctr, "restart", "-t", "0.2", "stubborn")
+        assert restarted.out == "stubborn\n"
+        # SIGTERM ignored: the grace's SIGKILL ended it, and it runs again, a new init.
+        assert await wait_exit(client, "stubborn", old, since) == 128 + signal.SIGKILL
+        again = (await client.get("/containers/stubborn")).json()
+        assert again["state"] == {"status": "running"}
+        assert (again["bundlePath"], again["labels"]) == (str(stubborn), {"k": "v"})
+        [init] = again["processes"]
+        assert init["pid"] != old and pid_alive(init["pid"]) and not pid_alive(old)
+
+        # -s as stop's; a stopped one is just started; --rm's autoRemove is kept, the
+        # container started again once the daemon removed the old one at its exit.
+        await ok(ctr, "start", "polite", "-b", str(make_bundle(TRAPS)))
+        await wait_output(client, "polite", "ready")
+        await ok(ctr, "start", "once", "--rm", "-b", str(make_bundle(TRAPS)))
+        await wait_output(client, "once", "ready")
+        await ok(ctr, "start", "done", "-b", str(make_bundle(["sh", "-c", "exit 5"])))
+        await ok(ctr, "wait", "done")
+        since = now()
+        polite = (await client.get("/containers/polite")).json()["processes"][0]["pid"]
+        several = await ctr(
+            "--json", "containers", "restart", "-s", "USR1", "polite", "ghost", "done", "once"
+        )
+        assert several.code == cli.EXIT_ERROR, several
+        assert [c["id"] for c in several.json] == ["polite", "done", "once"]
+        assert all(c["state"] == {"status": "running"} for c in several.json), several
+        assert several.err == "ctr-trio: container 'ghost' not found\n", several
+        assert await wait_exit(client, "polite", polite, since) == 4  # its USR1 trap
+        assert several.json[2]["autoRemove"] is True
+
+        # The init's stdin kept open (the start's "stdin") is known while it runs: kept.
+        await start_container(client, "reader", make_bundle(FOREVER), stdin=True)
+        reread = await ok(ctr, "--json", "restart", "-t", "0", "reader")
+        assert reread.json["processes"][0]["stdin"] is True
+
+
 # --- checkpoints ------------------------------------------------------------------------------
 
 
@@ -744,7 +836,7 @@ async def test_api_error_carries_status(daemon: RunningDaemon) -> None:
 async def test_usage_errors_are_exit_2() -> None:
     for argv in (
         ["containers", "exec", "box"],  # no command to run
-        ["containers", "start", "box"],  # no --bundle
+        ["containers", "start", "box", "web", "-b", "/b"],  # --bundle is one ID's
         ["logs", "box", "--tail", "-1"],
         ["containers", "exec", "--user", "root", "box", "--", "true"],
         ["--address", "nowhere", "state"],
@@ -1343,6 +1435,8 @@ async def test_version_and_completion(tmp_path: Path) -> None:
     ]
     assert {"TERM", "KILL", "HUP", "RTMIN"} <= set(await complete("ctr-trio", "kill", "-s", ""))
     assert await complete("ctr-trio", "sto") == ["stop"]
+    assert await complete("ctr-trio", "rest") == ["restart"]
+    assert set(await complete("ctr-trio", "restart", "-")) >= {"-t", "--timeout", "-s"}
     assert await complete("ctr-trio", "containers", "stop", "--signal", "US") == ["USR1", "USR2"]
     assert set(await complete("ctr-trio", "rm", "-")) >= {"-f", "--force", "-t", "--timeout"}
     assert await complete("ctr-trio", "run", "--r") == ["--rm"]
@@ -1385,7 +1479,8 @@ async def test_completion_offers_ids_only_where_an_id_goes(
     for where in (["logs"], ["logs", "-n", "5"], ["exec", "-w", "/tmp"], ["rm", "web"],
                   ["stats", "-w", "web"], ["containers", "kill", "-s", "KILL"],
                   ["checkpoints", "delete"], ["attach", "--sig-proxy", "=", "false"],
-                  ["attach", "--sig-proxy"], ["kill", "--signal", "=", "KILL"]):  # fmt: skip
+                  ["attach", "--sig-proxy"], ["kill", "--signal", "=", "KILL"],
+                  ["restart", "-t", "5"], ["start", "web"]):  # fmt: skip
         assert await complete(*where, "") == ["web"], where
     for where in (["logs", "web"], ["wait", "web"], ["exec", "web"], ["top", "web"],
                   ["checkpoints", "delete", "web"], ["--json", "ls", "-q"]):  # fmt: skip
@@ -1405,7 +1500,8 @@ async def test_sig_proxy_is_a_switch_as_dockers() -> None:
         (["containers", "start", "-a", "--sig-proxy", "web", "-b", "/b"], True),
     ):
         parsed = parser.parse_args(argv)
-        assert (parsed.id, parsed.sig_proxy) == ("web", sig_proxy), argv
+        ids = parsed.ids if "ids" in parsed else [parsed.id]  # start takes several
+        assert (ids, parsed.sig_proxy) == (["web"], sig_proxy), argv
     # After a --, no word is an option: a container may be named so.
     assert parser.parse_args(["attach", "--", "--sig-proxy"]).id == "--sig-proxy"
     bad = await run_cli("attach", "--sig-proxy=maybe", "web")

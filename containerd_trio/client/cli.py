@@ -496,10 +496,22 @@ def _define_interactive(parser: Parser, *, tty: str, stdin: str) -> None:
 
 
 def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
-    parser.add_argument("id", metavar="ID")
-    parser.add_argument(
-        "-b", "--bundle", required=True, metavar="DIR", help="the OCI bundle directory"
-    )
+    if attach_default:  # run: a new container, from its bundle
+        parser.add_argument("id", metavar="ID")
+        parser.add_argument(
+            "-b", "--bundle", required=True, metavar="DIR", help="the OCI bundle directory"
+        )
+    else:
+        # start: one from its bundle, or, as docker's start, stopped ones again without -b.
+        parser.add_argument("ids", nargs="+", metavar="ID")
+        parser.add_argument(
+            "-b",
+            "--bundle",
+            metavar="DIR",
+            help="the OCI bundle directory (one ID); without it, each ID names a stopped"
+            " container, started again from its bundle with its labels (a running one is"
+            " left as it is)",
+        )
     parser.add_argument(
         "--checkpoint", metavar="NAME", help="restore from this checkpoint in the bundle instead"
     )
@@ -541,14 +553,31 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
         help="with --checkpoint: the seconds the restore may take (default: the daemon's, 600)",
     )
     _define_sig_proxy(parser)
-    parser.set_defaults(
-        attach_default=attach_default,
-        check=lambda args: (
-            "--timeout is the deadline of a restore: give --checkpoint too"
-            if args.timeout is not None and args.checkpoint is None
-            else None
-        ),
-    )
+    parser.set_defaults(attach_default=attach_default, check=_start_problem)
+
+
+#: start's options that only a start from a bundle takes: without -b, the container starts
+#: again as the daemon holds it (commands.start_again), detached.
+_BUNDLE_START_OPTIONS = (
+    ("attach", "-a"), ("interactive", "-i"), ("tty", "-t"), ("checkpoint", "--checkpoint"),
+    ("label", "-l"), ("rm", "--rm"),
+)  # fmt: skip
+
+
+def _start_problem(args: argparse.Namespace) -> str | None:
+    if args.timeout is not None and args.checkpoint is None:
+        return "--timeout is the deadline of a restore: give --checkpoint too"
+    if args.attach_default:  # run
+        return None
+    if args.bundle is not None:
+        return "-b/--bundle takes one ID" if len(args.ids) > 1 else None
+    given = [option for name, option in _BUNDLE_START_OPTIONS if getattr(args, name)]
+    if given:
+        return (
+            f"{', '.join(given)} without -b/--bundle: start ID... starts stopped containers"
+            " again as they were, detached; give -b for the rest"
+        )
+    return None
 
 
 def _define_run(parser: Parser) -> None:
@@ -850,12 +879,12 @@ CONTAINER_COMMANDS = (
         commands.containers_inspect, _define_inspect, top=("inspect",),
     ),
     ContainerCommand(
-        "start", "start a container from an OCI bundle", commands.containers_start,
-        _define_start, top=("start",),
+        "start", "start a container from an OCI bundle, or stopped containers again",
+        commands.containers_start, _define_start, top=("start",),
     ),
     ContainerCommand(
         "run", "start a container and stay attached (-it: interactively)",
-        commands.containers_start, _define_run, top=("run",),
+        commands.containers_run, _define_run, top=("run",),
     ),
     ContainerCommand(
         "exec", "run another process in a running container, attached (-d: detached)",
@@ -876,6 +905,10 @@ CONTAINER_COMMANDS = (
     ContainerCommand(
         "stop", "stop containers: a signal, then SIGKILL after a grace; they stay, stopped",
         commands.containers_stop, _define_stop, top=("stop",),
+    ),
+    ContainerCommand(
+        "restart", "stop containers as stop does, then start them again as start ID does",
+        commands.containers_restart, _define_stop, top=("restart",),
     ),
     ContainerCommand(
         "pause", "freeze all processes of containers", commands.containers_pause, _define_ids,

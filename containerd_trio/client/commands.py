@@ -181,8 +181,40 @@ def _describe(container: Container, out: Output) -> None:
 
 
 def containers_start(client: Client, args: argparse.Namespace, out: Output) -> int:
-    """``start`` (``-a``, ``-i``, ``-t`` to stay attached) and ``run`` (attached unless
-    ``-d``)."""
+    """``start``: with ``-b``, a container from its bundle, as :func:`containers_run` (``-a``,
+    ``-i``, ``-t`` to stay attached); ``ID...`` alone, docker's start: each stopped container
+    again (:func:`start_again`), its id printed as given, as ``stop`` prints it."""
+    if args.bundle is None:
+        return each_container(
+            args.ids, out, lambda container_id: start_again(client, container_id), _as_given
+        )
+    [args.id] = args.ids  # the parser takes one ID with -b
+    return containers_run(client, args, out)
+
+
+def start_again(client: Client, container_id: str) -> Container:
+    """Start a stopped container again as the daemon holds it; a running or paused one is
+    left as it is (docker's start of a running container does nothing, and succeeds)."""
+    container = client.container(container_id)
+    if container["state"]["status"] != "stopped":
+        return container
+    return _start_as(client, container)
+
+
+def _start_as(client: Client, container: Container, *, stdin: bool = False) -> Container:
+    """Start ``container``'s id afresh with what its start took that the daemon's record of it
+    holds: its bundle, its labels, its autoRemove (the start replaces a stopped container
+    of the id, and its log with it). Its changed limits are not (the bundle's apply again),
+    nor a checkpoint: a restart starts from the bundle."""
+    return client.start(
+        container["id"], container["bundlePath"], labels=container.get("labels") or {},
+        stdin=stdin, auto_remove=bool(container.get("autoRemove")),
+    )  # fmt: skip
+
+
+def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """``run`` (attached unless ``-d``), and ``start -b`` (``-a``, ``-i``, ``-t`` to stay
+    attached)."""
     # The daemon needs an absolute path; a relative one means "from here", as for any command.
     bundle = os.path.abspath(args.bundle)
     attached = (
@@ -507,13 +539,47 @@ def _resume_if_paused(client: Client, container_id: str) -> None:
             raise
 
 
+def _as_given(_: object, container_id: str) -> str:
+    return container_id
+
+
 def containers_stop(client: Client, args: argparse.Namespace, out: Output) -> int:
     """``docker stop``: each id as given once stopped; with ``--json``, how each ended."""
     return each_container(
         args.ids,
         out,
         lambda container_id: stop(client, container_id, args.signal, args.timeout),
-        lambda _, container_id: container_id,
+        _as_given,
+    )
+
+
+def restart(client: Client, container_id: str, signal: int | str, timeout: float) -> Container:
+    """``docker restart`` of one container: :func:`stop`, then started again as
+    :func:`start_again` starts it; a stopped one is just started. What it is started with is
+    read before the stop: a container with autoRemove is gone once stopped, and is started
+    again (autoRemove kept, as docker's restart keeps --rm) once the daemon removed it, not
+    while it does."""
+    container = client.container(container_id)
+    if container["state"]["status"] == "stopped":
+        return _start_as(client, container)
+    # The init's stdin kept open is known while it runs (a terminal's stdin is the terminal's,
+    # which the bundle gives again): not of a stopped container, whose processes are gone.
+    init = container["processes"][0] if container["processes"] else None
+    stdin = bool(init and init["stdin"] and not init["terminal"])
+    stop(client, container_id, signal, timeout)
+    if container.get("autoRemove"):
+        client.wait(container_id, condition="removed")
+    return _start_as(client, container, stdin=stdin)
+
+
+def containers_restart(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """``docker restart``: each id as given once running again; with ``--json``, each
+    container as it runs again."""
+    return each_container(
+        args.ids,
+        out,
+        lambda container_id: restart(client, container_id, args.signal, args.timeout),
+        _as_given,
     )
 
 
