@@ -578,6 +578,51 @@ async def test_what_a_migration_left_open_is_removed(
         assert staging == sorted([".import-c1-pd3-0a1b2c3d", *ours, *_NEAR_STAGING])
 
 
+class _RecordsAtEachWord(logging.Handler):
+    """The records in a ledger's directory as each log record is emitted: what a reader of
+    the log, acting on its word at once, finds there."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = directory
+        self.seen: list[tuple[str, list[str]]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.getMessage(), sorted(os.listdir(self.directory))))
+
+
+@pytest.mark.parametrize("removable", [True, False])
+async def test_a_left_session_is_said_settled_once_its_record_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, removable: bool
+) -> None:
+    """The next server's word on what a session left open made ("removed what it received",
+    or that it could not) comes once the session's record is gone. Before, the record went
+    just after: a reader of the log (test_migration's target killed mid-move, under load)
+    could find it still there."""
+    from containerd_trio.migration import incoming as incoming_module
+    from containerd_trio.migration.incoming import Incoming
+    from containerd_trio.migration.ledger import SessionEntry, SessionLedger
+
+    bundle = _left_bundle(tmp_path / "srv", "b")
+    if not removable:
+
+        def cannot_remove(*args: object) -> None:
+            raise OSError(errno.EBUSY, "busy")
+
+        monkeypatch.setattr(incoming_module, "_remove_left", cannot_remove)
+    ledger = SessionLedger(tmp_path / "migrations")
+    ledger.write(SessionEntry("s1", "box", str(bundle), "c1", False, True, True, _OURS))
+    incoming = Incoming(TargetHost(set(), set()), ledger)
+    incoming.find_left()
+    words = _RecordsAtEachWord(tmp_path / "migrations")
+    incoming_module.log.addHandler(words)
+    try:
+        await incoming.clear_left()
+    finally:
+        incoming_module.log.removeHandler(words)
+    assert [seen for _, seen in words.seen] == [[]], words.seen
+
+
 def test_a_moves_record_keeps_its_timeout_and_an_older_one_still_reads(tmp_path: Path) -> None:
     """The move's ``timeout`` is in its record, for the next server to settle it under; a
     record written before it was kept reads with none (the checkpoint deadline then)."""

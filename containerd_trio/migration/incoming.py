@@ -210,10 +210,16 @@ class Incoming:
             entry = files.entry
             kept = self._host.moved_here(entry.container_id, entry.checkpoint)
             in_use = kept or self._host.uses_bundle(Path(entry.bundle))
+            failure: Exception | None = None
             try:
                 await trio.to_thread.run_sync(_remove_left, files, in_use)
             except Exception as exc:  # what is left stays: the server serves on
-                log.error("cannot remove what migration %s left: %s", entry.id, exc)
+                failure = exc
+            # The record goes before the log says what came of the session: whoever acts on
+            # that word (an operator, a test reading the log) finds no record of it left.
+            self._ledger.remove(entry.id)
+            if failure is not None:
+                log.error("cannot remove what migration %s left: %s", entry.id, failure)
             else:
                 log.warning(
                     "migration %s of %s was left open by the last server: removed what it"
@@ -222,7 +228,6 @@ class Incoming:
                     else " but the bundle, which a container here uses"
                     if in_use and entry.made_bundle else "",
                 )  # fmt: skip
-            self._ledger.remove(entry.id)
 
     async def reap(self) -> None:
         """Abort the sessions left idle (run in the supervisor's nursery)."""
