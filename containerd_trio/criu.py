@@ -22,6 +22,7 @@ import trio
 from . import checkpoints
 from .checkpoints import CheckpointInfo
 from .criu_progress import CriuProgress
+from .criu_stats import DUMP_STATS
 from .errors import DaemonError, RuntimeFailure
 from .keeperlink import CustodyRequest
 from .mounts import remove_tree
@@ -64,7 +65,7 @@ def finished_dump(work: Path) -> CheckpointInfo | None:
     (the log alone could end in a file name the container chose, had CRIU died right after
     writing it)."""
     try:
-        if not stat.S_ISREG(os.lstat(work / "stats-dump").st_mode):
+        if not stat.S_ISREG(os.lstat(work / DUMP_STATS).st_mode):
             return None
         intent = (work / DUMP_INTENT).read_bytes()
         with open(work / "dump.log", "rb") as criu_log:

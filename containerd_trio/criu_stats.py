@@ -16,6 +16,8 @@ import attrs
 _SERVICE_MAGIC = 0x55105940
 _STATS_MAGIC = 0x57093306
 PAGE_SIZE = 4096
+#: The dump's statistics in its work directory: CRIU writes them only once a dump succeeded.
+DUMP_STATS = "stats-dump"
 
 
 @attrs.frozen
@@ -97,7 +99,7 @@ def _int(fields: dict[int, int | bytes], number: int) -> int:
 
 def read_dump_stats(work_dir: Path) -> DumpStats | None:
     """The figures of the last dump whose work directory this is; None if there are none."""
-    fields = _stats_entry(work_dir / "stats-dump", 1)
+    fields = _stats_entry(work_dir / DUMP_STATS, 1)
     if fields is None:
         return None
     return DumpStats(*(_int(fields, n) for n in (1, 2, 3, 4, 5, 6, 7, 9)))

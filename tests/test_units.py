@@ -21,7 +21,7 @@ import attrs
 import pytest
 import trio
 
-from containerd_trio import checkpoints, criu, host, mounts, timestamps
+from containerd_trio import checkpoints, criu, criu_stats, host, mounts, timestamps
 from containerd_trio.api import schemas  # registers the request hooks on the shared converter
 from containerd_trio.appendfile import AppendFile
 from containerd_trio.client import interactive
@@ -921,7 +921,7 @@ def test_a_dump_left_by_a_dead_server_is_finished_only_as_criu_says(
         )
     (work / "dump.log").write_bytes(log)
     if log.startswith(b"(00.16) Writing stats"):
-        (work / "stats-dump").write_bytes(b"\0")
+        (work / criu_stats.DUMP_STATS).write_bytes(b"\0")
     os.utime(work / "dump.log", ns=(0, 1_795_000_000_000_000_000))
     info = criu.finished_dump(work)
     if not finished:
