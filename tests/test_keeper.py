@@ -26,7 +26,7 @@ import httpx
 import pytest
 import trio
 
-from containerd_trio import keeperlink
+from containerd_trio import console, keeperlink
 from containerd_trio.client import cli
 from containerd_trio.keeperlink import CustodyRequest, KeeperLink, SpawnResult
 from containerd_trio.procfs import children, start_time
@@ -852,6 +852,9 @@ async def test_a_reload_asked_while_the_server_starts_is_done(
         if daemon.process is not None and daemon.process.returncode is None:
             daemon.process.kill()
             await daemon.process.wait()
+        # Made by hand, not by spawn_daemon: its teardown does not remove this daemon's
+        # terminals' socket directory in /run, so this test does.
+        console.remove_socket_directory(daemon.state_dir)
 
 
 class _Unheeded:
