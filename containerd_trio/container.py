@@ -834,7 +834,7 @@ class Container:
             return False
         return state is not None and state.get("status") == status
 
-    async def _resume(self) -> None:
+    async def _resume(self, *, announce: bool = True) -> None:
         try:
             await self._runtime_step("resume", self._ctx.runtime.resume(self.id))
         except RuncError:
@@ -842,7 +842,8 @@ class Container:
                 raise
         if self.status is Status.PAUSED:
             self.status = Status.RUNNING
-        self._ctx.events.publish("resume", self.id)
+        if announce:
+            self._ctx.events.publish("resume", self.id)
         self.save()
 
     async def _runtime_step(self, action: str, call: Awaitable[T]) -> T:
@@ -1350,8 +1351,12 @@ class Moving:
         failed may have left frozen, if runc says it is paused: else the container stayed
         frozen while its record said running."""
         c = self.container
-        if self.frozen or (self.freezing and await c._runc_reports("paused")):
+        if self.frozen:
             await c._resume()
+        elif self.freezing and await c._runc_reports("paused"):
+            # No `pause` was published for it (runc never said it was done): no `resume`
+            # either, for a watcher of the events saw the container running all along.
+            await c._resume(announce=False)
         self.frozen = self.freezing = False
 
     async def dump(

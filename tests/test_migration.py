@@ -607,6 +607,18 @@ async def test_a_freeze_killed_after_it_froze_the_container_is_undone(
     with trio.fail_after(10):
         await wait_output(source.client, "counter", f"{seen + 2}\n")
     assert (await target.client.get("/containers/counter")).status_code == 404
+    # The freeze was never announced (no `pause` event: runc did not say it was done), so
+    # its undoing is not either: a watcher of the events saw the container running all along.
+    # Its end, so that an event is there to read: before, the first was the lone `resume`.
+    init = (await source.client.get("/containers/counter")).json()["processes"][0]["pid"]
+    response = await source.client.post(f"/containers/counter/process/{init}", json={"signal": 9})
+    assert response.status_code == 200, response.text
+    with trio.fail_after(10):
+        types = await event_types(
+            source.client, since="1970-01-01T00:00:00Z", container_id="counter", count=1,
+            only="pause,resume,exit",
+        )  # fmt: skip
+    assert types == ["exit"]
 
 
 async def test_a_dump_longer_than_the_targets_idle_limit_keeps_the_session(
