@@ -256,6 +256,72 @@ async def test_inspect_prints_one_array_as_docker_s_and_get_takes_several_ids(
     assert (got.code, got.out) == (cli.EXIT_ERROR, ""), got
 
 
+async def test_inspect_format_prints_a_template_for_each_container_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``inspect -f '{{.State.Pid}}' web``, on the daemon's documents (its keys: no
+    jq needed): one line per container, in the order given. ``-f`` was a usage error
+    (unrecognized arguments). ``{{json .}}`` prints each container on its line, and ``--format
+    json`` the array on one line, as docker's inspect prints them; an unknown id, or a
+    template that does not fit one container, is its error on stderr, the others printed,
+    exit 1, as without ``--format``."""
+    await ok(ctr, "start", "web", "-b", str(make_bundle()), "-l", "team=infra", "-l", "by=Zoë")
+    since = now()
+    job = await ok(ctr, "--json", "start", "job", "-b", str(make_bundle(["sh", "-c", "exit 3"])))
+    await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
+    web, stopped = [(await client.get(f"/containers/{name}")).json() for name in ("web", "job")]
+    pid = web["processes"][0]["pid"]
+
+    summary = '{{.id}} {{.state.status}} {{.state.exitStatus}} {{index .labels "team"}}'
+    shown = await ok(ctr, "inspect", "-f", summary, "web", "job")
+    assert shown.out == "web running <no value> infra\njob stopped 3 <no value>\n"
+    first = await ok(
+        ctr, "containers", "inspect", "--format", "{{(index .processes 0).pid}}", "web"
+    )
+    assert first.out == f"{pid}\n"
+    assert (await ok(ctr, "inspect", "-f", "{{json .state}}", "job")).out == (
+        '{"status":"stopped","exitStatus":3}\n'
+    )
+    each = (await ok(ctr, "inspect", "-f", "{{json .}}", "web", "job")).out
+    assert [json.loads(line) for line in each.splitlines()] == [web, stopped]
+    array = (await ok(ctr, "inspect", "--format", "json", "web", "job")).out
+    assert (array.count("\n"), json.loads(array)) == (1, [web, stopped]), array
+    assert '"by":"Zoë"' in each and '"by":"Zoë"' in array  # UTF-8 as it is, as docker's
+
+    failed = await ctr("inspect", "-f", "{{.id}}", "ghost", "job")
+    assert (failed.code, failed.out) == (cli.EXIT_ERROR, "job\n"), failed
+    assert failed.err.count("\n") == 1 and "'ghost' not found" in failed.err, failed
+    alone = await ctr("inspect", "-f", "{{.id}}", "ghost")
+    assert (alone.code, alone.out) == (cli.EXIT_ERROR, ""), alone
+    found = await ctr("inspect", "--format", "json", "ghost", "job")
+    assert (found.code, json.loads(found.out)) == (cli.EXIT_ERROR, [stopped]), found
+    # A stopped container has no process 0: its error, the other printed.
+    misfit = await ctr("inspect", "-f", "{{(index .processes 0).pid}}", "job", "web")
+    assert (misfit.code, misfit.out) == (cli.EXIT_ERROR, f"{pid}\n"), misfit
+    assert misfit.err == (
+        "ctr-trio: job: {{(index .processes 0).pid}}: index 0 of a list of 0\n"
+    ), misfit
+
+
+async def test_a_malformed_inspect_template_is_a_usage_error_before_any_request(
+    tmp_path: Path,
+) -> None:
+    """Told with inspect's usage and exit 2, where no daemon listens: a request would have
+    been exit 3."""
+    nowhere = ["--address", f"unix:{tmp_path / 'none.sock'}", "--retry", "0"]
+    for template, message in [
+        ("{{.id", "unclosed action: {{.id has no }}"),
+        ("{{printf .id}}", 'function "printf" not defined'),
+        ("{{state.status}}", "a key starts with a dot: {{.state.status}}"),
+        ("{{if .id}}x{{end}}", "if is not supported"),
+    ]:
+        result = await run_cli(*nowhere, "inspect", "-f", template, "web")
+        assert (result.code, result.out) == (cli.EXIT_USAGE, ""), (template, result)
+        assert result.err.startswith("usage: ctr-trio inspect "), (template, result)
+        assert "inspect: error: argument -f/--format: " in result.err, (template, result)
+        assert message in result.err, (template, result)
+
+
 async def test_exec_env_by_name_alone_is_ours_as_docker_s(
     ctr: Ctr, bundle: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -41,6 +41,7 @@ from .output import CONTAINER_HEADERS, PROG, Output
 
 if TYPE_CHECKING:
     from .http import ApiError, Client
+    from .template import Template
 
 __all__ = [
     "CONTAINER_HEADERS",
@@ -734,9 +735,31 @@ def _define_stop(parser: Parser) -> None:
     )
 
 
+def _inspect_format(text: str) -> str | Template:
+    """inspect's ``--format``: docker's ``json`` as it is, else a template, read here so that a
+    malformed one is a usage error before any request."""
+    if text == "json":
+        return text
+    from .template import TemplateError, parse
+
+    try:
+        return parse(text)
+    except TemplateError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _define_inspect(parser: Parser) -> None:
     _define_ids(parser)
     parser.set_defaults(json=True)  # docker's inspect prints JSON only
+    parser.add_argument(
+        "-f",
+        "--format",
+        type=_inspect_format,
+        metavar="json|TEMPLATE",
+        help="a line per container, as docker's: a Go template on its JSON, such as"
+        " '{{.state.status}}', '{{json .state}}', '{{index .labels \"team\"}}'"
+        " (see docs/cli.md); json: the array on one line",
+    )
 
 
 def _define_delete(parser: Parser) -> None:

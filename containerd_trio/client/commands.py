@@ -149,8 +149,33 @@ def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int
 def containers_inspect(client: Client, args: argparse.Namespace, out: Output) -> int:
     """docker's ``inspect``: the containers' documents in one array, whatever the number of
     ids (``[]`` if none was found), so that ``jq '.[0]'`` works for one as for several; an
-    unknown id is its error on stderr, and exit 1."""
-    return each_container(args.ids, out, client.container, None, single=False)
+    unknown id is its error on stderr, and exit 1. ``--format json``: that array on one line,
+    as docker's; ``--format TEMPLATE``: a line per container found (:mod:`.template`)."""
+    if args.format is None:
+        return each_container(args.ids, out, client.container, None, single=False)
+    from .template import RenderError, compact
+
+    if args.format == "json":
+        found: list[Container] = []
+        code = for_each(
+            args.ids, out, lambda container_id: found.append(client.container(container_id))
+        )
+        out.line(compact(found))  # as {{json .}} prints each
+        return code
+
+    misfit = False
+
+    def one(container_id: str) -> None:
+        nonlocal misfit
+        container = client.container(container_id)
+        try:
+            out.line(args.format.render(container))
+        except RenderError as exc:  # this container's, as an unknown id's: the others go on
+            out.error(f"{container_id}: {exc}")
+            misfit = True
+
+    code = for_each(args.ids, out, one)
+    return EXIT_ERROR if misfit else code
 
 
 def _describe(container: Container, out: Output) -> None:
