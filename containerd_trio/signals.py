@@ -12,7 +12,7 @@ import re
 import signal
 
 from .errors import InvalidRequest, quoted
-from .numbers import TooManyDigits, whole_number
+from .numbers import MAX_DIGITS, TooManyDigits, whole_number
 
 #: Signals go by number up to here (the realtime ones included) or by name.
 MAX_SIGNAL = 64
@@ -38,6 +38,35 @@ REALTIME_NAMES = (
 LISTED_NAMES = (*SIGNAL_NAMES, *REALTIME_NAMES)
 _REALTIME = re.compile(r"SIGRTM(?:IN(\+[0-9]+)?|AX(-[0-9]+)?)")
 _SPACE = re.compile(r"\s")
+
+
+def _any_case(word: str) -> str:
+    """``word`` (letters and digits) as a pattern of it in either case: JSON Schema's (ECMA
+    262) patterns have no flag for it."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+def _whole(lowest: int, largest: int) -> str:
+    """A pattern of the whole numbers ``lowest`` (0 or 1) to ``largest`` (10..99) as
+    :func:`whole_number` reads them, without their sign: leading zeros allowed, at most
+    MAX_DIGITS digits in all. (No lookahead: not every engine that reads JSON Schema has it.)"""
+    tens, ones = divmod(largest, 10)
+    forms = [f"0{{0,{MAX_DIGITS - 1}}}[{lowest}-9]"]
+    if tens > 1:
+        forms.append(f"0{{0,{MAX_DIGITS - 2}}}[1-{tens - 1}][0-9]")
+    forms.append(f"0{{0,{MAX_DIGITS - 2}}}{tens}[0-{ones}]")
+    return "(?:" + "|".join(forms) + ")"
+
+
+#: The strings :func:`signal_number` takes, as one JSON Schema pattern for the OpenAPI
+#: document (a test holds the two to the same answers): a number 1..64 with an optional "+",
+#: a listed name with or without SIG in any case, RTMIN+N and RTMAX-N for N 0..30.
+SIGNAL_PATTERN = (
+    rf"^(?:\+?{_whole(1, MAX_SIGNAL)}|(?:{_any_case('SIG')})?(?:"
+    + "|".join(_any_case(name.removeprefix("SIG")) for name in SIGNAL_NAMES)
+    + f"|{_any_case('RTMIN')}(?:\\+{_whole(0, RTMAX - RTMIN)})?"
+    + f"|{_any_case('RTMAX')}(?:-{_whole(0, RTMAX - RTMIN)})?))$"
+)
 
 
 def signal_number(text: str) -> int:

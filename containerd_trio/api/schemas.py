@@ -21,7 +21,7 @@ from ..convert import converter, json_type, register_type
 from ..migration.outgoing import Plan
 from ..model import ProcessSpec, Resources, Status, WaitCondition
 from ..runtime import CriuOptions
-from ..signals import LISTED_NAMES, MAX_SIGNAL
+from ..signals import LISTED_NAMES, MAX_SIGNAL, SIGNAL_PATTERN
 from ..validation import (
     ABSOLUTE_PATH,
     CHECKPOINT_NAME,
@@ -47,15 +47,14 @@ register_type(
     lambda value: Signal(parse_signal(value)),
     name="Signal",
     schema={
-        "description": f"A signal: an integer 1..{MAX_SIGNAL}, or a name with or without the SIG"
-        ' prefix ("SIGTERM", "TERM"; any case; a number as a string works too); the real-time'
-        ' signals as kill(1) names them, "RTMIN+3", "SIGRTMAX-2" (any N that stays in 34..64).',
+        "description": f"A signal: an integer 1..{MAX_SIGNAL}, or a string: the number (a whole"
+        ' number as a query\'s: "9", "09", "+9"), or a name with or without the SIG prefix, in'
+        ' any case ("SIGTERM", "TERM", "term"); the real-time signals as kill(1) names them,'
+        ' "RTMIN+3", "SIGRTMAX-2" (any N that stays in 34..64). No white space.',
         "oneOf": [
             {"type": "integer", "minimum": 1, "maximum": MAX_SIGNAL},
-            {
-                "type": "string",
-                "enum": [*LISTED_NAMES, *(name.removeprefix("SIG") for name in LISTED_NAMES)],
-            },
+            # The listed names are examples of the pattern, which takes every case of them.
+            {"type": "string", "pattern": SIGNAL_PATTERN, "examples": list(LISTED_NAMES)},
         ],
     },
 )
