@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
+from containerd_trio import timestamps
 from containerd_trio.api import openapi, schemas
 from containerd_trio.api.app import create_app
 from containerd_trio.convert import camel
@@ -162,6 +163,31 @@ def test_query_parameters() -> None:
     assert logs["pid"] == {"type": "integer", "minimum": 1, "maximum": MAX_PID}
     assert "bundlePath" in query("/containers/{id}/checkpoint", "get")
     assert "bundlePath" in query("/containers/{id}/checkpoint/{name}", "delete")
+
+
+def moment_taken(text: str) -> bool:
+    try:
+        timestamps.parse_time(text)
+    except ValueError:
+        return False
+    return True
+
+
+#: What since and until take, and what they do not: a unit given twice (1d1d) was taken.
+MOMENTS = ("90s", "10m", "1h30m", "30m1h", "2d", "1d1h1m1s", "0s", "000000000001d",
+           "2026-11-28T15:09:14+00:00", "2026-11-28T15:09:14.915868934Z")  # fmt: skip
+NO_MOMENTS = ("1d1d", "1h30m1h", "1s2s", "1m1h1m", "1.5h", "10", "-10m", "1" * 13 + "s", "", "h")
+
+
+@pytest.mark.parametrize("text", [*MOMENTS, *NO_MOMENTS])
+def test_a_moment_s_schema_takes_what_the_daemon_takes(text: str) -> None:
+    """since and until: the pattern took a unit given twice (1d1d), and so did the daemon; both
+    refuse it now, and agree on the rest."""
+    operation = openapi.document()["paths"]["/events"]["get"]
+    found = (resolve(openapi.document(), p["$ref"]) for p in operation["parameters"])
+    since = next(p["schema"] for p in found if p["name"] == "since")
+    check = jsonschema_rs.validator_for(since, validate_formats=True)
+    assert check.is_valid(text) == moment_taken(text) == (text in MOMENTS), text
 
 
 def test_answers_and_errors() -> None:

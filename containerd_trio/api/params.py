@@ -106,7 +106,7 @@ TEXT_SCHEMAS: dict[Any, dict[str, Any]] = {
     bool: {"type": "string", "enum": [*TRUE_WORDS, *FALSE_WORDS]},
     Moment: {
         "type": "string",
-        "anyOf": [{"format": "date-time"}, {"pattern": timestamps.DURATION_PATTERN}],
+        "anyOf": [{"format": "date-time"}, timestamps.DURATION_SCHEMA],
     },
     EventTypes: {"type": "string", "pattern": f"^{_EVENT_TYPE}(,{_EVENT_TYPE})*$"},
     Cursor: {"type": "string", "pattern": CURSOR_PATTERN},
