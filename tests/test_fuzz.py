@@ -184,6 +184,10 @@ texts = st.text(max_size=20)
 #: NAME=VALUE.
 no_nul = st.text(st.characters(exclude_characters="\0"), max_size=20)
 paths = no_nul.map(lambda t: "/" + t)
+#: A bundle's: no ".." component either.
+bundle_paths = paths.filter(lambda path: "/../" not in path and not path.endswith("/.."))
+#: A label's name: not empty, no control character (Unicode's Cc).
+label_names = st.text(st.characters(exclude_categories=["Cc"]), min_size=1, max_size=20)
 names = st.from_regex(ID_REGEX, fullmatch=True)
 environment = st.tuples(st.text(st.characters(exclude_characters="=\0"), min_size=1), no_nul).map(
     "=".join
@@ -192,9 +196,9 @@ environment = st.tuples(st.text(st.characters(exclude_characters="=\0"), min_siz
 VALID_REQUESTS: dict[type[Any], st.SearchStrategy[Any]] = {
     schemas.StartRequest: st.builds(
         schemas.StartRequest,
-        bundle_path=paths,
+        bundle_path=bundle_paths,
         checkpoint=st.none() | names,
-        labels=st.dictionaries(texts, texts, max_size=4),
+        labels=st.dictionaries(label_names, no_nul, max_size=4),
     ),
     schemas.ExecRequest: st.builds(
         ProcessSpec,

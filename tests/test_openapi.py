@@ -244,10 +244,9 @@ def test_request_schemas_follow_the_attrs_classes() -> None:
         }, name
         assert schema["additionalProperties"] is False, name
     assert components["StartRequest"]["properties"]["bundlePath"]["type"] == "string"
-    assert components["StartRequest"]["properties"]["labels"] == {
-        "type": "object",
-        "additionalProperties": {"type": "string"},
-    }
+    labels = components["StartRequest"]["properties"]["labels"]
+    assert labels["type"] == "object" and labels["additionalProperties"]["type"] == "string"
+    assert labels["propertyNames"]["minLength"] == 1  # and no control character, nor NUL
     assert components["UserSpec"]["additionalProperties"] is False  # the exec's user
     assert set(components["UserSpec"]["properties"]) == {"uid", "gid", "additionalGids"}
     assert schemas.ExecRequest is ProcessSpec

@@ -23,10 +23,11 @@ from ..model import ProcessSpec, Resources, Status, WaitCondition
 from ..runtime import CriuOptions
 from ..signals import LISTED_NAMES, MAX_SIGNAL, SIGNAL_PATTERN
 from ..validation import (
-    ABSOLUTE_PATH,
+    BUNDLE_PATH,
     CHECKPOINT_NAME,
     CONTAINER_ID,
     DEADLINE,
+    LABELS,
     MIGRATION_ID,
     NOT_NEGATIVE,
     PID,
@@ -90,8 +91,10 @@ class StartRequest:
     """Start a container from an OCI bundle, or restore it from a checkpoint."""
 
     bundle_path: str = attrs.field(
-        validator=ABSOLUTE_PATH,
-        metadata=doc("The absolute path of an OCI bundle (a directory with config.json)."),
+        validator=BUNDLE_PATH,
+        metadata=doc(
+            "The absolute path of an OCI bundle (a directory with config.json), without '..'."
+        ),
     )
     checkpoint: str | None = attrs.field(
         default=None,
@@ -100,7 +103,14 @@ class StartRequest:
             "Restore from {bundlePath}/checkpoints/{checkpoint} instead of a fresh start."
         ),
     )
-    labels: dict[str, str] = attrs.Factory(dict)
+    labels: dict[str, str] = attrs.field(
+        factory=dict,
+        validator=LABELS,
+        metadata=doc(
+            "Names and values, as docker's: a name is not empty and holds no control"
+            " character, a value holds no NUL."
+        ),
+    )
     stdin: bool = attrs.field(
         default=False,
         metadata=doc(
@@ -239,7 +249,7 @@ class MigrateRequest(CriuFlags):
     target_bundle_path: str | None = attrs.field(
         default=None,
         kw_only=True,
-        validator=ABSOLUTE_PATH,
+        validator=BUNDLE_PATH,
         metadata=doc("The bundle's path on the target (default: the same as here)."),
     )
 
@@ -262,7 +272,7 @@ class MigrationOffer:
 
     id: str = attrs.field(validator=CONTAINER_ID, metadata=doc("The container that moves."))
     bundle_path: str = attrs.field(
-        validator=ABSOLUTE_PATH, metadata=doc("Its bundle's path on this daemon.")
+        validator=BUNDLE_PATH, metadata=doc("Its bundle's path on this daemon.")
     )
     checkpoint: str = attrs.field(
         validator=CHECKPOINT_NAME,
@@ -275,7 +285,9 @@ class MigrationOffer:
         default=False, metadata=doc("The bundle comes as an archive: none may be there yet.")
     )
     labels: dict[str, str] = attrs.field(
-        factory=dict, metadata=doc("The container's labels, which it keeps here.")
+        factory=dict,
+        validator=LABELS,
+        metadata=doc("The container's labels, which it keeps here."),
     )
     auto_remove: bool = attrs.field(
         default=False,
@@ -357,7 +369,7 @@ class CheckpointPath(ContainerPath):
 class BundleQuery:
     bundle_path: str | None = attrs.field(
         default=None,
-        validator=ABSOLUTE_PATH,
+        validator=BUNDLE_PATH,
         metadata=doc(
             "Use the checkpoints of this bundle directory (absolute) instead of the listed"
             " container's: a checkpoint outlives the container."
