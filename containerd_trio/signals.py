@@ -12,6 +12,7 @@ import re
 import signal
 
 from .errors import InvalidRequest, quoted
+from .numbers import MAX_DIGITS, TooManyDigits, whole_number
 
 #: Signals go by number up to here (the realtime ones included) or by name.
 MAX_SIGNAL = 64
@@ -36,36 +37,87 @@ REALTIME_NAMES = (
 #: Every name ``kill -l`` lists, in the order of their numbers.
 LISTED_NAMES = (*SIGNAL_NAMES, *REALTIME_NAMES)
 _REALTIME = re.compile(r"SIGRTM(?:IN(\+[0-9]+)?|AX(-[0-9]+)?)")
-#: More digits than any number of a signal has: refused before int() reads them.
-_DIGITS = 20
+_SPACE = re.compile(r"\s")
+
+
+def _any_case(word: str) -> str:
+    """``word`` (letters and digits) as a pattern of it in either case: JSON Schema's (ECMA
+    262) patterns have no flag for it."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+def _whole(lowest: int, largest: int) -> str:
+    """A pattern of the whole numbers ``lowest`` (0 or 1) to ``largest`` (10..99) as
+    :func:`whole_number` reads them, without their sign: leading zeros allowed, at most
+    MAX_DIGITS digits in all. (No lookahead: not every engine that reads JSON Schema has it.)"""
+    tens, ones = divmod(largest, 10)
+    forms = [f"0{{0,{MAX_DIGITS - 1}}}[{lowest}-9]"]
+    if tens > 1:
+        forms.append(f"0{{0,{MAX_DIGITS - 2}}}[1-{tens - 1}][0-9]")
+    forms.append(f"0{{0,{MAX_DIGITS - 2}}}{tens}[0-{ones}]")
+    return "(?:" + "|".join(forms) + ")"
+
+
+#: The strings :func:`signal_number` takes, as one JSON Schema pattern for the OpenAPI
+#: document (a test holds the two to the same answers): a number 1..64 with an optional "+",
+#: a listed name with or without SIG in any case, RTMIN+N and RTMAX-N for N 0..30.
+SIGNAL_PATTERN = (
+    rf"^(?:\+?{_whole(1, MAX_SIGNAL)}|(?:{_any_case('SIG')})?(?:"
+    + "|".join(_any_case(name.removeprefix("SIG")) for name in SIGNAL_NAMES)
+    + f"|{_any_case('RTMIN')}(?:\\+{_whole(0, RTMAX - RTMIN)})?"
+    + f"|{_any_case('RTMAX')}(?:-{_whole(0, RTMAX - RTMIN)})?))$"
+)
 
 
 def signal_number(text: str) -> int:
-    """The signal ``text`` names: a number 1..64 (as a string), or a name with or without SIG,
-    in any case. InvalidRequest, naming what was written, for anything else."""
-    name = text.strip().upper()
-    if name.isascii() and name.isdecimal():
-        # int() of thousands of digits costs, and refuses past 4300
-        if len(name) > _DIGITS or not 1 <= int(name) <= MAX_SIGNAL:
+    """The signal ``text`` names: a number 1..64 (a whole number as
+    :func:`.numbers.whole_number` reads one: ``"9"``, ``"09"``, ``"+9"``), or a name with or
+    without SIG, in any case. InvalidRequest, naming what was written, for anything else."""
+    # Refused, not stripped: {"signal": " 9"} was SIGKILL, where docker refuses kill -s " 9",
+    # and ctr-trio printed "sent  9 to web", the spaces kept.
+    if _SPACE.search(text):
+        raise InvalidRequest(
+            f"signal {quoted(text)} holds white space: give a number 1..{MAX_SIGNAL} or a name"
+            " alone"
+        )
+    number: int | None
+    try:
+        number = whole_number(text)
+    except TooManyDigits:
+        number = 0  # out of range, however many digits
+    except ValueError:
+        number = None  # a name, or nothing
+    if number is not None:
+        if not 1 <= number <= MAX_SIGNAL:
             raise InvalidRequest(
                 f"signal {quoted(text)} is out of range: it must be 1..{MAX_SIGNAL}"
             )
-        return int(name)
+        return number
+    if not text.isascii():
+        # upper() makes "\u017f" (a long s) an S and "\u0131" (a dotless i) an I: "\u017figkill"
+        # was SIGKILL. A name is its ASCII letters, in either case, as kill(1) takes it.
+        raise _unknown(text)
+    name = text.upper()
     name = name if name.startswith("SIG") else "SIG" + name
     if name in _SIGNALS_BY_NAME:
         return _SIGNALS_BY_NAME[name]
     realtime = _REALTIME.fullmatch(name)
     if realtime is None:
-        raise InvalidRequest(
-            f"unknown signal {quoted(text)}: use a number 1..{MAX_SIGNAL} or a name"
-        )
-    # The offset with its sign: +N from RTMIN, -N from RTMAX.
+        raise _unknown(text)
+    # The offset with its sign: +N from RTMIN, -N from RTMAX; a whole number as any other.
     offset = realtime.group(1) or realtime.group(2) or "0"
     end = RTMIN if name.startswith("SIGRTMIN") else RTMAX
-    number = end + int(offset) if len(offset) <= _DIGITS else 0
+    try:
+        number = end + whole_number(offset)
+    except TooManyDigits:
+        number = 0
     if not RTMIN <= number <= RTMAX:
         raise InvalidRequest(
             f"signal {quoted(text)} is out of range: the real-time signals are RTMIN+N and"
             f" RTMAX-N for N 0..{RTMAX - RTMIN} (signals {RTMIN}..{RTMAX})"
         )
     return number
+
+
+def _unknown(text: str) -> InvalidRequest:
+    return InvalidRequest(f"unknown signal {quoted(text)}: use a number 1..{MAX_SIGNAL} or a name")

@@ -13,10 +13,19 @@ from datetime import datetime, timedelta, timezone
 
 from .errors import quoted
 
-#: A duration: whole numbers of days, hours, minutes and seconds, largest or not first.
+#: A duration: whole numbers of days, hours, minutes and seconds, largest or not first, each
+#: unit at most once (:func:`parse_time` refuses 1d1d: one of the two is a slip, which cannot
+#: be told).
 DURATION_PATTERN = r"^([0-9]{1,12}[dhms])+$"
 _DURATION = re.compile(DURATION_PATTERN)
 _DURATION_PART = re.compile(r"([0-9]+)([dhms])")
+#: The same as JSON Schema, for the OpenAPI document: the pattern, and no unit twice. (Within
+#: the pattern only digits come between two units: "d.*d" is a d given twice. No lookahead:
+#: not every engine that reads JSON Schema has it.)
+DURATION_SCHEMA = {
+    "pattern": DURATION_PATTERN,
+    "not": {"anyOf": [{"pattern": f"{unit}.*{unit}"} for unit in "dhms"]},
+}
 #: ctr-trio's durations, docker's (Go's): numbers with fractions, each with its unit, ns to h
 #: (and d, as the daemon's): 90s, 1h30m, 1.5h, 250ms. It turns them into times for the daemon.
 _CLIENT_DURATION_PART = r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|ms|s|m|h|d)"
@@ -107,7 +116,16 @@ def parse_time(text: str, *, now: int | None = None) -> int:
     Raises ValueError with a message that says which forms are taken.
     """
     if _DURATION.fullmatch(text):  # not before a final newline, as $ would
-        back = sum(int(n) * _UNIT_NS[unit] for n, unit in _DURATION_PART.findall(text))
+        parts = _DURATION_PART.findall(text)
+        given: set[str] = set()
+        for _, unit in parts:
+            if unit in given:
+                raise ValueError(
+                    f"{quoted(text)} is a duration with {unit} twice: give each of d, h, m and s"
+                    " at most once, as in 1h30m"
+                )
+            given.add(unit)
+        back = sum(int(n) * _UNIT_NS[unit] for n, unit in parts)
         return back_from_now(back, now=now)
     if _RFC3339.fullmatch(text):
         # The shape of a timestamp: its error names the bad part.

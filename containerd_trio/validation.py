@@ -182,6 +182,43 @@ def _absolute_path(name: str, value: str) -> None:
         )
 
 
+def _bundle_path(name: str, value: str) -> None:
+    _absolute_path(name, value)
+    # Refused, not resolved: after a symbolic link the kernel takes ".." from where the link
+    # led, so reading it away lexically could name another directory, and resolving the path
+    # would follow links the client may have meant to keep (a bundle's path is the client's,
+    # links included: docs/security.md). Kept, it was listed and handed to runc as written.
+    if "/../" in value or value.endswith("/.."):
+        raise ValueError(
+            f"{name} must not hold '..': {quoted(value)} (give the bundle's path without it)"
+        )
+
+
+#: The control characters, Unicode's Cc (C0, DEL, C1), as a class's range: no label's name
+#: holds one.
+_CONTROLS = r"\x00-\x1f\x7f-\x9f"
+_CONTROL = re.compile(f"[{_CONTROLS}]")
+
+
+def _labels(name: str, labels: Mapping[str, str]) -> None:
+    # Docker's rule for a label's key is loose (any text); these are the ones no client can
+    # show or give back: an empty name, a control character in a name (a newline split ps's
+    # lines), NUL in a value (a C string ends there).
+    for key, value in labels.items():
+        if not key:
+            raise ValueError(f"{name} holds a label with an empty name: give every label a name")
+        control = _CONTROL.search(key)
+        if control is not None:
+            raise ValueError(
+                f"label {quoted(key)} in {name} has a control character"
+                f" ({quoted(control.group())}) in its name: a name may hold none"
+            )
+        if "\0" in value:
+            raise ValueError(
+                f"label {quoted(key)} in {name} has NUL in its value: a value may not hold it"
+            )
+
+
 def _not_negative(name: str, value: int) -> None:
     if value < 0:
         raise ValueError(f"{name} must be 0 or more, not {value}")
@@ -295,6 +332,11 @@ ABSOLUTE_PATH = Rule(
     _absolute_path,
     {"pattern": rf"^(/[^/\x00]{{0,{NAME_MAX}}})+$", "maxLength": PATH_MAX - 1},
 )
+#: An OCI bundle's directory: an absolute path without a ".." component.
+BUNDLE_PATH = Rule(
+    _bundle_path,
+    {**ABSOLUTE_PATH.schema, "not": {"pattern": "/\\.\\.(/|$)"}},
+)
 PID = _between(1, MAX_PID)
 UNIX_ID = _between(0, MAX_PROCESS_UNIX_ID)
 #: A process's supplementary groups.
@@ -318,6 +360,15 @@ PROGRAM = Rule(
 )
 ENVIRONMENT_ENTRY = Rule(_environment_entry, {"pattern": "^[^=\\x00]+=[^\\x00]*$"})
 ENVIRONMENT = _each(ENVIRONMENT_ENTRY)
+#: A container's labels: a name is not empty and holds no control character; a value holds
+#: no NUL (tabs and newlines are fine: docker's values hold them).
+LABELS = Rule(
+    _labels,
+    {
+        "propertyNames": {"minLength": 1, "pattern": f"^[^{_CONTROLS}]*$"},
+        "additionalProperties": {"type": "string", "pattern": _NO_NUL},
+    },
+)
 #: A terminal's rows or columns (the kernel keeps each in 16 bits).
 CONSOLE_DIMENSION = _between(0, 65535)
 

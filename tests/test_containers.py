@@ -565,6 +565,70 @@ async def test_bad_start_request_is_400(client: httpx.AsyncClient, body: str, me
     assert (await client.get("/containers/bad")).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ({"": "x"}, "labels holds a label with an empty name: give every label a name"),
+        ({"a\0b": "x"}, "label 'a\\x00b' in labels has a control character ('\\x00') in its name"),
+        ({"team\n": "x"}, "label 'team\\n' in labels has a control character ('\\n') in its"),
+        ({"a\x7f": "x"}, "label 'a\\x7f' in labels has a control character ('\\x7f')"),
+        ({"a\x85": "x"}, "label 'a\\x85' in labels has a control character ('\\x85')"),  # C1
+        ({"team": "in\0fra"}, "label 'team' in labels has NUL in its value: a value may not"),
+    ],
+)
+async def test_a_label_no_one_can_read_back_is_400(
+    client: httpx.AsyncClient, bundle: Path, labels: dict[str, str], message: str
+) -> None:
+    """An empty label name, a control character in a name, or NUL in a value, were kept (and
+    a name with a newline listed as two lines by ps): refused, naming the label, and nothing
+    is made. A value keeps its tabs and newlines (ps shows them in their cell)."""
+    response = await client.post(
+        "/containers/labelled", json={"bundlePath": str(bundle), "labels": labels}
+    )
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"], response.text
+    assert (await client.get("/containers/labelled")).status_code == 404
+    kept = {"team": "in\tfra\nstructure", "é名": "x", "a.b/c-d_e": ""}
+    started = await start_container(client, "labelled", bundle, labels=kept)
+    assert started["labels"] == kept
+
+
+async def test_a_bundle_path_with_dot_dot_is_400_on_every_route_that_takes_one(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """bundlePath /containers/../containers/redis was taken and kept as written (the container
+    listed under it, runc given it). ".." is refused, not resolved: the kernel takes it after a
+    symbolic link, where reading it away would name another directory, and the daemon takes a
+    bundle's path as its client wrote it, links included (security.md). Every route that takes
+    a bundle's path: start, restore, the checkpoint routes, import, migrate, the target's
+    session."""
+    dotted = f"{bundle.parent}/../{bundle.parent.name}/{bundle.name}"
+    assert Path(dotted).resolve() == bundle.resolve()
+    query = {"bundlePath": dotted}
+    for response in (
+        await client.post("/containers/dots", json={"bundlePath": dotted}),
+        await client.post("/containers/dots", json={"bundlePath": dotted, "checkpoint": "cp"}),
+        await client.get("/containers/dots/checkpoint", params=query),
+        await client.delete("/containers/dots/checkpoint/cp", params=query),
+        await client.get("/containers/dots/checkpoint/cp/archive", params=query),
+        await client.put("/containers/dots/checkpoint/cp/archive", params=query, content=b"x"),
+        await client.post(
+            "/containers/dots/migrate", json={"to": "127.0.0.1:1", "targetBundlePath": dotted}
+        ),
+        await client.post(
+            "/migrations", json={"id": "dots", "bundlePath": dotted, "checkpoint": "cp"}
+        ),
+    ):
+        assert response.status_code == 400, (response.request.url, response.text)
+        error = response.json()["error"]
+        assert "undlePath must not hold '..': " in error, error
+        assert quoted(dotted) in error or dotted[:40] in error, error
+    assert (await client.get("/containers/dots")).status_code == 404
+    assert (await client.get("/state")).json()["containers"] == []
+    started = await start_container(client, "dots", bundle)  # by its path, as ever
+    assert started["bundlePath"] == str(bundle)
+
+
 async def test_a_bundle_path_that_cannot_be_opened_is_400(
     client: httpx.AsyncClient, tmp_path: Path
 ) -> None:

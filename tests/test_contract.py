@@ -166,6 +166,10 @@ id_like = st.from_regex(r"[A-Za-z0-9_.\-/]{0,130}", fullmatch=True)
 path_like = st.lists(
     st.text(string.ascii_letters + "\0", max_size=260), min_size=1, max_size=20
 ).map("/".join)
+#: Paths of names among which ".", ".." and "..." come often.
+dotted_path_like = st.lists(
+    st.sampled_from(["", "a", ".", "..", "...", "..a", "a.."]), min_size=2, max_size=6
+).map("/".join)
 
 
 @pytest.mark.parametrize(
@@ -173,9 +177,10 @@ path_like = st.lists(
     [
         (validation.CONTAINER_ID, ascii_text | id_like),
         (validation.ABSOLUTE_PATH, ascii_text | path_like),
+        (validation.BUNDLE_PATH, ascii_text | path_like | dotted_path_like),
         (validation.ENVIRONMENT_ENTRY, ascii_text),
     ],
-    ids=["id", "absolute path", "environment entry"],
+    ids=["id", "absolute path", "bundle path", "environment entry"],
 )
 @settings(max_examples=300)
 @given(data=st.data())
@@ -183,6 +188,20 @@ def test_a_rule_and_its_schema_agree_on_text(rule: Rule, values: Any, data: st.D
     """For ASCII text (a character is a byte), the check and the JSON Schema say the same."""
     value = data.draw(values)
     assert schema_validator(rule, {"type": "string"}).is_valid(value) == validates(rule, value)
+
+
+@settings(max_examples=300)
+@given(
+    value=st.dictionaries(
+        ascii_text | st.text(max_size=5), ascii_text | st.text(max_size=5), max_size=4
+    )
+)
+def test_the_labels_rule_and_its_schema_agree(value: dict[str, str]) -> None:
+    base = {"type": "object", "additionalProperties": {"type": "string"}}
+    schema = {**base, **validation.LABELS.schema}
+    assert jsonschema_rs.validator_for(schema).is_valid(value) == validates(
+        validation.LABELS, value
+    )
 
 
 @pytest.mark.parametrize(

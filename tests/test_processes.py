@@ -315,7 +315,7 @@ async def test_signal_reaches_only_that_process(client: httpx.AsyncClient, bundl
     assert pid_alive(second)
 
 
-@pytest.mark.parametrize("value", [15, "SIGTERM", "TERM", "term", "15"])
+@pytest.mark.parametrize("value", [15, "SIGTERM", "TERM", "term", "15", "+15", "015"])
 async def test_signal_names_and_numbers(
     client: httpx.AsyncClient, bundle: Path, value: object
 ) -> None:
@@ -335,6 +335,11 @@ async def test_signal_names_and_numbers(
         (65, "out of range"),
         (-9, "out of range"),
         ("SIGNOPE", "unknown signal"),
+        # taken as 9 (the daemon stripped white space); docker refuses kill -s " 9"
+        (" 9", "signal ' 9' holds white space"),
+        ("9 ", "signal '9 ' holds white space"),
+        ("\u0669", "unknown signal '\u0669'"),  # an Arabic-Indic 9
+        ("\u017figkill", "unknown signal"),  # a long s, which upper() made S
         (True, "must be an integer"),
         (1.5, "must be an integer"),
         (None, "must be an integer"),

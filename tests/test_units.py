@@ -182,11 +182,49 @@ def test_signals() -> None:
             parse_signal(bad)
 
 
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("9", 9), ("09", 9), ("+9", 9), ("0" * 19 + "9", 9), ("RTMIN+03", 37), ("rtmax-02", 62)],
+)
+def test_a_signal_number_in_a_string_is_a_whole_number_as_a_query_writes_one(
+    text: str, number: int
+) -> None:
+    """A signal's number as a string is read as tail=N is (numbers.whole_number): an optional
+    sign and at most 20 ASCII digits. "+9" was an unknown signal, where tail=+9 is 9."""
+    assert parse_signal(text) == number
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # white space was stripped: {"signal": " 9"} sent SIGKILL, where docker refuses it
+        (" 9", "signal ' 9' holds white space: give a number 1..64 or a name alone"),
+        ("9 ", "signal '9 ' holds white space"),
+        ("\tKILL", "signal '\\tKILL' holds white space"),
+        (" rtmin+3 ", "signal ' rtmin+3 ' holds white space"),
+        ("9\u2003", "holds white space"),  # an em space
+        # other scripts' digits and letters: upper() made a long s (U+017F) an S
+        ("\u0669", "unknown signal '\u0669'"),  # an Arabic-Indic 9
+        ("\uff19", "unknown signal '\uff19'"),  # a fullwidth 9
+        ("\u017figkill", "unknown signal '\u017figkill'"),
+        ("k\u0131ll", "unknown signal 'k\u0131ll'"),  # a dotless i
+        ("-9", "signal '-9' is out of range: it must be 1..64"),
+        ("0" * 20 + "9", "is out of range: it must be 1..64"),  # past 20 digits, as tail's
+        ("1_0", "unknown signal '1_0'"),
+        ("RTMIN+ 3", "holds white space"),
+    ],
+)
+def test_a_signal_written_as_no_signal_is_refused(text: str, message: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        parse_signal(text)
+    assert message in refused.value.message, refused.value.message
+
+
 def test_real_time_signals_by_their_names() -> None:
     """kill(1) and docker name them from either end (RTMIN+3, SIGRTMAX-2): the daemon knew
     none of those names, and ctr-trio kill -s RTMIN+3 was refused."""
     assert parse_signal("RTMIN") == parse_signal("sigrtmin+0") == signal.SIGRTMIN == 34
-    assert parse_signal("RTMIN+3") == parse_signal(" rtmin+3 ") == 37
+    assert parse_signal("RTMIN+3") == parse_signal("rtmin+3") == 37
     assert parse_signal("SIGRTMAX-2") == 62
     assert parse_signal("SIGRTMAX") == parse_signal("RTMIN+30") == parse_signal("RTMAX-0") == 64
     assert parse_signal("RTMAX-30") == 34

@@ -23,6 +23,7 @@ from ..attach import CURSOR_PATTERN, Cursor
 from ..convert import camel, split_optional, unknown_names
 from ..errors import InvalidRequest, quoted
 from ..event_types import EVENT_TYPES
+from ..numbers import whole_number
 
 T = TypeVar("T")
 
@@ -34,20 +35,10 @@ EventTypes = NewType("EventTypes", frozenset[str])
 
 TRUE_WORDS = ("true", "1", "yes", "")
 FALSE_WORDS = ("false", "0", "no")
-_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,20}")
 #: A number as JSON and the document's "number" write it (a sign, a point, an exponent), in
 #: ASCII digits: float() alone also took "1_0", " 1 ", "nan" and other scripts' digits
 #: (U+0661, an Arabic-Indic 1).
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def _whole_number(text: str) -> int:
-    if not _WHOLE_NUMBER.fullmatch(text):
-        digits = text.lstrip("+-")  # ASCII ones: another script's digits are none here
-        if digits.isascii() and digits.isdecimal():
-            raise ValueError(f"must be a whole number of at most 20 digits, not {quoted(text)}")
-        raise ValueError(f"must be a whole number, not {quoted(text)}")
-    return int(text)
 
 
 def _number(text: str) -> float:
@@ -85,7 +76,7 @@ def _event_types(text: str) -> EventTypes:
 _DECODERS: dict[Any, Callable[[str], Any]] = {
     Cursor: Cursor.parse,
     str: str,
-    int: _whole_number,
+    int: whole_number,
     float: _number,
     bool: _flag,
     Moment: _moment,
@@ -115,7 +106,7 @@ TEXT_SCHEMAS: dict[Any, dict[str, Any]] = {
     bool: {"type": "string", "enum": [*TRUE_WORDS, *FALSE_WORDS]},
     Moment: {
         "type": "string",
-        "anyOf": [{"format": "date-time"}, {"pattern": timestamps.DURATION_PATTERN}],
+        "anyOf": [{"format": "date-time"}, timestamps.DURATION_SCHEMA],
     },
     EventTypes: {"type": "string", "pattern": f"^{_EVENT_TYPE}(,{_EVENT_TYPE})*$"},
     Cursor: {"type": "string", "pattern": CURSOR_PATTERN},

@@ -21,12 +21,13 @@ from ..convert import converter, json_type, register_type
 from ..migration.outgoing import Plan
 from ..model import ProcessSpec, Resources, Status, WaitCondition
 from ..runtime import CriuOptions
-from ..signals import LISTED_NAMES, MAX_SIGNAL
+from ..signals import LISTED_NAMES, MAX_SIGNAL, SIGNAL_PATTERN
 from ..validation import (
-    ABSOLUTE_PATH,
+    BUNDLE_PATH,
     CHECKPOINT_NAME,
     CONTAINER_ID,
     DEADLINE,
+    LABELS,
     MIGRATION_ID,
     NOT_NEGATIVE,
     PID,
@@ -47,15 +48,14 @@ register_type(
     lambda value: Signal(parse_signal(value)),
     name="Signal",
     schema={
-        "description": f"A signal: an integer 1..{MAX_SIGNAL}, or a name with or without the SIG"
-        ' prefix ("SIGTERM", "TERM"; any case; a number as a string works too); the real-time'
-        ' signals as kill(1) names them, "RTMIN+3", "SIGRTMAX-2" (any N that stays in 34..64).',
+        "description": f"A signal: an integer 1..{MAX_SIGNAL}, or a string: the number (a whole"
+        ' number as a query\'s: "9", "09", "+9"), or a name with or without the SIG prefix, in'
+        ' any case ("SIGTERM", "TERM", "term"); the real-time signals as kill(1) names them,'
+        ' "RTMIN+3", "SIGRTMAX-2" (any N that stays in 34..64). No white space.',
         "oneOf": [
             {"type": "integer", "minimum": 1, "maximum": MAX_SIGNAL},
-            {
-                "type": "string",
-                "enum": [*LISTED_NAMES, *(name.removeprefix("SIG") for name in LISTED_NAMES)],
-            },
+            # The listed names are examples of the pattern, which takes every case of them.
+            {"type": "string", "pattern": SIGNAL_PATTERN, "examples": list(LISTED_NAMES)},
         ],
     },
 )
@@ -91,8 +91,10 @@ class StartRequest:
     """Start a container from an OCI bundle, or restore it from a checkpoint."""
 
     bundle_path: str = attrs.field(
-        validator=ABSOLUTE_PATH,
-        metadata=doc("The absolute path of an OCI bundle (a directory with config.json)."),
+        validator=BUNDLE_PATH,
+        metadata=doc(
+            "The absolute path of an OCI bundle (a directory with config.json), without '..'."
+        ),
     )
     checkpoint: str | None = attrs.field(
         default=None,
@@ -101,7 +103,14 @@ class StartRequest:
             "Restore from {bundlePath}/checkpoints/{checkpoint} instead of a fresh start."
         ),
     )
-    labels: dict[str, str] = attrs.Factory(dict)
+    labels: dict[str, str] = attrs.field(
+        factory=dict,
+        validator=LABELS,
+        metadata=doc(
+            "Names and values, as docker's: a name is not empty and holds no control"
+            " character, a value holds no NUL."
+        ),
+    )
     stdin: bool = attrs.field(
         default=False,
         metadata=doc(
@@ -240,7 +249,7 @@ class MigrateRequest(CriuFlags):
     target_bundle_path: str | None = attrs.field(
         default=None,
         kw_only=True,
-        validator=ABSOLUTE_PATH,
+        validator=BUNDLE_PATH,
         metadata=doc("The bundle's path on the target (default: the same as here)."),
     )
 
@@ -263,7 +272,7 @@ class MigrationOffer:
 
     id: str = attrs.field(validator=CONTAINER_ID, metadata=doc("The container that moves."))
     bundle_path: str = attrs.field(
-        validator=ABSOLUTE_PATH, metadata=doc("Its bundle's path on this daemon.")
+        validator=BUNDLE_PATH, metadata=doc("Its bundle's path on this daemon.")
     )
     checkpoint: str = attrs.field(
         validator=CHECKPOINT_NAME,
@@ -276,7 +285,9 @@ class MigrationOffer:
         default=False, metadata=doc("The bundle comes as an archive: none may be there yet.")
     )
     labels: dict[str, str] = attrs.field(
-        factory=dict, metadata=doc("The container's labels, which it keeps here.")
+        factory=dict,
+        validator=LABELS,
+        metadata=doc("The container's labels, which it keeps here."),
     )
     auto_remove: bool = attrs.field(
         default=False,
@@ -358,7 +369,7 @@ class CheckpointPath(ContainerPath):
 class BundleQuery:
     bundle_path: str | None = attrs.field(
         default=None,
-        validator=ABSOLUTE_PATH,
+        validator=BUNDLE_PATH,
         metadata=doc(
             "Use the checkpoints of this bundle directory (absolute) instead of the listed"
             " container's: a checkpoint outlives the container."

@@ -24,6 +24,7 @@ from quart import Response, g, request
 
 from ..convert import dump_json, structure, unstructure
 from ..errors import DaemonError, InternalError, InvalidRequest, quoted
+from ..numbers import MAX_DIGITS
 from ..validation import ID_PATTERN
 
 T = TypeVar("T")
@@ -37,9 +38,6 @@ TEXT = "text/plain"
 #: How deep arrays and objects may nest in a body. The deepest request needs 3
 #: (``{"user": {"additionalGids": [...]}}``); past about 1000 the parser itself would fail.
 MAX_DEPTH = 32
-#: The most digits of an integer in a body: 20 hold any 64-bit number, more than any field
-#: takes. (Python converts no more than 4300, and the conversion's cost grows with the square.)
-MAX_INTEGER_DIGITS = 20
 
 # A JSON string, or the unterminated rest of the body: it always matches from a quote on, so
 # cutting the strings out stays linear whatever the body holds.
@@ -62,10 +60,10 @@ def nests_deeper_than(data: bytes, limit: int) -> bool:
 
 def _integer(text: str) -> int:
     digits = len(text.lstrip("-"))
-    if digits > MAX_INTEGER_DIGITS:
+    if digits > MAX_DIGITS:
         raise InvalidRequest(
             f"the request body holds an integer of {digits} digits:"
-            f" no field takes more than {MAX_INTEGER_DIGITS}"
+            f" no field takes more than {MAX_DIGITS}"
         )
     return int(text)
 
