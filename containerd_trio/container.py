@@ -66,9 +66,10 @@ from .model import (
 )
 from .mounts import remove_tree
 from .oom import OomCounter, find_memory_cgroup
+from .private_bundle import prepare_start
 from .process import UNKNOWN_EXIT_STATUS, Process, ProcessTable
 from .records import ProcessStart, RecordJournal
-from .resources import before, memory_limited, overlay, to_oci
+from .resources import before, memory_limited, overlay, refused_at_start, to_oci
 from .restore_net import PRIVATE_BUNDLE_NAME
 from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
 from .validation import check_exec_strings
@@ -142,6 +143,15 @@ class Fresh:
 
 
 @attrs.frozen
+class Limited(Fresh):
+    """A fresh start with limits of its own laid over the bundle's (see
+    :mod:`.private_bundle`). A class of its own, not a field of :class:`Fresh`: a frozen
+    class's field costs every start (90 ns) where a limited start is the rare one."""
+
+    resources: Resources = attrs.field(kw_only=True)
+
+
+@attrs.frozen
 class Restore:
     """Start from ``{bundle}/checkpoints/{name}`` with ``runc restore``, within ``deadline``
     seconds."""
@@ -201,7 +211,8 @@ class Container:
         self.labels = labels
         #: Removed once its init exits (docker run --rm): see :meth:`_init_exited`.
         self.auto_remove = auto_remove
-        #: The cgroup limits in force: the bundle's, with each update laid over them.
+        #: The cgroup limits in force: the bundle's, with the start's own and each update laid
+        #: over them.
         self.resources = Resources()
         #: The change of limits under way, in its record while its ``runc update`` runs (see
         #: :attr:`.records.ContainerRecord.updating`); an adoption sets the one its last
@@ -363,6 +374,7 @@ class Container:
             return
         bundle_config = launch.config or read_bundle(self.bundle)
         self.resources = bundle_config.resources
+        limited = bundle_config.memory_limited
         key = self._ctx.new_key(self.id, "init")
         pid_file = self._ctx.pid_dir / f"{self.id}.init.pid"
         stdin = launch.stdin
@@ -381,8 +393,13 @@ class Container:
                     progress=CriuProgress(self._ctx.events, self.id, launch.checkpoint),
                     cgroups_path=launch.cgroups_path,
                 )  # fmt: skip
-            else:
+            elif not isinstance(launch, Limited):
                 started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
+            else:
+                self.resources = overlay(self.resources, launch.resources)
+                limited = memory_limited(self.resources)
+                private = prepare_start(self.bundle, self.dir, launch.resources)
+                started = await self._ctx.runtime.run(self.id, private, pid_file, custody)
         except BaseException as exc:
             _close_stdin_pipe(custody, ours=True)
             self._ctx.keeper.drop(key)
@@ -403,13 +420,17 @@ class Container:
                     made_cwd=cwd if isinstance(cwd, str) else None,
                 ) or refused_rootfs(self.bundle, bundle_config, exc.runc_message):
                     raise refused from None
+                if isinstance(launch, Limited) and (
+                    refused := refused_at_start(self.id, launch.resources, exc.runc_message)
+                ):
+                    raise refused from None
             raise
         _close_stdin_pipe(custody, ours=False)
         started = _with_stdin(started, custody)
         process = self._new_process(key, started, bundle_config.process, stdin=stdin)
         self.init = process
         self.status = Status.RUNNING
-        self._watch_memory(process.pid, bundle_config.memory_limited)
+        self._watch_memory(process.pid, limited)
         # Published before any watcher runs, so that a start always precedes its exit.
         kind = "restore" if isinstance(launch, Restore) else "start-container"
         if self.replaces is not None:

@@ -226,8 +226,8 @@ class ContainerInfo:
     resources: Resources = attrs.field(
         factory=lambda: Resources(),
         metadata=doc(
-            "The cgroup limits in force: the bundle's linux.resources, with each update"
-            " (PATCH with resources) laid over them."
+            "The cgroup limits in force: the bundle's linux.resources, with the start's own"
+            " resources and each update (PATCH with resources) laid over them."
         ),
     )
     auto_remove: bool | None = attrs.field(

@@ -1,11 +1,13 @@
-"""A container's cgroup limits: read from its bundle, changed with ``runc update``.
+"""A container's cgroup limits: read from its bundle, given at its start, changed with ``runc
+update``.
 
 The daemon keeps the limits in force as it set them (:class:`~containerd_trio.model.Resources`):
-those of the bundle's ``linux.resources`` when the container started, with each update laid
-over them. Kept this way, not read back from the cgroup files, because a listing of a thousand
-containers must not cost five thousand reads; because a stopped container (whose cgroups are
-gone) still shows what it ran under; and because the record survives a restart in the journal
-with the rest of the container. runc is the only writer of those files, and ``runc update``
+those of the bundle's ``linux.resources`` when the container started, with the start's own
+(:func:`lay_over`: runc puts them in force with the bundle's) and each update laid over them.
+Kept this way, not read back from the cgroup files, because a listing of a thousand containers
+must not cost five thousand reads; because a stopped container (whose cgroups are gone) still
+shows what it ran under; and because the record survives a restart in the journal with the
+rest of the container. runc is the only writer of those files, and ``runc update``
 fails (and the record stays as it was) if the kernel refuses a value. runc writes the limits one
 at a time and, on a refusal, puts back only those its own config held: what it wrote before the
 refusal of a limit the bundle never set stays, and a runc killed at its deadline (or cancelled)
@@ -19,10 +21,12 @@ not shown.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import attrs
 
+from .errors import InvalidRequest
 from .model import CpuResources, MemoryResources, PidsResources, Resources
 from .validation import DEFAULT_CPU_PERIOD_US, DEFAULT_CPU_SHARES, NO_LIMIT
 
@@ -33,6 +37,12 @@ NAMES = ("memory.limit", "cpu.shares", "cpu.quota", "cpu.period", "pids.limit")
 def is_empty(resources: Resources) -> bool:
     """True if no limit is named at all (``{}``, or ``{"memory": {}}``)."""
     return not any(_value(resources, name) is not None for name in NAMES)
+
+
+def require_named(resources: Resources) -> None:
+    """400 unless ``resources`` names a limit (an update's, a start's)."""
+    if is_empty(resources):
+        raise InvalidRequest(f"resources names no limit to change: give one of {', '.join(NAMES)}")
 
 
 def memory_limited(resources: Resources) -> bool:
@@ -88,6 +98,50 @@ def to_oci(resources: Resources) -> dict[str, Any]:
             section, field = name.split(".")
             document.setdefault(section, {})[field] = value
     return document
+
+
+def lay_over(config: dict[str, Any], limits: Resources, where: Path) -> None:
+    """Put ``limits`` in the bundle config ``config`` (read from ``where``), over its own
+    ``linux.resources``: what a start with limits runs from. 400 for a config they cannot go
+    in: one whose ``linux`` or ``linux.resources`` is no object, or a memory limit above the
+    bundle's ``memory.swap``, which on cgroup v1 is memory and swap together and may not be
+    less than the memory limit (runc would fail, in words that name a cgroup file)."""
+    linux = config.setdefault("linux", {})
+    resources = linux.setdefault("resources", {}) if isinstance(linux, dict) else None
+    if not isinstance(resources, dict):
+        raise InvalidRequest(f"{where} has a linux.resources that is not an object")
+    for section, values in to_oci(limits).items():
+        if not isinstance(resources.get(section), dict):
+            resources[section] = {}
+        resources[section].update(values)
+    limit = _value(limits, "memory.limit")
+    swap = resources.get("memory", {}).get("swap")
+    if limit is not None and _positive(swap) and (limit == NO_LIMIT or limit > swap):
+        shown = f"{limit}" if limit != NO_LIMIT else f"{NO_LIMIT} (no limit)"
+        raise InvalidRequest(
+            f"resources.memory.limit {shown} is above linux.resources.memory.swap ({swap}) in"
+            f" {where}: on cgroup v1 that is memory and swap together, which may not be less"
+            " than the memory limit; give a limit of at most that, or raise the bundle's swap"
+        )
+
+
+def refused_at_start(
+    container_id: str, limits: Resources | None, runc_message: str
+) -> InvalidRequest | None:
+    """The kernel's refusal of the memory limit a start asked for (``limits``: the start's
+    own, if any), as a 400; None if runc failed for another reason. runc's init holds memory
+    in the new cgroup as runc sets the limit, and cgroup v1 takes no limit below what its
+    processes hold: an update's refusal is a 409 (the container holds it now), a start's can
+    never be met."""
+    limit = None if limits is None else _value(limits, "memory.limit")
+    refusal = "unable to set memory limit"
+    if limit is None or refusal not in runc_message:
+        return None
+    return InvalidRequest(
+        f"cannot start container {container_id!r} with resources.memory.limit {limit}:"
+        f" {runc_message[runc_message.index(refusal) :]}: its first process holds more as it"
+        " starts"
+    )
 
 
 def from_oci(document: object) -> Resources:

@@ -8,11 +8,12 @@ Network is unreachable"). runc's one hook into that moment is the bundle's hooks
 ``prestart`` and ``createRuntime`` hooks of the config it restores from, with the restored
 init's pid in the OCI state on their stdin.
 
-So a restore goes through a private bundle: a copy of the container's ``config.json`` in the
-daemon's own work dir, with the root and relative bind mount sources made absolute (they pointed
-into the original bundle), and one ``createRuntime`` hook added that sets ``lo`` up
-(:mod:`containerd_trio.loopback_hook`). The user's bundle is never touched, and the rootfs is
-the original one. What did not work, and why, is in docs/checkpoint.md ("TCP connections").
+So a restore goes through a private bundle (:mod:`containerd_trio.private_bundle`): a copy of
+the container's ``config.json`` in the daemon's own work dir, with the root and relative bind
+mount sources made absolute (they pointed into the original bundle), and one ``createRuntime``
+hook added that sets ``lo`` up (:mod:`containerd_trio.loopback_hook`). The user's bundle is
+never touched, and the rootfs is the original one. What did not work, and why, is in
+docs/checkpoint.md ("TCP connections").
 
 A container on the host's network, or in a network namespace named by ``path`` (which runc
 dumps as external and CRIU joins on restore as it is), needs nothing: the plan is the bundle.
@@ -25,7 +26,6 @@ restore it into the cgroup the source's (frozen) container still holds.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from . import loopback_hook
+from . import loopback_hook, private_bundle
 from .bundle import CONFIG_NAME, read_config
 from .errors import InvalidRequest
 from .mounts import remove_tree
@@ -94,19 +94,7 @@ def restore_config(
     """The config to restore from a directory other than ``bundle``: same container, paths
     made absolute, the loopback hook added (after the user's own hooks) if it needs it, and
     ``linux.cgroupsPath`` replaced if ``cgroups_path`` is given."""
-    config = json.loads(json.dumps(config))  # a deep copy of plain JSON
-    root = config.get("root")
-    if not isinstance(root, dict) or not isinstance(root.get("path"), str):
-        raise InvalidRequest(f"{bundle / CONFIG_NAME} has no root.path")
-    root["path"] = str(bundle / root["path"])  # an absolute path stays as it is
-    for mount in config.get("mounts") or []:
-        # runc resolves a relative bind mount source against the bundle directory; it takes a
-        # mount for a bind mount by its options ("bind" or "rbind": MS_BIND), whatever its type.
-        source = mount.get("source")
-        options = mount.get("options") or []
-        is_bind = mount.get("type") == "bind" or "bind" in options or "rbind" in options
-        if is_bind and isinstance(source, str) and not source.startswith("/"):
-            mount["source"] = str(bundle / source)
+    config = private_bundle.relocated(config, bundle)
     if needs_loopback_hook(config):
         hooks = config.setdefault("hooks", {})
         hooks.setdefault("createRuntime", []).append(loopback_hook_entry())
@@ -132,12 +120,6 @@ def prepare_restore(
     if not needs_loopback_hook(config) and cgroups_path is None:
         return RestorePlan(bundle=bundle)
     private = work_dir.absolute() / PRIVATE_BUNDLE_NAME
-    remove_tree(private)  # a leftover of a restore that was killed
-    private.mkdir(parents=True)
-    try:
-        document = restore_config(config, bundle, cgroups_path=cgroups_path)
-        (private / CONFIG_NAME).write_text(json.dumps(document))
-    except BaseException:
-        remove_tree(private)
-        raise
+    document = restore_config(config, bundle, cgroups_path=cgroups_path)
+    private_bundle.write(private, document)  # over a leftover of a restore that was killed
     return RestorePlan(bundle=private, private=private)

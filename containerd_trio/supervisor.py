@@ -39,6 +39,7 @@ from .container import (
     ContainerContext,
     Fresh,
     Launch,
+    Limited,
     Restore,
     remove_directory,
 )
@@ -75,7 +76,7 @@ from .model import (
 from .precopy import MemoryFeatures
 from .process import ProcessTable
 from .records import RecordJournal
-from .resources import NAMES, is_empty
+from .resources import require_named
 from .runtime import CriuOptions, Runc
 from .top import read_processes
 from .validation import check_id
@@ -450,12 +451,14 @@ class Supervisor:
         cgroups_path: str | None = None,
         auto_remove: bool = False,
         moved: bool = False,
+        resources: Resources | None = None,
     ) -> StartedContainer:
         """Start a container, or restore it from ``checkpoint`` (within ``timeout`` seconds,
         or the daemon's checkpoint deadline; ``cgroups_path``: a restore's cgroup instead of
         the bundle's, a migration's); ``auto_remove``: remove it once its init exits.
         ``moved``: the restore of a container that migrated here, which brings its own labels
-        and autoRemove (a user's restore over a stopped container keeps that one's)."""
+        and autoRemove (a user's restore over a stopped container keeps that one's).
+        ``resources``: limits laid over the bundle's (a fresh start only)."""
         check_id(container_id)
         if timeout is not None and checkpoint is None:
             raise InvalidRequest(
@@ -464,6 +467,9 @@ class Supervisor:
             )
         bundle, bundle_config = _check_bundle(bundle_path)
         launch: Launch = Fresh(stdin=stdin, config=bundle_config)
+        if resources is not None:
+            _check_start_limits(resources, checkpoint)
+            launch = Limited(stdin=stdin, config=bundle_config, resources=resources)
         if checkpoint is not None:
             check_id(checkpoint, "checkpoint name")
             checkpoints.load(bundle, checkpoint)  # 404 now rather than after reserving the id
@@ -711,10 +717,7 @@ class Supervisor:
             await self._submit(container.resume)
             self._taken_by_user(container)
         if resources is not None:
-            if is_empty(resources):
-                raise InvalidRequest(
-                    f"resources names no limit to change: give one of {', '.join(NAMES)}"
-                )
+            require_named(resources)
             await self._submit(container.update_resources, resources)
         if auto_remove is not None:
             await self._submit(container.set_auto_remove, auto_remove)
@@ -974,6 +977,20 @@ def _refuse_if_busy(container: Container) -> None:
         raise Conflict(f"container {container.id!r} is being deleted")
     if container.held_for is not None:
         raise Conflict(f"container {container.id!r} is {container.held_for}")
+
+
+def _check_start_limits(resources: Resources, checkpoint: str | None) -> None:
+    """400 for limits a start cannot take: none named (as an update's), or a restore's."""
+    require_named(resources)
+    if checkpoint is not None:
+        # Refused, not applied: whether a restore from a private copy with these laid over
+        # has them in force before the restored processes run again (runc sets the config's
+        # limits, CRIU restores the dumped cgroup's) is not checked here, and a restore that
+        # is to hold a container's memory cannot be judged against a new limit beforehand.
+        raise InvalidRequest(
+            "resources cannot be given with checkpoint: a restore puts the bundle's limits in"
+            " force (as runc restore does); change them once it runs (PATCH with resources)"
+        )
 
 
 def _check_path(bundle_path: str) -> Path:

@@ -320,6 +320,8 @@ def test_the_signal_schema_and_the_daemon_agree(value: str) -> None:
 def test_documented_examples_conform() -> None:
     assert_conforms("StartRequest", {"bundlePath": "/containers/redis"})
     assert_conforms("StartRequest", {"bundlePath": "/b", "checkpoint": "cp", "labels": {"a": "b"}})
+    limits = {"memory": {"limit": 67108864}, "cpu": {"quota": 50000}, "pids": {"limit": -1}}
+    assert_conforms("StartRequest", {"bundlePath": "/b", "resources": limits})
     assert_conforms(
         "ExecRequest", {"args": ["sh"], "user": {"uid": 0, "gid": 0, "additionalGids": [1]}}
     )
@@ -334,6 +336,8 @@ def test_documented_examples_conform() -> None:
     for name, bad in [
         ("StartRequest", {}),
         ("StartRequest", {"bundlePath": "/b", "extra": 1}),
+        ("StartRequest", {"bundlePath": "/b", "resources": {"memory": {"swap": 1}}}),
+        ("StartRequest", {"bundlePath": "/b", "resources": {"pids": {"limit": 0}}}),
         ("ExecRequest", {"args": []}),
         ("ExecRequest", {"args": ["sh"], "consoleSize": {"height": 70000, "width": 80}}),
         ("SignalRequest", {"signal": 0}),

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import pytest
 import trio
 
 from containerd_trio import cgroups
-from containerd_trio.client.cli import build_parser
+from containerd_trio.client.cli import EXIT_USAGE, build_parser
 from containerd_trio.client.commands import resource_change
 from containerd_trio.client.output import describe_resources
 from containerd_trio.model import CpuResources, MemoryResources, PidsResources, Resources
@@ -34,6 +36,7 @@ from .helpers import (
     next_event,
     now,
     own_cgroup,
+    runc_ids,
     start_container,
     wait_exit,
     wait_output,
@@ -170,7 +173,8 @@ async def test_resources_of_the_bundle_are_shown(
     assert response.json()["resources"]["cpu"] == {"shares": 256, "quota": 20000}
 
 
-@pytest.mark.parametrize(
+#: Limits the daemon refuses (a 400 naming the field), for a PATCH and for a start alike.
+BAD_LIMITS = pytest.mark.parametrize(
     ("resources", "message"),
     [
         ({"memory": {"limit": 100}}, "resources.memory: limit must be -1 (no limit) or between"),
@@ -187,6 +191,9 @@ async def test_resources_of_the_bundle_are_shown(
     ],
     ids=lambda value: str(value)[:30],
 )
+
+
+@BAD_LIMITS
 async def test_bad_limits_are_400_naming_the_field(
     client: httpx.AsyncClient, bundle: Path, resources: dict[str, Any], message: str
 ) -> None:
@@ -411,6 +418,246 @@ async def test_limits_survive_a_server_restart(spawn_daemon: Any, bundle: Path) 
     await next_event(client, since=since, container_id="kept", match=lambda e: e["type"] == "oom")
 
 
+# --- limits given at the start (POST /containers/{id} with resources) ----------------------
+
+
+async def test_a_start_with_limits_has_them_from_its_first_instruction(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """As ``docker run --memory 64m --cpus 0.5 --pids-limit 100``: the limits are in force
+    before the init runs (its first command reads its own memory limit, through the cgroup
+    mount of runc's spec), laid over the bundle's own; the answer, GET and GET /state show
+    them; the bundle is not written to."""
+
+    def limits(config: dict[str, Any]) -> None:
+        config["linux"]["resources"].update(cpu={"shares": 256}, pids={"limit": 50})
+
+    reads = ["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; exec sleep 100000"]
+    bundle = make_bundle(reads, edit=limits)
+    files = sorted(p.name for p in bundle.iterdir())
+    config = (bundle / "config.json").read_bytes()
+    given = {
+        "memory": {"limit": 64 << 20},
+        "cpu": {"quota": 50000, "period": 100000},
+        "pids": {"limit": 100},
+    }
+    in_force = {**given, "cpu": {"shares": 256, "quota": 50000, "period": 100000}}
+    with trio.fail_after(30):
+        started = await start_container(client, "sized", bundle, resources=given)
+        assert started["resources"] == in_force
+        init = started["processes"][0]["pid"]
+        await wait_output(client, "sized", str(64 << 20))
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert cgroup_value(init, "cpu", "cpu.shares") == "256"
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "50000"
+        assert cgroup_value(init, "cpu", "cpu.cfs_period_us") == "100000"
+        assert cgroup_value(init, "pids", "pids.max") == "100"
+        assert (await client.get("/containers/sized")).json()["resources"] == in_force
+        [listed] = (await client.get("/state")).json()["containers"]
+        assert listed["resources"] == in_force
+        assert sorted(p.name for p in bundle.iterdir()) == files
+        assert (bundle / "config.json").read_bytes() == config
+
+        # An update later lays itself over them, as over a bundle's.
+        response = await patch(client, "sized", {"resources": {"pids": {"limit": 30}}})
+        assert response.json()["resources"] == {**in_force, "pids": {"limit": 30}}
+        assert cgroup_value(init, "pids", "pids.max") == "30"
+
+
+def _left_of(daemon: RunningDaemon, container_id: str) -> list[str]:
+    """What a start of ``container_id`` may leave: runc's container, its cgroup, its
+    directory."""
+    left = []
+    if container_id in runc_ids(daemon.config.state_dir):
+        left.append("runc")
+    if (own_cgroup("memory") / container_id).exists():
+        left.append("cgroup")
+    if (daemon.config.containers_dir / container_id).exists():
+        left.append("directory")
+    return left
+
+
+def _open_fds() -> Counter[str]:
+    """What this process (the daemon's, and its client's) has open, by what each fd is."""
+    opened: Counter[str] = Counter()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(FileNotFoundError):  # the listing's own
+            opened[os.readlink(f"/proc/self/fd/{fd}")] += 1
+    return opened
+
+
+async def test_a_memory_limit_the_kernel_refuses_at_the_start_leaves_nothing(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """runc's init holds more than a page: the kernel refuses a limit below that as runc puts
+    it in force. A 400 in the kernel's words, and nothing made: no runc container, no
+    cgroup, no record, no directory, no fd; a stopped container of the id stays as it was,
+    log and all."""
+    client = daemon.client
+    tiny = {"memory": {"limit": 4096}}
+    with trio.fail_after(30):
+        await client.get("/state")  # the client's connection (and the server's end) made
+        fds = _open_fds()
+        response = await client.post(
+            "/containers/tiny", json={"bundlePath": str(make_bundle()), "resources": tiny}
+        )
+        assert response.status_code == 400, response.text
+        assert "unable to set memory limit to 4096 (current usage:" in response.json()["error"]
+        assert (await client.get("/containers/tiny")).status_code == 404
+        assert _left_of(daemon, "tiny") == []
+        assert _open_fds() == fds
+
+        since = now()
+        done = await start_container(client, "tiny", make_bundle(["echo", "was here"]))
+        await wait_exit(client, "tiny", done["processes"][0]["pid"], since)
+        stopped = (await client.get("/containers/tiny")).json()
+        fds = _open_fds()
+        response = await client.post(
+            "/containers/tiny", json={"bundlePath": str(make_bundle()), "resources": tiny}
+        )
+        assert response.status_code == 400, response.text
+        assert (await client.get("/containers/tiny")).json() == stopped
+        await wait_output(client, "tiny", "was here")
+        assert "tiny" not in runc_ids(daemon.config.state_dir)
+        assert not (own_cgroup("memory") / "tiny").exists()
+        assert _open_fds() <= fds  # the stopped one's, closed as it was removed, stay closed
+
+
+@BAD_LIMITS
+async def test_bad_limits_at_the_start_are_400_with_nothing_made(
+    daemon: RunningDaemon, bundle: Path, resources: dict[str, Any], message: str
+) -> None:
+    """The checks and the words of PATCH's resources, before anything is made."""
+    body = {"bundlePath": str(bundle), "resources": resources}
+    response = await daemon.client.post("/containers/strict", json=body)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+    assert (await daemon.client.get("/containers/strict")).status_code == 404
+    assert _left_of(daemon, "strict") == []
+
+
+async def test_limits_a_start_cannot_take_are_400_with_nothing_made(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A restore puts its bundle's limits in force (runc restore), so it takes none; and on
+    cgroup v1 no memory limit may pass the bundle's memory.swap (memory and swap together:
+    runc would fail on it, in words that name a cgroup file)."""
+    client = daemon.client
+    limits = {"memory": {"limit": 64 << 20}}
+    body = {"bundlePath": str(make_bundle()), "checkpoint": "cp", "resources": limits}
+    response = await client.post("/containers/restored", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == (
+        "resources cannot be given with checkpoint: a restore puts the bundle's limits in force"
+        " (as runc restore does); change them once it runs (PATCH with resources)"
+    )
+    # make_bundle's memory limit comes with a swap limit of the same (no swap at all).
+    swapless = make_bundle(memory_limit=32 << 20)
+    for limit in (64 << 20, -1):
+        body = {"bundlePath": str(swapless), "resources": {"memory": {"limit": limit}}}
+        response = await client.post("/containers/swapless", json=body)
+        assert response.status_code == 400, response.text
+        shown = f"{limit}" if limit > 0 else "-1 (no limit)"
+        assert response.json()["error"] == (
+            f"resources.memory.limit {shown} is above linux.resources.memory.swap"
+            f" ({32 << 20}) in {swapless / 'config.json'}: on cgroup v1 that is memory and swap"
+            " together, which may not be less than the memory limit; give a limit of at most"
+            " that, or raise the bundle's swap"
+        )
+        assert _left_of(daemon, "swapless") == []
+    assert _left_of(daemon, "restored") == []
+    # At most the swap: taken.
+    started = await start_container(
+        client, "swapless", swapless, resources={"memory": {"limit": 16 << 20}}
+    )
+    init = started["processes"][0]["pid"]
+    assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(16 << 20)
+
+
+async def test_ctr_trio_run_and_start_take_limits_and_start_again_keeps_them(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """``run`` and ``start -b`` take update's options; ``start ID`` and ``restart`` start a
+    stopped container again with the limits in force when it stopped (docker keeps them), an
+    update's included."""
+    address = ("--address", daemon.url)
+    client = daemon.client
+
+    async def init_of(container_id: str) -> int:
+        pid: int = (await client.get(f"/containers/{container_id}")).json()["processes"][0]["pid"]
+        return pid
+
+    with trio.fail_after(60):
+        options = ("--memory", "64m", "--cpus", "0.5", "--pids-limit", "100", "-c", "512")
+        run = await run_cli(
+            *address, "--json", "run", "-d", *options, "web", "-b", str(make_bundle())
+        )
+        assert run.code == 0, run.err
+        assert json.loads(run.out)["resources"] == LIMITS
+        init = await init_of("web")
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "50000"
+        assert cgroup_value(init, "cpu", "cpu.shares") == "512"
+        assert cgroup_value(init, "pids", "pids.max") == "100"
+
+        start = await run_cli(
+            *address, "start", "db", "-b", str(make_bundle()), "--pids-limit", "20"
+        )
+        assert start.code == 0, start.err
+        assert cgroup_value(await init_of("db"), "pids", "pids.max") == "20"
+
+        # update, stop, start ID: the update's limit holds in the new init's cgroup.
+        for argv in (
+            ("update", "db", "--memory", "32m"),
+            ("stop", "-t", "0", "db"),
+            ("start", "db"),
+        ):
+            result = await run_cli(*address, *argv)
+            assert result.code == 0, (argv, result.err)
+        init = await init_of("db")
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(32 << 20)
+        assert cgroup_value(init, "pids", "pids.max") == "20"
+        # ... and restart's.
+        for argv in (("update", "db", "--cpus", "1.5"), ("restart", "-t", "0", "db")):
+            result = await run_cli(*address, *argv)
+            assert result.code == 0, (argv, result.err)
+        again = await init_of("db")
+        assert again != init
+        assert cgroup_value(again, "memory", "memory.limit_in_bytes") == str(32 << 20)
+        assert cgroup_value(again, "cpu", "cpu.cfs_quota_us") == "150000"
+        assert (await client.get("/containers/db")).json()["resources"] == {
+            "memory": {"limit": 32 << 20},
+            "cpu": {"quota": 150000, "period": 100000},
+            "pids": {"limit": 20},
+        }
+
+        refused = await run_cli(*address, "start", "--memory", "64m", "db")
+        assert refused.code == EXIT_USAGE, refused
+        assert "--memory without -b/--bundle" in refused.err
+        refused = await run_cli(
+            *address, "run", "--cpus", "1", "--cpu-quota", "1000", "x", "-b", "/b"
+        )
+        assert refused.code == EXIT_USAGE, refused
+        assert "--cpus sets the CPU quota: give it or --cpu-quota, not both" in refused.err
+
+
+@pytest.mark.deadline(90)
+async def test_limits_of_the_start_survive_a_server_restart(
+    spawn_daemon: Any, bundle: Path
+) -> None:
+    """The record keeps the limits the start gave: the next server lists them."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    started = await start_container(client, "kept", bundle, resources=LIMITS)
+    assert started["resources"] == LIMITS
+    await daemon.kill_server()
+    assert (await client.get("/containers/kept")).json()["resources"] == LIMITS
+    [listed] = (await client.get("/state")).json()["containers"]
+    assert listed["resources"] == LIMITS
+    init = started["processes"][0]["pid"]
+    assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
+
+
 # --- pure units: the OCI shape, and the CLI's options ------------------------------------------
 
 
@@ -480,3 +727,11 @@ def test_resources_described_for_people() -> None:
     assert describe_resources({"memory": {"limit": -1}, "pids": {"limit": -1}}) == (
         "memory no limit, pids no limit"
     )
+
+
+def test_run_and_start_take_updates_options() -> None:
+    parser = build_parser(bench=False)
+    options = ["--memory", "64m", "--cpus", "0.5", "--pids-limit", "100", "-c", "512"]
+    for argv in (["run", "web", "-b", "/b", *options], ["start", "web", "-b", "/b", *options]):
+        assert resource_change(parser.parse_args(argv)) == LIMITS
+    assert resource_change(parser.parse_args(["run", "web", "-b", "/b"])) == {}

@@ -114,6 +114,7 @@ async def start_container(path: ContainerPath, body: StartRequest) -> Reply:
         stdin=body.stdin,
         timeout=body.timeout,
         auto_remove=body.auto_remove,
+        resources=body.resources,
     )
     return wire.json_encoded(started.json, 201)
 

@@ -134,6 +134,14 @@ class StartRequest:
             " condition=removed to learn its exit status once it is gone."
         ),
     )
+    resources: Resources | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "Cgroup limits to start with, as docker run --memory, --cpus, --pids-limit: in the"
+            " shape and with the rules of an update's (PATCH), laid over the bundle's"
+            " linux.resources, in force before the init runs. Not with checkpoint."
+        ),
+    )
 
 
 @attrs.frozen

@@ -491,6 +491,58 @@ def _define_interactive(parser: Parser, *, tty: str, stdin: str) -> None:
     )
 
 
+def _define_limits(parser: Parser) -> None:
+    """The cgroup limits, with docker's flags: ``update``'s, and ``run``'s and ``start``'s."""
+    parser.add_argument(
+        "-m",
+        "--memory",
+        type=_bytes,
+        metavar="SIZE",
+        help="memory limit: bytes, or 512k, 64m, 1g (binary units); -1 for none",
+    )
+    parser.add_argument(
+        "--cpus",
+        type=_cpus,
+        metavar="N",
+        help="CPU time as a number of CPUs (0.5: half of one), as a CFS quota; 0 for none",
+    )
+    parser.add_argument(
+        "-c", "--cpu-shares", type=_whole, metavar="N", help="CPU weight (the default is 1024)"
+    )
+    parser.add_argument(
+        "--cpu-quota", type=_whole, metavar="US", help="CFS quota in microseconds; -1 for none"
+    )
+    parser.add_argument(
+        "--cpu-period",
+        type=_whole,
+        metavar="US",
+        help="CFS period in microseconds (default 100000)",
+    )
+    parser.add_argument(
+        "--pids-limit", type=_whole, metavar="N", help="most processes at once; -1 for none"
+    )
+
+
+#: The options of :func:`_define_limits`, as argparse names them and as written.
+_LIMITS = (
+    ("memory", "--memory"), ("cpus", "--cpus"), ("cpu_shares", "--cpu-shares"),
+    ("cpu_quota", "--cpu-quota"), ("cpu_period", "--cpu-period"), ("pids_limit", "--pids-limit"),
+)  # fmt: skip
+
+
+def _limits_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the limits given together (each one's own range is the daemon's)."""
+    if args.cpus is not None and args.cpu_quota is not None:
+        return "--cpus sets the CPU quota: give it or --cpu-quota, not both"
+    # The one number made of others: a quota of --cpus periods (resource_change).
+    if args.cpus is not None and args.cpus * (args.cpu_period or CPU_PERIOD) > MAX_NUMBER:
+        return (
+            f"argument --cpus: {args.cpus:g} is out of range: its quota would pass 2**63-1"
+            f" microseconds ({MAX_NUMBER}), and the daemon takes no number past that"
+        )
+    return None
+
+
 def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     if attach_default:  # run: a new container, from its bundle
         parser.add_argument("id", metavar="ID")
@@ -549,31 +601,39 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
         help="with --checkpoint: the seconds the restore may take (default: the daemon's, 600)",
     )
     _define_sig_proxy(parser)
+    _define_limits(parser)  # as docker run --memory: laid over the bundle's, as update does
     parser.set_defaults(attach_default=attach_default, check=_start_problem)
 
 
 #: start's options that only a start from a bundle takes: without -b, the container starts
-#: again as the daemon holds it (commands.start_again), detached.
+#: again as the daemon holds it (commands.start_again: its limits too), detached.
 _BUNDLE_START_OPTIONS = (
     ("attach", "-a"), ("interactive", "-i"), ("tty", "-t"), ("checkpoint", "--checkpoint"),
-    ("label", "-l"), ("rm", "--rm"),
+    ("label", "-l"), ("rm", "--rm"), *_LIMITS,
 )  # fmt: skip
 
 
 def _start_problem(args: argparse.Namespace) -> str | None:
     if args.timeout is not None and args.checkpoint is None:
         return "--timeout is the deadline of a restore: give --checkpoint too"
+    if problem := _limits_problem(args):
+        return problem
     if args.attach_default:  # run
         return None
     if args.bundle is not None:
         return "-b/--bundle takes one ID" if len(args.ids) > 1 else None
-    given = [option for name, option in _BUNDLE_START_OPTIONS if getattr(args, name)]
+    given = [option for name, option in _BUNDLE_START_OPTIONS if _given(getattr(args, name))]
     if given:
         return (
             f"{', '.join(given)} without -b/--bundle: start ID... starts stopped containers"
             " again as they were, detached; give -b for the rest"
         )
     return None
+
+
+def _given(value: object) -> bool:
+    """An option not left at its default (None, False, []): ``--cpus 0`` is given."""
+    return value is not None and value is not False and value != []
 
 
 def _define_run(parser: Parser) -> None:
@@ -781,51 +841,15 @@ def _define_prune(parser: Parser) -> None:
 
 def _define_update(parser: Parser) -> None:
     _define_ids(parser)
-    parser.add_argument(
-        "-m",
-        "--memory",
-        type=_bytes,
-        metavar="SIZE",
-        help="memory limit: bytes, or 512k, 64m, 1g (binary units); -1 for none",
-    )
-    parser.add_argument(
-        "--cpus",
-        type=_cpus,
-        metavar="N",
-        help="CPU time as a number of CPUs (0.5: half of one), as a CFS quota; 0 for none",
-    )
-    parser.add_argument(
-        "-c", "--cpu-shares", type=_whole, metavar="N", help="CPU weight (the default is 1024)"
-    )
-    parser.add_argument(
-        "--cpu-quota", type=_whole, metavar="US", help="CFS quota in microseconds; -1 for none"
-    )
-    parser.add_argument(
-        "--cpu-period",
-        type=_whole,
-        metavar="US",
-        help="CFS period in microseconds (default 100000)",
-    )
-    parser.add_argument(
-        "--pids-limit", type=_whole, metavar="N", help="most processes at once; -1 for none"
-    )
+    _define_limits(parser)
 
     def check(args: argparse.Namespace) -> str | None:
-        limits = ("memory", "cpus", "cpu_shares", "cpu_quota", "cpu_period", "pids_limit")
-        if all(getattr(args, name) is None for name in limits):
+        if all(getattr(args, name) is None for name, _ in _LIMITS):
             return (
                 "give at least one limit: --memory, --cpus, --cpu-shares, --cpu-quota,"
                 " --cpu-period or --pids-limit"
             )
-        if args.cpus is not None and args.cpu_quota is not None:
-            return "--cpus sets the CPU quota: give it or --cpu-quota, not both"
-        # The one number made of others: a quota of --cpus periods (resource_change).
-        if args.cpus is not None and args.cpus * (args.cpu_period or CPU_PERIOD) > MAX_NUMBER:
-            return (
-                f"argument --cpus: {args.cpus:g} is out of range: its quota would pass 2**63-1"
-                f" microseconds ({MAX_NUMBER}), and the daemon takes no number past that"
-            )
-        return None
+        return _limits_problem(args)
 
     parser.set_defaults(check=check)
 

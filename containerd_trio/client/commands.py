@@ -228,12 +228,13 @@ def start_again(client: Client, container_id: str) -> Container:
 
 def _start_as(client: Client, container: Container, *, stdin: bool = False) -> Container:
     """Start ``container``'s id afresh with what its start took that the daemon's record of it
-    holds: its bundle, its labels, its autoRemove (the start replaces a stopped container
-    of the id, and its log with it). Its changed limits are not (the bundle's apply again),
-    nor a checkpoint: a restart starts from the bundle."""
+    holds: its bundle, its labels, its autoRemove, and the limits in force when it stopped
+    (an update's too, as docker keeps them): the start replaces a stopped container of the
+    id, and its log with it. Not a checkpoint: a restart starts from the bundle."""
     return client.start(
         container["id"], container["bundlePath"], labels=container.get("labels") or {},
         stdin=stdin, auto_remove=bool(container.get("autoRemove")),
+        resources=container.get("resources") or None,
     )  # fmt: skip
 
 
@@ -258,10 +259,11 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
     # attach to: a quick process would be gone, its log with it, before the attach came; that
     # one we hand to the daemon once attached (_attach), its removal waiting for our session.
     auto_remove = args.rm and not attached
+    resources = resource_change(args) or None  # the daemon says if --checkpoint can take them
     if args.checkpoint is None:
         container = client.start(
             args.id, bundle, labels=dict(args.label), stdin=args.interactive,
-            auto_remove=auto_remove,
+            auto_remove=auto_remove, resources=resources,
         )  # fmt: skip
     else:
         from . import routes
@@ -274,6 +276,7 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
             timeout=args.timeout,
             stdin=args.interactive,
             auto_remove=auto_remove,
+            resources=resources,
         )
         container = _following(client, args, out, request, "restore", args.timeout)
     init = container["processes"][0]

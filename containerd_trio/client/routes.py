@@ -12,6 +12,7 @@ from typing import Any, TypedDict, Unpack
 from urllib.parse import quote
 
 from .protocol import Request, container_path, make_request
+from .types import Resources
 
 # The optional parts of a request, by name: Client's methods take them as they are.
 
@@ -26,6 +27,8 @@ class StartOptions(TypedDict, total=False):
     stdin: bool
     #: Remove the container once its init exits (docker run --rm).
     auto_remove: bool
+    #: Cgroup limits laid over the bundle's (docker run --memory, ...); not with checkpoint.
+    resources: Resources | None
 
 
 class ExecOptions(TypedDict, total=False):
@@ -99,6 +102,8 @@ def start(container_id: str, bundle_path: str, **options: Unpack[StartOptions]) 
         body["stdin"] = True
     if options.get("auto_remove"):
         body["autoRemove"] = True
+    if resources := options.get("resources"):
+        body["resources"] = resources
     return make_request("POST", container_path(container_id), body=body)
 
 
