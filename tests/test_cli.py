@@ -25,7 +25,7 @@ import pytest
 import trio
 
 import containerd_trio
-from containerd_trio.client import cli, commands
+from containerd_trio.client import cli, commands, watch
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.config import Listen
 from containerd_trio.container import Container
@@ -1422,9 +1422,10 @@ async def test_docker_words_a_docker_user_types(
 
 
 def watch_table(text: str) -> list[dict[str, str]]:
-    """A frame of stats --watch, read by its header's column positions (names with spaces)."""
+    """A table of stats (a frame of --watch, or --no-stream's), read by its header's column
+    positions (names with spaces): docker's columns, those the daemon has the figures of."""
     header, *lines = text.splitlines()
-    names = ["ID", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
+    names = ["CONTAINER ID", "CPU %", "MEM USAGE / LIMIT", "MEM %", "BLOCK I/O", "PIDS"]
     starts = [header.index(name) for name in names]
     bounds = list(zip(names, starts, [*starts[1:], None], strict=True))
     return [{name: line[a:b].strip() for name, a, b in bounds} for line in lines]
@@ -1459,13 +1460,84 @@ async def test_stats_watch_is_a_live_table_until_ctrl_c(
     text = shown.decode()
     assert "\x1b" not in text
     first, second = (watch_table(frame) for frame in text.split("\n\n")[:2])
-    assert [row["ID"] for row in second] == ["busy", "quiet"]
+    assert [row["CONTAINER ID"] for row in second] == ["busy", "quiet"]
     assert {row["CPU %"] for row in first} == {"--"}  # one sample is no rate yet
     busy, quiet = (float(row["CPU %"].rstrip("%")) for row in second)
     assert busy > 1.0  # a shell spinning in a loop
     assert busy > quiet
     assert second[1]["MEM USAGE / LIMIT"].endswith(" / none")
     assert second[0]["PIDS"] == "1"
+
+
+async def test_stats_no_stream_is_one_table_of_several_then_exits(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    """docker's ``stats --no-stream ID...``: one table of the containers' figures (all running
+    ones without ids), CPU % over a second between two samples, then the exit. It was a usage
+    error (``give one ID, or --watch for several``). An id the daemon does not know, or a
+    stopped one, is its error on stderr and exit 1, the others shown."""
+    await start_container(client, "busy", make_bundle(BUSY))
+    await start_container(client, "quiet", bundle)
+    await start_container(client, "done", make_bundle(["true"]))
+    await client.post("/containers/done/wait")
+
+    with trio.fail_after(20):
+        shown = await ok(ctr, "stats", "--no-stream", "quiet", "busy")
+    rows = watch_table(shown.out)
+    assert [row["CONTAINER ID"] for row in rows] == ["quiet", "busy"]  # in the order given
+    quiet, busy = (float(row["CPU %"].rstrip("%")) for row in rows)
+    assert busy > 1.0 and busy > quiet  # a shell spinning in a loop, over the second
+    assert all(row["MEM USAGE / LIMIT"].endswith(" / none") for row in rows)
+    assert {row["MEM %"] for row in rows} == {"--"}  # no limit, no share of it
+    assert {row["PIDS"] for row in rows} == {"1"}
+    assert all(re.fullmatch(r"\S+ \S+ / \S+ \S+", row["BLOCK I/O"]) for row in rows), rows
+
+    # No id: every running container (the stopped one left out), as docker's.
+    with trio.fail_after(20):
+        everything = await ok(ctr, "stats", "--no-stream")
+    assert [row["CONTAINER ID"] for row in watch_table(everything.out)] == ["busy", "quiet"]
+
+    # An unknown or stopped id: its error, the others shown, exit 1.
+    with trio.fail_after(20):
+        failed = await ctr("stats", "--no-stream", "busy", "ghost", "done")
+    assert failed.code == cli.EXIT_ERROR, failed
+    assert [row["CONTAINER ID"] for row in watch_table(failed.out)] == ["busy"]
+    assert failed.err == (
+        "ctr-trio: container 'ghost' not found\n"
+        "ctr-trio: container 'done' is stopped: it has no live figures\n"
+    )
+    alone = await ctr("stats", "--no-stream", "ghost")
+    assert (alone.code, alone.out) == (cli.EXIT_ERROR, ""), alone
+
+    # --json: the daemon's figures, one record a line (as --watch's), once.
+    records = await ok(ctr, "--json", "stats", "--no-stream", "busy", "quiet")
+    assert [json.loads(line)["id"] for line in records.out.splitlines()] == ["busy", "quiet"]
+
+    # One shot or a live table, not both; several ids need one of them.
+    both = await ctr("stats", "--no-stream", "--watch")
+    assert both.code == cli.EXIT_USAGE
+    assert "argument -w/--watch: not allowed with argument --no-stream" in both.err
+    several = await ctr("stats", "busy", "quiet")
+    assert several.code == cli.EXIT_USAGE
+    assert "give one ID, or --no-stream or --watch for several" in several.err
+
+
+def test_block_io_adds_up_reads_and_writes_as_docker_s() -> None:
+    """BLOCK I/O sums runc's ioServiceBytesRecursive by op, as docker's CLI does (its ops are
+    Read and Write under cgroup v1, read and write under v2); none reported is 0 B / 0 B."""
+    figures = {
+        "blkio": {
+            "ioServiceBytesRecursive": [
+                {"major": 254, "minor": 0, "op": "Read", "value": 3 * 2**20},
+                {"major": 254, "minor": 16, "op": "read", "value": 2**20},
+                {"major": 254, "minor": 0, "op": "Write", "value": 512},
+                {"major": 254, "minor": 0, "op": "Sync", "value": 7},
+                {"major": 254, "minor": 0, "op": "Total", "value": 3 * 2**20 + 512},
+            ]
+        }
+    }
+    assert watch.block_io(figures) == "4.0 MiB / 512 B"
+    assert watch.block_io({"blkio": {}}) == "0 B / 0 B"
 
 
 async def test_version_and_completion(tmp_path: Path) -> None:
@@ -1615,7 +1687,7 @@ async def test_usage_errors_name_the_command(
     assert missing.code == cli.EXIT_USAGE
     assert "give the command to run after ID" in missing.err
     for argv, message in [
-        (["stats", "a", "b"], "give one ID, or --watch"),
+        (["stats", "a", "b"], "give one ID, or --no-stream or --watch"),
         (["kill", "--pid", "7", "a", "b"], "--pid takes one ID"),
         (["rm", "a", "--nope"], "unrecognized arguments: --nope"),
         # An unknown option before the command to run: nothing to hint at, and no crash.

@@ -768,8 +768,8 @@ async def test_stats_watch_redraws_a_terminal_in_place(
     (the cursor home, each line cleared to its end, then what is below)."""
     await start_container(client, "box", bundle)
     stats = Terminal(daemon.url, "stats", "--watch")
-    await stats.expect(re.escape("\x1b[2J\x1b[H") + "ID +CPU %")
-    await stats.expect(re.escape("\x1b[J\x1b[H") + "ID +CPU %")  # the second, in place
+    await stats.expect(re.escape("\x1b[2J\x1b[H") + "CONTAINER ID +CPU %")
+    await stats.expect(re.escape("\x1b[J\x1b[H") + "CONTAINER ID +CPU %")  # the second, in place
     await stats.expect("box")
     stats.child.kill(signal.SIGINT)
     assert await stats.status() == 130

@@ -1062,19 +1062,29 @@ def _define_logs(parser: Parser) -> None:
 
 def _define_stats(parser: Parser) -> None:
     parser.add_argument(
-        "ids", nargs="*", metavar="ID", help="the containers (with --watch: all running if none)"
+        "ids",
+        nargs="*",
+        metavar="ID",
+        help="the containers (with --watch or --no-stream: all running if none)",
     )
-    parser.add_argument(
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument(
         "-w",
         "--watch",
         action="store_true",
-        help="a live table of CPU %% and memory, redrawn every second until Ctrl-C",
+        help="a live table of CPU %%, memory, block I/O and pids, redrawn every second until"
+        " Ctrl-C",
+    )
+    how.add_argument(
+        "--no-stream",
+        action="store_true",
+        help="that table once (CPU %% over a second), then exit, as docker's",
     )
     parser.set_defaults(
         check=lambda args: (
             None
-            if args.watch or len(args.ids) == 1
-            else "give one ID, or --watch for several (or all running)"
+            if args.watch or args.no_stream or len(args.ids) == 1
+            else "give one ID, or --no-stream or --watch for several (or all running)"
         )
     )
 
@@ -1178,7 +1188,10 @@ def build_parser(
     )
     _define_stats(
         top.command(
-            groups, "stats", "show containers' cgroup figures, or watch them", commands.stats
+            groups,
+            "stats",
+            "show containers' cgroup figures, once or as they change",
+            commands.stats,
         )
     )
     top.command(groups, "state", "show the machine and all containers", commands.state)

@@ -956,7 +956,11 @@ def stats(client: Client, args: argparse.Namespace, out: Output) -> int:
         from .watch import watch_stats
 
         return watch_stats(client, args.ids, out)
-    [container_id] = args.ids  # the parser allows several only with --watch
+    if args.no_stream:
+        from .watch import stats_once
+
+        return stats_once(client, args.ids, out)
+    [container_id] = args.ids  # the parser allows several only with --watch or --no-stream
     figures = client.stats(container_id)
     if out.as_json:
         out.document(figures)

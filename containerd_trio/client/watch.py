@@ -1,13 +1,17 @@
-"""``ctr-trio stats --watch``: a live table of CPU and memory, redrawn every second.
+"""``ctr-trio stats --watch``, a live table redrawn every second, and ``stats --no-stream``,
+one table of it.
 
-As ``docker stats``: without ids, every running container (listed again at each redraw, so
-new ones appear and stopped ones go); with ids, those. CPU % is the CPU time a container used
-between two samples over the time between them (100 % is one CPU's worth), so the first
-redraw has none yet. On a terminal, plain ANSI: the cursor goes home, each line is rewritten
-and cleared to its end, then the rest of the screen. Anywhere else (a pipe, a file), each table
-follows the last after a blank line, without a control code. Ctrl-C leaves (exit 130, as for
-``events``).
-With ``--json``, the daemon's own figures instead, one ndjson record per container per second.
+As ``docker stats``: without ids, every running container (for --watch, listed again at each
+redraw, so new ones appear and stopped ones go); with ids, those. The columns are docker's,
+those the daemon has the figures of (no NAME: the id is the name; no NET I/O: the daemon has
+none). CPU % is the CPU time a container used between two samples over the time between them
+(100 % is one CPU's worth), so the first redraw has none yet; ``--no-stream`` takes two samples
+a second apart, as docker's does, and prints the one table. On a terminal, plain ANSI: the
+cursor goes home, each line is rewritten and cleared to its end, then the rest of the screen.
+Anywhere else (a pipe, a file), each table follows the last after a blank line, without a
+control code. Ctrl-C leaves (exit 130, as for ``events``).
+With ``--json``, the daemon's own figures instead, one ndjson record per container per second
+(once, with ``--no-stream``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .commands import EXIT_ERROR, EXIT_OK
 from .errors import ApiError
 from .output import Output, limit, size, table_lines
 
@@ -23,7 +28,7 @@ if TYPE_CHECKING:
     from .http import Client
 
 INTERVAL = 1.0
-HEADERS = ("ID", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS")
+HEADERS = ("CONTAINER ID", "CPU %", "MEM USAGE / LIMIT", "MEM %", "BLOCK I/O", "PIDS")
 HOME, CLEAR_LINE, CLEAR_BELOW, CLEAR_SCREEN = "\x1b[H", "\x1b[K", "\x1b[J", "\x1b[2J"
 
 
@@ -48,7 +53,61 @@ class Sample:
         share = "--" if memory_limit == "none" else f"{100 * usage / memory['limit']:.2f}%"
         pids = self.figures.get("pids", {}).get("current", 0)
         usage_text = f"{size(usage)} / {memory_limit}"
-        return [container_id, self.cpu_percent(before), usage_text, share, str(pids)]
+        cpu = self.cpu_percent(before)
+        return [container_id, cpu, usage_text, share, block_io(self.figures), str(pids)]
+
+
+def block_io(figures: dict[str, Any]) -> str:
+    """Bytes read / written, as docker's BLOCK I/O: runc's ioServiceBytesRecursive added up by
+    op, whatever its case (Read under cgroup v1, read under v2); its Total and Sync left out."""
+    done = {"r": 0, "w": 0}
+    for entry in figures.get("blkio", {}).get("ioServiceBytesRecursive") or []:
+        op = str(entry.get("op", ""))[:1].lower()
+        if op in done:
+            done[op] += int(entry.get("value", 0))
+        # (The sums of all ops, Total, and of synchronous ones, Sync, would count twice.)
+    return f"{size(done['r'])} / {size(done['w'])}"
+
+
+def running(client: Client) -> list[str]:
+    """The ids of the running containers, oldest first (as the daemon lists them)."""
+    return [c["id"] for c in client.containers() if c["state"]["status"] == "running"]
+
+
+def stats_once(client: Client, ids: Sequence[str], out: Output) -> int:
+    """``--no-stream``: the table of two samples a second apart, then the exit. An id named
+    that fails (unknown, stopped) is its error on stderr and exit 1, the others shown; a
+    container listed as running that stopped before its first sample is left out, as docker
+    leaves it, and one that stops between the two keeps its row without a CPU %."""
+    failed = False
+    began = time.monotonic()
+    first: dict[str, Sample] = {}
+    for container_id in ids or running(client):
+        try:
+            figures = client.stats(container_id)
+        except ApiError as exc:
+            if ids:
+                out.error(exc.message)
+                failed = True
+            continue
+        if out.as_json:  # the daemon's figures have no rate: one sample is all there is
+            out.record(figures)
+        else:
+            first[container_id] = Sample(figures, time.monotonic())
+    if first:
+        time.sleep(max(0.0, INTERVAL - (time.monotonic() - began)))
+        rows = []
+        for container_id, before in first.items():
+            try:
+                rows.append(
+                    Sample(client.stats(container_id), time.monotonic()).row(container_id, before)
+                )
+            except ApiError:  # stopped (or gone) since its first sample: that one is all
+                rows.append(before.row(container_id, None))
+        out.table(HEADERS, rows)
+    elif not failed and not out.as_json:
+        out.table(HEADERS, [])  # nothing running: the header alone, as docker's
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def watch_stats(client: Client, ids: Sequence[str], out: Output) -> int:
@@ -57,9 +116,7 @@ def watch_stats(client: Client, ids: Sequence[str], out: Output) -> int:
     first = True
     while True:
         began = time.monotonic()
-        watched = list(ids) or [
-            c["id"] for c in client.containers() if c["state"]["status"] == "running"
-        ]
+        watched = list(ids) or running(client)
         rows = []
         samples: dict[str, Sample] = {}
         for container_id in watched:
@@ -71,7 +128,7 @@ def watch_stats(client: Client, ids: Sequence[str], out: Output) -> int:
                 # was redrawn with the error in it until Ctrl-C).
                 if first and ids and exc.status == 404:
                     raise
-                rows.append([container_id, "--", exc.message, "--", "--"])
+                rows.append([container_id, "--", exc.message, "--", "--", "--"])
                 continue
             sample = samples[container_id] = Sample(figures, time.monotonic())
             if out.as_json:
