@@ -416,6 +416,53 @@ async def test_wait_condition_next_exit_waits_for_a_stopped_container_s_next_run
     assert "error: --condition is the init's: not with PID" in with_pid.err
 
 
+async def test_wait_takes_several_ids_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``wait a b c``: each one's exit status on a line of its own, in the order given
+    (not the order they end in); an unknown id is its error on stderr, the others waited for,
+    exit 1. It was a usage error (the second word was read as a PID). ``wait ID PID`` is as it
+    was: that process's status."""
+    with trio.fail_after(30):
+        await ok(ctr, "start", "late", "-b", str(make_bundle(TRAPS)))
+        await wait_output(client, "late", "ready")
+        await start_container(client, "three", make_bundle(["sh", "-c", "exit 3"]))
+        await start_container(client, "five", make_bundle(["sh", "-c", "exit 5"]))
+        waited: list[Result] = []
+
+        async def wait_all() -> None:
+            waited.append(await ctr("wait", "late", "ghost", "three", "five"))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wait_all)
+            # Both others have ended long before late does (their exits are remembered).
+            await client.post("/containers/three/wait")
+            await client.post("/containers/five/wait")
+            await client.patch("/containers/late", json={"signal": "TERM"})  # its trap: 3
+        [result] = waited
+        assert (result.code, result.out) == (cli.EXIT_ERROR, "3\n3\n5\n"), result
+        assert result.err == "ctr-trio: container 'ghost' not found\n"
+
+        # --json: one id, its exit; several, the array of those waited for.
+        several = await ctr("--json", "containers", "wait", "five", "ghost", "three")
+        assert several.code == cli.EXIT_ERROR, several
+        assert [(e["id"], e["exitStatus"]) for e in several.json] == [("five", 5), ("three", 3)]
+        assert (await ok(ctr, "--json", "wait", "five")).json["exitStatus"] == 5
+        assert (await ok(ctr, "wait", "--condition", "not-running", "three", "five")).out == (
+            "3\n5\n"
+        )
+
+        # ID PID: the process's status, as before (and --condition is not for it).
+        await ok(ctr, "start", "host", "-b", str(make_bundle(FOREVER)))
+        process = await ok(ctr, "--json", "exec", "-d", "host", "sh", "-c", "exit 6")
+        assert (await ok(ctr, "wait", "host", str(process.json["pid"]))).out == "6\n"
+        with_pid = await ctr("wait", "--condition", "removed", "host", "1")
+        assert with_pid.code == cli.EXIT_USAGE, with_pid
+        assert "error: --condition is the init's: not with PID" in with_pid.err
+        zero = await ctr("wait", "host", "0")
+        assert zero.code == cli.EXIT_USAGE and "PID" in zero.err, zero
+
+
 async def test_delete_stops_a_running_container(
     ctr: Ctr, client: httpx.AsyncClient, bundle: Path
 ) -> None:
@@ -1591,7 +1638,8 @@ async def test_completion_offers_ids_only_where_an_id_goes(
     daemon: RunningDaemon, ctr: Ctr, tmp_path: Path, bundle: Path
 ) -> None:
     """The script offered the daemon's container ids at every word after a command that takes
-    an ID: after logs ID, in place of wait's PID, of exec's command, of a checkpoint's NAME."""
+    an ID: after logs ID, in place of exec's command, of a checkpoint's NAME. (After wait ID
+    too, where they go now: wait takes several, as docker's.)"""
     await ok(ctr, "start", "web", "-b", str(bundle))
     script = tmp_path / "ctr-trio.bash"
     script.write_text((await ok(run_cli, "completion", "bash")).out)
@@ -1614,13 +1662,14 @@ async def test_completion_offers_ids_only_where_an_id_goes(
             done = await trio.run_process(["bash", "-c", probe], capture_stdout=True)
         return done.stdout.decode().split()
 
+    # wait ID...: as docker's, wait takes several ids (a PID has no list to offer).
     for where in (["logs"], ["logs", "-n", "5"], ["exec", "-w", "/tmp"], ["rm", "web"],
                   ["stats", "-w", "web"], ["containers", "kill", "-s", "KILL"],
                   ["checkpoints", "delete"], ["attach", "--sig-proxy", "=", "false"],
                   ["attach", "--sig-proxy"], ["kill", "--signal", "=", "KILL"],
-                  ["restart", "-t", "5"], ["start", "web"]):  # fmt: skip
+                  ["restart", "-t", "5"], ["start", "web"], ["wait", "web"]):  # fmt: skip
         assert await complete(*where, "") == ["web"], where
-    for where in (["logs", "web"], ["wait", "web"], ["exec", "web"], ["top", "web"],
+    for where in (["logs", "web"], ["exec", "web"], ["top", "web"],
                   ["checkpoints", "delete", "web"], ["--json", "ls", "-q"]):  # fmt: skip
         assert await complete(*where, "") == [], where
 

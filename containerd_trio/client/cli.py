@@ -724,9 +724,14 @@ def _define_attach(parser: Parser) -> None:
 
 
 def _define_wait(parser: Parser) -> None:
-    parser.add_argument("id", metavar="ID")
+    # ID... as docker's wait, and ID PID as before: a PID is told from an ID by being a
+    # number, and only as the second of two words (see _wait_targets).
     parser.add_argument(
-        "pid", nargs="?", type=_positive_count, metavar="PID", help="a process instead of the init"
+        "ids",
+        nargs="+",
+        metavar="ID",
+        help="the containers, each one's status on a line in this order; or ID PID: a"
+        " process instead of the init",
     )
     parser.add_argument(
         "--condition",
@@ -734,11 +739,24 @@ def _define_wait(parser: Parser) -> None:
         help="as docker's: not-running (the default), the init's next-exit (for a stopped"
         " container, that of its next start), or removed (once the container is gone too)",
     )
-    parser.set_defaults(
-        check=lambda args: (
-            "--condition is the init's: not with PID" if args.condition and args.pid else None
-        )
-    )
+    parser.set_defaults(check=_wait_targets)
+
+
+def _wait_targets(args: argparse.Namespace) -> str | None:
+    """Read ``wait``'s words into ``args.ids`` and ``args.pid``: ``ID PID`` (two words, the
+    second a number) is a process, as it always was; any other words are containers, as
+    docker's wait takes them. (A container whose id is a number is read as a PID only as the
+    second of two: given first, it is a container.)"""
+    args.pid = None
+    if len(args.ids) == 2 and args.ids[1].isascii() and args.ids[1].isdigit():
+        try:
+            args.pid = _positive_count(args.ids[1])
+        except argparse.ArgumentTypeError as exc:
+            return f"argument PID: {exc}"
+        args.ids = args.ids[:1]
+    if args.condition and args.pid:
+        return "--condition is the init's: not with PID"
+    return None
 
 
 def _define_ids(parser: Parser) -> None:

@@ -354,13 +354,18 @@ def containers_attach(client: Client, args: argparse.Namespace, out: Output) -> 
 
 
 def containers_wait(client: Client, args: argparse.Namespace, out: Output) -> int:
-    """Print the exit status once the container (or the process) exited, as ``docker wait``."""
-    ended = client.wait(args.id, args.pid, condition=args.condition)
-    if out.as_json:
-        out.document(ended)
-    else:
-        out.line(str(ended["exitStatus"]))
-    return EXIT_OK
+    """Print each container's exit status once it exited, as ``docker wait``: a line each, in
+    the order given (one after the other); or, for ``ID PID``, that process's."""
+    return each_container(
+        args.ids,
+        out,
+        lambda container_id: client.wait(container_id, args.pid, condition=args.condition),
+        _exit_status,
+    )
+
+
+def _exit_status(ended: Exit, _: str) -> str:
+    return str(ended["exitStatus"])
 
 
 def merge_env(base: Sequence[str], added: Sequence[str]) -> list[str]:
