@@ -32,6 +32,7 @@ from containerd_trio.container import Container
 from containerd_trio.event_types import EVENT_TYPES
 from containerd_trio.model import ExitInfo, Status
 
+from .fusehang import hung_mount
 from .helpers import (
     FOREVER,
     IGNORES_TERM,
@@ -520,6 +521,107 @@ async def test_stop_signals_then_kills_after_the_grace_and_keeps_the_container(
         assert several.err.count("\n") == 1 and "'ghost' not found" in several.err, several
         assert await status("stubborn") == {"status": "stopped", "exitStatus": 137}
         assert (await ok(ctr, "ps", "-q")).out.split() == ["polite", "frozen", "custom", "stubborn"]
+
+
+#: An init whose SIGTERM trap ends it (3) only once the file /go is in its rootfs.
+PATIENT = (
+    "sh",
+    "-c",
+    "trap 'echo stopping; while [ ! -e /go ]; do sleep 0.1; done; exit 3' TERM; echo ready;"
+    " while :; do sleep 0.1; done",
+)
+
+
+async def test_stop_with_timeout_minus_one_sends_no_sigkill_and_waits_for_the_exit(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Newer docker's ``stop -t -1``: the signal, then the wait for the exit however long it
+    takes, never a SIGKILL. It was refused ('-1' is not 0 or more seconds). Held here for
+    longer than every bounded wait of stop (made short), so that none of them can be what
+    ended it: the init's own trap does, with its status, once the test lets it."""
+    monkeypatch.setattr(commands, "KILL_WAIT", 0.3)
+    monkeypatch.setattr(commands, "REFUSED_GRACE", 0.3)
+    asked = trio.Event()
+    wait = Container.wait
+
+    async def noted(container: Container) -> ExitInfo:
+        asked.set()
+        return await wait(container)
+
+    monkeypatch.setattr(Container, "wait", noted)  # the daemon says when the stop's wait is in
+    bundle = make_bundle(PATIENT)
+    with trio.fail_after(60):
+        await ok(ctr, "start", "patient", "-b", str(bundle))
+        await wait_output(client, "patient", "ready")
+        stopped: list[Result] = []
+
+        async def stop() -> None:
+            stopped.append(await ctr("stop", "-t", "-1", "patient"))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop)
+            await wait_output(client, "patient", "stopping")  # its SIGTERM came
+            await asked.wait()
+            # The point of the test is a while: past the bounded waits, the stop still waits.
+            await trio.sleep(1.0)
+            assert not stopped
+            state = (await client.get("/containers/patient")).json()["state"]
+            assert state == {"status": "running"}
+            (bundle / "rootfs" / "go").touch()
+        assert (stopped[0].code, stopped[0].out) == (0, "patient\n"), stopped
+        state = (await client.get("/containers/patient")).json()["state"]
+        assert state == {"status": "stopped", "exitStatus": 3}  # its trap's, no SIGKILL's
+
+        # restart takes it too (its trap ends it at once now); --timeout=-1 as well.
+        await ok(ctr, "start", "patient")
+        await wait_output(client, "patient", "ready")
+        assert (await ok(ctr, "restart", "--timeout=-1", "patient")).out == "patient\n"
+        # Other negative numbers are no grace: a usage error, as before.
+        refused = await ctr("stop", "-t", "-2", "patient")
+        assert refused.code == cli.EXIT_USAGE, refused
+        assert "argument -t/--timeout/--time: '-2' is not 0 or more seconds, nor -1" in refused.err
+
+
+async def test_stop_gives_up_on_a_container_its_sigkill_does_not_end(
+    ctr: Ctr,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """stop waited without a deadline after its SIGKILL: an init the kernel holds (in D state,
+    on a hung FUSE mount: a real one here, whose server never answers) held ctr-trio for good.
+    Now it waits KILL_WAIT (10 s; 1 s here) after the SIGKILL, then says the container did not
+    stop, exit 1; the container runs on, and ends of its SIGKILL once the kernel lets it go."""
+    monkeypatch.setattr(commands, "KILL_WAIT", 1.0)
+    point = tmp_path / "hung"
+    point.mkdir()
+
+    def bind_hung(config: dict[str, Any]) -> None:
+        config["mounts"].append(
+            {"destination": "/hung", "type": "bind", "source": str(point), "options": ["rbind"]}
+        )
+
+    with hung_mount(point) as hung:
+        bundle = make_bundle(("cat", "/hung/hang"), edit=bind_hung)
+        started = await ok(ctr, "--json", "start", "held", "-b", str(bundle))
+        pid = started.json["processes"][0]["pid"]
+        assert await trio.to_thread.run_sync(hung.asked.wait, 20), "cat never asked"
+        since = now()
+        with trio.fail_after(20):
+            stopped = await ctr("stop", "-t", "0.2", "held")
+        assert (stopped.code, stopped.out) == (cli.EXIT_ERROR, ""), stopped
+        assert stopped.err == (
+            "ctr-trio: container 'held' did not stop within 1 s of its SIGKILL: the kernel holds"
+            " its init (uninterruptible, D in ps: a hung mount?); it runs on, the SIGKILL"
+            " pending (ctr-trio wait held tells its end)\n"
+        )
+        state = (await client.get("/containers/held")).json()["state"]
+        assert state == {"status": "running"}
+        assert Path(f"/proc/{pid}/stat").read_text().split()[2] == "D"  # what held it
+        hung.release()
+        with trio.fail_after(20):
+            assert await wait_exit(client, "held", pid, since) == 128 + signal.SIGKILL
 
 
 async def test_start_of_ids_alone_starts_stopped_containers_again_as_docker_s(

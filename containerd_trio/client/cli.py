@@ -793,6 +793,23 @@ def _define_kill(parser: Parser) -> None:
 STOP_TIMEOUT = 10.0
 
 
+def _grace(text: str) -> float | None:
+    """stop's ``-t``: seconds, or -1 (newer docker's): no SIGKILL, the exit waited for however
+    long it takes (None)."""
+    try:
+        forever = float(text) == -1
+    except ValueError:
+        forever = False  # not a number: _seconds says so
+    if forever:
+        return None
+    try:
+        return _seconds(text)
+    except argparse.ArgumentTypeError:
+        if text.strip().startswith("-"):  # a negative number other than -1
+            raise argparse.ArgumentTypeError(f"{text!r} is not 0 or more seconds, nor -1") from None
+        raise
+
+
 def _define_stop(parser: Parser) -> None:
     _define_ids(parser)
     _define_signal(parser)
@@ -801,10 +818,11 @@ def _define_stop(parser: Parser) -> None:
         "-t",
         "--timeout",
         "--time",
-        type=_seconds,
+        type=_grace,
         default=STOP_TIMEOUT,
         metavar="SECONDS",
-        help=f"grace between the signal and SIGKILL (default {STOP_TIMEOUT:g})",
+        help=f"grace between the signal and SIGKILL (default {STOP_TIMEOUT:g}); -1: no SIGKILL,"
+        " wait for the exit however long it takes",
     )
 
 

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import output
-from .errors import ApiError, ClientError, DaemonUnreachable
+from .errors import ApiError, ClientError, DaemonUnreachable, GaveUp
 from .output import (
     CONTAINER_HEADERS,
+    PROG,
     TOP_HEADERS,
     Output,
     ago,
@@ -45,17 +46,17 @@ Handler = Callable[["Client", argparse.Namespace, Output], int]
 def for_each(
     ids: Sequence[str], out: Output, act: Callable[[str], Any], *, missing_ok: bool = False
 ) -> int:
-    """``act(id)`` for each id; a failure is said and the rest go on. Exit 1 if any failed;
-    ``missing_ok``: an id the daemon does not know (404) is said but is no failure."""
-    from .errors import ApiError
-
+    """``act(id)`` for each id; a failure (the daemon's error, or a wait of ours given up) is
+    said and the rest go on. Exit 1 if any failed; ``missing_ok``: an id the daemon does not
+    know (404) is said but is no failure."""
     failed = False
     for container_id in ids:
         try:
             act(container_id)
-        except ApiError as exc:
-            out.error(exc.message)
-            failed = failed or not (missing_ok and exc.status == 404)
+        except (ApiError, GaveUp) as exc:
+            out.error(str(exc))
+            missing = isinstance(exc, ApiError) and exc.status == 404
+            failed = failed or not (missing_ok and missing)
     return EXIT_ERROR if failed else EXIT_OK
 
 
@@ -525,11 +526,17 @@ def containers_kill(client: Client, args: argparse.Namespace, out: Output) -> in
 #: docker's: how long a stop waits for a container whose signal was refused (it may have been
 #: on its way out: stopped already, the common case, answers at once).
 REFUSED_GRACE = 2.0
+#: How long a stop waits for the exit after its SIGKILL. A SIGKILL ends the init at once unless
+#: the kernel holds it (uninterruptible sleep, D in ps: a hung NFS or FUSE mount), which may be
+#: for good: then the stop says so and fails, as docker's does 10 s (and 4 s more) after its.
+KILL_WAIT = 10.0
 
 
-def stop(client: Client, container_id: str, signal: int | str, timeout: float) -> Exit:
+def stop(client: Client, container_id: str, signal: int | str, timeout: float | None) -> Exit:
     """Stop one container as ``docker stop`` does, and say how it ended: ``signal`` to its
-    init, up to ``timeout`` seconds for the exit, then SIGKILL and the exit. A container
+    init, up to ``timeout`` seconds for the exit, then SIGKILL and up to :data:`KILL_WAIT`
+    seconds for the exit (:class:`GaveUp` past that: it runs on); ``timeout`` None (docker's
+    ``-t -1``): the wait for the exit without a deadline, and no SIGKILL. A container
     stopped already is no failure (its last exit). A paused one is resumed once signalled, as
     docker's stop does, so that the signal (pending while it is frozen) comes now, not as the
     SIGKILL after the timeout. The container stays, stopped."""
@@ -541,13 +548,16 @@ def stop(client: Client, container_id: str, signal: int | str, timeout: float) -
     except ApiError as exc:
         if exc.status != 409:  # not found, say: nothing to wait for
             raise
-        grace = REFUSED_GRACE
+        if grace is not None:
+            grace = REFUSED_GRACE
     else:
         # SIGKILL the daemon resumes the container for itself (docs/api.md, PATCH).
         if signalled["state"]["status"] == "paused" and signal_number(str(signal)) != signal_number(
             "KILL"
         ):
             _resume_if_paused(client, container_id)
+    if grace is None:
+        return client.wait(container_id)
     ended = client.wait_within(container_id, grace)
     if ended is not None:
         return ended
@@ -559,7 +569,14 @@ def stop(client: Client, container_id: str, signal: int | str, timeout: float) -
         if ended is None:
             raise
         return ended
-    return client.wait(container_id)
+    ended = client.wait_within(container_id, KILL_WAIT)
+    if ended is None:
+        raise GaveUp(
+            f"container {container_id!r} did not stop within {KILL_WAIT:g} s of its SIGKILL: the"
+            " kernel holds its init (uninterruptible, D in ps: a hung mount?); it runs on, the"
+            f" SIGKILL pending ({PROG} wait {container_id} tells its end)"
+        )
+    return ended
 
 
 def _resume_if_paused(client: Client, container_id: str) -> None:
@@ -586,7 +603,9 @@ def containers_stop(client: Client, args: argparse.Namespace, out: Output) -> in
     )
 
 
-def restart(client: Client, container_id: str, signal: int | str, timeout: float) -> Container:
+def restart(
+    client: Client, container_id: str, signal: int | str, timeout: float | None
+) -> Container:
     """``docker restart`` of one container: :func:`stop`, then started again as
     :func:`start_again` starts it; a stopped one is just started. What it is started with is
     read before the stop: a container with autoRemove is gone once stopped, and is started

@@ -19,6 +19,11 @@ class ApiError(ClientError):
         return self.message
 
 
+class GaveUp(ClientError):
+    """What was asked of the daemon was not done by a deadline of the client's own: a container
+    its stop's SIGKILL did not end, a removal that did not come. The daemon may do it later."""
+
+
 class DaemonUnreachable(ClientError):
     """No answer from the daemon: nothing listens at the address, or the connection broke.
 

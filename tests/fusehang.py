@@ -1,0 +1,133 @@
+"""A FUSE mount whose file ``hang`` is never answered: a process that opens it waits in the
+kernel, uninterruptibly once it has a SIGKILL pending (``D`` in ps), as on a hung NFS or FUSE
+mount, until :meth:`HungMount.release` answers. Real kernel FUSE (``/dev/fuse``), served by a
+thread of the test: what a container that outlives its SIGKILL looks like, with nothing faked.
+
+The server speaks the least of the protocol the kernel needs: ``INIT``, ``GETATTR`` and
+``STATFS`` of the root (a path walk or a bind mount of it asks them), ``ENOENT`` for any other
+name looked up, ``ENOSYS`` for the rest. The lookup of ``hang`` is read and held: once the
+server has read a request, a fatal signal no longer ends the kernel's wait for its answer
+(``fs/fuse/dev.c``, ``request_wait_answer``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from containerd_trio import _libc
+
+#: The name whose lookup is held.
+HUNG = b"hang"
+
+_IN_HEADER = struct.Struct("<IIQQIIIHH")  # fuse_in_header: len, opcode, unique, nodeid, ...
+_OUT_HEADER = struct.Struct("<IiQ")  # fuse_out_header: len, error, unique
+# fuse_init_out: major, minor, max_readahead, flags, max_background, congestion_threshold,
+# max_write, time_gran, max_pages, map_alignment, flags2, max_stack_depth, unused[6].
+_INIT_OUT = struct.Struct("<IIIIHHIIHHII24x")
+# fuse_attr_out: attr_valid, attr_valid_nsec, dummy; fuse_attr: ino, size, blocks, atime,
+# mtime, ctime, their nsecs, mode, nlink, uid, gid, rdev, blksize, flags.
+_ATTR_OUT = struct.Struct("<QII" + "QQQQQQ" + "III" + "IIIIIII")
+# fuse_kstatfs: blocks, bfree, bavail, files, ffree, bsize, namelen, frsize, padding, spare[6].
+_STATFS_OUT = struct.Struct("<QQQQQIIII24x")
+_LOOKUP, _GETATTR, _STATFS, _INIT, _DESTROY = 1, 3, 17, 26, 38
+_NO_ANSWER = (2, 36, 42)  # FORGET, INTERRUPT, BATCH_FORGET: the kernel waits for none
+_ROOT_MODE = 0o40755
+_MS_NOSUID, _MS_NODEV = 2, 4
+
+_mount = ctypes.CDLL(None, use_errno=True).mount
+_mount.argtypes = (
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+)
+_mount.restype = ctypes.c_int
+
+
+class HungMount:
+    """The server of one mount: :attr:`asked` is set once the lookup of ``hang`` came."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.asked = threading.Event()
+        self._held: list[int] = []
+        self._lock = threading.Lock()
+        self._released = False
+        self._thread = threading.Thread(target=self._serve, name="fuse-hang", daemon=True)
+
+    def release(self) -> None:
+        """Answer the held lookups (no such file): their processes go on, to die of their
+        SIGKILL if one is pending. Lookups of ``hang`` after this are answered at once."""
+        with self._lock:
+            self._released = True
+            held, self._held = self._held, []
+        for unique in held:
+            self._reply(unique, -errno.ENOENT)
+
+    def _reply(self, unique: int, error: int = 0, body: bytes = b"") -> None:
+        with contextlib.suppress(OSError):  # the connection ended (unmounted): nobody waits
+            os.write(self.fd, _OUT_HEADER.pack(_OUT_HEADER.size + len(body), error, unique) + body)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                request = os.read(self.fd, 1 << 20)
+            except OSError:  # ENODEV: unmounted, the connection aborted
+                return
+            _, opcode, unique, _, _, _, _, _, _ = _IN_HEADER.unpack_from(request)
+            body = request[_IN_HEADER.size :]
+            if opcode == _INIT:
+                _major, _minor, readahead = struct.unpack_from("<III", body)
+                self._reply(
+                    unique, body=_INIT_OUT.pack(7, 26, readahead, 0, 0, 0, 1 << 17, 1, 0, 0, 0, 0)
+                )
+            elif opcode == _GETATTR:
+                attr = _ATTR_OUT.pack(
+                    0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, _ROOT_MODE, 2, 0, 0, 0, 4096, 0
+                )
+                self._reply(unique, body=attr)
+            elif opcode == _STATFS:
+                self._reply(unique, body=_STATFS_OUT.pack(0, 0, 0, 0, 0, 4096, 255, 4096, 0))
+            elif opcode == _LOOKUP and body.rstrip(b"\0") == HUNG:
+                with self._lock:
+                    if not self._released:
+                        self._held.append(unique)
+                        self.asked.set()
+                        continue
+                self._reply(unique, -errno.ENOENT)
+            elif opcode == _LOOKUP:
+                self._reply(unique, -errno.ENOENT)
+            elif opcode == _DESTROY:
+                self._reply(unique)
+                return
+            elif opcode not in _NO_ANSWER:
+                self._reply(unique, -errno.ENOSYS)
+
+
+@contextlib.contextmanager
+def hung_mount(point: Path) -> Iterator[HungMount]:
+    """Mount the hung file system on ``point`` (a directory) for the block; at its end, the held
+    lookups are answered and it is unmounted (lazily: a process may still be in it)."""
+    fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        options = f"fd={fd},rootmode={_ROOT_MODE:o},user_id=0,group_id=0".encode()
+        if _mount(b"hung", os.fsencode(point), b"fuse", _MS_NOSUID | _MS_NODEV, options) != 0:
+            raise _libc.last_error(str(point))
+        server = HungMount(fd)
+        server._thread.start()
+        try:
+            yield server
+        finally:
+            server.release()
+            _libc.umount2(os.fsencode(point), 2)  # MNT_DETACH
+            server._thread.join(10)
+    finally:
+        os.close(fd)
