@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,6 +26,8 @@ import pytest
 import trio
 
 import containerd_trio
+from containerd_trio import attach as attach_module
+from containerd_trio import supervisor as supervisor_module
 from containerd_trio.client import cli, commands, watch
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.config import Listen
@@ -46,6 +49,7 @@ from .helpers import (
     wait_output,
 )
 from .test_security import pki  # noqa: F401 - the fixture, for the TLS test
+from .wsclient import attach
 
 LOGGING = ("sh", "-c", "echo one; echo two >&2; sleep 0.5; echo three")
 
@@ -714,6 +718,48 @@ async def test_restart_stops_then_starts_again_as_docker_s(
         await start_container(client, "reader", make_bundle(FOREVER), stdin=True)
         reread = await ok(ctr, "--json", "restart", "-t", "0", "reader")
         assert reread.json["processes"][0]["stdin"] is True
+
+
+async def test_restart_gives_up_on_a_removal_an_attached_session_holds(
+    daemon: RunningDaemon,
+    ctr: Ctr,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """restart of a container with autoRemove waited without a deadline for the daemon to
+    remove it once stopped, and an attached session holds that removal while it is sent output
+    (up to 5 s after it stalls): a client that stopped reading held ctr-trio. Now it waits
+    REMOVAL_WAIT (10 s; 1 s here, the stall let go on for a minute) and says it was not
+    removed, nor started again, exit 1. The removal comes once the session goes."""
+    monkeypatch.setattr(commands, "REMOVAL_WAIT", 1.0)
+    monkeypatch.setattr(supervisor_module, "_ATTACHED_GRACE", 60.0)
+    monkeypatch.setattr(attach_module, "SEND_TIMEOUT", 60.0)
+    bundle = make_bundle(
+        ["sh", "-c", "trap 'yes 0123456789 | head -c 4194304; exit 5' TERM; echo ready;"
+         " while :; do sleep 0.1; done"]
+    )  # fmt: skip
+    with trio.fail_after(60):
+        started = await ok(ctr, "--json", "start", "held", "--rm", "-b", str(bundle))
+        await wait_output(client, "held", "ready")
+        session = await attach(daemon.url, "held", started.json["processes"][0]["pid"])
+        session.stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        try:
+            restarted = await ctr("restart", "held")  # and the session reads nothing
+            assert (restarted.code, restarted.out) == (cli.EXIT_ERROR, ""), restarted
+            assert restarted.err == (
+                "ctr-trio: container 'held' stopped, but the daemon had not removed it"
+                " (autoRemove) 1 s later: an attached session holds its removal while it is"
+                " sent output; not started again (once it is gone: ctr-trio start held -b"
+                f" {bundle} --rm)\n"
+            )
+            state = (await client.get("/containers/held")).json()["state"]
+            assert state == {"status": "stopped", "exitStatus": 5}
+        finally:
+            await session.drop()
+        removed = await client.post("/containers/held/wait", params={"condition": "removed"})
+        assert removed.json()["exitStatus"] == 5
+        assert (await client.get("/containers/held")).status_code == 404
 
 
 # --- checkpoints ------------------------------------------------------------------------------

@@ -603,6 +603,12 @@ def containers_stop(client: Client, args: argparse.Namespace, out: Output) -> in
     )
 
 
+#: How long a restart waits for the daemon to remove a container with autoRemove once it
+#: stopped: milliseconds, unless an attached session holds the removal (while it is sent the
+#: rest of the output, and up to 5 s after it stalls: docs/api.md, autoRemove).
+REMOVAL_WAIT = 10.0
+
+
 def restart(
     client: Client, container_id: str, signal: int | str, timeout: float | None
 ) -> Container:
@@ -610,7 +616,7 @@ def restart(
     :func:`start_again` starts it; a stopped one is just started. What it is started with is
     read before the stop: a container with autoRemove is gone once stopped, and is started
     again (autoRemove kept, as docker's restart keeps --rm) once the daemon removed it, not
-    while it does."""
+    while it does; :class:`GaveUp` if it was not removed within :data:`REMOVAL_WAIT`."""
     container = client.container(container_id)
     if container["state"]["status"] == "stopped":
         return _start_as(client, container)
@@ -619,8 +625,15 @@ def restart(
     init = container["processes"][0] if container["processes"] else None
     stdin = bool(init and init["stdin"] and not init["terminal"])
     stop(client, container_id, signal, timeout)
-    if container.get("autoRemove"):
-        client.wait(container_id, condition="removed")
+    if container.get("autoRemove") and (
+        client.wait_within(container_id, REMOVAL_WAIT, condition="removed") is None
+    ):
+        raise GaveUp(
+            f"container {container_id!r} stopped, but the daemon had not removed it"
+            f" (autoRemove) {REMOVAL_WAIT:g} s later: an attached session holds its removal"
+            f" while it is sent output; not started again (once it is gone: {PROG} start"
+            f" {container_id} -b {container['bundlePath']} --rm)"
+        )
     return _start_as(client, container, stdin=stdin)
 
 

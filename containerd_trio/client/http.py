@@ -171,10 +171,14 @@ class Client:
         assert ended is not None  # with no deadline, only the answer ends the wait
         return ended
 
-    def wait_within(self, container_id: str, timeout: float) -> Exit | None:
-        """:meth:`wait` for the init, for ``timeout`` seconds at most: None if it runs on then
-        (the daemon's wait has no deadline: this one is the client's, the request given up)."""
-        return self._wait(routes.wait(container_id), time.monotonic() + timeout)
+    def wait_within(
+        self, container_id: str, timeout: float, *, condition: str | None = None
+    ) -> Exit | None:
+        """:meth:`wait` for the init (as ``condition`` says), for ``timeout`` seconds at most:
+        None if it has not come then (the daemon's wait has no deadline: this one is the
+        client's, the request given up)."""
+        request = routes.wait(container_id, condition=condition)
+        return self._wait(request, time.monotonic() + timeout)
 
     def _wait(self, request: Request, deadline: float | None) -> Exit | None:
         retry = Retry(Request("GET", request.target), self._transport.retry_for)
