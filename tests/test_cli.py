@@ -1436,16 +1436,36 @@ async def test_list_refuses_a_status_no_container_has(
     assert set(commands.STATUSES) == {status.value for status in Status}
 
 
-async def test_list_format_refuses_what_is_not_a_field(ctr: Ctr, bundle: Path) -> None:
-    """docker's {{json .}} (or any action but a field) was printed as it is, on every line,
-    with exit 0, where an unknown field is a usage error: now it is one too."""
-    await ok(ctr, "start", "web", "-b", str(bundle))
-    for form in ("{{json .}}", "{{.ID}} {{ .Status | printf }}", "{{if .PID}}x{{end}}"):
+async def test_list_format_is_the_template_inspect_reads(ctr: Ctr, bundle: Path) -> None:
+    """ps --format read ``{{.Field}}`` alone, by its own reader, and refused docker's
+    ``{{json .}}``, ``{{json .Labels}}``, ``{{.ID | json}}``: now inspect's templates
+    (template.py) on each container's fields, as docker's ps. An unknown field, or a template
+    that fits no container (a key of a field, all strings), is still a usage error."""
+    await ok(ctr, "start", "web", "-b", str(bundle), "-l", "team=infra")
+    shown = await ok(ctr, "ps", "--format", r"{{json .Labels}}\t{{.ID | json}}")
+    assert shown.out == '"team=infra"\t"web"\n'
+    trimmed = await ok(ctr, "ps", "--format", '{{.ID}}  {{- "/" -}}  {{index . "State"}}')
+    assert trimmed.out == "web/running\n"
+    fields = json.loads((await ok(ctr, "ps", "--format", "{{json .}}")).out)
+    assert list(fields) == [
+        "ID", "Status", "State", "ExitStatus", "PID", "Processes", "Created", "CreatedAt",
+        "Bundle", "Labels",
+    ]  # fmt: skip
+    assert (fields["ID"], fields["State"], fields["Labels"]) == ("web", "running", "team=infra")
+    # A table's header is the template on the fields' names, as docker's.
+    headed = await ok(ctr, "ps", "--format", r"table {{.ID | json}}\t{{.State}}")
+    assert headed.out.splitlines() == ['"ID"    STATE', '"web"   running']
+
+    for form, message in [
+        ("{{json .Nope}}", "unknown field {{.Nope}} in --format; fields: {{.ID}}, {{.Status}},"),
+        ("{{.ID.x}}", 'key "x" of a string (.ID)'),
+        ("{{.ID}} {{ .Status | printf }}", 'function "printf" not defined'),
+        ("{{if .PID}}x{{end}}", "if is not supported"),
+        ("{{.ID", "unclosed action"),
+    ]:
         refused = await ctr("ps", "--format", form)
         assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), form
-        assert "in --format is not a field (for JSON: --format json); fields: {{.ID}}," in (
-            refused.err
-        ), refused.err
+        assert "argument --format: " in refused.err and message in refused.err, refused.err
     # Fields, spaced as docker allows, and text with braces but no action, still go.
     spaced = await ok(ctr, "ps", "--format", "{{ .ID }} {x} {{.State}}")
     assert spaced.out == "web {x} running\n"

@@ -178,3 +178,20 @@ def test_a_template_that_does_not_fit_the_value_fails_for_that_value(
         template.render(WEB)
     assert message in str(caught.value), (text, str(caught.value))
     assert text in str(caught.value)  # the action it was in
+
+
+def test_top_keys_are_the_top_level_keys_a_template_names() -> None:
+    """What ps --format checks against its fields before any request: the first key of each
+    path from the dot, wherever it is (an argument, a pipeline, parentheses), in order."""
+    template = parse("{{.id}} {{json .state.status}} {{(index .processes 0).pid | json}} {{.}}")
+    assert template.top_keys() == ("id", "state", "processes")
+    assert parse('{{index . "id"}} {{"x"}} text').top_keys() == ()
+
+
+def test_split_cuts_the_text_between_actions_not_the_actions() -> None:
+    """ps's ``table`` columns: cut at the template's own tabs, not at a tab in a string of an
+    action, nor at one a trim marker took away."""
+    columns = parse('{{.id}}\t{{index .labels "a\tb"}} x\t{{.state.status}}').split("\t")
+    assert [column.render(WEB) for column in columns] == ["web", "<no value> x", "stopped"]
+    assert len(parse("{{.id -}}\t{{.id}}").split("\t")) == 1
+    assert [c.render(WEB) for c in parse("\ta\t").split("\t")] == ["", "a", ""]

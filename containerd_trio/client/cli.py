@@ -37,7 +37,7 @@ from .commands import (
     EXIT_USAGE,
     Handler,
 )
-from .output import CONTAINER_HEADERS, PROG, Output
+from .output import CONTAINER_HEADERS, PROG, Output, RowTemplate
 
 if TYPE_CHECKING:
     from .http import ApiError, Client
@@ -345,15 +345,15 @@ def _whole(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
-def _format(text: str) -> str:
-    if text not in ("json", "table", "ids"):
-        from .output import template
-
-        try:
-            template(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+def _format(text: str) -> str | RowTemplate:
+    """ps's ``--format``: a keyword as it is, else a template, read here so that a malformed
+    one is a usage error before any request."""
+    if text in ("json", "table", "ids"):
+        return text
+    try:
+        return RowTemplate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _types(text: str) -> list[str]:
@@ -389,7 +389,8 @@ def _define_list(parser: Parser) -> None:
         metavar="json|table|ids|TEMPLATE",
         help="how to print: a TEMPLATE names fields as {{.ID}} {{.Status}} {{.State}}"
         " {{.ExitStatus}} {{.PID}} {{.Processes}} {{.Created}} {{.CreatedAt}} {{.Bundle}}"
-        " {{.Labels}}, with \\t and \\n; 'table TEMPLATE' for aligned columns under a header",
+        " {{.Labels}}, with \\t and \\n, and inspect's functions: '{{json .}}', '{{.ID | json}}';"
+        " 'table TEMPLATE' for aligned columns under a header",
     )
 
 

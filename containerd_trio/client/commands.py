@@ -111,7 +111,10 @@ def select(containers: Iterable[Container], filters: Sequence[tuple[str, str]]) 
 
 def containers_list(client: Client, args: argparse.Namespace, out: Output) -> int:
     containers = select(client.containers(), [pair for pairs in args.filter for pair in pairs])
+    form: str | output.RowTemplate
     form = "ids" if args.quiet else args.format or ("json" if out.as_json else "table")
+    if isinstance(form, output.RowTemplate):  # read with the command line
+        return _list_templated(containers, form, out)
     if form == "json":
         out.document(containers)
     elif form == "table":
@@ -119,14 +122,29 @@ def containers_list(client: Client, args: argparse.Namespace, out: Output) -> in
     elif form == "ids":
         for container in containers:
             out.line(container["id"])
-    elif form.startswith(output.TABLE_PREFIX):  # docker's table TEMPLATE
-        header, cells = output.template_table(form)  # checked when the command line was read
-        out.table(header, [cells(container) for container in containers])
-    else:
-        render = output.template(form)  # checked when the command line was read
-        for container in containers:
-            out.line(render(container))
     return EXIT_OK
+
+
+def _list_templated(containers: Iterable[Container], form: output.RowTemplate, out: Output) -> int:
+    """A line per container, or docker's table; a container the template does not fit (rare:
+    the header, all strings too, fit) is its error, the others printed, as inspect's."""
+    from .template import RenderError
+
+    rows = []
+    misfits = []
+    for container in containers:
+        try:
+            rows.append(form.cells(container))
+        except RenderError as exc:
+            misfits.append(f"{container['id']}: {exc}")
+    if form.is_table:
+        out.table(form.header, rows)
+    else:
+        for (line,) in rows:
+            out.line(line)
+    for misfit in misfits:
+        out.error(misfit)
+    return EXIT_ERROR if misfits else EXIT_OK
 
 
 def containers_get(client: Client, args: argparse.Namespace, out: Output) -> int:

@@ -166,8 +166,6 @@ FIELDS: dict[str, Callable[[Container], str]] = {
     "Bundle": lambda c: c["bundlePath"],
     "Labels": _labels,
 }
-_PLACEHOLDER = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
-_ACTION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 _ESCAPES = {"\\t": "\t", "\\n": "\n", "\\\\": "\\"}
 
 
@@ -176,49 +174,43 @@ def container_rows(containers: Iterable[Container]) -> list[list[str]]:
     return [[field(c) for field in fields] for c in containers]
 
 
-def template(text: str) -> Callable[[Container], str]:
-    """A ``--format`` template such as ``{{.ID}}\\t{{.Status}}``: the text with each
-    ``{{.Field}}`` replaced (``\\t`` and ``\\n`` as docker takes them). ValueError naming the
-    fields for an unknown one."""
-    fields = ", ".join(f"{{{{.{name}}}}}" for name in FIELDS)
-    unknown = [name for name in _PLACEHOLDER.findall(text) if name not in FIELDS]
-    if unknown:
-        raise ValueError(f"unknown field {{{{.{unknown[0]}}}}} in --format; fields: {fields}")
-    # Any other action of docker's templates ({{json .}}, {{.ID | printf}}, {{if ...}}) was
-    # left in the text, and printed as it is on every line: refuse it as an unknown field is.
-    other = next((a for a in _ACTION.findall(text) if not _PLACEHOLDER.fullmatch(a)), None)
-    if other is not None:
-        raise ValueError(
-            f"{other} in --format is not a field (for JSON: --format json); fields: {fields}"
-        )
-    text = _unescape(text)
-    return lambda c: _PLACEHOLDER.sub(lambda m: FIELDS[m.group(1)](c), text)
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\[tn\\]", lambda m: _ESCAPES[m.group()], text)
-
-
 #: docker's prefix of a template for a table: a header, then columns aligned at each tab.
 TABLE_PREFIX = "table "
 
 
-def template_table(text: str) -> tuple[list[str], Callable[[Container], list[str]]]:
-    """docker's ``table {{.ID}}\\t{{.Status}}``: the header (each field's name in capitals,
-    ``CREATED AT``) and the cells of a container's row, one per column of the template, cut at
-    its tabs (``\\t`` or a tab). (``table `` was text like any other, printed at the head of
-    every line.)"""
-    columns = [""]
-    # The template's own tabs end a column, a tab in a value (a label's) does not: cut the
-    # template, its other escapes left for template() to read once.
-    for token in re.split(r"(\\[tn\\]|\t)", text.removeprefix(TABLE_PREFIX)):
-        if token in ("\\t", "\t"):
-            columns.append("")
-        else:
-            columns[-1] += token
-    renders = [template(column) for column in columns]
-    header = [_unescape(_PLACEHOLDER.sub(lambda m: _heading(m.group(1)), c)) for c in columns]
-    return header, lambda container: [render(container) for render in renders]
+class RowTemplate:
+    """ps's ``--format TEMPLATE``: inspect's templates (:mod:`.template`) on a container's
+    :data:`FIELDS`, as docker's ps, read once when the command line is. ``\\t`` and ``\\n``
+    are read first, in the whole text, as docker's ps reads them (inspect's does not). With
+    ``table ``, :attr:`header` is the template on the fields' names in capitals (``CREATED AT``),
+    as docker's, and the columns are cut at its tabs (a tab in a value stays in its cell).
+
+    ValueError (a TemplateError, or naming the fields) for a template that cannot be read or
+    names an unknown field; or that fits no container: its values are all strings, so a key of
+    one, or an index of one, fails on the header as on every container."""
+
+    def __init__(self, text: str) -> None:
+        from .template import parse  # not on every ps: 0.6 ms of a call's 80 (docs/cli.md)
+
+        self.is_table = text.startswith(TABLE_PREFIX)
+        parsed = parse(_unescape(text.removeprefix(TABLE_PREFIX)))
+        unknown = [key for key in parsed.top_keys() if key not in FIELDS]
+        if unknown:
+            fields = ", ".join(f"{{{{.{name}}}}}" for name in FIELDS)
+            raise ValueError(f"unknown field {{{{.{unknown[0]}}}}} in --format; fields: {fields}")
+        self._columns = parsed.split("\t") if self.is_table else [parsed]
+        headings = {name: _heading(name) for name in FIELDS}
+        self.header = [column.render(headings) for column in self._columns]
+
+    def cells(self, container: Container) -> list[str]:
+        """The container's line, one cell per column (one without ``table``); RenderError
+        where the template does not fit it."""
+        values = {name: field(container) for name, field in FIELDS.items()}
+        return [column.render(values) for column in self._columns]
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\[tn\\]", lambda m: _ESCAPES[m.group()], text)
 
 
 def _heading(field: str) -> str:

@@ -1,4 +1,7 @@
-"""``inspect --format``: a small, strict subset of Go's text/template, on a container's JSON.
+"""``inspect --format`` and ``ps --format``: a small, strict subset of Go's text/template.
+
+inspect's runs on a container's JSON; ps's on a container's fields (``{{.ID}}``, as docker's
+ps names them: :data:`.output.FIELDS`), with docker's ps's ``\\t`` and ``table`` on top.
 
 What docker users write in scripts, ``docker inspect -f '{{.State.Pid}}' web``, on the daemon's
 documents (``GET /containers/ID``, keys as the daemon spells them: ``{{.state.status}}``):
@@ -28,7 +31,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, NamedTuple
 
 __all__ = ["NO_VALUE", "RenderError", "Template", "TemplateError", "compact", "parse"]
@@ -146,6 +149,10 @@ class _Node:
     def evaluate(self, dot: Any) -> Any:
         raise NotImplementedError
 
+    def named(self) -> Iterator[str]:
+        """The top-level keys of the paths from the dot in this node (:meth:`Template.top_keys`)."""
+        return iter(())
+
 
 class _Literal(_Node):
     __slots__ = ("value",)
@@ -179,6 +186,12 @@ class _Path(_Node):
             value = value.get(key, MISSING)
         return value
 
+    def named(self) -> Iterator[str]:
+        if self.base is not None:
+            yield from self.base.named()
+        elif self.keys:
+            yield self.keys[0]
+
     def _prefix(self, depth: int) -> str:
         """The path up to key ``depth``, as written: ``.id`` of ``.id.name``."""
         return self.written_base + "".join(f".{key}" for key in self.keys[:depth]) or "."
@@ -194,6 +207,10 @@ class _Call(_Node):
     def evaluate(self, dot: Any) -> Any:
         function = _FUNCTIONS[self.name][0]
         return function(*(argument.evaluate(dot) for argument in self.arguments))
+
+    def named(self) -> Iterator[str]:
+        for argument in self.arguments:
+            yield from argument.named()
 
 
 class _Action(NamedTuple):
@@ -222,6 +239,30 @@ class Template:
             except RenderError as exc:
                 raise RenderError(f"{part.source}: {exc}") from None
         return "".join(out)
+
+    def top_keys(self) -> tuple[str, ...]:
+        """The top-level keys the template names, once each, in order: ``state`` of
+        ``{{json .state.status}}``, wherever the path is (an argument, a pipeline, in
+        parentheses). ``.`` alone and ``index . "k"`` name none. For a caller whose values
+        have a fixed set of keys (ps's fields) to refuse an unknown one before any request."""
+        return tuple(
+            dict.fromkeys(
+                k for p in self.parts if not isinstance(p, str) for k in p.pipeline.named()
+            )
+        )
+
+    def split(self, separator: str) -> list[Template]:
+        """The template cut at each ``separator`` in its text, not in an action (a string in
+        one keeps it; one a trim marker took is gone): ps's ``table`` columns, cut at its tabs."""
+        columns: list[list[str | _Action]] = [[]]
+        for part in self.parts:
+            if isinstance(part, str):
+                first, *rest = part.split(separator)
+                columns[-1].append(first)
+                columns.extend([piece] for piece in rest)
+            else:
+                columns[-1].append(part)
+        return [Template(tuple(part for part in column if part != "")) for column in columns]
 
 
 # --- reading ------------------------------------------------------------------------------------
