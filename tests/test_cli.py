@@ -1755,6 +1755,27 @@ def test_block_io_adds_up_reads_and_writes_as_docker_s() -> None:
     assert watch.block_io({"blkio": {}}) == "0 B / 0 B"
 
 
+def test_memory_usage_leaves_out_the_inactive_page_cache_as_docker_s() -> None:
+    """MEM USAGE (and MEM %) is the cgroup's usage less its inactive page cache, as docker's
+    CLI shows it: memory.stat's total_inactive_file under cgroup v1 (runc's memory.raw),
+    inactive_file under v2; as docker, usage itself when that is not below it. Here a
+    container that wrote 50 MiB to a file (runc events --stats under cgroup v1, cut down)."""
+    memory = {
+        "cache": 52428800,
+        "usage": {"limit": 134217728, "usage": 54165504, "max": 55521280, "failcnt": 0},
+        "raw": {"inactive_file": 52428800, "total_inactive_file": 52428800, "total_rss": 49152},
+    }
+    row = watch.Sample({"memory": memory}, 0.0).row("web", None)
+    assert row[2:4] == ["1.7 MiB / 128.0 MiB", "1.29%"]  # 1736704 B, not 51.7 MiB (40.36%)
+    v2 = {"usage": {"limit": 0, "usage": 3 * 2**20}, "raw": {"inactive_file": 2**20}}
+    assert watch.Sample({"memory": v2}, 0.0).row("web", None)[2:4] == ["2.0 MiB / none", "--"]
+    # runc reads memory.stat and the usage one after the other: a cache larger than the usage
+    # it was read with does not make it 0 or less.
+    racing = {"usage": {"limit": 0, "usage": 2**20}, "raw": {"total_inactive_file": 2**21}}
+    assert watch.Sample({"memory": racing}, 0.0).row("web", None)[2] == "1.0 MiB / none"
+    assert watch.Sample({}, 0.0).row("web", None)[2:4] == ["0 B / none", "--"]
+
+
 async def test_version_and_completion(tmp_path: Path) -> None:
     version = await run_cli("--version")
     assert (version.code, version.out) == (0, f"ctr-trio {containerd_trio.__version__}\n")

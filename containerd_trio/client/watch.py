@@ -48,13 +48,25 @@ class Sample:
 
     def row(self, container_id: str, before: Sample | None) -> list[str]:
         memory = self.figures.get("memory", {}).get("usage", {})
-        usage = memory.get("usage", 0)
+        usage = in_use(self.figures.get("memory", {}))
         memory_limit = limit(memory)
         share = "--" if memory_limit == "none" else f"{100 * usage / memory['limit']:.2f}%"
         pids = self.figures.get("pids", {}).get("current", 0)
         usage_text = f"{size(usage)} / {memory_limit}"
         cpu = self.cpu_percent(before)
         return [container_id, cpu, usage_text, share, block_io(self.figures), str(pids)]
+
+
+def in_use(memory: dict[str, Any]) -> int:
+    """Memory in use as docker's CLI shows it: the cgroup's usage less its inactive page cache
+    (file pages the kernel reclaims first, which a container that wrote a file holds), from
+    runc's ``raw`` memory.stat: ``total_inactive_file`` under cgroup v1 (the hierarchy's),
+    ``inactive_file`` under v2. The two are read one after the other, so a cache larger than
+    the usage it is read with leaves the usage as it is, as docker's does: never 0 or less."""
+    usage = int(memory.get("usage", {}).get("usage", 0))
+    raw = memory.get("raw") or {}
+    inactive = int(raw.get("total_inactive_file", raw.get("inactive_file", 0)))
+    return usage - inactive if inactive < usage else usage
 
 
 def block_io(figures: dict[str, Any]) -> str:
