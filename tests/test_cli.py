@@ -42,6 +42,7 @@ from .helpers import (
     BundleFactory,
     RunningDaemon,
     WrittenOutput,
+    next_event,
     now,
     pid_alive,
     start_container,
@@ -720,27 +721,40 @@ async def test_restart_stops_then_starts_again_as_docker_s(
         assert reread.json["processes"][0]["stdin"] is True
 
 
+@pytest.fixture
+def held_removal(make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A bundle whose SIGTERM trap writes 4 MiB and exits 5, once it printed ready: an attached
+    session that reads none of it holds the container's removal (autoRemove) for a minute,
+    while ctr-trio waits REMOVAL_WAIT for it, 1 s here."""
+    monkeypatch.setattr(commands, "REMOVAL_WAIT", 1.0)
+    monkeypatch.setattr(supervisor_module, "_ATTACHED_GRACE", 60.0)
+    monkeypatch.setattr(attach_module, "SEND_TIMEOUT", 60.0)
+    return make_bundle(
+        ["sh", "-c", "trap 'yes 0123456789 | head -c 4194304; exit 5' TERM; echo ready;"
+         " while :; do sleep 0.1; done"]
+    )  # fmt: skip
+
+
+async def removed_once_let_go(client: httpx.AsyncClient) -> None:
+    """The removal :func:`held_removal`'s session held comes once the session goes."""
+    removed = await client.post("/containers/held/wait", params={"condition": "removed"})
+    assert removed.json()["exitStatus"] == 5
+    assert (await client.get("/containers/held")).status_code == 404
+
+
 async def test_restart_gives_up_on_a_removal_an_attached_session_holds(
     daemon: RunningDaemon,
     ctr: Ctr,
     client: httpx.AsyncClient,
-    make_bundle: BundleFactory,
-    monkeypatch: pytest.MonkeyPatch,
+    held_removal: Path,
 ) -> None:
     """restart of a container with autoRemove waited without a deadline for the daemon to
     remove it once stopped, and an attached session holds that removal while it is sent output
     (up to 5 s after it stalls): a client that stopped reading held ctr-trio. Now it waits
     REMOVAL_WAIT (10 s; 1 s here, the stall let go on for a minute) and says it was not
     removed, nor started again, exit 1. The removal comes once the session goes."""
-    monkeypatch.setattr(commands, "REMOVAL_WAIT", 1.0)
-    monkeypatch.setattr(supervisor_module, "_ATTACHED_GRACE", 60.0)
-    monkeypatch.setattr(attach_module, "SEND_TIMEOUT", 60.0)
-    bundle = make_bundle(
-        ["sh", "-c", "trap 'yes 0123456789 | head -c 4194304; exit 5' TERM; echo ready;"
-         " while :; do sleep 0.1; done"]
-    )  # fmt: skip
     with trio.fail_after(60):
-        started = await ok(ctr, "--json", "start", "held", "--rm", "-b", str(bundle))
+        started = await ok(ctr, "--json", "start", "held", "--rm", "-b", str(held_removal))
         await wait_output(client, "held", "ready")
         session = await attach(daemon.url, "held", started.json["processes"][0]["pid"])
         session.stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
@@ -751,15 +765,61 @@ async def test_restart_gives_up_on_a_removal_an_attached_session_holds(
                 "ctr-trio: container 'held' stopped, but the daemon had not removed it"
                 " (autoRemove) 1 s later: an attached session holds its removal while it is"
                 " sent output; not started again (once it is gone: ctr-trio start held -b"
-                f" {bundle} --rm)\n"
+                f" {held_removal} --rm)\n"
             )
             state = (await client.get("/containers/held")).json()["state"]
             assert state == {"status": "stopped", "exitStatus": 5}
         finally:
             await session.drop()
-        removed = await client.post("/containers/held/wait", params={"condition": "removed"})
-        assert removed.json()["exitStatus"] == 5
-        assert (await client.get("/containers/held")).status_code == 404
+        await removed_once_let_go(client)
+
+
+async def test_run_rm_gives_up_on_a_removal_an_attached_session_holds(
+    daemon: RunningDaemon,
+    ctr: Ctr,
+    client: httpx.AsyncClient,
+    held_removal: Path,
+) -> None:
+    """run --rm, once the process ended, waits for the daemon to remove the container (so that
+    its id is free once we are). It waited without a deadline, and another attached session
+    holds that removal while it is sent output (up to 5 s after it stalls): a client that
+    stopped reading held `ctr-trio run --rm`. Now it waits REMOVAL_WAIT (10 s; 1 s here, the
+    stall let go on for a minute), as restart does, and says so, exit 1, the process's output
+    all there. The removal comes once the session goes."""
+    ran: list[Result] = []
+    done = trio.Event()
+
+    async def run() -> None:
+        ran.append(await ctr("run", "--rm", "-b", str(held_removal), "held"))
+        done.set()
+
+    since = now()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run)
+            started = await next_event(
+                client, since=since, container_id="held",
+                match=lambda e: e["type"] == "start-container",
+            )  # fmt: skip
+            await wait_output(client, "held", "ready")
+            session = await attach(daemon.url, "held", started["pid"])
+            session.stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            try:
+                await ok(ctr, "kill", "-s", "TERM", "held")  # and the session reads nothing
+                await done.wait()
+                [result] = ran
+                assert result.code == cli.EXIT_ERROR, result.err
+                assert result.out == "ready\n" + ("0123456789\n" * 400_000)[:4194304]
+                assert result.err == (
+                    "ctr-trio: container 'held' exited (status 5), but the daemon had not"
+                    " removed it (autoRemove) 1 s later: an attached session holds its removal"
+                    " while it is sent output; its id is not free until then\n"
+                )
+                state = (await client.get("/containers/held")).json()["state"]
+                assert state == {"status": "stopped", "exitStatus": 5}
+            finally:
+                await session.drop()
+        await removed_once_let_go(client)
 
 
 # --- checkpoints ------------------------------------------------------------------------------

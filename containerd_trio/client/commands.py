@@ -398,6 +398,13 @@ def merge_env(base: Sequence[str], added: Sequence[str]) -> list[str]:
     return [entry for entry in merged.values() if entry is not None]
 
 
+#: How long a restart, or run --rm once the process ended, waits for the daemon to remove a
+#: container with autoRemove once it stopped: milliseconds, unless an attached session holds
+#: the removal (while it is sent the rest of the output, and up to 5 s after it stalls:
+#: docs/api.md, autoRemove).
+REMOVAL_WAIT = 10.0
+
+
 def _attach(
     client: Client,
     args: argparse.Namespace,
@@ -419,7 +426,8 @@ def _attach(
     a session that failed): every signal that would end us ends the session first, for that
     (Ctrl-C or a SIGTERM with --sig-proxy=false, a SIGTERM to -t without raw mode). A
     session that ended with the process returns once the container is gone (its exit
-    remembered for a later ``wait``): its id is free."""
+    remembered for a later ``wait``): its id is free; :class:`GaveUp` if it was not removed
+    within :data:`REMOVAL_WAIT`."""
     from .interactive import DEFAULT_DETACH_KEYS, Session, parse_detach_keys
 
     # --detach-keys, else $CTR_TRIO_DETACH_KEYS: read with the command line (cli.run), before
@@ -455,8 +463,16 @@ def _attach(
     try:
         if not handed:
             client.set_auto_remove(container_id)
-        if session.status is not None:  # it ended: so that its id is free once we are
-            client.wait(container_id, condition="removed")
+        # It ended: so that its id is free once we are. Within REMOVAL_WAIT, as restart's
+        # wait: another attached session that stopped reading holds the removal.
+        if session.status is not None and (
+            client.wait_within(container_id, REMOVAL_WAIT, condition="removed") is None
+        ):
+            raise GaveUp(
+                f"container {container_id!r} exited (status {status}), but the daemon had not"
+                f" removed it (autoRemove) {REMOVAL_WAIT:g} s later: an attached session holds"
+                " its removal while it is sent output; its id is not free until then"
+            )
     except ApiError as exc:
         if exc.status != 404:  # removed already
             raise
@@ -619,12 +635,6 @@ def containers_stop(client: Client, args: argparse.Namespace, out: Output) -> in
         lambda container_id: stop(client, container_id, args.signal, args.timeout),
         _as_given,
     )
-
-
-#: How long a restart waits for the daemon to remove a container with autoRemove once it
-#: stopped: milliseconds, unless an attached session holds the removal (while it is sent the
-#: rest of the output, and up to 5 s after it stalls: docs/api.md, autoRemove).
-REMOVAL_WAIT = 10.0
 
 
 def restart(
