@@ -1174,13 +1174,26 @@ async def test_usage_errors_are_exit_2() -> None:
     assert "usage: ctr-trio containers" in helped.out
 
 
+async def usage_errors(cases: list[tuple[list[str], str]]) -> list[str]:
+    """Each command line a usage error that names its option, before any request (no daemon
+    at the address): their stderr."""
+    nowhere = ["--retry", "0", "--address", "127.0.0.1:1"]  # never asked: refused before
+    errors = []
+    for argv, option in cases:
+        with trio.fail_after(10):
+            result = await run_cli(*nowhere, *argv)
+        assert (result.code, result.out) == (cli.EXIT_USAGE, ""), (argv, result)
+        assert f"error: argument {option}: " in result.err, (argv, result.err)
+        errors.append(result.err)
+    return errors
+
+
 async def test_numbers_past_what_any_field_takes_are_usage_errors_naming_the_option() -> None:
     """update --memory 9999999999t (and any option's number past 2**63-1) went to the daemon,
     which refused the body without naming the field ('the request body holds an integer of
     23 digits'); a --timeout of 1e300 crashed the client (OverflowError from its socket)."""
     huge = "9" * 23
-    nowhere = ["--retry", "0", "--address", "127.0.0.1:1"]  # never asked: refused before
-    for argv, option in [
+    errors = await usage_errors([
         (["update", "x", "--memory", "9999999999t"], "-m/--memory"),
         (["update", "x", "--pids-limit", huge], "--pids-limit"),
         (["update", "x", "--cpu-shares", huge], "-c/--cpu-shares"),
@@ -1197,16 +1210,43 @@ async def test_numbers_past_what_any_field_takes_are_usage_errors_naming_the_opt
         (["rm", "x", "-t", "1e300"], "-t/--timeout"),
         (["checkpoint", "x", "c", "--timeout", "1e300"], "--timeout"),
         (["--retry", "1e300", "state"], "--retry"),
-    ]:
-        with trio.fail_after(10):
-            result = await run_cli(*nowhere, *argv)
-        assert (result.code, result.out) == (cli.EXIT_USAGE, ""), (argv, result)
-        assert f"error: argument {option}: " in result.err, (argv, result.err)
-        assert " is out of range: " in result.err, (argv, result.err)
+    ])  # fmt: skip
+    assert all(" is out of range: " in err for err in errors), errors
     # The largest of all is still a number the command line takes (the daemon says which
     # field takes what: resources.pids: limit must be ...).
     parsed = cli.build_parser().parse_args(["update", "x", "--pids-limit", str(2**63 - 1)])
     assert parsed.pids_limit == cli.MAX_NUMBER == 2**63 - 1
+
+
+async def test_numbers_are_ascii_digits_only_as_the_daemon_reads_them() -> None:
+    """`exec --user ٩` ran as uid 9: int() and float() read other scripts' digits (and white
+    space around them, `_` between them). Every option's number is read as the daemon reads
+    one (numbers.whole_number; a decimal alike): ASCII digits, else a usage error naming it."""
+    users = ("\u0669", "\uff19", " 9", "9 ", "1_0", "\u0661:0", "0:\u0669", "+9", "0:-1")
+    await usage_errors([(["exec", "-u", bad, "x", "--", "true"], "-u/--user") for bad in users])
+    await usage_errors([
+        (["update", "x", "--pids-limit", "\u0669"], "--pids-limit"),
+        (["update", "x", "--cpu-shares", "1_024"], "-c/--cpu-shares"),
+        (["update", "x", "--cpu-quota", " -1"], "--cpu-quota"),
+        (["update", "x", "--cpu-period", "\u0661\u0660\u0660"], "--cpu-period"),
+        (["update", "x", "--cpus", "\u0661.\u0665"], "--cpus"),
+        (["update", "x", "--memory", "\u0666\u0664m"], "-m/--memory"),
+        (["update", "x", "--memory", "6_4m"], "-m/--memory"),
+        (["kill", "x", "--pid", "\u0669"], "--pid"),
+        (["logs", "x", "-n", "\u0669"], "-n/--tail"),
+        (["events", "-n", "\u0669"], "-n/--count"),
+        (["stop", "x", "-t", "\u0663"], "-t/--timeout/--time"),
+        (["rm", "x", "-t", "\u0663"], "-t/--timeout"),
+        (["checkpoint", "x", "c", "--timeout", "1_0"], "--timeout"),
+        (["--retry", "\u0663", "state"], "--retry"),
+    ])  # fmt: skip
+    # What they took before they take still.
+    parsed = cli.build_parser().parse_args(
+        ["update", "x", "--cpus", "1.5", "--memory", "64m", "--cpu-quota", "-1"]
+    )
+    assert (parsed.cpus, parsed.memory, parsed.cpu_quota) == (1.5, 64 * 2**20, -1)
+    user = cli.build_parser().parse_args(["exec", "-u", "0009:0", "x", "true"]).user
+    assert user == (9, 0)
 
 
 async def test_unix_socket_address(

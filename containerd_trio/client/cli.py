@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -218,19 +219,40 @@ def _in_range(text: str, value: float) -> None:
 
 
 def _integer(text: str) -> int:
-    """``int(text)`` held to :data:`MAX_NUMBER` (ValueError where it is no whole number)."""
+    """A whole number as the daemon reads one (:func:`..numbers.whole_number`: ASCII digits, an
+    optional sign, nothing else; int() also reads other scripts' digits, white space and ``_``),
+    held to :data:`MAX_NUMBER` (ValueError where it is no whole number)."""
+    from ..numbers import whole_number
+
     if len(text.strip().lstrip("+-").lstrip("0")) > len(str(MAX_NUMBER)):
-        _in_range(text, math.inf)  # more digits than int() should read, or any field takes
-    value = int(text)
+        _in_range(text, math.inf)  # more digits than any field takes: said as out of range
+    value = whole_number(text)
     _in_range(text, value)
     return value
 
 
+#: A decimal as ASCII writes it (``1.5``, ``.5``, ``1e3``): float() also reads other scripts'
+#: digits, white space around them and ``_`` between them (``--cpus`` of Arabic-Indic digits
+#: 1.5 was 1.5 CPUs).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _decimal(text: str) -> float:
+    """``float(text)`` of ASCII digits only: ValueError for anything else."""
+    if _DECIMAL.fullmatch(text) is None:  # fullmatch: "$" also matches before a "\n"
+        raise ValueError(f"not a number: {text!r}")
+    return float(text)
+
+
 def _user(text: str) -> tuple[int, int | None]:
     uid, sep, gid = text.partition(":")
-    if not uid.isdigit() or (sep and not gid.isdigit()):
+    # Digits alone: no sign (a uid is no negative number, and "+0" no way to write one).
+    if not all(part[:1].isdigit() for part in (uid, gid) if part or sep):
         raise argparse.ArgumentTypeError(f"{text!r} is not UID or UID:GID (numbers)")
-    return _integer(uid), _integer(gid) if sep else None
+    try:
+        return _integer(uid), _integer(gid) if sep else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not UID or UID:GID (numbers)") from None
 
 
 def _signal(text: str) -> int | str:
@@ -272,7 +294,7 @@ def _positive_count(text: str) -> int:
 
 def _seconds(text: str) -> float:
     try:
-        value = float(text)
+        value = _decimal(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0 <= value < float("inf"):
@@ -316,7 +338,7 @@ def _bytes(text: str) -> int:
     number = text.lower().rstrip("b").removesuffix("i")
     unit = number[-1:] if number[-1:].isalpha() else ""
     try:
-        value = float(number[: len(number) - len(unit)])
+        value = _decimal(number[: len(number) - len(unit)])
         if unit not in _SIZE_UNITS or not 0 <= value < float("inf"):
             raise ValueError
     except ValueError:
@@ -329,7 +351,7 @@ def _bytes(text: str) -> int:
 
 def _cpus(text: str) -> float:
     try:
-        value = float(text)
+        value = _decimal(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of CPUs") from None
     if not 0 <= value < float("inf"):
@@ -798,7 +820,7 @@ def _grace(text: str) -> float | None:
     """stop's ``-t``: seconds, or -1 (newer docker's): no SIGKILL, the exit waited for however
     long it takes (None)."""
     try:
-        forever = float(text) == -1
+        forever = _decimal(text) == -1
     except ValueError:
         forever = False  # not a number: _seconds says so
     if forever:
