@@ -115,8 +115,10 @@ def lay_over(config: dict[str, Any], limits: Resources, where: Path) -> None:
             resources[section] = {}
         resources[section].update(values)
     limit = _value(limits, "memory.limit")
-    swap = resources.get("memory", {}).get("swap")
-    if limit is not None and _positive(swap) and (limit == NO_LIMIT or limit > swap):
+    # With a memory limit, "memory" is an object by now (set above); without, it is the
+    # bundle's as written, which may be anything: not looked at.
+    swap = _positive(resources["memory"].get("swap")) if limit is not None else None
+    if limit is not None and swap is not None and (limit == NO_LIMIT or limit > swap):
         shown = f"{limit}" if limit != NO_LIMIT else f"{NO_LIMIT} (no limit)"
         raise InvalidRequest(
             f"resources.memory.limit {shown} is above linux.resources.memory.swap ({swap}) in"

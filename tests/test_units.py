@@ -971,3 +971,19 @@ def test_a_dump_left_by_a_dead_server_is_finished_only_as_criu_says(
         options,
         timestamps.format_ns(1_795_000_000_000_000_000),
     )
+
+
+def test_limits_laid_over_a_bundle_leave_what_they_do_not_name_as_written() -> None:
+    """A start's limits go over the bundle's linux.resources; a section they do not name is
+    the bundle's as written, whatever it holds (found in review: a bundle's "memory" that was
+    no object failed a start with only a pids limit with AttributeError, a 500), and a memory
+    limit above the bundle's swap is a 400 naming both."""
+    from containerd_trio.model import MemoryResources, PidsResources, Resources
+    from containerd_trio.resources import lay_over
+
+    config: dict[str, Any] = {"linux": {"resources": {"memory": [1, 2], "pids": {"limit": 9}}}}
+    lay_over(config, Resources(pids=PidsResources(limit=5)), Path("/b/config.json"))
+    assert config["linux"]["resources"] == {"memory": [1, 2], "pids": {"limit": 5}}
+    config = {"linux": {"resources": {"memory": {"swap": 100000}}}}
+    with pytest.raises(InvalidRequest, match=r"200000 is above linux.resources.memory.swap"):
+        lay_over(config, Resources(memory=MemoryResources(limit=200000)), Path("/b/config.json"))
