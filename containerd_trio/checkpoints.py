@@ -3,7 +3,9 @@
 They live in the bundle, not in the daemon's state dir, so that a checkpoint can restore a
 container this daemon no longer lists, or one on another machine (copy the bundle). Beside the
 images, ``checkpoint.json`` keeps what the listing shows and what restore must repeat to CRIU
-(the same tcp, unix socket and shell options as at dump time).
+(the same tcp, unix socket and shell options as at dump time), and ``resources.json`` the
+cgroup limits the container ran under at the dump, which a restore puts back in force
+(:func:`keep_resources`, :func:`kept_resources`).
 
 Bundles belong to clients, so nothing here follows a link: ``checkpoints`` and each checkpoint's
 directory are reached with :mod:`beneath` (``openat2`` with ``RESOLVE_NO_SYMLINKS``), and files
@@ -27,12 +29,18 @@ from . import beneath, timestamps
 from .bundle import open_bundle
 from .convert import converter, structure
 from .errors import Conflict, DaemonError, InvalidRequest, NotFound, quoted
+from .model import Resources
 from .mounts import remove_tree
 from .runtime import CriuOptions
 from .validation import CHECKPOINT_NAME, doc
 
 CHECKPOINTS_DIR = "checkpoints"
 METADATA_NAME = "checkpoint.json"
+#: The container's limits in force at the dump (its record's :class:`~.model.Resources`),
+#: beside the images. A file of its own, not a field of :class:`CheckpointInfo`: that is the
+#: listing's shape. A checkpoint made before the daemon kept it has none, and restores with
+#: the bundle's limits as it always did.
+RESOURCES_NAME = "resources.json"
 
 
 @attrs.frozen
@@ -193,6 +201,44 @@ def new_info(name: str, options: CriuOptions) -> CheckpointInfo:
         shell=options.shell_job,
         timestamp=timestamps.format_ns(timestamps.now_ns()),
     )
+
+
+def keep_resources(bundle: Path, name: str, resources: Resources) -> None:
+    """Record ``resources`` in checkpoint ``name``'s directory (it exists, made by this dump),
+    before CRIU dumps into it: a dump that finishes after its server died
+    (:func:`commit_finished`) has them too, and a failed dump's directory goes with them."""
+    directory = _open_checkpoint(bundle, name)
+    try:
+        fd = os.open(RESOURCES_NAME, _NEW_FILE, 0o600, dir_fd=directory)
+        with open(fd, "wb") as kept:
+            kept.write(json.dumps(converter.unstructure(resources)).encode())
+    finally:
+        os.close(directory)
+
+
+def kept_resources(bundle: Path, name: str) -> Resources | None:
+    """The limits checkpoint ``name`` recorded (:func:`keep_resources`); None for one made
+    before the daemon recorded them. NotFound, as for its metadata, if they are unreadable."""
+    directory = _open_checkpoint(bundle, name)
+    try:
+        data = beneath.read_regular(directory, RESOURCES_NAME, _MAX_METADATA + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise NotFound(
+            f"checkpoint {quoted(name)} has unreadable {RESOURCES_NAME}: {exc.strerror}"
+        ) from None
+    finally:
+        os.close(directory)
+    try:
+        if len(data) > _MAX_METADATA:
+            raise ValueError(f"larger than {_MAX_METADATA} bytes")
+        return structure(json.loads(data), Resources)
+    except (InvalidRequest, ValueError, TypeError, KeyError, RecursionError) as exc:
+        detail = exc.message if isinstance(exc, InvalidRequest) else str(exc)
+        raise NotFound(
+            f"checkpoint {quoted(name)} has unreadable {RESOURCES_NAME}: {detail}"
+        ) from None
 
 
 def load(bundle: Path, name: str) -> CheckpointInfo:

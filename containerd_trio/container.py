@@ -387,12 +387,8 @@ class Container:
         self.save()  # status created: the next server rolls this back if we die now
         try:
             if isinstance(launch, Restore):
-                started = await criu.restore(
-                    self._ctx.runtime, self.id, self.bundle, self.dir, launch.checkpoint,
-                    pid_file, custody, deadline=launch.deadline,
-                    progress=CriuProgress(self._ctx.events, self.id, launch.checkpoint),
-                    cgroups_path=launch.cgroups_path,
-                )  # fmt: skip
+                started = await self._restore(launch, pid_file, custody)
+                limited = limited or memory_limited(self.resources)
             elif not isinstance(launch, Limited):
                 started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
             else:
@@ -437,6 +433,23 @@ class Container:
             self._ctx.events.publish("delete", self.id)  # the stopped container's, now gone
         self._ctx.events.publish(kind, self.id, pid=process.pid)
         self.save()
+
+    async def _restore(self, launch: Restore, pid_file: Path, custody: CustodyRequest) -> Started:
+        """``runc restore`` from the checkpoint under the limits in force at its dump, laid
+        over the bundle's (a checkpoint of older code recorded none: the bundle's alone);
+        once it is restored, the record says them. Docker keeps a container's limits across
+        a checkpoint too; before, a container started with limits, or given them by an
+        update, came back under its bundle's."""
+        kept = checkpoints.kept_resources(self.bundle, launch.checkpoint)
+        started = await criu.restore(
+            self._ctx.runtime, self.id, self.bundle, self.dir, launch.checkpoint,
+            pid_file, custody, deadline=launch.deadline,
+            progress=CriuProgress(self._ctx.events, self.id, launch.checkpoint),
+            cgroups_path=launch.cgroups_path, limits=kept,
+        )  # fmt: skip
+        if kept is not None:
+            self.resources = overlay(self.resources, kept)
+        return started
 
     def _custody(self, key: str, *, terminal: bool, stdin: bool) -> CustodyRequest:
         """The stdio the keeper is to make for a new process: a terminal, or pipes (and a
@@ -1000,7 +1013,7 @@ class Container:
                 info = await criu.dump(
                     self._ctx.runtime, self.id, self.bundle, self.dir, name, options,
                     exit=exit, was_paused=was_paused, cleanup_timeout=self._ctx.cleanup_timeout,
-                    gone=self._init_gone, deadline=deadline,
+                    gone=self._init_gone, deadline=deadline, resources=self.resources,
                     progress=CriuProgress(self._ctx.events, self.id, name),
                 )  # fmt: skip
             finally:
@@ -1398,6 +1411,7 @@ class Moving:
             c._ctx.runtime, c.id, c.bundle, c.dir, name, options, exit=False,
             was_paused=True, cleanup_timeout=c._ctx.cleanup_timeout, gone=c._init_gone,
             reserved=reserved, memory=memory, deadline=deadline or c._ctx.checkpoint_timeout,
+            resources=c.resources,
             progress=CriuProgress(c._ctx.events, c.id, name),
         )  # fmt: skip
         c._ctx.events.publish("checkpoint", c.id)

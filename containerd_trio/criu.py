@@ -25,6 +25,7 @@ from .criu_progress import CriuProgress
 from .criu_stats import DUMP_STATS
 from .errors import DaemonError, RuntimeFailure
 from .keeperlink import CustodyRequest
+from .model import Resources
 from .mounts import remove_tree
 from .restore_net import prepare_restore
 from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
@@ -93,13 +94,15 @@ async def dump(
     gone: Callable[[], Awaitable[bool]],
     deadline: float,
     progress: CriuProgress,
+    resources: Resources,
     reserved: bool = False,
     memory: MemoryCopy | None = None,
 ) -> CheckpointInfo:
     """Checkpoint into ``{bundle}/checkpoints/{name}``; ``exit`` stops the container after.
 
     ``gone`` tells whether a failure came from the container stopping under the dump;
-    ``deadline`` is the seconds the dump may take; ``progress`` reports its course.
+    ``deadline`` is the seconds the dump may take; ``progress`` reports its course;
+    ``resources``: the limits in force (the container's record), kept for its restore.
     ``reserved``: the caller made the directory (:func:`checkpoints.reserve`) already; it is
     removed if the dump fails, as one made here. ``memory``: the final dump of pre-copy
     rounds (its ``parent``); for a round itself, see :func:`pre_dump`.
@@ -109,6 +112,7 @@ async def dump(
     try:
         work.mkdir(parents=True, exist_ok=True)  # in here: a failure discards the image dir too
         (work / DUMP_INTENT).write_bytes(checkpoints.encode(checkpoints.new_info(name, options)))
+        checkpoints.keep_resources(bundle, name, resources)
         await progress.dump(
             image, work, deadline,
             partial(runtime.checkpoint, container_id, image, work, options,
@@ -181,18 +185,20 @@ async def restore(
     deadline: float,
     progress: CriuProgress,
     cgroups_path: str | None = None,
+    limits: Resources | None = None,
 ) -> Started:
     """Restore from ``{bundle}/checkpoints/{name}`` with the same CRIU options as the dump,
     within ``deadline`` seconds; ``progress`` reports its course.
 
     The restore goes through the private bundle of :func:`prepare_restore` when the container
-    needs one (its own network namespace, or ``cgroups_path``): it is made in ``directory``
+    needs one (its own network namespace, ``cgroups_path``, or ``limits``: those the checkpoint
+    recorded, other than the bundle's): it is made in ``directory``
     and stays there, since runc names it as the container's bundle, until the container's
     directory is removed; a failed restore removes it at once.
     """
     info = checkpoints.load(bundle, name)
     image = checkpoints.image_path(bundle, name)
-    plan = prepare_restore(bundle, directory, cgroups_path=cgroups_path)
+    plan = prepare_restore(bundle, directory, cgroups_path=cgroups_path, limits=limits)
     work = directory / RESTORE_WORK
     try:
         work.mkdir(parents=True, exist_ok=True)  # in here: a failure removes the plan's too

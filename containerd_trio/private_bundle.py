@@ -2,9 +2,9 @@
 per-container directory, for runc to run (or restore) the container from. The user's bundle
 is never written to.
 
-A restore goes through one to have its loopback up in time for CRIU, or to get a cgroup of its
-own (:mod:`containerd_trio.restore_net`); a start through one to have limits of its own
-(:func:`prepare_start`).
+A restore goes through one to have its loopback up in time for CRIU, to get a cgroup of its
+own, or to have the limits of its checkpoint (:mod:`containerd_trio.restore_net`); a start
+through one to have limits of its own (:func:`prepare_start`).
 
 A start with limits (``resources`` in ``POST /containers/{id}``, ``docker run --memory``) must
 have them in force before the container's first instruction: ``runc run -d`` and then ``runc

@@ -22,6 +22,12 @@ The same private copy gives a migrated container a cgroup of its own on the targ
 (``cgroups_path``): runc names a container's cgroups after its id unless ``linux.cgroupsPath``
 says otherwise, so two daemons of one machine moving a container between them would otherwise
 restore it into the cgroup the source's (frozen) container still holds.
+
+And it puts back the limits the container ran under at its checkpoint (``limits``: those the
+checkpoint recorded, :func:`containerd_trio.checkpoints.kept_resources`), laid over the
+bundle's as a start's own are (:func:`containerd_trio.resources.lay_over`): runc applies the
+config's ``linux.resources`` to the cgroups it makes for the restore, so without them a
+container started with limits, or given them by an update, came back under the bundle's.
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ import attrs
 from . import loopback_hook, private_bundle
 from .bundle import CONFIG_NAME, read_config
 from .errors import InvalidRequest
+from .model import Resources
 from .mounts import remove_tree
+from .resources import from_oci, lay_over, overlay
 
 PRIVATE_BUNDLE_NAME = "restore-bundle"
 #: How long runc lets the hook run (seconds); it takes ~25 ms.
@@ -107,19 +115,29 @@ def restore_config(
 
 
 def prepare_restore(
-    bundle: Path, work_dir: Path, *, cgroups_path: str | None = None
+    bundle: Path,
+    work_dir: Path,
+    *,
+    cgroups_path: str | None = None,
+    limits: Resources | None = None,
 ) -> RestorePlan:
     """Make what ``runc restore`` needs to restore the container of ``bundle`` with its
-    loopback up in time for CRIU (and in ``cgroups_path``, if given); ``work_dir`` is the
-    daemon's own (per-container) directory.
+    loopback up in time for CRIU (in ``cgroups_path``, and under ``limits`` laid over the
+    bundle's, if given); ``work_dir`` is the daemon's own (per-container) directory.
 
-    Raises InvalidRequest if the bundle's config cannot be read.
+    Raises InvalidRequest if the bundle's config cannot be read, or cannot take ``limits``.
     """
     bundle = bundle.absolute()
     _, config = read_config(bundle)  # as a start reads it: a FIFO there must not hang us
-    if not needs_loopback_hook(config) and cgroups_path is None:
+    linux = config.get("linux")
+    own = from_oci(linux.get("resources") if isinstance(linux, dict) else None)
+    if limits is not None and overlay(own, limits) == own:
+        limits = None  # the bundle's own, as they were at the dump: nothing to lay over
+    if not needs_loopback_hook(config) and cgroups_path is None and limits is None:
         return RestorePlan(bundle=bundle)
     private = work_dir.absolute() / PRIVATE_BUNDLE_NAME
     document = restore_config(config, bundle, cgroups_path=cgroups_path)
+    if limits is not None:
+        lay_over(document, limits, bundle / CONFIG_NAME)
     private_bundle.write(private, document)  # over a leftover of a restore that was killed
     return RestorePlan(bundle=private, private=private)

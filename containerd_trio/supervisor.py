@@ -983,13 +983,12 @@ def _check_start_limits(resources: Resources, checkpoint: str | None) -> None:
     """400 for limits a start cannot take: none named (as an update's), or a restore's."""
     require_named(resources)
     if checkpoint is not None:
-        # Refused, not applied: whether a restore from a private copy with these laid over
-        # has them in force before the restored processes run again (runc sets the config's
-        # limits, CRIU restores the dumped cgroup's) is not checked here, and a restore that
-        # is to hold a container's memory cannot be judged against a new limit beforehand.
+        # Refused, not applied: a restore puts back the limits the checkpoint recorded (those
+        # it ran under, which the container's memory fits), and a restore that is to hold
+        # the container's memory cannot be judged against a new limit beforehand.
         raise InvalidRequest(
-            "resources cannot be given with checkpoint: a restore puts the bundle's limits in"
-            " force (as runc restore does); change them once it runs (PATCH with resources)"
+            "resources cannot be given with checkpoint: a restore puts in force the limits the"
+            " container had at its checkpoint; change them once it runs (PATCH with resources)"
         )
 
 

@@ -27,6 +27,7 @@ from .helpers import (
     DaemonProcess,
     GatedRunc,
     HeldCriu,
+    cgroup_dir,
     event_types,
     now,
     own_cgroup,
@@ -218,6 +219,26 @@ async def test_a_counter_moves_and_counts_on(
     assert leftovers(bundle) == [] and leftovers(target_bundle) == []
     state = json.loads((target.state_dir / "runc" / "counter" / "state.json").read_text())
     assert any("counter-moved-" in path for path in state["cgroup_paths"].values())
+
+
+async def test_a_moved_container_keeps_its_limits(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A container started with limits of its own runs under them on the target too (the
+    restore there puts back those in force at the dump), and its record there says them."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(COUNTER)
+    limits = {"memory": {"limit": 64 << 20}, "pids": {"limit": 50}}
+    await start_container(source.client, "sized", bundle, resources=limits)
+    await wait_output(source.client, "sized", "3")
+    with trio.fail_after(60):
+        steps = await migrate(source.client, "sized", to=f"unix:{target.socket}")
+    assert steps[-1]["step"] == "done", steps
+    moved = (await target.client.get("/containers/sized")).json()
+    assert moved["resources"] == limits
+    memory = cgroup_dir(moved["processes"][0]["pid"], "memory") / "memory.limit_in_bytes"
+    assert memory.read_text().strip() == str(64 << 20)
+    await counts_on(target.client, "sized", beyond=3)
 
 
 async def started_and_moved_with_its_bundle(

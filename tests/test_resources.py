@@ -19,7 +19,7 @@ import httpx
 import pytest
 import trio
 
-from containerd_trio import cgroups
+from containerd_trio import cgroups, checkpoints
 from containerd_trio.client.cli import EXIT_USAGE, build_parser
 from containerd_trio.client.commands import resource_change
 from containerd_trio.client.output import describe_resources
@@ -539,7 +539,7 @@ async def test_bad_limits_at_the_start_are_400_with_nothing_made(
 async def test_limits_a_start_cannot_take_are_400_with_nothing_made(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:
-    """A restore puts its bundle's limits in force (runc restore), so it takes none; and on
+    """A restore puts the limits of its checkpoint back in force, so it takes none; and on
     cgroup v1 no memory limit may pass the bundle's memory.swap (memory and swap together:
     runc would fail on it, in words that name a cgroup file)."""
     client = daemon.client
@@ -548,8 +548,8 @@ async def test_limits_a_start_cannot_take_are_400_with_nothing_made(
     response = await client.post("/containers/restored", json=body)
     assert response.status_code == 400, response.text
     assert response.json()["error"] == (
-        "resources cannot be given with checkpoint: a restore puts the bundle's limits in force"
-        " (as runc restore does); change them once it runs (PATCH with resources)"
+        "resources cannot be given with checkpoint: a restore puts in force the limits the"
+        " container had at its checkpoint; change them once it runs (PATCH with resources)"
     )
     # make_bundle's memory limit comes with a swap limit of the same (no swap at all).
     swapless = make_bundle(memory_limit=32 << 20)
@@ -656,6 +656,71 @@ async def test_limits_of_the_start_survive_a_server_restart(
     assert listed["resources"] == LIMITS
     init = started["processes"][0]["pid"]
     assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
+
+
+# --- limits across a checkpoint and restore ---------------------------------------------------
+
+
+async def _checkpoint_and_restore(
+    client: httpx.AsyncClient, container_id: str, bundle: Path
+) -> int:
+    """Checkpoint the container with exit, restore it under its id; the restored init's pid."""
+    response = await client.post(f"/containers/{container_id}/checkpoint/cp", json={"exit": True})
+    assert response.status_code == 201, response.text
+    response = await client.post(
+        f"/containers/{container_id}", json={"bundlePath": str(bundle), "checkpoint": "cp"}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["state"] == {"status": "running"}
+    pid: int = response.json()["processes"][0]["pid"]
+    return pid
+
+
+async def test_a_restore_keeps_the_limits_the_start_gave(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """As Docker keeps ``docker run --memory 64m`` across a checkpoint: the restored container
+    runs under the limits it had at its checkpoint, not the bundle's, and says so; the
+    bundle is not written to."""
+    config = (bundle / "config.json").read_bytes()
+    with trio.fail_after(60):
+        started = await start_container(client, "kept-start", bundle, resources=LIMITS)
+        assert started["resources"] == LIMITS
+        init = await _checkpoint_and_restore(client, "kept-start", bundle)
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert cgroup_value(init, "cpu", "cpu.shares") == "512"
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "50000"
+        assert cgroup_value(init, "pids", "pids.max") == "100"
+        assert (await client.get("/containers/kept-start")).json()["resources"] == LIMITS
+    assert (bundle / "config.json").read_bytes() == config
+
+
+async def test_a_restore_keeps_the_limits_an_update_set(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """A limit changed with PATCH while the container ran is in force after its restore, and
+    its record says so; a checkpoint of a container under the bundle's limits alone (made
+    before, or by older code: no limits recorded) restores with the bundle's, as it did."""
+    with trio.fail_after(60):
+        await start_container(client, "kept-update", bundle)
+        memory = {"memory": {"limit": 32 << 20}}
+        assert (await patch(client, "kept-update", {"resources": memory})).status_code == 200
+        init = await _checkpoint_and_restore(client, "kept-update", bundle)
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(32 << 20)
+        assert (await client.get("/containers/kept-update")).json()["resources"] == memory
+
+        await start_container(client, "plain", bundle)
+        response = await client.post("/containers/plain/checkpoint/old", json={"exit": True})
+        assert response.status_code == 201, response.text
+        # What older code left: no limits recorded beside the images.
+        (bundle / "checkpoints" / "old" / checkpoints.RESOURCES_NAME).unlink(missing_ok=True)
+        response = await client.post(
+            "/containers/plain", json={"bundlePath": str(bundle), "checkpoint": "old"}
+        )
+        assert response.status_code == 201, response.text
+        init = response.json()["processes"][0]["pid"]
+        assert int(cgroup_value(init, "memory", "memory.limit_in_bytes")) > 2**60
+        assert response.json()["resources"] == {}
 
 
 # --- pure units: the OCI shape, and the CLI's options ------------------------------------------

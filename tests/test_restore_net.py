@@ -14,6 +14,7 @@ import pytest
 
 from containerd_trio import loopback_hook
 from containerd_trio.errors import InvalidRequest
+from containerd_trio.model import MemoryResources, Resources
 from containerd_trio.restore_net import (
     PRIVATE_BUNDLE_NAME,
     needs_loopback_hook,
@@ -123,6 +124,28 @@ def test_prepare_restore_writes_a_private_bundle_and_cleans_it(tmp_path: Path) -
         assert written == restore_config(base_config(), bundle)
     assert not plan.bundle.exists()
     assert json.loads((bundle / "config.json").read_text()) == base_config()
+
+
+def test_prepare_restore_lays_the_checkpoints_limits_over_the_bundles(tmp_path: Path) -> None:
+    """Limits other than the bundle's go in a private bundle, laid over its own; the bundle's
+    own, as they were, need none (the restore runs from the bundle, as before)."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    config = base_config()
+    config["linux"] = {"resources": {"memory": {"limit": 32 << 20}, "pids": {"limit": 10}}}
+    (bundle / "config.json").write_text(json.dumps(config))
+    same = Resources(memory=MemoryResources(limit=32 << 20))
+    plan = prepare_restore(bundle, tmp_path / "work", limits=same)
+    assert (plan.bundle, plan.private) == (bundle, None)
+    kept = Resources(memory=MemoryResources(limit=64 << 20))
+    with prepare_restore(bundle, tmp_path / "work", limits=kept) as plan:
+        written = json.loads((plan.bundle / "config.json").read_text())
+        assert written["linux"]["resources"] == {
+            "memory": {"limit": 64 << 20},
+            "pids": {"limit": 10},
+        }
+        assert written["root"]["path"] == str(bundle / "rootfs")
+    assert json.loads((bundle / "config.json").read_text()) == config
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from containerd_trio.client.output import Output
 from containerd_trio.config import Listen, parse_args
 from containerd_trio.convert import dump_json, structure, unstructure
 from containerd_trio.criu_progress import CriuProgress
-from containerd_trio.errors import InvalidRequest
+from containerd_trio.errors import InvalidRequest, NotFound
 from containerd_trio.keeper._wire import MAX_FDS, MAX_MESSAGE, encode, pair, receive_fds
 from containerd_trio.keeperlink import KeeperLink, SpawnResult
 from containerd_trio.logfmt import LogfmtFormatter
@@ -882,11 +882,27 @@ async def test_a_checkpoint_whose_work_dir_cannot_be_made_leaves_no_checkpoint(
         else criu.dump(
             runtime, "c", bundle, directory, "cp", CriuOptions(), exit=False, was_paused=True,
             cleanup_timeout=1, gone=gone, deadline=1, progress=cast(CriuProgress, None),
+            resources=Resources(),
         )
     )  # fmt: skip
     with pytest.raises(NotADirectoryError):
         await checkpointing
     assert os.listdir(bundle / "checkpoints") == []
+
+
+def test_a_checkpoint_keeps_the_limits_of_its_dump(tmp_path: Path) -> None:
+    """What a restore puts back in force: the limits recorded with the checkpoint; none for a
+    checkpoint of older code (the bundle's then); a 404 naming the file when unreadable."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    checkpoints.reserve(bundle, "cp")
+    assert checkpoints.kept_resources(bundle, "cp") is None
+    limits = Resources(memory=MemoryResources(limit=64 << 20), pids=PidsResources(limit=9))
+    checkpoints.keep_resources(bundle, "cp", limits)
+    assert checkpoints.kept_resources(bundle, "cp") == limits
+    (bundle / "checkpoints" / "cp" / checkpoints.RESOURCES_NAME).write_text('{"memory": 3}')
+    with pytest.raises(NotFound, match=r"checkpoint 'cp' has unreadable resources\.json"):
+        checkpoints.kept_resources(bundle, "cp")
 
 
 @pytest.mark.parametrize("with_log", [True, False])
