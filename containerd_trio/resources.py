@@ -105,7 +105,8 @@ def lay_over(config: dict[str, Any], limits: Resources, where: Path) -> None:
     ``linux.resources``: what a start with limits runs from. 400 for a config they cannot go
     in: one whose ``linux`` or ``linux.resources`` is no object, or a memory limit above the
     bundle's ``memory.swap``, which on cgroup v1 is memory and swap together and may not be
-    less than the memory limit (runc would fail, in words that name a cgroup file)."""
+    less than the memory limit (runc would fail, in words that name a cgroup file). No memory
+    limit (-1) lifts the bundle's swap limit with it."""
     linux = config.setdefault("linux", {})
     resources = linux.setdefault("resources", {}) if isinstance(linux, dict) else None
     if not isinstance(resources, dict):
@@ -118,10 +119,14 @@ def lay_over(config: dict[str, Any], limits: Resources, where: Path) -> None:
     # With a memory limit, "memory" is an object by now (set above); without, it is the
     # bundle's as written, which may be anything: not looked at.
     swap = _positive(resources["memory"].get("swap")) if limit is not None else None
-    if limit is not None and swap is not None and (limit == NO_LIMIT or limit > swap):
-        shown = f"{limit}" if limit != NO_LIMIT else f"{NO_LIMIT} (no limit)"
+    if limit == NO_LIMIT and swap is not None:
+        # No limit lifts the bundle's memory and swap together, as `runc update --memory -1`
+        # (PATCH with -1) does: a container whose limit an update lifted is started again, or
+        # restored, so (before, refused below: its restart failed).
+        resources["memory"]["swap"] = NO_LIMIT
+    elif limit is not None and swap is not None and limit > swap:
         raise InvalidRequest(
-            f"resources.memory.limit {shown} is above linux.resources.memory.swap ({swap}) in"
+            f"resources.memory.limit {limit} is above linux.resources.memory.swap ({swap}) in"
             f" {where}: on cgroup v1 that is memory and swap together, which may not be less"
             " than the memory limit; give a limit of at most that, or raise the bundle's swap"
         )

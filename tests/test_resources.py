@@ -541,7 +541,8 @@ async def test_limits_a_start_cannot_take_are_400_with_nothing_made(
 ) -> None:
     """A restore puts the limits of its checkpoint back in force, so it takes none; and on
     cgroup v1 no memory limit may pass the bundle's memory.swap (memory and swap together:
-    runc would fail on it, in words that name a cgroup file)."""
+    runc would fail on it, in words that name a cgroup file). No limit (-1) lifts both: see
+    test_no_memory_limit_lifts_the_bundles_swap_limit_too."""
     client = daemon.client
     limits = {"memory": {"limit": 64 << 20}}
     body = {"bundlePath": str(make_bundle()), "checkpoint": "cp", "resources": limits}
@@ -553,18 +554,16 @@ async def test_limits_a_start_cannot_take_are_400_with_nothing_made(
     )
     # make_bundle's memory limit comes with a swap limit of the same (no swap at all).
     swapless = make_bundle(memory_limit=32 << 20)
-    for limit in (64 << 20, -1):
-        body = {"bundlePath": str(swapless), "resources": {"memory": {"limit": limit}}}
-        response = await client.post("/containers/swapless", json=body)
-        assert response.status_code == 400, response.text
-        shown = f"{limit}" if limit > 0 else "-1 (no limit)"
-        assert response.json()["error"] == (
-            f"resources.memory.limit {shown} is above linux.resources.memory.swap"
-            f" ({32 << 20}) in {swapless / 'config.json'}: on cgroup v1 that is memory and swap"
-            " together, which may not be less than the memory limit; give a limit of at most"
-            " that, or raise the bundle's swap"
-        )
-        assert _left_of(daemon, "swapless") == []
+    body = {"bundlePath": str(swapless), "resources": {"memory": {"limit": 64 << 20}}}
+    response = await client.post("/containers/swapless", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == (
+        f"resources.memory.limit {64 << 20} is above linux.resources.memory.swap"
+        f" ({32 << 20}) in {swapless / 'config.json'}: on cgroup v1 that is memory and swap"
+        " together, which may not be less than the memory limit; give a limit of at most"
+        " that, or raise the bundle's swap"
+    )
+    assert _left_of(daemon, "swapless") == []
     assert _left_of(daemon, "restored") == []
     # At most the swap: taken.
     started = await start_container(
@@ -800,3 +799,29 @@ def test_run_and_start_take_updates_options() -> None:
     for argv in (["run", "web", "-b", "/b", *options], ["start", "web", "-b", "/b", *options]):
         assert resource_change(parser.parse_args(argv)) == LIMITS
     assert resource_change(parser.parse_args(["run", "web", "-b", "/b"])) == {}
+
+
+async def test_no_memory_limit_lifts_the_bundles_swap_limit_too(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """`update --memory -1` lifts a container's memory limit, and runc lifts the bundle's swap
+    limit (cgroup v1: memory and swap together) with it. A start again then carries -1 over,
+    and was refused (found in review: "-1 (no limit) is above linux.resources.memory.swap",
+    so `restart` after that update failed, the container left stopped). No limit at a start
+    now lifts the bundle's swap limit too, as the update did: the restart runs unlimited."""
+    address = ("--address", daemon.url)
+    swapless = make_bundle(memory_limit=32 << 20)  # swap limited to the same
+    with trio.fail_after(60):
+        run = await run_cli(*address, "run", "-d", "lifted", "-b", str(swapless))
+        assert run.code == 0, run.err
+        update = await run_cli(*address, "update", "--memory", "-1", "lifted")
+        assert update.code == 0, update.err
+        restart = await run_cli(*address, "restart", "-t", "1", "lifted")
+        assert restart.code == 0, restart.err
+        container = (await daemon.client.get("/containers/lifted")).json()
+    assert container["resources"]["memory"] == {"limit": -1}
+    init = container["processes"][0]["pid"]
+    page = os.sysconf("SC_PAGE_SIZE")
+    unlimited = str((2**63 - 1) // page * page)  # cgroup v1's "no limit", in whole pages
+    for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
+        assert cgroup_value(init, "memory", name) == unlimited, name
