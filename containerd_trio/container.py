@@ -391,9 +391,13 @@ class Container:
                 limited = limited or memory_limited(self.resources)
             elif not isinstance(launch, Limited):
                 started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
+            elif (resources := overlay(self.resources, launch.resources)) == self.resources:
+                # The bundle's own (a start again of a container never updated): run from
+                # the bundle itself, as any start, not from a copy runc would name instead.
+                started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
             else:
-                self.resources = overlay(self.resources, launch.resources)
-                limited = memory_limited(self.resources)
+                self.resources = resources
+                limited = memory_limited(resources)
                 private = prepare_start(self.bundle, self.dir, launch.resources)
                 started = await self._ctx.runtime.run(self.id, private, pid_file, custody)
         except BaseException as exc:

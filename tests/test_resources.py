@@ -37,6 +37,7 @@ from .helpers import (
     now,
     own_cgroup,
     runc_ids,
+    runc_state,
     start_container,
     wait_exit,
     wait_output,
@@ -825,3 +826,29 @@ async def test_no_memory_limit_lifts_the_bundles_swap_limit_too(
     unlimited = str((2**63 - 1) // page * page)  # cgroup v1's "no limit", in whole pages
     for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
         assert cgroup_value(init, "memory", name) == unlimited, name
+
+
+async def test_a_start_with_the_bundles_own_limits_runs_from_the_bundle(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """`start ID` and `restart` send the limits in force, which for a container never updated
+    are its bundle's own: nothing to lay over, so the start runs from the bundle itself, as a
+    start without limits does (before, from a private copy: runc, and the bundle's hooks,
+    named the copy as its bundle). Limits that differ still go through the copy."""
+    bundle = make_bundle(memory_limit=32 << 20)
+    with trio.fail_after(30):
+        own = await start_container(
+            daemon.client, "own", bundle, resources={"memory": {"limit": 32 << 20}}
+        )
+        other = await start_container(
+            daemon.client, "other", bundle, resources={"memory": {"limit": 16 << 20}}
+        )
+    assert own["resources"]["memory"] == {"limit": 32 << 20}
+    assert other["resources"]["memory"] == {"limit": 16 << 20}
+    state_dir = daemon.config.state_dir
+    assert runc_state(state_dir, "own")["bundle"] == str(bundle)
+    assert not (daemon.config.containers_dir / "own" / "start-bundle").exists()
+    assert runc_state(state_dir, "other")["bundle"] != str(bundle)  # the private copy
+    assert cgroup_value(own["processes"][0]["pid"], "memory", "memory.limit_in_bytes") == str(
+        32 << 20
+    )
