@@ -22,6 +22,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 
@@ -41,6 +42,8 @@ METADATA_NAME = "checkpoint.json"
 #: listing's shape. A checkpoint made before the daemon kept it has none, and restores with
 #: the bundle's limits as it always did.
 RESOURCES_NAME = "resources.json"
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -172,25 +175,34 @@ def encode(info: CheckpointInfo) -> bytes:
 def decode(data: bytes, name: str) -> CheckpointInfo:
     """Stored metadata (:func:`encode`) of the checkpoint ``name``; NotFound, naming the
     checkpoint, if it is not that."""
+    info = _stored(data, name, "metadata", CheckpointInfo)
+    try:
+        timestamps.parse_ns(info.timestamp)  # the listing sorts by it
+    except ValueError as exc:
+        raise _unreadable(name, "metadata", str(exc)) from None
+    return info
+
+
+def _stored(data: bytes, name: str, what: str, kind: type[T]) -> T:
+    """A JSON object the daemon stored in checkpoint ``name`` (its ``what``: the metadata, the
+    limits), as a ``kind``; NotFound, naming the checkpoint and ``what``, if it is not that."""
     try:
         if len(data) > _MAX_METADATA:
             raise ValueError(f"larger than {_MAX_METADATA} bytes")
         document = json.loads(data)
         if not isinstance(document, dict):
             raise ValueError("it is not a JSON object")
-        info = structure(document, CheckpointInfo)
-        timestamps.parse_ns(info.timestamp)  # the listing sorts by it
+        return structure(document, kind)
     except RecursionError:
-        raise NotFound(
-            f"checkpoint {quoted(name)} has unreadable metadata: it is nested too deeply"
-        ) from None
+        raise _unreadable(name, what, "it is nested too deeply") from None
     except InvalidRequest as exc:  # a field missing or of the wrong type
-        raise NotFound(
-            f"checkpoint {quoted(name)} has unreadable metadata: {exc.message}"
-        ) from None
+        raise _unreadable(name, what, exc.message) from None
     except (ValueError, TypeError, KeyError) as exc:
-        raise NotFound(f"checkpoint {quoted(name)} has unreadable metadata: {exc}") from None
-    return info
+        raise _unreadable(name, what, str(exc)) from None
+
+
+def _unreadable(name: str, what: str, detail: str) -> NotFound:
+    return NotFound(f"checkpoint {quoted(name)} has unreadable {what}: {detail}")
 
 
 def new_info(name: str, options: CriuOptions) -> CheckpointInfo:
@@ -225,20 +237,10 @@ def kept_resources(bundle: Path, name: str) -> Resources | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise NotFound(
-            f"checkpoint {quoted(name)} has unreadable {RESOURCES_NAME}: {exc.strerror}"
-        ) from None
+        raise _unreadable(name, RESOURCES_NAME, exc.strerror or str(exc)) from None
     finally:
         os.close(directory)
-    try:
-        if len(data) > _MAX_METADATA:
-            raise ValueError(f"larger than {_MAX_METADATA} bytes")
-        return structure(json.loads(data), Resources)
-    except (InvalidRequest, ValueError, TypeError, KeyError, RecursionError) as exc:
-        detail = exc.message if isinstance(exc, InvalidRequest) else str(exc)
-        raise NotFound(
-            f"checkpoint {quoted(name)} has unreadable {RESOURCES_NAME}: {detail}"
-        ) from None
+    return _stored(data, name, RESOURCES_NAME, Resources)
 
 
 def load(bundle: Path, name: str) -> CheckpointInfo:
@@ -394,9 +396,7 @@ def _read_metadata(directory: int, bundle: Path, name: str) -> CheckpointInfo:
         # as the 409 of a checkpoint or a delete of that name does.
         raise NotFound(_not_a_checkpoint(bundle, name)) from None
     except OSError as exc:
-        raise NotFound(
-            f"checkpoint {quoted(name)} has unreadable metadata: {exc.strerror}"
-        ) from None
+        raise _unreadable(name, "metadata", exc.strerror or str(exc)) from None
     return decode(data, name)
 
 
