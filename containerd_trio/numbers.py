@@ -1,5 +1,7 @@
-"""Whole numbers written as text, read one way wherever a client writes one: a query parameter
-(``tail=5``), a signal given as a string (``"9"``), a real-time signal's offset (``RTMIN+3``).
+"""Numbers written as text, read one way wherever a client writes one: a whole number in a
+query parameter (``tail=5``), a signal given as a string (``"9"``), a real-time signal's offset
+(``RTMIN+3``), a ctr-trio option (``-u 1000``); a decimal in a query or an option (``--cpus
+1.5``).
 
 ``int()`` takes more than a client means: white space around the digits (`` 9``), ``_`` between
 them (``1_0``), other scripts' digits (``"\\u0669"``, an Arabic-Indic 9); and it reads thousands
@@ -39,3 +41,16 @@ def whole_number(text: str) -> int:
             f"must be a whole number of at most {MAX_DIGITS} digits, not {quoted(text)}"
         )
     return int(text)
+
+
+#: A number as JSON writes it (a sign, a point, an exponent), in ASCII digits: float() alone
+#: also takes "1_0", " 1 ", "nan" and other scripts' digits (U+0661, an Arabic-Indic 1).
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def number(text: str) -> float:
+    """The number ``text`` writes. ValueError in words that follow a field's name: ``must be a
+    number, ...``."""
+    if _NUMBER.fullmatch(text) is None:  # fullmatch: "$" also matches before a "\n"
+        raise ValueError(f"must be a number, not {quoted(text)}")
+    return float(text)

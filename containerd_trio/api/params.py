@@ -23,7 +23,7 @@ from ..attach import CURSOR_PATTERN, Cursor
 from ..convert import camel, split_optional, unknown_names
 from ..errors import InvalidRequest, quoted
 from ..event_types import EVENT_TYPES
-from ..numbers import whole_number
+from ..numbers import number, whole_number
 
 T = TypeVar("T")
 
@@ -35,16 +35,6 @@ EventTypes = NewType("EventTypes", frozenset[str])
 
 TRUE_WORDS = ("true", "1", "yes", "")
 FALSE_WORDS = ("false", "0", "no")
-#: A number as JSON and the document's "number" write it (a sign, a point, an exponent), in
-#: ASCII digits: float() alone also took "1_0", " 1 ", "nan" and other scripts' digits
-#: (U+0661, an Arabic-Indic 1).
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def _number(text: str) -> float:
-    if not _NUMBER.fullmatch(text):
-        raise ValueError(f"must be a number, not {quoted(text)}")
-    return float(text)
 
 
 def _flag(text: str) -> bool:
@@ -77,7 +67,7 @@ _DECODERS: dict[Any, Callable[[str], Any]] = {
     Cursor: Cursor.parse,
     str: str,
     int: whole_number,
-    float: _number,
+    float: number,
     bool: _flag,
     Moment: _moment,
     EventTypes: _event_types,

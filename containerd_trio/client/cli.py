@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -231,19 +230,6 @@ def _integer(text: str) -> int:
     return value
 
 
-#: A decimal as ASCII writes it (``1.5``, ``.5``, ``1e3``): float() also reads other scripts'
-#: digits, white space around them and ``_`` between them (``--cpus`` of Arabic-Indic digits
-#: 1.5 was 1.5 CPUs).
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def _decimal(text: str) -> float:
-    """``float(text)`` of ASCII digits only: ValueError for anything else."""
-    if _DECIMAL.fullmatch(text) is None:  # fullmatch: "$" also matches before a "\n"
-        raise ValueError(f"not a number: {text!r}")
-    return float(text)
-
-
 def _user(text: str) -> tuple[int, int | None]:
     uid, sep, gid = text.partition(":")
     # Digits alone: no sign (a uid is no negative number, and "+0" no way to write one).
@@ -290,6 +276,15 @@ def _positive_count(text: str) -> int:
     if value == 0:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return value
+
+
+def _decimal(text: str) -> float:
+    """A number as the daemon reads one (:func:`..numbers.number`: ASCII digits only; float()
+    also reads other scripts' digits, white space and ``_``: ``--cpus`` of Arabic-Indic digits
+    1.5 was 1.5 CPUs); ValueError for anything else. Imported here, not by every call."""
+    from ..numbers import number
+
+    return number(text)
 
 
 def _seconds(text: str) -> float:
