@@ -1520,20 +1520,57 @@ async def test_list_filters_quiet_and_formats(
 async def test_list_refuses_a_status_no_container_has(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
-    """docker's word for a stopped container, status=exited, listed nothing, as if none had
-    stopped, with exit 0: now a usage error that names the statuses there are."""
+    """A status no container has (a typo, a case) listed nothing, as if none had it, with exit
+    0: a usage error that names the statuses there are. docker's word for a stopped container,
+    status=exited, was one of them: it now lists the stopped ones, as docker's does."""
     since = now()
     job = await ok(ctr, "--json", "start", "job", "-b", str(make_bundle(["sh", "-c", "exit 3"])))
     await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
-    for bad in (["-f", "status=exited"], ["-f", "status=stopped,status=Stopped"]):
+    for bad in (["-f", "status=Exited"], ["-f", "status=stopped,status=Stopped"]):
         refused = await ctr("ps", "-q", *bad)
         assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), bad
         assert refused.err.splitlines()[-1].endswith(
-            ": a status is one of created, running, paused, stopped"
+            ": a status is one of created, running, paused, stopped, exited"
         ), refused.err
     assert (await ok(ctr, "ps", "-q", "-f", "status=stopped")).out == "job\n"
+    assert (await ok(ctr, "ps", "-q", "-f", "status=exited")).out == "job\n"
     # The client's list is the daemon's (which it does not import, to start fast).
     assert set(commands.STATUSES) == {status.value for status in Status}
+
+
+async def test_list_takes_dockers_filters_and_newest(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    """docker ps's exited=N (stopped with that status), name=PART (the id holds it), -n N and
+    -l (the N, or the one, created last), which were usage errors."""
+    since = now()
+    started = {}
+    for name, status in (("job-a", 3), ("job-b", 0), ("job-c", 3)):
+        job = make_bundle(["sh", "-c", f"exit {status}"])
+        started[name] = await ok(ctr, "--json", "start", name, "-b", str(job))
+    await ok(ctr, "start", "web", "-b", str(bundle))
+    for name, result in started.items():
+        await wait_exit(client, name, result.json["processes"][0]["pid"], since)
+
+    async def ids(*argv: str) -> list[str]:
+        return (await ok(ctr, "ps", "-q", *argv)).out.split()
+
+    assert await ids("-f", "exited=3") == ["job-a", "job-c"]
+    assert await ids("-f", "exited=0") == ["job-b"]
+    assert await ids("-f", "exited=0,exited=03") == ["job-a", "job-b", "job-c"]
+    assert await ids("-f", "exited=1") == []
+    assert await ids("-f", "name=ob-") == ["job-a", "job-b", "job-c"]
+    assert await ids("-f", "name=e", "-f", "status=running") == ["web"]
+    assert await ids("-n", "2") == ["job-c", "web"]
+    assert await ids("--last", "0") == ["job-a", "job-b", "job-c", "web"]  # docker's: all
+    assert await ids("-n", "2", "-f", "status=stopped") == ["job-b", "job-c"]  # of those listed
+    assert await ids("-l") == ["web"]
+    assert await ids("--latest", "-f", "exited=3") == ["job-c"]
+    latest = await ok(ctr, "--json", "ps", "-l")
+    assert [c["id"] for c in latest.json] == ["web"]
+    for bad in (["-f", "exited=x"], ["-f", "exited=-1"], ["-n", "-1"], ["-n", "1", "-l"]):
+        refused = await ctr("ps", *bad)
+        assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), bad
 
 
 async def test_list_format_is_the_template_inspect_reads(ctr: Ctr, bundle: Path) -> None:

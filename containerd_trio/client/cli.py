@@ -391,10 +391,18 @@ def _define_list(parser: Parser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE[,...]",
-        help="only containers with status=S, label=K or label=K=V, or an id starting id=P;"
-        " repeatable (one key's values are alternatives; different keys must all match)",
+        help="only containers with status=S (exited: stopped), exited=N (its exit status),"
+        " label=K or label=K=V, an id starting id=P, or holding name=P; repeatable (one key's"
+        " values are alternatives; different keys must all match)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only the ids")
+    newest = parser.add_mutually_exclusive_group()
+    newest.add_argument(
+        "-n", "--last", type=_count, metavar="N", help="only the N created last (of those listed)"
+    )
+    newest.add_argument(
+        "-l", "--latest", action="store_true", help="only the one created last (as -n 1)"
+    )
     # docker ps hides stopped containers unless -a; this list always shows them, so -a is
     # accepted for the habit and changes nothing.
     parser.add_argument(

@@ -72,10 +72,17 @@ def parse_filter(text: str) -> list[tuple[str, str]]:
             raise argparse.ArgumentTypeError(
                 f"{part!r} is not KEY=VALUE with KEY one of {', '.join(FILTERS)}"
             )
-        # A status no container has (docker's "exited") matched none: ps printed an empty
-        # table, as if no container had stopped.
-        if key == "status" and value not in STATUSES:
-            raise argparse.ArgumentTypeError(f"{part!r}: a status is one of {', '.join(STATUSES)}")
+        if key == "status":
+            # docker's word for a container whose init exited is the daemon's "stopped".
+            value = DOCKER_STATUSES.get(value, value)
+            # A status no container has matched none: ps printed an empty table, as if no
+            # container were in it.
+            if value not in STATUSES:
+                raise argparse.ArgumentTypeError(
+                    f"{part!r}: a status is one of {', '.join([*STATUSES, *DOCKER_STATUSES])}"
+                )
+        elif key == "exited" and not (value.isascii() and value.isdigit()):
+            raise argparse.ArgumentTypeError(f"{part!r}: an exit status is a number, 0 to 255")
         pairs.append((key, value))
     return pairs
 
@@ -89,11 +96,24 @@ def _has_label(container: Container, wanted: str) -> bool:
 #: The values of a container's state.status (the daemon's model.Status, not imported: the
 #: client loads nothing of the daemon).
 STATUSES = ("created", "running", "paused", "stopped")
+#: docker's names of those statuses where they differ: what ``docker ps -f status=exited``
+#: lists is what the daemon calls stopped.
+DOCKER_STATUSES = {"exited": "stopped"}
+
+
+def _exited_with(container: Container, value: str) -> bool:
+    """docker's ``exited=N``: stopped, its init's exit status N."""
+    state = container["state"]
+    return state["status"] == "stopped" and str(state.get("exitStatus")) == str(int(value))
+
 
 FILTERS: dict[str, Callable[[Container, str], bool]] = {
     "status": lambda c, value: c["state"]["status"] == value,
     "label": _has_label,
     "id": lambda c, value: c["id"].startswith(value),
+    # The id is the container's name too; docker's name filter matches a part of the name.
+    "name": lambda c, value: value in c["id"],
+    "exited": _exited_with,
 }
 
 
@@ -111,6 +131,11 @@ def select(containers: Iterable[Container], filters: Sequence[tuple[str, str]]) 
 
 def containers_list(client: Client, args: argparse.Namespace, out: Output) -> int:
     containers = select(client.containers(), [pair for pairs in args.filter for pair in pairs])
+    # docker's -n/--last and -l/--latest: the newest of those listed (the daemon lists the
+    # oldest first), in the list's order; -n 0 is docker's "no limit".
+    last = 1 if args.latest else args.last
+    if last:
+        containers = containers[-last:]
     form: str | output.RowTemplate
     form = "ids" if args.quiet else args.format or ("json" if out.as_json else "table")
     if isinstance(form, output.RowTemplate):  # read with the command line
