@@ -409,8 +409,25 @@ def test_split_cuts_the_text_between_actions_not_the_actions() -> None:
             '{{printf "%d %d" 1}}|{{printf "%d" 1 "x" .nosuch}}|{{printf "%z" 1}}|{{printf "a%"}}',
             "1 %!d(MISSING)|1%!(EXTRA string=x, <nil>)|%!z(int=1)|a%!(NOVERB)",
         ),
+        # Go's fmt where it surprises, each found against go1.19's: %+v and %#v are no sign nor
+        # prefix; a bad verb prints the value with the directive's width; 0 pads digits under
+        # a prefix; # on floats keeps zeros; a precision cuts a %x string's bytes and %T.
+        (
+            '{{printf "%+v|%#v|%5s|%#05x|%.2x" 42 42 42 42 "\U0001f600"}}',
+            "42|42|%!s(int=   42)|0x0002a|f09f",
+        ),
+        (
+            '{{printf "%U|%+.0d|%#g|%#x|%.2x" -42 0 1e6 100.0 3.14159}}',
+            "U+FFFFFFFFFFFFFFD6||1.00000e+06|0x1.9000p+06|0x1.92p+01",
+        ),
+        (
+            '{{printf "%b|%.2T|%*d" 100.0 42 9007199254740993}}',
+            "7036874417766400p-46|in|%!(BADWIDTH)%!d(MISSING)",
+        ),
         # docker's functions (docker/cli templates.basicFunctions).
         ('{{upper .id}} {{lower "ABC"}} {{title "hello wide-world"}}', "WEB abc Hello Wide-World"),
+        # Go's case mappings, one character for one: no SS for ß, no final sigma.
+        ('{{upper "stra\u00dfe"}} {{lower "\u039f\u03a3"}}', "STRA\u00dfE \u03bf\u03c3"),
         (
             '{{join (index .processes 0).args ","}} {{split "a,b,c" ","}} {{len (split "a" ",")}}',
             'sleep,100 ["a","b","c"] 1',

@@ -258,12 +258,30 @@ def _int(name: str, value: Any) -> int:
     raise RenderError(f"wrong type for value of {name}; expected int; got {go_type(value)}")
 
 
+def _cased(char: str, how: str) -> str:
+    """Go's unicode.ToUpper (ToLower, ToTitle): one character for one, where Python's full
+    mappings give several (ß is STRASSE's SS to Python, ß to Go) or look at the next one (a
+    final Σ)."""
+    if how == "lower" and char == "\u0130":
+        return "i"  # İ: its one-character lower case; Python's is i and a dot above
+    mapped = getattr(char, how)()
+    return mapped if len(mapped) == 1 else char
+
+
+def _upper(text: Any) -> str:
+    return "".join(_cased(char, "upper") for char in _string("upper", text))
+
+
+def _lower(text: Any) -> str:
+    return "".join(_cased(char, "lower") for char in _string("lower", text))
+
+
 def _title(text: Any) -> str:
-    """docker's ``title``: each word's first letter in capitals, the others as they are."""
+    """docker's ``title``: each word's first letter in title case, the others as they are."""
     chars = list(_string("title", text))
     for at, char in enumerate(chars):
         if at == 0 or not (chars[at - 1].isalnum() or chars[at - 1] in "_'"):
-            chars[at] = char.upper()
+            chars[at] = _cased(char, "title")
     return "".join(chars)
 
 
@@ -310,8 +328,8 @@ FUNCTIONS: Final[dict[str, tuple[Callable[..., Any], int, int | None]]] = {
     "printf": (_printf, 1, None),
     # docker's (docker/cli's templates.basicFunctions)
     "json": (_json, 1, 1),
-    "upper": (lambda text: _string("upper", text).upper(), 1, 1),
-    "lower": (lambda text: _string("lower", text).lower(), 1, 1),
+    "upper": (_upper, 1, 1),
+    "lower": (_lower, 1, 1),
     "title": (_title, 1, 1),
     "split": (_split, 2, 2),
     "join": (_join, 2, 2),
