@@ -309,6 +309,34 @@ async def test_inspect_format_prints_a_template_for_each_container_as_docker_s(
     ), misfit
 
 
+async def test_inspect_and_ps_format_take_go_s_control_actions_and_functions(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """What docker users write: range, if/else, variables, printf, len, eq, docker's join and
+    upper. They were a usage error ("range is not supported"). A template that does not fit
+    one container (range over a string) is its error on stderr, exit 1, as docker's."""
+    await ok(ctr, "start", "web", "-b", str(make_bundle()), "-l", "team=infra", "-l", "by=me")
+    pid = (await client.get("/containers/web")).json()["processes"][0]["pid"]
+
+    async def shown(form: str, *ids: str) -> str:
+        return (await ok(ctr, "inspect", "-f", form, *(ids or ("web",)))).out
+
+    assert await shown("{{range .processes}}{{.pid}} {{end}}") == f"{pid} \n"
+    assert await shown("{{range $k, $v := .labels}}{{$k}}={{$v}},{{end}}") == "by=me,team=infra,\n"
+    assert await shown('{{if .labels}}{{index .labels "team"}}{{else}}none{{end}}') == "infra\n"
+    assert await shown('{{printf "%s=%d" .id (index .processes 0).pid}}') == f"web={pid}\n"
+    assert await shown('{{len .processes}} {{eq .state.status "running"}}') == "1 true\n"
+    assert await shown("{{with $s := .state}}{{upper $s.status}}{{end}}") == "RUNNING\n"
+    assert await shown('{{join (index .processes 0).args " "}}') == "sleep 100000\n"
+    assert (await ok(ctr, "ps", "--format", '{{if eq .State "running"}}{{.ID}}{{end}}')).out == (
+        "web\n"
+    )
+    # Known only with the container: its error, not the command line's.
+    misfit = await ctr("inspect", "-f", "{{range .id}}{{end}}", "web")
+    assert (misfit.code, misfit.out) == (cli.EXIT_ERROR, ""), misfit
+    assert misfit.err == "ctr-trio: web: {{range .id}}: range can't iterate over web\n", misfit
+
+
 async def test_a_malformed_inspect_template_is_a_usage_error_before_any_request(
     tmp_path: Path,
 ) -> None:
@@ -317,9 +345,11 @@ async def test_a_malformed_inspect_template_is_a_usage_error_before_any_request(
     nowhere = ["--address", f"unix:{tmp_path / 'none.sock'}", "--retry", "0"]
     for template, message in [
         ("{{.id", "unclosed action: {{.id has no }}"),
-        ("{{printf .id}}", 'function "printf" not defined'),
+        ("{{sprintf .id}}", 'function "sprintf" not defined'),
         ("{{state.status}}", "a key starts with a dot: {{.state.status}}"),
-        ("{{if .id}}x{{end}}", "if is not supported"),
+        ("{{if .id}}x", "unexpected EOF: {{if .id}} has no {{end}}"),
+        ("{{range .processes}}{{$x}}{{end}}", 'undefined variable "$x"'),
+        ("{{len .id .state}}", "wrong number of args for len: want 1 got 2"),
     ]:
         result = await run_cli(*nowhere, "inspect", "-f", template, "web")
         assert (result.code, result.out) == (cli.EXIT_USAGE, ""), (template, result)
@@ -1596,8 +1626,9 @@ async def test_list_format_is_the_template_inspect_reads(ctr: Ctr, bundle: Path)
     for form, message in [
         ("{{json .Nope}}", "unknown field {{.Nope}} in --format; fields: {{.ID}}, {{.Status}},"),
         ("{{.ID.x}}", 'key "x" of a string (.ID)'),
-        ("{{.ID}} {{ .Status | printf }}", 'function "printf" not defined'),
-        ("{{if .PID}}x{{end}}", "if is not supported"),
+        ("{{.ID}} {{ .Status | sprintf }}", 'function "sprintf" not defined'),
+        ("{{if .PID}}x", "unexpected EOF: {{if .PID}} has no {{end}}"),
+        ("{{range .ID}}{{end}}", "range can't iterate over ID"),  # strings, all of them
         ("{{.ID", "unclosed action"),
     ]:
         refused = await ctr("ps", "--format", form)

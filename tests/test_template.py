@@ -31,6 +31,19 @@ WEB: dict[str, Any] = {
 }
 
 
+#: WEB and values of each kind that is false, for if, with and range.
+MORE: dict[str, Any] = {
+    **WEB,
+    "tags": [],
+    "limits": {},
+    "zero": 0,
+    "off": False,
+    "empty": "",
+    "half": 0.5,
+    "matrix": [[1, 2], [3]],
+}
+
+
 def render(text: str, value: Any = WEB) -> str:
     return parse(text).render(value)
 
@@ -115,8 +128,8 @@ def test_index_takes_map_keys_and_list_positions() -> None:
         ("{{.id", "unclosed action"),
         ("x {{.id}} {{json .state", "unclosed action"),
         ("{{.id}", "unclosed action"),
-        ("{{printf .id}}", 'function "printf" not defined'),
-        ("{{len .processes}}", 'function "len" not defined'),
+        ("{{nosuch .id}}", 'function "nosuch" not defined'),
+        ("{{sprintf .id}}", 'function "sprintf" not defined (the functions: and, or, not,'),
         ("{{state.status}}", "{{.state.status}}"),  # the path without its dot: what was meant
         ("{{id}}", "a key starts with a dot: {{.id}}"),
         ("{{}}", "an empty action"),
@@ -124,22 +137,53 @@ def test_index_takes_map_keys_and_list_positions() -> None:
         ("{{.id |}}", "an empty command"),
         ("{{.id .state}}", "is not a function"),
         ("{{.id | .state}}", "is not a function"),
-        ("{{json}}", "json takes 1 argument, not 0"),
-        ("{{json .id .state}}", "json takes 1 argument, not 2"),
-        ("{{.id | json .state}}", "json takes 1 argument, not 2"),
-        ("{{index}}", "index takes"),
+        ("{{json}}", "wrong number of args for json: want 1 got 0"),
+        ("{{json .id .state}}", "wrong number of args for json: want 1 got 2"),
+        ("{{.id | json .state}}", "wrong number of args for json: want 1 got 2"),
+        ("{{index}}", "wrong number of args for index: want at least 1 got 0"),
         ("{{(json .id}}", "unclosed ("),
         ("{{json .id)}}", 'unexpected ")"'),
         ("{{.a-b}}", "index"),  # a key that is not a word: the way to it is index
         ('{{"unterminated}}', "unterminated string"),
         ('{{"bad \\q"}}', "unknown escape \\q"),
         (r'{{"\x4"}}', "\\x takes 2 hex digits"),
-        ("{{if .id}}x{{end}}", "if is not supported"),
-        ("{{range .processes}}{{.pid}}{{end}}", "range is not supported"),
-        ("{{$x := .id}}", "variables"),
         ("{{..id}}", "unexpected"),
         ("{{\u00b2}}", 'unexpected "\u00b2"'),  # a digit to str.isdigit, no number to Go
         ("{{json .id}}x{{-", "unclosed action"),
+        # Go's control actions, variables, comments, and the functions' arguments.
+        ("{{if .id}}x", "unexpected EOF: {{if .id}} has no {{end}}"),
+        ("{{range .processes}}{{if .pid}}{{end}}", "unexpected EOF: {{range .processes}}"),
+        ("{{end}}", "unexpected {{end}}"),
+        ("x{{else}}y", "unexpected {{else}}"),
+        ("{{if .id}}a{{else}}b{{else}}c{{end}}", "expected {{end}}; found a second {{else}}"),
+        ("{{range .x}}a{{else if .y}}b{{end}}", 'unexpected "if"'),  # no else if in a range
+        ("{{if .id}}a{{else}}b{{end x}}", 'unexpected "x"'),
+        ("{{if}}{{end}}", "missing value for if"),
+        ("{{range}}{{end}}", "missing value for range"),
+        ("{{with $x :=}}{{end}}", "missing value for with"),
+        ("{{$x}}", 'undefined variable "$x"'),
+        ("{{$x = 1}}", 'undefined variable "$x"'),
+        ("{{if .id}}{{$x := 1}}{{end}}{{$x}}", 'undefined variable "$x"'),  # its scope ended
+        ("{{range $i, $e := .x}}{{end}}{{$e}}", 'undefined variable "$e"'),
+        ("{{range $a, $b, $c := .x}}{{end}}", "too many declarations in range"),
+        ("{{$a, $b := .x}}", "too many declarations in command"),
+        ("{{break}}", "{{break}} outside {{range}}"),
+        ("{{if .id}}{{continue}}{{end}}", "{{continue}} outside {{range}}"),
+        ("{{range .x}}{{break 1}}{{end}}", 'unexpected "1"'),
+        ('{{define "x"}}y{{end}}', "define is not supported: a format is one template"),
+        ('{{template "x" .}}', "template is not supported"),
+        ('{{block "x" .}}y{{end}}', "block is not supported"),
+        ("{{len}}", "wrong number of args for len: want 1 got 0"),
+        ("{{len .a .b}}", "wrong number of args for len: want 1 got 2"),
+        ("{{printf}}", "wrong number of args for printf: want at least 1 got 0"),
+        ("{{eq .id}}", "wrong number of args for eq: want at least 2 got 1"),
+        ("{{.id | not .x}}", "wrong number of args for not: want 1 got 2"),
+        ("{{nil}}", "nil is not a command"),
+        ("{{.id | if}}", "if begins an action of its own"),
+        ("{{/* unclosed }}", "unclosed comment"),
+        ("{{/* c */ .id}}", "comment ends before closing delimiter"),
+        ("{{ /* c */ }}", "a comment starts right after {{"),
+        ("{{$x := := 1}}", 'unexpected ":="'),
     ],
 )
 def test_a_malformed_template_is_refused_naming_the_problem(text: str, message: str) -> None:
@@ -167,6 +211,28 @@ def test_a_dash_without_white_space_is_no_trim_marker() -> None:
         ("{{index .labels 0}}", "index 0 of an object"),
         ('{{index .id "x"}}', "index of a string"),
         ("{{(index .processes 5).pid}}", "index 5 of a list of 2"),
+        # Go's functions and control actions.
+        ("{{len 3}}", "{{len 3}}: error calling len: len of type int"),
+        ("{{len .nosuch}}", "error calling len: len of nil pointer"),
+        ("{{lt .id 3}}", "error calling lt: incompatible types for comparison: string and int"),
+        ("{{eq .zero .half}}", "incompatible types for comparison: int and float64"),
+        ("{{lt true false}}", "error calling lt: invalid type for comparison"),
+        ("{{gt .nosuch 1}}", "error calling gt: invalid type for comparison"),
+        ("{{eq .labels .labels}}", "non-comparable type map[string]interface {}"),
+        ("{{range .id}}{{end}}", "{{range .id}}: range can't iterate over web"),
+        ("{{range $i, $e := 3}}{{end}}", "can't use 3 to iterate over more than one variable"),
+        ("{{upper 3}}", "wrong type for value of upper; expected string; got int"),
+        ("{{upper .nosuch}}", "invalid value for upper; expected string"),
+        ('{{join .labels ","}}', "expected []string; got map[string]interface {}"),
+        ("{{printf 3}}", "wrong type for value of printf; expected string; got int"),
+        ("{{truncate .id .id}}", "expected int; got string"),
+        ("{{index .processes 1.0}}", "index 1.0 of a list: its positions are whole numbers"),
+        # The action it is in, inside a control action.
+        ("{{if .id}}{{.id.name}}{{end}}", '{{.id.name}}: key "name" of a string (.id)'),
+        (
+            "{{range .processes}}{{index .args 1}} {{end}}",
+            "{{index .args 1}}: index 1 of a list of 1",
+        ),
     ],
 )
 def test_a_template_that_does_not_fit_the_value_fails_for_that_value(
@@ -175,9 +241,9 @@ def test_a_template_that_does_not_fit_the_value_fails_for_that_value(
     """Known only once the container is there: an error of that container, not of usage."""
     template = parse(text)
     with pytest.raises(RenderError) as caught:
-        template.render(WEB)
+        template.render(MORE)
     assert message in str(caught.value), (text, str(caught.value))
-    assert text in str(caught.value)  # the action it was in
+    assert str(caught.value).split(": ")[0] in text  # the action it was in
 
 
 def test_top_keys_are_the_top_level_keys_a_template_names() -> None:
@@ -195,3 +261,199 @@ def test_split_cuts_the_text_between_actions_not_the_actions() -> None:
     assert [column.render(WEB) for column in columns] == ["web", "<no value> x", "stopped"]
     assert len(parse("{{.id -}}\t{{.id}}").split("\t")) == 1
     assert [c.render(WEB) for c in parse("\ta\t").split("\t")] == ["", "a", ""]
+
+
+# --- Go's control actions, variables and functions ----------------------------------------------
+# Each expectation is what Go's text/template prints for the template on the same value (JSON's
+# whole numbers as Go's int, the others float64, as docker's typed structs hold them), from Go's
+# documented semantics (text/template, fmt), but for objects and lists, printed as JSON.
+
+
+@pytest.mark.parametrize(
+    ("text", "printed"),
+    [
+        # if: Go's truth, else if, else; and trim markers inside them.
+        ("{{if .labels}}yes{{else}}no{{end}}", "yes"),
+        *[
+            (f"{{{{if .{key}}}}}yes{{{{else}}}}no{{{{end}}}}", "no")
+            for key in ("nosuch", "nothing", "tags", "limits", "zero", "off", "empty")
+        ],
+        ('{{if "0"}}y{{end}}{{if 0.0}}n{{end}}{{if .half}}h{{end}}', "yh"),
+        ("{{if .zero}}a{{else if .off}}b{{else if .id}}c{{else}}d{{end}}", "c"),
+        ("{{if .zero}}a{{else if .off}}b{{end}}", ""),
+        ("a {{- if .id -}} \n b \n {{- end -}} \n c", "abc"),
+        ("{{- if .id}}\n  {{.id}}\n{{- end}}", "\n  web"),
+        # with: the dot is the value; else for a false one; else with (Go 1.23).
+        ("{{with .state}}{{.status}}/{{.exitStatus}}{{end}}", "stopped/3"),
+        ("{{with .nosuch}}x{{else}}none: {{.id}}{{end}}", "none: web"),
+        ("{{with .zero}}z{{else with .state}}{{.status}}{{end}}", "stopped"),
+        ("{{with $s := .state.status}}{{$s}}={{.}}{{end}}", "stopped=stopped"),
+        ("{{with .state}}{{$.id}}: {{.status}}{{end}}", "web: stopped"),  # $: the whole value
+        # range: lists, objects (keys sorted, as Go's maps), whole numbers (Go 1.22), else.
+        ("{{range .processes}}{{.pid}} {{end}}", "4242 4343 "),
+        ("{{range $i, $e := .processes}}{{$i}}:{{$e.pid}} {{end}}", "0:4242 1:4343 "),
+        ("{{range $e := .processes}}{{$e.pid}},{{end}}", "4242,4343,"),  # one: the element
+        (
+            "{{range $k, $v := .labels}}{{$k}}={{$v}};{{end}}",
+            "0=zero;a-b=dashed;team=infra;uni=caf\u00e9 <&>;",
+        ),
+        ("{{range .labels}}{{.}},{{end}}", "zero,dashed,infra,caf\u00e9 <&>,"),
+        (
+            "{{range .tags}}x{{else}}empty{{end}} {{range .nosuch}}x{{else}}none{{end}}",
+            "empty none",
+        ),
+        ("{{range .limits}}x{{else}}no limits{{end}}", "no limits"),
+        ("{{range .processes}}{{range .args}}[{{.}}]{{end}};{{end}}", "[sleep][100];[sh];"),
+        ("{{range .matrix}}({{range .}}{{.}}{{end}}){{end}}", "(12)(3)"),
+        ("{{range .processes}}{{$.id}}:{{.pid}} {{end}}", "web:4242 web:4343 "),
+        (
+            "{{range 3}}{{.}}{{end}} {{range $i := 2}}{{$i}}{{end}} {{range 0}}{{else}}none{{end}}",
+            "012 01 none",
+        ),
+        ("{{range .processes -}}\n  {{.pid}}\n{{- end}}", "42424343"),
+        ("{{range .processes}}\n  {{- .pid}}\n{{end}}", "4242\n4343\n"),
+        # break and continue (Go 1.18), in an if in the range.
+        ("{{range .processes}}{{if eq .pid 4343}}{{break}}{{end}}{{.pid}}{{end}}", "4242"),
+        ("{{range .processes}}{{if eq .pid 4242}}{{continue}}{{end}}{{.pid}}{{end}}", "4343"),
+        ("{{range .matrix}}{{range .}}{{break}}{{end}}x{{end}}", "xx"),  # the inner one only
+        # Variables: declared (prints nothing), set with = (Go 1.11) across rounds, scoped.
+        ("{{$x := .id}}{{$x}}-{{$x}}", "web-web"),
+        ("{{$n := 0}}{{range .processes}}{{$n = .pid}}{{end}}{{$n}}", "4343"),
+        ("{{$x := 1}}{{if true}}{{$x := 2}}{{$x}}{{end}}{{$x}}", "21"),
+        ("{{$p := index .processes 1}}{{$p.user.uid}} {{$p.args}}", '1000 ["sh"]'),
+        ("{{if $s := .state.status}}{{$s}}{{end}}", "stopped"),
+        ("{{$}}", render("{{json .}}", MORE)),
+        ("a{{/* a comment */}}b {{- /* and\nanother */ -}} c", "abc"),
+        # Functions: len (a string's bytes, as Go's), comparisons, and/or (the deciding
+        # value, short-circuit), not.
+        (
+            '{{len .processes}} {{len .labels}} {{len .id}} {{len "caf\u00e9"}} {{.labels | len}}',
+            "2 4 3 5 4",
+        ),
+        (
+            '{{eq .state.status "stopped"}} {{eq .state.status "running" "paused" "stopped"}}',
+            "true true",
+        ),
+        (
+            '{{eq .state.exitStatus 3}} {{ne .id "web"}} {{eq .half 0.5}} {{eq true .autoRemove}}',
+            "true false true true",
+        ),
+        ('{{eq .nosuch "x"}} {{eq .nosuch .nothing}} {{ne .nosuch 1}}', "false true true"),
+        (
+            '{{lt 1 2}} {{le 2 2}} {{gt "b" "a"}} {{ge 1 2}} {{lt 0.5 .half}} {{gt -1 -2}}',
+            "true true true false false true",
+        ),
+        (
+            '{{and 1 "x"}} {{and 1 0 "x"}} {{or 0 "" "y"}} [{{or 0 ""}}] {{or .nosuch .id}}',
+            "x 0 y [] web",
+        ),
+        ("{{or .id (index .processes 9)}} {{and .zero (index .processes 9)}}", "web 0"),
+        ('{{not .labels}} {{not ""}} {{not .nosuch}}', "false true true"),
+        ('{{if and (eq .state.status "stopped") (gt .state.exitStatus 0)}}failed{{end}}', "failed"),
+        # print and println: Go's fmt.Sprint, a space between two operands neither a string.
+        (
+            '{{print "a" 1 2 "b" true}} {{print .nosuch}} {{print .state}}',
+            'a1 2btrue <nil> {"status":"stopped","exitStatus":3}',
+        ),
+        ('{{println "a" 1}}', "a 1\n"),
+        # printf: Go's verbs, flags, widths; a verb that does not fit, Go's %!verb(type=value).
+        ('{{printf "%s=%d" .id .state.exitStatus}}', "web=3"),
+        ('{{.id | printf "%s!"}}', "web!"),
+        (
+            '{{printf "%5d|%-5s|%05d|%-4d|%+d|% d" 42 "ab" 42 7 5 5}}',
+            "   42|ab   |00042|7   |+5| 5",
+        ),
+        (
+            '{{printf "%x %X %o %b %#x %#o %O %08b" 255 255 8 5 255 8 8 5}}',
+            "ff FF 10 101 0xff 010 0o10 00000101",
+        ),
+        ('{{printf "%d %x %05d %.3d" -42 -255 -42 7}}', "-42 -ff -0042 007"),
+        (
+            '{{printf "%q %q %#q %+q" .id "a\\"b\\n" "raw" "caf\u00e9"}}',
+            '"web" "a\\"b\\n" `raw` "caf\\u00e9"',
+        ),
+        (
+            '{{printf "%v %v %v %v %t" .autoRemove .half .nosuch .id false}}',
+            "true 0.5 <nil> web false",
+        ),
+        (
+            '{{printf "%.2f %6.2f| %e %E %g %G" .half 3.14159 1234.5678 0.000125 1e6 1e-7}}',
+            "0.50   3.14| 1.234568e+03 1.250000E-04 1e+06 1E-07",
+        ),
+        (
+            '{{printf "%v %v %v %v %v" 1e21 123456.0 1234567.0 0.0001 0.00001}}',
+            "1e+21 123456 1.234567e+06 0.0001 1e-05",
+        ),
+        ('{{printf "%x %x %X" 1.5 1.0 "hi"}}', "0x1.8p+00 0x1p+00 6869"),
+        ('{{printf "%c %U %#U %q" 65 233 65 66}}', "A U+00E9 U+0041 'A' 'B'"),
+        (
+            '{{printf "%T %T %T %T %T %T" 1 .half "s" true .labels .processes}}',
+            "int float64 string bool map[string]interface {} []interface {}",
+        ),
+        ('{{printf "%*d|%-*d|%.*f" 4 7 3 1 2 .half}}', "   7|1  |0.50"),
+        (
+            '{{printf "%.1s|%5.2s|%-6v|%6v|%#v" "abc" "abc" .id true .id}}',
+            'a|   ab|web   |  true|"web"',
+        ),
+        ('{{printf "%v %s" .state .processes}}', render("{{json .state}} {{json .processes}}")),
+        ('{{printf "100%%"}} {{printf "%d%%" 5}}', "100% 5%"),
+        ('{{printf "%d" .id}}', "%!d(string=web)"),
+        ('{{printf "%s %t %f" 3 "x" 2}}', "%!s(int=3) %!t(string=x) %!f(int=2)"),
+        (
+            '{{printf "%d" 1e3}} {{printf "%s" .nosuch}} {{printf "%d" .labels}}',
+            "%!d(float64=1000) %!s(<nil>) %!d(map[string]interface {}="
+            + render("{{json .labels}}")
+            + ")",
+        ),
+        (
+            '{{printf "%d %d" 1}}|{{printf "%d" 1 "x" .nosuch}}|{{printf "%z" 1}}|{{printf "a%"}}',
+            "1 %!d(MISSING)|1%!(EXTRA string=x, <nil>)|%!z(int=1)|a%!(NOVERB)",
+        ),
+        # Go's fmt where it surprises, each found against go1.19's: %+v and %#v are no sign nor
+        # prefix; a bad verb prints the value with the directive's width; 0 pads digits under
+        # a prefix; # on floats keeps zeros; a precision cuts a %x string's bytes and %T.
+        (
+            '{{printf "%+v|%#v|%5s|%#05x|%.2x" 42 42 42 42 "\U0001f600"}}',
+            "42|42|%!s(int=   42)|0x0002a|f09f",
+        ),
+        (
+            '{{printf "%U|%+.0d|%#g|%#x|%.2x" -42 0 1e6 100.0 3.14159}}',
+            "U+FFFFFFFFFFFFFFD6||1.00000e+06|0x1.9000p+06|0x1.92p+01",
+        ),
+        (
+            '{{printf "%b|%.2T|%*d" 100.0 42 9007199254740993}}',
+            "7036874417766400p-46|in|%!(BADWIDTH)%!d(MISSING)",
+        ),
+        # docker's functions (docker/cli templates.basicFunctions).
+        ('{{upper .id}} {{lower "ABC"}} {{title "hello wide-world"}}', "WEB abc Hello Wide-World"),
+        # Go's case mappings, one character for one: no SS for ß, no final sigma.
+        ('{{upper "stra\u00dfe"}} {{lower "\u039f\u03a3"}}', "STRA\u00dfE \u03bf\u03c3"),
+        (
+            '{{join (index .processes 0).args ","}} {{split "a,b,c" ","}} {{len (split "a" ",")}}',
+            'sleep,100 ["a","b","c"] 1',
+        ),
+        ('{{range split "a,b" ","}}<{{.}}>{{end}} {{split "ab" ""}}', '<a><b> ["a","b"]'),
+        (
+            '[{{pad .id 2 1}}] [{{pad "" 2 1}}] {{truncate .id 2}} {{truncate .id 10}}',
+            "[  web ] [] we web",
+        ),
+        ('{{.id | upper | printf "%s!"}}', "WEB!"),
+    ],
+)
+def test_go_s_control_actions_variables_and_functions(text: str, printed: str) -> None:
+    assert render(text, MORE) == printed
+
+
+def test_top_keys_see_through_control_actions_but_not_into_a_changed_dot() -> None:
+    """In an if's body the dot is the template's value; in a with's or a range's, their value:
+    ``.pid`` in ``{{range .processes}}`` is no top-level key, ``$.id`` is."""
+    template = parse(
+        "{{if .a}}{{.b}}{{else}}{{.c}}{{end}}{{range .d}}{{.pid}}{{$.e}}{{else}}{{.f}}{{end}}"
+        "{{with .g}}{{.h}}{{end}}{{$x := .i}}{{$x.j}}"
+    )
+    assert template.top_keys() == ("a", "b", "c", "d", "e", "f", "g", "i")
+
+
+def test_split_keeps_a_control_action_in_its_column() -> None:
+    columns = parse("{{.id}}\t{{range .processes}}{{.pid}}\t{{end}}|\t{{.state.status}}")
+    assert [c.render(WEB) for c in columns.split("\t")] == ["web", "4242\t4343\t|", "stopped"]

@@ -187,10 +187,11 @@ class RowTemplate:
 
     ValueError (a TemplateError, or naming the fields) for a template that cannot be read or
     names an unknown field; or that fits no container: its values are all strings, so a key of
-    one, or an index of one, fails on the header as on every container."""
+    one, an index of one or a range over one fails on the header as on every container (an
+    if's branch the header does not take may fail for a container: its error, exit 1)."""
 
     def __init__(self, text: str) -> None:
-        from .template import parse  # not on every ps: 0.6 ms of a call's 80 (docs/cli.md)
+        from .template import parse  # not on every ps: about 1 ms of a call's 80 (docs/cli.md)
 
         self.is_table = text.startswith(TABLE_PREFIX)
         parsed = parse(_unescape(text.removeprefix(TABLE_PREFIX)))

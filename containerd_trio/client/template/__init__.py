@@ -1,0 +1,31 @@
+"""``inspect --format`` and ``ps --format``: Go's text/template, docker's language, on JSON.
+
+inspect's runs on a container's JSON; ps's on a container's fields (``{{.ID}}``, as docker's
+ps names them: :data:`..output.FIELDS`), with docker's ps's ``\\t`` and ``table`` on top.
+
+What docker users write in scripts, ``docker inspect -f '{{.State.Pid}}' web``, on the daemon's
+documents (``GET /containers/ID``, keys as the daemon spells them: ``{{.state.status}}``):
+fields, pipelines, variables, ``if``/``range``/``with`` and Go's functions with docker's
+(docs/cli.md lists them). :func:`parse` reads a template (:mod:`.parser`) or says what is wrong
+with it, a :class:`TemplateError`: the command line's usage error, before any request.
+:meth:`Template.render` runs it on a value (:mod:`.evaluator`, with :mod:`.values` and
+:mod:`.printf`); a template that does not fit a container (a key of a string, an index past a
+list's end) is that container's :class:`RenderError`.
+
+Where it differs from Go on purpose: objects and lists print as compact JSON (Go's
+``map[a:1]`` and ``[1 2]`` nothing reads back), a JSON null as a missing key (``<no value>``),
+and a key under a missing one is missing too (Go fails: ``nil pointer evaluating``).
+"""
+
+from __future__ import annotations
+
+from .evaluator import Template
+from .parser import parse_tree
+from .values import NO_VALUE, RenderError, TemplateError, compact
+
+__all__ = ["NO_VALUE", "RenderError", "Template", "TemplateError", "compact", "parse"]
+
+
+def parse(text: str) -> Template:
+    """``text`` as a template; TemplateError naming what cannot be read, and where."""
+    return Template(parse_tree(text))

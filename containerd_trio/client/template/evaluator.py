@@ -1,0 +1,211 @@
+"""Running a template (:mod:`.parser`'s tree) on a value, as Go's text/template executes one.
+
+``if`` and ``with`` take Go's truth (:func:`.values.truth`); ``range`` goes over a list, an
+object (its keys sorted, as Go sorts a map's) or a whole number (Go 1.22's ``range 3``),
+and to its ``else`` for an empty or missing one; ``break`` and ``continue`` leave a round.
+Variables live until the ``end`` of the action that declared them (the template's, for one at
+the top). What does not fit the value is a :class:`.values.RenderError` naming the action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .parser import Body, Call, Control, Jump, Literal, Node, Path, Pipe, Variable
+from .values import FUNCTIONS, MISSING, RenderError, formatted, is_nil, kind, printed, truth
+
+
+class _Jumped(Exception):
+    """A ``{{break}}`` or ``{{continue}}``, on its way to its range."""
+
+    def __init__(self, keyword: str) -> None:
+        super().__init__(keyword)
+        self.keyword = keyword
+
+
+class _State:
+    """One run: what is printed, and the variables in scope, innermost last."""
+
+    __slots__ = ("out", "variables")
+
+    def __init__(self, root: Any) -> None:
+        self.out: list[str] = []
+        self.variables: list[list[Any]] = [["$", root]]
+
+    def lookup(self, name: str) -> Any:
+        for variable in reversed(self.variables):
+            if variable[0] == name:
+                return variable[1]
+        # Declared in an if's body and read in its else: Go reads that, and fails here too.
+        raise RenderError(f"undefined variable: {name}")
+
+    def set(self, name: str, value: Any) -> None:
+        for variable in reversed(self.variables):
+            if variable[0] == name:
+                variable[1] = value
+                return
+        raise RenderError(f"undefined variable: {name}")
+
+
+class Template:
+    """A template read by :func:`~containerd_trio.client.template.parse`, to render on each
+    container's document."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: Body) -> None:
+        self.body = body
+
+    def render(self, value: Any) -> str:
+        """The template on ``value`` (a decoded JSON document). RenderError, naming the action,
+        where it does not fit."""
+        state = _State(value)
+        _walk(self.body, value, state)
+        return "".join(state.out)
+
+    def top_keys(self) -> tuple[str, ...]:
+        """The top-level keys the template names, once each, in order: ``state`` of
+        ``{{json .state.status}}``, wherever the path is (an argument, a pipeline, in
+        parentheses, an if's body, ``$.state`` in a range). ``.`` alone and ``index . "k"``
+        name none. For a caller whose values have a fixed set of keys (ps's fields) to refuse
+        an unknown one before any request."""
+        return tuple(dict.fromkeys(_named(self.body, True)))
+
+    def split(self, separator: str) -> list[Template]:
+        """The template cut at each ``separator`` in its text, not in an action (a string in
+        one keeps it; one a trim marker took is gone), nor in an if's or a range's body: ps's
+        ``table`` columns, cut at its tabs."""
+        columns: list[list[Any]] = [[]]
+        for item in self.body:
+            if isinstance(item, str):
+                first, *rest = item.split(separator)
+                columns[-1].append(first)
+                columns.extend([piece] for piece in rest)
+            else:
+                columns[-1].append(item)
+        return [Template(tuple(item for item in column if item != "")) for column in columns]
+
+
+def _named(body: Body, from_dot: bool) -> Iterator[str]:
+    for item in body:
+        if isinstance(item, Pipe):
+            yield from item.node.named(from_dot)
+        elif isinstance(item, Control):
+            yield from item.pipe.node.named(from_dot)
+            # The dot of a with's or a range's body is their value, not the template's.
+            yield from _named(item.body, from_dot and item.keyword == "if")
+            yield from _named(item.otherwise, from_dot)
+
+
+def _walk(body: Body, dot: Any, state: _State) -> None:
+    for item in body:
+        if isinstance(item, str):
+            state.out.append(item)
+        elif isinstance(item, Pipe):
+            value = _pipe(item, dot, state)
+            if not item.variables:  # a declaration prints nothing
+                state.out.append(printed(value))
+        elif isinstance(item, Control):
+            mark = len(state.variables)
+            try:
+                if item.keyword == "range":
+                    _range(item, dot, state)
+                else:
+                    value = _pipe(item.pipe, dot, state)
+                    if truth(value):
+                        _walk(item.body, value if item.keyword == "with" else dot, state)
+                    else:
+                        _walk(item.otherwise, dot, state)
+            finally:
+                del state.variables[mark:]  # its variables end with it
+        else:
+            assert isinstance(item, Jump)
+            raise _Jumped(item.keyword)
+
+
+def _pipe(pipe: Pipe, dot: Any, state: _State) -> Any:
+    """The pipeline's value, its variables declared or set to it."""
+    value = _value(pipe, dot, state)
+    for name in pipe.variables:
+        if pipe.assign:
+            state.set(name, value)
+        else:
+            state.variables.append([name, value])
+    return value
+
+
+def _value(pipe: Pipe, dot: Any, state: _State) -> Any:
+    try:
+        return _evaluate(pipe.node, dot, state)
+    except RenderError as exc:
+        raise RenderError(f"{pipe.source}: {exc}") from None
+
+
+def _range(item: Control, dot: Any, state: _State) -> None:
+    pipe = item.pipe
+    value = _pipe(pipe, dot, state)  # Go declares its variables first, with the whole value
+    rounds: list[tuple[Any, Any]]
+    if is_nil(value):
+        rounds = []  # Go's: "an invalid value is likely a nil map": no error
+    elif isinstance(value, list):
+        rounds = list(enumerate(value))
+    elif isinstance(value, dict):
+        rounds = sorted(value.items())
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if len(pipe.variables) > 1:
+            raise RenderError(
+                f"{pipe.source}: can't use {value} to iterate over more than one variable"
+            )
+        rounds = [(number, number) for number in range(value)]
+    else:
+        raise RenderError(f"{pipe.source}: range can't iterate over {formatted(value)}")
+    if not rounds:
+        _walk(item.otherwise, dot, state)
+        return
+    # One variable is the element; two, the index (or key) and the element.
+    names = pipe.variables
+    for index, element in rounds:
+        if names:
+            for name, each in zip(names, (index, element)[-len(names) :], strict=True):
+                state.set(name, each)
+        mark = len(state.variables)
+        try:
+            _walk(item.body, element, state)
+        except _Jumped as jump:
+            if jump.keyword == "break":
+                break
+        finally:
+            del state.variables[mark:]
+
+
+def _evaluate(node: Node, dot: Any, state: _State) -> Any:
+    if isinstance(node, Literal):
+        return node.value
+    if isinstance(node, Variable):
+        return state.lookup(node.name)
+    if isinstance(node, Path):
+        return _path(node, dot, state)
+    assert isinstance(node, Call)
+    if node.name in ("and", "or"):
+        # Go 1.18's: the arguments one by one, the first that decides returned as it is.
+        value: Any = None
+        for argument in node.arguments:
+            value = _evaluate(argument, dot, state)
+            if truth(value) != (node.name == "and"):
+                break
+        return value
+    arguments = [_evaluate(argument, dot, state) for argument in node.arguments]
+    return FUNCTIONS[node.name][0](*arguments)
+
+
+def _path(node: Path, dot: Any, state: _State) -> Any:
+    value = dot if node.base is None else _evaluate(node.base, dot, state)
+    for depth, key in enumerate(node.keys):
+        if is_nil(value):
+            return MISSING  # Go fails here; a key that comes and goes is no error
+        if not isinstance(value, dict):
+            hint = ": index it" if isinstance(value, list) else ""
+            raise RenderError(f'key "{key}" of {kind(value)} ({node.prefix(depth)}){hint}')
+        value = value.get(key, MISSING)
+    return value
