@@ -196,6 +196,35 @@ async def test_top_with_ps_options_that_make_no_table(
     assert response.status_code == 404
 
 
+async def test_ctr_trio_top_gives_the_words_after_the_id_to_ps(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    init, _, listed = (await start_family(daemon, "pscli", make_bundle))[1:]
+
+    result = await run_cli("--address", daemon.url, "top", "pscli", "-o", "pid,rss,args")
+    assert result.code == 0, result.err
+    header, *lines = result.out.splitlines()
+    assert header.split() == ["PID", "RSS", "COMMAND"]
+    assert sorted(int(line.split()[0]) for line in lines) == listed
+    assert any(line.endswith(" ".join(FAMILY)) for line in lines)
+    result = await run_cli("--address", daemon.url, "containers", "top", "pscli", "aux")
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[0].split() == AUX_TITLES
+    # ctr-trio's own options go before the id: --json is ours there.
+    result = await run_cli("--address", daemon.url, "top", "--json", "pscli", "-o", "pid,comm")
+    assert result.code == 0, result.err
+    assert sorted(json.loads(result.out)["processes"]) == sorted(
+        [str(p), "sh" if p == init else "sleep"] for p in listed
+    )
+    # After it, ps's (ps has no --json: it says so, a 400).
+    result = await run_cli("--address", daemon.url, "top", "pscli", "--json")
+    assert (result.code, result.out) == (1, "")
+    assert result.err.startswith("ctr-trio: ps: ")
+    result = await run_cli("--address", daemon.url, "top", "pscli", "-o", "ppid")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == "ctr-trio: Couldn't find PID field in ps output\n"
+
+
 async def test_ps_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """ps past its deadline is killed and reaped; past MAX_OUTPUT too (a real ps aux)."""
     with pytest.raises(RuntimeTimeout, match=r"^ps did not finish within 0 seconds"):
