@@ -49,6 +49,8 @@ _PS_VARIABLES = frozenset(
 )
 _ENVIRONMENT = {name: value for name, value in ENVIRONMENT.items() if name not in _PS_VARIABLES}
 NO_PID = "Couldn't find PID field in ps output"  # docker's words
+#: The longest argument the kernel passes to a program (MAX_ARG_STRLEN, its NUL included).
+_MAX_ARGUMENT = 32 * 4096
 
 
 def split_options(text: str) -> list[str]:
@@ -73,7 +75,7 @@ async def ps_table(options: list[str], pids: list[int], *, timeout: float) -> Ps
     """ps's table of ``pids`` with ``options`` (split, and checked here), within ``timeout``
     seconds."""
     check_options(options)
-    quick = ["-q" + ",".join(map(str, pids))] if pids else []
+    quick = quick_pids(pids)
     status, output, error = await _ps([*options, *quick], timeout)
     if status != 0 and quick:
         status, output, error = await _ps(options, timeout)
@@ -81,6 +83,14 @@ async def ps_table(options: list[str], pids: list[int], *, timeout: float) -> Ps
         said = error.decode(errors="replace").strip().split("\n", 1)[0].strip()
         raise InvalidRequest(f"ps: {said or f'exit status {status}'}")
     return parse_table(output.decode(errors="replace"), pids)
+
+
+def quick_pids(pids: list[int]) -> list[str]:
+    """ps's quick-pid option for ``pids`` (``-q1,2,3``), or none when there are none or when
+    they would not fit in one argument (the kernel's MAX_ARG_STRLEN, some 18000 pids): then ps
+    runs on what the options select, and the filter alone keeps the container's lines."""
+    option = "-q" + ",".join(map(str, pids))
+    return [option] if pids and len(option) < _MAX_ARGUMENT else []
 
 
 def parse_table(output: str, pids: Collection[int]) -> PsTable:

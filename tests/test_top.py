@@ -14,7 +14,7 @@ import pytest
 from containerd_trio import pstable
 from containerd_trio.client.output import TOP_HEADERS, cpu_time, start_time
 from containerd_trio.errors import InvalidRequest, RuntimeTimeout
-from containerd_trio.pstable import check_options, parse_table, split_options
+from containerd_trio.pstable import check_options, parse_table, quick_pids, split_options
 from containerd_trio.top import terminal_name
 
 from .helpers import (
@@ -113,6 +113,10 @@ async def test_top_of_a_paused_container(client: httpx.AsyncClient, bundle: Path
     response = await client.get("/containers/still/top")
     assert response.status_code == 200, response.text
     assert [p["args"] for p in response.json()["processes"]] == [["sleep", "100000"]]
+    # ps reads a frozen process's /proc as any other's.
+    response = await client.get("/containers/still/top", params={"ps_args": "-o pid,stat,args"})
+    assert response.status_code == 200, response.text
+    assert [row[2] for row in response.json()["processes"]] == ["sleep 100000"]
 
 
 async def test_top_with_ps_options_shows_pss_table_of_the_container_only(
@@ -272,6 +276,14 @@ def test_ps_options_are_split_on_ascii_white_space() -> None:
     assert split_options("") == [] and split_options(" \t\r\n") == []
     # As docker's fields: a no-break space is part of a word, not a gap between two.
     assert split_options("-o\xa0pid") == ["-o\xa0pid"]
+
+
+def test_quick_pid_mode_only_where_the_pids_fit_in_an_argument() -> None:
+    assert quick_pids([300, 301]) == ["-q300,301"]
+    assert quick_pids([]) == []  # no -q with nothing after it: ps would refuse it
+    many = list(range(4_000_000, 4_020_000))  # 20000 pids of 7 digits: past 128 KiB
+    assert quick_pids(many) == []
+    assert quick_pids(many[:16000]) == ["-q" + ",".join(map(str, many[:16000]))]
 
 
 def test_a_column_renamed_pid_is_refused_as_docker_refuses_it() -> None:
