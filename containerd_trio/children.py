@@ -37,13 +37,15 @@ async def run_child(
     capture_stdout: bool = False,
     capture_stderr: bool = False,
     fds: Mapping[int, int] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> ChildResult:
     """Run a program to its end; return its exit status and what it printed.
 
     ``stdin``, ``stdout`` and ``stderr`` are fds for the child (/dev/null when None); ``fds``
-    places more fds by number. If cancelled, the program is killed at once (SIGKILL) with every
-    process it started (:func:`~containerd_trio.proctree.kill_tree`: runc's CRIU), and reaped
-    with those of them that were re-parented to us.
+    places more fds by number; ``env`` is its environment (the daemon's if None). If
+    cancelled, the program is killed at once (SIGKILL) with every process it started
+    (:func:`~containerd_trio.proctree.kill_tree`: runc's CRIU), and reaped with those of them
+    that were re-parented to us.
     A negative return code is death by that signal.
     """
     opened: list[int] = []
@@ -54,7 +56,7 @@ async def run_child(
         if capture_stderr:
             stderr = os.memfd_create("stderr", os.MFD_CLOEXEC)
             opened.append(stderr)
-        pid = spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds)
+        pid = spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds, env=env)
         try:
             pidfd = os.pidfd_open(pid)
         except BaseException:  # no pidfd (out of fds?): the child must not be left unreaped

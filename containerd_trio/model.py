@@ -269,6 +269,22 @@ class ContainerTop:
 
 
 @attrs.frozen
+class PsTable:
+    """ps's own table of the container's processes, with the options a client gave it
+    (``ps_args``, as docker top's): its header, and the lines of the container's processes."""
+
+    titles: list[str] = attrs.field(
+        metadata=doc("ps's header, a title a column (PID among them): USER, PID, %CPU, ...")
+    )
+    processes: list[list[str]] = attrs.field(
+        metadata=doc(
+            "A line a process of the container (or a thread, with ps's m), as many columns as"
+            " titles: the last takes the rest of the line, spaces and all."
+        )
+    )
+
+
+@attrs.frozen
 class MachineInfo:
     """The machine the daemon runs on."""
 

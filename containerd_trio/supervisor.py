@@ -69,12 +69,14 @@ from .model import (
     ExitInfo,
     ProcessInfo,
     ProcessSpec,
+    PsTable,
     Resources,
     Status,
     WaitCondition,
 )
 from .precopy import MemoryFeatures
 from .process import ProcessTable
+from .pstable import ps_table
 from .records import RecordJournal
 from .resources import require_named
 from .runtime import CriuOptions, Runc
@@ -773,12 +775,18 @@ class Supervisor:
         once (:func:`.cgroups.release_killed` moves it out of the freezer alone)."""
         return not (container.deleting or self._shutting_down or container.held_for_dump)
 
-    async def top(self, container_id: str) -> ContainerTop:
-        """Every process in the container, whoever started it, as ``ps -ef`` shows them."""
+    async def top(
+        self, container_id: str, ps_options: list[str] | None = None
+    ) -> ContainerTop | PsTable:
+        """Every process in the container, whoever started it, as ``ps -ef`` shows them; or
+        with ``ps_options``, the host's ps's table of them (docker top's ``ps_args``)."""
         container = self.container(container_id)
         if container.status is Status.STOPPED:
             raise Conflict(f"container {container_id!r} is stopped: it has no processes")
-        return ContainerTop(processes=read_processes(await container.process_ids()))
+        pids = await container.process_ids()
+        if ps_options is None:
+            return ContainerTop(processes=read_processes(pids))
+        return await ps_table(ps_options, pids, timeout=self.config.runtime_timeout)
 
     async def stats(self, container_id: str) -> dict[str, Any]:
         container = self.container(container_id)

@@ -162,6 +162,8 @@ def test_query_parameters() -> None:
     assert logs["since"] == logs["until"] == events["since"]
     assert logs["pid"] == {"type": "integer", "minimum": 1, "maximum": MAX_PID}
     assert "bundlePath" in query("/containers/{id}/checkpoint", "get")
+    # docker's name, not camelCase.
+    assert query("/containers/{id}/top", "get") == {"ps_args": {"type": "string"}}
     assert "bundlePath" in query("/containers/{id}/checkpoint/{name}", "delete")
 
 
@@ -414,6 +416,20 @@ async def test_live_answers_conform_to_the_schemas(
     stats = await client.get("/containers/web/stats")
     assert stats.status_code == 200, stats.text
     assert_conforms("Stats", stats.json())
+    # top answers one shape or the other, as ps_args says.
+    top = await client.get("/containers/web/top")
+    assert top.status_code == 200, top.text
+    assert_conforms("ContainerTop", top.json())
+    top = await client.get("/containers/web/top", params={"ps_args": "aux"})
+    assert top.status_code == 200, top.text
+    assert_conforms("PsTable", top.json())
+    answer = openapi.document()["paths"]["/containers/{id}/top"]["get"]["responses"]["200"]
+    assert answer["content"]["application/json"]["schema"] == {
+        "anyOf": [
+            {"$ref": "#/components/schemas/ContainerTop"},
+            {"$ref": "#/components/schemas/PsTable"},
+        ]
+    }
 
     checkpoints = await client.get("/containers/web/checkpoint")
     assert checkpoints.status_code == 200

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import httpx
+import pytest
 
+from containerd_trio import pstable
 from containerd_trio.client.output import TOP_HEADERS, cpu_time, start_time
+from containerd_trio.errors import InvalidRequest, RuntimeTimeout
+from containerd_trio.pstable import check_options, parse_table, quick_pids, split_options
 from containerd_trio.top import terminal_name
 
 from .helpers import (
@@ -19,34 +25,56 @@ from .helpers import (
     start_container,
     wait_exit,
     wait_output,
+    zombie_children,
 )
 from .test_cli import run_cli
 
 #: An init that starts two children of its own, which the daemon knows nothing of.
 FAMILY = ("sh", "-c", "sleep 1001 & sleep 1002 & echo ready; wait")
+#: ps aux's titles.
+AUX_TITLES = ["USER", "PID", "%CPU", "%MEM", "VSZ", "RSS", "TTY", "STAT", "START", "TIME",
+              "COMMAND"]  # fmt: skip
+
+
+class Family(NamedTuple):
+    """A FAMILY container once both children forked, with a ``sleep 1003`` added by exec."""
+
+    started: dict[str, Any]  # the container, as its start answered
+    init: int
+    exec_pid: int
+    listed: list[int]  # runc ps's pids (the truth of which processes are the container's)
+
+
+async def start_family(
+    daemon: RunningDaemon, container_id: str, make_bundle: BundleFactory
+) -> Family:
+    started = await start_container(daemon.client, container_id, make_bundle(FAMILY))
+    await wait_output(daemon.client, container_id, "ready")
+    added = await daemon.client.put(
+        f"/containers/{container_id}/processes", json={"args": ["sleep", "1003"]}
+    )
+    assert added.status_code == 201, added.text
+    ps = runc(daemon.config.state_dir, "ps", "--format", "json", container_id)
+    init = started["processes"][0]["pid"]
+    return Family(started, init, added.json()["pid"], sorted(json.loads(ps)))
 
 
 async def test_top_lists_every_process_not_only_the_daemons(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:
     client = daemon.client
-    started = await start_container(client, "family", make_bundle(FAMILY))
-    init = started["processes"][0]["pid"]
-    await wait_output(client, "family", "ready")  # both children forked
-    exec_pid = (
-        await client.put("/containers/family/processes", json={"args": ["sleep", "1003"]})
-    ).json()["pid"]
+    family = await start_family(daemon, "family", make_bundle)
+    init = family.init
     response = await client.get("/containers/family/top")
     assert response.status_code == 200, response.text
     processes = response.json()["processes"]
     # runc ps is the truth for which processes; the answer has them all, the init first.
-    listed = json.loads(runc(daemon.config.state_dir, "ps", "--format", "json", "family"))
-    assert sorted(p["pid"] for p in processes) == sorted(listed)
+    assert sorted(p["pid"] for p in processes) == family.listed
     assert processes[0]["pid"] == init and processes[0]["args"] == list(FAMILY)
     by_args = {" ".join(p["args"]): p for p in processes}
     assert by_args["sleep 1001"]["ppid"] == init and by_args["sleep 1002"]["ppid"] == init
-    assert by_args["sleep 1003"]["pid"] == exec_pid
-    created = _seconds(started["createdAt"])
+    assert by_args["sleep 1003"]["pid"] == family.exec_pid
+    created = _seconds(family.started["createdAt"])
     for process in processes:
         assert process["uid"] == 0 and process["user"] == "root"
         assert process["command"] == process["args"][0]
@@ -85,6 +113,132 @@ async def test_top_of_a_paused_container(client: httpx.AsyncClient, bundle: Path
     response = await client.get("/containers/still/top")
     assert response.status_code == 200, response.text
     assert [p["args"] for p in response.json()["processes"]] == [["sleep", "100000"]]
+    # ps reads a frozen process's /proc as any other's.
+    response = await client.get("/containers/still/top", params={"ps_args": "-o pid,stat,args"})
+    assert response.status_code == 200, response.text
+    assert [row[2] for row in response.json()["processes"]] == ["sleep 100000"]
+
+
+async def test_top_with_ps_options_shows_pss_table_of_the_container_only(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    client = daemon.client
+    init, exec_pid, listed = (await start_family(daemon, "psopts", make_bundle))[1:]
+    assert exec_pid in listed and len(listed) == 4
+
+    async def table(ps_args: str) -> tuple[list[str], list[list[str]]]:
+        response = await client.get("/containers/psopts/top", params={"ps_args": ps_args})
+        assert response.status_code == 200, (ps_args, response.text)
+        answer = response.json()
+        assert set(answer) == {"titles", "processes"}
+        for row in answer["processes"]:
+            assert len(row) == len(answer["titles"]), row
+        return answer["titles"], answer["processes"]
+
+    def pids(titles: list[str], rows: list[list[str]]) -> list[int]:
+        return sorted(int(row[titles.index("PID")]) for row in rows)
+
+    # aux: ps's own titles; the container's processes, the exec'd one among them, and no
+    # process of the host (this test process is the daemon's).
+    titles, rows = await table("aux")
+    assert titles == AUX_TITLES
+    assert pids(titles, rows) == listed and os.getpid() not in pids(titles, rows)
+    by_pid = {int(row[1]): row for row in rows}
+    assert by_pid[init][-1] == " ".join(FAMILY)  # COMMAND takes the rest of the line
+    assert by_pid[exec_pid][-1] == "sleep 1003" and by_pid[exec_pid][0] == "root"
+
+    titles, rows = await table("-ef")
+    assert titles == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    assert pids(titles, rows) == listed
+
+    titles, rows = await table("-o pid,comm")
+    assert titles == ["PID", "COMMAND"]
+    assert sorted(rows) == sorted([str(p), "sh" if p == init else "sleep"] for p in listed)
+
+    titles, rows = await table("  -eo\tpid,ppid,rss,args ")  # split on white space
+    assert titles == ["PID", "PPID", "RSS", "COMMAND"]
+    assert pids(titles, rows) == listed
+    assert sorted(row[3] for row in rows) == [
+        " ".join(FAMILY), "sleep 1001", "sleep 1002", "sleep 1003"
+    ]  # fmt: skip
+    assert all(row[2].isdigit() for row in rows)
+
+    # A forest cannot be had in ps's quick-pid mode: ps lists the whole host then, and only
+    # the container's lines are kept.
+    titles, rows = await table("axf")
+    assert pids(titles, rows) == listed and os.getpid() not in pids(titles, rows)
+
+    # Left out or blank: the answer it always was.
+    for params in ({}, {"ps_args": ""}, {"ps_args": " "}):
+        response = await client.get("/containers/psopts/top", params=params)
+        assert sorted(p["pid"] for p in response.json()["processes"]) == listed
+
+
+async def test_top_with_ps_options_that_make_no_table(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    client = daemon.client
+    await start_container(client, "psbad", make_bundle())
+
+    async def refused(ps_args: str) -> str:
+        response = await client.get("/containers/psbad/top", params={"ps_args": ps_args})
+        assert response.status_code == 400, (ps_args, response.text)
+        message: str = response.json()["error"]
+        return message
+
+    no_pid = "Couldn't find PID field in ps output"
+    for ps_args in ("-o ppid,comm", "--help", "V", "L"):
+        assert await refused(ps_args) == no_pid, ps_args
+    # ps's own first line, as docker says it.
+    assert await refused("-o nope") == 'ps: error: unknown user-defined format specifier "nope"'
+    assert await refused("-o comm=PID") == 'specifying "comm=PID" is not allowed'
+    assert await refused("aux\0") == "ps_args holds a NUL: 'aux\\x00'"
+
+    # A stopped or unknown container as without options.
+    await client.delete("/containers/psbad", params={"timeout": "0"})
+    response = await client.get("/containers/psbad/top", params={"ps_args": "aux"})
+    assert response.status_code == 404
+
+
+async def test_ctr_trio_top_gives_the_words_after_the_id_to_ps(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    init, _, listed = (await start_family(daemon, "pscli", make_bundle))[1:]
+
+    result = await run_cli("--address", daemon.url, "top", "pscli", "-o", "pid,rss,args")
+    assert result.code == 0, result.err
+    header, *lines = result.out.splitlines()
+    assert header.split() == ["PID", "RSS", "COMMAND"]
+    assert sorted(int(line.split()[0]) for line in lines) == listed
+    assert any(line.endswith(" ".join(FAMILY)) for line in lines)
+    result = await run_cli("--address", daemon.url, "containers", "top", "pscli", "aux")
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[0].split() == AUX_TITLES
+    # ctr-trio's own options go before the id: --json is ours there.
+    result = await run_cli("--address", daemon.url, "top", "--json", "pscli", "-o", "pid,comm")
+    assert result.code == 0, result.err
+    assert sorted(json.loads(result.out)["processes"]) == sorted(
+        [str(p), "sh" if p == init else "sleep"] for p in listed
+    )
+    # After it, ps's (ps has no --json: it says so, a 400).
+    result = await run_cli("--address", daemon.url, "top", "pscli", "--json")
+    assert (result.code, result.out) == (1, "")
+    assert result.err.startswith("ctr-trio: ps: ")
+    result = await run_cli("--address", daemon.url, "top", "pscli", "-o", "ppid")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == "ctr-trio: Couldn't find PID field in ps output\n"
+
+
+async def test_ps_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ps past its deadline is killed and reaped; past MAX_OUTPUT too (a real ps aux)."""
+    with pytest.raises(RuntimeTimeout, match=r"^ps did not finish within 0 seconds"):
+        await pstable._ps(["aux"], 0)
+    monkeypatch.setattr(pstable, "MAX_OUTPUT", 100)
+    with pytest.raises(InvalidRequest, match=r"^ps printed more than"):
+        await pstable._ps(["aux"], 10)
+    assert zombie_children() == []
+    status, output, error = await pstable._ps(["-o", "pid=", "-q", str(os.getpid())], 10)
+    assert (status, output.split(), error) == (0, [str(os.getpid()).encode()], b"")
 
 
 def test_ps_columns() -> None:
@@ -111,3 +265,99 @@ def _seconds(stamp: str) -> float:
     from containerd_trio.timestamps import parse_ns
 
     return parse_ns(stamp) / 1e9
+
+
+# --- ps's own table (ps_args) ----------------------------------------------------------------
+
+
+def test_ps_options_are_split_on_ascii_white_space() -> None:
+    assert split_options("aux") == ["aux"]
+    assert split_options("  -o  pid,args\t-e\n") == ["-o", "pid,args", "-e"]
+    assert split_options("") == [] and split_options(" \t\r\n") == []
+    # As docker's fields: a no-break space is part of a word, not a gap between two.
+    assert split_options("-o\xa0pid") == ["-o\xa0pid"]
+
+
+def test_quick_pid_mode_only_where_the_pids_fit_in_an_argument() -> None:
+    assert quick_pids([300, 301]) == ["-q300,301"]
+    assert quick_pids([]) == []  # no -q with nothing after it: ps would refuse it
+    many = list(range(4_000_000, 4_020_000))  # 20000 pids of 7 digits: past 128 KiB
+    assert quick_pids(many) == []
+    assert quick_pids(many[:16000]) == ["-q" + ",".join(map(str, many[:16000]))]
+
+
+def test_a_column_renamed_pid_is_refused_as_docker_refuses_it() -> None:
+    for refused in (["-o", "comm=PID"], ["-ocomm=PID"], ["o", "user=PIDS"], ["-o", "pid,ppid=PID"]):
+        with pytest.raises(InvalidRequest, match=r'^specifying ".*=PID.*" is not allowed$'):
+            check_options(refused)
+    with pytest.raises(InvalidRequest, match=r'^specifying "comm=PID" is not allowed$'):
+        check_options(["--format=comm=PID"])
+    for taken in (["-o", "pid=PID"], ["-opid=PID"], ["--format=pid=PID"], ["-eopid=PID,args"]):
+        check_options(taken)
+    check_options(["-o", "pid,comm=Pid", "aux"])  # PID is the title docker looks for, not Pid
+    with pytest.raises(InvalidRequest, match=r"^ps_args holds a NUL: 'a\\x00x'$"):
+        check_options(["aux", "a\0x"])  # no program's argument can hold one
+
+
+AUX = """\
+USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND
+root           1  0.0  0.0  39984 11652 ?        S<Ll 12:34   0:05 /init --daemon
+root         300  0.0  0.0   5004  3920 ?        Ss   15:21   0:00 sh -c echo  two  spaces
+nobody       301  0.0  0.0   5004  3920 pts/0    S+   15:21   0:00 sleep 9
+"""
+
+
+def test_ps_table_keeps_the_header_and_the_containers_lines() -> None:
+    table = parse_table(AUX, [300, 301, 999])
+    assert table.titles == AUX.splitlines()[0].split()
+    assert table.processes == [
+        ["root", "300", "0.0", "0.0", "5004", "3920", "?", "Ss", "15:21", "0:00",
+         "sh -c echo  two  spaces"],  # the last column takes the rest of the line, as printed
+        ["nobody", "301", "0.0", "0.0", "5004", "3920", "pts/0", "S+", "15:21", "0:00",
+         "sleep 9"],
+    ]  # fmt: skip
+    narrow = parse_table("  PID COMMAND\n    1 init\n  300 sh\n", [1])
+    assert (narrow.titles, narrow.processes) == (["PID", "COMMAND"], [["1", "init"]])
+    # PID anywhere: the first column titled so.
+    middle = parse_table(" PPID   PID   RSS COMMAND\n    1   300  1024 sh -c x\n", [300])
+    assert middle.processes == [["1", "300", "1024", "sh -c x"]]
+    # A line short of columns (an empty comm) gets empty ones; blank lines are no processes.
+    short = parse_table("  PID COMMAND\n  300 \n\n   \n", [300])
+    assert short.processes == [["300", ""]]
+    assert parse_table("  PID COMMAND\n", [300]).processes == []
+
+
+def test_ps_table_keeps_the_threads_of_the_containers_processes() -> None:
+    # ps m: a process's threads follow it, with - for a pid.
+    output = """\
+  PID TTY      STAT   TIME COMMAND
+    1 ?        -      0:05 /init
+    - -        S<Ll   0:05 -
+  300 ?        -      0:00 sh
+    - -        S      0:00 -
+    - -        S      0:00 -
+"""
+    assert parse_table(output, [300]).processes == [
+        ["300", "?", "-", "0:00", "sh"],
+        ["-", "-", "S", "0:00", "-"],
+        ["-", "-", "S", "0:00", "-"],
+    ]
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "  PPID COMMAND\n    1 init\n",  # -o ppid,comm
+        "\nUsage:\n ps [options]\n",  # --help
+        "ps from procps-ng 4.0.2\n",  # V
+        "",
+    ],
+)
+def test_ps_output_without_a_pid_column_is_refused(output: str) -> None:
+    with pytest.raises(InvalidRequest, match=r"^Couldn't find PID field in ps output$"):
+        parse_table(output, [1])
+
+
+def test_a_pid_column_of_no_pids_is_refused() -> None:
+    with pytest.raises(InvalidRequest, match=r"^Unexpected pid 'sh' in ps output$"):
+        parse_table("  PID COMMAND\n  300 sh\nsh 300\n", [300])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import types
 import typing
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -63,6 +64,8 @@ def type_schema(tp: Any, name_of: Namer) -> Schema:
     if optional:
         return nullable(type_schema(inner, name_of))
     origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):  # an answer of one shape or another
+        return {"anyOf": [type_schema(member, name_of) for member in typing.get_args(tp)]}
     if origin is list:
         (item,) = typing.get_args(tp)
         return {"type": "array", "items": type_schema(item, name_of)}

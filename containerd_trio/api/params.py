@@ -33,6 +33,9 @@ Moment = NewType("Moment", int)
 #: Event types, comma-separated in the query string.
 EventTypes = NewType("EventTypes", frozenset[str])
 
+#: A field's metadata key for a wire name that is not its camelCase one (docker's ps_args).
+WIRE_NAME = "wire"
+
 TRUE_WORDS = ("true", "1", "yes", "")
 FALSE_WORDS = ("false", "0", "no")
 
@@ -135,7 +138,7 @@ def _parameters(cls: type[Any]) -> dict[str, Parameter]:
     hints = typing.get_type_hints(cls)
     found = {}
     for field in attrs.fields(cls):
-        wire = camel(field.name)
+        wire = field.metadata.get(WIRE_NAME) or camel(field.name)
         found[wire] = Parameter(wire, field, split_optional(hints[field.name])[1])
         if _decoder(found[wire].type) is None:
             raise TypeError(f"{cls.__name__}.{field.name}: no text form for {hints[field.name]}")

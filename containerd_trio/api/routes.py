@@ -34,7 +34,8 @@ from ..errors import (
 from ..events import EventBus
 from ..migration.incoming import imported
 from ..migration.model import ImportedArchive, MigrationSession, MigrationStep
-from ..model import ContainerInfo, ContainerTop, DaemonState, ExitInfo, ProcessInfo
+from ..model import ContainerInfo, ContainerTop, DaemonState, ExitInfo, ProcessInfo, PsTable
+from ..pstable import split_options
 from ..supervisor import Supervisor
 from . import wire
 from .endpoints import Answer, Api, Bytes
@@ -57,6 +58,7 @@ from .schemas import (
     ProcessPath,
     SignalRequest,
     StartRequest,
+    TopQuery,
     UpdateRequest,
     WaitQuery,
 )
@@ -692,16 +694,25 @@ async def container_stats(path: ContainerPath) -> Reply:
     "GET",
     "/containers/{id}/top",
     operation_id="topContainer",
-    summary="Every process in a live container, as ps -ef shows them",
+    summary="Every process in a live container, as ps -ef shows them, or as ps's options say",
     tags=OBSERVE,
-    params=ContainerPath,
-    answers=(Answer(200, "The processes, oldest first.", ContainerTop),),
-    errors=(NotFound, Conflict, *RUNTIME),
+    params=TopQuery,
+    answers=(
+        Answer(
+            200,
+            "The processes, oldest first; with ps_args, ps's titles and its lines of them.",
+            ContainerTop | PsTable,
+        ),
+    ),
+    errors=(InvalidRequest, NotFound, Conflict, *RUNTIME),
 )
-async def container_top(path: ContainerPath) -> Reply:
+async def container_top(path: TopQuery) -> Reply:
     """All the processes of the container's cgroup (runc ps), not only those the daemon
-    started; the columns come from /proc on the host. 409 for a stopped container."""
-    return wire.json_response(await supervisor().top(path.id))
+    started; the columns come from /proc on the host. With ps_args, as docker top: the host's
+    ps run with those options, its header and the lines whose PID is one of the container's
+    (400 if ps fails, or prints no PID column). 409 for a stopped container."""
+    options = split_options(path.ps_args or "")
+    return wire.json_response(await supervisor().top(path.id, options or None))
 
 
 @api.route(

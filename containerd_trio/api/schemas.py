@@ -39,7 +39,7 @@ from ..validation import (
     doc,
     parse_signal,
 )
-from .params import EventTypes, Moment
+from .params import WIRE_NAME, EventTypes, Moment
 
 #: A signal as clients may write it: 9, "9", "KILL" or "SIGKILL".
 Signal = NewType("Signal", int)
@@ -313,6 +313,21 @@ class MigrationOffer:
 @attrs.frozen(kw_only=True, slots=False)
 class ContainerPath:
     id: str = attrs.field(validator=CONTAINER_ID, metadata=doc("The container id."))
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class TopQuery(ContainerPath):
+    ps_args: str | None = attrs.field(
+        default=None,
+        metadata={
+            **doc(
+                "ps's options, as docker top's (aux, -o pid,rss,args), split on white space:"
+                " the host's ps is run with them and its table of the container's processes"
+                " answered. Left out or blank: the columns of ps -ef, read from /proc."
+            ),
+            WIRE_NAME: "ps_args",  # docker's name, not camelCase
+        },
+    )
 
 
 @attrs.frozen(kw_only=True, slots=False)

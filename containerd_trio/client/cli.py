@@ -423,6 +423,18 @@ def _define_id(parser: Parser) -> None:
     parser.add_argument("id", metavar="ID")
 
 
+def _define_top(parser: Parser) -> None:
+    parser.add_argument("id", metavar="ID")
+    # As docker top's: every word after ID is ps's (top web aux, top web -o pid,args), options
+    # that look like ours too; ours go before ID.
+    parser.add_argument(
+        "ps_args",
+        nargs=argparse.REMAINDER,
+        metavar="PS OPTIONS",
+        help="run the host's ps with these options on the container's processes",
+    )
+
+
 class Switch(argparse.Action):
     """A boolean option as docker's (pflag's) are: ``--sig-proxy`` alone is true, and a value
     goes after an ``=`` only (``--sig-proxy=false``), never in the next word, which is the
@@ -1035,8 +1047,8 @@ CONTAINER_COMMANDS = (
         commands.containers_update, _define_update, top=("update",),
     ),
     ContainerCommand(
-        "top", "list every process in a container, as ps -ef shows them",
-        commands.containers_top, _define_id, top=("top",),
+        "top", "list every process in a container, as ps -ef shows them (or ps OPTIONS)",
+        commands.containers_top, _define_top, top=("top",),
     ),
     ContainerCommand(
         "migrate", "move a running container to another daemon", commands.migrate,

@@ -745,6 +745,13 @@ def containers_update(client: Client, args: argparse.Namespace, out: Output) -> 
 
 
 def containers_top(client: Client, args: argparse.Namespace, out: Output) -> int:
+    if args.ps_args:  # docker top's [ps OPTIONS]: ps's own table
+        table = client.top(args.id, args.ps_args)
+        if out.as_json:
+            out.document(table)
+        else:
+            out.table(table["titles"], table["processes"])
+        return EXIT_OK
     answer = client.top(args.id)
     if out.as_json:
         out.document(answer)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Unpack, cast
+from typing import TYPE_CHECKING, Any, Unpack, cast, overload
 
 from . import routes
 from .blocking import BlockingTransport
@@ -52,6 +52,7 @@ from .types import MemoryResources as MemoryResources
 from .types import MigrationStep as MigrationStep
 from .types import PidsResources as PidsResources
 from .types import Process as Process
+from .types import PsTable as PsTable
 from .types import Resources as Resources
 from .types import State as State
 from .types import TopProcess as TopProcess
@@ -231,9 +232,24 @@ class Client:
         shows those in force."""
         return self._update(container_id, {"resources": resources})
 
-    def top(self, container_id: str) -> ContainerTop:
-        """Every process in the container (``runc ps``), with the columns of ``ps -ef``."""
-        return cast(ContainerTop, self.call(routes.top(container_id)))
+    @overload
+    def top(self, container_id: str) -> ContainerTop: ...
+
+    @overload
+    def top(self, container_id: str, ps_args: Sequence[str]) -> PsTable: ...
+
+    def top(
+        self, container_id: str, ps_args: Sequence[str] | None = None
+    ) -> ContainerTop | PsTable:
+        """Every process in the container (``runc ps``), with the columns of ``ps -ef``; with
+        ``ps_args`` (ps's options, as docker top's: ``["aux"]``, ``["-o", "pid,args"]``, at
+        least one), the host's ps's table of them."""
+        if ps_args is None:
+            return cast(ContainerTop, self.call(routes.top(container_id)))
+        if not "".join(ps_args).strip(" \t\n\r\f"):
+            # The daemon would answer ps -ef's columns from /proc, not a PsTable.
+            raise ValueError("ps_args: give at least one ps option")
+        return cast(PsTable, self.call(routes.top(container_id, ps_args)))
 
     def _update(self, container_id: str, body: dict[str, Any]) -> Container:
         return cast(Container, self.call(routes.update(container_id, body)))

@@ -204,8 +204,11 @@ def logs(container_id: str, **options: Unpack[LogOptions]) -> Request:
     return make_request("GET", container_path(container_id, "logs"), params=params)
 
 
-def top(container_id: str) -> Request:
-    return Request("GET", container_path(container_id, "top"))
+def top(container_id: str, ps_args: Sequence[str] | None = None) -> Request:
+    """``ps_args``: ps's options, joined by spaces as docker's CLI sends them (the daemon
+    splits them on white space again)."""
+    params = _params(ps_args=None if ps_args is None else " ".join(ps_args))
+    return make_request("GET", container_path(container_id, "top"), params=params)
 
 
 def stats(container_id: str) -> Request:

@@ -87,6 +87,13 @@ class ContainerTop(TypedDict):
     processes: list[TopProcess]
 
 
+class PsTable(TypedDict):
+    """``top`` with ps's options: ps's titles, and a line of columns a process."""
+
+    titles: list[str]
+    processes: list[list[str]]
+
+
 class Machine(TypedDict):
     cpus: int
     memory: int
