@@ -27,6 +27,7 @@ from containerd_trio.archive.paths import go_mode, pseudo_devices
 from containerd_trio.client import pathstat
 from containerd_trio.client.copying import CopyError, Placement, Side, _renamed, placement, side
 
+from .fusehang import hung_mount
 from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit, wait_output
 from .test_cli import Ctr, ctr, ok  # noqa: F401 - ctr: the fixture
 
@@ -479,6 +480,37 @@ async def test_the_api_answers_while_an_upload_waits(
         go_on.set()
     assert answers[0].status_code == 200, answers[0].text
     assert answers[0].json()["bytes"] == 300_000
+
+
+async def test_a_hung_mount_of_the_container_holds_its_copy_not_the_daemon(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A path looked up on a mount that never answers (a real FUSE mount whose server holds
+    the lookup, bound into the container) holds that copy's worker thread; the daemon answers
+    other requests meanwhile, and the copy its 404 once the mount answers."""
+    point = tmp_path / "hung"
+    point.mkdir()
+
+    def bind_hung(config: dict[str, Any]) -> None:
+        config["mounts"].append(
+            {"destination": "/hung", "type": "bind", "source": str(point), "options": ["rbind"]}
+        )
+
+    with hung_mount(point) as hung:
+        bundle = make_bundle(["sh", "-c", f"echo {READY}; exec sleep 100000"], edit=bind_hung)
+        await _running(client, "cphung", bundle)
+        answers: list[httpx.Response] = []
+
+        async def copy() -> None:
+            answers.append(await _get(client, "cphung", "/hung/hang"))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(copy)
+            assert await trio.to_thread.run_sync(hung.asked.wait, 20), "the lookup never came"
+            assert (await client.get("/state")).status_code == 200
+            assert not answers
+            hung.release()
+    assert answers[0].status_code == 404, answers[0].text
 
 
 # --- ctr-trio cp --------------------------------------------------------------------------------

@@ -272,8 +272,14 @@ class TarWriter:
     chunk at a time in a worker thread; a file with several names goes once, the others as hard
     links to it."""
 
-    def __init__(self, compression: Compression = Compression.NONE) -> None:
+    def __init__(
+        self, compression: Compression = Compression.NONE, *, in_threads: bool = False
+    ) -> None:
         self._compressor = tarstream.Compressor(compression)
+        #: Walk and open in worker threads too, not only read (a container's mounts, which a
+        #: FUSE server may hold: never the event loop); an export's bundle is the client's own,
+        #: where a thread for each entry would cost a move its time.
+        self._in_threads = in_threads
         self._links: dict[tuple[int, int], str] = {}
         #: Entries and data bytes (before compression) so far.
         self.entries = 0
@@ -283,7 +289,14 @@ class TarWriter:
         """The archive of ``members``, ended by the end-of-archive marker."""
         pending: list[bytes] = []
         pending_size = 0
-        for member in members:
+        iterator = iter(members)
+        while True:
+            if self._in_threads:
+                member = await trio.to_thread.run_sync(next, iterator, None)
+            else:
+                member = next(iterator, None)
+            if member is None:
+                break
             self.entries += 1
             async for piece in self._member_bytes(member):
                 pending.append(piece)
@@ -313,7 +326,12 @@ class TarWriter:
             )
             return
         try:
-            opened, info = _open_member(member.name, *member.at, self._links)
+            if self._in_threads:
+                opened, info = await trio.to_thread.run_sync(
+                    _open_member, member.name, *member.at, self._links
+                )
+            else:
+                opened, info = _open_member(member.name, *member.at, self._links)
         except (FileNotFoundError, NotADirectoryError, _Changed):
             return
         yield self._compressor.feed(tarstream.header(info))

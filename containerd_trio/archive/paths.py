@@ -29,7 +29,9 @@ container's root (uid and gid 0) unless ``copy_owner`` (``docker cp -a``) keeps 
 setuid and setgid bits are dropped, as an import drops them (the rootfs is on the host).
 
 Unlike an import, a copy is not staged: what the archive wrote before a bad entry stays, as
-docker's does (a 400 names the entry). File I/O runs in worker threads, a chunk at a time.
+docker's does (a 400 names the entry). File I/O runs in worker threads (out: the walk and each
+open too), a chunk at a time: a mount of the container's that hangs holds its copy, never the
+daemon's event loop.
 """
 
 from __future__ import annotations
@@ -251,7 +253,7 @@ class CopyOut:
         with self._open_root() as root:
             located = await trio.to_thread.run_sync(locate, root, self._path, self._container_id)
         try:
-            async for chunk in TarWriter().chunks(located.members()):
+            async for chunk in TarWriter(in_threads=True).chunks(located.members()):
                 yield chunk
         finally:
             located.close()
@@ -519,7 +521,10 @@ class _CopyIn:
             info = os.fstat(fd)
             self.files[key] = (info.st_dev, info.st_ino)
         finally:
-            os.close(fd)
+            # A close flushes (a FUSE mount's may wait): in a thread, and shielded, so that a
+            # cancelled copy still closes what it opened.
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(os.close, fd)
 
     def _create(self, entry: Entry, parts: list[str]) -> int:
         parent = self._parent(parts)
