@@ -290,6 +290,10 @@ async def test_links_out_resolve_inside_the_container(
         answer = await _get(client, "cplinks", path)
         assert answer.status_code == 200, (path, answer.text)
         assert _content(answer.content, "hostname") == b"the-container\n", path
+    # A magic link (its /proc's root of a process, which could be any) is not followed.
+    answer = await _get(client, "cplinks", "/proc/1/root/etc/hostname")
+    assert answer.status_code == 400, answer.text
+    assert "Too many levels of symbolic links" in answer.json()["error"]
 
 
 async def test_a_tmpfs_of_the_container_shows_through_its_root(
@@ -413,6 +417,13 @@ async def test_a_copy_in_never_leaves_the_container(
     answer = await _put(client, "cpesc", "/data", _tar(device))
     assert answer.status_code == 400, answer.text
     assert "no device nodes" in answer.json()["error"]
+    # Nothing goes into the kernel's file systems (a directory in a cgroup file system would
+    # be a cgroup), directly or through a link.
+    await _put(client, "cpesc", "/data", _tar(_special("sys", tarfile.SYMTYPE, "/sys")))
+    for path, name in (("/sys/fs", "made-by-cp"), ("/data", "sys/fs/made-by-cp")):
+        answer = await _put(client, "cpesc", path, _tar(_special(name, tarfile.DIRTYPE)))
+        assert answer.status_code == 400, answer.text
+        assert "kernel's file systems" in answer.json()["error"]
     answer = await _put(
         client, "cpesc", "/data", _tar(_special("h", tarfile.LNKTYPE, "etc/passwd"))
     )

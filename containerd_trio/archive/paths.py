@@ -411,22 +411,32 @@ class _CopyIn:
         there, never out of it); made where it is missing (an archive may leave a directory
         out and name what it holds), as tar makes it."""
         try:
-            return beneath.open_in_root(self.root.fd, self._in_target(parts[:-1]), _DIRECTORY)
+            return self._directory(self._in_target(parts[:-1]))
         except FileNotFoundError:
             pass
-        directory = beneath.open_in_root(self.root.fd, self.target, _DIRECTORY)
+        directory = self._directory(self.target)
         for depth, part in enumerate(parts[:-1], 1):
             try:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o755, dir_fd=directory)
                 # Again from the root: what is there now may be a link (the container's own).
-                inner = beneath.open_in_root(
-                    self.root.fd, self._in_target(parts[:depth]), _DIRECTORY
-                )
+                inner = self._directory(self._in_target(parts[:depth]))
             finally:
                 os.close(directory)
             directory = inner
         return directory
+
+    def _directory(self, path: str) -> int:
+        """A directory of the container opened in its root; never one of the kernel's own
+        filesystems (a mkdir in a cgroup file system makes a cgroup)."""
+        fd = beneath.open_in_root(self.root.fd, path, _DIRECTORY)
+        if os.fstat(fd).st_dev in self.root.pseudo:
+            os.close(fd)
+            raise ArchiveError(
+                f"{quoted(path)} is in one of the kernel's file systems (proc, sysfs, cgroup):"
+                " a copy writes none"
+            )
+        return fd
 
     def _clear(self, parent: int, name: str, entry: Entry) -> None:
         """Make room for ``entry`` as docker's cp does: a file or link there is removed, a
