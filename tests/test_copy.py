@@ -27,7 +27,7 @@ from containerd_trio.archive.paths import go_mode, pseudo_devices
 from containerd_trio.client import pathstat
 from containerd_trio.client.copying import CopyError, Placement, Side, _renamed, placement, side
 
-from .fusehang import hung_mount
+from .fusehang import bound_at, hung_mount
 from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit, wait_output
 from .test_cli import Ctr, ctr, ok  # noqa: F401 - ctr: the fixture
 
@@ -502,13 +502,8 @@ async def test_a_hung_mount_of_the_container_holds_its_copy_not_the_daemon(
     point = tmp_path / "hung"
     point.mkdir()
 
-    def bind_hung(config: dict[str, Any]) -> None:
-        config["mounts"].append(
-            {"destination": "/hung", "type": "bind", "source": str(point), "options": ["rbind"]}
-        )
-
     with hung_mount(point) as hung:
-        bundle = make_bundle(["sh", "-c", f"echo {READY}; exec sleep 100000"], edit=bind_hung)
+        bundle = make_bundle(["sh", "-c", f"echo {READY}; exec sleep 100000"], edit=bound_at(point))
         await _running(client, "cphung", bundle)
         answers: list[httpx.Response] = []
 
