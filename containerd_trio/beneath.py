@@ -15,6 +15,14 @@ every link: stricter, never looser.
 
 Errors are plain ``OSError``: ``ELOOP`` for a link where none is allowed, ``EXDEV`` for a path
 that would leave the directory (``..``, an absolute path, or a link pointing out).
+
+A container's own paths (``docker cp``: :mod:`.archive.paths`) are resolved otherwise, with
+:func:`open_in_root`: as the container sees them, its root taken for ``/``. Links are followed,
+but an absolute link and every ``..`` start again from, or stop at, that root
+(``RESOLVE_IN_ROOT``): a link in the container to ``/etc/shadow`` names the container's
+``/etc/shadow``, never the host's. Where ``openat2`` is missing, the same is done in user space,
+one component at a time (:func:`walk_in_root`), each opened with ``O_NOFOLLOW`` from the fd of
+the directory before it and each link read and resolved again from the root's fd.
 """
 
 from __future__ import annotations
@@ -30,6 +38,9 @@ from . import _libc
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+#: How many links one resolution in a root may follow (the kernel's MAXSYMLINKS).
+MAX_LINKS = 40
 
 #: ``SYS_openat2`` where it has been checked: 437 in the table every new architecture shares.
 _SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437}.get(platform.machine())
@@ -68,11 +79,15 @@ def open_beneath(
 
 def openat2(directory: int, path: str, flags: int, mode: int = 0o600, *, links: bool) -> int:
     """The ``openat2`` system call itself (``ENOSYS`` where it is missing)."""
-    if _SYS_OPENAT2 is None:
-        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS), path)
     resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS
     if not links:
         resolve |= RESOLVE_NO_SYMLINKS
+    return _openat2(directory, path, flags, mode, resolve)
+
+
+def _openat2(directory: int, path: str, flags: int, mode: int, resolve: int) -> int:
+    if _SYS_OPENAT2 is None:
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS), path)
     # openat2 refuses a mode without O_CREAT or O_TMPFILE (EINVAL), unlike openat.
     creates = flags & os.O_CREAT or flags & os.O_TMPFILE == os.O_TMPFILE
     how = _OpenHow(flags=flags | os.O_CLOEXEC, mode=mode if creates else 0, resolve=resolve)
@@ -82,6 +97,81 @@ def openat2(directory: int, path: str, flags: int, mode: int = 0o600, *, links: 
     if fd < 0:
         raise _libc.last_error(path)
     return fd
+
+
+def open_in_root(root: int, path: str, flags: int, mode: int = 0o600) -> int:
+    """Open ``path`` as a process whose root is the ``root`` fd would: links followed, but an
+    absolute path or link starts from ``root`` and ``..`` stops there. ``O_NOFOLLOW`` in
+    ``flags`` leaves a link in the last place unfollowed (with ``O_PATH``, the link itself is
+    opened; otherwise ``ELOOP``). Never a magic link (``/proc/PID/fd/N``). Close-on-exec."""
+    global _have_openat2
+    if _have_openat2:
+        try:
+            return _openat2(root, path, flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+        except OSError as exc:
+            if exc.errno != errno.ENOSYS:
+                raise
+            _have_openat2 = False
+    return walk_in_root(root, path, flags, mode)
+
+
+def walk_in_root(root: int, path: str, flags: int, mode: int = 0o600) -> int:
+    """The fallback of :func:`open_in_root`: each component opened with ``O_NOFOLLOW`` from the
+    directory before it; a link read (``readlinkat``) and its target walked in its place, from
+    ``root`` if absolute; ``..`` from a directory reached the root (its device and inode) stays
+    there. A resolution that would follow more than :data:`MAX_LINKS` links is ``ELOOP``."""
+    top = os.stat(".", dir_fd=root)
+    at_root = (top.st_dev, top.st_ino)
+    pending = [part for part in reversed(path.split("/")) if part not in ("", ".")]
+    opened: list[int] = [os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=root)]
+    links = 0
+    try:
+        if not pending:
+            pending = ["."]
+        while pending:
+            part = pending.pop()
+            last = not pending
+            current = opened[-1]
+            if part == "..":
+                if len(opened) > 1 and _identity(current) != at_root:
+                    os.close(opened.pop())
+                if last:
+                    return os.open(".", flags | os.O_CLOEXEC, mode, dir_fd=opened[-1])
+                continue
+            if last and part == ".":
+                return os.open(".", flags | os.O_CLOEXEC, mode, dir_fd=current)
+            try:
+                kind = stat.S_IFMT(os.lstat(part, dir_fd=current).st_mode)
+            except FileNotFoundError:
+                kind = None
+            if kind == stat.S_IFLNK and not (last and flags & os.O_NOFOLLOW):
+                links += 1
+                if links > MAX_LINKS:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+                target = os.readlink(part, dir_fd=current)
+                if target.startswith("/"):
+                    while len(opened) > 1:
+                        os.close(opened.pop())
+                pending.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+                if not pending:  # a link to "/" (or "."), in the last place
+                    pending.append(".")
+                continue
+            if last:
+                return os.open(part, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=current)
+            opened.append(
+                os.open(
+                    part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=current
+                )
+            )
+        raise AssertionError("unreachable")  # the last part always returns
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    info = os.fstat(fd)
+    return info.st_dev, info.st_ino
 
 
 def walk_open(directory: int, path: str, flags: int, mode: int = 0o600) -> int:

@@ -30,6 +30,15 @@ import trio
 
 from . import checkpoints, console, logs, precopy
 from .adoption import Adoption
+from .archive.paths import (
+    CopiedIn,
+    CopyOut,
+    Root,
+    copy_in,
+    plan_copy_out,
+    process_root,
+    rootfs_root,
+)
 from .bundle import BundleConfig, check_config, check_startable
 from .cgroups import release_killed
 from .checkpoints import CheckpointInfo
@@ -820,6 +829,31 @@ class Supervisor:
             follow=self.log_watch if follow else None,
             finished=finished,
         )
+
+    # --- files (docker cp) -----------------------------------------------------------------------
+
+    def container_root(self, container_id: str) -> Root:
+        """The container's ``/`` as it sees it: its init's root while it runs or is paused
+        (its mounts with it), its bundle's rootfs once it has stopped."""
+        container = self.container(container_id)
+        init = container.init
+        if container.status in (Status.RUNNING, Status.PAUSED) and init is not None:
+            return process_root(init.pid, init.start_time, container_id)
+        rootfs = check_config(container.bundle).rootfs
+        if rootfs is None:
+            raise InvalidRequest(f"{container.bundle}/config.json names no root.path")
+        return rootfs_root(container.bundle / rootfs)
+
+    async def copy_out(self, container_id: str, path: str) -> CopyOut:
+        """``path`` of the container found (404, 400), for its stat and its tar stream."""
+        return await plan_copy_out(partial(self.container_root, container_id), path, container_id)
+
+    async def copy_in(
+        self, container_id: str, path: str, chunks: AsyncIterator[bytes], *, copy_owner: bool
+    ) -> CopiedIn:
+        """A tar stream unpacked into the directory ``path`` of the container."""
+        with self.container_root(container_id) as root:
+            return await copy_in(chunks, root, path, container_id, copy_owner=copy_owner)
 
     # --- checkpoints ----------------------------------------------------------------------------
 

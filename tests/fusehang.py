@@ -18,8 +18,9 @@ import errno
 import os
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from containerd_trio import _libc
 
@@ -131,3 +132,15 @@ def hung_mount(point: Path) -> Iterator[HungMount]:
             server._thread.join(10)
     finally:
         os.close(fd)
+
+
+def bound_at(point: Path, destination: str = "/hung") -> Callable[[dict[str, Any]], None]:
+    """A bundle's edit (``make_bundle(edit=...)``) that binds ``point`` (the hung mount) at
+    ``destination`` in the container."""
+
+    def bind(config: dict[str, Any]) -> None:
+        config["mounts"].append(
+            {"destination": destination, "type": "bind", "source": str(point), "options": ["rbind"]}
+        )
+
+    return bind

@@ -35,7 +35,7 @@ from containerd_trio.container import Container
 from containerd_trio.event_types import EVENT_TYPES
 from containerd_trio.model import ExitInfo, Status
 
-from .fusehang import hung_mount
+from .fusehang import bound_at, hung_mount
 from .helpers import (
     FOREVER,
     IGNORES_TERM,
@@ -632,13 +632,8 @@ async def test_stop_gives_up_on_a_container_its_sigkill_does_not_end(
     point = tmp_path / "hung"
     point.mkdir()
 
-    def bind_hung(config: dict[str, Any]) -> None:
-        config["mounts"].append(
-            {"destination": "/hung", "type": "bind", "source": str(point), "options": ["rbind"]}
-        )
-
     with hung_mount(point) as hung:
-        bundle = make_bundle(("cat", "/hung/hang"), edit=bind_hung)
+        bundle = make_bundle(("cat", "/hung/hang"), edit=bound_at(point))
         started = await ok(ctr, "--json", "start", "held", "-b", str(bundle))
         pid = started.json["processes"][0]["pid"]
         assert await trio.to_thread.run_sync(hung.asked.wait, 20), "cat never asked"

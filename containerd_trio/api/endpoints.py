@@ -48,6 +48,8 @@ class Answer:
     description: str
     schema: Any
     media: str | tuple[str, ...] = wire.JSON
+    #: Headers it carries beyond the usual: (name, what it says).
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def media_types(self) -> tuple[str, ...]:
@@ -68,6 +70,9 @@ class Endpoint:
     body_required: bool
     handler: Handler
     websocket: bool = False
+    #: A GET whose HEAD is an operation of its own in the document (its answer's headers,
+    #: without the body): the handler answers both (werkzeug routes a GET's HEAD to it).
+    head: bool = False
     #: Plain requests are answered by the fast path (``fast.py``), the rest by the app; the
     #: handler must then answer a :class:`~.wire.Reply` and use nothing of Quart's.
     fast: bool = False
@@ -161,6 +166,7 @@ class Api:
         websocket: bool = False,
         fast: bool = False,
         waits: bool = False,
+        head: bool = False,
     ) -> Callable[[H], H]:
         """Declare the decorated handler. It is called with an instance of ``params`` (if
         given), then the structured body (if ``body`` is given; for ``body=Upload``, an async
@@ -186,6 +192,7 @@ class Api:
                 websocket=websocket,
                 fast=fast,
                 waits=waits,
+                head=head,
             )
             _check(endpoint)
             self.endpoints.append(endpoint)

@@ -214,7 +214,7 @@ def _parameter(endpoint: Endpoint, wire: str) -> tuple[str, Schema]:
         "description": field.metadata["schema"]["description"],
         "schema": schema,
     }
-    if where == "path":
+    if where == "path" or field.default is attrs.NOTHING:
         component["required"] = True
     return f"{_declared_in(endpoint.params, field.name).__name__}.{wire}", component
 
@@ -262,7 +262,8 @@ def _answer(answer: Answer) -> Schema:
     if answer.schema is None:  # a WebSocket's 101: no body
         return {"description": answer.description}
     if answer.schema is Bytes:
-        return {"description": answer.description, "content": _bytes(answer.media_types)}
+        described = {"description": answer.description, "content": _bytes(answer.media_types)}
+        return _with_headers(answer, described)
     if isinstance(answer.schema, str):
         schema = ref(answer.schema)
     elif isinstance(answer.schema, dict):
@@ -271,6 +272,31 @@ def _answer(answer: Answer) -> Schema:
         schema = type_schema(answer.schema, name_of)
     content = {media: {"schema": schema} for media in answer.media_types}
     return {"description": answer.description, "content": content}
+
+
+def _with_headers(answer: Answer, described: Schema) -> Schema:
+    if not answer.headers:
+        return described
+    headers = {
+        name: {"description": what, "schema": {"type": "string"}} for name, what in answer.headers
+    }
+    return {**described, "headers": headers}
+
+
+def _head(endpoint: Endpoint, operation: Schema) -> Schema:
+    """A GET's HEAD: the same request, its answers' heads only."""
+    responses = {
+        status: {key: value for key, value in described.items() if key != "content"}
+        if status.startswith("2")
+        else described
+        for status, described in operation["responses"].items()
+    }
+    return {
+        **operation,
+        "operationId": f"{endpoint.operation_id}Head",
+        "summary": f"{endpoint.summary}: its headers only",
+        "responses": responses,
+    }
 
 
 def _bytes(media_types: tuple[str, ...]) -> Schema:
@@ -295,8 +321,8 @@ def _operation(endpoint: Endpoint, parameter_names: list[str]) -> Schema:
     if endpoint.body is Upload:
         result["requestBody"] = {
             "required": True,
-            "description": "A checkpoint archive, streamed (chunked or with a length): no"
-            " --max-body-bytes limit, the archive's own limits bound it.",
+            "description": "An archive (tar, or tar in gzip), streamed (chunked or with a"
+            " length): no --max-body-bytes limit, the archive's own limits bound it.",
             "content": _bytes(tuple(MEDIA_TYPES.values())),
         }
     elif endpoint.body is not None:
@@ -324,7 +350,10 @@ def document() -> dict[str, Any]:
                 name, component = _parameter(endpoint, wire)
                 assert parameter_components.setdefault(name, component) == component, name
                 names.append(name)
-        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, names)
+        operation = _operation(endpoint, names)
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
+        if endpoint.head:
+            paths[endpoint.path]["head"] = _head(endpoint, operation)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {

@@ -160,6 +160,8 @@ def parse(cls: type[T] | None, path: Mapping[str, str], query: MultiDict[str, st
         else:
             given = query.getlist(wire)
             if not given:
+                if parameter.field.default is attrs.NOTHING:
+                    raise InvalidRequest(f"query parameter {wire} is required")
                 continue  # its default
             if len(given) > 1:
                 raise InvalidRequest(

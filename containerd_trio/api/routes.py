@@ -14,13 +14,15 @@ from contextvars import ContextVar
 from pathlib import Path
 
 import trio
-from quart import Response, current_app, websocket
+from quart import Response, current_app, request, websocket
 
 from .. import attach, channels
 from .. import metrics as metrics_module
 from ..archive import MEDIA_TYPES, BundleContent, ExportOptions, plan_export
 from ..archive import import_archive as unpack_archive
+from ..archive.paths import MEDIA_TYPE, CopiedIn
 from ..checkpoints import CheckpointInfo
+from ..client.pathstat import STAT_HEADER
 from ..convert import unstructure
 from ..errors import (
     BadGateway,
@@ -47,7 +49,9 @@ from .schemas import (
     CheckpointQuery,
     CheckpointRequest,
     CheckpointsQuery,
+    ContainerFileQuery,
     ContainerPath,
+    CopyInQuery,
     DeleteQuery,
     EventsQuery,
     ExecRequest,
@@ -306,6 +310,72 @@ async def import_checkpoint(query: CheckpointQuery, pieces: AsyncIterator[bytes]
         bundle = supervisor().container(query.id).bundle
     result = await unpack_archive(pieces, bundle, name=query.name)
     return wire.json_response(imported(result), 201)
+
+
+_PATH_STAT = (
+    (
+        STAT_HEADER,
+        "The path's stat, as docker's: base64 of the JSON {name, size, mode (Go's"
+        " os.FileMode bits), mtime (RFC 3339), linkTarget (a link's target, absolute in the"
+        " container; else empty)}.",
+    ),
+)
+
+
+@api.route(
+    "GET",
+    "/containers/{id}/archive",
+    operation_id="copyFromContainer",
+    summary="A file or directory of the container as a tar stream (docker cp)",
+    tags=CONTAINERS,
+    params=ContainerFileQuery,
+    answers=(
+        Answer(
+            200,
+            "The tar stream of the path (a directory with all it holds), its names starting"
+            " with the path's last component.",
+            Bytes,
+            MEDIA_TYPE,
+            _PATH_STAT,
+        ),
+    ),
+    errors=(NotFound, Conflict),
+    head=True,
+)
+async def copy_from_container(query: ContainerFileQuery) -> Response:
+    """As the container sees the path: through its init's root while it runs or is paused
+    (its mounts show), its bundle's rootfs once stopped; links followed inside that root
+    only. A link itself goes as a link. HEAD answers the stat header alone. 404 for a path
+    that is not there."""
+    found = await supervisor().copy_out(query.id, query.path)
+    if request.method == "HEAD":
+        response = Response(b"", status=200, content_type=found.media_type)
+    else:
+        response = Response(found.chunks(), status=200, content_type=found.media_type)
+        response.timeout = None
+    response.headers[STAT_HEADER] = found.stat.header()
+    return response
+
+
+@api.route(
+    "PUT",
+    "/containers/{id}/archive",
+    operation_id="copyToContainer",
+    summary="Unpack a tar stream into a directory of the container (docker cp)",
+    tags=CONTAINERS,
+    params=CopyInQuery,
+    body=Upload,
+    answers=(Answer(200, "What was copied.", CopiedIn),),
+    errors=(NotFound,),
+)
+async def copy_to_container(query: CopyInQuery, pieces: AsyncIterator[bytes]) -> Reply:
+    """path is a directory in the container (404 if it is not there, 400 if it is no
+    directory). Each entry lands inside the container's root (a link on the way is followed
+    there, never out); .. and absolute names, device nodes and hard links to what the archive
+    did not make are a 400 naming the entry. Streamed, under the import's limits. Not staged:
+    what came before a bad entry stays, as docker's."""
+    copied = await supervisor().copy_in(query.id, query.path, pieces, copy_owner=query.copy_owner)
+    return wire.json_response(copied)
 
 
 @api.route(

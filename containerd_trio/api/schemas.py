@@ -23,6 +23,7 @@ from ..model import ProcessSpec, Resources, Status, WaitCondition
 from ..runtime import CriuOptions
 from ..signals import LISTED_NAMES, MAX_SIGNAL, SIGNAL_PATTERN
 from ..validation import (
+    ABSOLUTE_PATH,
     BUNDLE_PATH,
     CHECKPOINT_NAME,
     CONTAINER_ID,
@@ -428,6 +429,28 @@ class ArchiveQuery(CheckpointPath, BundleQuery):
     )
     compression: Compression = attrs.field(
         default=Compression.NONE, metadata=doc("none (application/x-tar) or gzip.")
+    )
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class ContainerFileQuery(ContainerPath):
+    path: str = attrs.field(
+        validator=ABSOLUTE_PATH,
+        metadata=doc(
+            "A path in the container, absolute, as the container sees it (links followed"
+            " inside its root only)."
+        ),
+    )
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class CopyInQuery(ContainerFileQuery):
+    copy_owner: bool = attrs.field(
+        default=False,
+        metadata=doc(
+            "Keep the owners the archive gives (docker cp -a, docker's copyUIDGID); else"
+            " everything copied is the container's root's (uid and gid 0)."
+        ),
     )
 
 

@@ -216,66 +216,99 @@ class ExportPlan:
         self._image_dir = image_dir
         self._config = config
         self._rootfs = rootfs
-        #: Figures of the last :meth:`chunks` run: entries and data bytes (before compression).
-        self.entries = 0
-        self.data_bytes = 0
+        self._writer = TarWriter(compression)
 
     @property
     def media_type(self) -> str:
         return MEDIA_TYPES[self.compression]
 
+    @property
+    def entries(self) -> int:
+        """Entries of the last :meth:`chunks` run."""
+        return self._writer.entries
+
+    @property
+    def data_bytes(self) -> int:
+        """Data bytes (before compression) of the last :meth:`chunks` run."""
+        return self._writer.data_bytes
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """The archive, in chunks. Each call produces a new archive (a new walk, new reads)."""
-        self.entries = self.data_bytes = 0
-        compressor = tarstream.Compressor(self.compression)
+        self._writer = TarWriter(self.compression)
+        index: list[str] = []
+        async for chunk in self._writer.chunks(self._members(index)):
+            yield chunk
+
+    # --- what goes in ---------------------------------------------------------------------------
+
+    def _members(self, index: list[str]) -> Iterator[Member]:
+        name = self.manifest.checkpoint
+        yield Member(MANIFEST_NAME, data=self.manifest.to_json())
+        if name is not None and self._image_dir is not None:
+            yield Member(CHECKPOINTS, data=None, directory=True)
+            with _opened_directory(self._image_dir) as images:
+                yield Member(f"{CHECKPOINTS}/{name}", at=(images, "."))
+                # The walk yields each entry while its directory's fd is open: read at once.
+                for relative, _, at in walk(images, ""):
+                    yield Member(f"{CHECKPOINTS}/{name}/{relative}", at=at)
+        if self._config is None or self._rootfs is None:
+            return
+        yield Member(CONFIG_NAME, data=self._config)
+        since = self.manifest.since_ns
+        with _opened_directory(self._rootfs) as rootfs:
+            yield Member(ROOTFS, at=(rootfs, "."))
+            for relative, info, at in walk(rootfs, ""):
+                index.append(relative)
+                changed = since is None or info.st_ctime_ns >= since
+                if stat.S_ISDIR(info.st_mode) or changed:
+                    yield Member(f"{ROOTFS}/{relative}", at=at)
+        if self.manifest.bundle is BundleContent.CHANGES:
+            yield Member(INDEX_NAME, data=json.dumps(index).encode())
+
+
+class TarWriter:
+    """A tar stream of members (:class:`Member`), in chunks of about :data:`~.tarstream.CHUNK` bytes
+    (compressed as asked): the export's, and ``docker cp``'s (:mod:`.paths`). Files are read a
+    chunk at a time in a worker thread; a file with several names goes once, the others as hard
+    links to it."""
+
+    def __init__(
+        self, compression: Compression = Compression.NONE, *, in_threads: bool = False
+    ) -> None:
+        self._compressor = tarstream.Compressor(compression)
+        #: Walk and open in worker threads too, not only read (a container's mounts, which a
+        #: FUSE server may hold: never the event loop); an export's bundle is the client's own,
+        #: where a thread for each entry would cost a move its time.
+        self._in_threads = in_threads
+        self._links: dict[tuple[int, int], str] = {}
+        #: Entries and data bytes (before compression) so far.
+        self.entries = 0
+        self.data_bytes = 0
+
+    async def chunks(self, members: Iterator[Member]) -> AsyncIterator[bytes]:
+        """The archive of ``members``, ended by the end-of-archive marker."""
         pending: list[bytes] = []
         pending_size = 0
-        index: list[str] = []
-        links: dict[tuple[int, int], str] = {}
-        for member in self._members(index, links):
+        iterator = iter(members)
+        while True:
+            if self._in_threads:
+                member = await trio.to_thread.run_sync(next, iterator, None)
+            else:
+                member = next(iterator, None)
+            if member is None:
+                break
             self.entries += 1
-            async for piece in self._member_bytes(member, compressor, links):
+            async for piece in self._member_bytes(member):
                 pending.append(piece)
                 pending_size += len(piece)
                 if pending_size >= CHUNK:
                     yield b"".join(pending)
                     pending, pending_size = [], 0
-        pending.append(compressor.feed(tarstream.END_OF_ARCHIVE))
-        pending.append(compressor.finish())
+        pending.append(self._compressor.feed(tarstream.END_OF_ARCHIVE))
+        pending.append(self._compressor.finish())
         yield b"".join(pending)
 
-    # --- what goes in ---------------------------------------------------------------------------
-
-    def _members(self, index: list[str], links: dict[tuple[int, int], str]) -> Iterator[_Member]:
-        name = self.manifest.checkpoint
-        yield _Member(MANIFEST_NAME, data=self.manifest.to_json())
-        if name is not None and self._image_dir is not None:
-            yield _Member(CHECKPOINTS, data=None, directory=True)
-            with _opened_directory(self._image_dir) as images:
-                yield _Member(f"{CHECKPOINTS}/{name}", at=(images, "."))
-                # The walk yields each entry while its directory's fd is open: read at once.
-                for relative, _, at in _walk(images, ""):
-                    yield _Member(f"{CHECKPOINTS}/{name}/{relative}", at=at)
-        if self._config is None or self._rootfs is None:
-            return
-        yield _Member(CONFIG_NAME, data=self._config)
-        since = self.manifest.since_ns
-        with _opened_directory(self._rootfs) as rootfs:
-            yield _Member(ROOTFS, at=(rootfs, "."))
-            for relative, info, at in _walk(rootfs, ""):
-                index.append(relative)
-                changed = since is None or info.st_ctime_ns >= since
-                if stat.S_ISDIR(info.st_mode) or changed:
-                    yield _Member(f"{ROOTFS}/{relative}", at=at)
-        if self.manifest.bundle is BundleContent.CHANGES:
-            yield _Member(INDEX_NAME, data=json.dumps(index).encode())
-
-    async def _member_bytes(
-        self,
-        member: _Member,
-        compressor: tarstream.Compressor,
-        links: dict[tuple[int, int], str],
-    ) -> AsyncIterator[bytes]:
+    async def _member_bytes(self, member: Member) -> AsyncIterator[bytes]:
         """The member's header and data, compressed, a chunk at a time; nothing if its file
         vanished (or changed kind) since the walk saw it."""
         if member.at is None:
@@ -283,27 +316,36 @@ class ExportPlan:
             info.mtime = int(time.time())
             if member.directory:
                 info.type, info.mode = tarfile.DIRTYPE, 0o700  # checkpoints/: memory images
-                yield compressor.feed(tarstream.header(info))
+                yield self._compressor.feed(tarstream.header(info))
                 return
             data = member.data or b""
             info.size, info.mode = len(data), 0o644
             self.data_bytes += info.size
-            yield compressor.feed(tarstream.header(info) + data + tarstream.padding(info.size))
+            yield self._compressor.feed(
+                tarstream.header(info) + data + tarstream.padding(info.size)
+            )
             return
         try:
-            opened, info = _open_member(member.name, *member.at, links)
+            if self._in_threads:
+                opened, info = await trio.to_thread.run_sync(
+                    _open_member, member.name, *member.at, self._links
+                )
+            else:
+                opened, info = _open_member(member.name, *member.at, self._links)
         except (FileNotFoundError, NotADirectoryError, _Changed):
             return
-        yield compressor.feed(tarstream.header(info))
+        yield self._compressor.feed(tarstream.header(info))
         if opened is None:
             return
         with opened:
             remaining = info.size
             while remaining:
-                piece = await trio.to_thread.run_sync(_read_piece, opened, remaining, compressor)
+                piece = await trio.to_thread.run_sync(
+                    _read_piece, opened, remaining, self._compressor
+                )
                 yield piece.compressed
                 remaining -= piece.length
-            yield compressor.feed(tarstream.padding(info.size))
+            yield self._compressor.feed(tarstream.padding(info.size))
         self.data_bytes += info.size
 
 
@@ -312,7 +354,7 @@ class _Changed(Exception):
 
 
 @attrs.frozen
-class _Member:
+class Member:
     name: str
     data: bytes | None = None
     directory: bool = False
@@ -400,9 +442,12 @@ def _open_member(
     return opened, tar
 
 
-def _walk(directory: int, relative: str) -> Iterator[tuple[str, os.stat_result, tuple[int, str]]]:
+def walk(
+    directory: int, relative: str, skip: frozenset[int] = frozenset()
+) -> Iterator[tuple[str, os.stat_result, tuple[int, str]]]:
     """Every entry under the open ``directory``, each directory before what it holds, names
-    sorted: its path, its lstat, and where it is (valid until the walk goes on)."""
+    sorted: its path, its lstat, and where it is (valid until the walk goes on). A directory
+    on a device of ``skip`` is yielded, but not entered (a container's /proc)."""
     with os.scandir(directory) as listing:
         entries = sorted(listing, key=lambda entry: entry.name)
     for entry in entries:
@@ -412,13 +457,13 @@ def _walk(directory: int, relative: str) -> Iterator[tuple[str, os.stat_result, 
             continue
         path = f"{relative}/{entry.name}" if relative else entry.name
         yield path, info, (directory, entry.name)
-        if not stat.S_ISDIR(info.st_mode):
+        if not stat.S_ISDIR(info.st_mode) or info.st_dev in skip:
             continue
         try:
             inner = os.open(entry.name, _OPEN_FLAGS | os.O_DIRECTORY, dir_fd=directory)
         except OSError:
             continue  # removed, or no longer a directory (O_NOFOLLOW: a symlink fails here)
         try:
-            yield from _walk(inner, path)
+            yield from walk(inner, path, skip)
         finally:
             os.close(inner)

@@ -85,10 +85,31 @@ _MEMBER_KINDS = frozenset(
 
 @attrs.frozen
 class ImportLimits:
+    """What an untrusted archive may hold: an import's, and ``docker cp``'s (:mod:`.paths`)."""
+
     max_total_bytes: int = 32 << 30
     max_file_bytes: int = 16 << 30
     max_entries: int = 500_000
     keep_setuid: bool = False
+
+    def check(self, entry: Entry, entries: int, data_bytes: int) -> None:
+        """ArchiveError if ``entry``, the ``entries``-th, takes the archive past a limit
+        (``data_bytes``: what came before it)."""
+        if entries > self.max_entries:
+            raise ArchiveError(f"it has more than {self.max_entries} entries")
+        if entry.size > self.max_file_bytes:
+            raise ArchiveError(
+                f"{quoted(entry.name)} has {entry.size} bytes, more than the"
+                f" {self.max_file_bytes} allowed per file"
+            )
+        if data_bytes + entry.size > self.max_total_bytes:
+            raise ArchiveError(
+                f"it holds more than the {self.max_total_bytes} bytes allowed in total"
+            )
+
+    def mode(self, entry: Entry) -> int:
+        """The mode ``entry`` is made with: setuid and setgid dropped unless kept."""
+        return entry.mode if self.keep_setuid else entry.mode & ~_SETID
 
 
 @attrs.frozen
@@ -200,8 +221,6 @@ class _Unpacker:
             accept(self.manifest)
         self.staging = self._make_staging()
         while (entry := await reader.next_entry()) is not None:
-            if reader.entries > self.limits.max_entries:
-                raise ArchiveError(f"it has more than {self.limits.max_entries} entries")
             await self._unpack(reader, entry)
         self._check_complete()
         if placing is not None and (placement := self._placement()) is not None:
@@ -314,7 +333,8 @@ class _Unpacker:
     # --- one member -----------------------------------------------------------------------------
 
     async def _unpack(self, reader: TarReader, entry: Entry) -> None:
-        parts = _parts(entry.name)
+        self.limits.check(entry, reader.entries, self.data_bytes)
+        parts = member_parts(entry.name)
         key = "/".join(parts)
         area = self._area(parts, entry)
         if key in self.kinds and not (entry.kind is Kind.DIRECTORY and key in self.implicit):
@@ -322,15 +342,6 @@ class _Unpacker:
         if entry.kind not in _MEMBER_KINDS:
             raise ArchiveError(
                 f"{quoted(entry.name)} is a {entry.kind.value}, which is not allowed"
-            )
-        if entry.size > self.limits.max_file_bytes:
-            raise ArchiveError(
-                f"{quoted(entry.name)} has {entry.size} bytes, more than the"
-                f" {self.limits.max_file_bytes} allowed per file"
-            )
-        if self.data_bytes + entry.size > self.limits.max_total_bytes:
-            raise ArchiveError(
-                f"it holds more than the {self.limits.max_total_bytes} bytes allowed in total"
             )
         if key == INDEX_NAME:
             self.index = await _read_small(reader, entry, MAX_INDEX)
@@ -347,7 +358,7 @@ class _Unpacker:
     async def _make(self, reader: TarReader, entry: Entry, parts: list[str], area: str) -> None:
         key = "/".join(parts)
         path = self._parent_directories(parts)
-        mode = entry.mode if self.limits.keep_setuid else entry.mode & ~_SETID
+        mode = self.limits.mode(entry)
         if entry.kind is Kind.DIRECTORY:
             if key in self.implicit:
                 self.implicit.discard(key)
@@ -418,7 +429,7 @@ class _Unpacker:
             while data := await reader.read_data():
                 os.write(fd, data)  # a regular file: short writes only on a full disk
                 self.data_bytes += len(data)
-            _set_metadata(fd, entry, mode)
+            set_metadata(fd, entry, mode)
         finally:
             os.close(fd)
 
@@ -434,7 +445,7 @@ class _Unpacker:
         os.mkfifo(path, 0o600)
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            _set_metadata(fd, entry, mode)
+            set_metadata(fd, entry, mode)
         finally:
             os.close(fd)
 
@@ -490,7 +501,7 @@ class _Unpacker:
 
     def _hardlink_source(self, parts: list[str], area: str, entry: Entry) -> Path:
         assert self.staging is not None
-        source = _parts(entry.linkname)
+        source = member_parts(entry.linkname)
         key = "/".join(source)
         same_area = source[0] == parts[0] and (area != CHECKPOINTS or source[:2] == parts[:2])
         if not same_area or self.kinds.get(key) not in (Kind.FILE, Kind.HARDLINK):
@@ -564,7 +575,7 @@ class _Unpacker:
             raise ArchiveError(f"its {INDEX_NAME} is not JSON") from None
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             raise ArchiveError(f"its {INDEX_NAME} is not a list of paths")
-        return {"/".join(_parts(f"{ROOTFS}/{path}")[1:]) for path in paths}
+        return {"/".join(member_parts(f"{ROOTFS}/{path}")[1:]) for path in paths}
 
     def _commit(self) -> None:
         """In a worker thread: apply directory metadata, move everything into place."""
@@ -604,7 +615,7 @@ def _linked_rootfs(rootfs: Path) -> InvalidRequest:
     )
 
 
-def _parts(name: str) -> list[str]:
+def member_parts(name: str) -> list[str]:
     """A member name's components; refuses absolute names, ``..`` and empty names."""
     if name.startswith("/") or "\0" in name:
         raise ArchiveError(f"{quoted(name)} is an absolute path")
@@ -616,7 +627,7 @@ def _parts(name: str) -> list[str]:
     return parts
 
 
-def _set_metadata(fd: int, entry: Entry, mode: int) -> None:
+def set_metadata(fd: int, entry: Entry, mode: int) -> None:
     """The member's owner, then ``mode`` (a chown would clear setid bits set before it), then
     its modification time, on the entry this import made and holds open."""
     os.fchown(fd, entry.uid, entry.gid)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .errors import ClientError
 from .protocol import (
@@ -153,17 +153,70 @@ class BlockingTransport:
     def stream(self, request: Request) -> Iterator[Iterator[bytes]]:
         """The lines of an ndjson answer, as they come, on a connection of its own; no read
         deadline once the answer has begun (a stream may stay quiet for as long as it likes)."""
-        retry = Retry(request, self.retry_for, self.on_retry)
-        while True:
-            try:
-                connection = self._open_stream(request)
-                break
-            except ClientError as failure:
-                time.sleep(retry.pause(failure))
+        connection = self._answered(request)
         try:
             yield self._lines(connection)
         finally:
             connection.sock.close()
+
+    @contextlib.contextmanager
+    def download(self, request: Request) -> Iterator[tuple[dict[str, str], Iterator[bytes]]]:
+        """The headers and the body of a 2xx answer, the body in pieces as they come, on a
+        connection of its own (tried again as :meth:`stream` is); any other status raised as
+        an ApiError."""
+        connection = self._answered(request)
+        try:
+            yield connection.http.headers, self._pieces(connection)
+        finally:
+            connection.sock.close()
+
+    def _answered(self, request: Request) -> _Connection:
+        """:meth:`_open_stream`, tried again while :class:`Retry` allows."""
+        retry = Retry(request, self.retry_for, self.on_retry)
+        while True:
+            try:
+                return self._open_stream(request)
+            except ClientError as failure:
+                time.sleep(retry.pause(failure))
+
+    def _pieces(self, connection: _Connection) -> Iterator[bytes]:
+        http = connection.http
+        return self._taken(connection, lambda: [data] if (data := http.take_body()) else [])
+
+    def upload(
+        self, request: Request, media: str, write_body: Callable[[Callable[[bytes], None]], None]
+    ) -> Answer:
+        """Send ``request`` with a body that ``write_body`` writes, piece by piece, through the
+        function it is given (chunked: its length need not be known), on a connection of its
+        own; its answer. Never tried again: a body cannot be sent twice. A daemon that refuses
+        the body midway answers and closes: that answer is what comes back."""
+        connection = self._connect()
+        sock, http = connection.sock, connection.http
+        sock.settimeout(self.timeout)
+        refused: list[OSError] = []
+
+        def send(data: bytes) -> None:
+            if not refused:
+                try:
+                    sock.sendall(http.send_piece(data))
+                except OSError as exc:
+                    refused.append(exc)  # the answer, read below, says why
+
+        try:
+            try:
+                sock.sendall(http.send_upload_head(request, media))
+                write_body(send)
+                if not refused:
+                    sock.sendall(http.send_end())
+            except OSError as exc:
+                refused.append(exc)
+            while not http.complete:
+                connection.receive()
+        except (OSError, Broken) as exc:
+            raise connection_lost(self.endpoint.address, refused[0] if refused else exc) from None
+        finally:
+            sock.close()
+        return http.answer()
 
     def _open_stream(self, request: Request) -> _Connection:
         """A connection on which ``request`` was answered 2xx (its head read); raises an
@@ -188,10 +241,13 @@ class BlockingTransport:
         return connection
 
     def _lines(self, connection: _Connection) -> Iterator[bytes]:
-        http = connection.http
+        return self._taken(connection, connection.http.lines)
+
+    def _taken(self, connection: _Connection, take: Callable[[], list[bytes]]) -> Iterator[bytes]:
+        """What ``take`` takes of the answer as it comes (lines, or pieces), to its end."""
         while True:
-            yield from http.lines()
-            if http.complete:
+            yield from take()
+            if connection.http.complete:
                 return
             try:
                 connection.receive()

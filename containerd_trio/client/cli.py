@@ -943,6 +943,26 @@ def _define_checkpoint(parser: Parser) -> None:
     )
 
 
+def _define_cp(parser: Parser) -> None:
+    parser.add_argument(
+        "source", metavar="SRC", help="ID:PATH in a container, or a local path (- : a tar on stdin)"
+    )
+    parser.add_argument(
+        "destination",
+        metavar="DEST",
+        help="ID:PATH in a container, or a local path (- : a tar to stdout)",
+    )
+    parser.add_argument(
+        "-a",
+        "--archive",
+        action="store_true",
+        help="keep the owners (uid and gid) of what is copied, as docker cp -a",
+    )
+    parser.add_argument(
+        "-L", "--follow-link", action="store_true", help="copy what a link at SRC points to"
+    )
+
+
 def _define_migrate(parser: Parser) -> None:
     parser.add_argument("id", metavar="ID")
     parser.add_argument(
@@ -1049,6 +1069,10 @@ CONTAINER_COMMANDS = (
     ContainerCommand(
         "top", "list every process in a container, as ps -ef shows them (or ps OPTIONS)",
         commands.containers_top, _define_top, top=("top",),
+    ),
+    ContainerCommand(
+        "cp", "copy files between a container and this machine, as docker cp",
+        commands.cp, _define_cp, top=("cp",),
     ),
     ContainerCommand(
         "migrate", "move a running container to another daemon", commands.migrate,

@@ -744,6 +744,13 @@ def containers_update(client: Client, args: argparse.Namespace, out: Output) -> 
     )
 
 
+def cp(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """``cp``: in a module of its own, which imports tarfile only for this command."""
+    from .copying import cp as copy
+
+    return copy(client, args, out)
+
+
 def containers_top(client: Client, args: argparse.Namespace, out: Output) -> int:
     if args.ps_args:  # docker top's [ps OPTIONS]: ps's own table
         table = client.top(args.id, args.ps_args)

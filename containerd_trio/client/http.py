@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Unpack, cast, overload
 
 from . import routes
@@ -290,6 +290,45 @@ class Client:
         ``failed``."""
         with self.stream(routes.migrate(container_id, to, **options)) as steps:
             yield cast(Iterator[MigrationStep], steps)
+
+    # --- files (docker cp) ---------------------------------------------------------------------
+
+    def path_stat(self, container_id: str, path: str) -> str:
+        """The stat of ``path`` in the container, as its header says it (base64 of JSON:
+        ``name``, ``size``, ``mode``, ``mtime``, ``linkTarget``); ApiError 404 if it is not
+        there."""
+        from .pathstat import STAT_HEADER  # here: no other command pays for it
+
+        answer = self._transport.call(routes.path_stat(container_id, path))
+        if not answer.ok:
+            # A HEAD's answer has no body: the error is said without the daemon's words.
+            raise ApiError(answer.status, f"{container_id}:{path}: {answer.reason or 'error'}")
+        return (answer.headers or {}).get(STAT_HEADER.lower(), "")
+
+    @contextlib.contextmanager
+    def copy_from(self, container_id: str, path: str) -> Iterator[tuple[str, Iterator[bytes]]]:
+        """``path`` of the container as a tar stream: its stat header, and the stream's bytes
+        as they come."""
+        from .pathstat import STAT_HEADER
+
+        with self._transport.download(routes.copy_from(container_id, path)) as (headers, body):
+            yield headers.get(STAT_HEADER.lower(), ""), body
+
+    def copy_to(
+        self,
+        container_id: str,
+        path: str,
+        write_body: Callable[[Callable[[bytes], None]], None],
+        *,
+        copy_owner: bool = False,
+    ) -> dict[str, Any]:
+        """Upload a tar stream, which ``write_body`` writes through the function it is given,
+        into the directory ``path`` of the container; what was copied."""
+        request = routes.copy_to(container_id, path, copy_owner=copy_owner)
+        answer = self._transport.upload(request, "application/x-tar", write_body)
+        if not answer.ok:
+            raise answer.error()
+        return cast(dict[str, Any], answer.json(self.address))
 
     # --- streams and figures ------------------------------------------------------------------
 

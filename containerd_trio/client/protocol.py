@@ -208,6 +208,8 @@ class Answer(NamedTuple):
     status: int
     reason: str
     body: bytes
+    #: Its headers, names in lowercase (None where nobody kept them).
+    headers: dict[str, str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -243,6 +245,8 @@ class Http11:
     def _begin(self) -> None:
         #: The answer's status, once its head is in.
         self.status: int | None = None
+        #: Its headers, names in lowercase, once its head is in.
+        self.headers: dict[str, str] = {}
         #: The whole answer is in.
         self.complete = False
         self._reason = b""
@@ -295,6 +299,10 @@ class Http11:
                     return
                 if isinstance(event, h11.Response):
                     self.status, self._reason = event.status_code, event.reason
+                    self.headers = {
+                        name.decode("latin-1"): value.decode("latin-1")
+                        for name, value in event.headers
+                    }
                 elif isinstance(event, h11.Data):
                     self._body += event.data
                 elif isinstance(event, h11.EndOfMessage):
@@ -312,7 +320,14 @@ class Http11:
     def answer(self) -> Answer:
         """The whole answer (once :attr:`complete`)."""
         assert self.status is not None
-        return Answer(self.status, self._reason.decode(errors="replace"), bytes(self._body))
+        reason = self._reason.decode(errors="replace")
+        return Answer(self.status, reason, bytes(self._body), self.headers)
+
+    def take_body(self) -> bytes:
+        """What came of the body so far, taken out of the buffer (a download's bytes)."""
+        data = bytes(self._body)
+        self._body.clear()
+        return data
 
     def lines(self) -> list[bytes]:
         """The complete lines of an ndjson body that came so far, taken out of the buffer; once

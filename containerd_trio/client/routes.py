@@ -302,3 +302,22 @@ def finish_migration(migration: str) -> Request:
 
 def abort_migration(migration: str) -> Request:
     return Request("DELETE", migration_path(migration))
+
+
+# --- files (docker cp) ------------------------------------------------------------------------
+
+
+def path_stat(container_id: str, path: str) -> Request:
+    """HEAD: the stat of a path in the container (the X-Docker-Container-Path-Stat header)."""
+    return make_request("HEAD", container_path(container_id, "archive"), params={"path": path})
+
+
+def copy_from(container_id: str, path: str) -> Request:
+    """A path of the container as a tar stream."""
+    return make_request("GET", container_path(container_id, "archive"), params={"path": path})
+
+
+def copy_to(container_id: str, path: str, *, copy_owner: bool = False) -> Request:
+    """The head of a tar stream's upload into the directory ``path`` (the body follows)."""
+    params = {"path": path, **({"copyOwner": "true"} if copy_owner else {})}
+    return make_request("PUT", container_path(container_id, "archive"), params=params)

@@ -1,0 +1,569 @@
+"""``docker cp``: a container's files as a tar stream, and a tar stream into a container.
+
+Paths are the container's, resolved as the container sees them (:func:`..beneath.open_in_root`):
+from its init's root, ``/proc/PID/root``, while it runs or is paused (so its mounts show: a
+tmpfs, a bind mount), from its bundle's rootfs once it has stopped. Links are followed inside
+that root only: a link to ``/etc/shadow`` names the container's, never the host's, and ``..``
+stops at its ``/``.
+
+Out (:func:`plan_copy_out`): the path (a file, a link, or a directory with all it holds) as a
+tar stream whose names start with its last component (``/etc`` gives ``etc``, ``etc/passwd``,
+...; ``/etc/.``, ``./passwd``, ...), written as a checkpoint's export writes its rootfs
+(:class:`.export.TarWriter`): a link goes as a link, a file with several names once, the
+device nodes no import takes are left out, a socket too. The container's view of the kernel
+(proc, sysfs, cgroup and their kind, :data:`PSEUDO_FILESYSTEMS`) is not entered: its
+``/proc/kcore`` alone would be a 128 TiB archive. Its stat (:class:`PathStat`) is what
+docker's ``X-Docker-Container-Path-Stat`` header says.
+
+In (:func:`copy_in`): a tar stream (plain or gzip) read by the import's reader
+(:class:`.tarstream.TarReader`) under the import's limits (:class:`.unpack.ImportLimits`) and
+its rules for names (:func:`.unpack.member_parts`: no absolute name, no ``..``). Each entry's
+directory is opened in the container's root, so a link in the container on the way is followed
+there (an entry ``x/passwd`` under a link ``x -> /etc`` lands in the container's ``/etc``), and
+the entry made in it by name, without following a link in its last place. A hard link must
+name a file this archive made. Device nodes are refused; FIFOs are made. What is there is
+replaced, as docker's ``cp`` replaces it: a file or a link is removed first, a directory kept
+(its mode, owner and time the archive's); a directory where the archive has a file, or a file
+where it has a directory, is refused, as docker's ``cp`` refuses it. Owners are the
+container's root (uid and gid 0) unless ``copy_owner`` (``docker cp -a``) keeps the archive's;
+setuid and setgid bits are dropped, as an import drops them (the rootfs is on the host).
+
+Unlike an import, a copy is not staged: what the archive wrote before a bad entry stays, as
+docker's does (a 400 names the entry). File I/O runs in worker threads (out: the walk and each
+open too), a chunk at a time: a mount of the container's that hangs holds its copy, never the
+daemon's event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import posixpath
+import stat
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import attrs
+import trio
+
+from .. import beneath, procfs, timestamps
+from ..bundle import DAEMON_ERRNOS
+from ..client import pathstat
+from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, quoted
+from ..validation import doc
+from .export import Member, TarWriter, walk
+from .tarstream import ArchiveError, Entry, Kind, TarReader
+from .unpack import ImportLimits, member_parts, set_metadata
+
+MEDIA_TYPE = "application/x-tar"
+
+#: Filesystems that are the kernel's view (never files to copy): not entered by a copy out.
+PSEUDO_FILESYSTEMS = frozenset(
+    {
+        "proc", "sysfs", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs", "bpf",
+        "configfs", "fusectl", "pstore", "efivarfs", "binfmt_misc", "autofs",
+    }
+)  # fmt: skip
+
+#: How an entry's directory and a directory to copy into are opened.
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY
+_NOT_THERE = (errno.ENOENT, errno.ENOTDIR)
+
+
+def go_mode(mode: int) -> int:
+    """An ``st_mode`` as Go's ``os.FileMode``: the permission bits, and a bit for its kind
+    and for setuid, setgid and sticky."""
+    go = pathstat
+    bits = stat.S_IMODE(mode) & 0o777
+    for flag, bit in ((stat.S_ISUID, go.GO_SETUID), (stat.S_ISGID, go.GO_SETGID),
+                      (stat.S_ISVTX, go.GO_STICKY)):  # fmt: skip
+        if mode & flag:
+            bits |= bit
+    kinds = {
+        stat.S_IFDIR: go.GO_DIR, stat.S_IFLNK: go.GO_SYMLINK, stat.S_IFIFO: go.GO_NAMED_PIPE,
+        stat.S_IFSOCK: go.GO_SOCKET, stat.S_IFBLK: go.GO_DEVICE,
+        stat.S_IFCHR: go.GO_DEVICE | go.GO_CHAR_DEVICE, stat.S_IFREG: 0,
+    }  # fmt: skip
+    return bits | kinds.get(stat.S_IFMT(mode), go.GO_IRREGULAR)
+
+
+@attrs.frozen
+class PathStat:
+    """A path in a container, as docker's ``X-Docker-Container-Path-Stat`` describes it."""
+
+    name: str
+    size: int
+    #: Go's ``os.FileMode`` (:func:`go_mode`).
+    mode: int
+    #: RFC 3339, with nanoseconds.
+    mtime: str
+    #: For a link: where it points, as an absolute path in the container (its target taken
+    #: from the link's directory; not resolved further). Else "".
+    link_target: str = ""
+
+    def document(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "size": self.size,
+            "mode": self.mode,
+            "mtime": self.mtime,
+            "linkTarget": self.link_target,
+        }
+
+    def header(self) -> str:
+        """The header's value (:data:`..client.pathstat.STAT_HEADER`), as docker sends it."""
+        return pathstat.encode(self.document())
+
+
+# --- the container's root -----------------------------------------------------------------------
+
+
+class Root:
+    """An fd on a container's ``/`` (closed with the context), and the devices of the
+    filesystems a copy out does not enter."""
+
+    def __init__(self, fd: int, pseudo: frozenset[int] = frozenset()) -> None:
+        self.fd = fd
+        self.pseudo = pseudo
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+    def __enter__(self) -> Root:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def process_root(pid: int, start_time: int | None, container_id: str) -> Root:
+    """The root of process ``pid`` (a container's init) as it sees it, its mounts with it;
+    Conflict if the pid is no longer that process (it exited meanwhile)."""
+    try:
+        fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        fd = -1
+    # Opened, then checked: the pid could have been reused between our knowing it and the open.
+    if fd < 0 or (start_time is not None and procfs.start_time(pid) != start_time):
+        if fd >= 0:
+            os.close(fd)
+        raise Conflict(f"container {container_id!r} stopped as its files were looked at: try again")
+    try:
+        with open(f"/proc/{pid}/mountinfo", "rb") as mountinfo:
+            pseudo = pseudo_devices(mountinfo.read())
+    except OSError:
+        pseudo = frozenset()
+    return Root(fd, pseudo)
+
+
+def rootfs_root(rootfs: Path) -> Root:
+    """A stopped container's root: its bundle's rootfs (the bundle's ``root.path``)."""
+    try:
+        return Root(beneath.open_directory(rootfs))
+    except OSError as exc:
+        raise InvalidRequest(f"cannot open the rootfs {rootfs}: {exc.strerror}") from None
+
+
+def pseudo_devices(mountinfo: bytes) -> frozenset[int]:
+    """The devices (``st_dev``) of the :data:`PSEUDO_FILESYSTEMS` mounted, from a
+    ``/proc/PID/mountinfo`` (``ID PARENT MAJOR:MINOR ROOT POINT OPTIONS ... - TYPE ...``)."""
+    found = set()
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        try:
+            kind = fields[fields.index(b"-") + 1].decode(errors="replace")
+            major, minor = (int(number) for number in fields[2].split(b":"))
+        except (ValueError, IndexError):
+            continue
+        if kind in PSEUDO_FILESYSTEMS:
+            found.add(os.makedev(major, minor))
+    return frozenset(found)
+
+
+def _missing(container_id: str, path: str) -> NotFound:
+    return NotFound(f"no such file or directory in container {container_id!r}: {quoted(path)}")
+
+
+def _refused(container_id: str, path: str, exc: OSError) -> DaemonError:
+    if exc.errno in _NOT_THERE:
+        return _missing(container_id, path)
+    return InvalidRequest(
+        f"cannot reach {quoted(path)} in container {container_id!r}: {exc.strerror}"
+    )
+
+
+# --- out ----------------------------------------------------------------------------------------
+
+
+class Located:
+    """A path found in a container: an fd on its directory (close it), its name there, and
+    what it is."""
+
+    def __init__(self, parent: int, entry: str, name: str, info: os.stat_result,
+                 stat_: PathStat, pseudo: frozenset[int]) -> None:  # fmt: skip
+        self.parent = parent
+        self.entry = entry
+        #: The first component of the archive's names.
+        self.name = name
+        self.info = info
+        self.stat = stat_
+        self._pseudo = pseudo
+
+    def close(self) -> None:
+        if self.parent >= 0:
+            fd, self.parent = self.parent, -1
+            os.close(fd)
+
+    def members(self) -> Iterator[Member]:
+        """The path, and what it holds if a directory (not on a pseudo filesystem)."""
+        yield Member(self.name, at=(self.parent, self.entry))
+        info = self.info
+        if not stat.S_ISDIR(info.st_mode) or info.st_dev in self._pseudo:
+            return
+        try:
+            inner = os.open(self.entry, _DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                            dir_fd=self.parent)  # fmt: skip
+        except OSError:
+            return  # gone, or a link now: its header went, as the export leaves out a vanished one
+        try:
+            for relative, _, at in walk(inner, "", self._pseudo):
+                yield Member(f"{self.name}/{relative}", at=at)
+        finally:
+            os.close(inner)
+
+
+class CopyOut:
+    """A path of a container, its stat, and (:meth:`chunks`) its tar stream. Nothing is held
+    open between the two (an answer whose body is never sent holds no fd): the stream finds
+    the path again as it begins, as docker's stat and archive are two looks too."""
+
+    def __init__(
+        self, open_root: Callable[[], Root], path: str, container_id: str, stat_: PathStat
+    ) -> None:
+        self._open_root = open_root
+        self._path = path
+        self._container_id = container_id
+        self.stat = stat_
+        self.media_type = MEDIA_TYPE
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        with self._open_root() as root:
+            located = await trio.to_thread.run_sync(locate, root, self._path, self._container_id)
+        try:
+            async for chunk in TarWriter(in_threads=True).chunks(located.members()):
+                yield chunk
+        finally:
+            located.close()
+
+
+async def plan_copy_out(open_root: Callable[[], Root], path: str, container_id: str) -> CopyOut:
+    """``path`` in the container whose root ``open_root`` opens: its stat (404 if it is not
+    there, 400 if it cannot be reached), and its archive to come."""
+    with open_root() as root:
+        located = await trio.to_thread.run_sync(locate, root, path, container_id)
+    located.close()
+    return CopyOut(open_root, path, container_id, located.stat)
+
+
+def locate(root: Root, path: str, container_id: str) -> Located:
+    """Find ``path`` in the container (404 if it is not there, 400 if it cannot be reached).
+    In a worker thread: the lookup may wait on a slow mount."""
+    parts = [part for part in path.split("/") if part]
+    last = parts[-1] if parts else "."
+    whole = last in (".", "..")
+    parent_path = path if whole else "/".join(parts[:-1]) or "."
+    try:
+        parent = beneath.open_in_root(root.fd, parent_path, os.O_PATH | os.O_DIRECTORY)
+    except OSError as exc:
+        raise _refused(container_id, path, exc) from None
+    try:
+        entry = "." if whole else last
+        try:
+            info = os.stat(entry, dir_fd=parent, follow_symlinks=False)
+        except OSError as exc:
+            raise _refused(container_id, path, exc) from None
+        if path.endswith("/") and not stat.S_ISDIR(info.st_mode):
+            # "/etc/hostname/" names a directory, as the kernel reads it (docker: the same)
+            raise InvalidRequest(f"{quoted(path)} in container {container_id!r} is not a directory")
+        # The archive's names start with the last component, as docker's: "." for "/x/."
+        # and for "/" (docker's "/" is no name a tar may hold).
+        name = "." if whole or not parts else last
+        link = ""
+        if stat.S_ISLNK(info.st_mode):
+            target = os.readlink(entry, dir_fd=parent)
+            directory = "/" + "/".join(parts[:-1])
+            link = posixpath.normpath(posixpath.join(directory, target))
+            link = "/" + link.lstrip("/")
+        described = PathStat(
+            name=parts[-1] if parts else "/",
+            size=info.st_size,
+            mode=go_mode(info.st_mode),
+            mtime=timestamps.format_ns(info.st_mtime_ns),
+            link_target=link,
+        )
+        return Located(parent, entry, name, info, described, root.pseudo)
+    except BaseException:
+        os.close(parent)
+        raise
+
+
+# --- in -----------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class CopiedIn:
+    """A tar stream, copied into a container."""
+
+    entries: int = attrs.field(metadata=doc("Members of the archive."))
+    bytes: int = attrs.field(metadata=doc("Bytes of file data written."))
+    archive_bytes: int = attrs.field(metadata=doc("Bytes of the archive as it arrived."))
+
+
+@attrs.define
+class _Directory:
+    relative: str
+    entry: Entry
+
+
+async def copy_in(
+    chunks: AsyncIterable[bytes],
+    root: Root,
+    path: str,
+    container_id: str,
+    *,
+    limits: ImportLimits | None = None,
+    copy_owner: bool = False,
+) -> CopiedIn:
+    """Unpack the uploaded tar stream into the directory ``path`` of the container whose root
+    ``root`` is. 404 if ``path`` is not there, 400 if it is no directory, or for the first
+    entry that breaks a rule (what came before it stays)."""
+    try:
+        directory = await trio.to_thread.run_sync(
+            beneath.open_in_root, root.fd, path, os.O_PATH | os.O_DIRECTORY
+        )
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR:
+            raise InvalidRequest(
+                f"{quoted(path)} in container {container_id!r} is not a directory: a copy"
+                " goes into a directory"
+            ) from None
+        raise _refused(container_id, path, exc) from None
+    os.close(directory)
+    unpacker = _CopyIn(root, path.rstrip("/") or "/", limits or ImportLimits(), copy_owner)
+    reader = TarReader(aiter(chunks))
+    try:
+        while (entry := await reader.next_entry()) is not None:
+            await unpacker.unpack(reader, entry)
+        await trio.to_thread.run_sync(unpacker.finish)
+    except ArchiveError as exc:
+        raise InvalidRequest(f"invalid archive: {exc}") from None
+    return CopiedIn(reader.entries, unpacker.data_bytes, reader.raw_bytes)
+
+
+class _CopyIn:
+    def __init__(self, root: Root, target: str, limits: ImportLimits, copy_owner: bool) -> None:
+        self.root = root
+        self.target = target
+        self.limits = limits
+        self.copy_owner = copy_owner
+        self.data_bytes = 0
+        #: The files this copy made, by archive name: what a hard link may name.
+        self.files: dict[str, tuple[int, int]] = {}
+        #: Directories whose metadata is set at the end (children first), so that their
+        #: times are not changed by what goes into them afterwards.
+        self.directories: list[_Directory] = []
+
+    async def unpack(self, reader: TarReader, entry: Entry) -> None:
+        self.limits.check(entry, reader.entries, self.data_bytes)
+        if entry.name.strip("/") in ("", "."):
+            return  # the directory copied into: docker's cp leaves it as it is
+        parts = member_parts(entry.name)
+        if entry.kind in (Kind.CHAR_DEVICE, Kind.BLOCK_DEVICE):
+            raise ArchiveError(
+                f"{quoted(entry.name)} is a {entry.kind.value}: a copy into a container makes"
+                " no device nodes"
+            )
+        if entry.kind is Kind.OTHER:
+            raise ArchiveError(f"{quoted(entry.name)} is of an unknown type, which is not allowed")
+        if not self.copy_owner:
+            entry = attrs.evolve(entry, uid=0, gid=0)
+        key = "/".join(parts)
+        try:
+            if entry.kind is Kind.FILE:
+                await self._write_file(reader, entry, parts, key)
+            else:
+                await trio.to_thread.run_sync(self._make, entry, parts, key)
+        except OSError as exc:
+            if exc.errno in DAEMON_ERRNOS:
+                raise
+            raise ArchiveError(f"{quoted(entry.name)} cannot be made: {exc.strerror}") from None
+
+    # --- where ----------------------------------------------------------------------------------
+
+    def _in_target(self, parts: list[str]) -> str:
+        return posixpath.join(self.target, *parts)
+
+    def _parent(self, parts: list[str]) -> int:
+        """The entry's directory, opened in the container's root (links on the way followed
+        there, never out of it); made where it is missing (an archive may leave a directory
+        out and name what it holds), as tar makes it."""
+        try:
+            return self._directory(self._in_target(parts[:-1]))
+        except FileNotFoundError:
+            pass
+        directory = self._directory(self.target)
+        for depth, part in enumerate(parts[:-1], 1):
+            try:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=directory)
+                # Again from the root: what is there now may be a link (the container's own).
+                inner = self._directory(self._in_target(parts[:depth]))
+            finally:
+                os.close(directory)
+            directory = inner
+        return directory
+
+    def _directory(self, path: str) -> int:
+        """A directory of the container opened in its root; never one of the kernel's own
+        filesystems (a mkdir in a cgroup file system makes a cgroup)."""
+        fd = beneath.open_in_root(self.root.fd, path, _DIRECTORY)
+        if os.fstat(fd).st_dev in self.root.pseudo:
+            os.close(fd)
+            raise ArchiveError(
+                f"{quoted(path)} is in one of the kernel's file systems (proc, sysfs, cgroup):"
+                " a copy writes none"
+            )
+        return fd
+
+    def _clear(self, parent: int, name: str, entry: Entry) -> None:
+        """Make room for ``entry`` as docker's cp does: a file or link there is removed, a
+        directory kept for a directory; a directory for a file, or the other way, refused."""
+        try:
+            there = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        directory = stat.S_ISDIR(there.st_mode)
+        if directory and entry.kind is Kind.DIRECTORY:
+            return
+        if directory:
+            raise ArchiveError(
+                f"cannot overwrite the directory {quoted(name)} with the non-directory"
+                f" {quoted(entry.name)}"
+            )
+        if entry.kind is Kind.DIRECTORY:
+            raise ArchiveError(
+                f"cannot overwrite the non-directory {quoted(name)} with the directory"
+                f" {quoted(entry.name)}"
+            )
+        os.unlink(name, dir_fd=parent)  # a link itself, never what it names
+
+    # --- what -----------------------------------------------------------------------------------
+
+    def _make(self, entry: Entry, parts: list[str], key: str) -> None:
+        """In a worker thread: a directory, link, hard link or FIFO, in its directory."""
+        name = parts[-1]
+        parent = self._parent(parts)
+        try:
+            self._clear(parent, name, entry)
+            if entry.kind is Kind.DIRECTORY:
+                with contextlib.suppress(FileExistsError):  # kept: _clear saw a directory
+                    os.mkdir(name, 0o700, dir_fd=parent)  # its own mode at the end
+                self.directories.append(_Directory(self._in_target(parts), entry))
+            elif entry.kind is Kind.SYMLINK:
+                if not entry.linkname or "\0" in entry.linkname:
+                    raise ArchiveError(f"the symlink {quoted(entry.name)} has no target")
+                # Any target: it is read in the container, whose root it cannot leave.
+                os.symlink(entry.linkname, name, dir_fd=parent)
+                os.chown(name, entry.uid, entry.gid, dir_fd=parent, follow_symlinks=False)
+                os.utime(name, (entry.mtime, entry.mtime), dir_fd=parent, follow_symlinks=False)
+            elif entry.kind is Kind.FIFO:
+                os.mkfifo(name, 0o600, dir_fd=parent)
+                fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             dir_fd=parent)  # fmt: skip
+                try:
+                    set_metadata(fd, entry, self.limits.mode(entry))
+                finally:
+                    os.close(fd)
+            else:
+                self._hard_link(parent, name, entry)
+        finally:
+            os.close(parent)
+
+    def _hard_link(self, parent: int, name: str, entry: Entry) -> None:
+        """A hard link to a file this copy made: its directory found again in the root, and
+        the link checked to be that file (a container may have swapped it meanwhile)."""
+        try:
+            source = member_parts(entry.linkname)
+        except ArchiveError:
+            source = []
+        made = self.files.get("/".join(source))
+        if made is None:
+            raise ArchiveError(
+                f"the hard link {quoted(entry.name)} must name a file this archive made before"
+                f" it, not {quoted(entry.linkname)}"
+            )
+        source_parent = self._parent(source)
+        try:
+            os.link(source[-1], name, src_dir_fd=source_parent, dst_dir_fd=parent,
+                    follow_symlinks=False)  # fmt: skip
+        finally:
+            os.close(source_parent)
+        linked = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        if (linked.st_dev, linked.st_ino) != made:
+            os.unlink(name, dir_fd=parent)
+            raise ArchiveError(
+                f"the hard link {quoted(entry.name)}: {quoted(entry.linkname)} was replaced"
+                " in the container meanwhile"
+            )
+
+    async def _write_file(
+        self, reader: TarReader, entry: Entry, parts: list[str], key: str
+    ) -> None:
+        fd = await trio.to_thread.run_sync(self._create, entry, parts)
+        try:
+            while data := await reader.read_data():
+                await trio.to_thread.run_sync(_write_all, fd, data)
+                self.data_bytes += len(data)
+            await trio.to_thread.run_sync(set_metadata, fd, entry, self.limits.mode(entry))
+            info = os.fstat(fd)
+            self.files[key] = (info.st_dev, info.st_ino)
+        finally:
+            # A close flushes (a FUSE mount's may wait): in a thread, and shielded, so that a
+            # cancelled copy still closes what it opened.
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(os.close, fd)
+
+    def _create(self, entry: Entry, parts: list[str]) -> int:
+        parent = self._parent(parts)
+        try:
+            self._clear(parent, parts[-1], entry)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            return os.open(parts[-1], flags, 0o600, dir_fd=parent)
+        finally:
+            os.close(parent)
+
+    def finish(self) -> None:
+        """In a worker thread: each directory's mode, owner and time, children first; each
+        opened in the root without following a link in its last place."""
+        for directory in reversed(self.directories):
+            try:
+                fd = beneath.open_in_root(
+                    self.root.fd, directory.relative, _DIRECTORY | os.O_NOFOLLOW
+                )
+            except OSError as exc:
+                raise ArchiveError(
+                    f"{quoted(directory.entry.name)} cannot be finished: {exc.strerror}"
+                ) from None
+            try:
+                set_metadata(fd, directory.entry, self.limits.mode(directory.entry))
+            finally:
+                os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -1,0 +1,596 @@
+"""``docker cp``: GET, HEAD and PUT /containers/{id}/archive, and ``ctr-trio cp``.
+
+Real runc containers through a real daemon: paths are resolved as the container sees them
+(its init's root while it runs: a tmpfs it mounts shows; its bundle's rootfs once stopped),
+links only inside that root, both ways. The pure parts (the resolver's fallback, the sides and
+placements of ``cp``, the stat header, mountinfo) are tested alone first.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import stat
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from containerd_trio import beneath
+from containerd_trio.archive.paths import go_mode, pseudo_devices
+from containerd_trio.client import pathstat
+from containerd_trio.client.copying import CopyError, Placement, Side, _renamed, placement, side
+
+from .fusehang import bound_at, hung_mount
+from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit, wait_output
+from .test_cli import Ctr, ctr, ok  # noqa: F401 - ctr: the fixture
+
+HOST_HOSTNAME = Path("/etc/hostname")
+
+# --- the resolver in a root ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Iterator[int]:
+    """A root with links in it: absolute, relative, climbing past the root, to a file."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "hostname").write_text("inside\n")
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "abs").symlink_to("/etc")
+    (root / "rel").symlink_to("a/b/../../etc")
+    (root / "a" / "b" / "up").symlink_to("../../../../../../etc")
+    (root / "file").symlink_to("/etc/hostname")
+    (root / "loop").symlink_to("loop")
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    yield fd
+    os.close(fd)
+
+
+IN_ROOT_CASES = [
+    "etc/hostname", "/etc/hostname", "abs/hostname", "/abs/hostname", "rel/hostname",
+    "a/b/up/hostname", "file", "/file", "../../etc/hostname", "a/../../etc/hostname",
+    "abs/../etc/hostname",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", IN_ROOT_CASES)
+@pytest.mark.parametrize("opener", [beneath.open_in_root, beneath.walk_in_root])
+def test_a_path_in_a_root_never_leaves_it(tree: int, path: str, opener: Any) -> None:
+    """Every way out (an absolute link, .., a link that climbs) stops at the root: the file
+    read is the root's /etc/hostname, never the host's."""
+    fd = opener(tree, path, os.O_RDONLY)
+    with open(fd, "rb") as opened:
+        assert opened.read() == b"inside\n"
+
+
+@pytest.mark.parametrize("opener", [beneath.open_in_root, beneath.walk_in_root])
+def test_the_resolver_in_a_root_and_its_fallback_agree_on_failures(tree: int, opener: Any) -> None:
+    for path, code in (("nope", errno.ENOENT), ("loop", errno.ELOOP), ("etc/hostname/x",
+                       errno.ENOTDIR)):  # fmt: skip
+        with pytest.raises(OSError, match=os.strerror(code)) as raised:
+            opener(tree, path, os.O_RDONLY)
+        assert raised.value.errno == code, path
+    # O_NOFOLLOW leaves the last link unfollowed: with O_PATH, the link itself.
+    fd = opener(tree, "file", os.O_PATH | os.O_NOFOLLOW)
+    try:
+        assert stat.S_ISLNK(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError, match=os.strerror(errno.ELOOP)) as raised:
+        opener(tree, "file", os.O_RDONLY | os.O_NOFOLLOW)
+    assert raised.value.errno == errno.ELOOP
+
+
+# --- the pure parts -----------------------------------------------------------------------------
+
+
+def test_sides_of_cp_are_read_as_docker_reads_them() -> None:
+    assert side("web:/etc") == Side("web", "/etc")
+    assert side("web:relative") == Side("web", "/relative")
+    assert side("/abs:olute") == Side(None, "/abs:olute")
+    assert side("./a:b") == Side(None, "./a:b")
+    assert side("plain") == Side(None, "plain")
+    assert side("-") == Side(None, "-")
+
+
+def test_placement_follows_docker_rules() -> None:
+    # Into a directory that is there: the archive's own names.
+    assert placement("/etc", True, "out", True, True) == Placement("out", None)
+    assert placement("/etc/.", True, "out", True, True) == Placement("out", None)
+    # Not there: the destination's name, in its directory.
+    assert placement("/etc", True, "out/new", False, False) == Placement("out", "new")
+    assert placement("/etc/passwd", False, "/tmp/pw", False, False) == Placement("/tmp", "pw")
+    assert placement("/etc/passwd", False, "pw", False, False) == Placement(".", "pw")
+    # A file onto a file.
+    assert placement("/etc/passwd", False, "/x/f", True, False) == Placement("/x", "f")
+    with pytest.raises(CopyError, match="cannot copy a directory to a file"):
+        placement("/etc", True, "/x/f", True, False)
+    with pytest.raises(CopyError, match="does not exist"):
+        placement("/etc/passwd", False, "/x/new/", False, False)
+
+
+def test_renaming_replaces_the_first_component() -> None:
+    assert _renamed("etc/passwd", "x") == "x/passwd"
+    assert _renamed("etc", "x") == "x"
+    assert _renamed("etc/", "x") == "x"
+    assert _renamed("./passwd", "x") == "x/passwd"
+    assert _renamed(".", "x") == "x"
+    assert _renamed("etc/passwd", None) == "etc/passwd"
+
+
+def test_modes_are_gos() -> None:
+    assert go_mode(stat.S_IFREG | 0o644) == 0o644
+    assert go_mode(stat.S_IFDIR | 0o755) == pathstat.GO_DIR | 0o755
+    assert go_mode(stat.S_IFLNK | 0o777) == pathstat.GO_SYMLINK | 0o777
+    assert go_mode(stat.S_IFREG | 0o4755) == pathstat.GO_SETUID | 0o755
+    assert go_mode(stat.S_IFCHR | 0o666) == pathstat.GO_DEVICE | pathstat.GO_CHAR_DEVICE | 0o666
+    assert go_mode(stat.S_IFIFO | 0o600) == pathstat.GO_NAMED_PIPE | 0o600
+
+
+def test_the_stat_header_is_base64_of_json() -> None:
+    document = {"name": "x", "size": 1, "mode": 0o644, "mtime": "t", "linkTarget": ""}
+    assert pathstat.decode(pathstat.encode(document)) == document
+    for bad in ("not base64!", "bnVsbA==", "e30="):  # garbage, null, {}
+        with pytest.raises(ValueError, match="X-Docker-Container-Path-Stat"):
+            pathstat.decode(bad)
+
+
+def test_pseudo_filesystems_are_found_in_mountinfo() -> None:
+    mountinfo = (
+        b"1 0 253:1 / / rw - ext4 /dev/vda1 rw\n"
+        b"2 1 0:22 / /proc rw,nosuid - proc proc rw\n"
+        b"3 1 0:23 / /sys ro - sysfs sysfs ro\n"
+        b"4 1 0:40 / /tmp rw shared:5 - tmpfs tmpfs rw\n"
+        b"5 3 0:30 / /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n"
+        b"garbage\n"
+    )
+    assert pseudo_devices(mountinfo) == {os.makedev(0, 22), os.makedev(0, 23), os.makedev(0, 30)}
+
+
+# --- through the daemon -------------------------------------------------------------------------
+
+
+READY = "cp-ready"
+
+
+def _container_files(config: dict[str, Any]) -> None:
+    """A tmpfs at /scratch, which only the container's mount namespace has."""
+    config["mounts"].append(
+        {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]}
+    )
+
+
+@pytest.fixture
+def files_bundle(make_bundle: BundleFactory) -> Path:
+    """A container whose rootfs holds files, a tree and links (one to /etc/hostname, one to
+    /etc, one that climbs), and which writes a file into its tmpfs before it says ready."""
+    bundle = make_bundle(
+        ["sh", "-c", f"echo in-tmpfs > /scratch/note; echo {READY}; exec sleep 100000"],
+        edit=_container_files,
+    )
+    rootfs = bundle / "rootfs"
+    (rootfs / "etc" / "hostname").write_text("the-container\n")
+    tree = rootfs / "data" / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "leaf").write_text("leaf\n")
+    (tree / "run.sh").write_text("#!/bin/sh\n")
+    (tree / "run.sh").chmod(0o750)
+    (tree / "link").symlink_to("sub/leaf")
+    (rootfs / "data" / "hostname-link").symlink_to("/etc/hostname")
+    (rootfs / "data" / "etc-link").symlink_to("/etc")
+    (rootfs / "data" / "climb").symlink_to("../../../../../../../etc")
+    return bundle
+
+
+async def _running(client: httpx.AsyncClient, container_id: str, bundle: Path) -> None:
+    await start_container(client, container_id, bundle)
+    await wait_output(client, container_id, READY)
+
+
+def _members(data: bytes) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        return {member.name: member for member in archive.getmembers()}
+
+
+def _content(data: bytes, name: str) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        extracted = archive.extractfile(name)
+        assert extracted is not None
+        return extracted.read()
+
+
+def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for info, data in members:
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _file(name: str, data: bytes = b"", mode: int = 0o644) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.mode = mode
+    info.uid = info.gid = 1234
+    info.mtime = 1_700_000_000
+    return info, data
+
+
+def _special(name: str, kind: bytes, linkname: str = "") -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, linkname, 0o755
+    return info, b""
+
+
+async def _get(client: httpx.AsyncClient, container_id: str, path: str) -> httpx.Response:
+    return await client.get(f"/containers/{container_id}/archive", params={"path": path})
+
+
+async def _put(
+    client: httpx.AsyncClient, container_id: str, path: str, data: bytes, **params: str
+) -> httpx.Response:
+    return await client.put(
+        f"/containers/{container_id}/archive", params={"path": path, **params}, content=data
+    )
+
+
+async def test_a_file_and_a_directory_come_out_as_the_container_has_them(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    await _running(client, "cpout", files_bundle)
+    answer = await _get(client, "cpout", "/data/tree/run.sh")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/x-tar"
+    described = pathstat.decode(answer.headers[pathstat.STAT_HEADER])
+    assert described["name"] == "run.sh" and described["size"] == 10
+    assert described["mode"] == 0o750 and described["linkTarget"] == ""
+    members = _members(answer.content)
+    assert list(members) == ["run.sh"]
+    assert members["run.sh"].mode == 0o750
+    assert _content(answer.content, "run.sh") == b"#!/bin/sh\n"
+
+    answer = await _get(client, "cpout", "/data/tree")
+    assert answer.status_code == 200, answer.text
+    assert pathstat.is_dir(pathstat.decode(answer.headers[pathstat.STAT_HEADER]))
+    members = _members(answer.content)
+    assert sorted(members) == ["tree", "tree/link", "tree/run.sh", "tree/sub", "tree/sub/leaf"]
+    assert members["tree/link"].issym() and members["tree/link"].linkname == "sub/leaf"
+    assert _content(answer.content, "tree/sub/leaf") == b"leaf\n"
+
+    # HEAD: the same header, no body.
+    head = await client.head("/containers/cpout/archive", params={"path": "/data/tree"})
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers[pathstat.STAT_HEADER] == answer.headers[pathstat.STAT_HEADER]
+
+    # "/." sends the directory's contents, named from "."
+    answer = await _get(client, "cpout", "/data/tree/.")
+    assert sorted(_members(answer.content)) == [".", "./link", "./run.sh", "./sub", "./sub/leaf"]
+
+
+async def test_links_out_resolve_inside_the_container(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    """A link to /etc/hostname, through /etc, or climbing with .. past /: always the
+    container's /etc/hostname, never the host's."""
+    assert HOST_HOSTNAME.read_text() != "the-container\n"
+    await _running(client, "cplinks", files_bundle)
+    # The link itself goes as a link, and its stat says where it points.
+    answer = await _get(client, "cplinks", "/data/hostname-link")
+    described = pathstat.decode(answer.headers[pathstat.STAT_HEADER])
+    assert pathstat.is_link(described) and described["linkTarget"] == "/etc/hostname"
+    assert _members(answer.content)["hostname-link"].linkname == "/etc/hostname"
+    for path in ("/data/etc-link/hostname", "/data/climb/hostname", "/../../etc/hostname"):
+        answer = await _get(client, "cplinks", path)
+        assert answer.status_code == 200, (path, answer.text)
+        assert _content(answer.content, "hostname") == b"the-container\n", path
+    # A magic link (its /proc's root of a process, which could be any) is not followed.
+    answer = await _get(client, "cplinks", "/proc/1/root/etc/hostname")
+    assert answer.status_code == 400, answer.text
+    assert "Too many levels of symbolic links" in answer.json()["error"]
+
+
+async def test_a_tmpfs_of_the_container_shows_through_its_root(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    """/proc/PID/root: the file the container wrote into its own tmpfs, which the bundle's
+    rootfs does not have; and / goes without entering /proc or /sys."""
+    await _running(client, "cptmpfs", files_bundle)
+    assert not (files_bundle / "rootfs" / "scratch" / "note").exists()
+    answer = await _get(client, "cptmpfs", "/scratch/note")
+    assert answer.status_code == 200, answer.text
+    assert _content(answer.content, "note") == b"in-tmpfs\n"
+    names = _members((await _get(client, "cptmpfs", "/")).content)
+    assert "./scratch/note" in names and "./proc" in names and "./sys" in names
+    assert not [name for name in names if name.startswith(("./proc/", "./sys/"))]
+
+
+async def test_a_stopped_container_is_read_and_written_in_its_rootfs(
+    client: httpx.AsyncClient, files_bundle: Path, make_bundle: BundleFactory
+) -> None:
+    since = now()
+    started = await start_container(client, "cpstopped", make_bundle(["true"]))
+    await wait_exit(client, "cpstopped", started["processes"][0]["pid"], since)
+    answer = await _get(client, "cpstopped", "/bin")
+    assert answer.status_code == 200, answer.text
+    assert "bin/busybox" in _members(answer.content)
+    written = await _put(client, "cpstopped", "/", _tar(_file("hello", b"hi\n")))
+    assert written.status_code == 200, written.text
+    assert written.json()["entries"] == 1 and written.json()["bytes"] == 3
+    rootfs = Path(started["bundlePath"]) / "rootfs"
+    assert (rootfs / "hello").read_bytes() == b"hi\n"
+
+
+async def test_a_paused_container_is_read_too(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    await _running(client, "cppaused", files_bundle)
+    paused = await client.patch("/containers/cppaused", json={"status": "paused"})
+    assert paused.status_code == 200, paused.text
+    answer = await _get(client, "cppaused", "/scratch/note")
+    assert _content(answer.content, "note") == b"in-tmpfs\n"
+
+
+async def test_a_copy_in_lands_as_the_archive_says(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    await _running(client, "cpin", files_bundle)
+    data = _tar(
+        _special("./", tarfile.DIRTYPE),
+        _special("new", tarfile.DIRTYPE),
+        _file("new/file", b"content\n", 0o4755),
+        _special("new/link", tarfile.SYMTYPE, "/etc/hostname"),
+        _special("new/hard", tarfile.LNKTYPE, "new/file"),
+        _file("implicit/dirs/made", b"x"),
+    )
+    answer = await _put(client, "cpin", "/scratch", data)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["entries"] == 6
+    # In the tmpfs (the container's own), read back through the API.
+    out = (await _get(client, "cpin", "/scratch/new")).content
+    members = _members(out)
+    # Owned by the container's root, setuid dropped (as an import drops it).
+    assert (members["new/file"].mode, members["new/file"].uid) == (0o755, 0)
+    assert members["new/link"].linkname == "/etc/hostname"
+    assert members["new/hard"].islnk() and members["new/hard"].linkname == "new/file"
+    assert _content((await _get(client, "cpin", "/scratch/implicit/dirs/made")).content,
+                    "made") == b"x"  # fmt: skip
+    # copyOwner keeps the archive's owners; a file there is replaced.
+    answer = await _put(client, "cpin", "/scratch", _tar(_file("new/file", b"v2")),
+                        copyOwner="true")  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    member = _members((await _get(client, "cpin", "/scratch/new/file")).content)["file"]
+    assert (member.uid, member.size) == (1234, 2)
+
+
+PLANTED = "ctr-trio-cp-test-escape"
+
+
+@pytest.fixture
+def nothing_planted() -> Iterator[None]:
+    """Whatever a broken copy wrote into the host's /etc goes once the test has seen it (the
+    test fails then): a failing run leaves the host as it was."""
+    yield
+    for name in (PLANTED, PLANTED + "2"):
+        (Path("/etc") / name).unlink(missing_ok=True)
+
+
+async def test_a_copy_in_never_leaves_the_container(
+    client: httpx.AsyncClient, files_bundle: Path, nothing_planted: None
+) -> None:
+    """An entry through a link to / lands in the container's root; .., an absolute name, a
+    device node, a hard link to what the archive did not make: 400, nothing of them made."""
+    await _running(client, "cpesc", files_bundle)
+    rootfs = files_bundle / "rootfs"
+    made = await _put(client, "cpesc", "/data", _tar(_special("root", tarfile.SYMTYPE, "/")))
+    assert made.status_code == 200, made.text
+    planted = PLANTED
+    answer = await _put(client, "cpesc", "/data", _tar(_file(f"root/etc/{planted}", b"x")))
+    assert answer.status_code == 200, answer.text
+    assert (rootfs / "etc" / planted).read_bytes() == b"x"
+    assert not (Path("/etc") / planted).exists()
+    # The same through the container's climbing link.
+    answer = await _put(client, "cpesc", "/data/climb", _tar(_file(planted + "2", b"y")))
+    assert answer.status_code == 200, answer.text
+    assert (rootfs / "etc" / (planted + "2")).read_bytes() == b"y"
+    assert not (Path("/etc") / (planted + "2")).exists()
+
+    refused = {
+        "../escape": "climbs out with '..'",
+        "a/../../escape": "climbs out with '..'",
+    }
+    for name, words in refused.items():
+        answer = await _put(client, "cpesc", "/data", _tar(_file(name, b"z")))
+        assert answer.status_code == 400, name
+        assert words in answer.json()["error"], answer.json()
+    absolute = tarfile.TarInfo("/escape")
+    answer = await _put(client, "cpesc", "/data", _tar((absolute, b"")))
+    assert answer.status_code == 400 and "absolute" in answer.json()["error"]
+    device = _special("dev-null", tarfile.CHRTYPE)
+    device[0].devmajor, device[0].devminor = 1, 3
+    answer = await _put(client, "cpesc", "/data", _tar(device))
+    assert answer.status_code == 400, answer.text
+    assert "no device nodes" in answer.json()["error"]
+    # Nothing goes into the kernel's file systems (a directory in a cgroup file system would
+    # be a cgroup), directly or through a link.
+    await _put(client, "cpesc", "/data", _tar(_special("sys", tarfile.SYMTYPE, "/sys")))
+    for path, name in (("/sys/fs", "made-by-cp"), ("/data", "sys/fs/made-by-cp")):
+        answer = await _put(client, "cpesc", path, _tar(_special(name, tarfile.DIRTYPE)))
+        assert answer.status_code == 400, answer.text
+        assert "kernel's file systems" in answer.json()["error"]
+    answer = await _put(
+        client, "cpesc", "/data", _tar(_special("h", tarfile.LNKTYPE, "etc/passwd"))
+    )
+    assert answer.status_code == 400 and "must name a file this archive made" in answer.text
+    for name in ("escape", "dev-null", "h"):
+        assert not (rootfs / "data" / name).exists()
+    assert not (rootfs.parent / "escape").exists()
+
+
+async def test_wrong_paths_are_404_and_400(client: httpx.AsyncClient, files_bundle: Path) -> None:
+    await _running(client, "cpbad", files_bundle)
+    cases = [
+        ("GET", "cpbad", {"path": "/nope"}, 404, "no such file or directory"),
+        ("GET", "cpbad", {"path": "/data/tree/run.sh/"}, 400, "is not a directory"),
+        ("GET", "cpbad", {"path": "etc"}, 400, "must be an absolute path"),
+        ("GET", "cpbad", {}, 400, "query parameter path is required"),
+        ("GET", "cpbad", {"path": "/etc", "x": "1"}, 400, "unknown query parameter 'x'"),
+        ("GET", "ghost", {"path": "/etc"}, 404, "container 'ghost' not found"),
+        ("PUT", "cpbad", {"path": "/nope"}, 404, "no such file or directory"),
+        ("PUT", "cpbad", {"path": "/data/tree/run.sh"}, 400, "is not a directory"),
+        ("PUT", "cpbad", {"path": "/data", "copyOwner": "maybe"}, 400, "copyOwner"),
+    ]
+    for method, container_id, params, status, words in cases:
+        answer = await client.request(
+            method, f"/containers/{container_id}/archive", params=params,
+            content=_tar(_file("f")) if method == "PUT" else None,
+        )  # fmt: skip
+        assert answer.status_code == status, (method, params, answer.text)
+        assert words in answer.json()["error"], (params, answer.json())
+    head = await client.head("/containers/cpbad/archive", params={"path": "/nope"})
+    assert head.status_code == 404
+    # A directory where the archive has a file, and the other way: refused, as docker's cp.
+    answer = await _put(client, "cpbad", "/data", _tar(_file("tree", b"x")))
+    assert answer.status_code == 400 and "cannot overwrite the directory" in answer.text
+    answer = await _put(client, "cpbad", "/data/tree", _tar(_special("run.sh", tarfile.DIRTYPE)))
+    assert answer.status_code == 400 and "cannot overwrite the non-directory" in answer.text
+
+
+async def test_the_api_answers_while_an_upload_waits(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    """A copy in is read as it comes: one whose body stalls holds no other request."""
+    await _running(client, "cpslow", files_bundle)
+    data = _tar(_file("big", b"a" * 300_000))
+    go_on = trio.Event()
+
+    async def body() -> Any:
+        yield data[:100_000]
+        await go_on.wait()
+        yield data[100_000:]
+
+    async with trio.open_nursery() as nursery:
+        answers: list[httpx.Response] = []
+
+        async def upload() -> None:
+            answers.append(
+                await client.put(
+                    "/containers/cpslow/archive", params={"path": "/scratch"}, content=body()
+                )
+            )
+
+        nursery.start_soon(upload)
+        state = await client.get("/state")
+        assert state.status_code == 200
+        go_on.set()
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json()["bytes"] == 300_000
+
+
+async def test_a_hung_mount_of_the_container_holds_its_copy_not_the_daemon(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A path looked up on a mount that never answers (a real FUSE mount whose server holds
+    the lookup, bound into the container) holds that copy's worker thread; the daemon answers
+    other requests meanwhile, and the copy its 404 once the mount answers."""
+    point = tmp_path / "hung"
+    point.mkdir()
+
+    with hung_mount(point) as hung:
+        bundle = make_bundle(["sh", "-c", f"echo {READY}; exec sleep 100000"], edit=bound_at(point))
+        await _running(client, "cphung", bundle)
+        answers: list[httpx.Response] = []
+
+        async def copy() -> None:
+            answers.append(await _get(client, "cphung", "/hung/hang"))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(copy)
+            assert await trio.to_thread.run_sync(hung.asked.wait, 20), "the lookup never came"
+            assert (await client.get("/state")).status_code == 200
+            assert not answers
+            hung.release()
+    assert answers[0].status_code == 404, answers[0].text
+
+
+# --- ctr-trio cp --------------------------------------------------------------------------------
+
+
+async def test_ctr_trio_cp_both_ways(
+    ctr: Ctr,  # noqa: F811 - the fixture imported above
+    client: httpx.AsyncClient,
+    files_bundle: Path,
+    tmp_path: Path,
+) -> None:
+    await _running(client, "cpcli", files_bundle)
+    out = tmp_path / "out"
+    out.mkdir()
+    # A directory into one that exists: under its own name, as docker's cp ./etc.
+    await ok(ctr, "cp", "cpcli:/data/tree", str(out))
+    assert (out / "tree" / "sub" / "leaf").read_text() == "leaf\n"
+    assert (out / "tree" / "link").readlink() == Path("sub/leaf")
+    assert stat.S_IMODE((out / "tree" / "run.sh").stat().st_mode) == 0o750
+    # To a name that is not there: the copy takes it; "/.": the contents.
+    await ok(ctr, "cp", "cpcli:/data/tree", str(out / "renamed"))
+    assert (out / "renamed" / "sub" / "leaf").exists()
+    (out / "contents").mkdir()
+    await ok(ctr, "cp", "cpcli:/data/tree/.", str(out / "contents"))
+    assert (out / "contents" / "run.sh").exists()
+    # A file, and a link followed with -L.
+    await ok(ctr, "cp", "cpcli:/scratch/note", str(out / "note.txt"))
+    assert (out / "note.txt").read_text() == "in-tmpfs\n"
+    await ok(ctr, "cp", "-L", "cpcli:/data/hostname-link", str(out))
+    assert (out / "hostname-link").read_text() == "the-container\n"
+
+    # In: a directory, into one that is there and as a new name; a file onto a file.
+    (tmp_path / "src" / "inner").mkdir(parents=True)
+    (tmp_path / "src" / "inner" / "f").write_text("from the host\n")
+    await ok(ctr, "cp", str(tmp_path / "src"), "cpcli:/scratch")
+    await ok(ctr, "cp", str(tmp_path / "src"), "cpcli:/scratch/copy")
+    await ok(ctr, "cp", str(tmp_path / "src" / "inner" / "f"), "cpcli:/scratch/note")
+    for path in ("/scratch/src/inner/f", "/scratch/copy/inner/f", "/scratch/note"):
+        answer = await _get(client, "cpcli", path)
+        assert _content(answer.content, Path(path).name) == b"from the host\n", path
+
+    # Errors, as docker's: exit 1 with a line on stderr.
+    missing = await ctr("cp", "cpcli:/nope", str(out))
+    assert missing.code == 1 and "no such file or directory" in missing.err
+    both = await ctr("cp", "cpcli:/a", "cpcli:/b")
+    assert both.code == 1 and "between containers" in both.err
+    neither = await ctr("cp", "a", "b")
+    assert neither.code == 1 and "one side must be a container" in neither.err
+    onto_file = await ctr("cp", str(tmp_path / "src"), "cpcli:/data/tree/run.sh")
+    assert onto_file.code == 1 and "cannot copy a directory to a file" in onto_file.err
+    usage = await ctr("cp", "cpcli:/etc")
+    assert usage.code == 2
+
+
+async def test_ctr_trio_cp_with_a_tar_on_stdin_and_stdout(
+    daemon: RunningDaemon, client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    await _running(client, "cpdash", files_bundle)
+    command = [sys.executable, "-m", "containerd_trio.client.cli", "--address", daemon.url, "cp"]
+    copied = await trio.run_process(
+        [*command, "cpdash:/data/tree", "-"], capture_stdout=True, capture_stderr=True
+    )
+    assert copied.returncode == 0, copied.stderr
+    assert _content(copied.stdout, "tree/sub/leaf") == b"leaf\n"
+    upload = _tar(_file("from-stdin", b"piped\n"))
+    sent = await trio.run_process(
+        [*command, "-", "cpdash:/scratch"], stdin=upload, capture_stdout=True, capture_stderr=True
+    )
+    assert sent.returncode == 0, sent.stderr
+    answer = await _get(client, "cpdash", "/scratch/from-stdin")
+    assert _content(answer.content, "from-stdin") == b"piped\n"
+    # A tar on stdin goes into a directory only.
+    refused = await trio.run_process(
+        [*command, "-", "cpdash:/scratch/from-stdin"], stdin=upload, check=False,
+        capture_stdout=True, capture_stderr=True,
+    )  # fmt: skip
+    assert refused.returncode == 1 and b"must be a directory" in refused.stderr
