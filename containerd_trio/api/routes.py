@@ -115,6 +115,7 @@ async def start_container(path: ContainerPath, body: StartRequest) -> Reply:
         timeout=body.timeout,
         auto_remove=body.auto_remove,
         resources=body.resources,
+        process=body.process,
     )
     return wire.json_encoded(started.json, 201)
 

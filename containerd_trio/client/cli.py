@@ -187,7 +187,7 @@ def _label(text: str) -> tuple[str, str]:
 
 def _env(text: str) -> str:
     """``K=V``, or ``K`` alone for ours, as docker takes it: ``K=<our value>`` where we have one,
-    else ``K`` (which :func:`.commands.merge_env` takes out of the process's environment)."""
+    else ``K`` (which :func:`..environment.merge_env` takes out of the process's environment)."""
     name, sep, _ = text.partition("=")
     if not name:
         raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE or KEY")

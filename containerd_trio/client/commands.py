@@ -247,13 +247,14 @@ def start_again(client: Client, container_id: str) -> Container:
 
 def _start_as(client: Client, container: Container, *, stdin: bool = False) -> Container:
     """Start ``container``'s id afresh with what its start took that the daemon's record of it
-    holds: its bundle, its labels, its autoRemove, and the limits in force when it stopped
-    (an update's too, as docker keeps them): the start replaces a stopped container of the
-    id, and its log with it. Not a checkpoint: a restart starts from the bundle."""
+    holds: its bundle, its labels, its autoRemove, the limits in force when it stopped (an
+    update's too, as docker keeps them), and the process its start ran instead of the
+    bundle's (docker keeps a container's command): the start replaces a stopped container of
+    the id, and its log with it. Not a checkpoint: a restart starts from the bundle."""
     return client.start(
         container["id"], container["bundlePath"], labels=container.get("labels") or {},
         stdin=stdin, auto_remove=bool(container.get("autoRemove")),
-        resources=container.get("resources") or None,
+        resources=container.get("resources") or None, process=container.get("process"),
     )  # fmt: skip
 
 
@@ -324,6 +325,8 @@ def containers_exec(client: Client, args: argparse.Namespace, out: Output) -> in
     uid, gid = args.user if args.user is not None else (None, None)
     env = None
     if args.env:
+        from ..environment import merge_env
+
         # The API's env replaces the environment: send the container's, with ours added.
         processes = client.container(args.id)["processes"]
         env = merge_env(processes[0]["env"] if processes else [], args.env)
@@ -385,17 +388,6 @@ def containers_wait(client: Client, args: argparse.Namespace, out: Output) -> in
 
 def _exit_status(ended: Exit, _: str) -> str:
     return str(ended["exitStatus"])
-
-
-def merge_env(base: Sequence[str], added: Sequence[str]) -> list[str]:
-    """``base`` with ``added`` laid over it: a name given again takes the new value, in its
-    old place; new names come at the end. A name alone (no ``=``: ``-e K`` for a variable we do
-    not have) takes the name out, as docker's ``exec -e`` does."""
-    merged: dict[str, str | None] = {}
-    for entry in [*base, *added]:
-        name, sep, _ = entry.partition("=")
-        merged[name] = entry if sep else None
-    return [entry for entry in merged.values() if entry is not None]
 
 
 #: How long a restart, or run --rm once the process ended, waits for the daemon to remove a

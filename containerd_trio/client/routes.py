@@ -12,7 +12,7 @@ from typing import Any, TypedDict, Unpack
 from urllib.parse import quote
 
 from .protocol import Request, container_path, make_request
-from .types import Resources
+from .types import Resources, StartProcess
 
 # The optional parts of a request, by name: Client's methods take them as they are.
 
@@ -29,6 +29,9 @@ class StartOptions(TypedDict, total=False):
     auto_remove: bool
     #: Cgroup limits laid over the bundle's (docker run --memory, ...); not with checkpoint.
     resources: Resources | None
+    #: What to run instead of the bundle's process (docker run IMAGE CMD..., -e, -w, -u, -t);
+    #: not with checkpoint.
+    process: StartProcess | None
 
 
 class ExecOptions(TypedDict, total=False):
@@ -104,6 +107,8 @@ def start(container_id: str, bundle_path: str, **options: Unpack[StartOptions]) 
         body["autoRemove"] = True
     if resources := options.get("resources"):
         body["resources"] = resources
+    if process := options.get("process"):
+        body["process"] = process
     return make_request("POST", container_path(container_id), body=body)
 
 

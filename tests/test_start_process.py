@@ -1,0 +1,267 @@
+"""A start that runs another process than its bundle's (``process`` in ``POST
+/containers/{id}``; ``ctr-trio run -b DIR ID CMD...`` with ``-e``, ``-w``, ``-u``, ``-t``), as
+``docker run IMAGE CMD...``: real runc through a real daemon, the process's own output in the
+log saying what it ran with."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from containerd_trio.api.schemas import StartRequest
+from containerd_trio.convert import structure
+from containerd_trio.errors import InvalidRequest
+from containerd_trio.model import StartProcess, UserSpec
+from containerd_trio.private_bundle import START_BUNDLE_NAME, process_over
+
+from .helpers import (
+    BundleFactory,
+    DaemonProcess,
+    RunningDaemon,
+    now,
+    runc_state,
+    start_container,
+    wait_exit,
+    wait_output,
+)
+from .test_cli import run_cli
+from .test_resources import _left_of, cgroup_value
+
+PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: The bundle's environment, which a start's env is laid over.
+BUNDLE_ENV = [PATH, "KEEP=bundle", "OVER=bundle"]
+
+
+async def log_lines(client: httpx.AsyncClient, container_id: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/containers/{container_id}/logs")
+    assert response.status_code == 200, response.text
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+async def output(client: httpx.AsyncClient, container_id: str) -> str:
+    return "".join(record["data"] for record in await log_lines(client, container_id))
+
+
+async def test_a_start_runs_its_command_with_its_env_cwd_and_user(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """The command given runs instead of the bundle's, with the env laid over the bundle's by
+    name, in the cwd, as the user given; the answer's init, GET and the record show them;
+    runc runs it from the private copy, and the bundle is not written to."""
+    client = daemon.client
+    bundle = make_bundle(env=BUNDLE_ENV)
+    config = (bundle / "config.json").read_bytes()
+    script = "echo KEEP=$KEEP OVER=$OVER NEW=$NEW; pwd; echo uid=$(id -u) gid=$(id -g); echo done"
+    given = {
+        "args": ["sh", "-c", f"{script}; exec sleep 100000"],
+        "env": ["OVER=start", "NEW=added"],
+        "cwd": "/tmp",
+        "user": {"uid": 1000, "gid": 1001},
+    }
+    started = await start_container(client, "other", bundle, process=given)
+    init = started["processes"][0]
+    assert init["args"] == given["args"]
+    assert init["env"] == [PATH, "KEEP=bundle", "OVER=start", "NEW=added"]
+    assert (init["cwd"], init["user"], init["terminal"]) == (
+        "/tmp",
+        {"uid": 1000, "gid": 1001},
+        False,
+    )
+    assert started["process"] == given
+    assert (await client.get("/containers/other")).json()["process"] == given
+    await wait_output(client, "other", "done")
+    lines = (await output(client, "other")).splitlines()
+    assert lines == ["KEEP=bundle OVER=start NEW=added", "/tmp", "uid=1000 gid=1001", "done"]
+    private = daemon.config.containers_dir / "other" / START_BUNDLE_NAME
+    assert runc_state(daemon.config.state_dir, "other")["bundle"] == str(private)
+    assert (bundle / "config.json").read_bytes() == config
+
+
+async def test_a_start_with_limits_and_a_command_runs_from_one_copy(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """Both laid over the bundle's in one private config: the command reads its limit."""
+    client = daemon.client
+    reads = ["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; exec sleep 100000"]
+    started = await start_container(
+        client, "both", make_bundle(), process={"args": reads},
+        resources={"memory": {"limit": 64 << 20}},
+    )  # fmt: skip
+    await wait_output(client, "both", str(64 << 20))
+    init = started["processes"][0]["pid"]
+    assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
+    assert started["processes"][0]["args"] == reads
+
+
+async def test_a_plain_start_runs_from_the_bundle_and_shows_no_process(
+    daemon: RunningDaemon, bundle: Path
+) -> None:
+    started = await start_container(daemon.client, "plain", bundle)
+    assert "process" not in started
+    assert runc_state(daemon.config.state_dir, "plain")["bundle"] == str(bundle)
+
+
+async def test_a_terminal_for_a_bundle_without_one(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """``terminal: true`` gives the init a terminal (runc's console socket: the daemon gives
+    it one from the config it runs, the copy); its output is the one stream ``terminal``."""
+    client = daemon.client
+    bundle = make_bundle()
+    given = {"args": ["sh", "-c", "tty; exec sleep 100000"], "terminal": True}
+    init = (await start_container(client, "tty", bundle, process=given))["processes"][0]
+    assert (init["terminal"], init["stdin"]) == (True, True)
+    await wait_output(client, "tty", "/dev/pts/")
+    assert {record["stream"] for record in await log_lines(client, "tty")} == {"terminal"}
+
+
+async def test_start_again_and_restart_run_the_command_again(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """docker keeps a container's command: ``start ID`` and ``restart`` of the stopped
+    container send the record's process again, and its new log shows the command's output."""
+    client = daemon.client
+    address = ("--address", daemon.url)
+    bundle = make_bundle(env=BUNDLE_ENV)
+    given = {
+        "args": ["sh", "-c", "echo ran-$MARK-$(pwd)-$(id -u)"], "env": ["MARK=one"],
+        "cwd": "/tmp", "user": {"uid": 7, "gid": 0},
+    }  # fmt: skip
+    assert (await start_container(client, "again", bundle, process=given))["process"] == given
+    kept = (await client.get("/containers/again")).json()["process"]
+    for again in ((), ("start", "again"), ("restart", "-t", "0", "again")):
+        if again:
+            result = await run_cli(*address, *again)
+            assert result.code == 0, (again, result.err)
+        response = await client.post("/containers/again/wait")
+        assert response.status_code == 200, response.text
+        assert response.json()["exitStatus"] == 0
+        assert await output(client, "again") == "ran-one-/tmp-7\n"  # its new log
+        assert (await client.get("/containers/again")).json()["process"] == kept
+
+
+@pytest.mark.deadline(90)
+async def test_the_command_survives_a_server_crash(
+    spawn_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """The record keeps the start's process: the next server shows it, and starts the
+    stopped container again with it."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    given = {"args": ["sh", "-c", "echo kept-$MARK; exec sleep 100000"], "env": ["MARK=x"]}
+    started = await start_container(client, "kept", make_bundle(), process=given)
+    await wait_output(client, "kept", "kept-x")
+    await daemon.kill_server()
+    adopted = (await client.get("/containers/kept")).json()
+    assert adopted["process"] == given
+    assert adopted["processes"][0]["args"] == given["args"]
+    since = now()
+    pid = started["processes"][0]["pid"]
+    response = await client.post(f"/containers/kept/process/{pid}", json={"signal": 9})
+    assert response.status_code == 200, response.text
+    await wait_exit(client, "kept", pid, since)
+    result = await run_cli("--address", f"unix:{daemon.socket}", "start", "kept")
+    assert result.code == 0, result.err
+    again = (await client.get("/containers/kept")).json()
+    assert again["process"] == given
+    assert again["processes"][0]["args"] == given["args"]
+    await wait_output(client, "kept", "kept-x")
+
+
+REFUSED = pytest.mark.parametrize(
+    ("process", "message"),
+    [
+        ({}, "process names nothing to change: give one of args, env, cwd, user, terminal"),
+        ({"args": []}, "process: args must hold at least the program to run"),
+        ({"args": [""]}, "process: args[0], the program to run, must not be empty"),
+        ({"args": "sh"}, "process.args: expected a list, got the string 'sh'"),
+        ({"env": ["NOEQ"]}, "process: env[0] must be NAME=VALUE, not 'NOEQ'"),
+        ({"cwd": "tmp"}, "process: cwd must be an absolute path, not 'tmp'"),
+        ({"user": {"uid": -1}}, "process.user: uid must be between 0 and 2147483647, not -1"),
+        ({"terminal": "yes"}, "process.terminal: expected true or false, got the string 'yes'"),
+        ({"color": 1}, "unknown field 'color' in process"),
+        (
+            {"env": ["BIG=" + "x" * 200000]},
+            "process.env[1] of the start is 200004 bytes: a process's argument or environment"
+            " string may be at most",
+        ),
+        (
+            {"args": ["/nonexistent"]},
+            "cannot run '/nonexistent' in container 'strict': no such file or directory (the"
+            " program of process.args of the start)",
+        ),
+        (
+            {"cwd": "/etc/passwd"},
+            "cannot use cwd '/etc/passwd' in container 'strict': not a directory (process.cwd of"
+            " the start)",
+        ),
+    ],
+)
+
+
+@REFUSED
+async def test_a_process_a_start_cannot_take_is_400_with_nothing_made(
+    daemon: RunningDaemon, make_bundle: BundleFactory, process: dict[str, Any], message: str
+) -> None:
+    """Each bad field a 400 naming it, before runc runs or once runc says so: no runc
+    container, no cgroup, no record, no directory (the private copy with it)."""
+    body = {"bundlePath": str(make_bundle(env=[PATH])), "process": process}
+    response = await daemon.client.post("/containers/strict", json=body)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+    assert (await daemon.client.get("/containers/strict")).status_code == 404
+    assert _left_of(daemon, "strict") == []
+
+
+async def test_a_restore_takes_no_process(daemon: RunningDaemon, bundle: Path) -> None:
+    """A restore runs what was checkpointed: a 400 before the checkpoint is looked for."""
+    body = {"bundlePath": str(bundle), "checkpoint": "cp", "process": {"args": ["sh"]}}
+    response = await daemon.client.post("/containers/restored", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == (
+        "process cannot be given with checkpoint: a restore runs the process that was"
+        " checkpointed, as it was"
+    )
+    assert _left_of(daemon, "restored") == []
+
+
+# --- the parser and the lay-over, without a daemon -------------------------------------------
+
+
+def test_the_start_process_is_read_with_execs_rules() -> None:
+    request = structure(
+        {
+            "bundlePath": "/b",
+            "process": {"args": ["sh"], "env": ["A=1"], "cwd": "/x", "user": {"uid": 1}},
+        },
+        StartRequest,
+    )
+    assert request.process == StartProcess(
+        args=["sh"], env=["A=1"], cwd="/x", user=UserSpec(uid=1), terminal=None
+    )
+    assert structure({"bundlePath": "/b"}, StartRequest).process is None
+    with pytest.raises(InvalidRequest, match=r"process\.user: gid must be between"):
+        structure({"bundlePath": "/b", "process": {"user": {"gid": 2**31}}}, StartRequest)
+
+
+def test_the_process_is_laid_over_the_bundles() -> None:
+    base = {
+        "args": ["sleep", "1"], "env": ["PATH=/bin", "A=1"], "cwd": "/",
+        "user": {"uid": 5, "gid": 5, "additionalGids": [9]}, "terminal": True,
+        "consoleSize": {"height": 1, "width": 2}, "capabilities": {"bounding": ["CAP_KILL"]},
+    }  # fmt: skip
+    laid = process_over(
+        base,
+        StartProcess(env=["A=2", "B=3"], user=UserSpec(gid=7), terminal=False, cwd="/tmp"),
+    )
+    assert laid == {
+        "args": ["sleep", "1"], "env": ["PATH=/bin", "A=2", "B=3"], "cwd": "/tmp",
+        "user": {"uid": 5, "gid": 7}, "terminal": False,
+        "capabilities": {"bounding": ["CAP_KILL"]},
+    }  # fmt: skip
+    assert base["env"] == ["PATH=/bin", "A=1"]  # the bundle's (shared) document is not changed
+    assert process_over(base, StartProcess(args=["sh"]))["args"] == ["sh"]
