@@ -5,6 +5,7 @@ log saying what it ran with."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from containerd_trio.api.schemas import StartRequest
+from containerd_trio.client.cli import build_parser, run
 from containerd_trio.convert import structure
 from containerd_trio.errors import InvalidRequest
 from containerd_trio.model import StartProcess, UserSpec
@@ -109,7 +111,8 @@ async def test_a_terminal_for_a_bundle_without_one(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:
     """``terminal: true`` gives the init a terminal (runc's console socket: the daemon gives
-    it one from the config it runs, the copy); its output is the one stream ``terminal``."""
+    it one from the config it runs, the copy); its output is the one stream ``terminal``.
+    ``ctr-trio run -t`` on such a bundle asks for it, a command after the ID too."""
     client = daemon.client
     bundle = make_bundle()
     given = {"args": ["sh", "-c", "tty; exec sleep 100000"], "terminal": True}
@@ -117,6 +120,14 @@ async def test_a_terminal_for_a_bundle_without_one(
     assert (init["terminal"], init["stdin"]) == (True, True)
     await wait_output(client, "tty", "/dev/pts/")
     assert {record["stream"] for record in await log_lines(client, "tty")} == {"terminal"}
+
+    argv = ("run", "-d", "-t", "cli", "-b", str(bundle), "sh", "-c", "tty; exec sleep 100000")
+    result = await run_cli("--address", daemon.url, "--json", *argv)
+    assert result.code == 0, result.err
+    answer = json.loads(result.out)
+    assert answer["process"]["terminal"] is True
+    assert answer["processes"][0]["terminal"] is True
+    await wait_output(client, "cli", "/dev/pts/")
 
 
 async def test_start_again_and_restart_run_the_command_again(
@@ -127,11 +138,13 @@ async def test_start_again_and_restart_run_the_command_again(
     client = daemon.client
     address = ("--address", daemon.url)
     bundle = make_bundle(env=BUNDLE_ENV)
-    given = {
-        "args": ["sh", "-c", "echo ran-$MARK-$(pwd)-$(id -u)"], "env": ["MARK=one"],
-        "cwd": "/tmp", "user": {"uid": 7, "gid": 0},
+    argv = ("run", "-d", "again", "-b", str(bundle), "-e", "MARK=one", "-w", "/tmp", "-u", "7")
+    command = ("sh", "-c", "echo ran-$MARK-$(pwd)-$(id -u)")
+    result = await run_cli(*address, *argv, *command)
+    assert result.code == 0, result.err
+    assert (await client.get("/containers/again")).json()["process"] == {
+        "args": list(command), "env": ["MARK=one"], "cwd": "/tmp", "user": {"uid": 7, "gid": 0},
     }  # fmt: skip
-    assert (await start_container(client, "again", bundle, process=given))["process"] == given
     kept = (await client.get("/containers/again")).json()["process"]
     for again in ((), ("start", "again"), ("restart", "-t", "0", "again")):
         if again:
@@ -265,3 +278,63 @@ def test_the_process_is_laid_over_the_bundles() -> None:
     }  # fmt: skip
     assert base["env"] == ["PATH=/bin", "A=1"]  # the bundle's (shared) document is not changed
     assert process_over(base, StartProcess(args=["sh"]))["args"] == ["sh"]
+
+
+def _parsed(*argv: str) -> Any:
+    """``ctr-trio ARGV`` as the CLI reads it (options after the ID moved), and its problem."""
+    from containerd_trio.client.cli import _options_after_id
+
+    parser = build_parser(io.StringIO(), io.StringIO())
+    args, extras = parser.parse_known_args(list(argv))
+    if (moved := _options_after_id(list(argv), args)) is not None:
+        args, extras = parser.parse_known_args(moved)
+    assert extras == []
+    return args, args.check(args)
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (("run", "-b", "/b", "web", "sh", "-c", "echo hi"), ["sh", "-c", "echo hi"]),
+        (("run", "-b", "/b", "web", "--", "ls", "-l"), ["ls", "-l"]),
+        (("run", "web", "-b", "/b", "--", "ls", "-l"), ["ls", "-l"]),
+        (("run", "-d", "web", "-b", "/b"), []),
+        (("run", "web", "-it", "-b/b", "-m", "64m", "sh"), ["sh"]),
+        (("start", "-b", "/b", "web", "sh", "-c", "echo hi"), ["sh", "-c", "echo hi"]),
+        (("start", "web", "-b", "/b", "sh", "-c", "echo hi"), ["sh", "-c", "echo hi"]),
+        (("start", "db", "-b", "/b", "--pids-limit", "20"), []),
+    ],
+)
+def test_run_and_start_take_a_command_after_the_id(
+    argv: tuple[str, ...], command: list[str]
+) -> None:
+    """As docker run IMAGE CMD...: our options after the ID stay ours (as they always were
+    there) until the command's first word, from which all is the command's; or after --."""
+    args, problem = _parsed(*argv)
+    assert problem is None
+    assert (args.id, args.bundle, args.args) == ("db" if "db" in argv else "web", "/b", command)
+
+
+def test_run_takes_execs_process_options() -> None:
+    args, problem = _parsed(
+        "run", "web", "-b", "/b", "-e", "X=1", "-w", "/tmp", "-u", "1000:1001", "id", "-u"
+    )
+    assert problem is None
+    assert (args.env, args.cwd, args.user, args.args) == (
+        ["X=1"],
+        "/tmp",
+        (1000, 1001),
+        ["id", "-u"],
+    )
+    _, problem = _parsed("run", "-b", "/b", "web", "-e", "CTR_TRIO_NOT_SET_HERE")
+    assert problem == (
+        "-e CTR_TRIO_NOT_SET_HERE: we have no CTR_TRIO_NOT_SET_HERE to pass on; give"
+        " CTR_TRIO_NOT_SET_HERE=VALUE"
+    )
+    _, problem = _parsed("run", "--checkpoint", "cp", "-b", "/b", "web", "ls")
+    assert problem == (
+        "a command, -e, -w and -u are not for --checkpoint: a restore runs what was checkpointed"
+    )
+    _, problem = _parsed("start", "web", "-e", "X=1")
+    assert problem is not None and problem.startswith("-e without -b/--bundle")
+    assert run(["run", "web", "sh"], io.StringIO(), io.StringIO()) == 2  # no -b

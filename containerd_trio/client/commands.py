@@ -32,7 +32,7 @@ from .output import (
 if TYPE_CHECKING:
     from .http import Client
     from .protocol import Request
-    from .types import Container, Exit, Resources
+    from .types import Container, Exit, Resources, StartProcess
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the daemon said no (or its answer made no sense, or bench failed)
@@ -232,8 +232,7 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
         return each_container(
             args.ids, out, lambda container_id: start_again(client, container_id), _as_given
         )
-    [args.id] = args.ids  # the parser takes one ID with -b
-    return containers_run(client, args, out)
+    return containers_run(client, args, out)  # args.id, args.args: the parser's (one ID)
 
 
 def start_again(client: Client, container_id: str) -> Container:
@@ -266,12 +265,6 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
     attached = (
         not args.detach if args.attach_default else args.attach or args.interactive or args.tty
     )
-    if args.tty and _bundle_terminal(bundle) is False:
-        out.error(
-            f"the process of {bundle} has no terminal: set process.terminal to true in its"
-            " config.json, or leave out -t"
-        )
-        return EXIT_ERROR
     if attached and args.tty and args.interactive and not _stdin_is_terminal():
         out.error("the input is not a terminal: leave out -t, or run this from a terminal")
         return EXIT_ERROR
@@ -283,7 +276,7 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
     if args.checkpoint is None:
         container = client.start(
             args.id, bundle, labels=dict(args.label), stdin=args.interactive,
-            auto_remove=auto_remove, resources=resources,
+            auto_remove=auto_remove, resources=resources, process=start_process(args, bundle),
         )  # fmt: skip
     else:
         from . import routes
@@ -317,6 +310,27 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
         proxy_signals=args.sig_proxy,
         remove=args.rm,
     )  # fmt: skip
+
+
+def start_process(args: argparse.Namespace, bundle: str) -> StartProcess | None:
+    """What ``run`` and ``start -b`` run instead of the bundle's process (the command after
+    the ID, ``-e``, ``-w``, ``-u``; a terminal for ``-t`` if the bundle's process has none),
+    as the daemon lays it over the bundle's; None for the bundle's own."""
+    from . import routes
+
+    process: StartProcess = {}
+    if args.args:
+        process["args"] = list(args.args)
+    if args.env:
+        process["env"] = list(args.env)  # laid over the bundle's by the daemon
+    if args.cwd is not None:
+        process["cwd"] = args.cwd
+    if args.user is not None:
+        process["user"] = routes.user(*args.user)
+    # Not asked where the bundle has one already: that start runs from the bundle itself.
+    if args.tty and not _bundle_terminal(bundle):
+        process["terminal"] = True
+    return process or None
 
 
 def containers_exec(client: Client, args: argparse.Namespace, out: Output) -> int:

@@ -12,7 +12,7 @@ from typing import Any, TypedDict, Unpack
 from urllib.parse import quote
 
 from .protocol import Request, container_path, make_request
-from .types import Resources, StartProcess
+from .types import Resources, StartProcess, UserSpec
 
 # The optional parts of a request, by name: Client's methods take them as they are.
 
@@ -121,7 +121,7 @@ def exec_process(container_id: str, args: Sequence[str], **options: Unpack[ExecO
     if cwd is not None:
         body["cwd"] = cwd
     if uid is not None or gid is not None:
-        body["user"] = {"uid": uid or 0, "gid": gid or 0}
+        body["user"] = user(uid, gid)
     if options.get("terminal"):
         body["terminal"] = True
         size = options.get("console_size")
@@ -130,6 +130,12 @@ def exec_process(container_id: str, args: Sequence[str], **options: Unpack[ExecO
     if options.get("stdin"):
         body["stdin"] = True
     return make_request("PUT", container_path(container_id, "processes"), body=body)
+
+
+def user(uid: int | None, gid: int | None) -> UserSpec:
+    """A process's user as ``-u UID[:GID]`` gives it (exec's, run's): a gid left out is 0,
+    as docker's for a user with no entry in the container's passwd."""
+    return {"uid": uid or 0, "gid": gid or 0}
 
 
 def wait(container_id: str, pid: int | None = None, *, condition: str | None = None) -> Request:
