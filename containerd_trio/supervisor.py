@@ -455,12 +455,14 @@ class Supervisor:
         moved: bool = False,
         resources: Resources | None = None,
         process: StartProcess | None = None,
+        moved_process: StartProcess | None = None,
     ) -> StartedContainer:
         """Start a container, or restore it from ``checkpoint`` (within ``timeout`` seconds,
         or the daemon's checkpoint deadline; ``cgroups_path``: a restore's cgroup instead of
         the bundle's, a migration's); ``auto_remove``: remove it once its init exits.
         ``moved``: the restore of a container that migrated here, which brings its own labels
-        and autoRemove (a user's restore over a stopped container keeps that one's).
+        and autoRemove, and the process its start ran (``moved_process``: for its record; a
+        user's restore over a stopped container keeps that one's).
         ``resources``: limits laid over the bundle's; ``process``: what runs instead of the
         bundle's process, laid over it (a fresh start only, either)."""
         check_id(container_id)
@@ -482,6 +484,7 @@ class Supervisor:
                 cgroups_path,
                 stdin=stdin,
                 config=bundle_config,
+                process=moved_process,
             )
         # A restore's missing checkpoint is a 404 first, whatever else the bundle lacks.
         check_startable(bundle, bundle_config)
@@ -966,10 +969,11 @@ class Supervisor:
         cgroups_path: str,
         labels: Mapping[str, str],
         auto_remove: bool,
+        process: StartProcess | None,
     ) -> ContainerInfo:
         started = await self.start(
             container_id, str(bundle), checkpoint=checkpoint, cgroups_path=cgroups_path,
-            labels=labels, auto_remove=auto_remove, moved=True,
+            labels=labels, auto_remove=auto_remove, moved=True, moved_process=process,
         )  # fmt: skip
         return started.info()
 

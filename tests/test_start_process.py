@@ -21,6 +21,7 @@ from containerd_trio.model import StartProcess, UserSpec
 from containerd_trio.private_bundle import START_BUNDLE_NAME, process_over
 
 from .helpers import (
+    COUNTER,
     BundleFactory,
     DaemonProcess,
     RunningDaemon,
@@ -183,6 +184,25 @@ async def test_the_command_survives_a_server_crash(
     assert again["process"] == given
     assert again["processes"][0]["args"] == given["args"]
     await wait_output(client, "kept", "kept-x")
+
+
+async def test_a_restore_over_the_stopped_container_keeps_its_process(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A restore runs what was checkpointed, and the record keeps what the start ran, as it
+    keeps the labels: a start again after the restore runs it."""
+    client = daemon.client
+    bundle = make_bundle()
+    given = {"args": ["sh", "-c", f"echo restored-$MARK; {COUNTER[2]}"], "env": ["MARK=yes"]}
+    await start_container(client, "cp", bundle, process=given)
+    await wait_output(client, "cp", "3")
+    response = await client.post("/containers/cp/checkpoint/one", json={"exit": True})
+    assert response.status_code == 201, response.text
+    body = {"bundlePath": str(bundle), "checkpoint": "one"}
+    response = await client.post("/containers/cp", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["process"] == given
+    assert (await client.get("/containers/cp")).json()["process"] == given
 
 
 REFUSED = pytest.mark.parametrize(

@@ -359,7 +359,7 @@ async def open_migration(body: MigrationOffer) -> Reply:
     for 60 seconds aborts itself."""
     session = supervisor().incoming.open(
         body.id, body.bundle_path, body.checkpoint, with_bundle=body.with_bundle,
-        labels=body.labels, auto_remove=body.auto_remove,
+        labels=body.labels, auto_remove=body.auto_remove, process=body.process,
     )  # fmt: skip
     return wire.json_response(session, 201)
 

@@ -314,6 +314,14 @@ class MigrationOffer:
             " it moves one without."
         ),
     )
+    process: StartProcess | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "What the container's start ran instead of its bundle's process, which its record"
+            " keeps here (for a start again). A source that does not send it moves one"
+            " without."
+        ),
+    )
 
 
 # --- path and query parameters ------------------------------------------------------------------

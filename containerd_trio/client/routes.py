@@ -271,6 +271,7 @@ def open_migration(
     with_bundle: bool,
     labels: Mapping[str, str] | None = None,
     auto_remove: bool = False,
+    process: StartProcess | None = None,
 ) -> Request:
     """The source asks the target for a session (see :mod:`containerd_trio.migration`)."""
     body: dict[str, Any] = {
@@ -283,6 +284,8 @@ def open_migration(
         body["labels"] = dict(labels)
     if auto_remove:  # sent only when true: a target older than autoRemove takes the rest
         body["autoRemove"] = True
+    if process:  # likewise: a target older than process takes a container without one
+        body["process"] = process
     return make_request("POST", "/migrations", body=body)
 
 
