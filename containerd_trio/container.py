@@ -67,7 +67,7 @@ from .model import (
 )
 from .mounts import remove_tree
 from .oom import OomCounter, find_memory_cgroup
-from .private_bundle import prepare_start, user_over
+from .private_bundle import prepare_start, process_over, user_over
 from .process import UNKNOWN_EXIT_STATUS, Process, ProcessTable
 from .records import ProcessStart, RecordJournal
 from .resources import before, memory_limited, overlay, refused_at_start, to_oci
@@ -393,9 +393,13 @@ class Container:
         # the console socket runc is given (runc refuses a terminal without one, and one
         # without a terminal).
         process = bundle_config.process
-        if isinstance(launch, Changed) and launch.document is not None:
-            process = launch.document
-            self.start_process = launch.process
+        if type(launch) is not Fresh:  # one test for a plain start, the most common
+            if isinstance(launch, Changed) and launch.document is not None:
+                process = launch.document
+                self.start_process = launch.process
+            elif isinstance(launch, Restore) and launch.process is not None:
+                # What was checkpointed is what its start ran: its terminal too (_restore).
+                process = process_over(process, launch.process)
         key = self._ctx.new_key(self.id, "init")
         pid_file = self._ctx.pid_dir / f"{self.id}.init.pid"
         stdin = launch.stdin
@@ -409,7 +413,8 @@ class Container:
         self.save()  # status created: the next server rolls this back if we die now
         try:
             if isinstance(launch, Restore):
-                started = await self._restore(launch, pid_file, custody)
+                terminal = bool(process.get("terminal"))
+                started = await self._restore(launch, pid_file, custody, terminal)
                 limited = limited or memory_limited(self.resources)
             elif not isinstance(launch, Changed):
                 started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
@@ -466,18 +471,22 @@ class Container:
         self._ctx.events.publish(kind, self.id, pid=init.pid)
         self.save()
 
-    async def _restore(self, launch: Restore, pid_file: Path, custody: CustodyRequest) -> Started:
+    async def _restore(
+        self, launch: Restore, pid_file: Path, custody: CustodyRequest, terminal: bool
+    ) -> Started:
         """``runc restore`` from the checkpoint under the limits in force at its dump, laid
         over the bundle's (a checkpoint of older code recorded none: the bundle's alone);
         once it is restored, the record says them. Docker keeps a container's limits across
         a checkpoint too; before, a container started with limits, or given them by an
-        update, came back under its bundle's."""
+        update, came back under its bundle's. ``terminal``: whether the process has one (its
+        start's, which may not be the bundle's: runc takes it from the config it restores
+        from)."""
         kept = checkpoints.kept_resources(self.bundle, launch.checkpoint)
         started = await criu.restore(
             self._ctx.runtime, self.id, self.bundle, self.dir, launch.checkpoint,
             pid_file, custody, deadline=launch.deadline,
             progress=CriuProgress(self._ctx.events, self.id, launch.checkpoint),
-            cgroups_path=launch.cgroups_path, limits=kept,
+            cgroups_path=launch.cgroups_path, limits=kept, terminal=terminal,
         )  # fmt: skip
         if kept is not None:
             self.resources = overlay(self.resources, kept)

@@ -419,6 +419,22 @@ async def test_the_start_process_moves_with_the_container(
     await wait_output(target.client, "cmd", "moved-kept")
 
 
+async def test_a_terminal_the_start_gave_moves_with_the_container(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A shell given a terminal its bundle lacks is restored on the target with a terminal
+    (before, the target restored it from the bundle's config, without one: CRIU failed)."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    given = {"args": ["sh"], "terminal": True}
+    await start_container(source.client, "shell", make_bundle(), process=given)
+    with trio.fail_after(60):
+        steps = await migrate(source.client, "shell", to=f"unix:{target.socket}")
+    assert steps[-1]["step"] == "done", steps
+    moved = (await target.client.get("/containers/shell")).json()
+    assert moved["process"] == given
+    assert (moved["processes"][0]["terminal"], moved["state"]) == (True, {"status": "running"})
+
+
 async def test_a_target_that_refuses_leaves_the_container_running_here(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

@@ -33,6 +33,7 @@ from .helpers import (
 )
 from .test_cli import run_cli
 from .test_resources import _left_of, cgroup_value
+from .wsclient import attach
 
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: The bundle's environment, which a start's env is laid over.
@@ -203,6 +204,35 @@ async def test_a_restore_over_the_stopped_container_keeps_its_process(
     assert response.status_code == 201, response.text
     assert response.json()["process"] == given
     assert (await client.get("/containers/cp")).json()["process"] == given
+
+
+async def test_a_terminal_the_start_gave_comes_back_with_a_restore(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A container given a terminal its bundle lacks is checkpointed with it: its restore
+    (over the stopped container, whose record keeps the process) gets a terminal again,
+    through the console socket, from a restore config that says so (runc refuses a console
+    socket for a config without a terminal)."""
+    client = daemon.client
+    bundle = make_bundle()
+    given = {"args": ["sh"], "terminal": True}
+    init = (await start_container(client, "tty", bundle, process=given))["processes"][0]
+    session = await attach(daemon.url, "tty", init["pid"], query="logs=true")
+    await session.type("x=41\n")
+    checkpoint = await client.post("/containers/tty/checkpoint/c1", json={"exit": True})
+    assert checkpoint.status_code == 201, checkpoint.text
+    await session.to_end()
+    body = {"bundlePath": str(bundle), "checkpoint": "c1"}
+    restored = await client.post("/containers/tty", json=body)
+    assert restored.status_code == 201, restored.text
+    [init] = restored.json()["processes"]
+    assert (init["terminal"], init["args"]) == (True, ["sh"])
+    session = await attach(daemon.url, "tty", init["pid"])
+    await session.type("echo $((x+1)); tty\n")
+    assert await session.read_until("/dev/pts/")
+    assert b"42" in session.output
+    await session.type("exit\n")
+    await session.to_end()
 
 
 REFUSED = pytest.mark.parametrize(
