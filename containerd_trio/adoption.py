@@ -269,6 +269,7 @@ class Adoption:
             auto_remove=bool(info.auto_remove),
         )
         container.resources = info.resources  # what the last server put in force
+        container.start_process = info.process  # what its start ran: for a start again
         if info.id in self._dumped and runc_entry is None:
             # runc forgets the container its checkpoint stops: stopped by the checkpoint, not
             # an exit, it is kept for its restore even with autoRemove (Container._init_exited).

@@ -61,12 +61,13 @@ from .model import (
     ProcessInfo,
     ProcessSpec,
     Resources,
+    StartProcess,
     Status,
     User,
 )
 from .mounts import remove_tree
 from .oom import OomCounter, find_memory_cgroup
-from .private_bundle import prepare_start
+from .private_bundle import prepare_start, process_over, user_over
 from .process import UNKNOWN_EXIT_STATUS, Process, ProcessTable
 from .records import ProcessStart, RecordJournal
 from .resources import before, memory_limited, overlay, refused_at_start, to_oci
@@ -143,12 +144,18 @@ class Fresh:
 
 
 @attrs.frozen
-class Limited(Fresh):
-    """A fresh start with limits of its own laid over the bundle's (see
-    :mod:`.private_bundle`). A class of its own, not a field of :class:`Fresh`: a frozen
-    class's field costs every start (90 ns) where a limited start is the rare one."""
+class Changed(Fresh):
+    """A fresh start with limits of its own laid over the bundle's, or another process than
+    the bundle's, or both (see :mod:`.private_bundle`). A class of its own, not fields of
+    :class:`Fresh`: a frozen class's field costs every start (90 ns) where a changed start is
+    the rare one."""
 
-    resources: Resources = attrs.field(kw_only=True)
+    resources: Resources | None = attrs.field(default=None, kw_only=True)
+    #: The start's process as it was given (the record keeps it, for a start again) ...
+    process: StartProcess | None = attrs.field(default=None, kw_only=True)
+    #: ... and the bundle's process with it laid over (:func:`.private_bundle.process_over`):
+    #: what runs, read once, by the supervisor's checks before the id was taken.
+    document: dict[str, Any] | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen
@@ -164,6 +171,9 @@ class Restore:
     stdin: bool = False
     #: The bundle's config.json as the request checked it (read again if None).
     config: BundleConfig | None = None
+    #: What the start of the stopped container it restores over ran, kept for a start again
+    #: (the restore runs what was checkpointed).
+    process: StartProcess | None = None
 
 
 @attrs.frozen
@@ -211,6 +221,9 @@ class Container:
         self.labels = labels
         #: Removed once its init exits (docker run --rm): see :meth:`_init_exited`.
         self.auto_remove = auto_remove
+        #: What its start ran instead of the bundle's process, as given (None: the bundle's):
+        #: kept in its record, for a start again (docker keeps a container's command).
+        self.start_process: StartProcess | None = None
         #: The cgroup limits in force: the bundle's, with the start's own and each update laid
         #: over them.
         self.resources = Resources()
@@ -302,6 +315,7 @@ class Container:
             labels=self.labels,
             resources=self.resources,
             auto_remove=True if self.auto_remove else None,
+            process=self.start_process,
         )
 
     def info_json(self) -> bytes:
@@ -375,31 +389,50 @@ class Container:
         bundle_config = launch.config or read_bundle(self.bundle)
         self.resources = bundle_config.resources
         limited = bundle_config.memory_limited
+        # What runs: the bundle's process, or the start's laid over it. Its terminal decides
+        # the console socket runc is given (runc refuses a terminal without one, and one
+        # without a terminal).
+        process = bundle_config.process
+        if type(launch) is not Fresh:  # one test for a plain start, the most common
+            if isinstance(launch, Changed) and launch.document is not None:
+                process = launch.document
+                self.start_process = launch.process
+            elif isinstance(launch, Restore) and launch.process is not None:
+                # What was checkpointed is what its start ran: its terminal too (_restore).
+                process = process_over(process, launch.process)
         key = self._ctx.new_key(self.id, "init")
         pid_file = self._ctx.pid_dir / f"{self.id}.init.pid"
         stdin = launch.stdin
         if isinstance(launch, Restore) and not stdin:
             # A process that read a pipe as its stdin goes on reading one after a restore.
             stdin = _stdin_was_pipe(checkpoints.image_path(self.bundle, launch.checkpoint))
-        custody = self._custody(key, terminal=bundle_config.terminal, stdin=stdin)
+        custody = self._custody(key, terminal=bool(process.get("terminal")), stdin=stdin)
         if isinstance(launch, Restore):
             self._cgroups_path = launch.cgroups_path
+            self.start_process = launch.process
         self.save()  # status created: the next server rolls this back if we die now
         try:
             if isinstance(launch, Restore):
-                started = await self._restore(launch, pid_file, custody)
+                terminal = bool(process.get("terminal"))
+                started = await self._restore(launch, pid_file, custody, terminal)
                 limited = limited or memory_limited(self.resources)
-            elif not isinstance(launch, Limited):
-                started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
-            elif (resources := overlay(self.resources, launch.resources)) == self.resources:
-                # The bundle's own (a start again of a container never updated): run from
-                # the bundle itself, as any start, not from a copy runc would name instead.
+            elif not isinstance(launch, Changed):
                 started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
             else:
-                self.resources = resources
-                limited = memory_limited(resources)
-                private = prepare_start(self.bundle, self.dir, launch.resources)
-                started = await self._ctx.runtime.run(self.id, private, pid_file, custody)
+                limits = launch.resources
+                if limits is not None:
+                    resources = overlay(self.resources, limits)
+                    if resources == self.resources:
+                        limits = None  # the bundle's own (a start again, never updated)
+                    self.resources = resources
+                    limited = memory_limited(resources)
+                if limits is None and launch.document is None:
+                    # Nothing to change: run from the bundle itself, as any start, not from
+                    # a copy runc would name instead.
+                    started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
+                else:
+                    private = prepare_start(self.bundle, self.dir, limits, launch.document)
+                    started = await self._ctx.runtime.run(self.id, private, pid_file, custody)
         except BaseException as exc:
             _close_stdin_pipe(custody, ours=True)
             self._ctx.keeper.drop(key)
@@ -411,45 +444,49 @@ class Container:
                 keep_directory=restore and self.replaces is not None,  # the log it continues
             )
             if isinstance(exc, RuncError):
-                config = self.bundle / CONFIG_NAME
-                cwd = bundle_config.process.get("cwd")
+                given = launch.process if isinstance(launch, Changed) else None
+                cwd = process.get("cwd")
                 if refused := exc.refused_process(
                     self.id,
-                    program_named=f"the program of process.args in {config}",
-                    cwd_named=f"process.cwd in {config}",
+                    program_named=_named("the program of process.args", given, "args", self),
+                    cwd_named=_named("process.cwd", given, "cwd", self),
                     made_cwd=cwd if isinstance(cwd, str) else None,
                 ) or refused_rootfs(self.bundle, bundle_config, exc.runc_message):
                     raise refused from None
-                if isinstance(launch, Limited) and (
+                if isinstance(launch, Changed) and (
                     refused := refused_at_start(self.id, launch.resources, exc.runc_message)
                 ):
                     raise refused from None
             raise
         _close_stdin_pipe(custody, ours=False)
         started = _with_stdin(started, custody)
-        process = self._new_process(key, started, bundle_config.process, stdin=stdin)
-        self.init = process
+        init = self._new_process(key, started, process, stdin=stdin)
+        self.init = init
         self.status = Status.RUNNING
-        self._watch_memory(process.pid, limited)
+        self._watch_memory(init.pid, limited)
         # Published before any watcher runs, so that a start always precedes its exit.
         kind = "restore" if isinstance(launch, Restore) else "start-container"
         if self.replaces is not None:
             self._ctx.events.publish("delete", self.id)  # the stopped container's, now gone
-        self._ctx.events.publish(kind, self.id, pid=process.pid)
+        self._ctx.events.publish(kind, self.id, pid=init.pid)
         self.save()
 
-    async def _restore(self, launch: Restore, pid_file: Path, custody: CustodyRequest) -> Started:
+    async def _restore(
+        self, launch: Restore, pid_file: Path, custody: CustodyRequest, terminal: bool
+    ) -> Started:
         """``runc restore`` from the checkpoint under the limits in force at its dump, laid
         over the bundle's (a checkpoint of older code recorded none: the bundle's alone);
         once it is restored, the record says them. Docker keeps a container's limits across
         a checkpoint too; before, a container started with limits, or given them by an
-        update, came back under its bundle's."""
+        update, came back under its bundle's. ``terminal``: whether the process has one (its
+        start's, which may not be the bundle's: runc takes it from the config it restores
+        from)."""
         kept = checkpoints.kept_resources(self.bundle, launch.checkpoint)
         started = await criu.restore(
             self._ctx.runtime, self.id, self.bundle, self.dir, launch.checkpoint,
             pid_file, custody, deadline=launch.deadline,
             progress=CriuProgress(self._ctx.events, self.id, launch.checkpoint),
-            cgroups_path=launch.cgroups_path, limits=kept,
+            cgroups_path=launch.cgroups_path, limits=kept, terminal=terminal,
         )  # fmt: skip
         if kept is not None:
             self.resources = overlay(self.resources, kept)
@@ -1148,6 +1185,7 @@ class Container:
             auto_remove=bool(info.auto_remove),
         )  # fmt: skip
         container.resources = info.resources
+        container.start_process = info.process
         container.created_ns = timestamps.parse_ns(info.created_at)
         exit_status = info.state.exit_status
         container.mark_stopped(UNKNOWN_EXIT_STATUS if exit_status is None else exit_status)
@@ -1265,6 +1303,14 @@ def remove_directory(path: Path) -> None:
     remove_tree(path)
 
 
+def _named(field: str, given: StartProcess | None, name: str, container: Container) -> str:
+    """Where the client named a start's program or cwd: the start's ``process``, if it gave
+    that field, else the bundle's config.json."""
+    if given is not None and getattr(given, name) is not None:
+        return f"{field} of the start"
+    return f"{field} in {container.bundle / CONFIG_NAME}"
+
+
 def _exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
     """The bundle's process with the request's fields laid over it, as Docker's exec does.
 
@@ -1283,20 +1329,7 @@ def _exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
     if spec.cwd is not None:
         document["cwd"] = spec.cwd
     if spec.user is not None:
-        # A uid or gid left out is the bundle's, not 0: a request that named only a gid ran
-        # as root in a container whose processes run as another user. The bundle's
-        # additionalGids stay only with its uid and gid: a process made another user's does
-        # not keep the bundle user's groups (dropping a uid keeps no groups of the old one).
-        user: dict[str, Any] = dict(document.get("user") or {})
-        if spec.user.uid is not None or spec.user.gid is not None:
-            user.pop("additionalGids", None)
-        if spec.user.uid is not None:
-            user["uid"] = spec.user.uid
-        if spec.user.gid is not None:
-            user["gid"] = spec.user.gid
-        if spec.user.additional_gids is not None:
-            user["additionalGids"] = list(spec.user.additional_gids)
-        document["user"] = user
+        document["user"] = user_over(document.get("user"), spec.user)
     document.setdefault("cwd", "/")
     return document
 

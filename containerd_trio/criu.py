@@ -186,19 +186,23 @@ async def restore(
     progress: CriuProgress,
     cgroups_path: str | None = None,
     limits: Resources | None = None,
+    terminal: bool | None = None,
 ) -> Started:
     """Restore from ``{bundle}/checkpoints/{name}`` with the same CRIU options as the dump,
     within ``deadline`` seconds; ``progress`` reports its course.
 
     The restore goes through the private bundle of :func:`prepare_restore` when the container
-    needs one (its own network namespace, ``cgroups_path``, or ``limits``: those the checkpoint
-    recorded, other than the bundle's): it is made in ``directory``
+    needs one (its own network namespace, ``cgroups_path``, ``limits``: those the checkpoint
+    recorded, other than the bundle's, or ``terminal``, its start's, other than the
+    bundle's): it is made in ``directory``
     and stays there, since runc names it as the container's bundle, until the container's
     directory is removed; a failed restore removes it at once.
     """
     info = checkpoints.load(bundle, name)
     image = checkpoints.image_path(bundle, name)
-    plan = prepare_restore(bundle, directory, cgroups_path=cgroups_path, limits=limits)
+    plan = prepare_restore(
+        bundle, directory, cgroups_path=cgroups_path, limits=limits, terminal=terminal
+    )
     work = directory / RESTORE_WORK
     try:
         work.mkdir(parents=True, exist_ok=True)  # in here: a failure removes the plan's too

@@ -119,6 +119,43 @@ class ProcessSpec:
 
 
 @attrs.frozen
+class StartProcess:
+    """What a start runs instead of the bundle's process, as ``docker run IMAGE CMD...`` with
+    ``-e``, ``-w``, ``-u``, ``-t``: each field given replaces the bundle's (``env`` is laid
+    over the bundle's by name); what is left out is the bundle's."""
+
+    args: list[str] | None = attrs.field(
+        default=None,
+        validator=PROGRAM,
+        metadata=doc("The program and its arguments, instead of the bundle's process.args."),
+    )
+    env: list[str] | None = attrs.field(
+        default=None,
+        validator=ENVIRONMENT,
+        metadata=doc(
+            "KEY=value entries laid over the bundle's process.env by name, as docker run -e:"
+            " a name the bundle has takes the new value, in its place; a new one is added."
+        ),
+    )
+    cwd: str | None = attrs.field(
+        default=None,
+        validator=ABSOLUTE_PATH,
+        metadata=doc("The working directory, an absolute path, instead of the bundle's."),
+    )
+    user: UserSpec | None = attrs.field(
+        default=None,
+        metadata=doc("The user to run as, as an exec's: what is left out is the bundle's."),
+    )
+    terminal: bool | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "true: a terminal even if the bundle's process has none (run -it on any bundle);"
+            " false: none even if it has one."
+        ),
+    )
+
+
+@attrs.frozen
 class ProcessInfo:
     """A live process the daemon started in a container."""
 
@@ -235,6 +272,14 @@ class ContainerInfo:
         metadata=doc(
             "true: the daemon removes the container once its init exits (it was started with"
             " autoRemove, as docker run --rm); left out otherwise."
+        ),
+    )
+    process: StartProcess | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "What its start ran instead of the bundle's process (the start's process), as the"
+            " start gave it; a start again of the stopped container (ctr-trio start ID,"
+            " restart) sends it again. Left out for a container that runs its bundle's."
         ),
     )
 

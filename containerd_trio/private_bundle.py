@@ -4,7 +4,11 @@ is never written to.
 
 A restore goes through one to have its loopback up in time for CRIU, to get a cgroup of its
 own, or to have the limits of its checkpoint (:mod:`containerd_trio.restore_net`); a start
-through one to have limits of its own (:func:`prepare_start`).
+through one to have limits of its own, or another process than the bundle's (another
+command, environment, working directory, user or terminal: ``docker run IMAGE CMD...`` with
+``-e``, ``-w``, ``-u``, ``-t``), or both in one copy (:func:`prepare_start`). The process is
+laid over the bundle's here (:func:`process_over`), and an exec's user as a start's
+(:func:`user_over`).
 
 A start with limits (``resources`` in ``POST /containers/{id}``, ``docker run --memory``) must
 have them in force before the container's first instruction: ``runc run -d`` and then ``runc
@@ -14,7 +18,8 @@ that executes the bundle's program; so the start runs from a copy of the config 
 request's limits laid over its ``linux.resources``. One ``runc run``, as any start: ``runc
 create`` + ``runc update`` + ``runc start`` would take three runc processes where one does
 (create and start alone cost 22% more CPU than run). A start without limits runs from the
-bundle itself, as it always did.
+bundle itself, as it always did. So does one without another process: runc reads the process
+from the config, and runs nothing else.
 
 runc names the directory it ran from as the container's bundle (``runc list``, the state its
 hooks are given), so a private bundle stays while the container's directory does, and goes
@@ -28,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from .bundle import CONFIG_NAME, read_config
+from .environment import merge_env
 from .errors import InvalidRequest
-from .model import Resources
+from .model import Resources, StartProcess, UserSpec
 from .mounts import remove_tree
 from .resources import lay_over
 
@@ -68,14 +74,59 @@ def write(private: Path, document: dict[str, Any]) -> None:
         raise
 
 
-def prepare_start(bundle: Path, directory: Path, limits: Resources) -> Path:
+def prepare_start(
+    bundle: Path, directory: Path, limits: Resources | None, process: dict[str, Any] | None
+) -> Path:
     """The private bundle, in the container's ``directory``, of a start from ``bundle`` with
-    ``limits`` laid over its own; 400 for a config they cannot go in (see
+    ``limits`` laid over its own and ``process`` (:func:`process_over`'s) in place of its
+    own, either or both; 400 for a config the limits cannot go in (see
     :func:`.resources.lay_over`)."""
     bundle = bundle.absolute()
     _, config = read_config(bundle)  # as the start read it: a FIFO there must not hang us
     document = relocated(config, bundle)
-    lay_over(document, limits, bundle / CONFIG_NAME)
+    if limits is not None:
+        lay_over(document, limits, bundle / CONFIG_NAME)
+    if process is not None:
+        document["process"] = process
     private = directory.absolute() / START_BUNDLE_NAME
     write(private, document)
     return private
+
+
+def process_over(base: dict[str, Any], given: StartProcess) -> dict[str, Any]:
+    """The bundle's process ``base`` with what a start ``given`` laid over it: its args, cwd,
+    user (:func:`user_over`) and terminal instead of the bundle's, its env over the bundle's
+    by name (docker run's -e). The rest (capabilities, rlimits, ...) stays the bundle's."""
+    document = dict(base)
+    if given.args is not None:
+        document["args"] = list(given.args)
+    if given.env is not None:
+        env = base.get("env")
+        document["env"] = merge_env(env if isinstance(env, list) else [], given.env)
+    if given.cwd is not None:
+        document["cwd"] = given.cwd
+    if given.user is not None:
+        document["user"] = user_over(base.get("user"), given.user)
+    if given.terminal is not None:
+        document["terminal"] = given.terminal
+        if not given.terminal:
+            document.pop("consoleSize", None)  # a size of no terminal
+    return document
+
+
+def user_over(base: object, given: UserSpec) -> dict[str, Any]:
+    """The bundle's ``process.user`` with a request's user laid over it (an exec's, a
+    start's): a uid or gid left out is the bundle's, not 0 (a request that named only a gid
+    ran as root in a container whose processes run as another user). The bundle's
+    additionalGids stay only with its uid and gid: a process made another user's does not
+    keep the bundle user's groups (dropping a uid keeps no groups of the old one)."""
+    user: dict[str, Any] = dict(base) if isinstance(base, dict) else {}
+    if given.uid is not None or given.gid is not None:
+        user.pop("additionalGids", None)
+    if given.uid is not None:
+        user["uid"] = given.uid
+    if given.gid is not None:
+        user["gid"] = given.gid
+    if given.additional_gids is not None:
+        user["additionalGids"] = list(given.additional_gids)
+    return user

@@ -42,7 +42,7 @@ import attrs
 from . import loopback_hook, private_bundle
 from .bundle import CONFIG_NAME, read_config
 from .errors import InvalidRequest
-from .model import Resources
+from .model import Resources, StartProcess
 from .mounts import remove_tree
 from .resources import from_oci, lay_over, overlay
 
@@ -120,10 +120,13 @@ def prepare_restore(
     *,
     cgroups_path: str | None = None,
     limits: Resources | None = None,
+    terminal: bool | None = None,
 ) -> RestorePlan:
     """Make what ``runc restore`` needs to restore the container of ``bundle`` with its
-    loopback up in time for CRIU (in ``cgroups_path``, and under ``limits`` laid over the
-    bundle's, if given); ``work_dir`` is the daemon's own (per-container) directory.
+    loopback up in time for CRIU (in ``cgroups_path``, under ``limits`` laid over the
+    bundle's, and with a terminal or none as ``terminal`` says, if given: a start's process
+    may have had one its bundle has not, and runc gives the restored process a console only
+    as its config says); ``work_dir`` is the daemon's own (per-container) directory.
 
     Raises InvalidRequest if the bundle's config cannot be read, or cannot take ``limits``.
     """
@@ -133,11 +136,17 @@ def prepare_restore(
     own = from_oci(linux.get("resources") if isinstance(linux, dict) else None)
     if limits is not None and overlay(own, limits) == own:
         limits = None  # the bundle's own, as they were at the dump: nothing to lay over
-    if not needs_loopback_hook(config) and cgroups_path is None and limits is None:
+    process = config.get("process")
+    if not isinstance(process, dict) or terminal == bool(process.get("terminal")):
+        terminal = None  # the bundle's own (one without a process is refused by runc)
+    if not needs_loopback_hook(config) and (cgroups_path, limits, terminal) == (None,) * 3:
         return RestorePlan(bundle=bundle)
     private = work_dir.absolute() / PRIVATE_BUNDLE_NAME
     document = restore_config(config, bundle, cgroups_path=cgroups_path)
     if limits is not None:
         lay_over(document, limits, bundle / CONFIG_NAME)
+    if terminal is not None:
+        terminal_only = StartProcess(terminal=terminal)
+        document["process"] = private_bundle.process_over(document["process"], terminal_only)
     private_bundle.write(private, document)  # over a leftover of a restore that was killed
     return RestorePlan(bundle=private, private=private)

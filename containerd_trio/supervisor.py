@@ -44,11 +44,11 @@ from .cgroups import release_killed
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
 from .container import (
+    Changed,
     Container,
     ContainerContext,
     Fresh,
     Launch,
-    Limited,
     Restore,
     remove_directory,
 )
@@ -80,17 +80,19 @@ from .model import (
     ProcessSpec,
     PsTable,
     Resources,
+    StartProcess,
     Status,
     WaitCondition,
 )
 from .precopy import MemoryFeatures
+from .private_bundle import process_over
 from .process import ProcessTable
 from .pstable import ps_table
 from .records import RecordJournal
 from .resources import require_named
 from .runtime import CriuOptions, Runc
 from .top import read_processes
-from .validation import check_id
+from .validation import check_exec_strings, check_id
 
 log = logging.getLogger(__name__)
 
@@ -463,13 +465,17 @@ class Supervisor:
         auto_remove: bool = False,
         moved: bool = False,
         resources: Resources | None = None,
+        process: StartProcess | None = None,
+        moved_process: StartProcess | None = None,
     ) -> StartedContainer:
         """Start a container, or restore it from ``checkpoint`` (within ``timeout`` seconds,
         or the daemon's checkpoint deadline; ``cgroups_path``: a restore's cgroup instead of
         the bundle's, a migration's); ``auto_remove``: remove it once its init exits.
         ``moved``: the restore of a container that migrated here, which brings its own labels
-        and autoRemove (a user's restore over a stopped container keeps that one's).
-        ``resources``: limits laid over the bundle's (a fresh start only)."""
+        and autoRemove, and the process its start ran (``moved_process``: for its record; a
+        user's restore over a stopped container keeps that one's).
+        ``resources``: limits laid over the bundle's; ``process``: what runs instead of the
+        bundle's process, laid over it (a fresh start only, either)."""
         check_id(container_id)
         if timeout is not None and checkpoint is None:
             raise InvalidRequest(
@@ -478,9 +484,8 @@ class Supervisor:
             )
         bundle, bundle_config = _check_bundle(bundle_path)
         launch: Launch = Fresh(stdin=stdin, config=bundle_config)
-        if resources is not None:
-            _check_start_limits(resources, checkpoint)
-            launch = Limited(stdin=stdin, config=bundle_config, resources=resources)
+        if resources is not None or process is not None:
+            launch = _changed(bundle_config, stdin, resources, process, checkpoint)
         if checkpoint is not None:
             check_id(checkpoint, "checkpoint name")
             checkpoints.load(bundle, checkpoint)  # 404 now rather than after reserving the id
@@ -490,15 +495,23 @@ class Supervisor:
                 cgroups_path,
                 stdin=stdin,
                 config=bundle_config,
+                process=moved_process,
             )
         # A restore's missing checkpoint is a 404 first, whatever else the bundle lacks.
         check_startable(bundle, bundle_config)
+        if isinstance(launch, Changed) and launch.document is not None:
+            # The bundle's strings and the start's together (its env is added to the
+            # bundle's): else a 201, and the init "exits 1" with E2BIG.
+            check_exec_strings(launch.document, field="process.", where=" of the start")
         existing = self._containers.get(container_id)
-        if checkpoint is not None and existing is not None and not moved:
+        if isinstance(launch, Restore) and existing is not None and not moved:
             # A restore is the stopped container's again: it keeps its labels (those given
             # are added) and its autoRemove, as docker start --checkpoint does.
             labels = {**existing.labels, **(labels or {})}
             auto_remove = auto_remove or existing.auto_remove
+            # ... and what its start ran, for a start again once it stops (the restore runs
+            # what was checkpointed).
+            launch = attrs.evolve(launch, process=existing.start_process)
         if existing is not None:
             if existing.status is Status.CREATED:
                 raise Conflict(f"container {container_id!r} is being started")
@@ -998,10 +1011,11 @@ class Supervisor:
         cgroups_path: str,
         labels: Mapping[str, str],
         auto_remove: bool,
+        process: StartProcess | None,
     ) -> ContainerInfo:
         started = await self.start(
             container_id, str(bundle), checkpoint=checkpoint, cgroups_path=cgroups_path,
-            labels=labels, auto_remove=auto_remove, moved=True,
+            labels=labels, auto_remove=auto_remove, moved=True, moved_process=process,
         )  # fmt: skip
         return started.info()
 
@@ -1019,6 +1033,45 @@ def _refuse_if_busy(container: Container) -> None:
         raise Conflict(f"container {container.id!r} is being deleted")
     if container.held_for is not None:
         raise Conflict(f"container {container.id!r} is {container.held_for}")
+
+
+def _changed(
+    bundle_config: BundleConfig,
+    stdin: bool,
+    resources: Resources | None,
+    process: StartProcess | None,
+    checkpoint: str | None,
+) -> Changed:
+    """A start with limits of its own, another process than the bundle's, or both; 400 for
+    what a start cannot take (see :func:`_check_start_limits`, :func:`_check_start_process`)."""
+    if resources is not None:
+        _check_start_limits(resources, checkpoint)
+    document = None
+    if process is not None:
+        _check_start_process(process, checkpoint)
+        document = process_over(bundle_config.process, process)
+    return Changed(
+        stdin=stdin, config=bundle_config, resources=resources, process=process,
+        document=document,
+    )  # fmt: skip
+
+
+#: What a start's process may change of the bundle's, as its fields are named on the wire.
+_PROCESS_FIELDS = ("args", "env", "cwd", "user", "terminal")
+
+
+def _check_start_process(process: StartProcess, checkpoint: str | None) -> None:
+    """400 for a process a start cannot take: one that names nothing (as ``resources: {}``),
+    or a restore's."""
+    if all(getattr(process, name) is None for name in _PROCESS_FIELDS):
+        raise InvalidRequest(
+            f"process names nothing to change: give one of {', '.join(_PROCESS_FIELDS)}"
+        )
+    if checkpoint is not None:
+        raise InvalidRequest(
+            "process cannot be given with checkpoint: a restore runs the process that was"
+            " checkpointed, as it was"
+        )
 
 
 def _check_start_limits(resources: Resources, checkpoint: str | None) -> None:

@@ -688,9 +688,10 @@ async def test_start_of_ids_alone_starts_stopped_containers_again_as_docker_s(
         alone = await ctr("--json", "start", "ghost")
         assert (alone.code, alone.out) == (cli.EXIT_ERROR, ""), alone
 
-        # -b takes one ID; the options of a start from a bundle need -b.
+        # The options of a start from a bundle need -b (with it, the words after the one ID
+        # are a command: tests/test_start_process.py).
         for argv, message in [
-            (["start", "a", "b", "-b", str(bundle)], "-b/--bundle takes one ID"),
+            (["start", "-e", "X=1", "again"], "without -b/--bundle"),
             (["start", "-a", "again"], "without -b/--bundle"),
             (["start", "-l", "k=v", "again"], "without -b/--bundle"),
             (["start", "--checkpoint", "c1", "again"], "without -b/--bundle"),
@@ -1182,7 +1183,7 @@ async def test_api_error_carries_status(daemon: RunningDaemon) -> None:
 async def test_usage_errors_are_exit_2() -> None:
     for argv in (
         ["containers", "exec", "box"],  # no command to run
-        ["containers", "start", "box", "web", "-b", "/b"],  # --bundle is one ID's
+        ["containers", "start", "box", "web", "-w", "/tmp"],  # -w is a start from a bundle's
         ["logs", "box", "--tail", "-1"],
         ["containers", "exec", "--user", "root", "box", "--", "true"],
         ["--address", "nowhere", "state"],

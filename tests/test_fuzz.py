@@ -52,7 +52,7 @@ from containerd_trio import timestamps
 from containerd_trio.api import openapi, schemas
 from containerd_trio.convert import camel, structure, unstructure
 from containerd_trio.errors import InvalidRequest
-from containerd_trio.model import ProcessSpec, UserSpec
+from containerd_trio.model import ProcessSpec, StartProcess, UserSpec
 from containerd_trio.signals import MAX_SIGNAL
 from containerd_trio.validation import ID_PATTERN, check_id, parse_signal
 
@@ -113,8 +113,10 @@ def wire_names(cls: type[Any]) -> list[str]:
 def near_miss_values(cls: type[Any]) -> st.SearchStrategy[Any]:
     """Values for the fields of ``cls``: any JSON, and for nested classes their own near misses."""
     strategies: list[st.SearchStrategy[Any]] = [json_values]
-    if cls is ProcessSpec:
+    if cls in (ProcessSpec, StartProcess):
         strategies.append(near_misses(UserSpec))
+    if cls is schemas.StartRequest:
+        strategies.append(near_misses(StartProcess))
     return st.one_of(strategies)
 
 
@@ -193,25 +195,37 @@ environment = st.tuples(st.text(st.characters(exclude_characters="=\0"), min_siz
     "=".join
 )
 
+#: A program and its arguments, as exec and a start's process take them.
+programs = st.lists(no_nul, min_size=1, max_size=4).filter(lambda args: args[0] != "")
+users = st.builds(
+    UserSpec,
+    uid=st.none() | unix_ids,
+    gid=st.none() | unix_ids,
+    additional_gids=st.none() | st.lists(unix_ids, max_size=3),
+)
+
 VALID_REQUESTS: dict[type[Any], st.SearchStrategy[Any]] = {
     schemas.StartRequest: st.builds(
         schemas.StartRequest,
         bundle_path=bundle_paths,
         checkpoint=st.none() | names,
         labels=st.dictionaries(label_names, no_nul, max_size=4),
+        process=st.none()
+        | st.builds(
+            StartProcess,
+            args=st.none() | programs,
+            env=st.none() | st.lists(environment, max_size=4),
+            cwd=st.none() | paths,
+            user=st.none() | users,
+            terminal=st.none() | st.booleans(),
+        ),
     ),
     schemas.ExecRequest: st.builds(
         ProcessSpec,
-        args=st.lists(no_nul, min_size=1, max_size=4).filter(lambda args: args[0] != ""),
+        args=programs,
         env=st.none() | st.lists(environment, max_size=4),
         cwd=st.none() | paths,
-        user=st.none()
-        | st.builds(
-            UserSpec,
-            uid=st.none() | unix_ids,
-            gid=st.none() | unix_ids,
-            additional_gids=st.none() | st.lists(unix_ids, max_size=3),
-        ),
+        user=st.none() | users,
         # False only: a terminal process is a shell the fuzz could not end.
         terminal=st.just(False),
     ),

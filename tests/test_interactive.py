@@ -405,11 +405,12 @@ async def test_run_it_a_terminal_bundle(
     assert await shell.status() == 4
     assert (await client.get("/containers/tty")).json()["state"]["exitStatus"] == 4
 
-    plain = str(make_bundle(["true"]))
-    code, _, err = await run_cli("--address", daemon.url, "start", "-t", "plain", "-b", plain)
-    assert code == cli.EXIT_ERROR
-    assert "has no terminal: set process.terminal to true" in err
-    assert (await client.get("/containers/plain")).status_code == 404  # nothing was started
+    # -t on a bundle whose process has no terminal asks for one (the start's process).
+    plain = str(make_bundle(["tty"]))
+    code, out, err = await run_cli("--address", daemon.url, "start", "-t", "plain", "-b", plain)
+    assert (code, err) == (0, ""), err
+    assert "/dev/pts/" in out
+    assert (await client.get("/containers/plain")).json()["process"] == {"terminal": True}
 
 
 async def test_run_it_rm_removes_the_container_once_the_shell_exits(

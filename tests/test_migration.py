@@ -36,6 +36,7 @@ from .helpers import (
     start_container,
     wait_output,
 )
+from .test_cli import run_cli
 from .test_restore_net import TCP_PAIR, log_bytes, numbers
 
 pytestmark = [pytest.mark.deadline(120), pytest.mark.usefixtures("plain_parent")]
@@ -390,6 +391,48 @@ async def test_auto_remove_moves_with_the_container(
     assert removed.json()["exitStatus"] == 5
     assert (await target.client.get("/containers/once")).status_code == 404
     assert "once" not in runc_ids(target.state_dir)
+
+
+async def test_the_start_process_moves_with_the_container(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A container started with another process than its bundle's (the start's process)
+    keeps it on the target: its record there shows it, and a start again there runs it, not
+    the bundle's (before, the offer did not carry it: the target's record said none)."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    given = {"args": ["sh", "-c", f"echo moved-$MARK; {COUNTER[2]}"], "env": ["MARK=kept"]}
+    await start_container(source.client, "cmd", make_bundle(), process=given)
+    await wait_output(source.client, "cmd", "3")
+    with trio.fail_after(60):
+        steps = await migrate(source.client, "cmd", to=f"unix:{target.socket}")
+    assert steps[-1]["step"] == "done", steps
+    moved = (await target.client.get("/containers/cmd")).json()
+    assert moved["process"] == given
+    killed = await target.client.patch("/containers/cmd", json={"signal": "KILL"})
+    assert killed.status_code == 200, killed.text
+    ended = await target.client.post("/containers/cmd/wait")
+    assert ended.status_code == 200, ended.text
+    result = await run_cli("--address", f"unix:{target.socket}", "start", "cmd")
+    assert result.code == 0, result.err
+    again = (await target.client.get("/containers/cmd")).json()
+    assert again["processes"][0]["args"] == given["args"]
+    await wait_output(target.client, "cmd", "moved-kept")
+
+
+async def test_a_terminal_the_start_gave_moves_with_the_container(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A shell given a terminal its bundle lacks is restored on the target with a terminal
+    (before, the target restored it from the bundle's config, without one: CRIU failed)."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    given = {"args": ["sh"], "terminal": True}
+    await start_container(source.client, "shell", make_bundle(), process=given)
+    with trio.fail_after(60):
+        steps = await migrate(source.client, "shell", to=f"unix:{target.socket}")
+    assert steps[-1]["step"] == "done", steps
+    moved = (await target.client.get("/containers/shell")).json()
+    assert moved["process"] == given
+    assert (moved["processes"][0]["terminal"], moved["state"]) == (True, {"status": "running"})
 
 
 async def test_a_target_that_refuses_leaves_the_container_running_here(

@@ -121,6 +121,7 @@ async def start_container(path: ContainerPath, body: StartRequest) -> Reply:
         timeout=body.timeout,
         auto_remove=body.auto_remove,
         resources=body.resources,
+        process=body.process,
     )
     return wire.json_encoded(started.json, 201)
 
@@ -430,7 +431,7 @@ async def open_migration(body: MigrationOffer) -> Reply:
     for 60 seconds aborts itself."""
     session = supervisor().incoming.open(
         body.id, body.bundle_path, body.checkpoint, with_bundle=body.with_bundle,
-        labels=body.labels, auto_remove=body.auto_remove,
+        labels=body.labels, auto_remove=body.auto_remove, process=body.process,
     )  # fmt: skip
     return wire.json_response(session, 201)
 

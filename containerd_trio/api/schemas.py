@@ -19,7 +19,7 @@ from ..attach import Cursor
 from ..client.protocol import Endpoint
 from ..convert import converter, json_type, register_type
 from ..migration.outgoing import Plan
-from ..model import ProcessSpec, Resources, Status, WaitCondition
+from ..model import ProcessSpec, Resources, StartProcess, Status, WaitCondition
 from ..runtime import CriuOptions
 from ..signals import LISTED_NAMES, MAX_SIGNAL, SIGNAL_PATTERN
 from ..validation import (
@@ -141,6 +141,15 @@ class StartRequest:
             "Cgroup limits to start with, as docker run --memory, --cpus, --pids-limit: in the"
             " shape and with the rules of an update's (PATCH), laid over the bundle's"
             " linux.resources, in force before the init runs. Not with checkpoint."
+        ),
+    )
+    process: StartProcess | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "What to run instead of the bundle's process, as docker run IMAGE CMD... with -e,"
+            " -w, -u, -t: the fields given replace the bundle's (env laid over its env by"
+            " name). Kept with the container: a start again runs it again. Not with"
+            " checkpoint."
         ),
     )
 
@@ -304,6 +313,14 @@ class MigrationOffer:
             "The container was started with autoRemove (or given it since), which it keeps"
             " here: this daemon removes it once its init exits. A source that does not send"
             " it moves one without."
+        ),
+    )
+    process: StartProcess | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "What the container's start ran instead of its bundle's process, which its record"
+            " keeps here (for a start again). A source that does not send it moves one"
+            " without."
         ),
     )
 

@@ -131,7 +131,14 @@ class Parser(argparse.ArgumentParser):
         # take the next word (the ID of `attach --sig-proxy web`) for its value.
         if args is not None:
             args = _switches_written_out(self, args)
-        return super().parse_known_args(args, namespace)
+        parsed, extras = super().parse_known_args(args, namespace)
+        # run's and start's options after the ID, read again as ours (argparse took them for
+        # the command's): here, where a command's own parser reads its words (argparse gives
+        # it a namespace of its own), so that any parse of ours has them so.
+        ours = args is not None and namespace is None and vars(parsed).get("command_parser") is self
+        if ours and (moved := _options_before_command(list(args or ()), parsed)) is not None:
+            return super().parse_known_args(moved)
+        return parsed, extras
 
     def format_usage(self) -> str:
         return self._switches_shown(super().format_usage())
@@ -187,7 +194,7 @@ def _label(text: str) -> tuple[str, str]:
 
 def _env(text: str) -> str:
     """``K=V``, or ``K`` alone for ours, as docker takes it: ``K=<our value>`` where we have one,
-    else ``K`` (which :func:`.commands.merge_env` takes out of the process's environment)."""
+    else ``K`` (which :func:`..environment.merge_env` takes out of the process's environment)."""
     name, sep, _ = text.partition("=")
     if not name:
         raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE or KEY")
@@ -584,9 +591,9 @@ def _limits_problem(args: argparse.Namespace) -> str | None:
 def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     if attach_default:  # run: a new container, from its bundle
         parser.add_argument("id", metavar="ID")
-        parser.add_argument(
-            "-b", "--bundle", required=True, metavar="DIR", help="the OCI bundle directory"
-        )
+        # Required (_start_problem), not by argparse: given after the ID it is still ours, once
+        # argparse read it as the command's first word (see _options_after_id).
+        parser.add_argument("-b", "--bundle", metavar="DIR", help="the OCI bundle directory")
     else:
         # start: one from its bundle, or, as docker's start, stopped ones again without -b.
         parser.add_argument("ids", nargs="+", metavar="ID")
@@ -594,10 +601,20 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
             "-b",
             "--bundle",
             metavar="DIR",
-            help="the OCI bundle directory (one ID); without it, each ID names a stopped"
-            " container, started again from its bundle with its labels (a running one is"
-            " left as it is)",
+            help="the OCI bundle directory (one ID, and a command after it if any); without"
+            " it, each ID names a stopped container, started again from its bundle as it was"
+            " started (its labels, limits and command; a running one is left as it is)",
         )
+    # After the ID, as docker run IMAGE CMD...: our options first (run web -b DIR), then the
+    # command from its first word on, its options too (run -b DIR web sh -c 'echo hi'), or
+    # after a -- (see _options_after_id).
+    parser.add_argument(
+        "args",
+        nargs=argparse.REMAINDER,
+        metavar="CMD",
+        help="the command to run instead of the bundle's process.args, and its arguments",
+    )
+    _define_process(parser, env="added to the bundle's (or in place of its value)")
     parser.add_argument(
         "--checkpoint", metavar="NAME", help="restore from this checkpoint in the bundle instead"
     )
@@ -629,7 +646,7 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
         )
     _define_interactive(
         parser,
-        tty="attach to its terminal (the bundle's process.terminal must be true), in raw mode",
+        tty="give it a terminal (if the bundle's process has none) and attach to it, in raw mode",
         stdin="keep its stdin open and send ours to it (implies --attach)",
     )
     parser.add_argument(
@@ -640,14 +657,17 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     )
     _define_sig_proxy(parser)
     _define_limits(parser)  # as docker run --memory: laid over the bundle's, as update does
-    parser.set_defaults(attach_default=attach_default, check=_start_problem)
+    parser.set_defaults(
+        attach_default=attach_default, check=_start_problem, command_line="args",
+        options_until="command",
+    )  # fmt: skip
 
 
 #: start's options that only a start from a bundle takes: without -b, the container starts
 #: again as the daemon holds it (commands.start_again: its limits too), detached.
 _BUNDLE_START_OPTIONS = (
     ("attach", "-a"), ("interactive", "-i"), ("tty", "-t"), ("checkpoint", "--checkpoint"),
-    ("label", "-l"), ("rm", "--rm"), *_LIMITS,
+    ("label", "-l"), ("rm", "--rm"), *_LIMITS, ("env", "-e"), ("cwd", "-w"), ("user", "-u"),
 )  # fmt: skip
 
 
@@ -656,16 +676,30 @@ def _start_problem(args: argparse.Namespace) -> str | None:
         return "--timeout is the deadline of a restore: give --checkpoint too"
     if problem := _limits_problem(args):
         return problem
-    if args.attach_default:  # run
-        return None
-    if args.bundle is not None:
-        return "-b/--bundle takes one ID" if len(args.ids) > 1 else None
-    given = [option for name, option in _BUNDLE_START_OPTIONS if _given(getattr(args, name))]
-    if given:
+    if args.attach_default and args.bundle is None:  # run
+        return "the following arguments are required: -b/--bundle"
+    if not args.attach_default:  # start
+        if args.bundle is None:
+            given = [o for name, o in _BUNDLE_START_OPTIONS if _given(getattr(args, name))]
+            if given or args.args:
+                return (
+                    f"{', '.join(given) or 'a command'} without -b/--bundle: start ID... starts"
+                    " stopped containers again as they were, detached; give -b for the rest"
+                )
+            return None
+        # With -b, one ID: the words after it are the command (ids took its first ones).
+        [args.id, *command] = args.ids
+        args.args = [*command, *args.args]
+    if args.args and args.args[0] == "--":
+        del args.args[0]  # the end of our options, when nothing of ours came after the ID
+    if args.checkpoint is not None and (args.args or args.env or args.cwd or args.user):
         return (
-            f"{', '.join(given)} without -b/--bundle: start ID... starts stopped containers"
-            " again as they were, detached; give -b for the rest"
+            "a command, -e, -w and -u are not for --checkpoint: a restore runs what was"
+            " checkpointed"
         )
+    # A start lays its environment over the bundle's by name: it takes no variable out.
+    if unset := next((entry for entry in args.env or [] if "=" not in entry), None):
+        return f"-e {unset}: we have no {unset} to pass on; give {unset}=VALUE"
     return None
 
 
@@ -691,14 +725,26 @@ def _define_exec(parser: Parser) -> None:
         tty="give it a terminal, ours in raw mode (with -i), sized as ours",
         stdin="keep its stdin open and send ours to it",
     )
+    _define_process(parser, env="added to the container's")
+    # Everything after ID is the command's, its options too (ctr-trio exec web ls -l), as
+    # docker's exec takes it; but options of ours after ID and before a -- are ours, as this
+    # synopsis had them (ctr-trio exec web -e X=1 -- ls): see _options_after_id.
+    parser.add_argument(
+        "args", nargs=argparse.REMAINDER, metavar="ARGS", help="the command and its arguments"
+    )
+    parser.set_defaults(check=_has_command, command_line="args")
+
+
+def _define_process(parser: Parser, *, env: str) -> None:
+    """What a process runs with, as docker has the options: ``exec``'s, and ``run``'s and
+    ``start``'s (for the init, instead of the bundle's)."""
     parser.add_argument(
         "-e",
         "--env",
         type=_env,
         action="append",
         metavar="K=V|K",
-        help="environment variable, added to the container's (repeatable); K alone: ours, or"
-        " none if we have none",
+        help=f"environment variable, {env} (repeatable); K alone: ours, or none if we have none",
     )
     # --workdir is docker's name for it.
     parser.add_argument(
@@ -716,13 +762,6 @@ def _define_exec(parser: Parser) -> None:
         metavar="UID[:GID]",
         help="user and group ids (default: the bundle's)",
     )
-    # Everything after ID is the command's, its options too (ctr-trio exec web ls -l), as
-    # docker's exec takes it; but options of ours after ID and before a -- are ours, as this
-    # synopsis had them (ctr-trio exec web -e X=1 -- ls): see _options_after_id.
-    parser.add_argument(
-        "args", nargs=argparse.REMAINDER, metavar="ARGS", help="the command and its arguments"
-    )
-    parser.set_defaults(check=_has_command, command_line="args")
 
 
 def _has_command(args: argparse.Namespace) -> str | None:
@@ -730,15 +769,61 @@ def _has_command(args: argparse.Namespace) -> str | None:
 
 
 def _options_after_id(argv: list[str], args: argparse.Namespace) -> list[str] | None:
-    """``argv`` again with the options given after a command's ID and before a ``--`` moved
+    """``argv`` again with the options given after ``exec``'s ID and before a ``--`` moved
     before the ID, where argparse takes them as ours (``exec web -e X=1 -- ls`` as ``exec -e
-    X=1 web -- ls``); None where there are none. The command's words are the tail of argv."""
+    X=1 web -- ls``: without a ``--``, all are the command's, as docker's exec has them); None
+    where there are none. The command's words are the tail of argv."""
     words: list[str] = getattr(args, getattr(args, "command_line", ""), None) or []
     if not words or not words[0].startswith("-") or "--" not in words:
         return None
+    if getattr(args, "options_until", None) == "command":
+        return None  # run's and start's: the parser's (_options_before_command)
     at = len(argv) - len(words) - 1  # the ID's place
     dashes = words.index("--")
     return [*argv[:at], *words[:dashes], argv[at], *words[dashes:]]
+
+
+def _options_before_command(argv: list[str], args: argparse.Namespace) -> list[str] | None:
+    """``run``'s or ``start``'s words ``argv`` again with our options given after the ID and
+    before the command's first word (or a ``--``) moved before the ID (``run web -b DIR sh -c
+    x`` as ``run -b DIR web sh -c x``), as they always were ours there; None where there are
+    none, or it is not such a command."""
+    if getattr(args, "options_until", None) != "command":
+        return None
+    words: list[str] = args.args
+    if not words or not words[0].startswith("-"):
+        return None
+    ids = args.ids if "ids" in args else [args.id]
+    if len(ids) > 1 and args.bundle is not None:
+        return None  # start -b DIR web sh -c x: ids took the command's first word
+    ours = _leading_options(args.command_parser, words)
+    if not ours:
+        return None
+    at = len(argv) - len(words) - len(ids)  # the first ID's place
+    return [*argv[:at], *words[:ours], *argv[at : at + len(ids)], *words[ours:]]
+
+
+def _leading_options(parser: argparse.ArgumentParser, words: Sequence[str]) -> int:
+    """How many of ``words`` are options of ``parser`` (with their values) before the first
+    word that is not one, or a ``--``."""
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--" or not word.startswith("-") or word == "-":
+            break
+        index += 1
+        if word.startswith("--"):
+            action = parser._option_string_actions.get(word.partition("=")[0])
+            index += action is not None and action.nargs != 0 and "=" not in word
+            continue
+        # -it, -m64m, -m 64m: switches, then at most one that takes a value (the rest of the
+        # word, or the next word).
+        for at in range(1, len(word)):
+            action = parser._option_string_actions.get(f"-{word[at]}")
+            if action is not None and action.nargs != 0:
+                index += at == len(word) - 1
+                break
+    return index
 
 
 def _define_attach(parser: Parser) -> None:

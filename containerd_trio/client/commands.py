@@ -32,7 +32,7 @@ from .output import (
 if TYPE_CHECKING:
     from .http import Client
     from .protocol import Request
-    from .types import Container, Exit, Resources
+    from .types import Container, Exit, Resources, StartProcess
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the daemon said no (or its answer made no sense, or bench failed)
@@ -257,8 +257,7 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
         return each_container(
             args.ids, out, lambda container_id: start_again(client, container_id), _as_given
         )
-    [args.id] = args.ids  # the parser takes one ID with -b
-    return containers_run(client, args, out)
+    return containers_run(client, args, out)  # args.id, args.args: the parser's (one ID)
 
 
 def start_again(client: Client, container_id: str) -> Container:
@@ -272,13 +271,14 @@ def start_again(client: Client, container_id: str) -> Container:
 
 def _start_as(client: Client, container: Container, *, stdin: bool = False) -> Container:
     """Start ``container``'s id afresh with what its start took that the daemon's record of it
-    holds: its bundle, its labels, its autoRemove, and the limits in force when it stopped
-    (an update's too, as docker keeps them): the start replaces a stopped container of the
-    id, and its log with it. Not a checkpoint: a restart starts from the bundle."""
+    holds: its bundle, its labels, its autoRemove, the limits in force when it stopped (an
+    update's too, as docker keeps them), and the process its start ran instead of the
+    bundle's (docker keeps a container's command): the start replaces a stopped container of
+    the id, and its log with it. Not a checkpoint: a restart starts from the bundle."""
     return client.start(
         container["id"], container["bundlePath"], labels=container.get("labels") or {},
         stdin=stdin, auto_remove=bool(container.get("autoRemove")),
-        resources=container.get("resources") or None,
+        resources=container.get("resources") or None, process=container.get("process"),
     )  # fmt: skip
 
 
@@ -290,12 +290,6 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
     attached = (
         not args.detach if args.attach_default else args.attach or args.interactive or args.tty
     )
-    if args.tty and _bundle_terminal(bundle) is False:
-        out.error(
-            f"the process of {bundle} has no terminal: set process.terminal to true in its"
-            " config.json, or leave out -t"
-        )
-        return EXIT_ERROR
     if attached and args.tty and args.interactive and not _stdin_is_terminal():
         out.error("the input is not a terminal: leave out -t, or run this from a terminal")
         return EXIT_ERROR
@@ -307,7 +301,7 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
     if args.checkpoint is None:
         container = client.start(
             args.id, bundle, labels=dict(args.label), stdin=args.interactive,
-            auto_remove=auto_remove, resources=resources,
+            auto_remove=auto_remove, resources=resources, process=start_process(args, bundle),
         )  # fmt: skip
     else:
         from . import routes
@@ -343,12 +337,35 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
     )  # fmt: skip
 
 
+def start_process(args: argparse.Namespace, bundle: str) -> StartProcess | None:
+    """What ``run`` and ``start -b`` run instead of the bundle's process (the command after
+    the ID, ``-e``, ``-w``, ``-u``; a terminal for ``-t`` if the bundle's process has none),
+    as the daemon lays it over the bundle's; None for the bundle's own."""
+    from . import routes
+
+    process: StartProcess = {}
+    if args.args:
+        process["args"] = list(args.args)
+    if args.env:
+        process["env"] = list(args.env)  # laid over the bundle's by the daemon
+    if args.cwd is not None:
+        process["cwd"] = args.cwd
+    if args.user is not None:
+        process["user"] = routes.user(*args.user)
+    # Not asked where the bundle has one already: that start runs from the bundle itself.
+    if args.tty and not _bundle_terminal(bundle):
+        process["terminal"] = True
+    return process or None
+
+
 def containers_exec(client: Client, args: argparse.Namespace, out: Output) -> int:
     """As ``docker exec``: attached (its output here, its exit status ours), or with ``-d``
     started and left; ``-e`` adds to the container's environment."""
     uid, gid = args.user if args.user is not None else (None, None)
     env = None
     if args.env:
+        from ..environment import merge_env
+
         # The API's env replaces the environment: send the container's, with ours added.
         processes = client.container(args.id)["processes"]
         env = merge_env(processes[0]["env"] if processes else [], args.env)
@@ -410,17 +427,6 @@ def containers_wait(client: Client, args: argparse.Namespace, out: Output) -> in
 
 def _exit_status(ended: Exit, _: str) -> str:
     return str(ended["exitStatus"])
-
-
-def merge_env(base: Sequence[str], added: Sequence[str]) -> list[str]:
-    """``base`` with ``added`` laid over it: a name given again takes the new value, in its
-    old place; new names come at the end. A name alone (no ``=``: ``-e K`` for a variable we do
-    not have) takes the name out, as docker's ``exec -e`` does."""
-    merged: dict[str, str | None] = {}
-    for entry in [*base, *added]:
-        name, sep, _ = entry.partition("=")
-        merged[name] = entry if sep else None
-    return [entry for entry in merged.values() if entry is not None]
 
 
 #: How long a restart, or run --rm once the process ended, waits for the daemon to remove a

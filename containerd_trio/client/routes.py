@@ -12,7 +12,7 @@ from typing import Any, TypedDict, Unpack
 from urllib.parse import quote
 
 from .protocol import Request, container_path, make_request
-from .types import Resources
+from .types import Resources, StartProcess, UserSpec
 
 # The optional parts of a request, by name: Client's methods take them as they are.
 
@@ -29,6 +29,9 @@ class StartOptions(TypedDict, total=False):
     auto_remove: bool
     #: Cgroup limits laid over the bundle's (docker run --memory, ...); not with checkpoint.
     resources: Resources | None
+    #: What to run instead of the bundle's process (docker run IMAGE CMD..., -e, -w, -u, -t);
+    #: not with checkpoint.
+    process: StartProcess | None
 
 
 class ExecOptions(TypedDict, total=False):
@@ -104,6 +107,8 @@ def start(container_id: str, bundle_path: str, **options: Unpack[StartOptions]) 
         body["autoRemove"] = True
     if resources := options.get("resources"):
         body["resources"] = resources
+    if process := options.get("process"):
+        body["process"] = process
     return make_request("POST", container_path(container_id), body=body)
 
 
@@ -116,7 +121,7 @@ def exec_process(container_id: str, args: Sequence[str], **options: Unpack[ExecO
     if cwd is not None:
         body["cwd"] = cwd
     if uid is not None or gid is not None:
-        body["user"] = {"uid": uid or 0, "gid": gid or 0}
+        body["user"] = user(uid, gid)
     if options.get("terminal"):
         body["terminal"] = True
         size = options.get("console_size")
@@ -125,6 +130,12 @@ def exec_process(container_id: str, args: Sequence[str], **options: Unpack[ExecO
     if options.get("stdin"):
         body["stdin"] = True
     return make_request("PUT", container_path(container_id, "processes"), body=body)
+
+
+def user(uid: int | None, gid: int | None) -> UserSpec:
+    """A process's user as ``-u UID[:GID]`` gives it (exec's, run's): a gid left out is 0,
+    as docker's for a user with no entry in the container's passwd."""
+    return {"uid": uid or 0, "gid": gid or 0}
 
 
 def wait(container_id: str, pid: int | None = None, *, condition: str | None = None) -> Request:
@@ -263,6 +274,7 @@ def open_migration(
     with_bundle: bool,
     labels: Mapping[str, str] | None = None,
     auto_remove: bool = False,
+    process: StartProcess | None = None,
 ) -> Request:
     """The source asks the target for a session (see :mod:`containerd_trio.migration`)."""
     body: dict[str, Any] = {
@@ -275,6 +287,8 @@ def open_migration(
         body["labels"] = dict(labels)
     if auto_remove:  # sent only when true: a target older than autoRemove takes the rest
         body["autoRemove"] = True
+    if process:  # likewise: a target older than process takes a container without one
+        body["process"] = process
     return make_request("POST", "/migrations", body=body)
 
 

@@ -58,6 +58,24 @@ class Resources(TypedDict):
     pids: NotRequired[PidsResources]
 
 
+class UserSpec(TypedDict, total=False):
+    """A process's user as a request gives it: what is left out is the bundle's."""
+
+    uid: int
+    gid: int
+    additionalGids: list[int]
+
+
+class StartProcess(TypedDict, total=False):
+    """What a start runs instead of the bundle's process; what is left out is the bundle's."""
+
+    args: list[str]
+    env: list[str]  # laid over the bundle's by name
+    cwd: str
+    user: UserSpec
+    terminal: bool
+
+
 class Container(TypedDict):
     id: str
     bundlePath: str
@@ -68,6 +86,8 @@ class Container(TypedDict):
     resources: Resources
     #: True for a container the daemon removes once it exits; left out otherwise.
     autoRemove: NotRequired[bool]
+    #: What its start ran instead of the bundle's process; left out for the bundle's own.
+    process: NotRequired[StartProcess]
 
 
 class TopProcess(TypedDict):

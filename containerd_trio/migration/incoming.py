@@ -50,7 +50,7 @@ from ..archive import (
     import_archive,
 )
 from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, RuntimeFailure, quoted
-from ..model import ContainerInfo
+from ..model import ContainerInfo, StartProcess
 from ..mounts import remove_tree
 from ..validation import check_id
 from .ledger import EmptyDirectory, SessionEntry, SessionLedger
@@ -78,6 +78,7 @@ class Host(Protocol):
         cgroups_path: str,
         labels: Mapping[str, str],
         auto_remove: bool,
+        process: StartProcess | None,
     ) -> ContainerInfo: ...
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo: ...
@@ -112,6 +113,7 @@ class Session:
         *,
         with_bundle: bool = False,
         auto_remove: bool = False,
+        process: StartProcess | None = None,
     ) -> None:
         self.id = session_id
         self.container_id = container_id
@@ -121,6 +123,8 @@ class Session:
         self.labels = {**labels, MIGRATION_LABEL: checkpoint}
         #: The source's autoRemove: the restored container is removed here once it exits.
         self.auto_remove = auto_remove
+        #: What its start ran instead of the bundle's process: its record here keeps it.
+        self.process = process
         self.lock = trio.Lock()
         self.with_bundle = with_bundle
         self.made_bundle = False
@@ -251,6 +255,7 @@ class Incoming:
         with_bundle: bool,
         labels: Mapping[str, str] | None = None,
         auto_remove: bool = False,
+        process: StartProcess | None = None,
     ) -> MigrationSession:
         check_id(container_id)
         check_id(checkpoint, "checkpoint name")
@@ -274,7 +279,7 @@ class Incoming:
             )
         session = Session(
             secrets.token_hex(8), container_id, bundle, checkpoint, shared, labels or {},
-            with_bundle=with_bundle, auto_remove=auto_remove,
+            with_bundle=with_bundle, auto_remove=auto_remove, process=process,
         )  # fmt: skip
         self._sessions[session.id] = session
         self._ledger.write(session.entry())
@@ -353,6 +358,7 @@ class Incoming:
                 cgroups_path=f"{session.container_id}-moved-{session.id}",
                 labels=session.labels,
                 auto_remove=session.auto_remove,
+                process=session.process,
             )
             session.restored = True
             return info

@@ -427,6 +427,7 @@ class Outgoing(Move):
         answer = await self.target.open(
             self.container.id, bundle_path, self.name, with_bundle=plan.with_bundle,
             labels=self.container.labels, auto_remove=self.container.auto_remove,
+            process=self.container.start_process,
         )  # fmt: skip
         self.shared = bool(answer.get("sharedBundle"))
         self._session = str(answer["id"])

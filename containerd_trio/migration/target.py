@@ -13,9 +13,9 @@ from ..client import routes
 from ..client.errors import ApiError, ClientError, DaemonUnreachable
 from ..client.protocol import Answer, Request
 from ..client.trio_transport import TrioTransport
-from ..convert import structure
+from ..convert import structure, unstructure
 from ..errors import BadGateway
-from ..model import ContainerInfo
+from ..model import ContainerInfo, StartProcess
 from ..validation import is_id
 
 #: How long a request to the target is tried again while it refuses connections or answers
@@ -89,10 +89,11 @@ class Target:
         with_bundle: bool,
         labels: Mapping[str, str],
         auto_remove: bool,
+        process: StartProcess | None = None,
     ) -> dict[str, Any]:
         request = routes.open_migration(
             container_id, bundle_path, checkpoint, with_bundle=with_bundle, labels=labels,
-            auto_remove=auto_remove,
+            auto_remove=auto_remove, process=None if process is None else unstructure(process),
         )  # fmt: skip
         session = await self._call(request, "open a migration session")
         # The address is the client's: what answers there may be anything, which must be

@@ -1,0 +1,390 @@
+"""A start that runs another process than its bundle's (``process`` in ``POST
+/containers/{id}``; ``ctr-trio run -b DIR ID CMD...`` with ``-e``, ``-w``, ``-u``, ``-t``), as
+``docker run IMAGE CMD...``: real runc through a real daemon, the process's own output in the
+log saying what it ran with."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from containerd_trio.api.schemas import StartRequest
+from containerd_trio.client.cli import build_parser, run
+from containerd_trio.convert import structure
+from containerd_trio.errors import InvalidRequest
+from containerd_trio.model import StartProcess, UserSpec
+from containerd_trio.private_bundle import START_BUNDLE_NAME, process_over
+
+from .helpers import (
+    COUNTER,
+    BundleFactory,
+    DaemonProcess,
+    RunningDaemon,
+    now,
+    runc_state,
+    start_container,
+    wait_exit,
+    wait_output,
+)
+from .test_cli import run_cli
+from .test_resources import _left_of, cgroup_value
+from .wsclient import attach
+
+PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: The bundle's environment, which a start's env is laid over.
+BUNDLE_ENV = [PATH, "KEEP=bundle", "OVER=bundle"]
+
+
+async def log_lines(client: httpx.AsyncClient, container_id: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/containers/{container_id}/logs")
+    assert response.status_code == 200, response.text
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+async def output(client: httpx.AsyncClient, container_id: str) -> str:
+    return "".join(record["data"] for record in await log_lines(client, container_id))
+
+
+async def test_a_start_runs_its_command_with_its_env_cwd_and_user(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """The command given runs instead of the bundle's, with the env laid over the bundle's by
+    name, in the cwd, as the user given; the answer's init, GET and the record show them;
+    runc runs it from the private copy, and the bundle is not written to."""
+    client = daemon.client
+    bundle = make_bundle(env=BUNDLE_ENV)
+    config = (bundle / "config.json").read_bytes()
+    script = "echo KEEP=$KEEP OVER=$OVER NEW=$NEW; pwd; echo uid=$(id -u) gid=$(id -g); echo done"
+    given = {
+        "args": ["sh", "-c", f"{script}; exec sleep 100000"],
+        "env": ["OVER=start", "NEW=added"],
+        "cwd": "/tmp",
+        "user": {"uid": 1000, "gid": 1001},
+    }
+    started = await start_container(client, "other", bundle, process=given)
+    init = started["processes"][0]
+    assert init["args"] == given["args"]
+    assert init["env"] == [PATH, "KEEP=bundle", "OVER=start", "NEW=added"]
+    assert (init["cwd"], init["user"], init["terminal"]) == (
+        "/tmp",
+        {"uid": 1000, "gid": 1001},
+        False,
+    )
+    assert started["process"] == given
+    assert (await client.get("/containers/other")).json()["process"] == given
+    await wait_output(client, "other", "done")
+    lines = (await output(client, "other")).splitlines()
+    assert lines == ["KEEP=bundle OVER=start NEW=added", "/tmp", "uid=1000 gid=1001", "done"]
+    private = daemon.config.containers_dir / "other" / START_BUNDLE_NAME
+    assert runc_state(daemon.config.state_dir, "other")["bundle"] == str(private)
+    assert (bundle / "config.json").read_bytes() == config
+
+
+async def test_a_start_with_limits_and_a_command_runs_from_one_copy(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """Both laid over the bundle's in one private config: the command reads its limit."""
+    client = daemon.client
+    reads = ["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; exec sleep 100000"]
+    started = await start_container(
+        client, "both", make_bundle(), process={"args": reads},
+        resources={"memory": {"limit": 64 << 20}},
+    )  # fmt: skip
+    await wait_output(client, "both", str(64 << 20))
+    init = started["processes"][0]["pid"]
+    assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
+    assert started["processes"][0]["args"] == reads
+
+
+async def test_a_plain_start_runs_from_the_bundle_and_shows_no_process(
+    daemon: RunningDaemon, bundle: Path
+) -> None:
+    started = await start_container(daemon.client, "plain", bundle)
+    assert "process" not in started
+    assert runc_state(daemon.config.state_dir, "plain")["bundle"] == str(bundle)
+
+
+async def test_a_terminal_for_a_bundle_without_one(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """``terminal: true`` gives the init a terminal (runc's console socket: the daemon gives
+    it one from the config it runs, the copy); its output is the one stream ``terminal``.
+    ``ctr-trio run -t`` on such a bundle asks for it, a command after the ID too."""
+    client = daemon.client
+    bundle = make_bundle()
+    given = {"args": ["sh", "-c", "tty; exec sleep 100000"], "terminal": True}
+    init = (await start_container(client, "tty", bundle, process=given))["processes"][0]
+    assert (init["terminal"], init["stdin"]) == (True, True)
+    await wait_output(client, "tty", "/dev/pts/")
+    assert {record["stream"] for record in await log_lines(client, "tty")} == {"terminal"}
+
+    argv = ("run", "-d", "-t", "cli", "-b", str(bundle), "sh", "-c", "tty; exec sleep 100000")
+    result = await run_cli("--address", daemon.url, "--json", *argv)
+    assert result.code == 0, result.err
+    answer = json.loads(result.out)
+    assert answer["process"]["terminal"] is True
+    assert answer["processes"][0]["terminal"] is True
+    await wait_output(client, "cli", "/dev/pts/")
+
+
+async def test_start_again_and_restart_run_the_command_again(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """docker keeps a container's command: ``start ID`` and ``restart`` of the stopped
+    container send the record's process again, and its new log shows the command's output."""
+    client = daemon.client
+    address = ("--address", daemon.url)
+    bundle = make_bundle(env=BUNDLE_ENV)
+    argv = ("run", "-d", "again", "-b", str(bundle), "-e", "MARK=one", "-w", "/tmp", "-u", "7")
+    command = ("sh", "-c", "echo ran-$MARK-$(pwd)-$(id -u)")
+    result = await run_cli(*address, *argv, *command)
+    assert result.code == 0, result.err
+    assert (await client.get("/containers/again")).json()["process"] == {
+        "args": list(command), "env": ["MARK=one"], "cwd": "/tmp", "user": {"uid": 7, "gid": 0},
+    }  # fmt: skip
+    kept = (await client.get("/containers/again")).json()["process"]
+    for again in ((), ("start", "again"), ("restart", "-t", "0", "again")):
+        if again:
+            result = await run_cli(*address, *again)
+            assert result.code == 0, (again, result.err)
+        response = await client.post("/containers/again/wait")
+        assert response.status_code == 200, response.text
+        assert response.json()["exitStatus"] == 0
+        assert await output(client, "again") == "ran-one-/tmp-7\n"  # its new log
+        assert (await client.get("/containers/again")).json()["process"] == kept
+
+
+@pytest.mark.deadline(90)
+async def test_the_command_survives_a_server_crash(
+    spawn_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """The record keeps the start's process: the next server shows it, and starts the
+    stopped container again with it."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    given = {"args": ["sh", "-c", "echo kept-$MARK; exec sleep 100000"], "env": ["MARK=x"]}
+    started = await start_container(client, "kept", make_bundle(), process=given)
+    await wait_output(client, "kept", "kept-x")
+    await daemon.kill_server()
+    adopted = (await client.get("/containers/kept")).json()
+    assert adopted["process"] == given
+    assert adopted["processes"][0]["args"] == given["args"]
+    since = now()
+    pid = started["processes"][0]["pid"]
+    response = await client.post(f"/containers/kept/process/{pid}", json={"signal": 9})
+    assert response.status_code == 200, response.text
+    await wait_exit(client, "kept", pid, since)
+    result = await run_cli("--address", f"unix:{daemon.socket}", "start", "kept")
+    assert result.code == 0, result.err
+    again = (await client.get("/containers/kept")).json()
+    assert again["process"] == given
+    assert again["processes"][0]["args"] == given["args"]
+    await wait_output(client, "kept", "kept-x")
+
+
+async def test_a_restore_over_the_stopped_container_keeps_its_process(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A restore runs what was checkpointed, and the record keeps what the start ran, as it
+    keeps the labels: a start again after the restore runs it."""
+    client = daemon.client
+    bundle = make_bundle()
+    given = {"args": ["sh", "-c", f"echo restored-$MARK; {COUNTER[2]}"], "env": ["MARK=yes"]}
+    await start_container(client, "cp", bundle, process=given)
+    await wait_output(client, "cp", "3")
+    response = await client.post("/containers/cp/checkpoint/one", json={"exit": True})
+    assert response.status_code == 201, response.text
+    body = {"bundlePath": str(bundle), "checkpoint": "one"}
+    response = await client.post("/containers/cp", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["process"] == given
+    assert (await client.get("/containers/cp")).json()["process"] == given
+
+
+async def test_a_terminal_the_start_gave_comes_back_with_a_restore(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A container given a terminal its bundle lacks is checkpointed with it: its restore
+    (over the stopped container, whose record keeps the process) gets a terminal again,
+    through the console socket, from a restore config that says so (runc refuses a console
+    socket for a config without a terminal)."""
+    client = daemon.client
+    bundle = make_bundle()
+    given = {"args": ["sh"], "terminal": True}
+    init = (await start_container(client, "tty", bundle, process=given))["processes"][0]
+    session = await attach(daemon.url, "tty", init["pid"], query="logs=true")
+    await session.type("x=41\n")
+    checkpoint = await client.post("/containers/tty/checkpoint/c1", json={"exit": True})
+    assert checkpoint.status_code == 201, checkpoint.text
+    await session.to_end()
+    body = {"bundlePath": str(bundle), "checkpoint": "c1"}
+    restored = await client.post("/containers/tty", json=body)
+    assert restored.status_code == 201, restored.text
+    [init] = restored.json()["processes"]
+    assert (init["terminal"], init["args"]) == (True, ["sh"])
+    session = await attach(daemon.url, "tty", init["pid"])
+    await session.type("echo $((x+1)); tty\n")
+    assert await session.read_until("/dev/pts/")
+    assert b"42" in session.output
+    await session.type("exit\n")
+    await session.to_end()
+
+
+REFUSED = pytest.mark.parametrize(
+    ("process", "message"),
+    [
+        ({}, "process names nothing to change: give one of args, env, cwd, user, terminal"),
+        ({"args": []}, "process: args must hold at least the program to run"),
+        ({"args": [""]}, "process: args[0], the program to run, must not be empty"),
+        ({"args": "sh"}, "process.args: expected a list, got the string 'sh'"),
+        ({"env": ["NOEQ"]}, "process: env[0] must be NAME=VALUE, not 'NOEQ'"),
+        ({"cwd": "tmp"}, "process: cwd must be an absolute path, not 'tmp'"),
+        ({"user": {"uid": -1}}, "process.user: uid must be between 0 and 2147483647, not -1"),
+        ({"terminal": "yes"}, "process.terminal: expected true or false, got the string 'yes'"),
+        ({"color": 1}, "unknown field 'color' in process"),
+        (
+            {"env": ["BIG=" + "x" * 200000]},
+            "process.env[1] of the start is 200004 bytes: a process's argument or environment"
+            " string may be at most",
+        ),
+        (
+            {"args": ["/nonexistent"]},
+            "cannot run '/nonexistent' in container 'strict': no such file or directory (the"
+            " program of process.args of the start)",
+        ),
+        (
+            {"cwd": "/etc/passwd"},
+            "cannot use cwd '/etc/passwd' in container 'strict': not a directory (process.cwd of"
+            " the start)",
+        ),
+    ],
+)
+
+
+@REFUSED
+async def test_a_process_a_start_cannot_take_is_400_with_nothing_made(
+    daemon: RunningDaemon, make_bundle: BundleFactory, process: dict[str, Any], message: str
+) -> None:
+    """Each bad field a 400 naming it, before runc runs or once runc says so: no runc
+    container, no cgroup, no record, no directory (the private copy with it)."""
+    body = {"bundlePath": str(make_bundle(env=[PATH])), "process": process}
+    response = await daemon.client.post("/containers/strict", json=body)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+    assert (await daemon.client.get("/containers/strict")).status_code == 404
+    assert _left_of(daemon, "strict") == []
+
+
+async def test_a_restore_takes_no_process(daemon: RunningDaemon, bundle: Path) -> None:
+    """A restore runs what was checkpointed: a 400 before the checkpoint is looked for."""
+    body = {"bundlePath": str(bundle), "checkpoint": "cp", "process": {"args": ["sh"]}}
+    response = await daemon.client.post("/containers/restored", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == (
+        "process cannot be given with checkpoint: a restore runs the process that was"
+        " checkpointed, as it was"
+    )
+    assert _left_of(daemon, "restored") == []
+
+
+# --- the parser and the lay-over, without a daemon -------------------------------------------
+
+
+def test_the_start_process_is_read_with_execs_rules() -> None:
+    request = structure(
+        {
+            "bundlePath": "/b",
+            "process": {"args": ["sh"], "env": ["A=1"], "cwd": "/x", "user": {"uid": 1}},
+        },
+        StartRequest,
+    )
+    assert request.process == StartProcess(
+        args=["sh"], env=["A=1"], cwd="/x", user=UserSpec(uid=1), terminal=None
+    )
+    assert structure({"bundlePath": "/b"}, StartRequest).process is None
+    with pytest.raises(InvalidRequest, match=r"process\.user: gid must be between"):
+        structure({"bundlePath": "/b", "process": {"user": {"gid": 2**31}}}, StartRequest)
+
+
+def test_the_process_is_laid_over_the_bundles() -> None:
+    base = {
+        "args": ["sleep", "1"], "env": ["PATH=/bin", "A=1"], "cwd": "/",
+        "user": {"uid": 5, "gid": 5, "additionalGids": [9]}, "terminal": True,
+        "consoleSize": {"height": 1, "width": 2}, "capabilities": {"bounding": ["CAP_KILL"]},
+    }  # fmt: skip
+    laid = process_over(
+        base,
+        StartProcess(env=["A=2", "B=3"], user=UserSpec(gid=7), terminal=False, cwd="/tmp"),
+    )
+    assert laid == {
+        "args": ["sleep", "1"], "env": ["PATH=/bin", "A=2", "B=3"], "cwd": "/tmp",
+        "user": {"uid": 5, "gid": 7}, "terminal": False,
+        "capabilities": {"bounding": ["CAP_KILL"]},
+    }  # fmt: skip
+    assert base["env"] == ["PATH=/bin", "A=1"]  # the bundle's (shared) document is not changed
+    assert process_over(base, StartProcess(args=["sh"]))["args"] == ["sh"]
+
+
+def _parsed(*argv: str) -> Any:
+    """``ctr-trio ARGV`` as the CLI reads it (options after the ID moved), and its problem."""
+    from containerd_trio.client.cli import _options_after_id
+
+    parser = build_parser(io.StringIO(), io.StringIO())
+    args, extras = parser.parse_known_args(list(argv))
+    if (moved := _options_after_id(list(argv), args)) is not None:
+        args, extras = parser.parse_known_args(moved)
+    assert extras == []
+    return args, args.check(args)
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (("run", "-b", "/b", "web", "sh", "-c", "echo hi"), ["sh", "-c", "echo hi"]),
+        (("run", "-b", "/b", "web", "--", "ls", "-l"), ["ls", "-l"]),
+        (("run", "web", "-b", "/b", "--", "ls", "-l"), ["ls", "-l"]),
+        (("run", "-d", "web", "-b", "/b"), []),
+        (("run", "web", "-it", "-b/b", "-m", "64m", "sh"), ["sh"]),
+        (("start", "-b", "/b", "web", "sh", "-c", "echo hi"), ["sh", "-c", "echo hi"]),
+        (("start", "web", "-b", "/b", "sh", "-c", "echo hi"), ["sh", "-c", "echo hi"]),
+        (("start", "db", "-b", "/b", "--pids-limit", "20"), []),
+    ],
+)
+def test_run_and_start_take_a_command_after_the_id(
+    argv: tuple[str, ...], command: list[str]
+) -> None:
+    """As docker run IMAGE CMD...: our options after the ID stay ours (as they always were
+    there) until the command's first word, from which all is the command's; or after --."""
+    args, problem = _parsed(*argv)
+    assert problem is None
+    assert (args.id, args.bundle, args.args) == ("db" if "db" in argv else "web", "/b", command)
+
+
+def test_run_takes_execs_process_options() -> None:
+    args, problem = _parsed(
+        "run", "web", "-b", "/b", "-e", "X=1", "-w", "/tmp", "-u", "1000:1001", "id", "-u"
+    )
+    assert problem is None
+    assert (args.env, args.cwd, args.user, args.args) == (
+        ["X=1"],
+        "/tmp",
+        (1000, 1001),
+        ["id", "-u"],
+    )
+    _, problem = _parsed("run", "-b", "/b", "web", "-e", "CTR_TRIO_NOT_SET_HERE")
+    assert problem == (
+        "-e CTR_TRIO_NOT_SET_HERE: we have no CTR_TRIO_NOT_SET_HERE to pass on; give"
+        " CTR_TRIO_NOT_SET_HERE=VALUE"
+    )
+    _, problem = _parsed("run", "--checkpoint", "cp", "-b", "/b", "web", "ls")
+    assert problem == (
+        "a command, -e, -w and -u are not for --checkpoint: a restore runs what was checkpointed"
+    )
+    _, problem = _parsed("start", "web", "-e", "X=1")
+    assert problem is not None and problem.startswith("-e without -b/--bundle")
+    assert run(["run", "web", "sh"], io.StringIO(), io.StringIO()) == 2  # no -b
