@@ -14,7 +14,7 @@ import os
 import stat
 import sys
 import tarfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import trio
 
 from containerd_trio import beneath
 from containerd_trio.archive.paths import go_mode, pseudo_devices
+from containerd_trio.archive.tarstream import ArchiveError, TarReader
 from containerd_trio.client import pathstat
 from containerd_trio.client.copying import CopyError, Placement, Side, _renamed, placement, side
 
@@ -594,3 +595,34 @@ async def test_ctr_trio_cp_with_a_tar_on_stdin_and_stdout(
         capture_stdout=True, capture_stderr=True,
     )  # fmt: skip
     assert refused.returncode == 1 and b"must be a directory" in refused.stderr
+
+
+# --- found in review ----------------------------------------------------------------------------
+
+
+def _pax_block(key: str, size: int) -> bytes:
+    """One PAX extended header whose single record is ``size`` bytes long."""
+    body = b""
+    value_length = size - len(f"{size} {key}=\n")
+    record = f"{size} {key}={'v' * value_length}\n".encode()
+    assert len(record) == size
+    body = record
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type, info.size = tarfile.XHDTYPE, len(body)
+    return info.tobuf(tarfile.USTAR_FORMAT) + body + b"\0" * (-len(body) % 512)
+
+
+async def test_extended_headers_before_one_entry_are_bounded_together() -> None:
+    """Each extended header is bounded (MAX_METADATA), and so are all those before one
+    entry: an upload of header after header with new keys, and no entry, grew the reader's
+    memory without end (nothing counted them: the limits count entries and data)."""
+    blocks = [_pax_block(f"key{i}", 60_000) for i in range(40)]  # 2.4 MB of records
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for block in blocks:
+            yield block
+        yield _tar(_file("f", b"x"))
+
+    reader = TarReader(chunks())
+    with trio.fail_after(10), pytest.raises(ArchiveError, match="extended headers"):
+        await reader.next_entry()

@@ -28,6 +28,9 @@ BLOCK = 512
 CHUNK = 1 << 20
 #: A PAX header or GNU long name larger than this is refused (tar tools write a few hundred bytes).
 MAX_METADATA = 64 * 1024
+#: All the extended headers before one member together (each is held until the member comes:
+#: a stream of headers with new keys and no member would otherwise grow without end).
+MAX_MEMBER_METADATA = 1024 * 1024
 #: What may follow the end-of-archive marker inside a gzip layer (tar pads to 10 KiB records).
 MAX_TRAILER = 1 << 20
 ENCODING = "utf-8"
@@ -263,6 +266,7 @@ class TarReader:
         pax: dict[str, str] = {}
         long_name: str | None = None
         long_link: str | None = None
+        metadata = 0
         while True:
             block = await self._source.read_exactly(BLOCK, "a header (no end-of-archive marker)")
             if block == b"\0" * BLOCK:
@@ -281,6 +285,12 @@ class TarReader:
                     raise ArchiveError(
                         f"an extended header of {info.size} bytes is larger than the"
                         f" {MAX_METADATA} allowed"
+                    )
+                metadata += info.size
+                if metadata > MAX_MEMBER_METADATA:
+                    raise ArchiveError(
+                        f"extended headers of more than {MAX_MEMBER_METADATA} bytes in all"
+                        f" before entry {self.entries + 1}"
                     )
                 data = await self._source.read_exactly(info.size, "an extended header")
                 await self._source.read_exactly(-info.size % BLOCK, "an extended header")
