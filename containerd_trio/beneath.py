@@ -42,6 +42,9 @@ RESOLVE_IN_ROOT = 0x10
 #: How many links one resolution in a root may follow (the kernel's MAXSYMLINKS).
 MAX_LINKS = 40
 
+#: How many times :func:`open_in_root` asks again when openat2 says EAGAIN (a rename or mount
+#: elsewhere on the host while it resolved ".."): a few do, on a busy host.
+IN_ROOT_ATTEMPTS = 64
 #: ``SYS_openat2`` where it has been checked: 437 in the table every new architecture shares.
 _SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437}.get(platform.machine())
 
@@ -106,12 +109,18 @@ def open_in_root(root: int, path: str, flags: int, mode: int = 0o600) -> int:
     opened; otherwise ``ELOOP``). Never a magic link (``/proc/PID/fd/N``). Close-on-exec."""
     global _have_openat2
     if _have_openat2:
-        try:
-            return _openat2(root, path, flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-        except OSError as exc:
-            if exc.errno != errno.ENOSYS:
-                raise
-            _have_openat2 = False
+        # EAGAIN: a rename or mount anywhere on the host while a ".." was resolved, which the
+        # kernel cannot tell from an escape; openat2(2) says to try again.
+        for attempt in range(IN_ROOT_ATTEMPTS):
+            try:
+                return _openat2(root, path, flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+            except OSError as exc:
+                if exc.errno == errno.EAGAIN and attempt + 1 < IN_ROOT_ATTEMPTS:
+                    continue
+                if exc.errno != errno.ENOSYS:
+                    raise
+                _have_openat2 = False
+                break
     return walk_in_root(root, path, flags, mode)
 
 

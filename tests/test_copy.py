@@ -14,6 +14,7 @@ import os
 import stat
 import sys
 import tarfile
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -626,3 +627,34 @@ async def test_extended_headers_before_one_entry_are_bounded_together() -> None:
     reader = TarReader(chunks())
     with trio.fail_after(10), pytest.raises(ArchiveError, match="extended headers"):
         await reader.next_entry()
+
+
+def test_a_rename_elsewhere_on_the_host_fails_no_resolution_in_a_root(
+    tree: int, tmp_path: Path
+) -> None:
+    """openat2 answers EAGAIN for a path with .. (RESOLVE_IN_ROOT) when any rename or mount
+    happens on the host meanwhile, anything anywhere: cp of a path through a climbing link
+    failed now and then with a 400 ("Resource temporarily unavailable") on a busy host. It
+    is tried again, as openat2(2) says to."""
+    moving = tmp_path / "moving"
+    moving.mkdir()
+    stop = threading.Event()
+
+    def rename() -> None:
+        while not stop.is_set():
+            os.rename(moving, tmp_path / "moved")
+            os.rename(tmp_path / "moved", moving)
+
+    renamer = threading.Thread(target=rename)
+    renamer.start()
+    failures: dict[int, int] = {}
+    try:
+        for _ in range(50_000):
+            try:
+                os.close(beneath.open_in_root(tree, "a/b/up/hostname", os.O_RDONLY))
+            except OSError as exc:
+                failures[exc.errno] = failures.get(exc.errno, 0) + 1
+    finally:
+        stop.set()
+        renamer.join()
+    assert failures == {}, {errno.errorcode[code]: count for code, count in failures.items()}
