@@ -27,6 +27,7 @@ the directory before it and each link read and resolved again from the root's fd
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -41,10 +42,10 @@ RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 #: How many links one resolution in a root may follow (the kernel's MAXSYMLINKS).
 MAX_LINKS = 40
-
 #: How many times :func:`open_in_root` asks again when openat2 says EAGAIN (a rename or mount
 #: elsewhere on the host while it resolved ".."): a few do, on a busy host.
 IN_ROOT_ATTEMPTS = 64
+
 #: ``SYS_openat2`` where it has been checked: 437 in the table every new architecture shares.
 _SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437}.get(platform.machine())
 
@@ -173,6 +174,66 @@ def walk_in_root(root: int, path: str, flags: int, mode: int = 0o600) -> int:
                 )
             )
         raise AssertionError("unreachable")  # the last part always returns
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+def resolve_in_root(root: int, path: str, opaque: frozenset[int] = frozenset()) -> str:
+    """The absolute path (in the root) that ``path`` names once every link on its way, the
+    last included, is followed inside the root as :func:`open_in_root` follows them: docker's
+    ``FollowSymlinkInScope``, which its stat's ``linkTarget`` is. From the first component
+    that is not there (or is no directory, with more after it) the rest is taken as written,
+    ``..`` lexically. A link on a device of ``opaque`` (procfs's magic links, which read as a
+    path of the host's) is not followed. More than :data:`MAX_LINKS` links: ``ELOOP``. Only a
+    name, for a client to ask for again (each use resolves it in the root again)."""
+    pending = [part for part in reversed(path.split("/")) if part not in ("", ".")]
+    names: list[str] = []
+    # The directories of ``names``, opened: each link is read where it is.
+    opened: list[int] = [os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=root)]
+    links = 0
+    try:
+        while pending:
+            part = pending.pop()
+            if part == "..":
+                if names:
+                    names.pop()
+                    if len(opened) > 1:
+                        os.close(opened.pop())
+                continue
+            try:
+                info = os.lstat(part, dir_fd=opened[-1])
+            except OSError:
+                info = None
+            if info is not None and stat.S_ISLNK(info.st_mode) and info.st_dev not in opaque:
+                links += 1
+                if links > MAX_LINKS:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+                target = os.readlink(part, dir_fd=opened[-1])
+                if target.startswith("/"):
+                    names.clear()
+                    while len(opened) > 1:
+                        os.close(opened.pop())
+                pending.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+                continue
+            names.append(part)
+            inner = -1
+            if info is not None and stat.S_ISDIR(info.st_mode):
+                with contextlib.suppress(OSError):  # swapped meanwhile: the rest as written
+                    inner = os.open(
+                        part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                        dir_fd=opened[-1],
+                    )  # fmt: skip
+            if inner < 0:
+                for rest in reversed(pending):  # nothing there to follow: as written
+                    if rest == "..":
+                        if names:
+                            names.pop()
+                    else:
+                        names.append(rest)
+                break
+            opened.append(inner)
+        return "/" + "/".join(names)
     finally:
         for fd in opened:
             os.close(fd)

@@ -658,3 +658,94 @@ def test_a_rename_elsewhere_on_the_host_fails_no_resolution_in_a_root(
         stop.set()
         renamer.join()
     assert failures == {}, {errno.errorcode[code]: count for code, count in failures.items()}
+
+
+@pytest.fixture
+def review_bundle(files_bundle: Path) -> Iterator[Path]:
+    """files_bundle with a chain of links (a link to a link to /etc/hostname, a link to a
+    link to /etc), a setuid file owned by a user, and a tree deeper than Python's recursion."""
+    rootfs = files_bundle / "rootfs"
+    (rootfs / "data" / "chain").symlink_to("hostname-link")
+    (rootfs / "data" / "dir-chain").symlink_to("etc-link")
+    suid = rootfs / "data" / "suid"
+    suid.write_text("#!/bin/sh\n")
+    os.chown(suid, 1000, 1000)
+    suid.chmod(0o4755)
+    fd = os.open(rootfs / "data", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(DEEP):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        os.close(os.open("bottom", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+    yield files_bundle
+    remove_chain(rootfs / "data")
+
+
+#: Deeper than Python's recursion limit (1000), well within PATH_MAX ("d/" 1100 times).
+DEEP = 1100
+
+
+def remove_chain(top: Path) -> None:
+    """Remove the chain of directories ``d`` under ``top`` (and the files at its bottom) a
+    level at a time: shutil.rmtree, pytest's cleanup of old tmp_paths, recurses a frame a
+    level and fails on it."""
+    fds = [os.open(top, os.O_RDONLY | os.O_DIRECTORY)]
+    try:
+        while "d" in os.listdir(fds[-1]):
+            fds.append(os.open("d", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
+        for name in os.listdir(fds[-1]):
+            os.unlink(name, dir_fd=fds[-1])
+        while len(fds) > 1:
+            os.close(fds.pop())
+            os.rmdir("d", dir_fd=fds[-1])
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+async def test_a_links_stat_names_where_its_chain_ends_as_dockers(
+    ctr: Ctr,  # noqa: F811 - the fixture imported above
+    client: httpx.AsyncClient,
+    review_bundle: Path,
+    tmp_path: Path,
+) -> None:
+    """docker's linkTarget is the link resolved to its end in the container's root (its
+    FollowSymlinkInScope), which cp -L copies and cp into a link copies into: a link to a
+    link (libfoo.so -> libfoo.so.1 -> libfoo.so.1.2) gives the file, not the middle link."""
+    await _running(client, "cpchain", review_bundle)
+    for path, target in (("/data/chain", "/etc/hostname"), ("/data/dir-chain", "/etc"),
+                         ("/data/hostname-link", "/etc/hostname")):  # fmt: skip
+        head = await client.head("/containers/cpchain/archive", params={"path": path})
+        described = pathstat.decode(head.headers[pathstat.STAT_HEADER])
+        assert pathstat.is_link(described) and described["linkTarget"] == target, path
+    out = tmp_path / "out"
+    out.mkdir()
+    await ok(ctr, "cp", "-L", "cpchain:/data/chain", str(out))
+    assert not (out / "chain").is_symlink()
+    assert (out / "chain").read_text() == "the-container\n"
+    # Into a link to a link to a directory: into that directory, the link left as it is.
+    (tmp_path / "note").write_text("through the chain\n")
+    await ok(ctr, "cp", str(tmp_path / "note"), "cpchain:/data/dir-chain")
+    assert (review_bundle / "rootfs" / "data" / "dir-chain").is_symlink()
+    answer = await _get(client, "cpchain", "/etc/note")
+    assert answer.status_code == 200, answer.text
+    assert _content(answer.content, "note") == b"through the chain\n"
+
+
+def test_a_links_end_is_found_in_the_root(tree: int) -> None:
+    """resolve_in_root names the path each link leads to, inside the root: never above it,
+    the rest as written past what is not there."""
+    cases = {
+        "file": "/etc/hostname", "abs": "/etc", "rel": "/etc", "a/b/up": "/etc",
+        "a/b/up/hostname": "/etc/hostname", "../../abs/../a": "/a", "nope/../x": "/x",
+        "abs/nope/x": "/etc/nope/x", "/": "/",
+    }  # fmt: skip
+    for path, resolved in cases.items():
+        assert beneath.resolve_in_root(tree, path) == resolved, path
+    with pytest.raises(OSError, match=os.strerror(errno.ELOOP)) as raised:
+        beneath.resolve_in_root(tree, "loop")
+    assert raised.value.errno == errno.ELOOP

@@ -98,8 +98,8 @@ class PathStat:
     mode: int
     #: RFC 3339, with nanoseconds.
     mtime: str
-    #: For a link: where it points, as an absolute path in the container (its target taken
-    #: from the link's directory; not resolved further). Else "".
+    #: For a link: where it leads, as an absolute path in the container, the chain of links
+    #: followed to its end in the root (docker's; :func:`..beneath.resolve_in_root`). Else "".
     link_target: str = ""
 
     def document(self) -> dict[str, object]:
@@ -293,10 +293,14 @@ def locate(root: Root, path: str, container_id: str) -> Located:
         name = "." if whole or not parts else last
         link = ""
         if stat.S_ISLNK(info.st_mode):
-            target = os.readlink(entry, dir_fd=parent)
-            directory = "/" + "/".join(parts[:-1])
-            link = posixpath.normpath(posixpath.join(directory, target))
-            link = "/" + link.lstrip("/")
+            # Where the chain of links ends, in the root, as docker's linkTarget: what cp -L
+            # copies and what a copy into a link goes into, neither of which may be a link.
+            try:
+                link = beneath.resolve_in_root(root.fd, path, root.pseudo)
+            except OSError:  # a loop: the link's own target, from its directory
+                target = os.readlink(entry, dir_fd=parent)
+                directory = "/" + "/".join(parts[:-1])
+                link = "/" + posixpath.normpath(posixpath.join(directory, target)).lstrip("/")
         described = PathStat(
             name=parts[-1] if parts else "/",
             size=info.st_size,
