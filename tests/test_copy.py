@@ -749,3 +749,23 @@ def test_a_links_end_is_found_in_the_root(tree: int) -> None:
     with pytest.raises(OSError, match=os.strerror(errno.ELOOP)) as raised:
         beneath.resolve_in_root(tree, "loop")
     assert raised.value.errno == errno.ELOOP
+
+
+async def test_cp_out_makes_no_setuid_file_it_does_not_give_its_owner(
+    ctr: Ctr,  # noqa: F811 - the fixture imported above
+    client: httpx.AsyncClient,
+    review_bundle: Path,
+    tmp_path: Path,
+) -> None:
+    """A setuid file of a user of the container, copied out by root without -a, is root's
+    here: its setuid bit would make it a setuid-root program of the container's choosing. As
+    a copy in drops the bits, and as tar does for an owner it does not restore. With -a the
+    owner is kept, and the bit with it."""
+    await _running(client, "cpsuid", review_bundle)
+    await ok(ctr, "cp", "cpsuid:/data/suid", str(tmp_path / "plain"))
+    info = (tmp_path / "plain").stat()
+    assert info.st_uid == os.getuid()
+    assert stat.S_IMODE(info.st_mode) == 0o755
+    await ok(ctr, "cp", "-a", "cpsuid:/data/suid", str(tmp_path / "kept"))
+    info = (tmp_path / "kept").stat()
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (1000, 0o4755)

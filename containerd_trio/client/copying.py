@@ -17,6 +17,7 @@ Imported only by ``cp`` (tarfile, for one command).
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import posixpath
 import stat
@@ -172,13 +173,25 @@ class _Pieces:
 
 class _Unpacker(tarfile.TarFile):
     """tarfile, owners left to whoever runs ``cp`` unless ``-a`` (docker's ``cp`` without
-    ``-a`` does not chown either)."""
+    ``-a`` does not chown either). Without the owner, no setuid or setgid bit: a file of a
+    user of the container would become a set-id program of whoever runs ``cp`` (root's),
+    as tar drops the bits of an owner it does not restore, and as the daemon's copy in
+    drops them."""
 
     keep_owner = False
 
     def chown(self, tarinfo: tarfile.TarInfo, targetpath: Any, numeric_owner: bool) -> None:
         if self.keep_owner:
             super().chown(tarinfo, targetpath, numeric_owner=True)
+
+    def chmod(self, tarinfo: tarfile.TarInfo, targetpath: Any) -> None:
+        if not self.keep_owner and tarinfo.mode & _SETID:
+            tarinfo = copy.copy(tarinfo)
+            tarinfo.mode &= ~_SETID
+        super().chmod(tarinfo, targetpath)
+
+
+_SETID = stat.S_ISUID | stat.S_ISGID
 
 
 def _unpack(source: _Pieces, directory: str, rename: str | None, *, keep_owner: bool) -> None:
