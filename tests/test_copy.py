@@ -769,3 +769,15 @@ async def test_cp_out_makes_no_setuid_file_it_does_not_give_its_owner(
     await ok(ctr, "cp", "-a", "cpsuid:/data/suid", str(tmp_path / "kept"))
     info = (tmp_path / "kept").stat()
     assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (1000, 0o4755)
+
+
+async def test_a_tree_deeper_than_pythons_recursion_comes_out_whole(
+    client: httpx.AsyncClient, review_bundle: Path
+) -> None:
+    """The walk holds no Python frame a level: a container's 1100-deep tree is sent whole."""
+    await _running(client, "cpdeep", review_bundle)
+    with trio.fail_after(60):
+        answer = await _get(client, "cpdeep", "/data/d")
+    assert answer.status_code == 200
+    names = _members(answer.content)
+    assert "d/" * DEEP + "bottom" in names

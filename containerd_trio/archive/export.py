@@ -442,28 +442,61 @@ def _open_member(
     return opened, tar
 
 
+#: A directory whose path in the walk is this long is listed, not entered: nothing under it has
+#: a name the kernel takes whole (PATH_MAX), so no path-based tool makes it again, and the walk
+#: holds an fd for each level it is down (a container can nest directories without end).
+MAX_WALK_NAME = 4096
+
+
 def walk(
     directory: int, relative: str, skip: frozenset[int] = frozenset()
 ) -> Iterator[tuple[str, os.stat_result, tuple[int, str]]]:
     """Every entry under the open ``directory``, each directory before what it holds, names
     sorted: its path, its lstat, and where it is (valid until the walk goes on). A directory
-    on a device of ``skip`` is yielded, but not entered (a container's /proc)."""
+    on a device of ``skip`` is yielded, but not entered (a container's /proc); nor is one
+    whose path is :data:`MAX_WALK_NAME` bytes or longer.
+
+    A stack of the directories it is in, not a call a level: a tree deeper than Python's
+    recursion limit (a container's ``mkdir -p`` can make one) is walked whole."""
+    # Each level: its fd (the caller's for the first), its path, its entries still to go.
+    levels: list[tuple[int, str, Iterator[os.DirEntry[str]]]] = []
+    try:
+        levels.append((directory, relative, _sorted_entries(directory)))
+        while levels:
+            current, prefix, entries = levels[-1]
+            entry = next(entries, None)
+            if entry is None:
+                levels.pop()
+                if current != directory:
+                    os.close(current)
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            path = f"{prefix}/{entry.name}" if prefix else entry.name
+            yield path, info, (current, entry.name)
+            if not stat.S_ISDIR(info.st_mode) or info.st_dev in skip:
+                continue
+            if len(os.fsencode(path)) >= MAX_WALK_NAME:
+                log.warning("%s is not entered: its path is past %d bytes", path, MAX_WALK_NAME)
+                continue
+            try:
+                inner = os.open(entry.name, _OPEN_FLAGS | os.O_DIRECTORY, dir_fd=current)
+            except OSError:
+                continue  # removed, or no longer a directory (O_NOFOLLOW: a symlink fails here)
+            try:
+                listing = _sorted_entries(inner)
+            except BaseException:
+                os.close(inner)
+                raise
+            levels.append((inner, path, listing))
+    finally:
+        for fd, _, _ in levels:
+            if fd != directory:
+                os.close(fd)
+
+
+def _sorted_entries(directory: int) -> Iterator[os.DirEntry[str]]:
     with os.scandir(directory) as listing:
-        entries = sorted(listing, key=lambda entry: entry.name)
-    for entry in entries:
-        try:
-            info = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue
-        path = f"{relative}/{entry.name}" if relative else entry.name
-        yield path, info, (directory, entry.name)
-        if not stat.S_ISDIR(info.st_mode) or info.st_dev in skip:
-            continue
-        try:
-            inner = os.open(entry.name, _OPEN_FLAGS | os.O_DIRECTORY, dir_fd=directory)
-        except OSError:
-            continue  # removed, or no longer a directory (O_NOFOLLOW: a symlink fails here)
-        try:
-            yield from walk(inner, path, skip)
-        finally:
-            os.close(inner)
+        return iter(sorted(listing, key=lambda entry: entry.name))
