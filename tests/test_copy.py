@@ -781,3 +781,24 @@ async def test_a_tree_deeper_than_pythons_recursion_comes_out_whole(
     assert answer.status_code == 200
     names = _members(answer.content)
     assert "d/" * DEEP + "bottom" in names
+
+
+async def test_a_copy_of_the_kernels_directories_leaves_them_as_they_are(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    """``cp ID:/`` sends ./proc and ./sys empty; the same archive sent back (a rootfs
+    copied in) leaves the kernel's directories as they are: their mode is not set, nothing
+    is written in them, and the copy is no 500."""
+    await _running(client, "cpkern", files_bundle)
+    proc = _special("proc", tarfile.DIRTYPE)
+    proc[0].mode = 0o700
+    sys_ = _special("sys", tarfile.DIRTYPE)
+    sys_[0].mode = 0o700
+    answer = await _put(client, "cpkern", "/", _tar(proc, sys_, _file("after", b"x")))
+    assert answer.status_code == 200, answer.text
+    described = pathstat.decode(
+        (await client.head("/containers/cpkern/archive", params={"path": "/proc"})).headers[
+            pathstat.STAT_HEADER
+        ]
+    )
+    assert described["mode"] & 0o777 == 0o555, oct(described["mode"])

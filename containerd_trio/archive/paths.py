@@ -551,7 +551,8 @@ class _CopyIn:
 
     def finish(self) -> None:
         """In a worker thread: each directory's mode, owner and time, children first; each
-        opened in the root without following a link in its last place."""
+        opened in the root without following a link in its last place, and none of the
+        kernel's file systems changed."""
         for directory in reversed(self.directories):
             try:
                 fd = beneath.open_in_root(
@@ -562,7 +563,10 @@ class _CopyIn:
                     f"{quoted(directory.entry.name)} cannot be finished: {exc.strerror}"
                 ) from None
             try:
-                set_metadata(fd, directory.entry, self.limits.mode(directory.entry))
+                # The kernel's own (the archive's proc/ or sys/, as a copy out of / sends them
+                # back; or what a link the container swapped in leads to): left as they are.
+                if os.fstat(fd).st_dev not in self.root.pseudo:
+                    set_metadata(fd, directory.entry, self.limits.mode(directory.entry))
             finally:
                 os.close(fd)
 
