@@ -353,6 +353,20 @@ def _parsed(*argv: str) -> Any:
         (("start", "-b", "/b", "web", "sh", "-c", "echo hi"), ["sh", "-c", "echo hi"]),
         (("start", "web", "-b", "/b", "sh", "-c", "echo hi"), ["sh", "-c", "echo hi"]),
         (("start", "db", "-b", "/b", "--pids-limit", "20"), []),
+        # After a --, all is the command's, words that look like ours too (argparse takes
+        # the -- out when it comes right after the ID).
+        (("run", "-b", "/b", "web", "--", "-it", "sh"), ["-it", "sh"]),
+        (("run", "-d", "-b", "/b", "web", "--", "-x"), ["-x"]),
+        (("run", "-b", "/b", "web", "--", "-e", "X=1", "env"), ["-e", "X=1", "env"]),
+        (("start", "-b", "/b", "web", "--", "-it", "sh"), ["-it", "sh"]),
+        # An option that is not ours begins the command, as any word that is not one of ours.
+        (("run", "-b", "/b", "web", "-x", "y"), ["-x", "y"]),
+        (("run", "-b", "/b", "web", "--version"), ["--version"]),
+        (("run", "-b", "/b", "web", "-1"), ["-1"]),
+        (("run", "web", "-b", "/b", "-d", "-1"), ["-1"]),
+        # A command word that is one of our switches is left as it was written.
+        (("run", "-b", "/b", "web", "prog", "--sig-proxy"), ["prog", "--sig-proxy"]),
+        (("start", "-b", "/b", "web", "prog", "--sig-proxy"), ["prog", "--sig-proxy"]),
     ],
 )
 def test_run_and_start_take_a_command_after_the_id(
@@ -363,6 +377,8 @@ def test_run_and_start_take_a_command_after_the_id(
     args, problem = _parsed(*argv)
     assert problem is None
     assert (args.id, args.bundle, args.args) == ("db" if "db" in argv else "web", "/b", command)
+    if "--" in argv:  # -- -it sh: the command's words, not our -i, -t
+        assert (args.tty, args.interactive, args.env) == (False, False, None)
 
 
 def test_run_takes_execs_process_options() -> None:
