@@ -101,6 +101,41 @@ async def test_a_start_with_limits_and_a_command_runs_from_one_copy(
     assert started["processes"][0]["args"] == reads
 
 
+async def test_an_exec_runs_with_the_starts_env_cwd_and_user(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """As docker exec into a container run with -e, -w, -u: what the exec leaves out is the
+    container's, the start's process laid over the bundle's, not the bundle's alone (before,
+    an exec had none of the start's env, and ran in the bundle's cwd as the bundle's user,
+    while ctr-trio exec -e, which sends the init's env, had the start's)."""
+    client = daemon.client
+    given = {
+        "args": ["sleep", "100000"],
+        "env": ["OVER=start", "NEW=added"],
+        "cwd": "/tmp",
+        "user": {"uid": 1000, "gid": 1001},
+    }
+    await start_container(client, "ex", make_bundle(env=BUNDLE_ENV), process=given)
+    script = "echo $KEEP $OVER $NEW $(pwd) $(id -u):$(id -g)"
+    body = {"args": ["sh", "-c", script]}
+    response = await client.put("/containers/ex/processes", json=body)
+    assert response.status_code == 201, response.text
+    execed = response.json()
+    assert execed["env"] == [PATH, "KEEP=bundle", "OVER=start", "NEW=added"]
+    assert (execed["cwd"], execed["user"], execed["terminal"]) == (
+        "/tmp",
+        {"uid": 1000, "gid": 1001},
+        False,
+    )
+    await wait_output(client, "ex", "bundle start added /tmp 1000:1001")
+    address = ("--address", daemon.url)
+    plain = await run_cli(*address, "exec", "ex", "sh", "-c", script)
+    assert (plain.code, plain.out) == (0, "bundle start added /tmp 1000:1001\n"), plain.err
+    # The exec's own fields are still laid over the container's.
+    own = await run_cli(*address, "exec", "-e", "NEW=exec", "-u", "0", "ex", "sh", "-c", script)
+    assert (own.code, own.out) == (0, "bundle start exec /tmp 0:0\n"), own.err
+
+
 async def test_a_plain_start_runs_from_the_bundle_and_shows_no_process(
     daemon: RunningDaemon, bundle: Path
 ) -> None:
