@@ -5,13 +5,17 @@ log saying what it ran with."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import trio
 
 from containerd_trio.api.schemas import StartRequest
 from containerd_trio.client.cli import build_parser, run
@@ -24,8 +28,11 @@ from .helpers import (
     COUNTER,
     BundleFactory,
     DaemonProcess,
+    GatedRunc,
     RunningDaemon,
     now,
+    own_cgroup,
+    runc_ids,
     runc_state,
     start_container,
     wait_exit,
@@ -220,6 +227,59 @@ async def test_the_command_survives_a_server_crash(
     assert again["process"] == given
     assert again["processes"][0]["args"] == given["args"]
     await wait_output(client, "kept", "kept-x")
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.parametrize("after", [False, True], ids=["before-runc-run", "after-runc-run"])
+async def test_a_server_dying_in_a_start_again_with_a_process_rolls_it_back(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, after: bool
+) -> None:
+    """kill -9 of the server while the start again of a stopped container started with a
+    process is held in runc run (its private copy written), before runc runs or after: the
+    next server rolls the start back, and the stopped container is there as it was, its
+    process too, with nothing left in runc or aside; a start again then runs the process."""
+    gated = GatedRunc(tmp_path, "run", after=after)
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    client = daemon.client
+    bundle = make_bundle()
+    given = {"args": ["sh", "-c", "echo ran-$MARK; exec sleep 100000"], "env": ["MARK=one"]}
+    async with gated.opened(None):  # the first start goes through
+        started = await start_container(client, "again", bundle, process=given)
+        await wait_output(client, "again", "ran-one")
+        pid = started["processes"][0]["pid"]
+        since = now()
+        killed = await client.post(f"/containers/again/process/{pid}", json={"signal": 9})
+        assert killed.status_code == 200, killed.text
+        await wait_exit(client, "again", pid, since)
+    before = (await client.get("/containers/again")).json()
+    assert before["process"] == given
+    body = {"bundlePath": str(bundle), "process": given}
+
+    async def start_held() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await client.post("/containers/again", json=body)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(start_held)
+        await gated.reached()  # the start again is in runc run, its private copy written
+        assert (
+            daemon.state_dir / "containers" / "again" / START_BUNDLE_NAME / "config.json"
+        ).is_file()
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        async with gated.opened(None):  # the keeper's runc goes on
+            await daemon.served(count + 1)
+    assert (await client.get("/containers/again")).json() == before
+    assert runc_ids(daemon.state_dir) == []
+    assert sorted(os.listdir(daemon.state_dir / "containers")) == ["again"]
+    assert not (own_cgroup("memory") / "again").exists()
+    async with gated.opened(None):
+        result = await run_cli("--address", f"unix:{daemon.socket}", "start", "again")
+        assert result.code == 0, result.err
+        await wait_output(client, "again", "ran-one")
+    assert (await client.get("/containers/again")).json()["process"] == given
+    response = await client.delete("/containers/again", params={"timeout": "0"})
+    assert response.status_code == 200, response.text
 
 
 async def test_a_restore_over_the_stopped_container_keeps_its_process(
