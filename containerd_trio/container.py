@@ -670,8 +670,13 @@ class Container:
         async with self.lock:
             self._require_running("exec into")
             # The bundle's process is the base (its user, env, capabilities): one that cannot
-            # be read now is a 400, never an exec as root with nothing of it.
-            document = _exec_document(exec_base(self.bundle), spec)
+            # be read now is a 400, never an exec as root with nothing of it. With the start's
+            # laid over it: docker's exec runs with the container's env, user and workdir,
+            # docker run's -e, -u and -w among them.
+            base = exec_base(self.bundle)
+            if self.start_process is not None:
+                base = process_over(base, self.start_process)
+            document = _exec_document(base, spec)
             check_exec_strings(document)  # else a 201, and the process "exits 1" with E2BIG
             key = self._ctx.new_key(self.id, "exec")
             pid_file = self._ctx.pid_dir / f"{self.id}.{key.rpartition('/')[2]}.pid"
@@ -1312,7 +1317,8 @@ def _named(field: str, given: StartProcess | None, name: str, container: Contain
 
 
 def _exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
-    """The bundle's process with the request's fields laid over it, as Docker's exec does.
+    """The container's process (the bundle's, with its start's laid over it) with the
+    request's fields laid over it, as Docker's exec does.
 
     Whatever the request leaves out (environment, working directory, user, capabilities,
     rlimits) is the container's own.

@@ -5,13 +5,17 @@ log saying what it ran with."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import trio
 
 from containerd_trio.api.schemas import StartRequest
 from containerd_trio.client.cli import build_parser, run
@@ -24,8 +28,11 @@ from .helpers import (
     COUNTER,
     BundleFactory,
     DaemonProcess,
+    GatedRunc,
     RunningDaemon,
     now,
+    own_cgroup,
+    runc_ids,
     runc_state,
     start_container,
     wait_exit,
@@ -99,6 +106,41 @@ async def test_a_start_with_limits_and_a_command_runs_from_one_copy(
     init = started["processes"][0]["pid"]
     assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
     assert started["processes"][0]["args"] == reads
+
+
+async def test_an_exec_runs_with_the_starts_env_cwd_and_user(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """As docker exec into a container run with -e, -w, -u: what the exec leaves out is the
+    container's, the start's process laid over the bundle's, not the bundle's alone (before,
+    an exec had none of the start's env, and ran in the bundle's cwd as the bundle's user,
+    while ctr-trio exec -e, which sends the init's env, had the start's)."""
+    client = daemon.client
+    given = {
+        "args": ["sleep", "100000"],
+        "env": ["OVER=start", "NEW=added"],
+        "cwd": "/tmp",
+        "user": {"uid": 1000, "gid": 1001},
+    }
+    await start_container(client, "ex", make_bundle(env=BUNDLE_ENV), process=given)
+    script = "echo $KEEP $OVER $NEW $(pwd) $(id -u):$(id -g)"
+    body = {"args": ["sh", "-c", script]}
+    response = await client.put("/containers/ex/processes", json=body)
+    assert response.status_code == 201, response.text
+    execed = response.json()
+    assert execed["env"] == [PATH, "KEEP=bundle", "OVER=start", "NEW=added"]
+    assert (execed["cwd"], execed["user"], execed["terminal"]) == (
+        "/tmp",
+        {"uid": 1000, "gid": 1001},
+        False,
+    )
+    await wait_output(client, "ex", "bundle start added /tmp 1000:1001")
+    address = ("--address", daemon.url)
+    plain = await run_cli(*address, "exec", "ex", "sh", "-c", script)
+    assert (plain.code, plain.out) == (0, "bundle start added /tmp 1000:1001\n"), plain.err
+    # The exec's own fields are still laid over the container's.
+    own = await run_cli(*address, "exec", "-e", "NEW=exec", "-u", "0", "ex", "sh", "-c", script)
+    assert (own.code, own.out) == (0, "bundle start exec /tmp 0:0\n"), own.err
 
 
 async def test_a_plain_start_runs_from_the_bundle_and_shows_no_process(
@@ -185,6 +227,59 @@ async def test_the_command_survives_a_server_crash(
     assert again["process"] == given
     assert again["processes"][0]["args"] == given["args"]
     await wait_output(client, "kept", "kept-x")
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.parametrize("after", [False, True], ids=["before-runc-run", "after-runc-run"])
+async def test_a_server_dying_in_a_start_again_with_a_process_rolls_it_back(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, after: bool
+) -> None:
+    """kill -9 of the server while the start again of a stopped container started with a
+    process is held in runc run (its private copy written), before runc runs or after: the
+    next server rolls the start back, and the stopped container is there as it was, its
+    process too, with nothing left in runc or aside; a start again then runs the process."""
+    gated = GatedRunc(tmp_path, "run", after=after)
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    client = daemon.client
+    bundle = make_bundle()
+    given = {"args": ["sh", "-c", "echo ran-$MARK; exec sleep 100000"], "env": ["MARK=one"]}
+    async with gated.opened(None):  # the first start goes through
+        started = await start_container(client, "again", bundle, process=given)
+        await wait_output(client, "again", "ran-one")
+        pid = started["processes"][0]["pid"]
+        since = now()
+        killed = await client.post(f"/containers/again/process/{pid}", json={"signal": 9})
+        assert killed.status_code == 200, killed.text
+        await wait_exit(client, "again", pid, since)
+    before = (await client.get("/containers/again")).json()
+    assert before["process"] == given
+    body = {"bundlePath": str(bundle), "process": given}
+
+    async def start_held() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await client.post("/containers/again", json=body)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(start_held)
+        await gated.reached()  # the start again is in runc run, its private copy written
+        assert (
+            daemon.state_dir / "containers" / "again" / START_BUNDLE_NAME / "config.json"
+        ).is_file()
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        async with gated.opened(None):  # the keeper's runc goes on
+            await daemon.served(count + 1)
+    assert (await client.get("/containers/again")).json() == before
+    assert runc_ids(daemon.state_dir) == []
+    assert sorted(os.listdir(daemon.state_dir / "containers")) == ["again"]
+    assert not (own_cgroup("memory") / "again").exists()
+    async with gated.opened(None):
+        result = await run_cli("--address", f"unix:{daemon.socket}", "start", "again")
+        assert result.code == 0, result.err
+        await wait_output(client, "again", "ran-one")
+    assert (await client.get("/containers/again")).json()["process"] == given
+    response = await client.delete("/containers/again", params={"timeout": "0"})
+    assert response.status_code == 200, response.text
 
 
 async def test_a_restore_over_the_stopped_container_keeps_its_process(
@@ -353,6 +448,20 @@ def _parsed(*argv: str) -> Any:
         (("start", "-b", "/b", "web", "sh", "-c", "echo hi"), ["sh", "-c", "echo hi"]),
         (("start", "web", "-b", "/b", "sh", "-c", "echo hi"), ["sh", "-c", "echo hi"]),
         (("start", "db", "-b", "/b", "--pids-limit", "20"), []),
+        # After a --, all is the command's, words that look like ours too (argparse takes
+        # the -- out when it comes right after the ID).
+        (("run", "-b", "/b", "web", "--", "-it", "sh"), ["-it", "sh"]),
+        (("run", "-d", "-b", "/b", "web", "--", "-x"), ["-x"]),
+        (("run", "-b", "/b", "web", "--", "-e", "X=1", "env"), ["-e", "X=1", "env"]),
+        (("start", "-b", "/b", "web", "--", "-it", "sh"), ["-it", "sh"]),
+        # An option that is not ours begins the command, as any word that is not one of ours.
+        (("run", "-b", "/b", "web", "-x", "y"), ["-x", "y"]),
+        (("run", "-b", "/b", "web", "--version"), ["--version"]),
+        (("run", "-b", "/b", "web", "-1"), ["-1"]),
+        (("run", "web", "-b", "/b", "-d", "-1"), ["-1"]),
+        # A command word that is one of our switches is left as it was written.
+        (("run", "-b", "/b", "web", "prog", "--sig-proxy"), ["prog", "--sig-proxy"]),
+        (("start", "-b", "/b", "web", "prog", "--sig-proxy"), ["prog", "--sig-proxy"]),
     ],
 )
 def test_run_and_start_take_a_command_after_the_id(
@@ -363,6 +472,8 @@ def test_run_and_start_take_a_command_after_the_id(
     args, problem = _parsed(*argv)
     assert problem is None
     assert (args.id, args.bundle, args.args) == ("db" if "db" in argv else "web", "/b", command)
+    if "--" in argv:  # -- -it sh: the command's words, not our -i, -t
+        assert (args.tty, args.interactive, args.env) == (False, False, None)
 
 
 def test_run_takes_execs_process_options() -> None:

@@ -129,6 +129,7 @@ class Parser(argparse.ArgumentParser):
     ) -> tuple[argparse.Namespace, list[str]]:
         # A switch alone is its value, true: written as one word, so that argparse does not
         # take the next word (the ID of `attach --sig-proxy web`) for its value.
+        given = None if args is None else list(args)
         if args is not None:
             args = _switches_written_out(self, args)
         parsed, extras = super().parse_known_args(args, namespace)
@@ -137,7 +138,9 @@ class Parser(argparse.ArgumentParser):
         # it a namespace of its own), so that any parse of ours has them so.
         ours = args is not None and namespace is None and vars(parsed).get("command_parser") is self
         if ours and (moved := _options_before_command(list(args or ()), parsed)) is not None:
-            return super().parse_known_args(moved)
+            parsed, extras = super().parse_known_args(moved)
+        if given is not None:
+            _command_as_given(parsed, given)
         return parsed, extras
 
     def format_usage(self) -> str:
@@ -470,6 +473,18 @@ def _boolean(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
 
 
+def _command_as_given(args: argparse.Namespace, given: Sequence[str]) -> None:
+    """The command's words of ``args`` (run's, start's, exec's: the tail of the words its
+    parser read) as they were ``given``: :func:`_switches_written_out` wrote a word of the
+    command that is one of our switches as ours (``run -b DIR web prog --sig-proxy`` ran
+    ``prog --sig-proxy=true``); it writes each word in its place, so the tail is the same
+    length."""
+    name: str = getattr(args, "command_line", "")
+    words: list[str] | None = getattr(args, name, None) if name else None
+    if words:
+        setattr(args, name, list(given[len(given) - len(words) :]))
+
+
 def _switches_written_out(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
     """``argv`` with each switch of ``parser`` given alone written ``--NAME=true``; a ``--``
     ends the options (what follows is left as it is)."""
@@ -793,6 +808,8 @@ def _options_before_command(argv: list[str], args: argparse.Namespace) -> list[s
     words: list[str] = args.args
     if not words or not words[0].startswith("-"):
         return None
+    if argv[len(argv) - len(words) - 1] == "--":
+        return None  # run -b DIR web -- -it sh: argparse took out the -- that ends ours
     ids = args.ids if "ids" in args else [args.id]
     if len(ids) > 1 and args.bundle is not None:
         return None  # start -b DIR web sh -c x: ids took the command's first word
@@ -805,16 +822,19 @@ def _options_before_command(argv: list[str], args: argparse.Namespace) -> list[s
 
 def _leading_options(parser: argparse.ArgumentParser, words: Sequence[str]) -> int:
     """How many of ``words`` are options of ``parser`` (with their values) before the first
-    word that is not one, or a ``--``."""
+    word that is not one, or a ``--``. A word that looks like an option but is none of ours
+    (``-x``, ``--version``, ``-1``) is the command's first, as any other word."""
     index = 0
     while index < len(words):
         word = words[index]
         if word == "--" or not word.startswith("-") or word == "-":
             break
+        key = word.partition("=")[0] if word.startswith("--") else word[:2]
+        if key not in parser._option_string_actions:
+            break
         index += 1
         if word.startswith("--"):
-            action = parser._option_string_actions.get(word.partition("=")[0])
-            index += action is not None and action.nargs != 0 and "=" not in word
+            index += parser._option_string_actions[key].nargs != 0 and "=" not in word
             continue
         # -it, -m64m, -m 64m: switches, then at most one that takes a value (the rest of the
         # word, or the next word).
