@@ -270,6 +270,7 @@ class Adoption:
         )
         container.resources = info.resources  # what the last server put in force
         container.start_process = info.process  # what its start ran: for a start again
+        container.stdin = bool(info.stdin)  # its -i, likewise
         if info.id in self._dumped and runc_entry is None:
             # runc forgets the container its checkpoint stops: stopped by the checkpoint, not
             # an exit, it is kept for its restore even with autoRemove (Container._init_exited).

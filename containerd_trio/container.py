@@ -221,6 +221,9 @@ class Container:
         self.labels = labels
         #: Removed once its init exits (docker run --rm): see :meth:`_init_exited`.
         self.auto_remove = auto_remove
+        #: Its init's stdin kept open (the start's stdin, or a restored init's pipe): kept in
+        #: its record, for a start again (docker keeps a container's -i, its OpenStdin).
+        self.stdin = False
         #: What its start ran instead of the bundle's process, as given (None: the bundle's):
         #: kept in its record, for a start again (docker keeps a container's command).
         self.start_process: StartProcess | None = None
@@ -315,6 +318,7 @@ class Container:
             labels=self.labels,
             resources=self.resources,
             auto_remove=True if self.auto_remove else None,
+            stdin=True if self.stdin else None,
             process=self.start_process,
         )
 
@@ -327,7 +331,7 @@ class Container:
         # puts new (frozen) Resources in place.
         key = (
             self.status, self.exit_status, self.created_ns, self.resources, self.auto_remove,
-            *self.processes.values(),
+            self.stdin, self.start_process, *self.processes.values(),
         )  # fmt: skip
         if self._info_json is None or self._info_json[0] != key:
             self._info_json = (key, dump_json(unstructure(self.info())))
@@ -406,6 +410,7 @@ class Container:
         if isinstance(launch, Restore) and not stdin:
             # A process that read a pipe as its stdin goes on reading one after a restore.
             stdin = _stdin_was_pipe(checkpoints.image_path(self.bundle, launch.checkpoint))
+        self.stdin = stdin
         custody = self._custody(key, terminal=bool(process.get("terminal")), stdin=stdin)
         if isinstance(launch, Restore):
             self._cgroups_path = launch.cgroups_path
@@ -1191,6 +1196,7 @@ class Container:
         )  # fmt: skip
         container.resources = info.resources
         container.start_process = info.process
+        container.stdin = bool(info.stdin)
         container.created_ns = timestamps.parse_ns(info.created_at)
         exit_status = info.state.exit_status
         container.mark_stopped(UNKNOWN_EXIT_STATUS if exit_status is None else exit_status)

@@ -274,6 +274,14 @@ class ContainerInfo:
             " autoRemove, as docker run --rm); left out otherwise."
         ),
     )
+    stdin: bool | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "true: its init's stdin was kept open (the start's stdin, or a restored init that"
+            " read a pipe), as docker run -i; a start again of the stopped container"
+            " (ctr-trio start ID, restart) keeps it open again. Left out otherwise."
+        ),
+    )
     process: StartProcess | None = attrs.field(
         default=None,
         metadata=doc(

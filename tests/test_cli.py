@@ -747,6 +747,43 @@ async def test_restart_stops_then_starts_again_as_docker_s(
         assert reread.json["processes"][0]["stdin"] is True
 
 
+async def test_a_stopped_container_started_again_keeps_its_stdin_open(
+    spawn_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """docker keeps a container's -i (OpenStdin) for its next start: the daemon's record
+    keeps the start's stdin (``stdin: true`` in GET, for a stopped container and after a
+    server's crash too), and ``start ID`` and ``restart`` of the stopped container send it
+    again. Before, a stopped container's processes were gone and with them the only mark of
+    it: started again, its init's stdin was /dev/null (``cat`` ended at once)."""
+    with trio.fail_after(60):
+        daemon = await spawn_daemon()
+        client = daemon.client
+
+        async def ctr_ok(*argv: str) -> Any:
+            result = await run_cli("--address", f"unix:{daemon.socket}", *argv)
+            assert result.code == cli.EXIT_OK, result.err
+            return result
+
+        await start_container(client, "reader", make_bundle(["cat"]), stdin=True)
+        plain = await start_container(client, "plain", make_bundle(FOREVER))
+        assert (await client.get("/containers/reader")).json()["stdin"] is True
+        assert "stdin" not in plain
+        await ctr_ok("stop", "-t", "0", "reader")
+        stopped = (await client.get("/containers/reader")).json()
+        assert (stopped["processes"], stopped["stdin"]) == ([], True)
+        await daemon.kill_server()  # the next server reads it from the record
+        assert (await client.get("/containers/reader")).json()["stdin"] is True
+
+        again = await ctr_ok("--json", "start", "reader")
+        assert again.json["processes"][0]["stdin"] is True
+        # cat reads a pipe the keeper holds open: it runs on, as at its first start.
+        assert (await client.get("/containers/reader")).json()["state"] == {"status": "running"}
+        await ctr_ok("stop", "-t", "0", "reader")
+        restarted = await ctr_ok("--json", "restart", "-t", "0", "reader")
+        assert restarted.json["processes"][0]["stdin"] is True
+        assert restarted.json["stdin"] is True
+
+
 @pytest.fixture
 def held_removal(make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A bundle whose SIGTERM trap writes 4 MiB and exits 5, once it printed ready: an attached

@@ -271,13 +271,14 @@ def start_again(client: Client, container_id: str) -> Container:
 
 def _start_as(client: Client, container: Container, *, stdin: bool = False) -> Container:
     """Start ``container``'s id afresh with what its start took that the daemon's record of it
-    holds: its bundle, its labels, its autoRemove, the limits in force when it stopped (an
-    update's too, as docker keeps them), and the process its start ran instead of the
-    bundle's (docker keeps a container's command): the start replaces a stopped container of
-    the id, and its log with it. Not a checkpoint: a restart starts from the bundle."""
+    holds: its bundle, its labels, its autoRemove, its stdin kept open (docker's -i), the
+    limits in force when it stopped (an update's too, as docker keeps them), and the process
+    its start ran instead of the bundle's (docker keeps a container's command): the start
+    replaces a stopped container of the id, and its log with it. Not a checkpoint: a restart
+    starts from the bundle. ``stdin``: keep it open whatever the record says."""
     return client.start(
         container["id"], container["bundlePath"], labels=container.get("labels") or {},
-        stdin=stdin, auto_remove=bool(container.get("autoRemove")),
+        stdin=stdin or bool(container.get("stdin")), auto_remove=bool(container.get("autoRemove")),
         resources=container.get("resources") or None, process=container.get("process"),
     )  # fmt: skip
 
@@ -679,8 +680,9 @@ def restart(
     container = client.container(container_id)
     if container["state"]["status"] == "stopped":
         return _start_as(client, container)
-    # The init's stdin kept open is known while it runs (a terminal's stdin is the terminal's,
-    # which the bundle gives again): not of a stopped container, whose processes are gone.
+    # The record says the init's stdin was kept open (its "stdin"); a daemon before it did
+    # not, and only the running init's listing shows it (a terminal's stdin is the
+    # terminal's, which the bundle gives again).
     init = container["processes"][0] if container["processes"] else None
     stdin = bool(init and init["stdin"] and not init["terminal"])
     stop(client, container_id, signal, timeout)

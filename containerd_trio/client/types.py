@@ -86,6 +86,8 @@ class Container(TypedDict):
     resources: Resources
     #: True for a container the daemon removes once it exits; left out otherwise.
     autoRemove: NotRequired[bool]
+    #: True for a container whose init's stdin was kept open (docker's -i); left out otherwise.
+    stdin: NotRequired[bool]
     #: What its start ran instead of the bundle's process; left out for the bundle's own.
     process: NotRequired[StartProcess]
 
