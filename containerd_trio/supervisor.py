@@ -1056,8 +1056,8 @@ def _changed(
     )  # fmt: skip
 
 
-#: What a start's process may change of the bundle's, as its fields are named on the wire.
-_PROCESS_FIELDS = ("args", "env", "cwd", "user", "terminal")
+#: What a start's process may change of the bundle's: its fields, named on the wire as here.
+_PROCESS_FIELDS = tuple(field.name for field in attrs.fields(StartProcess))
 
 
 def _check_start_process(process: StartProcess, checkpoint: str | None) -> None:
