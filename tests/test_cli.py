@@ -555,7 +555,8 @@ async def test_stop_signals_then_kills_after_the_grace_and_keeps_the_container(
         ]
         assert several.err.count("\n") == 1 and "'ghost' not found" in several.err, several
         assert await status("stubborn") == {"status": "stopped", "exitStatus": 137}
-        assert (await ok(ctr, "ps", "-q")).out.split() == ["polite", "frozen", "custom", "stubborn"]
+        kept = (await ok(ctr, "ps", "-aq")).out.split()  # stopped: -a, as docker's
+        assert kept == ["polite", "frozen", "custom", "stubborn"]
 
 
 #: An init whose SIGTERM trap ends it (3) only once the file /go is in its rootfs.
@@ -1551,7 +1552,7 @@ async def test_list_filters_quiet_and_formats(
     await ok(ctr, "pause", "idle")
 
     async def ids(*argv: str) -> list[str]:
-        return (await ok(ctr, "ps", "-q", *argv)).out.split()
+        return (await ok(ctr, "ps", "-a", "-q", *argv)).out.split()
 
     assert await ids() == ["web", "job", "idle"]
     assert await ids("-f", "status=running") == ["web"]
@@ -1563,15 +1564,17 @@ async def test_list_filters_quiet_and_formats(
 
     assert (await ok(ctr, "ps", "--format", "ids", "-f", "status=stopped")).out == "job\n"
     state = (await client.get("/state")).json()["containers"]
-    assert (await ok(ctr, "ls", "--format", "json")).json == state
+    assert (await ok(ctr, "ls", "-a", "--format", "json")).json == state
     assert (await ok(ctr, "--json", "ls", "-f", "status=paused")).json == [state[2]]
-    templated = await ok(ctr, "ls", "--format", r"{{.ID}}\t{{.State}}/{{.ExitStatus}} {{.Labels}}")
+    templated = await ok(
+        ctr, "ls", "-a", "--format", r"{{.ID}}\t{{.State}}/{{.ExitStatus}} {{.Labels}}"
+    )
     assert templated.out.splitlines() == [
         "web\trunning/ team=infra,tier=front",
         "job\tstopped/3 team=data",
         "idle\tpaused/ ",
     ]
-    table_rows = table((await ok(ctr, "ls", "--format", "table", "-f", "label=team")).out)
+    table_rows = table((await ok(ctr, "ls", "-a", "--format", "table", "-f", "label=team")).out)
     assert [row["STATUS"] for row in table_rows] == ["running", "stopped (exit 3)"]
 
     for bad in (["-f", "colour=red"], ["-f", "status"], ["--format", "{{.Nope}}"]):
@@ -1616,7 +1619,7 @@ async def test_list_takes_dockers_filters_and_newest(
         await wait_exit(client, name, result.json["processes"][0]["pid"], since)
 
     async def ids(*argv: str) -> list[str]:
-        return (await ok(ctr, "ps", "-q", *argv)).out.split()
+        return (await ok(ctr, "ps", "-a", "-q", *argv)).out.split()
 
     assert await ids("-f", "exited=3") == ["job-a", "job-c"]
     assert await ids("-f", "exited=0") == ["job-b"]
@@ -1634,6 +1637,52 @@ async def test_list_takes_dockers_filters_and_newest(
     for bad in (["-f", "exited=x"], ["-f", "exited=-1"], ["-n", "-1"], ["-n", "1", "-l"]):
         refused = await ctr("ps", *bad)
         assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), bad
+
+
+async def test_ps_lists_the_live_containers_as_dockers(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    """``ps`` (and ``ls``) listed every container, stopped ones too, and took ``-a`` for the
+    habit, changing nothing (the 2015 ctr's list). Now docker's ps: the running and paused
+    ones; ``-a`` all; ``-n``/``-l`` all states (docker's "includes all states"), a status
+    filter what it names (docker's daemon takes it as -a), ``exited=N`` what docker's lists
+    (nothing without -a). ``containers list``, the 2015 ctr's command, lists all still."""
+    since = now()
+    await ok(ctr, "start", "web", "-b", str(bundle))
+    job = await ok(ctr, "--json", "start", "job", "-b", str(make_bundle(["sh", "-c", "exit 3"])))
+    await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
+    await ok(ctr, "start", "idle", "-b", str(bundle))
+    await ok(ctr, "pause", "idle")
+
+    async def ids(*argv: str) -> list[str]:
+        return (await ok(ctr, *argv, "-q")).out.split()
+
+    everyone = ["web", "job", "idle"]
+    for ps in ("ps", "ls"):
+        assert await ids(ps) == ["web", "idle"], ps
+        assert await ids(ps, "-a") == everyone, ps
+        assert await ids(ps, "--all") == everyone, ps
+        assert [row["ID"] for row in table((await ok(ctr, ps)).out)] == ["web", "idle"]
+        assert [c["id"] for c in (await ok(ctr, "--json", ps)).json] == ["web", "idle"]
+        assert [c["id"] for c in (await ok(ctr, ps, "-a", "--format", "json")).json] == everyone
+        assert (await ok(ctr, ps, "--format", "{{.ID}}")).out == "web\nidle\n"
+    assert await ids("ps", "--last", "0") == ["web", "idle"]  # docker's "no limit"
+    assert await ids("ps", "-n", "2") == ["job", "idle"]  # all states
+    assert await ids("ps", "-l", "-f", "label=nope") == []
+    assert await ids("ps", "-n", "3") == everyone
+    assert await ids("ps", "--latest") == ["idle"]
+    assert await ids("ps", "-n", "1", "-f", "status=stopped") == ["job"]
+    assert await ids("ps", "-f", "status=exited") == ["job"]
+    assert await ids("ps", "-f", "status=stopped") == ["job"]
+    assert await ids("ps", "-f", "status=running,status=stopped") == ["web", "job"]
+    assert await ids("ps", "-f", "status=created") == []
+    # docker's exited=N is no status filter: without -a, the stopped stay out.
+    assert await ids("ps", "-f", "exited=3") == []
+    assert await ids("ps", "-a", "-f", "exited=3") == ["job"]
+    # The 2015 ctr's group keeps its list of every container, -a or not.
+    for group in (["containers", "list"], ["containers", "ls"], ["containers", "ps"]):
+        assert await ids(*group) == everyone, group
+        assert await ids(*group, "-a") == everyone, group
 
 
 async def test_list_format_is_the_template_inspect_reads(ctr: Ctr, bundle: Path) -> None:
@@ -1681,7 +1730,7 @@ async def test_list_format_table_is_docker_s(
     await ok(ctr, "start", "web", "-b", str(bundle), "-l", "note=a\tb")
     job = await ok(ctr, "--json", "start", "job", "-b", str(make_bundle(["sh", "-c", "exit 3"])))
     await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
-    shown = await ok(ctr, "ps", "--format", r"table {{.ID}}\t{{.Status}}\t{{.ExitStatus}}")
+    shown = await ok(ctr, "ps", "-a", "--format", r"table {{.ID}}\t{{.Status}}\t{{.ExitStatus}}")
     assert shown.out.splitlines() == [
         "ID    STATUS             EXIT STATUS",
         "web   running",
@@ -2062,6 +2111,10 @@ async def test_completion_offers_ids_only_where_an_id_goes(
     for where in (["logs", "web"], ["exec", "web"], ["top", "web"],
                   ["checkpoints", "delete", "web"], ["--json", "ls", "-q"]):  # fmt: skip
         assert await complete(*where, "") == [], where
+    # Stopped ones too (ps -a -q: ps lists the live ones only, as docker's): start's, rm's.
+    await ok(ctr, "stop", "web", "-t", "0")
+    for where in (["start"], ["rm"], ["logs"]):
+        assert await complete(*where, "") == ["web"], where
 
 
 async def test_sig_proxy_is_a_switch_as_dockers() -> None:

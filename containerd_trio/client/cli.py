@@ -413,10 +413,16 @@ def _define_list(parser: Parser) -> None:
     newest.add_argument(
         "-l", "--latest", action="store_true", help="only the one created last (as -n 1)"
     )
-    # docker ps hides stopped containers unless -a; this list always shows them, so -a is
-    # accepted for the habit and changes nothing.
+    # docker ps lists the running and paused only, unless -a; containers list, the 2015 ctr's
+    # command, lists all (its default, ContainerCommand.top_defaults: ps's is docker's).
     parser.add_argument(
-        "-a", "--all", action="store_true", help="all containers, stopped ones too (the default)"
+        "-a",
+        "--all",
+        action="store_true",
+        default=True,
+        help="all containers, created and stopped ones too (ps, ls: only running and paused"
+        " ones without it, as docker's, unless -n, -l or a status filter; containers list:"
+        " all, always)",
     )
     parser.add_argument(
         "--format",
@@ -1107,12 +1113,16 @@ class ContainerCommand(NamedTuple):
     aliases: tuple[str, ...] = ()
     #: Its names at the top level (the first is the name, the rest aliases), if any.
     top: tuple[str, ...] = ()
+    #: Its defaults at the top level where they are not ``containers``'s: the top level's
+    #: names are docker's words and take docker's defaults (ps lists the live containers, kill
+    #: sends SIGKILL), where the group keeps the 2015 ctr's (it listed every container).
+    top_defaults: tuple[tuple[str, object], ...] = ()
 
 
 CONTAINER_COMMANDS = (
     ContainerCommand(
         "list", "list the containers", commands.containers_list, _define_list,
-        aliases=("ls", "ps"), top=("ps", "ls"),
+        aliases=("ls", "ps"), top=("ps", "ls"), top_defaults=(("all", False),),
     ),
     ContainerCommand("get", "show containers", commands.containers_get, _define_ids),
     ContainerCommand(
@@ -1417,9 +1427,9 @@ def build_parser(
     for command in CONTAINER_COMMANDS:
         if command.top:
             name, *aliases = command.top
-            command.define(
-                top.command(groups, name, command.help, command.handler, aliases=aliases)
-            )
+            parser = top.command(groups, name, command.help, command.handler, aliases=aliases)
+            command.define(parser)
+            parser.set_defaults(**dict(command.top_defaults))
     completion = top.command(
         groups, "completion", "print a shell completion script", _completion, json_flag=False
     )

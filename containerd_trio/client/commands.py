@@ -129,11 +129,24 @@ def select(containers: Iterable[Container], filters: Sequence[tuple[str, str]]) 
     ]
 
 
+#: What ``docker ps`` lists without ``-a``: the containers docker calls running (its paused
+#: ones are running too), not the created and stopped ones.
+LIVE_STATUSES = ("running", "paused")
+
+
 def containers_list(client: Client, args: argparse.Namespace, out: Output) -> int:
-    containers = select(client.containers(), [pair for pairs in args.filter for pair in pairs])
+    filters = [pair for pairs in args.filter for pair in pairs]
     # docker's -n/--last and -l/--latest: the newest of those listed (the daemon lists the
     # oldest first), in the list's order; -n 0 is docker's "no limit".
     last = 1 if args.latest else args.last
+    containers = client.containers()
+    # docker ps: the live ones, unless -a (containers list's default: the 2015 ctr's listed
+    # all), -n/-l ("includes all states") or a status filter (docker's daemon takes one as -a:
+    # ps -f status=exited lists the exited). Not exited=N: docker's daemon keeps its rule
+    # there, and ps -f exited=0 lists nothing without -a (moby's daemon/list.go).
+    if not (args.all or last or any(key == "status" for key, _ in filters)):
+        containers = [c for c in containers if c["state"]["status"] in LIVE_STATUSES]
+    containers = select(containers, filters)
     if last:
         containers = containers[-last:]
     form: str | output.RowTemplate

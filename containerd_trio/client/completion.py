@@ -2,7 +2,7 @@
 
 The script holds the command tree as tables (the subcommands, options and options that take a
 value of each command path), so it never runs ``ctr-trio`` to complete a command or an option;
-it does run ``ctr-trio ps -q`` (with ``--retry 0``, so a missing daemon costs nothing) where a
+it does run ``ctr-trio ps -a -q`` (with ``--retry 0``, so a missing daemon costs nothing) where a
 container id is expected, which asks the daemon at ``$CONTAINERD_TRIO_ADDRESS`` or the default
 (bash splits ``unix:/path`` into three words, so an ``--address`` on the line is not followed).
 zsh runs the same function through its ``bashcompinit``.
@@ -61,7 +61,7 @@ _BODY = r"""
     # one of one ID (not logs ID's next word, nor wait's PID, exec's command, a checkpoint's NAME).
     if [[ ${_ctr_trio_ids[$path]} == several || ( -n ${_ctr_trio_ids[$path]} && $given == 0 ) ]]
     then
-        words="$words $("${COMP_WORDS[0]}" --retry 0 ps -q 2>/dev/null)"
+        words="$words $("${COMP_WORDS[0]}" --retry 0 ps -a -q 2>/dev/null)"
     fi
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
 """
