@@ -559,6 +559,40 @@ async def test_stop_signals_then_kills_after_the_grace_and_keeps_the_container(
         assert kept == ["polite", "frozen", "custom", "stubborn"]
 
 
+async def test_kill_sends_sigkill_as_dockers_and_containers_kill_sigterm(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio kill ID`` sent SIGTERM, the 2015 ctr's default, where ``docker kill`` sends
+    SIGKILL: a container that traps or ignores SIGTERM ran on. Now the top level's kill is
+    docker's, and says which signal it sent; ``containers kill`` keeps SIGTERM."""
+    with trio.fail_after(60):
+        for name in ("trapping", "deaf"):
+            await ok(ctr, "start", name, "-b", str(make_bundle(TRAPS)))
+            await wait_output(client, name, "ready")
+        await ok(ctr, "start", "stubborn", "-b", str(make_bundle(IGNORES_TERM)))
+        pids = {
+            name: (await client.get(f"/containers/{name}")).json()["processes"][0]["pid"]
+            for name in ("trapping", "deaf", "stubborn")
+        }
+        since = now()
+        assert (await ok(ctr, "containers", "kill", "trapping")).out == "sent SIGTERM to trapping\n"
+        assert await wait_exit(client, "trapping", pids["trapping"], since) == 3  # its trap
+        killed = await ok(ctr, "kill", "deaf", "stubborn")
+        assert killed.out == "sent SIGKILL to deaf\nsent SIGKILL to stubborn\n"
+        for name in ("deaf", "stubborn"):
+            assert await wait_exit(client, name, pids[name], since) == 128 + signal.SIGKILL
+        # -s still says which: the trap runs again.
+        await ok(ctr, "start", "deaf")
+        await wait_output(client, "deaf", "ready")
+        init = (await client.get("/containers/deaf")).json()["processes"][0]["pid"]
+        since = now()
+        assert (await ok(ctr, "kill", "-s", "TERM", "deaf")).out == "sent TERM to deaf\n"
+        assert await wait_exit(client, "deaf", init, since) == 3
+    for argv, default in ((["kill"], "SIGKILL"), (["containers", "kill"], "SIGTERM")):
+        shown = await ok(run_cli, *argv, "-h")
+        assert f"(default {default})" in " ".join(shown.out.split()), argv
+
+
 #: An init whose SIGTERM trap ends it (3) only once the file /go is in its rootfs.
 PATIENT = (
     "sh",

@@ -913,14 +913,16 @@ def _define_ids(parser: Parser) -> None:
 
 
 def _define_signal(parser: Parser) -> None:
-    """``-s/--signal``, SIGTERM unless given (shell completion offers the names to a SIG)."""
+    """``-s/--signal``, SIGTERM unless given (shell completion offers the names to a SIG);
+    the top level's ``kill`` changes that default to docker's (its ``top_defaults``), and its
+    help says which it is."""
     parser.add_argument(
         "-s",
         "--signal",
         type=_signal,
         default="SIGTERM",
         metavar="SIG",
-        help="number or name, RTMIN+N and RTMAX-N too (default SIGTERM)",
+        help="number or name, RTMIN+N and RTMAX-N too (default %(default)s)",
     )
 
 
@@ -1152,6 +1154,7 @@ CONTAINER_COMMANDS = (
     ContainerCommand(
         "kill", "send a signal to containers or one of their processes",
         commands.containers_kill, _define_kill, top=("kill",),
+        top_defaults=(("signal", "SIGKILL"),),  # docker kill's; containers kill: SIGTERM
     ),
     ContainerCommand(
         "stop", "stop containers: a signal, then SIGKILL after a grace; they stay, stopped",
