@@ -19,6 +19,7 @@ import trio
 
 from containerd_trio.api.schemas import StartRequest
 from containerd_trio.client.cli import build_parser, run
+from containerd_trio.client.commands import start_process
 from containerd_trio.convert import structure
 from containerd_trio.errors import InvalidRequest
 from containerd_trio.model import StartProcess, UserSpec
@@ -172,6 +173,37 @@ async def test_a_terminal_for_a_bundle_without_one(
     assert answer["process"]["terminal"] is True
     assert answer["processes"][0]["terminal"] is True
     await wait_output(client, "cli", "/dev/pts/")
+
+
+async def test_run_and_start_env_by_name_alone_is_ours_or_left_out_as_dockers(
+    daemon: RunningDaemon, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run -e K`` and ``start -b DIR -e K`` (no =) were a usage error where we have no K
+    ("we have no K to pass on"): docker's run passes our K's value, and leaves K out where we
+    have none, as exec here did already. A bundle's own K stays (a start's env is laid over
+    the bundle's by name and takes nothing out)."""
+    client = daemon.client
+    address = ("--address", daemon.url)
+    bundle = make_bundle(env=BUNDLE_ENV)
+    monkeypatch.setenv("CTR_TRIO_FROM_HERE", "ours=1")
+    monkeypatch.delenv("CTR_TRIO_NOT_SET_HERE", raising=False)
+    monkeypatch.delenv("KEEP", raising=False)
+    given = ("-e", "CTR_TRIO_FROM_HERE", "-e", "CTR_TRIO_NOT_SET_HERE", "-e", "OVER=start")
+    shown = await run_cli(*address, "run", "-b", str(bundle), *given, "-e", "KEEP", "envy", "env")
+    assert (shown.code, shown.err) == (0, ""), shown
+    env = shown.out.splitlines()
+    assert {"CTR_TRIO_FROM_HERE=ours=1", "OVER=start", "KEEP=bundle"} <= set(env), env
+    assert not [line for line in env if line.startswith("CTR_TRIO_NOT_SET_HERE")], env
+    assert (await client.get("/containers/envy")).json()["process"] == {
+        "args": ["env"], "env": ["CTR_TRIO_FROM_HERE=ours=1", "OVER=start"],
+    }  # fmt: skip
+    # Only names we have none of: the bundle's process, as without -e.
+    started = await run_cli(
+        *address, "--json", "start", "-b", str(bundle), "plain", "-e", "CTR_TRIO_NOT_SET_HERE"
+    )
+    assert started.code == 0, started.err
+    assert "process" not in json.loads(started.out)
+    assert runc_state(daemon.config.state_dir, "plain")["bundle"] == str(bundle)
 
 
 async def test_start_again_and_restart_run_the_command_again(
@@ -487,11 +519,9 @@ def test_run_takes_execs_process_options() -> None:
         (1000, 1001),
         ["id", "-u"],
     )
-    _, problem = _parsed("run", "-b", "/b", "web", "-e", "CTR_TRIO_NOT_SET_HERE")
-    assert problem == (
-        "-e CTR_TRIO_NOT_SET_HERE: we have no CTR_TRIO_NOT_SET_HERE to pass on; give"
-        " CTR_TRIO_NOT_SET_HERE=VALUE"
-    )
+    # A name we have none of is left out, as docker's (it was a usage error).
+    args, problem = _parsed("run", "-b", "/b", "web", "-e", "CTR_TRIO_NOT_SET_HERE")
+    assert (problem, start_process(args, "/b")) == (None, None)
     _, problem = _parsed("run", "--checkpoint", "cp", "-b", "/b", "web", "ls")
     assert problem == (
         "a command, -e, -w and -u are not for --checkpoint: a restore runs what was checkpointed"

@@ -197,7 +197,9 @@ def _label(text: str) -> tuple[str, str]:
 
 def _env(text: str) -> str:
     """``K=V``, or ``K`` alone for ours, as docker takes it: ``K=<our value>`` where we have one,
-    else ``K`` (which :func:`..environment.merge_env` takes out of the process's environment)."""
+    else ``K``, which docker leaves out: :func:`..environment.merge_env` takes it out of an
+    exec's environment, and a start leaves it out of its ``process.env``
+    (:func:`.commands.start_process`)."""
     name, sep, _ = text.partition("=")
     if not name:
         raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE or KEY")
@@ -718,9 +720,6 @@ def _start_problem(args: argparse.Namespace) -> str | None:
             "a command, -e, -w and -u are not for --checkpoint: a restore runs what was"
             " checkpointed"
         )
-    # A start lays its environment over the bundle's by name: it takes no variable out.
-    if unset := next((entry for entry in args.env or [] if "=" not in entry), None):
-        return f"-e {unset}: we have no {unset} to pass on; give {unset}=VALUE"
     return None
 
 

@@ -360,8 +360,11 @@ def start_process(args: argparse.Namespace, bundle: str) -> StartProcess | None:
     process: StartProcess = {}
     if args.args:
         process["args"] = list(args.args)
-    if args.env:
-        process["env"] = list(args.env)  # laid over the bundle's by the daemon
+    # Laid over the bundle's by the daemon. -e K where we have no K (the parser left it bare):
+    # docker leaves K out, and so does this; its daemon takes K out of the image's environment
+    # too, where a start's env takes nothing out of the bundle's (its own K stays).
+    if env := [entry for entry in args.env or [] if "=" in entry]:
+        process["env"] = env
     if args.cwd is not None:
         process["cwd"] = args.cwd
     if args.user is not None:
