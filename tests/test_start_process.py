@@ -399,12 +399,20 @@ async def test_a_restore_from_a_checkpoint_whose_container_is_gone_runs_the_star
     """The checkpoint keeps what the start ran and its stdin, beside its limits: restored
     once its container was deleted, the container is the one that was dumped. Before, the
     restore knew only the bundle's process: GET showed the bundle's args, env and cwd, and
-    an exec ran with the bundle's env in its cwd."""
+    an exec ran with the bundle's env in its cwd, and ``start ID`` ran the bundle's command
+    once it stopped."""
     client = daemon.client
     bundle = make_bundle(env=BUNDLE_ENV)
     await _checkpointed_and_deleted(client, "gone", bundle, COUNTING)
     restored = await start_container(client, "gone", bundle, checkpoint="cp")
     await _is_the_one_dumped(client, "gone", restored)
+    pid, since = restored["processes"][0]["pid"], now()
+    killed = await client.post(f"/containers/gone/process/{pid}", json={"signal": 9})
+    assert killed.status_code == 200, killed.text
+    await wait_exit(client, "gone", pid, since)
+    again = await run_cli("--address", daemon.url, "start", "gone")
+    assert again.code == 0, again.err
+    await wait_output(client, "gone", "restored-added")  # the start's command, its env
 
 
 @pytest.mark.deadline(90)
