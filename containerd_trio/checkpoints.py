@@ -3,9 +3,11 @@
 They live in the bundle, not in the daemon's state dir, so that a checkpoint can restore a
 container this daemon no longer lists, or one on another machine (copy the bundle). Beside the
 images, ``checkpoint.json`` keeps what the listing shows and what restore must repeat to CRIU
-(the same tcp, unix socket and shell options as at dump time), and ``resources.json`` the
+(the same tcp, unix socket and shell options as at dump time), ``resources.json`` the
 cgroup limits the container ran under at the dump, which a restore puts back in force
-(:func:`keep_resources`, :func:`kept_resources`).
+(:func:`keep_resources`, :func:`kept_resources`), and ``process.json`` what the container's
+start ran and whether its stdin was open, which a restore takes for its record
+(:func:`keep_process`, :func:`kept_process`).
 
 Bundles belong to clients, so nothing here follows a link: ``checkpoints`` and each checkpoint's
 directory are reached with :mod:`beneath` (``openat2`` with ``RESOLVE_NO_SYMLINKS``), and files
@@ -30,10 +32,10 @@ from . import beneath, timestamps
 from .bundle import open_bundle
 from .convert import converter, structure
 from .errors import Conflict, DaemonError, InvalidRequest, NotFound, quoted
-from .model import Resources
+from .model import Resources, StartProcess
 from .mounts import remove_tree
 from .runtime import CriuOptions
-from .validation import CHECKPOINT_NAME, doc
+from .validation import CHECKPOINT_NAME, MAX_ARG_SPACE, NGROUPS_MAX, doc
 
 CHECKPOINTS_DIR = "checkpoints"
 METADATA_NAME = "checkpoint.json"
@@ -42,6 +44,10 @@ METADATA_NAME = "checkpoint.json"
 #: listing's shape. A checkpoint made before the daemon kept it has none, and restores with
 #: the bundle's limits as it always did.
 RESOURCES_NAME = "resources.json"
+#: What the container's start ran (:class:`KeptProcess`), beside the images: a restore whose
+#: container is gone (deleted, or a checkpoint imported elsewhere) knows it from there. None
+#: in a checkpoint made before the daemon kept it: restored with the bundle's process then.
+PROCESS_NAME = "process.json"
 
 T = TypeVar("T")
 
@@ -61,6 +67,21 @@ class CheckpointInfo:
         return CriuOptions(
             tcp_established=self.tcp, ext_unix_sk=self.unix_sockets, shell_job=self.shell
         )
+
+
+@attrs.frozen
+class KeptProcess:
+    """What the dumped container's start ran, kept with its checkpoint (:data:`PROCESS_NAME`)
+    for a restore that has no record of it: the restored processes are the start's (a
+    terminal it gave them included, which runc must be told), so the record, an exec's
+    defaults and a start again take them from here, as after a restore over the stopped
+    container."""
+
+    #: The start's ``process``, as it was given; None for one that ran the bundle's.
+    process: StartProcess | None = None
+    #: The start's ``stdin``: a start again keeps it open (a terminal's stdin, which the
+    #: images do not show as a pipe, too).
+    stdin: bool = False
 
 
 def checkpoints_dir(bundle: Path) -> Path:
@@ -183,12 +204,14 @@ def decode(data: bytes, name: str) -> CheckpointInfo:
     return info
 
 
-def _stored(data: bytes, name: str, what: str, kind: type[T]) -> T:
+def _stored(data: bytes, name: str, what: str, kind: type[T], limit: int = 0) -> T:
     """A JSON object the daemon stored in checkpoint ``name`` (its ``what``: the metadata, the
-    limits), as a ``kind``; NotFound, naming the checkpoint and ``what``, if it is not that."""
+    limits, the start's process), as a ``kind``, of at most ``limit`` bytes (the metadata's
+    bound when 0); NotFound, naming the checkpoint and ``what``, if it is not that."""
+    limit = limit or _MAX_METADATA
     try:
-        if len(data) > _MAX_METADATA:
-            raise ValueError(f"larger than {_MAX_METADATA} bytes")
+        if len(data) > limit:
+            raise ValueError(f"larger than {limit} bytes")
         document = json.loads(data)
         if not isinstance(document, dict):
             raise ValueError("it is not a JSON object")
@@ -219,28 +242,54 @@ def keep_resources(bundle: Path, name: str, resources: Resources) -> None:
     """Record ``resources`` in checkpoint ``name``'s directory (it exists, made by this dump),
     before CRIU dumps into it: a dump that finishes after its server died
     (:func:`commit_finished`) has them too, and a failed dump's directory goes with them."""
-    directory = _open_checkpoint(bundle, name)
-    try:
-        fd = os.open(RESOURCES_NAME, _NEW_FILE, 0o600, dir_fd=directory)
-        with open(fd, "wb") as kept:
-            kept.write(json.dumps(converter.unstructure(resources)).encode())
-    finally:
-        os.close(directory)
+    _keep(bundle, name, RESOURCES_NAME, resources)
 
 
 def kept_resources(bundle: Path, name: str) -> Resources | None:
     """The limits checkpoint ``name`` recorded (:func:`keep_resources`); None for one made
     before the daemon recorded them. NotFound, as for its metadata, if they are unreadable."""
+    return _kept(bundle, name, RESOURCES_NAME, Resources, _MAX_METADATA)
+
+
+def keep_process(bundle: Path, name: str, kept: KeptProcess) -> None:
+    """Record what the container's start ran in checkpoint ``name``'s directory, as
+    :func:`keep_resources` its limits (and for the same reasons, before CRIU dumps)."""
+    _keep(bundle, name, PROCESS_NAME, kept)
+
+
+def kept_process(bundle: Path, name: str) -> KeptProcess | None:
+    """What checkpoint ``name`` kept of its container's start (:func:`keep_process`); None
+    for one made before the daemon kept it. NotFound, as for its metadata, if it is
+    unreadable, or is no start's: the file may have come in an archive, from anyone."""
+    kept = _kept(bundle, name, PROCESS_NAME, KeptProcess, _MAX_PROCESS)
+    if kept is not None and kept.process == StartProcess():
+        # A start's process names something (a start refuses {}): this one was not given.
+        raise _unreadable(name, PROCESS_NAME, "its process names nothing")
+    return kept
+
+
+def _keep(bundle: Path, name: str, file: str, value: object) -> None:
     directory = _open_checkpoint(bundle, name)
     try:
-        data = beneath.read_regular(directory, RESOURCES_NAME, _MAX_METADATA + 1)
+        fd = os.open(file, _NEW_FILE, 0o600, dir_fd=directory)
+        with open(fd, "wb") as kept:
+            kept.write(json.dumps(converter.unstructure(value)).encode())
+    finally:
+        os.close(directory)
+
+
+def _kept(bundle: Path, name: str, file: str, kind: type[T], limit: int) -> T | None:
+    """``file`` of checkpoint ``name``, a ``kind`` :func:`_keep` wrote; None if it has none."""
+    directory = _open_checkpoint(bundle, name)
+    try:
+        data = beneath.read_regular(directory, file, limit + 1)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise _unreadable(name, RESOURCES_NAME, exc.strerror or str(exc)) from None
+        raise _unreadable(name, file, exc.strerror or str(exc)) from None
     finally:
         os.close(directory)
-    return _stored(data, name, RESOURCES_NAME, Resources)
+    return _stored(data, name, file, kind, limit)
 
 
 def load(bundle: Path, name: str) -> CheckpointInfo:
@@ -334,6 +383,10 @@ _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 #: Metadata is a few hundred bytes; a larger file is not ours.
 _MAX_METADATA = 64 * 1024
+#: A start's process is as large as its args and env (execve takes at most MAX_ARG_SPACE of
+#: them, and JSON may write a byte of them as six) and its gids: what no start can leave is
+#: not read.
+_MAX_PROCESS = 6 * MAX_ARG_SPACE + 12 * NGROUPS_MAX + _MAX_METADATA
 
 
 def _open_checkpoints(bundle: Path, *, create: bool = False) -> int | None:

@@ -171,9 +171,12 @@ class Restore:
     stdin: bool = False
     #: The bundle's config.json as the request checked it (read again if None).
     config: BundleConfig | None = None
-    #: What the start of the stopped container it restores over ran, kept for a start again
-    #: (the restore runs what was checkpointed).
+    #: What the start of the container that was dumped ran, kept for a start again (the
+    #: restore runs what was checkpointed): the checkpoint's word, else the stopped
+    #: container's it restores over, or the moved one's.
     process: StartProcess | None = None
+    #: Whether ``process`` is the checkpoint's word (its None then says the bundle's ran).
+    process_kept: bool = False
 
 
 @attrs.frozen
@@ -321,6 +324,11 @@ class Container:
             stdin=True if self.stdin else None,
             process=self.start_process,
         )
+
+    def kept_process(self) -> checkpoints.KeptProcess:
+        """What a checkpoint keeps of the start that runs: the record's, for a restore that
+        has none (the container deleted, or the checkpoint taken elsewhere)."""
+        return checkpoints.KeptProcess(self.start_process, stdin=self.stdin)
 
     def info_json(self) -> bytes:
         """:meth:`info` as the API's JSON, encoded again only when it changed: GET /state lists
@@ -1065,6 +1073,7 @@ class Container:
                     self._ctx.runtime, self.id, self.bundle, self.dir, name, options,
                     exit=exit, was_paused=was_paused, cleanup_timeout=self._ctx.cleanup_timeout,
                     gone=self._init_gone, deadline=deadline, resources=self.resources,
+                    process=self.kept_process(),
                     progress=CriuProgress(self._ctx.events, self.id, name),
                 )  # fmt: skip
             finally:
@@ -1460,7 +1469,7 @@ class Moving:
             c._ctx.runtime, c.id, c.bundle, c.dir, name, options, exit=False,
             was_paused=True, cleanup_timeout=c._ctx.cleanup_timeout, gone=c._init_gone,
             reserved=reserved, memory=memory, deadline=deadline or c._ctx.checkpoint_timeout,
-            resources=c.resources,
+            resources=c.resources, process=c.kept_process(),
             progress=CriuProgress(c._ctx.events, c.id, name),
         )  # fmt: skip
         c._ctx.events.publish("checkpoint", c.id)

@@ -95,6 +95,7 @@ async def dump(
     deadline: float,
     progress: CriuProgress,
     resources: Resources,
+    process: checkpoints.KeptProcess,
     reserved: bool = False,
     memory: MemoryCopy | None = None,
 ) -> CheckpointInfo:
@@ -102,7 +103,8 @@ async def dump(
 
     ``gone`` tells whether a failure came from the container stopping under the dump;
     ``deadline`` is the seconds the dump may take; ``progress`` reports its course;
-    ``resources``: the limits in force (the container's record), kept for its restore.
+    ``resources``: the limits in force (the container's record), kept for its restore;
+    ``process``: what its start ran, kept for a restore that has no record of it.
     ``reserved``: the caller made the directory (:func:`checkpoints.reserve`) already; it is
     removed if the dump fails, as one made here. ``memory``: the final dump of pre-copy
     rounds (its ``parent``); for a round itself, see :func:`pre_dump`.
@@ -113,6 +115,7 @@ async def dump(
         work.mkdir(parents=True, exist_ok=True)  # in here: a failure discards the image dir too
         (work / DUMP_INTENT).write_bytes(checkpoints.encode(checkpoints.new_info(name, options)))
         checkpoints.keep_resources(bundle, name, resources)
+        checkpoints.keep_process(bundle, name, process)
         await progress.dump(
             image, work, deadline,
             partial(runtime.checkpoint, container_id, image, work, options,

@@ -489,13 +489,19 @@ class Supervisor:
         if checkpoint is not None:
             check_id(checkpoint, "checkpoint name")
             checkpoints.load(bundle, checkpoint)  # 404 now rather than after reserving the id
+            # What the dumped container's start ran, as its checkpoint kept it: the restored
+            # processes are that start's, whatever record of the id there is (or none: the
+            # container deleted, the checkpoint imported). A checkpoint of older code kept
+            # none: then the stopped container's record says (below), or a move's offer.
+            kept = checkpoints.kept_process(bundle, checkpoint)
             launch = Restore(
                 checkpoint,
                 timeout or self.config.checkpoint_timeout,
                 cgroups_path,
-                stdin=stdin,
+                stdin=stdin or (kept is not None and kept.stdin),
                 config=bundle_config,
-                process=moved_process,
+                process=moved_process if kept is None else kept.process,
+                process_kept=kept is not None,
             )
         # A restore's missing checkpoint is a 404 first, whatever else the bundle lacks.
         check_startable(bundle, bundle_config)
@@ -509,9 +515,10 @@ class Supervisor:
             # are added) and its autoRemove, as docker start --checkpoint does.
             labels = {**existing.labels, **(labels or {})}
             auto_remove = auto_remove or existing.auto_remove
-            # ... and what its start ran, for a start again once it stops (the restore runs
-            # what was checkpointed).
-            launch = attrs.evolve(launch, process=existing.start_process)
+            # ... and, if the checkpoint did not keep it, what its start ran, for a start
+            # again once it stops (the restore runs what was checkpointed).
+            if not launch.process_kept:
+                launch = attrs.evolve(launch, process=existing.start_process)
         if existing is not None:
             if existing.status is Status.CREATED:
                 raise Conflict(f"container {container_id!r} is being started")

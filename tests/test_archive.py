@@ -706,6 +706,36 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], str] | tuple[Callable[[], bytes], 
         "no CRIU images",
     ),
     "no metadata": (lambda: archive([manifest(), *images()[:3]]), "not found in the archive"),
+    # What the checkpoint kept of its container beside the images, read again by its restore:
+    # before, accepted as it came, and the restore was the first to say (or, for the process,
+    # took what it said as what the start ran).
+    "a kept process that is no process": (
+        lambda: archive(
+            [
+                manifest(),
+                *images(),
+                member("checkpoints/cp/process.json", b'{"process": {"args": []}}'),
+            ]
+        ),
+        "checkpoint 'cp' has unreadable process.json: process: args must hold at least the"
+        " program to run",
+    ),
+    "a kept process that names nothing": (
+        lambda: archive(
+            [manifest(), *images(), member("checkpoints/cp/process.json", b'{"process": {}}')]
+        ),
+        "checkpoint 'cp' has unreadable process.json: its process names nothing",
+    ),
+    "a kept process that is not JSON": (
+        lambda: archive([manifest(), *images(), member("checkpoints/cp/process.json", b"{")]),
+        "checkpoint 'cp' has unreadable process.json",
+    ),
+    "kept limits that are no limits": (
+        lambda: archive(
+            [manifest(), *images(), member("checkpoints/cp/resources.json", b'{"memory": 3}')]
+        ),
+        "checkpoint 'cp' has unreadable resources.json",
+    ),
     "no config": (
         lambda: archive([manifest(BundleContent.FULL), *images(), directory("rootfs")]),
         "holds no config.json",

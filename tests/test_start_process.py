@@ -17,6 +17,7 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio import checkpoints
 from containerd_trio.api.schemas import StartRequest
 from containerd_trio.client.cli import build_parser, run
 from containerd_trio.client.commands import start_process
@@ -27,6 +28,7 @@ from containerd_trio.private_bundle import START_BUNDLE_NAME, process_over
 
 from .helpers import (
     COUNTER,
+    FOREVER,
     BundleFactory,
     DaemonProcess,
     GatedRunc,
@@ -333,13 +335,16 @@ async def test_a_restore_over_the_stopped_container_keeps_its_process(
     assert (await client.get("/containers/cp")).json()["process"] == given
 
 
+@pytest.mark.parametrize("deleted", [False, True], ids=["over-the-stopped", "deleted"])
 async def test_a_terminal_the_start_gave_comes_back_with_a_restore(
-    daemon: RunningDaemon, make_bundle: BundleFactory
+    daemon: RunningDaemon, make_bundle: BundleFactory, deleted: bool
 ) -> None:
     """A container given a terminal its bundle lacks is checkpointed with it: its restore
-    (over the stopped container, whose record keeps the process) gets a terminal again,
-    through the console socket, from a restore config that says so (runc refuses a console
-    socket for a config without a terminal)."""
+    gets a terminal again, through the console socket, from a restore config that says so
+    (runc refuses a console socket for a config without a terminal), over the stopped
+    container or once it was deleted: the checkpoint keeps the start's process. Before, a
+    deleted one was restored from the bundle's process, with no terminal, and CRIU failed
+    (``Don't have tty to inherit session from``)."""
     client = daemon.client
     bundle = make_bundle()
     given = {"args": ["sh"], "terminal": True}
@@ -349,9 +354,13 @@ async def test_a_terminal_the_start_gave_comes_back_with_a_restore(
     checkpoint = await client.post("/containers/tty/checkpoint/c1", json={"exit": True})
     assert checkpoint.status_code == 201, checkpoint.text
     await session.to_end()
+    if deleted:
+        response = await client.delete("/containers/tty", params={"timeout": "0"})
+        assert response.status_code == 200, response.text
     body = {"bundlePath": str(bundle), "checkpoint": "c1"}
     restored = await client.post("/containers/tty", json=body)
     assert restored.status_code == 201, restored.text
+    assert restored.json()["process"] == given
     [init] = restored.json()["processes"]
     assert (init["terminal"], init["args"]) == (True, ["sh"])
     session = await attach(daemon.url, "tty", init["pid"])
@@ -360,6 +369,144 @@ async def test_a_terminal_the_start_gave_comes_back_with_a_restore(
     assert b"42" in session.output
     await session.type("exit\n")
     await session.to_end()
+
+
+#: A start's process whose env and cwd an exec shows, counting so that a restore can be seen
+#: going on.
+COUNTING = {
+    "args": ["sh", "-c", f"echo restored-$NEW; {COUNTER[2]}"],
+    "env": ["OVER=start", "NEW=added"],
+    "cwd": "/tmp",
+}
+#: What an exec into it prints of the env and cwd it takes from the container.
+SEEN = "echo $KEEP $OVER $NEW $(pwd)"
+
+
+async def _first_output(client: httpx.AsyncClient, container_id: str) -> int:
+    """The first number the container's log shows (it follows the log until one comes)."""
+    url = f"/containers/{container_id}/logs"
+    async with client.stream("GET", url, params={"follow": "true"}) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            return int(json.loads(line)["data"])
+    raise AssertionError(f"the log of {container_id} ended without a line")
+
+
+async def _checkpointed_and_deleted(
+    client: httpx.AsyncClient, container_id: str, bundle: Path, given: dict[str, Any]
+) -> None:
+    """Start ``container_id`` with ``given`` and its stdin open, checkpoint it as ``cp`` (with
+    exit) once it counts, and delete it: nothing of it is left but the checkpoint."""
+    await start_container(client, container_id, bundle, process=given, stdin=True)
+    await wait_output(client, container_id, "3")
+    response = await client.post(f"/containers/{container_id}/checkpoint/cp", json={"exit": True})
+    assert response.status_code == 201, response.text
+    response = await client.delete(f"/containers/{container_id}", params={"timeout": "0"})
+    assert response.status_code == 200, response.text
+
+
+async def _is_the_one_dumped(
+    client: httpx.AsyncClient, container_id: str, restored: dict[str, Any]
+) -> None:
+    """``restored`` (a restore's answer) is the container started with COUNTING and its stdin
+    open: it and GET show the start's process and stdin, its init runs it, it counts on,
+    and an exec takes the start's env and cwd."""
+    for shown in (restored, (await client.get(f"/containers/{container_id}")).json()):
+        assert (shown["process"], shown.get("stdin")) == (COUNTING, True)
+        init = shown["processes"][0]
+        assert (init["args"], init["env"], init["cwd"]) == (
+            COUNTING["args"], [*BUNDLE_ENV[:2], "OVER=start", "NEW=added"], "/tmp",
+        )  # fmt: skip
+    assert await _first_output(client, container_id) > 3  # counting on, not from 1
+    body = {"args": ["sh", "-c", SEEN]}
+    response = await client.put(f"/containers/{container_id}/processes", json=body)
+    assert response.status_code == 201, response.text
+    assert (response.json()["env"], response.json()["cwd"]) == (init["env"], "/tmp")
+    await wait_output(client, container_id, "bundle start added /tmp")
+
+
+async def test_a_restore_from_a_checkpoint_whose_container_is_gone_runs_the_starts_process(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """The checkpoint keeps what the start ran and its stdin, beside its limits: restored
+    once its container was deleted, the container is the one that was dumped. Before, the
+    restore knew only the bundle's process: GET showed the bundle's args, env and cwd, and
+    an exec ran with the bundle's env in its cwd, and ``start ID`` ran the bundle's command
+    once it stopped."""
+    client = daemon.client
+    bundle = make_bundle(env=BUNDLE_ENV)
+    await _checkpointed_and_deleted(client, "gone", bundle, COUNTING)
+    restored = await start_container(client, "gone", bundle, checkpoint="cp")
+    await _is_the_one_dumped(client, "gone", restored)
+    pid, since = restored["processes"][0]["pid"], now()
+    killed = await client.post(f"/containers/gone/process/{pid}", json={"signal": 9})
+    assert killed.status_code == 200, killed.text
+    await wait_exit(client, "gone", pid, since)
+    again = await run_cli("--address", daemon.url, "start", "gone")
+    assert again.code == 0, again.err
+    await wait_output(client, "gone", "restored-added")  # the start's command, its env
+
+
+@pytest.mark.deadline(90)
+async def test_a_checkpoint_imported_elsewhere_runs_the_starts_process(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """The kept process travels with the checkpoint's archive: exported with its bundle,
+    imported at another bundle path and restored under a new id, the container is the one
+    that was dumped."""
+    client = daemon.client
+    bundle = make_bundle(env=BUNDLE_ENV)
+    await _checkpointed_and_deleted(client, "exported", bundle, COUNTING)
+    query = {"withBundle": "full", "bundlePath": str(bundle)}
+    exported = await client.get("/containers/exported/checkpoint/cp/archive", params=query)
+    assert exported.status_code == 200, exported.text
+    target = tmp_path / "elsewhere" / "bundle"
+    imported = await client.put(
+        "/containers/imported/checkpoint/cp/archive", params={"bundlePath": str(target)},
+        content=exported.content,
+    )  # fmt: skip
+    assert imported.status_code == 201, imported.text
+    restored = await start_container(client, "imported", target, checkpoint="cp")
+    assert restored["bundlePath"] == str(target)
+    await _is_the_one_dumped(client, "imported", restored)
+
+
+async def test_a_checkpoint_of_older_code_restores_with_the_bundles_process(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A checkpoint made before the daemon kept the start's process (no process.json)
+    restores as before: its container gone, the record knows only the bundle's process."""
+    client = daemon.client
+    bundle = make_bundle(env=BUNDLE_ENV)
+    await _checkpointed_and_deleted(client, "old", bundle, COUNTING)
+    (bundle / "checkpoints" / "cp" / checkpoints.PROCESS_NAME).unlink(missing_ok=True)
+    restored = await start_container(client, "old", bundle, checkpoint="cp")
+    assert "process" not in restored
+    assert restored["processes"][0]["args"] == list(FOREVER)
+    assert restored["processes"][0]["env"] == BUNDLE_ENV
+
+
+async def test_a_restore_over_a_stopped_container_runs_what_its_checkpoint_kept(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """The checkpoint says what runs after its restore, the stopped container it replaces
+    only what it had no word of: a checkpoint of a plain start, restored over a container
+    of that id started since with another process, runs the bundle's, and the record says
+    so. Before, the record kept the other start's process, and listed the init with it."""
+    client = daemon.client
+    bundle = make_bundle(env=BUNDLE_ENV)
+    await start_container(client, "swap", bundle)
+    response = await client.post("/containers/swap/checkpoint/plain", json={"exit": True})
+    assert response.status_code == 201, response.text
+    other = {"args": ["true"], "env": ["OVER=other"]}
+    await start_container(client, "swap", bundle, process=other)
+    response = await client.post("/containers/swap/wait")
+    assert response.status_code == 200, response.text
+    assert (await client.get("/containers/swap")).json()["process"] == other
+    restored = await start_container(client, "swap", bundle, checkpoint="plain")
+    assert "process" not in restored
+    assert restored["processes"][0]["args"] == list(FOREVER)
+    assert restored["processes"][0]["env"] == BUNDLE_ENV
 
 
 REFUSED = pytest.mark.parametrize(

@@ -44,8 +44,10 @@ from containerd_trio.model import (
     PidsResources,
     ProcessInfo,
     Resources,
+    StartProcess,
     Status,
     User,
+    UserSpec,
 )
 from containerd_trio.records import ContainerRecord, ProcessStart, RecordJournal
 from containerd_trio.runtime import CriuOptions, Runc, RuncError, release_criu_root
@@ -882,7 +884,7 @@ async def test_a_checkpoint_whose_work_dir_cannot_be_made_leaves_no_checkpoint(
         else criu.dump(
             runtime, "c", bundle, directory, "cp", CriuOptions(), exit=False, was_paused=True,
             cleanup_timeout=1, gone=gone, deadline=1, progress=cast(CriuProgress, None),
-            resources=Resources(),
+            resources=Resources(), process=checkpoints.KeptProcess(),
         )
     )  # fmt: skip
     with pytest.raises(NotADirectoryError):
@@ -903,6 +905,34 @@ def test_a_checkpoint_keeps_the_limits_of_its_dump(tmp_path: Path) -> None:
     (bundle / "checkpoints" / "cp" / checkpoints.RESOURCES_NAME).write_text('{"memory": 3}')
     with pytest.raises(NotFound, match=r"checkpoint 'cp' has unreadable resources\.json"):
         checkpoints.kept_resources(bundle, "cp")
+
+
+def test_a_checkpoint_keeps_what_its_start_ran(tmp_path: Path) -> None:
+    """What a restore runs the container as when no record of it is left: the start's
+    process and stdin recorded with the checkpoint (a plain start's too: the bundle's
+    process, said so); none for a checkpoint of older code; a 404 naming the file when it
+    is unreadable or names nothing."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    checkpoints.reserve(bundle, "cp")
+    assert checkpoints.kept_process(bundle, "cp") is None
+    given = StartProcess(args=["sh"], env=["A=1"], cwd="/tmp", user=UserSpec(uid=7), terminal=True)
+    checkpoints.keep_process(bundle, "cp", checkpoints.KeptProcess(given, stdin=True))
+    assert checkpoints.kept_process(bundle, "cp") == checkpoints.KeptProcess(given, stdin=True)
+    kept = bundle / "checkpoints" / "cp" / checkpoints.PROCESS_NAME
+    kept.unlink()
+    checkpoints.keep_process(bundle, "cp", checkpoints.KeptProcess(None))
+    assert checkpoints.kept_process(bundle, "cp") == checkpoints.KeptProcess(None, stdin=False)
+    for bad, problem in [
+        ('{"process": {"cwd": "tmp"}}', "process: cwd must be an absolute path, not 'tmp'"),
+        ('{"process": {}}', "its process names nothing"),
+        ('{"process": null, "color": 1}', "unknown field 'color'"),
+        ("[]", "it is not a JSON object"),
+    ]:
+        kept.write_text(bad)
+        with pytest.raises(NotFound, match=r"checkpoint 'cp' has unreadable process\.json: ") as e:
+            checkpoints.kept_process(bundle, "cp")
+        assert problem in e.value.message
 
 
 @pytest.mark.parametrize("with_log", [True, False])

@@ -25,7 +25,9 @@ or bundle exists already. What is checked:
 - sizes: per file, in total, and the number of entries (:class:`ImportLimits`); the manifest,
   config.json and the index are bounded small;
 - completeness: CRIU's ``inventory.img``, the checkpoint's metadata (for a checkpoint), and
-  ``config.json`` with its root at ``rootfs`` when the bundle comes along.
+  ``config.json`` with its root at ``rootfs`` when the bundle comes along; what a checkpoint
+  kept of its container (its limits, its start's process), if it came, must read as its
+  restore reads it.
 
 With ``changes``, the bundle exists on the target and is updated: its config.json replaced, the
 changed entries moved in, what the index does not list removed, each directory of the rootfs
@@ -531,6 +533,11 @@ class _Unpacker:
                 )
             try:
                 info = checkpoints.load(self.staging, name)
+                # What the checkpoint kept of its container (limits, the start's process),
+                # read as its restore will read them: a restore from anyone's archive takes
+                # them for what ran, so one that is not that refuses the archive now.
+                checkpoints.kept_resources(self.staging, name)
+                checkpoints.kept_process(self.staging, name)
             except NotFound as exc:
                 raise ArchiveError(str(exc).replace(str(self.staging), "the archive")) from None
             if info.name != name:
