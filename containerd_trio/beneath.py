@@ -283,6 +283,16 @@ def open_directory(path: str | os.PathLike[str]) -> int:
     return os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
+def reopen(pinned: int, flags: int) -> int:
+    """The file of the ``O_PATH`` fd ``pinned``, opened again with ``flags`` (no ``O_NOFOLLOW``:
+    the magic link ``/proc/self/fd/N`` is what leads to it). The same inode whatever its name
+    leads to now: pin an entry, look at what it is (an ``fstat`` of the pin, which opens
+    nothing), then open it only if it is what may be opened. An open by name after a look
+    could open a FIFO or a device swapped in between, and a device's open runs its driver's
+    (a watchdog's starts its timer) as the daemon. Close-on-exec."""
+    return os.open(f"/proc/self/fd/{pinned}", flags | os.O_CLOEXEC)
+
+
 class NotRegularFile(OSError):
     """What :func:`read_regular` found is no regular file (a FIFO, a device, a directory)."""
 
