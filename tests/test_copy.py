@@ -75,10 +75,35 @@ def test_a_path_in_a_root_never_leaves_it(tree: int, path: str, opener: Any) -> 
         assert opened.read() == b"inside\n"
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/", ".", "..", "a/b/..", "a/b/../../..", "top", "top/", "top/etc", "abs/../top/a/b",
+     "abs/..", "abs/", "abs/.", "dir-link", "dir-link/"],
+)  # fmt: skip
+def test_the_fallback_reaches_the_directory_the_kernel_does(tree: int, path: str) -> None:
+    """Directories reached by ``..``, by a link to ``/`` (last or on the way) or by nothing
+    at all: the fallback's walk ends on the inode openat2's RESOLVE_IN_ROOT ends on. A path
+    that ends in ``/`` or ``/.`` (or a link in the last place whose target does) names a
+    directory: the link there is followed, even with O_NOFOLLOW, as the kernel follows it."""
+    os.symlink("/", "top", dir_fd=tree)
+    os.symlink("abs/", "dir-link", dir_fd=tree)
+    reached = []
+    for opener in (beneath.open_in_root, beneath.walk_in_root):
+        fd = opener(tree, path, os.O_PATH | os.O_NOFOLLOW)
+        try:
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        reached.append((info.st_dev, info.st_ino))
+    assert reached[0] == reached[1], path
+
+
 @pytest.mark.parametrize("opener", [beneath.open_in_root, beneath.walk_in_root])
 def test_the_resolver_in_a_root_and_its_fallback_agree_on_failures(tree: int, opener: Any) -> None:
+    os.symlink("etc/hostname/", "file-slash", dir_fd=tree)  # a directory, as its target says
     for path, code in (("nope", errno.ENOENT), ("loop", errno.ELOOP), ("etc/hostname/x",
-                       errno.ENOTDIR)):  # fmt: skip
+                       errno.ENOTDIR), ("file/", errno.ENOTDIR), ("etc/hostname/.",
+                       errno.ENOTDIR), ("file-slash", errno.ENOTDIR)):  # fmt: skip
         with pytest.raises(OSError, match=os.strerror(code)) as raised:
             opener(tree, path, os.O_RDONLY)
         assert raised.value.errno == code, path
@@ -756,7 +781,8 @@ def test_a_links_end_is_found_in_the_root(tree: int) -> None:
     cases = {
         "file": "/etc/hostname", "abs": "/etc", "rel": "/etc", "a/b/up": "/etc",
         "a/b/up/hostname": "/etc/hostname", "../../abs/../a": "/a", "nope/../x": "/x",
-        "abs/nope/x": "/etc/nope/x", "/": "/",
+        "abs/nope/x": "/etc/nope/x", "/": "/", "": "/", "a/b/../..": "/",
+        "a/b/up/../a/b": "/a/b", "file/x/../y": "/etc/hostname/y", "a/nope/../../b": "/b",
     }  # fmt: skip
     for path, resolved in cases.items():
         assert beneath.resolve_in_root(tree, path) == resolved, path
