@@ -128,55 +128,37 @@ def open_in_root(root: int, path: str, flags: int, mode: int = 0o600) -> int:
 def walk_in_root(root: int, path: str, flags: int, mode: int = 0o600) -> int:
     """The fallback of :func:`open_in_root`: each component opened with ``O_NOFOLLOW`` from the
     directory before it; a link read (``readlinkat``) and its target walked in its place, from
-    ``root`` if absolute; ``..`` from a directory reached the root (its device and inode) stays
-    there. A resolution that would follow more than :data:`MAX_LINKS` links is ``ELOOP``."""
-    top = os.stat(".", dir_fd=root)
-    at_root = (top.st_dev, top.st_ino)
-    pending = [part for part in reversed(path.split("/")) if part not in ("", ".")]
-    opened: list[int] = [os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=root)]
-    links = 0
+    ``root`` if absolute; ``..`` back to the directory before, never above ``root``
+    (:class:`_InRoot`). A resolution that would follow more than :data:`MAX_LINKS` links is
+    ``ELOOP``. A path that ends in ``/`` or ``/.`` names a directory, as the kernel reads it
+    (a link in the last place is followed then, ``O_NOFOLLOW`` or not), and so does a link in
+    the last place whose target ends so."""
+    walk = _InRoot(root, path)
+    directory = path.endswith(("/", "/."))
     try:
-        if not pending:
-            pending = ["."]
-        while pending:
-            part = pending.pop()
-            last = not pending
-            current = opened[-1]
+        while walk.pending:
+            part = walk.pending.pop()
+            last = not walk.pending
             if part == "..":
-                if len(opened) > 1 and _identity(current) != at_root:
-                    os.close(opened.pop())
-                if last:
-                    return os.open(".", flags | os.O_CLOEXEC, mode, dir_fd=opened[-1])
+                walk.up()
                 continue
-            if last and part == ".":
-                return os.open(".", flags | os.O_CLOEXEC, mode, dir_fd=current)
             try:
-                kind = stat.S_IFMT(os.lstat(part, dir_fd=current).st_mode)
+                kind = stat.S_IFMT(os.lstat(part, dir_fd=walk.here).st_mode)
             except FileNotFoundError:
                 kind = None
-            if kind == stat.S_IFLNK and not (last and flags & os.O_NOFOLLOW):
-                links += 1
-                if links > MAX_LINKS:
-                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
-                target = os.readlink(part, dir_fd=current)
-                if target.startswith("/"):
-                    while len(opened) > 1:
-                        os.close(opened.pop())
-                pending.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
-                if not pending:  # a link to "/" (or "."), in the last place
-                    pending.append(".")
+            if kind == stat.S_IFLNK and not (last and flags & os.O_NOFOLLOW and not directory):
+                target = walk.follow(part)
+                # A link in the last place to "x/" names a directory too.
+                directory |= last and target.endswith(("/", "/."))
                 continue
             if last:
-                return os.open(part, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=current)
-            opened.append(
-                os.open(
-                    part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=current
-                )
-            )
-        raise AssertionError("unreachable")  # the last part always returns
+                flags |= os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_DIRECTORY if directory else 0)
+                return os.open(part, flags, mode, dir_fd=walk.here)
+            walk.down(part)
+        # An empty path, a last "..", or a last link to "/": the directory reached.
+        return os.open(".", flags | os.O_CLOEXEC, mode, dir_fd=walk.here)
     finally:
-        for fd in opened:
-            os.close(fd)
+        walk.close()
 
 
 def resolve_in_root(root: int, path: str, opaque: frozenset[int] = frozenset()) -> str:
@@ -187,61 +169,93 @@ def resolve_in_root(root: int, path: str, opaque: frozenset[int] = frozenset()) 
     ``..`` lexically. A link on a device of ``opaque`` (procfs's magic links, which read as a
     path of the host's) is not followed. More than :data:`MAX_LINKS` links: ``ELOOP``. Only a
     name, for a client to ask for again (each use resolves it in the root again)."""
-    pending = [part for part in reversed(path.split("/")) if part not in ("", ".")]
-    names: list[str] = []
-    # The directories of ``names``, opened: each link is read where it is.
-    opened: list[int] = [os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=root)]
-    links = 0
+    walk = _InRoot(root, path)
     try:
-        while pending:
-            part = pending.pop()
+        while walk.pending:
+            part = walk.pending.pop()
             if part == "..":
-                if names:
-                    names.pop()
-                    if len(opened) > 1:
-                        os.close(opened.pop())
+                walk.up()
                 continue
             try:
-                info = os.lstat(part, dir_fd=opened[-1])
+                info: os.stat_result | None = os.lstat(part, dir_fd=walk.here)
             except OSError:
                 info = None
             if info is not None and stat.S_ISLNK(info.st_mode) and info.st_dev not in opaque:
-                links += 1
-                if links > MAX_LINKS:
-                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
-                target = os.readlink(part, dir_fd=opened[-1])
-                if target.startswith("/"):
-                    names.clear()
-                    while len(opened) > 1:
-                        os.close(opened.pop())
-                pending.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+                walk.follow(part)
                 continue
-            names.append(part)
-            inner = -1
+            entered = False
             if info is not None and stat.S_ISDIR(info.st_mode):
                 with contextlib.suppress(OSError):  # swapped meanwhile: the rest as written
-                    inner = os.open(
-                        part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                        dir_fd=opened[-1],
-                    )  # fmt: skip
-            if inner < 0:
-                for rest in reversed(pending):  # nothing there to follow: as written
-                    if rest == "..":
-                        if names:
-                            names.pop()
-                    else:
+                    walk.down(part)
+                    entered = True
+            if not entered:  # nothing there to follow: the rest as written
+                names = [*walk.names, part]
+                for rest in reversed(walk.pending):
+                    if rest != "..":
                         names.append(rest)
-                break
-            opened.append(inner)
-        return "/" + "/".join(names)
+                    elif names:
+                        names.pop()
+                return "/" + "/".join(names)
+        return "/" + "/".join(walk.names)
     finally:
-        for fd in opened:
-            os.close(fd)
+        walk.close()
 
 
-def _identity(fd: int) -> tuple[int, int]:
-    info = os.fstat(fd)
-    return info.st_dev, info.st_ino
+class _InRoot:
+    """A resolution in a root under way, one component at a time, for :func:`walk_in_root`
+    and :func:`resolve_in_root`: the components still to go, and the directories reached,
+    each opened (``O_PATH``, from the one before it, never through a link) with its name.
+    ``..`` goes back to the directory before, and stops at the root; a link's target is
+    walked in its place, from the root if absolute."""
+
+    def __init__(self, root: int, path: str) -> None:
+        self.path = path
+        #: The components to go, the next last.
+        self.pending = _components(path)
+        #: The directories reached, the root first (a dup of the caller's fd).
+        self.opened = [os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=root)]
+        #: Their names, from the root down (one fewer: the root has none).
+        self.names: list[str] = []
+        self.links = 0
+
+    @property
+    def here(self) -> int:
+        return self.opened[-1]
+
+    def up(self) -> None:
+        if self.names:
+            self.names.pop()
+            os.close(self.opened.pop())
+
+    def down(self, part: str) -> None:
+        """Into the directory ``part`` of the current one (``ENOENT``, ``ENOTDIR``, and
+        ``ELOOP`` for a link, as the kernel says them)."""
+        flags = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        self.opened.append(os.open(part, flags, dir_fd=self.here))
+        self.names.append(part)
+
+    def follow(self, part: str) -> str:
+        """The link ``part`` of the current directory: its target (returned) walked in its
+        place."""
+        self.links += 1
+        if self.links > MAX_LINKS:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), self.path)
+        target = os.readlink(part, dir_fd=self.here)
+        if target.startswith("/"):
+            self.names.clear()
+            while len(self.opened) > 1:
+                os.close(self.opened.pop())
+        self.pending.extend(_components(target))
+        return target
+
+    def close(self) -> None:
+        while self.opened:
+            os.close(self.opened.pop())
+
+
+def _components(path: str) -> list[str]:
+    """The components of ``path`` to walk, the first last (a stack)."""
+    return [part for part in reversed(path.split("/")) if part not in ("", ".")]
 
 
 def walk_open(directory: int, path: str, flags: int, mode: int = 0o600) -> int:
@@ -281,6 +295,16 @@ def _open_component(directory: int, name: str, flags: int, mode: int) -> int:
 def open_directory(path: str | os.PathLike[str]) -> int:
     """An ``O_PATH`` fd on a directory the client named (links in its own path are its own)."""
     return os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def reopen(pinned: int, flags: int) -> int:
+    """The file of the ``O_PATH`` fd ``pinned``, opened again with ``flags`` (no ``O_NOFOLLOW``:
+    the magic link ``/proc/self/fd/N`` is what leads to it). The same inode whatever its name
+    leads to now: pin an entry, look at what it is (an ``fstat`` of the pin, which opens
+    nothing), then open it only if it is what may be opened. An open by name after a look
+    could open a FIFO or a device swapped in between, and a device's open runs its driver's
+    (a watchdog's starts its timer) as the daemon. Close-on-exec."""
+    return os.open(f"/proc/self/fd/{pinned}", flags | os.O_CLOEXEC)
 
 
 class NotRegularFile(OSError):

@@ -35,7 +35,7 @@ from containerd_trio.archive import (
 )
 from containerd_trio.archive.layout import FORMAT, INDEX_NAME, MANIFEST_NAME, VERSION
 from containerd_trio.archive.tarstream import CHUNK
-from containerd_trio.errors import Conflict, InvalidRequest, NotFound
+from containerd_trio.errors import Conflict, InvalidRequest, NotFound, quoted
 from containerd_trio.restore_net import prepare_restore
 from containerd_trio.runtime import CriuOptions
 
@@ -50,6 +50,7 @@ from .helpers import (
     wait_output,
 )
 from .runc_direct import DirectContainer, make_runc
+from .test_copy import DEEP, make_chain, remove_chain
 
 # --- a bundle with a checkpoint, without runc ---------------------------------------------------
 
@@ -362,6 +363,27 @@ async def test_an_export_refuses_what_the_import_would_before_the_first_byte(
     await import_archive(feed(data), tmp_path / "target")
     assert list(nodes(tmp_path / "target/rootfs")) == ["dev/null"]
     assert stat.S_ISFIFO(os.lstat(tmp_path / "target/rootfs/etc/deep/pipe").st_mode)
+
+
+def test_an_exports_check_walks_a_tree_deeper_than_pythons_recursion(tmp_path: Path) -> None:
+    """The check for what no import takes holds no Python frame a level (a container's
+    ``mkdir -p`` can nest past the recursion limit): a device at the bottom of a 1100-deep
+    tree is named, not a RecursionError (a 500)."""
+    source = make_source(tmp_path)
+    data = source / "rootfs" / "data"
+    data.mkdir()
+    fd = make_chain(data)
+    try:
+        os.mknod("mem", stat.S_IFCHR | 0o600, os.makedev(1, 1), dir_fd=fd)
+    finally:
+        os.close(fd)
+    try:
+        with pytest.raises(InvalidRequest) as refused:
+            plan_export(source, "cp", ExportOptions(BundleContent.FULL))
+        deepest = "data/" + "d/" * DEEP + "mem"
+        assert f"{quoted(deepest)} (the character device 1:1)" in refused.value.message
+    finally:
+        remove_chain(data)
 
 
 async def test_a_device_node_is_made_root_owned_with_a_mode_no_wider_than_the_hosts(

@@ -12,10 +12,11 @@ import errno
 import io
 import os
 import stat
+import subprocess
 import sys
 import tarfile
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,13 @@ import httpx
 import pytest
 import trio
 
-from containerd_trio import beneath
+from containerd_trio import beneath, procfs
+from containerd_trio.archive import paths
 from containerd_trio.archive.paths import go_mode, pseudo_devices
 from containerd_trio.archive.tarstream import ArchiveError, TarReader
 from containerd_trio.client import pathstat
 from containerd_trio.client.copying import CopyError, Placement, Side, _renamed, placement, side
+from containerd_trio.errors import Conflict
 
 from .fusehang import bound_at, hung_mount
 from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit, wait_output
@@ -72,10 +75,35 @@ def test_a_path_in_a_root_never_leaves_it(tree: int, path: str, opener: Any) -> 
         assert opened.read() == b"inside\n"
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/", ".", "..", "a/b/..", "a/b/../../..", "top", "top/", "top/etc", "abs/../top/a/b",
+     "abs/..", "abs/", "abs/.", "dir-link", "dir-link/"],
+)  # fmt: skip
+def test_the_fallback_reaches_the_directory_the_kernel_does(tree: int, path: str) -> None:
+    """Directories reached by ``..``, by a link to ``/`` (last or on the way) or by nothing
+    at all: the fallback's walk ends on the inode openat2's RESOLVE_IN_ROOT ends on. A path
+    that ends in ``/`` or ``/.`` (or a link in the last place whose target does) names a
+    directory: the link there is followed, even with O_NOFOLLOW, as the kernel follows it."""
+    os.symlink("/", "top", dir_fd=tree)
+    os.symlink("abs/", "dir-link", dir_fd=tree)
+    reached = []
+    for opener in (beneath.open_in_root, beneath.walk_in_root):
+        fd = opener(tree, path, os.O_PATH | os.O_NOFOLLOW)
+        try:
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        reached.append((info.st_dev, info.st_ino))
+    assert reached[0] == reached[1], path
+
+
 @pytest.mark.parametrize("opener", [beneath.open_in_root, beneath.walk_in_root])
 def test_the_resolver_in_a_root_and_its_fallback_agree_on_failures(tree: int, opener: Any) -> None:
+    os.symlink("etc/hostname/", "file-slash", dir_fd=tree)  # a directory, as its target says
     for path, code in (("nope", errno.ENOENT), ("loop", errno.ELOOP), ("etc/hostname/x",
-                       errno.ENOTDIR)):  # fmt: skip
+                       errno.ENOTDIR), ("file/", errno.ENOTDIR), ("etc/hostname/.",
+                       errno.ENOTDIR), ("file-slash", errno.ENOTDIR)):  # fmt: skip
         with pytest.raises(OSError, match=os.strerror(code)) as raised:
             opener(tree, path, os.O_RDONLY)
         assert raised.value.errno == code, path
@@ -671,13 +699,8 @@ def review_bundle(files_bundle: Path) -> Iterator[Path]:
     suid.write_text("#!/bin/sh\n")
     os.chown(suid, 1000, 1000)
     suid.chmod(0o4755)
-    fd = os.open(rootfs / "data", os.O_RDONLY | os.O_DIRECTORY)
+    fd = make_chain(rootfs / "data")
     try:
-        for _ in range(DEEP):
-            os.mkdir("d", dir_fd=fd)
-            inner = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = inner
         os.close(os.open("bottom", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
     finally:
         os.close(fd)
@@ -687,6 +710,22 @@ def review_bundle(files_bundle: Path) -> Iterator[Path]:
 
 #: Deeper than Python's recursion limit (1000), well within PATH_MAX ("d/" 1100 times).
 DEEP = 1100
+
+
+def make_chain(top: Path) -> int:
+    """A chain of :data:`DEEP` directories ``d`` under ``top``, made a level at a time from
+    the fd of the one above; an fd on the deepest (close it)."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(DEEP):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def remove_chain(top: Path) -> None:
@@ -742,7 +781,8 @@ def test_a_links_end_is_found_in_the_root(tree: int) -> None:
     cases = {
         "file": "/etc/hostname", "abs": "/etc", "rel": "/etc", "a/b/up": "/etc",
         "a/b/up/hostname": "/etc/hostname", "../../abs/../a": "/a", "nope/../x": "/x",
-        "abs/nope/x": "/etc/nope/x", "/": "/",
+        "abs/nope/x": "/etc/nope/x", "/": "/", "": "/", "a/b/../..": "/",
+        "a/b/up/../a/b": "/a/b", "file/x/../y": "/etc/hostname/y", "a/nope/../../b": "/b",
     }  # fmt: skip
     for path, resolved in cases.items():
         assert beneath.resolve_in_root(tree, path) == resolved, path
@@ -802,3 +842,128 @@ async def test_a_copy_of_the_kernels_directories_leaves_them_as_they_are(
         ]
     )
     assert described["mode"] & 0o777 == 0o555, oct(described["mode"])
+
+
+# --- what the container swaps while a copy looks ------------------------------------------------
+
+
+class SwappingOpen:
+    """``os.open`` through, but the first time ``name`` is opened in a directory, the entry is
+    swapped first (as a process of the container with CAP_MKNOD swaps it, between a look and
+    an open); and every fd opened on ``name`` is recorded with what it opened."""
+
+    def __init__(self, name: str, swap: Callable[[str, int], None]) -> None:
+        self.name = name
+        self.swap = swap
+        self.swapped = False
+        #: (whether O_PATH, the file type) of each fd opened on ``name``.
+        self.opened: list[tuple[bool, int]] = []
+        self._open = os.open
+
+    def __call__(
+        self, path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None
+    ) -> int:
+        if path == self.name and dir_fd is not None and not self.swapped:
+            self.swapped = True
+            self.swap(path, dir_fd)
+        fd = self._open(path, flags, mode, dir_fd=dir_fd)
+        if path == self.name:
+            self.opened.append((bool(flags & os.O_PATH), stat.S_IFMT(os.fstat(fd).st_mode)))
+        return fd
+
+
+def _to_fifo(name: str, directory: int) -> None:
+    os.unlink(name, dir_fd=directory)
+    os.mkfifo(name, dir_fd=directory)
+
+
+async def test_a_file_swapped_for_a_fifo_before_its_open_is_never_opened(
+    client: httpx.AsyncClient, files_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk saw a regular file; before the copy opens it, it is a FIFO (or a device: the
+    open of one runs its driver's open as the host's root, a watchdog's starts its timer).
+    The copy pins the entry (O_PATH, which opens nothing), looks at what it pinned, and reads
+    only a regular file, the one it pinned: the FIFO is never opened, and is left out, as the
+    walk did not see it. What else the directory holds comes out."""
+    (files_bundle / "rootfs" / "data" / "tree" / "swapped").write_text("was a file\n")
+    await _running(client, "cpswap", files_bundle)
+    spy = SwappingOpen("swapped", _to_fifo)
+    monkeypatch.setattr(os, "open", spy)
+    with trio.fail_after(30):
+        answer = await _get(client, "cpswap", "/data/tree")
+    monkeypatch.undo()
+    assert answer.status_code == 200, answer.text
+    assert spy.swapped
+    assert (False, stat.S_IFIFO) not in spy.opened, spy.opened
+    members = _members(answer.content)
+    assert "tree/swapped" not in members
+    assert _content(answer.content, "tree/sub/leaf") == b"leaf\n"
+    assert _content(answer.content, "tree/run.sh") == b"#!/bin/sh\n"
+
+
+async def test_a_fifo_of_a_copy_in_swapped_before_its_metadata_is_refused(
+    client: httpx.AsyncClient, files_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy in makes a FIFO, then opens it to set the archive's mode, owner and time: if
+    the container swapped it meanwhile (a file of its own, hard-linked there), the copy
+    changes nothing of what it did not make and says so (400), as a hard link it did not make
+    is refused."""
+    await _running(client, "cpfifo", files_bundle)
+    target = files_bundle / "rootfs" / "data" / "tree" / "run.sh"
+    before = target.stat()
+    real_mkfifo = os.mkfifo
+
+    def swapping_mkfifo(path: Any, mode: int = 0o666, *, dir_fd: int | None = None) -> None:
+        real_mkfifo(path, mode, dir_fd=dir_fd)
+        if path == "pipe":
+            os.unlink(path, dir_fd=dir_fd)
+            os.link("tree/run.sh", path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "mkfifo", swapping_mkfifo)
+    pipe = _special("pipe", tarfile.FIFOTYPE)
+    pipe[0].mode, pipe[0].mtime = 0o666, 1_000_000
+    with trio.fail_after(30):
+        answer = await _put(client, "cpfifo", "/data", _tar(pipe), copyOwner="true")
+    monkeypatch.undo()
+    assert answer.status_code == 400, answer.text
+    assert "'pipe'" in answer.json()["error"] and "replaced" in answer.json()["error"]
+    after = target.stat()
+    assert (after.st_mode, after.st_uid, after.st_mtime_ns) == (
+        before.st_mode, before.st_uid, before.st_mtime_ns,
+    )  # fmt: skip
+
+
+def test_a_root_whose_process_ends_after_its_check_is_no_root_without_its_kernel_mounts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The root of a process is its /proc/PID/root, checked to be that process by its start
+    time; the kernel's file systems it holds (which a copy does not enter) come from its
+    mountinfo. If the process ends just after the check (its pid free for another's), the
+    mountinfo read by pid is nobody's, or another process's: what comes back is that
+    process's mounts, read while it was the one checked, or a Conflict; never a root with no
+    kernel file systems, whose copy of / would read /proc/kcore."""
+    process = subprocess.Popen(["sleep", "100"])
+    real_start_time = procfs.start_time
+    started = real_start_time(process.pid)
+    with open(f"/proc/{process.pid}/mountinfo", "rb") as mountinfo:
+        expected = pseudo_devices(mountinfo.read())
+    assert expected  # the host's /proc and /sys at least
+
+    def start_time_then_exit(pid: int) -> int | None:
+        answer = real_start_time(pid)
+        if pid == process.pid and process.poll() is None:
+            process.kill()
+            process.wait()
+        return answer
+
+    monkeypatch.setattr(procfs, "start_time", start_time_then_exit)
+    try:
+        root = paths.process_root(process.pid, started, "gone")
+    except Conflict:
+        return
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    with root:
+        assert root.pseudo == expected

@@ -12,16 +12,18 @@ only a first round: the final one, with ``changes`` since the first began, carri
 again, because a write changes its ctime.
 
 What no import takes (:mod:`.devices`: a device node other than the few every host offers
-every user) is refused when the bundle is planned, naming each, by a walk that reads
-directories only (an entry's type comes with its name; only the rare special file is
-stat'ed); one made by a running container after that walk is left out of the stream. A FIFO
-goes as a tar FIFO entry (never opened: its header is all there is); a socket is left out.
+every user) is refused when the bundle is planned, naming each, by the walk the stream
+makes, reading directories only (an entry's type comes with its name; only directories and
+the rare special file are stat'ed); one made by a running container after that walk is left
+out of the stream. A FIFO goes as a tar FIFO entry (never opened: its header is all there
+is); a socket is left out. Each entry is pinned (``O_PATH``) and looked at before anything
+opens it, and only a regular file is opened, through its pin: a container that swaps a
+file for a FIFO or a device after the walk gets it left out, never opened.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -35,7 +37,7 @@ from typing import BinaryIO
 import attrs
 import trio
 
-from .. import checkpoints
+from .. import beneath, checkpoints
 from ..bundle import CONFIG_NAME, read_config
 from ..errors import InvalidRequest, NotFound, quoted
 from ..validation import check_id
@@ -160,8 +162,9 @@ def _bundle_parts(bundle: Path, *, check: bool = True) -> tuple[bytes, Path]:
 def _check_importable(rootfs: Path) -> None:
     """InvalidRequest naming what in the rootfs no import takes (:mod:`.devices`): sent, it
     would fail the import once all that came before it was copied (a move, after its first
-    round). Directories are read, never followed through a link; only the entries that are
-    neither directories, files nor symlinks are stat'ed."""
+    round). Directories are read, never followed through a link, by the export's own walk
+    (:func:`_tree`); only the directories (to check the one opened is the one listed) and the
+    entries that are neither directories, files nor symlinks are stat'ed."""
     refused: list[str] = []
     with _opened_directory(rootfs) as directory:
         for relative, info in _special_entries(directory, ""):
@@ -181,25 +184,15 @@ def _check_importable(rootfs: Path) -> None:
 
 def _special_entries(directory: int, relative: str) -> Iterator[tuple[str, os.stat_result]]:
     """The entries under the open ``directory`` that are neither directories, regular files
-    nor symlinks, with their lstat, names sorted."""
-    with os.scandir(directory) as listing:
-        entries = sorted(listing, key=lambda entry: entry.name)
-    for entry in entries:
-        path = f"{relative}/{entry.name}" if relative else entry.name
+    nor symlinks, with their lstat, names sorted (:func:`_tree`'s walk: no frame a level)."""
+    for path, entry, _ in _tree(directory, relative):
         try:
-            if entry.is_dir(follow_symlinks=False):
-                inner = os.open(entry.name, _OPEN_FLAGS | os.O_DIRECTORY, dir_fd=directory)
-                try:
-                    yield from _special_entries(inner, path)
-                finally:
-                    os.close(inner)
-            elif not (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
+            if entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False):
+                continue
+            if not entry.is_symlink():
                 yield path, entry.stat(follow_symlinks=False)
-        except (FileNotFoundError, NotADirectoryError):
-            continue  # removed, or no longer a directory: the export walks what is there then
-        except OSError as exc:
-            if exc.errno != errno.ELOOP:  # a symlink now (O_NOFOLLOW): not followed
-                raise
+        except FileNotFoundError:
+            continue  # removed: the export walks what is there then
 
 
 class ExportPlan:
@@ -249,8 +242,8 @@ class ExportPlan:
             with _opened_directory(self._image_dir) as images:
                 yield Member(f"{CHECKPOINTS}/{name}", at=(images, "."))
                 # The walk yields each entry while its directory's fd is open: read at once.
-                for relative, _, at in walk(images, ""):
-                    yield Member(f"{CHECKPOINTS}/{name}/{relative}", at=at)
+                for relative, info, at in walk(images, ""):
+                    yield Member(f"{CHECKPOINTS}/{name}/{relative}", at=at, info=info)
         if self._config is None or self._rootfs is None:
             return
         yield Member(CONFIG_NAME, data=self._config)
@@ -261,7 +254,7 @@ class ExportPlan:
                 index.append(relative)
                 changed = since is None or info.st_ctime_ns >= since
                 if stat.S_ISDIR(info.st_mode) or changed:
-                    yield Member(f"{ROOTFS}/{relative}", at=at)
+                    yield Member(f"{ROOTFS}/{relative}", at=at, info=info)
         if self.manifest.bundle is BundleContent.CHANGES:
             yield Member(INDEX_NAME, data=json.dumps(index).encode())
 
@@ -327,11 +320,9 @@ class TarWriter:
             return
         try:
             if self._in_threads:
-                opened, info = await trio.to_thread.run_sync(
-                    _open_member, member.name, *member.at, self._links
-                )
+                opened, info = await trio.to_thread.run_sync(_open_member, member, self._links)
             else:
-                opened, info = _open_member(member.name, *member.at, self._links)
+                opened, info = _open_member(member, self._links)
         except (FileNotFoundError, NotADirectoryError, _Changed):
             return
         yield self._compressor.feed(tarstream.header(info))
@@ -360,6 +351,8 @@ class Member:
     directory: bool = False
     #: Where the entry is: an open directory fd and the name in it ("." for the directory).
     at: tuple[int, str] | None = None
+    #: What the walk saw there (its lstat): what is opened must still be of its kind.
+    info: os.stat_result | None = None
 
 
 @attrs.frozen
@@ -381,6 +374,8 @@ def _read_piece(opened: BinaryIO, remaining: int, compressor: tarstream.Compress
 # host's /etc at any moment: every name is resolved relative to an open directory fd with
 # O_NOFOLLOW, never as a path, so the export never leaves the tree it walks.
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+#: An entry pinned to be looked at (:func:`_open_member`): a link itself, and nothing opened.
+_PIN_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @contextlib.contextmanager
@@ -393,14 +388,36 @@ def _opened_directory(path: Path) -> Iterator[int]:
 
 
 def _open_member(
-    name: str, directory: int, entry: str, links: dict[tuple[int, int], str]
+    member: Member, links: dict[tuple[int, int], str]
 ) -> tuple[BinaryIO | None, tarfile.TarInfo]:
     """The entry's tar header, and the entry opened for reading if it is a regular file.
+
+    The entry is pinned first (``O_PATH``, which opens nothing: no FIFO's open, no device's),
+    and the header is the pin's; only a regular file is opened, through the pin
+    (:func:`..beneath.reopen`), so that what is read is the inode the header describes. A
+    container can swap the entry at any moment: one no longer of the kind the walk saw (a
+    file that is a FIFO or a device now) is left out, as one that vanished is.
 
     ``links`` maps the (device, inode) of files with several names to the first name archived:
     a further name becomes a hard link member.
     """
-    info = os.stat(entry, dir_fd=directory, follow_symlinks=False)
+    assert member.at is not None
+    directory, entry = member.at
+    pinned = os.open(entry, _PIN_FLAGS, dir_fd=directory)
+    try:
+        return _pinned_member(member, pinned, links)
+    finally:
+        os.close(pinned)
+
+
+def _pinned_member(
+    member: Member, pinned: int, links: dict[tuple[int, int], str]
+) -> tuple[BinaryIO | None, tarfile.TarInfo]:
+    name = member.name
+    info = os.fstat(pinned)
+    if member.info is not None and stat.S_IFMT(info.st_mode) != stat.S_IFMT(member.info.st_mode):
+        log.warning("%s left out: it changed kind after the walk saw it", name)
+        raise _Changed
     tar = tarfile.TarInfo(name)
     tar.mode = stat.S_IMODE(info.st_mode)
     tar.uid, tar.gid = info.st_uid, info.st_gid
@@ -410,24 +427,14 @@ def _open_member(
     if stat.S_ISREG(info.st_mode) and key in links:
         tar.type, tar.linkname = tarfile.LNKTYPE, links[key]
     elif stat.S_ISREG(info.st_mode):
-        try:
-            fd = os.open(entry, _OPEN_FLAGS, dir_fd=directory)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:  # a symlink now
-                raise _Changed from None
-            raise
-        opened = os.fdopen(fd, "rb", buffering=0)
-        now = os.fstat(fd)
-        if not stat.S_ISREG(now.st_mode):
-            opened.close()
-            raise _Changed
-        if now.st_nlink > 1:
+        opened = os.fdopen(beneath.reopen(pinned, os.O_RDONLY), "rb", buffering=0)
+        if info.st_nlink > 1:
             links[key] = name
-        tar.type, tar.size = tarfile.REGTYPE, now.st_size
+        tar.type, tar.size = tarfile.REGTYPE, info.st_size
     elif stat.S_ISDIR(info.st_mode):
         tar.type = tarfile.DIRTYPE
     elif stat.S_ISLNK(info.st_mode):
-        tar.type, tar.linkname = tarfile.SYMTYPE, os.readlink(entry, dir_fd=directory)
+        tar.type, tar.linkname = tarfile.SYMTYPE, os.readlink("", dir_fd=pinned)
     elif (reason := refusal(info)) is not None:
         # Made after the plan's check (a running container's mknod): no import takes it.
         log.warning("export: %s left out, %s that no import takes", name, reason)
@@ -453,8 +460,23 @@ def walk(
 ) -> Iterator[tuple[str, os.stat_result, tuple[int, str]]]:
     """Every entry under the open ``directory``, each directory before what it holds, names
     sorted: its path, its lstat, and where it is (valid until the walk goes on). A directory
-    on a device of ``skip`` is yielded, but not entered (a container's /proc); nor is one
-    whose path is :data:`MAX_WALK_NAME` bytes or longer.
+    is entered as :func:`enter` enters it: not one on a device of ``skip`` (a container's
+    /proc: yielded, not entered), nor one whose path is :data:`MAX_WALK_NAME` bytes or longer."""
+    for path, entry, current in _tree(directory, relative, skip):
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        yield path, info, (current, entry.name)
+
+
+def _tree(
+    directory: int, relative: str, skip: frozenset[int] = frozenset()
+) -> Iterator[tuple[str, os.DirEntry[str], int]]:
+    """Every entry under the open ``directory``, each directory before what it holds, names
+    sorted: its path, its entry (its type from the listing, its lstat once asked for), and
+    the fd of its directory (valid until the walk goes on). Each directory is entered after
+    it is yielded, if :func:`enter` enters it.
 
     A stack of the directories it is in, not a call a level: a tree deeper than Python's
     recursion limit (a container's ``mkdir -p`` can make one) is walked whole."""
@@ -470,21 +492,17 @@ def walk(
                 if current != directory:
                     os.close(current)
                 continue
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
             path = f"{prefix}/{entry.name}" if prefix else entry.name
-            yield path, info, (current, entry.name)
-            if not stat.S_ISDIR(info.st_mode) or info.st_dev in skip:
-                continue
-            if len(os.fsencode(path)) >= MAX_WALK_NAME:
-                log.warning("%s is not entered: its path is past %d bytes", path, MAX_WALK_NAME)
-                continue
+            yield path, entry, current
             try:
-                inner = os.open(entry.name, _OPEN_FLAGS | os.O_DIRECTORY, dir_fd=current)
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                seen = entry.stat(follow_symlinks=False)
             except OSError:
-                continue  # removed, or no longer a directory (O_NOFOLLOW: a symlink fails here)
+                continue  # removed meanwhile
+            inner = enter(current, entry.name, seen, path, skip)
+            if inner is None:
+                continue
             try:
                 listing = _sorted_entries(inner)
             except BaseException:
@@ -495,6 +513,31 @@ def walk(
         for fd, _, _ in levels:
             if fd != directory:
                 os.close(fd)
+
+
+def enter(
+    directory: int, name: str, seen: os.stat_result, path: str, skip: frozenset[int]
+) -> int | None:
+    """An fd on the directory ``name`` in ``directory`` to walk into, or None: not if the
+    lstat ``seen`` says it is on a device of ``skip``, nor if ``path`` is too long; and only
+    the directory ``seen`` describes. It is opened by name with ``O_NOFOLLOW`` (never
+    through a link), then checked to be that inode: a container may swap it, or mount its
+    /proc over it, between the look and the open, and the look decided to enter it."""
+    if seen.st_dev in skip:
+        return None
+    if len(os.fsencode(path)) >= MAX_WALK_NAME:
+        log.warning("%s is not entered: its path is past %d bytes", path, MAX_WALK_NAME)
+        return None
+    try:
+        inner = os.open(name, _OPEN_FLAGS | os.O_DIRECTORY, dir_fd=directory)
+    except OSError:
+        return None  # removed, or no longer a directory (O_NOFOLLOW: a symlink fails here)
+    now = os.fstat(inner)
+    if (now.st_dev, now.st_ino) != (seen.st_dev, seen.st_ino):
+        os.close(inner)
+        log.warning("%s is not entered: it was replaced (or mounted over) after it was seen", path)
+        return None
+    return inner
 
 
 def _sorted_entries(directory: int) -> Iterator[os.DirEntry[str]]:

@@ -52,7 +52,7 @@ from ..bundle import DAEMON_ERRNOS
 from ..client import pathstat
 from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, quoted
 from ..validation import doc
-from .export import Member, TarWriter, walk
+from .export import Member, TarWriter, enter, walk
 from .tarstream import ArchiveError, Entry, Kind, TarReader
 from .unpack import ImportLimits, member_parts, set_metadata
 
@@ -141,22 +141,37 @@ class Root:
 
 def process_root(pid: int, start_time: int | None, container_id: str) -> Root:
     """The root of process ``pid`` (a container's init) as it sees it, its mounts with it;
-    Conflict if the pid is no longer that process (it exited meanwhile)."""
+    Conflict if the pid is no longer that process (it exited meanwhile).
+
+    Everything is read through one fd on ``/proc/PID``, checked after it is opened to be that
+    process (its start time: the pid could have been reused before the open). From then on
+    that fd is that process or nothing: once it has ended, a read through it fails (the fd
+    names the process, not the number), where a read by pid would read whoever took the pid,
+    whose mountinfo would leave the container's /proc unknown, to be walked."""
     try:
-        fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        process = os.open(f"/proc/{pid}", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
-        fd = -1
-    # Opened, then checked: the pid could have been reused between our knowing it and the open.
-    if fd < 0 or (start_time is not None and procfs.start_time(pid) != start_time):
-        if fd >= 0:
+        raise _stopped(container_id) from None
+    try:
+        if start_time is not None and procfs.start_time(pid) != start_time:
+            raise _stopped(container_id)
+        try:
+            fd = os.open("root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=process)
+        except OSError:
+            raise _stopped(container_id) from None
+        try:
+            with open(os.open("mountinfo", os.O_RDONLY | os.O_CLOEXEC, dir_fd=process), "rb") as f:
+                pseudo = pseudo_devices(f.read())
+        except OSError:
             os.close(fd)
-        raise Conflict(f"container {container_id!r} stopped as its files were looked at: try again")
-    try:
-        with open(f"/proc/{pid}/mountinfo", "rb") as mountinfo:
-            pseudo = pseudo_devices(mountinfo.read())
-    except OSError:
-        pseudo = frozenset()
+            raise _stopped(container_id) from None
+    finally:
+        os.close(process)
     return Root(fd, pseudo)
+
+
+def _stopped(container_id: str) -> Conflict:
+    return Conflict(f"container {container_id!r} stopped as its files were looked at: try again")
 
 
 def rootfs_root(rootfs: Path) -> Root:
@@ -218,19 +233,18 @@ class Located:
             os.close(fd)
 
     def members(self) -> Iterator[Member]:
-        """The path, and what it holds if a directory (not on a pseudo filesystem)."""
-        yield Member(self.name, at=(self.parent, self.entry))
-        info = self.info
-        if not stat.S_ISDIR(info.st_mode) or info.st_dev in self._pseudo:
+        """The path, and what it holds if a directory (not on a pseudo filesystem); each as
+        it was when located or walked, or left out (:class:`.export.TarWriter`)."""
+        yield Member(self.name, at=(self.parent, self.entry), info=self.info)
+        if not stat.S_ISDIR(self.info.st_mode):
+            return
+        # Gone, a link now, or another directory: not entered (its header went as it is).
+        inner = enter(self.parent, self.entry, self.info, self.name, self._pseudo)
+        if inner is None:
             return
         try:
-            inner = os.open(self.entry, _DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                            dir_fd=self.parent)  # fmt: skip
-        except OSError:
-            return  # gone, or a link now: its header went, as the export leaves out a vanished one
-        try:
-            for relative, _, at in walk(inner, "", self._pseudo):
-                yield Member(f"{self.name}/{relative}", at=at)
+            for relative, info, at in walk(inner, "", self._pseudo):
+                yield Member(f"{self.name}/{relative}", at=at, info=info)
         finally:
             os.close(inner)
 
@@ -485,8 +499,7 @@ class _CopyIn:
                 os.utime(name, (entry.mtime, entry.mtime), dir_fd=parent, follow_symlinks=False)
             elif entry.kind is Kind.FIFO:
                 os.mkfifo(name, 0o600, dir_fd=parent)
-                fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC,
-                             dir_fd=parent)  # fmt: skip
+                fd = _reopen_fifo(parent, name, entry)
                 try:
                     set_metadata(fd, entry, self.limits.mode(entry))
                 finally:
@@ -569,6 +582,22 @@ class _CopyIn:
                     set_metadata(fd, directory.entry, self.limits.mode(directory.entry))
             finally:
                 os.close(fd)
+
+
+def _reopen_fifo(parent: int, name: str, entry: Entry) -> int:
+    """The FIFO this copy just made, opened for its metadata; refused if it is a FIFO no more:
+    the container may have swapped it meanwhile (a device node of its own, or its file
+    hard-linked there), which the archive's mode and owner must not go to. Pinned and looked
+    at first (``O_PATH``), so that what is not a FIFO is never opened."""
+    pinned = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    try:
+        if not stat.S_ISFIFO(os.fstat(pinned).st_mode):
+            raise ArchiveError(
+                f"the FIFO {quoted(entry.name)} was replaced in the container meanwhile"
+            )
+        return beneath.reopen(pinned, os.O_RDONLY | os.O_NONBLOCK)
+    finally:
+        os.close(pinned)
 
 
 def _write_all(fd: int, data: bytes) -> None:
