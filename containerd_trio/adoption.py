@@ -43,7 +43,7 @@ from .container import (
     replaced_directory,
     sweep_replaced,
 )
-from .criu import DUMP_WORK_PREFIX, dump_work, finished_dump, thaw_if_frozen
+from .criu import DUMP_WORK_PREFIX, dump_work, finished_dump, reserved_by, thaw_if_frozen
 from .errors import DaemonError, StartupError
 from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Resources, Status
@@ -246,7 +246,14 @@ class Adoption:
                 self._dumped.add(info.id)
             else:
                 log.warning("undoing checkpoint %s of container %s, left under way", name, info.id)
-                checkpoints.discard_unfinished(bundle, name)
+                if reserved_by(work):
+                    checkpoints.discard_unfinished(bundle, name)
+                else:
+                    # Killed between the work dir's making and the intent's: the name's
+                    # directory is this dump's only if it came after the work dir, empty.
+                    with contextlib.suppress(OSError):
+                        made = os.lstat(work).st_ctime_ns
+                        checkpoints.discard_reservation(bundle, name, made)
             remove_tree(work)  # detaches a killed CRIU's cgroup yard
         if names:
             await self._thaw_unless_paused(info.id, record)

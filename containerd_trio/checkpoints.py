@@ -363,6 +363,29 @@ def discard_unfinished(bundle: Path, name: str) -> None:
         os.close(directory)
 
 
+def discard_reservation(bundle: Path, name: str, made_from_ns: int) -> None:
+    """Remove the bundle's checkpoint directory ``name`` if it is an empty directory changed
+    at or after ``made_from_ns`` (a ctime): the reservation of a dump whose server died before
+    it wrote into it (the dump's work dir, made before the reservation, says when). A
+    directory with anything in it stays (a checkpoint, or one still being written), as does
+    an empty one made before that dump began (the client's own, for which the reservation
+    failed)."""
+    try:
+        directory = _open_checkpoints(bundle)
+    except DaemonError:
+        return
+    if directory is None:
+        return
+    try:
+        found = os.lstat(name, dir_fd=directory)
+        if stat.S_ISDIR(found.st_mode) and found.st_ctime_ns >= made_from_ns:
+            os.rmdir(name, dir_fd=directory)  # never a directory with anything in it
+    except OSError:  # gone, or not empty: not a reservation left alone
+        pass
+    finally:
+        os.close(directory)
+
+
 def discard(path: Path) -> None:
     """Remove a checkpoint directory (``reserve``'s answer) that did not complete."""
     try:

@@ -80,6 +80,17 @@ def finished_dump(work: Path) -> CheckpointInfo | None:
     return attrs.evolve(info, timestamp=format_ns(end.st_mtime_ns))
 
 
+def reserved_by(work: Path) -> bool:
+    """Whether the dump whose work dir this is had reserved its checkpoint's name: its
+    intent, written right after the reservation, is there. Without it, a server died between
+    the work dir's making and the intent's writing, and the images directory of that name,
+    if it made it, is empty (:func:`checkpoints.discard_reservation`)."""
+    try:
+        return stat.S_ISREG(os.lstat(work / DUMP_INTENT).st_mode)
+    except OSError:
+        return False
+
+
 async def dump(
     runtime: Runc,
     container_id: str,
@@ -109,10 +120,21 @@ async def dump(
     removed if the dump fails, as one made here. ``memory``: the final dump of pre-copy
     rounds (its ``parent``); for a round itself, see :func:`pre_dump`.
     """
-    image = checkpoints.image_path(bundle, name) if reserved else checkpoints.reserve(bundle, name)
     work = dump_work(directory, name)
+    # The work dir before the name's reservation: a server killed between the two leaves a
+    # work dir, which tells the next server of the reservation it may have made
+    # (:func:`reserved_by`); before, it left the images directory alone, its name held for
+    # good. The container's lock keeps another dump of it out of this work dir meanwhile.
+    work.mkdir(parents=True, exist_ok=True)
     try:
-        work.mkdir(parents=True, exist_ok=True)  # in here: a failure discards the image dir too
+        image = (
+            checkpoints.image_path(bundle, name) if reserved else checkpoints.reserve(bundle, name)
+        )
+    except BaseException:
+        remove_tree(work)  # the name is not this dump's (a 409): nothing of it to discard
+        raise
+    try:
+        # The intent first, in the work dir: it says the images directory is this dump's.
         (work / DUMP_INTENT).write_bytes(checkpoints.encode(checkpoints.new_info(name, options)))
         checkpoints.keep_resources(bundle, name, resources)
         checkpoints.keep_process(bundle, name, process)

@@ -17,6 +17,7 @@ import trio
 
 from containerd_trio.timestamps import parse_ns
 
+from .fusehang import hung_mount
 from .helpers import (
     COUNTER,
     FOREVER,
@@ -1041,3 +1042,59 @@ async def _held_past_the_adoption(
         os.kill(daemon.server_pid(), signal.SIGKILL)
         await daemon.served(count + 1)
     return held
+
+
+@pytest.mark.parametrize("held_at", ["work-dir", "intent"])
+async def test_a_server_killed_as_its_checkpoint_reserves_the_name_leaves_it_free(
+    spawn_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    orphans: list[int],
+    held_at: str,
+) -> None:
+    """kill -9 of the server while its checkpoint is held (in the kernel, on a FUSE mount
+    that does not answer) as it makes CRIU's work dir (``work-dir``), or as it writes the
+    dump's intent into it (``intent``): on each side of the name's reservation in the
+    bundle, before any runc ran. The next server leaves the name free (the reserved,
+    empty images directory removed), CRIU's work dir gone, and the container runs on,
+    thawed: a checkpoint of the name succeeds. (Before, the server reserved the name first
+    and made the work dir after: killed in between, it left the images directory with no
+    work dir to tell the next server of it, and the name was held for good: a checkpoint
+    of it and its delete both answered 409, "not a checkpoint".)"""
+    point = tmp_path / "hung"
+    point.mkdir()
+    with hung_mount(point) as hung:
+        daemon: DaemonProcess = await spawn_daemon()
+        init = (await start_container(daemon.client, "c", make_bundle(FOREVER)))["processes"][0]
+        orphans.append(init["pid"])
+        work = daemon.state_dir / "containers" / "c" / "criu-dump-cp"
+        work.parent.mkdir(exist_ok=True)  # made by the first thing that needs it: a dump
+        # The hold: a lookup of the mount's "hang", which the dump's next step makes.
+        if held_at == "work-dir":
+            work.symlink_to(point / "hang")  # mkdir's EEXIST, then its check that it is a dir
+        else:
+            work.mkdir()
+            (work / "checkpoint-intent.json").symlink_to(point / "hang")
+        served = daemon.servings
+
+        async def checkpoint() -> None:
+            with contextlib.suppress(httpx.HTTPError):  # the server dies first
+                await daemon.client.post("/containers/c/checkpoint/cp", json={"exit": False})
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(checkpoint)
+            assert await trio.to_thread.run_sync(hung.asked.wait, 20), "the hold never came"
+            os.kill(daemon.server_pid(), signal.SIGKILL)  # pending until the lookup is answered
+            hung.release()
+            await daemon.served(served + 1)
+    bundle = Path((await daemon.client.get("/containers/c")).json()["bundlePath"])
+    images = bundle / "checkpoints" / "cp"
+    assert not images.exists(), sorted(p.name for p in images.iterdir())
+    if held_at == "work-dir":
+        work.unlink()  # the test's hold: the server leaves what is not a dir of its own alone
+    else:
+        assert b"undoing checkpoint cp of container c, left under way" in daemon.log
+    assert not work.exists()
+    await _runs_on_thawed(daemon, init["pid"])
+    response = await daemon.client.post("/containers/c/checkpoint/cp", json={"exit": False})
+    assert response.status_code == 201, response.text
