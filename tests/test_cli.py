@@ -612,13 +612,14 @@ async def test_stop_with_timeout_minus_one_sends_no_sigkill_and_waits_for_the_ex
     monkeypatch.setattr(commands, "KILL_WAIT", 0.3)
     monkeypatch.setattr(commands, "REFUSED_GRACE", 0.3)
     asked = trio.Event()
-    wait = Container.wait
+    wait_process = Container.wait_process
 
-    async def noted(container: Container) -> ExitInfo:
+    async def noted(container: Container, pid: int) -> ExitInfo:
         asked.set()
-        return await wait(container)
+        return await wait_process(container, pid)
 
-    monkeypatch.setattr(Container, "wait", noted)  # the daemon says when the stop's wait is in
+    # The daemon says when the stop's wait is in: that of the init it signalled.
+    monkeypatch.setattr(Container, "wait_process", noted)
     bundle = make_bundle(PATIENT)
     with trio.fail_after(60):
         await ok(ctr, "start", "patient", "-b", str(bundle))

@@ -17,6 +17,7 @@ import os
 import platform
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +29,8 @@ import trio
 
 from containerd_trio import console, keeperlink
 from containerd_trio.client import cli
+from containerd_trio.client.http import Client, ClientError
+from containerd_trio.client.protocol import RETRY_FOR, Request
 from containerd_trio.keeperlink import CustodyRequest, KeeperLink, SpawnResult
 from containerd_trio.procfs import children, start_time
 from containerd_trio.runtime import Runc
@@ -1069,3 +1072,185 @@ def _note(path: Path) -> int | None:
     with contextlib.suppress(OSError, ValueError):
         return int(path.read_text())
     return None
+
+
+# --- waits asked again after a crash -------------------------------------------------------------
+
+#: Exits 7 on SIGUSR1 (once its trap is set: wait_catching), else runs on.
+EXITS_7 = ("sh", "-c", "trap 'exit 7' USR1; while true; do usleep 5000; done")
+
+
+class _Asking(Client):
+    """``ctr-trio``'s client (its own thread), which says when its wait has been asked: once
+    the container's record it reads first has come (a client that reads none: as the wait
+    is sent). While :attr:`again` is clear, a wait asked again is held until it is set."""
+
+    def __init__(self, address: str, retry_for: float = RETRY_FOR) -> None:
+        super().__init__(address, retry_for=retry_for)
+        self.asked = threading.Event()
+        self.again = threading.Event()
+        self.again.set()
+        self._waits = 0
+
+    def call(self, request: Request, *, timeout: float | None = None, **options: Any) -> Any:
+        if request.method == "GET":
+            answer = super().call(request, timeout=timeout, **options)
+            self.asked.set()
+            return answer
+        if request.target.split("?")[0].endswith("/wait"):
+            if self._waits:
+                self.again.wait()
+            self._waits += 1
+            self.asked.set()
+        return super().call(request, timeout=timeout, **options)
+
+
+async def _exits_while_no_server_runs(daemon: DaemonProcess, pid: int) -> None:
+    """kill -9 of the server, and SIGUSR1 to ``pid`` (an ``EXITS_7``, which exits 7 at once):
+    returns once the next server serves."""
+    count = daemon.servings
+    os.kill(daemon.server_pid(), signal.SIGKILL)
+    os.kill(pid, signal.SIGUSR1)
+    await daemon.served(count + 1)
+
+
+class _Waiting:
+    """``ask(client)`` of an :class:`_Asking` client, in a thread: its answer (or what it
+    raised) once :attr:`done`."""
+
+    def __init__(
+        self, daemon: DaemonProcess, ask: Callable[[_Asking], Any], retry_for: float = RETRY_FOR
+    ) -> None:
+        self.client = _Asking(f"unix:{daemon.socket}", retry_for)
+        self.ask = ask
+        self.done = trio.Event()
+        self.answer: Any = None
+
+    async def run(self) -> None:
+        def asking() -> Any:
+            try:
+                return self.ask(self.client)
+            except ClientError as exc:
+                return exc
+
+        self.answer = await trio.to_thread.run_sync(asking, abandon_on_cancel=True)
+        self.done.set()
+
+    async def asked(self, nursery: trio.Nursery) -> _Waiting:
+        nursery.start_soon(self.run)
+        assert await trio.to_thread.run_sync(self.client.asked.wait, 20), "never asked"
+        return self
+
+    async def answered(self) -> Any:
+        await self.done.wait()
+        return self.answer
+
+
+@pytest.mark.parametrize("condition", ["next-exit", "not-running"])
+async def test_a_wait_asked_again_after_a_crash_answers_the_exit_that_came_meanwhile(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, condition: str
+) -> None:
+    """``ctr-trio wait`` of a running container; kill -9 of the server, and its init exits
+    (7) while no server runs. The wait asked again answers that exit. (Before, a next-exit
+    wait asked again found the container stopped and waited for its next start's exit,
+    which might never come.)"""
+    daemon: DaemonProcess = await spawn_daemon()
+    pid = (await start(daemon, "w", make_bundle(EXITS_7)))["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            waiting = await _Waiting(
+                daemon, lambda client: client.wait("w", condition=condition)
+            ).asked(nursery)
+            await _exits_while_no_server_runs(daemon, pid)
+            answer = await waiting.answered()
+    assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer
+
+
+async def test_a_wait_under_way_longer_than_the_retries_is_asked_again_after_a_crash(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """A client that retries for 1 s (``--retry 1``) waits longer than that before kill -9 of
+    the server: its wait is asked again all the same (the retries count from the break), and
+    answers the exit that came while no server ran. (Before, they counted from the wait's
+    beginning, and a wait under way for longer was never asked again: ctr-trio wait failed.)"""
+    daemon: DaemonProcess = await spawn_daemon()
+    pid = (await start(daemon, "w", make_bundle(EXITS_7)))["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            waiting = await _Waiting(daemon, lambda client: client.wait("w"), 1.0).asked(nursery)
+            await trio.sleep(1.5)  # the point: a wait under way for longer than its retries
+            await _exits_while_no_server_runs(daemon, pid)
+            answer = await waiting.answered()
+    assert not isinstance(answer, ClientError), answer
+    assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer
+
+
+async def test_a_wait_asked_again_after_a_crash_and_a_start_answers_the_run_it_waited_on(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio wait`` of a running container; kill -9 of the server, its init exits (7)
+    while no server runs, and the container is started again before the wait is asked
+    again. The wait answers the run it waited on: 7, its init's pid, when it exited. (Before,
+    it waited for the new run's exit.)"""
+    daemon: DaemonProcess = await spawn_daemon()
+    bundle = make_bundle(EXITS_7)
+    first = await start(daemon, "w", bundle)
+    pid, created = first["processes"][0]["pid"], first["createdAt"]
+    await wait_catching(pid, signal.SIGUSR1)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            waiting = await _Waiting(daemon, lambda client: client.wait("w")).asked(nursery)
+            waiting.client.again.clear()
+            await _exits_while_no_server_runs(daemon, pid)
+            second = await start(daemon, "w", bundle)
+            waiting.client.again.set()
+            answer = await waiting.answered()
+    assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer
+    assert parse_ns(created) < parse_ns(answer["exitedAt"]) < parse_ns(second["createdAt"])
+    assert pid_alive(second["processes"][0]["pid"])
+
+
+async def test_a_next_exit_wait_asked_again_answers_the_next_run_that_ended_meanwhile(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio wait --condition next-exit`` of a stopped container; it is started again,
+    then kill -9 of the server, and that run's init exits (7) while no server runs. The
+    wait asked again answers that exit: the next one after it was asked. (Before, it found
+    the container stopped and waited for the run after that.)"""
+    daemon: DaemonProcess = await spawn_daemon()
+    bundle = make_bundle(EXITS_7)
+    pid = (await start(daemon, "w", bundle))["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    os.kill(pid, signal.SIGUSR1)
+    with trio.fail_after(30):
+        assert (await daemon.client.post("/containers/w/wait")).json()["exitStatus"] == 7
+        async with trio.open_nursery() as nursery:
+            waiting = await _Waiting(
+                daemon, lambda client: client.wait("w", condition="next-exit")
+            ).asked(nursery)
+            pid = (await start(daemon, "w", bundle))["processes"][0]["pid"]
+            await wait_catching(pid, signal.SIGUSR1)
+            await _exits_while_no_server_runs(daemon, pid)
+            answer = await waiting.answered()
+    assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer
+
+
+async def test_a_process_wait_asked_again_after_a_crash_answers_its_exit(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio wait ID PID`` of a process added to a running container; kill -9 of the
+    server, and the process exits (7) while no server runs: the wait asked again answers
+    it (the new server knows its exit from the keeper)."""
+    daemon: DaemonProcess = await spawn_daemon()
+    await start(daemon, "h", make_bundle(["sleep", "100000"]))
+    response = await daemon.client.put("/containers/h/process", json={"args": list(EXITS_7)})
+    pid = response.json()["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            waiting = await _Waiting(daemon, lambda client: client.wait("h", pid)).asked(nursery)
+            await _exits_while_no_server_runs(daemon, pid)
+            answer = await waiting.answered()
+    assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer

@@ -84,9 +84,13 @@ class BlockingTransport:
         if idle is not None:
             idle.sock.close()
 
-    def call(self, request: Request, *, timeout: float | None = None) -> Answer:
-        """Send ``request`` (again, while :class:`Retry` allows) and return its answer."""
+    def call(self, request: Request, *, timeout: float | None = None, once: bool = False) -> Answer:
+        """Send ``request`` (again, while :class:`Retry` allows) and return its answer.
+        ``once``: never again, for a caller that decides what to ask again itself (a 503 is
+        raised as an ApiError, a broken connection as DaemonUnreachable)."""
         retry = Retry(request, self.retry_for, self.on_retry)
+        if once:
+            return retry.check(self._attempt(request, timeout or self.timeout))
         while True:
             try:
                 return retry.check(self._attempt(request, timeout or self.timeout))
@@ -150,10 +154,14 @@ class BlockingTransport:
         return _Connection(sock, endpoint)
 
     @contextlib.contextmanager
-    def stream(self, request: Request) -> Iterator[Iterator[bytes]]:
+    def stream(self, request: Request, *, quiet: float | None = None) -> Iterator[Iterator[bytes]]:
         """The lines of an ndjson answer, as they come, on a connection of its own; no read
-        deadline once the answer has begun (a stream may stay quiet for as long as it likes)."""
+        deadline once the answer has begun (a stream may stay quiet for as long as it likes),
+        unless ``quiet``: the lines end once none came for that many seconds (a replay read
+        to its end, without the live stream after it)."""
         connection = self._answered(request)
+        if quiet is not None:
+            connection.sock.settimeout(quiet)
         try:
             yield self._lines(connection)
         finally:
@@ -251,5 +259,7 @@ class BlockingTransport:
                 return
             try:
                 connection.receive()
+            except TimeoutError:
+                return  # quiet past the stream's ``quiet``: only it sets a read deadline
             except (OSError, Broken) as exc:
                 raise connection_lost(self.endpoint.address, exc) from None

@@ -31,14 +31,24 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Unpack, cast, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, Unpack, cast, overload
 
 from . import routes
 from .blocking import BlockingTransport
 from .errors import ApiError as ApiError
 from .errors import ClientError as ClientError
 from .errors import DaemonUnreachable as DaemonUnreachable
-from .protocol import RETRY_FOR, Answer, Endpoint, OnRetry, Request, Retry, Tls, decode_json
+from .protocol import (
+    LONGEST_PAUSE,
+    RETRY_FOR,
+    Answer,
+    Endpoint,
+    OnRetry,
+    Request,
+    Retry,
+    Tls,
+    decode_json,
+)
 from .types import Checkpoint as Checkpoint
 from .types import Container as Container
 from .types import ContainerState as ContainerState
@@ -71,6 +81,23 @@ WAIT_TIMEOUT = 10 * 365 * 86400.0
 #: How long a checkpoint or a restore is waited for when the request names no deadline: the
 #: daemon's own (--checkpoint-timeout, 600 s by default) ends it first, with a 504.
 CHECKPOINT_WAIT = 24 * 3600.0
+
+
+#: How long a wait asked again reads the event log's replay for the exit of the run it waited
+#: on, once nothing more comes (the replay comes at once).
+REPLAY_QUIET = 2.0
+#: An exit whose status nobody kept (the daemon's own word for it).
+UNKNOWN_EXIT_STATUS = 255
+
+
+class _Run(NamedTuple):
+    """The run of a container's init that a wait is for, as its record said when the wait
+    was asked: its ``createdAt`` (each start or restore of the id makes a record of its own),
+    and its init's pid while it ran; None once it had stopped (a next-exit wait is then for
+    the run after it)."""
+
+    created_at: str
+    init: int | None
 
 
 def parse_address(address: str) -> tuple[str, str | None]:
@@ -166,9 +193,10 @@ class Client:
         autoRemove).
 
         A wait changes nothing: if the connection breaks (the daemon restarts), it is asked
-        again, for as long as requests are retried (a next-exit wait asked again waits for the
-        exit after that)."""
-        ended = self._wait(routes.wait(container_id, pid, condition=condition), None)
+        again, for as long as requests are retried, for the run of the init it was asked for
+        (as the container's record said then): an exit that came while no server answered is
+        answered, not the exit of a later run (:meth:`_asked_again`)."""
+        ended = self._wait(container_id, pid, condition, None)
         assert ended is not None  # with no deadline, only the answer ends the wait
         return ended
 
@@ -178,23 +206,117 @@ class Client:
         """:meth:`wait` for the init (as ``condition`` says), for ``timeout`` seconds at most:
         None if it has not come then (the daemon's wait has no deadline: this one is the
         client's, the request given up)."""
-        request = routes.wait(container_id, condition=condition)
-        return self._wait(request, time.monotonic() + timeout)
+        return self._wait(container_id, None, condition, time.monotonic() + timeout)
 
-    def _wait(self, request: Request, deadline: float | None) -> Exit | None:
-        retry = Retry(Request("GET", request.target), self._transport.retry_for)
+    def _wait(
+        self, container_id: str, pid: int | None, condition: str | None, deadline: float | None
+    ) -> Exit | None:
+        request = routes.wait(container_id, pid, condition=condition)
+        run = None if pid is not None or condition == "removed" else self._run(container_id)
+        if run is not None and run.init is None and condition != "next-exit":
+            run = None  # stopped: answered at once, as it ended
+        if run is not None and run.init is not None:
+            # The run that runs now: its init's own wait answers its exit, however late it is
+            # asked (a next-exit's too: a running container's next exit is its init's).
+            request = routes.wait(container_id, run.init)
+        retry: Retry | None = None
         while True:
             left = WAIT_TIMEOUT if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 return None
+            began = time.monotonic()
             try:
-                return cast(Exit, self.call(request, timeout=left))
+                return cast(Exit, self.call(request, timeout=left, once=True))
+            except ApiError as failure:
+                if failure.status == 404 and run is not None and run.init is not None:
+                    # Not that run's any more: it ended and the id was deleted or started
+                    # again, its record gone. The event log still has its exit.
+                    return self._exit_of(container_id, run)
+                if failure.status != 503:
+                    raise
+                error: ClientError = failure
             except DaemonUnreachable as failure:
                 # A deadline that passed is told by the clock, not by the failure: the
                 # transport tells a read that timed out as a broken connection.
                 if deadline is not None and time.monotonic() >= deadline:
                     return None
-                time.sleep(retry.pause(failure))
+                error = failure
+            if retry is None or time.monotonic() - began > LONGEST_PAUSE:
+                # A wait that was under way (a daemon had it) broke: the retries' budget
+                # counts from here, not from the wait's beginning (before, a wait that had
+                # waited longer than the budget was never asked again).
+                retry = Retry(
+                    Request("GET", request.target),
+                    self._transport.retry_for,
+                    self._transport.on_retry,
+                )
+            time.sleep(retry.pause(error))
+            if run is not None:
+                request, run = self._asked_again(container_id, request, run)
+
+    def _run(self, container_id: str) -> _Run | None:
+        """The run of the container's init as its record says now; None if it has none (an
+        unknown id, one being started: the wait asked says what it is)."""
+        try:
+            record = self.container(container_id)
+        except ApiError:
+            return None
+        status = record["state"]["status"]
+        if status in ("running", "paused") and record["processes"]:
+            return _Run(record["createdAt"], record["processes"][0]["pid"])
+        if status == "stopped":
+            return _Run(record["createdAt"], None)
+        return None
+
+    def _asked_again(
+        self, container_id: str, request: Request, run: _Run
+    ) -> tuple[Request, _Run | None]:
+        """What a wait for ``run`` asks after a restart of the daemon, and the run it is for
+        from then on. A run that ran: its init's wait again (its exit, even if it came while
+        no server answered; a 404 if its record is gone: :meth:`_exit_of`). A next-exit
+        wait's stopped run: the same wait if no start of the id came since; else that start's
+        run was the next one, and is waited on from now on (before, the wait asked again
+        waited for the run after it, which might never come)."""
+        if run.init is not None:
+            return request, run
+        following = self._run(container_id)
+        if following is None or following.created_at == run.created_at:
+            return request, run  # the same run, stopped still (or the id is gone: 404)
+        if following.init is None:
+            return routes.wait(container_id), None  # the next run ended: its exit, at once
+        return routes.wait(container_id, following.init), following
+
+    def _exit_of(self, container_id: str, run: _Run) -> Exit:
+        """How ``run`` ended, from the event log (its record is gone): its init's ``exit``
+        among the container's events since the run was created. 404 if the daemon no longer
+        keeps it (the last 10,000 events, by default)."""
+        init = run.init
+        assert init is not None  # a run that ran
+        kinds = ("start-container", "restore", "exit", "delete")
+        request = routes.events(since=run.created_at, container_id=container_id, types=kinds)
+        begun = False  # the run's own start seen: what comes after it follows its end
+        with self._transport.stream(request, quiet=REPLAY_QUIET) as lines:
+            for line in lines:
+                event = cast(Event, decode_json(line, self.address))
+                kind, pid = event["type"], event.get("pid")
+                if kind == "exit" and pid == init:
+                    return Exit(
+                        id=container_id,
+                        exitStatus=event.get("status", UNKNOWN_EXIT_STATUS),
+                        pid=init,
+                        exitedAt=event["timestamp"],
+                    )
+                if kind in ("start-container", "restore") and pid == init:
+                    begun = True
+                elif begun and kind != "exit":
+                    # Deleted or started again with no exit of it first: deleted before it
+                    # stopped (an init that outlived runc delete --force), as the daemon says.
+                    raise ApiError(404, f"container {container_id!r} was deleted before it stopped")
+        raise ApiError(
+            404,
+            f"container {container_id!r}: the exit of the run waited on (init pid {init}) is no"
+            " longer known: its record is gone, and the daemon no longer keeps its events",
+        )
 
     def websocket(self, target: str, subprotocols: Sequence[str]) -> WebSocket:
         """A WebSocket to ``target`` (a path and query: attach)."""
@@ -358,13 +480,14 @@ class Client:
 
     # --- any request --------------------------------------------------------------------------
 
-    def call(self, request: Request, *, timeout: float | None = None) -> Any:
-        """Send ``request``; the JSON of a 2xx answer, or ApiError."""
-        return self.send(request, timeout=timeout).json(self.address)
+    def call(self, request: Request, *, timeout: float | None = None, once: bool = False) -> Any:
+        """Send ``request``; the JSON of a 2xx answer, or ApiError. ``once``: not again on a
+        503 or a broken connection (the caller decides what to ask again)."""
+        return self.send(request, timeout=timeout, once=once).json(self.address)
 
-    def send(self, request: Request, *, timeout: float | None = None) -> Answer:
+    def send(self, request: Request, *, timeout: float | None = None, once: bool = False) -> Answer:
         """Send ``request``; its answer if 2xx, or ApiError."""
-        answer = self._transport.call(request, timeout=timeout)
+        answer = self._transport.call(request, timeout=timeout, once=once)
         if not answer.ok:
             raise answer.error()
         return answer
