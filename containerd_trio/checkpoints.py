@@ -23,6 +23,7 @@ import errno
 import json
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -348,19 +349,10 @@ def discard_unfinished(bundle: Path, name: str) -> None:
     """Remove the bundle's checkpoint directory ``name`` if it has no metadata (a dump of the
     daemon's that never completed: only the caller knows it made it); one with metadata
     stays."""
-    try:
-        directory = _open_checkpoints(bundle)
-    except DaemonError:
-        return
-    if directory is None:
-        return
-    try:
-        if not _has_metadata(directory, bundle, name):
+    # Gone, or a link or no directory now: not the daemon's (a DaemonError).
+    with _checkpoints_there(bundle) as directory, contextlib.suppress(DaemonError):
+        if directory is not None and not _has_metadata(directory, bundle, name):
             remove_tree(name, dir_fd=directory)
-    except DaemonError:  # gone, or a link or no directory now: not the daemon's
-        pass
-    finally:
-        os.close(directory)
 
 
 def discard_reservation(bundle: Path, name: str, made_from_ns: int) -> None:
@@ -370,20 +362,26 @@ def discard_reservation(bundle: Path, name: str, made_from_ns: int) -> None:
     directory with anything in it stays (a checkpoint, or one still being written), as does
     an empty one made before that dump began (the client's own, for which the reservation
     failed)."""
+    # Gone, or not empty: no reservation left alone (an OSError).
+    with _checkpoints_there(bundle) as directory, contextlib.suppress(OSError):
+        found = None if directory is None else os.lstat(name, dir_fd=directory)
+        if found and stat.S_ISDIR(found.st_mode) and found.st_ctime_ns >= made_from_ns:
+            os.rmdir(name, dir_fd=directory)  # never a directory with anything in it
+
+
+@contextlib.contextmanager
+def _checkpoints_there(bundle: Path) -> Iterator[int | None]:
+    """The bundle's checkpoints directory, open for the block; None if it is not there, or
+    not a directory of the bundle's own (nothing of the daemon's to remove in it)."""
     try:
         directory = _open_checkpoints(bundle)
     except DaemonError:
-        return
-    if directory is None:
-        return
+        directory = None
     try:
-        found = os.lstat(name, dir_fd=directory)
-        if stat.S_ISDIR(found.st_mode) and found.st_ctime_ns >= made_from_ns:
-            os.rmdir(name, dir_fd=directory)  # never a directory with anything in it
-    except OSError:  # gone, or not empty: not a reservation left alone
-        pass
+        yield directory
     finally:
-        os.close(directory)
+        if directory is not None:
+            os.close(directory)
 
 
 def discard(path: Path) -> None:
