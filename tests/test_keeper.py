@@ -1167,6 +1167,33 @@ async def test_a_wait_asked_again_after_a_crash_answers_the_exit_that_came_meanw
     assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer
 
 
+async def test_a_wait_answered_503_by_a_hand_over_answers_the_exit_that_came_meanwhile(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio wait --condition next-exit`` of a running container; a live upgrade
+    answers it 503, and its init exits (7) before the wait is asked again of the new server
+    (held here until then): it answers that exit. (Before, the 503 was retried by the
+    transport with the same next-exit wait, which, coming after the exit, found the
+    container stopped and waited for its next start.)"""
+    daemon: DaemonProcess = await spawn_daemon()
+    pid = (await start(daemon, "w", make_bundle(EXITS_7)))["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            waiting = await _Waiting(
+                daemon, lambda client: client.wait("w", condition="next-exit")
+            ).asked(nursery)
+            waiting.client.again.clear()
+            count = daemon.servings
+            assert (await daemon.client.post("/daemon/reload")).status_code == 202
+            await daemon.served(count + 1)  # the old server answered its waits 503, and left
+            os.kill(pid, signal.SIGUSR1)
+            assert (await daemon.client.post("/containers/w/wait")).json()["exitStatus"] == 7
+            waiting.client.again.set()
+            answer = await waiting.answered()
+    assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer
+
+
 async def test_a_wait_under_way_longer_than_the_retries_is_asked_again_after_a_crash(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:
