@@ -1083,7 +1083,8 @@ EXITS_7 = ("sh", "-c", "trap 'exit 7' USR1; while true; do usleep 5000; done")
 class _Asking(Client):
     """``ctr-trio``'s client (its own thread), which says when its wait has been asked: once
     the container's record it reads first has come (a client that reads none: as the wait
-    is sent). While :attr:`again` is clear, a wait asked again is held until it is set."""
+    is sent). While :attr:`again` is clear, asking again (what it asks once its wait was
+    sent) is held until it is set."""
 
     def __init__(self, address: str, retry_for: float = RETRY_FOR) -> None:
         super().__init__(address, retry_for=retry_for)
@@ -1093,13 +1094,13 @@ class _Asking(Client):
         self._waits = 0
 
     def call(self, request: Request, *, timeout: float | None = None, **options: Any) -> Any:
+        if self._waits:
+            self.again.wait()  # asking again: what it reads first (a record), or the wait
         if request.method == "GET":
             answer = super().call(request, timeout=timeout, **options)
             self.asked.set()
             return answer
         if request.target.split("?")[0].endswith("/wait"):
-            if self._waits:
-                self.again.wait()
             self._waits += 1
             self.asked.set()
         return super().call(request, timeout=timeout, **options)
@@ -1262,6 +1263,33 @@ async def test_a_next_exit_wait_asked_again_answers_the_next_run_that_ended_mean
             await _exits_while_no_server_runs(daemon, pid)
             answer = await waiting.answered()
     assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer
+
+
+async def test_a_removed_wait_asked_again_after_a_start_of_its_id_answers_the_removed_run(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio wait --condition removed`` of a stopped container (7); kill -9 of the
+    server, and a start of its id, which removes it (a removal: the wait's answer), before
+    the wait is asked again. The wait answers the removed run's exit, 7. (Before, asked again
+    it waited for the removal of the new container.)"""
+    daemon: DaemonProcess = await spawn_daemon()
+    bundle = make_bundle(EXITS_7)
+    pid = (await start(daemon, "w", bundle))["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    os.kill(pid, signal.SIGUSR1)
+    with trio.fail_after(30):
+        assert (await daemon.client.post("/containers/w/wait")).json()["exitStatus"] == 7
+        async with trio.open_nursery() as nursery:
+            waiting = await _Waiting(
+                daemon, lambda client: client.wait("w", condition="removed")
+            ).asked(nursery)
+            waiting.client.again.clear()
+            await daemon.kill_server()
+            second = await start(daemon, "w", bundle)
+            waiting.client.again.set()
+            answer = await waiting.answered()
+    assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer
+    assert pid_alive(second["processes"][0]["pid"])
 
 
 async def test_a_process_wait_asked_again_after_a_crash_answers_its_exit(

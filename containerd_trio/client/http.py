@@ -212,10 +212,11 @@ class Client:
         self, container_id: str, pid: int | None, condition: str | None, deadline: float | None
     ) -> Exit | None:
         request = routes.wait(container_id, pid, condition=condition)
-        run = None if pid is not None or condition == "removed" else self._run(container_id)
-        if run is not None and run.init is None and condition != "next-exit":
+        removed = condition == "removed"
+        run = None if pid is not None else self._run(container_id)
+        if run is not None and run.init is None and condition not in ("next-exit", "removed"):
             run = None  # stopped: answered at once, as it ended
-        if run is not None and run.init is not None:
+        if run is not None and run.init is not None and not removed:
             # The run that runs now: its init's own wait answers its exit, however late it is
             # asked (a next-exit's too: a running container's next exit is its init's).
             request = routes.wait(container_id, run.init)
@@ -228,10 +229,10 @@ class Client:
             try:
                 return cast(Exit, self.call(request, timeout=left, once=True))
             except ApiError as failure:
-                if failure.status == 404 and run is not None and run.init is not None:
+                if failure.status == 404 and run is not None and (removed or run.init is not None):
                     # Not that run's any more: it ended and the id was deleted or started
                     # again, its record gone. The event log still has its exit.
-                    return self._exit_of(container_id, run)
+                    return self._exit_of(container_id, run, removed=removed)
                 if failure.status != 503:
                     raise
                 error: ClientError = failure
@@ -251,7 +252,13 @@ class Client:
                     self._transport.on_retry,
                 )
             time.sleep(retry.pause(error))
-            if run is not None:
+            if run is not None and removed:
+                now = self._run(container_id)
+                if now is None or now.created_at != run.created_at:
+                    # Removed meanwhile (deleted, or replaced by a start of its id): asked
+                    # again, the wait would be for the id's next container, if any.
+                    return self._exit_of(container_id, run, removed=True)
+            elif run is not None:
                 request, run = self._asked_again(container_id, request, run)
 
     def _run(self, container_id: str) -> _Run | None:
@@ -286,36 +293,47 @@ class Client:
             return routes.wait(container_id), None  # the next run ended: its exit, at once
         return routes.wait(container_id, following.init), following
 
-    def _exit_of(self, container_id: str, run: _Run) -> Exit:
+    def _exit_of(self, container_id: str, run: _Run, *, removed: bool = False) -> Exit:
         """How ``run`` ended, from the event log (its record is gone): its init's ``exit``
-        among the container's events since the run was created. 404 if the daemon no longer
-        keeps it (the last 10,000 events, by default)."""
+        among the container's events since the run was created (``removed``: once its
+        ``delete`` followed; a run that had stopped when asked is named by its own start, the
+        first of them). 404 if it was deleted before it stopped, or if the daemon no longer
+        keeps its events (the last 10,000, by default)."""
         init = run.init
-        assert init is not None  # a run that ran
         kinds = ("start-container", "restore", "exit", "delete")
         request = routes.events(since=run.created_at, container_id=container_id, types=kinds)
-        begun = False  # the run's own start seen: what comes after it follows its end
+        begun = False  # the run's own start seen: a delete or a start after it follows its end
+        ended: Exit | None = None
         with self._transport.stream(request, quiet=REPLAY_QUIET) as lines:
             for line in lines:
                 event = cast(Event, decode_json(line, self.address))
                 kind, pid = event["type"], event.get("pid")
-                if kind == "exit" and pid == init:
-                    return Exit(
+                if kind in ("start-container", "restore") and not begun and init in (None, pid):
+                    begun, init = True, pid
+                elif kind == "exit" and pid is not None and pid == init:
+                    ended = Exit(
                         id=container_id,
                         exitStatus=event.get("status", UNKNOWN_EXIT_STATUS),
-                        pid=init,
+                        pid=pid,
                         exitedAt=event["timestamp"],
                     )
-                if kind in ("start-container", "restore") and pid == init:
-                    begun = True
+                    if not removed:
+                        return ended
                 elif begun and kind != "exit":
-                    # Deleted or started again with no exit of it first: deleted before it
-                    # stopped (an init that outlived runc delete --force), as the daemon says.
-                    raise ApiError(404, f"container {container_id!r} was deleted before it stopped")
+                    if ended is None:
+                        # Deleted or started again with no exit of it first: deleted before
+                        # it stopped (an init that outlived runc delete --force).
+                        raise ApiError(
+                            404, f"container {container_id!r} was deleted before it stopped"
+                        )
+                    return ended  # removed: deleted, or replaced by a start of its id
+        if ended is not None:
+            return ended
         raise ApiError(
             404,
-            f"container {container_id!r}: the exit of the run waited on (init pid {init}) is no"
-            " longer known: its record is gone, and the daemon no longer keeps its events",
+            f"container {container_id!r}: the exit of the run waited on (created"
+            f" {run.created_at}) is no longer known: its record is gone, and the daemon no"
+            " longer keeps its events",
         )
 
     def websocket(self, target: str, subprotocols: Sequence[str]) -> WebSocket:
