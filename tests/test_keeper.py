@@ -1107,12 +1107,41 @@ class _Asking(Client):
 
 
 async def _exits_while_no_server_runs(daemon: DaemonProcess, pid: int) -> None:
-    """kill -9 of the server, and SIGUSR1 to ``pid`` (an ``EXITS_7``, which exits 7 at once):
-    returns once the next server serves."""
+    """kill -9 of the server, and SIGUSR1 to ``pid`` (an ``EXITS_7``'s, which exits 7 at once,
+    while no server runs): returns once the next server serves."""
     count = daemon.servings
     os.kill(daemon.server_pid(), signal.SIGKILL)
     os.kill(pid, signal.SIGUSR1)
     await daemon.served(count + 1)
+
+
+async def _answers_the_exit_in_a_crash(daemon: DaemonProcess, waiting: _Waiting, pid: int) -> None:
+    """:func:`_exits_while_no_server_runs`: ``waiting`` answers that exit."""
+    await _exits_while_no_server_runs(daemon, pid)
+    answer = await waiting.answered()
+    assert not isinstance(answer, ClientError), answer
+    assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer
+
+
+async def _catching(daemon: DaemonProcess, bundle: Path) -> int:
+    """Start container ``w`` of an ``EXITS_7`` bundle: its init's pid, once it catches
+    SIGUSR1."""
+    pid: int = (await start(daemon, "w", bundle))["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    return pid
+
+
+async def _stopped_with_7(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> tuple[DaemonProcess, Path, int]:
+    """A daemon, and its container ``w`` of an ``EXITS_7`` bundle started and stopped (7):
+    the daemon, the bundle, and that init's pid."""
+    daemon: DaemonProcess = await spawn_daemon()
+    bundle = make_bundle(EXITS_7)
+    pid = await _catching(daemon, bundle)
+    os.kill(pid, signal.SIGUSR1)
+    assert (await daemon.client.post("/containers/w/wait")).json()["exitStatus"] == 7
+    return daemon, bundle, pid
 
 
 class _Waiting:
@@ -1147,6 +1176,17 @@ class _Waiting:
         return self.answer
 
 
+async def _wait_of_w(
+    daemon: DaemonProcess,
+    nursery: trio.Nursery,
+    condition: str | None = None,
+    retry_for: float = RETRY_FOR,
+) -> _Waiting:
+    """``ctr-trio wait [--condition ...] w``, once asked."""
+    ask: Callable[[_Asking], Any] = lambda client: client.wait("w", condition=condition)  # noqa: E731
+    return await _Waiting(daemon, ask, retry_for).asked(nursery)
+
+
 @pytest.mark.parametrize("condition", ["next-exit", "not-running"])
 async def test_a_wait_asked_again_after_a_crash_answers_the_exit_that_came_meanwhile(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, condition: str
@@ -1156,16 +1196,11 @@ async def test_a_wait_asked_again_after_a_crash_answers_the_exit_that_came_meanw
     wait asked again found the container stopped and waited for its next start's exit,
     which might never come.)"""
     daemon: DaemonProcess = await spawn_daemon()
-    pid = (await start(daemon, "w", make_bundle(EXITS_7)))["processes"][0]["pid"]
-    await wait_catching(pid, signal.SIGUSR1)
+    pid = await _catching(daemon, make_bundle(EXITS_7))
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
-            waiting = await _Waiting(
-                daemon, lambda client: client.wait("w", condition=condition)
-            ).asked(nursery)
-            await _exits_while_no_server_runs(daemon, pid)
-            answer = await waiting.answered()
-    assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer
+            waiting = await _wait_of_w(daemon, nursery, condition)
+            await _answers_the_exit_in_a_crash(daemon, waiting, pid)
 
 
 async def test_a_wait_answered_503_by_a_hand_over_answers_the_exit_that_came_meanwhile(
@@ -1177,13 +1212,10 @@ async def test_a_wait_answered_503_by_a_hand_over_answers_the_exit_that_came_mea
     transport with the same next-exit wait, which, coming after the exit, found the
     container stopped and waited for its next start.)"""
     daemon: DaemonProcess = await spawn_daemon()
-    pid = (await start(daemon, "w", make_bundle(EXITS_7)))["processes"][0]["pid"]
-    await wait_catching(pid, signal.SIGUSR1)
+    pid = await _catching(daemon, make_bundle(EXITS_7))
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
-            waiting = await _Waiting(
-                daemon, lambda client: client.wait("w", condition="next-exit")
-            ).asked(nursery)
+            waiting = await _wait_of_w(daemon, nursery, "next-exit")
             waiting.client.again.clear()
             count = daemon.servings
             assert (await daemon.client.post("/daemon/reload")).status_code == 202
@@ -1203,16 +1235,12 @@ async def test_a_wait_under_way_longer_than_the_retries_is_asked_again_after_a_c
     answers the exit that came while no server ran. (Before, they counted from the wait's
     beginning, and a wait under way for longer was never asked again: ctr-trio wait failed.)"""
     daemon: DaemonProcess = await spawn_daemon()
-    pid = (await start(daemon, "w", make_bundle(EXITS_7)))["processes"][0]["pid"]
-    await wait_catching(pid, signal.SIGUSR1)
+    pid = await _catching(daemon, make_bundle(EXITS_7))
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
-            waiting = await _Waiting(daemon, lambda client: client.wait("w"), 1.0).asked(nursery)
+            waiting = await _wait_of_w(daemon, nursery, retry_for=1.0)
             await trio.sleep(1.5)  # the point: a wait under way for longer than its retries
-            await _exits_while_no_server_runs(daemon, pid)
-            answer = await waiting.answered()
-    assert not isinstance(answer, ClientError), answer
-    assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer
+            await _answers_the_exit_in_a_crash(daemon, waiting, pid)
 
 
 async def test_a_wait_asked_again_after_a_crash_and_a_start_answers_the_run_it_waited_on(
@@ -1229,7 +1257,7 @@ async def test_a_wait_asked_again_after_a_crash_and_a_start_answers_the_run_it_w
     await wait_catching(pid, signal.SIGUSR1)
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
-            waiting = await _Waiting(daemon, lambda client: client.wait("w")).asked(nursery)
+            waiting = await _wait_of_w(daemon, nursery)
             waiting.client.again.clear()
             await _exits_while_no_server_runs(daemon, pid)
             second = await start(daemon, "w", bundle)
@@ -1247,22 +1275,12 @@ async def test_a_next_exit_wait_asked_again_answers_the_next_run_that_ended_mean
     then kill -9 of the server, and that run's init exits (7) while no server runs. The
     wait asked again answers that exit: the next one after it was asked. (Before, it found
     the container stopped and waited for the run after that.)"""
-    daemon: DaemonProcess = await spawn_daemon()
-    bundle = make_bundle(EXITS_7)
-    pid = (await start(daemon, "w", bundle))["processes"][0]["pid"]
-    await wait_catching(pid, signal.SIGUSR1)
-    os.kill(pid, signal.SIGUSR1)
+    daemon, bundle, pid = await _stopped_with_7(spawn_daemon, make_bundle)
     with trio.fail_after(30):
-        assert (await daemon.client.post("/containers/w/wait")).json()["exitStatus"] == 7
         async with trio.open_nursery() as nursery:
-            waiting = await _Waiting(
-                daemon, lambda client: client.wait("w", condition="next-exit")
-            ).asked(nursery)
-            pid = (await start(daemon, "w", bundle))["processes"][0]["pid"]
-            await wait_catching(pid, signal.SIGUSR1)
-            await _exits_while_no_server_runs(daemon, pid)
-            answer = await waiting.answered()
-    assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer
+            waiting = await _wait_of_w(daemon, nursery, "next-exit")
+            pid = await _catching(daemon, bundle)
+            await _answers_the_exit_in_a_crash(daemon, waiting, pid)
 
 
 async def test_a_removed_wait_asked_again_after_a_start_of_its_id_answers_the_removed_run(
@@ -1272,17 +1290,10 @@ async def test_a_removed_wait_asked_again_after_a_start_of_its_id_answers_the_re
     server, and a start of its id, which removes it (a removal: the wait's answer), before
     the wait is asked again. The wait answers the removed run's exit, 7. (Before, asked again
     it waited for the removal of the new container.)"""
-    daemon: DaemonProcess = await spawn_daemon()
-    bundle = make_bundle(EXITS_7)
-    pid = (await start(daemon, "w", bundle))["processes"][0]["pid"]
-    await wait_catching(pid, signal.SIGUSR1)
-    os.kill(pid, signal.SIGUSR1)
+    daemon, bundle, pid = await _stopped_with_7(spawn_daemon, make_bundle)
     with trio.fail_after(30):
-        assert (await daemon.client.post("/containers/w/wait")).json()["exitStatus"] == 7
         async with trio.open_nursery() as nursery:
-            waiting = await _Waiting(
-                daemon, lambda client: client.wait("w", condition="removed")
-            ).asked(nursery)
+            waiting = await _wait_of_w(daemon, nursery, "removed")
             waiting.client.again.clear()
             await daemon.kill_server()
             second = await start(daemon, "w", bundle)
@@ -1306,6 +1317,4 @@ async def test_a_process_wait_asked_again_after_a_crash_answers_its_exit(
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             waiting = await _Waiting(daemon, lambda client: client.wait("h", pid)).asked(nursery)
-            await _exits_while_no_server_runs(daemon, pid)
-            answer = await waiting.answered()
-    assert (answer["exitStatus"], answer["pid"]) == (7, pid), answer
+            await _answers_the_exit_in_a_crash(daemon, waiting, pid)
