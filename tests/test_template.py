@@ -184,6 +184,8 @@ def test_index_takes_map_keys_and_list_positions() -> None:
         ("{{/* c */ .id}}", "comment ends before closing delimiter"),
         ("{{ /* c */ }}", "a comment starts right after {{"),
         ("{{$x := := 1}}", 'unexpected ":="'),
+        ("{{slice}}", "wrong number of args for slice: want at least 1 got 0"),
+        ("{{call}}", "wrong number of args for call: want at least 1 got 0"),
     ],
 )
 def test_a_malformed_template_is_refused_naming_the_problem(text: str, message: str) -> None:
@@ -216,6 +218,7 @@ def test_a_dash_without_white_space_is_no_trim_marker() -> None:
         ("{{len .nosuch}}", "error calling len: len of nil pointer"),
         ("{{lt .id 3}}", "error calling lt: incompatible types for comparison: string and int"),
         ("{{eq .zero .half}}", "incompatible types for comparison: int and float64"),
+        ('{{ne 1 "a"}}', "error calling ne: incompatible types for comparison"),
         ("{{lt true false}}", "error calling lt: invalid type for comparison"),
         ("{{gt .nosuch 1}}", "error calling gt: invalid type for comparison"),
         ("{{eq .labels .labels}}", "non-comparable type map[string]interface {}"),
@@ -227,6 +230,25 @@ def test_a_dash_without_white_space_is_no_trim_marker() -> None:
         ("{{printf 3}}", "wrong type for value of printf; expected string; got int"),
         ("{{truncate .id .id}}", "expected int; got string"),
         ("{{index .processes 1.0}}", "index 1.0 of a list: its positions are whole numbers"),
+        ('{{slice "abcdef" 3 1}}', "error calling slice: invalid slice index: 3 > 1"),
+        ('{{slice "abcdef" 1 10}}', "error calling slice: index out of range: 10"),
+        ('{{slice "abcdef" -1}}', "error calling slice: index out of range: -1"),
+        ('{{slice "abc" 0 1 2}}', "error calling slice: cannot 3-index slice a string"),
+        ("{{slice .processes 0 1 2 3}}", "error calling slice: too many slice indexes: 4"),
+        ("{{slice .processes 0 2 1}}", "error calling slice: invalid slice index: 2 > 1"),
+        ("{{slice .processes 3}}", "error calling slice: index out of range: 3"),
+        ("{{slice .labels 1}}", "can't slice item of type map[string]interface {}"),
+        ("{{slice 3 1}}", "error calling slice: can't slice item of type int"),
+        ("{{slice .nosuch 1}}", "error calling slice: slice of untyped nil"),
+        ('{{slice "abc" "1"}}', "error calling slice: cannot index slice/array with type string"),
+        ('{{slice "abc" 1.0}}', "error calling slice: cannot index slice/array with type float64"),
+        ('{{slice "abc" .nosuch}}', "error calling slice: cannot index slice/array with nil"),
+        # call: our values hold no function; Go's words for what they hold.
+        ("{{call .id}}", "error calling call: non-function of type string"),
+        ("{{call .processes 1}}", "error calling call: non-function of type []interface {}"),
+        ("{{.labels | call}}", "non-function of type map[string]interface {}"),
+        ("{{call .nosuch}}", "error calling call: call of nil"),
+        ("{{call nil}}", "error calling call: call of nil"),
         # The action it is in, inside a control action.
         ("{{if .id}}{{.id.name}}{{end}}", '{{.id.name}}: key "name" of a string (.id)'),
         (
@@ -438,6 +460,66 @@ def test_split_cuts_the_text_between_actions_not_the_actions() -> None:
             "[  web ] [] we web",
         ),
         ('{{.id | upper | printf "%s!"}}', "WEB!"),
+        # slice (Go 1.13): a string's bytes or a list's elements, from, to (and a list's cap).
+        (
+            '{{slice "abcdef" 1 3}}|{{slice "abcdef" 1}}|{{slice "abcdef"}}|{{slice "" 0}}',
+            "bc|bcdef|abcdef|",
+        ),
+        ('{{slice "h\u00e9llo" 1 3}}', "\u00e9"),  # bytes: here a whole character
+        (
+            "{{len (slice .processes 1)}} {{(index (slice .processes 1 2 2) 0).pid}}"
+            " {{len (slice .processes 2)}} {{len (slice .processes 0 0)}}",
+            "1 4343 0 0",
+        ),
+        ('{{range slice (split "a,b,c" ",") 1}}<{{.}}>{{end}}', "<b><c>"),
+        # html, js, urlquery: Go's escapers, of one string, or of fmt.Sprint of all their
+        # arguments (a missing one as <no value>).
+        ('{{html `<a href="x">&\'</a>`}}', "&lt;a href=&#34;x&#34;&gt;&amp;&#39;&lt;/a&gt;"),
+        (
+            '{{html 3 "<b>" .nosuch true}}|{{html}}|{{html .nosuch}}|{{html "a\x00b"}}',
+            "3&lt;b&gt;&lt;no value&gt;true||&lt;no value&gt;|a\ufffdb",
+        ),
+        (
+            '{{js "it\'s \\"q\\" <a>&=\\\\ \\n\\t\\u2028 \\x01 \u00e9 \U0001f600 \u00ad"}}',
+            'it\\\'s \\"q\\" \\u003Ca\\u003E\\u0026\\u003D\\\\ \\u000A\\u0009\\u2028 \\u0001'
+            " \u00e9 \U0001f600 \\u00AD",
+        ),
+        ('{{js 3 "<" .nosuch}}|{{js}}', "3\\u003C\\u003Cno value\\u003E|"),
+        (
+            '{{urlquery "a b&c=d/\u00e9?+~_.-"}}|{{urlquery 3 "x y" .nosuch}}'
+            "|{{.id | html | urlquery}}",
+            "a+b%26c%3Dd%2F%C3%A9%3F%2B~_.-|3x+y%3Cno+value%3E|web",
+        ),
+        # printf's explicit argument indexes: %[n]d, and *[n] for a width or a precision; no
+        # EXTRA once reordered; a bad index is %!d(BADINDEX).
+        (
+            '{{printf "%[2]d %[1]s" "a" 2}}|{{printf "%[1]d %[1]x %[1]o" 64}}'
+            '|{{printf "%[1]d %d" 1 2}}',
+            "2 a|64 40 100|1 2",
+        ),
+        (
+            '{{printf "%[3]*.[2]*[1]f" 12.0 2 6}}|{{printf "%[1]*[2]d" 4 7}}'
+            '|{{printf "%6.2[1]f" 3.14159}}',
+            " 12.00|   7|  3.14",
+        ),
+        (
+            '{{printf "%[2]d %d" 1 2}}|{{printf "%[1]d" 1 2}}|{{printf "%d %[1]d %d" 1 2}}',
+            "2 %!d(MISSING)|1|1 1 2",
+        ),
+        (
+            '{{printf "%[3]d" 1 2}}|{{printf "%[0]d" 1}}|{{printf "%[x]d" 1}}|{{printf "%[1d" 1}}',
+            "%!d(BADINDEX)|%!d(BADINDEX)|%!d(BADINDEX)|%!d(BADINDEX)",
+        ),
+        (
+            '{{printf "%[1]2d" 5}}|{{printf "%-[1]5d" 5}}|{{printf "%[1]" 5}}|{{printf "%[9]%" 1}}',
+            "%!d(BADINDEX)|%!d(BADINDEX)|%!(NOVERB)|%",
+        ),
+        (
+            '{{printf "%[1]*d" 5}}|{{printf "%[2]*[1]d" 4 "x"}}|{{printf "%*[2]d" 3 4}}'
+            '|{{printf "%[01]d" 1}}',
+            "%!d(MISSING)|%!(BADWIDTH)4|  4|1",
+        ),
+        ('{{printf "%." 1}}|{{printf "%5." 1}}', "%!.(int=1)|%!.(int=    1)"),
     ],
 )
 def test_go_s_control_actions_variables_and_functions(text: str, printed: str) -> None:

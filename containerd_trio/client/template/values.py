@@ -8,9 +8,12 @@ where a ``map[string]interface{}`` would make every number a float.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any, Final
+
+from . import escapes
 
 #: What Go prints for a map's missing key (and here for a JSON null).
 NO_VALUE: Final = "<no value>"
@@ -165,6 +168,66 @@ def _len(value: Any) -> int:
     raise RenderError(f"error calling len: len of {what}")
 
 
+def _slice(value: Any, *indexes: Any) -> Any:
+    """Go's ``slice x 1 3`` (x[1:3]): a string's bytes (a character cut in two is U+FFFD, as
+    truncate's), a list's elements; ``slice x 1 2 3``, x[1:2:3], of a list only."""
+    if is_nil(value):
+        raise RenderError("error calling slice: slice of untyped nil")
+    if len(indexes) > 3:
+        raise RenderError(f"error calling slice: too many slice indexes: {len(indexes)}")
+    if isinstance(value, str):
+        if len(indexes) == 3:
+            raise RenderError("error calling slice: cannot 3-index slice a string")
+        data: bytes | list[Any] = value.encode()
+    elif isinstance(value, list):
+        data = value
+    else:
+        raise RenderError(f"error calling slice: can't slice item of type {go_type(value)}")
+    # A decoded list's cap is its length (Go's may be more: append's growth, no promise).
+    for index in indexes:
+        if is_nil(index):
+            raise RenderError("error calling slice: cannot index slice/array with nil")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise RenderError(
+                f"error calling slice: cannot index slice/array with type {go_type(index)}"
+            )
+        if not 0 <= index <= len(data):
+            raise RenderError(f"error calling slice: index out of range: {index}")
+    bounds = [*indexes, *(0, len(data))[len(indexes) :]]  # x[i:] is x[i:len(x)]
+    for low, high in itertools.pairwise(bounds):
+        if low > high:
+            raise RenderError(f"error calling slice: invalid slice index: {low} > {high}")
+    part = data[bounds[0] : bounds[1]]
+    return part.decode(errors="replace") if isinstance(part, bytes) else part
+
+
+def _call(function: Any, *arguments: Any) -> Any:
+    """Go's ``call``, of a function a value holds: a JSON document holds none."""
+    if is_nil(function):
+        raise RenderError("error calling call: call of nil")
+    raise RenderError(f"error calling call: non-function of type {go_type(function)}")
+
+
+def _text(values: tuple[Any, ...]) -> str:
+    """What Go's escapers escape (text/template's evalArgs): one string as it is, else
+    fmt.Sprint of them all, a missing one as ``<no value>``."""
+    if len(values) == 1 and isinstance(values[0], str):
+        return values[0]
+    return _print(*(NO_VALUE if is_nil(value) else value for value in values))
+
+
+def _html(*values: Any) -> str:
+    return escapes.html(_text(values))
+
+
+def _js(*values: Any) -> str:
+    return escapes.js(_text(values))
+
+
+def _urlquery(*values: Any) -> str:
+    return escapes.urlquery(_text(values))
+
+
 def _not(value: Any) -> bool:
     return not truth(value)
 
@@ -196,7 +259,10 @@ def _eq(first: Any, *others: Any) -> bool:
 
 
 def _ne(first: Any, second: Any) -> bool:
-    return not _eq(first, second)
+    try:
+        return not _eq(first, second)
+    except RenderError as exc:  # Go's names ne, and says no more
+        raise RenderError(str(exc).replace("calling eq", "calling ne", 1)) from None
 
 
 def _lt(first: Any, second: Any, name: str = "lt") -> bool:
@@ -326,6 +392,11 @@ FUNCTIONS: Final[dict[str, tuple[Callable[..., Any], int, int | None]]] = {
     "print": (_print, 0, None),
     "println": (_println, 0, None),
     "printf": (_printf, 1, None),
+    "slice": (_slice, 1, None),
+    "call": (_call, 1, None),
+    "html": (_html, 0, None),
+    "js": (_js, 0, None),
+    "urlquery": (_urlquery, 0, None),
     # docker's (docker/cli's templates.basicFunctions)
     "json": (_json, 1, 1),
     "upper": (_upper, 1, 1),
