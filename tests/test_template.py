@@ -170,9 +170,30 @@ def test_index_takes_map_keys_and_list_positions() -> None:
         ("{{break}}", "{{break}} outside {{range}}"),
         ("{{if .id}}{{continue}}{{end}}", "{{continue}} outside {{range}}"),
         ("{{range .x}}{{break 1}}{{end}}", 'unexpected "1"'),
-        ('{{define "x"}}y{{end}}', "define is not supported: a format is one template"),
-        ('{{template "x" .}}', "template is not supported"),
-        ('{{block "x" .}}y{{end}}', "block is not supported"),
+        # define, template and block: Go's grammar and words.
+        ('{{define "a"}}x{{end}}{{define "a"}}y{{end}}', 'multiple definition of template "a"'),
+        ('{{block "b" .}}[{{.}}]{{end}}{{define "b"}}<{{.}}>{{end}}', "multiple definition"),
+        ('{{define ""}}main{{end}}x', 'multiple definition of template ""'),
+        ('{{define "a"}}{{if .}}{{end}}{{end}}{{define "a"}}y{{end}}', "multiple definition"),
+        ('{{if true}}{{define "a"}}x{{end}}{{end}}', "unexpected <define> in command"),
+        ('{{define "a"}}{{define "b"}}{{end}}{{end}}', "unexpected <define> in command"),
+        ('{{.id | template "a"}}', "template begins an action of its own"),
+        ('{{define "a"}}{{break}}{{end}}', "{{break}} outside {{range}}"),
+        ('{{range .x}}{{block "b" .}}{{continue}}{{end}}{{end}}', "{{continue}} outside {{range}}"),
+        ('{{define "a" .}}x{{end}}', 'unexpected "." in define clause'),
+        ("{{define .id}}x{{end}}", 'unexpected ".id" in define clause'),
+        ("{{define}}{{end}}", 'unexpected "}}" in define clause'),
+        ('{{define "a"}}x', 'unexpected EOF: {{define "a"}} has no {{end}}'),
+        ('{{define "a"}}A{{else}}B{{end}}', "unexpected {{else}} in define clause"),
+        ('{{define "a"}}{{end x}}', 'unexpected "x"'),
+        ('{{$x := 1}}{{define "a"}}{{$x}}{{end}}', 'undefined variable "$x"'),
+        ("{{template .id}}", 'unexpected ".id" in template clause'),
+        ("{{template}}", 'unexpected "}}" in template clause'),
+        ('{{template "a" | json}}', 'unexpected "|" in template clause'),
+        ('{{template "a" $x}}', 'undefined variable "$x"'),
+        ('{{block "b"}}x{{end}}', "missing value for block clause"),
+        ('{{block "b" .}}x', 'unexpected EOF: {{block "b" .}} has no {{end}}'),
+        ('{{block "b" .}}x{{else}}y{{end}}', "unexpected {{else}} in block clause"),
         ("{{len}}", "wrong number of args for len: want 1 got 0"),
         ("{{len .a .b}}", "wrong number of args for len: want 1 got 2"),
         ("{{printf}}", "wrong number of args for printf: want at least 1 got 0"),
@@ -243,6 +264,13 @@ def test_a_dash_without_white_space_is_no_trim_marker() -> None:
         ('{{slice "abc" "1"}}', "error calling slice: cannot index slice/array with type string"),
         ('{{slice "abc" 1.0}}', "error calling slice: cannot index slice/array with type float64"),
         ('{{slice "abc" .nosuch}}', "error calling slice: cannot index slice/array with nil"),
+        ('{{template "nosuch"}}', 'template "nosuch" not defined'),
+        ('{{define "a"}}{{template "b"}}{{end}}{{template "a"}}', 'template "b" not defined'),
+        ('{{define "a"}}{{.id.x}}{{end}}{{template "a" .}}', 'key "x" of a string (.id)'),
+        (
+            '{{define "inf"}}{{template "inf"}}{{end}}{{template "inf"}}',
+            "exceeded maximum template depth (100)",
+        ),
         # call: our values hold no function; Go's words for what they hold.
         ("{{call .id}}", "error calling call: non-function of type string"),
         ("{{call .processes 1}}", "error calling call: non-function of type []interface {}"),
@@ -520,6 +548,52 @@ def test_split_cuts_the_text_between_actions_not_the_actions() -> None:
             "%!d(MISSING)|%!(BADWIDTH)4|  4|1",
         ),
         ('{{printf "%." 1}}|{{printf "%5." 1}}', "%!.(int=1)|%!.(int=    1)"),
+        # define, template, block: templates by name, the dot (and $) what is passed, nil
+        # for nothing; their variables their own; defined before or after their use.
+        ('{{define "a"}}A{{.}}{{end}}{{template "a" .id}}|{{template "a"}}', "Aweb|A<no value>"),
+        (
+            '{{define "a"}}[{{$}} {{printf "%v" .}}]{{end}}{{template "a" 3}}{{template "a"}}',
+            "[3 3][<no value> <nil>]",
+        ),
+        ('{{template "a" .}}{{define "a"}}[{{.id}}]{{end}}', "[web]"),
+        ('{{define "a"}}A{{end}}text {{template "a"}} more', "text A more"),
+        ('{{define "a"}}A{{end}}\n{{define "b"}}B{{end}}\n{{template "a"}}', "\n\nA"),
+        ('{{define "a" -}}  A  {{- end}}[{{template "a"}}]', "[A]"),
+        ('{{define "a"}}A{{end}}', ""),
+        ('{{if false}}{{template "nosuch"}}{{end}}ok', "ok"),
+        ("{{define `a b`}}x{{end}}{{template `a b`}}", "x"),
+        (
+            '{{define "a"}}{{template "b" .}}{{end}}{{define "b"}}B{{.id}}{{end}}'
+            '{{template "a" .}}',
+            "Bweb",
+        ),
+        ('{{with .state}}{{template "s" .}}{{end}}{{define "s"}}{{.status}}{{end}}', "stopped"),
+        (
+            '{{$x := 5}}{{define "a"}}{{$x := 1}}{{$x}}{{end}}'
+            '{{template "a"}}{{template "a"}}{{$x}}',
+            "115",
+        ),
+        ('{{define "a"}}{{.}}{{end}}{{template "a" $y := 3}}{{$y}}', "33"),
+        ('{{define "a"}}{{.}}{{end}}{{template "a" .id | upper}}', "WEB"),
+        ('{{define "a"}}{{.}}{{end}}{{template "a" .nosuch}}', "<no value>"),
+        (
+            '{{define "r"}}{{if .}}{{len .}}{{template "r" (slice . 1)}}{{end}}{{end}}'
+            '{{template "r" "abcd"}}',
+            "4321",
+        ),
+        (
+            '{{define "a"}}{{range .}}{{.pid}}{{break}}{{end}}{{end}}{{template "a" .processes}}',
+            "4242",
+        ),
+        # An empty definition (white space only) gives way to another, either way round.
+        ('{{define "a"}}  {{end}}{{define "a"}}y{{end}}{{template "a"}}', "y"),
+        ('{{define "a"}}x{{end}}{{define "a"}}{{end}}{{template "a"}}', "x"),
+        ('{{define ""}}main{{end}}', "main"),  # the template itself is "", as docker names it
+        # block: define and template at once.
+        ('{{block "b" .state}}[{{.status}}]{{end}}', "[stopped]"),
+        ('{{range .processes}}{{block "p" .}}{{.pid}};{{end}}{{end}}', "4242;4343;"),
+        ('{{block "a" .}}{{end}}{{define "a"}}y{{end}}', "y"),
+        ('{{define "a"}}y{{end}}{{block "a" .}} {{end}}', "y"),
     ],
 )
 def test_go_s_control_actions_variables_and_functions(text: str, printed: str) -> None:
@@ -536,6 +610,29 @@ def test_top_keys_see_through_control_actions_but_not_into_a_changed_dot() -> No
     assert template.top_keys() == ("a", "b", "c", "d", "e", "f", "g", "i")
 
 
+def test_top_keys_follow_the_template_s_value_into_a_template_it_calls() -> None:
+    """``{{template "a" .}}`` (or ``$``) passes the template's value: the keys ``a`` names are
+    top-level keys, once however often it is called (itself too); ``{{template "x" .d}}``
+    passes another, whose keys (``$``'s too) are not."""
+    template = parse(
+        '{{define "a"}}{{.b}}{{$.c}}{{template "a" .}}{{end}}{{template "a" .}}{{template "a" $}}'
+        '{{define "x"}}{{.y}}{{$.z}}{{end}}{{template "x" .d}}{{block "w" .}}{{.v}}{{end}}'
+        '{{template "nosuch" .e}}{{range .f}}{{template "a" .}}{{template "a" $}}{{end}}'
+    )
+    assert template.top_keys() == ("b", "c", "d", "v", "e", "f")
+
+
 def test_split_keeps_a_control_action_in_its_column() -> None:
     columns = parse("{{.id}}\t{{range .processes}}{{.pid}}\t{{end}}|\t{{.state.status}}")
     assert [c.render(WEB) for c in columns.split("\t")] == ["web", "4242\t4343\t|", "stopped"]
+
+
+def test_ps_s_format_checks_the_fields_a_defined_template_names() -> None:
+    """ps --format refuses an unknown field before any request: in a template it calls with
+    the container too; a table's header and columns take the definitions with them."""
+    from containerd_trio.client.output import RowTemplate
+
+    with pytest.raises(ValueError, match=r"unknown field \{\{\.Nope\}\}"):
+        RowTemplate('{{define "row"}}{{.ID}} {{.Nope}}{{end}}{{template "row" .}}')
+    row = RowTemplate('table {{define "id"}}<{{.}}>{{end}}{{template "id" .ID}}\t{{.State}}')
+    assert row.header == ["<ID>", "STATE"]

@@ -13,8 +13,6 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
-from . import escapes
-
 #: What Go prints for a map's missing key (and here for a JSON null).
 NO_VALUE: Final = "<no value>"
 
@@ -216,16 +214,23 @@ def _text(values: tuple[Any, ...]) -> str:
     return _print(*(NO_VALUE if is_nil(value) else value for value in values))
 
 
+# The escapers' module imported where one is called, as printf's: not paid by every inspect -f.
 def _html(*values: Any) -> str:
-    return escapes.html(_text(values))
+    from .escapes import html
+
+    return html(_text(values))
 
 
 def _js(*values: Any) -> str:
-    return escapes.js(_text(values))
+    from .escapes import js
+
+    return js(_text(values))
 
 
 def _urlquery(*values: Any) -> str:
-    return escapes.urlquery(_text(values))
+    from .escapes import urlquery
+
+    return urlquery(_text(values))
 
 
 def _not(value: Any) -> bool:
