@@ -64,6 +64,18 @@ def render(text: str, value: Any = WEB) -> str:
         ('{{"tab\\there"}}', "tab\there"),  # Go's escapes in a quoted string
         (r'{{"\x41\u00e9"}}', "A\u00e9"),
         ("{{3}} {{-7}} {{true}} {{1e3}} {{2.5}}", "3 -7 true 1000 2.5"),
+        # Go's numbers: prefixes, octal, underscores, a hex float, a point with no digit after;
+        # characters are their codes.
+        (
+            "{{0x1F}} {{0o17}} {{017}} {{0b101}} {{1_000}} {{0x1p-2}} {{5.}} {{-0x10}}",
+            "31 15 15 5 1000 0.25 5 -16",
+        ),
+        (
+            "{{'a'}} {{'\\n'}} {{'\\x41'}} {{'\\u00e9'}} {{'\u00e9'}} {{'\\''}} {{'\\377'}}"
+            " {{printf \"%c%T\" 'x' 'x'}} {{eq 'a' 97}}",
+            "97 10 65 233 233 39 255 xint true",
+        ),
+        ('{{"\\110\\151"}} {{printf "%T %T" 0x10 0x1p0}}', "Hi int float64"),
         ("no actions at all }} {", "no actions at all }} {"),
     ],
 )
@@ -205,6 +217,17 @@ def test_index_takes_map_keys_and_list_positions() -> None:
         ("{{/* c */ .id}}", "comment ends before closing delimiter"),
         ("{{ /* c */ }}", "a comment starts right after {{"),
         ("{{$x := := 1}}", 'unexpected ":="'),
+        ("{{'ab'}}", "malformed character constant: 'ab'"),
+        ("{{''}}", "malformed character constant: ''"),
+        ("{{'a}}", "unterminated character constant"),
+        ("{{'\\400'}}", "\\400 is no character"),
+        ('{{"\\uD800"}}', "\\uD800 is no character"),  # a surrogate: Go's invalid syntax
+        ("{{1e400}}", 'illegal number syntax: "1e400"'),
+        ("{{1__0}} {{0x}}", 'illegal number syntax: "1__0"'),
+        ("{{99999999999999999999}}", 'integer overflow: "99999999999999999999"'),
+        ("{{08}}", 'integer overflow: "08"'),  # Go's: no octal, and no float as written
+        ("{{0b12}}", 'bad number syntax: "0b12"'),
+        ("{{1a}}", 'bad number syntax: "1a"'),
         ("{{slice}}", "wrong number of args for slice: want at least 1 got 0"),
         ("{{call}}", "wrong number of args for call: want at least 1 got 0"),
     ],
@@ -232,7 +255,7 @@ def test_a_dash_without_white_space_is_no_trim_marker() -> None:
         ("{{index .processes -1}}", "index -1 of a list of 2"),
         ('{{index .processes "pid"}}', 'index "pid" of a list'),
         ("{{index .labels 0}}", "index 0 of an object"),
-        ('{{index .id "x"}}', "index of a string"),
+        ('{{index .id "x"}}', 'index "x" of a string'),
         ("{{(index .processes 5).pid}}", "index 5 of a list of 2"),
         # Go's functions and control actions.
         ("{{len 3}}", "{{len 3}}: error calling len: len of type int"),
@@ -240,6 +263,14 @@ def test_a_dash_without_white_space_is_no_trim_marker() -> None:
         ("{{lt .id 3}}", "error calling lt: incompatible types for comparison: string and int"),
         ("{{eq .zero .half}}", "incompatible types for comparison: int and float64"),
         ('{{ne 1 "a"}}', "error calling ne: incompatible types for comparison"),
+        ("{{lt true 1}}", "error calling lt: incompatible types for comparison"),
+        ('{{pad "x" -1 2}}', "error calling pad: strings: negative Repeat count"),
+        (
+            '{{truncate "hello" -1}}',
+            "error calling truncate: runtime error: slice bounds out of range [:-1]",
+        ),
+        ('{{index "abc" 3}}', "index 3 of a string of 3 bytes"),
+        ('{{index "abc" "x"}}', 'index "x" of a string: its positions are whole numbers'),
         ("{{lt true false}}", "error calling lt: invalid type for comparison"),
         ("{{gt .nosuch 1}}", "error calling gt: invalid type for comparison"),
         ("{{eq .labels .labels}}", "non-comparable type map[string]interface {}"),
@@ -488,6 +519,13 @@ def test_split_cuts_the_text_between_actions_not_the_actions() -> None:
             "[  web ] [] we web",
         ),
         ('{{.id | upper | printf "%s!"}}', "WEB!"),
+        # docker's title is Go's strings.Title: after any ASCII but a letter, a digit or _, and
+        # after white space, a capital; index of a string is a byte; join of nothing is "".
+        (
+            '{{title "o\'neil is_here x1y 1st \u00e9mile a.b-c x\u00b2y a\u2014b"}}',
+            "O'Neil Is_here X1y 1st \u00c9mile A.B-C X\u00b2y A\u2014b",
+        ),
+        ('{{index "abc" 1}} {{index .labels.team 0}} [{{join .nosuch ","}}]', "98 105 []"),
         # slice (Go 1.13): a string's bytes or a list's elements, from, to (and a list's cap).
         (
             '{{slice "abcdef" 1 3}}|{{slice "abcdef" 1}}|{{slice "abcdef"}}|{{slice "" 0}}',

@@ -152,6 +152,15 @@ def _index(value: Any, *keys: Any) -> Any:
             if not 0 <= key < len(value):
                 raise RenderError(f"index {key} of a list of {len(value)}")
             value = value[key]
+        elif isinstance(value, str):  # Go's: a byte, a number
+            if not isinstance(key, int) or isinstance(key, bool):
+                raise RenderError(
+                    f"index {compact(key)} of a string: its positions are whole numbers"
+                )
+            data = value.encode()
+            if not 0 <= key < len(data):
+                raise RenderError(f"index {key} of a string of {len(data)} bytes")
+            value = data[key]
         else:
             raise RenderError(f"index of {kind(value)}")
     return value
@@ -272,7 +281,8 @@ def _ne(first: Any, second: Any) -> bool:
 
 def _lt(first: Any, second: Any, name: str = "lt") -> bool:
     one, two = _basic(first), _basic(second)
-    if one in ("invalid", "other", "bool") or two in ("invalid", "other", "bool"):
+    # Go's order: no kind at all first, then two kinds, then a kind that has no order (bool).
+    if one in ("invalid", "other") or two in ("invalid", "other") or one == two == "bool":
         raise RenderError(f"error calling {name}: invalid type for comparison")
     if one != two:
         raise RenderError(
@@ -348,12 +358,20 @@ def _lower(text: Any) -> str:
 
 
 def _title(text: Any) -> str:
-    """docker's ``title``: each word's first letter in title case, the others as they are."""
+    """docker's ``title``, Go's strings.Title: each word's first letter in title case, the
+    others as they are; a word starts after any ASCII character but a letter, a digit or _,
+    and after white space (O'Neil, A.B-C; not after é, ² or a dash of Unicode's)."""
     chars = list(_string("title", text))
     for at, char in enumerate(chars):
-        if at == 0 or not (chars[at - 1].isalnum() or chars[at - 1] in "_'"):
+        if at == 0 or _separates(chars[at - 1]):
             chars[at] = _cased(char, "title")
     return "".join(chars)
+
+
+def _separates(char: str) -> bool:
+    if char.isascii():
+        return not (char.isalnum() or char == "_")
+    return char.isspace()
 
 
 def _split(text: Any, separator: Any) -> list[str]:
@@ -362,6 +380,9 @@ def _split(text: Any, separator: Any) -> list[str]:
 
 
 def _join(items: Any, separator: Any) -> str:
+    if is_nil(items):  # Go's: a nil []string, joined: ""
+        _string("join", separator)
+        return ""
     if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
         raise RenderError(f"wrong type for value of join; expected []string; got {go_type(items)}")
     return _string("join", separator).join(items)
@@ -370,6 +391,8 @@ def _join(items: Any, separator: Any) -> str:
 def _pad(text: Any, before: Any, after: Any) -> str:
     """docker's: spaces before and after, none around an empty string."""
     middle = _string("pad", text)
+    if middle and min(_int("pad", before), _int("pad", after)) < 0:
+        raise RenderError("error calling pad: strings: negative Repeat count")
     return " " * _int("pad", before) + middle + " " * _int("pad", after) if middle else middle
 
 
@@ -377,6 +400,10 @@ def _truncate(text: Any, length: Any) -> str:
     """docker's: the first ``length`` bytes (Go's string slice), if it is longer."""
     whole = _string("truncate", text)
     data, length = whole.encode(), _int("truncate", length)
+    if length < 0:  # Go's: a panic, recovered
+        raise RenderError(
+            f"error calling truncate: runtime error: slice bounds out of range [:{length}]"
+        )
     return whole if len(data) < length else data[:length].decode(errors="replace")
 
 
