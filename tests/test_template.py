@@ -120,6 +120,24 @@ def test_json_prints_compact_json() -> None:
     assert render("{{(json .id)}}") == '"web"'
 
 
+def test_json_writes_floats_and_escapes_as_go_s_encoding_json() -> None:
+    """docker's json is Go's encoder: floats fixed from 1e-6 to 1e21, else 1e-7 (not Python's
+    1e-07, 1e+16, 1e-05); \\b and \\f as \\u0008 and \\u000c; U+2028 and U+2029 escaped."""
+    assert (
+        render(
+            "{{json 1e-7}} {{json 1e20}} {{json 0.00001}} {{json 1e16}} {{json -0.0}} {{json 1e21}}"
+        )
+        == "1e-7 100000000000000000000 0.00001 10000000000000000 -0 1e+21"
+    )
+    assert (
+        render('{{json "\\u2028\\x01\\b\\f\\n\\\\b"}}') == '"\\u2028\\u0001\\u0008\\u000c\\n\\\\b"'
+    )
+    assert (
+        render("{{json .}}", {"ratio": 2.5e-7, "a": [1e16]})
+        == '{"ratio":2.5e-7,"a":[10000000000000000]}'
+    )
+
+
 def test_index_takes_map_keys_and_list_positions() -> None:
     assert render('{{index .labels "team"}}') == "infra"
     assert render('{{index .labels "a-b"}} {{index .labels "0"}}') == "dashed zero"

@@ -20,8 +20,9 @@ and a key under a missing one is missing too (Go fails: ``nil pointer evaluating
 from __future__ import annotations
 
 from .evaluator import Template
+from .jsonout import compact
 from .parser import parse_tree
-from .values import NO_VALUE, RenderError, TemplateError, compact
+from .values import NO_VALUE, RenderError, TemplateError
 
 __all__ = ["NO_VALUE", "RenderError", "Template", "TemplateError", "compact", "parse"]
 

@@ -15,7 +15,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, Final
 
-from .values import compact, formatted, go_float, go_type, is_nil
+from .jsonout import compact
+from .values import formatted, go_float, go_type, is_nil
 
 _FLAGS: Final = "+-# 0"
 #: Go's: a width or a precision past a million is none (%!(BADWIDTH) from *).

@@ -9,9 +9,10 @@ where a ``map[string]interface{}`` would make every number a float.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable
 from typing import Any, Final
+
+from .jsonout import compact, fixed, scientific, shortest
 
 #: What Go prints for a map's missing key (and here for a JSON null).
 NO_VALUE: Final = "<no value>"
@@ -66,12 +67,6 @@ def is_nil(value: Any) -> bool:
     return value is None or value is MISSING
 
 
-def compact(value: Any) -> str:
-    """JSON on one line, as docker's ``json`` writes it: UTF-8 as it is, not ``\\u00e9``, and
-    ``<&>`` as they are (its encoder's SetEscapeHTML(false))."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def go_float(value: float) -> str:
     """Go's ``%v`` of a float64, strconv's shortest ``%g``: the fewest digits that read back,
     in ``%e`` form when the exponent is below -4 or 6 and more (``1e+06``, ``123456.5``,
@@ -80,23 +75,10 @@ def go_float(value: float) -> str:
         return "NaN"
     if value in (float("inf"), float("-inf")):
         return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "-0" if str(value).startswith("-") else "0"
-    from decimal import Decimal  # here: 1 ms to import, for a float (few in a document)
-
-    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
-    assert isinstance(exponent, int)
-    text = "".join(map(str, digits))
-    point = len(text) + exponent  # where the decimal point goes in the digits
-    minus = "-" if sign else ""
-    if not -4 <= point - 1 < 6:
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{minus}{mantissa}e{point - 1:+03d}"
-    if point <= 0:
-        return f"{minus}0.{'0' * -point}{text}"
-    if point >= len(text):
-        return f"{minus}{text}{'0' * (point - len(text))}"
-    return f"{minus}{text[:point]}.{text[point:]}"
+    minus, digits, point = shortest(value)
+    if digits != "0" and not -4 <= point - 1 < 6:
+        return minus + scientific(digits, point, 2)
+    return minus + fixed(digits, point)
 
 
 def printed(value: Any) -> str:
@@ -142,21 +124,17 @@ def _index(value: Any, *keys: Any) -> Any:
             raise RenderError(f"index {NO_VALUE} of {kind(value)}")
         if isinstance(value, dict):
             if not isinstance(key, str):
-                raise RenderError(f"index {compact(key)} of an object: its keys are strings")
+                raise RenderError(f"index {_key(key)} of an object: its keys are strings")
             value = value.get(key, MISSING)
         elif isinstance(value, list):
             if not isinstance(key, int) or isinstance(key, bool):
-                raise RenderError(
-                    f"index {compact(key)} of a list: its positions are whole numbers"
-                )
+                raise RenderError(f"index {_key(key)} of a list: its positions are whole numbers")
             if not 0 <= key < len(value):
                 raise RenderError(f"index {key} of a list of {len(value)}")
             value = value[key]
         elif isinstance(value, str):  # Go's: a byte, a number
             if not isinstance(key, int) or isinstance(key, bool):
-                raise RenderError(
-                    f"index {compact(key)} of a string: its positions are whole numbers"
-                )
+                raise RenderError(f"index {_key(key)} of a string: its positions are whole numbers")
             data = value.encode()
             if not 0 <= key < len(data):
                 raise RenderError(f"index {key} of a string of {len(data)} bytes")
@@ -164,6 +142,11 @@ def _index(value: Any, *keys: Any) -> Any:
         else:
             raise RenderError(f"index of {kind(value)}")
     return value
+
+
+def _key(key: Any) -> str:
+    """A key as a message shows it: as written (1.0 is no 1), strings quoted."""
+    return repr(key) if isinstance(key, float) else compact(key)
 
 
 def _len(value: Any) -> int:
