@@ -350,6 +350,8 @@ async def test_a_malformed_inspect_template_is_a_usage_error_before_any_request(
         ("{{if .id}}x", "unexpected EOF: {{if .id}} has no {{end}}"),
         ("{{range .processes}}{{$x}}{{end}}", 'undefined variable "$x"'),
         ("{{len .id .state}}", "wrong number of args for len: want 1 got 2"),
+        ('{{define "a"}}x{{end}}{{define "a"}}y{{end}}', 'multiple definition of template "a"'),
+        ("{{'ab'}}", "malformed character constant: 'ab'"),
     ]:
         result = await run_cli(*nowhere, "inspect", "-f", template, "web")
         assert (result.code, result.out) == (cli.EXIT_USAGE, ""), (template, result)

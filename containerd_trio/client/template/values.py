@@ -240,6 +240,10 @@ def _eq(first: Any, *others: Any) -> bool:
     """Go's: ``eq a b c`` is a == b || a == c. A missing value equals a missing one and no
     other; values of different kinds are an error, as are lists and objects."""
     one = _basic(first)
+    if not others:  # Go's: known when it runs, as its own words say
+        if one == "other":
+            raise RenderError(f"error calling eq: non-comparable type {go_type(first)}")
+        raise RenderError("error calling eq: missing argument for comparison")
     for other in others:
         two = _basic(other)
         if one != two:
@@ -398,7 +402,7 @@ FUNCTIONS: Final[dict[str, tuple[Callable[..., Any], int, int | None]]] = {
     "not": (_not, 1, 1),
     "len": (_len, 1, 1),
     "index": (_index, 1, None),
-    "eq": (_eq, 2, None),
+    "eq": (_eq, 1, None),
     "ne": (_ne, 2, 2),
     "lt": (_lt, 2, 2),
     "le": (_le, 2, 2),
