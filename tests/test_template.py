@@ -283,6 +283,9 @@ def test_a_dash_without_white_space_is_no_trim_marker() -> None:
         ("{{eq .id}}", "error calling eq: missing argument for comparison"),  # Go's, when run
         ("{{lt true 1}}", "error calling lt: incompatible types for comparison"),
         ('{{pad "x" -1 2}}', "error calling pad: strings: negative Repeat count"),
+        ('{{pad "" 1 .id}}', "wrong type for value of pad; expected int; got string"),
+        ('{{truncate "hello" 2.5}}', "wrong type for value of truncate; expected int; got float64"),
+        ('{{2.0 | truncate "hello"}}', "expected int; got float64"),  # piped: a float64 already
         (
             '{{truncate "hello" -1}}',
             "error calling truncate: runtime error: slice bounds out of range [:-1]",
@@ -537,6 +540,8 @@ def test_split_cuts_the_text_between_actions_not_the_actions() -> None:
             "[  web ] [] we web",
         ),
         ('{{.id | upper | printf "%s!"}}', "WEB!"),
+        # A float constant that is a whole number is an int where the function takes one.
+        ('{{truncate "hello" 2.0}}|{{pad "x" 1e0 2.0}}|{{printf "%T" 2.0}}', "he| x  |float64"),
         # docker's title is Go's strings.Title: after any ASCII but a letter, a digit or _, and
         # after white space, a capital; index of a string is a byte; join of nothing is "".
         (

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from .lexer import Action, Token, read, shown
-from .values import FUNCTIONS, TemplateError
+from .values import FUNCTIONS, INT_PARAMETERS, TemplateError
 
 # --- the tree -----------------------------------------------------------------------------------
 # Plain classes, not dataclasses: importing dataclasses alone takes 6 ms (python -X importtime,
@@ -407,6 +407,13 @@ class _Parser:
         if len(arguments) < least or (most is not None and len(arguments) > most):
             want = f"at least {least}" if most is None else str(least)
             raise self._fail(f"wrong number of args for {head}: want {want} got {len(arguments)}")
+        for at in INT_PARAMETERS.get(head, ()):
+            # Go's: a constant written as a float that is a whole number is an int too, where
+            # a function takes an int (truncate .id 1e3); not a piped value, already a float64.
+            if at < len(rest) and isinstance(constant := arguments[at], Literal):
+                value = constant.value
+                if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+                    arguments[at] = Literal(int(value))
         return Call(head, tuple(arguments))
 
     def _operand(self) -> Node | str:

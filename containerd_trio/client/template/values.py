@@ -377,10 +377,13 @@ def _join(items: Any, separator: Any) -> str:
 
 def _pad(text: Any, before: Any, after: Any) -> str:
     """docker's: spaces before and after, none around an empty string."""
-    middle = _string("pad", text)
-    if middle and min(_int("pad", before), _int("pad", after)) < 0:
+    # Go checks the arguments' types before the call: pad "" "x" 1 fails too.
+    middle, spaces = _string("pad", text), (_int("pad", before), _int("pad", after))
+    if not middle:
+        return middle
+    if min(spaces) < 0:
         raise RenderError("error calling pad: strings: negative Repeat count")
-    return " " * _int("pad", before) + middle + " " * _int("pad", after) if middle else middle
+    return " " * spaces[0] + middle + " " * spaces[1]
 
 
 def _truncate(text: Any, length: Any) -> str:
@@ -393,6 +396,9 @@ def _truncate(text: Any, length: Any) -> str:
         )
     return whole if len(data) < length else data[:length].decode(errors="replace")
 
+
+#: The functions that take an int (Go's type), and where: a constant 1e3 is one there.
+INT_PARAMETERS: Final = {"pad": (1, 2), "truncate": (1,)}
 
 #: The functions: each, and how many arguments it takes (the least, the most or None).
 #: ``and`` and ``or`` are the evaluator's (they evaluate their arguments one by one).
