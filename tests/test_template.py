@@ -418,6 +418,17 @@ def test_split_cuts_the_text_between_actions_not_the_actions() -> None:
         ("{{range .processes}}{{if eq .pid 4343}}{{break}}{{end}}{{.pid}}{{end}}", "4242"),
         ("{{range .processes}}{{if eq .pid 4242}}{{continue}}{{end}}{{.pid}}{{end}}", "4343"),
         ("{{range .matrix}}{{range .}}{{break}}{{end}}x{{end}}", "xx"),  # the inner one only
+        # Go's (its walkRange recovers a break in its else too): a break in a range's else
+        # ends that range action, not the one around it; a continue goes on to that one's.
+        (
+            "{{range .processes}}{{range .nosuch}}{{else}}{{break}}{{end}}{{.pid}}{{end}}",
+            "42424343",
+        ),
+        (
+            "{{range .processes}}{{range .tags}}{{else}}x{{break}}y{{end}}{{.pid}};{{end}}",
+            "x4242;x4343;",
+        ),
+        ("{{range .processes}}{{range .nosuch}}{{else}}{{continue}}{{end}}{{.pid}}{{end}}", ""),
         # Variables: declared (prints nothing), set with = (Go 1.11) across rounds, scoped.
         ("{{$x := .id}}{{$x}}-{{$x}}", "web-web"),
         ("{{$n := 0}}{{range .processes}}{{$n = .pid}}{{end}}{{$n}}", "4343"),

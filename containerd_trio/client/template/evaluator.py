@@ -216,7 +216,13 @@ def _range(item: Control, dot: Any, state: _State) -> None:
     else:
         raise RenderError(f"{pipe.source}: range can't iterate over {formatted(value)}")
     if not rounds:
-        _walk(item.otherwise, dot, state)
+        try:
+            _walk(item.otherwise, dot, state)
+        except _Jumped as jump:
+            # Go's walkRange recovers a break from its else too: it ends this range action,
+            # not the one around it (a continue goes on to that one's next round).
+            if jump.keyword != "break":
+                raise
         return
     # One variable is the element; two, the index (or key) and the element.
     names = pipe.variables
