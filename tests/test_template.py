@@ -164,7 +164,7 @@ def test_index_takes_map_keys_and_list_positions() -> None:
         ("{{id}}", "a key starts with a dot: {{.id}}"),
         ("{{}}", "an empty action"),
         ("{{ }}", "an empty action"),
-        ("{{.id |}}", "an empty command"),
+        ("{{.id | | json}}", "an empty command after |"),  # a | at the end is Go's nothing
         ("{{.id .state}}", "is not a function"),
         ("{{.id | .state}}", "is not a function"),
         ("{{json}}", "wrong number of args for json: want 1 got 0"),
@@ -234,6 +234,15 @@ def test_index_takes_map_keys_and_list_positions() -> None:
         ("{{/* c */ .id}}", "comment ends before closing delimiter"),
         ("{{ /* c */ }}", "a comment starts right after {{"),
         ("{{$x := := 1}}", 'unexpected ":="'),
+        ("{{$x := 1}}{{$x= 2}}", "bad character U+003D '='"),
+        # Go's: operands one after another with white space between them.
+        ('{{len"s"}}', 'unexpected "\\"s\\"" in operand'),
+        ('{{printf "%d"-1}}', 'unexpected "-1" in operand'),
+        ("{{and.5 1}}", 'unexpected ".5" in operand'),
+        ("{{or'c'true}}", "unexpected \"'c'\" in operand"),
+        ('{{print (len "ab")(len "c")}}', 'unexpected "(" in operand'),
+        ("{{print $.id$.id}}", 'unexpected "$" in operand'),
+        ("{{print len}}", "wrong number of args for len: want 1 got 0"),  # a call, with none
         ("{{'ab'}}", "malformed character constant: 'ab'"),
         ("{{''}}", "malformed character constant: ''"),
         ("{{'a}}", "unterminated character constant"),
@@ -433,6 +442,7 @@ def test_split_cuts_the_text_between_actions_not_the_actions() -> None:
         ("{{$x := .id}}{{$x}}-{{$x}}", "web-web"),
         ("{{$n := 0}}{{range .processes}}{{$n = .pid}}{{end}}{{$n}}", "4343"),
         ("{{$x := 1}}{{if true}}{{$x := 2}}{{$x}}{{end}}{{$x}}", "21"),
+        ("{{$x:= 2}}{{$x}} {{$ := 1}}{{$}}", "2 1"),  # Go's: $ too may be declared again
         ("{{$p := index .processes 1}}{{$p.user.uid}} {{$p.args}}", '1000 ["sh"]'),
         ("{{if $s := .state.status}}{{$s}}{{end}}", "stopped"),
         ("{{$}}", render("{{json .}}", MORE)),
@@ -551,6 +561,10 @@ def test_split_cuts_the_text_between_actions_not_the_actions() -> None:
             "[  web ] [] we web",
         ),
         ('{{.id | upper | printf "%s!"}}', "WEB!"),
+        # Go's: a | at an action's end (or a parenthesis') is nothing; -.5 is a number.
+        ('{{.id |}} {{(.state.status | ) | printf "%s!" |}} {{-.5}}', "web stopped! -0.5"),
+        # A function's name as an argument is a call with no argument, as Go's.
+        ('{{print html "x" js}}|{{printf "%s%s" urlquery println}}', "x|\n"),
         # A float constant that is a whole number is an int where the function takes one.
         ('{{truncate "hello" 2.0}}|{{pad "x" 1e0 2.0}}|{{printf "%T" 2.0}}', "he| x  |float64"),
         # docker's title is Go's strings.Title: after any ASCII but a letter, a digit or _, and

@@ -102,6 +102,8 @@ def _tokens(text: str, position: int, opening: int) -> tuple[list[Token], int, b
                 kind, value, position = "dot", ".", position + 1
         elif char == "$":
             end = _word_end(text, position + 1)
+            if text.startswith("=", end):  # Go's: $x= is no assignment, $x = and $x:= are
+                raise TemplateError(f"bad character U+003D '=' in {shown(text[opening:])}")
             kind, value, position = "variable", text[position:end], end
         elif char == '"':
             kind = "string"
@@ -114,7 +116,7 @@ def _tokens(text: str, position: int, opening: int) -> tuple[list[Token], int, b
             if close < 0:
                 raise TemplateError(f"unterminated raw string in {shown(text[opening:])}")
             kind, value, position = "string", text[position + 1 : close], close + 1
-        elif _is_digit(char) or (char in "+-" and _is_digit(text[position + 1 : position + 2])):
+        elif _is_digit(char) or (char in "+-" and _starts_number(text, position + 1)):
             kind = "number"
             value, position = number(text, position, shown(text[opening:]))
         elif char == "_" or char.isalpha():
@@ -137,6 +139,13 @@ def _tokens(text: str, position: int, opening: int) -> tuple[list[Token], int, b
 # One character, or none at the end of the text ('' is in every string: not in these).
 def _is_space(char: str) -> bool:
     return char != "" and char in _SPACE
+
+
+def _starts_number(text: str, position: int) -> bool:
+    """A digit, or a point and a digit (-.5), at ``position``: a sign before them is one."""
+    return _is_digit(text[position : position + 1]) or (
+        text.startswith(".", position) and _is_digit(text[position + 1 : position + 2])
+    )
 
 
 def _is_digit(char: str) -> bool:

@@ -363,8 +363,6 @@ class _Parser:
                 if assign:
                     for name in variables:
                         self._known(name)
-                if variables.count("$"):
-                    raise self._fail("$ cannot be declared or set")
                 self._at = at
                 return variables, assign
         return [], False
@@ -377,6 +375,8 @@ class _Parser:
         node = self._command(None)
         while (token := self._peek()) is not None and token.kind == "|":
             self._at += 1
+            if (after := self._peek()) is None or after.kind == ")":
+                break  # Go's: a | at the end is nothing ({{.id |}} is {{.id}})
             node = self._command(node)
         return node
 
@@ -385,6 +385,8 @@ class _Parser:
         while (token := self._peek()) is not None and token.kind not in ("|", ")"):
             if token.kind in (":=", "=", ","):
                 raise self._fail(f'unexpected "{token.value}"')
+            if operands and not token.spaced:  # Go's: len"s", (a)(b) are no two operands
+                raise self._fail(f"unexpected {json.dumps(self._as_written())} in operand")
             operands.append(self._operand())
         if not operands:
             raise self._fail("an empty command" + (" after |" if piped is not None else ""))
@@ -398,23 +400,35 @@ class _Parser:
             if isinstance(head, Literal) and head.value is None:
                 raise self._fail("nil is not a command")
             return head
-        arguments: list[Node] = []
-        for argument in [*rest, *([piped] if piped is not None else [])]:
-            if isinstance(argument, str):
-                raise self._fail(f"a function as an argument goes in parentheses: ({argument} ...)")
-            arguments.append(argument)
-        _, least, most = FUNCTIONS[head]
+        # Go's: a function's name as an argument is a call of it with no argument (print html).
+        written = [self._call(item, [], None) if isinstance(item, str) else item for item in rest]
+        return self._call(head, written, piped)
+
+    def _as_written(self) -> str:
+        """The next token as the template writes it: a number's or a character's text, not
+        its value (.5, not 0.5)."""
+        token = self._tokens[self._at]
+        if token.kind != "number":
+            return _written(token)
+        following = self._tokens[self._at + 1 : self._at + 2]
+        end = following[0].start if following else self._text.find("}}", token.start)
+        return self._text[token.start : end].rstrip(" \t\r\n-")  # a trim marker's - too
+
+    def _call(self, name: str, written: list[Node], piped: Node | None) -> Call:
+        """A call of ``name`` with the arguments written, and the piped value last."""
+        arguments = [*written, *([piped] if piped is not None else [])]
+        _, least, most = FUNCTIONS[name]
         if len(arguments) < least or (most is not None and len(arguments) > most):
             want = f"at least {least}" if most is None else str(least)
-            raise self._fail(f"wrong number of args for {head}: want {want} got {len(arguments)}")
-        for at in INT_PARAMETERS.get(head, ()):
+            raise self._fail(f"wrong number of args for {name}: want {want} got {len(arguments)}")
+        for at in INT_PARAMETERS.get(name, ()):
             # Go's: a constant written as a float that is a whole number is an int too, where
             # a function takes an int (truncate .id 1e3); not a piped value, already a float64.
-            if at < len(rest) and isinstance(constant := arguments[at], Literal):
+            if at < len(written) and isinstance(constant := arguments[at], Literal):
                 value = constant.value
                 if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
                     arguments[at] = Literal(int(value))
-        return Call(head, tuple(arguments))
+        return Call(name, tuple(arguments))
 
     def _operand(self) -> Node | str:
         token = self._tokens[self._at]
