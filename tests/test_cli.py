@@ -331,6 +331,14 @@ async def test_inspect_and_ps_format_take_go_s_control_actions_and_functions(
     assert (await ok(ctr, "ps", "--format", '{{if eq .State "running"}}{{.ID}}{{end}}')).out == (
         "web\n"
     )
+    # Templates by name, slice and printf's argument indexes: Go's (they were usage errors).
+    proc = '{{define "p"}}{{.pid}}:{{join .args " "}}{{end}}'
+    proc += '{{range .processes}}{{template "p" .}}{{end}}'
+    assert await shown(proc) == f"{pid}:sleep 100000\n"
+    indexed = '{{printf "%[2]s=%[1]d" (index .processes 0).pid .id}} {{slice .id 0 2}}'
+    assert await shown(indexed) == f"web={pid} we\n"
+    named = '{{define "r"}}<{{.}}>{{end}}{{template "r" .ID}}'
+    assert (await ok(ctr, "ps", "--format", named)).out == "<web>\n"
     # Known only with the container: its error, not the command line's.
     misfit = await ctr("inspect", "-f", "{{range .id}}{{end}}", "web")
     assert (misfit.code, misfit.out) == (cli.EXIT_ERROR, ""), misfit
