@@ -344,6 +344,13 @@ def test_a_dash_without_white_space_is_no_trim_marker() -> None:
             "{{range .processes}}{{index .args 1}} {{end}}",
             "{{index .args 1}}: index 1 of a list of 1",
         ),
+        # A piped value is the command before's, run before and/or looks at its own
+        # arguments, as Go's: their short circuit skips those written only (Go 1.19:
+        # "error calling index: index out of range: 5" for the first). Until 2026-12 these
+        # printed "none" and web.
+        ('{{(index .processes 5).pid | or "none"}}', "index 5 of a list of 2"),
+        ("{{.id.name | and false}}", 'key "name" of a string (.id)'),
+        ("{{.id.name | or .id}}", 'key "name" of a string (.id)'),
     ],
 )
 def test_a_template_that_does_not_fit_the_value_fails_for_that_value(

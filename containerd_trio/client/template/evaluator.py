@@ -248,16 +248,22 @@ def _evaluate(node: Node, dot: Any, state: _State) -> Any:
     if isinstance(node, Path):
         return _path(node, dot, state)
     assert isinstance(node, Call)
+    # A piped value is the command before's, run first as Go runs a pipeline's commands in
+    # turn: and/or's short circuit skips only the arguments written (Go's evalCall is given
+    # the piped one evaluated), so its failure is the template's, as Go's.
+    written = node.arguments[:-1] if node.piped else node.arguments
+    final = [_evaluate(node.arguments[-1], dot, state)] if node.piped else []
     if node.name in ("and", "or"):
-        # Go 1.18's: the arguments one by one, the first that decides returned as it is.
+        # Go 1.18's: the arguments one by one, the first that decides returned as it is;
+        # the piped value if none did.
         value: Any = None
-        for argument in node.arguments:
+        for argument in written:
             value = _evaluate(argument, dot, state)
             if truth(value) != (node.name == "and"):
-                break
-        return value
-    arguments = [_evaluate(argument, dot, state) for argument in node.arguments]
-    return FUNCTIONS[node.name][0](*arguments)
+                return value
+        return final[0] if final else value
+    arguments = [_evaluate(argument, dot, state) for argument in written]
+    return FUNCTIONS[node.name][0](*arguments, *final)
 
 
 def _path(node: Path, dot: Any, state: _State) -> Any:

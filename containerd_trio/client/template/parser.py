@@ -74,11 +74,13 @@ class Path(Node):
 
 
 class Call(Node):
-    __slots__ = ("arguments", "name")
+    __slots__ = ("arguments", "name", "piped")
 
-    def __init__(self, name: str, arguments: tuple[Node, ...]) -> None:
+    def __init__(self, name: str, arguments: tuple[Node, ...], piped: bool = False) -> None:
         self.name = name
         self.arguments = arguments
+        #: Whether the last argument is the value piped in (the command before's).
+        self.piped = piped
 
     def named(self, from_dot: bool, from_dollar: bool = True) -> Iterator[str]:
         for argument in self.arguments:
@@ -428,7 +430,7 @@ class _Parser:
                 value = constant.value
                 if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
                     arguments[at] = Literal(int(value))
-        return Call(name, tuple(arguments))
+        return Call(name, tuple(arguments), piped=piped is not None)
 
     def _operand(self) -> Node | str:
         token = self._tokens[self._at]
