@@ -23,9 +23,9 @@ import errno
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -36,7 +36,14 @@ from .errors import Conflict, DaemonError, InvalidRequest, NotFound, quoted
 from .model import Resources, StartProcess
 from .mounts import remove_tree
 from .runtime import CriuOptions
-from .validation import CHECKPOINT_NAME, MAX_ARG_SPACE, NGROUPS_MAX, doc
+from .validation import (
+    ARG_SPACE_RESERVE,
+    CHECKPOINT_NAME,
+    MAX_ARG_SPACE,
+    NGROUPS_MAX,
+    check_exec_strings,
+    doc,
+)
 
 CHECKPOINTS_DIR = "checkpoints"
 METADATA_NAME = "checkpoint.json"
@@ -205,10 +212,18 @@ def decode(data: bytes, name: str) -> CheckpointInfo:
     return info
 
 
-def _stored(data: bytes, name: str, what: str, kind: type[T], limit: int = 0) -> T:
+def _stored(
+    data: bytes,
+    name: str,
+    what: str,
+    kind: type[T],
+    limit: int = 0,
+    check: Callable[[dict[str, Any]], None] | None = None,
+) -> T:
     """A JSON object the daemon stored in checkpoint ``name`` (its ``what``: the metadata, the
     limits, the start's process), as a ``kind``, of at most ``limit`` bytes (the metadata's
-    bound when 0); NotFound, naming the checkpoint and ``what``, if it is not that."""
+    bound when 0), that passes ``check`` (raising InvalidRequest or ValueError) before it is
+    structured; NotFound, naming the checkpoint and ``what``, if it is not that."""
     limit = limit or _MAX_METADATA
     try:
         if len(data) > limit:
@@ -216,6 +231,8 @@ def _stored(data: bytes, name: str, what: str, kind: type[T], limit: int = 0) ->
         document = json.loads(data)
         if not isinstance(document, dict):
             raise ValueError("it is not a JSON object")
+        if check is not None:
+            check(document)
         return structure(document, kind)
     except RecursionError:
         raise _unreadable(name, what, "it is nested too deeply") from None
@@ -262,7 +279,7 @@ def kept_process(bundle: Path, name: str) -> KeptProcess | None:
     """What checkpoint ``name`` kept of its container's start (:func:`keep_process`); None
     for one made before the daemon kept it. NotFound, as for its metadata, if it is
     unreadable, or is no start's: the file may have come in an archive, from anyone."""
-    kept = _kept(bundle, name, PROCESS_NAME, KeptProcess, _MAX_PROCESS)
+    kept = _kept(bundle, name, PROCESS_NAME, KeptProcess, _MAX_PROCESS, _startable)
     if kept is not None and kept.process == StartProcess():
         # A start's process names something (a start refuses {}): this one was not given.
         raise _unreadable(name, PROCESS_NAME, "its process names nothing")
@@ -279,8 +296,28 @@ def _keep(bundle: Path, name: str, file: str, value: object) -> None:
         os.close(directory)
 
 
-def _kept(bundle: Path, name: str, file: str, kind: type[T], limit: int) -> T | None:
-    """``file`` of checkpoint ``name``, a ``kind`` :func:`_keep` wrote; None if it has none."""
+def _startable(document: dict[str, Any]) -> None:
+    """A kept process's args and env are what a start was given, which the daemon refuses
+    past what execve(2) takes: past the most it takes on any host (:data:`MAX_ARG_SPACE`,
+    the stack limit of the dumping daemon and of the bundle unknown here), they are no
+    start's. Checked before the document is structured, its pointers first: a list of
+    millions of names (a file within its bound) took seconds of the event loop to
+    structure, then was the restored container's record."""
+    process = document.get("process")
+    if isinstance(process, dict):
+        check_exec_strings(process, field="process.", room=MAX_ARG_SPACE - ARG_SPACE_RESERVE)
+
+
+def _kept(
+    bundle: Path,
+    name: str,
+    file: str,
+    kind: type[T],
+    limit: int,
+    check: Callable[[dict[str, Any]], None] | None = None,
+) -> T | None:
+    """``file`` of checkpoint ``name``, a ``kind`` :func:`_keep` wrote (passing ``check``,
+    :func:`_stored`); None if it has none."""
     directory = _open_checkpoint(bundle, name)
     try:
         data = beneath.read_regular(directory, file, limit + 1)
@@ -290,7 +327,7 @@ def _kept(bundle: Path, name: str, file: str, kind: type[T], limit: int) -> T | 
         raise _unreadable(name, file, exc.strerror or str(exc)) from None
     finally:
         os.close(directory)
-    return _stored(data, name, file, kind, limit)
+    return _stored(data, name, file, kind, limit, check)
 
 
 def load(bundle: Path, name: str) -> CheckpointInfo:

@@ -271,18 +271,27 @@ def argument_space(stack_limit: int | None = None) -> int:
     return max(MIN_ARG_SPACE, min(MAX_ARG_SPACE, quarter))
 
 
-def check_exec_strings(process: Mapping[str, Any], *, field: str = "", where: str = "") -> None:
+def check_exec_strings(
+    process: Mapping[str, Any], *, field: str = "", where: str = "", room: int | None = None
+) -> None:
     """Refuse (400) the OCI process whose ``args`` and ``env`` execve(2) would refuse with
     E2BIG once runc had spawned it (a 201, then the process "exited 1" with ``argument list
     too long``): a string longer than the kernel's MAX_ARG_STRLEN, or more than
     :func:`argument_space` (under the process's own RLIMIT_STACK, if it sets one) in all,
     counted as the kernel counts (each string's bytes and its NUL, and a pointer for each),
-    less :data:`ARG_SPACE_RESERVE`. ``field`` goes before the names (``process.``), ``where``
-    after them (`` in /b/config.json``). What is not a list of strings is left to other
-    checks."""
+    less :data:`ARG_SPACE_RESERVE`; or more than ``room`` bytes, where that is given (a
+    process of another host's: :data:`MAX_ARG_SPACE` less the reserve, the most any takes).
+    ``field`` goes before the names (``process.``), ``where`` after them (`` in
+    /b/config.json``). What is not a list of strings is left to other checks."""
     args = _list(process.get("args"))
     env = _list(process.get("env"))
+    if room is None:
+        room = argument_space(_stack_limit(process)) - ARG_SPACE_RESERVE
     total = (max(len(args), 1) + len(env)) * _POINTER_BYTES
+    if total > room:
+        # Their pointers alone are past it: said before each string is looked at (a list of
+        # millions, from a file anyone may have written, would take seconds).
+        raise _past_exec_room(field, where, total, room)
     for name, strings in (("args", args), ("env", env)):
         for index, value in enumerate(strings):
             if not isinstance(value, str):
@@ -295,14 +304,17 @@ def check_exec_strings(process: Mapping[str, Any], *, field: str = "", where: st
                     f" kernel's MAX_ARG_STRLEN, {MAX_ARG_STRLEN}, counts its NUL)"
                 )
             total += size + 1
-    room = argument_space(_stack_limit(process)) - ARG_SPACE_RESERVE
     if total > room:
-        raise InvalidRequest(
-            f"{field}args and {field}env{where} come to {total} bytes with their NULs and"
-            f" pointers: a process may be given at most {room} here (execve takes a quarter of"
-            f" the stack limit, within {MIN_ARG_SPACE} and {MAX_ARG_SPACE} bytes, less"
-            f" {ARG_SPACE_RESERVE} kept for the program's path and what runc adds)"
-        )
+        raise _past_exec_room(field, where, total, room)
+
+
+def _past_exec_room(field: str, where: str, total: int, room: int) -> InvalidRequest:
+    return InvalidRequest(
+        f"{field}args and {field}env{where} come to {total} bytes with their NULs and"
+        f" pointers: a process may be given at most {room} here (execve takes a quarter of"
+        f" the stack limit, within {MIN_ARG_SPACE} and {MAX_ARG_SPACE} bytes, less"
+        f" {ARG_SPACE_RESERVE} kept for the program's path and what runc adds)"
+    )
 
 
 def _list(value: object) -> list[Any]:

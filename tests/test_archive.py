@@ -1128,6 +1128,14 @@ async def test_a_hostile_archive_through_the_import_route_is_a_400(
     data = make()
     full = rest[0] if rest else b'"bundle": "full"' in data[:2048]
     destination = target.parent / "new" / "bundle" if full else target
+    assert problem in await _refused_through_route(client, target, destination, data)
+
+
+async def _refused_through_route(
+    client: httpx.AsyncClient, target: Path, destination: Path, data: bytes
+) -> str:
+    """The error of a PUT of ``data`` to ``destination``: a 400 for the archive, which
+    leaves the target's directory as it was."""
     before = tree(target.parent)
     response = await client.put(
         "/containers/any/checkpoint/cp/archive",
@@ -1135,9 +1143,24 @@ async def test_a_hostile_archive_through_the_import_route_is_a_400(
         content=feed(data),
     )
     assert response.status_code == 400, response.text
-    assert response.json()["error"].startswith("invalid checkpoint archive: ")
-    assert problem in response.json()["error"]
+    error: str = response.json()["error"]
+    assert error.startswith("invalid checkpoint archive: ")
     assert tree(target.parent) == before
+    return error
+
+
+async def test_a_kept_process_more_than_execve_takes_is_refused_at_import(
+    client: httpx.AsyncClient, target: Path
+) -> None:
+    """A checkpoint's ``process.json`` whose args and env no start could have been given on
+    any host (600 000 entries, 6.6 MB as execve counts them, past MAX_ARG_SPACE), well
+    within the file's bound: a 400 naming it, and nothing left. Before, it came in (after
+    seconds of the event loop structuring a list of millions, for one near the bound), to be
+    taken for what the restored container ran."""
+    kept = json.dumps({"process": {"args": ["sh"], "env": ["a="] * 600_000}}).encode()
+    data = archive([manifest(), *images(), member("checkpoints/cp/process.json", kept)])
+    error = await _refused_through_route(client, target, target, data)
+    assert "checkpoint 'cp' has unreadable process.json: process.args and process.env" in error
 
 
 def _archive_refused_late() -> bytes:

@@ -331,6 +331,14 @@ async def test_inspect_and_ps_format_take_go_s_control_actions_and_functions(
     assert (await ok(ctr, "ps", "--format", '{{if eq .State "running"}}{{.ID}}{{end}}')).out == (
         "web\n"
     )
+    # Templates by name, slice and printf's argument indexes: Go's (they were usage errors).
+    proc = '{{define "p"}}{{.pid}}:{{join .args " "}}{{end}}'
+    proc += '{{range .processes}}{{template "p" .}}{{end}}'
+    assert await shown(proc) == f"{pid}:sleep 100000\n"
+    indexed = '{{printf "%[2]s=%[1]d" (index .processes 0).pid .id}} {{slice .id 0 2}}'
+    assert await shown(indexed) == f"web={pid} we\n"
+    named = '{{define "r"}}<{{.}}>{{end}}{{template "r" .ID}}'
+    assert (await ok(ctr, "ps", "--format", named)).out == "<web>\n"
     # Known only with the container: its error, not the command line's.
     misfit = await ctr("inspect", "-f", "{{range .id}}{{end}}", "web")
     assert (misfit.code, misfit.out) == (cli.EXIT_ERROR, ""), misfit
@@ -350,6 +358,8 @@ async def test_a_malformed_inspect_template_is_a_usage_error_before_any_request(
         ("{{if .id}}x", "unexpected EOF: {{if .id}} has no {{end}}"),
         ("{{range .processes}}{{$x}}{{end}}", 'undefined variable "$x"'),
         ("{{len .id .state}}", "wrong number of args for len: want 1 got 2"),
+        ('{{define "a"}}x{{end}}{{define "a"}}y{{end}}', 'multiple definition of template "a"'),
+        ("{{'ab'}}", "malformed character constant: 'ab'"),
     ]:
         result = await run_cli(*nowhere, "inspect", "-f", template, "web")
         assert (result.code, result.out) == (cli.EXIT_USAGE, ""), (template, result)

@@ -509,6 +509,35 @@ async def test_a_restore_over_a_stopped_container_runs_what_its_checkpoint_kept(
     assert restored["processes"][0]["env"] == BUNDLE_ENV
 
 
+#: A kept env no start could have been given on any host: 600 000 entries, 6.6 MB counted as
+#: execve(2) counts them (each string, its NUL and its pointer), past MAX_ARG_SPACE (6 MiB).
+PAST_EXEC = {"process": {"args": ["sh"], "env": ["a="] * 600_000}, "stdin": False}
+
+
+async def test_a_kept_process_no_start_could_have_run_is_no_checkpoints_word(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A ``process.json`` whose args and env are more than execve takes on any host is no
+    start's (the daemon refuses such a start): a restore from it is a 404 naming it, and
+    makes nothing. Before, it was read as what ran: structured in the event loop (a file
+    within its 38 MB bound with millions of entries took seconds), and the restored
+    container's record held it whole (a 32 MB answer for each look at it), for a container
+    whose process was never given any of it."""
+    client = daemon.client
+    bundle = make_bundle(env=BUNDLE_ENV)
+    await _checkpointed_and_deleted(client, "huge", bundle, COUNTING)
+    kept = bundle / "checkpoints" / "cp" / checkpoints.PROCESS_NAME
+    kept.write_text(json.dumps(PAST_EXEC))
+    body = {"bundlePath": str(bundle), "checkpoint": "cp"}
+    with trio.fail_after(60):
+        response = await client.post("/containers/huge", json=body)
+    assert response.status_code == 404, response.text[:300]
+    error = response.json()["error"]
+    assert error.startswith("checkpoint 'cp' has unreadable process.json: process.args and"), error
+    assert (await client.get("/containers/huge")).status_code == 404
+    assert "huge" not in runc_ids(daemon.config.state_dir)
+
+
 REFUSED = pytest.mark.parametrize(
     ("process", "message"),
     [

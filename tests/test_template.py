@@ -64,6 +64,18 @@ def render(text: str, value: Any = WEB) -> str:
         ('{{"tab\\there"}}', "tab\there"),  # Go's escapes in a quoted string
         (r'{{"\x41\u00e9"}}', "A\u00e9"),
         ("{{3}} {{-7}} {{true}} {{1e3}} {{2.5}}", "3 -7 true 1000 2.5"),
+        # Go's numbers: prefixes, octal, underscores, a hex float, a point with no digit after;
+        # characters are their codes.
+        (
+            "{{0x1F}} {{0o17}} {{017}} {{0b101}} {{1_000}} {{0x1p-2}} {{5.}} {{-0x10}}",
+            "31 15 15 5 1000 0.25 5 -16",
+        ),
+        (
+            "{{'a'}} {{'\\n'}} {{'\\x41'}} {{'\\u00e9'}} {{'\u00e9'}} {{'\\''}} {{'\\377'}}"
+            " {{printf \"%c%T\" 'x' 'x'}} {{eq 'a' 97}}",
+            "97 10 65 233 233 39 255 xint true",
+        ),
+        ('{{"\\110\\151"}} {{printf "%T %T" 0x10 0x1p0}}', "Hi int float64"),
         ("no actions at all }} {", "no actions at all }} {"),
     ],
 )
@@ -108,6 +120,24 @@ def test_json_prints_compact_json() -> None:
     assert render("{{(json .id)}}") == '"web"'
 
 
+def test_json_writes_floats_and_escapes_as_go_s_encoding_json() -> None:
+    """docker's json is Go's encoder: floats fixed from 1e-6 to 1e21, else 1e-7 (not Python's
+    1e-07, 1e+16, 1e-05); \\b and \\f as \\u0008 and \\u000c; U+2028 and U+2029 escaped."""
+    assert (
+        render(
+            "{{json 1e-7}} {{json 1e20}} {{json 0.00001}} {{json 1e16}} {{json -0.0}} {{json 1e21}}"
+        )
+        == "1e-7 100000000000000000000 0.00001 10000000000000000 -0 1e+21"
+    )
+    assert (
+        render('{{json "\\u2028\\x01\\b\\f\\n\\\\b"}}') == '"\\u2028\\u0001\\u0008\\u000c\\n\\\\b"'
+    )
+    assert (
+        render("{{json .}}", {"ratio": 2.5e-7, "a": [1e16]})
+        == '{"ratio":2.5e-7,"a":[10000000000000000]}'
+    )
+
+
 def test_index_takes_map_keys_and_list_positions() -> None:
     assert render('{{index .labels "team"}}') == "infra"
     assert render('{{index .labels "a-b"}} {{index .labels "0"}}') == "dashed zero"
@@ -134,7 +164,7 @@ def test_index_takes_map_keys_and_list_positions() -> None:
         ("{{id}}", "a key starts with a dot: {{.id}}"),
         ("{{}}", "an empty action"),
         ("{{ }}", "an empty action"),
-        ("{{.id |}}", "an empty command"),
+        ("{{.id | | json}}", "an empty command after |"),  # a | at the end is Go's nothing
         ("{{.id .state}}", "is not a function"),
         ("{{.id | .state}}", "is not a function"),
         ("{{json}}", "wrong number of args for json: want 1 got 0"),
@@ -170,13 +200,33 @@ def test_index_takes_map_keys_and_list_positions() -> None:
         ("{{break}}", "{{break}} outside {{range}}"),
         ("{{if .id}}{{continue}}{{end}}", "{{continue}} outside {{range}}"),
         ("{{range .x}}{{break 1}}{{end}}", 'unexpected "1"'),
-        ('{{define "x"}}y{{end}}', "define is not supported: a format is one template"),
-        ('{{template "x" .}}', "template is not supported"),
-        ('{{block "x" .}}y{{end}}', "block is not supported"),
+        # define, template and block: Go's grammar and words.
+        ('{{define "a"}}x{{end}}{{define "a"}}y{{end}}', 'multiple definition of template "a"'),
+        ('{{block "b" .}}[{{.}}]{{end}}{{define "b"}}<{{.}}>{{end}}', "multiple definition"),
+        ('{{define ""}}main{{end}}x', 'multiple definition of template ""'),
+        ('{{define "a"}}{{if .}}{{end}}{{end}}{{define "a"}}y{{end}}', "multiple definition"),
+        ('{{if true}}{{define "a"}}x{{end}}{{end}}', "unexpected <define> in command"),
+        ('{{define "a"}}{{define "b"}}{{end}}{{end}}', "unexpected <define> in command"),
+        ('{{.id | template "a"}}', "template begins an action of its own"),
+        ('{{define "a"}}{{break}}{{end}}', "{{break}} outside {{range}}"),
+        ('{{range .x}}{{block "b" .}}{{continue}}{{end}}{{end}}', "{{continue}} outside {{range}}"),
+        ('{{define "a" .}}x{{end}}', 'unexpected "." in define clause'),
+        ("{{define .id}}x{{end}}", 'unexpected ".id" in define clause'),
+        ("{{define}}{{end}}", 'unexpected "}}" in define clause'),
+        ('{{define "a"}}x', 'unexpected EOF: {{define "a"}} has no {{end}}'),
+        ('{{define "a"}}A{{else}}B{{end}}', "unexpected {{else}} in define clause"),
+        ('{{define "a"}}{{end x}}', 'unexpected "x"'),
+        ('{{$x := 1}}{{define "a"}}{{$x}}{{end}}', 'undefined variable "$x"'),
+        ("{{template .id}}", 'unexpected ".id" in template clause'),
+        ("{{template}}", 'unexpected "}}" in template clause'),
+        ('{{template "a" | json}}', 'unexpected "|" in template clause'),
+        ('{{template "a" $x}}', 'undefined variable "$x"'),
+        ('{{block "b"}}x{{end}}', "missing value for block clause"),
+        ('{{block "b" .}}x', 'unexpected EOF: {{block "b" .}} has no {{end}}'),
+        ('{{block "b" .}}x{{else}}y{{end}}', "unexpected {{else}} in block clause"),
         ("{{len}}", "wrong number of args for len: want 1 got 0"),
         ("{{len .a .b}}", "wrong number of args for len: want 1 got 2"),
         ("{{printf}}", "wrong number of args for printf: want at least 1 got 0"),
-        ("{{eq .id}}", "wrong number of args for eq: want at least 2 got 1"),
         ("{{.id | not .x}}", "wrong number of args for not: want 1 got 2"),
         ("{{nil}}", "nil is not a command"),
         ("{{.id | if}}", "if begins an action of its own"),
@@ -184,6 +234,28 @@ def test_index_takes_map_keys_and_list_positions() -> None:
         ("{{/* c */ .id}}", "comment ends before closing delimiter"),
         ("{{ /* c */ }}", "a comment starts right after {{"),
         ("{{$x := := 1}}", 'unexpected ":="'),
+        ("{{$x := 1}}{{$x= 2}}", "bad character U+003D '='"),
+        # Go's: operands one after another with white space between them.
+        ('{{len"s"}}', 'unexpected "\\"s\\"" in operand'),
+        ('{{printf "%d"-1}}', 'unexpected "-1" in operand'),
+        ("{{and.5 1}}", 'unexpected ".5" in operand'),
+        ("{{or'c'true}}", "unexpected \"'c'\" in operand"),
+        ('{{print (len "ab")(len "c")}}', 'unexpected "(" in operand'),
+        ("{{print $.id$.id}}", 'unexpected "$" in operand'),
+        ("{{print len}}", "wrong number of args for len: want 1 got 0"),  # a call, with none
+        ("{{'ab'}}", "malformed character constant: 'ab'"),
+        ("{{''}}", "malformed character constant: ''"),
+        ("{{'a}}", "unterminated character constant"),
+        ("{{'\\400'}}", "\\400 is no character"),
+        ('{{"\\uD800"}}', "\\uD800 is no character"),  # a surrogate: Go's invalid syntax
+        ("{{1e400}}", 'illegal number syntax: "1e400"'),
+        ("{{1__0}} {{0x}}", 'illegal number syntax: "1__0"'),
+        ("{{99999999999999999999}}", 'integer overflow: "99999999999999999999"'),
+        ("{{08}}", 'integer overflow: "08"'),  # Go's: no octal, and no float as written
+        ("{{0b12}}", 'bad number syntax: "0b12"'),
+        ("{{1a}}", 'bad number syntax: "1a"'),
+        ("{{slice}}", "wrong number of args for slice: want at least 1 got 0"),
+        ("{{call}}", "wrong number of args for call: want at least 1 got 0"),
     ],
 )
 def test_a_malformed_template_is_refused_naming_the_problem(text: str, message: str) -> None:
@@ -209,13 +281,26 @@ def test_a_dash_without_white_space_is_no_trim_marker() -> None:
         ("{{index .processes -1}}", "index -1 of a list of 2"),
         ('{{index .processes "pid"}}', 'index "pid" of a list'),
         ("{{index .labels 0}}", "index 0 of an object"),
-        ('{{index .id "x"}}', "index of a string"),
+        ('{{index .id "x"}}', 'index "x" of a string'),
         ("{{(index .processes 5).pid}}", "index 5 of a list of 2"),
         # Go's functions and control actions.
         ("{{len 3}}", "{{len 3}}: error calling len: len of type int"),
         ("{{len .nosuch}}", "error calling len: len of nil pointer"),
         ("{{lt .id 3}}", "error calling lt: incompatible types for comparison: string and int"),
         ("{{eq .zero .half}}", "incompatible types for comparison: int and float64"),
+        ('{{ne 1 "a"}}', "error calling ne: incompatible types for comparison"),
+        ("{{eq .id}}", "error calling eq: missing argument for comparison"),  # Go's, when run
+        ("{{lt true 1}}", "error calling lt: incompatible types for comparison"),
+        ('{{pad "x" -1 2}}', "error calling pad: strings: negative Repeat count"),
+        ('{{pad "" 1 .id}}', "wrong type for value of pad; expected int; got string"),
+        ('{{truncate "hello" 2.5}}', "wrong type for value of truncate; expected int; got float64"),
+        ('{{2.0 | truncate "hello"}}', "expected int; got float64"),  # piped: a float64 already
+        (
+            '{{truncate "hello" -1}}',
+            "error calling truncate: runtime error: slice bounds out of range [:-1]",
+        ),
+        ('{{index "abc" 3}}', "index 3 of a string of 3 bytes"),
+        ('{{index "abc" "x"}}', 'index "x" of a string: its positions are whole numbers'),
         ("{{lt true false}}", "error calling lt: invalid type for comparison"),
         ("{{gt .nosuch 1}}", "error calling gt: invalid type for comparison"),
         ("{{eq .labels .labels}}", "non-comparable type map[string]interface {}"),
@@ -227,12 +312,45 @@ def test_a_dash_without_white_space_is_no_trim_marker() -> None:
         ("{{printf 3}}", "wrong type for value of printf; expected string; got int"),
         ("{{truncate .id .id}}", "expected int; got string"),
         ("{{index .processes 1.0}}", "index 1.0 of a list: its positions are whole numbers"),
+        ('{{slice "abcdef" 3 1}}', "error calling slice: invalid slice index: 3 > 1"),
+        ('{{slice "abcdef" 1 10}}', "error calling slice: index out of range: 10"),
+        ('{{slice "abcdef" -1}}', "error calling slice: index out of range: -1"),
+        ('{{slice "abc" 0 1 2}}', "error calling slice: cannot 3-index slice a string"),
+        ("{{slice .processes 0 1 2 3}}", "error calling slice: too many slice indexes: 4"),
+        ("{{slice .processes 0 2 1}}", "error calling slice: invalid slice index: 2 > 1"),
+        ("{{slice .processes 3}}", "error calling slice: index out of range: 3"),
+        ("{{slice .labels 1}}", "can't slice item of type map[string]interface {}"),
+        ("{{slice 3 1}}", "error calling slice: can't slice item of type int"),
+        ("{{slice .nosuch 1}}", "error calling slice: slice of untyped nil"),
+        ('{{slice "abc" "1"}}', "error calling slice: cannot index slice/array with type string"),
+        ('{{slice "abc" 1.0}}', "error calling slice: cannot index slice/array with type float64"),
+        ('{{slice "abc" .nosuch}}', "error calling slice: cannot index slice/array with nil"),
+        ('{{template "nosuch"}}', 'template "nosuch" not defined'),
+        ('{{define "a"}}{{template "b"}}{{end}}{{template "a"}}', 'template "b" not defined'),
+        ('{{define "a"}}{{.id.x}}{{end}}{{template "a" .}}', 'key "x" of a string (.id)'),
+        (
+            '{{define "inf"}}{{template "inf"}}{{end}}{{template "inf"}}',
+            "exceeded maximum template depth (100)",
+        ),
+        # call: our values hold no function; Go's words for what they hold.
+        ("{{call .id}}", "error calling call: non-function of type string"),
+        ("{{call .processes 1}}", "error calling call: non-function of type []interface {}"),
+        ("{{.labels | call}}", "non-function of type map[string]interface {}"),
+        ("{{call .nosuch}}", "error calling call: call of nil"),
+        ("{{call nil}}", "error calling call: call of nil"),
         # The action it is in, inside a control action.
         ("{{if .id}}{{.id.name}}{{end}}", '{{.id.name}}: key "name" of a string (.id)'),
         (
             "{{range .processes}}{{index .args 1}} {{end}}",
             "{{index .args 1}}: index 1 of a list of 1",
         ),
+        # A piped value is the command before's, run before and/or looks at its own
+        # arguments, as Go's: their short circuit skips those written only (Go 1.19:
+        # "error calling index: index out of range: 5" for the first). Until 2026-12 these
+        # printed "none" and web.
+        ('{{(index .processes 5).pid | or "none"}}', "index 5 of a list of 2"),
+        ("{{.id.name | and false}}", 'key "name" of a string (.id)'),
+        ("{{.id.name | or .id}}", 'key "name" of a string (.id)'),
     ],
 )
 def test_a_template_that_does_not_fit_the_value_fails_for_that_value(
@@ -316,10 +434,22 @@ def test_split_cuts_the_text_between_actions_not_the_actions() -> None:
         ("{{range .processes}}{{if eq .pid 4343}}{{break}}{{end}}{{.pid}}{{end}}", "4242"),
         ("{{range .processes}}{{if eq .pid 4242}}{{continue}}{{end}}{{.pid}}{{end}}", "4343"),
         ("{{range .matrix}}{{range .}}{{break}}{{end}}x{{end}}", "xx"),  # the inner one only
+        # Go's (its walkRange recovers a break in its else too): a break in a range's else
+        # ends that range action, not the one around it; a continue goes on to that one's.
+        (
+            "{{range .processes}}{{range .nosuch}}{{else}}{{break}}{{end}}{{.pid}}{{end}}",
+            "42424343",
+        ),
+        (
+            "{{range .processes}}{{range .tags}}{{else}}x{{break}}y{{end}}{{.pid}};{{end}}",
+            "x4242;x4343;",
+        ),
+        ("{{range .processes}}{{range .nosuch}}{{else}}{{continue}}{{end}}{{.pid}}{{end}}", ""),
         # Variables: declared (prints nothing), set with = (Go 1.11) across rounds, scoped.
         ("{{$x := .id}}{{$x}}-{{$x}}", "web-web"),
         ("{{$n := 0}}{{range .processes}}{{$n = .pid}}{{end}}{{$n}}", "4343"),
         ("{{$x := 1}}{{if true}}{{$x := 2}}{{$x}}{{end}}{{$x}}", "21"),
+        ("{{$x:= 2}}{{$x}} {{$ := 1}}{{$}}", "2 1"),  # Go's: $ too may be declared again
         ("{{$p := index .processes 1}}{{$p.user.uid}} {{$p.args}}", '1000 ["sh"]'),
         ("{{if $s := .state.status}}{{$s}}{{end}}", "stopped"),
         ("{{$}}", render("{{json .}}", MORE)),
@@ -438,6 +568,125 @@ def test_split_cuts_the_text_between_actions_not_the_actions() -> None:
             "[  web ] [] we web",
         ),
         ('{{.id | upper | printf "%s!"}}', "WEB!"),
+        # Go's: a | at an action's end (or a parenthesis') is nothing; -.5 is a number.
+        ('{{.id |}} {{(.state.status | ) | printf "%s!" |}} {{-.5}}', "web stopped! -0.5"),
+        # A function's name as an argument is a call with no argument, as Go's.
+        ('{{print html "x" js}}|{{printf "%s%s" urlquery println}}', "x|\n"),
+        # A float constant that is a whole number is an int where the function takes one.
+        ('{{truncate "hello" 2.0}}|{{pad "x" 1e0 2.0}}|{{printf "%T" 2.0}}', "he| x  |float64"),
+        # docker's title is Go's strings.Title: after any ASCII but a letter, a digit or _, and
+        # after white space, a capital; index of a string is a byte; join of nothing is "".
+        (
+            '{{title "o\'neil is_here x1y 1st \u00e9mile a.b-c x\u00b2y a\u2014b"}}',
+            "O'Neil Is_here X1y 1st \u00c9mile A.B-C X\u00b2y A\u2014b",
+        ),
+        ('{{index "abc" 1}} {{index .labels.team 0}} [{{join .nosuch ","}}]', "98 105 []"),
+        # slice (Go 1.13): a string's bytes or a list's elements, from, to (and a list's cap).
+        (
+            '{{slice "abcdef" 1 3}}|{{slice "abcdef" 1}}|{{slice "abcdef"}}|{{slice "" 0}}',
+            "bc|bcdef|abcdef|",
+        ),
+        ('{{slice "h\u00e9llo" 1 3}}', "\u00e9"),  # bytes: here a whole character
+        (
+            "{{len (slice .processes 1)}} {{(index (slice .processes 1 2 2) 0).pid}}"
+            " {{len (slice .processes 2)}} {{len (slice .processes 0 0)}}",
+            "1 4343 0 0",
+        ),
+        ('{{range slice (split "a,b,c" ",") 1}}<{{.}}>{{end}}', "<b><c>"),
+        # html, js, urlquery: Go's escapers, of one string, or of fmt.Sprint of all their
+        # arguments (a missing one as <no value>).
+        ('{{html `<a href="x">&\'</a>`}}', "&lt;a href=&#34;x&#34;&gt;&amp;&#39;&lt;/a&gt;"),
+        (
+            '{{html 3 "<b>" .nosuch true}}|{{html}}|{{html .nosuch}}|{{html "a\x00b"}}',
+            "3&lt;b&gt;&lt;no value&gt;true||&lt;no value&gt;|a\ufffdb",
+        ),
+        (
+            '{{js "it\'s \\"q\\" <a>&=\\\\ \\n\\t\\u2028 \\x01 \u00e9 \U0001f600 \u00ad"}}',
+            'it\\\'s \\"q\\" \\u003Ca\\u003E\\u0026\\u003D\\\\ \\u000A\\u0009\\u2028 \\u0001'
+            " \u00e9 \U0001f600 \\u00AD",
+        ),
+        ('{{js 3 "<" .nosuch}}|{{js}}', "3\\u003C\\u003Cno value\\u003E|"),
+        (
+            '{{urlquery "a b&c=d/\u00e9?+~_.-"}}|{{urlquery 3 "x y" .nosuch}}'
+            "|{{.id | html | urlquery}}",
+            "a+b%26c%3Dd%2F%C3%A9%3F%2B~_.-|3x+y%3Cno+value%3E|web",
+        ),
+        # printf's explicit argument indexes: %[n]d, and *[n] for a width or a precision; no
+        # EXTRA once reordered; a bad index is %!d(BADINDEX).
+        (
+            '{{printf "%[2]d %[1]s" "a" 2}}|{{printf "%[1]d %[1]x %[1]o" 64}}'
+            '|{{printf "%[1]d %d" 1 2}}',
+            "2 a|64 40 100|1 2",
+        ),
+        (
+            '{{printf "%[3]*.[2]*[1]f" 12.0 2 6}}|{{printf "%[1]*[2]d" 4 7}}'
+            '|{{printf "%6.2[1]f" 3.14159}}',
+            " 12.00|   7|  3.14",
+        ),
+        (
+            '{{printf "%[2]d %d" 1 2}}|{{printf "%[1]d" 1 2}}|{{printf "%d %[1]d %d" 1 2}}',
+            "2 %!d(MISSING)|1|1 1 2",
+        ),
+        (
+            '{{printf "%[3]d" 1 2}}|{{printf "%[0]d" 1}}|{{printf "%[x]d" 1}}|{{printf "%[1d" 1}}',
+            "%!d(BADINDEX)|%!d(BADINDEX)|%!d(BADINDEX)|%!d(BADINDEX)",
+        ),
+        (
+            '{{printf "%[1]2d" 5}}|{{printf "%-[1]5d" 5}}|{{printf "%[1]" 5}}|{{printf "%[9]%" 1}}',
+            "%!d(BADINDEX)|%!d(BADINDEX)|%!(NOVERB)|%",
+        ),
+        (
+            '{{printf "%[1]*d" 5}}|{{printf "%[2]*[1]d" 4 "x"}}|{{printf "%*[2]d" 3 4}}'
+            '|{{printf "%[01]d" 1}}',
+            "%!d(MISSING)|%!(BADWIDTH)4|  4|1",
+        ),
+        ('{{printf "%." 1}}|{{printf "%5." 1}}', "%!.(int=1)|%!.(int=    1)"),
+        # define, template, block: templates by name, the dot (and $) what is passed, nil
+        # for nothing; their variables their own; defined before or after their use.
+        ('{{define "a"}}A{{.}}{{end}}{{template "a" .id}}|{{template "a"}}', "Aweb|A<no value>"),
+        (
+            '{{define "a"}}[{{$}} {{printf "%v" .}}]{{end}}{{template "a" 3}}{{template "a"}}',
+            "[3 3][<no value> <nil>]",
+        ),
+        ('{{template "a" .}}{{define "a"}}[{{.id}}]{{end}}', "[web]"),
+        ('{{define "a"}}A{{end}}text {{template "a"}} more', "text A more"),
+        ('{{define "a"}}A{{end}}\n{{define "b"}}B{{end}}\n{{template "a"}}', "\n\nA"),
+        ('{{define "a" -}}  A  {{- end}}[{{template "a"}}]', "[A]"),
+        ('{{define "a"}}A{{end}}', ""),
+        ('{{if false}}{{template "nosuch"}}{{end}}ok', "ok"),
+        ("{{define `a b`}}x{{end}}{{template `a b`}}", "x"),
+        (
+            '{{define "a"}}{{template "b" .}}{{end}}{{define "b"}}B{{.id}}{{end}}'
+            '{{template "a" .}}',
+            "Bweb",
+        ),
+        ('{{with .state}}{{template "s" .}}{{end}}{{define "s"}}{{.status}}{{end}}', "stopped"),
+        (
+            '{{$x := 5}}{{define "a"}}{{$x := 1}}{{$x}}{{end}}'
+            '{{template "a"}}{{template "a"}}{{$x}}',
+            "115",
+        ),
+        ('{{define "a"}}{{.}}{{end}}{{template "a" $y := 3}}{{$y}}', "33"),
+        ('{{define "a"}}{{.}}{{end}}{{template "a" .id | upper}}', "WEB"),
+        ('{{define "a"}}{{.}}{{end}}{{template "a" .nosuch}}', "<no value>"),
+        (
+            '{{define "r"}}{{if .}}{{len .}}{{template "r" (slice . 1)}}{{end}}{{end}}'
+            '{{template "r" "abcd"}}',
+            "4321",
+        ),
+        (
+            '{{define "a"}}{{range .}}{{.pid}}{{break}}{{end}}{{end}}{{template "a" .processes}}',
+            "4242",
+        ),
+        # An empty definition (white space only) gives way to another, either way round.
+        ('{{define "a"}}  {{end}}{{define "a"}}y{{end}}{{template "a"}}', "y"),
+        ('{{define "a"}}x{{end}}{{define "a"}}{{end}}{{template "a"}}', "x"),
+        ('{{define ""}}main{{end}}', "main"),  # the template itself is "", as docker names it
+        # block: define and template at once.
+        ('{{block "b" .state}}[{{.status}}]{{end}}', "[stopped]"),
+        ('{{range .processes}}{{block "p" .}}{{.pid}};{{end}}{{end}}', "4242;4343;"),
+        ('{{block "a" .}}{{end}}{{define "a"}}y{{end}}', "y"),
+        ('{{define "a"}}y{{end}}{{block "a" .}} {{end}}', "y"),
     ],
 )
 def test_go_s_control_actions_variables_and_functions(text: str, printed: str) -> None:
@@ -454,6 +703,29 @@ def test_top_keys_see_through_control_actions_but_not_into_a_changed_dot() -> No
     assert template.top_keys() == ("a", "b", "c", "d", "e", "f", "g", "i")
 
 
+def test_top_keys_follow_the_template_s_value_into_a_template_it_calls() -> None:
+    """``{{template "a" .}}`` (or ``$``) passes the template's value: the keys ``a`` names are
+    top-level keys, once however often it is called (itself too); ``{{template "x" .d}}``
+    passes another, whose keys (``$``'s too) are not."""
+    template = parse(
+        '{{define "a"}}{{.b}}{{$.c}}{{template "a" .}}{{end}}{{template "a" .}}{{template "a" $}}'
+        '{{define "x"}}{{.y}}{{$.z}}{{end}}{{template "x" .d}}{{block "w" .}}{{.v}}{{end}}'
+        '{{template "nosuch" .e}}{{range .f}}{{template "a" .}}{{template "a" $}}{{end}}'
+    )
+    assert template.top_keys() == ("b", "c", "d", "v", "e", "f")
+
+
 def test_split_keeps_a_control_action_in_its_column() -> None:
     columns = parse("{{.id}}\t{{range .processes}}{{.pid}}\t{{end}}|\t{{.state.status}}")
     assert [c.render(WEB) for c in columns.split("\t")] == ["web", "4242\t4343\t|", "stopped"]
+
+
+def test_ps_s_format_checks_the_fields_a_defined_template_names() -> None:
+    """ps --format refuses an unknown field before any request: in a template it calls with
+    the container too; a table's header and columns take the definitions with them."""
+    from containerd_trio.client.output import RowTemplate
+
+    with pytest.raises(ValueError, match=r"unknown field \{\{\.Nope\}\}"):
+        RowTemplate('{{define "row"}}{{.ID}} {{.Nope}}{{end}}{{template "row" .}}')
+    row = RowTemplate('table {{define "id"}}<{{.}}>{{end}}{{template "id" .ID}}\t{{.State}}')
+    assert row.header == ["<ID>", "STATE"]

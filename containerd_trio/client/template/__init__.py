@@ -14,14 +14,18 @@ list's end) is that container's :class:`RenderError`.
 
 Where it differs from Go on purpose: objects and lists print as compact JSON (Go's
 ``map[a:1]`` and ``[1 2]`` nothing reads back), a JSON null as a missing key (``<no value>``),
-and a key under a missing one is missing too (Go fails: ``nil pointer evaluating``).
+and a key under a missing one is missing too (Go fails: ``nil pointer evaluating``), as is an
+index of one; json keeps the daemon's key order (Go sorts a map's); a call with the wrong
+number of arguments is refused when the template is read, before any request (Go's fails when
+it runs); templates call templates 100 deep at most (Go's: 100000).
 """
 
 from __future__ import annotations
 
 from .evaluator import Template
+from .jsonout import compact
 from .parser import parse_tree
-from .values import NO_VALUE, RenderError, TemplateError, compact
+from .values import NO_VALUE, RenderError, TemplateError
 
 __all__ = ["NO_VALUE", "RenderError", "Template", "TemplateError", "compact", "parse"]
 

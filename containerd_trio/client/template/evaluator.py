@@ -4,16 +4,34 @@
 object (its keys sorted, as Go sorts a map's) or a whole number (Go 1.22's ``range 3``),
 and to its ``else`` for an empty or missing one; ``break`` and ``continue`` leave a round.
 Variables live until the ``end`` of the action that declared them (the template's, for one at
-the top). What does not fit the value is a :class:`.values.RenderError` naming the action.
+the top). ``{{template "name" value}}`` runs a defined template on the value, with its own
+variables, ``$`` the value. What does not fit the value is a :class:`.values.RenderError` naming
+the action.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
-from .parser import Body, Call, Control, Jump, Literal, Node, Path, Pipe, Variable
+from .parser import (
+    Body,
+    Call,
+    Control,
+    Definitions,
+    Include,
+    Jump,
+    Literal,
+    Node,
+    Path,
+    Pipe,
+    Variable,
+)
 from .values import FUNCTIONS, MISSING, RenderError, formatted, is_nil, kind, printed, truth
+
+#: How deep templates may call templates (Go's: 100000, which Python's stack does not hold; a
+#: template calling itself without end stops here, with Go's words).
+MAX_DEPTH: Final = 100
 
 
 class _Jumped(Exception):
@@ -25,13 +43,16 @@ class _Jumped(Exception):
 
 
 class _State:
-    """One run: what is printed, and the variables in scope, innermost last."""
+    """One run of a template: what is printed, the variables in scope, innermost last, the
+    templates it may call, and how deep in calls it is."""
 
-    __slots__ = ("out", "variables")
+    __slots__ = ("definitions", "depth", "out", "variables")
 
-    def __init__(self, root: Any) -> None:
-        self.out: list[str] = []
+    def __init__(self, root: Any, definitions: Definitions, out: list[str], depth: int = 0) -> None:
+        self.out = out
         self.variables: list[list[Any]] = [["$", root]]
+        self.definitions = definitions
+        self.depth = depth
 
     def lookup(self, name: str) -> Any:
         for variable in reversed(self.variables):
@@ -52,15 +73,16 @@ class Template:
     """A template read by :func:`~containerd_trio.client.template.parse`, to render on each
     container's document."""
 
-    __slots__ = ("body",)
+    __slots__ = ("body", "definitions")
 
-    def __init__(self, body: Body) -> None:
-        self.body = body
+    def __init__(self, definitions: Definitions) -> None:
+        self.definitions = definitions
+        self.body = definitions[""]
 
     def render(self, value: Any) -> str:
         """The template on ``value`` (a decoded JSON document). RenderError, naming the action,
         where it does not fit."""
-        state = _State(value)
+        state = _State(value, self.definitions, [])
         _walk(self.body, value, state)
         return "".join(state.out)
 
@@ -70,7 +92,7 @@ class Template:
         parentheses, an if's body, ``$.state`` in a range). ``.`` alone and ``index . "k"``
         name none. For a caller whose values have a fixed set of keys (ps's fields) to refuse
         an unknown one before any request."""
-        return tuple(dict.fromkeys(_named(self.body, True)))
+        return tuple(dict.fromkeys(_named(self.body, True, True, self.definitions, set())))
 
     def split(self, separator: str) -> list[Template]:
         """The template cut at each ``separator`` in its text, not in an action (a string in
@@ -84,18 +106,37 @@ class Template:
                 columns.extend([piece] for piece in rest)
             else:
                 columns[-1].append(item)
-        return [Template(tuple(item for item in column if item != "")) for column in columns]
+        return [
+            Template({**self.definitions, "": tuple(item for item in column if item != "")})
+            for column in columns
+        ]
 
 
-def _named(body: Body, from_dot: bool) -> Iterator[str]:
+def _named(
+    body: Body,
+    from_dot: bool,
+    from_dollar: bool,
+    definitions: Definitions,
+    seen: set[tuple[str, bool]],
+) -> Iterator[str]:
     for item in body:
         if isinstance(item, Pipe):
-            yield from item.node.named(from_dot)
+            yield from item.node.named(from_dot, from_dollar)
         elif isinstance(item, Control):
-            yield from item.pipe.node.named(from_dot)
+            yield from item.pipe.node.named(from_dot, from_dollar)
             # The dot of a with's or a range's body is their value, not the template's.
-            yield from _named(item.body, from_dot and item.keyword == "if")
-            yield from _named(item.otherwise, from_dot)
+            inner = from_dot and item.keyword == "if"
+            yield from _named(item.body, inner, from_dollar, definitions, seen)
+            yield from _named(item.otherwise, from_dot, from_dollar, definitions, seen)
+        elif isinstance(item, Include):
+            if item.pipe is not None:
+                yield from item.pipe.node.named(from_dot, from_dollar)
+            # In the template it calls, . and $ are the value passed: the template's value
+            # only if that is . or $ here, and they are it.
+            root = item.passes_root(from_dot, from_dollar)
+            if item.name in definitions and (item.name, root) not in seen:
+                seen.add((item.name, root))  # once each: a template may call itself
+                yield from _named(definitions[item.name], root, root, definitions, seen)
 
 
 def _walk(body: Body, dot: Any, state: _State) -> None:
@@ -106,6 +147,8 @@ def _walk(body: Body, dot: Any, state: _State) -> None:
             value = _pipe(item, dot, state)
             if not item.variables:  # a declaration prints nothing
                 state.out.append(printed(value))
+        elif isinstance(item, Include):
+            _include(item, dot, state)
         elif isinstance(item, Control):
             mark = len(state.variables)
             try:
@@ -122,6 +165,18 @@ def _walk(body: Body, dot: Any, state: _State) -> None:
         else:
             assert isinstance(item, Jump)
             raise _Jumped(item.keyword)
+
+
+def _include(item: Include, dot: Any, state: _State) -> None:
+    """``{{template "name" value}}``: the template on the value (nil without one), its own
+    variables, ``$`` the value; what it prints goes where this action is."""
+    value = None if item.pipe is None else _pipe(item.pipe, dot, state)
+    body = state.definitions.get(item.name)
+    if body is None:  # Go's: known when it runs ({{if false}}{{template "x"}}{{end}} is fine)
+        raise RenderError(f'{item.source}: template "{item.name}" not defined')
+    if state.depth >= MAX_DEPTH:
+        raise RenderError(f"{item.source}: exceeded maximum template depth ({MAX_DEPTH})")
+    _walk(body, value, _State(value, state.definitions, state.out, state.depth + 1))
 
 
 def _pipe(pipe: Pipe, dot: Any, state: _State) -> Any:
@@ -161,7 +216,13 @@ def _range(item: Control, dot: Any, state: _State) -> None:
     else:
         raise RenderError(f"{pipe.source}: range can't iterate over {formatted(value)}")
     if not rounds:
-        _walk(item.otherwise, dot, state)
+        try:
+            _walk(item.otherwise, dot, state)
+        except _Jumped as jump:
+            # Go's walkRange recovers a break from its else too: it ends this range action,
+            # not the one around it (a continue goes on to that one's next round).
+            if jump.keyword != "break":
+                raise
         return
     # One variable is the element; two, the index (or key) and the element.
     names = pipe.variables
@@ -187,16 +248,22 @@ def _evaluate(node: Node, dot: Any, state: _State) -> Any:
     if isinstance(node, Path):
         return _path(node, dot, state)
     assert isinstance(node, Call)
+    # A piped value is the command before's, run first as Go runs a pipeline's commands in
+    # turn: and/or's short circuit skips only the arguments written (Go's evalCall is given
+    # the piped one evaluated), so its failure is the template's, as Go's.
+    written = node.arguments[:-1] if node.piped else node.arguments
+    final = [_evaluate(node.arguments[-1], dot, state)] if node.piped else []
     if node.name in ("and", "or"):
-        # Go 1.18's: the arguments one by one, the first that decides returned as it is.
+        # Go 1.18's: the arguments one by one, the first that decides returned as it is;
+        # the piped value if none did.
         value: Any = None
-        for argument in node.arguments:
+        for argument in written:
             value = _evaluate(argument, dot, state)
             if truth(value) != (node.name == "and"):
-                break
-        return value
-    arguments = [_evaluate(argument, dot, state) for argument in node.arguments]
-    return FUNCTIONS[node.name][0](*arguments)
+                return value
+        return final[0] if final else value
+    arguments = [_evaluate(argument, dot, state) for argument in written]
+    return FUNCTIONS[node.name][0](*arguments, *final)
 
 
 def _path(node: Path, dot: Any, state: _State) -> Any:

@@ -1,29 +1,19 @@
 """Reading a template's text: texts and actions ``{{...}}``, and the tokens in each action.
 
 ``{{- `` and `` -}}`` trim the white space beside an action; ``{{/* comments */}}`` are dropped;
-in an action, Go's tokens: ``.key``, ``.``, ``$variable``, ``"strings"`` (Go's escapes) and
-`` `raw` ``, numbers, words (functions, keywords), ``( ) | := = ,``. What cannot be read is a
-:class:`.values.TemplateError` naming the action.
+in an action, Go's tokens: ``.key``, ``.``, ``$variable``, ``"strings"`` and `` `raw` ``,
+numbers and ``'c'`` characters (:mod:`.literals`), words (functions, keywords), ``( ) | := =
+,``. What cannot be read is a :class:`.values.TemplateError` naming the action.
 """
 
 from __future__ import annotations
 
-import re
-import sys
 from typing import Any, Final, NamedTuple
 
+from .literals import character, number, quoted
 from .values import TemplateError
 
 _SPACE: Final = " \t\r\n"
-# A pattern, not compiled here: re's cache compiles it where a number is written (compiling
-# patterns took most of this module's import, paid by every inspect -f).
-_NUMBER: Final = r"(?a)[-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?"  # ASCII digits only
-_ESCAPES: Final = {
-    "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
-    "\\": "\\", '"': '"',
-}  # fmt: skip
-_HEX: Final = {"x": 2, "u": 4, "U": 8}
-_HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
 
 
 class Token(NamedTuple):
@@ -95,6 +85,7 @@ def _tokens(text: str, position: int, opening: int) -> tuple[list[Token], int, b
         if text.startswith("}}", position):
             return tokens, position + 2, False
         start = position
+        value: Any
         if char in "()|,=":
             kind, value, position = char, char, position + 1
         elif text.startswith(":=", position):
@@ -105,21 +96,29 @@ def _tokens(text: str, position: int, opening: int) -> tuple[list[Token], int, b
                 end = _word_end(text, position + 1)
                 kind, value, position = "field", text[position + 1 : end], end
             elif _is_digit(after):
-                kind, value, position = _number(text, position)
+                kind = "number"
+                value, position = number(text, position, shown(text[opening:]))
             else:
                 kind, value, position = "dot", ".", position + 1
         elif char == "$":
             end = _word_end(text, position + 1)
+            if text.startswith("=", end):  # Go's: $x= is no assignment, $x = and $x:= are
+                raise TemplateError(f"bad character U+003D '=' in {shown(text[opening:])}")
             kind, value, position = "variable", text[position:end], end
         elif char == '"':
-            kind, value, position = _quoted(text, position, opening)
+            kind = "string"
+            value, position = quoted(text, position, shown(text[opening:]))
+        elif char == "'":
+            kind = "number"  # Go's: a character constant is a number, its code
+            value, position = character(text, position, shown(text[opening:]))
         elif char == "`":
             close = text.find("`", position + 1)
             if close < 0:
                 raise TemplateError(f"unterminated raw string in {shown(text[opening:])}")
             kind, value, position = "string", text[position + 1 : close], close + 1
-        elif _is_digit(char) or (char in "+-" and _is_digit(text[position + 1 : position + 2])):
-            kind, value, position = _number(text, position)
+        elif _is_digit(char) or (char in "+-" and _starts_number(text, position + 1)):
+            kind = "number"
+            value, position = number(text, position, shown(text[opening:]))
         elif char == "_" or char.isalpha():
             end = _word_end(text, position)
             kind, value, position = "word", text[position:end], end
@@ -142,6 +141,13 @@ def _is_space(char: str) -> bool:
     return char != "" and char in _SPACE
 
 
+def _starts_number(text: str, position: int) -> bool:
+    """A digit, or a point and a digit (-.5), at ``position``: a sign before them is one."""
+    return _is_digit(text[position : position + 1]) or (
+        text.startswith(".", position) and _is_digit(text[position + 1 : position + 2])
+    )
+
+
 def _is_digit(char: str) -> bool:
     return char != "" and char in "0123456789"  # not str.isdigit: "²" is one, and no number
 
@@ -152,54 +158,6 @@ def _word_end(text: str, position: int) -> int:
     while position < len(text) and (text[position].isalnum() or text[position] == "_"):
         position += 1
     return position
-
-
-def _number(text: str, position: int) -> tuple[str, Any, int]:
-    match = re.compile(_NUMBER).match(text, position)
-    assert match is not None  # called where a digit comes
-    written = match.group()
-    if not any(c in written for c in ".eE"):
-        return "number", int(written), match.end()
-    # Go's: a constant written with a point or an exponent is a float64, 2.0 and 1e3 too
-    # (printf "%d" 1e3 is %!d(float64=1000), and index takes none).
-    return "number", float(written), match.end()
-
-
-def _quoted(text: str, position: int, opening: int) -> tuple[str, Any, int]:
-    """A double-quoted string with Go's escapes, from ``position`` (its quote)."""
-    chars: list[str] = []
-    position += 1
-    while True:
-        char = text[position : position + 1]
-        if char in ("", "\n"):
-            raise TemplateError(f"unterminated string in {shown(text[opening:])}")
-        if char == '"':
-            return "string", "".join(chars), position + 1
-        if char != "\\":
-            chars.append(char)
-            position += 1
-            continue
-        escape = text[position + 1 : position + 2]
-        if escape in _ESCAPES:
-            chars.append(_ESCAPES[escape])
-            position += 2
-        elif escape in _HEX:
-            digits = text[position + 2 : position + 2 + _HEX[escape]]
-            if len(digits) < _HEX[escape] or not _HEX_DIGITS.issuperset(digits):
-                raise TemplateError(
-                    f"\\{escape} takes {_HEX[escape]} hex digits, in {shown(text[opening:])}"
-                )
-            if int(digits, 16) > sys.maxunicode:
-                raise TemplateError(
-                    f"\\{escape}{digits} is no character, in {shown(text[opening:])}"
-                )
-            chars.append(chr(int(digits, 16)))
-            position += 2 + _HEX[escape]
-        else:
-            raise TemplateError(
-                f"unknown escape \\{escape} in a string in {shown(text[opening:])}"
-                " (Go's: \\n \\t \\\\ \\\" \\xHH \\uHHHH ...)"
-            )
 
 
 def shown(source: str) -> str:

@@ -2,10 +2,10 @@
 
 On the texts and actions :mod:`.lexer` reads: pipelines (``.a | json``), variables (``$``,
 ``$x := ...``, ``$x = ...``), and the control actions ``if``/``else if``/``else``/``end``,
-``range`` (``$i, $e :=``, ``else``, ``break``, ``continue``) and ``with``/``else with``. What
-cannot be read is a :class:`TemplateError` naming the problem and the action it is in: the
-command line's usage error, before any request. ``define``, ``template`` and ``block`` (a
-template of several) are refused by name.
+``range`` (``$i, $e :=``, ``else``, ``break``, ``continue``) and ``with``/``else with``; and
+templates by name: ``define`` (at the top only), ``template`` and ``block``. What cannot be
+read is a :class:`TemplateError` naming the problem and the action it is in: the command
+line's usage error, before any request.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from .lexer import Action, Token, read, shown
-from .values import FUNCTIONS, TemplateError
+from .values import FUNCTIONS, INT_PARAMETERS, TemplateError
 
 # --- the tree -----------------------------------------------------------------------------------
 # Plain classes, not dataclasses: importing dataclasses alone takes 6 ms (python -X importtime,
@@ -27,9 +27,10 @@ class Node:
 
     __slots__ = ()
 
-    def named(self, from_dot: bool) -> Iterator[str]:
+    def named(self, from_dot: bool, from_dollar: bool = True) -> Iterator[str]:
         """The top-level keys of the paths from the template's value in this node: those from
-        ``$``, and those from the dot if it is the template's value (``from_dot``)."""
+        the dot if it is the template's value (``from_dot``), and from ``$`` if it is
+        (``from_dollar``: not in a template another calls with another value)."""
         return iter(())
 
 
@@ -58,11 +59,12 @@ class Path(Node):
         self.keys = keys
         self.written_base = written_base  # ``(index .processes 0)`` as written, for a message
 
-    def named(self, from_dot: bool) -> Iterator[str]:
-        if isinstance(self.base, Variable) and self.base.name == "$" and self.keys:
-            yield self.keys[0]
+    def named(self, from_dot: bool, from_dollar: bool = True) -> Iterator[str]:
+        if isinstance(self.base, Variable) and self.base.name == "$":
+            if self.keys and from_dollar:
+                yield self.keys[0]
         elif self.base is not None:
-            yield from self.base.named(from_dot)
+            yield from self.base.named(from_dot, from_dollar)
         elif self.keys and from_dot:
             yield self.keys[0]
 
@@ -72,15 +74,17 @@ class Path(Node):
 
 
 class Call(Node):
-    __slots__ = ("arguments", "name")
+    __slots__ = ("arguments", "name", "piped")
 
-    def __init__(self, name: str, arguments: tuple[Node, ...]) -> None:
+    def __init__(self, name: str, arguments: tuple[Node, ...], piped: bool = False) -> None:
         self.name = name
         self.arguments = arguments
+        #: Whether the last argument is the value piped in (the command before's).
+        self.piped = piped
 
-    def named(self, from_dot: bool) -> Iterator[str]:
+    def named(self, from_dot: bool, from_dollar: bool = True) -> Iterator[str]:
         for argument in self.arguments:
-            yield from argument.named(from_dot)
+            yield from argument.named(from_dot, from_dollar)
 
 
 class Pipe:
@@ -108,6 +112,28 @@ class Control:
         self.otherwise = otherwise
 
 
+class Include:
+    """``{{template "name" pipeline}}`` (``pipe`` None: no value, Go's nil), or a ``block``'s
+    use of what it defines."""
+
+    __slots__ = ("name", "pipe", "source")
+
+    def __init__(self, name: str, pipe: Pipe | None, source: str) -> None:
+        self.name = name
+        self.pipe = pipe
+        self.source = source
+
+    def passes_root(self, from_dot: bool, from_dollar: bool) -> bool:
+        """Whether the value it passes is the template's value (``.`` or ``$`` where they are
+        that): then the keys the called template names are top-level keys."""
+        if self.pipe is None or not isinstance(self.pipe.node, Path) or self.pipe.node.keys:
+            return False
+        base = self.pipe.node.base
+        if base is None:
+            return from_dot
+        return isinstance(base, Variable) and base.name == "$" and from_dollar
+
+
 class Jump:
     """``{{break}}`` or ``{{continue}}``."""
 
@@ -117,25 +143,37 @@ class Jump:
         self.keyword = keyword
 
 
-Item = str | Pipe | Control | Jump
+Item = str | Pipe | Control | Include | Jump
 Body = tuple[Item, ...]
+#: The templates a text defines, by name; the text outside any ``define`` is ``""`` (docker's
+#: name for it: ``{{define ""}}`` replaces it).
+Definitions = dict[str, Body]
 
 
 #: Go's keywords that begin an action of their own.
-_CONTROL: Final = frozenset({"if", "else", "end", "range", "with", "break", "continue"})
-_SEVERAL: Final = frozenset({"define", "template", "block"})
+_CONTROL: Final = frozenset(
+    {"if", "else", "end", "range", "with", "break", "continue", "define", "template", "block"}
+)
 
 
 # --- the grammar --------------------------------------------------------------------------------
 
 
-def parse_tree(text: str) -> Body:
-    """``text`` as a tree; TemplateError naming what cannot be read, and where."""
+def parse_tree(text: str) -> Definitions:
+    """``text`` as trees, the templates it defines and itself (``""``); TemplateError naming
+    what cannot be read, and where."""
     parser = _Parser(read(text), text)
-    body, ending = parser.body(in_range=False)
+    body, ending = parser.body(in_range=False, top=True)
     if ending is not None:
         raise TemplateError(f"unexpected {shown(ending.source)}")
-    return body
+    parser.add("", body, "the text outside {{define}}")
+    return parser.definitions
+
+
+def _is_empty(body: Body) -> bool:
+    """Go's IsEmptyTree: white space (and comments) only. An empty definition gives way to
+    another of the same name, and another does not replace it with nothing."""
+    return all(isinstance(item, str) and not item.strip() for item in body)
 
 
 class _Parser:
@@ -149,6 +187,7 @@ class _Parser:
         self._next = 0  # the part
         self._text = text  # the whole template: the tokens' starts are offsets in it
         self._variables = ["$"]  # those declared so far, in scope
+        self.definitions: Definitions = {}
         # The action being read: its tokens, and which one is next.
         self._tokens: Sequence[Token] = ()
         self._at = 0
@@ -156,9 +195,9 @@ class _Parser:
 
     # Bodies and control actions.
 
-    def body(self, in_range: bool) -> tuple[Body, Action | None]:
+    def body(self, in_range: bool, top: bool = False) -> tuple[Body, Action | None]:
         """Items up to an ``{{end}}`` or ``{{else ...}}``, returned with it (None: the end of
-        the template)."""
+        the template). ``define`` is taken at the ``top`` only, as Go's."""
         items: list[Item] = []
         while self._next < len(self._parts):
             part = self._parts[self._next]
@@ -173,6 +212,21 @@ class _Parser:
             if keyword in ("if", "with", "range"):
                 self._at += 1
                 items.append(self._control(keyword, part, in_range))
+            elif keyword == "define":
+                if not top:
+                    raise self._fail("unexpected <define> in command")
+                self._at += 1
+                self._define(part)
+            elif keyword == "template":
+                self._at += 1
+                name = self._name("template clause")
+                if (token := self._peek()) is not None and token.kind in "|),":
+                    raise self._fail(f'unexpected "{token.value}" in template clause')
+                pipe = None if token is None else self._pipe("template clause")
+                items.append(Include(name, pipe, part.source))
+            elif keyword == "block":
+                self._at += 1
+                items.append(self._block(part))
             elif keyword in ("break", "continue"):
                 if not in_range:
                     raise TemplateError(f"{{{{{keyword}}}}} outside {{{{range}}}}: {self._source}")
@@ -190,15 +244,57 @@ class _Parser:
 
     def _keyword(self) -> str | None:
         token = self._peek()
-        if token is not None and token.kind == "word":
-            if token.value in _SEVERAL:
-                raise self._fail(
-                    f"{token.value} is not supported: a format is one template, no"
-                    " {{define}}, {{template}} or {{block}}"
-                )
-            if token.value in _CONTROL:
-                return str(token.value)
+        if token is not None and token.kind == "word" and token.value in _CONTROL:
+            return str(token.value)
         return None
+
+    # Templates by name.
+
+    def _name(self, context: str) -> str:
+        """A template's name: a string constant, as Go's."""
+        token = self._peek()
+        if token is None or token.kind != "string":
+            raise self._fail(
+                f'unexpected "{"}}" if token is None else _written(token)}" in {context}'
+            )
+        self._at += 1
+        return str(token.value)
+
+    def _define(self, opening: Action) -> None:
+        name = self._name("define clause")
+        if (token := self._peek()) is not None:
+            raise self._fail(f'unexpected "{_written(token)}" in define clause')
+        self.add(name, self._definition(opening, "define clause"), opening.source)
+
+    def _block(self, opening: Action) -> Include:
+        """``{{block "name" pipeline}}body{{end}}``: defines name, and uses it here."""
+        name = self._name("block clause")
+        if self._peek() is None:
+            raise self._fail("missing value for block clause")
+        pipe = self._pipe("block clause")  # its variables are this scope's
+        self.add(name, self._definition(opening, "block clause"), opening.source)
+        return Include(name, pipe, opening.source)
+
+    def _definition(self, opening: Action, context: str) -> Body:
+        """A defined template's body to its ``{{end}}``: its own variables (``$`` only), and
+        no range around it (a ``break`` in it is outside one)."""
+        outside, self._variables = self._variables, ["$"]
+        body, ending = self.body(in_range=False)
+        self._variables = outside
+        if ending is None:
+            raise TemplateError(f"unexpected EOF: {shown(opening.source)} has no {{{{end}}}}")
+        if self._keyword() == "else":
+            raise self._fail(f"unexpected {{{{else}}}} in {context}")
+        self._at += 1
+        self._done()
+        return body
+
+    def add(self, name: str, body: Body, source: str) -> None:
+        """A definition, as Go's Tree.add: one empty gives way, two are an error."""
+        if name not in self.definitions or _is_empty(self.definitions[name]):
+            self.definitions[name] = body
+        elif not _is_empty(body):
+            raise TemplateError(f'multiple definition of template "{name}", in {shown(source)}')
 
     def _control(self, keyword: str, opening: Action, in_range: bool) -> Control:
         """The rest of an ``if``, ``with`` or ``range`` action, its body, its ``else`` (``else
@@ -269,8 +365,6 @@ class _Parser:
                 if assign:
                     for name in variables:
                         self._known(name)
-                if variables.count("$"):
-                    raise self._fail("$ cannot be declared or set")
                 self._at = at
                 return variables, assign
         return [], False
@@ -283,6 +377,8 @@ class _Parser:
         node = self._command(None)
         while (token := self._peek()) is not None and token.kind == "|":
             self._at += 1
+            if (after := self._peek()) is None or after.kind == ")":
+                break  # Go's: a | at the end is nothing ({{.id |}} is {{.id}})
             node = self._command(node)
         return node
 
@@ -291,6 +387,8 @@ class _Parser:
         while (token := self._peek()) is not None and token.kind not in ("|", ")"):
             if token.kind in (":=", "=", ","):
                 raise self._fail(f'unexpected "{token.value}"')
+            if operands and not token.spaced:  # Go's: len"s", (a)(b) are no two operands
+                raise self._fail(f"unexpected {json.dumps(self._as_written())} in operand")
             operands.append(self._operand())
         if not operands:
             raise self._fail("an empty command" + (" after |" if piped is not None else ""))
@@ -304,16 +402,35 @@ class _Parser:
             if isinstance(head, Literal) and head.value is None:
                 raise self._fail("nil is not a command")
             return head
-        arguments: list[Node] = []
-        for argument in [*rest, *([piped] if piped is not None else [])]:
-            if isinstance(argument, str):
-                raise self._fail(f"a function as an argument goes in parentheses: ({argument} ...)")
-            arguments.append(argument)
-        _, least, most = FUNCTIONS[head]
+        # Go's: a function's name as an argument is a call of it with no argument (print html).
+        written = [self._call(item, [], None) if isinstance(item, str) else item for item in rest]
+        return self._call(head, written, piped)
+
+    def _as_written(self) -> str:
+        """The next token as the template writes it: a number's or a character's text, not
+        its value (.5, not 0.5)."""
+        token = self._tokens[self._at]
+        if token.kind != "number":
+            return _written(token)
+        following = self._tokens[self._at + 1 : self._at + 2]
+        end = following[0].start if following else self._text.find("}}", token.start)
+        return self._text[token.start : end].rstrip(" \t\r\n-")  # a trim marker's - too
+
+    def _call(self, name: str, written: list[Node], piped: Node | None) -> Call:
+        """A call of ``name`` with the arguments written, and the piped value last."""
+        arguments = [*written, *([piped] if piped is not None else [])]
+        _, least, most = FUNCTIONS[name]
         if len(arguments) < least or (most is not None and len(arguments) > most):
             want = f"at least {least}" if most is None else str(least)
-            raise self._fail(f"wrong number of args for {head}: want {want} got {len(arguments)}")
-        return Call(head, tuple(arguments))
+            raise self._fail(f"wrong number of args for {name}: want {want} got {len(arguments)}")
+        for at in INT_PARAMETERS.get(name, ()):
+            # Go's: a constant written as a float that is a whole number is an int too, where
+            # a function takes an int (truncate .id 1e3); not a piped value, already a float64.
+            if at < len(written) and isinstance(constant := arguments[at], Literal):
+                value = constant.value
+                if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+                    arguments[at] = Literal(int(value))
+        return Call(name, tuple(arguments), piped=piped is not None)
 
     def _operand(self) -> Node | str:
         token = self._tokens[self._at]

@@ -1,6 +1,7 @@
 """``printf``: Go's fmt.Sprintf on a template's values (:mod:`.values`), the verbs one writes.
 
-Flags ``+ - # 0`` and space, widths and precisions (``*`` takes them from the arguments), and
+Flags ``+ - # 0`` and space, widths and precisions (``*`` takes them from the arguments),
+argument indexes (``%[2]d``, ``%[1]*d``: ``%!d(BADINDEX)`` for none), and
 the verbs ``%v %s %q %d %t %x %X %o %O %b %c %U %e %E %f %F %g %G %T %%``. A verb that does
 not fit its value prints Go's ``%!d(string=web)``; an argument missing ``%!d(MISSING)``; one
 too many ``%!(EXTRA int=3)``. Objects and lists are their compact JSON to ``%v`` and ``%s``
@@ -14,7 +15,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, Final
 
-from .values import compact, formatted, go_float, go_type, is_nil
+from .jsonout import compact
+from .values import formatted, go_float, go_type, is_nil
 
 _FLAGS: Final = "+-# 0"
 #: Go's: a width or a precision past a million is none (%!(BADWIDTH) from *).
@@ -36,8 +38,11 @@ class _Spec:
 
 
 def sprintf(form: str, args: Sequence[Any]) -> str:
+    """Go's fmt.Sprintf, as its doPrintf reads a format: flags, an argument index ``[n]``,
+    a width (``*``: from an argument), a precision, an index again, the verb."""
     out: list[str] = []
-    used = 0  # the arguments taken so far
+    used = 0  # the next argument, Go's argNum
+    reordered = False  # an index was written: Go reports no EXTRA then
     at = 0
     while (percent := form.find("%", at)) >= 0:
         out.append(form[at:percent])
@@ -46,20 +51,44 @@ def sprintf(form: str, args: Sequence[Any]) -> str:
         while at < len(form) and form[at] in _FLAGS:
             spec.flags += form[at]
             at += 1
-        spec.width, at, used = _size(form, at, args, used, out)
-        if spec.width is not None and spec.width < 0:  # Go's: -N from * is - and N
-            spec.flags, spec.width = spec.flags + "-", -spec.width
-        if form[at : at + 1] == ".":
-            precision, at, used = _size(form, at + 1, args, used, out, "PREC")
-            # "%.f": 0; a negative one from *: none, as Go's
-            spec.precision = 0 if precision is None else precision if precision >= 0 else None
+        reordered |= form[at : at + 1] == "["
+        used, at, indexed, good = _index(form, at, used, len(args))
+        if form[at : at + 1] == "*":
+            spec.width, used = _from_arg(args, used, out, "WIDTH")
+            if spec.width is not None and spec.width < 0:  # Go's: -N from * is - and N
+                spec.flags, spec.width = spec.flags + "-", -spec.width
+            at, indexed = at + 1, False
+        else:
+            spec.width, at = _digits(form, at)
+            good &= not (indexed and spec.width is not None)  # "%[3]2d"
+        if form[at : at + 1] == "." and at + 1 < len(form):  # Go's: "%5." ends in verb "."
+            good &= not indexed  # "%[3].2d"
+            reordered |= form[at + 1 : at + 2] == "["
+            used, at, indexed, fine = _index(form, at + 1, used, len(args))
+            good &= fine
+            if form[at : at + 1] == "*":
+                precision, used = _from_arg(args, used, out, "PREC")
+                at, indexed = at + 1, False
+                if precision is not None and precision < 0:  # Go's: none, and says so
+                    precision = None
+                    out.append("%!(BADPREC)")
+                spec.precision = precision
+            else:
+                precision, at = _digits(form, at)
+                spec.precision = 0 if precision is None else precision  # "%.f": 0
+        if not indexed:
+            reordered |= form[at : at + 1] == "["
+            used, at, indexed, fine = _index(form, at, used, len(args))
+            good &= fine
         if at >= len(form):
             out.append("%!(NOVERB)")
             break
         verb = form[at]
         at += 1
-        if verb == "%":
+        if verb == "%":  # takes no argument, and ignores a bad index
             out.append("%")
+        elif not good:
+            out.append(f"%!{verb}(BADINDEX)")
         elif used >= len(args):
             out.append(f"%!{verb}(MISSING)")
         else:
@@ -67,7 +96,7 @@ def sprintf(form: str, args: Sequence[Any]) -> str:
             used += 1
     else:
         out.append(form[at:])
-    if used < len(args):
+    if used < len(args) and not reordered:
         extra = ", ".join(
             "<nil>" if is_nil(arg) else f"{go_type(arg)}={formatted(arg)}" for arg in args[used:]
         )
@@ -75,23 +104,47 @@ def sprintf(form: str, args: Sequence[Any]) -> str:
     return "".join(out)
 
 
-def _size(
-    form: str, at: int, args: Sequence[Any], used: int, out: list[str], what: str = "WIDTH"
-) -> tuple[int | None, int, int]:
-    """A width or a precision at ``at``: digits, ``*`` (the next argument, a whole number, or
-    Go's ``%!(BADWIDTH)``), or none; with where the directive goes on, and the arguments
-    taken."""
-    if form[at : at + 1] == "*":
-        size = args[used] if used < len(args) else None
-        if isinstance(size, int) and not isinstance(size, bool) and abs(size) <= _LARGEST:
-            return size, at + 1, used + 1
+def _index(form: str, at: int, used: int, count: int) -> tuple[int, int, bool, bool]:
+    """An explicit argument index ``[n]`` at ``at`` (Go's argNumber): the argument it names
+    (or ``used`` still), where the directive goes on, whether one was read, and whether it
+    names an argument (``%!d(BADINDEX)`` if not)."""
+    if form[at : at + 1] != "[":
+        return used, at, False, True
+    close = form.find("]", at + 1)
+    if close < 0 or len(form) - at < 3:  # Go's: the [ alone is taken ("%[]" ends in "]")
+        return used, at + 1, False, False
+    index = 0
+    for digit in form[at + 1 : close]:  # Go's parsenum: ASCII digits, none past a million
+        if digit not in "0123456789" or index > _LARGEST:
+            return used, close + 1, False, False
+        index = index * 10 + int(digit)
+    index -= 1  # written from 1
+    if close > at + 1 and 0 <= index < count:
+        return index, close + 1, True, True
+    return used, close + 1, close > at + 1, False
+
+
+def _from_arg(args: Sequence[Any], used: int, out: list[str], what: str) -> tuple[int | None, int]:
+    """A width or a precision ``*`` takes (Go's intFromArg): the argument, a whole number (or
+    Go's ``%!(BADWIDTH)``), and the next one (this one again if there was none)."""
+    if used >= len(args):
         out.append(f"%!(BAD{what})")
-        return None, at + 1, used + 1
+        return None, used
+    size = args[used]
+    if isinstance(size, int) and not isinstance(size, bool) and abs(size) <= _LARGEST:
+        return size, used + 1
+    out.append(f"%!(BAD{what})")
+    return None, used + 1
+
+
+def _digits(form: str, at: int) -> tuple[int | None, int]:
+    """A width or a precision written in digits at ``at``, or none; where the directive goes
+    on."""
     start = at
     while at < len(form) and form[at] in "0123456789":
         at += 1
     size = int(form[start:at]) if at > start else None
-    return (size if size is not None and size <= _LARGEST else None), at, used
+    return (size if size is not None and size <= _LARGEST else None), at
 
 
 def _one(verb: str, spec: _Spec, arg: Any) -> str:

@@ -8,9 +8,11 @@ where a ``map[string]interface{}`` would make every number a float.
 
 from __future__ import annotations
 
-import json
+import itertools
 from collections.abc import Callable
 from typing import Any, Final
+
+from .jsonout import compact, fixed, scientific, shortest
 
 #: What Go prints for a map's missing key (and here for a JSON null).
 NO_VALUE: Final = "<no value>"
@@ -65,12 +67,6 @@ def is_nil(value: Any) -> bool:
     return value is None or value is MISSING
 
 
-def compact(value: Any) -> str:
-    """JSON on one line, as docker's ``json`` writes it: UTF-8 as it is, not ``\\u00e9``, and
-    ``<&>`` as they are (its encoder's SetEscapeHTML(false))."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def go_float(value: float) -> str:
     """Go's ``%v`` of a float64, strconv's shortest ``%g``: the fewest digits that read back,
     in ``%e`` form when the exponent is below -4 or 6 and more (``1e+06``, ``123456.5``,
@@ -79,23 +75,10 @@ def go_float(value: float) -> str:
         return "NaN"
     if value in (float("inf"), float("-inf")):
         return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "-0" if str(value).startswith("-") else "0"
-    from decimal import Decimal  # here: 1 ms to import, for a float (few in a document)
-
-    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
-    assert isinstance(exponent, int)
-    text = "".join(map(str, digits))
-    point = len(text) + exponent  # where the decimal point goes in the digits
-    minus = "-" if sign else ""
-    if not -4 <= point - 1 < 6:
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{minus}{mantissa}e{point - 1:+03d}"
-    if point <= 0:
-        return f"{minus}0.{'0' * -point}{text}"
-    if point >= len(text):
-        return f"{minus}{text}{'0' * (point - len(text))}"
-    return f"{minus}{text[:point]}.{text[point:]}"
+    minus, digits, point = shortest(value)
+    if digits != "0" and not -4 <= point - 1 < 6:
+        return minus + scientific(digits, point, 2)
+    return minus + fixed(digits, point)
 
 
 def printed(value: Any) -> str:
@@ -141,19 +124,29 @@ def _index(value: Any, *keys: Any) -> Any:
             raise RenderError(f"index {NO_VALUE} of {kind(value)}")
         if isinstance(value, dict):
             if not isinstance(key, str):
-                raise RenderError(f"index {compact(key)} of an object: its keys are strings")
+                raise RenderError(f"index {_key(key)} of an object: its keys are strings")
             value = value.get(key, MISSING)
         elif isinstance(value, list):
             if not isinstance(key, int) or isinstance(key, bool):
-                raise RenderError(
-                    f"index {compact(key)} of a list: its positions are whole numbers"
-                )
+                raise RenderError(f"index {_key(key)} of a list: its positions are whole numbers")
             if not 0 <= key < len(value):
                 raise RenderError(f"index {key} of a list of {len(value)}")
             value = value[key]
+        elif isinstance(value, str):  # Go's: a byte, a number
+            if not isinstance(key, int) or isinstance(key, bool):
+                raise RenderError(f"index {_key(key)} of a string: its positions are whole numbers")
+            data = value.encode()
+            if not 0 <= key < len(data):
+                raise RenderError(f"index {key} of a string of {len(data)} bytes")
+            value = data[key]
         else:
             raise RenderError(f"index of {kind(value)}")
     return value
+
+
+def _key(key: Any) -> str:
+    """A key as a message shows it: as written (1.0 is no 1), strings quoted."""
+    return repr(key) if isinstance(key, float) else compact(key)
 
 
 def _len(value: Any) -> int:
@@ -163,6 +156,73 @@ def _len(value: Any) -> int:
         return len(value)
     what = "nil pointer" if is_nil(value) else f"type {go_type(value)}"
     raise RenderError(f"error calling len: len of {what}")
+
+
+def _slice(value: Any, *indexes: Any) -> Any:
+    """Go's ``slice x 1 3`` (x[1:3]): a string's bytes (a character cut in two is U+FFFD, as
+    truncate's), a list's elements; ``slice x 1 2 3``, x[1:2:3], of a list only."""
+    if is_nil(value):
+        raise RenderError("error calling slice: slice of untyped nil")
+    if len(indexes) > 3:
+        raise RenderError(f"error calling slice: too many slice indexes: {len(indexes)}")
+    if isinstance(value, str):
+        if len(indexes) == 3:
+            raise RenderError("error calling slice: cannot 3-index slice a string")
+        data: bytes | list[Any] = value.encode()
+    elif isinstance(value, list):
+        data = value
+    else:
+        raise RenderError(f"error calling slice: can't slice item of type {go_type(value)}")
+    # A decoded list's cap is its length (Go's may be more: append's growth, no promise).
+    for index in indexes:
+        if is_nil(index):
+            raise RenderError("error calling slice: cannot index slice/array with nil")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise RenderError(
+                f"error calling slice: cannot index slice/array with type {go_type(index)}"
+            )
+        if not 0 <= index <= len(data):
+            raise RenderError(f"error calling slice: index out of range: {index}")
+    bounds = [*indexes, *(0, len(data))[len(indexes) :]]  # x[i:] is x[i:len(x)]
+    for low, high in itertools.pairwise(bounds):
+        if low > high:
+            raise RenderError(f"error calling slice: invalid slice index: {low} > {high}")
+    part = data[bounds[0] : bounds[1]]
+    return part.decode(errors="replace") if isinstance(part, bytes) else part
+
+
+def _call(function: Any, *arguments: Any) -> Any:
+    """Go's ``call``, of a function a value holds: a JSON document holds none."""
+    if is_nil(function):
+        raise RenderError("error calling call: call of nil")
+    raise RenderError(f"error calling call: non-function of type {go_type(function)}")
+
+
+def _text(values: tuple[Any, ...]) -> str:
+    """What Go's escapers escape (text/template's evalArgs): one string as it is, else
+    fmt.Sprint of them all, a missing one as ``<no value>``."""
+    if len(values) == 1 and isinstance(values[0], str):
+        return values[0]
+    return _print(*(NO_VALUE if is_nil(value) else value for value in values))
+
+
+# The escapers' module imported where one is called, as printf's: not paid by every inspect -f.
+def _html(*values: Any) -> str:
+    from .escapes import html
+
+    return html(_text(values))
+
+
+def _js(*values: Any) -> str:
+    from .escapes import js
+
+    return js(_text(values))
+
+
+def _urlquery(*values: Any) -> str:
+    from .escapes import urlquery
+
+    return urlquery(_text(values))
 
 
 def _not(value: Any) -> bool:
@@ -180,6 +240,10 @@ def _eq(first: Any, *others: Any) -> bool:
     """Go's: ``eq a b c`` is a == b || a == c. A missing value equals a missing one and no
     other; values of different kinds are an error, as are lists and objects."""
     one = _basic(first)
+    if not others:  # Go's: known when it runs, as its own words say
+        if one == "other":
+            raise RenderError(f"error calling eq: non-comparable type {go_type(first)}")
+        raise RenderError("error calling eq: missing argument for comparison")
     for other in others:
         two = _basic(other)
         if one != two:
@@ -196,12 +260,16 @@ def _eq(first: Any, *others: Any) -> bool:
 
 
 def _ne(first: Any, second: Any) -> bool:
-    return not _eq(first, second)
+    try:
+        return not _eq(first, second)
+    except RenderError as exc:  # Go's names ne, and says no more
+        raise RenderError(str(exc).replace("calling eq", "calling ne", 1)) from None
 
 
 def _lt(first: Any, second: Any, name: str = "lt") -> bool:
     one, two = _basic(first), _basic(second)
-    if one in ("invalid", "other", "bool") or two in ("invalid", "other", "bool"):
+    # Go's order: no kind at all first, then two kinds, then a kind that has no order (bool).
+    if one in ("invalid", "other") or two in ("invalid", "other") or one == two == "bool":
         raise RenderError(f"error calling {name}: invalid type for comparison")
     if one != two:
         raise RenderError(
@@ -277,12 +345,20 @@ def _lower(text: Any) -> str:
 
 
 def _title(text: Any) -> str:
-    """docker's ``title``: each word's first letter in title case, the others as they are."""
+    """docker's ``title``, Go's strings.Title: each word's first letter in title case, the
+    others as they are; a word starts after any ASCII character but a letter, a digit or _,
+    and after white space (O'Neil, A.B-C; not after é, ² or a dash of Unicode's)."""
     chars = list(_string("title", text))
     for at, char in enumerate(chars):
-        if at == 0 or not (chars[at - 1].isalnum() or chars[at - 1] in "_'"):
+        if at == 0 or _separates(chars[at - 1]):
             chars[at] = _cased(char, "title")
     return "".join(chars)
+
+
+def _separates(char: str) -> bool:
+    if char.isascii():
+        return not (char.isalnum() or char == "_")
+    return char.isspace()
 
 
 def _split(text: Any, separator: Any) -> list[str]:
@@ -291,6 +367,9 @@ def _split(text: Any, separator: Any) -> list[str]:
 
 
 def _join(items: Any, separator: Any) -> str:
+    if is_nil(items):  # Go's: a nil []string, joined: ""
+        _string("join", separator)
+        return ""
     if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
         raise RenderError(f"wrong type for value of join; expected []string; got {go_type(items)}")
     return _string("join", separator).join(items)
@@ -298,16 +377,28 @@ def _join(items: Any, separator: Any) -> str:
 
 def _pad(text: Any, before: Any, after: Any) -> str:
     """docker's: spaces before and after, none around an empty string."""
-    middle = _string("pad", text)
-    return " " * _int("pad", before) + middle + " " * _int("pad", after) if middle else middle
+    # Go checks the arguments' types before the call: pad "" "x" 1 fails too.
+    middle, spaces = _string("pad", text), (_int("pad", before), _int("pad", after))
+    if not middle:
+        return middle
+    if min(spaces) < 0:
+        raise RenderError("error calling pad: strings: negative Repeat count")
+    return " " * spaces[0] + middle + " " * spaces[1]
 
 
 def _truncate(text: Any, length: Any) -> str:
     """docker's: the first ``length`` bytes (Go's string slice), if it is longer."""
     whole = _string("truncate", text)
     data, length = whole.encode(), _int("truncate", length)
+    if length < 0:  # Go's: a panic, recovered
+        raise RenderError(
+            f"error calling truncate: runtime error: slice bounds out of range [:{length}]"
+        )
     return whole if len(data) < length else data[:length].decode(errors="replace")
 
+
+#: The functions that take an int (Go's type), and where: a constant 1e3 is one there.
+INT_PARAMETERS: Final = {"pad": (1, 2), "truncate": (1,)}
 
 #: The functions: each, and how many arguments it takes (the least, the most or None).
 #: ``and`` and ``or`` are the evaluator's (they evaluate their arguments one by one).
@@ -317,7 +408,7 @@ FUNCTIONS: Final[dict[str, tuple[Callable[..., Any], int, int | None]]] = {
     "not": (_not, 1, 1),
     "len": (_len, 1, 1),
     "index": (_index, 1, None),
-    "eq": (_eq, 2, None),
+    "eq": (_eq, 1, None),
     "ne": (_ne, 2, 2),
     "lt": (_lt, 2, 2),
     "le": (_le, 2, 2),
@@ -326,6 +417,11 @@ FUNCTIONS: Final[dict[str, tuple[Callable[..., Any], int, int | None]]] = {
     "print": (_print, 0, None),
     "println": (_println, 0, None),
     "printf": (_printf, 1, None),
+    "slice": (_slice, 1, None),
+    "call": (_call, 1, None),
+    "html": (_html, 0, None),
+    "js": (_js, 0, None),
+    "urlquery": (_urlquery, 0, None),
     # docker's (docker/cli's templates.basicFunctions)
     "json": (_json, 1, 1),
     "upper": (_upper, 1, 1),
