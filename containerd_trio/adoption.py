@@ -271,6 +271,7 @@ class Adoption:
         container.resources = info.resources  # what the last server put in force
         container.start_process = info.process  # what its start ran: for a start again
         container.stdin = bool(info.stdin)  # its -i, likewise
+        container.take_restart_policy(info)  # the next exit is the policy's, as before
         if info.id in self._dumped and runc_entry is None:
             # runc forgets the container its checkpoint stops: stopped by the checkpoint, not
             # an exit, it is kept for its restore even with autoRemove (Container._init_exited).
@@ -362,6 +363,10 @@ class Adoption:
             container.remove_when_stopped()  # as it would have been at its exit
         else:
             container.save()
+            if container.restart_policy is not None and exited_unseen:
+                # Ended while no daemon ran (the host rebooted): started again as its policy
+                # says, as dockerd does at its start (its status, unknown, is a failure).
+                self._ctx.restart_exited(container)
 
     async def _update_again(self, container: Container, change: Resources) -> None:
         """Make again the change of limits the last server had under way as it died: its

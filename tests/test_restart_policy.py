@@ -1,0 +1,346 @@
+"""Restart policies (docker's ``--restart``): a container whose init exits is started again as
+its ``restartPolicy`` says, with docker's backoff; a user's stop is final; a delete during the
+backoff leaves nothing; a server killed while such a container runs leaves a next one that
+keeps its policy. Real runc, a real daemon; every wait is on the event stream, bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from .helpers import (
+    BundleFactory,
+    DaemonProcess,
+    RunningDaemon,
+    collect_events,
+    next_event,
+    now,
+    runc_ids,
+    start_container,
+    wait_catching,
+)
+from .test_auto_remove import _left
+
+FAIL = ("sh", "-c", "echo failing; exit 1")
+SUCCEED = ("sh", "-c", "echo done; exit 0")
+#: Runs until SIGUSR1, then exits 3 (the trap is in place once wait_catching says so); as pid
+#: 1 it would ignore SIGTERM without its trap.
+UNTIL_USR1 = (
+    "sh", "-c", "trap 'exit 3' USR1; trap 'exit 143' TERM; while true; do usleep 5000; done"
+)  # fmt: skip
+
+
+async def _starts_and_exits(
+    client: httpx.AsyncClient, container_id: str, since: str, count: int
+) -> list[tuple[str, Any]]:
+    """The first ``count`` start-container and exit events of the container from ``since``."""
+    params = {"since": since, "id": container_id, "type": "start-container,exit"}
+    events = await collect_events(client, params, count)
+    return [(e["type"], e.get("status")) for e in events]
+
+
+async def _no_more_starts(client: httpx.AsyncClient, container_id: str, since: str) -> None:
+    """No start of the container comes from ``since`` for 1.5 s: the next backoff delay of
+    the tests that call this is at most 400 ms, so a restart would have come by then."""
+    params = {"since": since, "id": container_id, "type": "start-container"}
+    with trio.move_on_after(1.5):
+        events = await collect_events(client, params, 1)
+        raise AssertionError(f"restarted: {events}")
+
+
+async def test_on_failure_restarts_up_to_its_count_then_stays_stopped(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    since = now()
+    policy = {"name": "on-failure", "maximumRetryCount": 2}
+    info = await start_container(client, "flaky", make_bundle(FAIL), restartPolicy=policy)
+    assert info["restartPolicy"] == policy and info["restartCount"] == 0
+    with trio.fail_after(20):
+        seen = await _starts_and_exits(client, "flaky", since, 6)
+    assert seen == [("start-container", None), ("exit", 1)] * 3
+    after = now()
+    got = (await client.get("/containers/flaky")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 1}
+    assert got["restartCount"] == 2 and got["restartPolicy"] == policy
+    await _no_more_starts(client, "flaky", after)
+    # A start of it again (ctr-trio start ID) re-arms the policy and counts anew.
+    again = now()
+    started = await start_container(client, "flaky", make_bundle(FAIL), restartPolicy=policy)
+    assert started["restartCount"] == 0
+    with trio.fail_after(20):
+        assert len(await _starts_and_exits(client, "flaky", again, 6)) == 6
+    got = (await client.get("/containers/flaky")).json()
+    assert got["restartCount"] == 2
+
+
+async def test_on_failure_leaves_a_clean_exit_stopped(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    since = now()
+    policy = {"name": "on-failure"}
+    await start_container(client, "clean", make_bundle(SUCCEED), restartPolicy=policy)
+    with trio.fail_after(10):
+        assert await _starts_and_exits(client, "clean", since, 2) == [
+            ("start-container", None),
+            ("exit", 0),
+        ]
+    await _no_more_starts(client, "clean", now())
+    got = (await client.get("/containers/clean")).json()
+    assert got["restartCount"] == 0 and got["restartPolicy"] == {"name": "on-failure"}
+
+
+async def test_always_restarts_after_a_clean_exit_with_the_same_process(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    since = now()
+    process = {"args": ["sh", "-c", "echo $WHO; exit 0"], "env": ["WHO=again"]}
+    await start_container(
+        client,
+        "looping",
+        make_bundle(),
+        restartPolicy={"name": "always"},
+        process=process,
+        labels={"team": "infra"},
+    )
+    with trio.fail_after(20):
+        seen = await _starts_and_exits(client, "looping", since, 4)
+    assert seen == [("start-container", None), ("exit", 0)] * 2
+    got = (await client.get("/containers/looping")).json()
+    assert got["restartCount"] >= 1
+    assert got["process"] == process and got["labels"] == {"team": "infra"}
+    deleted = await client.delete("/containers/looping")
+    assert deleted.status_code == 200, deleted.text
+    assert _left(daemon, "looping") == []
+
+
+async def test_a_wait_answers_at_the_first_exit_of_a_restarting_container(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    info = await start_container(
+        client, "waited", make_bundle(UNTIL_USR1), restartPolicy={"name": "always"}
+    )
+    pid = info["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    answers: list[httpx.Response] = []
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+
+            async def wait(condition: str) -> None:
+                answers.append(
+                    await client.post("/containers/waited/wait", params={"condition": condition})
+                )
+
+            nursery.start_soon(wait, "not-running")
+            nursery.start_soon(wait, "next-exit")
+            await trio.testing.wait_all_tasks_blocked()
+            os.kill(pid, signal.SIGUSR1)  # not the daemon's signal: no user's stop
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["pid"] == pid and answer.json()["exitStatus"] == 3
+    await client.delete("/containers/waited", params={"timeout": 0})
+
+
+@pytest.mark.parametrize("how", ["stop", "kill", "signal"])
+async def test_a_users_stop_is_final(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, how: str
+) -> None:
+    """ctr-trio stop and kill signal through PATCH, as docker's stop and kill: the exit they
+    bring is not undone by the policy (docker marks the container stopped by the user, and
+    cancels its restart manager, for any signal to a container without a stop signal)."""
+    info = await start_container(
+        client, "service", make_bundle(UNTIL_USR1), restartPolicy={"name": "always"}
+    )
+    pid = info["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+    sent = {"stop": "TERM", "kill": "KILL", "signal": "USR1"}[how]
+    patched = await client.patch("/containers/service", json={"signal": sent})
+    assert patched.status_code == 200, patched.text
+    with trio.fail_after(10):
+        ended = await client.post("/containers/service/wait")
+    assert ended.json()["pid"] == pid
+    await _no_more_starts(client, "service", since)
+    assert (await client.get("/containers/service")).json()["state"]["status"] == "stopped"
+    # A start of it again re-arms the policy: its next exit is restarted.
+    again = await start_container(
+        client, "service", make_bundle(UNTIL_USR1), restartPolicy={"name": "always"}
+    )
+    second = again["processes"][0]["pid"]
+    await wait_catching(second, signal.SIGUSR1)
+    restarted = now()
+    os.kill(second, signal.SIGUSR1)
+    with trio.fail_after(10):
+        event = await next_event(
+            client,
+            since=restarted,
+            container_id="service",
+            match=lambda e: e["type"] == "start-container",
+        )
+    assert event["pid"] != second
+    await client.delete("/containers/service", params={"timeout": 0})
+
+
+async def _exited_into_backoff(
+    client: httpx.AsyncClient,
+    container_id: str,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """Start an ``always`` container that exits 1 at once, under a first delay long enough
+    that what the test does next surely comes within it (and must cut it); return once it
+    has exited (its restart waiting), with the moment it was started from."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 30.0)
+    since = now()
+    policy = {"name": "always"}
+    await start_container(client, container_id, make_bundle(FAIL), restartPolicy=policy)
+    with trio.fail_after(10):
+        await _starts_and_exits(client, container_id, since, 2)
+    return since
+
+
+async def test_a_delete_during_the_backoff_leaves_nothing(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    since = await _exited_into_backoff(client, "pending", make_bundle, monkeypatch)
+    with trio.fail_after(10):
+        deleted = await client.delete("/containers/pending")
+    assert deleted.status_code == 200, deleted.text
+    assert _left(daemon, "pending") == []
+    assert runc_ids(daemon.config.state_dir) == []
+    assert (await client.get("/containers/pending")).status_code == 404
+    params = {"since": since, "id": "pending"}
+    with trio.fail_after(10):
+        types = [e["type"] for e in await collect_events(client, params, 3)]
+    assert types == ["start-container", "exit", "delete"]
+
+
+async def test_a_stop_during_the_backoff_cancels_the_restart(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _exited_into_backoff(client, "held", make_bundle, monkeypatch)
+    # docker kill of a restarting container: accepted, and the restart is off.
+    patched = await client.patch("/containers/held", json={"signal": "TERM"})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["state"] == {"status": "stopped", "exitStatus": 1}
+    # A start of the id now is a start, not a 409 (nothing is pending any more).
+    started = await start_container(client, "held", make_bundle())
+    assert "restartPolicy" not in started
+    await client.delete("/containers/held", params={"timeout": 0})
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"restartPolicy": {"name": "sometimes"}},
+            "restartPolicy: name must be one of no, always, on-failure, unless-stopped, not the"
+            " string 'sometimes'",
+        ),
+        (
+            {"restartPolicy": {"name": "always", "maximumRetryCount": 3}},
+            "restartPolicy: maximumRetryCount is for on-failure only, not for 'always' (docker's"
+            " --restart on-failure:N)",
+        ),
+        (
+            {"restartPolicy": {"name": "on-failure", "maximumRetryCount": -1}},
+            "restartPolicy: maximumRetryCount must be 0 or more, not -1",
+        ),
+        (
+            {"restartPolicy": {"name": "on-failure", "color": 1}},
+            "unknown field 'color' in restartPolicy",
+        ),
+        (
+            {"restartPolicy": "always"},
+            "restartPolicy: expected an object, got the string 'always'",
+        ),
+        (
+            {"restartPolicy": {"name": "always"}, "autoRemove": True},
+            "autoRemove cannot be given with restartPolicy 'always': a container removed at its"
+            " exit cannot be started again (docker's --rm and --restart conflict)",
+        ),
+    ],
+)
+async def test_a_bad_restart_policy_is_a_400_naming_the_field(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    body: dict[str, Any],
+    message: str,
+) -> None:
+    response = await client.post("/containers/bad", json={"bundlePath": str(make_bundle()), **body})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == message
+    assert (await client.get("/containers/bad")).status_code == 404
+    assert runc_ids(daemon.config.state_dir) == []
+
+
+async def test_patch_changes_the_restart_policy(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    info = await start_container(client, "changed", make_bundle(UNTIL_USR1))
+    assert "restartPolicy" not in info
+    pid = info["processes"][0]["pid"]
+    patched = await client.patch("/containers/changed", json={"restartPolicy": {"name": "always"}})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["restartPolicy"] == {"name": "always"}
+    refused = await client.patch(
+        "/containers/changed", json={"restartPolicy": {"name": "always", "maximumRetryCount": 1}}
+    )
+    assert refused.status_code == 400
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+    os.kill(pid, signal.SIGUSR1)
+    with trio.fail_after(10):
+        await next_event(
+            client,
+            since=since,
+            container_id="changed",
+            match=lambda e: e["type"] == "start-container",
+        )
+    await client.delete("/containers/changed", params={"timeout": 0})
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.usefixtures("plain_parent")
+async def test_the_next_server_keeps_watching_the_policy(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """kill -9 of the server while an ``always`` container runs: the keeper's next server
+    adopts it, and restarts it at its exit."""
+    daemon: DaemonProcess = await spawn_daemon()
+    response = await daemon.client.post(
+        "/containers/kept",
+        json={"bundlePath": str(make_bundle(UNTIL_USR1)), "restartPolicy": {"name": "always"}},
+    )
+    assert response.status_code == 201, response.text
+    pid = response.json()["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    await daemon.kill_server()
+    since = now()
+    os.kill(pid, signal.SIGUSR1)
+    with trio.fail_after(20):
+        event = await next_event(
+            daemon.client,
+            since=since,
+            container_id="kept",
+            match=lambda e: e["type"] == "start-container",
+        )
+    assert event["pid"] != pid
+    got = (await daemon.client.get("/containers/kept")).json()
+    assert got["restartPolicy"] == {"name": "always"} and got["restartCount"] == 1
+    assert got["state"]["status"] == "running"
+    await daemon.client.delete("/containers/kept", params={"timeout": 0})
