@@ -307,10 +307,11 @@ class Adoption:
             await container.forget(keep_log=record.replaces is not None)
             if record.replaces is not None:
                 # It was to replace a stopped container: that one is back, log and all.
-                self._containers[info.id] = Container.put_back(
-                    self._ctx, record.replaces, container.dir
-                )
+                back = Container.put_back(self._ctx, record.replaces, container.dir)
+                self._containers[info.id] = back
                 log.info("container %s is back as it was before that start", info.id)
+                if record.restarting and back.restart_policy is not None:
+                    self._ctx.restart_exited(back)  # the start was its policy's: again
             return
         processes = self._processes(record)
         init = processes[0] if processes and processes[0].pid == _init_pid(info) else None
@@ -363,9 +364,10 @@ class Adoption:
             container.remove_when_stopped()  # as it would have been at its exit
         else:
             container.save()
-            if container.restart_policy is not None and exited_unseen:
+            if container.restart_policy is not None and (exited_unseen or record.restarting):
                 # Ended while no daemon ran (the host rebooted): started again as its policy
-                # says, as dockerd does at its start (its status, unknown, is a failure).
+                # says, as dockerd does at its start (its status, unknown, is a failure). Or
+                # its restart was due as the last server died.
                 self._ctx.restart_exited(container)
 
     async def _update_again(self, container: Container, change: Resources) -> None:

@@ -391,6 +391,7 @@ class Container:
             replaces=self.replaces if starting else None,
             cgroups_path=self._cgroups_path if starting else None,
             updating=None if self.updating is None else dump_json(unstructure(self.updating)),
+            restarting=self.pending_restart is not None or (starting and self.is_restart),
         )
 
     # --- the task tree --------------------------------------------------------------------------

@@ -661,6 +661,7 @@ class Supervisor:
         if not restarts.should_restart(policy, container.restart_count, container.exit_status):
             return
         scope = container.pending_restart = trio.CancelScope()
+        container.save()  # a server that dies meanwhile leaves the restart to the next one
         self._nursery.start_soon(self._restart, container, scope, delay)
 
     async def _restart(self, container: Container, scope: trio.CancelScope, delay: float) -> None:
@@ -807,6 +808,7 @@ class Supervisor:
         if signum is not None:
             if container.cancel_restart():
                 # docker's kill of a restarting container: accepted, and no restart comes.
+                container.save()
                 return container.info()
             container.signal_init(signum)
             # docker's stop and kill (any signal, to a container without a stop signal): its

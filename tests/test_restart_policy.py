@@ -28,6 +28,7 @@ from .helpers import (
     wait_catching,
 )
 from .test_auto_remove import _left
+from .test_recovery import orphans  # noqa: F401 (a fixture)
 
 FAIL = ("sh", "-c", "echo failing; exit 1")
 SUCCEED = ("sh", "-c", "echo done; exit 0")
@@ -45,6 +46,17 @@ async def _starts_and_exits(
     params = {"since": since, "id": container_id, "type": "start-container,exit"}
     events = await collect_events(client, params, count)
     return [(e["type"], e.get("status")) for e in events]
+
+
+async def _next_start(client: httpx.AsyncClient, container_id: str, since: str) -> dict[str, Any]:
+    """The container's first start-container event from ``since`` on (within 20 s)."""
+    with trio.fail_after(20):
+        return await next_event(
+            client,
+            since=since,
+            container_id=container_id,
+            match=lambda e: e["type"] == "start-container",
+        )
 
 
 async def _no_more_starts(client: httpx.AsyncClient, container_id: str, since: str) -> None:
@@ -177,13 +189,7 @@ async def test_a_users_stop_is_final(
     await wait_catching(second, signal.SIGUSR1)
     restarted = now()
     os.kill(second, signal.SIGUSR1)
-    with trio.fail_after(10):
-        event = await next_event(
-            client,
-            since=restarted,
-            container_id="service",
-            match=lambda e: e["type"] == "start-container",
-        )
+    event = await _next_start(client, "service", restarted)
     assert event["pid"] != second
     await client.delete("/containers/service", params={"timeout": 0})
 
@@ -304,13 +310,7 @@ async def test_patch_changes_the_restart_policy(
     await wait_catching(pid, signal.SIGUSR1)
     since = now()
     os.kill(pid, signal.SIGUSR1)
-    with trio.fail_after(10):
-        await next_event(
-            client,
-            since=since,
-            container_id="changed",
-            match=lambda e: e["type"] == "start-container",
-        )
+    await _next_start(client, "changed", since)
     await client.delete("/containers/changed", params={"timeout": 0})
 
 
@@ -332,15 +332,77 @@ async def test_the_next_server_keeps_watching_the_policy(
     await daemon.kill_server()
     since = now()
     os.kill(pid, signal.SIGUSR1)
-    with trio.fail_after(20):
-        event = await next_event(
-            daemon.client,
-            since=since,
-            container_id="kept",
-            match=lambda e: e["type"] == "start-container",
-        )
+    event = await _next_start(daemon.client, "kept", since)
     assert event["pid"] != pid
     got = (await daemon.client.get("/containers/kept")).json()
     assert got["restartPolicy"] == {"name": "always"} and got["restartCount"] == 1
     assert got["state"]["status"] == "running"
     await daemon.client.delete("/containers/kept", params={"timeout": 0})
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.usefixtures("plain_parent")
+async def test_a_restart_due_as_the_server_dies_is_made_by_the_next(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """kill -9 of the server while an ``always`` container waits out its delay: the record
+    says its restart is due, and the next server makes it. The delay is docker's, grown to
+    3.2 s by six quick failures: the kill surely comes within it."""
+    daemon: DaemonProcess = await spawn_daemon()
+    since = now()
+    response = await daemon.client.post(
+        "/containers/looping",
+        json={"bundlePath": str(make_bundle(FAIL)), "restartPolicy": {"name": "always"}},
+    )
+    assert response.status_code == 201, response.text
+    with trio.fail_after(30):
+        seen = await _starts_and_exits(daemon.client, "looping", since, 12)
+    assert seen == [("start-container", None), ("exit", 1)] * 6
+    killed = now()
+    await daemon.kill_server()
+    event = await _next_start(daemon.client, "looping", killed)
+    assert event["timestamp"] > killed
+    got = (await daemon.client.get("/containers/looping")).json()
+    assert got["restartCount"] >= 6
+    await daemon.client.delete("/containers/looping", params={"timeout": 0})
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.usefixtures("plain_parent")
+async def test_containers_that_ended_while_no_daemon_ran_start_again_by_their_policy(
+    spawn_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    orphans: list[int],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """kill -9 of the whole daemon (keeper and all: what a reboot does to the daemon), then of
+    the containers' inits: the next daemon lists them stopped (255, unknown) and starts again
+    those whose policy says so, as dockerd does at its start."""
+    first: DaemonProcess = await spawn_daemon()
+    policies = {"always": {"name": "always"}, "failing": {"name": "on-failure"}, "plain": None}
+    inits = {}
+    for name, policy in policies.items():
+        body = {"bundlePath": str(make_bundle()), **({"restartPolicy": policy} if policy else {})}
+        response = await first.client.post(f"/containers/{name}", json=body)
+        assert response.status_code == 201, response.text
+        inits[name] = response.json()["processes"][0]["pid"]
+    orphans.extend(inits.values())
+    await first.kill_hard()
+    for pid in inits.values():
+        pidfd = os.pidfd_open(pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            with trio.fail_after(10):
+                await trio.lowlevel.wait_readable(pidfd)  # it has exited
+        finally:
+            os.close(pidfd)
+    since = now()
+    second: DaemonProcess = await spawn_daemon()
+    for name in ("always", "failing"):
+        event = await _next_start(second.client, name, since)
+        assert event["pid"] != inits[name]
+        got = (await second.client.get(f"/containers/{name}")).json()
+        assert got["restartCount"] == 1 and got["restartPolicy"] == policies[name]
+    plain = (await second.client.get("/containers/plain")).json()
+    assert plain["state"] == {"status": "stopped", "exitStatus": 255}
+    for name in ("always", "failing", "plain"):
+        await second.client.delete(f"/containers/{name}", params={"timeout": 0})
