@@ -6,6 +6,7 @@ keeps its policy. Real runc, a real daemon; every wait is on the event stream, b
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from .helpers import (
     wait_catching,
 )
 from .test_auto_remove import _left
+from .test_cli import run_cli
 from .test_recovery import orphans  # noqa: F401 (a fixture)
 
 FAIL = ("sh", "-c", "echo failing; exit 1")
@@ -406,3 +408,62 @@ async def test_containers_that_ended_while_no_daemon_ran_start_again_by_their_po
     assert plain["state"] == {"status": "stopped", "exitStatus": 255}
     for name in ("always", "failing", "plain"):
         await second.client.delete(f"/containers/{name}", params={"timeout": 0})
+
+
+# --- ctr-trio ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("always", {"name": "always"}),
+        ("unless-stopped", {"name": "unless-stopped"}),
+        ("on-failure", {"name": "on-failure"}),
+        ("on-failure:3", {"name": "on-failure", "maximumRetryCount": 3}),
+        ("no", None),
+    ],
+)
+async def test_ctr_trio_run_restart(
+    daemon: RunningDaemon, make_bundle: BundleFactory, given: str, sent: dict[str, Any] | None
+) -> None:
+    """run -d --restart in docker's syntax; inspect shows it; start ID of the stopped container
+    starts it with it again (its count from 0); update --restart changes it."""
+    bundle = str(make_bundle(UNTIL_USR1))
+    cli = ("--address", daemon.url)
+    started = await run_cli(*cli, "run", "-d", "-b", bundle, "--restart", given, "web")
+    assert started.code == 0, started
+    inspected = await run_cli(*cli, "inspect", "web")
+    assert json.loads(inspected.out)[0].get("restartPolicy") == sent
+    stopped = await run_cli(*cli, "stop", "-t", "5", "web")
+    assert stopped.code == 0, stopped
+    again = await run_cli(*cli, "start", "web")
+    assert again.code == 0, again
+    info = (await daemon.client.get("/containers/web")).json()
+    assert info.get("restartPolicy") == sent and info["state"]["status"] == "running"
+    updated = await run_cli(*cli, "update", "web", "--restart", "on-failure:1")
+    assert updated.code == 0, updated
+    assert updated.out == "updated web: restart on-failure:1\n"
+    info = (await daemon.client.get("/containers/web")).json()
+    assert info["restartPolicy"] == {"name": "on-failure", "maximumRetryCount": 1}
+    described = await run_cli(*cli, "containers", "get", "web")
+    assert "RESTART   on-failure:1, restarted 0 times\n" in described.out, described
+    await daemon.client.delete("/containers/web", params={"timeout": 0})
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--restart", "sometimes"], "argument --restart: 'sometimes' is not no, always,"),
+        (["--restart", "always:3"], "argument --restart: 'always:3' is not no, always,"),
+        (["--restart", "on-failure:x"], "argument --restart: 'on-failure:x' is not no, always,"),
+        (["--restart", "always", "--rm"], "--restart and --rm conflict"),
+    ],
+)
+async def test_ctr_trio_run_refuses_a_bad_restart(
+    daemon: RunningDaemon, make_bundle: BundleFactory, argv: list[str], message: str
+) -> None:
+    result = await run_cli(
+        "--address", daemon.url, "run", "-d", "-b", str(make_bundle()), *argv, "web"
+    )
+    assert result.code != 0 and message in result.err, result
+    assert (await daemon.client.get("/containers/web")).status_code == 404
