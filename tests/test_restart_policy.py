@@ -162,6 +162,38 @@ async def test_a_wait_answers_at_the_first_exit_of_a_restarting_container(
     await client.delete("/containers/waited", params={"timeout": 0})
 
 
+async def test_a_wait_for_the_removal_outlasts_restarts(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """condition=removed: a restart is no removal (it starts the id again, as a user's start
+    of a stopped container would, which answers such a wait): the wait answers at the
+    delete, with the last run's exit."""
+    info = await start_container(
+        client, "kept", make_bundle(UNTIL_USR1), restartPolicy={"name": "always"}
+    )
+    pid = info["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    answers: list[httpx.Response] = []
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+
+            async def wait() -> None:
+                params = {"condition": "removed"}
+                answers.append(await client.post("/containers/kept/wait", params=params))
+
+            nursery.start_soon(wait)
+            await trio.testing.wait_all_tasks_blocked()
+            since = now()
+            os.kill(pid, signal.SIGUSR1)
+            second = (await _next_start(client, "kept", since))["pid"]
+            await trio.testing.wait_all_tasks_blocked()
+            assert answers == []  # restarted, not removed
+            deleted = await client.delete("/containers/kept", params={"timeout": 0})
+            assert deleted.status_code == 200, deleted.text
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json()["pid"] == second
+
+
 @pytest.mark.parametrize("how", ["stop", "kill", "signal"])
 async def test_a_users_stop_is_final(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, how: str
