@@ -812,9 +812,8 @@ class Supervisor:
                 return container.info()
             container.signal_init(signum)
             # docker's stop and kill (any signal, to a container without a stop signal): its
-            # user's; the exit it brings is final, whatever the restart policy.
-            if container.restart_policy is not None:
-                container.stopped_by_user = True
+            # user's; the exit it brings is final, whatever restart policy it has by then.
+            container.stopped_by_user = True
             if signum == signal.SIGKILL and container.paused():
                 await self._thaw_killed(container)
         if status is Status.PAUSED:

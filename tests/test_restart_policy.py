@@ -228,6 +228,29 @@ async def test_a_users_stop_is_final(
     await client.delete("/containers/service", params={"timeout": 0})
 
 
+async def test_a_signal_that_does_not_end_the_run_still_disarms_it(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """As docker's kill -s of a container without a stop signal: the run its user signalled
+    is not restarted at its exit, whatever ends it later, and a policy given after the signal
+    changes nothing for that run."""
+    script = "trap ':' USR2; trap 'exit 3' USR1; while true; do usleep 5000; done"
+    info = await start_container(client, "hup", make_bundle(("sh", "-c", script)))
+    pid = info["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    await wait_catching(pid, signal.SIGUSR2)
+    signalled = await client.patch("/containers/hup", json={"signal": "USR2"})
+    assert signalled.status_code == 200, signalled.text
+    policy = {"restartPolicy": {"name": "always"}}
+    assert (await client.patch("/containers/hup", json=policy)).status_code == 200
+    assert (await client.get("/containers/hup")).json()["state"]["status"] == "running"
+    os.kill(pid, signal.SIGUSR1)
+    with trio.fail_after(10):
+        ended = await client.post("/containers/hup/wait")
+    assert ended.json()["exitStatus"] == 3
+    await _no_more_starts(client, "hup", now())
+
+
 async def _exited_into_backoff(
     client: httpx.AsyncClient,
     container_id: str,
