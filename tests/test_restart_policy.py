@@ -61,6 +61,20 @@ async def _next_start(client: httpx.AsyncClient, container_id: str, since: str) 
         )
 
 
+async def _running_always(
+    client: httpx.AsyncClient, container_id: str, make_bundle: BundleFactory
+) -> int:
+    """Start an ``always`` container whose init exits 3 at SIGUSR1; its pid, once it has its
+    trap in place."""
+    policy = {"name": "always"}
+    info = await start_container(
+        client, container_id, make_bundle(UNTIL_USR1), restartPolicy=policy
+    )
+    pid: int = info["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    return pid
+
+
 async def _no_more_starts(client: httpx.AsyncClient, container_id: str, since: str) -> None:
     """No start of the container comes from ``since`` for 1.5 s: the next backoff delay of
     the tests that call this is at most 400 ms, so a restart would have come by then."""
@@ -138,11 +152,7 @@ async def test_always_restarts_after_a_clean_exit_with_the_same_process(
 async def test_a_wait_answers_at_the_first_exit_of_a_restarting_container(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
-    info = await start_container(
-        client, "waited", make_bundle(UNTIL_USR1), restartPolicy={"name": "always"}
-    )
-    pid = info["processes"][0]["pid"]
-    await wait_catching(pid, signal.SIGUSR1)
+    pid = await _running_always(client, "waited", make_bundle)
     answers: list[httpx.Response] = []
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
@@ -168,11 +178,7 @@ async def test_a_wait_for_the_removal_outlasts_restarts(
     """condition=removed: a restart is no removal (it starts the id again, as a user's start
     of a stopped container would, which answers such a wait): the wait answers at the
     delete, with the last run's exit."""
-    info = await start_container(
-        client, "kept", make_bundle(UNTIL_USR1), restartPolicy={"name": "always"}
-    )
-    pid = info["processes"][0]["pid"]
-    await wait_catching(pid, signal.SIGUSR1)
+    pid = await _running_always(client, "kept", make_bundle)
     answers: list[httpx.Response] = []
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
@@ -201,11 +207,7 @@ async def test_a_users_stop_is_final(
     """ctr-trio stop and kill signal through PATCH, as docker's stop and kill: the exit they
     bring is not undone by the policy (docker marks the container stopped by the user, and
     cancels its restart manager, for any signal to a container without a stop signal)."""
-    info = await start_container(
-        client, "service", make_bundle(UNTIL_USR1), restartPolicy={"name": "always"}
-    )
-    pid = info["processes"][0]["pid"]
-    await wait_catching(pid, signal.SIGUSR1)
+    pid = await _running_always(client, "service", make_bundle)
     since = now()
     sent = {"stop": "TERM", "kill": "KILL", "signal": "USR1"}[how]
     patched = await client.patch("/containers/service", json={"signal": sent})
