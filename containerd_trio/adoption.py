@@ -278,6 +278,7 @@ class Adoption:
         container.resources = info.resources  # what the last server put in force
         container.start_process = info.process  # what its start ran: for a start again
         container.stdin = bool(info.stdin)  # its -i, likewise
+        container.take_restart_policy(info)  # the next exit is the policy's, as before
         if info.id in self._dumped and runc_entry is None:
             # runc forgets the container its checkpoint stops: stopped by the checkpoint, not
             # an exit, it is kept for its restore even with autoRemove (Container._init_exited).
@@ -313,10 +314,11 @@ class Adoption:
             await container.forget(keep_log=record.replaces is not None)
             if record.replaces is not None:
                 # It was to replace a stopped container: that one is back, log and all.
-                self._containers[info.id] = Container.put_back(
-                    self._ctx, record.replaces, container.dir
-                )
+                back = Container.put_back(self._ctx, record.replaces, container.dir)
+                self._containers[info.id] = back
                 log.info("container %s is back as it was before that start", info.id)
+                if record.restarting and back.restart_policy is not None:
+                    self._ctx.restart_exited(back)  # the start was its policy's: again
             return
         processes = self._processes(record)
         init = processes[0] if processes and processes[0].pid == _init_pid(info) else None
@@ -369,6 +371,11 @@ class Adoption:
             container.remove_when_stopped()  # as it would have been at its exit
         else:
             container.save()
+            if container.restart_policy is not None and (exited_unseen or record.restarting):
+                # Ended while no daemon ran (the host rebooted): started again as its policy
+                # says, as dockerd does at its start (its status, unknown, is a failure). Or
+                # its restart was due as the last server died.
+                self._ctx.restart_exited(container)
 
     async def _update_again(self, container: Container, change: Resources) -> None:
         """Make again the change of limits the last server had under way as it died: its

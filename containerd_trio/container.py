@@ -61,6 +61,7 @@ from .model import (
     ProcessInfo,
     ProcessSpec,
     Resources,
+    RestartPolicy,
     StartProcess,
     Status,
     User,
@@ -107,6 +108,9 @@ class ContainerContext:
     #: Told of a container started with autoRemove whose init has exited (marked being
     #: deleted by then): the supervisor removes it.
     remove_exited: Callable[[Container], None]
+    #: Told of a container with a restart policy whose init has exited (it is stopped, and
+    #: saved so): the supervisor starts it again if the policy says so.
+    restart_exited: Callable[[Container], None]
     #: Numbers for process keys; the server's start time keeps them apart from an earlier
     #: server's keys that the keeper may still hold.
     _serial: Iterator[int] = attrs.field(factory=lambda: itertools.count(timestamps.now_ns()))
@@ -208,6 +212,27 @@ def process_info(pid: int, document: dict[str, Any], *, stdin: bool = False) -> 
 
 
 class Container:
+    # The restart policy's state (docker's --restart): defaults of the class, set on a
+    # container that has a policy only, so that a plain start pays nothing for them.
+    #: Its policy; None for none (docker's "no").
+    restart_policy: RestartPolicy | None = None
+    #: How many times its policy started its id again since its user's start (docker's
+    #: RestartCount): each restart's container has the last one's plus one.
+    restart_count: int = 0
+    #: The delay before the start of this run (docker's backoff doubles it each restart,
+    #: from 0.1 s, and starts over after a run of 10 s): see Supervisor._restart_exited.
+    restart_delay: float = 0.0
+    #: Its user stopped this run (a signal through PATCH: docker's stop and kill), or its
+    #: delete did: the exit that comes of it is final, whatever the policy.
+    stopped_by_user: bool = False
+    #: The restart waiting out its delay, once this run has exited: a stop or a delete of
+    #: the container cancels it.
+    pending_restart: trio.CancelScope | None = None
+    #: This run is a restart of the policy's (not its user's start): its start continues
+    #: the log and publishes no ``delete`` of the run before, and a wait for the removal of
+    #: that run waits for this one's.
+    is_restart: bool = False
+
     def __init__(
         self,
         context: ContainerContext,
@@ -323,6 +348,8 @@ class Container:
             auto_remove=True if self.auto_remove else None,
             stdin=True if self.stdin else None,
             process=self.start_process,
+            restart_policy=self.restart_policy,
+            restart_count=None if self.restart_policy is None else self.restart_count,
         )
 
     def kept_process(self) -> checkpoints.KeptProcess:
@@ -339,7 +366,8 @@ class Container:
         # puts new (frozen) Resources in place.
         key = (
             self.status, self.exit_status, self.created_ns, self.resources, self.auto_remove,
-            self.stdin, self.start_process, *self.processes.values(),
+            self.stdin, self.start_process, self.restart_policy, self.restart_count,
+            *self.processes.values(),
         )  # fmt: skip
         if self._info_json is None or self._info_json[0] != key:
             self._info_json = (key, dump_json(unstructure(self.info())))
@@ -363,6 +391,7 @@ class Container:
             replaces=self.replaces if starting else None,
             cgroups_path=self._cgroups_path if starting else None,
             updating=None if self.updating is None else dump_json(unstructure(self.updating)),
+            restarting=self.pending_restart is not None or (starting and self.is_restart),
         )
 
     # --- the task tree --------------------------------------------------------------------------
@@ -454,7 +483,8 @@ class Container:
             await self._undo_start(
                 pid_file,
                 cgroups_path or bundle_config.cgroups_path,
-                keep_directory=restore and self.replaces is not None,  # the log it continues
+                # the log it continues
+                keep_directory=(restore or self.is_restart) and self.replaces is not None,
             )
             if isinstance(exc, RuncError):
                 given = launch.process if isinstance(launch, Changed) else None
@@ -479,7 +509,7 @@ class Container:
         self._watch_memory(init.pid, limited)
         # Published before any watcher runs, so that a start always precedes its exit.
         kind = "restore" if isinstance(launch, Restore) else "start-container"
-        if self.replaces is not None:
+        if self.replaces is not None and not self.is_restart:
             self._ctx.events.publish("delete", self.id)  # the stopped container's, now gone
         self._ctx.events.publish(kind, self.id, pid=init.pid)
         self.save()
@@ -624,6 +654,8 @@ class Container:
             self.remove_when_stopped()
         else:
             self.save()
+            if self.restart_policy is not None and not self.deleting and self.known_to_runc:
+                self._ctx.restart_exited(self)
 
     def remove_when_stopped(self) -> None:
         """A stopped container started with autoRemove: being deleted from now on (a start
@@ -775,6 +807,9 @@ class Container:
         """How the init ended, once the container is removed (deleted, by autoRemove or
         replaced by a start of its id)."""
         await self._gone.done.wait()
+        successor = self._gone.successor
+        if successor is not None and successor.is_restart:
+            return await successor.wait_gone()  # the same container to its user
         if self.status is not Status.STOPPED or self.exit_status is None:
             raise NotFound(f"container {self.id!r} was removed before it stopped")
         return self.ended()
@@ -971,6 +1006,19 @@ class Container:
                 self.remove_when_stopped()
             else:
                 self.save()
+
+    async def set_restart_policy(self, policy: RestartPolicy) -> None:
+        """Take ``policy`` from the next exit on (docker update --restart); "no" cancels a
+        restart waiting out its delay."""
+        async with self.lock:
+            if self.deleted:
+                raise NotFound(f"container {self.id!r} not found")
+            if policy.name == "no":
+                self.cancel_restart()
+                self.restart_policy = None
+            else:
+                self.restart_policy = policy
+            self.save()
 
     async def update_resources(self, change: Resources) -> None:
         """``runc update``: lay ``change`` over the limits in force."""
@@ -1206,6 +1254,7 @@ class Container:
         container.resources = info.resources
         container.start_process = info.process
         container.stdin = bool(info.stdin)
+        container.take_restart_policy(info)
         container.created_ns = timestamps.parse_ns(info.created_at)
         exit_status = info.state.exit_status
         container.mark_stopped(UNKNOWN_EXIT_STATUS if exit_status is None else exit_status)
@@ -1221,7 +1270,27 @@ class Container:
             self.deleting = False
             self.save()
 
+    def take_restart_policy(self, info: ContainerInfo) -> None:
+        """The restart policy and count its record (``info``) says: a container made again
+        from its record (an adoption, a stopped one put back) keeps them."""
+        if info.restart_policy is not None:
+            self.restart_policy = info.restart_policy
+            self.restart_count = info.restart_count or 0
+
+    def cancel_restart(self) -> bool:
+        """Cancel the restart waiting out its delay, if there is one (a stop, a delete, a
+        start of the id by its user): True if there was."""
+        pending = self.pending_restart
+        self.pending_restart = None
+        if pending is None:
+            return False
+        pending.cancel()
+        return True
+
     def _begin_delete(self, *, recorded: bool = True) -> None:
+        # A restart waiting out its delay is cancelled: a delete is final (and a start of
+        # the id that replaces it is the user's, which re-arms the policy).
+        self.cancel_restart()
         # Once only in the record: an autoRemove marked it at the exit, then deletes it.
         saved = self.deleting and self._deleting_recorded
         self.deleting = True

@@ -20,8 +20,10 @@ from .validation import (
     ENVIRONMENT,
     GROUP_IDS,
     MEMORY_LIMIT,
+    NOT_NEGATIVE,
     PIDS_LIMIT,
     PROGRAM,
+    RESTART_POLICY_NAME,
     UNIX_ID,
     doc,
 )
@@ -249,6 +251,34 @@ class Resources:
 
 
 @attrs.frozen
+class RestartPolicy:
+    """What the daemon does once the container's init exits, as docker's ``--restart``: ``no``
+    (nothing), ``always`` (start it again), ``unless-stopped`` (the same: both leave alone a
+    container its user stopped), ``on-failure`` (start it again after a non-zero exit, at most
+    ``maximumRetryCount`` times)."""
+
+    name: str = attrs.field(
+        validator=RESTART_POLICY_NAME,
+        metadata=doc("no, always, on-failure or unless-stopped (docker's names)."),
+    )
+    maximum_retry_count: int | None = attrs.field(
+        default=None,
+        validator=NOT_NEGATIVE,
+        metadata=doc(
+            "With on-failure only: how many times it is started again at most (0 or left"
+            " out: no limit)."
+        ),
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.maximum_retry_count is not None and self.name != "on-failure":
+            raise ValueError(
+                f"maximumRetryCount is for on-failure only, not for {self.name!r} (docker's"
+                " --restart on-failure:N)"
+            )
+
+
+@attrs.frozen
 class ContainerInfo:
     """A container as the daemon lists it."""
 
@@ -288,6 +318,20 @@ class ContainerInfo:
             "What its start ran instead of the bundle's process (the start's process), as the"
             " start gave it; a start again of the stopped container (ctr-trio start ID,"
             " restart) sends it again. Left out for a container that runs its bundle's."
+        ),
+    )
+    restart_policy: RestartPolicy | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "What the daemon does once its init exits (the start's restartPolicy, or a"
+            " PATCH's); left out for none (docker's no)."
+        ),
+    )
+    restart_count: int | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "How many times the restart policy started it again since its user's start"
+            " (docker inspect's RestartCount); there with restartPolicy only."
         ),
     )
 

@@ -65,6 +65,10 @@ class ContainerRecord:
     #: server dies before it ends, what runc did is unknown (runc may still be at it, or be
     #: done, the limits in force), and the next server makes it again.
     updating: Resources | None = None
+    #: A restart of its restart policy's is due (it waits out its delay, or it is the
+    #: start of one): a server that dies before it is made leaves it to the next one. None,
+    #: not False, when not: left out of the line, as the other marks are.
+    restarting: bool | None = None
 
 
 class RecordJournal:
@@ -121,6 +125,7 @@ class RecordJournal:
             replaces=None if record.replaces is None else dump_json(unstructure(record.replaces)),
             cgroups_path=record.cgroups_path,
             updating=None if record.updating is None else dump_json(unstructure(record.updating)),
+            restarting=bool(record.restarting),
         )
 
     def put_encoded(
@@ -133,19 +138,21 @@ class RecordJournal:
         replaces: bytes | None = None,
         cgroups_path: str | None = None,
         updating: bytes | None = None,
+        restarting: bool = False,
     ) -> None:
         """:meth:`put` of a record whose container view is encoded already (the API's JSON of
         it, which the container keeps: see ``Container.info_json``). The line is the one
         :meth:`put` would write (tests/test_units.py checks it against ContainerRecord's own
         encoding)."""
         starts = dump_json(unstructure(start_times))
-        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b}}' % (
+        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b}}' % (
             container,
             starts,
             b"true" if deleting else b"false",
             b"" if replaces is None else b',"replaces":' + replaces,
             b"" if cgroups_path is None else b',"cgroupsPath":' + dump_json(cgroups_path),
             b"" if updating is None else b',"updating":' + updating,
+            b',"restarting":true' if restarting else b"",
         )
         self._live[container_id] = line
         self._append(line)

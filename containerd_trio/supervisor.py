@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from . import checkpoints, console, logs, precopy
+from . import checkpoints, console, logs, precopy, restarts, timestamps
 from .adoption import Adoption
 from .archive.paths import (
     CopiedIn,
@@ -80,6 +80,7 @@ from .model import (
     ProcessSpec,
     PsTable,
     Resources,
+    RestartPolicy,
     StartProcess,
     Status,
     WaitCondition,
@@ -196,6 +197,7 @@ class Supervisor:
                 console_dir=console.socket_directory(self.config.state_dir),
                 checkpoint_timeout=self.config.checkpoint_timeout,
                 remove_exited=self._remove_exited,
+                restart_exited=self._restart_exited,
             )
             self.config.pid_dir.mkdir(parents=True, exist_ok=True)
             async with trio.open_nursery() as nursery:
@@ -467,6 +469,8 @@ class Supervisor:
         resources: Resources | None = None,
         process: StartProcess | None = None,
         moved_process: StartProcess | None = None,
+        restart_policy: RestartPolicy | None = None,
+        restarted: tuple[int, float] | None = None,
     ) -> StartedContainer:
         """Start a container, or restore it from ``checkpoint`` (within ``timeout`` seconds,
         or the daemon's checkpoint deadline; ``cgroups_path``: a restore's cgroup instead of
@@ -475,8 +479,12 @@ class Supervisor:
         and autoRemove, and the process its start ran (``moved_process``: for its record; a
         user's restore over a stopped container keeps that one's).
         ``resources``: limits laid over the bundle's; ``process``: what runs instead of the
-        bundle's process, laid over it (a fresh start only, either)."""
+        bundle's process, laid over it (a fresh start only, either). ``restart_policy``: start
+        it again once its init exits, as the policy says; ``restarted``: this start is the
+        policy's (:meth:`_restart`), its restart count and the delay it waited."""
         check_id(container_id)
+        if restart_policy is not None and restart_policy.name == "no":
+            restart_policy = None  # docker's "no" is no policy
         if timeout is not None and checkpoint is None:
             raise InvalidRequest(
                 "timeout is the deadline of a restore: give checkpoint too (a fresh start runs"
@@ -515,6 +523,7 @@ class Supervisor:
             # are added) and its autoRemove, as docker start --checkpoint does.
             labels = {**existing.labels, **(labels or {})}
             auto_remove = auto_remove or existing.auto_remove
+            restart_policy = restart_policy or existing.restart_policy
             # ... and, if the checkpoint did not keep it, what its start ran, for a start
             # again once it stops (the restore runs what was checkpointed).
             if not launch.process_kept:
@@ -527,8 +536,12 @@ class Supervisor:
                 raise Conflict(
                     f"container {container_id!r} already exists and is {existing.status.value}"
                 )
+        if restart_policy is not None and auto_remove:
+            _refuse_both(restart_policy)
         if self._shutting_down or self._context is None:
             raise self.refusal()
+        if existing is not None and restarted is None:
+            existing.cancel_restart()  # its user's start: the policy's is not wanted now
         container = Container(
             self._context,
             container_id,
@@ -537,6 +550,11 @@ class Supervisor:
             dict(labels or {}),
             auto_remove=auto_remove,
         )
+        if restart_policy is not None:
+            container.restart_policy = restart_policy
+            if restarted is not None:
+                container.restart_count, container.restart_delay = restarted
+                container.is_restart = True
         self._containers[container_id] = container  # the id is taken from here on
         began = time.perf_counter()
         try:
@@ -588,7 +606,10 @@ class Supervisor:
         one. If the launch fails, ``replaced`` is back, stopped as it was, log and all: a start
         that fails leaves the id as it found it."""
         try:
-            aside = await replaced.replace(keep_log=isinstance(launch, Restore))
+            # A restore continues the log, and so does a restart: the same container to its
+            # user, whose last run's output (why it ended) is what matters most.
+            keep_log = container.is_restart or isinstance(launch, Restore)
+            aside = await replaced.replace(keep_log=keep_log)
             container.replaces = replaced.info_json()
             await container.launch(launch)
         except BaseException:
@@ -623,6 +644,51 @@ class Supervisor:
         deleted): in a task of the supervisor's, as the container's own tree ends with it."""
         assert self._nursery is not None  # its tree runs in it
         self._nursery.start_soon(self._auto_remove, container)
+
+    def _restart_exited(self, container: Container) -> None:
+        """Start ``container``, with a restart policy, whose init exited, again if the policy
+        says so, once docker's backoff delay has passed: in a task of the supervisor's (the
+        container's own tree ends with it). Not one its user stopped, nor at the daemon's end
+        (docker's shutdown is no exit to restart for either)."""
+        policy = container.restart_policy
+        assert policy is not None and self._nursery is not None  # its tree runs in it
+        if self._shutting_down or container.stopped_by_user or container.exit_status is None:
+            return
+        init = container.init
+        ended_ns = init.exit_ns if init is not None and init.exit_ns else timestamps.now_ns()
+        ran = (ended_ns - container.created_ns) / 1e9
+        delay = restarts.next_delay(container.restart_delay, ran)
+        if not restarts.should_restart(policy, container.restart_count, container.exit_status):
+            return
+        scope = container.pending_restart = trio.CancelScope()
+        container.save()  # a server that dies meanwhile leaves the restart to the next one
+        self._nursery.start_soon(self._restart, container, scope, delay)
+
+    async def _restart(self, container: Container, scope: trio.CancelScope, delay: float) -> None:
+        with scope:
+            await trio.sleep(delay)
+        if scope.cancelled_caught or container.pending_restart is not scope:
+            return  # stopped, deleted or started by its user meanwhile
+        container.pending_restart = None
+        # What ctr-trio start ID sends for a stopped container: its bundle, labels, stdin,
+        # limits and process, as its record holds them.
+        resources = None if container.resources == Resources() else container.resources
+        try:
+            await self.start(
+                container.id,
+                str(container.bundle),
+                labels=container.labels,
+                stdin=container.stdin,
+                resources=resources,
+                process=container.start_process,
+                restart_policy=container.restart_policy,
+                restarted=(container.restart_count + 1, delay),
+            )
+        except ShuttingDown:
+            log.info("container %s is left stopped: the daemon stops", container.id)
+        except DaemonError as exc:
+            # As docker's: a restart whose start fails leaves the container stopped.
+            log.error("container %s could not be restarted: %s", container.id, exc.message)
 
     async def _auto_remove(self, container: Container) -> None:
         # Its attach sessions first send what is left of its output and its exit status
@@ -733,13 +799,21 @@ class Supervisor:
         signum: int | None = None,
         resources: Resources | None = None,
         auto_remove: bool | None = None,
+        restart_policy: RestartPolicy | None = None,
     ) -> ContainerInfo:
-        if status is None and resources is None and auto_remove is None:
+        if status is None and resources is None and auto_remove is None and restart_policy is None:
             container = self.container(container_id)
         else:
             container = self._commanded(container_id)
         if signum is not None:
+            if container.cancel_restart():
+                # docker's kill of a restarting container: accepted, and no restart comes.
+                container.save()
+                return container.info()
             container.signal_init(signum)
+            # docker's stop and kill (any signal, to a container without a stop signal): its
+            # user's; the exit it brings is final, whatever restart policy it has by then.
+            container.stopped_by_user = True
             if signum == signal.SIGKILL and container.paused():
                 await self._thaw_killed(container)
         if status is Status.PAUSED:
@@ -751,7 +825,13 @@ class Supervisor:
             require_named(resources)
             await self._submit(container.update_resources, resources)
         if auto_remove is not None:
+            if auto_remove and container.restart_policy is not None:
+                _refuse_both(container.restart_policy)
             await self._submit(container.set_auto_remove, auto_remove)
+        if restart_policy is not None:
+            if restart_policy.name != "no" and container.auto_remove:
+                _refuse_both(restart_policy)
+            await self._submit(container.set_restart_policy, restart_policy)
         return container.info()
 
     async def _thaw_killed(self, container: Container) -> None:
@@ -1033,6 +1113,13 @@ async def _steps(
     async with received:
         async for step in received:
             yield step
+
+
+def _refuse_both(policy: RestartPolicy) -> None:
+    raise InvalidRequest(
+        f"autoRemove cannot be given with restartPolicy {policy.name!r}: a container removed"
+        " at its exit cannot be started again (docker's --rm and --restart conflict)"
+    )
 
 
 def _refuse_if_busy(container: Container) -> None:

@@ -219,6 +219,17 @@ def _labels(name: str, labels: Mapping[str, str]) -> None:
             )
 
 
+#: docker's restart policies (``docker run --restart``), by their wire names.
+RESTART_POLICY_NAMES = ("no", "always", "on-failure", "unless-stopped")
+
+
+def _restart_policy_name(name: str, value: str) -> None:
+    if value not in RESTART_POLICY_NAMES:
+        raise ValueError(
+            f"{name} must be one of {', '.join(RESTART_POLICY_NAMES)}, not {json_type(value)}"
+        )
+
+
 def _not_negative(name: str, value: int) -> None:
     if value < 0:
         raise ValueError(f"{name} must be 0 or more, not {value}")
@@ -354,6 +365,7 @@ UNIX_ID = _between(0, MAX_PROCESS_UNIX_ID)
 #: A process's supplementary groups.
 GROUP_IDS = Rule(_group_ids, {"maxItems": NGROUPS_MAX, "items": UNIX_ID.schema})
 NOT_NEGATIVE = Rule(_not_negative, {"minimum": 0})
+RESTART_POLICY_NAME = Rule(_restart_policy_name, {"enum": list(RESTART_POLICY_NAMES)})
 SECONDS = Rule(_seconds, {"minimum": 0})
 DEADLINE = Rule(_deadline, {"exclusiveMinimum": 0})
 MEMORY_LIMIT = _limit(PAGE_SIZE, MAX_MEMORY_BYTES, " bytes")

@@ -2108,7 +2108,7 @@ async def test_version_and_completion(tmp_path: Path) -> None:
     assert set(await complete("ctr-trio", "restart", "-")) >= {"-t", "--timeout", "-s"}
     assert await complete("ctr-trio", "containers", "stop", "--signal", "US") == ["USR1", "USR2"]
     assert set(await complete("ctr-trio", "rm", "-")) >= {"-f", "--force", "-t", "--timeout"}
-    assert await complete("ctr-trio", "run", "--r") == ["--rm"]
+    assert await complete("ctr-trio", "run", "--r") == ["--rm", "--restart"]
     # A switch as one writes it, its value after the = (bash splits --sig-proxy=f in three).
     assert await complete("ctr-trio", "attach", "--sig") == ["--sig-proxy=false"]
     assert await complete("ctr-trio", "run", "--sig-proxy", "=") == ["true", "false"]

@@ -212,8 +212,8 @@ async def test_one_change_at_a_time(client: httpx.AsyncClient, bundle: Path) -> 
     response = await patch(client, "one", body)
     assert response.status_code == 400
     assert response.json()["error"] == (
-        'give one of "status" or "signal" or "resources" or "autoRemove", not both "status"'
-        ' and "resources"'
+        'give one of "status" or "signal" or "resources" or "autoRemove" or "restartPolicy",'
+        ' not both "status" and "resources"'
     )
 
 

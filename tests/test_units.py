@@ -86,22 +86,24 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
     """put_encoded writes a record from the container's encoded view: the same line as the
     record's own encoding, for a record with and without a delete under way, and with the
     stopped container a start replaces, and a restore's cgroup of its own, and a change of
-    limits under way."""
+    limits under way, and a restart due."""
     replaced = _record("c", Status.STOPPED).container
     change = Resources(memory=MemoryResources(limit=64 << 20), pids=PidsResources(limit=-1))
     cases = (
-        (False, None, None, None),
-        (True, None, None, None),
-        (False, replaced, "c-moved-1", None),
-        (False, None, None, change),
+        (False, None, None, None, None),
+        (True, None, None, None, None),
+        (False, replaced, "c-moved-1", None, None),
+        (False, None, None, change, None),
+        (False, replaced, None, None, True),
     )
-    for at, (deleting, replaces, cgroups_path, updating) in enumerate(cases):
+    for at, (deleting, replaces, cgroups_path, updating, restarting) in enumerate(cases):
         record = attrs.evolve(
             _record("c"),
             deleting=deleting,
             replaces=replaces,
             cgroups_path=cgroups_path,
             updating=updating,
+            restarting=restarting,
         )
         path = tmp_path / f"journal-{at}"
         journal = RecordJournal(path)
@@ -113,6 +115,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             replaces=None if replaces is None else dump_json(unstructure(replaces)),
             cgroups_path=cgroups_path,
             updating=None if updating is None else dump_json(unstructure(updating)),
+            restarting=bool(restarting),
         )
         journal.close()
         assert path.read_bytes() == dump_json({"put": unstructure(record)}) + b"\n"

@@ -122,6 +122,7 @@ async def start_container(path: ContainerPath, body: StartRequest) -> Reply:
         auto_remove=body.auto_remove,
         resources=body.resources,
         process=body.process,
+        restart_policy=body.restart_policy,
     )
     return wire.json_encoded(started.json, 201)
 
@@ -524,8 +525,8 @@ async def abort_migration(path: MigrationPath) -> Reply:
     "PATCH",
     "/containers/{id}",
     operation_id="updateContainer",
-    summary="Pause or resume a container, signal its init, change its cgroup limits or its"
-    " autoRemove",
+    summary="Pause or resume a container, signal its init, change its cgroup limits, its"
+    " autoRemove or its restart policy",
     tags=CONTAINERS,
     params=ContainerPath,
     body=UpdateRequest,
@@ -542,6 +543,7 @@ async def update_container(path: ContainerPath, body: UpdateRequest) -> Reply:
         signum=body.signal,
         resources=body.resources,
         auto_remove=body.auto_remove,
+        restart_policy=body.restart_policy,
     )
     return wire.json_response(info)
 

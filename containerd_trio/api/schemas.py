@@ -19,7 +19,7 @@ from ..attach import Cursor
 from ..client.protocol import Endpoint
 from ..convert import converter, json_type, register_type
 from ..migration.outgoing import Plan
-from ..model import ProcessSpec, Resources, StartProcess, Status, WaitCondition
+from ..model import ProcessSpec, Resources, RestartPolicy, StartProcess, Status, WaitCondition
 from ..runtime import CriuOptions
 from ..signals import LISTED_NAMES, MAX_SIGNAL, SIGNAL_PATTERN
 from ..validation import (
@@ -152,6 +152,14 @@ class StartRequest:
             " checkpoint."
         ),
     )
+    restart_policy: RestartPolicy | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "Start the container again once its init exits, as docker run --restart: always,"
+            " unless-stopped, on-failure (with maximumRetryCount), or no. A user's stop (a"
+            " signal, a delete) is final. Not with autoRemove."
+        ),
+    )
 
 
 @attrs.frozen
@@ -162,10 +170,11 @@ class SignalRequest:
 
 
 @attrs.frozen
-@class_rule(ExactlyOne(("status", "signal", "resources", "auto_remove")))
+@class_rule(ExactlyOne(("status", "signal", "resources", "auto_remove", "restart_policy")))
 class UpdateRequest:
     """Exactly one of "status" (pause or resume), "signal" (to the init), "resources" (new
-    cgroup limits, through runc update) or "autoRemove"; a null counts as left out."""
+    cgroup limits, through runc update), "autoRemove" or "restartPolicy"; a null counts as
+    left out."""
 
     status: DesiredStatus | None = None
     signal: Signal | None = None
@@ -178,6 +187,13 @@ class UpdateRequest:
         metadata=doc(
             "true: remove the container once its init exits (at once if it has), as a start"
             " with autoRemove; false: keep it."
+        ),
+    )
+    restart_policy: RestartPolicy | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "A new restart policy, as docker update --restart: in force from the init's next"
+            ' exit on ({"name": "no"}: none).'
         ),
     )
 

@@ -38,6 +38,7 @@ from .commands import (
     Handler,
 )
 from .output import CONTAINER_HEADERS, PROG, Output, RowTemplate
+from .types import RestartPolicy
 
 if TYPE_CHECKING:
     from .http import ApiError, Client
@@ -193,6 +194,21 @@ def _label(text: str) -> tuple[str, str]:
     if not key:
         raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE or KEY")
     return key, value
+
+
+def _restart_policy(text: str) -> RestartPolicy:
+    """docker's ``--restart``: ``no``, ``always``, ``unless-stopped``, ``on-failure`` or
+    ``on-failure:N`` (at most N restarts; 0: no limit), as the daemon's ``restartPolicy``."""
+    name, sep, count = text.partition(":")
+    policy = RestartPolicy(name=name)
+    if name in ("no", "always", "unless-stopped", "on-failure") and not sep:
+        return policy
+    if name == "on-failure" and count.isascii() and count.isdigit():
+        policy["maximumRetryCount"] = _integer(count)
+        return policy
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not no, always, unless-stopped, on-failure or on-failure:N"
+    )
 
 
 def _env(text: str) -> str:
@@ -656,6 +672,7 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
         help="remove the container, its log too, once it exits (as docker's); attached, we"
         " end once it is removed",
     )
+    _define_restart(parser, "start it again once it exits")
     if attach_default:
         parser.add_argument(
             "-d", "--detach", action="store_true", help="only start it: print its pid and go"
@@ -691,7 +708,18 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
 _BUNDLE_START_OPTIONS = (
     ("attach", "-a"), ("interactive", "-i"), ("tty", "-t"), ("checkpoint", "--checkpoint"),
     ("label", "-l"), ("rm", "--rm"), *_LIMITS, ("env", "-e"), ("cwd", "-w"), ("user", "-u"),
+    ("restart", "--restart"),
 )  # fmt: skip
+
+
+def _define_restart(parser: Parser, what: str) -> None:
+    parser.add_argument(
+        "--restart",
+        type=_restart_policy,
+        metavar="POLICY",
+        help=f"{what}, as docker's: no, always, unless-stopped, on-failure[:N] (at most N"
+        " times); a stop (stop, kill, rm) is final",
+    )
 
 
 def _start_problem(args: argparse.Namespace) -> str | None:
@@ -699,6 +727,8 @@ def _start_problem(args: argparse.Namespace) -> str | None:
         return "--timeout is the deadline of a restore: give --checkpoint too"
     if problem := _limits_problem(args):
         return problem
+    if args.rm and args.restart is not None and args.restart["name"] != "no":
+        return "--restart and --rm conflict: a container removed at its exit is not started again"
     if args.attach_default and args.bundle is None:  # run
         return "the following arguments are required: -b/--bundle"
     if not args.attach_default:  # start
@@ -1028,12 +1058,13 @@ def _define_prune(parser: Parser) -> None:
 def _define_update(parser: Parser) -> None:
     _define_ids(parser)
     _define_limits(parser)
+    _define_restart(parser, "its restart policy, from its next exit on")
 
     def check(args: argparse.Namespace) -> str | None:
-        if all(getattr(args, name) is None for name, _ in _LIMITS):
+        if args.restart is None and all(getattr(args, name) is None for name, _ in _LIMITS):
             return (
                 "give at least one limit: --memory, --cpus, --cpu-shares, --cpu-quota,"
-                " --cpu-period or --pids-limit"
+                " --cpu-period or --pids-limit, or --restart"
             )
         return _limits_problem(args)
 

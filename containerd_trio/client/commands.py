@@ -32,7 +32,7 @@ from .output import (
 if TYPE_CHECKING:
     from .http import Client
     from .protocol import Request
-    from .types import Container, Exit, Resources, StartProcess
+    from .types import Container, Exit, Resources, RestartPolicy, StartProcess
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the daemon said no (or its answer made no sense, or bench failed)
@@ -245,6 +245,9 @@ def _describe(container: Container, out: Output) -> None:
         ("LABELS", ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-"),
         ("LIMITS", describe_resources(container.get("resources") or {})),
     ]
+    if (policy := container.get("restartPolicy")) is not None:
+        count = container.get("restartCount", 0)
+        fields.append(("RESTART", f"{describe_restart(policy)}, restarted {count} times"))
     out.table(None, fields)
     if container["processes"]:
         out.line()
@@ -293,6 +296,7 @@ def _start_as(client: Client, container: Container, *, stdin: bool = False) -> C
         container["id"], container["bundlePath"], labels=container.get("labels") or {},
         stdin=stdin or bool(container.get("stdin")), auto_remove=bool(container.get("autoRemove")),
         resources=container.get("resources") or None, process=container.get("process"),
+        restart_policy=container.get("restartPolicy"),
     )  # fmt: skip
 
 
@@ -316,6 +320,7 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
         container = client.start(
             args.id, bundle, labels=dict(args.label), stdin=args.interactive,
             auto_remove=auto_remove, resources=resources, process=start_process(args, bundle),
+            restart_policy=args.restart,
         )  # fmt: skip
     else:
         from . import routes
@@ -329,6 +334,7 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
             stdin=args.interactive,
             auto_remove=auto_remove,
             resources=resources,
+            restart_policy=args.restart,
         )
         container = _following(client, args, out, request, "restore", args.timeout)
     init = container["processes"][0]
@@ -758,14 +764,33 @@ def resource_change(args: argparse.Namespace) -> Resources:
 
 def containers_update(client: Client, args: argparse.Namespace, out: Output) -> int:
     change = resource_change(args)
-    return each_container(
-        args.ids,
-        out,
-        lambda container_id: client.update(container_id, change),
-        lambda container, container_id: (
-            f"updated {container_id}: {describe_resources(container.get('resources') or {})}"
-        ),
-    )
+
+    def update(container_id: str) -> Container:
+        # One change a PATCH: the limits first (the one a daemon may refuse for its cgroups),
+        # then the policy.
+        container = client.update(container_id, change) if change else None
+        if args.restart is not None:
+            container = client.set_restart_policy(container_id, args.restart)
+        assert container is not None  # the parser asks for one or the other
+        return container
+
+    def said(container: Container, container_id: str) -> str:
+        what = []
+        if change:
+            what.append(describe_resources(container.get("resources") or {}))
+        if args.restart is not None:
+            what.append(f"restart {describe_restart(container.get('restartPolicy'))}")
+        return f"updated {container_id}: {', '.join(what)}"
+
+    return each_container(args.ids, out, update, said)
+
+
+def describe_restart(policy: RestartPolicy | None) -> str:
+    """A restart policy in docker's --restart syntax."""
+    if policy is None:
+        return "no"
+    count = policy.get("maximumRetryCount")
+    return policy["name"] if count is None else f"{policy['name']}:{count}"
 
 
 def cp(client: Client, args: argparse.Namespace, out: Output) -> int:

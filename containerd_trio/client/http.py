@@ -64,6 +64,7 @@ from .types import PidsResources as PidsResources
 from .types import Process as Process
 from .types import PsTable as PsTable
 from .types import Resources as Resources
+from .types import RestartPolicy as RestartPolicy
 from .types import State as State
 from .types import TopProcess as TopProcess
 from .types import User as User
@@ -359,6 +360,11 @@ class Client:
     def set_auto_remove(self, container_id: str, auto_remove: bool = True) -> Container:
         """Have the daemon remove the container once its init exits (at once if it has)."""
         return self._update(container_id, {"autoRemove": auto_remove})
+
+    def set_restart_policy(self, container_id: str, policy: RestartPolicy) -> Container:
+        """Give the container this restart policy (docker update --restart; ``{"name":
+        "no"}``: none), in force from its init's next exit on."""
+        return self._update(container_id, {"restartPolicy": policy})
 
     def delete(self, container_id: str, *, timeout: float | None = None) -> Container:
         """Stop (SIGTERM, then SIGKILL after ``timeout`` seconds) and remove the container."""

@@ -12,7 +12,7 @@ from typing import Any, TypedDict, Unpack
 from urllib.parse import quote
 
 from .protocol import Request, container_path, make_request
-from .types import Resources, StartProcess, UserSpec
+from .types import Resources, RestartPolicy, StartProcess, UserSpec
 
 # The optional parts of a request, by name: Client's methods take them as they are.
 
@@ -32,6 +32,8 @@ class StartOptions(TypedDict, total=False):
     #: What to run instead of the bundle's process (docker run IMAGE CMD..., -e, -w, -u, -t);
     #: not with checkpoint.
     process: StartProcess | None
+    #: Start it again once its init exits (docker run --restart); None: none.
+    restart_policy: RestartPolicy | None
 
 
 class ExecOptions(TypedDict, total=False):
@@ -109,6 +111,8 @@ def start(container_id: str, bundle_path: str, **options: Unpack[StartOptions]) 
         body["resources"] = resources
     if process := options.get("process"):
         body["process"] = process
+    if restart_policy := options.get("restart_policy"):
+        body["restartPolicy"] = restart_policy
     return make_request("POST", container_path(container_id), body=body)
 
 

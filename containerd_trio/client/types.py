@@ -76,6 +76,13 @@ class StartProcess(TypedDict, total=False):
     terminal: bool
 
 
+class RestartPolicy(TypedDict):
+    """docker's --restart: name no, always, on-failure or unless-stopped."""
+
+    name: str
+    maximumRetryCount: NotRequired[int]  # with on-failure only
+
+
 class Container(TypedDict):
     id: str
     bundlePath: str
@@ -90,6 +97,10 @@ class Container(TypedDict):
     stdin: NotRequired[bool]
     #: What its start ran instead of the bundle's process; left out for the bundle's own.
     process: NotRequired[StartProcess]
+    #: Its restart policy (docker's --restart); left out for none.
+    restartPolicy: NotRequired[RestartPolicy]
+    #: How many times the policy started it again (docker's RestartCount); with restartPolicy.
+    restartCount: NotRequired[int]
 
 
 class TopProcess(TypedDict):

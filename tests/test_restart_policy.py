@@ -1,0 +1,526 @@
+"""Restart policies (docker's ``--restart``): a container whose init exits is started again as
+its ``restartPolicy`` says, with docker's backoff; a user's stop is final; a delete during the
+backoff leaves nothing; a server killed while such a container runs leaves a next one that
+keeps its policy. Real runc, a real daemon; every wait is on the event stream, bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from .helpers import (
+    BundleFactory,
+    DaemonProcess,
+    RunningDaemon,
+    collect_events,
+    next_event,
+    now,
+    runc_ids,
+    start_container,
+    wait_catching,
+)
+from .test_auto_remove import _left
+from .test_cli import run_cli
+from .test_recovery import orphans  # noqa: F401 (a fixture)
+
+FAIL = ("sh", "-c", "echo failing; exit 1")
+SUCCEED = ("sh", "-c", "echo done; exit 0")
+#: Runs until SIGUSR1, then exits 3 (the trap is in place once wait_catching says so); as pid
+#: 1 it would ignore SIGTERM without its trap.
+UNTIL_USR1 = (
+    "sh", "-c", "trap 'exit 3' USR1; trap 'exit 143' TERM; while true; do usleep 5000; done"
+)  # fmt: skip
+
+
+async def _starts_and_exits(
+    client: httpx.AsyncClient, container_id: str, since: str, count: int
+) -> list[tuple[str, Any]]:
+    """The first ``count`` start-container and exit events of the container from ``since``."""
+    params = {"since": since, "id": container_id, "type": "start-container,exit"}
+    events = await collect_events(client, params, count)
+    return [(e["type"], e.get("status")) for e in events]
+
+
+async def _next_start(client: httpx.AsyncClient, container_id: str, since: str) -> dict[str, Any]:
+    """The container's first start-container event from ``since`` on (within 20 s)."""
+    with trio.fail_after(20):
+        return await next_event(
+            client,
+            since=since,
+            container_id=container_id,
+            match=lambda e: e["type"] == "start-container",
+        )
+
+
+async def _running_always(
+    client: httpx.AsyncClient, container_id: str, make_bundle: BundleFactory
+) -> int:
+    """Start an ``always`` container whose init exits 3 at SIGUSR1; its pid, once it has its
+    trap in place."""
+    policy = {"name": "always"}
+    info = await start_container(
+        client, container_id, make_bundle(UNTIL_USR1), restartPolicy=policy
+    )
+    pid: int = info["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    return pid
+
+
+async def _no_more_starts(client: httpx.AsyncClient, container_id: str, since: str) -> None:
+    """No start of the container comes from ``since`` for 1.5 s: the next backoff delay of
+    the tests that call this is at most 400 ms, so a restart would have come by then."""
+    params = {"since": since, "id": container_id, "type": "start-container"}
+    with trio.move_on_after(1.5):
+        events = await collect_events(client, params, 1)
+        raise AssertionError(f"restarted: {events}")
+
+
+async def test_on_failure_restarts_up_to_its_count_then_stays_stopped(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    since = now()
+    policy = {"name": "on-failure", "maximumRetryCount": 2}
+    info = await start_container(client, "flaky", make_bundle(FAIL), restartPolicy=policy)
+    assert info["restartPolicy"] == policy and info["restartCount"] == 0
+    with trio.fail_after(20):
+        seen = await _starts_and_exits(client, "flaky", since, 6)
+    assert seen == [("start-container", None), ("exit", 1)] * 3
+    after = now()
+    got = (await client.get("/containers/flaky")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 1}
+    assert got["restartCount"] == 2 and got["restartPolicy"] == policy
+    await _no_more_starts(client, "flaky", after)
+    # A start of it again (ctr-trio start ID) re-arms the policy and counts anew.
+    again = now()
+    started = await start_container(client, "flaky", make_bundle(FAIL), restartPolicy=policy)
+    assert started["restartCount"] == 0
+    with trio.fail_after(20):
+        assert len(await _starts_and_exits(client, "flaky", again, 6)) == 6
+    got = (await client.get("/containers/flaky")).json()
+    assert got["restartCount"] == 2
+
+
+async def test_on_failure_leaves_a_clean_exit_stopped(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    since = now()
+    policy = {"name": "on-failure"}
+    await start_container(client, "clean", make_bundle(SUCCEED), restartPolicy=policy)
+    with trio.fail_after(10):
+        assert await _starts_and_exits(client, "clean", since, 2) == [
+            ("start-container", None),
+            ("exit", 0),
+        ]
+    await _no_more_starts(client, "clean", now())
+    got = (await client.get("/containers/clean")).json()
+    assert got["restartCount"] == 0 and got["restartPolicy"] == {"name": "on-failure"}
+
+
+async def test_always_restarts_after_a_clean_exit_with_the_same_process(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    since = now()
+    process = {"args": ["sh", "-c", "echo $WHO; exit 0"], "env": ["WHO=again"]}
+    await start_container(
+        client,
+        "looping",
+        make_bundle(),
+        restartPolicy={"name": "always"},
+        process=process,
+        labels={"team": "infra"},
+    )
+    with trio.fail_after(20):
+        seen = await _starts_and_exits(client, "looping", since, 4)
+    assert seen == [("start-container", None), ("exit", 0)] * 2
+    got = (await client.get("/containers/looping")).json()
+    assert got["restartCount"] >= 1
+    assert got["process"] == process and got["labels"] == {"team": "infra"}
+    deleted = await client.delete("/containers/looping")
+    assert deleted.status_code == 200, deleted.text
+    assert _left(daemon, "looping") == []
+
+
+async def test_a_wait_answers_at_the_first_exit_of_a_restarting_container(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    pid = await _running_always(client, "waited", make_bundle)
+    answers: list[httpx.Response] = []
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+
+            async def wait(condition: str) -> None:
+                answers.append(
+                    await client.post("/containers/waited/wait", params={"condition": condition})
+                )
+
+            nursery.start_soon(wait, "not-running")
+            nursery.start_soon(wait, "next-exit")
+            await trio.testing.wait_all_tasks_blocked()
+            os.kill(pid, signal.SIGUSR1)  # not the daemon's signal: no user's stop
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["pid"] == pid and answer.json()["exitStatus"] == 3
+    await client.delete("/containers/waited", params={"timeout": 0})
+
+
+async def test_a_wait_for_the_removal_outlasts_restarts(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """condition=removed: a restart is no removal (it starts the id again, as a user's start
+    of a stopped container would, which answers such a wait): the wait answers at the
+    delete, with the last run's exit."""
+    pid = await _running_always(client, "kept", make_bundle)
+    answers: list[httpx.Response] = []
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+
+            async def wait() -> None:
+                params = {"condition": "removed"}
+                answers.append(await client.post("/containers/kept/wait", params=params))
+
+            nursery.start_soon(wait)
+            await trio.testing.wait_all_tasks_blocked()
+            since = now()
+            os.kill(pid, signal.SIGUSR1)
+            second = (await _next_start(client, "kept", since))["pid"]
+            await trio.testing.wait_all_tasks_blocked()
+            assert answers == []  # restarted, not removed
+            deleted = await client.delete("/containers/kept", params={"timeout": 0})
+            assert deleted.status_code == 200, deleted.text
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json()["pid"] == second
+
+
+@pytest.mark.parametrize("how", ["stop", "kill", "signal"])
+async def test_a_users_stop_is_final(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, how: str
+) -> None:
+    """ctr-trio stop and kill signal through PATCH, as docker's stop and kill: the exit they
+    bring is not undone by the policy (docker marks the container stopped by the user, and
+    cancels its restart manager, for any signal to a container without a stop signal)."""
+    pid = await _running_always(client, "service", make_bundle)
+    since = now()
+    sent = {"stop": "TERM", "kill": "KILL", "signal": "USR1"}[how]
+    patched = await client.patch("/containers/service", json={"signal": sent})
+    assert patched.status_code == 200, patched.text
+    with trio.fail_after(10):
+        ended = await client.post("/containers/service/wait")
+    assert ended.json()["pid"] == pid
+    await _no_more_starts(client, "service", since)
+    assert (await client.get("/containers/service")).json()["state"]["status"] == "stopped"
+    # A start of it again re-arms the policy: its next exit is restarted.
+    again = await start_container(
+        client, "service", make_bundle(UNTIL_USR1), restartPolicy={"name": "always"}
+    )
+    second = again["processes"][0]["pid"]
+    await wait_catching(second, signal.SIGUSR1)
+    restarted = now()
+    os.kill(second, signal.SIGUSR1)
+    event = await _next_start(client, "service", restarted)
+    assert event["pid"] != second
+    await client.delete("/containers/service", params={"timeout": 0})
+
+
+async def test_a_signal_that_does_not_end_the_run_still_disarms_it(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """As docker's kill -s of a container without a stop signal: the run its user signalled
+    is not restarted at its exit, whatever ends it later, and a policy given after the signal
+    changes nothing for that run."""
+    script = "trap ':' USR2; trap 'exit 3' USR1; while true; do usleep 5000; done"
+    info = await start_container(client, "hup", make_bundle(("sh", "-c", script)))
+    pid = info["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    await wait_catching(pid, signal.SIGUSR2)
+    signalled = await client.patch("/containers/hup", json={"signal": "USR2"})
+    assert signalled.status_code == 200, signalled.text
+    policy = {"restartPolicy": {"name": "always"}}
+    assert (await client.patch("/containers/hup", json=policy)).status_code == 200
+    assert (await client.get("/containers/hup")).json()["state"]["status"] == "running"
+    os.kill(pid, signal.SIGUSR1)
+    with trio.fail_after(10):
+        ended = await client.post("/containers/hup/wait")
+    assert ended.json()["exitStatus"] == 3
+    await _no_more_starts(client, "hup", now())
+
+
+async def _exited_into_backoff(
+    client: httpx.AsyncClient,
+    container_id: str,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """Start an ``always`` container that exits 1 at once, under a first delay long enough
+    that what the test does next surely comes within it (and must cut it); return once it
+    has exited (its restart waiting), with the moment it was started from."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 30.0)
+    since = now()
+    policy = {"name": "always"}
+    await start_container(client, container_id, make_bundle(FAIL), restartPolicy=policy)
+    with trio.fail_after(10):
+        await _starts_and_exits(client, container_id, since, 2)
+    return since
+
+
+async def test_a_delete_during_the_backoff_leaves_nothing(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    since = await _exited_into_backoff(client, "pending", make_bundle, monkeypatch)
+    with trio.fail_after(10):
+        deleted = await client.delete("/containers/pending")
+    assert deleted.status_code == 200, deleted.text
+    assert _left(daemon, "pending") == []
+    assert runc_ids(daemon.config.state_dir) == []
+    assert (await client.get("/containers/pending")).status_code == 404
+    params = {"since": since, "id": "pending"}
+    with trio.fail_after(10):
+        types = [e["type"] for e in await collect_events(client, params, 3)]
+    assert types == ["start-container", "exit", "delete"]
+
+
+async def test_a_stop_during_the_backoff_cancels_the_restart(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _exited_into_backoff(client, "held", make_bundle, monkeypatch)
+    # docker kill of a restarting container: accepted, and the restart is off.
+    patched = await client.patch("/containers/held", json={"signal": "TERM"})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["state"] == {"status": "stopped", "exitStatus": 1}
+    # A start of the id now is a start, not a 409 (nothing is pending any more).
+    started = await start_container(client, "held", make_bundle())
+    assert "restartPolicy" not in started
+    await client.delete("/containers/held", params={"timeout": 0})
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"restartPolicy": {"name": "sometimes"}},
+            "restartPolicy: name must be one of no, always, on-failure, unless-stopped, not the"
+            " string 'sometimes'",
+        ),
+        (
+            {"restartPolicy": {"name": "always", "maximumRetryCount": 3}},
+            "restartPolicy: maximumRetryCount is for on-failure only, not for 'always' (docker's"
+            " --restart on-failure:N)",
+        ),
+        (
+            {"restartPolicy": {"name": "on-failure", "maximumRetryCount": -1}},
+            "restartPolicy: maximumRetryCount must be 0 or more, not -1",
+        ),
+        (
+            {"restartPolicy": {"name": "on-failure", "color": 1}},
+            "unknown field 'color' in restartPolicy",
+        ),
+        (
+            {"restartPolicy": "always"},
+            "restartPolicy: expected an object, got the string 'always'",
+        ),
+        (
+            {"restartPolicy": {"name": "always"}, "autoRemove": True},
+            "autoRemove cannot be given with restartPolicy 'always': a container removed at its"
+            " exit cannot be started again (docker's --rm and --restart conflict)",
+        ),
+    ],
+)
+async def test_a_bad_restart_policy_is_a_400_naming_the_field(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    body: dict[str, Any],
+    message: str,
+) -> None:
+    response = await client.post("/containers/bad", json={"bundlePath": str(make_bundle()), **body})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == message
+    assert (await client.get("/containers/bad")).status_code == 404
+    assert runc_ids(daemon.config.state_dir) == []
+
+
+async def test_patch_changes_the_restart_policy(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    info = await start_container(client, "changed", make_bundle(UNTIL_USR1))
+    assert "restartPolicy" not in info
+    pid = info["processes"][0]["pid"]
+    patched = await client.patch("/containers/changed", json={"restartPolicy": {"name": "always"}})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["restartPolicy"] == {"name": "always"}
+    refused = await client.patch(
+        "/containers/changed", json={"restartPolicy": {"name": "always", "maximumRetryCount": 1}}
+    )
+    assert refused.status_code == 400
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+    os.kill(pid, signal.SIGUSR1)
+    await _next_start(client, "changed", since)
+    await client.delete("/containers/changed", params={"timeout": 0})
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.usefixtures("plain_parent")
+async def test_the_next_server_keeps_watching_the_policy(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """kill -9 of the server while an ``always`` container runs: the keeper's next server
+    adopts it, and restarts it at its exit."""
+    daemon: DaemonProcess = await spawn_daemon()
+    response = await daemon.client.post(
+        "/containers/kept",
+        json={"bundlePath": str(make_bundle(UNTIL_USR1)), "restartPolicy": {"name": "always"}},
+    )
+    assert response.status_code == 201, response.text
+    pid = response.json()["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    await daemon.kill_server()
+    since = now()
+    os.kill(pid, signal.SIGUSR1)
+    event = await _next_start(daemon.client, "kept", since)
+    assert event["pid"] != pid
+    got = (await daemon.client.get("/containers/kept")).json()
+    assert got["restartPolicy"] == {"name": "always"} and got["restartCount"] == 1
+    assert got["state"]["status"] == "running"
+    await daemon.client.delete("/containers/kept", params={"timeout": 0})
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.usefixtures("plain_parent")
+async def test_a_restart_due_as_the_server_dies_is_made_by_the_next(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """kill -9 of the server while an ``always`` container waits out its delay: the record
+    says its restart is due, and the next server makes it. The delay is docker's, grown to
+    3.2 s by six quick failures: the kill surely comes within it."""
+    daemon: DaemonProcess = await spawn_daemon()
+    since = now()
+    response = await daemon.client.post(
+        "/containers/looping",
+        json={"bundlePath": str(make_bundle(FAIL)), "restartPolicy": {"name": "always"}},
+    )
+    assert response.status_code == 201, response.text
+    with trio.fail_after(30):
+        seen = await _starts_and_exits(daemon.client, "looping", since, 12)
+    assert seen == [("start-container", None), ("exit", 1)] * 6
+    killed = now()
+    await daemon.kill_server()
+    event = await _next_start(daemon.client, "looping", killed)
+    assert event["timestamp"] > killed
+    got = (await daemon.client.get("/containers/looping")).json()
+    assert got["restartCount"] >= 6
+    await daemon.client.delete("/containers/looping", params={"timeout": 0})
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.usefixtures("plain_parent")
+async def test_containers_that_ended_while_no_daemon_ran_start_again_by_their_policy(
+    spawn_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    orphans: list[int],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """kill -9 of the whole daemon (keeper and all: what a reboot does to the daemon), then of
+    the containers' inits: the next daemon lists them stopped (255, unknown) and starts again
+    those whose policy says so, as dockerd does at its start."""
+    first: DaemonProcess = await spawn_daemon()
+    policies = {"always": {"name": "always"}, "failing": {"name": "on-failure"}, "plain": None}
+    inits = {}
+    for name, policy in policies.items():
+        body = {"bundlePath": str(make_bundle()), **({"restartPolicy": policy} if policy else {})}
+        response = await first.client.post(f"/containers/{name}", json=body)
+        assert response.status_code == 201, response.text
+        inits[name] = response.json()["processes"][0]["pid"]
+    orphans.extend(inits.values())
+    await first.kill_hard()
+    for pid in inits.values():
+        pidfd = os.pidfd_open(pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            with trio.fail_after(10):
+                await trio.lowlevel.wait_readable(pidfd)  # it has exited
+        finally:
+            os.close(pidfd)
+    since = now()
+    second: DaemonProcess = await spawn_daemon()
+    for name in ("always", "failing"):
+        event = await _next_start(second.client, name, since)
+        assert event["pid"] != inits[name]
+        got = (await second.client.get(f"/containers/{name}")).json()
+        assert got["restartCount"] == 1 and got["restartPolicy"] == policies[name]
+    plain = (await second.client.get("/containers/plain")).json()
+    assert plain["state"] == {"status": "stopped", "exitStatus": 255}
+    for name in ("always", "failing", "plain"):
+        await second.client.delete(f"/containers/{name}", params={"timeout": 0})
+
+
+# --- ctr-trio ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("always", {"name": "always"}),
+        ("unless-stopped", {"name": "unless-stopped"}),
+        ("on-failure", {"name": "on-failure"}),
+        ("on-failure:3", {"name": "on-failure", "maximumRetryCount": 3}),
+        ("no", None),
+    ],
+)
+async def test_ctr_trio_run_restart(
+    daemon: RunningDaemon, make_bundle: BundleFactory, given: str, sent: dict[str, Any] | None
+) -> None:
+    """run -d --restart in docker's syntax; inspect shows it; start ID of the stopped container
+    starts it with it again (its count from 0); update --restart changes it."""
+    bundle = str(make_bundle(UNTIL_USR1))
+    cli = ("--address", daemon.url)
+    started = await run_cli(*cli, "run", "-d", "-b", bundle, "--restart", given, "web")
+    assert started.code == 0, started
+    inspected = await run_cli(*cli, "inspect", "web")
+    assert json.loads(inspected.out)[0].get("restartPolicy") == sent
+    stopped = await run_cli(*cli, "stop", "-t", "5", "web")
+    assert stopped.code == 0, stopped
+    again = await run_cli(*cli, "start", "web")
+    assert again.code == 0, again
+    info = (await daemon.client.get("/containers/web")).json()
+    assert info.get("restartPolicy") == sent and info["state"]["status"] == "running"
+    updated = await run_cli(*cli, "update", "web", "--restart", "on-failure:1")
+    assert updated.code == 0, updated
+    assert updated.out == "updated web: restart on-failure:1\n"
+    info = (await daemon.client.get("/containers/web")).json()
+    assert info["restartPolicy"] == {"name": "on-failure", "maximumRetryCount": 1}
+    described = await run_cli(*cli, "containers", "get", "web")
+    assert "RESTART   on-failure:1, restarted 0 times\n" in described.out, described
+    await daemon.client.delete("/containers/web", params={"timeout": 0})
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--restart", "sometimes"], "argument --restart: 'sometimes' is not no, always,"),
+        (["--restart", "always:3"], "argument --restart: 'always:3' is not no, always,"),
+        (["--restart", "on-failure:x"], "argument --restart: 'on-failure:x' is not no, always,"),
+        (["--restart", "always", "--rm"], "--restart and --rm conflict"),
+    ],
+)
+async def test_ctr_trio_run_refuses_a_bad_restart(
+    daemon: RunningDaemon, make_bundle: BundleFactory, argv: list[str], message: str
+) -> None:
+    result = await run_cli(
+        "--address", daemon.url, "run", "-d", "-b", str(make_bundle()), *argv, "web"
+    )
+    assert result.code != 0 and message in result.err, result
+    assert (await daemon.client.get("/containers/web")).status_code == 404
