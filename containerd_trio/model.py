@@ -25,6 +25,8 @@ from .validation import (
     PROGRAM,
     RESTART_POLICY_NAME,
     UNIX_ID,
+    OnlyWhen,
+    class_rule,
     doc,
 )
 
@@ -251,6 +253,9 @@ class Resources:
 
 
 @attrs.frozen
+@class_rule(
+    OnlyWhen("maximum_retry_count", "name", "on-failure", hint="docker's --restart on-failure:N")
+)
 class RestartPolicy:
     """What the daemon does once the container's init exits, as docker's ``--restart``: ``no``
     (nothing), ``always`` (start it again), ``unless-stopped`` (the same: both leave alone a
@@ -269,13 +274,6 @@ class RestartPolicy:
             " out: no limit)."
         ),
     )
-
-    def __attrs_post_init__(self) -> None:
-        if self.maximum_retry_count is not None and self.name != "on-failure":
-            raise ValueError(
-                f"maximumRetryCount is for on-failure only, not for {self.name!r} (docker's"
-                " --restart on-failure:N)"
-            )
 
 
 @attrs.frozen

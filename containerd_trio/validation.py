@@ -446,11 +446,42 @@ class ExactlyOne:
         }
 
 
+@attrs.frozen
+class OnlyWhen:
+    """A class rule: ``field`` may be given only while ``other`` holds ``value`` (docker's
+    ``--restart on-failure:N``: a retry count means nothing to the other policies)."""
+
+    field: str
+    other: str
+    value: str
+    hint: str = ""
+
+    def __call__(self, instance: object) -> None:
+        if getattr(instance, self.field) is None:
+            return
+        held = getattr(instance, self.other)
+        if held != self.value:
+            hint = f" ({self.hint})" if self.hint else ""
+            raise ValueError(
+                f"{camel(self.field)} is for {self.value} only, not for {held!r}{hint}"
+            )
+
+    @property
+    def schema(self) -> Schema:
+        # Either the other field holds the value, or this one is left out (or null).
+        return {
+            "anyOf": [
+                {"properties": {camel(self.other): {"const": self.value}}},
+                {"properties": {camel(self.field): {"type": "null"}}},
+            ]
+        }
+
+
 #: Where :func:`class_rule` keeps the rule, for the OpenAPI document.
 CLASS_RULE = "__class_rule__"
 
 
-def class_rule(rule: ExactlyOne) -> Callable[[type[T]], type[T]]:
+def class_rule(rule: ExactlyOne | OnlyWhen) -> Callable[[type[T]], type[T]]:
     """Check ``rule`` once the attrs class is built; apply below ``@attrs.frozen``."""
 
     def apply(cls: type[T]) -> type[T]:
