@@ -1777,9 +1777,10 @@ async def test_list_format_is_the_template_inspect_reads(ctr: Ctr, bundle: Path)
         "Bundle", "Labels",
     ]  # fmt: skip
     assert (fields["ID"], fields["State"], fields["Labels"]) == ("web", "running", "team=infra")
-    # A table's header is the template on the fields' names, as docker's.
+    # A table's header is the template on the fields' names, through docker's header
+    # functions: json leaves the name as it is (it was headed "ID", quotes and all).
     headed = await ok(ctr, "ps", "--format", r"table {{.ID | json}}\t{{.State}}")
-    assert headed.out.splitlines() == ['"ID"    STATE', '"web"   running']
+    assert headed.out.splitlines() == ["ID      STATE", '"web"   running']
 
     for form, message in [
         ("{{json .Nope}}", "unknown field {{.Nope}} in --format; fields: {{.ID}}, {{.Status}},"),
