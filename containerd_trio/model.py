@@ -374,7 +374,9 @@ class PsTable:
     processes: list[list[str]] = attrs.field(
         metadata=doc(
             "A line a process of the container (or a thread, with ps's m), as many columns as"
-            " titles: the last takes the rest of the line, spaces and all."
+            " titles: the last takes the rest of the line, spaces and all; another whose"
+            " values hold spaces (lstart's date) keeps them, each word in the column it lies"
+            " under in ps's layout."
         )
     )
 

@@ -18,10 +18,11 @@ fault, is a 400 with its own first line.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 import shutil
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import trio
 
@@ -82,7 +83,9 @@ async def ps_table(options: list[str], pids: list[int], *, timeout: float) -> Ps
     if status != 0:
         said = error.decode(errors="replace").strip().split("\n", 1)[0].strip()
         raise InvalidRequest(f"ps: {said or f'exit status {status}'}")
-    return parse_table(output.decode(errors="replace"), pids)
+    # In a thread: a table of thousands of lines whose words need placing takes a while (a
+    # millisecond a line at most), which the event loop is not to wait out.
+    return await trio.to_thread.run_sync(parse_table, output.decode(errors="replace"), pids)
 
 
 def quick_pids(pids: list[int]) -> list[str]:
@@ -96,15 +99,18 @@ def quick_pids(pids: list[int]) -> list[str]:
 def parse_table(output: str, pids: Collection[int]) -> PsTable:
     """ps's header and the lines of ``pids`` (and of their threads) in its ``output``."""
     lines = output.split("\n")
-    titles = _WORD.findall(lines[0])
+    header = [(title.start(), title.end()) for title in _WORD.finditer(lines[0])]
+    titles = [lines[0][start:end] for start, end in header]
     if "PID" not in titles:
         raise InvalidRequest(NO_PID)
     at = titles.index("PID")
     wanted = set(pids)
     rows: list[list[str]] = []
     kept = False  # the last process line was one of the container's: its threads' lines too
+    # Read from every line, once, and only for a line the words of which need placing.
+    anchors = functools.cache(functools.partial(_anchors, header, lines[1:]))
     for line in lines[1:]:
-        columns = _columns(line, len(titles))
+        columns = _columns(line, header, anchors)
         if not any(columns):
             continue
         pid = columns[at]
@@ -117,14 +123,130 @@ def parse_table(output: str, pids: Collection[int]) -> PsTable:
     return PsTable(titles=titles, processes=rows)
 
 
-def _columns(line: str, width: int) -> list[str]:
-    """A line's columns under ``width`` titles: a word each, and the last takes the rest of the
-    line (``args``, spaces as ps printed them). A short line gets empty ones at its end."""
-    words = list(_WORD.finditer(line))
+def _columns(
+    line: str, header: list[tuple[int, int]], anchors: Callable[[], list[tuple[bool, bool]]]
+) -> list[str]:
+    """A line's columns under the titles at ``header``'s places: a word each where there are
+    as many; the last takes the rest of the line (``args``, spaces as ps printed them) where the
+    words beyond the titles' count are its, as docker's daemon takes them; else
+    (:func:`_placed`) each word goes to the column it lies under, a column but the last holding
+    spaces (lstart's ``Thu Dec  3 01:25:22 2026``, args cut to its width before other columns).
+    A short line gets empty ones at its end."""
+    width = len(header)
+    words = [(word.start(), word.end()) for word in _WORD.finditer(line)]
     if len(words) <= width:
-        return [word.group() for word in words] + [""] * (width - len(words))
-    rest = line[words[width - 1].start() : words[-1].end()]
-    return [word.group() for word in words[: width - 1]] + [rest]
+        return [line[start:end] for start, end in words] + [""] * (width - len(words))
+    # docker's split, kept where each word but the last column's lies under its title (a
+    # value wider than its column pushes the rest on by a little, still under it): ps aux, -ef.
+    under = all(
+        start < end_of and start_of < end
+        for (start, end), (start_of, end_of) in zip(words, header[:-1], strict=False)
+    )
+    if under and words[width - 1][0] < header[-1][1]:
+        groups = [*((i, i) for i in range(width - 1)), (width - 1, len(words) - 1)]
+    else:
+        groups = _placed(words, header, anchors())
+    return [line[words[first][0] : words[final][1]] for first, final in groups]
+
+
+#: How many words more than one the columns but the last may take between them (lstart's date
+#: has 4 more, a command cut to its width some more): bounds the search of :func:`_placed`.
+_MOST_EXTRA = 24
+#: How far right of where its header puts it a value may be: ps pushes the rest of a line on by
+#: what a value is wider than its column, and takes the padding of the next ones back.
+_SHIFT = 8
+
+
+def _anchors(header: list[tuple[int, int]], lines: list[str]) -> list[tuple[bool, bool]]:
+    """Which end of each title its column's values keep to, as the table's lines show it: the
+    start (left-aligned: USER, COMMAND), the end (right-aligned: PID, STARTED), both (values
+    as wide as the title), or neither (values pushed on by wider ones before them): an end
+    where more than half of the lines have a word."""
+    starts = [0] * len(header)
+    ends = [0] * len(header)
+    count = 0
+    for line in lines:
+        words = [(word.start(), word.end()) for word in _WORD.finditer(line)]
+        if not words:
+            continue
+        count += 1
+        begun = {start for start, _ in words}
+        ended = {end for _, end in words}
+        for title, (start_of, end_of) in enumerate(header):
+            starts[title] += start_of in begun
+            ends[title] += end_of in ended
+    return [(2 * left > count, 2 * right > count) for left, right in zip(starts, ends, strict=True)]
+
+
+def _placed(
+    words: list[tuple[int, int]],
+    header: list[tuple[int, int]],
+    anchors: list[tuple[bool, bool]],
+) -> list[tuple[int, int]]:
+    """The words' split into a run for each title (its first and last word's indexes), the one
+    that fits ps's layout best. A left-aligned column's value starts under its title's start,
+    a right-aligned one's ends under its title's end (:func:`_anchors`): a run costs how far it
+    is from that, from both for a column whose values are as wide as its title, from the
+    nearer for one whose values were pushed on; and how far it reaches under its neighbours'
+    titles (ps pads a value to its column, which holds its title). A value's words are a space
+    apart (two before a day under 10): each space more inside a run costs one too (it is the
+    padding between two columns). Dynamic programming over the titles and the words more than
+    one taken so far, the last title taking the rest."""
+    width, count = len(header), len(words)
+    if width == 1:
+        return [(0, count - 1)]
+    # The words of the runs but the last start before the last's first word, which starts
+    # before the last title's end: only so many words more than one may go to those runs.
+    reach = header[-1][1] + _SHIFT
+    most = min(count - width, _MOST_EXTRA, sum(start < reach for start, _ in words) - width)
+    # spaces[i]: the spaces more than one between the words up to word i, as far as a run but
+    # the last's may reach (the last's, to the line's end, less a constant: those to its start).
+    spaces = [0]
+    for (_, end), (start, _) in itertools.pairwise(words[: width + most]):
+        spaces.append(spaces[-1] + start - end - 1)
+
+    def cost(title: int, first: int, final: int) -> int:
+        start_of, end_of = header[title]
+        start, end = words[first][0], words[final][1]
+        left, right = abs(start - start_of), abs(end - end_of)
+        kept_left, kept_right = anchors[title]
+        if kept_left == kept_right:  # both, or neither
+            place = max(left, right) if kept_left else min(left, right)
+        else:
+            place = left if kept_left else right
+        if title > 0:
+            place += max(0, header[title - 1][1] - start)
+        if title < width - 1:
+            return place + max(0, end - header[title + 1][0]) + spaces[final] - spaces[first]
+        return place - spaces[first]
+
+    # best[title][extra]: the least cost of the runs of titles 0..title, which took title + 1
+    # + extra words, and the extra words taken before title's run (to retrace the runs).
+    best: list[dict[int, tuple[int, int]]] = [{}]
+    for title in range(width - 1):
+        if title:
+            best.append({})
+        for before, (total, _) in (best[title - 1] if title else {0: (0, 0)}).items():
+            first = title + before
+            for extra in range(before, most + 1):
+                final = first + extra - before
+                # A word at or past the next title's end (a little shift allowed) is not this
+                # run's, nor is any after it.
+                if final > first and words[final][0] >= header[title + 1][1] + _SHIFT:
+                    break
+                value = total + cost(title, first, final)
+                if extra not in best[title] or value < best[title][extra][0]:
+                    best[title][extra] = (value, before)
+    _, extra = min(
+        (total + cost(width - 1, width - 1 + before, count - 1), before)
+        for before, (total, _) in best[-1].items()
+    )
+    groups = [(width - 1 + extra, count - 1)]
+    for title in range(width - 2, -1, -1):
+        before = best[title][extra][1]
+        groups.append((title + before, title + extra))
+        extra = before
+    return groups[::-1]
 
 
 async def _ps(args: list[str], timeout: float) -> tuple[int, bytes, bytes]:

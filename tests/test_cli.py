@@ -977,6 +977,37 @@ async def test_checkpoints_create_list_restore_delete(
     assert "first" in missing.err
 
 
+async def test_checkpoints_of_a_deleted_container_by_its_bundle(
+    ctr: Ctr, bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint outlives its container, in the bundle: ``ls`` and ``rm`` reach it with
+    ``-b DIR`` (the API's bundlePath; a relative DIR from the current directory, as start's),
+    and without it say to give one, where they said only ``not found``."""
+    await ok(ctr, "run", "-d", "-b", str(bundle), "gone")
+    await ok(ctr, "checkpoint", "gone", "kept", "--exit")
+    await ok(ctr, "rm", "gone")
+    hint = (
+        "ctr-trio: container 'gone' not found: for the checkpoints of a container the daemon"
+        " does not list (deleted, or on another daemon), give its bundle: -b DIR\n"
+    )
+    for argv in (("ls", "gone"), ("list", "gone"), ("rm", "gone", "kept")):
+        assert await ctr("checkpoints", *argv) == Result(cli.EXIT_ERROR, "", hint)
+    # Another container's is the daemon's 404 as it is: the hint is for a missing container.
+    unknown = await ctr("checkpoints", "rm", "gone", "nope", "-b", str(bundle))
+    assert (unknown.code, unknown.out) == (cli.EXIT_ERROR, "")
+    assert unknown.err == f"ctr-trio: checkpoint 'nope' not found in {bundle}/checkpoints\n"
+
+    monkeypatch.chdir(bundle.parent)
+    listed = await ok(ctr, "checkpoints", "ls", "-b", bundle.name, "gone")
+    assert [row["NAME"] for row in table(listed.out)] == ["kept"]
+    listed = await ok(ctr, "--json", "checkpoints", "list", "gone", "--bundle", str(bundle))
+    assert [entry["name"] for entry in listed.json] == ["kept"]
+    removed = await ok(ctr, "checkpoints", "rm", "gone", "kept", "-b", bundle.name)
+    assert removed.out == "deleted checkpoint kept of gone\n"
+    assert not (bundle / "checkpoints" / "kept").exists()
+    assert (await ok(ctr, "--json", "checkpoints", "ls", "gone", "-b", bundle.name)).json == []
+
+
 # --- logs, events, stats, state -----------------------------------------------------------------
 
 
@@ -1746,9 +1777,10 @@ async def test_list_format_is_the_template_inspect_reads(ctr: Ctr, bundle: Path)
         "Bundle", "Labels",
     ]  # fmt: skip
     assert (fields["ID"], fields["State"], fields["Labels"]) == ("web", "running", "team=infra")
-    # A table's header is the template on the fields' names, as docker's.
+    # A table's header is the template on the fields' names, through docker's header
+    # functions: json leaves the name as it is (it was headed "ID", quotes and all).
     headed = await ok(ctr, "ps", "--format", r"table {{.ID | json}}\t{{.State}}")
-    assert headed.out.splitlines() == ['"ID"    STATE', '"web"   running']
+    assert headed.out.splitlines() == ["ID      STATE", '"web"   running']
 
     for form, message in [
         ("{{json .Nope}}", "unknown field {{.Nope}} in --format; fields: {{.ID}}, {{.Status}},"),

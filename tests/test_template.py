@@ -729,3 +729,47 @@ def test_ps_s_format_checks_the_fields_a_defined_template_names() -> None:
         RowTemplate('{{define "row"}}{{.ID}} {{.Nope}}{{end}}{{template "row" .}}')
     row = RowTemplate('table {{define "id"}}<{{.}}>{{end}}{{template "id" .ID}}\t{{.State}}')
     assert row.header == ["<ID>", "STATE"]
+
+
+def test_a_table_s_header_is_the_column_s_field_whatever_the_functions_on_it() -> None:
+    """docker renders a table's header with its HeaderFunctions: json, split, join, title,
+    lower, upper and truncate give back their first argument, so a field piped or passed to
+    them is headed as the bare field (``{{.ID | json}}`` was headed ``"ID"``, ``{{lower
+    .ID}}`` ``id``, ``{{split .Labels ","}}`` ``["LABELS"]``); pad pads the header too, to
+    keep it over its column; another function runs on the names, as docker's does."""
+    from containerd_trio.client.output import RowTemplate
+
+    columns = [
+        ("{{.ID | json}}", "ID"),
+        ("{{json .Status}}", "STATUS"),
+        ("{{lower .ID}}", "ID"),
+        ("{{.State | title}}", "STATE"),
+        ("{{upper .Bundle}}", "BUNDLE"),
+        ('{{split .Labels ","}}', "LABELS"),
+        ('{{join (split .Labels ",") ";"}}', "LABELS"),
+        ("{{truncate .CreatedAt 10}}", "CREATED AT"),
+        ("{{.ExitStatus | json | lower}}", "EXIT STATUS"),
+        ("{{pad .PID 1 2}}", " PID  "),
+        ('{{printf "%s/%s" .ID .State}}', "ID/STATE"),
+        ('{{"constant"}}', "constant"),
+        # A range over split's list: over the name there, which fits no range (docker's header
+        # stops there): the header it makes as on values.
+        ('{{range split .Labels ","}}<{{.}}>{{end}}', "<LABELS>"),
+        ("{{.ID}}", "ID"),
+    ]
+    row = RowTemplate("table " + "\t".join(form for form, _ in columns))
+    assert row.header == [header for _, header in columns]
+    # The columns themselves keep the functions.
+    cells = row.cells(
+        {
+            "id": "web",
+            "state": {"status": "running"},
+            "processes": [{"pid": 4242}],
+            "createdAt": "2026-12-03T01:25:22.000000000+00:00",
+            "bundlePath": "/containers/web",
+            "labels": {"a": "1", "b": "2"},
+        }
+    )
+    assert cells[:5] == ['"web"', '"running"', "web", "Running", "/CONTAINERS/WEB"]
+    assert cells[5:10] == ['["a=1","b=2"]', "a=1;b=2", "2026-12-03", '""', " 4242  "]
+    assert cells[10:] == ["web/running", "constant", "<a=1><b=2>", "web"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -155,6 +156,13 @@ async def test_top_with_ps_options_shows_pss_table_of_the_container_only(
     assert titles == ["PID", "COMMAND"]
     assert sorted(rows) == sorted([str(p), "sh" if p == init else "sleep"] for p in listed)
 
+    # A column whose values hold spaces, not the last: each its own column, as ps shows it.
+    titles, rows = await table("-o pid,lstart,args")
+    assert titles == ["PID", "STARTED", "COMMAND"]
+    for pid, started, command in rows:  # each as ps prints it alone
+        assert (started, command) == (_ps_value(int(pid), "lstart"), _ps_value(int(pid), "args"))
+    assert [row[2] for row in rows if int(row[0]) == init] == [" ".join(FAMILY)]
+
     titles, rows = await table("  -eo\tpid,ppid,rss,args ")  # split on white space
     assert titles == ["PID", "PPID", "RSS", "COMMAND"]
     assert pids(titles, rows) == listed
@@ -211,6 +219,16 @@ async def test_ctr_trio_top_gives_the_words_after_the_id_to_ps(
     assert header.split() == ["PID", "RSS", "COMMAND"]
     assert sorted(int(line.split()[0]) for line in lines) == listed
     assert any(line.endswith(" ".join(FAMILY)) for line in lines)
+    # A column with spaces, not the last: aligned, its header over it, as ps prints it.
+    result = await run_cli("--address", daemon.url, "top", "pscli", "-o", "pid,lstart,comm")
+    assert result.code == 0, result.err
+    header, *lines = result.out.splitlines()
+    assert header.split() == ["PID", "STARTED", "COMMAND"]
+    at = header.index("COMMAND")
+    for line in lines:
+        pid, started = line[:at].split(maxsplit=1)
+        assert started.rstrip() == _ps_value(int(pid), "lstart")
+        assert line[at:] == ("sh" if int(pid) == init else "sleep")
     result = await run_cli("--address", daemon.url, "containers", "top", "pscli", "aux")
     assert result.code == 0, result.err
     assert result.out.splitlines()[0].split() == AUX_TITLES
@@ -253,6 +271,14 @@ def test_ps_columns() -> None:
     assert terminal_name((136 << 8) | 3) == "pts/3"
     assert terminal_name((137 << 8) | 1) == "pts/257"
     assert terminal_name((4 << 8) | 1) == "tty1"
+
+
+def _ps_value(pid: int, column: str) -> str:
+    """ps's value of one column of a process, as it prints it alone (no header)."""
+    output = subprocess.run(
+        ["ps", "-o", f"{column}=", "-q", str(pid)], capture_output=True, text=True, check=True
+    ).stdout
+    return output.strip()
 
 
 def _stamp(seconds: float) -> str:
@@ -325,6 +351,72 @@ def test_ps_table_keeps_the_header_and_the_containers_lines() -> None:
     short = parse_table("  PID COMMAND\n  300 \n\n   \n", [300])
     assert short.processes == [["300", ""]]
     assert parse_table("  PID COMMAND\n", [300]).processes == []
+
+
+#: ps's tables with a column other than the last whose values hold spaces (lstart's date, a
+#: command cut to its width), as procps-ng 4.0.2 printed them.
+STARTED = """\
+  PID                  STARTED COMMAND
+ 5747 Thu Dec  3 01:25:22 2026 sh -c sleep 1001 & echo ready; wait
+ 5752 Thu Dec 13 01:25:22 2026 sleep 1001
+"""
+COMMAND_FIRST = """\
+COMMAND                       PID                  STARTED USER     WCHAN                COMMAND
+sh -c sleep 1001 & echo rea  5747 Thu Dec  3 01:25:22 2026 root     sigsuspend.isra.0    sh
+sleep 1001                   5752 Thu Dec  3 01:25:22 2026 root     hrtimer_nanosleep    sleep
+"""
+NAME_THEN_STARTED = """\
+COMMAND                          STARTED   PID
+sh              Thu Dec  3 01:25:22 2026  5747
+sleep           Thu Dec  3 01:25:22 2026  5752
+"""
+#: Two columns but the last with spaces, a command cut to its width among them.
+WIDE = """\
+  PID                  STARTED  PPID COMMAND                     USER     %CPU   RSS TT       STAT COMMAND
+ 5747 Thu Dec  3 01:25:22 2026  5702 sh -c sleep 1001 & echo rea root      0.0  1640 ?        Ss   sh -c sleep 1001 & echo ready; wait
+ 5752 Thu Dec  3 01:25:22 2026  5747 sleep 1001                  root      0.0  1448 ?        S    sleep 1001
+"""  # noqa: E501  (ps's own lines)
+#: A VSZ and an RSS wider than their columns: ps pushes the rest of the line on, then takes
+#: the TTY's padding back.
+OVERFLOW = """\
+USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND
+root         300  0.0  0.5 1234567 123456 ?      Ss   15:21   0:00 sh -c echo  two  spaces
+"""
+
+
+def test_ps_table_keeps_a_column_s_spaces_in_that_column() -> None:
+    """A value with spaces in a column but the last (lstart's date, args cut to its width) was
+    cut at its first space and the rest given to the next columns, as docker's daemon cuts it
+    (``["5747", "Thu", "Dec 3 01:25:22 2026 sh -c ..."]``): ps's columns are where its header
+    puts them, so each word goes to the column it is under."""
+    date = "Thu Dec  3 01:25:22 2026"  # as ps printed it, its two spaces kept
+    assert parse_table(STARTED, [5747, 5752]).processes == [
+        ["5747", date, "sh -c sleep 1001 & echo ready; wait"],
+        ["5752", "Thu Dec 13 01:25:22 2026", "sleep 1001"],
+    ]
+    assert parse_table(COMMAND_FIRST, [5747, 5752]).processes == [
+        ["sh -c sleep 1001 & echo rea", "5747", date, "root", "sigsuspend.isra.0", "sh"],
+        ["sleep 1001", "5752", date, "root", "hrtimer_nanosleep", "sleep"],
+    ]
+    # Both the name (left in its column) and the date (right in its) could take a word between
+    # them: the one whose column it lies in, by the spaces around it.
+    assert parse_table(NAME_THEN_STARTED, [5747, 5752]).processes == [
+        ["sh", date, "5747"],
+        ["sleep", date, "5752"],
+    ]
+    # A word between two titles is the left one's where its values start under its title:
+    # the command's, not the user's (root is as wide as USER: both its ends are kept).
+    assert parse_table(WIDE, [5747, 5752]).processes == [
+        ["5747", date, "5702", "sh -c sleep 1001 & echo rea", "root", "0.0", "1640", "?", "Ss",
+         "sh -c sleep 1001 & echo ready; wait"],
+        ["5752", date, "5747", "sleep 1001", "root", "0.0", "1448", "?", "S", "sleep 1001"],
+    ]  # fmt: skip
+    # Values wider than their columns push the rest on: still one word a column, the command
+    # the rest of the line.
+    assert parse_table(OVERFLOW, [300]).processes == [
+        ["root", "300", "0.0", "0.5", "1234567", "123456", "?", "Ss", "15:21", "0:00",
+         "sh -c echo  two  spaces"],
+    ]  # fmt: skip
 
 
 def test_ps_table_keeps_the_threads_of_the_containers_processes() -> None:

@@ -1242,7 +1242,7 @@ def _define_checkpoints(top: Parser, actions: argparse._SubParsersAction[Parser]
         aliases=("ls",),
     )
     listing.add_argument("id", metavar="ID")
-    listing.add_argument("--bundle", help="the bundle, for a container the daemon does not list")
+    _define_checkpoints_bundle(listing)
     _define_checkpoint(
         top.command(
             actions, "create", "checkpoint a running container", commands.checkpoints_create
@@ -1253,7 +1253,19 @@ def _define_checkpoints(top: Parser, actions: argparse._SubParsersAction[Parser]
     )
     remove.add_argument("id", metavar="ID")
     remove.add_argument("name", metavar="NAME")
-    remove.add_argument("--bundle", help="the bundle, for a container the daemon does not list")
+    _define_checkpoints_bundle(remove)
+
+
+def _define_checkpoints_bundle(parser: Parser) -> None:
+    # The API's bundlePath: a checkpoint outlives its container, in the bundle. create takes
+    # none: it checkpoints a running container, whose bundle the daemon knows.
+    parser.add_argument(
+        "-b",
+        "--bundle",
+        metavar="DIR",
+        help="the container's bundle, for one the daemon does not list (deleted, or on another"
+        " daemon); relative to the current directory",
+    )
 
 
 def _define_events(parser: Parser) -> None:

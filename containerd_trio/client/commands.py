@@ -860,8 +860,24 @@ def _absolute(path: str | None) -> str | None:
     return os.path.abspath(path) if path is not None else None
 
 
+def _bundle_hint(args: argparse.Namespace, error: ApiError) -> ApiError:
+    """The daemon's 404 for a container it does not list, with what to do, when no bundle was
+    given: a deleted container's checkpoints stay in its bundle, reached with ``-b``."""
+    # The daemon's words for a container it does not list (not those for a checkpoint).
+    if args.bundle is None and error.message == f"container {args.id!r} not found":
+        return ApiError(
+            error.status,
+            f"{error.message}: for the checkpoints of a container the daemon does not list"
+            " (deleted, or on another daemon), give its bundle: -b DIR",
+        )
+    return error
+
+
 def checkpoints_list(client: Client, args: argparse.Namespace, out: Output) -> int:
-    checkpoints = client.checkpoints(args.id, bundle_path=_absolute(args.bundle))
+    try:
+        checkpoints = client.checkpoints(args.id, bundle_path=_absolute(args.bundle))
+    except ApiError as exc:
+        raise _bundle_hint(args, exc) from exc
     if out.as_json:
         out.document(checkpoints)
         return EXIT_OK
@@ -927,7 +943,10 @@ def checkpoints_create(client: Client, args: argparse.Namespace, out: Output) ->
 
 
 def checkpoints_delete(client: Client, args: argparse.Namespace, out: Output) -> int:
-    client.delete_checkpoint(args.id, args.name, bundle_path=_absolute(args.bundle))
+    try:
+        client.delete_checkpoint(args.id, args.name, bundle_path=_absolute(args.bundle))
+    except ApiError as exc:
+        raise _bundle_hint(args, exc) from exc
     if out.as_json:
         out.document({})
     else:

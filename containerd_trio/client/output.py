@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 if TYPE_CHECKING:
+    from .template import Template
     from .types import Container, Resources, TopProcess
 
 PROG = "ctr-trio"
@@ -183,7 +184,8 @@ class RowTemplate:
     :data:`FIELDS`, as docker's ps, read once when the command line is. ``\\t`` and ``\\n``
     are read first, in the whole text, as docker's ps reads them (inspect's does not). With
     ``table ``, :attr:`header` is the template on the fields' names in capitals (``CREATED AT``),
-    as docker's, and the columns are cut at its tabs (a tab in a value stays in its cell).
+    through docker's header functions (``{{.ID | json}}`` is headed ``ID``), as docker's, and
+    the columns are cut at its tabs (a tab in a value stays in its cell).
 
     ValueError (a TemplateError, or naming the fields) for a template that cannot be read or
     names an unknown field; or that fits no container: its values are all strings, so a key of
@@ -191,7 +193,8 @@ class RowTemplate:
     if's branch the header does not take may fail for a container: its error, exit 1)."""
 
     def __init__(self, text: str) -> None:
-        from .template import parse  # not on every ps: about 1 ms of a call's 80 (docs/cli.md)
+        # Not on every ps: about 1 ms of a call's 80 (docs/cli.md).
+        from .template import parse
 
         self.is_table = text.startswith(TABLE_PREFIX)
         parsed = parse(_unescape(text.removeprefix(TABLE_PREFIX)))
@@ -201,13 +204,28 @@ class RowTemplate:
             raise ValueError(f"unknown field {{{{.{unknown[0]}}}}} in --format; fields: {fields}")
         self._columns = parsed.split("\t") if self.is_table else [parsed]
         headings = {name: _heading(name) for name in FIELDS}
-        self.header = [column.render(headings) for column in self._columns]
+        self.header = [_head(column, headings) for column in self._columns]
 
     def cells(self, container: Container) -> list[str]:
         """The container's line, one cell per column (one without ``table``); RenderError
         where the template does not fit it."""
         values = {name: field(container) for name, field in FIELDS.items()}
         return [column.render(values) for column in self._columns]
+
+
+def _head(column: Template, headings: dict[str, str]) -> str:
+    """A column's header, docker's: the template on the fields' names, through functions that
+    leave them as they are (``{{.ID | json}}`` is headed ``ID``, as ``{{.ID}}``). Run first as
+    on a container's values, as the check of a template that fits none (a RenderError); and
+    that header where docker's functions make one that does not fit (``{{range split .Labels
+    ","}}``: a range over the name, which docker's header stops at, printing what came before)."""
+    from .template import HEADER_FUNCTIONS, RenderError
+
+    plain = column.render(headings)
+    try:
+        return column.render(headings, HEADER_FUNCTIONS)
+    except RenderError:
+        return plain
 
 
 def _unescape(text: str) -> str:

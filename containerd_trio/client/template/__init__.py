@@ -25,9 +25,17 @@ from __future__ import annotations
 from .evaluator import Template
 from .jsonout import compact
 from .parser import parse_tree
-from .values import NO_VALUE, RenderError, TemplateError
+from .values import HEADER_FUNCTIONS, NO_VALUE, RenderError, TemplateError
 
-__all__ = ["NO_VALUE", "RenderError", "Template", "TemplateError", "compact", "parse"]
+__all__ = [
+    "HEADER_FUNCTIONS",
+    "NO_VALUE",
+    "RenderError",
+    "Template",
+    "TemplateError",
+    "compact",
+    "parse",
+]
 
 
 def parse(text: str) -> Template:

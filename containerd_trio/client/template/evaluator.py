@@ -11,7 +11,7 @@ the action.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from .parser import (
@@ -44,15 +44,24 @@ class _Jumped(Exception):
 
 class _State:
     """One run of a template: what is printed, the variables in scope, innermost last, the
-    templates it may call, and how deep in calls it is."""
+    templates it may call, how deep in calls it is, and the functions it runs in place of
+    :data:`.values.FUNCTIONS`' (a table's header's)."""
 
-    __slots__ = ("definitions", "depth", "out", "variables")
+    __slots__ = ("definitions", "depth", "functions", "out", "variables")
 
-    def __init__(self, root: Any, definitions: Definitions, out: list[str], depth: int = 0) -> None:
+    def __init__(
+        self,
+        root: Any,
+        definitions: Definitions,
+        out: list[str],
+        depth: int = 0,
+        functions: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> None:
         self.out = out
         self.variables: list[list[Any]] = [["$", root]]
         self.definitions = definitions
         self.depth = depth
+        self.functions = functions or {}
 
     def lookup(self, name: str) -> Any:
         for variable in reversed(self.variables):
@@ -79,10 +88,11 @@ class Template:
         self.definitions = definitions
         self.body = definitions[""]
 
-    def render(self, value: Any) -> str:
+    def render(self, value: Any, functions: Mapping[str, Callable[..., Any]] | None = None) -> str:
         """The template on ``value`` (a decoded JSON document). RenderError, naming the action,
-        where it does not fit."""
-        state = _State(value, self.definitions, [])
+        where it does not fit. ``functions`` run in place of those of the same names, as Go's
+        ``Funcs`` replaces them (docker's table headers' :data:`.values.HEADER_FUNCTIONS`)."""
+        state = _State(value, self.definitions, [], functions=functions)
         _walk(self.body, value, state)
         return "".join(state.out)
 
@@ -176,7 +186,9 @@ def _include(item: Include, dot: Any, state: _State) -> None:
         raise RenderError(f'{item.source}: template "{item.name}" not defined')
     if state.depth >= MAX_DEPTH:
         raise RenderError(f"{item.source}: exceeded maximum template depth ({MAX_DEPTH})")
-    _walk(body, value, _State(value, state.definitions, state.out, state.depth + 1))
+    _walk(
+        body, value, _State(value, state.definitions, state.out, state.depth + 1, state.functions)
+    )
 
 
 def _pipe(pipe: Pipe, dot: Any, state: _State) -> Any:
@@ -263,7 +275,8 @@ def _evaluate(node: Node, dot: Any, state: _State) -> Any:
                 return value
         return final[0] if final else value
     arguments = [_evaluate(argument, dot, state) for argument in written]
-    return FUNCTIONS[node.name][0](*arguments, *final)
+    function = state.functions.get(node.name) or FUNCTIONS[node.name][0]
+    return function(*arguments, *final)
 
 
 def _path(node: Path, dot: Any, state: _State) -> Any:

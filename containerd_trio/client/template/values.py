@@ -432,3 +432,17 @@ FUNCTIONS: Final[dict[str, tuple[Callable[..., Any], int, int | None]]] = {
     "pad": (_pad, 3, 3),
     "truncate": (_truncate, 2, 2),
 }
+
+
+def _first(value: Any, *_: Any) -> Any:
+    return value
+
+
+#: docker's HeaderFunctions (docker/cli's templates): a table's header is the template run on
+#: the fields' names with these in place of the functions of the same names, which give back
+#: the name they are given, so that a column is headed by its field's name whatever is done to
+#: it (``{{.ID | json}}``: ``ID``, not ``"ID"``; ``{{.Labels | split ","}}`` not a list). pad
+#: is not among them: its padding keeps the header over its column.
+HEADER_FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
+    name: _first for name in ("json", "split", "join", "title", "lower", "upper", "truncate")
+}
