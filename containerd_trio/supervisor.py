@@ -148,6 +148,9 @@ class Supervisor:
         self._adoption: Adoption | None = None
         self._shutting_down = False
         self._handing_over = False
+        #: The server's end leaves the containers running (a hand-over, --keep-containers):
+        #: a restart due then is the next server's to make (see _restart_exited).
+        self._leaving_containers = False
         #: The cancel scopes of the commands under way (see _submit, migrate): a shutdown
         #: lets them finish first, then ends the rest.
         self._running: set[trio.CancelScope] = set()
@@ -237,8 +240,9 @@ class Supervisor:
         """Refuse new commands, let those under way finish, stop every container (unless
         kept), then end the nursery."""
         self._shutting_down = True
-        await self._end_commands()
         keep = self.config.keep_containers if keep_containers is None else keep_containers
+        self._leaving_containers = keep
+        await self._end_commands()
         if not keep:
             async with trio.open_nursery() as nursery:
                 for container in self._listed():
@@ -649,10 +653,14 @@ class Supervisor:
         """Start ``container``, with a restart policy, whose init exited, again if the policy
         says so, once docker's backoff delay has passed: in a task of the supervisor's (the
         container's own tree ends with it). Not one its user stopped, nor at the daemon's end
-        (docker's shutdown is no exit to restart for either)."""
+        (docker's shutdown is no exit to restart for either); but an exit while this server
+        ends leaving the containers running is no stop of the daemon's: the restart is marked
+        due in the record, for the next server."""
         policy = container.restart_policy
         assert policy is not None and self._nursery is not None  # its tree runs in it
-        if self._shutting_down or container.stopped_by_user or container.exit_status is None:
+        if container.stopped_by_user or container.exit_status is None:
+            return
+        if self._shutting_down and not self._leaving_containers:
             return
         init = container.init
         ended_ns = init.exit_ns if init is not None and init.exit_ns else timestamps.now_ns()
@@ -662,6 +670,11 @@ class Supervisor:
             return
         scope = container.pending_restart = trio.CancelScope()
         container.save()  # a server that dies meanwhile leaves the restart to the next one
+        if self._shutting_down:
+            # Left to the next server, which adopts the record (restarting) and makes the
+            # restart, once: this one would only have its start refused (its end takes no
+            # command), or cut.
+            return
         self._nursery.start_soon(self._restart, container, scope, delay)
 
     async def _restart(self, container: Container, scope: trio.CancelScope, delay: float) -> None:

@@ -27,6 +27,7 @@ from .helpers import (
     runc_ids,
     start_container,
     wait_catching,
+    wait_output,
 )
 from .test_auto_remove import _left
 from .test_cli import run_cli
@@ -465,6 +466,78 @@ async def test_containers_that_ended_while_no_daemon_ran_start_again_by_their_po
     assert plain["state"] == {"status": "stopped", "exitStatus": 255}
     for name in ("always", "failing", "plain"):
         await second.client.delete(f"/containers/{name}", params={"timeout": 0})
+
+
+#: Holds a server's end: its init says "term" at SIGTERM and runs on, so that a DELETE of it
+#: (a command the end lets finish) lasts its whole timeout, until the SIGKILL.
+TERM_SAYER = ("sh", "-c", "trap 'echo term' TERM; while true; do usleep 5000; done")
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.usefixtures("plain_parent")
+@pytest.mark.parametrize("how", ["reload", "keep-containers"])
+async def test_an_exit_as_the_server_leaves_its_containers_is_restarted_by_the_next(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, how: str
+) -> None:
+    """The init of an ``always`` container exits while its server ends leaving the containers
+    running (a hand-over to a new server, or a stop with --keep-containers): that server sees
+    the exit (its event comes on a stream opened to it) and marks the restart due in the
+    record, and the next server makes it, once. Before, the record said only stopped, and no
+    server restarted it. The end is held by a DELETE under way (it lets commands finish),
+    of a container that outlives its SIGTERM for the delete's 5 s."""
+    daemon: DaemonProcess = await spawn_daemon(*(("--keep-containers",) if how != "reload" else ()))
+    client = daemon.client
+    pid = await _running_always(client, "kept", make_bundle)
+    await start_container(client, "holder", make_bundle(TERM_SAYER))
+    since = now()
+    exits: list[dict[str, Any]] = []
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+
+            async def exits_seen_by_this_server(task_status: trio.TaskStatus[None]) -> None:
+                params = {"since": since, "id": "kept", "type": "exit"}
+                async with client.stream("GET", "/events", params=params) as response:
+                    assert response.status_code == 200
+                    task_status.started()
+                    async for line in response.aiter_lines():
+                        exits.append(json.loads(line))
+                        return
+
+            async def delete_holder() -> None:
+                deleted = await client.delete("/containers/holder", params={"timeout": 5})
+                assert deleted.status_code == 200, deleted.text
+
+            await nursery.start(exits_seen_by_this_server)
+            nursery.start_soon(delete_holder)
+            await wait_output(client, "holder", "term")  # the delete is under way
+            count = daemon.servings
+            if how == "reload":
+                assert (await client.post("/daemon/reload")).status_code == 202
+                await daemon.logged(b'msg="handing over"\n')
+            else:
+                assert daemon.process is not None
+                daemon.process.send_signal(signal.SIGTERM)
+                await daemon.logged(b'msg="shutting down"\n')
+            killed = now()
+            os.kill(pid, signal.SIGUSR1)  # exits 3: not its user's stop
+        assert [(e["pid"], e["status"]) for e in exits] == [(pid, 3)]
+        if how == "reload":
+            await daemon.served(count + 1)
+        else:
+            assert await daemon.wait_exit() == 0
+            daemon = await spawn_daemon()
+    event = await _next_start(daemon.client, "kept", killed)
+    assert event["pid"] != pid
+    starts = []  # one restart, and no other for 1.5 s (its next delay would be 200 ms)
+    params = {"since": killed, "id": "kept", "type": "start-container"}
+    with trio.move_on_after(1.5):
+        async with daemon.client.stream("GET", "/events", params=params) as response:
+            async for line in response.aiter_lines():
+                starts.append(json.loads(line)["pid"])
+    assert starts == [event["pid"]]
+    got = (await daemon.client.get("/containers/kept")).json()
+    assert got["state"]["status"] == "running" and got["restartCount"] == 1
+    await daemon.client.delete("/containers/kept", params={"timeout": 0})
 
 
 # --- ctr-trio ---------------------------------------------------------------------------------
