@@ -475,13 +475,15 @@ class Supervisor:
         moved_process: StartProcess | None = None,
         restart_policy: RestartPolicy | None = None,
         restarted: tuple[int, float] | None = None,
+        moved_restart_count: int = 0,
     ) -> StartedContainer:
         """Start a container, or restore it from ``checkpoint`` (within ``timeout`` seconds,
         or the daemon's checkpoint deadline; ``cgroups_path``: a restore's cgroup instead of
         the bundle's, a migration's); ``auto_remove``: remove it once its init exits.
         ``moved``: the restore of a container that migrated here, which brings its own labels
         and autoRemove, and the process its start ran (``moved_process``: for its record; a
-        user's restore over a stopped container keeps that one's).
+        user's restore over a stopped container keeps that one's), and its restart policy
+        with the count of restarts it had made (``moved_restart_count``: the same container).
         ``resources``: limits laid over the bundle's; ``process``: what runs instead of the
         bundle's process, laid over it (a fresh start only, either). ``restart_policy``: start
         it again once its init exits, as the policy says; ``restarted``: this start is the
@@ -559,6 +561,8 @@ class Supervisor:
             if restarted is not None:
                 container.restart_count, container.restart_delay = restarted
                 container.is_restart = True
+            elif moved:
+                container.restart_count = moved_restart_count
         self._containers[container_id] = container  # the id is taken from here on
         began = time.perf_counter()
         try:
@@ -1112,10 +1116,13 @@ class Supervisor:
         labels: Mapping[str, str],
         auto_remove: bool,
         process: StartProcess | None,
+        restart_policy: RestartPolicy | None = None,
+        restart_count: int = 0,
     ) -> ContainerInfo:
         started = await self.start(
             container_id, str(bundle), checkpoint=checkpoint, cgroups_path=cgroups_path,
             labels=labels, auto_remove=auto_remove, moved=True, moved_process=process,
+            restart_policy=restart_policy, moved_restart_count=restart_count,
         )  # fmt: skip
         return started.info()
 
@@ -1129,10 +1136,7 @@ async def _steps(
 
 
 def _refuse_both(policy: RestartPolicy) -> None:
-    raise InvalidRequest(
-        f"autoRemove cannot be given with restartPolicy {policy.name!r}: a container removed"
-        " at its exit cannot be started again (docker's --rm and --restart conflict)"
-    )
+    raise restarts.conflict_with_auto_remove(policy)
 
 
 def _refuse_if_busy(container: Container) -> None:

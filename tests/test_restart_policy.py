@@ -354,6 +354,35 @@ async def test_a_bad_restart_policy_is_a_400_naming_the_field(
     assert runc_ids(daemon.config.state_dir) == []
 
 
+@pytest.mark.parametrize(
+    ("offer", "message"),
+    [
+        (
+            {"restartPolicy": {"name": "always"}, "autoRemove": True},
+            "autoRemove cannot be given with restartPolicy 'always': a container removed at its"
+            " exit cannot be started again (docker's --rm and --restart conflict)",
+        ),
+        (
+            {"restartPolicy": {"name": "always"}, "restartCount": -1},
+            "restartCount must be 0 or more, not -1",
+        ),
+    ],
+)
+async def test_a_migration_offer_with_a_bad_policy_is_a_400(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    offer: dict[str, Any],
+    message: str,
+) -> None:
+    """A move's target refuses, at the session's open, a policy no start could have given
+    it: before the images come, not at the restore."""
+    body = {"id": "moving", "bundlePath": str(make_bundle()), "checkpoint": "m1", **offer}
+    response = await client.post("/migrations", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == message
+
+
 async def test_patch_changes_the_restart_policy(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
