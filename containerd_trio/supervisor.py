@@ -489,8 +489,6 @@ class Supervisor:
         it again once its init exits, as the policy says; ``restarted``: this start is the
         policy's (:meth:`_restart`), its restart count and the delay it waited."""
         check_id(container_id)
-        if restart_policy is not None and restart_policy.name == "no":
-            restart_policy = None  # docker's "no" is no policy
         if timeout is not None and checkpoint is None:
             raise InvalidRequest(
                 "timeout is the deadline of a restore: give checkpoint too (a fresh start runs"
@@ -500,6 +498,7 @@ class Supervisor:
         launch: Launch = Fresh(stdin=stdin, config=bundle_config)
         if resources is not None or process is not None:
             launch = _changed(bundle_config, stdin, resources, process, checkpoint)
+        kept: checkpoints.KeptProcess | None = None
         if checkpoint is not None:
             check_id(checkpoint, "checkpoint name")
             checkpoints.load(bundle, checkpoint)  # 404 now rather than after reserving the id
@@ -524,16 +523,27 @@ class Supervisor:
             # bundle's): else a 201, and the init "exits 1" with E2BIG.
             check_exec_strings(launch.document, field="process.", where=" of the start")
         existing = self._containers.get(container_id)
-        if isinstance(launch, Restore) and existing is not None and not moved:
+        if isinstance(launch, Restore) and not moved:
             # A restore is the stopped container's again: it keeps its labels (those given
-            # are added) and its autoRemove, as docker start --checkpoint does.
-            labels = {**existing.labels, **(labels or {})}
-            auto_remove = auto_remove or existing.auto_remove
-            restart_policy = restart_policy or existing.restart_policy
+            # are added), its autoRemove and its restart policy (one given wins, "no" too),
+            # as docker start --checkpoint does: the container as it is now, changed since
+            # the dump maybe. With none of the id (deleted, or the checkpoint imported), the
+            # dumped container's, as its checkpoint kept them (none, from older code).
+            if existing is not None:
+                had = (existing.labels, existing.auto_remove, existing.restart_policy)
+            elif kept is not None:
+                had = (kept.labels or {}, bool(kept.auto_remove), kept.restart_policy)
+            else:
+                had = ({}, False, None)
+            labels = {**had[0], **(labels or {})}
+            auto_remove = auto_remove or had[1]
+            restart_policy = had[2] if restart_policy is None else restart_policy
             # ... and, if the checkpoint did not keep it, what its start ran, for a start
             # again once it stops (the restore runs what was checkpointed).
-            if not launch.process_kept:
+            if existing is not None and not launch.process_kept:
                 launch = attrs.evolve(launch, process=existing.start_process)
+        if restart_policy is not None and restart_policy.name == "no":
+            restart_policy = None  # docker's "no" is no policy
         if existing is not None:
             if existing.status is Status.CREATED:
                 raise Conflict(f"container {container_id!r} is being started")

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from .helpers import (
     DaemonProcess,
     RunningDaemon,
     collect_events,
+    copy_checkpoint,
     next_event,
     now,
     runc_ids,
@@ -567,6 +569,93 @@ async def test_an_exit_as_the_server_leaves_its_containers_is_restarted_by_the_n
     got = (await daemon.client.get("/containers/kept")).json()
     assert got["state"]["status"] == "running" and got["restartCount"] == 1
     await daemon.client.delete("/containers/kept", params={"timeout": 0})
+
+
+async def _dumped(client: httpx.AsyncClient, container_id: str, bundle: Path, **start: Any) -> None:
+    """Start ``container_id`` with ``start``, and checkpoint it as ``cp`` with exit (it stops,
+    and its restart policy, if any, leaves that exit alone)."""
+    info = await start_container(client, container_id, bundle, **start)
+    await wait_catching(info["processes"][0]["pid"], signal.SIGUSR1)
+    answer = await client.post(f"/containers/{container_id}/checkpoint/cp", json={"exit": True})
+    assert answer.status_code == 201, answer.text
+
+
+@pytest.mark.deadline(120)
+async def test_a_checkpoint_keeps_the_labels_and_the_restart_policy(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A restore with no record of its container (it was deleted, or the checkpoint was
+    imported elsewhere) has the labels and restart policy of the container dumped, as the
+    checkpoint kept them (its count from 0: a user's start), and is restarted by that
+    policy. Before, the checkpoint kept neither: the restored container had none."""
+    bundle = make_bundle(UNTIL_USR1)
+    policy = {"name": "on-failure", "maximumRetryCount": 5}
+    await _dumped(client, "kept", bundle, labels={"team": "infra"}, restartPolicy=policy)
+    deleted = await client.delete("/containers/kept", params={"timeout": 0})
+    assert deleted.status_code == 200, deleted.text
+    elsewhere = tmp_path / "elsewhere" / "bundle"
+    await copy_checkpoint(client, "kept", bundle, "moved", elsewhere)
+    restored = await start_container(client, "kept", bundle, checkpoint="cp")
+    assert restored["labels"] == {"team": "infra"}
+    assert (restored["restartPolicy"], restored["restartCount"]) == (policy, 0)
+    there = await start_container(client, "moved", elsewhere, checkpoint="cp", labels={"n": "2"})
+    assert there["labels"] == {"team": "infra", "n": "2"}  # those given are added
+    assert there["restartPolicy"] == policy
+    pid = there["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+    os.kill(pid, signal.SIGUSR1)  # exits 3: restarted by the kept policy
+    event = await _next_start(client, "moved", since)
+    assert event["pid"] != pid
+    for container_id in ("kept", "moved"):
+        await client.delete(f"/containers/{container_id}", params={"timeout": 0})
+
+
+async def test_a_checkpoint_keeps_auto_remove(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A container started with autoRemove, checkpointed, deleted and restored is removed at
+    its exit again, as the checkpoint kept it; a policy given to the restore meets the kept
+    autoRemove as it meets a record's, with the start's 400."""
+    bundle = make_bundle(UNTIL_USR1)
+    await _dumped(client, "once", bundle, autoRemove=True)
+    deleted = await client.delete("/containers/once", params={"timeout": 0})
+    assert deleted.status_code == 200, deleted.text
+    body = {"bundlePath": str(bundle), "checkpoint": "cp", "restartPolicy": {"name": "always"}}
+    refused = await client.post("/containers/once", json=body)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"].startswith("autoRemove cannot be given with restartPolicy")
+    restored = await start_container(client, "once", bundle, checkpoint="cp")
+    assert restored.get("autoRemove") is True
+    pid = restored["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    os.kill(pid, signal.SIGUSR1)
+    with trio.fail_after(20):
+        removed = await client.post("/containers/once/wait", params={"condition": "removed"})
+    assert removed.status_code == 200, removed.text
+    assert (await client.get("/containers/once")).status_code == 404
+
+
+async def test_a_restore_over_a_stopped_container_takes_its_policy_over_the_checkpoints(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """The stopped container a restore replaces is the container as it is now: its labels
+    and policy (changed since the dump, here) win over what the checkpoint kept; a policy
+    the restore gives wins over both, {"name": "no"} too (before, "no" let the record's
+    stand)."""
+    bundle = make_bundle(UNTIL_USR1)
+    await _dumped(client, "svc", bundle, labels={"v": "1"}, restartPolicy={"name": "always"})
+    changed = {"name": "on-failure", "maximumRetryCount": 1}
+    patched = await client.patch("/containers/svc", json={"restartPolicy": changed})
+    assert patched.status_code == 200, patched.text
+    restored = await start_container(client, "svc", bundle, checkpoint="cp")
+    assert restored["restartPolicy"] == changed and restored["labels"] == {"v": "1"}
+    answer = await client.post("/containers/svc/checkpoint/cp2", json={"exit": True})
+    assert answer.status_code == 201, answer.text
+    body = {"checkpoint": "cp2", "restartPolicy": {"name": "no"}}
+    again = await start_container(client, "svc", bundle, **body)
+    assert "restartPolicy" not in again
+    await client.delete("/containers/svc", params={"timeout": 0})
 
 
 # --- ctr-trio ---------------------------------------------------------------------------------
