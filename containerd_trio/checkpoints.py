@@ -6,8 +6,8 @@ images, ``checkpoint.json`` keeps what the listing shows and what restore must r
 (the same tcp, unix socket and shell options as at dump time), ``resources.json`` the
 cgroup limits the container ran under at the dump, which a restore puts back in force
 (:func:`keep_resources`, :func:`kept_resources`), and ``process.json`` what the container's
-start ran and whether its stdin was open, which a restore takes for its record
-(:func:`keep_process`, :func:`kept_process`).
+start ran and whether its stdin was open, with its labels, autoRemove and restart policy,
+which a restore takes for its record (:func:`keep_process`, :func:`kept_process`).
 
 Bundles belong to clients, so nothing here follows a link: ``checkpoints`` and each checkpoint's
 directory are reached with :mod:`beneath` (``openat2`` with ``RESOLVE_NO_SYMLINKS``), and files
@@ -29,16 +29,17 @@ from typing import Any, TypeVar
 
 import attrs
 
-from . import beneath, timestamps
+from . import beneath, restarts, timestamps
 from .bundle import open_bundle
 from .convert import converter, structure
 from .errors import Conflict, DaemonError, InvalidRequest, NotFound, quoted
-from .model import Resources, StartProcess
+from .model import Resources, RestartPolicy, StartProcess
 from .mounts import remove_tree
 from .runtime import CriuOptions
 from .validation import (
     ARG_SPACE_RESERVE,
     CHECKPOINT_NAME,
+    LABELS,
     MAX_ARG_SPACE,
     NGROUPS_MAX,
     check_exec_strings,
@@ -90,6 +91,16 @@ class KeptProcess:
     #: The start's ``stdin``: a start again keeps it open (a terminal's stdin, which the
     #: images do not show as a pipe, too).
     stdin: bool = False
+    # The container's settings at the dump, for a restore with no stopped container of the
+    # id to take them from (a record's win: it is the container as it is now). None when it
+    # had none, and in a checkpoint made before 2026-12-03: the file is then one older code
+    # reads too.
+    #: Its labels (a start's rules: the file may come in an archive, from anyone).
+    labels: dict[str, str] | None = attrs.field(default=None, validator=LABELS)
+    #: Its autoRemove (True, or None).
+    auto_remove: bool | None = None
+    #: Its restart policy (its count is not kept: a restore is its user's start).
+    restart_policy: RestartPolicy | None = None
 
 
 def checkpoints_dir(bundle: Path) -> Path:
@@ -283,6 +294,11 @@ def kept_process(bundle: Path, name: str) -> KeptProcess | None:
     if kept is not None and kept.process == StartProcess():
         # A start's process names something (a start refuses {}): this one was not given.
         raise _unreadable(name, PROCESS_NAME, "its process names nothing")
+    policy = None if kept is None else kept.restart_policy
+    if kept is not None and kept.auto_remove and policy is not None and policy.name != "no":
+        # No start has both.
+        message = restarts.conflict_with_auto_remove(policy).message
+        raise _unreadable(name, PROCESS_NAME, message)
     return kept
 
 

@@ -353,9 +353,16 @@ class Container:
         )
 
     def kept_process(self) -> checkpoints.KeptProcess:
-        """What a checkpoint keeps of the start that runs: the record's, for a restore that
-        has none (the container deleted, or the checkpoint taken elsewhere)."""
-        return checkpoints.KeptProcess(self.start_process, stdin=self.stdin)
+        """What a checkpoint keeps of the start that runs, and of the container's settings:
+        the record's, for a restore that has none (the container deleted, or the checkpoint
+        taken elsewhere). Those it does not have are left out of the file (None)."""
+        return checkpoints.KeptProcess(
+            self.start_process,
+            stdin=self.stdin,
+            labels=self.labels or None,
+            auto_remove=True if self.auto_remove else None,
+            restart_policy=self.restart_policy,
+        )
 
     def info_json(self) -> bytes:
         """:meth:`info` as the API's JSON, encoded again only when it changed: GET /state lists

@@ -11,6 +11,7 @@ lasted 10 s.
 
 from __future__ import annotations
 
+from .errors import InvalidRequest
 from .model import RestartPolicy
 
 #: The delay before a first restart (or the first after a run of RESTART_RESET_AFTER).
@@ -27,6 +28,14 @@ def next_delay(last: float, ran: float) -> float:
     if ran >= RESTART_RESET_AFTER or last <= 0:
         return RESTART_FIRST_DELAY
     return min(last * 2, RESTART_MAX_DELAY)
+
+
+def conflict_with_auto_remove(policy: RestartPolicy) -> InvalidRequest:
+    """The 400 of a container given both ``policy`` and autoRemove."""
+    return InvalidRequest(
+        f"autoRemove cannot be given with restartPolicy {policy.name!r}: a container removed"
+        " at its exit cannot be started again (docker's --rm and --restart conflict)"
+    )
 
 
 def should_restart(policy: RestartPolicy, restarts: int, exit_status: int) -> bool:

@@ -148,6 +148,9 @@ class Supervisor:
         self._adoption: Adoption | None = None
         self._shutting_down = False
         self._handing_over = False
+        #: The server's end leaves the containers running (a hand-over, --keep-containers):
+        #: a restart due then is the next server's to make (see _restart_exited).
+        self._leaving_containers = False
         #: The cancel scopes of the commands under way (see _submit, migrate): a shutdown
         #: lets them finish first, then ends the rest.
         self._running: set[trio.CancelScope] = set()
@@ -237,8 +240,9 @@ class Supervisor:
         """Refuse new commands, let those under way finish, stop every container (unless
         kept), then end the nursery."""
         self._shutting_down = True
-        await self._end_commands()
         keep = self.config.keep_containers if keep_containers is None else keep_containers
+        self._leaving_containers = keep
+        await self._end_commands()
         if not keep:
             async with trio.open_nursery() as nursery:
                 for container in self._listed():
@@ -471,20 +475,20 @@ class Supervisor:
         moved_process: StartProcess | None = None,
         restart_policy: RestartPolicy | None = None,
         restarted: tuple[int, float] | None = None,
+        moved_restart_count: int = 0,
     ) -> StartedContainer:
         """Start a container, or restore it from ``checkpoint`` (within ``timeout`` seconds,
         or the daemon's checkpoint deadline; ``cgroups_path``: a restore's cgroup instead of
         the bundle's, a migration's); ``auto_remove``: remove it once its init exits.
         ``moved``: the restore of a container that migrated here, which brings its own labels
         and autoRemove, and the process its start ran (``moved_process``: for its record; a
-        user's restore over a stopped container keeps that one's).
+        user's restore over a stopped container keeps that one's), and its restart policy
+        with the count of restarts it had made (``moved_restart_count``: the same container).
         ``resources``: limits laid over the bundle's; ``process``: what runs instead of the
         bundle's process, laid over it (a fresh start only, either). ``restart_policy``: start
         it again once its init exits, as the policy says; ``restarted``: this start is the
         policy's (:meth:`_restart`), its restart count and the delay it waited."""
         check_id(container_id)
-        if restart_policy is not None and restart_policy.name == "no":
-            restart_policy = None  # docker's "no" is no policy
         if timeout is not None and checkpoint is None:
             raise InvalidRequest(
                 "timeout is the deadline of a restore: give checkpoint too (a fresh start runs"
@@ -494,6 +498,7 @@ class Supervisor:
         launch: Launch = Fresh(stdin=stdin, config=bundle_config)
         if resources is not None or process is not None:
             launch = _changed(bundle_config, stdin, resources, process, checkpoint)
+        kept: checkpoints.KeptProcess | None = None
         if checkpoint is not None:
             check_id(checkpoint, "checkpoint name")
             checkpoints.load(bundle, checkpoint)  # 404 now rather than after reserving the id
@@ -518,16 +523,27 @@ class Supervisor:
             # bundle's): else a 201, and the init "exits 1" with E2BIG.
             check_exec_strings(launch.document, field="process.", where=" of the start")
         existing = self._containers.get(container_id)
-        if isinstance(launch, Restore) and existing is not None and not moved:
+        if isinstance(launch, Restore) and not moved:
             # A restore is the stopped container's again: it keeps its labels (those given
-            # are added) and its autoRemove, as docker start --checkpoint does.
-            labels = {**existing.labels, **(labels or {})}
-            auto_remove = auto_remove or existing.auto_remove
-            restart_policy = restart_policy or existing.restart_policy
+            # are added), its autoRemove and its restart policy (one given wins, "no" too),
+            # as docker start --checkpoint does: the container as it is now, changed since
+            # the dump maybe. With none of the id (deleted, or the checkpoint imported), the
+            # dumped container's, as its checkpoint kept them (none, from older code).
+            if existing is not None:
+                had = (existing.labels, existing.auto_remove, existing.restart_policy)
+            elif kept is not None:
+                had = (kept.labels or {}, bool(kept.auto_remove), kept.restart_policy)
+            else:
+                had = ({}, False, None)
+            labels = {**had[0], **(labels or {})}
+            auto_remove = auto_remove or had[1]
+            restart_policy = had[2] if restart_policy is None else restart_policy
             # ... and, if the checkpoint did not keep it, what its start ran, for a start
             # again once it stops (the restore runs what was checkpointed).
-            if not launch.process_kept:
+            if existing is not None and not launch.process_kept:
                 launch = attrs.evolve(launch, process=existing.start_process)
+        if restart_policy is not None and restart_policy.name == "no":
+            restart_policy = None  # docker's "no" is no policy
         if existing is not None:
             if existing.status is Status.CREATED:
                 raise Conflict(f"container {container_id!r} is being started")
@@ -555,6 +571,8 @@ class Supervisor:
             if restarted is not None:
                 container.restart_count, container.restart_delay = restarted
                 container.is_restart = True
+            elif moved:
+                container.restart_count = moved_restart_count
         self._containers[container_id] = container  # the id is taken from here on
         began = time.perf_counter()
         try:
@@ -649,10 +667,14 @@ class Supervisor:
         """Start ``container``, with a restart policy, whose init exited, again if the policy
         says so, once docker's backoff delay has passed: in a task of the supervisor's (the
         container's own tree ends with it). Not one its user stopped, nor at the daemon's end
-        (docker's shutdown is no exit to restart for either)."""
+        (docker's shutdown is no exit to restart for either); but an exit while this server
+        ends leaving the containers running is no stop of the daemon's: the restart is marked
+        due in the record, for the next server."""
         policy = container.restart_policy
         assert policy is not None and self._nursery is not None  # its tree runs in it
-        if self._shutting_down or container.stopped_by_user or container.exit_status is None:
+        if container.stopped_by_user or container.exit_status is None:
+            return
+        if self._shutting_down and not self._leaving_containers:
             return
         init = container.init
         ended_ns = init.exit_ns if init is not None and init.exit_ns else timestamps.now_ns()
@@ -662,6 +684,11 @@ class Supervisor:
             return
         scope = container.pending_restart = trio.CancelScope()
         container.save()  # a server that dies meanwhile leaves the restart to the next one
+        if self._shutting_down:
+            # Left to the next server, which adopts the record (restarting) and makes the
+            # restart, once: this one would only have its start refused (its end takes no
+            # command), or cut.
+            return
         self._nursery.start_soon(self._restart, container, scope, delay)
 
     async def _restart(self, container: Container, scope: trio.CancelScope, delay: float) -> None:
@@ -1099,10 +1126,13 @@ class Supervisor:
         labels: Mapping[str, str],
         auto_remove: bool,
         process: StartProcess | None,
+        restart_policy: RestartPolicy | None = None,
+        restart_count: int = 0,
     ) -> ContainerInfo:
         started = await self.start(
             container_id, str(bundle), checkpoint=checkpoint, cgroups_path=cgroups_path,
             labels=labels, auto_remove=auto_remove, moved=True, moved_process=process,
+            restart_policy=restart_policy, moved_restart_count=restart_count,
         )  # fmt: skip
         return started.info()
 
@@ -1116,10 +1146,7 @@ async def _steps(
 
 
 def _refuse_both(policy: RestartPolicy) -> None:
-    raise InvalidRequest(
-        f"autoRemove cannot be given with restartPolicy {policy.name!r}: a container removed"
-        " at its exit cannot be started again (docker's --rm and --restart conflict)"
-    )
+    raise restarts.conflict_with_auto_remove(policy)
 
 
 def _refuse_if_busy(container: Container) -> None:

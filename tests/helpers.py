@@ -147,6 +147,21 @@ async def start_container(
     return result
 
 
+async def copy_checkpoint(
+    client: httpx.AsyncClient, container_id: str, bundle: Path, to_id: str, to_bundle: Path
+) -> None:
+    """Export checkpoint ``cp`` of ``container_id`` (at ``bundle``) with its whole bundle, and
+    import it as ``to_id``'s at ``to_bundle``: the checkpoint as another host gets it."""
+    query = {"withBundle": "full", "bundlePath": str(bundle)}
+    exported = await client.get(f"/containers/{container_id}/checkpoint/cp/archive", params=query)
+    assert exported.status_code == 200, exported.text
+    imported = await client.put(
+        f"/containers/{to_id}/checkpoint/cp/archive", params={"bundlePath": str(to_bundle)},
+        content=exported.content,
+    )  # fmt: skip
+    assert imported.status_code == 201, imported.text
+
+
 async def next_event(
     client: httpx.AsyncClient,
     *,

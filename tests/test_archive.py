@@ -752,6 +752,45 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], str] | tuple[Callable[[], bytes], 
         lambda: archive([manifest(), *images(), member("checkpoints/cp/process.json", b"{")]),
         "checkpoint 'cp' has unreadable process.json",
     ),
+    # The container's labels, autoRemove and restart policy, kept beside its process since
+    # 2026-12-03: a restore with no record takes them for the container's.
+    "kept labels no start takes": (
+        lambda: archive(
+            [
+                manifest(),
+                *images(),
+                member("checkpoints/cp/process.json", b'{"process": null, "labels": {"": "x"}}'),
+            ]
+        ),
+        "checkpoint 'cp' has unreadable process.json: labels holds a label with an empty name",
+    ),
+    "a kept restart policy that is none": (
+        lambda: archive(
+            [
+                manifest(),
+                *images(),
+                member(
+                    "checkpoints/cp/process.json",
+                    b'{"process": null, "restartPolicy": {"name": "sometimes"}}',
+                ),
+            ]
+        ),
+        "checkpoint 'cp' has unreadable process.json: restartPolicy: name must be one of no,",
+    ),
+    "a kept restart policy with autoRemove": (
+        lambda: archive(
+            [
+                manifest(),
+                *images(),
+                member(
+                    "checkpoints/cp/process.json",
+                    b'{"process": null, "autoRemove": true, "restartPolicy": {"name": "always"}}',
+                ),
+            ]
+        ),
+        "checkpoint 'cp' has unreadable process.json: autoRemove cannot be given with"
+        " restartPolicy 'always'",
+    ),
     "kept limits that are no limits": (
         lambda: archive(
             [manifest(), *images(), member("checkpoints/cp/resources.json", b'{"memory": 3}')]

@@ -34,9 +34,11 @@ from .helpers import (
     runc_ids,
     runc_state,
     start_container,
+    wait_catching,
     wait_output,
 )
 from .test_cli import run_cli
+from .test_restart_policy import UNTIL_USR1, _next_start
 from .test_restore_net import TCP_PAIR, log_bytes, numbers
 
 pytestmark = [pytest.mark.deadline(120), pytest.mark.usefixtures("plain_parent")]
@@ -391,6 +393,39 @@ async def test_auto_remove_moves_with_the_container(
     assert removed.json()["exitStatus"] == 5
     assert (await target.client.get("/containers/once")).status_code == 404
     assert "once" not in runc_ids(target.state_dir)
+
+
+async def test_the_restart_policy_moves_with_the_container(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A container with a restart policy keeps it on the target, with its restartCount (the
+    same container, moved: docker keeps a container's RestartCount until its user starts
+    it), and the target restarts it at its exit there. Before, the offer carried neither:
+    the moved container had no policy, and stayed stopped at its first exit."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    policy = {"name": "always"}
+    info = await start_container(
+        source.client, "svc", make_bundle(UNTIL_USR1), restartPolicy=policy
+    )
+    since = now()
+    await wait_catching(info["processes"][0]["pid"], signal.SIGUSR1)
+    os.kill(info["processes"][0]["pid"], signal.SIGUSR1)  # restarted once on the source
+    restarted = await _next_start(source.client, "svc", since)
+    await wait_catching(restarted["pid"], signal.SIGUSR1)
+    with trio.fail_after(60):
+        steps = await migrate(source.client, "svc", to=f"unix:{target.socket}")
+    assert steps[-1]["step"] == "done", steps
+    moved = (await target.client.get("/containers/svc")).json()
+    assert moved["restartPolicy"] == policy and moved["restartCount"] == 1, moved
+    pid = moved["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+    os.kill(pid, signal.SIGUSR1)
+    event = await _next_start(target.client, "svc", since)
+    assert event["pid"] != pid
+    again = (await target.client.get("/containers/svc")).json()
+    assert again["state"]["status"] == "running" and again["restartCount"] == 2
+    await target.client.delete("/containers/svc", params={"timeout": 0})
 
 
 async def test_the_start_process_moves_with_the_container(

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,11 +23,13 @@ from .helpers import (
     DaemonProcess,
     RunningDaemon,
     collect_events,
+    copy_checkpoint,
     next_event,
     now,
     runc_ids,
     start_container,
     wait_catching,
+    wait_output,
 )
 from .test_auto_remove import _left
 from .test_cli import run_cli
@@ -353,6 +356,35 @@ async def test_a_bad_restart_policy_is_a_400_naming_the_field(
     assert runc_ids(daemon.config.state_dir) == []
 
 
+@pytest.mark.parametrize(
+    ("offer", "message"),
+    [
+        (
+            {"restartPolicy": {"name": "always"}, "autoRemove": True},
+            "autoRemove cannot be given with restartPolicy 'always': a container removed at its"
+            " exit cannot be started again (docker's --rm and --restart conflict)",
+        ),
+        (
+            {"restartPolicy": {"name": "always"}, "restartCount": -1},
+            "restartCount must be 0 or more, not -1",
+        ),
+    ],
+)
+async def test_a_migration_offer_with_a_bad_policy_is_a_400(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    offer: dict[str, Any],
+    message: str,
+) -> None:
+    """A move's target refuses, at the session's open, a policy no start could have given
+    it: before the images come, not at the restore."""
+    body = {"id": "moving", "bundlePath": str(make_bundle()), "checkpoint": "m1", **offer}
+    response = await client.post("/migrations", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == message
+
+
 async def test_patch_changes_the_restart_policy(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
@@ -465,6 +497,165 @@ async def test_containers_that_ended_while_no_daemon_ran_start_again_by_their_po
     assert plain["state"] == {"status": "stopped", "exitStatus": 255}
     for name in ("always", "failing", "plain"):
         await second.client.delete(f"/containers/{name}", params={"timeout": 0})
+
+
+#: Holds a server's end: its init says "term" at SIGTERM and runs on, so that a DELETE of it
+#: (a command the end lets finish) lasts its whole timeout, until the SIGKILL.
+TERM_SAYER = ("sh", "-c", "trap 'echo term' TERM; while true; do usleep 5000; done")
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.usefixtures("plain_parent")
+@pytest.mark.parametrize("how", ["reload", "keep-containers"])
+async def test_an_exit_as_the_server_leaves_its_containers_is_restarted_by_the_next(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, how: str
+) -> None:
+    """The init of an ``always`` container exits while its server ends leaving the containers
+    running (a hand-over to a new server, or a stop with --keep-containers): that server sees
+    the exit (its event comes on a stream opened to it) and marks the restart due in the
+    record, and the next server makes it, once. Before, the record said only stopped, and no
+    server restarted it. The end is held by a DELETE under way (it lets commands finish),
+    of a container that outlives its SIGTERM for the delete's 5 s."""
+    daemon: DaemonProcess = await spawn_daemon(*(("--keep-containers",) if how != "reload" else ()))
+    client = daemon.client
+    pid = await _running_always(client, "kept", make_bundle)
+    await start_container(client, "holder", make_bundle(TERM_SAYER))
+    since = now()
+    exits: list[dict[str, Any]] = []
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+
+            async def exits_seen_by_this_server(task_status: trio.TaskStatus[None]) -> None:
+                params = {"since": since, "id": "kept", "type": "exit"}
+                async with client.stream("GET", "/events", params=params) as response:
+                    assert response.status_code == 200
+                    task_status.started()
+                    async for line in response.aiter_lines():
+                        exits.append(json.loads(line))
+                        return
+
+            async def delete_holder() -> None:
+                deleted = await client.delete("/containers/holder", params={"timeout": 5})
+                assert deleted.status_code == 200, deleted.text
+
+            await nursery.start(exits_seen_by_this_server)
+            nursery.start_soon(delete_holder)
+            await wait_output(client, "holder", "term")  # the delete is under way
+            count = daemon.servings
+            if how == "reload":
+                assert (await client.post("/daemon/reload")).status_code == 202
+                await daemon.logged(b'msg="handing over"\n')
+            else:
+                assert daemon.process is not None
+                daemon.process.send_signal(signal.SIGTERM)
+                await daemon.logged(b'msg="shutting down"\n')
+            killed = now()
+            os.kill(pid, signal.SIGUSR1)  # exits 3: not its user's stop
+        assert [(e["pid"], e["status"]) for e in exits] == [(pid, 3)]
+        if how == "reload":
+            await daemon.served(count + 1)
+        else:
+            assert await daemon.wait_exit() == 0
+            daemon = await spawn_daemon()
+    event = await _next_start(daemon.client, "kept", killed)
+    assert event["pid"] != pid
+    starts = []  # one restart, and no other for 1.5 s (its next delay would be 200 ms)
+    params = {"since": killed, "id": "kept", "type": "start-container"}
+    with trio.move_on_after(1.5):
+        async with daemon.client.stream("GET", "/events", params=params) as response:
+            async for line in response.aiter_lines():
+                starts.append(json.loads(line)["pid"])
+    assert starts == [event["pid"]]
+    got = (await daemon.client.get("/containers/kept")).json()
+    assert got["state"]["status"] == "running" and got["restartCount"] == 1
+    await daemon.client.delete("/containers/kept", params={"timeout": 0})
+
+
+async def _dumped(client: httpx.AsyncClient, container_id: str, bundle: Path, **start: Any) -> None:
+    """Start ``container_id`` with ``start``, and checkpoint it as ``cp`` with exit (it stops,
+    and its restart policy, if any, leaves that exit alone)."""
+    info = await start_container(client, container_id, bundle, **start)
+    await wait_catching(info["processes"][0]["pid"], signal.SIGUSR1)
+    answer = await client.post(f"/containers/{container_id}/checkpoint/cp", json={"exit": True})
+    assert answer.status_code == 201, answer.text
+
+
+@pytest.mark.deadline(120)
+async def test_a_checkpoint_keeps_the_labels_and_the_restart_policy(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A restore with no record of its container (it was deleted, or the checkpoint was
+    imported elsewhere) has the labels and restart policy of the container dumped, as the
+    checkpoint kept them (its count from 0: a user's start), and is restarted by that
+    policy. Before, the checkpoint kept neither: the restored container had none."""
+    bundle = make_bundle(UNTIL_USR1)
+    policy = {"name": "on-failure", "maximumRetryCount": 5}
+    await _dumped(client, "kept", bundle, labels={"team": "infra"}, restartPolicy=policy)
+    deleted = await client.delete("/containers/kept", params={"timeout": 0})
+    assert deleted.status_code == 200, deleted.text
+    elsewhere = tmp_path / "elsewhere" / "bundle"
+    await copy_checkpoint(client, "kept", bundle, "moved", elsewhere)
+    restored = await start_container(client, "kept", bundle, checkpoint="cp")
+    assert restored["labels"] == {"team": "infra"}
+    assert (restored["restartPolicy"], restored["restartCount"]) == (policy, 0)
+    there = await start_container(client, "moved", elsewhere, checkpoint="cp", labels={"n": "2"})
+    assert there["labels"] == {"team": "infra", "n": "2"}  # those given are added
+    assert there["restartPolicy"] == policy
+    pid = there["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+    os.kill(pid, signal.SIGUSR1)  # exits 3: restarted by the kept policy
+    event = await _next_start(client, "moved", since)
+    assert event["pid"] != pid
+    for container_id in ("kept", "moved"):
+        await client.delete(f"/containers/{container_id}", params={"timeout": 0})
+
+
+async def test_a_checkpoint_keeps_auto_remove(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A container started with autoRemove, checkpointed, deleted and restored is removed at
+    its exit again, as the checkpoint kept it; a policy given to the restore meets the kept
+    autoRemove as it meets a record's, with the start's 400."""
+    bundle = make_bundle(UNTIL_USR1)
+    await _dumped(client, "once", bundle, autoRemove=True)
+    deleted = await client.delete("/containers/once", params={"timeout": 0})
+    assert deleted.status_code == 200, deleted.text
+    body = {"bundlePath": str(bundle), "checkpoint": "cp", "restartPolicy": {"name": "always"}}
+    refused = await client.post("/containers/once", json=body)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"].startswith("autoRemove cannot be given with restartPolicy")
+    restored = await start_container(client, "once", bundle, checkpoint="cp")
+    assert restored.get("autoRemove") is True
+    pid = restored["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    os.kill(pid, signal.SIGUSR1)
+    with trio.fail_after(20):
+        removed = await client.post("/containers/once/wait", params={"condition": "removed"})
+    assert removed.status_code == 200, removed.text
+    assert (await client.get("/containers/once")).status_code == 404
+
+
+async def test_a_restore_over_a_stopped_container_takes_its_policy_over_the_checkpoints(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """The stopped container a restore replaces is the container as it is now: its labels
+    and policy (changed since the dump, here) win over what the checkpoint kept; a policy
+    the restore gives wins over both, {"name": "no"} too (before, "no" let the record's
+    stand)."""
+    bundle = make_bundle(UNTIL_USR1)
+    await _dumped(client, "svc", bundle, labels={"v": "1"}, restartPolicy={"name": "always"})
+    changed = {"name": "on-failure", "maximumRetryCount": 1}
+    patched = await client.patch("/containers/svc", json={"restartPolicy": changed})
+    assert patched.status_code == 200, patched.text
+    restored = await start_container(client, "svc", bundle, checkpoint="cp")
+    assert restored["restartPolicy"] == changed and restored["labels"] == {"v": "1"}
+    answer = await client.post("/containers/svc/checkpoint/cp2", json={"exit": True})
+    assert answer.status_code == 201, answer.text
+    body = {"checkpoint": "cp2", "restartPolicy": {"name": "no"}}
+    again = await start_container(client, "svc", bundle, **body)
+    assert "restartPolicy" not in again
+    await client.delete("/containers/svc", params={"timeout": 0})
 
 
 # --- ctr-trio ---------------------------------------------------------------------------------

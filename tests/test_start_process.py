@@ -33,6 +33,7 @@ from .helpers import (
     DaemonProcess,
     GatedRunc,
     RunningDaemon,
+    copy_checkpoint,
     now,
     own_cgroup,
     runc_ids,
@@ -457,15 +458,8 @@ async def test_a_checkpoint_imported_elsewhere_runs_the_starts_process(
     client = daemon.client
     bundle = make_bundle(env=BUNDLE_ENV)
     await _checkpointed_and_deleted(client, "exported", bundle, COUNTING)
-    query = {"withBundle": "full", "bundlePath": str(bundle)}
-    exported = await client.get("/containers/exported/checkpoint/cp/archive", params=query)
-    assert exported.status_code == 200, exported.text
     target = tmp_path / "elsewhere" / "bundle"
-    imported = await client.put(
-        "/containers/imported/checkpoint/cp/archive", params={"bundlePath": str(target)},
-        content=exported.content,
-    )  # fmt: skip
-    assert imported.status_code == 201, imported.text
+    await copy_checkpoint(client, "exported", bundle, "imported", target)
     restored = await start_container(client, "imported", target, checkpoint="cp")
     assert restored["bundlePath"] == str(target)
     await _is_the_one_dumped(client, "imported", restored)

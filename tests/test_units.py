@@ -44,6 +44,7 @@ from containerd_trio.model import (
     PidsResources,
     ProcessInfo,
     Resources,
+    RestartPolicy,
     StartProcess,
     Status,
     User,
@@ -928,10 +929,24 @@ def test_a_checkpoint_keeps_what_its_start_ran(tmp_path: Path) -> None:
     kept.unlink()
     checkpoints.keep_process(bundle, "cp", checkpoints.KeptProcess(None))
     assert checkpoints.kept_process(bundle, "cp") == checkpoints.KeptProcess(None, stdin=False)
+    # The container's settings (since 2026-12-03): written only when it had them, so that
+    # the file of a container with none is the one older code wrote (and reads).
+    assert json.loads(kept.read_text()) == {"stdin": False}
+    kept.unlink()
+    settings = checkpoints.KeptProcess(
+        None, labels={"team": "infra"}, restart_policy=RestartPolicy(name="always")
+    )
+    checkpoints.keep_process(bundle, "cp", settings)
+    assert checkpoints.kept_process(bundle, "cp") == settings
     for bad, problem in [
         ('{"process": {"cwd": "tmp"}}', "process: cwd must be an absolute path, not 'tmp'"),
         ('{"process": {}}', "its process names nothing"),
         ('{"process": null, "color": 1}', "unknown field 'color'"),
+        ('{"labels": {"a\\n": "1"}}', "label 'a\\n' in labels has a control character"),
+        (
+            '{"autoRemove": true, "restartPolicy": {"name": "on-failure"}}',
+            "autoRemove cannot be given with restartPolicy 'on-failure'",
+        ),
         ("[]", "it is not a JSON object"),
     ]:
         kept.write_text(bad)

@@ -433,6 +433,7 @@ async def open_migration(body: MigrationOffer) -> Reply:
     session = supervisor().incoming.open(
         body.id, body.bundle_path, body.checkpoint, with_bundle=body.with_bundle,
         labels=body.labels, auto_remove=body.auto_remove, process=body.process,
+        restart_policy=body.restart_policy, restart_count=body.restart_count or 0,
     )  # fmt: skip
     return wire.json_response(session, 201)
 

@@ -339,6 +339,21 @@ class MigrationOffer:
             " without."
         ),
     )
+    restart_policy: RestartPolicy | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "The container's restart policy, which it keeps here: this daemon starts it again"
+            " by it. Not with autoRemove. A source that does not send it moves one without."
+        ),
+    )
+    restart_count: int | None = attrs.field(
+        default=None,
+        validator=NOT_NEGATIVE,
+        metadata=doc(
+            "How many times the restart policy started it again on the source (its"
+            " restartCount), counted on here. Left out: 0."
+        ),
+    )
 
 
 # --- path and query parameters ------------------------------------------------------------------

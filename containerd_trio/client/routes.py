@@ -279,6 +279,8 @@ def open_migration(
     labels: Mapping[str, str] | None = None,
     auto_remove: bool = False,
     process: StartProcess | None = None,
+    restart_policy: RestartPolicy | None = None,
+    restart_count: int = 0,
 ) -> Request:
     """The source asks the target for a session (see :mod:`containerd_trio.migration`)."""
     body: dict[str, Any] = {
@@ -293,6 +295,10 @@ def open_migration(
         body["autoRemove"] = True
     if process:  # likewise: a target older than process takes a container without one
         body["process"] = process
+    if restart_policy:  # likewise, for the restart policy and its count
+        body["restartPolicy"] = restart_policy
+        if restart_count:
+            body["restartCount"] = restart_count
     return make_request("POST", "/migrations", body=body)
 
 

@@ -13,7 +13,8 @@ Until then the container belongs to the source, whose copy waits frozen: a resto
 whose session aborts is deleted here, and the source's runs on. The restored container keeps
 the source's labels and gets one more, :data:`~.model.MIGRATION_LABEL`, by which a source that
 lost track (an answer lost, this server restarted) knows it for the one it moved; it keeps the
-source's autoRemove too (this daemon removes it once its init exits).
+source's autoRemove too (this daemon removes it once its init exits), and its restart policy
+with the count of restarts made (this daemon restarts it by that policy, counting on).
 
 What a session makes outlives a server that dies (or hands over) mid-migration only until
 the next one starts: each session is recorded on disk (:mod:`.ledger`), and the next server
@@ -40,7 +41,7 @@ from typing import Protocol
 import attrs
 import trio
 
-from .. import checkpoints
+from .. import checkpoints, restarts
 from ..archive import (
     BundleContent,
     ImageKind,
@@ -50,7 +51,7 @@ from ..archive import (
     import_archive,
 )
 from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, RuntimeFailure, quoted
-from ..model import ContainerInfo, StartProcess
+from ..model import ContainerInfo, RestartPolicy, StartProcess
 from ..mounts import remove_tree
 from ..validation import check_id
 from .ledger import EmptyDirectory, SessionEntry, SessionLedger
@@ -79,6 +80,8 @@ class Host(Protocol):
         labels: Mapping[str, str],
         auto_remove: bool,
         process: StartProcess | None,
+        restart_policy: RestartPolicy | None = None,
+        restart_count: int = 0,
     ) -> ContainerInfo: ...
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo: ...
@@ -114,6 +117,8 @@ class Session:
         with_bundle: bool = False,
         auto_remove: bool = False,
         process: StartProcess | None = None,
+        restart_policy: RestartPolicy | None = None,
+        restart_count: int = 0,
     ) -> None:
         self.id = session_id
         self.container_id = container_id
@@ -125,6 +130,10 @@ class Session:
         self.auto_remove = auto_remove
         #: What its start ran instead of the bundle's process: its record here keeps it.
         self.process = process
+        #: The source's restart policy, and the restarts it made: this daemon restarts the
+        #: restored container by it, counting on.
+        self.restart_policy = restart_policy
+        self.restart_count = restart_count
         self.lock = trio.Lock()
         self.with_bundle = with_bundle
         self.made_bundle = False
@@ -256,9 +265,16 @@ class Incoming:
         labels: Mapping[str, str] | None = None,
         auto_remove: bool = False,
         process: StartProcess | None = None,
+        restart_policy: RestartPolicy | None = None,
+        restart_count: int = 0,
     ) -> MigrationSession:
         check_id(container_id)
         check_id(checkpoint, "checkpoint name")
+        if restart_policy is not None and restart_policy.name == "no":
+            restart_policy = None
+        if restart_policy is not None and auto_remove:
+            # Refused now, not at the restore, once the images have come.
+            raise restarts.conflict_with_auto_remove(restart_policy)
         if self._host.running_here(container_id):
             raise Conflict(f"container {container_id!r} runs here already")
         if any(s.container_id == container_id for s in self._sessions.values()):
@@ -280,6 +296,7 @@ class Incoming:
         session = Session(
             secrets.token_hex(8), container_id, bundle, checkpoint, shared, labels or {},
             with_bundle=with_bundle, auto_remove=auto_remove, process=process,
+            restart_policy=restart_policy, restart_count=restart_count,
         )  # fmt: skip
         self._sessions[session.id] = session
         self._ledger.write(session.entry())
@@ -359,6 +376,8 @@ class Incoming:
                 labels=session.labels,
                 auto_remove=session.auto_remove,
                 process=session.process,
+                restart_policy=session.restart_policy,
+                restart_count=session.restart_count,
             )
             session.restored = True
             return info

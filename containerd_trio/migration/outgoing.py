@@ -32,7 +32,8 @@ A target that may run it but cannot say leaves the copy here paused, and the mov
 kept, to the same settling as a move a dead server left (:class:`~.left.LeftMove`): the target
 is asked again until it says.
 The restored container carries the source's labels and :data:`~.model.MIGRATION_LABEL`, by
-which the source knows it for the one it moved, and the source's autoRemove.
+which the source knows it for the one it moved, the source's autoRemove, and its restart
+policy with the count of restarts made.
 """
 
 from __future__ import annotations
@@ -427,7 +428,8 @@ class Outgoing(Move):
         answer = await self.target.open(
             self.container.id, bundle_path, self.name, with_bundle=plan.with_bundle,
             labels=self.container.labels, auto_remove=self.container.auto_remove,
-            process=self.container.start_process,
+            process=self.container.start_process, restart_policy=self.container.restart_policy,
+            restart_count=self.container.restart_count,
         )  # fmt: skip
         self.shared = bool(answer.get("sharedBundle"))
         self._session = str(answer["id"])

@@ -15,7 +15,7 @@ from ..client.protocol import Answer, Request
 from ..client.trio_transport import TrioTransport
 from ..convert import structure, unstructure
 from ..errors import BadGateway
-from ..model import ContainerInfo, StartProcess
+from ..model import ContainerInfo, RestartPolicy, StartProcess
 from ..validation import is_id
 
 #: How long a request to the target is tried again while it refuses connections or answers
@@ -90,10 +90,14 @@ class Target:
         labels: Mapping[str, str],
         auto_remove: bool,
         process: StartProcess | None = None,
+        restart_policy: RestartPolicy | None = None,
+        restart_count: int = 0,
     ) -> dict[str, Any]:
         request = routes.open_migration(
             container_id, bundle_path, checkpoint, with_bundle=with_bundle, labels=labels,
             auto_remove=auto_remove, process=None if process is None else unstructure(process),
+            restart_policy=None if restart_policy is None else unstructure(restart_policy),
+            restart_count=restart_count,
         )  # fmt: skip
         session = await self._call(request, "open a migration session")
         # The address is the client's: what answers there may be anything, which must be
