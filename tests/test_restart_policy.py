@@ -428,6 +428,41 @@ async def test_a_restart_due_as_the_server_dies_is_made_by_the_next(
 
 @pytest.mark.deadline(120)
 @pytest.mark.usefixtures("plain_parent")
+async def test_a_restart_that_failed_is_not_made_by_the_next_server(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """A restart whose start fails (its bundle has no config.json by then) leaves the
+    container stopped, as docker's: its record no more says a restart is due, so the next
+    server (kill -9 of this one), once the bundle is whole again, does not start it."""
+    bundle = make_bundle(("sh", "-c", "mv /bundle/config.json /bundle/config.off; exit 1"))
+    config_path = bundle / "config.json"
+    config = json.loads(config_path.read_text())
+    # The bundle's own directory in the container: its init takes its config.json away.
+    mount = {"destination": "/bundle", "type": "bind", "source": str(bundle)}
+    config["mounts"].append({**mount, "options": ["rbind", "rw"]})
+    config_path.write_text(json.dumps(config))
+    daemon: DaemonProcess = await spawn_daemon()
+    since = now()
+    body = {"bundlePath": str(bundle), "restartPolicy": {"name": "always"}}
+    response = await daemon.client.post("/containers/broken", json=body)
+    assert response.status_code == 201, response.text
+    with trio.fail_after(10):
+        assert await _starts_and_exits(daemon.client, "broken", since, 2) == [
+            ("start-container", None),
+            ("exit", 1),
+        ]
+        await daemon.logged(b"container broken could not be restarted")
+    (bundle / "config.off").rename(config_path)
+    killed = now()
+    await daemon.kill_server()
+    got = (await daemon.client.get("/containers/broken")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 1}
+    await _no_more_starts(daemon.client, "broken", killed)
+    await daemon.client.delete("/containers/broken", params={"timeout": 0})
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.usefixtures("plain_parent")
 async def test_containers_that_ended_while_no_daemon_ran_start_again_by_their_policy(
     spawn_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
