@@ -200,6 +200,54 @@ async def test_a_wait_for_the_removal_outlasts_restarts(
     assert answers[0].json()["pid"] == second
 
 
+@pytest.mark.deadline(240)
+async def test_a_wait_for_the_removal_outlasts_a_thousand_restarts(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A wait for the removal of a container its policy restarted more times than Python's
+    recursion limit (an always container whose runs last 10 s restarts 1000 times in under
+    3 hours) answers at the delete: it follows the restarts one after the other, not each
+    from within the last one's wait. The delay is made 1 ms so that the test takes seconds."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 0.001)
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_MAX_DELAY", 0.001)
+    restarts = 1100
+    policy = {"name": "on-failure", "maximumRetryCount": restarts}
+    # The first run waits for SIGUSR1 (the wait is asked of it, running: a wait asked while a
+    # restart's start runs is a 404, as during any start); the others exit 1 at once.
+    script = (
+        "[ -e /ran ] && exit 1; touch /ran; trap 'exit 1' USR1; while true; do usleep 5000; done"
+    )
+    since = now()
+    info = await start_container(
+        client, "tireless", make_bundle(("sh", "-c", script)), restartPolicy=policy
+    )
+    pid = info["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    answers: list[httpx.Response] = []
+    async with trio.open_nursery() as nursery:
+
+        async def wait() -> None:
+            params = {"condition": "removed"}
+            answers.append(await client.post("/containers/tireless/wait", params=params))
+
+        nursery.start_soon(wait)
+        await trio.testing.wait_all_tasks_blocked()
+        os.kill(pid, signal.SIGUSR1)
+        params = {"since": since, "id": "tireless", "type": "exit"}
+        with trio.fail_after(200):
+            await collect_events(client, params, restarts + 1)  # the last run's exit
+        got = (await client.get("/containers/tireless")).json()
+        assert got["restartCount"] == restarts and got["state"]["status"] == "stopped"
+        assert answers == [], answers[0].text  # restarted, not removed
+        deleted = await client.delete("/containers/tireless", params={"timeout": 0})
+        assert deleted.status_code == 200, deleted.text
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json()["exitStatus"] == 1
+
+
 @pytest.mark.parametrize("how", ["stop", "kill", "signal"])
 async def test_a_users_stop_is_final(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, how: str
