@@ -75,6 +75,14 @@ async def _running_always(
     return pid
 
 
+async def _wait_removed(
+    client: httpx.AsyncClient, container_id: str, answers: list[httpx.Response]
+) -> None:
+    """Ask for the container's removal (condition=removed); the answer goes in ``answers``."""
+    params = {"condition": "removed"}
+    answers.append(await client.post(f"/containers/{container_id}/wait", params=params))
+
+
 async def _no_more_starts(client: httpx.AsyncClient, container_id: str, since: str) -> None:
     """No start of the container comes from ``since`` for 1.5 s: the next backoff delay of
     the tests that call this is at most 400 ms, so a restart would have come by then."""
@@ -182,12 +190,7 @@ async def test_a_wait_for_the_removal_outlasts_restarts(
     answers: list[httpx.Response] = []
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
-
-            async def wait() -> None:
-                params = {"condition": "removed"}
-                answers.append(await client.post("/containers/kept/wait", params=params))
-
-            nursery.start_soon(wait)
+            nursery.start_soon(_wait_removed, client, "kept", answers)
             await trio.testing.wait_all_tasks_blocked()
             since = now()
             os.kill(pid, signal.SIGUSR1)
@@ -228,12 +231,7 @@ async def test_a_wait_for_the_removal_outlasts_a_thousand_restarts(
     await wait_catching(pid, signal.SIGUSR1)
     answers: list[httpx.Response] = []
     async with trio.open_nursery() as nursery:
-
-        async def wait() -> None:
-            params = {"condition": "removed"}
-            answers.append(await client.post("/containers/tireless/wait", params=params))
-
-        nursery.start_soon(wait)
+        nursery.start_soon(_wait_removed, client, "tireless", answers)
         await trio.testing.wait_all_tasks_blocked()
         os.kill(pid, signal.SIGUSR1)
         params = {"since": since, "id": "tireless", "type": "exit"}
