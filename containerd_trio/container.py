@@ -813,13 +813,17 @@ class Container:
     async def wait_gone(self) -> ExitInfo:
         """How the init ended, once the container is removed (deleted, by autoRemove or
         replaced by a start of its id)."""
-        await self._gone.done.wait()
-        successor = self._gone.successor
-        if successor is not None and successor.is_restart:
-            return await successor.wait_gone()  # the same container to its user
-        if self.status is not Status.STOPPED or self.exit_status is None:
+        gone = self
+        await gone._gone.done.wait()
+        while (successor := gone._gone.successor) is not None and successor.is_restart:
+            # A restart's run is the same container to its user: its removal is awaited, in a
+            # loop (awaiting each one's wait_gone from within the last one's nested a frame
+            # per restart: past Python's recursion limit, the RecursionError broke trio).
+            gone = successor
+            await gone._gone.done.wait()
+        if gone.status is not Status.STOPPED or gone.exit_status is None:
             raise NotFound(f"container {self.id!r} was removed before it stopped")
-        return self.ended()
+        return gone.ended()
 
     async def wait_next_exit(self) -> ExitInfo:
         """How the init's next run ends (docker's ``next-exit``): this one, if it has not

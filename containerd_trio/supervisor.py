@@ -714,7 +714,11 @@ class Supervisor:
         except ShuttingDown:
             log.info("container %s is left stopped: the daemon stops", container.id)
         except DaemonError as exc:
-            # As docker's: a restart whose start fails leaves the container stopped.
+            # As docker's: a restart whose start fails leaves the container stopped. Its record
+            # said the restart was due (_restart_exited): no more, or the next server would
+            # make it. (A start that got as far as removing it put back a copy, recorded so:
+            # this one is deleted then, and save() writes nothing.)
+            container.save()
             log.error("container %s could not be restarted: %s", container.id, exc.message)
 
     async def _auto_remove(self, container: Container) -> None:

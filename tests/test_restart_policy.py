@@ -78,6 +78,14 @@ async def _running_always(
     return pid
 
 
+async def _wait_removed(
+    client: httpx.AsyncClient, container_id: str, answers: list[httpx.Response]
+) -> None:
+    """Ask for the container's removal (condition=removed); the answer goes in ``answers``."""
+    params = {"condition": "removed"}
+    answers.append(await client.post(f"/containers/{container_id}/wait", params=params))
+
+
 async def _no_more_starts(client: httpx.AsyncClient, container_id: str, since: str) -> None:
     """No start of the container comes from ``since`` for 1.5 s: the next backoff delay of
     the tests that call this is at most 400 ms, so a restart would have come by then."""
@@ -185,12 +193,7 @@ async def test_a_wait_for_the_removal_outlasts_restarts(
     answers: list[httpx.Response] = []
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
-
-            async def wait() -> None:
-                params = {"condition": "removed"}
-                answers.append(await client.post("/containers/kept/wait", params=params))
-
-            nursery.start_soon(wait)
+            nursery.start_soon(_wait_removed, client, "kept", answers)
             await trio.testing.wait_all_tasks_blocked()
             since = now()
             os.kill(pid, signal.SIGUSR1)
@@ -201,6 +204,49 @@ async def test_a_wait_for_the_removal_outlasts_restarts(
             assert deleted.status_code == 200, deleted.text
     assert answers[0].status_code == 200, answers[0].text
     assert answers[0].json()["pid"] == second
+
+
+@pytest.mark.deadline(240)
+async def test_a_wait_for_the_removal_outlasts_a_thousand_restarts(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A wait for the removal of a container its policy restarted more times than Python's
+    recursion limit (an always container whose runs last 10 s restarts 1000 times in under
+    3 hours) answers at the delete: it follows the restarts one after the other, not each
+    from within the last one's wait. The delay is made 1 ms so that the test takes seconds."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 0.001)
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_MAX_DELAY", 0.001)
+    restarts = 1100
+    policy = {"name": "on-failure", "maximumRetryCount": restarts}
+    # The first run waits for SIGUSR1 (the wait is asked of it, running: a wait asked while a
+    # restart's start runs is a 404, as during any start); the others exit 1 at once.
+    script = (
+        "[ -e /ran ] && exit 1; touch /ran; trap 'exit 1' USR1; while true; do usleep 5000; done"
+    )
+    since = now()
+    info = await start_container(
+        client, "tireless", make_bundle(("sh", "-c", script)), restartPolicy=policy
+    )
+    pid = info["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    answers: list[httpx.Response] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_wait_removed, client, "tireless", answers)
+        await trio.testing.wait_all_tasks_blocked()
+        os.kill(pid, signal.SIGUSR1)
+        params = {"since": since, "id": "tireless", "type": "exit"}
+        with trio.fail_after(200):
+            await collect_events(client, params, restarts + 1)  # the last run's exit
+        got = (await client.get("/containers/tireless")).json()
+        assert got["restartCount"] == restarts and got["state"]["status"] == "stopped"
+        assert answers == [], answers[0].text  # restarted, not removed
+        deleted = await client.delete("/containers/tireless", params={"timeout": 0})
+        assert deleted.status_code == 200, deleted.text
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json()["exitStatus"] == 1
 
 
 @pytest.mark.parametrize("how", ["stop", "kill", "signal"])
@@ -456,6 +502,41 @@ async def test_a_restart_due_as_the_server_dies_is_made_by_the_next(
     got = (await daemon.client.get("/containers/looping")).json()
     assert got["restartCount"] >= 6
     await daemon.client.delete("/containers/looping", params={"timeout": 0})
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.usefixtures("plain_parent")
+async def test_a_restart_that_failed_is_not_made_by_the_next_server(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """A restart whose start fails (its bundle has no config.json by then) leaves the
+    container stopped, as docker's: its record no more says a restart is due, so the next
+    server (kill -9 of this one), once the bundle is whole again, does not start it."""
+    bundle = make_bundle(("sh", "-c", "mv /bundle/config.json /bundle/config.off; exit 1"))
+    config_path = bundle / "config.json"
+    config = json.loads(config_path.read_text())
+    # The bundle's own directory in the container: its init takes its config.json away.
+    mount = {"destination": "/bundle", "type": "bind", "source": str(bundle)}
+    config["mounts"].append({**mount, "options": ["rbind", "rw"]})
+    config_path.write_text(json.dumps(config))
+    daemon: DaemonProcess = await spawn_daemon()
+    since = now()
+    body = {"bundlePath": str(bundle), "restartPolicy": {"name": "always"}}
+    response = await daemon.client.post("/containers/broken", json=body)
+    assert response.status_code == 201, response.text
+    with trio.fail_after(10):
+        assert await _starts_and_exits(daemon.client, "broken", since, 2) == [
+            ("start-container", None),
+            ("exit", 1),
+        ]
+        await daemon.logged(b"container broken could not be restarted")
+    (bundle / "config.off").rename(config_path)
+    killed = now()
+    await daemon.kill_server()
+    got = (await daemon.client.get("/containers/broken")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 1}
+    await _no_more_starts(daemon.client, "broken", killed)
+    await daemon.client.delete("/containers/broken", params={"timeout": 0})
 
 
 @pytest.mark.deadline(120)
