@@ -198,7 +198,11 @@ def _placed(
     # The words of the runs but the last start before the last's first word, which starts
     # before the last title's end: only so many words more than one may go to those runs.
     reach = header[-1][1] + _SHIFT
-    most = min(count - width, _MOST_EXTRA, sum(start < reach for start, _ in words) - width)
+    # Not below 0: a line pushed on past the last title (a value much wider than its column)
+    # has fewer words before it than titles; a word each then, as docker's split.
+    most = max(
+        0, min(count - width, _MOST_EXTRA, sum(start < reach for start, _ in words) - width)
+    )
     # spaces[i]: the spaces more than one between the words up to word i, as far as a run but
     # the last's may reach (the last's, to the line's end, less a constant: those to its start).
     spaces = [0]

@@ -11,6 +11,8 @@ from typing import Any, NamedTuple
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from containerd_trio import pstable
 from containerd_trio.client.output import TOP_HEADERS, cpu_time, start_time
@@ -417,6 +419,52 @@ def test_ps_table_keeps_a_column_s_spaces_in_that_column() -> None:
         ["root", "300", "0.0", "0.5", "1234567", "123456", "?", "Ss", "15:21", "0:00",
          "sh -c echo  two  spaces"],
     ]  # fmt: skip
+
+
+#: ``ps axf`` as it printed a line pushed on by a value wider than its column (the server
+#: answered 500: "min() arg is an empty sequence", with fewer words before the last title than
+#: titles before it).
+PUSHED = """\
+  PID TTY      STAT   TIME COMMAND
+ 7024 ?xxx        R      0:00              \\_ ps axf
+"""
+
+
+def test_ps_table_of_a_line_pushed_past_the_last_title() -> None:
+    assert parse_table(PUSHED, [7024]).processes == [["7024", "?xxx", "R", "0:00", "\\_ ps axf"]]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    table=st.sampled_from([AUX, STARTED, COMMAND_FIRST, NAME_THEN_STARTED, WIDE, OVERFLOW, PUSHED]),
+    edits=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=200),
+            st.sampled_from([" ", "  ", "      ", "x", "xxxxxxxxxxxx", "a b"]),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_ps_table_places_every_word_of_any_line(table: str, edits: list[tuple[int, str]]) -> None:
+    """Whatever ps's line (values wider or narrower than their columns, words added), each row
+    has a column per title and keeps every word of its line, in order: no 500."""
+    header, line = table.split("\n")[:2]
+    for at, text in edits:
+        at = min(at, len(line))
+        line = line[:at] + text + line[at:]
+    titles = header.split()
+    pid = line.split()[titles.index("PID")] if len(line.split()) > titles.index("PID") else ""
+    wanted = [int(pid)] if pid.isdigit() else []
+    try:
+        rows = parse_table(f"{header}\n{line}\n", wanted).processes
+    except InvalidRequest as exc:  # a PID column an edit made no number: ps's fault, a 400
+        assert "pid" in exc.message
+        return
+    assert len(rows) == len(wanted)
+    for row in rows:
+        assert len(row) == len(titles)
+        assert " ".join(" ".join(row).split()) == " ".join(line.split())
 
 
 def test_ps_table_keeps_the_threads_of_the_containers_processes() -> None:
