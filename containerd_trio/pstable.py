@@ -200,9 +200,7 @@ def _placed(
     reach = header[-1][1] + _SHIFT
     # Not below 0: a line pushed on past the last title (a value much wider than its column)
     # has fewer words before it than titles; a word each then, as docker's split.
-    most = max(
-        0, min(count - width, _MOST_EXTRA, sum(start < reach for start, _ in words) - width)
-    )
+    most = max(0, min(count - width, _MOST_EXTRA, sum(start < reach for start, _ in words) - width))
     # spaces[i]: the spaces more than one between the words up to word i, as far as a run but
     # the last's may reach (the last's, to the line's end, less a constant: those to its start).
     spaces = [0]
