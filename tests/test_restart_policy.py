@@ -18,6 +18,9 @@ import pytest
 import trio
 import trio.testing
 
+from containerd_trio.convert import unstructure
+from containerd_trio.records import RecordJournal
+
 from .helpers import (
     BundleFactory,
     DaemonProcess,
@@ -796,3 +799,42 @@ async def test_ctr_trio_run_refuses_a_bad_restart(
     )
     assert result.code != 0 and message in result.err, result
     assert (await daemon.client.get("/containers/web")).status_code == 404
+
+
+def _recorded_state(daemon: RunningDaemon, container_id: str) -> dict[str, Any]:
+    """The container's state as its record in the journal says it (the view a next server
+    adopts), read from a copy: a load rewrites the journal it reads."""
+    copy = daemon.config.state_dir.parent / "journal-copy"
+    copy.write_bytes(daemon.config.journal_path.read_bytes())
+    journal = RecordJournal(copy)
+    try:
+        (record,) = [r for r in journal.load() if r.container.id == container_id]
+    finally:
+        journal.close()
+    state: dict[str, Any] = unstructure(record.container.state)
+    return state
+
+
+async def test_a_container_waiting_out_its_delay_says_it_is_restarting(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docker's Restarting: during the delay the container, its GET /state listing and its
+    record say restarting (stopped still, with its exit status); once the restart is off
+    (a signal cancels it), none of them does, GET /state's cached view included."""
+    await _exited_into_backoff(client, "looping", make_bundle, monkeypatch)
+    restarting = {"status": "stopped", "exitStatus": 1, "restarting": True}
+    assert (await client.get("/containers/looping")).json()["state"] == restarting
+    (listed,) = (await client.get("/state")).json()["containers"]
+    assert listed["state"] == restarting
+    assert _recorded_state(daemon, "looping") == restarting
+    patched = await client.patch("/containers/looping", json={"signal": "TERM"})
+    assert patched.status_code == 200, patched.text
+    stopped = {"status": "stopped", "exitStatus": 1}
+    assert patched.json()["state"] == stopped
+    assert (await client.get("/containers/looping")).json()["state"] == stopped
+    (listed,) = (await client.get("/state")).json()["containers"]
+    assert listed["state"] == stopped
+    assert _recorded_state(daemon, "looping") == stopped
