@@ -838,3 +838,33 @@ async def test_a_container_waiting_out_its_delay_says_it_is_restarting(
     (listed,) = (await client.get("/state")).json()["containers"]
     assert listed["state"] == stopped
     assert _recorded_state(daemon, "looping") == stopped
+
+
+async def test_ctr_trio_ps_lists_a_restarting_container_and_prune_leaves_it(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docker's ps lists a restarting container without -a (running, paused, restarting),
+    its status filter names it restarting (exited: not it), and prune leaves it."""
+    await start_container(client, "plain", make_bundle(FAIL))
+    with trio.fail_after(10):
+        assert (await client.post("/containers/plain/wait")).json()["exitStatus"] == 1
+    await _exited_into_backoff(client, "looping", make_bundle, monkeypatch)
+    cli = ("--address", daemon.url)
+    listed = await run_cli(*cli, "ps", "--format", "{{.ID}} {{.Status}} {{.State}}")
+    assert (listed.code, listed.out) == (0, "looping restarting (exit 1) restarting\n"), listed
+    for wanted, ids in (("restarting", "looping\n"), ("exited", "plain\n")):
+        filtered = await run_cli(*cli, "ps", "-q", "-f", f"status={wanted}")
+        assert (filtered.code, filtered.out) == (0, ids), filtered
+    pruned = await run_cli(*cli, "prune")
+    assert (pruned.code, pruned.out) == (0, "deleted plain\n"), pruned
+    # docker's start of a restarting container does nothing (and succeeds): it waits still,
+    # the same run (a start, even of a run that exits at once, is another createdAt).
+    waiting = (await client.get("/containers/looping")).json()
+    assert waiting["state"]["restarting"] is True
+    started = await run_cli(*cli, "start", "looping")
+    assert (started.code, started.out) == (0, "looping\n"), started
+    assert (await client.get("/containers/looping")).json() == waiting
+    await client.delete("/containers/looping")
