@@ -225,9 +225,8 @@ class Container:
     #: Its user stopped this run (a signal through PATCH: docker's stop and kill), or its
     #: delete did: the exit that comes of it is final, whatever the policy.
     stopped_by_user: bool = False
-    #: The restart waiting out its delay, once this run has exited: a stop or a delete of
-    #: the container cancels it.
-    pending_restart: trio.CancelScope | None = None
+    #: The restart waiting out its delay, once this run has exited (see pending_restart).
+    _pending_restart: trio.CancelScope | None = None
     #: This run is a restart of the policy's (not its user's start): its start continues
     #: the log and publishes no ``delete`` of the run before, and a wait for the removal of
     #: that run waits for this one's.
@@ -340,6 +339,7 @@ class Container:
             state=ContainerState(
                 status=self.status,
                 exit_status=self.exit_status if self.status is Status.STOPPED else None,
+                restarting=True if self._pending_restart is not None else None,
             ),
             processes=[process.info for process in self.processes.values()],
             created_at=timestamps.format_ns(self.created_ns),
@@ -370,7 +370,8 @@ class Container:
         an answer's cost with a thousand of them."""
         # All that info() reads and may change: the id, bundle and labels never do, a
         # Process's info is fixed when it starts (Processes compare by identity), and an update
-        # puts new (frozen) Resources in place.
+        # puts new (frozen) Resources in place. (Not the restart waiting out its delay, which
+        # info() says: setting it drops the encoding, so that no start pays for its check.)
         key = (
             self.status, self.exit_status, self.created_ns, self.resources, self.auto_remove,
             self.stdin, self.start_process, self.restart_policy, self.restart_count,
@@ -398,7 +399,7 @@ class Container:
             replaces=self.replaces if starting else None,
             cgroups_path=self._cgroups_path if starting else None,
             updating=None if self.updating is None else dump_json(unstructure(self.updating)),
-            restarting=self.pending_restart is not None or (starting and self.is_restart),
+            restarting=self._pending_restart is not None or (starting and self.is_restart),
         )
 
     # --- the task tree --------------------------------------------------------------------------
@@ -1281,6 +1282,17 @@ class Container:
             self.deleting = False
             self.save()
 
+    @property
+    def pending_restart(self) -> trio.CancelScope | None:
+        """The restart waiting out its delay, once this run has exited (its listing says
+        restarting meanwhile): a stop or a delete of the container cancels it."""
+        return self._pending_restart
+
+    @pending_restart.setter
+    def pending_restart(self, scope: trio.CancelScope | None) -> None:
+        self._pending_restart = scope
+        self._info_json = None  # its listing's state.restarting changes with it
+
     def take_restart_policy(self, info: ContainerInfo) -> None:
         """The restart policy and count its record (``info``) says: a container made again
         from its record (an adoption, a stopped one put back) keeps them."""
@@ -1291,10 +1303,10 @@ class Container:
     def cancel_restart(self) -> bool:
         """Cancel the restart waiting out its delay, if there is one (a stop, a delete, a
         start of the id by its user): True if there was."""
-        pending = self.pending_restart
-        self.pending_restart = None
+        pending = self._pending_restart
         if pending is None:
             return False
+        self.pending_restart = None
         pending.cancel()
         return True
 

@@ -196,12 +196,20 @@ class ExitInfo:
 
 @attrs.frozen
 class ContainerState:
-    """A stopped container also has exitStatus."""
+    """A stopped container also has exitStatus, and restarting while its restart policy's
+    delay runs."""
 
     status: Status
     exit_status: int | None = attrs.field(
         default=None,
         metadata=doc("Set once stopped: the init's exit code, or 128+N if signal N killed it."),
+    )
+    restarting: bool | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "true: stopped, and its restart policy starts it again once its delay has passed"
+            " (docker's Restarting); left out otherwise."
+        ),
     )
 
 

@@ -1672,7 +1672,7 @@ async def test_list_refuses_a_status_no_container_has(
         refused = await ctr("ps", "-q", *bad)
         assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), bad
         assert refused.err.splitlines()[-1].endswith(
-            ": a status is one of created, running, paused, stopped, exited"
+            ": a status is one of created, running, paused, stopped, restarting, exited"
         ), refused.err
     assert (await ok(ctr, "ps", "-q", "-f", "status=stopped")).out == "job\n"
     assert (await ok(ctr, "ps", "-q", "-f", "status=exited")).out == "job\n"

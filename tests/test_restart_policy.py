@@ -18,6 +18,9 @@ import pytest
 import trio
 import trio.testing
 
+from containerd_trio.convert import unstructure
+from containerd_trio.records import RecordJournal
+
 from .helpers import (
     BundleFactory,
     DaemonProcess,
@@ -796,3 +799,72 @@ async def test_ctr_trio_run_refuses_a_bad_restart(
     )
     assert result.code != 0 and message in result.err, result
     assert (await daemon.client.get("/containers/web")).status_code == 404
+
+
+def _recorded_state(daemon: RunningDaemon, container_id: str) -> dict[str, Any]:
+    """The container's state as its record in the journal says it (the view a next server
+    adopts), read from a copy: a load rewrites the journal it reads."""
+    copy = daemon.config.state_dir.parent / "journal-copy"
+    copy.write_bytes(daemon.config.journal_path.read_bytes())
+    journal = RecordJournal(copy)
+    try:
+        (record,) = [r for r in journal.load() if r.container.id == container_id]
+    finally:
+        journal.close()
+    state: dict[str, Any] = unstructure(record.container.state)
+    return state
+
+
+async def test_a_container_waiting_out_its_delay_says_it_is_restarting(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docker's Restarting: during the delay the container, its GET /state listing and its
+    record say restarting (stopped still, with its exit status); once the restart is off
+    (a signal cancels it), none of them does, GET /state's cached view included."""
+    await _exited_into_backoff(client, "looping", make_bundle, monkeypatch)
+    restarting = {"status": "stopped", "exitStatus": 1, "restarting": True}
+    assert (await client.get("/containers/looping")).json()["state"] == restarting
+    (listed,) = (await client.get("/state")).json()["containers"]
+    assert listed["state"] == restarting
+    assert _recorded_state(daemon, "looping") == restarting
+    patched = await client.patch("/containers/looping", json={"signal": "TERM"})
+    assert patched.status_code == 200, patched.text
+    stopped = {"status": "stopped", "exitStatus": 1}
+    assert patched.json()["state"] == stopped
+    assert (await client.get("/containers/looping")).json()["state"] == stopped
+    (listed,) = (await client.get("/state")).json()["containers"]
+    assert listed["state"] == stopped
+    assert _recorded_state(daemon, "looping") == stopped
+
+
+async def test_ctr_trio_ps_lists_a_restarting_container_and_prune_leaves_it(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docker's ps lists a restarting container without -a (running, paused, restarting),
+    its status filter names it restarting (exited: not it), and prune leaves it."""
+    await start_container(client, "plain", make_bundle(FAIL))
+    with trio.fail_after(10):
+        assert (await client.post("/containers/plain/wait")).json()["exitStatus"] == 1
+    await _exited_into_backoff(client, "looping", make_bundle, monkeypatch)
+    cli = ("--address", daemon.url)
+    listed = await run_cli(*cli, "ps", "--format", "{{.ID}} {{.Status}} {{.State}}")
+    assert (listed.code, listed.out) == (0, "looping restarting (exit 1) restarting\n"), listed
+    for wanted, ids in (("restarting", "looping\n"), ("exited", "plain\n")):
+        filtered = await run_cli(*cli, "ps", "-q", "-f", f"status={wanted}")
+        assert (filtered.code, filtered.out) == (0, ids), filtered
+    pruned = await run_cli(*cli, "prune")
+    assert (pruned.code, pruned.out) == (0, "deleted plain\n"), pruned
+    # docker's start of a restarting container does nothing (and succeeds): it waits still,
+    # the same run (a start, even of a run that exits at once, is another createdAt).
+    waiting = (await client.get("/containers/looping")).json()
+    assert waiting["state"]["restarting"] is True
+    started = await run_cli(*cli, "start", "looping")
+    assert (started.code, started.out) == (0, "looping\n"), started
+    assert (await client.get("/containers/looping")).json() == waiting
+    await client.delete("/containers/looping")

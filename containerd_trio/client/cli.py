@@ -419,7 +419,8 @@ def _define_list(parser: Parser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE[,...]",
-        help="only containers with status=S (exited: stopped), exited=N (its exit status),"
+        help="only containers with status=S (exited: stopped; restarting: stopped, its restart"
+        " policy to start it again), exited=N (its exit status),"
         " label=K or label=K=V, an id starting id=P, or holding name=P; repeatable (one key's"
         " values are alternatives; different keys must all match)",
     )
@@ -438,9 +439,9 @@ def _define_list(parser: Parser) -> None:
         "--all",
         action="store_true",
         default=True,
-        help="all containers, created and stopped ones too (ps, ls: only running and paused"
-        " ones without it, as docker's, unless -n, -l or a status filter; containers list:"
-        " all, always)",
+        help="all containers, created and stopped ones too (ps, ls: only running, paused and"
+        " restarting ones without it, as docker's, unless -n, -l or a status filter; containers"
+        " list: all, always)",
     )
     parser.add_argument(
         "--format",
@@ -1207,7 +1208,8 @@ CONTAINER_COMMANDS = (
         _define_delete, aliases=("rm",), top=("rm",),
     ),
     ContainerCommand(
-        "prune", "remove every stopped container", commands.containers_prune,
+        "prune", "remove every stopped container (not a restarting one)",
+        commands.containers_prune,
         _define_prune, top=("prune",),
     ),
     ContainerCommand(

@@ -25,6 +25,7 @@ from .output import (
     describe_resources,
     limit,
     size,
+    state_name,
     status,
     top_rows,
 )
@@ -77,10 +78,9 @@ def parse_filter(text: str) -> list[tuple[str, str]]:
             value = DOCKER_STATUSES.get(value, value)
             # A status no container has matched none: ps printed an empty table, as if no
             # container were in it.
-            if value not in STATUSES:
-                raise argparse.ArgumentTypeError(
-                    f"{part!r}: a status is one of {', '.join([*STATUSES, *DOCKER_STATUSES])}"
-                )
+            if value not in STATUSES and value != RESTARTING:
+                names = [*STATUSES, RESTARTING, *DOCKER_STATUSES]
+                raise argparse.ArgumentTypeError(f"{part!r}: a status is one of {', '.join(names)}")
         elif key == "exited" and not (value.isascii() and value.isdigit()):
             raise argparse.ArgumentTypeError(f"{part!r}: an exit status is a number, 0 to 255")
         pairs.append((key, value))
@@ -96,19 +96,25 @@ def _has_label(container: Container, wanted: str) -> bool:
 #: The values of a container's state.status (the daemon's model.Status, not imported: the
 #: client loads nothing of the daemon).
 STATUSES = ("created", "running", "paused", "stopped")
+#: docker's status of a stopped container whose restart policy waits out its delay (the
+#: daemon's state.restarting: output.state_name), which status=stopped (and exited) leaves
+#: out, as docker's exited does.
+RESTARTING = "restarting"
 #: docker's names of those statuses where they differ: what ``docker ps -f status=exited``
 #: lists is what the daemon calls stopped.
 DOCKER_STATUSES = {"exited": "stopped"}
 
 
 def _exited_with(container: Container, value: str) -> bool:
-    """docker's ``exited=N``: stopped, its init's exit status N."""
+    """docker's ``exited=N``: stopped, its init's exit status N (not restarting: docker's
+    counts a restarting container as running)."""
     state = container["state"]
-    return state["status"] == "stopped" and str(state.get("exitStatus")) == str(int(value))
+    exit_status = str(state.get("exitStatus"))
+    return state_name(container) == "stopped" and exit_status == str(int(value))
 
 
 FILTERS: dict[str, Callable[[Container, str], bool]] = {
-    "status": lambda c, value: c["state"]["status"] == value,
+    "status": lambda c, value: state_name(c) == value,
     "label": _has_label,
     "id": lambda c, value: c["id"].startswith(value),
     # The id is the container's name too; docker's name filter matches a part of the name.
@@ -130,8 +136,8 @@ def select(containers: Iterable[Container], filters: Sequence[tuple[str, str]]) 
 
 
 #: What ``docker ps`` lists without ``-a``: the containers docker calls running (its paused
-#: ones are running too), not the created and stopped ones.
-LIVE_STATUSES = ("running", "paused")
+#: and restarting ones are running too), not the created and stopped ones.
+LIVE_STATUSES = ("running", "paused", RESTARTING)
 
 
 def containers_list(client: Client, args: argparse.Namespace, out: Output) -> int:
@@ -145,7 +151,7 @@ def containers_list(client: Client, args: argparse.Namespace, out: Output) -> in
     # ps -f status=exited lists the exited). Not exited=N: docker's daemon keeps its rule
     # there, and ps -f exited=0 lists nothing without -a (moby's daemon/list.go).
     if not (args.all or last or any(key == "status" for key, _ in filters)):
-        containers = [c for c in containers if c["state"]["status"] in LIVE_STATUSES]
+        containers = [c for c in containers if state_name(c) in LIVE_STATUSES]
     containers = select(containers, filters)
     if last:
         containers = containers[-last:]
@@ -277,10 +283,11 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
 
 
 def start_again(client: Client, container_id: str) -> Container:
-    """Start a stopped container again as the daemon holds it; a running or paused one is
-    left as it is (docker's start of a running container does nothing, and succeeds)."""
+    """Start a stopped container again as the daemon holds it; a running, paused or
+    restarting one is left as it is (docker's start of a running container does nothing, and
+    succeeds; its restarting ones are running)."""
     container = client.container(container_id)
-    if container["state"]["status"] != "stopped":
+    if state_name(container) != "stopped":
         return container
     return _start_as(client, container)
 
@@ -846,8 +853,9 @@ def containers_delete(client: Client, args: argparse.Namespace, out: Output) -> 
 
 
 def containers_prune(client: Client, args: argparse.Namespace, out: Output) -> int:
-    """Delete every stopped container (its record and log with it), saying which."""
-    stopped = [c["id"] for c in client.containers() if c["state"]["status"] == "stopped"]
+    """Delete every stopped container (its record and log with it), saying which; not one
+    whose restart policy starts it again (docker's prune leaves a restarting container)."""
+    stopped = [c["id"] for c in client.containers() if state_name(c) == "stopped"]
     if not stopped and not out.as_json:
         out.line("no stopped containers")
     return each_container(stopped, out, client.delete, _deleted, single=False)

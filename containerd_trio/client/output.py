@@ -139,10 +139,17 @@ def limit(figures: dict[str, Any]) -> str:
 # --- containers -------------------------------------------------------------------------------
 
 
+def state_name(container: Container) -> str:
+    """Its status, or docker's ``restarting`` for a stopped one whose restart policy waits out
+    its delay (the daemon says it beside the status, which stays stopped)."""
+    state = container["state"]
+    return "restarting" if state.get("restarting") else state["status"]
+
+
 def status(container: Container) -> str:
     state = container["state"]
     if "exitStatus" in state:
-        return f"{state['status']} (exit {state['exitStatus']})"
+        return f"{state_name(container)} (exit {state['exitStatus']})"
     return state["status"]
 
 
@@ -158,7 +165,7 @@ def _labels(container: Container) -> str:
 FIELDS: dict[str, Callable[[Container], str]] = {
     "ID": lambda c: c["id"],
     "Status": status,
-    "State": lambda c: c["state"]["status"],
+    "State": state_name,
     "ExitStatus": lambda c: str(c["state"].get("exitStatus", "")),
     "PID": _init_pid,
     "Processes": lambda c: str(len(c["processes"])),

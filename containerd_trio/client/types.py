@@ -34,6 +34,9 @@ class Exit(TypedDict):
 class ContainerState(TypedDict):
     status: str  # created, running, paused or stopped
     exitStatus: NotRequired[int]
+    #: True while a stopped container's restart policy waits out its delay (docker's
+    #: Restarting); left out otherwise.
+    restarting: NotRequired[bool]
 
 
 class MemoryResources(TypedDict):
