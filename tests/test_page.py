@@ -239,6 +239,67 @@ async def test_many_containers_are_a_window_of_rows(
     await page.run(scrolled)
 
 
+async def test_a_container_waiting_out_its_restart_delay_shows_restarting(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docker's Restarting: an ``always`` container whose init exits 2 at once waits out its
+    restart delay (made 5 s, then 10 s: long enough for a page to look) stopped, with
+    ``state.restarting``. The page open before its start shows it restarting, exit 2, live;
+    its own page shows its policy and restart count, which follows the restart; a page opened
+    during the delay shows it restarting from ``GET /state``; and Kill ends the waiting."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 5.0)
+    page = await open_page(daemon.url)
+    policy = {"name": "always"}
+    bundle = make_bundle(["sh", "-c", "exit 2"])
+    await start_container(client, "looping", bundle, restartPolicy=policy)
+
+    def restarting_live(page: Page) -> None:
+        looping = row(page, "looping")
+        expect(looping.locator(".badge")).to_have_text("restarting")
+        expect(looping.locator(".badge")).to_have_class("badge badge-restarting")
+        expect(looping.locator(".c-exit")).to_have_text("2")
+        expect(looping.locator('button[data-action="kill"]')).to_have_count(1)
+        looping.locator(".c-id a").click()
+        expect(page.locator("#c-title")).to_have_text("looping")
+        expect(page.locator("#c-status")).to_have_text("restarting")
+        expect(page.locator('#c-overview dd[data-field="restarts"]')).to_have_text("0 (always)")
+
+    await page.run(restarting_live)
+    assert (await client.get("/containers/looping")).json()["state"]["restarting"] is True
+
+    fresh = await open_page(daemon.url)
+    await fresh.run(
+        lambda page: expect(row(page, "looping").locator(".badge")).to_have_text("restarting")
+    )
+
+    def restarted(page: Page) -> None:
+        # The restart (no delete before it: the same container) is followed, and its init
+        # exits 2 again: restarting still, once more.
+        restarts = page.locator('#c-overview dd[data-field="restarts"]')
+        expect(restarts).to_have_text("1 (always)", timeout=WAIT_MS + 5000)
+        expect(page.locator("#c-status")).to_have_text("restarting")
+        starts = page.locator('#event-feed .event[data-type="start-container"][data-id="looping"]')
+        expect(starts).to_have_count(2)
+
+    await page.run(restarted)
+    assert (await client.get("/containers/looping")).json()["restartCount"] == 1
+
+    def kill(page: Page) -> None:
+        # A kill cancels the restart; no event says so (nothing ran): the answer does.
+        page.locator('#c-actions button[data-action="kill"]').click()
+        page.locator("#confirm-ok").click()
+        expect(page.locator("#c-status")).to_have_text("stopped")
+        expect(page.locator('#c-overview dd[data-field="exit"]')).to_have_text("2")
+
+    await page.run(kill)
+    state = (await client.get("/containers/looping")).json()["state"]
+    assert state == {"status": "stopped", "exitStatus": 2}
+
+
 # --- one container ----------------------------------------------------------------------------
 
 

@@ -11,6 +11,9 @@ export function actionsFor(status) {
       return ["pause", "checkpoint", "kill", "delete"];
     case "paused":
       return ["resume", "kill", "delete"];
+    case "restarting":
+      // A signal cancels the restart it waits for (docker's kill of a restarting container).
+      return ["kill", "delete"];
     default:
       return ["delete"];
   }
@@ -43,7 +46,9 @@ async function run(store, action, id) {
         action: "Kill",
       });
       if (!sure) return null;
-      await call("PATCH", containerPath(id), { body: { signal: 9 } });
+      // A restarting container answers stopped at once, and no event says so (nothing ran):
+      // the answer is the news. (A running one's exit comes as its event.)
+      store.applyAnswer(await call("PATCH", containerPath(id), { body: { signal: 9 } }));
       return `SIGKILL sent to ${id}`;
     }
     case "delete": {

@@ -44,6 +44,7 @@ export class ContainerView {
       created: "Created",
       uptime: "Uptime",
       exit: "Exit status",
+      restarts: "Restarts",
       bundle: "Bundle",
       labels: "Labels",
     });
@@ -126,13 +127,15 @@ export class ContainerView {
     }
     const { info, stats } = entry;
     const status = info.state.status;
+    const shown = fmt.status(info.state);
     const badge = $("c-status");
-    badge.className = `badge badge-${status}`;
-    badge.textContent = status;
+    badge.className = `badge badge-${shown}`;
+    badge.textContent = shown;
+    badge.title = shown === "restarting" ? fmt.RESTARTING_TITLE : "";
     $("c-oom").hidden = !entry.oom;
-    if (this.shownStatus !== status) {
-      this.shownStatus = status;
-      const buttons = actionsFor(status).map((action) => {
+    if (this.shownStatus !== shown) {
+      this.shownStatus = shown;
+      const buttons = actionsFor(shown).map((action) => {
         const button = document.createElement("button");
         button.type = "button";
         button.className = `btn${action === "kill" || action === "delete" ? " btn-danger" : ""}`;
@@ -151,6 +154,9 @@ export class ContainerView {
     o.created.title = info.createdAt;
     o.exit.textContent = info.state.exitStatus == null ? "—" : fmt.exitStatus(info.state.exitStatus);
     o.exit.classList.toggle("bad", info.state.exitStatus != null && info.state.exitStatus !== 0);
+    // How many times its policy started it again since its user's start, and the policy.
+    const policy = info.restartPolicy;
+    o.restarts.textContent = policy ? `${info.restartCount ?? 0} (${fmt.restartPolicy(policy)})` : "—";
     o.bundle.textContent = info.bundlePath || "…";
     o.bundle.classList.add("mono");
     const chips = fmt.labelPairs(info.labels).map((pair) => {

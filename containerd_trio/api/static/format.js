@@ -64,6 +64,22 @@ export function exitStatus(status) {
   return signal ? `${status} (${signal})` : String(status);
 }
 
+/**
+ * The status a person is shown: the API's, but "restarting" for a stopped container whose
+ * restart policy starts it again once its delay has passed (docker's Restarting).
+ */
+export function status(state) {
+  return state.restarting ? "restarting" : state.status;
+}
+
+/** The restarting badge's tooltip: what it means in the API's terms. */
+export const RESTARTING_TITLE = "stopped: its restart policy starts it again once its delay has passed";
+
+/** A restart policy as docker's --restart says it: "always", "on-failure, at most 3". */
+export function restartPolicy(policy) {
+  return policy.maximumRetryCount ? `${policy.name}, at most ${policy.maximumRetryCount}` : policy.name;
+}
+
 /** Labels as "key=value" strings, sorted by key. */
 export function labelPairs(labels) {
   return Object.keys(labels || {})

@@ -14,13 +14,13 @@ const OVERSCAN = 8;
 const STATS_EVERY_MS = 5000;
 const STATS_IN_FLIGHT = 2;
 const ROW_ACTIONS = new Set(["pause", "resume", "kill", "delete"]);
-const STATUS_RANK = { running: 0, paused: 1, stopped: 2 };
+const STATUS_RANK = { running: 0, paused: 1, restarting: 2, stopped: 3 };
 const collator = new Intl.Collator(undefined, { numeric: true });
 
 const COMPARE = {
   id: (a, b) => collator.compare(a.id, b.id),
   status: (a, b) =>
-    STATUS_RANK[a.info.state.status] - STATUS_RANK[b.info.state.status] || collator.compare(a.id, b.id),
+    STATUS_RANK[fmt.status(a.info.state)] - STATUS_RANK[fmt.status(b.info.state)] || collator.compare(a.id, b.id),
   created: (a, b) => b.createdMs - a.createdMs || collator.compare(a.id, b.id),
 };
 
@@ -232,10 +232,11 @@ export class ContainerList {
       row.link.href = `#/containers/${encodeURIComponent(id)}`;
     });
     set("oom", entry.oom, (oom) => (row.oom.hidden = !oom));
-    set("status", status, (value) => {
+    set("status", fmt.status(info.state), (value) => {
       row.dataset.status = value;
       row.badge.className = `badge badge-${value}`;
       row.badge.textContent = value;
+      row.badge.title = value === "restarting" ? fmt.RESTARTING_TITLE : "";
       const fragment = document.createDocumentFragment();
       for (const action of actionsFor(value)) {
         if (!ROW_ACTIONS.has(action)) continue;

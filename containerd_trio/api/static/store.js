@@ -163,7 +163,28 @@ export class Store {
       case "restore": {
         // A container the snapshot already has: nothing to do. (A start under the id of a
         // stopped container comes after that one's delete event, which removed it.)
-        if (current) return false;
+        if (current) {
+          // But a restart of its policy's, which publishes no delete: the same container,
+          // running again (a new init, a new createdAt); its restartCount comes with its
+          // object, fetched again. A replayed start of the run shown changes nothing.
+          const restart =
+            event.type === "start-container" &&
+            current.info.restartPolicy &&
+            current.info.state.status === "stopped" &&
+            current.info.processes[0]?.pid !== event.pid;
+          if (!restart) return false;
+          const info = {
+            ...current.info,
+            state: { status: "running" },
+            processes: event.pid ? [{ pid: event.pid, args: [] }] : [],
+            createdAt: event.timestamp,
+          };
+          const restarted = entry(info, current);
+          restarted.placeholder = true; // until its object arrives; the open log starts again
+          this.containers.set(event.id, restarted);
+          this.refetch(event.id);
+          return true;
+        }
         const info = {
           id: event.id,
           bundlePath: "",
@@ -189,6 +210,9 @@ export class Store {
         current.info = { ...current.info, state: { status: "stopped", exitStatus: event.status }, processes: [] };
         current.exitedMs = at;
         current.stats = null;
+        // Whether its restart policy starts it again (restarting) is the daemon's to say: a
+        // user's stop, on-failure's count and exit status decide it, and the event does not.
+        if (current.info.restartPolicy) this.refetch(event.id);
         return true;
       }
       case "start-process": {
