@@ -41,8 +41,10 @@ from .validation import (
     CHECKPOINT_NAME,
     LABELS,
     MAX_ARG_SPACE,
+    MAX_LABELS_BYTES,
     NGROUPS_MAX,
     check_exec_strings,
+    check_labels_size,
     doc,
 )
 
@@ -318,10 +320,15 @@ def _startable(document: dict[str, Any]) -> None:
     the stack limit of the dumping daemon and of the bundle unknown here), they are no
     start's. Checked before the document is structured, its pointers first: a list of
     millions of names (a file within its bound) took seconds of the event loop to
-    structure, then was the restored container's record."""
+    structure, then was the restored container's record. Its labels likewise: no more than
+    a start's body holds (:func:`.validation.check_labels_size`), looked at before each is
+    checked by the start's rules (millions took seconds)."""
     process = document.get("process")
     if isinstance(process, dict):
         check_exec_strings(process, field="process.", room=MAX_ARG_SPACE - ARG_SPACE_RESERVE)
+    labels = document.get("labels")
+    if isinstance(labels, dict):
+        check_labels_size(labels)
 
 
 def _kept(
@@ -458,9 +465,9 @@ _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 #: Metadata is a few hundred bytes; a larger file is not ours.
 _MAX_METADATA = 64 * 1024
 #: A start's process is as large as its args and env (execve takes at most MAX_ARG_SPACE of
-#: them, and JSON may write a byte of them as six) and its gids: what no start can leave is
-#: not read.
-_MAX_PROCESS = 6 * MAX_ARG_SPACE + 12 * NGROUPS_MAX + _MAX_METADATA
+#: them, and JSON may write a byte of them as six) and its gids, beside the container's labels
+#: (at most MAX_LABELS_BYTES, the same six to a byte): what no start can leave is not read.
+_MAX_PROCESS = 6 * MAX_ARG_SPACE + 12 * NGROUPS_MAX + 6 * MAX_LABELS_BYTES + _MAX_METADATA
 
 
 def _open_checkpoints(bundle: Path, *, create: bool = False) -> int | None:

@@ -231,6 +231,10 @@ class Container:
     #: the log and publishes no ``delete`` of the run before, and a wait for the removal of
     #: that run waits for this one's.
     is_restart: bool = False
+    #: When this run started, for a restart's run: its ``created_ns`` is its container's
+    #: creation (docker's Created stays across restarts). None: the run began at
+    #: ``created_ns`` (a user's start; or an adopted run, whose backoff starts over anyway).
+    run_started_ns: int | None = None
 
     def __init__(
         self,

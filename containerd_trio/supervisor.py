@@ -571,6 +571,11 @@ class Supervisor:
             if restarted is not None:
                 container.restart_count, container.restart_delay = restarted
                 container.is_restart = True
+                if existing is not None:
+                    # The same container to its user: created when it was (docker's Created
+                    # stays; its run's start is its own, for the backoff).
+                    container.run_started_ns = container.created_ns
+                    container.created_ns = existing.created_ns
             elif moved:
                 container.restart_count = moved_restart_count
         self._containers[container_id] = container  # the id is taken from here on
@@ -590,9 +595,14 @@ class Supervisor:
             raise
         finally:
             container.start_ended.set()
-        if existing is not None and self._containers.get(container_id) is container:
+        if (
+            existing is not None
+            and not container.is_restart
+            and self._containers.get(container_id) is container
+        ):
             # Listed as the newest, where the one it replaced was (until now its place held
             # the id): the table keeps creation order, as the next server's adoption does.
+            # Not a restart: the same container, created when it was, keeps its place.
             del self._containers[container_id]
             self._containers[container_id] = container
         self._auto_removed.pop(container_id, None)  # the id's container is this one now
@@ -678,7 +688,8 @@ class Supervisor:
             return
         init = container.init
         ended_ns = init.exit_ns if init is not None and init.exit_ns else timestamps.now_ns()
-        ran = (ended_ns - container.created_ns) / 1e9
+        began_ns = container.run_started_ns or container.created_ns
+        ran = (ended_ns - began_ns) / 1e9
         delay = restarts.next_delay(container.restart_delay, ran)
         if not restarts.should_restart(policy, container.restart_count, container.exit_status):
             return

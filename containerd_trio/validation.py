@@ -219,6 +219,41 @@ def _labels(name: str, labels: Mapping[str, str]) -> None:
             )
 
 
+#: The most a container's labels may come to where no request's body bounded them (a
+#: checkpoint's ``process.json``, which may come in an archive from anyone): a start's labels
+#: are within its body, 1 MiB by default (``--max-body-bytes``), counted as
+#: :func:`check_labels_size` counts them. Past it they are no start's of a daemon as shipped.
+MAX_LABELS_BYTES = 1024 * 1024
+#: What a label adds to a body besides its name and value: two quotes for each, the colon and
+#: the comma. Its floor bounds their number too (a label's name is at least a byte).
+_LABEL_JSON_BYTES = 6
+
+
+def check_labels_size(labels: Mapping[str, object], *, name: str = "labels") -> None:
+    """Refuse (ValueError naming ``name``) the labels that come to more than
+    :data:`MAX_LABELS_BYTES` with their JSON's quotes and separators (names and values in
+    UTF-8). Their number is looked at first, then each until the sum is past the bound: a
+    file within its own bound may hold millions, and checking each took seconds of the event
+    loop. What is not a string is left to other checks."""
+    if len(labels) * (_LABEL_JSON_BYTES + 1) > MAX_LABELS_BYTES:
+        raise ValueError(
+            f"{name} holds {len(labels)} labels: labels may come to at most"
+            f" {MAX_LABELS_BYTES} bytes as a start's body writes them, which holds at most"
+            f" {MAX_LABELS_BYTES // (_LABEL_JSON_BYTES + 1)}"
+        )
+    total = 0
+    for key, value in labels.items():
+        total += _LABEL_JSON_BYTES + len(key.encode("utf-8", "surrogatepass"))
+        if isinstance(value, str):
+            total += len(value.encode("utf-8", "surrogatepass"))
+        if total > MAX_LABELS_BYTES:
+            raise ValueError(
+                f"{name} come to more than {MAX_LABELS_BYTES} bytes (at label {quoted(key)}):"
+                f" labels may come to at most {MAX_LABELS_BYTES} bytes as a start's body"
+                " writes them"
+            )
+
+
 #: docker's restart policies (``docker run --restart``), by their wire names.
 RESTART_POLICY_NAMES = ("no", "always", "on-failure", "unless-stopped")
 

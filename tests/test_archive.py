@@ -1202,6 +1202,34 @@ async def test_a_kept_process_more_than_execve_takes_is_refused_at_import(
     assert "checkpoint 'cp' has unreadable process.json: process.args and process.env" in error
 
 
+async def test_kept_labels_more_than_a_start_holds_are_refused_at_import(
+    client: httpx.AsyncClient, target: Path
+) -> None:
+    """A checkpoint's ``process.json`` with more labels than a start's body holds (a million,
+    14 MB, within the file's bound): a 400 naming it, quickly (its number is looked at before
+    any label), and nothing left. Before, it came in, after seconds of the event loop checking
+    and structuring each label, to be the restored container's labels."""
+    labels = {f"k{index:07}": "" for index in range(1_000_000)}
+    kept = json.dumps({"process": None, "labels": labels}).encode()
+    data = archive([manifest(), *images(), member("checkpoints/cp/process.json", kept)])
+    with trio.fail_after(10):
+        error = await _refused_through_route(client, target, target, data)
+    assert "checkpoint 'cp' has unreadable process.json: labels holds 1000000 labels" in error
+
+
+async def test_a_kept_label_larger_than_a_start_holds_is_refused_at_import(
+    client: httpx.AsyncClient, target: Path
+) -> None:
+    """One label whose value is past what a start's body holds (2 MiB): a 400 naming the
+    label, and nothing left. Before, it came in."""
+    kept = json.dumps({"process": None, "labels": {"big": "v" * (2 << 20)}}).encode()
+    data = archive([manifest(), *images(), member("checkpoints/cp/process.json", kept)])
+    with trio.fail_after(10):
+        error = await _refused_through_route(client, target, target, data)
+    assert "checkpoint 'cp' has unreadable process.json: labels come to more than" in error
+    assert "(at label 'big')" in error
+
+
 def _archive_refused_late() -> bytes:
     """A checkpoint archive the import refuses after it unpacked a file of 2 MiB: its third
     member is a FIFO."""

@@ -18,6 +18,9 @@ import pytest
 import trio
 import trio.testing
 
+from containerd_trio import timestamps
+from containerd_trio.client import routes
+from containerd_trio.client.http import Client, _Run
 from containerd_trio.convert import unstructure
 from containerd_trio.records import RecordJournal
 
@@ -121,6 +124,78 @@ async def test_on_failure_restarts_up_to_its_count_then_stays_stopped(
         assert len(await _starts_and_exits(client, "flaky", again, 6)) == 6
     got = (await client.get("/containers/flaky")).json()
     assert got["restartCount"] == 2
+
+
+async def test_a_restart_keeps_the_containers_created_at_and_place(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A restart by the policy is the same container: its ``createdAt`` stays its creation's
+    (docker's Created; only its run's start moves) and it keeps its place in GET /state
+    (oldest first), while the backoff still counts each run from its own start (the second
+    delay is twice the first). A user's start of the id is a new container: a new createdAt,
+    listed newest. Before, each restart had its run's start for createdAt, and was listed
+    newest."""
+    since = now()
+    policy = {"name": "on-failure", "maximumRetryCount": 2}
+    info = await start_container(client, "aged", make_bundle(FAIL), restartPolicy=policy)
+    created = info["createdAt"]
+    await start_container(client, "aged-later", make_bundle(UNTIL_USR1))
+    with trio.fail_after(20):
+        params = {"since": since, "id": "aged", "type": "start-container,exit"}
+        events = await collect_events(client, params, 6)
+    assert [e["type"] for e in events] == ["start-container", "exit"] * 3
+    got = (await client.get("/containers/aged")).json()
+    assert got["restartCount"] == 2
+    assert got["createdAt"] == created
+    listed = (await client.get("/state")).json()["containers"]
+    assert [c["id"] for c in listed if c["id"].startswith("aged")] == ["aged", "aged-later"]
+    assert [c["createdAt"] for c in listed if c["id"] == "aged"] == [created]
+    # docker's backoff: 100 ms, then 200 ms, each from the exit of a run that was short.
+    stamps = [timestamps.parse_ns(e["timestamp"]) for e in events]
+    assert stamps[4] - stamps[3] >= 190_000_000, stamps
+    # A user's start of the stopped id: a new container.
+    started = await start_container(client, "aged", make_bundle(FAIL))
+    assert started["createdAt"] > created
+    listed = (await client.get("/state")).json()["containers"]
+    assert [c["id"] for c in listed if c["id"].startswith("aged")] == ["aged-later", "aged"]
+    await client.delete("/containers/aged-later", params={"timeout": 0})
+
+
+async def test_ctr_trio_wait_asked_again_follows_the_policys_restarts(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio wait`` asked again (after a crash) names the run it waits for by the
+    record's ``createdAt``, which a restart by the policy keeps now, and ``restartCount``: a
+    next-exit wait of the stopped run asked again answers the restarts' last exit at once
+    (before, with createdAt alone, it took the restarted container for the run asked of and
+    waited on for a run that would never come), and a removed wait asked again once the
+    container is gone answers the last run's exit (before, its first run's)."""
+    since = now()
+    policy = {"name": "on-failure", "maximumRetryCount": 2}
+    info = await start_container(client, "asked", make_bundle(FAIL), restartPolicy=policy)
+    with trio.fail_after(20):
+        params = {"since": since, "id": "asked", "type": "start-container,exit"}
+        events = await collect_events(client, params, 6)
+    last_pid = events[4]["pid"]
+    assert events[0]["pid"] != last_pid
+    stale = _Run(info["createdAt"], 0, None)  # its record as the wait was first asked
+
+    def asked_again() -> tuple[Any, Any]:
+        with Client(daemon.url) as api:
+            return api._asked_again("asked", routes.wait("asked"), stale)
+
+    request, run = await trio.to_thread.run_sync(asked_again)
+    assert (request.target, run) == (routes.wait("asked").target, None)
+    deleted = await client.delete("/containers/asked")
+    assert deleted.status_code == 200, deleted.text
+
+    def removed_exit() -> Any:
+        with Client(daemon.url) as api:
+            return api._exit_of("asked", stale, removed=True)
+
+    with trio.fail_after(20):
+        ended = await trio.to_thread.run_sync(removed_exit)
+    assert (ended["pid"], ended["exitStatus"]) == (last_pid, 1)
 
 
 async def test_on_failure_leaves_a_clean_exit_stopped(
@@ -504,6 +579,8 @@ async def test_a_restart_due_as_the_server_dies_is_made_by_the_next(
     assert event["timestamp"] > killed
     got = (await daemon.client.get("/containers/looping")).json()
     assert got["restartCount"] >= 6
+    # The next server's restart keeps the container's creation, as this server's did.
+    assert got["createdAt"] == response.json()["createdAt"]
     await daemon.client.delete("/containers/looping", params={"timeout": 0})
 
 

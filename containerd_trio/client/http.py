@@ -93,11 +93,13 @@ UNKNOWN_EXIT_STATUS = 255
 
 class _Run(NamedTuple):
     """The run of a container's init that a wait is for, as its record said when the wait
-    was asked: its ``createdAt`` (each start or restore of the id makes a record of its own),
-    and its init's pid while it ran; None once it had stopped (a next-exit wait is then for
-    the run after it)."""
+    was asked: its ``createdAt`` (each start or restore of the id makes a record of its own)
+    and ``restartCount`` (a restart by its policy keeps the container's createdAt and counts
+    one more: 0 without a policy), and its init's pid while it ran; None once it had stopped
+    (a next-exit wait is then for the run after it)."""
 
     created_at: str
+    restarts: int
     init: int | None
 
 
@@ -270,10 +272,11 @@ class Client:
         except ApiError:
             return None
         status = record["state"]["status"]
+        restarts = record.get("restartCount", 0)
         if status in ("running", "paused") and record["processes"]:
-            return _Run(record["createdAt"], record["processes"][0]["pid"])
+            return _Run(record["createdAt"], restarts, record["processes"][0]["pid"])
         if status == "stopped":
-            return _Run(record["createdAt"], None)
+            return _Run(record["createdAt"], restarts, None)
         return None
 
     def _asked_again(
@@ -288,7 +291,7 @@ class Client:
         if run.init is not None:
             return request, run
         following = self._run(container_id)
-        if following is None or following.created_at == run.created_at:
+        if following is None or following[:2] == run[:2]:
             return request, run  # the same run, stopped still (or the id is gone: 404)
         if following.init is None:
             return routes.wait(container_id), None  # the next run ended: its exit, at once
@@ -297,9 +300,10 @@ class Client:
     def _exit_of(self, container_id: str, run: _Run, *, removed: bool = False) -> Exit:
         """How ``run`` ended, from the event log (its record is gone): its init's ``exit``
         among the container's events since the run was created (``removed``: once its
-        ``delete`` followed; a run that had stopped when asked is named by its own start, the
-        first of them). 404 if it was deleted before it stopped, or if the daemon no longer
-        keeps its events (the last 10,000, by default)."""
+        ``delete`` followed, through its policy's restarts, as the daemon's wait follows them;
+        a run that had stopped when asked is named by its own start, the first of them). 404
+        if it was deleted before it stopped, or if the daemon no longer keeps its events (the
+        last 10,000, by default)."""
         init = run.init
         kinds = ("start-container", "restore", "exit", "delete")
         request = routes.events(since=run.created_at, container_id=container_id, types=kinds)
@@ -320,6 +324,11 @@ class Client:
                     )
                     if not removed:
                         return ended
+                elif removed and ended is not None and kind == "start-container":
+                    # No delete before it: a restart by its policy (a user's start of the
+                    # id publishes the stopped one's delete first), the same container,
+                    # whose removal is waited on: its run's exit is the answer now.
+                    init, ended = pid, None
                 elif begun and kind != "exit":
                     if ended is None:
                         # Deleted or started again with no exit of it first: deleted before
