@@ -296,11 +296,11 @@ def kept_process(bundle: Path, name: str) -> KeptProcess | None:
     if kept is not None and kept.process == StartProcess():
         # A start's process names something (a start refuses {}): this one was not given.
         raise _unreadable(name, PROCESS_NAME, "its process names nothing")
-    policy = None if kept is None else kept.restart_policy
-    if kept is not None and kept.auto_remove and policy is not None and policy.name != "no":
-        # No start has both.
-        message = restarts.conflict_with_auto_remove(policy).message
-        raise _unreadable(name, PROCESS_NAME, message)
+    if kept is not None:
+        try:
+            restarts.refuse_with_auto_remove(kept.restart_policy, bool(kept.auto_remove))
+        except InvalidRequest as refused:  # no start has both
+            raise _unreadable(name, PROCESS_NAME, refused.message) from None
     return kept
 
 

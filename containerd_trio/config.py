@@ -21,6 +21,10 @@ from . import __version__
 # Listen lives in a module of its own, light enough for the client to import; kept here too.
 from .listen import Listen as Listen
 
+#: The largest request body the API takes unless ``--max-body-bytes`` says otherwise (the
+#: bound of a checkpoint's labels too: :data:`.validation.MAX_LABELS_BYTES`).
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
 DEFAULT_LISTEN = "127.0.0.1:8888"
 DEFAULT_STATE_DIR = Path("/var/lib/containerd-trio")
 
@@ -51,7 +55,7 @@ class DaemonConfig:
     keep_containers: bool = False
     #: Grace between SIGTERM and SIGKILL when the daemon stops its containers at shutdown.
     shutdown_timeout: float = 10.0
-    max_body_bytes: int = 1024 * 1024
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     log_max_bytes: int = 16 * 1024 * 1024
     event_log_size: int = 10_000
     socket_group: str | None = None

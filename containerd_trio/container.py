@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from . import beneath, cgroups, checkpoints, criu, procfs, timestamps
+from . import beneath, cgroups, checkpoints, criu, procfs, restarts, timestamps
 from .bundle import CONFIG_NAME, BundleConfig, exec_base, read_bundle, refused_rootfs
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
@@ -1029,11 +1029,9 @@ class Container:
         async with self.lock:
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")
-            if policy.name == "no":
+            self.restart_policy = restarts.in_force(policy)
+            if self.restart_policy is None:
                 self.cancel_restart()
-                self.restart_policy = None
-            else:
-                self.restart_policy = policy
             self.save()
 
     async def update_resources(self, change: Resources) -> None:

@@ -30,12 +30,20 @@ def next_delay(last: float, ran: float) -> float:
     return min(last * 2, RESTART_MAX_DELAY)
 
 
-def conflict_with_auto_remove(policy: RestartPolicy) -> InvalidRequest:
-    """The 400 of a container given both ``policy`` and autoRemove."""
-    return InvalidRequest(
-        f"autoRemove cannot be given with restartPolicy {policy.name!r}: a container removed"
-        " at its exit cannot be started again (docker's --rm and --restart conflict)"
-    )
+def in_force(policy: RestartPolicy | None) -> RestartPolicy | None:
+    """``policy``, or None for docker's "no", which is no policy."""
+    return None if policy is None or policy.name == "no" else policy
+
+
+def refuse_with_auto_remove(policy: RestartPolicy | None, auto_remove: bool) -> None:
+    """The 400 of a container given both autoRemove and a policy in force: a container removed
+    at its exit cannot be started again (docker's ``--rm`` and ``--restart`` conflict)."""
+    if auto_remove and (policy := in_force(policy)) is not None:
+        raise InvalidRequest(
+            f"autoRemove cannot be given with restartPolicy {policy.name!r}: a container"
+            " removed at its exit cannot be started again (docker's --rm and --restart"
+            " conflict)"
+        )
 
 
 def should_restart(policy: RestartPolicy, restarts: int, exit_status: int) -> bool:

@@ -542,8 +542,7 @@ class Supervisor:
             # again once it stops (the restore runs what was checkpointed).
             if existing is not None and not launch.process_kept:
                 launch = attrs.evolve(launch, process=existing.start_process)
-        if restart_policy is not None and restart_policy.name == "no":
-            restart_policy = None  # docker's "no" is no policy
+        restart_policy = restarts.in_force(restart_policy)
         if existing is not None:
             if existing.status is Status.CREATED:
                 raise Conflict(f"container {container_id!r} is being started")
@@ -552,8 +551,7 @@ class Supervisor:
                 raise Conflict(
                     f"container {container_id!r} already exists and is {existing.status.value}"
                 )
-        if restart_policy is not None and auto_remove:
-            _refuse_both(restart_policy)
+        restarts.refuse_with_auto_remove(restart_policy, auto_remove)
         if self._shutting_down or self._context is None:
             raise self.refusal()
         if existing is not None and restarted is None:
@@ -686,13 +684,12 @@ class Supervisor:
             return
         if self._shutting_down and not self._leaving_containers:
             return
+        if not restarts.should_restart(policy, container.restart_count, container.exit_status):
+            return
         init = container.init
         ended_ns = init.exit_ns if init is not None and init.exit_ns else timestamps.now_ns()
         began_ns = container.run_started_ns or container.created_ns
-        ran = (ended_ns - began_ns) / 1e9
-        delay = restarts.next_delay(container.restart_delay, ran)
-        if not restarts.should_restart(policy, container.restart_count, container.exit_status):
-            return
+        delay = restarts.next_delay(container.restart_delay, (ended_ns - began_ns) / 1e9)
         scope = container.pending_restart = trio.CancelScope()
         container.save()  # a server that dies meanwhile leaves the restart to the next one
         if self._shutting_down:
@@ -867,12 +864,10 @@ class Supervisor:
             require_named(resources)
             await self._submit(container.update_resources, resources)
         if auto_remove is not None:
-            if auto_remove and container.restart_policy is not None:
-                _refuse_both(container.restart_policy)
+            restarts.refuse_with_auto_remove(container.restart_policy, auto_remove)
             await self._submit(container.set_auto_remove, auto_remove)
         if restart_policy is not None:
-            if restart_policy.name != "no" and container.auto_remove:
-                _refuse_both(restart_policy)
+            restarts.refuse_with_auto_remove(restart_policy, container.auto_remove)
             await self._submit(container.set_restart_policy, restart_policy)
         return container.info()
 
@@ -1158,10 +1153,6 @@ async def _steps(
     async with received:
         async for step in received:
             yield step
-
-
-def _refuse_both(policy: RestartPolicy) -> None:
-    raise restarts.conflict_with_auto_remove(policy)
 
 
 def _refuse_if_busy(container: Container) -> None:

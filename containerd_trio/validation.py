@@ -21,6 +21,7 @@ from typing import Any, TypeGuard, TypeVar
 
 import attrs
 
+from .config import DEFAULT_MAX_BODY_BYTES
 from .convert import camel, json_type
 from .errors import InvalidRequest, quoted
 from .signals import MAX_SIGNAL, signal_number
@@ -223,7 +224,7 @@ def _labels(name: str, labels: Mapping[str, str]) -> None:
 #: checkpoint's ``process.json``, which may come in an archive from anyone): a start's labels
 #: are within its body, 1 MiB by default (``--max-body-bytes``), counted as
 #: :func:`check_labels_size` counts them. Past it they are no start's of a daemon as shipped.
-MAX_LABELS_BYTES = 1024 * 1024
+MAX_LABELS_BYTES = DEFAULT_MAX_BODY_BYTES
 #: What a label adds to a body besides its name and value: two quotes for each, the colon and
 #: the comma. Its floor bounds their number too (a label's name is at least a byte).
 _LABEL_JSON_BYTES = 6

@@ -270,11 +270,9 @@ class Incoming:
     ) -> MigrationSession:
         check_id(container_id)
         check_id(checkpoint, "checkpoint name")
-        if restart_policy is not None and restart_policy.name == "no":
-            restart_policy = None
-        if restart_policy is not None and auto_remove:
-            # Refused now, not at the restore, once the images have come.
-            raise restarts.conflict_with_auto_remove(restart_policy)
+        restart_policy = restarts.in_force(restart_policy)
+        # Refused now, not at the restore, once the images have come.
+        restarts.refuse_with_auto_remove(restart_policy, auto_remove)
         if self._host.running_here(container_id):
             raise Conflict(f"container {container_id!r} runs here already")
         if any(s.container_id == container_id for s in self._sessions.values()):
