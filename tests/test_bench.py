@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pytest
 import trio
 
 from containerd_trio import bench as bench_module
+from containerd_trio import procfs
 from containerd_trio.bench import (
     SEED_LINES,
     Options,
@@ -34,6 +36,7 @@ from containerd_trio.bench import (
 from containerd_trio.bench.ceiling import TAG_CEILING, build_standin
 from containerd_trio.bench.errors import BenchError
 from containerd_trio.bench.phase import Phase, Unit
+from containerd_trio.bench.probes import process_cpu_clock
 from containerd_trio.bench.report import (
     Printer,
     Round,
@@ -114,6 +117,8 @@ async def test_starts_against_a_running_daemon(daemon: RunningDaemon, tmp_path: 
     assert_daemon_figures(report, "start")
     assert report.lines == opts.out.getvalue().splitlines()  # type: ignore[union-attr]
     assert not lines_of(report, "runc", ".*")  # no baseline asked for
+    # A daemon the bench did not start may be another machine's: its pids are not read here.
+    assert not lines_of(report, "containerd-trio", "runc init cpu.*")
     await assert_daemon_empty(daemon)
 
 
@@ -127,8 +132,16 @@ async def test_own_daemon_with_baseline(tmp_path: Path) -> None:
     assert_seed_lines(report, "runc", 5)
     assert lines_of(report, "runc", r"rate: [\d.]+ starts/s .*")
     assert lines_of(report, "runc", r"runc cpu: [\d.]+ms per start")
-    ratios = r"daemon/runc: rate [\d.]+x median [\d.]+x p99 [\d.]+x daemon cpu \d+% of runc's"
-    assert lines_of(report, "containerd-trio", ratios)
+    # The containers' inits ran runc init before their exec, whoever started them: both phases
+    # say it (the clock read is not 0, which /proc/PID/stat's ticks would give).
+    for tag in ("runc", "containerd-trio"):
+        (init,) = lines_of(report, tag, r"runc init cpu: [\d.]+ms per start \(.*\)")
+        assert float(re.findall(r"init cpu: ([\d.]+)ms", init)[0]) > 0, init
+    ratios = (
+        r"daemon/runc: rate [\d.]+x median [\d.]+x p99 [\d.]+x daemon cpu \d+% of runc's"
+        r" \(\d+% with runc init\)"
+    )
+    assert lines_of(report, "containerd-trio", ratios), report.lines
     # The bench's own daemon says its children's CPU: runc's in both phases.
     equal = r"daemon/runc at equal machine speed: rate [\d.]+x: .*"
     assert len(lines_of(report, "containerd-trio", equal)) == 1, report.lines
@@ -148,6 +161,8 @@ async def test_cycles_with_baseline(daemon: RunningDaemon, tmp_path: Path) -> No
     assert_daemon_figures(report, "cycle")
     assert_seed_lines(report, "runc", 2)
     assert lines_of(report, "containerd-trio", r"daemon/runc: rate .*")
+    # A lifecycle's inits are reaped within it: in its runc cpu already.
+    assert not lines_of(report, "runc", "runc init cpu.*")
     await assert_daemon_empty(daemon)
     assert_raw_empty(report)
 
@@ -180,7 +195,8 @@ async def test_rounds_alternate_the_order(daemon: RunningDaemon, tmp_path: Path)
     pooled = (
         r"daemon/runc over 3 rounds: rate [\d.]+x \([\d.]+ against [\d.]+ starts/s\),"
         r" daemon first [\d.]+x, runc first [\d.]+x; each round( [\d.]+x){3};"
-        r" daemon cpu [\d.]+ms per start, \d+% of runc's in runc's phases"
+        r" daemon cpu [\d.]+ms per start, \d+% of runc's in runc's phases;"
+        r" \d+% of runc's with runc init \(in runc's phases\)"
     )
     assert len(lines_of(report, "containerd-trio", pooled)) == 1, report.lines
     await assert_daemon_empty(daemon)
@@ -456,6 +472,31 @@ def test_the_ratio_at_equal_machine_speed() -> None:
         " per cycle in it; runc's cpu per cycle beside the daemon 1.00x its own"
     ), printed(rounds(unit="cycle"))
     assert printed([rounds(main_runc=None)[0]]) == ""
+
+
+def test_a_process_cpu_clock_counts_its_ended_threads() -> None:
+    """What the bench reads of a container's init: all the CPU its process ran, to the
+    nanosecond, also that of threads that ended (runc init's Go threads end at its exec)."""
+    burn = (
+        "import threading, time, sys\n"
+        "def spin():\n"
+        "    while time.thread_time() < 0.2: pass\n"
+        "t = threading.Thread(target=spin); t.start(); t.join()\n"
+        "print(flush=True); sys.stdin.read()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", burn], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        child.stdout.readline()  # the thread has spun 0.2 s of its CPU, and ended
+        cpu = process_cpu_clock(child.pid)
+        assert cpu is not None and cpu >= 0.2, cpu
+        ticks = procfs.cpu_times(child.pid)
+        assert ticks is not None and cpu >= ticks[0]
+    finally:
+        child.communicate(b"", timeout=30)
+    assert process_cpu_clock(child.pid) is None  # reaped: no such process
 
 
 def test_statistics_follow_go_metrics() -> None:

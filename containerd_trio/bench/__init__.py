@@ -29,7 +29,9 @@ README's "Performance" section::
 After the seed's lines come ``rate`` (starts per second over the whole phase), ``daemon cpu``
 per start (from ``process_cpu_seconds_total`` in ``/metrics``; containerd's own process for
 containerd), ``daemon rss`` with all N running, ``runc cpu`` per start (the runc processes the
-daemon or the bench reaped; for the daemon only when the bench runs it), ``client cpu`` (the
+daemon or the bench reaped; for the daemon only when the bench runs it), for starts ``runc init
+cpu`` (the containers' inits so far: runc init until its exec, the last part of runc's start,
+reaped only at their end; for the daemon only when the bench runs it), ``client cpu`` (the
 ctr or podman processes, for a peer), ``bench cpu`` per start (this process: its HTTP client or
 its spawning competes for the same CPUs), and ``machine cpu`` per start (all CPUs, from
 ``/proc/stat``, with how busy they were: when they are all busy, the start rate is the

@@ -53,6 +53,10 @@ class Phase:
     daemon_cpu_parts: dict[str, float] = field(default_factory=dict)
     #: CPU seconds of the runtime's processes (run by the bench, or by the bench's own daemon).
     runc_cpu: float | None = None
+    #: CPU seconds the started containers' inits had run once the starts were done (see
+    #: :func:`.targets.inits_cpu`): runc's work that ``runc_cpu`` has not counted yet.
+    #: None for lifecycles (their inits are reaped within the phase, and counted there).
+    init_cpu: float | None = None
     #: CPU seconds of the client processes the bench ran (ctr, podman).
     client_cpu: float | None = None
     #: CPU seconds the whole machine was busy over the phase, and the busy share of all CPUs.
@@ -68,6 +72,13 @@ class Phase:
     @property
     def rate(self) -> float:
         return len(self.latencies) / self.wall if self.wall > 0 else math.nan
+
+    @property
+    def runc_cpu_with_init(self) -> float | None:
+        """runc's whole CPU for the phase's starts: what was reaped, and the inits' so far."""
+        if self.runc_cpu is None or self.init_cpu is None:
+            return None
+        return self.runc_cpu + self.init_cpu
 
     def per_item(self, seconds: float | None) -> float | None:
         done = len(self.latencies)
@@ -184,6 +195,8 @@ async def run_phase(
 
     try:
         await time_jobs(target, phase, concurrency, one, progress)
+        if unit == "start" and not phase.errors:
+            phase.init_cpu = await target.init_cpu(left)
         measured(phase)
         if while_running is not None:
             await while_running()

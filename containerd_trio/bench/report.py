@@ -129,6 +129,13 @@ def print_phase(printer: Printer, phase: Phase) -> None:
     for what, seconds in ((phase.runtime, phase.runc_cpu), ("client", phase.client_cpu)):
         if seconds is not None:
             printer.line(tag, f"{what} cpu: {ms_precise(phase.per_item(seconds))} per {unit}")
+    if phase.init_cpu is not None:
+        printer.line(
+            tag,
+            f"{phase.runtime} init cpu: {ms_precise(phase.per_item(phase.init_cpu))} per {unit}"
+            f" (the containers' inits so far, {phase.runtime} init until its exec: reaped"
+            " at their end, not in the line above)",
+        )
     printer.line(tag, f"bench cpu: {ms_precise(phase.per_item(phase.bench_cpu))} per {unit}")
     if phase.machine_cpu is not None and phase.machine_busy is not None:
         printer.line(
@@ -157,6 +164,9 @@ def print_ratios(printer: Printer, ours: Phase, raw: Phase) -> None:
     daemon_cpu, runc_cpu = ours.per_item(ours.daemon_cpu), raw.per_item(raw.runc_cpu)
     if daemon_cpu is not None and runc_cpu:
         share = f" {name} cpu {daemon_cpu / runc_cpu:.0%} of {raw.tag}'s"
+        whole = raw.per_item(raw.runc_cpu_with_init)
+        if whole:
+            share += f" ({daemon_cpu / whole:.0%} with {raw.tag} init)"
     printer.line(
         ours.tag,
         f"{name}/{raw.tag}: rate {ratio(ours.rate, raw.rate)} median {ratio(a.median, b.median)}"
@@ -192,6 +202,9 @@ def print_rounds(printer: Printer, rounds: Sequence[Round]) -> None:
         )
         if beside:
             share += f", {daemon_cpu / beside:.0%} of runc's beside it"
+        whole = pooled_per_item(raws, lambda phase: phase.runc_cpu_with_init)
+        if whole:
+            share += f"; {daemon_cpu / whole:.0%} of runc's with runc init (in runc's phases)"
     printer.line(
         TAG_DAEMON,
         f"daemon/runc over {len(rounds)} rounds: rate {pooled(rounds)}"

@@ -14,7 +14,9 @@ daemon's own :class:`containerd_trio.children.Child`.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -27,7 +29,7 @@ from ..runtime import Runc, Stdio
 from ..spawn import dev_null
 from .api import DaemonApi
 from .errors import BenchError
-from .probes import process_cpu
+from .probes import process_cpu, process_cpu_clock
 
 TAG_DAEMON = "containerd-trio"
 TAG_RUNC = "runc"
@@ -74,6 +76,11 @@ class Target:
 
     async def counters(self) -> Counters:
         return Counters()
+
+    async def init_cpu(self, container_ids: Sequence[str]) -> float | None:
+        """The CPU seconds the running containers' inits have run so far (see
+        :func:`inits_cpu`); None where the target cannot say for all of them."""
+        return None
 
 
 class DaemonTarget(Target):
@@ -124,6 +131,30 @@ class DaemonTarget(Target):
             runc_cpu = cpu.children + (figures.server_children_cpu or 0.0)
         return Counters(figures.cpu_seconds, figures.rss_bytes, runc_cpu, figures.cpu_by_process)
 
+    async def init_cpu(self, container_ids: Sequence[str]) -> float | None:
+        if self.pid is None:  # a daemon of another machine's, maybe: its pids are not ours
+            return None
+        inits: dict[str, int | None] = {}
+        for container in json.loads(await self.api.state())["containers"]:
+            processes = container.get("processes") or [{}]
+            inits[container["id"]] = processes[0].get("pid")
+        return inits_cpu([inits.get(container_id) for container_id in container_ids])
+
+
+def inits_cpu(pids: Sequence[int | None]) -> float | None:
+    """What the containers' inits have run so far, summed: with runc, ``runc init`` until its
+    exec of the container's program (then the program, which sleeps). runc's processes that
+    the bench or the daemon reaped are in ``runc cpu``; the init, the last process of runc's
+    start, is reaped only once its container ends, after the phase's figures: without this
+    a start's runc work reads a third short. None if any is gone or unknown."""
+    seconds = 0.0
+    for pid in pids:
+        cpu = None if pid is None else process_cpu_clock(pid)
+        if cpu is None:
+            return None
+        seconds += cpu
+    return seconds
+
 
 def runc_like_the_daemon(config: DaemonConfig, root: Path, criu: str | None) -> Runc:
     """The daemon's runtime wrapper with the daemon's settings, on a root of the bench's."""
@@ -170,6 +201,10 @@ class RuncTarget(Target):
 
     async def start(self, container_id: str, bundle: Path) -> None:
         await self.run(container_id, bundle)
+
+    async def init_cpu(self, container_ids: Sequence[str]) -> float | None:
+        handles = [self._inits.get(container_id) for container_id in container_ids]
+        return inits_cpu([None if handle is None else handle.pid for handle in handles])
 
     async def cycle(self, container_id: str, bundle: Path) -> None:
         await self.run(container_id, bundle)
