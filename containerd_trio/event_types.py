@@ -1,7 +1,9 @@
-"""The types of the events the daemon publishes (:mod:`.events`), in a module of their own.
+"""The types of the events the daemon publishes (:mod:`.events`), and the words of theirs the
+client reads too, in a module of their own.
 
 It imports nothing: ``ctr-trio events`` reads the names for the width of its type column, and
-the client loads nothing of the daemon's (Trio, attrs) for that.
+``ctr-trio wait`` the status of an unknown exit; the client loads nothing of the daemon's (Trio,
+attrs) for that.
 """
 
 from __future__ import annotations
@@ -28,3 +30,7 @@ EVENT_TYPES = (
     "restore-done",
     "restore-failed",
 )
+
+#: The status of an ``exit`` whose process's own status cannot be known: it vanished while no
+#: keeper held it. Docker uses 255 likewise.
+UNKNOWN_EXIT_STATUS = 255

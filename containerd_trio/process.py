@@ -23,11 +23,8 @@ import time
 import trio
 
 from . import console, procfs
+from .event_types import UNKNOWN_EXIT_STATUS as UNKNOWN_EXIT_STATUS
 from .model import ProcessInfo
-
-#: The exit status reported when it cannot be known: the process vanished while no keeper held
-#: it. Docker uses 255 likewise.
-UNKNOWN_EXIT_STATUS = 255
 
 
 class Process:

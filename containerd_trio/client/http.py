@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Unpack, cast, overload
 
+from ..event_types import UNKNOWN_EXIT_STATUS
 from . import routes
 from .blocking import BlockingTransport
 from .errors import ApiError as ApiError
@@ -87,8 +88,6 @@ CHECKPOINT_WAIT = 24 * 3600.0
 #: How long a wait asked again reads the event log's replay for the exit of the run it waited
 #: on, once nothing more comes (the replay comes at once).
 REPLAY_QUIET = 2.0
-#: An exit whose status nobody kept (the daemon's own word for it).
-UNKNOWN_EXIT_STATUS = 255
 
 
 class _Run(NamedTuple):
