@@ -741,6 +741,16 @@ class Supervisor:
     async def _restart(self, container: Container, scope: trio.CancelScope, delay: float) -> None:
         with scope:
             await trio.sleep(delay)
+            # A command that holds the container as the delay ends (a leave-running checkpoint
+            # or an exec that its exit overtook, each under its own deadline) is let end
+            # first, and those queued before it: the restart waits its turn, as a command
+            # does, the container restarting still (a stop or a delete cancels this wait as
+            # it cancels the delay). Before, the start found it held, a 409, and the
+            # container stayed stopped for good. Nothing awaits from here to the start's
+            # check of the lock.
+            while container.lock.locked():
+                async with container.lock:
+                    pass
         if scope.cancelled_caught or container.pending_restart is not scope:
             return  # stopped, deleted or started by its user meanwhile
         # What ctr-trio start ID sends for a stopped container: its bundle, labels, stdin,

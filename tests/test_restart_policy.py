@@ -556,6 +556,49 @@ async def test_a_command_during_the_restarts_own_start_waits_for_it(
     await client.delete("/containers/svc")
 
 
+async def test_a_restart_due_waits_for_a_command_holding_the_container(
+    start_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command that holds the container as its restart comes due (a leave-running
+    checkpoint, held here in runc checkpoint, whose container's init exits meanwhile) is let
+    end first: the restart waits its turn, the container restarting meanwhile, then comes.
+    Before, the restart's start was a 409 (the container held), and the container stayed
+    stopped for good. No delay here, so that the restart is due as soon as the exit is seen."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 0.0)
+    gated = GatedRunc(tmp_path, "checkpoint")
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    pid = await _running_always(client, "svc", make_bundle)
+    answers: list[httpx.Response] = []
+
+    async def checkpoint() -> None:
+        body = {"exit": False}  # docker checkpoint create --leave-running
+        answers.append(await client.post("/containers/svc/checkpoint/cp", json=body))
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(checkpoint)
+            await gated.reached()  # the checkpoint holds the container, in runc checkpoint
+            since = now()
+            os.kill(pid, signal.SIGUSR1)  # exits 3: not its user's stop
+            await next_event(
+                client, since=since, container_id="svc", match=lambda e: e["type"] == "exit"
+            )
+            await trio.testing.wait_all_tasks_blocked()  # the restart is due, and waits
+            got = (await client.get("/containers/svc")).json()
+            assert got["state"] == {"status": "stopped", "exitStatus": 3, "restarting": True}
+            await trio.Path(gated.gate).write_text("go\n")  # runc checkpoint goes on, and ends
+        assert len(answers) == 1  # the checkpoint has answered (its container had stopped)
+        event = await _next_start(client, "svc", since)
+    assert event["pid"] != pid
+    got = (await client.get("/containers/svc")).json()
+    assert got["state"] == {"status": "running"} and got["restartCount"] == 1
+    await client.delete("/containers/svc", params={"timeout": 0})
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
