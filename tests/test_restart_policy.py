@@ -1110,3 +1110,20 @@ async def test_ctr_trio_ps_lists_a_restarting_container_and_prune_leaves_it(
     assert (started.code, started.out) == (0, "looping\n"), started
     assert (await client.get("/containers/looping")).json() == waiting
     await client.delete("/containers/looping")
+
+
+async def test_ctr_trio_rm_without_force_removes_a_restarting_container(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docker's rm refuses a restarting container without -f, as it refuses a running one;
+    ctr-trio's rm (a DELETE, which stops what runs and removes what it is given) removes
+    both, as documented: the restarting one's restart cancelled, nothing of it left."""
+    await _exited_into_backoff(client, "looping", make_bundle, monkeypatch)
+    removed = await run_cli("--address", daemon.url, "rm", "looping")
+    assert (removed.code, removed.out) == (0, "deleted looping\n"), removed
+    assert (await client.get("/containers/looping")).status_code == 404
+    assert _left(daemon, "looping") == []
+    assert runc_ids(daemon.config.state_dir) == []
