@@ -225,7 +225,7 @@ class Container:
     #: Its user stopped this run (a signal through PATCH: docker's stop and kill), or its
     #: delete did: the exit that comes of it is final, whatever the policy.
     stopped_by_user: bool = False
-    #: The restart waiting out its delay, once this run has exited (see pending_restart).
+    #: The restart due once this run has exited: its delay, then its start (pending_restart).
     _pending_restart: trio.CancelScope | None = None
     #: This run is a restart of the policy's (not its user's start): its start continues
     #: the log and publishes no ``delete`` of the run before, and a wait for the removal of
@@ -775,6 +775,11 @@ class Container:
         process = self.process(pid)
         if process is not None:
             return process
+        return self.ended_process(pid)
+
+    def ended_process(self, pid: int) -> ExitInfo:
+        """How process ``pid`` ended; 404 if it was never ours (or ended too long ago to be
+        remembered)."""
         ended = self.exits.get(pid)
         if ended is None:
             raise NotFound(f"process {pid} is not a process of container {self.id!r}")
@@ -1286,8 +1291,9 @@ class Container:
 
     @property
     def pending_restart(self) -> trio.CancelScope | None:
-        """The restart waiting out its delay, once this run has exited (its listing says
-        restarting meanwhile): a stop or a delete of the container cancels it."""
+        """The restart waiting out its delay, once this run has exited, then its start until
+        that ends (its listing says restarting meanwhile): a stop or a delete of the container
+        cancels it during the delay (a command waits for the start)."""
         return self._pending_restart
 
     @pending_restart.setter
@@ -1313,9 +1319,12 @@ class Container:
         return True
 
     def _begin_delete(self, *, recorded: bool = True) -> None:
-        # A restart waiting out its delay is cancelled: a delete is final (and a start of
-        # the id that replaces it is the user's, which re-arms the policy).
-        self.cancel_restart()
+        if recorded:
+            # A restart waiting out its delay is cancelled: a delete is final. Not by a start
+            # of the id that replaces it (a replace, unrecorded): its user's cancelled it
+            # before (and re-arms the policy), and a restart's own start is that restart, the
+            # container restarting until it ends (Supervisor._restart).
+            self.cancel_restart()
         # Once only in the record: an autoRemove marked it at the exit, then deletes it.
         saved = self.deleting and self._deleting_recorded
         self.deleting = True

@@ -175,6 +175,10 @@ class Supervisor:
         #: How the last containers that autoRemove removed ended, by id: a wait that comes
         #: after the removal (the container may be gone before its client asks) answers it.
         self._auto_removed: OrderedDict[str, ExitInfo] = OrderedDict()
+        #: The stopped containers whose restart's own start is under way (:meth:`_restart`),
+        #: by id: the start's container takes the id, but to the user it is the stopped one,
+        #: restarting, until that start ends (see :meth:`container`, :meth:`_after_restart`).
+        self._restarting: dict[str, Container] = {}
         metrics.count_containers(self._count_by_status)
 
     # --- lifetime -------------------------------------------------------------------------------
@@ -423,27 +427,62 @@ class Supervisor:
     # --- queries --------------------------------------------------------------------------------
 
     def _listed(self) -> list[Container]:
-        # A container still starting is in the table (its id is taken) but not listed yet.
-        return [c for c in self._containers.values() if c.status is not Status.CREATED]
+        # A container still starting is in the table (its id is taken) but not listed yet;
+        # but for a restart's own start, the stopped container it restarts, in its place.
+        if not self._restarting:
+            return [c for c in self._containers.values() if c.status is not Status.CREATED]
+        return [seen for c in self._containers.values() if (seen := self._seen(c)) is not None]
+
+    def _seen(self, container: Container) -> Container | None:
+        """The container of the table's ``container`` as its user sees it: itself once it
+        started; while it starts, none (its id is taken, nothing is listed), unless the start
+        is its restart's, when it is the stopped container it restarts (restarting: see
+        :meth:`_restart`)."""
+        if container.status is not Status.CREATED:
+            return container
+        return self._restarting.get(container.id)
 
     def _count_by_status(self) -> Mapping[Status, int]:
         return Counter(c.status for c in self._listed())
 
     def container(self, container_id: str) -> Container:
+        """The container of the id, as its user sees it: during its restart's own start, the
+        stopped container it was (its record, its exit, its log), which a query reads and a
+        wait waits on (:meth:`_seen`); a command waits for that start instead
+        (:meth:`_commanded`)."""
         check_id(container_id)
         container = self._containers.get(container_id)
         if container is None or container.status is Status.CREATED or container.deleted:
-            raise NotFound(f"container {container_id!r} not found")
+            restarted = self._restarting.get(container_id)
+            if restarted is None or container is None or container.status is not Status.CREATED:
+                raise NotFound(f"container {container_id!r} not found")
+            return restarted
         return container
 
-    def _commanded(self, container_id: str) -> Container:
+    async def _commanded(self, container_id: str) -> Container:
         """The container, for a command that waits for its turn: one being deleted refuses
         at once, where the command would wait for the delete (a command is shielded from its
         request: its client held until then) and then find nothing; so does one held for a
-        long wait (:attr:`.Container.held_for`)."""
+        long wait (:attr:`.Container.held_for`). A restart's own start is waited for."""
+        if self._restarting:
+            await self._after_restart(container_id)
         container = self.container(container_id)
         _refuse_if_busy(container)
         return container
+
+    async def _after_restart(self, container_id: str) -> None:
+        """Return once no restart's own start of the id is under way: a command (a signal,
+        a DELETE, ...) waits for it, as for a command that holds the container (it lasts
+        what a start of a stopped container does, within the runtime deadline), and acts on
+        the container it leaves: the run it started, or the stopped one if it failed.
+        (Before, the start hid the id: such a command was a 404, and the container ran on.)"""
+        while (
+            container_id in self._restarting
+            and (starting := self._containers.get(container_id)) is not None
+            and starting.status is Status.CREATED
+            and not starting.start_ended.is_set()
+        ):
+            await starting.start_ended.wait()
 
     def get(self, container_id: str) -> ContainerInfo:
         return self.container(container_id).info()
@@ -647,7 +686,7 @@ class Supervisor:
             remove_directory(aside)
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
-        container = self._commanded(container_id)
+        container = await self._commanded(container_id)
         info = await self._submit(self._delete, container, timeout)
         self._taken_by_user(container)
         return info
@@ -702,23 +741,42 @@ class Supervisor:
     async def _restart(self, container: Container, scope: trio.CancelScope, delay: float) -> None:
         with scope:
             await trio.sleep(delay)
+            # A command that holds the container as the delay ends (a leave-running checkpoint
+            # or an exec that its exit overtook, each under its own deadline) is let end
+            # first, and those queued before it: the restart waits its turn, as a command
+            # does, the container restarting still (a stop or a delete cancels this wait as
+            # it cancels the delay). Before, the start found it held, a 409, and the
+            # container stayed stopped for good. Nothing awaits from here to the start's
+            # check of the lock.
+            while container.lock.locked():
+                async with container.lock:
+                    pass
         if scope.cancelled_caught or container.pending_restart is not scope:
             return  # stopped, deleted or started by its user meanwhile
-        container.pending_restart = None
         # What ctr-trio start ID sends for a stopped container: its bundle, labels, stdin,
         # limits and process, as its record holds them.
         resources = None if container.resources == Resources() else container.resources
+        # Until its start ends, the container is the stopped one, restarting still (its
+        # pending_restart stays): a GET, GET /state and a wait see it so, as during the
+        # delay, and a command waits for the start (see container, _commanded). Before, the
+        # start's container hid the id: a wait (docker wait) or a DELETE was a 404.
+        self._restarting[container.id] = container
         try:
-            await self.start(
-                container.id,
-                str(container.bundle),
-                labels=container.labels,
-                stdin=container.stdin,
-                resources=resources,
-                process=container.start_process,
-                restart_policy=container.restart_policy,
-                restarted=(container.restart_count + 1, delay),
-            )
+            try:
+                await self.start(
+                    container.id,
+                    str(container.bundle),
+                    labels=container.labels,
+                    stdin=container.stdin,
+                    resources=resources,
+                    process=container.start_process,
+                    restart_policy=container.restart_policy,
+                    restarted=(container.restart_count + 1, delay),
+                )
+            finally:
+                container.pending_restart = None
+                if self._restarting.get(container.id) is container:
+                    del self._restarting[container.id]
         except ShuttingDown:
             log.info("container %s is left stopped: the daemon stops", container.id)
         except DaemonError as exc:
@@ -754,7 +812,7 @@ class Supervisor:
             self._auto_removed.popitem(last=False)
 
     async def exec(self, container_id: str, spec: ProcessSpec) -> ProcessInfo:
-        return await self._submit(self._commanded(container_id).exec, spec)
+        return await self._submit((await self._commanded(container_id)).exec, spec)
 
     async def signal_process(self, container_id: str, pid: int, signum: int) -> None:
         """Signal one process. A SIGKILL to one of a paused container dies now, as one to the
@@ -802,6 +860,15 @@ class Supervisor:
     async def _wait(self, container_id: str, pid: int | None, condition: WaitCondition) -> ExitInfo:
         check_id(container_id)
         container = self._containers.get(container_id)
+        if (
+            self._restarting
+            and condition is not WaitCondition.NEXT_EXIT
+            and container is not None
+            and container.status is Status.CREATED
+        ):
+            # A restart's own start: the stopped container it restarts is the one waited on
+            # (its removal, or its exit), as during the delay. A next exit is the start's run.
+            container = self._restarting.get(container_id, container)
         if condition is WaitCondition.REMOVED:
             if container is not None and container.status is not Status.CREATED:
                 return await container.wait_gone()  # being forgotten too
@@ -826,6 +893,10 @@ class Supervisor:
         if ended is not None and pid in (None, ended.pid):
             return ended
         container = self.container(container_id)
+        if container.deleted:
+            # The stopped container whose restart's own start runs (no other one deleted is
+            # found): runc has forgotten it already, but it ended as it says.
+            return container.ended() if pid is None else container.ended_process(pid)
         if pid is None:
             return await container.wait()
         return await container.wait_process(pid)
@@ -841,9 +912,11 @@ class Supervisor:
         restart_policy: RestartPolicy | None = None,
     ) -> ContainerInfo:
         if status is None and resources is None and auto_remove is None and restart_policy is None:
+            if self._restarting:
+                await self._after_restart(container_id)  # a signal is for the run it starts
             container = self.container(container_id)
         else:
-            container = self._commanded(container_id)
+            container = await self._commanded(container_id)
         if signum is not None:
             if container.cancel_restart():
                 # docker's kill of a restarting container: accepted, and no restart comes.
@@ -1005,7 +1078,7 @@ class Supervisor:
     ) -> CheckpointInfo:
         """Checkpoint within ``timeout`` seconds, or the daemon's checkpoint deadline."""
         check_id(name, "checkpoint name")
-        container = self._commanded(container_id)
+        container = await self._commanded(container_id)
         if not self.config.criu:
             raise_no_criu()
         deadline = timeout or self.config.checkpoint_timeout
@@ -1048,7 +1121,7 @@ class Supervisor:
         ``done`` or ``failed`` step; one whose target may run the container but cannot say
         leaves it paused, and settling in the nursery (:meth:`_settle_later`).
         """
-        container = self._commanded(container_id)
+        container = await self._commanded(container_id)
         if not self.config.criu:
             raise_no_criu()
         if plan.pre_copy:

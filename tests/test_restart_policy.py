@@ -27,6 +27,7 @@ from containerd_trio.records import RecordJournal
 from .helpers import (
     BundleFactory,
     DaemonProcess,
+    GatedRunc,
     RunningDaemon,
     collect_events,
     copy_checkpoint,
@@ -299,8 +300,8 @@ async def test_a_wait_for_the_removal_outlasts_a_thousand_restarts(
     monkeypatch.setattr("containerd_trio.restarts.RESTART_MAX_DELAY", 0.001)
     restarts = 1100
     policy = {"name": "on-failure", "maximumRetryCount": restarts}
-    # The first run waits for SIGUSR1 (the wait is asked of it, running: a wait asked while a
-    # restart's start runs is a 404, as during any start); the others exit 1 at once.
+    # The first run waits for SIGUSR1 (the wait is asked of it, running); the others exit 1
+    # at once.
     script = (
         "[ -e /ran ] && exit 1; touch /ran; trap 'exit 1' USR1; while true; do usleep 5000; done"
     )
@@ -432,6 +433,170 @@ async def test_a_stop_during_the_backoff_cancels_the_restart(
     started = await start_container(client, "held", make_bundle())
     assert "restartPolicy" not in started
     await client.delete("/containers/held", params={"timeout": 0})
+
+
+async def _restart_held(
+    start_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    container_id: str,
+) -> tuple[RunningDaemon, GatedRunc, int]:
+    """A daemon whose ``runc run`` waits at a gate, running an ``always`` container (its first
+    start let through); return once its init has exited 3 and its restart's own start is
+    held in runc run (the stopped run already removed from runc, the new one not yet
+    running): the daemon, the gate, and the first run's pid."""
+    gated = GatedRunc(tmp_path, "run")
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    started: list[dict[str, Any]] = []
+
+    async def start() -> None:
+        policy = {"name": "always"}
+        bundle = make_bundle(UNTIL_USR1)
+        started.append(
+            await start_container(daemon.client, container_id, bundle, restartPolicy=policy)
+        )
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(start)
+        await gated.reached()
+        await trio.Path(gated.gate).write_text("go\n")  # the first start goes through
+    pid: int = started[0]["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    os.kill(pid, signal.SIGUSR1)  # not the daemon's signal: no user's stop
+    with trio.fail_after(10):
+        await gated.reached()  # the restart's runc run
+    return daemon, gated, pid
+
+
+async def test_the_container_is_seen_throughout_its_restarts_own_start(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """While the restart's own start runs (held here in runc run), the container is what it
+    was during the delay, docker's Restarting: GET and GET /state show it stopped, with its
+    exit status, restarting; a wait (not-running) answers that exit at once, as during the
+    delay, and so does its init's process wait; its logs are there, its top is the 409 of a
+    stopped container; a wait for its removal waits on through the restart. Before, the
+    start's record hid the id: each of these was a 404 (docker wait of a restarting container
+    failed), and GET /state left it out."""
+    daemon, gated, pid = await _restart_held(start_daemon, make_bundle, tmp_path, "svc")
+    client = daemon.client
+    restarting = {"status": "stopped", "exitStatus": 3, "restarting": True}
+    got = await client.get("/containers/svc")
+    assert got.status_code == 200, got.text
+    assert got.json()["state"] == restarting and got.json()["restartCount"] == 0
+    listed = (await client.get("/state")).json()["containers"]
+    assert [(c["id"], c["state"]) for c in listed] == [("svc", restarting)]
+    waited = await client.post("/containers/svc/wait")
+    assert waited.status_code == 200, waited.text
+    assert (waited.json()["pid"], waited.json()["exitStatus"]) == (pid, 3)
+    of_pid = await client.post(f"/containers/svc/process/{pid}/wait")
+    assert of_pid.status_code == 200, of_pid.text
+    assert of_pid.json()["exitStatus"] == 3
+    assert (await client.get("/containers/svc/logs")).status_code == 200
+    top = await client.get("/containers/svc/top")
+    assert top.json() == {"error": "container 'svc' is stopped: it has no processes"}
+    answers: list[httpx.Response] = []
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_wait_removed, client, "svc", answers)
+            await trio.testing.wait_all_tasks_blocked()
+            assert answers == []  # a restart is no removal
+            since = now()
+            await trio.Path(gated.gate).write_text("go\n")  # the restart's start goes on
+            second = (await _next_start(client, "svc", since))["pid"]
+            await trio.testing.wait_all_tasks_blocked()
+            assert answers == []
+            got = await client.get("/containers/svc")
+            assert got.json()["state"] == {"status": "running"}
+            assert got.json()["restartCount"] == 1
+            deleted = await client.delete("/containers/svc", params={"timeout": 0})
+            assert deleted.status_code == 200, deleted.text
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json()["pid"] == second
+
+
+@pytest.mark.parametrize("how", ["delete", "kill"])
+async def test_a_command_during_the_restarts_own_start_waits_for_it(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path, how: str
+) -> None:
+    """A DELETE (docker rm -f) or a signal (docker kill) of the container while its restart's
+    own start runs waits for that start (milliseconds, as a command waits for another's
+    turn), then acts on the container it left: the run it started is deleted, or killed and
+    not restarted (a user's stop). Before, either was a 404 at once, and the container ran
+    on."""
+    daemon, gated, _ = await _restart_held(start_daemon, make_bundle, tmp_path, "svc")
+    client = daemon.client
+    answers: list[httpx.Response] = []
+
+    async def command() -> None:
+        if how == "delete":
+            answers.append(await client.delete("/containers/svc", params={"timeout": 0}))
+        else:
+            answers.append(await client.patch("/containers/svc", json={"signal": "KILL"}))
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(command)
+            await trio.testing.wait_all_tasks_blocked()
+            assert answers == [], answers[0].text  # it waits for the start
+            await trio.Path(gated.gate).write_text("go\n")
+    assert answers[0].status_code == 200, answers[0].text
+    since = now()  # the restart's start-container came before the answer
+    if how == "delete":
+        assert runc_ids(daemon.config.state_dir) == []
+        assert (await client.get("/containers/svc")).status_code == 404
+        return
+    with trio.fail_after(10):
+        ended = await client.post("/containers/svc/wait")
+    assert ended.json()["exitStatus"] == 137
+    await _no_more_starts(client, "svc", since)
+    got = (await client.get("/containers/svc")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 137}
+    assert got["restartCount"] == 1
+    await client.delete("/containers/svc")
+
+
+async def test_a_restart_due_waits_for_a_command_holding_the_container(
+    start_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command that holds the container as its restart comes due (a leave-running
+    checkpoint, held here in runc checkpoint, whose container's init exits meanwhile) is let
+    end first: the restart waits its turn, the container restarting meanwhile, then comes.
+    Before, the restart's start was a 409 (the container held), and the container stayed
+    stopped for good. No delay here, so that the restart is due as soon as the exit is seen."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 0.0)
+    gated = GatedRunc(tmp_path, "checkpoint")
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    pid = await _running_always(client, "svc", make_bundle)
+    answers: list[httpx.Response] = []
+
+    async def checkpoint() -> None:
+        body = {"exit": False}  # docker checkpoint create --leave-running
+        answers.append(await client.post("/containers/svc/checkpoint/cp", json=body))
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(checkpoint)
+            await gated.reached()  # the checkpoint holds the container, in runc checkpoint
+            since = now()
+            os.kill(pid, signal.SIGUSR1)  # exits 3: not its user's stop
+            await next_event(
+                client, since=since, container_id="svc", match=lambda e: e["type"] == "exit"
+            )
+            await trio.testing.wait_all_tasks_blocked()  # the restart is due, and waits
+            got = (await client.get("/containers/svc")).json()
+            assert got["state"] == {"status": "stopped", "exitStatus": 3, "restarting": True}
+            await trio.Path(gated.gate).write_text("go\n")  # runc checkpoint goes on, and ends
+        assert len(answers) == 1  # the checkpoint has answered (its container had stopped)
+        event = await _next_start(client, "svc", since)
+    assert event["pid"] != pid
+    got = (await client.get("/containers/svc")).json()
+    assert got["state"] == {"status": "running"} and got["restartCount"] == 1
+    await client.delete("/containers/svc", params={"timeout": 0})
 
 
 @pytest.mark.parametrize(
@@ -945,3 +1110,20 @@ async def test_ctr_trio_ps_lists_a_restarting_container_and_prune_leaves_it(
     assert (started.code, started.out) == (0, "looping\n"), started
     assert (await client.get("/containers/looping")).json() == waiting
     await client.delete("/containers/looping")
+
+
+async def test_ctr_trio_rm_without_force_removes_a_restarting_container(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docker's rm refuses a restarting container without -f, as it refuses a running one;
+    ctr-trio's rm (a DELETE, which stops what runs and removes what it is given) removes
+    both, as documented: the restarting one's restart cancelled, nothing of it left."""
+    await _exited_into_backoff(client, "looping", make_bundle, monkeypatch)
+    removed = await run_cli("--address", daemon.url, "rm", "looping")
+    assert (removed.code, removed.out) == (0, "deleted looping\n"), removed
+    assert (await client.get("/containers/looping")).status_code == 404
+    assert _left(daemon, "looping") == []
+    assert runc_ids(daemon.config.state_dir) == []
