@@ -413,8 +413,8 @@ async def test_a_delete_during_the_backoff_leaves_nothing(
     assert (await client.get("/containers/pending")).status_code == 404
     params = {"since": since, "id": "pending"}
     with trio.fail_after(10):
-        types = [e["type"] for e in await collect_events(client, params, 3)]
-    assert types == ["start-container", "exit", "delete"]
+        types = [e["type"] for e in await collect_events(client, params, 4)]
+    assert types == ["start-container", "exit", "restart-cancelled", "delete"]
 
 
 async def test_a_stop_during_the_backoff_cancels_the_restart(
@@ -432,6 +432,49 @@ async def test_a_stop_during_the_backoff_cancels_the_restart(
     started = await start_container(client, "held", make_bundle())
     assert "restartPolicy" not in started
     await client.delete("/containers/held", params={"timeout": 0})
+
+
+@pytest.mark.parametrize("cancel", ["signal", "policy no", "ctr-trio stop", "start"])
+async def test_a_cancelled_restart_is_published(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    cancel: str,
+) -> None:
+    """A restart waiting out its delay that is called off publishes ``restart-cancelled``,
+    live and in the replay: a watcher (the status page) that saw the container restarting
+    learns it is not, without asking. A user's start of the id publishes it before the
+    stopped container's ``delete`` and the new ``start-container``."""
+    since = await _exited_into_backoff(client, "called-off", make_bundle, monkeypatch)
+    async with client.stream("GET", "/events", params={"id": "called-off"}) as live:
+        assert live.status_code == 200  # registered: what the change publishes comes on it
+        if cancel == "signal":
+            patched = await client.patch("/containers/called-off", json={"signal": "TERM"})
+            assert patched.status_code == 200, patched.text
+        elif cancel == "policy no":
+            body = {"restartPolicy": {"name": "no"}}
+            patched = await client.patch("/containers/called-off", json=body)
+            assert patched.status_code == 200, patched.text
+        elif cancel == "ctr-trio stop":
+            stopped = await run_cli("--address", daemon.url, "stop", "called-off")
+            assert stopped.code == 0, stopped
+        else:
+            await start_container(client, "called-off", make_bundle())
+        with trio.fail_after(10):
+            first = json.loads(await anext(live.aiter_lines()))
+    assert first["type"] == "restart-cancelled", first
+    assert sorted(first) == ["id", "timestamp", "type"]
+    after = ["delete", "start-container"] if cancel == "start" else []
+    params = {"since": since, "id": "called-off"}
+    with trio.fail_after(10):
+        replayed = await collect_events(client, params, 3 + len(after))
+    assert [e["type"] for e in replayed] == ["start-container", "exit", "restart-cancelled", *after]
+    assert replayed[2] == first
+    if cancel != "start":
+        got = (await client.get("/containers/called-off")).json()
+        assert got["state"] == {"status": "stopped", "exitStatus": 1}
+    await client.delete("/containers/called-off", params={"timeout": 0})
 
 
 @pytest.mark.parametrize(
