@@ -33,6 +33,7 @@ from .helpers import (
     runc_state,
     start_container,
 )
+from .test_restart_policy import self_breaking_bundle
 
 T = TypeVar("T")
 
@@ -344,6 +345,33 @@ async def test_a_restart_cancelled_elsewhere_stops_restarting_live(
     await listing.run(stopped_in_the_list)
     await detail.run(stopped_on_its_page)
     assert listing.changes == detail.changes == []  # the pages sent nothing: the event did it
+
+
+async def test_a_restart_that_fails_to_start_stops_restarting_live(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A restart whose start fails (its bundle has lost its config.json) comes as
+    ``restart-failed``: the open page, which showed the container restarting during the delay,
+    shows it stopped, without a reload."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 3.0)
+    page = await open_page(daemon.url)
+    bundle = self_breaking_bundle(make_bundle)
+    await start_container(client, "broken", bundle, restartPolicy={"name": "always"})
+
+    def restarting_then_stopped(page: Page) -> None:
+        badge = row(page, "broken").locator(".badge")
+        expect(badge).to_have_text("restarting")
+        expect(badge).to_have_text("stopped", timeout=WAIT_MS + 3000)
+        failed = '#event-feed .event[data-type="restart-failed"][data-id="broken"]'
+        expect(page.locator(failed)).to_have_count(1)
+
+    await page.run(restarting_then_stopped)
+    got = (await client.get("/containers/broken")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 1}
 
 
 # --- one container ----------------------------------------------------------------------------

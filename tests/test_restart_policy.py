@@ -92,6 +92,19 @@ async def _wait_removed(
     answers.append(await client.post(f"/containers/{container_id}/wait", params=params))
 
 
+def self_breaking_bundle(make_bundle: BundleFactory) -> Path:
+    """A bundle whose init takes its config.json away (to config.off) and exits 1: a restart
+    of it fails to start."""
+    bundle = make_bundle(("sh", "-c", "mv /bundle/config.json /bundle/config.off; exit 1"))
+    config_path = bundle / "config.json"
+    config = json.loads(config_path.read_text())
+    # The bundle's own directory in the container: its init takes its config.json away.
+    mount = {"destination": "/bundle", "type": "bind", "source": str(bundle)}
+    config["mounts"].append({**mount, "options": ["rbind", "rw"]})
+    config_path.write_text(json.dumps(config))
+    return bundle
+
+
 async def _no_more_starts(client: httpx.AsyncClient, container_id: str, since: str) -> None:
     """No start of the container comes from ``since`` for 1.5 s: the next backoff delay of
     the tests that call this is at most 400 ms, so a restart would have come by then."""
@@ -633,15 +646,12 @@ async def test_a_restart_that_failed_is_not_made_by_the_next_server(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:
     """A restart whose start fails (its bundle has no config.json by then) leaves the
-    container stopped, as docker's: its record no more says a restart is due, so the next
-    server (kill -9 of this one), once the bundle is whole again, does not start it."""
-    bundle = make_bundle(("sh", "-c", "mv /bundle/config.json /bundle/config.off; exit 1"))
+    container stopped, as docker's, and says so on the stream (``restart-failed``, with the
+    start's error: a watcher that saw it restarting learns it is not); its record no more
+    says a restart is due, so the next server (kill -9 of this one), once the bundle is whole
+    again, does not start it."""
+    bundle = self_breaking_bundle(make_bundle)
     config_path = bundle / "config.json"
-    config = json.loads(config_path.read_text())
-    # The bundle's own directory in the container: its init takes its config.json away.
-    mount = {"destination": "/bundle", "type": "bind", "source": str(bundle)}
-    config["mounts"].append({**mount, "options": ["rbind", "rw"]})
-    config_path.write_text(json.dumps(config))
     daemon: DaemonProcess = await spawn_daemon()
     since = now()
     body = {"bundlePath": str(bundle), "restartPolicy": {"name": "always"}}
@@ -653,6 +663,13 @@ async def test_a_restart_that_failed_is_not_made_by_the_next_server(
             ("exit", 1),
         ]
         await daemon.logged(b"container broken could not be restarted")
+        params = {"since": since, "id": "broken"}
+        *_, failed = await collect_events(daemon.client, params, 3)
+    assert failed["type"] == "restart-failed", failed
+    assert sorted(failed) == ["error", "id", "timestamp", "type"]
+    assert "config.json" in failed["error"], failed
+    got = (await daemon.client.get("/containers/broken")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 1}  # not restarting
     (bundle / "config.off").rename(config_path)
     killed = now()
     await daemon.kill_server()
