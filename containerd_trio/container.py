@@ -1310,12 +1310,17 @@ class Container:
 
     def cancel_restart(self) -> bool:
         """Cancel the restart waiting out its delay, if there is one (a stop, a delete, a
-        start of the id by its user): True if there was."""
+        start of the id by its user, a policy of "no"): True if there was. Its
+        ``restart-cancelled`` says so on the stream: nothing else would tell a watcher that
+        saw it restarting (the status page) that it is not, as no process starts or ends.
+        Here, whatever calls it off, so that none goes unsaid; a delete's or a start's own
+        events follow."""
         pending = self._pending_restart
         if pending is None:
             return False
         self.pending_restart = None
         pending.cancel()
+        self._ctx.events.publish("restart-cancelled", self.id)
         return True
 
     def _begin_delete(self, *, recorded: bool = True) -> None:

@@ -31,8 +31,7 @@ import trio
 from .beside import beside
 from .checkpoints import METADATA_NAME
 from .criu_stats import read_dump_stats, read_restore_stats
-from .errors import DaemonError
-from .events import EventBus
+from .events import EventBus, error_field
 
 T = TypeVar("T")
 
@@ -95,7 +94,7 @@ class CriuProgress:
         """Publish ``{kind}-failed`` or ``{kind}-done`` with ``figures(seconds)``; the outcome."""
         seconds = _since(began)
         if isinstance(result, outcome.Error):
-            self._publish(f"{kind}-failed", seconds=seconds, error=_first_line(result.error))
+            self._publish(f"{kind}-failed", seconds=seconds, error=error_field(result.error))
         else:
             self._publish(f"{kind}-done", **figures(seconds))
         return result.unwrap()
@@ -118,13 +117,6 @@ class CriuProgress:
 
 def _since(began: float) -> float:
     return round(time.monotonic() - began, 3)
-
-
-def _first_line(error: BaseException) -> str:
-    text = error.message if isinstance(error, DaemonError) else str(error)
-    if isinstance(error, trio.Cancelled):
-        text = "cancelled: the daemon is stopping"
-    return (text.strip().splitlines() or [type(error).__name__])[0]
 
 
 def _dump_figures(image: Path, work: Path, seconds: float) -> dict[str, Any]:

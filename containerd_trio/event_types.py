@@ -21,6 +21,10 @@ EVENT_TYPES = (
     "log-paused",
     "log-resumed",
     "update",
+    # A restart waiting out its policy's delay called off (restarts.py): the container stays
+    # stopped, unless a delete or a start of the id called it off; or its start failed.
+    "restart-cancelled",
+    "restart-failed",
     # A checkpoint's and a restore's course, with sizes and times (criu_progress.py).
     "checkpoint-started",
     "checkpoint-progress",

@@ -25,11 +25,21 @@ import trio
 
 from . import timestamps
 from .appendfile import AppendFile
+from .errors import DaemonError
 
 log = logging.getLogger(__name__)
 
 #: The fields every event has; an event's ``detail`` adds others (never these).
 _BASE_FIELDS = ("type", "id", "pid", "status", "timestamp")
+
+
+def error_field(error: BaseException) -> str:
+    """The ``error`` of a ``*-failed`` event (a checkpoint's, a restore's, a restart's): the
+    first line of what went wrong."""
+    text = error.message if isinstance(error, DaemonError) else str(error)
+    if isinstance(error, trio.Cancelled):
+        text = "cancelled: the daemon is stopping"
+    return (text.strip().splitlines() or [type(error).__name__])[0]
 
 
 @attrs.frozen

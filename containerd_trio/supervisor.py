@@ -62,7 +62,7 @@ from .errors import (
     ShuttingDown,
     quoted,
 )
-from .events import EventBus
+from .events import EventBus, error_field
 from .keeperlink import KeeperLink, SpawnResult, Welcome
 from .logs import LogQuery, LogWatch
 from .machine import read_machine
@@ -783,9 +783,11 @@ class Supervisor:
             # As docker's: a restart whose start fails leaves the container stopped. Its record
             # said the restart was due (_restart_exited): no more, or the next server would
             # make it. (A start that got as far as removing it put back a copy, recorded so:
-            # this one is deleted then, and save() writes nothing.)
+            # this one is deleted then, and save() writes nothing.) Its restart-failed tells a
+            # watcher that saw it restarting (the status page) that it is not any more.
             container.save()
             log.error("container %s could not be restarted: %s", container.id, exc.message)
+            self.events.publish("restart-failed", container.id, detail={"error": error_field(exc)})
 
     async def _auto_remove(self, container: Container) -> None:
         # Its attach sessions first send what is left of its output and its exit status

@@ -9,12 +9,14 @@ busybox containers through the API, opens the page in Chromium (Debian's, driven
 Playwright, as tests/test_page.py does) and then:
 
 - ``--screenshots DIR``: a small, lifelike set of containers (running, paused, exited with and
-  without an error), a screenshot of the list (``DIR/page.png``) and of one container
-  (``DIR/page-container.png``);
+  without an error, one restarting: its init fails at once and its restart policy waits out
+  its delay), a screenshot of the list (``DIR/page.png``) and of one container with a restart
+  policy (``DIR/page-container.png``);
 - ``--containers N``: N containers, and what the page takes to show them and to keep up
   (the page's own User Timing figures, read from ``window.containerdTrio.timings``).
 
 Everything it started is deleted at the end. Run it under the test lock: it starts runc.
+``--port N`` has the daemon listen there (default: a free port).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from containerd_trio.bundle import make_busybox_bundle  # noqa: E402
+from containerd_trio.busybox import make_busybox_bundle  # noqa: E402
 from tests.browser import WAIT_MS, launch  # noqa: E402
 
 VIEWPORT = {"width": 1440, "height": 900}
@@ -56,8 +58,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_daemon(state_dir: Path) -> Iterator[str]:
-    port = free_port()
+def running_daemon(state_dir: Path, port: int) -> Iterator[str]:
     log = open(state_dir.parent / "daemon.log", "wb")  # noqa: SIM115 (closed below)
     argv = [sys.executable, "-m", "containerd_trio", "--listen", f"127.0.0.1:{port}"]
     argv += ["--state-dir", str(state_dir), "--shutdown-timeout", "1", "--log-level", "warning"]
@@ -98,6 +99,16 @@ def open_page(browser: Any, url: str) -> Page:
 
 # (id, labels, command, then what to do to it)
 SCENE: list[tuple[str, dict[str, str], str, str]] = [
+    (
+        # Its init fails at once, and its restart policy (POLICIES) starts it again after
+        # docker's delays: started last, right before the list is shot, so that its restarts
+        # (two events each) leave the others' events in view in the feed.
+        "mailer",
+        {"app": "billing", "role": "mail"},
+        'echo "connecting to smtp.internal:587";'
+        ' echo "error: dial tcp 10.0.4.2:587: connection refused" >&2; exit 1',
+        "last",
+    ),
     (
         "web-frontend",
         {"app": "shop", "tier": "front"},
@@ -146,15 +157,54 @@ SCENE: list[tuple[str, dict[str, str], str, str]] = [
 ]
 
 
-def screenshots(url: str, bundles: Path, browser: Any, out: Path) -> None:
-    client = httpx.Client(base_url=url, timeout=60)
-    for container_id, labels, command, _ in SCENE:
+#: Restart policies of the scene's containers (the container's page shows its "Restarts").
+POLICIES = {"mailer": {"name": "always"}, "web-frontend": {"name": "unless-stopped"}}
+#: The restarts the restarting one has made when the list is shot: its next delay is then
+#: 0.8 s (docker's backoff: 100 ms, doubled at each restart), time enough for the shot.
+RESTARTS_SHOWN = 3
+
+
+def restarting(client: httpx.Client, container_id: str) -> int | None:
+    """The restart count of a container waiting out its restart delay, else None."""
+    info = client.get(f"/containers/{container_id}").json()
+    return info["restartCount"] if info.get("state", {}).get("restarting") else None
+
+
+def shoot_restarting(page: Page, client: httpx.Client, container_id: str, path: Path) -> None:
+    """Screenshot ``page`` while ``container_id`` waits out its restart delay (after
+    RESTARTS_SHOWN restarts or more), the same wait before and after the shot: one that
+    crossed a restart is taken again, in the next (longer) delay."""
+    badge = page.locator(f'#rows .row:not([hidden])[data-id="{container_id}"] .badge')
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        count = restarting(client, container_id)
+        if count is not None and count >= RESTARTS_SHOWN:
+            expect(badge).to_have_text("restarting")
+            page.screenshot(path=str(path))
+            if restarting(client, container_id) == count:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{container_id} was not seen restarting after {RESTARTS_SHOWN} restarts")
+
+
+def start_scene(client: httpx.Client, bundles: Path, *, last: bool) -> None:
+    """Start the scene's containers (``last``: those it starts last)."""
+    for container_id, labels, command, then in SCENE:
+        if (then == "last") != last:
+            continue
         memory = 64 * 1024 * 1024 if container_id == "redis" else None
         bundle = make_busybox_bundle(
             bundles / container_id, ["sh", "-c", command], memory_limit=memory
         )
-        body = {"bundlePath": str(bundle), "labels": labels}
+        body: dict[str, Any] = {"bundlePath": str(bundle), "labels": labels}
+        if container_id in POLICIES:
+            body["restartPolicy"] = POLICIES[container_id]
         client.post(f"/containers/{container_id}", json=body).raise_for_status()
+
+
+def screenshots(url: str, bundles: Path, browser: Any, out: Path) -> None:
+    client = httpx.Client(base_url=url, timeout=60)
+    start_scene(client, bundles, last=False)
     for container_id, _, _, then in SCENE:
         if then == "pause":
             client.patch(f"/containers/{container_id}", json={"status": "paused"})
@@ -166,9 +216,11 @@ def screenshots(url: str, bundles: Path, browser: Any, out: Path) -> None:
     # Two rounds of figures, so CPU shows (it is the difference between two samples).
     expect(page.locator('#rows .row[data-id="worker-1"] .c-cpu')).to_have_text(re.compile(r"^\d"))
     page.wait_for_timeout(6500)
-    page.screenshot(path=str(out / "page.png"))
+    start_scene(client, bundles, last=True)
+    shoot_restarting(page, client, "mailer", out / "page.png")
     page.locator('#rows .row[data-id="web-frontend"] .c-id a').click()
     expect(page.locator("#log .line.stderr").first).to_be_visible()
+    expect(page.locator('#c-overview dd[data-field="restarts"]')).to_have_text("0 (unless-stopped)")
     page.wait_for_timeout(4500)  # some lines, and two samples of its figures
     page.screenshot(path=str(out / "page-container.png"))
     print(f"wrote {out / 'page.png'} and {out / 'page-container.png'}")
@@ -288,6 +340,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--screenshots", type=Path, metavar="DIR")
     parser.add_argument("--containers", type=int, metavar="N")
+    parser.add_argument("--port", type=int, metavar="N", help="the daemon's (default: a free one)")
     args = parser.parse_args()
     if args.screenshots is None and args.containers is None:
         parser.error("give --screenshots DIR and/or --containers N")
@@ -295,7 +348,10 @@ def main() -> None:
         parser.error("run as root (runc needs it), under the test lock")
     with tempfile.TemporaryDirectory(prefix="page-figures-") as temporary:
         tmp = Path(temporary)
-        with sync_playwright() as playwright, running_daemon(tmp / "state") as url:
+        with (
+            sync_playwright() as playwright,
+            running_daemon(tmp / "state", args.port or free_port()) as url,
+        ):
             browser = launch(playwright)
             if args.screenshots is not None:
                 args.screenshots.mkdir(parents=True, exist_ok=True)

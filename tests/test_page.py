@@ -33,6 +33,7 @@ from .helpers import (
     runc_state,
     start_container,
 )
+from .test_restart_policy import self_breaking_bundle
 
 T = TypeVar("T")
 
@@ -289,7 +290,7 @@ async def test_a_container_waiting_out_its_restart_delay_shows_restarting(
     assert (await client.get("/containers/looping")).json()["restartCount"] == 1
 
     def kill(page: Page) -> None:
-        # A kill cancels the restart; no event says so (nothing ran): the answer does.
+        # A kill cancels the restart: its answer says so (its restart-cancelled comes after).
         page.locator('#c-actions button[data-action="kill"]').click()
         page.locator("#confirm-ok").click()
         expect(page.locator("#c-status")).to_have_text("stopped")
@@ -298,6 +299,79 @@ async def test_a_container_waiting_out_its_restart_delay_shows_restarting(
     await page.run(kill)
     state = (await client.get("/containers/looping")).json()["state"]
     assert state == {"status": "stopped", "exitStatus": 2}
+
+
+async def test_a_restart_cancelled_elsewhere_stops_restarting_live(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A restart called off elsewhere (``ctr-trio stop``'s signal through ``PATCH``, not the
+    page's own Kill, whose answer the page shows) comes as ``restart-cancelled``: the open
+    pages, the list and the container's own, show it stopped, with Kill gone, without a
+    reload or a reconnection."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 30.0)
+    listing = await open_page(daemon.url)
+    policy = {"name": "always"}
+    await start_container(
+        client, "looping", make_bundle(["sh", "-c", "exit 2"]), restartPolicy=policy
+    )
+    await listing.run(
+        lambda page: expect(row(page, "looping").locator(".badge")).to_have_text("restarting")
+    )
+    detail = await open_page(f"{daemon.url}/#/containers/looping")
+    await detail.run(lambda page: expect(page.locator("#c-status")).to_have_text("restarting"))
+
+    patched = await client.patch("/containers/looping", json={"signal": "TERM"})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["state"] == {"status": "stopped", "exitStatus": 2}
+
+    def stopped_in_the_list(page: Page) -> None:
+        looping = row(page, "looping")
+        expect(looping.locator(".badge")).to_have_text("stopped")
+        expect(looping.locator(".c-exit")).to_have_text("2")
+        expect(looping.locator('button[data-action="kill"]')).to_have_count(0)
+        cancelled = '#event-feed .event[data-type="restart-cancelled"][data-id="looping"]'
+        expect(page.locator(cancelled)).to_have_count(1)
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+
+    def stopped_on_its_page(page: Page) -> None:
+        expect(page.locator("#c-status")).to_have_text("stopped")
+        expect(page.locator('#c-actions button[data-action="kill"]')).to_have_count(0)
+        expect(page.locator('#c-overview dd[data-field="restarts"]')).to_have_text("0 (always)")
+
+    await listing.run(stopped_in_the_list)
+    await detail.run(stopped_on_its_page)
+    assert listing.changes == detail.changes == []  # the pages sent nothing: the event did it
+
+
+async def test_a_restart_that_fails_to_start_stops_restarting_live(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A restart whose start fails (its bundle has lost its config.json) comes as
+    ``restart-failed``: the open page, which showed the container restarting during the delay,
+    shows it stopped, without a reload."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 3.0)
+    page = await open_page(daemon.url)
+    bundle = self_breaking_bundle(make_bundle)
+    await start_container(client, "broken", bundle, restartPolicy={"name": "always"})
+
+    def restarting_then_stopped(page: Page) -> None:
+        badge = row(page, "broken").locator(".badge")
+        expect(badge).to_have_text("restarting")
+        expect(badge).to_have_text("stopped", timeout=WAIT_MS + 3000)
+        failed = '#event-feed .event[data-type="restart-failed"][data-id="broken"]'
+        expect(page.locator(failed)).to_have_count(1)
+
+    await page.run(restarting_then_stopped)
+    got = (await client.get("/containers/broken")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 1}
 
 
 # --- one container ----------------------------------------------------------------------------

@@ -93,6 +93,19 @@ async def _wait_removed(
     answers.append(await client.post(f"/containers/{container_id}/wait", params=params))
 
 
+def self_breaking_bundle(make_bundle: BundleFactory) -> Path:
+    """A bundle whose init takes its config.json away (to config.off) and exits 1: a restart
+    of it fails to start."""
+    bundle = make_bundle(("sh", "-c", "mv /bundle/config.json /bundle/config.off; exit 1"))
+    config_path = bundle / "config.json"
+    config = json.loads(config_path.read_text())
+    # The bundle's own directory in the container: its init takes its config.json away.
+    mount = {"destination": "/bundle", "type": "bind", "source": str(bundle)}
+    config["mounts"].append({**mount, "options": ["rbind", "rw"]})
+    config_path.write_text(json.dumps(config))
+    return bundle
+
+
 async def _no_more_starts(client: httpx.AsyncClient, container_id: str, since: str) -> None:
     """No start of the container comes from ``since`` for 1.5 s: the next backoff delay of
     the tests that call this is at most 400 ms, so a restart would have come by then."""
@@ -414,8 +427,8 @@ async def test_a_delete_during_the_backoff_leaves_nothing(
     assert (await client.get("/containers/pending")).status_code == 404
     params = {"since": since, "id": "pending"}
     with trio.fail_after(10):
-        types = [e["type"] for e in await collect_events(client, params, 3)]
-    assert types == ["start-container", "exit", "delete"]
+        types = [e["type"] for e in await collect_events(client, params, 4)]
+    assert types == ["start-container", "exit", "restart-cancelled", "delete"]
 
 
 async def test_a_stop_during_the_backoff_cancels_the_restart(
@@ -599,6 +612,49 @@ async def test_a_restart_due_waits_for_a_command_holding_the_container(
     await client.delete("/containers/svc", params={"timeout": 0})
 
 
+@pytest.mark.parametrize("cancel", ["signal", "policy no", "ctr-trio stop", "start"])
+async def test_a_cancelled_restart_is_published(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    cancel: str,
+) -> None:
+    """A restart waiting out its delay that is called off publishes ``restart-cancelled``,
+    live and in the replay: a watcher (the status page) that saw the container restarting
+    learns it is not, without asking. A user's start of the id publishes it before the
+    stopped container's ``delete`` and the new ``start-container``."""
+    since = await _exited_into_backoff(client, "called-off", make_bundle, monkeypatch)
+    async with client.stream("GET", "/events", params={"id": "called-off"}) as live:
+        assert live.status_code == 200  # registered: what the change publishes comes on it
+        if cancel == "signal":
+            patched = await client.patch("/containers/called-off", json={"signal": "TERM"})
+            assert patched.status_code == 200, patched.text
+        elif cancel == "policy no":
+            body = {"restartPolicy": {"name": "no"}}
+            patched = await client.patch("/containers/called-off", json=body)
+            assert patched.status_code == 200, patched.text
+        elif cancel == "ctr-trio stop":
+            stopped = await run_cli("--address", daemon.url, "stop", "called-off")
+            assert stopped.code == 0, stopped
+        else:
+            await start_container(client, "called-off", make_bundle())
+        with trio.fail_after(10):
+            first = json.loads(await anext(live.aiter_lines()))
+    assert first["type"] == "restart-cancelled", first
+    assert sorted(first) == ["id", "timestamp", "type"]
+    after = ["delete", "start-container"] if cancel == "start" else []
+    params = {"since": since, "id": "called-off"}
+    with trio.fail_after(10):
+        replayed = await collect_events(client, params, 3 + len(after))
+    assert [e["type"] for e in replayed] == ["start-container", "exit", "restart-cancelled", *after]
+    assert replayed[2] == first
+    if cancel != "start":
+        got = (await client.get("/containers/called-off")).json()
+        assert got["state"] == {"status": "stopped", "exitStatus": 1}
+    await client.delete("/containers/called-off", params={"timeout": 0})
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -755,15 +811,12 @@ async def test_a_restart_that_failed_is_not_made_by_the_next_server(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:
     """A restart whose start fails (its bundle has no config.json by then) leaves the
-    container stopped, as docker's: its record no more says a restart is due, so the next
-    server (kill -9 of this one), once the bundle is whole again, does not start it."""
-    bundle = make_bundle(("sh", "-c", "mv /bundle/config.json /bundle/config.off; exit 1"))
+    container stopped, as docker's, and says so on the stream (``restart-failed``, with the
+    start's error: a watcher that saw it restarting learns it is not); its record no more
+    says a restart is due, so the next server (kill -9 of this one), once the bundle is whole
+    again, does not start it."""
+    bundle = self_breaking_bundle(make_bundle)
     config_path = bundle / "config.json"
-    config = json.loads(config_path.read_text())
-    # The bundle's own directory in the container: its init takes its config.json away.
-    mount = {"destination": "/bundle", "type": "bind", "source": str(bundle)}
-    config["mounts"].append({**mount, "options": ["rbind", "rw"]})
-    config_path.write_text(json.dumps(config))
     daemon: DaemonProcess = await spawn_daemon()
     since = now()
     body = {"bundlePath": str(bundle), "restartPolicy": {"name": "always"}}
@@ -775,6 +828,13 @@ async def test_a_restart_that_failed_is_not_made_by_the_next_server(
             ("exit", 1),
         ]
         await daemon.logged(b"container broken could not be restarted")
+        params = {"since": since, "id": "broken"}
+        *_, failed = await collect_events(daemon.client, params, 3)
+    assert failed["type"] == "restart-failed", failed
+    assert sorted(failed) == ["error", "id", "timestamp", "type"]
+    assert "config.json" in failed["error"], failed
+    got = (await daemon.client.get("/containers/broken")).json()
+    assert got["state"] == {"status": "stopped", "exitStatus": 1}  # not restarting
     (bundle / "config.off").rename(config_path)
     killed = now()
     await daemon.kill_server()

@@ -105,7 +105,9 @@ def _hand_written() -> dict[str, Schema]:
             "description": "One line of the event stream. exit events carry the pid and the"
             " exit status (128+N for death by signal N); the init's exit means the container"
             " stopped. The checkpoint-* and restore-* events carry the checkpoint's name and"
-            " the figures of its course.",
+            " the figures of its course. restart-cancelled: the restart a restart policy was"
+            " waiting to make was called off; restart-failed (with error): its start failed;"
+            " either way the container is no longer restarting.",
             "required": ["type", "id", "timestamp"],
             "properties": {
                 "type": {"type": "string", "enum": list(EVENT_TYPES)},

@@ -46,8 +46,8 @@ async function run(store, action, id) {
         action: "Kill",
       });
       if (!sure) return null;
-      // A restarting container answers stopped at once, and no event says so (nothing ran):
-      // the answer is the news. (A running one's exit comes as its event.)
+      // A restarting container answers stopped at once: the answer is the news, before its
+      // restart-cancelled comes. (A running one's exit comes as its event.)
       store.applyAnswer(await call("PATCH", containerPath(id), { body: { signal: 9 } }));
       return `SIGKILL sent to ${id}`;
     }

@@ -228,6 +228,18 @@ export class Store {
         current.info = { ...current.info, state: { status } };
         return true;
       }
+      case "restart-cancelled":
+      case "restart-failed": {
+        // Called off elsewhere (ctr-trio stop, a policy of "no", ...), or its start failed:
+        // stopped as it was, with its exit status, and no longer restarting. Its delete or a
+        // new start, if one called it off, comes next. A replayed one over a snapshot taken
+        // after it changes nothing.
+        if (!current?.info.state.restarting) return false;
+        const state = { ...current.info.state };
+        delete state.restarting;
+        current.info = { ...current.info, state };
+        return true;
+      }
       case "oom": {
         if (!current || current.oom) return false;
         current.oom = true;
