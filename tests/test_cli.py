@@ -1506,6 +1506,7 @@ async def test_one_call_loads_argparse_and_the_client_only(daemon: RunningDaemon
         "containerd_trio.listen",
         "containerd_trio.timestamps",  # "5 seconds ago"
         "containerd_trio.errors",  # quoted(), for an address's message; it imports nothing
+        "containerd_trio.event_types",  # an unknown exit's status, for wait; imports nothing
         *(f"containerd_trio.client{part}" for part in ("", ".cli", ".http", ".errors")),
         *(f"containerd_trio.client.{part}" for part in ("types", "protocol", "routes")),
         *(f"containerd_trio.client.{part}" for part in ("blocking", "commands", "output")),
