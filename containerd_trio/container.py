@@ -232,9 +232,10 @@ class Container:
     is_restart: bool = False
     #: When this run started, if not at ``created_ns`` (its ``state.startedAt``, docker's
     #: StartedAt): a restart's run, whose ``created_ns`` is its container's creation (docker's
-    #: Created stays across restarts); an adopted one, as its record says. None: the run
-    #: began at ``created_ns`` (a user's start or restore), whose timestamp says both: no
-    #: clock read of its own.
+    #: Created stays across restarts); a container moved here, whose ``created_ns`` is the
+    #: source's; an adopted run of either, as its record says. None: the run began at
+    #: ``created_ns`` (a user's start or restore), whose timestamp says both: no clock read of
+    #: its own.
     run_started_ns: int | None = None
     #: When its init exited (``state.finishedAt``, docker's FinishedAt), once it has and the
     #: time is known: the init's exit, set with the stop, or the record's for a container
