@@ -279,6 +279,7 @@ class Adoption:
         container.start_process = info.process  # what its start ran: for a start again
         container.stdin = bool(info.stdin)  # its -i, likewise
         container.take_restart_policy(info)  # the next exit is the policy's, as before
+        container.take_times(info)  # its creation, its run's start and end, as recorded
         if info.id in self._dumped and runc_entry is None:
             # runc forgets the container its checkpoint stops: stopped by the checkpoint, not
             # an exit, it is kept for its restore even with autoRemove (Container._init_exited).
@@ -333,8 +334,7 @@ class Adoption:
             updating = None if init.exited.is_set() else record.updating
             container.updating = updating
             try:
-                created = parse_ns(info.created_at)
-                await self._nursery.start(container.run, Adopt(created, status, processes))
+                await self._nursery.start(container.run, Adopt(status, processes))
             except DaemonError as exc:
                 log.warning("container %s cannot be adopted: %s", info.id, exc.message)
                 container.updating = None  # listed stopped below
@@ -353,7 +353,6 @@ class Adoption:
         # Its init ended while no server watched, and nobody kept its status.
         for process in processes:
             process.close()
-        container.created_ns = parse_ns(info.created_at)
         exited_unseen = False
         if info.state.status is Status.STOPPED and info.state.exit_status is not None:
             # Stopped before, and kept: a checkpoint that stopped it (see Container._init_exited).

@@ -187,7 +187,6 @@ class Restore:
 class Adopt:
     """Watch a container that runc still runs, left by a server that died or handed over."""
 
-    created_ns: int
     runc_status: Status
     #: Its processes, init first, as the supervisor rebuilt them from the record and the keeper.
     processes: list[Process]
@@ -231,10 +230,17 @@ class Container:
     #: the log and publishes no ``delete`` of the run before, and a wait for the removal of
     #: that run waits for this one's.
     is_restart: bool = False
-    #: When this run started, for a restart's run: its ``created_ns`` is its container's
-    #: creation (docker's Created stays across restarts). None: the run began at
-    #: ``created_ns`` (a user's start; or an adopted run, whose backoff starts over anyway).
+    #: When this run started, if not at ``created_ns`` (its ``state.startedAt``, docker's
+    #: StartedAt): a restart's run, whose ``created_ns`` is its container's creation (docker's
+    #: Created stays across restarts); a container moved here, whose ``created_ns`` is the
+    #: source's; an adopted run of either, as its record says. None: the run began at
+    #: ``created_ns`` (a user's start or restore), whose timestamp says both: no clock read of
+    #: its own.
     run_started_ns: int | None = None
+    #: When its init exited (``state.finishedAt``, docker's FinishedAt), once it has and the
+    #: time is known: the init's exit, set with the stop, or the record's for a container
+    #: made from its record.
+    finished_ns: int | None = None
 
     def __init__(
         self,
@@ -337,6 +343,8 @@ class Container:
     # --- views ----------------------------------------------------------------------------------
 
     def info(self) -> ContainerInfo:
+        created = timestamps.format_ns(self.created_ns)
+        started, finished = self.run_started_ns, self.finished_ns
         return ContainerInfo(
             id=self.id,
             bundle_path=str(self.bundle),
@@ -344,9 +352,12 @@ class Container:
                 status=self.status,
                 exit_status=self.exit_status if self.status is Status.STOPPED else None,
                 restarting=True if self._pending_restart is not None else None,
+                # A start's run began when the container was made: its string, not another.
+                started_at=created if started is None else timestamps.format_ns(started),
+                finished_at=None if finished is None else timestamps.format_ns(finished),
             ),
             processes=[process.info for process in self.processes.values()],
-            created_at=timestamps.format_ns(self.created_ns),
+            created_at=created,
             labels=self.labels,
             resources=self.resources,
             auto_remove=True if self.auto_remove else None,
@@ -375,7 +386,9 @@ class Container:
         # All that info() reads and may change: the id, bundle and labels never do, a
         # Process's info is fixed when it starts (Processes compare by identity), and an update
         # puts new (frozen) Resources in place. (Not the restart waiting out its delay, which
-        # info() says: setting it drops the encoding, so that no start pays for its check.)
+        # info() says: setting it drops the encoding, so that no start pays for its check.
+        # Nor the run's start, set before the first encoding, nor its end, set with the stop,
+        # whose status is in the key.)
         key = (
             self.status, self.exit_status, self.created_ns, self.resources, self.auto_remove,
             self.stdin, self.start_process, self.restart_policy, self.restart_count,
@@ -584,8 +597,8 @@ class Container:
             remove_directory(self.dir)
 
     def _adopt(self, launch: Adopt) -> None:
-        """Take over the processes of a container a previous server watched."""
-        self.created_ns = launch.created_ns
+        """Take over the processes of a container a previous server watched (its times taken
+        from its record: :meth:`take_times`)."""
         for process in launch.processes:
             self.processes[process.pid] = process
             if not process.output_ended.is_set():
@@ -653,6 +666,7 @@ class Container:
         # report their own exits as they come.
         self.status = Status.STOPPED
         self.exit_status = init.exit_status
+        self.finished_ns = init.exit_ns
         self._remember_exit(init)
         self._ctx.metrics.init_exits.inc()
         self._ctx.events.publish(
@@ -855,7 +869,9 @@ class Container:
         if ended is not None:
             return ended
         pid = init.pid if init is not None else None
-        return ExitInfo(id=self.id, pid=pid, exit_status=self.exit_status)
+        # Its record's exit time, if it had one (finishedAt): the wait says it as it did.
+        at = None if self.finished_ns is None else timestamps.format_ns(self.finished_ns)
+        return ExitInfo(id=self.id, pid=pid, exit_status=self.exit_status, exited_at=at)
 
     @contextlib.contextmanager
     def attached(self) -> Iterator[None]:
@@ -1274,7 +1290,7 @@ class Container:
         container.start_process = info.process
         container.stdin = bool(info.stdin)
         container.take_restart_policy(info)
-        container.created_ns = timestamps.parse_ns(info.created_at)
+        container.take_times(info)
         exit_status = info.state.exit_status
         container.mark_stopped(UNKNOWN_EXIT_STATUS if exit_status is None else exit_status)
         container.save()
@@ -1307,6 +1323,16 @@ class Container:
         if info.restart_policy is not None:
             self.restart_policy = info.restart_policy
             self.restart_count = info.restart_count or 0
+
+    def take_times(self, info: ContainerInfo) -> None:
+        """The times its record (``info``) says: a container made again from its record (an
+        adoption, a stopped one put back) keeps its creation, its run's start and its end."""
+        self.created_ns = timestamps.parse_ns(info.created_at)
+        started = info.state.started_at  # None in an older daemon's record: at createdAt
+        if started is not None and started != info.created_at:
+            self.run_started_ns = timestamps.parse_ns(started)
+        if info.state.finished_at is not None:
+            self.finished_ns = timestamps.parse_ns(info.state.finished_at)
 
     def cancel_restart(self) -> bool:
         """Cancel the restart waiting out its delay, if there is one (a stop, a delete, a

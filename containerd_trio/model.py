@@ -196,8 +196,8 @@ class ExitInfo:
 
 @attrs.frozen
 class ContainerState:
-    """A stopped container also has exitStatus, and restarting while its restart policy's
-    delay runs."""
+    """A stopped container also has exitStatus and finishedAt, and restarting while its
+    restart policy's delay runs; startedAt is its current (or last) run's start."""
 
     status: Status
     exit_status: int | None = attrs.field(
@@ -209,6 +209,27 @@ class ContainerState:
         metadata=doc(
             "true: stopped, and its restart policy starts it again once its delay has passed"
             " (docker's Restarting); left out otherwise."
+        ),
+    )
+    # Optional for the records and answers of older daemons, which have neither: this one
+    # always gives startedAt.
+    started_at: str | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "When its current run (the last, once stopped) began, RFC 3339 with nanoseconds"
+            " (docker's StartedAt): a start's or a restore's is the container's createdAt; a"
+            " restart by its restart policy begins a run of its own, and a container moved"
+            " here its restore. Left out by daemons older than it.",
+            format="date-time",
+        ),
+    )
+    finished_at: str | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "Set once stopped: when its init exited, RFC 3339 with nanoseconds (docker's"
+            " FinishedAt; a wait's exitedAt). Left out while it runs, and for an exit no"
+            " daemon saw (255).",
+            format="date-time",
         ),
     )
 

@@ -515,14 +515,16 @@ class Supervisor:
         restart_policy: RestartPolicy | None = None,
         restarted: tuple[int, float] | None = None,
         moved_restart_count: int = 0,
+        moved_created_ns: int | None = None,
     ) -> StartedContainer:
         """Start a container, or restore it from ``checkpoint`` (within ``timeout`` seconds,
         or the daemon's checkpoint deadline; ``cgroups_path``: a restore's cgroup instead of
         the bundle's, a migration's); ``auto_remove``: remove it once its init exits.
         ``moved``: the restore of a container that migrated here, which brings its own labels
         and autoRemove, and the process its start ran (``moved_process``: for its record; a
-        user's restore over a stopped container keeps that one's), and its restart policy
-        with the count of restarts it had made (``moved_restart_count``: the same container).
+        user's restore over a stopped container keeps that one's), its restart policy with
+        the count of restarts it had made (``moved_restart_count``: the same container), and
+        its creation (``moved_created_ns``: its run here begins with the restore).
         ``resources``: limits laid over the bundle's; ``process``: what runs instead of the
         bundle's process, laid over it (a fresh start only, either). ``restart_policy``: start
         it again once its init exits, as the policy says; ``restarted``: this start is the
@@ -615,6 +617,11 @@ class Supervisor:
                     container.created_ns = existing.created_ns
             elif moved:
                 container.restart_count = moved_restart_count
+        if moved_created_ns is not None:
+            # The same container, moved: created when it was (docker's Created), its run here
+            # begun now, as a restart's.
+            container.run_started_ns = container.created_ns
+            container.created_ns = moved_created_ns
         self._containers[container_id] = container  # the id is taken from here on
         began = time.perf_counter()
         try:
@@ -642,6 +649,8 @@ class Supervisor:
             # Not a restart: the same container, created when it was, keeps its place.
             del self._containers[container_id]
             self._containers[container_id] = container
+        if moved_created_ns is not None:
+            self._list_by_creation(container)
         self._auto_removed.pop(container_id, None)  # the id's container is this one now
         self.metrics.starts.inc()
         self.metrics.start_latency.observe(time.perf_counter() - began)
@@ -649,6 +658,20 @@ class Supervisor:
             "container started id=%s pid=%s", container.id, container.init and container.init.pid
         )
         return StartedContainer(encoded)
+
+    def _list_by_creation(self, container: Container) -> None:
+        """Put ``container``, created before it came here (moved), in its place among the
+        listed, oldest first, as a next server lists them (by createdAt): those created after
+        it go after it, in their order."""
+        if self._containers.get(container.id) is not container:
+            return
+        later = [
+            c for c in self._containers.values()
+            if c.created_ns > container.created_ns and c is not container
+        ]  # fmt: skip
+        for other in later:  # in place: the adoption holds the same table
+            del self._containers[other.id]
+            self._containers[other.id] = other
 
     async def _launch(
         self, container: Container, replaced: Container | None, launch: Launch
@@ -1213,11 +1236,13 @@ class Supervisor:
         process: StartProcess | None,
         restart_policy: RestartPolicy | None = None,
         restart_count: int = 0,
+        created_ns: int | None = None,
     ) -> ContainerInfo:
         started = await self.start(
             container_id, str(bundle), checkpoint=checkpoint, cgroups_path=cgroups_path,
             labels=labels, auto_remove=auto_remove, moved=True, moved_process=process,
             restart_policy=restart_policy, moved_restart_count=restart_count,
+            moved_created_ns=created_ns,
         )  # fmt: skip
         return started.info()
 

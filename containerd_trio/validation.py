@@ -25,6 +25,7 @@ from .config import DEFAULT_MAX_BODY_BYTES
 from .convert import camel, json_type
 from .errors import InvalidRequest, quoted
 from .signals import MAX_SIGNAL, signal_number
+from .timestamps import parse_ns
 
 T = TypeVar("T")
 
@@ -266,6 +267,13 @@ def _restart_policy_name(name: str, value: str) -> None:
         )
 
 
+def _timestamp(name: str, value: str) -> None:
+    try:
+        parse_ns(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a time: {exc}") from None
+
+
 def _not_negative(name: str, value: int) -> None:
     if value < 0:
         raise ValueError(f"{name} must be 0 or more, not {value}")
@@ -401,6 +409,8 @@ UNIX_ID = _between(0, MAX_PROCESS_UNIX_ID)
 #: A process's supplementary groups.
 GROUP_IDS = Rule(_group_ids, {"maxItems": NGROUPS_MAX, "items": UNIX_ID.schema})
 NOT_NEGATIVE = Rule(_not_negative, {"minimum": 0})
+#: A moment, as the daemon writes them: RFC 3339 (with any fraction, and an offset).
+TIMESTAMP = Rule(_timestamp, {"format": "date-time"})
 RESTART_POLICY_NAME = Rule(_restart_policy_name, {"enum": list(RESTART_POLICY_NAMES)})
 SECONDS = Rule(_seconds, {"minimum": 0})
 DEADLINE = Rule(_deadline, {"exclusiveMinimum": 0})

@@ -136,6 +136,12 @@ def now() -> str:
     return timestamps.format_ns(time.time_ns())
 
 
+def run_status(state: dict[str, Any]) -> dict[str, Any]:
+    """A container's ``state`` without the times of its run (``startedAt``, ``finishedAt``),
+    which a test that compares the rest (status, exitStatus, restarting) cannot know."""
+    return {key: value for key, value in state.items() if key not in ("startedAt", "finishedAt")}
+
+
 async def start_container(
     client: httpx.AsyncClient, container_id: str, bundle: Path, **body: Any
 ) -> dict[str, Any]:

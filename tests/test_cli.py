@@ -45,6 +45,7 @@ from .helpers import (
     next_event,
     now,
     pid_alive,
+    run_status,
     start_container,
     wait_exit,
     wait_output,
@@ -175,6 +176,10 @@ async def test_get_exec_kill_pause_resume_delete(
     shown = (await ok(ctr, "containers", "get", "box")).out
     assert "STATUS    running" in shown
     assert f"BUNDLE    {bundle}" in shown
+    # The run's start (docker inspect's State.StartedAt), and no end while it runs.
+    box = (await client.get("/containers/box")).json()
+    assert f"STARTED   {box['state']['startedAt']} (" in shown, shown
+    assert "FINISHED" not in shown
     assert (await ok(ctr, "containers", "get", "box", "--json")).json == (
         await client.get("/containers/box")
     ).json()
@@ -216,9 +221,9 @@ async def test_get_exec_kill_pause_resume_delete(
     assert await wait_exit(client, "box", pid, since) == 128 + signal.SIGKILL
 
     assert (await ok(ctr, "containers", "pause", "box")).out == "box is paused\n"
-    assert (await client.get("/containers/box")).json()["state"] == {"status": "paused"}
+    assert run_status((await client.get("/containers/box")).json()["state"]) == {"status": "paused"}
     resumed = await ok(ctr, "--json", "containers", "resume", "box")
-    assert resumed.json["state"] == {"status": "running"}
+    assert run_status(resumed.json["state"]) == {"status": "running"}
 
     init = resumed.json["processes"][0]["pid"]
     since = now()
@@ -226,6 +231,10 @@ async def test_get_exec_kill_pause_resume_delete(
         "sent signal 9 to box\n"
     )
     assert await wait_exit(client, "box", init, since) == 128 + signal.SIGKILL
+    # Stopped: its init's exit too (State.FinishedAt).
+    stopped = (await client.get("/containers/box")).json()
+    shown = (await ok(ctr, "containers", "get", "box")).out
+    assert f"FINISHED   {stopped['state']['finishedAt']} (" in shown, shown
 
     assert (await ok(ctr, "containers", "delete", "box", "--timeout", "1")).out == "deleted box\n"
     assert (await client.get("/containers/box")).status_code == 404
@@ -285,9 +294,11 @@ async def test_inspect_format_prints_a_template_for_each_container_as_docker_s(
         ctr, "containers", "inspect", "--format", "{{(index .processes 0).pid}}", "web"
     )
     assert first.out == f"{pid}\n"
+    # The daemon's own JSON of it, compact: {"status":"stopped","exitStatus":3,"startedAt":...}
     assert (await ok(ctr, "inspect", "-f", "{{json .state}}", "job")).out == (
-        '{"status":"stopped","exitStatus":3}\n'
+        json.dumps(stopped["state"], separators=(",", ":")) + "\n"
     )
+    assert list(stopped["state"]) == ["status", "exitStatus", "startedAt", "finishedAt"]
     each = (await ok(ctr, "inspect", "-f", "{{json .}}", "web", "job")).out
     assert [json.loads(line) for line in each.splitlines()] == [web, stopped]
     array = (await ok(ctr, "inspect", "--format", "json", "web", "job")).out
@@ -542,7 +553,9 @@ async def test_stop_signals_then_kills_after_the_grace_and_keeps_the_container(
         await ok(ctr, "start", "stubborn", "-b", str(make_bundle(IGNORES_TERM)))
 
         async def status(name: str) -> dict[str, Any]:
-            state: dict[str, Any] = (await client.get(f"/containers/{name}")).json()["state"]
+            state: dict[str, Any] = run_status(
+                (await client.get(f"/containers/{name}")).json()["state"]
+            )
             return state
 
         assert (await ok(ctr, "stop", "polite")).out == "polite\n"  # the id, as docker's
@@ -646,11 +659,11 @@ async def test_stop_with_timeout_minus_one_sends_no_sigkill_and_waits_for_the_ex
             # The point of the test is a while: past the bounded waits, the stop still waits.
             await trio.sleep(1.0)
             assert not stopped
-            state = (await client.get("/containers/patient")).json()["state"]
+            state = run_status((await client.get("/containers/patient")).json()["state"])
             assert state == {"status": "running"}
             (bundle / "rootfs" / "go").touch()
         assert (stopped[0].code, stopped[0].out) == (0, "patient\n"), stopped
-        state = (await client.get("/containers/patient")).json()["state"]
+        state = run_status((await client.get("/containers/patient")).json()["state"])
         assert state == {"status": "stopped", "exitStatus": 3}  # its trap's, no SIGKILL's
 
         # restart takes it too (its trap ends it at once now); --timeout=-1 as well.
@@ -692,7 +705,7 @@ async def test_stop_gives_up_on_a_container_its_sigkill_does_not_end(
             " its init (uninterruptible, D in ps: a hung mount?); it runs on, the SIGKILL"
             " pending (ctr-trio wait held tells its end)\n"
         )
-        state = (await client.get("/containers/held")).json()["state"]
+        state = run_status((await client.get("/containers/held")).json()["state"])
         assert state == {"status": "running"}
         assert Path(f"/proc/{pid}/stat").read_text().split()[2] == "D"  # what held it
         hung.release()
@@ -719,7 +732,7 @@ async def test_start_of_ids_alone_starts_stopped_containers_again_as_docker_s(
         assert several.out == "again\nweb\n", several  # the ids, as docker's
         assert several.err == "ctr-trio: container 'ghost' not found\n", several
         again = (await client.get("/containers/again")).json()
-        assert again["state"] == {"status": "running"}
+        assert run_status(again["state"]) == {"status": "running"}
         assert (again["bundlePath"], again["labels"]) == (str(bundle), {"team": "infra"})
         [init] = again["processes"]
         assert init["pid"] != first.json["processes"][0]["pid"] and pid_alive(init["pid"])
@@ -730,7 +743,10 @@ async def test_start_of_ids_alone_starts_stopped_containers_again_as_docker_s(
         # --json: one id, its container; a paused one is no-op too.
         await ok(ctr, "pause", "web")
         paused = await ok(ctr, "--json", "containers", "start", "web")
-        assert (paused.json["id"], paused.json["state"]) == ("web", {"status": "paused"})
+        assert (paused.json["id"], run_status(paused.json["state"])) == (
+            "web",
+            {"status": "paused"},
+        )
         alone = await ctr("--json", "start", "ghost")
         assert (alone.code, alone.out) == (cli.EXIT_ERROR, ""), alone
 
@@ -762,7 +778,7 @@ async def test_restart_stops_then_starts_again_as_docker_s(
         # SIGTERM ignored: the grace's SIGKILL ended it, and it runs again, a new init.
         assert await wait_exit(client, "stubborn", old, since) == 128 + signal.SIGKILL
         again = (await client.get("/containers/stubborn")).json()
-        assert again["state"] == {"status": "running"}
+        assert run_status(again["state"]) == {"status": "running"}
         assert (again["bundlePath"], again["labels"]) == (str(stubborn), {"k": "v"})
         [init] = again["processes"]
         assert init["pid"] != old and pid_alive(init["pid"]) and not pid_alive(old)
@@ -782,7 +798,7 @@ async def test_restart_stops_then_starts_again_as_docker_s(
         )
         assert several.code == cli.EXIT_ERROR, several
         assert [c["id"] for c in several.json] == ["polite", "done", "once"]
-        assert all(c["state"] == {"status": "running"} for c in several.json), several
+        assert all(run_status(c["state"]) == {"status": "running"} for c in several.json), several
         assert several.err == "ctr-trio: container 'ghost' not found\n", several
         assert await wait_exit(client, "polite", polite, since) == 4  # its USR1 trap
         assert several.json[2]["autoRemove"] is True
@@ -823,7 +839,9 @@ async def test_a_stopped_container_started_again_keeps_its_stdin_open(
         again = await ctr_ok("--json", "start", "reader")
         assert again.json["processes"][0]["stdin"] is True
         # cat reads a pipe the keeper holds open: it runs on, as at its first start.
-        assert (await client.get("/containers/reader")).json()["state"] == {"status": "running"}
+        assert run_status((await client.get("/containers/reader")).json()["state"]) == {
+            "status": "running"
+        }
         await ctr_ok("stop", "-t", "0", "reader")
         restarted = await ctr_ok("--json", "restart", "-t", "0", "reader")
         assert restarted.json["processes"][0]["stdin"] is True
@@ -876,7 +894,7 @@ async def test_restart_gives_up_on_a_removal_an_attached_session_holds(
                 " sent output; not started again (once it is gone: ctr-trio start held -b"
                 f" {held_removal} --rm)\n"
             )
-            state = (await client.get("/containers/held")).json()["state"]
+            state = run_status((await client.get("/containers/held")).json()["state"])
             assert state == {"status": "stopped", "exitStatus": 5}
         finally:
             await session.drop()
@@ -924,7 +942,7 @@ async def test_run_rm_gives_up_on_a_removal_an_attached_session_holds(
                     " removed it (autoRemove) 1 s later: an attached session holds its removal"
                     " while it is sent output; its id is not free until then\n"
                 )
-                state = (await client.get("/containers/held")).json()["state"]
+                state = run_status((await client.get("/containers/held")).json()["state"])
                 assert state == {"status": "stopped", "exitStatus": 5}
             finally:
                 await session.drop()
@@ -941,7 +959,7 @@ async def test_checkpoints_create_list_restore_delete(
     assert (await ok(ctr, "checkpoints", "create", "cp", "first")).out == (
         "checkpointed cp as first\n"
     )
-    assert (await client.get("/containers/cp")).json()["state"] == {"status": "running"}
+    assert run_status((await client.get("/containers/cp")).json()["state"]) == {"status": "running"}
 
     stopped = await ok(ctr, "checkpoints", "create", "cp", "last", "--exit")
     assert stopped.out == "checkpointed cp as last and stopped it\n"
@@ -1408,7 +1426,7 @@ async def test_unix_socket_address(
     # And the daemon's own name for its socket, from its "serving on" line.
     assert daemon.url == f"http://unix:{socket}"
     got = await ok(run_cli, "--address", daemon.url, "--json", "containers", "get", "u")
-    assert got.json["state"] == {"status": "running"}
+    assert run_status(got.json["state"]) == {"status": "running"}
 
 
 async def test_bench_without_its_module(ctr: Ctr, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1775,9 +1793,11 @@ async def test_list_format_is_the_template_inspect_reads(ctr: Ctr, bundle: Path)
     fields = json.loads((await ok(ctr, "ps", "--format", "{{json .}}")).out)
     assert list(fields) == [
         "ID", "Status", "State", "ExitStatus", "PID", "Processes", "Created", "CreatedAt",
-        "Bundle", "Labels",
+        "StartedAt", "FinishedAt", "Bundle", "Labels",
     ]  # fmt: skip
     assert (fields["ID"], fields["State"], fields["Labels"]) == ("web", "running", "team=infra")
+    # The run's start, RFC 3339 as CreatedAt (a start's are the same); no end while it runs.
+    assert (fields["StartedAt"], fields["FinishedAt"]) == (fields["CreatedAt"], "")
     # A table's header is the template on the fields' names, through docker's header
     # functions: json leaves the name as it is (it was headed "ID", quotes and all).
     headed = await ok(ctr, "ps", "--format", r"table {{.ID | json}}\t{{.State}}")

@@ -29,6 +29,7 @@ from .helpers import (
     now,
     pid_alive,
     read_to_eof,
+    run_status,
     runc_ids,
     runc_state,
     start_container,
@@ -49,7 +50,7 @@ async def test_seed_start_and_state(client: httpx.AsyncClient, bundle: Path) -> 
     created = response.json()
     assert created["id"] == "redis"
     assert created["bundlePath"] == str(bundle)
-    assert created["state"] == {"status": "running"}
+    assert run_status(created["state"]) == {"status": "running"}
     [init] = created["processes"]
     assert init["args"] == list(FOREVER)
     assert init["user"] == {"uid": 0, "gid": 0}
@@ -79,10 +80,37 @@ async def test_exit_status_is_kept(client: httpx.AsyncClient, make_bundle: Bundl
     pid = created["processes"][0]["pid"]
     assert await wait_exit(client, "three", pid, since) == 3
     got = (await client.get("/containers/three")).json()
-    assert got["state"] == {"status": "stopped", "exitStatus": 3}
+    assert run_status(got["state"]) == {"status": "stopped", "exitStatus": 3}
     assert got["processes"] == []
     # A stopped container stays listed until deleted.
     assert [c["id"] for c in (await client.get("/state")).json()["containers"]] == ["three"]
+
+
+async def test_a_run_says_when_it_started_and_when_it_finished(
+    client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """``state.startedAt`` is when the run began (a start's: its createdAt, the same
+    instant), there while it runs and once it stopped; ``state.finishedAt``, once stopped,
+    is its init's exit: the instant the wait's ``exitedAt`` and the ``exit`` event give.
+    GET /state says the same. Before, neither was there (docker's State.StartedAt and
+    State.FinishedAt): the exit's time was only in its event."""
+    since = now()
+    created = await start_container(client, "timed", bundle)
+    assert created["state"]["startedAt"] == created["createdAt"], created
+    assert "finishedAt" not in created["state"]
+    init = created["processes"][0]["pid"]
+    await client.post(f"/containers/timed/process/{init}", json={"signal": 9})
+    with trio.fail_after(20):
+        exited = await next_event(
+            client, since=since, container_id="timed", match=lambda e: e["type"] == "exit"
+        )
+    waited = (await client.post("/containers/timed/wait")).json()
+    got = (await client.get("/containers/timed")).json()
+    assert got["state"]["finishedAt"] == waited["exitedAt"] == exited["timestamp"], got
+    assert got["state"]["startedAt"] == created["state"]["startedAt"]
+    assert got["state"]["startedAt"] < got["state"]["finishedAt"]
+    [listed] = (await client.get("/state")).json()["containers"]
+    assert listed["state"] == got["state"]
 
 
 async def test_containers_are_listed_in_the_order_they_were_created(
@@ -131,7 +159,7 @@ async def test_state_follows_each_change(client: httpx.AsyncClient, bundle: Path
     await client.post(f"/containers/follow/process/{init}", json={"signal": 9})
     await wait_exit(client, "follow", init, since)
     entry = await listed()
-    assert entry["state"] == {"status": "stopped", "exitStatus": 137}
+    assert run_status(entry["state"]) == {"status": "stopped", "exitStatus": 137}
     assert entry["processes"] == []
 
 
@@ -142,7 +170,7 @@ async def test_death_by_signal_is_128_plus_n(client: httpx.AsyncClient, bundle: 
     os.kill(pid, signal.SIGKILL)  # from outside the container, as an OOM killer would
     assert await wait_exit(client, "killed", pid, since) == 128 + signal.SIGKILL
     got = (await client.get("/containers/killed")).json()
-    assert got["state"] == {"status": "stopped", "exitStatus": 137}
+    assert run_status(got["state"]) == {"status": "stopped", "exitStatus": 137}
 
 
 @pytest.mark.deadline(30)
@@ -156,7 +184,7 @@ async def test_delete_escalates_to_sigkill(
     response = await client.delete("/containers/stubborn", params={"timeout": "1"})
     elapsed = trio.current_time() - began
     assert response.status_code == 200, response.text
-    assert response.json()["state"] == {"status": "stopped", "exitStatus": 137}
+    assert run_status(response.json()["state"]) == {"status": "stopped", "exitStatus": 137}
     assert elapsed >= 1.0  # it waited the grace period before SIGKILL
     assert not pid_alive(pid)
     assert (await client.get("/containers/stubborn")).status_code == 404
@@ -173,7 +201,7 @@ async def test_delete_lets_a_cooperative_container_exit(
     await wait_output(client, "polite", "ready")  # the trap is set
     response = await client.delete("/containers/polite", params={"timeout": "20"})
     assert response.status_code == 200
-    assert response.json()["state"] == {"status": "stopped", "exitStatus": 0}
+    assert run_status(response.json()["state"]) == {"status": "stopped", "exitStatus": 0}
     assert runc_ids(daemon.config.state_dir) == []
 
 
@@ -488,7 +516,7 @@ async def test_stopped_record_is_replaced(
     first = await start_container(client, "again", make_bundle(["sh", "-c", "exit 5"]))
     await wait_exit(client, "again", first["processes"][0]["pid"], since)
     second = await start_container(client, "again", make_bundle(FOREVER))
-    assert second["state"] == {"status": "running"}
+    assert run_status(second["state"]) == {"status": "running"}
     assert second["processes"][0]["pid"] != first["processes"][0]["pid"]
     assert len((await client.get("/state")).json()["containers"]) == 1
     kinds = await event_types(client, since=since, container_id="again", count=4)

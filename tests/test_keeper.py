@@ -44,6 +44,7 @@ from .helpers import (
     now,
     own_cgroup,
     pid_alive,
+    run_status,
     runc_ids,
     runc_state,
     wait_catching,
@@ -234,9 +235,9 @@ async def test_exits_while_no_server_runs_keep_their_status_and_time(
     new_server_ready = parse_ns(serving.split()[0].removeprefix("time="))
     state = {c["id"]: c for c in (await daemon.client.get("/state")).json()["containers"]}
     for name, status in statuses.items():
-        assert state[name]["state"] == {"status": "stopped", "exitStatus": status}
-    assert state["killed"]["state"] == {"status": "stopped", "exitStatus": 137}
-    assert state["host"]["state"] == {"status": "running"}
+        assert run_status(state[name]["state"]) == {"status": "stopped", "exitStatus": status}
+    assert run_status(state["killed"]["state"]) == {"status": "stopped", "exitStatus": 137}
+    assert run_status(state["host"]["state"]) == {"status": "running"}
     for name, pid in [*pids.items(), ("killed", killed), ("host", exec_pid)]:
         event = await next_event(
             daemon.client,

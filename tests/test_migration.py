@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import stat
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ import trio
 from containerd_trio.listen import Listen
 from containerd_trio.migration import incoming
 from containerd_trio.migration.target import Target, TargetError
+from containerd_trio.model import RestartPolicy
 
 from .helpers import (
     COUNTER,
@@ -31,6 +33,7 @@ from .helpers import (
     event_types,
     now,
     own_cgroup,
+    run_status,
     runc_ids,
     runc_state,
     start_container,
@@ -428,6 +431,118 @@ async def test_the_restart_policy_moves_with_the_container(
     await target.client.delete("/containers/svc", params={"timeout": 0})
 
 
+async def test_the_creation_time_moves_with_the_container(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A moved container keeps its createdAt on the target (the same container, as docker's
+    Created), and its run there began with the restore: its startedAt is the restore's, after
+    the move began. It is listed there by its createdAt, before a container made there
+    since, as a next server would list them. Before, the offer did not carry createdAt: the
+    target gave it a new one."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    info = await start_container(source.client, "aged", make_bundle(COUNTER))
+    await start_container(target.client, "young", make_bundle())
+    await wait_output(source.client, "aged", "2")
+    began = now()
+    with trio.fail_after(60):
+        steps = await migrate(source.client, "aged", to=f"unix:{target.socket}")
+    assert steps[-1]["step"] == "done", steps
+    moved = (await target.client.get("/containers/aged")).json()
+    assert moved["createdAt"] == info["createdAt"], (moved, info)
+    assert moved["state"]["startedAt"] > began, (moved, began)
+    assert "finishedAt" not in moved["state"]
+    # Listed by its creation, oldest first, as a next server lists them (by createdAt).
+    listed = (await target.client.get("/state")).json()["containers"]
+    assert [c["id"] for c in listed] == ["aged", "young"]
+    for container_id in ("aged", "young"):
+        await target.client.delete(f"/containers/{container_id}", params={"timeout": 0})
+
+
+@pytest.mark.parametrize(
+    ("created", "message"),
+    [
+        (
+            "yesterday",
+            "createdAt must be a time: 'yesterday' is not an RFC 3339 timestamp such as"
+            " 2026-11-28T15:09:14.915868934+00:00",
+        ),
+        (
+            "2026-13-01T00:00:00Z",
+            "createdAt must be a time: '2026-13-01T00:00:00Z' is not a valid date and time:"
+            " month must be in 1..12",
+        ),
+        (5, "createdAt: expected a string, got the number 5"),
+    ],
+)
+async def test_an_offer_whose_created_at_is_no_time_is_a_400(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, created: object, message: str
+) -> None:
+    """The target refuses at the session's open a createdAt no container could have."""
+    body = {"id": "moving", "bundlePath": str(make_bundle()), "checkpoint": "m1"}
+    response = await client.post("/migrations", json={**body, "createdAt": created})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == message
+
+
+async def test_a_target_older_than_created_at_in_the_offer_is_offered_without_it(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """A target older than createdAt in the offer refuses the unknown field (400, as any
+    field it does not know): the source offers again without it, and that target gives the
+    container a createdAt of its own, as before. Another 400 is the move's error."""
+    bodies: list[dict[str, Any]] = []
+
+    async def older_target(*, task_status: trio.TaskStatus[None]) -> None:
+        sock = trio.socket.socket(trio.socket.AF_UNIX)
+        await sock.bind(str(tmp_path / "older.sock"))
+        sock.listen()
+        task_status.started()
+        async with trio.SocketListener(sock) as listener:
+            while True:
+                async with await listener.accept() as stream:
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        request += await stream.receive_some(65536)
+                    head, _, content = request.partition(b"\r\n\r\n")
+                    sized = re.search(rb"(?i)content-length: *([0-9]+)", head)
+                    assert sized is not None, head
+                    length = int(sized[1])
+                    while len(content) < length:
+                        content += await stream.receive_some(65536)
+                    bodies.append(json.loads(content))
+                    if unknown := [k for k in ("createdAt", "restartPolicy") if k in bodies[-1]]:
+                        status, body = (
+                            400,
+                            b'{"error":"unknown field \'%s\'"}' % unknown[0].encode(),
+                        )
+                    else:
+                        status, body = 201, b'{"id":"0123456789abcdef"}'
+                    answer = (
+                        f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n"
+                        "Connection: close\r\n\r\n"
+                    )
+                    await stream.send_all(answer.encode() + body)
+
+    await nursery.start(older_target)
+    target = Target(f"unix:{tmp_path / 'older.sock'}", answer_within=5, restore_within=5)
+    created = "2026-12-03T10:00:00.000000001+00:00"
+    with trio.fail_after(10):
+        opened = await target.open(
+            "aged", "/b", "m1", with_bundle=False, labels={}, auto_remove=False,
+            created_at=created,
+        )  # fmt: skip
+    assert opened == {"id": "0123456789abcdef"}
+    assert [body.get("createdAt") for body in bodies] == [created, None]
+    bodies.clear()
+    with trio.fail_after(10), pytest.raises(TargetError, match=r"'restartPolicy'.*\(400\)"):
+        await target.open(
+            "aged", "/b", "m1", with_bundle=False, labels={}, auto_remove=False,
+            restart_policy=RestartPolicy("always"), created_at=created,
+        )  # fmt: skip
+    assert [body.get("createdAt") for body in bodies] == [created, None]
+    await target.aclose()
+
+
 async def test_the_start_process_moves_with_the_container(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
@@ -467,7 +582,10 @@ async def test_a_terminal_the_start_gave_moves_with_the_container(
     assert steps[-1]["step"] == "done", steps
     moved = (await target.client.get("/containers/shell")).json()
     assert moved["process"] == given
-    assert (moved["processes"][0]["terminal"], moved["state"]) == (True, {"status": "running"})
+    assert (moved["processes"][0]["terminal"], run_status(moved["state"])) == (
+        True,
+        {"status": "running"},
+    )
 
 
 async def test_a_target_that_refuses_leaves_the_container_running_here(

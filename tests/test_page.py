@@ -29,6 +29,7 @@ from .helpers import (
     FOREVER,
     BundleFactory,
     RunningDaemon,
+    run_status,
     runc_ids,
     runc_state,
     start_container,
@@ -297,7 +298,7 @@ async def test_a_container_waiting_out_its_restart_delay_shows_restarting(
         expect(page.locator('#c-overview dd[data-field="exit"]')).to_have_text("2")
 
     await page.run(kill)
-    state = (await client.get("/containers/looping")).json()["state"]
+    state = run_status((await client.get("/containers/looping")).json()["state"])
     assert state == {"status": "stopped", "exitStatus": 2}
 
 

@@ -22,6 +22,7 @@ from .helpers import (
     next_event,
     now,
     pid_alive,
+    run_status,
     runc,
     runc_state,
     start_container,
@@ -377,13 +378,13 @@ async def test_seed_pause_and_resume_agree_with_runc(
     since = now()
     response = await client.patch("/containers/redis", content='{"status": "paused"}')
     assert response.status_code == 200
-    assert response.json()["state"] == {"status": "paused"}
+    assert run_status(response.json()["state"]) == {"status": "paused"}
     assert runc_state(daemon.config.state_dir, "redis")["status"] == "paused"
     assert (await client.get("/state")).json()["containers"][0]["state"]["status"] == "paused"
 
     response = await client.patch("/containers/redis", content='{"status": "running"}')
     assert response.status_code == 200
-    assert response.json()["state"] == {"status": "running"}
+    assert run_status(response.json()["state"]) == {"status": "running"}
     assert runc_state(daemon.config.state_dir, "redis")["status"] == "running"
     types = await event_types(client, since=since, container_id="redis", count=2)
     assert types == ["pause", "resume"]
@@ -398,7 +399,7 @@ async def test_seed_signal_9_stops_with_137(
     assert response.status_code == 200
     await wait_exit(client, "redis", created["processes"][0]["pid"], since)
     got = (await client.get("/containers/redis")).json()
-    assert got["state"] == {"status": "stopped", "exitStatus": 137}
+    assert run_status(got["state"]) == {"status": "stopped", "exitStatus": 137}
 
 
 async def test_signal_9_to_a_paused_container_stops_it(
@@ -413,7 +414,7 @@ async def test_signal_9_to_a_paused_container_stops_it(
     assert (await client.patch("/containers/frozen", json={"status": "paused"})).status_code == 200
     since = now()
     term = await client.patch("/containers/frozen", json={"signal": "TERM"})
-    assert (term.status_code, term.json()["state"]) == (200, {"status": "paused"})
+    assert (term.status_code, run_status(term.json()["state"])) == (200, {"status": "paused"})
     assert runc_state(daemon.config.state_dir, "frozen")["status"] == "paused"
     assert (await client.patch("/containers/frozen", json={"signal": 9})).status_code == 200
     with trio.fail_after(10):
@@ -421,7 +422,7 @@ async def test_signal_9_to_a_paused_container_stops_it(
         types = await event_types(client, since=since, container_id="frozen", count=2)
     assert sorted(types) == ["exit", "resume"]
     got = (await client.get("/containers/frozen")).json()
-    assert got["state"] == {"status": "stopped", "exitStatus": 137}
+    assert run_status(got["state"]) == {"status": "stopped", "exitStatus": 137}
     assert not pid_alive(pid)
 
 
@@ -445,7 +446,9 @@ async def test_signal_9_to_a_process_of_a_paused_container(
     with trio.fail_after(10):
         assert await wait_exit(client, "frozen", pid, since) == 128 + signal.SIGKILL
     assert not pid_alive(pid)
-    assert (await client.get("/containers/frozen")).json()["state"] == {"status": "paused"}
+    assert run_status((await client.get("/containers/frozen")).json()["state"]) == {
+        "status": "paused"
+    }
     assert runc_state(state_dir, "frozen")["status"] == "paused"
     assert pid_alive(init)
 
@@ -456,7 +459,7 @@ async def test_signal_9_to_a_process_of_a_paused_container(
         types = await event_types(client, since=since, container_id="frozen", count=3)
     assert types[0] == "exit" and sorted(types[1:]) == ["exit", "resume"]  # none before
     got = (await client.get("/containers/frozen")).json()
-    assert got["state"] == {"status": "stopped", "exitStatus": 137}
+    assert run_status(got["state"]) == {"status": "stopped", "exitStatus": 137}
 
 
 async def _paused_with_update_gated(
@@ -504,7 +507,7 @@ async def _stopped_by_sigkill(
     with trio.fail_after(10):
         assert await wait_exit(client, "k", init, since) == 128 + signal.SIGKILL
         types = await event_types(client, since=since, container_id="k", count=count)
-    state = (await client.get("/containers/k")).json()["state"]
+    state = run_status((await client.get("/containers/k")).json()["state"])
     assert (pid_alive(init), state) == (False, {"status": "stopped", "exitStatus": 137})
     return types
 
@@ -525,7 +528,10 @@ async def test_a_sigkill_to_a_paused_container_while_its_limits_change_still_sto
 
     async def kill() -> None:
         killed = await client.patch("/containers/k", json={"signal": "KILL"})
-        assert (killed.status_code, killed.json()["state"]) == (200, {"status": "paused"})
+        assert (killed.status_code, run_status(killed.json()["state"])) == (
+            200,
+            {"status": "paused"},
+        )
 
     await _while_limits_change(client, gated, kill)
     types = await _stopped_by_sigkill(client, init, since, count=3)
@@ -550,7 +556,9 @@ async def test_a_sigkill_to_a_process_of_a_paused_container_while_its_limits_cha
         assert killed.status_code == 200, killed.text
         with trio.fail_after(10):  # the update still held at its gate
             assert await wait_exit(client, "k", pid, since) == 128 + signal.SIGKILL
-        assert (await client.get("/containers/k")).json()["state"] == {"status": "paused"}
+        assert run_status((await client.get("/containers/k")).json()["state"]) == {
+            "status": "paused"
+        }
         killed = await client.post(f"/containers/k/process/{init}", json={"signal": "KILL"})
         assert killed.status_code == 200, killed.text
         assert pid_alive(init)
@@ -573,12 +581,12 @@ async def test_pause_and_resume_made_with_runc_by_hand(
     runc(state_dir, "resume", "c")
     response = await client.patch("/containers/c", json={"status": "running"})
     assert response.status_code == 200, response.text
-    assert response.json()["state"] == {"status": "running"}
+    assert run_status(response.json()["state"]) == {"status": "running"}
 
     runc(state_dir, "pause", "c")
     response = await client.patch("/containers/c", json={"status": "paused"})
     assert response.status_code == 200, response.text
-    assert response.json()["state"] == {"status": "paused"}
+    assert run_status(response.json()["state"]) == {"status": "paused"}
     assert runc_state(state_dir, "c")["status"] == "paused"
 
     runc(state_dir, "resume", "c")  # the daemon saw it paused; runc says running
@@ -587,7 +595,7 @@ async def test_pause_and_resume_made_with_runc_by_hand(
     assert runc_state(state_dir, "c")["status"] == "paused"
     assert (await client.patch("/containers/c", json={"status": "running"})).status_code == 200
     runc(state_dir, "pause", "c")  # the daemon saw it running; runc says paused
-    assert (await client.get("/containers/c")).json()["state"] == {"status": "running"}
+    assert run_status((await client.get("/containers/c")).json()["state"]) == {"status": "running"}
     response = await client.patch("/containers/c", json={"status": "running"})
     assert response.status_code == 200, response.text
     assert runc_state(state_dir, "c")["status"] == "running"
@@ -617,7 +625,7 @@ async def test_a_sigkill_to_a_container_paused_with_runc_by_hand_stops_it(
         assert killed.status_code == 200, killed.text
         with trio.fail_after(10):
             assert await wait_exit(client, "c", init, since) == 128 + signal.SIGKILL
-        assert (await client.get("/containers/c")).json()["state"] == {
+        assert run_status((await client.get("/containers/c")).json()["state"]) == {
             "status": "stopped",
             "exitStatus": 137,
         }
@@ -728,7 +736,7 @@ async def test_hung_resume_of_a_killed_init_is_a_declared_504(
     assert not pid_alive(int(marker.read_text()))  # the hung runtime process was killed
     # Still paused, as runc left it: the init takes its SIGKILL once resumed.
     container = (await daemon.client.get("/containers/c")).json()
-    assert (container["state"], pid_alive(init)) == ({"status": "paused"}, True)
+    assert (run_status(container["state"]), pid_alive(init)) == ({"status": "paused"}, True)
     assert zombie_children() == []
 
 

@@ -28,6 +28,7 @@ from .helpers import (
     next_event,
     now,
     pid_alive,
+    run_status,
     runc,
     runc_ids,
     runc_pids,
@@ -91,15 +92,21 @@ async def test_restart_adopts_what_runc_still_runs(
     client = second.client
     state = {c["id"]: c for c in (await client.get("/state")).json()["containers"]}
     assert set(state) == {"running", "paused", "doomed", "finished"}
-    assert state["running"]["state"] == {"status": "running"}
+    assert run_status(state["running"]["state"]) == {"status": "running"}
     # The same init and the exec'd process that lived on, with the same pids.
     assert [p["pid"] for p in state["running"]["processes"]] == [
         running["processes"][0]["pid"],
         kept_pid,
     ]
-    assert state["paused"]["state"] == {"status": "paused"}
-    assert state["doomed"]["state"] == {"status": "stopped", "exitStatus": 255}  # unknowable
-    assert state["finished"]["state"] == {"status": "stopped", "exitStatus": 3}  # recorded
+    assert run_status(state["paused"]["state"]) == {"status": "paused"}
+    assert run_status(state["doomed"]["state"]) == {
+        "status": "stopped",
+        "exitStatus": 255,
+    }  # unknowable
+    assert run_status(state["finished"]["state"]) == {
+        "status": "stopped",
+        "exitStatus": 3,
+    }  # recorded
     assert state["running"]["createdAt"] == running["createdAt"]
 
     # The exec'd process that lived on is watched like the init.

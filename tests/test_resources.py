@@ -36,6 +36,7 @@ from .helpers import (
     next_event,
     now,
     own_cgroup,
+    run_status,
     runc_ids,
     runc_state,
     start_container,
@@ -671,7 +672,7 @@ async def _checkpoint_and_restore(
         f"/containers/{container_id}", json={"bundlePath": str(bundle), "checkpoint": "cp"}
     )
     assert response.status_code == 201, response.text
-    assert response.json()["state"] == {"status": "running"}
+    assert run_status(response.json()["state"]) == {"status": "running"}
     pid: int = response.json()["processes"][0]["pid"]
     return pid
 

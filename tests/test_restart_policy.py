@@ -33,6 +33,7 @@ from .helpers import (
     copy_checkpoint,
     next_event,
     now,
+    run_status,
     runc_ids,
     start_container,
     wait_catching,
@@ -127,7 +128,7 @@ async def test_on_failure_restarts_up_to_its_count_then_stays_stopped(
     assert seen == [("start-container", None), ("exit", 1)] * 3
     after = now()
     got = (await client.get("/containers/flaky")).json()
-    assert got["state"] == {"status": "stopped", "exitStatus": 1}
+    assert run_status(got["state"]) == {"status": "stopped", "exitStatus": 1}
     assert got["restartCount"] == 2 and got["restartPolicy"] == policy
     await _no_more_starts(client, "flaky", after)
     # A start of it again (ctr-trio start ID) re-arms the policy and counts anew.
@@ -173,6 +174,36 @@ async def test_a_restart_keeps_the_containers_created_at_and_place(
     listed = (await client.get("/state")).json()["containers"]
     assert [c["id"] for c in listed if c["id"].startswith("aged")] == ["aged-later", "aged"]
     await client.delete("/containers/aged-later", params={"timeout": 0})
+
+
+async def test_a_restart_moves_started_at_not_created_at(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``state.startedAt`` is the current run's start (docker's State.StartedAt): a restart by
+    the policy begins a run of its own, after the exit before it and by its own
+    start-container event, while createdAt stays; the run has no finishedAt until it ends,
+    and then its init's exit (the wait's exitedAt). Before, no startedAt was there."""
+    since = now()
+    pid = await _running_always(client, "again", make_bundle)
+    first = (await client.get("/containers/again")).json()
+    assert first["state"]["startedAt"] == first["createdAt"]
+    os.kill(pid, signal.SIGUSR1)
+    with trio.fail_after(20):
+        params = {"since": since, "id": "again", "type": "exit,start-container"}
+        _, exited, restarted = await collect_events(client, params, 3)
+    assert (exited["type"], restarted["type"]) == ("exit", "start-container")
+    got = (await client.get("/containers/again")).json()
+    assert got["restartCount"] == 1 and got["createdAt"] == first["createdAt"]
+    started = got["state"]["startedAt"]
+    assert exited["timestamp"] < started <= restarted["timestamp"], (exited, got, restarted)
+    assert "finishedAt" not in got["state"]
+    # Its user's stop ends the run for good: finishedAt is its exit's, startedAt stays.
+    await client.patch("/containers/again", json={"signal": "KILL"})
+    with trio.fail_after(10):
+        waited = (await client.post("/containers/again/wait")).json()
+    stopped = (await client.get("/containers/again")).json()
+    assert stopped["state"]["finishedAt"] == waited["exitedAt"], (stopped, waited)
+    assert stopped["state"]["startedAt"] == started
 
 
 async def test_ctr_trio_wait_asked_again_follows_the_policys_restarts(
@@ -441,7 +472,7 @@ async def test_a_stop_during_the_backoff_cancels_the_restart(
     # docker kill of a restarting container: accepted, and the restart is off.
     patched = await client.patch("/containers/held", json={"signal": "TERM"})
     assert patched.status_code == 200, patched.text
-    assert patched.json()["state"] == {"status": "stopped", "exitStatus": 1}
+    assert run_status(patched.json()["state"]) == {"status": "stopped", "exitStatus": 1}
     # A start of the id now is a start, not a 409 (nothing is pending any more).
     started = await start_container(client, "held", make_bundle())
     assert "restartPolicy" not in started
@@ -496,9 +527,9 @@ async def test_the_container_is_seen_throughout_its_restarts_own_start(
     restarting = {"status": "stopped", "exitStatus": 3, "restarting": True}
     got = await client.get("/containers/svc")
     assert got.status_code == 200, got.text
-    assert got.json()["state"] == restarting and got.json()["restartCount"] == 0
+    assert run_status(got.json()["state"]) == restarting and got.json()["restartCount"] == 0
     listed = (await client.get("/state")).json()["containers"]
-    assert [(c["id"], c["state"]) for c in listed] == [("svc", restarting)]
+    assert [(c["id"], run_status(c["state"])) for c in listed] == [("svc", restarting)]
     waited = await client.post("/containers/svc/wait")
     assert waited.status_code == 200, waited.text
     assert (waited.json()["pid"], waited.json()["exitStatus"]) == (pid, 3)
@@ -520,7 +551,7 @@ async def test_the_container_is_seen_throughout_its_restarts_own_start(
             await trio.testing.wait_all_tasks_blocked()
             assert answers == []
             got = await client.get("/containers/svc")
-            assert got.json()["state"] == {"status": "running"}
+            assert run_status(got.json()["state"]) == {"status": "running"}
             assert got.json()["restartCount"] == 1
             deleted = await client.delete("/containers/svc", params={"timeout": 0})
             assert deleted.status_code == 200, deleted.text
@@ -564,7 +595,7 @@ async def test_a_command_during_the_restarts_own_start_waits_for_it(
     assert ended.json()["exitStatus"] == 137
     await _no_more_starts(client, "svc", since)
     got = (await client.get("/containers/svc")).json()
-    assert got["state"] == {"status": "stopped", "exitStatus": 137}
+    assert run_status(got["state"]) == {"status": "stopped", "exitStatus": 137}
     assert got["restartCount"] == 1
     await client.delete("/containers/svc")
 
@@ -602,13 +633,17 @@ async def test_a_restart_due_waits_for_a_command_holding_the_container(
             )
             await trio.testing.wait_all_tasks_blocked()  # the restart is due, and waits
             got = (await client.get("/containers/svc")).json()
-            assert got["state"] == {"status": "stopped", "exitStatus": 3, "restarting": True}
+            assert run_status(got["state"]) == {
+                "status": "stopped",
+                "exitStatus": 3,
+                "restarting": True,
+            }
             await trio.Path(gated.gate).write_text("go\n")  # runc checkpoint goes on, and ends
         assert len(answers) == 1  # the checkpoint has answered (its container had stopped)
         event = await _next_start(client, "svc", since)
     assert event["pid"] != pid
     got = (await client.get("/containers/svc")).json()
-    assert got["state"] == {"status": "running"} and got["restartCount"] == 1
+    assert run_status(got["state"]) == {"status": "running"} and got["restartCount"] == 1
     await client.delete("/containers/svc", params={"timeout": 0})
 
 
@@ -778,6 +813,37 @@ async def test_the_next_server_keeps_watching_the_policy(
 
 @pytest.mark.deadline(120)
 @pytest.mark.usefixtures("plain_parent")
+async def test_the_next_server_shows_the_runs_times_as_they_were(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """kill -9 of the server: the next one adopts a container restarted by its policy with
+    the same startedAt (its restart's, kept in its record) and createdAt, and a stopped one
+    with the same startedAt and finishedAt, which its wait's exitedAt says too. Before, no
+    startedAt nor finishedAt was there, and that wait had no exitedAt."""
+    daemon: DaemonProcess = await spawn_daemon()
+    pid = await _running_always(daemon.client, "kept", make_bundle)
+    since = now()
+    os.kill(pid, signal.SIGUSR1)
+    await _next_start(daemon.client, "kept", since)
+    ended = await start_container(daemon.client, "ended", make_bundle(FAIL))
+    with trio.fail_after(10):
+        assert (await daemon.client.post("/containers/ended/wait")).json()["exitStatus"] == 1
+    before = {c: (await daemon.client.get(f"/containers/{c}")).json() for c in ("kept", "ended")}
+    assert before["kept"]["state"]["startedAt"] > before["kept"]["createdAt"], before
+    assert before["ended"]["state"]["startedAt"] == ended["createdAt"]
+    assert before["ended"]["state"]["finishedAt"] > ended["createdAt"], before
+    await daemon.kill_server()
+    for container_id, was in before.items():
+        got = (await daemon.client.get(f"/containers/{container_id}")).json()
+        assert (got["createdAt"], got["state"]) == (was["createdAt"], was["state"]), got
+    # The wait of the stopped one says its exit's time still (before, none once adopted).
+    waited = (await daemon.client.post("/containers/ended/wait")).json()
+    assert waited["exitedAt"] == before["ended"]["state"]["finishedAt"], waited
+    await daemon.client.delete("/containers/kept", params={"timeout": 0})
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.usefixtures("plain_parent")
 async def test_a_restart_due_as_the_server_dies_is_made_by_the_next(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:
@@ -839,7 +905,7 @@ async def test_a_restart_that_failed_is_not_made_by_the_next_server(
     killed = now()
     await daemon.kill_server()
     got = (await daemon.client.get("/containers/broken")).json()
-    assert got["state"] == {"status": "stopped", "exitStatus": 1}
+    assert run_status(got["state"]) == {"status": "stopped", "exitStatus": 1}
     await _no_more_starts(daemon.client, "broken", killed)
     await daemon.client.delete("/containers/broken", params={"timeout": 0})
 
@@ -880,7 +946,7 @@ async def test_containers_that_ended_while_no_daemon_ran_start_again_by_their_po
         got = (await second.client.get(f"/containers/{name}")).json()
         assert got["restartCount"] == 1 and got["restartPolicy"] == policies[name]
     plain = (await second.client.get("/containers/plain")).json()
-    assert plain["state"] == {"status": "stopped", "exitStatus": 255}
+    assert run_status(plain["state"]) == {"status": "stopped", "exitStatus": 255}
     for name in ("always", "failing", "plain"):
         await second.client.delete(f"/containers/{name}", params={"timeout": 0})
 
@@ -1128,18 +1194,18 @@ async def test_a_container_waiting_out_its_delay_says_it_is_restarting(
     (a signal cancels it), none of them does, GET /state's cached view included."""
     await _exited_into_backoff(client, "looping", make_bundle, monkeypatch)
     restarting = {"status": "stopped", "exitStatus": 1, "restarting": True}
-    assert (await client.get("/containers/looping")).json()["state"] == restarting
+    assert run_status((await client.get("/containers/looping")).json()["state"]) == restarting
     (listed,) = (await client.get("/state")).json()["containers"]
-    assert listed["state"] == restarting
-    assert _recorded_state(daemon, "looping") == restarting
+    assert run_status(listed["state"]) == restarting
+    assert run_status(_recorded_state(daemon, "looping")) == restarting
     patched = await client.patch("/containers/looping", json={"signal": "TERM"})
     assert patched.status_code == 200, patched.text
     stopped = {"status": "stopped", "exitStatus": 1}
-    assert patched.json()["state"] == stopped
-    assert (await client.get("/containers/looping")).json()["state"] == stopped
+    assert run_status(patched.json()["state"]) == stopped
+    assert run_status((await client.get("/containers/looping")).json()["state"]) == stopped
     (listed,) = (await client.get("/state")).json()["containers"]
-    assert listed["state"] == stopped
-    assert _recorded_state(daemon, "looping") == stopped
+    assert run_status(listed["state"]) == stopped
+    assert run_status(_recorded_state(daemon, "looping")) == stopped
 
 
 async def test_ctr_trio_ps_lists_a_restarting_container_and_prune_leaves_it(

@@ -434,6 +434,7 @@ async def open_migration(body: MigrationOffer) -> Reply:
         body.id, body.bundle_path, body.checkpoint, with_bundle=body.with_bundle,
         labels=body.labels, auto_remove=body.auto_remove, process=body.process,
         restart_policy=body.restart_policy, restart_count=body.restart_count or 0,
+        created_at=body.created_at,
     )  # fmt: skip
     return wire.json_response(session, 201)
 

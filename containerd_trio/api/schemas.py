@@ -34,6 +34,7 @@ from ..validation import (
     PID,
     PRE_COPY_ROUNDS,
     SECONDS,
+    TIMESTAMP,
     ExactlyOne,
     Rule,
     class_rule,
@@ -352,6 +353,14 @@ class MigrationOffer:
         metadata=doc(
             "How many times the restart policy started it again on the source (its"
             " restartCount), counted on here. Left out: 0."
+        ),
+    )
+    created_at: str | None = attrs.field(
+        default=None,
+        validator=TIMESTAMP,
+        metadata=doc(
+            "When the container was created (its createdAt), which it keeps here: the same"
+            " container, moved. Left out (a source older than it): the restore's time."
         ),
     )
 

@@ -448,8 +448,9 @@ def _define_list(parser: Parser) -> None:
         type=_format,
         metavar="json|table|ids|TEMPLATE",
         help="how to print: a TEMPLATE names fields as {{.ID}} {{.Status}} {{.State}}"
-        " {{.ExitStatus}} {{.PID}} {{.Processes}} {{.Created}} {{.CreatedAt}} {{.Bundle}}"
-        " {{.Labels}}, with \\t and \\n, and inspect's functions: '{{json .}}', '{{.ID | json}}';"
+        " {{.ExitStatus}} {{.PID}} {{.Processes}} {{.Created}} {{.CreatedAt}} {{.StartedAt}}"
+        " {{.FinishedAt}} {{.Bundle}} {{.Labels}}, with \\t and \\n, and inspect's functions:"
+        " '{{json .}}', '{{.ID | json}}';"
         " 'table TEMPLATE' for aligned columns under a header",
     )
 

@@ -243,11 +243,19 @@ def containers_inspect(client: Client, args: argparse.Namespace, out: Output) ->
 
 def _describe(container: Container, out: Output) -> None:
     labels = container.get("labels") or {}
+    state = container["state"]
     fields = [
         ("ID", container["id"]),
         ("STATUS", status(container)),
         ("BUNDLE", container["bundlePath"]),
-        ("CREATED", f"{container['createdAt']} ({ago(container['createdAt'])})"),
+        ("CREATED", _moment(container["createdAt"])),
+    ]
+    # The run's start (docker's State.StartedAt: a restart's own) and, stopped, its end.
+    if "startedAt" in state:  # an older daemon gives none
+        fields.append(("STARTED", _moment(state["startedAt"])))
+    if "finishedAt" in state:  # none while it runs, nor for an exit no daemon saw
+        fields.append(("FINISHED", _moment(state["finishedAt"])))
+    fields += [
         ("LABELS", ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-"),
         ("LIMITS", describe_resources(container.get("resources") or {})),
     ]
@@ -269,6 +277,11 @@ def _describe(container: Container, out: Output) -> None:
                 for p in container["processes"]
             ],
         )
+
+
+def _moment(stamp: str) -> str:
+    """``2026-12-02T22:54:34.502831886+00:00 (3 seconds ago)``."""
+    return f"{stamp} ({ago(stamp)})"
 
 
 def containers_start(client: Client, args: argparse.Namespace, out: Output) -> int:

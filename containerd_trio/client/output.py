@@ -171,6 +171,9 @@ FIELDS: dict[str, Callable[[Container], str]] = {
     "Processes": lambda c: str(len(c["processes"])),
     "Created": lambda c: ago(c["createdAt"]),
     "CreatedAt": lambda c: c["createdAt"],
+    # The run's (docker inspect's State.StartedAt and FinishedAt): "" where there is none.
+    "StartedAt": lambda c: c["state"].get("startedAt", ""),
+    "FinishedAt": lambda c: c["state"].get("finishedAt", ""),
     "Bundle": lambda c: c["bundlePath"],
     "Labels": _labels,
 }

@@ -281,6 +281,7 @@ def open_migration(
     process: StartProcess | None = None,
     restart_policy: RestartPolicy | None = None,
     restart_count: int = 0,
+    created_at: str | None = None,
 ) -> Request:
     """The source asks the target for a session (see :mod:`containerd_trio.migration`)."""
     body: dict[str, Any] = {
@@ -299,6 +300,8 @@ def open_migration(
         body["restartPolicy"] = restart_policy
         if restart_count:
             body["restartCount"] = restart_count
+    if created_at is not None:  # likewise (the source offers again without it: Target.open)
+        body["createdAt"] = created_at
     return make_request("POST", "/migrations", body=body)
 
 

@@ -37,6 +37,10 @@ class ContainerState(TypedDict):
     #: True while a stopped container's restart policy waits out its delay (docker's
     #: Restarting); left out otherwise.
     restarting: NotRequired[bool]
+    #: When its current (or last) run began (docker's StartedAt); left out by older daemons.
+    startedAt: NotRequired[str]
+    #: A stopped container's: when its init exited (docker's FinishedAt), if known.
+    finishedAt: NotRequired[str]
 
 
 class MemoryResources(TypedDict):

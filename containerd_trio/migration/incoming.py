@@ -13,8 +13,9 @@ Until then the container belongs to the source, whose copy waits frozen: a resto
 whose session aborts is deleted here, and the source's runs on. The restored container keeps
 the source's labels and gets one more, :data:`~.model.MIGRATION_LABEL`, by which a source that
 lost track (an answer lost, this server restarted) knows it for the one it moved; it keeps the
-source's autoRemove too (this daemon removes it once its init exits), and its restart policy
-with the count of restarts made (this daemon restarts it by that policy, counting on).
+source's autoRemove too (this daemon removes it once its init exits), its restart policy
+with the count of restarts made (this daemon restarts it by that policy, counting on), and
+its createdAt (the same container, moved: its run here begins with the restore).
 
 What a session makes outlives a server that dies (or hands over) mid-migration only until
 the next one starts: each session is recorded on disk (:mod:`.ledger`), and the next server
@@ -53,6 +54,7 @@ from ..archive import (
 from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, RuntimeFailure, quoted
 from ..model import ContainerInfo, RestartPolicy, StartProcess
 from ..mounts import remove_tree
+from ..timestamps import parse_ns
 from ..validation import check_id
 from .ledger import EmptyDirectory, SessionEntry, SessionLedger
 from .model import MIGRATION_LABEL, ImportedArchive, MigrationSession
@@ -82,6 +84,7 @@ class Host(Protocol):
         process: StartProcess | None,
         restart_policy: RestartPolicy | None = None,
         restart_count: int = 0,
+        created_ns: int | None = None,
     ) -> ContainerInfo: ...
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo: ...
@@ -119,6 +122,7 @@ class Session:
         process: StartProcess | None = None,
         restart_policy: RestartPolicy | None = None,
         restart_count: int = 0,
+        created_ns: int | None = None,
     ) -> None:
         self.id = session_id
         self.container_id = container_id
@@ -134,6 +138,9 @@ class Session:
         #: restored container by it, counting on.
         self.restart_policy = restart_policy
         self.restart_count = restart_count
+        #: The source's createdAt of the container, which it keeps here (None: the source
+        #: did not say, the restore's time).
+        self.created_ns = created_ns
         self.lock = trio.Lock()
         self.with_bundle = with_bundle
         self.made_bundle = False
@@ -267,6 +274,7 @@ class Incoming:
         process: StartProcess | None = None,
         restart_policy: RestartPolicy | None = None,
         restart_count: int = 0,
+        created_at: str | None = None,
     ) -> MigrationSession:
         check_id(container_id)
         check_id(checkpoint, "checkpoint name")
@@ -295,6 +303,7 @@ class Incoming:
             secrets.token_hex(8), container_id, bundle, checkpoint, shared, labels or {},
             with_bundle=with_bundle, auto_remove=auto_remove, process=process,
             restart_policy=restart_policy, restart_count=restart_count,
+            created_ns=None if created_at is None else parse_ns(created_at),
         )  # fmt: skip
         self._sessions[session.id] = session
         self._ledger.write(session.entry())
@@ -376,6 +385,7 @@ class Incoming:
                 process=session.process,
                 restart_policy=session.restart_policy,
                 restart_count=session.restart_count,
+                created_ns=session.created_ns,
             )
             session.restored = True
             return info

@@ -32,8 +32,8 @@ A target that may run it but cannot say leaves the copy here paused, and the mov
 kept, to the same settling as a move a dead server left (:class:`~.left.LeftMove`): the target
 is asked again until it says.
 The restored container carries the source's labels and :data:`~.model.MIGRATION_LABEL`, by
-which the source knows it for the one it moved, the source's autoRemove, and its restart
-policy with the count of restarts made.
+which the source knows it for the one it moved, the source's autoRemove, its restart
+policy with the count of restarts made, and its createdAt.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ from ..convert import structure
 from ..errors import DaemonError
 from ..model import ContainerInfo, Status
 from ..runtime import CriuOptions
+from ..timestamps import format_ns
 from . import incoming
 from .incoming import pre_copy_name
 from .ledger import MoveEntry, MoveLedger
@@ -430,6 +431,7 @@ class Outgoing(Move):
             labels=self.container.labels, auto_remove=self.container.auto_remove,
             process=self.container.start_process, restart_policy=self.container.restart_policy,
             restart_count=self.container.restart_count,
+            created_at=format_ns(self.container.created_ns),
         )  # fmt: skip
         self.shared = bool(answer.get("sharedBundle"))
         self._session = str(answer["id"])

@@ -92,14 +92,28 @@ class Target:
         process: StartProcess | None = None,
         restart_policy: RestartPolicy | None = None,
         restart_count: int = 0,
+        created_at: str | None = None,
     ) -> dict[str, Any]:
-        request = routes.open_migration(
-            container_id, bundle_path, checkpoint, with_bundle=with_bundle, labels=labels,
-            auto_remove=auto_remove, process=None if process is None else unstructure(process),
-            restart_policy=None if restart_policy is None else unstructure(restart_policy),
-            restart_count=restart_count,
-        )  # fmt: skip
-        session = await self._call(request, "open a migration session")
+        """Open a session for the container. ``created_at``: its createdAt, which it keeps
+        there; a target older than it in the offer refuses the field it does not know (400,
+        as it refuses any), and is offered the rest again: the container gets a createdAt of
+        its own there, as it did before. (The other fields are sent only when they are not
+        the default, which any target takes; createdAt a container always has.)"""
+
+        def offer(created_at: str | None) -> Request:
+            return routes.open_migration(
+                container_id, bundle_path, checkpoint, with_bundle=with_bundle, labels=labels,
+                auto_remove=auto_remove, process=None if process is None else unstructure(process),
+                restart_policy=None if restart_policy is None else unstructure(restart_policy),
+                restart_count=restart_count, created_at=created_at,
+            )  # fmt: skip
+
+        try:
+            session = await self._call(offer(created_at), "open a migration session")
+        except TargetError as exc:
+            if created_at is None or exc.target_status != 400 or "'createdAt'" not in str(exc):
+                raise
+            session = await self._call(offer(None), "open a migration session")
         # The address is the client's: what answers there may be anything, which must be
         # neither a 500 here nor a path segment of the requests that follow.
         migration = session.get("id") if isinstance(session, dict) else None
