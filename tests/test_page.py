@@ -327,7 +327,7 @@ async def test_a_restart_cancelled_elsewhere_stops_restarting_live(
 
     patched = await client.patch("/containers/looping", json={"signal": "TERM"})
     assert patched.status_code == 200, patched.text
-    assert patched.json()["state"] == {"status": "stopped", "exitStatus": 2}
+    assert run_status(patched.json()["state"]) == {"status": "stopped", "exitStatus": 2}
 
     def stopped_in_the_list(page: Page) -> None:
         looping = row(page, "looping")
@@ -372,7 +372,7 @@ async def test_a_restart_that_fails_to_start_stops_restarting_live(
 
     await page.run(restarting_then_stopped)
     got = (await client.get("/containers/broken")).json()
-    assert got["state"] == {"status": "stopped", "exitStatus": 1}
+    assert run_status(got["state"]) == {"status": "stopped", "exitStatus": 1}
 
 
 # --- one container ----------------------------------------------------------------------------
