@@ -730,7 +730,16 @@ class Container:
         if self.deleted:
             raise NotFound(f"container {self.id!r} not found")
         if self.status is Status.STOPPED:
-            raise Conflict(f"cannot {action} container {self.id!r}: it is stopped")
+            raise Conflict(f"cannot {action} container {self.id!r}: {self.not_running()}")
+
+    def not_running(self) -> str:
+        """Why this stopped container refuses what needs it running, as a refusal says it:
+        restarting while its restart policy's restart is due (its delay, or its own start:
+        docker's 409 "is restarting, wait until the container is running"), where "stopped"
+        told its user it would stay so; else stopped."""
+        if self._pending_restart is not None:
+            return "it is restarting; wait until it is running"
+        return "it is stopped"
 
     def _require_running(self, action: str) -> None:
         self._require_live(action)

@@ -87,7 +87,7 @@ from .model import (
 )
 from .precopy import MemoryFeatures
 from .private_bundle import process_over
-from .process import ProcessTable
+from .process import Process, ProcessTable
 from .pstable import ps_table
 from .records import RecordJournal
 from .resources import require_named
@@ -1026,7 +1026,7 @@ class Supervisor:
         with ``ps_options``, the host's ps's table of them (docker top's ``ps_args``)."""
         container = self.container(container_id)
         if container.status is Status.STOPPED:
-            raise Conflict(f"container {container_id!r} is stopped: it has no processes")
+            raise Conflict(_no_live(container, "it has no processes"))
         pids = await container.process_ids()
         if ps_options is None:
             return ContainerTop(processes=read_processes(pids))
@@ -1035,8 +1035,21 @@ class Supervisor:
     async def stats(self, container_id: str) -> dict[str, Any]:
         container = self.container(container_id)
         if container.status is Status.STOPPED:
-            raise Conflict(f"container {container_id!r} is stopped: it has no live figures")
+            raise Conflict(_no_live(container, "it has no live figures"))
         return await container.stats()
+
+    def attach_target(self, container_id: str, pid: int) -> tuple[Container, Process | ExitInfo]:
+        """The container and its process ``pid`` that an attach follows, or how that process
+        ended (404 if it was never the container's, or ended too long ago). During a restart's
+        own start, the stopped container it restarts (:meth:`container`), whose processes all
+        ended: answered as during its delay, with their output and exit status. (Before, the
+        start's removal of it from runc made that a 404 "container not found".)"""
+        container = self.container(container_id)
+        if container.deleted:
+            # The stopped container whose restart's own start runs (no other deleted one is
+            # found): runc has forgotten it, but its processes ended as it says (as _wait).
+            return container, container.ended_process(pid)
+        return container, container.known_process(pid)
 
     def log_lines(
         self,
@@ -1253,6 +1266,15 @@ async def _steps(
     async with received:
         async for step in received:
             yield step
+
+
+def _no_live(container: Container, what: str) -> str:
+    """The refusal of a query of the live ``container`` (its top, its stats) once it stopped:
+    ``what`` it lacks, and, restarting, that it will have it again (as
+    :meth:`.Container.not_running` says)."""
+    if container.pending_restart is not None:
+        return f"container {container.id!r} is restarting: {what}; wait until it is running"
+    return f"container {container.id!r} is stopped: {what}"
 
 
 def _refuse_if_busy(container: Container) -> None:

@@ -42,6 +42,7 @@ from .helpers import (
 from .test_auto_remove import _left
 from .test_cli import run_cli
 from .test_recovery import orphans  # noqa: F401 (a fixture)
+from .wsclient import Rejected, attach
 
 FAIL = ("sh", "-c", "echo failing; exit 1")
 SUCCEED = ("sh", "-c", "echo done; exit 0")
@@ -50,6 +51,12 @@ SUCCEED = ("sh", "-c", "echo done; exit 0")
 UNTIL_USR1 = (
     "sh", "-c", "trap 'exit 3' USR1; trap 'exit 143' TERM; while true; do usleep 5000; done"
 )  # fmt: skip
+#: What a restarting container (during its delay and its restart's own start alike) answers,
+#: with a 409, to a command that needs it running (the action, the id), to its top and to its
+#: stats (the id): docker's "is restarting, wait until the container is running".
+RESTARTING_COMMAND = "cannot {} container {!r}: it is restarting; wait until it is running"
+RESTARTING_TOP = "container {!r} is restarting: it has no processes; wait until it is running"
+RESTARTING_STATS = "container {!r} is restarting: it has no live figures; wait until it is running"
 
 
 async def _starts_and_exits(
@@ -479,23 +486,69 @@ async def test_a_stop_during_the_backoff_cancels_the_restart(
     await client.delete("/containers/held", params={"timeout": 0})
 
 
+async def test_a_restarting_container_refuses_what_needs_it_running_and_says_why(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """During its delay, what needs the container running (an exec, a pause, a resume, a
+    checkpoint, a change of limits; its top and its stats) is a 409 that says it is
+    restarting, as docker's "is restarting, wait until the container is running". Before,
+    each said it was stopped, as of a container that stays so. Its log, and an attach to its
+    last run's init (that run's output, its exit status), answer as for a stopped container:
+    that output is why it restarts. None of it calls the restart off."""
+    await _exited_into_backoff(client, "looping", make_bundle, monkeypatch)
+    records = [
+        json.loads(line)
+        for line in (await client.get("/containers/looping/logs")).text.splitlines()
+    ]
+    assert [record["data"] for record in records] == ["failing\n"]
+    pid = records[0]["pid"]
+    commands = [
+        ("exec into", "PUT", "/containers/looping/processes", {"args": ["true"]}),
+        ("pause", "PATCH", "/containers/looping", {"status": "paused"}),
+        ("resume", "PATCH", "/containers/looping", {"status": "running"}),
+        ("checkpoint", "POST", "/containers/looping/checkpoint/c1", {}),
+        ("update", "PATCH", "/containers/looping", {"resources": {"pids": {"limit": 100}}}),
+    ]
+    for action, method, url, body in commands:
+        answer = await client.request(method, url, json=body)
+        assert answer.status_code == 409, (action, answer.text)
+        assert answer.json() == {"error": RESTARTING_COMMAND.format(action, "looping")}
+    top = await client.get("/containers/looping/top")
+    assert (top.status_code, top.json()) == (409, {"error": RESTARTING_TOP.format("looping")})
+    stats = await client.get("/containers/looping/stats")
+    assert stats.status_code == 409
+    assert stats.json() == {"error": RESTARTING_STATS.format("looping")}
+    session = await attach(daemon.url, "looping", pid, query="logs=true")
+    with trio.fail_after(10):
+        assert await session.to_end() == 1
+    assert bytes(session.output) == b"failing\n"
+    got = (await client.get("/containers/looping")).json()
+    assert run_status(got["state"]) == {"status": "stopped", "exitStatus": 1, "restarting": True}
+    assert (await client.delete("/containers/looping")).status_code == 200
+
+
 async def _restart_held(
     start_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
     tmp_path: Path,
     container_id: str,
+    args: tuple[str, ...] = UNTIL_USR1,
 ) -> tuple[RunningDaemon, GatedRunc, int]:
     """A daemon whose ``runc run`` waits at a gate, running an ``always`` container (its first
-    start let through); return once its init has exited 3 and its restart's own start is
-    held in runc run (the stopped run already removed from runc, the new one not yet
-    running): the daemon, the gate, and the first run's pid."""
+    start let through; ``args``: its process, which exits 3 at SIGUSR1, as UNTIL_USR1's);
+    return once its init has exited 3 and its restart's own start is held in runc run (the
+    stopped run already removed from runc, the new one not yet running): the daemon, the
+    gate, and the first run's pid."""
     gated = GatedRunc(tmp_path, "run")
     daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
     started: list[dict[str, Any]] = []
 
     async def start() -> None:
         policy = {"name": "always"}
-        bundle = make_bundle(UNTIL_USR1)
+        bundle = make_bundle(args)
         started.append(
             await start_container(daemon.client, container_id, bundle, restartPolicy=policy)
         )
@@ -518,8 +571,8 @@ async def test_the_container_is_seen_throughout_its_restarts_own_start(
     """While the restart's own start runs (held here in runc run), the container is what it
     was during the delay, docker's Restarting: GET and GET /state show it stopped, with its
     exit status, restarting; a wait (not-running) answers that exit at once, as during the
-    delay, and so does its init's process wait; its logs are there, its top is the 409 of a
-    stopped container; a wait for its removal waits on through the restart. Before, the
+    delay, and so does its init's process wait; its logs are there, its top is a 409 that
+    says it is restarting; a wait for its removal waits on through the restart. Before, the
     start's record hid the id: each of these was a 404 (docker wait of a restarting container
     failed), and GET /state left it out."""
     daemon, gated, pid = await _restart_held(start_daemon, make_bundle, tmp_path, "svc")
@@ -538,7 +591,8 @@ async def test_the_container_is_seen_throughout_its_restarts_own_start(
     assert of_pid.json()["exitStatus"] == 3
     assert (await client.get("/containers/svc/logs")).status_code == 200
     top = await client.get("/containers/svc/top")
-    assert top.json() == {"error": "container 'svc' is stopped: it has no processes"}
+    assert top.status_code == 409
+    assert top.json() == {"error": RESTARTING_TOP.format("svc")}
     answers: list[httpx.Response] = []
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
@@ -557,6 +611,38 @@ async def test_the_container_is_seen_throughout_its_restarts_own_start(
             assert deleted.status_code == 200, deleted.text
     assert answers[0].status_code == 200, answers[0].text
     assert answers[0].json()["pid"] == second
+
+
+async def test_an_attach_during_the_restarts_own_start_is_answered_as_during_the_delay(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """An attach to a process of the container's last run while its restart's own start runs
+    gets what it gets during the delay: that run's output and its exit status (``ctr-trio run
+    --restart`` attaches to the init it started, which may have exited by then); a pid that
+    was never the container's is a process's 404. Its stats are the 409 of a restarting
+    container, as its top. Before, the attach was a 404 "container 'svc' not found", for
+    any pid, of a container that GET showed."""
+    args = ("sh", "-c", f"echo up; {UNTIL_USR1[2]}")
+    daemon, gated, pid = await _restart_held(start_daemon, make_bundle, tmp_path, "svc", args)
+    client = daemon.client
+    with pytest.raises(Rejected) as refused:
+        await attach(daemon.url, "svc", 4000000)
+    assert refused.value.status == 404
+    assert json.loads(refused.value.body) == {
+        "error": "process 4000000 is not a process of container 'svc'"
+    }
+    session = await attach(daemon.url, "svc", pid, query="logs=true")
+    with trio.fail_after(10):
+        assert await session.to_end() == 3
+    assert bytes(session.output) == b"up\n"
+    stats = await client.get("/containers/svc/stats")
+    assert (stats.status_code, stats.json()) == (409, {"error": RESTARTING_STATS.format("svc")})
+    got = (await client.get("/containers/svc")).json()  # the start was held throughout
+    assert run_status(got["state"]) == {"status": "stopped", "exitStatus": 3, "restarting": True}
+    since = now()
+    await trio.Path(gated.gate).write_text("go\n")
+    await _next_start(client, "svc", since)
+    assert (await client.delete("/containers/svc", params={"timeout": 0})).status_code == 200
 
 
 @pytest.mark.parametrize("how", ["delete", "kill"])

@@ -714,8 +714,7 @@ async def attach_process(query: AttachQuery) -> Response:
         raise InvalidRequest(
             "query parameter after goes on where an attach left off: give it without logs or since"
         )
-    container = supervisor().container(query.id)
-    target = container.known_process(query.pid)  # 404 before the handshake
+    container, target = supervisor().attach_target(query.id, query.pid)  # 404 before the handshake
     connected_ns = time.time_ns()
     # From the process's start, from a moment, right after a cursor (what it counts is not
     # sent again), or from now on (the end of the log as it is).
