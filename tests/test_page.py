@@ -10,7 +10,10 @@ them: ``make install`` installs it.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +23,7 @@ import pytest
 import trio
 from playwright.sync_api import Page, Request, expect
 
+from containerd_trio import timestamps
 from containerd_trio.api.page import CONTENT_SECURITY_POLICY
 from containerd_trio.config import Listen
 from containerd_trio.machine import read_machine
@@ -33,8 +37,9 @@ from .helpers import (
     runc_ids,
     runc_state,
     start_container,
+    wait_catching,
 )
-from .test_restart_policy import self_breaking_bundle
+from .test_restart_policy import UNTIL_USR1, self_breaking_bundle
 
 T = TypeVar("T")
 
@@ -376,6 +381,119 @@ async def test_a_restart_that_fails_to_start_stops_restarting_live(
 
 
 # --- one container ----------------------------------------------------------------------------
+
+
+def local_time(text: str) -> str:
+    """An API time as a container's page writes it (its Created): local time, to the second."""
+    seconds = timestamps.parse_ns(text) // 1_000_000_000
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def shows_run_times(page: Page, state: dict[str, Any]) -> None:
+    """The container's page shows its run's times as the API's ``state`` has them: Started
+    (``startedAt``) and Finished (``finishedAt``), each with the API's own string as its
+    tooltip, and "—" for one the API leaves out."""
+    for field, key in (("started", "startedAt"), ("finished", "finishedAt")):
+        shown = page.locator(f'#c-overview dd[data-field="{field}"]')
+        if key in state:
+            expect(shown).to_have_text(local_time(state[key]))
+            expect(shown).to_have_attribute("title", state[key])
+        else:
+            expect(shown).to_have_text("—")
+            expect(shown).to_have_attribute("title", "")
+
+
+async def test_a_containers_page_shows_its_runs_start_and_finish_live(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A container's page shows its run's start and finish (``state.startedAt`` and
+    ``state.finishedAt``, docker's State.StartedAt and State.FinishedAt) as the API gives them,
+    live: a started run's start (its createdAt) and no finish; its init's exit sets Finished;
+    the restart by its ``always`` policy (after a 5 s delay, so the page can be looked at
+    stopped) moves Started, Created staying, and clears Finished, which the API leaves out
+    while the run lasts, and the uptime counts from the restart; a pause keeps both; a kill
+    sets Finished to the wait's exitedAt. Before, the page showed neither time, and the uptime
+    of a restarted container counted from its creation."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 5.0)
+    info = await start_container(
+        client, "runs", make_bundle(UNTIL_USR1), restartPolicy={"name": "always"}
+    )
+    created = info["createdAt"]
+    assert info["state"]["startedAt"] == created and "finishedAt" not in info["state"]
+    pid = info["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    page = await open_page(f"{daemon.url}/#/containers/runs")
+    overview = '#c-overview dd[data-field="{}"]'.format
+
+    def running_first(page: Page) -> None:
+        expect(page.locator("#c-status")).to_have_text("running")
+        expect(page.locator(overview("created"))).to_have_attribute("title", created)
+        shows_run_times(page, info["state"])
+
+    await page.run(running_first)
+
+    os.kill(pid, signal.SIGUSR1)  # its init exits 3: restarting, for 5 s
+
+    def restarting(page: Page) -> None:
+        expect(page.locator("#c-status")).to_have_text("restarting")
+        expect(page.locator(overview("uptime"))).to_have_text(re.compile(r"^stopped \d+s ago$"))
+
+    await page.run(restarting)
+    stopped = (await client.get("/containers/runs")).json()
+    assert stopped["state"]["restarting"] is True, stopped  # the delay has not passed yet
+    assert stopped["state"]["startedAt"] == created and "finishedAt" in stopped["state"]
+    await page.run(lambda page: shows_run_times(page, stopped["state"]))
+
+    def restarted(page: Page) -> str:
+        # Its restartCount comes with its object, read again after the restart's start.
+        restarts = page.locator(overview("restarts"))
+        expect(restarts).to_have_text("1 (always)", timeout=WAIT_MS + 5000)
+        expect(page.locator("#c-status")).to_have_text("running")
+        return page.locator(overview("uptime")).inner_text()
+
+    uptime = await page.run(restarted)
+    again = (await client.get("/containers/runs")).json()
+    assert again["restartCount"] == 1 and again["createdAt"] == created, again
+    assert again["state"]["startedAt"] > stopped["state"]["finishedAt"], again
+    assert "finishedAt" not in again["state"], again
+    await page.run(lambda page: shows_run_times(page, again["state"]))
+    await page.run(
+        lambda page: expect(page.locator(overview("created"))).to_have_attribute("title", created)
+    )
+    # The uptime counts from the restart, 5 s (its delay) and more after the creation.
+    shown = re.fullmatch(r"(\d+)s", uptime)
+    since_created = (time.time_ns() - timestamps.parse_ns(created)) / 1e9
+    assert shown is not None and int(shown[1]) + 4 < since_created, (uptime, since_created)
+
+    # A pause (from elsewhere: its event) changes the status, not the run's times.
+    paused = await client.patch("/containers/runs", json={"status": "paused"})
+    assert paused.status_code == 200, paused.text
+    await page.run(lambda page: expect(page.locator("#c-status")).to_have_text("paused"))
+    await page.run(lambda page: shows_run_times(page, again["state"]))
+    resumed = await client.patch("/containers/runs", json={"status": "running"})
+    assert resumed.status_code == 200, resumed.text
+    await page.run(lambda page: expect(page.locator("#c-status")).to_have_text("running"))
+
+    # Its user's kill ends the run for good: Finished is its init's exit, the wait's exitedAt.
+    killed = await client.patch("/containers/runs", json={"signal": "KILL"})
+    assert killed.status_code == 200, killed.text
+    with trio.fail_after(10):
+        waited = (await client.post("/containers/runs/wait")).json()
+    ended = (await client.get("/containers/runs")).json()
+    assert ended["state"]["finishedAt"] == waited["exitedAt"], (ended, waited)
+    assert ended["state"]["startedAt"] == again["state"]["startedAt"], ended
+
+    def killed_shown(page: Page) -> None:
+        expect(page.locator("#c-status")).to_have_text("stopped")
+        expect(page.locator(overview("exit"))).to_have_text("137 (SIGKILL)")
+        shows_run_times(page, ended["state"])
+
+    await page.run(killed_shown)
+    assert page.changes == []  # the page sent nothing: the events and its reads did it
 
 
 async def test_a_containers_log_is_followed_live_with_its_streams_apart(

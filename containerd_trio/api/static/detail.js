@@ -42,6 +42,8 @@ export class ContainerView {
     this.overview = definitions($("c-overview"), {
       init: "Init process",
       created: "Created",
+      started: "Started",
+      finished: "Finished",
       uptime: "Uptime",
       exit: "Exit status",
       restarts: "Restarts",
@@ -152,6 +154,12 @@ export class ContainerView {
     o.init.textContent = init == null ? "—" : `pid ${init}`;
     o.created.textContent = fmt.dateTime(entry.createdMs);
     o.created.title = info.createdAt;
+    // The run's (docker's State.StartedAt and FinishedAt): a restart's own start, and no
+    // finish while it runs, as the API leaves it out then.
+    o.started.textContent = fmt.dateTime(entry.startedMs);
+    o.started.title = info.state.startedAt ?? "";
+    o.finished.textContent = fmt.dateTime(entry.finishedMs);
+    o.finished.title = info.state.finishedAt ?? "";
     o.exit.textContent = info.state.exitStatus == null ? "—" : fmt.exitStatus(info.state.exitStatus);
     o.exit.classList.toggle("bad", info.state.exitStatus != null && info.state.exitStatus !== 0);
     // How many times its policy started it again since its user's start, and the policy.
@@ -205,10 +213,11 @@ export class ContainerView {
     const entry = this._entry();
     if (!entry) return;
     const stopped = entry.info.state.status === "stopped";
-    let text = fmt.duration(this.store.now() - entry.createdMs);
+    // This run's, as docker's Up: a restart's counts from the restart, not the creation.
+    let text = fmt.duration(this.store.now() - entry.startedMs);
     if (stopped) {
-      text = Number.isFinite(entry.exitedMs)
-        ? `stopped ${fmt.duration(this.store.now() - entry.exitedMs)} ago`
+      text = Number.isFinite(entry.finishedMs)
+        ? `stopped ${fmt.duration(this.store.now() - entry.finishedMs)} ago`
         : "stopped";
     }
     this.overview.uptime.textContent = text;

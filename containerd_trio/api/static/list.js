@@ -275,7 +275,7 @@ export class ContainerList {
 
   _uptime(entry) {
     if (entry.info.state.status === "stopped") return "—";
-    return fmt.duration(this.store.now() - entry.createdMs);
+    return fmt.duration(this.store.now() - entry.startedMs); // this run's, as docker ps's Up
   }
 
   _tick() {

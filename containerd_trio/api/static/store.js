@@ -19,7 +19,11 @@ function entry(info, previous) {
     info,
     id: info.id,
     createdMs: parseTime(info.createdAt),
-    exitedMs: previous?.exitedMs ?? NaN,
+    // The current (or last) run's start and, stopped, its init's exit, as the API says them
+    // (state.startedAt, state.finishedAt): a restart by its policy starts a run of its own,
+    // createdAt staying. A daemon older than startedAt ran its only run from createdAt.
+    startedMs: parseTime(info.state.startedAt ?? info.createdAt),
+    finishedMs: parseTime(info.state.finishedAt),
     oom: previous?.oom ?? false,
     stats: previous?.stats ?? null,
     placeholder: false,
@@ -165,8 +169,10 @@ export class Store {
         // stopped container comes after that one's delete event, which removed it.)
         if (current) {
           // But a restart of its policy's, which publishes no delete: the same container,
-          // running again (a new init, a new createdAt); its restartCount comes with its
-          // object, fetched again. A replayed start of the run shown changes nothing.
+          // running again (a new init, a run of its own, with no finish yet; createdAt
+          // stays); its restartCount, and its run's own start (a little before its event's),
+          // come with its object, fetched again. A replayed start of the run shown changes
+          // nothing.
           const restart =
             event.type === "start-container" &&
             current.info.restartPolicy &&
@@ -175,9 +181,8 @@ export class Store {
           if (!restart) return false;
           const info = {
             ...current.info,
-            state: { status: "running" },
+            state: { status: "running", startedAt: event.timestamp },
             processes: event.pid ? [{ pid: event.pid, args: [] }] : [],
-            createdAt: event.timestamp,
           };
           const restarted = entry(info, current);
           restarted.placeholder = true; // until its object arrives; the open log starts again
@@ -188,7 +193,7 @@ export class Store {
         const info = {
           id: event.id,
           bundlePath: "",
-          state: { status: "running" },
+          state: { status: "running", startedAt: event.timestamp },
           processes: event.pid ? [{ pid: event.pid, args: [] }] : [],
           createdAt: event.timestamp,
           labels: {},
@@ -207,8 +212,17 @@ export class Store {
           current.info = { ...current.info, processes: current.info.processes.filter((p) => p.pid !== event.pid) };
           return true;
         }
-        current.info = { ...current.info, state: { status: "stopped", exitStatus: event.status }, processes: [] };
-        current.exitedMs = at;
+        // Its finishedAt is its exit's time, which the event's timestamp is (unless the stream
+        // had to stamp it after a later event: then a little later, until its object is read
+        // again); the run's start stays.
+        const state = {
+          status: "stopped",
+          exitStatus: event.status,
+          startedAt: current.info.state.startedAt,
+          finishedAt: event.timestamp,
+        };
+        current.info = { ...current.info, state, processes: [] };
+        current.finishedMs = at;
         current.stats = null;
         // Whether its restart policy starts it again (restarting) is the daemon's to say: a
         // user's stop, on-failure's count and exit status decide it, and the event does not.
@@ -225,7 +239,7 @@ export class Store {
         if (!current || current.info.state.status === "stopped") return false;
         const status = event.type === "pause" ? "paused" : "running";
         if (current.info.state.status === status) return false;
-        current.info = { ...current.info, state: { status } };
+        current.info = { ...current.info, state: { ...current.info.state, status } }; // its run's times stay
         return true;
       }
       case "restart-cancelled":
