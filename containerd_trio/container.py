@@ -709,6 +709,23 @@ class Container:
         while len(self.exits) > _EXITS_KEPT:
             self.exits.popitem(last=False)
 
+    def carry_exits(self, earlier: Container) -> None:
+        """Take the remembered exits of ``earlier``, the stopped run that this restart by its
+        policy replaces (the same container to its user): an attach to a process of an
+        earlier run (the init ``ctr-trio run --restart`` started and attaches to, which may
+        have exited and been restarted before the attach came) answers that run's output
+        (the log goes on across restarts, each record with its run's pid) and its exit
+        status, and so does that process's wait, as during the restart's delay. Before, a
+        restart's run began with none: each was a 404 once the restart had completed.
+
+        All of them, not the last run's alone, under the one bound of
+        :data:`_EXITS_KEPT` for the container (the oldest go first): an init that exits at
+        once restarts after 0.1 s, then 0.2 s more, and an attach that comes a little late
+        must still find the run it was for; and the container holds no more than a single
+        run with as many exec'd processes did. A copy: the stopped run stays as it was for
+        those that hold it (a wait for its removal answers its own init's exit)."""
+        self.exits = earlier.exits.copy()
+
     def _check_output_finished(self) -> None:
         if self.status is Status.STOPPED and not self._writing:
             self.output_finished.set()

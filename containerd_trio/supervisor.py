@@ -615,6 +615,7 @@ class Supervisor:
                     # stays; its run's start is its own, for the backoff).
                     container.run_started_ns = container.created_ns
                     container.created_ns = existing.created_ns
+                    container.carry_exits(existing)
             elif moved:
                 container.restart_count = moved_restart_count
         if moved_created_ns is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -645,6 +646,75 @@ async def test_an_attach_during_the_restarts_own_start_is_answered_as_during_the
     assert (await client.delete("/containers/svc", params={"timeout": 0})).status_code == 200
 
 
+#: Says "up", then runs until SIGUSR1 (exit 3), as UNTIL_USR1: a run's output to replay.
+SAYS_UP = ("sh", "-c", f"echo up; {UNTIL_USR1[2]}")
+
+
+async def _restarted(client: httpx.AsyncClient, container_id: str, pid: int) -> int:
+    """End the run of init ``pid`` (exit 3, no user's stop) and return once its restart by
+    the policy has completed: the pid of the next run's init, which runs its trap."""
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+    os.kill(pid, signal.SIGUSR1)
+    second: int = (await _next_start(client, container_id, since))["pid"]
+    await wait_catching(second, signal.SIGUSR1)
+    return second
+
+
+async def test_an_attach_to_the_last_runs_init_once_it_restarted_gets_that_run(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """Once a restart by the policy has completed, an attach to a process of an earlier run
+    (the init ``ctr-trio run --restart`` started, and attaches to) still gets that run's
+    output and its exit status, as during the delay, and so does that process's wait, also
+    after a second restart: the container keeps its processes' last exits across its
+    restarts, under the one bound. Before, the restart's run had none of them: each was the
+    404 "process N is not a process of container 'svc'"."""
+    policy = {"name": "always"}
+    info = await start_container(client, "svc", make_bundle(SAYS_UP), restartPolicy=policy)
+    first: int = info["processes"][0]["pid"]
+    second = await _restarted(client, "svc", first)
+    got = (await client.get("/containers/svc")).json()
+    assert run_status(got["state"]) == {"status": "running"} and got["restartCount"] == 1
+    for _ in range(2):
+        session = await attach(daemon.url, "svc", first, query="logs=true")
+        with trio.fail_after(10):
+            assert await session.to_end() == 3
+        assert bytes(session.output) == b"up\n"  # its own output, not the next run's
+        waited = await client.post(f"/containers/svc/process/{first}/wait")
+        assert (waited.status_code, waited.json()["exitStatus"]) == (200, 3), waited.text
+        second = await _restarted(client, "svc", second)  # once more: the first run is kept
+    with pytest.raises(Rejected) as refused:
+        await attach(daemon.url, "svc", 4000000)
+    assert refused.value.status == 404
+    assert (await client.delete("/containers/svc", params={"timeout": 0})).status_code == 200
+
+
+async def test_the_exits_kept_across_restarts_keep_their_bound(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a restart carries over is under the container's one bound of remembered exits
+    (256; 1 here), not one per run: the oldest run's init is forgotten first, its attach and
+    its wait a 404 again, however often the container restarts."""
+    monkeypatch.setattr("containerd_trio.container._EXITS_KEPT", 1)
+    policy = {"name": "always"}
+    info = await start_container(client, "svc", make_bundle(SAYS_UP), restartPolicy=policy)
+    first: int = info["processes"][0]["pid"]
+    second = await _restarted(client, "svc", first)
+    assert (await client.post(f"/containers/svc/process/{first}/wait")).status_code == 200
+    await _restarted(client, "svc", second)
+    with pytest.raises(Rejected) as refused:
+        await attach(daemon.url, "svc", first)
+    assert refused.value.status == 404
+    assert (await client.post(f"/containers/svc/process/{first}/wait")).status_code == 404
+    waited = await client.post(f"/containers/svc/process/{second}/wait")
+    assert (waited.status_code, waited.json()["exitStatus"]) == (200, 3), waited.text
+    assert (await client.delete("/containers/svc", params={"timeout": 0})).status_code == 200
+
+
 @pytest.mark.parametrize("how", ["delete", "kill"])
 async def test_a_command_during_the_restarts_own_start_waits_for_it(
     start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path, how: str
@@ -1234,6 +1304,76 @@ async def test_ctr_trio_run_restart(
     described = await run_cli(*cli, "containers", "get", "web")
     assert "RESTART   on-failure:1, restarted 0 times\n" in described.out, described
     await daemon.client.delete("/containers/web", params={"timeout": 0})
+
+
+async def test_ctr_trio_run_restart_attached_gets_the_first_run_after_its_restart(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``ctr-trio run --restart always`` (attached) whose attach comes only once the restart
+    of the run it started has completed (held here between the start's answer and the
+    attach) still ends as docker run does: with that first run's output and its exit
+    status, the container running on, restarted. Before, the attach was a 404 and run
+    printed "process N is not a process of container 'svc'", exit 1."""
+    from containerd_trio.client.http import Client as HttpClient
+
+    reached, released = trio.Event(), threading.Event()
+    connect = HttpClient.websocket
+
+    def held(self: HttpClient, target: str, subprotocols: Any) -> Any:
+        trio.from_thread.run_sync(reached.set)
+        assert released.wait(20), "the test never let the attach go"
+        return connect(self, target, subprotocols)
+
+    monkeypatch.setattr(HttpClient, "websocket", held)
+    bundle = str(make_bundle(SAYS_UP))
+    results: list[Any] = []
+
+    async def run() -> None:
+        argv = ("--address", daemon.url, "run", "--restart", "always", "-b", bundle, "svc")
+        results.append(await run_cli(*argv))
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run)
+            try:
+                await reached.wait()  # started, its attach held
+                first = (await client.get("/containers/svc")).json()["processes"][0]["pid"]
+                await _restarted(client, "svc", first)
+            finally:
+                released.set()
+    (result,) = results
+    assert (result.code, result.out, result.err) == (3, "up\n", ""), result
+    got = (await client.get("/containers/svc")).json()
+    assert run_status(got["state"]) == {"status": "running"} and got["restartCount"] == 1
+    assert (await client.delete("/containers/svc", params={"timeout": 0})).status_code == 200
+
+
+async def test_ctr_trio_attach_to_a_restarting_container_says_it_is_restarting(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``ctr-trio attach ID`` of a restarting container (no run under way, the next one to
+    come) says so, as docker's "You cannot attach to a restarting container, wait until it
+    is running"; before, it said the container was stopped, as of one that stays so. Its
+    last run's init is still there for ``--pid``: that run's output and exit status."""
+    await _exited_into_backoff(client, "looping", make_bundle, monkeypatch)
+    cli = ("--address", daemon.url)
+    refused = await run_cli(*cli, "attach", "looping")
+    assert (refused.code, refused.out) == (1, ""), refused
+    assert refused.err == (
+        "ctr-trio: container looping is restarting: it has no process to attach to;"
+        " wait until it is running\n"
+    )
+    pid = (await client.post("/containers/looping/wait")).json()["pid"]
+    with trio.fail_after(10):
+        ended = await run_cli(*cli, "attach", "--logs", "--pid", str(pid), "looping")
+    assert (ended.code, ended.out, ended.err) == (1, "failing\n", ""), ended
+    assert (await client.delete("/containers/looping")).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -435,11 +435,17 @@ def containers_exec(client: Client, args: argparse.Namespace, out: Output) -> in
 def containers_attach(client: Client, args: argparse.Namespace, out: Output) -> int:
     """Attach to the init (or ``--pid``): its terminal if it has one, its input if it takes
     any (unless ``--no-stdin``)."""
-    processes = client.container(args.id)["processes"]
+    container = client.container(args.id)
+    processes = container["processes"]
     pid = args.pid or (processes[0]["pid"] if processes else None)
     process = next((p for p in processes if p["pid"] == pid), None)
     if pid is None:
-        out.error(f"container {args.id} is stopped: it has no process to attach to")
+        # A restarting one (its restart's delay, or its own start) has a run to come: said,
+        # as docker's "You cannot attach to a restarting container, wait until it is
+        # running" (before, it was "stopped", as of one that stays so).
+        state = state_name(container)
+        then = "; wait until it is running" if state == RESTARTING else ""
+        out.error(f"container {args.id} is {state}: it has no process to attach to{then}")
         return EXIT_ERROR
     # A process that ended already: its output (with --logs) and its status.
     terminal = bool(process and process["terminal"])
