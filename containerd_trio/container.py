@@ -68,7 +68,7 @@ from .model import (
 )
 from .mounts import remove_tree
 from .oom import OomCounter, find_memory_cgroup
-from .private_bundle import prepare_start, process_over, user_over
+from .private_bundle import check_limits, prepare_start, process_over, user_over
 from .process import UNKNOWN_EXIT_STATUS, Process, ProcessTable
 from .records import ProcessStart, RecordJournal
 from .resources import before, memory_limited, overlay, refused_at_start, to_oci
@@ -1082,8 +1082,12 @@ class Container:
             self.save()
 
     async def update_resources(self, change: Resources) -> None:
-        """``runc update``: lay ``change`` over the limits in force."""
+        """``runc update``: lay ``change`` over the limits in force; of a stopped container,
+        over those its next start puts in force (:meth:`_update_stopped`)."""
         async with self.lock:
+            if self.status is Status.STOPPED and not self.deleted:
+                self._update_stopped(change)
+                return
             self._require_live("update")
             # Recorded first: a server that dies from here on cannot tell the next one whether
             # runc put the change in force (its runc goes on, or is done), and the next one
@@ -1120,6 +1124,22 @@ class Container:
                         self._nursery.start_soon(self._watch_oom, self._oom)
             self._ctx.events.publish("update", self.id)
             self.save()
+
+    def _update_stopped(self, change: Resources) -> None:
+        """docker update of a stopped (or restarting) container: its cgroups went with its
+        run, so its record alone takes ``change`` (one journal line: a next server has it,
+        or not), and its next start puts it in force, as docker's does. A restart by its
+        policy and ``ctr-trio start ID`` start it with the record's limits, laid over the
+        bundle's as any start's (:func:`.private_bundle.prepare_start`); a restart waiting
+        out its delay reads them once the delay is over (this holds the lock it waits for).
+        Checked as that start checks them (400 for a memory limit above the bundle's swap),
+        not as the kernel would: a limit below what its first process will hold, or a quota
+        above a parent cgroup's, is the start's refusal then, as in docker. (Before, a 409
+        "it is stopped": the limits could change only once it ran again.)"""
+        check_limits(self.bundle, change)
+        self.resources = overlay(self.resources, change)
+        self._ctx.events.publish("update", self.id)
+        self.save()
 
     async def _put_back_limits(self, change: Resources) -> None:
         """Put the limits ``change`` names back as the record has them, after a ``runc

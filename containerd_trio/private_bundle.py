@@ -93,6 +93,19 @@ def prepare_start(
     return private
 
 
+def check_limits(bundle: Path, limits: Resources) -> None:
+    """400 for ``limits`` that a start from ``bundle`` could not lay over its config (see
+    :func:`.resources.lay_over`: a memory limit above its ``memory.swap``): what an update of
+    a stopped container, which its next start puts in force so, is checked against. A config
+    that cannot be read now is not: the start says what is wrong with it, as for any
+    start."""
+    try:
+        _, config = read_config(bundle.absolute())
+    except InvalidRequest:
+        return
+    lay_over(config, limits, bundle / CONFIG_NAME)
+
+
 def process_over(base: dict[str, Any], given: StartProcess) -> dict[str, Any]:
     """The bundle's process ``base`` with what a start ``given`` laid over it: its args, cwd,
     user (:func:`user_over`) and terminal instead of the bundle's, its env over the bundle's

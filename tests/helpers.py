@@ -24,8 +24,10 @@ import trio
 from containerd_trio import cgroups, procfs, timestamps
 from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.config import DaemonConfig, Listen
+from containerd_trio.convert import unstructure
 from containerd_trio.model import ContainerInfo
 from containerd_trio.procfs import children
+from containerd_trio.records import RecordJournal
 from containerd_trio.server import Daemon
 
 # --- bundles --------------------------------------------------------------------------------
@@ -77,6 +79,20 @@ class RunningDaemon:
     async def stop(self) -> None:
         self.daemon.request_stop()
         await self.finished.wait()
+
+
+def recorded_container(journal_path: Path, container_id: str) -> dict[str, Any]:
+    """The container as its record in the journal says it (the view a next server adopts),
+    read from a copy: a load rewrites the journal it reads."""
+    copy = journal_path.parent / "journal-copy"
+    copy.write_bytes(journal_path.read_bytes())
+    journal = RecordJournal(copy)
+    try:
+        (record,) = [r for r in journal.load() if r.container.id == container_id]
+    finally:
+        journal.close()
+    container: dict[str, Any] = unstructure(record.container)
+    return container
 
 
 # --- cgroups --------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from .helpers import (
     next_event,
     now,
     own_cgroup,
+    recorded_container,
     run_status,
     runc_ids,
     runc_state,
@@ -360,9 +361,7 @@ async def test_a_change_cut_short_is_undone_in_full(
     assert cgroup_value(init, "pids", "pids.max") == "30"
 
 
-async def test_paused_and_stopped_containers(
-    client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
-) -> None:
+async def test_a_paused_container_stays_paused(client: httpx.AsyncClient, bundle: Path) -> None:
     init = (await start_container(client, "frozen", bundle))["processes"][0]["pid"]
     assert (await patch(client, "frozen", {"status": "paused"})).status_code == 200
     response = await patch(client, "frozen", {"resources": {"pids": {"limit": 10}}})
@@ -371,13 +370,145 @@ async def test_paused_and_stopped_containers(
     assert cgroup_value(init, "freezer", "freezer.state") == "FROZEN"
     assert cgroup_value(init, "pids", "pids.max") == "10"
 
-    since = now()
-    done = (await start_container(client, "done", make_bundle(["true"])))["processes"][0]
-    await wait_exit(client, "done", done["pid"], since)
-    response = await patch(client, "done", {"resources": {"pids": {"limit": 10}}})
-    assert response.status_code == 409
-    assert response.json()["error"] == "cannot update container 'done': it is stopped"
     assert (await patch(client, "ghost", {"resources": LIMITS})).status_code == 404
+
+
+# --- an update of a stopped (or restarting) container: its next start's limits ---------------
+
+
+async def _stopped(
+    client: httpx.AsyncClient, container_id: str, bundle: Path, **body: Any
+) -> dict[str, Any]:
+    """Start a container of ``bundle`` (``body``: the start's), kill it, and return what
+    ``GET`` says of it once it is stopped."""
+    since = now()
+    pid = (await start_container(client, container_id, bundle, **body))["processes"][0]["pid"]
+    assert (await patch(client, container_id, {"signal": 9})).status_code == 200
+    assert await wait_exit(client, container_id, pid, since) == 137
+    got: dict[str, Any] = (await client.get(f"/containers/{container_id}")).json()
+    return got
+
+
+async def test_an_update_of_a_stopped_container_is_in_force_at_its_next_start(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """docker update of a stopped container: accepted (its ``update`` event), kept in its
+    record and shown at once, and in force in the cgroups of the run ``ctr-trio start ID``
+    starts, laid over the start's own limits as an update of a running container is. Before,
+    it was a 409 "cannot update container 'later': it is stopped", and the only way to change
+    a stopped container's limits was to start it first."""
+    client = daemon.client
+    with trio.fail_after(60):
+        await _stopped(client, "later", make_bundle(), resources={"pids": {"limit": 20}})
+        since = now()
+        change = {"memory": {"limit": 32 << 20}, "cpu": {"shares": 512}}
+        response = await patch(client, "later", {"resources": change})
+        assert response.status_code == 200, response.text
+        assert run_status(response.json()["state"]) == {"status": "stopped", "exitStatus": 137}
+        wanted = {**change, "pids": {"limit": 20}}
+        assert response.json()["resources"] == wanted
+        assert (await client.get("/containers/later")).json()["resources"] == wanted
+        assert recorded_container(daemon.config.journal_path, "later")["resources"] == wanted
+        assert await event_types(client, since=since, container_id="later", count=1) == ["update"]
+
+        # The client's update, docker's flags, the same; then its start of the id.
+        address = ("--address", daemon.url)
+        result = await run_cli(*address, "update", "later", "--cpus", "0.5", "--pids-limit", "30")
+        assert result.code == 0, result.err
+        said = "memory 32.0 MiB, cpus 0.5 (quota 50000 of 100000 us), cpu shares 512, pids 30"
+        assert result.out == f"updated later: {said}\n"
+        result = await run_cli(*address, "start", "later")
+        assert result.code == 0, result.err
+        got = (await client.get("/containers/later")).json()
+        assert got["state"]["status"] == "running"
+        init = got["processes"][0]["pid"]
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(32 << 20)
+        assert cgroup_value(init, "cpu", "cpu.shares") == "512"
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "50000"
+        assert cgroup_value(init, "cpu", "cpu.cfs_period_us") == "100000"
+        assert cgroup_value(init, "pids", "pids.max") == "30"
+        assert got["resources"] == {
+            "memory": {"limit": 32 << 20},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+            "pids": {"limit": 30},
+        }
+
+
+async def test_a_bad_update_of_a_stopped_container_is_refused_and_changes_nothing(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A stopped container's update is checked as a running one's (the same 400s, naming the
+    field), and as its next start will check it: a memory limit above the bundle's
+    memory.swap (cgroup v1: memory and swap together), which that start would refuse, is the
+    start's 400 now. Nothing changes: not its record, not what GET says, no event. What the
+    start can take (at most the swap, or -1, which lifts the swap too) is taken."""
+    client = daemon.client
+    # make_bundle's memory limit comes with a swap limit of the same (no swap at all).
+    swapless = make_bundle(memory_limit=32 << 20)
+    with trio.fail_after(60):
+        was = await _stopped(client, "kept", swapless)
+        assert was["resources"] == {"memory": {"limit": 32 << 20}}
+        recorded = recorded_container(daemon.config.journal_path, "kept")
+        since = now()
+        refusals = [
+            ({"pids": {"limit": 0}}, (
+                "resources.pids: limit must be -1 (no limit) or between 1 and 4194304, not 0"
+            )),
+            ({"memory": {"swap": 1}}, "unknown field 'swap' in resources.memory"),
+            ({}, (
+                "resources names no limit to change: give one of memory.limit, cpu.shares,"
+                " cpu.quota, cpu.period, pids.limit"
+            )),
+            ({"memory": {"limit": 64 << 20}, "pids": {"limit": 10}}, (
+                f"resources.memory.limit {64 << 20} is above linux.resources.memory.swap"
+                f" ({32 << 20}) in {swapless / 'config.json'}: on cgroup v1 that is memory and"
+                " swap together, which may not be less than the memory limit; give a limit of"
+                " at most that, or raise the bundle's swap"
+            )),
+        ]  # fmt: skip
+        for change, error in refusals:
+            response = await patch(client, "kept", {"resources": change})
+            assert (response.status_code, response.json()) == (400, {"error": error}), change
+        assert (await client.get("/containers/kept")).json() == was
+        assert recorded_container(daemon.config.journal_path, "kept") == recorded
+
+        # What the start takes is taken: the first update event from before the refusals.
+        response = await patch(client, "kept", {"resources": {"memory": {"limit": 16 << 20}}})
+        assert response.status_code == 200, response.text
+        event = await next_event(client, since=since, container_id="kept", match=lambda e: True)
+        assert event["type"] == "update"
+        response = await patch(client, "kept", {"resources": {"memory": {"limit": -1}}})
+        assert response.status_code == 200, response.text
+        started = await start_container(
+            client, "kept", swapless, resources=response.json()["resources"]
+        )
+        init = started["processes"][0]["pid"]
+        assert int(cgroup_value(init, "memory", "memory.limit_in_bytes")) > 2**60
+
+
+@pytest.mark.deadline(90)
+async def test_an_update_of_a_stopped_container_survives_a_server_restart(
+    spawn_daemon: Any, bundle: Path
+) -> None:
+    """kill -9 of the server between the update of a stopped container and its start: the
+    record kept the update, the next server shows it, and ``ctr-trio start ID`` runs under
+    it."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    with trio.fail_after(60):
+        await _stopped(client, "kept", bundle)
+        response = await patch(client, "kept", {"resources": LIMITS})
+        assert response.status_code == 200, response.text
+        await daemon.kill_server()
+        got = (await client.get("/containers/kept")).json()
+        assert (got["state"]["status"], got["resources"]) == ("stopped", LIMITS)
+        result = await run_cli("--address", f"unix:{daemon.socket}", "start", "kept")
+        assert result.code == 0, result.err
+        init = (await client.get("/containers/kept")).json()["processes"][0]["pid"]
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert cgroup_value(init, "cpu", "cpu.shares") == "512"
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "50000"
+        assert cgroup_value(init, "pids", "pids.max") == "100"
 
 
 async def test_ctr_trio_update(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:

@@ -537,7 +537,9 @@ async def abort_migration(path: MigrationPath) -> Reply:
 )
 async def update_container(path: ContainerPath, body: UpdateRequest) -> Reply:
     """A signal is sent, not waited for: the answer may still say running. New limits go to
-    the container's cgroups through runc update; the answer's resources shows those in force."""
+    the container's cgroups through runc update; the answer's resources shows those in force.
+    A stopped (or restarting) container's are kept in its record for its next start (a
+    restart by its policy, a start of its id with them), as docker update's."""
     status = body.status.status if body.status is not None else None
     info = await supervisor().update(
         path.id,

@@ -181,7 +181,10 @@ class UpdateRequest:
     signal: Signal | None = None
     resources: Resources | None = attrs.field(
         default=None,
-        metadata=doc("The limits to change, in the OCI linux.resources shape; others stay."),
+        metadata=doc(
+            "The limits to change, in the OCI linux.resources shape; others stay. A stopped"
+            " container's are its next start's."
+        ),
     )
     auto_remove: bool | None = attrs.field(
         default=None,
