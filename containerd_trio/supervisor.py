@@ -30,6 +30,7 @@ import trio
 
 from . import checkpoints, console, logs, precopy, restarts, timestamps
 from .adoption import Adoption
+from .archive import idmap
 from .archive.paths import (
     CopiedIn,
     CopyOut,
@@ -39,7 +40,7 @@ from .archive.paths import (
     process_root,
     rootfs_root,
 )
-from .bundle import BundleConfig, check_config, check_startable
+from .bundle import BundleConfig, check_config, check_startable, read_config
 from .cgroups import release_killed
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
@@ -1091,7 +1092,9 @@ class Supervisor:
         rootfs = check_config(container.bundle).rootfs
         if rootfs is None:
             raise InvalidRequest(f"{container.bundle}/config.json names no root.path")
-        return rootfs_root(container.bundle / rootfs)
+        # Its owners as its next start maps them: the bundle's user namespace, if it has one.
+        ids = idmap.from_config(read_config(container.bundle)[1], f"{container.bundle}/config.json")
+        return rootfs_root(container.bundle / rootfs, ids)
 
     async def copy_out(self, container_id: str, path: str) -> CopyOut:
         """``path`` of the container found (404, 400), for its stat and its tar stream."""

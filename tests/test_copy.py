@@ -11,10 +11,12 @@ from __future__ import annotations
 import errno
 import io
 import os
+import shutil
 import stat
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -25,12 +27,12 @@ import pytest
 import trio
 
 from containerd_trio import beneath, procfs
-from containerd_trio.archive import paths
+from containerd_trio.archive import idmap, paths
 from containerd_trio.archive.paths import go_mode, pseudo_devices
 from containerd_trio.archive.tarstream import ArchiveError, TarReader
 from containerd_trio.client import pathstat
 from containerd_trio.client.copying import CopyError, Placement, Side, _renamed, placement, side
-from containerd_trio.errors import Conflict
+from containerd_trio.errors import Conflict, InvalidRequest
 
 from .fusehang import bound_at, hung_mount
 from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit, wait_output
@@ -967,3 +969,163 @@ def test_a_root_whose_process_ends_after_its_check_is_no_root_without_its_kernel
             process.wait()
     with root:
         assert root.pseudo == expected
+
+
+# --- a container with a user namespace ----------------------------------------------------------
+
+#: The container's ids 0..65535 are the host's 100000..165535 (as docker's userns-remap).
+USERNS_HOST = 100_000
+USERNS_SIZE = 65_536
+
+
+def _user_namespace(config: dict[str, Any]) -> None:
+    config["linux"]["namespaces"].append({"type": "user"})
+    mapping = [{"containerID": 0, "hostID": USERNS_HOST, "size": USERNS_SIZE}]
+    config["linux"]["uidMappings"] = mapping
+    config["linux"]["gidMappings"] = mapping
+
+
+@pytest.fixture
+def userns_bundles() -> Iterator[BundleFactory]:
+    """Bundles where the container's root (the host's 100000, no root of the host's) can
+    reach its rootfs to mount it: not under pytest's tmp_path, whose top is the host root's
+    alone (0700)."""
+    top = Path(tempfile.mkdtemp(prefix="ctr-trio-cpuserns-"))
+    top.chmod(0o711)
+    try:
+        yield BundleFactory(top)
+    finally:
+        shutil.rmtree(top)
+
+
+def _userns_bundle(bundles: BundleFactory, args: list[str]) -> Path:
+    """A busybox bundle in a user namespace, its rootfs owned by the container's root (host
+    100000), as the namespace's root must own what it runs. The busybox is a copy: the
+    rootfs's is a hard link to the host's, which a chown would give away."""
+    bundle = bundles(args, edit=_user_namespace)
+    rootfs = bundle / "rootfs"
+    busybox = rootfs / "bin" / "busybox"
+    copy = busybox.with_name(".busybox")
+    copy.write_bytes(busybox.read_bytes())
+    copy.chmod(0o755)
+    os.replace(copy, busybox)
+    for top, directories, files in os.walk(rootfs):
+        for name in [top, *(os.path.join(top, entry) for entry in directories + files)]:
+            os.lchown(name, USERNS_HOST, USERNS_HOST)
+    return bundle
+
+
+def _owned(name: str, uid: int, data: bytes = b"x") -> tuple[tarfile.TarInfo, bytes]:
+    info, data = _file(name, data)
+    info.uid = info.gid = uid
+    return info, data
+
+
+async def test_owners_go_through_the_user_namespace_of_the_container_both_ways(
+    ctr: Ctr,  # noqa: F811 - the fixture imported above
+    client: httpx.AsyncClient,
+    userns_bundles: BundleFactory,
+    tmp_path: Path,
+) -> None:
+    """As docker's with userns-remap: a copy in writes the container's uid 1000 as the host's
+    101000 (what the container sees as 1000), a copy out names the host's 101000 as 1000 and
+    an owner the namespace does not map as the kernel shows it inside (65534); an owner the
+    namespace does not map cannot be written: 400, nothing of that entry made."""
+    bundle = _userns_bundle(userns_bundles, ["sh", "-c", f"echo {READY}; exec sleep 100000"])
+    rootfs = bundle / "rootfs"
+    with trio.fail_after(45):
+        await _running(client, "cpuserns", bundle)
+        answer = await _put(
+            client, "cpuserns", "/root", _tar(_owned("owned", 1000)), copyOwner="true"
+        )
+        assert answer.status_code == 200, answer.text
+        host = (rootfs / "root" / "owned").stat()
+        assert (host.st_uid, host.st_gid) == (USERNS_HOST + 1000, USERNS_HOST + 1000)
+        inside = await ok(ctr, "exec", "cpuserns", "--", "stat", "-c", "%u:%g", "/root/owned")
+        assert inside.out.strip() == "1000:1000"
+        # Without copyOwner: the container's root, which is the host's 100000.
+        answer = await _put(client, "cpuserns", "/root", _tar(_owned("rooted/file", 1000)))
+        assert answer.status_code == 200, answer.text
+        for made in ("rooted", "rooted/file"):  # a directory the copy made too
+            host = (rootfs / "root" / made).stat()
+            assert (host.st_uid, host.st_gid) == (USERNS_HOST, USERNS_HOST), made
+        inside = await ok(ctr, "exec", "cpuserns", "--", "stat", "-c", "%u:%g", "/root/rooted")
+        assert inside.out.strip() == "0:0"
+        # ctr-trio cp -a, both ways: a file of uid 1000 here is 1000 inside, and back.
+        local = tmp_path / "mine"
+        local.write_text("mine\n")
+        os.chown(local, 1000, 1000)
+        await ok(ctr, "cp", "-a", str(local), "cpuserns:/root/mine")
+        host = (rootfs / "root" / "mine").stat()
+        assert (host.st_uid, host.st_gid) == (USERNS_HOST + 1000, USERNS_HOST + 1000)
+        await ok(ctr, "cp", "-a", "cpuserns:/root/mine", str(tmp_path / "back"))
+        back = (tmp_path / "back").stat()
+        assert (back.st_uid, back.st_gid) == (1000, 1000)
+
+        # Out: the container's view of each owner; the host's root is nobody inside.
+        os.chown(rootfs / "root" / "rooted" / "file", 0, 0)
+        answer = await _get(client, "cpuserns", "/root")
+        members = _members(answer.content)
+        assert (members["root/owned"].uid, members["root/owned"].gid) == (1000, 1000)
+        assert (members["root/rooted"].uid, members["root/rooted"].gid) == (0, 0)
+        assert (members["root/rooted/file"].uid, members["root/rooted/file"].gid) == (
+            65534, 65534,
+        )  # fmt: skip
+
+        # An owner outside the mapping: refused before anything of its entry is made (not
+        # even the directories it needs).
+        for uid in (USERNS_SIZE, 4_000_000):
+            answer = await _put(
+                client, "cpuserns", "/root", _tar(_owned("new/dirs/bad", uid)), copyOwner="true"
+            )
+            assert answer.status_code == 400, answer.text
+            error = answer.json()["error"]
+            assert f"uid {uid}" in error and "'cpuserns'" in error, error
+            assert not (rootfs / "root" / "new").exists()
+
+
+async def test_a_stopped_container_maps_owners_as_its_bundle_says(
+    client: httpx.AsyncClient, userns_bundles: BundleFactory
+) -> None:
+    """Once it has stopped, its rootfs is written with its bundle's mappings."""
+    bundle = _userns_bundle(userns_bundles, ["true"])
+    with trio.fail_after(45):
+        since = now()
+        started = await start_container(client, "cpusernsdown", bundle)
+        await wait_exit(client, "cpusernsdown", started["processes"][0]["pid"], since)
+        answer = await _put(
+            client, "cpusernsdown", "/tmp", _tar(_owned("f", 1000)), copyOwner="true"
+        )
+        assert answer.status_code == 200, answer.text
+        host = (bundle / "rootfs" / "tmp" / "f").stat()
+        assert (host.st_uid, host.st_gid) == (USERNS_HOST + 1000, USERNS_HOST + 1000)
+        member = _members((await _get(client, "cpusernsdown", "/tmp/f")).content)["f"]
+        assert (member.uid, member.gid) == (1000, 1000)
+
+
+def test_id_mappings_are_read_as_runc_and_the_kernel_give_them() -> None:
+    """A bundle's mappings (only with a user namespace of its own), the kernel's uid_map as
+    the host reads it, and the host's own namespace: no mapping at all."""
+    config: dict[str, Any] = {"linux": {"namespaces": [{"type": "pid"}]}}
+    assert idmap.from_config(config, "config.json") is None
+    _user_namespace(config)
+    mapping = idmap.from_config(config, "config.json")
+    assert mapping is not None
+    assert mapping.to_host(1000, 0) == (USERNS_HOST + 1000, USERNS_HOST)
+    assert mapping.to_host(USERNS_SIZE, -1) == (None, None)
+    assert mapping.to_container(USERNS_HOST + 1000, 0) == (1000, idmap.OVERFLOW_ID)
+    assert idmap.describe(mapping.uids) == "0-65535 as the host's 100000-165535"
+    # A namespace joined by path, with no mappings of the bundle's: the kernel's to say.
+    joined = {"linux": {"namespaces": [{"type": "user", "path": "/proc/1/ns/user"}]}}
+    assert idmap.from_config(joined, "config.json") is None
+    config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": -1, "size": 1}]
+    with pytest.raises(InvalidRequest, match="gidMappings in config"):
+        idmap.from_config(config, "config.json")
+    assert idmap.parse_id_map(b"         0     100000      65536\n   65536 0 1\n") == (
+        idmap.IdRange(0, 100_000, 65_536), idmap.IdRange(65_536, 0, 1),
+    )  # fmt: skip
+    process = os.open("/proc/self", os.O_PATH | os.O_DIRECTORY)
+    try:
+        assert idmap.from_process(process) is None  # the host's: 0 0 4294967295
+    finally:
+        os.close(process)

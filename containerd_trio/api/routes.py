@@ -347,8 +347,9 @@ _PATH_STAT = (
 async def copy_from_container(query: ContainerFileQuery) -> Response:
     """As the container sees the path: through its init's root while it runs or is paused
     (its mounts show), its bundle's rootfs once stopped; links followed inside that root
-    only. A link itself goes as a link. HEAD answers the stat header alone. 404 for a path
-    that is not there."""
+    only. A link itself goes as a link; owners as the container names them (through its user
+    namespace, if it has one: 65534 for a host id it does not map). HEAD answers the stat
+    header alone. 404 for a path that is not there."""
     found = await supervisor().copy_out(query.id, query.path)
     if request.method == "HEAD":
         response = Response(b"", status=200, content_type=found.media_type)
@@ -374,8 +375,9 @@ async def copy_to_container(query: CopyInQuery, pieces: AsyncIterator[bytes]) ->
     """path is a directory in the container (404 if it is not there, 400 if it is no
     directory). Each entry lands inside the container's root (a link on the way is followed
     there, never out); .. and absolute names, device nodes and hard links to what the archive
-    did not make are a 400 naming the entry. Streamed, under the import's limits. Not staged:
-    what came before a bad entry stays, as docker's."""
+    did not make are a 400 naming the entry. Owners are the container's ids: mapped to the
+    host's through its user namespace if it has one (an id it does not map is a 400). Streamed,
+    under the import's limits. Not staged: what came before a bad entry stays, as docker's."""
     copied = await supervisor().copy_in(query.id, query.path, pieces, copy_owner=query.copy_owner)
     return wire.json_response(copied)
 

@@ -30,7 +30,7 @@ import os
 import stat
 import tarfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -266,9 +266,16 @@ class TarWriter:
     links to it."""
 
     def __init__(
-        self, compression: Compression = Compression.NONE, *, in_threads: bool = False
+        self,
+        compression: Compression = Compression.NONE,
+        *,
+        in_threads: bool = False,
+        owners: Callable[[int, int], tuple[int, int]] | None = None,
     ) -> None:
         self._compressor = tarstream.Compressor(compression)
+        #: The owner (uid, gid) each header names for a file's host owner: a container's
+        #: view through its user namespace (:mod:`.idmap`); None: the host's ids as they are.
+        self._owners = owners
         #: Walk and open in worker threads too, not only read (a container's mounts, which a
         #: FUSE server may hold: never the event loop); an export's bundle is the client's own,
         #: where a thread for each entry would cost a move its time.
@@ -325,6 +332,8 @@ class TarWriter:
                 opened, info = _open_member(member, self._links)
         except (FileNotFoundError, NotADirectoryError, _Changed):
             return
+        if self._owners is not None:
+            info.uid, info.gid = self._owners(info.uid, info.gid)
         yield self._compressor.feed(tarstream.header(info))
         if opened is None:
             return

@@ -28,6 +28,10 @@ where it has a directory, is refused, as docker's ``cp`` refuses it. Owners are 
 container's root (uid and gid 0) unless ``copy_owner`` (``docker cp -a``) keeps the archive's;
 setuid and setgid bits are dropped, as an import drops them (the rootfs is on the host).
 
+Owners are the container's ids both ways: through its user namespace, if it has one
+(:mod:`.idmap`, the :class:`Root`'s ``ids``), to the host's going in (an id it does not map is
+a 400, before anything of its entry is made) and back coming out.
+
 Unlike an import, a copy is not staged: what the archive wrote before a bad entry stays, as
 docker's does (a 400 names the entry). File I/O runs in worker threads (out: the walk and each
 open too), a chunk at a time: a mount of the container's that hangs holds its copy, never the
@@ -52,7 +56,9 @@ from ..bundle import DAEMON_ERRNOS
 from ..client import pathstat
 from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, quoted
 from ..validation import doc
+from . import idmap
 from .export import Member, TarWriter, enter, walk
+from .idmap import IdMapping
 from .tarstream import ArchiveError, Entry, Kind, TarReader
 from .unpack import ImportLimits, member_parts, set_metadata
 
@@ -120,12 +126,16 @@ class PathStat:
 
 
 class Root:
-    """An fd on a container's ``/`` (closed with the context), and the devices of the
-    filesystems a copy out does not enter."""
+    """An fd on a container's ``/`` (closed with the context), the devices of the
+    filesystems a copy out does not enter, and its user namespace's mapping of owners (None
+    in the host's: owners go as they are)."""
 
-    def __init__(self, fd: int, pseudo: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self, fd: int, pseudo: frozenset[int] = frozenset(), ids: IdMapping | None = None
+    ) -> None:
         self.fd = fd
         self.pseudo = pseudo
+        self.ids = ids
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -162,22 +172,25 @@ def process_root(pid: int, start_time: int | None, container_id: str) -> Root:
         try:
             with open(os.open("mountinfo", os.O_RDONLY | os.O_CLOEXEC, dir_fd=process), "rb") as f:
                 pseudo = pseudo_devices(f.read())
+            # The kernel's mapping, as the host reads it: what the container runs with now.
+            ids = idmap.from_process(process)
         except OSError:
             os.close(fd)
             raise _stopped(container_id) from None
     finally:
         os.close(process)
-    return Root(fd, pseudo)
+    return Root(fd, pseudo, ids)
 
 
 def _stopped(container_id: str) -> Conflict:
     return Conflict(f"container {container_id!r} stopped as its files were looked at: try again")
 
 
-def rootfs_root(rootfs: Path) -> Root:
-    """A stopped container's root: its bundle's rootfs (the bundle's ``root.path``)."""
+def rootfs_root(rootfs: Path, ids: IdMapping | None = None) -> Root:
+    """A stopped container's root: its bundle's rootfs (the bundle's ``root.path``), its
+    owners mapped by ``ids`` (its bundle's, :func:`.idmap.from_config`)."""
     try:
-        return Root(beneath.open_directory(rootfs))
+        return Root(beneath.open_directory(rootfs), ids=ids)
     except OSError as exc:
         raise InvalidRequest(f"cannot open the rootfs {rootfs}: {exc.strerror}") from None
 
@@ -266,8 +279,10 @@ class CopyOut:
     async def chunks(self) -> AsyncIterator[bytes]:
         with self._open_root() as root:
             located = await trio.to_thread.run_sync(locate, root, self._path, self._container_id)
+        # Owners as the container names them (its user namespace's view of the host's ids).
+        owners = None if root.ids is None else root.ids.to_container
         try:
-            async for chunk in TarWriter(in_threads=True).chunks(located.members()):
+            async for chunk in TarWriter(in_threads=True, owners=owners).chunks(located.members()):
                 yield chunk
         finally:
             located.close()
@@ -370,7 +385,9 @@ async def copy_in(
             ) from None
         raise _refused(container_id, path, exc) from None
     os.close(directory)
-    unpacker = _CopyIn(root, path.rstrip("/") or "/", limits or ImportLimits(), copy_owner)
+    unpacker = _CopyIn(
+        root, path.rstrip("/") or "/", limits or ImportLimits(), copy_owner, container_id
+    )
     reader = TarReader(aiter(chunks))
     try:
         while (entry := await reader.next_entry()) is not None:
@@ -382,11 +399,14 @@ async def copy_in(
 
 
 class _CopyIn:
-    def __init__(self, root: Root, target: str, limits: ImportLimits, copy_owner: bool) -> None:
+    def __init__(
+        self, root: Root, target: str, limits: ImportLimits, copy_owner: bool, container_id: str
+    ) -> None:
         self.root = root
         self.target = target
         self.limits = limits
         self.copy_owner = copy_owner
+        self.container_id = container_id
         self.data_bytes = 0
         #: The files this copy made, by archive name: what a hard link may name.
         self.files: dict[str, tuple[int, int]] = {}
@@ -408,6 +428,11 @@ class _CopyIn:
             raise ArchiveError(f"{quoted(entry.name)} is of an unknown type, which is not allowed")
         if not self.copy_owner:
             entry = attrs.evolve(entry, uid=0, gid=0)
+        if self.root.ids is not None:
+            # Checked before anything of the entry is made (its directories neither).
+            whose = "its owner's" if self.copy_owner else "the container's root's"
+            uid, gid = self._on_host(entry.name, entry.uid, entry.gid, whose)
+            entry = attrs.evolve(entry, uid=uid, gid=gid)
         key = "/".join(parts)
         try:
             if entry.kind is Kind.FILE:
@@ -418,6 +443,24 @@ class _CopyIn:
             if exc.errno in DAEMON_ERRNOS:
                 raise
             raise ArchiveError(f"{quoted(entry.name)} cannot be made: {exc.strerror}") from None
+
+    def _on_host(self, name: str, uid: int, gid: int, whose: str) -> tuple[int, int]:
+        """The container's ``uid`` and ``gid`` as the host names them, through its user
+        namespace; 400 for an id it does not map (no host id would show as it inside), as
+        docker's (its ``ToHost``)."""
+        ids = self.root.ids
+        assert ids is not None
+        host_uid, host_gid = ids.to_host(uid, gid)
+        for kind, value, host, ranges in (("uid", uid, host_uid, ids.uids),
+                                          ("gid", gid, host_gid, ids.gids)):  # fmt: skip
+            if host is None:
+                raise InvalidRequest(
+                    f"cannot copy {quoted(name)} into container {self.container_id!r}: {whose}"
+                    f" {kind} {value} is not mapped by its user namespace (it maps {kind}s"
+                    f" {idmap.describe(ranges)})"
+                )
+        assert host_uid is not None and host_gid is not None
+        return host_uid, host_gid
 
     # --- where ----------------------------------------------------------------------------------
 
@@ -432,11 +475,20 @@ class _CopyIn:
             return self._directory(self._in_target(parts[:-1]))
         except FileNotFoundError:
             pass
+        # Owned by the container's root, as docker's (its root as the host names it).
+        owner = None
+        if self.root.ids is not None:
+            whose = "the container's root's (the owner of a directory a copy makes)"
+            owner = self._on_host("/".join(parts[:-1]), 0, 0, whose)
         directory = self._directory(self.target)
         for depth, part in enumerate(parts[:-1], 1):
             try:
-                with contextlib.suppress(FileExistsError):
+                try:
                     os.mkdir(part, 0o755, dir_fd=directory)
+                    if owner is not None:
+                        os.chown(part, *owner, dir_fd=directory, follow_symlinks=False)
+                except FileExistsError:
+                    pass
                 # Again from the root: what is there now may be a link (the container's own).
                 inner = self._directory(self._in_target(parts[:depth]))
             finally:
