@@ -723,7 +723,13 @@ class Container:
         once restarts after 0.1 s, then 0.2 s more, and an attach that comes a little late
         must still find the run it was for; and the container holds no more than a single
         run with as many exec'd processes did. A copy: the stopped run stays as it was for
-        those that hold it (a wait for its removal answers its own init's exit)."""
+        those that hold it (a wait for its removal answers its own init's exit).
+
+        Taken once ``earlier`` is removed (:meth:`replace`), when each of its exits is in:
+        that removal ends what its init left (a container without a pid namespace of its
+        own keeps its exec'd processes past its init's exit), and those exits are its run's
+        too. (Taken before, they were not carried: once the restart completed, their waits
+        and attaches were 404s.)"""
         self.exits = earlier.exits.copy()
 
     def _check_output_finished(self) -> None:

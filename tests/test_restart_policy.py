@@ -41,6 +41,7 @@ from .helpers import (
 )
 from .test_auto_remove import _left
 from .test_cli import run_cli
+from .test_containers import _host_pids
 from .test_recovery import orphans  # noqa: F401 (a fixture)
 from .test_resources import cgroup_value
 from .wsclient import Rejected, attach
@@ -743,6 +744,37 @@ async def test_the_exits_kept_across_restarts_keep_their_bound(
     assert (await client.post(f"/containers/svc/process/{first}/wait")).status_code == 404
     waited = await client.post(f"/containers/svc/process/{second}/wait")
     assert (waited.status_code, waited.json()["exitStatus"]) == (200, 3), waited.text
+    assert (await client.delete("/containers/svc", params={"timeout": 0})).status_code == 200
+
+
+async def test_an_exec_the_restart_ends_is_answered_once_it_restarted(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A container in the host's pid namespace: an exec'd process outlives its init, and its
+    restart's own start ends it (runc delete --force, as any start over a stopped container
+    does), its exit reported as the stopped run is removed. That exit is carried with the
+    run's others: once the restart completed, the process's wait and an attach to it answer
+    it (its output, its status). Before, the exits were carried before that removal: each
+    was a 404 "process N is not a process of container 'svc'"."""
+    policy = {"name": "always"}
+    bundle = make_bundle(SAYS_UP, edit=_host_pids)
+    info = await start_container(client, "svc", bundle, restartPolicy=policy)
+    first: int = info["processes"][0]["pid"]
+    made = await client.put(
+        "/containers/svc/processes", json={"args": ["sh", "-c", "echo exec; exec sleep 1000"]}
+    )
+    assert made.status_code == 201, made.text
+    pid: int = made.json()["pid"]
+    with trio.fail_after(20):
+        await wait_output(client, "svc", "exec")
+        await _restarted(client, "svc", first)
+    waited = await client.post(f"/containers/svc/process/{pid}/wait")
+    assert waited.status_code == 200, waited.text
+    assert waited.json()["exitStatus"] == 128 + signal.SIGKILL  # ended by runc delete --force
+    session = await attach(daemon.url, "svc", pid, query="logs=true")
+    with trio.fail_after(10):
+        assert await session.to_end() == 128 + signal.SIGKILL
+    assert bytes(session.output) == b"exec\n"
     assert (await client.delete("/containers/svc", params={"timeout": 0})).status_code == 200
 
 
