@@ -563,6 +563,43 @@ async def test_an_update_during_the_backoff_is_in_force_in_the_restarted_run(
     await client.delete("/containers/grow", params={"timeout": 0})
 
 
+async def test_an_update_the_exit_overtakes_is_in_force_in_the_restarted_run(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A change of limits whose runc update the init's exit overtakes (held here, the exit
+    let come meanwhile) is taken as that of the stopped container it now is: answered 200,
+    kept in its record, and in force in the run its restart starts, which waits for it.
+    Before, a 409 "cannot update container 'grow': it stopped", though the same PATCH a
+    moment later was taken, and the restart ran under the old limits."""
+    gated = GatedRunc(tmp_path, "update")
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    answers: list[httpx.Response] = []
+    change = {"pids": {"limit": 33}}
+
+    async def update() -> None:
+        answers.append(await client.patch("/containers/grow", json={"resources": change}))
+
+    with trio.fail_after(30):
+        pid = await _running_always(client, "grow", make_bundle)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(update)
+            await gated.reached()  # the update's runc update, holding the container
+            since = now()
+            os.kill(pid, signal.SIGUSR1)  # not the daemon's signal: no user's stop
+            await next_event(
+                client, since=since, container_id="grow", match=lambda e: e["type"] == "exit"
+            )
+            await trio.Path(gated.gate).write_text("go\n")
+        assert answers[0].status_code == 200, answers[0].text
+        assert answers[0].json()["resources"] == change
+        started = await _next_start(client, "grow", since)
+        assert cgroup_value(started["pid"], "pids", "pids.max") == "33"
+        got = (await client.get("/containers/grow")).json()
+        assert (got["restartCount"], got["resources"]) == (1, change)
+    await client.delete("/containers/grow", params={"timeout": 0})
+
+
 async def _restart_held(
     start_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
