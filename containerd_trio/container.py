@@ -723,7 +723,13 @@ class Container:
         once restarts after 0.1 s, then 0.2 s more, and an attach that comes a little late
         must still find the run it was for; and the container holds no more than a single
         run with as many exec'd processes did. A copy: the stopped run stays as it was for
-        those that hold it (a wait for its removal answers its own init's exit)."""
+        those that hold it (a wait for its removal answers its own init's exit).
+
+        Taken once ``earlier`` is removed (:meth:`replace`), when each of its exits is in:
+        that removal ends what its init left (a container without a pid namespace of its
+        own keeps its exec'd processes past its init's exit), and those exits are its run's
+        too. (Taken before, they were not carried: once the restart completed, their waits
+        and attaches were 404s.)"""
         self.exits = earlier.exits.copy()
 
     def _check_output_finished(self) -> None:
@@ -1098,14 +1104,29 @@ class Container:
                 await self._runtime_step(
                     "update", self._ctx.runtime.update(self.id, to_oci(change))
                 )
+            except Conflict:
+                # From _runtime_step: its init exited under runc update, its cgroups going
+                # with it. Once that exit is in, it is a stopped container, whose change is
+                # its next start's (_update_stopped: a restart by its policy waits for this
+                # lock), as the same PATCH a moment later is. (Before, a 409 "it stopped",
+                # and the restart ran under the old limits.)
+                self.updating = None
+                try:
+                    if await self._stopped_meanwhile():
+                        self._update_stopped(change)  # its one save: the update ended
+                        return
+                except BaseException:
+                    self.save()
+                    raise
+                self.save()
+                raise
             except BaseException as exc:
                 self.updating = None  # ended here: the record says what this server knows
-                if not isinstance(exc, Conflict):  # from _runtime_step: its cgroups are gone
-                    # What runc wrote before the kernel refused a limit, or before it was
-                    # killed (the runtime's deadline, the supervisor's end cancelling the
-                    # command), may stay in force (see resources.before): the answer and the
-                    # record say nothing changed.
-                    await self._put_back_limits(change)
+                # What runc wrote before the kernel refused a limit, or before it was killed
+                # (the runtime's deadline, the supervisor's end cancelling the command), may
+                # stay in force (see resources.before): the answer and the record say nothing
+                # changed.
+                await self._put_back_limits(change)
                 self.save()
                 if isinstance(exc, RuncError) and "unable to set memory limit" in exc.runc_message:
                     # cgroup v1 cannot take a limit below what the container holds now.
@@ -1124,6 +1145,14 @@ class Container:
                         self._nursery.start_soon(self._watch_oom, self._oom)
             self._ctx.events.publish("update", self.id)
             self.save()
+
+    async def _stopped_meanwhile(self) -> bool:
+        """Whether this container, whose init was found gone under a command, is stopped once
+        its exit is in (reported once its output is: within the drain's bound), and neither
+        deleted nor being deleted (an autoRemove's)."""
+        with trio.move_on_after(2 * _DRAIN_SECONDS):
+            await self._stopped.wait()
+        return self.status is Status.STOPPED and not (self.deleted or self.deleting)
 
     def _update_stopped(self, change: Resources) -> None:
         """docker update of a stopped (or restarting) container: its cgroups went with its

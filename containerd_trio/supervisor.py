@@ -616,7 +616,6 @@ class Supervisor:
                     # stays; its run's start is its own, for the backoff).
                     container.run_started_ns = container.created_ns
                     container.created_ns = existing.created_ns
-                    container.carry_exits(existing)
             elif moved:
                 container.restart_count = moved_restart_count
         if moved_created_ns is not None:
@@ -700,6 +699,11 @@ class Supervisor:
             # user, whose last run's output (why it ended) is what matters most.
             keep_log = container.is_restart or isinstance(launch, Restore)
             aside = await replaced.replace(keep_log=keep_log)
+            if container.is_restart:
+                # Once removed, not before: the removal ends what its init left (a process
+                # outside its pid namespace, or one without its own), whose exit is one of its
+                # run's too (see carry_exits).
+                container.carry_exits(replaced)
             container.replaces = replaced.info_json()
             await container.launch(launch)
         except BaseException:

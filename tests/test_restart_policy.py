@@ -41,6 +41,7 @@ from .helpers import (
 )
 from .test_auto_remove import _left
 from .test_cli import run_cli
+from .test_containers import _host_pids
 from .test_recovery import orphans  # noqa: F401 (a fixture)
 from .test_resources import cgroup_value
 from .wsclient import Rejected, attach
@@ -562,6 +563,43 @@ async def test_an_update_during_the_backoff_is_in_force_in_the_restarted_run(
     await client.delete("/containers/grow", params={"timeout": 0})
 
 
+async def test_an_update_the_exit_overtakes_is_in_force_in_the_restarted_run(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A change of limits whose runc update the init's exit overtakes (held here, the exit
+    let come meanwhile) is taken as that of the stopped container it now is: answered 200,
+    kept in its record, and in force in the run its restart starts, which waits for it.
+    Before, a 409 "cannot update container 'grow': it stopped", though the same PATCH a
+    moment later was taken, and the restart ran under the old limits."""
+    gated = GatedRunc(tmp_path, "update")
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    answers: list[httpx.Response] = []
+    change = {"pids": {"limit": 33}}
+
+    async def update() -> None:
+        answers.append(await client.patch("/containers/grow", json={"resources": change}))
+
+    with trio.fail_after(30):
+        pid = await _running_always(client, "grow", make_bundle)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(update)
+            await gated.reached()  # the update's runc update, holding the container
+            since = now()
+            os.kill(pid, signal.SIGUSR1)  # not the daemon's signal: no user's stop
+            await next_event(
+                client, since=since, container_id="grow", match=lambda e: e["type"] == "exit"
+            )
+            await trio.Path(gated.gate).write_text("go\n")
+        assert answers[0].status_code == 200, answers[0].text
+        assert answers[0].json()["resources"] == change
+        started = await _next_start(client, "grow", since)
+        assert cgroup_value(started["pid"], "pids", "pids.max") == "33"
+        got = (await client.get("/containers/grow")).json()
+        assert (got["restartCount"], got["resources"]) == (1, change)
+    await client.delete("/containers/grow", params={"timeout": 0})
+
+
 async def _restart_held(
     start_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
@@ -743,6 +781,37 @@ async def test_the_exits_kept_across_restarts_keep_their_bound(
     assert (await client.post(f"/containers/svc/process/{first}/wait")).status_code == 404
     waited = await client.post(f"/containers/svc/process/{second}/wait")
     assert (waited.status_code, waited.json()["exitStatus"]) == (200, 3), waited.text
+    assert (await client.delete("/containers/svc", params={"timeout": 0})).status_code == 200
+
+
+async def test_an_exec_the_restart_ends_is_answered_once_it_restarted(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A container in the host's pid namespace: an exec'd process outlives its init, and its
+    restart's own start ends it (runc delete --force, as any start over a stopped container
+    does), its exit reported as the stopped run is removed. That exit is carried with the
+    run's others: once the restart completed, the process's wait and an attach to it answer
+    it (its output, its status). Before, the exits were carried before that removal: each
+    was a 404 "process N is not a process of container 'svc'"."""
+    policy = {"name": "always"}
+    bundle = make_bundle(SAYS_UP, edit=_host_pids)
+    info = await start_container(client, "svc", bundle, restartPolicy=policy)
+    first: int = info["processes"][0]["pid"]
+    made = await client.put(
+        "/containers/svc/processes", json={"args": ["sh", "-c", "echo exec; exec sleep 1000"]}
+    )
+    assert made.status_code == 201, made.text
+    pid: int = made.json()["pid"]
+    with trio.fail_after(20):
+        await wait_output(client, "svc", "exec")
+        await _restarted(client, "svc", first)
+    waited = await client.post(f"/containers/svc/process/{pid}/wait")
+    assert waited.status_code == 200, waited.text
+    assert waited.json()["exitStatus"] == 128 + signal.SIGKILL  # ended by runc delete --force
+    session = await attach(daemon.url, "svc", pid, query="logs=true")
+    with trio.fail_after(10):
+        assert await session.to_end() == 128 + signal.SIGKILL
+    assert bytes(session.output) == b"exec\n"
     assert (await client.delete("/containers/svc", params={"timeout": 0})).status_code == 200
 
 
