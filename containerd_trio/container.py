@@ -68,10 +68,23 @@ from .model import (
 )
 from .mounts import remove_tree
 from .oom import OomCounter, find_memory_cgroup
-from .private_bundle import check_limits, prepare_start, process_over, user_over
+from .private_bundle import (
+    bundle_swap,
+    check_limits,
+    prepare_start,
+    process_over,
+    user_over,
+)
 from .process import UNKNOWN_EXIT_STATUS, Process, ProcessTable
 from .records import ProcessStart, RecordJournal
-from .resources import before, memory_limited, overlay, refused_at_start, to_oci
+from .resources import (
+    before,
+    memory_limited,
+    overlay,
+    refused_at_start,
+    swap_before,
+    to_oci,
+)
 from .restore_net import PRIVATE_BUNDLE_NAME
 from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
 from .validation import check_exec_strings
@@ -1095,6 +1108,12 @@ class Container:
                 self._update_stopped(change)
                 return
             self._require_live("update")
+            if change.memory is not None:
+                # A memory limit above the swap limit in force (the bundle's, unless lifted)
+                # is the kernel's refusal (runc's 500 "... memory.limit_in_bytes: invalid
+                # argument", and the change put back), and would be its next start's: the
+                # start's 400 now, before runc runs, as docker refuses it.
+                check_limits(self.bundle, overlay(self.resources, change))
             # Recorded first: a server that dies from here on cannot tell the next one whether
             # runc put the change in force (its runc goes on, or is done), and the next one
             # makes it again (else it listed the limits from before, the cgroups had the new).
@@ -1165,8 +1184,10 @@ class Container:
         not as the kernel would: a limit below what its first process will hold, or a quota
         above a parent cgroup's, is the start's refusal then, as in docker. (Before, a 409
         "it is stopped": the limits could change only once it ran again.)"""
-        check_limits(self.bundle, change)
-        self.resources = overlay(self.resources, change)
+        # As they will be laid over the bundle: a swap limit lifted before (a -1) stays so.
+        resources = overlay(self.resources, change)
+        check_limits(self.bundle, resources)
+        self.resources = resources
         self._ctx.events.publish("update", self.id)
         self.save()
 
@@ -1174,9 +1195,15 @@ class Container:
         """Put the limits ``change`` names back as the record has them, after a ``runc
         update`` of them failed or was cut short: shielded, as a cancel is one of the cuts."""
         why = f"did not finish within {self._ctx.cleanup_timeout:g} seconds"
+        put_back = to_oci(before(self.resources, change))
+        # A change that lifted the bundle's swap limit (runc writes it first) may have left it
+        # lifted: it goes back to the bundle's, which runc orders with the memory limit.
+        swap = swap_before(self.resources, change, bundle_swap(self.bundle))
+        if swap is not None:
+            put_back.setdefault("memory", {})["swap"] = swap
         with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
             try:
-                await self._ctx.runtime.update(self.id, to_oci(before(self.resources, change)))
+                await self._ctx.runtime.update(self.id, put_back)
                 return
             except DaemonError as exc:
                 why = exc.message

@@ -20,6 +20,7 @@ from .validation import (
     ENVIRONMENT,
     GROUP_IDS,
     MEMORY_LIMIT,
+    MEMORY_SWAP,
     NOT_NEGATIVE,
     PIDS_LIMIT,
     PROGRAM,
@@ -240,6 +241,14 @@ class MemoryResources:
         default=None,
         validator=MEMORY_LIMIT,
         metadata=doc("The memory limit in bytes (the kernel counts whole pages); -1: none."),
+    )
+    swap: int | None = attrs.field(
+        default=None,
+        validator=MEMORY_SWAP,
+        metadata=doc(
+            "-1 only: the bundle's swap limit (cgroup v1: memory and swap together) lifted, as"
+            " a memory limit of -1 lifts it too. Left out: the bundle's, in force."
+        ),
     )
 
 

@@ -37,7 +37,7 @@ from .environment import merge_env
 from .errors import InvalidRequest
 from .model import Resources, StartProcess, UserSpec
 from .mounts import remove_tree
-from .resources import lay_over
+from .resources import lay_over, swap_limit
 
 #: Where a start with limits of its own keeps its private bundle, in the container's directory.
 START_BUNDLE_NAME = "start-bundle"
@@ -95,8 +95,9 @@ def prepare_start(
 
 def check_limits(bundle: Path, limits: Resources) -> None:
     """400 for ``limits`` that a start from ``bundle`` could not lay over its config (see
-    :func:`.resources.lay_over`: a memory limit above its ``memory.swap``): what an update of
-    a stopped container, which its next start puts in force so, is checked against. A config
+    :func:`.resources.lay_over`: a memory limit above its ``memory.swap``, not lifted): what
+    an update of a stopped container, which its next start puts in force so, is checked
+    against, and a running one's memory limit, which the kernel would refuse so. A config
     that cannot be read now is not: the start says what is wrong with it, as for any
     start."""
     try:
@@ -104,6 +105,17 @@ def check_limits(bundle: Path, limits: Resources) -> None:
     except InvalidRequest:
         return
     lay_over(config, limits, bundle / CONFIG_NAME)
+
+
+def bundle_swap(bundle: Path) -> int | None:
+    """The swap limit (cgroup v1: memory and swap together) ``bundle``'s config sets, if any:
+    what a change that lifted it puts back when it fails. None for a config that cannot be
+    read now."""
+    try:
+        _, config = read_config(bundle.absolute())
+    except InvalidRequest:
+        return None
+    return swap_limit(config)
 
 
 def process_over(base: dict[str, Any], given: StartProcess) -> dict[str, Any]:

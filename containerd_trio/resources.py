@@ -31,7 +31,7 @@ from .model import CpuResources, MemoryResources, PidsResources, Resources
 from .validation import DEFAULT_CPU_PERIOD_US, DEFAULT_CPU_SHARES, NO_LIMIT
 
 #: The limits an update may name, as ``section.field`` (for messages).
-NAMES = ("memory.limit", "cpu.shares", "cpu.quota", "cpu.period", "pids.limit")
+NAMES = ("memory.limit", "memory.swap", "cpu.shares", "cpu.quota", "cpu.period", "pids.limit")
 
 
 def is_empty(resources: Resources) -> bool:
@@ -51,8 +51,21 @@ def memory_limited(resources: Resources) -> bool:
     return limit is not None and limit > 0
 
 
+def lifts_swap(resources: Resources) -> bool:
+    """Whether ``resources`` lift the bundle's swap limit: ``memory.swap`` -1, or a memory
+    limit of -1, which runc puts in force with no swap limit either (cgroup v1: memory and
+    swap together; ``runc update --memory -1`` lifts both)."""
+    return NO_LIMIT in (_value(resources, "memory.limit"), _value(resources, "memory.swap"))
+
+
 def overlay(current: Resources, update: Resources) -> Resources:
-    """``current`` with every limit that ``update`` names replaced."""
+    """``current`` with every limit that ``update`` names replaced; the swap limit lifted
+    (``memory.swap`` -1) if ``update`` lifts it (:func:`lifts_swap`), and it stays so when a
+    later memory limit is set (runc leaves the swap as it is), as docker keeps a
+    ``--memory-swap -1``: what the container runs under is what its next start puts in
+    force."""
+    if lifts_swap(update) and _value(update, "memory.swap") is None:
+        update = attrs.evolve(update, memory=MemoryResources(limit=NO_LIMIT, swap=NO_LIMIT))
     sections = {}
     for section in ("memory", "cpu", "pids"):
         old, new = getattr(current, section), getattr(update, section)
@@ -77,15 +90,26 @@ _UNSET = Resources(
 
 def before(current: Resources, change: Resources) -> Resources:
     """The limits ``change`` names as they were in force under ``current``: what a change
-    that failed puts back."""
+    that failed puts back. Not the swap limit (see :func:`swap_before`)."""
     was = overlay(_UNSET, current)
     sections = {}
     for section in ("memory", "cpu", "pids"):
         named = getattr(change, section)
         if named is not None:
             left_out = {k: None for k, v in attrs.asdict(named, recurse=False).items() if v is None}
+            if section == "memory":
+                left_out["swap"] = None  # the bundle's, which runc is given apart
             sections[section] = attrs.evolve(getattr(was, section), **left_out)
     return Resources(**sections)
+
+
+def swap_before(current: Resources, change: Resources, bundle_swap: int | None) -> int | None:
+    """The swap limit to put back after ``change`` failed (or was cut short) under
+    ``current``: the bundle's (``bundle_swap``), if ``change`` lifted it (runc writes the swap
+    limit first then) and ``current`` had not; None if there is nothing to put back."""
+    if bundle_swap is None or not lifts_swap(change) or lifts_swap(current):
+        return None
+    return bundle_swap
 
 
 def to_oci(resources: Resources) -> dict[str, Any]:
@@ -105,31 +129,54 @@ def lay_over(config: dict[str, Any], limits: Resources, where: Path) -> None:
     ``linux.resources``: what a start with limits runs from. 400 for a config they cannot go
     in: one whose ``linux`` or ``linux.resources`` is no object, or a memory limit above the
     bundle's ``memory.swap``, which on cgroup v1 is memory and swap together and may not be
-    less than the memory limit (runc would fail, in words that name a cgroup file). No memory
-    limit (-1) lifts the bundle's swap limit with it."""
+    less than the memory limit (runc would fail, in words that name a cgroup file), unless
+    ``limits`` lift it. No memory limit (-1), or ``memory.swap`` -1, lifts the bundle's swap
+    limit (:func:`lifts_swap`); a bundle without one is left without."""
     linux = config.setdefault("linux", {})
     resources = linux.setdefault("resources", {}) if isinstance(linux, dict) else None
     if not isinstance(resources, dict):
         raise InvalidRequest(f"{where} has a linux.resources that is not an object")
     for section, values in to_oci(limits).items():
-        if not isinstance(resources.get(section), dict):
-            resources[section] = {}
-        resources[section].update(values)
+        # The swap limit is the bundle's to lift, below, never one of ours to add: runc
+        # writes any swap limit given, and fails where the kernel counts no swap.
+        values.pop("swap", None)
+        if values:
+            if not isinstance(resources.get(section), dict):
+                resources[section] = {}
+            resources[section].update(values)
+    swap = swap_limit(config)
     limit = _value(limits, "memory.limit")
-    # With a memory limit, "memory" is an object by now (set above); without, it is the
-    # bundle's as written, which may be anything: not looked at.
-    swap = _positive(resources["memory"].get("swap")) if limit is not None else None
-    if limit == NO_LIMIT and swap is not None:
+    if swap is None:
+        return
+    memory = resources["memory"]  # an object: a swap was read from it
+    if lifts_swap(limits):
         # No limit lifts the bundle's memory and swap together, as `runc update --memory -1`
-        # (PATCH with -1) does: a container whose limit an update lifted is started again, or
-        # restored, so (before, refused below: its restart failed).
-        resources["memory"]["swap"] = NO_LIMIT
-    elif limit is not None and swap is not None and limit > swap:
-        raise InvalidRequest(
-            f"resources.memory.limit {limit} is above linux.resources.memory.swap ({swap}) in"
-            f" {where}: on cgroup v1 that is memory and swap together, which may not be less"
-            " than the memory limit; give a limit of at most that, or raise the bundle's swap"
-        )
+        # (PATCH with -1) does, and the swap stays lifted under a memory limit set later: a
+        # container whose swap an update lifted is started again, or restored, so (before,
+        # refused below: its restart failed).
+        memory["swap"] = NO_LIMIT
+    elif limit is not None and limit > swap:
+        raise InvalidRequest(swap_refusal(limit, swap, where))
+
+
+def swap_limit(config: dict[str, Any]) -> int | None:
+    """The swap limit a bundle config sets (``linux.resources.memory.swap``), if it sets one
+    runc puts in force; never raises."""
+    linux = config.get("linux")
+    resources = linux.get("resources") if isinstance(linux, dict) else None
+    return _positive(_section(resources, "memory").get("swap"))
+
+
+def swap_refusal(limit: int, swap: int, where: Path) -> str:
+    """Why a memory limit above the swap limit in force (``swap``, ``where``'s) cannot be, as
+    docker's "Memory limit should be smaller than already set memoryswap limit, update the
+    memoryswap at the same time"."""
+    return (
+        f"resources.memory.limit {limit} is above linux.resources.memory.swap ({swap}) in"
+        f" {where}: on cgroup v1 that is memory and swap together, which may not be less than"
+        " the memory limit; give a limit of at most that, lift the swap limit with it"
+        " (memory.swap -1), or raise the bundle's swap"
+    )
 
 
 def refused_at_start(

@@ -415,6 +415,16 @@ RESTART_POLICY_NAME = Rule(_restart_policy_name, {"enum": list(RESTART_POLICY_NA
 SECONDS = Rule(_seconds, {"minimum": 0})
 DEADLINE = Rule(_deadline, {"exclusiveMinimum": 0})
 MEMORY_LIMIT = _limit(PAGE_SIZE, MAX_MEMORY_BYTES, " bytes")
+
+
+def _swap_lift(name: str, value: int) -> None:
+    # The daemon sets no swap limit of its own: it can only lift a bundle's (see
+    # containerd_trio.resources.lay_over), as a memory limit of -1 does with runc.
+    if value != NO_LIMIT:
+        raise ValueError(f"{name} must be {NO_LIMIT} (no limit: lifts the bundle's), not {value}")
+
+
+MEMORY_SWAP = Rule(_swap_lift, {"const": NO_LIMIT})
 CPU_SHARES = _between(MIN_CPU_SHARES, MAX_CPU_SHARES)
 CPU_QUOTA = _limit(MIN_CPU_QUOTA_US, MAX_CPU_QUOTA_US, " microseconds")
 CPU_PERIOD = _between(MIN_CPU_PERIOD_US, MAX_CPU_PERIOD_US)

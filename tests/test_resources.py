@@ -187,9 +187,10 @@ BAD_LIMITS = pytest.mark.parametrize(
         ({"cpu": {"period": 2000000}}, "resources.cpu: period must be between 1000 and 1000000"),
         ({"pids": {"limit": 0}}, "resources.pids: limit must be -1 (no limit) or between 1"),
         ({"memory": {"limit": "64m"}}, "resources.memory.limit: expected an integer"),
-        ({"memory": {"swap": 1}}, "unknown field 'swap' in resources.memory"),
+        ({"memory": {"swap": 1}}, "resources.memory: swap must be -1 (no limit: lifts the"),
+        ({"memory": {"kernel": 1}}, "unknown field 'kernel' in resources.memory"),
         ({"blockIO": {}}, "unknown field 'blockIO' in resources"),
-        ({}, "resources names no limit to change: give one of memory.limit, cpu.shares"),
+        ({}, "resources names no limit to change: give one of memory.limit, memory.swap,"),
         ({"memory": {}}, "resources names no limit to change"),
     ],
     ids=lambda value: str(value)[:30],
@@ -454,16 +455,17 @@ async def test_a_bad_update_of_a_stopped_container_is_refused_and_changes_nothin
             ({"pids": {"limit": 0}}, (
                 "resources.pids: limit must be -1 (no limit) or between 1 and 4194304, not 0"
             )),
-            ({"memory": {"swap": 1}}, "unknown field 'swap' in resources.memory"),
+            ({"memory": {"kernel": 1}}, "unknown field 'kernel' in resources.memory"),
             ({}, (
-                "resources names no limit to change: give one of memory.limit, cpu.shares,"
-                " cpu.quota, cpu.period, pids.limit"
+                "resources names no limit to change: give one of memory.limit, memory.swap,"
+                " cpu.shares, cpu.quota, cpu.period, pids.limit"
             )),
             ({"memory": {"limit": 64 << 20}, "pids": {"limit": 10}}, (
                 f"resources.memory.limit {64 << 20} is above linux.resources.memory.swap"
                 f" ({32 << 20}) in {swapless / 'config.json'}: on cgroup v1 that is memory and"
                 " swap together, which may not be less than the memory limit; give a limit of"
-                " at most that, or raise the bundle's swap"
+                " at most that, lift the swap limit with it (memory.swap -1), or raise the"
+                " bundle's swap"
             )),
         ]  # fmt: skip
         for change, error in refusals:
@@ -694,7 +696,7 @@ async def test_limits_a_start_cannot_take_are_400_with_nothing_made(
         f"resources.memory.limit {64 << 20} is above linux.resources.memory.swap"
         f" ({32 << 20}) in {swapless / 'config.json'}: on cgroup v1 that is memory and swap"
         " together, which may not be less than the memory limit; give a limit of at most"
-        " that, or raise the bundle's swap"
+        " that, lift the swap limit with it (memory.swap -1), or raise the bundle's swap"
     )
     assert _left_of(daemon, "swapless") == []
     assert _left_of(daemon, "restored") == []
@@ -924,6 +926,9 @@ def test_resources_described_for_people() -> None:
     assert describe_resources({"memory": {"limit": -1}, "pids": {"limit": -1}}) == (
         "memory no limit, pids no limit"
     )
+    assert describe_resources({"memory": {"limit": 64 << 20, "swap": -1}}) == (
+        "memory 64.0 MiB, swap no limit"
+    )
 
 
 def test_run_and_start_take_updates_options() -> None:
@@ -952,7 +957,7 @@ async def test_no_memory_limit_lifts_the_bundles_swap_limit_too(
         restart = await run_cli(*address, "restart", "-t", "1", "lifted")
         assert restart.code == 0, restart.err
         container = (await daemon.client.get("/containers/lifted")).json()
-    assert container["resources"]["memory"] == {"limit": -1}
+    assert container["resources"]["memory"] == {"limit": -1, "swap": -1}
     init = container["processes"][0]["pid"]
     page = os.sysconf("SC_PAGE_SIZE")
     unlimited = str((2**63 - 1) // page * page)  # cgroup v1's "no limit", in whole pages
@@ -984,3 +989,115 @@ async def test_a_start_with_the_bundles_own_limits_runs_from_the_bundle(
     assert cgroup_value(own["processes"][0]["pid"], "memory", "memory.limit_in_bytes") == str(
         32 << 20
     )
+
+
+#: cgroup v1's "no limit" in memory.limit_in_bytes and memory.memsw.limit_in_bytes: the
+#: largest signed 64-bit number in whole pages.
+UNLIMITED = str((2**63 - 1) // os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def memory_and_swap(pid: int) -> tuple[str, str]:
+    """The memory limit and the memory+swap limit (cgroup v1) of ``pid``'s cgroup."""
+    return (
+        cgroup_value(pid, "memory", "memory.limit_in_bytes"),
+        cgroup_value(pid, "memory", "memory.memsw.limit_in_bytes"),
+    )
+
+
+@pytest.mark.deadline(90)
+async def test_a_memory_limit_set_after_the_swap_was_lifted_is_in_force_at_the_next_start(
+    spawn_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """`update --memory -1` lifts the bundle's swap limit (cgroup v1: memory and swap
+    together) with the memory limit; a memory limit set after it, while the container runs,
+    leaves the swap unlimited, and may be above the bundle's swap. The record says the swap
+    was lifted (`memory.swap: -1`), across a kill -9 of the server too, and the next start
+    (`ctr-trio restart`: the record's limits over the bundle's) puts in force what the
+    container had at its end. Before, the record said nothing of the swap, and that start
+    laid the limit over the bundle's swap and was refused ("resources.memory.limit 67108864 is
+    above linux.resources.memory.swap (33554432) ..."): the container stayed stopped."""
+    daemon: DaemonProcess = await spawn_daemon()
+    address = ("--address", f"unix:{daemon.socket}")
+    swapless = make_bundle(memory_limit=32 << 20)  # swap limited to the same
+    lifted = {"limit": 64 << 20, "swap": -1}
+    with trio.fail_after(60):
+        run = await run_cli(*address, "run", "-d", "lift", "-b", str(swapless))
+        assert run.code == 0, run.err
+        for memory in ("-1", "64m"):
+            update = await run_cli(*address, "update", "--memory", memory, "lift")
+            assert update.code == 0, update.err
+        got = (await daemon.client.get("/containers/lift")).json()
+        assert got["resources"] == {"memory": lifted}
+        assert memory_and_swap(got["processes"][0]["pid"]) == (str(64 << 20), UNLIMITED)
+        await daemon.kill_server()
+        assert (await daemon.client.get("/containers/lift")).json()["resources"] == {
+            "memory": lifted
+        }
+        restart = await run_cli(*address, "restart", "-t", "1", "lift")
+        assert restart.code == 0, restart.err
+        got = (await daemon.client.get("/containers/lift")).json()
+    assert got["state"]["status"] == "running"
+    assert got["resources"] == {"memory": lifted}
+    assert memory_and_swap(got["processes"][0]["pid"]) == (str(64 << 20), UNLIMITED)
+
+
+async def test_a_memory_limit_above_the_swap_in_force_is_400_unless_the_swap_is_lifted(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A memory limit above the swap limit in force (the bundle's memory.swap, cgroup v1's
+    memory and swap together) cannot be: running, the kernel refuses it (before, a 500 in
+    runc's words, "failed to write ... memory.limit_in_bytes: invalid argument"); stopped,
+    its next start would. Both are the start's 400 now, before runc runs, as docker's
+    "Memory limit should be smaller than already set memoryswap limit, update the
+    memoryswap at the same time", and change nothing; nor does a change that lifts the swap
+    and that the kernel then refuses (the bundle's swap is put back). With the swap lifted in
+    the same change (`memory.swap: -1`, docker's --memory-swap -1), or by an earlier -1, the
+    limit is taken, running or stopped, and the next start has it so."""
+    client = daemon.client
+    swapless = make_bundle(memory_limit=32 << 20)
+    config = swapless / "config.json"
+    above = {"memory": {"limit": 64 << 20}}
+    refusal = (
+        f"resources.memory.limit {64 << 20} is above linux.resources.memory.swap ({32 << 20})"
+        f" in {config}: on cgroup v1 that is memory and swap together, which may not be less"
+        " than the memory limit; give a limit of at most that, lift the swap limit with it"
+        " (memory.swap -1), or raise the bundle's swap"
+    )
+    with trio.fail_after(60):
+        running = await start_container(client, "up", swapless)
+        pid = running["processes"][0]["pid"]
+        response = await patch(client, "up", {"resources": above})
+        assert (response.status_code, response.json()) == (400, {"error": refusal})
+        assert memory_and_swap(pid) == (str(32 << 20), str(32 << 20))
+        assert (await client.get("/containers/up")).json()["resources"] == running["resources"]
+        # Refused by the kernel after runc lifted the swap (it writes the swap first): the
+        # bundle's swap is put back with the memory limit, as any refused change is.
+        tiny = {"memory": {"limit": 4096, "swap": -1}}
+        response = await patch(client, "up", {"resources": tiny})
+        assert response.status_code == 409, response.text
+        assert memory_and_swap(pid) == (str(32 << 20), str(32 << 20))
+        assert (await client.get("/containers/up")).json()["resources"] == running["resources"]
+        both = {"memory": {"limit": 64 << 20, "swap": -1}}
+        response = await patch(client, "up", {"resources": both})
+        assert response.status_code == 200, response.text
+        assert response.json()["resources"] == both
+        assert memory_and_swap(pid) == (str(64 << 20), UNLIMITED)
+        response = await patch(client, "up", {"resources": {"memory": {"swap": 32 << 20}}})
+        assert (response.status_code, response.json()) == (400, {"error": (
+            "resources.memory: swap must be -1 (no limit: lifts the bundle's), not 33554432"
+        )})  # fmt: skip
+
+        # Stopped: the order reversed (the lift and the limit while it is stopped) is the same.
+        stopped = await _stopped(client, "down", swapless)
+        response = await patch(client, "down", {"resources": above})
+        assert (response.status_code, response.json()) == (400, {"error": refusal})
+        assert (await client.get("/containers/down")).json() == stopped
+        for change in ({"memory": {"limit": -1}}, above):
+            response = await patch(client, "down", {"resources": change})
+            assert response.status_code == 200, response.text
+        assert response.json()["resources"] == both
+        started = await start_container(
+            client, "down", swapless, resources=response.json()["resources"]
+        )
+        assert started["resources"] == both
+        assert memory_and_swap(started["processes"][0]["pid"]) == (str(64 << 20), UNLIMITED)

@@ -43,7 +43,7 @@ from .test_auto_remove import _left
 from .test_cli import run_cli
 from .test_containers import _host_pids
 from .test_recovery import orphans  # noqa: F401 (a fixture)
-from .test_resources import cgroup_value
+from .test_resources import UNLIMITED, cgroup_value, memory_and_swap
 from .wsclient import Rejected, attach
 
 FAIL = ("sh", "-c", "echo failing; exit 1")
@@ -560,6 +560,38 @@ async def test_an_update_during_the_backoff_is_in_force_in_the_restarted_run(
         assert cgroup_value(started["pid"], "pids", "pids.max") == "50"
         got = (await client.get("/containers/grow")).json()
         assert (got["restartCount"], got["resources"]) == (1, change)
+    await client.delete("/containers/grow", params={"timeout": 0})
+
+
+async def test_a_memory_limit_set_after_the_swap_was_lifted_is_in_force_in_the_restarted_run(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A running container whose memory limit an update lifted (and the bundle's swap limit,
+    cgroup v1's memory and swap together, with it), then set above the bundle's swap: its
+    restart by its policy runs under what it had at its end, the limit and no swap limit.
+    Before, the record said nothing of the swap, the restart laid the limit over the
+    bundle's swap and was refused (restart-failed), and the container stayed stopped."""
+    bundle = make_bundle(UNTIL_USR1, memory_limit=32 << 20)  # swap limited to the same
+    lifted = {"memory": {"limit": 64 << 20, "swap": -1}}
+    with trio.fail_after(30):
+        started = await start_container(client, "grow", bundle, restartPolicy={"name": "always"})
+        pid = started["processes"][0]["pid"]
+        for limit in (-1, 64 << 20):
+            change = {"resources": {"memory": {"limit": limit}}}
+            patched = await client.patch("/containers/grow", json=change)
+            assert patched.status_code == 200, patched.text
+        assert patched.json()["resources"] == lifted
+        await wait_catching(pid, signal.SIGUSR1)
+        since = now()
+        os.kill(pid, signal.SIGUSR1)  # not the daemon's signal: no user's stop
+        restarted = await next_event(
+            client, since=since, container_id="grow",
+            match=lambda e: e["type"] in ("start-container", "restart-failed"),
+        )  # fmt: skip
+        assert restarted["type"] == "start-container", restarted
+        assert memory_and_swap(restarted["pid"]) == (str(64 << 20), UNLIMITED)
+        got = (await client.get("/containers/grow")).json()
+        assert (got["restartCount"], got["resources"]) == (1, lifted)
     await client.delete("/containers/grow", params={"timeout": 0})
 
 

@@ -253,6 +253,8 @@ def describe_resources(resources: Resources) -> str:
     memory = resources.get("memory", {}).get("limit")
     if memory is not None:
         parts.append(f"memory {'no limit' if memory < 0 else size(memory)}")
+    if resources.get("memory", {}).get("swap") is not None:
+        parts.append("swap no limit")  # -1, the only swap limit the daemon puts in force
     cpu = resources.get("cpu", {})
     quota, period = cpu.get("quota"), cpu.get("period")
     if quota is not None and quota < 0:

@@ -45,6 +45,7 @@ class ContainerState(TypedDict):
 
 class MemoryResources(TypedDict):
     limit: NotRequired[int]  # bytes; -1: no limit
+    swap: NotRequired[int]  # -1 only: the bundle's swap limit lifted
 
 
 class CpuResources(TypedDict):
