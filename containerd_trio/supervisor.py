@@ -660,6 +660,51 @@ class Supervisor:
         )
         return StartedContainer(encoded)
 
+    async def start_again(self, container_id: str) -> StartedContainer:
+        """docker's start of a stopped container (``POST /containers/{id}/start``): its id
+        started again from its own record (:meth:`_start_from_record`), as a start of the id
+        with that record as its body does (it replaces the stopped container, log and all; its
+        restart count from 0, a user's start). 409 for a running, paused or restarting one
+        (docker's 304 "already started", and its 409 for a paused one).
+
+        A command that holds the container is let end first, as a restart's own start lets it
+        (a change of limits whose runc update its exit overtook is then in the record); then
+        the record is read and the start takes the id in the same step of the scheduler
+        (nothing awaits from the lock found free to :meth:`start`'s reservation of the id). So
+        a ``PATCH`` is in the record read, or comes to a container being started (a 404, as
+        during any start): none is lost, where a client's GET then start left a window
+        between the two for one to fall into and be undone."""
+        while True:
+            container = await self._commanded(container_id)
+            if not container.lock.locked():
+                break
+            async with container.lock:
+                pass  # its turn, after the command (and those queued before this one)
+        _refuse_unless_stopped(container)
+        return await self._start_from_record(container)
+
+    async def _start_from_record(
+        self, container: Container, *, restarted: tuple[int, float] | None = None
+    ) -> StartedContainer:
+        """Start the stopped ``container``'s id again with what its record holds of its start:
+        its bundle, labels, stdin, autoRemove, the limits in force (the bundle's with the
+        start's and each update's laid over them, as docker keeps them), the process its start
+        ran, its restart policy. For :meth:`start_again` (its user's start) and a restart by
+        the policy (``restarted``: see :meth:`start`). Read as :meth:`start` is called, which
+        awaits nothing before it takes the id: no change of the record falls between."""
+        resources = None if container.resources == Resources() else container.resources
+        return await self.start(
+            container.id,
+            str(container.bundle),
+            labels=container.labels,
+            stdin=container.stdin,
+            auto_remove=container.auto_remove,
+            resources=resources,
+            process=container.start_process,
+            restart_policy=container.restart_policy,
+            restarted=restarted,
+        )
+
     def _list_by_creation(self, container: Container) -> None:
         """Put ``container``, created before it came here (moved), in its place among the
         listed, oldest first, as a next server lists them (by createdAt): those created after
@@ -782,9 +827,6 @@ class Supervisor:
                     pass
         if scope.cancelled_caught or container.pending_restart is not scope:
             return  # stopped, deleted or started by its user meanwhile
-        # What ctr-trio start ID sends for a stopped container: its bundle, labels, stdin,
-        # limits and process, as its record holds them.
-        resources = None if container.resources == Resources() else container.resources
         # Until its start ends, the container is the stopped one, restarting still (its
         # pending_restart stays): a GET, GET /state and a wait see it so, as during the
         # delay, and a command waits for the start (see container, _commanded). Before, the
@@ -792,15 +834,8 @@ class Supervisor:
         self._restarting[container.id] = container
         try:
             try:
-                await self.start(
-                    container.id,
-                    str(container.bundle),
-                    labels=container.labels,
-                    stdin=container.stdin,
-                    resources=resources,
-                    process=container.start_process,
-                    restart_policy=container.restart_policy,
-                    restarted=(container.restart_count + 1, delay),
+                await self._start_from_record(
+                    container, restarted=(container.restart_count + 1, delay)
                 )
             finally:
                 container.pending_restart = None
@@ -1283,6 +1318,20 @@ def _no_live(container: Container, what: str) -> str:
     if container.pending_restart is not None:
         return f"container {container.id!r} is restarting: {what}; wait until it is running"
     return f"container {container.id!r} is stopped: {what}"
+
+
+def _refuse_unless_stopped(container: Container) -> None:
+    """The 409 of a start again of a container that is not stopped, or restarting (its delay:
+    its restart policy starts it; docker counts it running)."""
+    if container.status is Status.STOPPED and container.pending_restart is None:
+        return
+    if container.status is Status.PAUSED:
+        why = "it is paused; resume it first"
+    elif container.status is Status.STOPPED:
+        why = container.not_running()  # restarting
+    else:
+        why = f"it is {container.status.value} already"
+    raise Conflict(f"cannot start container {container.id!r}: {why}")
 
 
 def _refuse_if_busy(container: Container) -> None:

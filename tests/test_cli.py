@@ -30,6 +30,7 @@ from containerd_trio import attach as attach_module
 from containerd_trio import supervisor as supervisor_module
 from containerd_trio.client import cli, commands, watch
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
+from containerd_trio.client.protocol import Request
 from containerd_trio.config import Listen
 from containerd_trio.container import Container
 from containerd_trio.event_types import EVENT_TYPES
@@ -42,6 +43,7 @@ from .helpers import (
     BundleFactory,
     RunningDaemon,
     WrittenOutput,
+    cgroup_dir,
     next_event,
     now,
     pid_alive,
@@ -807,6 +809,50 @@ async def test_restart_stops_then_starts_again_as_docker_s(
         await start_container(client, "reader", make_bundle(FOREVER), stdin=True)
         reread = await ok(ctr, "--json", "restart", "-t", "0", "reader")
         assert reread.json["processes"][0]["stdin"] is True
+
+
+async def test_start_and_restart_of_ids_ask_the_daemon_to_start_them_from_their_record(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``start ID`` and ``restart`` read the container (GET) and sent a start with a body made
+    of it (POST /containers/ID): a change of limits between the two was undone for that start.
+    Now they ask the daemon to start it from its record (POST /containers/ID/start), which it
+    does under the container's lock; the output and the exit codes are as before: the id,
+    and a running one left as it is (the daemon's 409, then its container)."""
+    sent: list[tuple[str, str]] = []
+    send = Client.send
+
+    def recorded(self: Client, request: Request, **options: Any) -> Any:
+        sent.append((request.method, request.target))
+        return send(self, request, **options)
+
+    monkeypatch.setattr(Client, "send", recorded)
+    with trio.fail_after(60):
+        await ok(ctr, "start", "web", "-b", str(make_bundle(TRAPS)), "--pids-limit", "20")
+        await wait_output(client, "web", "ready")
+        await ok(ctr, "stop", "web")
+        await ok(ctr, "update", "web", "--pids-limit", "30")
+        sent.clear()
+        started = await ok(ctr, "start", "web")
+        assert (started.out, sent) == ("web\n", [("POST", "/containers/web/start")])
+        again = (await client.get("/containers/web")).json()
+        pid = again["processes"][0]["pid"]
+        assert (cgroup_dir(pid, "pids") / "pids.max").read_text() == "30\n"
+
+        sent.clear()
+        running = await ok(ctr, "--json", "start", "web")
+        assert sent == [("POST", "/containers/web/start"), ("GET", "/containers/web")]
+        assert running.json == again  # left as it was
+
+        sent.clear()
+        restarted = await ok(ctr, "restart", "-t", "0", "web")
+        assert restarted.out == "web\n"
+        ends = (("GET", "/containers/web"), ("POST", "/containers/web/start"))
+        assert (sent[0], sent[-1]) == ends
+        assert ("POST", "/containers/web") not in sent
+        ran = (await client.get("/containers/web")).json()
+        assert run_status(ran["state"]) == {"status": "running"}
+        assert ran["processes"][0]["pid"] != pid and ran["resources"] == {"pids": {"limit": 30}}
 
 
 async def test_a_stopped_container_started_again_keeps_its_stdin_open(

@@ -215,6 +215,11 @@ def test_answers_and_errors() -> None:
     assert "201" in paths["/containers/{id}/processes"]["put"]["responses"]
     assert "201" in paths["/containers/{id}/checkpoint/{name}"]["post"]["responses"]
     assert "409" in paths["/containers/{id}"]["post"]["responses"]
+    # The start again of a stopped container answers as a start does; it takes no body.
+    again = paths["/containers/{id}/start"]["post"]
+    assert {"201", "404", "409"} <= set(again["responses"]) and "requestBody" not in again
+    started = paths["/containers/{id}"]["post"]["responses"]["201"]
+    assert again["responses"]["201"]["content"] == started["content"]
     assert "504" in paths["/containers/{id}"]["delete"]["responses"]
     for path, schema in (("/events", "Event"), ("/containers/{id}/logs", "LogRecord")):
         content = paths[path]["get"]["responses"]["200"]["content"]

@@ -590,6 +590,28 @@ async def delete_container(query: DeleteQuery) -> Reply:
 
 
 @api.route(
+    "POST",
+    "/containers/{id}/start",
+    operation_id="startContainerAgain",
+    summary="Start a stopped container again from its own record (docker start)",
+    tags=CONTAINERS,
+    params=ContainerPath,
+    answers=(Answer(201, "The container, once its init process runs again.", ContainerInfo),),
+    errors=(NotFound, Conflict, *RUNTIME),
+    fast=True,
+)
+async def start_container_again(path: ContainerPath) -> Reply:
+    """The start of POST /containers/{id} with the body the stopped container's record makes
+    (its bundle, labels, stdin, autoRemove, the limits in force with each update, its process,
+    its restart policy, its count from 0 again). A command holding the container is let end
+    first; then the record is read and the id taken at once: a PATCH under way is in what
+    starts, one that comes later is refused as during any start (404), none is lost. 409 for
+    a running, paused or restarting container (docker's 304); a start that fails leaves the
+    stopped container as it was."""
+    return wire.json_encoded((await supervisor().start_again(path.id)).json, 201)
+
+
+@api.route(
     "GET",
     "/events",
     operation_id="streamEvents",

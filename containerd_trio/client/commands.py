@@ -296,22 +296,32 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
 
 
 def start_again(client: Client, container_id: str) -> Container:
-    """Start a stopped container again as the daemon holds it; a running, paused or
+    """Start a stopped container again as the daemon holds it (``POST
+    /containers/{id}/start``: the daemon reads its record and starts it under its lock, so an
+    update that comes meanwhile is not undone by a body read before it); a running, paused or
     restarting one is left as it is (docker's start of a running container does nothing, and
-    succeeds; its restarting ones are running)."""
-    container = client.container(container_id)
-    if state_name(container) != "stopped":
+    succeeds; its restarting ones are running): the daemon's 409, then the container as it is
+    now, unless it is stopped (the 409 was another: being deleted, say)."""
+    try:
+        return client.start_again(container_id)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        container = client.container(container_id)
+        if state_name(container) == "stopped":
+            raise
         return container
-    return _start_as(client, container)
 
 
 def _start_as(client: Client, container: Container, *, stdin: bool = False) -> Container:
     """Start ``container``'s id afresh with what its start took that the daemon's record of it
-    holds: its bundle, its labels, its autoRemove, its stdin kept open (docker's -i), the
-    limits in force when it stopped (an update's too, as docker keeps them), and the process
-    its start ran instead of the bundle's (docker keeps a container's command): the start
-    replaces a stopped container of the id, and its log with it. Not a checkpoint: a restart
-    starts from the bundle. ``stdin``: keep it open whatever the record says."""
+    holds, as :func:`start_again` does, from a record read before: :func:`restart` of a
+    container with autoRemove, which has no record left to start from once stopped. Its
+    bundle, its labels, its autoRemove, its stdin kept open (docker's -i), the limits in force
+    when it stopped (an update's too, as docker keeps them), and the process its start ran
+    instead of the bundle's (docker keeps a container's command): the start replaces a stopped
+    container of the id, and its log with it. Not a checkpoint: a restart starts from the
+    bundle. ``stdin``: keep it open whatever the record says."""
     return client.start(
         container["id"], container["bundlePath"], labels=container.get("labels") or {},
         stdin=stdin or bool(container.get("stdin")), auto_remove=bool(container.get("autoRemove")),
@@ -720,23 +730,25 @@ def containers_stop(client: Client, args: argparse.Namespace, out: Output) -> in
 def restart(
     client: Client, container_id: str, signal: int | str, timeout: float | None
 ) -> Container:
-    """``docker restart`` of one container: :func:`stop`, then started again as
-    :func:`start_again` starts it; a stopped one is just started. What it is started with is
-    read before the stop: a container with autoRemove is gone once stopped, and is started
-    again (autoRemove kept, as docker's restart keeps --rm) once the daemon removed it, not
+    """``docker restart`` of one container: :func:`stop`, then started again by the daemon
+    from its record, as :func:`start_again` starts it (a change of limits made meanwhile
+    kept); a stopped one is just started, and a restarting one too, its restart called off by
+    the stop's signal (before, a start of the id did that). A container with autoRemove is
+    gone once stopped, its record with it: it is started again from what was read before the
+    stop (autoRemove kept, as docker's restart keeps --rm), once the daemon removed it, not
     while it does; :class:`GaveUp` if it was not removed within :data:`REMOVAL_WAIT`."""
     container = client.container(container_id)
-    if container["state"]["status"] == "stopped":
-        return _start_as(client, container)
+    if state_name(container) == "stopped":
+        return client.start_again(container_id)
+    stop(client, container_id, signal, timeout)
+    if not container.get("autoRemove"):
+        return client.start_again(container_id)
     # The record says the init's stdin was kept open (its "stdin"); a daemon before it did
     # not, and only the running init's listing shows it (a terminal's stdin is the
     # terminal's, which the bundle gives again).
     init = container["processes"][0] if container["processes"] else None
     stdin = bool(init and init["stdin"] and not init["terminal"])
-    stop(client, container_id, signal, timeout)
-    if container.get("autoRemove") and (
-        client.wait_within(container_id, REMOVAL_WAIT, condition="removed") is None
-    ):
+    if client.wait_within(container_id, REMOVAL_WAIT, condition="removed") is None:
         raise GaveUp(
             f"container {container_id!r} stopped, but the daemon had not removed it"
             f" (autoRemove) {REMOVAL_WAIT:g} s later: an attached session holds its removal"

@@ -179,6 +179,11 @@ class Client:
         )
         return cast(Container, self.call(request, timeout=deadline))
 
+    def start_again(self, container_id: str) -> Container:
+        """Start a stopped container again as the daemon's record of it says (its bundle,
+        labels, stdin, limits, process, restart policy): docker's start."""
+        return cast(Container, self.call(routes.start_again(container_id)))
+
     def exec(
         self, container_id: str, args: Sequence[str], **options: Unpack[routes.ExecOptions]
     ) -> Process:

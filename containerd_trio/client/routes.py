@@ -116,6 +116,11 @@ def start(container_id: str, bundle_path: str, **options: Unpack[StartOptions]) 
     return make_request("POST", container_path(container_id), body=body)
 
 
+def start_again(container_id: str) -> Request:
+    """docker's start of a stopped container: the daemon starts it from its own record."""
+    return Request("POST", container_path(container_id, "start"))
+
+
 def exec_process(container_id: str, args: Sequence[str], **options: Unpack[ExecOptions]) -> Request:
     body: dict[str, Any] = {"args": list(args)}
     env, cwd = options.get("env"), options.get("cwd")

@@ -1,0 +1,292 @@
+"""``POST /containers/{id}/start``: docker's start of a stopped container, from its own record.
+
+``ctr-trio start ID`` read the container (``GET``) and sent a start with a body made of what it
+read (``POST /containers/{id}``): a change of limits that came between the two was undone for
+that start, and every REST client had to make that body itself. The daemon now reads the
+record and starts the container under its lock, in one step. Real daemon, real runc; cgroup v1
+files read as tests/test_resources.py reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from .helpers import (
+    FOREVER,
+    BundleFactory,
+    GatedRunc,
+    RunningDaemon,
+    next_event,
+    now,
+    run_status,
+    runc_ids,
+    start_container,
+    wait_catching,
+    wait_exit,
+    wait_output,
+)
+from .test_resources import cgroup_value
+from .test_restart_policy import RESTARTING_COMMAND, _exited_into_backoff, _restart_held
+
+#: Prints its MARK, then runs until SIGUSR1 and exits 3 (a failure: on-failure restarts it).
+MARKED_UNTIL_USR1 = (
+    "sh", "-c", "echo run-$MARK; trap 'exit 3' USR1; while true; do usleep 5000; done"
+)  # fmt: skip
+
+
+async def start_again(client: httpx.AsyncClient, container_id: str) -> httpx.Response:
+    return await client.post(f"/containers/{container_id}/start")
+
+
+async def _ended_by_usr1(client: httpx.AsyncClient, container_id: str, pid: int) -> None:
+    """SIGUSR1 to ``pid`` (not the daemon's signal: no user's stop), once its trap is in
+    place; return at its exit."""
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+    os.kill(pid, signal.SIGUSR1)
+    assert await wait_exit(client, container_id, pid, since) == 3
+
+
+async def test_a_stopped_container_starts_again_from_its_record(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """What ``ctr-trio start ID`` sent, the daemon takes from the record: the bundle, labels,
+    stdin, the process its start ran, its restart policy (its count from 0 again, a user's
+    start), and the limits in force: the start's with an update made while it was stopped
+    laid over them, in the new init's cgroups. 201 and the container, a new one (its own
+    createdAt, its log anew), as a start of the id answers. A terminal its start's process
+    gave it, it has again."""
+    client = daemon.client
+    process = {"args": list(MARKED_UNTIL_USR1), "env": ["MARK=one"]}
+    policy = {"name": "on-failure", "maximumRetryCount": 1}
+    with trio.fail_after(60):
+        since = now()
+        first = await start_container(
+            client, "again", make_bundle(), labels={"team": "infra"}, stdin=True,
+            resources={"pids": {"limit": 20}}, process=process, restartPolicy=policy,
+        )  # fmt: skip
+        # Its one restart by the policy, then its last exit: stopped, restarted once.
+        first_pid = first["processes"][0]["pid"]
+        await _ended_by_usr1(client, "again", first_pid)
+        restarted = await next_event(
+            client, since=since, container_id="again",
+            match=lambda e: e["type"] == "start-container" and e["pid"] != first_pid,
+        )  # fmt: skip
+        await _ended_by_usr1(client, "again", restarted["pid"])
+        change = {"memory": {"limit": 32 << 20}, "cpu": {"shares": 512}}
+        patched = await client.patch("/containers/again", json={"resources": change})
+        assert patched.status_code == 200, patched.text
+        before = (await client.get("/containers/again")).json()
+        assert run_status(before["state"]) == {"status": "stopped", "exitStatus": 3}
+        assert before["restartCount"] == 1
+
+        response = await start_again(client, "again")
+        assert response.status_code == 201, response.text
+        again = response.json()
+        assert run_status(again["state"]) == {"status": "running"}
+        limits = {**change, "pids": {"limit": 20}}
+        assert (again["bundlePath"], again["labels"], again["stdin"]) == (
+            before["bundlePath"], {"team": "infra"}, True,
+        )  # fmt: skip
+        assert (again["resources"], again["process"]) == (limits, process)
+        assert (again["restartPolicy"], again["restartCount"]) == (policy, 0)
+        assert "autoRemove" not in again
+        assert again["createdAt"] > before["createdAt"]
+        [init] = again["processes"]
+        assert init["pid"] not in (first_pid, restarted["pid"])
+        assert (init["args"], init["stdin"], init["terminal"]) == (process["args"], True, False)
+        assert cgroup_value(init["pid"], "memory", "memory.limit_in_bytes") == str(32 << 20)
+        assert cgroup_value(init["pid"], "cpu", "cpu.shares") == "512"
+        assert cgroup_value(init["pid"], "pids", "pids.max") == "20"
+        assert (await client.get("/containers/again")).json() == again
+        await wait_output(client, "again", "run-one")
+        logged = (await client.get("/containers/again/logs")).text.splitlines()
+        # Its log begins anew, as a start of the id's does.
+        assert {json.loads(line)["pid"] for line in logged} == {init["pid"]}
+
+        # A terminal the start's process gave a bundle without one: given again.
+        tty = await start_container(
+            client, "tty", make_bundle(), process={"terminal": True, "args": list(FOREVER)}
+        )
+        since = now()
+        assert (await client.patch("/containers/tty", json={"signal": 9})).status_code == 200
+        await wait_exit(client, "tty", tty["processes"][0]["pid"], since)
+        response = await start_again(client, "tty")
+        assert response.status_code == 201, response.text
+        assert response.json()["processes"][0]["terminal"] is True
+        for container_id in ("again", "tty"):
+            await client.delete(f"/containers/{container_id}", params={"timeout": 0})
+
+
+async def test_a_change_of_limits_under_way_is_in_force_in_the_run_it_starts(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A PATCH of limits whose runc update the init's exit overtook (held here, the exit let
+    come meanwhile) holds the container's lock: what a GET says then is the limits from
+    before, which a client's start body would have put in force again, the PATCH's 200
+    notwithstanding. The start again waits for the PATCH's end, then starts from the record
+    that has its change: both answer, and the new init's cgroup has the change."""
+    gated = GatedRunc(tmp_path, "update")
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    answers: dict[str, httpx.Response] = {}
+    change = {"pids": {"limit": 33}}
+
+    async def update() -> None:
+        answers["patch"] = await client.patch("/containers/racy", json={"resources": change})
+
+    async def start() -> None:
+        answers["start"] = await start_again(client, "racy")
+
+    with trio.fail_after(30):
+        started = await start_container(
+            client, "racy", make_bundle(), resources={"pids": {"limit": 20}}
+        )
+        pid = started["processes"][0]["pid"]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(update)
+            await gated.reached()  # the PATCH's runc update, holding the container
+            since = now()
+            os.kill(pid, signal.SIGKILL)  # not the daemon's signal
+            await wait_exit(client, "racy", pid, since)
+            read = (await client.get("/containers/racy")).json()
+            assert (read["state"]["status"], read["resources"]) == (
+                "stopped",
+                {"pids": {"limit": 20}},
+            )
+            nursery.start_soon(start)
+            await trio.testing.wait_all_tasks_blocked()
+            supervisor = daemon.daemon.supervisor
+            assert supervisor is not None
+            # The start again waits for the lock the PATCH holds, and has not answered.
+            assert supervisor.container("racy").lock.statistics().tasks_waiting == 1
+            assert "start" not in answers
+            await trio.Path(gated.gate).write_text("go\n")
+        assert answers["patch"].status_code == 200, answers["patch"].text
+        assert answers["patch"].json()["resources"] == change
+        assert answers["start"].status_code == 201, answers["start"].text
+        again = answers["start"].json()
+        assert (run_status(again["state"]), again["resources"]) == ({"status": "running"}, change)
+        assert cgroup_value(again["processes"][0]["pid"], "pids", "pids.max") == "33"
+    await client.delete("/containers/racy", params={"timeout": 0})
+
+
+async def test_what_is_not_stopped_is_a_409_and_an_unknown_id_a_404(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker's start of a running (or restarting) container answers 304 and does nothing, of
+    a paused one 409: here each is a 409 that says which (an answer with a body, as every
+    error of the API), the container left as it is. An unknown or deleted id is a 404; the
+    route takes no body, as a wait's."""
+    with trio.fail_after(30):
+        await start_container(client, "live", make_bundle())
+        live = (await client.get("/containers/live")).json()
+        for status, why in (
+            (None, "it is running already"),
+            ("paused", "it is paused; resume it first"),
+        ):
+            if status is not None:
+                paused = await client.patch("/containers/live", json={"status": status})
+                assert paused.status_code == 200, paused.text
+            refused = await start_again(client, "live")
+            assert refused.status_code == 409, refused.text
+            assert refused.json() == {"error": f"cannot start container 'live': {why}"}
+            got = (await client.get("/containers/live")).json()
+            assert got["processes"] == live["processes"] and got["createdAt"] == live["createdAt"]
+
+        # Restarting (its policy's delay): its policy starts it; the delay goes on.
+        await _exited_into_backoff(client, "looping", make_bundle, monkeypatch)
+        waiting = (await client.get("/containers/looping")).json()
+        refused = await start_again(client, "looping")
+        assert refused.status_code == 409, refused.text
+        assert refused.json() == {"error": RESTARTING_COMMAND.format("start", "looping")}
+        assert (await client.get("/containers/looping")).json() == waiting
+
+        for path, status in (("/containers/ghost/start", 404), ("/containers/-a/start", 400)):
+            answer = await client.post(path)
+            assert answer.status_code == status, answer.text
+        assert (await client.post("/containers/ghost/start")).json() == {
+            "error": "container 'ghost' not found"
+        }
+        body = await client.post("/containers/live/start", json={"bundlePath": "/containers/x"})
+        assert body.status_code == 400, body.text
+        assert "this route takes no body" in body.json()["error"]
+        for container_id in ("live", "looping"):
+            deleted = await client.delete(f"/containers/{container_id}", params={"timeout": 0})
+            assert deleted.status_code == 200, deleted.text
+        assert (await start_again(client, "live")).status_code == 404
+
+
+async def test_during_the_restarts_own_start_it_waits_then_is_a_409(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """While the restart by its policy is in its own start (held in runc run), a start again
+    waits for it, as a command does, and acts on what it left: the run it started, a 409;
+    that run is the restart's (its count 1), not replaced."""
+    daemon, gated, _ = await _restart_held(start_daemon, make_bundle, tmp_path, "svc")
+    client = daemon.client
+    answers: list[httpx.Response] = []
+
+    async def start() -> None:
+        answers.append(await start_again(client, "svc"))
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(start)
+            await trio.testing.wait_all_tasks_blocked()
+            assert answers == []
+            await trio.Path(gated.gate).write_text("go\n")  # the restart's start goes on
+        assert answers[0].status_code == 409, answers[0].text
+        assert answers[0].json() == {"error": "cannot start container 'svc': it is running already"}
+        got = (await client.get("/containers/svc")).json()
+        assert (run_status(got["state"]), got["restartCount"]) == ({"status": "running"}, 1)
+        deleted = await client.delete("/containers/svc", params={"timeout": 0})
+        assert deleted.status_code == 200, deleted.text
+
+
+async def test_a_start_again_that_fails_leaves_the_stopped_container_as_it_was(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A limit the kernel refuses as runc starts the container (below what its first process
+    holds; an update of the stopped container is checked as the start's body is, not as the
+    kernel will) fails the start with the 400 a start with that body gets; the stopped
+    container is there as it was, its record, its log, and nothing of it in runc. With a
+    limit it can run under, it starts."""
+    client = daemon.client
+    with trio.fail_after(30):
+        first = await start_container(client, "tiny", make_bundle(("sh", "-c", "echo was; exit 4")))
+        assert (await client.post("/containers/tiny/wait")).json()["exitStatus"] == 4
+        patched = await client.patch(
+            "/containers/tiny", json={"resources": {"memory": {"limit": 4096}}}
+        )
+        assert patched.status_code == 200, patched.text
+        before = (await client.get("/containers/tiny")).json()
+        logged = (await client.get("/containers/tiny/logs")).text
+
+        refused = await start_again(client, "tiny")
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"].startswith(
+            "cannot start container 'tiny' with resources.memory.limit 4096: "
+        )
+        assert (await client.get("/containers/tiny")).json() == before
+        assert (await client.get("/containers/tiny/logs")).text == logged
+        assert runc_ids(daemon.config.state_dir) == []
+
+        limit = {"memory": {"limit": 64 << 20}}
+        assert (
+            await client.patch("/containers/tiny", json={"resources": limit})
+        ).status_code == 200
+        response = await start_again(client, "tiny")
+        assert response.status_code == 201, response.text
+        assert response.json()["processes"][0]["pid"] != first["processes"][0]["pid"]
+        assert response.json()["resources"] == limit
