@@ -180,6 +180,9 @@ class Supervisor:
         #: by id: the start's container takes the id, but to the user it is the stopped one,
         #: restarting, until that start ends (see :meth:`container`, :meth:`_after_restart`).
         self._restarting: dict[str, Container] = {}
+        #: The starts again under way (:meth:`start_again`), by id: set once each answers. A
+        #: second start again of the id waits for it, then answers for what it left.
+        self._starting_again: dict[str, trio.Event] = {}
         metrics.count_containers(self._count_by_status)
 
     # --- lifetime -------------------------------------------------------------------------------
@@ -673,15 +676,31 @@ class Supervisor:
         (nothing awaits from the lock found free to :meth:`start`'s reservation of the id). So
         a ``PATCH`` is in the record read, or comes to a container being started (a 404, as
         during any start): none is lost, where a client's GET then start left a window
-        between the two for one to fall into and be undone."""
-        while True:
-            container = await self._commanded(container_id)
-            if not container.lock.locked():
-                break
-            async with container.lock:
-                pass  # its turn, after the command (and those queued before this one)
-        _refuse_unless_stopped(container)
-        return await self._start_from_record(container)
+        between the two for one to fall into and be undone.
+
+        One start again of an id at a time: a second waits for the first to answer, then
+        answers for what it left (the run it started: the 409 of a running container). Two
+        that waited for the lock together handed it to each other for ever (each let it go
+        on its turn, to the other, then waited for it again), neither answering; so did one
+        with the restart by the policy of a container whose exit came meanwhile, which is
+        refused before it waits now (its policy starts it)."""
+        while (earlier := self._starting_again.get(container_id)) is not None:
+            await earlier.wait()
+        ours = self._starting_again[container_id] = trio.Event()
+        try:
+            while True:
+                container = await self._commanded(container_id)
+                if container.pending_restart is not None or not container.lock.locked():
+                    # Restarting: refused now, not once the command ends, as its restart
+                    # waits for that too (see _restart): the two would hand the lock on.
+                    break
+                async with container.lock:
+                    pass  # its turn, after the command (and those queued before this one)
+            _refuse_unless_stopped(container)
+            return await self._start_from_record(container)
+        finally:
+            del self._starting_again[container_id]
+            ours.set()
 
     async def _start_from_record(
         self, container: Container, *, restarted: tuple[int, float] | None = None

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -290,3 +291,110 @@ async def test_a_start_again_that_fails_leaves_the_stopped_container_as_it_was(
         assert response.status_code == 201, response.text
         assert response.json()["processes"][0]["pid"] != first["processes"][0]["pid"]
         assert response.json()["resources"] == limit
+
+
+async def _updates_held(
+    start_daemon: Callable[..., Any], tmp_path: Path
+) -> tuple[RunningDaemon, GatedRunc, list[httpx.Response]]:
+    """A daemon whose runc update waits at a gate; the answers of the starts again that
+    :func:`_start_again_into` sends."""
+    gated = GatedRunc(tmp_path, "update")
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    return daemon, gated, []
+
+
+async def _hold_a_patch(
+    client: httpx.AsyncClient, nursery: trio.Nursery, container_id: str, gated: GatedRunc
+) -> None:
+    """Send a PATCH of the container's pids limit (9) in ``nursery``; return once its runc
+    update is held at ``gated``, the PATCH holding the container."""
+    change = {"resources": {"pids": {"limit": 9}}}
+    nursery.start_soon(partial(client.patch, f"/containers/{container_id}", json=change))
+    await gated.reached()
+
+
+async def _start_again_into(
+    answers: list[httpx.Response], client: httpx.AsyncClient, container_id: str
+) -> None:
+    answers.append(await start_again(client, container_id))
+
+
+async def test_two_starts_again_behind_a_command_start_it_once(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Two starts again of one stopped container while a command holds it (a PATCH whose runc
+    update the exit overtook, held here): once it ends, one starts the container, the other
+    answers for what that left, the 409 of a running container (docker's 304: ctr-trio
+    start prints its id, exit 0). Before, each woke with the lock, let it go to the other
+    and waited for it again, for ever: neither answered."""
+    daemon, gated, answers = await _updates_held(start_daemon, tmp_path)
+    client = daemon.client
+    with trio.fail_after(30):
+        started = await start_container(client, "twice", make_bundle())
+        pid = started["processes"][0]["pid"]
+        async with trio.open_nursery() as nursery:
+            await _hold_a_patch(client, nursery, "twice", gated)
+            since = now()
+            os.kill(pid, signal.SIGKILL)
+            await wait_exit(client, "twice", pid, since)
+            nursery.start_soon(_start_again_into, answers, client, "twice")
+            nursery.start_soon(_start_again_into, answers, client, "twice")
+            await trio.testing.wait_all_tasks_blocked()
+            supervisor = daemon.daemon.supervisor
+            assert supervisor is not None
+            # Both wait (neither has answered), behind the PATCH's hold on the container.
+            assert supervisor.container("twice").lock.statistics().tasks_waiting >= 1
+            assert answers == []
+            await trio.Path(gated.gate).write_text("go\n")
+    assert sorted(answer.status_code for answer in answers) == [201, 409], answers
+    [refused] = [answer for answer in answers if answer.status_code == 409]
+    assert refused.json() == {"error": "cannot start container 'twice': it is running already"}
+    got = (await client.get("/containers/twice")).json()
+    [ran] = [answer.json() for answer in answers if answer.status_code == 201]
+    assert got["processes"] == ran["processes"] and got["resources"] == {"pids": {"limit": 9}}
+    await client.delete("/containers/twice", params={"timeout": 0})
+
+
+async def test_a_start_again_of_a_restarting_container_behind_a_command_is_a_409_at_once(
+    start_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A container whose exit overtook a PATCH's runc update (held here), with a restart
+    policy: its restart waits for the PATCH's end. A start again then is the 409 of a
+    restarting container at once, as without the PATCH; the restart, once the PATCH ends,
+    runs under its change. Before, the start again waited for the lock too, and the two
+    handed it to each other for ever once the PATCH let it go: neither the start's answer
+    nor the restart came."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 0.0)
+    daemon, gated, answers = await _updates_held(start_daemon, tmp_path)
+    client = daemon.client
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    with trio.fail_after(30):
+        started = await start_container(
+            client, "policed", make_bundle(MARKED_UNTIL_USR1), restartPolicy={"name": "always"}
+        )
+        pid = started["processes"][0]["pid"]
+        async with trio.open_nursery() as nursery:
+            await _hold_a_patch(client, nursery, "policed", gated)
+            since = now()
+            await _ended_by_usr1(client, "policed", pid)
+            await trio.testing.wait_all_tasks_blocked()  # the restart waits for the PATCH
+            assert supervisor.container("policed").lock.statistics().tasks_waiting == 1
+            nursery.start_soon(_start_again_into, answers, client, "policed")
+            await trio.testing.wait_all_tasks_blocked()
+            await trio.Path(gated.gate).write_text("go\n")
+            restarted = await next_event(
+                client, since=since, container_id="policed",
+                match=lambda e: e["type"] == "start-container",
+            )  # fmt: skip
+    [refused] = answers
+    assert refused.status_code == 409, refused.text
+    assert refused.json() == {"error": RESTARTING_COMMAND.format("start", "policed")}
+    got = (await client.get("/containers/policed")).json()
+    assert (run_status(got["state"]), got["restartCount"]) == ({"status": "running"}, 1)
+    assert got["processes"][0]["pid"] == restarted["pid"]
+    assert cgroup_value(restarted["pid"], "pids", "pids.max") == "9"
+    await client.delete("/containers/policed", params={"timeout": 0})
