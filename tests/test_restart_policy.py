@@ -1608,13 +1608,19 @@ async def test_ctr_trio_rm_without_force_removes_a_restarting_container(
 
 
 async def test_a_restarts_init_given_an_earlier_processs_pid_replays_its_own_output(
-    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A restart by the policy continues the log, and the kernel gives pids again (pid_max
     32768): forced here (ns_last_pid, :func:`.test_logs.exec_at_pid`'s way), a restart's init
     gets the pid of an exec'd process of an earlier run. logs?pid= and an attach with
     logs=true to that init replay its run's output alone. Before, the earlier process's came
     first: records were selected by the pid alone, from the log's start."""
+    # A short delay, not doubling: as many tries as the kernel needs, as exec_at_pid's.
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 0.01)
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_MAX_DELAY", 0.01)
     policy = {"name": "always"}
     info = await start_container(client, "svc", make_bundle(SAYS_UP), restartPolicy=policy)
     init: int = info["processes"][0]["pid"]
@@ -1626,7 +1632,7 @@ async def test_a_restarts_init_given_an_earlier_processs_pid_replays_its_own_out
             client, since=since, match=lambda e: e["type"] == "exit" and e.get("pid") == wanted
         )
         distance = 1
-        for _ in range(7):  # the policy's delay doubles each time: 12.7 s in all
+        for _ in range(30):
             NS_LAST_PID.write_text(str(wanted - distance))
             init = await _restarted(client, "svc", init)
             if init == wanted:
