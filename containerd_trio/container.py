@@ -315,7 +315,7 @@ class Container:
         #: A restore's cgroup of its own (a migration's), recorded while it starts.
         self._cgroups_path: str | None = None
         #: The last exits of its processes, by pid (for waits that come after them).
-        self.exits: OrderedDict[int, ExitInfo] = OrderedDict()
+        self.exits: OrderedDict[int, _Ended] = OrderedDict()
         #: Set once the container stopped and all of its output is in its log.
         self.output_finished = trio.Event()
         #: Why its log cannot be written (a full disk), while that lasts.
@@ -717,7 +717,7 @@ class Container:
 
     def _remember_exit(self, process: Process) -> None:
         assert process.exit_status is not None
-        self.exits[process.pid] = _exit_info(self.id, process)
+        self.exits[process.pid] = _Ended(_exit_info(self.id, process), self._since(process))
         self.exits.move_to_end(process.pid)
         while len(self.exits) > _EXITS_KEPT:
             self.exits.popitem(last=False)
@@ -797,6 +797,8 @@ class Container:
             key = self._ctx.new_key(self.id, "exec")
             pid_file = self._ctx.pid_dir / f"{self.id}.{key.rpartition('/')[2]}.pid"
             custody = self._custody(key, terminal=spec.terminal, stdin=spec.stdin)
+            # Before runc is asked: its output is stamped from then on, never before.
+            asked_ns = timestamps.now_ns()
             try:
                 started = await self._ctx.runtime.exec(self.id, document, pid_file, custody)
             except BaseException as exc:
@@ -814,6 +816,7 @@ class Container:
             _close_stdin_pipe(custody, ours=False)
             started = _with_stdin(started, custody)
             process = self._new_process(key, started, document, stdin=spec.stdin)
+            process.since_ns = asked_ns
             self._ctx.events.publish("start-process", self.id, pid=process.pid)
             if self._nursery is not None:  # else the tree watches it as it starts
                 self._nursery.start_soon(self._watch, process)
@@ -842,7 +845,35 @@ class Container:
         ended = self.exits.get(pid)
         if ended is None:
             raise NotFound(f"process {pid} is not a process of container {self.id!r}")
-        return ended
+        return ended.info
+
+    def output_since(self, pid: int) -> int | None:
+        """From when the log's records of ``pid`` are its current (or last) process's: that
+        process's start; None if the container knows no process of that pid (its records from
+        the log's start are all there is to go by).
+
+        The log spans the container's runs and every process of each, and pid_max is 32768
+        here: within a long-lived container's log the kernel gives a pid again. The records of
+        a pid before its last process started are an earlier process's (whose exit the newer
+        one's took the place of, in :attr:`exits`), not this one's. A live process is the
+        pid's newest, then a remembered exit, then the init of a run whose exit was not seen
+        (a record adopted stopped)."""
+        process = self.processes.get(pid)
+        if process is not None:
+            return self._since(process)
+        ended = self.exits.get(pid)
+        if ended is not None:
+            return ended.since_ns
+        if self.init is not None and self.init.pid == pid:
+            return self._since(self.init)
+        return None
+
+    def _since(self, process: Process) -> int:
+        """When ``process``'s output may begin: an exec's ask of runc, else its run's start
+        (taken before runc was asked: :attr:`created_ns`, or the restart's run_started_ns)."""
+        if process.since_ns is not None:
+            return process.since_ns
+        return self.run_started_ns or self.created_ns
 
     async def end_input(self, process: Process) -> bool:
         """Close the process's stdin (EOF for a terminal); False if it took no input."""
@@ -912,7 +943,7 @@ class Container:
         init = self.init  # None for one that ended while no server ran: its record says how
         ended = self.exits.get(init.pid) if init is not None else None
         if ended is not None:
-            return ended
+            return ended.info
         pid = init.pid if init is not None else None
         # Its record's exit time, if it had one (finishedAt): the wait says it as it did.
         at = None if self.finished_ns is None else timestamps.format_ns(self.finished_ns)
@@ -1589,6 +1620,15 @@ def _exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
         document["user"] = user_over(document.get("user"), spec.user)
     document.setdefault("cwd", "/")
     return document
+
+
+@attrs.frozen
+class _Ended:
+    """A remembered exit, and when that process's output may have begun (its records are
+    those of its pid from then on: :meth:`Container.output_since`)."""
+
+    info: ExitInfo
+    since_ns: int
 
 
 def _exit_info(container_id: str, process: Process) -> ExitInfo:

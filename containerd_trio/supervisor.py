@@ -1130,6 +1130,12 @@ class Supervisor:
                 finished = process.output_ended
             elif follow:
                 follow = False  # it ended already: all of its output is in the log
+            # That pid's current (or last) process's records: a pid the kernel gave again
+            # has an earlier process's before them (a prefix test, then a stamp's: only the
+            # pid's own records pay for it).
+            began_ns = container.output_since(pid)
+            if began_ns is not None and (since_ns is None or since_ns < began_ns):
+                since_ns = began_ns
         query = LogQuery(tail=tail, pid=pid, since_ns=since_ns, until_ns=until_ns)
         return logs.read_log(
             container.dir,

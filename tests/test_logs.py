@@ -38,6 +38,7 @@ from .helpers import (
     wait_exit,
     wait_output,
 )
+from .wsclient import attach
 
 
 async def records(
@@ -480,3 +481,76 @@ async def test_a_process_that_closes_its_output_ends_its_log_while_it_runs(
     (half / "rootfs" / "gate").touch()
     with trio.fail_after(10):
         await wait_output(client, "half", "late\n")
+
+
+#: Where the kernel's next pid in the initial pid namespace is chosen from (root): the last one
+#: given. The next allocation anywhere takes the first free pid after it.
+NS_LAST_PID = Path("/proc/sys/kernel/ns_last_pid")
+
+
+async def exec_at_pid(
+    client: httpx.AsyncClient, container_id: str, args: list[str], wanted: int
+) -> None:
+    """Exec ``args`` so that the process gets pid ``wanted`` (free now) again: the kernel is
+    told its last pid was just before it. runc forks and starts threads before the process, so
+    the distance from that hint to the process's pid is learnt from a miss (and other
+    processes of the host may take pids meanwhile): each miss is killed, and the next try
+    hints that much earlier. Bounded."""
+    distance = 1
+    for _ in range(30):
+        since = now()
+        NS_LAST_PID.write_text(str(wanted - distance))
+        response = await client.put(f"/containers/{container_id}/processes", json={"args": args})
+        assert response.status_code == 201, response.text
+        pid: int = response.json()["pid"]
+        if pid == wanted:
+            return
+        await client.post(f"/containers/{container_id}/process/{pid}", json={"signal": 9})
+        await wait_exit(client, container_id, pid, since)
+        # Past it (or short of it) by as many pids as others (runc's) took before it; far
+        # off (wrapped, or another process took many): start again.
+        distance = max(1, distance + pid - wanted) if abs(pid - wanted) < 300 else 1
+    pytest.skip(f"the kernel would not give pid {wanted} again in 30 tries")
+
+
+async def test_a_pid_given_again_selects_its_own_process_output_only(
+    daemon: RunningDaemon, bundle: Path
+) -> None:
+    """The log spans every process of the container's runs, each record with its pid; pid_max
+    is 32768 here, so the kernel gives a pid again within a long-lived container's log. Forced
+    here (ns_last_pid): a process given the pid of one that ended before it. Its logs?pid= and
+    an attach with logs=true replay its own output alone, live and once it ended. Before,
+    records were selected by the pid alone: the old process's output came first in both."""
+    client = daemon.client
+    with trio.fail_after(60):
+        await start_container(client, "reused", bundle)
+        since = now()
+        response = await client.put(
+            "/containers/reused/processes", json={"args": ["sh", "-c", "echo first"]}
+        )
+        first: int = response.json()["pid"]
+        await wait_exit(client, "reused", first, since)
+        args = ["sh", "-c", "echo second; exec sleep 100000"]
+        await exec_at_pid(client, "reused", args, first)
+        await wait_output(client, "reused", "second\n")
+        wanted = [{"pid": first, "data": "second\n"}]
+
+        def selected(got: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [{"pid": r["pid"], "data": r["data"]} for r in got]
+
+        assert selected(await records(client, "reused", pid=str(first))) == wanted
+        session = await attach(daemon.url, "reused", first, query="logs=true")
+        assert await session.read_until("second\n")
+        assert bytes(session.output) == b"second\n"
+        await session.detach()
+
+        since = now()
+        await client.post(f"/containers/reused/process/{first}", json={"signal": 9})
+        await wait_exit(client, "reused", first, since)
+        assert selected(await records(client, "reused", pid=str(first))) == wanted
+        session = await attach(daemon.url, "reused", first, query="logs=true")
+        assert await session.to_end() == 137
+        assert bytes(session.output) == b"second\n"
+        # The whole log still has both, each with its pid (the same), and exec_at_pid's misses.
+        every = await records(client, "reused")
+        assert [r["data"] for r in every if r["pid"] == first] == ["first\n", "second\n"]

@@ -42,6 +42,7 @@ from .helpers import (
 from .test_auto_remove import _left
 from .test_cli import run_cli
 from .test_containers import _host_pids
+from .test_logs import NS_LAST_PID
 from .test_recovery import orphans  # noqa: F401 (a fixture)
 from .test_resources import UNLIMITED, cgroup_value, memory_and_swap
 from .wsclient import Rejected, attach
@@ -1604,3 +1605,46 @@ async def test_ctr_trio_rm_without_force_removes_a_restarting_container(
     assert (await client.get("/containers/looping")).status_code == 404
     assert _left(daemon, "looping") == []
     assert runc_ids(daemon.config.state_dir) == []
+
+
+async def test_a_restarts_init_given_an_earlier_processs_pid_replays_its_own_output(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A restart by the policy continues the log, and the kernel gives pids again (pid_max
+    32768): forced here (ns_last_pid, :func:`.test_logs.exec_at_pid`'s way), a restart's init
+    gets the pid of an exec'd process of an earlier run. logs?pid= and an attach with
+    logs=true to that init replay its run's output alone. Before, the earlier process's came
+    first: records were selected by the pid alone, from the log's start."""
+    # A short delay, not doubling: as many tries as the kernel needs, as exec_at_pid's.
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 0.01)
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_MAX_DELAY", 0.01)
+    policy = {"name": "always"}
+    info = await start_container(client, "svc", make_bundle(SAYS_UP), restartPolicy=policy)
+    init: int = info["processes"][0]["pid"]
+    with trio.fail_after(60):
+        since = now()
+        response = await client.put("/containers/svc/processes", json={"args": ["echo", "old"]})
+        wanted: int = response.json()["pid"]
+        await next_event(
+            client, since=since, match=lambda e: e["type"] == "exit" and e.get("pid") == wanted
+        )
+        distance = 1
+        for _ in range(30):
+            NS_LAST_PID.write_text(str(wanted - distance))
+            init = await _restarted(client, "svc", init)
+            if init == wanted:
+                break
+            # Short of it or past it by as many as others took or left meanwhile.
+            distance = max(1, distance + init - wanted) if abs(init - wanted) < 300 else 1
+        else:
+            pytest.skip(f"the kernel would not give pid {wanted} to a restart's init")
+        got = await client.get("/containers/svc/logs", params={"pid": str(wanted)})
+        assert [json.loads(line)["data"] for line in got.text.splitlines()] == ["up\n"]
+        session = await attach(daemon.url, "svc", wanted, query="logs=true")
+        assert await session.read_until("up\n")
+        assert bytes(session.output) == b"up\n"
+        await session.detach()
+    assert (await client.delete("/containers/svc", params={"timeout": 0})).status_code == 200
