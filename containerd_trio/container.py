@@ -674,7 +674,7 @@ class Container:
         if self._oom is not None:
             self._oom.check()  # an OOM kill may have come before the watcher was in place
         assert init.exit_status is not None
-        self.processes.pop(init.pid, None)
+        self._forget_live(init)
         # The init's death kills every other process of its pid namespace; those watchers
         # report their own exits as they come.
         self.status = Status.STOPPED
@@ -707,13 +707,22 @@ class Container:
     def _exec_exited(self, process: Process) -> None:
         if self._oom is not None:
             self._oom.check()  # by the time the victim is dead, the kill is counted
-        self.processes.pop(process.pid, None)
+        self._forget_live(process)
         self._remember_exit(process)
         self._ctx.metrics.exec_exits.inc()
         self._ctx.events.publish(
             "exit", self.id, pid=process.pid, status=process.exit_status, at_ns=process.exit_ns
         )
         self.save()
+
+    def _forget_live(self, process: Process) -> None:
+        """Take ``process`` out of the live ones, if its pid is still its own there. Its exit
+        is reported once its output is in (or after the drain, :data:`_DRAIN_SECONDS`, when a
+        child it left holds its pipe), but its pid is free from its exit on: a process exec'd
+        meanwhile may have been given it, and is then the pid's (its wait, its attach, its
+        ``logs?pid=``). The late report took that newer process out of the table before."""
+        if self.processes.get(process.pid) is process:
+            del self.processes[process.pid]
 
     def _remember_exit(self, process: Process) -> None:
         assert process.exit_status is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import json
 import os
@@ -554,3 +555,59 @@ async def test_a_pid_given_again_selects_its_own_process_output_only(
         # The whole log still has both, each with its pid (the same), and exec_at_pid's misses.
         every = await records(client, "reused")
         assert [r["data"] for r in every if r["pid"] == first] == ["first\n", "second\n"]
+
+
+async def test_a_pid_given_again_while_the_earlier_process_drains_stays_the_new_ones(
+    daemon: RunningDaemon, bundle: Path
+) -> None:
+    """An exec'd process's exit is reported once its output is in, or after the drain (2 s)
+    when a child it left holds its pipe; its pid is free from its exit on. A process given
+    that pid meanwhile is the pid's (forced: ns_last_pid). The earlier one's late report took
+    the pid's entry from the newer, live one: its logs?pid= then answered from the earlier
+    one's remembered exit (its output first) and the container listed it no more."""
+    client = daemon.client
+    with trio.fail_after(60):
+        await start_container(client, "drained", bundle)
+        since = now()
+        response = await client.put(
+            "/containers/drained/processes",
+            json={"args": ["sh", "-c", "echo first; setsid sleep 20 &"]},
+        )
+        assert response.status_code == 201, response.text
+        first: int = response.json()["pid"]
+        await wait_output(client, "drained", "first\n")
+        # Exited (its pid is free once the keeper reaps it, at once; a try before that misses,
+        # and exec_at_pid tries again): its child holds its stdout, so its report is 2 s off.
+        with contextlib.suppress(ProcessLookupError):  # reaped already
+            pidfd = os.pidfd_open(first)
+            try:
+                await trio.lowlevel.wait_readable(pidfd)
+            finally:
+                os.close(pidfd)
+        args = ["sh", "-c", "echo second; exec sleep 100000"]
+        await exec_at_pid(client, "drained", args, first)
+        # The events in the order they were published: the new process's start before the
+        # earlier one's exit report, or the window was missed.
+        starts = 0
+        async with client.stream(
+            "GET", "/events", params={"since": since, "id": "drained"}
+        ) as response:
+            async for line in response.aiter_lines():
+                event = json.loads(line)
+                if event.get("pid") != first:
+                    continue
+                if event["type"] == "start-process":
+                    starts += 1
+                elif event["type"] == "exit":
+                    break
+        if starts < 2:
+            pytest.skip("the earlier process's exit was reported before the pid was given again")
+        await wait_output(client, "drained", "second\n")
+        got = await records(client, "drained", pid=str(first))
+        assert [r["data"] for r in got] == ["second\n"]
+        listed = (await client.get("/containers/drained")).json()["processes"]
+        assert first in [p["pid"] for p in listed]
+        session = await attach(daemon.url, "drained", first, query="logs=true")
+        assert await session.read_until("second\n")
+        assert bytes(session.output) == b"second\n"
+        await session.detach()
