@@ -726,7 +726,13 @@ class Container:
 
     def _remember_exit(self, process: Process) -> None:
         assert process.exit_status is not None
-        self.exits[process.pid] = _Ended(_exit_info(self.id, process), self._since(process))
+        since_ns = self._since(process)
+        newer = self.exits.get(process.pid)
+        if newer is not None and newer.since_ns > since_ns:
+            # A process given its pid while its report waited (see _forget_live) ended
+            # before it: that one is the pid's last process, its exit the pid's.
+            return
+        self.exits[process.pid] = _Ended(_exit_info(self.id, process), since_ns)
         self.exits.move_to_end(process.pid)
         while len(self.exits) > _EXITS_KEPT:
             self.exits.popitem(last=False)

@@ -611,3 +611,51 @@ async def test_a_pid_given_again_while_the_earlier_process_drains_stays_the_new_
         assert await session.read_until("second\n")
         assert bytes(session.output) == b"second\n"
         await session.detach()
+
+
+async def test_a_pid_given_again_that_ends_before_the_earlier_process_report_stays_the_new_ones(
+    daemon: RunningDaemon, bundle: Path
+) -> None:
+    """As above, but the newer process ends before the earlier one's exit is reported (its
+    drain): the pid's last process is the newer one all the same. The earlier one's late
+    report took the pid's remembered exit: its wait answered the earlier one's status, and
+    its logs?pid= the earlier one's output first."""
+    client = daemon.client
+    with trio.fail_after(60):
+        await start_container(client, "ended", bundle)
+        since = now()
+        response = await client.put(
+            "/containers/ended/processes",
+            json={"args": ["sh", "-c", "echo first; setsid sleep 20 &"]},
+        )
+        assert response.status_code == 201, response.text
+        first: int = response.json()["pid"]
+        await wait_output(client, "ended", "first\n")
+        with contextlib.suppress(ProcessLookupError):  # reaped already
+            pidfd = os.pidfd_open(first)
+            try:
+                await trio.lowlevel.wait_readable(pidfd)
+            finally:
+                os.close(pidfd)
+        await exec_at_pid(client, "ended", ["sh", "-c", "echo second; exit 5"], first)
+        # Published in this order: the newer process's start and exit, then the earlier
+        # one's exit report; or the window was missed.
+        seen: list[tuple[str, int]] = []
+        async with client.stream(
+            "GET", "/events", params={"since": since, "id": "ended"}
+        ) as response:
+            async for line in response.aiter_lines():
+                event = json.loads(line)
+                if event.get("pid") == first and event["type"] in ("start-process", "exit"):
+                    seen.append((event["type"], event.get("status", -1)))
+                    if seen.count(("exit", 0)) + seen.count(("exit", 5)) == 2:
+                        break
+        if seen != [("start-process", -1), ("start-process", -1), ("exit", 5), ("exit", 0)]:
+            pytest.skip(f"not the order wanted: {seen}")
+        got = await records(client, "ended", pid=str(first))
+        assert [r["data"] for r in got] == ["second\n"]
+        waited = await client.post(f"/containers/ended/process/{first}/wait")
+        assert waited.json()["exitStatus"] == 5
+        session = await attach(daemon.url, "ended", first, query="logs=true")
+        assert await session.to_end() == 5
+        assert bytes(session.output) == b"second\n"
