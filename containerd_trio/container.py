@@ -612,6 +612,14 @@ class Container:
     def _adopt(self, launch: Adopt) -> None:
         """Take over the processes of a container a previous server watched (its times taken
         from its record: :meth:`take_times`)."""
+        run_started_ns = self.run_started_ns or self.created_ns
+        for process in launch.processes[1:]:
+            if process.since_ns is None and process.start_time is not None:
+                # An exec'd process: its exec's ask of runc was the server's before, gone
+                # with it; its start, as the kernel counts it, is as good (a pid given again
+                # within the run selects its own output: :meth:`output_since`).
+                began_ns = procfs.started_before_ns(process.start_time)
+                process.since_ns = max(run_started_ns, began_ns)
         for process in launch.processes:
             self.processes[process.pid] = process
             if not process.output_ended.is_set():
@@ -884,7 +892,8 @@ class Container:
         return None
 
     def _since(self, process: Process) -> int:
-        """When ``process``'s output may begin: an exec's ask of runc, else its run's start
+        """When ``process``'s output may begin: an exec's ask of runc (or an adopted one's
+        start, :meth:`_adopt`), else its run's start
         (taken before runc was asked: :attr:`created_ns`, or the restart's run_started_ns)."""
         if process.since_ns is not None:
             return process.since_ns

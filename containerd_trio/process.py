@@ -43,9 +43,10 @@ class Process:
         self.info = info
         self.start_time = start_time
         #: A moment before its first output could be stamped in the log (the exec's ask of
-        #: runc, by the logger's clock); None: its run's start (an init, or an exec'd process
-        #: adopted from a record). What selects its output from that of an earlier process
-        #: of the container given the same pid (see :meth:`.Container.output_since`).
+        #: runc, by the logger's clock; for an exec'd process adopted from a record, its start
+        #: as the kernel counts it); None: its run's start (an init). What selects its output
+        #: from that of an earlier process of the container given the same pid (see
+        #: :meth:`.Container.output_since`).
         self.since_ns: int | None = None
         #: The keeper holds it: its exit comes from the keeper, with its true status.
         self.kept = kept

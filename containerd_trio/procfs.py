@@ -11,6 +11,7 @@ facts that line lacks (an owner, a capability, a signal's disposition) come from
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 
 #: Clock ticks per second, the unit of the start time and CPU times.
@@ -54,6 +55,16 @@ def start_time(pid: int) -> int | None:
     """Clock ticks since boot when the process started (field 22); readable for a zombie too."""
     fields = stat_fields(pid)
     return None if fields is None else int(fields[_START_TIME])
+
+
+def started_before_ns(start_time: int) -> int:
+    """A moment of the wall clock (``time.time_ns``, the log's stamps' clock) not after the
+    start of a process that started ``start_time`` clock ticks after boot: the kernel counts
+    that from boot (CLOCK_BOOTTIME) and rounds it down to a tick, and the wall clock's distance
+    from boot is taken now; a tick less, for that reading's own error. A wall clock set since
+    the process started moves it as much."""
+    boot_ns = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+    return boot_ns + (start_time - 1) * 1_000_000_000 // CLOCK_TICKS
 
 
 def cpu_seconds(pid: int | str) -> float | None:

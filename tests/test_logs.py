@@ -11,6 +11,7 @@ import random
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from containerd_trio.timestamps import format_ns, parse_ns
 
 from .helpers import (
     BundleFactory,
+    DaemonProcess,
     RunningDaemon,
     now,
     start_container,
@@ -659,3 +661,33 @@ async def test_a_pid_given_again_that_ends_before_the_earlier_process_report_sta
         session = await attach(daemon.url, "ended", first, query="logs=true")
         assert await session.to_end() == 5
         assert bytes(session.output) == b"second\n"
+
+
+async def test_a_pid_given_again_selects_its_own_process_output_after_a_server_restart(
+    spawn_daemon: Callable[..., Any], bundle: Path
+) -> None:
+    """The selection of a pid given again holds for an exec'd process the next server adopts
+    (kill -9 of the server): its logs?pid= and an attach with logs=true replay its own output,
+    not that of the earlier process of its run given the same pid. Before, an adopted exec'd
+    process's output was taken from its run's start: the earlier process's came first."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    with trio.fail_after(60):
+        await start_container(client, "adopted", bundle)
+        since = now()
+        response = await client.put(
+            "/containers/adopted/processes", json={"args": ["sh", "-c", "echo first"]}
+        )
+        first: int = response.json()["pid"]
+        await wait_exit(client, "adopted", first, since)
+        await exec_at_pid(client, "adopted", ["sh", "-c", "echo second; exec sleep 100000"], first)
+        await wait_output(client, "adopted", "second\n")
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        await daemon.served(count + 1)
+        got = await records(client, "adopted", pid=str(first))
+        assert [r["data"] for r in got] == ["second\n"]
+        session = await attach("", "adopted", first, unix=str(daemon.socket), query="logs=true")
+        assert await session.read_until("second\n")
+        assert bytes(session.output) == b"second\n"
+        await session.detach()
