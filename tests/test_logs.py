@@ -516,6 +516,22 @@ async def exec_at_pid(
     pytest.skip(f"the kernel would not give pid {wanted} again in 30 tries")
 
 
+async def given_again(client: httpx.AsyncClient, container_id: str, bundle: Path) -> int:
+    """Start the container, exec a process that says ``first`` and ends, then one at its pid
+    that says ``second`` and sleeps: that pid, once ``second`` is in the log."""
+    await start_container(client, container_id, bundle)
+    since = now()
+    response = await client.put(
+        f"/containers/{container_id}/processes", json={"args": ["sh", "-c", "echo first"]}
+    )
+    first: int = response.json()["pid"]
+    await wait_exit(client, container_id, first, since)
+    args = ["sh", "-c", "echo second; exec sleep 100000"]
+    await exec_at_pid(client, container_id, args, first)
+    await wait_output(client, container_id, "second\n")
+    return first
+
+
 async def test_a_pid_given_again_selects_its_own_process_output_only(
     daemon: RunningDaemon, bundle: Path
 ) -> None:
@@ -526,16 +542,7 @@ async def test_a_pid_given_again_selects_its_own_process_output_only(
     records were selected by the pid alone: the old process's output came first in both."""
     client = daemon.client
     with trio.fail_after(60):
-        await start_container(client, "reused", bundle)
-        since = now()
-        response = await client.put(
-            "/containers/reused/processes", json={"args": ["sh", "-c", "echo first"]}
-        )
-        first: int = response.json()["pid"]
-        await wait_exit(client, "reused", first, since)
-        args = ["sh", "-c", "echo second; exec sleep 100000"]
-        await exec_at_pid(client, "reused", args, first)
-        await wait_output(client, "reused", "second\n")
+        first = await given_again(client, "reused", bundle)
         wanted = [{"pid": first, "data": "second\n"}]
 
         def selected(got: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -559,6 +566,44 @@ async def test_a_pid_given_again_selects_its_own_process_output_only(
         assert [r["data"] for r in every if r["pid"] == first] == ["first\n", "second\n"]
 
 
+async def given_again_while_draining(
+    client: httpx.AsyncClient, container_id: str, bundle: Path, args: list[str], exits: int
+) -> tuple[int, list[tuple[str, int]]]:
+    """Exec a process that says ``first`` and exits, leaving a child that holds its stdout
+    (so its exit is reported after the drain, 2 s), then ``args`` at its pid; the pid, and
+    the start-process and exit events of that pid in the order they were published (the
+    type and status), up to the ``exits``th exit."""
+    await start_container(client, container_id, bundle)
+    since = now()
+    response = await client.put(
+        f"/containers/{container_id}/processes",
+        json={"args": ["sh", "-c", "echo first; setsid sleep 20 &"]},
+    )
+    assert response.status_code == 201, response.text
+    first: int = response.json()["pid"]
+    await wait_output(client, container_id, "first\n")
+    # Exited (its pid is free once the keeper reaps it, at once; a try before that misses,
+    # and exec_at_pid tries again).
+    with contextlib.suppress(ProcessLookupError):  # reaped already
+        pidfd = os.pidfd_open(first)
+        try:
+            await trio.lowlevel.wait_readable(pidfd)
+        finally:
+            os.close(pidfd)
+    await exec_at_pid(client, container_id, args, first)
+    seen: list[tuple[str, int]] = []
+    async with client.stream(
+        "GET", "/events", params={"since": since, "id": container_id}
+    ) as response:
+        async for line in response.aiter_lines():
+            event = json.loads(line)
+            if event.get("pid") == first and event["type"] in ("start-process", "exit"):
+                seen.append((event["type"], event.get("status", -1)))
+                if [kind for kind, _ in seen].count("exit") == exits:
+                    break
+    return first, seen
+
+
 async def test_a_pid_given_again_while_the_earlier_process_drains_stays_the_new_ones(
     daemon: RunningDaemon, bundle: Path
 ) -> None:
@@ -569,41 +614,10 @@ async def test_a_pid_given_again_while_the_earlier_process_drains_stays_the_new_
     one's remembered exit (its output first) and the container listed it no more."""
     client = daemon.client
     with trio.fail_after(60):
-        await start_container(client, "drained", bundle)
-        since = now()
-        response = await client.put(
-            "/containers/drained/processes",
-            json={"args": ["sh", "-c", "echo first; setsid sleep 20 &"]},
-        )
-        assert response.status_code == 201, response.text
-        first: int = response.json()["pid"]
-        await wait_output(client, "drained", "first\n")
-        # Exited (its pid is free once the keeper reaps it, at once; a try before that misses,
-        # and exec_at_pid tries again): its child holds its stdout, so its report is 2 s off.
-        with contextlib.suppress(ProcessLookupError):  # reaped already
-            pidfd = os.pidfd_open(first)
-            try:
-                await trio.lowlevel.wait_readable(pidfd)
-            finally:
-                os.close(pidfd)
         args = ["sh", "-c", "echo second; exec sleep 100000"]
-        await exec_at_pid(client, "drained", args, first)
-        # The events in the order they were published: the new process's start before the
-        # earlier one's exit report, or the window was missed.
-        starts = 0
-        async with client.stream(
-            "GET", "/events", params={"since": since, "id": "drained"}
-        ) as response:
-            async for line in response.aiter_lines():
-                event = json.loads(line)
-                if event.get("pid") != first:
-                    continue
-                if event["type"] == "start-process":
-                    starts += 1
-                elif event["type"] == "exit":
-                    break
-        if starts < 2:
-            pytest.skip("the earlier process's exit was reported before the pid was given again")
+        first, seen = await given_again_while_draining(client, "drained", bundle, args, 1)
+        if seen != [("start-process", -1), ("start-process", -1), ("exit", 0)]:
+            pytest.skip(f"not the order wanted: {seen}")
         await wait_output(client, "drained", "second\n")
         got = await records(client, "drained", pid=str(first))
         assert [r["data"] for r in got] == ["second\n"]
@@ -624,34 +638,8 @@ async def test_a_pid_given_again_that_ends_before_the_earlier_process_report_sta
     its logs?pid= the earlier one's output first."""
     client = daemon.client
     with trio.fail_after(60):
-        await start_container(client, "ended", bundle)
-        since = now()
-        response = await client.put(
-            "/containers/ended/processes",
-            json={"args": ["sh", "-c", "echo first; setsid sleep 20 &"]},
-        )
-        assert response.status_code == 201, response.text
-        first: int = response.json()["pid"]
-        await wait_output(client, "ended", "first\n")
-        with contextlib.suppress(ProcessLookupError):  # reaped already
-            pidfd = os.pidfd_open(first)
-            try:
-                await trio.lowlevel.wait_readable(pidfd)
-            finally:
-                os.close(pidfd)
-        await exec_at_pid(client, "ended", ["sh", "-c", "echo second; exit 5"], first)
-        # Published in this order: the newer process's start and exit, then the earlier
-        # one's exit report; or the window was missed.
-        seen: list[tuple[str, int]] = []
-        async with client.stream(
-            "GET", "/events", params={"since": since, "id": "ended"}
-        ) as response:
-            async for line in response.aiter_lines():
-                event = json.loads(line)
-                if event.get("pid") == first and event["type"] in ("start-process", "exit"):
-                    seen.append((event["type"], event.get("status", -1)))
-                    if seen.count(("exit", 0)) + seen.count(("exit", 5)) == 2:
-                        break
+        args = ["sh", "-c", "echo second; exit 5"]
+        first, seen = await given_again_while_draining(client, "ended", bundle, args, 2)
         if seen != [("start-process", -1), ("start-process", -1), ("exit", 5), ("exit", 0)]:
             pytest.skip(f"not the order wanted: {seen}")
         got = await records(client, "ended", pid=str(first))
@@ -673,15 +661,7 @@ async def test_a_pid_given_again_selects_its_own_process_output_after_a_server_r
     daemon: DaemonProcess = await spawn_daemon()
     client = daemon.client
     with trio.fail_after(60):
-        await start_container(client, "adopted", bundle)
-        since = now()
-        response = await client.put(
-            "/containers/adopted/processes", json={"args": ["sh", "-c", "echo first"]}
-        )
-        first: int = response.json()["pid"]
-        await wait_exit(client, "adopted", first, since)
-        await exec_at_pid(client, "adopted", ["sh", "-c", "echo second; exec sleep 100000"], first)
-        await wait_output(client, "adopted", "second\n")
+        first = await given_again(client, "adopted", bundle)
         count = daemon.servings
         os.kill(daemon.server_pid(), signal.SIGKILL)
         await daemon.served(count + 1)
