@@ -734,13 +734,14 @@ class Container:
 
     def _remember_exit(self, process: Process) -> None:
         assert process.exit_status is not None
-        since_ns = self._since(process)
+        started = process.start_time
         newer = self.exits.get(process.pid)
-        if newer is not None and newer.since_ns > since_ns:
+        if newer is not None and _started_after(newer.start_time, started):
             # A process given its pid while its report waited (see _forget_live) ended
             # before it: that one is the pid's last process, its exit the pid's.
             return
-        self.exits[process.pid] = _Ended(_exit_info(self.id, process), since_ns)
+        ended = _Ended(_exit_info(self.id, process), self._since(process), started)
+        self.exits[process.pid] = ended
         self.exits.move_to_end(process.pid)
         while len(self.exits) > _EXITS_KEPT:
             self.exits.popitem(last=False)
@@ -1653,6 +1654,15 @@ class _Ended:
 
     info: ExitInfo
     since_ns: int
+    #: Its start by the kernel's count (clock ticks since boot, as :attr:`Process.start_time`):
+    #: which of two processes given the same pid is the later, whatever the wall clock did.
+    start_time: int | None
+
+
+def _started_after(start_time: int | None, other: int | None) -> bool:
+    """A process that started at ``start_time`` (ticks since boot) certainly started after
+    one at ``other``: a later tick (the same tick, or one not known, says nothing)."""
+    return start_time is not None and other is not None and start_time > other
 
 
 def _exit_info(container_id: str, process: Process) -> ExitInfo:
