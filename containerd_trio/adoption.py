@@ -357,6 +357,7 @@ class Adoption:
         if info.state.status is Status.STOPPED and info.state.exit_status is not None:
             # Stopped before, and kept: a checkpoint that stopped it (see Container._init_exited).
             container.mark_stopped(info.state.exit_status)
+            container.adopt_ended(record.ended_pid)
         else:
             container.mark_stopped(UNKNOWN_EXIT_STATUS)
             self._ctx.events.publish(

@@ -288,6 +288,9 @@ class Container:
         self.status = Status.CREATED
         self.exit_status: int | None = None
         self.init: Process | None = None
+        #: The init of a stopped container made again from its record, by pid (its record
+        #: keeps it: the view lists no process once stopped); see :meth:`adopt_ended`.
+        self._ended_init: int | None = None
         #: Live processes by pid, init first.
         self.processes: dict[int, Process] = {}
         self.lock = trio.Lock()
@@ -430,6 +433,7 @@ class Container:
             cgroups_path=self._cgroups_path if starting else None,
             updating=None if self.updating is None else dump_json(unstructure(self.updating)),
             restarting=self._pending_restart is not None or (starting and self.is_restart),
+            ended_pid=self.ended_pid if self.status is Status.STOPPED else None,
         )
 
     # --- the task tree --------------------------------------------------------------------------
@@ -962,14 +966,29 @@ class Container:
             raise NotFound(f"container {self.id!r} was removed before its next exit")
         return await self._gone.successor.wait()
 
+    @property
+    def ended_pid(self) -> int | None:
+        """The pid of this stopped container's init; None for one that ended while no server
+        ran (nothing saw which process it was)."""
+        return self.init.pid if self.init is not None else self._ended_init
+
+    def adopt_ended(self, pid: int | None) -> None:
+        """This stopped container, made again from its record, ended with its init ``pid``
+        (:attr:`.records.ContainerRecord.ended_pid`; None if its record has none): its wait
+        answers the pid, as the server that saw the exit did, and so does that init's own
+        process wait (its output, for ``logs?pid=``, is the run's)."""
+        self._ended_init = pid
+        if pid is not None:
+            since = self.run_started_ns or self.created_ns
+            self.exits[pid] = _Ended(self.ended(), since, None)
+
     def ended(self) -> ExitInfo:
         """How the init of this stopped container ended."""
         assert self.exit_status is not None
-        init = self.init  # None for one that ended while no server ran: its record says how
-        ended = self.exits.get(init.pid) if init is not None else None
+        pid = self.ended_pid
+        ended = self.exits.get(pid) if pid is not None else None
         if ended is not None:
             return ended.info
-        pid = init.pid if init is not None else None
         # Its record's exit time, if it had one (finishedAt): the wait says it as it did.
         at = None if self.finished_ns is None else timestamps.format_ns(self.finished_ns)
         return ExitInfo(id=self.id, pid=pid, exit_status=self.exit_status, exited_at=at)

@@ -69,6 +69,10 @@ class ContainerRecord:
     #: start of one): a server that dies before it is made leaves it to the next one. None,
     #: not False, when not: left out of the line, as the other marks are.
     restarting: bool | None = None
+    #: A stopped container's last init, by pid: its view lists no process once it stopped,
+    #: and the next server's wait answers the pid as the server that saw the exit did. None
+    #: while it runs, and for an exit no server saw.
+    ended_pid: int | None = None
 
 
 class RecordJournal:
@@ -126,6 +130,7 @@ class RecordJournal:
             cgroups_path=record.cgroups_path,
             updating=None if record.updating is None else dump_json(unstructure(record.updating)),
             restarting=bool(record.restarting),
+            ended_pid=record.ended_pid,
         )
 
     def put_encoded(
@@ -139,13 +144,14 @@ class RecordJournal:
         cgroups_path: str | None = None,
         updating: bytes | None = None,
         restarting: bool = False,
+        ended_pid: int | None = None,
     ) -> None:
         """:meth:`put` of a record whose container view is encoded already (the API's JSON of
         it, which the container keeps: see ``Container.info_json``). The line is the one
         :meth:`put` would write (tests/test_units.py checks it against ContainerRecord's own
         encoding)."""
         starts = dump_json(unstructure(start_times))
-        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b}}' % (
+        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b}}' % (
             container,
             starts,
             b"true" if deleting else b"false",
@@ -153,6 +159,7 @@ class RecordJournal:
             b"" if cgroups_path is None else b',"cgroupsPath":' + dump_json(cgroups_path),
             b"" if updating is None else b',"updating":' + updating,
             b',"restarting":true' if restarting else b"",
+            b"" if ended_pid is None else b',"endedPid":%d' % ended_pid,
         )
         self._live[container_id] = line
         self._append(line)

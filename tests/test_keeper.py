@@ -1304,6 +1304,31 @@ async def test_a_removed_wait_asked_again_after_a_start_of_its_id_answers_the_re
     assert pid_alive(second["processes"][0]["pid"])
 
 
+async def test_a_stopped_container_s_waits_name_its_init_after_server_restarts(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """A container that stopped (7) while a server ran; kill -9 of the server, twice. Its
+    wait, as docs/api.md says, answers its init's pid and exit time (left out only for an
+    exit no server saw), and so does its init's own process wait; a ``removed`` wait then
+    answers the same once a start of its id replaces it. (Before, a restarted server's
+    answer left the pid out, and the init's wait was a 404: this test's removed wait, asked
+    of the new server before the start, failed at times.)"""
+    daemon, bundle, pid = await _stopped_with_7(spawn_daemon, make_bundle)
+    with trio.fail_after(30):
+        before = (await daemon.client.post("/containers/w/wait")).json()
+        for _ in range(2):  # the next server's record keeps it for the one after
+            await daemon.kill_server()
+        after = (await daemon.client.post("/containers/w/wait")).json()
+        assert after == before and after["pid"] == pid, (before, after)
+        process = await daemon.client.post(f"/containers/w/process/{pid}/wait")
+        assert process.status_code == 200 and process.json() == before, process.text
+        async with trio.open_nursery() as nursery:
+            waiting = await _wait_of_w(daemon, nursery, "removed")
+            await start(daemon, "w", bundle)
+            answer = await waiting.answered()
+    assert answer == before, answer
+
+
 async def test_a_process_wait_asked_again_after_a_crash_answers_its_exit(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:

@@ -87,17 +87,18 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
     """put_encoded writes a record from the container's encoded view: the same line as the
     record's own encoding, for a record with and without a delete under way, and with the
     stopped container a start replaces, and a restore's cgroup of its own, and a change of
-    limits under way, and a restart due."""
+    limits under way, and a restart due, and a stopped container's init."""
     replaced = _record("c", Status.STOPPED).container
     change = Resources(memory=MemoryResources(limit=64 << 20), pids=PidsResources(limit=-1))
     cases = (
-        (False, None, None, None, None),
-        (True, None, None, None, None),
-        (False, replaced, "c-moved-1", None, None),
-        (False, None, None, change, None),
-        (False, replaced, None, None, True),
+        (False, None, None, None, None, None),
+        (True, None, None, None, None, None),
+        (False, replaced, "c-moved-1", None, None, None),
+        (False, None, None, change, None, None),
+        (False, replaced, None, None, True, None),
+        (False, None, None, None, True, 7),
     )
-    for at, (deleting, replaces, cgroups_path, updating, restarting) in enumerate(cases):
+    for at, (deleting, replaces, cgroups_path, updating, restarting, ended_pid) in enumerate(cases):
         record = attrs.evolve(
             _record("c"),
             deleting=deleting,
@@ -105,6 +106,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             cgroups_path=cgroups_path,
             updating=updating,
             restarting=restarting,
+            ended_pid=ended_pid,
         )
         path = tmp_path / f"journal-{at}"
         journal = RecordJournal(path)
@@ -117,6 +119,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             cgroups_path=cgroups_path,
             updating=None if updating is None else dump_json(unstructure(updating)),
             restarting=bool(restarting),
+            ended_pid=ended_pid,
         )
         journal.close()
         assert path.read_bytes() == dump_json({"put": unstructure(record)}) + b"\n"
