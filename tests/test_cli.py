@@ -1378,6 +1378,29 @@ async def test_usage_errors_are_exit_2() -> None:
     assert "usage: ctr-trio containers" in helped.out
 
 
+async def test_a_missing_id_is_told_without_the_optional_words_after_it() -> None:
+    """``run -b DIR`` with no ID said ``the following arguments are required: ID, CMD``, and
+    ``top`` ``ID, PS OPTIONS``: a user adds a command the bundle already has. The words after
+    the ID are optional (the bundle's process, ps -ef's columns); exec's command is not."""
+    nowhere = ["--retry", "0", "--address", "127.0.0.1:1"]  # never asked: refused before
+    for argv, missing in [
+        (["run", "-b", "/containers/web"], "ID"),
+        (["containers", "run", "-b", "/containers/web"], "ID"),
+        (["start"], "ID"),
+        (["start", "-b", "/containers/web"], "ID"),
+        (["top"], "ID"),
+        (["containers", "top"], "ID"),
+        (["exec"], "ID, ARGS"),
+    ]:
+        with trio.fail_after(10):
+            result = await run_cli(*nowhere, *argv)
+        assert (result.code, result.out) == (cli.EXIT_USAGE, ""), (argv, result)
+        assert result.err.endswith(f"error: the following arguments are required: {missing}\n"), (
+            argv,
+            result.err,
+        )
+
+
 async def usage_errors(cases: list[tuple[list[str], str]]) -> list[str]:
     """Each command line a usage error that names its option, before any request (no daemon
     at the address): their stderr."""

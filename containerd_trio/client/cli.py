@@ -463,12 +463,21 @@ def _define_top(parser: Parser) -> None:
     parser.add_argument("id", metavar="ID")
     # As docker top's: every word after ID is ps's (top web aux, top web -o pid,args), options
     # that look like ours too; ours go before ID.
-    parser.add_argument(
-        "ps_args",
-        nargs=argparse.REMAINDER,
-        metavar="PS OPTIONS",
-        help="run the host's ps with these options on the container's processes",
+    _optional_words(
+        parser.add_argument(
+            "ps_args",
+            nargs=argparse.REMAINDER,
+            metavar="PS OPTIONS",
+            help="run the host's ps with these options on the container's processes",
+        )
     )
+
+
+def _optional_words(action: argparse.Action) -> None:
+    """The words after an ID that may be left out (run's command, top's ps options): argparse
+    counts a REMAINDER positional as required, and so named it where the ID was missing (``the
+    following arguments are required: ID, CMD``), though it takes none as well."""
+    action.required = False
 
 
 class Switch(argparse.Action):
@@ -649,11 +658,13 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     # After the ID, as docker run IMAGE CMD...: our options first (run web -b DIR), then the
     # command from its first word on, its options too (run -b DIR web sh -c 'echo hi'), or
     # after a -- (see _options_after_id).
-    parser.add_argument(
-        "args",
-        nargs=argparse.REMAINDER,
-        metavar="CMD",
-        help="the command to run instead of the bundle's process.args, and its arguments",
+    _optional_words(
+        parser.add_argument(
+            "args",
+            nargs=argparse.REMAINDER,
+            metavar="CMD",
+            help="the command to run instead of the bundle's process.args, and its arguments",
+        )
     )
     _define_process(parser, env="added to the bundle's (or in place of its value)")
     parser.add_argument(
