@@ -1626,6 +1626,38 @@ async def test_tls_with_a_ca_and_a_client_certificate(
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted.err
 
 
+async def test_tls_files_that_cannot_be_used_are_told_at_once_as_ours(
+    pki: Path,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    """A --tls-ca that is not there was the daemon's fault: tried again for 15 s as a missing
+    socket file is (ENOENT), then ``cannot reach the daemon at https://...: [Errno 2] No such
+    file or directory``, exit 3. The files are ours: named, exit 1 at once, as docker's
+    ``could not read CA certificate`` is, with something listening all along. (A listener
+    that accepts nothing is enough: the context is built once the TCP connection is made, the
+    kernel's backlog makes it, and no TLS byte is ever sent.)"""
+    [listener] = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listener.socket.getsockname()[1]
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("hello\n")
+    ca = str(pki / "ca.pem")
+    async with listener:
+        for options, told in [
+            (["--tls-ca", str(tmp_path / "nope.pem")], f"--tls-ca {tmp_path / 'nope.pem'}: "),
+            (["--tls-ca", str(not_pem)], f"--tls-ca {not_pem}: "),
+            (["--tls-ca", ca, "--tls-cert", str(not_pem)], f"--tls-cert {not_pem}: "),
+            (
+                ["--tls-ca", ca, "--tls-cert", str(pki / "client.pem"), "--tls-key", str(not_pem)],
+                f"--tls-cert {pki / 'client.pem'} and --tls-key {not_pem}: ",
+            ),
+        ]:
+            with trio.fail_after(5):  # the default --retry: nothing is tried again
+                result = await run_cli("--address", f"https://127.0.0.1:{port}", *options, "state")
+            assert (result.code, result.out) == (cli.EXIT_ERROR, ""), (options, result)
+            assert result.err.startswith(f"ctr-trio: cannot use {told}"), (options, result.err)
+            assert "\n" not in result.err.rstrip("\n"), result.err
+
+
 # --- the daily commands, as docker users type them ----------------------------------------------
 
 BUSY = ("sh", "-c", "while :; do :; done")
