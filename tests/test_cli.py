@@ -1378,6 +1378,24 @@ async def test_usage_errors_are_exit_2() -> None:
     assert "usage: ctr-trio containers" in helped.out
 
 
+async def test_an_address_of_the_environment_is_checked_as_address_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``CONTAINERD_TRIO_ADDRESS=bogus ctr-trio ps`` ended in a Python traceback (Listen.parse's
+    ValueError), exit 1, where ``--address bogus`` is a usage error: it is one too, naming the
+    variable. An --address given still wins over it."""
+    monkeypatch.setenv(cli.ENV_ADDRESS, "bogus")
+    with trio.fail_after(10):
+        refused = await run_cli("--retry", "0", "ps")
+        given = await run_cli("--retry", "0", "--address", "127.0.0.1:1", "ps")
+    assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), refused
+    assert refused.err.startswith("usage: ctr-trio ps "), refused.err
+    assert refused.err.endswith(
+        "error: $CONTAINERD_TRIO_ADDRESS: 'bogus' is not HOST:PORT or unix:PATH\n"
+    ), refused.err
+    assert given.code == cli.EXIT_UNREACHABLE, given
+
+
 async def test_a_missing_id_is_told_without_the_optional_words_after_it() -> None:
     """``run -b DIR`` with no ID said ``the following arguments are required: ID, CMD``, and
     ``top`` ``ID, PS OPTIONS``: a user adds a command the bundle already has. The words after

@@ -558,6 +558,19 @@ def _detach_keys(text: str) -> bytes:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _address_of_environment(args: argparse.Namespace) -> str | None:
+    """Read :data:`ENV_ADDRESS` into ``args.address`` where ``--address`` did not give it; the
+    problem if it is no address. Checked as the option is, a usage error: taken unchecked, a
+    bogus one ended in the client's traceback (ValueError), exit 1."""
+    if args.address is not None or not os.environ.get(ENV_ADDRESS):
+        return None  # given, or unset (or empty, as unset): run() takes the default
+    try:
+        args.address = _address(os.environ[ENV_ADDRESS])
+    except argparse.ArgumentTypeError as exc:
+        return f"${ENV_ADDRESS}: {exc}"
+    return None
+
+
 def _detach_keys_of_environment(args: argparse.Namespace) -> str | None:
     """Read :data:`ENV_DETACH_KEYS` into ``args.detach_keys`` where the command takes detach
     keys and ``--detach-keys`` did not give them; the problem if it holds no keys. Read with the
@@ -1519,14 +1532,12 @@ def run(
             command_parser.error(f"unrecognized arguments: {shlex.join(extras)}")
         problem = getattr(args, "check", lambda args: None)(args)
         if problem is None:
-            problem = _detach_keys_of_environment(args)
+            problem = _address_of_environment(args) or _detach_keys_of_environment(args)
         if problem is not None:
             command_parser.error(problem)
     except SystemExit as exc:  # --help, --version, or a usage error already explained
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     out = Output(stdout, stderr, as_json=args.json)
-    if args.address is None:
-        args.address = os.environ.get(ENV_ADDRESS) or None
     if getattr(args, "offline", False):  # bench and completion: no client, or their own
         offline: Callable[[None, argparse.Namespace, Output], int] = args.handler
         return offline(None, args, out)
