@@ -1378,6 +1378,47 @@ async def test_usage_errors_are_exit_2() -> None:
     assert "usage: ctr-trio containers" in helped.out
 
 
+async def test_an_address_of_the_environment_is_checked_as_address_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``CONTAINERD_TRIO_ADDRESS=bogus ctr-trio ps`` ended in a Python traceback (Listen.parse's
+    ValueError), exit 1, where ``--address bogus`` is a usage error: it is one too, naming the
+    variable. An --address given still wins over it."""
+    monkeypatch.setenv(cli.ENV_ADDRESS, "bogus")
+    with trio.fail_after(10):
+        refused = await run_cli("--retry", "0", "ps")
+        given = await run_cli("--retry", "0", "--address", "127.0.0.1:1", "ps")
+    assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), refused
+    assert refused.err.startswith("usage: ctr-trio ps "), refused.err
+    assert refused.err.endswith(
+        "error: $CONTAINERD_TRIO_ADDRESS: 'bogus' is not HOST:PORT or unix:PATH\n"
+    ), refused.err
+    assert given.code == cli.EXIT_UNREACHABLE, given
+
+
+async def test_a_missing_id_is_told_without_the_optional_words_after_it() -> None:
+    """``run -b DIR`` with no ID said ``the following arguments are required: ID, CMD``, and
+    ``top`` ``ID, PS OPTIONS``: a user adds a command the bundle already has. The words after
+    the ID are optional (the bundle's process, ps -ef's columns); exec's command is not."""
+    nowhere = ["--retry", "0", "--address", "127.0.0.1:1"]  # never asked: refused before
+    for argv, missing in [
+        (["run", "-b", "/containers/web"], "ID"),
+        (["containers", "run", "-b", "/containers/web"], "ID"),
+        (["start"], "ID"),
+        (["start", "-b", "/containers/web"], "ID"),
+        (["top"], "ID"),
+        (["containers", "top"], "ID"),
+        (["exec"], "ID, ARGS"),
+    ]:
+        with trio.fail_after(10):
+            result = await run_cli(*nowhere, *argv)
+        assert (result.code, result.out) == (cli.EXIT_USAGE, ""), (argv, result)
+        assert result.err.endswith(f"error: the following arguments are required: {missing}\n"), (
+            argv,
+            result.err,
+        )
+
+
 async def usage_errors(cases: list[tuple[list[str], str]]) -> list[str]:
     """Each command line a usage error that names its option, before any request (no daemon
     at the address): their stderr."""
@@ -1601,6 +1642,38 @@ async def test_tls_with_a_ca_and_a_client_certificate(
     untrusted = await run_cli("--retry", "0", "--address", daemon.url, *mine, "state")
     assert untrusted.code == cli.EXIT_UNREACHABLE
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted.err
+
+
+async def test_tls_files_that_cannot_be_used_are_told_at_once_as_ours(
+    pki: Path,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    """A --tls-ca that is not there was the daemon's fault: tried again for 15 s as a missing
+    socket file is (ENOENT), then ``cannot reach the daemon at https://...: [Errno 2] No such
+    file or directory``, exit 3. The files are ours: named, exit 1 at once, as docker's
+    ``could not read CA certificate`` is, with something listening all along. (A listener
+    that accepts nothing is enough: the context is built once the TCP connection is made, the
+    kernel's backlog makes it, and no TLS byte is ever sent.)"""
+    [listener] = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listener.socket.getsockname()[1]
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("hello\n")
+    ca = str(pki / "ca.pem")
+    async with listener:
+        for options, told in [
+            (["--tls-ca", str(tmp_path / "nope.pem")], f"--tls-ca {tmp_path / 'nope.pem'}: "),
+            (["--tls-ca", str(not_pem)], f"--tls-ca {not_pem}: "),
+            (["--tls-ca", ca, "--tls-cert", str(not_pem)], f"--tls-cert {not_pem}: "),
+            (
+                ["--tls-ca", ca, "--tls-cert", str(pki / "client.pem"), "--tls-key", str(not_pem)],
+                f"--tls-cert {pki / 'client.pem'} and --tls-key {not_pem}: ",
+            ),
+        ]:
+            with trio.fail_after(5):  # the default --retry: nothing is tried again
+                result = await run_cli("--address", f"https://127.0.0.1:{port}", *options, "state")
+            assert (result.code, result.out) == (cli.EXIT_ERROR, ""), (options, result)
+            assert result.err.startswith(f"ctr-trio: cannot use {told}"), (options, result.err)
+            assert "\n" not in result.err.rstrip("\n"), result.err
 
 
 # --- the daily commands, as docker users type them ----------------------------------------------

@@ -147,10 +147,12 @@ class BlockingTransport:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if endpoint.tls:
                     sock = self._tls.context().wrap_socket(sock, server_hostname=endpoint.host)
-        except OSError as exc:  # ssl.SSLError is one too
+        except BaseException as exc:
             if sock is not None:
                 sock.close()
-            raise connect_failed(endpoint.address, exc) from None
+            if isinstance(exc, OSError):  # ssl.SSLError is one too
+                raise connect_failed(endpoint.address, exc) from None
+            raise  # TlsFilesUnusable (our own files), or an interrupt
         return _Connection(sock, endpoint)
 
     @contextlib.contextmanager

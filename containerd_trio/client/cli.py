@@ -463,12 +463,21 @@ def _define_top(parser: Parser) -> None:
     parser.add_argument("id", metavar="ID")
     # As docker top's: every word after ID is ps's (top web aux, top web -o pid,args), options
     # that look like ours too; ours go before ID.
-    parser.add_argument(
-        "ps_args",
-        nargs=argparse.REMAINDER,
-        metavar="PS OPTIONS",
-        help="run the host's ps with these options on the container's processes",
+    _optional_words(
+        parser.add_argument(
+            "ps_args",
+            nargs=argparse.REMAINDER,
+            metavar="PS OPTIONS",
+            help="run the host's ps with these options on the container's processes",
+        )
     )
+
+
+def _optional_words(action: argparse.Action) -> None:
+    """The words after an ID that may be left out (run's command, top's ps options): argparse
+    counts a REMAINDER positional as required, and so named it where the ID was missing (``the
+    following arguments are required: ID, CMD``), though it takes none as well."""
+    action.required = False
 
 
 class Switch(argparse.Action):
@@ -547,6 +556,19 @@ def _detach_keys(text: str) -> bytes:
         return parse_detach_keys(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _address_of_environment(args: argparse.Namespace) -> str | None:
+    """Read :data:`ENV_ADDRESS` into ``args.address`` where ``--address`` did not give it; the
+    problem if it is no address. Checked as the option is, a usage error: taken unchecked, a
+    bogus one ended in the client's traceback (ValueError), exit 1."""
+    if args.address is not None or not os.environ.get(ENV_ADDRESS):
+        return None  # given, or unset (or empty, as unset): run() takes the default
+    try:
+        args.address = _address(os.environ[ENV_ADDRESS])
+    except argparse.ArgumentTypeError as exc:
+        return f"${ENV_ADDRESS}: {exc}"
+    return None
 
 
 def _detach_keys_of_environment(args: argparse.Namespace) -> str | None:
@@ -649,11 +671,13 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     # After the ID, as docker run IMAGE CMD...: our options first (run web -b DIR), then the
     # command from its first word on, its options too (run -b DIR web sh -c 'echo hi'), or
     # after a -- (see _options_after_id).
-    parser.add_argument(
-        "args",
-        nargs=argparse.REMAINDER,
-        metavar="CMD",
-        help="the command to run instead of the bundle's process.args, and its arguments",
+    _optional_words(
+        parser.add_argument(
+            "args",
+            nargs=argparse.REMAINDER,
+            metavar="CMD",
+            help="the command to run instead of the bundle's process.args, and its arguments",
+        )
     )
     _define_process(parser, env="added to the bundle's (or in place of its value)")
     parser.add_argument(
@@ -1508,14 +1532,12 @@ def run(
             command_parser.error(f"unrecognized arguments: {shlex.join(extras)}")
         problem = getattr(args, "check", lambda args: None)(args)
         if problem is None:
-            problem = _detach_keys_of_environment(args)
+            problem = _address_of_environment(args) or _detach_keys_of_environment(args)
         if problem is not None:
             command_parser.error(problem)
     except SystemExit as exc:  # --help, --version, or a usage error already explained
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     out = Output(stdout, stderr, as_json=args.json)
-    if args.address is None:
-        args.address = os.environ.get(ENV_ADDRESS) or None
     if getattr(args, "offline", False):  # bench and completion: no client, or their own
         offline: Callable[[None, argparse.Namespace, Output], int] = args.handler
         return offline(None, args, out)

@@ -24,6 +24,11 @@ class GaveUp(ClientError):
     its stop's SIGKILL did not end, a removal that did not come. The daemon may do it later."""
 
 
+class TlsFilesUnusable(ClientError):
+    """A ``--tls-ca``, ``--tls-cert`` or ``--tls-key`` file that cannot be read, or holds no
+    certificate (or key) of its kind: ours to mend, not the daemon's, so never tried again."""
+
+
 class DaemonUnreachable(ClientError):
     """No answer from the daemon: nothing listens at the address, or the connection broke.
 

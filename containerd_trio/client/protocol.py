@@ -37,7 +37,7 @@ import h11
 
 from ..errors import quoted
 from ..listen import Listen
-from .errors import ApiError, ClientError, DaemonUnreachable
+from .errors import ApiError, ClientError, DaemonUnreachable, TlsFilesUnusable
 
 if TYPE_CHECKING:
     import ssl
@@ -64,12 +64,27 @@ class Tls(NamedTuple):
 
     def context(self) -> ssl.SSLContext:
         """The SSL context; built only when a TLS connection is made (it costs a third of a
-        second to load the system's CA store, more than the rest of a CLI call)."""
+        second to load the system's CA store, more than the rest of a CLI call).
+
+        TlsFilesUnusable if a file cannot be used: its OSError (ENOENT for a missing file)
+        would pass for a missing socket file, tried again for 15 s and told as the daemon's.
+        """
         import ssl
 
-        context = ssl.create_default_context(cafile=self.ca_file)
+        try:
+            context = ssl.create_default_context(cafile=self.ca_file)
+        except OSError as exc:  # ssl.SSLError is one too
+            files = f"--tls-ca {self.ca_file}" if self.ca_file else "the system's CAs"
+            raise TlsFilesUnusable(f"cannot use {files}: {reason(exc)}") from None
         if self.cert_file is not None:
-            context.load_cert_chain(self.cert_file, self.key_file)
+            try:
+                context.load_cert_chain(self.cert_file, self.key_file)
+            except OSError as exc:
+                # OpenSSL does not say which of the two it could not take.
+                files = f"--tls-cert {self.cert_file}"
+                if self.key_file is not None:
+                    files += f" and --tls-key {self.key_file}"
+                raise TlsFilesUnusable(f"cannot use {files}: {reason(exc)}") from None
         return context
 
 

@@ -126,7 +126,12 @@ class TrioTransport:
             raise
         stream: trio.abc.Stream = trio.SocketStream(sock)
         if self.endpoint.tls:
-            tls_stream = trio.SSLStream(stream, self._tls.context(), server_hostname=host)
+            try:
+                context = self._tls.context()
+            except BaseException:  # TlsFilesUnusable: our own files, not the daemon's
+                sock.close()
+                raise
+            tls_stream = trio.SSLStream(stream, context, server_hostname=host)
             try:
                 await tls_stream.do_handshake()
             except trio.BrokenResourceError as exc:
