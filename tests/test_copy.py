@@ -322,6 +322,20 @@ async def test_links_out_resolve_inside_the_container(
         answer = await _get(client, "cplinks", path)
         assert answer.status_code == 200, (path, answer.text)
         assert _content(answer.content, "hostname") == b"the-container\n", path
+    # A link with a "/" after it names the directory it leads to, as the kernel and docker's
+    # daemon read it: that directory goes, named as asked (docker's rebase), a directory in
+    # the stat. A link to a file so named is no directory.
+    for path in ("/data/etc-link/", "/data/climb/"):
+        answer = await _get(client, "cplinks", path)
+        assert answer.status_code == 200, (path, answer.text)
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        described = pathstat.decode(answer.headers[pathstat.STAT_HEADER])
+        assert described["name"] == name and described["linkTarget"] == "", described
+        assert pathstat.is_dir(described), described
+        assert _members(answer.content)[name].isdir()
+        assert _content(answer.content, f"{name}/hostname") == b"the-container\n", path
+    answer = await _get(client, "cplinks", "/data/hostname-link/")
+    assert answer.status_code == 400 and "is not a directory" in answer.json()["error"]
     # A magic link (its /proc's root of a process, which could be any) is not followed.
     answer = await _get(client, "cplinks", "/proc/1/root/etc/hostname")
     assert answer.status_code == 400, answer.text

@@ -314,6 +314,19 @@ def locate(root: Root, path: str, container_id: str) -> Located:
             info = os.stat(entry, dir_fd=parent, follow_symlinks=False)
         except OSError as exc:
             raise _refused(container_id, path, exc) from None
+        if path.endswith("/") and stat.S_ISLNK(info.st_mode):
+            # "/data/etc-link/" names the directory the link leads to, as the kernel reads it
+            # and docker's daemon sends it (its names from the link's, as asked); followed in
+            # the root, as any link on the way. A link to a file so named is none (below).
+            try:
+                followed = beneath.open_in_root(root.fd, path, os.O_PATH | os.O_DIRECTORY)
+            except OSError as exc:
+                if exc.errno != errno.ENOTDIR:
+                    raise _refused(container_id, path, exc) from None
+            else:
+                os.close(parent)
+                parent, entry = followed, "."
+                info = os.stat(entry, dir_fd=parent)
         if path.endswith("/") and not stat.S_ISDIR(info.st_mode):
             # "/etc/hostname/" names a directory, as the kernel reads it (docker: the same)
             raise InvalidRequest(f"{quoted(path)} in container {container_id!r} is not a directory")
