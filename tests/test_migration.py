@@ -941,6 +941,15 @@ async def test_ctr_trio_migrate_prints_each_step_and_the_downtime(
     assert lines[-1].startswith("moved counter to unix:") and "downtime" in lines[-1]
     assert (await target.client.get("/containers/counter")).status_code == 200
 
+    # --timeout is the body's timeout, as checkpoint's: past it the dump fails, rolled back.
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv = ["--address", f"unix:{target.socket}", "migrate", "counter", "--to",
+            f"unix:{source.socket}", "--timeout", "0.001"]  # fmt: skip
+    code = await trio.to_thread.run_sync(cli.run, argv, stdout, stderr)
+    assert code == 1, (stdout.getvalue(), stderr.getvalue())
+    assert "rolled back" in stderr.getvalue() and "0.001 seconds" in stderr.getvalue()
+    assert (await target.client.get("/containers/counter")).json()["state"]["status"] == "running"
+
     features = await probe(default_criu() or "criu")
     await start_container(target.client, "other", make_bundle(COUNTER))
     response = await target.client.post(

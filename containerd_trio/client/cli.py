@@ -1161,6 +1161,13 @@ def _define_migrate(parser: Parser) -> None:
     parser.add_argument("--tcp", action="store_true", help="keep established TCP connections")
     parser.add_argument("--unix-sockets", action="store_true", help="allow external unix sockets")
     parser.add_argument("--shell", action="store_true", help="allow a shell job")
+    # The body's timeout, as checkpoint's --timeout: a move is a checkpoint there.
+    parser.add_argument(
+        "--timeout",
+        type=_deadline,
+        metavar="SECONDS",
+        help="the seconds each dump here may take (default: the daemon's, 600)",
+    )
 
 
 class ContainerCommand(NamedTuple):

@@ -1006,6 +1006,7 @@ def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
         tcp=args.tcp,
         unix_sockets=args.unix_sockets,
         shell=args.shell,
+        timeout=args.timeout,
     ) as steps:
         for step in steps:
             if out.as_json:

@@ -253,6 +253,8 @@ class MigrateOptions(TypedDict, total=False):
     tcp: bool
     unix_sockets: bool
     shell: bool
+    #: Seconds each dump (a pre-copy round, the final one) may take (the daemon's if None).
+    timeout: float | None
 
 
 def migrate(container_id: str, to: str, **options: Unpack[MigrateOptions]) -> Request:
@@ -266,6 +268,9 @@ def migrate(container_id: str, to: str, **options: Unpack[MigrateOptions]) -> Re
     target_bundle = options.get("target_bundle_path")
     if target_bundle is not None:
         body["targetBundlePath"] = target_bundle
+    timeout = options.get("timeout")
+    if timeout is not None:
+        body["timeout"] = timeout
     return make_request("POST", container_path(container_id, "migrate"), body=body)
 
 
