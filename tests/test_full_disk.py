@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -215,3 +216,32 @@ async def test_a_finished_dump_the_full_disk_cannot_complete_does_not_stop_the_n
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(init, signal.SIGKILL)
+
+
+async def test_a_checkpoint_on_a_full_disk_says_so_and_leaves_nothing(
+    start_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    small_disk: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A dump writes its intent into its work dir, in the state dir, before runc runs: on a
+    full disk that write fails. A full disk is the host's state, not a fault of the daemon's:
+    the 500 says the disk is full, as docker's "no space left on device" does (before, it was
+    "internal error: OSError: ..." with a traceback in the log), and nothing of the
+    checkpoint is left, its name free."""
+    daemon: RunningDaemon = await start_daemon(state_dir=small_disk / "state")
+    client = daemon.client
+    bundle = make_bundle(["sleep", "100000"])
+    await start_container_in(client, "sleeper", bundle)
+    filler = fill(small_disk)
+    with caplog.at_level(logging.WARNING):
+        response = await client.post("/containers/sleeper/checkpoint/first", json={})
+    filler.unlink()
+    assert response.status_code == 500, response.text
+    message = response.json()["error"]
+    assert "No space left on device" in message
+    assert "internal error" not in message
+    assert not any(record.exc_info for record in caplog.records), "a traceback went to the log"
+    assert (await client.get("/containers/sleeper/checkpoint")).json() == []
+    assert not (bundle / "checkpoints" / "first").exists()
+    assert not list((small_disk / "state" / "containers" / "sleeper").glob("criu-*"))

@@ -8,6 +8,7 @@ app (``MAX_CONTENT_LENGTH``, a 413).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import operator
@@ -134,8 +135,21 @@ def daemon_error_reply(exc: DaemonError, method: str, path: str) -> Reply:
     return reply
 
 
+#: What a write refused for want of room raises: the disk is full, or the user's quota.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
 def unexpected_error_reply(exc: Exception, method: str, path: str) -> Reply:
-    """A 500 for an exception no handler expected (logged with its traceback)."""
+    """A 500 for an exception no handler expected (logged with its traceback).
+
+    A full disk is no fault of the daemon's but the host's state, which any write may meet
+    (a dump's work dir in the state dir, a record): it is said as such, in one line, as
+    docker says "no space left on device", without a traceback that calls it a bug."""
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+        where = f" ({exc.filename})" if exc.filename else ""
+        message = f"a disk the daemon writes to is full: {exc.strerror}{where}"
+        log.error("%s %s: %s", method, path, message)
+        return error_reply(InternalError.status, message)
     log.exception("unexpected error in %s %s", method, path)
     error = InternalError(f"internal error: {type(exc).__name__}: {exc}")
     return error_reply(error.status, error.message)
