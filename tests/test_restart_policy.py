@@ -43,7 +43,7 @@ from .helpers import (
 from .test_auto_remove import _left
 from .test_cli import run_cli
 from .test_containers import _host_pids
-from .test_logs import NS_LAST_PID
+from .test_logs import NS_LAST_PID, PID_TRIES
 from .test_recovery import orphans  # noqa: F401 (a fixture)
 from .test_resources import UNLIMITED, cgroup_value, memory_and_swap
 from .wsclient import Rejected, attach
@@ -1649,7 +1649,7 @@ async def test_a_restarts_init_given_an_earlier_processs_pid_replays_its_own_out
             client, since=since, match=lambda e: e["type"] == "exit" and e.get("pid") == wanted
         )
         distance = 1
-        for _ in range(30):
+        for _ in range(PID_TRIES):
             NS_LAST_PID.write_text(str(wanted - distance))
             init = await _restarted(client, "svc", init)
             if init == wanted:
