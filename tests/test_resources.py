@@ -130,7 +130,12 @@ async def test_a_memory_limit_added_later_reports_no_oom_kill_from_before_it(
     since = now()
     response = await patch(client, "late", {"resources": {"memory": {"limit": 32 << 20}}})
     assert response.status_code == 200, response.text
-    hog = (await client.put("/containers/late/processes", json=eat)).json()["pid"]
+    # This one eats once its start is answered (and so published): a kill as runc exec ran
+    # came out before the start-process event, where the test looks for an oom of before.
+    gate = "while [ ! -e /gate ]; do usleep 10000; done; exec " + " ".join(eat["args"])
+    gated = {"args": ["sh", "-c", gate]}
+    hog = (await client.put("/containers/late/processes", json=gated)).json()["pid"]
+    (bundle / "rootfs" / "gate").touch()
     assert await wait_exit(client, "late", hog, since) == 137
     types = await event_types(client, since=since, container_id="late", count=4)
     assert types[:2] == ["update", "start-process"] and sorted(types[2:]) == ["exit", "oom"]
