@@ -356,6 +356,12 @@ class Container:
         #: :meth:`info` encoded, with what it was encoded from (see :meth:`info_json`).
         self._info_json: tuple[tuple[object, ...], bytes] | None = None
 
+    @property
+    def run_began_ns(self) -> int:
+        """When this run began: :attr:`run_started_ns`, or its creation for a run that began
+        with the container."""
+        return self.run_started_ns or self.created_ns
+
     # --- views ----------------------------------------------------------------------------------
 
     def info(self) -> ContainerInfo:
@@ -616,14 +622,13 @@ class Container:
     def _adopt(self, launch: Adopt) -> None:
         """Take over the processes of a container a previous server watched (its times taken
         from its record: :meth:`take_times`)."""
-        run_started_ns = self.run_started_ns or self.created_ns
         for process in launch.processes[1:]:
             if process.since_ns is None and process.start_time is not None:
                 # An exec'd process: its exec's ask of runc was the server's before, gone
                 # with it; its start, as the kernel counts it, is as good (a pid given again
                 # within the run selects its own output: :meth:`output_since`).
                 began_ns = procfs.started_before_ns(process.start_time)
-                process.since_ns = max(run_started_ns, began_ns)
+                process.since_ns = max(self.run_began_ns, began_ns)
         for process in launch.processes:
             self.processes[process.pid] = process
             if not process.output_ended.is_set():
@@ -902,7 +907,7 @@ class Container:
         (taken before runc was asked: :attr:`created_ns`, or the restart's run_started_ns)."""
         if process.since_ns is not None:
             return process.since_ns
-        return self.run_started_ns or self.created_ns
+        return self.run_began_ns
 
     async def end_input(self, process: Process) -> bool:
         """Close the process's stdin (EOF for a terminal); False if it took no input."""
@@ -979,8 +984,7 @@ class Container:
         process wait (its output, for ``logs?pid=``, is the run's)."""
         self._ended_init = pid
         if pid is not None:
-            since = self.run_started_ns or self.created_ns
-            self.exits[pid] = _Ended(self.ended(), since, None)
+            self.exits[pid] = _Ended(self.ended(), self.run_began_ns, None)
 
     def ended(self) -> ExitInfo:
         """How the init of this stopped container ended."""

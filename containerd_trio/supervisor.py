@@ -820,8 +820,8 @@ class Supervisor:
             return
         init = container.init
         ended_ns = init.exit_ns if init is not None and init.exit_ns else timestamps.now_ns()
-        began_ns = container.run_started_ns or container.created_ns
-        delay = restarts.next_delay(container.restart_delay, (ended_ns - began_ns) / 1e9)
+        ran = (ended_ns - container.run_began_ns) / 1e9
+        delay = restarts.next_delay(container.restart_delay, ran)
         scope = container.pending_restart = trio.CancelScope()
         container.save()  # a server that dies meanwhile leaves the restart to the next one
         if self._shutting_down:
