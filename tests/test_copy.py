@@ -28,7 +28,7 @@ import trio
 
 from containerd_trio import beneath, procfs
 from containerd_trio.archive import idmap, paths
-from containerd_trio.archive.paths import go_mode, pseudo_devices
+from containerd_trio.archive.paths import QUEUED_ENTRIES, go_mode, pseudo_devices
 from containerd_trio.archive.tarstream import ArchiveError, TarReader
 from containerd_trio.client import pathstat
 from containerd_trio.client.copying import CopyError, Placement, Side, _renamed, placement, side
@@ -413,6 +413,40 @@ async def test_a_copy_in_lands_as_the_archive_says(
     assert answer.status_code == 200, answer.text
     member = _members((await _get(client, "cpin", "/scratch/new/file")).content)["file"]
     assert (member.uid, member.size) == (1234, 2)
+
+
+async def test_many_entries_land_in_order_up_to_the_first_that_breaks_a_rule(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    """Small entries are made many to a worker thread's turn (QUEUED_ENTRIES): a copy of 300
+    comes out whole, and a bad entry past the first turn (one the daemon refuses as it reads
+    it, or one that cannot be made there) leaves all before it made, none after it."""
+    await _running(client, "cpmany", files_bundle)
+    rootfs = files_bundle / "rootfs"
+    count = 300
+    assert count > 2 * QUEUED_ENTRIES
+    files = [_file(f"many/f{n:03}", f"{n}\n".encode()) for n in range(count)]
+    answer = await _put(client, "cpmany", "/data", _tar(*files))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["entries"] == count
+    members = _members((await _get(client, "cpmany", "/data/many")).content)
+    assert sorted(members) == ["many", *(f"many/f{n:03}" for n in range(count))]
+    assert _content((await _get(client, "cpmany", "/data/many/f299")).content, "f299") == b"299\n"
+
+    bad = QUEUED_ENTRIES + 72
+    for entry, words in (
+        (_file("../escape", b"z"), "climbs out with '..'"),  # refused as it is read
+        (_file("tree", b"x"), "cannot overwrite the directory"),  # refused as it is made
+    ):
+        shutil.rmtree(rootfs / "data" / "many")
+        archive = _tar(*files[:bad], entry, *files[bad:])
+        answer = await _put(client, "cpmany", "/data", archive)
+        assert answer.status_code == 400, answer.text
+        assert words in answer.json()["error"], answer.json()
+        made = sorted(path.name for path in (rootfs / "data" / "many").iterdir())
+        assert made == [f"f{n:03}" for n in range(bad)]
+        assert (rootfs / "data" / "many" / f"f{bad - 1:03}").read_bytes() == f"{bad - 1}\n".encode()
+    assert (rootfs / "data" / "tree").is_dir()
 
 
 PLANTED = "ctr-trio-cp-test-escape"

@@ -30,7 +30,7 @@ import os
 import stat
 import tarfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -261,25 +261,25 @@ class ExportPlan:
 
 class TarWriter:
     """A tar stream of members (:class:`Member`), in chunks of about :data:`~.tarstream.CHUNK` bytes
-    (compressed as asked): the export's, and ``docker cp``'s (:mod:`.paths`). Files are read a
-    chunk at a time in a worker thread; a file with several names goes once, the others as hard
-    links to it."""
+    (compressed as asked): the export's, and ``docker cp``'s (:mod:`.paths`). A file with
+    several names goes once, the others as hard links to it.
+
+    Each chunk is made in a worker thread, members walked, opened and read there: a
+    container's mounts may be a FUSE server's, which must never hold the event loop. One
+    thread's turn makes a whole chunk, as many members as fill it: a turn for each member
+    and for each piece of its file (about 90 us apiece here) made a copy of 5000 small
+    files take 1.9 s."""
 
     def __init__(
         self,
         compression: Compression = Compression.NONE,
         *,
-        in_threads: bool = False,
         owners: Callable[[int, int], tuple[int, int]] | None = None,
     ) -> None:
         self._compressor = tarstream.Compressor(compression)
         #: The owner (uid, gid) each header names for a file's host owner: a container's
         #: view through its user namespace (:mod:`.idmap`); None: the host's ids as they are.
         self._owners = owners
-        #: Walk and open in worker threads too, not only read (a container's mounts, which a
-        #: FUSE server may hold: never the event loop); an export's bundle is the client's own,
-        #: where a thread for each entry would cost a move its time.
-        self._in_threads = in_threads
         self._links: dict[tuple[int, int], str] = {}
         #: Entries and data bytes (before compression) so far.
         self.entries = 0
@@ -287,28 +287,24 @@ class TarWriter:
 
     async def chunks(self, members: Iterator[Member]) -> AsyncIterator[bytes]:
         """The archive of ``members``, ended by the end-of-archive marker."""
-        pending: list[bytes] = []
-        pending_size = 0
-        iterator = iter(members)
-        while True:
-            if self._in_threads:
-                member = await trio.to_thread.run_sync(next, iterator, None)
-            else:
-                member = next(iterator, None)
-            if member is None:
-                break
-            self.entries += 1
-            async for piece in self._member_bytes(member):
-                pending.append(piece)
-                pending_size += len(piece)
-                if pending_size >= CHUNK:
-                    yield b"".join(pending)
-                    pending, pending_size = [], 0
-        pending.append(self._compressor.feed(tarstream.END_OF_ARCHIVE))
-        pending.append(self._compressor.finish())
-        yield b"".join(pending)
+        pieces = self._pieces(members)
+        try:
+            while (chunk := await trio.to_thread.run_sync(_next_chunk, pieces)) is not None:
+                yield chunk
+        finally:
+            # A client that leaves mid-stream: the open file and directories closed now, not
+            # when the collector gets to them (no thread runs it: each turn is awaited).
+            pieces.close()
 
-    async def _member_bytes(self, member: Member) -> AsyncIterator[bytes]:
+    def _pieces(self, members: Iterator[Member]) -> Generator[bytes, None, None]:
+        """In worker threads (a turn each chunk): every member's header and data, compressed,
+        then the end-of-archive marker."""
+        for member in members:
+            self.entries += 1
+            yield from self._member_pieces(member)
+        yield self._compressor.feed(tarstream.END_OF_ARCHIVE) + self._compressor.finish()
+
+    def _member_pieces(self, member: Member) -> Iterator[bytes]:
         """The member's header and data, compressed, a chunk at a time; nothing if its file
         vanished (or changed kind) since the walk saw it."""
         if member.at is None:
@@ -326,10 +322,7 @@ class TarWriter:
             )
             return
         try:
-            if self._in_threads:
-                opened, info = await trio.to_thread.run_sync(_open_member, member, self._links)
-            else:
-                opened, info = _open_member(member, self._links)
+            opened, info = _open_member(member, self._links)
         except (FileNotFoundError, NotADirectoryError, _Changed):
             return
         if self._owners is not None:
@@ -340,13 +333,27 @@ class TarWriter:
         with opened:
             remaining = info.size
             while remaining:
-                piece = await trio.to_thread.run_sync(
-                    _read_piece, opened, remaining, self._compressor
-                )
-                yield piece.compressed
-                remaining -= piece.length
+                length = min(CHUNK, remaining)
+                data = opened.read(length)
+                if len(data) < length:  # shrunk since its header: zeros past its end
+                    data += b"\0" * (length - len(data))
+                yield self._compressor.feed(data)
+                remaining -= length
             yield self._compressor.feed(tarstream.padding(info.size))
         self.data_bytes += info.size
+
+
+def _next_chunk(pieces: Iterator[bytes]) -> bytes | None:
+    """In a worker thread: the archive's next chunk, pieces joined up to about
+    :data:`~.tarstream.CHUNK` bytes; None past its end."""
+    chunk: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        chunk.append(piece)
+        size += len(piece)
+        if size >= CHUNK:
+            break
+    return b"".join(chunk) if chunk else None
 
 
 class _Changed(Exception):
@@ -362,21 +369,6 @@ class Member:
     at: tuple[int, str] | None = None
     #: What the walk saw there (its lstat): what is opened must still be of its kind.
     info: os.stat_result | None = None
-
-
-@attrs.frozen
-class _Piece:
-    length: int
-    compressed: bytes
-
-
-def _read_piece(opened: BinaryIO, remaining: int, compressor: tarstream.Compressor) -> _Piece:
-    """In a worker thread: the next chunk of a file (zeros past a shrunk file's end)."""
-    length = min(CHUNK, remaining)
-    data = opened.read(length)
-    if len(data) < length:
-        data += b"\0" * (length - len(data))
-    return _Piece(length, compressor.feed(data))
 
 
 # A rootfs may belong to a running container, which can swap a directory for a symlink to the

@@ -346,6 +346,11 @@ class TarReader:
             devmajor=info.devmajor if device else 0, devminor=info.devminor if device else 0,
         )  # fmt: skip
 
+    @property
+    def data_left(self) -> int:
+        """Bytes of the current entry's data not read yet."""
+        return self._remaining
+
     async def read_data(self, limit: int = CHUNK) -> bytes:
         """The next piece of the current entry's data; b"" once it has all been read."""
         if not self._remaining:
