@@ -1315,6 +1315,22 @@ class Container:
                 f" are running (pids {listed}): CRIU dumps only the init's process tree."
                 " Wait for them to exit or signal them first"
             )
+        # An exec reported gone whose output has not ended: what it left in the background
+        # (re-parented to the init, so dumped) still holds that exec's pipe, whose reader is
+        # the daemon's. CRIU would restore the pipe without it, and the process would die of
+        # SIGPIPE at its next write, without a word: refused, as a live exec is.
+        if left := [
+            p.pid
+            for p in self._writing.values()
+            if p is not self.init and p.reported.is_set() and not p.output_ended.is_set()
+        ]:
+            listed = ", ".join(str(pid) for pid in left)
+            raise Conflict(
+                f"cannot {action} container {self.id!r}: what exec {listed} left running"
+                " still writes to that exec's output pipe, which a restore would give no"
+                " reader (it would die at its next write). Stop it, or have it write to the"
+                " init's output (exec >/proc/1/fd/1 2>&1) or to a file"
+            )
         assert self.init is not None
         if procfs.state(self.init.pid) == "T":
             # CRIU cannot seize a process stopped by SIGSTOP: runc would hang to its deadline.

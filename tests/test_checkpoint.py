@@ -231,8 +231,10 @@ async def test_restored_container_is_a_container_like_any(
 
 
 async def test_exec_d_processes(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
-    """A live exec'd process blocks a checkpoint (CRIU would drop it); what an exec leaves
-    running in the background belongs to the init's tree and is carried across."""
+    """A live exec'd process blocks a checkpoint (CRIU would drop it); so does one an exec left
+    running in the background while it writes to that exec's output pipe (restored without
+    its reader, it would die at its next write). One whose output goes to the init's belongs
+    to the init's tree and is carried across, its output reaching the log after the restore."""
     client = daemon.client
     bundle = make_bundle(COUNTER)
     await start_container(client, "e", bundle)
@@ -246,20 +248,45 @@ async def test_exec_d_processes(daemon: RunningDaemon, make_bundle: BundleFactor
     since = now()
     await client.post(f"/containers/e/process/{live.json()['pid']}", json={"signal": 9})
     await wait_exit(client, "e", live.json()["pid"], since)
-    script = "(while true; do echo side-$((n=n+1)); sleep 0.1; done) & exit 0"
-    helper = await client.put("/containers/e/processes", json={"args": ["sh", "-c", script]})
-    await wait_exit(client, "e", helper.json()["pid"], since)
+    # Left behind with its output on the init's: carried across, and heard from after.
+    script = "(exec >/proc/1/fd/1 2>&1; while true; do echo side-$((n=n+1)); sleep 0.1; done) &"
+    await exec_leaving(client, "e", script, since)
     await wait_output(client, "e", "side-3")
-    assert (await checkpoint(client, "e", "with-side", exit=True)).status_code == 201
+    response = await checkpoint(client, "e", "with-side", exit=True)
+    assert response.status_code == 201, response.text
     response = await client.post(
         "/containers/e", json={"bundlePath": str(bundle), "checkpoint": "with-side"}
     )
     assert response.status_code == 201
-    # The background loop came back with the init, its output still reaching the log.
+    restored = response.json()["processes"][0]["pid"]
+    # The background loop came back with the init, its output still reaching the log: a line
+    # of it written by the restored tree (the init's pipe carries the init's pid).
     async with client.stream("GET", "/containers/e/logs", params={"follow": "true"}) as stream:
         async for line in stream.aiter_lines():
-            if json.loads(line)["data"].startswith("side-"):
+            record = json.loads(line)
+            if record["data"].startswith("side-") and record["pid"] == restored:
                 break
+
+    # Left behind still writing to the exec's own pipe: restored without the daemon reading
+    # it, it would die at its next write. Refused, and nothing is written.
+    script = "(while true; do echo own-$((n=n+1)); sleep 0.1; done) & exit 0"
+    pid = await exec_leaving(client, "e", script, since)
+    await wait_output(client, "e", "own-3")
+    response = await checkpoint(client, "e", "with-own", exit=True)
+    assert response.status_code == 409, response.text
+    assert f"what exec {pid} left running still writes" in response.json()["error"]
+    assert not (bundle / "checkpoints" / "with-own").exists()
+    assert (await client.get("/containers/e")).json()["state"]["status"] == "running"
+
+
+async def exec_leaving(
+    client: httpx.AsyncClient, container_id: str, script: str, since: str
+) -> int:
+    """Run ``sh -c script`` as an exec and wait for its exit (what it left running stays)."""
+    url = f"/containers/{container_id}/processes"
+    pid: int = (await client.put(url, json={"args": ["sh", "-c", script]})).json()["pid"]
+    await wait_exit(client, container_id, pid, since)
+    return pid
 
 
 async def test_checkpoint_of_a_paused_container(
