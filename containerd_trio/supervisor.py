@@ -552,6 +552,14 @@ class Supervisor:
             # container deleted, the checkpoint imported). A checkpoint of older code kept
             # none: then the stopped container's record says (below), or a move's offer.
             kept = checkpoints.kept_process(bundle, checkpoint)
+            if stdin and kept is not None and not kept.stdin:
+                # CRIU gives the restored init the stdin it was dumped with: /dev/null here.
+                # The record would say stdin, and an attach's input would go nowhere.
+                raise InvalidRequest(
+                    f"stdin cannot be given with checkpoint {quoted(checkpoint)}: a restore"
+                    " gives the process the stdin it was checkpointed with, and this one's"
+                    " start had none (start it afresh with stdin)"
+                )
             launch = Restore(
                 checkpoint,
                 timeout or self.config.checkpoint_timeout,

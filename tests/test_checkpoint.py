@@ -168,6 +168,14 @@ async def test_a_restore_that_fails_leaves_the_stopped_container_and_its_log(
     assert (await client.get("/containers/count")).json() == before
     assert await log_numbers(client, "count") == numbers
     assert runc_ids(daemon.config.state_dir) == []
+    # Its start had no stdin, and CRIU restores the init's /dev/null: stdin is refused (it
+    # was a 201 whose record said stdin, the init reading /dev/null still).
+    body = {"bundlePath": str(bundle), "checkpoint": "cp", "stdin": True}
+    response = await client.post("/containers/count", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith("stdin cannot be given with checkpoint 'cp'")
+    assert (await client.get("/containers/count")).json() == before
+    assert runc_ids(daemon.config.state_dir) == []
     changes = "exit,delete,restore,restore-started,restore-done,restore-failed"
     types = await event_types(client, since=since, container_id="count", count=3, only=changes)
     assert types == ["exit", "restore-started", "restore-failed"]  # no delete: it is there
