@@ -321,7 +321,7 @@ class Adoption:
                 if record.restarting and back.restart_policy is not None:
                     self._ctx.restart_exited(back)  # the start was its policy's: again
             return
-        processes = self._processes(record)
+        processes, unseen = self._processes(record)
         init = processes[0] if processes and processes[0].pid == _init_pid(info) else None
         if init is not None and (init.kept or not init.exited.is_set()):
             # runc's word on running or paused; if runc no longer lists it, its init's exit is
@@ -340,6 +340,8 @@ class Adoption:
                 container.updating = None  # listed stopped below
             else:
                 self._containers[info.id] = container
+                for pid, start_time, exit_ns in unseen:
+                    container.remember_unseen_exit(pid, start_time, exit_ns)
                 log.info("adopted container id=%s status=%s", info.id, container.status.value)
                 if info.state.status in _RUNC_STATUS.values() and status is not recorded:
                     # Paused or resumed since its record: by a runc pause or resume its server
@@ -411,10 +413,14 @@ class Adoption:
             container = Container.stopped(self._ctx, info, directory)
         self._containers[info.id] = container
 
-    def _processes(self, record: ContainerRecord) -> list[Process]:
-        """The record's processes, rebuilt from what the keeper holds (or from their pidfds)."""
+    def _processes(
+        self, record: ContainerRecord
+    ) -> tuple[list[Process], list[tuple[int, int | None, int]]]:
+        """The record's processes, rebuilt from what the keeper holds (or from their pidfds);
+        and the exec'd ones found gone, their exits published: pid, start time, exit time."""
         starts: dict[int, ProcessStart] = {s.pid: s for s in record.start_times}
         found = []
+        unseen: list[tuple[int, int | None, int]] = []
         for info in record.container.processes:
             start = starts.get(info.pid)
             kept = self._kept.pop(start.key, None) if start and start.key else None
@@ -432,15 +438,17 @@ class Adoption:
             if start is None or procfs.start_time(info.pid) != start.start_time:
                 # Gone while no keeper held it (or the pid names another process now).
                 if info.pid != _init_pid(record.container):
-                    self._ctx.events.publish(
+                    event = self._ctx.events.publish(
                         "exit", record.container.id, pid=info.pid, status=UNKNOWN_EXIT_STATUS
                     )
+                    started = start.start_time if start else None
+                    unseen.append((info.pid, started, event.timestamp_ns))  # its wait's time
                 continue
             key = start.key or f"{record.container.id}/adopted-{info.pid}"
             process = Process(key, info, start.start_time, kept=False)
             process.output_ended.set()  # its pipes died with the keeper that held them
             found.append(process)
-        return found
+        return found, unseen
 
     def _release(self, container_id: str) -> None:
         """Let go of what the keeper holds for a container that is not adopted."""

@@ -743,15 +743,29 @@ class Container:
 
     def _remember_exit(self, process: Process) -> None:
         assert process.exit_status is not None
-        started = process.start_time
-        newer = self.exits.get(process.pid)
-        if newer is not None and _started_after(newer.start_time, started):
+        ended = _Ended(_exit_info(self.id, process), self._since(process), process.start_time)
+        self._keep_exit(process.pid, ended)
+
+    def remember_unseen_exit(self, pid: int, start_time: int | None, exit_ns: int) -> None:
+        """An exec'd process an adoption found gone, reaped while no daemon ran (its exit,
+        255, published then at ``exit_ns``): its wait answers that exit, as the event did, and
+        as it would had the process still been a zombie to adopt; not a 404 saying that it
+        never was the container's."""
+        since = self.run_began_ns
+        if start_time is not None:  # its output begins at its start, as an adopted exec's
+            since = max(since, procfs.started_before_ns(start_time))
+        at = timestamps.format_ns(exit_ns)
+        info = ExitInfo(id=self.id, pid=pid, exit_status=UNKNOWN_EXIT_STATUS, exited_at=at)
+        self._keep_exit(pid, _Ended(info, since, start_time))
+
+    def _keep_exit(self, pid: int, ended: _Ended) -> None:
+        newer = self.exits.get(pid)
+        if newer is not None and _started_after(newer.start_time, ended.start_time):
             # A process given its pid while its report waited (see _forget_live) ended
             # before it: that one is the pid's last process, its exit the pid's.
             return
-        ended = _Ended(_exit_info(self.id, process), self._since(process), started)
-        self.exits[process.pid] = ended
-        self.exits.move_to_end(process.pid)
+        self.exits[pid] = ended
+        self.exits.move_to_end(pid)
         while len(self.exits) > _EXITS_KEPT:
             self.exits.popitem(last=False)
 

@@ -151,6 +151,48 @@ async def test_restart_adopts_what_runc_still_runs(
     assert kinds.index(("pause", "paused")) < kinds.index(("resume", "paused"))
 
 
+async def test_an_exec_gone_while_no_daemon_ran_is_answered_by_its_wait(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
+) -> None:
+    """An exec'd process that died and was reaped (by init) while no daemon ran: the next
+    server publishes its exit, 255, and its wait answers the same, as for a process still
+    a zombie then (adopted, then seen to end). Its wait was a 404 that said it was never a
+    process of the container, while the event stream had just said it exited."""
+    first: DaemonProcess = await spawn_daemon()
+    since = now()
+    started = await start(first, "box", make_bundle(FOREVER))
+    orphans.append(started["processes"][0]["pid"])
+    lost = await first.client.put("/containers/box/processes", json={"args": list(FOREVER)})
+    assert lost.status_code == 201, lost.text
+    lost_pid = lost.json()["pid"]
+    await first.kill_hard()
+    os.kill(lost_pid, signal.SIGKILL)
+    with trio.fail_after(10):
+        while os.path.exists(f"/proc/{lost_pid}"):  # noqa: ASYNC110 (init reaps it: no event of ours)
+            await trio.sleep(0.01)
+
+    second: DaemonProcess = await spawn_daemon()
+    client = second.client
+    assert await wait_exit(client, "box", lost_pid, since) == 255
+    waited = await client.post(f"/containers/box/process/{lost_pid}/wait")
+    assert waited.status_code == 200, waited.text
+    assert waited.json()["exitStatus"] == 255
+    assert waited.json()["pid"] == lost_pid
+    events = []
+    async with client.stream("GET", "/events", params={"since": since, "id": "box"}) as stream:
+        async for line in stream.aiter_lines():
+            events.append(json.loads(line))
+            if events[-1]["type"] == "exit":
+                break
+    # The wait's time is the exit event's, as for any exit.
+    assert events[-1] == {
+        "type": "exit", "id": "box", "pid": lost_pid, "status": 255,
+        "timestamp": waited.json()["exitedAt"],
+    }  # fmt: skip
+    deleted = await client.delete("/containers/box", params={"timeout": "0"})
+    assert deleted.status_code == 200, deleted.text
+
+
 async def test_a_restored_container_survives_a_crash_too(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
 ) -> None:
