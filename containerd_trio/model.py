@@ -158,6 +158,13 @@ class StartProcess:
             " false: none even if it has one."
         ),
     )
+    console_size: ConsoleSize | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "The terminal's size at start, instead of the bundle's process.consoleSize: the"
+            " client's window (docker run -it's), which a program that reads it at once sees."
+        ),
+    )
 
 
 @attrs.frozen

@@ -120,8 +120,9 @@ def bundle_swap(bundle: Path) -> int | None:
 
 def process_over(base: dict[str, Any], given: StartProcess) -> dict[str, Any]:
     """The bundle's process ``base`` with what a start ``given`` laid over it: its args, cwd,
-    user (:func:`user_over`) and terminal instead of the bundle's, its env over the bundle's
-    by name (docker run's -e). The rest (capabilities, rlimits, ...) stays the bundle's."""
+    user (:func:`user_over`), terminal and consoleSize (the client's window) instead of the
+    bundle's, its env over the bundle's by name (docker run's -e). The rest (capabilities,
+    rlimits, ...) stays the bundle's."""
     document = dict(base)
     if given.args is not None:
         document["args"] = list(given.args)
@@ -132,6 +133,9 @@ def process_over(base: dict[str, Any], given: StartProcess) -> dict[str, Any]:
         document["cwd"] = given.cwd
     if given.user is not None:
         document["user"] = user_over(base.get("user"), given.user)
+    if given.console_size is not None:
+        size = given.console_size
+        document["consoleSize"] = {"height": size.height, "width": size.width}
     if given.terminal is not None:
         document["terminal"] = given.terminal
         if not given.terminal:

@@ -53,7 +53,7 @@ from .container import (
     Restore,
     remove_directory,
 )
-from .convert import converter, dump_json, unstructure
+from .convert import camel, converter, dump_json, unstructure
 from .errors import (
     Conflict,
     DaemonError,
@@ -1404,7 +1404,8 @@ def _check_start_process(process: StartProcess, checkpoint: str | None) -> None:
     or a restore's."""
     if all(getattr(process, name) is None for name in _PROCESS_FIELDS):
         raise InvalidRequest(
-            f"process names nothing to change: give one of {', '.join(_PROCESS_FIELDS)}"
+            "process names nothing to change: give one of"
+            f" {', '.join(camel(name) for name in _PROCESS_FIELDS)}"
         )
     if checkpoint is not None:
         raise InvalidRequest(

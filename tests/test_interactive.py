@@ -423,6 +423,35 @@ async def test_run_it_a_terminal_bundle(
     assert (await client.get("/containers/plain")).json()["process"] == {"terminal": True}
 
 
+async def test_run_it_starts_the_init_at_the_size_of_our_window(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``docker run -it busybox stty size`` prints the window's size: the init's terminal has
+    it from its start (the start's ``consoleSize``), not only once the session's resize
+    comes. Until 2026-12-03 a program that read its size at once saw 0x0 (busybox's stty:
+    ``stty: standard input``), or the bundle's ``consoleSize``."""
+    sized = make_bundle(["sh"], terminal=True)
+    config = json.loads((sized / "config.json").read_text())
+    config["process"]["consoleSize"] = {"height": 11, "width": 33}
+    (sized / "config.json").write_text(json.dumps(config))
+    with trio.fail_after(TIMEOUT):
+        for name, bundle in (
+            ("plain", make_bundle()),
+            ("tty", make_bundle(["sh"], terminal=True)),
+            ("sized", sized),
+        ):
+            first = Terminal(
+                daemon.url, "run", "-it", "-b", str(bundle), name, "stty", "size",
+                rows=37, columns=111,
+            )  # fmt: skip
+            await first.expect("37 111\r\n")
+            assert await first.status() == 0
+        # start -a -t too, in a window of another size.
+        again = Terminal(daemon.url, "start", "-ait", "-b", str(sized), "sized", "stty", "size")
+        await again.expect("24 80\r\n")
+        assert await again.status() == 0
+
+
 async def test_run_it_rm_removes_the_container_once_the_shell_exits(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

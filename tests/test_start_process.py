@@ -178,6 +178,25 @@ async def test_a_terminal_for_a_bundle_without_one(
     await wait_output(client, "cli", "/dev/pts/")
 
 
+async def test_a_starts_console_size_is_the_terminals_from_its_first_instruction(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """``consoleSize`` sizes the init's terminal as runc makes it (docker's ``ConsoleSize``):
+    ``ctr-trio run -it`` sends its window's, for a program that reads its size at once.
+    Until 2026-12-03 the start took none (``unknown field 'consoleSize' in process``)."""
+    client = daemon.client
+    given = {"args": ["stty", "size"], "terminal": True, "consoleSize": {"height": 12, "width": 34}}
+    with trio.fail_after(30):
+        await start_container(client, "sized", make_bundle(), process=given)
+        await wait_output(client, "sized", "12 34\r\n")
+        kept = (await client.get("/containers/sized")).json()["process"]
+        assert kept["consoleSize"] == {"height": 12, "width": 34}
+        wrong = {"bundlePath": str(make_bundle()), "process": {"consoleSize": {"height": -1}}}
+        response = await client.post("/containers/wrong", json=wrong)
+    assert response.status_code == 400, response.text
+    assert "consoleSize" in response.json()["error"], response.text
+
+
 async def test_run_and_start_env_by_name_alone_is_ours_or_left_out_as_dockers(
     daemon: RunningDaemon, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -535,7 +554,11 @@ async def test_a_kept_process_no_start_could_have_run_is_no_checkpoints_word(
 REFUSED = pytest.mark.parametrize(
     ("process", "message"),
     [
-        ({}, "process names nothing to change: give one of args, env, cwd, user, terminal"),
+        (
+            {},
+            "process names nothing to change: give one of args, env, cwd, user, terminal,"
+            " consoleSize",
+        ),
         ({"args": []}, "process: args must hold at least the program to run"),
         ({"args": [""]}, "process: args[0], the program to run, must not be empty"),
         ({"args": "sh"}, "process.args: expected a list, got the string 'sh'"),

@@ -408,6 +408,11 @@ def start_process(args: argparse.Namespace, bundle: str) -> StartProcess | None:
     # Not asked where the bundle has one already: that start runs from the bundle itself.
     if args.tty and not _bundle_terminal(bundle):
         process["terminal"] = True
+    # Our window's size from the init's first instruction, as docker run -it's: the session's
+    # resize comes only once it is attached, and a program that reads its size at once (stty
+    # size, a shell's first prompt, top) would see 0x0 or the bundle's consoleSize.
+    if args.tty and (size := _terminal_size()) is not None:
+        process["consoleSize"] = {"width": size[0], "height": size[1]}
     return process or None
 
 

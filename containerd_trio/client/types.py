@@ -74,6 +74,11 @@ class UserSpec(TypedDict, total=False):
     additionalGids: list[int]
 
 
+class ConsoleSize(TypedDict):
+    height: int  # rows
+    width: int  # columns
+
+
 class StartProcess(TypedDict, total=False):
     """What a start runs instead of the bundle's process; what is left out is the bundle's."""
 
@@ -82,6 +87,7 @@ class StartProcess(TypedDict, total=False):
     cwd: str
     user: UserSpec
     terminal: bool
+    consoleSize: ConsoleSize  # the window's, for -t at a terminal
 
 
 class RestartPolicy(TypedDict):
