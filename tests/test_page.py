@@ -667,14 +667,24 @@ async def test_checkpoint_restore_kill_and_delete_on_a_containers_page(
         expect(page.locator("#c-status")).to_have_text("stopped")
 
     await page.run(checkpoint)
+    last_before = await page.run(lambda page: page.locator("#log .line-data").last.inner_text())
     listed = (await client.get("/containers/saved/checkpoint")).json()
     assert [c["name"] for c in listed] == ["first"]
     assert "saved" not in runc_ids(state_dir)  # CRIU stopped it
 
     def restore(page: Page) -> None:
         page.locator('#c-checkpoints button[data-checkpoint="first"]').click()
+        # A restore over the stopped container keeps its log (logs.md): the question says so.
+        # It said the log was removed, which a person could take as a reason not to restore.
+        expect(page.locator("#confirm-message")).to_have_text(
+            "The stopped container is replaced by one restored from the checkpoint, which"
+            " writes on into its log."
+        )
         page.locator("#confirm-ok").click()
         expect(page.locator("#c-status")).to_have_text("running")
+        # The log from before the checkpoint is still there, and the restored run writes on.
+        expect(page.locator("#log .line-data").first).to_have_text("1")
+        expect(page.locator("#log .line-data").last).not_to_have_text(last_before)
 
     await page.run(restore)
     assert runc_state(state_dir, "saved")["status"] == "running"
