@@ -709,6 +709,51 @@ async def test_checkpoint_restore_kill_and_delete_on_a_containers_page(
     assert "saved" not in runc_ids(state_dir)
 
 
+def expect_order(page: Page, ids: list[str]) -> None:
+    """Until the list's rows read ``ids`` from the top down (rows are placed, not ordered, in
+    the document: each carries its place as aria-rowindex, the header row's being 1)."""
+    for place, container_id in enumerate(ids, start=2):
+        expect(
+            page.locator(f'#rows .row:not([hidden])[aria-rowindex="{place}"]')
+        ).to_have_attribute("data-id", container_id)
+
+
+async def test_sorting_by_uptime_follows_each_runs_start_live(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """The Uptime column sorts by the uptime it shows, the run's (shortest first, as docker ps
+    lists the newest first), stopped containers, which have none, last; and a restart by its
+    policy, which starts the uptime again, moves the row, live. It sorted by createdAt, which
+    a restart keeps, and only at the click: a restarted container stayed below older runs, and
+    a stopped one sat among the running ones."""
+    info = await start_container(
+        client, "flaky", make_bundle(UNTIL_USR1), restartPolicy={"name": "always"}
+    )
+    pid = info["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    await start_container(client, "steady", make_bundle(FOREVER))
+    await start_container(client, "ended", make_bundle(FOREVER))
+    assert (await client.patch("/containers/ended", json={"signal": 9})).status_code == 200
+    page = await open_page(daemon.url)
+
+    def sorted_by_uptime(page: Page) -> None:
+        expect(row(page, "ended").locator(".badge")).to_have_text("stopped")
+        uptime = page.locator('.grid-head [role="columnheader"]', has_text="Uptime")
+        uptime.click()
+        expect(uptime).to_have_attribute("aria-sort", "ascending")
+        expect_order(page, ["steady", "flaky", "ended"])
+
+    await page.run(sorted_by_uptime)
+
+    os.kill(pid, signal.SIGUSR1)  # its init exits 3; its policy starts it again at once
+    await page.run(lambda page: expect_order(page, ["flaky", "steady", "ended"]))
+    restarted = (await client.get("/containers/flaky")).json()
+    assert restarted["restartCount"] == 1 and restarted["createdAt"] == info["createdAt"]
+
+
 # --- a broken connection ----------------------------------------------------------------------
 
 
