@@ -146,12 +146,49 @@ async def test_the_page_is_for_browsers_and_api_clients_keep_their_answers(
         assert response.headers["content-type"] == kind
         assert response.headers["x-content-type-options"] == "nosniff"
         # Unchanged since the browser's copy: a few bytes instead of the file.
-        again = await client.get(f"/ui/{name}", headers={"If-None-Match": response.headers["etag"]})
+        # (Asked for the same representation, as a browser revalidates its copy.)
+        again = await client.get(
+            f"/ui/{name}",
+            headers={"Accept-Encoding": "identity", "If-None-Match": response.headers["etag"]},
+        )
         assert again.status_code == 304 and again.content == b""
     raw = await client.get("/ui/app.js", headers={"Accept-Encoding": "gzip"})
     assert raw.headers["content-encoding"] == "gzip"
     assert b"EventStream" in raw.content  # httpx undid the gzip; the file is the real one
     assert raw.headers["vary"] == "Accept, Accept-Encoding"
+    # A client that refuses gzip (q=0, RFC 9110's "not acceptable") gets the file as it is;
+    # one that takes any coding (*) gets it gzipped. It got gzip whenever the word was there.
+    for refusal in ("gzip;q=0", "identity, gzip;q=0", "*;q=0, identity"):
+        plain = await client.get("/ui/app.js", headers={"Accept-Encoding": refusal})
+        assert "content-encoding" not in plain.headers, refusal
+        assert b"EventStream" in plain.content
+    starred = await client.get("/ui/app.js", headers={"Accept-Encoding": "*"})
+    assert starred.headers["content-encoding"] == "gzip"
+    # Each coding is a representation of its own, with its own strong validator (RFC 9110
+    # 8.8.3): a cache that kept the gzipped one must not have it confirmed to a client that
+    # refuses gzip. Both had the same ETag.
+    assert raw.headers["etag"] != plain.headers["etag"]
+    again = await client.get(
+        "/ui/app.js",
+        headers={"Accept-Encoding": "identity", "If-None-Match": raw.headers["etag"]},
+    )
+    assert again.status_code == 200 and b"EventStream" in again.content
+    again = await client.get(
+        "/ui/app.js", headers={"Accept-Encoding": "gzip", "If-None-Match": raw.headers["etag"]}
+    )
+    assert again.status_code == 304  # the browser's own copy, gzipped, confirmed
+    # If-None-Match: * matches any current representation (a 304), and a weak tag matches
+    # too (its comparison is the weak one); an unrelated tag does not.
+    for tags, status in [
+        ("*", 304),
+        (f"W/{plain.headers['etag']}", 304),
+        (f'"other", {plain.headers["etag"]}', 304),
+        ('"other"', 200),
+    ]:
+        answer = await client.get(
+            "/ui/app.js", headers={"Accept-Encoding": "identity", "If-None-Match": tags}
+        )
+        assert answer.status_code == status, tags
 
     for path in ("/ui/nope.js", "/ui/page.py", "/ui/", "/ui/static"):
         response = await client.get(path)
