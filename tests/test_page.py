@@ -246,6 +246,26 @@ async def test_lists_containers_and_follows_them_live(
     await page.run(exited)
 
 
+async def test_an_exit_status_spells_out_any_standard_signal(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """An exit status past 128 names its signal, whichever of the 31 standard ones it is, in
+    the list and the feed, as 137 (SIGKILL) does. The page knew eight, so 138 (SIGUSR1), 142
+    (SIGALRM) or 135 (SIGBUS) came as bare numbers."""
+    page = await open_page(daemon.url)
+    await start_container(client, "usr1", make_bundle(["sh", "-c", "exit 138"]))
+
+    def spelt_out(page: Page) -> None:
+        expect(row(page, "usr1").locator(".c-exit")).to_have_text("138 (SIGUSR1)")
+        exit_event = page.locator('#event-feed .event[data-type="exit"][data-id="usr1"]')
+        expect(exit_event.locator(".event-detail")).to_contain_text("status 138 (SIGUSR1)")
+
+    await page.run(spelt_out)
+
+
 async def test_many_containers_are_a_window_of_rows(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,
