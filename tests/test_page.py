@@ -146,12 +146,49 @@ async def test_the_page_is_for_browsers_and_api_clients_keep_their_answers(
         assert response.headers["content-type"] == kind
         assert response.headers["x-content-type-options"] == "nosniff"
         # Unchanged since the browser's copy: a few bytes instead of the file.
-        again = await client.get(f"/ui/{name}", headers={"If-None-Match": response.headers["etag"]})
+        # (Asked for the same representation, as a browser revalidates its copy.)
+        again = await client.get(
+            f"/ui/{name}",
+            headers={"Accept-Encoding": "identity", "If-None-Match": response.headers["etag"]},
+        )
         assert again.status_code == 304 and again.content == b""
     raw = await client.get("/ui/app.js", headers={"Accept-Encoding": "gzip"})
     assert raw.headers["content-encoding"] == "gzip"
     assert b"EventStream" in raw.content  # httpx undid the gzip; the file is the real one
     assert raw.headers["vary"] == "Accept, Accept-Encoding"
+    # A client that refuses gzip (q=0, RFC 9110's "not acceptable") gets the file as it is;
+    # one that takes any coding (*) gets it gzipped. It got gzip whenever the word was there.
+    for refusal in ("gzip;q=0", "identity, gzip;q=0", "*;q=0, identity"):
+        plain = await client.get("/ui/app.js", headers={"Accept-Encoding": refusal})
+        assert "content-encoding" not in plain.headers, refusal
+        assert b"EventStream" in plain.content
+    starred = await client.get("/ui/app.js", headers={"Accept-Encoding": "*"})
+    assert starred.headers["content-encoding"] == "gzip"
+    # Each coding is a representation of its own, with its own strong validator (RFC 9110
+    # 8.8.3): a cache that kept the gzipped one must not have it confirmed to a client that
+    # refuses gzip. Both had the same ETag.
+    assert raw.headers["etag"] != plain.headers["etag"]
+    again = await client.get(
+        "/ui/app.js",
+        headers={"Accept-Encoding": "identity", "If-None-Match": raw.headers["etag"]},
+    )
+    assert again.status_code == 200 and b"EventStream" in again.content
+    again = await client.get(
+        "/ui/app.js", headers={"Accept-Encoding": "gzip", "If-None-Match": raw.headers["etag"]}
+    )
+    assert again.status_code == 304  # the browser's own copy, gzipped, confirmed
+    # If-None-Match: * matches any current representation (a 304), and a weak tag matches
+    # too (its comparison is the weak one); an unrelated tag does not.
+    for tags, status in [
+        ("*", 304),
+        (f"W/{plain.headers['etag']}", 304),
+        (f'"other", {plain.headers["etag"]}', 304),
+        ('"other"', 200),
+    ]:
+        answer = await client.get(
+            "/ui/app.js", headers={"Accept-Encoding": "identity", "If-None-Match": tags}
+        )
+        assert answer.status_code == status, tags
 
     for path in ("/ui/nope.js", "/ui/page.py", "/ui/", "/ui/static"):
         response = await client.get(path)
@@ -207,6 +244,26 @@ async def test_lists_containers_and_follows_them_live(
         )
 
     await page.run(exited)
+
+
+async def test_an_exit_status_spells_out_any_standard_signal(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """An exit status past 128 names its signal, whichever of the 31 standard ones it is, in
+    the list and the feed, as 137 (SIGKILL) does. The page knew eight, so 138 (SIGUSR1), 142
+    (SIGALRM) or 135 (SIGBUS) came as bare numbers."""
+    page = await open_page(daemon.url)
+    await start_container(client, "usr1", make_bundle(["sh", "-c", "exit 138"]))
+
+    def spelt_out(page: Page) -> None:
+        expect(row(page, "usr1").locator(".c-exit")).to_have_text("138 (SIGUSR1)")
+        exit_event = page.locator('#event-feed .event[data-type="exit"][data-id="usr1"]')
+        expect(exit_event.locator(".event-detail")).to_contain_text("status 138 (SIGUSR1)")
+
+    await page.run(spelt_out)
 
 
 async def test_many_containers_are_a_window_of_rows(
@@ -667,14 +724,24 @@ async def test_checkpoint_restore_kill_and_delete_on_a_containers_page(
         expect(page.locator("#c-status")).to_have_text("stopped")
 
     await page.run(checkpoint)
+    last_before = await page.run(lambda page: page.locator("#log .line-data").last.inner_text())
     listed = (await client.get("/containers/saved/checkpoint")).json()
     assert [c["name"] for c in listed] == ["first"]
     assert "saved" not in runc_ids(state_dir)  # CRIU stopped it
 
     def restore(page: Page) -> None:
         page.locator('#c-checkpoints button[data-checkpoint="first"]').click()
+        # A restore over the stopped container keeps its log (logs.md): the question says so.
+        # It said the log was removed, which a person could take as a reason not to restore.
+        expect(page.locator("#confirm-message")).to_have_text(
+            "The stopped container is replaced by one restored from the checkpoint, which"
+            " writes on into its log."
+        )
         page.locator("#confirm-ok").click()
         expect(page.locator("#c-status")).to_have_text("running")
+        # The log from before the checkpoint is still there, and the restored run writes on.
+        expect(page.locator("#log .line-data").first).to_have_text("1")
+        expect(page.locator("#log .line-data").last).not_to_have_text(last_before)
 
     await page.run(restore)
     assert runc_state(state_dir, "saved")["status"] == "running"
@@ -697,6 +764,51 @@ async def test_checkpoint_restore_kill_and_delete_on_a_containers_page(
         "DELETE /containers/saved",
     ]
     assert "saved" not in runc_ids(state_dir)
+
+
+def expect_order(page: Page, ids: list[str]) -> None:
+    """Until the list's rows read ``ids`` from the top down (rows are placed, not ordered, in
+    the document: each carries its place as aria-rowindex, the header row's being 1)."""
+    for place, container_id in enumerate(ids, start=2):
+        expect(
+            page.locator(f'#rows .row:not([hidden])[aria-rowindex="{place}"]')
+        ).to_have_attribute("data-id", container_id)
+
+
+async def test_sorting_by_uptime_follows_each_runs_start_live(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """The Uptime column sorts by the uptime it shows, the run's (shortest first, as docker ps
+    lists the newest first), stopped containers, which have none, last; and a restart by its
+    policy, which starts the uptime again, moves the row, live. It sorted by createdAt, which
+    a restart keeps, and only at the click: a restarted container stayed below older runs, and
+    a stopped one sat among the running ones."""
+    info = await start_container(
+        client, "flaky", make_bundle(UNTIL_USR1), restartPolicy={"name": "always"}
+    )
+    pid = info["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    await start_container(client, "steady", make_bundle(FOREVER))
+    await start_container(client, "ended", make_bundle(FOREVER))
+    assert (await client.patch("/containers/ended", json={"signal": 9})).status_code == 200
+    page = await open_page(daemon.url)
+
+    def sorted_by_uptime(page: Page) -> None:
+        expect(row(page, "ended").locator(".badge")).to_have_text("stopped")
+        uptime = page.locator('.grid-head [role="columnheader"]', has_text="Uptime")
+        uptime.click()
+        expect(uptime).to_have_attribute("aria-sort", "ascending")
+        expect_order(page, ["steady", "flaky", "ended"])
+
+    await page.run(sorted_by_uptime)
+
+    os.kill(pid, signal.SIGUSR1)  # its init exits 3; its policy starts it again at once
+    await page.run(lambda page: expect_order(page, ["flaky", "steady", "ended"]))
+    restarted = (await client.get("/containers/flaky")).json()
+    assert restarted["restartCount"] == 1 and restarted["createdAt"] == info["createdAt"]
 
 
 # --- a broken connection ----------------------------------------------------------------------

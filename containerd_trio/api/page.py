@@ -96,18 +96,24 @@ def serve(name: str) -> Response:
     file = static_files().get(name)
     if file is None:
         raise NotFound()
-    etag = f'"{file.etag}"'
+    # gzip unless the client refuses it: absent, or with q=0 (RFC 9110: "not acceptable").
+    gzipped = request.accept_encodings.quality("gzip") > 0
+    # Each coding is a representation of its own, with its own strong validator (RFC 9110
+    # 8.8.3): a cache holding the gzipped file must not have it confirmed by a 304 to a client
+    # that refuses gzip.
+    etag = f"{file.etag}-gz" if gzipped else file.etag
     headers = {
         **SECURITY_HEADERS,
-        "ETag": etag,
+        "ETag": f'"{etag}"',
         # Revalidate every time (a 304 is a few bytes): an upgraded daemon's page is seen at once.
         "Cache-Control": "no-cache",
         "Vary": "Accept, Accept-Encoding",
     }
-    if etag in request.headers.get("If-None-Match", ""):
+    # If-None-Match compares weakly, and its * matches whatever representation there is.
+    if request.if_none_match.contains_weak(etag):
         return Response(b"", status=304, headers=headers)
     body = file.body
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
+    if gzipped:
         body = file.gzipped
         headers["Content-Encoding"] = "gzip"
     return Response(body, status=200, content_type=file.content_type, headers=headers)

@@ -272,9 +272,11 @@ export class ContainerView {
     const id = this.id;
     const sure = await confirmAction({
       title: `Restore ${id} from ${name}?`,
+      // The daemon keeps the stopped container's log for a restore over it (logs.md): the
+      // restored processes write on where the checkpointed ones left off.
       message:
-        "The stopped container is replaced by one restored from the checkpoint; the stopped " +
-        "one's log is removed.",
+        "The stopped container is replaced by one restored from the checkpoint, which writes " +
+        "on into its log.",
       action: "Restore",
     });
     if (!sure) return;

@@ -56,11 +56,17 @@ export function dateTime(ms) {
 }
 
 /** An exit status as the shell gives it, with the signal spelt out: 137 -> "137 (SIGKILL)". */
-const SIGNALS = { 1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 13: "SIGPIPE", 15: "SIGTERM" };
+// Linux's 31 standard signals, by number (x86 and arm alike), so that any of them is named.
+const SIGNALS = [
+  "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE",
+  "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ",
+  "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+];
 export function exitStatus(status) {
   if (status == null) return "";
   if (status === 255) return "255 (unknown)";
-  const signal = status > 128 ? SIGNALS[status - 128] : undefined;
+  const name = status > 128 ? SIGNALS[status - 129] : undefined;
+  const signal = name && `SIG${name}`;
   return signal ? `${status} (${signal})` : String(status);
 }
 

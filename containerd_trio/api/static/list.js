@@ -17,11 +17,15 @@ const ROW_ACTIONS = new Set(["pause", "resume", "kill", "delete"]);
 const STATUS_RANK = { running: 0, paused: 1, restarting: 2, stopped: 3 };
 const collator = new Intl.Collator(undefined, { numeric: true });
 
+const live = (entry) => (entry.info.state.status === "stopped" ? 0 : 1);
+
 const COMPARE = {
   id: (a, b) => collator.compare(a.id, b.id),
   status: (a, b) =>
     STATUS_RANK[fmt.status(a.info.state)] - STATUS_RANK[fmt.status(b.info.state)] || collator.compare(a.id, b.id),
-  created: (a, b) => b.createdMs - a.createdMs || collator.compare(a.id, b.id),
+  // The uptime shown, the run's (a restart starts it again, createdAt staying): shortest first,
+  // as docker ps lists the newest first; stopped containers have none and come last.
+  uptime: (a, b) => live(b) - live(a) || (live(a) && b.startedMs - a.startedMs) || collator.compare(a.id, b.id),
 };
 
 function cell(row, className) {
@@ -66,7 +70,7 @@ export class ContainerList {
       header.addEventListener("click", () => {
         this.sort = header.dataset.sort;
         for (const other of elements.sortHeaders) {
-          other.setAttribute("aria-sort", other === header ? (this.sort === "created" ? "descending" : "ascending") : "none");
+          other.setAttribute("aria-sort", other === header ? "ascending" : "none");
         }
         this._schedule(true);
       });
@@ -83,8 +87,9 @@ export class ContainerList {
   _changed(ids, reset) {
     if (reset) this._refill = true; // every entry is a new object: rows in view are redrawn
     this._countsDirty = true;
-    if (reset || this.status || this.text) {
-      // Membership may have changed (a start, a delete, a status leaving the filter).
+    if (reset || this.status || this.text || this.sort !== "id") {
+      // Membership may have changed (a start, a delete, a status leaving the filter), or,
+      // sorted by status or uptime, a row's place (a pause, an exit, a restart).
       this._schedule(true);
     } else {
       this._schedule();
