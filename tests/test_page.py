@@ -123,6 +123,8 @@ async def test_the_page_is_for_browsers_and_api_clients_keep_their_answers(
     assert page.headers["x-frame-options"] == "DENY"
     assert '<script type="module" src="ui/app.js">' in page.text
     assert "<script>" not in page.text  # nothing inline: the policy would refuse it anyway
+    # Media types are case-insensitive (RFC 9110 8.3.1): TEXT/HTML was the API's 404.
+    assert (await client.get("/", headers={"Accept": "TEXT/HTML"})).status_code == 200
 
     # API clients get the 404 they got before the page existed, which now says where the page
     # and the API are: it was "no such endpoint: GET /", as if the daemon had no page.

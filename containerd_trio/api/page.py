@@ -88,8 +88,11 @@ def static_files() -> dict[str, StaticFile]:
 
 
 def wants_html() -> bool:
-    """True if the client names ``text/html`` itself: a browser, not ``*/*`` from curl."""
-    return any(value == "text/html" and quality > 0 for value, quality in request.accept_mimetypes)
+    """True if the client names ``text/html`` itself (in any case, as media types are): a
+    browser, not ``*/*`` from curl."""
+    return any(
+        value.lower() == "text/html" and quality > 0 for value, quality in request.accept_mimetypes
+    )
 
 
 def serve(name: str) -> Response:
