@@ -447,7 +447,7 @@ def _define_list(parser: Parser) -> None:
         "--format",
         type=_format,
         metavar="json|table|ids|TEMPLATE",
-        help="how to print: a TEMPLATE names fields as {{.ID}} {{.Status}} {{.State}}"
+        help="how to print: a TEMPLATE names fields as {{.ID}} {{.Names}} {{.Status}} {{.State}}"
         " {{.ExitStatus}} {{.PID}} {{.Processes}} {{.Created}} {{.CreatedAt}} {{.StartedAt}}"
         " {{.FinishedAt}} {{.Bundle}} {{.Labels}}, with \\t and \\n, and inspect's functions:"
         " '{{json .}}', '{{.ID | json}}';"
