@@ -1560,6 +1560,26 @@ async def test_a_program_that_cannot_run_exits_127_or_126_as_docker_s(
     assert (await client.get("/containers/gone")).status_code == 404
 
 
+async def test_a_run_the_daemon_refuses_exits_125_as_docker_run(
+    ctr: Ctr, client: httpx.AsyncClient, tmp_path: Path, make_bundle: BundleFactory
+) -> None:
+    """docker run exits 125 when the daemon refuses the container ("if the error is with
+    Docker daemon itself"), so that a script tells it from the process's own exit 1; ctr-trio
+    run exited 1 for both. docker start's refusals stay 1, and so do ours."""
+    await start_container(client, "box", make_bundle(FOREVER))
+    for command in (
+        ["run", "-d", "-b", str(make_bundle(FOREVER)), "box"],  # the id is taken
+        ["run", "-b", str(tmp_path / "nosuch"), "gone"],  # no bundle there
+    ):
+        refused = await ctr(*command)
+        assert (refused.code, refused.out) == (125, ""), (command, refused)
+        assert refused.err.startswith("ctr-trio: "), refused.err
+    started = await ctr("start", "-b", str(tmp_path / "nosuch"), "gone")
+    assert started.code == cli.EXIT_ERROR, started
+    exited = await ctr("run", "-b", str(make_bundle(FOREVER)), "once", "sh", "-c", "exit 1")
+    assert exited.code == 1, exited
+
+
 async def test_detach_keys_of_the_environment_that_are_no_keys_are_refused_before_any_request(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1911,8 +1931,8 @@ async def test_list_format_is_the_template_inspect_reads(ctr: Ctr, bundle: Path)
     assert trimmed.out == "web/running\n"
     fields = json.loads((await ok(ctr, "ps", "--format", "{{json .}}")).out)
     assert list(fields) == [
-        "ID", "Status", "State", "ExitStatus", "PID", "Processes", "Created", "CreatedAt",
-        "StartedAt", "FinishedAt", "Bundle", "Labels",
+        "ID", "Names", "Status", "State", "ExitStatus", "PID", "Processes", "Created",
+        "CreatedAt", "StartedAt", "FinishedAt", "Bundle", "Labels",
     ]  # fmt: skip
     assert (fields["ID"], fields["State"], fields["Labels"]) == ("web", "running", "team=infra")
     # The run's start, RFC 3339 as CreatedAt (a start's are the same); no end while it runs.
@@ -1923,7 +1943,7 @@ async def test_list_format_is_the_template_inspect_reads(ctr: Ctr, bundle: Path)
     assert headed.out.splitlines() == ["ID      STATE", '"web"   running']
 
     for form, message in [
-        ("{{json .Nope}}", "unknown field {{.Nope}} in --format; fields: {{.ID}}, {{.Status}},"),
+        ("{{json .Nope}}", "unknown field {{.Nope}} in --format; fields: {{.ID}}, {{.Names}},"),
         ("{{.ID.x}}", 'key "x" of a string (.ID)'),
         ("{{.ID}} {{ .Status | sprintf }}", 'function "sprintf" not defined'),
         ("{{if .PID}}x", "unexpected EOF: {{if .PID}} has no {{end}}"),
@@ -1936,6 +1956,16 @@ async def test_list_format_is_the_template_inspect_reads(ctr: Ctr, bundle: Path)
     # Fields, spaced as docker allows, and text with braces but no action, still go.
     spaced = await ok(ctr, "ps", "--format", "{{ .ID }} {x} {{.State}}")
     assert spaced.out == "web {x} running\n"
+
+
+async def test_list_format_takes_docker_s_names(ctr: Ctr, bundle: Path) -> None:
+    """docker ps --format '{{.Names}}', the field scripts read most, was a usage error
+    (`unknown field {{.Names}}`): the id is the container's name, so .Names is the id, headed
+    NAMES as docker's."""
+    await ok(ctr, "start", "web", "-b", str(bundle))
+    assert (await ok(ctr, "ps", "--format", "{{.Names}}")).out == "web\n"
+    headed = await ok(ctr, "ps", "--format", r"table {{.Names}}\t{{.State}}")
+    assert headed.out.splitlines() == ["NAMES   STATE", "web     running"]
 
 
 async def test_list_format_table_is_docker_s(

@@ -447,7 +447,7 @@ def _define_list(parser: Parser) -> None:
         "--format",
         type=_format,
         metavar="json|table|ids|TEMPLATE",
-        help="how to print: a TEMPLATE names fields as {{.ID}} {{.Status}} {{.State}}"
+        help="how to print: a TEMPLATE names fields as {{.ID}} {{.Names}} {{.Status}} {{.State}}"
         " {{.ExitStatus}} {{.PID}} {{.Processes}} {{.Created}} {{.CreatedAt}} {{.StartedAt}}"
         " {{.FinishedAt}} {{.Bundle}} {{.Labels}}, with \\t and \\n, and inspect's functions:"
         " '{{json .}}', '{{.ID | json}}';"
@@ -1589,15 +1589,22 @@ _REFUSED_CWD = "cannot use cwd '"
 #: docker's exec -w says 126 for that too).
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_EXECUTE = 126
+#: What docker's ``run`` exits with when the daemon refuses its container (an id in use, no
+#: bundle...): a script tells it from the process's own 1.
+EXIT_RUN_REFUSED = 125
 
 
 def _exit_code_of(error: ApiError) -> int:
+    from .errors import RunRefused
+
     if error.status == 400 and error.message.startswith(_REFUSED_PROGRAM):
         if ": permission denied" in error.message:
             return EXIT_CANNOT_EXECUTE
         return EXIT_NOT_FOUND
     if error.status == 400 and error.message.startswith(_REFUSED_CWD):
         return EXIT_CANNOT_EXECUTE
+    if isinstance(error, RunRefused):
+        return EXIT_RUN_REFUSED
     return EXIT_ERROR
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import output
-from .errors import ApiError, ClientError, DaemonUnreachable, GaveUp
+from .errors import ApiError, ClientError, DaemonUnreachable, GaveUp, RunRefused
 from .output import (
     CONTAINER_HEADERS,
     PROG,
@@ -346,27 +346,32 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
     # one we hand to the daemon once attached (_attach), its removal waiting for our session.
     auto_remove = args.rm and not attached
     resources = resource_change(args) or None  # the daemon says if --checkpoint can take them
-    if args.checkpoint is None:
-        container = client.start(
-            args.id, bundle, labels=dict(args.label), stdin=args.interactive,
-            auto_remove=auto_remove, resources=resources, process=start_process(args, bundle),
-            restart_policy=args.restart,
-        )  # fmt: skip
-    else:
-        from . import routes
+    try:
+        if args.checkpoint is None:
+            container = client.start(
+                args.id, bundle, labels=dict(args.label), stdin=args.interactive,
+                auto_remove=auto_remove, resources=resources, process=start_process(args, bundle),
+                restart_policy=args.restart,
+            )  # fmt: skip
+        else:
+            from . import routes
 
-        request = routes.start(
-            args.id,
-            bundle,
-            checkpoint=args.checkpoint,
-            labels=dict(args.label),
-            timeout=args.timeout,
-            stdin=args.interactive,
-            auto_remove=auto_remove,
-            resources=resources,
-            restart_policy=args.restart,
-        )
-        container = _following(client, args, out, request, "restore", args.timeout)
+            request = routes.start(
+                args.id,
+                bundle,
+                checkpoint=args.checkpoint,
+                labels=dict(args.label),
+                timeout=args.timeout,
+                stdin=args.interactive,
+                auto_remove=auto_remove,
+                resources=resources,
+                restart_policy=args.restart,
+            )
+            container = _following(client, args, out, request, "restore", args.timeout)
+    except ApiError as exc:
+        if not args.attach_default:  # start -b: docker's start exits 1 for a refusal
+            raise
+        raise RunRefused(exc.status, exc.message) from exc  # run: 125, as docker's run
     init = container["processes"][0]
     if not attached:
         if out.as_json:

@@ -19,6 +19,11 @@ class ApiError(ClientError):
         return self.message
 
 
+class RunRefused(ApiError):
+    """The daemon refused ``run``'s start: docker's run exits 125 then, not 1, so that a script
+    tells a container that never ran from a process that exited 1."""
+
+
 class GaveUp(ClientError):
     """What was asked of the daemon was not done by a deadline of the client's own: a container
     its stop's SIGKILL did not end, a removal that did not come. The daemon may do it later."""

@@ -164,6 +164,8 @@ def _labels(container: Container) -> str:
 #: The fields of a container a ``--format`` template may name, as ``{{.Name}}``.
 FIELDS: dict[str, Callable[[Container], str]] = {
     "ID": lambda c: c["id"],
+    # docker's ps field scripts read most: the id is the container's name here.
+    "Names": lambda c: c["id"],
     "Status": status,
     "State": state_name,
     "ExitStatus": lambda c: str(c["state"].get("exitStatus", "")),
