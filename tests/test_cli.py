@@ -2104,9 +2104,9 @@ async def test_docker_words_a_docker_user_types(
 ) -> None:
     """What a docker user types next, which was a usage error or a failure: ``exec --workdir``,
     ``unpause`` (docker's word for ``resume``), ``prune -f`` (docker's prune asks first;
-    scripts say ``-f``), ``logs -n all`` (docker's ``--tail all``), and ``rm -f`` of an id
+    scripts say ``-f``), ``logs -n all`` (docker's ``--tail all``), ``rm -f`` of an id
     that is not there, which docker says on stderr but does not fail on (``rm -f web ||
-    true`` is not needed in a script)."""
+    true`` is not needed in a script), and ``rm -fv``."""
     await ok(ctr, "start", "web", "-b", str(bundle))
     # docker's exec -w is --workdir (ours was --cwd alone).
     assert (await ok(ctr, "exec", "--workdir", "/tmp", "web", "pwd")).out == "/tmp\n"
@@ -2131,6 +2131,9 @@ async def test_docker_words_a_docker_user_types(
     assert (alone.code, alone.out) == (0, ""), alone
     # Without -f it is still a failure, as docker's.
     assert (await ctr("rm", "ghost")).code == cli.EXIT_ERROR
+    # docker's rm -fv (its anonymous volumes too: a bundle has none) was a usage error.
+    await ok(ctr, "start", "web", "-b", str(bundle))
+    assert (await ok(ctr, "rm", "-fv", "web")).out == "deleted web\n"
 
 
 def watch_table(text: str) -> list[dict[str, str]]:

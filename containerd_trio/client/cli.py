@@ -1071,6 +1071,12 @@ def _define_delete(parser: Parser) -> None:
     parser.add_argument(
         "-f", "--force", action="store_true", help="no grace: SIGKILL at once (--timeout 0)"
     )
+    # docker's rm -v removes the container's anonymous volumes; a bundle has none, so there is
+    # nothing more to remove, but scripts' `rm -fv ID` works as written (it was a usage error
+    # in argparse's words: "ignored explicit argument 'v'").
+    parser.add_argument(
+        "-v", "--volumes", action="store_true", help="accepted as docker's: there are no volumes"
+    )
 
 
 def _define_prune(parser: Parser) -> None:
