@@ -308,6 +308,9 @@ class Container:
         #: stays as that command leaves it, and a SIGKILL sent to it paused stays pending (see
         #: Supervisor._may_thaw). Any other holder is let end first (:meth:`resume_killed`).
         self.held_for_dump = False
+        #: The dump of a checkpoint under way, which a SIGKILL to the init ends (see
+        #: :meth:`_kill_ends_dump`).
+        self._dump_scope: trio.CancelScope | None = None
         #: False once runc has forgotten the container (a checkpoint with exit removes it).
         self.known_to_runc = True
         #: It takes the place of a stopped container of its id (:meth:`replace`), encoded
@@ -1071,6 +1074,8 @@ class Container:
             process.signal(signum)
         except ProcessLookupError:
             raise NotFound(f"process {pid} of container {self.id!r} has exited") from None
+        if process is self.init:
+            self._kill_ends_dump(signum)
 
     def signal_init(self, signum: int) -> None:
         self._require_live("signal")
@@ -1079,6 +1084,17 @@ class Container:
             self.init.signal(signum)
         except ProcessLookupError:
             raise Conflict(f"cannot signal container {self.id!r}: it is stopped") from None
+        self._kill_ends_dump(signum)
+
+    def _kill_ends_dump(self, signum: int) -> None:
+        """A SIGKILL to the init ends a checkpoint's dump under way. CRIU holds the tasks
+        seized (ptrace): the dying init waits for its children, whose exits go to CRIU, their
+        tracer, which waits on the init; neither ends until the checkpoint's deadline (600 s
+        by default), and every command of the container waits behind it. Killing runc and
+        CRIU lets the init end, as its user asked."""
+        if signum == signal.SIGKILL and self._dump_scope is not None:
+            log.info("container %s killed during its checkpoint: ending the dump", self.id)
+            self._dump_scope.cancel()
 
     async def pause(self) -> None:
         async with self.lock:
@@ -1363,17 +1379,27 @@ class Container:
             if exit:
                 self._checkpoint_exit = trio.Event()
             try:
-                info = await criu.dump(
-                    self._ctx.runtime, self.id, self.bundle, self.dir, name, options,
-                    exit=exit, was_paused=was_paused, cleanup_timeout=self._ctx.cleanup_timeout,
-                    gone=self._init_gone, deadline=deadline, resources=self.resources,
-                    process=self.kept_process(),
-                    progress=CriuProgress(self._ctx.events, self.id, name),
-                )  # fmt: skip
+                with trio.CancelScope() as self._dump_scope:
+                    info = await criu.dump(
+                        self._ctx.runtime, self.id, self.bundle, self.dir, name, options,
+                        exit=exit, was_paused=was_paused,
+                        cleanup_timeout=self._ctx.cleanup_timeout, gone=self._init_gone,
+                        deadline=deadline, resources=self.resources,
+                        process=self.kept_process(),
+                        progress=CriuProgress(self._ctx.events, self.id, name),
+                    )  # fmt: skip
             finally:
+                killed = self._dump_scope is not None and self._dump_scope.cancelled_caught
+                self._dump_scope = None
                 if self._checkpoint_exit is not None:
                     self._checkpoint_exit.set()
                     self._checkpoint_exit = None
+            if killed:
+                # criu.dump killed runc and CRIU, and left no images.
+                raise Conflict(
+                    f"cannot checkpoint container {self.id!r}: it was killed (SIGKILL) during "
+                    "the checkpoint"
+                )
             self._ctx.events.publish("checkpoint", self.id)
             if exit:
                 self.known_to_runc = False

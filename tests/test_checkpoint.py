@@ -8,6 +8,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Awaitable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -681,3 +682,45 @@ async def test_a_restore_killed_at_its_deadline_leaves_no_cgroup_yard_nor_remove
             subprocess.run(["umount", "--lazy", point], check=False)
         if sentinel.is_dir():
             sentinel.rmdir()
+
+
+@pytest.mark.parametrize("route", ["container", "process"])
+async def test_a_sigkill_during_a_checkpoint_ends_it_at_once(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path, route: str
+) -> None:
+    """A SIGKILL to the init while CRIU holds its tasks seized cannot end it: the init, in
+    its exit, waits for its children, whose exits go to CRIU, their tracer, which waits on the
+    init. The dump never ended, the checkpoint answered only at its deadline (600 s by
+    default), every command of the container waited behind it, and a shutdown took two
+    runtime deadlines. The kill ends the dump instead: a 409 that says so, at once."""
+    hold = HeldCriu(tmp_path, "network-lock")
+    client = daemon.client
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    created = await start_container(client, "k", bundle)
+    init = created["processes"][0]["pid"]
+    since = now()
+    kill = (
+        partial(client.patch, "/containers/k", json={"signal": "KILL"})
+        if route == "container"
+        else partial(client.post, f"/containers/k/process/{init}", json={"signal": 9})
+    )
+    answers: list[httpx.Response] = []
+
+    async def ask() -> None:
+        answers.append(await checkpoint(client, "k", "cp", exit=True, timeout=60))
+
+    with hold, trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask)
+            await hold.held()  # the tasks are seized
+            assert (await kill()).status_code == 200
+        await hold.ended()
+        assert answers[0].status_code == 409, answers[0].text
+        killed = "cannot checkpoint container 'k': it was killed (SIGKILL) during the checkpoint"
+        assert answers[0].json() == {"error": killed}
+        assert await wait_exit(client, "k", init, since) == 137
+    assert (await client.get("/containers/k")).json()["state"]["status"] == "stopped"
+    assert not (bundle / "checkpoints" / "cp").exists()
+    assert runc_ids(daemon.config.state_dir) in ([], ["k"])
+    assert (await client.delete("/containers/k")).status_code == 200
+    assert runc_ids(daemon.config.state_dir) == []
