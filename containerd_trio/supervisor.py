@@ -180,6 +180,10 @@ class Supervisor:
         #: by id: the start's container takes the id, but to the user it is the stopped one,
         #: restarting, until that start ends (see :meth:`container`, :meth:`_after_restart`).
         self._restarting: dict[str, Container] = {}
+        #: The checkpoints restores are under way from, (bundle, name) to the ids restored
+        #: (two may restore one at once): a delete of one is refused meanwhile (it would
+        #: remove the images under CRIU).
+        self._restoring: dict[tuple[Path, str], list[str]] = {}
         #: The starts again under way (:meth:`start_again`), by id: set once each answers. A
         #: second start again of the id waits for it, then answers for what it left.
         self._starting_again: dict[str, trio.Event] = {}
@@ -635,6 +639,9 @@ class Supervisor:
             container.run_started_ns = container.created_ns
             container.created_ns = moved_created_ns
         self._containers[container_id] = container  # the id is taken from here on
+        restoring = (bundle, launch.checkpoint) if isinstance(launch, Restore) else None
+        if restoring is not None:
+            self._restoring.setdefault(restoring, []).append(container_id)
         began = time.perf_counter()
         try:
             await self._submit(self._launch, container, existing, launch)
@@ -651,6 +658,10 @@ class Supervisor:
             raise
         finally:
             container.start_ended.set()
+            if restoring is not None:
+                self._restoring[restoring].remove(container_id)
+                if not self._restoring[restoring]:
+                    del self._restoring[restoring]
         if (
             existing is not None
             and not container.is_restart
@@ -1219,7 +1230,14 @@ class Supervisor:
         self, container_id: str, name: str, bundle_path: str | None = None
     ) -> None:
         check_id(name, "checkpoint name")
-        checkpoints.delete(self.checkpoint_bundle(container_id, bundle_path), name)
+        bundle = self.checkpoint_bundle(container_id, bundle_path)
+        restored = self._restoring.get((bundle, name))
+        if restored:
+            raise Conflict(
+                f"checkpoint {name!r} in {bundle}/checkpoints is being restored from (container"
+                f" {restored[0]!r}): delete it once the restore has answered"
+            )
+        checkpoints.delete(bundle, name)
 
     # --- migrations -----------------------------------------------------------------------------
 

@@ -724,3 +724,38 @@ async def test_a_sigkill_during_a_checkpoint_ends_it_at_once(
     assert runc_ids(daemon.config.state_dir) in ([], ["k"])
     assert (await client.delete("/containers/k")).status_code == 200
     assert runc_ids(daemon.config.state_dir) == []
+
+
+async def test_a_checkpoint_being_restored_from_is_not_deleted(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A delete of a checkpoint while a restore read it answered 200 and removed the images
+    under CRIU: the restore failed with a 500 in CRIU's words (``rlimit: Can't setup
+    RLIMIT_NOFILE``), which named no delete. The delete is a 409 now, until the restore
+    answered; then it removes the checkpoint as ever."""
+    client = daemon.client
+    hold = HeldCriu(tmp_path, "post-restore")
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    await start_container(client, "c", bundle)
+    await wait_output(client, "c", "1")
+    assert (await checkpoint(client, "c", "cp", exit=True)).status_code == 201
+    body = {"bundlePath": str(bundle), "checkpoint": "cp", "timeout": 3}
+    answers: list[httpx.Response] = []
+
+    async def restore() -> None:
+        answers.append(await client.post("/containers/r", json=body))
+
+    with hold, trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(restore)
+            await hold.held()  # CRIU restores from the images now
+            refused = await client.delete("/containers/c/checkpoint/cp")
+            assert refused.status_code == 409, refused.text
+            assert refused.json() == {
+                "error": f"checkpoint 'cp' in {bundle}/checkpoints is being restored from"
+                " (container 'r'): delete it once the restore has answered"
+            }
+            assert (bundle / "checkpoints" / "cp" / "checkpoint.json").exists()
+        assert answers[0].status_code == 504, answers[0].text  # the held CRIU, at its deadline
+    assert (await client.delete("/containers/c/checkpoint/cp")).status_code == 200
+    assert not (bundle / "checkpoints" / "cp").exists()
