@@ -1177,3 +1177,45 @@ def test_id_mappings_are_read_as_runc_and_the_kernel_give_them() -> None:
         assert idmap.from_process(process) is None  # the host's: 0 0 4294967295
     finally:
         os.close(process)
+
+
+def _entry_bytes(info: tarfile.TarInfo, data: bytes) -> bytes:
+    """One member of a tar stream as it goes on the wire, its data padded: no end marker."""
+    info.size = len(data)
+    return info.tobuf(tarfile.PAX_FORMAT) + data + b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+
+
+async def test_a_client_that_leaves_mid_copy_in_leaves_what_it_sent_whole_made(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    """Small entries wait to be made many to a worker thread's turn (QUEUED_ENTRIES): a
+    client that left (or an upload that stopped coming, a 408) once the daemon had read
+    some whole had those left out for good, where each entry that came whole stays (what
+    came before the end of a copy stays, as docker's; before the queue, each was made as
+    it came)."""
+    await _running(client, "cpleave", files_bundle)
+    many = files_bundle / "rootfs" / "data" / "leave"
+    count = QUEUED_ENTRIES + 5
+    sent = b"".join(_entry_bytes(*_file(f"leave/f{n:03}", b"x")) for n in range(count))
+
+    async def body() -> AsyncIterator[bytes]:
+        yield sent  # one part: the daemon reads all of it without waiting on the network
+        await trio.sleep_forever()  # ... then waits for the next entry, which never comes
+
+    async def upload() -> None:
+        await client.put("/containers/cpleave/archive", params={"path": "/data"}, content=body())
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(upload)
+            # The first turn's entries are made: the daemon has read that far, and the five
+            # after them (in the same part) as soon as that turn is done.
+            while not (many / f"f{QUEUED_ENTRIES - 1:03}").exists():  # noqa: ASYNC110 (the disk is all there is to ask)
+                await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()  # the client leaves: its connection is closed
+    with trio.move_on_after(5):
+        while not (many / f"f{count - 1:03}").exists():  # noqa: ASYNC110 (the disk is all there is to ask)
+            await trio.sleep(0.01)
+    made = sorted(path.name for path in many.iterdir())
+    assert made == [f"f{n:03}" for n in range(count)]
+    assert (many / f"f{count - 1:03}").read_bytes() == b"x"

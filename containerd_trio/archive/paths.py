@@ -402,7 +402,8 @@ async def copy_in(
 ) -> CopiedIn:
     """Unpack the uploaded tar stream into the directory ``path`` of the container whose root
     ``root`` is. 404 if ``path`` is not there, 400 if it is no directory, or for the first
-    entry that breaks a rule (what came before it stays)."""
+    entry that breaks a rule (what came before it stays, as it does when the upload ends
+    early: a client gone, a 408)."""
     try:
         directory = await trio.to_thread.run_sync(
             beneath.open_in_root, root.fd, path, os.O_PATH | os.O_DIRECTORY
@@ -423,8 +424,12 @@ async def copy_in(
         try:
             while (entry := await reader.next_entry()) is not None:
                 await unpacker.unpack(reader, entry)
-        except (ArchiveError, InvalidRequest):
-            await unpacker.flush()  # what came before the entry that broke a rule stays
+        except BaseException:
+            # What came whole before the end stays, made in order, however the copy ended: an
+            # entry that broke a rule, a body that stopped coming (408), a client that left
+            # (a cancel: shielded, one turn at most). Queued, it was read but not made yet.
+            with trio.CancelScope(shield=True):
+                await unpacker.flush()
             raise
         await unpacker.flush()
         await trio.to_thread.run_sync(unpacker.finish)
