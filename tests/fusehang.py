@@ -8,6 +8,9 @@ The server speaks the least of the protocol the kernel needs: ``INIT``, ``GETATT
 name looked up, ``ENOSYS`` for the rest. The lookup of ``hang`` is read and held: once the
 server has read a request, a fatal signal no longer ends the kernel's wait for its answer
 (``fs/fuse/dev.c``, ``request_wait_answer``).
+
+:func:`flush_held_mount` is another such mount: one file that opens and reads as any does,
+and whose close (``FLUSH``, which ``close(2)`` waits for) is held.
 """
 
 from __future__ import annotations
@@ -144,3 +147,122 @@ def bound_at(point: Path, destination: str = "/hung") -> Callable[[dict[str, Any
         )
 
     return bind
+
+
+# --- a file whose close is never answered -------------------------------------------------------
+
+#: The name of the one file of :func:`flush_held_mount`.
+HELD = b"big"
+_FILE_NODE = 2
+_FILE_MODE = 0o100644
+_OPEN, _READ, _RELEASE, _FLUSH = 14, 15, 18, 25
+# fuse_entry_out: nodeid, generation, entry_valid, attr_valid, their nsecs; then a fuse_attr.
+_ENTRY_OUT = struct.Struct("<QQQQII" + "QQQQQQ" + "III" + "IIIIIII")
+_OPEN_OUT = struct.Struct("<QII")  # fuse_open_out: fh, open_flags, padding
+_READ_IN = struct.Struct("<QQI")  # fuse_read_in: fh, offset, size (then flags we do not read)
+
+
+class FlushHeldMount:
+    """The server of a mount whose one file, ``big`` (:attr:`size` bytes of zeros), reads
+    as any file does, and whose close (the kernel's ``FLUSH``, which ``close(2)`` waits for) is
+    held: :attr:`flushing` is set once one came. Answered by :meth:`release`, or by the
+    server itself after ``hold`` seconds (then :attr:`gave_up` is set): a close that held the
+    thread of the test's own event loop must not hold it for good."""
+
+    def __init__(self, fd: int, size: int, hold: float) -> None:
+        self.fd = fd
+        self.size = size
+        self.flushing = threading.Event()
+        self.gave_up = threading.Event()
+        self._held: list[int] = []
+        self._lock = threading.Lock()
+        self._released = False
+        self._hold = hold
+        self._thread = threading.Thread(target=self._serve, name="fuse-flush", daemon=True)
+
+    def release(self) -> None:
+        with self._lock:
+            self._released = True
+            held, self._held = self._held, []
+        for unique in held:
+            self._reply(unique)
+
+    def _give_up(self) -> None:
+        with self._lock:
+            if self._held:
+                self.gave_up.set()
+        self.release()
+
+    def _reply(self, unique: int, error: int = 0, body: bytes = b"") -> None:
+        with contextlib.suppress(OSError):
+            os.write(self.fd, _OUT_HEADER.pack(_OUT_HEADER.size + len(body), error, unique) + body)
+
+    def _attr(self, node: int) -> tuple[int, ...]:
+        if node == _FILE_NODE:
+            return (node, self.size, (self.size + 511) // 512, 0, 0, 0, 0, 0, 0, _FILE_MODE, 1,
+                    0, 0, 0, 4096, 0)  # fmt: skip
+        return (1, 0, 0, 0, 0, 0, 0, 0, 0, _ROOT_MODE, 2, 0, 0, 0, 4096, 0)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                request = os.read(self.fd, 1 << 20)
+            except OSError:  # ENODEV: unmounted, the connection aborted
+                return
+            _, opcode, unique, node, _, _, _, _, _ = _IN_HEADER.unpack_from(request)
+            body = request[_IN_HEADER.size :]
+            if opcode == _INIT:
+                _major, _minor, readahead = struct.unpack_from("<III", body)
+                self._reply(
+                    unique, body=_INIT_OUT.pack(7, 26, readahead, 0, 0, 0, 1 << 17, 1, 0, 0, 0, 0)
+                )
+            elif opcode == _GETATTR:
+                self._reply(unique, body=_ATTR_OUT.pack(0, 0, 0, *self._attr(node)))
+            elif opcode == _STATFS:
+                self._reply(unique, body=_STATFS_OUT.pack(0, 0, 0, 0, 0, 4096, 255, 4096, 0))
+            elif opcode == _LOOKUP and body.rstrip(b"\0") == HELD:
+                self._reply(unique, body=_ENTRY_OUT.pack(_FILE_NODE, 0, 0, 0, 0, 0,
+                                                         *self._attr(_FILE_NODE)))  # fmt: skip
+            elif opcode == _LOOKUP:
+                self._reply(unique, -errno.ENOENT)
+            elif opcode == _OPEN:
+                self._reply(unique, body=_OPEN_OUT.pack(1, 0, 0))
+            elif opcode == _READ:
+                _, offset, size = _READ_IN.unpack_from(body)
+                self._reply(unique, body=bytes(max(0, min(size, self.size - offset))))
+            elif opcode == _FLUSH:
+                with self._lock:
+                    if not self._released:
+                        self._held.append(unique)
+                        self.flushing.set()
+                        threading.Timer(self._hold, self._give_up).start()
+                        continue
+                self._reply(unique)
+            elif opcode in (_RELEASE, _DESTROY):
+                self._reply(unique)
+                if opcode == _DESTROY:
+                    return
+            elif opcode not in _NO_ANSWER:
+                self._reply(unique, -errno.ENOSYS)
+
+
+@contextlib.contextmanager
+def flush_held_mount(point: Path, size: int, hold: float = 5.0) -> Iterator[FlushHeldMount]:
+    """Mount on ``point`` (a directory), for the block, a file system of one file whose close
+    is held (:class:`FlushHeldMount`); at its end, what is held is answered and it is unmounted
+    (lazily)."""
+    fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        options = f"fd={fd},rootmode={_ROOT_MODE:o},user_id=0,group_id=0".encode()
+        if _mount(b"held", os.fsencode(point), b"fuse", _MS_NOSUID | _MS_NODEV, options) != 0:
+            raise _libc.last_error(str(point))
+        server = FlushHeldMount(fd, size, hold)
+        server._thread.start()
+        try:
+            yield server
+        finally:
+            server.release()
+            _libc.umount2(os.fsencode(point), 2)  # MNT_DETACH
+            server._thread.join(10)
+    finally:
+        os.close(fd)

@@ -34,7 +34,7 @@ from containerd_trio.client import pathstat
 from containerd_trio.client.copying import CopyError, Placement, Side, _renamed, placement, side
 from containerd_trio.errors import Conflict, InvalidRequest
 
-from .fusehang import bound_at, hung_mount
+from .fusehang import bound_at, flush_held_mount, hung_mount
 from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit, wait_output
 from .test_cli import Ctr, ctr, ok  # noqa: F401 - ctr: the fixture
 
@@ -1219,3 +1219,29 @@ async def test_a_client_that_leaves_mid_copy_in_leaves_what_it_sent_whole_made(
     made = sorted(path.name for path in many.iterdir())
     assert made == [f"f{n:03}" for n in range(count)]
     assert (many / f"f{count - 1:03}").read_bytes() == b"x"
+
+
+async def test_a_client_that_leaves_mid_copy_out_holds_no_event_loop_on_its_files_close(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A copy out whose client leaves in the middle of a file closes that file: a close waits
+    for the file system's answer (FUSE's FLUSH), which a FUSE server of the container may
+    never give. It is closed in a worker thread, as each read is: it was closed in the event
+    loop (the stream's finally), where a close that hung held every request of the daemon.
+    A real FUSE mount whose server holds the close, bound into the container."""
+    point = tmp_path / "held"
+    point.mkdir()
+    with flush_held_mount(point, 1 << 30, hold=5.0) as held:
+        bundle = make_bundle(["sh", "-c", f"echo {READY}; exec sleep 100000"], edit=bound_at(point))
+        await _running(client, "cpleft", bundle)
+        with trio.fail_after(20):
+            params = {"path": "/hung/big"}
+            async with client.stream("GET", "/containers/cpleft/archive", params=params) as answer:
+                assert answer.status_code == 200
+                async for _ in answer.aiter_raw():
+                    break  # the file is open, a GiB of it to go: the client leaves
+            assert await trio.to_thread.run_sync(held.flushing.wait, 10), "no close came"
+            assert (await client.get("/state")).status_code == 200
+            # Answered while the close is still held: the close waits in a thread of its own.
+            assert not held.gave_up.is_set(), "the daemon's event loop waited on the close"
+            held.release()
