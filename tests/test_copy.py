@@ -1245,3 +1245,29 @@ async def test_a_client_that_leaves_mid_copy_out_holds_no_event_loop_on_its_file
             # Answered while the close is still held: the close waits in a thread of its own.
             assert not held.gave_up.is_set(), "the daemon's event loop waited on the close"
             held.release()
+
+
+async def test_a_copy_in_cancelled_as_its_queue_is_made_makes_it_all_the_same(
+    tmp_path: Path,
+) -> None:
+    """A copy in whose client leaves just as a turn's queue is due (the cancel comes with
+    the part that fills it): the turn's thread is not started (trio.to_thread raises the
+    cancel first), and the queue, emptied before, was lost: all QUEUED_ENTRIES entries that
+    came whole never made. A stopped container's rootfs (the same copy as a running one's)."""
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    count = QUEUED_ENTRIES
+    entries = [_entry_bytes(*_file(f"f{n:03}", b"x")) for n in range(count)]
+
+    with trio.CancelScope() as scope:
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"".join(entries[:-1])
+            scope.cancel()  # the client leaves as the last part comes
+            yield entries[-1]
+            await trio.sleep_forever()
+
+        with paths.rootfs_root(rootfs) as root, trio.fail_after(10):
+            await paths.copy_in(chunks(), root, "/", "stopped")
+    assert scope.cancelled_caught
+    assert sorted(path.name for path in rootfs.iterdir()) == [f"f{n:03}" for n in range(count)]

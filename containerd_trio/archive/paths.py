@@ -494,11 +494,13 @@ class _CopyIn:
     async def flush(self) -> None:
         """Make the queued entries, in order, in one turn of a worker thread."""
         if self._queued:
-            queued, self._queued, self._queued_bytes = self._queued, [], 0
-            await trio.to_thread.run_sync(self._make_queued, queued)
+            await trio.to_thread.run_sync(self._make_queued)
 
-    def _make_queued(self, queued: list[_Queued]) -> None:
-        """In a worker thread: each entry made; the first that cannot be stops the rest."""
+    def _make_queued(self) -> None:
+        """In a worker thread: each entry made; the first that cannot be stops the rest. The
+        queue is taken here, not before the thread is asked: to_thread raises a cancel that
+        came first without running this, and the queue must then be there to flush still."""
+        queued, self._queued, self._queued_bytes = self._queued, [], 0
         for item in queued:
             with _made(item.entry):
                 if item.entry.kind is Kind.FILE:
