@@ -10,7 +10,9 @@ server has read a request, a fatal signal no longer ends the kernel's wait for i
 (``fs/fuse/dev.c``, ``request_wait_answer``).
 
 :func:`flush_held_mount` is another such mount: one file that opens and reads as any does,
-and whose close (``FLUSH``, which ``close(2)`` waits for) is held.
+and whose close (``FLUSH``, which ``close(2)`` waits for) is held; and
+:func:`stat_held_mount` one where a file can be made, and a look at it (``GETATTR``) once its
+metadata is set is held.
 """
 
 from __future__ import annotations
@@ -257,6 +259,128 @@ def flush_held_mount(point: Path, size: int, hold: float = 5.0) -> Iterator[Flus
         if _mount(b"held", os.fsencode(point), b"fuse", _MS_NOSUID | _MS_NODEV, options) != 0:
             raise _libc.last_error(str(point))
         server = FlushHeldMount(fd, size, hold)
+        server._thread.start()
+        try:
+            yield server
+        finally:
+            server.release()
+            _libc.umount2(os.fsencode(point), 2)  # MNT_DETACH
+            server._thread.join(10)
+    finally:
+        os.close(fd)
+
+
+# --- a file made there whose look after its metadata is never answered --------------------------
+
+_SETATTR, _WRITE, _OPENDIR, _RELEASEDIR, _CREATE = 4, 16, 27, 29, 35
+_WRITE_IN = struct.Struct("<QQI")  # fuse_write_in: fh, offset, size (then flags we do not read)
+_WRITE_OUT = struct.Struct("<II")  # fuse_write_out: size, padding
+
+
+class StatHeldMount:
+    """The server of a mount where one file can be made (any name, written as any file is):
+    once its owner, mode and time are set (three ``SETATTR``, as a copy in sets them), a
+    look at it (``GETATTR``: an ``fstat``) is held; :attr:`looking` is set once one came.
+    Answered by :meth:`release`, or by the server itself after ``hold`` seconds (then
+    :attr:`gave_up` is set), as :class:`FlushHeldMount`."""
+
+    def __init__(self, fd: int, hold: float) -> None:
+        self.fd = fd
+        self.looking = threading.Event()
+        self.gave_up = threading.Event()
+        self._name: bytes | None = None
+        self._size = 0
+        self._setattrs = 0
+        self._held: list[int] = []
+        self._lock = threading.Lock()
+        self._released = False
+        self._hold = hold
+        self._thread = threading.Thread(target=self._serve, name="fuse-stat", daemon=True)
+
+    def release(self) -> None:
+        with self._lock:
+            self._released = True
+            held, self._held = self._held, []
+        for unique in held:
+            self._reply(unique, body=_ATTR_OUT.pack(0, 0, 0, *self._attr(_FILE_NODE)))
+
+    def _give_up(self) -> None:
+        with self._lock:
+            if self._held:
+                self.gave_up.set()
+        self.release()
+
+    def _reply(self, unique: int, error: int = 0, body: bytes = b"") -> None:
+        with contextlib.suppress(OSError):
+            os.write(self.fd, _OUT_HEADER.pack(_OUT_HEADER.size + len(body), error, unique) + body)
+
+    def _attr(self, node: int) -> tuple[int, ...]:
+        if node == _FILE_NODE:
+            return (node, self._size, (self._size + 511) // 512, 0, 0, 0, 0, 0, 0, _FILE_MODE,
+                    1, 0, 0, 0, 4096, 0)  # fmt: skip
+        return (1, 0, 0, 0, 0, 0, 0, 0, 0, _ROOT_MODE, 2, 0, 0, 0, 4096, 0)
+
+    def _entry(self) -> bytes:
+        return _ENTRY_OUT.pack(_FILE_NODE, 0, 0, 0, 0, 0, *self._attr(_FILE_NODE))
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                request = os.read(self.fd, 1 << 20)
+            except OSError:  # ENODEV: unmounted, the connection aborted
+                return
+            _, opcode, unique, node, _, _, _, _, _ = _IN_HEADER.unpack_from(request)
+            body = request[_IN_HEADER.size :]
+            if opcode == _INIT:
+                _major, _minor, readahead = struct.unpack_from("<III", body)
+                self._reply(
+                    unique, body=_INIT_OUT.pack(7, 26, readahead, 0, 0, 0, 1 << 17, 1, 0, 0, 0, 0)
+                )
+            elif opcode == _GETATTR and node == _FILE_NODE and self._setattrs >= 3:
+                with self._lock:
+                    if not self._released:
+                        self._held.append(unique)
+                        self.looking.set()
+                        threading.Timer(self._hold, self._give_up).start()
+                        continue
+                self._reply(unique, body=_ATTR_OUT.pack(0, 0, 0, *self._attr(node)))
+            elif opcode in (_GETATTR, _SETATTR):
+                self._setattrs += opcode == _SETATTR
+                self._reply(unique, body=_ATTR_OUT.pack(0, 0, 0, *self._attr(node)))
+            elif opcode == _STATFS:
+                self._reply(unique, body=_STATFS_OUT.pack(0, 0, 0, 0, 0, 4096, 255, 4096, 0))
+            elif opcode == _LOOKUP and self._name is not None and body.rstrip(b"\0") == self._name:
+                self._reply(unique, body=self._entry())
+            elif opcode == _LOOKUP:
+                self._reply(unique, -errno.ENOENT)
+            elif opcode == _CREATE:
+                self._name = body[16:].rstrip(b"\0")  # after fuse_create_in's four u32
+                self._reply(unique, body=self._entry() + _OPEN_OUT.pack(1, 0, 0))
+            elif opcode in (_OPEN, _OPENDIR):
+                self._reply(unique, body=_OPEN_OUT.pack(1, 0, 0))
+            elif opcode == _WRITE:
+                _, offset, size = _WRITE_IN.unpack_from(body)
+                self._size = max(self._size, offset + size)
+                self._reply(unique, body=_WRITE_OUT.pack(size, 0))
+            elif opcode in (_FLUSH, _RELEASE, _RELEASEDIR, _DESTROY):
+                self._reply(unique)
+                if opcode == _DESTROY:
+                    return
+            elif opcode not in _NO_ANSWER:
+                self._reply(unique, -errno.ENOSYS)
+
+
+@contextlib.contextmanager
+def stat_held_mount(point: Path, hold: float = 5.0) -> Iterator[StatHeldMount]:
+    """Mount on ``point`` (a directory), for the block, a file system where a file made has
+    its look after its metadata held (:class:`StatHeldMount`); at its end, what is held is
+    answered and it is unmounted (lazily)."""
+    fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        options = f"fd={fd},rootmode={_ROOT_MODE:o},user_id=0,group_id=0".encode()
+        if _mount(b"held", os.fsencode(point), b"fuse", _MS_NOSUID | _MS_NODEV, options) != 0:
+            raise _libc.last_error(str(point))
+        server = StatHeldMount(fd, hold)
         server._thread.start()
         try:
             yield server

@@ -29,12 +29,12 @@ import trio
 from containerd_trio import beneath, procfs
 from containerd_trio.archive import idmap, paths
 from containerd_trio.archive.paths import QUEUED_ENTRIES, go_mode, pseudo_devices
-from containerd_trio.archive.tarstream import ArchiveError, TarReader
+from containerd_trio.archive.tarstream import CHUNK, ArchiveError, TarReader
 from containerd_trio.client import pathstat
 from containerd_trio.client.copying import CopyError, Placement, Side, _renamed, placement, side
 from containerd_trio.errors import Conflict, InvalidRequest
 
-from .fusehang import bound_at, flush_held_mount, hung_mount
+from .fusehang import bound_at, flush_held_mount, hung_mount, stat_held_mount
 from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit, wait_output
 from .test_cli import Ctr, ctr, ok  # noqa: F401 - ctr: the fixture
 
@@ -1271,3 +1271,34 @@ async def test_a_copy_in_cancelled_as_its_queue_is_made_makes_it_all_the_same(
             await paths.copy_in(chunks(), root, "/", "stopped")
     assert scope.cancelled_caught
     assert sorted(path.name for path in rootfs.iterdir()) == [f"f{n:03}" for n in range(count)]
+
+
+async def test_a_copy_in_of_a_large_file_holds_no_event_loop_on_its_look_at_it(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A file of a copy in larger than a piece is written a piece at a time; once its
+    metadata is set, its (device, inode) is taken (for a hard link to it) with an fstat,
+    which a FUSE file system answers (GETATTR), or not. It was taken in the event loop, where
+    a mount of the container that does not answer held every request of the daemon; it is
+    taken in the worker thread that sets the metadata. A real FUSE mount whose server holds
+    that look, bound into the container."""
+    point = tmp_path / "held"
+    point.mkdir()
+    with stat_held_mount(point, hold=5.0) as held:
+        bundle = make_bundle(["sh", "-c", f"echo {READY}; exec sleep 100000"], edit=bound_at(point))
+        await _running(client, "cpstat", bundle)
+        answers: list[httpx.Response] = []
+
+        async def copy() -> None:
+            data = b"a" * (CHUNK + CHUNK // 2)
+            answers.append(await _put(client, "cpstat", "/hung", _tar(_file("big", data))))
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(copy)
+                assert await trio.to_thread.run_sync(held.looking.wait, 10), "no look came"
+                assert (await client.get("/state")).status_code == 200
+                # Answered while the look is still held: it waits in a thread of its own.
+                assert not held.gave_up.is_set(), "the daemon's event loop waited on the fstat"
+                held.release()
+    assert answers[0].status_code == 200, answers[0].text

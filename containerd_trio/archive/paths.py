@@ -662,9 +662,9 @@ class _CopyIn:
                 await trio.to_thread.run_sync(_write_all, fd, data)
                 self.data_bytes += len(data)
                 data = await reader.read_data()
-            await trio.to_thread.run_sync(set_metadata, fd, entry, self.limits.mode(entry))
-            info = os.fstat(fd)
-            self.files[key] = (info.st_dev, info.st_ino)
+            # Its identity in the same turn: an fstat asks the file system too (a FUSE
+            # server's GETATTR, which may never come), never in the event loop.
+            self.files[key] = await trio.to_thread.run_sync(self._finish_file, fd, entry)
         finally:
             # A close flushes (a FUSE mount's may wait): in a thread, and shielded, so that a
             # cancelled copy still closes what it opened.
@@ -677,11 +677,15 @@ class _CopyIn:
         fd = self._create(entry, parts)
         try:
             _write_all(fd, data)
-            set_metadata(fd, entry, self.limits.mode(entry))
-            info = os.fstat(fd)
-            return info.st_dev, info.st_ino
+            return self._finish_file(fd, entry)
         finally:
             os.close(fd)
+
+    def _finish_file(self, fd: int, entry: Entry) -> tuple[int, int]:
+        """In a worker thread: the written file's metadata set; its (device, inode)."""
+        set_metadata(fd, entry, self.limits.mode(entry))
+        info = os.fstat(fd)
+        return info.st_dev, info.st_ino
 
     def _create(self, entry: Entry, parts: list[str]) -> int:
         parent = self._parent(parts)
