@@ -1302,3 +1302,19 @@ async def test_a_copy_in_of_a_large_file_holds_no_event_loop_on_its_look_at_it(
                 assert not held.gave_up.is_set(), "the daemon's event loop waited on the fstat"
                 held.release()
     assert answers[0].status_code == 200, answers[0].text
+
+
+async def test_a_directory_a_failed_copy_in_made_has_the_archives_mode(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    """A directory is made 0700 and given its archive's mode, owner and time at the copy's
+    end (so that what goes into it changes none of them): a copy that failed on a later
+    entry left the directories it made, with what it wrote in them, 0700 and the daemon's,
+    where no user of the container but root could reach what "stays"."""
+    await _running(client, "cpdirs", files_bundle)
+    made = _special("made", tarfile.DIRTYPE)
+    answer = await _put(client, "cpdirs", "/data", _tar(made, _file("made/f", b"x"), _file("../x")))
+    assert answer.status_code == 400 and "climbs out" in answer.text, answer.text
+    directory = files_bundle / "rootfs" / "data" / "made"
+    assert (directory / "f").read_bytes() == b"x"
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o755

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import posixpath
 import stat
@@ -61,6 +62,8 @@ from .export import Member, TarWriter, enter, walk
 from .idmap import IdMapping
 from .tarstream import CHUNK, ArchiveError, Entry, Kind, TarReader
 from .unpack import ImportLimits, member_parts, set_metadata
+
+log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/x-tar"
 
@@ -429,7 +432,13 @@ async def copy_in(
             # entry that broke a rule, a body that stopped coming (408), a client that left
             # (a cancel: shielded, one turn at most). Queued, it was read but not made yet.
             with trio.CancelScope(shield=True):
-                await unpacker.flush()
+                try:
+                    await unpacker.flush()
+                finally:
+                    # ... and the directories it made get the archive's mode, owner and time
+                    # as at a copy's end: made 0700, what stays in them was reachable by root
+                    # alone (docker's cp makes each with its mode at once).
+                    await trio.to_thread.run_sync(unpacker.finish_after_failure)
             raise
         await unpacker.flush()
         await trio.to_thread.run_sync(unpacker.finish)
@@ -701,21 +710,32 @@ class _CopyIn:
         opened in the root without following a link in its last place, and none of the
         kernel's file systems changed."""
         for directory in reversed(self.directories):
+            self._finish_directory(directory)
+
+    def finish_after_failure(self) -> None:
+        """In a worker thread: :meth:`finish` for a copy that failed, each directory that
+        can be finished finished (the copy's own error is the one to answer)."""
+        for directory in reversed(self.directories):
             try:
-                fd = beneath.open_in_root(
-                    self.root.fd, directory.relative, _DIRECTORY | os.O_NOFOLLOW
-                )
-            except OSError as exc:
-                raise ArchiveError(
-                    f"{quoted(directory.entry.name)} cannot be finished: {exc.strerror}"
-                ) from None
-            try:
-                # The kernel's own (the archive's proc/ or sys/, as a copy out of / sends them
-                # back; or what a link the container swapped in leads to): left as they are.
-                if os.fstat(fd).st_dev not in self.root.pseudo:
-                    set_metadata(fd, directory.entry, self.limits.mode(directory.entry))
-            finally:
-                os.close(fd)
+                self._finish_directory(directory)
+            except (ArchiveError, OSError) as exc:
+                log.info("copy in: %s left unfinished after a failed copy: %s",
+                         directory.relative, exc)  # fmt: skip
+
+    def _finish_directory(self, directory: _Directory) -> None:
+        try:
+            fd = beneath.open_in_root(self.root.fd, directory.relative, _DIRECTORY | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise ArchiveError(
+                f"{quoted(directory.entry.name)} cannot be finished: {exc.strerror}"
+            ) from None
+        try:
+            # The kernel's own (the archive's proc/ or sys/, as a copy out of / sends them
+            # back; or what a link the container swapped in leads to): left as they are.
+            if os.fstat(fd).st_dev not in self.root.pseudo:
+                set_metadata(fd, directory.entry, self.limits.mode(directory.entry))
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager
