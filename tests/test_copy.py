@@ -1240,7 +1240,7 @@ async def test_a_client_that_leaves_mid_copy_out_holds_no_event_loop_on_its_file
                 assert answer.status_code == 200
                 async for _ in answer.aiter_raw():
                     break  # the file is open, a GiB of it to go: the client leaves
-            assert await trio.to_thread.run_sync(held.flushing.wait, 10), "no close came"
+            assert await trio.to_thread.run_sync(held.asked.wait, 10), "no close came"
             assert (await client.get("/state")).status_code == 200
             # Answered while the close is still held: the close waits in a thread of its own.
             assert not held.gave_up.is_set(), "the daemon's event loop waited on the close"
@@ -1296,7 +1296,7 @@ async def test_a_copy_in_of_a_large_file_holds_no_event_loop_on_its_look_at_it(
         with trio.fail_after(20):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(copy)
-                assert await trio.to_thread.run_sync(held.looking.wait, 10), "no look came"
+                assert await trio.to_thread.run_sync(held.asked.wait, 10), "no look came"
                 assert (await client.get("/state")).status_code == 200
                 # Answered while the look is still held: it waits in a thread of its own.
                 assert not held.gave_up.is_set(), "the daemon's event loop waited on the fstat"
