@@ -5,9 +5,14 @@ thread of the test: what a container that outlives its SIGKILL looks like, with 
 
 The server speaks the least of the protocol the kernel needs: ``INIT``, ``GETATTR`` and
 ``STATFS`` of the root (a path walk or a bind mount of it asks them), ``ENOENT`` for any other
-name looked up, ``ENOSYS`` for the rest. The lookup of ``hang`` is read and held: once the
-server has read a request, a fatal signal no longer ends the kernel's wait for its answer
-(``fs/fuse/dev.c``, ``request_wait_answer``).
+name looked up, an open of the root, ``ENOSYS`` for the rest (:class:`_Holding`). The
+lookup of ``hang`` is read and held: once the server has read a request, a fatal signal no
+longer ends the kernel's wait for its answer (``fs/fuse/dev.c``, ``request_wait_answer``).
+
+:func:`flush_held_mount` is another such mount: one file that opens and reads as any does,
+and whose close (``FLUSH``, which ``close(2)`` waits for) is held; and
+:func:`stat_held_mount` one where a file can be made, and a look at it (``GETATTR``) once its
+metadata is set is held.
 """
 
 from __future__ import annotations
@@ -53,29 +58,80 @@ _mount.argtypes = (
 _mount.restype = ctypes.c_int
 
 
-class HungMount:
-    """The server of one mount: :attr:`asked` is set once the lookup of ``hang`` came."""
+# --- servers that hold one kind of request -----------------------------------------------------
 
-    def __init__(self, fd: int) -> None:
+_FILE_NODE = 2
+_FILE_MODE = 0o100644
+_SETATTR, _OPEN, _READ, _WRITE, _RELEASE, _FLUSH = 4, 14, 15, 16, 18, 25
+_OPENDIR, _RELEASEDIR, _CREATE = 27, 29, 35
+# fuse_entry_out: nodeid, generation, entry_valid, attr_valid, their nsecs; then a fuse_attr.
+_ENTRY_OUT = struct.Struct("<QQQQII" + "QQQQQQ" + "III" + "IIIIIII")
+_OPEN_OUT = struct.Struct("<QII")  # fuse_open_out: fh, open_flags, padding
+_IO_IN = struct.Struct("<QQI")  # fuse_read_in, fuse_write_in: fh, offset, size (then flags)
+_WRITE_OUT = struct.Struct("<II")  # fuse_write_out: size, padding
+
+
+class _Holding:
+    """A server of a root directory and one file (node 2, :attr:`size` bytes of zeros to
+    read), which holds the requests :meth:`_serve_one` says: :attr:`asked` is set once one
+    came. They are answered by :meth:`release`, or by the server itself after ``hold``
+    seconds (then :attr:`gave_up` is set; None: never): a request that held the thread of
+    the test's own event loop must not hold it for good."""
+
+    def __init__(self, fd: int, hold: float | None, size: int = 0) -> None:
         self.fd = fd
+        self.size = size
         self.asked = threading.Event()
+        self.gave_up = threading.Event()
         self._held: list[int] = []
         self._lock = threading.Lock()
         self._released = False
-        self._thread = threading.Thread(target=self._serve, name="fuse-hang", daemon=True)
+        self._hold = hold
+        self._thread = threading.Thread(target=self._serve, name="fuse-held", daemon=True)
 
     def release(self) -> None:
-        """Answer the held lookups (no such file): their processes go on, to die of their
-        SIGKILL if one is pending. Lookups of ``hang`` after this are answered at once."""
         with self._lock:
             self._released = True
             held, self._held = self._held, []
         for unique in held:
-            self._reply(unique, -errno.ENOENT)
+            self._answer_held(unique)
+
+    def _answer_held(self, unique: int) -> None:
+        self._reply(unique)
+
+    def _give_up(self) -> None:
+        with self._lock:
+            if self._held:
+                self.gave_up.set()
+        self.release()
+
+    def _held_now(self, unique: int) -> bool:
+        """Hold the request, unless released already (then the caller answers it)."""
+        with self._lock:
+            if self._released:
+                return False
+            self._held.append(unique)
+            self.asked.set()
+        if self._hold is not None:
+            threading.Timer(self._hold, self._give_up).start()
+        return True
 
     def _reply(self, unique: int, error: int = 0, body: bytes = b"") -> None:
-        with contextlib.suppress(OSError):  # the connection ended (unmounted): nobody waits
+        with contextlib.suppress(OSError):
             os.write(self.fd, _OUT_HEADER.pack(_OUT_HEADER.size + len(body), error, unique) + body)
+
+    def _attr(self, node: int) -> bytes:
+        if node == _FILE_NODE:
+            return _ATTR_OUT.pack(0, 0, 0, node, self.size, (self.size + 511) // 512, 0, 0, 0, 0,
+                                  0, 0, _FILE_MODE, 1, 0, 0, 0, 4096, 0)  # fmt: skip
+        return _ATTR_OUT.pack(0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, _ROOT_MODE, 2, 0, 0, 0, 4096, 0)
+
+    def _entry(self) -> bytes:
+        return _ENTRY_OUT.pack(_FILE_NODE, 0, 0, 0, 0, 0, *_ATTR_OUT.unpack(self._attr(2))[3:])
+
+    def _serve_one(self, opcode: int, unique: int, node: int, body: bytes) -> bool:
+        """Answer (or hold) a request of the file system's own kind; False for the rest."""
+        raise NotImplementedError
 
     def _serve(self) -> None:
         while True:
@@ -83,29 +139,25 @@ class HungMount:
                 request = os.read(self.fd, 1 << 20)
             except OSError:  # ENODEV: unmounted, the connection aborted
                 return
-            _, opcode, unique, _, _, _, _, _, _ = _IN_HEADER.unpack_from(request)
+            _, opcode, unique, node, _, _, _, _, _ = _IN_HEADER.unpack_from(request)
             body = request[_IN_HEADER.size :]
+            if self._serve_one(opcode, unique, node, body):
+                continue
             if opcode == _INIT:
                 _major, _minor, readahead = struct.unpack_from("<III", body)
                 self._reply(
                     unique, body=_INIT_OUT.pack(7, 26, readahead, 0, 0, 0, 1 << 17, 1, 0, 0, 0, 0)
                 )
             elif opcode == _GETATTR:
-                attr = _ATTR_OUT.pack(
-                    0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, _ROOT_MODE, 2, 0, 0, 0, 4096, 0
-                )
-                self._reply(unique, body=attr)
+                self._reply(unique, body=self._attr(node))
             elif opcode == _STATFS:
                 self._reply(unique, body=_STATFS_OUT.pack(0, 0, 0, 0, 0, 4096, 255, 4096, 0))
-            elif opcode == _LOOKUP and body.rstrip(b"\0") == HUNG:
-                with self._lock:
-                    if not self._released:
-                        self._held.append(unique)
-                        self.asked.set()
-                        continue
-                self._reply(unique, -errno.ENOENT)
             elif opcode == _LOOKUP:
                 self._reply(unique, -errno.ENOENT)
+            elif opcode in (_OPEN, _OPENDIR):
+                self._reply(unique, body=_OPEN_OUT.pack(1, 0, 0))
+            elif opcode in (_FLUSH, _RELEASE, _RELEASEDIR):
+                self._reply(unique)
             elif opcode == _DESTROY:
                 self._reply(unique)
                 return
@@ -113,16 +165,44 @@ class HungMount:
                 self._reply(unique, -errno.ENOSYS)
 
 
+class HungMount(_Holding):
+    """The server of one mount: :attr:`asked` is set once the lookup of ``hang`` came. It
+    is answered (no such file) by :meth:`release` only: the processes go on then, to die of
+    their SIGKILL if one is pending; lookups of ``hang`` after it are answered at once."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(fd, hold=None)
+
+    def _answer_held(self, unique: int) -> None:
+        self._reply(unique, -errno.ENOENT)
+
+    def _serve_one(self, opcode: int, unique: int, node: int, body: bytes) -> bool:
+        if opcode == _LOOKUP and body.rstrip(b"\0") == HUNG:
+            if not self._held_now(unique):
+                self._answer_held(unique)
+            return True
+        return False
+
+
 @contextlib.contextmanager
 def hung_mount(point: Path) -> Iterator[HungMount]:
     """Mount the hung file system on ``point`` (a directory) for the block; at its end, the held
     lookups are answered and it is unmounted (lazily: a process may still be in it)."""
+    with _served(point, b"hung", HungMount) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _served(point: Path, source: bytes, serve: Callable[[int], Any]) -> Iterator[Any]:
+    """A FUSE file system mounted on ``point`` for the block, served by ``serve(fd)`` (a
+    server with ``_thread`` and ``release``); at its end, what it holds is answered and it
+    is unmounted (lazily: a process may still be in it)."""
     fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
     try:
         options = f"fd={fd},rootmode={_ROOT_MODE:o},user_id=0,group_id=0".encode()
-        if _mount(b"hung", os.fsencode(point), b"fuse", _MS_NOSUID | _MS_NODEV, options) != 0:
+        if _mount(source, os.fsencode(point), b"fuse", _MS_NOSUID | _MS_NODEV, options) != 0:
             raise _libc.last_error(str(point))
-        server = HungMount(fd)
+        server = serve(fd)
         server._thread.start()
         try:
             yield server
@@ -144,3 +224,71 @@ def bound_at(point: Path, destination: str = "/hung") -> Callable[[dict[str, Any
         )
 
     return bind
+
+
+class FlushHeldMount(_Holding):
+    """One file, ``big``, that reads as any file does; its close (the kernel's ``FLUSH``,
+    which ``close(2)`` waits for) is held."""
+
+    def _serve_one(self, opcode: int, unique: int, node: int, body: bytes) -> bool:
+        if opcode == _LOOKUP and body.rstrip(b"\0") == b"big":
+            self._reply(unique, body=self._entry())
+        elif opcode == _READ:
+            _, offset, size = _IO_IN.unpack_from(body)
+            self._reply(unique, body=bytes(max(0, min(size, self.size - offset))))
+        elif opcode == _FLUSH:
+            if not self._held_now(unique):
+                self._reply(unique)
+        else:
+            return False
+        return True
+
+
+class StatHeldMount(_Holding):
+    """One file can be made there (any name, written as any file is): once its owner, mode
+    and time are set (three ``SETATTR``, as a copy in sets them), a look at it (``GETATTR``:
+    an ``fstat``) is held."""
+
+    def __init__(self, fd: int, hold: float) -> None:
+        super().__init__(fd, hold)
+        self._name: bytes | None = None
+        self._setattrs = 0
+
+    def _answer_held(self, unique: int) -> None:
+        self._reply(unique, body=self._attr(_FILE_NODE))
+
+    def _serve_one(self, opcode: int, unique: int, node: int, body: bytes) -> bool:
+        if opcode == _GETATTR and node == _FILE_NODE and self._setattrs >= 3:
+            if not self._held_now(unique):
+                self._answer_held(unique)
+        elif opcode == _SETATTR:
+            self._setattrs += 1
+            self._reply(unique, body=self._attr(node))
+        elif opcode == _LOOKUP and self._name is not None and body.rstrip(b"\0") == self._name:
+            self._reply(unique, body=self._entry())
+        elif opcode == _CREATE:
+            self._name = body[16:].rstrip(b"\0")  # after fuse_create_in's four u32
+            self._reply(unique, body=self._entry() + _OPEN_OUT.pack(1, 0, 0))
+        elif opcode == _WRITE:
+            _, offset, size = _IO_IN.unpack_from(body)
+            self.size = max(self.size, offset + size)
+            self._reply(unique, body=_WRITE_OUT.pack(size, 0))
+        else:
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def flush_held_mount(point: Path, size: int, hold: float = 5.0) -> Iterator[FlushHeldMount]:
+    """Mount on ``point``, for the block, a file system whose one file ``big`` (``size``
+    bytes) has its close held (:class:`FlushHeldMount`)."""
+    with _served(point, b"held", lambda fd: FlushHeldMount(fd, hold, size)) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def stat_held_mount(point: Path, hold: float = 5.0) -> Iterator[StatHeldMount]:
+    """Mount on ``point``, for the block, a file system where a file made has its look after
+    its metadata held (:class:`StatHeldMount`)."""
+    with _served(point, b"held", lambda fd: StatHeldMount(fd, hold)) as server:
+        yield server

@@ -29,12 +29,12 @@ import trio
 from containerd_trio import beneath, procfs
 from containerd_trio.archive import idmap, paths
 from containerd_trio.archive.paths import QUEUED_ENTRIES, go_mode, pseudo_devices
-from containerd_trio.archive.tarstream import ArchiveError, TarReader
+from containerd_trio.archive.tarstream import CHUNK, ArchiveError, TarReader
 from containerd_trio.client import pathstat
 from containerd_trio.client.copying import CopyError, Placement, Side, _renamed, placement, side
 from containerd_trio.errors import Conflict, InvalidRequest
 
-from .fusehang import bound_at, hung_mount
+from .fusehang import bound_at, flush_held_mount, hung_mount, stat_held_mount
 from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit, wait_output
 from .test_cli import Ctr, ctr, ok  # noqa: F401 - ctr: the fixture
 
@@ -1177,3 +1177,144 @@ def test_id_mappings_are_read_as_runc_and_the_kernel_give_them() -> None:
         assert idmap.from_process(process) is None  # the host's: 0 0 4294967295
     finally:
         os.close(process)
+
+
+def _entry_bytes(info: tarfile.TarInfo, data: bytes) -> bytes:
+    """One member of a tar stream as it goes on the wire, its data padded: no end marker."""
+    info.size = len(data)
+    return info.tobuf(tarfile.PAX_FORMAT) + data + b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+
+
+async def test_a_client_that_leaves_mid_copy_in_leaves_what_it_sent_whole_made(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    """Small entries wait to be made many to a worker thread's turn (QUEUED_ENTRIES): a
+    client that left (or an upload that stopped coming, a 408) once the daemon had read
+    some whole had those left out for good, where each entry that came whole stays (what
+    came before the end of a copy stays, as docker's; before the queue, each was made as
+    it came)."""
+    await _running(client, "cpleave", files_bundle)
+    many = files_bundle / "rootfs" / "data" / "leave"
+    count = QUEUED_ENTRIES + 5
+    sent = b"".join(_entry_bytes(*_file(f"leave/f{n:03}", b"x")) for n in range(count))
+
+    async def body() -> AsyncIterator[bytes]:
+        yield sent  # one part: the daemon reads all of it without waiting on the network
+        await trio.sleep_forever()  # ... then waits for the next entry, which never comes
+
+    async def upload() -> None:
+        await client.put("/containers/cpleave/archive", params={"path": "/data"}, content=body())
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(upload)
+            # The first turn's entries are made: the daemon has read that far, and the five
+            # after them (in the same part) as soon as that turn is done.
+            while not (many / f"f{QUEUED_ENTRIES - 1:03}").exists():  # noqa: ASYNC110 (the disk is all there is to ask)
+                await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()  # the client leaves: its connection is closed
+    with trio.move_on_after(5):
+        while not (many / f"f{count - 1:03}").exists():  # noqa: ASYNC110 (the disk is all there is to ask)
+            await trio.sleep(0.01)
+    made = sorted(path.name for path in many.iterdir())
+    assert made == [f"f{n:03}" for n in range(count)]
+    assert (many / f"f{count - 1:03}").read_bytes() == b"x"
+
+
+async def test_a_client_that_leaves_mid_copy_out_holds_no_event_loop_on_its_files_close(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A copy out whose client leaves in the middle of a file closes that file: a close waits
+    for the file system's answer (FUSE's FLUSH), which a FUSE server of the container may
+    never give. It is closed in a worker thread, as each read is: it was closed in the event
+    loop (the stream's finally), where a close that hung held every request of the daemon.
+    A real FUSE mount whose server holds the close, bound into the container."""
+    point = tmp_path / "held"
+    point.mkdir()
+    with flush_held_mount(point, 1 << 30, hold=5.0) as held:
+        bundle = make_bundle(["sh", "-c", f"echo {READY}; exec sleep 100000"], edit=bound_at(point))
+        await _running(client, "cpleft", bundle)
+        with trio.fail_after(20):
+            params = {"path": "/hung/big"}
+            async with client.stream("GET", "/containers/cpleft/archive", params=params) as answer:
+                assert answer.status_code == 200
+                async for _ in answer.aiter_raw():
+                    break  # the file is open, a GiB of it to go: the client leaves
+            assert await trio.to_thread.run_sync(held.asked.wait, 10), "no close came"
+            assert (await client.get("/state")).status_code == 200
+            # Answered while the close is still held: the close waits in a thread of its own.
+            assert not held.gave_up.is_set(), "the daemon's event loop waited on the close"
+            held.release()
+
+
+async def test_a_copy_in_cancelled_as_its_queue_is_made_makes_it_all_the_same(
+    tmp_path: Path,
+) -> None:
+    """A copy in whose client leaves just as a turn's queue is due (the cancel comes with
+    the part that fills it): the turn's thread is not started (trio.to_thread raises the
+    cancel first), and the queue, emptied before, was lost: all QUEUED_ENTRIES entries that
+    came whole never made. A stopped container's rootfs (the same copy as a running one's)."""
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    count = QUEUED_ENTRIES
+    entries = [_entry_bytes(*_file(f"f{n:03}", b"x")) for n in range(count)]
+
+    with trio.CancelScope() as scope:
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"".join(entries[:-1])
+            scope.cancel()  # the client leaves as the last part comes
+            yield entries[-1]
+            await trio.sleep_forever()
+
+        with paths.rootfs_root(rootfs) as root, trio.fail_after(10):
+            await paths.copy_in(chunks(), root, "/", "stopped")
+    assert scope.cancelled_caught
+    assert sorted(path.name for path in rootfs.iterdir()) == [f"f{n:03}" for n in range(count)]
+
+
+async def test_a_copy_in_of_a_large_file_holds_no_event_loop_on_its_look_at_it(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A file of a copy in larger than a piece is written a piece at a time; once its
+    metadata is set, its (device, inode) is taken (for a hard link to it) with an fstat,
+    which a FUSE file system answers (GETATTR), or not. It was taken in the event loop, where
+    a mount of the container that does not answer held every request of the daemon; it is
+    taken in the worker thread that sets the metadata. A real FUSE mount whose server holds
+    that look, bound into the container."""
+    point = tmp_path / "held"
+    point.mkdir()
+    with stat_held_mount(point, hold=5.0) as held:
+        bundle = make_bundle(["sh", "-c", f"echo {READY}; exec sleep 100000"], edit=bound_at(point))
+        await _running(client, "cpstat", bundle)
+        answers: list[httpx.Response] = []
+
+        async def copy() -> None:
+            data = b"a" * (CHUNK + CHUNK // 2)
+            answers.append(await _put(client, "cpstat", "/hung", _tar(_file("big", data))))
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(copy)
+                assert await trio.to_thread.run_sync(held.asked.wait, 10), "no look came"
+                assert (await client.get("/state")).status_code == 200
+                # Answered while the look is still held: it waits in a thread of its own.
+                assert not held.gave_up.is_set(), "the daemon's event loop waited on the fstat"
+                held.release()
+    assert answers[0].status_code == 200, answers[0].text
+
+
+async def test_a_directory_a_failed_copy_in_made_has_the_archives_mode(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    """A directory is made 0700 and given its archive's mode, owner and time at the copy's
+    end (so that what goes into it changes none of them): a copy that failed on a later
+    entry left the directories it made, with what it wrote in them, 0700 and the daemon's,
+    where no user of the container but root could reach what "stays"."""
+    await _running(client, "cpdirs", files_bundle)
+    made = _special("made", tarfile.DIRTYPE)
+    answer = await _put(client, "cpdirs", "/data", _tar(made, _file("made/f", b"x"), _file("../x")))
+    assert answer.status_code == 400 and "climbs out" in answer.text, answer.text
+    directory = files_bundle / "rootfs" / "data" / "made"
+    assert (directory / "f").read_bytes() == b"x"
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o755

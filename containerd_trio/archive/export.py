@@ -293,8 +293,11 @@ class TarWriter:
                 yield chunk
         finally:
             # A client that leaves mid-stream: the open file and directories closed now, not
-            # when the collector gets to them (no thread runs it: each turn is awaited).
-            pieces.close()
+            # when the collector gets to them (no thread runs it: each turn is awaited). In a
+            # thread, and shielded: a close waits for its file system (a FUSE server's FLUSH,
+            # which may never come), and the event loop must not.
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(pieces.close)
 
     def _pieces(self, members: Iterator[Member]) -> Generator[bytes, None, None]:
         """In worker threads (a turn each chunk): every member's header and data, compressed,

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import posixpath
 import stat
@@ -61,6 +62,8 @@ from .export import Member, TarWriter, enter, walk
 from .idmap import IdMapping
 from .tarstream import CHUNK, ArchiveError, Entry, Kind, TarReader
 from .unpack import ImportLimits, member_parts, set_metadata
+
+log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/x-tar"
 
@@ -402,7 +405,8 @@ async def copy_in(
 ) -> CopiedIn:
     """Unpack the uploaded tar stream into the directory ``path`` of the container whose root
     ``root`` is. 404 if ``path`` is not there, 400 if it is no directory, or for the first
-    entry that breaks a rule (what came before it stays)."""
+    entry that breaks a rule (what came before it stays, as it does when the upload ends
+    early: a client gone, a 408)."""
     try:
         directory = await trio.to_thread.run_sync(
             beneath.open_in_root, root.fd, path, os.O_PATH | os.O_DIRECTORY
@@ -423,8 +427,18 @@ async def copy_in(
         try:
             while (entry := await reader.next_entry()) is not None:
                 await unpacker.unpack(reader, entry)
-        except (ArchiveError, InvalidRequest):
-            await unpacker.flush()  # what came before the entry that broke a rule stays
+        except BaseException:
+            # What came whole before the end stays, made in order, however the copy ended: an
+            # entry that broke a rule, a body that stopped coming (408), a client that left
+            # (a cancel: shielded, one turn at most). Queued, it was read but not made yet.
+            with trio.CancelScope(shield=True):
+                try:
+                    await unpacker.flush()
+                finally:
+                    # ... and the directories it made get the archive's mode, owner and time
+                    # as at a copy's end: made 0700, what stays in them was reachable by root
+                    # alone (docker's cp makes each with its mode at once).
+                    await trio.to_thread.run_sync(unpacker.finish_after_failure)
             raise
         await unpacker.flush()
         await trio.to_thread.run_sync(unpacker.finish)
@@ -489,11 +503,13 @@ class _CopyIn:
     async def flush(self) -> None:
         """Make the queued entries, in order, in one turn of a worker thread."""
         if self._queued:
-            queued, self._queued, self._queued_bytes = self._queued, [], 0
-            await trio.to_thread.run_sync(self._make_queued, queued)
+            await trio.to_thread.run_sync(self._make_queued)
 
-    def _make_queued(self, queued: list[_Queued]) -> None:
-        """In a worker thread: each entry made; the first that cannot be stops the rest."""
+    def _make_queued(self) -> None:
+        """In a worker thread: each entry made; the first that cannot be stops the rest. The
+        queue is taken here, not before the thread is asked: to_thread raises a cancel that
+        came first without running this, and the queue must then be there to flush still."""
+        queued, self._queued, self._queued_bytes = self._queued, [], 0
         for item in queued:
             with _made(item.entry):
                 if item.entry.kind is Kind.FILE:
@@ -655,9 +671,9 @@ class _CopyIn:
                 await trio.to_thread.run_sync(_write_all, fd, data)
                 self.data_bytes += len(data)
                 data = await reader.read_data()
-            await trio.to_thread.run_sync(set_metadata, fd, entry, self.limits.mode(entry))
-            info = os.fstat(fd)
-            self.files[key] = (info.st_dev, info.st_ino)
+            # Its identity in the same turn: an fstat asks the file system too (a FUSE
+            # server's GETATTR, which may never come), never in the event loop.
+            self.files[key] = await trio.to_thread.run_sync(self._finish_file, fd, entry)
         finally:
             # A close flushes (a FUSE mount's may wait): in a thread, and shielded, so that a
             # cancelled copy still closes what it opened.
@@ -670,11 +686,15 @@ class _CopyIn:
         fd = self._create(entry, parts)
         try:
             _write_all(fd, data)
-            set_metadata(fd, entry, self.limits.mode(entry))
-            info = os.fstat(fd)
-            return info.st_dev, info.st_ino
+            return self._finish_file(fd, entry)
         finally:
             os.close(fd)
+
+    def _finish_file(self, fd: int, entry: Entry) -> tuple[int, int]:
+        """In a worker thread: the written file's metadata set; its (device, inode)."""
+        set_metadata(fd, entry, self.limits.mode(entry))
+        info = os.fstat(fd)
+        return info.st_dev, info.st_ino
 
     def _create(self, entry: Entry, parts: list[str]) -> int:
         parent = self._parent(parts)
@@ -690,21 +710,32 @@ class _CopyIn:
         opened in the root without following a link in its last place, and none of the
         kernel's file systems changed."""
         for directory in reversed(self.directories):
+            self._finish_directory(directory)
+
+    def finish_after_failure(self) -> None:
+        """In a worker thread: :meth:`finish` for a copy that failed, each directory that
+        can be finished finished (the copy's own error is the one to answer)."""
+        for directory in reversed(self.directories):
             try:
-                fd = beneath.open_in_root(
-                    self.root.fd, directory.relative, _DIRECTORY | os.O_NOFOLLOW
-                )
-            except OSError as exc:
-                raise ArchiveError(
-                    f"{quoted(directory.entry.name)} cannot be finished: {exc.strerror}"
-                ) from None
-            try:
-                # The kernel's own (the archive's proc/ or sys/, as a copy out of / sends them
-                # back; or what a link the container swapped in leads to): left as they are.
-                if os.fstat(fd).st_dev not in self.root.pseudo:
-                    set_metadata(fd, directory.entry, self.limits.mode(directory.entry))
-            finally:
-                os.close(fd)
+                self._finish_directory(directory)
+            except (ArchiveError, OSError) as exc:
+                log.info("copy in: %s left unfinished after a failed copy: %s",
+                         directory.relative, exc)  # fmt: skip
+
+    def _finish_directory(self, directory: _Directory) -> None:
+        try:
+            fd = beneath.open_in_root(self.root.fd, directory.relative, _DIRECTORY | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise ArchiveError(
+                f"{quoted(directory.entry.name)} cannot be finished: {exc.strerror}"
+            ) from None
+        try:
+            # The kernel's own (the archive's proc/ or sys/, as a copy out of / sends them
+            # back; or what a link the container swapped in leads to): left as they are.
+            if os.fstat(fd).st_dev not in self.root.pseudo:
+                set_metadata(fd, directory.entry, self.limits.mode(directory.entry))
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager
