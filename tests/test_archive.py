@@ -30,6 +30,7 @@ from containerd_trio.archive import (
     ExportOptions,
     ImportLimits,
     Manifest,
+    export,
     import_archive,
     plan_export,
 )
@@ -1510,3 +1511,29 @@ async def test_a_session_records_what_it_moves_into_place_before_the_move(
     assert not before.made_bundle and before.imported == []
     assert after.placing == [] and after.made_bundle is with_bundle
     assert after.imported == ["cp"]
+
+
+async def test_a_turn_of_the_writer_reads_a_bounded_part_of_a_file_that_compresses_away(
+    tmp_path: Path,
+) -> None:
+    """A chunk of the archive is made in one worker thread's turn, which a cancelled export
+    waits for: 64 MiB of zeros compress to a few hundred KiB at gzip's level 1, and the
+    whole file was read in one turn, to make one chunk. A turn reads MAX_READ_PER_TURN at most."""
+    size = 64 << 20
+    with (tmp_path / "zeros").open("wb") as zeros:
+        zeros.truncate(size)  # sparse: reading it costs no disk
+    directory = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        info = os.lstat(tmp_path / "zeros")
+        member = export.Member("zeros", at=(directory, "zeros"), info=info)
+        writer = export.TarWriter(Compression.GZIP)
+        with trio.fail_after(60):
+            chunks = [chunk async for chunk in writer.chunks(iter([member]))]
+    finally:
+        os.close(directory)
+    assert len(chunks) >= size // export.MAX_READ_PER_TURN
+    assert all(chunks)  # no empty chunk: a turn whose reads compressed to nothing yet is kept
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks)), mode="r:gz") as archive:
+        extracted = archive.extractfile("zeros")
+        assert extracted is not None
+        assert extracted.read() == bytes(size)

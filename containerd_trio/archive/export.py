@@ -259,6 +259,10 @@ class ExportPlan:
             yield Member(INDEX_NAME, data=json.dumps(index).encode())
 
 
+#: File bytes one worker thread's turn of :class:`TarWriter` reads at most (a few tens of ms).
+MAX_READ_PER_TURN = 8 * CHUNK
+
+
 class TarWriter:
     """A tar stream of members (:class:`Member`), in chunks of about :data:`~.tarstream.CHUNK` bytes
     (compressed as asked): the export's, and ``docker cp``'s (:mod:`.paths`). A file with
@@ -284,13 +288,16 @@ class TarWriter:
         #: Entries and data bytes (before compression) so far.
         self.entries = 0
         self.data_bytes = 0
+        #: File bytes read in the current turn (:meth:`_next_chunk`).
+        self._read = 0
 
     async def chunks(self, members: Iterator[Member]) -> AsyncIterator[bytes]:
         """The archive of ``members``, ended by the end-of-archive marker."""
         pieces = self._pieces(members)
         try:
-            while (chunk := await trio.to_thread.run_sync(_next_chunk, pieces)) is not None:
-                yield chunk
+            while (chunk := await trio.to_thread.run_sync(self._next_chunk, pieces)) is not None:
+                if chunk:  # all that turn read compressed to nothing yet
+                    yield chunk
         finally:
             # A client that leaves mid-stream: the open file and directories closed now, not
             # when the collector gets to them (no thread runs it: each turn is awaited). In a
@@ -298,6 +305,21 @@ class TarWriter:
             # which may never come), and the event loop must not.
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(pieces.close)
+
+    def _next_chunk(self, pieces: Iterator[bytes]) -> bytes | None:
+        """In a worker thread: the archive's next chunk, pieces joined up to about
+        :data:`~.tarstream.CHUNK` bytes; None past its end. A turn reads at most
+        :data:`MAX_READ_PER_TURN` of files, for what it reads may compress to almost nothing
+        (zeros: 229 to 1 at gzip's level 1), and a cancelled export waits for its turn."""
+        chunk: list[bytes] = []
+        size = 0
+        self._read = 0
+        for piece in pieces:
+            chunk.append(piece)
+            size += len(piece)
+            if size >= CHUNK or self._read >= MAX_READ_PER_TURN:
+                break
+        return b"".join(chunk) if chunk else None
 
     def _pieces(self, members: Iterator[Member]) -> Generator[bytes, None, None]:
         """In worker threads (a turn each chunk): every member's header and data, compressed,
@@ -338,25 +360,13 @@ class TarWriter:
             while remaining:
                 length = min(CHUNK, remaining)
                 data = opened.read(length)
+                self._read += length
                 if len(data) < length:  # shrunk since its header: zeros past its end
                     data += b"\0" * (length - len(data))
                 yield self._compressor.feed(data)
                 remaining -= length
             yield self._compressor.feed(tarstream.padding(info.size))
         self.data_bytes += info.size
-
-
-def _next_chunk(pieces: Iterator[bytes]) -> bytes | None:
-    """In a worker thread: the archive's next chunk, pieces joined up to about
-    :data:`~.tarstream.CHUNK` bytes; None past its end."""
-    chunk: list[bytes] = []
-    size = 0
-    for piece in pieces:
-        chunk.append(piece)
-        size += len(piece)
-        if size >= CHUNK:
-            break
-    return b"".join(chunk) if chunk else None
 
 
 class _Changed(Exception):
