@@ -44,7 +44,7 @@ from .container import (
     sweep_replaced,
 )
 from .criu import DUMP_WORK_PREFIX, dump_work, finished_dump, reserved_by, thaw_if_frozen
-from .criu_progress import left_dump_done, left_dump_failed
+from .criu_progress import left_dump_done, left_dump_failed, left_restore_failed
 from .errors import DaemonError, StartupError
 from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Resources, Status
@@ -320,6 +320,7 @@ class Adoption:
             await remove_cgroups(_cgroups_of(record))
             self._release(info.id)
             await container.forget(keep_log=record.replaces is not None)
+            left_restore_failed(self._ctx.events, info.id)  # if the start was a restore
             if record.replaces is not None:
                 # It was to replace a stopped container: that one is back, log and all.
                 back = Container.put_back(self._ctx, record.replaces, container.dir)

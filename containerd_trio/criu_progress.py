@@ -42,6 +42,8 @@ PROGRESS_INTERVAL = 1.0
 #: The ``error`` of the ``checkpoint-failed`` that closes a dump a server left under way as it
 #: died, which the next server undid.
 LEFT_DUMP_ERROR = "the server died during the checkpoint: the next server undid it"
+#: Likewise, the ``restore-failed`` of a restore whose start the next server rolled back.
+LEFT_RESTORE_ERROR = "the server died during the restore: the next server rolled it back"
 
 
 def image_bytes(image: Path) -> int:
@@ -144,6 +146,21 @@ def left_dump_failed(events: EventBus, container_id: str, name: str) -> None:
         seconds = _seconds_since(started, now_ns())
         detail = {"checkpoint": name, "seconds": seconds, "error": LEFT_DUMP_ERROR}
         events.publish("checkpoint-failed", container_id, detail=detail)
+
+
+def left_restore_failed(events: EventBus, container_id: str) -> None:
+    """``restore-failed`` for the container's restore that a server left under way as it
+    died, whose start the next one rolled back, if its course is open on the stream (a
+    start without a checkpoint has none): before, its ``restore-started`` had no end there."""
+    course = ("restore-started", "restore-done", "restore-failed")
+    last = events.latest(container_id, lambda event: event.type in course)
+    if last is not None and last.type == "restore-started":
+        detail = {
+            "checkpoint": (last.detail or {}).get("checkpoint"),
+            "seconds": _seconds_since(last, now_ns()),
+            "error": LEFT_RESTORE_ERROR,
+        }
+        events.publish("restore-failed", container_id, detail=detail)
 
 
 def _open_dump(events: EventBus, container_id: str, name: str) -> Event | None:

@@ -686,6 +686,51 @@ async def test_a_checkpoint_the_dead_server_left_running_is_ended_at_once(
     assert b"killing runc checkpoint --image-path" in daemon.log
 
 
+async def test_a_restore_the_dead_server_left_under_way_ends_its_course_on_the_stream(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while its runc restore is held: the next server rolls the start
+    back (the stopped container put back) and closes the restore's course on the event
+    stream with ``restore-failed``. (Before, its ``restore-started`` had no end there: a
+    watcher waited for good.) The checkpoint then restores the container."""
+    gated = GatedRunc(tmp_path, "restore", once=True)  # the next server's go through
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    client = daemon.client
+    bundle = make_bundle(FOREVER)
+    await start_container(client, "c", bundle)
+    response = await client.post("/containers/c/checkpoint/cp", json={"exit": True})
+    assert response.status_code == 201, response.text
+    since = now()
+    restore = partial(
+        client.post, "/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"}
+    )
+
+    async def send() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await restore()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send)
+        await gated.reached()  # the server's runc restore is held
+        (held,) = gated.running()
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        async with gated.opened(held):  # the restore goes on, the next server rolls it back
+            await daemon.served(count + 1)
+    with trio.fail_after(10):
+        failed = await next_event(
+            client,
+            since=since,
+            container_id="c",
+            match=lambda e: "restore-" in e["type"] and e["type"] != "restore-started",
+        )
+    assert (failed["type"], failed["checkpoint"]) == ("restore-failed", "cp"), failed
+    assert "server died" in failed["error"], failed
+    assert (await client.get("/containers/c")).json()["state"]["status"] == "stopped"
+    restored = await restore()
+    assert restored.status_code == 201, restored.text
+
+
 async def test_a_checkpoint_whose_criu_finished_before_the_kill_is_completed(
     spawn_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
