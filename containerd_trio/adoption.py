@@ -44,6 +44,7 @@ from .container import (
     sweep_replaced,
 )
 from .criu import DUMP_WORK_PREFIX, dump_work, finished_dump, reserved_by, thaw_if_frozen
+from .criu_progress import left_dump_done, left_dump_failed, left_restore_failed
 from .errors import DaemonError, StartupError
 from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Resources, Status
@@ -191,6 +192,8 @@ class Adoption:
             return
         if work is not None:
             remove_tree(work)  # detaches the cgroup yard a killed CRIU left mounted in it
+            name = Path(work).name.removeprefix(DUMP_WORK_PREFIX)
+            left_dump_failed(self._ctx.events, runc.container_id, name)
         if (image := runc.option("--image-path")) is not None:
             checkpoints.discard(Path(image))
         await self._thaw_unless_paused(runc.container_id, record)
@@ -237,15 +240,19 @@ class Adoption:
                 )  # fmt: skip
                 self._dumped.add(info.id)
                 continue
-            if completed:
+            if completed and finished is not None:
                 log.warning(
                     "completed checkpoint %s of container %s: its dump finished after its"
                     " server died", name, info.id,
                 )  # fmt: skip
+                image = checkpoints.checkpoints_dir(bundle) / name  # measured, not opened
+                ended_ns = parse_ns(finished.timestamp)  # when CRIU's log ended
+                left_dump_done(self._ctx.events, info.id, name, image, work, ended_ns)
                 self._ctx.events.publish("checkpoint", info.id)
                 self._dumped.add(info.id)
             else:
                 log.warning("undoing checkpoint %s of container %s, left under way", name, info.id)
+                left_dump_failed(self._ctx.events, info.id, name)
                 if reserved_by(work):
                     checkpoints.discard_unfinished(bundle, name)
                 else:
@@ -313,6 +320,7 @@ class Adoption:
             await remove_cgroups(_cgroups_of(record))
             self._release(info.id)
             await container.forget(keep_log=record.replaces is not None)
+            left_restore_failed(self._ctx.events, info.id)  # if the start was a restore
             if record.replaces is not None:
                 # It was to replace a stopped container: that one is back, log and all.
                 back = Container.put_back(self._ctx, record.replaces, container.dir)

@@ -31,12 +31,19 @@ import trio
 from .beside import beside
 from .checkpoints import METADATA_NAME
 from .criu_stats import read_dump_stats, read_restore_stats
-from .events import EventBus, error_field
+from .events import Event, EventBus, error_field
+from .timestamps import now_ns
 
 T = TypeVar("T")
 
 #: How often the image directory is measured while a dump runs.
 PROGRESS_INTERVAL = 1.0
+
+#: The ``error`` of the ``checkpoint-failed`` that closes a dump a server left under way as it
+#: died, which the next server undid.
+LEFT_DUMP_ERROR = "the server died during the checkpoint: the next server undid it"
+#: Likewise, the ``restore-failed`` of a restore whose start the next server rolled back.
+LEFT_RESTORE_ERROR = "the server died during the restore: the next server rolled it back"
 
 
 def image_bytes(image: Path) -> int:
@@ -113,6 +120,62 @@ class CriuProgress:
         self.events.publish(
             kind, self.container_id, detail={"checkpoint": self.checkpoint, **detail}
         )
+
+
+def left_dump_done(
+    events: EventBus, container_id: str, name: str, image: Path, work: Path, ended_ns: int
+) -> None:
+    """``checkpoint-done`` (with its figures) for the dump into ``name`` that a server left
+    under way as it died and the next one completed, before that one's ``checkpoint``: its
+    ``checkpoint-started`` is on the stream, and a watcher of its course (a progress line)
+    sees it end as a live one's does. Before, only the ``checkpoint`` came. Its seconds run
+    from that ``checkpoint-started`` to the end of CRIU's log (``ended_ns``)."""
+    started = _open_dump(events, container_id, name)
+    if started is not None:
+        seconds = _seconds_since(started, ended_ns)
+        detail = {"checkpoint": name, **_dump_figures(image, work, seconds)}
+        events.publish("checkpoint-done", container_id, detail=detail)
+
+
+def left_dump_failed(events: EventBus, container_id: str, name: str) -> None:
+    """``checkpoint-failed`` for the dump into ``name`` that a server left under way as it
+    died and the next one undid: before, its course stayed open on the stream for good (a
+    ``checkpoint-started``, then nothing), and a watcher waited for an end that never came."""
+    started = _open_dump(events, container_id, name)
+    if started is not None:
+        seconds = _seconds_since(started, now_ns())
+        detail = {"checkpoint": name, "seconds": seconds, "error": LEFT_DUMP_ERROR}
+        events.publish("checkpoint-failed", container_id, detail=detail)
+
+
+def left_restore_failed(events: EventBus, container_id: str) -> None:
+    """``restore-failed`` for the container's restore that a server left under way as it
+    died, whose start the next one rolled back, if its course is open on the stream (a
+    start without a checkpoint has none): before, its ``restore-started`` had no end there."""
+    course = ("restore-started", "restore-done", "restore-failed")
+    last = events.latest(container_id, lambda event: event.type in course)
+    if last is not None and last.type == "restore-started":
+        detail = {
+            "checkpoint": (last.detail or {}).get("checkpoint"),
+            "seconds": _seconds_since(last, now_ns()),
+            "error": LEFT_RESTORE_ERROR,
+        }
+        events.publish("restore-failed", container_id, detail=detail)
+
+
+def _open_dump(events: EventBus, container_id: str, name: str) -> Event | None:
+    """The ``checkpoint-started`` of the dump into ``name`` if its course has not ended on the
+    stream (a pre-copy round has none; a dump of the name that ended before has its end)."""
+    course = ("checkpoint-started", "checkpoint-done", "checkpoint-failed")
+    last = events.latest(
+        container_id,
+        lambda event: event.type in course and (event.detail or {}).get("checkpoint") == name,
+    )
+    return last if last is not None and last.type == "checkpoint-started" else None
+
+
+def _seconds_since(started: Event, ended_ns: int) -> float:
+    return round(max(0, ended_ns - started.timestamp_ns) / 1e9, 3)
 
 
 def _since(began: float) -> float:

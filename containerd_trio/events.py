@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +223,13 @@ class EventBus:
     def cursor(self) -> int:
         """A ``since_ns`` that replays exactly what is published from now on."""
         return self._last_ns + 1
+
+    def latest(self, container_id: str, match: Callable[[Event], bool]) -> Event | None:
+        """The last kept event of the container that ``match`` accepts, if any."""
+        for event in reversed(self._events):
+            if event.id == container_id and match(event):
+                return event
+        return None
 
     def subscribe(
         self,

@@ -659,6 +659,7 @@ async def test_a_checkpoint_the_dead_server_left_running_is_ended_at_once(
     daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
     client = daemon.client
     started = await start_container(client, "c", make_bundle(FOREVER))
+    since = now()
 
     async def checkpoint() -> None:
         with contextlib.suppress(httpx.HTTPError):  # the server dies first
@@ -673,9 +674,61 @@ async def test_a_checkpoint_the_dead_server_left_running_is_ended_at_once(
     info = (await client.get("/containers/c")).json()
     assert info["state"]["status"] == "running", info
     assert pid_alive(started["processes"][0]["pid"])
+    # Its course, begun on the event stream, is closed there: a watcher is not left waiting.
+    with trio.fail_after(10):
+        failed = await next_event(
+            client, since=since, container_id="c", match=lambda e: e["type"] == "checkpoint-failed"
+        )
+    assert failed["checkpoint"] == "cp"
+    assert "server died" in failed["error"], failed
     response = await client.post("/containers/c/checkpoint/cp", json={"exit": False})
     assert response.status_code == 201, response.text
     assert b"killing runc checkpoint --image-path" in daemon.log
+
+
+async def test_a_restore_the_dead_server_left_under_way_ends_its_course_on_the_stream(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while its runc restore is held: the next server rolls the start
+    back (the stopped container put back) and closes the restore's course on the event
+    stream with ``restore-failed``. (Before, its ``restore-started`` had no end there: a
+    watcher waited for good.) The checkpoint then restores the container."""
+    gated = GatedRunc(tmp_path, "restore", once=True)  # the next server's go through
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    client = daemon.client
+    bundle = make_bundle(FOREVER)
+    await start_container(client, "c", bundle)
+    response = await client.post("/containers/c/checkpoint/cp", json={"exit": True})
+    assert response.status_code == 201, response.text
+    since = now()
+    restore = partial(
+        client.post, "/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"}
+    )
+
+    async def send() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await restore()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send)
+        await gated.reached()  # the server's runc restore is held
+        (held,) = gated.running()
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        async with gated.opened(held):  # the restore goes on, the next server rolls it back
+            await daemon.served(count + 1)
+    with trio.fail_after(10):
+        failed = await next_event(
+            client,
+            since=since,
+            container_id="c",
+            match=lambda e: "restore-" in e["type"] and e["type"] != "restore-started",
+        )
+    assert (failed["type"], failed["checkpoint"]) == ("restore-failed", "cp"), failed
+    assert "server died" in failed["error"], failed
+    assert (await client.get("/containers/c")).json()["state"]["status"] == "stopped"
+    restored = await restore()
+    assert restored.status_code == 201, restored.text
 
 
 async def test_a_checkpoint_whose_criu_finished_before_the_kill_is_completed(
@@ -696,10 +749,19 @@ async def test_a_checkpoint_whose_criu_finished_before_the_kill_is_completed(
     init = (await start_container(client, "c", bundle))["processes"][0]["pid"]
     orphans.append(init)
     await wait_output(client, "c", "1")
+    since = now()
     checkpoint = partial(client.post, "/containers/c/checkpoint/cp", json={"exit": True})
     assert await killed_with_runc_held(daemon, gated, checkpoint) == "logged"
     assert b"killing runc checkpoint --image-path" in daemon.log
     assert not pid_alive(init)
+    # Its course is closed as a live one's: checkpoint-done (with its figures), checkpoint.
+    with trio.fail_after(10):
+        course = await types_until(client, since, "c", "checkpoint")
+    assert [kind for kind in course if kind.startswith("checkpoint")] == [
+        "checkpoint-started",
+        "checkpoint-done",
+        "checkpoint",
+    ], course
     listed = (await client.get("/containers/c/checkpoint")).json()
     assert [checkpoint["name"] for checkpoint in listed] == ["cp"]
     assert (await client.get("/containers/c")).json()["state"]["status"] == "stopped"
@@ -792,6 +854,7 @@ async def test_a_checkpoint_that_never_ran_while_no_daemon_ran_leaves_its_name_f
     first: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
     init = (await start_container(first.client, "c", bundle))["processes"][0]["pid"]
     orphans.append(init)
+    since = now()
 
     async def checkpoint() -> None:
         with contextlib.suppress(httpx.HTTPError):  # the daemon dies first
@@ -813,6 +876,11 @@ async def test_a_checkpoint_that_never_ran_while_no_daemon_ran_leaves_its_name_f
     assert (images.is_dir(), work.is_dir()) == (True, True)
     second: DaemonProcess = await spawn_daemon()
     assert (images.exists(), work.exists()) == (False, False)
+    with trio.fail_after(10):  # its course, begun by the first daemon, is closed
+        failed = await next_event(
+            second.client, since=since, container_id="c", match=lambda e: "failed" in e["type"]
+        )
+    assert (failed["type"], failed["checkpoint"]) == ("checkpoint-failed", "cp"), failed
     await _runs_on_thawed(second, init)
     response = await second.client.post("/containers/c/checkpoint/cp", json={"exit": False})
     assert response.status_code == 201, response.text
