@@ -97,6 +97,10 @@ T = TypeVar("T")
 _DRAIN_SECONDS = 2.0
 #: How many exits of its processes a container remembers for waits.
 _EXITS_KEPT = 256
+#: How often a dump looks for its init dying of a signal the daemon did not send, and how long
+#: it lets a dying init be before it ends the dump (:meth:`Container._end_dump_if_init_dies`).
+_DUMP_WATCH_INTERVAL = 0.1
+_DYING_INIT_GRACE = 2.0
 
 
 @attrs.frozen
@@ -1096,6 +1100,22 @@ class Container:
             log.info("container %s killed during its checkpoint: ending the dump", self.id)
             self._dump_scope.cancel()
 
+    async def _end_dump_if_init_dies(self, dump: trio.CancelScope) -> None:
+        """End the ``dump`` if the init dies of a signal the daemon did not send (a shell's
+        kill -9, the OOM killer's), which :meth:`_kill_ends_dump` does not see: the init, in
+        its exit, waits for its children, which CRIU holds seized, and CRIU waits on it, until
+        the checkpoint's deadline. Nothing wakes on a process beginning its exit (its pidfd
+        does only at its end), so it is looked for. A dump with exit, whose CRIU kills the
+        init itself once the images are written, ends within milliseconds of that: the grace
+        leaves it to end so."""
+        assert self.init is not None
+        pid = self.init.pid
+        while not procfs.exiting(pid):  # noqa: ASYNC110 - no event to wait on: the kernel's
+            await trio.sleep(_DUMP_WATCH_INTERVAL)
+        await trio.sleep(_DYING_INIT_GRACE)
+        log.info("container %s: its init died during its checkpoint: ending the dump", self.id)
+        dump.cancel()
+
     async def pause(self) -> None:
         async with self.lock:
             self._require_live("pause")
@@ -1380,14 +1400,17 @@ class Container:
                 self._checkpoint_exit = trio.Event()
             try:
                 with trio.CancelScope() as self._dump_scope:
-                    info = await criu.dump(
-                        self._ctx.runtime, self.id, self.bundle, self.dir, name, options,
-                        exit=exit, was_paused=was_paused,
-                        cleanup_timeout=self._ctx.cleanup_timeout, gone=self._init_gone,
-                        deadline=deadline, resources=self.resources,
-                        process=self.kept_process(),
-                        progress=CriuProgress(self._ctx.events, self.id, name),
-                    )  # fmt: skip
+                    async with trio.open_nursery() as watching:
+                        watching.start_soon(self._end_dump_if_init_dies, self._dump_scope)
+                        info = await criu.dump(
+                            self._ctx.runtime, self.id, self.bundle, self.dir, name, options,
+                            exit=exit, was_paused=was_paused,
+                            cleanup_timeout=self._ctx.cleanup_timeout, gone=self._init_gone,
+                            deadline=deadline, resources=self.resources,
+                            process=self.kept_process(),
+                            progress=CriuProgress(self._ctx.events, self.id, name),
+                        )  # fmt: skip
+                        watching.cancel_scope.cancel()
             finally:
                 killed = self._dump_scope is not None and self._dump_scope.cancelled_caught
                 self._dump_scope = None

@@ -19,7 +19,11 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 # Indexes into the fields after the command name (field 3 of proc(5) is index 0 here).
-_STATE, _PPID, _UTIME, _STIME, _CUTIME, _CSTIME, _START_TIME, _RSS = 0, 1, 11, 12, 13, 14, 19, 21
+_STATE, _PPID, _FLAGS = 0, 1, 6
+_UTIME, _STIME, _CUTIME, _CSTIME, _START_TIME, _RSS = 11, 12, 13, 14, 19, 21
+#: The kernel's task flag of a process in its exit (include/linux/sched.h): set from the moment
+#: it begins to die, before it is a zombie.
+_PF_EXITING = 0x4
 
 
 def stat_fields(pid: int | str) -> list[bytes] | None:
@@ -44,6 +48,14 @@ def state(pid: int) -> str | None:
     """The state letter: R, S, D, T (stopped by a signal), Z (zombie)..."""
     fields = stat_fields(pid)
     return None if fields is None else fields[_STATE].decode()
+
+
+def exiting(pid: int) -> bool:
+    """True if the process is dying (or gone): its exit begun, as a fatal signal's. A
+    namespace's init that is killed stays so until its children are gone, which a tracer
+    holding them (CRIU) can keep from happening."""
+    fields = stat_fields(pid)
+    return fields is None or bool(int(fields[_FLAGS]) & _PF_EXITING)
 
 
 def parent(pid: int) -> int | None:
