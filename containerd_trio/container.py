@@ -100,7 +100,7 @@ _EXITS_KEPT = 256
 #: How often a dump looks for its init dying of a signal the daemon did not send, and how long
 #: it lets a dying init be before it ends the dump (:meth:`Container._end_dump_if_init_dies`).
 _DUMP_WATCH_INTERVAL = 0.1
-_DYING_INIT_GRACE = 2.0
+_DYING_INIT_GRACE = 5.0
 
 
 @attrs.frozen

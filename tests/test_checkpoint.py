@@ -714,7 +714,7 @@ async def test_a_sigkill_during_a_checkpoint_ends_it_at_once(
     async def ask() -> None:
         answers.append(await checkpoint(client, "k", "cp", exit=True, timeout=60))
 
-    with hold, trio.fail_after(10):
+    with hold, trio.fail_after(20):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(ask)
             await hold.held()  # the tasks are seized
