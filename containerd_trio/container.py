@@ -1447,7 +1447,10 @@ class Container:
         with trio.move_on_after(timeout):
             await self._stopped.wait()
             return
-        log.info("container %s ignored SIGTERM for %gs; sending SIGKILL", self.id, timeout)
+        # "Ignored" would be untrue of a timeout of 0 (docker stop -t 0), which sends both at once.
+        log.info(
+            "container %s did not exit within %gs of SIGTERM; sending SIGKILL", self.id, timeout
+        )
         self._signal_quietly(signal.SIGKILL)
         with trio.move_on_after(self._ctx.cleanup_timeout):
             await self._stopped.wait()
