@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import time
 from collections import Counter, OrderedDict
@@ -180,10 +181,10 @@ class Supervisor:
         #: by id: the start's container takes the id, but to the user it is the stopped one,
         #: restarting, until that start ends (see :meth:`container`, :meth:`_after_restart`).
         self._restarting: dict[str, Container] = {}
-        #: The checkpoints restores are under way from, (bundle, name) to the ids restored
-        #: (two may restore one at once): a delete of one is refused meanwhile (it would
-        #: remove the images under CRIU).
-        self._restoring: dict[tuple[Path, str], list[str]] = {}
+        #: The checkpoints restores are under way from, by their directory's (device, inode),
+        #: to the ids restored (two may restore one at once): a delete of one is refused
+        #: meanwhile (it would remove the images under CRIU), however its bundle is spelt.
+        self._restoring: dict[tuple[int, int], list[str]] = {}
         #: The starts again under way (:meth:`start_again`), by id: set once each answers. A
         #: second start again of the id waits for it, then answers for what it left.
         self._starting_again: dict[str, trio.Event] = {}
@@ -639,7 +640,9 @@ class Supervisor:
             container.run_started_ns = container.created_ns
             container.created_ns = moved_created_ns
         self._containers[container_id] = container  # the id is taken from here on
-        restoring = (bundle, launch.checkpoint) if isinstance(launch, Restore) else None
+        restoring = None
+        if isinstance(launch, Restore):
+            restoring = _checkpoint_identity(bundle, launch.checkpoint)
         if restoring is not None:
             self._restoring.setdefault(restoring, []).append(container_id)
         began = time.perf_counter()
@@ -1231,7 +1234,8 @@ class Supervisor:
     ) -> None:
         check_id(name, "checkpoint name")
         bundle = self.checkpoint_bundle(container_id, bundle_path)
-        restored = self._restoring.get((bundle, name))
+        identity = _checkpoint_identity(bundle, name)
+        restored = None if identity is None else self._restoring.get(identity)
         if restored:
             raise Conflict(
                 f"checkpoint {name!r} in {bundle}/checkpoints is being restored from (container"
@@ -1455,6 +1459,16 @@ def _check_path(bundle_path: str) -> Path:
     if not bundle.is_absolute():
         raise InvalidRequest(f"bundlePath must be an absolute path, not {quoted(bundle_path)}")
     return bundle
+
+
+def _checkpoint_identity(bundle: Path, name: str) -> tuple[int, int] | None:
+    """The (device, inode) of the checkpoint's directory, which no spelling of its bundle's
+    path (a link, a ``..``) changes; None if there is none."""
+    try:
+        info = os.stat(checkpoints.checkpoints_dir(bundle) / name)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _check_bundle(bundle_path: str) -> tuple[Path, BundleConfig]:

@@ -760,6 +760,13 @@ async def test_a_checkpoint_being_restored_from_is_not_deleted(
                 "error": f"checkpoint 'cp' in {bundle}/checkpoints is being restored from"
                 " (container 'r'): delete it once the restore has answered"
             }
+            # Through another spelling of the bundle (a link to it): the same checkpoint.
+            alias = tmp_path / "alias"
+            alias.symlink_to(bundle)
+            params = {"bundlePath": str(alias)}
+            refused = await client.delete("/containers/c/checkpoint/cp", params=params)
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["error"].startswith(f"checkpoint 'cp' in {alias}/checkpoints")
             assert (bundle / "checkpoints" / "cp" / "checkpoint.json").exists()
         assert answers[0].status_code == 504, answers[0].text  # the held CRIU, at its deadline
     assert (await client.delete("/containers/c/checkpoint/cp")).status_code == 200
