@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import outcome
@@ -130,48 +130,50 @@ def left_dump_done(
     ``checkpoint-started`` is on the stream, and a watcher of its course (a progress line)
     sees it end as a live one's does. Before, only the ``checkpoint`` came. Its seconds run
     from that ``checkpoint-started`` to the end of CRIU's log (``ended_ns``)."""
-    started = _open_dump(events, container_id, name)
+    started = _open_course(events, container_id, "checkpoint", name)
     if started is not None:
-        seconds = _seconds_since(started, ended_ns)
-        detail = {"checkpoint": name, **_dump_figures(image, work, seconds)}
-        events.publish("checkpoint-done", container_id, detail=detail)
+        figures = _dump_figures(image, work, _seconds_since(started, ended_ns))
+        CriuProgress(events, container_id, name)._publish("checkpoint-done", **figures)
 
 
 def left_dump_failed(events: EventBus, container_id: str, name: str) -> None:
     """``checkpoint-failed`` for the dump into ``name`` that a server left under way as it
     died and the next one undid: before, its course stayed open on the stream for good (a
     ``checkpoint-started``, then nothing), and a watcher waited for an end that never came."""
-    started = _open_dump(events, container_id, name)
+    started = _open_course(events, container_id, "checkpoint", name)
     if started is not None:
-        seconds = _seconds_since(started, now_ns())
-        detail = {"checkpoint": name, "seconds": seconds, "error": LEFT_DUMP_ERROR}
-        events.publish("checkpoint-failed", container_id, detail=detail)
+        CriuProgress(events, container_id, name)._publish(
+            "checkpoint-failed", seconds=_seconds_since(started, now_ns()), error=LEFT_DUMP_ERROR
+        )
 
 
 def left_restore_failed(events: EventBus, container_id: str) -> None:
     """``restore-failed`` for the container's restore that a server left under way as it
     died, whose start the next one rolled back, if its course is open on the stream (a
     start without a checkpoint has none): before, its ``restore-started`` had no end there."""
-    course = ("restore-started", "restore-done", "restore-failed")
-    last = events.latest(container_id, lambda event: event.type in course)
-    if last is not None and last.type == "restore-started":
-        detail = {
-            "checkpoint": (last.detail or {}).get("checkpoint"),
-            "seconds": _seconds_since(last, now_ns()),
-            "error": LEFT_RESTORE_ERROR,
-        }
-        events.publish("restore-failed", container_id, detail=detail)
+    started = _open_course(events, container_id, "restore")
+    if started is not None:
+        name = cast(str, (started.detail or {}).get("checkpoint"))  # its _publish's
+        CriuProgress(events, container_id, name)._publish(
+            "restore-failed", seconds=_seconds_since(started, now_ns()), error=LEFT_RESTORE_ERROR
+        )
 
 
-def _open_dump(events: EventBus, container_id: str, name: str) -> Event | None:
-    """The ``checkpoint-started`` of the dump into ``name`` if its course has not ended on the
-    stream (a pre-copy round has none; a dump of the name that ended before has its end)."""
-    course = ("checkpoint-started", "checkpoint-done", "checkpoint-failed")
-    last = events.latest(
-        container_id,
-        lambda event: event.type in course and (event.detail or {}).get("checkpoint") == name,
-    )
-    return last if last is not None and last.type == "checkpoint-started" else None
+def _open_course(
+    events: EventBus, container_id: str, kind: str, name: str | None = None
+) -> Event | None:
+    """The ``{kind}-started`` (``kind``: checkpoint or restore) of the container whose course
+    has not ended on the stream, of the checkpoint ``name`` if given (a pre-copy round has
+    none; a dump of the name that ended before has its end)."""
+    course = (f"{kind}-started", f"{kind}-done", f"{kind}-failed")
+
+    def of_course(event: Event) -> bool:
+        return event.type in course and (
+            name is None or (event.detail or {}).get("checkpoint") == name
+        )
+
+    last = events.latest(container_id, of_course)
+    return last if last is not None and last.type == course[0] else None
 
 
 def _seconds_since(started: Event, ended_ns: int) -> float:
