@@ -417,7 +417,9 @@ def start_process(args: argparse.Namespace, bundle: str) -> StartProcess | None:
     # resize comes only once it is attached, and a program that reads its size at once (stty
     # size, a shell's first prompt, top) would see 0x0 or the bundle's consoleSize.
     if args.tty and (size := _terminal_size()) is not None:
-        process["consoleSize"] = {"width": size[0], "height": size[1]}
+        from .routes import console_size
+
+        process["consoleSize"] = console_size(size)
     return process or None
 
 

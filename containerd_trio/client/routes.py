@@ -12,7 +12,7 @@ from typing import Any, TypedDict, Unpack
 from urllib.parse import quote
 
 from .protocol import Request, container_path, make_request
-from .types import Resources, RestartPolicy, StartProcess, UserSpec
+from .types import ConsoleSize, Resources, RestartPolicy, StartProcess, UserSpec
 
 # The optional parts of a request, by name: Client's methods take them as they are.
 
@@ -135,10 +135,17 @@ def exec_process(container_id: str, args: Sequence[str], **options: Unpack[ExecO
         body["terminal"] = True
         size = options.get("console_size")
         if size is not None:
-            body["consoleSize"] = {"width": size[0], "height": size[1]}
+            body["consoleSize"] = console_size(size)
     if options.get("stdin"):
         body["stdin"] = True
     return make_request("PUT", container_path(container_id, "processes"), body=body)
+
+
+def console_size(size: tuple[int, int]) -> ConsoleSize:
+    """A terminal's ``(columns, rows)`` (``os.get_terminal_size``'s order) as the API's
+    ``consoleSize``: an exec's, a start's process's."""
+    columns, rows = size
+    return {"width": columns, "height": rows}
 
 
 def user(uid: int | None, gid: int | None) -> UserSpec:
