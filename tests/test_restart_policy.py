@@ -100,9 +100,13 @@ async def _running_always(
 async def _wait_removed(
     client: httpx.AsyncClient, container_id: str, answers: list[httpx.Response]
 ) -> None:
-    """Ask for the container's removal (condition=removed); the answer goes in ``answers``."""
+    """Ask for the container's removal (condition=removed); the answer goes in ``answers``.
+
+    The wait may outlast the client's read timeout (60 s: hundreds of restarts on a slow CI
+    machine do), so it has none of its own: the test's deadline bounds it."""
     params = {"condition": "removed"}
-    answers.append(await client.post(f"/containers/{container_id}/wait", params=params))
+    path = f"/containers/{container_id}/wait"
+    answers.append(await client.post(path, params=params, timeout=None))
 
 
 def self_breaking_bundle(make_bundle: BundleFactory) -> Path:
