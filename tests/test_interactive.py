@@ -37,6 +37,7 @@ from .helpers import (
     run_status,
     runc_ids,
     start_container,
+    wait_output,
 )
 
 CTR = str(Path(sys.executable).parent / "ctr-trio")
@@ -396,8 +397,14 @@ async def test_a_session_cut_off_for_falling_behind_goes_on_from_now(
     shell = Terminal(daemon.url, "exec", "-it", "box", "--", "sh")
     shell.child.searchwindowsize = 4096  # megabytes go by: look at the end of them only
     await shell.expect("/ # ")
-    await shell.type("yes | head -c 3000000; sleep 2; echo end-$((6*7)); exit 3\r")
-    await trio.sleep(1)  # a terminal slower than the flood: nothing read meanwhile
+    # A terminal slower than the flood: nothing is read from it until the whole flood is in
+    # the log and older than MAX_LAG (the shell's sleep; its mark, a record of its own, comes
+    # after). Waiting a fixed time instead, a busy machine's flood could begin only once the
+    # terminal was read again, fast enough for the session to keep up.
+    flood = "yes | head -c 3000000; sleep 0.3; echo flood-$((1+1))-over"
+    await shell.type(f"{flood}; sleep 2; echo end-$((6*7)); exit 3\r")
+    with trio.fail_after(TIMEOUT):
+        await wait_output(client, "box", "flood-2-over")
     await shell.expect("fell more than 0.2 s behind the output: output skipped up to now")
     await shell.expect("end-42")  # written once the flood is over: live
     assert await shell.status() == 3
