@@ -607,6 +607,27 @@ async def given_again_while_draining(
     return first, seen
 
 
+async def given_again_in_order(
+    client: httpx.AsyncClient,
+    name: str,
+    bundle: Path,
+    args: list[str],
+    wanted: list[tuple[str, int]],
+) -> tuple[str, int]:
+    """given_again_while_draining until its events come in the order ``wanted`` (the newer
+    process started within the earlier one's drain): the container's id and the pid. On a
+    busy machine the pid's tries can outlast the drain; each attempt has a container of its
+    own, and only after three misses is the test skipped."""
+    for attempt in range(3):
+        container_id = name if attempt == 0 else f"{name}-{attempt}"
+        exits = [kind for kind, _ in wanted].count("exit")
+        first, seen = await given_again_while_draining(client, container_id, bundle, args, exits)
+        if seen == wanted:
+            return container_id, first
+    pytest.skip(f"not the order wanted in three attempts; the last: {seen}")
+
+
+@pytest.mark.deadline(120)  # up to three attempts (given_again_in_order)
 async def test_a_pid_given_again_while_the_earlier_process_drains_stays_the_new_ones(
     daemon: RunningDaemon, bundle: Path
 ) -> None:
@@ -616,22 +637,22 @@ async def test_a_pid_given_again_while_the_earlier_process_drains_stays_the_new_
     the pid's entry from the newer, live one: its logs?pid= then answered from the earlier
     one's remembered exit (its output first) and the container listed it no more."""
     client = daemon.client
-    with trio.fail_after(60):
+    with trio.fail_after(110):
         args = ["sh", "-c", "echo second; exec sleep 100000"]
-        first, seen = await given_again_while_draining(client, "drained", bundle, args, 1)
-        if seen != [("start-process", -1), ("start-process", -1), ("exit", 0)]:
-            pytest.skip(f"not the order wanted: {seen}")
-        await wait_output(client, "drained", "second\n")
-        got = await records(client, "drained", pid=str(first))
+        wanted = [("start-process", -1), ("start-process", -1), ("exit", 0)]
+        drained, first = await given_again_in_order(client, "drained", bundle, args, wanted)
+        await wait_output(client, drained, "second\n")
+        got = await records(client, drained, pid=str(first))
         assert [r["data"] for r in got] == ["second\n"]
-        listed = (await client.get("/containers/drained")).json()["processes"]
+        listed = (await client.get(f"/containers/{drained}")).json()["processes"]
         assert first in [p["pid"] for p in listed]
-        session = await attach(daemon.url, "drained", first, query="logs=true")
+        session = await attach(daemon.url, drained, first, query="logs=true")
         assert await session.read_until("second\n")
         assert bytes(session.output) == b"second\n"
         await session.detach()
 
 
+@pytest.mark.deadline(120)  # up to three attempts (given_again_in_order)
 async def test_a_pid_given_again_that_ends_before_the_earlier_process_report_stays_the_new_ones(
     daemon: RunningDaemon, bundle: Path
 ) -> None:
@@ -640,16 +661,15 @@ async def test_a_pid_given_again_that_ends_before_the_earlier_process_report_sta
     report took the pid's remembered exit: its wait answered the earlier one's status, and
     its logs?pid= the earlier one's output first."""
     client = daemon.client
-    with trio.fail_after(60):
+    with trio.fail_after(110):
         args = ["sh", "-c", "echo second; exit 5"]
-        first, seen = await given_again_while_draining(client, "ended", bundle, args, 2)
-        if seen != [("start-process", -1), ("start-process", -1), ("exit", 5), ("exit", 0)]:
-            pytest.skip(f"not the order wanted: {seen}")
-        got = await records(client, "ended", pid=str(first))
+        wanted = [("start-process", -1), ("start-process", -1), ("exit", 5), ("exit", 0)]
+        ended, first = await given_again_in_order(client, "ended", bundle, args, wanted)
+        got = await records(client, ended, pid=str(first))
         assert [r["data"] for r in got] == ["second\n"]
-        waited = await client.post(f"/containers/ended/process/{first}/wait")
+        waited = await client.post(f"/containers/{ended}/process/{first}/wait")
         assert waited.json()["exitStatus"] == 5
-        session = await attach(daemon.url, "ended", first, query="logs=true")
+        session = await attach(daemon.url, ended, first, query="logs=true")
         assert await session.to_end() == 5
         assert bytes(session.output) == b"second\n"
 
