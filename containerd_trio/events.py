@@ -51,6 +51,9 @@ class Event:
     status: int | None = None
     #: Fields of some types only (a checkpoint's name, sizes, times), as they go on the wire.
     detail: dict[str, Any] | None = attrs.field(default=None, eq=False)
+    #: Its line, once encoded: the log and every subscriber send the same bytes, so an event
+    #: is encoded once, not once per stream (4000 streams were 4000 encodings of each).
+    _line: bytes | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"type": self.type, "id": self.id}
@@ -64,7 +67,12 @@ class Event:
         return body
 
     def line(self) -> bytes:
-        return json.dumps(self.to_json(), separators=(",", ":")).encode() + b"\n"
+        """The event as one line of newline-delimited JSON (encoded once)."""
+        if self._line is None:
+            line = json.dumps(self.to_json(), separators=(",", ":")).encode() + b"\n"
+            object.__setattr__(self, "_line", line)  # a cache, not a change: frozen stands
+            return line
+        return self._line
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Event:
@@ -76,6 +84,10 @@ class Event:
             status=body.get("status"),
             detail={k: v for k, v in body.items() if k not in _BASE_FIELDS} or None,
         )
+
+
+#: The most events a stream sends in one write.
+BATCH = 256
 
 
 class Subscription:
@@ -98,6 +110,22 @@ class Subscription:
             yield event
         async for event in self.receive:
             yield event
+
+    async def batches(self, most: int = BATCH) -> AsyncIterator[list[Event]]:
+        """The same events as iterating, in lists of at most ``most``: the replay in slices,
+        then each live event with those queued behind it. A stream sends a list in one write;
+        one write per event cost the server about 90 us each, a replay of 10,000 nearly a
+        second."""
+        for start in range(0, len(self.replay), most):
+            yield self.replay[start : start + most]
+        async for event in self.receive:
+            batch = [event]
+            while len(batch) < most:
+                try:
+                    batch.append(self.receive.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break  # the channel's end is met again by the loop, at once
+            yield batch
 
     def close(self) -> None:
         self._bus._drop(self._send)

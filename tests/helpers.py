@@ -333,6 +333,25 @@ async def event_types(
 # --- the daemon as a separate process (shutdown, crash and restart) --------------------------
 
 
+async def read_fifo_line(path: Path) -> str:
+    """The first line a writer puts in the fifo ``path``, cancellable: opened for reading and
+    writing (which never blocks), then read once readable. A read through a thread
+    (``trio.Path.read_text``) blocks in its ``open`` until a writer comes, and no deadline can
+    end it: a wrapper that never got there held the test past its bound, forever."""
+    fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        data = b""
+        while not data.endswith(b"\n"):
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                data += os.read(fd, 4096)
+            except BlockingIOError:
+                continue  # another reader took it first
+        return data.decode()
+    finally:
+        os.close(fd)
+
+
 class GatedRunc:
     """A runc wrapper for a test: runc ``command`` says so on a fifo (:attr:`said`), then
     waits for a line on another (:attr:`gate`, which a test may never open) before it runs;
@@ -375,7 +394,7 @@ class GatedRunc:
 
     async def reached(self) -> None:
         """Return once runc's command is held at the gate."""
-        assert (await trio.Path(self.said).read_text()).strip()
+        assert (await read_fifo_line(self.said)).strip()
 
     @contextlib.asynccontextmanager
     async def opened(self, held: int | None) -> AsyncIterator[None]:
@@ -443,7 +462,7 @@ class HeldCriu:
     async def held(self) -> None:
         """Return once CRIU is held; the script and CRIU are then watched through pidfds
         (opened while both run), which the block this is used in closes, killing both."""
-        script = int(await trio.Path(self.said).read_text())
+        script = int(await read_fifo_line(self.said))
         criu = procfs.parent(script)
         assert criu is not None
         self._pidfds = [os.pidfd_open(script), os.pidfd_open(criu)]

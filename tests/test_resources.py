@@ -36,6 +36,7 @@ from .helpers import (
     next_event,
     now,
     own_cgroup,
+    read_fifo_line,
     recorded_container,
     run_status,
     runc_ids,
@@ -312,7 +313,7 @@ class CutUpdate:
 
     async def written(self) -> None:
         """Return once runc has written the cut update's limits (it then sleeps)."""
-        assert (await trio.Path(self.said).read_text()).strip() == "written"
+        assert (await read_fifo_line(self.said)).strip() == "written"
 
 
 @pytest.mark.parametrize("cut_by", ["deadline", "cancel"])

@@ -640,8 +640,8 @@ async def _event_lines(
     bus: EventBus, since_ns: int, container_id: str | None, types: frozenset[str] | None
 ) -> AsyncIterator[bytes]:
     with bus.subscribe(since_ns=since_ns, container_id=container_id, types=types) as subscription:
-        async for event in subscription:
-            yield event.line()
+        async for batch in subscription.batches():
+            yield b"".join(event.line() for event in batch)
 
 
 @api.route(
