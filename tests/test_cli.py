@@ -1798,7 +1798,7 @@ async def test_list_filters_quiet_and_formats(
 
     assert (await ok(ctr, "ps", "--format", "ids", "-f", "status=stopped")).out == "job\n"
     state = (await client.get("/state")).json()["containers"]
-    assert (await ok(ctr, "ls", "-a", "--format", "json")).json == state
+    assert (await ok(ctr, "--json", "ls", "-a")).json == state
     assert (await ok(ctr, "--json", "ls", "-f", "status=paused")).json == [state[2]]
     templated = await ok(
         ctr, "ls", "-a", "--format", r"{{.ID}}\t{{.State}}/{{.ExitStatus}} {{.Labels}}"
@@ -1898,7 +1898,8 @@ async def test_ps_lists_the_live_containers_as_dockers(
         assert await ids(ps, "--all") == everyone, ps
         assert [row["ID"] for row in table((await ok(ctr, ps)).out)] == ["web", "idle"]
         assert [c["id"] for c in (await ok(ctr, "--json", ps)).json] == ["web", "idle"]
-        assert [c["id"] for c in (await ok(ctr, ps, "-a", "--format", "json")).json] == everyone
+        listed = (await ok(ctr, ps, "-a", "--format", "json")).out.splitlines()
+        assert [json.loads(line)["ID"] for line in listed] == everyone
         assert (await ok(ctr, ps, "--format", "{{.ID}}")).out == "web\nidle\n"
     assert await ids("ps", "--last", "0") == ["web", "idle"]  # docker's "no limit"
     assert await ids("ps", "-n", "2") == ["job", "idle"]  # all states
@@ -1917,6 +1918,32 @@ async def test_ps_lists_the_live_containers_as_dockers(
     for group in (["containers", "list"], ["containers", "ls"], ["containers", "ps"]):
         assert await ids(*group) == everyone, group
         assert await ids(*group, "-a") == everyone, group
+
+
+async def test_list_format_json_is_a_line_per_container_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``ps --format json`` prints ``{{json .}}`` of each container, a line each
+    (``docker ps --format json | jq .Names``); ours printed the daemon's array, as ``--json``
+    does, which stays the array of the daemon's documents."""
+    since = now()
+    await ok(ctr, "start", "web", "-b", str(make_bundle()), "-l", "team=infra")
+    job = await ok(ctr, "--json", "start", "job", "-b", str(make_bundle(["sh", "-c", "exit 3"])))
+    await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
+
+    lines = (await ok(ctr, "ps", "-a", "--format", "json")).out.splitlines()
+    rows = [json.loads(line) for line in lines]
+    templated = (await ok(ctr, "ps", "-a", "--format", "{{json .}}")).out.splitlines()
+    assert lines == templated  # docker's formatter reads "json" so
+    assert [(r["ID"], r["Names"], r["State"], r["Labels"]) for r in rows] == [
+        ("web", "web", "running", "team=infra"),
+        ("job", "job", "stopped", ""),
+    ]
+    assert rows[1]["Status"] == "stopped (exit 3)"
+    # The scripts' form, documents and all: --json, and --format json under it too.
+    state = (await client.get("/state")).json()["containers"]
+    assert (await ok(ctr, "--json", "ps", "-a")).json == state
+    assert (await ok(ctr, "--json", "ps", "-a", "--format", "json")).out == "\n".join(lines) + "\n"
 
 
 async def test_list_format_is_the_template_inspect_reads(ctr: Ctr, bundle: Path) -> None:

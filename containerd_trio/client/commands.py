@@ -157,6 +157,10 @@ def containers_list(client: Client, args: argparse.Namespace, out: Output) -> in
         containers = containers[-last:]
     form: str | output.RowTemplate
     form = "ids" if args.quiet else args.format or ("json" if out.as_json else "table")
+    if form == "json" and args.format == "json":
+        # docker's ps --format json: {{json .}} of each container, a line each (docker/cli's
+        # formatter reads "json" so); --json prints the daemon's documents, in one array.
+        form = output.RowTemplate(output.JSON_ROW)
     if isinstance(form, output.RowTemplate):  # read with the command line
         return _list_templated(containers, form, out)
     if form == "json":

@@ -189,6 +189,9 @@ def container_rows(containers: Iterable[Container]) -> list[list[str]]:
 
 #: docker's prefix of a template for a table: a header, then columns aligned at each tab.
 TABLE_PREFIX = "table "
+#: What docker's ``--format json`` is (of ps and stats): each row's fields as one JSON object,
+#: a line each.
+JSON_ROW = "{{json .}}"
 
 
 class RowTemplate:
