@@ -756,13 +756,78 @@ async def test_start_of_ids_alone_starts_stopped_containers_again_as_docker_s(
         # are a command: tests/test_start_process.py).
         for argv, message in [
             (["start", "-e", "X=1", "again"], "without -b/--bundle"),
-            (["start", "-a", "again"], "without -b/--bundle"),
+            (["start", "-i", "again"], "without -b/--bundle"),
+            (["start", "-t", "again"], "without -b/--bundle"),
             (["start", "-l", "k=v", "again"], "without -b/--bundle"),
             (["start", "--checkpoint", "c1", "again"], "without -b/--bundle"),
         ]:
             refused = await ctr(*argv)
             assert refused.code == cli.EXIT_USAGE, (argv, refused)
             assert refused.err.startswith("usage: ctr-trio start ") and message in refused.err
+
+
+#: A process that writes a line every tenth of a second, for ever.
+TICKING = ("sh", "-c", "while :; do echo tick; sleep 0.1; done")
+
+
+async def test_start_attach_of_a_stopped_container_follows_its_run_as_docker_s(
+    ctr: Ctr,
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    make_bundle: BundleFactory,
+) -> None:
+    """docker's ``start -a ID``: the stopped container started again, its output here (this
+    run's: its log begins anew) until its init exits, whose status is ours. It was a usage
+    error (``-a without -b/--bundle``). Several ids with -a, or -i, stay usage errors."""
+    since = now()
+    job = await ok(
+        ctr,
+        "--json",
+        "start",
+        "job",
+        "-b",
+        str(make_bundle(["sh", "-c", "echo out; echo err >&2; exit 3"])),
+    )
+    await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
+
+    for _ in range(2):  # and again: each run's output once
+        attached = await ctr("start", "-a", "job")
+        assert (attached.code, attached.out, attached.err) == (3, "out\n", "err\n"), attached
+    state = (await client.get("/containers/job")).json()["state"]
+    assert (state["status"], state["exitStatus"]) == ("stopped", 3)
+
+    # A running one: attached to as it runs (its output from now on), its status once it
+    # ends (a signal: 128+N), as docker's start -a of a running container.
+    await ok(ctr, "start", "web", "-b", str(make_bundle(TICKING)))
+    stdout = WrittenOutput()
+    results: list[Result] = []
+
+    async def attach_web() -> None:
+        results.append(await run_cli("--address", daemon.url, "start", "-a", "web", stdout=stdout))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(attach_web)
+        while "tick\n" not in stdout.getvalue():  # a tick: attached
+            await stdout.more.wait()
+        await ok(ctr, "kill", "web")
+    [result] = results
+    assert result.code == 128 + signal.SIGKILL, result
+    assert set(result.out.splitlines()) == {"tick"}, result
+
+    await ok(ctr, "start", "idle", "-b", str(bundle))
+    await ok(ctr, "pause", "idle")
+    paused = await ctr("start", "-a", "idle")
+    assert (paused.code, paused.out) == (cli.EXIT_ERROR, ""), paused
+    assert "paused" in paused.err, paused
+
+    for bad, says in (
+        (["-a", "job", "web"], "-a attaches to one container: give one ID"),
+        (["-a", "-i", "job"], "-i without -b/--bundle"),
+    ):
+        refused = await ctr("start", *bad)
+        assert refused.code == cli.EXIT_USAGE, (bad, refused)
+        assert says in refused.err, (bad, refused.err)
 
 
 async def test_restart_stops_then_starts_again_as_docker_s(

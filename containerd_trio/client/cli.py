@@ -708,7 +708,8 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
             "-a",
             "--attach",
             action="store_true",
-            help="stay attached: its output here, and its exit status as ours",
+            help="stay attached: its output here, and its exit status as ours (without -b: one"
+            " stopped container started again, as docker's start -a)",
         )
     _define_interactive(
         parser,
@@ -730,9 +731,10 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
 
 
 #: start's options that only a start from a bundle takes: without -b, the container starts
-#: again as the daemon holds it (commands.start_again: its limits too), detached.
+#: again as the daemon holds it (commands.start_again: its limits too), detached, or with -a
+#: attached to its output (commands.start_attached), as docker's start -a.
 _BUNDLE_START_OPTIONS = (
-    ("attach", "-a"), ("interactive", "-i"), ("tty", "-t"), ("checkpoint", "--checkpoint"),
+    ("interactive", "-i"), ("tty", "-t"), ("checkpoint", "--checkpoint"),
     ("label", "-l"), ("rm", "--rm"), *_LIMITS, ("env", "-e"), ("cwd", "-w"), ("user", "-u"),
     ("restart", "--restart"),
 )  # fmt: skip
@@ -763,8 +765,12 @@ def _start_problem(args: argparse.Namespace) -> str | None:
             if given or args.args:
                 return (
                     f"{', '.join(given) or 'a command'} without -b/--bundle: start ID... starts"
-                    " stopped containers again as they were, detached; give -b for the rest"
+                    " stopped containers again as they were, detached (-a: attached to one);"
+                    " give -b for the rest"
                 )
+            if args.attach and len(args.ids) > 1:
+                # docker's: "you cannot start and attach multiple containers at once".
+                return "-a attaches to one container: give one ID (or leave out -a)"
             return None
         # With -b, one ID: the words after it are the command (ids took its first ones).
         [args.id, *command] = args.ids

@@ -292,11 +292,47 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
     """``start``: with ``-b``, a container from its bundle, as :func:`containers_run` (``-a``,
     ``-i``, ``-t`` to stay attached); ``ID...`` alone, docker's start: each stopped container
     again (:func:`start_again`), its id printed as given, as ``stop`` prints it."""
+    if args.bundle is None and args.attach:
+        [container_id] = args.ids  # the parser's: -a takes one
+        return start_attached(client, args, out, container_id)
     if args.bundle is None:
         return each_container(
             args.ids, out, lambda container_id: start_again(client, container_id), _as_given
         )
     return containers_run(client, args, out)  # args.id, args.args: the parser's (one ID)
+
+
+def start_attached(client: Client, args: argparse.Namespace, out: Output, container_id: str) -> int:
+    """docker's ``start -a ID``: the stopped container started again (:func:`start_again`),
+    and its output here from the run's start (its log is begun anew with it) until its init
+    exits, whose status is ours, as ``run``'s session (:func:`_attach`). One running already
+    is left running and attached to from now on, as docker's start -a attaches to it; a
+    paused one is the daemon's 409; a restarting one has no process yet: said, as ``attach``
+    says it. No input: docker's needs
+    -i for that, which a start again does not take."""
+    try:
+        container = client.start_again(container_id)
+        started = True
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        container = client.container(container_id)
+        if state_name(container) in ("stopped", "paused"):
+            # Paused: the daemon's "resume it first", as docker's start refuses one. Stopped:
+            # another 409 (being deleted, say), in the daemon's words.
+            raise
+        started = False
+    processes = container["processes"]
+    if not processes:
+        state = state_name(container)
+        then = "; wait until it is running" if state == RESTARTING else ""
+        out.error(f"container {container_id} is {state}: it has no process to attach to{then}")
+        return EXIT_ERROR
+    init = processes[0]
+    return _attach(
+        client, args, out, container_id, init["pid"],
+        stdin=False, tty=init["terminal"], logs=started, proxy_signals=args.sig_proxy,
+    )  # fmt: skip
 
 
 def start_again(client: Client, container_id: str) -> Container:
