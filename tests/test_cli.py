@@ -2329,6 +2329,62 @@ async def test_stats_no_stream_is_one_table_of_several_then_exits(
     assert "give one ID, or --no-stream or --watch for several" in several.err
 
 
+async def test_stats_format_is_docker_s_template_with_ps_s_machinery(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    """docker's ``stats --format``: its fields (``{{.Container}}``, ``{{.CPUPerc}}``...), a
+    line per container, or with ``table`` under docker's headers (``CPU %``), or ``json``
+    (``{{json .}}``), through ps's templates; once with --no-stream. A field we have not
+    (docker's ``{{.NetIO}}``), a malformed template, or a format without a table to make, is a
+    usage error."""
+    await start_container(client, "busy", make_bundle(BUSY))
+    await start_container(client, "quiet", bundle)
+
+    with trio.fail_after(20):
+        shown = await ok(
+            ctr,
+            "stats",
+            "--no-stream",
+            "--format",
+            r"table {{.Container}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.PIDs}}",
+            "busy",
+            "quiet",
+        )
+    header, *rows = shown.out.splitlines()
+    assert re.split(r" {3,}", header) == ["CONTAINER", "CPU %", "MEM USAGE / LIMIT", "PIDS"]
+    cells = [re.split(r"\s{3,}", row) for row in rows]
+    assert [(c[0], c[3]) for c in cells] == [("busy", "1"), ("quiet", "1")], shown.out
+    assert float(cells[0][1].rstrip("%")) > 1.0  # over the second between two samples
+    assert cells[1][2].endswith(" / none")
+
+    with trio.fail_after(20):
+        lines = await ok(
+            ctr, "stats", "--no-stream", "--format", "{{.ID}}: {{.PIDs}} {{.Name | upper}}"
+        )
+    assert lines.out == "busy: 1 BUSY\nquiet: 1 QUIET\n"  # every running one, no header
+
+    with trio.fail_after(20):
+        records = await ok(ctr, "--json", "stats", "--no-stream", "--format", "json", "quiet")
+    [record] = [json.loads(line) for line in records.out.splitlines()]
+    fields = ["Container", "Name", "ID", "CPUPerc", "MemUsage", "MemPerc", "BlockIO", "PIDs"]
+    assert list(record) == fields
+    assert (record["ID"], record["PIDs"], record["MemPerc"]) == ("quiet", "1", "--")
+
+    with trio.fail_after(20):
+        plain = await ok(ctr, "stats", "--no-stream", "--format", "table", "quiet")
+    assert [row["CONTAINER ID"] for row in watch_table(plain.out)] == ["quiet"]  # the default
+
+    for bad, says in (
+        (["--no-stream", "--format", "{{.NetIO}}"], "unknown field {{.NetIO}} in --format;"),
+        (["--watch", "--format", "{{if .ID}}"], "argument --format: "),
+        (["--format", "{{.ID}}", "busy"], "--format is for the table of --no-stream or"),
+    ):
+        refused = await ctr("stats", *bad)
+        assert refused.code == cli.EXIT_USAGE, (bad, refused)
+        assert refused.err.startswith("usage: ctr-trio stats"), refused
+        assert says in refused.err, (bad, refused.err)
+
+
 def test_block_io_adds_up_reads_and_writes_as_docker_s() -> None:
     """BLOCK I/O sums runc's ioServiceBytesRecursive by op, as docker's CLI does (its ops are
     Read and Write under cgroup v1, read and write under v2); none reported is 0 B / 0 B."""

@@ -1384,13 +1384,42 @@ def _define_stats(parser: Parser) -> None:
         action="store_true",
         help="that table once (CPU %% over a second), then exit, as docker's",
     )
-    parser.set_defaults(
-        check=lambda args: (
-            None
-            if args.watch or args.no_stream or len(args.ids) == 1
-            else "give one ID, or --no-stream or --watch for several (or all running)"
-        )
+    parser.add_argument(
+        "--format",
+        type=_stats_format,
+        metavar="table|json|TEMPLATE",
+        help="with --no-stream or --watch, how to print each row, as docker's: a TEMPLATE names"
+        " fields as {{.Container}} {{.Name}} {{.ID}} {{.CPUPerc}} {{.MemUsage}} {{.MemPerc}}"
+        " {{.BlockIO}} {{.PIDs}}, with \\t and ps's functions; 'table TEMPLATE' for aligned"
+        " columns under docker's headers; json: '{{json .}}' (default: table)",
     )
+    parser.set_defaults(check=_stats_problem)
+
+
+def _stats_format(text: str) -> str | RowTemplate:
+    """stats's ``--format``: ``table`` as it is, else docker's stats template (``json`` is
+    ``{{json .}}``, as docker's), read here so that a malformed one is a usage error before
+    any request. Its fields are :mod:`.watch`'s, imported only when one is given."""
+    if text == "table":
+        return text
+    from .output import JSON_ROW
+    from .watch import stats_template
+
+    try:
+        return stats_template(JSON_ROW if text == "json" else text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _stats_problem(args: argparse.Namespace) -> str | None:
+    if args.watch or args.no_stream:
+        return None
+    if len(args.ids) != 1:
+        return "give one ID, or --no-stream or --watch for several (or all running)"
+    if args.format is not None:
+        # stats ID alone lists one container's figures, a line each: no row to format.
+        return "--format is for the table of --no-stream or --watch: give one of them"
+    return None
 
 
 def _completion(client: Client | None, args: argparse.Namespace, out: Output) -> int:

@@ -1216,14 +1216,16 @@ def _utc_now() -> str:
 
 
 def stats(client: Client, args: argparse.Namespace, out: Output) -> int:
+    # --format: a template read with the command line (watch.stats_template), or "table".
+    form = args.format if args.format != "table" else None
     if args.watch:
         from .watch import watch_stats
 
-        return watch_stats(client, args.ids, out)
+        return watch_stats(client, args.ids, out, form)
     if args.no_stream:
         from .watch import stats_once
 
-        return stats_once(client, args.ids, out)
+        return stats_once(client, args.ids, out, form)
     [container_id] = args.ids  # the parser allows several only with --watch or --no-stream
     figures = client.stats(container_id)
     if out.as_json:
