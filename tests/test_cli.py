@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import trio
 import containerd_trio
 from containerd_trio import attach as attach_module
 from containerd_trio import supervisor as supervisor_module
+from containerd_trio import timestamps
 from containerd_trio.client import cli, commands, watch
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.client.protocol import Request
@@ -2175,6 +2177,136 @@ async def test_events_by_type_and_since_a_while_ago(
         "start-container",
         "exit",
     ]
+
+
+async def test_events_filter_as_docker_s_container_event_and_type(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``events -f``: ``container=`` (as --id; several are alternatives, which the
+    daemon's one ?id= cannot say: kept of its stream), ``event=`` (as --type, docker's names
+    of ours too: die is exit), ``type=container`` (every event here is a container's); keys
+    are all kept. A key or a value we do not know is a usage error naming it."""
+    since = now()
+    pids = {}
+    for name, code in (("one", 1), ("two", 2), ("three", 3)):
+        started = await ok(
+            ctr, "--json", "start", name, "-b", str(make_bundle(["sh", "-c", f"exit {code}"]))
+        )
+        pids[name] = started.json["processes"][0]["pid"]
+        await wait_exit(client, name, pids[name], since)
+
+    def seen(result: Result) -> list[tuple[str, str]]:
+        return [(line.split()[1], line.split()[2]) for line in result.out.splitlines()]
+
+    two = await ok(
+        ctr,
+        "events",
+        "--since",
+        since,
+        "-f",
+        "container=one",
+        "-f",
+        "container=three",
+        "-f",
+        "event=die",
+        "-n",
+        "2",
+    )
+    assert seen(two) == [("exit", "one"), ("exit", "three")]
+    # --id is one more container, and the pairs go in one -f too, comma-separated.
+    also = await ok(
+        ctr,
+        "events",
+        "--since",
+        since,
+        "--id",
+        "two",
+        "-f",
+        "container=three,event=exit",
+        "-n",
+        "2",
+    )
+    assert seen(also) == [("exit", "two"), ("exit", "three")]
+    # One container: the daemon's ?id=; docker's start is our start-container.
+    started = await ok(
+        ctr,
+        "events",
+        "--since",
+        since,
+        "-f",
+        "container=two",
+        "-f",
+        "type=container",
+        "-f",
+        "event=start",
+        "-n",
+        "1",
+    )
+    assert started.out.split()[1:] == ["start-container", "two", f"pid={pids['two']}"]
+    # Both --type and event=: an event of a type in both.
+    both = await ok(
+        ctr,
+        "--json",
+        "events",
+        "--since",
+        since,
+        "--type",
+        "exit,delete",
+        "-f",
+        "event=exit",
+        "-f",
+        "event=oom",
+        "-f",
+        "container=two",
+        "-n",
+        "1",
+    )
+    assert [json.loads(line)["status"] for line in both.out.splitlines()] == [2]
+
+    for bad, says in (
+        (["-f", "image=x"], "unknown filter key 'image' in 'image=x': the keys are container,"),
+        (["-f", "event=stop"], "'event=stop': an event is one of start-container,"),
+        (["-f", "type=image"], "-f type=image: the daemon's events are all of containers"),
+        (["-f", "type=box"], "'type=box': a type is one of docker's container,"),
+        (["-f", "container"], "'container' is not KEY=VALUE"),
+        (["--type", "exit", "-f", "event=oom"], "--type exit and -f event=oom have no type"),
+    ):
+        refused = await ctr("events", "--since", since, *bad, "-n", "1")
+        assert refused.code == cli.EXIT_USAGE, (bad, refused)
+        assert refused.err.startswith("usage: ctr-trio events"), refused
+        assert says in refused.err, (bad, refused.err)
+        assert refused.out == ""
+
+
+async def test_events_until_stops_at_that_time_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``events --until``: the events up to that time, then the end, exit 0. A time
+    past: the replay up to it (the events after it left out); a time to come: the live
+    events until then; no --since and a time past: nothing to show. A bad time is a usage
+    error, as --since's."""
+    since = now()
+    started = await ok(ctr, "--json", "start", "early", "-b", str(make_bundle(["true"])))
+    await wait_exit(client, "early", started.json["processes"][0]["pid"], since)
+    between = now()
+    late = await ok(ctr, "--json", "start", "late", "-b", str(make_bundle(["true"])))
+    await wait_exit(client, "late", late.json["processes"][0]["pid"], between)
+
+    past = await ok(ctr, "events", "--since", since, "--until", between)
+    assert [line.split()[1:3] for line in past.out.splitlines()] == [
+        ["start-container", "early"],
+        ["exit", "early"],
+    ]
+    assert (await ok(ctr, "events", "--until", between)).out == ""
+    # A time to come: the replay, then the live stream until that time, then the end (exit
+    # 0, no Ctrl-C), not before it.
+    soon = timestamps.format_ns(time.time_ns() + 2_000_000_000)
+    live = await ok(ctr, "events", "--since", between, "--until", soon, "-f", "event=start")
+    assert [line.split()[1:3] for line in live.out.splitlines()] == [["start-container", "late"]]
+    assert time.time_ns() >= timestamps.parse_ns(soon)
+    bad = await ctr("events", "--until", "tomorrow")
+    assert bad.code == cli.EXIT_USAGE
+    assert "--until: 'tomorrow' is not an RFC 3339 timestamp such as" in bad.err, bad
 
 
 async def test_prune_removes_stopped_containers(

@@ -1330,12 +1330,30 @@ def _define_events(parser: Parser) -> None:
         help="only events of these types (exit, oom, start-container, ...; repeatable)",
     )
     parser.add_argument(
+        "-f",
+        "--filter",
+        type=commands.parse_event_filter,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,...]",
+        help="as docker's: container=ID (as --id; several: any of them), event=NAME (as --type,"
+        " docker's die, start, unpause and destroy too; several: any of them), type=container;"
+        " repeatable (different keys must all match)",
+    )
+    parser.add_argument(
+        "--until",
+        type=_moment,
+        metavar="TIME",
+        help="stop once the events reach this time: RFC 3339, or back from now (10m)",
+    )
+    parser.add_argument(
         "-n",
         "--count",
         type=_positive_count,
         metavar="N",
         help="stop after N events (for scripts)",
     )
+    parser.set_defaults(check=commands.event_selection)
 
 
 def _define_logs(parser: Parser) -> None:
