@@ -1137,7 +1137,7 @@ def parse_event_filter(text: str) -> list[tuple[str, str]]:
 
 def event_selection(args: argparse.Namespace) -> str | None:
     """Read ``events``' ``--id``, ``--type`` and ``-f`` into ``args.containers`` (the ids
-    whose events are shown, any of them: none, all) and ``args.types`` (the types, any of
+    whose events are shown, any of them: none, all) and ``args.type`` (the types, any of
     them: None, all); the problem where no event could pass them. The daemon takes one id and
     a list of types (``GET /events?id=&type=``): several ids are kept here, of its stream."""
     filters = [pair for pairs in args.filter for pair in pairs]
