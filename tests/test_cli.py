@@ -2517,6 +2517,40 @@ async def test_stats_format_is_docker_s_template_with_ps_s_machinery(
         assert says in refused.err, (bad, refused.err)
 
 
+async def test_stats_watch_takes_the_format_at_each_redraw(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``stats --watch --format``: each redraw is the template's (a table of its columns
+    under docker's headers), as docker's streaming stats takes its --format; a real process,
+    into a pipe, left with a real SIGINT."""
+    await start_container(client, "busy", make_bundle(BUSY))
+    argv = [
+        sys.executable, "-c", "from containerd_trio.client.cli import main; main()",
+        "--address", daemon.url, "stats", "--watch", "--format", r"table {{.Name}}\t{{.PIDs}}",
+    ]  # fmt: skip
+    process = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        shown = b""
+        while shown.count(b"\n\n") < 2:  # each table ends with a blank line
+            chunk = await process.stdout.receive_some()
+            assert chunk, "stats --watch ended by itself"
+            shown += chunk
+        process.send_signal(signal.SIGINT)
+        assert await process.wait() == 130
+        assert await process.stderr.receive_some() == b""
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    first, second = shown.decode().split("\n\n")[:2]
+    assert [re.split(r" {3,}", line) for line in first.splitlines()] == [
+        ["NAME", "PIDS"],
+        ["busy", "1"],
+    ], first
+    assert second == first
+
+
 def test_block_io_adds_up_reads_and_writes_as_docker_s() -> None:
     """BLOCK I/O sums runc's ioServiceBytesRecursive by op, as docker's CLI does (its ops are
     Read and Write under cgroup v1, read and write under v2); none reported is 0 B / 0 B."""
