@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import trio
 import containerd_trio
 from containerd_trio import attach as attach_module
 from containerd_trio import supervisor as supervisor_module
+from containerd_trio import timestamps
 from containerd_trio.client import cli, commands, watch
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.client.protocol import Request
@@ -756,13 +758,78 @@ async def test_start_of_ids_alone_starts_stopped_containers_again_as_docker_s(
         # are a command: tests/test_start_process.py).
         for argv, message in [
             (["start", "-e", "X=1", "again"], "without -b/--bundle"),
-            (["start", "-a", "again"], "without -b/--bundle"),
+            (["start", "-i", "again"], "without -b/--bundle"),
+            (["start", "-t", "again"], "without -b/--bundle"),
             (["start", "-l", "k=v", "again"], "without -b/--bundle"),
             (["start", "--checkpoint", "c1", "again"], "without -b/--bundle"),
         ]:
             refused = await ctr(*argv)
             assert refused.code == cli.EXIT_USAGE, (argv, refused)
             assert refused.err.startswith("usage: ctr-trio start ") and message in refused.err
+
+
+#: A process that writes a line every tenth of a second, for ever.
+TICKING = ("sh", "-c", "while :; do echo tick; sleep 0.1; done")
+
+
+async def test_start_attach_of_a_stopped_container_follows_its_run_as_docker_s(
+    ctr: Ctr,
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    make_bundle: BundleFactory,
+) -> None:
+    """docker's ``start -a ID``: the stopped container started again, its output here (this
+    run's: its log begins anew) until its init exits, whose status is ours. It was a usage
+    error (``-a without -b/--bundle``). Several ids with -a, or -i, stay usage errors."""
+    since = now()
+    job = await ok(
+        ctr,
+        "--json",
+        "start",
+        "job",
+        "-b",
+        str(make_bundle(["sh", "-c", "echo out; echo err >&2; exit 3"])),
+    )
+    await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
+
+    for _ in range(2):  # and again: each run's output once
+        attached = await ctr("start", "-a", "job")
+        assert (attached.code, attached.out, attached.err) == (3, "out\n", "err\n"), attached
+    state = (await client.get("/containers/job")).json()["state"]
+    assert (state["status"], state["exitStatus"]) == ("stopped", 3)
+
+    # A running one: attached to as it runs (its output from now on), its status once it
+    # ends (a signal: 128+N), as docker's start -a of a running container.
+    await ok(ctr, "start", "web", "-b", str(make_bundle(TICKING)))
+    stdout = WrittenOutput()
+    results: list[Result] = []
+
+    async def attach_web() -> None:
+        results.append(await run_cli("--address", daemon.url, "start", "-a", "web", stdout=stdout))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(attach_web)
+        while "tick\n" not in stdout.getvalue():  # a tick: attached
+            await stdout.more.wait()
+        await ok(ctr, "kill", "web")
+    [result] = results
+    assert result.code == 128 + signal.SIGKILL, result
+    assert set(result.out.splitlines()) == {"tick"}, result
+
+    await ok(ctr, "start", "idle", "-b", str(bundle))
+    await ok(ctr, "pause", "idle")
+    paused = await ctr("start", "-a", "idle")
+    assert (paused.code, paused.out) == (cli.EXIT_ERROR, ""), paused
+    assert "paused" in paused.err, paused
+
+    for bad, says in (
+        (["-a", "job", "web"], "-a attaches to one container: give one ID"),
+        (["-a", "-i", "job"], "-i without -b/--bundle"),
+    ):
+        refused = await ctr("start", *bad)
+        assert refused.code == cli.EXIT_USAGE, (bad, refused)
+        assert says in refused.err, (bad, refused.err)
 
 
 async def test_restart_stops_then_starts_again_as_docker_s(
@@ -1798,7 +1865,7 @@ async def test_list_filters_quiet_and_formats(
 
     assert (await ok(ctr, "ps", "--format", "ids", "-f", "status=stopped")).out == "job\n"
     state = (await client.get("/state")).json()["containers"]
-    assert (await ok(ctr, "ls", "-a", "--format", "json")).json == state
+    assert (await ok(ctr, "--json", "ls", "-a")).json == state
     assert (await ok(ctr, "--json", "ls", "-f", "status=paused")).json == [state[2]]
     templated = await ok(
         ctr, "ls", "-a", "--format", r"{{.ID}}\t{{.State}}/{{.ExitStatus}} {{.Labels}}"
@@ -1898,7 +1965,8 @@ async def test_ps_lists_the_live_containers_as_dockers(
         assert await ids(ps, "--all") == everyone, ps
         assert [row["ID"] for row in table((await ok(ctr, ps)).out)] == ["web", "idle"]
         assert [c["id"] for c in (await ok(ctr, "--json", ps)).json] == ["web", "idle"]
-        assert [c["id"] for c in (await ok(ctr, ps, "-a", "--format", "json")).json] == everyone
+        listed = (await ok(ctr, ps, "-a", "--format", "json")).out.splitlines()
+        assert [json.loads(line)["ID"] for line in listed] == everyone
         assert (await ok(ctr, ps, "--format", "{{.ID}}")).out == "web\nidle\n"
     assert await ids("ps", "--last", "0") == ["web", "idle"]  # docker's "no limit"
     assert await ids("ps", "-n", "2") == ["job", "idle"]  # all states
@@ -1917,6 +1985,32 @@ async def test_ps_lists_the_live_containers_as_dockers(
     for group in (["containers", "list"], ["containers", "ls"], ["containers", "ps"]):
         assert await ids(*group) == everyone, group
         assert await ids(*group, "-a") == everyone, group
+
+
+async def test_list_format_json_is_a_line_per_container_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``ps --format json`` prints ``{{json .}}`` of each container, a line each
+    (``docker ps --format json | jq .Names``); ours printed the daemon's array, as ``--json``
+    does, which stays the array of the daemon's documents."""
+    since = now()
+    await ok(ctr, "start", "web", "-b", str(make_bundle()), "-l", "team=infra")
+    job = await ok(ctr, "--json", "start", "job", "-b", str(make_bundle(["sh", "-c", "exit 3"])))
+    await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
+
+    lines = (await ok(ctr, "ps", "-a", "--format", "json")).out.splitlines()
+    rows = [json.loads(line) for line in lines]
+    templated = (await ok(ctr, "ps", "-a", "--format", "{{json .}}")).out.splitlines()
+    assert lines == templated  # docker's formatter reads "json" so
+    assert [(r["ID"], r["Names"], r["State"], r["Labels"]) for r in rows] == [
+        ("web", "web", "running", "team=infra"),
+        ("job", "job", "stopped", ""),
+    ]
+    assert rows[1]["Status"] == "stopped (exit 3)"
+    # The scripts' form, documents and all: --json, and --format json under it too.
+    state = (await client.get("/state")).json()["containers"]
+    assert (await ok(ctr, "--json", "ps", "-a")).json == state
+    assert (await ok(ctr, "--json", "ps", "-a", "--format", "json")).out == "\n".join(lines) + "\n"
 
 
 async def test_list_format_is_the_template_inspect_reads(ctr: Ctr, bundle: Path) -> None:
@@ -2085,6 +2179,136 @@ async def test_events_by_type_and_since_a_while_ago(
     ]
 
 
+async def test_events_filter_as_docker_s_container_event_and_type(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``events -f``: ``container=`` (as --id; several are alternatives, which the
+    daemon's one ?id= cannot say: kept of its stream), ``event=`` (as --type, docker's names
+    of ours too: die is exit), ``type=container`` (every event here is a container's); keys
+    are all kept. A key or a value we do not know is a usage error naming it."""
+    since = now()
+    pids = {}
+    for name, code in (("one", 1), ("two", 2), ("three", 3)):
+        started = await ok(
+            ctr, "--json", "start", name, "-b", str(make_bundle(["sh", "-c", f"exit {code}"]))
+        )
+        pids[name] = started.json["processes"][0]["pid"]
+        await wait_exit(client, name, pids[name], since)
+
+    def seen(result: Result) -> list[tuple[str, str]]:
+        return [(line.split()[1], line.split()[2]) for line in result.out.splitlines()]
+
+    two = await ok(
+        ctr,
+        "events",
+        "--since",
+        since,
+        "-f",
+        "container=one",
+        "-f",
+        "container=three",
+        "-f",
+        "event=die",
+        "-n",
+        "2",
+    )
+    assert seen(two) == [("exit", "one"), ("exit", "three")]
+    # --id is one more container, and the pairs go in one -f too, comma-separated.
+    also = await ok(
+        ctr,
+        "events",
+        "--since",
+        since,
+        "--id",
+        "two",
+        "-f",
+        "container=three,event=exit",
+        "-n",
+        "2",
+    )
+    assert seen(also) == [("exit", "two"), ("exit", "three")]
+    # One container: the daemon's ?id=; docker's start is our start-container.
+    started = await ok(
+        ctr,
+        "events",
+        "--since",
+        since,
+        "-f",
+        "container=two",
+        "-f",
+        "type=container",
+        "-f",
+        "event=start",
+        "-n",
+        "1",
+    )
+    assert started.out.split()[1:] == ["start-container", "two", f"pid={pids['two']}"]
+    # Both --type and event=: an event of a type in both.
+    both = await ok(
+        ctr,
+        "--json",
+        "events",
+        "--since",
+        since,
+        "--type",
+        "exit,delete",
+        "-f",
+        "event=exit",
+        "-f",
+        "event=oom",
+        "-f",
+        "container=two",
+        "-n",
+        "1",
+    )
+    assert [json.loads(line)["status"] for line in both.out.splitlines()] == [2]
+
+    for bad, says in (
+        (["-f", "image=x"], "unknown filter key 'image' in 'image=x': the keys are container,"),
+        (["-f", "event=stop"], "'event=stop': an event is one of start-container,"),
+        (["-f", "type=image"], "-f type=image: the daemon's events are all of containers"),
+        (["-f", "type=box"], "'type=box': a type is one of docker's container,"),
+        (["-f", "container"], "'container' is not KEY=VALUE"),
+        (["--type", "exit", "-f", "event=oom"], "--type exit and -f event=oom have no type"),
+    ):
+        refused = await ctr("events", "--since", since, *bad, "-n", "1")
+        assert refused.code == cli.EXIT_USAGE, (bad, refused)
+        assert refused.err.startswith("usage: ctr-trio events"), refused
+        assert says in refused.err, (bad, refused.err)
+        assert refused.out == ""
+
+
+async def test_events_until_stops_at_that_time_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``events --until``: the events up to that time, then the end, exit 0. A time
+    past: the replay up to it (the events after it left out); a time to come: the live
+    events until then; no --since and a time past: nothing to show. A bad time is a usage
+    error, as --since's."""
+    since = now()
+    started = await ok(ctr, "--json", "start", "early", "-b", str(make_bundle(["true"])))
+    await wait_exit(client, "early", started.json["processes"][0]["pid"], since)
+    between = now()
+    late = await ok(ctr, "--json", "start", "late", "-b", str(make_bundle(["true"])))
+    await wait_exit(client, "late", late.json["processes"][0]["pid"], between)
+
+    past = await ok(ctr, "events", "--since", since, "--until", between)
+    assert [line.split()[1:3] for line in past.out.splitlines()] == [
+        ["start-container", "early"],
+        ["exit", "early"],
+    ]
+    assert (await ok(ctr, "events", "--until", between)).out == ""
+    # A time to come: the replay, then the live stream until that time, then the end (exit
+    # 0, no Ctrl-C), not before it.
+    soon = timestamps.format_ns(time.time_ns() + 2_000_000_000)
+    live = await ok(ctr, "events", "--since", between, "--until", soon, "-f", "event=start")
+    assert [line.split()[1:3] for line in live.out.splitlines()] == [["start-container", "late"]]
+    assert time.time_ns() >= timestamps.parse_ns(soon)
+    bad = await ctr("events", "--until", "tomorrow")
+    assert bad.code == cli.EXIT_USAGE
+    assert "--until: 'tomorrow' is not an RFC 3339 timestamp such as" in bad.err, bad
+
+
 async def test_prune_removes_stopped_containers(
     ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
 ) -> None:
@@ -2235,6 +2459,96 @@ async def test_stats_no_stream_is_one_table_of_several_then_exits(
     several = await ctr("stats", "busy", "quiet")
     assert several.code == cli.EXIT_USAGE
     assert "give one ID, or --no-stream or --watch for several" in several.err
+
+
+async def test_stats_format_is_docker_s_template_with_ps_s_machinery(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    """docker's ``stats --format``: its fields (``{{.Container}}``, ``{{.CPUPerc}}``...), a
+    line per container, or with ``table`` under docker's headers (``CPU %``), or ``json``
+    (``{{json .}}``), through ps's templates; once with --no-stream. A field we have not
+    (docker's ``{{.NetIO}}``), a malformed template, or a format without a table to make, is a
+    usage error."""
+    await start_container(client, "busy", make_bundle(BUSY))
+    await start_container(client, "quiet", bundle)
+
+    with trio.fail_after(20):
+        shown = await ok(
+            ctr,
+            "stats",
+            "--no-stream",
+            "--format",
+            r"table {{.Container}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.PIDs}}",
+            "busy",
+            "quiet",
+        )
+    header, *rows = shown.out.splitlines()
+    assert re.split(r" {3,}", header) == ["CONTAINER", "CPU %", "MEM USAGE / LIMIT", "PIDS"]
+    cells = [re.split(r"\s{3,}", row) for row in rows]
+    assert [(c[0], c[3]) for c in cells] == [("busy", "1"), ("quiet", "1")], shown.out
+    assert float(cells[0][1].rstrip("%")) > 1.0  # over the second between two samples
+    assert cells[1][2].endswith(" / none")
+
+    with trio.fail_after(20):
+        lines = await ok(
+            ctr, "stats", "--no-stream", "--format", "{{.ID}}: {{.PIDs}} {{.Name | upper}}"
+        )
+    assert lines.out == "busy: 1 BUSY\nquiet: 1 QUIET\n"  # every running one, no header
+
+    with trio.fail_after(20):
+        records = await ok(ctr, "--json", "stats", "--no-stream", "--format", "json", "quiet")
+    [record] = [json.loads(line) for line in records.out.splitlines()]
+    fields = ["Container", "Name", "ID", "CPUPerc", "MemUsage", "MemPerc", "BlockIO", "PIDs"]
+    assert list(record) == fields
+    assert (record["ID"], record["PIDs"], record["MemPerc"]) == ("quiet", "1", "--")
+
+    with trio.fail_after(20):
+        plain = await ok(ctr, "stats", "--no-stream", "--format", "table", "quiet")
+    assert [row["CONTAINER ID"] for row in watch_table(plain.out)] == ["quiet"]  # the default
+
+    for bad, says in (
+        (["--no-stream", "--format", "{{.NetIO}}"], "unknown field {{.NetIO}} in --format;"),
+        (["--watch", "--format", "{{if .ID}}"], "argument --format: "),
+        (["--format", "{{.ID}}", "busy"], "--format is for the table of --no-stream or"),
+    ):
+        refused = await ctr("stats", *bad)
+        assert refused.code == cli.EXIT_USAGE, (bad, refused)
+        assert refused.err.startswith("usage: ctr-trio stats"), refused
+        assert says in refused.err, (bad, refused.err)
+
+
+async def test_stats_watch_takes_the_format_at_each_redraw(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``stats --watch --format``: each redraw is the template's (a table of its columns
+    under docker's headers), as docker's streaming stats takes its --format; a real process,
+    into a pipe, left with a real SIGINT."""
+    await start_container(client, "busy", make_bundle(BUSY))
+    argv = [
+        sys.executable, "-c", "from containerd_trio.client.cli import main; main()",
+        "--address", daemon.url, "stats", "--watch", "--format", r"table {{.Name}}\t{{.PIDs}}",
+    ]  # fmt: skip
+    process = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        shown = b""
+        while shown.count(b"\n\n") < 2:  # each table ends with a blank line
+            chunk = await process.stdout.receive_some()
+            assert chunk, "stats --watch ended by itself"
+            shown += chunk
+        process.send_signal(signal.SIGINT)
+        assert await process.wait() == 130
+        assert await process.stderr.receive_some() == b""
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    first, second = shown.decode().split("\n\n")[:2]
+    assert [re.split(r" {3,}", line) for line in first.splitlines()] == [
+        ["NAME", "PIDS"],
+        ["busy", "1"],
+    ], first
+    assert second == first
 
 
 def test_block_io_adds_up_reads_and_writes_as_docker_s() -> None:

@@ -708,7 +708,8 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
             "-a",
             "--attach",
             action="store_true",
-            help="stay attached: its output here, and its exit status as ours",
+            help="stay attached: its output here, and its exit status as ours (without -b: one"
+            " stopped container started again, as docker's start -a)",
         )
     _define_interactive(
         parser,
@@ -730,9 +731,10 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
 
 
 #: start's options that only a start from a bundle takes: without -b, the container starts
-#: again as the daemon holds it (commands.start_again: its limits too), detached.
+#: again as the daemon holds it (commands.start_again: its limits too), detached, or with -a
+#: attached to its output (commands.start_attached), as docker's start -a.
 _BUNDLE_START_OPTIONS = (
-    ("attach", "-a"), ("interactive", "-i"), ("tty", "-t"), ("checkpoint", "--checkpoint"),
+    ("interactive", "-i"), ("tty", "-t"), ("checkpoint", "--checkpoint"),
     ("label", "-l"), ("rm", "--rm"), *_LIMITS, ("env", "-e"), ("cwd", "-w"), ("user", "-u"),
     ("restart", "--restart"),
 )  # fmt: skip
@@ -763,8 +765,12 @@ def _start_problem(args: argparse.Namespace) -> str | None:
             if given or args.args:
                 return (
                     f"{', '.join(given) or 'a command'} without -b/--bundle: start ID... starts"
-                    " stopped containers again as they were, detached; give -b for the rest"
+                    " stopped containers again as they were, detached (-a: attached to one);"
+                    " give -b for the rest"
                 )
+            if args.attach and len(args.ids) > 1:
+                # docker's: "you cannot start and attach multiple containers at once".
+                return "-a attaches to one container: give one ID (or leave out -a)"
             return None
         # With -b, one ID: the words after it are the command (ids took its first ones).
         [args.id, *command] = args.ids
@@ -1324,12 +1330,30 @@ def _define_events(parser: Parser) -> None:
         help="only events of these types (exit, oom, start-container, ...; repeatable)",
     )
     parser.add_argument(
+        "-f",
+        "--filter",
+        type=commands.parse_event_filter,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,...]",
+        help="as docker's: container=ID (as --id; several: any of them), event=NAME (as --type,"
+        " docker's die, start, unpause and destroy too; several: any of them), type=container;"
+        " repeatable (different keys must all match)",
+    )
+    parser.add_argument(
+        "--until",
+        type=_moment,
+        metavar="TIME",
+        help="stop once the events reach this time: RFC 3339, or back from now (10m)",
+    )
+    parser.add_argument(
         "-n",
         "--count",
         type=_positive_count,
         metavar="N",
         help="stop after N events (for scripts)",
     )
+    parser.set_defaults(check=commands.event_selection)
 
 
 def _define_logs(parser: Parser) -> None:
@@ -1378,13 +1402,42 @@ def _define_stats(parser: Parser) -> None:
         action="store_true",
         help="that table once (CPU %% over a second), then exit, as docker's",
     )
-    parser.set_defaults(
-        check=lambda args: (
-            None
-            if args.watch or args.no_stream or len(args.ids) == 1
-            else "give one ID, or --no-stream or --watch for several (or all running)"
-        )
+    parser.add_argument(
+        "--format",
+        type=_stats_format,
+        metavar="table|json|TEMPLATE",
+        help="with --no-stream or --watch, how to print each row, as docker's: a TEMPLATE names"
+        " fields as {{.Container}} {{.Name}} {{.ID}} {{.CPUPerc}} {{.MemUsage}} {{.MemPerc}}"
+        " {{.BlockIO}} {{.PIDs}}, with \\t and ps's functions; 'table TEMPLATE' for aligned"
+        " columns under docker's headers; json: '{{json .}}' (default: table)",
     )
+    parser.set_defaults(check=_stats_problem)
+
+
+def _stats_format(text: str) -> str | RowTemplate:
+    """stats's ``--format``: ``table`` as it is, else docker's stats template (``json`` is
+    ``{{json .}}``, as docker's), read here so that a malformed one is a usage error before
+    any request. Its fields are :mod:`.watch`'s, imported only when one is given."""
+    if text == "table":
+        return text
+    from .output import JSON_ROW
+    from .watch import stats_template
+
+    try:
+        return stats_template(JSON_ROW if text == "json" else text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _stats_problem(args: argparse.Namespace) -> str | None:
+    if args.watch or args.no_stream:
+        return None
+    if len(args.ids) != 1:
+        return "give one ID, or --no-stream or --watch for several (or all running)"
+    if args.format is not None:
+        # stats ID alone lists one container's figures, a line each: no row to format.
+        return "--format is for the table of --no-stream or --watch: give one of them"
+    return None
 
 
 def _completion(client: Client | None, args: argparse.Namespace, out: Output) -> int:

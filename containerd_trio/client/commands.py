@@ -157,6 +157,10 @@ def containers_list(client: Client, args: argparse.Namespace, out: Output) -> in
         containers = containers[-last:]
     form: str | output.RowTemplate
     form = "ids" if args.quiet else args.format or ("json" if out.as_json else "table")
+    if form == "json" and args.format == "json":
+        # docker's ps --format json: {{json .}} of each container, a line each (docker/cli's
+        # formatter reads "json" so); --json prints the daemon's documents, in one array.
+        form = output.RowTemplate(output.JSON_ROW)
     if isinstance(form, output.RowTemplate):  # read with the command line
         return _list_templated(containers, form, out)
     if form == "json":
@@ -288,11 +292,47 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
     """``start``: with ``-b``, a container from its bundle, as :func:`containers_run` (``-a``,
     ``-i``, ``-t`` to stay attached); ``ID...`` alone, docker's start: each stopped container
     again (:func:`start_again`), its id printed as given, as ``stop`` prints it."""
+    if args.bundle is None and args.attach:
+        [container_id] = args.ids  # the parser's: -a takes one
+        return start_attached(client, args, out, container_id)
     if args.bundle is None:
         return each_container(
             args.ids, out, lambda container_id: start_again(client, container_id), _as_given
         )
     return containers_run(client, args, out)  # args.id, args.args: the parser's (one ID)
+
+
+def start_attached(client: Client, args: argparse.Namespace, out: Output, container_id: str) -> int:
+    """docker's ``start -a ID``: the stopped container started again (:func:`start_again`),
+    and its output here from the run's start (its log is begun anew with it) until its init
+    exits, whose status is ours, as ``run``'s session (:func:`_attach`). One running already
+    is left running and attached to from now on, as docker's start -a attaches to it; a
+    paused one is the daemon's 409; a restarting one has no process yet: said, as ``attach``
+    says it. No input: docker's needs
+    -i for that, which a start again does not take."""
+    try:
+        container = client.start_again(container_id)
+        started = True
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        container = client.container(container_id)
+        if state_name(container) in ("stopped", "paused"):
+            # Paused: the daemon's "resume it first", as docker's start refuses one. Stopped:
+            # another 409 (being deleted, say), in the daemon's words.
+            raise
+        started = False
+    processes = container["processes"]
+    if not processes:
+        state = state_name(container)
+        then = "; wait until it is running" if state == RESTARTING else ""
+        out.error(f"container {container_id} is {state}: it has no process to attach to{then}")
+        return EXIT_ERROR
+    init = processes[0]
+    return _attach(
+        client, args, out, container_id, init["pid"],
+        stdin=False, tty=init["terminal"], logs=started, proxy_signals=args.sig_proxy,
+    )  # fmt: skip
 
 
 def start_again(client: Client, container_id: str) -> Container:
@@ -1048,12 +1088,101 @@ def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
 # --- events, logs, stats, state ---------------------------------------------------------------
 
 
-def events(client: Client, args: argparse.Namespace, out: Output) -> int:
+#: ``events -f``'s keys, docker's that mean something here.
+EVENT_FILTERS = ("container", "event", "type")
+#: docker's names of events the daemon names otherwise, for ``events -f event=NAME``: a
+#: container's init died, started, was unpaused, was removed.
+DOCKER_EVENTS = {
+    "die": "exit",
+    "start": "start-container",
+    "unpause": "resume",
+    "destroy": "delete",
+}
+#: docker's object types (``events -f type=T``): the daemon's events are all of containers.
+DOCKER_OBJECT_TYPES = (
+    "container", "image", "volume", "network", "daemon", "plugin", "node", "service", "secret",
+    "config",
+)  # fmt: skip
+
+
+def parse_event_filter(text: str) -> list[tuple[str, str]]:
+    """``events -f``: ``container=web,event=die`` as ``[("container", "web"), ("event",
+    "exit")]``, docker's event names as the daemon's types; a key or a value that cannot be
+    one is an ArgumentTypeError that names it (a usage error, before any request)."""
     from ..event_types import EVENT_TYPES
+
+    pairs = []
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not value:
+            raise argparse.ArgumentTypeError(f"{part!r} is not KEY=VALUE")
+        if key not in EVENT_FILTERS:
+            raise argparse.ArgumentTypeError(
+                f"unknown filter key {key!r} in {part!r}: the keys are {', '.join(EVENT_FILTERS)}"
+            )
+        if key == "event":
+            value = DOCKER_EVENTS.get(value, value)
+            if value not in EVENT_TYPES:
+                docker = ", ".join(f"{name} ({ours})" for name, ours in DOCKER_EVENTS.items())
+                raise argparse.ArgumentTypeError(
+                    f"{part!r}: an event is one of {', '.join(EVENT_TYPES)}, or docker's {docker}"
+                )
+        elif key == "type" and value not in DOCKER_OBJECT_TYPES:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: a type is one of docker's {', '.join(DOCKER_OBJECT_TYPES)}"
+            )
+        pairs.append((key, value))
+    return pairs
+
+
+def event_selection(args: argparse.Namespace) -> str | None:
+    """Read ``events``' ``--id``, ``--type`` and ``-f`` into ``args.containers`` (the ids
+    whose events are shown, any of them: none, all) and ``args.type`` (the types, any of
+    them: None, all); the problem where no event could pass them. The daemon takes one id and
+    a list of types (``GET /events?id=&type=``): several ids are kept here, of its stream."""
+    filters = [pair for pairs in args.filter for pair in pairs]
+    # docker's several container filters are alternatives; --id is one more.
+    containers = [args.id] if args.id is not None else []
+    containers += [value for key, value in filters if key == "container"]
+    args.containers = list(dict.fromkeys(containers))
+    objects = {value for key, value in filters if key == "type"}
+    if objects and "container" not in objects:
+        return (
+            f"-f type={sorted(objects)[0]}: the daemon's events are all of containers"
+            " (type=container), and none would be shown"
+        )
+    named = list(dict.fromkeys(value for key, value in filters if key == "event"))
+    if named and args.type:
+        # Different keys must both match, as docker's: the types in both.
+        both = [name for name in args.type if name in named]
+        if not both:
+            return (
+                f"--type {','.join(args.type)} and -f event={','.join(named)} have no type in"
+                " common: no event would be shown"
+            )
+        args.type = both
+    elif named:
+        args.type = named
+    return None
+
+
+def events(client: Client, args: argparse.Namespace, out: Output) -> int:
+    import time
+
+    from ..event_types import EVENT_TYPES
+    from ..timestamps import parse_ns
 
     # The type column as wide as the widest type the daemon publishes: it was 15, and a
     # checkpoint's course (checkpoint-started, -progress, -failed) pushed its ids out of line.
     width = max(len(name) for name in EVENT_TYPES)
+    # One container the daemon keeps (?id=); several, this stream keeps of all of them.
+    containers: list[str] = args.containers
+    asked = containers[0] if len(containers) == 1 else None
+    kept = set(containers) if len(containers) > 1 else None
+    # --until: the events up to that moment (one past now: the stream is read until it comes).
+    until_ns = parse_ns(args.until) if args.until is not None else None
+    if until_ns is not None and args.since is None and until_ns <= time.time_ns():
+        return EXIT_OK  # nothing past to replay, and the live ones come after it: docker's
     seen = 0
     since = args.since
     # For a stream taken up again before any event came (below): "from now on" is from here.
@@ -1062,11 +1191,16 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     again = False
     while True:
         with contextlib.ExitStack() as opened:
+            deadline = None
+            if until_ns is not None:
+                deadline = time.monotonic() + (until_ns - time.time_ns()) / 1e9
             try:
                 # The daemon reads ?since= (a time: the parser turned a duration into one)
                 # and ?type=.
                 stream = opened.enter_context(
-                    client.events(since=since, container_id=args.id, types=args.type)
+                    client.events(
+                        since=since, container_id=asked, types=args.type, deadline=deadline
+                    )
                 )
             except DaemonUnreachable:
                 if not again:
@@ -1076,6 +1210,10 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
             for event in stream:
                 if event["timestamp"] == last:
                     continue  # printed before the stream was taken up again
+                if until_ns is not None and parse_ns(event["timestamp"]) > until_ns:
+                    return EXIT_OK  # past --until: the events up to it are all printed
+                if kept is not None and event["id"] not in kept:
+                    continue
                 last = event["timestamp"]
                 if out.as_json:
                     out.record(event)
@@ -1095,7 +1233,10 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
         # The daemon ends event streams when it shuts down, and when its server hands over to a
         # new one (daemon reload): take the stream up again from the last event printed (events'
         # timestamps strictly increase, and a since replays the event of its time). A daemon
-        # that stopped is waited for as by any command (--retry), then: exit 3.
+        # that stopped is waited for as by any command (--retry), then: exit 3. A stream that
+        # --until ended (its deadline) ends the command.
+        if until_ns is not None and time.time_ns() >= until_ns:
+            return EXIT_OK
         again = True
         since = last or args.since or began
 
@@ -1176,14 +1317,16 @@ def _utc_now() -> str:
 
 
 def stats(client: Client, args: argparse.Namespace, out: Output) -> int:
+    # --format: a template read with the command line (watch.stats_template), or "table".
+    form = args.format if args.format != "table" else None
     if args.watch:
         from .watch import watch_stats
 
-        return watch_stats(client, args.ids, out)
+        return watch_stats(client, args.ids, out, form)
     if args.no_stream:
         from .watch import stats_once
 
-        return stats_once(client, args.ids, out)
+        return stats_once(client, args.ids, out, form)
     [container_id] = args.ids  # the parser allows several only with --watch or --no-stream
     figures = client.stats(container_id)
     if out.as_json:

@@ -492,11 +492,22 @@ class Client:
     # --- streams and figures ------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def events(self, **options: Unpack[routes.EventOptions]) -> Iterator[Iterator[Event]]:
+    def events(
+        self, *, deadline: float | None = None, **options: Unpack[routes.EventOptions]
+    ) -> Iterator[Iterator[Event]]:
         """Past events from ``since`` on, then live ones, for as long as the caller reads;
-        only those of ``container_id`` and of ``types`` when given."""
-        with self.stream(routes.events(**options)) as records:
-            yield cast(Iterator[Event], records)
+        only those of ``container_id`` and of ``types`` when given. ``deadline``, a moment of
+        time.monotonic(): the events end there; one past already, once none came for
+        :data:`REPLAY_QUIET` seconds (the replay of ``since``, read to its end: it comes at
+        once, and nothing says where it ends)."""
+        request = routes.events(**options)
+        if deadline is None:
+            with self.stream(request) as records:
+                yield cast(Iterator[Event], records)
+            return
+        quiet = REPLAY_QUIET if deadline <= time.monotonic() else None
+        with self._transport.stream(request, quiet=quiet, deadline=deadline) as lines:
+            yield (cast(Event, decode_json(line, self.address)) for line in lines)
 
     @contextlib.contextmanager
     def logs(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 if TYPE_CHECKING:
@@ -189,6 +189,9 @@ def container_rows(containers: Iterable[Container]) -> list[list[str]]:
 
 #: docker's prefix of a template for a table: a header, then columns aligned at each tab.
 TABLE_PREFIX = "table "
+#: What docker's ``--format json`` is (of ps and stats): each row's fields as one JSON object,
+#: a line each.
+JSON_ROW = "{{json .}}"
 
 
 class RowTemplate:
@@ -199,29 +202,40 @@ class RowTemplate:
     through docker's header functions (``{{.ID | json}}`` is headed ``ID``), as docker's, and
     the columns are cut at its tabs (a tab in a value stays in its cell).
 
+    ``fields`` and ``headings`` make it another command's: ``stats --format`` gives docker's
+    stats fields (:data:`.watch.STATS_FIELDS`) and their headers, which are not the names in
+    capitals (``{{.CPUPerc}}`` is headed ``CPU %``, as docker's); a field without a heading is
+    headed by its name in capitals.
+
     ValueError (a TemplateError, or naming the fields) for a template that cannot be read or
     names an unknown field; or that fits no container: its values are all strings, so a key of
     one, an index of one or a range over one fails on the header as on every container (an
     if's branch the header does not take may fail for a container: its error, exit 1)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(
+        self,
+        text: str,
+        fields: Mapping[str, Callable[[Any], str]] = FIELDS,
+        headings: Mapping[str, str] | None = None,
+    ) -> None:
         # Not on every ps: about 1 ms of a call's 80 (docs/cli.md).
         from .template import parse
 
         self.is_table = text.startswith(TABLE_PREFIX)
+        self._fields = fields
         parsed = parse(_unescape(text.removeprefix(TABLE_PREFIX)))
-        unknown = [key for key in parsed.top_keys() if key not in FIELDS]
+        unknown = [key for key in parsed.top_keys() if key not in fields]
         if unknown:
-            fields = ", ".join(f"{{{{.{name}}}}}" for name in FIELDS)
-            raise ValueError(f"unknown field {{{{.{unknown[0]}}}}} in --format; fields: {fields}")
+            names = ", ".join(f"{{{{.{name}}}}}" for name in fields)
+            raise ValueError(f"unknown field {{{{.{unknown[0]}}}}} in --format; fields: {names}")
         self._columns = parsed.split("\t") if self.is_table else [parsed]
-        headings = {name: _heading(name) for name in FIELDS}
-        self.header = [_head(column, headings) for column in self._columns]
+        heads = {name: (headings or {}).get(name) or _heading(name) for name in fields}
+        self.header = [_head(column, heads) for column in self._columns]
 
-    def cells(self, container: Container) -> list[str]:
-        """The container's line, one cell per column (one without ``table``); RenderError
-        where the template does not fit it."""
-        values = {name: field(container) for name, field in FIELDS.items()}
+    def cells(self, item: Any) -> list[str]:
+        """The line of ``item`` (a container, for ps), one cell per column (one without
+        ``table``); RenderError where the template does not fit it."""
+        values = {name: field(item) for name, field in self._fields.items()}
         return [column.render(values) for column in self._columns]
 
 

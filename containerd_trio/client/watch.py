@@ -11,24 +11,78 @@ cursor goes home, each line is rewritten and cleared to its end, then the rest o
 Anywhere else (a pipe, a file), each table follows the last after a blank line, without a
 control code. Ctrl-C leaves (exit 130, as for ``events``).
 With ``--json``, the daemon's own figures instead, one ndjson record per container per second
-(once, with ``--no-stream``).
+(once, with ``--no-stream``). With ``--format``, docker's stats template (:data:`STATS_FIELDS`,
+through ps's :class:`~.output.RowTemplate`) makes each row, or the table with ``table ``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .commands import EXIT_ERROR, EXIT_OK
 from .errors import ApiError
-from .output import Output, limit, size, table_lines
+from .output import Output, RowTemplate, limit, size, table_lines
 
 if TYPE_CHECKING:
     from .http import Client
 
 INTERVAL = 1.0
 HEADERS = ("CONTAINER ID", "CPU %", "MEM USAGE / LIMIT", "MEM %", "BLOCK I/O", "PIDS")
+#: The fields a ``stats --format`` template names, docker's, each a column of a row of the
+#: table (:meth:`Sample.row`): ``{{.Container}}`` is the id or name docker was given, and
+#: ``{{.Name}}`` the name; here the id is the name, so all three are the id. No
+#: ``{{.NetIO}}``: the daemon has no network figures (an unknown field, a usage error).
+STATS_FIELDS: dict[str, Callable[[Sequence[str]], str]] = {
+    "Container": itemgetter(0),
+    "Name": itemgetter(0),
+    "ID": itemgetter(0),
+    "CPUPerc": itemgetter(1),
+    "MemUsage": itemgetter(2),
+    "MemPerc": itemgetter(3),
+    "BlockIO": itemgetter(4),
+    "PIDs": itemgetter(5),
+}
+#: Their headers in a ``table`` template, docker's (docker/cli's stats formatter).
+STATS_HEADINGS = {
+    "Container": "CONTAINER",
+    "Name": "NAME",
+    "ID": "CONTAINER ID",
+    "CPUPerc": "CPU %",
+    "MemUsage": "MEM USAGE / LIMIT",
+    "MemPerc": "MEM %",
+    "BlockIO": "BLOCK I/O",
+    "PIDs": "PIDS",
+}
+
+
+def stats_template(text: str) -> RowTemplate:
+    """``stats --format``'s template on :data:`STATS_FIELDS`; ValueError as ps's."""
+    return RowTemplate(text, STATS_FIELDS, STATS_HEADINGS)
+
+
+def rendered(
+    rows: Sequence[Sequence[str]], form: RowTemplate | None
+) -> tuple[list[str], list[str]]:
+    """The lines of a table of ``rows`` (the default one, or ``form``'s), and the errors of
+    the rows the template did not fit (``ID: why``), left out, as ps leaves them."""
+    if form is None:
+        return table_lines(HEADERS, rows), []
+    from .template import RenderError
+
+    cells, misfits = [], []
+    for row in rows:
+        try:
+            cells.append(form.cells(row))
+        except RenderError as exc:
+            misfits.append(f"{row[0]}: {exc}")
+    if form.is_table:
+        return table_lines(form.header, cells), misfits
+    return [line for (line,) in cells], misfits
+
+
 HOME, CLEAR_LINE, CLEAR_BELOW, CLEAR_SCREEN = "\x1b[H", "\x1b[K", "\x1b[J", "\x1b[2J"
 
 
@@ -86,11 +140,15 @@ def running(client: Client) -> list[str]:
     return [c["id"] for c in client.containers() if c["state"]["status"] == "running"]
 
 
-def stats_once(client: Client, ids: Sequence[str], out: Output) -> int:
+def stats_once(
+    client: Client, ids: Sequence[str], out: Output, form: RowTemplate | None = None
+) -> int:
     """``--no-stream``: the table of two samples a second apart, then the exit. An id named
     that fails (unknown, stopped) is its error on stderr and exit 1, the others shown; a
     container listed as running that stopped before its first sample is left out, as docker
-    leaves it, and one that stops between the two keeps its row without a CPU %."""
+    leaves it, and one that stops between the two keeps its row without a CPU %. ``form``:
+    ``--format``'s template instead of the table (and of ``--json``'s records)."""
+    as_json = out.as_json and form is None
     failed = False
     began = time.monotonic()
     first: dict[str, Sample] = {}
@@ -102,7 +160,7 @@ def stats_once(client: Client, ids: Sequence[str], out: Output) -> int:
                 out.error(exc.message)
                 failed = True
             continue
-        if out.as_json:  # the daemon's figures have no rate: one sample is all there is
+        if as_json:  # the daemon's figures have no rate: one sample is all there is
             out.record(figures)
         else:
             first[container_id] = Sample(figures, time.monotonic())
@@ -116,14 +174,29 @@ def stats_once(client: Client, ids: Sequence[str], out: Output) -> int:
                 )
             except ApiError:  # stopped (or gone) since its first sample: that one is all
                 rows.append(before.row(container_id, None))
-        out.table(HEADERS, rows)
-    elif not failed and not out.as_json:
-        out.table(HEADERS, [])  # nothing running: the header alone, as docker's
+        failed = _show(out, rows, form) or failed
+    elif not failed and not as_json:
+        _show(out, [], form)  # nothing running: the header alone (if any), as docker's
     return EXIT_ERROR if failed else EXIT_OK
 
 
-def watch_stats(client: Client, ids: Sequence[str], out: Output) -> int:
-    """Redraw until interrupted (KeyboardInterrupt goes to the caller: exit 130)."""
+def _show(out: Output, rows: Sequence[Sequence[str]], form: RowTemplate | None) -> bool:
+    """Print the table (or ``form``'s lines) of ``rows``; whether a row did not fit it."""
+    lines, misfits = rendered(rows, form)
+    for line in lines:
+        out.line(line)
+    for misfit in misfits:
+        out.error(misfit)
+    return bool(misfits)
+
+
+def watch_stats(
+    client: Client, ids: Sequence[str], out: Output, form: RowTemplate | None = None
+) -> int:
+    """Redraw until interrupted (KeyboardInterrupt goes to the caller: exit 130); ``form``:
+    ``--format``'s template instead of the table (and of ``--json``'s records), a row that
+    does not fit it its error on stderr at each redraw."""
+    as_json = out.as_json and form is None
     previous: dict[str, Sample] = {}
     first = True
     while True:
@@ -143,13 +216,16 @@ def watch_stats(client: Client, ids: Sequence[str], out: Output) -> int:
                 rows.append([container_id, "--", exc.message, "--", "--", "--"])
                 continue
             sample = samples[container_id] = Sample(figures, time.monotonic())
-            if out.as_json:
+            if as_json:
                 out.record(figures)
             else:
                 rows.append(sample.row(container_id, previous.get(container_id)))
         previous = samples
-        if not out.as_json:
-            _draw(out, table_lines(HEADERS, rows), clear=first)
+        if not as_json:
+            lines, misfits = rendered(rows, form)
+            _draw(out, lines, clear=first)
+            for misfit in misfits:
+                out.error(misfit)
             first = False
         time.sleep(max(0.0, INTERVAL - (time.monotonic() - began)))
 
