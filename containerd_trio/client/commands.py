@@ -1060,6 +1060,7 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     began = _utc_now()
     last: str | None = None  # the timestamp of the last event printed
     again = False
+    broken = False  # the last stream broke off, rather than end whole
     while True:
         with contextlib.ExitStack() as opened:
             try:
@@ -1069,7 +1070,8 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                     client.events(since=since, container_id=args.id, types=args.type)
                 )
             except DaemonUnreachable:
-                if not again:
+                # Not there again after a break: its words (cannot reach it), not "closed".
+                if not again or broken:
                     raise
                 out.error(f"the daemon at {client.address} closed the event stream")
                 return EXIT_UNREACHABLE
@@ -1100,6 +1102,9 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                 # the kept events fill the gap. It ended here, exit 3, the daemon serving on.
                 if not exc.lost:
                     raise
+                broken = True
+            else:
+                broken = False
         # The daemon ends event streams when it shuts down, and when its server hands over to a
         # new one (daemon reload): take the stream up again from the last event printed (events'
         # timestamps strictly increase, and a since replays the event of its time). A daemon
