@@ -621,6 +621,117 @@ async def test_ctr_trio_events_go_on_across_a_reload(
     assert printed() == ["before", "before", "after", "after"]  # start-container and exit
 
 
+async def test_ctr_trio_logs_follow_goes_on_across_a_crash_of_the_server(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """kill -9 of the server breaks its follows off mid-answer, and the keeper serves again
+    0.6 s later, the logger having written on: logs -f ended there, exit 3 ("lost the
+    connection"), the container running. It follows again, missing and repeating nothing."""
+    daemon: DaemonProcess = await spawn_daemon()
+    await start(daemon, "counted", make_bundle(list(FAST_COUNTER)))
+    out, err = WrittenOutput(), io.StringIO()
+    argv = ["--address", f"unix:{daemon.socket}", "logs", "-f", "counted"]
+    codes: list[int] = []
+
+    async def follow() -> None:
+        codes.append(await trio.to_thread.run_sync(cli.run, argv, out, err))
+        out.wake()
+
+    def printed() -> list[int]:
+        return [int(number) for number in out.getvalue().split()]
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            while not printed() and not codes:
+                await out.more.wait()
+            await daemon.kill_server()  # its follow broken off, a new server serving
+            target = (await counted(daemon.client, "counted"))[-1] + 20
+            while not codes and printed()[-1] < target:
+                await out.more.wait()
+            assert not codes, f"logs -f ended at the crash: {codes}, {err.getvalue()!r}"
+            response = await daemon.client.patch("/containers/counted", json={"signal": 9})
+            assert response.status_code == 200
+        assert codes == [0], err.getvalue()
+    assert_gapless(printed())
+
+
+class _HeldOutput(WrittenOutput):
+    """Its first write says it came (``reached``), then waits until the test lets it go
+    (``go``): the rest of the daemon's answer stays in flight, unread, meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reached = trio.Event()
+        self.go = threading.Event()
+
+    def write(self, text: str) -> int:
+        trio.from_thread.run_sync(self.reached.set)
+        self.go.wait()
+        return super().write(text)
+
+
+async def test_ctr_trio_logs_read_again_after_a_crash_of_the_server(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """A read of the log without -f broken off by kill -9 of its server (a log larger than the
+    socket holds, its reader slow) ended there, exit 3, with what had come: a GET, it is asked
+    again of the next server, from the last record written, and the log comes out whole."""
+    daemon: DaemonProcess = await spawn_daemon()
+    lines = 50_000  # about 4.5 MB of records: far more than the connection holds in flight
+    await start(daemon, "many", make_bundle(["seq", str(lines)]))
+    response = await daemon.client.post("/containers/many/wait")
+    assert response.status_code == 200, response.text
+    out, err = _HeldOutput(), io.StringIO()
+    argv = ["--address", f"unix:{daemon.socket}", "logs", "many"]
+    codes: list[int] = []
+
+    async def read() -> None:
+        codes.append(await trio.to_thread.run_sync(cli.run, argv, out, err))
+        out.wake()
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            # The answer's first records came; the rest, far more than the socket's buffers
+            # hold, waits on the client's first write: the server is killed under it.
+            await out.reached.wait()
+            await daemon.kill_server()
+            out.go.set()
+    assert codes == [0], f"logs ended at the crash: {codes}, {err.getvalue()!r}"
+    assert [int(number) for number in out.getvalue().split()] == list(range(1, lines + 1))
+
+
+async def test_ctr_trio_events_go_on_across_a_crash_of_the_server(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """kill -9 of the server breaks its event streams off mid-answer: ctr-trio events ended
+    there with exit 3 ("lost the connection"), the keeper serving again at once. It takes the
+    stream up again from the last event printed: each event once, none lost."""
+    daemon: DaemonProcess = await spawn_daemon()
+    out, err = WrittenOutput(), io.StringIO()
+    argv = ["--address", f"unix:{daemon.socket}", "--json", "events", "--since", now(), "-n", "4"]
+    codes: list[int] = []
+
+    async def follow() -> None:
+        codes.append(await trio.to_thread.run_sync(cli.run, argv, out, err))
+        out.wake()
+
+    def printed() -> list[str]:
+        return [json.loads(line)["id"] for line in out.getvalue().splitlines()]
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            await start(daemon, "before", make_bundle(["true"]))
+            while printed().count("before") < 2 and not codes:
+                await out.more.wait()
+            await daemon.kill_server()  # its stream broken off, a new server serving
+            await start(daemon, "after", make_bundle(["true"]))
+    assert codes == [0], f"events ended at the crash: {codes}, {err.getvalue()!r}"
+    assert printed() == ["before", "before", "after", "after"]  # start-container and exit
+
+
 @pytest.mark.parametrize("crowded", [False, True])
 def test_a_spawn_of_an_fd_not_open_fails_and_the_next_runs_its_own_program(
     crowded: bool,

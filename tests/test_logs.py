@@ -21,6 +21,7 @@ import trio
 import trio.testing
 
 from containerd_trio import logs, procfs
+from containerd_trio.api import openapi
 from containerd_trio.keeper import LOGGER_MODULE
 from containerd_trio.logfile import (
     LOG_NAME,
@@ -120,6 +121,25 @@ async def test_a_follow_ends_at_until_however_quiet_the_log(
                 seen.append(json.loads(line)["data"])
     assert seen == ["before\n"]
     assert (await client.get("/containers/quiet")).json()["state"]["status"] == "running"
+
+
+async def test_since_and_until_both_keep_the_records_of_their_very_moment(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """until is inclusive, as since is (and docker's --until, whose reader skips only what is
+    after it): since=T&until=T gives the records stamped T. The OpenAPI document said until
+    kept the records "before this moment", which a client generated from it would take as
+    leaving T's out."""
+    container_id = "moment"
+    await run_to_exit(client, container_id, make_bundle(["sh", "-c", "echo one; echo two"]))
+    kept = await records(client, container_id)
+    assert [record["data"] for record in kept] == ["one\n", "two\n"]
+    stamp = kept[-1]["timestamp"]
+    at = await records(client, container_id, since=stamp, until=stamp)
+    assert at and all(record["timestamp"] == stamp for record in at)
+    parameters = openapi.document()["components"]["parameters"]
+    described = parameters["LogsQuery.until"]["description"]
+    assert "before" not in described and "up to" in described, described
 
 
 async def test_exec_output_goes_to_the_log(client: httpx.AsyncClient, bundle: Path) -> None:

@@ -568,7 +568,10 @@ class LogsQuery(ContainerPath):
     )
     until: Moment | None = attrs.field(
         default=None,
-        metadata=doc("Only records before this moment, in the same two forms as since."),
+        metadata=doc(
+            "Only records up to this moment, those of its very time too (as since keeps"
+            " them): in the same two forms as since."
+        ),
     )
     pid: int | None = attrs.field(
         default=None,

@@ -1189,6 +1189,7 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     began = _utc_now()
     last: str | None = None  # the timestamp of the last event printed
     again = False
+    broken = False  # the last stream broke off, rather than end whole
     while True:
         with contextlib.ExitStack() as opened:
             deadline = None
@@ -1203,33 +1204,45 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                     )
                 )
             except DaemonUnreachable:
-                if not again:
+                # Not there again after a break: its words (cannot reach it), not "closed".
+                if not again or broken:
                     raise
                 out.error(f"the daemon at {client.address} closed the event stream")
                 return EXIT_UNREACHABLE
-            for event in stream:
-                if event["timestamp"] == last:
-                    continue  # printed before the stream was taken up again
-                if until_ns is not None and parse_ns(event["timestamp"]) > until_ns:
-                    return EXIT_OK  # past --until: the events up to it are all printed
-                if kept is not None and event["id"] not in kept:
-                    continue
-                last = event["timestamp"]
-                if out.as_json:
-                    out.record(event)
-                else:
-                    # The rest as key=value: pid, status, a checkpoint's name and figures.
-                    extra = "".join(
-                        f" {key}={value}"
-                        for key, value in event.items()
-                        if key not in ("timestamp", "type", "id") and value is not None
-                    )
-                    line = f"{event['timestamp']}  {event['type']:<{width}}  {event['id']}"
-                    out.line(line + extra)
-                    out.stdout.flush()
-                seen += 1
-                if seen == args.count:
-                    return EXIT_OK
+            try:
+                for event in stream:
+                    if event["timestamp"] == last:
+                        continue  # printed before the stream was taken up again
+                    if until_ns is not None and parse_ns(event["timestamp"]) > until_ns:
+                        return EXIT_OK  # past --until: the events up to it are all printed
+                    if kept is not None and event["id"] not in kept:
+                        continue
+                    last = event["timestamp"]
+                    if out.as_json:
+                        out.record(event)
+                    else:
+                        # The rest as key=value: pid, status, a checkpoint's name and figures.
+                        extra = "".join(
+                            f" {key}={value}"
+                            for key, value in event.items()
+                            if key not in ("timestamp", "type", "id") and value is not None
+                        )
+                        line = f"{event['timestamp']}  {event['type']:<{width}}  {event['id']}"
+                        out.line(line + extra)
+                        out.stdout.flush()
+                    seen += 1
+                    if seen == args.count:
+                        return EXIT_OK
+            except DaemonUnreachable as exc:
+                # The stream broke off mid-way: its server died (kill -9, the OOM killer), and
+                # the keeper starts the next one at once (connections wait in its socket's
+                # backlog meanwhile). Take the stream up again as after a hand-over (below):
+                # the kept events fill the gap. It ended here, exit 3, the daemon serving on.
+                if not exc.lost:
+                    raise
+                broken = True
+            else:
+                broken = False
         # The daemon ends event streams when it shuts down, and when its server hands over to a
         # new one (daemon reload): take the stream up again from the last event printed (events'
         # timestamps strictly increase, and a since replays the event of its time). A daemon
@@ -1255,45 +1268,59 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
     at_last = 0  # how many records written have that timestamp
     while True:
         skip = at_last
+        broken = False
         with client.logs(
             args.id, follow=args.follow, tail=tail, since=since, until=args.until
         ) as records:
-            for record in records:
-                stamp = record["timestamp"]
-                if stamp == last and skip > 0:
-                    skip -= 1  # written before the follow was taken up again
-                    continue
-                at_last = at_last + 1 if stamp == last else 1
-                last = stamp
-                if out.as_json:
-                    out.record(record)
-                    continue
-                # The record's bytes are the line as the process wrote it, newline included
-                # (the last line of a process that ended without one has none, nor has a piece
-                # of a line past 16 KiB, nor a prompt): write them as they are. With its time
-                # in front, a record is a line of its own: one without its newline gets one, or
-                # the next record's time would land in the middle of a line (as docker's -t
-                # does it).
-                stream = stderr if record["stream"] == "stderr" else stdout
-                if stream is not written:
-                    # Their buffers know no lines (as text streams' do at a terminal): the
-                    # records come out in order, at a terminal or in one file (2>&1).
-                    written.flush()
-                    written = stream
-                data = record_bytes(record)
-                if args.timestamps:
-                    stream.write(stamp.encode() + b" ")
-                    if not data.endswith(b"\n"):
-                        data += b"\n"
-                stream.write(data)
-                if args.follow:
-                    stream.flush()
+            try:
+                for record in records:
+                    stamp = record["timestamp"]
+                    if stamp == last and skip > 0:
+                        skip -= 1  # written before the follow was taken up again
+                        continue
+                    at_last = at_last + 1 if stamp == last else 1
+                    last = stamp
+                    if out.as_json:
+                        out.record(record)
+                        continue
+                    # The record's bytes are the line as the process wrote it, newline included
+                    # (the last line of a process that ended without one has none, nor has a piece
+                    # of a line past 16 KiB, nor a prompt): write them as they are. With its time
+                    # in front, a record is a line of its own: one without its newline gets one, or
+                    # the next record's time would land in the middle of a line (as docker's -t
+                    # does it).
+                    stream = stderr if record["stream"] == "stderr" else stdout
+                    if stream is not written:
+                        # Their buffers know no lines (as text streams' do at a terminal): the
+                        # records come out in order, at a terminal or in one file (2>&1).
+                        written.flush()
+                        written = stream
+                    data = record_bytes(record)
+                    if args.timestamps:
+                        stream.write(stamp.encode() + b" ")
+                        if not data.endswith(b"\n"):
+                            data += b"\n"
+                    stream.write(data)
+                    if args.follow:
+                        stream.flush()
+            except DaemonUnreachable as exc:
+                # The answer broke off mid-way: its server died (kill -9, the OOM killer), and
+                # the keeper starts the next one at once (connections wait in its socket's
+                # backlog meanwhile); the logger wrote on. Ask again from the last record
+                # written, as after a hand-over (below), whether following or not (a GET is
+                # asked again): it ended here, exit 3, the daemon serving on, the rest unread.
+                if not exc.lost:
+                    raise
+                broken = True
         # A follow ends when the container stopped, and also when the server hands over to a
         # new one (daemon reload), which leaves the container running: then follow again from
         # the last record written (a since is inclusive: those of its time already written are
         # skipped), as a reconnecting attach does, rather than end as if the container had.
         # A follow with --until ends at that moment, the container running: that end is final.
-        if not args.follow or args.until is not None or not _has_live_processes(client, args.id):
+        # An answer broken off is never its end.
+        if not broken and (
+            not args.follow or args.until is not None or not _has_live_processes(client, args.id)
+        ):
             return EXIT_OK
         if last is not None:
             since, tail = last, None
