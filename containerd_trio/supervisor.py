@@ -178,8 +178,9 @@ class Supervisor:
         #: after the removal (the container may be gone before its client asks) answers it.
         self._auto_removed: OrderedDict[str, ExitInfo] = OrderedDict()
         #: The stopped containers whose restart's own start is under way (:meth:`_restart`),
-        #: by id: the start's container takes the id, but to the user it is the stopped one,
-        #: restarting, until that start ends (see :meth:`container`, :meth:`_after_restart`).
+        #: or their user's start again (:meth:`start_again`), by id: the start's container
+        #: takes the id, but to the user it is the stopped one (restarting, for a restart's)
+        #: until that start ends (see :meth:`container`, :meth:`_after_restart`).
         self._restarting: dict[str, Container] = {}
         #: The checkpoints restores are under way from, by their directory's (device, inode),
         #: to the ids restored (two may restore one at once): a delete of one is refused
@@ -696,9 +697,10 @@ class Supervisor:
         (a change of limits whose runc update its exit overtook is then in the record); then
         the record is read and the start takes the id in the same step of the scheduler
         (nothing awaits from the lock found free to :meth:`start`'s reservation of the id). So
-        a ``PATCH`` is in the record read, or comes to a container being started (a 404, as
-        during any start): none is lost, where a client's GET then start left a window
-        between the two for one to fall into and be undone.
+        a ``PATCH`` is in the record read, or comes to a container being started, and waits
+        for that start (the stopped container is the id's until then, as during a restart's
+        own start): none is lost, where a client's GET then start left a window between the
+        two for one to fall into and be undone.
 
         One start again of an id at a time: a second waits for the first to answer, then
         answers for what it left (the run it started: the 409 of a running container). Two
@@ -719,7 +721,18 @@ class Supervisor:
                 async with container.lock:
                     pass  # its turn, after the command (and those queued before this one)
             _refuse_unless_stopped(container)
-            return await self._start_from_record(container)
+            # Until the start answers, the container is the stopped one, as during a restart's
+            # own start (see _restart): a GET, GET /state and a wait see it, and a command (a
+            # stop, a kill, a DELETE, another restart's) waits for the start and acts on the
+            # run it started. Before, the start hid the id: each of these was a 404 for a
+            # container that was there (two ctr-trio restart of one id: one failed, "not
+            # found"), where docker's commands wait for its start.
+            self._restarting[container_id] = container
+            try:
+                return await self._start_from_record(container)
+            finally:
+                if self._restarting.get(container_id) is container:
+                    del self._restarting[container_id]
         finally:
             del self._starting_again[container_id]
             ours.set()

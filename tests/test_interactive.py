@@ -701,6 +701,102 @@ async def test_an_exec_it_session_goes_on_across_a_server_crash(
     assert await shell.status() == 2
 
 
+async def test_exec_i_input_and_its_end_reach_the_process_across_a_server_crash(
+    spawn_daemon: Any, bundle: Path, plain_parent: None
+) -> None:
+    """``ctr-trio exec -i`` with a script's input: input that was there to read when the server
+    died (ctr-trio had not yet seen its connection close) was sent into the dead connection and
+    lost, and so could be the end of the input, after which ``cat`` waited for good and so did
+    ctr-trio. Now a broken connection is seen before more input is read, and the input's end is
+    said again on the new connection (a pipe's close is idempotent)."""
+    # On TCP: a send into a connection whose server died succeeds once (the peer's RST comes
+    # after it), where a unix socket's fails at once (EPIPE), and ctr-trio sent it again.
+    address = f"127.0.0.1:{_free_port()}"
+    daemon = await spawn_daemon("--listen", address)
+    async with httpx.AsyncClient(base_url=f"http://{address}", timeout=60) as http:
+        await start_container(http, "box", bundle)
+    with trio.fail_after(TIMEOUT):
+        process = await trio.lowlevel.open_process(
+            [*CTR_PIPED, "--address", address, "exec", "-i", "box", "--",
+             "sh", "-c", "echo ready; cat; exit 6"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=_environment(),
+        )  # fmt: skip
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            await process.stdin.send_all(b"before\n")
+            shown = await read_until(process, b"", b"before\n")  # the session carries input
+            # ctr-trio stopped, so that the input and its end are there to read, and the dead
+            # server's connection closed, when it goes on.
+            process.send_signal(signal.SIGSTOP)
+            await process.stdin.send_all(b"after\n")
+            await process.stdin.aclose()
+            await daemon.kill_server()
+            process.send_signal(signal.SIGCONT)
+            while chunk := await process.stdout.receive_some():
+                shown += chunk
+            assert (await process.wait(), shown) == (6, b"ready\nbefore\nafter\n")
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+async def test_exec_i_input_s_end_sent_into_a_server_that_died_is_said_again(
+    spawn_daemon: Any, bundle: Path, plain_parent: None
+) -> None:
+    """The end of ``exec -i``'s input, sent while the server lived (frozen here, so that it
+    reads nothing) and lost as it died: the process's stdin stayed open, ``cat`` waited for
+    good, and so did ctr-trio, once connected again. The close is said again on the new
+    connection. (The input before it is lost with the dead server: it may have reached the
+    process already, and sent again it could come twice.)"""
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    daemon = await spawn_daemon("--listen", address)
+    async with httpx.AsyncClient(base_url=f"http://{address}", timeout=60) as http:
+        await start_container(http, "box", bundle)
+    with trio.fail_after(TIMEOUT):
+        process = await trio.lowlevel.open_process(
+            [*CTR_PIPED, "--address", address, "exec", "-i", "box", "--",
+             "sh", "-c", "echo ready; cat; exit 6"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=_environment(),
+        )  # fmt: skip
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            await process.stdin.send_all(b"before\n")
+            shown = await read_until(process, b"", b"before\n")
+            os.kill(daemon.server_pid(), signal.SIGSTOP)
+            await process.stdin.send_all(b"x")
+            await process.stdin.aclose()
+            # Both of ctr-trio's messages (a masked frame of 2 bytes, the input's, 8 bytes;
+            # the close's, 8) wait unread in the frozen server's socket: lost as it dies.
+            while _unread_by_server(port) < 16:  # noqa: ASYNC110 (the kernel is all there is to ask)
+                await trio.sleep(0.01)
+            await daemon.kill_server()
+            while chunk := await process.stdout.receive_some():
+                shown += chunk
+            assert await process.wait() == 6
+            assert shown in (b"ready\nbefore\n", b"ready\nbefore\nx")
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+def _unread_by_server(port: int) -> int:
+    """Bytes waiting unread in the established connections of a server on ``port``
+    (/proc/net/tcp's rx_queue of the connections whose local port it is)."""
+    unread = 0
+    with open("/proc/net/tcp") as table:
+        for line in list(table)[1:]:
+            fields = line.split()
+            local_port = int(fields[1].split(":")[1], 16)
+            if local_port == port and fields[3] == "01":  # ESTABLISHED
+                unread += int(fields[4].split(":")[1], 16)
+    return unread
+
+
 async def test_an_attach_that_lags_loses_nothing_across_a_server_crash(
     spawn_daemon: Any, make_bundle: BundleFactory, plain_parent: None
 ) -> None:
@@ -752,6 +848,16 @@ async def test_an_attach_that_lags_loses_nothing_across_a_server_crash(
     skipped = 1 if got[0].endswith(".b") else 0  # attached between the two lines of a write
     assert after_crash in got
     assert got == expected[skipped : skipped + len(got)]
+
+
+def _free_port() -> int:
+    """A TCP port free now, for a daemon of the test's own."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _number(line: str) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -21,6 +22,10 @@ import httpx
 import pytest
 import trio
 import trio.testing
+
+from containerd_trio.client import commands
+from containerd_trio.client.http import Client
+from containerd_trio.client.types import Container
 
 from .helpers import (
     FOREVER,
@@ -398,3 +403,98 @@ async def test_a_start_again_of_a_restarting_container_behind_a_command_is_a_409
     assert got["processes"][0]["pid"] == restarted["pid"]
     assert cgroup_value(restarted["pid"], "pids", "pids.max") == "9"
     await client.delete("/containers/policed", params={"timeout": 0})
+
+
+async def test_during_a_start_again_the_container_is_seen_and_a_command_waits_for_it(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """While a start again runs (held here in runc run), the container is the stopped one it
+    starts: GET shows it, a wait answers its last exit, and a signal (ctr-trio stop of a
+    second ``ctr-trio restart``) waits for the start and reaches the run it started. Before,
+    the start hid the id: each was a 404 ``container 'web' not found``, and of two
+    ``ctr-trio restart web`` at once one failed so."""
+    gated = GatedRunc(tmp_path, "run")  # each runc run waits for the test's word
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(start_container, client, "web", make_bundle(FOREVER)))
+            await gated.reached()
+            await trio.Path(gated.gate).write_text("go\n")  # the first start goes through
+        first = (await client.get("/containers/web")).json()["processes"][0]["pid"]
+        await client.patch("/containers/web", json={"signal": "KILL"})
+        assert (await client.post("/containers/web/wait")).json()["exitStatus"] == 137
+        answers: dict[str, httpx.Response] = {}
+
+        async def ask(name: str, request: Any) -> None:
+            answers[name] = await request
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask, "start", start_again(client, "web"))
+            await gated.reached()  # the start again's runc run, held
+            got = await client.get("/containers/web")
+            assert got.status_code == 200, got.text
+            assert run_status(got.json()["state"]) == {"status": "stopped", "exitStatus": 137}
+            waited = await client.post("/containers/web/wait")
+            assert waited.status_code == 200, waited.text
+            assert (waited.json()["pid"], waited.json()["exitStatus"]) == (first, 137)
+            nursery.start_soon(
+                ask, "signal", client.patch("/containers/web", json={"signal": "KILL"})
+            )
+            await trio.testing.wait_all_tasks_blocked()
+            assert "signal" not in answers  # it waits for the start
+            await trio.Path(gated.gate).write_text("go\n")
+        assert answers["start"].status_code == 201, answers["start"].text
+        assert answers["signal"].status_code == 200, answers["signal"].text
+        second = answers["start"].json()["processes"][0]["pid"]
+        ended = (await client.post("/containers/web/wait")).json()
+        assert (ended["pid"], ended["exitStatus"]) == (second, 137)
+
+
+async def test_a_restart_that_finds_its_container_started_by_another_succeeds(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Two ``ctr-trio restart web`` at once: the second read the container stopped (by the
+    first's stop) and started it again while the first's start ran; the daemon's 409 (it
+    runs by then) was its failure, exit 1. docker's restart succeeds there (its start of a
+    running container does nothing): so does this one now, the container left running."""
+    gated = GatedRunc(tmp_path, "run")  # each runc run waits for the test's word
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    asked = threading.Event()
+
+    class Watched(Client):
+        def start_again(self, container_id: str) -> Container:
+            asked.set()  # read stopped: the second restart's start
+            return super().start_again(container_id)
+
+    def second_restart() -> Container:
+        with Watched(daemon.url) as api:
+            return commands.restart(api, "web", "TERM", 10)
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(start_container, client, "web", make_bundle(FOREVER)))
+            await gated.reached()
+            await trio.Path(gated.gate).write_text("go\n")
+        await client.patch("/containers/web", json={"signal": "KILL"})
+        await client.post("/containers/web/wait")  # stopped, as by the first restart's stop
+        answers: list[httpx.Response] = []
+        ran: list[Container] = []
+
+        async def first_start() -> None:
+            answers.append(await start_again(client, "web"))
+
+        async def second() -> None:
+            ran.append(await trio.to_thread.run_sync(second_restart, abandon_on_cancel=True))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first_start)
+            await gated.reached()  # the first restart's start, held in runc run
+            nursery.start_soon(second)
+            await trio.to_thread.run_sync(asked.wait, abandon_on_cancel=True)
+            await trio.Path(gated.gate).write_text("go\n")
+        assert answers[0].status_code == 201, answers[0].text
+        started = answers[0].json()["processes"][0]["pid"]
+        assert run_status(ran[0]["state"]) == {"status": "running"}
+        assert ran[0]["processes"][0]["pid"] == started

@@ -790,11 +790,15 @@ def restart(
     stop (autoRemove kept, as docker's restart keeps --rm), once the daemon removed it, not
     while it does; :class:`GaveUp` if it was not removed within :data:`REMOVAL_WAIT`."""
     container = client.container(container_id)
+    # Started again as start ID starts it: one that another command started meanwhile (a
+    # second restart of the id at once) is left running, and this restart succeeds, as
+    # docker's, whose start of a running container in its restart does nothing. Before, that
+    # was the daemon's 409, "cannot start container 'web': it is running already", exit 1.
     if state_name(container) == "stopped":
-        return client.start_again(container_id)
+        return start_again(client, container_id)
     stop(client, container_id, signal, timeout)
     if not container.get("autoRemove"):
-        return client.start_again(container_id)
+        return start_again(client, container_id)
     # The record says the init's stdin was kept open (its "stdin"); a daemon before it did
     # not, and only the running init's listing shows it (a terminal's stdin is the
     # terminal's, which the bundle gives again).

@@ -230,6 +230,9 @@ class Session:
         self._terminations = 0
         self.status: int | None = None
         self._stdin_open = stdin
+        #: Our input went to the process (its end too), and whether it has a terminal.
+        self._took_stdin = stdin
+        self._terminal_process = tty
         #: Input read while the connection was broken: sent once it is made again.
         self._unsent: list[bytes] = []
         #: Where the output we got ends, as the daemon said (None if it says nothing of it).
@@ -300,8 +303,21 @@ class Session:
     def _connect_again(self) -> WebSocket:
         """The session again after a broken connection, going on where its output stopped."""
         if self._cursor is not None:
-            return self._connect({"after": self._cursor.decode()})
-        return self._connect({"since": format_ns(self._last_output_ns)})
+            ws = self._connect({"after": self._cursor.decode()})
+        else:
+            ws = self._connect({"since": format_ns(self._last_output_ns)})
+        self._say_input_ended(ws)
+        return ws
+
+    def _say_input_ended(self, ws: WebSocket) -> None:
+        """Close the process's stdin again on a new connection, once ours ended: the close
+        sent on the last one may have gone down with its server (a send into a connection
+        whose peer just died can succeed), and a process that waits for its input's end would
+        wait for good. A pipe's close is idempotent (the daemon drops a close of a stdin it no
+        longer holds); a terminal's is its EOF character, which a second time would reach
+        whatever reads the terminal next (the shell after a cat), so it is not said again."""
+        if self._took_stdin and not self._stdin_open and not self._terminal_process:
+            self._send(ws, channels.close_stdin_frame())
 
     def _connect(self, query: dict[str, str]) -> WebSocket:
         target = container_path(self.container_id, "process", str(self.pid), "attach")
@@ -365,11 +381,16 @@ class Session:
                 for signum in woken:
                     if signum in self.proxied:
                         self._proxy(signum)
-            if 0 in ready:
-                self._read_stdin(ws)
+            # The connection before our input: one whose server died is readable (its end),
+            # and over TCP a send into it still succeeds once (the RST comes after), so input
+            # read first went into the dead connection, lost, and with it perhaps its end
+            # (cat then waited for good). Seen first, the end raises Closed, and the input
+            # waits in our stdin for the new connection.
             if ws.fileno() in ready:
                 for message in ws.receive():
                     self._take(message)
+            if 0 in ready:
+                self._read_stdin(ws)
 
     def _read_stdin(self, ws: WebSocket) -> None:
         data = os.read(0, 65536)
