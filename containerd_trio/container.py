@@ -65,6 +65,7 @@ from .model import (
     StartProcess,
     Status,
     User,
+    without_console_size,
 )
 from .mounts import remove_tree
 from .oom import OomCounter, find_memory_cgroup
@@ -1874,17 +1875,23 @@ class Moving:
         *,
         reserved: bool,
         deadline: float | None,
+        console_size: bool = True,
     ) -> CheckpointInfo:
         """Checkpoint the frozen container into ``{bundle}/checkpoints/{name}`` within
         ``deadline`` seconds (None: the daemon's checkpoint deadline); it stays frozen (CRIU
-        leaves it as it found it)."""
+        leaves it as it found it). ``console_size`` False: the start's process it keeps
+        leaves out its terminal's size, for a target older than the field, which would not
+        read the file (the restore takes the terminal's size from the images anyway)."""
         c = self.container
         memory = None if parent is None else MemoryCopy(parent=parent_path(parent))
+        kept = c.kept_process()
+        if not console_size:
+            kept = attrs.evolve(kept, process=without_console_size(kept.process))
         info = await criu.dump(
             c._ctx.runtime, c.id, c.bundle, c.dir, name, options, exit=False,
             was_paused=True, cleanup_timeout=c._ctx.cleanup_timeout, gone=c._init_gone,
             reserved=reserved, memory=memory, deadline=deadline or c._ctx.checkpoint_timeout,
-            resources=c.resources, process=c.kept_process(),
+            resources=c.resources, process=kept,
             progress=CriuProgress(c._ctx.events, c.id, name),
         )  # fmt: skip
         c._ctx.events.publish("checkpoint", c.id)
