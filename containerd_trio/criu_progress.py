@@ -106,6 +106,16 @@ class CriuProgress:
             self._publish(f"{kind}-done", **figures(seconds))
         return result.unwrap()
 
+    def ended_by_kill(self, error: str) -> None:
+        """``checkpoint-failed`` with ``error`` for the dump that a SIGKILL of its container's
+        init ended (its runc and CRIU killed, :meth:`dump` cancelled before it could say), if
+        its course is open on the stream: before, its ``checkpoint-started`` had no end
+        there, and a watcher of its course waited for good."""
+        started = _open_course(self.events, self.container_id, "checkpoint", self.checkpoint)
+        if started is not None:
+            seconds = _seconds_since(started, now_ns())
+            self._publish("checkpoint-failed", seconds=seconds, error=error)
+
     async def _report_growth(self, image: Path, began: float) -> None:
         """Say the image directory's size each time it grew."""
         reported = 0

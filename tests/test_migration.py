@@ -34,6 +34,7 @@ from .helpers import (
     HeldCriu,
     cgroup_dir,
     event_types,
+    next_event,
     now,
     own_cgroup,
     run_status,
@@ -41,6 +42,7 @@ from .helpers import (
     runc_state,
     start_container,
     wait_catching,
+    wait_exit,
     wait_output,
 )
 from .test_cli import run_cli
@@ -1804,3 +1806,67 @@ async def test_a_copy_the_user_takes_while_the_target_cannot_say_is_left_alone(
         assert (await source.client.get("/containers/counter")).json()["state"]["status"] == (
             "running"
         )
+
+
+@pytest.mark.parametrize("route", ["container", "process", "outside"])
+async def test_a_sigkill_during_a_migration_s_dump_ends_the_move(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, route: str
+) -> None:
+    """A SIGKILL to the init while the move's CRIU holds its tasks seized (the container
+    frozen by the move first): through the API (``PATCH`` or the process's signal), or from
+    outside the daemon (a shell's kill -9, the OOM killer's). The dying init waits for its
+    children, whose exits go to CRIU, which waits on it: before, the move hung until its
+    deadline (600 s by default), every command of the container waiting (this test's bound
+    before). The kill ends the dump now, at once through the API, 5 s after the init began
+    to die from outside: the move fails, rolled back (the target aborted its session: no
+    container, session, images or runc container there), its course on the event stream
+    closed (``checkpoint-failed``), and the container here is stopped by the kill (137), not
+    "left paused" (before the mend of the resume, the move said it could not resume it)."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    hold = HeldCriu(tmp_path, "network-lock")
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    client = source.client
+    created = await start_container(client, "k", bundle)
+    init = created["processes"][0]["pid"]
+    since = now()
+
+    async def kill() -> None:
+        if route == "container":
+            assert (await client.patch("/containers/k", json={"signal": "KILL"})).is_success
+        elif route == "process":
+            signal_9 = {"signal": 9}
+            assert (await client.post(f"/containers/k/process/{init}", json=signal_9)).is_success
+        else:  # not through the daemon at all
+            os.kill(init, signal.SIGKILL)
+
+    moved: list[list[dict[str, Any]]] = []
+
+    async def move() -> None:
+        moved.append(await migrate(client, "k", to=f"unix:{target.socket}"))
+
+    with hold, trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(move)
+            await hold.held()  # the tasks are seized, the container frozen by the move
+            await kill()
+        await hold.ended()
+        steps = moved[0]
+        killed = "cannot migrate container 'k': it was killed (SIGKILL) during the migration's"
+        assert [step["step"] for step in steps] == ["session", "freeze", "failed"], steps
+        assert steps[-1]["error"] == killed + " checkpoint", steps
+        assert steps[-1]["rolledBack"] is True, steps
+        assert await wait_exit(client, "k", init, since) == 137
+        ended = await next_event(
+            client, since=since, container_id="k",
+            match=lambda e: e["type"] in ("checkpoint-done", "checkpoint-failed"),
+        )  # fmt: skip
+    assert (ended["type"], ended["error"]) == ("checkpoint-failed", steps[-1]["error"]), ended
+    assert (await client.get("/containers/k")).json()["state"]["status"] == "stopped"
+    assert (await target.client.get("/containers/k")).status_code == 404
+    assert runc_ids(target.state_dir) == []
+    assert os.listdir(target.state_dir / "migrations") == []
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert leftovers(bundle) == []
+    assert runc_ids(source.state_dir) in ([], ["k"])  # stopped, until its delete
+    assert (await client.delete("/containers/k")).status_code == 200
+    assert runc_ids(source.state_dir) == []
