@@ -1141,6 +1141,12 @@ class Container:
                     result = await dump()
                     watching.cancel_scope.cancel()
                 return result
+        except BaseExceptionGroup as group:
+            # The dump's failure as it is, not in the nursery's group: its callers (a move's
+            # failed step) say its message.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
         finally:
             self._dump_scope = None
         killed = Conflict(
