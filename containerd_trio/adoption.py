@@ -44,7 +44,12 @@ from .container import (
     sweep_replaced,
 )
 from .criu import DUMP_WORK_PREFIX, dump_work, finished_dump, reserved_by, thaw_if_frozen
-from .criu_progress import left_dump_done, left_dump_failed, left_restore_failed
+from .criu_progress import (
+    LEFT_RESTORE_STOPPED_ERROR,
+    left_dump_done,
+    left_dump_failed,
+    left_restore_failed,
+)
 from .errors import DaemonError, StartupError
 from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Resources, Status
@@ -414,6 +419,9 @@ class Adoption:
             "container %s: %s; it is listed stopped, for a DELETE to try again", info.id,
             exc.message,
         )  # fmt: skip
+        # A restore in flight whose roll-back failed ends its course on the event stream too,
+        # as one rolled back does (before, its restore-started had no end there).
+        left_restore_failed(self._ctx.events, info.id, LEFT_RESTORE_STOPPED_ERROR)
         directory = self._config.containers_dir / info.id
         if record.replaces is not None and not record.deleting:
             container = Container.put_back(self._ctx, record.replaces, directory)

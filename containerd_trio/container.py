@@ -65,6 +65,7 @@ from .model import (
     StartProcess,
     Status,
     User,
+    without_console_size,
 )
 from .mounts import remove_tree
 from .oom import OomCounter, find_memory_cgroup
@@ -1113,8 +1114,47 @@ class Container:
         while not procfs.exiting(pid):  # noqa: ASYNC110 - no event to wait on: the kernel's
             await trio.sleep(_DUMP_WATCH_INTERVAL)
         await trio.sleep(_DYING_INIT_GRACE)
-        log.info("container %s: its init died during its checkpoint: ending the dump", self.id)
+        log.info("container %s: its init died during its dump: ending the dump", self.id)
         dump.cancel()
+
+    async def _dump_unless_killed(
+        self,
+        dump: Callable[[], Awaitable[T]],
+        action: str,
+        during: str,
+        progress: CriuProgress | None = None,
+    ) -> T:
+        """``dump()`` (a runc checkpoint: a checkpoint's, a migration's, a pre-copy round's),
+        ended by a SIGKILL of the init, the daemon's (:meth:`_kill_ends_dump`) or another's
+        (:meth:`_end_dump_if_init_dies`): the dump's runc and CRIU killed (no images left),
+        its course on the event stream (``progress``'s) ended with ``checkpoint-failed``,
+        and a 409 that says the container was killed ``during`` it. Before, a migration's
+        dump was neither: the kill deadlocked with CRIU until the move's deadline (600 s by
+        default), the move and every command of the container waiting; and a checkpoint's
+        killed dump left its ``checkpoint-started`` without an end."""
+        scope = trio.CancelScope()
+        self._dump_scope = scope
+        try:
+            with scope:
+                async with trio.open_nursery() as watching:
+                    watching.start_soon(self._end_dump_if_init_dies, scope)
+                    result = await dump()
+                    watching.cancel_scope.cancel()
+                return result
+        except BaseExceptionGroup as group:
+            # The dump's failure as it is, not in the nursery's group: its callers (a move's
+            # failed step) say its message.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        finally:
+            self._dump_scope = None
+        killed = Conflict(
+            f"cannot {action} container {self.id!r}: it was killed (SIGKILL) during {during}"
+        )
+        if progress is not None:
+            progress.ended_by_kill(killed.message)
+        raise killed
 
     async def pause(self) -> None:
         async with self.lock:
@@ -1398,31 +1438,22 @@ class Container:
             was_paused = self.status is Status.PAUSED
             if exit:
                 self._checkpoint_exit = trio.Event()
+            progress = CriuProgress(self._ctx.events, self.id, name)
             try:
-                with trio.CancelScope() as self._dump_scope:
-                    async with trio.open_nursery() as watching:
-                        watching.start_soon(self._end_dump_if_init_dies, self._dump_scope)
-                        info = await criu.dump(
-                            self._ctx.runtime, self.id, self.bundle, self.dir, name, options,
-                            exit=exit, was_paused=was_paused,
-                            cleanup_timeout=self._ctx.cleanup_timeout, gone=self._init_gone,
-                            deadline=deadline, resources=self.resources,
-                            process=self.kept_process(),
-                            progress=CriuProgress(self._ctx.events, self.id, name),
-                        )  # fmt: skip
-                        watching.cancel_scope.cancel()
+                info = await self._dump_unless_killed(
+                    partial(
+                        criu.dump, self._ctx.runtime, self.id, self.bundle, self.dir, name,
+                        options, exit=exit, was_paused=was_paused,
+                        cleanup_timeout=self._ctx.cleanup_timeout, gone=self._init_gone,
+                        deadline=deadline, resources=self.resources,
+                        process=self.kept_process(), progress=progress,
+                    ),
+                    "checkpoint", "the checkpoint", progress,
+                )  # fmt: skip
             finally:
-                killed = self._dump_scope is not None and self._dump_scope.cancelled_caught
-                self._dump_scope = None
                 if self._checkpoint_exit is not None:
                     self._checkpoint_exit.set()
                     self._checkpoint_exit = None
-            if killed:
-                # criu.dump killed runc and CRIU, and left no images.
-                raise Conflict(
-                    f"cannot checkpoint container {self.id!r}: it was killed (SIGKILL) during "
-                    "the checkpoint"
-                )
             self._ctx.events.publish("checkpoint", self.id)
             if exit:
                 self.known_to_runc = False
@@ -1836,9 +1867,12 @@ class Moving:
         """A pre-copy round into ``{bundle}/checkpoints/{name}`` while the container runs,
         within ``deadline`` seconds (None: the daemon's checkpoint deadline)."""
         c = self.container
-        await criu.pre_dump(
-            c._ctx.runtime, c.id, c.bundle, c.dir, name, parent,
-            deadline=deadline or c._ctx.checkpoint_timeout,
+        await c._dump_unless_killed(
+            partial(
+                criu.pre_dump, c._ctx.runtime, c.id, c.bundle, c.dir, name, parent,
+                deadline=deadline or c._ctx.checkpoint_timeout,
+            ),
+            "migrate", "the migration's pre-copy round",
         )  # fmt: skip
 
     async def freeze(self) -> None:
@@ -1858,12 +1892,19 @@ class Moving:
         failed may have left frozen, if runc says it is paused: else the container stayed
         frozen while its record said running."""
         c = self.container
-        if self.frozen:
-            await c._resume()
-        elif self.freezing and await c._runc_reports("paused"):
-            # No `pause` was published for it (runc never said it was done): no `resume`
-            # either, for a watcher of the events saw the container running all along.
-            await c._resume(announce=False)
+        try:
+            if self.frozen:
+                await c._resume()
+            elif self.freezing and await c._runc_reports("paused"):
+                # No `pause` was published for it (runc never said it was done): no `resume`
+                # either, for a watcher of the events saw the container running all along.
+                await c._resume(announce=False)
+        except Conflict:
+            # Its init exited under the move (a SIGKILL: the dump ended for it): nothing is
+            # left to resume, and nothing is paused; the container is stopped, as its exit
+            # says. (Before, the move said it could not resume it, "it stays paused".)
+            if not await c._init_gone():
+                raise
         self.frozen = self.freezing = False
 
     async def dump(
@@ -1874,18 +1915,28 @@ class Moving:
         *,
         reserved: bool,
         deadline: float | None,
+        console_size: bool = True,
     ) -> CheckpointInfo:
         """Checkpoint the frozen container into ``{bundle}/checkpoints/{name}`` within
         ``deadline`` seconds (None: the daemon's checkpoint deadline); it stays frozen (CRIU
-        leaves it as it found it)."""
+        leaves it as it found it). ``console_size`` False: the start's process it keeps
+        leaves out its terminal's size, for a target older than the field, which would not
+        read the file (the restore takes the terminal's size from the images anyway)."""
         c = self.container
         memory = None if parent is None else MemoryCopy(parent=parent_path(parent))
-        info = await criu.dump(
-            c._ctx.runtime, c.id, c.bundle, c.dir, name, options, exit=False,
-            was_paused=True, cleanup_timeout=c._ctx.cleanup_timeout, gone=c._init_gone,
-            reserved=reserved, memory=memory, deadline=deadline or c._ctx.checkpoint_timeout,
-            resources=c.resources, process=c.kept_process(),
-            progress=CriuProgress(c._ctx.events, c.id, name),
+        kept = c.kept_process()
+        if not console_size:
+            kept = attrs.evolve(kept, process=without_console_size(kept.process))
+        progress = CriuProgress(c._ctx.events, c.id, name)
+        info = await c._dump_unless_killed(
+            partial(
+                criu.dump, c._ctx.runtime, c.id, c.bundle, c.dir, name, options, exit=False,
+                was_paused=True, cleanup_timeout=c._ctx.cleanup_timeout, gone=c._init_gone,
+                reserved=reserved, memory=memory,
+                deadline=deadline or c._ctx.checkpoint_timeout, resources=c.resources,
+                process=kept, progress=progress,
+            ),
+            "migrate", "the migration's checkpoint", progress,
         )  # fmt: skip
         c._ctx.events.publish("checkpoint", c.id)
         return info

@@ -44,6 +44,11 @@ PROGRESS_INTERVAL = 1.0
 LEFT_DUMP_ERROR = "the server died during the checkpoint: the next server undid it"
 #: Likewise, the ``restore-failed`` of a restore whose start the next server rolled back.
 LEFT_RESTORE_ERROR = "the server died during the restore: the next server rolled it back"
+#: And of one whose roll-back failed (its runc delete): the container is listed stopped.
+LEFT_RESTORE_STOPPED_ERROR = (
+    "the server died during the restore: the next server could not roll it back, and lists"
+    " the container stopped (a DELETE tries again)"
+)
 
 
 def image_bytes(image: Path) -> int:
@@ -106,6 +111,16 @@ class CriuProgress:
             self._publish(f"{kind}-done", **figures(seconds))
         return result.unwrap()
 
+    def ended_by_kill(self, error: str) -> None:
+        """``checkpoint-failed`` with ``error`` for the dump that a SIGKILL of its container's
+        init ended (its runc and CRIU killed, :meth:`dump` cancelled before it could say), if
+        its course is open on the stream: before, its ``checkpoint-started`` had no end
+        there, and a watcher of its course waited for good."""
+        started = _open_course(self.events, self.container_id, "checkpoint", self.checkpoint)
+        if started is not None:
+            seconds = _seconds_since(started, now_ns())
+            self._publish("checkpoint-failed", seconds=seconds, error=error)
+
     async def _report_growth(self, image: Path, began: float) -> None:
         """Say the image directory's size each time it grew."""
         reported = 0
@@ -147,15 +162,19 @@ def left_dump_failed(events: EventBus, container_id: str, name: str) -> None:
         )
 
 
-def left_restore_failed(events: EventBus, container_id: str) -> None:
+def left_restore_failed(
+    events: EventBus, container_id: str, error: str = LEFT_RESTORE_ERROR
+) -> None:
     """``restore-failed`` for the container's restore that a server left under way as it
-    died, whose start the next one rolled back, if its course is open on the stream (a
-    start without a checkpoint has none): before, its ``restore-started`` had no end there."""
+    died, whose start the next one rolled back (or, ``error`` says, could not, and lists the
+    container stopped), if its course is open on the stream (a start without a checkpoint has
+    none; one closed already is not closed again): before, its ``restore-started`` had no
+    end there."""
     started = _open_course(events, container_id, "restore")
     if started is not None:
         name = cast(str, (started.detail or {}).get("checkpoint"))  # its _publish's
         CriuProgress(events, container_id, name)._publish(
-            "restore-failed", seconds=_seconds_since(started, now_ns()), error=LEFT_RESTORE_ERROR
+            "restore-failed", seconds=_seconds_since(started, now_ns()), error=error
         )
 
 

@@ -167,6 +167,16 @@ class StartProcess:
     )
 
 
+def without_console_size(process: StartProcess | None) -> StartProcess | None:
+    """The start's ``process`` without its terminal's size, for a daemon older than
+    ``consoleSize`` in it (2026-12-03), which refuses the field (a migration's target); None
+    if nothing else is left (a start's process names something)."""
+    if process is None or process.console_size is None:
+        return process
+    rest = attrs.evolve(process, console_size=None)
+    return None if rest == StartProcess() else rest
+
+
 @attrs.frozen
 class ProcessInfo:
     """A live process the daemon started in a container."""

@@ -26,6 +26,7 @@ from .helpers import (
     HeldCriu,
     RunningDaemon,
     event_types,
+    next_event,
     now,
     pid_alive,
     run_status,
@@ -724,6 +725,12 @@ async def test_a_sigkill_during_a_checkpoint_ends_it_at_once(
         killed = "cannot checkpoint container 'k': it was killed (SIGKILL) during the checkpoint"
         assert answers[0].json() == {"error": killed}
         assert await wait_exit(client, "k", init, since) == 137
+        # Its course on the event stream ends (before, its checkpoint-started had no end).
+        ended = await next_event(
+            client, since=since, container_id="k",
+            match=lambda e: e["type"] in ("checkpoint-done", "checkpoint-failed"),
+        )  # fmt: skip
+        assert (ended["type"], ended["error"]) == ("checkpoint-failed", killed), ended
     assert (await client.get("/containers/k")).json()["state"]["status"] == "stopped"
     assert not (bundle / "checkpoints" / "cp").exists()
     assert runc_ids(daemon.config.state_dir) in ([], ["k"])

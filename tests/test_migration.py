@@ -9,7 +9,7 @@ import os
 import re
 import signal
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,13 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio import checkpoints
+from containerd_trio.convert import unstructure
+from containerd_trio.errors import InvalidRequest, NotFound
 from containerd_trio.listen import Listen
 from containerd_trio.migration import incoming
 from containerd_trio.migration.target import Target, TargetError
-from containerd_trio.model import RestartPolicy
+from containerd_trio.model import ConsoleSize, RestartPolicy, StartProcess
 
 from .helpers import (
     COUNTER,
@@ -31,6 +34,7 @@ from .helpers import (
     HeldCriu,
     cgroup_dir,
     event_types,
+    next_event,
     now,
     own_cgroup,
     run_status,
@@ -38,6 +42,7 @@ from .helpers import (
     runc_state,
     start_container,
     wait_catching,
+    wait_exit,
     wait_output,
 )
 from .test_cli import run_cli
@@ -484,6 +489,44 @@ async def test_an_offer_whose_created_at_is_no_time_is_a_400(
     assert response.json()["error"] == message
 
 
+async def _older_target(
+    refused: Callable[[dict[str, Any]], str | None],
+    path: Path,
+    bodies: list[dict[str, Any]],
+    *,
+    task_status: trio.TaskStatus[None],
+) -> None:
+    """A target that refuses each open whose body ``refused`` names a field of (a 400
+    ``unknown field ...``, as an older daemon's converter words it) and opens the others;
+    each body it was offered goes into ``bodies``."""
+    sock = trio.socket.socket(trio.socket.AF_UNIX)
+    await sock.bind(str(path))
+    sock.listen()
+    task_status.started()
+    async with trio.SocketListener(sock) as listener:
+        while True:
+            async with await listener.accept() as stream:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += await stream.receive_some(65536)
+                head, _, content = request.partition(b"\r\n\r\n")
+                sized = re.search(rb"(?i)content-length: *([0-9]+)", head)
+                assert sized is not None, head
+                length = int(sized[1])
+                while len(content) < length:
+                    content += await stream.receive_some(65536)
+                bodies.append(json.loads(content))
+                if (error := refused(bodies[-1])) is not None:
+                    status, body = 400, json.dumps({"error": error}).encode()
+                else:
+                    status, body = 201, b'{"id":"0123456789abcdef"}'
+                answer = (
+                    f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n"
+                    "Connection: close\r\n\r\n"
+                )
+                await stream.send_all(answer.encode() + body)
+
+
 async def test_a_target_older_than_created_at_in_the_offer_is_offered_without_it(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
@@ -492,38 +535,11 @@ async def test_a_target_older_than_created_at_in_the_offer_is_offered_without_it
     container a createdAt of its own, as before. Another 400 is the move's error."""
     bodies: list[dict[str, Any]] = []
 
-    async def older_target(*, task_status: trio.TaskStatus[None]) -> None:
-        sock = trio.socket.socket(trio.socket.AF_UNIX)
-        await sock.bind(str(tmp_path / "older.sock"))
-        sock.listen()
-        task_status.started()
-        async with trio.SocketListener(sock) as listener:
-            while True:
-                async with await listener.accept() as stream:
-                    request = b""
-                    while b"\r\n\r\n" not in request:
-                        request += await stream.receive_some(65536)
-                    head, _, content = request.partition(b"\r\n\r\n")
-                    sized = re.search(rb"(?i)content-length: *([0-9]+)", head)
-                    assert sized is not None, head
-                    length = int(sized[1])
-                    while len(content) < length:
-                        content += await stream.receive_some(65536)
-                    bodies.append(json.loads(content))
-                    if unknown := [k for k in ("createdAt", "restartPolicy") if k in bodies[-1]]:
-                        status, body = (
-                            400,
-                            b'{"error":"unknown field \'%s\'"}' % unknown[0].encode(),
-                        )
-                    else:
-                        status, body = 201, b'{"id":"0123456789abcdef"}'
-                    answer = (
-                        f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n"
-                        "Connection: close\r\n\r\n"
-                    )
-                    await stream.send_all(answer.encode() + body)
+    def refused(body: dict[str, Any]) -> str | None:
+        unknown = [k for k in ("createdAt", "restartPolicy") if k in body]
+        return f"unknown field '{unknown[0]}'" if unknown else None
 
-    await nursery.start(older_target)
+    await nursery.start(_older_target, refused, tmp_path / "older.sock", bodies)
     target = Target(f"unix:{tmp_path / 'older.sock'}", answer_within=5, restore_within=5)
     created = "2026-12-03T10:00:00.000000001+00:00"
     with trio.fail_after(10):
@@ -540,6 +556,60 @@ async def test_a_target_older_than_created_at_in_the_offer_is_offered_without_it
             restart_policy=RestartPolicy("always"), created_at=created,
         )  # fmt: skip
     assert [body.get("createdAt") for body in bodies] == [created, None]
+    await target.aclose()
+
+
+#: The start's process of a container run with a terminal at a window's size (run -it).
+SIZED = StartProcess(terminal=True, console_size=ConsoleSize(height=30, width=100))
+
+
+@pytest.mark.parametrize(
+    ("knows_created_at", "process", "offered"),
+    [
+        # Between createdAt and consoleSize (2026-12-03): the size goes, the rest stays.
+        (True, SIZED, [{"terminal": True}]),
+        # Older than both: its one answer names both (unknown fields first, as its converter
+        # says them), and both go in one offer again.
+        (False, SIZED, [{"terminal": True}]),
+        # A start's process that gave the size alone: nothing of it is left to offer.
+        (True, StartProcess(console_size=ConsoleSize(height=30, width=100)), [None]),
+    ],
+)
+async def test_a_target_older_than_the_console_size_in_the_offer_is_offered_without_it(
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    knows_created_at: bool,
+    process: StartProcess,
+    offered: list[dict[str, Any] | None],
+) -> None:
+    """A container started with a terminal at a window's size (``ctr-trio run -it``, the
+    start's ``process.consoleSize``) keeps the size in its record, which the offer carries:
+    a target older than the field refuses it (400 ``unknown field 'consoleSize' in
+    process``, as such a daemon answers). The source offers again without the size, as
+    without createdAt: the move goes on (the restore takes the terminal's size from the
+    images, not from consoleSize). Before, the move failed with that 400."""
+    bodies: list[dict[str, Any]] = []
+
+    def refused(body: dict[str, Any]) -> str | None:
+        unknown = []
+        if not knows_created_at and "createdAt" in body:
+            unknown.append("unknown field 'createdAt'")
+        if "consoleSize" in body.get("process", {}):
+            unknown.append("unknown field 'consoleSize' in process")
+        return "; ".join(unknown) or None
+
+    await nursery.start(_older_target, refused, tmp_path / "older.sock", bodies)
+    target = Target(f"unix:{tmp_path / 'older.sock'}", answer_within=5, restore_within=5)
+    created = "2026-12-03T10:00:00.000000001+00:00"
+    with trio.fail_after(10):
+        opened = await target.open(
+            "tty", "/b", "m1", with_bundle=False, labels={}, auto_remove=False,
+            process=process, created_at=created,
+        )  # fmt: skip
+    assert opened == {"id": "0123456789abcdef"}
+    assert [body.get("process") for body in bodies] == [unstructure(process), *offered]
+    kept = created if knows_created_at else None
+    assert [body.get("createdAt") for body in bodies] == [created, kept]
     await target.aclose()
 
 
@@ -586,6 +656,94 @@ async def test_a_terminal_the_start_gave_moves_with_the_container(
         True,
         {"status": "running"},
     )
+
+
+async def test_a_container_run_with_a_terminal_s_size_moves_to_a_target_older_than_it(
+    start_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A container run with a terminal at a window's size (``ctr-trio run -it``: the
+    start's ``process.consoleSize``) moves to a target older than the field (before
+    2026-12-03), here the target daemon made to read as one did: it refuses the field in
+    the offer (400 ``unknown field 'consoleSize' in process``) and in the checkpoint's
+    ``process.json`` (which it cannot read: a 404 at the restore). The source offers again
+    without the size, and its dump keeps the start's process without it: the container
+    runs there with its terminal, as it had it. Before, the move failed at the open; with
+    the offer alone mended, at the restore (rolled back)."""
+    opened = incoming.Incoming.open
+    kept_process = checkpoints.kept_process
+
+    def open_older(self: incoming.Incoming, *args: Any, **options: Any) -> Any:
+        process = options.get("process")
+        if process is not None and process.console_size is not None:
+            raise InvalidRequest("unknown field 'consoleSize' in process")
+        return opened(self, *args, **options)
+
+    def kept_process_older(bundle: Path, name: str) -> checkpoints.KeptProcess | None:
+        file = checkpoints.checkpoints_dir(bundle) / name / checkpoints.PROCESS_NAME
+        if file.exists() and "consoleSize" in (json.loads(file.read_text())["process"] or {}):
+            raise NotFound(
+                f"checkpoint {name!r} has unreadable process.json: unknown field"
+                " 'consoleSize' in process"
+            )
+        return kept_process(bundle, name)
+
+    # Both daemons run here: only the target opens sessions and restores from checkpoints.
+    monkeypatch.setattr(incoming.Incoming, "open", open_older)
+    monkeypatch.setattr(checkpoints, "kept_process", kept_process_older)
+    source = await start_daemon(tmp_path / "state-a", listen=Listen(host="127.0.0.1", port=18968))
+    target = await start_daemon(tmp_path / "state-b", listen=Listen(host="127.0.0.1", port=18969))
+    given = {"terminal": True, "consoleSize": {"height": 30, "width": 100}}
+    await start_container(source.client, "tty", make_bundle(COUNTER), process=given)
+    await wait_output(source.client, "tty", "2")
+    with trio.fail_after(60):
+        steps = await migrate(source.client, "tty", to="127.0.0.1:18969")
+    assert steps[-1]["step"] == "done", steps
+    moved = (await target.client.get("/containers/tty")).json()
+    assert moved["process"] == {"terminal": True}, moved
+    assert (moved["processes"][0]["terminal"], run_status(moved["state"])) == (
+        True,
+        {"status": "running"},
+    )
+    assert (await source.client.get("/containers/tty")).status_code == 404
+    await target.client.delete("/containers/tty", params={"timeout": 0})
+
+
+async def test_a_terminal_s_size_moves_in_the_images_and_its_start_s_in_the_record(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A container run with a terminal at a window's size (``ctr-trio run -it``: the
+    start's ``process.consoleSize``) whose terminal was resized since: restored on the
+    target, its terminal has the size it had at the dump (CRIU's images carry it; the
+    target's runc restore does not apply ``consoleSize``), and the target's record keeps the
+    start's size, for a start again there (as the source's record did)."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    given = {"terminal": True, "consoleSize": {"height": 30, "width": 100}}
+    script = (
+        "echo started $(stty size); stty rows 40 cols 120; echo resized $(stty size);"
+        " until [ -e /tmp/moved ]; do sleep 0.1; done; echo moved $(stty size); sleep 100000"
+    )
+    await start_container(source.client, "tty", make_bundle(["sh", "-c", script]), process=given)
+    with trio.fail_after(30):
+        await wait_output(source.client, "tty", "started 30 100")
+        await wait_output(source.client, "tty", "resized 40 120")
+    with trio.fail_after(60):
+        steps = await migrate(source.client, "tty", to=f"unix:{target.socket}")
+    assert steps[-1]["step"] == "done", steps
+    moved = (await target.client.get("/containers/tty")).json()
+    assert moved["process"] == given
+    touched = await target.client.put(
+        "/containers/tty/processes", json={"args": ["touch", "/tmp/moved"]}
+    )
+    assert touched.status_code == 201, touched.text
+    with trio.fail_after(30):
+        await wait_output(target.client, "tty", "moved ")
+    logged = (await target.client.get("/containers/tty/logs")).text
+    said = [json.loads(line)["data"] for line in logged.splitlines()]
+    assert any("moved 40 120" in data for data in said), said
+    await target.client.delete("/containers/tty", params={"timeout": 0})
 
 
 async def test_a_target_that_refuses_leaves_the_container_running_here(
@@ -1648,3 +1806,67 @@ async def test_a_copy_the_user_takes_while_the_target_cannot_say_is_left_alone(
         assert (await source.client.get("/containers/counter")).json()["state"]["status"] == (
             "running"
         )
+
+
+@pytest.mark.parametrize("route", ["container", "process", "outside"])
+async def test_a_sigkill_during_a_migration_s_dump_ends_the_move(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, route: str
+) -> None:
+    """A SIGKILL to the init while the move's CRIU holds its tasks seized (the container
+    frozen by the move first): through the API (``PATCH`` or the process's signal), or from
+    outside the daemon (a shell's kill -9, the OOM killer's). The dying init waits for its
+    children, whose exits go to CRIU, which waits on it: before, the move hung until its
+    deadline (600 s by default), every command of the container waiting (this test's bound
+    before). The kill ends the dump now, at once through the API, 5 s after the init began
+    to die from outside: the move fails, rolled back (the target aborted its session: no
+    container, session, images or runc container there), its course on the event stream
+    closed (``checkpoint-failed``), and the container here is stopped by the kill (137), not
+    "left paused" (before the mend of the resume, the move said it could not resume it)."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    hold = HeldCriu(tmp_path, "network-lock")
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    client = source.client
+    created = await start_container(client, "k", bundle)
+    init = created["processes"][0]["pid"]
+    since = now()
+
+    async def kill() -> None:
+        if route == "container":
+            assert (await client.patch("/containers/k", json={"signal": "KILL"})).is_success
+        elif route == "process":
+            signal_9 = {"signal": 9}
+            assert (await client.post(f"/containers/k/process/{init}", json=signal_9)).is_success
+        else:  # not through the daemon at all
+            os.kill(init, signal.SIGKILL)
+
+    moved: list[list[dict[str, Any]]] = []
+
+    async def move() -> None:
+        moved.append(await migrate(client, "k", to=f"unix:{target.socket}"))
+
+    with hold, trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(move)
+            await hold.held()  # the tasks are seized, the container frozen by the move
+            await kill()
+        await hold.ended()
+        steps = moved[0]
+        killed = "cannot migrate container 'k': it was killed (SIGKILL) during the migration's"
+        assert [step["step"] for step in steps] == ["session", "freeze", "failed"], steps
+        assert steps[-1]["error"] == killed + " checkpoint", steps
+        assert steps[-1]["rolledBack"] is True, steps
+        assert await wait_exit(client, "k", init, since) == 137
+        ended = await next_event(
+            client, since=since, container_id="k",
+            match=lambda e: e["type"] in ("checkpoint-done", "checkpoint-failed"),
+        )  # fmt: skip
+    assert (ended["type"], ended["error"]) == ("checkpoint-failed", steps[-1]["error"]), ended
+    assert (await client.get("/containers/k")).json()["state"]["status"] == "stopped"
+    assert (await target.client.get("/containers/k")).status_code == 404
+    assert runc_ids(target.state_dir) == []
+    assert os.listdir(target.state_dir / "migrations") == []
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert leftovers(bundle) == []
+    assert runc_ids(source.state_dir) in ([], ["k"])  # stopped, until its delete
+    assert (await client.delete("/containers/k")).status_code == 200
+    assert runc_ids(source.state_dir) == []

@@ -1215,3 +1215,127 @@ async def test_a_server_killed_as_its_checkpoint_reserves_the_name_leaves_it_fre
     await _runs_on_thawed(daemon, init["pid"])
     response = await daemon.client.post("/containers/c/checkpoint/cp", json={"exit": False})
     assert response.status_code == 201, response.text
+
+
+async def _restore_events_until_restored(
+    client: httpx.AsyncClient, since: str, restore: Callable[[], Awaitable[httpx.Response]]
+) -> list[dict[str, Any]]:
+    """The container c's restore course events from ``since`` on, up to the end of a
+    ``restore`` made now (which succeeds): all the stream will ever say of those before."""
+    restored = await restore()
+    assert restored.status_code == 201, restored.text
+    events: list[dict[str, Any]] = []
+    params = {"since": since, "id": "c"}
+    async with client.stream("GET", "/events", params=params) as response:
+        async for line in response.aiter_lines():
+            event = json.loads(line)
+            if event["type"].startswith("restore-"):
+                events.append(event)
+            if event["type"] == "restore":
+                return events
+    raise AssertionError(f"the event stream ended: {events}")
+
+
+async def test_a_restore_that_ends_after_the_adoption_ends_its_course_once(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while its runc restore is held until the next server has
+    adopted (the runtime deadline and its grace passed), and the held restore then goes on:
+    the adoption's roll-back of the start (its record says created: a restore's record is
+    written before its restore-started) closes the restore's course (``restore-failed``)
+    before the late restore ends, and what that one does after (here it makes no process;
+    one that did would be undone by :meth:`Adoption._undo_late`) closes nothing again:
+    exactly one end, before the next restore's course. (Pinned: it was so.)"""
+    gated = GatedRunc(tmp_path, "restore", once=True)
+    daemon: DaemonProcess = await spawn_daemon(
+        "--runtime", str(gated.path), "--runtime-timeout", "1"
+    )
+    client = daemon.client
+    bundle = make_bundle(FOREVER)
+    await start_container(client, "c", bundle)
+    response = await client.post("/containers/c/checkpoint/cp", json={"exit": True})
+    assert response.status_code == 201, response.text
+    since = now()
+    restore = partial(
+        client.post, "/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"}
+    )
+    held = await _held_past_the_adoption(daemon, gated, restore)
+    assert (await client.get("/containers/c")).json()["state"]["status"] == "stopped"
+    async with gated.opened(held):  # the dead server's restore goes on, and ends
+        with trio.fail_after(20):
+            while gated.running():  # noqa: ASYNC110 (the wrapper's end: nothing to wait on)
+                await trio.sleep(0.02)
+    with trio.fail_after(30):
+        events = await _restore_events_until_restored(client, since, restore)
+    assert [(e["type"], e["checkpoint"]) for e in events] == [
+        ("restore-started", "cp"),
+        ("restore-failed", "cp"),
+        ("restore-started", "cp"),
+        ("restore-done", "cp"),
+    ], events
+    assert events[1]["error"] == (
+        "the server died during the restore: the next server rolled it back"
+    )
+    assert (await client.delete("/containers/c", params={"timeout": 0})).status_code == 200
+
+
+async def test_a_restore_whose_roll_back_fails_after_a_crash_ends_its_course_once(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while its runc restore is held; the next server's roll-back
+    of the start cannot finish (its runc delete held past the runtime deadline): it lists
+    the container stopped, for a DELETE to try again, and closes the restore's course with
+    ``restore-failed`` saying so, once. Before, only a roll-back that succeeded closed it:
+    this restore-started had no end on the stream."""
+    for name in ("restore", "delete"):
+        (tmp_path / name).mkdir()
+    restoring = GatedRunc(tmp_path / "restore", "restore", once=True)
+    deleting = GatedRunc(tmp_path / "delete", "delete", runc=str(restoring.path))
+    daemon: DaemonProcess = await spawn_daemon(
+        "--runtime", str(deleting.path), "--runtime-timeout", "1"
+    )
+    client = daemon.client
+    bundle = make_bundle(FOREVER)
+    async with deleting.opened(None):
+        await start_container(client, "c", bundle)
+        response = await client.post("/containers/c/checkpoint/cp", json={"exit": True})
+        assert response.status_code == 201, response.text
+    since = now()
+    restore = partial(
+        client.post, "/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"}
+    )
+
+    async def send() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await restore()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send)
+        await restoring.reached()
+        [held] = restoring.running()
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        with trio.fail_after(30):
+            await deleting.reached()  # the next server's roll-back, held past its deadline
+            await daemon.served(count + 1)
+    assert "it is listed stopped, for a DELETE to try again" in daemon.log.decode()
+    with trio.fail_after(10):
+        failed = await next_event(
+            client, since=since, container_id="c",
+            match=lambda e: e["type"] in ("restore-done", "restore-failed"),
+        )  # fmt: skip
+    assert (failed["type"], failed["checkpoint"]) == ("restore-failed", "cp"), failed
+    assert failed["error"] == (
+        "the server died during the restore: the next server could not roll it back, and"
+        " lists the container stopped (a DELETE tries again)"
+    )
+    async with restoring.opened(held), deleting.opened(None):
+        with trio.fail_after(20):
+            while restoring.running():  # noqa: ASYNC110 (the wrapper's end: nothing to wait on)
+                await trio.sleep(0.02)
+        with trio.fail_after(30):
+            events = await _restore_events_until_restored(client, since, restore)
+        assert [e["type"] for e in events] == [
+            "restore-started", "restore-failed", "restore-started", "restore-done",
+        ], events  # fmt: skip
+        assert (await client.delete("/containers/c", params={"timeout": 0})).status_code == 200

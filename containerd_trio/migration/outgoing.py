@@ -499,7 +499,7 @@ class Outgoing(Move):
             session,
             partial(
                 moving.dump, self.name, plan.options, parent, reserved=True,
-                deadline=plan.timeout,
+                deadline=plan.timeout, console_size=self.target.takes_console_size,
             ),
         )  # fmt: skip
         images = _size(checkpoints.checkpoints_dir(bundle) / self.name)

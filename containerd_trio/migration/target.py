@@ -15,7 +15,7 @@ from ..client.protocol import Answer, Request
 from ..client.trio_transport import TrioTransport
 from ..convert import structure, unstructure
 from ..errors import BadGateway
-from ..model import ContainerInfo, RestartPolicy, StartProcess
+from ..model import ContainerInfo, RestartPolicy, StartProcess, without_console_size
 from ..validation import is_id
 
 #: How long a request to the target is tried again while it refuses connections or answers
@@ -45,6 +45,10 @@ class Target:
         self.answer_within = answer_within
         self.restore_within = restore_within
         self._transport = TrioTransport(address, retry_for=RETRY_FOR)
+        #: False once the target refused ``consoleSize`` in the offer's process (older than
+        #: the field): the checkpoint it restores from must not carry it either (its
+        #: ``process.json``, which such a target cannot read: :meth:`open`).
+        self.takes_console_size = True
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -95,12 +99,19 @@ class Target:
         created_at: str | None = None,
     ) -> dict[str, Any]:
         """Open a session for the container. ``created_at``: its createdAt, which it keeps
-        there; a target older than it in the offer refuses the field it does not know (400,
-        as it refuses any), and is offered the rest again: the container gets a createdAt of
-        its own there, as it did before. (The other fields are sent only when they are not
-        the default, which any target takes; createdAt a container always has.)"""
+        there; ``process``'s consoleSize: the size its terminal had at its start, which a
+        start again there (or a restart by its policy) gives it again (the restore itself
+        takes the terminal's size from the images, as the container had it at the dump). A
+        target older than either field refuses the one it does not know (400, as it refuses
+        any: ``unknown field 'createdAt'``, ``unknown field 'consoleSize' in process``), and
+        is offered the rest again, without the fields it named: the container gets a
+        createdAt of its own there, as it did before, and its record there keeps the start's
+        process without the size (a start again there runs at the bundle's size). (The other
+        fields are sent only when they are not the default, which any target takes;
+        createdAt a container always has.) A target that refused consoleSize has
+        :attr:`takes_console_size` False."""
 
-        def offer(created_at: str | None) -> Request:
+        def offer(created_at: str | None, process: StartProcess | None) -> Request:
             return routes.open_migration(
                 container_id, bundle_path, checkpoint, with_bundle=with_bundle, labels=labels,
                 auto_remove=auto_remove, process=None if process is None else unstructure(process),
@@ -108,12 +119,26 @@ class Target:
                 restart_count=restart_count, created_at=created_at,
             )  # fmt: skip
 
-        try:
-            session = await self._call(offer(created_at), "open a migration session")
-        except TargetError as exc:
-            if created_at is None or exc.target_status != 400 or "'createdAt'" not in str(exc):
-                raise
-            session = await self._call(offer(None), "open a migration session")
+        while True:
+            try:
+                session = await self._call(offer(created_at, process), "open a migration session")
+                break
+            except TargetError as exc:
+                if exc.target_status != 400:
+                    raise
+                refused = str(exc)
+                dropped = False
+                if created_at is not None and "'createdAt'" in refused:
+                    created_at, dropped = None, True
+                if (
+                    process is not None
+                    and process.console_size is not None
+                    and ("'consoleSize' in process" in refused)
+                ):
+                    process, dropped = without_console_size(process), True
+                    self.takes_console_size = False
+                if not dropped:  # another field, or one offered again already: the move's
+                    raise
         # The address is the client's: what answers there may be anything, which must be
         # neither a 500 here nor a path segment of the requests that follow.
         migration = session.get("id") if isinstance(session, dict) else None
