@@ -2370,16 +2370,12 @@ def watch_table(text: str) -> list[dict[str, str]]:
     return [{name: line[a:b].strip() for name, a, b in bounds} for line in lines]
 
 
-async def test_stats_watch_is_a_live_table_until_ctrl_c(
-    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
-) -> None:
-    """Into a pipe, each table follows the last after a blank line, without a terminal's
-    control codes (tests/test_interactive.py has the terminal's redraw in place)."""
-    await client.post("/containers/busy", json={"bundlePath": str(make_bundle(BUSY))})
-    await client.post("/containers/quiet", json={"bundlePath": str(bundle)})
+async def _two_watched_tables(daemon: RunningDaemon, *options: str) -> str:
+    """What ``ctr-trio stats --watch OPTIONS``, a real process writing into a pipe, shows
+    until its second table, then a real SIGINT: it ends with 130 and nothing on stderr."""
     argv = [
         sys.executable, "-c", "from containerd_trio.client.cli import main; main()",
-        "--address", daemon.url, "stats", "--watch",
+        "--address", daemon.url, "stats", "--watch", *options,
     ]  # fmt: skip
     process = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -2396,7 +2392,17 @@ async def test_stats_watch_is_a_live_table_until_ctrl_c(
         if process.returncode is None:
             process.kill()
             await process.wait()
-    text = shown.decode()
+    return shown.decode()
+
+
+async def test_stats_watch_is_a_live_table_until_ctrl_c(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    """Into a pipe, each table follows the last after a blank line, without a terminal's
+    control codes (tests/test_interactive.py has the terminal's redraw in place)."""
+    await client.post("/containers/busy", json={"bundlePath": str(make_bundle(BUSY))})
+    await client.post("/containers/quiet", json={"bundlePath": str(bundle)})
+    text = await _two_watched_tables(daemon)
     assert "\x1b" not in text
     first, second = (watch_table(frame) for frame in text.split("\n\n")[:2])
     assert [row["CONTAINER ID"] for row in second] == ["busy", "quiet"]
@@ -2524,26 +2530,8 @@ async def test_stats_watch_takes_the_format_at_each_redraw(
     under docker's headers), as docker's streaming stats takes its --format; a real process,
     into a pipe, left with a real SIGINT."""
     await start_container(client, "busy", make_bundle(BUSY))
-    argv = [
-        sys.executable, "-c", "from containerd_trio.client.cli import main; main()",
-        "--address", daemon.url, "stats", "--watch", "--format", r"table {{.Name}}\t{{.PIDs}}",
-    ]  # fmt: skip
-    process = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert process.stdout is not None and process.stderr is not None
-        shown = b""
-        while shown.count(b"\n\n") < 2:  # each table ends with a blank line
-            chunk = await process.stdout.receive_some()
-            assert chunk, "stats --watch ended by itself"
-            shown += chunk
-        process.send_signal(signal.SIGINT)
-        assert await process.wait() == 130
-        assert await process.stderr.receive_some() == b""
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    first, second = shown.decode().split("\n\n")[:2]
+    text = await _two_watched_tables(daemon, "--format", r"table {{.Name}}\t{{.PIDs}}")
+    first, second = text.split("\n\n")[:2]
     assert [re.split(r" {3,}", line) for line in first.splitlines()] == [
         ["NAME", "PIDS"],
         ["busy", "1"],

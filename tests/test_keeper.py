@@ -554,11 +554,26 @@ def test_a_spawn_from_the_small_table_fails_as_a_direct_one() -> None:
     assert _spawned_output(True, ["echo", "after"], {}) == b"after\n"
 
 
-async def test_ctr_trio_logs_follow_goes_on_across_a_reload(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+async def _served_anew(daemon: DaemonProcess, how: str) -> None:
+    """A new server serves: the old one handed over (``reload``: it ends its streams whole) or
+    was killed (``crash``: kill -9 breaks them off mid-answer; the keeper serves again at
+    once)."""
+    if how == "crash":
+        await daemon.kill_server()
+        return
+    count = daemon.servings
+    assert (await daemon.client.post("/daemon/reload")).status_code == 202
+    await daemon.served(count + 1)  # the old server, and its streams, are gone
+
+
+@pytest.mark.parametrize("how", ["reload", "crash"])
+async def test_ctr_trio_logs_follow_goes_on_across_a_new_server(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, how: str
 ) -> None:
     """The hand-over ends the old server's follows cleanly, the container running on: logs -f
-    ended there with 0, as if the container had stopped. It follows again, missing nothing."""
+    ended there with 0, as if the container had stopped; a crash of the server (kill -9) broke
+    them off, and logs -f ended with 3 ("lost the connection"), the logger having written on.
+    It follows again, missing and repeating nothing."""
     daemon: DaemonProcess = await spawn_daemon()
     await start(daemon, "counted", make_bundle(list(FAST_COUNTER)))
     out, err = WrittenOutput(), io.StringIO()
@@ -577,24 +592,25 @@ async def test_ctr_trio_logs_follow_goes_on_across_a_reload(
             nursery.start_soon(follow)
             while not printed() and not codes:
                 await out.more.wait()
-            count = daemon.servings
-            assert (await daemon.client.post("/daemon/reload")).status_code == 202
-            await daemon.served(count + 1)  # the old server, and its follow, are gone
+            await _served_anew(daemon, how)
             target = (await counted(daemon.client, "counted"))[-1] + 20
             while not codes and printed()[-1] < target:
                 await out.more.wait()
-            assert not codes, f"logs -f ended at the reload: {codes}, {err.getvalue()!r}"
+            assert not codes, f"logs -f ended at the {how}: {codes}, {err.getvalue()!r}"
             response = await daemon.client.patch("/containers/counted", json={"signal": 9})
             assert response.status_code == 200
         assert codes == [0], err.getvalue()
     assert_gapless(printed())
 
 
-async def test_ctr_trio_events_go_on_across_a_reload(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+@pytest.mark.parametrize("how", ["reload", "crash"])
+async def test_ctr_trio_events_go_on_across_a_new_server(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, how: str
 ) -> None:
     """The hand-over ends the old server's event streams: ctr-trio events ended there with exit
-    3 ("closed the event stream"). It takes the stream up again: each event once, none lost."""
+    3 ("closed the event stream"); a crash of the server broke them off, exit 3 ("lost the
+    connection"). It takes the stream up again from the last event printed: each event once,
+    none lost."""
     daemon: DaemonProcess = await spawn_daemon()
     out, err = WrittenOutput(), io.StringIO()
     argv = ["--address", f"unix:{daemon.socket}", "--json", "events", "--since", now(), "-n", "4"]
@@ -611,49 +627,12 @@ async def test_ctr_trio_events_go_on_across_a_reload(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(follow)
             await start(daemon, "before", make_bundle(["true"]))
-            while "before" not in printed() and not codes:
+            while printed().count("before") < 2 and not codes:
                 await out.more.wait()
-            count = daemon.servings
-            assert (await daemon.client.post("/daemon/reload")).status_code == 202
-            await daemon.served(count + 1)  # the old server, and its stream, are gone
+            await _served_anew(daemon, how)
             await start(daemon, "after", make_bundle(["true"]))
-    assert codes == [0], f"events ended at the reload: {codes}, {err.getvalue()!r}"
+    assert codes == [0], f"events ended at the {how}: {codes}, {err.getvalue()!r}"
     assert printed() == ["before", "before", "after", "after"]  # start-container and exit
-
-
-async def test_ctr_trio_logs_follow_goes_on_across_a_crash_of_the_server(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
-) -> None:
-    """kill -9 of the server breaks its follows off mid-answer, and the keeper serves again
-    0.6 s later, the logger having written on: logs -f ended there, exit 3 ("lost the
-    connection"), the container running. It follows again, missing and repeating nothing."""
-    daemon: DaemonProcess = await spawn_daemon()
-    await start(daemon, "counted", make_bundle(list(FAST_COUNTER)))
-    out, err = WrittenOutput(), io.StringIO()
-    argv = ["--address", f"unix:{daemon.socket}", "logs", "-f", "counted"]
-    codes: list[int] = []
-
-    async def follow() -> None:
-        codes.append(await trio.to_thread.run_sync(cli.run, argv, out, err))
-        out.wake()
-
-    def printed() -> list[int]:
-        return [int(number) for number in out.getvalue().split()]
-
-    with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(follow)
-            while not printed() and not codes:
-                await out.more.wait()
-            await daemon.kill_server()  # its follow broken off, a new server serving
-            target = (await counted(daemon.client, "counted"))[-1] + 20
-            while not codes and printed()[-1] < target:
-                await out.more.wait()
-            assert not codes, f"logs -f ended at the crash: {codes}, {err.getvalue()!r}"
-            response = await daemon.client.patch("/containers/counted", json={"signal": 9})
-            assert response.status_code == 200
-        assert codes == [0], err.getvalue()
-    assert_gapless(printed())
 
 
 class _HeldOutput(WrittenOutput):
@@ -700,36 +679,6 @@ async def test_ctr_trio_logs_read_again_after_a_crash_of_the_server(
             out.go.set()
     assert codes == [0], f"logs ended at the crash: {codes}, {err.getvalue()!r}"
     assert [int(number) for number in out.getvalue().split()] == list(range(1, lines + 1))
-
-
-async def test_ctr_trio_events_go_on_across_a_crash_of_the_server(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
-) -> None:
-    """kill -9 of the server breaks its event streams off mid-answer: ctr-trio events ended
-    there with exit 3 ("lost the connection"), the keeper serving again at once. It takes the
-    stream up again from the last event printed: each event once, none lost."""
-    daemon: DaemonProcess = await spawn_daemon()
-    out, err = WrittenOutput(), io.StringIO()
-    argv = ["--address", f"unix:{daemon.socket}", "--json", "events", "--since", now(), "-n", "4"]
-    codes: list[int] = []
-
-    async def follow() -> None:
-        codes.append(await trio.to_thread.run_sync(cli.run, argv, out, err))
-        out.wake()
-
-    def printed() -> list[str]:
-        return [json.loads(line)["id"] for line in out.getvalue().splitlines()]
-
-    with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(follow)
-            await start(daemon, "before", make_bundle(["true"]))
-            while printed().count("before") < 2 and not codes:
-                await out.more.wait()
-            await daemon.kill_server()  # its stream broken off, a new server serving
-            await start(daemon, "after", make_bundle(["true"]))
-    assert codes == [0], f"events ended at the crash: {codes}, {err.getvalue()!r}"
-    assert printed() == ["before", "before", "after", "after"]  # start-container and exit
 
 
 @pytest.mark.parametrize("crowded", [False, True])
