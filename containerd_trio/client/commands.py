@@ -174,22 +174,11 @@ def containers_list(client: Client, args: argparse.Namespace, out: Output) -> in
 
 
 def _list_templated(containers: Iterable[Container], form: output.RowTemplate, out: Output) -> int:
-    """A line per container, or docker's table; a container the template does not fit (rare:
-    the header, all strings too, fit) is its error, the others printed, as inspect's."""
-    from .template import RenderError
-
-    rows = []
-    misfits = []
-    for container in containers:
-        try:
-            rows.append(form.cells(container))
-        except RenderError as exc:
-            misfits.append(f"{container['id']}: {exc}")
-    if form.is_table:
-        out.table(form.header, rows)
-    else:
-        for (line,) in rows:
-            out.line(line)
+    """A line per container, or docker's table; a container the template does not fit is its
+    error, the others printed, as inspect's."""
+    lines, misfits = form.lines(containers, lambda container: container["id"])
+    for line in lines:
+        out.line(line)
     for misfit in misfits:
         out.error(misfit)
     return EXIT_ERROR if misfits else EXIT_OK
@@ -308,8 +297,7 @@ def start_attached(client: Client, args: argparse.Namespace, out: Output, contai
     exits, whose status is ours, as ``run``'s session (:func:`_attach`). One running already
     is left running and attached to from now on, as docker's start -a attaches to it; a
     paused one is the daemon's 409; a restarting one has no process yet: said, as ``attach``
-    says it. No input: docker's needs
-    -i for that, which a start again does not take."""
+    says it. No input: docker's needs -i for that, which a start again does not take."""
     try:
         container = client.start_again(container_id)
         started = True

@@ -238,6 +238,24 @@ class RowTemplate:
         values = {name: field(item) for name, field in self._fields.items()}
         return [column.render(values) for column in self._columns]
 
+    def lines(
+        self, items: Iterable[Any], name: Callable[[Any], str]
+    ) -> tuple[list[str], list[str]]:
+        """The lines of ``items``, a line each, or docker's table (its header, the columns
+        aligned); and the errors (``NAME: why``) of the items the template does not fit (rare:
+        the header, all strings too, fits), left out, the others shown."""
+        from .template import RenderError
+
+        rows, misfits = [], []
+        for item in items:
+            try:
+                rows.append(self.cells(item))
+            except RenderError as exc:
+                misfits.append(f"{name(item)}: {exc}")
+        if self.is_table:
+            return table_lines(self.header, rows), misfits
+        return [line for (line,) in rows], misfits
+
 
 def _head(column: Template, headings: dict[str, str]) -> str:
     """A column's header, docker's: the template on the fields' names, through functions that

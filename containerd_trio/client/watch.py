@@ -70,17 +70,7 @@ def rendered(
     the rows the template did not fit (``ID: why``), left out, as ps leaves them."""
     if form is None:
         return table_lines(HEADERS, rows), []
-    from .template import RenderError
-
-    cells, misfits = [], []
-    for row in rows:
-        try:
-            cells.append(form.cells(row))
-        except RenderError as exc:
-            misfits.append(f"{row[0]}: {exc}")
-    if form.is_table:
-        return table_lines(form.header, cells), misfits
-    return [line for (line,) in cells], misfits
+    return form.lines(rows, itemgetter(0))
 
 
 HOME, CLEAR_LINE, CLEAR_BELOW, CLEAR_SCREEN = "\x1b[H", "\x1b[K", "\x1b[J", "\x1b[2J"
