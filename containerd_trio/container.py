@@ -44,6 +44,7 @@ import attrs
 import trio
 
 from . import beneath, cgroups, checkpoints, criu, procfs, restarts, timestamps
+from .beside import beside
 from .bundle import CONFIG_NAME, BundleConfig, exec_base, read_bundle, refused_rootfs
 from .cgroups import container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
@@ -1136,17 +1137,10 @@ class Container:
         self._dump_scope = scope
         try:
             with scope:
-                async with trio.open_nursery() as watching:
-                    watching.start_soon(self._end_dump_if_init_dies, scope)
-                    result = await dump()
-                    watching.cancel_scope.cancel()
-                return result
-        except BaseExceptionGroup as group:
-            # The dump's failure as it is, not in the nursery's group: its callers (a move's
-            # failed step) say its message.
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
+                # The dump's failure comes out as it is (beside's outcome), not in a group: its
+                # callers (a move's failed step) say its message.
+                watcher = partial(self._end_dump_if_init_dies, scope)
+                return (await beside(dump, watcher)).unwrap()
         finally:
             self._dump_scope = None
         killed = Conflict(
