@@ -1147,7 +1147,7 @@ class Container:
             f"cannot {action} container {self.id!r}: it was killed (SIGKILL) during {during}"
         )
         if progress is not None:
-            progress.ended_by_kill(killed.message)
+            progress.failed_outside(killed.message)
         raise killed
 
     async def pause(self) -> None:

@@ -111,11 +111,13 @@ class CriuProgress:
             self._publish(f"{kind}-done", **figures(seconds))
         return result.unwrap()
 
-    def ended_by_kill(self, error: str) -> None:
-        """``checkpoint-failed`` with ``error`` for the dump that a SIGKILL of its container's
-        init ended (its runc and CRIU killed, :meth:`dump` cancelled before it could say), if
-        its course is open on the stream: before, its ``checkpoint-started`` had no end
-        there, and a watcher of its course waited for good."""
+    def failed_outside(self, error: str) -> None:
+        """``checkpoint-failed`` with ``error`` for the dump that ended where :meth:`dump`
+        could not say it, if its course is open on the stream: one a SIGKILL of its
+        container's init ended (its runc and CRIU killed, :meth:`dump` cancelled), or one a
+        server left under way as it died and the next one undid (:func:`left_dump_failed`).
+        Before, its ``checkpoint-started`` had no end there, and a watcher of its course
+        waited for good."""
         started = _open_course(self.events, self.container_id, "checkpoint", self.checkpoint)
         if started is not None:
             seconds = _seconds_since(started, now_ns())
@@ -153,13 +155,8 @@ def left_dump_done(
 
 def left_dump_failed(events: EventBus, container_id: str, name: str) -> None:
     """``checkpoint-failed`` for the dump into ``name`` that a server left under way as it
-    died and the next one undid: before, its course stayed open on the stream for good (a
-    ``checkpoint-started``, then nothing), and a watcher waited for an end that never came."""
-    started = _open_course(events, container_id, "checkpoint", name)
-    if started is not None:
-        CriuProgress(events, container_id, name)._publish(
-            "checkpoint-failed", seconds=_seconds_since(started, now_ns()), error=LEFT_DUMP_ERROR
-        )
+    died and the next one undid (:meth:`CriuProgress.failed_outside`)."""
+    CriuProgress(events, container_id, name).failed_outside(LEFT_DUMP_ERROR)
 
 
 def left_restore_failed(
