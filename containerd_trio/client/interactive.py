@@ -230,8 +230,7 @@ class Session:
         self._terminations = 0
         self.status: int | None = None
         self._stdin_open = stdin
-        #: Our input went to the process (its end too), and whether it has a terminal.
-        self._took_stdin = stdin
+        #: Whether the process has a terminal (``tty``: ours may not be one).
         self._terminal_process = tty
         #: Input read while the connection was broken: sent once it is made again.
         self._unsent: list[bytes] = []
@@ -316,7 +315,7 @@ class Session:
         wait for good. A pipe's close is idempotent (the daemon drops a close of a stdin it no
         longer holds); a terminal's is its EOF character, which a second time would reach
         whatever reads the terminal next (the shell after a cat), so it is not said again."""
-        if self._took_stdin and not self._stdin_open and not self._terminal_process:
+        if self.stdin and not self._stdin_open and not self._terminal_process:
             self._send(ws, channels.close_stdin_frame())
 
     def _connect(self, query: dict[str, str]) -> WebSocket:
