@@ -27,6 +27,7 @@ import pytest
 import trio
 
 from containerd_trio import attach as attach_module
+from containerd_trio import procfs
 from containerd_trio.client import cli
 
 from .helpers import (
@@ -701,6 +702,13 @@ async def test_an_exec_it_session_goes_on_across_a_server_crash(
     assert await shell.status() == 2
 
 
+async def _stopped(pid: int) -> None:
+    """Until process ``pid`` is stopped: a SIGSTOP takes effect when the process next runs,
+    not when it is sent, and nothing signals that it has: look."""
+    while procfs.state(pid) != "T":  # noqa: ASYNC110 - no event to wait on: the kernel's
+        await trio.sleep(0.001)
+
+
 async def test_exec_i_input_and_its_end_reach_the_process_across_a_server_crash(
     spawn_daemon: Any, bundle: Path, plain_parent: None
 ) -> None:
@@ -729,6 +737,7 @@ async def test_exec_i_input_and_its_end_reach_the_process_across_a_server_crash(
             # ctr-trio stopped, so that the input and its end are there to read, and the dead
             # server's connection closed, when it goes on.
             process.send_signal(signal.SIGSTOP)
+            await _stopped(process.pid)  # before the input comes: a stop lands when it next runs
             await process.stdin.send_all(b"after\n")
             await process.stdin.aclose()
             await daemon.kill_server()
