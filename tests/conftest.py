@@ -6,15 +6,16 @@
 - Every test is bounded in time: each runs under ``trio.fail_after`` (60 s unless a
   ``deadline(seconds)`` marker says otherwise), and waits on events, never on sleeps.
 - Each test gets its own state dir (and so its own runc root): nothing leaks between tests.
-- ``make test`` runs two workers side by side (pytest-xdist): each gets cgroups of its own, and a
-  test looks only at what its own daemons made (their runc root, their processes, the cgroups
-  under its worker's), never at the whole machine's.
+- ``make test`` runs workers side by side (pytest-xdist): each test gets cgroups of its own, and
+  a test looks only at what its own daemons made (their runc root, their processes, the cgroups
+  under its own), never at the whole machine's.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -75,16 +76,20 @@ def _bounded(function: Callable[..., Any], seconds: float) -> Callable[..., Any]
     return bounded
 
 
-@pytest.fixture(scope="session", autouse=True)
-def cgroups_of_this_worker(worker_id: str) -> Iterator[None]:
-    """Under ``pytest -n 2`` (``make test``), each worker process runs its containers in
-    cgroups of its own (see :func:`~tests.helpers.enter_own_cgroups`); alone, it needs none."""
-    if worker_id == "master":
-        yield
-        return
-    entered = enter_own_cgroups(f"containerd-trio-tests-{worker_id}")
+@pytest.fixture(autouse=True)
+def cgroups_of_this_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test runs its containers in cgroups of its own (see
+    :func:`~tests.helpers.enter_own_cgroups`), entered before any other fixture and left after
+    all of them: two workers side by side, and a process an earlier test left behind (a held
+    CRIU that wakes up, a daemon that outlived its test), cannot freeze, limit or kill this
+    test's containers, which share their ids ("svc", "web") with other tests'. What is still
+    in them when the test is over is noted (:func:`~tests.helpers.leave_own_cgroups`)."""
+    entered = enter_own_cgroups(f"containerd-trio-test-{os.getpid()}-{next(_test_numbers)}")
     yield
-    leave_own_cgroups(entered)
+    leave_own_cgroups(entered, request.node.nodeid)
+
+
+_test_numbers = itertools.count()
 
 
 @pytest.fixture(autouse=True)

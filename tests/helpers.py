@@ -117,10 +117,12 @@ def enter_own_cgroups(name: str) -> list[Path]:
     """Move this process into a child cgroup ``name`` of its cgroup in every hierarchy; the
     cgroups made (or found), for :func:`leave_own_cgroups`.
 
-    Two test processes running side by side (``pytest -n 2``) each do it first: the tests give
-    their containers the same ids ("web"), and runc would otherwise put two workers' "web" into
-    one cgroup, where a pause of one freezes the other and a delete of one fails on the other's
-    processes. Each worker is then as a daemon on a host of its own."""
+    Each test does it first (``conftest.cgroups_of_this_test``): the tests give their
+    containers the same ids ("web"), and runc would otherwise put two workers' "web" into one
+    cgroup, where a pause of one freezes the other and a delete of one fails on the other's
+    processes; and a process an earlier test left (a held CRIU at its end, which writes the
+    freezer of the cgroup it dumped by its path) would reach a later test's container of the
+    same id. Each test is then as a daemon on a host of its own."""
     entered = []
     for controllers, directory in cgroups.process_cgroups("self"):
         parent = Path(directory)
@@ -135,13 +137,39 @@ def enter_own_cgroups(name: str) -> list[Path]:
     return entered
 
 
-def leave_own_cgroups(entered: Sequence[Path]) -> None:
+#: Where :func:`leave_own_cgroups` notes the processes a test left in its cgroups, if set.
+LEFTOVERS_ENV = "CONTAINERD_TRIO_TEST_LEFTOVERS"
+
+
+def leave_own_cgroups(entered: Sequence[Path], test: str = "") -> None:
     """Back into the parents of the cgroups :func:`enter_own_cgroups` entered, which are
-    removed if nothing was left in them."""
+    removed if nothing was left in them. What was (a process of ``test``'s still running: a
+    session's browser, or a leak) is appended to the file ``$CONTAINERD_TRIO_TEST_LEFTOVERS``
+    names, when it names one."""
+    left: set[int] = set()
     for own in entered:
         (own.parent / "cgroup.procs").write_text(str(os.getpid()))
-        with contextlib.suppress(OSError):
+        try:
             own.rmdir()
+        except OSError:
+            with contextlib.suppress(OSError):
+                left.update(int(pid) for pid in (own / "cgroup.procs").read_text().split())
+    if left and (notes := os.environ.get(LEFTOVERS_ENV)):
+        lines = [
+            f"{test} {entered[0].name} {pid} {procfs.state(pid)} parent {procfs.parent(pid)}"
+            f" {_command_line(pid)}\n"
+            for pid in sorted(left)
+        ]
+        with open(notes, "a") as file:
+            file.writelines(lines)
+
+
+def _command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            return file.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "(gone)"
 
 
 # --- answers, events, runc and /proc ---------------------------------------------------------
@@ -257,6 +285,33 @@ async def wait_catching(pid: int, signum: int) -> None:
         if int(caught, 16) & bit:
             return
         await trio.sleep(0.01)
+
+
+def process_report(pid: int) -> str:
+    """What a test that waited in vain on process ``pid`` says of it and of the processes
+    under it: each one's state, kernel wait channel, freezer state and command line."""
+    lines = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        fields = procfs.status_fields(current, ("State", "SigPnd", "ShdPnd", "SigCgt"))
+        if fields is None:
+            lines.append(f"{current}: gone")
+            continue
+        freezer = cgroups.process_cgroup(current, "freezer")
+        frozen = _read_or(f"{freezer}/freezer.state") if freezer else "-"
+        wchan = _read_or(f"/proc/{current}/wchan")
+        lines.append(f"{current}: {fields} wchan={wchan} freezer={frozen} {_command_line(current)}")
+        todo.extend(procfs.children(current))
+    return "; ".join(lines)
+
+
+def _read_or(path: str) -> str:
+    try:
+        with open(path) as file:
+            return file.read().strip()
+    except OSError as exc:
+        return f"({exc.strerror})"
 
 
 def pid_alive(pid: int) -> bool:

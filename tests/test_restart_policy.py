@@ -33,6 +33,7 @@ from .helpers import (
     copy_checkpoint,
     next_event,
     now,
+    process_report,
     recorded_container,
     run_status,
     runc_ids,
@@ -684,8 +685,14 @@ async def _restart_held(
     pid: int = started[0]["processes"][0]["pid"]
     await wait_catching(pid, signal.SIGUSR1)
     os.kill(pid, signal.SIGUSR1)  # not the daemon's signal: no user's stop
-    with trio.fail_after(10):
-        await gated.reached()  # the restart's runc run
+    try:
+        with trio.fail_after(10):
+            await gated.reached()  # the restart's runc run
+    except trio.TooSlowError:
+        state = (await daemon.client.get(f"/containers/{container_id}")).text
+        raise AssertionError(
+            f"no restart in 10 s; the init: {process_report(pid)}; the container: {state}"
+        ) from None
     return daemon, gated, pid
 
 
