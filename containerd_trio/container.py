@@ -52,7 +52,7 @@ from .children import end_process
 from .convert import dump_json, unstructure
 from .criu_progress import CriuProgress
 from .errors import Conflict, DaemonError, NotFound, RuntimeTimeout
-from .events import EventBus
+from .events import STOPPING_ERROR, EventBus
 from .keeperlink import CustodyRequest, KeeperLink
 from .metrics import Metrics
 from .model import (
@@ -1132,7 +1132,9 @@ class Container:
         and a 409 that says the container was killed ``during`` it. Before, a migration's
         dump was neither: the kill deadlocked with CRIU until the move's deadline (600 s by
         default), the move and every command of the container waiting; and a checkpoint's
-        killed dump left its ``checkpoint-started`` without an end."""
+        killed dump left its ``checkpoint-started`` without an end. So did one a stopping
+        daemon cancelled (its cancel reaches the progress's companion task too, and ends
+        :meth:`CriuProgress.dump` before it can say it): its course ends here."""
         scope = trio.CancelScope()
         self._dump_scope = scope
         try:
@@ -1141,6 +1143,10 @@ class Container:
                 # callers (a move's failed step) say its message.
                 watcher = partial(self._end_dump_if_init_dies, scope)
                 return (await beside(dump, watcher)).unwrap()
+        except BaseException:
+            if progress is not None:  # a no-op where the dump said its end itself
+                progress.failed_outside(STOPPING_ERROR)
+            raise
         finally:
             self._dump_scope = None
         killed = Conflict(

@@ -33,12 +33,16 @@ log = logging.getLogger(__name__)
 _BASE_FIELDS = ("type", "id", "pid", "status", "timestamp")
 
 
+#: The ``error`` of a ``*-failed`` event for what a stopping daemon cancelled.
+STOPPING_ERROR = "cancelled: the daemon is stopping"
+
+
 def error_field(error: BaseException) -> str:
     """The ``error`` of a ``*-failed`` event (a checkpoint's, a restore's, a restart's): the
     first line of what went wrong."""
     text = error.message if isinstance(error, DaemonError) else str(error)
     if isinstance(error, trio.Cancelled):
-        text = "cancelled: the daemon is stopping"
+        text = STOPPING_ERROR
     return (text.strip().splitlines() or [type(error).__name__])[0]
 
 

@@ -778,3 +778,42 @@ async def test_a_checkpoint_being_restored_from_is_not_deleted(
         assert answers[0].status_code == 504, answers[0].text  # the held CRIU, at its deadline
     assert (await client.delete("/containers/c/checkpoint/cp")).status_code == 200
     assert not (bundle / "checkpoints" / "cp").exists()
+
+
+async def test_a_dump_under_way_as_the_daemon_stops_ends_its_course(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A daemon stopped (SIGTERM, ``systemctl stop``) while a checkpoint's dump runs cancels
+    the dump; the event log then says the dump failed, as the daemon is stopping. Before,
+    its ``checkpoint-started`` had no end there: a watcher of the course (``ctr-trio
+    events``, the status page) saw a checkpoint under way forever, the next daemon too. (A
+    stop lets the commands under way finish within twice the runtime deadline: 2 s here.)"""
+    daemon = await start_daemon(runtime_timeout=1)
+    hold = HeldCriu(tmp_path, "network-lock")
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    await start_container(daemon.client, "k", bundle)
+    since = now()
+    answers: list[httpx.Response | Exception] = []
+
+    async def ask() -> None:
+        try:
+            answers.append(await checkpoint(daemon.client, "k", "cp", timeout=60))
+        except httpx.HTTPError as exc:  # the daemon went away before it answered
+            answers.append(exc)
+
+    with hold, trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask)
+            await hold.held()  # the tasks are seized
+            await daemon.stop()
+    again = await start_daemon(daemon.config.state_dir)
+    with trio.fail_after(10):
+        ended = await next_event(
+            again.client, since=since, container_id="k",
+            match=lambda e: e["type"] in ("checkpoint-done", "checkpoint-failed"),
+        )  # fmt: skip
+    assert (ended["type"], ended["error"]) == (
+        "checkpoint-failed",
+        "cancelled: the daemon is stopping",
+    ), ended
+    assert ended["checkpoint"] == "cp"
