@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 
+import attrs
 import trio
 
 _ROOT = "/sys/fs/cgroup"
@@ -70,6 +71,63 @@ def process_cgroup(pid: int | str, controller: str) -> str | None:
         if controller in controllers.split(","):
             return directory
     return None
+
+
+@attrs.frozen
+class CgroupPlace:
+    """Where runc puts a container's cgroup in one hierarchy (the v1 freezer's where there
+    is one, else cgroup v2's), to see at a start whether a process is there already.
+
+    runc names a container's cgroup after its id unless the bundle's ``linux.cgroupsPath``
+    says otherwise, under the cgroup of the process that runs it (cgroup v2: under that
+    cgroup's parent, which holds no process). Two daemons of one host (a second one for a
+    migration, a test daemon) starting a container of the same id so put both into one
+    cgroup, and runc 1.1 says nothing (1.2 refuses: "container's cgroup is not empty"):
+    a pause of one froze the other, a delete of one (``runc kill --all``) killed the
+    other's processes. A start into a cgroup that holds processes is refused instead.
+
+    Made once per daemon: reading ``/proc/self/cgroup`` costs 50 us, the look at a start
+    5 (a failed ``open``)."""
+
+    #: The hierarchy's mount point: an absolute ``cgroupsPath`` is from there.
+    mount: str
+    #: Where runc puts a relative one (the id).
+    base: str
+
+    @classmethod
+    def of_self(cls) -> CgroupPlace | None:
+        """The place for containers this process runs runc for (the server shares the
+        keeper's cgroups); None where no hierarchy is known."""
+        memberships = dict(_memberships("self"))
+        for controllers, own in memberships.items():
+            if "freezer" in controllers.split(","):
+                mount = _mount(controllers)
+                return cls(mount, f"{mount}{own.rstrip('/')}")
+        unified = memberships.get("")
+        if unified is None:
+            return None
+        mount = _mount("")
+        return cls(mount, f"{mount}{os.path.dirname(unified.rstrip('/') or '/').rstrip('/')}")
+
+    def held(self, container_id: str, cgroups_path: str | None) -> tuple[str, int] | None:
+        """The cgroup runc would put the container in and the number of processes in it, if
+        there are any (another's: none of this daemon's containers is there before its
+        start, and a start that failed killed what it left)."""
+        name = cgroups_path or container_id
+        directory = (
+            f"{self.mount}/{name.lstrip('/')}" if name.startswith("/") else f"{self.base}/{name}"
+        )
+        try:
+            procs = os.open(f"{directory}/cgroup.procs", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None  # not there: the usual case
+        try:
+            pids = os.read(procs, 65536).split()
+        except OSError:
+            return None
+        finally:
+            os.close(procs)
+        return (directory, len(pids)) if pids else None
 
 
 def _freezer(pid: int | str) -> str | None:

@@ -46,7 +46,7 @@ import trio
 from . import beneath, cgroups, checkpoints, criu, procfs, restarts, timestamps
 from .beside import beside
 from .bundle import CONFIG_NAME, BundleConfig, exec_base, read_bundle, refused_rootfs
-from .cgroups import container_cgroups, remove_cgroups
+from .cgroups import CgroupPlace, container_cgroups, remove_cgroups
 from .checkpoints import CheckpointInfo
 from .children import end_process
 from .convert import dump_json, unstructure
@@ -130,6 +130,9 @@ class ContainerContext:
     #: Told of a container with a restart policy whose init has exited (it is stopped, and
     #: saved so): the supervisor starts it again if the policy says so.
     restart_exited: Callable[[Container], None]
+    #: Where runc puts the containers' cgroups, to refuse a start into one that holds
+    #: another's processes (None: no hierarchy known).
+    cgroup_place: CgroupPlace | None = None
     #: Numbers for process keys; the server's start time keeps them apart from an earlier
     #: server's keys that the keeper may still hold.
     _serial: Iterator[int] = attrs.field(factory=lambda: itertools.count(timestamps.now_ns()))
@@ -485,6 +488,8 @@ class Container:
             self._adopt(launch)
             return
         bundle_config = launch.config or read_bundle(self.bundle)
+        cgroups_path = launch.cgroups_path if isinstance(launch, Restore) else None
+        self._refuse_held_cgroup(cgroups_path or bundle_config.cgroups_path)
         self.resources = bundle_config.resources
         limited = bundle_config.memory_limited
         # What runs: the bundle's process, or the start's laid over it. Its terminal decides
@@ -536,7 +541,6 @@ class Container:
             _close_stdin_pipe(custody, ours=True)
             self._ctx.keeper.drop(key)
             restore = isinstance(launch, Restore)
-            cgroups_path = launch.cgroups_path if isinstance(launch, Restore) else None
             await self._undo_start(
                 pid_file,
                 cgroups_path or bundle_config.cgroups_path,
@@ -610,6 +614,22 @@ class Container:
         self._writing[key] = process
         self._ctx.processes.add(process)
         return process
+
+    def _refuse_held_cgroup(self, cgroups_path: str | None) -> None:
+        """409 if the cgroup runc would put this container in holds processes already: another
+        container's of the same id (another daemon's on this host, see
+        :class:`~containerd_trio.cgroups.CgroupPlace`), which a pause of this one would
+        freeze and a delete of it kill."""
+        place = self._ctx.cgroup_place
+        if place is None or (held := place.held(self.id, cgroups_path)) is None:
+            return
+        directory, count = held
+        raise Conflict(
+            f"cannot start container {self.id!r}: its cgroup {directory} holds"
+            f" {count} process{'es' if count > 1 else ''} of another container (one of the"
+            " same id, another daemon's on this host?); give it another id, or a"
+            " linux.cgroupsPath of its own in its bundle's config.json"
+        )
 
     async def _undo_start(
         self, pid_file: Path, cgroups_path: str | None, *, keep_directory: bool = False

@@ -42,7 +42,7 @@ from .archive.paths import (
     rootfs_root,
 )
 from .bundle import BundleConfig, check_config, check_startable, read_config
-from .cgroups import release_killed
+from .cgroups import CgroupPlace, release_killed
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
 from .container import (
@@ -215,6 +215,7 @@ class Supervisor:
                 checkpoint_timeout=self.config.checkpoint_timeout,
                 remove_exited=self._remove_exited,
                 restart_exited=self._restart_exited,
+                cgroup_place=CgroupPlace.of_self(),
             )
             self.config.pid_dir.mkdir(parents=True, exist_ok=True)
             async with trio.open_nursery() as nursery:

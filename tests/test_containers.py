@@ -1161,3 +1161,32 @@ async def _wait_listed(client: httpx.AsyncClient, container_id: str) -> dict[str
     assert event["id"] == container_id
     got: dict[str, Any] = (await client.get(f"/containers/{container_id}")).json()
     return got
+
+
+async def test_a_container_of_an_id_another_daemon_runs_on_this_host_is_refused(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """runc puts a container's cgroup under the cgroup of the process that runs it, named
+    after its id: two daemons of one host (a second one for a migration) starting "web" put
+    both into one cgroup, where a pause of one froze the other and a delete of one (runc
+    kill --all) killed the other's processes. The second start is a 409 that says why;
+    nothing of it is left; the first runs on, untouched; once it is gone the id is free."""
+    first = await start_daemon(tmp_path / "first")
+    second = await start_daemon(tmp_path / "second")
+    running = await start_container(first.client, "web", make_bundle())
+    pid = running["processes"][0]["pid"]
+    refused = await second.client.post("/containers/web", json={"bundlePath": str(make_bundle())})
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error.startswith("cannot start container 'web': its cgroup "), error
+    assert "holds 1 process of another container" in error, error
+    assert (await second.client.get("/containers/web")).status_code == 404
+    assert runc_ids(second.config.state_dir) == []
+    assert (await second.client.get("/state")).json()["containers"] == []
+    # The first's container was not touched by the refused start's clean-up.
+    assert pid_alive(pid)
+    assert (await first.client.get("/containers/web")).json()["state"]["status"] == "running"
+    assert (await first.client.delete("/containers/web", params={"timeout": 0})).is_success
+    again = await second.client.post("/containers/web", json={"bundlePath": str(make_bundle())})
+    assert again.status_code == 201, again.text
+    assert (await second.client.delete("/containers/web", params={"timeout": 0})).is_success
