@@ -34,6 +34,7 @@ from .helpers import (
     DaemonProcess,
     GatedRunc,
     RunningDaemon,
+    cgroup_snapshot,
     daemon_config,
     enter_own_cgroups,
     leave_own_cgroups,
@@ -70,8 +71,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _bounded(function: Callable[..., Any], seconds: float) -> Callable[..., Any]:
     @functools.wraps(function)
     async def bounded(*args: Any, **kwargs: Any) -> Any:
-        with trio.fail_after(seconds):
-            return await function(*args, **kwargs)
+        try:
+            with trio.fail_after(seconds):
+                return await function(*args, **kwargs)
+        except Exception as exc:  # not a skip (pytest's are BaseExceptions)
+            # Before the fixtures' teardown stops the test's daemons: what was running then.
+            exc.add_note(cgroup_snapshot(_test_cgroups))
+            raise
 
     return bounded
 
@@ -85,11 +91,15 @@ def cgroups_of_this_test(request: pytest.FixtureRequest) -> Iterator[None]:
     test's containers, which share their ids ("svc", "web") with other tests'. What is still
     in them when the test is over is noted (:func:`~tests.helpers.leave_own_cgroups`)."""
     entered = enter_own_cgroups(f"containerd-trio-test-{os.getpid()}-{next(_test_numbers)}")
+    _test_cgroups[:] = entered
     yield
+    _test_cgroups.clear()
     leave_own_cgroups(entered, request.node.nodeid)
 
 
 _test_numbers = itertools.count()
+#: The running test's cgroups, for a failure's snapshot (:func:`_bounded`).
+_test_cgroups: list[Path] = []
 
 
 @pytest.fixture(autouse=True)

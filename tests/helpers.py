@@ -164,6 +164,28 @@ def leave_own_cgroups(entered: Sequence[Path], test: str = "") -> None:
             file.writelines(lines)
 
 
+def cgroup_snapshot(entered: Sequence[Path]) -> str:
+    """What runs in a test's cgroups (:func:`enter_own_cgroups`) and its containers' under
+    them, for a failed test to say: each process's state, kernel wait channel and command
+    line (the daemon's, a runc under way, the containers'), each cgroup's freezer state. A
+    test that timed out waiting then says what everything was doing."""
+    freezers = [own for own in entered if str(own).startswith("/sys/fs/cgroup/freezer/")]
+    top = (freezers or list(entered) or [None])[0]
+    if top is None:
+        return "no cgroups of its own"
+    lines = [f"what ran in {top} as the test failed:"]
+    for directory in [top, *sorted(d for d in top.iterdir() if d.is_dir())]:
+        frozen = _read_or(f"{directory}/freezer.state")
+        lines.append(f"  {directory.name} (freezer {frozen}):")
+        for pid in _read_or(f"{directory}/cgroup.procs").split():
+            if not pid.isdigit():
+                continue
+            state = procfs.status_fields(int(pid), ("State",))
+            wchan = _read_or(f"/proc/{pid}/wchan")
+            lines.append(f"    {pid} {state} {wchan} {_command_line(int(pid))[:160]}")
+    return "\n".join(lines)
+
+
 def _command_line(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as file:

@@ -749,11 +749,17 @@ async def test_a_terminal_s_size_moves_in_the_images_and_its_start_s_in_the_reco
 async def test_a_target_that_refuses_leaves_the_container_running_here(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
-    """The target already runs a container of that id: 502 before anything starts."""
+    """The target already runs a container of that id: 502 before anything starts. (The
+    target's has a cgroup of its own: two daemons of one host cannot both run a container of
+    one id in the cgroup runc names after it.)"""
     source, target = await two_daemons(spawn_daemon, tmp_path)
     bundle = make_bundle(COUNTER)
     await start_container(source.client, "twin", bundle)
-    await start_container(target.client, "twin", make_bundle(COUNTER))
+
+    def own_cgroup(config: dict[str, Any]) -> None:
+        config["linux"]["cgroupsPath"] = "twin-on-the-target"
+
+    await start_container(target.client, "twin", make_bundle(COUNTER, edit=own_cgroup))
     response = await source.client.post(
         "/containers/twin/migrate", json={"to": f"unix:{target.socket}"}
     )
