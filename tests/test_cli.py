@@ -1530,6 +1530,46 @@ async def test_numbers_past_what_any_field_takes_are_usage_errors_naming_the_opt
     assert parsed.pids_limit == cli.MAX_NUMBER == 2**63 - 1
 
 
+async def test_cpus_past_the_daemon_s_machine_are_a_usage_error_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """``run --cpus 3`` on a machine of 2 CPUs started the container with a quota of 3 CPUs
+    (the kernel takes any quota), and ``update --cpus 3`` set one; docker's daemon refuses
+    them, ``Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available``. So does
+    ctr-trio now, a usage error naming the option and the range of the daemon's machine
+    (``machine.cpus``), before the start or the update; below 0.01 too. 0 stays no limit."""
+    with trio.fail_after(60):
+        available = (await client.get("/state")).json()["machine"]["cpus"]
+        says = (
+            f"error: argument --cpus: {{}} is out of range: the range of CPUs is from 0.01 to"
+            f" {available:.2f}, as there are only {available} CPUs available"
+        )
+        for argv, given in [
+            (["run", "-d", "--cpus", str(available + 1), "-b", str(bundle), "big"], available + 1),
+            (["run", "-d", "--cpus", "0.005", "-b", str(bundle), "tiny"], 0.005),
+            (["start", "--cpus", "1000", "-b", str(bundle), "big"], 1000),
+        ]:
+            refused = await ctr(*argv)
+            assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), (argv, refused)
+            assert says.format(f"{given:g}") in refused.err, (argv, refused.err)
+        listed = (await client.get("/state")).json()["containers"]
+        assert listed == [], listed  # none was started
+
+        # The machine's count itself is in range, and so is 0, which lifts the limit.
+        await ok(ctr, "run", "-d", "--cpus", str(available), "-b", str(bundle), "web")
+        before = (await client.get("/containers/web")).json()["resources"]
+        assert before["cpu"]["quota"] == available * commands.CPU_PERIOD, before
+        for too_many in (str(available + 0.5), "0.001"):
+            refused = await ctr("update", "web", "--cpus", too_many)
+            assert refused.code == cli.EXIT_USAGE, refused
+            assert says.format(too_many) in refused.err, refused.err
+        assert (await client.get("/containers/web")).json()["resources"] == before
+        await ok(ctr, "update", "web", "--cpus", "0.01")
+        await ok(ctr, "update", "web", "--cpus", "0")
+        after = (await client.get("/containers/web")).json()["resources"]
+        assert after.get("cpu", {}).get("quota", -1) == -1, after
+
+
 async def test_numbers_are_ascii_digits_only_as_the_daemon_reads_them() -> None:
     """`exec --user ٩` ran as uid 9: int() and float() read other scripts' digits (and white
     space around them, `_` between them). Every option's number is read as the daemon reads

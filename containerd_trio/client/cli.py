@@ -35,6 +35,7 @@ from .commands import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    DaemonCheck,
     Handler,
 )
 from .output import CONTAINER_HEADERS, PROG, Output, RowTemplate
@@ -629,6 +630,8 @@ def _define_limits(parser: Parser) -> None:
     parser.add_argument(
         "--pids-limit", type=_whole, metavar="N", help="most processes at once; -1 for none"
     )
+    # --cpus within the daemon's machine's CPUs, as docker's daemon checks it.
+    parser.set_defaults(daemon_check=commands.cpus_problem)
 
 
 #: The options of :func:`_define_limits`, as argparse names them and as written.
@@ -1622,6 +1625,14 @@ def run(
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
         ) as client:
+            # The checks that need the daemon's word (--cpus: its machine's CPUs), usage
+            # errors as the others, before the command's own request.
+            check_with: DaemonCheck | None = getattr(args, "daemon_check", None)
+            if check_with is not None and (problem := check_with(client, args)) is not None:
+                try:
+                    command_parser.error(problem)
+                except SystemExit as exc:
+                    return exc.code if isinstance(exc.code, int) else EXIT_USAGE
             handler: Handler = args.handler
             return handler(client, args, out)
     except ApiError as exc:

@@ -42,6 +42,8 @@ EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 128 + 2  # SIGINT
 
 Handler = Callable[["Client", argparse.Namespace, Output], int]
+#: A check of a command's arguments that needs the daemon's word: the problem, a usage error.
+DaemonCheck = Callable[["Client", argparse.Namespace], "str | None"]
 
 
 def for_each(
@@ -842,6 +844,31 @@ def resource_change(args: argparse.Namespace) -> Resources:
     if args.pids_limit is not None:
         change["pids"] = {"limit": args.pids_limit}
     return cast("Resources", change)
+
+
+#: The fewest CPUs ``--cpus`` takes, docker's (its daemon refuses NanoCPUs below 10^7): 0 is
+#: no limit, and anything between would be a quota of under 1000 us a period.
+MIN_CPUS = 0.01
+
+
+def cpus_problem(client: Client, args: argparse.Namespace) -> str | None:
+    """``--cpus`` past the daemon's machine (or below :data:`MIN_CPUS`), refused as docker's
+    daemon refuses its NanoCPUs: ``Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs
+    available``. Checked here, not by the daemon: its API takes the OCI quota and period, which
+    docker takes past the host's CPUs too (``--cpu-quota``), and only ``--cpus`` says a number
+    of CPUs. The count is the daemon's (``GET /state``'s ``machine.cpus``), not this machine's,
+    asked only where it decides: every machine has one CPU."""
+    cpus: float | None = getattr(args, "cpus", None)
+    if not cpus or MIN_CPUS <= cpus <= 1:
+        return None  # not given, 0 (no limit), or within any machine's range
+    available = client.state()["machine"]["cpus"]
+    if MIN_CPUS <= cpus <= available:
+        return None
+    return (
+        f"argument --cpus: {cpus:g} is out of range: the range of CPUs is from {MIN_CPUS:.2f}"
+        f" to {available:.2f}, as there are only {available} CPUs available (the daemon's"
+        " machine)"
+    )
 
 
 def containers_update(client: Client, args: argparse.Namespace, out: Output) -> int:
