@@ -758,7 +758,6 @@ async def test_start_of_ids_alone_starts_stopped_containers_again_as_docker_s(
         # are a command: tests/test_start_process.py).
         for argv, message in [
             (["start", "-e", "X=1", "again"], "without -b/--bundle"),
-            (["start", "-i", "again"], "without -b/--bundle"),
             (["start", "-t", "again"], "without -b/--bundle"),
             (["start", "-l", "k=v", "again"], "without -b/--bundle"),
             (["start", "--checkpoint", "c1", "again"], "without -b/--bundle"),
@@ -825,7 +824,8 @@ async def test_start_attach_of_a_stopped_container_follows_its_run_as_docker_s(
 
     for bad, says in (
         (["-a", "job", "web"], "-a attaches to one container: give one ID"),
-        (["-a", "-i", "job"], "-i without -b/--bundle"),
+        (["-a", "-t", "job"], "-t without -b/--bundle"),
+        (["-i", "job", "web"], "-i attaches to one container: give one ID"),
     ):
         refused = await ctr("start", *bad)
         assert refused.code == cli.EXIT_USAGE, (bad, refused)

@@ -283,8 +283,8 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
     """``start``: with ``-b``, a container from its bundle, as :func:`containers_run` (``-a``,
     ``-i``, ``-t`` to stay attached); ``ID...`` alone, docker's start: each stopped container
     again (:func:`start_again`), its id printed as given, as ``stop`` prints it."""
-    if args.bundle is None and args.attach:
-        [container_id] = args.ids  # the parser's: -a takes one
+    if args.bundle is None and (args.attach or args.interactive):
+        [container_id] = args.ids  # the parser's: -a and -i take one
         return start_attached(client, args, out, container_id)
     if args.bundle is None:
         return each_container(
@@ -299,7 +299,21 @@ def start_attached(client: Client, args: argparse.Namespace, out: Output, contai
     exits, whose status is ours, as ``run``'s session (:func:`_attach`). One running already
     is left running and attached to from now on, as docker's start -a attaches to it; a
     paused one is the daemon's 409; a restarting one has no process yet: said, as ``attach``
-    says it. No input: docker's needs -i for that, which a start again does not take."""
+    says it. With ``-i`` (docker's ``start -ai``), our input goes to the init's stdin, if its
+    start kept it open (``stdin``, run -i: the daemon's record keeps it, and the start again
+    opens it again), as docker's start -i attaches its stdin only where the container's
+    OpenStdin says so: the API gives a started-again init the stdin its first start asked
+    for, no other."""
+    if (
+        args.interactive
+        and not _stdin_is_terminal()
+        and _input_goes_to_a_terminal(client.container(container_id))
+    ):
+        # Our input's end would reach its terminal as Ctrl-D (a shell exits, the container
+        # with it): refused before the start, as docker's start -ai ("the input device is not
+        # a TTY"), and run -it, exec -it and attach here.
+        out.error("the input is not a terminal: leave out -i, or run this from a terminal")
+        return EXIT_ERROR
     try:
         container = client.start_again(container_id)
         started = True
@@ -321,8 +335,25 @@ def start_attached(client: Client, args: argparse.Namespace, out: Output, contai
     init = processes[0]
     return _attach(
         client, args, out, container_id, init["pid"],
-        stdin=False, tty=init["terminal"], logs=started, proxy_signals=args.sig_proxy,
+        # The container's stdin (docker's OpenStdin), not the init's: a terminal takes input
+        # too, and docker's start -ai of a container run -t without -i sends it none.
+        stdin=args.interactive and bool(container.get("stdin")), tty=init["terminal"],
+        logs=started, proxy_signals=args.sig_proxy,
     )  # fmt: skip
+
+
+def _input_goes_to_a_terminal(container: Container) -> bool:
+    """Whether ``start -ai``'s input would go to a terminal: the container's stdin is kept
+    open (its start's ``stdin``, docker's OpenStdin) and its init (the running one, or the
+    one a start again runs: the start's process, else the bundle's) has a terminal."""
+    if not container.get("stdin"):
+        return False
+    if processes := container["processes"]:
+        return bool(processes[0]["terminal"])
+    terminal = (container.get("process") or {}).get("terminal")
+    if terminal is None:
+        terminal = _bundle_terminal(container["bundlePath"])
+    return bool(terminal)
 
 
 def start_again(client: Client, container_id: str) -> Container:
