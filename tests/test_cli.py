@@ -2318,6 +2318,85 @@ async def test_events_filter_as_docker_s_container_event_and_type(
         assert refused.out == ""
 
 
+async def test_events_filter_by_label_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``events -f label=KEY`` and ``label=KEY=VALUE``, on the labels of the event's
+    container: several are all to match (docker's MatchKVList), ``KEY`` alone matches any value
+    of it, an empty one too. It was a usage error (``unknown filter key 'label'``): the
+    daemon's events carry no labels, so ctr-trio matches the labels the daemon lists."""
+    since = now()
+    for name, labels, code in (
+        ("other", ["team=ops"], 1),
+        ("web", ["team=infra", "tier=front"], 2),
+        ("bare", [], 3),
+        ("db", ["team=infra", "tier"], 4),  # tier with an empty value
+    ):
+        bundle = make_bundle(["sh", "-c", f"exit {code}"])
+        options = [word for label in labels for word in ("-l", label)]
+        started = await ok(ctr, "--json", "start", name, "-b", str(bundle), *options)
+        await wait_exit(client, name, started.json["processes"][0]["pid"], since)
+    until = now()
+
+    async def exits(*filters: str) -> list[str]:
+        result = await ok(ctr, "events", "--since", since, "--until", until, *filters)
+        lines = [line.split() for line in result.out.splitlines()]
+        return [words[2] for words in lines if words[1] == "exit"]
+
+    with trio.fail_after(60):
+        assert await exits("-f", "label=team=infra") == ["web", "db"]
+        assert await exits("-f", "label=tier") == ["web", "db"]  # any value, "" too
+        assert await exits("-f", "label=tier=front") == ["web"]
+        assert await exits("-f", "label=team=infra", "-f", "label=tier=front") == ["web"]
+        assert await exits("-f", "label=team=infra,label=tier=back") == []  # both, or none
+        assert await exits("-f", "label=team", "-f", "container=other") == ["other"]
+
+    for bad, says in (
+        (["-f", "label="], "'label=' is not KEY=VALUE"),
+        (["-f", "label==x"], "'label==x': a label filter is label=KEY or label=KEY=VALUE"),
+    ):
+        refused = await ctr("events", "--since", since, *bad, "-n", "1")
+        assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), (bad, refused)
+        assert says in refused.err, (bad, refused.err)
+
+
+async def test_events_label_filter_takes_the_labels_of_a_new_container_under_an_id(
+    daemon: RunningDaemon, ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """The labels are those of the container the id names when its events come: a container
+    removed keeps the labels it had (its delete event matches), and a new one started under
+    its id is asked for its own (a start's event), not taken for the old one."""
+    since = now()
+    stdout = WrittenOutput()
+    results: list[Result] = []
+
+    async def follow() -> None:
+        argv = ("events", "--since", since, "-f", "label=team=infra", "-n", "5")
+        results.append(await run_cli("--address", daemon.url, *argv, stdout=stdout))
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            await ok(ctr, "start", "web", "-b", str(make_bundle(["sh", "-c", "exit 1"])),
+                     "-l", "team=infra")  # fmt: skip
+            while " exit " not in stdout.getvalue():  # seen, with its labels: live
+                await stdout.more.wait()
+            await ok(ctr, "rm", "web")
+            started = await ok(ctr, "--json", "start", "web", "-l", "team=ops",
+                               "-b", str(make_bundle(["sh", "-c", "exit 2"])))  # fmt: skip
+            await wait_exit(client, "web", started.json["processes"][0]["pid"], since)
+            await ok(ctr, "start", "db", "-b", str(make_bundle(["sh", "-c", "exit 3"])),
+                     "-l", "team=infra")  # fmt: skip
+    [result] = results
+    assert (result.code, result.err) == (0, ""), result
+    seen = [(words[1], words[2], words[-1]) for words in map(str.split, result.out.splitlines())]
+    assert seen[1:3] == [("exit", "web", "status=1"), ("delete", "web", "web")], seen
+    assert [(kind, name) for kind, name, _ in seen] == [
+        ("start-container", "web"), ("exit", "web"), ("delete", "web"),
+        ("start-container", "db"), ("exit", "db"),
+    ], seen  # fmt: skip
+
+
 async def test_events_until_stops_at_that_time_as_docker_s(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -1139,7 +1139,7 @@ def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 #: ``events -f``'s keys, docker's that mean something here.
-EVENT_FILTERS = ("container", "event", "type")
+EVENT_FILTERS = ("container", "event", "type", "label")
 #: docker's names of events the daemon names otherwise, for ``events -f event=NAME``: a
 #: container's init died, started, was unpaused, was removed.
 DOCKER_EVENTS = {
@@ -1181,6 +1181,10 @@ def parse_event_filter(text: str) -> list[tuple[str, str]]:
             raise argparse.ArgumentTypeError(
                 f"{part!r}: a type is one of docker's {', '.join(DOCKER_OBJECT_TYPES)}"
             )
+        elif key == "label" and not value.partition("=")[0]:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: a label filter is label=KEY or label=KEY=VALUE, KEY not empty"
+            )
         pairs.append((key, value))
     return pairs
 
@@ -1195,6 +1199,8 @@ def event_selection(args: argparse.Namespace) -> str | None:
     containers = [args.id] if args.id is not None else []
     containers += [value for key, value in filters if key == "container"]
     args.containers = list(dict.fromkeys(containers))
+    # docker's label filters all match (event_labels.labels_match), kept here of the stream.
+    args.labels = list(dict.fromkeys(value for key, value in filters if key == "label"))
     objects = {value for key, value in filters if key == "type"}
     if objects and "container" not in objects:
         return (
@@ -1221,6 +1227,7 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
 
     from ..event_types import EVENT_TYPES
     from ..timestamps import parse_ns
+    from .event_labels import labels_match
 
     # The type column as wide as the widest type the daemon publishes: it was 15, and a
     # checkpoint's course (checkpoint-started, -progress, -failed) pushed its ids out of line.
@@ -1229,6 +1236,13 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     containers: list[str] = args.containers
     asked = containers[0] if len(containers) == 1 else None
     kept = set(containers) if len(containers) > 1 else None
+    # -f label=: the daemon's events carry no labels; its containers' listed ones are matched.
+    wanted: list[str] = args.labels
+    labels = None
+    if wanted:
+        from .event_labels import ContainerLabels
+
+        labels = ContainerLabels(client)
     # --until: the events up to that moment (one past now: the stream is read until it comes).
     until_ns = parse_ns(args.until) if args.until is not None else None
     if until_ns is not None and args.since is None and until_ns <= time.time_ns():
@@ -1266,6 +1280,8 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                     if until_ns is not None and parse_ns(event["timestamp"]) > until_ns:
                         return EXIT_OK  # past --until: the events up to it are all printed
                     if kept is not None and event["id"] not in kept:
+                        continue
+                    if labels is not None and not labels_match(labels.of(event), wanted):
                         continue
                     last = event["timestamp"]
                     if out.as_json:
