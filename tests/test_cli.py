@@ -758,7 +758,6 @@ async def test_start_of_ids_alone_starts_stopped_containers_again_as_docker_s(
         # are a command: tests/test_start_process.py).
         for argv, message in [
             (["start", "-e", "X=1", "again"], "without -b/--bundle"),
-            (["start", "-i", "again"], "without -b/--bundle"),
             (["start", "-t", "again"], "without -b/--bundle"),
             (["start", "-l", "k=v", "again"], "without -b/--bundle"),
             (["start", "--checkpoint", "c1", "again"], "without -b/--bundle"),
@@ -825,7 +824,8 @@ async def test_start_attach_of_a_stopped_container_follows_its_run_as_docker_s(
 
     for bad, says in (
         (["-a", "job", "web"], "-a attaches to one container: give one ID"),
-        (["-a", "-i", "job"], "-i without -b/--bundle"),
+        (["-a", "-t", "job"], "-t without -b/--bundle"),
+        (["-i", "job", "web"], "-i attaches to one container: give one ID"),
     ):
         refused = await ctr("start", *bad)
         assert refused.code == cli.EXIT_USAGE, (bad, refused)
@@ -1528,6 +1528,46 @@ async def test_numbers_past_what_any_field_takes_are_usage_errors_naming_the_opt
     # field takes what: resources.pids: limit must be ...).
     parsed = cli.build_parser().parse_args(["update", "x", "--pids-limit", str(2**63 - 1)])
     assert parsed.pids_limit == cli.MAX_NUMBER == 2**63 - 1
+
+
+async def test_cpus_past_the_daemon_s_machine_are_a_usage_error_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """``run --cpus 3`` on a machine of 2 CPUs started the container with a quota of 3 CPUs
+    (the kernel takes any quota), and ``update --cpus 3`` set one; docker's daemon refuses
+    them, ``Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available``. So does
+    ctr-trio now, a usage error naming the option and the range of the daemon's machine
+    (``machine.cpus``), before the start or the update; below 0.01 too. 0 stays no limit."""
+    with trio.fail_after(60):
+        available = (await client.get("/state")).json()["machine"]["cpus"]
+        says = (
+            f"error: argument --cpus: {{}} is out of range: the range of CPUs is from 0.01 to"
+            f" {available:.2f}, as there are only {available} CPUs available"
+        )
+        for argv, given in [
+            (["run", "-d", "--cpus", str(available + 1), "-b", str(bundle), "big"], available + 1),
+            (["run", "-d", "--cpus", "0.005", "-b", str(bundle), "tiny"], 0.005),
+            (["start", "--cpus", "1000", "-b", str(bundle), "big"], 1000),
+        ]:
+            refused = await ctr(*argv)
+            assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), (argv, refused)
+            assert says.format(f"{given:g}") in refused.err, (argv, refused.err)
+        listed = (await client.get("/state")).json()["containers"]
+        assert listed == [], listed  # none was started
+
+        # The machine's count itself is in range, and so is 0, which lifts the limit.
+        await ok(ctr, "run", "-d", "--cpus", str(available), "-b", str(bundle), "web")
+        before = (await client.get("/containers/web")).json()["resources"]
+        assert before["cpu"]["quota"] == available * commands.CPU_PERIOD, before
+        for too_many in (str(available + 0.5), "0.001"):
+            refused = await ctr("update", "web", "--cpus", too_many)
+            assert refused.code == cli.EXIT_USAGE, refused
+            assert says.format(too_many) in refused.err, refused.err
+        assert (await client.get("/containers/web")).json()["resources"] == before
+        await ok(ctr, "update", "web", "--cpus", "0.01")
+        await ok(ctr, "update", "web", "--cpus", "0")
+        after = (await client.get("/containers/web")).json()["resources"]
+        assert after.get("cpu", {}).get("quota", -1) == -1, after
 
 
 async def test_numbers_are_ascii_digits_only_as_the_daemon_reads_them() -> None:
@@ -2276,6 +2316,85 @@ async def test_events_filter_as_docker_s_container_event_and_type(
         assert refused.err.startswith("usage: ctr-trio events"), refused
         assert says in refused.err, (bad, refused.err)
         assert refused.out == ""
+
+
+async def test_events_filter_by_label_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``events -f label=KEY`` and ``label=KEY=VALUE``, on the labels of the event's
+    container: several are all to match (docker's MatchKVList), ``KEY`` alone matches any value
+    of it, an empty one too. It was a usage error (``unknown filter key 'label'``): the
+    daemon's events carry no labels, so ctr-trio matches the labels the daemon lists."""
+    since = now()
+    for name, labels, code in (
+        ("other", ["team=ops"], 1),
+        ("web", ["team=infra", "tier=front"], 2),
+        ("bare", [], 3),
+        ("db", ["team=infra", "tier"], 4),  # tier with an empty value
+    ):
+        bundle = make_bundle(["sh", "-c", f"exit {code}"])
+        options = [word for label in labels for word in ("-l", label)]
+        started = await ok(ctr, "--json", "start", name, "-b", str(bundle), *options)
+        await wait_exit(client, name, started.json["processes"][0]["pid"], since)
+    until = now()
+
+    async def exits(*filters: str) -> list[str]:
+        result = await ok(ctr, "events", "--since", since, "--until", until, *filters)
+        lines = [line.split() for line in result.out.splitlines()]
+        return [words[2] for words in lines if words[1] == "exit"]
+
+    with trio.fail_after(60):
+        assert await exits("-f", "label=team=infra") == ["web", "db"]
+        assert await exits("-f", "label=tier") == ["web", "db"]  # any value, "" too
+        assert await exits("-f", "label=tier=front") == ["web"]
+        assert await exits("-f", "label=team=infra", "-f", "label=tier=front") == ["web"]
+        assert await exits("-f", "label=team=infra,label=tier=back") == []  # both, or none
+        assert await exits("-f", "label=team", "-f", "container=other") == ["other"]
+
+    for bad, says in (
+        (["-f", "label="], "'label=' is not KEY=VALUE"),
+        (["-f", "label==x"], "'label==x': a label filter is label=KEY or label=KEY=VALUE"),
+    ):
+        refused = await ctr("events", "--since", since, *bad, "-n", "1")
+        assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), (bad, refused)
+        assert says in refused.err, (bad, refused.err)
+
+
+async def test_events_label_filter_takes_the_labels_of_a_new_container_under_an_id(
+    daemon: RunningDaemon, ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """The labels are those of the container the id names when its events come: a container
+    removed keeps the labels it had (its delete event matches), and a new one started under
+    its id is asked for its own (a start's event), not taken for the old one."""
+    since = now()
+    stdout = WrittenOutput()
+    results: list[Result] = []
+
+    async def follow() -> None:
+        argv = ("events", "--since", since, "-f", "label=team=infra", "-n", "5")
+        results.append(await run_cli("--address", daemon.url, *argv, stdout=stdout))
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            await ok(ctr, "start", "web", "-b", str(make_bundle(["sh", "-c", "exit 1"])),
+                     "-l", "team=infra")  # fmt: skip
+            while " exit " not in stdout.getvalue():  # seen, with its labels: live
+                await stdout.more.wait()
+            await ok(ctr, "rm", "web")
+            started = await ok(ctr, "--json", "start", "web", "-l", "team=ops",
+                               "-b", str(make_bundle(["sh", "-c", "exit 2"])))  # fmt: skip
+            await wait_exit(client, "web", started.json["processes"][0]["pid"], since)
+            await ok(ctr, "start", "db", "-b", str(make_bundle(["sh", "-c", "exit 3"])),
+                     "-l", "team=infra")  # fmt: skip
+    [result] = results
+    assert (result.code, result.err) == (0, ""), result
+    seen = [(words[1], words[2], words[-1]) for words in map(str.split, result.out.splitlines())]
+    assert seen[1:3] == [("exit", "web", "status=1"), ("delete", "web", "web")], seen
+    assert [(kind, name) for kind, name, _ in seen] == [
+        ("start-container", "web"), ("exit", "web"), ("delete", "web"),
+        ("start-container", "db"), ("exit", "db"),
+    ], seen  # fmt: skip
 
 
 async def test_events_until_stops_at_that_time_as_docker_s(

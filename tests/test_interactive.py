@@ -208,6 +208,52 @@ async def test_attach_to_a_terminal_refuses_an_input_that_is_not_a_terminal(
     assert (await client.get("/containers/tty")).json()["state"]["status"] == "running"
 
 
+async def test_start_ai_sends_piped_input_to_a_container_started_again_as_docker_s(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``echo hi | docker start -ai c``: the stopped container started again, our
+    input to its init's stdin (kept open by its start's -i, which the daemon's record keeps),
+    its output here and its exit status ours. ``start -i`` without -b was a usage error
+    (``-i without -b/--bundle``): ``start -a`` took no input."""
+
+    async def ctr(stdin: bytes, *argv: str) -> subprocess.CompletedProcess[bytes]:
+        return await trio.run_process(
+            [*CTR_PIPED, "--address", daemon.url, *argv], stdin=stdin,
+            capture_stdout=True, capture_stderr=True, check=False, env=_environment(),
+        )  # fmt: skip
+
+    with trio.fail_after(TIMEOUT):
+        reader = str(make_bundle(["sh", "-c", "cat; exit 4"]))
+        first = await ctr(b"first\n", "run", "-i", "-b", reader, "reader")
+        assert (first.returncode, first.stdout, first.stderr) == (4, b"first\n", b""), first
+        for argv, given in ((["-ai"], b"hi\n"), (["-i"], b"again\n")):  # -i attaches too
+            again = await ctr(given, "start", *argv, "reader")
+            assert (again.returncode, again.stdout, again.stderr) == (4, given, b""), again
+
+        # A container whose start kept no stdin (no -i) takes none, as docker's start -ai sends
+        # none where the container's OpenStdin is false: attached to its output only.
+        await ok_start(client, "plain", make_bundle(["sh", "-c", "echo plain; cat; exit 5"]))
+        plain = await ctr(b"not for it\n", "start", "-ai", "plain")
+        assert (plain.returncode, plain.stdout, plain.stderr) == (5, b"plain\n", b""), plain
+
+        # A terminal with its stdin kept open, from an input that is not a terminal: its end
+        # would reach the terminal as Ctrl-D. Refused before the start, as docker's start -ai.
+        tty = make_bundle(["sh", "-c", "exit 3"], terminal=True)
+        await ok_start(client, "tty", tty, stdin=True)
+        refused = await ctr(b"", "start", "-ai", "tty")
+        assert refused.returncode == cli.EXIT_ERROR, refused
+        assert b"the input is not a terminal: leave out -i" in refused.stderr, refused
+        state = (await client.get("/containers/tty")).json()["state"]
+        assert (state["status"], state["exitStatus"]) == ("stopped", 3), state
+
+
+async def ok_start(client: httpx.AsyncClient, container_id: str, bundle: Path, **body: Any) -> None:
+    """Start ``container_id`` and wait until it stopped (its init ends by itself)."""
+    await start_container(client, container_id, bundle, **body)
+    ended = await client.post(f"/containers/{container_id}/wait", timeout=TIMEOUT)
+    assert ended.status_code == 200, ended.text
+
+
 async def test_run_t_from_an_input_that_is_not_a_terminal_leaves_the_terminal_be(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -35,6 +35,7 @@ from .commands import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    DaemonCheck,
     Handler,
 )
 from .output import CONTAINER_HEADERS, PROG, Output, RowTemplate
@@ -629,6 +630,8 @@ def _define_limits(parser: Parser) -> None:
     parser.add_argument(
         "--pids-limit", type=_whole, metavar="N", help="most processes at once; -1 for none"
     )
+    # --cpus within the daemon's machine's CPUs, as docker's daemon checks it.
+    parser.set_defaults(daemon_check=commands.cpus_problem)
 
 
 #: The options of :func:`_define_limits`, as argparse names them and as written.
@@ -714,7 +717,9 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     _define_interactive(
         parser,
         tty="give it a terminal (if the bundle's process has none) and attach to it, in raw mode",
-        stdin="keep its stdin open and send ours to it (implies --attach)",
+        stdin="keep its stdin open and send ours to it (implies --attach); without -b, as"
+        " docker's start -ai: ours to the container started again, if its start kept its stdin"
+        " open (run -i)",
     )
     parser.add_argument(
         "--timeout",
@@ -732,9 +737,10 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
 
 #: start's options that only a start from a bundle takes: without -b, the container starts
 #: again as the daemon holds it (commands.start_again: its limits too), detached, or with -a
-#: attached to its output (commands.start_attached), as docker's start -a.
+#: attached to its output, and with -i its input too (commands.start_attached), as docker's
+#: start -ai. Its terminal is the one its start gave it: no -t, as docker's start has none.
 _BUNDLE_START_OPTIONS = (
-    ("interactive", "-i"), ("tty", "-t"), ("checkpoint", "--checkpoint"),
+    ("tty", "-t"), ("checkpoint", "--checkpoint"),
     ("label", "-l"), ("rm", "--rm"), *_LIMITS, ("env", "-e"), ("cwd", "-w"), ("user", "-u"),
     ("restart", "--restart"),
 )  # fmt: skip
@@ -765,12 +771,13 @@ def _start_problem(args: argparse.Namespace) -> str | None:
             if given or args.args:
                 return (
                     f"{', '.join(given) or 'a command'} without -b/--bundle: start ID... starts"
-                    " stopped containers again as they were, detached (-a: attached to one);"
-                    " give -b for the rest"
+                    " stopped containers again as they were, detached (-a: attached to one,"
+                    " -i: its input too); give -b for the rest"
                 )
-            if args.attach and len(args.ids) > 1:
+            if (args.attach or args.interactive) and len(args.ids) > 1:
                 # docker's: "you cannot start and attach multiple containers at once".
-                return "-a attaches to one container: give one ID (or leave out -a)"
+                option = "-a" if args.attach else "-i"
+                return f"{option} attaches to one container: give one ID (or leave out {option})"
             return None
         # With -b, one ID: the words after it are the command (ids took its first ones).
         [args.id, *command] = args.ids
@@ -1337,8 +1344,9 @@ def _define_events(parser: Parser) -> None:
         default=[],
         metavar="KEY=VALUE[,...]",
         help="as docker's: container=ID (as --id; several: any of them), event=NAME (as --type,"
-        " docker's die, start, unpause and destroy too; several: any of them), type=container;"
-        " repeatable (different keys must all match)",
+        " docker's die, start, unpause and destroy too; several: any of them), type=container,"
+        " label=KEY or label=KEY=VALUE (the container's labels as the daemon lists them;"
+        " several: all of them); repeatable (different keys must all match)",
     )
     parser.add_argument(
         "--until",
@@ -1622,6 +1630,14 @@ def run(
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
         ) as client:
+            # The checks that need the daemon's word (--cpus: its machine's CPUs), usage
+            # errors as the others, before the command's own request.
+            check_with: DaemonCheck | None = getattr(args, "daemon_check", None)
+            if check_with is not None and (problem := check_with(client, args)) is not None:
+                try:
+                    command_parser.error(problem)
+                except SystemExit as exc:
+                    return exc.code if isinstance(exc.code, int) else EXIT_USAGE
             handler: Handler = args.handler
             return handler(client, args, out)
     except ApiError as exc:

@@ -42,6 +42,8 @@ EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 128 + 2  # SIGINT
 
 Handler = Callable[["Client", argparse.Namespace, Output], int]
+#: A check of a command's arguments that needs the daemon's word: the problem, a usage error.
+DaemonCheck = Callable[["Client", argparse.Namespace], "str | None"]
 
 
 def for_each(
@@ -281,8 +283,8 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
     """``start``: with ``-b``, a container from its bundle, as :func:`containers_run` (``-a``,
     ``-i``, ``-t`` to stay attached); ``ID...`` alone, docker's start: each stopped container
     again (:func:`start_again`), its id printed as given, as ``stop`` prints it."""
-    if args.bundle is None and args.attach:
-        [container_id] = args.ids  # the parser's: -a takes one
+    if args.bundle is None and (args.attach or args.interactive):
+        [container_id] = args.ids  # the parser's: -a and -i take one
         return start_attached(client, args, out, container_id)
     if args.bundle is None:
         return each_container(
@@ -297,7 +299,21 @@ def start_attached(client: Client, args: argparse.Namespace, out: Output, contai
     exits, whose status is ours, as ``run``'s session (:func:`_attach`). One running already
     is left running and attached to from now on, as docker's start -a attaches to it; a
     paused one is the daemon's 409; a restarting one has no process yet: said, as ``attach``
-    says it. No input: docker's needs -i for that, which a start again does not take."""
+    says it. With ``-i`` (docker's ``start -ai``), our input goes to the init's stdin, if its
+    start kept it open (``stdin``, run -i: the daemon's record keeps it, and the start again
+    opens it again), as docker's start -i attaches its stdin only where the container's
+    OpenStdin says so: the API gives a started-again init the stdin its first start asked
+    for, no other."""
+    if (
+        args.interactive
+        and not _stdin_is_terminal()
+        and _input_goes_to_a_terminal(client.container(container_id))
+    ):
+        # Our input's end would reach its terminal as Ctrl-D (a shell exits, the container
+        # with it): refused before the start, as docker's start -ai ("the input device is not
+        # a TTY"), and run -it, exec -it and attach here.
+        out.error("the input is not a terminal: leave out -i, or run this from a terminal")
+        return EXIT_ERROR
     try:
         container = client.start_again(container_id)
         started = True
@@ -319,8 +335,25 @@ def start_attached(client: Client, args: argparse.Namespace, out: Output, contai
     init = processes[0]
     return _attach(
         client, args, out, container_id, init["pid"],
-        stdin=False, tty=init["terminal"], logs=started, proxy_signals=args.sig_proxy,
+        # The container's stdin (docker's OpenStdin), not the init's: a terminal takes input
+        # too, and docker's start -ai of a container run -t without -i sends it none.
+        stdin=args.interactive and bool(container.get("stdin")), tty=init["terminal"],
+        logs=started, proxy_signals=args.sig_proxy,
     )  # fmt: skip
+
+
+def _input_goes_to_a_terminal(container: Container) -> bool:
+    """Whether ``start -ai``'s input would go to a terminal: the container's stdin is kept
+    open (its start's ``stdin``, docker's OpenStdin) and its init (the running one, or the
+    one a start again runs: the start's process, else the bundle's) has a terminal."""
+    if not container.get("stdin"):
+        return False
+    if processes := container["processes"]:
+        return bool(processes[0]["terminal"])
+    terminal = (container.get("process") or {}).get("terminal")
+    if terminal is None:
+        terminal = _bundle_terminal(container["bundlePath"])
+    return bool(terminal)
 
 
 def start_again(client: Client, container_id: str) -> Container:
@@ -844,6 +877,31 @@ def resource_change(args: argparse.Namespace) -> Resources:
     return cast("Resources", change)
 
 
+#: The fewest CPUs ``--cpus`` takes, docker's (its daemon refuses NanoCPUs below 10^7): 0 is
+#: no limit, and anything between would be a quota of under 1000 us a period.
+MIN_CPUS = 0.01
+
+
+def cpus_problem(client: Client, args: argparse.Namespace) -> str | None:
+    """``--cpus`` past the daemon's machine (or below :data:`MIN_CPUS`), refused as docker's
+    daemon refuses its NanoCPUs: ``Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs
+    available``. Checked here, not by the daemon: its API takes the OCI quota and period, which
+    docker takes past the host's CPUs too (``--cpu-quota``), and only ``--cpus`` says a number
+    of CPUs. The count is the daemon's (``GET /state``'s ``machine.cpus``), not this machine's,
+    asked only where it decides: every machine has one CPU."""
+    cpus: float | None = getattr(args, "cpus", None)
+    if not cpus or MIN_CPUS <= cpus <= 1:
+        return None  # not given, 0 (no limit), or within any machine's range
+    available = client.state()["machine"]["cpus"]
+    if MIN_CPUS <= cpus <= available:
+        return None
+    return (
+        f"argument --cpus: {cpus:g} is out of range: the range of CPUs is from {MIN_CPUS:.2f}"
+        f" to {available:.2f}, as there are only {available} CPUs available (the daemon's"
+        " machine)"
+    )
+
+
 def containers_update(client: Client, args: argparse.Namespace, out: Output) -> int:
     change = resource_change(args)
 
@@ -1081,7 +1139,7 @@ def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 #: ``events -f``'s keys, docker's that mean something here.
-EVENT_FILTERS = ("container", "event", "type")
+EVENT_FILTERS = ("container", "event", "type", "label")
 #: docker's names of events the daemon names otherwise, for ``events -f event=NAME``: a
 #: container's init died, started, was unpaused, was removed.
 DOCKER_EVENTS = {
@@ -1123,6 +1181,10 @@ def parse_event_filter(text: str) -> list[tuple[str, str]]:
             raise argparse.ArgumentTypeError(
                 f"{part!r}: a type is one of docker's {', '.join(DOCKER_OBJECT_TYPES)}"
             )
+        elif key == "label" and not value.partition("=")[0]:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: a label filter is label=KEY or label=KEY=VALUE, KEY not empty"
+            )
         pairs.append((key, value))
     return pairs
 
@@ -1137,6 +1199,8 @@ def event_selection(args: argparse.Namespace) -> str | None:
     containers = [args.id] if args.id is not None else []
     containers += [value for key, value in filters if key == "container"]
     args.containers = list(dict.fromkeys(containers))
+    # docker's label filters all match (event_labels.labels_match), kept here of the stream.
+    args.labels = list(dict.fromkeys(value for key, value in filters if key == "label"))
     objects = {value for key, value in filters if key == "type"}
     if objects and "container" not in objects:
         return (
@@ -1163,6 +1227,7 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
 
     from ..event_types import EVENT_TYPES
     from ..timestamps import parse_ns
+    from .event_labels import labels_match
 
     # The type column as wide as the widest type the daemon publishes: it was 15, and a
     # checkpoint's course (checkpoint-started, -progress, -failed) pushed its ids out of line.
@@ -1171,6 +1236,13 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     containers: list[str] = args.containers
     asked = containers[0] if len(containers) == 1 else None
     kept = set(containers) if len(containers) > 1 else None
+    # -f label=: the daemon's events carry no labels; its containers' listed ones are matched.
+    wanted: list[str] = args.labels
+    labels = None
+    if wanted:
+        from .event_labels import ContainerLabels
+
+        labels = ContainerLabels(client)
     # --until: the events up to that moment (one past now: the stream is read until it comes).
     until_ns = parse_ns(args.until) if args.until is not None else None
     if until_ns is not None and args.since is None and until_ns <= time.time_ns():
@@ -1208,6 +1280,8 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                     if until_ns is not None and parse_ns(event["timestamp"]) > until_ns:
                         return EXIT_OK  # past --until: the events up to it are all printed
                     if kept is not None and event["id"] not in kept:
+                        continue
+                    if labels is not None and not labels_match(labels.of(event), wanted):
                         continue
                     last = event["timestamp"]
                     if out.as_json:
