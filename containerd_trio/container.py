@@ -103,6 +103,10 @@ _EXITS_KEPT = 256
 #: it lets a dying init be before it ends the dump (:meth:`Container._end_dump_if_init_dies`).
 _DUMP_WATCH_INTERVAL = 0.1
 _DYING_INIT_GRACE = 5.0
+#: How long a start waits for the processes in its cgroup to leave it before it takes them
+#: for another container's (seconds), and how often it looks.
+_HELD_CGROUP_GRACE = 1.0
+_HELD_CGROUP_LOOK = 0.01
 
 
 @attrs.frozen
@@ -489,7 +493,9 @@ class Container:
             return
         bundle_config = launch.config or read_bundle(self.bundle)
         cgroups_path = launch.cgroups_path if isinstance(launch, Restore) else None
-        self._refuse_held_cgroup(cgroups_path or bundle_config.cgroups_path)
+        place = self._ctx.cgroup_place
+        if place is not None and place.held(self.id, cgroups_path or bundle_config.cgroups_path):
+            await self._refuse_held_cgroup(place, cgroups_path or bundle_config.cgroups_path)
         self.resources = bundle_config.resources
         limited = bundle_config.memory_limited
         # What runs: the bundle's process, or the start's laid over it. Its terminal decides
@@ -615,13 +621,18 @@ class Container:
         self._ctx.processes.add(process)
         return process
 
-    def _refuse_held_cgroup(self, cgroups_path: str | None) -> None:
-        """409 if the cgroup runc would put this container in holds processes already: another
-        container's of the same id (another daemon's on this host, see
-        :class:`~containerd_trio.cgroups.CgroupPlace`), which a pause of this one would
-        freeze and a delete of it kill."""
-        place = self._ctx.cgroup_place
-        if place is None or (held := place.held(self.id, cgroups_path)) is None:
+    async def _refuse_held_cgroup(self, place: CgroupPlace, cgroups_path: str | None) -> None:
+        """409 if the cgroup runc would put this container in holds processes for longer than
+        a dying process takes to leave it (those a removal killed just before, as a restart's
+        of its last run, may be exiting still): another container's of the same id (another
+        daemon's on this host, see :class:`~containerd_trio.cgroups.CgroupPlace`), which a
+        pause of this one would freeze and a delete of it kill."""
+        held = place.held(self.id, cgroups_path)
+        with trio.move_on_after(_HELD_CGROUP_GRACE):
+            while held is not None:
+                await trio.sleep(_HELD_CGROUP_LOOK)  # no event says a v1 cgroup emptied
+                held = place.held(self.id, cgroups_path)
+        if held is None:
             return
         directory, count = held
         raise Conflict(
