@@ -981,3 +981,40 @@ async def test_stats_watch_redraws_a_terminal_in_place(
     await stats.expect("box")
     stats.child.kill(signal.SIGINT)
     assert await stats.status() == 130
+
+
+async def test_start_ai_starts_an_exited_shell_again_and_takes_our_input(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's way back into a shell container that exited: ``docker start -ai ID``. Until
+    2026-12-03 ``-i`` without ``-b`` was a usage error, and ``start -a`` showed the shell's
+    prompt but sent it nothing of ours. From a script, a container whose terminal ``run -t``
+    asked for, or its bundle, is refused before it is started, as docker's start -ai refuses
+    (our input's end would reach the shell as a Ctrl-D)."""
+    with trio.fail_after(TIMEOUT):
+        for name, bundle in (
+            ("box", make_bundle(["sh"])),  # run -t asks for the terminal
+            ("tty", make_bundle(["sh"], terminal=True)),  # the bundle's
+        ):
+            shell = Terminal(daemon.url, "run", "-it", "-b", str(bundle), name)
+            await shell.expect("/ # ")
+            await shell.type("exit 3\r")
+            assert await shell.status() == 3
+
+            again = Terminal(daemon.url, "start", "-ai", name)
+            await again.expect("/ # ")
+            await again.type("echo $((40+2))\r")
+            await again.expect("42")
+            await again.type("exit 4\r")
+            assert await again.status() == 4
+            state = (await client.get(f"/containers/{name}")).json()["state"]
+            assert state["exitStatus"] == 4
+
+            scripted = await trio.run_process(
+                [*CTR_PIPED, "--address", daemon.url, "start", "-ai", name], stdin=b"",
+                capture_stderr=True, check=False, env=_environment(),
+            )  # fmt: skip
+            assert scripted.returncode == cli.EXIT_ERROR, scripted
+            assert b"the input is not a terminal" in scripted.stderr
+            status = (await client.get(f"/containers/{name}")).json()["state"]["status"]
+            assert status == "stopped", scripted.stderr
