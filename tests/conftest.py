@@ -38,6 +38,7 @@ from .helpers import (
     daemon_config,
     enter_own_cgroups,
     leave_own_cgroups,
+    remove_stale_cgroups,
     runc_ids,
 )
 
@@ -95,6 +96,14 @@ def cgroups_of_this_test(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     _test_cgroups.clear()
     leave_own_cgroups(entered, request.node.nodeid)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_stale_cgroups() -> Iterator[None]:
+    """At the end, the test cgroups that could not be removed at their test's end (a process
+    was in its exit there) are removed, once empty."""
+    yield
+    remove_stale_cgroups()
 
 
 _test_numbers = itertools.count()

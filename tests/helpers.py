@@ -137,6 +137,21 @@ def enter_own_cgroups(name: str) -> list[Path]:
     return entered
 
 
+#: The cgroups :func:`leave_own_cgroups` could not remove (a process in its exit was still
+#: there, or a container's cgroup): :func:`remove_stale_cgroups` tries again at the end.
+STALE_CGROUPS: list[Path] = []
+
+
+def remove_stale_cgroups() -> None:
+    """Remove the cgroups in :data:`STALE_CGROUPS` that have emptied since (deepest first):
+    a run of the suite leaves none behind on the machine but those still in use."""
+    while STALE_CGROUPS:
+        own = STALE_CGROUPS.pop()
+        for directory in sorted(own.glob("**/"), key=lambda d: len(d.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
 #: Where :func:`leave_own_cgroups` notes the processes a test left in its cgroups, if set.
 LEFTOVERS_ENV = "CONTAINERD_TRIO_TEST_LEFTOVERS"
 
@@ -152,6 +167,7 @@ def leave_own_cgroups(entered: Sequence[Path], test: str = "") -> None:
         try:
             own.rmdir()
         except OSError:
+            STALE_CGROUPS.append(own)
             with contextlib.suppress(OSError):
                 left.update(int(pid) for pid in (own / "cgroup.procs").read_text().split())
     if left and (notes := os.environ.get(LEFTOVERS_ENV)):
