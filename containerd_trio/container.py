@@ -492,10 +492,12 @@ class Container:
             self._adopt(launch)
             return
         bundle_config = launch.config or read_bundle(self.bundle)
-        cgroups_path = launch.cgroups_path if isinstance(launch, Restore) else None
+        # The cgroup runc is to make: a restore's own (a migration's target), else the bundle's.
+        restored_into = launch.cgroups_path if isinstance(launch, Restore) else None
+        cgroups_path = restored_into or bundle_config.cgroups_path
         place = self._ctx.cgroup_place
-        if place is not None and place.held(self.id, cgroups_path or bundle_config.cgroups_path):
-            await self._refuse_held_cgroup(place, cgroups_path or bundle_config.cgroups_path)
+        if place is not None and (held := place.held(self.id, cgroups_path)) is not None:
+            await self._refuse_held_cgroup(place, cgroups_path, held)
         self.resources = bundle_config.resources
         limited = bundle_config.memory_limited
         # What runs: the bundle's process, or the start's laid over it. Its terminal decides
@@ -549,7 +551,7 @@ class Container:
             restore = isinstance(launch, Restore)
             await self._undo_start(
                 pid_file,
-                cgroups_path or bundle_config.cgroups_path,
+                cgroups_path,
                 # the log it continues
                 keep_directory=(restore or self.is_restart) and self.replaces is not None,
             )
@@ -621,13 +623,15 @@ class Container:
         self._ctx.processes.add(process)
         return process
 
-    async def _refuse_held_cgroup(self, place: CgroupPlace, cgroups_path: str | None) -> None:
+    async def _refuse_held_cgroup(
+        self, place: CgroupPlace, cgroups_path: str | None, held: tuple[str, int] | None
+    ) -> None:
         """409 if the cgroup runc would put this container in holds processes for longer than
         a dying process takes to leave it (those a removal killed just before, as a restart's
         of its last run, may be exiting still): another container's of the same id (another
         daemon's on this host, see :class:`~containerd_trio.cgroups.CgroupPlace`), which a
-        pause of this one would freeze and a delete of it kill."""
-        held = place.held(self.id, cgroups_path)
+        pause of this one would freeze and a delete of it kill. ``held``: what the start
+        found there (:meth:`CgroupPlace.held`)."""
         with trio.move_on_after(_HELD_CGROUP_GRACE):
             while held is not None:
                 await trio.sleep(_HELD_CGROUP_LOOK)  # no event says a v1 cgroup emptied
