@@ -172,8 +172,7 @@ def leave_own_cgroups(entered: Sequence[Path], test: str = "") -> None:
                 left.update(int(pid) for pid in (own / "cgroup.procs").read_text().split())
     if left and (notes := os.environ.get(LEFTOVERS_ENV)):
         lines = [
-            f"{test} {entered[0].name} {pid} {procfs.state(pid)} parent {procfs.parent(pid)}"
-            f" {_command_line(pid)}\n"
+            f"{test} {entered[0].name} {_described(pid)} parent {procfs.parent(pid)}\n"
             for pid in sorted(left)
         ]
         with open(notes, "a") as file:
@@ -183,7 +182,8 @@ def leave_own_cgroups(entered: Sequence[Path], test: str = "") -> None:
 def cgroup_snapshot(entered: Sequence[Path]) -> str:
     """What runs in a test's cgroups (:func:`enter_own_cgroups`) and its containers' under
     them, for a failed test to say: each process's state, kernel wait channel and command
-    line (the daemon's, a runc under way, the containers'), each cgroup's freezer state. A
+    line (the daemon's, a runc under way, the containers'; :func:`_described`), each cgroup's
+    freezer state. A
     test that timed out waiting then says what everything was doing."""
     freezers = [own for own in entered if str(own).startswith("/sys/fs/cgroup/freezer/")]
     top = (freezers or list(entered) or [None])[0]
@@ -194,12 +194,18 @@ def cgroup_snapshot(entered: Sequence[Path]) -> str:
         frozen = _read_or(f"{directory}/freezer.state")
         lines.append(f"  {directory.name} (freezer {frozen}):")
         for pid in _read_or(f"{directory}/cgroup.procs").split():
-            if not pid.isdigit():
-                continue
-            state = procfs.status_fields(int(pid), ("State",))
-            wchan = _read_or(f"/proc/{pid}/wchan")
-            lines.append(f"    {pid} {state} {wchan} {_command_line(int(pid))[:160]}")
+            if pid.isdigit():
+                lines.append(f"    {_described(int(pid))}")
     return "\n".join(lines)
+
+
+def _described(pid: int) -> str:
+    """A process as a failed test's snapshot tells it: its pid, state, signals pending and
+    caught (a trap's signal sent and never taken shows there), kernel wait channel, command
+    line."""
+    signals = procfs.status_fields(pid, ("State", "SigPnd", "ShdPnd", "SigCgt"))
+    wchan = _read_or(f"/proc/{pid}/wchan")
+    return f"{pid} {signals} {wchan} {_command_line(pid)[:160]}"
 
 
 def _command_line(pid: int) -> str:
@@ -323,25 +329,6 @@ async def wait_catching(pid: int, signum: int) -> None:
         if int(caught, 16) & bit:
             return
         await trio.sleep(0.01)
-
-
-def process_report(pid: int) -> str:
-    """What a test that waited in vain on process ``pid`` says of it and of the processes
-    under it: each one's state, kernel wait channel, freezer state and command line."""
-    lines = []
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        fields = procfs.status_fields(current, ("State", "SigPnd", "ShdPnd", "SigCgt"))
-        if fields is None:
-            lines.append(f"{current}: gone")
-            continue
-        freezer = cgroups.process_cgroup(current, "freezer")
-        frozen = _read_or(f"{freezer}/freezer.state") if freezer else "-"
-        wchan = _read_or(f"/proc/{current}/wchan")
-        lines.append(f"{current}: {fields} wchan={wchan} freezer={frozen} {_command_line(current)}")
-        todo.extend(procfs.children(current))
-    return "; ".join(lines)
 
 
 def _read_or(path: str) -> str:

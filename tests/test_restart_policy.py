@@ -33,7 +33,6 @@ from .helpers import (
     copy_checkpoint,
     next_event,
     now,
-    process_report,
     recorded_container,
     run_status,
     runc_ids,
@@ -690,9 +689,10 @@ async def _restart_held(
         with trio.fail_after(30):
             await gated.reached()  # the restart's runc run
     except trio.TooSlowError:
+        # The init's processes, the daemon's and any runc's: the failure's snapshot (conftest).
         state = (await daemon.client.get(f"/containers/{container_id}")).text
         raise AssertionError(
-            f"no restart in 30 s; the init: {process_report(pid)}; the container: {state}"
+            f"no restart in 30 s of init {pid}'s exit; the container: {state}"
         ) from None
     return daemon, gated, pid
 
