@@ -192,10 +192,12 @@ def cgroup_snapshot(entered: Sequence[Path]) -> str:
     lines = [f"what ran in {top} as the test failed:"]
     for directory in [top, *sorted(d for d in top.iterdir() if d.is_dir())]:
         frozen = _read_or(f"{directory}/freezer.state")
-        lines.append(f"  {directory.name} (freezer {frozen}):")
-        for pid in _read_or(f"{directory}/cgroup.procs").split():
-            if pid.isdigit():
-                lines.append(f"    {_described(int(pid))}")
+        procs = _read_or(f"{directory}/cgroup.procs")
+        lines.append(f"  {directory.name} (freezer {frozen}, processes {len(procs.split())}):")
+        if procs.startswith("("):  # its read failed: said, not taken for no process
+            lines.append(f"    cgroup.procs: {procs}")
+            continue
+        lines.extend(f"    {_described(int(pid))}" for pid in procs.split())
     return "\n".join(lines)
 
 
