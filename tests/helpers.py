@@ -37,6 +37,16 @@ IGNORES_TERM = ("sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
 COUNTER = ("sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done")
 
 
+def until_trapped(script: str) -> str:
+    """``script`` (which sets the traps, and may say something first), then a wait for ever
+    that forks nothing while it waits: one ``sleep`` started before the traps, and the
+    ``wait`` builtin, which POSIX has return at once on a trapped signal (a trap that does
+    not exit waits again). The loop it replaces, ``while true; do usleep 5000; done``, lost a
+    trapped signal about once in a few thousand runs: busybox ash, taking it as it forked or
+    waited for a ``usleep``, sat in its wait for ever (a restart test then waited in vain)."""
+    return f"sleep 1000000 & {script}; while true; do wait; done"
+
+
 class BundleFactory:
     def __init__(self, root: Path) -> None:
         self.root = root

@@ -47,6 +47,7 @@ from .helpers import (
     run_status,
     runc_ids,
     runc_state,
+    until_trapped,
     wait_catching,
 )
 from .runc_direct import DirectContainer, make_runc
@@ -208,7 +209,7 @@ async def test_exits_while_no_server_runs_keep_their_status_and_time(
     statuses = {"seven": 7, "zero": 0, "forty-two": 42}
     pids = {}
     for name, status in statuses.items():
-        script = f"trap 'exit {status}' USR1; while true; do usleep 5000; done"
+        script = until_trapped(f"trap 'exit {status}' USR1")
         pids[name] = (await start(daemon, name, make_bundle(["sh", "-c", script])))["processes"][0][
             "pid"
         ]
@@ -218,7 +219,7 @@ async def test_exits_while_no_server_runs_keep_their_status_and_time(
     await start(daemon, "host", make_bundle(["sleep", "100000"]))
     exec_response = await daemon.client.put(
         "/containers/host/process",
-        json={"args": ["sh", "-c", "trap 'exit 3' USR1; while true; do usleep 5000; done"]},
+        json={"args": ["sh", "-c", until_trapped("trap 'exit 3' USR1")]},
     )
     exec_pid = exec_response.json()["pid"]
     for pid in [*pids.values(), exec_pid]:
@@ -1138,7 +1139,7 @@ def _note(path: Path) -> int | None:
 # --- waits asked again after a crash -------------------------------------------------------------
 
 #: Exits 7 on SIGUSR1 (once its trap is set: wait_catching), else runs on.
-EXITS_7 = ("sh", "-c", "trap 'exit 7' USR1; while true; do usleep 5000; done")
+EXITS_7 = ("sh", "-c", until_trapped("trap 'exit 7' USR1"))
 
 
 class _Asking(Client):

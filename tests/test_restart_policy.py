@@ -37,6 +37,7 @@ from .helpers import (
     run_status,
     runc_ids,
     start_container,
+    until_trapped,
     wait_catching,
     wait_output,
 )
@@ -52,9 +53,7 @@ FAIL = ("sh", "-c", "echo failing; exit 1")
 SUCCEED = ("sh", "-c", "echo done; exit 0")
 #: Runs until SIGUSR1, then exits 3 (the trap is in place once wait_catching says so); as pid
 #: 1 it would ignore SIGTERM without its trap.
-UNTIL_USR1 = (
-    "sh", "-c", "trap 'exit 3' USR1; trap 'exit 143' TERM; while true; do usleep 5000; done"
-)  # fmt: skip
+UNTIL_USR1 = ("sh", "-c", until_trapped("trap 'exit 3' USR1; trap 'exit 143' TERM"))
 #: What a restarting container (during its delay and its restart's own start alike) answers,
 #: with a 409, to a command that needs it running (the action, the id), to its top and to its
 #: stats (the id): docker's "is restarting, wait until the container is running".
@@ -377,9 +376,7 @@ async def _wait_removed_through_restarts(
     policy = {"name": "on-failure", "maximumRetryCount": restarts}
     # The first run waits for SIGUSR1 (the wait is asked of it, running); the others exit 1
     # at once.
-    script = (
-        "[ -e /ran ] && exit 1; touch /ran; trap 'exit 1' USR1; while true; do usleep 5000; done"
-    )
+    script = "[ -e /ran ] && exit 1; touch /ran; " + until_trapped("trap 'exit 1' USR1")
     since = now()
     info = await start_container(
         client, "tireless", make_bundle(("sh", "-c", script)), restartPolicy=policy
@@ -439,7 +436,7 @@ async def test_a_signal_that_does_not_end_the_run_still_disarms_it(
     """As docker's kill -s of a container without a stop signal: the run its user signalled
     is not restarted at its exit, whatever ends it later, and a policy given after the signal
     changes nothing for that run."""
-    script = "trap ':' USR2; trap 'exit 3' USR1; while true; do usleep 5000; done"
+    script = until_trapped("trap ':' USR2; trap 'exit 3' USR1")
     info = await start_container(client, "hup", make_bundle(("sh", "-c", script)))
     pid = info["processes"][0]["pid"]
     await wait_catching(pid, signal.SIGUSR1)
@@ -1271,7 +1268,7 @@ async def test_containers_that_ended_while_no_daemon_ran_start_again_by_their_po
 
 #: Holds a server's end: its init says "term" at SIGTERM and runs on, so that a DELETE of it
 #: (a command the end lets finish) lasts its whole timeout, until the SIGKILL.
-TERM_SAYER = ("sh", "-c", "trap 'echo term' TERM; while true; do usleep 5000; done")
+TERM_SAYER = ("sh", "-c", until_trapped("trap 'echo term' TERM"))
 
 
 @pytest.mark.deadline(120)

@@ -37,6 +37,7 @@ from .helpers import (
     run_status,
     runc_ids,
     start_container,
+    until_trapped,
     wait_catching,
     wait_exit,
     wait_output,
@@ -45,9 +46,7 @@ from .test_resources import cgroup_value
 from .test_restart_policy import RESTARTING_COMMAND, _exited_into_backoff, _restart_held
 
 #: Prints its MARK, then runs until SIGUSR1 and exits 3 (a failure: on-failure restarts it).
-MARKED_UNTIL_USR1 = (
-    "sh", "-c", "echo run-$MARK; trap 'exit 3' USR1; while true; do usleep 5000; done"
-)  # fmt: skip
+MARKED_UNTIL_USR1 = ("sh", "-c", until_trapped("echo run-$MARK; trap 'exit 3' USR1"))
 
 
 async def start_again(client: httpx.AsyncClient, container_id: str) -> httpx.Response:
