@@ -193,8 +193,7 @@ def cgroup_snapshot(entered: Sequence[Path]) -> str:
     """What runs in a test's cgroups (:func:`enter_own_cgroups`) and its containers' under
     them, for a failed test to say: each process's state, kernel wait channel and command
     line (the daemon's, a runc under way, the containers'; :func:`_described`), each cgroup's
-    freezer state. A
-    test that timed out waiting then says what everything was doing."""
+    freezer state. A test that timed out waiting then says what everything was doing."""
     freezers = [own for own in entered if str(own).startswith("/sys/fs/cgroup/freezer/")]
     top = (freezers or list(entered) or [None])[0]
     if top is None:
@@ -339,13 +338,14 @@ async def wait_catching(pid: int, signum: int) -> None:
     after the start has answered; runc init, a Go program, catches every signal and drops
     SIGUSR1. So the handler counts once the process is no longer runc's (its name
     ``runc:[2:INIT]``): a SIGUSR1 sent in that moment was lost, and the test waited for an
-    exit that never came (about one run of the restart tests in ten)."""
+    exit that never came."""
     bit = 1 << (signum - 1)
     while True:
         fields = procfs.status_fields(pid, ("Name", "SigCgt"))
         assert fields is not None, f"process {pid} is gone"
         name, caught = fields
-        if caught is not None and int(caught, 16) & bit and not str(name).startswith("runc:"):
+        ran = name is not None and not name.startswith("runc:")  # runc init has exec'd
+        if ran and caught is not None and int(caught, 16) & bit:
             return
         await trio.sleep(0.01)
 
