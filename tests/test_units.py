@@ -278,6 +278,32 @@ def test_a_session_sends_on_the_signals_dockers_does_and_puts_every_handler_back
     assert signal.set_wakeup_fd(wakeup) == wakeup
 
 
+@pytest.mark.parametrize(
+    ("typed", "sent", "detached"),
+    [
+        ([b"\x10", b"\x11"], b"", True),  # ctrl-p, then ctrl-q: docker's detach
+        ([b"ls\x10\x11"], b"ls", True),  # in one read, after other keys
+        ([b"\x10", b"x"], b"\x10x", False),  # a first key alone goes through
+        # A key that breaks the sequence begins none, though it is the first key: docker's
+        # client sends ctrl-p ctrl-p ctrl-q on and does not detach (a shell's ctrl-p, twice).
+        ([b"\x10", b"\x10", b"\x11"], b"\x10\x10\x11", False),
+        ([b"\x10\x10\x11"], b"\x10\x10\x11", False),
+        ([b"\x10", b"\x10", b"\x10", b"\x11"], b"\x10\x10", True),  # the third begins one
+    ],
+)
+def test_detach_keys_are_found_as_dockers_client_finds_them(
+    typed: list[bytes], sent: bytes, detached: bool
+) -> None:
+    keys = interactive.DetachKeys(interactive.parse_detach_keys("ctrl-p,ctrl-q"))
+    out = b""
+    for chunk in typed:
+        passed, detach = keys.feed(chunk)
+        out += passed
+        if detach:
+            break
+    assert (out, detach) == (sent, detached)
+
+
 def test_request_bodies() -> None:
     body = structure({"bundlePath": "/b", "labels": {"a": "b"}}, schemas.StartRequest)
     assert body == schemas.StartRequest(bundle_path="/b", labels={"a": "b"})

@@ -84,7 +84,13 @@ def parse_detach_keys(text: str) -> bytes:
 
 
 class DetachKeys:
-    """Finds the detach sequence in what the user types; what is not part of it goes on."""
+    """Finds the detach sequence in what the user types; what is not part of it goes on.
+
+    As docker's client: a key that breaks the sequence goes on to the process with the keys
+    held before it, and begins no sequence itself, even when it is the first key. So ctrl-p
+    ctrl-p ctrl-q sends all three and does not detach (a shell's ctrl-p, twice, then ctrl-q);
+    ctrl-p ctrl-q detaches. (Docker also lets a read of several bytes through whole, a paste;
+    here the sequence is found in it too, as a person's keys may come in one read.)"""
 
     def __init__(self, keys: bytes) -> None:
         self.keys = keys
@@ -102,13 +108,11 @@ class DetachKeys:
                     self._held = 0
                     return bytes(out), True
                 continue
-            # Not the sequence after all: the held keys were meant for the process.
+            # Not the sequence after all: the held keys were meant for the process, and so
+            # is this one (a first key after held ones is not the start of another try).
             out += self.keys[: self._held]
+            out.append(byte)
             self._held = 0
-            if byte == self.keys[0]:
-                self._held = 1
-            else:
-                out.append(byte)
         return bytes(out), False
 
 
