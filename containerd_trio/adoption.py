@@ -198,7 +198,8 @@ class Adoption:
         if work is not None:
             remove_tree(work)  # detaches the cgroup yard a killed CRIU left mounted in it
             name = Path(work).name.removeprefix(DUMP_WORK_PREFIX)
-            left_dump_failed(self._ctx.events, runc.container_id, name)
+            labels = record.container.labels if record is not None else None
+            left_dump_failed(self._ctx.events, runc.container_id, name, labels)
         if (image := runc.option("--image-path")) is not None:
             checkpoints.discard(Path(image))
         await self._thaw_unless_paused(runc.container_id, record)
@@ -252,12 +253,13 @@ class Adoption:
                 )  # fmt: skip
                 image = checkpoints.checkpoints_dir(bundle) / name  # measured, not opened
                 ended_ns = parse_ns(finished.timestamp)  # when CRIU's log ended
-                left_dump_done(self._ctx.events, info.id, name, image, work, ended_ns)
-                self._ctx.events.publish("checkpoint", info.id)
+                events = self._ctx.events
+                left_dump_done(events, info.id, name, image, work, ended_ns, info.labels)
+                events.publish("checkpoint", info.id, labels=info.labels)
                 self._dumped.add(info.id)
             else:
                 log.warning("undoing checkpoint %s of container %s, left under way", name, info.id)
-                left_dump_failed(self._ctx.events, info.id, name)
+                left_dump_failed(self._ctx.events, info.id, name, info.labels)
                 if reserved_by(work):
                     checkpoints.discard_unfinished(bundle, name)
                 else:
@@ -303,7 +305,7 @@ class Adoption:
             await self._ctx.runtime.delete(info.id, force=True)
             self._release(info.id)
             await container.forget()
-            self._ctx.events.publish("delete", info.id)
+            self._ctx.events.publish("delete", info.id, labels=info.labels)
             return
         if info.state.status is Status.STOPPED and runc_status == "created":
             # What a start that replaced it left in runc when its roll-back's delete failed
@@ -325,7 +327,8 @@ class Adoption:
             await remove_cgroups(_cgroups_of(record))
             self._release(info.id)
             await container.forget(keep_log=record.replaces is not None)
-            left_restore_failed(self._ctx.events, info.id)  # if the start was a restore
+            # if the start was a restore
+            left_restore_failed(self._ctx.events, info.id, labels=info.labels)
             if record.replaces is not None:
                 # It was to replace a stopped container: that one is back, log and all.
                 back = Container.put_back(self._ctx, record.replaces, container.dir)
@@ -361,7 +364,7 @@ class Adoption:
                     # left running, or that ended as it died (or by hand). Published as the
                     # server would have, once.
                     kind = "pause" if status is Status.PAUSED else "resume"
-                    self._ctx.events.publish(kind, info.id)
+                    self._ctx.events.publish(kind, info.id, labels=info.labels)
                 if updating is not None:
                     await self._update_again(container, updating)
                 return
@@ -376,7 +379,11 @@ class Adoption:
         else:
             container.mark_stopped(UNKNOWN_EXIT_STATUS)
             self._ctx.events.publish(
-                "exit", info.id, pid=_init_pid(info), status=UNKNOWN_EXIT_STATUS
+                "exit",
+                info.id,
+                pid=_init_pid(info),
+                status=UNKNOWN_EXIT_STATUS,
+                labels=info.labels,
             )
             log.info("container %s exited while the daemon was down", info.id)
             exited_unseen = True
@@ -421,7 +428,7 @@ class Adoption:
         )  # fmt: skip
         # A restore in flight whose roll-back failed ends its course on the event stream too,
         # as one rolled back does (before, its restore-started had no end there).
-        left_restore_failed(self._ctx.events, info.id, LEFT_RESTORE_STOPPED_ERROR)
+        left_restore_failed(self._ctx.events, info.id, LEFT_RESTORE_STOPPED_ERROR, info.labels)
         directory = self._config.containers_dir / info.id
         if record.replaces is not None and not record.deleting:
             container = Container.put_back(self._ctx, record.replaces, directory)
@@ -455,7 +462,11 @@ class Adoption:
                 # Gone while no keeper held it (or the pid names another process now).
                 if info.pid != _init_pid(record.container):
                     event = self._ctx.events.publish(
-                        "exit", record.container.id, pid=info.pid, status=UNKNOWN_EXIT_STATUS
+                        "exit",
+                        record.container.id,
+                        pid=info.pid,
+                        status=UNKNOWN_EXIT_STATUS,
+                        labels=record.container.labels,
                     )
                     started = start.start_time if start else None
                     unseen.append((info.pid, started, event.timestamp_ns))  # its wait's time

@@ -35,7 +35,7 @@ import logging
 import os
 import signal
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -331,6 +331,8 @@ class Container:
         #: leaves that one's log, and its record names it while it is created (the next
         #: server puts it back if this one dies before the start ends).
         self.replaces: bytes | None = None
+        #: ... and its labels, for that ``delete``.
+        self.replaced_labels: Mapping[str, str] = {}
         #: A restore's cgroup of its own (a migration's), recorded while it starts.
         self._cgroups_path: str | None = None
         #: The last exits of its processes, by pid (for waits that come after them).
@@ -435,6 +437,21 @@ class Container:
         if self._info_json is None or self._info_json[0] != key:
             self._info_json = (key, dump_json(unstructure(self.info())))
         return self._info_json[1]
+
+    def publish(
+        self,
+        type: str,
+        *,
+        pid: int | None = None,
+        status: int | None = None,
+        at_ns: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Publish an event of the container, with its labels (as docker's events carry them,
+        so that a filter on labels judges the event by the container it was of)."""
+        self._ctx.events.publish(
+            type, self.id, pid=pid, status=status, at_ns=at_ns, detail=detail, labels=self.labels
+        )
 
     def save(self) -> None:
         """Keep the record on disk in step (the next server adopts from it)."""
@@ -579,8 +596,9 @@ class Container:
         # Published before any watcher runs, so that a start always precedes its exit.
         kind = "restore" if isinstance(launch, Restore) else "start-container"
         if self.replaces is not None and not self.is_restart:
-            self._ctx.events.publish("delete", self.id)  # the stopped container's, now gone
-        self._ctx.events.publish(kind, self.id, pid=init.pid)
+            # The stopped container's, now gone: with its labels, not this one's.
+            self._ctx.events.publish("delete", self.id, labels=self.replaced_labels)
+        self.publish(kind, pid=init.pid)
         self.save()
 
     async def _restore(
@@ -597,7 +615,7 @@ class Container:
         started = await criu.restore(
             self._ctx.runtime, self.id, self.bundle, self.dir, launch.checkpoint,
             pid_file, custody, deadline=launch.deadline,
-            progress=CriuProgress(self._ctx.events, self.id, launch.checkpoint),
+            progress=CriuProgress(self._ctx.events, self.id, launch.checkpoint, self.labels),
             cgroups_path=launch.cgroups_path, limits=kept, terminal=terminal,
         )  # fmt: skip
         if kept is not None:
@@ -743,9 +761,7 @@ class Container:
         self.finished_ns = init.exit_ns
         self._remember_exit(init)
         self._ctx.metrics.init_exits.inc()
-        self._ctx.events.publish(
-            "exit", self.id, pid=init.pid, status=init.exit_status, at_ns=init.exit_ns
-        )
+        self.publish("exit", pid=init.pid, status=init.exit_status, at_ns=init.exit_ns)
         self._stopped.set()
         log.debug("container exited id=%s pid=%d status=%d", self.id, init.pid, init.exit_status)
         # Not one a checkpoint stopped (runc forgot it then): it is kept for its restore, as
@@ -771,9 +787,7 @@ class Container:
         self._forget_live(process)
         self._remember_exit(process)
         self._ctx.metrics.exec_exits.inc()
-        self._ctx.events.publish(
-            "exit", self.id, pid=process.pid, status=process.exit_status, at_ns=process.exit_ns
-        )
+        self.publish("exit", pid=process.pid, status=process.exit_status, at_ns=process.exit_ns)
         self.save()
 
     def _forget_live(self, process: Process) -> None:
@@ -848,7 +862,7 @@ class Container:
 
     def _report_oom(self) -> None:
         self._ctx.metrics.ooms.inc()
-        self._ctx.events.publish("oom", self.id)
+        self.publish("oom")
         log.warning("container %s: a process was killed for memory (OOM)", self.id)
 
     # --- commands -------------------------------------------------------------------------------
@@ -908,7 +922,7 @@ class Container:
             started = _with_stdin(started, custody)
             process = self._new_process(key, started, document, stdin=spec.stdin)
             process.since_ns = asked_ns
-            self._ctx.events.publish("start-process", self.id, pid=process.pid)
+            self.publish("start-process", pid=process.pid)
             if self._nursery is not None:  # else the tree watches it as it starts
                 self._nursery.start_soon(self._watch, process)
             self.save()
@@ -1203,7 +1217,7 @@ class Container:
                     raise
             if self.status is Status.RUNNING:  # not if its end was seen meanwhile, as _resume
                 self.status = Status.PAUSED
-            self._ctx.events.publish("pause", self.id)
+            self.publish("pause")
             self.save()
 
     async def resume(self) -> None:
@@ -1257,7 +1271,7 @@ class Container:
         if self.status is Status.PAUSED:
             self.status = Status.RUNNING
         if announce:
-            self._ctx.events.publish("resume", self.id)
+            self.publish("resume")
         self.save()
 
     async def _runtime_step(self, action: str, call: Awaitable[T]) -> T:
@@ -1366,7 +1380,7 @@ class Container:
                     self._oom.check_silently()
                     if self._nursery is not None:
                         self._nursery.start_soon(self._watch_oom, self._oom)
-            self._ctx.events.publish("update", self.id)
+            self.publish("update")
             self.save()
 
     async def _stopped_meanwhile(self) -> bool:
@@ -1392,7 +1406,7 @@ class Container:
         resources = overlay(self.resources, change)
         check_limits(self.bundle, resources)
         self.resources = resources
-        self._ctx.events.publish("update", self.id)
+        self.publish("update")
         self.save()
 
     async def _put_back_limits(self, change: Resources) -> None:
@@ -1473,7 +1487,7 @@ class Container:
             was_paused = self.status is Status.PAUSED
             if exit:
                 self._checkpoint_exit = trio.Event()
-            progress = CriuProgress(self._ctx.events, self.id, name)
+            progress = CriuProgress(self._ctx.events, self.id, name, self.labels)
             try:
                 info = await self._dump_unless_killed(
                     partial(
@@ -1489,7 +1503,7 @@ class Container:
                 if self._checkpoint_exit is not None:
                     self._checkpoint_exit.set()
                     self._checkpoint_exit = None
-            self._ctx.events.publish("checkpoint", self.id)
+            self.publish("checkpoint")
             if exit:
                 self.known_to_runc = False
                 # CRIU killed the processes and runc forgot the container: wait for the init's
@@ -1675,7 +1689,7 @@ class Container:
             return False
         self.pending_restart = None
         pending.cancel()
-        self._ctx.events.publish("restart-cancelled", self.id)
+        self.publish("restart-cancelled")
         return True
 
     def _begin_delete(self, *, recorded: bool = True) -> None:
@@ -1711,7 +1725,7 @@ class Container:
         # watcher woken with this task may run after it), and what is listed never ended.
         info = self.info()
         if announce:
-            self._ctx.events.publish("delete", self.id)
+            self.publish("delete")
             self.mark_gone()
         return info
 
@@ -1919,7 +1933,7 @@ class Moving:
         await c._runtime_step("pause", c._ctx.runtime.pause(c.id))
         c.status = Status.PAUSED
         self.frozen, self.freezing = True, False
-        c._ctx.events.publish("pause", c.id)
+        c.publish("pause")
         c.save()
 
     async def thaw(self) -> None:
@@ -1962,7 +1976,7 @@ class Moving:
         kept = c.kept_process()
         if not console_size:
             kept = attrs.evolve(kept, process=without_console_size(kept.process))
-        progress = CriuProgress(c._ctx.events, c.id, name)
+        progress = CriuProgress(c._ctx.events, c.id, name, c.labels)
         info = await c._dump_unless_killed(
             partial(
                 criu.dump, c._ctx.runtime, c.id, c.bundle, c.dir, name, options, exit=False,
@@ -1973,7 +1987,7 @@ class Moving:
             ),
             "migrate", "the migration's checkpoint", progress,
         )  # fmt: skip
-        c._ctx.events.publish("checkpoint", c.id)
+        c.publish("checkpoint")
         return info
 
     async def end(self) -> ContainerInfo:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -72,11 +72,13 @@ def image_bytes(image: Path) -> int:
 
 @attrs.frozen
 class CriuProgress:
-    """Reports one container's checkpoint (or restore) named ``checkpoint`` on ``events``."""
+    """Reports one container's checkpoint (or restore) named ``checkpoint`` on ``events``
+    (its events with the container's ``labels``)."""
 
     events: EventBus
     container_id: str
     checkpoint: str
+    labels: Mapping[str, str] | None = None
 
     async def dump(
         self, image: Path, work: Path, deadline: float, call: Callable[[], Awaitable[T]]
@@ -135,12 +137,21 @@ class CriuProgress:
 
     def _publish(self, kind: str, **detail: Any) -> None:
         self.events.publish(
-            kind, self.container_id, detail={"checkpoint": self.checkpoint, **detail}
+            kind,
+            self.container_id,
+            detail={"checkpoint": self.checkpoint, **detail},
+            labels=self.labels,
         )
 
 
 def left_dump_done(
-    events: EventBus, container_id: str, name: str, image: Path, work: Path, ended_ns: int
+    events: EventBus,
+    container_id: str,
+    name: str,
+    image: Path,
+    work: Path,
+    ended_ns: int,
+    labels: Mapping[str, str] | None = None,
 ) -> None:
     """``checkpoint-done`` (with its figures) for the dump into ``name`` that a server left
     under way as it died and the next one completed, before that one's ``checkpoint``: its
@@ -150,17 +161,22 @@ def left_dump_done(
     started = _open_course(events, container_id, "checkpoint", name)
     if started is not None:
         figures = _dump_figures(image, work, _seconds_since(started, ended_ns))
-        CriuProgress(events, container_id, name)._publish("checkpoint-done", **figures)
+        CriuProgress(events, container_id, name, labels)._publish("checkpoint-done", **figures)
 
 
-def left_dump_failed(events: EventBus, container_id: str, name: str) -> None:
+def left_dump_failed(
+    events: EventBus, container_id: str, name: str, labels: Mapping[str, str] | None = None
+) -> None:
     """``checkpoint-failed`` for the dump into ``name`` that a server left under way as it
     died and the next one undid (:meth:`CriuProgress.failed_outside`)."""
-    CriuProgress(events, container_id, name).failed_outside(LEFT_DUMP_ERROR)
+    CriuProgress(events, container_id, name, labels).failed_outside(LEFT_DUMP_ERROR)
 
 
 def left_restore_failed(
-    events: EventBus, container_id: str, error: str = LEFT_RESTORE_ERROR
+    events: EventBus,
+    container_id: str,
+    error: str = LEFT_RESTORE_ERROR,
+    labels: Mapping[str, str] | None = None,
 ) -> None:
     """``restore-failed`` for the container's restore that a server left under way as it
     died, whose start the next one rolled back (or, ``error`` says, could not, and lists the
@@ -170,7 +186,7 @@ def left_restore_failed(
     started = _open_course(events, container_id, "restore")
     if started is not None:
         name = cast(str, (started.detail or {}).get("checkpoint"))  # its _publish's
-        CriuProgress(events, container_id, name)._publish(
+        CriuProgress(events, container_id, name, labels)._publish(
             "restore-failed", seconds=_seconds_since(started, now_ns()), error=error
         )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,13 @@ from .errors import DaemonError
 
 log = logging.getLogger(__name__)
 
-#: The fields every event has; an event's ``detail`` adds others (never these).
-_BASE_FIELDS = ("type", "id", "pid", "status", "timestamp")
+#: The fields every event has (``labels`` those of a container with labels); an event's
+#: ``detail`` adds others (never these).
+_BASE_FIELDS = ("type", "id", "pid", "status", "labels", "timestamp")
+
+#: A label filter: ``(key, value)``, or ``(key, None)`` for the label with any value (an empty
+#: one too), as docker's ``label=KEY`` and ``label=KEY=VALUE``.
+LabelFilter = tuple[str, str | None]
 
 
 #: The ``error`` of a ``*-failed`` event for what a stopping daemon cancelled.
@@ -55,6 +60,9 @@ class Event:
     status: int | None = None
     #: Fields of some types only (a checkpoint's name, sizes, times), as they go on the wire.
     detail: dict[str, Any] | None = attrs.field(default=None, eq=False)
+    #: The container's labels when it happened (None: it had none), as docker's events carry
+    #: them in their attributes: a filter on labels judges each event by its own.
+    labels: Mapping[str, str] | None = attrs.field(default=None, eq=False)
     #: Its line, once encoded: the log and every subscriber send the same bytes, so an event
     #: is encoded once, not once per stream (4000 streams were 4000 encodings of each).
     _line: bytes | None = attrs.field(default=None, init=False, eq=False, repr=False)
@@ -67,6 +75,8 @@ class Event:
             body["status"] = self.status
         if self.detail:
             body.update(self.detail)
+        if self.labels:
+            body["labels"] = dict(self.labels)
         body["timestamp"] = timestamps.format_ns(self.timestamp_ns)
         return body
 
@@ -87,6 +97,15 @@ class Event:
             pid=body.get("pid"),
             status=body.get("status"),
             detail={k: v for k, v in body.items() if k not in _BASE_FIELDS} or None,
+            labels=body.get("labels") or None,
+        )
+
+    def has_labels(self, wanted: Sequence[LabelFilter]) -> bool:
+        """Whether every one of ``wanted`` matches its labels (docker's label filters all
+        match; they are not alternatives)."""
+        labels = self.labels or {}
+        return all(
+            key in labels and (value is None or labels[key] == value) for key, value in wanted
         )
 
 
@@ -148,9 +167,11 @@ class EventBus:
         self._capacity = capacity
         self._queue = queue
         self._events: deque[Event] = deque(maxlen=capacity)
-        # Each live channel, with what its subscriber asked for: (container id, event types).
+        # Each live channel, with what its subscriber asked for: (container id, event types,
+        # label filters).
         self._subscribers: dict[
-            trio.MemorySendChannel[Event], tuple[str | None, frozenset[str] | None]
+            trio.MemorySendChannel[Event],
+            tuple[str | None, frozenset[str] | None, tuple[LabelFilter, ...]],
         ] = {}
         self._file: AppendFile | None = None
         self._lines_in_file = 0
@@ -193,8 +214,10 @@ class EventBus:
         status: int | None = None,
         at_ns: int | None = None,
         detail: dict[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> Event:
-        """``at_ns``: when it happened, if not now (an exit the keeper saw while no server ran).
+        """``at_ns``: when it happened, if not now (an exit the keeper saw while no server ran);
+        ``labels``: the container's.
 
         Timestamps strictly increase, so that ?since= from an event's own timestamp replays it
         and everything after it, in the order it was published; an event from the past is
@@ -203,13 +226,21 @@ class EventBus:
         stamp = max(timestamps.now_ns() if at_ns is None else at_ns, self._last_ns + 1)
         self._last_ns = stamp
         event = Event(
-            type=type, id=container_id, timestamp_ns=stamp, pid=pid, status=status, detail=detail
+            type=type,
+            id=container_id,
+            timestamp_ns=stamp,
+            pid=pid,
+            status=status,
+            detail=detail,
+            labels=labels or None,
         )
         self._events.append(event)
         self._persist(event)
-        for channel, (wanted, types) in list(self._subscribers.items()):
-            if (wanted is not None and wanted != container_id) or (
-                types is not None and type not in types
+        for channel, (wanted, types, with_labels) in list(self._subscribers.items()):
+            if (
+                (wanted is not None and wanted != container_id)
+                or (types is not None and type not in types)
+                or (with_labels and not event.has_labels(with_labels))
             ):
                 continue
             try:
@@ -269,9 +300,11 @@ class EventBus:
         since_ns: int | None = None,
         container_id: str | None = None,
         types: frozenset[str] | None = None,
+        labels: Sequence[LabelFilter] = (),
     ) -> Subscription:
         """Take the replay from ``since_ns`` on and register for live events, in one step;
-        only those of ``container_id`` and of ``types`` when given."""
+        only those of ``container_id``, of ``types`` and with ``labels`` when given."""
+        labels = tuple(labels)
         send, receive = trio.open_memory_channel[Event](self._queue)
         replay: list[Event] = []
         if since_ns is not None:
@@ -280,15 +313,17 @@ class EventBus:
             for event in reversed(self._events):
                 if event.timestamp_ns < since_ns:
                     break
-                if (container_id is None or event.id == container_id) and (
-                    types is None or event.type in types
+                if (
+                    (container_id is None or event.id == container_id)
+                    and (types is None or event.type in types)
+                    and (not labels or event.has_labels(labels))
                 ):
                     replay.append(event)
             replay.reverse()
         if self.closed:
             send.close()
         else:
-            self._subscribers[send] = (container_id, types)
+            self._subscribers[send] = (container_id, types, labels)
         return Subscription(self, replay, send, receive)
 
     def _drop(self, channel: trio.MemorySendChannel[Event]) -> None:

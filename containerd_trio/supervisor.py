@@ -403,7 +403,8 @@ class Supervisor:
         if container is not None:
             container.log_paused = (error or "the disk refused the write") if paused else None
         self.metrics.paused_logs.inc() if paused else self.metrics.paused_logs.dec()
-        self.events.publish("log-paused" if paused else "log-resumed", container_id)
+        labels = container.labels if container is not None else None
+        self.events.publish("log-paused" if paused else "log-resumed", container_id, labels=labels)
 
     def inflight_done(self, spawn_id: int, result: SpawnResult) -> None:
         if self._adoption is not None:
@@ -805,6 +806,7 @@ class Supervisor:
                 # run's too (see carry_exits).
                 container.carry_exits(replaced)
             container.replaces = replaced.info_json()
+            container.replaced_labels = replaced.labels
             await container.launch(launch)
         except BaseException:
             if replaced.deleted:  # else it is in the table still (start puts it back)
@@ -906,7 +908,7 @@ class Supervisor:
             # watcher that saw it restarting (the status page) that it is not any more.
             container.save()
             log.error("container %s could not be restarted: %s", container.id, exc.message)
-            self.events.publish("restart-failed", container.id, detail={"error": error_field(exc)})
+            container.publish("restart-failed", detail={"error": error_field(exc)})
 
     async def _auto_remove(self, container: Container) -> None:
         # Its attach sessions first send what is left of its output and its exit status

@@ -401,9 +401,10 @@ def runc_state(state_dir: Path, container_id: str) -> dict[str, Any]:
 
 
 async def collect_events(
-    client: httpx.AsyncClient, params: dict[str, str], count: int
+    client: httpx.AsyncClient, params: dict[str, str] | list[tuple[str, str]], count: int
 ) -> list[dict[str, Any]]:
-    """The first ``count`` events of ``GET /events`` with ``params`` (replayed, then live)."""
+    """The first ``count`` events of ``GET /events`` with ``params`` (replayed, then live;
+    pairs for a parameter given several times)."""
     events: list[dict[str, Any]] = []
     async with client.stream("GET", "/events", params=params) as response:
         assert response.status_code == 200, await response.aread()

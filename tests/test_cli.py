@@ -2323,8 +2323,8 @@ async def test_events_filter_by_label_as_docker_s(
 ) -> None:
     """docker's ``events -f label=KEY`` and ``label=KEY=VALUE``, on the labels of the event's
     container: several are all to match (docker's MatchKVList), ``KEY`` alone matches any value
-    of it, an empty one too. It was a usage error (``unknown filter key 'label'``): the
-    daemon's events carry no labels, so ctr-trio matches the labels the daemon lists."""
+    of it, an empty one too. It was a usage error (``unknown filter key 'label'``); the daemon
+    keeps them (``GET /events?label=``), on the labels each event carries."""
     since = now()
     for name, labels, code in (
         ("other", ["team=ops"], 1),
@@ -2363,9 +2363,11 @@ async def test_events_filter_by_label_as_docker_s(
 async def test_events_label_filter_takes_the_labels_of_a_new_container_under_an_id(
     daemon: RunningDaemon, ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
-    """The labels are those of the container the id names when its events come: a container
-    removed keeps the labels it had (its delete event matches), and a new one started under
-    its id is asked for its own (a start's event), not taken for the old one."""
+    """The labels are those of the container an event was of: a container removed keeps the
+    labels it had (its delete event matches), and a new one started under its id has its own,
+    live and in a replay afterwards (until 2026-12-04 a replay judged the old container's
+    events by the new one's labels, and left them out). The labels end a line, as docker's
+    attributes."""
     since = now()
     stdout = WrittenOutput()
     results: list[Result] = []
@@ -2389,12 +2391,17 @@ async def test_events_label_filter_takes_the_labels_of_a_new_container_under_an_
                      "-l", "team=infra")  # fmt: skip
     [result] = results
     assert (result.code, result.err) == (0, ""), result
-    seen = [(words[1], words[2], words[-1]) for words in map(str.split, result.out.splitlines())]
-    assert seen[1:3] == [("exit", "web", "status=1"), ("delete", "web", "web")], seen
-    assert [(kind, name) for kind, name, _ in seen] == [
+    expected = [
         ("start-container", "web"), ("exit", "web"), ("delete", "web"),
         ("start-container", "db"), ("exit", "db"),
-    ], seen  # fmt: skip
+    ]  # fmt: skip
+    seen = [line.split() for line in result.out.splitlines()]
+    assert [(words[1], words[2]) for words in seen] == expected, seen
+    assert seen[1][3:] == ["pid=" + seen[0][3].removeprefix("pid="), "status=1", "(team=infra)"]
+    assert seen[2][3:] == ["(team=infra)"], seen
+
+    replay = await ok(ctr, "events", "--since", since, "--until", now(), "-f", "label=team=infra")
+    assert [tuple(line.split()[1:3]) for line in replay.out.splitlines()] == expected
 
 
 async def test_events_until_stops_at_that_time_as_docker_s(

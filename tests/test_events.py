@@ -111,16 +111,84 @@ async def test_id_filter(client: httpx.AsyncClient, bundle: Path) -> None:
     ]
 
 
+async def test_events_carry_their_containers_labels_and_a_label_filter_judges_each_by_them(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's events carry their container's labels, and its label filter matches those:
+    so here. ``?label=KEY`` (any value, an empty one too) or ``KEY=VALUE``, given again for
+    more, all to match. A replay judges each event by the labels its container had: a
+    container removed, and another started under its id with other labels, do not mix (until
+    2026-12-04 the events carried none, and ctr-trio judged a replay by the labels of the
+    container under the id now). A container without labels has none in its events."""
+    since = now()
+    first = {"team": "infra", "tier": ""}
+    for name, labels, code in (("web", first, 1), ("bare", {}, 2)):
+        bundle = make_bundle(["sh", "-c", f"exit {code}"])
+        created = await start_container(client, name, bundle, labels=labels)
+        await wait_exit(client, name, created["processes"][0]["pid"], since)
+    assert (await client.delete("/containers/web")).status_code == 200
+    created = await start_container(
+        client, "web", make_bundle(["sh", "-c", "exit 3"]), labels={"team": "ops"}
+    )
+    await wait_exit(client, "web", created["processes"][0]["pid"], since)
+    # The last events of each filtered replay below: nothing unexpected comes before them.
+    await start_container(client, "end-infra", make_bundle(FOREVER), labels=first)
+    await start_container(client, "end-ops", make_bundle(FOREVER), labels={"team": "ops"})
+
+    with trio.fail_after(30):
+        every = await collect_events(client, {"since": since}, 9)
+        assert [(e["type"], e["id"], e.get("labels")) for e in every] == [
+            ("start-container", "web", first),
+            ("exit", "web", first),
+            ("start-container", "bare", None),
+            ("exit", "bare", None),
+            ("delete", "web", first),
+            ("start-container", "web", {"team": "ops"}),
+            ("exit", "web", {"team": "ops"}),
+            ("start-container", "end-infra", first),
+            ("start-container", "end-ops", {"team": "ops"}),
+        ]
+        first_web = [("start-container", "web"), ("exit", "web"), ("delete", "web")]
+        for filters in (
+            [("label", "team=infra")],
+            [("label", "tier")],  # any value: "" too
+            [("label", "tier=")],  # the value "", as given
+            [("label", "team=infra"), ("label", "tier")],  # both
+        ):
+            events = await collect_events(client, [("since", since), *filters], 4)
+            got = [(e["type"], e["id"]) for e in events]
+            assert got == [*first_web, ("start-container", "end-infra")], filters
+        events = await collect_events(client, {"since": since, "label": "team=ops"}, 3)
+        assert [(e["type"], e["id"]) for e in events] == [
+            ("start-container", "web"), ("exit", "web"), ("start-container", "end-ops")
+        ]  # fmt: skip
+
+        # Live, too: an event of a container with the labels comes; one without does not.
+        async with client.stream(
+            "GET", "/events", params=[("label", "team=ops"), ("label", "tier")]
+        ) as stream:
+            await start_container(client, "nope", make_bundle(FOREVER), labels={"team": "ops"})
+            await start_container(
+                client, "yes", make_bundle(FOREVER), labels={"team": "ops", "tier": "x"}
+            )
+            async for line in stream.aiter_lines():
+                assert json.loads(line)["id"] == "yes"
+                break
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
         ({"since": "yesterday"}, "query parameter since"),
         ({"since": "2026-13-01T00:00:00Z"}, "not a valid date"),
         ({"id": "../x"}, "invalid container id"),
+        ({"label": ""}, "query parameter label must be KEY or KEY=VALUE, KEY not empty, not ''"),
+        ({"label": "=x"}, "query parameter label must be KEY or KEY=VALUE, KEY not empty"),
+        ({"id": ["a", "b"]}, "query parameter id is given 2 times: give it once"),
     ],
 )
 async def test_bad_event_query_is_400(
-    client: httpx.AsyncClient, params: dict[str, str], message: str
+    client: httpx.AsyncClient, params: dict[str, Any], message: str
 ) -> None:
     response = await client.get("/events", params=params)
     assert response.status_code == 400

@@ -152,8 +152,13 @@ def test_query_parameters() -> None:
     events = query("/events", "get")
     # since: an RFC 3339 time, or a duration back from now.
     assert {"format": "date-time"} in events["since"]["anyOf"]
-    assert set(events) == {"since", "id", "type"}
+    assert set(events) == {"since", "id", "type", "label"}
     assert events["id"]["pattern"] == ID_PATTERN
+    # label: given again for more (an array, as OpenAPI's form style repeats it), KEY[=VALUE]
+    assert events["label"]["type"] == "array"
+    label = events["label"]["items"]["pattern"]
+    assert all(re.search(label, text) for text in ("team", "team=infra", "tier="))
+    assert not any(re.search(label, text) for text in ("", "=x"))
     assert re.fullmatch(events["type"]["pattern"], "exit,oom")
     assert not re.fullmatch(events["type"]["pattern"], "exit,nope")
     logs = query("/containers/{id}/logs", "get")

@@ -115,6 +115,13 @@ def _hand_written() -> dict[str, Schema]:
                 "pid": {"type": "integer", "minimum": 1},
                 "status": {"type": "integer"},
                 **_CHECKPOINT_FIGURES,
+                "labels": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "minProperties": 1,
+                    "description": "The container's labels when the event came; left out for"
+                    " a container without labels (and in events kept from before 2026-12-04).",
+                },
                 "timestamp": timestamp,
             },
         },

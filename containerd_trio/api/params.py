@@ -23,6 +23,7 @@ from ..attach import CURSOR_PATTERN, Cursor
 from ..convert import camel, split_optional, unknown_names
 from ..errors import InvalidRequest, quoted
 from ..event_types import EVENT_TYPES
+from ..events import LabelFilter
 from ..numbers import number, whole_number
 
 T = TypeVar("T")
@@ -32,6 +33,9 @@ T = TypeVar("T")
 Moment = NewType("Moment", int)
 #: Event types, comma-separated in the query string.
 EventTypes = NewType("EventTypes", frozenset[str])
+#: Docker's label filters, ``KEY`` or ``KEY=VALUE`` each: the one parameter that may be given
+#: several times (``?label=a&label=b=c``, all to match), as a value may hold any character.
+LabelFilters = NewType("LabelFilters", tuple[LabelFilter, ...])
 
 #: A field's metadata key for a wire name that is not its camelCase one (docker's ps_args).
 WIRE_NAME = "wire"
@@ -66,6 +70,17 @@ def _event_types(text: str) -> EventTypes:
     return EventTypes(wanted)
 
 
+def _label_filters(text: str) -> LabelFilters:
+    """One of the parameter's texts (:func:`parse` joins them)."""
+    key, sep, value = text.partition("=")
+    if not key:
+        raise ValueError(f"must be KEY or KEY=VALUE, KEY not empty, not {quoted(text)}")
+    return LabelFilters(((key, value if sep else None),))
+
+
+#: The types a query may give several times: each text is decoded alone, the values joined.
+_REPEATABLE = frozenset({LabelFilters})
+
 _DECODERS: dict[Any, Callable[[str], Any]] = {
     Cursor: Cursor.parse,
     str: str,
@@ -74,6 +89,7 @@ _DECODERS: dict[Any, Callable[[str], Any]] = {
     bool: _flag,
     Moment: _moment,
     EventTypes: _event_types,
+    LabelFilters: _label_filters,
 }
 
 
@@ -102,6 +118,7 @@ TEXT_SCHEMAS: dict[Any, dict[str, Any]] = {
         "anyOf": [{"format": "date-time"}, timestamps.DURATION_SCHEMA],
     },
     EventTypes: {"type": "string", "pattern": f"^{_EVENT_TYPE}(,{_EVENT_TYPE})*$"},
+    LabelFilters: {"type": "array", "items": {"type": "string", "pattern": "^[^=]"}},
     Cursor: {"type": "string", "pattern": CURSOR_PATTERN},
 }
 
@@ -163,6 +180,10 @@ def parse(cls: type[T] | None, path: Mapping[str, str], query: MultiDict[str, st
                 if parameter.field.default is attrs.NOTHING:
                     raise InvalidRequest(f"query parameter {wire} is required")
                 continue  # its default
+            if parameter.type in _REPEATABLE:
+                parts = [_value(parameter, text, "query parameter ") for text in given]
+                values[parameter.field.name] = sum(parts, start=parameter.type(()))
+                continue
             if len(given) > 1:
                 raise InvalidRequest(
                     f"query parameter {wire} is given {len(given)} times: give it once"

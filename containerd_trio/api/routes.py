@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from ..errors import (
     RuntimeTimeout,
     ShuttingDown,
 )
-from ..events import EventBus
+from ..events import EventBus, LabelFilter
 from ..migration.incoming import imported
 from ..migration.model import ImportedArchive, MigrationSession, MigrationStep
 from ..model import ContainerInfo, ContainerTop, DaemonState, ExitInfo, ProcessInfo, PsTable
@@ -633,13 +633,19 @@ async def events(query: EventsQuery) -> Response:
     # once it streams, so that a client gone before its answer began leaves nothing behind.
     bus = supervisor().events
     since = query.since if query.since is not None else bus.cursor()
-    return wire.stream_response(_event_lines(bus, since, query.id, query.type))
+    return wire.stream_response(_event_lines(bus, since, query.id, query.type, query.label or ()))
 
 
 async def _event_lines(
-    bus: EventBus, since_ns: int, container_id: str | None, types: frozenset[str] | None
+    bus: EventBus,
+    since_ns: int,
+    container_id: str | None,
+    types: frozenset[str] | None,
+    labels: Sequence[LabelFilter],
 ) -> AsyncIterator[bytes]:
-    with bus.subscribe(since_ns=since_ns, container_id=container_id, types=types) as subscription:
+    with bus.subscribe(
+        since_ns=since_ns, container_id=container_id, types=types, labels=labels
+    ) as subscription:
         async for batch in subscription.batches():
             yield b"".join(event.line() for event in batch)
 

@@ -41,7 +41,7 @@ from ..validation import (
     doc,
     parse_signal,
 )
-from .params import WIRE_NAME, EventTypes, Moment
+from .params import WIRE_NAME, EventTypes, LabelFilters, Moment
 
 #: A signal as clients may write it: 9, "9", "KILL" or "SIGKILL".
 Signal = NewType("Signal", int)
@@ -545,6 +545,14 @@ class EventsQuery:
     type: EventTypes | None = attrs.field(
         default=None,
         metadata=doc("Only events of these types, comma-separated (exit,oom), past and live."),
+    )
+    label: LabelFilters | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "Only the events of containers with this label: KEY (with any value, an empty one"
+            " too) or KEY=VALUE; give it again for more, all to match (docker's label"
+            " filter). Each event is judged by the labels its container had when it came."
+        ),
     )
 
 

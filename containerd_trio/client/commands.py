@@ -1191,15 +1191,17 @@ def parse_event_filter(text: str) -> list[tuple[str, str]]:
 
 def event_selection(args: argparse.Namespace) -> str | None:
     """Read ``events``' ``--id``, ``--type`` and ``-f`` into ``args.containers`` (the ids
-    whose events are shown, any of them: none, all) and ``args.type`` (the types, any of
-    them: None, all); the problem where no event could pass them. The daemon takes one id and
-    a list of types (``GET /events?id=&type=``): several ids are kept here, of its stream."""
+    whose events are shown, any of them: none, all), ``args.type`` (the types, any of them:
+    None, all) and ``args.labels`` (all to match); the problem where no event could pass them.
+    The daemon takes one id, a list of types and label filters (``GET
+    /events?id=&type=&label=``): several ids are kept here, of its stream."""
     filters = [pair for pairs in args.filter for pair in pairs]
     # docker's several container filters are alternatives; --id is one more.
     containers = [args.id] if args.id is not None else []
     containers += [value for key, value in filters if key == "container"]
     args.containers = list(dict.fromkeys(containers))
-    # docker's label filters all match (event_labels.labels_match), kept here of the stream.
+    # docker's label filters all match: the daemon keeps them (?label=, each event judged by
+    # the labels it carries, its container's when it came).
     args.labels = list(dict.fromkeys(value for key, value in filters if key == "label"))
     objects = {value for key, value in filters if key == "type"}
     if objects and "container" not in objects:
@@ -1227,7 +1229,6 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
 
     from ..event_types import EVENT_TYPES
     from ..timestamps import parse_ns
-    from .event_labels import labels_match
 
     # The type column as wide as the widest type the daemon publishes: it was 15, and a
     # checkpoint's course (checkpoint-started, -progress, -failed) pushed its ids out of line.
@@ -1236,13 +1237,6 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     containers: list[str] = args.containers
     asked = containers[0] if len(containers) == 1 else None
     kept = set(containers) if len(containers) > 1 else None
-    # -f label=: the daemon's events carry no labels; its containers' listed ones are matched.
-    wanted: list[str] = args.labels
-    labels = None
-    if wanted:
-        from .event_labels import ContainerLabels
-
-        labels = ContainerLabels(client)
     # --until: the events up to that moment (one past now: the stream is read until it comes).
     until_ns = parse_ns(args.until) if args.until is not None else None
     if until_ns is not None and args.since is None and until_ns <= time.time_ns():
@@ -1260,11 +1254,15 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
             if until_ns is not None:
                 deadline = time.monotonic() + (until_ns - time.time_ns()) / 1e9
             try:
-                # The daemon reads ?since= (a time: the parser turned a duration into one)
-                # and ?type=.
+                # The daemon reads ?since= (a time: the parser turned a duration into one),
+                # ?type= and ?label=.
                 stream = opened.enter_context(
                     client.events(
-                        since=since, container_id=asked, types=args.type, deadline=deadline
+                        since=since,
+                        container_id=asked,
+                        types=args.type,
+                        labels=args.labels,
+                        deadline=deadline,
                     )
                 )
             except DaemonUnreachable:
@@ -1281,8 +1279,6 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         return EXIT_OK  # past --until: the events up to it are all printed
                     if kept is not None and event["id"] not in kept:
                         continue
-                    if labels is not None and not labels_match(labels.of(event), wanted):
-                        continue
                     last = event["timestamp"]
                     if out.as_json:
                         out.record(event)
@@ -1291,8 +1287,11 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         extra = "".join(
                             f" {key}={value}"
                             for key, value in event.items()
-                            if key not in ("timestamp", "type", "id") and value is not None
+                            if key not in ("timestamp", "type", "id", "labels")
+                            and value is not None
                         )
+                        if labels := event.get("labels"):  # at the end, as docker's
+                            extra += f" ({', '.join(f'{k}={v}' for k, v in labels.items())})"
                         line = f"{event['timestamp']}  {event['type']:<{width}}  {event['id']}"
                         out.line(line + extra)
                         out.stdout.flush()

@@ -194,10 +194,11 @@ def make_request(
     method: str,
     path: str,
     *,
-    params: dict[str, str] | None = None,
+    params: dict[str, str] | list[tuple[str, str]] | None = None,
     body: Any = None,
 ) -> Request:
-    """A request with a JSON body (when ``body`` is not None) and a query (when ``params``)."""
+    """A request with a JSON body (when ``body`` is not None) and a query (when ``params``:
+    pairs, for a parameter given several times)."""
     target = f"{path}?{urlencode(params)}" if params else path
     data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
     return Request(method, target, data)

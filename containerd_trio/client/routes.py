@@ -66,6 +66,8 @@ class EventOptions(TypedDict, total=False):
     since: str | None
     container_id: str | None
     types: Sequence[str] | None
+    #: docker's label filters, KEY or KEY=VALUE each, all to match.
+    labels: Sequence[str]
 
 
 class LogOptions(TypedDict, total=False):
@@ -217,7 +219,8 @@ def events(**options: Unpack[EventOptions]) -> Request:
         id=options.get("container_id"),
         type=",".join(types) if types else None,
     )
-    return make_request("GET", "/events", params=params)
+    labels = [("label", label) for label in options.get("labels", ())]
+    return make_request("GET", "/events", params=[*params.items(), *labels])
 
 
 def logs(container_id: str, **options: Unpack[LogOptions]) -> Request:

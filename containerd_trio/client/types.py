@@ -174,6 +174,7 @@ class Event(TypedDict):
     restoreSeconds: NotRequired[float]
     pagesRestored: NotRequired[int]
     error: NotRequired[str]
+    labels: NotRequired[dict[str, str]]  # its container's, if it had any
     timestamp: str
 
 
