@@ -2328,7 +2328,7 @@ async def test_events_filter_by_label_as_docker_s(
     since = now()
     for name, labels, code in (
         ("other", ["team=ops"], 1),
-        ("web", ["team=infra", "tier=front"], 2),
+        ("web", ["tier=front", "team=infra"], 2),  # shown sorted, as docker's
         ("bare", [], 3),
         ("db", ["team=infra", "tier"], 4),  # tier with an empty value
     ):
@@ -2350,6 +2350,8 @@ async def test_events_filter_by_label_as_docker_s(
         assert await exits("-f", "label=team=infra", "-f", "label=tier=front") == ["web"]
         assert await exits("-f", "label=team=infra,label=tier=back") == []  # both, or none
         assert await exits("-f", "label=team", "-f", "container=other") == ["other"]
+        shown = await ok(ctr, "events", "--since", since, "--until", until, "--id", "web")
+        assert shown.out.splitlines()[-1].endswith(" status=2 (team=infra, tier=front)"), shown
 
     for bad, says in (
         (["-f", "label="], "'label=' is not KEY=VALUE"),
@@ -2397,6 +2399,7 @@ async def test_events_label_filter_takes_the_labels_of_a_new_container_under_an_
     ]  # fmt: skip
     seen = [line.split() for line in result.out.splitlines()]
     assert [(words[1], words[2]) for words in seen] == expected, seen
+    assert seen[0][4:] == ["(team=infra)"], seen
     assert seen[1][3:] == ["pid=" + seen[0][3].removeprefix("pid="), "status=1", "(team=infra)"]
     assert seen[2][3:] == ["(team=infra)"], seen
 

@@ -117,17 +117,17 @@ async def test_events_carry_their_containers_labels_and_a_label_filter_judges_ea
     """docker's events carry their container's labels, and its label filter matches those:
     so here. ``?label=KEY`` (any value, an empty one too) or ``KEY=VALUE``, given again for
     more, all to match. A replay judges each event by the labels its container had: a
-    container removed, and another started under its id with other labels, do not mix (until
-    2026-12-04 the events carried none, and ctr-trio judged a replay by the labels of the
-    container under the id now). A container without labels has none in its events."""
+    stopped container, and another started under its id with other labels (which publishes
+    the stopped one's delete), do not mix (until 2026-12-04 the events carried none, and
+    ctr-trio judged a replay by the labels of the container under the id now). A container
+    without labels has none in its events. (tests/test_cli.py: a DELETE, then a start.)"""
     since = now()
     first = {"team": "infra", "tier": ""}
     for name, labels, code in (("web", first, 1), ("bare", {}, 2)):
         bundle = make_bundle(["sh", "-c", f"exit {code}"])
         created = await start_container(client, name, bundle, labels=labels)
         await wait_exit(client, name, created["processes"][0]["pid"], since)
-    assert (await client.delete("/containers/web")).status_code == 200
-    created = await start_container(
+    created = await start_container(  # over the stopped web: its delete is this start's
         client, "web", make_bundle(["sh", "-c", "exit 3"]), labels={"team": "ops"}
     )
     await wait_exit(client, "web", created["processes"][0]["pid"], since)
@@ -306,6 +306,21 @@ def test_the_persisted_log_is_bounded(tmp_path: Path) -> None:
     reloaded = EventBus(path, capacity=5)
     replay = reloaded.subscribe(since_ns=0).replay
     assert [e.id for e in replay] == [f"c{n}" for n in range(18, 23)]
+
+
+def test_labels_are_kept_with_the_persisted_log(tmp_path: Path) -> None:
+    """A replay after a restart judges the kept events by the labels they carried."""
+    path = tmp_path / "events.log"
+    bus = EventBus(path)
+    bus.publish("start-container", "web", pid=7, labels={"team": "infra"})
+    bus.publish("exit", "web", pid=7, status=0, labels={"team": "ops"})
+    bus.publish("start-container", "bare", pid=8)
+    bus.close()
+    reloaded = EventBus(path)
+    [kept] = reloaded.subscribe(since_ns=0, labels=[("team", "infra")]).replay
+    assert (kept.type, kept.labels, kept.detail) == ("start-container", {"team": "infra"}, None)
+    replay = reloaded.subscribe(since_ns=0).replay
+    assert [e.to_json().get("labels") for e in replay] == [{"team": "infra"}, {"team": "ops"}, None]
 
 
 def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ A route names one attrs class for its parameters (see ``schemas.py``): a field w
 appears in the route's path is a path parameter, every other field a query parameter. Each text
 is decoded by its field's type here, then checked by the field's own rule (the same
 :class:`~containerd_trio.validation.Rule` objects the bodies use). A query parameter the class
-does not name, or one given twice, is a 400 that names it, as an unknown body field is.
+does not name, or one given twice (but a repeatable one: ``_REPEATABLE``), is a 400 that
+names it, as an unknown body field is.
 """
 
 from __future__ import annotations

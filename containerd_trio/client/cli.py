@@ -1345,8 +1345,8 @@ def _define_events(parser: Parser) -> None:
         metavar="KEY=VALUE[,...]",
         help="as docker's: container=ID (as --id; several: any of them), event=NAME (as --type,"
         " docker's die, start, unpause and destroy too; several: any of them), type=container,"
-        " label=KEY or label=KEY=VALUE (the container's labels as the daemon lists them;"
-        " several: all of them); repeatable (different keys must all match)",
+        " label=KEY or label=KEY=VALUE (the labels each event carries, its container's when"
+        " it came; several: all of them); repeatable (different keys must all match)",
     )
     parser.add_argument(
         "--until",

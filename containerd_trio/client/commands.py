@@ -1290,8 +1290,9 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                             if key not in ("timestamp", "type", "id", "labels")
                             and value is not None
                         )
-                        if labels := event.get("labels"):  # at the end, as docker's
-                            extra += f" ({', '.join(f'{k}={v}' for k, v in labels.items())})"
+                        if labels := event.get("labels"):  # at the end, sorted, as docker's
+                            pairs = sorted(labels.items())
+                            extra += f" ({', '.join(f'{k}={v}' for k, v in pairs)})"
                         line = f"{event['timestamp']}  {event['type']:<{width}}  {event['id']}"
                         out.line(line + extra)
                         out.stdout.flush()

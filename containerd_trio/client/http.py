@@ -496,7 +496,8 @@ class Client:
         self, *, deadline: float | None = None, **options: Unpack[routes.EventOptions]
     ) -> Iterator[Iterator[Event]]:
         """Past events from ``since`` on, then live ones, for as long as the caller reads;
-        only those of ``container_id`` and of ``types`` when given. ``deadline``, a moment of
+        only those of ``container_id``, of ``types`` and with ``labels`` (docker's label
+        filters, all to match) when given. ``deadline``, a moment of
         time.monotonic(): the events end there; one past already, once none came for
         :data:`REPLAY_QUIET` seconds (the replay of ``since``, read to its end: it comes at
         once, and nothing says where it ends)."""
