@@ -1009,6 +1009,22 @@ async def test_a_head_past_16_kib_is_431_however_it_comes(
     assert (await daemon.client.get("/state")).status_code == 200
 
 
+async def test_a_head_request_past_16_kib_is_431_without_a_body(daemon: RunningDaemon) -> None:
+    """A HEAD's 431 has the head alone, as every answer to a HEAD: its body was sent too, which
+    h11 refused, and the connection failed unanswered (``make fuzz``, 2026-12-04: HEAD
+    /containers/{id}/archive with a path of 18 KB)."""
+    url = httpx.URL(daemon.url)
+    path = "/containers/box/archive?path=" + "%C2%AC" * 3000
+    stream = await trio.open_tcp_stream(url.host, url.port or 80)
+    await stream.send_all(f"HEAD {path} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
+    with trio.fail_after(10):
+        answer = await read_to_eof(stream)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert b"content-type: application/json" in head.lower() and body == b"", answer[:300]
+    assert (await daemon.client.get("/state")).status_code == 200
+
+
 async def test_unknown_route_and_method_are_json(client: httpx.AsyncClient) -> None:
     response = await client.get("/nope")
     assert response.status_code == 404

@@ -418,6 +418,8 @@ class _Http11(H11Protocol):
 
     #: The head of a sized answer, kept until its body's first bytes (or its end) go out.
     _head = b""
+    #: The request being refused before the app had it is a HEAD: its answer has no body.
+    _refusing_head = False
 
     async def _send_h11_event(self, event: H11SendableEvent) -> None:
         # Hypercorn writes an answer's head, then its body, then its end, each with its own
@@ -462,7 +464,9 @@ class _Http11(H11Protocol):
         if _head_size(event) > self.config.h11_max_incomplete_size:
             # h11's limit (Hypercorn's h11_max_incomplete_size, 16 KiB) bounds only a head
             # still incomplete: one that came whole in a read was taken up to the read's size
-            # (64 KiB). The same 431 as h11's, for every head past the limit.
+            # (64 KiB). The same 431 as h11's, for every head past the limit; a HEAD's
+            # without its body (h11 refused to send one, and the connection failed unanswered).
+            self._refusing_head = event.method == b"HEAD"
             await self._send_error_response(431)
             raise _HeadTooLarge()
 
@@ -472,7 +476,8 @@ class _Http11(H11Protocol):
         body, headers = _closing_error(_unreadable(status_code))
         headers += self.config.response_headers("h11")
         await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
-        await self._send_h11_event(h11.Data(data=body))
+        if not self._refusing_head:
+            await self._send_h11_event(h11.Data(data=body))
         await self._send_h11_event(h11.EndOfMessage())
 
 
