@@ -789,6 +789,84 @@ def test_a_reload_asked_before_the_servers_hello_is_done_at_its_welcome() -> Non
         keeper._epoll.close()
 
 
+def test_a_welcome_larger_than_the_channel_goes_out_as_the_server_reads_it() -> None:
+    """A new server's welcome names every process the keeper holds, a message each: with a
+    thousand, more than the channel's buffer takes at once. The rest waited in the keeper's
+    queue for whatever woke its loop next: a sweep's timer after a kill -9 of the server, or,
+    on an idle host, nothing; the new server waited for its welcome and answered nobody
+    (``make bench-restart``, 2026-12-04: the second kill -9's restart stayed down until
+    SIGCHLDs sent by hand woke the keeper, 518 s). The keeper's loop now waits for room to
+    write as well, as long as a queue waits. The loop's own steps here (its epoll, then its
+    flush), on a channel whose buffer takes a few messages."""
+    import select
+    import socket
+
+    from containerd_trio.keeper._keeper import Custody, Keeper
+    from containerd_trio.keeper._wire import Channel, encode, pair
+
+    ours, theirs = pair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # a few messages at once
+    keeper = Keeper(server_argv=None, embedded=Channel(ours))
+    try:
+        for n in range(300):
+            key = f"c{n}/init"
+            keeper._custody[key] = Custody(key, f"c{n}", "/nowhere", 1 << 20, False, [], pid=n + 2)
+        server = keeper._server
+        assert server is not None
+        socket.send_fds(theirs, [encode({"op": "hello"})], [])
+        keeper._from_server(server, select.EPOLLIN)  # the welcome, as far as it goes now
+        keeper._flush()  # the end of the loop's turn
+        assert server.channel.wants_write  # the rest waits in its queue
+        received: list[dict[str, Any]] = []
+        while True:
+            received += _keeper_messages(theirs)  # the server reads: room again
+            if received and received[-1]["op"] == "welcome":
+                break
+            # The loop's next turn: it wakes for that room (before, its epoll slept on).
+            woken = keeper._epoll.poll(10.0)
+            assert woken, f"the keeper's loop slept with {len(received)} of 301 messages sent"
+            keeper._flush()
+        assert [m["op"] for m in received] == ["custody"] * 300 + ["welcome"]
+        assert not server.channel.wants_write
+        assert keeper._epoll.poll(0) == []  # nothing to send: it waits for room no more
+    finally:
+        ours.close()
+        theirs.close()
+        keeper._epoll.close()
+
+
+def test_the_loggers_burst_goes_out_as_the_keeper_reads_it() -> None:
+    """The same for the logger's channel to the keeper: the ends of a thousand outputs at once
+    (a mass exit) filled it, and the rest waited for the next output or message to wake the
+    logger. Its loop's own steps (its flush, then its epoll)."""
+    import socket
+
+    from containerd_trio.keeper._logger import Logger
+    from containerd_trio.keeper._wire import Channel, pair
+
+    ours, theirs = pair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    logger = Logger(Channel(ours))
+    try:
+        for n in range(300):
+            logger._channel.send({"op": "eof", "key": f"c{n}/init"})
+        logger._flush()  # the end of the loop's turn
+        received: list[dict[str, Any]] = []
+        while True:
+            received += _keeper_messages(theirs)  # the keeper reads: room again
+            if len(received) == 300:
+                break
+            woken = logger._epoll.poll(10.0)
+            assert woken, f"the logger's loop slept with {len(received)} of 300 messages sent"
+            logger._flush()
+        assert [m["key"] for m in received] == [f"c{n}/init" for n in range(300)]
+        assert logger._epoll.poll(0) == []  # nothing to send: it waits for room no more
+    finally:
+        ours.close()
+        theirs.close()
+        logger._epoll.close()
+
+
 @pytest.mark.parametrize(
     "request_",
     [
