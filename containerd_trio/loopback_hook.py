@@ -8,8 +8,11 @@ down at that point, and CRIU fails to reconnect an established TCP connection ov
 Can't connect inet socket back: Network is unreachable"). This hook brings it up in time.
 
 runc writes the container's OCI state (JSON with the restored init's ``pid``) on the hook's
-stdin. The hook runs as a script: ``python -I -S loopback_hook.py``, standard library only, so it
-starts in ~25 ms (importing the package would pull in trio and cost ~200 ms of downtime).
+stdin. The hook is a shell's (``restore_net.loopback_hook_entry``: nsenter and ip, a few ms);
+this script is what it runs where those are missing, given the pid it read: ``python -I -S
+loopback_hook.py PID``, standard library only, so it starts in ~30 ms (importing the package
+would pull in trio and cost ~200 ms of downtime). Without an argument it reads the OCI state on
+its stdin itself.
 """
 
 from __future__ import annotations
@@ -59,7 +62,9 @@ def pid_from_state(document: bytes) -> int:
 
 def main() -> int:
     try:
-        set_loopback_up_in(pid_from_state(sys.stdin.buffer.read()))
+        given = sys.argv[1:]
+        pid = int(given[0]) if given else pid_from_state(sys.stdin.buffer.read())
+        set_loopback_up_in(pid)
     except (OSError, ValueError) as exc:
         # runc shows a failed hook's stderr in its error, which the daemon passes on.
         print(f"loopback hook: {exc}", file=sys.stderr)

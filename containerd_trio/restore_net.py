@@ -47,8 +47,30 @@ from .mounts import remove_tree
 from .resources import from_oci, lay_over, overlay
 
 PRIVATE_BUNDLE_NAME = "restore-bundle"
-#: How long runc lets the hook run (seconds); it takes ~25 ms.
+#: How long runc lets the hook run (seconds); it takes a few ms (~30 through Python).
 HOOK_TIMEOUT = 10
+
+#: The hook, as a shell runs it: the restored init's pid from the OCI state runc writes on its
+#: stdin (one line, ``"pid":N`` after the id, which holds no quote), then ``lo`` set up in its
+#: network namespace by util-linux's nsenter and iproute2's ip: two small programs, a few ms,
+#: where a Python start took about 30 of the restore's downtime here (1.3x raw runc's restore,
+#: 1.05x without the hook). Without them, the Python script does it (:mod:`.loopback_hook`).
+_HOOK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_HOOK_SCRIPT = """\
+IFS= read -r state || [ -n "$state" ]
+pid=${state#*'"pid":'}
+pid=${pid# }
+pid=${pid%%[!0-9]*}
+case $pid in
+    ''|0*) echo "loopback hook: the OCI state on stdin has no usable pid" >&2; exit 1;;
+esac
+if command -v nsenter >/dev/null 2>&1 && command -v ip >/dev/null 2>&1; then
+    nsenter --net="/proc/$pid/ns/net" ip link set lo up && exit 0
+    echo "loopback hook: cannot set lo up in the network namespace of process $pid" >&2
+    exit 1
+fi
+exec "$1" -I -S "$2" "$pid"
+"""
 
 
 @attrs.frozen
@@ -82,10 +104,14 @@ class RestorePlan:
 
 
 def loopback_hook_entry() -> dict[str, Any]:
-    """The OCI hook that sets ``lo`` up: this interpreter, isolated, on the hook's script."""
+    """The OCI hook that sets ``lo`` up: :data:`_HOOK_SCRIPT` (else, without nsenter or ip,
+    this interpreter, isolated, on the hook's Python script)."""
+    script = str(Path(loopback_hook.__file__).resolve())
     return {
-        "path": sys.executable,
-        "args": [sys.executable, "-I", "-S", str(Path(loopback_hook.__file__).resolve())],
+        "path": "/bin/sh",
+        "args": ["sh", "-c", _HOOK_SCRIPT, "loopback-hook", sys.executable, script],
+        # Where nsenter and ip are, whatever PATH the daemon was started with.
+        "env": [f"PATH={_HOOK_PATH}"],
         "timeout": HOOK_TIMEOUT,
     }
 

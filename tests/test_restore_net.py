@@ -178,15 +178,27 @@ def test_the_hook_reads_the_pid_of_the_oci_state(document: bytes, pid: int | Non
         assert loopback_hook.pid_from_state(document) == pid
 
 
-def test_the_hook_as_runc_runs_it_reports_a_bad_pid() -> None:
-    """Run as runc does (the hook entry's argv, the state on stdin): a failure says why."""
+@pytest.mark.parametrize("tools", [True, False])
+def test_the_hook_as_runc_runs_it_reports_a_bad_pid(tools: bool) -> None:
+    """Run as runc does (the hook entry's path, argv and env, the state on stdin): a failure
+    says why, through nsenter and ip, and through the Python script where they are missing."""
     from containerd_trio.restore_net import loopback_hook_entry
 
     entry = loopback_hook_entry()
-    state = json.dumps({"pid": 2**22 + 12345}).encode()  # above pid_max: no such process
-    result = subprocess.run(entry["args"], input=state, capture_output=True, check=False)
+    env = dict(item.split("=", 1) for item in entry["env"]) if tools else {"PATH": "/nowhere"}
+    state = json.dumps({"ociVersion": "1.0.2", "id": "c", "pid": 2**22 + 12345}).encode()
+    result = subprocess.run(
+        entry["args"], executable=entry["path"], env=env, input=state, capture_output=True,
+        check=False,
+    )  # fmt: skip
     assert result.returncode == 1
     assert b"loopback hook:" in result.stderr and b"No such file" in result.stderr
+    assert (b"nsenter" in result.stderr) is tools  # which of the two ran
+    refused = subprocess.run(
+        entry["args"], executable=entry["path"], env=env, input=b'{"pid":0}',
+        capture_output=True, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1 and b"no usable pid" in refused.stderr
 
 
 # --- with runc and CRIU -----------------------------------------------------------------------
