@@ -113,6 +113,23 @@ class Event:
 BATCH = 256
 
 
+@attrs.frozen
+class Selection:
+    """What a subscriber asked for, in its replay and live: the events of ``container_id``,
+    of ``types`` and with ``labels``, each when given."""
+
+    container_id: str | None = None
+    types: frozenset[str] | None = None
+    labels: tuple[LabelFilter, ...] = ()
+
+    def selects(self, event: Event) -> bool:
+        return (
+            (self.container_id is None or event.id == self.container_id)
+            and (self.types is None or event.type in self.types)
+            and (not self.labels or event.has_labels(self.labels))
+        )
+
+
 class Subscription:
     """A subscriber's view: the replayed past, then the live channel. Close it when done."""
 
@@ -167,12 +184,8 @@ class EventBus:
         self._capacity = capacity
         self._queue = queue
         self._events: deque[Event] = deque(maxlen=capacity)
-        # Each live channel, with what its subscriber asked for: (container id, event types,
-        # label filters).
-        self._subscribers: dict[
-            trio.MemorySendChannel[Event],
-            tuple[str | None, frozenset[str] | None, tuple[LabelFilter, ...]],
-        ] = {}
+        # Each live channel, with what its subscriber asked for.
+        self._subscribers: dict[trio.MemorySendChannel[Event], Selection] = {}
         self._file: AppendFile | None = None
         self._lines_in_file = 0
         self._last_ns = 0
@@ -236,12 +249,8 @@ class EventBus:
         )
         self._events.append(event)
         self._persist(event)
-        for channel, (wanted, types, with_labels) in list(self._subscribers.items()):
-            if (
-                (wanted is not None and wanted != container_id)
-                or (types is not None and type not in types)
-                or (with_labels and not event.has_labels(with_labels))
-            ):
+        for channel, selection in list(self._subscribers.items()):
+            if not selection.selects(event):
                 continue
             try:
                 channel.send_nowait(event)
@@ -304,7 +313,7 @@ class EventBus:
     ) -> Subscription:
         """Take the replay from ``since_ns`` on and register for live events, in one step;
         only those of ``container_id``, of ``types`` and with ``labels`` when given."""
-        labels = tuple(labels)
+        selection = Selection(container_id, types, tuple(labels))
         send, receive = trio.open_memory_channel[Event](self._queue)
         replay: list[Event] = []
         if since_ns is not None:
@@ -313,17 +322,13 @@ class EventBus:
             for event in reversed(self._events):
                 if event.timestamp_ns < since_ns:
                     break
-                if (
-                    (container_id is None or event.id == container_id)
-                    and (types is None or event.type in types)
-                    and (not labels or event.has_labels(labels))
-                ):
+                if selection.selects(event):
                     replay.append(event)
             replay.reverse()
         if self.closed:
             send.close()
         else:
-            self._subscribers[send] = (container_id, types, labels)
+            self._subscribers[send] = selection
         return Subscription(self, replay, send, receive)
 
     def _drop(self, channel: trio.MemorySendChannel[Event]) -> None:
