@@ -254,8 +254,6 @@ class Keeper:
         self._listen = listen
         self._epoll = select.epoll()
         self._handlers: dict[int, object] = {}
-        #: The channels' fds watched for room to write too: their queues wait for it.
-        self._awaiting_room: set[int] = set()
         self._custody: dict[str, Custody] = {}
         self._bound: dict[int, Custody] = {}
         self._children: dict[int, Child] = {}
@@ -333,32 +331,21 @@ class Keeper:
         self._epoll.register(fd, select.EPOLLIN)
 
     def _unwatch(self, fd: int) -> None:
-        self._awaiting_room.discard(fd)
         if self._handlers.pop(fd, None) is not None:
             self._epoll.unregister(fd)
 
     def _flush(self) -> None:
         """Send what waits for a peer (the server, a standby, the logger), as far as it takes
-        it; what it cannot take yet goes when it has room: the loop then wakes for that too.
-        (It did not: the rest of a welcome of a thousand processes waited for whatever woke
-        the keeper next, a sweep's timer at best, and on an idle host for good, while the new
-        server waited for its welcome, answering nobody.)"""
+        it; what it cannot take yet goes when it has room, which wakes the loop too."""
         channels = [self._logger]
         channels += [server.channel for server in (self._server, self._standby) if server]
         for channel in channels:
-            if channel is None or channel.closed:
+            if channel is None:
                 continue
-            if channel.wants_write:
-                channel.flush()
-            fd = channel.fileno()
-            if fd not in self._handlers:
-                continue  # unwatched: its peer is gone (the end is on its way)
-            if channel.wants_write and fd not in self._awaiting_room:
-                self._epoll.modify(fd, select.EPOLLIN | select.EPOLLOUT)
-                self._awaiting_room.add(fd)
-            elif not channel.wants_write and fd in self._awaiting_room:
-                self._epoll.modify(fd, select.EPOLLIN)
-                self._awaiting_room.discard(fd)
+            if channel.fileno() in self._handlers:
+                channel.flush_in(self._epoll)
+            elif channel.wants_write:
+                channel.flush()  # unwatched: its peer is gone (the end is on its way)
 
     def _tell_server(self, message: Message, fds: Sequence[int] = ()) -> None:
         server = self._server

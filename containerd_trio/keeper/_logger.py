@@ -84,8 +84,6 @@ class Logger:
         self._channel = channel
         self._epoll = select.epoll()
         self._epoll.register(channel.fileno(), select.EPOLLIN)
-        #: The keeper's channel is watched for room to write too (its queue waits for it).
-        self._awaiting_room = False
         self._streams: dict[int, Stream] = {}
         self._logs: dict[str, ContainerLog] = {}
         #: key -> its capture, for every capture that is in its container's ``captures``: an
@@ -124,18 +122,7 @@ class Logger:
                 self._retry_paused()
             if self._holding:
                 self._release_late_characters()
-            self._flush()
-
-    def _flush(self) -> None:
-        """Send what waits for the keeper; what it cannot take yet goes when it has room, which
-        wakes the loop too (else the rest of a burst, the ends of a thousand outputs, waited
-        for the next output or message to wake it, for good on a quiet host)."""
-        self._channel.flush()
-        if self._channel.closed or self._channel.wants_write == self._awaiting_room:
-            return
-        self._awaiting_room = self._channel.wants_write
-        events = select.EPOLLIN | (select.EPOLLOUT if self._awaiting_room else 0)
-        self._epoll.modify(self._channel.fileno(), events)
+            self._channel.flush_in(self._epoll)
 
     # --- messages from the keeper -------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import array
 import json
 import os
+import select
 import socket
 from collections import deque
 from collections.abc import Sequence
@@ -72,6 +73,8 @@ class Channel:
         self.sock = sock
         self._queue: deque[tuple[bytes, list[int]]] = deque()
         self.closed = False
+        #: The epoll it is registered with wakes for room to write too (see :meth:`flush_in`).
+        self._awaiting_room = False
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -110,6 +113,20 @@ class Channel:
             self._queue.popleft()
             for fd in fds:
                 os.close(fd)
+
+    def flush_in(self, epoll: select.epoll) -> None:
+        """:meth:`flush`, then have ``epoll``, where a loop watches the channel for reading,
+        wake for room to write as well while anything waits, and no longer once nothing does.
+        Else what the peer could not take at once waited for whatever woke the loop next: the
+        rest of a new server's welcome of a thousand processes, for good on an idle host,
+        while the server waited for it and answered nobody."""
+        self.flush()
+        if self.closed or self.wants_write == self._awaiting_room:
+            return
+        self._awaiting_room = self.wants_write
+        epoll.modify(
+            self.fileno(), select.EPOLLIN | (select.EPOLLOUT if self._awaiting_room else 0)
+        )
 
     def receive(self) -> list[tuple[Message, list[int]]]:
         """Every message waiting now. Raises PeerGone at the end of the stream."""
