@@ -305,7 +305,7 @@ class Adoption:
             await self._ctx.runtime.delete(info.id, force=True)
             self._release(info.id)
             await container.forget()
-            self._ctx.events.publish("delete", info.id, labels=info.labels)
+            container.publish("delete")
             return
         if info.state.status is Status.STOPPED and runc_status == "created":
             # What a start that replaced it left in runc when its roll-back's delete failed
@@ -364,7 +364,7 @@ class Adoption:
                     # left running, or that ended as it died (or by hand). Published as the
                     # server would have, once.
                     kind = "pause" if status is Status.PAUSED else "resume"
-                    self._ctx.events.publish(kind, info.id, labels=info.labels)
+                    container.publish(kind)
                 if updating is not None:
                     await self._update_again(container, updating)
                 return
@@ -378,13 +378,7 @@ class Adoption:
             container.adopt_ended(record.ended_pid)
         else:
             container.mark_stopped(UNKNOWN_EXIT_STATUS)
-            self._ctx.events.publish(
-                "exit",
-                info.id,
-                pid=_init_pid(info),
-                status=UNKNOWN_EXIT_STATUS,
-                labels=info.labels,
-            )
+            container.publish("exit", pid=_init_pid(info), status=UNKNOWN_EXIT_STATUS)
             log.info("container %s exited while the daemon was down", info.id)
             exited_unseen = True
             container.sessions_due = True
