@@ -289,11 +289,9 @@ class Adoption:
             dict(info.labels),
             auto_remove=bool(info.auto_remove),
         )
-        container.resources = info.resources  # what the last server put in force
-        container.start_process = info.process  # what its start ran: for a start again
-        container.stdin = bool(info.stdin)  # its -i, likewise
-        container.take_restart_policy(info)  # the next exit is the policy's, as before
-        container.take_times(info)  # its creation, its run's start and end, as recorded
+        # What the last server put in force, what its start ran (for a start again), the
+        # next exit's policy, its times, as recorded.
+        container.take_settings(info)
         if info.id in self._dumped and runc_entry is None:
             # runc forgets the container its checkpoint stops: stopped by the checkpoint, not
             # an exit, it is kept for its restore even with autoRemove (Container._init_exited).
@@ -679,6 +677,7 @@ def _record_from_runc(entry: dict[str, Any]) -> ContainerRecord:
             processes=processes,
             created_at=created,
             resources=bundle_config.resources,
+            terminal=True if bundle_config.process.get("terminal") else None,
         ),
         start_times=[ProcessStart(pid=pid, start_time=started)] if started is not None else [],
     )

@@ -287,6 +287,9 @@ class Container:
         #: Its init's stdin kept open (the start's stdin, or a restored init's pipe): kept in
         #: its record, for a start again (docker keeps a container's -i, its OpenStdin).
         self.stdin = False
+        #: Its init has a terminal (as its last start or restore ran it): kept in its record,
+        #: for a client's start again that attaches (docker's Config.Tty).
+        self.terminal = False
         #: What its start ran instead of the bundle's process, as given (None: the bundle's):
         #: kept in its record, for a start again (docker keeps a container's command).
         self.start_process: StartProcess | None = None
@@ -402,6 +405,7 @@ class Container:
             resources=self.resources,
             auto_remove=True if self.auto_remove else None,
             stdin=True if self.stdin else None,
+            terminal=True if self.terminal else None,
             process=self.start_process,
             restart_policy=self.restart_policy,
             restart_count=None if self.restart_policy is None else self.restart_count,
@@ -431,8 +435,8 @@ class Container:
         # whose status is in the key.)
         key = (
             self.status, self.exit_status, self.created_ns, self.resources, self.auto_remove,
-            self.stdin, self.start_process, self.restart_policy, self.restart_count,
-            *self.processes.values(),
+            self.stdin, self.terminal, self.start_process, self.restart_policy,
+            self.restart_count, *self.processes.values(),
         )  # fmt: skip
         if self._info_json is None or self._info_json[0] != key:
             self._info_json = (key, dump_json(unstructure(self.info())))
@@ -535,15 +539,15 @@ class Container:
             # A process that read a pipe as its stdin goes on reading one after a restore.
             stdin = _stdin_was_pipe(checkpoints.image_path(self.bundle, launch.checkpoint))
         self.stdin = stdin
-        custody = self._custody(key, terminal=bool(process.get("terminal")), stdin=stdin)
+        self.terminal = bool(process.get("terminal"))
+        custody = self._custody(key, terminal=self.terminal, stdin=stdin)
         if isinstance(launch, Restore):
             self._cgroups_path = launch.cgroups_path
             self.start_process = launch.process
         self.save()  # status created: the next server rolls this back if we die now
         try:
             if isinstance(launch, Restore):
-                terminal = bool(process.get("terminal"))
-                started = await self._restore(launch, pid_file, custody, terminal)
+                started = await self._restore(launch, pid_file, custody, self.terminal)
                 limited = limited or memory_limited(self.resources)
             elif not isinstance(launch, Changed):
                 started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
@@ -683,7 +687,7 @@ class Container:
 
     def _adopt(self, launch: Adopt) -> None:
         """Take over the processes of a container a previous server watched (its times taken
-        from its record: :meth:`take_times`)."""
+        from its record: :meth:`take_settings`)."""
         for process in launch.processes[1:]:
             if process.since_ns is None and process.start_time is not None:
                 # An exec'd process: its exec's ask of runc was the server's before, gone
@@ -1629,11 +1633,7 @@ class Container:
             context, info.id, Path(info.bundle_path), directory, dict(info.labels),
             auto_remove=bool(info.auto_remove),
         )  # fmt: skip
-        container.resources = info.resources
-        container.start_process = info.process
-        container.stdin = bool(info.stdin)
-        container.take_restart_policy(info)
-        container.take_times(info)
+        container.take_settings(info)
         exit_status = info.state.exit_status
         container.mark_stopped(UNKNOWN_EXIT_STATUS if exit_status is None else exit_status)
         container.save()
@@ -1660,16 +1660,20 @@ class Container:
         self._pending_restart = scope
         self._info_json = None  # its listing's state.restarting changes with it
 
-    def take_restart_policy(self, info: ContainerInfo) -> None:
-        """The restart policy and count its record (``info``) says: a container made again
-        from its record (an adoption, a stopped one put back) keeps them."""
+    def take_settings(self, info: ContainerInfo) -> None:
+        """What its record (``info``) keeps of its start and since: a container made again
+        from its record (an adoption, a stopped one put back) keeps its limits in force (an
+        update's too), the process its start ran (for a start again), its stdin kept open
+        (its -i) and its init's terminal, its restart policy and count (the next exit is the
+        policy's, as before), its creation, its run's start and its end."""
+        self.resources = info.resources
+        self.start_process = info.process
+        self.stdin = bool(info.stdin)
+        # A record of a daemon before the field: its init's, if it is listed.
+        self.terminal = bool(info.terminal or (info.processes and info.processes[0].terminal))
         if info.restart_policy is not None:
             self.restart_policy = info.restart_policy
             self.restart_count = info.restart_count or 0
-
-    def take_times(self, info: ContainerInfo) -> None:
-        """The times its record (``info``) says: a container made again from its record (an
-        adoption, a stopped one put back) keeps its creation, its run's start and its end."""
         self.created_ns = timestamps.parse_ns(info.created_at)
         started = info.state.started_at  # None in an older daemon's record: at createdAt
         if started is not None and started != info.created_at:

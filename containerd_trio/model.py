@@ -365,6 +365,13 @@ class ContainerInfo:
             " (ctr-trio start ID, restart) keeps it open again. Left out otherwise."
         ),
     )
+    terminal: bool | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "true: its init has a terminal (the start's process, else the bundle's, as its"
+            " last start or restore ran it; docker inspect's Config.Tty). Left out otherwise."
+        ),
+    )
     process: StartProcess | None = attrs.field(
         default=None,
         metadata=doc(

@@ -240,6 +240,9 @@ async def test_start_ai_sends_piped_input_to_a_container_started_again_as_docker
         # would reach the terminal as Ctrl-D. Refused before the start, as docker's start -ai.
         tty = make_bundle(["sh", "-c", "exit 3"], terminal=True)
         await ok_start(client, "tty", tty, stdin=True)
+        assert (await client.get("/containers/tty")).json()["terminal"] is True
+        # Known from the daemon's view, not the bundle (a client on another host sees none).
+        (tty / "config.json").rename(tty / "config.json.away")
         refused = await ctr(b"", "start", "-ai", "tty")
         assert refused.returncode == cli.EXIT_ERROR, refused
         assert b"the input is not a terminal: leave out -i" in refused.stderr, refused

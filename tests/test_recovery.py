@@ -255,6 +255,32 @@ async def test_a_container_runc_knows_without_a_record_is_adopted(
     assert runc_ids(second.state_dir) == []
 
 
+async def test_a_container_s_terminal_is_in_its_view_and_kept_by_its_record(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """``terminal`` says the init has one (docker's Config.Tty), a stopped container's too,
+    and the next server has it from the record: what ``ctr-trio start -ai`` refuses by."""
+    daemon: DaemonProcess = await spawn_daemon()
+    await start_container(
+        daemon.client, "ended", make_bundle(["sh", "-c", "exit 3"], terminal=True), stdin=True
+    )
+    ended = await daemon.client.post("/containers/ended/wait")
+    assert ended.json()["exitStatus"] == 3, ended.text
+    await start_container(daemon.client, "tty", make_bundle(FOREVER, terminal=True))
+    await start_container(daemon.client, "plain", make_bundle(FOREVER))
+    await daemon.kill_server()
+    views = {
+        name: (await daemon.client.get(f"/containers/{name}")).json()
+        for name in ("ended", "tty", "plain")
+    }
+    assert [(view["processes"] == [], view.get("terminal")) for view in views.values()] == [
+        (True, True),
+        (False, True),
+        (False, None),
+    ], views
+    assert views["tty"]["processes"][0]["terminal"] is True
+
+
 async def test_a_server_dying_in_a_replacing_start_leaves_the_stopped_container(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

@@ -344,16 +344,10 @@ def start_attached(client: Client, args: argparse.Namespace, out: Output, contai
 
 def _input_goes_to_a_terminal(container: Container) -> bool:
     """Whether ``start -ai``'s input would go to a terminal: the container's stdin is kept
-    open (its start's ``stdin``, docker's OpenStdin) and its init (the running one, or the
-    one a start again runs: the start's process, else the bundle's) has a terminal."""
-    if not container.get("stdin"):
-        return False
-    if processes := container["processes"]:
-        return bool(processes[0]["terminal"])
-    terminal = (container.get("process") or {}).get("terminal")
-    if terminal is None:
-        terminal = _bundle_terminal(container["bundlePath"])
-    return bool(terminal)
+    open (its start's ``stdin``, docker's OpenStdin) and its init has a terminal (the daemon's
+    ``terminal``, as docker's Config.Tty: the running init's, or the last run's for a stopped
+    one, which a start again runs again unless its bundle was changed since)."""
+    return bool(container.get("stdin")) and bool(container.get("terminal"))
 
 
 def start_again(client: Client, container_id: str) -> Container:

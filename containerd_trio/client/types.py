@@ -109,6 +109,8 @@ class Container(TypedDict):
     autoRemove: NotRequired[bool]
     #: True for a container whose init's stdin was kept open (docker's -i); left out otherwise.
     stdin: NotRequired[bool]
+    #: True for a container whose init has a terminal (docker's Config.Tty); left out otherwise.
+    terminal: NotRequired[bool]
     #: What its start ran instead of the bundle's process; left out for the bundle's own.
     process: NotRequired[StartProcess]
     #: Its restart policy (docker's --restart); left out for none.
