@@ -31,6 +31,7 @@ from functools import partial
 import hypercorn.trio
 import trio
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.config import Sockets
 
 from . import __version__, statedir
 from .api.app import create_app
@@ -44,6 +45,7 @@ from .keeperlink import KeeperLink, Welcome
 from .logfmt import setup_logging
 from .metrics import Metrics
 from .runtime import Runc
+from .spawn import inherited
 from .startup import check_listen, check_runtime, check_tls
 from .supervisor import Supervisor
 
@@ -56,8 +58,22 @@ WEBSOCKET_MAX_MESSAGE = 1 << 20
 GRACEFUL_SECONDS = 5.0
 
 
+class _HypercornConfig(HypercornConfig):
+    """Hypercorn's config, whose listening sockets no child of the server inherits.
+
+    Hypercorn makes each inheritable (for workers of its own, which this server never
+    starts), the one the keeper passed as well: every runc and CRIU would hold it, and a
+    CRIU dump that outlived a killed daemon kept its address taken from the next one."""
+
+    def create_sockets(self) -> Sockets:
+        sockets = super().create_sockets()
+        for sock in (*sockets.secure_sockets, *sockets.insecure_sockets, *sockets.quic_sockets):
+            sock.set_inheritable(False)
+        return sockets
+
+
 def hypercorn_config(config: DaemonConfig, listen_fd: int | None) -> HypercornConfig:
-    hc = HypercornConfig()
+    hc = _HypercornConfig()
     hc.bind = [f"fd://{listen_fd}" if listen_fd is not None else config.listen.hypercorn_bind()]
     hc.accesslog = (
         logging.getLogger("containerd_trio.access") if config.log_level == "debug" else None
@@ -274,8 +290,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             partial(
                 daemon.run,
                 handle_signals=True,
-                keeper_fd=int(keeper_fd) if keeper_fd else None,
-                listen_fd=int(listen_fd) if listen_fd else None,
+                keeper_fd=inherited(int(keeper_fd)) if keeper_fd else None,
+                # Close-on-exec from now on, as every fd of ours (the listening one again
+                # once Hypercorn has it: _HypercornConfig).
+                listen_fd=inherited(int(listen_fd)) if listen_fd else None,
             )
         )
     except StartupError as exc:

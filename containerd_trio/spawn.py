@@ -38,6 +38,15 @@ ENVIRONMENT: dict[str, str] = dict(os.environ)
 _devnull: int | None = None
 
 
+def inherited(fd: int) -> int:
+    """``fd``, placed for us by our parent under its number (so not close-on-exec), made
+    close-on-exec as every fd the daemon holds: a child of ours must not get it. The server's
+    listening socket held by a CRIU dump that outlived the daemon kept its address taken,
+    and a new daemon could not serve, until the dump ended."""
+    os.set_inheritable(fd, False)
+    return fd
+
+
 def dev_null() -> int:
     """The process's one /dev/null fd (close-on-exec), for any child's stdio."""
     global _devnull

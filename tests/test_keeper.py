@@ -37,6 +37,7 @@ from containerd_trio.runtime import Runc
 from containerd_trio.timestamps import parse_ns
 
 from .helpers import (
+    FOREVER,
     BundleFactory,
     DaemonProcess,
     WrittenOutput,
@@ -47,6 +48,7 @@ from .helpers import (
     run_status,
     runc_ids,
     runc_state,
+    start_container,
     until_trapped,
     wait_catching,
 )
@@ -1483,3 +1485,33 @@ async def test_a_process_wait_asked_again_after_a_crash_answers_its_exit(
         async with trio.open_nursery() as nursery:
             waiting = await _Waiting(daemon, lambda client: client.wait("h", pid)).asked(nursery)
             await _answers_the_exit_in_a_crash(daemon, waiting, pid)
+
+
+async def test_no_runc_the_daemon_starts_holds_its_listening_socket_or_keeper_link(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Each runc gets its stdio and the fds named for it, no more: not the server's listening
+    socket, nor its link to the keeper, both placed for it by number (so not close-on-exec).
+    A CRIU dump (runc's child) that outlived a killed daemon held the listening socket: no new
+    daemon could serve the address until the dump ended."""
+    record = tmp_path / "runc-fds"
+    wrapper = tmp_path / "recording-runc"
+    wrapper.write_text(
+        f'#!/bin/sh\n{{ echo "== $*"; ls -l /proc/$$/fd; }} >> {record}\nexec runc "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(wrapper))
+    server = daemon.server_pid()
+    sockets = {os.readlink(f"/proc/{server}/fd/{fd}") for fd in (3, 4)}
+    assert all(name.startswith("socket:") for name in sockets), sockets
+    with trio.fail_after(60):
+        await start_container(daemon.client, "box", make_bundle(FOREVER))  # the keeper's runc
+        for status in ("paused", "running"):  # the server's
+            changed = await daemon.client.patch("/containers/box", json={"status": status})
+            assert changed.status_code == 200, changed.text
+        deleted = await daemon.client.delete("/containers/box", params={"timeout": "0"})
+        assert deleted.status_code == 200, deleted.text
+    seen = record.read_text()
+    words = {word for line in seen.splitlines() if line.startswith("== ") for word in line.split()}
+    assert {"run", "pause", "resume", "delete"} <= words, seen
+    assert [name for name in sockets if name in seen] == [], seen

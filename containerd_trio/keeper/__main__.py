@@ -12,6 +12,7 @@ import sys
 
 from ..host import become_subreaper
 from ..logfmt import setup_logging
+from ..spawn import inherited
 from ._keeper import Keeper
 from ._wire import Channel
 
@@ -19,7 +20,8 @@ from ._wire import Channel
 def main() -> None:
     setup_logging("info")
     become_subreaper()
-    sys.exit(Keeper(server_argv=None, embedded=Channel(socket.socket(fileno=3))).run())
+    channel = Channel(socket.socket(fileno=inherited(3)))
+    sys.exit(Keeper(server_argv=None, embedded=channel).run())
 
 
 if __name__ == "__main__":

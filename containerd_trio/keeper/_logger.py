@@ -30,6 +30,7 @@ import attrs
 
 from ..host import die_with_parent
 from ..logfile import LineSource, LogWriter
+from ..spawn import inherited
 from ._wire import Channel, Message, PeerGone
 
 log = logging.getLogger("containerd_trio.logger")
@@ -378,7 +379,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(10)
-    channel = Channel(socket.socket(fileno=3))
+    channel = Channel(socket.socket(fileno=inherited(3)))
     started = time.monotonic()
     Logger(channel).run()
     log.debug("logger ran %.1fs", time.monotonic() - started)
