@@ -377,11 +377,17 @@ class Adoption:
         else:
             container.mark_stopped(UNKNOWN_EXIT_STATUS)
             container.publish("exit", pid=_init_pid(info), status=UNKNOWN_EXIT_STATUS)
-            log.info("container %s exited while the daemon was down", info.id)
-            exited_unseen = True
             container.sessions_due = True
+            if container.known_to_runc:
+                log.info("container %s exited while the daemon was down", info.id)
+                exited_unseen = True
+            else:
+                # Stopped by its checkpoint's dump (with exit), which ended while no server
+                # ran (_undo_ended_dumps): not an exit, kept for its restore (not removed nor
+                # restarted), as its server would have kept it (Container._init_exited).
+                log.info("container %s was stopped by its checkpoint while no daemon ran", info.id)
         self._containers[info.id] = container
-        if container.auto_remove and exited_unseen and container.known_to_runc:
+        if container.auto_remove and exited_unseen:
             container.remove_when_stopped()  # as it would have been at its exit
         else:
             container.save()

@@ -799,9 +799,14 @@ async def test_a_checkpoint_whose_criu_finished_before_the_kill_is_completed(
 
 
 @pytest.mark.parametrize(
-    ("exit", "auto_remove"),
-    [(False, False), (True, False), (True, True)],
-    ids=["leave-running", "exit", "exit-autoRemove"],
+    ("exit", "settings"),
+    [
+        (False, {}),
+        (True, {}),
+        (True, {"autoRemove": True}),
+        (True, {"restartPolicy": {"name": "always"}}),
+    ],
+    ids=["leave-running", "exit", "exit-autoRemove", "exit-restartPolicy"],
 )
 async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
     spawn_daemon: Callable[..., Any],
@@ -809,7 +814,7 @@ async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
     tmp_path: Path,
     orphans: list[int],
     exit: bool,
-    auto_remove: bool,
+    settings: dict[str, Any],
 ) -> None:
     """kill -9 of the whole daemon while its runc checkpoint is held: that runc (init's
     orphan now) goes on and finishes the dump before the next daemon starts, leaving the
@@ -817,13 +822,15 @@ async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
     daemon completes the checkpoint: its metadata written, the ``checkpoint`` event, the work
     dir gone. With ``exit`` the container is stopped and the checkpoint restores it; with
     autoRemove too it is kept for that restore, which keeps autoRemove, as its server would
-    have kept it (before, the next daemon took the stop for an exit and removed it). (Before,
+    have kept it (before, the next daemon took the stop for an exit and removed it); with a
+    restart policy it is not started again (before, it was, from its bundle): its exit's
+    status, which nobody kept, is unknown (255). (Before,
     the images were removed: with ``exit`` nothing was left of the container.) The same is
     left when the server alone is killed and its runc ends before the next server looks."""
     gated = GatedRunc(tmp_path, "checkpoint")
     bundle = make_bundle(COUNTER)
     first: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
-    started = await start_container(first.client, "c", bundle, autoRemove=auto_remove)
+    started = await start_container(first.client, "c", bundle, **settings)
     init = started["processes"][0]["pid"]
     orphans.append(init)
     await wait_output(first.client, "c", "1")
@@ -836,6 +843,12 @@ async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
         False,
         True,
     )
+    if exit:
+        # Ended by the dump's kill, and reaped by init, before the next daemon looks (as after
+        # a long dump): no server saw its exit, no keeper kept its status.
+        with trio.fail_after(10):
+            while Path(f"/proc/{init}").exists():  # noqa: ASYNC110 (nothing to wait on but /proc)
+                await trio.sleep(0.01)
     since = now()
     second: DaemonProcess = await spawn_daemon()
     assert ((images / "checkpoint.json").exists(), work.exists()) == (True, False)
@@ -850,10 +863,20 @@ async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
         again = await second.client.post("/containers/c/checkpoint/cp", json={"exit": False})
         assert again.status_code == 409, again.text
         return
+    auto_remove = settings.get("autoRemove")
     answer = await second.client.get("/containers/c")
     assert answer.status_code == 200, answer.text  # not removed by autoRemove
     info = answer.json()
-    assert (info["state"]["status"], info.get("autoRemove")) == ("stopped", auto_remove or None)
+    # Not restarted by its policy: no restart waits, and it stays stopped.
+    assert (info["state"], info.get("autoRemove")) == (
+        {**info["state"], "status": "stopped", "exitStatus": 255},
+        auto_remove,
+    ), info
+    assert "restarting" not in info["state"], info
+    exited = await next_event(
+        second.client, since=since, container_id="c", match=lambda e: e["type"] == "exit"
+    )
+    assert exited["status"] == 255, exited
     assert not pid_alive(init)
     restored = await second.client.post(
         "/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"}
@@ -861,7 +884,7 @@ async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
     assert restored.status_code == 201, restored.text
     orphans.append(restored.json()["processes"][0]["pid"])
     info = (await second.client.get("/containers/c")).json()
-    assert (info["state"]["status"], info.get("autoRemove")) == ("running", auto_remove or None)
+    assert (info["state"]["status"], info.get("autoRemove")) == ("running", auto_remove)
 
 
 async def test_a_checkpoint_that_never_ran_while_no_daemon_ran_leaves_its_name_free(
