@@ -297,8 +297,8 @@ class Adoption:
             # an exit, it is kept for its restore even with autoRemove (Container._init_exited).
             container.known_to_runc = False
         runc_status = str((runc_entry or {}).get("status"))
-        if record.deleting:
-            # A delete the last server did not finish: finish it.
+        if record.deleting and info.state.status not in _RUNC_STATUS.values():
+            # A delete of a stopped container the last server did not finish: finish it.
             log.info("finishing the delete of container %s that was in flight", info.id)
             await self._ctx.runtime.delete(info.id, force=True)
             self._release(info.id)
@@ -335,6 +335,10 @@ class Adoption:
                 if record.restarting and back.restart_policy is not None:
                     self._ctx.restart_exited(back)  # the start was its policy's: again
             return
+        # A delete of a running one is finished once it is adopted, its exits reported as
+        # they come, what runs then killed once its grace has passed: as the last server's
+        # delete would have ended. (Before, runc delete --force at once, and no exit.)
+        grace = container.delete_left(record.grace_ends_ns) if record.deleting else None
         processes, unseen = self._processes(record)
         init = processes[0] if processes and processes[0].pid == _init_pid(info) else None
         if init is not None and (init.kept or not init.exited.is_set()):
@@ -363,7 +367,10 @@ class Adoption:
                     # server would have, once.
                     kind = "pause" if status is Status.PAUSED else "resume"
                     container.publish(kind)
-                if updating is not None:
+                if grace is not None:
+                    log.info("finishing the delete of container %s that was in flight", info.id)
+                    self._ctx.delete_left(container, grace)
+                elif updating is not None:
                     await self._update_again(container, updating)
                 return
         # Its init ended while no server watched, and nobody kept its status.
@@ -387,7 +394,10 @@ class Adoption:
                 # restarted), as its server would have kept it (Container._init_exited).
                 log.info("container %s was stopped by its checkpoint while no daemon ran", info.id)
         self._containers[info.id] = container
-        if container.auto_remove and exited_unseen:
+        if grace is not None:
+            log.info("finishing the delete of container %s that was in flight", info.id)
+            self._ctx.delete_left(container, 0.0)  # nothing runs: its exit is the last word
+        elif container.auto_remove and exited_unseen:
             container.remove_when_stopped()  # as it would have been at its exit
         else:
             container.save()

@@ -131,6 +131,10 @@ class ContainerContext:
     #: Told of a container started with autoRemove whose init has exited (marked being
     #: deleted by then): the supervisor removes it.
     remove_exited: Callable[[Container], None]
+    #: Told of a container adopted in the delete its last server died in
+    #: (:meth:`Container.delete_left`), with the seconds left of that delete's grace: the
+    #: supervisor finishes it.
+    delete_left: Callable[[Container, float], None]
     #: Told of a container with a restart policy whose init has exited (it is stopped, and
     #: saved so): the supervisor starts it again if the policy says so.
     restart_exited: Callable[[Container], None]
@@ -315,6 +319,9 @@ class Container:
         self.deleting = False
         #: ... and its record says so (a replace's does not: see :meth:`replace`).
         self._deleting_recorded = True
+        #: When a delete's grace ends (:func:`~.timestamps.boot_ns`): kept in the record, for
+        #: the next server to finish the delete as it would have ended (:meth:`delete_left`).
+        self._grace_ends_ns: int | None = None
         #: Why a command that would wait for the lock is refused at once (409) instead: its
         #: holder holds it for a long wait (the settling of a move the last server left,
         #: while that server's dump runs on: see migration.left), said after "container X
@@ -472,6 +479,7 @@ class Container:
             self.info_json(),
             starts,
             deleting=self.deleting and self._deleting_recorded,
+            grace_ends_ns=self._grace_ends_ns if self.deleting else None,
             replaces=self.replaces if starting else None,
             cgroups_path=self._cgroups_path if starting else None,
             updating=None if self.updating is None else dump_json(unstructure(self.updating)),
@@ -1551,6 +1559,8 @@ class Container:
         async with self.lock:
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")
+            if not self.deleting:  # an autoRemove's, or the last server's, has its own
+                self._grace_ends_ns = timestamps.boot_ns() + int(timeout * 1e9)
             self._begin_delete()
             try:
                 try:
@@ -1695,6 +1705,19 @@ class Container:
         pending.cancel()
         self.publish("restart-cancelled")
         return True
+
+    def delete_left(self, grace_ends_ns: int | None) -> float:
+        """Being deleted, as the record of the last server, which died in its delete, says:
+        for the next server to finish that delete (the supervisor's ``delete_left``) once it
+        adopted the container. The seconds left of its grace (none in a record of an older
+        daemon): what still runs then is killed, not at once. Its exits are reported as they
+        come, as the last server would have reported them."""
+        self.deleting = True
+        self._deleting_recorded = True
+        self._grace_ends_ns = grace_ends_ns
+        if grace_ends_ns is None:
+            return 0.0
+        return max(0.0, (grace_ends_ns - timestamps.boot_ns()) / 1e9)
 
     def _begin_delete(self, *, recorded: bool = True) -> None:
         if recorded:

@@ -55,6 +55,9 @@ class ContainerRecord:
     start_times: list[ProcessStart] = attrs.Factory(list)
     #: A delete began: if the server dies before it ends, the next one finishes it.
     deleting: bool = False
+    #: When that delete's grace ends (:func:`~.timestamps.boot_ns`): the next server kills
+    #: what still runs then, not at once. None in records of older daemons.
+    grace_ends_ns: int | None = None
     #: A start in place of this stopped container is under way: if the server dies before
     #: it ends, the next one rolls it back and puts this one back.
     replaces: ContainerInfo | None = None
@@ -126,6 +129,7 @@ class RecordJournal:
             dump_json(unstructure(record.container)),
             record.start_times,
             deleting=record.deleting,
+            grace_ends_ns=record.grace_ends_ns,
             replaces=None if record.replaces is None else dump_json(unstructure(record.replaces)),
             cgroups_path=record.cgroups_path,
             updating=None if record.updating is None else dump_json(unstructure(record.updating)),
@@ -140,6 +144,7 @@ class RecordJournal:
         start_times: list[ProcessStart],
         *,
         deleting: bool,
+        grace_ends_ns: int | None = None,
         replaces: bytes | None = None,
         cgroups_path: str | None = None,
         updating: bytes | None = None,
@@ -151,10 +156,11 @@ class RecordJournal:
         :meth:`put` would write (tests/test_units.py checks it against ContainerRecord's own
         encoding)."""
         starts = dump_json(unstructure(start_times))
-        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b}}' % (
+        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b%b}}' % (
             container,
             starts,
             b"true" if deleting else b"false",
+            b"" if grace_ends_ns is None else b',"graceEndsNs":%d' % grace_ends_ns,
             b"" if replaces is None else b',"replaces":' + replaces,
             b"" if cgroups_path is None else b',"cgroupsPath":' + dump_json(cgroups_path),
             b"" if updating is None else b',"updating":' + updating,

@@ -214,6 +214,7 @@ class Supervisor:
                 console_dir=console.socket_directory(self.config.state_dir),
                 checkpoint_timeout=self.config.checkpoint_timeout,
                 remove_exited=self._remove_exited,
+                delete_left=self._delete_left,
                 restart_exited=self._restart_exited,
                 cgroup_place=CgroupPlace.of_self(),
             )
@@ -840,6 +841,24 @@ class Supervisor:
         deleted): in a task of the supervisor's, as the container's own tree ends with it."""
         assert self._nursery is not None  # its tree runs in it
         self._nursery.start_soon(self._auto_remove, container)
+
+    def _delete_left(self, container: Container, grace: float) -> None:
+        """Finish the delete of ``container`` that the last server died in (an adoption), as
+        it would have ended: what still runs is killed once ``grace`` seconds have passed.
+        In a task of the supervisor's, as an autoRemove's removal."""
+        assert self._nursery is not None  # its tree runs in it
+        self._nursery.start_soon(self._finish_delete, container, grace)
+
+    async def _finish_delete(self, container: Container, grace: float) -> None:
+        try:
+            await self._submit(self._delete, container, grace)
+        except ShuttingDown:
+            # Its record says it is being deleted still: the next server finishes it (or this
+            # one's shutdown stops it, if it stops the containers).
+            log.info("container %s is left for the next server to delete", container.id)
+        except DaemonError as exc:
+            if not container.deleted:
+                log.error("container %s could not be deleted: %s", container.id, exc.message)
 
     def _restart_exited(self, container: Container) -> None:
         """Start ``container``, with a restart policy, whose init exited, again if the policy

@@ -63,6 +63,12 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+def boot_ns() -> int:
+    """Nanoseconds since the boot (``CLOCK_BOOTTIME``): one clock for every process of a
+    boot, which no change of the time of day moves (a deadline a dead server recorded)."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+
 def format_ns(ns: int) -> str:
     """``2026-11-28T15:09:14.915868934+00:00``: always nine fraction digits, always an offset."""
     seconds, fraction = divmod(ns, 1_000_000_000)

@@ -444,7 +444,8 @@ async def test_a_delete_cut_short_by_a_crash_is_finished(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:
     """The server dies while a delete waits out its grace period: the next server finishes
-    the delete (the container gone from runc and the daemon, a delete event)."""
+    the delete once the grace has passed (the init killed, its exit, the container gone from
+    runc and the daemon, a delete event). test_recovery has one that ends in its grace."""
     daemon: DaemonProcess = await spawn_daemon()
     ignores_term = ["sh", "-c", "trap '' TERM; while true; do usleep 10000; done"]
     created = await start(daemon, "doomed", make_bundle(ignores_term))
@@ -453,7 +454,7 @@ async def test_a_delete_cut_short_by_a_crash_is_finished(
 
     async def delete() -> None:
         with contextlib.suppress(httpx.TransportError):
-            await daemon.client.delete("/containers/doomed", params={"timeout": "30"})
+            await daemon.client.delete("/containers/doomed", params={"timeout": "2"})
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(delete)
@@ -463,12 +464,16 @@ async def test_a_delete_cut_short_by_a_crash_is_finished(
             await trio.sleep(0.01)  # nothing announces the mark: look
         os.kill(daemon.server_pid(), signal.SIGKILL)
     await daemon.served(count + 1)
-    assert (await daemon.client.get("/containers/doomed")).status_code == 404
-    assert "doomed" not in runc_ids(daemon.state_dir)
-    assert not pid_alive(created["processes"][0]["pid"])
+    exited = await next_event(
+        daemon.client, since=since, container_id="doomed", match=lambda e: e["type"] == "exit"
+    )
+    assert exited["status"] == 128 + signal.SIGKILL, exited
     await next_event(
         daemon.client, since=since, container_id="doomed", match=lambda e: e["type"] == "delete"
     )
+    assert (await daemon.client.get("/containers/doomed")).status_code == 404
+    assert "doomed" not in runc_ids(daemon.state_dir)
+    assert not pid_alive(created["processes"][0]["pid"])
 
 
 async def test_ctr_trio_daemon_reload(

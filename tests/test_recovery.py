@@ -34,6 +34,8 @@ from .helpers import (
     runc_pids,
     runc_state,
     start_container,
+    until_trapped,
+    wait_catching,
     wait_exit,
     wait_output,
 )
@@ -379,6 +381,49 @@ async def deleting(
             await daemon.client.delete(f"/containers/{name}", params={"timeout": 0})
 
     return daemon, delete
+
+
+async def test_a_delete_the_dead_server_left_waiting_ends_as_it_would_have(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """kill -9 of the server while its DELETE waits out the grace of a process that ends in
+    its own time after the SIGTERM: the next server finishes that delete as it would have
+    ended. Nothing is killed before the grace has passed, the process's exit (its own
+    status) is published, then the delete; meanwhile it is being deleted (409). (Before, the
+    next server ran runc delete --force at once: killed in its trap, and no exit.)"""
+    daemon: DaemonProcess = await spawn_daemon()
+    script = until_trapped("trap 'echo term; read line < /gate; exit 5' TERM")
+    bundle = make_bundle(["sh", "-c", script])
+    gate = bundle / "rootfs" / "gate"
+    os.mkfifo(gate)
+    init = (await start_container(daemon.client, "slow", bundle))["processes"][0]["pid"]
+    await wait_catching(init, signal.SIGTERM)
+    since = now()
+
+    async def delete() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # its server dies first
+            await daemon.client.delete("/containers/slow", params={"timeout": "60"})
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(delete)
+        await wait_output(daemon.client, "slow", "term")  # in its trap, the delete waits
+        await daemon.kill_server()
+    assert pid_alive(init)  # its grace has not passed: not killed
+    again = await daemon.client.delete("/containers/slow", params={"timeout": "0"})
+    assert (again.status_code, again.json()["error"]) == (
+        409,
+        "container 'slow' is being deleted",
+    ), again.text
+    await trio.Path(gate).write_text("go\n")  # its trap ends: exit 5
+    exited = await next_event(
+        daemon.client, since=since, container_id="slow", match=lambda e: e["type"] == "exit"
+    )
+    assert exited["status"] == 5, exited
+    await next_event(
+        daemon.client, since=since, container_id="slow", match=lambda e: e["type"] == "delete"
+    )
+    assert (await daemon.client.get("/containers/slow")).status_code == 404
+    assert runc_ids(daemon.state_dir) == []
 
 
 async def test_a_delete_that_runc_cannot_finish_after_a_crash_does_not_stop_the_next_server(

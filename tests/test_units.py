@@ -85,23 +85,27 @@ def _record(container_id: str, status: Status = Status.RUNNING) -> ContainerReco
 
 def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
     """put_encoded writes a record from the container's encoded view: the same line as the
-    record's own encoding, for a record with and without a delete under way, and with the
+    record's own encoding, for a record with and without a delete under way (and its grace's
+    end), and with the
     stopped container a start replaces, and a restore's cgroup of its own, and a change of
     limits under way, and a restart due, and a stopped container's init."""
     replaced = _record("c", Status.STOPPED).container
     change = Resources(memory=MemoryResources(limit=64 << 20), pids=PidsResources(limit=-1))
     cases = (
-        (False, None, None, None, None, None),
-        (True, None, None, None, None, None),
-        (False, replaced, "c-moved-1", None, None, None),
-        (False, None, None, change, None, None),
-        (False, replaced, None, None, True, None),
-        (False, None, None, None, True, 7),
+        (False, None, None, None, None, None, None),
+        (True, None, None, None, None, None, None),
+        (True, 123_456_789_012, None, None, None, None, None),
+        (False, None, replaced, "c-moved-1", None, None, None),
+        (False, None, None, None, change, None, None),
+        (False, None, replaced, None, None, True, None),
+        (False, None, None, None, None, True, 7),
     )
-    for at, (deleting, replaces, cgroups_path, updating, restarting, ended_pid) in enumerate(cases):
+    for at, case in enumerate(cases):
+        deleting, grace_ends_ns, replaces, cgroups_path, updating, restarting, ended_pid = case
         record = attrs.evolve(
             _record("c"),
             deleting=deleting,
+            grace_ends_ns=grace_ends_ns,
             replaces=replaces,
             cgroups_path=cgroups_path,
             updating=updating,
@@ -115,6 +119,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             dump_json(unstructure(record.container)),
             record.start_times,
             deleting=deleting,
+            grace_ends_ns=grace_ends_ns,
             replaces=None if replaces is None else dump_json(unstructure(replaces)),
             cgroups_path=cgroups_path,
             updating=None if updating is None else dump_json(unstructure(updating)),
