@@ -64,6 +64,8 @@ MESSAGE_BYTES = 64 * 1024
 #: WebSocket close codes.
 NORMAL = 1000
 POLICY = 1008
+#: The server hands over (or stops leaving the containers running): come back to the next.
+SERVICE_RESTART = 1012
 
 _CHANNELS = {"stdout": channels.STDOUT, "terminal": channels.STDOUT, "stderr": channels.STDERR}
 
@@ -164,6 +166,7 @@ async def session(
     since_ns: int,
     start: Cursor | None = None,
     cursored: bool = False,
+    leaving: trio.Event | None = None,
 ) -> None:
     """Serve one attached client of process ``pid`` until it ended (or the client left).
 
@@ -176,9 +179,19 @@ async def session(
     process = target if isinstance(target, Process) else None
     position = _Position(start if start is not None else Cursor.at(since_ns))
     too_slow: TooSlow | None = None
+    left = False
     async with trio.open_nursery() as nursery:
         if process is not None:
             nursery.start_soon(_input, connection, container, process, nursery.cancel_scope)
+        if leaving is not None:
+
+            async def _leave() -> None:
+                nonlocal left
+                await leaving.wait()
+                left = True
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(_leave)
         # TooSlow is caught here, in the nursery's body: let out, it would come wrapped in
         # an exception group.
         try:
@@ -194,6 +207,10 @@ async def session(
         except TooSlow as exc:
             too_slow = exc
         nursery.cancel_scope.cancel()
+    if left:
+        with trio.move_on_after(1):
+            await connection.close(SERVICE_RESTART, "the daemon hands over: attach again")
+        return
     if too_slow is not None:
         log.info("attach to process %d of %s: %s", pid, container.id, too_slow)
         with trio.move_on_after(1):

@@ -153,6 +153,11 @@ class Supervisor:
         #: The server's end leaves the containers running (a hand-over, --keep-containers):
         #: a restart due then is the next server's to make (see _restart_exited).
         self._leaving_containers = False
+        #: Set once a server's end that leaves the containers running begins: its attach
+        #: sessions end then (close 1012), before their processes' input is let go, so that
+        #: their clients take the session up again on the next server instead of typing into
+        #: a session whose input goes nowhere (see attach.session).
+        self.leaving = trio.Event()
         #: The cancel scopes of the commands under way (see _submit, migrate): a shutdown
         #: lets them finish first, then ends the rest.
         self._running: set[trio.CancelScope] = set()
@@ -258,6 +263,8 @@ class Supervisor:
         self._shutting_down = True
         keep = self.config.keep_containers if keep_containers is None else keep_containers
         self._leaving_containers = keep
+        if keep:
+            self.leaving.set()
         await self._end_commands()
         if not keep:
             async with trio.open_nursery() as nursery:
