@@ -32,11 +32,12 @@ A client that goes away (or detaches) leaves the process running: only the sessi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Protocol
 
 import attrs
@@ -78,6 +79,38 @@ class Connection(Protocol):
     async def receive(self) -> bytes | str: ...
 
     async def close(self, code: int, reason: str) -> None: ...
+
+
+class Sessions:
+    """The attach sessions a server serves. Its hand-over ends them (close 1012: their
+    clients attach again, to the next server) and waits for that before it lets go of the
+    processes' input: a session left open through the grace took input that went nowhere."""
+
+    def __init__(self) -> None:
+        #: Set as the hand-over begins: each session ends.
+        self.leaving = trio.Event()
+        self._open = 0
+        self._none_open = trio.Event()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[trio.Event]:
+        """One session, from its start to its close; yields :attr:`leaving`."""
+        if self._open == 0:
+            self._none_open = trio.Event()
+        self._open += 1
+        try:
+            yield self.leaving
+        finally:
+            self._open -= 1
+            if self._open == 0:
+                self._none_open.set()
+
+    async def end(self, within: float) -> None:
+        """End every session, and return once each has closed (or ``within`` seconds)."""
+        self.leaving.set()
+        if self._open:
+            with trio.move_on_after(within):
+                await self._none_open.wait()
 
 
 class TooSlow(Exception):
@@ -166,7 +199,7 @@ async def session(
     since_ns: int,
     start: Cursor | None = None,
     cursored: bool = False,
-    leaving: trio.Event | None = None,
+    sessions: Sessions | None = None,
 ) -> None:
     """Serve one attached client of process ``pid`` until it ended (or the client left).
 
@@ -176,6 +209,22 @@ async def session(
     ``since_ns`` on are live ones (the lag bound applies to them). ``cursored``: the client
     speaks :data:`~.channels.CURSORED`.
     """
+    with contextlib.ExitStack() as stack:
+        leaving = None if sessions is None else stack.enter_context(sessions.held())
+        await _serve(connection, container, pid, target, output, since_ns, start, cursored, leaving)
+
+
+async def _serve(
+    connection: Connection,
+    container: Container,
+    pid: int,
+    target: Process | ExitInfo,
+    output: AsyncIterator[bytes],
+    since_ns: int,
+    start: Cursor | None,
+    cursored: bool,
+    leaving: trio.Event | None,
+) -> None:
     process = target if isinstance(target, Process) else None
     position = _Position(start if start is not None else Cursor.at(since_ns))
     too_slow: TooSlow | None = None
@@ -185,13 +234,13 @@ async def session(
             nursery.start_soon(_input, connection, container, process, nursery.cancel_scope)
         if leaving is not None:
 
-            async def _leave() -> None:
+            async def leave() -> None:
                 nonlocal left
                 await leaving.wait()
                 left = True
                 nursery.cancel_scope.cancel()
 
-            nursery.start_soon(_leave)
+            nursery.start_soon(leave)
         # TooSlow is caught here, in the nursery's body: let out, it would come wrapped in
         # an exception group.
         try:

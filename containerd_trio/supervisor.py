@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from . import checkpoints, console, logs, precopy, restarts, timestamps
+from . import attach, checkpoints, console, logs, precopy, restarts, timestamps
 from .adoption import Adoption
 from .archive import idmap
 from .archive.paths import (
@@ -109,6 +109,9 @@ _DISK_RETRY_SECONDS = 1.0
 #: One whose exit came while no server ran first waits this long at most for a session to
 #: come back (the last server's, whose clients connect again).
 _ATTACHED_GRACE = 5.0
+#: How long a hand-over waits for its attach sessions to close (each close is bounded by a
+#: second: attach._serve).
+_SESSIONS_END_SECONDS = 2.0
 #: How many containers removed by autoRemove are remembered, for waits that come after.
 _AUTO_REMOVED_KEPT = 256
 
@@ -153,11 +156,10 @@ class Supervisor:
         #: The server's end leaves the containers running (a hand-over, --keep-containers):
         #: a restart due then is the next server's to make (see _restart_exited).
         self._leaving_containers = False
-        #: Set once a server's end that leaves the containers running begins: its attach
-        #: sessions end then (close 1012), before their processes' input is let go, so that
-        #: their clients take the session up again on the next server instead of typing into
-        #: a session whose input goes nowhere (see attach.session).
-        self.leaving = trio.Event()
+        #: The attach sessions: a server's end that leaves the containers running ends them
+        #: first (close 1012), before their processes' input is let go, so that their
+        #: clients take them up on the next server (see attach.Sessions).
+        self.sessions = attach.Sessions()
         #: The cancel scopes of the commands under way (see _submit, migrate): a shutdown
         #: lets them finish first, then ends the rest.
         self._running: set[trio.CancelScope] = set()
@@ -264,7 +266,7 @@ class Supervisor:
         keep = self.config.keep_containers if keep_containers is None else keep_containers
         self._leaving_containers = keep
         if keep:
-            self.leaving.set()
+            await self.sessions.end(within=_SESSIONS_END_SECONDS)
         await self._end_commands()
         if not keep:
             async with trio.open_nursery() as nursery:

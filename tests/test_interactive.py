@@ -800,6 +800,60 @@ async def test_exec_i_input_and_its_end_reach_the_process_across_a_server_crash(
                 await process.wait()
 
 
+async def test_exec_i_input_reaches_the_process_across_a_daemon_reload(
+    spawn_daemon: Any, bundle: Path, plain_parent: None
+) -> None:
+    """``ctr-trio exec -i`` with a script's input across ``ctr-trio daemon reload``: the old
+    server ends its attach sessions as its hand-over begins (close 1012), and ctr-trio takes
+    the session up on the new one, input and its end. Before, the old server let go of the
+    processes' input first and kept the sessions open through its 5 s grace: input sent
+    then went nowhere (lines lost, exit 0)."""
+    address = f"127.0.0.1:{_free_port()}"
+    await spawn_daemon("--listen", address)
+    old_done = trio.Event()
+
+    async def follow_the_old_server(http: httpx.AsyncClient) -> None:
+        # Its event stream ends once its end is under way: its containers' tasks are done
+        # (their processes' input let go) and it waits out the grace for its connections.
+        async with http.stream("GET", "/events") as events:
+            async for _ in events.aiter_lines():
+                pass
+        old_done.set()
+
+    async with httpx.AsyncClient(base_url=f"http://{address}", timeout=60) as http:
+        await start_container(http, "box", bundle)
+        with trio.fail_after(TIMEOUT):
+            process = await trio.lowlevel.open_process(
+                [*CTR_PIPED, "--address", address, "exec", "-i", "box", "--",
+                 "sh", "-c", "echo ready; cat; exit 6"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=_environment(),
+            )  # fmt: skip
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(follow_the_old_server, http)
+                    await process.stdin.send_all(b"before\n")
+                    shown = await read_until(process, b"", b"before\n")
+                    # ctr-trio stopped, so that it sends the rest once the old server has let
+                    # go of the input, its session (before) still open.
+                    process.send_signal(signal.SIGSTOP)
+                    await _stopped(process.pid)
+                    await process.stdin.send_all(b"after\n")
+                    await process.stdin.aclose()
+                    reload = [*CTR_PIPED, "--address", address, "daemon", "reload"]
+                    await trio.run_process(reload, capture_stdout=True, env=_environment())
+                    await old_done.wait()
+                process.send_signal(signal.SIGCONT)
+                while chunk := await process.stdout.receive_some():
+                    shown += chunk
+                assert (await process.wait(), shown) == (6, b"ready\nbefore\nafter\n")
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+
+
 async def test_exec_i_input_s_end_sent_into_a_server_that_died_is_said_again(
     spawn_daemon: Any, bundle: Path, plain_parent: None
 ) -> None:

@@ -762,7 +762,7 @@ async def attach_process(query: AttachQuery) -> Response:
         await attach.session(
             _Socket(), container, query.pid, target, output,
             since_ns=connected_ns, start=start, cursored=chosen == channels.CURSORED,
-            leaving=supervisor().leaving,
+            sessions=supervisor().sessions,
         )  # fmt: skip
     return Response(status=200)  # unused: the WebSocket is closed by now
 
