@@ -1151,6 +1151,9 @@ async def test_logs_follow_ends_when_the_container_stops(
     assert followed == Result(0, "one\nthree\n", "two\n")
 
     assert (await ok(ctr, "logs", "talker", "--tail", "1")).out == "three\n"
+    # docker's daemon takes a negative tail for all (`docker logs --tail -1`), as all.
+    for every in ("all", "-1"):
+        assert await ctr("logs", "talker", "--tail", every) == Result(0, "one\nthree\n", "two\n")
 
     printed = await ok(ctr, "--json", "logs", "talker")
     records = [json.loads(line) for line in printed.out.splitlines()]
@@ -1429,7 +1432,7 @@ async def test_usage_errors_are_exit_2() -> None:
     for argv in (
         ["containers", "exec", "box"],  # no command to run
         ["containers", "start", "box", "web", "-w", "/tmp"],  # -w is a start from a bundle's
-        ["logs", "box", "--tail", "-1"],
+        ["logs", "box", "--tail", "-x"],
         ["containers", "exec", "--user", "root", "box", "--", "true"],
         ["--address", "nowhere", "state"],
         ["nonsense"],

@@ -292,12 +292,14 @@ def _count(text: str) -> int:
 
 
 def _tail(text: str) -> int | None:
-    """``logs -n``: a count, or docker's ``all`` (its ``--tail`` default): every line."""
+    """``logs -n``: a count, or docker's ``all`` (its ``--tail`` default) or a negative count
+    (docker's daemon takes one for all): every line."""
     if text == "all":
         return None
-    if not (text.isascii() and text.isdigit()):
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, nor all")
-    return _integer(text)
+    return None if digits != text else _integer(text)
 
 
 def _positive_count(text: str) -> int:
