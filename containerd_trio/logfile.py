@@ -86,17 +86,22 @@ class LineSource:
     """One stream of one process going into the log: turns what was read into records.
 
     Pipe streams are cut into lines (a trailing part is held until its newline comes, or the
-    stream ends), and lines into pieces of :data:`MAX_LINE` bytes at most; a terminal's reads
-    are recorded as they come. Neither a piece nor a read's record ends inside a character:
-    a cut goes back to the character's start, and a read's record leaves the bytes it holds
-    of the character to the next one (or to :meth:`release`, if the rest is late), so that
-    UTF-8 output is recorded as text.
+    stream ends, or :meth:`release` for an ``interactive`` process's), and lines into pieces
+    of :data:`MAX_LINE` bytes at most; a terminal's reads are recorded as they come. Neither
+    a piece nor a read's record ends inside a character: a cut goes back to the character's
+    start, and a read's record leaves the bytes it holds of the character to the next one (or
+    to :meth:`release`, if the rest is late), so that UTF-8 output is recorded as text.
     """
 
-    def __init__(self, stream: str, pid: int) -> None:
+    def __init__(self, stream: str, pid: int, *, interactive: bool = False) -> None:
         self.stream = stream
         self._head = f'{{"stream":"{stream}","pid":{pid},"timestamp":"'
         self._terminal = stream == "terminal"
+        #: What it holds back is let go a moment after a read (:meth:`release`): a terminal's
+        #: character, or the line without its newline of a process whose stdin is a pipe kept
+        #: open (``interactive``: run -i, exec -i), which may be a prompt waiting for its
+        #: answer (``printf 'Name? '``), as docker's attach shows it.
+        self._releasing = self._terminal or interactive
         #: A pipe's line not ended yet; a terminal's character not ended yet.
         self._partial = b""
 
@@ -124,16 +129,18 @@ class LineSource:
 
     @property
     def holding(self) -> bool:
-        """A terminal's last read ended inside a character: its first bytes wait for the rest
-        (the next read's record holds them), or for :meth:`release`."""
-        return self._terminal and bool(self._partial)
+        """A terminal's last read ended inside a character (or an interactive process's line
+        has no newline yet): its first bytes wait for the rest (the next read's record holds
+        them), or for :meth:`release`."""
+        return self._releasing and bool(self._partial)
 
     def release(self) -> bytes:
         """The record of what a terminal holds of a character whose rest did not come (as the
-        bytes they are: ``raw``). The logger calls it a moment after the read: a program whose
-        output ends there and waits for its user (a Latin-1 prompt, a binary protocol waiting
-        for its answer) would otherwise have it held back until it writes again, maybe never."""
-        assert self._terminal, "a pipe's line waits for its newline"
+        bytes they are: ``raw``), or of an interactive process's line without its newline.
+        The logger calls it a moment after the read: a program whose output ends there and
+        waits for its user (a prompt, a binary protocol waiting for its answer) would
+        otherwise have it held back until it writes again, maybe never."""
+        assert self._releasing, "a line waits for its newline"
         return self._rest()
 
     def close(self) -> bytes:

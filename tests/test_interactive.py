@@ -208,6 +208,34 @@ async def test_attach_to_a_terminal_refuses_an_input_that_is_not_a_terminal(
     assert (await client.get("/containers/tty")).json()["state"]["status"] == "running"
 
 
+async def test_run_i_shows_a_prompt_without_its_newline_before_the_answer(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio run -i`` of a program that prompts without a newline (``printf 'Name? '``)
+    and waits for its answer: the prompt shows before we answer, as docker's attach shows it.
+    Before, the log held a pipe's line back until its newline, and attach reads the log: the
+    prompt came only with the answer's line, after it was typed blind."""
+    bundle = make_bundle(["sh", "-c", 'printf "Name? "; read name; echo "hi $name"'])
+    with trio.fail_after(TIMEOUT):
+        process = await trio.lowlevel.open_process(
+            [*CTR_PIPED, "--address", daemon.url, "run", "-i", "-b", str(bundle), "asker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=_environment(),
+        )  # fmt: skip
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            shown = await read_until(process, b"", b"Name? ")  # nothing typed yet
+            await process.stdin.send_all(b"bob\n")
+            await process.stdin.aclose()
+            while chunk := await process.stdout.receive_some():
+                shown += chunk
+            assert (await process.wait(), shown) == (0, b"Name? hi bob\n")
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
 async def test_start_ai_sends_piped_input_to_a_container_started_again_as_docker_s(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

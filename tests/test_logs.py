@@ -243,6 +243,25 @@ def test_bytes_that_are_not_utf8_are_kept_beside_the_replaced_text() -> None:
     assert text["data"] == "café\n"
 
 
+def test_an_interactive_process_s_line_without_its_newline_is_let_go() -> None:
+    """A process whose stdin is a pipe kept open (run -i) may prompt without a newline: what
+    its line has is held, then let go a moment later (the logger's release), as the bytes it
+    is; the line's rest is a record of its own. Any other process's line waits for its end."""
+    prompting = LineSource("stdout", 4, interactive=True)
+    first = prompting.records(b"one\nName? ")
+    assert [json.loads(line)["data"] for line in first.splitlines()] == ["one\n"]
+    assert prompting.holding
+    assert json.loads(prompting.release())["data"] == "Name? "
+    assert (prompting.holding, prompting.release()) == (False, b"")
+    assert json.loads(prompting.records(b"bob\n"))["data"] == "bob\n"
+    batch = LineSource("stdout", 5)
+    assert [json.loads(line)["data"] for line in batch.records(b"one\npart").splitlines()] == [
+        "one\n"
+    ]
+    assert not batch.holding
+    assert json.loads(batch.records(b"ial\n"))["data"] == "partial\n"
+
+
 def test_a_terminal_is_recorded_as_it_comes() -> None:
     """No lines on a terminal (a prompt has no newline), and a character split between two
     reads comes out whole."""

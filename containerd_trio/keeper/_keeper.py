@@ -997,6 +997,7 @@ class Keeper:
                 "dir": custody.directory,
                 "max_bytes": custody.max_bytes,
                 "terminal": custody.terminal,
+                "stdin": custody.stdin is not None,  # a prompt is let go unended
             },
             custody.readers,
         )

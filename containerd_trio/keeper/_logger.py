@@ -43,9 +43,10 @@ _READ = 16 * 1024
 _TURN_SECONDS = 0.01
 _RETRY_SECONDS = 1.0
 #: How long a terminal's bytes of a character wait for its rest (which nearly always comes with
-#: the next read, at once) before they are logged as they are: output that ends there, a
-#: program then waiting for its user, is not held back (see LineSource.release).
-_CHARACTER_WAIT = 0.05
+#: the next read, at once), or an interactive process's line for its newline, before they are
+#: logged as they are: output that ends there, a program then waiting for its user (a prompt),
+#: is not held back (see LineSource.release).
+_RELEASE_WAIT = 0.05
 #: Reads of an exited process's pipe a turn (its pipe holds 1 MiB at most, 64 reads of 16 KiB,
 #: unless a child it left writes on).
 _DRAIN_READS = 64
@@ -93,7 +94,8 @@ class Logger:
         self._paused: set[str] = set()
         #: Ready pipes in the order they get their next read (round robin across turns).
         self._turn: dict[int, None] = {}
-        #: Terminals holding the start of a character -> when it is logged as it is.
+        #: Streams holding bytes back (a terminal's start of a character, an interactive
+        #: process's line without its newline) -> when they are logged as they are.
         self._holding: dict[int, float] = {}
         self._running = True
 
@@ -122,7 +124,7 @@ class Logger:
             if self._paused:
                 self._retry_paused()
             if self._holding:
-                self._release_late_characters()
+                self._release_held()
             self._channel.flush_in(self._epoll)
 
     # --- messages from the keeper -------------------------------------------------------------
@@ -176,7 +178,8 @@ class Logger:
         names = ["terminal"] if message.get("terminal") else ["stdout", "stderr"]
         for name, fd in zip(names, fds, strict=True):
             os.set_blocking(fd, False)
-            stream = Stream(fd, capture, LineSource(name, pid))
+            source = LineSource(name, pid, interactive=bool(message.get("stdin")))
+            stream = Stream(fd, capture, source)
             capture.streams.append(stream)
             self._streams[fd] = stream
             if container_id not in self._paused:
@@ -227,13 +230,13 @@ class Logger:
     def _record(self, stream: Stream, data: bytes) -> None:
         """Log what was read from ``stream``."""
         self._write(stream.capture.container_id, stream.source.records(data))
-        if stream.source.holding:  # from now, the rest of the character has a moment to come
-            self._holding[stream.fd] = time.monotonic() + _CHARACTER_WAIT
+        if stream.source.holding:  # from now, the rest has a moment to come
+            self._holding[stream.fd] = time.monotonic() + _RELEASE_WAIT
         elif self._holding:
             self._holding.pop(stream.fd, None)
 
     def _next_release(self) -> float | None:
-        """When the first terminal's held bytes are due (a paused log's wait for the disk)."""
+        """When the first stream's held bytes are due (a paused log's wait for the disk)."""
         return min(
             (
                 at
@@ -243,13 +246,14 @@ class Logger:
             default=None,
         )
 
-    def _release_late_characters(self) -> None:
-        """Log the bytes terminals held of characters whose rest did not come in time."""
+    def _release_held(self) -> None:
+        """Log the bytes streams held (a terminal's of a character, an interactive process's
+        line) whose rest did not come in time."""
         now = time.monotonic()
         for fd, at in list(self._holding.items()):
             stream = self._streams[fd]
             container_id = stream.capture.container_id
-            # A terminal that is ready to read may bring the rest: it is read first.
+            # A stream that is ready to read may bring the rest: it is read first.
             if at > now or fd in self._turn or container_id in self._paused:
                 continue
             del self._holding[fd]
