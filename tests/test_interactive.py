@@ -208,6 +208,26 @@ async def test_attach_to_a_terminal_refuses_an_input_that_is_not_a_terminal(
     assert (await client.get("/containers/tty")).json()["state"]["status"] == "running"
 
 
+async def test_attach_to_a_paused_container_is_refused_as_docker_s(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's attach refuses a paused container ("unpause it first"), as our start -a does:
+    a session would show nothing and take input nowhere until its resume."""
+    await start_container(client, "frozen", make_bundle(["cat"]), stdin=True)
+    paused = await client.patch("/containers/frozen", json={"status": "paused"})
+    assert paused.status_code == 200, paused.text
+    with trio.fail_after(TIMEOUT):
+        done = await trio.run_process(
+            [*CTR_PIPED, "--address", daemon.url, "attach", "frozen"], stdin=b"",
+            capture_stdout=True, capture_stderr=True, check=False, env=_environment(),
+        )  # fmt: skip
+    assert (done.returncode, done.stderr) == (
+        cli.EXIT_ERROR,
+        b"ctr-trio: container frozen is paused: resume (unpause) it first\n",
+    ), done
+    assert (await client.get("/containers/frozen")).json()["state"]["status"] == "paused"
+
+
 async def test_run_i_shows_a_prompt_without_its_newline_before_the_answer(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:

@@ -524,6 +524,12 @@ def containers_attach(client: Client, args: argparse.Namespace, out: Output) -> 
         then = "; wait until it is running" if state == RESTARTING else ""
         out.error(f"container {args.id} is {state}: it has no process to attach to{then}")
         return EXIT_ERROR
+    if state_name(container) == "paused":
+        # As docker's attach ("You cannot attach to a paused container, unpause it first")
+        # and our start -a: a session would show nothing and take input nowhere until then.
+        # (A session attached before the pause goes on, as docker's does.)
+        out.error(f"container {args.id} is paused: resume (unpause) it first")
+        return EXIT_ERROR
     # A process that ended already: its output (with --logs) and its status.
     terminal = bool(process and process["terminal"])
     takes_input = bool(process and process.get("stdin"))
