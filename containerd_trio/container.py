@@ -1227,8 +1227,16 @@ class Container:
             except RuncError:
                 if not await self._runc_reports("paused"):
                     raise
-            if self.status is Status.RUNNING:  # not if its end was seen meanwhile, as _resume
-                self.status = Status.PAUSED
+            if self.status not in (Status.RUNNING, Status.PAUSED) or _dying(self.init.pid):
+                # The init died, or takes a SIGKILL sent while runc froze it (a kill that came
+                # as the pause ran: it saw the container running, and resumed nothing): thaw
+                # what runc froze, so that it dies and no frozen cgroup outlives it (runc
+                # would say paused, and its delete --force signal the init's pid, another
+                # process's by then).
+                with contextlib.suppress(RuncError):
+                    await self._ctx.runtime.resume(self.id)
+                raise Conflict(f"cannot pause container {self.id!r}: it stopped")
+            self.status = Status.PAUSED
             self.publish("pause")
             self.save()
 
@@ -1915,6 +1923,22 @@ def _with_stdin(started: Started, custody: CustodyRequest) -> Started:
     if custody.stdin is None:
         return started
     return attrs.evolve(started, master=custody.stdin[1])
+
+
+def _dying(pid: int) -> bool:
+    """Whether the process is exiting, or has a SIGKILL pending (shared or its own)."""
+    if procfs.exiting(pid):
+        return True
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & (
+                    1 << (signal.SIGKILL - 1)
+                ):
+                    return True
+    except OSError:
+        return True
+    return False
 
 
 async def _kill_from_pid_file(pid_file: Path) -> None:
