@@ -149,8 +149,10 @@ async def dump(
         checkpoints.commit(bundle, info)
     except BaseException as exc:
         checkpoints.discard(image)
-        if not was_paused:
-            with trio.move_on_after(cleanup_timeout, shield=True):
+        with trio.move_on_after(cleanup_timeout, shield=True):
+            if was_paused:
+                await refreeze_if_thawed(runtime, container_id)
+            else:
                 await thaw_if_frozen(runtime, container_id)
         if isinstance(exc, RuncError):
             if await gone():
@@ -259,6 +261,22 @@ async def thaw_if_frozen(runtime: Runc, container_id: str) -> None:
             await runtime.resume(container_id)
     except DaemonError as exc:
         log.error("container %s may be left frozen: %s", container_id, exc.message)
+
+
+async def refreeze_if_thawed(runtime: Runc, container_id: str) -> None:
+    """CRIU thaws the cgroup it froze once it holds the tasks (ptrace), and puts its state
+    back at its end; killed at the deadline it cannot, and the tasks of a paused container run
+    on once it is gone, while the daemon lists it as paused: freeze it again."""
+    try:
+        state = await runtime.state(container_id)
+        if state is not None and state.get("status") == "running":
+            log.warning(
+                "container %s was left thawed by a failed checkpoint of it paused: freezing it"
+                " again", container_id,
+            )  # fmt: skip
+            await runtime.pause(container_id)
+    except DaemonError as exc:
+        log.error("container %s may be left running while paused: %s", container_id, exc.message)
 
 
 def with_criu_log(exc: RuncError, work: Path, log_name: str) -> RuntimeFailure:
