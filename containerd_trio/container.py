@@ -1227,7 +1227,10 @@ class Container:
             except RuncError:
                 if not await self._runc_reports("paused"):
                     raise
-            if self.status not in (Status.RUNNING, Status.PAUSED) or _dying(self.init.pid):
+            init = self.init
+            if self.status not in (Status.RUNNING, Status.PAUSED) or (
+                init is not None and _dying(init.pid)
+            ):
                 # The init died, or takes a SIGKILL sent while runc froze it (a kill that came
                 # as the pause ran: it saw the container running, and resumed nothing): thaw
                 # what runc froze, so that it dies and no frozen cgroup outlives it (runc
@@ -1926,19 +1929,15 @@ def _with_stdin(started: Started, custody: CustodyRequest) -> Started:
 
 
 def _dying(pid: int) -> bool:
-    """Whether the process is exiting, or has a SIGKILL pending (shared or its own)."""
+    """Whether the process is exiting (or gone), or has a SIGKILL pending (its own or its
+    thread group's): a frozen one takes it only once thawed."""
     if procfs.exiting(pid):
         return True
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & (
-                    1 << (signal.SIGKILL - 1)
-                ):
-                    return True
-    except OSError:
+    pending = procfs.status_fields(pid, ("SigPnd", "ShdPnd"))
+    if pending is None:
         return True
-    return False
+    kill = 1 << (signal.SIGKILL - 1)
+    return any(mask is not None and int(mask, 16) & kill for mask in pending)
 
 
 async def _kill_from_pid_file(pid_file: Path) -> None:

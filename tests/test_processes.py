@@ -538,6 +538,38 @@ async def test_a_sigkill_to_a_paused_container_while_its_limits_change_still_sto
     assert types[0] == "update" and sorted(types[1:]) == ["exit", "resume"]
 
 
+async def test_a_sigkill_that_comes_as_runc_pause_freezes_still_stops_the_container(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A SIGKILL to the container while its pause is in runc (held here once runc froze it):
+    the kill saw it running and resumed nothing, and the pause then answered 200, leaving the
+    init frozen with the SIGKILL pending, listed paused for good (or, had it died, a frozen
+    cgroup whose pid runc's delete --force would signal, another process's by then). Now the
+    pause thaws what runc froze and answers 409: the container stops with 137."""
+    gated = GatedRunc(tmp_path, "pause", after=True)
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    init = (await start_container(client, "k", make_bundle()))["processes"][0]["pid"]
+    since = now()
+    answers: list[httpx.Response] = []
+
+    async def pause() -> None:
+        answers.append(await client.patch("/containers/k", json={"status": "paused"}))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(pause)
+        await gated.reached()  # runc has frozen it; the daemon has not heard yet
+        killed = await client.patch("/containers/k", json={"signal": "KILL"})
+        assert killed.status_code == 200, killed.text
+        await trio.Path(gated.gate).write_text("go\n")
+    [paused] = answers
+    assert (paused.status_code, paused.json()["error"]) == (
+        409,
+        "cannot pause container 'k': it stopped",
+    ), paused.text
+    await _stopped_by_sigkill(client, init, since, count=1)
+
+
 async def test_a_sigkill_to_a_process_of_a_paused_container_while_its_limits_change(
     start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
