@@ -195,13 +195,14 @@ async def session(
     pid: int,
     target: Process | ExitInfo,
     output: AsyncIterator[bytes],
+    sessions: Sessions,
     *,
     since_ns: int,
     start: Cursor | None = None,
     cursored: bool = False,
-    sessions: Sessions | None = None,
 ) -> None:
-    """Serve one attached client of process ``pid`` until it ended (or the client left).
+    """Serve one attached client of process ``pid`` until it ended (or the client left, or
+    the server hands over: ``sessions``, the server's, end it then).
 
     ``target`` is the process, or how it ended; ``output`` is its log from where the client
     asked, ``start`` (the moment it reads from, or the cursor the client came back with: the
@@ -209,30 +210,14 @@ async def session(
     ``since_ns`` on are live ones (the lag bound applies to them). ``cursored``: the client
     speaks :data:`~.channels.CURSORED`.
     """
-    with contextlib.ExitStack() as stack:
-        leaving = None if sessions is None else stack.enter_context(sessions.held())
-        await _serve(connection, container, pid, target, output, since_ns, start, cursored, leaving)
-
-
-async def _serve(
-    connection: Connection,
-    container: Container,
-    pid: int,
-    target: Process | ExitInfo,
-    output: AsyncIterator[bytes],
-    since_ns: int,
-    start: Cursor | None,
-    cursored: bool,
-    leaving: trio.Event | None,
-) -> None:
-    process = target if isinstance(target, Process) else None
-    position = _Position(start if start is not None else Cursor.at(since_ns))
-    too_slow: TooSlow | None = None
-    left = False
-    async with trio.open_nursery() as nursery:
-        if process is not None:
-            nursery.start_soon(_input, connection, container, process, nursery.cancel_scope)
-        if leaving is not None:
+    with sessions.held() as leaving:
+        process = target if isinstance(target, Process) else None
+        position = _Position(start if start is not None else Cursor.at(since_ns))
+        too_slow: TooSlow | None = None
+        left = False
+        async with trio.open_nursery() as nursery:
+            if process is not None:
+                nursery.start_soon(_input, connection, container, process, nursery.cancel_scope)
 
             async def leave() -> None:
                 nonlocal left
@@ -241,32 +226,32 @@ async def _serve(
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(leave)
-        # TooSlow is caught here, in the nursery's body: let out, it would come wrapped in
-        # an exception group.
-        try:
-            if cursored:  # where the session starts: for a client that comes back before output
-                await _send(connection, container, _frame(channels.STDOUT, b"", position.cursor()))
-            await _output(connection, container, output, process, since_ns, position, cursored)
-            if process is not None:
-                await process.exited.wait()
-            status = channels.exit_status_document(_exit_status(target), pid)
-            await _send(
-                connection, container, channels.frame(channels.ERROR, json.dumps(status).encode())
-            )
-        except TooSlow as exc:
-            too_slow = exc
-        nursery.cancel_scope.cancel()
-    if left:
+            # TooSlow is caught here, in the nursery's body: let out, it would come wrapped in
+            # an exception group.
+            try:
+                if cursored:  # where it starts: for a client that comes back before output
+                    start_frame = _frame(channels.STDOUT, b"", position.cursor())
+                    await _send(connection, container, start_frame)
+                await _output(connection, container, output, process, since_ns, position, cursored)
+                if process is not None:
+                    await process.exited.wait()
+                status = channels.exit_status_document(_exit_status(target), pid)
+                status_frame = channels.frame(channels.ERROR, json.dumps(status).encode())
+                await _send(connection, container, status_frame)
+            except TooSlow as exc:
+                too_slow = exc
+            nursery.cancel_scope.cancel()
+        if left:
+            with trio.move_on_after(1):
+                await connection.close(SERVICE_RESTART, "the daemon hands over: attach again")
+            return
+        if too_slow is not None:
+            log.info("attach to process %d of %s: %s", pid, container.id, too_slow)
+            with trio.move_on_after(1):
+                await connection.close(POLICY, str(too_slow))
+            return
         with trio.move_on_after(1):
-            await connection.close(SERVICE_RESTART, "the daemon hands over: attach again")
-        return
-    if too_slow is not None:
-        log.info("attach to process %d of %s: %s", pid, container.id, too_slow)
-        with trio.move_on_after(1):
-            await connection.close(POLICY, str(too_slow))
-        return
-    with trio.move_on_after(1):
-        await connection.close(NORMAL, "the process ended")
+            await connection.close(NORMAL, "the process ended")
 
 
 def _exit_status(target: Process | ExitInfo) -> int:

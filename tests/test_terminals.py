@@ -435,8 +435,9 @@ async def test_a_slow_client_is_dropped_and_stalls_neither_process_nor_others(
     output = supervisor.log_lines("counter", pid=pid, follow=True, since_ns=time.time_ns() - 10**9)
     with trio.fail_after(10):
         await attach_module.session(
-            slow, container, pid, process, output, since_ns=time.time_ns() - 10**9
-        )
+            slow, container, pid, process, output, supervisor.sessions,
+            since_ns=time.time_ns() - 10**9,
+        )  # fmt: skip
     assert slow.closed is not None
     assert slow.closed[0] == 1008 and reason in slow.closed[1], slow.closed
     # Meanwhile the other client went on getting the process's output, live.

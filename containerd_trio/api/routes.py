@@ -760,9 +760,8 @@ async def attach_process(query: AttachQuery) -> Response:
     with container.attached():  # an autoRemove lets the session end first
         await websocket.accept(subprotocol=chosen)
         await attach.session(
-            _Socket(), container, query.pid, target, output,
+            _Socket(), container, query.pid, target, output, supervisor().sessions,
             since_ns=connected_ns, start=start, cursored=chosen == channels.CURSORED,
-            sessions=supervisor().sessions,
         )  # fmt: skip
     return Response(status=200)  # unused: the WebSocket is closed by now
 
