@@ -43,7 +43,7 @@ from .container import (
     replaced_directory,
     sweep_replaced,
 )
-from .criu import DUMP_WORK_PREFIX, dump_work, finished_dump, reserved_by, thaw_if_frozen
+from .criu import DUMP_WORK_PREFIX, dump_work, finished_dump, put_freezer_back, reserved_by
 from .criu_progress import (
     LEFT_RESTORE_STOPPED_ERROR,
     left_dump_done,
@@ -277,7 +277,7 @@ class Adoption:
         says paused: that freeze is its user's."""
         if record is None or record.container.state.status is not Status.PAUSED:
             with trio.move_on_after(self._ctx.cleanup_timeout):
-                await thaw_if_frozen(self._ctx.runtime, container_id)
+                await put_freezer_back(self._ctx.runtime, container_id, paused=False)
 
     async def _adopt(self, record: ContainerRecord, runc_entry: dict[str, Any] | None) -> None:
         info = record.container
@@ -368,7 +368,6 @@ class Adoption:
                     kind = "pause" if status is Status.PAUSED else "resume"
                     container.publish(kind)
                 if grace is not None:
-                    log.info("finishing the delete of container %s that was in flight", info.id)
                     self._ctx.delete_left(container, grace)
                 elif updating is not None:
                     await self._update_again(container, updating)
@@ -395,7 +394,6 @@ class Adoption:
                 log.info("container %s was stopped by its checkpoint while no daemon ran", info.id)
         self._containers[info.id] = container
         if grace is not None:
-            log.info("finishing the delete of container %s that was in flight", info.id)
             self._ctx.delete_left(container, 0.0)  # nothing runs: its exit is the last word
         elif container.auto_remove and exited_unseen:
             container.remove_when_stopped()  # as it would have been at its exit

@@ -150,10 +150,7 @@ async def dump(
     except BaseException as exc:
         checkpoints.discard(image)
         with trio.move_on_after(cleanup_timeout, shield=True):
-            if was_paused:
-                await refreeze_if_thawed(runtime, container_id)
-            else:
-                await thaw_if_frozen(runtime, container_id)
+            await put_freezer_back(runtime, container_id, paused=was_paused)
         if isinstance(exc, RuncError):
             if await gone():
                 from .errors import Conflict
@@ -249,34 +246,26 @@ async def restore(
         remove_tree(work)
 
 
-async def thaw_if_frozen(runtime: Runc, container_id: str) -> None:
-    """CRIU freezes the container before it dumps; if it failed or was killed after that,
-    the container must not stay frozen while the daemon lists it as running."""
+async def put_freezer_back(runtime: Runc, container_id: str, *, paused: bool) -> None:
+    """After a checkpoint that failed or was killed, leave the container's freezer as the
+    daemon lists it (``paused`` or running). CRIU freezes the container before it dumps, then
+    thaws it once it holds the tasks (ptrace), and puts its state back only at its end: a
+    running container must not stay frozen, nor a paused one run on once a CRIU killed at its
+    deadline is gone."""
+    wrong, change, left, undoing = (
+        ("running", runtime.pause, "thawed", "freezing it again")
+        if paused
+        else ("paused", runtime.resume, "frozen", "thawing")
+    )
     try:
         state = await runtime.state(container_id)
-        if state is not None and state.get("status") == "paused":
+        if state is not None and state.get("status") == wrong:
             log.warning(
-                "container %s was left frozen by a failed checkpoint: thawing", container_id
+                "container %s was left %s by a failed checkpoint: %s", container_id, left, undoing
             )
-            await runtime.resume(container_id)
+            await change(container_id)
     except DaemonError as exc:
-        log.error("container %s may be left frozen: %s", container_id, exc.message)
-
-
-async def refreeze_if_thawed(runtime: Runc, container_id: str) -> None:
-    """CRIU thaws the cgroup it froze once it holds the tasks (ptrace), and puts its state
-    back at its end; killed at the deadline it cannot, and the tasks of a paused container run
-    on once it is gone, while the daemon lists it as paused: freeze it again."""
-    try:
-        state = await runtime.state(container_id)
-        if state is not None and state.get("status") == "running":
-            log.warning(
-                "container %s was left thawed by a failed checkpoint of it paused: freezing it"
-                " again", container_id,
-            )  # fmt: skip
-            await runtime.pause(container_id)
-    except DaemonError as exc:
-        log.error("container %s may be left running while paused: %s", container_id, exc.message)
+        log.error("container %s may be left %s: %s", container_id, left, exc.message)
 
 
 def with_criu_log(exc: RuncError, work: Path, log_name: str) -> RuntimeFailure:

@@ -110,7 +110,7 @@ _DISK_RETRY_SECONDS = 1.0
 #: come back (the last server's, whose clients connect again).
 _ATTACHED_GRACE = 5.0
 #: How long a hand-over waits for its attach sessions to close (each close is bounded by a
-#: second: attach._serve).
+#: second: attach.session).
 _SESSIONS_END_SECONDS = 2.0
 #: How many containers removed by autoRemove are remembered, for waits that come after.
 _AUTO_REMOVED_KEPT = 256
@@ -856,6 +856,7 @@ class Supervisor:
         it would have ended: what still runs is killed once ``grace`` seconds have passed.
         In a task of the supervisor's, as an autoRemove's removal."""
         assert self._nursery is not None  # its tree runs in it
+        log.info("finishing the delete of container %s that was in flight", container.id)
         self._nursery.start_soon(self._finish_delete, container, grace)
 
     async def _finish_delete(self, container: Container, grace: float) -> None:
