@@ -860,15 +860,22 @@ class Supervisor:
         self._nursery.start_soon(self._finish_delete, container, grace)
 
     async def _finish_delete(self, container: Container, grace: float) -> None:
+        await self._delete_unasked("delete", self._delete, container, grace)
+
+    async def _delete_unasked(
+        self, verb: str, delete: Callable[..., Awaitable[object]], container: Container, *args: Any
+    ) -> None:
+        """Run ``delete(container, *args)``, a delete no request asked for (an autoRemove's,
+        or one a dead server left): with no one to answer, what stops it is logged."""
         try:
-            await self._submit(self._delete, container, grace)
+            await self._submit(delete, container, *args)
         except ShuttingDown:
-            # Its record says it is being deleted still: the next server finishes it (or this
-            # one's shutdown stops it, if it stops the containers).
-            log.info("container %s is left for the next server to delete", container.id)
+            # Its record says it is being deleted still: the server that takes over finishes
+            # it (or this one's shutdown stops it, if it stops the containers).
+            log.info("container %s is left for the next server to %s", container.id, verb)
         except DaemonError as exc:
-            if not container.deleted:
-                log.error("container %s could not be deleted: %s", container.id, exc.message)
+            if not container.deleted:  # deleted meanwhile, or replaced: nothing was left
+                log.error("container %s could not be %sd: %s", container.id, verb, exc.message)
 
     def _restart_exited(self, container: Container) -> None:
         """Start ``container``, with a restart policy, whose init exited, again if the policy
@@ -945,16 +952,7 @@ class Supervisor:
         # server ran first gives the last server's sessions the time to come back.
         await container.wait_sessions_back(_ATTACHED_GRACE)
         await container.wait_detached(_ATTACHED_GRACE)
-        try:
-            await self._submit(self._delete_exited, container)
-        except ShuttingDown:
-            # Its record says it is being deleted: the server that takes over finishes it (or
-            # this one's shutdown stops it, if it stops the containers).
-            log.info("container %s is left for the next server to remove", container.id)
-        except DaemonError as exc:
-            if container.deleted:
-                return  # deleted meanwhile, or replaced
-            log.error("container %s could not be removed: %s", container.id, exc.message)
+        await self._delete_unasked("remove", self._delete_exited, container)
 
     async def _delete_exited(self, container: Container) -> None:
         await self._delete(container, 0.0)  # it has stopped: nothing to wait for

@@ -17,7 +17,8 @@ import subprocess
 import sys
 import termios
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -806,6 +807,34 @@ async def _stopped(pid: int) -> None:
         await trio.sleep(0.001)
 
 
+@asynccontextmanager
+async def _exec_i_cat(address: str) -> AsyncIterator[tuple[trio.Process, bytes]]:
+    """``ctr-trio exec -i box -- sh -c 'echo ready; cat; exit 6'`` out of a terminal, its
+    session seen carrying input (a first line sent and echoed): the process and what it has
+    shown so far. Killed at the end if it is still there."""
+    process = await trio.lowlevel.open_process(
+        [*CTR_PIPED, "--address", address, "exec", "-i", "box", "--",
+         "sh", "-c", "echo ready; cat; exit 6"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=_environment(),
+    )  # fmt: skip
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        await process.stdin.send_all(b"before\n")
+        yield process, await read_until(process, b"", b"before\n")
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _shown_to_the_end(process: trio.Process, shown: bytes) -> bytes:
+    assert process.stdout is not None
+    while chunk := await process.stdout.receive_some():
+        shown += chunk
+    return shown
+
+
 async def test_exec_i_input_and_its_end_reach_the_process_across_a_server_crash(
     spawn_daemon: Any, bundle: Path, plain_parent: None
 ) -> None:
@@ -821,16 +850,8 @@ async def test_exec_i_input_and_its_end_reach_the_process_across_a_server_crash(
     async with httpx.AsyncClient(base_url=f"http://{address}", timeout=60) as http:
         await start_container(http, "box", bundle)
     with trio.fail_after(TIMEOUT):
-        process = await trio.lowlevel.open_process(
-            [*CTR_PIPED, "--address", address, "exec", "-i", "box", "--",
-             "sh", "-c", "echo ready; cat; exit 6"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=_environment(),
-        )  # fmt: skip
-        assert process.stdin is not None and process.stdout is not None
-        try:
-            await process.stdin.send_all(b"before\n")
-            shown = await read_until(process, b"", b"before\n")  # the session carries input
+        async with _exec_i_cat(address) as (process, shown):
+            assert process.stdin is not None
             # ctr-trio stopped, so that the input and its end are there to read, and the dead
             # server's connection closed, when it goes on.
             process.send_signal(signal.SIGSTOP)
@@ -839,13 +860,8 @@ async def test_exec_i_input_and_its_end_reach_the_process_across_a_server_crash(
             await process.stdin.aclose()
             await daemon.kill_server()
             process.send_signal(signal.SIGCONT)
-            while chunk := await process.stdout.receive_some():
-                shown += chunk
+            shown = await _shown_to_the_end(process, shown)
             assert (await process.wait(), shown) == (6, b"ready\nbefore\nafter\n")
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
 
 
 async def test_exec_i_input_reaches_the_process_across_a_daemon_reload(
@@ -871,18 +887,10 @@ async def test_exec_i_input_reaches_the_process_across_a_daemon_reload(
     async with httpx.AsyncClient(base_url=f"http://{address}", timeout=60) as http:
         await start_container(http, "box", bundle)
         with trio.fail_after(TIMEOUT):
-            process = await trio.lowlevel.open_process(
-                [*CTR_PIPED, "--address", address, "exec", "-i", "box", "--",
-                 "sh", "-c", "echo ready; cat; exit 6"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=_environment(),
-            )  # fmt: skip
-            assert process.stdin is not None and process.stdout is not None
-            try:
+            async with _exec_i_cat(address) as (process, shown):
+                assert process.stdin is not None
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(follow_the_old_server, http)
-                    await process.stdin.send_all(b"before\n")
-                    shown = await read_until(process, b"", b"before\n")
                     # ctr-trio stopped, so that it sends the rest once the old server has let
                     # go of the input, its session (before) still open.
                     process.send_signal(signal.SIGSTOP)
@@ -893,13 +901,8 @@ async def test_exec_i_input_reaches_the_process_across_a_daemon_reload(
                     await trio.run_process(reload, capture_stdout=True, env=_environment())
                     await old_done.wait()
                 process.send_signal(signal.SIGCONT)
-                while chunk := await process.stdout.receive_some():
-                    shown += chunk
+                shown = await _shown_to_the_end(process, shown)
                 assert (await process.wait(), shown) == (6, b"ready\nbefore\nafter\n")
-            finally:
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
 
 
 async def test_exec_i_input_s_end_sent_into_a_server_that_died_is_said_again(
@@ -916,16 +919,8 @@ async def test_exec_i_input_s_end_sent_into_a_server_that_died_is_said_again(
     async with httpx.AsyncClient(base_url=f"http://{address}", timeout=60) as http:
         await start_container(http, "box", bundle)
     with trio.fail_after(TIMEOUT):
-        process = await trio.lowlevel.open_process(
-            [*CTR_PIPED, "--address", address, "exec", "-i", "box", "--",
-             "sh", "-c", "echo ready; cat; exit 6"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=_environment(),
-        )  # fmt: skip
-        assert process.stdin is not None and process.stdout is not None
-        try:
-            await process.stdin.send_all(b"before\n")
-            shown = await read_until(process, b"", b"before\n")
+        async with _exec_i_cat(address) as (process, shown):
+            assert process.stdin is not None
             os.kill(daemon.server_pid(), signal.SIGSTOP)
             await process.stdin.send_all(b"x")
             await process.stdin.aclose()
@@ -934,14 +929,9 @@ async def test_exec_i_input_s_end_sent_into_a_server_that_died_is_said_again(
             while _unread_by_server(port) < 16:  # noqa: ASYNC110 (the kernel is all there is to ask)
                 await trio.sleep(0.01)
             await daemon.kill_server()
-            while chunk := await process.stdout.receive_some():
-                shown += chunk
+            shown = await _shown_to_the_end(process, shown)
             assert await process.wait() == 6
             assert shown in (b"ready\nbefore\n", b"ready\nbefore\nx")
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
 
 
 def _unread_by_server(port: int) -> int:
