@@ -154,12 +154,12 @@ class Adoption:
         A checkpoint is ended at once: nobody can complete it now (its metadata was its
         server's to write), and with ``exit`` it would stop the container for a checkpoint
         that never comes to be. What its server's failure would have undone is undone: its
-        images and CRIU's work dir go, and a container CRIU left frozen is thawed, unless
-        its record says paused. A move's is left to the move's settling (``moving``). So is
-        a dump whose runc ended before this server looked (:meth:`_undo_ended_dumps`), and one
-        whose CRIU had finished, its runc not (its last steps, or a wrapper's): killed, it is
-        completed there as those are (before, its images were removed, and with ``exit``
-        nothing was left of the container)."""
+        images and CRIU's work dir go, and the container's freezer is put back as its record
+        says (:meth:`_put_freezer_back`). A move's is left to the move's settling
+        (``moving``). So is a dump whose runc ended before this server looked
+        (:meth:`_undo_ended_dumps`), and one whose CRIU had finished, its runc not (its last
+        steps, or a wrapper's): killed, it is completed there as those are (before, its
+        images were removed, and with ``exit`` nothing was left of the container)."""
         left = [
             runc
             for runc in left_running(self._welcome.keeper_pid, self._config.runc_root)
@@ -202,7 +202,7 @@ class Adoption:
             left_dump_failed(self._ctx.events, runc.container_id, name, labels)
         if (image := runc.option("--image-path")) is not None:
             checkpoints.discard(Path(image))
-        await self._thaw_unless_paused(runc.container_id, record)
+        await self._put_freezer_back(runc.container_id, record)
 
     async def _undo_ended_dumps(self, record: ContainerRecord) -> None:
         """The dumps of the container that its server had under way as it died, and whose
@@ -216,8 +216,8 @@ class Adoption:
         one made with ``exit`` had stopped the container: nothing was left of it. The others
         are undone, as their server would have: their images go unless their metadata was
         written (before, those without held the name for good: a checkpoint of it and its
-        delete both answered 409 "not a checkpoint"). Either way their work dir goes, and a
-        container a killed CRIU left frozen is thawed, unless its record says paused."""
+        delete both answered 409 "not a checkpoint"). Either way their work dir goes, and the
+        container's freezer is put back as its record says (:meth:`_put_freezer_back`)."""
         info = record.container
         directory = self._config.containers_dir / info.id
         try:
@@ -270,14 +270,20 @@ class Adoption:
                         checkpoints.discard_reservation(bundle, name, made)
             remove_tree(work)  # detaches a killed CRIU's cgroup yard
         if names:
-            await self._thaw_unless_paused(info.id, record)
+            await self._put_freezer_back(info.id, record)
 
-    async def _thaw_unless_paused(self, container_id: str, record: ContainerRecord | None) -> None:
-        """Thaw the container a dump left frozen (CRIU freezes it first), unless its record
-        says paused: that freeze is its user's."""
-        if record is None or record.container.state.status is not Status.PAUSED:
-            with trio.move_on_after(self._ctx.cleanup_timeout):
-                await put_freezer_back(self._ctx.runtime, container_id, paused=False)
+    async def _put_freezer_back(self, container_id: str, record: ContainerRecord | None) -> None:
+        """Leave the container's freezer as its record says, after a dump killed with (or
+        after) its server: thawed, or frozen if the record says paused. CRIU freezes the
+        container before it dumps, then thaws it once it holds the tasks, and sets the state
+        it found back only at its end, which a killed CRIU never reaches: a running container
+        can be left frozen, a paused one thawed. (Before, only a thaw: a paused container
+        left thawed ran on, and runc listing it running, it was adopted running, its
+        ``resume`` published, its user's pause gone.) Before runc's list is read: the
+        adoption takes the status from runc."""
+        paused = record is not None and record.container.state.status is Status.PAUSED
+        with trio.move_on_after(self._ctx.cleanup_timeout):
+            await put_freezer_back(self._ctx.runtime, container_id, paused=paused)
 
     async def _adopt(self, record: ContainerRecord, runc_entry: dict[str, Any] | None) -> None:
         info = record.container

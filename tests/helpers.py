@@ -565,6 +565,7 @@ class HeldCriu:
         script = int(await read_fifo_line(self.said))
         criu = procfs.parent(script)
         assert criu is not None
+        self.criu = criu  # its parent is the runc that runs it
         self._pidfds = [os.pidfd_open(script), os.pidfd_open(criu)]
 
     async def ended(self) -> None:
@@ -578,10 +579,15 @@ class HeldCriu:
         self._pidfds: list[int] = []
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def kill(self) -> None:
+        """SIGKILL to the script and CRIU (watched still, see :meth:`ended`)."""
         for pidfd in self._pidfds:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.kill()
+        for pidfd in self._pidfds:
             os.close(pidfd)
 
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio import procfs
 from containerd_trio.timestamps import parse_ns
 
 from .fusehang import hung_mount
@@ -24,6 +25,7 @@ from .helpers import (
     BundleFactory,
     DaemonProcess,
     GatedRunc,
+    HeldCriu,
     cgroup_dir,
     next_event,
     now,
@@ -980,6 +982,79 @@ async def test_a_checkpoint_that_never_ran_while_no_daemon_ran_leaves_its_name_f
     assert response.status_code == 201, response.text
     listed = (await second.client.get("/containers/c/checkpoint")).json()
     assert [checkpoint["name"] for checkpoint in listed] == ["cp"]
+
+
+@pytest.mark.parametrize("killed", ["server", "daemon"])
+async def test_a_paused_container_a_killed_checkpoint_left_thawed_is_adopted_frozen(
+    spawn_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    orphans: list[int],
+    killed: str,
+) -> None:
+    """A checkpoint of a paused container, its CRIU held once it holds the tasks (at the
+    dump's ``network-lock``): CRIU has thawed the cgroup (it does once the tasks are seized,
+    and sets back the state it found only at its end). Then kill -9 of the server (the next
+    server kills that runc and CRIU at once), or of the whole daemon, runc and CRIU (the
+    dump's work dir left for the next daemon to undo): nothing freezes the container back
+    but the next server, which puts the freezer back as the record says. The container is
+    listed paused, runc says paused, its freezer is FROZEN, and no ``resume`` is published.
+    (Before, adoption only ever thawed: runc said running, so the container was adopted
+    running, a ``resume`` nobody asked for published, its user's pause gone.)"""
+    hold = HeldCriu(tmp_path, "network-lock")
+    first: DaemonProcess = await spawn_daemon()
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    init = (await start_container(first.client, "c", bundle))["processes"][0]["pid"]
+    orphans.append(init)
+    response = await first.client.patch("/containers/c", json={"status": "paused"})
+    assert response.status_code == 200, response.text
+    assert freezer_state(init) == "FROZEN"
+    since = now()
+
+    async def checkpoint() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await first.client.post("/containers/c/checkpoint/cp", json={"exit": False})
+
+    with hold, trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(checkpoint)
+            await hold.held()  # the tasks are CRIU's, the cgroup thawed
+            assert freezer_state(init) == "THAWED"
+            if killed == "server":
+                await first.kill_server()
+                await hold.ended()  # killed by the next server, with its runc
+                assert b"killing runc checkpoint --image-path" in first.log
+                daemon = first
+            else:
+                runc_checkpoint = procfs.parent(hold.criu)
+                assert runc_checkpoint is not None
+                pidfd = os.pidfd_open(runc_checkpoint)
+                try:
+                    await first.kill_hard()
+                    os.kill(runc_checkpoint, signal.SIGKILL)  # as systemd kills its cgroup
+                    await trio.lowlevel.wait_readable(pidfd)
+                finally:
+                    os.close(pidfd)
+                hold.kill()
+                await hold.ended()
+    if killed == "daemon":
+        work = first.state_dir / "containers" / "c" / "criu-dump-cp"
+        assert work.is_dir()  # the dump's, for the next daemon to undo
+        daemon = await spawn_daemon()
+        assert not work.exists()
+    client = daemon.client
+    info = (await client.get("/containers/c")).json()
+    assert (
+        info["state"]["status"],
+        runc_state(daemon.state_dir, "c")["status"],
+        freezer_state(init),
+    ) == ("paused", "paused", "FROZEN")
+    assert b"was left thawed by a failed checkpoint: freezing it again" in daemon.log
+    assert (await client.patch("/containers/c", json={"status": "running"})).status_code == 200
+    assert freezer_state(init) == "THAWED"
+    # The checkpoint's course is closed; the one resume is the user's, just now.
+    kinds = await types_until(client, since, "c", "resume")
+    assert (kinds.count("resume"), "checkpoint-failed" in kinds) == (1, True), kinds
 
 
 async def _runs_on_thawed(daemon: DaemonProcess, init: int) -> None:
