@@ -185,9 +185,10 @@ class Supervisor:
         #: after the removal (the container may be gone before its client asks) answers it.
         self._auto_removed: OrderedDict[str, ExitInfo] = OrderedDict()
         #: The stopped containers whose restart's own start is under way (:meth:`_restart`),
-        #: or their user's start again (:meth:`start_again`), by id: the start's container
-        #: takes the id, but to the user it is the stopped one (restarting, for a restart's)
-        #: until that start ends (see :meth:`container`, :meth:`_after_restart`).
+        #: or their user's start again (:meth:`start_again`) or restore over them
+        #: (:meth:`start`), by id: the start's container takes the id, but to the user it is
+        #: the stopped one (restarting, for a restart's) until that start ends (see
+        #: :meth:`container`, :meth:`_after_restart`).
         self._restarting: dict[str, Container] = {}
         #: The checkpoints restores are under way from, by their directory's (device, inode),
         #: to the ids restored (two may restore one at once): a delete of one is refused
@@ -493,10 +494,11 @@ class Supervisor:
         return container
 
     async def _after_restart(self, container_id: str) -> None:
-        """Return once no restart's own start of the id is under way: a command (a signal,
-        a DELETE, ...) waits for it, as for a command that holds the container (it lasts
-        what a start of a stopped container does, within the runtime deadline), and acts on
-        the container it leaves: the run it started, or the stopped one if it failed.
+        """Return once no restart's own start of the id is under way (nor a start again or
+        a restore over the stopped container): a command (a signal, a DELETE, ...) waits for
+        it, as for a command that holds the container (it lasts what a start of a stopped
+        container does, within the runtime deadline, or a restore, within its own), and acts
+        on the container it leaves: the run it started, or the stopped one if it failed.
         (Before, the start hid the id: such a command was a 404, and the container ran on.)"""
         while (
             container_id in self._restarting
@@ -653,6 +655,24 @@ class Supervisor:
             container.run_started_ns = container.created_ns
             container.created_ns = moved_created_ns
         self._containers[container_id] = container  # the id is taken from here on
+        # A user's restore over a stopped container is that container's again (its labels,
+        # autoRemove and policy, above): until it answers, the id is the stopped one, as
+        # during a start again or a restart's own start (start_again, _restart), which set
+        # it themselves. A GET, GET /state and a wait see it; a command (a DELETE, a
+        # PATCH, an exec, a start again) waits for the restore and acts on what it left
+        # (see container, _commanded). Before, the restore hid the id: each was a 404 for a
+        # container that was there, for as long as CRIU took (a DELETE's too: the restored
+        # container ran on).
+        shown = (
+            existing
+            if existing is not None
+            and isinstance(launch, Restore)
+            and not moved
+            and container_id not in self._restarting
+            else None
+        )
+        if shown is not None:
+            self._restarting[container_id] = shown
         restoring = None
         if isinstance(launch, Restore):
             restoring = _checkpoint_identity(bundle, launch.checkpoint)
@@ -674,6 +694,8 @@ class Supervisor:
             raise
         finally:
             container.start_ended.set()
+            if shown is not None and self._restarting.get(container_id) is shown:
+                del self._restarting[container_id]
             if restoring is not None:
                 self._restoring[restoring].remove(container_id)
                 if not self._restoring[restoring]:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
+import trio.testing
 
 from containerd_trio import checkpoints
 from containerd_trio.procfs import state as process_state
@@ -23,6 +24,7 @@ from containerd_trio.timestamps import parse_ns
 from .helpers import (
     COUNTER,
     BundleFactory,
+    GatedRunc,
     HeldCriu,
     RunningDaemon,
     event_types,
@@ -194,6 +196,70 @@ async def test_a_restore_that_fails_leaves_the_stopped_container_and_its_log(
         # The stopped container's delete once the restored one runs, before its restore.
         *["restore-started", "restore-done", "delete", "restore"],
     ]
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["restored", "failed"])
+async def test_during_a_restore_over_a_stopped_container_it_is_seen_and_a_command_waits(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, fails: bool
+) -> None:
+    """While a restore over a stopped container runs (held here in runc restore, the stopped
+    container removed from runc already), the container is the stopped one, as during a
+    start again: GET and GET /state show it, a wait answers its last exit, and a DELETE and
+    a next-exit wait wait for the restore. Then the DELETE removes what the restore left:
+    the run it restored (whose exit the next-exit wait answers), or, if it failed (its
+    images broken under it), the stopped container, put back (the next-exit wait: 404,
+    removed before its next exit). Before, the restore hid the id: each was a 404
+    ``container 'c' not found`` (the DELETE's too: the restored container ran on), for as
+    long as CRIU took."""
+    gated = GatedRunc(tmp_path, "restore")  # each runc restore waits for the test's word
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    dumped = (await start_container(client, "c", bundle))["processes"][0]["pid"]
+    await wait_output(client, "c", "1")
+    since = now()
+    assert (await checkpoint(client, "c", "cp", exit=True)).status_code == 201
+    assert await wait_exit(client, "c", dumped, since) == 137
+    before = (await client.get("/containers/c")).json()
+    answers: dict[str, httpx.Response] = {}
+
+    async def ask(name: str, request: Awaitable[httpx.Response]) -> None:
+        answers[name] = await request
+
+    body = {"bundlePath": str(bundle), "checkpoint": "cp"}
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask, "restore", client.post("/containers/c", json=body))
+            await gated.reached()  # the restore's runc restore, held
+            got = await client.get("/containers/c")
+            assert got.status_code == 200, got.text
+            assert got.json() == before
+            listed = (await client.get("/state")).json()["containers"]
+            assert [c["state"]["status"] for c in listed if c["id"] == "c"] == ["stopped"]
+            waited = await client.post("/containers/c/wait")
+            assert waited.status_code == 200, waited.text
+            assert (waited.json()["pid"], waited.json()["exitStatus"]) == (dumped, 137)
+            next_exit = client.post("/containers/c/wait", params={"condition": "next-exit"})
+            nursery.start_soon(ask, "next-exit", next_exit)
+            nursery.start_soon(ask, "delete", client.delete("/containers/c", params={"timeout": 0}))
+            await trio.testing.wait_all_tasks_blocked()
+            assert "delete" not in answers and "next-exit" not in answers  # they wait
+            if fails:
+                (bundle / "checkpoints" / "cp" / "inventory.img").unlink()  # CRIU fails
+            await trio.Path(gated.gate).write_text("go\n")
+    assert answers["delete"].status_code == 200, answers["delete"].text
+    ended = answers["next-exit"]
+    if fails:
+        assert answers["restore"].status_code == 500, answers["restore"].text
+        assert answers["delete"].json() == before  # the stopped container, put back
+        assert ended.status_code == 404, ended.text
+    else:
+        assert answers["restore"].status_code == 201, answers["restore"].text
+        restored = answers["restore"].json()["processes"][0]["pid"]
+        assert ended.status_code == 200, ended.text
+        assert (ended.json()["pid"], ended.json()["exitStatus"]) == (restored, 137)
+    assert (await client.get("/containers/c")).status_code == 404
+    assert runc_ids(daemon.config.state_dir) == []
 
 
 async def test_leave_running_then_restore_elsewhere(
