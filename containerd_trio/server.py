@@ -34,8 +34,9 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.config import Sockets
 
 from . import __version__, statedir
+from .api.access import admission_for
 from .api.app import create_app
-from .api.connections import close_every_connection, patch_hypercorn
+from .api.connections import Admits, close_every_connection, patch_hypercorn
 from .config import DaemonConfig, parse_args
 from .errors import StartupError
 from .events import EventBus
@@ -65,6 +66,10 @@ class _HypercornConfig(HypercornConfig):
     starts), the one the keeper passed as well: every runc and CRIU would hold it, and a
     CRIU dump that outlived a killed daemon kept its address taken from the next one."""
 
+    #: The listener's uid rule, if it has one (api/connections.py tells by it whose
+    #: connections may be closed to make room for others).
+    connection_admits: Admits | None = None
+
     def create_sockets(self) -> Sockets:
         sockets = super().create_sockets()
         for sock in (*sockets.secure_sockets, *sockets.insecure_sockets, *sockets.quic_sockets):
@@ -87,6 +92,8 @@ def hypercorn_config(config: DaemonConfig, listen_fd: int | None) -> HypercornCo
     # its connection as long as it likes.
     hc.keep_alive_max_requests = 2**62
     hc.keep_alive_timeout = config.keep_alive_timeout
+    admission = admission_for(config)
+    hc.connection_admits = admission.admits if admission is not None else None
     hc.alpn_protocols = ["http/1.1"]  # the API is HTTP/1.1 only (api/connections.py)
     # An attach's messages are keystrokes, stdin chunks (ctr-trio's are 64 KiB at most) and
     # resizes; Hypercorn's 16 MiB let one connection queue hundreds of MiB of input.

@@ -18,7 +18,8 @@ import socket
 import ssl
 import stat
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -295,6 +296,134 @@ async def test_connections_past_the_limit_are_closed_unserved(
                 break
             await trio.sleep(0.1)
     assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+#: Opens N connections to HOST:PORT and holds them, sending nothing, until its stdin closes.
+_HOLD_CONNECTIONS = """
+import socket, sys
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+held = [socket.create_connection((host, port)) for _ in range(count)]
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+@contextlib.asynccontextmanager
+async def connections_held_as(
+    user: tuple[str, ...], host: str, port: int, count: int
+) -> AsyncIterator[None]:
+    """``count`` idle connections to the daemon, made and held by ``user`` (``setpriv``)."""
+    process = await trio.lowlevel.open_process(
+        ["setpriv", *user, sys.executable, "-c", _HOLD_CONNECTIONS, host, str(port), str(count)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        said = b""
+        while not said.endswith(b"\n"):
+            part = await process.stdout.receive_some()
+            assert part, f"the holder of the connections ended: {said!r}"
+            said += part
+        assert said == b"ready\n"
+        yield
+    finally:
+        await process.stdin.aclose()
+        with trio.move_on_after(5) as late:
+            await process.wait()
+        if late.cancelled_caught:
+            process.kill()
+            await process.wait()
+
+
+def accepted(monkeypatch: pytest.MonkeyPatch, count: int) -> trio.Event:
+    """An event set once the server has ``count`` connections open."""
+    from containerd_trio.api.connections import _ContainedConnection
+
+    reached = trio.Event()
+
+    class Counted(set[Any]):
+        def add(self, connection: Any) -> None:
+            super().add(connection)
+            if len(self) >= count:
+                reached.set()
+
+    monkeypatch.setattr(_ContainedConnection, "live", Counted(_ContainedConnection.live))
+    return reached
+
+
+async def test_connections_of_a_refused_user_never_keep_root_out(
+    start_daemon: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user the API refuses could hold the connections' half of the server's fds (idle
+    connections, never a request), and every connection of root's was then closed unserved.
+    A connection that finds the limit reached (3 here) now closes the oldest of those of
+    whoever may not use the API, and is served."""
+    from containerd_trio.api.connections import _ContainedConnection
+
+    # Idle connections are closed after the keep-alive time: not while the test runs.
+    daemon: RunningDaemon = await start_daemon(keep_alive_timeout=60.0)
+    caplog.set_level(logging.DEBUG, logger="containerd_trio.api")
+    monkeypatch.setattr(_ContainedConnection, "limit", 3)
+    url = httpx.URL(daemon.url)
+    host, port = url.host, url.port or 80
+    request = b"GET /state HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (host.encode(), port)
+    await daemon.client.aclose()  # its own keep-alive connection would count
+    all_held = accepted(monkeypatch, 3)
+    roots: list[trio.SocketStream] = []
+    with trio.fail_after(20):
+        async with connections_held_as(NOBODY, host, port, 3):
+            await all_held.wait()
+            for _ in range(2):  # each closes one of nobody's, and stays open
+                stream = await trio.open_tcp_stream(host, port)
+                roots.append(stream)
+                with contextlib.suppress(trio.BrokenResourceError):
+                    await stream.send_all(request)
+                assert (await stream.receive_some()).startswith(b"HTTP/1.1 200 ")
+            assert "connection(s) closed unserved" not in caplog.text
+            assert "closed a connection not known to be a client's" in caplog.text
+            assert len(_ContainedConnection.live) == 3
+            assert len(_ContainedConnection.strangers) == 1  # nobody's newest
+            # A third of root's closes nobody's last.
+            third = await trio.open_tcp_stream(host, port)
+            with contextlib.suppress(trio.BrokenResourceError):
+                await third.send_all(request)
+            assert (await third.receive_some()).startswith(b"HTTP/1.1 200 ")
+            await third.aclose()
+            assert len(_ContainedConnection.strangers) == 0
+        for stream in roots:
+            await stream.aclose()
+
+
+async def test_tls_handshakes_never_made_keep_no_client_out(
+    start_daemon: Any, pki: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With mutual TLS anyone who reaches the port could hold the server's connections by
+    connecting and never starting the handshake (Hypercorn waits 60 s for it): a client with
+    a certificate was then closed unserved. Such a connection is now the first to go when
+    the limit (3 here) is reached, the oldest first."""
+    from containerd_trio.api.connections import _ContainedConnection
+
+    daemon: RunningDaemon = await start_daemon(
+        listen=Listen(host="127.0.0.1", port=0),
+        tls_cert=pki / "server.pem",
+        tls_key=pki / "server.key",
+        tls_client_ca=pki / "ca.pem",
+    )
+    await daemon.client.aclose()
+    monkeypatch.setattr(_ContainedConnection, "limit", 3)
+    port = int(daemon.url.rsplit(":", 1)[1])
+    all_held = accepted(monkeypatch, 3)
+    with trio.fail_after(20):
+        silent = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(3)]
+        await all_held.wait()
+        async with httpx.AsyncClient(
+            base_url=f"https://127.0.0.1:{port}", verify=_client_context(pki, with_certificate=True)
+        ) as client:
+            assert (await client.get("/state")).status_code == 200
+        assert await silent[0].receive_some() == b""  # the oldest made room
+        for stream in silent:
+            await stream.aclose()
 
 
 @pytest.fixture

@@ -41,6 +41,17 @@ class Admission:
     group_name: str | None = None
     group_id: int | None = None
 
+    def admits(self, client: tuple[str, int], server: tuple[str, int]) -> bool:
+        """Whether the owner of the connection ``client`` -> ``server`` may use the API (one
+        the kernel cannot name may not). Asked once per connection, as it is accepted, to
+        tell the connections of whoever may not use the API from the others
+        (:class:`.connections._ContainedConnection`); each request is checked all the same."""
+        try:
+            uid = peer_uid(client, server)
+        except (PeerUnknown, OSError, ValueError):
+            return False
+        return uid == ROOT or self.refusal(uid, "") is None
+
     def refusal(self, uid: int, where: str) -> str | None:
         """Why ``uid`` may not use the API served at ``where``, or None if it may."""
         if uid == ROOT:

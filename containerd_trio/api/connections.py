@@ -21,7 +21,9 @@ reach a loopback listener, even one whose every request is refused. So here:
   handling of one connection is logged and closes that connection only
   (:class:`_ContainedConnection`). Bytes sent right after a WebSocket handshake the app refuses
   take such a path (Hypercorn answers 400, then trips over the app's own answer);
-- at most half the server's fds go to connections; more are closed unserved;
+- at most half the server's fds go to connections; more are closed unserved, but for those of
+  whoever may not use the API (a TLS connection before its handshake, a uid the listener
+  refuses): the oldest of them is closed to make room, so they cannot keep anyone out;
 - a client that goes away in the middle of its answer is logged at debug, not with a
   traceback (:class:`_ClientGoneIsNoError`);
 - a client that hangs up while Hypercorn has stopped reading its connection (a request
@@ -97,6 +99,13 @@ log = logging.getLogger("containerd_trio.api")
 #: (:meth:`_ContainedConnection._cancel_if_hung_up`).
 HANG_UP_CHECK_SECONDS = 2.0
 
+#: Whether the API serves the owner of a connection from ``client`` to ``server`` (the
+#: listener's uid rule, :meth:`.access.Admission.admits`).
+Admits = Callable[[tuple[str, int], tuple[str, int]], bool]
+#: The attribute of the Hypercorn config that holds the listener's :data:`Admits`, if it has a
+#: uid rule (``server.hypercorn_config``).
+ADMITS = "connection_admits"
+
 #: What a client that goes away in the middle of its answer leaves in Hypercorn (its close
 #: races the answer's send): the client's doing, not a failure of the server's.
 _CLIENT_GONE = (trio.BrokenResourceError, trio.BusyResourceError, trio.ClosedResourceError)
@@ -112,8 +121,17 @@ class _ContainedConnection(TCPServer):
     #: may connect must not leave the server unable to start one, or to answer at all.
     limit: ClassVar[int] = 1 << 30
 
+    #: Of those, the ones not known to be a client's the API serves, oldest first: a TLS
+    #: connection until its handshake ends (mutual TLS admits by it), and on a listener that
+    #: checks uids one whose owner the rule refuses (it is still answered 403). A connection
+    #: that finds the limit reached closes the oldest of them and is served in its place
+    #: (:meth:`_make_room`): whoever may not use the API cannot keep out whoever may.
+    strangers: ClassVar[dict[_ContainedConnection, None]] = {}
+
     async def run(self) -> None:
-        if len(self.live) >= self.limit:
+        tls = isinstance(self.stream, trio.SSLStream)
+        known = self._owner_admitted()
+        if len(self.live) >= self.limit and not self._make_room():
             await self.stream.aclose()
             _unserved.warning(
                 "connection(s) closed unserved: %d are open, the most the server takes",
@@ -121,7 +139,13 @@ class _ContainedConnection(TCPServer):
             )
             return
         self.live.add(self)
+        if tls or not known:
+            self.strangers[self] = None
         try:
+            if tls and not await self._handshake():
+                return
+            if known:
+                self.strangers.pop(self, None)
             await super().run()
         except* _CLIENT_GONE as gone:
             log.debug("a client went away in the middle of its answer: %r", gone.exceptions[0])
@@ -132,6 +156,47 @@ class _ContainedConnection(TCPServer):
             )
         finally:
             self.live.discard(self)
+            self.strangers.pop(self, None)
+
+    def _owner_admitted(self) -> bool:
+        """Whether the listener's uid rule serves the connection's owner (True where the
+        listener has none: a unix socket's permissions, mutual TLS, a non-loopback address)."""
+        admits: Admits | None = getattr(self.config, ADMITS, None)
+        if admits is None:
+            return True
+        sock = _socket_of(self.stream)
+        try:
+            client, server = sock.getpeername(), sock.getsockname()
+        except OSError:
+            return False  # gone already
+        return admits((client[0], client[1]), (server[0], server[1]))
+
+    async def _handshake(self) -> bool:
+        """The TLS handshake, as Hypercorn does it first (its own finds it done); False, the
+        connection closed, if it failed or took too long. Hypercorn left such a socket to the
+        garbage collector, an fd the limit no longer counted."""
+        stream: Any = self.stream
+        try:
+            with trio.fail_after(self.config.ssl_handshake_timeout):
+                await stream.do_handshake()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
+            with trio.CancelScope(shield=True):
+                await stream.aclose()  # https_compatible: the socket, no close_notify
+            return False
+        return True
+
+    @classmethod
+    def _make_room(cls) -> bool:
+        """Close the oldest stranger's socket (its task ends as when its client hangs up),
+        and say whether there was one."""
+        oldest = next(iter(cls.strangers), None)
+        if oldest is None:
+            return False
+        del cls.strangers[oldest]
+        cls.live.discard(oldest)
+        _socket_of(oldest.stream).close()
+        log.debug("closed a connection not known to be a client's, to serve a new one")
+        return True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -295,8 +360,12 @@ def close_every_connection() -> None:
     write that waits on it with an error, which Hypercorn takes as the connection's end.
     """
     for connection in list(_ContainedConnection.live):
-        stream: Any = connection.stream
-        getattr(stream, "transport_stream", stream).socket.close()
+        _socket_of(connection.stream).close()
+
+
+def _socket_of(stream: Any) -> Any:
+    """The trio socket under a connection's stream (TLS or not)."""
+    return getattr(stream, "transport_stream", stream).socket
 
 
 _LEAVINGS = frozenset({"http.disconnect", "websocket.disconnect"})
