@@ -12,14 +12,36 @@ import time
 
 from . import timestamps
 
+#: How a character a terminal would act on is written in a line (the rest: \xNN, \uNNNN).
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
 
 def _quote(value: str) -> str:
-    if value and not any(c in value for c in ' "=\n\t'):
+    """``value`` as a logfmt value: bare if it can be, else quoted, and with every character
+    that is not printable escaped (``str.isprintable``: controls, line separators, bidi
+    overrides). Messages quote what clients and containers chose (a refused request's path,
+    a container's file names), and the log is read on terminals: ESC, BEL or CR written as
+    they are would set a title, clear the screen or write over the line for whoever tails it.
+    """
+    printable = value.isprintable()
+    if value and printable and not any(c in value for c in ' "='):
         return value
-    escaped = (
-        value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    if printable:  # the usual case: a message with spaces
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return (
+        '"'
+        + "".join(c if c.isprintable() and c not in _ESCAPES else _escaped(c) for c in value)
+        + '"'
     )
-    return f'"{escaped}"'
+
+
+def _escaped(character: str) -> str:
+    if character in _ESCAPES:
+        return _ESCAPES[character]
+    code = ord(character)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 class LogfmtFormatter(logging.Formatter):

@@ -31,6 +31,7 @@ import trio.testing
 from containerd_trio.api.access import Admission, admission_for
 from containerd_trio.config import Listen
 from containerd_trio.errors import StartupError
+from containerd_trio.logfmt import LogfmtFormatter
 from containerd_trio.peer import PeerUnknown, peer_uid
 from containerd_trio.server import Daemon
 
@@ -260,6 +261,23 @@ async def test_a_refusal_logs_a_short_line(
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
     assert f"refused http /{'a' * 39}...: uid 65534 (nobody) may not use this API" in line
     assert len(line) < 400
+
+
+async def test_a_refused_path_writes_no_control_character_into_the_log(
+    daemon: RunningDaemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whoever is refused chooses the path, and a percent-escape in it is any character: ESC,
+    BEL and CR went into the daemon's log as they were, for the terminal of whoever reads it
+    (``tail -f``: a title set, the screen cleared, the line written over). The daemon's
+    lines escape every character that is not printable."""
+    caplog.set_level(logging.INFO)
+    path = "%1b%5d0%3bowned%07%1b%5b2J%0dlevel=info%c2%9b%e2%80%ae"
+    status, answer = await curl_as(NOBODY, f"{daemon.url}/{path}")
+    assert status == 403 and "nobody" in answer["error"]
+    [record] = [r for r in caplog.records if r.getMessage().startswith("refused")]
+    line = LogfmtFormatter().format(record)  # as the daemon writes it (setup_logging)
+    assert line.isprintable(), line
+    assert "refused http /\\x1b]0;owned\\x07\\x1b[2J\\rlevel=info\\x9b\\u202e: uid 65534" in line
 
 
 async def test_connections_past_the_limit_are_closed_unserved(
