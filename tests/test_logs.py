@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -188,6 +189,57 @@ async def test_rotation_caps_the_files(start_daemon: Any, make_bundle: BundleFac
         "line-299\n",
         "line-300\n",
     ]
+
+
+def _log_fds(directory: Path) -> tuple[int, int]:
+    """The fds of this process open on files of the log in ``directory`` (those rotated away
+    too), and how many files they are."""
+    fds, files = 0, set()
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # closed meanwhile
+            if os.readlink(f"/proc/self/fd/{name}").startswith(f"{directory}/"):
+                info = os.stat(f"/proc/self/fd/{name}")
+                fds += 1
+                files.add((info.st_dev, info.st_ino))
+    return fds, len(files)
+
+
+async def test_followers_that_do_not_read_share_their_files(
+    start_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """Each follower holds every file rotated away since it last read (for 30 s of its
+    client's silence: STALLED_AFTER), with an fd of its own: fifty followers of a loud
+    container that did not read took the server to 10,500 fds in 30 s, of its 20,000. Now
+    the followers of a log hold one fd per file between them."""
+    daemon: RunningDaemon = await start_daemon(log_max_bytes=16 * 1024)
+    line = "x" * 200
+    await start_container(
+        daemon.client, "loud", make_bundle(["sh", "-c", f"while true; do echo {line}; done"])
+    )
+    url = httpx.URL(daemon.url)
+    request = b"GET /containers/loud/logs?follow=true HTTP/1.1\r\nHost: x\r\n\r\n"
+    directory = daemon.config.containers_dir / "loud"
+    followers: list[trio.SocketStream] = []
+    try:
+        with trio.fail_after(30):
+            for _ in range(20):  # each reads its answer's head, then nothing more
+                stream = await trio.open_tcp_stream(url.host, url.port or 80)
+                stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                await stream.send_all(request)
+                assert (await stream.receive_some(12)).startswith(b"HTTP/1.1 200")
+                followers.append(stream)
+            for _ in range(600):  # until the log has rotated under them a few times
+                fds, files = _log_fds(directory)
+                if files >= 10:
+                    break
+                await trio.sleep(0.05)
+            assert files >= 10
+            # One fd per file (give or take one a follower opens as this looks).
+            assert fds <= files + 1, (fds, files)
+    finally:
+        for stream in followers:
+            await stream.aclose()
+        await daemon.client.delete("/containers/loud", params={"timeout": "0"})
 
 
 def test_both_log_files_are_0600_whatever_the_umask(tmp_path: Path) -> None:
