@@ -3,10 +3,8 @@
 A rule is an attrs validator (:class:`Rule`) that can also say itself in JSON Schema: the
 request models carry their own checks, the converter runs them as it builds a request, and the
 OpenAPI document shows the same limits, read from the same objects. The limits themselves
-(``MAX_PID``, the id's length) are defined here and nowhere else.
-
-Ids become path components (state dir, bundle checkpoints, runc's root), so their pattern is
-strict: it rules out ``..``, slashes, NUL and anything a shell or a filesystem treats specially.
+(``MAX_PID``) are defined here and nowhere else; the id's pattern in :mod:`.ids`, which the
+client reads too.
 """
 
 from __future__ import annotations
@@ -24,17 +22,15 @@ import attrs
 from .config import DEFAULT_MAX_BODY_BYTES
 from .convert import camel, json_type
 from .errors import InvalidRequest, quoted
+from .ids import ID_PATTERN as ID_PATTERN
+from .ids import invalid_id
+from .ids import is_id as is_id
 from .signals import MAX_SIGNAL, signal_number
 from .timestamps import parse_ns
 
 T = TypeVar("T")
 
 Schema = dict[str, Any]
-
-#: The longest container id or checkpoint name.
-ID_MAX_LENGTH = 128
-ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{ID_MAX_LENGTH - 1}}}$"
-_ID = re.compile(ID_PATTERN)
 
 #: The largest pid the kernel hands out (``pid_max`` is at most 2**22).
 MAX_PID = 2**22
@@ -76,18 +72,9 @@ MIN_CPU_PERIOD_US, MAX_CPU_PERIOD_US = 1000, 1_000_000
 DEFAULT_CPU_SHARES, DEFAULT_CPU_PERIOD_US = 1024, 100_000
 
 
-def is_id(value: object) -> TypeGuard[str]:
-    """Whether ``value`` is a string that :func:`check_id` takes."""
-    # fullmatch, not match: "$" also matches before a final newline
-    return isinstance(value, str) and _ID.fullmatch(value) is not None
-
-
 def check_id(value: str, what: str = "container id") -> str:
     if not is_id(value):
-        raise InvalidRequest(
-            f"invalid {what} {quoted(value)}: it must match {ID_PATTERN} (letters, digits, '_',"
-            f" '.', '-'; at most {ID_MAX_LENGTH} characters; not starting with a punctuation mark)"
-        )
+        raise InvalidRequest(invalid_id(value, what))
     return value
 
 

@@ -36,6 +36,7 @@ from containerd_trio.client.protocol import Request
 from containerd_trio.config import Listen
 from containerd_trio.container import Container
 from containerd_trio.event_types import EVENT_TYPES
+from containerd_trio.ids import invalid_id
 from containerd_trio.model import ExitInfo, Status
 
 from .fusehang import bound_at, hung_mount
@@ -1503,6 +1504,54 @@ async def usage_errors(cases: list[tuple[list[str], str]]) -> list[str]:
     return errors
 
 
+async def test_an_invalid_id_is_a_usage_error_in_the_daemon_s_words() -> None:
+    """An id or a checkpoint name that the daemon's rule refuses is a usage error, exit 2,
+    before any request (no daemon at the address), in the daemon's own sentence, whatever
+    makes it invalid: ``logs a/b`` got a shorter one than ``logs 'a b'`` (the path's encoded
+    slash), and both went to the daemon and exited 1."""
+    cases: list[tuple[list[str], str, str, str]] = [
+        # (argv, the argument named, the invalid value, what it is)
+        (["logs", "a/b"], "ID", "a/b", "container id"),
+        (["logs", "a b"], "ID", "a b", "container id"),
+        (["inspect", "web", ".x"], "ID", ".x", "container id"),
+        (["rm", "-f", "web", "a/b"], "ID", "a/b", "container id"),
+        (["containers", "get", "a/b"], "ID", "a/b", "container id"),
+        (["stop", "a/b"], "ID", "a/b", "container id"),
+        (["kill", "a/b"], "ID", "a/b", "container id"),
+        (["update", "--pids-limit", "9", "a/b"], "ID", "a/b", "container id"),
+        (["top", "a/b"], "ID", "a/b", "container id"),
+        (["exec", "a/b", "ls"], "ID", "a/b", "container id"),
+        (["attach", "a/b"], "ID", "a/b", "container id"),
+        (["run", "-b", "/b", "a/b", "sh"], "ID", "a/b", "container id"),
+        (["run", "-b", "/b", "--checkpoint", "c/1", "web"], "--checkpoint", "c/1",
+         "checkpoint name"),
+        (["start", "web", "a/b"], "ID", "a/b", "container id"),
+        (["start", "-b", "/b", "a/b", "/bin/sh"], "ID", "a/b", "container id"),
+        (["wait", "a/b"], "ID", "a/b", "container id"),
+        (["wait", "a/b", "42"], "ID", "a/b", "container id"),
+        (["stats", "--no-stream", "a/b"], "ID", "a/b", "container id"),
+        (["checkpoint", "a/b", "c1"], "ID", "a/b", "container id"),
+        (["checkpoint", "web", "c/1"], "NAME", "c/1", "checkpoint name"),
+        (["checkpoints", "rm", "web", "c 1"], "NAME", "c 1", "checkpoint name"),
+        (["checkpoints", "ls", "a/b"], "ID", "a/b", "container id"),
+        (["migrate", "--to", "127.0.0.1:2", "a/b"], "ID", "a/b", "container id"),
+        (["events", "--id", "a/b"], "--id", "a/b", "container id"),
+        (["events", "-f", "container=a/b"], "-f/--filter", "a/b", "container id"),
+        (["cp", "a/b:/etc", "-"], "SRC", "a/b", "container id"),
+        (["cp", "-", "a b:/tmp"], "DEST", "a b", "container id"),
+    ]  # fmt: skip
+    errors = await usage_errors([(argv, option) for argv, option, _, _ in cases])
+    for (argv, _, value, what), error in zip(cases, errors, strict=True):
+        assert error.endswith(f"{invalid_id(value, what)}\n"), (argv, error)
+        assert error.startswith(f"usage: ctr-trio {argv[0]}"), (argv, error)
+    # Words that are a command's, not ids, are not held to the rule.
+    started = await run_cli("--retry", "0", "--address", "127.0.0.1:1", "start", "-b", "/b",
+                            "web", "/bin/sh")  # fmt: skip
+    assert started.code == cli.EXIT_UNREACHABLE, started
+    waited = await run_cli("--retry", "0", "--address", "127.0.0.1:1", "wait", "web", "42")
+    assert waited.code == cli.EXIT_UNREACHABLE, waited
+
+
 async def test_numbers_past_what_any_field_takes_are_usage_errors_naming_the_option() -> None:
     """update --memory 9999999999t (and any option's number past 2**63-1) went to the daemon,
     which refused the body without naming the field ('the request body holds an integer of
@@ -2816,8 +2865,11 @@ async def test_sig_proxy_is_a_switch_as_dockers() -> None:
         parsed = parser.parse_args(argv)
         ids = parsed.ids if "ids" in parsed else [parsed.id]  # start takes several
         assert (ids, parsed.sig_proxy) == (["web"], sig_proxy), argv
-    # After a --, no word is an option: a container may be named so.
-    assert parser.parse_args(["attach", "--", "--sig-proxy"]).id == "--sig-proxy"
+    # After a --, no word is an option: it is the ID (here one no container has: an id
+    # starts with a letter or a digit).
+    after = await run_cli("attach", "--", "--sig-proxy")
+    assert after.code == cli.EXIT_USAGE
+    assert "argument ID: invalid container id '--sig-proxy'" in after.err, after.err
     bad = await run_cli("attach", "--sig-proxy=maybe", "web")
     assert bad.code == cli.EXIT_USAGE
     assert "[--sig-proxy[=true|false]]" in bad.err  # the usage writes it as it is given

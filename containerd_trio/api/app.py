@@ -57,7 +57,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
 
     @app.before_request
     async def refuse_encoded_separators() -> None:
-        wire.check_raw_path(request.scope.get("raw_path") or b"")
+        routes.api.check_raw_path(request.scope.get("raw_path") or b"")
 
     @app.before_request
     async def refuse_cross_site_browsers() -> None:
@@ -66,7 +66,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     @app.before_websocket
     async def check_websocket() -> None:
         # The same checks for a WebSocket's handshake (a page may open one to any site).
-        wire.check_raw_path(websocket.scope.get("raw_path") or b"")
+        routes.api.check_raw_path(websocket.scope.get("raw_path") or b"")
         browsers.check_browser_request(supervisor, websocket)
 
     @app.after_request

@@ -16,12 +16,13 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import unquote_to_bytes
 
 import attrs
 from quart import Blueprint, Response, request, websocket
 from werkzeug.datastructures import MultiDict
 
-from ..errors import DaemonError, InvalidRequest
+from ..errors import DaemonError, InvalidRequest, quoted
 from . import params, wire
 from .upload import StreamedBody, Upload
 
@@ -149,6 +150,41 @@ class Api:
     def streamed(self) -> list[tuple[str, str]]:
         """The (method, path) of the routes whose body is an :class:`Upload`."""
         return [(e.method, e.path) for e in self.endpoints if e.body is Upload]
+
+    def check_raw_path(self, raw_path: bytes) -> None:
+        """400 for a path segment that decodes to a slash or a NUL, naming it as the client
+        meant it.
+
+        The server decodes ``%2F`` before routing, so ``/containers/a%2Fb`` would otherwise
+        become ``/containers/a/b`` and a puzzling 404. Where the segments, decoded, fit a
+        route's path, the value is refused by its parameter's own rule, in its words
+        (``invalid container id 'a/b': it must match ...``), as the same request with
+        ``a b`` is; elsewhere (``/ui/..%2Fx``) with a sentence of its own.
+        """
+        segments = [unquote_to_bytes(s) if b"%" in s else s for s in raw_path.split(b"/")]
+        bad = next((s for s in segments if b"/" in s or b"\0" in s), None)
+        if bad is None:
+            return
+        texts = [s.decode(errors="replace") for s in segments]  # as the client meant them
+        for endpoint in self.endpoints:
+            template = endpoint.path.split("/")
+            if len(template) != len(texts):
+                continue
+            values: dict[str, str] = {}
+            for part, text in zip(template, texts, strict=True):
+                placeholder = _PLACEHOLDER.fullmatch(part)
+                if placeholder is not None:
+                    values[placeholder.group(1)] = text
+                elif part != text:
+                    break
+            else:
+                params.check_path(endpoint.params, values)
+        # No route has a parameter there (or, in theory, one that takes a slash): refused all
+        # the same, as it cannot be routed as sent.
+        raise InvalidRequest(
+            f"invalid path segment {quoted(bad.decode(errors='replace'))}: no part of a path"
+            " may hold '/' or NUL, encoded (%2F, %00) or not"
+        )
 
     def route(
         self,

@@ -196,6 +196,15 @@ def parse(cls: type[T] | None, path: Mapping[str, str], query: MultiDict[str, st
     return cls(**values)
 
 
+def check_path(cls: type[Any] | None, path: Mapping[str, str]) -> None:
+    """Refuse (InvalidRequest) the first of ``path``'s values that its field of ``cls`` does
+    not take, as :func:`parse` would: for a path the app never routes, so that its values are
+    named as any other's (see :meth:`.endpoints.Api.check_raw_path`)."""
+    for wire, parameter in (parameters(cls) if cls is not None else {}).items():
+        if wire in path:
+            _value(parameter, path[wire], "")
+
+
 def _value(parameter: Parameter, text: str, where: str) -> Any:
     wire = parameter.wire
     try:

@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from itertools import accumulate, count
 from typing import Any, TypeVar
-from urllib.parse import unquote_to_bytes
 
 import attrs
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, WebsocketScope
@@ -26,7 +25,6 @@ from quart import Response, g, request
 from ..convert import dump_json, structure, unstructure
 from ..errors import DaemonError, InternalError, InvalidRequest, quoted
 from ..numbers import MAX_DIGITS
-from ..validation import ID_PATTERN
 
 T = TypeVar("T")
 
@@ -290,20 +288,3 @@ async def read_data() -> bytes:
 async def read_body(cls: type[T], *, optional: bool = False) -> T:
     """The body of Quart's current request, structured as ``cls``."""
     return decode_body(await read_data(), cls, optional=optional)
-
-
-def check_raw_path(raw_path: bytes) -> None:
-    """400 for a path segment that decodes to a slash or a NUL.
-
-    The server decodes ``%2F`` before routing, so ``/containers/a%2Fb`` would otherwise become
-    ``/containers/a/b`` and a puzzling 404: an id can never hold these, so say so.
-    """
-    for segment in raw_path.split(b"/"):
-        if b"%" not in segment:
-            continue
-        decoded = unquote_to_bytes(segment)
-        if b"/" in decoded or b"\0" in decoded:
-            shown = quoted(decoded.decode(errors="replace"))  # as the client meant it
-            raise InvalidRequest(
-                f"invalid container id or checkpoint name {shown}: it must match {ID_PATTERN}"
-            )

@@ -285,6 +285,37 @@ def _signal(text: str) -> int | str:
     return int(text) if text.isdigit() else text.upper()
 
 
+def _id_rule(what: str) -> Callable[[str], str]:
+    """An argument that names a container or a checkpoint, checked by the daemon's own rule
+    (:mod:`..ids`, the same sentence as its 400): a usage error, exit 2, before any request,
+    as a malformed signal is. Until 2026-12 the daemon refused it (exit 1), and an id with a
+    ``/`` in other words than one with a space."""
+
+    def check(text: str) -> str:
+        from ..ids import invalid_id, is_id
+
+        if not is_id(text):
+            raise argparse.ArgumentTypeError(invalid_id(text, what))
+        return text
+
+    return check
+
+
+_container_id = _id_rule("container id")
+_checkpoint_name = _id_rule("checkpoint name")
+
+
+def _id_problem(ids: Sequence[str]) -> str | None:
+    """The usage error for the first of ``ids`` that is no container id (for the words that
+    argparse cannot check alone: start's and wait's), as ``argument ID: ...``."""
+    for container_id in ids:
+        try:
+            _container_id(container_id)
+        except argparse.ArgumentTypeError as exc:
+            return f"argument ID: {exc}"
+    return None
+
+
 def _count(text: str) -> int:
     if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
@@ -459,11 +490,11 @@ def _define_list(parser: Parser) -> None:
 
 
 def _define_id(parser: Parser) -> None:
-    parser.add_argument("id", metavar="ID")
+    parser.add_argument("id", type=_container_id, metavar="ID")
 
 
 def _define_top(parser: Parser) -> None:
-    parser.add_argument("id", metavar="ID")
+    parser.add_argument("id", type=_container_id, metavar="ID")
     # As docker top's: every word after ID is ps's (top web aux, top web -o pid,args), options
     # that look like ours too; ours go before ID.
     _optional_words(
@@ -658,7 +689,7 @@ def _limits_problem(args: argparse.Namespace) -> str | None:
 
 def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     if attach_default:  # run: a new container, from its bundle
-        parser.add_argument("id", metavar="ID")
+        parser.add_argument("id", type=_container_id, metavar="ID")
         # Required (_start_problem), not by argparse: given after the ID it is still ours, once
         # argparse read it as the command's first word (see _options_after_id).
         parser.add_argument("-b", "--bundle", metavar="DIR", help="the OCI bundle directory")
@@ -686,7 +717,10 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     )
     _define_process(parser, env="added to the bundle's (or in place of its value)")
     parser.add_argument(
-        "--checkpoint", metavar="NAME", help="restore from this checkpoint in the bundle instead"
+        "--checkpoint",
+        type=_checkpoint_name,
+        metavar="NAME",
+        help="restore from this checkpoint in the bundle instead",
     )
     parser.add_argument(
         "-l",
@@ -769,6 +803,8 @@ def _start_problem(args: argparse.Namespace) -> str | None:
         return "the following arguments are required: -b/--bundle"
     if not args.attach_default:  # start
         if args.bundle is None:
+            if problem := _id_problem(args.ids):
+                return problem
             given = [o for name, o in _BUNDLE_START_OPTIONS if _given(getattr(args, name))]
             if given or args.args:
                 return (
@@ -783,6 +819,8 @@ def _start_problem(args: argparse.Namespace) -> str | None:
             return None
         # With -b, one ID: the words after it are the command (ids took its first ones).
         [args.id, *command] = args.ids
+        if problem := _id_problem([args.id]):
+            return problem
         args.args = [*command, *args.args]
     if args.args and args.args[0] == "--":
         del args.args[0]  # the end of our options, when nothing of ours came after the ID
@@ -804,7 +842,7 @@ def _define_run(parser: Parser) -> None:
 
 
 def _define_exec(parser: Parser) -> None:
-    parser.add_argument("id", metavar="ID")
+    parser.add_argument("id", type=_container_id, metavar="ID")
     parser.add_argument(
         "-d",
         "--detach",
@@ -923,7 +961,7 @@ def _leading_options(parser: argparse.ArgumentParser, words: Sequence[str]) -> i
 
 
 def _define_attach(parser: Parser) -> None:
-    parser.add_argument("id", metavar="ID")
+    parser.add_argument("id", type=_container_id, metavar="ID")
     parser.add_argument(
         "--pid", type=_positive_count, metavar="PID", help="this process instead of the init"
     )
@@ -975,11 +1013,11 @@ def _wait_targets(args: argparse.Namespace) -> str | None:
         args.ids = args.ids[:1]
     if args.condition and args.pid:
         return "--condition is the init's: not with PID"
-    return None
+    return _id_problem(args.ids)
 
 
 def _define_ids(parser: Parser) -> None:
-    parser.add_argument("ids", nargs="+", metavar="ID")
+    parser.add_argument("ids", nargs="+", type=_container_id, metavar="ID")
 
 
 def _define_signal(parser: Parser) -> None:
@@ -1119,8 +1157,8 @@ def _define_update(parser: Parser) -> None:
 
 
 def _define_checkpoint(parser: Parser) -> None:
-    parser.add_argument("id", metavar="ID")
-    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("id", type=_container_id, metavar="ID")
+    parser.add_argument("name", type=_checkpoint_name, metavar="NAME")
     parser.add_argument("--exit", action="store_true", help="stop the container afterwards")
     parser.add_argument("--tcp", action="store_true", help="keep established TCP connections")
     parser.add_argument("--unix-sockets", action="store_true", help="allow external unix sockets")
@@ -1151,10 +1189,25 @@ def _define_cp(parser: Parser) -> None:
     parser.add_argument(
         "-L", "--follow-link", action="store_true", help="copy what a link at SRC points to"
     )
+    parser.set_defaults(check=_cp_containers)
+
+
+def _cp_containers(args: argparse.Namespace) -> str | None:
+    """The usage error for an ``ID:PATH`` whose ID is none (``cp a/b:/ -``)."""
+    from .copying import side  # cp's own module (tarfile): imported by cp only
+
+    for metavar, text in (("SRC", args.source), ("DEST", args.destination)):
+        container = side(text).container
+        if container is not None:
+            try:
+                _container_id(container)
+            except argparse.ArgumentTypeError as exc:
+                return f"argument {metavar}: {exc}"
+    return None
 
 
 def _define_migrate(parser: Parser) -> None:
-    parser.add_argument("id", metavar="ID")
+    parser.add_argument("id", type=_container_id, metavar="ID")
     parser.add_argument(
         "--to",
         required=True,
@@ -1296,7 +1349,7 @@ def _define_checkpoints(top: Parser, actions: argparse._SubParsersAction[Parser]
         commands.checkpoints_list,
         aliases=("ls",),
     )
-    listing.add_argument("id", metavar="ID")
+    listing.add_argument("id", type=_container_id, metavar="ID")
     _define_checkpoints_bundle(listing)
     _define_checkpoint(
         top.command(
@@ -1306,8 +1359,8 @@ def _define_checkpoints(top: Parser, actions: argparse._SubParsersAction[Parser]
     remove = top.command(
         actions, "delete", "delete a checkpoint", commands.checkpoints_delete, aliases=("rm",)
     )
-    remove.add_argument("id", metavar="ID")
-    remove.add_argument("name", metavar="NAME")
+    remove.add_argument("id", type=_container_id, metavar="ID")
+    remove.add_argument("name", type=_checkpoint_name, metavar="NAME")
     _define_checkpoints_bundle(remove)
 
 
@@ -1330,7 +1383,7 @@ def _define_events(parser: Parser) -> None:
         metavar="TIME",
         help="replay past events from this time on first: RFC 3339, or back from now (1h, 90s)",
     )
-    parser.add_argument("--id", help="only this container's events")
+    parser.add_argument("--id", type=_container_id, help="only this container's events")
     parser.add_argument(
         "--type",
         type=_types,
@@ -1367,7 +1420,7 @@ def _define_events(parser: Parser) -> None:
 
 
 def _define_logs(parser: Parser) -> None:
-    parser.add_argument("id", metavar="ID")
+    parser.add_argument("id", type=_container_id, metavar="ID")
     parser.add_argument(
         "-f",
         "--follow",
@@ -1396,6 +1449,7 @@ def _define_stats(parser: Parser) -> None:
     parser.add_argument(
         "ids",
         nargs="*",
+        type=_container_id,
         metavar="ID",
         help="the containers (with --watch or --no-stream: all running if none)",
     )

@@ -1160,6 +1160,7 @@ def parse_event_filter(text: str) -> list[tuple[str, str]]:
     "exit")]``, docker's event names as the daemon's types; a key or a value that cannot be
     one is an ArgumentTypeError that names it (a usage error, before any request)."""
     from ..event_types import EVENT_TYPES
+    from ..ids import invalid_id, is_id
 
     pairs = []
     for part in text.split(","):
@@ -1181,6 +1182,8 @@ def parse_event_filter(text: str) -> list[tuple[str, str]]:
             raise argparse.ArgumentTypeError(
                 f"{part!r}: a type is one of docker's {', '.join(DOCKER_OBJECT_TYPES)}"
             )
+        elif key == "container" and not is_id(value):
+            raise argparse.ArgumentTypeError(f"{part!r}: {invalid_id(value)}")
         elif key == "label" and not value.partition("=")[0]:
             raise argparse.ArgumentTypeError(
                 f"{part!r}: a label filter is label=KEY or label=KEY=VALUE, KEY not empty"
