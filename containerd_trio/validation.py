@@ -135,14 +135,15 @@ def _between(low: int, high: int) -> Rule:
     return Rule(check, {"minimum": low, "maximum": high})
 
 
-def _limit(low: int, high: int, unit: str = "") -> Rule:
-    """A cgroup limit: ``NO_LIMIT`` (-1) for none, or a value between ``low`` and ``high``."""
+def _limit(low: int, high: int, unit: str = "", why_low: str = "") -> Rule:
+    """A cgroup limit: ``NO_LIMIT`` (-1) for none, or a value between ``low`` (``why_low``
+    says why there, if the kernel's own bound is not) and ``high``."""
 
     def check(name: str, value: int) -> None:
         if value != NO_LIMIT and not low <= value <= high:
             raise ValueError(
-                f"{name} must be {NO_LIMIT} (no limit) or between {low} and {high}{unit}, not"
-                f" {value}"
+                f"{name} must be {NO_LIMIT} (no limit) or between {low}{why_low} and"
+                f" {high}{unit}, not {value}"
             )
 
     return Rule(check, {"oneOf": [{"const": NO_LIMIT}, {"minimum": low, "maximum": high}]})
@@ -402,6 +403,20 @@ RESTART_POLICY_NAME = Rule(_restart_policy_name, {"enum": list(RESTART_POLICY_NA
 SECONDS = Rule(_seconds, {"minimum": 0})
 DEADLINE = Rule(_deadline, {"exclusiveMinimum": 0})
 MEMORY_LIMIT = _limit(PAGE_SIZE, MAX_MEMORY_BYTES, " bytes")
+#: The least memory limit a client may ask for, at a start or in an update: docker's
+#: (linuxMinMemory, "Minimum memory limit allowed is 6MB"), which its users expect. The kernel
+#: takes any whole page, but runc's init holds about 2 MiB in the container's cgroup as it
+#: starts (a start under it fails: "unable to set memory limit ... current usage"), and a
+#: limit just above that leaves the container next to nothing. Only what a client asks is
+#: held to it: a limit in force already (a record's, a checkpoint's) was taken once, and is
+#: read back under the kernel's bound (MEMORY_LIMIT).
+MIN_REQUESTED_MEMORY_BYTES = 6 * 1024 * 1024
+REQUESTED_MEMORY_LIMIT = _limit(
+    MIN_REQUESTED_MEMORY_BYTES,
+    MAX_MEMORY_BYTES,
+    " bytes",
+    why_low=" (6 MiB: docker's minimum memory limit)",
+)
 
 
 def _swap_lift(name: str, value: int) -> None:

@@ -23,6 +23,7 @@ from containerd_trio import cgroups, checkpoints
 from containerd_trio.client.cli import EXIT_USAGE, build_parser
 from containerd_trio.client.commands import resource_change
 from containerd_trio.client.output import describe_resources
+from containerd_trio.errors import InvalidRequest
 from containerd_trio.model import CpuResources, MemoryResources, PidsResources, Resources
 from containerd_trio.resources import before, from_oci, is_empty, overlay, to_oci
 
@@ -46,6 +47,17 @@ from .helpers import (
     wait_output,
 )
 from .test_cli import run_cli
+
+#: docker's least memory limit, which the daemon holds a client's to; a page, the kernel's.
+FLOOR = 6 << 20
+PAGE = 4096
+#: A container that holds 12 MiB the kernel cannot reclaim (a tmpfs file, and no swap here),
+#: then says so.
+HOLDS_12_MIB = (
+    "sh",
+    "-c",
+    "head -c 12582912 /dev/zero > /dev/shm/held && echo held && sleep 100000",
+)
 
 #: The issue's example: 64 MiB, half a CPU with shares 512, 100 pids.
 LIMITS = {
@@ -227,13 +239,76 @@ async def test_one_change_at_a_time(client: httpx.AsyncClient, bundle: Path) -> 
 
 
 async def test_a_limit_below_what_the_container_holds_is_409(
-    client: httpx.AsyncClient, bundle: Path
+    client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
-    await start_container(client, "full", bundle)
-    response = await patch(client, "full", {"resources": {"memory": {"limit": 4096}}})
+    """Even at docker's floor: the container holds more (the kernel reclaims none of a
+    tmpfs's pages without swap)."""
+    await start_container(client, "full", make_bundle(HOLDS_12_MIB))
+    with trio.fail_after(30):
+        await wait_output(client, "full", "held")
+    response = await patch(client, "full", {"resources": {"memory": {"limit": FLOOR}}})
     assert response.status_code == 409, response.text
-    assert "unable to set memory limit to 4096 (current usage:" in response.json()["error"]
+    assert f"unable to set memory limit to {FLOOR} (current usage:" in response.json()["error"]
     assert (await client.get("/containers/full")).json()["resources"] == {}
+
+
+def below_the_floor(limit: int) -> str:
+    """The 400 of a start's or an update's memory limit below docker's floor."""
+    return (
+        f"resources.memory: limit must be -1 (no limit) or between {FLOOR} (6 MiB: docker's"
+        f" minimum memory limit) and {2**63 - 1} bytes, not {limit}"
+    )
+
+
+async def test_a_memory_limit_below_docker_s_floor_is_400_at_a_start_and_in_an_update(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """docker refuses a memory limit under 6 MiB ("Minimum memory limit allowed is 6MB"), at
+    docker run and docker update alike; the daemon took any whole page the kernel took (an
+    update to 1 MiB of a sleeping container answered 200, and left it next to nothing). A
+    400 naming the floor now, nothing changed or made; ctr-trio says the daemon's words (exit
+    1, and run's 125). The floor itself is taken."""
+    client = daemon.client
+    bundle = make_bundle()
+    with trio.fail_after(60):
+        init = (await start_container(client, "small", bundle))["processes"][0]["pid"]
+        for limit in (PAGE, 1 << 20, FLOOR - 1):
+            change = {"resources": {"memory": {"limit": limit}}}
+            response = await patch(client, "small", change)
+            assert (response.status_code, response.json()) == (
+                400,
+                {"error": below_the_floor(limit)},
+            )
+            response = await client.post(
+                "/containers/tiny", json={"bundlePath": str(bundle), **change}
+            )
+            assert (response.status_code, response.json()) == (
+                400,
+                {"error": below_the_floor(limit)},
+            )
+            assert (await client.get("/containers/tiny")).status_code == 404
+            assert _left_of(daemon, "tiny") == []
+        assert (await client.get("/containers/small")).json()["resources"] == {}
+        assert int(cgroup_value(init, "memory", "memory.limit_in_bytes")) > 2**60
+
+        updated = await run_cli("--address", daemon.url, "update", "--memory", "1m", "small")
+        assert (updated.code, updated.out) == (1, ""), updated
+        assert updated.err == f"ctr-trio: {below_the_floor(1 << 20)}\n"
+        ran = await run_cli(
+            "--address", daemon.url, "run", "-d", "-m", "1m", "-b", str(bundle), "tiny"
+        )
+        assert (ran.code, ran.out) == (125, ""), ran
+        assert ran.err == f"ctr-trio: {below_the_floor(1 << 20)}\n"
+        assert _left_of(daemon, "tiny") == []
+
+        at_the_floor = {"memory": {"limit": FLOOR}}
+        response = await patch(client, "small", {"resources": at_the_floor})
+        assert response.status_code == 200, response.text
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(FLOOR)
+        started = await start_container(client, "tiny", bundle, resources=at_the_floor)
+        assert started["resources"] == at_the_floor
+        tiny = started["processes"][0]["pid"]
+        assert cgroup_value(tiny, "memory", "memory.limit_in_bytes") == str(FLOOR)
 
 
 async def test_a_change_the_kernel_refuses_in_part_is_undone_in_full(
@@ -633,17 +708,25 @@ async def test_a_memory_limit_the_kernel_refuses_at_the_start_leaves_nothing(
     """runc's init holds more than a page: the kernel refuses a limit below that as runc puts
     it in force. A 400 in the kernel's words, and nothing made: no runc container, no
     cgroup, no record, no directory, no fd; a stopped container of the id stays as it was,
-    log and all."""
+    log and all. Asked of the supervisor: a client's start is held to docker's floor before
+    anything (test_a_memory_limit_below_docker_s_floor_is_400_at_a_start_and_in_an_update),
+    but a start of a stopped container again, or its restart, has the limits its record
+    holds, which a daemon before the floor may have taken."""
     client = daemon.client
-    tiny = {"memory": {"limit": 4096}}
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    tiny = Resources(memory=MemoryResources(limit=PAGE))
+
+    async def refused(bundle: Path) -> str:
+        with pytest.raises(InvalidRequest) as caught:
+            await supervisor.start("tiny", str(bundle), resources=tiny)
+        return caught.value.message
+
     with trio.fail_after(30):
         await client.get("/state")  # the client's connection (and the server's end) made
         fds = _open_fds()
-        response = await client.post(
-            "/containers/tiny", json={"bundlePath": str(make_bundle()), "resources": tiny}
-        )
-        assert response.status_code == 400, response.text
-        assert "unable to set memory limit to 4096 (current usage:" in response.json()["error"]
+        message = await refused(make_bundle())
+        assert f"unable to set memory limit to {PAGE} (current usage:" in message
         assert (await client.get("/containers/tiny")).status_code == 404
         assert _left_of(daemon, "tiny") == []
         assert _open_fds() == fds
@@ -653,10 +736,7 @@ async def test_a_memory_limit_the_kernel_refuses_at_the_start_leaves_nothing(
         await wait_exit(client, "tiny", done["processes"][0]["pid"], since)
         stopped = (await client.get("/containers/tiny")).json()
         fds = _open_fds()
-        response = await client.post(
-            "/containers/tiny", json={"bundlePath": str(make_bundle()), "resources": tiny}
-        )
-        assert response.status_code == 400, response.text
+        await refused(make_bundle())
         assert (await client.get("/containers/tiny")).json() == stopped
         await wait_output(client, "tiny", "was here")
         assert "tiny" not in runc_ids(daemon.config.state_dir)
@@ -1060,7 +1140,8 @@ async def test_a_memory_limit_above_the_swap_in_force_is_400_unless_the_swap_is_
     the same change (`memory.swap: -1`, docker's --memory-swap -1), or by an earlier -1, the
     limit is taken, running or stopped, and the next start has it so."""
     client = daemon.client
-    swapless = make_bundle(memory_limit=32 << 20)
+    # Its process holds more than docker's floor, the least limit a client may ask for.
+    swapless = make_bundle(HOLDS_12_MIB, memory_limit=32 << 20)
     config = swapless / "config.json"
     above = {"memory": {"limit": 64 << 20}}
     refusal = (
@@ -1072,13 +1153,14 @@ async def test_a_memory_limit_above_the_swap_in_force_is_400_unless_the_swap_is_
     with trio.fail_after(60):
         running = await start_container(client, "up", swapless)
         pid = running["processes"][0]["pid"]
+        await wait_output(client, "up", "held")
         response = await patch(client, "up", {"resources": above})
         assert (response.status_code, response.json()) == (400, {"error": refusal})
         assert memory_and_swap(pid) == (str(32 << 20), str(32 << 20))
         assert (await client.get("/containers/up")).json()["resources"] == running["resources"]
         # Refused by the kernel after runc lifted the swap (it writes the swap first): the
         # bundle's swap is put back with the memory limit, as any refused change is.
-        tiny = {"memory": {"limit": 4096, "swap": -1}}
+        tiny = {"memory": {"limit": FLOOR, "swap": -1}}
         response = await patch(client, "up", {"resources": tiny})
         assert response.status_code == 409, response.text
         assert memory_and_swap(pid) == (str(32 << 20), str(32 << 20))

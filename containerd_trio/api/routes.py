@@ -120,7 +120,7 @@ async def start_container(path: ContainerPath, body: StartRequest) -> Reply:
         stdin=body.stdin,
         timeout=body.timeout,
         auto_remove=body.auto_remove,
-        resources=body.resources,
+        resources=None if body.resources is None else body.resources.resources(),
         process=body.process,
         restart_policy=body.restart_policy,
     )
@@ -547,7 +547,7 @@ async def update_container(path: ContainerPath, body: UpdateRequest) -> Reply:
         path.id,
         status=status,
         signum=body.signal,
-        resources=body.resources,
+        resources=None if body.resources is None else body.resources.resources(),
         auto_remove=body.auto_remove,
         restart_policy=body.restart_policy,
     )

@@ -19,7 +19,17 @@ from ..attach import Cursor
 from ..client.protocol import Endpoint
 from ..convert import converter, json_type, register_type
 from ..migration.outgoing import Plan
-from ..model import ProcessSpec, Resources, RestartPolicy, StartProcess, Status, WaitCondition
+from ..model import (
+    CpuResources,
+    MemoryResources,
+    PidsResources,
+    ProcessSpec,
+    Resources,
+    RestartPolicy,
+    StartProcess,
+    Status,
+    WaitCondition,
+)
 from ..runtime import CriuOptions
 from ..signals import LISTED_NAMES, MAX_SIGNAL, SIGNAL_PATTERN
 from ..validation import (
@@ -29,10 +39,12 @@ from ..validation import (
     CONTAINER_ID,
     DEADLINE,
     LABELS,
+    MEMORY_SWAP,
     MIGRATION_ID,
     NOT_NEGATIVE,
     PID,
     PRE_COPY_ROUNDS,
+    REQUESTED_MEMORY_LIMIT,
     SECONDS,
     TIMESTAMP,
     ExactlyOne,
@@ -89,6 +101,50 @@ converter.register_structure_hook(DesiredStatus, lambda value, _: _desired_statu
 
 
 @attrs.frozen
+class MemoryRequest:
+    """A memory limit as a client asks for it: :class:`~containerd_trio.model.MemoryResources`
+    with docker's floor (its own rule keeps the kernel's, for the limits already in force that
+    records and checkpoints hold)."""
+
+    limit: int | None = attrs.field(
+        default=None,
+        validator=REQUESTED_MEMORY_LIMIT,
+        metadata=doc(
+            "The memory limit in bytes (the kernel counts whole pages), at least 6 MiB"
+            " (docker's minimum); -1: none."
+        ),
+    )
+    swap: int | None = attrs.field(
+        default=None,
+        validator=MEMORY_SWAP,
+        metadata=doc(
+            "-1 only: the bundle's swap limit (cgroup v1: memory and swap together) lifted, as"
+            " a memory limit of -1 lifts it too. Left out: the bundle's, in force."
+        ),
+    )
+
+
+@attrs.frozen
+class ResourcesRequest:
+    """Cgroup limits as a client asks for them (a start's, an update's), in the shape of the
+    OCI bundle's ``linux.resources``; a limit left out is not set (or, in an update, left as
+    it is)."""
+
+    memory: MemoryRequest | None = None
+    cpu: CpuResources | None = None
+    pids: PidsResources | None = None
+
+    def resources(self) -> Resources:
+        """The same limits, as the daemon keeps them."""
+        memory = self.memory
+        return Resources(
+            memory=None if memory is None else MemoryResources(memory.limit, memory.swap),
+            cpu=self.cpu,
+            pids=self.pids,
+        )
+
+
+@attrs.frozen
 class StartRequest:
     """Start a container from an OCI bundle, or restore it from a checkpoint."""
 
@@ -136,7 +192,7 @@ class StartRequest:
             " condition=removed to learn its exit status once it is gone."
         ),
     )
-    resources: Resources | None = attrs.field(
+    resources: ResourcesRequest | None = attrs.field(
         default=None,
         metadata=doc(
             "Cgroup limits to start with, as docker run --memory, --cpus, --pids-limit: in the"
@@ -179,7 +235,7 @@ class UpdateRequest:
 
     status: DesiredStatus | None = None
     signal: Signal | None = None
-    resources: Resources | None = attrs.field(
+    resources: ResourcesRequest | None = attrs.field(
         default=None,
         metadata=doc(
             "The limits to change, in the OCI linux.resources shape; others stay. A stopped"

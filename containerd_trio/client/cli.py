@@ -640,7 +640,7 @@ def _define_limits(parser: Parser) -> None:
         "--memory",
         type=_bytes,
         metavar="SIZE",
-        help="memory limit: bytes, or 512k, 64m, 1g (binary units); -1 for none",
+        help="memory limit: bytes, or 64m, 1g (binary units), at least 6m; -1 for none",
     )
     parser.add_argument(
         "--cpus",
