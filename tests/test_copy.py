@@ -30,8 +30,16 @@ from containerd_trio import beneath, procfs
 from containerd_trio.archive import idmap, paths
 from containerd_trio.archive.paths import QUEUED_ENTRIES, go_mode, pseudo_devices
 from containerd_trio.archive.tarstream import CHUNK, ArchiveError, TarReader
-from containerd_trio.client import pathstat
-from containerd_trio.client.copying import CopyError, Placement, Side, _renamed, placement, side
+from containerd_trio.client import cli, pathstat
+from containerd_trio.client.copying import (
+    TERMINAL_REFUSED,
+    CopyError,
+    Placement,
+    Side,
+    _renamed,
+    placement,
+    side,
+)
 from containerd_trio.errors import Conflict, InvalidRequest
 
 from .fusehang import bound_at, flush_held_mount, hung_mount, stat_held_mount
@@ -674,6 +682,125 @@ async def test_ctr_trio_cp_with_a_tar_on_stdin_and_stdout(
         capture_stdout=True, capture_stderr=True,
     )  # fmt: skip
     assert refused.returncode == 1 and b"must be a directory" in refused.stderr
+
+
+# --- ctr-trio export ----------------------------------------------------------------------------
+
+
+async def _export_to_stdout(url: str, *argv: str) -> tuple[int, bytes, str]:
+    """``ctr-trio export ...`` with a pipe-like stdout (bytes under the text, not a terminal):
+    its exit code, what it wrote, its stderr."""
+    written = io.BytesIO()
+    stdout, stderr = io.TextIOWrapper(written), io.StringIO()
+    code = await trio.to_thread.run_sync(
+        cli.run, ["--address", url, "export", *argv], stdout, stderr
+    )
+    stdout.flush()
+    return code, written.getvalue(), stderr.getvalue()
+
+
+async def test_export_writes_the_container_s_filesystem_as_docker_export_does(
+    ctr: Ctr,  # noqa: F811 - the fixture imported above
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+) -> None:
+    """``export ID`` writes the container's / as a tar archive to stdout, ``-o FILE`` into a
+    file (0600, as docker's CopyToFile makes it), with docker export's names: ``bin/busybox``,
+    not the copy route's ``./bin/busybox``, and no entry for the root; a hard link's target
+    named so too. What the container wrote is in it, running or stopped."""
+    bundle = make_bundle(["sh", "-c", "echo written > /made-here; echo ready; sleep 100000"])
+    data = bundle / "rootfs" / "data"
+    data.mkdir()
+    (data / "leaf").write_text("leaf\n")
+    os.link(data / "leaf", data / "hard")
+    since = now()
+    pid = (await start_container(client, "exported", bundle))["processes"][0]["pid"]
+    out = tmp_path / "out"
+    out.mkdir()
+    archive = out / "fs.tar"
+    with trio.fail_after(60):
+        await wait_output(client, "exported", "ready")
+        written = await ok(ctr, "export", "-o", str(archive), "exported")
+        code, streamed, err = await _export_to_stdout(daemon.url, "exported")
+        copied = await client.get("/containers/exported/archive", params={"path": "/"})
+    assert (written.out, code, err) == ("", 0, "")
+    assert streamed == archive.read_bytes()
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o600
+    assert os.listdir(out) == ["fs.tar"]  # no temporary file left beside it
+
+    members = _members(streamed)
+    assert members["bin/busybox"].isreg() and members["bin/busybox"].size > 0
+    assert (members["bin/sh"].issym(), members["bin/sh"].linkname) == (True, "busybox")
+    assert _content(streamed, "made-here") == b"written\n"
+    assert members["dev"].isdir() and members["proc"].isdir()
+    hard = [(m.name, m.linkname) for m in members.values() if m.islnk()]
+    assert hard in ([("data/hard", "data/leaf")], [("data/leaf", "data/hard")]), hard
+    # Otherwise what cp ID:/ - writes, member for member, in its order.
+    assert copied.status_code == 200, copied.text
+    route = [name.removeprefix("./") for name in _members(copied.content) if name != "."]
+    assert list(members) == route
+    assert not [name for name in members if name.startswith(("./", "/")) or name == "."]
+    # tar takes members by docker's names (with ./ before them, `data` named nothing), the
+    # hard link too.
+    (out / "unpacked").mkdir()
+    with trio.fail_after(30):
+        await trio.run_process(["tar", "-xf", archive, "-C", out / "unpacked", "data", "made-here"])
+    assert (out / "unpacked" / "data" / "hard").read_text() == "leaf\n"
+    assert (out / "unpacked" / "made-here").read_text() == "written\n"
+
+    # Stopped: its bundle's rootfs, which holds what it wrote.
+    assert (await client.patch("/containers/exported", json={"signal": 9})).status_code == 200
+    with trio.fail_after(30):
+        await wait_exit(client, "exported", pid, since)
+        code, stopped, err = await _export_to_stdout(daemon.url, "exported")
+    assert (code, err) == (0, "")
+    assert _content(stopped, "made-here") == b"written\n"
+    assert "bin/busybox" in _members(stopped)
+
+
+async def test_export_refuses_a_terminal_and_leaves_no_file_when_it_fails(
+    ctr: Ctr,  # noqa: F811 - the fixture imported above
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+) -> None:
+    """As docker export: a terminal on stdout is refused before any request ("cowardly
+    refusing ..."), exit 1, nothing written to it; a failed export into a file leaves the file
+    as it was (or none) and nothing beside it."""
+    main, terminal = os.openpty()
+    with open(terminal, "w") as stdout, open(main, "rb", buffering=0) as screen:
+        stderr = io.StringIO()
+        # No daemon at the address: a request would have been exit 3.
+        argv = ["--retry", "0", "--address", "127.0.0.1:1", "export", "anything"]
+        with trio.fail_after(10):
+            code = await trio.to_thread.run_sync(cli.run, argv, stdout, stderr)
+        assert (code, stderr.getvalue()) == (1, f"ctr-trio: {TERMINAL_REFUSED}\n")
+        os.set_blocking(main, False)
+        with pytest.raises(BlockingIOError):  # nothing came to the terminal
+            os.read(screen.fileno(), 1)
+
+    out = tmp_path / "out"
+    out.mkdir()
+    kept = out / "kept.tar"
+    kept.write_bytes(b"what was there")
+    with trio.fail_after(30):
+        missing = await ctr("export", "-o", str(kept), "ghost")
+        nowhere = await ctr("export", "-o", str(out / "no" / "such" / "fs.tar"), "ghost")
+        invalid = await ctr("export", "a/b")
+    assert (missing.code, missing.out, missing.err) == (
+        1,
+        "",
+        "ctr-trio: container 'ghost' not found\n",
+    )
+    assert kept.read_bytes() == b"what was there"
+    assert (nowhere.code, nowhere.err) == (
+        1,
+        f"ctr-trio: {out / 'no' / 'such' / 'fs.tar'}: No such file or directory\n",
+    )
+    assert os.listdir(out) == ["kept.tar"]
+    assert invalid.code == 2 and "invalid container id 'a/b'" in invalid.err, invalid
 
 
 # --- found in review ----------------------------------------------------------------------------

@@ -1206,6 +1206,16 @@ def _cp_containers(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _define_export(parser: Parser) -> None:
+    parser.add_argument("id", type=_container_id, metavar="ID")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write to FILE (whole, or not at all) instead of stdout, which must not be a terminal",
+    )
+
+
 def _define_migrate(parser: Parser) -> None:
     parser.add_argument("id", type=_container_id, metavar="ID")
     parser.add_argument(
@@ -1329,6 +1339,10 @@ CONTAINER_COMMANDS = (
     ContainerCommand(
         "cp", "copy files between a container and this machine, as docker cp",
         commands.cp, _define_cp, top=("cp",),
+    ),
+    ContainerCommand(
+        "export", "write a container's filesystem as a tar archive, as docker export",
+        commands.export, _define_export, top=("export",),
     ),
     ContainerCommand(
         "migrate", "move a running container to another daemon", commands.migrate,

@@ -940,6 +940,13 @@ def cp(client: Client, args: argparse.Namespace, out: Output) -> int:
     return copy(client, args, out)
 
 
+def export(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """``export``: beside ``cp`` in :mod:`.copying`, tarfile imported for these two only."""
+    from .copying import export as write_archive
+
+    return write_archive(client, args, out)
+
+
 def containers_top(client: Client, args: argparse.Namespace, out: Output) -> int:
     if args.ps_args:  # docker top's [ps OPTIONS]: ps's own table
         table = client.top(args.id, args.ps_args)

@@ -11,18 +11,23 @@ The daemon sends a path as a tar stream whose names start with the path's last c
 (``GET /containers/{id}/archive``) and takes one into a directory (``PUT``); here the first
 component of each name is replaced where the copy gets a new name. Out, the stream is
 unpacked as it comes, never whole in memory or on disk; in, it is written as it is sent.
-Imported only by ``cp`` (tarfile, for one command).
+
+``ctr-trio export ID [-o FILE]`` (:func:`export`) is ``docker export``: the container's ``/``
+through the same route, as a tar archive on stdout or in FILE. Imported only by ``cp`` and
+``export`` (tarfile, for two commands).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import posixpath
 import stat
 import sys
 import tarfile
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -327,3 +332,97 @@ class _Sender:
     def write(self, data: bytes) -> int:
         self._send(bytes(data))
         return len(data)
+
+
+# --- export -------------------------------------------------------------------------------------
+
+#: docker export's words for a terminal on stdout (a tar is no text to show there).
+TERMINAL_REFUSED = "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+
+
+def export(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """``export ID [-o FILE]``: the container's filesystem as a tar archive, as ``docker
+    export`` writes it: its ``/`` as the container sees it (``GET /containers/{id}/archive``
+    of ``/``, what ``cp ID:/ -`` writes), on stdout, which must not be a terminal, or in
+    FILE. docker's names have no ``./`` before them (``bin/busybox``) and no entry for the
+    root: the daemon's ``./bin/busybox`` are written so (:func:`_exported`)."""
+    if args.output is None:
+        if out.stdout.isatty():
+            out.error(TERMINAL_REFUSED)
+            return EXIT_ERROR
+        try:
+            stdout = _binary(out.stdout)
+            _export(client, args.id, stdout)
+            stdout.flush()
+        except CopyError as exc:
+            out.error(str(exc))
+            return EXIT_ERROR
+        return EXIT_OK
+    try:
+        _export_to_file(client, args.id, args.output)
+    except CopyError as exc:
+        out.error(str(exc))
+        return EXIT_ERROR
+    except OSError as exc:  # named as given, not by the temporary file beside it
+        out.error(f"{args.output}: {exc.strerror or exc}")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _export_to_file(client: Client, container: str, path: str) -> None:
+    """Into ``path`` whole or not at all, as docker's ``CopyToFile``: written beside it under a
+    temporary name (mode 0600, as Go's ``os.CreateTemp`` makes it), renamed over it once
+    complete, removed if anything fails (the daemon's error, a cut stream, a full disk)."""
+    fd, temporary = tempfile.mkstemp(prefix=".ctr-trio-export-", dir=os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            _export(client, container, file)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _export(client: Client, container: str, target: IO[bytes]) -> None:
+    """The container's ``/`` written to ``target`` as it comes (tarfile's stream modes: nothing
+    held whole), each member as the daemon sent it but for its name."""
+    with client.copy_from(container, "/") as (_, body):
+        try:
+            # Left by an error (the stream cut, the daemon gone), the writer adds no end of
+            # archive: what reads stdout sees a broken archive, never a whole-looking one.
+            with (
+                tarfile.open(fileobj=cast(IO[bytes], _Pieces(body)), mode="r|") as source,
+                tarfile.open(fileobj=target, mode="w|", format=tarfile.PAX_FORMAT) as tar,
+            ):
+                for member in source:
+                    exported = _exported(member)
+                    if exported is not None:
+                        data = source.extractfile(member) if member.isreg() else None
+                        tar.addfile(exported, data)
+        except tarfile.TarError as exc:
+            raise CopyError(f"the archive of container {container!r} is broken: {exc}") from None
+
+
+def _exported(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """``member`` named as docker export names it: ``./bin/busybox`` as ``bin/busybox`` (a
+    hard link's target too), None for the root itself (``./``)."""
+    name = _trimmed(member.name)
+    if not name:
+        return None
+    exported = copy.copy(member)
+    exported.name = name
+    if member.islnk():
+        exported.linkname = _trimmed(member.linkname)
+    # A PAX path or linkpath record would be written again over the new name: tarfile takes
+    # what the extended header says first. It writes one itself where a name needs it.
+    exported.pax_headers = {
+        key: value for key, value in member.pax_headers.items() if key not in ("path", "linkpath")
+    }
+    return exported
+
+
+def _trimmed(name: str) -> str:
+    while name.startswith("./"):
+        name = name[2:]
+    return "" if name == "." else name
