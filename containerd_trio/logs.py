@@ -419,7 +419,14 @@ class LogWatch:
             if wd is not None:
                 self._by_wd[wd] = entry
         entry.chains.append(chain)
-        chain.notice()  # the directory may have changed before the watch began
+        try:
+            chain.notice()  # the directory may have changed before the watch began
+        except BaseException:
+            # No Watch for the follower to leave by: it leaves here (its stream breaks off,
+            # and closes the chain). Left on the entry, the chain was the watcher's for good,
+            # closed: each rotation opened its files again, and nobody closed them.
+            self.unwatch(entry, chain)
+            raise
         return Watch(entry, chain)
 
     def unwatch(self, entry: _DirectoryWatch, chain: _Chain) -> None:

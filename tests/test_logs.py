@@ -498,6 +498,57 @@ async def test_a_log_file_a_follower_cannot_open_ends_that_follower_only(
             nursery.cancel_scope.cancel()
 
 
+async def test_a_follower_whose_watch_cannot_open_its_log_leaves_nothing_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LogWatch.watch registers the follower's chain, then looks at the directory again
+    (the log may have rotated meanwhile): an open that failed there (EMFILE) ended the
+    follower but left its chain on the watch, closed. The watcher's task went on opening
+    each new file of the log into it at every rotation, and nobody closed them: fds (and
+    the disk space of files rotated away) held for the server's life. The failing follower
+    now leaves the watch; once a follower of the same log that still reads has seen the
+    rotations, and has ended too, no fd of the log is left open."""
+    directory = tmp_path / "log"
+    directory.mkdir()
+    log, rotated = directory / LOG_NAME, directory / ROTATED_NAME
+    log.write_bytes(b'{"n": 0}\n')
+    real_open = os.open
+    opens = 0
+
+    def second_open_out_of_fds(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        nonlocal opens
+        if os.fsdecode(path) == str(log):
+            opens += 1
+            if opens == 2:  # the chain's own look, then the watch's: that one fails
+                raise OSError(errno.EMFILE, os.strerror(errno.EMFILE), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    watch = logs.LogWatch()
+    finished = trio.Event()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch.run)
+            reading = logs.read_log(directory, logs.LogQuery(), follow=watch, finished=finished)
+            assert await anext(reading) == b'{"n": 0}\n'
+            monkeypatch.setattr(os, "open", second_open_out_of_fds)
+            failing = logs.read_log(directory, logs.LogQuery(), follow=watch, finished=finished)
+            with pytest.raises(OSError, match=os.strerror(errno.EMFILE)):
+                await anext(failing)
+            monkeypatch.undo()
+            for n in range(1, 4):  # three rotations, as the logger makes them
+                rotated.unlink(missing_ok=True)
+                log.rename(rotated)
+                log.write_bytes(b'{"n": %d}\n' % n)
+                # Seen by the follower that reads: the watcher has noticed every chain of
+                # the log (it does so before it wakes any) by then.
+                assert await anext(reading) == b'{"n": %d}\n' % n
+            finished.set()
+            assert [chunk async for chunk in reading] == []
+            await reading.aclose()  # type: ignore[attr-defined]
+            assert _log_fds(directory) == (0, 0)
+            nursery.cancel_scope.cancel()
+
+
 async def test_a_follower_that_begins_after_a_delete_leaves_no_directory(
     daemon: RunningDaemon, bundle: Path
 ) -> None:
