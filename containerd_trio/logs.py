@@ -44,6 +44,9 @@ CHUNK = 1024 * 1024
 #: as its client stays connected. A follower that reads, however far behind, loses nothing.
 MAX_FILES_HELD = 4
 STALLED_AFTER = 30.0
+#: How many times a reader looks at its log's directory for one notice, at most, while the
+#: logger rotates the log between its two opens (see :meth:`_Chain._look`).
+_LOOKS = 8
 #: How long after its ``until`` a follow ends: the logger stamps a record when it reads it and
 #: writes it a moment later, so one stamped just before ``until`` may not be in the log yet.
 UNTIL_GRACE_NS = 1_000_000_000
@@ -169,23 +172,12 @@ class _Chain:
         held = {f.inode for f in self.files} | {f.inode for f in self._done}
         found = False
         present = set()
-        for name in (ROTATED_NAME, LOG_NAME):  # the older first
-            path = os.path.join(self.directory, name)
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                continue
-            try:
-                info = os.fstat(fd)
-            except BaseException:
-                os.close(fd)
-                raise
+        for fd, info in self._look():  # the older first
             present.add(info.st_ino)
             if info.st_ino in held:
                 os.close(fd)
             else:
                 key = (info.st_dev, info.st_ino)
-                # Held at once: a failing open of the next one leaves it to close().
                 self.files.append(_File(OPEN_FILES.share(fd, key), key))
                 found = True
         for done in [f for f in self._done if f.inode not in present]:
@@ -199,6 +191,55 @@ class _Chain:
             skipped.close()
             self.skipped_files += 1
         return found
+
+    def _look(self) -> list[tuple[int, os.stat_result]]:
+        """The log's files in the directory, the older first, each opened: its fd (ours to
+        close) and what it is.
+
+        The two are opened one after the other, and the logger may rotate between the two
+        opens (the log renamed over the rotated file, a new log made): the new log was then
+        taken for the one after the rotated file opened before it, and the file rotated away
+        between them came after the new log at the next look. The reader read the new log
+        before it, and once that older file followed, took the new log for read to its end:
+        what came to the log after was never read. So the rotated file's name is looked at
+        again once the log is open: if it names another file by then, the directory is
+        looked at afresh (a rotation is rare: the second look is the last, but for a logger
+        that rotates at every open, :data:`_LOOKS` bounds it). A file the logger deleted
+        meanwhile is not read: a follower held it already (it opens each file as it comes);
+        a reader that begins does so with the log as it is after the rotation."""
+        looks = 0
+        while True:
+            looks += 1
+            opened: list[tuple[int, os.stat_result]] = []
+            try:
+                rotated = None
+                for name in (ROTATED_NAME, LOG_NAME):
+                    try:
+                        fd = os.open(os.path.join(self.directory, name), os.O_RDONLY | os.O_CLOEXEC)
+                    except FileNotFoundError:
+                        continue
+                    try:
+                        info = os.fstat(fd)
+                    except BaseException:
+                        os.close(fd)
+                        raise
+                    opened.append((fd, info))
+                    if name == ROTATED_NAME:
+                        rotated = info.st_ino
+                try:
+                    rotated_now: int | None = os.stat(
+                        os.path.join(self.directory, ROTATED_NAME)
+                    ).st_ino
+                except FileNotFoundError:
+                    rotated_now = None
+            except BaseException:
+                for fd, _ in opened:
+                    os.close(fd)
+                raise
+            if rotated_now == rotated or looks == _LOOKS:
+                return opened
+            for fd, _ in opened:  # rotated between the two opens: look again
+                os.close(fd)
 
     def read(self, limit: int = CHUNK) -> bytes:
         """Whole records from where we stand, up to about ``limit`` bytes; b"" if none now."""

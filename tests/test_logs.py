@@ -411,6 +411,52 @@ def test_a_stalled_reader_far_behind_holds_few_files(
         chain.close()
 
 
+def test_a_rotation_between_a_reader_s_two_opens_loses_nothing_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader opens the rotated file, then the log; the logger rotated between the two (as
+    it does whenever the log reaches --log-max-bytes, several times a second for a loud
+    container). The reader took the new log for the file after the one it opened first,
+    and found the file rotated away between them at its next look, after the new log: it
+    read the new log before it, then, that older file following, took the new log for read
+    to its end. Its records came out of order, and what the container wrote to its log
+    after was never read (until the next rotation, and the rest of that file not even
+    then). The reader now reads the log in order, what comes later too."""
+    log, rotated = tmp_path / LOG_NAME, tmp_path / ROTATED_NAME
+    rotated.write_bytes(b'{"n": 1}\n')
+    log.write_bytes(b'{"n": 2}\n')
+    real_open = os.open
+    rotations = 0
+
+    def rotating_before_the_log_s_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        nonlocal rotations
+        if os.fsdecode(path) == str(log) and rotations == 0:
+            rotations += 1  # as the logger rotates: the log over the rotated file, a new log
+            os.replace(log, rotated)
+            log.write_bytes(b'{"n": 3}\n')
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", rotating_before_the_log_s_open)
+    chain = logs._Chain(tmp_path)
+    monkeypatch.undo()
+    try:
+        assert rotations == 1
+        read: list[int] = []
+        for more in (b'{"n": 4}\n', b'{"n": 5}\n'):
+            chain.notice()  # the watcher's, at each change
+            while data := chain.read(1 << 20):
+                read += [json.loads(line)["n"] for line in data.splitlines()]
+            with log.open("ab") as file:
+                file.write(more)
+        chain.notice()
+        while data := chain.read(1 << 20):
+            read += [json.loads(line)["n"] for line in data.splitlines()]
+        # The file rotated away before the reader's look ended is not in it: {"n": 1}.
+        assert read == [2, 3, 4, 5]
+    finally:
+        chain.close()
+
+
 async def test_a_follower_of_a_log_made_again_is_woken(tmp_path: Path) -> None:
     """A container deleted while a follower of its log still held on (its client read
     nothing), then started again under its id: a follower of the new log was put on the old
