@@ -195,7 +195,7 @@ def cgroup_snapshot(entered: Sequence[Path]) -> str:
     line (the daemon's, a runc under way, the containers'; :func:`_described`), each cgroup's
     freezer state. A test that timed out waiting then says what everything was doing."""
     freezers = [own for own in entered if str(own).startswith("/sys/fs/cgroup/freezer/")]
-    top = (freezers or list(entered) or [None])[0]
+    top = next(iter(freezers or entered), None)
     if top is None:
         return "no cgroups of its own"
     lines = [f"what ran in {top} as the test failed:"]
@@ -278,7 +278,7 @@ async def next_event(
     params = {"since": since}
     if container_id is not None:
         params["id"] = container_id
-    async with client.stream("GET", "/events", params=params) as response:
+    async with client.stream("GET", "/events", params=_pairs(params)) as response:
         assert response.status_code == 200
         async for line in response.aiter_lines():
             event: dict[str, Any] = json.loads(line)
@@ -400,13 +400,18 @@ def runc_state(state_dir: Path, container_id: str) -> dict[str, Any]:
     return state
 
 
+def _pairs(params: dict[str, str] | list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """``params`` as httpx takes them typed: a tuple of pairs (a list's type is invariant)."""
+    return tuple(params.items() if isinstance(params, dict) else params)
+
+
 async def collect_events(
     client: httpx.AsyncClient, params: dict[str, str] | list[tuple[str, str]], count: int
 ) -> list[dict[str, Any]]:
     """The first ``count`` events of ``GET /events`` with ``params`` (replayed, then live;
     pairs for a parameter given several times)."""
     events: list[dict[str, Any]] = []
-    async with client.stream("GET", "/events", params=params) as response:
+    async with client.stream("GET", "/events", params=_pairs(params)) as response:
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"] == "application/x-ndjson"
         async for line in response.aiter_lines():
@@ -543,6 +548,9 @@ class HeldCriu:
     (its parent is CRIU). At a dump's ``network-lock`` the container's tasks are seized
     already; at a restore's ``post-restore`` they are restored, not yet resumed."""
 
+    #: CRIU's pid, once it is held (:meth:`held`).
+    criu: int
+
     def __init__(self, directory: Path, action: str) -> None:
         self.config = directory / "criu.conf"
         self.said = directory / f"{action}-said"
@@ -555,6 +563,7 @@ class HeldCriu:
         )
         script.chmod(0o755)
         self.config.write_text(f"action-script {script}\n")
+        self._pidfds: list[int] = []
 
     def annotate(self, config: dict[str, Any]) -> None:
         config.setdefault("annotations", {})["org.criu.config"] = str(self.config)
@@ -576,7 +585,7 @@ class HeldCriu:
                 await trio.lowlevel.wait_readable(pidfd)
 
     def __enter__(self) -> HeldCriu:
-        self._pidfds: list[int] = []
+        self._pidfds = []
         return self
 
     def kill(self) -> None:
