@@ -101,8 +101,8 @@ class _OpenFiles:
     offsets of its own): with an fd of each reader's own, a hundred followers that did not
     read for the 30 s after which one lets go (:data:`STALLED_AFTER`) held a hundred fds per
     rotation, and a loud container rotates its log several times a second: 10,500 of the
-    server's 20,000 fds in 30 s for 50 followers here. Shared, they hold one per file (the
-    logger, which writes every container's log, rotates at most a few a second in all). A
+    server's 20,000 fds in 30 s for 50 followers here. Shared, they hold one per file, however
+    many follow: at most the files rotated away in those 30 s, not that times the followers. A
     file stays open while a reader holds it, so its inode is never another file's meanwhile.
     """
 
