@@ -7,6 +7,7 @@ what the API returns and what :mod:`records` keeps on disk.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import attrs
 
@@ -252,14 +253,10 @@ class ContainerState:
     )
 
 
-@attrs.frozen
-class MemoryResources:
-    limit: int | None = attrs.field(
-        default=None,
-        validator=MEMORY_LIMIT,
-        metadata=doc("The memory limit in bytes (the kernel counts whole pages); -1: none."),
-    )
-    swap: int | None = attrs.field(
+def memory_swap_field() -> Any:
+    """A memory limit's ``swap``: the daemon's (:class:`MemoryResources`) and a client's
+    request's (its schema's ``MemoryRequest``) alike."""
+    return attrs.field(
         default=None,
         validator=MEMORY_SWAP,
         metadata=doc(
@@ -267,6 +264,16 @@ class MemoryResources:
             " a memory limit of -1 lifts it too. Left out: the bundle's, in force."
         ),
     )
+
+
+@attrs.frozen
+class MemoryResources:
+    limit: int | None = attrs.field(
+        default=None,
+        validator=MEMORY_LIMIT,
+        metadata=doc("The memory limit in bytes (the kernel counts whole pages); -1: none."),
+    )
+    swap: int | None = memory_swap_field()
 
 
 @attrs.frozen

@@ -29,6 +29,7 @@ from ..model import (
     StartProcess,
     Status,
     WaitCondition,
+    memory_swap_field,
 )
 from ..runtime import CriuOptions
 from ..signals import LISTED_NAMES, MAX_SIGNAL, SIGNAL_PATTERN
@@ -39,7 +40,6 @@ from ..validation import (
     CONTAINER_ID,
     DEADLINE,
     LABELS,
-    MEMORY_SWAP,
     MIGRATION_ID,
     NOT_NEGATIVE,
     PID,
@@ -114,14 +114,7 @@ class MemoryRequest:
             " (docker's minimum); -1: none."
         ),
     )
-    swap: int | None = attrs.field(
-        default=None,
-        validator=MEMORY_SWAP,
-        metadata=doc(
-            "-1 only: the bundle's swap limit (cgroup v1: memory and swap together) lifted, as"
-            " a memory limit of -1 lifts it too. Left out: the bundle's, in force."
-        ),
-    )
+    swap: int | None = memory_swap_field()
 
 
 @attrs.frozen

@@ -23,7 +23,7 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO
 
 from .. import __version__
@@ -308,11 +308,17 @@ _checkpoint_name = _id_rule("checkpoint name")
 def _id_problem(ids: Sequence[str]) -> str | None:
     """The usage error for the first of ``ids`` that is no container id (for the words that
     argparse cannot check alone: start's and wait's), as ``argument ID: ...``."""
-    for container_id in ids:
+    return _first_id_problem(("ID", container_id) for container_id in ids)
+
+
+def _first_id_problem(named: Iterable[tuple[str, str]]) -> str | None:
+    """The usage error for the first ``(METAVAR, text)`` whose text is no container id, in
+    argparse's words: ``argument METAVAR: ...``."""
+    for metavar, text in named:
         try:
-            _container_id(container_id)
+            _container_id(text)
         except argparse.ArgumentTypeError as exc:
-            return f"argument ID: {exc}"
+            return f"argument {metavar}: {exc}"
     return None
 
 
@@ -1196,14 +1202,8 @@ def _cp_containers(args: argparse.Namespace) -> str | None:
     """The usage error for an ``ID:PATH`` whose ID is none (``cp a/b:/ -``)."""
     from .copying import side  # cp's own module (tarfile): imported by cp only
 
-    for metavar, text in (("SRC", args.source), ("DEST", args.destination)):
-        container = side(text).container
-        if container is not None:
-            try:
-                _container_id(container)
-            except argparse.ArgumentTypeError as exc:
-                return f"argument {metavar}: {exc}"
-    return None
+    named = (("SRC", side(args.source).container), ("DEST", side(args.destination).container))
+    return _first_id_problem((metavar, text) for metavar, text in named if text is not None)
 
 
 def _define_export(parser: Parser) -> None:
