@@ -62,11 +62,12 @@ def mounts_beneath(directory: str) -> list[str]:
     prefix = directory.rstrip("/") + "/"
     with open("/proc/self/mountinfo", "rb") as mountinfo:
         # The fifth field is the mount point, relative to this process's root.
-        points = {_unescaped(line.split(b" ", 5)[4]) for line in mountinfo}
+        points = {unescaped(line.split(b" ", 5)[4]) for line in mountinfo}
     return sorted((point for point in points if point.startswith(prefix)), key=len, reverse=True)
 
 
-def _unescaped(field: bytes) -> str:
+def unescaped(field: bytes) -> str:
+    """A path field of a ``mountinfo`` (``\\040`` for a space, ...) as the path it names."""
     return os.fsdecode(_ESCAPE.sub(lambda found: bytes([int(found[1], 8)]), field))
 
 

@@ -1247,9 +1247,15 @@ class Supervisor:
         ids = idmap.from_config(read_config(container.bundle)[1], f"{container.bundle}/config.json")
         return rootfs_root(container.bundle / rootfs, ids)
 
-    async def copy_out(self, container_id: str, path: str) -> CopyOut:
-        """``path`` of the container found (404, 400), for its stat and its tar stream."""
-        return await plan_copy_out(partial(self.container_root, container_id), path, container_id)
+    async def copy_out(
+        self, container_id: str, path: str, *, exclude_mounts: bool = False
+    ) -> CopyOut:
+        """``path`` of the container found (404, 400), for its stat and its tar stream (its
+        mounts left out with ``exclude_mounts``)."""
+        return await plan_copy_out(
+            partial(self.container_root, container_id), path, container_id,
+            exclude_mounts=exclude_mounts,
+        )  # fmt: skip
 
     async def copy_in(
         self, container_id: str, path: str, chunks: AsyncIterator[bytes], *, copy_owner: bool

@@ -192,6 +192,17 @@ def test_pseudo_filesystems_are_found_in_mountinfo() -> None:
         b"garbage\n"
     )
     assert pseudo_devices(mountinfo) == {os.makedev(0, 22), os.makedev(0, 23), os.makedev(0, 30)}
+    # Every mount point below the root, the rootfs (/) none of them.
+    assert paths.mount_points(mountinfo) == {"/proc", "/sys", "/tmp", "/sys/fs/cgroup"}
+
+
+def test_mount_points_are_read_as_the_kernel_escapes_them() -> None:
+    mountinfo = (
+        b"1 0 253:1 /bundle/rootfs / rw - ext4 /dev/vda1 rw\n"
+        b"2 1 253:1 /host/a\\040dir /with\\040space rw - ext4 /dev/vda1 rw\n"
+        b"3 1 253:1 /x /back\\134slash rw - ext4 /dev/vda1 rw\n"
+    )
+    assert paths.mount_points(mountinfo) == {"/with space", "/back\\slash"}
 
 
 # --- through the daemon -------------------------------------------------------------------------
@@ -724,7 +735,9 @@ async def test_export_writes_the_container_s_filesystem_as_docker_export_does(
         await wait_output(client, "exported", "ready")
         written = await ok(ctr, "export", "-o", str(archive), "exported")
         code, streamed, err = await _export_to_stdout(daemon.url, "exported")
-        copied = await client.get("/containers/exported/archive", params={"path": "/"})
+        copied = await client.get(
+            "/containers/exported/archive", params={"path": "/", "excludeMounts": "true"}
+        )
     assert (written.out, code, err) == ("", 0, "")
     assert streamed == archive.read_bytes()
     assert stat.S_IMODE(archive.stat().st_mode) == 0o600
@@ -737,7 +750,7 @@ async def test_export_writes_the_container_s_filesystem_as_docker_export_does(
     assert members["dev"].isdir() and members["proc"].isdir()
     hard = [(m.name, m.linkname) for m in members.values() if m.islnk()]
     assert hard in ([("data/hard", "data/leaf")], [("data/leaf", "data/hard")]), hard
-    # Otherwise what cp ID:/ - writes, member for member, in its order.
+    # Otherwise what the route sends of / without its mounts, member for member, in order.
     assert copied.status_code == 200, copied.text
     route = [name.removeprefix("./") for name in _members(copied.content) if name != "."]
     assert list(members) == route
@@ -801,6 +814,100 @@ async def test_export_refuses_a_terminal_and_leaves_no_file_when_it_fails(
     )
     assert os.listdir(out) == ["kept.tar"]
     assert invalid.code == 2 and "invalid container id 'a/b'" in invalid.err, invalid
+
+
+def _mounts_of_its_own(host: Path, bound_file: Path) -> Callable[[dict[str, Any]], None]:
+    """A bind mount of the host directory ``host`` at /host-data, of the host file
+    ``bound_file`` at /etc/bound, and a tmpfs at /scratch: mounts, as docker's volumes are."""
+
+    def edit(config: dict[str, Any]) -> None:
+        config["mounts"] += [
+            {"destination": "/host-data", "type": "bind", "source": str(host),
+             "options": ["rbind", "ro"]},
+            {"destination": "/etc/bound", "type": "bind", "source": str(bound_file),
+             "options": ["bind", "ro"]},
+            {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+        ]  # fmt: skip
+
+    return edit
+
+
+async def test_export_leaves_out_what_is_mounted_in_the_container_as_docker_export_does(
+    ctr: Ctr,  # noqa: F811 - the fixture imported above
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+) -> None:
+    """``export`` writes the container's own filesystem (``excludeMounts=true``): a host
+    directory bind-mounted into it, a host file bind-mounted, its tmpfs, /dev's tmpfs and
+    nodes, /proc and /sys are their mount points alone (an empty directory, an empty file for
+    the file), found in its init's mountinfo; the rootfs' own files and what the container
+    wrote into it are there. ``cp ID:/ -`` still reads through the mounts, as docker cp."""
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "marker").write_text("the host's\n")
+    bound_file = tmp_path / "bound"
+    bound_file.write_text("a host file\n")
+    bundle = make_bundle(
+        ["sh", "-c", "echo in-tmpfs > /scratch/note; echo written > /made-here; echo ready;"
+         " exec sleep 100000"],
+        edit=_mounts_of_its_own(host, bound_file),
+    )  # fmt: skip
+    (bundle / "rootfs" / "data").mkdir()
+    (bundle / "rootfs" / "data" / "own").write_text("the rootfs'\n")
+    await start_container(client, "mounted", bundle)
+    with trio.fail_after(60):
+        await wait_output(client, "mounted", "ready")
+        code, exported, err = await _export_to_stdout(daemon.url, "mounted")
+        copied = await trio.to_thread.run_sync(_cli_stdout, daemon.url, "cp", "mounted:/", "-")
+        mount_point = await client.get(
+            "/containers/mounted/archive", params={"path": "/host-data", "excludeMounts": "true"}
+        )
+        etc = await client.get(
+            "/containers/mounted/archive", params={"path": "/etc", "excludeMounts": "true"}
+        )
+        wrong = await client.get(
+            "/containers/mounted/archive", params={"path": "/", "excludeMounts": "maybe"}
+        )
+    assert (code, err) == (0, "")
+
+    members = _members(exported)
+    for point in ("host-data", "scratch", "dev", "proc", "sys"):
+        assert members[point].isdir(), point
+        assert not [name for name in members if name.startswith(f"{point}/")], point
+    assert members["etc/bound"].isfile() and members["etc/bound"].size == 0
+    assert _content(exported, "etc/bound") == b""
+    assert _content(exported, "data/own") == b"the rootfs'\n"
+    assert _content(exported, "made-here") == b"written\n"
+    assert members["bin/busybox"].isreg()
+
+    # cp ID:/ - is docker cp's: through the mounts.
+    through = _members(copied)
+    assert _content(copied, "./host-data/marker") == b"the host's\n"
+    assert _content(copied, "./scratch/note") == b"in-tmpfs\n"
+    assert _content(copied, "./etc/bound") == b"a host file\n"
+    assert through["./dev/null"].ischr()
+    assert _content(copied, "./made-here") == b"written\n"
+
+    # The route's own: a mount point asked for is its entry alone; below another path too.
+    assert mount_point.status_code == 200, mount_point.text
+    assert list(_members(mount_point.content)) == ["host-data"]
+    assert etc.status_code == 200, etc.text
+    assert _members(etc.content)["etc/bound"].size == 0
+    assert "etc/passwd" in _members(etc.content)
+    assert wrong.status_code == 400, wrong.text
+    assert "excludeMounts" in wrong.json()["error"]
+
+
+def _cli_stdout(url: str, *argv: str) -> bytes:
+    """What ``ctr-trio ARGV`` writes to a pipe-like stdout (it must succeed)."""
+    written = io.BytesIO()
+    stdout, stderr = io.TextIOWrapper(written), io.StringIO()
+    code = cli.run(["--address", url, *argv], stdout, stderr)
+    stdout.flush()
+    assert (code, stderr.getvalue()) == (0, ""), stderr.getvalue()
+    return written.getvalue()
 
 
 # --- found in review ----------------------------------------------------------------------------

@@ -49,9 +49,9 @@ from .schemas import (
     CheckpointQuery,
     CheckpointRequest,
     CheckpointsQuery,
-    ContainerFileQuery,
     ContainerPath,
     CopyInQuery,
+    CopyOutQuery,
     DeleteQuery,
     EventsQuery,
     ExecRequest,
@@ -330,7 +330,7 @@ _PATH_STAT = (
     operation_id="copyFromContainer",
     summary="A file or directory of the container as a tar stream (docker cp)",
     tags=CONTAINERS,
-    params=ContainerFileQuery,
+    params=CopyOutQuery,
     answers=(
         Answer(
             200,
@@ -344,13 +344,14 @@ _PATH_STAT = (
     errors=(NotFound, Conflict),
     head=True,
 )
-async def copy_from_container(query: ContainerFileQuery) -> Response:
+async def copy_from_container(query: CopyOutQuery) -> Response:
     """As the container sees the path: through its init's root while it runs or is paused
-    (its mounts show), its bundle's rootfs once stopped; links followed inside that root
-    only. A link itself goes as a link; owners as the container names them (through its user
-    namespace, if it has one: 65534 for a host id it does not map). HEAD answers the stat
-    header alone. 404 for a path that is not there."""
-    found = await supervisor().copy_out(query.id, query.path)
+    (its mounts show, unless excludeMounts: docker export's, its mount points empty), its
+    bundle's rootfs once stopped; links followed inside that root only. A link itself goes
+    as a link; owners as the container names them (through its user namespace, if it has
+    one: 65534 for a host id it does not map). HEAD answers the stat header alone. 404 for a
+    path that is not there."""
+    found = await supervisor().copy_out(query.id, query.path, exclude_mounts=query.exclude_mounts)
     if request.method == "HEAD":
         response = Response(b"", status=200, content_type=found.media_type)
     else:

@@ -553,6 +553,19 @@ class ContainerFileQuery(ContainerPath):
 
 
 @attrs.frozen(kw_only=True, slots=False)
+class CopyOutQuery(ContainerFileQuery):
+    exclude_mounts: bool = attrs.field(
+        default=False,
+        metadata=doc(
+            "Leave out what is mounted in the running container (docker export's: its"
+            " volumes, bind mounts, tmpfs, /dev, /proc, /sys): each mount point below its"
+            " / (from its init's mountinfo) goes as an empty directory (an empty file for a"
+            " file mounted there), nothing under it. A stopped container's rootfs has none."
+        ),
+    )
+
+
+@attrs.frozen(kw_only=True, slots=False)
 class CopyInQuery(ContainerFileQuery):
     copy_owner: bool = attrs.field(
         default=False,

@@ -382,6 +382,9 @@ class Member:
     at: tuple[int, str] | None = None
     #: What the walk saw there (its lstat): what is opened must still be of its kind.
     info: os.stat_result | None = None
+    #: Its header alone, as an empty directory or an empty file: a container's mount point,
+    #: for an export that leaves out what is mounted there (docker export's).
+    empty: bool = False
 
 
 # A rootfs may belong to a running container, which can swap a directory for a symlink to the
@@ -438,7 +441,12 @@ def _pinned_member(
     tar.mtime = int(info.st_mtime)
     opened: BinaryIO | None = None
     key = (info.st_dev, info.st_ino)
-    if stat.S_ISREG(info.st_mode) and key in links:
+    if member.empty:
+        # A mount point: what the container's rootfs has there is hidden by the mount, and
+        # is what its runtime made for it (an empty directory, or an empty file for a file
+        # bind-mounted there); the header says so, with what the mount shows of it.
+        tar.type = tarfile.DIRTYPE if stat.S_ISDIR(info.st_mode) else tarfile.REGTYPE
+    elif stat.S_ISREG(info.st_mode) and key in links:
         tar.type, tar.linkname = tarfile.LNKTYPE, links[key]
     elif stat.S_ISREG(info.st_mode):
         opened = os.fdopen(beneath.reopen(pinned, os.O_RDONLY), "rb", buffering=0)
@@ -470,13 +478,18 @@ MAX_WALK_NAME = 4096
 
 
 def walk(
-    directory: int, relative: str, skip: frozenset[int] = frozenset()
+    directory: int,
+    relative: str,
+    skip: frozenset[int] = frozenset(),
+    keep_out: frozenset[str] = frozenset(),
 ) -> Iterator[tuple[str, os.stat_result, tuple[int, str]]]:
     """Every entry under the open ``directory``, each directory before what it holds, names
     sorted: its path, its lstat, and where it is (valid until the walk goes on). A directory
     is entered as :func:`enter` enters it: not one on a device of ``skip`` (a container's
-    /proc: yielded, not entered), nor one whose path is :data:`MAX_WALK_NAME` bytes or longer."""
-    for path, entry, current in _tree(directory, relative, skip):
+    /proc: yielded, not entered), nor one whose path is :data:`MAX_WALK_NAME` bytes or longer,
+    nor one whose path is in ``keep_out`` (a container's mount points, for an export that
+    leaves its mounts out: yielded, not entered)."""
+    for path, entry, current in _tree(directory, relative, skip, keep_out):
         try:
             info = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
@@ -485,12 +498,15 @@ def walk(
 
 
 def _tree(
-    directory: int, relative: str, skip: frozenset[int] = frozenset()
+    directory: int,
+    relative: str,
+    skip: frozenset[int] = frozenset(),
+    keep_out: frozenset[str] = frozenset(),
 ) -> Iterator[tuple[str, os.DirEntry[str], int]]:
     """Every entry under the open ``directory``, each directory before what it holds, names
     sorted: its path, its entry (its type from the listing, its lstat once asked for), and
     the fd of its directory (valid until the walk goes on). Each directory is entered after
-    it is yielded, if :func:`enter` enters it.
+    it is yielded, if :func:`enter` enters it and its path is not in ``keep_out``.
 
     A stack of the directories it is in, not a call a level: a tree deeper than Python's
     recursion limit (a container's ``mkdir -p`` can make one) is walked whole."""
@@ -508,6 +524,8 @@ def _tree(
                 continue
             path = f"{prefix}/{entry.name}" if prefix else entry.name
             yield path, entry, current
+            if path in keep_out:
+                continue
             try:
                 if not entry.is_dir(follow_symlinks=False):
                     continue

@@ -47,12 +47,13 @@ import os
 import posixpath
 import stat
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import attrs
 import trio
 
-from .. import beneath, procfs, timestamps
+from .. import beneath, mounts, procfs, timestamps
 from ..bundle import DAEMON_ERRNOS
 from ..client import pathstat
 from ..errors import Conflict, DaemonError, InvalidRequest, NotFound, quoted
@@ -130,15 +131,21 @@ class PathStat:
 
 class Root:
     """An fd on a container's ``/`` (closed with the context), the devices of the
-    filesystems a copy out does not enter, and its user namespace's mapping of owners (None
-    in the host's: owners go as they are)."""
+    filesystems a copy out does not enter, its user namespace's mapping of owners (None
+    in the host's: owners go as they are), and its mount points below ``/`` (absolute in
+    it; none for a stopped container's rootfs)."""
 
     def __init__(
-        self, fd: int, pseudo: frozenset[int] = frozenset(), ids: IdMapping | None = None
+        self,
+        fd: int,
+        pseudo: frozenset[int] = frozenset(),
+        ids: IdMapping | None = None,
+        mount_points: frozenset[str] = frozenset(),
     ) -> None:
         self.fd = fd
         self.pseudo = pseudo
         self.ids = ids
+        self.mount_points = mount_points
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -174,7 +181,8 @@ def process_root(pid: int, start_time: int | None, container_id: str) -> Root:
             raise _stopped(container_id) from None
         try:
             with open(os.open("mountinfo", os.O_RDONLY | os.O_CLOEXEC, dir_fd=process), "rb") as f:
-                pseudo = pseudo_devices(f.read())
+                mountinfo = f.read()
+            pseudo = pseudo_devices(mountinfo)
             # The kernel's mapping, as the host reads it: what the container runs with now.
             ids = idmap.from_process(process)
         except OSError:
@@ -182,7 +190,7 @@ def process_root(pid: int, start_time: int | None, container_id: str) -> Root:
             raise _stopped(container_id) from None
     finally:
         os.close(process)
-    return Root(fd, pseudo, ids)
+    return Root(fd, pseudo, ids, mount_points(mountinfo))
 
 
 def _stopped(container_id: str) -> Conflict:
@@ -214,6 +222,21 @@ def pseudo_devices(mountinfo: bytes) -> frozenset[int]:
     return frozenset(found)
 
 
+def mount_points(mountinfo: bytes) -> frozenset[str]:
+    """The mount points below ``/`` in a ``/proc/PID/mountinfo`` (its fifth field: absolute,
+    relative to that process's root, with no link on the way; what is mounted outside that
+    root is not listed). ``/`` itself, the rootfs as a mount, is none of them: it is the root."""
+    found = set()
+    for line in mountinfo.splitlines():
+        fields = line.split(b" ", 5)
+        if len(fields) < 5 or not fields[4].startswith(b"/"):
+            continue
+        point = mounts.unescaped(fields[4])
+        if point != "/":
+            found.add(point)
+    return frozenset(found)
+
+
 def _missing(container_id: str, path: str) -> NotFound:
     return NotFound(f"no such file or directory in container {container_id!r}: {quoted(path)}")
 
@@ -231,10 +254,12 @@ def _refused(container_id: str, path: str, exc: OSError) -> DaemonError:
 
 class Located:
     """A path found in a container: an fd on its directory (close it), its name there, and
-    what it is."""
+    what it is; and, for a copy that leaves the container's mounts out, the mount points at
+    or under it, relative to it ("" for itself)."""
 
     def __init__(self, parent: int, entry: str, name: str, info: os.stat_result,
-                 stat_: PathStat, pseudo: frozenset[int]) -> None:  # fmt: skip
+                 stat_: PathStat, pseudo: frozenset[int],
+                 mounted: frozenset[str] = frozenset()) -> None:  # fmt: skip
         self.parent = parent
         self.entry = entry
         #: The first component of the archive's names.
@@ -242,6 +267,7 @@ class Located:
         self.info = info
         self.stat = stat_
         self._pseudo = pseudo
+        self._mounted = mounted
 
     def close(self) -> None:
         if self.parent >= 0:
@@ -250,17 +276,20 @@ class Located:
 
     def members(self) -> Iterator[Member]:
         """The path, and what it holds if a directory (not on a pseudo filesystem); each as
-        it was when located or walked, or left out (:class:`.export.TarWriter`)."""
-        yield Member(self.name, at=(self.parent, self.entry), info=self.info)
-        if not stat.S_ISDIR(self.info.st_mode):
+        it was when located or walked, or left out (:class:`.export.TarWriter`). A mount
+        point of :attr:`_mounted` goes as its header alone (an empty directory or file), what
+        is mounted there left out."""
+        mounted = self._mounted
+        yield Member(self.name, at=(self.parent, self.entry), info=self.info, empty="" in mounted)
+        if not stat.S_ISDIR(self.info.st_mode) or "" in mounted:
             return
         # Gone, a link now, or another directory: not entered (its header went as it is).
         inner = enter(self.parent, self.entry, self.info, self.name, self._pseudo)
         if inner is None:
             return
         try:
-            for relative, info, at in walk(inner, "", self._pseudo):
-                yield Member(f"{self.name}/{relative}", at=at, info=info)
+            for relative, info, at in walk(inner, "", self._pseudo, mounted):
+                yield Member(f"{self.name}/{relative}", at=at, info=info, empty=relative in mounted)
         finally:
             os.close(inner)
 
@@ -271,17 +300,29 @@ class CopyOut:
     the path again as it begins, as docker's stat and archive are two looks too."""
 
     def __init__(
-        self, open_root: Callable[[], Root], path: str, container_id: str, stat_: PathStat
+        self,
+        open_root: Callable[[], Root],
+        path: str,
+        container_id: str,
+        stat_: PathStat,
+        *,
+        exclude_mounts: bool = False,
     ) -> None:
         self._open_root = open_root
         self._path = path
         self._container_id = container_id
+        self._exclude_mounts = exclude_mounts
         self.stat = stat_
         self.media_type = MEDIA_TYPE
 
     async def chunks(self) -> AsyncIterator[bytes]:
         with self._open_root() as root:
-            located = await trio.to_thread.run_sync(locate, root, self._path, self._container_id)
+            located = await trio.to_thread.run_sync(
+                partial(
+                    locate, root, self._path, self._container_id,
+                    exclude_mounts=self._exclude_mounts,
+                )
+            )  # fmt: skip
         # Owners as the container names them (its user namespace's view of the host's ids).
         owners = None if root.ids is None else root.ids.to_container
         try:
@@ -291,18 +332,22 @@ class CopyOut:
             located.close()
 
 
-async def plan_copy_out(open_root: Callable[[], Root], path: str, container_id: str) -> CopyOut:
+async def plan_copy_out(
+    open_root: Callable[[], Root], path: str, container_id: str, *, exclude_mounts: bool = False
+) -> CopyOut:
     """``path`` in the container whose root ``open_root`` opens: its stat (404 if it is not
-    there, 400 if it cannot be reached), and its archive to come."""
+    there, 400 if it cannot be reached), and its archive to come; with ``exclude_mounts``,
+    its mount points as empty entries and nothing of what is mounted there (docker export's)."""
     with open_root() as root:
         located = await trio.to_thread.run_sync(locate, root, path, container_id)
     located.close()
-    return CopyOut(open_root, path, container_id, located.stat)
+    return CopyOut(open_root, path, container_id, located.stat, exclude_mounts=exclude_mounts)
 
 
-def locate(root: Root, path: str, container_id: str) -> Located:
-    """Find ``path`` in the container (404 if it is not there, 400 if it cannot be reached).
-    In a worker thread: the lookup may wait on a slow mount."""
+def locate(root: Root, path: str, container_id: str, *, exclude_mounts: bool = False) -> Located:
+    """Find ``path`` in the container (404 if it is not there, 400 if it cannot be reached);
+    with ``exclude_mounts``, the root's mount points at or under it too. In a worker thread:
+    the lookup may wait on a slow mount."""
     parts = [part for part in path.split("/") if part]
     last = parts[-1] if parts else "."
     whole = last in (".", "..")
@@ -353,10 +398,32 @@ def locate(root: Root, path: str, container_id: str) -> Located:
             mtime=timestamps.format_ns(info.st_mtime_ns),
             link_target=link,
         )
-        return Located(parent, entry, name, info, described, root.pseudo)
+        mounted = frozenset[str]()
+        if exclude_mounts and root.mount_points:
+            # Where it is in the container, links on the way followed in the root: the mount
+            # points are named so (the walk below it follows none).
+            try:
+                if entry == ".":
+                    where = beneath.resolve_in_root(root.fd, path, root.pseudo)
+                else:
+                    directory = beneath.resolve_in_root(root.fd, parent_path, root.pseudo)
+                    where = posixpath.join(directory, entry)
+            except OSError as exc:
+                raise _refused(container_id, path, exc) from None
+            mounted = _mounted_under(root.mount_points, where)
+        return Located(parent, entry, name, info, described, root.pseudo, mounted)
     except BaseException:
         os.close(parent)
         raise
+
+
+def _mounted_under(points: frozenset[str], where: str) -> frozenset[str]:
+    """The mount ``points`` at ``where`` or under it, relative to it ("" for ``where``)."""
+    prefix = where.rstrip("/") + "/"
+    found = {point[len(prefix) :] for point in points if point.startswith(prefix)}
+    if where in points:
+        found.add("")
+    return frozenset(found)
 
 
 # --- in -----------------------------------------------------------------------------------------

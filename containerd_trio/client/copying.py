@@ -13,8 +13,8 @@ component of each name is replaced where the copy gets a new name. Out, the stre
 unpacked as it comes, never whole in memory or on disk; in, it is written as it is sent.
 
 ``ctr-trio export ID [-o FILE]`` (:func:`export`) is ``docker export``: the container's ``/``
-through the same route, as a tar archive on stdout or in FILE. Imported only by ``cp`` and
-``export`` (tarfile, for two commands).
+through the same route, what is mounted in it left out, as a tar archive on stdout or in
+FILE. Imported only by ``cp`` and ``export`` (tarfile, for two commands).
 """
 
 from __future__ import annotations
@@ -342,10 +342,11 @@ TERMINAL_REFUSED = "cowardly refusing to save to a terminal. Use the -o flag or 
 
 def export(client: Client, args: argparse.Namespace, out: Output) -> int:
     """``export ID [-o FILE]``: the container's filesystem as a tar archive, as ``docker
-    export`` writes it: its ``/`` as the container sees it (``GET /containers/{id}/archive``
-    of ``/``, what ``cp ID:/ -`` writes), on stdout, which must not be a terminal, or in
-    FILE. docker's names have no ``./`` before them (``bin/busybox``) and no entry for the
-    root: the daemon's ``./bin/busybox`` are written so (:func:`_exported`)."""
+    export`` writes it: its ``/`` without what is mounted in it (``GET
+    /containers/{id}/archive`` of ``/`` with ``excludeMounts``; ``cp ID:/ -`` reads through
+    the mounts), on stdout, which must not be a terminal, or in FILE. docker's names have
+    no ``./`` before them (``bin/busybox``) and no entry for the root: the daemon's
+    ``./bin/busybox`` are written so (:func:`_exported`)."""
     if args.output is None:
         if out.stdout.isatty():
             out.error(TERMINAL_REFUSED)
@@ -386,8 +387,9 @@ def _export_to_file(client: Client, container: str, path: str) -> None:
 
 def _export(client: Client, container: str, target: IO[bytes]) -> None:
     """The container's ``/`` written to ``target`` as it comes (tarfile's stream modes: nothing
-    held whole), each member as the daemon sent it but for its name."""
-    with client.copy_from(container, "/") as (_, body):
+    held whole), each member as the daemon sent it but for its name. Its mounts are left out
+    (docker export's: its own filesystem, each mount point an empty directory)."""
+    with client.copy_from(container, "/", exclude_mounts=True) as (_, body):
         try:
             # Left by an error (the stream cut, the daemon gone), the writer adds no end of
             # archive: what reads stdout sees a broken archive, never a whole-looking one.

@@ -465,12 +465,15 @@ class Client:
         return (answer.headers or {}).get(STAT_HEADER.lower(), "")
 
     @contextlib.contextmanager
-    def copy_from(self, container_id: str, path: str) -> Iterator[tuple[str, Iterator[bytes]]]:
+    def copy_from(
+        self, container_id: str, path: str, *, exclude_mounts: bool = False
+    ) -> Iterator[tuple[str, Iterator[bytes]]]:
         """``path`` of the container as a tar stream: its stat header, and the stream's bytes
-        as they come."""
+        as they come; with ``exclude_mounts``, its mount points empty (docker export's)."""
         from .pathstat import STAT_HEADER
 
-        with self._transport.download(routes.copy_from(container_id, path)) as (headers, body):
+        request = routes.copy_from(container_id, path, exclude_mounts=exclude_mounts)
+        with self._transport.download(request) as (headers, body):
             yield headers.get(STAT_HEADER.lower(), ""), body
 
     def copy_to(

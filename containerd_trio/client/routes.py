@@ -359,9 +359,11 @@ def path_stat(container_id: str, path: str) -> Request:
     return make_request("HEAD", container_path(container_id, "archive"), params={"path": path})
 
 
-def copy_from(container_id: str, path: str) -> Request:
-    """A path of the container as a tar stream."""
-    return make_request("GET", container_path(container_id, "archive"), params={"path": path})
+def copy_from(container_id: str, path: str, *, exclude_mounts: bool = False) -> Request:
+    """A path of the container as a tar stream (without what is mounted in it: docker
+    export's)."""
+    params = {"path": path, **({"excludeMounts": "true"} if exclude_mounts else {})}
+    return make_request("GET", container_path(container_id, "archive"), params=params)
 
 
 def copy_to(container_id: str, path: str, *, copy_owner: bool = False) -> Request:
