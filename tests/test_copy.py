@@ -670,6 +670,50 @@ async def test_ctr_trio_cp_both_ways(
     assert usage.code == 2
 
 
+async def test_ctr_trio_cp_with_no_such_container_says_so_both_ways(
+    ctr: Ctr,  # noqa: F811 - the fixture imported above
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+) -> None:
+    """``cp`` to or from a container that is not there says what the daemon says of it, exit
+    1 as every not-found of ``cp``: the HEAD that looks at the destination (or at a link for
+    -L) has no body, and its 404 is a missing container as well as a missing path. A missing
+    path of a container that is there is said in the daemon's words too, HEAD or GET."""
+    local = tmp_path / "local"
+    local.write_text("here\n")
+    gone = "ctr-trio: container 'nosuch' not found\n"
+    with trio.fail_after(30):
+        for argv in (
+            [str(local), "nosuch:/"],
+            [str(local), "nosuch:/x"],
+            [str(local), "nosuch:/x/"],
+            ["nosuch:/x", str(tmp_path / "out")],
+            ["-L", "nosuch:/x", str(tmp_path / "out")],
+        ):
+            result = await ctr("cp", *argv)
+            assert (result.code, result.out, result.err) == (1, "", gone), argv
+    assert not (tmp_path / "out").exists()
+
+    bundle = make_bundle(["sh", "-c", f"echo {READY}; exec sleep 100000"])
+    await _running(client, "there", bundle)
+    missing = "ctr-trio: no such file or directory in container 'there': '/nope'\n"
+    with trio.fail_after(30):
+        followed = await ctr("cp", "-L", "there:/nope", str(tmp_path / "out"))
+        got = await ctr("cp", "there:/nope", str(tmp_path / "out"))
+        into = await ctr("cp", str(local), "there:/nope/")
+        made = await ctr("cp", str(local), "there:/tmp/new-name")
+        copied = await _get(client, "there", "/tmp/new-name")
+    assert (followed.code, followed.err) == (1, missing)
+    assert (got.code, got.err) == (1, missing)
+    assert (into.code, into.err) == (
+        1,
+        "ctr-trio: the destination directory '/nope/' does not exist\n",
+    )
+    assert (made.code, made.err) == (0, "")
+    assert _content(copied.content, "new-name") == b"here\n"
+
+
 async def test_ctr_trio_cp_with_a_tar_on_stdin_and_stdout(
     daemon: RunningDaemon, client: httpx.AsyncClient, files_bundle: Path
 ) -> None:

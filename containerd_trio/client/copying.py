@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, cast
 
 from . import pathstat
-from .errors import ApiError, ClientError
+from .errors import ClientError, PathNotFound
 from .output import Output
 
 if TYPE_CHECKING:
@@ -300,12 +300,11 @@ def _to_container(
 
 
 def _stat_or_none(client: Client, container: str, path: str) -> dict[str, Any] | None:
-    """The stat of ``path`` in the container; None if it is not there."""
+    """The stat of ``path`` in the container; None if it is not there (the daemon's ApiError
+    if the container is not)."""
     try:
         return pathstat.decode(client.path_stat(container, path))
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
+    except PathNotFound:
         return None
 
 

@@ -19,6 +19,11 @@ class ApiError(ClientError):
         return self.message
 
 
+class PathNotFound(ApiError):
+    """A path that is not in the container (a HEAD of its archive route: a 404 whose container
+    is there)."""
+
+
 class RunRefused(ApiError):
     """The daemon refused ``run``'s start: docker's run exits 125 then, not 1, so that a script
     tells a container that never ran from a process that exited 1."""

@@ -39,6 +39,7 @@ from .blocking import BlockingTransport
 from .errors import ApiError as ApiError
 from .errors import ClientError as ClientError
 from .errors import DaemonUnreachable as DaemonUnreachable
+from .errors import PathNotFound as PathNotFound
 from .protocol import (
     LONGEST_PAUSE,
     RETRY_FOR,
@@ -454,11 +455,18 @@ class Client:
 
     def path_stat(self, container_id: str, path: str) -> str:
         """The stat of ``path`` in the container, as its header says it (base64 of JSON:
-        ``name``, ``size``, ``mode``, ``mtime``, ``linkTarget``); ApiError 404 if it is not
-        there."""
+        ``name``, ``size``, ``mode``, ``mtime``, ``linkTarget``); PathNotFound if it is not
+        there, the daemon's ApiError (404) if the container is not."""
         from .pathstat import STAT_HEADER  # here: no other command pays for it
 
         answer = self._transport.call(routes.path_stat(container_id, path))
+        if answer.status == 404:
+            # A HEAD's answer has no body: its 404 is a missing path or a missing container.
+            # The container is asked for, so that its 404 is said in the daemon's words.
+            self.container(container_id)
+            raise PathNotFound(
+                404, f"no such file or directory in container {container_id!r}: {path!r}"
+            )
         if not answer.ok:
             # A HEAD's answer has no body: the error is said without the daemon's words.
             raise ApiError(answer.status, f"{container_id}:{path}: {answer.reason or 'error'}")
