@@ -537,6 +537,9 @@ async def test_wrong_paths_are_404_and_400(client: httpx.AsyncClient, files_bund
     cases = [
         ("GET", "cpbad", {"path": "/nope"}, 404, "no such file or directory"),
         ("GET", "cpbad", {"path": "/data/tree/run.sh/"}, 400, "is not a directory"),
+        # A link the daemon cannot read (it names its reader's process, and the daemon is
+        # not in the container's pid namespace): was a 200 with an empty archive.
+        ("GET", "cpbad", {"path": "/proc/self"}, 400, "cannot read the link '/proc/self'"),
         ("GET", "cpbad", {"path": "etc"}, 400, "must be an absolute path"),
         ("GET", "cpbad", {}, 400, "query parameter path is required"),
         ("GET", "cpbad", {"path": "/etc", "x": "1"}, 400, "unknown query parameter 'x'"),
@@ -554,6 +557,8 @@ async def test_wrong_paths_are_404_and_400(client: httpx.AsyncClient, files_bund
         assert words in answer.json()["error"], (params, answer.json())
     head = await client.head("/containers/cpbad/archive", params={"path": "/nope"})
     assert head.status_code == 404
+    head = await client.head("/containers/cpbad/archive", params={"path": "/proc/self"})
+    assert head.status_code == 400
     # A directory where the archive has a file, and the other way: refused, as docker's cp.
     answer = await _put(client, "cpbad", "/data", _tar(_file("tree", b"x")))
     assert answer.status_code == 400 and "cannot overwrite the directory" in answer.text

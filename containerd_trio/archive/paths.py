@@ -378,6 +378,24 @@ def locate(root: Root, path: str, container_id: str, *, exclude_mounts: bool = F
         if path.endswith("/") and not stat.S_ISDIR(info.st_mode):
             # "/etc/hostname/" names a directory, as the kernel reads it (docker: the same)
             raise InvalidRequest(f"{quoted(path)} in container {container_id!r} is not a directory")
+        if stat.S_ISLNK(info.st_mode):
+            # Its target is what the archive holds of it: one the daemon cannot read would be
+            # left out, and the copy a 200 with an empty archive. /proc/self and
+            # /proc/thread-self of the container's procfs are such links: they name the
+            # reader's own process, and the daemon is none of the container's (ENOENT).
+            try:
+                os.readlink(entry, dir_fd=parent)
+            except OSError as exc:
+                why = (
+                    " (a link of the container's procfs that names its reader, which only the"
+                    " container's own processes can read)"
+                    if info.st_dev in root.pseudo
+                    else ""
+                )
+                raise InvalidRequest(
+                    f"cannot read the link {quoted(path)} in container {container_id!r}:"
+                    f" {exc.strerror}{why}"
+                ) from None
         # The archive's names start with the last component, as docker's: "." for "/x/."
         # and for "/" (docker's "/" is no name a tar may hold).
         name = "." if whole or not parts else last
