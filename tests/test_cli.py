@@ -2925,3 +2925,21 @@ async def test_usage_errors_name_the_command(
         assert result.code == cli.EXIT_USAGE, argv
         assert result.err.startswith(f"usage: ctr-trio {argv[0]} "), argv
         assert message in result.err, argv
+
+
+async def test_commands_whose_output_is_a_tar_archive_offer_no_json(tmp_path: Path) -> None:
+    """``export`` and ``cp`` write a tar archive or files, never the daemon's JSON: their
+    ``--help`` listed ``--json`` ("print the daemon's JSON"), and took it, doing nothing with
+    it. Now it is an unknown argument after their name, as in docker's; others keep it."""
+    nowhere = ["--address", f"unix:{tmp_path / 'none.sock'}", "--retry", "0"]
+    for command, arguments in (
+        (["export"], ["web"]),
+        (["containers", "export"], ["web"]),
+        (["cp"], ["web:/etc", "-"]),
+    ):
+        result = await run_cli(*nowhere, *command, *arguments, "--json")
+        assert (result.code, result.out) == (cli.EXIT_USAGE, ""), (command, result)
+        assert "error: unrecognized arguments: --json\n" in result.err, (command, result)
+        shown = await run_cli(*command, "--help")
+        assert "--json" not in shown.out, (command, shown.out)
+    assert cli.build_parser().parse_args(["ps", "--json"]).json

@@ -1266,6 +1266,8 @@ class ContainerCommand(NamedTuple):
     #: names are docker's words and take docker's defaults (ps lists the live containers, kill
     #: sends SIGKILL), where the group keeps the 2015 ctr's (it listed every container).
     top_defaults: tuple[tuple[str, object], ...] = ()
+    #: It takes ``--json`` after its name; not one whose output is no JSON (a tar archive).
+    json_flag: bool = True
 
 
 CONTAINER_COMMANDS = (
@@ -1338,11 +1340,11 @@ CONTAINER_COMMANDS = (
     ),
     ContainerCommand(
         "cp", "copy files between a container and this machine, as docker cp",
-        commands.cp, _define_cp, top=("cp",),
+        commands.cp, _define_cp, top=("cp",), json_flag=False,
     ),
     ContainerCommand(
         "export", "write a container's filesystem as a tar archive, as docker export",
-        commands.export, _define_export, top=("export",),
+        commands.export, _define_export, top=("export",), json_flag=False,
     ),
     ContainerCommand(
         "migrate", "move a running container to another daemon", commands.migrate,
@@ -1600,7 +1602,12 @@ def build_parser(
     for command in CONTAINER_COMMANDS:
         command.define(
             top.command(
-                actions, command.name, command.help, command.handler, aliases=command.aliases
+                actions,
+                command.name,
+                command.help,
+                command.handler,
+                aliases=command.aliases,
+                json_flag=command.json_flag,
             )
         )
     checkpoints = top.command(
@@ -1643,7 +1650,10 @@ def build_parser(
     for command in CONTAINER_COMMANDS:
         if command.top:
             name, *aliases = command.top
-            parser = top.command(groups, name, command.help, command.handler, aliases=aliases)
+            parser = top.command(
+                groups, name, command.help, command.handler, aliases=aliases,
+                json_flag=command.json_flag,
+            )  # fmt: skip
             command.define(parser)
             parser.set_defaults(**dict(command.top_defaults))
     completion = top.command(
