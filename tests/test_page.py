@@ -864,6 +864,12 @@ async def test_the_page_reconnects_and_resumes_the_event_stream(
 # --- the same access rules as the API ---------------------------------------------------------
 
 
+_OLD_SAFARI = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+    " Version/16.3 Safari/605.1.15"
+)
+
+
 async def test_browsers_may_not_send_requests_for_other_sites(
     daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
 ) -> None:
@@ -893,6 +899,11 @@ async def test_browsers_may_not_send_requests_for_other_sites(
             "/containers/csrf",
             {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"},
         ),
+        # The same from a browser too old to send Sec-Fetch-Site on a same-origin GET (Safari
+        # before 16.4): known by its User-Agent. Was a 200: the page read the API. Both a
+        # route of the app and one of the fast path.
+        ("GET", "/state", {"Host": f"evil.example:{port}", "User-Agent": _OLD_SAFARI}),
+        ("GET", "/containers/csrf", {"Host": f"evil.example:{port}", "User-Agent": _OLD_SAFARI}),
     ]
     for method, path, headers in refused:
         response = await client.request(method, path, content=body, headers=headers)
@@ -912,8 +923,11 @@ async def test_browsers_may_not_send_requests_for_other_sites(
             200,
         ),
         ("POST", "/containers/mine", {"Origin": own_origin, "Sec-Fetch-Site": "same-origin"}, 201),
+        # The old browser by the daemon's address.
+        ("GET", "/state", {"User-Agent": _OLD_SAFARI}, 200),
         # Not a browser: curl, ctr-trio, httpx send none of those headers.
         ("GET", "/state", {"Host": "daemon"}, 200),
+        ("GET", "/state", {"Host": "daemon", "User-Agent": "curl/8.14.1"}, 200),
     ]
     for method, path, headers, status in allowed:
         content = body if method == "POST" else None

@@ -11,6 +11,10 @@ from the page's own origin, under a name that cannot be rebound: an IP address, 
 the address the daemon listens on, or any name over TLS (a rebound name would not match the
 certificate). Clients that are not browsers (curl, ``ctr-trio``, httpx) send none of these
 headers and are not affected.
+
+A browser too old to send either on a same-origin request (Safari before 16.4 sends neither on
+a GET) is known by its ``User-Agent``, which every browser's begins with ``Mozilla/``: the rule
+of names holds for it too, so that a rebound page cannot read ``GET /state`` through it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from quart.wrappers import BaseRequestWebsocket
 
 from ..errors import Forbidden
 from ..supervisor import Supervisor
+
+#: How every browser's ``User-Agent`` begins; curl, httpx and ctr-trio say their own names.
+BROWSER_AGENT = "Mozilla/"
 
 
 def _hostname(host: str) -> str:
@@ -39,12 +46,17 @@ def _unreboundable(hostname: str, listen_host: str | None) -> bool:
     return True
 
 
+def is_browser_agent(user_agent: str | None) -> bool:
+    """The ``User-Agent`` is a browser's (one old enough to send no ``Sec-Fetch-Site``)."""
+    return user_agent is not None and user_agent.startswith(BROWSER_AGENT)
+
+
 def check_browser_request(supervisor: Supervisor, request: BaseRequestWebsocket) -> None:
     """Raise :class:`Forbidden` for a browser's request (or WebSocket) on another site's
     behalf."""
     origin = request.headers.get("Origin")
     site = request.headers.get("Sec-Fetch-Site")
-    if origin is None and site is None:
+    if origin is None and site is None and not is_browser_agent(request.headers.get("User-Agent")):
         return  # not a browser
     # A page's WebSocket (ws://, wss://) has the page's own http(s) origin.
     scheme = {"ws": "http", "wss": "https"}.get(request.scheme, request.scheme)

@@ -8,10 +8,11 @@ goes"). So the routes declared ``fast=True`` (:meth:`~.endpoints.Api.route`) are
 when the request is in its plain form, and by the app otherwise.
 
 Plain means: HTTP/1.x, no percent-escape in the path, no header a browser adds (``Origin``,
-``Sec-Fetch-Site``), a body of a declared length within the limit, and no ``Expect`` or
-``Transfer-Encoding``. Everything else (escaped paths, browsers, chunked or oversized bodies,
-``HEAD``, unknown routes) goes to the app, whose checks answer it as before: so the fast path
-never needs a check of its own, and cannot answer differently from the app. The route's
+``Sec-Fetch-Site``) nor a browser's ``User-Agent``, a body of a declared length within the
+limit, and no ``Expect`` or ``Transfer-Encoding``. Everything else (escaped paths, browsers,
+chunked or oversized bodies, ``HEAD``, unknown routes) goes to the app, whose checks answer it
+as before: so the fast path never needs a check of its own, and cannot answer differently from
+the app. The route's
 parameters, body and handler are the same :class:`~.endpoints.Endpoint` the app serves; the
 handler's :class:`~.wire.Reply` is sent as it stands, and its errors become the same answers
 (``wire.daemon_error_reply``, ``wire.unexpected_error_reply``). Like the app, an answer that
@@ -40,11 +41,14 @@ from werkzeug.exceptions import RequestTimeout
 
 from ..errors import DaemonError
 from . import wire
+from .browsers import BROWSER_AGENT
 from .connections import AppQueue, finish_shielded
 from .endpoints import Endpoint
 
 #: Headers whose presence sends a request to the app (browsers, bodies of unknown length).
 _TO_THE_APP = frozenset((b"origin", b"sec-fetch-site", b"expect", b"transfer-encoding"))
+#: A browser's User-Agent sends a request to the app too (:mod:`.browsers`).
+_BROWSER_AGENT = BROWSER_AGENT.encode()
 _NO_QUERY: MultiDict[str, str] = ImmutableMultiDict()
 _HTTP1 = frozenset(("1.0", "1.1"))
 
@@ -141,6 +145,8 @@ class FastRoutes:
         for name, value in scope["headers"]:
             if name in _TO_THE_APP:
                 return None
+            if name == b"user-agent" and value.startswith(_BROWSER_AGENT):
+                return None  # a browser too old to say so otherwise: the app checks it
             if name == b"content-length" and not (
                 value.isdigit() and int(value) <= self.max_body_bytes
             ):
