@@ -12,6 +12,7 @@ import io
 import itertools
 import json
 import os
+import select
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -361,6 +362,15 @@ def _read_or(path: str) -> str:
 def pid_alive(pid: int) -> bool:
     """True if ``pid`` runs and is not a zombie."""
     return procfs.is_alive(pid)
+
+
+def pidfd_ended(pidfd: int) -> bool:
+    """True once the process of ``pidfd`` (opened while it ran) has ended. Unlike
+    :func:`pid_alive`, never fooled by the pid given again: tests that rewind
+    ``ns_last_pid`` (``test_logs.exec_at_pid``'s way) have the kernel hand out a pid freed a
+    moment ago at once, to whatever another worker starts then."""
+    readable, _, _ = select.select([pidfd], [], [], 0)
+    return bool(readable)
 
 
 def runc(state_dir: Path, *args: str, check: bool = True, output: bool = True) -> bytes:

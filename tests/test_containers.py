@@ -29,6 +29,7 @@ from .helpers import (
     next_event,
     now,
     pid_alive,
+    pidfd_ended,
     read_to_eof,
     run_status,
     runc_ids,
@@ -222,10 +223,14 @@ async def test_delete_ends_what_the_init_left_and_reports_each_exit(
     assert answer.status_code == 201, answer.text
     pid = answer.json()["pid"]
     await wait_output(client, "shared", "up")  # the logger holds its pipes
-    response = await client.delete("/containers/shared", params={"timeout": "5"})
-    assert response.status_code == 200, response.text
-    assert response.json()["processes"] == []
-    assert not pid_alive(pid)
+    watched = os.pidfd_open(pid)  # its pid alone may be another's by the end (pidfd_ended)
+    try:
+        response = await client.delete("/containers/shared", params={"timeout": "5"})
+        assert response.status_code == 200, response.text
+        assert response.json()["processes"] == []
+        assert pidfd_ended(watched)
+    finally:
+        os.close(watched)
     assert runc_ids(daemon.config.state_dir) == []
     # start-container, start-process, then the two exits in either order, then the delete
     events = await collect_events(client, {"since": since, "id": "shared"}, 5)
