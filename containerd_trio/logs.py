@@ -139,8 +139,8 @@ OPEN_FILES = _OpenFiles()
 class _File:
     def __init__(self, fd: int, key: tuple[int, int]) -> None:
         self.fd = fd
+        #: (device, inode): which file it is, for the reader and for :data:`OPEN_FILES`.
         self.key = key
-        self.inode = key[1]
         self.offset = 0
 
     def close(self) -> None:
@@ -169,18 +169,18 @@ class _Chain:
 
     def notice(self) -> bool:
         """Open any file of the log that is new to us; True if one was."""
-        held = {f.inode for f in self.files} | {f.inode for f in self._done}
+        held = {f.key for f in self.files} | {f.key for f in self._done}
         found = False
         present = set()
         for fd, info in self._look():  # the older first
-            present.add(info.st_ino)
-            if info.st_ino in held:
+            key = (info.st_dev, info.st_ino)
+            present.add(key)
+            if key in held:
                 os.close(fd)
             else:
-                key = (info.st_dev, info.st_ino)
                 self.files.append(_File(OPEN_FILES.share(fd, key), key))
                 found = True
-        for done in [f for f in self._done if f.inode not in present]:
+        for done in [f for f in self._done if f.key not in present]:
             self._done.remove(done)
             done.close()
         stalled = time.monotonic() - self._last_read > STALLED_AFTER

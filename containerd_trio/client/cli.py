@@ -500,7 +500,7 @@ def _define_id(parser: Parser) -> None:
 
 
 def _define_top(parser: Parser) -> None:
-    parser.add_argument("id", type=_container_id, metavar="ID")
+    _define_id(parser)
     # As docker top's: every word after ID is ps's (top web aux, top web -o pid,args), options
     # that look like ours too; ours go before ID.
     _optional_words(
@@ -695,7 +695,7 @@ def _limits_problem(args: argparse.Namespace) -> str | None:
 
 def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     if attach_default:  # run: a new container, from its bundle
-        parser.add_argument("id", type=_container_id, metavar="ID")
+        _define_id(parser)
         # Required (_start_problem), not by argparse: given after the ID it is still ours, once
         # argparse read it as the command's first word (see _options_after_id).
         parser.add_argument("-b", "--bundle", metavar="DIR", help="the OCI bundle directory")
@@ -848,7 +848,7 @@ def _define_run(parser: Parser) -> None:
 
 
 def _define_exec(parser: Parser) -> None:
-    parser.add_argument("id", type=_container_id, metavar="ID")
+    _define_id(parser)
     parser.add_argument(
         "-d",
         "--detach",
@@ -967,7 +967,7 @@ def _leading_options(parser: argparse.ArgumentParser, words: Sequence[str]) -> i
 
 
 def _define_attach(parser: Parser) -> None:
-    parser.add_argument("id", type=_container_id, metavar="ID")
+    _define_id(parser)
     parser.add_argument(
         "--pid", type=_positive_count, metavar="PID", help="this process instead of the init"
     )
@@ -1163,7 +1163,7 @@ def _define_update(parser: Parser) -> None:
 
 
 def _define_checkpoint(parser: Parser) -> None:
-    parser.add_argument("id", type=_container_id, metavar="ID")
+    _define_id(parser)
     parser.add_argument("name", type=_checkpoint_name, metavar="NAME")
     parser.add_argument("--exit", action="store_true", help="stop the container afterwards")
     parser.add_argument("--tcp", action="store_true", help="keep established TCP connections")
@@ -1207,7 +1207,7 @@ def _cp_containers(args: argparse.Namespace) -> str | None:
 
 
 def _define_export(parser: Parser) -> None:
-    parser.add_argument("id", type=_container_id, metavar="ID")
+    _define_id(parser)
     parser.add_argument(
         "-o",
         "--output",
@@ -1217,7 +1217,7 @@ def _define_export(parser: Parser) -> None:
 
 
 def _define_migrate(parser: Parser) -> None:
-    parser.add_argument("id", type=_container_id, metavar="ID")
+    _define_id(parser)
     parser.add_argument(
         "--to",
         required=True,
@@ -1365,7 +1365,7 @@ def _define_checkpoints(top: Parser, actions: argparse._SubParsersAction[Parser]
         commands.checkpoints_list,
         aliases=("ls",),
     )
-    listing.add_argument("id", type=_container_id, metavar="ID")
+    _define_id(listing)
     _define_checkpoints_bundle(listing)
     _define_checkpoint(
         top.command(
@@ -1375,7 +1375,7 @@ def _define_checkpoints(top: Parser, actions: argparse._SubParsersAction[Parser]
     remove = top.command(
         actions, "delete", "delete a checkpoint", commands.checkpoints_delete, aliases=("rm",)
     )
-    remove.add_argument("id", type=_container_id, metavar="ID")
+    _define_id(remove)
     remove.add_argument("name", type=_checkpoint_name, metavar="NAME")
     _define_checkpoints_bundle(remove)
 
@@ -1436,7 +1436,7 @@ def _define_events(parser: Parser) -> None:
 
 
 def _define_logs(parser: Parser) -> None:
-    parser.add_argument("id", type=_container_id, metavar="ID")
+    _define_id(parser)
     parser.add_argument(
         "-f",
         "--follow",
