@@ -23,7 +23,7 @@ import trio
 
 from containerd_trio import beneath, checkpoints
 from containerd_trio.bundle import BundleConfig, check_config, read_bundle, without_file_contents
-from containerd_trio.container import _stdin_was_pipe
+from containerd_trio.container._container import _stdin_was_pipe
 from containerd_trio.errors import InvalidRequest, NotFound, quoted
 from containerd_trio.model import MemoryResources, Resources
 from containerd_trio.runtime import CriuOptions

@@ -43,19 +43,19 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from . import beneath, cgroups, checkpoints, criu, procfs, restarts, timestamps
-from .beside import beside
-from .bundle import CONFIG_NAME, BundleConfig, exec_base, read_bundle, refused_rootfs
-from .cgroups import CgroupPlace, container_cgroups, remove_cgroups
-from .checkpoints import CheckpointInfo
-from .children import end_process
-from .convert import dump_json, unstructure
-from .criu_progress import CriuProgress
-from .errors import Conflict, DaemonError, NotFound, RuntimeTimeout
-from .events import STOPPING_ERROR, EventBus
-from .keeperlink import CustodyRequest, KeeperLink
-from .metrics import Metrics
-from .model import (
+from .. import beneath, cgroups, checkpoints, criu, procfs, restarts, timestamps
+from ..beside import beside
+from ..bundle import CONFIG_NAME, BundleConfig, exec_base, read_bundle, refused_rootfs
+from ..cgroups import CgroupPlace, container_cgroups, remove_cgroups
+from ..checkpoints import CheckpointInfo
+from ..children import end_process
+from ..convert import dump_json, unstructure
+from ..criu_progress import CriuProgress
+from ..errors import Conflict, DaemonError, NotFound, RuntimeTimeout
+from ..events import STOPPING_ERROR, EventBus
+from ..keeperlink import CustodyRequest, KeeperLink
+from ..metrics import Metrics
+from ..model import (
     ContainerInfo,
     ContainerState,
     ExitInfo,
@@ -68,18 +68,18 @@ from .model import (
     User,
     without_console_size,
 )
-from .mounts import remove_tree
-from .oom import OomCounter, find_memory_cgroup
-from .private_bundle import (
+from ..mounts import remove_tree
+from ..oom import OomCounter, find_memory_cgroup
+from ..private_bundle import (
     bundle_swap,
     check_limits,
     prepare_start,
     process_over,
     user_over,
 )
-from .process import UNKNOWN_EXIT_STATUS, Process, ProcessTable
-from .records import ProcessStart, RecordJournal
-from .resources import (
+from ..process import UNKNOWN_EXIT_STATUS, Process, ProcessTable
+from ..records import ProcessStart, RecordJournal
+from ..resources import (
     before,
     memory_limited,
     overlay,
@@ -87,11 +87,13 @@ from .resources import (
     swap_before,
     to_oci,
 )
-from .restore_net import PRIVATE_BUNDLE_NAME
-from .runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
-from .validation import check_exec_strings
+from ..restore_net import PRIVATE_BUNDLE_NAME
+from ..runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
+from ..validation import check_exec_strings
 
-log = logging.getLogger(__name__)
+# The package's name, as the module's was before it became one: the daemon's log lines say
+# ``logger=container``, and a filter on them still finds these.
+log = logging.getLogger("containerd_trio.container")
 
 T = TypeVar("T")
 
