@@ -9,21 +9,12 @@ concern is a private module of its own:
 
 from __future__ import annotations
 
-from ._container import (
-    Adopt,
-    Changed,
-    Container,
-    ContainerContext,
-    Fresh,
-    Launch,
-    Moving,
-    Removal,
-    Restore,
-    process_info,
-    remove_directory,
-    replaced_directory,
-    sweep_replaced,
-)
+from ._container import Container, Removal
+from ._context import ContainerContext
+from ._directories import remove_directory, replaced_directory, sweep_replaced
+from ._documents import process_info
+from ._launches import Adopt, Changed, Fresh, Launch, Restore
+from ._moving import Moving
 
 __all__ = [
     "Adopt",

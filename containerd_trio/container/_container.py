@@ -29,8 +29,6 @@ the next server finds the record and rolls the start back.
 from __future__ import annotations
 
 import contextlib
-import itertools
-import json
 import logging
 import os
 import signal
@@ -43,18 +41,17 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from .. import beneath, cgroups, checkpoints, criu, procfs, restarts, timestamps
+from .. import cgroups, checkpoints, criu, procfs, restarts, timestamps
 from ..beside import beside
-from ..bundle import CONFIG_NAME, BundleConfig, exec_base, read_bundle, refused_rootfs
+from ..bundle import CONFIG_NAME, exec_base, read_bundle, refused_rootfs
 from ..cgroups import CgroupPlace, container_cgroups, remove_cgroups
 from ..checkpoints import CheckpointInfo
 from ..children import end_process
 from ..convert import dump_json, unstructure
 from ..criu_progress import CriuProgress
 from ..errors import Conflict, DaemonError, NotFound, RuntimeTimeout
-from ..events import STOPPING_ERROR, EventBus
-from ..keeperlink import CustodyRequest, KeeperLink
-from ..metrics import Metrics
+from ..events import STOPPING_ERROR
+from ..keeperlink import CustodyRequest
 from ..model import (
     ContainerInfo,
     ContainerState,
@@ -65,8 +62,6 @@ from ..model import (
     RestartPolicy,
     StartProcess,
     Status,
-    User,
-    without_console_size,
 )
 from ..mounts import remove_tree
 from ..oom import OomCounter, find_memory_cgroup
@@ -75,10 +70,9 @@ from ..private_bundle import (
     check_limits,
     prepare_start,
     process_over,
-    user_over,
 )
-from ..process import UNKNOWN_EXIT_STATUS, Process, ProcessTable
-from ..records import ProcessStart, RecordJournal
+from ..process import UNKNOWN_EXIT_STATUS, Process
+from ..records import ProcessStart
 from ..resources import (
     before,
     memory_limited,
@@ -88,8 +82,15 @@ from ..resources import (
     to_oci,
 )
 from ..restore_net import PRIVATE_BUNDLE_NAME
-from ..runtime import CriuOptions, MemoryCopy, Runc, RuncError, Started, parent_path
+from ..runtime import CriuOptions, RuncError, Started
 from ..validation import check_exec_strings
+from ._context import ContainerContext
+from ._directories import remove_directory, replaced_directory
+from ._documents import _exec_document, process_info
+from ._exits import _EXITS_KEPT, _Ended, _exit_info, _started_after
+from ._launches import Adopt, Changed, Fresh, Launch, Restore
+from ._moving import Moving
+from ._stdin import _close_stdin_pipe, _stdin_was_pipe, _with_stdin
 
 # The package's name, as the module's was before it became one: the daemon's log lines say
 # ``logger=container``, and a filter on them still finds these.
@@ -99,8 +100,6 @@ T = TypeVar("T")
 
 #: How long a stopped container's output may take to reach its log before delete goes on.
 _DRAIN_SECONDS = 2.0
-#: How many exits of its processes a container remembers for waits.
-_EXITS_KEPT = 256
 #: How often a dump looks for its init dying of a signal the daemon did not send, and how long
 #: it lets a dying init be before it ends the dump (:meth:`Container._end_dump_if_init_dies`).
 _DUMP_WATCH_INTERVAL = 0.1
@@ -109,53 +108,6 @@ _DYING_INIT_GRACE = 5.0
 #: for another container's (seconds), and how often it looks.
 _HELD_CGROUP_GRACE = 1.0
 _HELD_CGROUP_LOOK = 0.01
-
-
-@attrs.frozen
-class ContainerContext:
-    """What every container shares with the supervisor."""
-
-    runtime: Runc
-    keeper: KeeperLink
-    processes: ProcessTable
-    events: EventBus
-    metrics: Metrics
-    log_max_bytes: int
-    journal: RecordJournal
-    #: Where runc writes the pid files (one flat directory: no directory per container).
-    pid_dir: Path
-    #: Bound on shielded clean-up work (rollbacks, stops at shutdown).
-    cleanup_timeout: float
-    #: Where runc hands over new terminals (see :mod:`containerd_trio.console`).
-    console_dir: Path
-    #: Deadline of a checkpoint that no request gave one (a migration's dumps).
-    checkpoint_timeout: float
-    #: Told of a container started with autoRemove whose init has exited (marked being
-    #: deleted by then): the supervisor removes it.
-    remove_exited: Callable[[Container], None]
-    #: Told of a container adopted in the delete its last server died in
-    #: (:meth:`Container.delete_left`), with the seconds left of that delete's grace: the
-    #: supervisor finishes it.
-    delete_left: Callable[[Container, float], None]
-    #: Told of a container with a restart policy whose init has exited (it is stopped, and
-    #: saved so): the supervisor starts it again if the policy says so.
-    restart_exited: Callable[[Container], None]
-    #: Where runc puts the containers' cgroups, to refuse a start into one that holds
-    #: another's processes (None: no hierarchy known).
-    cgroup_place: CgroupPlace | None = None
-    #: Numbers for process keys; the server's start time keeps them apart from an earlier
-    #: server's keys that the keeper may still hold.
-    _serial: Iterator[int] = attrs.field(factory=lambda: itertools.count(timestamps.now_ns()))
-
-    def new_key(self, container_id: str, kind: str) -> str:
-        return f"{container_id}/{kind}-{next(self._serial)}"
-
-    def console_socket(self, key: str) -> str:
-        """A path for the console socket of the process ``key`` names: short, and unique as
-        the key's serial number is."""
-        # Made again if need be: a second daemon on the state dir may have removed it.
-        self.console_dir.mkdir(mode=0o700, exist_ok=True)
-        return str(self.console_dir / key.rpartition("-")[2])
 
 
 @attrs.define(eq=False)
@@ -168,78 +120,6 @@ class Removal:
     #: The container a start of its id put in its place, if that is how it went (set before
     #: ``done``; a delete or an autoRemove leaves it None).
     successor: Container | None = None
-
-
-@attrs.frozen
-class Fresh:
-    """Start the bundle's process with ``runc run``; ``stdin``: keep its stdin open."""
-
-    stdin: bool = False
-    #: The bundle's config.json as the request checked it (read again if None).
-    config: BundleConfig | None = None
-
-
-@attrs.frozen
-class Changed(Fresh):
-    """A fresh start with limits of its own laid over the bundle's, or another process than
-    the bundle's, or both (see :mod:`.private_bundle`). A class of its own, not fields of
-    :class:`Fresh`: a frozen class's field costs every start (90 ns) where a changed start is
-    the rare one."""
-
-    resources: Resources | None = attrs.field(default=None, kw_only=True)
-    #: The start's process as it was given (the record keeps it, for a start again) ...
-    process: StartProcess | None = attrs.field(default=None, kw_only=True)
-    #: ... and the bundle's process with it laid over (:func:`.private_bundle.process_over`):
-    #: what runs, read once, by the supervisor's checks before the id was taken.
-    document: dict[str, Any] | None = attrs.field(default=None, kw_only=True)
-
-
-@attrs.frozen
-class Restore:
-    """Start from ``{bundle}/checkpoints/{name}`` with ``runc restore``, within ``deadline``
-    seconds."""
-
-    checkpoint: str
-    deadline: float
-    #: The cgroup to restore into instead of the bundle's (a migration's target: see
-    #: :mod:`containerd_trio.restore_net`).
-    cgroups_path: str | None = None
-    stdin: bool = False
-    #: The bundle's config.json as the request checked it (read again if None).
-    config: BundleConfig | None = None
-    #: What the start of the container that was dumped ran, kept for a start again (the
-    #: restore runs what was checkpointed): the checkpoint's word, else the stopped
-    #: container's it restores over, or the moved one's.
-    process: StartProcess | None = None
-    #: Whether ``process`` is the checkpoint's word (its None then says the bundle's ran).
-    process_kept: bool = False
-
-
-@attrs.frozen
-class Adopt:
-    """Watch a container that runc still runs, left by a server that died or handed over."""
-
-    runc_status: Status
-    #: Its processes, init first, as the supervisor rebuilt them from the record and the keeper.
-    processes: list[Process]
-
-
-Launch = Fresh | Restore | Adopt
-
-
-def process_info(pid: int, document: dict[str, Any], *, stdin: bool = False) -> ProcessInfo:
-    """A client's view of an OCI process document (from config.json or an exec request)."""
-    user = document.get("user") or {}
-    gids = user.get("additionalGids")
-    return ProcessInfo(
-        pid=pid,
-        args=list(document.get("args") or []),
-        user=User(uid=int(user.get("uid", 0)), gid=int(user.get("gid", 0)), additional_gids=gids),
-        terminal=bool(document.get("terminal", False)),
-        env=list(document.get("env") or []),
-        cwd=str(document.get("cwd") or "/"),
-        stdin=stdin or bool(document.get("terminal", False)),
-    )
 
 
 class Container:
@@ -1820,114 +1700,12 @@ class Container:
         self._finished.set()
 
 
-def replaced_directory(directory: Path) -> Path:
-    """Where a replaced container's directory waits for the start that replaced it (an id
-    never begins with a dot)."""
-    return directory.with_name(f".{directory.name}.replaced")
-
-
-def sweep_replaced(containers_dir: Path) -> None:
-    """Remove what a server that died during a replacing start left aside."""
-    with contextlib.suppress(FileNotFoundError), os.scandir(containers_dir) as entries:
-        for entry in entries:
-            if entry.name.startswith(".") and entry.name.endswith(".replaced"):
-                remove_directory(Path(entry.path))
-
-
-def remove_directory(path: Path) -> None:
-    """Remove a container's directory: a few flat files, and what a restore left (its CRIU
-    work dir, its private bundle), never across a mount there (see :func:`remove_tree`)."""
-    remove_tree(path)
-
-
 def _named(field: str, given: StartProcess | None, name: str, container: Container) -> str:
     """Where the client named a start's program or cwd: the start's ``process``, if it gave
     that field, else the bundle's config.json."""
     if given is not None and getattr(given, name) is not None:
         return f"{field} of the start"
     return f"{field} in {container.bundle / CONFIG_NAME}"
-
-
-def _exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
-    """The container's process (the bundle's, with its start's laid over it) with the
-    request's fields laid over it, as Docker's exec does.
-
-    Whatever the request leaves out (environment, working directory, user, capabilities,
-    rlimits) is the container's own.
-    """
-    document = dict(base)
-    document["args"] = list(spec.args)
-    document["terminal"] = spec.terminal
-    document.pop("consoleSize", None)
-    if spec.terminal and spec.console_size is not None:
-        size = spec.console_size
-        document["consoleSize"] = {"height": size.height, "width": size.width}
-    if spec.env is not None:
-        document["env"] = list(spec.env)
-    if spec.cwd is not None:
-        document["cwd"] = spec.cwd
-    if spec.user is not None:
-        document["user"] = user_over(document.get("user"), spec.user)
-    document.setdefault("cwd", "/")
-    return document
-
-
-@attrs.frozen
-class _Ended:
-    """A remembered exit, and when that process's output may have begun (its records are
-    those of its pid from then on: :meth:`Container.output_since`)."""
-
-    info: ExitInfo
-    since_ns: int
-    #: Its start by the kernel's count (clock ticks since boot, as :attr:`Process.start_time`):
-    #: which of two processes given the same pid is the later, whatever the wall clock did.
-    start_time: int | None
-
-
-def _started_after(start_time: int | None, other: int | None) -> bool:
-    """A process that started at ``start_time`` (ticks since boot) certainly started after
-    one at ``other``: a later tick (the same tick, or one not known, says nothing)."""
-    return start_time is not None and other is not None and start_time > other
-
-
-def _exit_info(container_id: str, process: Process) -> ExitInfo:
-    assert process.exit_status is not None
-    at = timestamps.format_ns(process.exit_ns) if process.exit_ns is not None else None
-    return ExitInfo(id=container_id, pid=process.pid, exit_status=process.exit_status, exited_at=at)
-
-
-def _stdin_was_pipe(image: Path) -> bool:
-    """Whether the checkpointed init's stdin was a pipe (runc notes its fds 0-2 in the image's
-    descriptors.json: ``"pipe:[INODE]"``, or a path such as ``/dev/null``).
-
-    The images are the client's: the file is read only as a regular file of the image's own
-    (:func:`.beneath.read_regular`: a FIFO there held the whole daemon in ``open``), and what
-    does not parse (nested too deeply included) means no."""
-    try:
-        directory = beneath.open_directory(image)
-        try:
-            fds = json.loads(beneath.read_regular(directory, "descriptors.json", 64 * 1024))
-        finally:
-            os.close(directory)
-        return isinstance(fds, list) and str(fds[0]).startswith("pipe:")
-    except (OSError, ValueError, IndexError, RecursionError):
-        return False
-
-
-def _close_stdin_pipe(custody: CustodyRequest, *, ours: bool) -> None:
-    """Close the child's end of a stdin pipe (the keeper has its own copy by now), and with
-    ``ours`` (the start failed) the writing end too."""
-    if custody.stdin is not None:
-        os.close(custody.stdin[0])
-        if ours:
-            os.close(custody.stdin[1])
-
-
-def _with_stdin(started: Started, custody: CustodyRequest) -> Started:
-    """The process's input fd: its terminal's master, or our end of its stdin pipe."""
-    if custody.stdin is None:
-        return started
-    return attrs.evolve(started, master=custody.stdin[1])
 
 
 def _dying(pid: int) -> bool:
@@ -1951,102 +1729,3 @@ async def _kill_from_pid_file(pid_file: Path) -> None:
     finally:
         pid_file.unlink(missing_ok=True)
     await end_process(pid)
-
-
-class Moving:
-    """A container held for a migration (:meth:`Container.moving`): its lock is taken."""
-
-    def __init__(self, container: Container) -> None:
-        self.container = container
-        #: Paused by the migration (and so to be resumed if it fails).
-        self.frozen = False
-        #: A freeze was begun and did not say it was done: runc failed, or was killed at its
-        #: deadline, perhaps after the cgroup froze (runc froze it, then could not confirm).
-        self.freezing = False
-
-    async def pre_dump(self, name: str, parent: str | None, *, deadline: float | None) -> None:
-        """A pre-copy round into ``{bundle}/checkpoints/{name}`` while the container runs,
-        within ``deadline`` seconds (None: the daemon's checkpoint deadline)."""
-        c = self.container
-        await c._dump_unless_killed(
-            partial(
-                criu.pre_dump, c._ctx.runtime, c.id, c.bundle, c.dir, name, parent,
-                deadline=deadline or c._ctx.checkpoint_timeout,
-            ),
-            "migrate", "the migration's pre-copy round",
-        )  # fmt: skip
-
-    async def freeze(self) -> None:
-        """Pause the container (if it is not paused already): the downtime begins."""
-        c = self.container
-        if c.status is Status.PAUSED:
-            return
-        self.freezing = True
-        await c._runtime_step("pause", c._ctx.runtime.pause(c.id))
-        c.status = Status.PAUSED
-        self.frozen, self.freezing = True, False
-        c.publish("pause")
-        c.save()
-
-    async def thaw(self) -> None:
-        """Resume what :meth:`freeze` paused (a migration that failed), and what a freeze that
-        failed may have left frozen, if runc says it is paused: else the container stayed
-        frozen while its record said running."""
-        c = self.container
-        try:
-            if self.frozen:
-                await c._resume()
-            elif self.freezing and await c._runc_reports("paused"):
-                # No `pause` was published for it (runc never said it was done): no `resume`
-                # either, for a watcher of the events saw the container running all along.
-                await c._resume(announce=False)
-        except Conflict:
-            # Its init exited under the move (a SIGKILL: the dump ended for it): nothing is
-            # left to resume, and nothing is paused; the container is stopped, as its exit
-            # says. (Before, the move said it could not resume it, "it stays paused".)
-            if not await c._init_gone():
-                raise
-        self.frozen = self.freezing = False
-
-    async def dump(
-        self,
-        name: str,
-        options: CriuOptions,
-        parent: str | None,
-        *,
-        reserved: bool,
-        deadline: float | None,
-        console_size: bool = True,
-    ) -> CheckpointInfo:
-        """Checkpoint the frozen container into ``{bundle}/checkpoints/{name}`` within
-        ``deadline`` seconds (None: the daemon's checkpoint deadline); it stays frozen (CRIU
-        leaves it as it found it). ``console_size`` False: the start's process it keeps
-        leaves out its terminal's size, for a target older than the field, which would not
-        read the file (the restore takes the terminal's size from the images anyway)."""
-        c = self.container
-        memory = None if parent is None else MemoryCopy(parent=parent_path(parent))
-        kept = c.kept_process()
-        if not console_size:
-            kept = attrs.evolve(kept, process=without_console_size(kept.process))
-        progress = CriuProgress(c._ctx.events, c.id, name, c.labels)
-        info = await c._dump_unless_killed(
-            partial(
-                criu.dump, c._ctx.runtime, c.id, c.bundle, c.dir, name, options, exit=False,
-                was_paused=True, cleanup_timeout=c._ctx.cleanup_timeout, gone=c._init_gone,
-                reserved=reserved, memory=memory,
-                deadline=deadline or c._ctx.checkpoint_timeout, resources=c.resources,
-                process=kept, progress=progress,
-            ),
-            "migrate", "the migration's checkpoint", progress,
-        )  # fmt: skip
-        c.publish("checkpoint")
-        return info
-
-    async def end(self) -> ContainerInfo:
-        """The container runs elsewhere now: kill it where it is frozen and forget it. runc
-        kill --all freezes, kills and thaws: the processes die without running another
-        instruction here (a SIGKILL to one frozen process would wait for a thaw)."""
-        c = self.container
-        c._begin_delete()
-        await c._ctx.runtime.kill(c.id, signal.SIGKILL, all_processes=True)
-        return await c._remove()

@@ -1,0 +1,126 @@
+"""A container held for a live migration (:meth:`.Container.moving`): the steps the migration
+(:mod:`containerd_trio.migration`) takes on it, pre-copy rounds, freeze, dump, thaw, and its end
+here once it runs elsewhere.
+
+Apart from :class:`.Container`: only a migration uses it, and what it does is the container's
+own commands composed (under the lock the migration holds); it stays in this package, not in
+the migration's, because it reaches the container's private steps (its dumps, its runc calls),
+which are the package's alone.
+"""
+
+from __future__ import annotations
+
+import signal
+from functools import partial
+from typing import TYPE_CHECKING
+
+import attrs
+
+from .. import criu
+from ..checkpoints import CheckpointInfo
+from ..criu_progress import CriuProgress
+from ..errors import Conflict
+from ..model import ContainerInfo, Status, without_console_size
+from ..runtime import CriuOptions, MemoryCopy, parent_path
+
+if TYPE_CHECKING:
+    from ._container import Container
+
+
+class Moving:
+    """A container held for a migration (:meth:`Container.moving`): its lock is taken."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        #: Paused by the migration (and so to be resumed if it fails).
+        self.frozen = False
+        #: A freeze was begun and did not say it was done: runc failed, or was killed at its
+        #: deadline, perhaps after the cgroup froze (runc froze it, then could not confirm).
+        self.freezing = False
+
+    async def pre_dump(self, name: str, parent: str | None, *, deadline: float | None) -> None:
+        """A pre-copy round into ``{bundle}/checkpoints/{name}`` while the container runs,
+        within ``deadline`` seconds (None: the daemon's checkpoint deadline)."""
+        c = self.container
+        await c._dump_unless_killed(
+            partial(
+                criu.pre_dump, c._ctx.runtime, c.id, c.bundle, c.dir, name, parent,
+                deadline=deadline or c._ctx.checkpoint_timeout,
+            ),
+            "migrate", "the migration's pre-copy round",
+        )  # fmt: skip
+
+    async def freeze(self) -> None:
+        """Pause the container (if it is not paused already): the downtime begins."""
+        c = self.container
+        if c.status is Status.PAUSED:
+            return
+        self.freezing = True
+        await c._runtime_step("pause", c._ctx.runtime.pause(c.id))
+        c.status = Status.PAUSED
+        self.frozen, self.freezing = True, False
+        c.publish("pause")
+        c.save()
+
+    async def thaw(self) -> None:
+        """Resume what :meth:`freeze` paused (a migration that failed), and what a freeze that
+        failed may have left frozen, if runc says it is paused: else the container stayed
+        frozen while its record said running."""
+        c = self.container
+        try:
+            if self.frozen:
+                await c._resume()
+            elif self.freezing and await c._runc_reports("paused"):
+                # No `pause` was published for it (runc never said it was done): no `resume`
+                # either, for a watcher of the events saw the container running all along.
+                await c._resume(announce=False)
+        except Conflict:
+            # Its init exited under the move (a SIGKILL: the dump ended for it): nothing is
+            # left to resume, and nothing is paused; the container is stopped, as its exit
+            # says. (Before, the move said it could not resume it, "it stays paused".)
+            if not await c._init_gone():
+                raise
+        self.frozen = self.freezing = False
+
+    async def dump(
+        self,
+        name: str,
+        options: CriuOptions,
+        parent: str | None,
+        *,
+        reserved: bool,
+        deadline: float | None,
+        console_size: bool = True,
+    ) -> CheckpointInfo:
+        """Checkpoint the frozen container into ``{bundle}/checkpoints/{name}`` within
+        ``deadline`` seconds (None: the daemon's checkpoint deadline); it stays frozen (CRIU
+        leaves it as it found it). ``console_size`` False: the start's process it keeps
+        leaves out its terminal's size, for a target older than the field, which would not
+        read the file (the restore takes the terminal's size from the images anyway)."""
+        c = self.container
+        memory = None if parent is None else MemoryCopy(parent=parent_path(parent))
+        kept = c.kept_process()
+        if not console_size:
+            kept = attrs.evolve(kept, process=without_console_size(kept.process))
+        progress = CriuProgress(c._ctx.events, c.id, name, c.labels)
+        info = await c._dump_unless_killed(
+            partial(
+                criu.dump, c._ctx.runtime, c.id, c.bundle, c.dir, name, options, exit=False,
+                was_paused=True, cleanup_timeout=c._ctx.cleanup_timeout, gone=c._init_gone,
+                reserved=reserved, memory=memory,
+                deadline=deadline or c._ctx.checkpoint_timeout, resources=c.resources,
+                process=kept, progress=progress,
+            ),
+            "migrate", "the migration's checkpoint", progress,
+        )  # fmt: skip
+        c.publish("checkpoint")
+        return info
+
+    async def end(self) -> ContainerInfo:
+        """The container runs elsewhere now: kill it where it is frozen and forget it. runc
+        kill --all freezes, kills and thaws: the processes die without running another
+        instruction here (a SIGKILL to one frozen process would wait for a thaw)."""
+        c = self.container
+        c._begin_delete()
+        await c._ctx.runtime.kill(c.id, signal.SIGKILL, all_processes=True)
+        return await c._remove()

@@ -1,0 +1,52 @@
+"""A process's stdin pipe: made for the keeper with a start or an exec, its ends closed as the
+start goes, and whether a checkpointed init read one (its restore gives it one again).
+
+Apart from :class:`.Container`: file descriptors and a checkpoint's image, nothing of a
+container's state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import attrs
+
+from .. import beneath
+from ..keeperlink import CustodyRequest
+from ..runtime import Started
+
+
+def _stdin_was_pipe(image: Path) -> bool:
+    """Whether the checkpointed init's stdin was a pipe (runc notes its fds 0-2 in the image's
+    descriptors.json: ``"pipe:[INODE]"``, or a path such as ``/dev/null``).
+
+    The images are the client's: the file is read only as a regular file of the image's own
+    (:func:`.beneath.read_regular`: a FIFO there held the whole daemon in ``open``), and what
+    does not parse (nested too deeply included) means no."""
+    try:
+        directory = beneath.open_directory(image)
+        try:
+            fds = json.loads(beneath.read_regular(directory, "descriptors.json", 64 * 1024))
+        finally:
+            os.close(directory)
+        return isinstance(fds, list) and str(fds[0]).startswith("pipe:")
+    except (OSError, ValueError, IndexError, RecursionError):
+        return False
+
+
+def _close_stdin_pipe(custody: CustodyRequest, *, ours: bool) -> None:
+    """Close the child's end of a stdin pipe (the keeper has its own copy by now), and with
+    ``ours`` (the start failed) the writing end too."""
+    if custody.stdin is not None:
+        os.close(custody.stdin[0])
+        if ours:
+            os.close(custody.stdin[1])
+
+
+def _with_stdin(started: Started, custody: CustodyRequest) -> Started:
+    """The process's input fd: its terminal's master, or our end of its stdin pipe."""
+    if custody.stdin is None:
+        return started
+    return attrs.evolve(started, master=custody.stdin[1])
