@@ -23,7 +23,7 @@ import trio
 
 from containerd_trio import beneath, checkpoints
 from containerd_trio.bundle import BundleConfig, check_config, read_bundle, without_file_contents
-from containerd_trio.container._container import _stdin_was_pipe
+from containerd_trio.container._stdin import stdin_was_pipe
 from containerd_trio.errors import InvalidRequest, NotFound, quoted
 from containerd_trio.model import MemoryResources, Resources
 from containerd_trio.runtime import CriuOptions
@@ -192,19 +192,19 @@ async def test_a_checkpoints_descriptors_are_read_only_from_a_regular_file(
     image.mkdir()
     descriptors = image / "descriptors.json"
     descriptors.write_text('["pipe:[1234]", "/dev/null", "/dev/null"]')
-    assert _stdin_was_pipe(image)
+    assert stdin_was_pipe(image)
     descriptors.unlink()
     secret = tmp_path / "secret.json"
     secret.write_text('["pipe:[1234]"]')
     descriptors.symlink_to(secret)
-    assert not _stdin_was_pipe(image)
+    assert not stdin_was_pipe(image)
     descriptors.unlink()
     descriptors.write_text("[" * 50_000)
-    assert not _stdin_was_pipe(image)
+    assert not stdin_was_pipe(image)
     descriptors.unlink()
     os.mkfifo(descriptors)
     # In a thread given up at the deadline: the old code blocks for ever on the FIFO.
-    assert not await trio.to_thread.run_sync(_stdin_was_pipe, image, abandon_on_cancel=True)
+    assert not await trio.to_thread.run_sync(stdin_was_pipe, image, abandon_on_cancel=True)
 
 
 _GOOD_METADATA = {

@@ -827,7 +827,7 @@ async def test_the_exits_kept_across_restarts_keep_their_bound(
     """What a restart carries over is under the container's one bound of remembered exits
     (256; 1 here), not one per run: the oldest run's init is forgotten first, its attach and
     its wait a 404 again, however often the container restarts."""
-    monkeypatch.setattr("containerd_trio.container._container._EXITS_KEPT", 1)
+    monkeypatch.setattr("containerd_trio.container._exits._EXITS_KEPT", 1)
     policy = {"name": "always"}
     info = await start_container(client, "svc", make_bundle(SAYS_UP), restartPolicy=policy)
     first: int = info["processes"][0]["pid"]

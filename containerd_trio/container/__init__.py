@@ -1,10 +1,22 @@
 """One container: its runc lifecycle, the task tree that watches it, and what it is made with.
 
-The package's surface is what the supervisor, the adoption, attach and the migration use; each
-concern is a private module of its own:
+The package's surface is what the supervisor, the adoption, attach and the migration use (the
+names below); each concern is a private module of its own, so that a change finds its room:
 
 - :mod:`._container`: :class:`Container`, the lifecycle itself (start, restore, adopt, exec,
-  pause, update, checkpoint, stop, delete) and the task tree that watches its processes.
+  pause, update, checkpoint, stop, delete), the task tree that watches its processes, and
+  :class:`Removal`, what the waiters for its removal wait on;
+- :mod:`._context`: :class:`ContainerContext`, what every container shares with the
+  supervisor;
+- :mod:`._launches`: what a launch is asked to do (:data:`Launch`: :class:`Fresh`,
+  :class:`Changed`, :class:`Restore`, :class:`Adopt`);
+- :mod:`._exits`: the exits a container remembers of its processes, for the waits that come
+  after them (:class:`~._exits.ExitBook`);
+- :mod:`._moving`: :class:`Moving`, a container held for a live migration, the steps the
+  migration takes on it;
+- :mod:`._documents`: OCI process documents (:func:`process_info`, what an exec runs);
+- :mod:`._stdin`: a process's stdin pipe, and whether a checkpointed init read one;
+- :mod:`._directories`: a container's directory, and a replaced container's set aside.
 """
 
 from __future__ import annotations

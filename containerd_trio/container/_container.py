@@ -15,7 +15,8 @@ A process may have a terminal (``terminal: true``: runc's console socket, whose 
 keeper receives and keeps) or an open stdin (a pipe whose writing end the keeper keeps a copy
 of); the server holds its own copy of either as the process's input (see :mod:`process`), for
 attach (:mod:`containerd_trio.attach`). The exits of the container's processes are remembered
-(the last :data:`_EXITS_KEPT`), so that a wait for one that already ended answers at once.
+(the last few hundred: :class:`._exits.ExitBook`), so that a wait for one that already ended
+answers at once.
 
 The tree lives until the container is deleted, so that commands arriving while the container
 stops can still start tasks in it. Commands that change the container's runc state take
@@ -32,7 +33,6 @@ import contextlib
 import logging
 import os
 import signal
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
@@ -86,11 +86,11 @@ from ..runtime import CriuOptions, RuncError, Started
 from ..validation import check_exec_strings
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory
-from ._documents import _exec_document, process_info
-from ._exits import _EXITS_KEPT, _Ended, _exit_info, _started_after
+from ._documents import exec_document, process_info
+from ._exits import Ended, ExitBook, exit_info
 from ._launches import Adopt, Changed, Fresh, Launch, Restore
 from ._moving import Moving
-from ._stdin import _close_stdin_pipe, _stdin_was_pipe, _with_stdin
+from ._stdin import close_stdin_pipe, stdin_was_pipe, with_stdin
 
 # The package's name, as the module's was before it became one: the daemon's log lines say
 # ``logger=container``, and a filter on them still finds these.
@@ -228,7 +228,7 @@ class Container:
         #: A restore's cgroup of its own (a migration's), recorded while it starts.
         self._cgroups_path: str | None = None
         #: The last exits of its processes, by pid (for waits that come after them).
-        self.exits: OrderedDict[int, _Ended] = OrderedDict()
+        self.exits = ExitBook()
         #: Set once the container stopped and all of its output is in its log.
         self.output_finished = trio.Event()
         #: Why its log cannot be written (a full disk), while that lasts.
@@ -427,7 +427,7 @@ class Container:
         stdin = launch.stdin
         if isinstance(launch, Restore) and not stdin:
             # A process that read a pipe as its stdin goes on reading one after a restore.
-            stdin = _stdin_was_pipe(checkpoints.image_path(self.bundle, launch.checkpoint))
+            stdin = stdin_was_pipe(checkpoints.image_path(self.bundle, launch.checkpoint))
         self.stdin = stdin
         self.terminal = bool(process.get("terminal"))
         custody = self._custody(key, terminal=self.terminal, stdin=stdin)
@@ -457,7 +457,7 @@ class Container:
                     private = prepare_start(self.bundle, self.dir, limits, launch.document)
                     started = await self._ctx.runtime.run(self.id, private, pid_file, custody)
         except BaseException as exc:
-            _close_stdin_pipe(custody, ours=True)
+            close_stdin_pipe(custody, ours=True)
             self._ctx.keeper.drop(key)
             restore = isinstance(launch, Restore)
             await self._undo_start(
@@ -481,8 +481,8 @@ class Container:
                 ):
                     raise refused from None
             raise
-        _close_stdin_pipe(custody, ours=False)
-        started = _with_stdin(started, custody)
+        close_stdin_pipe(custody, ours=False)
+        started = with_stdin(started, custody)
         init = self._new_process(key, started, process, stdin=stdin)
         self.init = init
         self.status = Status.RUNNING
@@ -695,8 +695,8 @@ class Container:
 
     def _remember_exit(self, process: Process) -> None:
         assert process.exit_status is not None
-        ended = _Ended(_exit_info(self.id, process), self._since(process), process.start_time)
-        self._keep_exit(process.pid, ended)
+        ended = Ended(exit_info(self.id, process), self._since(process), process.start_time)
+        self.exits.keep(process.pid, ended)
 
     def remember_unseen_exit(self, pid: int, start_time: int | None, exit_ns: int) -> None:
         """An exec'd process an adoption found gone, reaped while no daemon ran (its exit,
@@ -708,18 +708,7 @@ class Container:
             since = max(since, procfs.started_before_ns(start_time))
         at = timestamps.format_ns(exit_ns)
         info = ExitInfo(id=self.id, pid=pid, exit_status=UNKNOWN_EXIT_STATUS, exited_at=at)
-        self._keep_exit(pid, _Ended(info, since, start_time))
-
-    def _keep_exit(self, pid: int, ended: _Ended) -> None:
-        newer = self.exits.get(pid)
-        if newer is not None and _started_after(newer.start_time, ended.start_time):
-            # A process given its pid while its report waited (see _forget_live) ended
-            # before it: that one is the pid's last process, its exit the pid's.
-            return
-        self.exits[pid] = ended
-        self.exits.move_to_end(pid)
-        while len(self.exits) > _EXITS_KEPT:
-            self.exits.popitem(last=False)
+        self.exits.keep(pid, Ended(info, since, start_time))
 
     def carry_exits(self, earlier: Container) -> None:
         """Take the remembered exits of ``earlier``, the stopped run that this restart by its
@@ -731,7 +720,7 @@ class Container:
         restart's run began with none: each was a 404 once the restart had completed.
 
         All of them, not the last run's alone, under the one bound of
-        :data:`_EXITS_KEPT` for the container (the oldest go first): an init that exits at
+        :data:`._exits._EXITS_KEPT` for the container (the oldest go first): an init that exits at
         once restarts after 0.1 s, then 0.2 s more, and an attach that comes a little late
         must still find the run it was for; and the container holds no more than a single
         run with as many exec'd processes did. A copy: the stopped run stays as it was for
@@ -791,7 +780,7 @@ class Container:
             base = exec_base(self.bundle)
             if self.start_process is not None:
                 base = process_over(base, self.start_process)
-            document = _exec_document(base, spec)
+            document = exec_document(base, spec)
             check_exec_strings(document)  # else a 201, and the process "exits 1" with E2BIG
             key = self._ctx.new_key(self.id, "exec")
             pid_file = self._ctx.pid_dir / f"{self.id}.{key.rpartition('/')[2]}.pid"
@@ -801,7 +790,7 @@ class Container:
             try:
                 started = await self._ctx.runtime.exec(self.id, document, pid_file, custody)
             except BaseException as exc:
-                _close_stdin_pipe(custody, ours=True)
+                close_stdin_pipe(custody, ours=True)
                 self._ctx.keeper.drop(key)
                 with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
                     await _kill_from_pid_file(pid_file)
@@ -812,8 +801,8 @@ class Container:
                         f"container {self.id!r} stopped before the process could start"
                     ) from None
                 raise
-            _close_stdin_pipe(custody, ours=False)
-            started = _with_stdin(started, custody)
+            close_stdin_pipe(custody, ours=False)
+            started = with_stdin(started, custody)
             process = self._new_process(key, started, document, stdin=spec.stdin)
             process.since_ns = asked_ns
             self.publish("start-process", pid=process.pid)
@@ -892,7 +881,7 @@ class Container:
         await self._unless_removed(found.reported)
         if not found.exited.is_set():
             raise NotFound(f"container {self.id!r} was deleted before process {pid} exited")
-        return _exit_info(self.id, found)
+        return exit_info(self.id, found)
 
     async def wait(self) -> ExitInfo:
         """How the init ended, once it has (at once if the container is stopped)."""
@@ -950,7 +939,7 @@ class Container:
         process wait (its output, for ``logs?pid=``, is the run's)."""
         self._ended_init = pid
         if pid is not None:
-            self.exits[pid] = _Ended(self.ended(), self.run_began_ns, None)
+            self.exits[pid] = Ended(self.ended(), self.run_began_ns, None)
 
     def ended(self) -> ExitInfo:
         """How the init of this stopped container ended."""

@@ -28,7 +28,7 @@ def process_info(pid: int, document: dict[str, Any], *, stdin: bool = False) -> 
     )
 
 
-def _exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
+def exec_document(base: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
     """The container's process (the bundle's, with its start's laid over it) with the
     request's fields laid over it, as Docker's exec does.
 

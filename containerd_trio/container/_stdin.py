@@ -1,5 +1,6 @@
-"""A process's stdin pipe: made for the keeper with a start or an exec, its ends closed as the
-start goes, and whether a checkpointed init read one (its restore gives it one again).
+"""A process's stdin pipe around its start or exec (the pipe made with the keeper's custody
+request, :meth:`.Container._custody`): its ends closed as the start goes, the server's end as
+the process's input, and whether a checkpointed init read one (its restore gives it one again).
 
 Apart from :class:`.Container`: file descriptors and a checkpoint's image, nothing of a
 container's state.
@@ -18,7 +19,7 @@ from ..keeperlink import CustodyRequest
 from ..runtime import Started
 
 
-def _stdin_was_pipe(image: Path) -> bool:
+def stdin_was_pipe(image: Path) -> bool:
     """Whether the checkpointed init's stdin was a pipe (runc notes its fds 0-2 in the image's
     descriptors.json: ``"pipe:[INODE]"``, or a path such as ``/dev/null``).
 
@@ -36,7 +37,7 @@ def _stdin_was_pipe(image: Path) -> bool:
         return False
 
 
-def _close_stdin_pipe(custody: CustodyRequest, *, ours: bool) -> None:
+def close_stdin_pipe(custody: CustodyRequest, *, ours: bool) -> None:
     """Close the child's end of a stdin pipe (the keeper has its own copy by now), and with
     ``ours`` (the start failed) the writing end too."""
     if custody.stdin is not None:
@@ -45,7 +46,7 @@ def _close_stdin_pipe(custody: CustodyRequest, *, ours: bool) -> None:
             os.close(custody.stdin[1])
 
 
-def _with_stdin(started: Started, custody: CustodyRequest) -> Started:
+def with_stdin(started: Started, custody: CustodyRequest) -> Started:
     """The process's input fd: its terminal's master, or our end of its stdin pipe."""
     if custody.stdin is None:
         return started
