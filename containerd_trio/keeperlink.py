@@ -393,7 +393,7 @@ class KeeperLink:
                         " killing process %d it made", spawn_id, result.pid,
                     )  # fmt: skip
                 # Its custody is the caller's to drop, and was dropped as the caller gave up
-                # (container.py drops the key of every start or exec that failed).
+                # (container/_container.py drops the key of every start or exec that failed).
                 _undo_spawn(result)
             elif events is not None:
                 events.inflight_done(spawn_id, result)
