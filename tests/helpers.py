@@ -15,6 +15,7 @@ import os
 import select
 import signal
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -360,7 +361,8 @@ def _read_or(path: str) -> str:
 
 
 def pid_alive(pid: int) -> bool:
-    """True if ``pid`` runs and is not a zombie."""
+    """True if ``pid`` runs and is not a zombie. Asked after a process's end, it may answer
+    of another (the pid given again at once, see :func:`pidfd_ended`): :class:`WatchedProcess`."""
     return procfs.is_alive(pid)
 
 
@@ -371,6 +373,64 @@ def pidfd_ended(pidfd: int) -> bool:
     moment ago at once, to whatever another worker starts then."""
     readable, _, _ = select.select([pidfd], [], [], 0)
     return bool(readable)
+
+
+class WatchedProcess:
+    """A process watched through a pidfd opened while it surely ran (just started, not yet
+    signalled): whether it has ended, asked of the process itself rather than of its pid,
+    which may be another's by then (:func:`pidfd_ended`). A process still running keeps its
+    pid: :func:`pid_alive` is right for that. The pidfd is closed by :meth:`close`, at the end
+    of a ``with``, or once the object is dropped."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.fd = os.pidfd_open(pid)
+        self._close = weakref.finalize(self, os.close, self.fd)
+
+    def __enter__(self) -> WatchedProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._close()
+
+    def ended(self) -> bool:
+        """True once it has ended: a zombie, or reaped (what ``not pid_alive`` said)."""
+        return pidfd_ended(self.fd)
+
+    def reaped(self) -> bool:
+        """True once it has ended and been reaped: its ``/proc/PID`` gone (a zombie's is not)."""
+        try:
+            signal.pidfd_send_signal(self.fd, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    async def wait_reaped(self) -> None:
+        """Until it has ended and its parent (init, for an orphan) has reaped it: nothing but
+        the pidfd announces the end, and nothing at all the reaping (a look every 10 ms)."""
+        await trio.lowlevel.wait_readable(self.fd)
+        while not self.reaped():  # noqa: ASYNC110 (nothing announces a reaping)
+            await trio.sleep(0.01)
+
+
+def ended_since(pid: int, start_time: int) -> bool:
+    """True if the process that ran as ``pid``, started ``start_time`` clock ticks after boot
+    (:func:`procfs.start_time`), has ended: no process has that pid, or a zombie has, or one
+    started at another time (the pid given again). For a pid learnt only once the process
+    may have ended, too late to open a pidfd (:class:`WatchedProcess`), with its start time."""
+    fields = procfs.stat_fields(pid)
+    # Fields 3 and 22 of proc(5): the state letter and the start time.
+    return fields is None or fields[0] == b"Z" or int(fields[19]) != start_time
+
+
+def stat_pid_and_start_time(line: str) -> tuple[int, int]:
+    """The pid and the start time (field 22) in a line of ``/proc/PID/stat``, as a script
+    saves it for :func:`ended_since` (``cat /proc/$$/stat > file``)."""
+    after_name = line[line.rfind(")") + 2 :].split()
+    return int(line.split(maxsplit=1)[0]), int(after_name[19])
 
 
 def runc(state_dir: Path, *args: str, check: bool = True, output: bool = True) -> bytes:

@@ -45,6 +45,7 @@ from .helpers import (
     IGNORES_TERM,
     BundleFactory,
     RunningDaemon,
+    WatchedProcess,
     WrittenOutput,
     cgroup_dir,
     next_event,
@@ -529,11 +530,11 @@ async def test_delete_stops_a_running_container(
     ctr: Ctr, client: httpx.AsyncClient, bundle: Path
 ) -> None:
     created = await ok(ctr, "--json", "containers", "start", "going", "--bundle", str(bundle))
-    pid = created.json["processes"][0]["pid"]
+    init = WatchedProcess(created.json["processes"][0]["pid"])
     # The bundle's sleep ignores SIGTERM as pid 1: the timeout's SIGKILL is what ends it.
     deleted = await ok(ctr, "--json", "containers", "delete", "going", "--timeout", "0.2")
     assert deleted.json["id"] == "going"
-    assert not pid_alive(pid)
+    assert init.ended()
     assert (await client.get("/state")).json()["containers"] == []
 
 
@@ -842,6 +843,7 @@ async def test_restart_stops_then_starts_again_as_docker_s(
         stubborn = make_bundle(IGNORES_TERM)
         first = await ok(ctr, "--json", "start", "stubborn", "-b", str(stubborn), "-l", "k=v")
         old = first.json["processes"][0]["pid"]
+        first_init = WatchedProcess(old)
         since = now()
         restarted = await ok(ctr, "restart", "-t", "0.2", "stubborn")
         assert restarted.out == "stubborn\n"
@@ -851,7 +853,7 @@ async def test_restart_stops_then_starts_again_as_docker_s(
         assert run_status(again["state"]) == {"status": "running"}
         assert (again["bundlePath"], again["labels"]) == (str(stubborn), {"k": "v"})
         [init] = again["processes"]
-        assert init["pid"] != old and pid_alive(init["pid"]) and not pid_alive(old)
+        assert init["pid"] != old and pid_alive(init["pid"]) and first_init.ended()
 
         # -s as stop's; a stopped one is just started; --rm's autoRemove is kept, the
         # container started again once the daemon removed the old one at its exit.

@@ -24,12 +24,12 @@ from .helpers import (
     IGNORES_TERM,
     BundleFactory,
     RunningDaemon,
+    WatchedProcess,
     collect_events,
     event_types,
     next_event,
     now,
     pid_alive,
-    pidfd_ended,
     read_to_eof,
     run_status,
     runc_ids,
@@ -181,14 +181,14 @@ async def test_delete_escalates_to_sigkill(
 ) -> None:
     client = daemon.client
     created = await start_container(client, "stubborn", make_bundle(IGNORES_TERM))
-    pid = created["processes"][0]["pid"]
+    init = WatchedProcess(created["processes"][0]["pid"])
     began = trio.current_time()
     response = await client.delete("/containers/stubborn", params={"timeout": "1"})
     elapsed = trio.current_time() - began
     assert response.status_code == 200, response.text
     assert run_status(response.json()["state"]) == {"status": "stopped", "exitStatus": 137}
     assert elapsed >= 1.0  # it waited the grace period before SIGKILL
-    assert not pid_alive(pid)
+    assert init.ended()
     assert (await client.get("/containers/stubborn")).status_code == 404
     assert runc_ids(daemon.config.state_dir) == []
     assert not (daemon.config.containers_dir / "stubborn").exists()
@@ -223,14 +223,11 @@ async def test_delete_ends_what_the_init_left_and_reports_each_exit(
     assert answer.status_code == 201, answer.text
     pid = answer.json()["pid"]
     await wait_output(client, "shared", "up")  # the logger holds its pipes
-    watched = os.pidfd_open(pid)  # its pid alone may be another's by the end (pidfd_ended)
-    try:
-        response = await client.delete("/containers/shared", params={"timeout": "5"})
-        assert response.status_code == 200, response.text
-        assert response.json()["processes"] == []
-        assert pidfd_ended(watched)
-    finally:
-        os.close(watched)
+    execd = WatchedProcess(pid)
+    response = await client.delete("/containers/shared", params={"timeout": "5"})
+    assert response.status_code == 200, response.text
+    assert response.json()["processes"] == []
+    assert execd.ended()
     assert runc_ids(daemon.config.state_dir) == []
     # start-container, start-process, then the two exits in either order, then the delete
     events = await collect_events(client, {"since": since, "id": "shared"}, 5)
@@ -269,6 +266,7 @@ async def test_a_start_that_replaces_a_stopped_container_ends_what_its_init_left
     )
     assert answer.status_code == 201, answer.text
     pid = answer.json()["pid"]
+    execd = WatchedProcess(pid)
     await wait_output(client, "swap", "up")
     assert (await client.post(f"/containers/swap/process/{init}", json={"signal": 9})).is_success
     assert await wait_exit(client, "swap", init, since) == 128 + signal.SIGKILL
@@ -282,7 +280,7 @@ async def test_a_start_that_replaces_a_stopped_container_ends_what_its_init_left
         nursery.start_soon(wait_for_exec)
         await trio.testing.wait_all_tasks_blocked(0.05)  # the wait is in the daemon
         await start_container(client, "swap", make_bundle())
-    assert not pid_alive(pid)
+    assert execd.ended()
     assert waited[0].status_code == 200, waited[0].text
     assert waited[0].json()["exitStatus"] == 128 + signal.SIGKILL
     events = await collect_events(client, {"since": since, "id": "swap"}, 6)
@@ -828,6 +826,8 @@ _PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: whatever the test machine's own is; and more than that.
 _STACK_1_MIB = [{"type": "RLIMIT_STACK", "soft": 1 << 20, "hard": 1 << 20}]
 _300_KB = [f"A{n}=" + "x" * 100_000 for n in range(3)]
+
+
 #: config.json edits that runc refused in a 500 ("runc run failed: args must not be empty"),
 #: or took and then failed in words of no help, and what the daemon's 400 says instead.
 _UNSTARTABLE: dict[str, tuple[Callable[[Path, dict[str, Any]], object], str]] = {

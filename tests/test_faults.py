@@ -17,6 +17,7 @@ from .helpers import (
     COUNTER,
     BundleFactory,
     RunningDaemon,
+    WatchedProcess,
     pid_alive,
     runc_ids,
     runc_state,
@@ -97,10 +98,10 @@ fi""",
     assert fields is not None
     keeper = int(fields[1])  # runc has exited: the process is the keeper's now
     assert b"containerd_trio.keeper" in Path(f"/proc/{keeper}/cmdline").read_bytes()
+    left_process = WatchedProcess(pid)  # it waits for the gate: alive until the unlink
     gate.unlink()
     with trio.fail_after(10):
-        while Path(f"/proc/{pid}").exists():  # noqa: ASYNC110 (nothing to wait on but /proc)
-            await trio.sleep(0.05)
+        await left_process.wait_reaped()  # by the keeper
     assert zombie_children(keeper) == []
 
 

@@ -34,6 +34,7 @@ from containerd_trio.client import cli
 from .helpers import (
     BundleFactory,
     RunningDaemon,
+    WatchedProcess,
     now,
     pid_alive,
     run_status,
@@ -965,7 +966,7 @@ async def test_an_attach_that_lags_loses_nothing_across_a_server_crash(
     )
     started = await daemon.client.post("/containers/box", json={"bundlePath": str(counter)})
     assert started.status_code == 201, started.text
-    init = started.json()["processes"][0]["pid"]
+    init = WatchedProcess(started.json()["processes"][0]["pid"])
     out = _HeldOutput()
     argv = ["--address", f"unix:{daemon.socket}", "attach", "--no-stdin", "box"]
     ended: list[int] = []
@@ -991,7 +992,7 @@ async def test_an_attach_that_lags_loses_nothing_across_a_server_crash(
             finally:
                 out.release()
     assert ended == [128 + signal.SIGKILL]
-    assert not pid_alive(init)
+    assert init.ended()
     got = out.lines
     first = _number(got[0])
     expected = [f"{n}{suffix}" for n in range(first, first + len(got)) for suffix in ("", ".b")]

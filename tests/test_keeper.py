@@ -40,6 +40,7 @@ from .helpers import (
     FOREVER,
     BundleFactory,
     DaemonProcess,
+    WatchedProcess,
     WrittenOutput,
     next_event,
     now,
@@ -324,6 +325,7 @@ async def test_a_live_upgrade_under_load(
     created = await start(daemon, "upgraded", make_bundle(FAST_COUNTER))
     await count_past(daemon.client, "upgraded", 20)
     old_server = daemon.server_pid()
+    old = WatchedProcess(old_server)
     answers: list[int] = []
     count = daemon.servings
 
@@ -347,7 +349,7 @@ async def test_a_live_upgrade_under_load(
         await daemon.served(count + 1)
         done.set()
     assert daemon.server_pid() != old_server
-    assert not pid_alive(old_server)
+    assert old.ended()
     assert answers and set(answers) <= {200, 503}
     await count_past(daemon.client, "upgraded", (await counted(daemon.client, "upgraded"))[-1] + 5)
     got = (await daemon.client.get("/containers/upgraded")).json()
@@ -449,6 +451,7 @@ async def test_a_delete_cut_short_by_a_crash_is_finished(
     daemon: DaemonProcess = await spawn_daemon()
     ignores_term = ["sh", "-c", "trap '' TERM; while true; do usleep 10000; done"]
     created = await start(daemon, "doomed", make_bundle(ignores_term))
+    init = WatchedProcess(created["processes"][0]["pid"])
     since = now()
     count = daemon.servings
 
@@ -473,7 +476,7 @@ async def test_a_delete_cut_short_by_a_crash_is_finished(
     )
     assert (await daemon.client.get("/containers/doomed")).status_code == 404
     assert "doomed" not in runc_ids(daemon.state_dir)
-    assert not pid_alive(created["processes"][0]["pid"])
+    assert init.ended()
 
 
 async def test_ctr_trio_daemon_reload(

@@ -18,6 +18,8 @@ from .helpers import (
     BundleFactory,
     GatedRunc,
     RunningDaemon,
+    WatchedProcess,
+    ended_since,
     event_types,
     next_event,
     now,
@@ -26,6 +28,7 @@ from .helpers import (
     runc,
     runc_state,
     start_container,
+    stat_pid_and_start_time,
     wait_exit,
     wait_output,
     zombie_children,
@@ -411,6 +414,7 @@ async def test_signal_9_to_a_paused_container_stops_it(
     client = daemon.client
     created = await start_container(client, "frozen", make_bundle(IGNORES_TERM))
     pid = created["processes"][0]["pid"]
+    init = WatchedProcess(pid)
     assert (await client.patch("/containers/frozen", json={"status": "paused"})).status_code == 200
     since = now()
     term = await client.patch("/containers/frozen", json={"signal": "TERM"})
@@ -423,7 +427,7 @@ async def test_signal_9_to_a_paused_container_stops_it(
     assert sorted(types) == ["exit", "resume"]
     got = (await client.get("/containers/frozen")).json()
     assert run_status(got["state"]) == {"status": "stopped", "exitStatus": 137}
-    assert not pid_alive(pid)
+    assert init.ended()
 
 
 async def test_signal_9_to_a_process_of_a_paused_container(
@@ -439,13 +443,14 @@ async def test_signal_9_to_a_process_of_a_paused_container(
     response = await exec_(client, "frozen", args=["sleep", "1000"])
     assert response.status_code == 201, response.text
     pid = response.json()["pid"]
+    execd = WatchedProcess(pid)
     assert (await client.patch("/containers/frozen", json={"status": "paused"})).status_code == 200
     since = now()
     killed = await client.post(f"/containers/frozen/process/{pid}", json={"signal": "KILL"})
     assert killed.status_code == 200, killed.text
     with trio.fail_after(10):
         assert await wait_exit(client, "frozen", pid, since) == 128 + signal.SIGKILL
-    assert not pid_alive(pid)
+    assert execd.ended()
     assert run_status((await client.get("/containers/frozen")).json()["state"]) == {
         "status": "paused"
     }
@@ -464,20 +469,22 @@ async def test_signal_9_to_a_process_of_a_paused_container(
 
 async def _paused_with_update_gated(
     start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, *, exec_args: list[str]
-) -> tuple[httpx.AsyncClient, GatedRunc, int, int | None]:
+) -> tuple[httpx.AsyncClient, GatedRunc, WatchedProcess, int | None]:
     """A daemon whose runc update waits at a gate, and its container "k", paused: the client,
-    the gate, the init's pid and that of a process exec'd first (``exec_args``, if any)."""
+    the gate, the init (watched) and the pid of a process exec'd first (``exec_args``, if
+    any)."""
     gated = GatedRunc(tmp_path, "update")
     daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
     client = daemon.client
     created = await start_container(client, "k", make_bundle())
+    init = WatchedProcess(created["processes"][0]["pid"])
     pid = None
     if exec_args:
         response = await exec_(client, "k", args=exec_args)
         assert response.status_code == 201, response.text
         pid = response.json()["pid"]
     assert (await client.patch("/containers/k", json={"status": "paused"})).status_code == 200
-    return client, gated, created["processes"][0]["pid"], pid
+    return client, gated, init, pid
 
 
 async def _while_limits_change(
@@ -500,15 +507,15 @@ async def _while_limits_change(
 
 
 async def _stopped_by_sigkill(
-    client: httpx.AsyncClient, init: int, since: str, count: int
+    client: httpx.AsyncClient, init: WatchedProcess, since: str, count: int
 ) -> list[str]:
     """Once "k"'s init exits of the SIGKILL (within 10 s), stopped with 137: the types of its
     first ``count`` events from ``since`` on."""
     with trio.fail_after(10):
-        assert await wait_exit(client, "k", init, since) == 128 + signal.SIGKILL
+        assert await wait_exit(client, "k", init.pid, since) == 128 + signal.SIGKILL
         types = await event_types(client, since=since, container_id="k", count=count)
     state = run_status((await client.get("/containers/k")).json()["state"])
-    assert (pid_alive(init), state) == (False, {"status": "stopped", "exitStatus": 137})
+    assert (init.ended(), state) == (True, {"status": "stopped", "exitStatus": 137})
     return types
 
 
@@ -549,7 +556,8 @@ async def test_a_sigkill_that_comes_as_runc_pause_freezes_still_stops_the_contai
     gated = GatedRunc(tmp_path, "pause", after=True)
     daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
     client = daemon.client
-    init = (await start_container(client, "k", make_bundle()))["processes"][0]["pid"]
+    created = await start_container(client, "k", make_bundle())
+    init = WatchedProcess(created["processes"][0]["pid"])
     since = now()
     answers: list[httpx.Response] = []
 
@@ -591,9 +599,9 @@ async def test_a_sigkill_to_a_process_of_a_paused_container_while_its_limits_cha
         assert run_status((await client.get("/containers/k")).json()["state"]) == {
             "status": "paused"
         }
-        killed = await client.post(f"/containers/k/process/{init}", json={"signal": "KILL"})
+        killed = await client.post(f"/containers/k/process/{init.pid}", json={"signal": "KILL"})
         assert killed.status_code == 200, killed.text
-        assert pid_alive(init)
+        assert pid_alive(init.pid)
 
     await _while_limits_change(client, gated, kill)
     types = await _stopped_by_sigkill(client, init, since, count=4)
@@ -711,10 +719,11 @@ async def test_bad_patch_is_400(
 
 async def test_delete_of_paused_container(daemon: RunningDaemon, bundle: Path) -> None:
     created = await start_container(daemon.client, "p", bundle)
+    init = WatchedProcess(created["processes"][0]["pid"])
     await daemon.client.patch("/containers/p", json={"status": "paused"})
     response = await daemon.client.delete("/containers/p", params={"timeout": "1"})
     assert response.status_code == 200
-    assert not pid_alive(created["processes"][0]["pid"])
+    assert init.ended()
 
 
 # --- deadlines ------------------------------------------------------------------------------
@@ -722,11 +731,13 @@ async def test_delete_of_paused_container(daemon: RunningDaemon, bundle: Path) -
 
 @pytest.mark.deadline(30)
 async def test_hung_exec_is_504_and_killed(start_daemon: Any, tmp_path: Path, bundle: Path) -> None:
-    marker = tmp_path / "hung-pid"
+    marker = tmp_path / "hung-stat"
     hung = tmp_path / "hung-runc"
     hung.write_text(
         "#!/bin/sh\n"
-        f'for a in "$@"; do [ "$a" = exec ] && echo $$ > {marker} && exec sleep 60; done\n'
+        'for a in "$@"; do\n'
+        f'    [ "$a" = exec ] && cat /proc/$$/stat > {marker} && exec sleep 60\n'
+        "done\n"
         'exec runc "$@"\n'
     )
     hung.chmod(0o755)
@@ -735,7 +746,9 @@ async def test_hung_exec_is_504_and_killed(start_daemon: Any, tmp_path: Path, bu
     response = await exec_(daemon.client, "c", args=["true"])
     assert response.status_code == 504
     assert "runc exec did not finish within 1 seconds" in response.json()["error"]
-    assert not pid_alive(int(marker.read_text()))  # the hung runtime process was killed
+    # The hung runtime process was killed. Its pid is read once it may have ended, too late
+    # for a pidfd: with its start time, which the script's exec of sleep kept.
+    assert ended_since(*stat_pid_and_start_time(marker.read_text()))
     assert len((await daemon.client.get("/containers/c")).json()["processes"]) == 1
     assert zombie_children() == []
 
@@ -747,11 +760,13 @@ async def test_hung_resume_of_a_killed_init_is_a_declared_504(
     """A SIGKILL to the init of a paused container resumes it (so that it stops); a runc
     resume past the runtime deadline answers the signal route 504, a status the OpenAPI
     document did not give the route (only 404)."""
-    marker = tmp_path / "hung-pid"
+    marker = tmp_path / "hung-stat"
     hung = tmp_path / "hung-runc"
     hung.write_text(
         "#!/bin/sh\n"
-        f'for a in "$@"; do [ "$a" = resume ] && echo $$ > {marker} && exec sleep 60; done\n'
+        'for a in "$@"; do\n'
+        f'    [ "$a" = resume ] && cat /proc/$$/stat > {marker} && exec sleep 60\n'
+        "done\n"
         'exec runc "$@"\n'
     )
     hung.chmod(0o755)
@@ -765,7 +780,9 @@ async def test_hung_resume_of_a_killed_init_is_a_declared_504(
     declared = route["/containers/{id}/process/{pid}"]["post"]["responses"]
     assert (response.status_code, str(response.status_code) in declared) == (504, True)
     assert "runc resume did not finish within 1 seconds" in response.json()["error"]
-    assert not pid_alive(int(marker.read_text()))  # the hung runtime process was killed
+    # The hung runtime process was killed. Its pid is read once it may have ended, too late
+    # for a pidfd: with its start time, which the script's exec of sleep kept.
+    assert ended_since(*stat_pid_and_start_time(marker.read_text()))
     # Still paused, as runc left it: the init takes its SIGKILL once resumed.
     container = (await daemon.client.get("/containers/c")).json()
     assert (run_status(container["state"]), pid_alive(init)) == ({"status": "paused"}, True)

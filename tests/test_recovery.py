@@ -26,6 +26,7 @@ from .helpers import (
     DaemonProcess,
     GatedRunc,
     HeldCriu,
+    WatchedProcess,
     cgroup_dir,
     next_event,
     now,
@@ -169,11 +170,11 @@ async def test_an_exec_gone_while_no_daemon_ran_is_answered_by_its_wait(
     lost = await first.client.put("/containers/box/processes", json={"args": list(FOREVER)})
     assert lost.status_code == 201, lost.text
     lost_pid = lost.json()["pid"]
+    lost_process = WatchedProcess(lost_pid)
     await first.kill_hard()
-    os.kill(lost_pid, signal.SIGKILL)
+    signal.pidfd_send_signal(lost_process.fd, signal.SIGKILL)
     with trio.fail_after(10):
-        while os.path.exists(f"/proc/{lost_pid}"):  # noqa: ASYNC110 (init reaps it: no event of ours)
-            await trio.sleep(0.01)
+        await lost_process.wait_reaped()  # by init
 
     second: DaemonProcess = await spawn_daemon()
     client = second.client
@@ -821,12 +822,13 @@ async def test_a_checkpoint_whose_criu_finished_before_the_kill_is_completed(
     bundle = make_bundle(COUNTER)
     init = (await start_container(client, "c", bundle))["processes"][0]["pid"]
     orphans.append(init)
+    watched = WatchedProcess(init)
     await wait_output(client, "c", "1")
     since = now()
     checkpoint = partial(client.post, "/containers/c/checkpoint/cp", json={"exit": True})
     assert await killed_with_runc_held(daemon, gated, checkpoint) == "logged"
     assert b"killing runc checkpoint --image-path" in daemon.log
-    assert not pid_alive(init)
+    assert watched.ended()
     # Its course is closed as a live one's: checkpoint-done (with its figures), checkpoint.
     with trio.fail_after(10):
         course = await types_until(client, since, "c", "checkpoint")
@@ -880,6 +882,7 @@ async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
     started = await start_container(first.client, "c", bundle, **settings)
     init = started["processes"][0]["pid"]
     orphans.append(init)
+    watched = WatchedProcess(init)
     await wait_output(first.client, "c", "1")
     checkpoint = partial(first.client.post, "/containers/c/checkpoint/cp", json={"exit": exit})
     await killed_with_runc_held(first, gated, checkpoint, keeper=True)
@@ -894,8 +897,7 @@ async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
         # Ended by the dump's kill, and reaped by init, before the next daemon looks (as after
         # a long dump): no server saw its exit, no keeper kept its status.
         with trio.fail_after(10):
-            while Path(f"/proc/{init}").exists():  # noqa: ASYNC110 (nothing to wait on but /proc)
-                await trio.sleep(0.01)
+            await watched.wait_reaped()
     since = now()
     second: DaemonProcess = await spawn_daemon()
     assert ((images / "checkpoint.json").exists(), work.exists()) == (True, False)
@@ -924,7 +926,7 @@ async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
         second.client, since=since, container_id="c", match=lambda e: e["type"] == "exit"
     )
     assert exited["status"] == 255, exited
-    assert not pid_alive(init)
+    assert watched.ended()
     restored = await second.client.post(
         "/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"}
     )

@@ -27,6 +27,7 @@ from .helpers import (
     DaemonProcess,
     GatedRunc,
     RunningDaemon,
+    WatchedProcess,
     WrittenOutput,
     now,
     pid_alive,
@@ -42,18 +43,18 @@ async def test_signal_stops_every_container_and_exits_0(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, signum: int
 ) -> None:
     daemon = await spawn_daemon()
-    pids = []
+    inits = []
     for name, args in [("polite", FOREVER), ("stubborn", IGNORES_TERM)]:
         response = await daemon.client.post(
             f"/containers/{name}", json={"bundlePath": str(make_bundle(args))}
         )
         assert response.status_code == 201, response.text
-        pids.append(response.json()["processes"][0]["pid"])
+        inits.append(WatchedProcess(response.json()["processes"][0]["pid"]))
     assert sorted(runc_ids(daemon.state_dir)) == ["polite", "stubborn"]
 
     assert await daemon.signal_and_wait(signum) == 0
     assert runc_ids(daemon.state_dir) == []
-    assert not any(pid_alive(pid) for pid in pids)
+    assert all(init.ended() for init in inits)
     assert b"shutting down" in daemon.log and b"level=error" not in daemon.log
     assert not daemon.socket.exists() or not _socket_accepts(str(daemon.socket))
 
