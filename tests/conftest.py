@@ -147,7 +147,7 @@ async def start_daemon(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[C
         daemon = Daemon(config)
         finished = trio.Event()
 
-        async def run(*, task_status: trio.TaskStatus[None]) -> None:
+        async def run(*, task_status: trio.TaskStatus[Daemon]) -> None:
             try:
                 await daemon.run(task_status=task_status)
             finally:

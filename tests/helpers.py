@@ -16,7 +16,7 @@ import select
 import signal
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -237,7 +237,7 @@ def now() -> str:
     return timestamps.format_ns(time.time_ns())
 
 
-def run_status(state: dict[str, Any]) -> dict[str, Any]:
+def run_status(state: Mapping[str, Any]) -> dict[str, Any]:
     """A container's ``state`` without the times of its run (``startedAt``, ``finishedAt``),
     which a test that compares the rest (status, exitStatus, restarting) cannot know."""
     return {key: value for key, value in state.items() if key not in ("startedAt", "finishedAt")}

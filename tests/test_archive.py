@@ -353,8 +353,8 @@ async def test_an_export_refuses_what_the_import_would_before_the_first_byte(
     await collect(plan_export(source, "cp").chunks())
     # One made after the plan's check (a running container's mknod) is left out of the
     # stream, so that the archive still imports.
-    for refused in (dev / "mem", dev / "loop0"):
-        refused.unlink()
+    for node in (dev / "mem", dev / "loop0"):
+        node.unlink()
     plan = plan_export(source, "cp", ExportOptions(BundleContent.FULL))
     make_node(dev / "mem", stat.S_IFCHR, 1, 1, 0o600)
     data = await collect(plan.chunks())

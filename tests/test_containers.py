@@ -136,8 +136,8 @@ async def test_state_follows_each_change(client: httpx.AsyncClient, bundle: Path
     only when it changed: each change shows, as GET /containers/{id} (built afresh) shows it."""
 
     async def listed() -> dict[str, Any]:
-        state = (await client.get("/state")).json()
-        [entry] = [c for c in state["containers"] if c["id"] == "follow"]
+        containers: list[dict[str, Any]] = (await client.get("/state")).json()["containers"]
+        [entry] = [c for c in containers if c["id"] == "follow"]
         assert entry == (await client.get("/containers/follow")).json()
         return entry
 
@@ -828,6 +828,11 @@ _STACK_1_MIB = [{"type": "RLIMIT_STACK", "soft": 1 << 20, "hard": 1 << 20}]
 _300_KB = [f"A{n}=" + "x" * 100_000 for n in range(3)]
 
 
+def _root_a_link(bundle: Path, config: dict[str, Any]) -> None:
+    (bundle / "link").symlink_to("rootfs")
+    config["root"]["path"] = "link"
+
+
 #: config.json edits that runc refused in a 500 ("runc run failed: args must not be empty"),
 #: or took and then failed in words of no help, and what the daemon's 400 says instead.
 _UNSTARTABLE: dict[str, tuple[Callable[[Path, dict[str, Any]], object], str]] = {
@@ -857,7 +862,7 @@ _UNSTARTABLE: dict[str, tuple[Callable[[Path, dict[str, Any]], object], str]] = 
         " regular file)",
     ),
     "root.path a link": (
-        lambda b, c: ((b / "link").symlink_to("rootfs"), c["root"].update(path="link")),
+        _root_a_link,
         "root.path in {config} names {bundle}/link, a symbolic link",
     ),
     # These were a 201, and then the process "exited 1": "argument list too long".

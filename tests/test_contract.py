@@ -218,7 +218,7 @@ def test_a_rule_and_its_schema_agree_on_numbers(rule: Rule, value: int) -> None:
     "value", [["sh"], [], [""], ["", "x"], ["sh", ""], ["a", "b", "c"]], ids=repr
 )
 def test_the_program_rule_and_its_schema_agree(value: list[str]) -> None:
-    base = {"type": "array", "items": {"type": "string"}}
+    base: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
     schema = {**base, **validation.PROGRAM.schema}
     schema["prefixItems"] = [{**base["items"], **p} for p in schema["prefixItems"]]
     valid = jsonschema_rs.validator_for(schema).is_valid(value)

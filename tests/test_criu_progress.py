@@ -126,7 +126,9 @@ async def test_a_checkpoint_has_its_own_deadline(
     bundle = make_bundle(COUNTER)
     await start_container(client, "slow", bundle)
     await wait_output(client, "slow", "2")
-    runtime = daemon.daemon.supervisor.runtime
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None  # the daemon runs
+    runtime = supervisor.runtime
     # Every other runc call now has a thousandth of a second: a checkpoint and a restore
     # still have theirs. The pause's runc is held past it for sure (runc alone may finish
     # before a loaded machine lets the server see its deadline pass).

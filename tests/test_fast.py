@@ -17,6 +17,7 @@ import httpx
 import pytest
 import trio
 import trio.testing
+from hypercorn.typing import ConnectionState, HTTPRequestEvent, HTTPScope
 from werkzeug.exceptions import RequestTimeout
 
 from containerd_trio.api import connections, routes, wire
@@ -49,16 +50,23 @@ async def _never(scope: Any, receive: Any, send: Any) -> None:
 
 def _scope(
     method: str, target: str, headers: dict[str, str] | None = None, version: str = "1.1"
-) -> dict[str, Any]:
+) -> HTTPScope:
     path, _, query = target.partition("?")
     return {
         "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": version,
         "method": method,
+        "scheme": "http",
         "path": re.sub(r"%2F", "/", path),  # what the server decodes
         "raw_path": path.encode(),
         "query_string": query.encode(),
+        "root_path": "",
         "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": None,
+        "server": None,
+        "state": ConnectionState({}),
+        "extensions": {},
     }
 
 
@@ -101,7 +109,7 @@ def test_which_requests_take_the_fast_path(
 
 
 async def _answer_of(
-    fast: FastRoutes, scope: dict[str, Any], events: list[dict[str, Any]]
+    fast: FastRoutes, scope: HTTPScope, events: list[dict[str, Any]]
 ) -> tuple[int, dict[bytes, bytes], bytes]:
     """What the fast path sends for a request whose body arrives as ``events`` (then nothing
     more: the next receive waits forever)."""
@@ -252,7 +260,9 @@ async def test_fast_start_exec_signal_delete(client: httpx.AsyncClient, bundle: 
 def _requests_under_way() -> int:
     """Hypercorn's request tasks in the daemon: one per request under way."""
     found = 0
-    stack = [trio.lowlevel.current_root_task()]
+    root = trio.lowlevel.current_root_task()
+    assert root is not None  # within trio.run
+    stack = [root]
     while stack:
         task = stack.pop()
         found += task.name == "hypercorn.trio.task_group._handle"
@@ -370,7 +380,7 @@ async def test_a_requests_events_reach_the_app_without_a_turn_while_its_queue_ha
     config = Config()
     config.max_app_queue_size = 2
     async with connections._EagerTaskGroup() as group:
-        put = await group.spawn_app(app, config, {"type": "http"}, send)
+        put = await group.spawn_app(app, config, _scope("POST", "/"), send)
         for body in (b"a", b"b"):
             event = {"type": "http.request", "body": body, "more_body": True}
             assert await _turns(put, event) == 0
@@ -381,7 +391,8 @@ async def test_a_requests_events_reach_the_app_without_a_turn_while_its_queue_ha
         await put({"type": "http.disconnect"})
         with trio.CancelScope() as cancelled:
             cancelled.cancel()
-            await put({"type": "http.request", "body": b"d"})  # cancelled, as send's is
+            last: HTTPRequestEvent = {"type": "http.request", "body": b"d", "more_body": False}
+            await put(last)  # cancelled, as send's is
         assert cancelled.cancelled_caught
     assert received == [b"a", b"b", b"c"]
     assert sent == [None]  # Hypercorn's word that the app ended
@@ -399,7 +410,7 @@ async def test_a_clients_leaving_is_queued_even_by_a_cancelled_caller() -> None:
     assert queue.client_gone and queue.receive_nowait()["type"] == "http.disconnect"
 
     queue = connections.AppQueue(1)
-    await queue.put({"type": "websocket.receive", "bytes": b"x"})  # full now
+    await queue.put({"type": "websocket.receive", "bytes": b"x", "text": None})  # full now
     with trio.CancelScope() as app:
         queue.app_scope = app
         with trio.CancelScope() as cancelled:

@@ -589,6 +589,7 @@ async def test_a_sigkill_to_a_process_of_a_paused_container_while_its_limits_cha
     client, gated, init, pid = await _paused_with_update_gated(
         start_daemon, make_bundle, tmp_path, exec_args=["sleep", "1000"]
     )
+    assert pid is not None  # exec_args given
     since = now()
 
     async def kill() -> None:

@@ -20,6 +20,7 @@ import pytest
 import trio
 
 from containerd_trio import cgroups, checkpoints
+from containerd_trio.client import types as client_types
 from containerd_trio.client.cli import EXIT_USAGE, build_parser
 from containerd_trio.client.commands import resource_change
 from containerd_trio.client.output import describe_resources
@@ -60,7 +61,7 @@ HOLDS_12_MIB = (
 )
 
 #: The issue's example: 64 MiB, half a CPU with shares 512, 100 pids.
-LIMITS = {
+LIMITS: client_types.Resources = {
     "memory": {"limit": 67108864},
     "cpu": {"shares": 512, "quota": 50000, "period": 100000},
     "pids": {"limit": 100},

@@ -107,12 +107,11 @@ async def test_daemon_process_leaves_no_zombies(
         )
         assert response.status_code == 201
         pid = response.json()["pid"]
-        event = await next_event(
-            client,
-            since=since,
-            container_id="z",
-            match=lambda e, pid=pid: e["type"] == "exit" and e["pid"] == pid,
-        )
+
+        def its_exit(e: dict[str, object], pid: int = pid) -> bool:
+            return e["type"] == "exit" and e["pid"] == pid
+
+        event = await next_event(client, since=since, container_id="z", match=its_exit)
         assert event["status"] == n
     response = await client.post(
         "/containers/short", json={"bundlePath": str(make_bundle(["true"]))}

@@ -218,9 +218,9 @@ async def test_what_is_not_stopped_is_a_409_and_an_unknown_id_a_404(
         assert refused.json() == {"error": RESTARTING_COMMAND.format("start", "looping")}
         assert (await client.get("/containers/looping")).json() == waiting
 
-        for path, status in (("/containers/ghost/start", 404), ("/containers/-a/start", 400)):
+        for path, code in (("/containers/ghost/start", 404), ("/containers/-a/start", 400)):
             answer = await client.post(path)
-            assert answer.status_code == status, answer.text
+            assert answer.status_code == code, answer.text
         assert (await client.post("/containers/ghost/start")).json() == {
             "error": "container 'ghost' not found"
         }

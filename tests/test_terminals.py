@@ -260,7 +260,7 @@ async def test_an_ended_process_replays_its_output_and_status(
     assert (ended["pid"], ended["exitStatus"]) == (pid, 137)
     session = await attach(daemon.url, "box", pid, query="logs=true")
     assert await session.to_end() == 137
-    assert (session.output, session.stderr) == (b"out\n", b"err\n")
+    assert (bytes(session.output), bytes(session.stderr)) == (b"out\n", b"err\n")
     # Without logs=true: nothing but the status.
     later = await attach(daemon.url, "box", pid, subprotocols=("v5.channel.k8s.io",))
     assert later.subprotocol == "v5.channel.k8s.io"
@@ -292,7 +292,7 @@ async def test_a_cursor_goes_on_right_after_its_record_even_among_records_of_one
     session = await attach(daemon.url, "box", pid, query="logs=true", subprotocols=SUBPROTOCOLS)
     assert session.subprotocol == channels.CURSORED
     assert await session.to_end() == 0
-    assert (session.output, session.stderr) == (b"one\ntwo\nthree\nfive\n", b"four\n")
+    assert (bytes(session.output), bytes(session.stderr)) == (b"one\ntwo\nthree\nfive\n", b"four\n")
     start, *output = [channels.split_cursor(message[1:]) for message in session.messages]
     assert start == (b"0-0", b"")  # where a client that got no output yet comes back from
     assert [cursor for cursor, _ in output] == expected
@@ -377,7 +377,7 @@ async def test_the_start_of_an_attach_from_any_moment_is_a_cursor_it_takes_back(
             daemon.url, "box", pid, query=f"after={start.decode()}", subprotocols=SUBPROTOCOLS
         )
         assert await again.to_end() == 0
-        assert (first.output, again.output) == (output, output), since
+        assert (bytes(first.output), bytes(again.output)) == (output, output), since
     # Beyond the last moment a stamp names: no cursor.
     with pytest.raises(Rejected) as refused:
         await attach(daemon.url, "box", pid, query="after=253402300800000000000-0")
@@ -628,7 +628,9 @@ def _task_count() -> int:
     def count(task: trio.lowlevel.Task) -> int:
         return 1 + sum(count(child) for n in task.child_nurseries for child in n.child_tasks)
 
-    return count(trio.lowlevel.current_root_task())
+    root = trio.lowlevel.current_root_task()
+    assert root is not None  # within trio.run
+    return count(root)
 
 
 def _keeper_pid() -> int:

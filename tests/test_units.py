@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import io
 import json
 import logging
@@ -134,7 +135,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
 @pytest.mark.parametrize("status", list(Status))
 def test_records_round_trip_in_every_status(tmp_path: Path, status: Status) -> None:
     """A regression: a request hook once made stopped records unreadable after a restart."""
-    assert schemas.DesiredStatus  # the request hooks are registered
+    # The request hooks are registered: schemas is imported (at the top) for them.
     journal = RecordJournal(tmp_path / "containers.journal")
     journal.put(_record("c", status))
     journal.close()
@@ -237,7 +238,7 @@ def test_a_signal_written_as_no_signal_is_refused(text: str, message: str) -> No
 def test_real_time_signals_by_their_names() -> None:
     """kill(1) and docker name them from either end (RTMIN+3, SIGRTMAX-2): the daemon knew
     none of those names, and ctr-trio kill -s RTMIN+3 was refused."""
-    assert parse_signal("RTMIN") == parse_signal("sigrtmin+0") == signal.SIGRTMIN == 34
+    assert parse_signal("RTMIN") == parse_signal("sigrtmin+0") == int(signal.SIGRTMIN) == 34
     assert parse_signal("RTMIN+3") == parse_signal("rtmin+3") == 37
     assert parse_signal("SIGRTMAX-2") == 62
     assert parse_signal("SIGRTMAX") == parse_signal("RTMIN+30") == parse_signal("RTMAX-0") == 64
@@ -319,13 +320,13 @@ def test_request_bodies() -> None:
     update = structure({"status": "paused"}, schemas.UpdateRequest)
     assert update.status is schemas.DesiredStatus.PAUSED and update.status.status is Status.PAUSED
     # A field its own message names is named once ("status: status must be ..." before).
-    for body, message in [
+    for given, message in [
         ({"status": "stopped"}, 'status must be "paused" or "running", not the string \'stopped\''),
         ({"signal": 0}, "signal 0 is out of range: it must be 1..64"),
         ({"resources": {"cpu": {"shares": 1}}}, "resources.cpu: shares must be between 2 and"),
     ]:
         with pytest.raises(InvalidRequest) as refused:
-            structure(body, schemas.UpdateRequest)
+            structure(given, schemas.UpdateRequest)
         assert refused.value.message.startswith(message), refused.value.message
 
 
@@ -490,12 +491,12 @@ def test_a_moved_container_with_auto_remove_is_not_resumed_on_the_targets_silenc
     """None of the id on the target, its session gone after the restore: a container with
     autoRemove may have run there, ended and been removed (a finish whose answer was lost):
     resumed here, it would run twice. One without it is resumed, as before."""
-    asked = {"restore_asked": True, "aborted": False, "there": None, "migration": "migration-1"}
-    assert verdict(**asked, auto_remove=True) is Verdict.UNSURE
-    assert verdict(**asked) is Verdict.RESUME
+    silent = functools.partial(verdict, there=None, migration="migration-1")
+    assert silent(restore_asked=True, aborted=False, auto_remove=True) is Verdict.UNSURE
+    assert silent(restore_asked=True, aborted=False) is Verdict.RESUME
     # Before the restore was asked, or once the target aborted, it never ran there.
-    assert verdict(**{**asked, "restore_asked": False}, auto_remove=True) is Verdict.RESUME
-    assert verdict(**{**asked, "aborted": True}, auto_remove=True) is Verdict.RESUME
+    assert silent(restore_asked=False, aborted=False, auto_remove=True) is Verdict.RESUME
+    assert silent(restore_asked=True, aborted=True, auto_remove=True) is Verdict.RESUME
 
 
 async def test_consult_says_why_a_moved_container_with_auto_remove_stays_paused() -> None:
