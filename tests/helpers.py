@@ -16,7 +16,7 @@ import select
 import signal
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -415,6 +415,67 @@ class WatchedProcess:
         while not self.reaped():  # noqa: ASYNC110 (nothing announces a reaping)
             await trio.sleep(0.01)
 
+    def kill(self) -> None:
+        """SIGKILL to it, through the pidfd: to nobody if it has ended, whenever that was (a
+        kill by its pid might reach the process given the pid since, another test's)."""
+        with contextlib.suppress(ProcessLookupError):  # reaped already
+            signal.pidfd_send_signal(self.fd, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def killed_at_end(pid: int) -> Iterator[WatchedProcess]:
+    """``pid``, a process that runs still (just started, not yet signalled), watched for the
+    block (:class:`WatchedProcess`); SIGKILL to it through the pidfd once the block ends,
+    however it ends, then the pidfd closed: never a kill of its pid given again."""
+    watched = WatchedProcess(pid)
+    try:
+        yield watched
+    finally:
+        with watched:
+            watched.kill()
+
+
+def _argv_of(pid: str) -> list[bytes]:
+    """``/proc/PID/cmdline`` split at its NULs; [] once the process has ended (a zombie's
+    is empty too)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            argv = cmdline.read().split(b"\0")
+    except OSError:
+        return []
+    return argv if argv != [b""] else []
+
+
+def pids_matching(matches: Callable[[list[bytes]], bool]) -> list[int]:
+    """The pids of the processes running now whose command line (``/proc/PID/cmdline``, split
+    at its NULs) ``matches``. Only for a look: to kill them, :func:`watch_processes`."""
+    return [
+        int(entry)
+        for entry in os.listdir("/proc")
+        if entry.isdigit() and (argv := _argv_of(entry)) and matches(argv)
+    ]
+
+
+def watch_processes(matches: Callable[[list[bytes]], bool]) -> list[WatchedProcess]:
+    """The processes running now whose command line (``/proc/PID/cmdline``, split at its
+    NULs) ``matches``, each watched (:class:`WatchedProcess`), for a kill that reaches them
+    and nobody else. Each pidfd is opened before the command line is read: if the process
+    it was opened on has ended by then, what was read may be a later process's (its pid
+    given again), but a kill through the pidfd reaches nobody. The caller closes them."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            watched = WatchedProcess(int(entry))
+        except OSError:  # ended since the listing
+            continue
+        if (argv := _argv_of(entry)) and matches(argv):
+            found.append(watched)
+        else:
+            watched.close()
+    return found
+
 
 def ended_since(pid: int, start_time: int) -> bool:
     """True if the process that ran as ``pid``, started ``start_time`` clock ticks after boot
@@ -592,24 +653,21 @@ class GatedRunc:
 
     def kill_held(self) -> None:
         """Kill the wrappers still running: a test that failed before it opened the gate would
-        leave them waiting for good (orphans of init, once their daemon is killed)."""
-        for pid in self.running():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        leave them waiting for good (orphans of init, once their daemon is killed). Through
+        pidfds (:func:`watch_processes`): one that ends between the look and the kill has its
+        pid free, perhaps given at once to another worker's process."""
+        for wrapper in watch_processes(self._runs):
+            with wrapper:
+                wrapper.kill()
 
     def running(self) -> list[int]:
         """The pids of the wrappers still running (held, or not yet runc): a shell running the
         script (a daemon given it as ``--runtime`` is not one)."""
-        script = str(self.path).encode()
-        found = []
-        for entry in os.listdir("/proc"):
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                    if script in cmdline.read().split(b"\0")[:2]:
-                        found.append(int(entry))
-            except (OSError, ValueError):
-                continue
-        return found
+        return pids_matching(self._runs)
+
+    def _runs(self, argv: list[bytes]) -> bool:
+        """Whether ``argv`` is a wrapper's: a shell running the script."""
+        return str(self.path).encode() in argv[:2]
 
 
 class HeldCriu:

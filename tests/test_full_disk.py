@@ -32,6 +32,7 @@ from .helpers import (
     DaemonProcess,
     GatedRunc,
     RunningDaemon,
+    killed_at_end,
     next_event,
     now,
     start_container,
@@ -160,23 +161,22 @@ async def test_a_deleted_container_never_comes_back_and_a_full_disk_does_not_sto
         )
         assert response.status_code == 201, response.text
     survivor = response.json()["processes"][0]["pid"]
-    filler = fill(small_disk)
-    response = await first.client.delete("/containers/deleted", params={"timeout": "0"})
-    assert response.status_code == 200
-    await first.kill_hard()
-    second: DaemonProcess = await spawn_daemon(state_dir=state)
-    state_answer = (await second.client.get("/state")).json()
-    listed = {c["id"]: c for c in state_answer["containers"]}
-    assert set(listed) == {"survivor"}
-    assert listed["survivor"]["processes"][0]["pid"] == survivor
-    for line in (state / "containers.journal").read_bytes().splitlines():
-        json.loads(line)
-    filler.unlink()
-    assert (
-        await second.client.delete("/containers/survivor", params={"timeout": "0"})
-    ).status_code == 200
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(survivor, signal.SIGKILL)
+    with killed_at_end(survivor):  # deleted below; killed in any case
+        filler = fill(small_disk)
+        response = await first.client.delete("/containers/deleted", params={"timeout": "0"})
+        assert response.status_code == 200
+        await first.kill_hard()
+        second: DaemonProcess = await spawn_daemon(state_dir=state)
+        state_answer = (await second.client.get("/state")).json()
+        listed = {c["id"]: c for c in state_answer["containers"]}
+        assert set(listed) == {"survivor"}
+        assert listed["survivor"]["processes"][0]["pid"] == survivor
+        for line in (state / "containers.journal").read_bytes().splitlines():
+            json.loads(line)
+        filler.unlink()
+        assert (
+            await second.client.delete("/containers/survivor", params={"timeout": "0"})
+        ).status_code == 200
 
 
 async def test_a_finished_dump_the_full_disk_cannot_complete_does_not_stop_the_next_daemon(
@@ -191,7 +191,7 @@ async def test_a_finished_dump_the_full_disk_cannot_complete_does_not_stop_the_n
     bundle = BundleFactory(small_disk)(FOREVER)
     first: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
     init = (await start_container(first.client, "c", bundle))["processes"][0]["pid"]
-    try:
+    with killed_at_end(init):
         checkpoint = partial(first.client.post, "/containers/c/checkpoint/cp", json={"exit": False})
         await killed_with_runc_held(first, gated, checkpoint, keeper=True)
         images = bundle / "checkpoints" / "cp"
@@ -213,9 +213,6 @@ async def test_a_finished_dump_the_full_disk_cannot_complete_does_not_stop_the_n
         assert [checkpoint["name"] for checkpoint in listed] == ["cp"]
         assert not work.exists()
         await _runs_on_thawed(second, init)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(init, signal.SIGKILL)
 
 
 async def test_a_checkpoint_on_a_full_disk_says_so_and_leaves_nothing(

@@ -46,12 +46,14 @@ from .helpers import (
     now,
     own_cgroup,
     pid_alive,
+    pids_matching,
     run_status,
     runc_ids,
     runc_state,
     start_container,
     until_trapped,
     wait_catching,
+    watch_processes,
 )
 from .runc_direct import DirectContainer, make_runc
 
@@ -374,22 +376,15 @@ async def test_reload_through_the_api(
     assert got["state"]["status"] == "running"
 
 
-def runc_processes(state_dir: Path) -> list[int]:
-    """Pids of the runc commands running now on the runc root of the daemon with ``state_dir``
-    (``runc init`` excepted: it is the container); never another test's."""
+def runs_runc_on(state_dir: Path) -> Callable[[list[bytes]], bool]:
+    """Whether a command line is that of a runc command on the runc root of the daemon with
+    ``state_dir`` (``runc init`` excepted: it is the container); never another test's."""
     root = str(state_dir / "runc").encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                argv = cmdline.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"runc") and b"init" not in argv[1:2] and root in argv:
-            found.append(int(entry))
-    return found
+
+    def runs(argv: list[bytes]) -> bool:
+        return argv[0].endswith(b"runc") and b"init" not in argv[1:2] and root in argv
+
+    return runs
 
 
 async def test_a_daemon_killed_with_its_runcs_in_a_storm_is_cleaned_up(
@@ -421,12 +416,17 @@ async def test_a_daemon_killed_with_its_runcs_in_a_storm_is_cleaned_up(
         for n in range(40):
             nursery.start_soon(one, n)
         # A storm to cut into, with runc at work: nothing tells when runc runs, so look.
-        while len(started) < 10 or not runc_processes(first.state_dir):  # noqa: ASYNC110
+        runs_runc = runs_runc_on(first.state_dir)
+        while len(started) < 10 or not pids_matching(runs_runc):  # noqa: ASYNC110
             await trio.sleep(0.002)
-        # The server and the logger die with the keeper (they ask the kernel to).
-        for pid in [first.keeper_pid, *runc_processes(first.state_dir)]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        # The server and the logger die with the keeper (they ask the kernel to). The keeper
+        # is this process's child, its pid held until it is waited for; each runc is killed
+        # through a pidfd, as one may have ended since the look.
+        runcs = watch_processes(runs_runc)
+        os.kill(first.keeper_pid, signal.SIGKILL)
+        for runc in runcs:
+            with runc:
+                runc.kill()
     await first.wait_exit()
     second: DaemonProcess = await spawn_daemon()
     listed = sorted(c["id"] for c in (await second.client.get("/state")).json()["containers"])

@@ -46,16 +46,40 @@ from .helpers import (
 pytestmark = [pytest.mark.deadline(90), pytest.mark.usefixtures("plain_parent")]
 
 
+class Orphans:
+    """Processes that may be re-parented to the test process when their daemon dies, each
+    watched from when its pid is learnt, while it surely runs (:meth:`add`): killed and
+    reaped at the end through its pidfd, never by its pid, which another worker's process
+    may have by then (the tests that rewind ``ns_last_pid`` have freed pids given again at
+    once). Their pidfds are closed there."""
+
+    def __init__(self) -> None:
+        self.watched: list[WatchedProcess] = []
+
+    def add(self, pid: int) -> WatchedProcess:
+        """Watch ``pid``, a process that runs still (just started, not yet signalled)."""
+        self.watched.append(watched := WatchedProcess(pid))
+        return watched
+
+    def end(self) -> None:
+        """SIGKILL to those still running, and a wait for those that are the test process's
+        children (only the ones whose daemon it was a subreaper for)."""
+        for watched in self.watched:
+            with watched:
+                watched.kill()
+                with contextlib.suppress(ChildProcessError):  # not a child of this process
+                    os.waitid(os.P_PIDFD, watched.fd, os.WEXITED)
+
+
 @pytest.fixture
-async def orphans() -> AsyncIterator[list[int]]:
-    """Pids that may be re-parented to the test process when its daemon dies: reaped at the end."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+async def orphans() -> AsyncIterator[Orphans]:
+    """Processes that may be re-parented to the test process when its daemon dies: killed
+    and reaped at the end (:class:`Orphans`)."""
+    watched = Orphans()
+    try:
+        yield watched
+    finally:
+        watched.end()
 
 
 async def start(daemon: DaemonProcess, container_id: str, bundle: Any) -> dict[str, Any]:
@@ -68,7 +92,7 @@ async def start(daemon: DaemonProcess, container_id: str, bundle: Any) -> dict[s
 
 
 async def test_restart_adopts_what_runc_still_runs(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: Orphans
 ) -> None:
     first: DaemonProcess = await spawn_daemon()
     since = now()
@@ -76,12 +100,13 @@ async def test_restart_adopts_what_runc_still_runs(
     kept = await first.client.put("/containers/running/processes", json={"args": ["sleep", "1000"]})
     lost = await first.client.put("/containers/running/processes", json={"args": ["sleep", "1000"]})
     kept_pid, lost_pid = kept.json()["pid"], lost.json()["pid"]
-    orphans += [kept_pid, lost_pid]
+    orphans.add(kept_pid)
+    orphans.add(lost_pid)
     paused = await start(first, "paused", make_bundle(FOREVER))
     doomed = await start(first, "doomed", make_bundle(FOREVER))
     finished = await start(first, "finished", make_bundle(["sh", "-c", "exit 3"]))
-    for container in (running, paused, doomed, finished):
-        orphans.append(container["processes"][0]["pid"])
+    for container in (running, paused, doomed):  # finished's is reaped by its wait below
+        orphans.add(container["processes"][0]["pid"])
     assert await wait_exit(first.client, "finished", finished["processes"][0]["pid"], since) == 3
     assert (
         await first.client.patch("/containers/paused", json={"status": "paused"})
@@ -157,7 +182,7 @@ async def test_restart_adopts_what_runc_still_runs(
 
 
 async def test_an_exec_gone_while_no_daemon_ran_is_answered_by_its_wait(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: Orphans
 ) -> None:
     """An exec'd process that died and was reaped (by init) while no daemon ran: the next
     server publishes its exit, 255, and its wait answers the same, as for a process still
@@ -166,7 +191,7 @@ async def test_an_exec_gone_while_no_daemon_ran_is_answered_by_its_wait(
     first: DaemonProcess = await spawn_daemon()
     since = now()
     started = await start(first, "box", make_bundle(FOREVER))
-    orphans.append(started["processes"][0]["pid"])
+    orphans.add(started["processes"][0]["pid"])
     lost = await first.client.put("/containers/box/processes", json={"args": list(FOREVER)})
     assert lost.status_code == 201, lost.text
     lost_pid = lost.json()["pid"]
@@ -199,7 +224,7 @@ async def test_an_exec_gone_while_no_daemon_ran_is_answered_by_its_wait(
 
 
 async def test_a_restored_container_survives_a_crash_too(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: Orphans
 ) -> None:
     first: DaemonProcess = await spawn_daemon()
     bundle = make_bundle(COUNTER)
@@ -210,7 +235,7 @@ async def test_a_restored_container_survives_a_crash_too(
         "/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"}
     )
     assert response.status_code == 201
-    orphans.append(response.json()["processes"][0]["pid"])
+    orphans.add(response.json()["processes"][0]["pid"])
     await first.kill_hard()
     second: DaemonProcess = await spawn_daemon()
     got = (await second.client.get("/containers/c")).json()
@@ -220,7 +245,7 @@ async def test_a_restored_container_survives_a_crash_too(
 
 
 async def test_a_start_cut_short_by_the_crash_is_finished_off(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: Orphans
 ) -> None:
     """A container runc created but never started (the daemon died in between) is removed."""
     first: DaemonProcess = await spawn_daemon()
@@ -228,7 +253,7 @@ async def test_a_start_cut_short_by_the_crash_is_finished_off(
     bundle = make_bundle(FOREVER)
     runc(first.state_dir, "create", "--bundle", str(bundle), "half", output=False)
     state = runc_state(first.state_dir, "half")
-    orphans.append(state["pid"])
+    orphans.add(state["pid"])
     assert state["status"] == "created"
     second: DaemonProcess = await spawn_daemon()
     assert (await second.client.get("/containers/half")).status_code == 404
@@ -236,7 +261,7 @@ async def test_a_start_cut_short_by_the_crash_is_finished_off(
 
 
 async def test_a_container_runc_knows_without_a_record_is_adopted(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: Orphans
 ) -> None:
     """The daemon died after runc started the container but before its record was written."""
     first: DaemonProcess = await spawn_daemon()
@@ -244,7 +269,7 @@ async def test_a_container_runc_knows_without_a_record_is_adopted(
     bundle = make_bundle(FOREVER)
     runc(first.state_dir, "run", "--detach", "--bundle", str(bundle), "norecord", output=False)
     state = runc_state(first.state_dir, "norecord")
-    orphans.append(state["pid"])
+    orphans.add(state["pid"])
     second: DaemonProcess = await spawn_daemon()
     got = (await second.client.get("/containers/norecord")).json()
     assert got["state"]["status"] == "running"
@@ -461,7 +486,7 @@ async def test_a_delete_that_runc_cannot_finish_after_a_crash_does_not_stop_the_
 
 
 async def test_what_a_failed_start_left_in_runc_does_not_take_the_stopped_container(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: list[int]
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: Orphans
 ) -> None:
     """A stopped container, and in runc a container of its id in the created state: what a
     start that replaced it leaves when its roll-back's runc delete fails (made here with runc
@@ -476,7 +501,7 @@ async def test_what_a_failed_start_left_in_runc_does_not_take_the_stopped_contai
     runc(first.state_dir, "delete", "keep")  # the stopped one, as the replacing start did
     runc(first.state_dir, "create", "--bundle", str(make_bundle(FOREVER)), "keep", output=False)
     state = runc_state(first.state_dir, "keep")
-    orphans.append(state["pid"])
+    orphans.add(state["pid"])
     assert state["status"] == "created"
     second: DaemonProcess = await spawn_daemon()
     assert (await second.client.get("/containers/keep")).json() == before
@@ -677,7 +702,7 @@ async def test_an_update_that_ended_while_no_daemon_ran_is_in_force_and_recorded
     spawn_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
     tmp_path: Path,
-    orphans: list[int],
+    orphans: Orphans,
 ) -> None:
     """kill -9 of the whole daemon while its runc update is held: that runc (init's orphan
     now) goes on and ends before the next daemon starts, which finds nothing left running,
@@ -685,7 +710,7 @@ async def test_an_update_that_ended_while_no_daemon_ran_is_in_force_and_recorded
     gated = GatedRunc(tmp_path, "update")
     first: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
     init = (await start_container(first.client, "c", make_bundle(FOREVER)))["processes"][0]["pid"]
-    orphans.append(init)
+    orphans.add(init)
     since = now()
     update = partial(first.client.patch, "/containers/c", json={"resources": CHANGE})
     await killed_with_runc_held(first, gated, update, keeper=True)
@@ -809,7 +834,7 @@ async def test_a_checkpoint_whose_criu_finished_before_the_kill_is_completed(
     spawn_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
     tmp_path: Path,
-    orphans: list[int],
+    orphans: Orphans,
 ) -> None:
     """kill -9 of the server once CRIU has finished a checkpoint with exit, its runc (here a
     wrapper of it) not yet ended: the next server kills that runc at once, as any checkpoint
@@ -821,8 +846,7 @@ async def test_a_checkpoint_whose_criu_finished_before_the_kill_is_completed(
     client = daemon.client
     bundle = make_bundle(COUNTER)
     init = (await start_container(client, "c", bundle))["processes"][0]["pid"]
-    orphans.append(init)
-    watched = WatchedProcess(init)
+    watched = orphans.add(init)
     await wait_output(client, "c", "1")
     since = now()
     checkpoint = partial(client.post, "/containers/c/checkpoint/cp", json={"exit": True})
@@ -844,7 +868,7 @@ async def test_a_checkpoint_whose_criu_finished_before_the_kill_is_completed(
         "/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"}
     )
     assert restored.status_code == 201, restored.text
-    orphans.append(restored.json()["processes"][0]["pid"])
+    orphans.add(restored.json()["processes"][0]["pid"])
 
 
 @pytest.mark.parametrize(
@@ -861,7 +885,7 @@ async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
     spawn_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
     tmp_path: Path,
-    orphans: list[int],
+    orphans: Orphans,
     exit: bool,
     settings: dict[str, Any],
 ) -> None:
@@ -881,8 +905,7 @@ async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
     first: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
     started = await start_container(first.client, "c", bundle, **settings)
     init = started["processes"][0]["pid"]
-    orphans.append(init)
-    watched = WatchedProcess(init)
+    watched = orphans.add(init)
     await wait_output(first.client, "c", "1")
     checkpoint = partial(first.client.post, "/containers/c/checkpoint/cp", json={"exit": exit})
     await killed_with_runc_held(first, gated, checkpoint, keeper=True)
@@ -931,7 +954,7 @@ async def test_a_checkpoint_that_finished_while_no_daemon_ran_is_completed(
         "/containers/c", json={"bundlePath": str(bundle), "checkpoint": "cp"}
     )
     assert restored.status_code == 201, restored.text
-    orphans.append(restored.json()["processes"][0]["pid"])
+    orphans.add(restored.json()["processes"][0]["pid"])
     info = (await second.client.get("/containers/c")).json()
     assert (info["state"]["status"], info.get("autoRemove")) == ("running", auto_remove)
 
@@ -940,7 +963,7 @@ async def test_a_checkpoint_that_never_ran_while_no_daemon_ran_leaves_its_name_f
     spawn_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
     tmp_path: Path,
-    orphans: list[int],
+    orphans: Orphans,
 ) -> None:
     """kill -9 of the whole daemon while its runc checkpoint is held, and of that runc: its
     reserved images directory and CRIU's work dir stay, with no dump in them. The next
@@ -951,7 +974,7 @@ async def test_a_checkpoint_that_never_ran_while_no_daemon_ran_leaves_its_name_f
     bundle = make_bundle(FOREVER)
     first: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
     init = (await start_container(first.client, "c", bundle))["processes"][0]["pid"]
-    orphans.append(init)
+    orphans.add(init)
     since = now()
 
     async def checkpoint() -> None:
@@ -991,7 +1014,7 @@ async def test_a_paused_container_a_killed_checkpoint_left_thawed_is_adopted_fro
     spawn_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
     tmp_path: Path,
-    orphans: list[int],
+    orphans: Orphans,
     killed: str,
 ) -> None:
     """A checkpoint of a paused container, its CRIU held once it holds the tasks (at the
@@ -1007,7 +1030,7 @@ async def test_a_paused_container_a_killed_checkpoint_left_thawed_is_adopted_fro
     first: DaemonProcess = await spawn_daemon()
     bundle = make_bundle(COUNTER, edit=hold.annotate)
     init = (await start_container(first.client, "c", bundle))["processes"][0]["pid"]
-    orphans.append(init)
+    orphans.add(init)
     response = await first.client.patch("/containers/c", json={"status": "paused"})
     assert response.status_code == 200, response.text
     assert freezer_state(init) == "FROZEN"
@@ -1337,7 +1360,7 @@ async def test_a_server_killed_as_its_checkpoint_reserves_the_name_leaves_it_fre
     spawn_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
     tmp_path: Path,
-    orphans: list[int],
+    orphans: Orphans,
     held_at: str,
 ) -> None:
     """kill -9 of the server while its checkpoint is held (in the kernel, on a FUSE mount
@@ -1354,7 +1377,7 @@ async def test_a_server_killed_as_its_checkpoint_reserves_the_name_leaves_it_fre
     with hung_mount(point) as hung:
         daemon: DaemonProcess = await spawn_daemon()
         init = (await start_container(daemon.client, "c", make_bundle(FOREVER)))["processes"][0]
-        orphans.append(init["pid"])
+        orphans.add(init["pid"])
         work = daemon.state_dir / "containers" / "c" / "criu-dump-cp"
         work.parent.mkdir(exist_ok=True)  # made by the first thing that needs it: a dump
         # The hold: a lookup of the mount's "hang", which the dump's next step makes.

@@ -45,7 +45,7 @@ from .test_auto_remove import _left
 from .test_cli import run_cli
 from .test_containers import _host_pids
 from .test_logs import NS_LAST_PID, PID_TRIES
-from .test_recovery import orphans  # noqa: F401 (a fixture)
+from .test_recovery import Orphans, orphans  # noqa: F401 (a fixture)
 from .test_resources import UNLIMITED, cgroup_value, memory_and_swap
 from .wsclient import Rejected, attach
 
@@ -1230,7 +1230,7 @@ async def test_a_restart_that_failed_is_not_made_by_the_next_server(
 async def test_containers_that_ended_while_no_daemon_ran_start_again_by_their_policy(
     spawn_daemon: Callable[..., Any],
     make_bundle: BundleFactory,
-    orphans: list[int],  # noqa: F811 (the fixture imported above)
+    orphans: Orphans,  # noqa: F811 (the fixture imported above)
 ) -> None:
     """kill -9 of the whole daemon (keeper and all: what a reboot does to the daemon), then of
     the containers' inits: the next daemon lists them stopped (255, unknown) and starts again
@@ -1243,16 +1243,12 @@ async def test_containers_that_ended_while_no_daemon_ran_start_again_by_their_po
         response = await first.client.post(f"/containers/{name}", json=body)
         assert response.status_code == 201, response.text
         inits[name] = response.json()["processes"][0]["pid"]
-    orphans.extend(inits.values())
+    watched = [orphans.add(pid) for pid in inits.values()]
     await first.kill_hard()
-    for pid in inits.values():
-        pidfd = os.pidfd_open(pid)
-        try:
-            os.kill(pid, signal.SIGKILL)
-            with trio.fail_after(10):
-                await trio.lowlevel.wait_readable(pidfd)  # it has exited
-        finally:
-            os.close(pidfd)
+    for init in watched:
+        init.kill()
+        with trio.fail_after(10):
+            await trio.lowlevel.wait_readable(init.fd)  # it has exited
     since = now()
     second: DaemonProcess = await spawn_daemon()
     for name in ("always", "failing"):
