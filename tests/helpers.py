@@ -487,6 +487,23 @@ def ended_since(pid: int, start_time: int) -> bool:
     return fields is None or fields[0] == b"Z" or int(fields[19]) != start_time
 
 
+def kill_unless_ended(pid: int, start_time: int) -> None:
+    """SIGKILL to the process that ran as ``pid``, started ``start_time`` clock ticks after
+    boot, unless it has ended (:func:`ended_since`): for a pid learnt too late for a pidfd
+    opened while it surely ran. The pidfd is opened first, the start time compared after:
+    the same then, the pidfd is that process's, and the kill goes through it."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:  # ended and reaped
+        return
+    try:
+        if not ended_since(pid, start_time):
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    finally:
+        os.close(pidfd)
+
+
 def stat_pid_and_start_time(line: str) -> tuple[int, int]:
     """The pid and the start time (field 22) in a line of ``/proc/PID/stat``, as a script
     saves it for :func:`ended_since` (``cat /proc/$$/stat > file``)."""

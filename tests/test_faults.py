@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +16,12 @@ from .helpers import (
     BundleFactory,
     RunningDaemon,
     WatchedProcess,
+    kill_unless_ended,
     pid_alive,
     runc_ids,
     runc_state,
     start_container,
+    stat_pid_and_start_time,
     wait_output,
     zombie_children,
 )
@@ -165,7 +165,7 @@ async def test_a_restore_killed_at_its_deadline_leaves_the_bundle_and_the_id(
         f"""#!/bin/sh
 if [ "$1" = swrk ] && [ -e {armed} ]; then
     echo x >> {calls}
-    [ "$(wc -l < {calls})" -ge 2 ] && echo $$ > {hung} && exec sleep 60
+    [ "$(wc -l < {calls})" -ge 2 ] && cat /proc/$$/stat > {hung} && exec sleep 60
 fi
 exec {default_criu()} "$@"
 """
@@ -188,7 +188,9 @@ exec {default_criu()} "$@"
         assert str(state_dir) not in mounts.read()
     assert not (state_dir / "runc" / "r").exists()
     armed.unlink()
-    os.kill(int(hung.read_text()), signal.SIGKILL)  # the keeper reaps it
+    # The keeper reaps it. Its pid, read from a file, comes too late for a pidfd: its
+    # start time, read with it, tells it from a process given the pid since.
+    kill_unless_ended(*stat_pid_and_start_time(hung.read_text()))
     response = await daemon.client.post("/containers/r", json=body)
     assert response.status_code == 201, response.text
 
