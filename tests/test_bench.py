@@ -8,6 +8,8 @@ daemon, none in the raw runc root, no checkpoint left in the bundle, no zombie.
 from __future__ import annotations
 
 import argparse
+import datetime
+import fcntl
 import io
 import json
 import os
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -33,7 +36,7 @@ from containerd_trio.bench import (
     parse_figures,
     percentile,
 )
-from containerd_trio.bench.ceiling import TAG_CEILING, build_standin
+from containerd_trio.bench.ceiling import EXIT_MARKER, TAG_CEILING, build_standin
 from containerd_trio.bench.errors import BenchError
 from containerd_trio.bench.phase import Phase, Unit
 from containerd_trio.bench.probes import process_cpu_clock
@@ -346,6 +349,109 @@ async def test_stand_in_runtime_command_line(tmp_path: Path) -> None:
     assert 'does not do "pause"' in await refused("pause", "two")
     console = ("run", "-d", "--console-socket", tmp_path / "sock", "-b", bundle, "three")
     assert "no terminals" in await refused(*console)
+    assert list(root.iterdir()) == []
+
+
+RFC3339_NANOSECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
+
+
+async def test_stand_in_runtime_process_and_records(tmp_path: Path) -> None:
+    """More of the stand-in runtime of --ceiling (NOT runc), which has no libc to lean on: its
+    process (own session, no signal ignored or blocked, no fd but stdio), the exit marker, its
+    times (RFC 3339 from the clock, by its own arithmetic), the claim of an id against a run
+    still writing its record and the undoing of one killed before it, its errors on stderr
+    without --log."""
+    standin = await build_standin(tmp_path)
+    root, log, bundle = tmp_path / "root", tmp_path / "log.json", tmp_path / "bundle"
+    exits = tmp_path / "exits"
+    bundle.mkdir()
+    exits.mkdir()
+    (exits / EXIT_MARKER).touch()
+    extra_read, extra_write = os.pipe()  # an fd the caller leaks: its process must not keep it
+
+    def leaking_caller() -> None:  # in the child, before the exec
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+
+    async def call(
+        *args: str | Path, logged: bool = True, **options: Any
+    ) -> subprocess.CompletedProcess[bytes]:
+        argv = [standin, "--root", root, *(["--log", log] if logged else []), *args]
+        if args[0] == "run":
+            quiet = subprocess.DEVNULL
+            return await trio.run_process(argv, check=False, stdout=quiet, stderr=quiet, **options)
+        return await trio.run_process(argv, check=False, capture_stdout=True, capture_stderr=True)
+
+    async def run(container_id: str, where: Path, **options: Any) -> int:
+        pid_file = tmp_path / f"{container_id}.pid"
+        args = ("run", "-d", "--bundle", where, "--pid-file", pid_file, container_id)
+        ran = await call(*args, **options)
+        assert ran.returncode == 0, ran
+        return int(pid_file.read_text())
+
+    async def state(container_id: str) -> dict[str, object]:
+        answer = await call("state", container_id)
+        assert answer.returncode == 0, answer
+        document: dict[str, object] = json.loads(answer.stdout)
+        return document
+
+    def last_error() -> dict[str, str]:
+        entry: dict[str, str] = json.loads(log.read_text().splitlines()[-1])
+        return entry
+
+    def recent(stamp: object) -> bool:
+        assert isinstance(stamp, str) and RFC3339_NANOSECONDS.fullmatch(stamp), stamp
+        then = datetime.datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        return abs((now - then).total_seconds()) < 60
+
+    try:
+        pid = await run("one", bundle, pass_fds=(extra_write,), preexec_fn=leaking_caller)
+    finally:
+        os.close(extra_read)
+        os.close(extra_write)
+    status_text = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":\t", 1) for line in status_text.splitlines() if ":\t" in line)
+    assert int(fields["SigIgn"], 16) == 0 and int(fields["SigBlk"], 16) == 0, status_text
+    assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"]
+    assert os.getsid(pid) == pid
+    one = await state("one")
+    assert recent(one["created"]), one
+    assert one["status"] == "running"
+
+    pid = await run("brief", exits)  # the marker: its process exits at once, with status 0
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    brief = await state("brief")
+    assert (brief["status"], brief["bundle"]) == ("stopped", str(exits))
+    assert (await call("kill", "--all", "brief")).returncode == 0  # nothing left to signal
+    assert (await call("kill", "brief")).returncode == 1
+    assert last_error()["msg"] == "container not running"
+    assert recent(last_error()["time"])
+    assert (await call("delete", "brief")).returncode == 0
+
+    (root / "killed").touch()  # a run killed before it wrote its record: undone
+    pid = await run("killed", bundle)
+    assert (await state("killed"))["pid"] == pid
+    writing = root / "writing"
+    with writing.open("w") as held:  # a run still writing its record: the id is taken
+        fcntl.flock(held, fcntl.LOCK_EX)
+        answer = await call("run", "-d", "--bundle", bundle, "writing")
+        assert answer.returncode == 1
+        assert last_error()["msg"] == "container with id exists: writing"
+    writing.unlink()
+
+    answer = await call("frobnicate", logged=False)
+    assert answer.returncode == 1
+    error = json.loads(answer.stderr)
+    assert error["level"] == "error" and 'does not do "frobnicate"' in error["msg"]
+    assert recent(error["time"])
+    for container_id in ("one", "killed"):
+        pid = (await state(container_id))["pid"]
+        assert isinstance(pid, int)
+        assert (await call("delete", "--force", container_id)).returncode == 0
+        _, status = os.waitpid(pid, 0)
+        assert os.WTERMSIG(status) == signal.SIGKILL
     assert list(root.iterdir()) == []
 
 
