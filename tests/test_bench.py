@@ -36,7 +36,7 @@ from containerd_trio.bench import (
     parse_figures,
     percentile,
 )
-from containerd_trio.bench.ceiling import EXIT_MARKER, TAG_CEILING, build_standin
+from containerd_trio.bench.ceiling import EXIT_MARKER, RECORDS_TMPFS, TAG_CEILING, build_standin
 from containerd_trio.bench.errors import BenchError
 from containerd_trio.bench.phase import Phase, Unit
 from containerd_trio.bench.probes import process_cpu_clock
@@ -241,7 +241,10 @@ async def test_ceiling_with_the_stand_in_runtime(tmp_path: Path) -> None:
     report = await bench(options(tmp_path / "starts", count=20, concurrency=4, ceiling=True))
     assert report.ok, report.lines
     assert all(line.startswith(f"[{TAG_CEILING}] ") for line in report.lines), report.lines
-    how = r"starting 20 containers, 4 at once, .*, with the stand-in runtime \(not runc: .*\)"
+    how = (
+        r"starting 20 containers, 4 at once, .*, with the stand-in runtime"
+        r" \(not runc: .*, its records on a tmpfs \(/dev/shm/.*\)\)"
+    )
     assert lines_of(report, TAG_CEILING, how), report.lines
     assert len(lines_of(report, TAG_CEILING, "count: 20")) == 2  # the starts, then the answers
     assert lines_of(report, TAG_CEILING, r"rate: [\d.]+ starts/s \(20 in [\d.]+s\)")
@@ -270,7 +273,14 @@ async def test_ceiling_with_the_stand_in_runtime(tmp_path: Path) -> None:
 def _assert_ceiling_left_nothing(report: Report, where: Path) -> None:
     assert report.daemon_exit == 0
     assert report.daemon_state_dir is not None
-    assert list((report.daemon_state_dir / "runc").iterdir()) == []  # the stand-in's root
+    # The stand-in's records were on a tmpfs (the bench's ceiling), emptied by the daemon's
+    # removals, and the directory is gone; nothing went to the daemon's runc root instead.
+    assert report.standin_records is not None
+    assert report.standin_records.parent == RECORDS_TMPFS
+    assert report.standin_left == []
+    assert not report.standin_records.exists()
+    runc_root = report.daemon_state_dir / "runc"
+    assert not runc_root.exists() or list(runc_root.iterdir()) == []
     assert list((report.daemon_state_dir / "containers").iterdir()) == []
     standin = str(where / "bench" / "standin")
     assert [pid for pid in _pids() if _exe(pid) == standin] == []
@@ -376,7 +386,10 @@ async def test_stand_in_runtime_process_and_records(tmp_path: Path) -> None:
     async def call(
         *args: str | Path, logged: bool = True, **options: Any
     ) -> subprocess.CompletedProcess[bytes]:
-        argv = [standin, "--root", root, *(["--log", log] if logged else []), *args]
+        argv: list[str | Path] = [standin, "--root", root]
+        if logged:
+            argv += ["--log", log]
+        argv += args
         if args[0] == "run":
             quiet = subprocess.DEVNULL
             return await trio.run_process(argv, check=False, stdout=quiet, stderr=quiet, **options)
@@ -447,8 +460,9 @@ async def test_stand_in_runtime_process_and_records(tmp_path: Path) -> None:
     assert error["level"] == "error" and 'does not do "frobnicate"' in error["msg"]
     assert recent(error["time"])
     for container_id in ("one", "killed"):
-        pid = (await state(container_id))["pid"]
-        assert isinstance(pid, int)
+        ended = (await state(container_id))["pid"]
+        assert isinstance(ended, int)
+        pid = ended
         assert (await call("delete", "--force", container_id)).returncode == 0
         _, status = os.waitpid(pid, 0)
         assert os.WTERMSIG(status) == signal.SIGKILL

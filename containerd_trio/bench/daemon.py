@@ -7,10 +7,11 @@ the same). Stopped with SIGTERM at the end: it removes what it still runs.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import trio
@@ -20,7 +21,13 @@ from .errors import BenchError
 
 
 class OwnDaemon:
-    def __init__(self, workdir: Path, runc: str, extra: Sequence[str]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        runc: str,
+        extra: Sequence[str],
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
         self.socket = workdir / "api.sock"
         self.state_dir = workdir / "state"
         self.args = [
@@ -30,6 +37,9 @@ class OwnDaemon:
             *extra,
         ]  # fmt: skip
         self.argv = [sys.executable, "-m", "containerd_trio", *self.args]
+        #: Laid over the bench's own environment (the daemon passes its environment to the
+        #: runtime it runs).
+        self.environment = dict(environment or {})
         self.process: trio.Process | None = None
         self._log = bytearray()
         self._ready = trio.Event()
@@ -52,7 +62,11 @@ class OwnDaemon:
 
     async def start(self, nursery: trio.Nursery) -> None:
         self.process = await trio.lowlevel.open_process(
-            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **self.environment} if self.environment else None,
         )
         nursery.start_soon(self._read_log, self.process)
         with trio.move_on_after(60):

@@ -18,7 +18,7 @@ import trio
 from ..busybox import make_busybox_bundle
 from ..config import DaemonConfig, default_criu
 from .api import DaemonApi
-from .ceiling import EXIT_MARKER, CeilingTarget, build_standin, time_state
+from .ceiling import EXIT_MARKER, CeilingTarget, build_standin, standin_records, time_state
 from .checkpoints import CHECKPOINT_COUNT, checkpoints
 from .daemon import OwnDaemon
 from .errors import BenchError
@@ -112,8 +112,9 @@ async def bench(options: Options) -> Report:
         else:
             temporary = tempfile.TemporaryDirectory(prefix="ctr-trio-bench-")
             workdir = Path(stack.enter_context(temporary))
+        environment = stack.enter_context(standin_records(report)) if options.ceiling else {}
         try:
-            await _until_terminated(_bench_in(options, workdir, criu, printer, report))
+            await _until_terminated(_bench_in(options, workdir, criu, printer, report, environment))
         except BaseExceptionGroup as group:
             error = _first_bench_error(group)
             if error is None:
@@ -235,8 +236,14 @@ class _Run:
 
 
 async def _bench_in(
-    options: Options, workdir: Path, criu: str | None, printer: Printer, report: Report
+    options: Options,
+    workdir: Path,
+    criu: str | None,
+    printer: Printer,
+    report: Report,
+    environment: dict[str, str],
 ) -> None:
+    """The bench in ``workdir``; ``environment`` laid over its own daemon's."""
     sleeper = exits = options.bundle
     if options.bundle is None:
         if not options.cycle or options.checkpoint:
@@ -259,7 +266,7 @@ async def _bench_in(
                 # The capture is measured from the logs' sizes: nothing may rotate away.
                 extra = ("--log-max-bytes", str(1 << 40), *extra)
             runtime = str(await build_standin(workdir)) if options.ceiling else options.runc
-            own = OwnDaemon(workdir, runtime, extra)
+            own = OwnDaemon(workdir, runtime, extra, environment)
             report.daemon_state_dir = own.state_dir
             await own.start(nursery)
             address = own.address
@@ -283,6 +290,8 @@ async def _bench_in(
             daemon = (CeilingTarget if options.ceiling else DaemonTarget)(
                 api, pid=own.pid if own else None, rm=options.rm
             )
+            if isinstance(daemon, CeilingTarget) and own is not None:
+                daemon.records = report.standin_records
             while_running = None
             if options.ceiling and not options.cycle:
 

@@ -49,6 +49,11 @@ class Report:
     #: a workdir was given).
     runc_root: Path | None = None
     daemon_state_dir: Path | None = None
+    #: With --ceiling: the stand-in's records (on a tmpfs), and those it still held when the
+    #: bench's daemon had stopped (none, unless something was left behind): the directory is
+    #: removed at the end either way.
+    standin_records: Path | None = None
+    standin_left: list[str] = field(default_factory=list)
     #: The exit code of the bench's own daemon, once stopped.
     daemon_exit: int | None = None
 

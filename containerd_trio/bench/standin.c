@@ -26,7 +26,11 @@
  * no one holds is a run that was killed, and is undone); the pid file is written in place:
  * its reader waits for the stand-in's exit. (A directory, and each file through a rename as
  * runc writes them, cost the stand-in three inodes and two renames per start, where it is
- * to cost next to nothing; on an ext4 without a journal each new inode is dear.)
+ * to cost next to nothing; on an ext4 without a journal each new inode is dear.) With
+ * CTR_TRIO_STANDIN_RECORDS=DIR in its environment it keeps the records in DIR instead of
+ * --root: the bench's ceiling puts them on a tmpfs, since making a file on this machine's
+ * ext4 (inode allocation) was most of what a stand-in's run cost; runc keeps its state on a
+ * tmpfs too (/run) on most hosts. The pid file stays where the caller asks for it.
  *
  * It is freestanding: built `gcc -static -nostdlib -ffreestanding`, with its own _start, raw
  * system calls and the few helpers of libc it needs (below, under libc's names, doing what
@@ -907,7 +911,16 @@ static int command_delete(const char *root, int argc, char **argv) {
     return 0;
 }
 
-static int main(int argc, char **argv) {
+/* The value of NAME in a NULL-ended environment, or NULL. */
+static const char *environment_value(char **environment, const char *name) {
+    size_t length = strlen(name);
+    for (; *environment != NULL; environment++)
+        if (strncmp(*environment, name, length) == 0 && (*environment)[length] == '=')
+            return *environment + length + 1;
+    return NULL;
+}
+
+static int main(int argc, char **argv, char **environment) {
     const char *root = "/run/containerd-trio-standin", *ignored;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -921,6 +934,9 @@ static int main(int argc, char **argv) {
     }
     if (i == argc)
         fail("no command: the stand-in runtime does run, state, list, kill and delete");
+    const char *records = environment_value(environment, "CTR_TRIO_STANDIN_RECORDS");
+    if (records != NULL && records[0] != '\0')
+        root = records;
     const char *command = argv[i];
     int rest = argc - i - 1;
     char **args = argv + i + 1;
@@ -939,7 +955,10 @@ static int main(int argc, char **argv) {
          command);
 }
 
-/* Where _start goes: argc, then argv (NULL-ended), on the stack the kernel made. */
+/* Where _start goes: argc, then argv (NULL-ended), then the environment (NULL-ended), on the
+ * stack the kernel made. */
 __attribute__((used, noreturn)) void start(long *stack) {
-    exit(main((int)stack[0], (char **)(stack + 1)));
+    int argc = (int)stack[0];
+    char **argv = (char **)(stack + 1);
+    exit(main(argc, argv, argv + argc + 1));
 }
