@@ -388,6 +388,8 @@ class Adoption:
             container.adopt_ended(record.ended_pid)
         else:
             container.mark_stopped(UNKNOWN_EXIT_STATUS)
+            # An exit as any other: counted as its server would have counted it.
+            self._ctx.metrics.init_exits.inc()
             container.publish("exit", pid=_init_pid(info), status=UNKNOWN_EXIT_STATUS)
             container.sessions_due = True
             if container.known_to_runc:
@@ -473,6 +475,7 @@ class Adoption:
             if start is None or procfs.start_time(info.pid) != start.start_time:
                 # Gone while no keeper held it (or the pid names another process now).
                 if info.pid != _init_pid(record.container):
+                    self._ctx.metrics.exec_exits.inc()
                     event = self._ctx.events.publish(
                         "exit",
                         record.container.id,

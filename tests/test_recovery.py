@@ -223,6 +223,42 @@ async def test_an_exec_gone_while_no_daemon_ran_is_answered_by_its_wait(
     assert deleted.status_code == 200, deleted.text
 
 
+async def test_the_exits_a_restart_publishes_are_counted_in_the_metrics(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: Orphans
+) -> None:
+    """The exits the next daemon publishes for what ended while no daemon ran (status 255:
+    an init, an exec'd process) are counted in containerd_trio_process_exits_total, as every
+    other exit on the stream is. They were published and not counted: after a restart the
+    counter said 0 where the stream had two exits."""
+    first: DaemonProcess = await spawn_daemon()
+    since = now()
+    gone = await start(first, "gone", make_bundle(FOREVER))
+    box = await start(first, "box", make_bundle(FOREVER))
+    orphans.add(box["processes"][0]["pid"])
+    lost = await first.client.put("/containers/box/processes", json={"args": list(FOREVER)})
+    assert lost.status_code == 201, lost.text
+    lost_pid = lost.json()["pid"]
+    with WatchedProcess(gone["processes"][0]["pid"]) as init, WatchedProcess(lost_pid) as process:
+        await first.kill_hard()
+        for ending in (init, process):
+            ending.kill()
+        with trio.fail_after(10):
+            # Reaped by init: gone, not a zombie a next server would adopt.
+            await init.wait_reaped()
+            await process.wait_reaped()
+
+    second: DaemonProcess = await spawn_daemon()
+    client = second.client
+    assert await wait_exit(client, "gone", gone["processes"][0]["pid"], since) == 255
+    assert await wait_exit(client, "box", lost_pid, since) == 255
+    metrics = (await client.get("/metrics")).text
+    assert 'containerd_trio_process_exits_total{kind="init"} 1.0' in metrics.splitlines()
+    assert 'containerd_trio_process_exits_total{kind="exec"} 1.0' in metrics.splitlines()
+    for container_id in ("gone", "box"):
+        response = await client.delete(f"/containers/{container_id}", params={"timeout": "0"})
+        assert response.status_code == 200, response.text
+
+
 async def test_a_restored_container_survives_a_crash_too(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: Orphans
 ) -> None:
