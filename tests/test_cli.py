@@ -2624,6 +2624,17 @@ async def test_stats_no_stream_is_one_table_of_several_then_exits(
     with trio.fail_after(20):
         everything = await ok(ctr, "stats", "--no-stream")
     assert [row["CONTAINER ID"] for row in watch_table(everything.out)] == ["busy", "quiet"]
+    # A paused one too: docker's paused containers are running, and stats lists them (it was
+    # left out, as if stopped).
+    paused = await client.patch("/containers/quiet", json={"status": "paused"})
+    assert paused.status_code == 200, paused.text
+    with trio.fail_after(20):
+        everything = await ok(ctr, "stats", "--no-stream")
+    rows = watch_table(everything.out)
+    assert [row["CONTAINER ID"] for row in rows] == ["busy", "quiet"]
+    assert rows[1]["CPU %"] == "0.00%"  # frozen
+    resumed = await client.patch("/containers/quiet", json={"status": "running"})
+    assert resumed.status_code == 200, resumed.text
 
     # An unknown or stopped id: its error, the others shown, exit 1.
     with trio.fail_after(20):

@@ -126,8 +126,10 @@ def block_io(figures: dict[str, Any]) -> str:
 
 
 def running(client: Client) -> list[str]:
-    """The ids of the running containers, oldest first (as the daemon lists them)."""
-    return [c["id"] for c in client.containers() if c["state"]["status"] == "running"]
+    """The ids of the running and paused containers, oldest first (as the daemon lists them):
+    those docker stats shows without ids (docker's paused ones are running, and have figures:
+    a paused container's CPU % is 0). Not the restarting ones: stopped, they have none."""
+    return [c["id"] for c in client.containers() if c["state"]["status"] in ("running", "paused")]
 
 
 def stats_once(
