@@ -38,6 +38,7 @@ from .helpers import (
     runc_state,
     start_container,
     wait_catching,
+    wait_output,
 )
 from .test_restart_policy import UNTIL_USR1, self_breaking_bundle
 
@@ -591,6 +592,41 @@ async def test_a_containers_log_is_followed_live_with_its_streams_apart(
         expect(log.locator(".line.stderr").first).to_be_visible()
 
     await page.run(live_lines)
+
+
+async def test_a_log_taken_up_again_keeps_the_lines_of_the_last_time_shown(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """Records share a timestamp (the lines of one read of a pipe). A log answer that breaks
+    (a server's death, a hand-over, at a chunk's end) after the first of them, the page's
+    next answer repeats them all: it drops the one shown, not the others. It dropped every
+    record not newer than the last shown, and so lost the rest of the burst."""
+    bundle = make_bundle(["sh", "-c", "printf 'one\\ntwo\\nthree\\n'; sleep 100000"])
+    await start_container(client, "burst", bundle)
+    await wait_output(client, "burst", "three")
+    records = (await client.get("/containers/burst/logs")).text.splitlines()
+    assert [json.loads(line)["data"] for line in records] == ["one\n", "two\n", "three\n"]
+    # One write, one read by the logger: one timestamp (the premise of this test).
+    assert len({json.loads(line)["timestamp"] for line in records}) == 1
+    page = await open_page(f"{daemon.url}/")
+
+    def follow_a_broken_answer(page: Page) -> None:
+        # The first answer of the log's follow breaks off after its first record (its end
+        # comes while the container runs): the page asks again, as after a break.
+        page.route(
+            re.compile(r".*/containers/burst/logs\?follow=true&tail=500$"),
+            lambda route: route.fulfill(
+                status=200, content_type="application/x-ndjson", body=records[0] + "\n"
+            ),
+            times=1,
+        )
+        page.evaluate("location.hash = '#/containers/burst'")
+        expect(page.locator("#log .line-data")).to_have_text(["one", "two", "three"])
+
+    await page.run(follow_a_broken_answer)
 
 
 async def test_pause_and_resume_from_the_page_reach_runc(

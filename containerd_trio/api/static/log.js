@@ -3,8 +3,9 @@
 // Records are {stream, timestamp, data} and, from daemons that tag them, pid. Their data is
 // put in the document as text, never parsed as markup: a container printing "<script>" shows
 // those characters. When the answer ends while the container still runs (the connection broke),
-// the log is asked for again with a tail, and records not newer than the last one shown are
-// dropped.
+// the log is asked for again with a tail, and the records shown already are dropped: those
+// older than the last one shown, and as many of its timestamp as were shown (records share
+// timestamps).
 
 import { backoff, containerPath, isAbort, readRecords, sleep } from "./api.js";
 import { clock, parseTime } from "./format.js";
@@ -52,9 +53,13 @@ export class LogView {
   }
 
   async _follow(id, signal) {
-    let last = null;
+    let last = null; // the timestamp of the last record shown
+    let atLast = 0; // how many records shown have that timestamp
     for (let attempt = 0; !signal.aborted; ) {
       const tail = last === null ? FIRST_TAIL : RESUME_TAIL;
+      // Records share a timestamp (those of one read of a pipe): the answer repeats the ones
+      // of the last timestamp shown first, then goes on with those not shown yet.
+      let skip = atLast;
       this._status(last === null ? "loading…" : "reconnecting…");
       try {
         const response = await fetch(containerPath(id, `/logs?follow=true&tail=${tail}`), {
@@ -69,10 +74,18 @@ export class LogView {
         attempt = 0;
         this._status(this.isStopped() ? "" : "following");
         await readRecords(response, (records) => {
-          const fresh = last === null ? records : records.filter((r) => r.timestamp > last);
-          if (fresh.length === 0) return;
-          last = fresh[fresh.length - 1].timestamp;
-          this._append(fresh);
+          const fresh = [];
+          for (const record of records) {
+            if (last !== null && record.timestamp < last) continue; // shown already
+            if (record.timestamp === last && skip > 0) {
+              skip -= 1; // shown already
+              continue;
+            }
+            atLast = record.timestamp === last ? atLast + 1 : 1;
+            last = record.timestamp;
+            fresh.push(record);
+          }
+          if (fresh.length) this._append(fresh);
         });
         if (this.isStopped()) {
           this._status("end of log: the container has stopped");
