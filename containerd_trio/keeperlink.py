@@ -107,6 +107,8 @@ class KeeperEvents(Protocol):
 
     def log_state(self, container_id: str, paused: bool, error: str | None) -> None: ...
 
+    def log_forgotten(self, container_id: str) -> None: ...
+
     def inflight_done(self, spawn_id: int, result: SpawnResult) -> None: ...
 
     def handover(self) -> None: ...
@@ -406,6 +408,8 @@ class KeeperLink:
         elif op == "log" and events is not None:
             events.log_state(str(message["cid"]), bool(message["paused"]), message.get("error"))
         elif op == "forgotten":
+            if events is not None:
+                events.log_forgotten(str(message["cid"]))
             done = self._forgetting.get(str(message["cid"]))
             if done is not None:
                 done.set()

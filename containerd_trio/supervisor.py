@@ -198,6 +198,11 @@ class Supervisor:
         #: second start again of the id waits for it, then answers for what it left.
         self._starting_again: dict[str, trio.Event] = {}
         metrics.count_containers(self._count_by_status)
+        #: The containers whose log the logger holds paused (a full disk), as it said: until
+        #: it says the log is written again, or that it forgot the log (the container's
+        #: delete; a paused log's pause goes with it, and no resume is told).
+        self._paused_logs: set[str] = set()
+        metrics.paused_logs.set_function(lambda: len(self._paused_logs))
 
     # --- lifetime -------------------------------------------------------------------------------
 
@@ -413,9 +418,15 @@ class Supervisor:
         container = self._containers.get(container_id)
         if container is not None:
             container.log_paused = (error or "the disk refused the write") if paused else None
-        self.metrics.paused_logs.inc() if paused else self.metrics.paused_logs.dec()
+        if paused:
+            self._paused_logs.add(container_id)
+        else:
+            self._paused_logs.discard(container_id)
         labels = container.labels if container is not None else None
         self.events.publish("log-paused" if paused else "log-resumed", container_id, labels=labels)
+
+    def log_forgotten(self, container_id: str) -> None:
+        self._paused_logs.discard(container_id)
 
     def inflight_done(self, spawn_id: int, result: SpawnResult) -> None:
         if self._adoption is not None:

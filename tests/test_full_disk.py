@@ -125,6 +125,32 @@ async def test_capture_pauses_on_a_full_disk_and_resumes_losing_nothing(
     assert "containerd_trio_paused_logs 0.0" in (await client.get("/metrics")).text
 
 
+async def test_a_paused_log_deleted_with_its_container_is_no_longer_counted(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, small_disk: Path
+) -> None:
+    """containerd_trio_paused_logs counts the logs paused now: a container deleted while its
+    log was paused takes its log, and its pause, with it (the logger forgets both). The gauge
+    was moved by the pause and the resume alone, and so counted that log for ever."""
+    daemon: RunningDaemon = await start_daemon(state_dir=small_disk / "state")
+    client = daemon.client
+    script = "trap 'seq 1 300000; exit 7' USR1; sleep 100000 & wait"
+    created = await start_container_in(client, "writer", make_bundle(["sh", "-c", script]))
+    pid = created["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+    filler = fill(small_disk)
+    try:
+        os.kill(pid, signal.SIGUSR1)
+        await next_event(client, since=since, container_id="writer",
+                         match=lambda e: e["type"] == "log-paused")  # fmt: skip
+        assert "containerd_trio_paused_logs 1.0" in (await client.get("/metrics")).text
+        deleted = await client.delete("/containers/writer", params={"timeout": "0"})
+        assert deleted.status_code == 200, deleted.text
+        assert "containerd_trio_paused_logs 0.0" in (await client.get("/metrics")).text
+    finally:
+        filler.unlink()
+
+
 async def start_container_in(
     client: httpx.AsyncClient, container_id: str, bundle: Path
 ) -> dict[str, Any]:

@@ -423,6 +423,9 @@ async def test_what_the_keeper_says_after_its_welcome_reaches_the_server() -> No
         def log_state(self, container_id: str, paused: bool, error: str | None) -> None:
             later.set()
 
+        def log_forgotten(self, container_id: str) -> None:
+            heard.append(f"forgotten {container_id}")
+
         def inflight_done(self, spawn_id: int, result: SpawnResult) -> None:
             heard.append(f"done {spawn_id} {result.status}")
 
