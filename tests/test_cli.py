@@ -2364,6 +2364,9 @@ async def test_events_filter_as_docker_s_container_event_and_type(
         (["-f", "type=box"], "'type=box': a type is one of docker's container,"),
         (["-f", "container"], "'container' is not KEY=VALUE"),
         (["--type", "exit", "-f", "event=oom"], "--type exit and -f event=oom have no type"),
+        # An end before the start (docker's daemon refuses it): it printed nothing, exit 0
+        # (an --until to come: it waited for it).
+        (["--until", "2m"], f"--since {since} is after --until "),
     ):
         refused = await ctr("events", "--since", since, *bad, "-n", "1")
         assert refused.code == cli.EXIT_USAGE, (bad, refused)

@@ -1205,6 +1205,16 @@ def event_selection(args: argparse.Namespace) -> str | None:
     None, all) and ``args.labels`` (all to match); the problem where no event could pass them.
     The daemon takes one id, a list of types and label filters (``GET
     /events?id=&type=&label=``): several ids are kept here, of its stream."""
+    if args.since is not None and args.until is not None:
+        from ..timestamps import parse_ns
+
+        # A duration is made a time as it is read (_moment), each at its own "now": --until
+        # 10m --since 10m names one moment, its two times a few microseconds apart. A second
+        # of slack tells that from an end before the start.
+        if parse_ns(args.until) < parse_ns(args.since) - 1_000_000_000:
+            # docker's daemon refuses it ("`since` time ... cannot be after `until` time");
+            # this one printed nothing, or waited for an --until to come.
+            return f"--since {args.since} is after --until {args.until}: no event would be shown"
     filters = [pair for pairs in args.filter for pair in pairs]
     # docker's several container filters are alternatives; --id is one more.
     containers = [args.id] if args.id is not None else []
