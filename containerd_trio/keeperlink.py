@@ -98,6 +98,9 @@ class Welcome:
     kept: list[Kept]
     #: Runc commands a previous server started that have not ended yet.
     inflight: list[int]
+    #: The containers whose log is paused now (a full disk), with the reason: a pause told
+    #: to a previous server, whose resume is still to come.
+    paused_logs: dict[str, str | None] = attrs.field(factory=dict)
 
 
 class KeeperEvents(Protocol):
@@ -189,6 +192,7 @@ class KeeperLink:
                         logger_pid=message.get("logger"),
                         kept=kept,
                         inflight=inflight,
+                        paused_logs=dict(message.get("pausedLogs", {})),
                     )
                 else:
                     self._dispatch(message, fds)

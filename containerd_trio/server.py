@@ -198,6 +198,7 @@ class Daemon:
             config, runtime=runtime, events=events, metrics=self.metrics, keeper=keeper
         )
         supervisor.on_handover = self._handover
+        supervisor.logs_paused_before(welcome.paused_logs)
         app = create_app(supervisor, max_body_bytes=config.max_body_bytes)
         stop_serving = trio.Event()
         server_done = trio.Event()

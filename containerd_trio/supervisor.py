@@ -428,6 +428,12 @@ class Supervisor:
     def log_forgotten(self, container_id: str) -> None:
         self._paused_logs.discard(container_id)
 
+    def logs_paused_before(self, paused: Mapping[str, str | None]) -> None:
+        """The logs a previous server was told are paused, their resume still to come (the
+        keeper's welcome): counted from the start, as they were by that server (a next
+        server counted none of them, and went below 0 at their resume)."""
+        self._paused_logs.update(paused)
+
     def inflight_done(self, spawn_id: int, result: SpawnResult) -> None:
         if self._adoption is not None:
             self._adoption.inflight_done(spawn_id, result)

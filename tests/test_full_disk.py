@@ -151,6 +151,35 @@ async def test_a_paused_log_deleted_with_its_container_is_no_longer_counted(
         filler.unlink()
 
 
+async def test_a_paused_log_is_counted_by_the_next_server_until_it_resumes(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, small_disk: Path
+) -> None:
+    """A server that dies while a log is paused: the keeper's next one counts it from its
+    start (the keeper's welcome says which logs are paused), and stops counting it at its
+    resume. The next server counted none, and went to -1 at the resume."""
+    daemon: DaemonProcess = await spawn_daemon(state_dir=small_disk / "state")
+    client = daemon.client
+    script = "trap 'seq 1 300000; exit 7' USR1; sleep 100000 & wait"
+    created = await start_container_in(client, "writer", make_bundle(["sh", "-c", script]))
+    pid = created["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+    filler = fill(small_disk)
+    try:
+        os.kill(pid, signal.SIGUSR1)
+        await next_event(client, since=since, container_id="writer",
+                         match=lambda e: e["type"] == "log-paused")  # fmt: skip
+        await daemon.kill_server()
+        assert "containerd_trio_paused_logs 1.0" in (await client.get("/metrics")).text
+    finally:
+        filler.unlink()
+    await next_event(client, since=since, container_id="writer",
+                     match=lambda e: e["type"] == "log-resumed")  # fmt: skip
+    assert "containerd_trio_paused_logs 0.0" in (await client.get("/metrics")).text
+    deleted = await client.delete("/containers/writer", params={"timeout": "0"})
+    assert deleted.status_code == 200, deleted.text
+
+
 async def start_container_in(
     client: httpx.AsyncClient, container_id: str, bundle: Path
 ) -> dict[str, Any]:
