@@ -14,11 +14,12 @@ import logging
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 import trio
@@ -91,33 +92,57 @@ def test_a_torn_last_line_is_cut_off_when_opened(tmp_path: Path) -> None:
     assert path.read_bytes() == b'{"whole":1}\n{"next":2}\n'
 
 
-async def test_capture_pauses_on_a_full_disk_and_resumes_losing_nothing(
-    start_daemon: Callable[..., Any], make_bundle: BundleFactory, small_disk: Path
-) -> None:
-    daemon: RunningDaemon = await start_daemon(state_dir=small_disk / "state")
-    client = daemon.client
-    # It writes 300,000 numbered lines once told to (SIGUSR1): 2 MB, more than its pipe holds
-    # (1 MiB), so it must block once capture pauses; 27 MB of log once there is room again.
+@attrs.frozen
+class PausedWriter:
+    """A container ``writer`` whose output met a full disk: the logger holds its log paused."""
+
+    pid: int
+    #: Before the disk was filled: its events since then tell what came of it.
+    since: str
+    #: The file that fills the disk: removing it gives the room back.
+    filler: Path
+
+
+@contextlib.asynccontextmanager
+async def paused_writer(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, disk: Path
+) -> AsyncIterator[PausedWriter]:
+    """Start ``writer``, fill ``disk`` (the daemon's state dir's), have it write and wait for
+    its ``log-paused``; the filler is removed at the end if it is still there.
+
+    It writes 300,000 numbered lines once told to (SIGUSR1): 2 MB, more than its pipe holds (1
+    MiB), so it must block once capture pauses; 27 MB of log once there is room again."""
     script = "trap 'seq 1 300000; exit 7' USR1; sleep 100000 & wait"
     created = await start_container_in(client, "writer", make_bundle(["sh", "-c", script]))
     pid = created["processes"][0]["pid"]
     await wait_catching(pid, signal.SIGUSR1)  # before its trap, SIGUSR1 would end it
     since = now()
-    filler = fill(small_disk)
-    os.kill(pid, signal.SIGUSR1)
-    paused = await next_event(client, since=since, container_id="writer",
-                              match=lambda e: e["type"] == "log-paused")  # fmt: skip
-    assert paused["type"] == "log-paused"
-    metrics = (await client.get("/metrics")).text
-    assert "containerd_trio_paused_logs 1.0" in metrics
-    # The writer waits on its full pipe: alive, not killed by SIGPIPE, not exited.
-    await wait_blocked(pid)
-    assert (await client.get("/containers/writer")).json()["state"]["status"] == "running"
-    filler.unlink()
-    await next_event(client, since=since, container_id="writer",
-                     match=lambda e: e["type"] == "log-resumed")  # fmt: skip
-    exited = await next_event(client, since=since, container_id="writer",
-                              match=lambda e: e["type"] == "exit")  # fmt: skip
+    filler = fill(disk)
+    try:
+        os.kill(pid, signal.SIGUSR1)
+        await next_event(client, since=since, container_id="writer",
+                         match=lambda e: e["type"] == "log-paused")  # fmt: skip
+        yield PausedWriter(pid, since, filler)
+    finally:
+        filler.unlink(missing_ok=True)
+
+
+async def test_capture_pauses_on_a_full_disk_and_resumes_losing_nothing(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, small_disk: Path
+) -> None:
+    daemon: RunningDaemon = await start_daemon(state_dir=small_disk / "state")
+    client = daemon.client
+    async with paused_writer(client, make_bundle, small_disk) as writer:
+        metrics = (await client.get("/metrics")).text
+        assert "containerd_trio_paused_logs 1.0" in metrics
+        # The writer waits on its full pipe: alive, not killed by SIGPIPE, not exited.
+        await wait_blocked(writer.pid)
+        assert (await client.get("/containers/writer")).json()["state"]["status"] == "running"
+        writer.filler.unlink()
+        await next_event(client, since=writer.since, container_id="writer",
+                         match=lambda e: e["type"] == "log-resumed")  # fmt: skip
+        exited = await next_event(client, since=writer.since, container_id="writer",
+                                  match=lambda e: e["type"] == "exit")  # fmt: skip
     assert exited["status"] == 7
     response = await client.get("/containers/writer/logs")
     numbers = [int(json.loads(line)["data"]) for line in response.text.splitlines()]
@@ -133,22 +158,11 @@ async def test_a_paused_log_deleted_with_its_container_is_no_longer_counted(
     was moved by the pause and the resume alone, and so counted that log for ever."""
     daemon: RunningDaemon = await start_daemon(state_dir=small_disk / "state")
     client = daemon.client
-    script = "trap 'seq 1 300000; exit 7' USR1; sleep 100000 & wait"
-    created = await start_container_in(client, "writer", make_bundle(["sh", "-c", script]))
-    pid = created["processes"][0]["pid"]
-    await wait_catching(pid, signal.SIGUSR1)
-    since = now()
-    filler = fill(small_disk)
-    try:
-        os.kill(pid, signal.SIGUSR1)
-        await next_event(client, since=since, container_id="writer",
-                         match=lambda e: e["type"] == "log-paused")  # fmt: skip
+    async with paused_writer(client, make_bundle, small_disk):
         assert "containerd_trio_paused_logs 1.0" in (await client.get("/metrics")).text
         deleted = await client.delete("/containers/writer", params={"timeout": "0"})
         assert deleted.status_code == 200, deleted.text
         assert "containerd_trio_paused_logs 0.0" in (await client.get("/metrics")).text
-    finally:
-        filler.unlink()
 
 
 async def test_a_paused_log_is_counted_by_the_next_server_until_it_resumes(
@@ -159,21 +173,10 @@ async def test_a_paused_log_is_counted_by_the_next_server_until_it_resumes(
     resume. The next server counted none, and went to -1 at the resume."""
     daemon: DaemonProcess = await spawn_daemon(state_dir=small_disk / "state")
     client = daemon.client
-    script = "trap 'seq 1 300000; exit 7' USR1; sleep 100000 & wait"
-    created = await start_container_in(client, "writer", make_bundle(["sh", "-c", script]))
-    pid = created["processes"][0]["pid"]
-    await wait_catching(pid, signal.SIGUSR1)
-    since = now()
-    filler = fill(small_disk)
-    try:
-        os.kill(pid, signal.SIGUSR1)
-        await next_event(client, since=since, container_id="writer",
-                         match=lambda e: e["type"] == "log-paused")  # fmt: skip
+    async with paused_writer(client, make_bundle, small_disk) as writer:
         await daemon.kill_server()
         assert "containerd_trio_paused_logs 1.0" in (await client.get("/metrics")).text
-    finally:
-        filler.unlink()
-    await next_event(client, since=since, container_id="writer",
+    await next_event(client, since=writer.since, container_id="writer",
                      match=lambda e: e["type"] == "log-resumed")  # fmt: skip
     assert "containerd_trio_paused_logs 0.0" in (await client.get("/metrics")).text
     deleted = await client.delete("/containers/writer", params={"timeout": "0"})
