@@ -1190,3 +1190,39 @@ async def test_a_memory_limit_above_the_swap_in_force_is_400_unless_the_swap_is_
         )
         assert started["resources"] == both
         assert memory_and_swap(started["processes"][0]["pid"]) == (str(64 << 20), UNLIMITED)
+
+
+async def test_ctr_trio_memory_swap_minus_one_lifts_the_swap_with_the_limit(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """docker's `--memory 64m --memory-swap -1`, in one update or at the start: over a bundle
+    whose swap limit is below the new memory limit, the daemon's refusal tells to "lift the
+    swap limit with it (memory.swap -1)", which ctr-trio had no flag for (found in review:
+    "unrecognized arguments: --memory-swap -1"; only two updates, the first lifting every
+    limit for a moment, got there). Another swap limit is the daemon's 400, in its words."""
+    address = ("--address", daemon.url)
+    swapless = make_bundle(FOREVER, memory_limit=32 << 20)  # swap limited to the same
+    with trio.fail_after(60):
+        run = await run_cli(
+            *address, "run", "-d", "started", "-b", str(swapless),
+            "--memory", "64m", "--memory-swap", "-1",
+        )  # fmt: skip
+        assert run.code == 0, run.err
+        started = (await daemon.client.get("/containers/started")).json()
+        assert started["resources"]["memory"] == {"limit": 64 << 20, "swap": -1}
+        assert memory_and_swap(started["processes"][0]["pid"]) == (str(64 << 20), UNLIMITED)
+
+        run = await run_cli(*address, "run", "-d", "updated", "-b", str(swapless))
+        assert run.code == 0, run.err
+        pid = (await daemon.client.get("/containers/updated")).json()["processes"][0]["pid"]
+        refused = await run_cli(*address, "update", "updated", "--memory", "64m")
+        assert refused.code == 1
+        assert "lift the swap limit with it (memory.swap -1)" in refused.err
+        update = await run_cli(*address, "update", "updated", "-m", "64m", "--memory-swap", "-1")
+        assert update.code == 0, update.err
+        assert update.out == "updated updated: memory 64.0 MiB, swap no limit\n"
+        assert memory_and_swap(pid) == (str(64 << 20), UNLIMITED)
+        other = await run_cli(*address, "update", "updated", "--memory-swap", "128m")
+        assert other.code == 1
+        assert "resources.memory: swap must be -1 (no limit: lifts the bundle's), not" in other.err
+        assert memory_and_swap(pid) == (str(64 << 20), UNLIMITED)

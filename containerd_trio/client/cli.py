@@ -649,6 +649,13 @@ def _define_limits(parser: Parser) -> None:
         help="memory limit: bytes, or 64m, 1g (binary units), at least 6m; -1 for none",
     )
     parser.add_argument(
+        "--memory-swap",
+        type=_bytes,
+        metavar="SIZE",
+        help="-1: no swap limit (lifts the bundle's), with --memory or alone; the daemon sets"
+        " no swap limit of its own",
+    )
+    parser.add_argument(
         "--cpus",
         type=_cpus,
         metavar="N",
@@ -675,8 +682,9 @@ def _define_limits(parser: Parser) -> None:
 
 #: The options of :func:`_define_limits`, as argparse names them and as written.
 _LIMITS = (
-    ("memory", "--memory"), ("cpus", "--cpus"), ("cpu_shares", "--cpu-shares"),
-    ("cpu_quota", "--cpu-quota"), ("cpu_period", "--cpu-period"), ("pids_limit", "--pids-limit"),
+    ("memory", "--memory"), ("memory_swap", "--memory-swap"), ("cpus", "--cpus"),
+    ("cpu_shares", "--cpu-shares"), ("cpu_quota", "--cpu-quota"),
+    ("cpu_period", "--cpu-period"), ("pids_limit", "--pids-limit"),
 )  # fmt: skip
 
 
@@ -1154,8 +1162,8 @@ def _define_update(parser: Parser) -> None:
     def check(args: argparse.Namespace) -> str | None:
         if args.restart is None and all(getattr(args, name) is None for name, _ in _LIMITS):
             return (
-                "give at least one limit: --memory, --cpus, --cpu-shares, --cpu-quota,"
-                " --cpu-period or --pids-limit, or --restart"
+                "give at least one limit: --memory, --memory-swap, --cpus, --cpu-shares,"
+                " --cpu-quota, --cpu-period or --pids-limit, or --restart"
             )
         return _limits_problem(args)
 

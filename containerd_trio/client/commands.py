@@ -857,6 +857,9 @@ def resource_change(args: argparse.Namespace) -> Resources:
     change: dict[str, dict[str, int]] = {}
     if args.memory is not None:
         change["memory"] = {"limit": args.memory}
+    if args.memory_swap is not None:
+        # docker's --memory-swap -1; any other swap limit is the daemon's 400 to say.
+        change.setdefault("memory", {})["swap"] = args.memory_swap
     cpu: dict[str, int] = {}
     if args.cpu_shares is not None:
         cpu["shares"] = args.cpu_shares
