@@ -1226,3 +1226,24 @@ async def test_ctr_trio_memory_swap_minus_one_lifts_the_swap_with_the_limit(
         assert other.code == 1
         assert "resources.memory: swap must be -1 (no limit: lifts the bundle's), not" in other.err
         assert memory_and_swap(pid) == (str(64 << 20), UNLIMITED)
+
+
+async def test_ctr_trio_reads_sizes_as_docker_does(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """`--memory` as docker's RAMInBytes reads it: `96 m` (a space before the unit) and `1p`
+    are sizes, `64bb`, `1e3m`, `.5g` and `5.` are not (before, the first two were usage
+    errors and the others were taken: `64bb` as 64 bytes, `1e3m` as 1000 MiB)."""
+    address = ("--address", daemon.url)
+    with trio.fail_after(60):
+        started = await start_container(daemon.client, "sized", make_bundle(FOREVER))
+        pid = started["processes"][0]["pid"]
+        for given, limit in (("96 m", 96 << 20), ("1p", 1 << 50), ("1.5GiB", 3 << 29)):
+            result = await run_cli(*address, "update", "sized", "--memory", given)
+            assert result.code == 0, (given, result.err)
+            assert cgroup_value(pid, "memory", "memory.limit_in_bytes") == str(limit)
+        for given in ("64bb", "67108864bb", "1e3m", ".5g", "5.", "1.2.3m", "64  m"):
+            result = await run_cli(*address, "update", "sized", "--memory", given)
+            assert result.code == EXIT_USAGE, (given, result.err)
+            assert f"{given!r} is not a size" in result.err
+            assert cgroup_value(pid, "memory", "memory.limit_in_bytes") == str(3 << 29)

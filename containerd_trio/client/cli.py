@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -390,26 +391,32 @@ def _deadline(text: str) -> float:
     return value
 
 
-#: Binary units of sizes, as docker takes them (64m, 1g, 512k, 1.5GiB).
-_SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+#: Binary units of sizes, as docker takes them (64m, 1g, 512k, 1.5GiB, 1p).
+_SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
+
+#: A size as docker reads one (go-units' RAMInBytes): ASCII digits with a fraction, an
+#: optional space, an optional unit, then an optional ``i`` and an optional ``b``, in any case.
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)*) ?([kmgtp]?)i?b?", re.IGNORECASE | re.ASCII)
 
 
 def _bytes(text: str) -> int:
-    """A size such as ``64m`` (or ``64MiB``, ``64MB``: binary, as docker counts), or -1."""
+    """A size such as ``64m`` (or ``64MiB``, ``64MB``, ``64 m``: binary, as docker counts), or
+    -1. What docker refuses is refused here too: before, ``64bb`` was 64 bytes, ``1e3m``
+    and ``.5g`` were taken, and ``64 m`` and ``1p`` were not."""
     if text == "-1":
         return -1
-    number = text.lower().rstrip("b").removesuffix("i")
-    unit = number[-1:] if number[-1:].isalpha() else ""
+    match = _SIZE.fullmatch(text)
     try:
-        value = _decimal(number[: len(number) - len(unit)])
-        if unit not in _SIZE_UNITS or not 0 <= value < float("inf"):
+        if match is None:
             raise ValueError
+        value = _decimal(match[1])  # ValueError for 1.2.3, as docker's ParseFloat
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a size: bytes, or a number with k, m, g or t (64m), or -1"
+            f"{text!r} is not a size: bytes, or a number with k, m, g, t or p (64m), or -1"
         ) from None
-    _in_range(text, value * _SIZE_UNITS[unit])
-    return int(value * _SIZE_UNITS[unit])
+    unit = _SIZE_UNITS[match[2].lower()]
+    _in_range(text, value * unit)
+    return int(value * unit)
 
 
 def _cpus(text: str) -> float:
