@@ -358,7 +358,7 @@ class Adoption:
             updating = None if init.exited.is_set() else record.updating
             container.updating = updating
             try:
-                await self._nursery.start(container.run, Adopt(status, processes))
+                await self._nursery.start(container.run, Adopt(status, processes, record.oom_kills))
             except DaemonError as exc:
                 log.warning("container %s cannot be adopted: %s", info.id, exc.message)
                 container.updating = None  # listed stopped below

@@ -117,6 +117,16 @@ class OomCounter:
             self._seen += 1
             self._report()
 
+    @property
+    def seen(self) -> int:
+        """The kills reported (or taken silently) so far."""
+        return self._seen
+
+    def resume_from(self, seen: int) -> None:
+        """Go on from ``seen`` kills reported (by a server before this one): the next
+        :meth:`check` reports those counted since."""
+        self._seen = seen
+
     def check_silently(self) -> None:
         """Take the counter as it stands without reporting (kills already reported before)."""
         self._seen = self.cgroup.oom_kills() or 0

@@ -76,6 +76,11 @@ class ContainerRecord:
     #: and the next server's wait answers the pid as the server that saw the exit did. None
     #: while it runs, and for an exit no server saw.
     ended_pid: int | None = None
+    #: The OOM kills of its run's memory cgroup (its ``oom_kill`` counter) reported so far:
+    #: the next server reports those counted since, which came while no server watched (a
+    #: kill -9 of the server, a reload). None where no count is watched, and in records of
+    #: older daemons (the next server then reports only the kills after it adopts).
+    oom_kills: int | None = None
 
 
 class RecordJournal:
@@ -150,13 +155,14 @@ class RecordJournal:
         updating: bytes | None = None,
         restarting: bool = False,
         ended_pid: int | None = None,
+        oom_kills: int | None = None,
     ) -> None:
         """:meth:`put` of a record whose container view is encoded already (the API's JSON of
         it, which the container keeps: see ``Container.info_json``). The line is the one
         :meth:`put` would write (tests/test_units.py checks it against ContainerRecord's own
         encoding)."""
         starts = dump_json(unstructure(start_times))
-        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b%b}}' % (
+        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b%b%b}}' % (
             container,
             starts,
             b"true" if deleting else b"false",
@@ -166,6 +172,7 @@ class RecordJournal:
             b"" if updating is None else b',"updating":' + updating,
             b',"restarting":true' if restarting else b"",
             b"" if ended_pid is None else b',"endedPid":%d' % ended_pid,
+            b"" if oom_kills is None else b',"oomKills":%d' % oom_kills,
         )
         self._live[container_id] = line
         self._append(line)

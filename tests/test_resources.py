@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -633,6 +634,55 @@ async def test_limits_survive_a_server_restart(spawn_daemon: Any, bundle: Path) 
     pid = (await client.put("/containers/kept/processes", json=eat)).json()["pid"]
     assert await wait_exit(client, "kept", pid, since) == 137
     await next_event(client, since=since, container_id="kept", match=lambda e: e["type"] == "oom")
+
+
+@pytest.mark.deadline(90)
+async def test_an_oom_kill_while_no_server_watched_is_reported_by_the_next(
+    spawn_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """An OOM kill that comes while no server watches (its server stopped, then killed: the
+    keeper starts the next) is the next server's to report: "oom", then the victim's exit.
+    Before, the next server took the cgroup's oom_kill count as it found it, silently: an
+    init killed for memory meanwhile exited 137 with no oom event, and so did a process it
+    ran. The record keeps the count its server reported (oomKills)."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    wait = "while [ ! -e /gate ]; do usleep 10000; done; "
+    eat = "dd if=/dev/zero of=/dev/null bs=48M count=1"
+    limit = {"memory": {"limit": 32 << 20}}
+    gated = {
+        # The init itself eats: it dies, the container stops.
+        "init": make_bundle(("sh", "-c", wait + "exec " + eat)),
+        # A process of the init's eats: it dies, the init lives on.
+        "child": make_bundle(("sh", "-c", "(" + wait + eat + ") & exec sleep 100000")),
+    }
+    counters = {}
+    since = now()
+    with trio.fail_after(60):
+        for name, bundle in gated.items():
+            started = await start_container(client, name, bundle, resources=limit)
+            pid = started["processes"][0]["pid"]
+            counters[name] = cgroup_dir(pid, "memory") / "memory.oom_control"
+        server = daemon.server_pid()
+        count = daemon.servings
+        os.kill(server, signal.SIGSTOP)
+        try:
+            for bundle in gated.values():
+                (bundle / "rootfs" / "gate").touch()
+            for counter in counters.values():
+                while "oom_kill 1" not in counter.read_text():  # noqa: ASYNC110
+                    await trio.sleep(0.01)  # no server to say so: look
+        finally:
+            os.kill(server, signal.SIGKILL)
+        await daemon.served(count + 1)
+        # The init's exit follows its oom; the child is none of the daemon's processes.
+        expected = {"init": ["start-container", "oom", "exit"], "child": ["start-container", "oom"]}
+        for name, kinds in expected.items():
+            types = await event_types(client, since=since, container_id=name, count=len(kinds))
+            assert types == kinds, (name, types)
+        stopped = (await client.get("/containers/init")).json()["state"]
+        assert (stopped["status"], stopped["exitStatus"]) == ("stopped", 137)
+        assert (await client.get("/containers/child")).json()["state"]["status"] == "running"
 
 
 # --- limits given at the start (POST /containers/{id} with resources) ----------------------

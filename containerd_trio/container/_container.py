@@ -356,6 +356,7 @@ class Container:
             if p.start_time is not None
         ]
         starting = self.status is Status.CREATED
+        running = self.status in (Status.RUNNING, Status.PAUSED)
         self._ctx.journal.put_encoded(
             self.id,
             self.info_json(),
@@ -367,6 +368,7 @@ class Container:
             updating=None if self.updating is None else dump_json(unstructure(self.updating)),
             restarting=self._pending_restart is not None or (starting and self.is_restart),
             ended_pid=self.ended_pid if self.status is Status.STOPPED else None,
+            oom_kills=None if self._oom is None or not running else self._oom.seen,
         )
 
     # --- the task tree --------------------------------------------------------------------------
@@ -597,7 +599,14 @@ class Container:
         limited = read_bundle(self.bundle).memory_limited or memory_limited(self.resources)
         self._watch_memory(self.init.pid, limited)
         if self._oom is not None:
-            self._oom.check_silently()
+            if launch.oom_kills is None:
+                self._oom.check_silently()  # a record of older code: from the count as it is
+            else:
+                # From the count the last server reported: the kills since came while no
+                # server watched, and are reported as the watch begins (or at the init's
+                # exit, if it was one). Before, they were taken silently: an init killed for
+                # memory while the server was down exited 137 with no oom event.
+                self._oom.resume_from(launch.oom_kills)
         self.save()
 
     def _watch_memory(self, pid: int, limited: bool) -> None:
@@ -746,6 +755,7 @@ class Container:
     def _report_oom(self) -> None:
         self._ctx.metrics.ooms.inc()
         self.publish("oom")
+        self.save()  # the count reported, for the next server (its record's oomKills)
         log.warning("container %s: a process was killed for memory (OOM)", self.id)
 
     # --- commands -------------------------------------------------------------------------------

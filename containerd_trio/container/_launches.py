@@ -69,6 +69,8 @@ class Adopt:
     runc_status: Status
     #: Its processes, init first, as the supervisor rebuilt them from the record and the keeper.
     processes: list[Process]
+    #: The OOM kills its record says were reported (``ContainerRecord.oom_kills``).
+    oom_kills: int | None = None
 
 
 Launch = Fresh | Restore | Adopt
