@@ -683,6 +683,15 @@ async def test_an_oom_kill_while_no_server_watched_is_reported_by_the_next(
         stopped = (await client.get("/containers/init")).json()["state"]
         assert (stopped["status"], stopped["exitStatus"]) == ("stopped", 137)
         assert (await client.get("/containers/child")).json()["state"]["status"] == "running"
+        # Reported once: a server after that one does not report it again, and reports the
+        # next kill once.
+        await daemon.kill_server()
+        eater = {"args": eat.split()}
+        hog = (await client.put("/containers/child/processes", json=eater)).json()["pid"]
+        assert await wait_exit(client, "child", hog, since) == 137
+        types = await event_types(client, since=since, container_id="child", count=5)
+        assert types[:3] == ["start-container", "oom", "start-process"], types
+        assert sorted(types[3:]) == ["exit", "oom"], types
 
 
 # --- limits given at the start (POST /containers/{id} with resources) ----------------------
