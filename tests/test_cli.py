@@ -1705,6 +1705,8 @@ async def test_a_program_that_cannot_run_exits_127_or_126_as_docker_s(
         (["exec", "box", "--", "nosuch"], 127),
         (["exec", "-d", "box", "--", "/no/such/program"], 127),
         (["exec", "box", "--", "/etc"], 126),
+        (["exec", "box", "--", "/etc/passwd/x"], 127),  # docker's daemon's for ENOTDIR
+        (["exec", "box", "--", "/" + "a" * 300], 126),  # a name too long: it cannot run
         (["run", "gone", "-b", str(make_bundle(["nosuch"]))], 127),
         (["start", "gone", "-b", str(make_bundle(["/etc/passwd"]))], 126),
     ]:

@@ -278,6 +278,37 @@ async def test_exec_in_a_cwd_that_cannot_be_entered_is_400_and_leaves_nothing(
     assert zombie_children() == []
 
 
+@pytest.mark.parametrize(
+    ("program", "reason"),
+    [
+        ("/etc/passwd/x", "not a directory"),
+        ("/loop", "too many levels of symbolic links"),
+        ("/" + "a" * 300, "file name too long"),
+    ],
+)
+async def test_exec_of_a_program_whose_path_cannot_be_followed_is_400(
+    client: httpx.AsyncClient, bundle: Path, program: str, reason: str
+) -> None:
+    """A file on the program's path, a loop of symbolic links, a name past NAME_MAX: the
+    client's program too, where each was a 500 in runc's words (``runc exec failed: exec
+    failed: unable to start container process: exec: "/etc/passwd/x": stat /etc/passwd/x: not
+    a directory``). So is a cwd that is a loop."""
+    (bundle / "rootfs" / "loop").symlink_to("/loop")
+    await start_container(client, "c", bundle)
+    response = await exec_(client, "c", args=[program])
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error.startswith("cannot run '" + program[:20]), error
+    assert error.endswith(f"in container 'c': {reason}"), error
+    response = await exec_(client, "c", args=["true"], cwd="/loop")
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": "cannot use cwd '/loop' in container 'c': too many levels of symbolic links"
+    }
+    assert len((await client.get("/containers/c")).json()["processes"]) == 1
+    assert zombie_children() == []
+
+
 async def test_exec_args_and_env_past_what_execve_takes_is_400(
     client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

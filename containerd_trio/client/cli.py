@@ -1759,6 +1759,9 @@ _REFUSED_CWD = "cannot use cwd '"
 #: docker's exec -w says 126 for that too).
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_EXECUTE = 126
+#: The reasons that are 127 (docker's daemon's: not there, or a file where a directory is on its
+#: path); permission denied, a loop of symbolic links, a name too long are 126.
+_NOT_FOUND = ("executable file not found", "no such file or directory", "not a directory")
 #: What docker's ``run`` exits with when the daemon refuses its container (an id in use, no
 #: bundle...): a script tells it from the process's own 1.
 EXIT_RUN_REFUSED = 125
@@ -1768,9 +1771,9 @@ def _exit_code_of(error: ApiError) -> int:
     from .errors import RunRefused
 
     if error.status == 400 and error.message.startswith(_REFUSED_PROGRAM):
-        if ": permission denied" in error.message:
-            return EXIT_CANNOT_EXECUTE
-        return EXIT_NOT_FOUND
+        if any(f": {reason}" in error.message for reason in _NOT_FOUND):
+            return EXIT_NOT_FOUND
+        return EXIT_CANNOT_EXECUTE
     if error.status == 400 and error.message.startswith(_REFUSED_CWD):
         return EXIT_CANNOT_EXECUTE
     if isinstance(error, RunRefused):
