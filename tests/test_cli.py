@@ -1723,6 +1723,32 @@ async def test_a_program_that_cannot_run_exits_127_or_126_as_docker_s(
     assert (await client.get("/containers/gone")).status_code == 404
 
 
+async def test_a_process_word_that_is_not_utf8_is_a_usage_error(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A command word, an -e or a -w that is not UTF-8 (Python holds its bytes as lone
+    surrogates) cannot go in the API's JSON: it was sent all the same, and the daemon's 400
+    blamed "the request body is not valid JSON text", exit 1. A usage error naming the word
+    now, before any request; UTF-8 beyond ASCII still goes."""
+    await start_container(client, "box", make_bundle(FOREVER))
+    for command, where in [
+        (["exec", "box", "echo", "ok", "\udcff\udcfe"], "the command's word 3 (b'\\xff\\xfe')"),
+        (["exec", "-e", "X=\udcff", "box", "env"], "-e (b'X=\\xff')"),
+        (["exec", "-w", "/\udcfe", "box", "pwd"], "-w (b'/\\xfe')"),
+        (
+            ["run", "-b", str(make_bundle()), "new", "echo", "\udcff"],
+            "the command's word 2 (b'\\xff')",
+        ),
+    ]:
+        result = await ctr(*command)
+        assert result.code == 2, (command, result)
+        assert f"error: {where} is not UTF-8: the API carries" in result.err, result.err
+    assert len((await client.get("/containers/box")).json()["processes"]) == 1
+    assert (await client.get("/containers/new")).status_code == 404
+    result = await ctr("exec", "box", "echo", "caf\u00e9")
+    assert (result.code, result.out) == (0, "caf\u00e9\n")
+
+
 async def test_a_run_the_daemon_refuses_exits_125_as_docker_run(
     ctr: Ctr, client: httpx.AsyncClient, tmp_path: Path, make_bundle: BundleFactory
 ) -> None:

@@ -850,7 +850,7 @@ def _start_problem(args: argparse.Namespace) -> str | None:
             "a command, -e, -w and -u are not for --checkpoint: a restore runs what was"
             " checkpointed"
         )
-    return None
+    return _not_text(args)
 
 
 def _given(value: object) -> bool:
@@ -915,7 +915,33 @@ def _define_process(parser: Parser, *, env: str) -> None:
 
 
 def _has_command(args: argparse.Namespace) -> str | None:
-    return None if args.args else "give the command to run after ID (ctr-trio exec web sh)"
+    if not args.args:
+        return "give the command to run after ID (ctr-trio exec web sh)"
+    return _not_text(args)
+
+
+def _not_text(args: argparse.Namespace) -> str | None:
+    """The first of a process's words (its command, ``-e``, ``-w``) that is not UTF-8, said:
+    the API carries them as JSON text, which has no other bytes (a word Python read from argv
+    or our environment holds each such byte as a lone surrogate). It was sent all the same,
+    and the daemon refused "the request body", whose JSON ctr-trio wrote; docker's CLI puts
+    U+FFFD in their place and runs something else than was asked."""
+    words = [
+        *((f"the command's word {n}", word) for n, word in enumerate(args.args or [], 1)),
+        *(("-e", entry) for entry in args.env or []),
+        *(("-w", word) for word in [args.cwd] if word is not None),
+    ]
+    for where, word in words:
+        try:
+            word.encode()
+        except UnicodeEncodeError:
+            shown = os.fsencode(word)
+            return (
+                f"{where} ({shown[:40]!r}{'...' if len(shown) > 40 else ''}) is not UTF-8: the"
+                " API carries a process's command, environment and working directory as JSON"
+                " text, which holds no other bytes"
+            )
+    return None
 
 
 def _options_after_id(argv: list[str], args: argparse.Namespace) -> list[str] | None:
