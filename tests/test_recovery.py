@@ -223,6 +223,41 @@ async def test_an_exec_gone_while_no_daemon_ran_is_answered_by_its_wait(
     assert deleted.status_code == 200, deleted.text
 
 
+async def test_a_process_that_ended_before_a_crash_is_answered_by_its_wait(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """An exec'd process that ended, its exit told, and then the server was killed: the next
+    server's wait for it answers as the first one's did, from the event stream's kept log
+    (``docker exec -d`` and a wait later, a crash between the two). It was a 404 that said it
+    was never a process of the container. A process of a former container of the id (a start
+    again replaced it) stays a 404."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    await start(daemon, "box", make_bundle(FOREVER))
+    ran = await client.put("/containers/box/processes", json={"args": ["sh", "-c", "exit 7"]})
+    assert ran.status_code == 201, ran.text
+    pid = ran.json()["pid"]
+    first = await client.post(f"/containers/box/process/{pid}/wait")
+    assert first.status_code == 200, first.text
+    assert first.json()["exitStatus"] == 7
+    await daemon.kill_server()
+    waited = await client.post(f"/containers/box/process/{pid}/wait")
+    assert waited.status_code == 200, waited.text
+    answer = waited.json()
+    assert {**answer, "exitedAt": None} == {**first.json(), "exitedAt": None}
+    # The exit event's time: the exit's, or just after it where the stream stamped it after
+    # a later event (a process this quick ends before its start-process is published).
+    assert parse_ns(answer["exitedAt"]) >= parse_ns(first.json()["exitedAt"])
+    # Not once a start again replaced the container (its delete on the stream).
+    assert (await client.patch("/containers/box", json={"signal": 9})).status_code == 200
+    assert (await client.post("/containers/box/wait")).json()["exitStatus"] == 137
+    assert (await client.post("/containers/box/start")).status_code == 201
+    gone = await client.post(f"/containers/box/process/{pid}/wait")
+    assert gone.status_code == 404, gone.text
+    deleted = await client.delete("/containers/box", params={"timeout": "0"})
+    assert deleted.status_code == 200, deleted.text
+
+
 async def test_the_exits_a_restart_publishes_are_counted_in_the_metrics(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: Orphans
 ) -> None:

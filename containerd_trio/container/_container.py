@@ -845,6 +845,28 @@ class Container:
             raise NotFound(f"process {pid} is not a process of container {self.id!r}")
         return ended.info
 
+    def told_exit(self, pid: int) -> ExitInfo | None:
+        """How process ``pid`` ended, as the event stream's kept log told it: the last ``exit``
+        of that pid, unless a ``delete`` of the id (a former container's end) or this
+        container's creation comes after it (so across its restart policy's runs, which
+        publish no delete); None if it keeps none. For a wait, where the container remembers
+        no exit of ``pid``: a server that took over after a crash or a reload remembers none
+        of those before it, and one that ended before the container's last
+        :data:`._exits._EXITS_KEPT` is forgotten."""
+        created_ns = self.created_ns
+        told = self._ctx.events.latest(
+            self.id,
+            lambda event: (
+                event.timestamp_ns < created_ns
+                or event.type == "delete"
+                or (event.type == "exit" and event.pid == pid)
+            ),
+        )
+        if told is None or told.type != "exit" or told.status is None:
+            return None
+        at = timestamps.format_ns(told.timestamp_ns)
+        return ExitInfo(id=self.id, pid=pid, exit_status=told.status, exited_at=at)
+
     def output_since(self, pid: int) -> int | None:
         """From when the log's records of ``pid`` are its current (or last) process's: that
         process's start; None if the container knows no process of that pid (its records from
@@ -882,8 +904,16 @@ class Container:
         return ended
 
     async def wait_process(self, pid: int) -> ExitInfo:
-        """How process ``pid`` ended, once it has (at once if it already had)."""
-        found = self.known_process(pid)
+        """How process ``pid`` ended, once it has (at once if it already had): a process the
+        container no longer remembers is answered from the event log (:meth:`told_exit`),
+        where its wait was a 404 that said it was never the container's while the event
+        stream still told its exit."""
+        try:
+            found = self.known_process(pid)
+        except NotFound:
+            if self.deleted or (told := self.told_exit(pid)) is None:
+                raise
+            return told
         if isinstance(found, ExitInfo):
             return found
         # Not at its death: once its exit is reported, as a container's wait answers, so that
