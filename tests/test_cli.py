@@ -1169,6 +1169,30 @@ async def test_logs_follow_ends_when_the_container_stops(
     assert all(r["timestamp"].endswith("+00:00") for r in records)
 
 
+async def test_logs_tail_counts_lines_not_the_records_a_long_line_is_cut_into(
+    ctr: Ctr, make_bundle: BundleFactory
+) -> None:
+    """-n N is the last N lines, as docker's --tail, but it asked the daemon for N records, and a
+    line past 16 KiB is several: -n 2 printed a piece of the long line (its last 7 KiB), then
+    'end'. A prompt let go before its answer (stdin kept open) is such a piece too."""
+    long = "x" * 40_000
+    script = f"echo first; printf %s {long}; echo; echo end"
+    await ok(ctr, "run", "long", "-b", str(make_bundle(("sh", "-c", script))))
+    assert (await ok(ctr, "logs", "long")).out == f"first\n{long}\nend\n"
+    assert (await ok(ctr, "logs", "long", "-n", "1")).out == "end\n"
+    assert (await ok(ctr, "logs", "long", "-n", "2")).out == f"{long}\nend\n"
+    assert (await ok(ctr, "logs", "long", "-n", "3")).out == f"first\n{long}\nend\n"
+    assert (await ok(ctr, "logs", "long", "-n", "99")).out == f"first\n{long}\nend\n"
+    # -t: each record a line of its own, as before: the long line's three, after their time.
+    stamped = (await ok(ctr, "logs", "long", "-n", "2", "-t")).out.splitlines()
+    assert "".join(line.split(" ", 1)[1] for line in stamped) == f"{long}end"
+    assert len(stamped) == 4
+    records = (await ok(ctr, "--json", "logs", "long", "-n", "2")).out.splitlines()
+    assert "".join(json.loads(line)["data"] for line in records) == f"{long}\nend\n"
+    # A follow goes on right after them (the container stopped: it ends there).
+    assert (await ok(ctr, "logs", "long", "-n", "2", "-f")).out == f"{long}\nend\n"
+
+
 async def test_events_since_replays_then_count_stops(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -11,7 +11,7 @@ import argparse
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from . import output
 from .errors import ApiError, ClientError, DaemonUnreachable, GaveUp, RunRefused
@@ -33,7 +33,7 @@ from .output import (
 if TYPE_CHECKING:
     from .http import Client
     from .protocol import Request
-    from .types import Container, Exit, Resources, RestartPolicy, StartProcess
+    from .types import Container, Exit, LogRecord, Resources, RestartPolicy, StartProcess
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the daemon said no (or its answer made no sense, or bench failed)
@@ -1344,8 +1344,6 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
-    from ..logbytes import record_bytes
-
     # The output's bytes as the processes wrote them (not UTF-8, it may be), as docker logs.
     stdout, stderr = output.binary(out.stdout), output.binary(out.stderr)
     written = stdout  # the stream of the last record written
@@ -1355,6 +1353,23 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
     began = _utc_now() if args.follow and tail == 0 else None
     last: str | None = None  # the timestamp of the last record written
     at_last = 0  # how many records written have that timestamp
+    if tail is not None and tail > 0:
+        # -n N is the last N lines, as docker's --tail, but the daemon's tail counts records, and
+        # a line past 16 KiB is several (as is a prompt and its answer): the records of the last
+        # N lines are taken first, then a follow goes on right after them (below).
+        kept, at_last = _last_lines(client, args.id, tail, since, args.until)
+        for record in kept:
+            written = _write_record(record, args, out, stdout, stderr, written)
+        if kept:
+            last = kept[-1]["timestamp"]
+            since, tail = last, None
+        elif args.follow:
+            since, tail = args.since, None  # the log held none: every record from now on
+        else:
+            return EXIT_OK
+        if not args.follow:
+            return EXIT_OK
+        written.flush()
     while True:
         skip = at_last
         broken = False
@@ -1369,29 +1384,7 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
                         continue
                     at_last = at_last + 1 if stamp == last else 1
                     last = stamp
-                    if out.as_json:
-                        out.record(record)
-                        continue
-                    # The record's bytes are the line as the process wrote it, newline included
-                    # (the last line of a process that ended without one has none, nor has a piece
-                    # of a line past 16 KiB, nor a prompt): write them as they are. With its time
-                    # in front, a record is a line of its own: one without its newline gets one, or
-                    # the next record's time would land in the middle of a line (as docker's -t
-                    # does it).
-                    stream = stderr if record["stream"] == "stderr" else stdout
-                    if stream is not written:
-                        # Their buffers know no lines (as text streams' do at a terminal): the
-                        # records come out in order, at a terminal or in one file (2>&1).
-                        written.flush()
-                        written = stream
-                    data = record_bytes(record)
-                    if args.timestamps:
-                        stream.write(stamp.encode() + b" ")
-                        if not data.endswith(b"\n"):
-                            data += b"\n"
-                    stream.write(data)
-                    if args.follow:
-                        stream.flush()
+                    written = _write_record(record, args, out, stdout, stderr, written)
             except DaemonUnreachable as exc:
                 # The answer broke off mid-way: its server died (kill -9, the OOM killer), and
                 # the keeper starts the next one at once (connections wait in its socket's
@@ -1415,6 +1408,92 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
             since, tail = last, None
         elif began is not None:
             since, tail = began, None
+
+
+def _write_record(
+    record: LogRecord,
+    args: argparse.Namespace,
+    out: Output,
+    stdout: BinaryIO | output.TextWriter,
+    stderr: BinaryIO | output.TextWriter,
+    written: BinaryIO | output.TextWriter,
+) -> BinaryIO | output.TextWriter:
+    """Write one record for ``logs``; the stream written to (``written``: the one before)."""
+    from ..logbytes import record_bytes
+
+    if out.as_json:
+        out.record(record)
+        return written
+    # The record's bytes are the line as the process wrote it, newline included (the last line
+    # of a process that ended without one has none, nor has a piece of a line past 16 KiB, nor
+    # a prompt): write them as they are. With its time in front, a record is a line of its own:
+    # one without its newline gets one, or the next record's time would land in the middle of a
+    # line (as docker's -t does it).
+    stream = stderr if record["stream"] == "stderr" else stdout
+    if stream is not written:
+        # Their buffers know no lines (as text streams' do at a terminal): the records come
+        # out in order, at a terminal or in one file (2>&1).
+        written.flush()
+    data = record_bytes(record)
+    if args.timestamps:
+        stream.write(record["timestamp"].encode() + b" ")
+        if not data.endswith(b"\n"):
+            data += b"\n"
+    stream.write(data)
+    if args.follow:
+        stream.flush()
+    return stream
+
+
+def _last_lines(
+    client: Client, container_id: str, count: int, since: str | None, until: str | None
+) -> tuple[list[LogRecord], int]:
+    """The records of the last ``count`` lines of the log (``logs -n``), in the log's order, and
+    how many records of the last one's timestamp the log holds up to it (a follow from that
+    timestamp skips them). A line is a process's records on one stream up to one that ends with
+    a newline (or its last): a line past 16 KiB is several records, and so is a prompt let go
+    before its answer. The daemon's tail counts records: ask for more until the log's end holds
+    the ``count`` lines whole (or is the whole log)."""
+    asked = count
+    while True:
+        try:
+            with client.logs(container_id, tail=asked, since=since, until=until) as answer:
+                records = list(answer)
+        except DaemonUnreachable as exc:
+            if not exc.lost:
+                raise
+            continue  # broken off mid-way (a server's death): asked again, as logs does
+        whole = len(records) < asked
+        kept = _lines_at_the_end(records, count, whole)
+        if kept is not None:
+            stamp = records[-1]["timestamp"] if records else None
+            if whole or records[0]["timestamp"] != stamp:
+                chosen = [record for index, record in enumerate(records) if index in kept]
+                return chosen, sum(1 for record in records if record["timestamp"] == stamp)
+        asked *= 2
+
+
+def _lines_at_the_end(records: list[LogRecord], count: int, whole: bool) -> set[int] | None:
+    """The indexes of the records of the last ``count`` lines of ``records`` (the end of the
+    log; ``whole``: all of it), or None if a line among those may begin before them."""
+    lines = 0
+    open_lines: dict[tuple[int, str], int] = {}  # a process's stream: its earliest line seen
+    kept: set[int] = set()
+    for index in range(len(records) - 1, -1, -1):
+        record = records[index]
+        key = (record["pid"], record["stream"])
+        line = open_lines.get(key)
+        if line is None or record["data"].endswith("\n"):
+            # This record ends a line of its own (the one after it, if any, began a line).
+            if not any(number <= count for number in open_lines.values()) and lines >= count:
+                return kept
+            lines += 1
+            line = open_lines[key] = lines
+        if line <= count:
+            kept.add(index)
+    if whole or (lines >= count and not any(number <= count for number in open_lines.values())):
+        return kept
+    return None
 
 
 def _has_live_processes(client: Client, container_id: str) -> bool:
