@@ -32,7 +32,8 @@ import attrs
 from . import beneath, restarts, timestamps
 from .bundle import open_bundle
 from .convert import converter, structure
-from .errors import Conflict, DaemonError, InvalidRequest, NotFound, quoted
+from .errors import Conflict, DaemonError, InvalidRequest, NotFound
+from .ids import quoted_id
 from .model import Resources, RestartPolicy, StartProcess
 from .mounts import remove_tree
 from .runtime import CriuOptions
@@ -131,7 +132,7 @@ def reserve(bundle: Path, name: str) -> Path:
             if not _has_metadata(directory, bundle, name):
                 raise Conflict(_not_a_checkpoint(bundle, name)) from None
             raise Conflict(
-                f"checkpoint {quoted(name)} already exists in {checkpoints_dir(bundle)}"
+                f"checkpoint {quoted_id(name)} already exists in {checkpoints_dir(bundle)}"
             ) from None
         except OSError as exc:  # a read-only bundle, say
             raise _refusal(exc.errno, _described(bundle, name)) from None
@@ -152,7 +153,7 @@ def place(bundle: Path, staged: Path, name: str) -> None:
         # rename(2) would take the place of an empty directory: none may be there.
         with contextlib.suppress(FileNotFoundError):
             os.lstat(name, dir_fd=directory)
-            raise Conflict(f"checkpoint {quoted(name)} appeared meanwhile")
+            raise Conflict(f"checkpoint {quoted_id(name)} appeared meanwhile")
         os.rename(staged, name, dst_dir_fd=directory)
     finally:
         os.close(directory)
@@ -256,7 +257,7 @@ def _stored(
 
 
 def _unreadable(name: str, what: str, detail: str) -> NotFound:
-    return NotFound(f"checkpoint {quoted(name)} has unreadable {what}: {detail}")
+    return NotFound(f"checkpoint {quoted_id(name)} has unreadable {what}: {detail}")
 
 
 def new_info(name: str, options: CriuOptions) -> CheckpointInfo:
@@ -535,11 +536,11 @@ def _read_metadata(directory: int, bundle: Path, name: str) -> CheckpointInfo:
 
 
 def _described(bundle: Path, name: str) -> str:
-    return f"checkpoint {quoted(name)} in {checkpoints_dir(bundle)}"
+    return f"checkpoint {quoted_id(name)} in {checkpoints_dir(bundle)}"
 
 
 def _not_found(bundle: Path, name: str) -> NotFound:
-    return NotFound(f"checkpoint {quoted(name)} not found in {checkpoints_dir(bundle)}")
+    return NotFound(f"checkpoint {quoted_id(name)} not found in {checkpoints_dir(bundle)}")
 
 
 def _not_a_checkpoint(bundle: Path, name: str) -> str:
@@ -547,7 +548,7 @@ def _not_a_checkpoint(bundle: Path, name: str) -> str:
     delete and a restore of the name: before, the first was 409 "already exists" and the
     others 404 "not found", so no request could make or remove it."""
     return (
-        f"checkpoint {quoted(name)} exists in {checkpoints_dir(bundle)} but is not a"
+        f"checkpoint {quoted_id(name)} exists in {checkpoints_dir(bundle)} but is not a"
         f" checkpoint (it has no {METADATA_NAME}: a checkpoint still being written, or a"
         " directory the daemon did not make): remove it by hand once nothing writes to it"
     )

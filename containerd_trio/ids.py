@@ -25,6 +25,13 @@ def is_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
+def quoted_id(value: str) -> str:
+    """``value`` as a message names it: whole if it is a valid id or checkpoint name (at most
+    128 characters, as docker's ``No such container: ID`` names it), else cut as any text of
+    the client's is (:func:`.errors.quoted`)."""
+    return repr(value) if is_id(value) else quoted(value)
+
+
 def invalid_id(value: str, what: str = "container id") -> str:
     """The one sentence that refuses ``value`` as a ``what`` (``container id``, ``checkpoint
     name``), wherever it is refused: the API's 400 and the command line's usage error."""

@@ -593,7 +593,7 @@ class Supervisor:
                 # CRIU gives the restored init the stdin it was dumped with: /dev/null here.
                 # The record would say stdin, and an attach's input would go nowhere.
                 raise InvalidRequest(
-                    f"stdin cannot be given with checkpoint {quoted(checkpoint)}: a restore"
+                    f"stdin cannot be given with checkpoint {checkpoint!r}: a restore"
                     " gives the process the stdin it was checkpointed with, and this one's"
                     " start had none (start it afresh with stdin)"
                 )

@@ -455,6 +455,31 @@ async def test_a_directory_that_is_no_checkpoint_is_named_alike_by_every_route(
     assert (await checkpoint(client, "c", "junk")).status_code == 201
 
 
+async def test_a_long_checkpoint_name_is_named_whole(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A valid checkpoint name is at most 128 characters, and every message names it whole,
+    as one naming a container id does (docs/api.md, Limits). Checkpoints' messages cut it at
+    40 characters, as for a client's arbitrary text (``'nnn...n'...``): of two long names
+    alike in their first 40, the answer did not say which was meant."""
+    bundle = make_bundle()
+    await start_container(client, "c", bundle)
+    name = "n" * 100 + "-the-part-that-tells-it"
+    assert len(name) == 123
+    checkpoints_dir = bundle / "checkpoints"
+    missing = await client.delete(f"/containers/c/checkpoint/{name}")
+    restored = await client.post(
+        "/containers/new", json={"bundlePath": str(bundle), "checkpoint": name}
+    )
+    not_found = f"checkpoint {name!r} not found in {checkpoints_dir}"
+    assert (missing.status_code, missing.json()) == (404, {"error": not_found})
+    assert (restored.status_code, restored.json()) == (404, {"error": not_found})
+    (checkpoints_dir / name).mkdir(parents=True)  # no checkpoint.json: not a checkpoint
+    made = await checkpoint(client, "c", name)
+    assert made.status_code == 409
+    assert made.json()["error"].startswith(f"checkpoint {name!r} exists in {checkpoints_dir}")
+
+
 async def test_a_checkpoint_into_a_read_only_bundle_is_400(
     client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -54,6 +54,7 @@ import trio
 from .. import beneath, checkpoints
 from ..bundle import CONFIG_NAME, MAX_CONFIG_BYTES
 from ..errors import Conflict, InvalidRequest, NotFound, quoted
+from ..ids import quoted_id
 from ..mounts import remove_tree
 from ..validation import check_id
 from .devices import CARRIED_NAMES, CarriedDevice, carried, device_kind
@@ -217,8 +218,8 @@ class _Unpacker:
         self.manifest = Manifest.from_json(await _read_small(reader, first, MAX_METADATA))
         held = self.manifest.checkpoint
         if name is not None and held != name:
-            holds = "no checkpoint" if held is None else f"checkpoint {quoted(held)}"
-            raise ArchiveError(f"it holds {holds}, not {quoted(name)}")
+            holds = "no checkpoint" if held is None else f"checkpoint {quoted_id(held)}"
+            raise ArchiveError(f"it holds {holds}, not {quoted_id(name)}")
         if accept is not None:
             accept(self.manifest)
         self.staging = self._make_staging()
@@ -287,7 +288,7 @@ class _Unpacker:
             staging = self.bundle / f".import-{self.manifest.checkpoint or 'bundle'}-{token}"
         if self._destination is not None and self._destination.exists():
             raise Conflict(
-                f"checkpoint {quoted(self._destination.name)} already exists in"
+                f"checkpoint {quoted_id(self._destination.name)} already exists in"
                 f" {self._destination.parent}"
             )
         self._make_directory(staging, 0o700)
@@ -528,7 +529,7 @@ class _Unpacker:
             if self.kinds.get(f"{CHECKPOINTS}/{name}/{checkpoints.METADATA_NAME}") is not Kind.FILE:
                 # Said here: load's words are for a directory of a bundle, not of an archive.
                 raise ArchiveError(
-                    f"checkpoint {quoted(name)} not found in the archive: it holds no"
+                    f"checkpoint {quoted_id(name)} not found in the archive: it holds no"
                     f" {checkpoints.METADATA_NAME}"
                 )
             try:
@@ -548,11 +549,11 @@ class _Unpacker:
         if parent.is_symlink():
             parent_name = parent_of(os.readlink(parent))
             if self.manifest.bundle is BundleContent.FULL or parent_name is None:
-                raise ArchiveError(f"checkpoint {quoted(name)} has a parent that cannot be here")
+                raise ArchiveError(f"checkpoint {quoted_id(name)} has a parent that cannot be here")
             if not (checkpoints.checkpoints_dir(self.bundle) / parent_name).is_dir():
                 raise ArchiveError(
-                    f"checkpoint {quoted(name)} builds on {quoted(parent_name)}, which the target"
-                    " bundle does not have: import that first"
+                    f"checkpoint {quoted_id(name)} builds on {quoted_id(parent_name)}, which the"
+                    " target bundle does not have: import that first"
                 )
         if self.manifest.bundle is not BundleContent.NONE:
             self._check_bundle_complete()
