@@ -415,13 +415,11 @@ class Supervisor:
         self._processes.ended(key)
 
     def log_state(self, container_id: str, paused: bool, error: str | None) -> None:
-        container = self._containers.get(container_id)
-        if container is not None:
-            container.log_paused = (error or "the disk refused the write") if paused else None
         if paused:
             self._paused_logs.add(container_id)
         else:
             self._paused_logs.discard(container_id)
+        container = self._containers.get(container_id)
         labels = container.labels if container is not None else None
         self.events.publish("log-paused" if paused else "log-resumed", container_id, labels=labels)
 

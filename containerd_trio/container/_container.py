@@ -231,8 +231,6 @@ class Container:
         self.exits = ExitBook()
         #: Set once the container stopped and all of its output is in its log.
         self.output_finished = trio.Event()
-        #: Why its log cannot be written (a full disk), while that lasts.
-        self.log_paused: str | None = None
         self._ctx = context
         self._nursery: trio.Nursery | None = None
         self._oom: OomCounter | None = None
