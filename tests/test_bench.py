@@ -428,6 +428,13 @@ async def test_stand_in_runtime_process_and_records(tmp_path: Path) -> None:
             os.close(extra_read)
             os.close(extra_write)
         cleanup.enter_context(killed_at_end(pid))
+        # The run does not wait for its process to have set itself up (standin.c,
+        # container_process): nothing tells when it has, so look until it has (bounded by
+        # the test's deadline), then that it stays so.
+        while True:
+            if _settled(pid):
+                break
+            await trio.sleep(0.001)
         status_text = Path(f"/proc/{pid}/status").read_text()
         fields = dict(line.split(":\t", 1) for line in status_text.splitlines() if ":\t" in line)
         assert int(fields["SigIgn"], 16) == 0 and int(fields["SigBlk"], 16) == 0, status_text
@@ -473,6 +480,19 @@ async def test_stand_in_runtime_process_and_records(tmp_path: Path) -> None:
             _, status = os.waitpid(pid, 0)
             assert os.WTERMSIG(status) == signal.SIGKILL
         assert list(root.iterdir()) == []
+
+
+def _settled(pid: int) -> bool:
+    """The stand-in's process has reset its signals, taken its own session and closed every fd
+    but its stdio (it sleeps in ``ppoll`` from then on)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    return (
+        int(fields["SigIgn"], 16) == 0
+        and int(fields["SigBlk"], 16) == 0
+        and os.getsid(pid) == pid
+        and sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"]
+    )
 
 
 async def test_run_reports_an_unreachable_daemon(
