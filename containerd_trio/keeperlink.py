@@ -98,9 +98,9 @@ class Welcome:
     kept: list[Kept]
     #: Runc commands a previous server started that have not ended yet.
     inflight: list[int]
-    #: The containers whose log is paused now (a full disk), with the reason: a pause told
-    #: to a previous server, whose resume is still to come.
-    paused_logs: dict[str, str | None] = attrs.field(factory=dict)
+    #: The containers whose log is paused now (a full disk): a pause told to a previous
+    #: server, whose resume is still to come.
+    paused_logs: list[str] = attrs.field(factory=list)
 
 
 class KeeperEvents(Protocol):
@@ -108,7 +108,7 @@ class KeeperEvents(Protocol):
 
     def output_ended(self, key: str) -> None: ...
 
-    def log_state(self, container_id: str, paused: bool, error: str | None) -> None: ...
+    def log_state(self, container_id: str, paused: bool) -> None: ...
 
     def log_forgotten(self, container_id: str) -> None: ...
 
@@ -192,7 +192,7 @@ class KeeperLink:
                         logger_pid=message.get("logger"),
                         kept=kept,
                         inflight=inflight,
-                        paused_logs=dict(message.get("pausedLogs", {})),
+                        paused_logs=[str(cid) for cid in message.get("pausedLogs", [])],
                     )
                 else:
                     self._dispatch(message, fds)
@@ -410,7 +410,7 @@ class KeeperLink:
         elif op == "eof" and events is not None:
             events.output_ended(str(message["key"]))
         elif op == "log" and events is not None:
-            events.log_state(str(message["cid"]), bool(message["paused"]), message.get("error"))
+            events.log_state(str(message["cid"]), bool(message["paused"]))
         elif op == "forgotten":
             if events is not None:
                 events.log_forgotten(str(message["cid"]))

@@ -21,7 +21,7 @@ import os
 import signal
 import time
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -414,7 +414,7 @@ class Supervisor:
     def output_ended(self, key: str) -> None:
         self._processes.ended(key)
 
-    def log_state(self, container_id: str, paused: bool, error: str | None) -> None:
+    def log_state(self, container_id: str, paused: bool) -> None:
         if paused:
             self._paused_logs.add(container_id)
         else:
@@ -426,7 +426,7 @@ class Supervisor:
     def log_forgotten(self, container_id: str) -> None:
         self._paused_logs.discard(container_id)
 
-    def logs_paused_before(self, paused: Mapping[str, str | None]) -> None:
+    def logs_paused_before(self, paused: Iterable[str]) -> None:
         """The logs a previous server was told are paused, their resume still to come (the
         keeper's welcome): counted from the start, as they were by that server (a next
         server counted none of them, and went below 0 at their resume)."""

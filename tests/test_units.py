@@ -420,7 +420,7 @@ async def test_what_the_keeper_says_after_its_welcome_reaches_the_server() -> No
         def output_ended(self, key: str) -> None:
             heard.append(f"eof {key}")
 
-        def log_state(self, container_id: str, paused: bool, error: str | None) -> None:
+        def log_state(self, container_id: str, paused: bool) -> None:
             later.set()
 
         def log_forgotten(self, container_id: str) -> None:

@@ -273,10 +273,10 @@ class Keeper:
         #: The containers the logger has had output of (since it started): only those has it
         #: anything to close when one is deleted.
         self._logged: set[str] = set()
-        #: The containers whose log the logger holds paused (a full disk), with its reason, as
-        #: it told: a new server is told them in its welcome (the server that heard the pause
-        #: may be gone before the resume comes).
-        self._paused_logs: dict[str, str | None] = {}
+        #: The containers whose log the logger holds paused (a full disk), as it told: a new
+        #: server is told them in its welcome (the server that heard the pause may be gone
+        #: before the resume comes).
+        self._paused_logs: set[str] = set()
         self._signals: list[int] = []
         self._stopping = False
         self._exit_code: int | None = None
@@ -664,7 +664,7 @@ class Keeper:
                 "keeper": os.getpid(),
                 "logger": self._logger_pid,
                 "inflight": sorted(self._spawns),
-                "pausedLogs": dict(self._paused_logs),
+                "pausedLogs": sorted(self._paused_logs),
             }
         )
         standby = self._standby
@@ -1024,13 +1024,13 @@ class Keeper:
                     self._output_ended(custody)
             elif op == "forgotten":
                 self._forgetting.discard(str(message["cid"]))
-                self._paused_logs.pop(str(message["cid"]), None)  # its pause goes with it
+                self._paused_logs.discard(str(message["cid"]))  # its pause goes with it
                 self._tell_server(message)
             elif op == "log":
                 if message["paused"]:
-                    self._paused_logs[str(message["cid"])] = message.get("error")
+                    self._paused_logs.add(str(message["cid"]))
                 else:
-                    self._paused_logs.pop(str(message["cid"]), None)
+                    self._paused_logs.discard(str(message["cid"]))
                 self._tell_server(message)
 
     def _output_ended(self, custody: Custody) -> None:

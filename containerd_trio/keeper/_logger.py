@@ -305,7 +305,7 @@ class Logger:
                 self._epoll.unregister(stream.fd)
         reason = container.writer.paused or "unknown error"
         log.warning("logger: the log of %s cannot be written (%s); pausing", container_id, reason)
-        self._channel.send({"op": "log", "cid": container_id, "paused": True, "error": reason})
+        self._channel.send({"op": "log", "cid": container_id, "paused": True})
 
     def _retry_paused(self) -> None:
         for container_id in list(self._paused):
