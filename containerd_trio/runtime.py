@@ -224,26 +224,28 @@ def _go_quoted(text: str) -> str:
         return text
 
 
+#: Why a path in the container cannot be followed, as the kernel's errors word it: the
+#: client's path, for a program and a working directory alike (a file on its way, a loop of
+#: symbolic links, a name past NAME_MAX were 500s in runc's words).
+_PATH_REFUSED = (
+    r"no such file or directory|not a directory|permission denied"
+    r"|too many levels of symbolic links|file name too long"
+)
+
 #: How runc's init words a program it cannot execute (runc 1.1: ``exec: "sh": executable
 #: file not found in $PATH``, ``exec: "/x": stat /x: no such file or directory``; a directory
-#: or a file without x is ``permission denied``). A path that cannot be followed is the
-#: client's too: a file on its way (``stat /etc/passwd/x: not a directory``), a loop of
-#: symbolic links, a name past NAME_MAX (these were 500s in runc's words).
+#: or a file without x is ``permission denied``; ``stat /etc/passwd/x: not a directory``).
 _REFUSED_PROGRAM = re.compile(
     r'exec: "(?P<program>(?:[^"\\]|\\.)*)": (?:stat .*?: )?'
-    r"(?P<reason>executable file not found in \$PATH|no such file or directory"
-    r"|permission denied|not a directory|too many levels of symbolic links"
-    r"|file name too long)"
+    rf"(?P<reason>executable file not found in \$PATH|{_PATH_REFUSED})"
 )
 
 
 #: How runc's init words a working directory it cannot enter (runc 1.1: ``chdir to cwd
-#: ("/x") set in config.json failed: no such file or directory``; a loop of symbolic links
-#: was a 500).
+#: ("/x") set in config.json failed: no such file or directory``).
 _REFUSED_CWD = re.compile(
     r'chdir to cwd \("(?P<cwd>(?:[^"\\]|\\.)*)"\) set in config\.json failed: '
-    r"(?P<reason>no such file or directory|not a directory|permission denied"
-    r"|too many levels of symbolic links|file name too long)"
+    rf"(?P<reason>{_PATH_REFUSED})"
 )
 
 #: How runc's init words a start's cwd it could not make (runc 1.1: ``error during container
