@@ -22,7 +22,15 @@ SIGNAL_NAMES = tuple(
     for sig in sorted(signal.Signals, key=int)
     if sig.name.startswith("SIG") and not sig.name.startswith("SIGRT")
 )
-_SIGNALS_BY_NAME = {name: int(signal.Signals[name]) for name in SIGNAL_NAMES}
+#: The other names of three of them, which docker takes too (``docker kill -s IOT``): SIGIOT
+#: (SIGABRT), SIGCLD (SIGCHLD), SIGPOLL (SIGIO). Taken, not listed: ``kill -l`` lists none of
+#: them, and runc is given the number.
+SIGNAL_ALIASES = tuple(
+    name for name, sig in signal.Signals.__members__.items() if name != sig.name
+)
+_SIGNALS_BY_NAME = {
+    name: int(signal.Signals[name]) for name in (*SIGNAL_NAMES, *SIGNAL_ALIASES)
+}
 
 #: The real-time signals as glibc numbers them, and so kill(1) and docker: 34..64 (the kernel's
 #: 32 and 33 are the C library's own). Each has a name from either end: SIGRTMIN+N, SIGRTMAX-N.
@@ -60,10 +68,10 @@ def _whole(lowest: int, largest: int) -> str:
 
 #: The strings :func:`signal_number` takes, as one JSON Schema pattern for the OpenAPI
 #: document (a test holds the two to the same answers): a number 1..64 with an optional "+",
-#: a listed name with or without SIG in any case, RTMIN+N and RTMAX-N for N 0..30.
+#: a listed name or an alias with or without SIG in any case, RTMIN+N and RTMAX-N for N 0..30.
 SIGNAL_PATTERN = (
     rf"^(?:\+?{_whole(1, MAX_SIGNAL)}|(?:{_any_case('SIG')})?(?:"
-    + "|".join(_any_case(name.removeprefix("SIG")) for name in SIGNAL_NAMES)
+    + "|".join(_any_case(name.removeprefix("SIG")) for name in _SIGNALS_BY_NAME)
     + f"|{_any_case('RTMIN')}(?:\\+{_whole(0, RTMAX - RTMIN)})?"
     + f"|{_any_case('RTMAX')}(?:-{_whole(0, RTMAX - RTMIN)})?))$"
 )

@@ -297,13 +297,14 @@ SIGNAL_WRITINGS = [
         for form in (listed, listed.lower(), listed.removeprefix("SIG"), listed.title())
     ),
     *(str(n) for n in range(1, 65)),
+    "IOT", "sigcld", "Poll",
     "09", "+9", "0" * 19 + "9", "0" * 18 + "64", "RTMIN+03", "rtmax-0", "SIGRTMIN+30",
 ]  # fmt: skip
 #: What it refuses, each for its own reason.
 NO_SIGNALS = [
     "", " 9", "9 ", "KILL\n", "0", "65", "-9", "+0", "0" * 20 + "9", "1_0", "\u0669",
     "\u017figkill", "SIGSIGKILL", "SIG", "RTMIN+31", "RTMAX-31", "RTMIN-1", "RTMAX+1", "RTMIN+",
-    "RTMIN+-1", "RTMIN+" + "0" * 20 + "1", "SIG9", "SIGRT", "IOT",
+    "RTMIN+-1", "RTMIN+" + "0" * 20 + "1", "SIG9", "SIGRT", "IOTT", "CL",
 ]  # fmt: skip
 
 

@@ -192,6 +192,9 @@ def test_signals() -> None:
     assert parse_signal(9) == 9
     assert parse_signal("KILL") == parse_signal("SIGKILL") == parse_signal("sigkill") == 9
     assert parse_signal("64") == 64
+    # docker's other names of three of them (kill -l lists none)
+    assert parse_signal("IOT") == parse_signal("sigiot") == signal.SIGABRT
+    assert parse_signal("CLD") == signal.SIGCHLD and parse_signal("SIGPOLL") == signal.SIGIO
     for bad in (0, 65, "SIGFOO", "", True, 1.0, None, [9]):
         with pytest.raises(InvalidRequest):
             parse_signal(bad)
