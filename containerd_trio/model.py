@@ -216,7 +216,8 @@ class ExitInfo:
 @attrs.frozen
 class ContainerState:
     """A stopped container also has exitStatus and finishedAt, and restarting while its
-    restart policy's delay runs; startedAt is its current (or last) run's start."""
+    restart policy's delay runs; startedAt is its current (or last) run's start; oomKilled
+    once the OOM killer killed a process of that run."""
 
     status: Status
     exit_status: int | None = attrs.field(
@@ -249,6 +250,17 @@ class ContainerState:
             " FinishedAt; a wait's exitedAt). Left out while it runs, and for an exit no"
             " daemon saw (255).",
             format="date-time",
+        ),
+    )
+    # Last, as docker's State lists OOMKilled after the run's status: a record of an older
+    # daemon has none, and reads as no kill.
+    oom_killed: bool | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "true: the kernel's OOM killer killed a process of the container (any, not only"
+            " its init: docker's OOMKilled) during its current run, the last once stopped, as"
+            " an oom event said. Watched in a container with a memory limit. A start again"
+            " and a restart by its restart policy begin a run without. Left out otherwise."
         ),
     )
 

@@ -113,6 +113,7 @@ async def test_a_process_over_the_memory_limit_is_oom_killed(
     since = now()
     before = (await client.put("/containers/hungry/processes", json=eat)).json()["pid"]
     assert await wait_exit(client, "hungry", before, since) == 0  # no limit yet: it fits
+    assert "oomKilled" not in (await client.get("/containers/hungry")).json()["state"]
 
     response = await patch(client, "hungry", {"resources": {"memory": {"limit": 32 << 20}}})
     assert response.status_code == 200, response.text
@@ -125,6 +126,10 @@ async def test_a_process_over_the_memory_limit_is_oom_killed(
     assert oom["id"] == "hungry"
     state = (await client.get("/containers/hungry")).json()
     assert state["state"]["status"] == "running"  # the init is under the limit: it lives on
+    # docker's OOMKilled: any process of the run, the init alive or not.
+    assert state["state"]["oomKilled"] is True
+    [listed] = (await client.get("/state")).json()["containers"]
+    assert listed["state"]["oomKilled"] is True
 
 
 async def test_a_memory_limit_added_later_reports_no_oom_kill_from_before_it(
@@ -683,15 +688,89 @@ async def test_an_oom_kill_while_no_server_watched_is_reported_by_the_next(
         stopped = (await client.get("/containers/init")).json()["state"]
         assert (stopped["status"], stopped["exitStatus"]) == ("stopped", 137)
         assert (await client.get("/containers/child")).json()["state"]["status"] == "running"
+        # The kills that came while no server ran are the run's, as those reported before.
+        for name in gated:
+            assert (await client.get(f"/containers/{name}")).json()["state"]["oomKilled"], name
         # Reported once: a server after that one does not report it again, and reports the
-        # next kill once.
+        # next kill once. It keeps the fact, from the record: stopped or running.
         await daemon.kill_server()
+        for name in gated:
+            assert (await client.get(f"/containers/{name}")).json()["state"]["oomKilled"], name
         eater = {"args": eat.split()}
         hog = (await client.put("/containers/child/processes", json=eater)).json()["pid"]
         assert await wait_exit(client, "child", hog, since) == 137
         types = await event_types(client, since=since, container_id="child", count=5)
         assert types[:3] == ["start-container", "oom", "start-process"], types
         assert sorted(types[3:]) == ["exit", "oom"], types
+
+
+#: Eats past a 32 MiB limit, unless /fed is there (the test's, or its first run's, as
+#: ``touch`` says: the rootfs outlives the run), then sleeps.
+EATS_UNLESS_FED = (
+    "[ -e /fed ] && exec sleep 100000; {touch}exec dd if=/dev/zero of=/dev/null bs=48M count=1"
+)
+SMALL = {"memory": {"limit": 32 << 20}}
+
+
+@pytest.mark.deadline(90)
+async def test_oom_killed_says_why_a_run_ended_until_the_next_run(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """docker's ``inspect -f '{{.State.OOMKilled}}'``: a run whose init the OOM killer ended
+    says so in its state (GET, GET /state, ctr-trio inspect and get) once the oom event is
+    gone; one that exited on its own does not; a start again, and a restart by the policy,
+    begin a run without it (docker's start resets it). Before, nothing but the event (and a
+    metric) told a 137 of the OOM killer's from a kill -9."""
+    client = daemon.client
+    hog = make_bundle(("sh", "-c", EATS_UNLESS_FED.format(touch="")))
+    fine = make_bundle(("sh", "-c", "exit 0"))
+    since = now()
+    with trio.fail_after(60):
+        ended = {}
+        for name, bundle in (("hog", hog), ("fine", fine)):
+            ended[name] = await start_container(client, name, bundle, resources=SMALL)
+        for name, status in (("hog", 137), ("fine", 0)):
+            pid = ended[name]["processes"][0]["pid"]
+            assert await wait_exit(client, name, pid, since) == status
+        state = (await client.get("/containers/hog")).json()["state"]
+        assert run_status(state) == {"status": "stopped", "exitStatus": 137, "oomKilled": True}
+        assert "oomKilled" not in (await client.get("/containers/fine")).json()["state"]
+        listed = {c["id"]: c["state"] for c in (await client.get("/state")).json()["containers"]}
+        assert listed["hog"]["oomKilled"] is True and "oomKilled" not in listed["fine"]
+
+        template = "{{.id}} {{.state.exitStatus}} {{if .state.oomKilled}}oom{{else}}-{{end}}"
+        result = await run_cli("--address", daemon.url, "inspect", "-f", template, "hog", "fine")
+        assert (result.code, result.out) == (0, "hog 137 oom\nfine 0 -\n"), result.err
+        result = await run_cli("--address", daemon.url, "containers", "get", "hog", "fine")
+        assert result.code == 0, result.err
+        hogs, fines = result.out.split("\n\n")
+        assert "\nOOMKILLED  " in hogs and "OOMKILLED" not in fines
+
+        # A start again: a run of its own, which the OOM killer has not hit.
+        (hog / "rootfs" / "fed").touch()
+        again = await client.post("/containers/hog/start")
+        assert again.status_code == 201, again.text
+        assert run_status(again.json()["state"]) == {"status": "running"}
+        assert "oomKilled" not in (await client.get("/containers/hog")).json()["state"]
+
+        # A restart by its policy, the same: its first run eats and is killed (on-failure
+        # restarts a 137), the restart's finds /fed and sleeps.
+        flaky = make_bundle(("sh", "-c", EATS_UNLESS_FED.format(touch="touch /fed; ")))
+        since = now()
+        policy = {"name": "on-failure", "maximumRetryCount": 1}
+        first = await start_container(client, "flaky", flaky, resources=SMALL, restartPolicy=policy)
+        assert await wait_exit(client, "flaky", first["processes"][0]["pid"], since) == 137
+        await next_event(
+            client,
+            since=since,
+            container_id="flaky",
+            match=lambda e: (
+                e["type"] == "start-container" and e["pid"] != first["processes"][0]["pid"]
+            ),
+        )
+        restarted = (await client.get("/containers/flaky")).json()
+        assert restarted["restartCount"] == 1
+        assert run_status(restarted["state"]) == {"status": "running"}
 
 
 # --- limits given at the start (POST /containers/{id} with resources) ----------------------

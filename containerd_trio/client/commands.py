@@ -250,6 +250,8 @@ def _describe(container: Container, out: Output) -> None:
         fields.append(("STARTED", _moment(state["startedAt"])))
     if "finishedAt" in state:  # none while it runs, nor for an exit no daemon saw
         fields.append(("FINISHED", _moment(state["finishedAt"])))
+    if state.get("oomKilled"):  # docker inspect's State.OOMKilled, where its 137 came from
+        fields.append(("OOMKILLED", "true (the kernel killed a process of this run for memory)"))
     fields += [
         ("LABELS", ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-"),
         ("LIMITS", describe_resources(container.get("resources") or {})),

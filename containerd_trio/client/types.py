@@ -41,6 +41,9 @@ class ContainerState(TypedDict):
     startedAt: NotRequired[str]
     #: A stopped container's: when its init exited (docker's FinishedAt), if known.
     finishedAt: NotRequired[str]
+    #: True once the OOM killer killed a process of its current (or last) run (docker's
+    #: OOMKilled); left out otherwise.
+    oomKilled: NotRequired[bool]
 
 
 class MemoryResources(TypedDict):

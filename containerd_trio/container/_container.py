@@ -153,6 +153,12 @@ class Container:
     #: time is known: the init's exit, set with the stop, or the record's for a container
     #: made from its record.
     finished_ns: int | None = None
+    #: True once an OOM kill of this run was reported (``state.oomKilled``, docker's
+    #: OOMKilled): set by the report (:meth:`_report_oom`), or taken from the record of a
+    #: container made from it. A default of the class, as the policy's state: a start sets
+    #: nothing (each run is a Container of its own, and begins without, as docker's start
+    #: resets it), and a container without a memory limit never changes it.
+    oom_killed: bool | None = None
 
     def __init__(
         self,
@@ -285,6 +291,7 @@ class Container:
                 # A start's run began when the container was made: its string, not another.
                 started_at=created if started is None else timestamps.format_ns(started),
                 finished_at=None if finished is None else timestamps.format_ns(finished),
+                oom_killed=self.oom_killed,
             ),
             processes=[process.info for process in self.processes.values()],
             created_at=created,
@@ -319,7 +326,7 @@ class Container:
         # puts new (frozen) Resources in place. (Not the restart waiting out its delay, which
         # info() says: setting it drops the encoding, so that no start pays for its check.
         # Nor the run's start, set before the first encoding, nor its end, set with the stop,
-        # whose status is in the key.)
+        # whose status is in the key; nor an OOM kill, whose report drops the encoding.)
         key = (
             self.status, self.exit_status, self.created_ns, self.resources, self.auto_remove,
             self.stdin, self.terminal, self.start_process, self.restart_policy,
@@ -752,6 +759,10 @@ class Container:
 
     def _report_oom(self) -> None:
         self._ctx.metrics.ooms.inc()
+        if not self.oom_killed:
+            # Before the event: whoever reads the container once told of the kill sees it.
+            self.oom_killed = True
+            self._info_json = None
         self.publish("oom")
         self.save()  # the count reported, for the next server (its record's oomKills)
         log.warning("container %s: a process was killed for memory (OOM)", self.id)
@@ -1595,7 +1606,9 @@ class Container:
         from its record (an adoption, a stopped one put back) keeps its limits in force (an
         update's too), the process its start ran (for a start again), its stdin kept open
         (its -i) and its init's terminal, its restart policy and count (the next exit is the
-        policy's, as before), its creation, its run's start and its end."""
+        policy's, as before), its creation, its run's start and its end, and whether an OOM
+        kill was reported in that run (one that came while no server watched is reported,
+        and so taken, by the OOM watch: :meth:`_adopt`)."""
         self.resources = info.resources
         self.start_process = info.process
         self.stdin = bool(info.stdin)
@@ -1610,6 +1623,8 @@ class Container:
             self.run_started_ns = timestamps.parse_ns(started)
         if info.state.finished_at is not None:
             self.finished_ns = timestamps.parse_ns(info.state.finished_at)
+        if info.state.oom_killed:
+            self.oom_killed = True
 
     def cancel_restart(self) -> bool:
         """Cancel the restart waiting out its delay, if there is one (a stop, a delete, a
