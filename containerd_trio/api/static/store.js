@@ -24,7 +24,10 @@ function entry(info, previous) {
     // createdAt staying. A daemon older than startedAt ran its only run from createdAt.
     startedMs: parseTime(info.state.startedAt ?? info.createdAt),
     finishedMs: parseTime(info.state.finishedAt),
-    oom: previous?.oom ?? false,
+    // The daemon's word (state.oomKilled: an OOM kill in this run, the last once stopped),
+    // so that a page opened after the oom event shows it, and a new run (a start again, a
+    // restart, whose placeholder has none) begins without; an oom event sets it meanwhile.
+    oom: info.state.oomKilled ?? false,
     stats: previous?.stats ?? null,
     placeholder: false,
   };
