@@ -25,12 +25,8 @@ SIGNAL_NAMES = tuple(
 #: The other names of three of them, which docker takes too (``docker kill -s IOT``): SIGIOT
 #: (SIGABRT), SIGCLD (SIGCHLD), SIGPOLL (SIGIO). Taken, not listed: ``kill -l`` lists none of
 #: them, and runc is given the number.
-SIGNAL_ALIASES = tuple(
-    name for name, sig in signal.Signals.__members__.items() if name != sig.name
-)
-_SIGNALS_BY_NAME = {
-    name: int(signal.Signals[name]) for name in (*SIGNAL_NAMES, *SIGNAL_ALIASES)
-}
+SIGNAL_ALIASES = tuple(name for name, sig in signal.Signals.__members__.items() if name != sig.name)
+_SIGNALS_BY_NAME = {name: int(signal.Signals[name]) for name in (*SIGNAL_NAMES, *SIGNAL_ALIASES)}
 
 #: The real-time signals as glibc numbers them, and so kill(1) and docker: 34..64 (the kernel's
 #: 32 and 33 are the C library's own). Each has a name from either end: SIGRTMIN+N, SIGRTMAX-N.
