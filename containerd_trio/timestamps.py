@@ -91,7 +91,14 @@ def parse_ns(text: str) -> int:
             f"{quoted(text)} is not an RFC 3339 timestamp such as"
             " 2026-11-28T15:09:14.915868934+00:00"
         )
-    date, hours, minutes, seconds, fraction, offset = match.groups()
+    return _moment_ns(text, *match.groups())
+
+
+def _moment_ns(
+    text: str, date: str, hours: str, minutes: str, seconds: str, fraction: str | None, offset: str
+) -> int:
+    """The moment of a timestamp's parts (:data:`_RFC3339`'s), in nanoseconds since the epoch;
+    ValueError naming ``text``, what was written, and its bad part."""
     try:
         base = datetime.fromisoformat(f"{date}T{hours}:{minutes}:{seconds}")
     except ValueError as exc:
@@ -99,16 +106,16 @@ def parse_ns(text: str) -> int:
     if offset in ("Z", "z"):
         delta = timedelta(0)
     else:
-        hours, minutes = int(offset[1:3]), int(offset[4:6])
+        off_hours, off_minutes = int(offset[1:3]), int(offset[4:6])
         # RFC 3339's offset: hours 00-23, minutes 00-59. "+00:99" would be read as +01:39,
         # and "+99:00" was refused in datetime's words (a timedelta's repr).
-        if hours > 23 or minutes > 59:
+        if off_hours > 23 or off_minutes > 59:
             raise ValueError(
                 f"{quoted(text)} is not a valid date and time: its UTC offset {offset} is not"
                 " one (hours 00 to 23, minutes 00 to 59)"
             )
         sign = 1 if offset[0] == "+" else -1
-        delta = sign * timedelta(hours=hours, minutes=minutes)
+        delta = sign * timedelta(hours=off_hours, minutes=off_minutes)
     moment = base.replace(tzinfo=timezone(delta))
     whole = int(moment.timestamp())
     nanos = int((fraction or "0")[:9].ljust(9, "0"))
@@ -148,10 +155,24 @@ def back_from_now(back_ns: int, *, now: int | None = None) -> int:
     return max((now_ns() if now is None else now) - back_ns, EARLIEST_NS)
 
 
+#: docker's Unix time: seconds since the epoch, with a fraction (``1700000000.5``).
+_UNIX_TIME = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+#: docker's shorter timestamps: a date, then optionally its hour, minutes, seconds and a
+#: fraction, then optionally an offset; without an offset, a time of the client's own zone.
+_SHORT_TIME = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[Tt]([0-9]{2})(?::([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?)?)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+
+
 def client_moment(text: str) -> str:
     """A ``--since``/``--until`` of ctr-trio as the daemon is sent it: a duration (docker's, as
     :func:`client_duration_ns` reads it) as the RFC 3339 time it names, back from now; an RFC
-    3339 timestamp as typed, once :func:`parse_ns`, the daemon's reading of it, took it.
+    3339 timestamp as typed, once :func:`parse_ns`, the daemon's reading of it, took it; and
+    the other forms docker's client takes, as the RFC 3339 time they name: a Unix time
+    (``1700000000``, ``1700000000.5``; ``0`` is the epoch, not a duration) and a shorter
+    timestamp (``2026-11-28``, ``2026-11-28T15``, ``2026-11-28T15:09``, ``2026-11-28T15:09:14``,
+    in the client's time zone unless an offset follows).
 
     Raises ValueError naming ctr-trio's forms: a wider set than the daemon's, whose durations
     are whole ``d``, ``h``, ``m`` and ``s``, all of which :func:`client_duration_ns` reads too.
@@ -162,11 +183,42 @@ def client_moment(text: str) -> str:
     if _RFC3339.fullmatch(text):
         parse_ns(text)  # the shape of a timestamp: its error names the bad part
         return text
+    if unix := _UNIX_TIME.fullmatch(text):
+        seconds, fraction = unix.groups()
+        ns = int(seconds) * 1_000_000_000 + int((fraction or "0")[:9].ljust(9, "0"))
+        return format_ns(min(ns, LATEST_NS))
+    if short := _SHORT_TIME.fullmatch(text):
+        return format_ns(_short_time_ns(text, *short.groups()))
     raise ValueError(
-        f"{quoted(text)} is not an RFC 3339 timestamp such as 2026-11-28T15:09:14+00:00,"
+        f"{quoted(text)} is not an RFC 3339 timestamp such as 2026-11-28T15:09:14+00:00"
+        " (or a part of one from its date on: 2026-11-28, 2026-11-28T15:09),"
+        " nor a Unix time such as 1700000000.5,"
         " nor a duration back from now such as 90s, 10m, 1h30m, 1.5h, 250ms or 2d"
         " (units ns, us, ms, s, m, h, d)"
     )
+
+
+def _short_time_ns(
+    text: str,
+    date: str,
+    hours: str | None,
+    minutes: str | None,
+    seconds: str | None,
+    fraction: str | None,
+    offset: str | None,
+) -> int:
+    """A shorter timestamp (:data:`_SHORT_TIME`'s parts) in nanoseconds: with an offset, as
+    the daemon reads a whole one (its errors name the bad part); without, that time in the
+    client's time zone, as docker's client reads it."""
+    hours, minutes, seconds = hours or "00", minutes or "00", seconds or "00"
+    if offset is not None:
+        return _moment_ns(text, date, hours, minutes, seconds, fraction, offset)
+    nanos = int((fraction or "0")[:9].ljust(9, "0"))
+    try:
+        local = datetime.fromisoformat(f"{date}T{hours}:{minutes}:{seconds}").astimezone()
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"{quoted(text)} is not a valid date and time: {exc}") from None
+    return int(local.timestamp()) * 1_000_000_000 + nanos
 
 
 def client_duration_ns(text: str) -> int | None:

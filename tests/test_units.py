@@ -10,10 +10,12 @@ import io
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -70,6 +72,58 @@ def test_timestamps_round_trip() -> None:
     for bad in ("", "2026-01-01", "2026-01-01T00:00:00", "now", "2026-02-30T00:00:00Z"):
         with pytest.raises(ValueError, match="is not"):
             timestamps.parse_ns(bad)
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        # docker's Unix time, its fraction a decimal one; 0 the epoch, not a duration
+        ("1700000000", "2023-11-14T22:13:20.000000000+00:00"),
+        ("1700000000.5", "2023-11-14T22:13:20.500000000+00:00"),
+        ("0", "1970-01-01T00:00:00.000000000+00:00"),
+        ("99999999999999999999", "9999-12-31T23:59:59.999999999+00:00"),
+        # docker's shorter timestamps with an offset
+        ("2026-11-28Z", "2026-11-28T00:00:00.000000000+00:00"),
+        ("2026-11-28T15z", "2026-11-28T15:00:00.000000000+00:00"),
+        ("2026-11-28T15:09+01:00", "2026-11-28T14:09:00.000000000+00:00"),
+        # the client's zone: JST-9 below
+        ("2026-11-28", "2026-11-27T15:00:00.000000000+00:00"),
+        ("2026-11-28T09", "2026-11-28T00:00:00.000000000+00:00"),
+        ("2026-11-28t09:30", "2026-11-28T00:30:00.000000000+00:00"),
+        ("2026-11-28T09:30:15.25", "2026-11-28T00:30:15.250000000+00:00"),
+        # as typed: the daemon reads it
+        ("2026-11-28T09:30:15Z", "2026-11-28T09:30:15Z"),
+    ],
+)
+def test_ctr_trio_takes_the_times_docker_s_client_takes(
+    typed: str, sent: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Unix time and a timestamp cut after its date, hour or minutes were usage errors
+    (``--since 1700000000``, ``--since 2026-11-28``): docker's client takes both, a
+    timestamp without an offset in the client's time zone."""
+    monkeypatch.setenv("TZ", "JST-9")
+    time.tzset()
+    try:
+        assert timestamps.client_moment(typed) == sent
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [
+        ("2026-13-01", "'2026-13-01' is not a valid date and time: month must be in 1..12"),
+        ("2026-11-28T24", "'2026-11-28T24' is not a valid date and time: hour must be in 0..23"),
+        ("2026-11-28T15+24:00", "'2026-11-28T15+24:00' is not a valid date and time: its UTC"),
+        ("2026-11-28T1", "'2026-11-28T1' is not an RFC 3339 timestamp"),
+        ("1.5.2", "'1.5.2' is not an RFC 3339 timestamp"),
+        ("-1700000000", "nor a Unix time such as 1700000000.5"),
+    ],
+)
+def test_ctr_trio_refuses_a_time_in_none_of_its_forms(typed: str, error: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(error)):
+        timestamps.client_moment(typed)
 
 
 def _record(container_id: str, status: Status = Status.RUNNING) -> ContainerRecord:

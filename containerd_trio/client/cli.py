@@ -1438,7 +1438,8 @@ def _define_events(parser: Parser) -> None:
         "--since",
         type=_moment,
         metavar="TIME",
-        help="replay past events from this time on first: RFC 3339, or back from now (1h, 90s)",
+        help="replay past events from this time on first: RFC 3339 (or its date on: 2026-11-28),"
+        " Unix time, or back from now (1h, 90s)",
     )
     parser.add_argument("--id", type=_container_id, help="only this container's events")
     parser.add_argument(
@@ -1464,7 +1465,8 @@ def _define_events(parser: Parser) -> None:
         "--until",
         type=_moment,
         metavar="TIME",
-        help="stop once the events reach this time: RFC 3339, or back from now (10m)",
+        help="stop once the events reach this time: RFC 3339 (or its date on), Unix time, or back"
+        " from now (10m)",
     )
     parser.add_argument(
         "-n",
@@ -1498,7 +1500,8 @@ def _define_logs(parser: Parser) -> None:
             f"--{bound}",
             type=_moment,
             metavar="TIME",
-            help=f"only lines {what} this time: RFC 3339, or back from now (10m, 1h30m, 90s)",
+            help=f"only lines {what} this time: RFC 3339 (or its date on: 2026-11-28), Unix time,"
+            " or back from now (10m, 1h30m, 90s)",
         )
 
 
