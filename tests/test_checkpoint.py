@@ -829,6 +829,48 @@ async def test_a_sigkill_during_a_checkpoint_ends_it_at_once(
     assert runc_ids(daemon.config.state_dir) == []
 
 
+async def test_a_delete_during_a_checkpoint_ends_the_dump_at_its_timeout(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A DELETE whose container CRIU dumps sends no SIGTERM (the dump would save it pending
+    in the images) and waits for the dump up to its own ``timeout``, not the checkpoint's:
+    then it ends the dump (runc and CRIU killed, nothing of the checkpoint left) and kills the
+    container. The checkpoint answers a 409 that says the container was deleted. Before, the
+    delete waited for the whole dump (here held for 60 s; 600 s by default), past its own
+    timeout of 1 s."""
+    hold = HeldCriu(tmp_path, "network-lock")
+    client = daemon.client
+    bundle = make_bundle(COUNTER, edit=hold.annotate)
+    created = await start_container(client, "d", bundle)
+    init = created["processes"][0]["pid"]
+    since = now()
+    answers: list[httpx.Response] = []
+
+    async def ask() -> None:
+        answers.append(await checkpoint(client, "d", "cp", timeout=60))
+
+    with hold, trio.fail_after(15):  # the dump is held for 60 s
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask)
+            await hold.held()  # the tasks are seized
+            deleted = await client.delete("/containers/d", params={"timeout": 1})
+            assert deleted.status_code == 200, deleted.text
+            assert deleted.json()["state"]["exitStatus"] == 137
+        await hold.ended()
+        assert await wait_exit(client, "d", init, since) == 137
+        deleted_during = "cannot checkpoint container 'd': it was deleted during the checkpoint"
+        assert answers[0].status_code == 409, answers[0].text
+        assert answers[0].json() == {"error": deleted_during}
+        ended = await next_event(
+            client, since=since, container_id="d",
+            match=lambda e: e["type"] in ("checkpoint-done", "checkpoint-failed"),
+        )  # fmt: skip
+        assert (ended["type"], ended["error"]) == ("checkpoint-failed", deleted_during), ended
+    assert (await client.get("/containers/d")).status_code == 404
+    assert not (bundle / "checkpoints" / "cp").exists()
+    assert runc_ids(daemon.config.state_dir) == []
+
+
 async def test_a_checkpoint_being_restored_from_is_not_deleted(
     daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

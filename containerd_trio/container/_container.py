@@ -104,6 +104,9 @@ _DRAIN_SECONDS = 2.0
 #: it lets a dying init be before it ends the dump (:meth:`Container._end_dump_if_init_dies`).
 _DUMP_WATCH_INTERVAL = 0.1
 _DYING_INIT_GRACE = 5.0
+#: What a dump's 409 says the container was during it, as the dump ended for it.
+_KILLED = "killed (SIGKILL)"
+_DELETED = "deleted"
 #: How long a start waits for the processes in its cgroup to leave it before it takes them
 #: for another container's (seconds), and how often it looks.
 _HELD_CGROUP_GRACE = 1.0
@@ -220,8 +223,17 @@ class Container:
         #: Supervisor._may_thaw). Any other holder is let end first (:meth:`resume_killed`).
         self.held_for_dump = False
         #: The dump of a checkpoint under way, which a SIGKILL to the init ends (see
-        #: :meth:`_kill_ends_dump`).
+        #: :meth:`_kill_ends_dump`), and a delete whose grace ends during a checkpoint's
+        #: (:meth:`_locked_for_delete`).
         self._dump_scope: trio.CancelScope | None = None
+        #: Whether that dump is a checkpoint's (a delete ends it), not a migration's.
+        self._dump_deletable = False
+        #: What ended the dump under way, as its 409 says the container was during it; None
+        #: for a kill the daemon did not send (:meth:`_end_dump_if_init_dies`): killed too.
+        self._dump_ended_as: str | None = None
+        #: A delete's grace ended while it waited for the lock: a checkpoint's dump that
+        #: begins before the delete's turn (one queued ahead of it) is ended at once.
+        self._deleted_during_dumps = False
         #: False once runc has forgotten the container (a checkpoint with exit removes it).
         self.known_to_runc = True
         #: It takes the place of a stopped container of its id (:meth:`replace`), encoded
@@ -1081,7 +1093,16 @@ class Container:
         CRIU lets the init end, as its user asked."""
         if signum == signal.SIGKILL and self._dump_scope is not None:
             log.info("container %s killed during its checkpoint: ending the dump", self.id)
-            self._dump_scope.cancel()
+            self._end_dump(_KILLED)
+
+    def _end_dump(self, ended_as: str) -> None:
+        """End the dump under way (its runc and CRIU killed, nothing of its images left), for
+        a 409 that says the container was ``ended_as`` during it (the first reason given)."""
+        if self._dump_scope is None:
+            return
+        if self._dump_ended_as is None:
+            self._dump_ended_as = ended_as
+        self._dump_scope.cancel()
 
     async def _end_dump_if_init_dies(self, dump: trio.CancelScope) -> None:
         """End the ``dump`` if the init dies of a signal the daemon did not send (a shell's
@@ -1105,6 +1126,8 @@ class Container:
         action: str,
         during: str,
         progress: CriuProgress | None = None,
+        *,
+        deletable: bool = False,
     ) -> T:
         """``dump()`` (a runc checkpoint: a checkpoint's, a migration's, a pre-copy round's),
         ended by a SIGKILL of the init, the daemon's (:meth:`_kill_ends_dump`) or another's
@@ -1115,9 +1138,16 @@ class Container:
         default), the move and every command of the container waiting; and a checkpoint's
         killed dump left its ``checkpoint-started`` without an end. So did one a stopping
         daemon cancelled (its cancel reaches the progress's companion task too, and ends
-        :meth:`CriuProgress.dump` before it can say it): its course ends here."""
+        :meth:`CriuProgress.dump` before it can say it): its course ends here.
+
+        ``deletable``: a checkpoint's dump, which a delete whose grace ends during it ends too
+        (:meth:`_locked_for_delete`), a 409 that says the container was deleted."""
         scope = trio.CancelScope()
         self._dump_scope = scope
+        self._dump_deletable = deletable
+        self._dump_ended_as = None
+        if deletable and self._deleted_during_dumps:
+            self._end_dump(_DELETED)
         try:
             with scope:
                 # The dump's failure comes out as it is (beside's outcome), not in a group: its
@@ -1130,8 +1160,10 @@ class Container:
             raise
         finally:
             self._dump_scope = None
+            self._dump_deletable = False
+        ended_as = self._dump_ended_as or _KILLED
         killed = Conflict(
-            f"cannot {action} container {self.id!r}: it was killed (SIGKILL) during {during}"
+            f"cannot {action} container {self.id!r}: it was {ended_as} during {during}"
         )
         if progress is not None:
             progress.failed_outside(killed.message)
@@ -1440,7 +1472,7 @@ class Container:
                         deadline=deadline, resources=self.resources,
                         process=self.kept_process(), progress=progress,
                     ),
-                    "checkpoint", "the checkpoint", progress,
+                    "checkpoint", "the checkpoint", progress, deletable=True,
                 )  # fmt: skip
             finally:
                 if self._checkpoint_exit is not None:
@@ -1486,16 +1518,20 @@ class Container:
             self.init.signal(signum)
 
     async def delete(self, timeout: float) -> ContainerInfo:
-        """Stop, remove from runc, end the task tree and remove the container's files."""
-        async with self.lock:
+        """Stop, remove from runc, end the task tree and remove the container's files.
+        ``timeout``: the grace from now, which a wait for the lock (a checkpoint's dump
+        under way) takes its part of."""
+        grace_ends_ns = timestamps.boot_ns() + int(timeout * 1e9)
+        grace_ends = trio.current_time() + timeout
+        async with self._locked_for_delete(timeout):
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")
             if not self.deleting:  # an autoRemove's, or the last server's, has its own
-                self._grace_ends_ns = timestamps.boot_ns() + int(timeout * 1e9)
+                self._grace_ends_ns = grace_ends_ns
             self._begin_delete()
             try:
                 try:
-                    await self.stop(timeout)
+                    await self.stop(max(0.0, grace_ends - trio.current_time()))
                 except RuntimeTimeout as exc:
                     # Not dead after SIGKILL (frozen behind our back?): runc delete --force
                     # freezes, kills and thaws the whole cgroup, which settles it.
@@ -1504,6 +1540,39 @@ class Container:
             except Exception:
                 self._end_failed_delete()
                 raise
+
+    @contextlib.asynccontextmanager
+    async def _locked_for_delete(self, grace: float) -> AsyncIterator[None]:
+        """The lock, for a delete whose grace ends in ``grace`` seconds. A checkpoint's dump
+        that holds it then is ended (as a SIGKILL ends it: runc and CRIU killed, nothing of
+        the checkpoint left, a 409 that says the container was deleted during it); so is
+        one that begins before the delete's turn. The container then gets its SIGKILL from
+        the delete's stop, its grace spent. No SIGTERM meanwhile: sent as CRIU dumps, it
+        would be saved pending in the images, and delivered at their restore. Before, the
+        delete waited for the whole dump (up to its deadline, 600 s by default), past its
+        own grace. A migration's dumps are not ended: the move holds the container until it
+        ends."""
+        if not self.lock.locked():
+            await self.lock.acquire()  # nothing to wait for: no task to watch the grace
+        else:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._end_dumps_after, grace)
+                await self.lock.acquire()
+                nursery.cancel_scope.cancel()
+        # Nothing dumps while the delete holds the lock; once it lets go (a failed removal,
+        # the container kept), checkpoints run again.
+        self._deleted_during_dumps = False
+        try:
+            yield
+        finally:
+            self.lock.release()
+
+    async def _end_dumps_after(self, grace: float) -> None:
+        await trio.sleep(grace)
+        self._deleted_during_dumps = True
+        if self._dump_deletable:
+            log.info("container %s deleted during its checkpoint: ending the dump", self.id)
+            self._end_dump(_DELETED)
 
     async def replace(self, *, keep_log: bool = False) -> Path | None:
         """Remove this stopped container for a start of its id, as a delete would: what its
