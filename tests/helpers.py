@@ -691,24 +691,33 @@ class HeldCriu:
     """A CRIU config for a bundle's ``org.criu.config`` annotation (runc hands it to CRIU)
     whose action script holds CRIU at ``action``, once: it says its pid on a fifo, then sleeps
     (its parent is CRIU). At a dump's ``network-lock`` the container's tasks are seized
-    already; at a restore's ``post-restore`` they are restored, not yet resumed."""
+    already; at a restore's ``post-restore`` they are restored, not yet resumed.
+    ``releasable``: instead of sleeping, it waits for :meth:`release`, then lets CRIU go on."""
 
     #: CRIU's pid, once it is held (:meth:`held`).
     criu: int
 
-    def __init__(self, directory: Path, action: str) -> None:
+    def __init__(self, directory: Path, action: str, *, releasable: bool = False) -> None:
         self.config = directory / "criu.conf"
         self.said = directory / f"{action}-said"
         os.mkfifo(self.said)
+        release = directory / f"{action}-release"
+        wait = f"read line < {release}\n" if releasable else "exec sleep 60\n"
         script = directory / "hold"
         script.write_text(
             f'#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = {action} ] || exit 0\n'
             f"mkdir {directory / 'held-once'} 2>/dev/null || exit 0\n"
-            f"echo $$ > {self.said}\nexec sleep 60\n"
+            f"echo $$ > {self.said}\n{wait}"
         )
         script.chmod(0o755)
         self.config.write_text(f"action-script {script}\n")
         self._pidfds: list[int] = []
+        # Open for reading and writing (which never blocks), from here to the block's end: a
+        # line written before the script opens the fifo waits there for it.
+        self._releaser: int | None = None
+        if releasable:
+            os.mkfifo(release)
+            self._releaser = os.open(release, os.O_RDWR | os.O_NONBLOCK)
 
     def annotate(self, config: dict[str, Any]) -> None:
         config.setdefault("annotations", {})["org.criu.config"] = str(self.config)
@@ -729,6 +738,11 @@ class HeldCriu:
             for pidfd in self._pidfds:
                 await trio.lowlevel.wait_readable(pidfd)
 
+    def release(self) -> None:
+        """Let a ``releasable`` hold's CRIU go on."""
+        assert self._releaser is not None, "not a releasable hold"
+        os.write(self._releaser, b"go\n")
+
     def __enter__(self) -> HeldCriu:
         self._pidfds = []
         return self
@@ -743,6 +757,8 @@ class HeldCriu:
         self.kill()
         for pidfd in self._pidfds:
             os.close(pidfd)
+        if self._releaser is not None:
+            os.close(self._releaser)
 
 
 class DaemonProcess:

@@ -35,6 +35,7 @@ from .helpers import (
     runc_ids,
     runc_state,
     start_container,
+    until_trapped,
     wait_exit,
     wait_output,
     zombie_children,
@@ -869,6 +870,53 @@ async def test_a_delete_during_a_checkpoint_ends_the_dump_at_its_timeout(
     assert (await client.get("/containers/d")).status_code == 404
     assert not (bundle / "checkpoints" / "cp").exists()
     assert runc_ids(daemon.config.state_dir) == []
+
+
+async def test_a_dump_that_ends_within_a_deletes_timeout_is_kept_and_holds_no_sigterm(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A DELETE that comes while CRIU dumps the container sends its SIGTERM once the dump has
+    ended, not during it (where the images would keep it pending, for their restore to
+    deliver): a dump that ends within the delete's timeout keeps its checkpoint, and the
+    container then takes the SIGTERM (its trap exits 3) within the rest of the grace.
+    Restored, the checkpoint runs on, and takes its signals as it did."""
+    hold = HeldCriu(tmp_path, "network-lock", releasable=True)
+    client = daemon.client
+    traps = "trap 'echo term; exit 3' TERM; trap 'echo winch' WINCH; echo ready"
+    bundle = make_bundle(("sh", "-c", until_trapped(traps)), edit=hold.annotate)
+    await start_container(client, "t", bundle)
+    await wait_output(client, "t", "ready")
+    assert daemon.daemon.supervisor is not None
+    lock = daemon.daemon.supervisor.container("t").lock
+    answers: dict[str, httpx.Response] = {}
+
+    async def ask() -> None:
+        answers["checkpoint"] = await checkpoint(client, "t", "cp", timeout=60)
+
+    async def delete() -> None:
+        answers["delete"] = await client.delete("/containers/t", params={"timeout": 30})
+
+    with hold, trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask)
+            await hold.held()  # the tasks are seized
+            nursery.start_soon(delete)
+            while not lock.statistics().tasks_waiting:  # noqa: ASYNC110 - no event for it
+                await trio.sleep(0.01)
+            hold.release()
+        assert answers["checkpoint"].status_code == 201, answers["checkpoint"].text
+        assert answers["delete"].status_code == 200, answers["delete"].text
+        assert answers["delete"].json()["state"]["exitStatus"] == 3  # its trap, after the dump
+        restore = {"bundlePath": str(bundle), "checkpoint": "cp"}
+        assert (await client.post("/containers/t", json=restore)).status_code == 201
+        # No SIGTERM pending in the images: it would have ended the restored shell (exit 3)
+        # before it could take this WINCH, sent once the restore answered.
+        assert (await client.patch("/containers/t", json={"signal": "WINCH"})).is_success
+        await wait_output(client, "t", "winch")
+    restored = await client.get("/containers/t")
+    assert restored.json()["state"]["status"] == "running"
+    assert "term" not in (await client.get("/containers/t/logs")).text
+    assert (await client.delete("/containers/t", params={"timeout": 0})).status_code == 200
 
 
 async def test_a_checkpoint_being_restored_from_is_not_deleted(
