@@ -586,7 +586,8 @@ async def get_container(path: ContainerPath) -> Reply:
 )
 async def delete_container(query: DeleteQuery) -> Reply:
     """Its state and log are removed; its checkpoints stay in the bundle. 409 while a delete
-    of it is under way."""
+    of it is under way. During a checkpoint's dump no SIGTERM is sent (the images would keep
+    it): a dump still under way once timeout passes is ended, its checkpoint answering 409."""
     return wire.json_response(await supervisor().delete(query.id, query.timeout))
 
 
