@@ -1552,20 +1552,26 @@ class Container:
         delete waited for the whole dump (up to its deadline, 600 s by default), past its
         own grace. A migration's dumps are not ended: the move holds the container until it
         ends."""
-        if not self.lock.locked():
-            await self.lock.acquire()  # nothing to wait for: no task to watch the grace
-        else:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._end_dumps_after, grace)
-                await self.lock.acquire()
-                nursery.cancel_scope.cancel()
-        # Nothing dumps while the delete holds the lock; once it lets go (a failed removal,
-        # the container kept), checkpoints run again.
-        self._deleted_during_dumps = False
+        # Released however this ends once taken: a cancel that reaches the nursery's end,
+        # after the lock came, would otherwise leave the container locked for good.
+        acquired = False
         try:
+            if not self.lock.locked():
+                await self.lock.acquire()  # nothing to wait for: no task to watch the grace
+                acquired = True
+            else:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._end_dumps_after, grace)
+                    await self.lock.acquire()
+                    acquired = True
+                    nursery.cancel_scope.cancel()
+            # Nothing dumps while the delete holds the lock; once it lets go (a failed
+            # removal, the container kept), checkpoints run again.
+            self._deleted_during_dumps = False
             yield
         finally:
-            self.lock.release()
+            if acquired:
+                self.lock.release()
 
     async def _end_dumps_after(self, grace: float) -> None:
         await trio.sleep(grace)
