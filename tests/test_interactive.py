@@ -307,6 +307,88 @@ async def ok_start(client: httpx.AsyncClient, container_id: str, bundle: Path, *
     assert ended.status_code == 200, ended.text
 
 
+async def test_piped_attaches_one_after_another_all_reach_a_cat_started_detached(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``docker run -di c cat``, then ``echo one | docker attach c`` and ``echo two |
+    docker attach c``: cat reads both, for the end of an attach's input ends that session (a
+    detach), and closes the container's stdin only where docker's ``StdinOnce`` says so (the
+    session of ``run -i``, ``start -ai``, ``exec -i``). Before, every session closed it at its
+    input's end: the first attach ended cat for good, and the second found it stopped. A
+    ``start -ai`` of a running container is an attach too, as docker's of one ``run -di``
+    started; its input's end leaves the stdin open."""
+
+    async def ctr(stdin: bytes, *argv: str) -> subprocess.CompletedProcess[bytes]:
+        return await trio.run_process(
+            [*CTR_PIPED, "--address", daemon.url, *argv], stdin=stdin,
+            capture_stdout=True, capture_stderr=True, check=False, env=_environment(),
+        )  # fmt: skip
+
+    with trio.fail_after(TIMEOUT):
+        started = await start_container(client, "reader", make_bundle(["cat"]), stdin=True)
+        [init] = started["processes"]
+        for argv, line in ((["attach"], "one"), (["attach"], "two"), (["start", "-ai"], "three")):
+            attached = await ctr(f"{line}\n".encode(), *argv, "reader")
+            assert attached.returncode == 0, attached
+            assert attached.stderr == (
+                f"ctr-trio: our input ended: detached, the process's input left open; process"
+                f" {init['pid']} of reader goes on running\n"
+            ).encode(), attached
+            assert attached.stdout in (b"", f"{line}\n".encode()), attached  # cat's, if it came
+            await wait_output(client, "reader", line)  # cat read it: its stdin was open
+            now_running = (await client.get("/containers/reader")).json()
+            assert now_running["state"]["status"] == "running", (argv, now_running)
+            assert now_running["processes"] == [init], (argv, now_running)
+        logged = await client.get("/containers/reader/logs")
+        assert [json.loads(line)["data"] for line in logged.text.splitlines()] == [
+            "one\n",
+            "two\n",
+            "three\n",
+        ]
+
+
+async def test_the_end_of_our_input_sends_a_terminal_no_ctrl_d(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """With a terminal, docker never closes the process's input at the end of ours (its
+    attach closes the container's stdin there only with ``StdinOnce`` and no terminal): the
+    session ends, a detach. Ours sent the close, which a terminal gets as its EOF character:
+    a terminal that hung up (a closed window, a dropped ssh, here a pseudo-terminal that is
+    not ctr-trio's controlling one, so no SIGHUP comes) typed Ctrl-D into the shell, which
+    exited; and the terminal's mode, restored at the end, could not be (EIO): a traceback."""
+    await start_container(client, "box", bundle)
+    user_side, ours = os.openpty()
+    try:
+        process = await trio.lowlevel.open_process(
+            [*CTR_PIPED, "--address", daemon.url, "exec", "-it", "box", "--", "sh"],
+            stdin=ours, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True, env=_environment(),
+        )  # fmt: skip
+    except BaseException:
+        os.close(user_side)
+        raise
+    finally:
+        os.close(ours)  # ctr-trio's now
+    hung_up = False
+    try:
+        with trio.fail_after(TIMEOUT):
+            await read_until(process, b"", b"/ # ")  # the shell's first prompt: attached
+            os.close(user_side)  # the terminal hangs up: our input ends
+            hung_up = True
+            assert process.stderr is not None
+            assert await process.wait() == 0, await process.stderr.receive_some()
+            said = await process.stderr.receive_some()
+            assert said.startswith(b"ctr-trio: our input ended: detached"), said
+    finally:
+        if not hung_up:
+            os.close(user_side)
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    [_, shell] = (await client.get("/containers/box")).json()["processes"]
+    assert shell["args"] == ["sh"] and pid_alive(shell["pid"])
+
+
 async def test_run_t_from_an_input_that_is_not_a_terminal_leaves_the_terminal_be(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -341,6 +341,10 @@ def start_attached(client: Client, args: argparse.Namespace, out: Output, contai
         # too, and docker's start -ai of a container run -t without -i sends it none.
         stdin=args.interactive and bool(container.get("stdin")), tty=init["terminal"],
         logs=started, proxy_signals=args.sig_proxy,
+        # The session that started it closes its stdin at our input's end, as docker's start
+        # -ai of a container its create -i made StdinOnce; one that was running already is
+        # attached to, as by attach: its stdin is left open.
+        stdin_once=started,
     )  # fmt: skip
 
 
@@ -446,6 +450,7 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
         logs=True,
         proxy_signals=args.sig_proxy,
         remove=args.rm,
+        stdin_once=True,  # docker's run -i without -d: StdinOnce
     )  # fmt: skip
 
 
@@ -507,7 +512,7 @@ def containers_exec(client: Client, args: argparse.Namespace, out: Output) -> in
         return EXIT_OK
     return _attach(
         client, args, out, args.id, process["pid"],
-        stdin=args.interactive, tty=args.tty, logs=True,
+        stdin=args.interactive, tty=args.tty, logs=True, stdin_once=True,  # docker's exec -i
     )  # fmt: skip
 
 
@@ -545,6 +550,9 @@ def containers_attach(client: Client, args: argparse.Namespace, out: Output) -> 
         client, args, out, args.id, pid,
         stdin=takes_input and not args.no_stdin, tty=terminal, logs=args.logs,
         proxy_signals=args.sig_proxy,
+        # Not the session that began it: our input's end ends ours, the stdin left open for
+        # the next attach, as docker's attach to a container run -di (no StdinOnce).
+        stdin_once=False,
     )  # fmt: skip
 
 
@@ -582,6 +590,7 @@ def _attach(
     logs: bool,
     proxy_signals: bool = False,
     remove: bool = False,
+    stdin_once: bool = False,
 ) -> int:
     """An attached session to the process; its exit status (0 once detached). With
     ``remove`` (run --rm), the container is handed to the daemon (autoRemove) as soon as the
@@ -592,7 +601,9 @@ def _attach(
     (Ctrl-C or a SIGTERM with --sig-proxy=false, a SIGTERM to -t without raw mode). A
     session that ended with the process returns once the container is gone (its exit
     remembered for a later ``wait``): its id is free; :class:`GaveUp` if it was not removed
-    within :data:`REMOVAL_WAIT`."""
+    within :data:`REMOVAL_WAIT`. ``stdin_once``: the end of our input closes the process's
+    stdin (docker's StdinOnce), else it ends the session, the stdin left open
+    (:mod:`.interactive`)."""
     from .interactive import DEFAULT_DETACH_KEYS, Session, parse_detach_keys
 
     # --detach-keys, else $CTR_TRIO_DETACH_KEYS: read with the command line (cli.run), before
@@ -613,7 +624,7 @@ def _attach(
     session = Session(
         client, container_id, pid, out,
         stdin=stdin, tty=tty, logs=logs, detach_keys=keys, proxy_signals=proxy_signals,
-        end_on_signals=remove, on_attached=hand_over if remove else None,
+        end_on_signals=remove, on_attached=hand_over if remove else None, stdin_once=stdin_once,
     )  # fmt: skip
     if not remove:
         return session.run()

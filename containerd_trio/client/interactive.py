@@ -9,8 +9,15 @@ signals:
   again on each ``SIGWINCH``; the detach keys (``ctrl-p,ctrl-q`` unless ``--detach-keys`` or
   ``$CTR_TRIO_DETACH_KEYS`` say otherwise, as docker's) leave the process running and end the
   session. The terminal is restored however the session ends.
-- With stdin (``-i``), what the user types (or pipes in) goes to the process; the end of the
-  input closes the process's stdin, so that ``cat`` ends.
+- With stdin (``-i``), what the user types (or pipes in) goes to the process. What the end of
+  the input does is docker's ``StdinOnce`` (its ``container/stream/attach.go``): the session
+  that began the process (``run -i``, ``start -ai`` of a stopped container, ``exec -i``)
+  closes the process's stdin there, so that ``cat`` ends (``stdin_once``); a session that came
+  to a process already running (``attach``, ``start -ai`` of a running one) ends there
+  instead, a detach, and leaves the stdin open for the next (``echo one | ctr-trio attach c``
+  then ``echo two | ctr-trio attach c``: a ``cat`` run with ``run -di`` reads both). A
+  process with a terminal never has its input closed by ours (the close would reach its
+  terminal as Ctrl-D, and end a shell): that session ends there too, as docker's with a TTY.
 - Without a terminal, the signals ``ctr-trio`` gets go to the process instead, as docker's
   ``--sig-proxy`` (on by default for ``run``, ``start -a`` and ``attach``): SIGINT (Ctrl-C),
   SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, the real-time ones, every one a process
@@ -32,6 +39,7 @@ signals:
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import select
@@ -42,7 +50,7 @@ import time
 import tty
 from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from .. import channels
@@ -118,6 +126,11 @@ class DetachKeys:
 
 class Detached(Exception):
     pass
+
+
+class InputEnded(Exception):
+    """Our input ended in a session that leaves the process's stdin open: it ends, as a
+    detach does (docker's attach without ``StdinOnce``, or with a TTY)."""
 
 
 class Terminated(Exception):
@@ -206,6 +219,7 @@ class Session:
         proxy_signals: bool = False,
         end_on_signals: bool = False,
         on_attached: Callable[[], None] | None = None,
+        stdin_once: bool = False,
     ) -> None:
         self.client = client
         self.container_id = container_id
@@ -234,8 +248,14 @@ class Session:
         self._terminations = 0
         self.status: int | None = None
         self._stdin_open = stdin
-        #: Whether the process has a terminal (``tty``: ours may not be one).
-        self._terminal_process = tty
+        #: Whether the end of our input closes the process's stdin (docker's StdinOnce: the
+        #: session that began the process) or ends the session, the stdin left open for the
+        #: next attach. Never a terminal's: docker's closes only a pipe, and the close would
+        #: reach the terminal as its EOF character (a shell that reads it exits).
+        self._closes_stdin = stdin_once and not tty
+        #: Our input ended and the stdin stays open: the session ends once what we read of
+        #: it went to the daemon (input read as the connection broke goes to the next).
+        self._input_ended = False
         #: Input read while the connection was broken: sent once it is made again.
         self._unsent: list[bytes] = []
         #: Where the output we got ends, as the daemon said (None if it says nothing of it).
@@ -292,6 +312,13 @@ class Session:
                 f"{PROG}: detached; process {self.pid} of {self.container_id} goes on running\n"
             )
             return 0
+        except InputEnded:
+            ws.close()
+            self.out.stderr.write(
+                f"{PROG}: our input ended: detached, the process's input left open; process"
+                f" {self.pid} of {self.container_id} goes on running\n"
+            )
+            return 0
         finally:
             ws.sock.close()
 
@@ -313,13 +340,12 @@ class Session:
         return ws
 
     def _say_input_ended(self, ws: WebSocket) -> None:
-        """Close the process's stdin again on a new connection, once ours ended: the close
-        sent on the last one may have gone down with its server (a send into a connection
-        whose peer just died can succeed), and a process that waits for its input's end would
-        wait for good. A pipe's close is idempotent (the daemon drops a close of a stdin it no
-        longer holds); a terminal's is its EOF character, which a second time would reach
-        whatever reads the terminal next (the shell after a cat), so it is not said again."""
-        if self.stdin and not self._stdin_open and not self._terminal_process:
+        """Close the process's stdin again on a new connection, once ours ended in a session
+        that closes it: the close sent on the last one may have gone down with its server (a
+        send into a connection whose peer just died can succeed), and a process that waits for
+        its input's end would wait for good. A pipe's close is idempotent (the daemon drops a
+        close of a stdin it no longer holds); a terminal's input is never closed by ours."""
+        if self.stdin and not self._stdin_open and self._closes_stdin:
             self._send(ws, channels.close_stdin_frame())
 
     def _connect(self, query: dict[str, str]) -> WebSocket:
@@ -363,7 +389,7 @@ class Session:
                 # _pump.
                 _catch(undo, self.proxied, _ignore)
             if saved is not None:
-                undo.callback(termios.tcsetattr, 0, termios.TCSADRAIN, saved)
+                undo.callback(_restore, saved)
                 # At once, keeping what was typed ahead (the default would flush it).
                 tty.setraw(0, termios.TCSANOW)
             yield wake_r
@@ -371,6 +397,8 @@ class Session:
     def _pump(self, ws: WebSocket, wake: int) -> None:
         """Move bytes until the WebSocket closes (raises Closed) or the user detaches."""
         while True:
+            if self._input_ended and not self._unsent:
+                raise InputEnded
             watched: list[int] = [ws.fileno(), wake]
             if self._stdin_open:
                 watched.append(0)
@@ -398,9 +426,11 @@ class Session:
     def _read_stdin(self, ws: WebSocket) -> None:
         data = os.read(0, 65536)
         if not data:
-            # The input ended: so does the process's (a terminal gets its EOF character).
             self._stdin_open = False
-            self._send(ws, channels.close_stdin_frame())
+            if self._closes_stdin:
+                self._send(ws, channels.close_stdin_frame())  # so does the process's
+            else:
+                self._input_ended = True  # the session's end: see _pump
             return
         data, detach = self.detach.feed(data)
         if data:
@@ -462,6 +492,16 @@ def _catch(
         except (OSError, ValueError):
             continue
         undo.callback(signal.signal, signum, old)
+
+
+def _restore(mode: list[Any]) -> None:
+    """The user's terminal back in ``mode``; one that hung up (a closed window, a dropped
+    connection: our input's end) has no mode left to restore, and refuses with EIO."""
+    try:
+        termios.tcsetattr(0, termios.TCSADRAIN, mode)
+    except termios.error as exc:
+        if exc.args[0] != errno.EIO:
+            raise
 
 
 def _ignore(signum: int, frame: object) -> None:
