@@ -195,9 +195,10 @@ async def test_a_session_ended_by_sigterm_or_sighup_restores_the_terminal(
 async def test_attach_to_a_terminal_refuses_an_input_that_is_not_a_terminal(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
-    """``ctr-trio attach shell < /dev/null`` (a script, cron, nohup): the end of that input
-    would reach the shell's terminal as Ctrl-D and end it, and the container with it. As
-    exec -it, run -it and docker attach, it refuses; --no-stdin attaches for the output."""
+    """``ctr-trio attach shell < /dev/null`` (a script, cron, nohup): the shell's terminal
+    would take that input's bytes as keys typed (until 2026-12-04 its end too, as Ctrl-D,
+    which ended the shell and the container with it). As exec -it, run -it and docker attach,
+    it refuses; --no-stdin attaches for the output."""
     bundle = make_bundle(["sh"], terminal=True)
     await start_container(client, "tty", bundle, stdin=True)
     with trio.fail_after(TIMEOUT):
@@ -286,8 +287,8 @@ async def test_start_ai_sends_piped_input_to_a_container_started_again_as_docker
         plain = await ctr(b"not for it\n", "start", "-ai", "plain")
         assert (plain.returncode, plain.stdout, plain.stderr) == (5, b"plain\n", b""), plain
 
-        # A terminal with its stdin kept open, from an input that is not a terminal: its end
-        # would reach the terminal as Ctrl-D. Refused before the start, as docker's start -ai.
+        # A terminal with its stdin kept open, from an input that is not a terminal: its
+        # bytes would be keys typed. Refused before the start, as docker's start -ai.
         tty = make_bundle(["sh", "-c", "exit 3"], terminal=True)
         await ok_start(client, "tty", tty, stdin=True)
         assert (await client.get("/containers/tty")).json()["terminal"] is True
@@ -330,10 +331,13 @@ async def test_piped_attaches_one_after_another_all_reach_a_cat_started_detached
         for argv, line in ((["attach"], "one"), (["attach"], "two"), (["start", "-ai"], "three")):
             attached = await ctr(f"{line}\n".encode(), *argv, "reader")
             assert attached.returncode == 0, attached
-            assert attached.stderr == (
-                f"ctr-trio: our input ended: detached, the process's input left open; process"
-                f" {init['pid']} of reader goes on running\n"
-            ).encode(), attached
+            assert (
+                attached.stderr
+                == (
+                    f"ctr-trio: our input ended: detached, the process's input left open; process"
+                    f" {init['pid']} of reader goes on running\n"
+                ).encode()
+            ), attached
             assert attached.stdout in (b"", f"{line}\n".encode()), attached  # cat's, if it came
             await wait_output(client, "reader", line)  # cat read it: its stdin was open
             now_running = (await client.get("/containers/reader")).json()
@@ -1168,7 +1172,7 @@ async def test_start_ai_starts_an_exited_shell_again_and_takes_our_input(
     2026-12-03 ``-i`` without ``-b`` was a usage error, and ``start -a`` showed the shell's
     prompt but sent it nothing of ours. From a script, a container whose terminal ``run -t``
     asked for, or its bundle, is refused before it is started, as docker's start -ai refuses
-    (our input's end would reach the shell as a Ctrl-D)."""
+    (the shell's terminal would take the script's bytes as keys typed)."""
     with trio.fail_after(TIMEOUT):
         for name, bundle in (
             ("box", make_bundle(["sh"])),  # run -t asks for the terminal

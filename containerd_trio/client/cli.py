@@ -774,9 +774,10 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     _define_interactive(
         parser,
         tty="give it a terminal (if the bundle's process has none) and attach to it, in raw mode",
-        stdin="keep its stdin open and send ours to it (implies --attach); without -b, as"
-        " docker's start -ai: ours to the container started again, if its start kept its stdin"
-        " open (run -i)",
+        stdin="keep its stdin open and send ours to it (implies --attach), our input's end"
+        " closing it (not a terminal's: that ends the session); without -b, as docker's start"
+        " -ai: ours to the container started again, if its start kept its stdin open (run -i);"
+        " to a running one as attach sends it",
     )
     parser.add_argument(
         "--timeout",
@@ -873,7 +874,8 @@ def _define_exec(parser: Parser) -> None:
     _define_interactive(
         parser,
         tty="give it a terminal, ours in raw mode (with -i), sized as ours",
-        stdin="keep its stdin open and send ours to it",
+        stdin="keep its stdin open and send ours to it, our input's end closing it (not a"
+        " terminal's: that ends the session)",
     )
     _define_process(parser, env="added to the container's")
     # Everything after ID is the command's, its options too (ctr-trio exec web ls -l), as
@@ -1013,7 +1015,10 @@ def _define_attach(parser: Parser) -> None:
         "--pid", type=_positive_count, metavar="PID", help="this process instead of the init"
     )
     parser.add_argument(
-        "--no-stdin", action="store_true", help="do not send our input to the process"
+        "--no-stdin",
+        action="store_true",
+        help="do not send our input to the process (sent, its end ends this session and leaves"
+        " the process's stdin open for the next attach, as docker's without StdinOnce)",
     )
     parser.add_argument(
         "--logs", action="store_true", help="first its output from its start (from the log)"

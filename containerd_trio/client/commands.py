@@ -311,9 +311,9 @@ def start_attached(client: Client, args: argparse.Namespace, out: Output, contai
         and not _stdin_is_terminal()
         and _input_goes_to_a_terminal(client.container(container_id))
     ):
-        # Our input's end would reach its terminal as Ctrl-D (a shell exits, the container
-        # with it): refused before the start, as docker's start -ai ("the input device is not
-        # a TTY"), and run -it, exec -it and attach here.
+        # Its terminal would take our script's bytes as keys typed (a Ctrl-C, a Ctrl-D among
+        # them): refused before the start, as docker's start -ai ("the input device is not a
+        # TTY"), and run -it, exec -it and attach here.
         out.error("the input is not a terminal: leave out -i, or run this from a terminal")
         return EXIT_ERROR
     try:
@@ -444,7 +444,8 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
     return _attach(
         client, args, out, args.id, init["pid"],
         # -t alone forwards keystrokes, where there are any: from a script's input (or
-        # /dev/null) only its end would reach the terminal, as Ctrl-D, and end a shell.
+        # /dev/null) its bytes would be typed into the terminal, and its end would end the
+        # session (a terminal's input is never closed by ours) before the process's.
         stdin=args.interactive or (args.tty and init["terminal"] and _stdin_is_terminal()),
         tty=init["terminal"],
         logs=True,
@@ -541,9 +542,9 @@ def containers_attach(client: Client, args: argparse.Namespace, out: Output) -> 
     terminal = bool(process and process["terminal"])
     takes_input = bool(process and process.get("stdin"))
     if terminal and takes_input and not args.no_stdin and not _stdin_is_terminal():
-        # Our input would go to the process's terminal, and its end (a script's, /dev/null's)
-        # would arrive as the EOF character: a shell reading it exits, and with it the
-        # container if it is the init. As exec -it and run -it refuse (and docker attach).
+        # Our input would go to the process's terminal, which would take a script's bytes as
+        # keys typed (a Ctrl-C, a Ctrl-D among them: a shell reading one exits, and with it
+        # the container if it is the init). As exec -it and run -it refuse (and docker attach).
         out.error("the input is not a terminal: add --no-stdin, or run this from a terminal")
         return EXIT_ERROR
     return _attach(

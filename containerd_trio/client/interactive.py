@@ -395,7 +395,8 @@ class Session:
             yield wake_r
 
     def _pump(self, ws: WebSocket, wake: int) -> None:
-        """Move bytes until the WebSocket closes (raises Closed) or the user detaches."""
+        """Move bytes until the WebSocket closes (raises Closed), the user detaches, or our
+        input ended in a session that leaves the stdin open (once what we read of it went)."""
         while True:
             if self._input_ended and not self._unsent:
                 raise InputEnded
