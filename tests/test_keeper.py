@@ -920,6 +920,96 @@ def test_a_spawn_the_keeper_cannot_read_closes_its_fds_once_and_fails(
         keeper._epoll.close()
 
 
+def _silent_sleeper(keeper: Any, key: str, at: int | None = None) -> int | None:
+    """A ``sleep`` whose stdout and stderr are pipes the keeper holds for it, under ``key``,
+    bound (watched for its exit) as a runc that made it would have it; its pid. ``at``: the
+    pid it is to have, a free one, as the kernel gives a pid again once it went round (its
+    next pid set just below it); None if another process of the host took it first."""
+    from containerd_trio.keeper._keeper import Custody
+    from containerd_trio.spawn import spawn
+
+    since = time.time_ns()
+    ends = [os.pipe2(os.O_CLOEXEC) for _ in range(2)]
+    try:
+        for _ in range(10):
+            if at is not None:
+                Path("/proc/sys/kernel/ns_last_pid").write_text(str(at - 1))
+            pid = spawn(["sleep", "60"], stdout=ends[0][1], stderr=ends[1][1])
+            if at in (None, pid):
+                break
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            if Path(f"/proc/{at}").exists():
+                break
+        else:
+            pid = None
+    finally:
+        for _, writer in ends:
+            os.close(writer)
+    if pid is None or at not in (None, pid):
+        for reader, _ in ends:
+            os.close(reader)
+        return None
+    custody = Custody(key, key.split("/")[0], "/nowhere", 1 << 20, False, [r for r, _ in ends])
+    keeper._custody[key] = custody
+    keeper._bind(custody, pid, since)
+    return pid
+
+
+def test_an_exit_recorded_after_its_pid_went_to_another_process_is_let_go() -> None:
+    """A process that exited and whose output ended is let go once the server records its
+    exit, unless it still runs: "still runs" was read as "its pid is watched", and a pid the
+    kernel had given again to a new container process meanwhile (an exec's pipe held open
+    by a child it left, the server's record after the exit's 2 s drain: pid_max is 32768
+    here) kept it for good, with its stdin pipe or terminal, named to every next server.
+    The keeper's steps in this process; the pid given again through ``ns_last_pid``."""
+    import select
+    import socket
+
+    from containerd_trio.keeper._keeper import Keeper
+    from containerd_trio.keeper._wire import Channel, encode, pair
+
+    ours, theirs = pair()
+    logger_ours, logger_theirs = pair()
+    keeper = Keeper(server_argv=None, embedded=Channel(ours))
+    keeper._logger = Channel(logger_ours)  # the keeper watches a silent process's pipes
+    made: list[int] = []
+    try:
+        server = keeper._server
+        assert server is not None
+        socket.send_fds(theirs, [encode({"op": "hello"})], [])
+        keeper._from_server(server, select.EPOLLIN)
+        assert [m["op"] for m in _keeper_messages(theirs)] == ["welcome"]
+        first = _silent_sleeper(keeper, "c1/exec")
+        assert first is not None
+        made.append(first)
+        os.kill(first, signal.SIGKILL)
+        child = keeper._children[first]
+        select.select([child.pidfd], [], [], 10.0)
+        keeper._child_ready(child)  # its exit; its pipes ended with it, unread
+        assert [m["op"] for m in _keeper_messages(theirs)] == ["exit", "eof"]
+        # A new container process is given its pid (its exit not yet recorded).
+        if _silent_sleeper(keeper, "c2/init", at=first) is None:
+            pytest.skip(f"pid {first} went to another process of the host first")
+        ack = {"op": "ack", "keys": ["c1/exec"]}
+        socket.send_fds(theirs, [encode(ack)], [])
+        keeper._from_server(server, select.EPOLLIN)
+        assert "c1/exec" not in keeper._custody
+        socket.send_fds(theirs, [encode({"op": "hello"})], [])  # what a next server is told
+        keeper._from_server(server, select.EPOLLIN)
+        told = [(m["op"], m.get("key")) for m in _keeper_messages(theirs)]
+        assert told == [("custody", "c2/init"), ("welcome", None)]
+    finally:
+        for pid in made:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        for sock in (ours, theirs, logger_ours, logger_theirs):
+            sock.close()
+        keeper._epoll.close()
+
+
 #: The system calls' numbers by machine (``/proc/PID/syscall`` gives a number): x86_64's and
 #: aarch64's (which has no epoll_wait and no poll: glibc calls epoll_pwait and ppoll).
 _SYSCALLS = {

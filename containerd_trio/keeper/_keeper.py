@@ -904,8 +904,12 @@ class Keeper:
         self._close_custody(custody)
 
     def _release_if_done(self, custody: Custody) -> None:
-        """A process that exited, was recorded and whose output was all written: forget it."""
-        if custody.ended and custody.exit is None and custody.pid not in self._bound:
+        """A process that exited, was recorded and whose output was all written: forget it.
+
+        Exited is "no longer bound": its pid may be bound again by then, to a new process the
+        kernel gave it to (an exec's pipes held open by a child it left end long after)."""
+        bound = custody.pid is not None and self._bound.get(custody.pid) is custody
+        if custody.ended and custody.exit is None and not bound:
             self._custody.pop(custody.key, None)
             self._close_custody(custody)
 
