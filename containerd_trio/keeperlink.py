@@ -7,7 +7,8 @@ it has recorded (:meth:`ack`). The keeper tells the server when a process exits,
 is all in the log, and when a log pauses for a full disk; those go to a :class:`KeeperEvents`.
 
 At start-up (:meth:`hello`) the keeper hands over what it holds: every container process it
-keeps, with the fd to give it input and its exit if it exited meanwhile.
+keeps, with the fd to give it input and its exit if it exited meanwhile, and every container
+whose log is paused: a message each, before the welcome (a list of them outgrew a message).
 
 Sends never wait for the keeper: a message it has no room for yet waits in a queue that a task
 of the link empties, in order.
@@ -172,11 +173,14 @@ class KeeperLink:
         until the server we replace has stopped (a live upgrade)."""
         self._send_now({"op": "hello", "pid": os.getpid()}, ())
         kept: list[Kept] = []
+        paused_logs: list[str] = []
         while True:
             received = await self._receive()
             for index, (message, fds) in enumerate(received):
                 if message["op"] == "custody":
                     kept.append(_kept(message, fds))
+                elif message["op"] == "log" and message.get("paused"):
+                    paused_logs.append(str(message["cid"]))
                 elif message["op"] == "welcome":
                     # What came after it is for the server that serves (the end of a runc
                     # command its adoption waits for, say): lost, the adoption would wait
@@ -192,7 +196,12 @@ class KeeperLink:
                         logger_pid=message.get("logger"),
                         kept=kept,
                         inflight=inflight,
-                        paused_logs=[str(cid) for cid in message.get("pausedLogs", [])],
+                        # A keeper started before 2026-12-04 lists them in its welcome
+                        # (a live upgrade keeps the keeper).
+                        paused_logs=[
+                            *paused_logs,
+                            *(str(cid) for cid in message.get("pausedLogs", [])),
+                        ],
                     )
                 else:
                     self._dispatch(message, fds)

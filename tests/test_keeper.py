@@ -1010,6 +1010,50 @@ def test_an_exit_recorded_after_its_pid_went_to_another_process_is_let_go() -> N
         keeper._epoll.close()
 
 
+async def test_a_welcome_names_every_paused_log_however_many() -> None:
+    """The containers whose log a full disk holds paused, told to a new server with its
+    welcome: as one list in the welcome message, 500 ids of 128 characters outgrew the most a
+    server reads of a message (64 KiB, the rest cut off): the welcome, unreadable, was thrown
+    away, and the new server waited for it for ever, the daemon down until the keeper's own
+    end. Each is a message of its own now, as each process held is. The keeper's steps in
+    this process; the server's end is the server's link."""
+    import select
+
+    from containerd_trio.keeper._keeper import Keeper
+    from containerd_trio.keeper._wire import MAX_MESSAGE, Channel, pair
+
+    ours, theirs = pair()
+    keeper = Keeper(server_argv=None, embedded=Channel(ours))
+    paused = {f"{n:04d}".ljust(128, "x") for n in range(600)}
+    assert len(json.dumps(sorted(paused))) > MAX_MESSAGE
+    keeper._paused_logs = set(paused)
+    link = KeeperLink(theirs)
+    server = keeper._server
+    assert server is not None
+    welcomed: list[keeperlink.Welcome] = []
+    try:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+
+                async def hello() -> None:
+                    welcomed.append(await link.hello())
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(hello)
+                await trio.lowlevel.wait_readable(ours)
+                keeper._from_server(server, select.EPOLLIN)  # its hello: the welcome
+                while True:  # the keeper's loop: what waits goes as the server reads
+                    keeper._flush()
+                    await trio.sleep(0.01)
+        (welcome,) = welcomed
+        assert set(welcome.paused_logs) == paused
+        assert welcome.kept == []
+    finally:
+        ours.close()
+        await link.aclose()
+        keeper._epoll.close()
+
+
 #: The system calls' numbers by machine (``/proc/PID/syscall`` gives a number): x86_64's and
 #: aarch64's (which has no epoll_wait and no poll: glibc calls epoll_pwait and ppoll).
 _SYSCALLS = {

@@ -658,13 +658,17 @@ class Keeper:
         for custody in self._custody.values():
             fd = custody.input_fd()
             server.channel.send(custody.describe(), [fd] if fd is not None else [])
+        # A message each, as the processes: a list in the welcome outgrew a message the
+        # server reads whole (MAX_MESSAGE: 500 ids of 128 characters), and the new server,
+        # its welcome cut short and thrown away, waited for it for ever.
+        for container_id in sorted(self._paused_logs):
+            server.channel.send({"op": "log", "cid": container_id, "paused": True})
         server.channel.send(
             {
                 "op": "welcome",
                 "keeper": os.getpid(),
                 "logger": self._logger_pid,
                 "inflight": sorted(self._spawns),
-                "pausedLogs": sorted(self._paused_logs),
             }
         )
         standby = self._standby
