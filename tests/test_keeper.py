@@ -155,6 +155,56 @@ async def test_a_server_killed_while_it_starts_up_is_restarted(
     assert f"the server (pid {second}) died (signal 9)".encode() in daemon.log
 
 
+@contextlib.contextmanager
+def _at_pids_limit(pid: int) -> Iterator[Path]:
+    """``pid`` moved to a pids cgroup of its own, held at what it has: its next fork fails
+    (EAGAIN), as in a service at its ``TasksMax``. Writing ``max`` to the group's
+    ``pids.max`` lifts the limit; what is in the group goes back where ``pid`` was at the end.
+    """
+    hierarchy = Path("/sys/fs/cgroup/pids")
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    (was,) = [line.split(":", 2)[2] for line in lines if line.split(":")[1] == "pids"]
+    origin = hierarchy / was.lstrip("/")
+    group = hierarchy / f"containerd-trio-test-{os.getpid()}-keeper"
+    group.mkdir()
+    try:
+        (group / "cgroup.procs").write_text(str(pid))
+        (group / "pids.max").write_text((group / "pids.current").read_text())
+        yield group
+    finally:
+        (group / "pids.max").write_text("max")
+        for moved in (group / "cgroup.procs").read_text().split():
+            with contextlib.suppress(OSError):  # gone meanwhile
+                (origin / "cgroup.procs").write_text(moved)
+        group.rmdir()
+
+
+async def test_a_server_that_cannot_be_started_again_yet_is_tried_again(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """kill -9 of the server while the keeper can start no process (its cgroup at its pids
+    limit; or no fd left for the new server's channel): the keeper tries again each second,
+    and the containers lose nothing meanwhile. It exited, as when the daemon's first server
+    cannot start: the logger died with it, the containers' pipes lost their readers and
+    their exits their keeper."""
+    daemon: DaemonProcess = await spawn_daemon()
+    pid = (await start(daemon, "counter", make_bundle(FAST_COUNTER)))["processes"][0]["pid"]
+    await count_past(daemon.client, "counter", 5)
+    count = daemon.servings
+    with _at_pids_limit(daemon.keeper_pid) as group:
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        await daemon.logged(b"cannot start")
+        await trio.sleep(1.5)  # a retry or two that fail too
+        assert daemon.process is not None and daemon.process.returncode is None, daemon.log[-2000:]
+        (group / "pids.max").write_text("max")
+        await daemon.served(count + 1)
+    got = (await daemon.client.get("/containers/counter")).json()
+    assert got["state"]["status"] == "running"
+    assert got["processes"][0]["pid"] == pid
+    await count_past(daemon.client, "counter", await latest(daemon.client, "counter") + 5)
+    assert_gapless(await counted(daemon.client, "counter"))
+
+
 async def test_containers_get_the_daemons_oom_score_not_the_keepers(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:

@@ -72,6 +72,9 @@ _WARINESS = 10.0
 #: runc's stand-in cost 0.5 ms less per start (docs/performance-history.md, "the keeper's fd
 #: table").
 _CROWDED_CHILDREN = 1000
+#: How soon a new server is tried again after the keeper could not start one (no process or
+#: fd to be had: a cgroup at its pids limit, the fd limit), while the containers are held.
+_SERVER_RETRY = 1.0
 
 
 @attrs.define(eq=False)
@@ -297,7 +300,7 @@ class Keeper:
         self._epoll.register(wake_r, select.EPOLLIN)
         self._start_logger()
         if self._server is None:
-            self._start_server()
+            self._start_server(first=True)
         while self._exit_code is None:
             for fd, mask in self._epoll.poll(self._timeout()):
                 if fd == wake_r:
@@ -481,9 +484,14 @@ class Keeper:
 
     # --- the server ---------------------------------------------------------------------------
 
-    def _start_server(self) -> None:
+    def _start_server(self, *, first: bool = False) -> None:
+        """Start a server: the daemon's ``first``, a new one after a crash, or a reload's."""
         assert self._server_argv is not None
-        ours, theirs = pair()
+        try:
+            ours, theirs = pair()
+        except OSError as exc:
+            self._server_not_started(exc, first)
+            return
         fds = {3: theirs.fileno()}
         env = dict(os.environ, CONTAINERD_TRIO_KEEPER_FD="3")
         if self._listen is not None:
@@ -493,10 +501,9 @@ class Keeper:
         try:
             pid = self._start_child(argv, stdout=1, stderr=2, fds=fds, env=env, setsid=True)
         except OSError as exc:
-            log.error("cannot start the server: %s", exc)
             ours.close()
             theirs.close()
-            self._exit_code = 1
+            self._server_not_started(exc, first)
             return
         theirs.close()
         server = Server(Channel(ours), pid)
@@ -506,6 +513,21 @@ class Keeper:
         else:
             self._standby = server
         log.debug("server started, pid %d", pid)
+
+    def _server_not_started(self, exc: OSError, first: bool) -> None:
+        """The daemon's first server could not start: the daemon cannot either. A new one after
+        a crash is tried again until it starts: the keeper exited here, the logger with it,
+        and the containers' pipes lost their readers and their exits their keeper, for want
+        of a process or an fd for a moment (EAGAIN at a cgroup's pids limit, EMFILE). A
+        reload's: the server that serves goes on."""
+        if first:
+            log.error("cannot start the server: %s", exc)
+            self._exit_code = 1
+        elif self._server is not None and self._server.pid is not None:
+            log.error("cannot start a new server for the reload: %s", exc)
+        else:
+            log.error("cannot start a new server: %s; trying again in %gs", exc, _SERVER_RETRY)
+            self._restart_at = time.monotonic() + _SERVER_RETRY
 
     def _drop_server(self, server: Server) -> None:
         self._unwatch(server.channel.fileno())
@@ -934,8 +956,13 @@ class Keeper:
     # --- the logger ---------------------------------------------------------------------------
 
     def _start_logger(self) -> None:
-        ours, theirs = pair()
         argv = [sys.executable, "-P", "-m", LOGGER_MODULE]
+        try:
+            ours, theirs = pair()  # no fd for it (EMFILE) escaped the loop: the keeper's end
+        except OSError as exc:
+            log.error("cannot start the logger: %s", exc)
+            self._logger_restart_at = time.monotonic() + 5
+            return
         try:
             pid = self._start_child(argv, stdout=2, stderr=2, fds={3: theirs.fileno()}, setsid=True)
         except OSError as exc:
