@@ -205,6 +205,39 @@ async def test_a_server_that_cannot_be_started_again_yet_is_tried_again(
     assert_gapless(await counted(daemon.client, "counter"))
 
 
+async def test_a_server_that_fails_as_it_starts_after_a_crash_is_followed_by_another(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """kill -9 of the server, and the next cannot start (here its journal is a directory for
+    a while: a start-up error, status 1, before it serves): the keeper starts another after
+    the usual pause, the containers held meanwhile. It exited with that status, as for the
+    daemon's first server's start-up error: the logger died with it, the containers' pipes
+    lost their readers and their exits their keeper."""
+    daemon: DaemonProcess = await spawn_daemon()
+    pid = (await start(daemon, "counter", make_bundle(FAST_COUNTER)))["processes"][0]["pid"]
+    await count_past(daemon.client, "counter", 5)
+    count = daemon.servings
+    journal = daemon.state_dir / "containers.journal"
+    aside = journal.with_name("containers.journal.aside")
+    first = daemon.server_pid()
+    # The serving server writes to the file it has open, wherever it is named.
+    journal.rename(aside)
+    journal.mkdir()
+    try:
+        os.kill(first, signal.SIGKILL)
+        await daemon.logged(b"died (status 1); starting a new one")
+        assert daemon.process is not None and daemon.process.returncode is None, daemon.log[-2000:]
+    finally:
+        journal.rmdir()
+        aside.rename(journal)
+    await daemon.served(count + 1)
+    got = (await daemon.client.get("/containers/counter")).json()
+    assert got["state"]["status"] == "running"
+    assert got["processes"][0]["pid"] == pid
+    await count_past(daemon.client, "counter", await latest(daemon.client, "counter") + 5)
+    assert_gapless(await counted(daemon.client, "counter"))
+
+
 async def test_containers_get_the_daemons_oom_score_not_the_keepers(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:

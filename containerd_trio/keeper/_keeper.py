@@ -285,6 +285,9 @@ class Keeper:
         self._exit_code: int | None = None
         self._restarts: list[float] = []
         self._restart_at: float | None = None
+        #: A server of this keeper has served: the daemon is up, and any later server that
+        #: exits is followed by another (:meth:`_server_exited`).
+        self._served = False
         self._logger_restart_at: float | None = None
         if embedded is not None:
             self._server = Server(embedded, None)
@@ -544,11 +547,16 @@ class Keeper:
             log.info("the server handed over")
             self._activate_standby()
             return
-        if not server.ready and not killed:
-            # It never served and exited: a start-up error it has already told in one line.
-            # One killed by a signal before it served (kill -9, the OOM killer during its
-            # adoption) crashed as any other does, and is restarted: exiting here took the
-            # whole daemon, and the containers' readers, down with it.
+        if not server.ready and not killed and not self._served:
+            # The daemon's first server never served and exited: a start-up error it has
+            # already told in one line (a bad address, a state dir it cannot use), and the
+            # daemon does not start. One killed by a signal before it served (kill -9, the
+            # OOM killer during its adoption) crashed as any other does, and is restarted:
+            # exiting here took the whole daemon, and the containers' readers, down with it.
+            # So is one started after a crash or a reload that exits with an error before it
+            # serves (a journal it cannot read for a moment, no memory for its adoption):
+            # the keeper holds the containers, and tries again after the usual pause, where
+            # it exited, the logger with it, the containers' pipes losing their readers.
             self._exit_code = status or 1
             return
         what = f"signal {status - 128}" if killed else f"status {status}"
@@ -665,6 +673,7 @@ class Keeper:
             self._forget(str(message["cid"]))
         elif op == "ready":
             server.ready = True
+            self._served = True
             self._restarts = []
         elif op == "reload":
             self._reload()
