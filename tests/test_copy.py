@@ -719,6 +719,35 @@ async def test_ctr_trio_cp_with_no_such_container_says_so_both_ways(
     assert _content(copied.content, "new-name") == b"here\n"
 
 
+async def test_ctr_trio_cp_says_the_daemon_s_reason_for_a_path_its_head_refuses(
+    ctr: Ctr,  # noqa: F811 - the fixture imported above
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+) -> None:
+    """A destination the daemon refuses other than as missing (a file with a trailing slash,
+    a name past 255 bytes) is said in its words, as a source's is: the HEAD that looks at a
+    destination has no body, and its 400 was said ``there:/etc/passwd/: error``."""
+    local = tmp_path / "local"
+    local.write_text("here\n")
+    bundle = make_bundle(["sh", "-c", f"echo {READY}; exec sleep 100000"])
+    await _running(client, "there", bundle)
+    long_name = "/tmp/" + "a" * 300
+    with trio.fail_after(30):
+        through_a_file = await ctr("cp", str(local), "there:/etc/passwd/")
+        followed = await ctr("cp", "-L", "there:/etc/passwd/", str(tmp_path / "out"))
+        too_long = await ctr("cp", str(local), f"there:{long_name}")
+    not_a_directory = "ctr-trio: '/etc/passwd/' in container 'there' is not a directory\n"
+    assert (through_a_file.code, through_a_file.err) == (1, not_a_directory)
+    assert (followed.code, followed.err) == (1, not_a_directory)
+    assert (too_long.code, too_long.err) == (
+        1,
+        "ctr-trio: query parameter path has a name of 300 bytes in it: a file name is at most"
+        " 255\n",
+    )
+    assert not (tmp_path / "out").exists()
+
+
 async def test_ctr_trio_cp_with_a_tar_on_stdin_and_stdout(
     daemon: RunningDaemon, client: httpx.AsyncClient, files_bundle: Path
 ) -> None:

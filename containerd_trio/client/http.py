@@ -468,9 +468,22 @@ class Client:
                 404, f"no such file or directory in container {container_id!r}: {path!r}"
             )
         if not answer.ok:
-            # A HEAD's answer has no body: the error is said without the daemon's words.
-            raise ApiError(answer.status, f"{container_id}:{path}: {answer.reason or 'error'}")
+            raise self._path_refusal(container_id, path, answer.status)
         return (answer.headers or {}).get(STAT_HEADER.lower(), "")
+
+    def _path_refusal(self, container_id: str, path: str, status: int) -> ApiError:
+        """Why the daemon refused a HEAD of ``path``, in its words. A HEAD's answer has no
+        body, and its reason phrase none either: ``cp f web:/etc/passwd/`` (a file with a
+        trailing slash) and a name past 255 bytes said ``web:/etc/passwd/: error``. The GET of
+        the same path is refused for the same reason, before any of its stream, with the
+        daemon's sentence; if it is not (the container changed meanwhile), its stream is left
+        at once and the status is all there is to say."""
+        try:
+            with self.copy_from(container_id, path):
+                pass
+        except ApiError as refused:
+            return refused
+        return ApiError(status, f"{container_id}:{path}: refused by the daemon (HTTP {status})")
 
     @contextlib.contextmanager
     def copy_from(
