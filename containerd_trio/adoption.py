@@ -51,6 +51,7 @@ from .criu_progress import (
     left_restore_failed,
 )
 from .errors import DaemonError, StartupError
+from .event_types import INIT_EXIT_FIELD
 from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Resources, Status
 from .mounts import remove_tree
@@ -390,7 +391,12 @@ class Adoption:
             container.mark_stopped(UNKNOWN_EXIT_STATUS)
             # An exit as any other: counted as its server would have counted it.
             self._ctx.metrics.init_exits.inc()
-            container.publish("exit", pid=_init_pid(info), status=UNKNOWN_EXIT_STATUS)
+            container.publish(
+                "exit",
+                pid=_init_pid(info),
+                status=UNKNOWN_EXIT_STATUS,
+                detail={INIT_EXIT_FIELD: True},
+            )
             container.sessions_due = True
             if container.known_to_runc:
                 log.info("container %s exited while the daemon was down", info.id)

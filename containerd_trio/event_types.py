@@ -38,3 +38,8 @@ EVENT_TYPES = (
 #: The status of an ``exit`` whose process's own status cannot be known: it vanished while no
 #: keeper held it. Docker uses 255 likewise.
 UNKNOWN_EXIT_STATUS = 255
+
+#: The field an ``exit`` of a container's init carries, true (left out of another process's):
+#: the container stopped, docker's ``die``, where an exec'd process's exit is its ``exec_die``.
+#: ``ctr-trio events -f event=die`` keeps these.
+INIT_EXIT_FIELD = "init"

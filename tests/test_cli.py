@@ -2434,6 +2434,47 @@ async def test_events_filter_as_docker_s_container_event_and_type(
         assert refused.out == ""
 
 
+async def test_events_filter_die_keeps_the_exits_of_inits_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """docker's ``die`` is a container's death: an exec'd process's exit is its
+    ``exec_die``. ``-f event=die`` kept every ``exit`` (a script that waits for a container's
+    death took an ``exec``'s for it): it keeps those of inits now, which say so (``init``);
+    ``event=exit``, an alternative, keeps them all again."""
+    since = now()
+    started = await ok(ctr, "--json", "start", "box", "-b", str(bundle))
+    init = started.json["processes"][0]["pid"]
+    execed = await ctr("exec", "box", "sh", "-c", "exit 5")
+    assert execed.code == 5, execed
+    await ok(ctr, "kill", "box")
+    await wait_exit(client, "box", init, since)
+    with trio.fail_after(30):
+        died = await ok(ctr, "events", "--since", since, "-f", "event=die", "-n", "1")
+        as_json = await ok(ctr, "--json", "events", "--since", since, "-f", "event=die", "-n", "1")
+        exits = await ok(
+            ctr, "events", "--since", since, "-f", "event=die", "-f", "event=exit", "-n", "2"
+        )  # fmt: skip
+    assert died.out.split()[1:] == ["exit", "box", f"pid={init}", "status=137"], died.out
+    event = json.loads(as_json.out)
+    assert (event["type"], event["pid"], event["status"], event["init"]) == (
+        "exit",
+        init,
+        137,
+        True,
+    )
+    assert [line.split()[-1] for line in exits.out.splitlines()] == ["status=5", "status=137"]
+    # The daemon's stream: an init's exit says init, an exec'd process's does not.
+    kept = []
+    params = {"since": since, "type": "exit", "id": "box"}
+    with trio.fail_after(30):
+        async with client.stream("GET", "/events", params=params) as stream:
+            async for line in stream.aiter_lines():
+                kept.append(json.loads(line))
+                if len(kept) == 2:
+                    break
+    assert [(e["status"], e.get("init")) for e in kept] == [(5, None), (137, True)], kept
+
+
 async def test_events_filter_by_label_as_docker_s(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -114,6 +114,13 @@ def _hand_written() -> dict[str, Schema]:
                 "id": container_id,
                 "pid": {"type": "integer", "minimum": 1},
                 "status": {"type": "integer"},
+                "init": {
+                    "type": "boolean",
+                    "const": True,
+                    "description": "exit: the process was the container's init, so the"
+                    " container stopped (docker's die); left out of another process's exit"
+                    " (docker's exec_die), and of the exits kept from before 2026-12-04.",
+                },
                 **_CHECKPOINT_FIGURES,
                 "labels": {
                     "type": "object",

@@ -1165,7 +1165,8 @@ def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
 #: ``events -f``'s keys, docker's that mean something here.
 EVENT_FILTERS = ("container", "event", "type", "label")
 #: docker's names of events the daemon names otherwise, for ``events -f event=NAME``: a
-#: container's init died, started, was unpaused, was removed.
+#: container's init died, started, was unpaused, was removed. ``die`` is an ``exit`` of an
+#: init only (its ``init`` field): an exec'd process's is docker's ``exec_die``.
 DOCKER_EVENTS = {
     "die": "exit",
     "start": "start-container",
@@ -1180,9 +1181,10 @@ DOCKER_OBJECT_TYPES = (
 
 
 def parse_event_filter(text: str) -> list[tuple[str, str]]:
-    """``events -f``: ``container=web,event=die`` as ``[("container", "web"), ("event",
-    "exit")]``, docker's event names as the daemon's types; a key or a value that cannot be
-    one is an ArgumentTypeError that names it (a usage error, before any request)."""
+    """``events -f``: ``container=web,event=unpause`` as ``[("container", "web"), ("event",
+    "resume")]``, docker's event names as the daemon's types but ``die``, which is kept (an
+    init's ``exit``: :func:`event_selection`); a key or a value that cannot be one is an
+    ArgumentTypeError that names it (a usage error, before any request)."""
     from ..event_types import EVENT_TYPES
     from ..ids import invalid_id, is_id
 
@@ -1196,8 +1198,9 @@ def parse_event_filter(text: str) -> list[tuple[str, str]]:
                 f"unknown filter key {key!r} in {part!r}: the keys are {', '.join(EVENT_FILTERS)}"
             )
         if key == "event":
-            value = DOCKER_EVENTS.get(value, value)
-            if value not in EVENT_TYPES:
+            if value != "die":
+                value = DOCKER_EVENTS.get(value, value)
+            if DOCKER_EVENTS.get(value, value) not in EVENT_TYPES:
                 docker = ", ".join(f"{name} ({ours})" for name, ours in DOCKER_EVENTS.items())
                 raise argparse.ArgumentTypeError(
                     f"{part!r}: an event is one of {', '.join(EVENT_TYPES)}, or docker's {docker}"
@@ -1219,7 +1222,8 @@ def parse_event_filter(text: str) -> list[tuple[str, str]]:
 def event_selection(args: argparse.Namespace) -> str | None:
     """Read ``events``' ``--id``, ``--type`` and ``-f`` into ``args.containers`` (the ids
     whose events are shown, any of them: none, all), ``args.type`` (the types, any of them:
-    None, all) and ``args.labels`` (all to match); the problem where no event could pass them.
+    None, all), ``args.labels`` (all to match) and ``args.init_exits`` (of the exits, only the
+    inits': docker's ``die``); the problem where no event could pass them.
     The daemon takes one id, a list of types and label filters (``GET
     /events?id=&type=&label=``): several ids are kept here, of its stream."""
     if args.since is not None and args.until is not None:
@@ -1246,7 +1250,18 @@ def event_selection(args: argparse.Namespace) -> str | None:
             f"-f type={sorted(objects)[0]}: the daemon's events are all of containers"
             " (type=container), and none would be shown"
         )
-    named = list(dict.fromkeys(value for key, value in filters if key == "event"))
+    asked = {value for key, value in filters if key == "event"}
+    # docker's die is a container's death, an init's exit; an exec'd process's is its
+    # exec_die. So die keeps the exits that say init (until 2026-12-04 it kept every exit),
+    # unless exit, which keeps them all, is one of the alternatives.
+    args.init_exits = "die" in asked and "exit" not in asked
+    named = list(
+        dict.fromkeys(
+            DOCKER_EVENTS["die"] if value == "die" else value
+            for key, value in filters
+            if key == "event"
+        )
+    )
     if named and args.type:
         # Different keys must both match, as docker's: the types in both.
         both = [name for name in args.type if name in named]
@@ -1264,7 +1279,7 @@ def event_selection(args: argparse.Namespace) -> str | None:
 def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     import time
 
-    from ..event_types import EVENT_TYPES
+    from ..event_types import EVENT_TYPES, INIT_EXIT_FIELD
     from ..timestamps import parse_ns
 
     # The type column as wide as the widest type the daemon publishes: it was 15, and a
@@ -1316,6 +1331,10 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         return EXIT_OK  # past --until: the events up to it are all printed
                     if kept is not None and event["id"] not in kept:
                         continue
+                    if args.init_exits and not event.get(INIT_EXIT_FIELD):
+                        # Passed over, but taken up again after it if the stream breaks.
+                        last = event["timestamp"]
+                        continue
                     last = event["timestamp"]
                     if out.as_json:
                         out.record(event)
@@ -1324,7 +1343,7 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         extra = "".join(
                             f" {key}={value}"
                             for key, value in event.items()
-                            if key not in ("timestamp", "type", "id", "labels")
+                            if key not in ("timestamp", "type", "id", "labels", INIT_EXIT_FIELD)
                             and value is not None
                         )
                         if labels := event.get("labels"):  # at the end, sorted, as docker's

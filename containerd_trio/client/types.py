@@ -169,6 +169,7 @@ class Event(TypedDict):
     id: str
     pid: NotRequired[int]
     status: NotRequired[int]
+    init: NotRequired[bool]  # an exit of the container's init: true (left out otherwise)
     # The checkpoint-* and restore-* events' figures.
     checkpoint: NotRequired[str]
     timeout: NotRequired[float]

@@ -50,6 +50,7 @@ from ..children import end_process
 from ..convert import dump_json, unstructure
 from ..criu_progress import CriuProgress
 from ..errors import Conflict, DaemonError, NotFound, RuntimeTimeout
+from ..event_types import INIT_EXIT_FIELD
 from ..events import STOPPING_ERROR
 from ..keeperlink import CustodyRequest
 from ..model import (
@@ -681,7 +682,13 @@ class Container:
         self.finished_ns = init.exit_ns
         self._remember_exit(init)
         self._ctx.metrics.init_exits.inc()
-        self.publish("exit", pid=init.pid, status=init.exit_status, at_ns=init.exit_ns)
+        self.publish(
+            "exit",
+            pid=init.pid,
+            status=init.exit_status,
+            at_ns=init.exit_ns,
+            detail={INIT_EXIT_FIELD: True},
+        )
         self._stopped.set()
         log.debug("container exited id=%s pid=%d status=%d", self.id, init.pid, init.exit_status)
         # Not one a checkpoint stopped (runc forgot it then): it is kept for its restore, as
