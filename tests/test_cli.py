@@ -2054,7 +2054,7 @@ async def test_list_refuses_a_status_no_container_has(
 async def test_list_takes_dockers_filters_and_newest(
     ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
 ) -> None:
-    """docker ps's exited=N (stopped with that status), name=PART (the id holds it), -n N and
+    """docker ps's exited=N (stopped with that status), name=REGEXP (found in the id), -n N and
     -l (the N, or the one, created last), which were usage errors."""
     since = now()
     started = {}
@@ -2074,6 +2074,14 @@ async def test_list_takes_dockers_filters_and_newest(
     assert await ids("-f", "exited=1") == []
     assert await ids("-f", "name=ob-") == ["job-a", "job-b", "job-c"]
     assert await ids("-f", "name=e", "-f", "status=running") == ["web"]
+    # docker's name filter is a regular expression found in the name (moby's filters.Match),
+    # the name with docker's slash before it or not: scripts' exact name is ^web$ or ^/web$.
+    # It was a part of the name, as text: these listed nothing.
+    assert await ids("-f", "name=^job-b$") == ["job-b"]
+    assert await ids("-f", "name=^/web$") == ["web"]
+    assert await ids("-f", "name=job-[ac]") == ["job-a", "job-c"]
+    assert await ids("-f", "name=^job-a$", "-f", "name=^we") == ["job-a", "web"]
+    assert await ids("-f", "name=^ob-") == []
     assert await ids("-n", "2") == ["job-c", "web"]
     assert await ids("--last", "0") == ["job-a", "job-b", "job-c", "web"]  # docker's: all
     assert await ids("-n", "2", "-f", "status=stopped") == ["job-b", "job-c"]  # of those listed
@@ -2084,6 +2092,13 @@ async def test_list_takes_dockers_filters_and_newest(
     for bad in (["-f", "exited=x"], ["-f", "exited=-1"], ["-n", "-1"], ["-n", "1", "-l"]):
         refused = await ctr("ps", *bad)
         assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), bad
+    # A pattern that is none, which docker's daemon skips (listing nothing), is said.
+    refused = await ctr("ps", "-f", "name=job-[")
+    assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), refused
+    assert refused.err.splitlines()[-1] == (
+        "ctr-trio ps: error: argument -f/--filter: 'name=job-[': a name filter is a regular"
+        " expression, and this one is not: unterminated character set at position 4"
+    ), refused.err
 
 
 async def test_ps_lists_the_live_containers_as_dockers(

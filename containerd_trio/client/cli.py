@@ -468,7 +468,8 @@ def _define_list(parser: Parser) -> None:
         metavar="KEY=VALUE[,...]",
         help="only containers with status=S (exited: stopped; restarting: stopped, its restart"
         " policy to start it again), exited=N (its exit status),"
-        " label=K or label=K=V, an id starting id=P, or holding name=P; repeatable (one key's"
+        " label=K or label=K=V, an id starting id=P, or in which name=REGEXP is found (docker's:"
+        " ^web$ is web alone); repeatable (one key's"
         " values are alternatives; different keys must all match)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only the ids")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
@@ -85,8 +86,26 @@ def parse_filter(text: str) -> list[tuple[str, str]]:
                 raise argparse.ArgumentTypeError(f"{part!r}: a status is one of {', '.join(names)}")
         elif key == "exited" and not (value.isascii() and value.isdigit()):
             raise argparse.ArgumentTypeError(f"{part!r}: an exit status is a number, 0 to 255")
+        elif key == "name":
+            try:
+                re.compile(value)
+            except re.error as exc:
+                # docker's daemon skips a pattern it cannot compile, and so lists nothing
+                # for it (but a name written as it is): no name here is such a text.
+                raise argparse.ArgumentTypeError(
+                    f"{part!r}: a name filter is a regular expression, and this one is not: {exc}"
+                ) from None
         pairs.append((key, value))
     return pairs
+
+
+def _has_name(container: Container, pattern: str) -> bool:
+    """docker's ``name=``: a regular expression found anywhere in the name (moby's
+    filters.Match: ``name=web`` is a part of it, ``name=^web$`` the name whole), the name as
+    docker's daemon keeps it, ``/web``, or without its slash, so that docker's idiom
+    ``name=^/web$`` finds ``web`` too. The id is the container's name here."""
+    name = container["id"]
+    return any(re.search(pattern, text) for text in (name, "/" + name))
 
 
 def _has_label(container: Container, wanted: str) -> bool:
@@ -119,8 +138,7 @@ FILTERS: dict[str, Callable[[Container, str], bool]] = {
     "status": lambda c, value: state_name(c) == value,
     "label": _has_label,
     "id": lambda c, value: c["id"].startswith(value),
-    # The id is the container's name too; docker's name filter matches a part of the name.
-    "name": lambda c, value: value in c["id"],
+    "name": _has_name,
     "exited": _exited_with,
 }
 
