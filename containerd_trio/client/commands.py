@@ -67,10 +67,20 @@ def for_each(
 # --- containers -------------------------------------------------------------------------------
 
 
+def filter_parts(text: str, keys: Iterable[str]) -> list[str]:
+    """The pairs of one ``-f``: ``status=running,label=a=b`` is two, split at each comma
+    that a key and its ``=`` follow. docker's ``-f`` takes one pair, whole; ours takes several
+    (as the 2015 ctr's did), and split at every comma they left a value with one unsaid:
+    ``label=x=a,b`` (a label docker's ``-l`` takes), ``name=x{1,3}``. A comma followed by
+    anything else is the value's; a part with no key is still an error that names it."""
+    pattern = "|".join(re.escape(key) for key in keys)
+    return re.split(rf",(?=(?:{pattern})=)", text)
+
+
 def parse_filter(text: str) -> list[tuple[str, str]]:
     """``status=running,label=a=b`` as ``[("status", "running"), ("label", "a=b")]``."""
     pairs = []
-    for part in text.split(","):
+    for part in filter_parts(text, FILTERS):
         key, sep, value = part.partition("=")
         if not sep or key not in FILTERS:
             raise argparse.ArgumentTypeError(
@@ -1207,7 +1217,7 @@ def parse_event_filter(text: str) -> list[tuple[str, str]]:
     from ..ids import invalid_id, is_id
 
     pairs = []
-    for part in text.split(","):
+    for part in filter_parts(text, EVENT_FILTERS):
         key, sep, value = part.partition("=")
         if not sep or not value:
             raise argparse.ArgumentTypeError(f"{part!r} is not KEY=VALUE")
