@@ -2018,6 +2018,10 @@ async def test_list_filters_quiet_and_formats(
     assert await ids("-f", "label=owners=ann,bob,status=running") == ["web"]
     assert await ids("-f", "label=owners=ann,bob,status=paused") == []  # both keys
     assert await ids("-f", "name=^(w|i){1,2}") == ["web", "idle"]
+    # docker's --no-trunc, which scripts write (docker ps -aq --no-trunc): nothing is cut
+    # here, so it changes nothing; it was a usage error.
+    assert await ids("--no-trunc") == ["web", "job", "idle"]
+    assert (await ok(ctr, "ps", "--no-trunc")).out == (await ok(ctr, "ps")).out
 
     assert (await ok(ctr, "ps", "--format", "ids", "-f", "status=stopped")).out == "job\n"
     state = (await client.get("/state")).json()["containers"]

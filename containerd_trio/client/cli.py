@@ -473,6 +473,14 @@ def _define_list(parser: Parser) -> None:
         " values are alternatives; different keys must all match)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only the ids")
+    # docker's ps cuts ids to 12 characters and commands to 20 unless --no-trunc, which
+    # scripts write (docker ps -aq --no-trunc): nothing is cut here, so it changes nothing,
+    # but docker's command line works as written (it was a usage error).
+    parser.add_argument(
+        "--no-trunc",
+        action="store_true",
+        help="accepted as docker's: nothing is cut here (ids whole, no command column)",
+    )
     newest = parser.add_mutually_exclusive_group()
     newest.add_argument(
         "-n", "--last", type=_count, metavar="N", help="only the N created last (of those listed)"
