@@ -260,6 +260,14 @@ async def test_inspect_prints_one_array_as_docker_s_and_get_takes_several_ids(
     a, b = [(await client.get(f"/containers/{name}")).json() for name in ("a", "b")]
     assert (await ok(ctr, "inspect", "a")).json == [a]
     assert (await ok(ctr, "containers", "inspect", "a", "b")).json == [a, b]
+    # docker's --type, which scripts write (it was a usage error): all are containers here.
+    assert (await ok(ctr, "inspect", "--type=container", "a")).json == [a]
+    assert (await ok(ctr, "inspect", "--type", "container", "-f", "{{.id}}", "b")).out == "b\n"
+    image = await ctr("inspect", "--type", "image", "a")
+    assert (image.code, image.out) == (cli.EXIT_USAGE, ""), image
+    assert image.err.endswith(
+        "argument --type: 'image': the daemon's objects are all containers (--type container)\n"
+    ), image
     assert (await ok(ctr, "--json", "containers", "get", "a")).json == a
     assert (await ok(ctr, "--json", "containers", "get", "a", "b")).json == [a, b]
     # get's tables, one after the other, a blank line between.

@@ -1171,6 +1171,23 @@ def _define_inspect(parser: Parser) -> None:
         " '{{.state.status}}', '{{json .state}}', '{{index .labels \"team\"}}'"
         " (see docs/cli.md); json: the array on one line",
     )
+    # docker's inspect --type, which scripts write to be sure of what they read (docker
+    # inspect --type=container web): the daemon's objects are all containers (it was a usage
+    # error, unrecognized arguments).
+    parser.add_argument(
+        "--type",
+        type=_object_type,
+        metavar="container",
+        help="accepted as docker's: the daemon's objects are all containers",
+    )
+
+
+def _object_type(text: str) -> str:
+    if text != "container":
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the daemon's objects are all containers (--type container)"
+        )
+    return text
 
 
 def _define_delete(parser: Parser) -> None:
