@@ -1463,6 +1463,43 @@ async def test_ctr_trio_run_restart(
     await daemon.client.delete("/containers/web", params={"timeout": 0})
 
 
+async def test_ctr_trio_update_with_limits_and_a_refused_restart_changes_nothing(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """update -m 64m --restart always of a container removed at its exit (run --rm): the
+    daemon refuses the policy (docker's --rm and --restart conflict), and did so after the
+    limits' PATCH, so the update failed, exit 1, and left the new memory limit in force.
+    Refused now before either, as docker's, the container as it was; the other ids go on,
+    and --restart no with limits is no conflict."""
+    cli = ("--address", daemon.url)
+    bundle = str(make_bundle(UNTIL_USR1))
+    with trio.fail_after(30):
+        for name, options in (("once", ["--rm"]), ("web", [])):
+            started = await run_cli(*cli, "run", "-d", *options, "-b", bundle, name)
+            assert started.code == 0, started
+        before = (await daemon.client.get("/containers/once")).json()
+        updated = await run_cli(*cli, "update", "-m", "64m", "--restart", "always", "once", "web")
+        after = (await daemon.client.get("/containers/once")).json()
+        web = (await daemon.client.get("/containers/web")).json()
+        lifted = await run_cli(*cli, "update", "-m", "32m", "--restart", "no", "once")
+    assert updated.code == 1, updated
+    assert after["resources"] == before["resources"] == {}
+    assert "restartPolicy" not in after
+    assert updated.err == (
+        "ctr-trio: cannot update container 'once': restart policy 'always' given to a container"
+        " removed at its exit (autoRemove, --rm): docker's --rm and --restart conflict; nothing"
+        " was changed\n"
+    )
+    assert updated.out == "updated web: memory 64.0 MiB, restart always\n"
+    assert (web["resources"], web["restartPolicy"]) == (
+        {"memory": {"limit": 64 << 20}},
+        {"name": "always"},
+    )
+    assert (lifted.code, lifted.out) == (0, "updated once: memory 32.0 MiB, restart no\n"), lifted
+    for name in ("once", "web"):
+        await daemon.client.delete(f"/containers/{name}", params={"timeout": 0})
+
+
 async def test_ctr_trio_run_restart_attached_gets_the_first_run_after_its_restart(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,

@@ -953,6 +953,8 @@ def containers_update(client: Client, args: argparse.Namespace, out: Output) -> 
     def update(container_id: str) -> Container:
         # One change a PATCH: the limits first (the one a daemon may refuse for its cgroups),
         # then the policy.
+        if change and args.restart is not None and args.restart["name"] != "no":
+            _refuse_a_policy_with_auto_remove(client.container(container_id), args.restart)
         container = client.update(container_id, change) if change else None
         if args.restart is not None:
             container = client.set_restart_policy(container_id, args.restart)
@@ -968,6 +970,21 @@ def containers_update(client: Client, args: argparse.Namespace, out: Output) -> 
         return f"updated {container_id}: {', '.join(what)}"
 
     return each_container(args.ids, out, update, said)
+
+
+def _refuse_a_policy_with_auto_remove(container: Container, policy: RestartPolicy) -> None:
+    """The daemon refuses a restart policy to a container it removes at its exit (its
+    autoRemove, ``run --rm``), and did so once the limits given with it were changed: ``update
+    -m 64m --restart always`` failed, exit 1, and left the new limit in force. Asked before
+    either, so that a refused update changes nothing, as docker's (which checks the policy
+    against ``--rm`` before it touches the cgroups)."""
+    if container.get("autoRemove"):
+        raise ApiError(
+            400,
+            f"cannot update container {container['id']!r}: restart policy"
+            f" {describe_restart(policy)!r} given to a container removed at its exit"
+            " (autoRemove, --rm): docker's --rm and --restart conflict; nothing was changed",
+        )
 
 
 def describe_restart(policy: RestartPolicy | None) -> str:
