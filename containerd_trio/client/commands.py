@@ -1514,7 +1514,10 @@ def _write_record(
         written.flush()
     data = record_bytes(record)
     if args.timestamps:
-        stream.write(record["timestamp"].encode() + b" ")
+        # docker's form (RFC3339NanoFixed): nine digits, and Z for UTC, which the daemon's
+        # stamps are in (+00:00); scripts that read docker logs -t read these.
+        stamp = record["timestamp"]
+        stream.write((stamp[:-6] + "Z" if stamp.endswith("+00:00") else stamp).encode() + b" ")
         if not data.endswith(b"\n"):
             data += b"\n"
     stream.write(data)
