@@ -610,7 +610,7 @@ class Supervisor:
             # The bundle's strings and the start's together (its env is added to the
             # bundle's): else a 201, and the init "exits 1" with E2BIG.
             check_exec_strings(launch.document, field="process.", where=" of the start")
-        existing = self._containers.get(container_id)
+        existing = await self._stopped_in_turn(container_id)
         if isinstance(launch, Restore) and not moved:
             # A restore is the stopped container's again: it keeps its labels (those given
             # are added), its autoRemove and its restart policy (one given wins, "no" too),
@@ -734,6 +734,30 @@ class Supervisor:
             "container started id=%s pid=%s", container.id, container.init and container.init.pid
         )
         return StartedContainer(encoded)
+
+    async def _stopped_in_turn(self, container_id: str) -> Container | None:
+        """The container of the id a start finds, once no command holds it if it is stopped:
+        a command its init's exit overtook (a change of limits, an exec, a pause on its way to
+        a 409) is let end first, and those queued before the start, as a start again and a
+        restart's own start let them (:meth:`start_again`, :meth:`_restart`); then the id is
+        looked at again (deleted, started again or being deleted meanwhile: the start answers
+        for what it finds). Nothing awaits from the lock found free to the start's reservation
+        of the id; a start again and a restart, which waited for the lock themselves, find it
+        free and do not wait here. Before, the start was a 409 "already exists and is
+        stopped", where a stopped container is replaced, and the same start a moment later
+        was a 201."""
+        while True:
+            existing = self._containers.get(container_id)
+            if (
+                existing is None
+                or existing.status is not Status.STOPPED
+                or existing.deleting
+                or existing.held_for is not None
+                or not existing.lock.locked()
+            ):
+                return existing
+            async with existing.lock:
+                pass  # its turn, after the command (and those queued before this start)
 
     async def start_again(self, container_id: str) -> StartedContainer:
         """docker's start of a stopped container (``POST /containers/{id}/start``): its id

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
+import trio.testing
 
 from containerd_trio.errors import quoted
 from containerd_trio.ids import invalid_id
@@ -23,6 +24,7 @@ from .helpers import (
     FOREVER,
     IGNORES_TERM,
     BundleFactory,
+    GatedRunc,
     RunningDaemon,
     WatchedProcess,
     collect_events,
@@ -525,6 +527,59 @@ async def test_stopped_record_is_replaced(
     assert len((await client.get("/state")).json()["containers"]) == 1
     kinds = await event_types(client, since=since, container_id="again", count=4)
     assert kinds == ["start-container", "exit", "delete", "start-container"]
+
+
+async def test_a_start_over_a_stopped_container_waits_for_a_command_that_holds_it(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A PATCH of limits whose runc update the init's exit overtook (held here, the exit let
+    come meanwhile) holds the stopped container's lock. A start of its id then waits for the
+    PATCH's end and replaces the stopped container, as a start again waits for it
+    (tests/test_start_again.py): before, it was a 409 "container 'racy' already exists and is
+    stopped", which no rule of the start says (a stopped container is replaced), and the
+    same start a moment later was a 201."""
+    gated = GatedRunc(tmp_path, "update")
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    answers: dict[str, httpx.Response] = {}
+
+    async def update() -> None:
+        change = {"resources": {"pids": {"limit": 33}}}
+        answers["patch"] = await client.patch("/containers/racy", json=change)
+
+    async def start() -> None:
+        body = {"bundlePath": str(make_bundle(FOREVER))}
+        answers["start"] = await client.post("/containers/racy", json=body)
+
+    with trio.fail_after(30):
+        started = await start_container(client, "racy", make_bundle())
+        pid = started["processes"][0]["pid"]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(update)
+            await gated.reached()  # the PATCH's runc update, holding the container
+            since = now()
+            os.kill(pid, signal.SIGKILL)  # not the daemon's signal
+            await wait_exit(client, "racy", pid, since)
+            nursery.start_soon(start)
+            await trio.testing.wait_all_tasks_blocked()
+            supervisor = daemon.daemon.supervisor
+            assert supervisor is not None
+            # The start waits for the lock the PATCH holds, and has not answered.
+            assert "start" not in answers, answers["start"].text
+            assert supervisor.container("racy").lock.statistics().tasks_waiting == 1
+            await trio.Path(gated.gate).write_text("go\n")
+        assert answers["patch"].status_code == 200, answers["patch"].text
+        assert answers["start"].status_code == 201, answers["start"].text
+        new = answers["start"].json()
+        assert run_status(new["state"]) == {"status": "running"}
+        assert new["processes"][0]["pid"] != pid
+        assert runc_ids(daemon.config.state_dir) == ["racy"]
+        listed = (await client.get("/state")).json()["containers"]
+        assert [(c["id"], c["state"]["status"]) for c in listed] == [("racy", "running")]
+        # The PATCH's update came first, then the start's removal of the stopped container.
+        kinds = await event_types(client, since=since, container_id="racy", count=4)
+        assert kinds == ["exit", "update", "delete", "start-container"]
+    await client.delete("/containers/racy", params={"timeout": 0})
 
 
 async def test_no_zombies_left(client: httpx.AsyncClient, make_bundle: BundleFactory) -> None:
