@@ -194,6 +194,10 @@ class Supervisor:
         #: to the ids restored (two may restore one at once): a delete of one is refused
         #: meanwhile (it would remove the images under CRIU), however its bundle is spelt.
         self._restoring: dict[tuple[int, int], list[str]] = {}
+        #: The checkpoints being written, by their bundle's (device, inode) and name, to the
+        #: id dumped: until the dump answers, the directory is there without its metadata,
+        #: and a delete of the name, a restore from it and another dump to it are told so.
+        self._dumping: dict[tuple[int, int, str], str] = {}
         #: The starts again under way (:meth:`start_again`), by id: set once each answers. A
         #: second start again of the id waits for it, then answers for what it left.
         self._starting_again: dict[str, trio.Event] = {}
@@ -581,6 +585,7 @@ class Supervisor:
         kept: checkpoints.KeptProcess | None = None
         if checkpoint is not None:
             check_id(checkpoint, "checkpoint name")
+            self._refuse_if_dumping(bundle, checkpoint, "restore from it")
             checkpoints.load(bundle, checkpoint)  # 404 now rather than after reserving the id
             # What the dumped container's start ran, as its checkpoint kept it: the restored
             # processes are that start's, whatever record of the id there is (or none: the
@@ -1320,9 +1325,31 @@ class Supervisor:
         if not self.config.criu:
             raise_no_criu()
         deadline = timeout or self.config.checkpoint_timeout
-        return await self._submit(
-            partial(container.checkpoint, name, options, exit=exit, deadline=deadline)
-        )
+        self._refuse_if_dumping(container.bundle, name, "checkpoint to it")
+        dumping = _dump_key(container.bundle, name)
+        if dumping is not None:
+            self._dumping[dumping] = container_id
+        try:
+            return await self._submit(
+                partial(container.checkpoint, name, options, exit=exit, deadline=deadline)
+            )
+        finally:
+            if dumping is not None and self._dumping.get(dumping) == container_id:
+                del self._dumping[dumping]
+
+    def _refuse_if_dumping(self, bundle: Path, name: str, what: str) -> None:
+        """409 while a checkpoint of the daemon's is being written to ``name`` of ``bundle``:
+        its directory is there without its metadata until the dump answers. (Before, a
+        delete and another dump to it were the 409, and a restore the 404, of a directory
+        the daemon did not make, which told the client to remove it by hand: that of the
+        dump under way, which then failed.)"""
+        key = _dump_key(bundle, name)
+        dumped = None if key is None else self._dumping.get(key)
+        if dumped is not None:
+            raise Conflict(
+                f"checkpoint {name!r} in {checkpoints.checkpoints_dir(bundle)} is being"
+                f" written (container {dumped!r}): {what} once that checkpoint has answered"
+            )
 
     def checkpoint_bundle(self, container_id: str, bundle_path: str | None) -> Path:
         """The bundle whose checkpoints to list: the container's, or one the client names."""
@@ -1344,6 +1371,7 @@ class Supervisor:
     ) -> None:
         check_id(name, "checkpoint name")
         bundle = self.checkpoint_bundle(container_id, bundle_path)
+        self._refuse_if_dumping(bundle, name, "delete it")
         identity = _checkpoint_identity(bundle, name)
         restored = None if identity is None else self._restoring.get(identity)
         if restored:
@@ -1579,6 +1607,16 @@ def _checkpoint_identity(bundle: Path, name: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return info.st_dev, info.st_ino
+
+
+def _dump_key(bundle: Path, name: str) -> tuple[int, int, str] | None:
+    """The bundle's (device, inode), which no spelling of its path changes, and the
+    checkpoint's name; None if the bundle is not there."""
+    try:
+        info = os.stat(bundle)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, name
 
 
 def _check_bundle(bundle_path: str) -> tuple[Path, BundleConfig]:

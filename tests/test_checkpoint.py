@@ -961,6 +961,63 @@ async def test_a_checkpoint_being_restored_from_is_not_deleted(
     assert not (bundle / "checkpoints" / "cp").exists()
 
 
+async def test_a_checkpoint_being_written_is_not_taken_for_a_foreign_directory(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """While a dump is under way its directory is there without its metadata. A delete of
+    the name, another dump to it and a restore from it were the 409 (the restore the 404)
+    of a directory the daemon did not make, "remove it by hand once nothing writes to it":
+    the daemon's own, which a client that did so took from under the dump. Each is a 409
+    that names the dump now, however the bundle is spelt; the dump then answers as ever."""
+    gated = GatedRunc(tmp_path, "checkpoint")
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    bundle = make_bundle()
+    alias = tmp_path / "alias"
+    alias.symlink_to(bundle)
+    await start_container(client, "c", bundle)
+    await start_container(client, "d", bundle)
+    answers: list[httpx.Response] = []
+
+    async def dump() -> None:
+        answers.append(await checkpoint(client, "c", "cp"))
+
+    writing = f"checkpoint 'cp' in {bundle}/checkpoints is being written (container 'c'):"
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(dump)
+            await gated.reached()  # the images directory is made, runc checkpoint held
+            assert (bundle / "checkpoints" / "cp").is_dir()
+            refused = await client.delete("/containers/c/checkpoint/cp")
+            assert (refused.status_code, refused.json()) == (
+                409,
+                {"error": f"{writing} delete it once that checkpoint has answered"},
+            )
+            refused = await client.delete(
+                "/containers/d/checkpoint/cp", params={"bundlePath": str(alias)}
+            )
+            assert refused.status_code == 409, refused.text
+            assert "is being written (container 'c')" in refused.json()["error"]
+            refused = await checkpoint(client, "d", "cp")
+            assert (refused.status_code, refused.json()) == (
+                409,
+                {"error": f"{writing} checkpoint to it once that checkpoint has answered"},
+            )
+            body = {"bundlePath": str(bundle), "checkpoint": "cp"}
+            refused = await client.post("/containers/r", json=body)
+            assert (refused.status_code, refused.json()) == (
+                409,
+                {"error": f"{writing} restore from it once that checkpoint has answered"},
+            )
+            assert (await client.get("/containers/r")).status_code == 404
+            await trio.Path(gated.gate).write_text("go\n")
+        assert answers[0].status_code == 201, answers[0].text
+        assert (bundle / "checkpoints" / "cp" / "checkpoint.json").exists()
+        assert (await client.delete("/containers/d/checkpoint/cp")).status_code == 200
+        for container_id in ("c", "d"):
+            await client.delete(f"/containers/{container_id}", params={"timeout": 0})
+
+
 async def test_a_dump_under_way_as_the_daemon_stops_ends_its_course(
     start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
