@@ -1284,6 +1284,21 @@ class Supervisor:
         init = container.init
         if container.status in (Status.RUNNING, Status.PAUSED) and init is not None:
             return process_root(init.pid, init.start_time, container_id)
+        return self._rootfs_root(container)
+
+    def _stream_root(self, container_id: str) -> Root:
+        """:meth:`container_root` for a copy's stream, which begins once its 200 went: an init
+        that ended between the copy's stat and its stream (its exit not yet seen here) has
+        its stopped container's files read, as a copy asked a moment later reads them. The
+        stream can no longer be a 409; before, its body was cut after the 200 (an incomplete
+        chunked answer, and an "Error in ASGI Framework" traceback in the daemon's log)."""
+        try:
+            return self.container_root(container_id)
+        except Conflict:  # process_root's: the init is no longer that process
+            return self._rootfs_root(self.container(container_id))
+
+    def _rootfs_root(self, container: Container) -> Root:
+        """The root of a stopped ``container``: its bundle's rootfs."""
         rootfs = check_config(container.bundle).rootfs
         if rootfs is None:
             raise InvalidRequest(f"{container.bundle}/config.json names no root.path")
@@ -1298,7 +1313,7 @@ class Supervisor:
         mounts left out with ``exclude_mounts``)."""
         return await plan_copy_out(
             partial(self.container_root, container_id), path, container_id,
-            exclude_mounts=exclude_mounts,
+            exclude_mounts=exclude_mounts, reopen_root=partial(self._stream_root, container_id),
         )  # fmt: skip
 
     async def copy_in(

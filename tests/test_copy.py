@@ -11,7 +11,9 @@ from __future__ import annotations
 import errno
 import io
 import os
+import select
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -41,6 +43,7 @@ from containerd_trio.client.copying import (
     side,
 )
 from containerd_trio.errors import Conflict, InvalidRequest
+from containerd_trio.model import Status
 
 from .fusehang import bound_at, flush_held_mount, hung_mount, stat_held_mount
 from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit, wait_output
@@ -390,6 +393,43 @@ async def test_a_stopped_container_is_read_and_written_in_its_rootfs(
     assert written.json()["entries"] == 1 and written.json()["bytes"] == 3
     rootfs = Path(started["bundlePath"]) / "rootfs"
     assert (rootfs / "hello").read_bytes() == b"hi\n"
+
+
+async def test_an_init_that_ends_before_the_stream_has_its_rootfs_read(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A copy out looks twice: for its stat (a 409 if the init has ended then) and, once its
+    200 went, for its stream. An init that ended between the two, its exit not yet seen by
+    the daemon, made the stream's look a Conflict after the 200: the body was cut (curl and
+    httpx: an incomplete chunked read) and the daemon logged a traceback. The stream reads
+    the stopped container's rootfs now, as a copy asked a moment later does. The two looks
+    are driven here through the supervisor, the exit let come between them with the daemon
+    held (nothing awaited: it cannot see the exit meanwhile)."""
+    client = daemon.client
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    with trio.fail_after(30):
+        since = now()
+        started = await start_container(client, "ends", make_bundle())
+        pid = started["processes"][0]["pid"]
+        found = await supervisor.copy_out("ends", "/etc/passwd")
+        pidfd = os.pidfd_open(pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            # Readable once it has exited; a blocking wait keeps the daemon from its turn.
+            assert select.select([pidfd], [], [], 10)[0] == [pidfd]
+        finally:
+            os.close(pidfd)
+        assert supervisor.container("ends").status is Status.RUNNING  # its exit not seen
+        archive = b"".join([chunk async for chunk in found.chunks()])
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            member = tar.extractfile("passwd")
+            assert member is not None
+            copied = member.read()
+        rootfs = Path(started["bundlePath"]) / "rootfs"
+        assert copied == (rootfs / "etc" / "passwd").read_bytes()
+        assert await wait_exit(client, "ends", pid, since) == 137
+    await client.delete("/containers/ends", params={"timeout": 0})
 
 
 async def test_a_paused_container_is_read_too(

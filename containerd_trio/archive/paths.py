@@ -308,6 +308,7 @@ class CopyOut:
         *,
         exclude_mounts: bool = False,
     ) -> None:
+        #: The stream's look: past its 200, where the stat's look could still be a 409.
         self._open_root = open_root
         self._path = path
         self._container_id = container_id
@@ -333,15 +334,23 @@ class CopyOut:
 
 
 async def plan_copy_out(
-    open_root: Callable[[], Root], path: str, container_id: str, *, exclude_mounts: bool = False
+    open_root: Callable[[], Root],
+    path: str,
+    container_id: str,
+    *,
+    exclude_mounts: bool = False,
+    reopen_root: Callable[[], Root] | None = None,
 ) -> CopyOut:
     """``path`` in the container whose root ``open_root`` opens: its stat (404 if it is not
     there, 400 if it cannot be reached), and its archive to come; with ``exclude_mounts``,
-    its mount points as empty entries and nothing of what is mounted there (docker export's)."""
+    its mount points as empty entries and nothing of what is mounted there (docker export's).
+    ``reopen_root``: the root the stream opens again (``open_root`` if None)."""
     with open_root() as root:
         located = await trio.to_thread.run_sync(locate, root, path, container_id)
     located.close()
-    return CopyOut(open_root, path, container_id, located.stat, exclude_mounts=exclude_mounts)
+    return CopyOut(
+        reopen_root or open_root, path, container_id, located.stat, exclude_mounts=exclude_mounts
+    )
 
 
 def locate(root: Root, path: str, container_id: str, *, exclude_mounts: bool = False) -> Located:
