@@ -300,10 +300,14 @@ async def wait_exit(client: httpx.AsyncClient, container_id: str, pid: int, sinc
     return status
 
 
-async def wait_output(client: httpx.AsyncClient, container_id: str, text: str) -> None:
-    """Follow the container's log until a record's data contains ``text``."""
+async def wait_output(
+    client: httpx.AsyncClient, container_id: str, text: str, *, pid: int | None = None
+) -> None:
+    """Follow the container's log (or ``pid``'s part of it) until a record's data contains
+    ``text``."""
     url = f"/containers/{container_id}/logs"
-    async with client.stream("GET", url, params={"follow": "true"}) as response:
+    params = {"follow": "true"} if pid is None else {"follow": "true", "pid": str(pid)}
+    async with client.stream("GET", url, params=params) as response:
         assert response.status_code == 200
         async for line in response.aiter_lines():
             if text in json.loads(line)["data"]:
