@@ -1741,3 +1741,65 @@ async def test_no_runc_the_daemon_starts_holds_its_listening_socket_or_keeper_li
     words = {word for line in seen.splitlines() if line.startswith("== ") for word in line.split()}
     assert {"run", "pause", "resume", "delete"} <= words, seen
     assert [name for name in sockets if name in seen] == [], seen
+
+
+#: A server's last words: it records an exit, deletes a container, undoes an exec, then is
+#: killed (kill -9, the OOM killer) before the keeper's loop has read them.
+_LAST_WORDS = r"""
+import os, signal, socket
+channel = socket.socket(fileno=3)
+for message in (
+    b'{"op":"ack","keys":["c1/init"]}',
+    b'{"op":"forget","cid":"c2"}',
+    b'{"op":"drop","key":"c3/exec-1"}',
+):
+    channel.send(message)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_servers_last_messages_are_read_before_it_is_let_go() -> None:
+    """A server that wrote its last messages and was killed: the sweep that follows its
+    SIGCHLD in the same turn of the keeper's loop (or its pidfd, read before its channel)
+    let it go, its channel closed unread. Its ack was lost (the exit told again to the next
+    server), and so were its forget of a deleted container and its drop of an undone exec
+    (their pipes held until a next server undid them). The keeper reads what is in the
+    channel before it lets the server go. The keeper's steps in this process; the server a
+    real process, reaped by the keeper's sweep."""
+    from containerd_trio.keeper._keeper import Custody, Keeper, Server
+    from containerd_trio.keeper._wire import Channel, pair
+
+    keeper = Keeper(server_argv=["unused"])
+    ours, theirs = pair()
+    held = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]
+    try:
+        for (reader, writer), key in zip(held, ["c1/init", "c2/init", "c3/exec-1"], strict=True):
+            os.close(writer)
+            custody = Custody(key, key.split("/")[0], "/nowhere", 1 << 20, False, [reader])
+            custody.ended = True
+            keeper._custody[key] = custody
+        keeper._custody["c1/init"].exit = {"status": 0, "ns": 1}
+        keeper._custody["c1/init"].close_output()  # ended: the pipes went with its output
+        pid = keeper._start_child([sys.executable, "-c", _LAST_WORDS], fds={3: theirs.fileno()})
+        theirs.close()
+        server = Server(Channel(ours), pid, welcomed=True, ready=True)
+        keeper._server = server
+        keeper._served = True
+        keeper._watch(ours.fileno(), server)
+        child = keeper._children[pid]
+        assert select_readable(child.pidfd, 10.0), "the server did not end"
+        keeper._reap()  # the sweep after its SIGCHLD, before the loop's next epoll
+        assert keeper._server is None
+        assert keeper._restart_at is not None  # a new server follows
+        assert list(keeper._custody) == [], "a dead server's last messages were lost"
+    finally:
+        for custody in keeper._custody.values():
+            custody.close()
+        keeper._epoll.close()
+        ours.close()
+
+
+def select_readable(fd: int, timeout: float) -> bool:
+    import select
+
+    return bool(select.select([fd], [], [], timeout)[0])

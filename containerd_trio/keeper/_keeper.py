@@ -537,6 +537,12 @@ class Keeper:
         server.channel.close()
 
     def _server_exited(self, server: Server, status: int, code: int) -> None:
+        if server.channel.fileno() in self._handlers:
+            # What it wrote before it died is read first: the sweep after its SIGCHLD (or its
+            # pidfd, read before its channel) came before the loop read its channel, and its
+            # last words were lost with it: an ack (the exit told again to the next server), a
+            # forget or a drop (the pipes held until a next server undid them).
+            self._from_server(server, select.EPOLLIN)
         self._drop_server(server)
         self._server = None
         killed = code != os.CLD_EXITED
