@@ -1803,3 +1803,114 @@ def select_readable(fd: int, timeout: float) -> bool:
     import select
 
     return bool(select.select([fd], [], [], timeout)[0])
+
+
+#: A stand-in for ``runc run -d --console-socket``, as :data:`SLOW_CONSOLE`, whose container
+#: process (a child left sleeping, the terminal its own) outlives it, as runc's init does.
+_SLOW_CONSOLE_LEFT_RUNNING = r"""
+import os, pty, socket, sys, time
+path, pid_file, connected, go = sys.argv[1:5]
+conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+conn.connect(path)
+open(connected, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.01)
+master, slave = pty.openpty()
+child = os.fork()
+if child == 0:
+    os.close(master)
+    time.sleep(60)
+    os._exit(0)
+socket.send_fds(conn, [b"m"], [master])
+with open(pid_file, "w") as f:
+    f.write(str(child))
+"""
+
+
+def _terminals_held() -> int:
+    """How many terminal masters this process (the keeper, here) holds open."""
+    held = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            held += os.readlink(f"/proc/self/fd/{fd}") in ("/dev/ptmx", "/dev/pts/ptmx")
+    return held
+
+
+def _keeper_turn(keeper: Any, timeout: float) -> None:
+    """One turn of the keeper's loop (its signals and timers aside)."""
+    from containerd_trio.keeper._keeper import Child, Custody, Server, Spawn
+
+    for fd, mask in keeper._epoll.poll(timeout):
+        handler = keeper._handlers.get(fd)
+        if isinstance(handler, Server):
+            keeper._from_server(handler, mask)
+        elif isinstance(handler, Child):
+            keeper._child_ready(handler)
+        elif isinstance(handler, Spawn):
+            keeper._console_ready(handler)
+        elif isinstance(handler, Custody):
+            keeper._output_ready(handler, fd, mask)
+    keeper._flush()
+
+
+def test_a_terminal_dropped_while_its_runc_runs_is_not_held(tmp_path: Path) -> None:
+    """A server that gave up on a start (its deadline: runc slow to set the container up)
+    drops its key while runc still runs. runc then sends the terminal's master and exits: the
+    keeper took the master into the custody the drop had let go, watched it, handed it to
+    the server and the logger, and held it for good (nothing names that custody any more:
+    the container's terminal open in the keeper, its fd leaked). The server is still told
+    the process's pid, to undo it; the keeper holds nothing of it. The keeper's steps in
+    this process, the stand-in for runc a real process."""
+    import socket
+
+    from containerd_trio.keeper._keeper import Keeper
+    from containerd_trio.keeper._wire import Channel, encode, pair
+
+    script = tmp_path / "slow.py"
+    script.write_text(_SLOW_CONSOLE_LEFT_RUNNING)
+    console_path = str(tmp_path / "console.sock")
+    connected, go = tmp_path / "connected", tmp_path / "go"
+    pid_file = str(tmp_path / "c1.pid")
+    ours, theirs = pair()
+    keeper = Keeper(server_argv=None, embedded=Channel(ours))
+    server = keeper._server
+    assert server is not None
+    before = _terminals_held()
+    made: list[int] = []
+    try:
+        socket.send_fds(theirs, [encode({"op": "hello"})], [])
+        _keeper_turn(keeper, 1.0)
+        assert [m["op"] for m in _keeper_messages(theirs)] == ["welcome"]
+        wanted = {"key": "c1/init", "cid": "c1", "dir": str(tmp_path), "max_bytes": 1 << 20,
+                  "console": console_path}  # fmt: skip
+        argv = [sys.executable, str(script), console_path, pid_file, str(connected), str(go)]
+        spawn = {"op": "spawn", "id": 1, "argv": argv, "fds": [], "custody": wanted,
+                 "pid_file": pid_file}  # fmt: skip
+        socket.send_fds(theirs, [encode(spawn)], [])
+        deadline = time.monotonic() + 10
+        while not connected.exists():  # runc connected to the console socket
+            assert time.monotonic() < deadline, "the stand-in for runc never connected"
+            _keeper_turn(keeper, 0.05)
+        socket.send_fds(theirs, [encode({"op": "drop", "key": "c1/init"})], [])  # gave up
+        _keeper_turn(keeper, 1.0)
+        go.touch()  # the master comes, and runc ends
+        told: list[dict[str, Any]] = []
+        while not any(m["op"] == "done" for m in told):
+            assert time.monotonic() < deadline, "the spawn was never answered"
+            _keeper_turn(keeper, 0.05)
+            told += _keeper_messages(theirs)  # (a master sent with it is closed there)
+        (done,) = [m for m in told if m["op"] == "done"]
+        assert (done["status"], done["key"]) == (0, "c1/init")
+        made.append(done["pid"])
+        assert start_time(done["pid"]) == done["start_time"]  # the server can undo it
+        assert _terminals_held() == before, "the keeper holds the dropped process's terminal"
+        assert "c1/init" not in keeper._custody
+    finally:
+        for pid in made:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for custody in keeper._custody.values():
+            custody.close()
+        ours.close()
+        theirs.close()
+        keeper._epoll.close()

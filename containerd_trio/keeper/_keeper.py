@@ -886,17 +886,29 @@ class Keeper:
         reply: Message = {"op": "done", "id": record.id, "status": status}
         fds: list[int] = []
         custody = record.custody
+        # Dropped or forgotten while its runc ran (a server that gave up on the start at its
+        # deadline, a delete): nothing of it is held any more, and what runc made is only
+        # named to the server, to undo. Its terminal's master, taken into the custody let go,
+        # was held for good (and handed to the server and the logger).
+        let_go = custody is not None and self._custody.get(custody.key) is not custody
         if custody is not None:
             reply["key"] = custody.key
         if record.console is not None:
             self._console_ready(record)  # runc sent it before it exited
             if custody is not None and record.console.master is not None:
-                custody.readers = [record.console.master]
+                if let_go:
+                    os.close(record.console.master)
+                else:
+                    custody.readers = [record.console.master]
                 record.console.master = None
             self._close_console(record)
         if custody is not None and status == 0 and record.pid_file is not None:
             pid = _take_pid_file(record.pid_file)
-            if pid is None or (custody.terminal and not custody.readers):
+            if let_go:
+                if pid is not None:
+                    reply["pid"] = pid
+                    reply["start_time"] = procfs.start_time(pid)
+            elif pid is None or (custody.terminal and not custody.readers):
                 reply["status"] = -1
                 reply["error"] = (
                     "runc left no usable pid file" if pid is None else "runc sent no terminal"
