@@ -1914,3 +1914,56 @@ def test_a_terminal_dropped_while_its_runc_runs_is_not_held(tmp_path: Path) -> N
         ours.close()
         theirs.close()
         keeper._epoll.close()
+
+
+def test_an_exit_of_another_process_of_the_pid_is_not_taken_for_a_new_ones() -> None:
+    """runc's pid file names a process that runs, but an exit of that pid came while runc ran
+    (a process of runc's that the keeper reaped, the kernel giving its pid to the container's
+    init once pids went round: pid_max is 32768 here). The keeper took that exit for the
+    init's without a look at start times: a running container told exited, with another
+    process's status, and its real exit never watched. A process that runs as it is bound
+    is watched; a recent exit is its own only if it is gone. The keeper's steps in this
+    process (its sweep's record of the first exit); the pid given again through
+    ``ns_last_pid``."""
+    from containerd_trio.keeper._keeper import Custody, Keeper
+    from containerd_trio.spawn import spawn
+
+    keeper = Keeper(server_argv=None)
+    made: list[int] = []
+    readers: list[int] = []
+    try:
+        since = time.time_ns()  # runc starts
+        first = spawn(["sleep", "60"])
+        made.append(first)
+        started = start_time(first)
+        os.kill(first, signal.SIGKILL)
+        os.waitpid(first, 0)
+        # The sweep's record of it: a child the keeper knows nothing of (runc's own).
+        keeper._exited(first, started, 137, os.CLD_KILLED, time.time_ns())
+        assert first in keeper._recent_exits
+        for _ in range(10):  # the kernel gives its pid to the container's init
+            Path("/proc/sys/kernel/ns_last_pid").write_text(str(first - 1))
+            init = spawn(["sleep", "60"])
+            made.append(init)
+            if init == first or Path(f"/proc/{first}").exists():
+                break
+        if init != first:
+            pytest.skip(f"pid {first} went to another process of the host first")
+        reader, writer = os.pipe2(os.O_CLOEXEC)
+        readers.append(reader)
+        os.close(writer)
+        custody = Custody("c1/init", "c1", "/nowhere", 1 << 20, False, [reader])
+        keeper._custody["c1/init"] = custody
+        keeper._bind(custody, init, since)
+        assert custody.exit is None, "a running init was taken as exited"
+        assert custody.start_time == start_time(init)
+        assert keeper._bound.get(init) is custody  # its own exit is watched
+    finally:
+        for pid in made:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        for custody_ in keeper._custody.values():
+            custody_.close()
+        keeper._epoll.close()

@@ -927,10 +927,13 @@ class Keeper:
         """The process runs (or ran): watch for its exit, and let the logger read its output."""
         custody.pid = pid
         started = procfs.start_time(pid)
-        recent = self._recent_exits.get(pid)
-        if started is None or (recent is not None and recent[2] >= since_ns):
+        # An exit recorded is of a process reaped: if the pid names a process now (running,
+        # or a zombie not reaped yet), that exit was another's, the kernel having given its
+        # pid to this one since (within runc's run once pids went round): taken, a running
+        # container was told exited, with another process's status, its own exit unwatched.
+        recent = self._recent_exits.pop(pid, None)
+        if started is None:
             # It exited already (before its runc did).
-            self._recent_exits.pop(pid, None)
             if recent is not None and recent[2] >= since_ns:
                 custody.start_time, status, ns = recent
             else:
