@@ -1967,3 +1967,43 @@ def test_an_exit_of_another_process_of_the_pid_is_not_taken_for_a_new_ones() -> 
         for custody_ in keeper._custody.values():
             custody_.close()
         keeper._epoll.close()
+
+
+def test_a_log_paused_by_a_logger_that_died_is_not_told_paused_for_good() -> None:
+    """The logger held a container's log paused (a full disk) and died, its resume unsaid or
+    in its channel unread as the keeper let it go: the keeper kept the log paused in its
+    record for good, told paused to every next server (counted in
+    containerd_trio_paused_logs, its resume never to come), though no logger holds it
+    paused: a new logger holds none, and says so again if its write fails again. The keeper
+    tells the serving server the log resumed as the logger dies, and no later server hears
+    it paused. The keeper's steps in this process, the logger's end a socket of the test."""
+    import select
+    import socket
+
+    from containerd_trio.keeper._keeper import Keeper
+    from containerd_trio.keeper._wire import Channel, encode, pair
+
+    ours, theirs = pair()
+    logger_ours, logger_theirs = pair()
+    keeper = Keeper(server_argv=None, embedded=Channel(ours))
+    keeper._logger = Channel(logger_ours)
+    keeper._logger_pid = 2**22 + 1  # beyond pid_max: no process of this host
+    try:
+        server = keeper._server
+        assert server is not None
+        socket.send_fds(theirs, [encode({"op": "hello"})], [])
+        keeper._from_server(server, select.EPOLLIN)
+        assert [m["op"] for m in _keeper_messages(theirs)] == ["welcome"]
+        socket.send_fds(logger_theirs, [encode({"op": "log", "cid": "c1", "paused": True})], [])
+        keeper._from_logger(select.EPOLLIN)
+        assert _keeper_messages(theirs) == [{"op": "log", "cid": "c1", "paused": True}]
+        logger_theirs.close()
+        keeper._exited(keeper._logger_pid, None, 137, os.CLD_KILLED, time.time_ns())
+        assert _keeper_messages(theirs) == [{"op": "log", "cid": "c1", "paused": False}]
+        socket.send_fds(theirs, [encode({"op": "hello"})], [])  # what a next server is told
+        keeper._from_server(server, select.EPOLLIN)
+        assert [m["op"] for m in _keeper_messages(theirs)] == ["welcome"]
+    finally:
+        for sock in (ours, theirs, logger_theirs):
+            sock.close()
+        keeper._epoll.close()

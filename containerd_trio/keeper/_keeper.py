@@ -1118,6 +1118,12 @@ class Keeper:
         for container_id in self._forgetting:
             self._tell_server({"op": "forgotten", "cid": container_id})
         self._forgetting.clear()
+        # And no log is paused any more: a new logger holds none (it says so again if its
+        # write fails again). Kept, a pause whose resume the logger never said (or said in
+        # its channel, unread as it was let go) was told to every next server for good.
+        for container_id in sorted(self._paused_logs):
+            self._tell_server({"op": "log", "cid": container_id, "paused": False})
+        self._paused_logs.clear()
         if self._exit_code is None:
             log.error("the logger died (status %d); starting a new one", status)
             self._logger_restart_at = time.monotonic() + 0.2
