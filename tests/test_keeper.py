@@ -2007,3 +2007,61 @@ def test_a_log_paused_by_a_logger_that_died_is_not_told_paused_for_good() -> Non
         for sock in (ours, theirs, logger_theirs):
             sock.close()
         keeper._epoll.close()
+
+
+@contextlib.contextmanager
+def _no_fd_to_spare() -> Iterator[None]:
+    """The process at its fd limit (EMFILE at the next open or dup) while the block runs."""
+    import resource
+
+    limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowest_free = os.dup(0)
+    os.close(lowest_free)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, limits[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
+
+def test_a_message_with_fds_the_keeper_cannot_queue_lets_the_peer_go_not_the_keeper() -> None:
+    """A message with fds for a peer whose channel is full waits in the queue with duplicates
+    of them; at the keeper's fd limit the os.dup failed (EMFILE), and the error escaped the
+    loop and ended the keeper, the containers' pipes losing their readers and their exits
+    their keeper. Here: a process's first output, to be handed to the logger behind a burst
+    the logger has not read yet. The peer that cannot be told is let go instead (what it
+    reads ends: the logger exits, and a new one is handed every process; a server exits, and
+    a new one is welcomed). The keeper's steps in this process, the logger's end a socket."""
+    import select
+    import socket
+
+    from containerd_trio.keeper._keeper import Custody, Keeper
+    from containerd_trio.keeper._wire import Channel, PeerGone, pair
+
+    keeper = Keeper(server_argv=None)
+    logger_ours, logger_theirs = pair()
+    logger_ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    keeper._logger = Channel(logger_ours)
+    keeper._watch(logger_ours.fileno(), keeper._logger)
+    reader, writer = os.pipe2(os.O_CLOEXEC)
+    try:
+        os.write(writer, b"hello\n")
+        custody = Custody("c1/init", "c1", "/nowhere", 1 << 20, False, [reader], pid=2)
+        keeper._custody["c1/init"] = custody
+        keeper._watch_output(custody)
+        while not keeper._logger.wants_write:  # the logger reads nothing for a while
+            keeper._logger.send({"op": "drop", "key": "c0/init"})
+        with _no_fd_to_spare():
+            keeper._output_ready(custody, reader, select.EPOLLIN)  # raised EMFILE
+        assert _keeper_messages(logger_theirs)  # the burst, then what it reads ends
+        with pytest.raises(PeerGone):  # the logger is let go
+            _keeper_messages(logger_theirs)
+        assert not keeper._logger.wants_write
+    finally:
+        os.close(writer)
+        for custody_ in keeper._custody.values():
+            custody_.close()
+        logger_theirs.close()
+        if keeper._logger is not None:
+            keeper._logger.close()
+        keeper._epoll.close()

@@ -13,7 +13,9 @@ containers. The server's end is Trio's (:mod:`containerd_trio.keeperlink`).
 from __future__ import annotations
 
 import array
+import contextlib
 import json
+import logging
 import os
 import select
 import socket
@@ -27,6 +29,8 @@ MAX_MESSAGE = 64 * 1024
 MAX_FDS = 16
 
 Message = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 def encode(message: Message) -> bytes:
@@ -97,7 +101,25 @@ class Channel:
                 pass
             except OSError:  # EPIPE, ECONNRESET: the peer died
                 return
-        self._queue.append((data, [os.dup(fd) for fd in fds]))
+        copies: list[int] = []
+        try:
+            for fd in fds:
+                copies.append(os.dup(fd))
+        except OSError as exc:
+            # No fd for a copy (EMFILE: at the fd limit); the error ended the keeper's loop.
+            # The message cannot wait for room without them, nor can the peer go on without
+            # it (a logger never handed a process's output, a server never told of a
+            # terminal): the peer is let go, told so by the end of what it reads. It exits (a
+            # logger, a server), and its successor is told afresh what is held; what it wrote
+            # meanwhile is still read.
+            for fd in copies:
+                os.close(fd)
+            log.error("cannot queue a message with fds for a peer (%s): letting it go", exc)
+            self._drop_queue()
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_WR)
+            return
+        self._queue.append((data, copies))
 
     def flush(self) -> None:
         """Send what waits, as far as the peer takes it."""
