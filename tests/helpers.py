@@ -846,9 +846,9 @@ class DaemonProcess:
             assert self.process is not None and self.process.returncode is None, self.log[-2000:]
             await self._served.wait()
 
-    async def logged(self, text: bytes) -> None:
-        """Wait until the daemon's log holds ``text``."""
-        while text not in self.log:
+    async def logged(self, text: bytes, times: int = 1) -> None:
+        """Wait until the daemon's log holds ``text`` (``times`` times)."""
+        while self.log.count(text) < times:
             assert self.process is not None and self.process.returncode is None, self.log[-2000:]
             await self._more_log.wait()
 
