@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +290,35 @@ async def test_a_stream_that_breaks_midway_is_lost(
         await client.lines(GET)
     assert len(server.requests) == 1  # lines had come: not opened again
     await client.aclose()
+
+
+async def test_an_upload_whose_connection_breaks_midway_is_lost(nursery: trio.Nursery) -> None:
+    """The daemon hangs up while an upload's body goes out (it died, as a migration's target
+    killed mid-archive): the upload raises the loss as a ClientError, as any request does.
+    (It came wrapped in an ExceptionGroup from the upload's nursery, which no caller's
+    ``except ClientError`` took: a migration's failed step said "Exceptions from Trio
+    nursery (1 sub-exception)".)"""
+
+    async def hang_up_midway(stream: trio.SocketStream) -> None:
+        await stream.receive_some(65536)  # the head and the first pieces
+        await stream.aclose()
+
+    listeners = await nursery.start(
+        functools.partial(trio.serve_tcp, hang_up_midway, 0, host="127.0.0.1")
+    )
+    address = f"127.0.0.1:{listeners[0].socket.getsockname()[1]}"
+
+    async def pieces() -> AsyncIterator[bytes]:
+        while True:  # more than any socket buffer takes
+            yield b"x" * 65536
+            await trio.lowlevel.checkpoint()
+
+    transport = TrioTransport(address, retry_for=0)
+    with trio.fail_after(10), pytest.raises(DaemonUnreachable) as caught:
+        await transport.upload(routes.migration_archive("m"), "application/x-tar", pieces())
+    assert caught.value.lost
+    assert str(caught.value).startswith(f"lost the connection to the daemon at {address}: ")
+    await transport.aclose()
 
 
 async def test_an_idle_connection_the_daemon_closed_is_not_used(serve: Any) -> None:

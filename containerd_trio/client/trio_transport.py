@@ -161,6 +161,7 @@ class TrioTransport:
             except _FAILURES as exc:
                 sent.append(exc)  # the answer, if one comes, says why
 
+        lost: BaseException | None = None
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(send_body)
@@ -168,12 +169,15 @@ class TrioTransport:
                     while not http.complete:
                         await connection.receive()
                 except _FAILURES as exc:
-                    raise protocol.connection_lost(
-                        self.endpoint.address, sent[0] if sent else exc
-                    ) from None
+                    # Raised once out of the nursery: from its body it would come wrapped in
+                    # an ExceptionGroup, which no caller's ``except ClientError`` takes (a
+                    # migration's failed step said "Exceptions from Trio nursery").
+                    lost = sent[0] if sent else exc
                 nursery.cancel_scope.cancel()
         finally:
             await trio.aclose_forcefully(stream)
+        if lost is not None:
+            raise protocol.connection_lost(self.endpoint.address, lost)
         return http.answer()
 
     @contextlib.asynccontextmanager
