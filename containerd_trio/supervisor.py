@@ -608,6 +608,7 @@ class Supervisor:
                 config=bundle_config,
                 process=moved_process if kept is None else kept.process,
                 process_kept=kept is not None,
+                moved=moved,
             )
         # A restore's missing checkpoint is a 404 first, whatever else the bundle lacks.
         check_startable(bundle, bundle_config)
@@ -868,13 +869,16 @@ class Supervisor:
         self, container: Container, replaced: Container, launch: Launch
     ) -> None:
         """Remove the stopped container ``replaced`` as a delete would, then launch
-        ``container`` under its id: a restore continues its log, a fresh start begins a new
-        one. If the launch fails, ``replaced`` is back, stopped as it was, log and all: a start
-        that fails leaves the id as it found it."""
+        ``container`` under its id: a restore continues its log, a fresh start (or the restore
+        of a container that migrated here) begins a new one. If the launch fails, ``replaced``
+        is back, stopped as it was, log and all: a start that fails leaves the id as it found
+        it."""
         try:
             # A restore continues the log, and so does a restart: the same container to its
-            # user, whose last run's output (why it ended) is what matters most.
-            keep_log = container.is_restart or isinstance(launch, Restore)
+            # user, whose last run's output (why it ended) is what matters most. Not a
+            # container that migrated here: another than the stopped one, whose log begins
+            # at its restore (its output before is the source's).
+            keep_log = container.is_restart or (isinstance(launch, Restore) and not launch.moved)
             aside = await replaced.replace(keep_log=keep_log)
             if container.is_restart:
                 # Once removed, not before: the removal ends what its init left (a process

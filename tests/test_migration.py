@@ -780,6 +780,33 @@ async def test_a_target_that_refuses_leaves_the_container_running_here(
     assert leftovers(bundle) == []
 
 
+async def test_a_stopped_container_of_the_id_on_the_target_leaves_its_log_behind(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """The target has a stopped container of the id (another one: its own bundle and
+    output): the moved one replaces it, and its log there begins at the restore, as
+    docs/api.md says, without the stopped one's output. (It went on from that log, as a
+    user's restore of the stopped container's own checkpoint does: the moved container's
+    log there began with another container's lines.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(COUNTER)
+    await start_container(source.client, "twin", bundle)
+    await wait_output(source.client, "twin", "3")
+    since = now()
+
+    def own_cgroup(config: dict[str, Any]) -> None:  # runc names cgroups after ids
+        config["linux"]["cgroupsPath"] = "twin-on-the-target"
+
+    other_bundle = make_bundle(("sh", "-c", "echo the other twin; exit 3"), edit=own_cgroup)
+    other = await start_container(target.client, "twin", other_bundle)
+    assert await wait_exit(target.client, "twin", other["processes"][0]["pid"], since) == 3
+    await wait_output(target.client, "twin", "the other twin")
+    steps = await migrate(source.client, "twin", to=f"unix:{target.socket}")
+    assert steps[-1]["step"] == "done", steps
+    await counts_on(target.client, "twin", beyond=3)
+    assert b"the other twin" not in await log_bytes(target.client, "twin")
+
+
 @pytest.mark.parametrize(
     ("to", "problem"),
     [

@@ -60,6 +60,9 @@ class Restore:
     process: StartProcess | None = None
     #: Whether ``process`` is the checkpoint's word (its None then says the bundle's ran).
     process_kept: bool = False
+    #: A container that migrated here (a session's restore): another than a stopped one of
+    #: its id that it replaces, whose log it does not continue.
+    moved: bool = False
 
 
 @attrs.frozen
