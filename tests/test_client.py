@@ -338,6 +338,29 @@ async def test_an_idle_connection_the_daemon_closed_is_not_used(serve: Any) -> N
     assert server.connections == 2
 
 
+async def test_an_idle_connection_the_daemon_closed_is_not_used_by_the_trio_transport(
+    serve: Any,
+) -> None:
+    """The same for the Trio transport (a migration's client of its target): a daemon whose
+    server died or handed over closed the pooled connection, and the next request, a DELETE
+    that is not sent twice, went out on it and was lost (a migration's abort failed, so the
+    move was not rolled back, on a target whose next server would have answered)."""
+
+    async def answer_then_close(http: h11.Connection, stream: trio.SocketStream) -> bool:
+        await answer(200, {})(http, stream)
+        return False
+
+    server, address = await serve(answer_then_close, answer(200, {}))
+    transport = TrioTransport(address, retry_for=0)
+    assert (await transport.call(GET)).status == 200
+    await server.closed.wait()
+    await trio.sleep(0.05)  # the close reaches the client's side of the connection
+    aborted = await transport.call(routes.abort_migration("m"))
+    assert aborted.status == 200  # what the daemon answered, on a new connection
+    assert server.connections == 2
+    await transport.aclose()
+
+
 async def test_not_http_at_all(nursery: trio.Nursery) -> None:
     async def garbage(stream: trio.SocketStream) -> None:
         await stream.receive_some(65536)

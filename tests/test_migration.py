@@ -1549,6 +1549,44 @@ async def test_an_archive_whose_connection_breaks_midway_rolls_back_and_says_so(
     assert not elsewhere.exists() or os.listdir(elsewhere) == []
 
 
+async def test_a_target_whose_server_died_mid_move_is_asked_to_abort_on_a_new_connection(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """kill -9 of the target's server while the bundle's archive is held on its way: the move
+    fails, and its abort goes to the target's next server on a new connection,
+    which says it has no such session: rolled back. (The abort went out on the connection the
+    open had left idle, which the dead server had closed: lost, not sent again, so the move
+    said ``rolledBack: false``, 'could not abort the migration'.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "1")
+    link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/archive HTTP/1.1")
+    await nursery.start(link.serve)
+    bundle = make_bundle(COUNTER)
+    await start_container(source.client, "counter", bundle)
+    await wait_output(source.client, "counter", "3")
+    steps: list[dict[str, Any]] = []
+
+    async def move() -> None:
+        moved = await migrate(
+            source.client, "counter", to=f"unix:{link.path}", withBundle=True,
+            targetBundlePath=str(tmp_path / "elsewhere" / "counter"),
+        )  # fmt: skip
+        steps.extend(moved)
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as moving:
+            moving.start_soon(move)
+            await link.holding.wait()
+            link.later = "pass"  # the target's next server answers what comes after
+            count = target.servings
+            os.kill(target.server_pid(), signal.SIGKILL)
+            await target.served(count + 1)
+    assert [step["step"] for step in steps] == ["session", "failed"], steps
+    assert "take the archive" in steps[-1]["error"], steps  # its connection ended, or timed out
+    assert steps[-1]["rolledBack"] is True, steps
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    assert leftovers(bundle) == []
+
+
 async def test_a_second_migrate_while_one_runs_is_refused_at_once(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ No deadlines inside: callers set them with cancel scopes, as Trio code does.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -41,6 +42,17 @@ class _Connection:
     async def receive(self) -> None:
         # bytes() costs nothing for the bytes a socket gives; an SSLStream gives a bytearray.
         self.http.receive(bytes(await self.stream.receive_some(RECEIVE_SIZE)))
+
+    def closed_by_peer(self) -> bool:
+        """The daemon closed this idle connection (its server died, or handed over to a new
+        one), or sent something it should not have: an idle HTTP/1.1 connection has nothing
+        to read. (Sent on it, a request that is not a GET could not be sent again: it was
+        lost, as a migration's abort on a target whose server had just been killed.)"""
+        if not isinstance(self.stream, trio.SocketStream):
+            return False  # TLS may have tickets to read: MAX_IDLE decides, as in .blocking
+        poller = select.poll()
+        poller.register(self.stream.socket.fileno(), select.POLLIN)
+        return bool(poller.poll(0))  # readable: data, its end, or an error (a reset)
 
 
 class TrioTransport:
@@ -95,7 +107,9 @@ class TrioTransport:
     def _take(self) -> _Connection | None:
         while self._idle:
             connection = self._idle.pop()
-            if time.monotonic() - connection.idle_since < MAX_IDLE:
+            if time.monotonic() - connection.idle_since < MAX_IDLE and (
+                not connection.closed_by_peer()
+            ):
                 return connection
             trio.lowlevel.spawn_system_task(trio.aclose_forcefully, connection.stream)
         return None
