@@ -131,6 +131,7 @@ class LossyLink:
         self._hold_dropped = hold_dropped
         #: Set once the target's answer to a finish was dropped (its status line).
         self.dropped: bytes | None = None
+        self.dropping = trio.Event()  # the same, to wait for
         #: Set once the finish was held (``hang``).
         self.held = False
         self.holding = trio.Event()  # the same, to wait for
@@ -181,6 +182,7 @@ class LossyLink:
                     while data := await target.receive_some():
                         if finishing:
                             self.dropped = data.split(b"\r\n", 1)[0]
+                            self.dropping.set()
                             if self._hold_dropped:
                                 await trio.sleep_forever()
                             break
@@ -1698,6 +1700,40 @@ async def test_a_source_killed_after_the_dump_resumes_its_copy(
     assert [name for name in work if name.startswith("criu-")] == [], work
     assert (await target.client.get("/containers/counter")).status_code == 404
     assert os.listdir(target.state_dir / "migrations") == []  # aborted
+
+
+async def test_a_source_killed_before_the_open_answered_aborts_the_session_by_name(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """kill -9 of the source's server while the target's answer to the open is held (the
+    target opened the session; the source never learned its id): the next server aborts
+    the session by the name it was opened with, as a live move does whose open went
+    unanswered, and the container, which runs on here, moves there at once. (The next
+    server took the move for one the target could not know: the session stayed, and the
+    next move was a 502, "container 'counter' is moving here already", until the session
+    ended itself a minute later.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, drop=b"/migrations HTTP/1.1", hold_dropped=True
+    )
+    await nursery.start(link.serve)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    async with trio.open_nursery() as moving:
+        moving.start_soon(cut_short, source.client, "counter", f"unix:{link.path}")
+        with trio.fail_after(30):
+            await link.dropping.wait()
+        assert len(os.listdir(target.state_dir / "migrations")) == 1  # the session, opened
+        await source.kill_server()
+    with trio.fail_after(30):
+        await source.logged(b"was left under way by the last server: the target does not")
+    assert os.listdir(target.state_dir / "migrations") == []  # aborted
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert (await source.client.get("/containers/counter")).json()["state"]["status"] == "running"
+    with trio.fail_after(30):
+        steps = await migrate(source.client, "counter", to=f"unix:{target.socket}")
+    assert steps[-1]["step"] == "done", steps
+    await counts_on(target.client, "counter", beyond=2)
 
 
 async def test_a_dump_left_past_its_deadline_is_killed_with_its_criu(

@@ -19,9 +19,10 @@ knows what was under way, and settles it as the dead one would have:
 2. It asks the target what became of the move (:meth:`LeftMove.settle`):
 
    - the restore was never asked (or the target never named its session): the target cannot
-     run the container. Its session is aborted (if it does not answer, it aborts the session
-     itself once idle, and its next server clears what a lost one made), and the copy here is
-     resumed, if the move paused it;
+     run the container. Its session is aborted (by the name it was opened with, if the target
+     never named it; if it does not answer, it aborts the session itself once idle, and its
+     next server clears what a lost one made), and the copy here is resumed, if the move
+     paused it;
    - the restore was asked: the target is asked to finish the session, as the dead server
      would have once the restore answered. Finished: the target keeps the container, and the
      copy here ends as a completed move ends it (its ``delete`` event). Not restored (409:
@@ -278,7 +279,12 @@ class LeftMove(Move):
     async def _ask(self, target: Target) -> tuple[Verdict, str]:
         """What the target says became of the move, and why when it cannot say."""
         session = self._session
-        if session is None:  # opened or not, the target cannot run it (an idle session ends)
+        if session is None:
+            # Opened or not, the target cannot run it; but a session it opened, whose answer
+            # the last server never recorded, is aborted by its name, as a live move's
+            # unanswered open is: else it refused the container's next move there (409,
+            # "moving here already") until it ended itself, idle, a minute later.
+            await self._abort_unanswered_open(target)
             return Verdict.RESUME, ""
         if self._restore_asked:
             try:

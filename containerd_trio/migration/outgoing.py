@@ -307,6 +307,30 @@ class Move:
         log.error("migration of %s: cannot resume it: %s", self.container_id, problem)
         return problem
 
+    async def _abort_unanswered_open(self, target: Target) -> None:
+        """The open had no answer (it timed out, its connection broke once it was sent, the
+        move was cancelled meanwhile, or the server that sent it died before it recorded
+        one): the target may have opened the session all the same, which would refuse every
+        other move of the container there until it ended for silence. Abort it by the name
+        it was opened with (the target may know none of that name: then there is nothing to
+        abort, or the open reaches it after the abort, and the session ends itself, idle)."""
+        with trio.move_on_after(self.cleanup_timeout):
+            try:
+                if await target.abort(self.name):
+                    log.warning(
+                        "migration of %s: the target opened the session, its answer lost:"
+                        " aborted", self.container_id,
+                    )  # fmt: skip
+                return
+            except TargetError as exc:
+                log.warning("migration of %s: %s", self.container_id, exc.message)
+                return
+        log.warning(
+            "migration of %s: the target did not answer the abort of an unanswered open within"
+            " %g s: a session it opened ends itself, idle", self.container_id,
+            self.cleanup_timeout,
+        )  # fmt: skip
+
     def _discard_images(self) -> None:
         directory = checkpoints.checkpoints_dir(self.bundle)
         for name in self._images:
@@ -373,7 +397,7 @@ class Outgoing(Move):
                         isinstance(exc, TargetError) and exc.unanswered
                     ):
                         with trio.CancelScope(shield=True):  # it has its own deadline
-                            await self._abort_unanswered_open()
+                            await self._abort_unanswered_open(self.target)
                     raise
                 self._record()  # the session, for the next server to ask about it
                 task_status.started()
@@ -437,30 +461,6 @@ class Outgoing(Move):
         self._session = str(answer["id"])
         report(MigrationStep(StepName.SESSION, _since(started), target=plan.to))
         return self._session
-
-    async def _abort_unanswered_open(self) -> None:
-        """The open had no answer (it timed out, its connection broke once it was sent, the
-        move was cancelled meanwhile): the target may have opened the session all the same,
-        which would refuse every other move of the container there until it ended for
-        silence. Abort it by the name it was opened with (the target may know none of that
-        name: then there is nothing to abort, or the open reaches it after the abort, and
-        the session ends itself, idle)."""
-        with trio.move_on_after(self.cleanup_timeout):
-            try:
-                if await self.target.abort(self.name):
-                    log.warning(
-                        "migration of %s: the target opened the session, its answer lost:"
-                        " aborted", self.container.id,
-                    )  # fmt: skip
-                return
-            except TargetError as exc:
-                log.warning("migration of %s: %s", self.container.id, exc.message)
-                return
-        log.warning(
-            "migration of %s: the target did not answer the abort of an unanswered open within"
-            " %g s: a session it opened ends itself, idle", self.container.id,
-            self.cleanup_timeout,
-        )  # fmt: skip
 
     async def _move(
         self, moving: Moving, session: str, report: Report
