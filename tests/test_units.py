@@ -569,13 +569,31 @@ async def test_consult_says_why_a_moved_container_with_auto_remove_stays_paused(
     assert "autoRemove" in consulted.reason and consulted.there is None
 
 
+async def test_an_abort_the_target_did_not_get_is_asked_again() -> None:
+    """A lost connection (the target's server killed, its next one serving a moment later;
+    a keep-alive connection closed as it was reused) is no answer: the abort is asked again
+    within the deadline, and the move rolled back. It was asked once: 'rolledBack: false'
+    for a move the target's next server would have undone (a full run, 19:01)."""
+    target = _Target(_LOST, later=True)
+    with trio.fail_after(5):
+        consulted = await consult(target, "s", "c", "migration-1", restore_asked=True, within=2)
+    assert (consulted.verdict, consulted.clean, target.aborts) == (Verdict.RESUME, True, 2)
+    # An abort the target refused is its answer: not asked again.
+    refused = _Target(_REFUSED)
+    with trio.fail_after(5):
+        consulted = await consult(refused, "s", "c", "migration-1", restore_asked=True, within=2)
+    assert (consulted.verdict, consulted.clean, refused.aborts) == (Verdict.UNSURE, False, 1)
+
+
 class _Target:
     """A target that answers the abort and the question of its container as told
-    (an exception is raised; ``...`` never answers)."""
+    (an exception is raised; ``...`` never answers); ``later``: what the aborts after the
+    first answer."""
 
-    def __init__(self, abort: object, there: object = None) -> None:
-        self._abort, self._there = abort, there
+    def __init__(self, abort: object, there: object = None, *, later: object = None) -> None:
+        self._abort, self._there, self._later = abort, there, later
         self.asked_there = False
+        self.aborts = 0
 
     async def _answer(self, answer: object) -> Any:
         if answer is ...:
@@ -585,7 +603,9 @@ class _Target:
         return answer
 
     async def abort(self, migration: str) -> bool:
-        result: bool = await self._answer(self._abort)
+        self.aborts += 1
+        answer = self._abort if self.aborts == 1 or self._later is None else self._later
+        result: bool = await self._answer(answer)
         return result
 
     async def container(self, container_id: str) -> ContainerInfo | None:
@@ -596,6 +616,9 @@ class _Target:
 
 _REFUSED = TargetError("the target could not abort the migration: it failed (500)", 500)
 _UNREACHABLE = TargetError("the target could not list the container: connection refused", None)
+_LOST = TargetError(
+    "the target could not abort the migration: connection reset by peer", None, unanswered=True
+)
 
 
 @pytest.mark.parametrize(

@@ -137,6 +137,10 @@ def verdict(
     return Verdict.UNSURE
 
 
+#: How soon an abort the target did not get (or whose connection was lost) is asked again.
+_ABORT_AGAIN = 0.1
+
+
 class TargetLink(Protocol):
     """What :func:`consult` asks of the target (:class:`~.target.Target`)."""
 
@@ -176,10 +180,20 @@ async def consult(
     there: ContainerInfo | None = None
     reason = f"no answer to the abort within {within:g} s"
     with trio.move_on_after(within):
-        try:
-            aborted = await target.abort(session)
-        except TargetError as exc:
-            reason = exc.message
+        while True:
+            try:
+                aborted = await target.abort(session)
+                break
+            except TargetError as exc:
+                reason = exc.message
+                if exc.target_status is not None:
+                    break  # it answered: it could not abort
+            # Unreached, or the connection lost (a target whose server just died, whose next
+            # one takes the request; a keep-alive connection closed as it was reused): asked
+            # again, as an abort may be (one that came through and whose answer was lost is
+            # answered "no such session", which the verdict reads). It was asked once, and a
+            # move the target's next server would have rolled back said it was not.
+            await trio.sleep(_ABORT_AGAIN)
         if aborted is False and restore_asked:
             aborted, reason = None, f"no answer within {within:g} s"
             try:
