@@ -1295,7 +1295,9 @@ class Supervisor:
         that ended between the copy's stat and its stream (its exit not yet seen here) has
         its stopped container's files read, as a copy asked a moment later reads them. The
         stream can no longer be a 409; before, its body was cut after the 200 (an incomplete
-        chunked answer, and an "Error in ASGI Framework" traceback in the daemon's log)."""
+        chunked answer, and an "Error in ASGI Framework" traceback in the daemon's log). A
+        container deleted meanwhile is a 404 here, which cuts the body (:mod:`.api.cut`): its
+        rootfs, still in its bundle if it had stopped, is no longer the container's."""
         try:
             return self.container_root(container_id)
         except Conflict:  # process_root's: the init is no longer that process

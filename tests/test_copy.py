@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import io
+import logging
 import os
 import select
 import shutil
@@ -430,6 +431,70 @@ async def test_an_init_that_ends_before_the_stream_has_its_rootfs_read(
         assert copied == (rootfs / "etc" / "passwd").read_bytes()
         assert await wait_exit(client, "ends", pid, since) == 137
     await client.delete("/containers/ends", params={"timeout": 0})
+
+
+@pytest.mark.parametrize("stopped", [False, True], ids=["running", "stopped"])
+async def test_a_container_deleted_before_the_stream_has_its_answer_cut_quietly(
+    daemon: RunningDaemon,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    stopped: bool,
+) -> None:
+    """A copy out looks twice: for its stat, then, once its 200 went, for its stream. A
+    DELETE between the two made the stream's look a 404 (NotFound) after the 200, which can
+    no longer be said: the body was cut, as HTTP lets it be, but the daemon logged an "Error
+    in ASGI Framework" traceback, as for a fault of its own. It logs one warning naming the
+    request now, and closes the connection before the body's end. The stream is held here
+    until the DELETE has answered (a running container's /proc/PID/root is gone then; a
+    stopped one's rootfs is not, but it is no longer the container's)."""
+    client = daemon.client
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    deleted = trio.Event()
+    copy_out = supervisor.copy_out
+
+    async def held_copy_out(
+        container_id: str, path: str, *, exclude_mounts: bool = False
+    ) -> paths.CopyOut:
+        found = await copy_out(container_id, path, exclude_mounts=exclude_mounts)
+        stream = found.chunks
+
+        async def chunks() -> AsyncIterator[bytes]:
+            await deleted.wait()  # the 200 went: the stream's look comes after the DELETE
+            async for chunk in stream():
+                yield chunk
+
+        monkeypatch.setattr(found, "chunks", chunks)
+        return found
+
+    monkeypatch.setattr(supervisor, "copy_out", held_copy_out)
+    caplog.set_level(logging.INFO)
+    with trio.fail_after(30):
+        since = now()
+        started = await start_container(client, "gone", make_bundle())
+        if stopped:
+            pid = started["processes"][0]["pid"]
+            killed = await client.patch("/containers/gone", json={"signal": 9})
+            assert killed.status_code == 200, killed.text
+            assert await wait_exit(client, "gone", pid, since) == 137
+        query = {"path": "/etc/passwd"}
+        async with client.stream("GET", "/containers/gone/archive", params=query) as answer:
+            assert answer.status_code == 200
+            gone = await client.delete("/containers/gone", params={"timeout": 0})
+            assert gone.status_code == 200, gone.text
+            deleted.set()
+            with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
+                await answer.aread()
+        assert (await client.get("/containers/gone")).status_code == 404
+    assert not [r for r in caplog.records if r.exc_info], "a traceback went to the log"
+    assert "Error in ASGI Framework" not in caplog.text
+    [cut] = [r for r in caplog.records if "cut after" in r.getMessage()]
+    assert cut.levelno == logging.WARNING
+    assert cut.getMessage() == (
+        "GET /containers/gone/archive?path=/etc/passwd: its answer cut after its 200:"
+        " container 'gone' not found"
+    )
 
 
 async def test_a_paused_container_is_read_too(

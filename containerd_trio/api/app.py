@@ -20,8 +20,9 @@ from ..errors import DaemonError, shortened
 from ..supervisor import Supervisor
 from . import browsers, openapi, page, routes, wire
 from .access import PeerCheck, admission_for
+from .cut import HttpConnection
 from .fast import FastRoutes
-from .upload import StreamedBody, StreamedRoutes, UploadConnection
+from .upload import StreamedBody, StreamedRoutes
 
 
 def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
@@ -30,7 +31,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     # says so, where werkzeug merged the slashes with a 308 and an HTML body (a POST's
     # client without -L saw that page). Before any route is added: a rule takes it then.
     app.url_map.merge_slashes = False
-    app.asgi_http_class = UploadConnection
+    app.asgi_http_class = HttpConnection
     app.extensions["streamed_routes"] = StreamedRoutes(routes.api.streamed)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.config["RESPONSE_TIMEOUT"] = None
