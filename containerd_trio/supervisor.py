@@ -757,7 +757,7 @@ class Supervisor:
             if (
                 existing is None
                 or existing.status is not Status.STOPPED
-                or existing.deleting
+                or existing.being_deleted
                 or existing.held_for is not None
                 or not existing.lock.locked()
             ):
@@ -1549,7 +1549,7 @@ def _refuse_unless_stopped(container: Container) -> None:
 
 
 def _refuse_if_busy(container: Container) -> None:
-    if container.deleting:
+    if container.being_deleted:
         raise Conflict(f"container {container.id!r} is being deleted")
     if container.held_for is not None:
         raise Conflict(f"container {container.id!r} is {container.held_for}")

@@ -31,6 +31,7 @@ from .helpers import (
     next_event,
     now,
     pid_alive,
+    recorded_container,
     run_status,
     runc_ids,
     runc_state,
@@ -917,6 +918,67 @@ async def test_a_dump_that_ends_within_a_deletes_timeout_is_kept_and_holds_no_si
     assert restored.json()["state"]["status"] == "running"
     assert "term" not in (await client.get("/containers/t/logs")).text
     assert (await client.delete("/containers/t", params={"timeout": 0})).status_code == 200
+
+
+async def test_a_delete_waiting_for_a_dump_has_the_container_refused_as_being_deleted(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A DELETE that comes while a checkpoint's dump holds the container waits for the dump
+    (within its grace), and the container is being deleted from then on, as docker's rm
+    marks its removal in progress before it waits for anything: another DELETE, an exec, a
+    pause, a change of limits, a checkpoint and a start of its id answer 409 "being deleted"
+    at once. Before, they queued behind the dump and the delete: a second DELETE's timeout of
+    0 ended the dump at once, the first's grace cut short, and that DELETE then answered a
+    404. The wait marks no record: a server that dies then has the next one adopt the
+    container as the dump leaves it."""
+    hold = HeldCriu(tmp_path, "network-lock", releasable=True)
+    client = daemon.client
+    # Its SIGTERM, once the dump has let go, ends it at once (a shell as pid 1 ignores it).
+    traps = until_trapped("trap 'exit 3' TERM; echo ready")
+    bundle = make_bundle(("sh", "-c", traps), edit=hold.annotate)
+    await start_container(client, "w", bundle)
+    await wait_output(client, "w", "ready")
+    assert daemon.daemon.supervisor is not None
+    lock = daemon.daemon.supervisor.container("w").lock
+    answers: dict[str, httpx.Response] = {}
+
+    async def ask() -> None:
+        answers["checkpoint"] = await checkpoint(client, "w", "cp", timeout=60)
+
+    async def delete() -> None:
+        answers["delete"] = await client.delete("/containers/w", params={"timeout": 30})
+
+    being_deleted = {"error": "container 'w' is being deleted"}
+    with hold, trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask)
+            await hold.held()  # the tasks are seized
+            nursery.start_soon(delete)
+            while not lock.statistics().tasks_waiting:  # noqa: ASYNC110 - no event for it
+                await trio.sleep(0.01)
+            with trio.fail_after(5):  # at once: not behind the dump (held until released)
+                refused = {
+                    "delete": await client.delete("/containers/w", params={"timeout": 0}),
+                    "exec": await client.put("/containers/w/processes", json={"args": ["true"]}),
+                    "pause": await client.patch("/containers/w", json={"status": "paused"}),
+                    "limits": await client.patch(
+                        "/containers/w", json={"resources": {"pids": {"limit": 50}}}
+                    ),
+                    "checkpoint": await checkpoint(client, "w", "other"),
+                    "start": await client.post("/containers/w", json={"bundlePath": str(bundle)}),
+                }
+            for what, answer in refused.items():
+                assert (what, answer.status_code, answer.json()) == (what, 409, being_deleted)
+            # A GET still answers; the record is the dump's, unmarked (for a next server).
+            assert (await client.get("/containers/w")).json()["state"]["status"] == "running"
+            assert not recorded_container(daemon.config.journal_path, "w").get("deleting")
+            assert "delete" not in answers
+            hold.release()
+        assert answers["checkpoint"].status_code == 201, answers["checkpoint"].text
+        assert answers["delete"].status_code == 200, answers["delete"].text
+        assert answers["delete"].json()["state"]["exitStatus"] == 3  # its SIGTERM, after the dump
+    assert (await client.get("/containers/w")).status_code == 404
+    assert runc_ids(daemon.config.state_dir) == []
 
 
 async def test_a_checkpoint_being_restored_from_is_not_deleted(

@@ -211,6 +211,9 @@ class Container:
         self.deleting = False
         #: ... and its record says so (a replace's does not: see :meth:`replace`).
         self._deleting_recorded = True
+        #: Deletes waiting for the lock (a checkpoint's dump holds it, or another command):
+        #: see :attr:`being_deleted`.
+        self._deletes_waiting = 0
         #: When a delete's grace ends (:func:`~.timestamps.boot_ns`): kept in the record, for
         #: the next server to finish the delete as it would have ended (:meth:`delete_left`).
         self._grace_ends_ns: int | None = None
@@ -1567,11 +1570,15 @@ class Container:
                 await self.lock.acquire()  # nothing to wait for: no task to watch the grace
                 acquired = True
             else:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._end_dumps_after, grace)
-                    await self.lock.acquire()
-                    acquired = True
-                    nursery.cancel_scope.cancel()
+                self._deletes_waiting += 1  # being deleted from now on, in memory only
+                try:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._end_dumps_after, grace)
+                        await self.lock.acquire()
+                        acquired = True
+                        nursery.cancel_scope.cancel()
+                finally:
+                    self._deletes_waiting -= 1
             # Nothing dumps while the delete holds the lock; once it lets go (a failed
             # removal, the container kept), checkpoints run again.
             self._deleted_during_dumps = False
@@ -1579,6 +1586,20 @@ class Container:
         finally:
             if acquired:
                 self.lock.release()
+
+    @property
+    def being_deleted(self) -> bool:
+        """A delete is under way (:attr:`deleting`), or waits for its turn: a command refuses
+        it as being deleted (409), as it would once the delete holds the lock, where it would
+        queue behind the delete and then find nothing (docker's rm marks its removal in
+        progress before it waits for anything). A delete that waits marks no record: a
+        checkpoint's dump holds the container (up to the delete's grace), and a server that
+        dies then has the next one end that dump and adopt the container as it finds it, where
+        a record marked deleting would have it finish a delete that never began, whose client
+        had no answer. Nor does it change what the holder does (:attr:`deleting`: no autoRemove
+        at an exit, no restart, no drain of output): if it never gets the lock (the server's
+        end), nothing is to be undone."""
+        return self.deleting or self._deletes_waiting > 0
 
     async def _end_dumps_after(self, grace: float) -> None:
         await trio.sleep(grace)
