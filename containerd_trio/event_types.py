@@ -43,3 +43,8 @@ UNKNOWN_EXIT_STATUS = 255
 #: the container stopped, docker's ``die``, where an exec'd process's exit is its ``exec_die``.
 #: ``ctr-trio events -f event=die`` keeps these.
 INIT_EXIT_FIELD = "init"
+
+#: The field an init's ``exit`` also carries, true, when the container did not end but moved
+#: to another daemon (its frozen copy here killed once the target kept it): not docker's
+#: ``die``, which ``ctr-trio events -f event=die`` leaves it out of.
+MOVED_EXIT_FIELD = "moved"

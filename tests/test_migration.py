@@ -238,6 +238,19 @@ async def test_a_counter_moves_and_counts_on(
     assert await event_types(
         target.client, since=since, container_id="counter", count=2, only=course
     ) == ["restore-started", "restore-done"]
+    # The copy here killed is no death of the container (docker's die): its exit says so,
+    # and ctr-trio events -f event=die leaves it out, as it keeps a death's.
+    params = {"since": since, "id": "counter", "type": "exit"}
+    async with source.client.stream("GET", "/events", params=params) as answer:
+        killed = json.loads(await anext(answer.aiter_lines()))
+    assert (killed.get("status"), killed.get("init"), killed.get("moved")) == (137, True, True)
+    address = f"unix:{source.socket}"
+    died = await run_cli("--address", address, "events", "--since", since, "--until", now(),
+                         "-f", "container=counter", "-f", "event=die")  # fmt: skip
+    assert (died.code, died.out) == (0, ""), died
+    every = await run_cli("--address", address, "events", "--since", since, "--until", now(),
+                          "-f", "container=counter", "-f", "event=exit")  # fmt: skip
+    assert "moved=True" in every.out, every
 
     await counts_on(target.client, "counter", beyond=5)
     assert leftovers(bundle) == [] and leftovers(target_bundle) == []

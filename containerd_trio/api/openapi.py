@@ -121,6 +121,13 @@ def _hand_written() -> dict[str, Schema]:
                     " container stopped (docker's die); left out of another process's exit"
                     " (docker's exec_die), and of the exits kept from before 2026-12-04.",
                 },
+                "moved": {
+                    "type": "boolean",
+                    "const": True,
+                    "description": "exit of an init: the container did not end but moved to"
+                    " another daemon (its frozen copy here killed once the target kept it),"
+                    " not docker's die; left out otherwise.",
+                },
                 **_CHECKPOINT_FIGURES,
                 "labels": {
                     "type": "object",

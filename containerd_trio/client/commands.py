@@ -1324,7 +1324,7 @@ def event_selection(args: argparse.Namespace) -> str | None:
 def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     import time
 
-    from ..event_types import EVENT_TYPES, INIT_EXIT_FIELD
+    from ..event_types import EVENT_TYPES, INIT_EXIT_FIELD, MOVED_EXIT_FIELD
     from ..timestamps import parse_ns
 
     # The type column as wide as the widest type the daemon publishes: it was 15, and a
@@ -1376,7 +1376,9 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         return EXIT_OK  # past --until: the events up to it are all printed
                     if kept is not None and event["id"] not in kept:
                         continue
-                    if args.init_exits and not event.get(INIT_EXIT_FIELD):
+                    if args.init_exits and (
+                        not event.get(INIT_EXIT_FIELD) or event.get(MOVED_EXIT_FIELD)
+                    ):
                         # Passed over, but taken up again after it if the stream breaks.
                         last = event["timestamp"]
                         continue

@@ -170,6 +170,7 @@ class Event(TypedDict):
     pid: NotRequired[int]
     status: NotRequired[int]
     init: NotRequired[bool]  # an exit of the container's init: true (left out otherwise)
+    moved: NotRequired[bool]  # that init's copy killed as its container moved away: true
     # The checkpoint-* and restore-* events' figures.
     checkpoint: NotRequired[str]
     timeout: NotRequired[float]

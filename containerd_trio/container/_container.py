@@ -50,7 +50,7 @@ from ..children import end_process
 from ..convert import dump_json, unstructure
 from ..criu_progress import CriuProgress
 from ..errors import Conflict, DaemonError, NotFound, RuntimeTimeout
-from ..event_types import INIT_EXIT_FIELD
+from ..event_types import INIT_EXIT_FIELD, MOVED_EXIT_FIELD
 from ..events import STOPPING_ERROR
 from ..keeperlink import CustodyRequest
 from ..model import (
@@ -163,6 +163,9 @@ class Container:
     #: nothing (each run is a Container of its own, and begins without, as docker's start
     #: resets it), and a container without a memory limit never changes it.
     oom_killed: bool | None = None
+    #: Its frozen copy here is being killed once a move's target kept it (:meth:`.Moving.end`):
+    #: the init's exit says so. A default of the class, as the others: no start sets it.
+    moved_away = False
 
     def __init__(
         self,
@@ -690,7 +693,10 @@ class Container:
             pid=init.pid,
             status=init.exit_status,
             at_ns=init.exit_ns,
-            detail={INIT_EXIT_FIELD: True},
+            # A copy a move killed, the container running on at its target: no death.
+            detail={INIT_EXIT_FIELD: True, MOVED_EXIT_FIELD: True}
+            if self.moved_away
+            else {INIT_EXIT_FIELD: True},
         )
         self._stopped.set()
         log.debug("container exited id=%s pid=%d status=%d", self.id, init.pid, init.exit_status)

@@ -122,5 +122,6 @@ class Moving:
         instruction here (a SIGKILL to one frozen process would wait for a thaw)."""
         c = self.container
         c._begin_delete()
+        c.moved_away = True
         await c._ctx.runtime.kill(c.id, signal.SIGKILL, all_processes=True)
         return await c._remove()
