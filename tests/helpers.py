@@ -118,6 +118,12 @@ def cgroup_dir(pid: int, controller: str) -> Path:
     return Path(directory)
 
 
+#: A hybrid host's cgroup v2 hierarchy (beside the v1 ones), where runc 1.1 makes a
+#: container's cgroup under the root, whatever cgroup its caller is in: a test that makes a
+#: container of a path of its own there removes what runc leaves of it.
+UNIFIED = Path("/sys/fs/cgroup/unified")
+
+
 def own_cgroup(controller: str) -> Path:
     """This process's cgroup for ``controller``: runc makes a container's cgroups (named after
     its id unless the bundle says otherwise) under the cgroups of the process that runs it,

@@ -31,6 +31,7 @@ from containerd_trio.resources import before, from_oci, is_empty, overlay, to_oc
 
 from .helpers import (
     FOREVER,
+    UNIFIED,
     BundleFactory,
     DaemonProcess,
     RunningDaemon,
@@ -363,10 +364,13 @@ async def test_a_change_the_kernel_refuses_in_part_is_undone_in_full(
         assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "-1"
     finally:
         await client.delete("/containers/refused", params={"timeout": 0})
-        # runc made the parent in every hierarchy, and its delete removed only its own.
+        # runc made the parent in every hierarchy, and its delete removed only its own: under
+        # this process's cgroups in the v1 ones, under the root in a hybrid's cgroup v2 one.
         for _, directory in cgroups.process_cgroups("self"):
             with contextlib.suppress(FileNotFoundError):
                 os.rmdir(os.path.join(directory, "half-a-cpu"))
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(UNIFIED / "half-a-cpu")
 
 
 class CutUpdate:
