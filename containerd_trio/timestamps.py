@@ -118,8 +118,13 @@ def _moment_ns(
         delta = sign * timedelta(hours=off_hours, minutes=off_minutes)
     moment = base.replace(tzinfo=timezone(delta))
     whole = int(moment.timestamp())
-    nanos = int((fraction or "0")[:9].ljust(9, "0"))
-    return whole * 1_000_000_000 + nanos
+    return whole * 1_000_000_000 + _nanos(fraction)
+
+
+def _nanos(fraction: str | None) -> int:
+    """A fraction of a second's digits (after its point) in nanoseconds: those past the
+    ninth dropped, as below a nanosecond."""
+    return int((fraction or "0")[:9].ljust(9, "0"))
 
 
 def parse_time(text: str, *, now: int | None = None) -> int:
@@ -185,7 +190,7 @@ def client_moment(text: str) -> str:
         return text
     if unix := _UNIX_TIME.fullmatch(text):
         seconds, fraction = unix.groups()
-        ns = int(seconds) * 1_000_000_000 + int((fraction or "0")[:9].ljust(9, "0"))
+        ns = int(seconds) * 1_000_000_000 + _nanos(fraction)
         return format_ns(min(ns, LATEST_NS))
     if short := _SHORT_TIME.fullmatch(text):
         return format_ns(_short_time_ns(text, *short.groups()))
@@ -213,12 +218,11 @@ def _short_time_ns(
     hours, minutes, seconds = hours or "00", minutes or "00", seconds or "00"
     if offset is not None:
         return _moment_ns(text, date, hours, minutes, seconds, fraction, offset)
-    nanos = int((fraction or "0")[:9].ljust(9, "0"))
     try:
         local = datetime.fromisoformat(f"{date}T{hours}:{minutes}:{seconds}").astimezone()
     except (ValueError, OverflowError) as exc:
         raise ValueError(f"{quoted(text)} is not a valid date and time: {exc}") from None
-    return int(local.timestamp()) * 1_000_000_000 + nanos
+    return int(local.timestamp()) * 1_000_000_000 + _nanos(fraction)
 
 
 def client_duration_ns(text: str) -> int | None:
