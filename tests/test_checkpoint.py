@@ -884,11 +884,7 @@ async def test_a_dump_that_ends_within_a_deletes_timeout_is_kept_and_holds_no_si
     hold = HeldCriu(tmp_path, "network-lock", releasable=True)
     client = daemon.client
     traps = "trap 'echo term; exit 3' TERM; trap 'echo winch' WINCH; echo ready"
-    bundle = make_bundle(("sh", "-c", until_trapped(traps)), edit=hold.annotate)
-    await start_container(client, "t", bundle)
-    await wait_output(client, "t", "ready")
-    assert daemon.daemon.supervisor is not None
-    lock = daemon.daemon.supervisor.container("t").lock
+    bundle, lock = await _ready_under_a_hold(daemon, make_bundle, hold, "t", traps)
     answers: dict[str, httpx.Response] = {}
 
     async def ask() -> None:
@@ -902,8 +898,7 @@ async def test_a_dump_that_ends_within_a_deletes_timeout_is_kept_and_holds_no_si
             nursery.start_soon(ask)
             await hold.held()  # the tasks are seized
             nursery.start_soon(delete)
-            while not lock.statistics().tasks_waiting:  # noqa: ASYNC110 - no event for it
-                await trio.sleep(0.01)
+            await _until_waiting(lock)
             hold.release()
         assert answers["checkpoint"].status_code == 201, answers["checkpoint"].text
         assert answers["delete"].status_code == 200, answers["delete"].text
@@ -920,6 +915,28 @@ async def test_a_dump_that_ends_within_a_deletes_timeout_is_kept_and_holds_no_si
     assert (await client.delete("/containers/t", params={"timeout": 0})).status_code == 200
 
 
+async def _ready_under_a_hold(
+    daemon: RunningDaemon,
+    make_bundle: BundleFactory,
+    hold: HeldCriu,
+    container_id: str,
+    traps: str,
+) -> tuple[Path, trio.Lock]:
+    """A shell running ``traps`` (which says ready), its CRIU held by ``hold``: its bundle,
+    and the container's lock, which a delete behind its dump waits for."""
+    bundle = make_bundle(("sh", "-c", until_trapped(traps)), edit=hold.annotate)
+    await start_container(daemon.client, container_id, bundle)
+    await wait_output(daemon.client, container_id, "ready")
+    assert daemon.daemon.supervisor is not None
+    return bundle, daemon.daemon.supervisor.container(container_id).lock
+
+
+async def _until_waiting(lock: trio.Lock) -> None:
+    """Until a task waits for ``lock`` (the delete, behind the dump): no event says so."""
+    while not lock.statistics().tasks_waiting:  # noqa: ASYNC110 - no event for it
+        await trio.sleep(0.01)
+
+
 async def test_a_delete_waiting_for_a_dump_has_the_container_refused_as_being_deleted(
     daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
@@ -934,12 +951,9 @@ async def test_a_delete_waiting_for_a_dump_has_the_container_refused_as_being_de
     hold = HeldCriu(tmp_path, "network-lock", releasable=True)
     client = daemon.client
     # Its SIGTERM, once the dump has let go, ends it at once (a shell as pid 1 ignores it).
-    traps = until_trapped("trap 'exit 3' TERM; echo ready")
-    bundle = make_bundle(("sh", "-c", traps), edit=hold.annotate)
-    await start_container(client, "w", bundle)
-    await wait_output(client, "w", "ready")
-    assert daemon.daemon.supervisor is not None
-    lock = daemon.daemon.supervisor.container("w").lock
+    bundle, lock = await _ready_under_a_hold(
+        daemon, make_bundle, hold, "w", "trap 'exit 3' TERM; echo ready"
+    )
     answers: dict[str, httpx.Response] = {}
 
     async def ask() -> None:
@@ -954,8 +968,7 @@ async def test_a_delete_waiting_for_a_dump_has_the_container_refused_as_being_de
             nursery.start_soon(ask)
             await hold.held()  # the tasks are seized
             nursery.start_soon(delete)
-            while not lock.statistics().tasks_waiting:  # noqa: ASYNC110 - no event for it
-                await trio.sleep(0.01)
+            await _until_waiting(lock)
             with trio.fail_after(5):  # at once: not behind the dump (held until released)
                 refused = {
                     "delete": await client.delete("/containers/w", params={"timeout": 0}),
