@@ -1005,7 +1005,7 @@ async def test_ctr_trio_run_and_start_take_limits_and_start_again_keeps_them(
             *address, "run", "--cpus", "1", "--cpu-quota", "1000", "x", "-b", "/b"
         )
         assert refused.code == EXIT_USAGE, refused
-        assert "--cpus sets the CPU quota: give it or --cpu-quota, not both" in refused.err
+        assert "Conflicting options: Nano CPUs and CPU Quota cannot both be set" in refused.err
 
 
 @pytest.mark.deadline(90)
@@ -1146,8 +1146,39 @@ def test_update_options_as_docker_has_them() -> None:
         "memory": {"limit": -1},
         "cpu": {"quota": -1},
     }
-    assert resource_change(update_args("--cpus", "2", "--cpu-period", "50000")) == {
+    assert resource_change(update_args("--cpu-quota", "100000", "--cpu-period", "50000")) == {
         "cpu": {"period": 50000, "quota": 100000}
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "refusal"),
+    [
+        (["--cpus", "2", "--cpu-period", "50000"], "Nano CPUs and CPU Period"),
+        (["--cpu-period", "50000", "--cpus", "2"], "Nano CPUs and CPU Period"),
+        (["--cpus", "0.5", "--cpu-quota", "10000"], "Nano CPUs and CPU Quota"),
+    ],
+)
+async def test_cpus_with_a_cpu_period_or_quota_is_refused_as_docker_refuses_it(
+    argv: list[str], refusal: str
+) -> None:
+    """docker refuses ``--cpus`` with ``--cpu-period`` or ``--cpu-quota`` ("Conflicting
+    options: Nano CPUs and CPU Period cannot both be set"): ``--cpus`` is a quota of its own
+    100000 us period. Here ``--cpu-period`` went with it, and changed what the quota came to
+    (``--cpus 2 --cpu-period 50000``: 100000 of 50000 us). A usage error before any request,
+    for ``update``, ``run`` and ``start``; 0 is no option given, as docker's."""
+    nowhere = ("--retry", "0", "--address", "127.0.0.1:1")
+    for command in (
+        ["update", "web"],
+        ["run", "-d", "web", "-b", "/b"],
+        ["start", "web", "-b", "/b"],
+    ):
+        with trio.fail_after(10):
+            result = await run_cli(*nowhere, *command, *argv)
+        assert (result.code, result.out) == (EXIT_USAGE, ""), (command, result)
+        assert f"Conflicting options: {refusal} cannot both be set" in result.err, result.err
+    assert resource_change(update_args("--cpus", "2", "--cpu-period", "0")) == {
+        "cpu": {"period": 100000, "quota": 200000}
     }
 
 

@@ -675,7 +675,8 @@ def _define_limits(parser: Parser) -> None:
         "--cpus",
         type=_cpus,
         metavar="N",
-        help="CPU time as a number of CPUs (0.5: half of one), as a CFS quota; 0 for none",
+        help="CPU time as a number of CPUs (0.5: half of one), as a CFS quota of a 100000 us"
+        " period (not with --cpu-quota or --cpu-period, as docker); 0 for none",
     )
     parser.add_argument(
         "-c", "--cpu-shares", type=_whole, metavar="N", help="CPU weight (the default is 1024)"
@@ -705,11 +706,23 @@ _LIMITS = (
 
 
 def _limits_problem(args: argparse.Namespace) -> str | None:
-    """What is wrong with the limits given together (each one's own range is the daemon's)."""
-    if args.cpus is not None and args.cpu_quota is not None:
-        return "--cpus sets the CPU quota: give it or --cpu-quota, not both"
+    """What is wrong with the limits given together (each one's own range is the daemon's).
+    ``--cpus`` is a quota of docker's period, 100000 us: with ``--cpu-period`` or
+    ``--cpu-quota`` it is refused in docker's words (its daemon's, for NanoCPUs beside a
+    CPUPeriod or CPUQuota), as docker refuses them; 0 is no option given (docker's unset).
+    Until 2026-12-04 ``--cpu-period`` went with ``--cpus`` (a quota of that many periods)."""
+    if args.cpus and args.cpu_period:
+        return (
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set (--cpus and"
+            " --cpu-period: --cpus is a quota of a 100000 us period)"
+        )
+    if args.cpus and args.cpu_quota:
+        return (
+            "Conflicting options: Nano CPUs and CPU Quota cannot both be set (--cpus and"
+            " --cpu-quota: --cpus sets the quota)"
+        )
     # The one number made of others: a quota of --cpus periods (resource_change).
-    if args.cpus is not None and args.cpus * (args.cpu_period or CPU_PERIOD) > MAX_NUMBER:
+    if args.cpus is not None and args.cpus * CPU_PERIOD > MAX_NUMBER:
         return (
             f"argument --cpus: {args.cpus:g} is out of range: its quota would pass 2**63-1"
             f" microseconds ({MAX_NUMBER}), and the daemon takes no number past that"

@@ -890,7 +890,7 @@ def containers_restart(client: Client, args: argparse.Namespace, out: Output) ->
 
 # --- resources and processes --------------------------------------------------------------------
 
-#: The CFS period ``--cpus`` goes with, unless ``--cpu-period`` says otherwise (docker's).
+#: The CFS period ``--cpus`` goes with (docker's: it refuses ``--cpu-period`` beside it).
 CPU_PERIOD = 100_000
 
 
@@ -911,10 +911,10 @@ def resource_change(args: argparse.Namespace) -> Resources:
         cpu["quota"] = args.cpu_quota
     if args.cpus is not None:
         # --cpus 0.5 is half of one CPU's time: 50000 us in each 100000 us period; 0 is none.
-        period = args.cpu_period or CPU_PERIOD
-        cpu["quota"] = round(args.cpus * period) if args.cpus else -1
+        # Never with --cpu-period or --cpu-quota (the parser refuses them, as docker does).
+        cpu["quota"] = round(args.cpus * CPU_PERIOD) if args.cpus else -1
         if args.cpus:
-            cpu["period"] = period
+            cpu["period"] = CPU_PERIOD
     if cpu:
         change["cpu"] = cpu
     if args.pids_limit is not None:
