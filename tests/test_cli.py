@@ -1654,6 +1654,9 @@ async def test_cpus_past_the_daemon_s_machine_are_a_usage_error_as_docker_s(
         await ok(ctr, "update", "web", "--cpus", "0")
         after = (await client.get("/containers/web")).json()["resources"]
         assert after.get("cpu", {}).get("quota", -1) == -1, after
+        # docker's update reads 0 as unset: nothing changes (before, the daemon's 400).
+        await ok(ctr, "update", "web", "-m", "0", "-c", "0")
+        assert (await client.get("/containers/web")).json()["resources"] == after
 
 
 async def test_numbers_are_ascii_digits_only_as_the_daemon_reads_them() -> None:

@@ -1182,6 +1182,20 @@ async def test_cpus_with_a_cpu_period_or_quota_is_refused_as_docker_refuses_it(
     }
 
 
+def test_zero_is_docker_s_unset_and_a_pids_limit_of_zero_none() -> None:
+    """docker reads 0 as unset (its API's zero value: the default at a run, nothing changed
+    by an update) for a memory, swap, shares, quota and period, and a pids limit of 0 as
+    none ("0 or -1: unlimited"); --cpus 0 is no CPU limit, as docker's run has. Until
+    2026-12-04 each went to the daemon as 0, its 400 (``limit must be -1 (no limit) or
+    between 6291456 ...``)."""
+    zeros = ("-m", "0", "--memory-swap", "0", "-c", "0", "--cpu-quota", "0", "--cpu-period", "0")
+    assert resource_change(update_args(*zeros)) == {}
+    assert resource_change(update_args("--pids-limit", "0")) == {"pids": {"limit": -1}}
+    assert resource_change(update_args("--cpus", "0", "-m", "0")) == {"cpu": {"quota": -1}}
+    parser = build_parser(bench=False)
+    assert resource_change(parser.parse_args(["run", "web", "-b", "/b", *zeros])) == {}
+
+
 def test_resources_described_for_people() -> None:
     assert describe_resources({}) == "no limits"
     assert describe_resources(LIMITS) == (

@@ -662,14 +662,14 @@ def _define_limits(parser: Parser) -> None:
         "--memory",
         type=_bytes,
         metavar="SIZE",
-        help="memory limit: bytes, or 64m, 1g (binary units), at least 6m; -1 for none",
+        help="memory limit: bytes, or 64m, 1g (binary units), at least 6m; -1 for none; 0 is"
+        " docker's unset (the bundle's at a start, unchanged by update)",
     )
     parser.add_argument(
         "--memory-swap",
         type=_bytes,
         metavar="SIZE",
-        help="-1: no swap limit (lifts the bundle's), with --memory or alone; the daemon sets"
-        " no swap limit of its own",
+        help="-1: no swap limit (lifts the bundle's), with --memory or alone; 0: unset",
     )
     parser.add_argument(
         "--cpus",
@@ -679,19 +679,29 @@ def _define_limits(parser: Parser) -> None:
         " period (not with --cpu-quota or --cpu-period, as docker); 0 for none",
     )
     parser.add_argument(
-        "-c", "--cpu-shares", type=_whole, metavar="N", help="CPU weight (the default is 1024)"
+        "-c",
+        "--cpu-shares",
+        type=_whole,
+        metavar="N",
+        help="CPU weight (the kernel's default is 1024); 0: unset, as docker's",
     )
     parser.add_argument(
-        "--cpu-quota", type=_whole, metavar="US", help="CFS quota in microseconds; -1 for none"
+        "--cpu-quota",
+        type=_whole,
+        metavar="US",
+        help="CFS quota in microseconds; -1 for none; 0: unset, as docker's",
     )
     parser.add_argument(
         "--cpu-period",
         type=_whole,
         metavar="US",
-        help="CFS period in microseconds (default 100000)",
+        help="CFS period in microseconds (default 100000); 0: unset, as docker's",
     )
     parser.add_argument(
-        "--pids-limit", type=_whole, metavar="N", help="most processes at once; -1 for none"
+        "--pids-limit",
+        type=_whole,
+        metavar="N",
+        help="most processes at once; -1 or 0 for none (docker's)",
     )
     # --cpus within the daemon's machine's CPUs, as docker's daemon checks it.
     parser.set_defaults(daemon_check=commands.cpus_problem)

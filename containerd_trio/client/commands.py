@@ -895,19 +895,26 @@ CPU_PERIOD = 100_000
 
 
 def resource_change(args: argparse.Namespace) -> Resources:
-    """The limits ``update``'s options name, in the OCI shape the daemon takes."""
+    """The limits ``update``'s options name (``run``'s and ``start``'s too), in the OCI shape
+    the daemon takes. 0 is docker's: for ``--memory``, ``--memory-swap``, ``--cpu-shares``,
+    ``--cpu-quota`` and ``--cpu-period`` no option given (docker's API reads 0 as unset: the
+    default at a start, the bundle's here; nothing changed by an update), for
+    ``--pids-limit`` no limit (-1, docker's "0 or -1: unlimited"), for ``--cpus`` no quota
+    (-1: docker's run has no CPU limit then; its update changes nothing, which leaves its
+    users no way to lift a --cpus, where this one lifts it). Until 2026-12-04 each 0 but
+    ``--cpus`` went to the daemon as it was, and was its 400."""
     change: dict[str, dict[str, int]] = {}
-    if args.memory is not None:
+    if args.memory:
         change["memory"] = {"limit": args.memory}
-    if args.memory_swap is not None:
+    if args.memory_swap:
         # docker's --memory-swap -1; any other swap limit is the daemon's 400 to say.
         change.setdefault("memory", {})["swap"] = args.memory_swap
     cpu: dict[str, int] = {}
-    if args.cpu_shares is not None:
+    if args.cpu_shares:
         cpu["shares"] = args.cpu_shares
-    if args.cpu_period is not None:
+    if args.cpu_period:
         cpu["period"] = args.cpu_period
-    if args.cpu_quota is not None:
+    if args.cpu_quota:
         cpu["quota"] = args.cpu_quota
     if args.cpus is not None:
         # --cpus 0.5 is half of one CPU's time: 50000 us in each 100000 us period; 0 is none.
@@ -918,7 +925,7 @@ def resource_change(args: argparse.Namespace) -> Resources:
     if cpu:
         change["cpu"] = cpu
     if args.pids_limit is not None:
-        change["pids"] = {"limit": args.pids_limit}
+        change["pids"] = {"limit": args.pids_limit or -1}
     return cast("Resources", change)
 
 
@@ -958,12 +965,15 @@ def containers_update(client: Client, args: argparse.Namespace, out: Output) -> 
         container = client.update(container_id, change) if change else None
         if args.restart is not None:
             container = client.set_restart_policy(container_id, args.restart)
-        assert container is not None  # the parser asks for one or the other
+        if container is None:
+            # Limits of 0 alone (-m 0): docker's unset, so nothing to change, as docker's
+            # update changes nothing then; the container must be there all the same.
+            container = client.container(container_id)
         return container
 
     def said(container: Container, container_id: str) -> str:
         what = []
-        if change:
+        if change or args.restart is None:
             what.append(describe_resources(container.get("resources") or {}))
         if args.restart is not None:
             what.append(f"restart {describe_restart(container.get('restartPolicy'))}")
