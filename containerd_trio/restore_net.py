@@ -24,7 +24,8 @@ says otherwise, so two daemons of one machine moving a container between them wo
 restore it into the cgroup the source's (frozen) container still holds.
 
 And it puts back the limits the container ran under at its checkpoint (``limits``: those the
-checkpoint recorded, :func:`containerd_trio.checkpoints.kept_resources`), laid over the
+checkpoint recorded, :func:`containerd_trio.checkpoints.kept_resources`, or the stopped
+container's it restores over, an update made since the dump included), laid over the
 bundle's as a start's own are (:func:`containerd_trio.resources.lay_over`): runc applies the
 config's ``linux.resources`` to the cgroups it makes for the restore, so without them a
 container started with limits, or given them by an update, came back under the bundle's.

@@ -636,6 +636,11 @@ class Supervisor:
             # again once it stops (the restore runs what was checkpointed).
             if existing is not None and not launch.process_kept:
                 launch = attrs.evolve(launch, process=existing.start_process)
+            # ... and its limits as they are now, not as the checkpoint kept them: a `ctr-trio
+            # update -m 128m` of the stopped container is in force in the restored one, as at
+            # any next start of it (before, the checkpoint's came back).
+            if existing is not None:
+                launch = attrs.evolve(launch, resources=existing.resources)
         restart_policy = restarts.in_force(restart_policy)
         if existing is not None:
             if existing.status is Status.CREATED:
@@ -1599,12 +1604,14 @@ def _check_start_limits(resources: Resources, checkpoint: str | None) -> None:
     """400 for limits a start cannot take: none named (as an update's), or a restore's."""
     require_named(resources)
     if checkpoint is not None:
-        # Refused, not applied: a restore puts back the limits the checkpoint recorded (those
-        # it ran under, which the container's memory fits), and a restore that is to hold
-        # the container's memory cannot be judged against a new limit beforehand.
+        # Refused, not applied: a restore puts in force the stopped container's limits (its
+        # user's to change before, with PATCH, as docker's update of a stopped container),
+        # or with none of its id those the checkpoint recorded (those it ran under, which
+        # the container's memory fits).
         raise InvalidRequest(
-            "resources cannot be given with checkpoint: a restore puts in force the limits the"
-            " container had at its checkpoint; change them once it runs (PATCH with resources)"
+            "resources cannot be given with checkpoint: a restore puts in force the limits of"
+            " the stopped container it restores over (PATCH it with resources first), or with"
+            " none of its id those it had at its checkpoint; change them once it runs"
         )
 
 

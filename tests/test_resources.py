@@ -917,8 +917,9 @@ async def test_limits_a_start_cannot_take_are_400_with_nothing_made(
     response = await client.post("/containers/restored", json=body)
     assert response.status_code == 400, response.text
     assert response.json()["error"] == (
-        "resources cannot be given with checkpoint: a restore puts in force the limits the"
-        " container had at its checkpoint; change them once it runs (PATCH with resources)"
+        "resources cannot be given with checkpoint: a restore puts in force the limits of"
+        " the stopped container it restores over (PATCH it with resources first), or with"
+        " none of its id those it had at its checkpoint; change them once it runs"
     )
     # make_bundle's memory limit comes with a swap limit of the same (no swap at all).
     swapless = make_bundle(memory_limit=32 << 20)
@@ -1088,6 +1089,51 @@ async def test_a_restore_keeps_the_limits_an_update_set(
         init = response.json()["processes"][0]["pid"]
         assert int(cgroup_value(init, "memory", "memory.limit_in_bytes")) > 2**60
         assert response.json()["resources"] == {}
+
+
+async def test_a_restore_runs_under_an_update_made_while_the_container_was_stopped(
+    daemon: RunningDaemon, bundle: Path
+) -> None:
+    """``ctr-trio update -m 128m web`` of the container a checkpoint stopped is in force once
+    it is restored under its id, as at any next start of it (docker's update of a stopped
+    container): runc and CRIU put the record's limits in the restored cgroup (read back
+    from its files). Before, the checkpoint's came back (64 MiB, 512 shares). A restore with
+    no container of its id (deleted) has its checkpoint's limits still."""
+    client = daemon.client
+    with trio.fail_after(90):
+        await start_container(client, "stopped-update", bundle, resources=LIMITS)
+        response = await client.post(
+            "/containers/stopped-update/checkpoint/cp", json={"exit": True}
+        )
+        assert response.status_code == 201, response.text
+        update = await run_cli(
+            "--address", daemon.url, "update", "-m", "128m", "-c", "256", "stopped-update"
+        )
+        assert update.code == 0, update.err
+        response = await client.post(
+            "/containers/stopped-update", json={"bundlePath": str(bundle), "checkpoint": "cp"}
+        )
+        assert response.status_code == 201, response.text
+        now_in_force = {**LIMITS, "memory": {"limit": 128 << 20}}
+        now_in_force["cpu"] = {**LIMITS["cpu"], "shares": 256}
+        assert response.json()["resources"] == now_in_force
+        init = response.json()["processes"][0]["pid"]
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(128 << 20)
+        assert cgroup_value(init, "cpu", "cpu.shares") == "256"
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "50000"
+        assert cgroup_value(init, "pids", "pids.max") == "100"
+
+        # None of its id: the checkpoint's limits, as they were at the dump.
+        response = await client.delete("/containers/stopped-update", params={"timeout": 0})
+        assert response.status_code == 200, response.text
+        response = await client.post(
+            "/containers/stopped-update", json={"bundlePath": str(bundle), "checkpoint": "cp"}
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["resources"] == LIMITS
+        init = response.json()["processes"][0]["pid"]
+        assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert cgroup_value(init, "cpu", "cpu.shares") == "512"
 
 
 # --- pure units: the OCI shape, and the CLI's options ------------------------------------------

@@ -190,7 +190,9 @@ class StartRequest:
         metadata=doc(
             "Cgroup limits to start with, as docker run --memory, --cpus, --pids-limit: in the"
             " shape and with the rules of an update's (PATCH), laid over the bundle's"
-            " linux.resources, in force before the init runs. Not with checkpoint."
+            " linux.resources, in force before the init runs. Not with checkpoint: a restore"
+            " runs under the stopped container's limits (an update made while it was stopped"
+            " included), or with none of its id under its checkpoint's."
         ),
     )
     process: StartProcess | None = attrs.field(

@@ -524,14 +524,17 @@ class Container:
     async def _restore(
         self, launch: Restore, pid_file: Path, custody: CustodyRequest, terminal: bool
     ) -> Started:
-        """``runc restore`` from the checkpoint under the limits in force at its dump, laid
-        over the bundle's (a checkpoint of older code recorded none: the bundle's alone);
-        once it is restored, the record says them. Docker keeps a container's limits across
-        a checkpoint too; before, a container started with limits, or given them by an
-        update, came back under its bundle's. ``terminal``: whether the process has one (its
-        start's, which may not be the bundle's: runc takes it from the config it restores
-        from)."""
-        kept = checkpoints.kept_resources(self.bundle, launch.checkpoint)
+        """``runc restore`` from the checkpoint under the limits of the stopped container it
+        restores over (``launch.resources``: its record's, an update made since the dump
+        included), else under those in force at its dump, laid over the bundle's (a
+        checkpoint of older code recorded none: the bundle's alone); once it is restored,
+        the record says them. Docker keeps a container's limits across a checkpoint too;
+        before, a container started with limits, or given them by an update, came back
+        under its bundle's. ``terminal``: whether the process has one (its start's, which
+        may not be the bundle's: runc takes it from the config it restores from)."""
+        kept = launch.resources
+        if kept is None:
+            kept = checkpoints.kept_resources(self.bundle, launch.checkpoint)
         started = await criu.restore(
             self._ctx.runtime, self.id, self.bundle, self.dir, launch.checkpoint,
             pid_file, custody, deadline=launch.deadline,

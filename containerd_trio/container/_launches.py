@@ -63,6 +63,11 @@ class Restore:
     #: A container that migrated here (a session's restore): another than a stopped one of
     #: its id that it replaces, whose log it does not continue.
     moved: bool = False
+    #: The limits of the stopped container it restores over (its record's, an update made
+    #: while it was stopped included), which it runs under instead of its checkpoint's, as
+    #: docker's update of a stopped container is in force at its next start; None: the
+    #: checkpoint's (no such container: deleted, the checkpoint imported, a move).
+    resources: Resources | None = None
 
 
 @attrs.frozen
