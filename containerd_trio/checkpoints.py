@@ -104,6 +104,8 @@ class KeptProcess:
     auto_remove: bool | None = None
     #: Its restart policy (its count is not kept: a restore is its user's start).
     restart_policy: RestartPolicy | None = None
+    #: Its stdinOnce, docker's StdinOnce (True, or None).
+    stdin_once: bool | None = None
 
 
 def checkpoints_dir(bundle: Path) -> Path:

@@ -384,6 +384,14 @@ class ContainerInfo:
             " (ctr-trio start ID, restart) keeps it open again. Left out otherwise."
         ),
     )
+    stdin_once: bool | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "true: the end of an attach session's input closes its init's stdin, whichever"
+            " session that is (the start's stdinOnce, docker's StdinOnce: ctr-trio run -i"
+            " without -d sets it); kept by a start again. Left out otherwise."
+        ),
+    )
     terminal: bool | None = attrs.field(
         default=None,
         metadata=doc(

@@ -548,6 +548,7 @@ class Supervisor:
         checkpoint: str | None = None,
         labels: Mapping[str, str] | None = None,
         stdin: bool = False,
+        stdin_once: bool = False,
         timeout: float | None = None,
         cgroups_path: str | None = None,
         auto_remove: bool = False,
@@ -571,7 +572,8 @@ class Supervisor:
         ``resources``: limits laid over the bundle's; ``process``: what runs instead of the
         bundle's process, laid over it (a fresh start only, either). ``restart_policy``: start
         it again once its init exits, as the policy says; ``restarted``: this start is the
-        policy's (:meth:`_restart`), its restart count and the delay it waited."""
+        policy's (:meth:`_restart`), its restart count and the delay it waited.
+        ``stdin_once``: docker's StdinOnce, the container's (see :attr:`.Container.stdin_once`)."""
         check_id(container_id)
         if timeout is not None and checkpoint is None:
             raise InvalidRequest(
@@ -641,6 +643,13 @@ class Supervisor:
             # any next start of it (before, the checkpoint's came back).
             if existing is not None:
                 launch = attrs.evolve(launch, resources=existing.resources)
+        if isinstance(launch, Restore) and not stdin_once:
+            # docker's StdinOnce is the container's, kept as its -i is: the stopped one's it
+            # restores over, else the dumped one's (a move's too), as its checkpoint kept it.
+            if existing is not None and not moved:
+                stdin_once = existing.stdin_once
+            elif kept is not None:
+                stdin_once = bool(kept.stdin_once)
         restart_policy = restarts.in_force(restart_policy)
         if existing is not None:
             if existing.status is Status.CREATED:
@@ -663,6 +672,8 @@ class Supervisor:
             dict(labels or {}),
             auto_remove=auto_remove,
         )
+        if stdin_once:
+            container.stdin_once = True
         if restart_policy is not None:
             container.restart_policy = restart_policy
             if restarted is not None:
@@ -836,6 +847,7 @@ class Supervisor:
             str(container.bundle),
             labels=container.labels,
             stdin=container.stdin,
+            stdin_once=container.stdin_once,
             auto_remove=container.auto_remove,
             resources=resources,
             process=container.start_process,

@@ -1200,3 +1200,52 @@ async def test_start_ai_starts_an_exited_shell_again_and_takes_our_input(
             assert b"the input is not a terminal" in scripted.stderr
             status = (await client.get(f"/containers/{name}")).json()["state"]["status"]
             assert status == "stopped", scripted.stderr
+
+
+async def test_attach_closes_the_stdin_of_a_container_run_i_attached_as_docker_s_stdin_once(
+    spawn_daemon: Any, make_bundle: BundleFactory, plain_parent: None
+) -> None:
+    """docker's StdinOnce is the container's: ``docker run -i c cat`` attached makes it so,
+    and the end of any later ``docker attach``'s input closes cat's stdin (cat ends, 0). Here
+    it was the session's: an ``attach`` to that container left the stdin open, cat ran on.
+    Now ``run -i`` without ``-d`` starts it with ``stdinOnce``, the record keeps it (a next
+    server shows it), and ``attach`` closes the stdin at its input's end; one ``run -di``
+    (no StdinOnce) keeps its stdin open (test_piped_attaches_one_after_another_...). A start
+    again keeps it."""
+    daemon = await spawn_daemon()
+    address = f"unix:{daemon.socket}"
+    client = daemon.client
+    with trio.fail_after(TIMEOUT):
+        run = await trio.lowlevel.open_process(
+            [*CTR_PIPED, "--address", address, "run", "-i", "once", "-b",
+             str(make_bundle(["cat"]))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=_environment(),
+        )  # fmt: skip
+        assert run.stdin is not None and run.stdout is not None
+        try:
+            await run.stdin.send_all(b"one\n")
+            await read_until(run, b"", b"one\n")
+        finally:
+            # The run session goes away without its input's end (a killed client): cat's
+            # stdin stays open, as a docker client killed leaves it.
+            run.kill()
+            await run.wait()
+        got = (await client.get("/containers/once")).json()
+        assert (got["state"]["status"], got.get("stdinOnce")) == ("running", True), got
+        await daemon.kill_server()
+        got = (await client.get("/containers/once")).json()
+        assert (got["state"]["status"], got.get("stdinOnce")) == ("running", True), got
+        attached = await trio.run_process(
+            [*CTR_PIPED, "--address", address, "attach", "once"], stdin=b"two\n",
+            capture_stdout=True, capture_stderr=True, check=False, env=_environment(),
+        )  # fmt: skip
+        # cat read "two", then its stdin's end: it exited 0, and so does the attach, with it.
+        assert (attached.returncode, attached.stderr) == (0, b""), attached
+        assert b"two\n" in attached.stdout, attached
+        got = (await client.get("/containers/once")).json()
+        assert run_status(got["state"]) == {"status": "stopped", "exitStatus": 0}, got
+        # A start again is the same container: StdinOnce still (docker keeps its config).
+        again = await client.post("/containers/once/start")
+        assert again.status_code == 201, again.text
+        assert again.json().get("stdinOnce") is True, again.json()

@@ -118,6 +118,7 @@ async def start_container(path: ContainerPath, body: StartRequest) -> Reply:
         checkpoint=body.checkpoint,
         labels=body.labels,
         stdin=body.stdin,
+        stdin_once=body.stdin_once,
         timeout=body.timeout,
         auto_remove=body.auto_remove,
         resources=None if body.resources is None else body.resources.resources(),

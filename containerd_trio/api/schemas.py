@@ -169,6 +169,15 @@ class StartRequest:
             " a terminal takes input through it anyway)."
         ),
     )
+    stdin_once: bool = attrs.field(
+        default=False,
+        metadata=doc(
+            "docker's StdinOnce, the container's: the end of any attach session's input (its"
+            " close message) closes the init's stdin, as docker run -i without -d sets it;"
+            " without it a session that came to a running process ends there, the stdin left"
+            " open for the next. Kept by a start again, in the container's stdinOnce."
+        ),
+    )
     timeout: float | None = attrs.field(
         default=None,
         validator=DEADLINE,

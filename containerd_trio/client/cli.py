@@ -807,7 +807,9 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
         parser,
         tty="give it a terminal (if the bundle's process has none) and attach to it, in raw mode",
         stdin="keep its stdin open and send ours to it (implies --attach), our input's end"
-        " closing it (not a terminal's: that ends the session); without -b, as docker's start"
+        " closing it (not a terminal's: that ends the session); run -i without -d makes the"
+        " container stdinOnce (docker's StdinOnce: any attach's input's end closes it too);"
+        " without -b, as docker's start"
         " -ai: ours to the container started again, if its start kept its stdin open (run -i);"
         " to a running one as attach sends it",
     )
@@ -1050,7 +1052,8 @@ def _define_attach(parser: Parser) -> None:
         "--no-stdin",
         action="store_true",
         help="do not send our input to the process (sent, its end ends this session and leaves"
-        " the process's stdin open for the next attach, as docker's without StdinOnce)",
+        " the process's stdin open for the next attach, as docker's without StdinOnce; of the"
+        " init of a container run -i attached, stdinOnce, it closes it, as docker's)",
     )
     parser.add_argument(
         "--logs", action="store_true", help="first its output from its start (from the log)"

@@ -371,8 +371,9 @@ def start_attached(client: Client, args: argparse.Namespace, out: Output, contai
         logs=started, proxy_signals=args.sig_proxy,
         # The session that started it closes its stdin at our input's end, as docker's start
         # -ai of a container its create -i made StdinOnce; one that was running already is
-        # attached to, as by attach: its stdin is left open.
-        stdin_once=started,
+        # attached to, as by attach: its stdin is left open, unless the container is
+        # StdinOnce (run -i attached), whose stdin any session's input's end closes.
+        stdin_once=started or bool(container.get("stdinOnce")),
     )  # fmt: skip
 
 
@@ -435,11 +436,16 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
     # one we hand to the daemon once attached (_attach), its removal waiting for our session.
     auto_remove = args.rm and not attached
     resources = resource_change(args) or None  # the daemon says if --checkpoint can take them
+    # docker's run -i without -d makes the container StdinOnce: the end of any attach's input
+    # closes its stdin, this session's and a later attach's (start -b -i is docker's create
+    # and start, which does not).
+    stdin_once = args.attach_default and attached and args.interactive
     try:
         if args.checkpoint is None:
             container = client.start(
                 args.id, bundle, labels=dict(args.label), stdin=args.interactive,
-                auto_remove=auto_remove, resources=resources, process=start_process(args, bundle),
+                stdin_once=stdin_once, auto_remove=auto_remove, resources=resources,
+                process=start_process(args, bundle),
                 restart_policy=args.restart,
             )  # fmt: skip
         else:
@@ -452,6 +458,7 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
                 labels=dict(args.label),
                 timeout=args.timeout,
                 stdin=args.interactive,
+                stdin_once=stdin_once,
                 auto_remove=auto_remove,
                 resources=resources,
                 restart_policy=args.restart,
@@ -580,8 +587,9 @@ def containers_attach(client: Client, args: argparse.Namespace, out: Output) -> 
         stdin=takes_input and not args.no_stdin, tty=terminal, logs=args.logs,
         proxy_signals=args.sig_proxy,
         # Not the session that began it: our input's end ends ours, the stdin left open for
-        # the next attach, as docker's attach to a container run -di (no StdinOnce).
-        stdin_once=False,
+        # the next attach, as docker's attach to a container run -di; but the init's of a
+        # container that is StdinOnce (run -i attached) is closed, as docker's attach does.
+        stdin_once=bool(container.get("stdinOnce") and processes and pid == processes[0]["pid"]),
     )  # fmt: skip
 
 

@@ -25,6 +25,8 @@ class StartOptions(TypedDict, total=False):
     labels: Mapping[str, str] | None
     #: Keep the init's stdin open for attach.
     stdin: bool
+    #: docker's StdinOnce: the end of any attach's input closes the init's stdin (run -i).
+    stdin_once: bool
     #: Remove the container once its init exits (docker run --rm).
     auto_remove: bool
     #: Cgroup limits laid over the bundle's (docker run --memory, ...); not with checkpoint.
@@ -107,6 +109,8 @@ def start(container_id: str, bundle_path: str, **options: Unpack[StartOptions]) 
         body["labels"] = dict(labels)
     if options.get("stdin"):
         body["stdin"] = True
+    if options.get("stdin_once"):
+        body["stdinOnce"] = True
     if options.get("auto_remove"):
         body["autoRemove"] = True
     if resources := options.get("resources"):

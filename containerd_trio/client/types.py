@@ -112,6 +112,9 @@ class Container(TypedDict):
     autoRemove: NotRequired[bool]
     #: True for a container whose init's stdin was kept open (docker's -i); left out otherwise.
     stdin: NotRequired[bool]
+    #: True for a container whose init's stdin the end of any attach's input closes (docker's
+    #: StdinOnce: run -i attached); left out otherwise.
+    stdinOnce: NotRequired[bool]
     #: True for a container whose init has a terminal (docker's Config.Tty); left out otherwise.
     terminal: NotRequired[bool]
     #: What its start ran instead of the bundle's process; left out for the bundle's own.

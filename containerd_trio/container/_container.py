@@ -166,6 +166,11 @@ class Container:
     #: Its frozen copy here is being killed once a move's target kept it (:meth:`.Moving.end`):
     #: the init's exit says so. A default of the class, as the others: no start sets it.
     moved_away = False
+    #: docker's StdinOnce, the container's (its start's stdinOnce: ``ctr-trio run -i``
+    #: attached): the end of any attach session's input closes its init's stdin. Kept in its
+    #: record, for a start again and a next server. A default of the class: a plain start
+    #: sets nothing.
+    stdin_once = False
 
     def __init__(
         self,
@@ -318,6 +323,7 @@ class Container:
             resources=self.resources,
             auto_remove=True if self.auto_remove else None,
             stdin=True if self.stdin else None,
+            stdin_once=True if self.stdin_once else None,
             terminal=True if self.terminal else None,
             process=self.start_process,
             restart_policy=self.restart_policy,
@@ -334,6 +340,7 @@ class Container:
             labels=self.labels or None,
             auto_remove=True if self.auto_remove else None,
             restart_policy=self.restart_policy,
+            stdin_once=True if self.stdin_once else None,
         )
 
     def info_json(self) -> bytes:
@@ -348,7 +355,7 @@ class Container:
         # whose status is in the key; nor an OOM kill, whose report drops the encoding.)
         key = (
             self.status, self.exit_status, self.created_ns, self.resources, self.auto_remove,
-            self.stdin, self.terminal, self.start_process, self.restart_policy,
+            self.stdin, self.stdin_once, self.terminal, self.start_process, self.restart_policy,
             self.restart_count, *self.processes.values(),
         )  # fmt: skip
         if self._info_json is None or self._info_json[0] != key:
@@ -1724,6 +1731,8 @@ class Container:
         self.resources = info.resources
         self.start_process = info.process
         self.stdin = bool(info.stdin)
+        if info.stdin_once:
+            self.stdin_once = True
         # A record of a daemon before the field: its init's, if it is listed.
         self.terminal = bool(info.terminal or (info.processes and info.processes[0].terminal))
         if info.restart_policy is not None:
