@@ -10,6 +10,7 @@ will remove them, and the next start of that id would trip on them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -44,6 +45,14 @@ def _memberships(pid: int | str) -> list[tuple[str, str]]:
 def _membership(line: str) -> tuple[str, str]:
     _, controllers, path = line.rstrip("\n").split(":", 2)
     return controllers, path
+
+
+@functools.cache
+def accounts_swap() -> bool:
+    """Whether the kernel counts swap in the memory controller (cgroup v1's
+    ``memory.memsw.*`` files: swap accounting on), which a swap limit needs: runc fails to
+    start a config with one where it does not. Read once: it is the boot's."""
+    return os.path.exists(f"{_mount('memory')}/memory.memsw.limit_in_bytes")
 
 
 def _mount(controllers: str) -> str:

@@ -273,7 +273,8 @@ def memory_swap_field() -> Any:
         validator=MEMORY_SWAP,
         metadata=doc(
             "-1 only: the bundle's swap limit (cgroup v1: memory and swap together) lifted, as"
-            " a memory limit of -1 lifts it too. Left out: the bundle's, in force."
+            " a memory limit of -1 lifts it too. Left out: the bundle's, in force, or beside a"
+            " memory limit of the daemon's, where the host accounts swap, docker's twice it."
         ),
     )
 

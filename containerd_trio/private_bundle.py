@@ -37,7 +37,7 @@ from .environment import merge_env
 from .errors import InvalidRequest
 from .model import Resources, StartProcess, UserSpec
 from .mounts import remove_tree
-from .resources import lay_over, swap_limit
+from .resources import default_swap, from_oci, lay_over, lifts_swap, swap_limit
 
 #: Where a start with limits of its own keeps its private bundle, in the container's directory.
 START_BUNDLE_NAME = "start-bundle"
@@ -116,6 +116,28 @@ def bundle_swap(bundle: Path) -> int | None:
     except InvalidRequest:
         return None
     return swap_limit(config)
+
+
+def swap_beside(bundle: Path, limits: Resources) -> int | None:
+    """The swap limit that goes with the memory limit of ``limits`` (the container's, as laid
+    over ``bundle``'s own), docker's twice it (:func:`.resources.default_swap`): what ``runc
+    update`` of that memory limit sets with it, as a start from them does. None where none
+    goes with it, and for a config that cannot be read now."""
+    memory = limits.memory
+    if memory is None or memory.limit is None:
+        return None
+    try:
+        _, config = read_config(bundle.absolute())
+    except InvalidRequest:
+        return None
+    linux = config.get("linux")
+    own = from_oci(linux.get("resources") if isinstance(linux, dict) else None).memory
+    return default_swap(
+        memory.limit,
+        None if own is None else own.limit,
+        swap_limit(config),
+        lifted=lifts_swap(limits),
+    )
 
 
 def process_over(base: dict[str, Any], given: StartProcess) -> dict[str, Any]:

@@ -26,9 +26,10 @@ from typing import Any
 
 import attrs
 
+from . import cgroups
 from .errors import InvalidRequest
 from .model import CpuResources, MemoryResources, PidsResources, Resources
-from .validation import DEFAULT_CPU_PERIOD_US, DEFAULT_CPU_SHARES, NO_LIMIT
+from .validation import DEFAULT_CPU_PERIOD_US, DEFAULT_CPU_SHARES, MAX_MEMORY_BYTES, NO_LIMIT
 
 #: The limits an update may name, as ``section.field`` (for messages).
 NAMES = ("memory.limit", "memory.swap", "cpu.shares", "cpu.quota", "cpu.period", "pids.limit")
@@ -131,14 +132,17 @@ def lay_over(config: dict[str, Any], limits: Resources, where: Path) -> None:
     bundle's ``memory.swap``, which on cgroup v1 is memory and swap together and may not be
     less than the memory limit (runc would fail, in words that name a cgroup file), unless
     ``limits`` lift it. No memory limit (-1), or ``memory.swap`` -1, lifts the bundle's swap
-    limit (:func:`lifts_swap`); a bundle without one is left without."""
+    limit (:func:`lifts_swap`); a bundle without one gets docker's beside a memory limit of
+    ``limits`` (:func:`default_swap`: twice it), where the kernel counts swap."""
     linux = config.setdefault("linux", {})
     resources = linux.setdefault("resources", {}) if isinstance(linux, dict) else None
     if not isinstance(resources, dict):
         raise InvalidRequest(f"{where} has a linux.resources that is not an object")
+    own_limit = _positive(_section(resources, "memory").get("limit"))
     for section, values in to_oci(limits).items():
-        # The swap limit is the bundle's to lift, below, never one of ours to add: runc
-        # writes any swap limit given, and fails where the kernel counts no swap.
+        # The swap limit is the bundle's to lift, below, or docker's default beside a memory
+        # limit of ours (default_swap), never a client's: runc writes any swap limit given,
+        # and fails where the kernel counts no swap.
         values.pop("swap", None)
         if values:
             if not isinstance(resources.get(section), dict):
@@ -147,6 +151,9 @@ def lay_over(config: dict[str, Any], limits: Resources, where: Path) -> None:
     swap = swap_limit(config)
     limit = _value(limits, "memory.limit")
     if swap is None:
+        beside = default_swap(limit, own_limit, None, lifted=lifts_swap(limits))
+        if beside is not None:
+            resources["memory"]["swap"] = beside  # an object: a limit was laid in it
         return
     memory = resources["memory"]  # an object: a swap was read from it
     if lifts_swap(limits):
@@ -157,6 +164,29 @@ def lay_over(config: dict[str, Any], limits: Resources, where: Path) -> None:
         memory["swap"] = NO_LIMIT
     elif limit is not None and limit > swap:
         raise InvalidRequest(swap_refusal(limit, swap, where))
+
+
+#: docker's swap beside a memory limit given alone: memory and swap together twice the
+#: memory limit (its daemon's, where the host accounts swap).
+SWAP_FACTOR = 2
+
+
+def default_swap(
+    limit: int | None, bundle_limit: int | None, bundle_swap: int | None, *, lifted: bool
+) -> int | None:
+    """The swap limit (cgroup v1: memory and swap together) that goes with memory limit
+    ``limit`` the daemon puts over a bundle's (``bundle_limit``, ``bundle_swap``), as docker
+    sets ``--memory-swap`` to twice ``--memory`` given alone: None where there is none to
+    set, for no limit or the bundle's own (which keeps the bundle's swap: none, unlimited),
+    a bundle that sets a swap limit (which stays in force), a swap lifted (``lifted``:
+    ``memory.swap`` -1, kept under a later limit), or a kernel that counts no swap (runc
+    would fail to write it). Never shown in ``resources``, as the bundle's is not: it follows
+    the memory limit, at each start, restore and update."""
+    if limit is None or limit <= 0 or limit == bundle_limit or bundle_swap is not None:
+        return None
+    if lifted or not cgroups.accounts_swap():
+        return None
+    return min(SWAP_FACTOR * limit, MAX_MEMORY_BYTES)
 
 
 def swap_limit(config: dict[str, Any]) -> int | None:

@@ -420,8 +420,9 @@ REQUESTED_MEMORY_LIMIT = _limit(
 
 
 def _swap_lift(name: str, value: int) -> None:
-    # The daemon sets no swap limit of its own: it can only lift a bundle's (see
-    # containerd_trio.resources.lay_over), as a memory limit of -1 does with runc.
+    # A client sets no swap limit: the daemon lifts a bundle's (see
+    # containerd_trio.resources.lay_over), as a memory limit of -1 does with runc, or its
+    # own, docker's twice the memory limit beside one (resources.default_swap).
     if value != NO_LIMIT:
         raise ValueError(f"{name} must be {NO_LIMIT} (no limit: lifts the bundle's), not {value}")
 

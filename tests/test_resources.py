@@ -1328,6 +1328,49 @@ def memory_and_swap(pid: int) -> tuple[str, str]:
     )
 
 
+async def test_a_memory_limit_alone_has_docker_s_swap_of_twice_it(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """docker sets memory and swap together to twice ``--memory`` given alone, where the host
+    accounts swap (cgroup v1's memory.memsw.*, as here). So does the daemon beside a memory
+    limit of its own, at a start, a start again and an update (which moves it with the limit:
+    an update past twice the old one would be the kernel's refusal else), not shown in
+    ``resources`` (as the bundle's swap is not); ``--memory-swap -1`` lifts it, and a bundle
+    that sets a swap limit keeps its own. Before, none was set: memory.memsw unlimited."""
+    assert cgroups.accounts_swap()
+    address = ("--address", daemon.url)
+    client = daemon.client
+
+    async def ctr(*argv: str) -> None:
+        result = await run_cli(*address, *argv)
+        assert result.code == 0, (argv, result.err)
+
+    async def init_of(container_id: str) -> int:
+        got = (await client.get(f"/containers/{container_id}")).json()
+        pid: int = got["processes"][0]["pid"]
+        return pid
+
+    with trio.fail_after(60):
+        await ctr("run", "-d", "-m", "64m", "web", "-b", str(make_bundle()))
+        assert memory_and_swap(await init_of("web")) == (str(64 << 20), str(128 << 20))
+        got = (await client.get("/containers/web")).json()
+        assert got["resources"] == {"memory": {"limit": 64 << 20}}
+        await ctr("update", "-m", "300m", "web")  # past 128m: the swap goes first
+        assert memory_and_swap(await init_of("web")) == (str(300 << 20), str(600 << 20))
+        await ctr("update", "-m", "96m", "web")
+        assert memory_and_swap(await init_of("web")) == (str(96 << 20), str(192 << 20))
+        await ctr("stop", "-t", "0", "web")
+        await ctr("update", "-m", "80m", "web")
+        await ctr("start", "web")
+        assert memory_and_swap(await init_of("web")) == (str(80 << 20), str(160 << 20))
+        await ctr("update", "-m", "128m", "--memory-swap", "-1", "web")
+        assert memory_and_swap(await init_of("web")) == (str(128 << 20), UNLIMITED)
+
+        swapless = make_bundle(memory_limit=32 << 20)  # swap limited to the same
+        await ctr("run", "-d", "-m", "16m", "own", "-b", str(swapless))
+        assert memory_and_swap(await init_of("own")) == (str(16 << 20), str(32 << 20))
+
+
 @pytest.mark.deadline(90)
 async def test_a_memory_limit_set_after_the_swap_was_lifted_is_in_force_at_the_next_start(
     spawn_daemon: Any, make_bundle: BundleFactory

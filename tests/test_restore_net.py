@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from containerd_trio import loopback_hook
+from containerd_trio import cgroups, loopback_hook
 from containerd_trio.errors import InvalidRequest
 from containerd_trio.model import MemoryResources, Resources
 from containerd_trio.restore_net import (
@@ -127,8 +127,9 @@ def test_prepare_restore_writes_a_private_bundle_and_cleans_it(tmp_path: Path) -
 
 
 def test_prepare_restore_lays_the_checkpoints_limits_over_the_bundles(tmp_path: Path) -> None:
-    """Limits other than the bundle's go in a private bundle, laid over its own; the bundle's
-    own, as they were, need none (the restore runs from the bundle, as before)."""
+    """Limits other than the bundle's go in a private bundle, laid over its own (a memory
+    limit with docker's swap of twice it, where the host accounts swap); the bundle's own, as
+    they were, need none (the restore runs from the bundle, as before)."""
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     config = base_config()
@@ -140,8 +141,9 @@ def test_prepare_restore_lays_the_checkpoints_limits_over_the_bundles(tmp_path: 
     kept = Resources(memory=MemoryResources(limit=64 << 20))
     with prepare_restore(bundle, tmp_path / "work", limits=kept) as plan:
         written = json.loads((plan.bundle / "config.json").read_text())
+        swap = {"swap": 128 << 20} if cgroups.accounts_swap() else {}
         assert written["linux"]["resources"] == {
-            "memory": {"limit": 64 << 20},
+            "memory": {"limit": 64 << 20, **swap},
             "pids": {"limit": 10},
         }
         assert written["root"]["path"] == str(bundle / "rootfs")

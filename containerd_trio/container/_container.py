@@ -71,6 +71,7 @@ from ..private_bundle import (
     check_limits,
     prepare_start,
     process_over,
+    swap_beside,
 )
 from ..process import UNKNOWN_EXIT_STATUS, Process
 from ..records import ProcessStart
@@ -84,7 +85,7 @@ from ..resources import (
 )
 from ..restore_net import PRIVATE_BUNDLE_NAME
 from ..runtime import CriuOptions, RuncError, Started
-from ..validation import check_exec_strings
+from ..validation import NO_LIMIT, check_exec_strings
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory
 from ._documents import exec_document, process_info
@@ -1340,7 +1341,7 @@ class Container:
             self.save()
             try:
                 await self._runtime_step(
-                    "update", self._ctx.runtime.update(self.id, to_oci(change))
+                    "update", self._ctx.runtime.update(self.id, self._with_swap(change))
                 )
             except Conflict:
                 # From _runtime_step: its init exited under runc update, its cgroups going
@@ -1418,6 +1419,10 @@ class Container:
         # A change that lifted the bundle's swap limit (runc writes it first) may have left it
         # lifted: it goes back to the bundle's, which runc orders with the memory limit.
         swap = swap_before(self.resources, change, bundle_swap(self.bundle))
+        if swap is None and "swap" in self._with_swap(change).get("memory", {}):
+            # docker's swap beside the new memory limit, which runc may have written: back
+            # to the old limit's, or to none (the bundle's own limit, or a lifted swap).
+            swap = swap_beside(self.bundle, self.resources) or NO_LIMIT
         if swap is not None:
             put_back.setdefault("memory", {})["swap"] = swap
         with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
@@ -1430,6 +1435,16 @@ class Container:
             "container %s: the limits of a failed update could not be put back, its"
             " cgroups may not be as its record says: %s", self.id, why,
         )  # fmt: skip
+
+    def _with_swap(self, change: Resources) -> dict[str, Any]:
+        """``change`` for ``runc update``, with docker's swap beside a memory limit it sets
+        (twice it: :func:`.private_bundle.swap_beside`), as a start from the limits sets it."""
+        document = to_oci(change)
+        if change.memory is not None and change.memory.swap is None:
+            swap = swap_beside(self.bundle, overlay(self.resources, change))
+            if swap is not None:
+                document["memory"]["swap"] = swap
+        return document
 
     async def stats(self) -> dict[str, Any]:
         """One sample of the container's cgroup figures (``runc events --stats``)."""
