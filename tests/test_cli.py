@@ -2055,6 +2055,21 @@ async def test_list_filters_quiet_and_formats(
         assert refused.err.startswith("usage: ctr-trio ps"), bad
 
 
+async def test_ps_quiet_wins_over_format_with_docker_s_warning(ctr: Ctr, bundle: Path) -> None:
+    """docker's ps since 25: -q prints the ids whatever --format says (a template, table,
+    json), and warns on stderr in its words; -q with our own ids keyword, or alone, does not."""
+    await ok(ctr, "start", "web", "-b", str(bundle))
+    for form in ("{{.State}} {{.PID}}", "table {{.Status}}", "json", "table"):
+        quiet = await ctr("ps", "-q", "--format", form)
+        assert (quiet.code, quiet.out) == (0, "web\n"), form
+        assert quiet.err == commands.QUIET_OVER_FORMAT + "\n", form
+    assert commands.QUIET_OVER_FORMAT == (
+        "WARNING: Ignoring custom format, because both --format and --quiet are set."
+    )
+    assert (await ok(ctr, "ps", "-q", "--format", "ids")).out == "web\n"
+    assert (await ok(ctr, "ps", "-q")).out == "web\n"
+
+
 async def test_list_refuses_a_status_no_container_has(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -472,7 +472,13 @@ def _define_list(parser: Parser) -> None:
         " ^web$ is web alone); repeatable (one key's"
         " values are alternatives; different keys must all match)",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="only the ids")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="only the ids; with --format too, as docker's (which it ignores, with docker's"
+        " warning on stderr)",
+    )
     # docker's ps cuts ids to 12 characters and commands to 20 unless --no-trunc, which
     # scripts write (docker ps -aq --no-trunc): nothing is cut here, so it changes nothing,
     # but docker's command line works as written (it was a usage error).

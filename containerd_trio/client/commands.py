@@ -170,6 +170,10 @@ def select(containers: Iterable[Container], filters: Sequence[tuple[str, str]]) 
 LIVE_STATUSES = ("running", "paused", RESTARTING)
 
 
+#: docker's ps's warning where -q and --format are both given: -q wins.
+QUIET_OVER_FORMAT = "WARNING: Ignoring custom format, because both --format and --quiet are set."
+
+
 def containers_list(client: Client, args: argparse.Namespace, out: Output) -> int:
     filters = [pair for pairs in args.filter for pair in pairs]
     # docker's -n/--last and -l/--latest: the newest of those listed (the daemon lists the
@@ -187,6 +191,10 @@ def containers_list(client: Client, args: argparse.Namespace, out: Output) -> in
         containers = containers[-last:]
     form: str | output.RowTemplate
     form = "ids" if args.quiet else args.format or ("json" if out.as_json else "table")
+    if args.quiet and args.format not in (None, "ids"):
+        # docker's ps since 25 (docker/cli's runPs): -q wins over any --format, table and json
+        # too, and says so, in its words, which scripts that meet it know; ours said nothing.
+        out.stderr.write(QUIET_OVER_FORMAT + "\n")
     if form == "json" and args.format == "json":
         # docker's ps --format json: {{json .}} of each container, a line each (docker/cli's
         # formatter reads "json" so); --json prints the daemon's documents, in one array.
