@@ -2227,7 +2227,7 @@ async def test_list_format_is_the_template_inspect_reads(ctr: Ctr, bundle: Path)
     fields = json.loads((await ok(ctr, "ps", "--format", "{{json .}}")).out)
     assert list(fields) == [
         "ID", "Names", "Status", "State", "ExitStatus", "PID", "Processes", "Created",
-        "CreatedAt", "StartedAt", "FinishedAt", "Bundle", "Labels",
+        "CreatedAt", "StartedAt", "FinishedAt", "Bundle", "Labels", "Command", "RunningFor",
     ]  # fmt: skip
     assert (fields["ID"], fields["State"], fields["Labels"]) == ("web", "running", "team=infra")
     # The run's start, RFC 3339 as CreatedAt (a start's are the same); no end while it runs.
@@ -2261,6 +2261,52 @@ async def test_list_format_takes_docker_s_names(ctr: Ctr, bundle: Path) -> None:
     assert (await ok(ctr, "ps", "--format", "{{.Names}}")).out == "web\n"
     headed = await ok(ctr, "ps", "--format", r"table {{.Names}}\t{{.State}}")
     assert headed.out.splitlines() == ["NAMES   STATE", "web     running"]
+
+
+async def test_list_format_takes_docker_s_command_and_running_for(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ps fields {{.Command}} (its words as docker's daemon joins them, one with a
+    space between single quotes, cut to 20 columns unless --no-trunc, in Go's quotes) and
+    {{.RunningFor}} (since its creation, "5 minutes ago", headed CREATED) were unknown fields,
+    a usage error."""
+    since = now()
+    script = "while true; do sleep 1; done"
+    await ok(ctr, "start", "web", "-b", str(make_bundle(["sh", "-c", script])))
+    # Stopped: what its start ran instead of the bundle's process (the record's), or "".
+    await ok(ctr, "run", "-b", str(make_bundle()), "once", "echo", 'a"b')
+    job = await ok(ctr, "--json", "start", "job", "-b", str(make_bundle(["sh", "-c", "exit 3"])))
+    await wait_exit(client, "job", job.json["processes"][0]["pid"], since)
+    shown = await ok(ctr, "ps", "-a", "--format", "{{.ID}} {{.Command}}|{{.RunningFor}}")
+    rows = [line.split("|") for line in shown.out.splitlines()]
+    assert [command for command, _ in rows] == [
+        'web "sh -c \'while true; …"',
+        'once "echo a\\"b"',
+        'job ""',
+    ]
+    for _, running_for in rows:  # seconds old (the test's few), as docker says it
+        assert re.fullmatch(r"(Less than a second|1 second|\d+ seconds) ago", running_for)
+    whole = await ok(ctr, "ps", "--no-trunc", "--format", "{{.Command}}")
+    assert whole.out == f"\"sh -c '{script}'\"\n"
+    headed = await ok(ctr, "ps", "--format", r"table {{.Command}}\t{{.RunningFor}}")
+    assert headed.out.splitlines()[0].split() == ["COMMAND", "CREATED"]
+    assert json.loads((await ok(ctr, "ps", "--format", "json")).out)["RunningFor"].endswith(" ago")
+
+
+def test_running_for_is_go_units_human_duration_as_docker_s() -> None:
+    from containerd_trio.client.output import ellipsis, human_duration
+
+    said = {
+        0.5: "Less than a second", 1: "1 second", 59: "59 seconds", 60: "About a minute",
+        119: "About a minute", 120: "2 minutes", 3599: "59 minutes", 3600: "About an hour",
+        5399: "About an hour", 5400: "2 hours", 47 * 3600: "47 hours", 48 * 3600: "2 days",
+        14 * 86400: "2 weeks", 60 * 86400: "2 months", 730 * 86400: "2 years",
+    }  # fmt: skip
+    assert {seconds: human_duration(seconds) for seconds in said} == said
+    # docker/cli's Ellipsis: the last column is "…"; a wide character takes two.
+    assert ellipsis("abcdef", 6) == "abcdef"
+    assert ellipsis("abcdefg", 6) == "abcde…"
+    assert ellipsis("日本語です", 6) == "日本…"
 
 
 async def test_list_format_table_is_docker_s(

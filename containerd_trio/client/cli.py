@@ -442,8 +442,10 @@ def _format(text: str) -> str | RowTemplate:
     one is a usage error before any request."""
     if text in ("json", "table", "ids"):
         return text
+    from .output import PS_HEADINGS
+
     try:
-        return RowTemplate(text)
+        return RowTemplate(text, headings=PS_HEADINGS)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -485,7 +487,8 @@ def _define_list(parser: Parser) -> None:
     parser.add_argument(
         "--no-trunc",
         action="store_true",
-        help="accepted as docker's: nothing is cut here (ids whole, no command column)",
+        help="the whole command in --format's {{.Command}}, as docker's (cut to 20 columns"
+        " without it); nothing else is cut here (ids whole)",
     )
     newest = parser.add_mutually_exclusive_group()
     newest.add_argument(
@@ -511,7 +514,8 @@ def _define_list(parser: Parser) -> None:
         metavar="json|table|ids|TEMPLATE",
         help="how to print: a TEMPLATE names fields as {{.ID}} {{.Names}} {{.Status}} {{.State}}"
         " {{.ExitStatus}} {{.PID}} {{.Processes}} {{.Created}} {{.CreatedAt}} {{.StartedAt}}"
-        " {{.FinishedAt}} {{.Bundle}} {{.Labels}}, with \\t and \\n, and inspect's functions:"
+        " {{.FinishedAt}} {{.Bundle}} {{.Labels}} {{.Command}} {{.RunningFor}}, with \\t and"
+        " \\n, and inspect's functions:"
         " '{{json .}}', '{{.ID | json}}';"
         " 'table TEMPLATE' for aligned columns under a header",
     )

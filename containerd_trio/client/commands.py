@@ -198,8 +198,10 @@ def containers_list(client: Client, args: argparse.Namespace, out: Output) -> in
     if form == "json" and args.format == "json":
         # docker's ps --format json: {{json .}} of each container, a line each (docker/cli's
         # formatter reads "json" so); --json prints the daemon's documents, in one array.
-        form = output.RowTemplate(output.JSON_ROW)
+        form = output.RowTemplate(output.JSON_ROW, headings=output.PS_HEADINGS)
     if isinstance(form, output.RowTemplate):  # read with the command line
+        if args.no_trunc:
+            form = form.on(output.NO_TRUNC_FIELDS)
         return _list_templated(containers, form, out)
     if form == "json":
         out.document(containers)

@@ -161,6 +161,101 @@ def _labels(container: Container) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted((container.get("labels") or {}).items()))
 
 
+#: How many columns docker's ps cuts ``{{.Command}}`` to unless ``--no-trunc``.
+COMMAND_WIDTH = 20
+
+
+def command_line(container: Container) -> str:
+    """docker's ``Command`` of a container, as its daemon writes it (moby's container view: the
+    words joined by spaces, each with a space in it between single quotes): what the init runs,
+    while it does; else what its start ran instead of the bundle's process. "" for a stopped
+    container that ran the bundle's own (the daemon's record does not hold the bundle's
+    process.args, and a client need not see the bundle)."""
+    if container["processes"]:
+        # (.get: a document of an older daemon, or a test's, may list a process without them.)
+        words = container["processes"][0].get("args") or []
+    else:
+        words = (container.get("process") or {}).get("args") or []
+    return " ".join(f"'{word}'" if " " in word else word for word in words)
+
+
+def ellipsis(text: str, width: int) -> str:
+    """docker/cli's formatter.Ellipsis: ``text`` cut to ``width`` columns, its last one "…"
+    (a wide character takes two, a combining one none)."""
+    import unicodedata
+
+    if width <= 0:
+        return ""
+    if width == 1:
+        return text[:1]
+    widths = [
+        0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        for char in text
+    ]
+    if sum(widths) <= width:
+        return text
+    used = 0
+    for index, char_width in enumerate(widths):
+        if used + char_width > width - 1:
+            return text[:index] + "…"
+        used += char_width
+    return text  # pragma: no cover - the sum above is more than width
+
+
+def command(container: Container, *, trunc: bool = True) -> str:
+    """docker's ps ``{{.Command}}``: :func:`command_line` cut to :data:`COMMAND_WIDTH` columns
+    (``trunc``, unless ``--no-trunc``), in Go's double quotes (strconv.Quote), as docker's."""
+    from .template.printf import quote
+
+    text = command_line(container)
+    return quote(ellipsis(text, COMMAND_WIDTH) if trunc else text, '"')
+
+
+def human_duration(seconds: float) -> str:
+    """go-units' HumanDuration, as docker's ``RunningFor`` says a while: ``Less than a second``,
+    ``About a minute``, ``5 minutes``, ``About an hour``, ``3 hours``, ``2 days``, ``3 weeks``,
+    ``4 months``, ``2 years``."""
+    whole = int(seconds)
+    if whole < 1:
+        return "Less than a second"
+    if whole == 1:
+        return "1 second"
+    if whole < 60:
+        return f"{whole} seconds"
+    minutes = whole // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)  # Go's Round(time.Hour): halves away from zero
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{whole // 3600 // 24 // 365} years"
+
+
+def running_for(container: Container) -> str:
+    """docker's ps ``{{.RunningFor}}``: the time since its creation (docker's counts from
+    Created too, not from the run's start), ``5 minutes ago``; createdAt as it is if it cannot
+    be read."""
+    from ..timestamps import parse_ns
+
+    try:
+        created = parse_ns(container["createdAt"])
+    except ValueError:
+        return container["createdAt"]
+    # docker's Created is in whole seconds.
+    seconds = max(0, time.time_ns() // 1_000_000_000 - created // 1_000_000_000)
+    return human_duration(seconds) + " ago"
+
+
 #: The fields of a container a ``--format`` template may name, as ``{{.Name}}``.
 FIELDS: dict[str, Callable[[Container], str]] = {
     "ID": lambda c: c["id"],
@@ -178,7 +273,18 @@ FIELDS: dict[str, Callable[[Container], str]] = {
     "FinishedAt": lambda c: c["state"].get("finishedAt", ""),
     "Bundle": lambda c: c["bundlePath"],
     "Labels": _labels,
+    # docker's: "sh -c 'while…" cut to 20 columns unless --no-trunc (NO_TRUNC_FIELDS), and
+    # "5 minutes ago" since its creation.
+    "Command": command,
+    "RunningFor": running_for,
 }
+#: :data:`FIELDS` with ``--no-trunc``: the command whole.
+NO_TRUNC_FIELDS: dict[str, Callable[[Container], str]] = {
+    **FIELDS,
+    "Command": lambda c: command(c, trunc=False),
+}
+#: ps's headers that are not the fields' names in capitals: docker's.
+PS_HEADINGS = {"RunningFor": "CREATED"}
 _ESCAPES = {"\\t": "\t", "\\n": "\n", "\\\\": "\\"}
 
 
@@ -231,6 +337,15 @@ class RowTemplate:
         self._columns = parsed.split("\t") if self.is_table else [parsed]
         heads = {name: (headings or {}).get(name) or _heading(name) for name in fields}
         self.header = [_head(column, heads) for column in self._columns]
+
+    def on(self, fields: Mapping[str, Callable[[Any], str]]) -> RowTemplate:
+        """The same template on other fields of the same names (ps's ``--no-trunc``:
+        :data:`NO_TRUNC_FIELDS`), as read with the command line."""
+        import copy
+
+        other = copy.copy(self)
+        other._fields = fields
+        return other
 
     def cells(self, item: Any) -> list[str]:
         """The line of ``item`` (a container, for ps), one cell per column (one without
