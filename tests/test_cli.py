@@ -1236,6 +1236,40 @@ async def test_events_since_replays_then_count_stops(
     assert "--since: 'yesterday' is not an RFC 3339 timestamp such as" in bad.err, bad
 
 
+async def test_events_format_is_a_template_on_each_event_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's events --format: a Go template on each event (its JSON here, keys as the
+    daemon spells them), json as {{json .}}; it was a usage error (unrecognized arguments). A
+    malformed template is a usage error before any request; one an event does not fit is its
+    error on stderr, the others printed, exit 1."""
+    since = now()
+    started = await ok(
+        ctr, "--json", "start", "brief", "-b", str(make_bundle(["sh", "-c", "exit 3"])),
+        "-l", "team=infra",
+    )  # fmt: skip
+    pid = started.json["processes"][0]["pid"]
+    await wait_exit(client, "brief", pid, since)
+    replay = ("events", "--since", since, "--id", "brief", "-n", "2")
+
+    shown = await ok(ctr, *replay, "--format", "{{.type}} {{.id}} {{.pid}} {{.status}}")
+    assert shown.out.splitlines() == [
+        f"start-container brief {pid} <no value>",
+        f"exit brief {pid} 3",
+    ]
+    records = (await ok(ctr, "--json", *replay)).out
+    assert (await ok(ctr, *replay, "--format", "{{json .}}")).out == records
+    assert (await ok(ctr, *replay, "--format", "json")).out == records
+    labels = await ok(ctr, *replay, "--format", '{{index .labels "team"}}')
+    assert labels.out == "infra\ninfra\n"
+
+    misfit = await ctr(*replay, "--format", "{{if .status}}{{.status.x}}{{else}}{{.type}}{{end}}")
+    assert (misfit.code, misfit.out) == (cli.EXIT_ERROR, "start-container\n")
+    assert misfit.err.startswith("ctr-trio: exit of brief at ") and 'key "x"' in misfit.err
+    malformed = await ctr("events", "--format", "{{.type")
+    assert malformed.code == cli.EXIT_USAGE and "argument --format: " in malformed.err
+
+
 async def test_events_align_their_columns_for_every_type(
     ctr: Ctr, client: httpx.AsyncClient, bundle: Path
 ) -> None:

@@ -1543,6 +1543,14 @@ def _define_events(parser: Parser) -> None:
         metavar="N",
         help="stop after N events (for scripts)",
     )
+    parser.add_argument(
+        "--format",
+        type=_inspect_format,
+        metavar="json|TEMPLATE",
+        help="a line per event, as docker's: a Go template on its JSON, keys as the daemon"
+        " spells them ('{{.timestamp}} {{.type}} {{.id}}', '{{.status}}', '{{json .labels}}');"
+        " json: '{{json .}}'",
+    )
     parser.set_defaults(check=commands.event_selection)
 
 

@@ -34,6 +34,7 @@ from .output import (
 if TYPE_CHECKING:
     from .http import Client
     from .protocol import Request
+    from .template import Template
     from .types import Container, Exit, LogRecord, Resources, RestartPolicy, StartProcess
 
 EXIT_OK = 0
@@ -1373,6 +1374,7 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     last: str | None = None  # the timestamp of the last event printed
     again = False
     broken = False  # the last stream broke off, rather than end whole
+    misfit = False  # an event --format's template did not fit: exit 1 at the end
     while True:
         with contextlib.ExitStack() as opened:
             deadline = None
@@ -1401,7 +1403,8 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                     if event["timestamp"] == last:
                         continue  # printed before the stream was taken up again
                     if until_ns is not None and parse_ns(event["timestamp"]) > until_ns:
-                        return EXIT_OK  # past --until: the events up to it are all printed
+                        # past --until: the events up to it are all printed
+                        return EXIT_ERROR if misfit else EXIT_OK
                     if kept is not None and event["id"] not in kept:
                         continue
                     if args.init_exits and (
@@ -1411,7 +1414,9 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         last = event["timestamp"]
                         continue
                     last = event["timestamp"]
-                    if out.as_json:
+                    if args.format is not None:
+                        misfit = _write_event(event, args.format, out) or misfit
+                    elif out.as_json:
                         out.record(event)
                     else:
                         # The rest as key=value: pid, status, a checkpoint's name and figures.
@@ -1429,7 +1434,7 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         out.stdout.flush()
                     seen += 1
                     if seen == args.count:
-                        return EXIT_OK
+                        return EXIT_ERROR if misfit else EXIT_OK
             except DaemonUnreachable as exc:
                 # The stream broke off mid-way: its server died (kill -9, the OOM killer), and
                 # the keeper starts the next one at once (connections wait in its socket's
@@ -1446,9 +1451,29 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
         # that stopped is waited for as by any command (--retry), then: exit 3. A stream that
         # --until ended (its deadline) ends the command.
         if until_ns is not None and time.time_ns() >= until_ns:
-            return EXIT_OK
+            return EXIT_ERROR if misfit else EXIT_OK
         again = True
         since = last or args.since or began
+
+
+def _write_event(event: Any, form: str | Template, out: Output) -> bool:
+    """An event as ``--format`` says (docker's ``events --format``): ``json`` as ``{{json .}}``
+    (one compact object a line, the daemon's keys in its order), or the template on its JSON.
+    An event the template does not fit (a key of a string) is its error on stderr, the stream
+    going on; True then."""
+    from .template import RenderError, compact
+
+    if isinstance(form, str):  # json, the one keyword
+        out.line(compact(event))
+    else:
+        try:
+            out.line(form.render(event))
+        except RenderError as exc:
+            out.error(f"{event['type']} of {event['id']} at {event['timestamp']}: {exc}")
+            out.stderr.flush()
+            return True
+    out.stdout.flush()
+    return False
 
 
 def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
