@@ -2910,6 +2910,45 @@ async def test_stats_no_stream_is_one_table_of_several_then_exits(
     assert "give one ID, or --no-stream or --watch for several" in several.err
 
 
+async def test_stats_all_shows_the_stopped_and_created_ones_zeroed_as_docker_s(
+    daemon: RunningDaemon, ctr: Ctr, client: httpx.AsyncClient, bundle: Path,
+    make_bundle: BundleFactory,
+) -> None:  # fmt: skip
+    """docker's ``stats -a``: every container, the ones not running with zeroed figures; it
+    was a usage error (unrecognized arguments). With ids, -a changes nothing, as docker's."""
+    await start_container(client, "quiet", bundle)
+    await start_container(client, "done", make_bundle(["true"]))
+    await client.post("/containers/done/wait")
+    zeroed = {
+        "CONTAINER ID": "done", "CPU %": "0.00%", "MEM USAGE / LIMIT": "0 B / 0 B",
+        "MEM %": "0.00%", "BLOCK I/O": "0 B / 0 B", "PIDS": "0",
+    }  # fmt: skip
+    with trio.fail_after(20):
+        shown = await ok(ctr, "stats", "-a", "--no-stream")
+    rows = watch_table(shown.out)
+    assert [row["CONTAINER ID"] for row in rows] == ["quiet", "done"]
+    assert rows[1] == zeroed
+    assert rows[0]["PIDS"] == "1"
+    with trio.fail_after(20):
+        running = await ok(ctr, "stats", "--no-stream")
+    assert [row["CONTAINER ID"] for row in watch_table(running.out)] == ["quiet"]
+    # docker's json rows have them too; the daemon's figures (--json) have none of theirs.
+    with trio.fail_after(20):
+        rows_json = await ok(ctr, "stats", "--all", "--no-stream", "--format", "json")
+    assert [json.loads(line)["PIDs"] for line in rows_json.out.splitlines()] == ["1", "0"]
+    with trio.fail_after(20):
+        records = await ok(ctr, "--json", "stats", "-a", "--no-stream")
+    assert [json.loads(line)["id"] for line in records.out.splitlines()] == ["quiet"]
+    # --watch -a: the same rows at each redraw.
+    text = await _two_watched_tables(daemon, "-a")
+    second = watch_table(text.split("\n\n")[1])
+    assert [row["CONTAINER ID"] for row in second] == ["quiet", "done"]
+    assert second[1] == zeroed
+    with trio.fail_after(20):
+        named = await ok(ctr, "stats", "-a", "--no-stream", "quiet")
+    assert [row["CONTAINER ID"] for row in watch_table(named.out)] == ["quiet"]
+
+
 async def test_stats_format_is_docker_s_template_with_ps_s_machinery(
     ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
 ) -> None:

@@ -1589,6 +1589,13 @@ def _define_stats(parser: Parser) -> None:
         metavar="ID",
         help="the containers (with --watch or --no-stream: all running if none)",
     )
+    parser.add_argument(
+        "-a",
+        "--all",
+        action="store_true",
+        help="with --no-stream or --watch and no ID, as docker's: every container, created and"
+        " stopped ones too, with zeroed figures (no record of theirs with --json)",
+    )
     how = parser.add_mutually_exclusive_group()
     how.add_argument(
         "-w",
@@ -1633,7 +1640,7 @@ def _stats_problem(args: argparse.Namespace) -> str | None:
     if args.watch or args.no_stream:
         return None
     if len(args.ids) != 1:
-        return "give one ID, or --no-stream or --watch for several (or all running)"
+        return "give one ID, or --no-stream or --watch for several (or all running; -a: all)"
     if args.format is not None:
         # stats ID alone lists one container's figures, a line each: no row to format.
         return "--format is for the table of --no-stream or --watch: give one of them"

@@ -1653,11 +1653,11 @@ def stats(client: Client, args: argparse.Namespace, out: Output) -> int:
     if args.watch:
         from .watch import watch_stats
 
-        return watch_stats(client, args.ids, out, form)
+        return watch_stats(client, args.ids, out, form, every=args.all)
     if args.no_stream:
         from .watch import stats_once
 
-        return stats_once(client, args.ids, out, form)
+        return stats_once(client, args.ids, out, form, every=args.all)
     [container_id] = args.ids  # the parser allows several only with --watch or --no-stream
     figures = client.stats(container_id)
     if out.as_json:

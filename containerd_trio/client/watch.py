@@ -125,32 +125,67 @@ def block_io(figures: dict[str, Any]) -> str:
     return f"{size(done['r'])} / {size(done['w'])}"
 
 
+#: The statuses of a container with live figures: docker's running ones (its paused ones are
+#: running, and have figures: a paused container's CPU % is 0). Not a restarting one's: stopped,
+#: it has none.
+LIVE = ("running", "paused")
+
+
 def running(client: Client) -> list[str]:
     """The ids of the running and paused containers, oldest first (as the daemon lists them):
-    those docker stats shows without ids (docker's paused ones are running, and have figures:
-    a paused container's CPU % is 0). Not the restarting ones: stopped, they have none."""
-    return [c["id"] for c in client.containers() if c["state"]["status"] in ("running", "paused")]
+    those docker stats shows without ids."""
+    return [c["id"] for c in client.containers() if c["state"]["status"] in LIVE]
+
+
+def listed(client: Client, ids: Sequence[str], *, every: bool) -> tuple[list[str], set[str]]:
+    """The ids whose rows are shown (``ids``, else the running ones, or with ``every``,
+    docker's ``stats -a``, all of them, oldest first), and those of them shown without asking
+    the daemon, zeroed (:data:`ZEROED`): the created and stopped ones ``-a`` lists, which have
+    no live figures."""
+    if ids:
+        return list(ids), set()
+    if not every:
+        return running(client), set()
+    containers = client.containers()
+    return [c["id"] for c in containers], {
+        c["id"] for c in containers if c["state"]["status"] not in LIVE
+    }
+
+
+#: The figures of a container that is not running, in ``stats -a``'s row, as docker's zeroes.
+ZEROED = ("0.00%", f"{size(0)} / {size(0)}", "0.00%", f"{size(0)} / {size(0)}", "0")
 
 
 def stats_once(
-    client: Client, ids: Sequence[str], out: Output, form: RowTemplate | None = None
+    client: Client,
+    ids: Sequence[str],
+    out: Output,
+    form: RowTemplate | None = None,
+    *,
+    every: bool = False,
 ) -> int:
     """``--no-stream``: the table of two samples a second apart, then the exit. An id named
     that fails (unknown, stopped) is its error on stderr and exit 1, the others shown; a
     container listed as running that stopped before its first sample is left out, as docker
-    leaves it, and one that stops between the two keeps its row without a CPU %. ``form``:
-    ``--format``'s template instead of the table (and of ``--json``'s records)."""
+    leaves it (with ``every``, ``-a``: zeroed, as the stopped ones it lists), and one that
+    stops between the two keeps its row without a CPU %. ``form``: ``--format``'s template
+    instead of the table (and of ``--json``'s records, which have none of a zeroed one)."""
     as_json = out.as_json and form is None
     failed = False
     began = time.monotonic()
+    order, zeroed = listed(client, ids, every=every)
     first: dict[str, Sample] = {}
-    for container_id in ids or running(client):
+    for container_id in order:
+        if container_id in zeroed:
+            continue
         try:
             figures = client.stats(container_id)
         except ApiError as exc:
             if ids:
                 out.error(exc.message)
                 failed = True
+            elif every:
+                zeroed.add(container_id)
             continue
         if as_json:  # the daemon's figures have no rate: one sample is all there is
             out.record(figures)
@@ -158,17 +193,22 @@ def stats_once(
             first[container_id] = Sample(figures, time.monotonic())
     if first:
         time.sleep(max(0.0, INTERVAL - (time.monotonic() - began)))
-        rows = []
-        for container_id, before in first.items():
+    if as_json:
+        return EXIT_ERROR if failed else EXIT_OK
+    rows = []
+    for container_id in order:
+        if container_id in zeroed:
+            rows.append([container_id, *ZEROED])
+        elif (before := first.get(container_id)) is not None:
             try:
                 rows.append(
                     Sample(client.stats(container_id), time.monotonic()).row(container_id, before)
                 )
             except ApiError:  # stopped (or gone) since its first sample: that one is all
                 rows.append(before.row(container_id, None))
+    if rows or not failed:
+        # Nothing running: the header alone (if any), as docker's.
         failed = _show(out, rows, form) or failed
-    elif not failed and not as_json:
-        _show(out, [], form)  # nothing running: the header alone (if any), as docker's
     return EXIT_ERROR if failed else EXIT_OK
 
 
@@ -183,20 +223,30 @@ def _show(out: Output, rows: Sequence[Sequence[str]], form: RowTemplate | None) 
 
 
 def watch_stats(
-    client: Client, ids: Sequence[str], out: Output, form: RowTemplate | None = None
+    client: Client,
+    ids: Sequence[str],
+    out: Output,
+    form: RowTemplate | None = None,
+    *,
+    every: bool = False,
 ) -> int:
     """Redraw until interrupted (KeyboardInterrupt goes to the caller: exit 130); ``form``:
     ``--format``'s template instead of the table (and of ``--json``'s records), a row that
-    does not fit it its error on stderr at each redraw."""
+    does not fit it its error on stderr at each redraw. ``every`` (``-a``, without ids): the
+    created and stopped containers too, zeroed (no record of theirs with ``--json``)."""
     as_json = out.as_json and form is None
     previous: dict[str, Sample] = {}
     first = True
     while True:
         began = time.monotonic()
-        watched = list(ids) or running(client)
+        watched, zeroed = listed(client, ids, every=every)
         rows = []
         samples: dict[str, Sample] = {}
         for container_id in watched:
+            if container_id in zeroed:
+                if not as_json:
+                    rows.append([container_id, *ZEROED])
+                continue
             try:
                 figures = client.stats(container_id)
             except ApiError as exc:  # stopped, or gone, since it was listed
