@@ -2404,6 +2404,25 @@ async def test_logs_timestamps_put_each_record_on_a_line_of_its_own(ctr: Ctr, bu
     assert [line.split(" ", 1)[1] for line in stamped.splitlines()] == ["one", "two"], stamped
 
 
+async def test_logs_details_puts_docker_s_space_before_each_record(ctr: Ctr, bundle: Path) -> None:
+    """docker's logs --details puts the attributes of its log options, then a space, before
+    each message; with none (the daemon has no log options) the space alone. It was a usage
+    error (unrecognized arguments)."""
+    await ok(ctr, "start", "box", "--bundle", str(bundle))
+    said = await ctr("exec", "box", "--", "sh", "-c", "echo one; echo two >&2; printf three")
+    assert said == Result(0, "one\nthree", "two\n")
+    await ok(ctr, "exec", "box", "--", "echo", "four")
+    assert await ctr("logs", "box", "--details") == Result(0, " one\n three four\n", " two\n")
+    stamped = await ctr("logs", "box", "--details", "-t")
+    # docker's order: the time, its space, then the details' space: two.
+    assert [line.split(" ", 1)[1] for line in stamped.out.splitlines()] == [
+        " one", " three", " four",
+    ], stamped  # fmt: skip
+    assert (stamped.code, stamped.err.split(" ", 1)[1]) == (0, " two\n"), stamped
+    records = (await ok(ctr, "--json", "logs", "box", "--details")).out  # as they are
+    assert records == (await ok(ctr, "--json", "logs", "box")).out
+
+
 async def test_logs_and_events_take_durations_as_docker_does(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -1571,6 +1571,12 @@ def _define_logs(parser: Parser) -> None:
         action="store_true",
         help="each record on a line of its own, after its time (RFC 3339)",
     )
+    parser.add_argument(
+        "--details",
+        action="store_true",
+        help="as docker's: the attributes of each record's log options before it, and a space;"
+        " the daemon has no log options, so the space alone, as docker's without them",
+    )
     for bound, what in (("since", "from"), ("until", "up to")):
         parser.add_argument(
             f"--{bound}",

@@ -1568,6 +1568,12 @@ def _write_record(
         # out in order, at a terminal or in one file (2>&1).
         written.flush()
     data = record_bytes(record)
+    if args.details:
+        # docker's --details: the attributes its log driver was told to add (--log-opt
+        # labels=, env=), "k=v,k2=v2", then a space, before each message (a record here). The
+        # daemon has no such options, so there are none: the space alone, as docker prints it
+        # for a container run without them.
+        data = b" " + data
     if args.timestamps:
         # docker's form (RFC3339NanoFixed): nine digits, and Z for UTC, which the daemon's
         # stamps are in (+00:00); scripts that read docker logs -t read these.
