@@ -853,6 +853,35 @@ async def test_ctr_trio_cp_says_the_daemon_s_reason_for_a_path_its_head_refuses(
     assert not (tmp_path / "out").exists()
 
 
+async def test_ctr_trio_cp_into_the_kernel_s_file_systems_blames_the_destination(
+    ctr: Ctr,  # noqa: F811 - the fixture imported above
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+) -> None:
+    """``cp f web:/proc/x``: the daemon refuses to write in /proc, and said so as a broken
+    archive's fault (``invalid archive: '/proc' is in one of the kernel's file systems...``),
+    which ctr-trio printed; the archive was fine, the destination is the problem, and the
+    answer now says that, naming it, as does a directory where the archive has a file."""
+    local = tmp_path / "local"
+    local.write_text("here\n")
+    bundle = make_bundle(["sh", "-c", f"mkdir /tmp/tree; echo {READY}; exec sleep 100000"])
+    await _running(client, "there", bundle)
+    with trio.fail_after(30):
+        into_proc = await ctr("cp", str(local), "there:/proc/x")
+        over_a_directory = await ctr("cp", str(local), "there:/tmp/tree/")
+        answer = await _put(client, "there", "/tmp", _tar(_file("tree", b"x")))
+    assert (into_proc.code, into_proc.out) == (1, "")
+    assert into_proc.err == (
+        "ctr-trio: cannot copy into '/proc' in container 'there': it is in one of the kernel's"
+        " file systems (proc, sysfs, cgroup), where a copy writes nothing\n"
+    )
+    assert over_a_directory.code == 0  # into it, as docker's
+    assert answer.json() == {
+        "error": "cannot overwrite the directory 'tree' with the non-directory 'tree'"
+    }
+
+
 async def test_ctr_trio_cp_with_a_tar_on_stdin_and_stdout(
     daemon: RunningDaemon, client: httpx.AsyncClient, files_bundle: Path
 ) -> None:

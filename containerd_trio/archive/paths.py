@@ -536,9 +536,19 @@ async def copy_in(
             raise
         await unpacker.flush()
         await trio.to_thread.run_sync(unpacker.finish)
+    except DestinationRefused as exc:
+        # The container's side is at fault, not the archive: said as it is, naming the place.
+        raise InvalidRequest(str(exc)) from None
     except ArchiveError as exc:
         raise InvalidRequest(f"invalid archive: {exc}") from None
     return CopiedIn(reader.entries, unpacker.data_bytes, reader.raw_bytes)
+
+
+class DestinationRefused(ArchiveError):
+    """A place in the container an entry cannot be made in, whatever the archive holds: one of
+    the kernel's file systems (``cp f web:/proc/x``), or a directory where the entry is a file
+    (or the other way), as docker's cp refuses it. Its message is the answer whole, without
+    the ``invalid archive:`` of a broken archive: it names the container's path."""
 
 
 class _CopyIn:
@@ -669,9 +679,10 @@ class _CopyIn:
         fd = beneath.open_in_root(self.root.fd, path, _DIRECTORY)
         if os.fstat(fd).st_dev in self.root.pseudo:
             os.close(fd)
-            raise ArchiveError(
-                f"{quoted(path)} is in one of the kernel's file systems (proc, sysfs, cgroup):"
-                " a copy writes none"
+            raise DestinationRefused(
+                f"cannot copy into {quoted(path)} in container {self.container_id!r}: it is in"
+                " one of the kernel's file systems (proc, sysfs, cgroup), where a copy writes"
+                " nothing"
             )
         return fd
 
@@ -686,12 +697,12 @@ class _CopyIn:
         if directory and entry.kind is Kind.DIRECTORY:
             return
         if directory:
-            raise ArchiveError(
+            raise DestinationRefused(
                 f"cannot overwrite the directory {quoted(name)} with the non-directory"
                 f" {quoted(entry.name)}"
             )
         if entry.kind is Kind.DIRECTORY:
-            raise ArchiveError(
+            raise DestinationRefused(
                 f"cannot overwrite the non-directory {quoted(name)} with the directory"
                 f" {quoted(entry.name)}"
             )
