@@ -1541,8 +1541,9 @@ async def test_a_missing_id_is_told_without_the_optional_words_after_it() -> Non
     the ID are optional (the bundle's process, ps -ef's columns); exec's command is not."""
     nowhere = ["--retry", "0", "--address", "127.0.0.1:1"]  # never asked: refused before
     for argv, missing in [
-        (["run", "-b", "/containers/web"], "ID"),
-        (["containers", "run", "-b", "/containers/web"], "ID"),
+        # run's ID may be given as --name NAME, docker's, and its error says so.
+        (["run", "-b", "/containers/web"], "ID (or --name NAME)"),
+        (["containers", "run", "-b", "/containers/web"], "ID (or --name NAME)"),
         (["start"], "ID"),
         (["start", "-b", "/containers/web"], "ID"),
         (["top"], "ID"),
@@ -1836,6 +1837,35 @@ async def test_a_run_the_daemon_refuses_exits_125_as_docker_run(
     assert started.code == cli.EXIT_ERROR, started
     exited = await ctr("run", "-b", str(make_bundle(FOREVER)), "once", "sh", "-c", "exit 1")
     assert exited.code == 1, exited
+
+
+async def test_run_name_gives_the_id_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's run --name NAME, in place of the ID (it was a usage error, unrecognized
+    arguments): every word after the options is then the command's, its options too, as
+    docker's after its image. An id given twice (ID, then --name among the options after it),
+    or not at all, is a usage error before any request, as is a NAME that is no id."""
+    bundle = str(make_bundle(FOREVER))
+    said = await ok(ctr, "run", "--name", "once", "-b", bundle, "sh", "-c", "echo hi $0", "-b")
+    assert said.out == "hi -b\n"
+    detached = await ok(ctr, "--json", "run", "-d", "--name=web", "-b", bundle)
+    assert detached.json["id"] == "web"
+    assert detached.json["processes"][0]["args"] == list(FOREVER)  # the bundle's
+    ids = [c["id"] for c in (await client.get("/state")).json()["containers"]]
+    assert ids == ["once", "web"]
+
+    for argv, message in [
+        (["run", "box", "--name", "other", "-b", bundle], "--name other and ID box both name"),
+        (["run", "-b", bundle], "the following arguments are required: ID (or --name NAME)"),
+        (["run", "--name", "a/b", "-b", bundle], "argument --name: invalid container id 'a/b'"),
+        (["run", "-b", bundle, "a/b"], "argument ID: invalid container id 'a/b'"),
+        (["start", "--name", "x", "-b", bundle, "x"], "unrecognized arguments: --name"),
+    ]:
+        refused = await ctr(*argv)
+        assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), (argv, refused)
+        assert message in refused.err, (argv, refused.err)
+    assert [c["id"] for c in (await client.get("/state")).json()["containers"]] == ids
 
 
 async def test_detach_keys_of_the_environment_that_are_no_keys_are_refused_before_any_request(

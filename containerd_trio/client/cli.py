@@ -142,6 +142,9 @@ class Parser(argparse.ArgumentParser):
         ours = args is not None and namespace is None and vars(parsed).get("command_parser") is self
         if ours and (moved := _options_before_command(list(args or ()), parsed)) is not None:
             parsed, extras = super().parse_known_args(moved)
+            # run ID --name NAME: --name came among our options after the ID (a --name before
+            # it leaves every word to the command), so the id is given twice (_run_id).
+            parsed.named_after_id = vars(parsed).get("name") is not None
         if given is not None:
             _command_as_given(parsed, given)
         return parsed, extras
@@ -752,7 +755,18 @@ def _limits_problem(args: argparse.Namespace) -> str | None:
 
 def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
     if attach_default:  # run: a new container, from its bundle
-        _define_id(parser)
+        # Checked by _start_problem, not by argparse: with --name, this word is the command's
+        # first (run --name web -b DIR /bin/sh), no id; without, it is required.
+        parser.add_argument(
+            "id", nargs="?", metavar="ID", help="the container's id (or --name: then no ID)"
+        )
+        parser.add_argument(
+            "--name",
+            type=_container_id,
+            metavar="NAME",
+            help="the container's id, as docker's run --name: in place of ID, every word after"
+            " the options being the command's (run --name web -b DIR sh -c 'echo hi')",
+        )
         # Required (_start_problem), not by argparse: given after the ID it is still ours, once
         # argparse read it as the command's first word (see _options_after_id).
         parser.add_argument("-b", "--bundle", metavar="DIR", help="the OCI bundle directory")
@@ -859,6 +873,8 @@ def _define_restart(parser: Parser, what: str) -> None:
 
 
 def _start_problem(args: argparse.Namespace) -> str | None:
+    if args.attach_default and (problem := _run_id(args)):
+        return problem
     if args.timeout is not None and args.checkpoint is None:
         return "--timeout is the deadline of a restore: give --checkpoint too"
     if problem := _limits_problem(args):
@@ -896,6 +912,25 @@ def _start_problem(args: argparse.Namespace) -> str | None:
             " checkpointed"
         )
     return _not_text(args)
+
+
+def _run_id(args: argparse.Namespace) -> str | None:
+    """Read run's ``--name`` into ``args.id``, as docker's ``run --name``: with it, the word
+    argparse took for the ID is the command's first; the problem where the id is not given
+    once (neither, or both: an ID, then ``--name`` among our options after it), or is none."""
+    if args.name is None:
+        if args.id is None:
+            return "the following arguments are required: ID (or --name NAME)"
+        return _id_problem([args.id])
+    if getattr(args, "named_after_id", False):
+        return (
+            f"--name {args.name} and ID {args.id} both name the container: give one of them"
+            " (with --name, the words after the options are the command)"
+        )
+    if args.id is not None:
+        args.args = [args.id, *args.args]
+    args.id = args.name
+    return None
 
 
 def _given(value: object) -> bool:
@@ -1012,6 +1047,8 @@ def _options_before_command(argv: list[str], args: argparse.Namespace) -> list[s
     none, or it is not such a command."""
     if getattr(args, "options_until", None) != "command":
         return None
+    if getattr(args, "name", None) is not None:
+        return None  # run --name NAME: no ID, the words are the command's, its options too
     words: list[str] = args.args
     if not words or not words[0].startswith("-"):
         return None
