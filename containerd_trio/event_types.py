@@ -48,3 +48,7 @@ INIT_EXIT_FIELD = "init"
 #: to another daemon (its frozen copy here killed once the target kept it): not docker's
 #: ``die``, which ``ctr-trio events -f event=die`` leaves it out of.
 MOVED_EXIT_FIELD = "moved"
+
+#: With :data:`MOVED_EXIT_FIELD`: the target daemon's address, as the migration's ``to`` named
+#: it, where the source knows it.
+MOVED_TO_FIELD = "movedTo"

@@ -211,6 +211,23 @@ class ExitInfo:
     exited_at: str | None = attrs.field(
         default=None, metadata=doc("When it ended (RFC 3339), if known.", format="date-time")
     )
+    # A move's end on its source is no end of the container, which runs on at its target: a
+    # waiter there learns where it went, not only the 137 of the copy the move killed.
+    moved: bool | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "true: the container did not end but moved to another daemon (a migration): this"
+            " is its init's copy here, killed once the target kept it (exitStatus 137); left"
+            " out otherwise."
+        ),
+    )
+    moved_to: str | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "With moved: the target daemon's address, as the migration's 'to' named it (left"
+            " out if not known)."
+        ),
+    )
 
 
 @attrs.frozen

@@ -112,7 +112,8 @@ _ATTACHED_GRACE = 5.0
 #: How long a hand-over waits for its attach sessions to close (each close is bounded by a
 #: second: attach.session).
 _SESSIONS_END_SECONDS = 2.0
-#: How many containers removed by autoRemove are remembered, for waits that come after.
+#: How many containers removed by autoRemove (or moved away) are remembered, for waits that
+#: come after.
 _AUTO_REMOVED_KEPT = 256
 
 
@@ -183,6 +184,7 @@ class Supervisor:
         self._memory_features: MemoryFeatures | None = None
         #: How the last containers that autoRemove removed ended, by id: a wait that comes
         #: after the removal (the container may be gone before its client asks) answers it.
+        #: So too those a move ended here (their exit says where they went).
         self._auto_removed: OrderedDict[str, ExitInfo] = OrderedDict()
         #: The stopped containers whose restart's own start is under way (:meth:`_restart`),
         #: or their user's start again (:meth:`start_again`) or restore over them
@@ -392,9 +394,12 @@ class Supervisor:
             taken.set()
 
     def _removed_by_move(self, container: Container) -> None:
-        """A move ended the container here: it leaves the table."""
+        """A move ended the container here: it leaves the table. Its copy's end, which says
+        that it moved, is remembered for waits that come after, as an autoRemove's."""
         if self._containers.get(container.id) is container:
             del self._containers[container.id]
+            if container.moved_away and container.status is Status.STOPPED:
+                self._remember_removed(container)
 
     @property
     def _restore_timeout(self) -> float:
@@ -1043,6 +1048,10 @@ class Supervisor:
 
     async def _delete_exited(self, container: Container) -> None:
         await self._delete(container, 0.0)  # it has stopped: nothing to wait for
+        self._remember_removed(container)
+
+    def _remember_removed(self, container: Container) -> None:
+        """How the stopped ``container``, removed, ended: for the waits that come after."""
         self._auto_removed[container.id] = container.ended()
         self._auto_removed.move_to_end(container.id)
         while len(self._auto_removed) > _AUTO_REMOVED_KEPT:

@@ -258,6 +258,63 @@ async def test_a_counter_moves_and_counts_on(
     assert any("counter-moved-" in path for path in state["cgroup_paths"].values())
 
 
+async def test_a_wait_at_the_source_says_the_container_moved_and_where(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """The waits of the moved container at the source (its own, its init's, for its removal,
+    and ctr-trio wait's) answer that it moved, and to which daemon: not the 137 of its copy
+    killed there, as if the container had been killed. So does a wait asked after the move
+    (remembered, as an autoRemove's removal is)."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    started = await start_container(source.client, "counter", make_bundle(COUNTER))
+    init = started["processes"][0]["pid"]
+    await wait_output(source.client, "counter", "2")
+    to = f"unix:{target.socket}"
+    moved = {"moved": True, "movedTo": to}
+    address = f"unix:{source.socket}"
+    answers: dict[str, dict[str, Any]] = {}
+    sent = trio.Semaphore(0)
+
+    async def on_request(_: httpx.Request) -> None:
+        sent.release()
+
+    async with httpx.AsyncClient(
+        transport=httpx.AsyncHTTPTransport(uds=str(source.socket)),
+        base_url="http://daemon",
+        timeout=60,
+        event_hooks={"request": [on_request]},
+    ) as waiting:
+
+        async def wait(name: str, path: str) -> None:
+            answer = await waiting.post(path)
+            assert answer.status_code == 200, answer.text
+            answers[name] = answer.json()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wait, "container", "/containers/counter/wait")
+            nursery.start_soon(wait, "init", f"/containers/counter/process/{init}/wait")
+            nursery.start_soon(wait, "removed", "/containers/counter/wait?condition=removed")
+            result: list[Any] = []
+
+            async def cli_wait() -> None:  # it reads the record, then waits on the init
+                result.append(await run_cli("--address", address, "wait", "counter"))
+
+            nursery.start_soon(cli_wait)
+            for _ in range(3):
+                await sent.acquire()  # each wait sent before the move begins
+            steps = await migrate(source.client, "counter", to=to)
+            assert steps[-1]["step"] == "done", steps
+    for name, answer in answers.items():
+        assert {k: answer.get(k) for k in moved} == moved, (name, answer)
+        assert (answer["exitStatus"], answer["pid"]) == (137, init), (name, answer)
+    assert (result[0].code, result[0].out) == (0, f"moved to {to}\n"), result[0]
+    late = await source.client.post("/containers/counter/wait")
+    assert late.status_code == 200 and late.json()["movedTo"] == to, late.text
+    late_cli = await run_cli("--address", address, "wait", "--json", "counter")
+    assert json.loads(late_cli.out)["movedTo"] == to, late_cli
+    await counts_on(target.client, "counter", beyond=2)
+
+
 async def test_a_moved_container_keeps_its_limits(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

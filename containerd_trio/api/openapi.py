@@ -128,6 +128,11 @@ def _hand_written() -> dict[str, Schema]:
                     " another daemon (its frozen copy here killed once the target kept it),"
                     " not docker's die; left out otherwise.",
                 },
+                "movedTo": {
+                    "type": "string",
+                    "description": "with moved: the target daemon's address, as the"
+                    " migration's 'to' named it; left out if not known.",
+                },
                 **_CHECKPOINT_FIGURES,
                 "labels": {
                     "type": "object",

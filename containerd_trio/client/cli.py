@@ -1121,8 +1121,8 @@ def _define_wait(parser: Parser) -> None:
         "ids",
         nargs="+",
         metavar="ID",
-        help="the containers, each one's status on a line in this order; or ID PID: a"
-        " process instead of the init",
+        help="the containers, each one's status on a line in this order ('moved to ADDRESS'"
+        " for one that moved to another daemon); or ID PID: a process instead of the init",
     )
     parser.add_argument(
         "--condition",

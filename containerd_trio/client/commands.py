@@ -606,7 +606,8 @@ def containers_attach(client: Client, args: argparse.Namespace, out: Output) -> 
 
 def containers_wait(client: Client, args: argparse.Namespace, out: Output) -> int:
     """Print each container's exit status once it exited, as ``docker wait``: a line each, in
-    the order given (one after the other); or, for ``ID PID``, that process's."""
+    the order given (one after the other); or, for ``ID PID``, that process's. One that moved
+    to another daemon: ``moved to ADDRESS`` in place of its copy's status here."""
     return each_container(
         args.ids,
         out,
@@ -616,6 +617,11 @@ def containers_wait(client: Client, args: argparse.Namespace, out: Output) -> in
 
 
 def _exit_status(ended: Exit, _: str) -> str:
+    if ended.get("moved"):
+        # Not an exit: the container runs on at another daemon (a migration), its copy here
+        # killed (137), which docker's wait, knowing no migration, has no word for.
+        to = ended.get("movedTo")
+        return "moved" if to is None else f"moved to {to}"
     return str(ended["exitStatus"])
 
 

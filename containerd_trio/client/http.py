@@ -327,6 +327,10 @@ class Client:
                         pid=pid,
                         exitedAt=event["timestamp"],
                     )
+                    if event.get("moved"):  # it moved away: where to, as the wait says
+                        ended["moved"] = True
+                        if (to := event.get("movedTo")) is not None:
+                            ended["movedTo"] = to
                     if not removed:
                         return ended
                 elif removed and ended is not None and kind == "start-container":

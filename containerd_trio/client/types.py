@@ -29,6 +29,9 @@ class Exit(TypedDict):
     exitStatus: int
     pid: NotRequired[int]
     exitedAt: NotRequired[str]
+    #: True: the container did not end, it moved to another daemon (its copy here killed).
+    moved: NotRequired[bool]
+    movedTo: NotRequired[str]  # with moved: the target's address, if the daemon knew it
 
 
 class ContainerState(TypedDict):
@@ -174,6 +177,7 @@ class Event(TypedDict):
     status: NotRequired[int]
     init: NotRequired[bool]  # an exit of the container's init: true (left out otherwise)
     moved: NotRequired[bool]  # that init's copy killed as its container moved away: true
+    movedTo: NotRequired[str]  # with moved: where it went, if the daemon knew
     # The checkpoint-* and restore-* events' figures.
     checkpoint: NotRequired[str]
     timeout: NotRequired[float]

@@ -50,7 +50,7 @@ from ..children import end_process
 from ..convert import dump_json, unstructure
 from ..criu_progress import CriuProgress
 from ..errors import Conflict, DaemonError, NotFound, RuntimeTimeout
-from ..event_types import INIT_EXIT_FIELD, MOVED_EXIT_FIELD
+from ..event_types import INIT_EXIT_FIELD, MOVED_EXIT_FIELD, MOVED_TO_FIELD
 from ..events import STOPPING_ERROR
 from ..keeperlink import CustodyRequest
 from ..model import (
@@ -89,7 +89,7 @@ from ..validation import NO_LIMIT, check_exec_strings
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory
 from ._documents import exec_document, process_info
-from ._exits import Ended, ExitBook, exit_info
+from ._exits import Ended, ExitBook, exit_info, moved_exit
 from ._launches import Adopt, Changed, Fresh, Launch, Restore
 from ._moving import Moving
 from ._stdin import close_stdin_pipe, stdin_was_pipe, with_stdin
@@ -172,6 +172,8 @@ class Container:
     #: record, for a start again and a next server. A default of the class: a plain start
     #: sets nothing.
     stdin_once = False
+    #: Where it moved (the target's address, as the move's ``to`` named it), if known.
+    moved_to: str | None = None
 
     def __init__(
         self,
@@ -705,9 +707,7 @@ class Container:
             status=init.exit_status,
             at_ns=init.exit_ns,
             # A copy a move killed, the container running on at its target: no death.
-            detail={INIT_EXIT_FIELD: True, MOVED_EXIT_FIELD: True}
-            if self.moved_away
-            else {INIT_EXIT_FIELD: True},
+            detail=self._moved_detail() if self.moved_away else {INIT_EXIT_FIELD: True},
         )
         self._stopped.set()
         log.debug("container exited id=%s pid=%d status=%d", self.id, init.pid, init.exit_status)
@@ -748,8 +748,23 @@ class Container:
 
     def _remember_exit(self, process: Process) -> None:
         assert process.exit_status is not None
-        ended = Ended(exit_info(self.id, process), self._since(process), process.start_time)
+        ended = Ended(self._exit_info(process), self._since(process), process.start_time)
         self.exits.keep(process.pid, ended)
+
+    def _exit_info(self, process: Process) -> ExitInfo:
+        """How ``process`` ended, as its waits answer it: the init of a copy a move killed
+        says that the container moved (and where), not only the kill's 137."""
+        info = exit_info(self.id, process)
+        if self.moved_away and process is self.init:
+            info = moved_exit(info, self._moved_detail())
+        return info
+
+    def _moved_detail(self) -> dict[str, Any]:
+        """The fields of the init's ``exit`` of a copy a move killed."""
+        detail: dict[str, Any] = {INIT_EXIT_FIELD: True, MOVED_EXIT_FIELD: True}
+        if self.moved_to is not None:
+            detail[MOVED_TO_FIELD] = self.moved_to
+        return detail
 
     def remember_unseen_exit(self, pid: int, start_time: int | None, exit_ns: int) -> None:
         """An exec'd process an adoption found gone, reaped while no daemon ran (its exit,
@@ -913,7 +928,8 @@ class Container:
         if told is None or told.type != "exit" or told.status is None:
             return None
         at = timestamps.format_ns(told.timestamp_ns)
-        return ExitInfo(id=self.id, pid=pid, exit_status=told.status, exited_at=at)
+        info = ExitInfo(id=self.id, pid=pid, exit_status=told.status, exited_at=at)
+        return moved_exit(info, told.detail)
 
     def output_since(self, pid: int) -> int | None:
         """From when the log's records of ``pid`` are its current (or last) process's: that
@@ -969,7 +985,7 @@ class Container:
         await self._unless_removed(found.reported)
         if not found.exited.is_set():
             raise NotFound(f"container {self.id!r} was deleted before process {pid} exited")
-        return exit_info(self.id, found)
+        return self._exit_info(found)
 
     async def wait(self) -> ExitInfo:
         """How the init ended, once it has (at once if the container is stopped)."""

@@ -10,10 +10,13 @@ holds itself, in front.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
 from .. import timestamps
+from ..event_types import MOVED_EXIT_FIELD, MOVED_TO_FIELD
 from ..model import ExitInfo
 from ..process import Process
 
@@ -65,3 +68,12 @@ def exit_info(container_id: str, process: Process) -> ExitInfo:
     assert process.exit_status is not None
     at = timestamps.format_ns(process.exit_ns) if process.exit_ns is not None else None
     return ExitInfo(id=container_id, pid=process.pid, exit_status=process.exit_status, exited_at=at)
+
+
+def moved_exit(info: ExitInfo, detail: Mapping[str, Any] | None) -> ExitInfo:
+    """``info`` as a wait answers it, given the fields of its ``exit`` event (``detail``): that
+    of an init whose copy a move killed says the container moved, and where, if known."""
+    if not detail or detail.get(MOVED_EXIT_FIELD) is not True:
+        return info
+    to = detail.get(MOVED_TO_FIELD)
+    return attrs.evolve(info, moved=True, moved_to=to if isinstance(to, str) else None)

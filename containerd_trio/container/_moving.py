@@ -116,12 +116,13 @@ class Moving:
         c.publish("checkpoint")
         return info
 
-    async def end(self) -> ContainerInfo:
-        """The container runs elsewhere now: kill it where it is frozen and forget it. runc
-        kill --all freezes, kills and thaws: the processes die without running another
-        instruction here (a SIGKILL to one frozen process would wait for a thaw)."""
+    async def end(self, to: str | None = None) -> ContainerInfo:
+        """The container runs elsewhere now (at ``to``, the target's address, if known): kill
+        it where it is frozen and forget it. runc kill --all freezes, kills and thaws: the
+        processes die without running another instruction here (a SIGKILL to one frozen
+        process would wait for a thaw). Its init's exit, and its waits, say where it went."""
         c = self.container
         c._begin_delete()
-        c.moved_away = True
+        c.moved_away, c.moved_to = True, to
         await c._ctx.runtime.kill(c.id, signal.SIGKILL, all_processes=True)
         return await c._remove()

@@ -293,7 +293,7 @@ class Move:
         refuse every command on its id)."""
         try:
             with trio.move_on_after(self.cleanup_timeout, shield=True) as deadline:
-                await moving.end()
+                await moving.end(self.address)
             if deadline.cancelled_caught:
                 log.error(
                     "migrated container %s: its frozen copy here was not removed within %s s;"
