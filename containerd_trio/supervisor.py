@@ -70,9 +70,10 @@ from .logs import LogQuery, LogWatch
 from .machine import read_machine
 from .metrics import Metrics
 from .migration.incoming import Incoming
-from .migration.ledger import MoveEntry, MoveLedger, SessionLedger
+from .migration.ledger import MoveEntry, MoveLedger, Replaced, SessionLedger
 from .migration.left import LeftMove
 from .migration.model import MIGRATION_LABEL, MigrationStep
+from .migration.moved_over import MovedOver
 from .migration.outgoing import Outgoing, Plan
 from .model import (
     ContainerInfo,
@@ -172,6 +173,8 @@ class Supervisor:
         self._journal = RecordJournal(config.journal_path)
         #: Migrations into this daemon (the target's sessions).
         self.incoming = Incoming(self, SessionLedger(config.migrations_dir))
+        #: The stopped containers that moves into here replaced, until their sessions end.
+        self._moved_over = MovedOver(config.containers_dir)
         #: Migrations out of this daemon under way (the source's moves).
         self._moves = MoveLedger(config.outgoing_dir)
         #: The containers that a move keeps paused while its target cannot say (one the last
@@ -915,7 +918,13 @@ class Supervisor:
                 self._containers[container.id] = replaced.revived()
             raise
         replaced.mark_gone(container)
-        if aside is not None:
+        if aside is not None and not (
+            isinstance(launch, Restore)
+            and launch.moved
+            and self._moved_over.keep(
+                container.id, aside, Replaced(replaced.info(), replaced.ended_pid)
+            )
+        ):
             remove_directory(aside)
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
@@ -1533,14 +1542,53 @@ class Supervisor:
         restart_policy: RestartPolicy | None = None,
         restart_count: int = 0,
         created_ns: int | None = None,
-    ) -> ContainerInfo:
-        started = await self.start(
-            container_id, str(bundle), checkpoint=checkpoint, cgroups_path=cgroups_path,
-            labels=labels, auto_remove=auto_remove, moved=True, moved_process=process,
-            restart_policy=restart_policy, moved_restart_count=restart_count,
-            moved_created_ns=created_ns,
-        )  # fmt: skip
-        return started.info()
+        session: str = "",
+    ) -> tuple[ContainerInfo, Replaced | None]:
+        # A stopped container of the id that it replaces is kept aside until the session
+        # ends (migration.moved_over), not removed as a start's is: an abort puts it back.
+        self._moved_over.restoring(container_id, session)
+        try:
+            started = await self.start(
+                container_id, str(bundle), checkpoint=checkpoint, cgroups_path=cgroups_path,
+                labels=labels, auto_remove=auto_remove, moved=True, moved_process=process,
+                restart_policy=restart_policy, moved_restart_count=restart_count,
+                moved_created_ns=created_ns,
+            )  # fmt: skip
+        finally:
+            replaced = self._moved_over.restored(container_id)
+        return started.info(), replaced
+
+    def put_back_moved_over(self, session: str, replaced: Replaced) -> bool:
+        """The stopped container that ``session``'s restore replaced, back as it was (its
+        directory with its log, its record), once the session is aborted and what it
+        restored is gone; False if it cannot be (nothing was kept, or the id is taken by
+        another container meanwhile: then what was kept goes)."""
+        info = replaced.container
+        assert self._context is not None  # the sessions run while the supervisor does
+        if info.id in self._containers:
+            log.warning(
+                "container %s: the stopped container migration %s replaced is not put back:"
+                " another container of the id is here", info.id, session,
+            )  # fmt: skip
+            self._moved_over.discard(info.id, session)
+            return False
+        directory = self.config.containers_dir / info.id
+        try:
+            if not self._moved_over.take(info.id, session, directory):
+                return False
+        except OSError as exc:
+            log.error("container %s: its log could not be put back: %s", info.id, exc)
+        back = Container.stopped(self._context, info, directory)
+        back.adopt_ended(replaced.ended_pid)
+        back.save()  # again, with its init's pid, for a next server's wait
+        self._containers[info.id] = back
+        self._list_by_creation(back)
+        log.info("container %s is back as it was before migration %s", info.id, session)
+        return True
+
+    def discard_moved_over(self, container_id: str, session: str) -> None:
+        """The move of ``session`` is done: the stopped container it replaced is gone."""
+        self._moved_over.discard(container_id, session)
 
 
 async def _steps(

@@ -27,6 +27,7 @@ from containerd_trio import cgroups, procfs, timestamps
 from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.config import DaemonConfig, Listen
 from containerd_trio.convert import unstructure
+from containerd_trio.migration.ledger import Replaced
 from containerd_trio.model import ContainerInfo
 from containerd_trio.procfs import children
 from containerd_trio.records import RecordJournal
@@ -898,8 +899,16 @@ class TargetHost:
     def running_here(self, container_id: str) -> bool:
         return False
 
-    async def restore_moved(self, *args: Any, **kwargs: Any) -> ContainerInfo:
+    async def restore_moved(
+        self, *args: Any, **kwargs: Any
+    ) -> tuple[ContainerInfo, Replaced | None]:
         raise AssertionError("no restore here")
+
+    def put_back_moved_over(self, session: str, replaced: Replaced) -> bool:
+        raise AssertionError("no restore here: nothing replaced")
+
+    def discard_moved_over(self, container_id: str, session: str) -> None:
+        pass  # nothing kept: no restore here
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
         raise AssertionError("no delete here")

@@ -9,7 +9,7 @@ import os
 import re
 import signal
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -877,6 +877,63 @@ async def test_a_stopped_container_of_the_id_on_the_target_leaves_its_log_behind
     assert steps[-1]["step"] == "done", steps
     await counts_on(target.client, "twin", beyond=3)
     assert b"the other twin" not in await log_bytes(target.client, "twin")
+
+
+async def stopped_there(
+    target: DaemonProcess, make_bundle: BundleFactory
+) -> Callable[[], Awaitable[None]]:
+    """A stopped container ``counter`` on the target (its own bundle, labels and output),
+    and a check that it is there as it is now: its record (all a GET shows), its log and
+    its wait's answer."""
+
+    def cgroup_of_its_own(config: dict[str, Any]) -> None:  # runc names cgroups after ids
+        config["linux"]["cgroupsPath"] = "counter-stopped-here"
+
+    stopped_bundle = make_bundle(
+        ["sh", "-c", "echo the stopped one; exit 3"], edit=cgroup_of_its_own
+    )
+    await start_container(target.client, "counter", stopped_bundle, labels={"mine": "yes"})
+    with trio.fail_after(10):
+        ended = (await target.client.post("/containers/counter/wait")).json()
+    assert ended["exitStatus"] == 3, ended
+    await wait_output(target.client, "counter", "the stopped one")
+    before = (await target.client.get("/containers/counter")).json()
+    log_before = await log_bytes(target.client, "counter")
+
+    async def as_it_was() -> None:
+        assert (await target.client.get("/containers/counter")).json() == before
+        assert await log_bytes(target.client, "counter") == log_before
+        assert (await target.client.post("/containers/counter/wait")).json() == ended
+        # nothing of the move's left beside it
+        assert [p.name for p in (target.state_dir / "containers").iterdir()] == ["counter"]
+
+    return as_it_was
+
+
+async def test_an_aborted_move_puts_back_the_stopped_container_it_replaced(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The target restores the container over a stopped one of its id, but the move is
+    aborted (the restore's answer lost: the source aborts the session): the stopped container
+    is back as it was, its record (all a GET showed), its log and its wait, and so it is
+    for the target's next server (kill -9 of this one). (Before, it was gone: a 404.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    as_it_was = await stopped_there(target, make_bundle)
+    link = LossyLink(tmp_path / "link.sock", target.socket, drop=b"/restore HTTP/1.1")
+    await nursery.start(link.serve)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "3")
+    steps = await migrate(source.client, "counter", to=f"unix:{link.path}")
+    assert link.dropped is not None and b" 201 " in link.dropped  # the target did restore
+    last = steps[-1]
+    assert last["step"] == "failed" and last["rolledBack"] is True, json.dumps(last)
+    await as_it_was()
+    count = target.servings
+    os.kill(target.server_pid(), signal.SIGKILL)
+    await target.served(count + 1)
+    await as_it_was()
+    seen = (await counted(source.client, "counter"))[-1]
+    await wait_output(source.client, "counter", f"{seen + 2}\n")
 
 
 @pytest.mark.parametrize(

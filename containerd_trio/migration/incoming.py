@@ -56,7 +56,7 @@ from ..model import ContainerInfo, RestartPolicy, StartProcess
 from ..mounts import remove_tree
 from ..timestamps import parse_ns
 from ..validation import check_id
-from .ledger import EmptyDirectory, SessionEntry, SessionLedger
+from .ledger import EmptyDirectory, Replaced, SessionEntry, SessionLedger
 from .model import MIGRATION_LABEL, ImportedArchive, MigrationSession
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,20 @@ class Host(Protocol):
         restart_policy: RestartPolicy | None = None,
         restart_count: int = 0,
         created_ns: int | None = None,
-    ) -> ContainerInfo: ...
+        session: str = "",
+    ) -> tuple[ContainerInfo, Replaced | None]:
+        """The container restored, and the stopped container of its id that it replaced,
+        kept aside until ``session`` ends (:mod:`.moved_over`)."""
+        ...
+
+    def put_back_moved_over(self, session: str, replaced: Replaced) -> bool:
+        """The stopped container ``session``'s restore replaced, back as it was: True if it
+        is."""
+        ...
+
+    def discard_moved_over(self, container_id: str, session: str) -> None:
+        """What was kept of the stopped container ``session``'s restore replaced goes."""
+        ...
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo: ...
 
@@ -150,6 +163,8 @@ class Session:
         #: The empty directory the bundle replaced, put back when the bundle goes.
         self.bundle_was: EmptyDirectory | None = None
         self.restored = False
+        #: The stopped container of the id that the restore replaced: an abort puts it back.
+        self.replaced: Replaced | None = None
         self.idle_since = trio.current_time()
         self._rounds = re.compile(re.escape(checkpoint) + _ROUND)
 
@@ -165,6 +180,7 @@ class Session:
             imported=list(self.imported),
             placing=list(self.placing),
             bundle_was=self.bundle_was,
+            replaced=self.replaced,
         )
 
     def info(self) -> MigrationSession:
@@ -235,6 +251,13 @@ class Incoming:
                 await trio.to_thread.run_sync(_remove_left, files, in_use)
             except Exception as exc:  # what is left stays: the server serves on
                 failure = exc
+            # A restore that was not kept (rolled back, or its container gone) leaves the
+            # stopped container it replaced to come back, as an abort would put it back.
+            back = False
+            if entry.replaced is not None and not kept:
+                back = self._host.put_back_moved_over(entry.id, entry.replaced)
+            else:
+                self._host.discard_moved_over(entry.container_id, entry.id)
             # The record goes before the log says what came of the session: whoever acts on
             # that word (an operator, a test reading the log) finds no record of it left.
             self._ledger.remove(entry.id)
@@ -243,10 +266,11 @@ class Incoming:
             else:
                 log.warning(
                     "migration %s of %s was left open by the last server: removed what it"
-                    " received%s", entry.id, entry.container_id,
+                    " received%s%s", entry.id, entry.container_id,
                     " (its container was restored, and stays)" if kept
                     else " but the bundle, which a container here uses"
                     if in_use and entry.made_bundle else "",
+                    "; the stopped container it replaced is back" if back else "",
                 )  # fmt: skip
 
     async def reap(self) -> None:
@@ -374,7 +398,7 @@ class Incoming:
                 raise Conflict(f"migration {session.id} has restored its container already")
             if not session.shared and session.checkpoint not in session.imported:
                 raise Conflict(f"migration {session.id} has not received its checkpoint yet")
-            info = await self._host.restore_moved(
+            info, replaced = await self._host.restore_moved(
                 session.container_id,
                 session.bundle,
                 session.checkpoint,
@@ -386,8 +410,12 @@ class Incoming:
                 restart_policy=session.restart_policy,
                 restart_count=session.restart_count,
                 created_ns=session.created_ns,
+                session=session.id,
             )
             session.restored = True
+            if replaced is not None:
+                session.replaced = replaced
+                self._ledger.write(session.entry())  # for the next server, if this one dies
             return info
 
         answer = await self._in_session(session_id, work)
@@ -401,6 +429,8 @@ class Incoming:
             del self._sessions[session.id]
             for name in session.imported:
                 checkpoints.discard(checkpoints.checkpoints_dir(session.bundle) / name)
+            # The move is done: the stopped container it replaced is gone for good.
+            self._host.discard_moved_over(session.container_id, session.id)
             self._ledger.remove(session.id)
 
         await self._in_session(session_id, work)
@@ -442,6 +472,12 @@ class Incoming:
                         pass
                     except DaemonError as exc:
                         failure = exc
+                    if session.replaced is not None and failure is None:
+                        # As it was before the move: the stopped container of the id that
+                        # the restore replaced is back (the move's label said it was going).
+                        self._host.put_back_moved_over(session.id, session.replaced)
+                    else:  # its id held by the container that could not be deleted
+                        self._host.discard_moved_over(session.container_id, session.id)
                 for name in session.imported:
                     checkpoints.discard(checkpoints.checkpoints_dir(session.bundle) / name)
                 if session.made_bundle and failure is None:

@@ -35,6 +35,7 @@ import attrs
 from ..archive import Placement
 from ..convert import dump_json, structure, unstructure
 from ..errors import InvalidRequest
+from ..model import ContainerInfo
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,16 @@ class EmptyDirectory:
     mode: int
     uid: int
     gid: int
+
+
+@attrs.frozen
+class Replaced:
+    """A stopped container that a move's restore replaced (:mod:`.moved_over`): as a GET
+    showed it, and its init's pid (None for one that ended while no daemon ran), for its
+    wait."""
+
+    container: ContainerInfo
+    ended_pid: int | None = None
 
 
 @attrs.frozen
@@ -72,6 +83,9 @@ class SessionEntry:
     placing: list[Placement] = attrs.Factory(list)
     #: The empty directory the session's bundle replaced.
     bundle_was: EmptyDirectory | None = None
+    #: The stopped container of the id that the restore replaced, kept aside until the
+    #: session ends: an abort puts it back.
+    replaced: Replaced | None = None
 
 
 @attrs.frozen
