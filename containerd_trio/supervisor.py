@@ -1530,6 +1530,17 @@ class Supervisor:
     def uses_bundle(self, bundle: Path) -> bool:
         return any(container.bundle == bundle for container in self._containers.values())
 
+    async def runs_none_of(self, container_id: str) -> bool:
+        if self.running_here(container_id):
+            return False
+        assert self._context is not None  # the sessions run while the supervisor does
+        try:
+            # A restore a failed roll-back left in runc (its container listed stopped).
+            state = await self._context.runtime.state(container_id)
+        except DaemonError:
+            return False  # cannot say
+        return state is None or state.get("status") == "stopped"
+
     async def restore_moved(
         self,
         container_id: str,

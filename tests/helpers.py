@@ -919,6 +919,9 @@ class TargetHost:
     def uses_bundle(self, bundle: Path) -> bool:
         return bundle in self.bundles
 
+    async def runs_none_of(self, container_id: str) -> bool:
+        return not any(moved_id == container_id for moved_id, _ in self.moved)
+
 
 class WrittenOutput(io.StringIO):
     """What a ctr-trio run in a thread writes, as the test (in Trio) waits for it: ``first``

@@ -881,7 +881,7 @@ async def test_a_stopped_container_of_the_id_on_the_target_leaves_its_log_behind
 
 async def stopped_there(
     target: DaemonProcess, make_bundle: BundleFactory
-) -> Callable[[], Awaitable[None]]:
+) -> Callable[..., Awaitable[None]]:
     """A stopped container ``counter`` on the target (its own bundle, labels and output),
     and a check that it is there as it is now: its record (all a GET shows), its log and
     its wait's answer."""
@@ -900,10 +900,11 @@ async def stopped_there(
     before = (await target.client.get("/containers/counter")).json()
     log_before = await log_bytes(target.client, "counter")
 
-    async def as_it_was() -> None:
+    async def as_it_was(*, init_pid: bool = True) -> None:
         assert (await target.client.get("/containers/counter")).json() == before
         assert await log_bytes(target.client, "counter") == log_before
-        assert (await target.client.post("/containers/counter/wait")).json() == ended
+        answer = (await target.client.post("/containers/counter/wait")).json()
+        assert answer == (ended if init_pid else {k: v for k, v in ended.items() if k != "pid"})
         # nothing of the move's left beside it
         assert [p.name for p in (target.state_dir / "containers").iterdir()] == ["counter"]
 
@@ -1546,6 +1547,30 @@ async def test_a_target_dying_mid_restore_leaves_the_source_copy_alone(
     await wait_output(source.client, "counter", f"{seen + 3}\n")
     assert (await target.client.get("/containers/counter")).status_code == 404
     assert runc_ids(target.state_dir) == []
+
+
+async def test_a_target_dying_mid_restore_puts_back_the_stopped_container_it_replaced(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the target's server while its runc restore over a stopped container of the
+    id is held: the next server rolls the restore back, the stopped container there as it
+    was (record, log, wait: but its init's pid, which the start's record does not keep), and
+    answers the source's abort of the session it rolled back as done: the source resumes
+    its copy. (Before, it answered 404, and the source, finding a stopped container of the
+    id there, could not tell it from the moved one's leftovers: it kept its copy paused.)"""
+    gated, source, target = await counting_to_a_held_restore(spawn_daemon, make_bundle, tmp_path)
+    as_it_was = await stopped_there(target, make_bundle)
+    steps: list[dict[str, Any]] = []
+    async with moving_to_a_held_restore(gated, source, target, steps) as held:
+        count = target.servings
+        os.kill(target.server_pid(), signal.SIGKILL)
+        async with gated.opened(held):  # the restore ends; the next server rolls it back
+            await target.served(count + 1)
+    await as_it_was(init_pid=False)
+    last = steps[-1]
+    assert last["step"] == "failed" and last["rolledBack"] is True, json.dumps(last)
+    seen = (await counted(source.client, "counter"))[-1]
+    await wait_output(source.client, "counter", f"{seen + 2}\n")
 
 
 async def test_a_target_dying_mid_move_leaves_nothing_of_it_there(

@@ -110,6 +110,11 @@ class Host(Protocol):
         """A container here, of any id or state, has that bundle."""
         ...
 
+    async def runs_none_of(self, container_id: str) -> bool:
+        """Nothing of that id runs here: no container of it but a stopped one, and runc has
+        none of it but a stopped one (a failed roll-back's leftover may run)."""
+        ...
+
 
 def pre_copy_name(checkpoint: str, round: int) -> str:
     """The images of a pre-copy round, beside the checkpoint they lead to."""
@@ -223,6 +228,11 @@ class Incoming:
 
         #: What the sessions of a server before this one left (see :meth:`find_left`).
         self._left: list[_Left] = []
+        #: What became of those, by their id and their checkpoint's name, once cleared: True
+        #: if nothing of them is here (rolled back), False if their container was kept; None
+        #: until :meth:`clear_left` has said. An abort of one is answered by it (:meth:`abort`).
+        self._left_outcome: dict[str, bool | None] = {}
+        self._left_cleared = trio.Event()
 
     def find_left(self) -> None:
         """Take stock of what the sessions a server before this one left open made: their
@@ -230,10 +240,15 @@ class Incoming:
         this server serves: a session opened from then on, and what it unpacks, is its own."""
         for entry in self._ledger.leftovers():
             try:
-                self._left.append(_Left(_with_placed(entry), _staging_of(entry)))
+                # Its container adopted here, as the adoption found it: kept (one that then
+                # exits and is removed, autoRemove's, ran here all the same).
+                adopted = self._host.moved_here(entry.container_id, entry.checkpoint)
+                self._left.append(_Left(_with_placed(entry), _staging_of(entry), adopted))
             except Exception as exc:  # one bad record must not keep the server from serving
                 log.error("cannot read what migration %s left: %s", entry.id, exc)
                 self._ledger.remove(entry.id)
+                continue
+            self._left_outcome[entry.id] = self._left_outcome[entry.checkpoint] = None
 
     async def clear_left(self) -> None:
         """Remove what :meth:`find_left` found, as an abort would: the images it took, the
@@ -242,36 +257,49 @@ class Incoming:
         its own copy on seeing it). Once the runc commands of the server before have ended
         (a restore may still read the images)."""
         left, self._left = self._left, []
-        for files in left:
-            entry = files.entry
-            kept = self._host.moved_here(entry.container_id, entry.checkpoint)
-            in_use = kept or self._host.uses_bundle(Path(entry.bundle))
-            failure: Exception | None = None
-            try:
-                await trio.to_thread.run_sync(_remove_left, files, in_use)
-            except Exception as exc:  # what is left stays: the server serves on
-                failure = exc
-            # A restore that was not kept (rolled back, or its container gone) leaves the
-            # stopped container it replaced to come back, as an abort would put it back.
-            back = False
-            if entry.replaced is not None and not kept:
-                back = self._host.put_back_moved_over(entry.id, entry.replaced)
-            else:
-                self._host.discard_moved_over(entry.container_id, entry.id)
-            # The record goes before the log says what came of the session: whoever acts on
-            # that word (an operator, a test reading the log) finds no record of it left.
-            self._ledger.remove(entry.id)
-            if failure is not None:
-                log.error("cannot remove what migration %s left: %s", entry.id, failure)
-            else:
-                log.warning(
-                    "migration %s of %s was left open by the last server: removed what it"
-                    " received%s%s", entry.id, entry.container_id,
-                    " (its container was restored, and stays)" if kept
-                    else " but the bundle, which a container here uses"
-                    if in_use and entry.made_bundle else "",
-                    "; the stopped container it replaced is back" if back else "",
-                )  # fmt: skip
+        try:
+            for files in left:
+                await self._clear_one(files)
+        finally:
+            for name, outcome in self._left_outcome.items():
+                if outcome is None:  # not cleared: no word on it (the abort says 404)
+                    self._left_outcome[name] = False
+            self._left_cleared.set()
+
+    async def _clear_one(self, files: _Left) -> None:
+        """Remove what one session left open made (see :meth:`clear_left`), and say what
+        became of it: rolled back if its container is not kept and nothing of its id runs."""
+        entry = files.entry
+        kept = files.adopted or self._host.moved_here(entry.container_id, entry.checkpoint)
+        in_use = kept or self._host.uses_bundle(Path(entry.bundle))
+        failure: Exception | None = None
+        try:
+            await trio.to_thread.run_sync(_remove_left, files, in_use)
+        except Exception as exc:  # what is left stays: the server serves on
+            failure = exc
+        # A restore that was not kept (rolled back, or its container gone) leaves the
+        # stopped container it replaced to come back, as an abort would put it back.
+        back = False
+        if entry.replaced is not None and not kept:
+            back = self._host.put_back_moved_over(entry.id, entry.replaced)
+        else:
+            self._host.discard_moved_over(entry.container_id, entry.id)
+        rolled_back = not kept and await self._host.runs_none_of(entry.container_id)
+        self._left_outcome[entry.id] = self._left_outcome[entry.checkpoint] = rolled_back
+        # The record goes before the log says what came of the session: whoever acts on
+        # that word (an operator, a test reading the log) finds no record of it left.
+        self._ledger.remove(entry.id)
+        if failure is not None:
+            log.error("cannot remove what migration %s left: %s", entry.id, failure)
+        else:
+            log.warning(
+                "migration %s of %s was left open by the last server: removed what it"
+                " received%s%s", entry.id, entry.container_id,
+                " (its container was restored, and stays)" if kept
+                else " but the bundle, which a container here uses"
+                if in_use and entry.made_bundle else "",
+                "; the stopped container it replaced is back" if back else "",
+            )  # fmt: skip
 
     async def reap(self) -> None:
         """Abort the sessions left idle (run in the supervisor's nursery)."""
@@ -447,6 +475,14 @@ class Incoming:
         if session_id not in self._sessions:
             opened = (s.id for s in self._sessions.values() if s.checkpoint == session_id)
             session_id = next(opened, session_id)
+        if session_id not in self._sessions and session_id in self._left_outcome:
+            # A session the last server left open, which this one rolls back (or has): the
+            # abort is answered as done once it is, nothing of it here. Its source could not
+            # tell otherwise from a stopped container of the id (one the restore had
+            # replaced, put back by the roll-back), and kept its copy paused, unsure.
+            await self._left_cleared.wait()
+            if self._left_outcome[session_id]:
+                return
         await self._in_session(session_id, work)
 
     async def _abort(self, session: Session) -> None:
@@ -524,6 +560,8 @@ class _Left:
 
     entry: SessionEntry
     staging: list[Path]
+    #: Its container was adopted here, labelled as moved by it: kept.
+    adopted: bool = False
 
 
 #: An import's staging token (see :mod:`containerd_trio.archive.unpack`).
