@@ -1569,6 +1569,12 @@ class Supervisor:
             replaced = self._moved_over.restored(container_id)
         return started.info(), replaced
 
+    async def write_stdin(self, container_id: str, data: bytes) -> None:
+        container = self.container(container_id)
+        init = container.init
+        if init is None or not await init.write_input(data):
+            raise Conflict(f"container {container_id!r} takes no input")
+
     def put_back_moved_over(self, session: str, replaced: Replaced) -> bool:
         """The stopped container that ``session``'s restore replaced, back as it was (its
         directory with its log, its record), once the session is aborted and what it

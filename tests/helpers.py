@@ -910,6 +910,9 @@ class TargetHost:
     def discard_moved_over(self, container_id: str, session: str) -> None:
         pass  # nothing kept: no restore here
 
+    async def write_stdin(self, container_id: str, data: bytes) -> None:
+        raise AssertionError("no restore here: no stdin")
+
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
         raise AssertionError("no delete here")
 

@@ -26,6 +26,7 @@ from containerd_trio.migration import incoming
 from containerd_trio.migration.target import Target, TargetError
 from containerd_trio.model import ConsoleSize, RestartPolicy, StartProcess
 
+from . import wsclient
 from .helpers import (
     COUNTER,
     BundleFactory,
@@ -313,6 +314,71 @@ async def test_a_wait_at_the_source_says_the_container_moved_and_where(
     late_cli = await run_cli("--address", address, "wait", "--json", "counter")
     assert json.loads(late_cli.out)["movedTo"] == to, late_cli
     await counts_on(target.client, "counter", beyond=2)
+
+
+async def test_input_the_container_had_not_read_moves_with_it(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Input typed at the source that the container had not read at the freeze (it waits in
+    its stdin pipe, which stays with the source's copy) is written into the restored
+    container's stdin on the target first, and read there, in order. (Before, it was lost
+    with the copy: the reader read nothing on the target.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    # Not read until /go is there (on the same rootfs here and there: the bundle is shared).
+    script = (
+        "echo ready; until [ -e /go ]; do usleep 10000; done; while read l; do echo got $l; done"
+    )
+    bundle = make_bundle(["sh", "-c", script])
+    info = await start_container(source.client, "reader", bundle, stdin=True)
+    await wait_output(source.client, "reader", "ready")
+    session = await wsclient.attach(
+        "", "reader", info["processes"][0]["pid"], unix=str(source.socket)
+    )
+    await session.type("one\ntwo\n")
+    steps = await migrate(source.client, "reader", to=f"unix:{target.socket}")
+    assert steps[-1]["step"] == "done", steps
+    moved = (await target.client.get("/containers/reader")).json()
+    there = await wsclient.attach(
+        "", "reader", moved["processes"][0]["pid"], unix=str(target.socket)
+    )
+    await there.type("three\n")
+    (bundle / "rootfs" / "go").touch()
+    with trio.fail_after(10):
+        await wait_output(target.client, "reader", "got three")
+    got = (await log_bytes(target.client, "reader")).decode().splitlines()
+    assert got == ["got one", "got two", "got three"], got
+    await there.detach()
+    await session.drop()
+
+
+async def test_input_taken_for_a_move_that_fails_is_put_back(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The move fails once the input the container had not read was handed to the target
+    (the answer to it lost: the source aborts): the input is back in the pipe here, and the
+    container, resumed here, reads it."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(tmp_path / "link.sock", target.socket, drop=b"/stdin HTTP/1.1")
+    await nursery.start(link.serve)
+    script = (
+        "echo ready; until [ -e /go ]; do usleep 10000; done; while read l; do echo got $l; done"
+    )
+    bundle = make_bundle(["sh", "-c", script])
+    info = await start_container(source.client, "reader", bundle, stdin=True)
+    await wait_output(source.client, "reader", "ready")
+    session = await wsclient.attach(
+        "", "reader", info["processes"][0]["pid"], unix=str(source.socket)
+    )
+    await session.type("one\ntwo\n")
+    steps = await migrate(source.client, "reader", to=f"unix:{link.path}")
+    assert link.dropped is not None and b" 200 " in link.dropped  # the target took it
+    assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"] is True, steps[-1]
+    (bundle / "rootfs" / "go").touch()
+    with trio.fail_after(10):
+        await wait_output(source.client, "reader", "got two")
+    got = (await log_bytes(source.client, "reader")).decode().splitlines()
+    assert got == ["ready", "got one", "got two"], got
+    await session.drop()
 
 
 async def test_a_moved_container_keeps_its_limits(

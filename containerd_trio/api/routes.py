@@ -7,6 +7,7 @@ handler's docstring is its description in the OpenAPI document.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -59,6 +60,7 @@ from .schemas import (
     MigrateRequest,
     MigrationOffer,
     MigrationPath,
+    MigrationStdin,
     ProcessPath,
     SignalRequest,
     StartRequest,
@@ -491,6 +493,29 @@ async def restore_migration(path: MigrationPath) -> Reply:
     """In a cgroup of its own ({id}-moved-{migration}): the source's copy still holds the one
     runc names after the id."""
     return wire.json_response(await supervisor().incoming.restore(path.migration), 201)
+
+
+@api.route(
+    "POST",
+    "/migrations/{migration}/stdin",
+    operation_id="migrationStdin",
+    summary="A migration's target: write what the source's copy had not read into the restored"
+    " container's stdin",
+    tags=MIGRATIONS,
+    params=MigrationPath,
+    body=MigrationStdin,
+    answers=(Answer(200, "Written.", "Empty"),),
+    errors=(NotFound, Conflict, InvalidRequest),
+)
+async def migration_stdin(path: MigrationPath, body: MigrationStdin) -> Reply:
+    """Before the restored init reads anything else: sent once it is restored, before the
+    finish. 409 if the session has not restored it, or it takes no input."""
+    try:
+        data = base64.b64decode(body.data, validate=True)
+    except ValueError:
+        raise InvalidRequest("data is not base64") from None
+    await supervisor().incoming.stdin(path.migration, data)
+    return wire.json_document({})
 
 
 @api.route(

@@ -363,6 +363,26 @@ class MigrateRequest(CriuFlags):
         )
 
 
+#: The most input a migration hands on (base64 of a pipe's largest capacity, 1 MiB by
+#: default: /proc/sys/fs/pipe-max-size).
+_STDIN_CHARACTERS = 4 * (1024 * 1024 // 3 + 1)
+
+
+def _stdin_data(name: str, value: str) -> None:
+    if len(value) > _STDIN_CHARACTERS:
+        raise ValueError(f"{name} holds more than a pipe of 1 MiB does")
+
+
+@attrs.frozen
+class MigrationStdin:
+    """The input the source's copy had not read at the freeze (left in its stdin pipe)."""
+
+    data: str = attrs.field(
+        validator=Rule(_stdin_data, {"maxLength": _STDIN_CHARACTERS}),
+        metadata=doc("The bytes, in base64.", format="byte"),
+    )
+
+
 @attrs.frozen
 class MigrationOffer:
     """The source daemon asks for a session: which container, where its bundle is (or will

@@ -7,6 +7,7 @@ apply.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict, Unpack
 from urllib.parse import quote
@@ -345,6 +346,11 @@ def touch_migration(migration: str) -> Request:
 
 def restore_migration(migration: str) -> Request:
     return make_request("POST", migration_path(migration, "restore"))
+
+
+def migration_stdin(migration: str, data: bytes) -> Request:
+    body = {"data": base64.b64encode(data).decode()}
+    return make_request("POST", migration_path(migration, "stdin"), body=body)
 
 
 def finish_migration(migration: str) -> Request:

@@ -22,6 +22,7 @@ from ..criu_progress import CriuProgress
 from ..errors import Conflict
 from ..model import ContainerInfo, Status, without_console_size
 from ..runtime import CriuOptions, MemoryCopy, parent_path
+from ._stdin import take_pipe
 
 if TYPE_CHECKING:
     from ._container import Container
@@ -115,6 +116,22 @@ class Moving:
         )  # fmt: skip
         c.publish("checkpoint")
         return info
+
+    def take_stdin(self) -> bytes:
+        """What the frozen container has not read of its stdin pipe, taken out of it (to be
+        written into its restored copy's first): read through a new fd on the pipe, opened
+        from the init's own fd 0, without blocking. Nothing for an init without a stdin pipe
+        (none, or a terminal). The bytes a client types here meanwhile stay in the pipe."""
+        init = self.container.init
+        if init is None or init.terminal or not self.container.stdin:
+            return b""
+        return take_pipe(init.pid)
+
+    async def give_back_stdin(self, data: bytes) -> None:
+        """Put ``data`` (:meth:`take_stdin`) back into the stdin pipe: the move failed."""
+        init = self.container.init
+        if data and init is not None:
+            await init.write_input(data)
 
     async def end(self, to: str | None = None) -> ContainerInfo:
         """The container runs elsewhere now (at ``to``, the target's address, if known): kill

@@ -51,3 +51,34 @@ def with_stdin(started: Started, custody: CustodyRequest) -> Started:
     if custody.stdin is None:
         return started
     return attrs.evolve(started, master=custody.stdin[1])
+
+
+#: The most a stdin pipe holds (/proc/sys/fs/pipe-max-size's default, 1 MiB): what is read of
+#: one, past that, is another writer's, written since.
+_PIPE_MOST = 1024 * 1024
+
+
+def take_pipe(pid: int) -> bytes:
+    """What waits in the pipe that is process ``pid``'s stdin, read out of it without
+    blocking through a new fd on it (``/proc/PID/fd/0``: the pipe itself, not a copy); empty
+    if fd 0 is no pipe, or the process is gone."""
+    path = f"/proc/{pid}/fd/0"
+    try:
+        if not os.readlink(path).startswith("pipe:"):
+            return b""
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    taken = bytearray()
+    try:
+        while len(taken) < _PIPE_MOST:
+            try:
+                chunk = os.read(fd, _PIPE_MOST - len(taken))
+            except BlockingIOError:
+                break
+            if not chunk:  # no writer left
+                break
+            taken += chunk
+    finally:
+        os.close(fd)
+    return bytes(taken)

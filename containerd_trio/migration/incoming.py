@@ -102,6 +102,10 @@ class Host(Protocol):
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo: ...
 
+    async def write_stdin(self, container_id: str, data: bytes) -> None:
+        """Write ``data`` into the stdin of the container's init (a 409 if it takes none)."""
+        ...
+
     def moved_here(self, container_id: str, migration: str) -> bool:
         """A container of that id is here, labelled as moved by that migration."""
         ...
@@ -449,6 +453,18 @@ class Incoming:
         answer = await self._in_session(session_id, work)
         assert isinstance(answer, ContainerInfo)
         return answer
+
+    async def stdin(self, session_id: str, data: bytes) -> None:
+        """Write what the source's copy had not read at the freeze into the restored
+        container's stdin: once restored, before the finish (the source sends it first),
+        so before what a client attached here types."""
+
+        async def work(session: Session) -> None:
+            if not session.restored:
+                raise Conflict(f"migration {session.id} has not restored its container")
+            await self._host.write_stdin(session.container_id, data)
+
+        await self._in_session(session_id, work)
 
     async def finish(self, session_id: str) -> None:
         async def work(session: Session) -> None:

@@ -384,6 +384,8 @@ class Outgoing(Move):
         self.shared = False
         self._frozen = 0.0  # perf_counter() at the freeze
         self._settle_later = settle_later
+        #: The input the copy had not read, taken out of its pipe for the target.
+        self._stdin = b""
         #: The target may run the container and could not say: the move's record and images
         #: stay, for the settling (:mod:`.left`): this server's, or, if the daemon's end cut
         #: the move short, the next server's.
@@ -535,8 +537,34 @@ class Outgoing(Move):
         downtime = _since(self._frozen)
         report(MigrationStep(StepName.RESTORE, _since(started), container=restored))
         finishing = time.perf_counter()
+        await self._hand_on_stdin(moving, session)
         await self.target.finish(session)
         return restored, downtime, finishing
+
+    async def _hand_on_stdin(self, moving: Moving, session: str) -> None:
+        """The input the copy here had not read at the freeze waits in its stdin pipe, which
+        goes with it: taken out, it is written into the restored container's stdin first (a
+        target older than that: put back, lost with the copy). A move undone puts it back
+        (:meth:`_roll_back`)."""
+        self._stdin = moving.take_stdin()
+        if self._stdin and not await self.target.send_stdin(session, self._stdin):
+            log.warning(
+                "migration of %s: the target takes no stdin (older than that): the %d bytes"
+                " the container had not read stay here", self.container.id, len(self._stdin),
+            )  # fmt: skip
+            await self._give_back_stdin(moving)
+
+    async def _give_back_stdin(self, moving: Moving) -> None:
+        """Put back into the pipe what :meth:`_hand_on_stdin` took (after what was typed
+        since, if anything was), within the deadline: the copy here reads it."""
+        data, self._stdin = self._stdin, b""
+        with trio.move_on_after(self.cleanup_timeout) as late:
+            await moving.give_back_stdin(data)
+        if late.cancelled_caught:
+            log.error(
+                "migration of %s: the input it had not read could not all be put back",
+                self.container.id,
+            )
 
     async def _keeping_alive(self, session: str, work: Callable[[], Awaitable[T]]) -> T:
         """``work``'s result, the target's session touched meanwhile: the target aborts a
@@ -612,6 +640,8 @@ class Outgoing(Move):
                 if not ending:  # before the failed step is told: the client may act on it
                     await self._settle_later(self.entry())
                 return _Undone(False, paused=self._left_paused(consulted.reason, ending=ending))
+            if self._stdin:
+                await self._give_back_stdin(moving)
             problem = await self._thaw(moving)
             if problem is None:
                 return _Undone(consulted.clean)

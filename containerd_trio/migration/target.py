@@ -198,6 +198,17 @@ class Target:
         )
         return container
 
+    async def send_stdin(self, migration: str, data: bytes) -> bool:
+        """Hand on the input the copy here had not read; False if the target knows no such
+        route (older than it: 404 or 405, a session gone says so at the finish)."""
+        try:
+            await self._call(routes.migration_stdin(migration, data), "take the stdin")
+        except TargetError as exc:
+            if exc.target_status not in (404, 405):
+                raise
+            return False
+        return True
+
     async def finish(self, migration: str) -> None:
         await self._call(routes.finish_migration(migration), "finish the migration")
 
