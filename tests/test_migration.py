@@ -1639,6 +1639,52 @@ async def test_a_target_dying_mid_restore_puts_back_the_stopped_container_it_rep
     await wait_output(source.client, "counter", f"{seen + 2}\n")
 
 
+async def test_a_target_dying_mid_abort_puts_back_the_stopped_container_it_replaced(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The move's restore replaced a stopped container of the id, and the source aborts
+    (the restore's answer lost); kill -9 of the target's server while the abort's runc
+    delete of the restored container is held: the next server finishes that delete, puts
+    the stopped container back as it was (from the session's record), and answers the
+    source's abort as done: the source resumes its copy."""
+    gated = GatedRunc(tmp_path, "delete")
+    restored = tmp_path / "restored"  # once there, each runc delete is held
+    gated.path.write_text(
+        "#!/bin/sh\n"
+        f'case " $* " in *" restore "*) runc "$@"; s=$?; touch {restored}; exit $s;; esac\n'
+        f'if [ -e {restored} ]; then for a in "$@"; do [ "$a" = delete ]'
+        f" && echo delete > {gated.said} && read line < {gated.gate}; done; fi\n"
+        'exec runc "$@"\n'
+    )
+    source = await spawn_daemon(state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock")
+    target = await spawn_daemon(
+        "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+    )
+    as_it_was = await stopped_there(target, make_bundle)
+    link = LossyLink(tmp_path / "link.sock", target.socket, drop=b"/restore HTTP/1.1")
+    await nursery.start(link.serve)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "3")
+    steps: list[dict[str, Any]] = []
+
+    async def follow() -> None:
+        steps.extend(await migrate(source.client, "counter", to=f"unix:{link.path}"))
+
+    async with trio.open_nursery() as moving:
+        moving.start_soon(follow)
+        await gated.reached()  # the abort's delete of the restored container
+        (held,) = gated.running()
+        count = target.servings
+        os.kill(target.server_pid(), signal.SIGKILL)
+        async with gated.opened(held):
+            await target.served(count + 1)
+    last = steps[-1]
+    assert last["step"] == "failed" and last["rolledBack"] is True, json.dumps(last)
+    await as_it_was(init_pid=True)
+    seen = (await counted(source.client, "counter"))[-1]
+    await wait_output(source.client, "counter", f"{seen + 2}\n")
+
+
 async def test_a_target_dying_mid_move_leaves_nothing_of_it_there(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
