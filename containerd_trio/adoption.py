@@ -32,7 +32,7 @@ import trio
 
 from . import checkpoints, procfs
 from .bundle import read_bundle
-from .cgroups import container_cgroups, remove_cgroups
+from .cgroups import remove_start_cgroups
 from .children import end_process
 from .config import DaemonConfig
 from .container import (
@@ -329,7 +329,7 @@ class Adoption:
             # roll it back.
             log.info("rolling back the start of container %s that was in flight", info.id)
             await self._ctx.runtime.delete(info.id, force=True)
-            await remove_cgroups(_cgroups_of(record))
+            await remove_start_cgroups(info.id, _cgroups_path_of(record))
             self._release(info.id)
             await container.forget(keep_log=record.replaces is not None)
             # if the start was a restore
@@ -740,16 +740,16 @@ async def _remove_half_made(
         # container's.
         record = records.get(entry.name)
         if record is not None and record.container.state.status is Status.CREATED:
-            await remove_cgroups(_cgroups_of(record))
+            await remove_start_cgroups(entry.name, _cgroups_path_of(record))
         else:
-            await remove_cgroups(container_cgroups(entry.name))
+            await remove_start_cgroups(entry.name)
         remove_tree(entry.path)
 
 
-def _cgroups_of(record: ContainerRecord) -> list[str]:
-    """The cgroups of a container whose start is rolled back: its restore's own (a
-    migration's), or its bundle's ``linux.cgroupsPath``, or runc's name after the id (also if
-    the bundle cannot be read any more: the roll-back goes on without it)."""
+def _cgroups_path_of(record: ContainerRecord) -> str | None:
+    """The cgroups path of a container whose start is rolled back: its restore's own (a
+    migration's), or its bundle's ``linux.cgroupsPath``; None for runc's name after the id
+    (also if the bundle cannot be read any more: the roll-back goes on without it)."""
     info = record.container
     cgroups_path = record.cgroups_path
     if cgroups_path is None:
@@ -757,4 +757,4 @@ def _cgroups_of(record: ContainerRecord) -> list[str]:
             cgroups_path = read_bundle(Path(info.bundle_path)).cgroups_path
         except (DaemonError, OSError) as exc:
             log.warning("cannot read the bundle %s: %s", info.bundle_path, exc)
-    return container_cgroups(info.id, cgroups_path)
+    return cgroups_path

@@ -5,11 +5,19 @@ runc makes the cgroups early in a start and writes its ``state.json`` late; kill
 (a deadline, or the daemon killed with its runc), it leaves cgroups that ``runc delete`` cannot
 see: delete removes the half-made state dir of such a container, never its cgroups. Nobody else
 will remove them, and the next start of that id would trip on them.
+
+A hybrid host (cgroup v1 controllers, and a cgroup v2 hierarchy at ``/sys/fs/cgroup/unified``
+that has none) has one more: runc 1.1 makes the container's directory there too, at its
+cgroups path from that hierarchy's root, whatever the cgroup of the process that runs runc
+(checked on this host: a runc run from ``/lo-hand`` made ``pids:/lo-hand/web`` and
+``unified/web``; ``/x/y`` made ``unified/x/y``). Every container of that path on the host,
+whichever daemon's, shares it: it is only ever removed empty (:func:`remove_start_cgroups`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -24,15 +32,36 @@ log = logging.getLogger(__name__)
 
 
 def container_cgroups(container_id: str, cgroups_path: str | None = None) -> list[str]:
-    """The container's cgroup directories in every hierarchy, as runc (cgroupfs driver) makes
-    them: ``linux.cgroupsPath`` from the mount's root if absolute, else under the cgroup of the
-    process that ran runc (the keeper, whose cgroups the server shares); the id if unset."""
+    """The container's cgroup directories in every hierarchy but a hybrid host's cgroup v2
+    one (:func:`unified_cgroup`), as runc (cgroupfs driver) makes them: ``linux.cgroupsPath``
+    from the mount's root if absolute, else under the cgroup of the process that ran runc (the
+    keeper, whose cgroups the server shares); the id if unset. This daemon's alone: another
+    daemon runs runc from cgroups of its own (:class:`CgroupPlace`)."""
     name = cgroups_path or container_id
+    hybrid = _hybrid()
     paths = []
     for controllers, own in _memberships("self"):
+        if controllers == "" and hybrid:
+            continue  # not under its own cgroup, and not this daemon's alone: apart
         base = "" if name.startswith("/") else own.rstrip("/")
         paths.append(f"{_mount(controllers)}{base}/{name.lstrip('/')}")
     return paths
+
+
+def unified_cgroup(container_id: str, cgroups_path: str | None = None) -> str | None:
+    """The container's directory in a hybrid host's cgroup v2 hierarchy, where runc 1.1 makes
+    it at its cgroups path (the id if unset) from the root, relative or not; None on a host
+    that is not hybrid."""
+    if not _hybrid():
+        return None
+    name = cgroups_path or container_id
+    return f"{_ROOT}/unified/{name.lstrip('/')}"
+
+
+def _hybrid() -> bool:
+    """Whether the host mounts a cgroup v2 hierarchy beside the v1 ones (systemd's hybrid
+    layout, this host's)."""
+    return os.path.isdir(f"{_ROOT}/unified")
 
 
 def _memberships(pid: int | str) -> list[tuple[str, str]]:
@@ -216,3 +245,48 @@ async def remove_cgroups(paths: list[str]) -> None:
                 break
             except OSError:
                 await trio.sleep(0.02)
+
+
+async def remove_start_cgroups(container_id: str, cgroups_path: str | None = None) -> None:
+    """Remove what a start rolled back (failed, cut by a deadline, or left by a server that
+    died) left of the container's cgroups, which ``runc delete`` does not see when runc never
+    recorded the container: its own (:func:`container_cgroups`), what they hold killed; then,
+    on a hybrid host, its cgroup v2 directory (:func:`unified_cgroup`), which runc 1.1 makes
+    too and only its delete of a container it knows removes (before, it stayed, empty, for
+    good). That one is shared by every container of its cgroups path on the host, another
+    daemon's "web" with this one's: it is removed only if empty (rmdir, never what it holds
+    killed, never its children), so never from under a container that runs there."""
+    await remove_cgroups(container_cgroups(container_id, cgroups_path))
+    unified = unified_cgroup(container_id, cgroups_path)
+    if unified is not None:
+        await _remove_if_empty(unified)
+
+
+async def _remove_if_empty(path: str) -> None:
+    """rmdir the cgroup v2 directory if it holds no process and no cgroup. The start's own
+    processes are dead by now (their v1 cgroups are gone), but the kernel may count a dying
+    one a moment longer (EBUSY with nothing in it): looked at again then."""
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return  # runc made none (it failed before), or removed it itself
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or _in_use(path):
+                log.debug("left the cgroup %s, another's: %s", path, exc)
+                return
+        await trio.sleep(0.02)
+    log.warning("cannot remove the cgroup %s a rolled-back start left", path)
+
+
+def _in_use(path: str) -> bool:
+    """Whether the cgroup v2 directory lists a process (another container's, running) or
+    holds a cgroup (another container's path is under it)."""
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as procs:
+            if procs.read().strip():
+                return True
+        return any(entry.is_dir(follow_symlinks=False) for entry in os.scandir(path))
+    except OSError:
+        return True  # gone meanwhile, or unreadable: let it be

@@ -616,6 +616,42 @@ async def read_fifo_line(path: Path) -> str:
         os.close(fd)
 
 
+class HeldHook:
+    """A bundle's ``createRuntime`` hook (:meth:`edit`) that holds runc mid-start, once runc
+    has made the container's cgroups and put its init in them: it says its pid on a fifo,
+    then waits for a line on another (:meth:`release`, which a test does at its end whatever
+    came: runc killed meanwhile leaves the hook to the keeper, which reaps it then)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.said = directory / "hook-said"
+        self.gate = directory / "hook-gate"
+        os.mkfifo(self.said)
+        os.mkfifo(self.gate)
+        self._hook: int | None = None
+
+    def edit(self, config: dict[str, Any]) -> None:
+        script = f"echo $$ > {self.said}; read line < {self.gate}"
+        config["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}
+
+    async def reached(self) -> None:
+        """Return once runc is held in the hook."""
+        self._hook = os.pidfd_open(int(await read_fifo_line(self.said)))
+
+    async def release(self) -> None:
+        """Let the hook end (if it has not: runc's tree killed), and wait for its end."""
+        if self._hook is None:
+            return
+        gate = os.open(self.gate, os.O_RDWR | os.O_NONBLOCK)
+        try:
+            os.write(gate, b"go\n")
+            with trio.fail_after(10):
+                await trio.lowlevel.wait_readable(self._hook)
+        finally:
+            os.close(gate)
+            os.close(self._hook)
+            self._hook = None
+
+
 class GatedRunc:
     """A runc wrapper for a test: runc ``command`` says so on a fifo (:attr:`said`), then
     waits for a line on another (:attr:`gate`, which a test may never open) before it runs;

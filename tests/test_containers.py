@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,14 +24,17 @@ from containerd_trio.records import RecordJournal
 from .helpers import (
     FOREVER,
     IGNORES_TERM,
+    UNIFIED,
     BundleFactory,
     GatedRunc,
+    HeldHook,
     RunningDaemon,
     WatchedProcess,
     collect_events,
     event_types,
     next_event,
     now,
+    own_cgroup,
     pid_alive,
     read_to_eof,
     run_status,
@@ -1042,6 +1046,41 @@ async def test_runtime_deadline_is_504_and_rolls_back(
     assert (await daemon.client.get("/containers/slow")).status_code == 404
     assert runc_ids(daemon.config.state_dir) == []
     assert zombie_children() == []
+
+
+@pytest.mark.deadline(30)
+async def test_a_start_past_its_deadline_leaves_no_cgroup(
+    start_daemon: object, tmp_path: Path, make_bundle: BundleFactory
+) -> None:
+    """runc run killed at the runtime deadline once it made the container's cgroups (held
+    in a hook): the roll-back removes them all, the one runc 1.1 makes in a hybrid host's
+    cgroup v2 hierarchy (under its root) too, which runc's delete of a container it never
+    recorded does not know. Before, that one stayed, empty."""
+    hook = HeldHook(tmp_path)
+    daemon: RunningDaemon = await start_daemon(runtime_timeout=1.0)  # type: ignore[operator]
+    container_id = f"past-deadline-{os.getpid()}"  # the v2 one is the host's, not the test's
+    body = {"bundlePath": str(make_bundle(edit=hook.edit))}
+    made = [own_cgroup("pids") / container_id, own_cgroup("freezer") / container_id]
+    if UNIFIED.is_dir():
+        made.append(UNIFIED / container_id)
+    answers: list[httpx.Response] = []
+
+    async def start() -> None:
+        answers.append(await daemon.client.post(f"/containers/{container_id}", json=body))
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(start)
+            await hook.reached()
+            assert [path for path in made if path.is_dir()] == made
+        assert answers[0].status_code == 504, answers[0].text
+        assert [path for path in made if path.is_dir()] == []
+        assert runc_ids(daemon.config.state_dir) == []
+    finally:
+        await hook.release()
+        for path in made:  # what a failure left
+            with contextlib.suppress(FileNotFoundError):
+                path.rmdir()
 
 
 @pytest.mark.parametrize(

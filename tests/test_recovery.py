@@ -22,14 +22,17 @@ from .fusehang import hung_mount
 from .helpers import (
     COUNTER,
     FOREVER,
+    UNIFIED,
     BundleFactory,
     DaemonProcess,
     GatedRunc,
     HeldCriu,
+    HeldHook,
     WatchedProcess,
     cgroup_dir,
     next_event,
     now,
+    own_cgroup,
     pid_alive,
     run_status,
     runc,
@@ -333,6 +336,45 @@ async def test_a_start_cut_short_by_the_crash_is_finished_off(
     second: DaemonProcess = await spawn_daemon()
     assert (await second.client.get("/containers/half")).status_code == 404
     assert runc_ids(second.state_dir) == []
+
+
+async def test_a_start_cut_short_by_the_crash_leaves_no_cgroup(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while its runc run is held in a hook, the container's cgroups
+    made, runc's record of it not yet: the next server rolls the start back (past the
+    runtime deadline: the left run killed) and removes its cgroups, the one runc 1.1 makes
+    in a hybrid host's cgroup v2 hierarchy too (under that hierarchy's root). Before, that
+    one stayed, empty: runc's delete does not know a container it never recorded."""
+    hook = HeldHook(tmp_path)
+    daemon: DaemonProcess = await spawn_daemon("--runtime-timeout", "1")
+    container_id = f"cut-short-{os.getpid()}"  # the v2 one is the host's, not the test's
+    body = {"bundlePath": str(make_bundle(FOREVER, edit=hook.edit))}
+    made = [own_cgroup("pids") / container_id, own_cgroup("freezer") / container_id]
+    if UNIFIED.is_dir():
+        made.append(UNIFIED / container_id)
+
+    async def cut_short() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await daemon.client.post(f"/containers/{container_id}", json=body)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(cut_short)
+            await hook.reached()
+            assert [path for path in made if path.is_dir()] == made
+            count = daemon.servings
+            os.kill(daemon.server_pid(), signal.SIGKILL)
+            await daemon.served(count + 1)
+        assert f"rolling back the start of container {container_id}".encode() in daemon.log
+        assert [path for path in made if path.is_dir()] == []
+        assert (await daemon.client.get(f"/containers/{container_id}")).status_code == 404
+        assert runc_ids(daemon.state_dir) == []
+    finally:
+        await hook.release()
+        for path in made:  # what a failure left
+            with contextlib.suppress(FileNotFoundError):
+                path.rmdir()
 
 
 async def test_a_container_runc_knows_without_a_record_is_adopted(

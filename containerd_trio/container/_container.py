@@ -44,7 +44,7 @@ import trio
 from .. import cgroups, checkpoints, criu, procfs, restarts, timestamps
 from ..beside import beside
 from ..bundle import CONFIG_NAME, exec_base, read_bundle, refused_rootfs
-from ..cgroups import CgroupPlace, container_cgroups, remove_cgroups
+from ..cgroups import CgroupPlace, remove_start_cgroups
 from ..checkpoints import CheckpointInfo
 from ..children import end_process
 from ..convert import dump_json, unstructure
@@ -608,7 +608,7 @@ class Container:
                 await self._ctx.runtime.delete(self.id, force=True)
             except DaemonError as exc:
                 log.error("rollback of container %s: %s", self.id, exc.message)
-            await remove_cgroups(container_cgroups(self.id, cgroups_path))
+            await remove_start_cgroups(self.id, cgroups_path)
             await self._ctx.keeper.forget(self.id)
         self._ctx.journal.remove(self.id)
         if not keep_directory:
