@@ -18,6 +18,7 @@ from .validation import (
     CPU_PERIOD,
     CPU_QUOTA,
     CPU_SHARES,
+    CPUS,
     ENVIRONMENT,
     GROUP_IDS,
     MEMORY_LIMIT,
@@ -322,6 +323,17 @@ class CpuResources:
         default=None,
         validator=CPU_PERIOD,
         metadata=doc("The period of the quota, in microseconds (the kernel's default: 100000)."),
+    )
+    cpus: float | None = attrs.field(
+        default=None,
+        validator=CPUS,
+        metadata=doc(
+            "How many CPUs' time (docker's --cpus, NanoCPUs): a quota of a 100000 us period"
+            " (0.5: 50000 us of each), which the daemon sets beside it, never with quota or"
+            " period in one change (400); kept in the container's limits, where it holds the"
+            " quota and period to it: a later change of either is a 409 until it is lifted"
+            " with 0 (its quota with it: -1)."
+        ),
     )
 
 

@@ -27,12 +27,21 @@ from typing import Any
 import attrs
 
 from . import cgroups
-from .errors import InvalidRequest
+from .errors import Conflict, InvalidRequest
 from .model import CpuResources, MemoryResources, PidsResources, Resources
-from .validation import DEFAULT_CPU_PERIOD_US, DEFAULT_CPU_SHARES, MAX_MEMORY_BYTES, NO_LIMIT
+from .validation import (
+    CPUS_PERIOD_US,
+    DEFAULT_CPU_PERIOD_US,
+    DEFAULT_CPU_SHARES,
+    MAX_MEMORY_BYTES,
+    NO_LIMIT,
+)
 
-#: The limits an update may name, as ``section.field`` (for messages).
-NAMES = ("memory.limit", "memory.swap", "cpu.shares", "cpu.quota", "cpu.period", "pids.limit")
+#: The limits runc takes (``linux.resources``), as ``section.field``.
+_OCI_NAMES = ("memory.limit", "memory.swap", "cpu.shares", "cpu.quota", "cpu.period", "pids.limit")
+#: The limits an update may name (for messages): runc's, and ``cpu.cpus``, the daemon's own
+#: (docker's NanoCPUs), which it puts in force as a quota (:func:`cpus_as_quota`).
+NAMES = (*_OCI_NAMES[:5], "cpu.cpus", *_OCI_NAMES[5:])
 
 
 def is_empty(resources: Resources) -> bool:
@@ -77,7 +86,51 @@ def overlay(current: Resources, update: Resources) -> Resources:
         else:
             changed = {k: v for k, v in attrs.asdict(new, recurse=False).items() if v is not None}
             sections[section] = attrs.evolve(old, **changed)
+    cpu = sections["cpu"]
+    if cpu is not None and cpu.cpus == 0:
+        # Lifted (its quota with it, -1: cpus_as_quota): nothing of it is kept.
+        sections["cpu"] = attrs.evolve(cpu, cpus=None)
     return Resources(**sections)
+
+
+def cpus_as_quota(current: Resources, change: Resources) -> Resources:
+    """``change`` as runc takes it: its ``cpu.cpus`` (docker's ``--cpus``, NanoCPUs) a quota of
+    docker's period (0.5: 50000 us of each 100000), beside it for the record to keep; 0 lifts
+    the quota (-1) and the cpus (:func:`overlay`). ``current``: the container's limits, whose
+    ``cpu.cpus`` (if set) holds its quota and period to it, as docker's does: the quota and
+    period a later change names would make another number of CPUs of it (``--cpus 0.5`` then
+    ``--cpu-period 50000`` was 1 CPU, the record holding only quota and period).
+
+    400 for ``cpu.cpus`` beside ``cpu.quota`` or ``cpu.period`` (docker's "Conflicting
+    options: Nano CPUs and CPU Period cannot both be set"); 409 for a quota or a period of a
+    container whose ``cpu.cpus`` is set, until lifted with 0 (docker's "CPU Period cannot be
+    updated as NanoCPUs has already been set")."""
+    cpu = change.cpu
+    if cpu is None:
+        return change
+    named = [name for name in ("quota", "period") if getattr(cpu, name) is not None]
+    if cpu.cpus is not None:
+        # What they make (a record's limits, a change made so: taken as they are).
+        made = {"quota": NO_LIMIT, "period": None}
+        if cpu.cpus:
+            made = {"quota": round(cpu.cpus * CPUS_PERIOD_US), "period": CPUS_PERIOD_US}
+        if other := [name for name in named if getattr(cpu, name) != made[name]]:
+            raise InvalidRequest(
+                f"cpu.cpus and cpu.{other[0]} cannot both be given: cpu.cpus sets the quota"
+                f" of a {CPUS_PERIOD_US} us period (docker's Conflicting options: Nano CPUs"
+                f" and CPU {other[0].capitalize()} cannot both be set)"
+            )
+        return attrs.evolve(change, cpu=attrs.evolve(cpu, **made))
+    held = current.cpu.cpus if current.cpu is not None else None
+    if named and held:
+        raise Conflict(
+            f"cpu.{named[0]} cannot be changed: the container's CPUs were set by cpu.cpus"
+            f" ({held:g}: a quota of a {CPUS_PERIOD_US} us period), which the change would"
+            f" make another number of; lift it with cpu.cpus 0 first, or give cpu.cpus"
+            f" (docker's CPU {named[0].capitalize()} cannot be updated as NanoCPUs has"
+            f" already been set)"
+        )
+    return change
 
 
 #: A cgroup's limits where runc was never asked for one: none (-1), or for ``cpu.shares`` and
@@ -117,7 +170,7 @@ def to_oci(resources: Resources) -> dict[str, Any]:
     """The OCI ``linux.resources`` object for ``runc update -r``: the named limits only (runc
     leaves what is absent as it is)."""
     document: dict[str, Any] = {}
-    for name in NAMES:
+    for name in _OCI_NAMES:  # not cpu.cpus: in force as the quota beside it
         value = _value(resources, name)
         if value is not None:
             section, field = name.split(".")

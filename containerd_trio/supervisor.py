@@ -93,7 +93,7 @@ from .private_bundle import process_over
 from .process import Process, ProcessTable
 from .pstable import ps_table
 from .records import RecordJournal
-from .resources import require_named
+from .resources import cpus_as_quota, require_named
 from .runtime import CriuOptions, Runc
 from .top import read_processes
 from .validation import check_exec_strings, check_id
@@ -1657,6 +1657,7 @@ def _changed(
     what a start cannot take (see :func:`_check_start_limits`, :func:`_check_start_process`)."""
     if resources is not None:
         _check_start_limits(resources, checkpoint)
+        resources = cpus_as_quota(Resources(), resources)  # as runc takes them
     document = None
     if process is not None:
         _check_start_process(process, checkpoint)

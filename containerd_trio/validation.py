@@ -70,6 +70,10 @@ MIN_CPU_PERIOD_US, MAX_CPU_PERIOD_US = 1000, 1_000_000
 #: What a cgroup has of the two limits that have no "none": the kernel's defaults, which a
 #: cgroup runc made without them keeps.
 DEFAULT_CPU_SHARES, DEFAULT_CPU_PERIOD_US = 1024, 100_000
+#: The period of a quota that ``cpu.cpus`` sets, docker's for ``--cpus``; the fewest CPUs it
+#: takes (docker's daemon refuses NanoCPUs below 10^7), and the most (the quota's bound).
+CPUS_PERIOD_US = 100_000
+MIN_CPUS, MAX_CPUS = 0.01, MAX_CPU_QUOTA_US // CPUS_PERIOD_US
 
 
 def check_id(value: str, what: str = "container id") -> str:
@@ -431,6 +435,16 @@ MEMORY_SWAP = Rule(_swap_lift, {"const": NO_LIMIT})
 CPU_SHARES = _between(MIN_CPU_SHARES, MAX_CPU_SHARES)
 CPU_QUOTA = _limit(MIN_CPU_QUOTA_US, MAX_CPU_QUOTA_US, " microseconds")
 CPU_PERIOD = _between(MIN_CPU_PERIOD_US, MAX_CPU_PERIOD_US)
+
+
+def _cpus(name: str, value: float) -> None:
+    if value != 0 and not MIN_CPUS <= value <= MAX_CPUS:
+        raise ValueError(
+            f"{name} must be 0 (lifts it) or between {MIN_CPUS} and {MAX_CPUS} CPUs, not {value:g}"
+        )
+
+
+CPUS = Rule(_cpus, {"oneOf": [{"const": 0}, {"minimum": MIN_CPUS, "maximum": MAX_CPUS}]})
 PIDS_LIMIT = _limit(1, MAX_PID)
 _NO_NUL = "^[^\\x00]*$"
 PROGRAM = Rule(

@@ -68,6 +68,10 @@ LIMITS: client_types.Resources = {
     "cpu": {"shares": 512, "quota": 50000, "period": 100000},
     "pids": {"limit": 100},
 }
+#: The same limits as ctr-trio sends them for ``--cpus 0.5`` (``cpu.cpus``), and as the
+#: daemon keeps them then (the quota and period of those CPUs beside them).
+CLI_LIMITS: client_types.Resources = {**LIMITS, "cpu": {"shares": 512, "cpus": 0.5}}
+CPUS_LIMITS: client_types.Resources = {**LIMITS, "cpu": {**LIMITS["cpu"], "cpus": 0.5}}
 
 
 def cgroup_value(pid: int, controller: str, name: str) -> str:
@@ -522,7 +526,7 @@ async def test_an_update_of_a_stopped_container_is_in_force_at_its_next_start(
         assert cgroup_value(init, "pids", "pids.max") == "30"
         assert got["resources"] == {
             "memory": {"limit": 32 << 20},
-            "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": 0.5},
             "pids": {"limit": 30},
         }
 
@@ -550,7 +554,7 @@ async def test_a_bad_update_of_a_stopped_container_is_refused_and_changes_nothin
             ({"memory": {"kernel": 1}}, "unknown field 'kernel' in resources.memory"),
             ({}, (
                 "resources names no limit to change: give one of memory.limit, memory.swap,"
-                " cpu.shares, cpu.quota, cpu.period, pids.limit"
+                " cpu.shares, cpu.quota, cpu.period, cpu.cpus, pids.limit"
             )),
             ({"memory": {"limit": 64 << 20}, "pids": {"limit": 10}}, (
                 f"resources.memory.limit {64 << 20} is above linux.resources.memory.swap"
@@ -625,6 +629,49 @@ async def test_ctr_trio_update(daemon: RunningDaemon, make_bundle: BundleFactory
     assert result.code == 1
     assert "resources.cpu: shares must be between 2 and 262144, not 1" in result.err
     assert cgroup_value(inits[0], "cpu", "cpu.shares") == "1024"  # untouched
+
+
+async def test_cpus_hold_their_quota_and_period_until_lifted(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio update --cpus 0.5 web`` then ``ctr-trio update --cpu-period 50000 web``
+    made 1 CPU of 0.5 (the record kept only quota and period, the second changed the
+    period under the first's quota). As docker's, the container keeps its CPUs (``cpu.cpus``,
+    a quota of a 100000 us period), and a later period or quota is refused (409, naming it)
+    until they are lifted with 0; with them in one change, a 400."""
+    client = daemon.client
+    init = (await start_container(client, "web", make_bundle(FOREVER)))["processes"][0]["pid"]
+    address = ("--address", daemon.url)
+    with trio.fail_after(60):
+        result = await run_cli(*address, "update", "web", "--cpus", "0.5")
+        assert result.code == 0, result.err
+        result = await run_cli(*address, "update", "web", "--cpu-period", "50000")
+        assert result.code == 1, result.out
+        assert "cpu.period cannot be changed: the container's CPUs were set by cpu.cpus" in (
+            result.err
+        )
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "50000"
+        assert cgroup_value(init, "cpu", "cpu.cfs_period_us") == "100000"
+        held = {"cpu": {"cpus": 0.5, "quota": 50000, "period": 100000}}
+        assert (await client.get("/containers/web")).json()["resources"] == held
+        response = await patch(client, "web", {"resources": {"cpu": {"quota": 20000}}})
+        assert response.status_code == 409, response.text
+        assert response.json()["error"].startswith("cpu.quota cannot be changed: the container's")
+        both = {"cpu": {"cpus": 1, "period": 50000}}
+        response = await patch(client, "web", {"resources": both})
+        assert response.status_code == 400, response.text
+        assert "cpu.cpus and cpu.period cannot both be given" in response.json()["error"]
+        assert recorded_container(daemon.config.journal_path, "web")["resources"] == held
+
+        # Lifted with 0 (its quota too), the period is the user's again.
+        result = await run_cli(*address, "update", "web", "--cpus", "0")
+        assert result.code == 0, result.err
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "-1"
+        result = await run_cli(*address, "update", "web", "--cpu-period", "50000")
+        assert result.code == 0, result.err
+        assert cgroup_value(init, "cpu", "cpu.cfs_period_us") == "50000"
+        lifted = {"cpu": {"quota": -1, "period": 50000}}
+        assert (await client.get("/containers/web")).json()["resources"] == lifted
 
 
 @pytest.mark.deadline(90)
@@ -961,7 +1008,7 @@ async def test_ctr_trio_run_and_start_take_limits_and_start_again_keeps_them(
             *address, "--json", "run", "-d", *options, "web", "-b", str(make_bundle())
         )
         assert run.code == 0, run.err
-        assert json.loads(run.out)["resources"] == LIMITS
+        assert json.loads(run.out)["resources"] == CPUS_LIMITS
         init = await init_of("web")
         assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
         assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "50000"
@@ -995,7 +1042,7 @@ async def test_ctr_trio_run_and_start_take_limits_and_start_again_keeps_them(
         assert cgroup_value(again, "cpu", "cpu.cfs_quota_us") == "150000"
         assert (await client.get("/containers/db")).json()["resources"] == {
             "memory": {"limit": 32 << 20},
-            "cpu": {"quota": 150000, "period": 100000},
+            "cpu": {"cpus": 1.5, "quota": 150000, "period": 100000},
             "pids": {"limit": 20},
         }
 
@@ -1186,11 +1233,11 @@ def update_args(*argv: str) -> argparse.Namespace:
 
 def test_update_options_as_docker_has_them() -> None:
     args = update_args("--memory", "64m", "--cpus", "0.5", "--pids-limit", "100", "-c", "512")
-    assert resource_change(args) == LIMITS
+    assert resource_change(args) == CLI_LIMITS
     assert resource_change(update_args("-m", "1.5GiB")) == {"memory": {"limit": 3 << 29}}
     assert resource_change(update_args("-m", "-1", "--cpus", "0")) == {
         "memory": {"limit": -1},
-        "cpu": {"quota": -1},
+        "cpu": {"cpus": 0},
     }
     assert resource_change(update_args("--cpu-quota", "100000", "--cpu-period", "50000")) == {
         "cpu": {"period": 50000, "quota": 100000}
@@ -1223,9 +1270,7 @@ async def test_cpus_with_a_cpu_period_or_quota_is_refused_as_docker_refuses_it(
             result = await run_cli(*nowhere, *command, *argv)
         assert (result.code, result.out) == (EXIT_USAGE, ""), (command, result)
         assert f"Conflicting options: {refusal} cannot both be set" in result.err, result.err
-    assert resource_change(update_args("--cpus", "2", "--cpu-period", "0")) == {
-        "cpu": {"period": 100000, "quota": 200000}
-    }
+    assert resource_change(update_args("--cpus", "2", "--cpu-period", "0")) == {"cpu": {"cpus": 2}}
 
 
 def test_zero_is_docker_s_unset_and_a_pids_limit_of_zero_none() -> None:
@@ -1237,7 +1282,7 @@ def test_zero_is_docker_s_unset_and_a_pids_limit_of_zero_none() -> None:
     zeros = ("-m", "0", "--memory-swap", "0", "-c", "0", "--cpu-quota", "0", "--cpu-period", "0")
     assert resource_change(update_args(*zeros)) == {}
     assert resource_change(update_args("--pids-limit", "0")) == {"pids": {"limit": -1}}
-    assert resource_change(update_args("--cpus", "0", "-m", "0")) == {"cpu": {"quota": -1}}
+    assert resource_change(update_args("--cpus", "0", "-m", "0")) == {"cpu": {"cpus": 0}}
     parser = build_parser(bench=False)
     assert resource_change(parser.parse_args(["run", "web", "-b", "/b", *zeros])) == {}
 
@@ -1259,7 +1304,7 @@ def test_run_and_start_take_updates_options() -> None:
     parser = build_parser(bench=False)
     options = ["--memory", "64m", "--cpus", "0.5", "--pids-limit", "100", "-c", "512"]
     for argv in (["run", "web", "-b", "/b", *options], ["start", "web", "-b", "/b", *options]):
-        assert resource_change(parser.parse_args(argv)) == LIMITS
+        assert resource_change(parser.parse_args(argv)) == CLI_LIMITS
     assert resource_change(parser.parse_args(["run", "web", "-b", "/b"])) == {}
 
 

@@ -689,7 +689,8 @@ def _define_limits(parser: Parser) -> None:
         type=_cpus,
         metavar="N",
         help="CPU time as a number of CPUs (0.5: half of one), as a CFS quota of a 100000 us"
-        " period (not with --cpu-quota or --cpu-period, as docker); 0 for none",
+        " period (not with --cpu-quota or --cpu-period, as docker); kept: a later update's"
+        " --cpu-quota or --cpu-period is refused until --cpus 0 lifts it",
     )
     parser.add_argument(
         "-c",

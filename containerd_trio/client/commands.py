@@ -928,13 +928,13 @@ def resource_change(args: argparse.Namespace) -> Resources:
     (-1: docker's run has no CPU limit then; its update changes nothing, which leaves its
     users no way to lift a --cpus, where this one lifts it). Until 2026-12-04 each 0 but
     ``--cpus`` went to the daemon as it was, and was its 400."""
-    change: dict[str, dict[str, int]] = {}
+    change: dict[str, dict[str, float]] = {}
     if args.memory:
         change["memory"] = {"limit": args.memory}
     if args.memory_swap:
         # docker's --memory-swap -1; any other swap limit is the daemon's 400 to say.
         change.setdefault("memory", {})["swap"] = args.memory_swap
-    cpu: dict[str, int] = {}
+    cpu: dict[str, float] = {}
     if args.cpu_shares:
         cpu["shares"] = args.cpu_shares
     if args.cpu_period:
@@ -944,9 +944,11 @@ def resource_change(args: argparse.Namespace) -> Resources:
     if args.cpus is not None:
         # --cpus 0.5 is half of one CPU's time: 50000 us in each 100000 us period; 0 is none.
         # Never with --cpu-period or --cpu-quota (the parser refuses them, as docker does).
-        cpu["quota"] = round(args.cpus * CPU_PERIOD) if args.cpus else -1
-        if args.cpus:
-            cpu["period"] = CPU_PERIOD
+        # Sent as such (cpu.cpus), not as its quota and period: the daemon keeps it, and
+        # refuses a later --cpu-period or --cpu-quota that would make it another number of
+        # CPUs, as docker does. (Until 2026-12-04 as a quota and a period, which a later
+        # --cpu-period 50000 made 1 CPU of a --cpus 0.5.)
+        cpu["cpus"] = args.cpus
     if cpu:
         change["cpu"] = cpu
     if args.pids_limit is not None:

@@ -58,6 +58,7 @@ class CpuResources(TypedDict):
     shares: NotRequired[int]
     quota: NotRequired[int]  # microseconds per period; -1: no limit
     period: NotRequired[int]  # microseconds
+    cpus: NotRequired[float]  # docker's --cpus: a quota of 100000 us periods; 0 lifts it
 
 
 class PidsResources(TypedDict):

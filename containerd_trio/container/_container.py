@@ -77,6 +77,7 @@ from ..process import UNKNOWN_EXIT_STATUS, Process
 from ..records import ProcessStart
 from ..resources import (
     before,
+    cpus_as_quota,
     memory_limited,
     overlay,
     refused_at_start,
@@ -1340,6 +1341,7 @@ class Container:
         """``runc update``: lay ``change`` over the limits in force; of a stopped container,
         over those its next start puts in force (:meth:`_update_stopped`)."""
         async with self.lock:
+            change = cpus_as_quota(self.resources, change)  # 409 for a quota a cpus holds
             if self.status is Status.STOPPED and not self.deleted:
                 self._update_stopped(change)
                 return
