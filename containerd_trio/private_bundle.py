@@ -38,6 +38,7 @@ from .errors import InvalidRequest
 from .model import Resources, StartProcess, UserSpec
 from .mounts import remove_tree
 from .resources import default_swap, from_oci, lay_over, lifts_swap, swap_limit
+from .validation import NO_LIMIT
 
 #: Where a start with limits of its own keeps its private bundle, in the container's directory.
 START_BUNDLE_NAME = "start-bundle"
@@ -138,6 +139,20 @@ def swap_beside(bundle: Path, limits: Resources) -> int | None:
         swap_limit(config),
         lifted=lifts_swap(limits),
     )
+
+
+def swap_at_update(bundle: Path, current: Resources, limits: Resources) -> int | None:
+    """The swap limit ``runc update`` sets with the memory limit of ``limits`` (the
+    container's once the update is in force; ``current``, before it): docker's beside it
+    (:func:`swap_beside`), or none (-1) where none goes with it but docker's went with the
+    limit in force, as a start from ``limits`` has none. Else a memory limit back to the
+    bundle's own (a start's limit lifted) kept the old limit's swap, twice a smaller limit,
+    and runc's write of it was the kernel's refusal (memory.limit_in_bytes: invalid
+    argument). None: the swap is left as it is."""
+    swap = swap_beside(bundle, limits)
+    if swap is None and swap_beside(bundle, current) is not None:
+        return NO_LIMIT
+    return swap
 
 
 def process_over(base: dict[str, Any], given: StartProcess) -> dict[str, Any]:

@@ -1416,6 +1416,38 @@ async def test_a_memory_limit_alone_has_docker_s_swap_of_twice_it(
         assert memory_and_swap(await init_of("own")) == (str(16 << 20), str(32 << 20))
 
 
+async def test_an_update_back_to_the_bundle_s_memory_limit_lifts_docker_s_swap(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """(Review.) A bundle with a memory limit of its own and no swap limit, started with a
+    smaller one (docker's swap beside it: twice it), then updated back to the bundle's: a
+    start from the bundle's limit has no swap limit, and so has the update now. Before, the
+    old limit's swap stayed, below the new limit: runc's write of it was the kernel's
+    refusal (a 500, "memory.limit_in_bytes: invalid argument"). An update to -1 lifts it too,
+    as before (runc's own)."""
+
+    def own_limit_no_swap(config: dict[str, Any]) -> None:
+        config["linux"].setdefault("resources", {})["memory"] = {"limit": 512 << 20}
+
+    bundle = make_bundle(FOREVER, edit=own_limit_no_swap)
+    body = {"resources": {"memory": {"limit": 128 << 20}}}
+    init = (await start_container(client, "back", bundle, **body))["processes"][0]["pid"]
+    assert memory_and_swap(init) == (str(128 << 20), str(256 << 20))
+    response = await patch(client, "back", {"resources": {"memory": {"limit": 512 << 20}}})
+    assert response.status_code == 200, response.text
+    assert memory_and_swap(init) == (str(512 << 20), UNLIMITED)
+    assert (await client.get("/containers/back")).json()["resources"] == {
+        "memory": {"limit": 512 << 20}
+    }
+    # A limit of the daemon's again: docker's swap with it; then none at all.
+    response = await patch(client, "back", {"resources": {"memory": {"limit": 200 << 20}}})
+    assert response.status_code == 200, response.text
+    assert memory_and_swap(init) == (str(200 << 20), str(400 << 20))
+    response = await patch(client, "back", {"resources": {"memory": {"limit": -1}}})
+    assert response.status_code == 200, response.text
+    assert memory_and_swap(init) == (UNLIMITED, UNLIMITED)
+
+
 @pytest.mark.deadline(90)
 async def test_a_memory_limit_set_after_the_swap_was_lifted_is_in_force_at_the_next_start(
     spawn_daemon: Any, make_bundle: BundleFactory

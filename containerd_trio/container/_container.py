@@ -71,6 +71,7 @@ from ..private_bundle import (
     check_limits,
     prepare_start,
     process_over,
+    swap_at_update,
     swap_beside,
 )
 from ..process import UNKNOWN_EXIT_STATUS, Process
@@ -1456,10 +1457,11 @@ class Container:
 
     def _with_swap(self, change: Resources) -> dict[str, Any]:
         """``change`` for ``runc update``, with docker's swap beside a memory limit it sets
-        (twice it: :func:`.private_bundle.swap_beside`), as a start from the limits sets it."""
+        (twice it: :func:`.private_bundle.swap_at_update`), as a start from the limits sets it,
+        or none where the old limit's goes away with it."""
         document = to_oci(change)
         if change.memory is not None and change.memory.swap is None:
-            swap = swap_beside(self.bundle, overlay(self.resources, change))
+            swap = swap_at_update(self.bundle, self.resources, overlay(self.resources, change))
             if swap is not None:
                 document["memory"]["swap"] = swap
         return document
