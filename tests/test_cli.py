@@ -889,6 +889,24 @@ async def test_restart_stops_then_starts_again_as_docker_s(
         assert reread.json["processes"][0]["stdin"] is True
 
 
+async def test_restart_of_a_container_with_auto_remove_keeps_its_stdin_once(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """(Review.) restart of a container with autoRemove starts it afresh from what was read
+    before its stop (its record goes with it): its stdin, labels, limits, process, policy, but
+    not its stdinOnce (docker's StdinOnce, which ``run -i --rm`` attached gives it and
+    docker's restart keeps, its config): a later attach's input's end left cat's stdin open.
+    Now kept, as a start again from the record keeps it."""
+    with trio.fail_after(60):
+        await start_container(
+            client, "once", make_bundle(["cat"]), stdin=True, stdinOnce=True, autoRemove=True
+        )
+        restarted = await ok(ctr, "--json", "restart", "-t", "0", "once")
+        assert restarted.json["autoRemove"] is True, restarted.json
+        assert restarted.json["processes"][0]["stdin"] is True, restarted.json
+        assert restarted.json.get("stdinOnce") is True, restarted.json
+
+
 async def test_start_and_restart_of_ids_ask_the_daemon_to_start_them_from_their_record(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -422,10 +422,12 @@ def _start_as(client: Client, container: Container, *, stdin: bool = False) -> C
     when it stopped (an update's too, as docker keeps them), and the process its start ran
     instead of the bundle's (docker keeps a container's command): the start replaces a stopped
     container of the id, and its log with it. Not a checkpoint: a restart starts from the
-    bundle. ``stdin``: keep it open whatever the record says."""
+    bundle. ``stdin``: keep it open whatever the record says. Its stdinOnce too (docker's
+    StdinOnce, its config, which docker's restart keeps: run -i --rm attached gives it)."""
     return client.start(
         container["id"], container["bundlePath"], labels=container.get("labels") or {},
         stdin=stdin or bool(container.get("stdin")), auto_remove=bool(container.get("autoRemove")),
+        stdin_once=bool(container.get("stdinOnce")),
         resources=container.get("resources") or None, process=container.get("process"),
         restart_policy=container.get("restartPolicy"),
     )  # fmt: skip
