@@ -943,9 +943,11 @@ def resource_change(args: argparse.Namespace) -> Resources:
         cpu["period"] = args.cpu_period
     if args.cpu_quota:
         cpu["quota"] = args.cpu_quota
-    if args.cpus is not None:
+    if args.cpus is not None and not (args.cpus == 0 and args.cpu_quota):
         # --cpus 0.5 is half of one CPU's time: 50000 us in each 100000 us period; 0 is none.
-        # Never with --cpu-period or --cpu-quota (the parser refuses them, as docker does).
+        # Never with --cpu-period or --cpu-quota (the parser refuses them, as docker does);
+        # but --cpus 0 is docker's unset, and a --cpu-quota beside it is in force, as in
+        # docker (a review's: the 0 went with it, and lifted it or was the daemon's 400).
         # Sent as such (cpu.cpus), not as its quota and period: the daemon keeps it, and
         # refuses a later --cpu-period or --cpu-quota that would make it another number of
         # CPUs, as docker does. (Until 2026-12-04 as a quota and a period, which a later
