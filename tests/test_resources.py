@@ -458,6 +458,43 @@ async def test_a_change_cut_short_is_undone_in_full(
     assert cgroup_value(init, "pids", "pids.max") == "30"
 
 
+@pytest.mark.parametrize("to", ["none", "the bundle's"])
+async def test_a_change_cut_short_puts_docker_s_swap_back_with_the_memory_limit(
+    start_daemon: Any, tmp_path: Path, make_bundle: BundleFactory, to: str
+) -> None:
+    """(Review.) A memory limit's change cut short (the runtime's deadline) goes back with
+    the swap of the limit before it, docker's twice it: a change to no limit (-1, which runc
+    writes with no swap limit either) left the swap lifted under the old limit put back,
+    while the record said docker's swap was in force (-m 64m: 64 MiB with 128 MiB, not an
+    unlimited one); so does a change back to the bundle's own limit, which lifts it too."""
+    cut = CutUpdate(tmp_path)
+    daemon: RunningDaemon = await start_daemon(runtime=str(cut.path), runtime_timeout=2.0)
+    client = daemon.client
+
+    def own_limit_no_swap(config: dict[str, Any]) -> None:
+        config["linux"].setdefault("resources", {})["memory"] = {"limit": 512 << 20}
+
+    bundle = make_bundle(FOREVER, edit=own_limit_no_swap)
+    body = {"resources": {"memory": {"limit": 64 << 20}}}
+    init = (await start_container(client, "cut", bundle, **body))["processes"][0]["pid"]
+    assert memory_and_swap(init) == (str(64 << 20), str(128 << 20))
+    cut.arm()
+    limit = -1 if to == "none" else 512 << 20
+    answers: list[httpx.Response] = []
+
+    async def change_limits() -> None:
+        answers.append(await patch(client, "cut", {"resources": {"memory": {"limit": limit}}}))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(change_limits)
+        await cut.written()
+        assert memory_and_swap(init)[1] == UNLIMITED  # runc lifted it: to be undone
+    [response] = answers
+    assert response.status_code == 504, response.text
+    assert (await client.get("/containers/cut")).json()["resources"] == body["resources"]
+    assert memory_and_swap(init) == (str(64 << 20), str(128 << 20))
+
+
 async def test_a_paused_container_stays_paused(client: httpx.AsyncClient, bundle: Path) -> None:
     init = (await start_container(client, "frozen", bundle))["processes"][0]["pid"]
     assert (await patch(client, "frozen", {"status": "paused"})).status_code == 200
