@@ -12,6 +12,8 @@ names below); each concern is a private module of its own, so that a change find
   :class:`Changed`, :class:`Restore`, :class:`Adopt`);
 - :mod:`._exits`: the exits a container remembers of its processes, for the waits that come
   after them (:class:`~._exits.ExitBook`);
+- :mod:`._dumping`: :class:`~._dumping.DumpGuard`, a container's dump under way (a
+  checkpoint's, a migration's) and what ends it: a SIGKILL to the init, a delete's grace;
 - :mod:`._moving`: :class:`Moving`, a container held for a live migration, the steps the
   migration takes on it;
 - :mod:`._documents`: OCI process documents (:func:`process_info`, what an exec runs);

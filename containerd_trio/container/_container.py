@@ -42,7 +42,6 @@ import attrs
 import trio
 
 from .. import cgroups, checkpoints, criu, procfs, restarts, timestamps
-from ..beside import beside
 from ..bundle import CONFIG_NAME, exec_base, read_bundle, refused_rootfs
 from ..cgroups import CgroupPlace, remove_start_cgroups
 from ..checkpoints import CheckpointInfo
@@ -51,7 +50,6 @@ from ..convert import dump_json, unstructure
 from ..criu_progress import CriuProgress
 from ..errors import Conflict, DaemonError, NotFound, RuntimeTimeout
 from ..event_types import INIT_EXIT_FIELD, MOVED_EXIT_FIELD, MOVED_TO_FIELD
-from ..events import STOPPING_ERROR
 from ..keeperlink import CustodyRequest
 from ..model import (
     ContainerInfo,
@@ -91,6 +89,7 @@ from ..validation import NO_LIMIT, check_exec_strings
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory
 from ._documents import exec_document, process_info
+from ._dumping import DumpGuard
 from ._exits import Ended, ExitBook, exit_info, moved_exit
 from ._launches import Adopt, Changed, Fresh, Launch, Restore
 from ._moving import Moving
@@ -104,13 +103,6 @@ T = TypeVar("T")
 
 #: How long a stopped container's output may take to reach its log before delete goes on.
 _DRAIN_SECONDS = 2.0
-#: How often a dump looks for its init dying of a signal the daemon did not send, and how long
-#: it lets a dying init be before it ends the dump (:meth:`Container._end_dump_if_init_dies`).
-_DUMP_WATCH_INTERVAL = 0.1
-_DYING_INIT_GRACE = 5.0
-#: What a dump's 409 says the container was during it, as the dump ended for it.
-_KILLED = "killed (SIGKILL)"
-_DELETED = "deleted"
 #: How long a start waits for the processes in its cgroup to leave it before it takes them
 #: for another container's (seconds), and how often it looks.
 _HELD_CGROUP_GRACE = 1.0
@@ -224,9 +216,6 @@ class Container:
         self.deleting = False
         #: ... and its record says so (a replace's does not: see :meth:`replace`).
         self._deleting_recorded = True
-        #: Deletes waiting for the lock (a checkpoint's dump holds it, or another command):
-        #: see :attr:`being_deleted`.
-        self._deletes_waiting = 0
         #: When a delete's grace ends (:func:`~.timestamps.boot_ns`): kept in the record, for
         #: the next server to finish the delete as it would have ended (:meth:`delete_left`).
         self._grace_ends_ns: int | None = None
@@ -235,22 +224,8 @@ class Container:
         #: while that server's dump runs on: see migration.left), said after "container X
         #: is". None: commands wait their turn.
         self.held_for: str | None = None
-        #: A checkpoint or a migration holds the lock (:meth:`holding_for_dump`): the container
-        #: stays as that command leaves it, and a SIGKILL sent to it paused stays pending (see
-        #: Supervisor._may_thaw). Any other holder is let end first (:meth:`resume_killed`).
-        self.held_for_dump = False
-        #: The dump of a checkpoint under way, which a SIGKILL to the init ends (see
-        #: :meth:`_kill_ends_dump`), and a delete whose grace ends during a checkpoint's
-        #: (:meth:`_locked_for_delete`).
-        self._dump_scope: trio.CancelScope | None = None
-        #: Whether that dump is a checkpoint's (a delete ends it), not a migration's.
-        self._dump_deletable = False
-        #: What ended the dump under way, as its 409 says the container was during it; None
-        #: for a kill the daemon did not send (:meth:`_end_dump_if_init_dies`): killed too.
-        self._dump_ended_as: str | None = None
-        #: A delete's grace ended while it waited for the lock: a checkpoint's dump that
-        #: begins before the delete's turn (one queued ahead of it) is ended at once.
-        self._deleted_during_dumps = False
+        #: Its dumps, and what ends one: a SIGKILL, a delete's grace (:mod:`._dumping`).
+        self._dumps = DumpGuard(container_id, self.lock)
         #: False once runc has forgotten the container (a checkpoint with exit removes it).
         self.known_to_runc = True
         #: It takes the place of a stopped container of its id (:meth:`replace`), encoded
@@ -1119,7 +1094,7 @@ class Container:
         except ProcessLookupError:
             raise NotFound(f"process {pid} of container {self.id!r} has exited") from None
         if process is self.init:
-            self._kill_ends_dump(signum)
+            self._dumps.kill_ends(signum)
 
     def signal_init(self, signum: int) -> None:
         self._require_live("signal")
@@ -1128,91 +1103,7 @@ class Container:
             self.init.signal(signum)
         except ProcessLookupError:
             raise Conflict(f"cannot signal container {self.id!r}: it is stopped") from None
-        self._kill_ends_dump(signum)
-
-    def _kill_ends_dump(self, signum: int) -> None:
-        """A SIGKILL to the init ends a checkpoint's dump under way. CRIU holds the tasks
-        seized (ptrace): the dying init waits for its children, whose exits go to CRIU, their
-        tracer, which waits on the init; neither ends until the checkpoint's deadline (600 s
-        by default), and every command of the container waits behind it. Killing runc and
-        CRIU lets the init end, as its user asked."""
-        if signum == signal.SIGKILL and self._dump_scope is not None:
-            log.info("container %s killed during its checkpoint: ending the dump", self.id)
-            self._end_dump(_KILLED)
-
-    def _end_dump(self, ended_as: str) -> None:
-        """End the dump under way (its runc and CRIU killed, nothing of its images left), for
-        a 409 that says the container was ``ended_as`` during it (the first reason given)."""
-        if self._dump_scope is None:
-            return
-        if self._dump_ended_as is None:
-            self._dump_ended_as = ended_as
-        self._dump_scope.cancel()
-
-    async def _end_dump_if_init_dies(self, dump: trio.CancelScope) -> None:
-        """End the ``dump`` if the init dies of a signal the daemon did not send (a shell's
-        kill -9, the OOM killer's), which :meth:`_kill_ends_dump` does not see: the init, in
-        its exit, waits for its children, which CRIU holds seized, and CRIU waits on it, until
-        the checkpoint's deadline. Nothing wakes on a process beginning its exit (its pidfd
-        does only at its end), so it is looked for. A dump with exit, whose CRIU kills the
-        init itself once the images are written, ends within milliseconds of that: the grace
-        leaves it to end so."""
-        assert self.init is not None
-        pid = self.init.pid
-        while not procfs.exiting(pid):  # noqa: ASYNC110 - no event to wait on: the kernel's
-            await trio.sleep(_DUMP_WATCH_INTERVAL)
-        await trio.sleep(_DYING_INIT_GRACE)
-        log.info("container %s: its init died during its dump: ending the dump", self.id)
-        dump.cancel()
-
-    async def _dump_unless_killed(
-        self,
-        dump: Callable[[], Awaitable[T]],
-        action: str,
-        during: str,
-        progress: CriuProgress | None = None,
-        *,
-        deletable: bool = False,
-    ) -> T:
-        """``dump()`` (a runc checkpoint: a checkpoint's, a migration's, a pre-copy round's),
-        ended by a SIGKILL of the init, the daemon's (:meth:`_kill_ends_dump`) or another's
-        (:meth:`_end_dump_if_init_dies`): the dump's runc and CRIU killed (no images left),
-        its course on the event stream (``progress``'s) ended with ``checkpoint-failed``,
-        and a 409 that says the container was killed ``during`` it. Before, a migration's
-        dump was neither: the kill deadlocked with CRIU until the move's deadline (600 s by
-        default), the move and every command of the container waiting; and a checkpoint's
-        killed dump left its ``checkpoint-started`` without an end. So did one a stopping
-        daemon cancelled (its cancel reaches the progress's companion task too, and ends
-        :meth:`CriuProgress.dump` before it can say it): its course ends here.
-
-        ``deletable``: a checkpoint's dump, which a delete whose grace ends during it ends too
-        (:meth:`_locked_for_delete`), a 409 that says the container was deleted."""
-        scope = trio.CancelScope()
-        self._dump_scope = scope
-        self._dump_deletable = deletable
-        self._dump_ended_as = None
-        if deletable and self._deleted_during_dumps:
-            self._end_dump(_DELETED)
-        try:
-            with scope:
-                # The dump's failure comes out as it is (beside's outcome), not in a group: its
-                # callers (a move's failed step) say its message.
-                watcher = partial(self._end_dump_if_init_dies, scope)
-                return (await beside(dump, watcher)).unwrap()
-        except BaseException:
-            if progress is not None:  # a no-op where the dump said its end itself
-                progress.failed_outside(STOPPING_ERROR)
-            raise
-        finally:
-            self._dump_scope = None
-            self._dump_deletable = False
-        ended_as = self._dump_ended_as or _KILLED
-        killed = Conflict(
-            f"cannot {action} container {self.id!r}: it was {ended_as} during {during}"
-        )
-        if progress is not None:
-            progress.failed_outside(killed.message)
-        raise killed
+        self._dumps.kill_ends(signum)
 
     async def pause(self) -> None:
         async with self.lock:
@@ -1520,12 +1411,13 @@ class Container:
         async with self.holding_for_dump():
             self._require_live("checkpoint")
             self._check_checkpointable()
+            assert self.init is not None  # live
             was_paused = self.status is Status.PAUSED
             if exit:
                 self._checkpoint_exit = trio.Event()
             progress = CriuProgress(self._ctx.events, self.id, name, self.labels)
             try:
-                info = await self._dump_unless_killed(
+                info = await self._dumps.unless_killed(
                     partial(
                         criu.dump, self._ctx.runtime, self.id, self.bundle, self.dir, name,
                         options, exit=exit, was_paused=was_paused,
@@ -1533,7 +1425,7 @@ class Container:
                         deadline=deadline, resources=self.resources,
                         process=self.kept_process(), progress=progress,
                     ),
-                    "checkpoint", "the checkpoint", progress, deletable=True,
+                    self.init.pid, "checkpoint", "the checkpoint", progress, deletable=True,
                 )  # fmt: skip
             finally:
                 if self._checkpoint_exit is not None:
@@ -1584,7 +1476,7 @@ class Container:
         under way) takes its part of."""
         grace_ends_ns = timestamps.boot_ns() + int(timeout * 1e9)
         grace_ends = trio.current_time() + timeout
-        async with self._locked_for_delete(timeout):
+        async with self._dumps.locked_for_delete(timeout):
             if self.deleted:
                 raise NotFound(f"container {self.id!r} not found")
             if not self.deleting:  # an autoRemove's, or the last server's, has its own
@@ -1602,42 +1494,6 @@ class Container:
                 self._end_failed_delete()
                 raise
 
-    @contextlib.asynccontextmanager
-    async def _locked_for_delete(self, grace: float) -> AsyncIterator[None]:
-        """The lock, for a delete whose grace ends in ``grace`` seconds. A checkpoint's dump
-        that holds it then is ended (as a SIGKILL ends it: runc and CRIU killed, nothing of
-        the checkpoint left, a 409 that says the container was deleted during it); so is
-        one that begins before the delete's turn. The container then gets its SIGKILL from
-        the delete's stop, its grace spent. No SIGTERM meanwhile: sent as CRIU dumps, it
-        would be saved pending in the images, and delivered at their restore. Before, the
-        delete waited for the whole dump (up to its deadline, 600 s by default), past its
-        own grace. A migration's dumps are not ended: the move holds the container until it
-        ends."""
-        # Released however this ends once taken: a cancel that reaches the nursery's end,
-        # after the lock came, would otherwise leave the container locked for good.
-        acquired = False
-        try:
-            if not self.lock.locked():
-                await self.lock.acquire()  # nothing to wait for: no task to watch the grace
-                acquired = True
-            else:
-                self._deletes_waiting += 1  # being deleted from now on, in memory only
-                try:
-                    async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._end_dumps_after, grace)
-                        await self.lock.acquire()
-                        acquired = True
-                        nursery.cancel_scope.cancel()
-                finally:
-                    self._deletes_waiting -= 1
-            # Nothing dumps while the delete holds the lock; once it lets go (a failed
-            # removal, the container kept), checkpoints run again.
-            self._deleted_during_dumps = False
-            yield
-        finally:
-            if acquired:
-                self.lock.release()
-
     @property
     def being_deleted(self) -> bool:
         """A delete is under way (:attr:`deleting`), or waits for its turn: a command refuses
@@ -1650,14 +1506,7 @@ class Container:
         had no answer. Nor does it change what the holder does (:attr:`deleting`: no autoRemove
         at an exit, no restart, no drain of output): if it never gets the lock (the server's
         end), nothing is to be undone."""
-        return self.deleting or self._deletes_waiting > 0
-
-    async def _end_dumps_after(self, grace: float) -> None:
-        await trio.sleep(grace)
-        self._deleted_during_dumps = True
-        if self._dump_deletable:
-            log.info("container %s deleted during its checkpoint: ending the dump", self.id)
-            self._end_dump(_DELETED)
+        return self.deleting or self._dumps.deletes_waiting > 0
 
     async def replace(self, *, keep_log: bool = False) -> Path | None:
         """Remove this stopped container for a start of its id, as a delete would: what its
@@ -1877,17 +1726,14 @@ class Container:
             self._check_checkpointable("migrate")
             yield Moving(self)
 
-    @contextlib.asynccontextmanager
-    async def holding_for_dump(self) -> AsyncIterator[None]:
-        """Hold the lock for a checkpoint or a migration (one this server runs, or one the
-        last server left, being settled): CRIU dumps the container as it finds it, and leaves
-        it so; a SIGKILL to it paused meanwhile thaws nothing (:attr:`held_for_dump`)."""
-        async with self.lock:
-            self.held_for_dump = True
-            try:
-                yield
-            finally:
-                self.held_for_dump = False
+    def holding_for_dump(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold the lock for a checkpoint or a migration (:meth:`.DumpGuard.holding`)."""
+        return self._dumps.holding()
+
+    @property
+    def held_for_dump(self) -> bool:
+        """A checkpoint or a migration holds the lock (:attr:`.DumpGuard.held`)."""
+        return self._dumps.held
 
     def mark_stopped(self, exit_status: int) -> None:
         """For a record whose container ended while no server ran: no tree is started."""

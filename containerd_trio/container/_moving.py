@@ -43,12 +43,13 @@ class Moving:
         """A pre-copy round into ``{bundle}/checkpoints/{name}`` while the container runs,
         within ``deadline`` seconds (None: the daemon's checkpoint deadline)."""
         c = self.container
-        await c._dump_unless_killed(
+        assert c.init is not None  # held live (Container.moving)
+        await c._dumps.unless_killed(
             partial(
                 criu.pre_dump, c._ctx.runtime, c.id, c.bundle, c.dir, name, parent,
                 deadline=deadline or c._ctx.checkpoint_timeout,
             ),
-            "migrate", "the migration's pre-copy round",
+            c.init.pid, "migrate", "the migration's pre-copy round",
         )  # fmt: skip
 
     async def freeze(self) -> None:
@@ -104,7 +105,8 @@ class Moving:
         if not console_size:
             kept = attrs.evolve(kept, process=without_console_size(kept.process))
         progress = CriuProgress(c._ctx.events, c.id, name, c.labels)
-        info = await c._dump_unless_killed(
+        assert c.init is not None  # held live (Container.moving)
+        info = await c._dumps.unless_killed(
             partial(
                 criu.dump, c._ctx.runtime, c.id, c.bundle, c.dir, name, options, exit=False,
                 was_paused=True, cleanup_timeout=c._ctx.cleanup_timeout, gone=c._init_gone,
@@ -112,7 +114,7 @@ class Moving:
                 deadline=deadline or c._ctx.checkpoint_timeout, resources=c.resources,
                 process=kept, progress=progress,
             ),
-            "migrate", "the migration's checkpoint", progress,
+            c.init.pid, "migrate", "the migration's checkpoint", progress,
         )  # fmt: skip
         c.publish("checkpoint")
         return info
