@@ -16,6 +16,8 @@ names below); each concern is a private module of its own, so that a change find
   checkpoint's, a migration's) and what ends it: a SIGKILL to the init, a delete's grace;
 - :mod:`._moving`: :class:`Moving`, a container held for a live migration, the steps the
   migration takes on it;
+- :mod:`._sessions`: the attach sessions following a container's output, which an
+  auto-removal lets finish (:class:`~._sessions.AttachSessions`);
 - :mod:`._documents`: OCI process documents (:func:`process_info`, what an exec runs);
 - :mod:`._stdin`: a process's stdin pipe, and whether a checkpointed init read one;
 - :mod:`._directories`: a container's directory, and a replaced container's set aside.

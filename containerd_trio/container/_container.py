@@ -33,7 +33,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -93,6 +93,7 @@ from ._dumping import DumpGuard
 from ._exits import Ended, ExitBook, exit_info, moved_exit
 from ._launches import Adopt, Changed, Fresh, Launch, Restore
 from ._moving import Moving
+from ._sessions import AttachSessions
 from ._stdin import close_stdin_pipe, stdin_was_pipe, with_stdin
 
 # The package's name, as the module's was before it became one: the daemon's log lines say
@@ -253,16 +254,8 @@ class Container:
         self._finished = trio.Event()
         #: Its removal, for the waiters on it (:meth:`wait_gone`, :meth:`wait_next_exit`).
         self._gone = Removal()
-        #: Attach sessions following its output (an auto-removal lets them finish first), and
-        #: the auto-removal waiting on them: woken as they come, by each message they send, and
-        #: by their end.
-        self._attached = 0
-        self._attach_moved = trio.lowlevel.ParkingLot()
-        #: Its init's exit came while no server ran (this one learnt it at its adoption): the
-        #: attach sessions the last server had may be on their way back (their clients connect
-        #: again), and an auto-removal gives them the time to (:meth:`wait_sessions_back`).
-        #: Cleared once a session attaches.
-        self.sessions_due = False
+        #: Attach sessions following its output (an auto-removal lets them finish first).
+        self._sessions = AttachSessions()
         #: Set once the start that made it (:meth:`.Supervisor.start`) ended, however it went
         #: (:attr:`start_failed` says): a wait for its id's next exit that came meanwhile
         #: waits for it. Never set for an adopted one, which is never listed created.
@@ -1033,43 +1026,33 @@ class Container:
         at = None if self.finished_ns is None else timestamps.format_ns(self.finished_ns)
         return ExitInfo(id=self.id, pid=pid, exit_status=self.exit_status, exited_at=at)
 
-    @contextlib.contextmanager
-    def attached(self) -> Iterator[None]:
-        """An attach session follows the container's output: an auto-removal waits for it to
-        send all of it and the exit status (:meth:`wait_detached`)."""
-        self._attached += 1
-        self.sessions_due = False
-        self._attach_moved.unpark_all()  # a removal waiting for sessions to come back
-        try:
-            yield
-        finally:
-            self._attached -= 1
-            if not self._attached:
-                self._attach_moved.unpark_all()
+    # --- attach sessions (see ._sessions) ------------------------------------------------------
+
+    def attached(self) -> contextlib.AbstractContextManager[None]:
+        """An attach session follows the container's output (:meth:`.AttachSessions.attached`)."""
+        return self._sessions.attached()
 
     def attach_sent(self) -> None:
-        """An attach session sent a message: its client reads, the removal waits on."""
-        self._attach_moved.unpark_all()  # no one parked (no removal waiting): next to nothing
+        """An attach session sent a message (:meth:`.AttachSessions.sent`)."""
+        self._sessions.sent()
 
     async def wait_sessions_back(self, within: float) -> None:
-        """Return once an attach session comes (one the last server had, coming back), or
-        ``within`` seconds have passed; at once unless :attr:`sessions_due`."""
-        if not self.sessions_due:  # an exit this server saw: its sessions are here already
-            return
-        with trio.move_on_after(within):
-            while self.sessions_due:
-                await self._attach_moved.park()
+        """Return once an attach session comes back (:meth:`.AttachSessions.wait_back`)."""
+        await self._sessions.wait_back(within)
 
     async def wait_detached(self, stalled_after: float) -> None:
-        """Return once no attach session follows the container's output, or once they have
-        sent nothing for ``stalled_after`` seconds (a client that stopped reading): a slow
-        client that goes on reading gets all of it, however long that takes."""
-        if not self._attached:  # most often: then no cancel scope
-            return
-        with trio.move_on_after(stalled_after) as stalled:
-            while self._attached:
-                await self._attach_moved.park()
-                stalled.deadline = trio.current_time() + stalled_after
+        """Return once no attach session follows (:meth:`.AttachSessions.wait_detached`)."""
+        await self._sessions.wait_detached(stalled_after)
+
+    @property
+    def sessions_due(self) -> bool:
+        """The attach sessions of the last server may be on their way back
+        (:attr:`.AttachSessions.due`)."""
+        return self._sessions.due
+
+    @sessions_due.setter
+    def sessions_due(self, due: bool) -> None:
+        self._sessions.due = due
 
     async def _unless_removed(self, event: trio.Event) -> None:
         """Wait for ``event``, or for the container's removal if that comes first."""
