@@ -65,27 +65,20 @@ from ..model import (
 from ..mounts import remove_tree
 from ..oom import OomCounter, find_memory_cgroup
 from ..private_bundle import (
-    bundle_swap,
-    check_limits,
     prepare_start,
     process_over,
-    swap_at_update,
-    swap_beside,
 )
 from ..process import UNKNOWN_EXIT_STATUS, Process
 from ..records import ProcessStart
 from ..resources import (
-    before,
-    cpus_as_quota,
     memory_limited,
     overlay,
     refused_at_start,
-    swap_before,
-    to_oci,
 )
 from ..restore_net import PRIVATE_BUNDLE_NAME
 from ..runtime import CriuOptions, RuncError, Started
-from ..validation import NO_LIMIT, check_exec_strings
+from ..validation import check_exec_strings
+from . import _updates
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory
 from ._documents import exec_document, process_info
@@ -1213,70 +1206,8 @@ class Container:
             self.save()
 
     async def update_resources(self, change: Resources) -> None:
-        """``runc update``: lay ``change`` over the limits in force; of a stopped container,
-        over those its next start puts in force (:meth:`_update_stopped`)."""
-        async with self.lock:
-            change = cpus_as_quota(self.resources, change)  # 409 for a quota a cpus holds
-            if self.status is Status.STOPPED and not self.deleted:
-                self._update_stopped(change)
-                return
-            self._require_live("update")
-            if change.memory is not None:
-                # A memory limit above the swap limit in force (the bundle's, unless lifted)
-                # is the kernel's refusal (runc's 500 "... memory.limit_in_bytes: invalid
-                # argument", and the change put back), and would be its next start's: the
-                # start's 400 now, before runc runs, as docker refuses it.
-                check_limits(self.bundle, overlay(self.resources, change))
-            # Recorded first: a server that dies from here on cannot tell the next one whether
-            # runc put the change in force (its runc goes on, or is done), and the next one
-            # makes it again (else it listed the limits from before, the cgroups had the new).
-            self.updating = change
-            self.save()
-            try:
-                await self._runtime_step(
-                    "update", self._ctx.runtime.update(self.id, self._with_swap(change))
-                )
-            except Conflict:
-                # From _runtime_step: its init exited under runc update, its cgroups going
-                # with it. Once that exit is in, it is a stopped container, whose change is
-                # its next start's (_update_stopped: a restart by its policy waits for this
-                # lock), as the same PATCH a moment later is. (Before, a 409 "it stopped",
-                # and the restart ran under the old limits.)
-                self.updating = None
-                try:
-                    if await self._stopped_meanwhile():
-                        self._update_stopped(change)  # its one save: the update ended
-                        return
-                except BaseException:
-                    self.save()
-                    raise
-                self.save()
-                raise
-            except BaseException as exc:
-                self.updating = None  # ended here: the record says what this server knows
-                # What runc wrote before the kernel refused a limit, or before it was killed
-                # (the runtime's deadline, the supervisor's end cancelling the command), may
-                # stay in force (see resources.before): the answer and the record say nothing
-                # changed.
-                await self._put_back_limits(change)
-                self.save()
-                if isinstance(exc, RuncError) and "unable to set memory limit" in exc.runc_message:
-                    # cgroup v1 cannot take a limit below what the container holds now.
-                    raise Conflict(f"container {self.id!r}: {exc.runc_message}") from None
-                raise
-            self.updating = None
-            self.resources = overlay(self.resources, change)
-            if self._oom is None and memory_limited(self.resources) and self.init is not None:
-                # Its own cgroup can kill it for memory now: watch for that too.
-                self._watch_memory(self.init.pid, True)
-                if self._oom is not None:
-                    # From the count as it stands: a kill counted before (a limit set by hand,
-                    # a machine-wide OOM) is not one this watch saw come.
-                    self._oom.check_silently()
-                    if self._nursery is not None:
-                        self._nursery.start_soon(self._watch_oom, self._oom)
-            self.publish("update")
-            self.save()
+        """``runc update``: lay ``change`` over the limits in force (:mod:`._updates`)."""
+        await _updates.update_resources(self, change)
 
     async def _stopped_meanwhile(self) -> bool:
         """Whether this container, whose init was found gone under a command, is stopped once
@@ -1285,60 +1216,6 @@ class Container:
         with trio.move_on_after(2 * _DRAIN_SECONDS):
             await self._stopped.wait()
         return self.status is Status.STOPPED and not (self.deleted or self.deleting)
-
-    def _update_stopped(self, change: Resources) -> None:
-        """docker update of a stopped (or restarting) container: its cgroups went with its
-        run, so its record alone takes ``change`` (one journal line: a next server has it,
-        or not), and its next start puts it in force, as docker's does. A restart by its
-        policy and ``ctr-trio start ID`` start it with the record's limits, laid over the
-        bundle's as any start's (:func:`.private_bundle.prepare_start`); a restart waiting
-        out its delay reads them once the delay is over (this holds the lock it waits for).
-        Checked as that start checks them (400 for a memory limit above the bundle's swap),
-        not as the kernel would: a limit below what its first process will hold, or a quota
-        above a parent cgroup's, is the start's refusal then, as in docker. (Before, a 409
-        "it is stopped": the limits could change only once it ran again.)"""
-        # As they will be laid over the bundle: a swap limit lifted before (a -1) stays so.
-        resources = overlay(self.resources, change)
-        check_limits(self.bundle, resources)
-        self.resources = resources
-        self.publish("update")
-        self.save()
-
-    async def _put_back_limits(self, change: Resources) -> None:
-        """Put the limits ``change`` names back as the record has them, after a ``runc
-        update`` of them failed or was cut short: shielded, as a cancel is one of the cuts."""
-        why = f"did not finish within {self._ctx.cleanup_timeout:g} seconds"
-        put_back = to_oci(before(self.resources, change))
-        # A change that lifted the bundle's swap limit (runc writes it first) may have left it
-        # lifted: it goes back to the bundle's, which runc orders with the memory limit.
-        swap = swap_before(self.resources, change, bundle_swap(self.bundle))
-        if swap is None and "swap" in self._with_swap(change).get("memory", {}):
-            # docker's swap beside the new memory limit, which runc may have written: back
-            # to the old limit's, or to none (the bundle's own limit, or a lifted swap).
-            swap = swap_beside(self.bundle, self.resources) or NO_LIMIT
-        if swap is not None:
-            put_back.setdefault("memory", {})["swap"] = swap
-        with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
-            try:
-                await self._ctx.runtime.update(self.id, put_back)
-                return
-            except DaemonError as exc:
-                why = exc.message
-        log.error(
-            "container %s: the limits of a failed update could not be put back, its"
-            " cgroups may not be as its record says: %s", self.id, why,
-        )  # fmt: skip
-
-    def _with_swap(self, change: Resources) -> dict[str, Any]:
-        """``change`` for ``runc update``, with docker's swap beside a memory limit it sets
-        (twice it: :func:`.private_bundle.swap_at_update`), as a start from the limits sets it,
-        or none where the old limit's goes away with it."""
-        document = to_oci(change)
-        if change.memory is not None and change.memory.swap is None:
-            swap = swap_at_update(self.bundle, self.resources, overlay(self.resources, change))
-            if swap is not None:
-                document["memory"]["swap"] = swap
-        return document
 
     async def stats(self) -> dict[str, Any]:
         """One sample of the container's cgroup figures (``runc events --stats``)."""
