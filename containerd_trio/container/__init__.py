@@ -4,12 +4,13 @@ The package's surface is what the supervisor, the adoption, attach and the migra
 names below); each concern is a private module of its own, so that a change finds its room:
 
 - :mod:`._container`: :class:`Container`, the lifecycle itself (start, restore, adopt, exec,
-  pause, update, checkpoint, stop, delete), the task tree that watches its processes, and
-  :class:`Removal`, what the waiters for its removal wait on;
+  pause, update, checkpoint, stop, delete), the task tree that watches its processes;
 - :mod:`._context`: :class:`ContainerContext`, what every container shares with the
   supervisor;
 - :mod:`._launches`: what a launch is asked to do (:data:`Launch`: :class:`Fresh`,
   :class:`Changed`, :class:`Restore`, :class:`Adopt`);
+- :mod:`._waits`: the waits on a container (a process's exit, its init's, its removal), and
+  :class:`Removal`, what the waiters for its removal wait on;
 - :mod:`._exits`: the exits a container remembers of its processes, for the waits that come
   after them (:class:`~._exits.ExitBook`);
 - :mod:`._dumping`: :class:`~._dumping.DumpGuard`, a container's dump under way (a
@@ -27,12 +28,13 @@ names below); each concern is a private module of its own, so that a change find
 
 from __future__ import annotations
 
-from ._container import Container, Removal
+from ._container import Container
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory, sweep_replaced
 from ._documents import process_info
 from ._launches import Adopt, Changed, Fresh, Launch, Restore
 from ._moving import Moving
+from ._waits import Removal
 
 __all__ = [
     "Adopt",

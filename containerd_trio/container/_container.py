@@ -38,7 +38,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import attrs
 import trio
 
 from .. import cgroups, checkpoints, criu, procfs, restarts, timestamps
@@ -78,7 +77,7 @@ from ..resources import (
 from ..restore_net import PRIVATE_BUNDLE_NAME
 from ..runtime import CriuOptions, RuncError, Started
 from ..validation import check_exec_strings
-from . import _updates
+from . import _updates, _waits
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory
 from ._documents import exec_document, process_info
@@ -88,6 +87,7 @@ from ._launches import Adopt, Changed, Fresh, Launch, Restore
 from ._moving import Moving
 from ._sessions import AttachSessions
 from ._stdin import close_stdin_pipe, stdin_was_pipe, with_stdin
+from ._waits import Removal
 
 # The package's name, as the module's was before it became one: the daemon's log lines say
 # ``logger=container``, and a filter on them still finds these.
@@ -101,18 +101,6 @@ _DRAIN_SECONDS = 2.0
 #: for another container's (seconds), and how often it looks.
 _HELD_CGROUP_GRACE = 1.0
 _HELD_CGROUP_LOOK = 0.01
-
-
-@attrs.define(eq=False)
-class Removal:
-    """A container's removal, shared with its revival (:meth:`Container.revived`): its waiters
-    wait for the container they asked about, whichever object holds it by then."""
-
-    #: Set once it is forgotten: runc, its record and its files are gone.
-    done: trio.Event = attrs.Factory(trio.Event)
-    #: The container a start of its id put in its place, if that is how it went (set before
-    #: ``done``; a delete or an autoRemove leaves it None).
-    successor: Container | None = None
 
 
 class Container:
@@ -871,29 +859,6 @@ class Container:
             raise NotFound(f"process {pid} is not a process of container {self.id!r}")
         return ended.info
 
-    def told_exit(self, pid: int) -> ExitInfo | None:
-        """How process ``pid`` ended, as the event stream's kept log told it: the last ``exit``
-        of that pid, unless a ``delete`` of the id (a former container's end) or this
-        container's creation comes after it (so across its restart policy's runs, which
-        publish no delete); None if it keeps none. For a wait, where the container remembers
-        no exit of ``pid``: a server that took over after a crash or a reload remembers none
-        of those before it, and one that ended before the container's last
-        :data:`._exits._EXITS_KEPT` is forgotten."""
-        created_ns = self.created_ns
-        told = self._ctx.events.latest(
-            self.id,
-            lambda event: (
-                event.timestamp_ns < created_ns
-                or event.type == "delete"
-                or (event.type == "exit" and event.pid == pid)
-            ),
-        )
-        if told is None or told.type != "exit" or told.status is None:
-            return None
-        at = timestamps.format_ns(told.timestamp_ns)
-        info = ExitInfo(id=self.id, pid=pid, exit_status=told.status, exited_at=at)
-        return moved_exit(info, told.detail)
-
     def output_since(self, pid: int) -> int | None:
         """From when the log's records of ``pid`` are its current (or last) process's: that
         process's start; None if the container knows no process of that pid (its records from
@@ -930,68 +895,37 @@ class Container:
             self._ctx.keeper.close_stdin(process.key)
         return ended
 
+    # --- waits (see ._waits) -------------------------------------------------------------------
+
     async def wait_process(self, pid: int) -> ExitInfo:
-        """How process ``pid`` ended, once it has (at once if it already had): a process the
-        container no longer remembers is answered from the event log (:meth:`told_exit`),
-        where its wait was a 404 that said it was never the container's while the event
-        stream still told its exit."""
-        try:
-            found = self.known_process(pid)
-        except NotFound:
-            if self.deleted or (told := self.told_exit(pid)) is None:
-                raise
-            return told
-        if isinstance(found, ExitInfo):
-            return found
-        # Not at its death: once its exit is reported, as a container's wait answers, so that
-        # its output (a child of it may still be writing) is all in the log by the answer.
-        await self._unless_removed(found.reported)
-        if not found.exited.is_set():
-            raise NotFound(f"container {self.id!r} was deleted before process {pid} exited")
-        return self._exit_info(found)
+        """How process ``pid`` ended, once it has (:func:`._waits.wait_process`)."""
+        return await _waits.wait_process(self, pid)
 
     async def wait(self) -> ExitInfo:
         """How the init ended, once it has (at once if the container is stopped)."""
-        if self.deleted:
-            raise NotFound(f"container {self.id!r} not found")
-        return await self.wait_run()
+        return await _waits.wait(self)
 
     async def wait_run(self) -> ExitInfo:
-        """How the init's run ended, once it has, deleted since or not: for a waiter that holds
-        this container, not its id (a wait for the next exit that came during the start of
-        this run: the container may have exited and been deleted before that waiter's turn)."""
-        if self.status is not Status.STOPPED:
-            await self._unless_removed(self._stopped)
-        if self.status is not Status.STOPPED or self.exit_status is None:
-            raise NotFound(f"container {self.id!r} was deleted before it stopped")
-        return self.ended()
+        """How the init's run ended, once it has, deleted since or not
+        (:func:`._waits.wait_run`)."""
+        return await _waits.wait_run(self)
 
     async def wait_gone(self) -> ExitInfo:
-        """How the init ended, once the container is removed (deleted, by autoRemove or
-        replaced by a start of its id)."""
-        gone = self
-        await gone._gone.done.wait()
-        while (successor := gone._gone.successor) is not None and successor.is_restart:
-            # A restart's run is the same container to its user: its removal is awaited, in a
-            # loop (awaiting each one's wait_gone from within the last one's nested a frame
-            # per restart: past Python's recursion limit, the RecursionError broke trio).
-            gone = successor
-            await gone._gone.done.wait()
-        if gone.status is not Status.STOPPED or gone.exit_status is None:
-            raise NotFound(f"container {self.id!r} was removed before it stopped")
-        return gone.ended()
+        """How the init ended, once the container is removed (:func:`._waits.wait_gone`)."""
+        return await _waits.wait_gone(self)
 
     async def wait_next_exit(self) -> ExitInfo:
-        """How the init's next run ends (docker's ``next-exit``): this one, if it has not
-        ended; for a stopped container, that of the start of its id (or the restore) that
-        takes its place, whose exit is the id's next one. A removal before that (a delete, an
-        autoRemove) is a 404 as a delete before the stop is to :meth:`wait`."""
-        if self.status is not Status.STOPPED:
-            return await self.wait()
-        await self._gone.done.wait()
-        if self._gone.successor is None:
-            raise NotFound(f"container {self.id!r} was removed before its next exit")
-        return await self._gone.successor.wait()
+        """How the init's next run ends (docker's ``next-exit``:
+        :func:`._waits.wait_next_exit`)."""
+        return await _waits.wait_next_exit(self)
+
+    async def _stopped_meanwhile(self) -> bool:
+        """Whether this container, whose init was found gone under a command, is stopped once
+        its exit is in (reported once its output is: within the drain's bound), and neither
+        deleted nor being deleted (an autoRemove's)."""
+        with trio.move_on_after(2 * _DRAIN_SECONDS):
+            await self._stopped.wait()
+        return self.status is Status.STOPPED and not (self.deleted or self.deleting)
 
     @property
     def ended_pid(self) -> int | None:
@@ -1046,20 +980,6 @@ class Container:
     @sessions_due.setter
     def sessions_due(self, due: bool) -> None:
         self._sessions.due = due
-
-    async def _unless_removed(self, event: trio.Event) -> None:
-        """Wait for ``event``, or for the container's removal if that comes first."""
-        if event.is_set():
-            return
-        async with trio.open_nursery() as nursery:
-
-            async def on_removed() -> None:
-                await self._removed.wait()
-                nursery.cancel_scope.cancel()
-
-            nursery.start_soon(on_removed)
-            await event.wait()
-            nursery.cancel_scope.cancel()
 
     def signal_process(self, pid: int, signum: int) -> None:
         process = self.processes.get(pid)
@@ -1208,14 +1128,6 @@ class Container:
     async def update_resources(self, change: Resources) -> None:
         """``runc update``: lay ``change`` over the limits in force (:mod:`._updates`)."""
         await _updates.update_resources(self, change)
-
-    async def _stopped_meanwhile(self) -> bool:
-        """Whether this container, whose init was found gone under a command, is stopped once
-        its exit is in (reported once its output is: within the drain's bound), and neither
-        deleted nor being deleted (an autoRemove's)."""
-        with trio.move_on_after(2 * _DRAIN_SECONDS):
-            await self._stopped.wait()
-        return self.status is Status.STOPPED and not (self.deleted or self.deleting)
 
     async def stats(self) -> dict[str, Any]:
         """One sample of the container's cgroup figures (``runc events --stats``)."""
