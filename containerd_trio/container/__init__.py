@@ -15,6 +15,8 @@ names below); each concern is a private module of its own, so that a change find
   after them (:class:`~._exits.ExitBook`);
 - :mod:`._dumping`: :class:`~._dumping.DumpGuard`, a container's dump under way (a
   checkpoint's, a migration's) and what ends it: a SIGKILL to the init, a delete's grace;
+- :mod:`._deletion`: a container's end: its stop, its delete, its removal for a start of its
+  id that replaces it;
 - :mod:`._updates`: a change of a container's cgroup limits, running or stopped
   (:func:`~._updates.update_resources`);
 - :mod:`._moving`: :class:`Moving`, a container held for a live migration, the steps the

@@ -47,7 +47,7 @@ from ..checkpoints import CheckpointInfo
 from ..children import end_process
 from ..convert import dump_json, unstructure
 from ..criu_progress import CriuProgress
-from ..errors import Conflict, DaemonError, NotFound, RuntimeTimeout
+from ..errors import Conflict, DaemonError, NotFound
 from ..event_types import INIT_EXIT_FIELD, MOVED_EXIT_FIELD, MOVED_TO_FIELD
 from ..keeperlink import CustodyRequest
 from ..model import (
@@ -77,12 +77,12 @@ from ..resources import (
 from ..restore_net import PRIVATE_BUNDLE_NAME
 from ..runtime import CriuOptions, RuncError, Started
 from ..validation import check_exec_strings
-from . import _updates, _waits
+from . import _deletion, _updates, _waits
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory
 from ._documents import exec_document, process_info
 from ._dumping import DumpGuard
-from ._exits import Ended, ExitBook, exit_info, moved_exit
+from ._exits import DRAIN_SECONDS, Ended, ExitBook, exit_info, moved_exit
 from ._launches import Adopt, Changed, Fresh, Launch, Restore
 from ._moving import Moving
 from ._sessions import AttachSessions
@@ -95,8 +95,6 @@ log = logging.getLogger("containerd_trio.container")
 
 T = TypeVar("T")
 
-#: How long a stopped container's output may take to reach its log before delete goes on.
-_DRAIN_SECONDS = 2.0
 #: How long a start waits for the processes in its cgroup to leave it before it takes them
 #: for another container's (seconds), and how often it looks.
 _HELD_CGROUP_GRACE = 1.0
@@ -619,7 +617,7 @@ class Container:
         # may come between its exit and its report: the delete ends the tree as soon as the
         # exits are in, and a cancel that reached the tree first would lose the report.
         if not process.output_ended.is_set() and not self.deleting:
-            with trio.move_on_after(_DRAIN_SECONDS) as draining:
+            with trio.move_on_after(DRAIN_SECONDS) as draining:
                 self._draining.add(draining)
                 await process.output_ended.wait()
             self._draining.discard(draining)
@@ -676,7 +674,7 @@ class Container:
         of its id and a DELETE are 409s, as a delete under way makes them; its record says
         so, and a server that dies before the removal has the next one finish it), and
         handed to the supervisor, which deletes it (:meth:`delete`: the stop is done)."""
-        self._begin_delete()
+        _deletion.begin_delete(self)
         self._ctx.remove_exited(self)
 
     def _exec_exited(self, process: Process) -> None:
@@ -690,7 +688,7 @@ class Container:
 
     def _forget_live(self, process: Process) -> None:
         """Take ``process`` out of the live ones, if its pid is still its own there. Its exit
-        is reported once its output is in (or after the drain, :data:`_DRAIN_SECONDS`, when a
+        is reported once its output is in (or after the drain, :data:`DRAIN_SECONDS`, when a
         child it left holds its pipe), but its pid is free from its exit on: a process exec'd
         meanwhile may have been given it, and is then the pid's (its wait, its attach, its
         ``logs?pid=``). The late report took that newer process out of the table before."""
@@ -923,7 +921,7 @@ class Container:
         """Whether this container, whose init was found gone under a command, is stopped once
         its exit is in (reported once its output is: within the drain's bound), and neither
         deleted nor being deleted (an autoRemove's)."""
-        with trio.move_on_after(2 * _DRAIN_SECONDS):
+        with trio.move_on_after(2 * DRAIN_SECONDS):
             await self._stopped.wait()
         return self.status is Status.STOPPED and not (self.deleted or self.deleting)
 
@@ -1216,55 +1214,20 @@ class Container:
             self.save()
             return info
 
-    async def stop(self, timeout: float) -> None:
-        """SIGTERM the init, wait up to ``timeout`` seconds, then SIGKILL; return once it exited."""
-        if self._stopped.is_set() or self.init is None:
-            return
-        self._signal_quietly(signal.SIGTERM)
-        if self.status is Status.PAUSED:
-            # A frozen process gets its signals only once thawed.
-            await self._resume()
-        with trio.move_on_after(timeout):
-            await self._stopped.wait()
-            return
-        # "Ignored" would be untrue of a timeout of 0 (docker stop -t 0), which sends both at once.
-        log.info(
-            "container %s did not exit within %gs of SIGTERM; sending SIGKILL", self.id, timeout
-        )
-        self._signal_quietly(signal.SIGKILL)
-        with trio.move_on_after(self._ctx.cleanup_timeout):
-            await self._stopped.wait()
-            return
-        raise RuntimeTimeout(f"container {self.id!r} did not exit after SIGKILL")
-
-    def _signal_quietly(self, signum: int) -> None:
-        assert self.init is not None
-        with contextlib.suppress(ProcessLookupError):
-            self.init.signal(signum)
+    # --- stop, delete (see ._deletion) ----------------------------------------------------------
 
     async def delete(self, timeout: float) -> ContainerInfo:
-        """Stop, remove from runc, end the task tree and remove the container's files.
-        ``timeout``: the grace from now, which a wait for the lock (a checkpoint's dump
-        under way) takes its part of."""
-        grace_ends_ns = timestamps.boot_ns() + int(timeout * 1e9)
-        grace_ends = trio.current_time() + timeout
-        async with self._dumps.locked_for_delete(timeout):
-            if self.deleted:
-                raise NotFound(f"container {self.id!r} not found")
-            if not self.deleting:  # an autoRemove's, or the last server's, has its own
-                self._grace_ends_ns = grace_ends_ns
-            self._begin_delete()
-            try:
-                try:
-                    await self.stop(max(0.0, grace_ends - trio.current_time()))
-                except RuntimeTimeout as exc:
-                    # Not dead after SIGKILL (frozen behind our back?): runc delete --force
-                    # freezes, kills and thaws the whole cgroup, which settles it.
-                    log.warning("%s; forcing", exc.message)
-                return await self._remove()
-            except Exception:
-                self._end_failed_delete()
-                raise
+        """Stop, remove from runc, end the task tree and remove the container's files
+        (:func:`._deletion.delete`)."""
+        return await _deletion.delete(self, timeout)
+
+    async def replace(self, *, keep_log: bool = False) -> Path | None:
+        """Remove this stopped container for a start of its id (:func:`._deletion.replace`)."""
+        return await _deletion.replace(self, keep_log=keep_log)
+
+    async def forget(self, *, keep_log: bool = False) -> None:
+        """End the task tree and remove the container's files (:func:`._deletion.forget`)."""
+        await _deletion.forget(self, keep_log=keep_log)
 
     @property
     def being_deleted(self) -> bool:
@@ -1279,39 +1242,6 @@ class Container:
         at an exit, no restart, no drain of output): if it never gets the lock (the server's
         end), nothing is to be undone."""
         return self.deleting or self._dumps.deletes_waiting > 0
-
-    async def replace(self, *, keep_log: bool = False) -> Path | None:
-        """Remove this stopped container for a start of its id, as a delete would: what its
-        init left is ended and each of its exits reported. Its log stays until the start is
-        done, to come back with it if the start fails (:meth:`revived`): in place for a
-        restore (which continues it), else moved aside to the path returned (for the start
-        to remove once done). Its ``delete`` event is the start's to publish. If it cannot be
-        removed, it stays the stopped container it was."""
-        async with self.lock:
-            if self.deleted:
-                raise NotFound(f"container {self.id!r} not found")
-            # Its record stays as it is: a server that dies meanwhile has the next one adopt
-            # the stopped container, log and all, where a record marked deleting would have
-            # it finish a delete, and the log would go with it.
-            self._begin_delete(recorded=False)
-            try:
-                await self._remove(keep_log=True, announce=False)
-            except Exception:
-                self._end_failed_delete()
-                raise
-            if keep_log:
-                return None
-            # No checkpoint since the record went, nor until the start's record names this
-            # container (Container.replaces): a server dying meanwhile leaves the directory
-            # to the next one, which sweeps it up (sweep_replaced). A directory aside, even
-            # an empty one, is what says the start was a fresh one (see put_back).
-            aside = replaced_directory(self.dir)
-            remove_directory(aside)  # one a failed removal left, which would say the wrong log
-            try:
-                os.rename(self.dir, aside)
-            except FileNotFoundError:
-                os.mkdir(aside, 0o700)  # it never had output
-            return aside
 
     def revived(self) -> Container:
         """This container again, stopped as it was, after a start that replaced it failed
@@ -1354,15 +1284,6 @@ class Container:
         container.mark_stopped(UNKNOWN_EXIT_STATUS if exit_status is None else exit_status)
         container.save()
         return container
-
-    def _end_failed_delete(self) -> None:
-        """A delete (or a replace) that failed before the container was forgotten: it stays
-        the container it was, to be deleted again (not refused as being deleted, nor left for
-        the next server to delete unasked). Not one that the server's end cut short: its
-        record stays marked, for the next server to finish."""
-        if not self.deleted:
-            self.deleting = False
-            self.save()
 
     @property
     def pending_restart(self) -> trio.CancelScope | None:
@@ -1431,43 +1352,6 @@ class Container:
             return 0.0
         return max(0.0, (grace_ends_ns - timestamps.boot_ns()) / 1e9)
 
-    def _begin_delete(self, *, recorded: bool = True) -> None:
-        if recorded:
-            # A restart waiting out its delay is cancelled: a delete is final. Not by a start
-            # of the id that replaces it (a replace, unrecorded): its user's cancelled it
-            # before (and re-arms the policy), and a restart's own start is that restart, the
-            # container restarting until it ends (Supervisor._restart).
-            self.cancel_restart()
-        # Once only in the record: an autoRemove marked it at the exit, then deletes it.
-        saved = self.deleting and self._deleting_recorded
-        self.deleting = True
-        self._deleting_recorded = recorded
-        if recorded and not saved:
-            self.save()  # a server that dies from here on leaves the next one to finish it
-        for draining in self._draining:
-            draining.cancel()
-
-    async def _remove(self, *, keep_log: bool = False, announce: bool = True) -> ContainerInfo:
-        """runc delete --force (what is left is killed), then forget the container (and
-        publish its ``delete``, and tell the waiters for its removal, if ``announce``: a
-        replace's start does both once it succeeds)."""
-        # --force kills what the init's death left (a container without its own pid
-        # namespace keeps its other processes); then let their watchers see them go.
-        if self.known_to_runc:
-            await self._ctx.runtime.delete(self.id, force=True)
-        if running := [p for p in self.processes.values() if not p.exited.is_set()]:
-            with trio.move_on_after(_DRAIN_SECONDS):
-                for process in running:
-                    await process.exited.wait()
-        await self.forget(keep_log=keep_log)
-        # Taken once the tree has ended: every exit that came has been reported by then (a
-        # watcher woken with this task may run after it), and what is listed never ended.
-        info = self.info()
-        if announce:
-            self.publish("delete")
-            self.mark_gone()
-        return info
-
     def mark_gone(self, successor: Container | None = None) -> None:
         """Tell the waiters for its removal (:meth:`wait_gone`, :meth:`wait_next_exit`) that it
         is gone, for ``successor`` if a start of its id replaced it. Their tasks run once this
@@ -1476,18 +1360,6 @@ class Container:
         once."""
         self._gone.successor = successor
         self._gone.done.set()
-
-    async def forget(self, *, keep_log: bool = False) -> None:
-        """End the task tree and remove the container's files (runc is done with it)."""
-        self.deleted = True
-        self.output_finished.set()  # followers end
-        self._removed.set()
-        if self._nursery is not None or self.init is not None:
-            await self._finished.wait()
-        await self._ctx.keeper.forget(self.id)
-        self._ctx.journal.remove(self.id)
-        if not keep_log:
-            remove_directory(self.dir)
 
     @contextlib.asynccontextmanager
     async def moving(self) -> AsyncIterator[Moving]:

@@ -22,6 +22,9 @@ from ..process import Process
 
 #: How many exits of its processes a container remembers for waits.
 _EXITS_KEPT = 256
+#: How long a stopped container's output may take to reach its log before its exit is
+#: reported (a child its process left may hold its pipes open), or a delete goes on.
+DRAIN_SECONDS = 2.0
 
 
 @attrs.frozen

@@ -22,6 +22,7 @@ from ..criu_progress import CriuProgress
 from ..errors import Conflict
 from ..model import ContainerInfo, Status, without_console_size
 from ..runtime import CriuOptions, MemoryCopy, parent_path
+from . import _deletion
 from ._stdin import take_pipe
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class Moving:
         processes die without running another instruction here (a SIGKILL to one frozen
         process would wait for a thaw). Its init's exit, and its waits, say where it went."""
         c = self.container
-        c._begin_delete()
+        _deletion.begin_delete(c)
         c.moved_away, c.moved_to = True, to
         await c._ctx.runtime.kill(c.id, signal.SIGKILL, all_processes=True)
-        return await c._remove()
+        return await _deletion.remove(c)

@@ -1,0 +1,181 @@
+"""A container's end: its stop (SIGTERM, then SIGKILL), its delete (runc's, then its task
+tree, record and files), and its removal for a start of its id that replaces it.
+
+Apart from :class:`.Container`: the order of an end (marked being deleted and recorded so,
+stopped within its grace, forgotten by runc, then here) and what a failed one leaves are the
+delete's alone; it stays in this package, as :mod:`._moving` does, because it reaches the
+container's private state (its task tree, its dumps, its drains), which is the package's alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import trio
+
+from .. import timestamps
+from ..errors import NotFound, RuntimeTimeout
+from ..model import ContainerInfo, Status
+from ._directories import remove_directory, replaced_directory
+from ._exits import DRAIN_SECONDS
+
+if TYPE_CHECKING:
+    from ._container import Container
+
+log = logging.getLogger("containerd_trio.container")
+
+
+async def stop(container: Container, timeout: float) -> None:
+    """SIGTERM the init, wait up to ``timeout`` seconds, then SIGKILL; return once it exited."""
+    if container._stopped.is_set() or container.init is None:
+        return
+    _signal_quietly(container, signal.SIGTERM)
+    if container.status is Status.PAUSED:
+        # A frozen process gets its signals only once thawed.
+        await container._resume()
+    with trio.move_on_after(timeout):
+        await container._stopped.wait()
+        return
+    # "Ignored" would be untrue of a timeout of 0 (docker stop -t 0), which sends both at once.
+    log.info(
+        "container %s did not exit within %gs of SIGTERM; sending SIGKILL", container.id, timeout
+    )
+    _signal_quietly(container, signal.SIGKILL)
+    with trio.move_on_after(container._ctx.cleanup_timeout):
+        await container._stopped.wait()
+        return
+    raise RuntimeTimeout(f"container {container.id!r} did not exit after SIGKILL")
+
+
+def _signal_quietly(container: Container, signum: int) -> None:
+    assert container.init is not None
+    with contextlib.suppress(ProcessLookupError):
+        container.init.signal(signum)
+
+
+async def delete(container: Container, timeout: float) -> ContainerInfo:
+    """Stop, remove from runc, end the task tree and remove the container's files.
+    ``timeout``: the grace from now, which a wait for the lock (a checkpoint's dump
+    under way) takes its part of."""
+    grace_ends_ns = timestamps.boot_ns() + int(timeout * 1e9)
+    grace_ends = trio.current_time() + timeout
+    async with container._dumps.locked_for_delete(timeout):
+        if container.deleted:
+            raise NotFound(f"container {container.id!r} not found")
+        if not container.deleting:  # an autoRemove's, or the last server's, has its own
+            container._grace_ends_ns = grace_ends_ns
+        begin_delete(container)
+        try:
+            try:
+                await stop(container, max(0.0, grace_ends - trio.current_time()))
+            except RuntimeTimeout as exc:
+                # Not dead after SIGKILL (frozen behind our back?): runc delete --force
+                # freezes, kills and thaws the whole cgroup, which settles it.
+                log.warning("%s; forcing", exc.message)
+            return await remove(container)
+        except Exception:
+            _end_failed_delete(container)
+            raise
+
+
+async def replace(container: Container, *, keep_log: bool = False) -> Path | None:
+    """Remove this stopped container for a start of its id, as a delete would: what its
+    init left is ended and each of its exits reported. Its log stays until the start is
+    done, to come back with it if the start fails (:meth:`.Container.revived`): in place for a
+    restore (which continues it), else moved aside to the path returned (for the start
+    to remove once done). Its ``delete`` event is the start's to publish. If it cannot be
+    removed, it stays the stopped container it was."""
+    async with container.lock:
+        if container.deleted:
+            raise NotFound(f"container {container.id!r} not found")
+        # Its record stays as it is: a server that dies meanwhile has the next one adopt
+        # the stopped container, log and all, where a record marked deleting would have
+        # it finish a delete, and the log would go with it.
+        begin_delete(container, recorded=False)
+        try:
+            await remove(container, keep_log=True, announce=False)
+        except Exception:
+            _end_failed_delete(container)
+            raise
+        if keep_log:
+            return None
+        # No checkpoint since the record went, nor until the start's record names this
+        # container (Container.replaces): a server dying meanwhile leaves the directory
+        # to the next one, which sweeps it up (sweep_replaced). A directory aside, even
+        # an empty one, is what says the start was a fresh one (see put_back).
+        aside = replaced_directory(container.dir)
+        remove_directory(aside)  # one a failed removal left, which would say the wrong log
+        try:
+            os.rename(container.dir, aside)
+        except FileNotFoundError:
+            os.mkdir(aside, 0o700)  # it never had output
+        return aside
+
+
+def _end_failed_delete(container: Container) -> None:
+    """A delete (or a replace) that failed before the container was forgotten: it stays
+    the container it was, to be deleted again (not refused as being deleted, nor left for
+    the next server to delete unasked). Not one that the server's end cut short: its
+    record stays marked, for the next server to finish."""
+    if not container.deleted:
+        container.deleting = False
+        container.save()
+
+
+def begin_delete(container: Container, *, recorded: bool = True) -> None:
+    if recorded:
+        # A restart waiting out its delay is cancelled: a delete is final. Not by a start
+        # of the id that replaces it (a replace, unrecorded): its user's cancelled it
+        # before (and re-arms the policy), and a restart's own start is that restart, the
+        # container restarting until it ends (Supervisor._restart).
+        container.cancel_restart()
+    # Once only in the record: an autoRemove marked it at the exit, then deletes it.
+    saved = container.deleting and container._deleting_recorded
+    container.deleting = True
+    container._deleting_recorded = recorded
+    if recorded and not saved:
+        container.save()  # a server that dies from here on leaves the next one to finish it
+    for draining in container._draining:
+        draining.cancel()
+
+
+async def remove(
+    container: Container, *, keep_log: bool = False, announce: bool = True
+) -> ContainerInfo:
+    """runc delete --force (what is left is killed), then forget the container (and
+    publish its ``delete``, and tell the waiters for its removal, if ``announce``: a
+    replace's start does both once it succeeds)."""
+    # --force kills what the init's death left (a container without its own pid
+    # namespace keeps its other processes); then let their watchers see them go.
+    if container.known_to_runc:
+        await container._ctx.runtime.delete(container.id, force=True)
+    if running := [p for p in container.processes.values() if not p.exited.is_set()]:
+        with trio.move_on_after(DRAIN_SECONDS):
+            for process in running:
+                await process.exited.wait()
+    await forget(container, keep_log=keep_log)
+    # Taken once the tree has ended: every exit that came has been reported by then (a
+    # watcher woken with this task may run after it), and what is listed never ended.
+    info = container.info()
+    if announce:
+        container.publish("delete")
+        container.mark_gone()
+    return info
+
+
+async def forget(container: Container, *, keep_log: bool = False) -> None:
+    """End the task tree and remove the container's files (runc is done with it)."""
+    container.deleted = True
+    container.output_finished.set()  # followers end
+    container._removed.set()
+    if container._nursery is not None or container.init is not None:
+        await container._finished.wait()
+    await container._ctx.keeper.forget(container.id)
+    container._ctx.journal.remove(container.id)
+    if not keep_log:
+        remove_directory(container.dir)
