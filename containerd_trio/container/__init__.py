@@ -13,6 +13,8 @@ names below); each concern is a private module of its own, so that a change find
   :class:`Removal`, what the waiters for its removal wait on;
 - :mod:`._exits`: the exits a container remembers of its processes, for the waits that come
   after them (:class:`~._exits.ExitBook`);
+- :mod:`._checkpointing`: a container's checkpoint, and what refuses one (processes a dump
+  would lose or a restore could not give back);
 - :mod:`._dumping`: :class:`~._dumping.DumpGuard`, a container's dump under way (a
   checkpoint's, a migration's) and what ends it: a SIGKILL to the init, a delete's grace;
 - :mod:`._deletion`: a container's end: its stop, its delete, its removal for a start of its

@@ -77,7 +77,7 @@ from ..resources import (
 from ..restore_net import PRIVATE_BUNDLE_NAME
 from ..runtime import CriuOptions, RuncError, Started
 from ..validation import check_exec_strings
-from . import _deletion, _updates, _waits
+from . import _checkpointing, _deletion, _updates, _waits
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory
 from ._documents import exec_document, process_info
@@ -1140,79 +1140,12 @@ class Container:
         self._require_live("list the processes of")
         return await self._runtime_step("list the processes of", self._ctx.runtime.ps(self.id))
 
-    def _check_checkpointable(self, action: str = "checkpoint") -> None:
-        execs = [pid for pid in self.processes if self.init is None or pid != self.init.pid]
-        if execs:
-            # CRIU dumps the tree under the init; an exec'd process hangs off the keeper
-            # (outside the container), so it would be lost without a word. Podman refuses too.
-            listed = ", ".join(str(pid) for pid in execs)
-            raise Conflict(
-                f"cannot {action} container {self.id!r} while processes started with exec"
-                f" are running (pids {listed}): CRIU dumps only the init's process tree."
-                " Wait for them to exit or signal them first"
-            )
-        # An exec reported gone whose output has not ended: what it left in the background
-        # (re-parented to the init, so dumped) still holds that exec's pipe, whose reader is
-        # the daemon's. CRIU would restore the pipe without it, and the process would die of
-        # SIGPIPE at its next write, without a word: refused, as a live exec is.
-        if left := [
-            p.pid
-            for p in self._writing.values()
-            if p is not self.init and p.reported.is_set() and not p.output_ended.is_set()
-        ]:
-            listed = ", ".join(str(pid) for pid in left)
-            raise Conflict(
-                f"cannot {action} container {self.id!r}: what exec {listed} left running"
-                " still writes to that exec's output pipe, which a restore would give no"
-                " reader (it would die at its next write). Stop it, or have it write to the"
-                " init's output (exec >/proc/1/fd/1 2>&1) or to a file"
-            )
-        assert self.init is not None
-        if procfs.state(self.init.pid) == "T":
-            # CRIU cannot seize a process stopped by SIGSTOP: runc would hang to its deadline.
-            raise Conflict(
-                f"cannot {action} container {self.id!r}: its init is stopped by a signal"
-                " (SIGSTOP); send it SIGCONT first"
-            )
-
     async def checkpoint(
         self, name: str, options: CriuOptions, *, exit: bool, deadline: float
     ) -> CheckpointInfo:
-        async with self.holding_for_dump():
-            self._require_live("checkpoint")
-            self._check_checkpointable()
-            assert self.init is not None  # live
-            was_paused = self.status is Status.PAUSED
-            if exit:
-                self._checkpoint_exit = trio.Event()
-            progress = CriuProgress(self._ctx.events, self.id, name, self.labels)
-            try:
-                info = await self._dumps.unless_killed(
-                    partial(
-                        criu.dump, self._ctx.runtime, self.id, self.bundle, self.dir, name,
-                        options, exit=exit, was_paused=was_paused,
-                        cleanup_timeout=self._ctx.cleanup_timeout, gone=self._init_gone,
-                        deadline=deadline, resources=self.resources,
-                        process=self.kept_process(), progress=progress,
-                    ),
-                    self.init.pid, "checkpoint", "the checkpoint", progress, deletable=True,
-                )  # fmt: skip
-            finally:
-                if self._checkpoint_exit is not None:
-                    self._checkpoint_exit.set()
-                    self._checkpoint_exit = None
-            self.publish("checkpoint")
-            if exit:
-                self.known_to_runc = False
-                # CRIU killed the processes and runc forgot the container: wait for the init's
-                # exit so that the answer (and the next restore) sees it stopped.
-                with trio.move_on_after(self._ctx.cleanup_timeout):
-                    await self._stopped.wait()
-            elif was_paused:
-                # runc leaves a checkpointed container running; keep it as the client left it.
-                self.status = Status.PAUSED
-            self.save()
-            return info
+        """Checkpoint the container into ``{bundle}/checkpoints/{name}``
+        (:func:`._checkpointing.checkpoint`)."""
+        return await _checkpointing.checkpoint(self, name, options, exit=exit, deadline=deadline)
 
     # --- stop, delete (see ._deletion) ----------------------------------------------------------
 
@@ -1367,7 +1300,7 @@ class Container:
         ends. What the migration does to it goes through the :class:`Moving` it is given."""
         async with self.holding_for_dump():
             self._require_live("migrate")
-            self._check_checkpointable("migrate")
+            _checkpointing.check_checkpointable(self, "migrate")
             yield Moving(self)
 
     def holding_for_dump(self) -> contextlib.AbstractAsyncContextManager[None]:
