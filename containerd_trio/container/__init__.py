@@ -13,6 +13,8 @@ names below); each concern is a private module of its own, so that a change find
   :class:`Removal`, what the waiters for its removal wait on;
 - :mod:`._exits`: the exits a container remembers of its processes, for the waits that come
   after them (:class:`~._exits.ExitBook`);
+- :mod:`._pausing`: a container's pause and resume, as the daemon asks them and as runc says
+  they are;
 - :mod:`._checkpointing`: a container's checkpoint, and what refuses one (processes a dump
   would lose or a restore could not give back);
 - :mod:`._dumping`: :class:`~._dumping.DumpGuard`, a container's dump under way (a

@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -40,7 +39,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from .. import cgroups, checkpoints, criu, procfs, restarts, timestamps
+from .. import checkpoints, criu, procfs, restarts, timestamps
 from ..bundle import CONFIG_NAME, exec_base, read_bundle, refused_rootfs
 from ..cgroups import CgroupPlace, remove_start_cgroups
 from ..checkpoints import CheckpointInfo
@@ -77,7 +76,7 @@ from ..resources import (
 from ..restore_net import PRIVATE_BUNDLE_NAME
 from ..runtime import CriuOptions, RuncError, Started
 from ..validation import check_exec_strings
-from . import _checkpointing, _deletion, _updates, _waits
+from . import _checkpointing, _deletion, _pausing, _updates, _waits
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory
 from ._documents import exec_document, process_info
@@ -999,85 +998,25 @@ class Container:
             raise Conflict(f"cannot signal container {self.id!r}: it is stopped") from None
         self._dumps.kill_ends(signum)
 
+    # --- pause, resume (see ._pausing) -----------------------------------------------------------
+
     async def pause(self) -> None:
-        async with self.lock:
-            self._require_live("pause")
-            if self.status is Status.PAUSED and not await self._runc_reports("running"):
-                raise Conflict(f"container {self.id!r} is already paused")
-            try:
-                await self._runtime_step("pause", self._ctx.runtime.pause(self.id))
-            except RuncError:
-                if not await self._runc_reports("paused"):
-                    raise
-            init = self.init
-            if self.status not in (Status.RUNNING, Status.PAUSED) or (
-                init is not None and _dying(init.pid)
-            ):
-                # The init died, or takes a SIGKILL sent while runc froze it (a kill that came
-                # as the pause ran: it saw the container running, and resumed nothing): thaw
-                # what runc froze, so that it dies and no frozen cgroup outlives it (runc
-                # would say paused, and its delete --force signal the init's pid, another
-                # process's by then).
-                with contextlib.suppress(RuncError):
-                    await self._ctx.runtime.resume(self.id)
-                raise Conflict(f"cannot pause container {self.id!r}: it stopped")
-            self.status = Status.PAUSED
-            self.publish("pause")
-            self.save()
+        """``runc pause`` (:func:`._pausing.pause`)."""
+        await _pausing.pause(self)
 
     async def resume(self) -> None:
-        async with self.lock:
-            self._require_live("resume")
-            if self.status is not Status.PAUSED and not await self._runc_reports("paused"):
-                raise Conflict(f"container {self.id!r} is not paused")
-            await self._resume()
+        """``runc resume`` (:func:`._pausing.resume`)."""
+        await _pausing.resume(self)
 
     def paused(self) -> bool:
-        """Whether the container is paused: by the daemon, or with runc by hand while the
-        daemon took it for running (its init's freezer is frozen; paused from here on, as runc
-        says). A SIGKILL to it must resume it (else it stayed pending, the PATCH answered 200
-        and the init lived on). Asked only for a SIGKILL: it may read the freezer."""
-        if self.status is Status.PAUSED:
-            return True
-        if self.status is not Status.RUNNING or self.init is None:
-            return False
-        if not cgroups.frozen(self.init.pid):
-            return False
-        self.status = Status.PAUSED
-        self.save()
-        return True
+        """Whether the container is paused, by the daemon or by hand
+        (:func:`._pausing.paused`)."""
+        return _pausing.paused(self)
 
     async def resume_killed(self, allowed: Callable[[], bool]) -> None:
-        """Resume the paused container, whose init was sent a SIGKILL, so that it dies: once
-        no other command holds it (the one that did when the signal came has ended), if
-        ``allowed`` still says so then (no shutdown began meanwhile, say). Nothing if it is not
-        paused any more: resumed, stopped or removed meanwhile (the SIGKILL took effect)."""
-        async with self.lock:
-            if self.deleted or self.status is not Status.PAUSED or not allowed():
-                return
-            await self._resume()
-
-    async def _runc_reports(self, status: str) -> bool:
-        """Whether runc's own state of the container is ``status``. Asked only where runc and
-        the daemon disagree: a container paused or resumed with runc by hand is where runc
-        says, and a pause or a resume that finds it there already is done, not a fault."""
-        try:
-            state = await self._ctx.runtime.state(self.id)
-        except RuncError:
-            return False
-        return state is not None and state.get("status") == status
-
-    async def _resume(self, *, announce: bool = True) -> None:
-        try:
-            await self._runtime_step("resume", self._ctx.runtime.resume(self.id))
-        except RuncError:
-            if not await self._runc_reports("running"):  # resumed with runc by hand
-                raise
-        if self.status is Status.PAUSED:
-            self.status = Status.RUNNING
-        if announce:
-            self.publish("resume")
-        self.save()
+        """Resume the paused container sent a SIGKILL, so that it dies
+        (:func:`._pausing.resume_killed`)."""
+        await _pausing.resume_killed(self, allowed)
 
     async def _runtime_step(self, action: str, call: Awaitable[T]) -> T:
         """Await a runc call; if the container stopped under it, say so instead of runc's words."""
@@ -1327,18 +1266,6 @@ def _named(field: str, given: StartProcess | None, name: str, container: Contain
     if given is not None and getattr(given, name) is not None:
         return f"{field} of the start"
     return f"{field} in {container.bundle / CONFIG_NAME}"
-
-
-def _dying(pid: int) -> bool:
-    """Whether the process is exiting (or gone), or has a SIGKILL pending (its own or its
-    thread group's): a frozen one takes it only once thawed."""
-    if procfs.exiting(pid):
-        return True
-    pending = procfs.status_fields(pid, ("SigPnd", "ShdPnd"))
-    if pending is None:
-        return True
-    kill = 1 << (signal.SIGKILL - 1)
-    return any(mask is not None and int(mask, 16) & kill for mask in pending)
 
 
 async def _kill_from_pid_file(pid_file: Path) -> None:

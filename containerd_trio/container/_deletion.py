@@ -21,6 +21,7 @@ import trio
 from .. import timestamps
 from ..errors import NotFound, RuntimeTimeout
 from ..model import ContainerInfo, Status
+from . import _pausing
 from ._directories import remove_directory, replaced_directory
 from ._exits import DRAIN_SECONDS
 
@@ -37,7 +38,7 @@ async def stop(container: Container, timeout: float) -> None:
     _signal_quietly(container, signal.SIGTERM)
     if container.status is Status.PAUSED:
         # A frozen process gets its signals only once thawed.
-        await container._resume()
+        await _pausing.resume_held(container)
     with trio.move_on_after(timeout):
         await container._stopped.wait()
         return

@@ -22,7 +22,7 @@ from ..criu_progress import CriuProgress
 from ..errors import Conflict
 from ..model import ContainerInfo, Status, without_console_size
 from ..runtime import CriuOptions, MemoryCopy, parent_path
-from . import _deletion
+from . import _deletion, _pausing
 from ._stdin import take_pipe
 
 if TYPE_CHECKING:
@@ -72,11 +72,11 @@ class Moving:
         c = self.container
         try:
             if self.frozen:
-                await c._resume()
-            elif self.freezing and await c._runc_reports("paused"):
+                await _pausing.resume_held(c)
+            elif self.freezing and await _pausing.runc_reports(c, "paused"):
                 # No `pause` was published for it (runc never said it was done): no `resume`
                 # either, for a watcher of the events saw the container running all along.
-                await c._resume(announce=False)
+                await _pausing.resume_held(c, announce=False)
         except Conflict:
             # Its init exited under the move (a SIGKILL: the dump ended for it): nothing is
             # left to resume, and nothing is paused; the container is stopped, as its exit
