@@ -7,6 +7,8 @@ names below); each concern is a private module of its own, so that a change find
   pause, update, checkpoint, stop, delete), the task tree that watches its processes;
 - :mod:`._context`: :class:`ContainerContext`, what every container shares with the
   supervisor;
+- :mod:`._starting`: a container's launch: its init's start (run or restore), undone if it
+  fails, or its adoption;
 - :mod:`._launches`: what a launch is asked to do (:data:`Launch`: :class:`Fresh`,
   :class:`Changed`, :class:`Restore`, :class:`Adopt`);
 - :mod:`._waits`: the waits on a container (a process's exit, its init's, its removal), and

@@ -40,13 +40,10 @@ from typing import Any, TypeVar
 import trio
 
 from .. import checkpoints, criu, procfs, restarts, timestamps
-from ..bundle import CONFIG_NAME, exec_base, read_bundle, refused_rootfs
-from ..cgroups import CgroupPlace, remove_start_cgroups
+from ..bundle import exec_base
 from ..checkpoints import CheckpointInfo
-from ..children import end_process
 from ..convert import dump_json, unstructure
-from ..criu_progress import CriuProgress
-from ..errors import Conflict, DaemonError, NotFound
+from ..errors import Conflict, NotFound
 from ..event_types import INIT_EXIT_FIELD, MOVED_EXIT_FIELD, MOVED_TO_FIELD
 from ..keeperlink import CustodyRequest
 from ..model import (
@@ -63,29 +60,24 @@ from ..model import (
 from ..mounts import remove_tree
 from ..oom import OomCounter, find_memory_cgroup
 from ..private_bundle import (
-    prepare_start,
     process_over,
 )
 from ..process import UNKNOWN_EXIT_STATUS, Process
 from ..records import ProcessStart
-from ..resources import (
-    memory_limited,
-    overlay,
-    refused_at_start,
-)
 from ..restore_net import PRIVATE_BUNDLE_NAME
 from ..runtime import CriuOptions, RuncError, Started
 from ..validation import check_exec_strings
-from . import _checkpointing, _deletion, _pausing, _updates, _waits
+from . import _checkpointing, _deletion, _pausing, _starting, _updates, _waits
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory
 from ._documents import exec_document, process_info
 from ._dumping import DumpGuard
 from ._exits import DRAIN_SECONDS, Ended, ExitBook, exit_info, moved_exit
-from ._launches import Adopt, Changed, Fresh, Launch, Restore
+from ._launches import Launch
 from ._moving import Moving
 from ._sessions import AttachSessions
-from ._stdin import close_stdin_pipe, stdin_was_pipe, with_stdin
+from ._starting import kill_from_pid_file
+from ._stdin import close_stdin_pipe, with_stdin
 from ._waits import Removal
 
 # The package's name, as the module's was before it became one: the daemon's log lines say
@@ -93,11 +85,6 @@ from ._waits import Removal
 log = logging.getLogger("containerd_trio.container")
 
 T = TypeVar("T")
-
-#: How long a start waits for the processes in its cgroup to leave it before it takes them
-#: for another container's (seconds), and how often it looks.
-_HELD_CGROUP_GRACE = 1.0
-_HELD_CGROUP_LOOK = 0.01
 
 
 class Container:
@@ -382,126 +369,9 @@ class Container:
             self._finished.set()
 
     async def launch(self, launch: Launch) -> None:
-        """Start (or adopt) the init process; on any failure undo everything and raise."""
-        if isinstance(launch, Adopt):
-            self._adopt(launch)
-            return
-        bundle_config = launch.config or read_bundle(self.bundle)
-        # The cgroup runc is to make: a restore's own (a migration's target), else the bundle's.
-        restored_into = launch.cgroups_path if isinstance(launch, Restore) else None
-        cgroups_path = restored_into or bundle_config.cgroups_path
-        place = self._ctx.cgroup_place
-        if place is not None and (held := place.held(self.id, cgroups_path)) is not None:
-            await self._refuse_held_cgroup(place, cgroups_path, held)
-        self.resources = bundle_config.resources
-        limited = bundle_config.memory_limited
-        # What runs: the bundle's process, or the start's laid over it. Its terminal decides
-        # the console socket runc is given (runc refuses a terminal without one, and one
-        # without a terminal).
-        process = bundle_config.process
-        if type(launch) is not Fresh:  # one test for a plain start, the most common
-            if isinstance(launch, Changed) and launch.document is not None:
-                process = launch.document
-                self.start_process = launch.process
-            elif isinstance(launch, Restore) and launch.process is not None:
-                # What was checkpointed is what its start ran: its terminal too (_restore).
-                process = process_over(process, launch.process)
-        key = self._ctx.new_key(self.id, "init")
-        pid_file = self._ctx.pid_dir / f"{self.id}.init.pid"
-        stdin = launch.stdin
-        if isinstance(launch, Restore) and not stdin:
-            # A process that read a pipe as its stdin goes on reading one after a restore.
-            stdin = stdin_was_pipe(checkpoints.image_path(self.bundle, launch.checkpoint))
-        self.stdin = stdin
-        self.terminal = bool(process.get("terminal"))
-        custody = self._custody(key, terminal=self.terminal, stdin=stdin)
-        if isinstance(launch, Restore):
-            self._cgroups_path = launch.cgroups_path
-            self.start_process = launch.process
-        self.save()  # status created: the next server rolls this back if we die now
-        try:
-            if isinstance(launch, Restore):
-                started = await self._restore(launch, pid_file, custody, self.terminal)
-                limited = limited or memory_limited(self.resources)
-            elif not isinstance(launch, Changed):
-                started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
-            else:
-                limits = launch.resources
-                if limits is not None:
-                    resources = overlay(self.resources, limits)
-                    if resources == self.resources:
-                        limits = None  # the bundle's own (a start again, never updated)
-                    self.resources = resources
-                    limited = memory_limited(resources)
-                if limits is None and launch.document is None:
-                    # Nothing to change: run from the bundle itself, as any start, not from
-                    # a copy runc would name instead.
-                    started = await self._ctx.runtime.run(self.id, self.bundle, pid_file, custody)
-                else:
-                    private = prepare_start(self.bundle, self.dir, limits, launch.document)
-                    started = await self._ctx.runtime.run(self.id, private, pid_file, custody)
-        except BaseException as exc:
-            close_stdin_pipe(custody, ours=True)
-            self._ctx.keeper.drop(key)
-            restore = isinstance(launch, Restore)
-            await self._undo_start(
-                pid_file,
-                cgroups_path,
-                # the log it continues
-                keep_directory=(restore or self.is_restart) and self.replaces is not None,
-            )
-            if isinstance(exc, RuncError):
-                given = launch.process if isinstance(launch, Changed) else None
-                cwd = process.get("cwd")
-                if refused := exc.refused_process(
-                    self.id,
-                    program_named=_named("the program of process.args", given, "args", self),
-                    cwd_named=_named("process.cwd", given, "cwd", self),
-                    made_cwd=cwd if isinstance(cwd, str) else None,
-                ) or refused_rootfs(self.bundle, bundle_config, exc.runc_message):
-                    raise refused from None
-                if isinstance(launch, Changed) and (
-                    refused := refused_at_start(self.id, launch.resources, exc.runc_message)
-                ):
-                    raise refused from None
-            raise
-        close_stdin_pipe(custody, ours=False)
-        started = with_stdin(started, custody)
-        init = self._new_process(key, started, process, stdin=stdin)
-        self.init = init
-        self.status = Status.RUNNING
-        self._watch_memory(init.pid, limited)
-        # Published before any watcher runs, so that a start always precedes its exit.
-        kind = "restore" if isinstance(launch, Restore) else "start-container"
-        if self.replaces is not None and not self.is_restart:
-            # The stopped container's, now gone: with its labels, not this one's.
-            self._ctx.events.publish("delete", self.id, labels=self.replaced_labels)
-        self.publish(kind, pid=init.pid)
-        self.save()
-
-    async def _restore(
-        self, launch: Restore, pid_file: Path, custody: CustodyRequest, terminal: bool
-    ) -> Started:
-        """``runc restore`` from the checkpoint under the limits of the stopped container it
-        restores over (``launch.resources``: its record's, an update made since the dump
-        included), else under those in force at its dump, laid over the bundle's (a
-        checkpoint of older code recorded none: the bundle's alone); once it is restored,
-        the record says them. Docker keeps a container's limits across a checkpoint too;
-        before, a container started with limits, or given them by an update, came back
-        under its bundle's. ``terminal``: whether the process has one (its start's, which
-        may not be the bundle's: runc takes it from the config it restores from)."""
-        kept = launch.resources
-        if kept is None:
-            kept = checkpoints.kept_resources(self.bundle, launch.checkpoint)
-        started = await criu.restore(
-            self._ctx.runtime, self.id, self.bundle, self.dir, launch.checkpoint,
-            pid_file, custody, deadline=launch.deadline,
-            progress=CriuProgress(self._ctx.events, self.id, launch.checkpoint, self.labels),
-            cgroups_path=launch.cgroups_path, limits=kept, terminal=terminal,
-        )  # fmt: skip
-        if kept is not None:
-            self.resources = overlay(self.resources, kept)
-        return started
+        """Start (or adopt) the init process; on any failure undo everything and raise
+        (:func:`._starting.launch`)."""
+        await _starting.launch(self, launch)
 
     def _custody(self, key: str, *, terminal: bool, stdin: bool) -> CustodyRequest:
         """The stdio the keeper is to make for a new process: a terminal, or pipes (and a
@@ -521,78 +391,6 @@ class Container:
         self._writing[key] = process
         self._ctx.processes.add(process)
         return process
-
-    async def _refuse_held_cgroup(
-        self, place: CgroupPlace, cgroups_path: str | None, held: tuple[str, int] | None
-    ) -> None:
-        """409 if the cgroup runc would put this container in holds processes for longer than
-        a dying process takes to leave it (those a removal killed just before, as a restart's
-        of its last run, may be exiting still): another container's of the same id (another
-        daemon's on this host, see :class:`~containerd_trio.cgroups.CgroupPlace`), which a
-        pause of this one would freeze and a delete of it kill. ``held``: what the start
-        found there (:meth:`CgroupPlace.held`)."""
-        with trio.move_on_after(_HELD_CGROUP_GRACE):
-            while held is not None:
-                await trio.sleep(_HELD_CGROUP_LOOK)  # no event says a v1 cgroup emptied
-                held = place.held(self.id, cgroups_path)
-        if held is None:
-            return
-        directory, count = held
-        raise Conflict(
-            f"cannot start container {self.id!r}: its cgroup {directory} holds"
-            f" {count} process{'es' if count > 1 else ''} of another container (one of the"
-            " same id, another daemon's on this host?); give it another id, or a"
-            " linux.cgroupsPath of its own in its bundle's config.json"
-        )
-
-    async def _undo_start(
-        self, pid_file: Path, cgroups_path: str | None, *, keep_directory: bool = False
-    ) -> None:
-        """Leave nothing of a failed start: no runc container, no process, no files, no record,
-        no cgroup (a runc killed mid-start leaves some that runc delete does not see)."""
-        with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
-            await _kill_from_pid_file(pid_file)
-            try:
-                await self._ctx.runtime.delete(self.id, force=True)
-            except DaemonError as exc:
-                log.error("rollback of container %s: %s", self.id, exc.message)
-            await remove_start_cgroups(self.id, cgroups_path)
-            await self._ctx.keeper.forget(self.id)
-        self._ctx.journal.remove(self.id)
-        if not keep_directory:
-            remove_directory(self.dir)
-
-    def _adopt(self, launch: Adopt) -> None:
-        """Take over the processes of a container a previous server watched (its times taken
-        from its record: :meth:`take_settings`)."""
-        for process in launch.processes[1:]:
-            if process.since_ns is None and process.start_time is not None:
-                # An exec'd process: its exec's ask of runc was the server's before, gone
-                # with it; its start, as the kernel counts it, is as good (a pid given again
-                # within the run selects its own output: :meth:`output_since`).
-                began_ns = procfs.started_before_ns(process.start_time)
-                process.since_ns = max(self.run_began_ns, began_ns)
-        for process in launch.processes:
-            self.processes[process.pid] = process
-            if not process.output_ended.is_set():
-                self._writing[process.key] = process
-            self._ctx.processes.add(process)
-        self.init = launch.processes[0]
-        self.status = launch.runc_status
-        # Exited while no server ran, the keeper held its exit: reported once the tree runs.
-        self.sessions_due = self.init.exited.is_set()
-        limited = read_bundle(self.bundle).memory_limited or memory_limited(self.resources)
-        self._watch_memory(self.init.pid, limited)
-        if self._oom is not None:
-            if launch.oom_kills is None:
-                self._oom.check_silently()  # a record of older code: from the count as it is
-            else:
-                # From the count the last server reported: the kills since came while no
-                # server watched, and are reported as the watch begins (or at the init's
-                # exit, if it was one). Before, they were taken silently: an init killed for
-                # memory while the server was down exited 137 with no oom event.
-                self._oom.resume_from(launch.oom_kills)
-        self.save()
 
     def _watch_memory(self, pid: int, limited: bool) -> None:
         """Find the memory cgroup to count OOM kills in, if the container can have any."""
@@ -814,7 +612,7 @@ class Container:
                 close_stdin_pipe(custody, ours=True)
                 self._ctx.keeper.drop(key)
                 with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
-                    await _kill_from_pid_file(pid_file)
+                    await kill_from_pid_file(pid_file)
                 if isinstance(exc, RuncError) and (refused := exc.refused_process(self.id)):
                     raise refused from None
                 if isinstance(exc, RuncError) and await self._init_gone():
@@ -1258,22 +1056,3 @@ class Container:
         self._stopped.set()
         self.output_finished.set()
         self._finished.set()
-
-
-def _named(field: str, given: StartProcess | None, name: str, container: Container) -> str:
-    """Where the client named a start's program or cwd: the start's ``process``, if it gave
-    that field, else the bundle's config.json."""
-    if given is not None and getattr(given, name) is not None:
-        return f"{field} of the start"
-    return f"{field} in {container.bundle / CONFIG_NAME}"
-
-
-async def _kill_from_pid_file(pid_file: Path) -> None:
-    """A runc call that failed or was killed may have started the process: kill it."""
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return
-    finally:
-        pid_file.unlink(missing_ok=True)
-    await end_process(pid)
