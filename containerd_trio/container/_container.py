@@ -67,7 +67,7 @@ from ..records import ProcessStart
 from ..restore_net import PRIVATE_BUNDLE_NAME
 from ..runtime import CriuOptions, RuncError, Started
 from ..validation import check_exec_strings
-from . import _checkpointing, _deletion, _pausing, _starting, _updates, _waits
+from . import _checkpointing, _deletion, _pausing, _starting, _updates, _waits, _watching
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory
 from ._documents import exec_document, process_info
@@ -149,7 +149,7 @@ class Container:
         self.bundle = bundle
         self.dir = directory
         self.labels = labels
-        #: Removed once its init exits (docker run --rm): see :meth:`_init_exited`.
+        #: Removed once its init exits (docker run --rm): see :func:`._watching.watch`.
         self.auto_remove = auto_remove
         #: Its init's stdin kept open (the start's stdin, or a restored init's pipe): kept in
         #: its record, for a start again (docker keeps a container's -i, its OpenStdin).
@@ -355,7 +355,7 @@ class Container:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 for process in self.processes.values():
-                    nursery.start_soon(self._watch, process)
+                    nursery.start_soon(_watching.watch, self, process)
                 if self._oom is not None:
                     nursery.start_soon(self._watch_oom, self._oom)
                 task_status.started()
@@ -400,71 +400,7 @@ class Container:
         if cgroup is not None:
             self._oom = OomCounter(cgroup, self._report_oom)
 
-    # --- watching -------------------------------------------------------------------------------
-
-    async def _watch(self, process: Process) -> None:
-        if process.kept:
-            await process.exited.wait()
-        elif not process.exited.is_set():
-            await process.watch_unkept()
-        # Its exit is reported once its output is in the log, so that whoever acts on the exit
-        # reads all of it; but a child it left behind may hold its pipes open: not for long.
-        # (Most outputs have ended by the exit: then no timeout and no turn of the scheduler.)
-        # A delete waits for no output (it cancels the drains under way), and no checkpoint
-        # may come between its exit and its report: the delete ends the tree as soon as the
-        # exits are in, and a cancel that reached the tree first would lose the report.
-        if not process.output_ended.is_set() and not self.deleting:
-            with trio.move_on_after(DRAIN_SECONDS) as draining:
-                self._draining.add(draining)
-                await process.output_ended.wait()
-            self._draining.discard(draining)
-        if process is self.init:
-            await self._init_exited(process)
-        else:
-            self._exec_exited(process)
-        process.reported.set()
-        self._ctx.keeper.ack([process.key])
-        if not process.output_ended.is_set():
-            await process.output_ended.wait()
-        self._writing.pop(process.key, None)
-        self._ctx.processes.remove(process.key)
-        process.close()
-        self._check_output_finished()
-
-    async def _init_exited(self, init: Process) -> None:
-        if self._checkpoint_exit is not None:
-            # CRIU kills the tree just before runc checkpoint returns; report the checkpoint
-            # first, then this exit, in the order a client would expect them.
-            await self._checkpoint_exit.wait()
-        if self._oom is not None:
-            self._oom.check()  # an OOM kill may have come before the watcher was in place
-        assert init.exit_status is not None
-        self._forget_live(init)
-        # The init's death kills every other process of its pid namespace; those watchers
-        # report their own exits as they come.
-        self.status = Status.STOPPED
-        self.exit_status = init.exit_status
-        self.finished_ns = init.exit_ns
-        self._remember_exit(init)
-        self._ctx.metrics.init_exits.inc()
-        self.publish(
-            "exit",
-            pid=init.pid,
-            status=init.exit_status,
-            at_ns=init.exit_ns,
-            # A copy a move killed, the container running on at its target: no death.
-            detail=self._moved_detail() if self.moved_away else {INIT_EXIT_FIELD: True},
-        )
-        self._stopped.set()
-        log.debug("container exited id=%s pid=%d status=%d", self.id, init.pid, init.exit_status)
-        # Not one a checkpoint stopped (runc forgot it then): it is kept for its restore, as
-        # any container a checkpoint stops, and the restore keeps autoRemove.
-        if self.auto_remove and not self.deleting and self.known_to_runc:
-            self.remove_when_stopped()
-        else:
-            self.save()
-            if self.restart_policy is not None and not self.deleting and self.known_to_runc:
-                self._ctx.restart_exited(self)
+    # --- watching (see ._watching) --------------------------------------------------------------
 
     def remove_when_stopped(self) -> None:
         """A stopped container started with autoRemove: being deleted from now on (a start
@@ -473,29 +409,6 @@ class Container:
         handed to the supervisor, which deletes it (:meth:`delete`: the stop is done)."""
         _deletion.begin_delete(self)
         self._ctx.remove_exited(self)
-
-    def _exec_exited(self, process: Process) -> None:
-        if self._oom is not None:
-            self._oom.check()  # by the time the victim is dead, the kill is counted
-        self._forget_live(process)
-        self._remember_exit(process)
-        self._ctx.metrics.exec_exits.inc()
-        self.publish("exit", pid=process.pid, status=process.exit_status, at_ns=process.exit_ns)
-        self.save()
-
-    def _forget_live(self, process: Process) -> None:
-        """Take ``process`` out of the live ones, if its pid is still its own there. Its exit
-        is reported once its output is in (or after the drain, :data:`DRAIN_SECONDS`, when a
-        child it left holds its pipe), but its pid is free from its exit on: a process exec'd
-        meanwhile may have been given it, and is then the pid's (its wait, its attach, its
-        ``logs?pid=``). The late report took that newer process out of the table before."""
-        if self.processes.get(process.pid) is process:
-            del self.processes[process.pid]
-
-    def _remember_exit(self, process: Process) -> None:
-        assert process.exit_status is not None
-        ended = Ended(self._exit_info(process), self._since(process), process.start_time)
-        self.exits.keep(process.pid, ended)
 
     def _exit_info(self, process: Process) -> ExitInfo:
         """How ``process`` ended, as its waits answer it: the init of a copy a move killed
@@ -626,7 +539,7 @@ class Container:
             process.since_ns = asked_ns
             self.publish("start-process", pid=process.pid)
             if self._nursery is not None:  # else the tree watches it as it starts
-                self._nursery.start_soon(self._watch, process)
+                self._nursery.start_soon(_watching.watch, self, process)
             self.save()
             return process.info
 

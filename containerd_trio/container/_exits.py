@@ -52,7 +52,7 @@ class ExitBook(OrderedDict[int, Ended]):
         """Keep ``ended`` as the exit of ``pid``, the newest; the oldest beyond the bound go."""
         newer = self.get(pid)
         if newer is not None and _started_after(newer.start_time, ended.start_time):
-            # A process given its pid while its report waited (see Container._forget_live)
+            # A process given its pid while its report waited (see _watching._forget_live)
             # ended before it: that one is the pid's last process, its exit the pid's.
             return
         self[pid] = ended
