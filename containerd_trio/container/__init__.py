@@ -3,8 +3,10 @@
 The package's surface is what the supervisor, the adoption, attach and the migration use (the
 names below); each concern is a private module of its own, so that a change finds its room:
 
-- :mod:`._container`: :class:`Container`, the lifecycle itself (start, restore, adopt, exec,
-  pause, update, checkpoint, stop, delete), the task tree that watches its processes;
+- :mod:`._container`: :class:`Container`, the container's state and the surface the rest of
+  the daemon calls (start, restore, adopt, exec, pause, update, checkpoint, stop, delete), its
+  views and record, the task tree that watches its processes; the steps of each concern are
+  the modules below, which it delegates to;
 - :mod:`._context`: :class:`ContainerContext`, what every container shares with the
   supervisor;
 - :mod:`._starting`: a container's launch: its init's start (run or restore), undone if it
@@ -33,7 +35,8 @@ names below); each concern is a private module of its own, so that a change find
   auto-removal lets finish (:class:`~._sessions.AttachSessions`);
 - :mod:`._documents`: OCI process documents (:func:`process_info`, what an exec runs);
 - :mod:`._stdin`: a process's stdin pipe, and whether a checkpointed init read one;
-- :mod:`._directories`: a container's directory, and a replaced container's set aside.
+- :mod:`._directories`: a container's directory, and a replaced container's set aside (and
+  put back).
 """
 
 from __future__ import annotations

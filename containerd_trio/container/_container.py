@@ -1,4 +1,13 @@
-"""One container: its runc lifecycle and the task tree that watches it.
+"""One container: its state, its runc lifecycle and the task tree that watches it.
+
+:class:`Container` holds the container's state and is the surface the rest of the daemon
+calls; the steps of each concern are modules of their own beside it, which it delegates to
+(the launch, :mod:`._starting`; the watch of a process, :mod:`._watching`; the waits,
+:mod:`._waits`; pause and resume, :mod:`._pausing`; a change of limits, :mod:`._updates`; the
+checkpoint, :mod:`._checkpointing`, and the dump under way, :mod:`._dumping`; the stop and
+delete, :mod:`._deletion`; the attach sessions, :mod:`._sessions`). What stays here is what
+every one of them reads: the views and the record, the task tree, exec, the processes and
+their remembered exits, signals, settings, and the making of a stopped container again.
 
 :meth:`Container.launch` starts the init process (``runc run -d`` or ``runc restore -d``,
 through the keeper, which makes and keeps the process's stdio), in the task of the request that
@@ -59,9 +68,7 @@ from ..model import (
 )
 from ..mounts import remove_tree
 from ..oom import OomCounter, find_memory_cgroup
-from ..private_bundle import (
-    process_over,
-)
+from ..private_bundle import process_over
 from ..process import UNKNOWN_EXIT_STATUS, Process
 from ..records import ProcessStart
 from ..restore_net import PRIVATE_BUNDLE_NAME
@@ -543,7 +550,7 @@ class Container:
             self.save()
             return process.info
 
-    # --- processes: input, exits --------------------------------------------------------------
+    # --- processes: input, exits ----------------------------------------------------------------
 
     def process(self, pid: int) -> Process | None:
         """The live process ``pid`` (None if it is not one of ours, or has gone)."""
@@ -603,7 +610,7 @@ class Container:
             self._ctx.keeper.close_stdin(process.key)
         return ended
 
-    # --- waits (see ._waits) -------------------------------------------------------------------
+    # --- waits (see ._waits) --------------------------------------------------------------------
 
     async def wait_process(self, pid: int) -> ExitInfo:
         """How process ``pid`` ended, once it has (:func:`._waits.wait_process`)."""
@@ -661,7 +668,7 @@ class Container:
         at = None if self.finished_ns is None else timestamps.format_ns(self.finished_ns)
         return ExitInfo(id=self.id, pid=pid, exit_status=self.exit_status, exited_at=at)
 
-    # --- attach sessions (see ._sessions) ------------------------------------------------------
+    # --- attach sessions (see ._sessions) -------------------------------------------------------
 
     def attached(self) -> contextlib.AbstractContextManager[None]:
         """An attach session follows the container's output (:meth:`.AttachSessions.attached`)."""
@@ -689,6 +696,8 @@ class Container:
     def sessions_due(self, due: bool) -> None:
         self._sessions.due = due
 
+    # --- signals --------------------------------------------------------------------------------
+
     def signal_process(self, pid: int, signum: int) -> None:
         process = self.processes.get(pid)
         if process is None or self.deleted:
@@ -709,7 +718,7 @@ class Container:
             raise Conflict(f"cannot signal container {self.id!r}: it is stopped") from None
         self._dumps.kill_ends(signum)
 
-    # --- pause, resume (see ._pausing) -----------------------------------------------------------
+    # --- pause, resume (see ._pausing) ----------------------------------------------------------
 
     async def pause(self) -> None:
         """``runc pause`` (:func:`._pausing.pause`)."""
@@ -728,6 +737,8 @@ class Container:
         """Resume the paused container sent a SIGKILL, so that it dies
         (:func:`._pausing.resume_killed`)."""
         await _pausing.resume_killed(self, allowed)
+
+    # --- runc's steps, and the init gone under them ---------------------------------------------
 
     async def _runtime_step(self, action: str, call: Awaitable[T]) -> T:
         """Await a runc call; if the container stopped under it, say so instead of runc's words."""
@@ -750,6 +761,8 @@ class Container:
         with trio.move_on_after(0.5):
             await self.init.exited.wait()
         return self.init.exited.is_set() or not procfs.is_alive(self.init.pid)
+
+    # --- settings, limits, figures, checkpoint --------------------------------------------------
 
     async def set_auto_remove(self, auto_remove: bool) -> None:
         """Remove the container once its init exits (at once if it has), or no longer."""
@@ -826,6 +839,8 @@ class Container:
         end), nothing is to be undone."""
         return self.deleting or self._dumps.deletes_waiting > 0
 
+    # --- a stopped container made again (a revival, a record put back) --------------------------
+
     def revived(self) -> Container:
         """This container again, stopped as it was, after a start that replaced it failed
         (and removed what it made): see :meth:`put_back`; a wait answers its init's exit."""
@@ -867,6 +882,8 @@ class Container:
         container.mark_stopped(UNKNOWN_EXIT_STATUS if exit_status is None else exit_status)
         container.save()
         return container
+
+    # --- the restart policy's restarts, and the record's settings -------------------------------
 
     @property
     def pending_restart(self) -> trio.CancelScope | None:
@@ -922,6 +939,8 @@ class Container:
         self.publish("restart-cancelled")
         return True
 
+    # --- the end as the record or the supervisor tells it ---------------------------------------
+
     def delete_left(self, grace_ends_ns: int | None) -> float:
         """Being deleted, as the record of the last server, which died in its delete, says:
         for the next server to finish that delete (the supervisor's ``delete_left``) once it
@@ -943,6 +962,8 @@ class Container:
         once."""
         self._gone.successor = successor
         self._gone.done.set()
+
+    # --- held for a dump (a checkpoint's, a migration's) ----------------------------------------
 
     @contextlib.asynccontextmanager
     async def moving(self) -> AsyncIterator[Moving]:
