@@ -13,6 +13,7 @@ names below); each concern is a private module of its own, so that a change find
   fails, or its adoption;
 - :mod:`._launches`: what a launch is asked to do (:data:`Launch`: :class:`Fresh`,
   :class:`Changed`, :class:`Restore`, :class:`Adopt`);
+- :mod:`._exec`: a process exec'd into a running container;
 - :mod:`._watching`: the watch of a container's process: its exit, reported once its output
   is in, and what an init's exit does to the container;
 - :mod:`._waits`: the waits on a container (a process's exit, its init's, its removal), and

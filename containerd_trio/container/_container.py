@@ -2,12 +2,13 @@
 
 :class:`Container` holds the container's state and is the surface the rest of the daemon
 calls; the steps of each concern are modules of their own beside it, which it delegates to
-(the launch, :mod:`._starting`; the watch of a process, :mod:`._watching`; the waits,
-:mod:`._waits`; pause and resume, :mod:`._pausing`; a change of limits, :mod:`._updates`; the
-checkpoint, :mod:`._checkpointing`, and the dump under way, :mod:`._dumping`; the stop and
-delete, :mod:`._deletion`; the attach sessions, :mod:`._sessions`). What stays here is what
-every one of them reads: the views and the record, the task tree, exec, the processes and
-their remembered exits, signals, settings, and the making of a stopped container again.
+(the launch, :mod:`._starting`; an exec, :mod:`._exec`; the watch of a process,
+:mod:`._watching`; the waits, :mod:`._waits`; pause and resume, :mod:`._pausing`; a change of
+limits, :mod:`._updates`; the checkpoint, :mod:`._checkpointing`, and the dump under way,
+:mod:`._dumping`; the stop and delete, :mod:`._deletion`; the attach sessions,
+:mod:`._sessions`). What stays here is what all of them read and write: the views and the
+record, the task tree, the processes and their remembered exits, signals, settings, and the
+making of a stopped container again.
 
 :meth:`Container.launch` starts the init process (``runc run -d`` or ``runc restore -d``,
 through the keeper, which makes and keeps the process's stdio), in the task of the request that
@@ -49,7 +50,6 @@ from typing import Any, TypeVar
 import trio
 
 from .. import checkpoints, criu, procfs, restarts, timestamps
-from ..bundle import exec_base
 from ..checkpoints import CheckpointInfo
 from ..convert import dump_json, unstructure
 from ..errors import Conflict, NotFound
@@ -68,23 +68,19 @@ from ..model import (
 )
 from ..mounts import remove_tree
 from ..oom import OomCounter, find_memory_cgroup
-from ..private_bundle import process_over
 from ..process import UNKNOWN_EXIT_STATUS, Process
 from ..records import ProcessStart
 from ..restore_net import PRIVATE_BUNDLE_NAME
 from ..runtime import CriuOptions, RuncError, Started
-from ..validation import check_exec_strings
-from . import _checkpointing, _deletion, _pausing, _starting, _updates, _waits, _watching
+from . import _checkpointing, _deletion, _exec, _pausing, _starting, _updates, _waits, _watching
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory
-from ._documents import exec_document, process_info
+from ._documents import process_info
 from ._dumping import DumpGuard
 from ._exits import DRAIN_SECONDS, Ended, ExitBook, exit_info, moved_exit
 from ._launches import Launch
 from ._moving import Moving
 from ._sessions import AttachSessions
-from ._starting import kill_from_pid_file
-from ._stdin import close_stdin_pipe, with_stdin
 from ._waits import Removal
 
 # The package's name, as the module's was before it became one: the daemon's log lines say
@@ -510,45 +506,8 @@ class Container:
             raise Conflict(f"cannot {action} container {self.id!r}: it is paused; resume it first")
 
     async def exec(self, spec: ProcessSpec) -> ProcessInfo:
-        async with self.lock:
-            self._require_running("exec into")
-            # The bundle's process is the base (its user, env, capabilities): one that cannot
-            # be read now is a 400, never an exec as root with nothing of it. With the start's
-            # laid over it: docker's exec runs with the container's env, user and workdir,
-            # docker run's -e, -u and -w among them.
-            base = exec_base(self.bundle)
-            if self.start_process is not None:
-                base = process_over(base, self.start_process)
-            document = exec_document(base, spec)
-            check_exec_strings(document)  # else a 201, and the process "exits 1" with E2BIG
-            key = self._ctx.new_key(self.id, "exec")
-            pid_file = self._ctx.pid_dir / f"{self.id}.{key.rpartition('/')[2]}.pid"
-            custody = self._custody(key, terminal=spec.terminal, stdin=spec.stdin)
-            # Before runc is asked: its output is stamped from then on, never before.
-            asked_ns = timestamps.now_ns()
-            try:
-                started = await self._ctx.runtime.exec(self.id, document, pid_file, custody)
-            except BaseException as exc:
-                close_stdin_pipe(custody, ours=True)
-                self._ctx.keeper.drop(key)
-                with trio.move_on_after(self._ctx.cleanup_timeout, shield=True):
-                    await kill_from_pid_file(pid_file)
-                if isinstance(exc, RuncError) and (refused := exc.refused_process(self.id)):
-                    raise refused from None
-                if isinstance(exc, RuncError) and await self._init_gone():
-                    raise Conflict(
-                        f"container {self.id!r} stopped before the process could start"
-                    ) from None
-                raise
-            close_stdin_pipe(custody, ours=False)
-            started = with_stdin(started, custody)
-            process = self._new_process(key, started, document, stdin=spec.stdin)
-            process.since_ns = asked_ns
-            self.publish("start-process", pid=process.pid)
-            if self._nursery is not None:  # else the tree watches it as it starts
-                self._nursery.start_soon(_watching.watch, self, process)
-            self.save()
-            return process.info
+        """``runc exec`` of ``spec`` (:func:`._exec.exec_process`)."""
+        return await _exec.exec_process(self, spec)
 
     # --- processes: input, exits ----------------------------------------------------------------
 
