@@ -49,7 +49,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from .. import checkpoints, criu, procfs, restarts, timestamps
+from .. import checkpoints, procfs, restarts, timestamps
 from ..checkpoints import CheckpointInfo
 from ..convert import dump_json, unstructure
 from ..errors import Conflict, NotFound
@@ -66,15 +66,13 @@ from ..model import (
     StartProcess,
     Status,
 )
-from ..mounts import remove_tree
 from ..oom import OomCounter, find_memory_cgroup
 from ..process import UNKNOWN_EXIT_STATUS, Process
 from ..records import ProcessStart
-from ..restore_net import PRIVATE_BUNDLE_NAME
 from ..runtime import CriuOptions, RuncError, Started
 from . import _checkpointing, _deletion, _exec, _pausing, _starting, _updates, _waits, _watching
 from ._context import ContainerContext
-from ._directories import remove_directory, replaced_directory
+from ._directories import put_back_directory
 from ._documents import process_info
 from ._dumping import DumpGuard
 from ._exits import DRAIN_SECONDS, Ended, ExitBook, exit_info, moved_exit
@@ -816,16 +814,7 @@ class Container:
         left it where it was), its record saved. runc has forgotten it, unless the failed
         start's delete failed too: a DELETE or a start of its id asks runc again (one runc does
         not know is deleted already)."""
-        aside = replaced_directory(directory)
-        if os.path.isdir(aside):
-            remove_directory(directory)  # the failed start's, if its rollback left any
-            try:
-                os.rename(aside, directory)
-            except OSError as exc:
-                log.error("container %s: its log could not be put back: %s", info.id, exc)
-        else:  # a restore's, which kept the log in place: what a dead server's restore left
-            for leftover in (criu.RESTORE_WORK, PRIVATE_BUNDLE_NAME):
-                remove_tree(directory / leftover)  # detaches the cgroup yard a killed CRIU left
+        put_back_directory(directory, info.id)
         return cls.stopped(context, info, directory)
 
     @classmethod
