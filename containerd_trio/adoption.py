@@ -301,7 +301,7 @@ class Adoption:
         container.take_settings(info)
         if info.id in self._dumped and runc_entry is None:
             # runc forgets the container its checkpoint stops: stopped by the checkpoint, not
-            # an exit, it is kept for its restore even with autoRemove (Container._init_exited).
+            # an exit, it is kept for its restore even with autoRemove (the watch's _init_exited).
             container.known_to_runc = False
         runc_status = str((runc_entry or {}).get("status"))
         if record.deleting and info.state.status not in _RUNC_STATUS.values():
@@ -384,7 +384,7 @@ class Adoption:
             process.close()
         exited_unseen = False
         if info.state.status is Status.STOPPED and info.state.exit_status is not None:
-            # Stopped before, and kept: a checkpoint that stopped it (see Container._init_exited).
+            # Stopped before, and kept: a checkpoint that stopped it (see the watch's _init_exited).
             container.mark_stopped(info.state.exit_status)
             container.adopt_ended(record.ended_pid)
         else:
@@ -404,7 +404,7 @@ class Adoption:
             else:
                 # Stopped by its checkpoint's dump (with exit), which ended while no server
                 # ran (_undo_ended_dumps): not an exit, kept for its restore (not removed nor
-                # restarted), as its server would have kept it (Container._init_exited).
+                # restarted), as its server would have kept it (the watch's _init_exited).
                 log.info("container %s was stopped by its checkpoint while no daemon ran", info.id)
         self._containers[info.id] = container
         if grace is not None:

@@ -1333,8 +1333,8 @@ async def test_a_terminal_start_does_not_stall_the_keeper(tmp_path: Path) -> Non
 async def test_a_cancelled_spawn_whose_runc_succeeded_leaves_no_process(tmp_path: Path) -> None:
     """runc exec finished (the keeper took and removed its pid file, and answered) just as the
     server's wait for it was cancelled (the runtime deadline, the daemon's stop): found in
-    review, KeeperLink.spawn threw the answer away, the caller's clean-up (container/_container.py's
-    ``_kill_from_pid_file``) found no pid file, and the process runc made ran on, named by
+    review, KeeperLink.spawn threw the answer away, the caller's clean-up (container/_starting.py's
+    ``kill_from_pid_file``) found no pid file, and the process runc made ran on, named by
     nothing the server had. Now the spawn kills what it made, as containerd kills an exec
     whose start failed. Made to happen so: the answer waits in the socket (nothing reads the
     link yet) while the spawn is cancelled."""

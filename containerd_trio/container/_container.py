@@ -554,7 +554,7 @@ class Container:
 
     def _since(self, process: Process) -> int:
         """When ``process``'s output may begin: an exec's ask of runc (or an adopted one's
-        start, :meth:`_adopt`), else its run's start
+        start, :func:`._starting._adopt`), else its run's start
         (taken before runc was asked: :attr:`created_ns`, or the restart's run_started_ns)."""
         if process.since_ns is not None:
             return process.since_ns
@@ -852,7 +852,7 @@ class Container:
         (its -i) and its init's terminal, its restart policy and count (the next exit is the
         policy's, as before), its creation, its run's start and its end, and whether an OOM
         kill was reported in that run (one that came while no server watched is reported,
-        and so taken, by the OOM watch: :meth:`_adopt`)."""
+        and so taken, by the OOM watch: :func:`._starting._adopt`)."""
         self.resources = info.resources
         self.start_process = info.process
         self.stdin = bool(info.stdin)
