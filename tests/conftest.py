@@ -56,6 +56,16 @@ def pytest_configure(config: pytest.Config) -> None:
     # it. The suite's processes hear SIGINT as they would from a terminal.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Likewise a suite started under nohup inherits SIGHUP ignored, and the test that hangs
+    # up a ctr-trio (test_interactive's --sig-proxy=false) waited on one that could not hear
+    # it. Caught here, not defaulted: the suite itself still outlives a hangup, as nohup
+    # asked, and a caught signal is default again in every program the suite execs.
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _outlive_hangup)
+
+
+def _outlive_hangup(signum: int, frame: object) -> None:
+    """SIGHUP to the suite under nohup: nothing, as ignored (see :func:`pytest_configure`)."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
