@@ -316,15 +316,12 @@ async def test_a_wait_at_the_source_says_the_container_moved_and_where(
     await counts_on(target.client, "counter", beyond=2)
 
 
-async def test_input_the_container_had_not_read_moves_with_it(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
-) -> None:
-    """Input typed at the source that the container had not read at the freeze (it waits in
-    its stdin pipe, which stays with the source's copy) is written into the restored
-    container's stdin on the target first, and read there, in order. (Before, it was lost
-    with the copy: the reader read nothing on the target.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
-    # Not read until /go is there (on the same rootfs here and there: the bundle is shared).
+async def _reader_with_input_pending(
+    source: DaemonProcess, make_bundle: BundleFactory
+) -> tuple[Path, wsclient.Attached]:
+    """A container ``reader`` at ``source`` that reads its stdin only once ``/go`` is in its
+    rootfs (shared here and there: the bundle is), and an attach session that typed ``one``
+    and ``two`` into it, not read yet: the bundle and the session."""
     script = (
         "echo ready; until [ -e /go ]; do usleep 10000; done; while read l; do echo got $l; done"
     )
@@ -335,6 +332,18 @@ async def test_input_the_container_had_not_read_moves_with_it(
         "", "reader", info["processes"][0]["pid"], unix=str(source.socket)
     )
     await session.type("one\ntwo\n")
+    return bundle, session
+
+
+async def test_input_the_container_had_not_read_moves_with_it(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Input typed at the source that the container had not read at the freeze (it waits in
+    its stdin pipe, which stays with the source's copy) is written into the restored
+    container's stdin on the target first, and read there, in order. (Before, it was lost
+    with the copy: the reader read nothing on the target.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
     steps = await migrate(source.client, "reader", to=f"unix:{target.socket}")
     assert steps[-1]["step"] == "done", steps
     moved = (await target.client.get("/containers/reader")).json()
@@ -360,16 +369,7 @@ async def test_input_taken_for_a_move_that_fails_is_put_back(
     source, target = await two_daemons(spawn_daemon, tmp_path)
     link = LossyLink(tmp_path / "link.sock", target.socket, drop=b"/stdin HTTP/1.1")
     await nursery.start(link.serve)
-    script = (
-        "echo ready; until [ -e /go ]; do usleep 10000; done; while read l; do echo got $l; done"
-    )
-    bundle = make_bundle(["sh", "-c", script])
-    info = await start_container(source.client, "reader", bundle, stdin=True)
-    await wait_output(source.client, "reader", "ready")
-    session = await wsclient.attach(
-        "", "reader", info["processes"][0]["pid"], unix=str(source.socket)
-    )
-    await session.type("one\ntwo\n")
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
     steps = await migrate(source.client, "reader", to=f"unix:{link.path}")
     assert link.dropped is not None and b" 200 " in link.dropped  # the target took it
     assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"] is True, steps[-1]
