@@ -1856,18 +1856,8 @@ def _terminals_held() -> int:
 
 def _keeper_turn(keeper: Any, timeout: float) -> None:
     """One turn of the keeper's loop (its signals and timers aside)."""
-    from containerd_trio.keeper._keeper import Child, Custody, Server, Spawn
-
     for fd, mask in keeper._epoll.poll(timeout):
-        handler = keeper._handlers.get(fd)
-        if isinstance(handler, Server):
-            keeper._from_server(handler, mask)
-        elif isinstance(handler, Child):
-            keeper._child_ready(handler)
-        elif isinstance(handler, Spawn):
-            keeper._console_ready(handler)
-        elif isinstance(handler, Custody):
-            keeper._output_ready(handler, fd, mask)
+        keeper._dispatch(fd, mask)
     keeper._flush()
 
 

@@ -308,23 +308,28 @@ class Keeper:
             for fd, mask in self._epoll.poll(self._timeout()):
                 if fd == wake_r:
                     _drain(wake_r)
-                    continue
-                handler = self._handlers.get(fd)
-                if isinstance(handler, Server):
-                    self._from_server(handler, mask)
-                elif isinstance(handler, Channel):
-                    self._from_logger(mask)
-                elif isinstance(handler, Child):
-                    self._child_ready(handler)
-                elif isinstance(handler, Spawn):
-                    self._console_ready(handler)
-                elif isinstance(handler, Custody):
-                    self._output_ready(handler, fd, mask)
+                else:
+                    self._dispatch(fd, mask)
             self._handle_signals()
             self._run_timers()
             self._flush()
         self._shut_down()
         return self._exit_code
+
+    def _dispatch(self, fd: int, mask: int) -> None:
+        """What epoll said of ``fd`` (``mask``), to whatever holds it: a server's or the
+        logger's channel, a child's pidfd, a spawn's console socket, a custody's pipe."""
+        handler = self._handlers.get(fd)
+        if isinstance(handler, Server):
+            self._from_server(handler, mask)
+        elif isinstance(handler, Channel):
+            self._from_logger(mask)
+        elif isinstance(handler, Child):
+            self._child_ready(handler)
+        elif isinstance(handler, Spawn):
+            self._console_ready(handler)
+        elif isinstance(handler, Custody):
+            self._output_ready(handler, fd, mask)
 
     def _note_signal(self, signum: int, frame: object) -> None:
         self._signals.append(signum)
