@@ -1256,10 +1256,10 @@ class _Unheeded:
     def handover(self) -> None: ...
 
 
-#: A stand-in for ``runc run -d --console-socket``: like runc, it connects to the console
-#: socket at once, and its init sends the terminal's master only once the container is set
-#: up (here: once the test says so, by the file ``go``); then it writes the pid file.
-SLOW_CONSOLE = r"""
+#: The start of a stand-in for ``runc run -d --console-socket``: like runc, it connects to
+#: the console socket at once, and its container is set up (here: once the test says so, by
+#: the file ``go``) before its init makes the terminal.
+_CONSOLE_SET_UP = r"""
 import os, pty, socket, sys, time
 path, pid_file, connected, go = sys.argv[1:5]
 conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -1268,10 +1268,17 @@ open(connected, "w").close()
 while not os.path.exists(go):
     time.sleep(0.01)
 master, slave = pty.openpty()
-socket.send_fds(conn, [b"m"], [master])
+"""
+
+#: A stand-in for ``runc run -d --console-socket`` (:data:`_CONSOLE_SET_UP`), whose init sends
+#: the terminal's master once the container is set up; then it writes the pid file.
+SLOW_CONSOLE = (
+    _CONSOLE_SET_UP
+    + r"""socket.send_fds(conn, [b"m"], [master])
 with open(pid_file, "w") as f:
     f.write(str(os.getpid()))
 """
+)
 
 #: Where the keeper's loop sat, waiting for runc's init to send the master (a socket with a
 #: timeout polls, then receives).
@@ -1825,16 +1832,9 @@ def select_readable(fd: int, timeout: float) -> bool:
 
 #: A stand-in for ``runc run -d --console-socket``, as :data:`SLOW_CONSOLE`, whose container
 #: process (a child left sleeping, the terminal its own) outlives it, as runc's init does.
-_SLOW_CONSOLE_LEFT_RUNNING = r"""
-import os, pty, socket, sys, time
-path, pid_file, connected, go = sys.argv[1:5]
-conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-conn.connect(path)
-open(connected, "w").close()
-while not os.path.exists(go):
-    time.sleep(0.01)
-master, slave = pty.openpty()
-child = os.fork()
+_SLOW_CONSOLE_LEFT_RUNNING = (
+    _CONSOLE_SET_UP
+    + r"""child = os.fork()
 if child == 0:
     os.close(master)
     time.sleep(60)
@@ -1843,6 +1843,7 @@ socket.send_fds(conn, [b"m"], [master])
 with open(pid_file, "w") as f:
     f.write(str(child))
 """
+)
 
 
 def _terminals_held() -> int:
