@@ -215,9 +215,12 @@ async def session(
         position = _Position(start if start is not None else Cursor.at(since_ns))
         too_slow: TooSlow | None = None
         left = False
+        taken = _Taken()
         async with trio.open_nursery() as nursery:
             if process is not None:
-                nursery.start_soon(_input, connection, container, process, nursery.cancel_scope)
+                nursery.start_soon(
+                    _input, connection, container, process, taken, nursery.cancel_scope
+                )
 
             async def leave() -> None:
                 nonlocal left
@@ -235,7 +238,7 @@ async def session(
                 await _output(connection, container, output, process, since_ns, position, cursored)
                 if process is not None:
                     await process.exited.wait()
-                status = channels.exit_status_document(_exit_status(target), pid)
+                status = _status_document(container, pid, target, taken)
                 status_frame = channels.frame(channels.ERROR, json.dumps(status).encode())
                 await _send(connection, container, status_frame)
             except TooSlow as exc:
@@ -254,10 +257,26 @@ async def session(
             await connection.close(NORMAL, "the process ended")
 
 
-def _exit_status(target: Process | ExitInfo) -> int:
-    status = target.exit_status
-    assert status is not None  # a Process's, once it exited
-    return status
+@attrs.define
+class _Taken:
+    """What became of a session's input."""
+
+    #: The bytes its container's copy here did not take once it moved away (sent after the
+    #: move handed its input on to the target: held, then refused at the move's end).
+    not_taken_moved: int = 0
+
+
+def _status_document(
+    container: Container, pid: int, target: Process | ExitInfo, taken: _Taken
+) -> dict[str, object]:
+    """The session's last word: how the process ended, or, for the init of a container that
+    moved to another daemon (its copy here killed: 137), that it moved, and where (as its
+    waits say), and what of the session's input it did not take."""
+    ended = container.exit_of(target) if isinstance(target, Process) else target
+    status = channels.exit_status_document(ended.exit_status, pid)
+    if not ended.moved:
+        return status
+    return channels.moved_document(status, pid, ended.moved_to, taken.not_taken_moved)
 
 
 async def _output(
@@ -360,7 +379,11 @@ async def _send(connection: Connection, container: Container, message: bytes) ->
 
 
 async def _input(
-    connection: Connection, container: Container, process: Process, session: trio.CancelScope
+    connection: Connection,
+    container: Container,
+    process: Process,
+    taken: _Taken,
+    session: trio.CancelScope,
 ) -> None:
     """Hand the client's messages to the process; end the session when the client leaves."""
     try:
@@ -370,8 +393,11 @@ async def _input(
                 continue  # the protocol is binary: nothing to take from text
             channel, data = message[0], message[1:]
             if channel == channels.STDIN:
-                # A process that takes no input (any more) drops it, as a closed stdin would.
-                await process.write_input(data)
+                # A process that takes no input (any more) drops it, as a closed stdin would;
+                # but one that moved away says so, and how much (the status, at the end).
+                written = await process.take_input(data)
+                if written < len(data) and container.moved_away:
+                    taken.not_taken_moved += len(data) - written
             elif channel == channels.RESIZE:
                 try:
                     columns, rows = channels.parse_resize(data)

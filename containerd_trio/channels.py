@@ -90,6 +90,29 @@ def exit_status_document(status: int, pid: int) -> dict[str, Any]:
     }
 
 
+#: Fields of ours in the last Status, beside Kubernetes' (which its clients pass over): the
+#: process's container did not end but moved to another daemon (a migration), its copy here
+#: killed (the exit code, 137, is that copy's), ``movedTo`` the target's address where known,
+#: and ``inputNotTaken`` the bytes of this session's input the copy here did not take (sent
+#: once the move had handed its input on: type them again there), where there were any.
+MOVED = "moved"
+MOVED_TO = "movedTo"
+INPUT_NOT_TAKEN = "inputNotTaken"
+
+
+def moved_document(
+    document: dict[str, Any], pid: int, to: str | None, not_taken: int
+) -> dict[str, Any]:
+    """The exit Status ``document`` of process ``pid`` whose container moved to ``to``."""
+    where = "another daemon" if to is None else to
+    moved = {**document, MOVED: True, "message": f"process {pid} moved to {where}"}
+    if to is not None:
+        moved[MOVED_TO] = to
+    if not_taken:
+        moved[INPUT_NOT_TAKEN] = not_taken
+    return moved
+
+
 def error_document(message: str) -> dict[str, Any]:
     """A Status for a failure that is not an exit (the process's end is unknown)."""
     return {"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError"}

@@ -55,6 +55,10 @@ class Process:
         if input_fd is not None:
             os.set_blocking(input_fd, False)
         self._input_lock = trio.Lock()
+        #: Set while input goes on to the process; cleared while a move hands its input on
+        #: to the target (:meth:`hold_input`): a write waits, as for a full pipe.
+        self._input_goes_on = trio.Event()
+        self._input_goes_on.set()
         self.exit_status: int | None = None
         self.exit_ns: int | None = None
         self.exited = trio.Event()
@@ -84,25 +88,64 @@ class Process:
     async def write_input(self, data: bytes) -> bool:
         """Write all of ``data`` to its stdin or terminal, waiting for room as long as the
         process does not read; False if it takes no input (any more)."""
+        return await self.take_input(data) == len(data)
+
+    async def take_input(self, data: bytes) -> int:
+        """:meth:`write_input`, saying how many bytes of ``data`` the process was given (all
+        of them, or fewer if it takes no input any more), waiting, beside room, for a move
+        that holds the input (:meth:`hold_input`) to let it go on."""
         async with self._input_lock:  # one writer at a time: inputs do not interleave
-            view = memoryview(data)
-            while view:
-                fd = self.input_fd
-                if fd is None:
-                    return False
+            return await self._write(data, held=True)
+
+    async def put_back_input(self, data: bytes) -> bool:
+        """Write ``data`` ahead of the writes a move holds (:meth:`hold_input`), which wait
+        for it: the input the move took out of the pipe, put back for the process here once
+        the move failed, before what was typed meanwhile. Only while held (a held writer is
+        waiting, not writing); False if it takes no input any more."""
+        return await self._write(data, held=False) == len(data)
+
+    async def _write(self, data: bytes, *, held: bool) -> int:
+        view = memoryview(data)
+        while view:
+            # Between two pieces too: a move that holds the input while a writer waits for
+            # room (a full pipe) gets the rest of it held, not written behind what it took.
+            if held and not self._input_goes_on.is_set():
+                await self._input_goes_on.wait()
+                continue
+            fd = self.input_fd
+            if fd is None:
+                break
+            try:
+                view = view[os.write(fd, view) :]
+            except BlockingIOError:
                 try:
-                    view = view[os.write(fd, view) :]
-                except BlockingIOError:
-                    try:
-                        await trio.lowlevel.wait_writable(fd)
-                    except trio.ClosedResourceError:
-                        return False
-                except OSError as exc:
-                    # EPIPE: nothing reads the pipe any more; EIO: the terminal hung up.
-                    if exc.errno in (errno.EPIPE, errno.EIO):
-                        return False
-                    raise
-            return True
+                    await trio.lowlevel.wait_writable(fd)
+                except trio.ClosedResourceError:
+                    break
+            except OSError as exc:
+                # EPIPE: nothing reads the pipe any more; EIO: the terminal hung up.
+                if exc.errno in (errno.EPIPE, errno.EIO):
+                    break
+                raise
+        return len(data) - len(view)
+
+    def hold_input(self) -> None:
+        """Writes wait from now on (:meth:`take_input`), until :meth:`let_input_go_on`, or
+        until the input ends (:meth:`close_input`: they are told that it took none). A move
+        takes what the frozen process had not read out of its stdin pipe for the target: what
+        is typed here after that would go into the pipe behind it, and be lost with the copy
+        here if the move is done (or come before it when the move fails and puts it back)."""
+        if self._input_goes_on.is_set():
+            self._input_goes_on = trio.Event()
+
+    def let_input_go_on(self) -> None:
+        """The held writes go on, in the order they came (:meth:`hold_input`)."""
+        self._input_goes_on.set()
+
+    def close_input(self) -> None:
+        """It takes no input any more (its copy moved away): the writes held, and those to
+        come, give it none."""
+        self._close_input()
 
     async def end_input(self) -> bool:
         """End its input: a pipe is closed here (the caller tells the keeper to close its
@@ -156,6 +199,7 @@ class Process:
             fd, self.input_fd = self.input_fd, None
             trio.lowlevel.notify_closing(fd)
             os.close(fd)
+        self._input_goes_on.set()  # a held write finds no input, and says so
 
     def close(self) -> None:
         self.close_pidfd()

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import stat
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -47,6 +48,7 @@ from .helpers import (
     wait_output,
 )
 from .test_cli import run_cli
+from .test_interactive import CTR_PIPED, _environment, read_until
 from .test_restart_policy import UNTIL_USR1, _next_start
 from .test_restore_net import TCP_PAIR, log_bytes, numbers
 
@@ -120,11 +122,17 @@ class LossyLink:
         drop: bytes = b"/finish HTTP/1.1",
         hold_dropped: bool = False,
         cut: bytes | None = None,
+        hang_until_released: bool = False,
     ) -> None:
         self.path = path
         self._target = target
         self.then_silent = then_silent
         self._hang = hang
+        #: With ``hang_until_released``: once set, the held request goes on (set
+        #: :attr:`later` first), or, with :attr:`cut_held`, both its connections are closed
+        #: (the target never had it); without, it is held for good.
+        self.released: trio.Event | None = trio.Event() if hang_until_released else None
+        self.cut_held = False
         self._cut = cut
         #: Set once a request was cut (``cut``).
         self.cut = False
@@ -176,7 +184,13 @@ class LossyLink:
                         if self._hang is not None and self._hang in data and not self.held:
                             self.held = True
                             self.holding.set()
-                            await trio.sleep_forever()
+                            if self.released is None:
+                                await trio.sleep_forever()
+                            else:
+                                await self.released.wait()
+                            if self.cut_held:
+                                nursery.cancel_scope.cancel()
+                                return
                         await target.send_all(data)
 
                 async def down() -> None:
@@ -316,6 +330,65 @@ async def test_a_wait_at_the_source_says_the_container_moved_and_where(
     await counts_on(target.client, "counter", beyond=2)
 
 
+async def _ctr_trio(*argv: str, stdin: bool = False) -> trio.Process:
+    """``ctr-trio ARGV`` in the background, out of a terminal: its stdout and stderr piped to
+    us, and its stdin too (``stdin``), else /dev/null."""
+    return await trio.lowlevel.open_process(
+        [*CTR_PIPED, *argv], env=_environment(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def _ended(process: trio.Process) -> tuple[int, bytes]:
+    """``process``'s exit status and its stderr, once it ended (its stdout read off)."""
+    assert process.stdout is not None and process.stderr is not None
+    err = bytearray()
+    async with trio.open_nursery() as nursery:
+
+        async def drain() -> None:
+            assert process.stdout is not None
+            while await process.stdout.receive_some():
+                pass
+
+        nursery.start_soon(drain)
+        while chunk := await process.stderr.receive_some():
+            err += chunk
+    return await process.wait(), bytes(err)
+
+
+async def test_an_attach_at_the_source_says_the_container_moved_and_where(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """An attach at the source to a container that moves away ends as the waits there do: its
+    last Status says that it moved, and to which daemon (beside its copy's 137, as before),
+    and ctr-trio attach says so and exits 0. (Before, both ended as if the container had been
+    killed: 137, and ctr-trio exited 137.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    started = await start_container(source.client, "counter", make_bundle(COUNTER))
+    init = started["processes"][0]["pid"]
+    await wait_output(source.client, "counter", "2")
+    to, address = f"unix:{target.socket}", f"unix:{source.socket}"
+    session = await wsclient.attach("", "counter", init, unix=str(source.socket))
+    with trio.fail_after(30):
+        attached = await _ctr_trio("--address", address, "attach", "counter")
+        assert attached.stdout is not None
+        await read_until(attached, b"", b"\n")  # attached: the counter's next number came
+        steps = await migrate(source.client, "counter", to=to)
+        assert steps[-1]["step"] == "done", steps
+        assert await session.to_end() == 137  # its copy's, as before: a client of old reads it
+        code, err = await _ended(attached)
+    status = session.status
+    assert status is not None and session.close_code == 1000, (status, session.close_code)
+    assert (status.get("moved"), status.get("movedTo")) == (True, to), status
+    assert "inputNotTaken" not in status, status  # it took none
+    assert code == 0, err
+    assert err.decode() == (
+        f"ctr-trio: container counter moved to {to}; follow it there: ctr-trio --address {to}"
+        " attach counter\n"
+    )
+    await counts_on(target.client, "counter", beyond=2)
+
+
 async def _reader_with_input_pending(
     source: DaemonProcess, make_bundle: BundleFactory
 ) -> tuple[Path, wsclient.Attached]:
@@ -378,6 +451,138 @@ async def test_input_taken_for_a_move_that_fails_is_put_back(
         await wait_output(source.client, "reader", "got two")
     got = (await log_bytes(source.client, "reader")).decode().splitlines()
     assert got == ["ready", "got one", "got two"], got
+    await session.drop()
+
+
+async def _typed_after_the_hand_off(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> tuple[DaemonProcess, DaemonProcess, Path, LossyLink, wsclient.Attached, trio.Process]:
+    """A reader at the source with input pending (:func:`_reader_with_input_pending`) moving
+    through a link that holds the move's finish until its :attr:`~LossyLink.released`; once
+    the input was handed on, and before the finish, ``three`` typed by that session and
+    ``four`` by a ctr-trio attach: the daemons, the bundle, the link, the session and the
+    ctr-trio attach."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    )
+    await nursery.start(link.serve)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    address = f"unix:{source.socket}"
+    attached = await _ctr_trio("--address", address, "attach", "--logs", "reader", stdin=True)
+    with trio.fail_after(10):
+        await read_until(attached, b"", b"ready")  # attached (the log's replay came)
+    return source, target, bundle, link, session, attached
+
+
+async def _type_after_the_hand_off(
+    source: DaemonProcess, link: LossyLink, session: wsclient.Attached, attached: trio.Process
+) -> None:
+    """Once the finish is held (the input was handed on before it), type ``three`` through
+    ``session`` and ``four`` through the ctr-trio attach, and see each reach the source's
+    server: ctr-trio read it (its stdin pipe is empty again), and a request to the server
+    sent after each was answered."""
+    await link.holding.wait()
+    await session.type("three\n")
+    assert isinstance(attached.stdin, trio.lowlevel.FdStream)
+    await attached.stdin.send_all(b"four\n")
+    while _unread(attached.stdin.fileno()):  # noqa: ASYNC110 (nothing says ctr-trio read it)
+        await trio.sleep(0.01)
+    assert (await source.client.get("/containers/reader")).status_code == 200
+
+
+def _release(link: LossyLink) -> None:
+    assert link.released is not None
+    link.released.set()
+
+
+def _unread(fd: int) -> int:
+    """The bytes in the pipe whose writing end is ``fd`` that its reader has not read."""
+    import fcntl
+    import termios
+
+    return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
+
+
+async def test_input_typed_at_the_source_after_the_hand_off_is_told_not_taken(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """Input typed at the source once the move handed on what the container had not read, and
+    before the finish, cannot reach it any more: it is held (not written into the copy's
+    pipe, lost with it), and the move done, each attach session there says how many bytes of
+    its input were not taken (inputNotTaken; ctr-trio attach: send them again there). Before,
+    they went into the pipe and were lost, untold."""
+    source, target, bundle, link, session, attached = await _typed_after_the_hand_off(
+        spawn_daemon, make_bundle, tmp_path, nursery
+    )
+    to = f"unix:{link.path}"
+    with trio.fail_after(60):
+        async with trio.open_nursery() as moving:
+            steps: list[dict[str, Any]] = []
+
+            async def move() -> None:
+                steps.extend(await migrate(source.client, "reader", to=to))
+
+            moving.start_soon(move)
+            await _type_after_the_hand_off(source, link, session, attached)
+            link.later = "pass"
+            _release(link)
+        assert steps[-1]["step"] == "done", steps
+        await session.to_end()
+        code, err = await _ended(attached)
+    status = session.status
+    assert status is not None, session.close_code
+    assert (status.get("moved"), status.get("inputNotTaken")) == (True, len("three\n")), status
+    assert code == 0, err
+    assert err.decode().endswith(
+        "; the last 5 bytes of our input, sent as it moved, did not reach it: send them there"
+        " again\n"
+    ), err
+    # The container read there what was handed on, and nothing of what was not taken.
+    moved = (await target.client.get("/containers/reader")).json()
+    there = await wsclient.attach(
+        "", "reader", moved["processes"][0]["pid"], unix=str(target.socket)
+    )
+    await there.type("five\n")
+    (bundle / "rootfs" / "go").touch()
+    with trio.fail_after(10):
+        await wait_output(target.client, "reader", "got five")
+    got = (await log_bytes(target.client, "reader")).decode().splitlines()
+    assert got == ["got one", "got two", "got five"], got
+    await there.detach()
+
+
+async def test_input_typed_at_the_source_after_the_hand_off_of_a_failed_move_goes_on(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The same input, and the move fails at its finish (the target never had it): the input
+    held goes on to the copy resumed here, behind what the move had taken out of its pipe
+    and put back, in the order it was typed. (Before, it went into the pipe at once, and the
+    put-back came after it: the reader read three, four before one, two.)"""
+    source, _, bundle, link, session, attached = await _typed_after_the_hand_off(
+        spawn_daemon, make_bundle, tmp_path, nursery
+    )
+    with trio.fail_after(60):
+        async with trio.open_nursery() as moving:
+            steps: list[dict[str, Any]] = []
+
+            async def move() -> None:
+                steps.extend(await migrate(source.client, "reader", to=f"unix:{link.path}"))
+
+            moving.start_soon(move)
+            await _type_after_the_hand_off(source, link, session, attached)
+            link.later, link.cut_held = "pass", True
+            _release(link)
+        assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"] is True, steps[-1]
+        (bundle / "rootfs" / "go").touch()
+        await wait_output(source.client, "reader", "got four")
+    got = (await log_bytes(source.client, "reader")).decode().splitlines()
+    assert got == ["ready", "got one", "got two", "got three", "got four"], got
+    assert attached.stdin is not None
+    await attached.stdin.aclose()  # our input's end: the attach ends, the reader left running
+    with trio.fail_after(10):
+        code, err = await _ended(attached)
+    assert code == 0, err
     await session.drop()
 
 

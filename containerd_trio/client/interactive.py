@@ -247,6 +247,8 @@ class Session:
         #: SIGTERMs and SIGINTs sent on so far (the TERMINATIONS-th is not: it ends us).
         self._terminations = 0
         self.status: int | None = None
+        #: The last Status, if it said that the container moved to another daemon.
+        self.moved: dict[str, Any] | None = None
         self._stdin_open = stdin
         #: Whether the end of our input closes the process's stdin (docker's StdinOnce: the
         #: session that began the process) or ends the session, the stdin left open for the
@@ -292,6 +294,8 @@ class Session:
                         if closed.code == _POLICY and self.status is None:
                             self.out.error(f"the daemon ended this attach: {closed.reason}")
                             return 1
+                        if self.moved is not None:
+                            return self._moved_away(self.moved)
                         return channels.UNKNOWN_STATUS if self.status is None else self.status
         except GaveUp as ended:
             # Said, unlike a signal we keep (which ends us quietly, as it ends any program):
@@ -321,6 +325,27 @@ class Session:
             return 0
         finally:
             ws.sock.close()
+
+    def _moved_away(self, moved: dict[str, Any]) -> int:
+        """The container moved to another daemon (a migration): no end of the process, which
+        runs on there (the 137 is its copy's here). Said, with where to follow it, and what
+        of our input it did not take; exit 0, as ``wait`` says ``moved to ADDRESS``."""
+        to = moved.get(channels.MOVED_TO)
+        where = f"moved to {to}" if isinstance(to, str) else "moved to another daemon"
+        # The container, not the process: its pid there is another.
+        said = f"{PROG}: container {self.container_id} {where}"
+        if isinstance(to, str):
+            said += f"; follow it there: {PROG} --address {to} attach {self.container_id}"
+        not_taken = moved.get(channels.INPUT_NOT_TAKEN)
+        if isinstance(not_taken, int) and not_taken > 0:
+            said += (
+                f"; the last {not_taken} bytes of our input, sent as it moved, did not reach"
+                " it: send them there again"
+            )
+        # Raw mode still (see _skipped): from the start of a line of its own.
+        self._stderr.write(f"\r\n{said}\r\n".encode() if self.raw else f"{said}\n".encode())
+        self._stderr.flush()
+        return 0
 
     def _skipped(self, reason: str) -> None:
         newline = "\r\n" if self.raw else "\n"  # in raw mode, \n alone does not return
@@ -421,7 +446,7 @@ class Session:
             if ws.fileno() in ready:
                 for message in ws.receive():
                     self._take(message)
-            if 0 in ready:
+            if 0 in ready and self._stdin_open:  # (a status that came may have closed it)
                 self._read_stdin(ws)
 
     def _read_stdin(self, ws: WebSocket) -> None:
@@ -452,9 +477,15 @@ class Session:
             stream.flush()
         elif channel == channels.ERROR:
             try:
-                self.status = channels.exit_status_of(json.loads(data))
+                document = json.loads(data)
             except ValueError:
-                self.status = channels.UNKNOWN_STATUS
+                document = None
+            self.status = channels.exit_status_of(document)
+            if isinstance(document, dict) and document.get(channels.MOVED) is True:
+                self.moved = document
+                # It runs on elsewhere: our input goes no further here (what we did not read
+                # yet stays in our stdin, not sent into a session at its end).
+                self._stdin_open = False
 
     def _proxy(self, signum: int) -> None:
         """Send the signal on, unless it is the last SIGTERM/SIGINT the user gives us."""

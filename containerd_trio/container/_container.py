@@ -411,7 +411,7 @@ class Container:
         _deletion.begin_delete(self)
         self._ctx.remove_exited(self)
 
-    def _exit_info(self, process: Process) -> ExitInfo:
+    def exit_of(self, process: Process) -> ExitInfo:
         """How ``process`` ended, as its waits answer it: the init of a copy a move killed
         says that the container moved (and where), not only the kill's 137."""
         info = exit_info(self.id, process)

@@ -83,6 +83,12 @@ class Moving:
             # says. (Before, the move said it could not resume it, "it stays paused".)
             if not await c._init_gone():
                 raise
+        finally:
+            # The move is over here, resumed or not (a container paused before it, or one
+            # runc could not resume, stays paused): what was typed since the hand-off of its
+            # input (take_stdin) goes on to it, behind what was put back, in order.
+            if c.init is not None:
+                c.init.let_input_go_on()
         self.frozen = self.freezing = False
 
     async def dump(
@@ -124,17 +130,23 @@ class Moving:
         """What the frozen container has not read of its stdin pipe, taken out of it (to be
         written into its restored copy's first): read through a new fd on the pipe, opened
         from the init's own fd 0, without blocking. Nothing for an init without a stdin pipe
-        (none, or a terminal). The bytes a client types here meanwhile stay in the pipe."""
+        (none, or a terminal). From here on, what a client types here is held (a write waits,
+        as for a full pipe): it goes on behind what was taken if the move fails (:meth:`thaw`),
+        and is told not taken if the move is done (:meth:`end`), where in the pipe it was lost
+        with the copy, untold."""
         init = self.container.init
         if init is None or init.terminal or not self.container.stdin:
             return b""
+        init.hold_input()
         return take_pipe(init.pid)
 
     async def give_back_stdin(self, data: bytes) -> None:
-        """Put ``data`` (:meth:`take_stdin`) back into the stdin pipe: the move failed."""
+        """Put ``data`` (:meth:`take_stdin`) back into the stdin pipe, ahead of what is held
+        (the move failed, or its target takes no input); the hold stays until the move's end
+        here (:meth:`thaw`, :meth:`end`)."""
         init = self.container.init
         if data and init is not None:
-            await init.write_input(data)
+            await init.put_back_input(data)
 
     async def end(self, to: str | None = None) -> ContainerInfo:
         """The container runs elsewhere now (at ``to``, the target's address, if known): kill
@@ -144,5 +156,10 @@ class Moving:
         c = self.container
         _deletion.begin_delete(c)
         c.moved_away, c.moved_to = True, to
+        if c.init is not None:
+            # Nothing written here reaches the container any more: the writes held since the
+            # hand-off of its input (:meth:`take_stdin`) are told so, with the move (their
+            # attach sessions say how much was not taken, and where the container went).
+            c.init.close_input()
         await c._ctx.runtime.kill(c.id, signal.SIGKILL, all_processes=True)
         return await _deletion.remove(c)

@@ -108,6 +108,10 @@ async def resume_held(container: Container, *, announce: bool = True) -> None:
             raise
     if container.status is Status.PAUSED:
         container.status = Status.RUNNING
+    if container.init is not None:
+        # A move left it paused, its input held, and the user (or the move's settling)
+        # resumes it here: what was typed meanwhile goes on to it (Moving.take_stdin).
+        container.init.let_input_go_on()
     if announce:
         container.publish("resume")
     container.save()

@@ -76,7 +76,7 @@ async def wait_process(container: Container, pid: int) -> ExitInfo:
     await _unless_removed(container, found.reported)
     if not found.exited.is_set():
         raise NotFound(f"container {container.id!r} was deleted before process {pid} exited")
-    return container._exit_info(found)
+    return container.exit_of(found)
 
 
 async def wait(container: Container) -> ExitInfo:

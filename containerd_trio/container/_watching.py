@@ -120,5 +120,5 @@ def _forget_live(container: Container, process: Process) -> None:
 
 def _remember_exit(container: Container, process: Process) -> None:
     assert process.exit_status is not None
-    ended = Ended(container._exit_info(process), container._since(process), process.start_time)
+    ended = Ended(container.exit_of(process), container._since(process), process.start_time)
     container.exits.keep(process.pid, ended)
