@@ -1260,7 +1260,8 @@ async def test_events_format_is_a_template_on_each_event_as_docker_s(
     """docker's events --format: a Go template on each event (its JSON here, keys as the
     daemon spells them), json as {{json .}}; it was a usage error (unrecognized arguments). A
     malformed template is a usage error before any request; one an event does not fit is its
-    error on stderr, the others printed, exit 1."""
+    error on stderr and the end of the command, exit 1, as docker's (the stream went on past
+    it, the events after it printed)."""
     since = now()
     started = await ok(
         ctr, "--json", "start", "brief", "-b", str(make_bundle(["sh", "-c", "exit 3"])),
@@ -1284,6 +1285,11 @@ async def test_events_format_is_a_template_on_each_event_as_docker_s(
     misfit = await ctr(*replay, "--format", "{{if .status}}{{.status.x}}{{else}}{{.type}}{{end}}")
     assert (misfit.code, misfit.out) == (cli.EXIT_ERROR, "start-container\n")
     assert misfit.err.startswith("ctr-trio: exit of brief at ") and 'key "x"' in misfit.err
+    # The first event does not fit: the one after it, which would, is not printed.
+    first = await ctr(*replay, "--format", "{{if .status}}{{.type}}{{else}}{{.pid.x}}{{end}}")
+    assert (first.code, first.out) == (cli.EXIT_ERROR, ""), first
+    assert first.err.startswith("ctr-trio: start-container of brief at "), first
+    assert first.err.count("\n") == 1 and 'key "x"' in first.err, first
     malformed = await ctr("events", "--format", "{{.type")
     assert malformed.code == cli.EXIT_USAGE and "argument --format: " in malformed.err
 

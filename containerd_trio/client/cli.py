@@ -1587,7 +1587,7 @@ def _define_events(parser: Parser) -> None:
         metavar="json|TEMPLATE",
         help="a line per event, as docker's: a Go template on its JSON, keys as the daemon"
         " spells them ('{{.timestamp}} {{.type}} {{.id}}', '{{.status}}', '{{json .labels}}');"
-        " json: '{{json .}}'",
+        " json: '{{json .}}'; an event it does not fit ends the command, exit 1",
     )
     parser.set_defaults(check=commands.event_selection)
 

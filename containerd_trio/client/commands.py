@@ -1386,7 +1386,6 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     last: str | None = None  # the timestamp of the last event printed
     again = False
     broken = False  # the last stream broke off, rather than end whole
-    misfit = False  # an event --format's template did not fit: exit 1 at the end
     while True:
         with contextlib.ExitStack() as opened:
             deadline = None
@@ -1416,7 +1415,7 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         continue  # printed before the stream was taken up again
                     if until_ns is not None and parse_ns(event["timestamp"]) > until_ns:
                         # past --until: the events up to it are all printed
-                        return EXIT_ERROR if misfit else EXIT_OK
+                        return EXIT_OK
                     if kept is not None and event["id"] not in kept:
                         continue
                     if args.init_exits and (
@@ -1427,7 +1426,11 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         continue
                     last = event["timestamp"]
                     if args.format is not None:
-                        misfit = _write_event(event, args.format, out) or misfit
+                        if not _write_event(event, args.format, out):
+                            # docker's stops at the first event its template does not fit
+                            # (handleEvent's error ends runEvents): a script reading the
+                            # stream sees it end, not a hole in it it may not notice.
+                            return EXIT_ERROR
                     elif out.as_json:
                         out.record(event)
                     else:
@@ -1446,7 +1449,7 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         out.stdout.flush()
                     seen += 1
                     if seen == args.count:
-                        return EXIT_ERROR if misfit else EXIT_OK
+                        return EXIT_OK
             except DaemonUnreachable as exc:
                 # The stream broke off mid-way: its server died (kill -9, the OOM killer), and
                 # the keeper starts the next one at once (connections wait in its socket's
@@ -1463,16 +1466,17 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
         # that stopped is waited for as by any command (--retry), then: exit 3. A stream that
         # --until ended (its deadline) ends the command.
         if until_ns is not None and time.time_ns() >= until_ns:
-            return EXIT_ERROR if misfit else EXIT_OK
+            return EXIT_OK
         again = True
         since = last or args.since or began
 
 
 def _write_event(event: Any, form: str | Template, out: Output) -> bool:
     """An event as ``--format`` says (docker's ``events --format``): ``json`` as ``{{json .}}``
-    (one compact object a line, the daemon's keys in its order), or the template on its JSON.
-    An event the template does not fit (a key of a string) is its error on stderr, the stream
-    going on; True then."""
+    (one compact object a line, the daemon's keys in its order), or the template on its JSON;
+    True then. An event the template does not fit (a key of a string) is its error on stderr,
+    nothing on stdout; False then, and the command ends there, as docker's (until 2026-12-04 the
+    stream went on, exit 1 at its end)."""
     from .template import RenderError, compact
 
     if isinstance(form, str):  # json, the one keyword
@@ -1483,9 +1487,9 @@ def _write_event(event: Any, form: str | Template, out: Output) -> bool:
         except RenderError as exc:
             out.error(f"{event['type']} of {event['id']} at {event['timestamp']}: {exc}")
             out.stderr.flush()
-            return True
+            return False
     out.stdout.flush()
-    return False
+    return True
 
 
 def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
