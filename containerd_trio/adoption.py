@@ -56,7 +56,7 @@ from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Resources, Status
 from .mounts import remove_tree
 from .process import UNKNOWN_EXIT_STATUS, Process
-from .records import ContainerRecord, ProcessStart
+from .records import ContainerRecord, ProcessStart, record_user_cpu
 from .runtime import release_criu_root
 from .timestamps import format_ns, now_ns, parse_ns
 
@@ -299,6 +299,7 @@ class Adoption:
         # What the last server put in force, what its start ran (for a start again), the
         # next exit's policy, its times, as recorded.
         container.take_settings(info)
+        container.user_cpu = record_user_cpu(record)
         if info.id in self._dumped and runc_entry is None:
             # runc forgets the container its checkpoint stops: stopped by the checkpoint, not
             # an exit, it is kept for its restore even with autoRemove (the watch's _init_exited).
@@ -319,7 +320,9 @@ class Adoption:
             if replaced_directory(container.dir).is_dir():  # its directory is still aside
                 # Put back first: a delete that fails then lists it stopped, its log in place.
                 await self._ctx.keeper.forget(info.id)  # the failed start's output, if any
-                self._containers[info.id] = Container.put_back(self._ctx, info, container.dir)
+                self._containers[info.id] = Container.put_back(
+                    self._ctx, info, container.dir, container.user_cpu
+                )
                 await self._ctx.runtime.delete(info.id, force=True)
                 return
             await self._ctx.runtime.delete(info.id, force=True)
@@ -453,7 +456,7 @@ class Adoption:
         if record.replaces is not None and not record.deleting:
             container = Container.put_back(self._ctx, record.replaces, directory)
         else:
-            container = Container.stopped(self._ctx, info, directory)
+            container = Container.stopped(self._ctx, info, directory, record_user_cpu(record))
         self._containers[info.id] = container
 
     def _processes(

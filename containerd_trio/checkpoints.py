@@ -36,6 +36,7 @@ from .errors import Conflict, DaemonError, InvalidRequest, NotFound
 from .ids import quoted_id
 from .model import Resources, RestartPolicy, StartProcess
 from .mounts import remove_tree
+from .resources import USER_CPU
 from .runtime import CriuOptions
 from .validation import (
     ARG_SPACE_RESERVE,
@@ -106,6 +107,15 @@ class KeptProcess:
     restart_policy: RestartPolicy | None = None
     #: Its stdinOnce, docker's StdinOnce (True, or None).
     stdin_once: bool | None = None
+    #: The CPU limits its user had set (``Container.user_cpu``: "quota", "period"), which
+    #: hold its ``cpu.cpus`` off (None: none, and in a checkpoint made before 2026-12-04).
+    user_cpu: list[str] | None = attrs.field(default=None)
+
+    @user_cpu.validator
+    def _user_cpu_names(self, attribute: attrs.Attribute[Any], value: list[str] | None) -> None:
+        # Names of limits, no other (the file may come in an archive, from anyone).
+        if value is not None and not set(value) <= set(USER_CPU):
+            raise ValueError(f"userCpu names limits of {', '.join(USER_CPU)} only, not {value}")
 
 
 def checkpoints_dir(bundle: Path) -> Path:

@@ -332,7 +332,8 @@ class CpuResources:
             " (0.5: 50000 us of each), which the daemon sets beside it, never with quota or"
             " period in one change (400); kept in the container's limits, where it holds the"
             " quota and period to it: a later change of either is a 409 until it is lifted"
-            " with 0 (its quota with it: -1)."
+            " with 0 (its quota with it: -1); itself a 409 once the user set a period (for"
+            " good) or a quota (until lifted with -1), as docker's."
         ),
     )
 

@@ -81,6 +81,15 @@ class ContainerRecord:
     #: kill -9 of the server, a reload). None where no count is watched, and in records of
     #: older daemons (the next server then reports only the kills after it adopts).
     oom_kills: int | None = None
+    #: The CPU limits its user set (``Container.user_cpu``: "quota", "period"), which hold
+    #: ``cpu.cpus`` off; not in its view, whose ``resources`` has the bundle's too. None when
+    #: none, and in records of older daemons (none then: a cpu.cpus is taken).
+    user_cpu: list[str] | None = None
+
+
+def record_user_cpu(record: ContainerRecord) -> tuple[str, ...]:
+    """The record's :attr:`ContainerRecord.user_cpu`, as ``Container.user_cpu``."""
+    return tuple(record.user_cpu or ())
 
 
 class RecordJournal:
@@ -140,6 +149,7 @@ class RecordJournal:
             updating=None if record.updating is None else dump_json(unstructure(record.updating)),
             restarting=bool(record.restarting),
             ended_pid=record.ended_pid,
+            user_cpu=tuple(record.user_cpu or ()),
         )
 
     def put_encoded(
@@ -156,13 +166,14 @@ class RecordJournal:
         restarting: bool = False,
         ended_pid: int | None = None,
         oom_kills: int | None = None,
+        user_cpu: tuple[str, ...] = (),
     ) -> None:
         """:meth:`put` of a record whose container view is encoded already (the API's JSON of
         it, which the container keeps: see ``Container.info_json``). The line is the one
         :meth:`put` would write (tests/test_units.py checks it against ContainerRecord's own
         encoding)."""
         starts = dump_json(unstructure(start_times))
-        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b%b%b}}' % (
+        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b%b%b%b}}' % (
             container,
             starts,
             b"true" if deleting else b"false",
@@ -173,6 +184,7 @@ class RecordJournal:
             b',"restarting":true' if restarting else b"",
             b"" if ended_pid is None else b',"endedPid":%d' % ended_pid,
             b"" if oom_kills is None else b',"oomKills":%d' % oom_kills,
+            b',"userCpu":' + dump_json(list(user_cpu)) if user_cpu else b"",
         )
         self._live[container_id] = line
         self._append(line)

@@ -42,6 +42,10 @@ _OCI_NAMES = ("memory.limit", "memory.swap", "cpu.shares", "cpu.quota", "cpu.per
 #: The limits an update may name (for messages): runc's, and ``cpu.cpus``, the daemon's own
 #: (docker's NanoCPUs), which it puts in force as a quota (:func:`cpus_as_quota`).
 NAMES = (*_OCI_NAMES[:5], "cpu.cpus", *_OCI_NAMES[5:])
+#: The CPU limits a container's user may have set through the API (its start's ``resources``,
+#: an update), which hold ``cpu.cpus`` off while they are set, in the order docker's update
+#: checks them (:func:`cpus_as_quota`): a bundle's own are not the user's, and hold nothing.
+USER_CPU = ("period", "quota")
 
 
 def is_empty(resources: Resources) -> bool:
@@ -93,7 +97,9 @@ def overlay(current: Resources, update: Resources) -> Resources:
     return Resources(**sections)
 
 
-def cpus_as_quota(current: Resources, change: Resources) -> Resources:
+def cpus_as_quota(
+    current: Resources, change: Resources, user_cpu: tuple[str, ...] = ()
+) -> Resources:
     """``change`` as runc takes it: its ``cpu.cpus`` (docker's ``--cpus``, NanoCPUs) a quota of
     docker's period (0.5: 50000 us of each 100000), beside it for the record to keep; 0 lifts
     the quota (-1) and the cpus (:func:`overlay`). ``current``: the container's limits, whose
@@ -104,7 +110,11 @@ def cpus_as_quota(current: Resources, change: Resources) -> Resources:
     400 for ``cpu.cpus`` beside ``cpu.quota`` or ``cpu.period`` (docker's "Conflicting
     options: Nano CPUs and CPU Period cannot both be set"); 409 for a quota or a period of a
     container whose ``cpu.cpus`` is set, until lifted with 0 (docker's "CPU Period cannot be
-    updated as NanoCPUs has already been set")."""
+    updated as NanoCPUs has already been set"); and the other way round, 409 for a ``cpu.cpus``
+    of a container whose ``user_cpu`` (its user's quota or period: :data:`USER_CPU`) is set,
+    which it would replace (docker's "Nano CPUs cannot be updated as CPU Period has already
+    been set"): a quota until lifted with -1; a period, which has no none, for good, as in
+    docker (a start of the id with limits of its own makes them anew)."""
     cpu = change.cpu
     if cpu is None:
         return change
@@ -120,6 +130,8 @@ def cpus_as_quota(current: Resources, change: Resources) -> Resources:
                 f" of a {CPUS_PERIOD_US} us period (docker's Conflicting options: Nano CPUs"
                 f" and CPU {other[0].capitalize()} cannot both be set)"
             )
+        if cpu.cpus and (held_by := [name for name in USER_CPU if name in user_cpu]):
+            _refuse_cpus(current, held_by[0])
         return attrs.evolve(change, cpu=attrs.evolve(cpu, **made))
     held = current.cpu.cpus if current.cpu is not None else None
     if named and held:
@@ -131,6 +143,41 @@ def cpus_as_quota(current: Resources, change: Resources) -> Resources:
             f" already been set)"
         )
     return change
+
+
+def _refuse_cpus(current: Resources, held_by: str) -> None:
+    """409 for a ``cpu.cpus`` of a container whose user set its ``cpu.{held_by}``, which
+    ``cpu.cpus`` would replace with its own (a quota of a 100000 us period): what lifts it."""
+    value = getattr(current.cpu, held_by, None) if current.cpu is not None else None
+    lift = (
+        "lift it with cpu.quota -1 first"
+        if held_by == "quota"
+        else "a period has no none to lift it to"
+    )
+    raise Conflict(
+        f"cpu.cpus cannot be set: the container's cpu.{held_by} was set by its start or an"
+        f" update ({value} us), which cpu.cpus would replace with a quota of a"
+        f" {CPUS_PERIOD_US} us period; {lift}, or give cpu.quota and cpu.period (docker's"
+        f" Nano CPUs cannot be updated as CPU {held_by.capitalize()} has already been set)"
+    )
+
+
+def user_cpu_after(user_cpu: tuple[str, ...], change: Resources) -> tuple[str, ...]:
+    """Which of :data:`USER_CPU` the user set once ``change`` (as runc takes it: through
+    :func:`cpus_as_quota`) is in force, where ``user_cpu`` were before: a positive quota or
+    period the change names itself is the user's, not one its ``cpu.cpus`` made; a quota
+    lifted (-1, ``cpu.cpus`` 0's too) is no more."""
+    cpu = change.cpu
+    if cpu is None:
+        return user_cpu
+    held = set(user_cpu)
+    for name in USER_CPU:
+        value = getattr(cpu, name)
+        if value is not None and value > 0 and cpu.cpus is None:
+            held.add(name)
+        elif value == NO_LIMIT:
+            held.discard(name)
+    return tuple(name for name in USER_CPU if name in held)
 
 
 #: A cgroup's limits where runc was never asked for one: none (-1), or for ``cpu.shares`` and

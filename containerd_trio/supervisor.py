@@ -93,7 +93,7 @@ from .private_bundle import process_over
 from .process import Process, ProcessTable
 from .pstable import ps_table
 from .records import RecordJournal
-from .resources import cpus_as_quota, require_named
+from .resources import cpus_as_quota, require_named, user_cpu_after
 from .runtime import CriuOptions, Runc
 from .top import read_processes
 from .validation import check_exec_strings, check_id
@@ -568,6 +568,7 @@ class Supervisor:
         restarted: tuple[int, float] | None = None,
         moved_restart_count: int = 0,
         moved_created_ns: int | None = None,
+        user_cpu: tuple[str, ...] | None = None,
     ) -> StartedContainer:
         """Start a container, or restore it from ``checkpoint`` (within ``timeout`` seconds,
         or the daemon's checkpoint deadline; ``cgroups_path``: a restore's cgroup instead of
@@ -581,7 +582,10 @@ class Supervisor:
         bundle's process, laid over it (a fresh start only, either). ``restart_policy``: start
         it again once its init exits, as the policy says; ``restarted``: this start is the
         policy's (:meth:`_restart`), its restart count and the delay it waited.
-        ``stdin_once``: docker's StdinOnce, the container's (see :attr:`.Container.stdin_once`)."""
+        ``stdin_once``: docker's StdinOnce, the container's (see :attr:`.Container.stdin_once`).
+        ``user_cpu``: the CPU limits of ``resources`` its user set (a start again's: its
+        record's, whose ``resources`` has the bundle's too); None: those ``resources`` names,
+        a user's start's (see :attr:`.Container.user_cpu`)."""
         check_id(container_id)
         if timeout is not None and checkpoint is None:
             raise InvalidRequest(
@@ -682,6 +686,18 @@ class Supervisor:
         )
         if stdin_once:
             container.stdin_once = True
+        # The CPU limits its user set, which hold a cpu.cpus off: the start's, a start
+        # again's (its record's), or a restore's (the stopped container's it restores over,
+        # else its checkpoint's, a move's too).
+        if user_cpu is None and isinstance(launch, Changed) and launch.resources is not None:
+            user_cpu = user_cpu_after((), launch.resources)
+        elif isinstance(launch, Restore):
+            if existing is not None and not moved:
+                user_cpu = existing.user_cpu
+            elif kept is not None:
+                user_cpu = tuple(kept.user_cpu or ())
+        if user_cpu:
+            container.user_cpu = user_cpu
         if restart_policy is not None:
             container.restart_policy = restart_policy
             if restarted is not None:
@@ -861,6 +877,7 @@ class Supervisor:
             process=container.start_process,
             restart_policy=container.restart_policy,
             restarted=restarted,
+            user_cpu=container.user_cpu,
         )
 
     def _list_by_creation(self, container: Container) -> None:

@@ -712,6 +712,80 @@ async def test_cpus_hold_their_quota_and_period_until_lifted(
 
 
 @pytest.mark.deadline(90)
+async def test_a_quota_or_period_its_user_set_holds_cpus_off(
+    spawn_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """docker's update refuses NanoCPUs once the container's CpuQuota or CpuPeriod is set
+    ("Nano CPUs cannot be updated as CPU Quota has already been set"); ``ctr-trio update
+    --cpus`` after a ``--cpu-quota`` was taken, the quota replaced by one of a 100000 us
+    period. A 409 now, for a quota or period its user set through the API (the start's, an
+    update's), not the bundle's (a default: docker has none), running or stopped, kept across
+    a kill -9 of the server and a start again; a quota lifted with -1 holds nothing, a
+    period (which has no none) holds for good."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    address = ("--address", f"unix:{daemon.socket}")
+
+    def own_quota(config: dict[str, Any]) -> None:
+        config["linux"].setdefault("resources", {})["cpu"] = {"quota": 50000, "period": 50000}
+
+    with trio.fail_after(60):
+        # The bundle's quota and period are a default: a cpus replaces them.
+        await start_container(client, "bundled", make_bundle(FOREVER, edit=own_quota))
+        result = await run_cli(*address, "update", "bundled", "--cpus", "0.5")
+        assert result.code == 0, result.err
+
+        quota = {"cpu": {"quota": 20000}}
+        started = await start_container(client, "web", make_bundle(FOREVER), resources=quota)
+        init = started["processes"][0]["pid"]
+        result = await run_cli(*address, "update", "web", "--cpus", "1")
+        assert (result.code, result.out) == (1, ""), result
+        assert "cpu.cpus cannot be set: the container's cpu.quota was set by its start" in (
+            result.err
+        )
+        assert "(docker's Nano CPUs cannot be updated as CPU Quota has already been set)" in (
+            result.err
+        )
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "20000"
+        assert (await client.get("/containers/web")).json()["resources"] == quota
+
+        # A period of an update, then the server killed: the next one holds cpus off by
+        # both, the period first (docker's order).
+        response = await patch(client, "web", {"resources": {"cpu": {"period": 50000}}})
+        assert response.status_code == 200, response.text
+        await daemon.kill_server()
+        response = await patch(client, "web", {"resources": {"cpu": {"cpus": 0.5}}})
+        assert response.status_code == 409, response.text
+        assert response.json()["error"] == (
+            "cpu.cpus cannot be set: the container's cpu.period was set by its start or an"
+            " update (50000 us), which cpu.cpus would replace with a quota of a 100000 us"
+            " period; a period has no none to lift it to, or give cpu.quota and cpu.period"
+            " (docker's Nano CPUs cannot be updated as CPU Period has already been set)"
+        )
+        # The quota lifted holds nothing; the period still does, stopped and started again.
+        response = await patch(client, "web", {"resources": {"cpu": {"quota": -1}}})
+        assert response.status_code == 200, response.text
+        since = now()
+        assert (await patch(client, "web", {"signal": 9})).status_code == 200
+        assert await wait_exit(client, "web", init, since) == 137
+        result = await run_cli(*address, "start", "web")
+        assert result.code == 0, result.err
+        response = await patch(client, "web", {"resources": {"cpu": {"cpus": 0.5}}})
+        assert response.status_code == 409, response.text
+        assert "cpu.period was set" in response.json()["error"]
+
+        # A quota of its start's, lifted: cpus is taken (and, its own, holds a quota off).
+        await start_container(client, "lifted", make_bundle(FOREVER), resources=quota)
+        response = await patch(client, "lifted", {"resources": {"cpu": {"quota": -1}}})
+        assert response.status_code == 200, response.text
+        response = await patch(client, "lifted", {"resources": {"cpu": {"cpus": 0.5}}})
+        assert response.status_code == 200, response.text
+        assert response.json()["resources"]["cpu"] == {
+            "quota": 50000, "period": 100000, "cpus": 0.5,
+        }  # fmt: skip
+
+
+@pytest.mark.deadline(90)
 async def test_limits_survive_a_server_restart(spawn_daemon: Any, bundle: Path) -> None:
     """The record keeps them: the next server shows them, and watches for OOM kills."""
     daemon: DaemonProcess = await spawn_daemon()
@@ -1133,7 +1207,9 @@ async def test_a_restore_keeps_the_limits_the_start_gave(
 ) -> None:
     """As Docker keeps ``docker run --memory 64m`` across a checkpoint: the restored container
     runs under the limits it had at its checkpoint, not the bundle's, and says so; the
-    bundle is not written to."""
+    bundle is not written to. The quota and period the start gave hold a cpu.cpus off after
+    it, as before it (docker's "Nano CPUs cannot be updated as CPU Period has already been
+    set")."""
     config = (bundle / "config.json").read_bytes()
     with trio.fail_after(60):
         started = await start_container(client, "kept-start", bundle, resources=LIMITS)
@@ -1144,6 +1220,9 @@ async def test_a_restore_keeps_the_limits_the_start_gave(
         assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == "50000"
         assert cgroup_value(init, "pids", "pids.max") == "100"
         assert (await client.get("/containers/kept-start")).json()["resources"] == LIMITS
+        response = await patch(client, "kept-start", {"resources": {"cpu": {"cpus": 1}}})
+        assert response.status_code == 409, response.text
+        assert "the container's cpu.period was set" in response.json()["error"]
     assert (bundle / "config.json").read_bytes() == config
 
 
@@ -1182,7 +1261,9 @@ async def test_a_restore_runs_under_an_update_made_while_the_container_was_stopp
     it is restored under its id, as at any next start of it (docker's update of a stopped
     container): runc and CRIU put the record's limits in the restored cgroup (read back
     from its files). Before, the checkpoint's came back (64 MiB, 512 shares). A restore with
-    no container of its id (deleted) has its checkpoint's limits still."""
+    no container of its id (deleted) has its checkpoint's limits still, and the quota and
+    period its start gave hold a cpu.cpus off, as they did (its checkpoint keeps which its
+    user set)."""
     client = daemon.client
     with trio.fail_after(90):
         await start_container(client, "stopped-update", bundle, resources=LIMITS)
@@ -1218,6 +1299,9 @@ async def test_a_restore_runs_under_an_update_made_while_the_container_was_stopp
         init = response.json()["processes"][0]["pid"]
         assert cgroup_value(init, "memory", "memory.limit_in_bytes") == str(64 << 20)
         assert cgroup_value(init, "cpu", "cpu.shares") == "512"
+        response = await patch(client, "stopped-update", {"resources": {"cpu": {"cpus": 1}}})
+        assert response.status_code == 409, response.text
+        assert "the container's cpu.period was set" in response.json()["error"]
 
 
 # --- pure units: the OCI shape, and the CLI's options ------------------------------------------

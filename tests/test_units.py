@@ -143,20 +143,23 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
     record's own encoding, for a record with and without a delete under way (and its grace's
     end), and with the
     stopped container a start replaces, and a restore's cgroup of its own, and a change of
-    limits under way, and a restart due, and a stopped container's init."""
+    limits under way, and a restart due, and a stopped container's init, and the CPU limits
+    its user set."""
     replaced = _record("c", Status.STOPPED).container
     change = Resources(memory=MemoryResources(limit=64 << 20), pids=PidsResources(limit=-1))
     cases = (
-        (False, None, None, None, None, None, None),
-        (True, None, None, None, None, None, None),
-        (True, 123_456_789_012, None, None, None, None, None),
-        (False, None, replaced, "c-moved-1", None, None, None),
-        (False, None, None, None, change, None, None),
-        (False, None, replaced, None, None, True, None),
-        (False, None, None, None, None, True, 7),
+        (False, None, None, None, None, None, None, None),
+        (True, None, None, None, None, None, None, None),
+        (True, 123_456_789_012, None, None, None, None, None, None),
+        (False, None, replaced, "c-moved-1", None, None, None, None),
+        (False, None, None, None, change, None, None, None),
+        (False, None, replaced, None, None, True, None, None),
+        (False, None, None, None, None, True, 7, None),
+        (False, None, None, None, None, None, None, ["period", "quota"]),
     )
     for at, case in enumerate(cases):
-        deleting, grace_ends_ns, replaces, cgroups_path, updating, restarting, ended_pid = case
+        deleting, grace_ends_ns, replaces, cgroups_path, updating, restarting, ended_pid = case[:7]
+        user_cpu = case[7]
         record = attrs.evolve(
             _record("c"),
             deleting=deleting,
@@ -166,6 +169,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             updating=updating,
             restarting=restarting,
             ended_pid=ended_pid,
+            user_cpu=user_cpu,
         )
         path = tmp_path / f"journal-{at}"
         journal = RecordJournal(path)
@@ -180,6 +184,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             updating=None if updating is None else dump_json(unstructure(updating)),
             restarting=bool(restarting),
             ended_pid=ended_pid,
+            user_cpu=tuple(user_cpu or ()),
         )
         journal.close()
         assert path.read_bytes() == dump_json({"put": unstructure(record)}) + b"\n"

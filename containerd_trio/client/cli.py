@@ -690,7 +690,8 @@ def _define_limits(parser: Parser) -> None:
         metavar="N",
         help="CPU time as a number of CPUs (0.5: half of one), as a CFS quota of a 100000 us"
         " period (not with --cpu-quota or --cpu-period, as docker); kept: a later update's"
-        " --cpu-quota or --cpu-period is refused until --cpus 0 lifts it",
+        " --cpu-quota or --cpu-period is refused until --cpus 0 lifts it; refused itself by"
+        " an update once a --cpu-period was given, or a --cpu-quota (until --cpu-quota -1)",
     )
     parser.add_argument(
         "-c",

@@ -133,6 +133,12 @@ class Container:
     #: record, for a start again and a next server. A default of the class: a plain start
     #: sets nothing.
     stdin_once = False
+    #: The CPU limits its user set through the API (its start's ``resources``, an update),
+    #: of :data:`.resources.USER_CPU`: while set, they hold ``cpu.cpus`` off (409), as docker's
+    #: CpuQuota and CpuPeriod its NanoCPUs. Not in its view (``resources`` lists the limits in
+    #: force, the bundle's among them): in its record (the journal's ``userCpu``) and its
+    #: checkpoints', for a next server, a start again, a restore. A default of the class.
+    user_cpu: tuple[str, ...] = ()
     #: Where it moved (the target's address, as the move's ``to`` named it), if known.
     moved_to: str | None = None
 
@@ -280,6 +286,7 @@ class Container:
             auto_remove=True if self.auto_remove else None,
             restart_policy=self.restart_policy,
             stdin_once=True if self.stdin_once else None,
+            user_cpu=list(self.user_cpu) or None,
         )
 
     def info_json(self) -> bytes:
@@ -339,6 +346,7 @@ class Container:
             restarting=self._pending_restart is not None or (starting and self.is_restart),
             ended_pid=self.ended_pid if self.status is Status.STOPPED else None,
             oom_kills=None if self._oom is None or not running else self._oom.seen,
+            user_cpu=self.user_cpu,
         )
 
     # --- the task tree --------------------------------------------------------------------------
@@ -801,24 +809,37 @@ class Container:
     def revived(self) -> Container:
         """This container again, stopped as it was, after a start that replaced it failed
         (and removed what it made): see :meth:`put_back`; a wait answers its init's exit."""
-        container = Container.put_back(self._ctx, self.info(), self.dir)
+        container = Container.put_back(self._ctx, self.info(), self.dir, self.user_cpu)
         container.init = self.init
         container.exits = self.exits
         container._gone = self._gone  # its removal's waiters wait on
         return container
 
     @classmethod
-    def put_back(cls, context: ContainerContext, info: ContainerInfo, directory: Path) -> Container:
+    def put_back(
+        cls,
+        context: ContainerContext,
+        info: ContainerInfo,
+        directory: Path,
+        user_cpu: tuple[str, ...] = (),
+    ) -> Container:
         """A stopped container that a start replaced, again, after the start failed (or its
         server died): its directory back in place (a fresh start moved it aside; a restore
         left it where it was), its record saved. runc has forgotten it, unless the failed
         start's delete failed too: a DELETE or a start of its id asks runc again (one runc does
-        not know is deleted already)."""
+        not know is deleted already). ``user_cpu``: its :attr:`user_cpu`, which ``info`` does
+        not show."""
         put_back_directory(directory, info.id)
-        return cls.stopped(context, info, directory)
+        return cls.stopped(context, info, directory, user_cpu)
 
     @classmethod
-    def stopped(cls, context: ContainerContext, info: ContainerInfo, directory: Path) -> Container:
+    def stopped(
+        cls,
+        context: ContainerContext,
+        info: ContainerInfo,
+        directory: Path,
+        user_cpu: tuple[str, ...] = (),
+    ) -> Container:
         """The container ``info`` lists, stopped (its exit status, or 255 if it has none: it
         was not stopped), its record saved; no task tree (:meth:`mark_stopped`)."""
         container = cls(
@@ -826,6 +847,8 @@ class Container:
             auto_remove=bool(info.auto_remove),
         )  # fmt: skip
         container.take_settings(info)
+        if user_cpu:
+            container.user_cpu = user_cpu
         exit_status = info.state.exit_status
         container.mark_stopped(UNKNOWN_EXIT_STATUS if exit_status is None else exit_status)
         container.save()

@@ -18,7 +18,15 @@ import trio
 from ..errors import Conflict, DaemonError
 from ..model import Resources, Status
 from ..private_bundle import bundle_swap, check_limits, swap_at_update, swap_beside
-from ..resources import before, cpus_as_quota, memory_limited, overlay, swap_before, to_oci
+from ..resources import (
+    before,
+    cpus_as_quota,
+    memory_limited,
+    overlay,
+    swap_before,
+    to_oci,
+    user_cpu_after,
+)
 from ..runtime import RuncError
 from ..validation import NO_LIMIT
 
@@ -32,7 +40,8 @@ async def update_resources(container: Container, change: Resources) -> None:
     """``runc update``: lay ``change`` over the limits in force; of a stopped container,
     over those its next start puts in force (:func:`_update_stopped`)."""
     async with container.lock:
-        change = cpus_as_quota(container.resources, change)  # 409 for a quota a cpus holds
+        # 409 for a quota a cpus holds, and for a cpus the user's quota or period holds.
+        change = cpus_as_quota(container.resources, change, container.user_cpu)
         if container.status is Status.STOPPED and not container.deleted:
             _update_stopped(container, change)
             return
@@ -82,6 +91,7 @@ async def update_resources(container: Container, change: Resources) -> None:
             raise
         container.updating = None
         container.resources = overlay(container.resources, change)
+        container.user_cpu = user_cpu_after(container.user_cpu, change)
         if (
             container._oom is None
             and memory_limited(container.resources)
@@ -114,6 +124,7 @@ def _update_stopped(container: Container, change: Resources) -> None:
     resources = overlay(container.resources, change)
     check_limits(container.bundle, resources)
     container.resources = resources
+    container.user_cpu = user_cpu_after(container.user_cpu, change)
     container.publish("update")
     container.save()
 
