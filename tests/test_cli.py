@@ -2361,13 +2361,19 @@ async def test_list_format_takes_docker_s_names(ctr: Ctr, bundle: Path) -> None:
 async def test_list_format_takes_docker_s_command_and_running_for(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
-    """docker's ps fields {{.Command}} (its words as docker's daemon joins them, one with a
-    space between single quotes, cut to 20 columns unless --no-trunc, in Go's quotes) and
-    {{.RunningFor}} (since its creation, "5 minutes ago", headed CREATED) were unknown fields,
-    a usage error."""
+    """docker's ps fields {{.Command}} (its words as docker's daemon joins them, an argument
+    with a space between single quotes, cut to 20 columns unless --no-trunc, in Go's quotes)
+    and {{.RunningFor}} (since its creation, "5 minutes ago", headed CREATED) were unknown
+    fields, a usage error. The path is as it is, a space in it too (it was quoted as an
+    argument is, which moby's list does not)."""
     since = now()
     script = "while true; do sleep 1; done"
     await ok(ctr, "start", "web", "-b", str(make_bundle(["sh", "-c", script])))
+    spaced = make_bundle(["/my app/run", "a b", "c"])
+    (spaced / "rootfs" / "my app").mkdir()
+    (spaced / "rootfs" / "my app" / "run").write_text("#!/bin/sh\nexec sleep 100000\n")
+    (spaced / "rootfs" / "my app" / "run").chmod(0o755)
+    await ok(ctr, "start", "spaced", "-b", str(spaced))
     # Stopped: what its start ran instead of the bundle's process (the record's), or "".
     await ok(ctr, "run", "-b", str(make_bundle()), "once", "echo", 'a"b')
     job = await ok(ctr, "--json", "start", "job", "-b", str(make_bundle(["sh", "-c", "exit 3"])))
@@ -2376,16 +2382,38 @@ async def test_list_format_takes_docker_s_command_and_running_for(
     rows = [line.split("|") for line in shown.out.splitlines()]
     assert [command for command, _ in rows] == [
         'web "sh -c \'while true; …"',
+        "spaced \"/my app/run 'a b' c\"",
         'once "echo a\\"b"',
         'job ""',
     ]
     for _, running_for in rows:  # seconds old (the test's few), as docker says it
         assert re.fullmatch(r"(Less than a second|1 second|\d+ seconds) ago", running_for)
     whole = await ok(ctr, "ps", "--no-trunc", "--format", "{{.Command}}")
-    assert whole.out == f"\"sh -c '{script}'\"\n"
+    assert whole.out == f"\"sh -c '{script}'\"\n\"/my app/run 'a b' c\"\n"
     headed = await ok(ctr, "ps", "--format", r"table {{.Command}}\t{{.RunningFor}}")
     assert headed.out.splitlines()[0].split() == ["COMMAND", "CREATED"]
-    assert json.loads((await ok(ctr, "ps", "--format", "json")).out)["RunningFor"].endswith(" ago")
+    listed = (await ok(ctr, "ps", "--format", "json")).out.splitlines()
+    assert [json.loads(line)["RunningFor"].endswith(" ago") for line in listed] == [True] * 2
+
+
+def test_command_is_moby_s_path_then_its_arguments() -> None:
+    """moby's list: the path as it is, then each argument (one with a space in it between
+    single quotes) after a space; the path alone without arguments (it was quoted too)."""
+    from containerd_trio.client.output import command_line
+
+    def listed(*args: str, running: bool = True) -> str:
+        # A listing's container, as far as the command goes: its init's, or its start's.
+        if running:
+            container: Any = {"processes": [{"args": list(args)}]}
+        else:
+            container = {"processes": [], "process": {"args": list(args)} if args else None}
+        return command_line(container)
+
+    assert listed("/my app/run") == "/my app/run"
+    assert listed("/my app/run", "a b", "", "c\td") == "/my app/run 'a b'  c\td"
+    assert listed("sh", "-c", "exit 3") == "sh -c 'exit 3'"
+    assert listed("/my app/run", "x", running=False) == "/my app/run x"
+    assert listed(running=False) == ""
 
 
 def test_running_for_is_go_units_human_duration_as_docker_s() -> None:

@@ -166,17 +166,23 @@ COMMAND_WIDTH = 20
 
 
 def command_line(container: Container) -> str:
-    """docker's ``Command`` of a container, as its daemon writes it (moby's container view: the
-    words joined by spaces, each with a space in it between single quotes): what the init runs,
-    while it does; else what its start ran instead of the bundle's process. "" for a stopped
-    container that ran the bundle's own (the daemon's record does not hold the bundle's
-    process.args, and a client need not see the bundle)."""
+    """docker's ``Command`` of a container, as its daemon writes it (moby's container view:
+    the path as it is, then each argument, one with a space in it between single quotes,
+    joined by spaces; the path alone without arguments): what the init runs, while it does;
+    else what its start ran instead of the bundle's process. "" for a stopped container that
+    ran the bundle's own (the daemon's record does not hold the bundle's process.args, and a
+    client need not see the bundle). (Until 2026-12-04 a path with a space was quoted too.)"""
     if container["processes"]:
         # (.get: a document of an older daemon, or a test's, may list a process without them.)
         words = container["processes"][0].get("args") or []
     else:
         words = (container.get("process") or {}).get("args") or []
-    return " ".join(f"'{word}'" if " " in word else word for word in words)
+    if not words:
+        return ""
+    path, *args = words
+    if not args:
+        return str(path)
+    return f"{path} " + " ".join(f"'{arg}'" if " " in arg else arg for arg in args)
 
 
 def ellipsis(text: str, width: int) -> str:
