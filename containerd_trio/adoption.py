@@ -56,7 +56,7 @@ from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Resources, Status
 from .mounts import remove_tree
 from .process import UNKNOWN_EXIT_STATUS, Process
-from .records import ContainerRecord, ProcessStart, record_user_cpu
+from .records import ContainerRecord, ProcessStart, record_replaced_user_cpu, record_user_cpu
 from .runtime import release_criu_root
 from .timestamps import format_ns, now_ns, parse_ns
 
@@ -339,7 +339,9 @@ class Adoption:
             left_restore_failed(self._ctx.events, info.id, labels=info.labels)
             if record.replaces is not None:
                 # It was to replace a stopped container: that one is back, log and all.
-                back = Container.put_back(self._ctx, record.replaces, container.dir)
+                back = Container.put_back(
+                    self._ctx, record.replaces, container.dir, record_replaced_user_cpu(record)
+                )
                 self._containers[info.id] = back
                 log.info("container %s is back as it was before that start", info.id)
                 if record.restarting and back.restart_policy is not None:
@@ -454,7 +456,9 @@ class Adoption:
         left_restore_failed(self._ctx.events, info.id, LEFT_RESTORE_STOPPED_ERROR, info.labels)
         directory = self._config.containers_dir / info.id
         if record.replaces is not None and not record.deleting:
-            container = Container.put_back(self._ctx, record.replaces, directory)
+            container = Container.put_back(
+                self._ctx, record.replaces, directory, record_replaced_user_cpu(record)
+            )
         else:
             container = Container.stopped(self._ctx, info, directory, record_user_cpu(record))
         self._containers[info.id] = container

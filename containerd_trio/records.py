@@ -85,11 +85,18 @@ class ContainerRecord:
     #: ``cpu.cpus`` off; not in its view, whose ``resources`` has the bundle's too. None when
     #: none, and in records of older daemons (none then: a cpu.cpus is taken).
     user_cpu: list[str] | None = None
+    #: ... and that of the stopped container a start replaces (``replaces``), for its return.
+    replaces_user_cpu: list[str] | None = None
 
 
 def record_user_cpu(record: ContainerRecord) -> tuple[str, ...]:
     """The record's :attr:`ContainerRecord.user_cpu`, as ``Container.user_cpu``."""
     return tuple(record.user_cpu or ())
+
+
+def record_replaced_user_cpu(record: ContainerRecord) -> tuple[str, ...]:
+    """The record's :attr:`ContainerRecord.replaces_user_cpu`, as ``Container.user_cpu``."""
+    return tuple(record.replaces_user_cpu or ())
 
 
 class RecordJournal:
@@ -150,6 +157,7 @@ class RecordJournal:
             restarting=bool(record.restarting),
             ended_pid=record.ended_pid,
             user_cpu=tuple(record.user_cpu or ()),
+            replaces_user_cpu=tuple(record.replaces_user_cpu or ()),
         )
 
     def put_encoded(
@@ -167,13 +175,14 @@ class RecordJournal:
         ended_pid: int | None = None,
         oom_kills: int | None = None,
         user_cpu: tuple[str, ...] = (),
+        replaces_user_cpu: tuple[str, ...] = (),
     ) -> None:
         """:meth:`put` of a record whose container view is encoded already (the API's JSON of
         it, which the container keeps: see ``Container.info_json``). The line is the one
         :meth:`put` would write (tests/test_units.py checks it against ContainerRecord's own
         encoding)."""
         starts = dump_json(unstructure(start_times))
-        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b%b%b%b}}' % (
+        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b%b%b%b%b}}' % (
             container,
             starts,
             b"true" if deleting else b"false",
@@ -185,6 +194,9 @@ class RecordJournal:
             b"" if ended_pid is None else b',"endedPid":%d' % ended_pid,
             b"" if oom_kills is None else b',"oomKills":%d' % oom_kills,
             b',"userCpu":' + dump_json(list(user_cpu)) if user_cpu else b"",
+            b',"replacesUserCpu":' + dump_json(list(replaces_user_cpu))
+            if replaces_user_cpu
+            else b"",
         )
         self._live[container_id] = line
         self._append(line)

@@ -929,6 +929,7 @@ class Supervisor:
                 container.carry_exits(replaced)
             container.replaces = replaced.info_json()
             container.replaced_labels = replaced.labels
+            container.replaced_user_cpu = replaced.user_cpu
             await container.launch(launch)
         except BaseException:
             if replaced.deleted:  # else it is in the table still (start puts it back)
@@ -939,7 +940,9 @@ class Supervisor:
             isinstance(launch, Restore)
             and launch.moved
             and self._moved_over.keep(
-                container.id, aside, Replaced(replaced.info(), replaced.ended_pid)
+                container.id,
+                aside,
+                Replaced(replaced.info(), replaced.ended_pid, list(replaced.user_cpu) or None),
             )
         ):
             remove_directory(aside)
@@ -1612,7 +1615,7 @@ class Supervisor:
                 return False
         except OSError as exc:
             log.error("container %s: its log could not be put back: %s", info.id, exc)
-        back = Container.stopped(self._context, info, directory)
+        back = Container.stopped(self._context, info, directory, tuple(replaced.user_cpu or ()))
         back.adopt_ended(replaced.ended_pid)
         back.save()  # again, with its init's pid, for a next server's wait
         self._containers[info.id] = back

@@ -1153,9 +1153,9 @@ async def test_a_stopped_container_of_the_id_on_the_target_leaves_its_log_behind
 async def stopped_there(
     target: DaemonProcess, make_bundle: BundleFactory
 ) -> Callable[..., Awaitable[None]]:
-    """A stopped container ``counter`` on the target (its own bundle, labels and output),
-    and a check that it is there as it is now: its record (all a GET shows), its log and
-    its wait's answer."""
+    """A stopped container ``counter`` on the target (its own bundle, labels, output and CPU
+    period), and a check that it is there as it is now: its record (all a GET shows, and the
+    period its user set, which holds a cpu.cpus off), its log and its wait's answer."""
 
     def cgroup_of_its_own(config: dict[str, Any]) -> None:  # runc names cgroups after ids
         config["linux"]["cgroupsPath"] = "counter-stopped-here"
@@ -1163,7 +1163,10 @@ async def stopped_there(
     stopped_bundle = make_bundle(
         ["sh", "-c", "echo the stopped one; exit 3"], edit=cgroup_of_its_own
     )
-    await start_container(target.client, "counter", stopped_bundle, labels={"mine": "yes"})
+    await start_container(
+        target.client, "counter", stopped_bundle, labels={"mine": "yes"},
+        resources={"cpu": {"period": 50000}},
+    )  # fmt: skip
     with trio.fail_after(10):
         ended = (await target.client.post("/containers/counter/wait")).json()
     assert ended["exitStatus"] == 3, ended
@@ -1173,6 +1176,9 @@ async def stopped_there(
 
     async def as_it_was(*, init_pid: bool = True) -> None:
         assert (await target.client.get("/containers/counter")).json() == before
+        cpus = {"resources": {"cpu": {"cpus": 0.5}}}
+        refused = await target.client.patch("/containers/counter", json=cpus)
+        assert refused.status_code == 409, refused.text  # and nothing changed
         assert await log_bytes(target.client, "counter") == log_before
         answer = (await target.client.post("/containers/counter/wait")).json()
         assert answer == (ended if init_pid else {k: v for k, v in ended.items() if k != "pid"})

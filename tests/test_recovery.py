@@ -908,12 +908,13 @@ async def test_a_restore_the_dead_server_left_under_way_ends_its_course_on_the_s
     """kill -9 of the server while its runc restore is held: the next server rolls the start
     back (the stopped container put back) and closes the restore's course on the event
     stream with ``restore-failed``. (Before, its ``restore-started`` had no end there: a
-    watcher waited for good.) The checkpoint then restores the container."""
+    watcher waited for good.) The checkpoint then restores the container. The container put
+    back keeps what its record does not show: the period its user set holds a cpu.cpus off."""
     gated = GatedRunc(tmp_path, "restore", once=True)  # the next server's go through
     daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
     client = daemon.client
     bundle = make_bundle(FOREVER)
-    await start_container(client, "c", bundle)
+    await start_container(client, "c", bundle, resources={"cpu": {"period": 50000}})
     response = await client.post("/containers/c/checkpoint/cp", json={"exit": True})
     assert response.status_code == 201, response.text
     since = now()
@@ -943,6 +944,9 @@ async def test_a_restore_the_dead_server_left_under_way_ends_its_course_on_the_s
     assert (failed["type"], failed["checkpoint"]) == ("restore-failed", "cp"), failed
     assert "server died" in failed["error"], failed
     assert (await client.get("/containers/c")).json()["state"]["status"] == "stopped"
+    cpus = await client.patch("/containers/c", json={"resources": {"cpu": {"cpus": 0.5}}})
+    assert cpus.status_code == 409, cpus.text
+    assert "cpu.period was set by its start" in cpus.json()["error"]
     restored = await restore()
     assert restored.status_code == 201, restored.text
 

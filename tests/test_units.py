@@ -148,18 +148,21 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
     replaced = _record("c", Status.STOPPED).container
     change = Resources(memory=MemoryResources(limit=64 << 20), pids=PidsResources(limit=-1))
     cases = (
-        (False, None, None, None, None, None, None, None),
-        (True, None, None, None, None, None, None, None),
-        (True, 123_456_789_012, None, None, None, None, None, None),
-        (False, None, replaced, "c-moved-1", None, None, None, None),
-        (False, None, None, None, change, None, None, None),
-        (False, None, replaced, None, None, True, None, None),
-        (False, None, None, None, None, True, 7, None),
-        (False, None, None, None, None, None, None, ["period", "quota"]),
+        (False, None, None, None, None, None, None, None, None),
+        (True, None, None, None, None, None, None, None, None),
+        (True, 123_456_789_012, None, None, None, None, None, None, None),
+        (False, None, replaced, "c-moved-1", None, None, None, None, None),
+        (False, None, None, None, change, None, None, None, None),
+        (False, None, replaced, None, None, True, None, None, None),
+        (False, None, None, None, None, True, 7, None, None),
+        (False, None, None, None, None, None, None, ["period", "quota"], None),
+        (False, None, replaced, None, None, None, None, ["quota"], ["period"]),
     )
     for at, case in enumerate(cases):
-        deleting, grace_ends_ns, replaces, cgroups_path, updating, restarting, ended_pid = case[:7]
-        user_cpu = case[7]
+        (
+            deleting, grace_ends_ns, replaces, cgroups_path, updating, restarting, ended_pid,
+            user_cpu, replaces_user_cpu,
+        ) = case  # fmt: skip
         record = attrs.evolve(
             _record("c"),
             deleting=deleting,
@@ -170,6 +173,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             restarting=restarting,
             ended_pid=ended_pid,
             user_cpu=user_cpu,
+            replaces_user_cpu=replaces_user_cpu,
         )
         path = tmp_path / f"journal-{at}"
         journal = RecordJournal(path)
@@ -185,6 +189,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             restarting=bool(restarting),
             ended_pid=ended_pid,
             user_cpu=tuple(user_cpu or ()),
+            replaces_user_cpu=tuple(replaces_user_cpu or ()),
         )
         journal.close()
         assert path.read_bytes() == dump_json({"put": unstructure(record)}) + b"\n"

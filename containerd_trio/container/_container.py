@@ -208,6 +208,8 @@ class Container:
         self.replaces: bytes | None = None
         #: ... and its labels, for that ``delete``.
         self.replaced_labels: Mapping[str, str] = {}
+        #: ... and its :attr:`user_cpu`, which its view does not show: for its record too.
+        self.replaced_user_cpu: tuple[str, ...] = ()
         #: A restore's cgroup of its own (a migration's), recorded while it starts.
         self._cgroups_path: str | None = None
         #: The last exits of its processes, by pid (for waits that come after them).
@@ -347,6 +349,7 @@ class Container:
             ended_pid=self.ended_pid if self.status is Status.STOPPED else None,
             oom_kills=None if self._oom is None or not running else self._oom.seen,
             user_cpu=self.user_cpu,
+            replaces_user_cpu=self.replaced_user_cpu if starting and self.replaces else (),
         )
 
     # --- the task tree --------------------------------------------------------------------------

@@ -58,6 +58,8 @@ class Replaced:
 
     container: ContainerInfo
     ended_pid: int | None = None
+    #: Its CPU limits its user set (``Container.user_cpu``), which its view does not show.
+    user_cpu: list[str] | None = None
 
 
 @attrs.frozen
