@@ -1673,8 +1673,10 @@ async def counting_to_a_silent_target(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
 ) -> tuple[DaemonProcess, DaemonProcess, LossyLink, Path]:
     """A source counting, a target, and a relay between them that drops the target's answer
-    to the finish and then closes each connection (``then_silent``); the counter's bundle."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    to the finish and then closes each connection (``then_silent``); the counter's bundle.
+    The source gives up on a silent target after its runtime timeout (the abort's own
+    bound): 10 s, not the default 30, which a dump of the counter is far within."""
+    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "10")
     link = LossyLink(tmp_path / "link.sock", target.socket, then_silent=True)
     await nursery.start(link.serve)
     bundle = make_bundle(COUNTER)
