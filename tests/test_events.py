@@ -12,6 +12,7 @@ import trio
 import trio.lowlevel
 import trio.testing
 
+from containerd_trio import timestamps
 from containerd_trio.event_types import EVENT_TYPES
 from containerd_trio.events import BATCH, EventBus
 from containerd_trio.timestamps import parse_ns
@@ -294,6 +295,76 @@ async def test_a_replay_of_thousands_comes_whole_and_in_order_then_live(
     assert [event["pid"] for event in got[:3000]] == list(range(1, 3001))
     stamps = [parse_ns(event["timestamp"]) for event in got]
     assert stamps == sorted(set(stamps))
+
+
+async def read_to_the_end(
+    client: httpx.AsyncClient, params: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Every event of a stream the daemon ends (``until``): the test's bound is its end."""
+    async with client.stream("GET", "/events", params=params) as response:
+        assert response.status_code == 200, await response.aread()
+        return [json.loads(line) async for line in response.aiter_lines()]
+
+
+async def test_until_ends_the_stream_there_as_docker_s(daemon: RunningDaemon) -> None:
+    """docker's ``until``: the events stamped up to it, its very time's too, then the end of
+    the stream; a moment past, right after the replay (``0s``: the replay alone); one to come,
+    when the clock reaches it. Before, it was an unknown parameter (400), and a client had to
+    guess the replay's end from a quiet spell (``ctr-trio events --until``: two seconds)."""
+    bus, client = daemon.daemon.events, daemon.client
+    assert bus is not None
+    since = now()
+    for n in range(5):
+        bus.publish("start-container", f"u{n}", pid=n + 1)
+    with trio.fail_after(10):
+        every = await read_to_the_end(client, {"since": since, "until": "0s"})
+        assert [event["id"] for event in every] == [f"u{n}" for n in range(5)]
+        middle = every[2]["timestamp"]
+        upto = await read_to_the_end(client, {"since": since, "until": middle})
+        assert [event["id"] for event in upto] == ["u0", "u1", "u2"]  # its own time's too
+        assert await read_to_the_end(client, {"since": middle, "until": middle}) == [every[2]]
+        # Past, without since: nothing (the live ones come after it), and the end at once.
+        assert await read_to_the_end(client, {"until": "1m", "type": "start-container"}) == []
+
+    # One to come: the live events until then, then the end with none coming.
+    until = trio.current_time() + 1.0
+    moment = timestamps.format_ns(timestamps.now_ns() + 1_000_000_000)
+    got: list[str] = []
+    with trio.fail_after(10):
+        async with client.stream("GET", "/events", params={"until": moment}) as response:
+            bus.publish("start-container", "live", pid=1)
+            async for line in response.aiter_lines():
+                got.append(json.loads(line)["id"])
+        ended = trio.current_time()
+    assert got == ["live"]
+    assert ended >= until - 0.05  # not before its moment (the clocks' reads apart)
+    # An event stamped past it is not sent, and ends the stream at once.
+    moment = timestamps.format_ns(timestamps.now_ns() + 60_000_000_000)
+    with trio.fail_after(10):
+        async with client.stream("GET", "/events", params={"until": moment}) as response:
+            bus.publish("start-container", "before", pid=1)
+            bus.publish("start-container", "after", pid=1, at_ns=timestamps.now_ns() + 120 * 10**9)
+            got = [json.loads(line)["id"] async for line in response.aiter_lines()]
+    assert got == ["before"]
+
+
+async def test_a_subscription_s_batches_end_at_until() -> None:
+    """The bus's side of ``until``: the replay cut there; no wait for live events when none
+    can be stamped so early; else the live ones up to it, cut at the first past it."""
+    bus = EventBus(None)
+    for n in range(4):
+        bus.publish("start-container", f"r{n}")
+    stamps = [event.timestamp_ns for event in bus.subscribe(since_ns=0).replay]
+    with trio.fail_after(5), bus.subscribe(since_ns=0) as subscription:
+        got = [e.id async for batch in subscription.batches(until_ns=stamps[1]) for e in batch]
+    assert got == ["r0", "r1"]
+    with trio.fail_after(5), bus.subscribe(since_ns=0) as subscription:
+        far = stamps[-1] + 3600 * 10**9  # an hour to come: only the event past it ends it
+        bus.publish("exit", "l0", status=0)
+        bus.publish("exit", "l1", status=0, at_ns=far + 1)
+        bus.publish("exit", "l2", status=0)
+        got = [e.id async for batch in subscription.batches(until_ns=far) for e in batch]
+    assert got == ["r0", "r1", "r2", "r3", "l0"]
 
 
 def test_the_persisted_log_is_bounded(tmp_path: Path) -> None:

@@ -152,7 +152,8 @@ def test_query_parameters() -> None:
     events = query("/events", "get")
     # since: an RFC 3339 time, or a duration back from now.
     assert {"format": "date-time"} in events["since"]["anyOf"]
-    assert set(events) == {"since", "id", "type", "label"}
+    assert set(events) == {"since", "id", "type", "label", "until"}
+    assert {"format": "date-time"} in events["until"]["anyOf"]
     assert events["id"]["pattern"] == ID_PATTERN
     # label: given again for more (an array, as OpenAPI's form style repeats it), KEY[=VALUE]
     assert events["label"]["type"] == "array"

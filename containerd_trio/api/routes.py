@@ -649,7 +649,8 @@ async def start_container_again(path: ContainerPath) -> Reply:
     answers=(
         Answer(
             200,
-            "One Event object per line (newline-delimited JSON); the stream stays open.",
+            "One Event object per line (newline-delimited JSON); the stream stays open, or"
+            " ends at until.",
             "Event",
             wire.NDJSON,
         ),
@@ -661,7 +662,8 @@ async def events(query: EventsQuery) -> Response:
     # once it streams, so that a client gone before its answer began leaves nothing behind.
     bus = supervisor().events
     since = query.since if query.since is not None else bus.cursor()
-    return wire.stream_response(_event_lines(bus, since, query.id, query.type, query.label or ()))
+    lines = _event_lines(bus, since, query.id, query.type, query.label or (), query.until)
+    return wire.stream_response(lines)
 
 
 async def _event_lines(
@@ -670,11 +672,12 @@ async def _event_lines(
     container_id: str | None,
     types: frozenset[str] | None,
     labels: Sequence[LabelFilter],
+    until_ns: int | None,
 ) -> AsyncIterator[bytes]:
     with bus.subscribe(
         since_ns=since_ns, container_id=container_id, types=types, labels=labels
     ) as subscription:
-        async for batch in subscription.batches():
+        async for batch in subscription.batches(until_ns=until_ns):
             yield b"".join(event.line() for event in batch)
 
 

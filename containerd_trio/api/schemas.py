@@ -647,6 +647,14 @@ class EventsQuery:
             " filter). Each event is judged by the labels its container had when it came."
         ),
     )
+    until: Moment | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "End the stream at this moment (docker's until): the events stamped up to it,"
+            " those of its very time too; at once after the replay if it has passed. In the"
+            " same two forms as since."
+        ),
+    )
 
 
 @attrs.frozen(kw_only=True, slots=False)

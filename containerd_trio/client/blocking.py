@@ -156,20 +156,13 @@ class BlockingTransport:
         return _Connection(sock, endpoint)
 
     @contextlib.contextmanager
-    def stream(
-        self, request: Request, *, quiet: float | None = None, deadline: float | None = None
-    ) -> Iterator[Iterator[bytes]]:
+    def stream(self, request: Request) -> Iterator[Iterator[bytes]]:
         """The lines of an ndjson answer, as they come, on a connection of its own; no read
-        deadline once the answer has begun (a stream may stay quiet for as long as it likes),
-        unless ``quiet``: the lines end once none came for that many seconds (a replay read
-        to its end, without the live stream after it); or ``deadline``, a moment of
-        time.monotonic(): the lines end there, or, with ``quiet`` too, once past it none came
-        for ``quiet`` seconds (what was sent before the deadline read to its end)."""
+        deadline once the answer has begun (a stream may stay quiet for as long as it likes:
+        the daemon ends it, an event stream at its ``until``)."""
         connection = self._answered(request)
-        if quiet is not None:
-            connection.sock.settimeout(quiet)
         try:
-            yield self._lines(connection, quiet, deadline)
+            yield self._lines(connection)
         finally:
             connection.sock.close()
 
@@ -254,33 +247,16 @@ class BlockingTransport:
         connection.sock.settimeout(None)
         return connection
 
-    def _lines(
-        self, connection: _Connection, quiet: float | None = None, deadline: float | None = None
-    ) -> Iterator[bytes]:
-        return self._taken(connection, connection.http.lines, quiet, deadline)
+    def _lines(self, connection: _Connection) -> Iterator[bytes]:
+        return self._taken(connection, connection.http.lines)
 
-    def _taken(
-        self,
-        connection: _Connection,
-        take: Callable[[], list[bytes]],
-        quiet: float | None = None,
-        deadline: float | None = None,
-    ) -> Iterator[bytes]:
-        """What ``take`` takes of the answer as it comes (lines, or pieces), to its end; or to
-        :meth:`stream`'s ``deadline``."""
+    def _taken(self, connection: _Connection, take: Callable[[], list[bytes]]) -> Iterator[bytes]:
+        """What ``take`` takes of the answer as it comes (lines, or pieces), to its end."""
         while True:
             yield from take()
             if connection.http.complete:
                 return
-            if deadline is not None:
-                # The read waits until the deadline at most, then ``quiet`` for more.
-                wait = max(deadline - time.monotonic(), quiet or 0.0)
-                if wait <= 0:
-                    return
-                connection.sock.settimeout(wait)
             try:
                 connection.receive()
-            except TimeoutError:
-                return  # quiet past the stream's ``quiet``: only it sets a read deadline
             except (OSError, Broken) as exc:
                 raise connection_lost(self.endpoint.address, exc) from None

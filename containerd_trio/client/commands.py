@@ -1387,20 +1387,18 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     again = False
     broken = False  # the last stream broke off, rather than end whole
     while True:
+        received = False  # an event, by this stream
         with contextlib.ExitStack() as opened:
-            deadline = None
-            if until_ns is not None:
-                deadline = time.monotonic() + (until_ns - time.time_ns()) / 1e9
             try:
-                # The daemon reads ?since= (a time: the parser turned a duration into one),
-                # ?type= and ?label=.
+                # The daemon reads ?since= and ?until= (times: the parser turned a duration
+                # into one), ?type= and ?label=; it ends the stream at until.
                 stream = opened.enter_context(
                     client.events(
                         since=since,
                         container_id=asked,
                         types=args.type,
                         labels=args.labels,
-                        deadline=deadline,
+                        until=args.until,
                     )
                 )
             except DaemonUnreachable:
@@ -1411,11 +1409,9 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                 return EXIT_UNREACHABLE
             try:
                 for event in stream:
+                    received = True
                     if event["timestamp"] == last:
                         continue  # printed before the stream was taken up again
-                    if until_ns is not None and parse_ns(event["timestamp"]) > until_ns:
-                        # past --until: the events up to it are all printed
-                        return EXIT_OK
                     if kept is not None and event["id"] not in kept:
                         continue
                     if args.init_exits and (
@@ -1463,9 +1459,15 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
         # The daemon ends event streams when it shuts down, and when its server hands over to a
         # new one (daemon reload): take the stream up again from the last event printed (events'
         # timestamps strictly increase, and a since replays the event of its time). A daemon
-        # that stopped is waited for as by any command (--retry), then: exit 3. A stream that
-        # --until ended (its deadline) ends the command.
-        if until_ns is not None and time.time_ns() >= until_ns:
+        # that stopped is waited for as by any command (--retry), then: exit 3. A stream the
+        # daemon ended at --until ends the command: its until passed by this clock, or, if the
+        # daemon's is ahead, a stream taken up again ended with nothing (a hand-over's next
+        # server streams on until then).
+        if (
+            until_ns is not None
+            and not broken
+            and (time.time_ns() >= until_ns or (again and not received))
+        ):
             return EXIT_OK
         again = True
         since = last or args.since or began

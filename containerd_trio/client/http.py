@@ -86,11 +86,6 @@ WAIT_TIMEOUT = 10 * 365 * 86400.0
 CHECKPOINT_WAIT = 24 * 3600.0
 
 
-#: How long a wait asked again reads the event log's replay for the exit of the run it waited
-#: on, once nothing more comes (the replay comes at once).
-REPLAY_QUIET = 2.0
-
-
 class _Run(NamedTuple):
     """The run of a container's init that a wait is for, as its record said when the wait
     was asked: its ``createdAt`` (each start or restore of the id makes a record of its own)
@@ -311,12 +306,14 @@ class Client:
         last 10,000, by default)."""
         init = run.init
         kinds = ("start-container", "restore", "exit", "delete")
-        request = routes.events(since=run.created_at, container_id=container_id, types=kinds)
+        # Up to the daemon's now (until 0s): the replay alone, which the daemon ends.
+        request = routes.events(
+            since=run.created_at, container_id=container_id, types=kinds, until="0s"
+        )
         begun = False  # the run's own start seen: a delete or a start after it follows its end
         ended: Exit | None = None
-        with self._transport.stream(request, quiet=REPLAY_QUIET) as lines:
-            for line in lines:
-                event = cast(Event, decode_json(line, self.address))
+        with self.stream(request) as events:
+            for event in cast(Iterator[Event], events):
                 kind, pid = event["type"], event.get("pid")
                 if kind in ("start-container", "restore") and not begun and init in (None, pid):
                     begun, init = True, pid
@@ -520,23 +517,13 @@ class Client:
     # --- streams and figures ------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def events(
-        self, *, deadline: float | None = None, **options: Unpack[routes.EventOptions]
-    ) -> Iterator[Iterator[Event]]:
-        """Past events from ``since`` on, then live ones, for as long as the caller reads;
-        only those of ``container_id``, of ``types`` and with ``labels`` (docker's label
-        filters, all to match) when given. ``deadline``, a moment of
-        time.monotonic(): the events end there; one past already, once none came for
-        :data:`REPLAY_QUIET` seconds (the replay of ``since``, read to its end: it comes at
-        once, and nothing says where it ends)."""
-        request = routes.events(**options)
-        if deadline is None:
-            with self.stream(request) as records:
-                yield cast(Iterator[Event], records)
-            return
-        quiet = REPLAY_QUIET if deadline <= time.monotonic() else None
-        with self._transport.stream(request, quiet=quiet, deadline=deadline) as lines:
-            yield (cast(Event, decode_json(line, self.address)) for line in lines)
+    def events(self, **options: Unpack[routes.EventOptions]) -> Iterator[Iterator[Event]]:
+        """Past events from ``since`` on, then live ones, for as long as the caller reads, or
+        up to ``until`` (the daemon ends the stream there); only those of ``container_id``,
+        of ``types`` and with ``labels`` (docker's label filters, all to match) when
+        given."""
+        with self.stream(routes.events(**options)) as records:
+            yield cast(Iterator[Event], records)
 
     @contextlib.contextmanager
     def logs(

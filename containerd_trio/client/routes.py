@@ -71,6 +71,9 @@ class EventOptions(TypedDict, total=False):
     types: Sequence[str] | None
     #: docker's label filters, KEY or KEY=VALUE each, all to match.
     labels: Sequence[str]
+    #: End the stream at this moment (an RFC 3339 time, or a duration back from the daemon's
+    #: now: ``0s`` is the replay alone).
+    until: str | None
 
 
 class LogOptions(TypedDict, total=False):
@@ -223,6 +226,7 @@ def events(**options: Unpack[EventOptions]) -> Request:
         since=options.get("since"),
         id=options.get("container_id"),
         type=",".join(types) if types else None,
+        until=options.get("until"),
     )
     labels = [("label", label) for label in options.get("labels", ())]
     return make_request("GET", "/events", params=[*params.items(), *labels])
