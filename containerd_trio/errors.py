@@ -7,6 +7,8 @@ when a client meets it: the OpenAPI document's table of errors is made from them
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import ClassVar
 
 #: How much of a client's text a message quotes: enough to recognise it, never a whole body.
@@ -27,6 +29,10 @@ class DaemonError(Exception):
     """Base of every error a client may see."""
 
     status: ClassVar[int] = 500
+
+    #: Fields of the error's JSON beside its ``error`` sentence, for a client that acts on
+    #: them (a 404's ``movedTo``: :func:`container_not_found` sets them); none for most.
+    fields: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -49,6 +55,29 @@ class NotFound(DaemonError):
     """Unknown container, process or checkpoint (or no such endpoint)."""
 
     status = 404
+
+
+#: The JSON field of a 404 for a container that moved away from this daemon: the target's
+#: address (:func:`container_not_found`).
+MOVED_TO_ERROR_FIELD = "movedTo"
+
+
+def container_not_found(
+    container_id: str, *, moved: bool = False, to: str | None = None, at: str | None = None
+) -> NotFound:
+    """The 404 of a container this daemon does not have. One that ``moved`` away from here (a
+    migration: its copy here killed once the target kept it) says where (``to``, the target's
+    address, as the move's ``to`` named it, also in the error's ``movedTo``) and when (``at``,
+    RFC 3339: its copy's end), so that its user follows it there, where a plain "not found"
+    told them it was gone."""
+    message = f"container {container_id!r} not found"
+    if not moved:
+        return NotFound(message)
+    when = "" if at is None else f" at {at}"
+    error = NotFound(f"{message}: it moved to {to or 'another daemon'}{when}")
+    if to is not None:
+        error.fields = {MOVED_TO_ERROR_FIELD: to}
+    return error
 
 
 class Conflict(DaemonError):

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -325,6 +325,11 @@ class EventBus:
             log.warning("cannot compact the event log: %s", exc.strerror)
             return
         self._lines_in_file = len(self._events)
+
+    def kept(self) -> Iterator[Event]:
+        """The kept events, in the order published (a server's start reads them: nothing is
+        published meanwhile)."""
+        return iter(self._events)
 
     def cursor(self) -> int:
         """A ``since_ns`` that replays exactly what is published from now on."""

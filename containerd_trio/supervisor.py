@@ -62,6 +62,7 @@ from .errors import (
     NotFound,
     RuntimeFailure,
     ShuttingDown,
+    container_not_found,
     quoted,
 )
 from .events import EventBus, error_field
@@ -73,6 +74,7 @@ from .migration.incoming import Incoming
 from .migration.ledger import MoveEntry, MoveLedger, Replaced, SessionLedger
 from .migration.left import LeftMove
 from .migration.model import MIGRATION_LABEL, MigrationStep
+from .migration.moved_away import moved_away
 from .migration.moved_over import MovedOver
 from .migration.outgoing import Outgoing, Plan
 from .model import (
@@ -187,8 +189,12 @@ class Supervisor:
         self._memory_features: MemoryFeatures | None = None
         #: How the last containers that autoRemove removed ended, by id: a wait that comes
         #: after the removal (the container may be gone before its client asks) answers it.
-        #: So too those a move ended here (their exit says where they went).
-        self._auto_removed: OrderedDict[str, ExitInfo] = OrderedDict()
+        #: So too those a move ended here (their exit says where they went), whose 404s say
+        #: it too (:meth:`_not_found`); a server that starts takes those up from the kept
+        #: event log (a restart forgets autoRemove's, not where a container went).
+        self._auto_removed: OrderedDict[str, ExitInfo] = moved_away(
+            events.kept(), _AUTO_REMOVED_KEPT
+        )
         #: The stopped containers whose restart's own start is under way (:meth:`_restart`),
         #: or their user's start again (:meth:`start_again`) or restore over them
         #: (:meth:`start`), by id: the start's container takes the id, but to the user it is
@@ -505,9 +511,19 @@ class Supervisor:
         if container is None or container.status is Status.CREATED or container.deleted:
             restarted = self._restarting.get(container_id)
             if restarted is None or container is None or container.status is not Status.CREATED:
-                raise NotFound(f"container {container_id!r} not found")
+                raise self._not_found(container_id)
             return restarted
         return container
+
+    def _not_found(self, container_id: str) -> NotFound:
+        """The 404 of an id this daemon has no container of: one that moved away from here
+        says where it went, as long as its waits say so (the same memory, read only here, on
+        the way to a 404: a start of the id forgets it, the bound drops the oldest, a server
+        that starts takes it up from the kept event log)."""
+        ended = self._auto_removed.get(container_id)
+        if ended is None or not ended.moved:
+            return container_not_found(container_id)
+        return container_not_found(container_id, moved=True, to=ended.moved_to, at=ended.exited_at)
 
     async def _commanded(self, container_id: str) -> Container:
         """The container, for a command that waits for its turn: one being deleted refuses

@@ -330,6 +330,69 @@ async def test_a_wait_at_the_source_says_the_container_moved_and_where(
     await counts_on(target.client, "counter", beyond=2)
 
 
+async def test_the_source_s_404s_say_where_the_container_moved(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Once the move is done, every route naming the container at the source (its record, its
+    log, an exec, a signal, a delete, an attach, ...) is still a 404, but one that says where
+    it went and when, the target's address in ``movedTo`` too; ctr-trio prints that, and so
+    does the next server. (Before: a plain "container 'counter' not found", as for an id never
+    seen; a wait after a restart was one too.) A start of its id here makes another container:
+    once that one is gone, the id is an unknown one again."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(COUNTER)
+    started = await start_container(source.client, "counter", bundle)
+    init = started["processes"][0]["pid"]
+    await wait_output(source.client, "counter", "2")
+    to, address = f"unix:{target.socket}", f"unix:{source.socket}"
+    with trio.fail_after(60):
+        steps = await migrate(source.client, "counter", to=to)
+    assert steps[-1]["step"] == "done", steps
+    client = source.client
+    ended = (await client.post("/containers/counter/wait")).json()
+    said = f"container 'counter' not found: it moved to {to} at {ended['exitedAt']}"
+    moved = {"error": said, "movedTo": to}
+    answers = {
+        "record": await client.get("/containers/counter"),
+        "log": await client.get("/containers/counter/logs"),
+        "exec": await client.put("/containers/counter/processes", json={"args": ["true"]}),
+        "signal": await client.patch("/containers/counter", json={"signal": 9}),
+        "process signal": await client.post(
+            f"/containers/counter/process/{init}", json={"signal": 9}
+        ),
+        "delete": await client.delete("/containers/counter"),
+        "start again": await client.post("/containers/counter/start"),
+        "top": await client.get("/containers/counter/top"),
+        "stats": await client.get("/containers/counter/stats"),
+        "next exit": await client.post("/containers/counter/wait?condition=next-exit"),
+    }
+    for name, answer in answers.items():
+        assert (answer.status_code, answer.json()) == (404, moved), (name, answer.text)
+    with pytest.raises(wsclient.Rejected) as refused:
+        await wsclient.attach("", "counter", init, unix=str(source.socket))
+    assert (refused.value.status, json.loads(refused.value.body)) == (404, moved)
+    for argv in (["inspect"], ["logs"], ["attach"], ["kill"], ["rm"]):
+        result = await run_cli("--address", address, *argv, "counter")
+        assert (result.code, said in result.err) == (1, True), (argv, result)
+    result = await run_cli("--address", address, "exec", "counter", "true")
+    assert said in result.err, result
+    # A server that starts (a kill -9 of this one here) takes it up from the kept event log,
+    # for the waits and the 404s alike.
+    with trio.fail_after(30):
+        await source.kill_server()
+    again = await client.get("/containers/counter")
+    assert again.status_code == 404 and again.json()["movedTo"] == to, again.text
+    assert again.json()["error"].startswith(f"container 'counter' not found: it moved to {to} at ")
+    waited = (await client.post("/containers/counter/wait")).json()
+    assert (waited.get("moved"), waited.get("movedTo"), waited["pid"]) == (True, to, init), waited
+    # A start of the id here: its own container, which the 404 is of once it is gone.
+    await start_container(client, "counter", bundle)
+    assert (await client.delete("/containers/counter")).status_code == 200
+    again = await client.get("/containers/counter")
+    assert (again.status_code, again.json()) == (404, {"error": "container 'counter' not found"})
+    await counts_on(target.client, "counter", beyond=2)
+
+
 async def _ctr_trio(*argv: str, stdin: bool = False) -> trio.Process:
     """``ctr-trio ARGV`` in the background, out of a terminal: its stdout and stderr piped to
     us, and its stdin too (``stdin``), else /dev/null."""

@@ -1181,3 +1181,60 @@ def test_limits_laid_over_a_bundle_leave_what_they_do_not_name_as_written() -> N
     config = {"linux": {"resources": {"memory": {"swap": 100000}}}}
     with pytest.raises(InvalidRequest, match=r"200000 is above linux.resources.memory.swap"):
         lay_over(config, Resources(memory=MemoryResources(limit=200000)), Path("/b/config.json"))
+
+
+def test_a_server_that_starts_remembers_the_moves_its_event_log_keeps() -> None:
+    """The memory of the containers that moved away, as a next server takes it up from the
+    kept event log: each moved copy's exit (where it went, when), but not an id a start or a
+    restore made another container of since, nor a plain exit; the last ``most`` only."""
+    from containerd_trio.events import Event
+    from containerd_trio.migration.moved_away import moved_away
+
+    def exit_of(container_id: str, at: int, **detail: Any) -> Event:
+        return Event("exit", container_id, at, pid=7, status=137, detail=detail or None)
+
+    moved = {"init": True, "moved": True, "movedTo": "unix:/b.sock"}
+    events = [
+        exit_of("a", 1, **moved),
+        Event("delete", "a", 2),
+        exit_of("b", 3, **moved),
+        Event("start-container", "b", 4, pid=8),  # b is another container now
+        exit_of("c", 5, init=True),  # an end, no move
+        exit_of("d", 6, init=True, moved=True),  # moved, its target's address not known
+        exit_of("e", 7, **moved),
+        exit_of("f", 8, **moved),
+        Event("restore", "f", 9, pid=9),  # moved back in
+    ]
+    remembered = moved_away(events, 10)
+    assert list(remembered) == ["a", "d", "e"]
+    assert remembered["e"].moved and remembered["e"].moved_to == "unix:/b.sock"
+    assert (remembered["e"].pid, remembered["e"].exit_status) == (7, 137)
+    assert remembered["e"].exited_at == timestamps.format_ns(7)
+    assert remembered["d"].moved and remembered["d"].moved_to is None
+    # As the live server's memory: a, then d dropped by the bound as e, then f came; f
+    # forgotten by its restore.
+    assert list(moved_away(events, 2)) == ["e"]
+
+
+def test_the_404_of_a_container_that_moved_says_where_beside_the_sentence() -> None:
+    """Its error JSON: the sentence first, as every error's, and ``movedTo``; a plain 404's
+    has the sentence alone."""
+    from containerd_trio.api import wire
+    from containerd_trio.errors import container_not_found
+
+    error = container_not_found("c", moved=True, to="127.0.0.1:8889", at="2026-12-05T00:00:00Z")
+    reply = wire.daemon_error_reply(error, "GET", "/containers/c")
+    assert (reply.status, json.loads(reply.body)) == (
+        404,
+        {
+            "error": "container 'c' not found: it moved to 127.0.0.1:8889 at 2026-12-05T00:00:00Z",
+            "movedTo": "127.0.0.1:8889",
+        },
+    )
+    unknown = container_not_found("c", moved=True)
+    assert unknown.message == "container 'c' not found: it moved to another daemon"
+    assert json.loads(wire.daemon_error_reply(unknown, "GET", "/").body) == {
+        "error": unknown.message
+    }
+    plain = wire.daemon_error_reply(container_not_found("c"), "GET", "/containers/c")
+    assert json.loads(plain.body) == {"error": "container 'c' not found"}

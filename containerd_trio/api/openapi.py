@@ -98,7 +98,15 @@ def _hand_written() -> dict[str, Schema]:
             "type": "object",
             "description": "Every error: one sentence naming what was wrong.",
             "required": ["error"],
-            "properties": {"error": {"type": "string", "minLength": 1}},
+            "properties": {
+                "error": {"type": "string", "minLength": 1},
+                "movedTo": {
+                    "type": "string",
+                    "description": "A 404 for a container that moved away from this daemon"
+                    " (a migration): the target daemon's address, as the migration's 'to'"
+                    " named it (the error says it too); left out otherwise.",
+                },
+            },
         },
         "Event": {
             "type": "object",

@@ -125,7 +125,10 @@ def daemon_error_reply(exc: DaemonError, method: str, path: str) -> Reply:
     """What a :class:`DaemonError` raised while serving ``method path`` answers."""
     if exc.status >= 500 and exc.status != 503:
         log.error("%s %s: %s", method, path, exc.message)
-    reply = error_reply(exc.status, exc.message)
+    if exc.fields:  # additive: the sentence first, as every error's
+        reply = json_document({"error": exc.message, **exc.fields}, exc.status)
+    else:
+        reply = error_reply(exc.status, exc.message)
     if exc.status == 503:
         # Shutting down or handing over to a new server: the same request will succeed in a
         # moment, on the new server (ctr-trio retries it).

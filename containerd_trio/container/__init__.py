@@ -46,6 +46,7 @@ from ._container import Container
 from ._context import ContainerContext
 from ._directories import remove_directory, replaced_directory, sweep_replaced
 from ._documents import process_info
+from ._exits import moved_exit
 from ._launches import Adopt, Changed, Fresh, Launch, Restore
 from ._moving import Moving
 from ._waits import Removal
@@ -60,6 +61,7 @@ __all__ = [
     "Moving",
     "Removal",
     "Restore",
+    "moved_exit",
     "process_info",
     "remove_directory",
     "replaced_directory",

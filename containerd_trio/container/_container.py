@@ -52,7 +52,7 @@ import trio
 from .. import checkpoints, procfs, restarts, timestamps
 from ..checkpoints import CheckpointInfo
 from ..convert import dump_json, unstructure
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NotFound, container_not_found
 from ..event_types import INIT_EXIT_FIELD, MOVED_EXIT_FIELD, MOVED_TO_FIELD
 from ..keeperlink import CustodyRequest
 from ..model import (
@@ -422,6 +422,17 @@ class Container:
         _deletion.begin_delete(self)
         self._ctx.remove_exited(self)
 
+    def gone(self) -> NotFound:
+        """The 404 of a command that found this container deleted (meanwhile, say, while it
+        waited for its turn): if a move ended it, it says where the container went (as the
+        404s of its id do once it left the table: :meth:`.Supervisor._not_found`)."""
+        if not self.moved_away:
+            return container_not_found(self.id)
+        init = self.init
+        exited_ns = init.exit_ns if init is not None else None
+        at = None if exited_ns is None else timestamps.format_ns(exited_ns)
+        return container_not_found(self.id, moved=True, to=self.moved_to, at=at)
+
     def exit_of(self, process: Process) -> ExitInfo:
         """How ``process`` ended, as its waits answer it: the init of a copy a move killed
         says that the container moved (and where), not only the kill's 137."""
@@ -496,7 +507,7 @@ class Container:
 
     def _require_live(self, action: str) -> None:
         if self.deleted:
-            raise NotFound(f"container {self.id!r} not found")
+            raise self.gone()
         if self.status is Status.STOPPED:
             raise Conflict(f"cannot {action} container {self.id!r}: {self.not_running()}")
 
@@ -523,7 +534,7 @@ class Container:
     def process(self, pid: int) -> Process | None:
         """The live process ``pid`` (None if it is not one of ours, or has gone)."""
         if self.deleted:
-            raise NotFound(f"container {self.id!r} not found")
+            raise self.gone()
         return self.processes.get(pid)
 
     def known_process(self, pid: int) -> Process | ExitInfo:
@@ -736,7 +747,7 @@ class Container:
         """Remove the container once its init exits (at once if it has), or no longer."""
         async with self.lock:
             if self.deleted:
-                raise NotFound(f"container {self.id!r} not found")
+                raise self.gone()
             self.auto_remove = auto_remove
             if auto_remove and self.status is Status.STOPPED and not self.deleting:
                 self.remove_when_stopped()
@@ -748,7 +759,7 @@ class Container:
         restart waiting out its delay."""
         async with self.lock:
             if self.deleted:
-                raise NotFound(f"container {self.id!r} not found")
+                raise self.gone()
             self.restart_policy = restarts.in_force(policy)
             if self.restart_policy is None:
                 self.cancel_restart()

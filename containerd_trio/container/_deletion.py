@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from .. import timestamps
-from ..errors import NotFound, RuntimeTimeout
+from ..errors import RuntimeTimeout
 from ..model import ContainerInfo, Status
 from . import _pausing
 from ._directories import remove_directory, replaced_directory
@@ -67,7 +67,7 @@ async def delete(container: Container, timeout: float) -> ContainerInfo:
     grace_ends = trio.current_time() + timeout
     async with container._dumps.locked_for_delete(timeout):
         if container.deleted:
-            raise NotFound(f"container {container.id!r} not found")
+            raise container.gone()
         if not container.deleting:  # an autoRemove's, or the last server's, has its own
             container._grace_ends_ns = grace_ends_ns
         begin_delete(container)
@@ -93,7 +93,7 @@ async def replace(container: Container, *, keep_log: bool = False) -> Path | Non
     removed, it stays the stopped container it was."""
     async with container.lock:
         if container.deleted:
-            raise NotFound(f"container {container.id!r} not found")
+            raise container.gone()
         # Its record stays as it is: a server that dies meanwhile has the next one adopt
         # the stopped container, log and all, where a record marked deleting would have
         # it finish a delete, and the log would go with it.

@@ -82,7 +82,7 @@ async def wait_process(container: Container, pid: int) -> ExitInfo:
 async def wait(container: Container) -> ExitInfo:
     """How the init ended, once it has (at once if the container is stopped)."""
     if container.deleted:
-        raise NotFound(f"container {container.id!r} not found")
+        raise container.gone()
     return await container.wait_run()
 
 
