@@ -452,16 +452,20 @@ async def test_an_attach_at_the_source_says_the_container_moved_and_where(
     await counts_on(target.client, "counter", beyond=2)
 
 
+#: A reader that reads its input only once ``/go`` is in its rootfs: ``got LINE`` for each line.
+_READER = (
+    "sh", "-c",
+    "echo ready; until [ -e /go ]; do usleep 10000; done; while read l; do echo got $l; done",
+)  # fmt: skip
+
+
 async def _reader_with_input_pending(
     source: DaemonProcess, make_bundle: BundleFactory
 ) -> tuple[Path, wsclient.Attached]:
     """A container ``reader`` at ``source`` that reads its stdin only once ``/go`` is in its
     rootfs (shared here and there: the bundle is), and an attach session that typed ``one``
     and ``two`` into it, not read yet: the bundle and the session."""
-    script = (
-        "echo ready; until [ -e /go ]; do usleep 10000; done; while read l; do echo got $l; done"
-    )
-    bundle = make_bundle(["sh", "-c", script])
+    bundle = make_bundle(_READER)
     info = await start_container(source.client, "reader", bundle, stdin=True)
     await wait_output(source.client, "reader", "ready")
     session = await wsclient.attach(
@@ -647,6 +651,75 @@ async def test_input_typed_at_the_source_after_the_hand_off_of_a_failed_move_goe
         code, err = await _ended(attached)
     assert code == 0, err
     await session.drop()
+
+
+def _got(log: bytes) -> list[str]:
+    """The lines a reader wrote of what it read (``got ...``), out of its terminal's output
+    (the echo of what was typed among it: a line begun and not ended, ``fi``, is followed by
+    the reader's next line, as on a screen)."""
+    lines = log.decode().splitlines()
+    return [line[line.index("got ") :] for line in lines if "got " in line]
+
+
+@pytest.mark.parametrize("end", ["done", "failed"])
+async def test_a_terminal_s_input_moves_with_it_and_what_comes_after_the_hand_off_is_held(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery, end: str
+) -> None:
+    """A container with a terminal, as one with a stdin pipe: what a client typed at the
+    source that it had not read at the freeze (in its terminal's input queue, which the dump
+    does not carry: the restore has a new terminal), a line begun too, is taken out of the
+    queue and read on the target first; what is typed at the source after that hand-off (here
+    while the finish is held) is held, and told not taken (inputNotTaken) once the move is
+    done, or goes on to the copy resumed here, in order, if it fails. (Before, all of it was
+    lost with the copy, untold.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    )
+    await nursery.start(link.serve)
+    bundle = make_bundle(_READER, terminal=True)
+    info = await start_container(source.client, "typist", bundle)
+    session = await wsclient.attach(
+        "", "typist", info["processes"][0]["pid"], unix=str(source.socket)
+    )
+    with trio.fail_after(60):
+        await wait_output(source.client, "typist", "ready")
+        await session.type("one\ntwo\nfi")  # two lines and one begun
+        await wait_output(source.client, "typist", "fi")  # its echo: in the terminal's queue
+        async with trio.open_nursery() as moving:
+            steps: list[dict[str, Any]] = []
+
+            async def move() -> None:
+                steps.extend(await migrate(source.client, "typist", to=f"unix:{link.path}"))
+
+            moving.start_soon(move)
+            await link.holding.wait()  # the input handed on, the finish held
+            await session.type("ve\n")
+            assert (await source.client.get("/containers/typist")).status_code == 200
+            link.later, link.cut_held = "pass", end == "failed"
+            _release(link)
+        (bundle / "rootfs" / "go").touch()
+        if end == "failed":
+            assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"], steps[-1]
+            await wait_output(source.client, "typist", "got five")
+            got = _got(await log_bytes(source.client, "typist"))
+            assert got == ["got one", "got two", "got five"], got
+            await session.drop()
+            return
+        assert steps[-1]["step"] == "done", steps
+        await session.to_end()
+        status = session.status
+        assert status is not None, session.close_code
+        assert (status.get("moved"), status.get("inputNotTaken")) == (True, len("ve\n"))
+        moved = (await target.client.get("/containers/typist")).json()
+        there = await wsclient.attach(
+            "", "typist", moved["processes"][0]["pid"], unix=str(target.socket)
+        )
+        await there.type("ve\n")  # typed again there
+        await wait_output(target.client, "typist", "got five")
+    got = _got(await log_bytes(target.client, "typist"))
+    assert got == ["got one", "got two", "got five"], got
+    await there.detach()
 
 
 async def test_a_moved_container_keeps_its_limits(

@@ -23,7 +23,7 @@ from ..errors import Conflict
 from ..model import ContainerInfo, Status, without_console_size
 from ..runtime import CriuOptions, MemoryCopy, parent_path
 from . import _deletion, _pausing
-from ._stdin import take_pipe
+from ._stdin import take_pipe, take_terminal
 
 if TYPE_CHECKING:
     from ._container import Container
@@ -127,15 +127,22 @@ class Moving:
         return info
 
     def take_stdin(self) -> bytes:
-        """What the frozen container has not read of its stdin pipe, taken out of it (to be
-        written into its restored copy's first): read through a new fd on the pipe, opened
-        from the init's own fd 0, without blocking. Nothing for an init without a stdin pipe
-        (none, or a terminal). From here on, what a client types here is held (a write waits,
-        as for a full pipe): it goes on behind what was taken if the move fails (:meth:`thaw`),
-        and is told not taken if the move is done (:meth:`end`), where in the pipe it was lost
+        """What the frozen container has not read of its input, taken out of it (to be
+        written into its restored copy's first): of its stdin pipe (:func:`take_pipe`), or of
+        its terminal's input queue (:func:`take_terminal`), read through a new fd on it, opened
+        from the init's own fd 0, without blocking. CRIU carries neither: the pipe stays with
+        the copy here, and the restore has a new terminal. Nothing for an init without input.
+        From here on, what a client types here is held (a write waits, as for a full pipe):
+        it goes on behind what was taken if the move fails (:meth:`thaw`), and is told not
+        taken if the move is done (:meth:`end`), where in the pipe or the terminal it was lost
         with the copy, untold."""
         init = self.container.init
-        if init is None or init.terminal or not self.container.stdin:
+        if init is None:
+            return b""
+        if init.terminal:
+            init.hold_input()
+            return take_terminal(init.pid)
+        if not self.container.stdin:
             return b""
         init.hold_input()
         return take_pipe(init.pid)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import termios
 from pathlib import Path
 
 import attrs
@@ -79,6 +80,52 @@ def take_pipe(pid: int) -> bytes:
             if not chunk:  # no writer left
                 break
             taken += chunk
+    finally:
+        os.close(fd)
+    return bytes(taken)
+
+
+#: A terminal's input queue holds 4 KiB (the kernel's N_TTY_BUF_SIZE); more is read, to be
+#: safe, but never without bound.
+_TERMINAL_MOST = 64 * 1024
+
+
+def take_terminal(pid: int) -> bytes:
+    """What waits in the input queue of the terminal that is process ``pid``'s stdin, typed
+    and not read, read out of it without blocking through a new fd on it (``/proc/PID/fd/0``:
+    the terminal itself, not its master), as :func:`take_pipe` takes a pipe's. A terminal in
+    canonical mode gives a reader whole lines only (a line begun, not ended, would stay): it
+    is lifted while the queue is read, then the terminal's settings are put back as they
+    were. The process must not run meanwhile (it is frozen: it would read in another mode).
+    Empty if fd 0 is no terminal, or the process is gone."""
+    path = f"/proc/{pid}/fd/0"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    taken = bytearray()
+    try:
+        if not os.isatty(fd):
+            return b""
+        settings = termios.tcgetattr(fd)
+        whole = list(settings)
+        whole[3] &= ~termios.ICANON
+        whole[6] = list(settings[6])
+        whole[6][termios.VMIN], whole[6][termios.VTIME] = 0, 0
+        termios.tcsetattr(fd, termios.TCSANOW, whole)
+        try:
+            while len(taken) < _TERMINAL_MOST:
+                try:
+                    chunk = os.read(fd, _TERMINAL_MOST - len(taken))
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                taken += chunk
+        finally:
+            termios.tcsetattr(fd, termios.TCSANOW, settings)
+    except (OSError, termios.error):
+        pass  # what was read is taken all the same: it is out of the queue
     finally:
         os.close(fd)
     return bytes(taken)

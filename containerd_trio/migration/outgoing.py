@@ -542,10 +542,10 @@ class Outgoing(Move):
         return restored, downtime, finishing
 
     async def _hand_on_stdin(self, moving: Moving, session: str) -> None:
-        """The input the copy here had not read at the freeze waits in its stdin pipe, which
-        goes with it: taken out, it is written into the restored container's stdin first (a
-        target older than that: put back, lost with the copy). A move undone puts it back
-        (:meth:`_roll_back`)."""
+        """The input the copy here had not read at the freeze waits in its stdin pipe, or its
+        terminal's input queue, which goes with it: taken out, it is written into the restored
+        container's stdin (or terminal) first (a target older than that: put back, lost with
+        the copy). A move undone puts it back (:meth:`_roll_back`)."""
         self._stdin = moving.take_stdin()
         if self._stdin and not await self.target.send_stdin(session, self._stdin):
             log.warning(
