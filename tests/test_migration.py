@@ -475,6 +475,21 @@ async def _reader_with_input_pending(
     return bundle, session
 
 
+async def _read_there(target: DaemonProcess, bundle: Path, line: str) -> list[str]:
+    """Type ``line`` into the moved reader on the target and let it read: what it read there,
+    all of its log, once it read that line."""
+    moved = (await target.client.get("/containers/reader")).json()
+    there = await wsclient.attach(
+        "", "reader", moved["processes"][0]["pid"], unix=str(target.socket)
+    )
+    await there.type(f"{line}\n")
+    (bundle / "rootfs" / "go").touch()
+    with trio.fail_after(10):
+        await wait_output(target.client, "reader", f"got {line}")
+    await there.detach()
+    return (await log_bytes(target.client, "reader")).decode().splitlines()
+
+
 async def test_input_the_container_had_not_read_moves_with_it(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
@@ -486,17 +501,8 @@ async def test_input_the_container_had_not_read_moves_with_it(
     bundle, session = await _reader_with_input_pending(source, make_bundle)
     steps = await migrate(source.client, "reader", to=f"unix:{target.socket}")
     assert steps[-1]["step"] == "done", steps
-    moved = (await target.client.get("/containers/reader")).json()
-    there = await wsclient.attach(
-        "", "reader", moved["processes"][0]["pid"], unix=str(target.socket)
-    )
-    await there.type("three\n")
-    (bundle / "rootfs" / "go").touch()
-    with trio.fail_after(10):
-        await wait_output(target.client, "reader", "got three")
-    got = (await log_bytes(target.client, "reader")).decode().splitlines()
+    got = await _read_there(target, bundle, "three")
     assert got == ["got one", "got two", "got three"], got
-    await there.detach()
     await session.drop()
 
 
@@ -606,17 +612,8 @@ async def test_input_typed_at_the_source_after_the_hand_off_is_told_not_taken(
         " again\n"
     ), err
     # The container read there what was handed on, and nothing of what was not taken.
-    moved = (await target.client.get("/containers/reader")).json()
-    there = await wsclient.attach(
-        "", "reader", moved["processes"][0]["pid"], unix=str(target.socket)
-    )
-    await there.type("five\n")
-    (bundle / "rootfs" / "go").touch()
-    with trio.fail_after(10):
-        await wait_output(target.client, "reader", "got five")
-    got = (await log_bytes(target.client, "reader")).decode().splitlines()
+    got = await _read_there(target, bundle, "five")
     assert got == ["got one", "got two", "got five"], got
-    await there.detach()
 
 
 async def test_input_typed_at_the_source_after_the_hand_off_of_a_failed_move_goes_on(

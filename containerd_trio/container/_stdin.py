@@ -72,17 +72,24 @@ def take_pipe(pid: int) -> bytes:
         return b""
     taken = bytearray()
     try:
-        while len(taken) < _PIPE_MOST:
-            try:
-                chunk = os.read(fd, _PIPE_MOST - len(taken))
-            except BlockingIOError:
-                break
-            if not chunk:  # no writer left
-                break
-            taken += chunk
+        _read_waiting(fd, _PIPE_MOST, taken)
     finally:
         os.close(fd)
     return bytes(taken)
+
+
+def _read_waiting(fd: int, most: int, taken: bytearray) -> None:
+    """Add to ``taken`` what can be read of the non-blocking ``fd`` now, up to ``most`` bytes
+    in all: to the first read that would block, or that finds the end (a pipe with no writer
+    left). What was read stays in ``taken`` if a read fails."""
+    while len(taken) < most:
+        try:
+            chunk = os.read(fd, most - len(taken))
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        taken += chunk
 
 
 #: A terminal's input queue holds 4 KiB (the kernel's N_TTY_BUF_SIZE); more is read, to be
@@ -114,14 +121,7 @@ def take_terminal(pid: int) -> bytes:
         whole[6][termios.VMIN], whole[6][termios.VTIME] = 0, 0
         termios.tcsetattr(fd, termios.TCSANOW, whole)
         try:
-            while len(taken) < _TERMINAL_MOST:
-                try:
-                    chunk = os.read(fd, _TERMINAL_MOST - len(taken))
-                except BlockingIOError:
-                    break
-                if not chunk:
-                    break
-                taken += chunk
+            _read_waiting(fd, _TERMINAL_MOST, taken)
         finally:
             termios.tcsetattr(fd, termios.TCSANOW, settings)
     except (OSError, termios.error):
