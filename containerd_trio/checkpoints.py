@@ -45,6 +45,8 @@ from .validation import (
     MAX_ARG_SPACE,
     MAX_LABELS_BYTES,
     NGROUPS_MAX,
+    STOP_SIGNAL,
+    STOP_TIMEOUT,
     check_exec_strings,
     check_labels_size,
     doc,
@@ -107,6 +109,10 @@ class KeptProcess:
     restart_policy: RestartPolicy | None = None
     #: Its stdinOnce, docker's StdinOnce (True, or None).
     stdin_once: bool | None = None
+    #: Its stopSignal and stopTimeout, docker's StopSignal and StopTimeout (None: not set,
+    #: and in a checkpoint made before 2026-12-05).
+    stop_signal: str | None = attrs.field(default=None, validator=STOP_SIGNAL)
+    stop_timeout: int | None = attrs.field(default=None, validator=STOP_TIMEOUT)
     #: The CPU limits its user had set (``Container.user_cpu``: "quota", "period"), which
     #: hold its ``cpu.cpus`` off (None: none, and in a checkpoint made before 2026-12-04).
     user_cpu: list[str] | None = attrs.field(default=None)

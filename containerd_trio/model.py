@@ -27,6 +27,8 @@ from .validation import (
     PIDS_LIMIT,
     PROGRAM,
     RESTART_POLICY_NAME,
+    STOP_SIGNAL,
+    STOP_TIMEOUT,
     UNIX_ID,
     OnlyWhen,
     class_rule,
@@ -421,6 +423,26 @@ class ContainerInfo:
             "true: the end of an attach session's input closes its init's stdin, whichever"
             " session that is (the start's stdinOnce, docker's StdinOnce: ctr-trio run -i"
             " without -d sets it); kept by a start again. Left out otherwise."
+        ),
+    )
+    stop_signal: str | None = attrs.field(
+        default=None,
+        validator=STOP_SIGNAL,
+        metadata=doc(
+            "The signal a stop sends first when it names none (the start's stopSignal, as"
+            " docker's StopSignal: ctr-trio stop and restart without -s, a DELETE), by its"
+            " name (SIGQUIT; 32 and 33 by number); kept by a start again. Left out when the"
+            " start gave none: SIGTERM."
+        ),
+    )
+    stop_timeout: int | None = attrs.field(
+        default=None,
+        validator=STOP_TIMEOUT,
+        metadata=doc(
+            "The seconds from that signal to SIGKILL when a stop names none (the start's"
+            " stopTimeout, as docker's StopTimeout: ctr-trio stop and restart without -t, a"
+            " DELETE without timeout), -1 for no SIGKILL; kept by a start again. Left out"
+            " when the start gave none: 10."
         ),
     )
     terminal: bool | None = attrs.field(

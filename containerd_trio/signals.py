@@ -123,5 +123,17 @@ def signal_number(text: str) -> int:
     return number
 
 
+def signal_name(number: int) -> str:
+    """The name ``kill -l`` lists for signal ``number`` (1..64), as :func:`signal_number` reads
+    it back: ``SIGQUIT``, ``SIGRTMIN+3``; the number itself for the two that have none (32 and
+    33, the C library's own)."""
+    if RTMIN <= number <= RTMAX:
+        return REALTIME_NAMES[number - RTMIN]
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
 def _unknown(text: str) -> InvalidRequest:
     return InvalidRequest(f"unknown signal {quoted(text)}: use a number 1..{MAX_SIGNAL} or a name")

@@ -97,6 +97,7 @@ from .pstable import ps_table
 from .records import RecordJournal
 from .resources import cpus_as_quota, require_named, user_cpu_after
 from .runtime import CriuOptions, Runc
+from .signals import signal_number
 from .top import read_processes
 from .validation import check_exec_strings, check_id
 
@@ -573,6 +574,8 @@ class Supervisor:
         labels: Mapping[str, str] | None = None,
         stdin: bool = False,
         stdin_once: bool = False,
+        stop_signal: int | None = None,
+        stop_timeout: int | None = None,
         timeout: float | None = None,
         cgroups_path: str | None = None,
         auto_remove: bool = False,
@@ -599,6 +602,8 @@ class Supervisor:
         it again once its init exits, as the policy says; ``restarted``: this start is the
         policy's (:meth:`_restart`), its restart count and the delay it waited.
         ``stdin_once``: docker's StdinOnce, the container's (see :attr:`.Container.stdin_once`).
+        ``stop_signal``, ``stop_timeout``: docker's StopSignal and StopTimeout, the container's
+        (see :attr:`.Container.stop_signal`).
         ``user_cpu``: the CPU limits of ``resources`` its user set (a start again's: its
         record's, whose ``resources`` has the bundle's too); None: those ``resources`` names,
         a user's start's (see :attr:`.Container.user_cpu`)."""
@@ -678,6 +683,17 @@ class Supervisor:
                 stdin_once = existing.stdin_once
             elif kept is not None:
                 stdin_once = bool(kept.stdin_once)
+        if isinstance(launch, Restore) and (stop_signal is None or stop_timeout is None):
+            # Its stop's signal and grace too: the stopped one's, else the dumped one's (those
+            # given win, as labels do).
+            if existing is not None and not moved:
+                stop_signal = existing.stop_signal if stop_signal is None else stop_signal
+                stop_timeout = existing.stop_timeout if stop_timeout is None else stop_timeout
+            elif kept is not None:
+                if stop_signal is None and kept.stop_signal is not None:
+                    stop_signal = signal_number(kept.stop_signal)
+                if stop_timeout is None:
+                    stop_timeout = kept.stop_timeout
         restart_policy = restarts.in_force(restart_policy)
         if existing is not None:
             if existing.status is Status.CREATED:
@@ -702,6 +718,10 @@ class Supervisor:
         )
         if stdin_once:
             container.stdin_once = True
+        if stop_signal is not None:
+            container.stop_signal = stop_signal
+        if stop_timeout is not None:
+            container.stop_timeout = stop_timeout
         # The CPU limits its user set, which hold a cpu.cpus off: the start's, a start
         # again's (its record's), or a restore's (the stopped container's it restores over,
         # else its checkpoint's, a move's too).
@@ -888,6 +908,8 @@ class Supervisor:
             labels=container.labels,
             stdin=container.stdin,
             stdin_once=container.stdin_once,
+            stop_signal=container.stop_signal,
+            stop_timeout=container.stop_timeout,
             auto_remove=container.auto_remove,
             resources=resources,
             process=container.start_process,
@@ -963,13 +985,13 @@ class Supervisor:
         ):
             remove_directory(aside)
 
-    async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
+    async def delete(self, container_id: str, timeout: float | None) -> ContainerInfo:
         container = await self._commanded(container_id)
         info = await self._submit(self._delete, container, timeout)
         self._taken_by_user(container)
         return info
 
-    async def _delete(self, container: Container, timeout: float) -> ContainerInfo:
+    async def _delete(self, container: Container, timeout: float | None) -> ContainerInfo:
         try:
             info = await container.delete(timeout)
         finally:

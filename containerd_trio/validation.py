@@ -276,6 +276,27 @@ def _seconds(name: str, value: float) -> None:
         raise ValueError(f"{name} must be 0 or more (and finite), not {value}")
 
 
+#: The most seconds a stopTimeout may say (docker's is a Go int: its 32 bits' largest here).
+MAX_STOP_TIMEOUT = 2**31 - 1
+
+
+def _stop_timeout(name: str, value: int) -> None:
+    if not -1 <= value <= MAX_STOP_TIMEOUT:
+        raise ValueError(
+            f"{name} must be -1 (no SIGKILL: the exit waited for however long it takes) or 0"
+            f" to {MAX_STOP_TIMEOUT} seconds, not {value}"
+        )
+
+
+def _stop_signal(name: str, value: str) -> None:
+    # A name kept in a record or a checkpoint's file (which may come from anyone), read back
+    # as the start's stopSignal was.
+    try:
+        signal_number(value)
+    except InvalidRequest as exc:
+        raise ValueError(f"{name}: {exc.message}") from None
+
+
 def _deadline(name: str, value: float) -> None:
     if not 0 < value < math.inf:
         raise ValueError(f"{name} must be a number of seconds above 0 (and finite), not {value}")
@@ -406,6 +427,10 @@ TIMESTAMP = Rule(_timestamp, {"format": "date-time"})
 RESTART_POLICY_NAME = Rule(_restart_policy_name, {"enum": list(RESTART_POLICY_NAMES)})
 SECONDS = Rule(_seconds, {"minimum": 0})
 DEADLINE = Rule(_deadline, {"exclusiveMinimum": 0})
+#: docker's StopTimeout: seconds from the stop signal to SIGKILL, -1 for no SIGKILL.
+STOP_TIMEOUT = Rule(_stop_timeout, {"minimum": -1, "maximum": MAX_STOP_TIMEOUT})
+#: docker's StopSignal as the daemon keeps it: a name :func:`.signals.signal_number` reads.
+STOP_SIGNAL = Rule(_stop_signal, {"minLength": 1})
 MEMORY_LIMIT = _limit(PAGE_SIZE, MAX_MEMORY_BYTES, " bytes")
 #: The least memory limit a client may ask for, at a start or in an update: docker's
 #: (linuxMinMemory, "Minimum memory limit allowed is 6MB"), which its users expect. The kernel

@@ -596,6 +596,62 @@ async def test_stop_signals_then_kills_after_the_grace_and_keeps_the_container(
         assert kept == ["polite", "frozen", "custom", "stubborn"]
 
 
+#: An init that ends on SIGQUIT (5) or SIGTERM (3): pid 1 takes only the signals it handles.
+QUITS = (
+    "sh",
+    "-c",
+    "trap 'exit 5' QUIT; trap 'exit 3' TERM; echo ready; while :; do sleep 0.1; done",
+)
+
+
+async def test_stop_and_restart_take_the_stop_signal_and_timeout_run_gave_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's ``run --stop-signal SIGQUIT --stop-timeout 30``: a stop (and a restart's) that
+    names no signal sends the container's, and waits its grace before the SIGKILL; -s and -t
+    still win. Before, run had neither option (a usage error) and stop sent SIGTERM and
+    waited 10 s. inspect shows them; a restart of one with --rm keeps them."""
+    with trio.fail_after(60):
+        quits = str(make_bundle(QUITS))
+        await ok(ctr, "run", "-d", "quits", "-b", quits, "--stop-signal", "SIGQUIT")
+        shown = await ok(ctr, "inspect", "-f", "{{.stopSignal}} {{json .stopTimeout}}", "quits")
+        assert shown.out == "SIGQUIT null\n"
+        await wait_output(client, "quits", "ready")
+        stopped = await ok(ctr, "--json", "stop", "quits")
+        assert stopped.json["exitStatus"] == 5, stopped.json  # its trap of SIGQUIT
+        await ok(ctr, "start", "quits")
+        await wait_output(client, "quits", "ready")
+        init = (await client.get("/containers/quits")).json()["processes"][0]["pid"]
+        since = now()
+        restarted = await ok(ctr, "--json", "restart", "quits")
+        assert restarted.json["stopSignal"] == "SIGQUIT", restarted.json
+        assert await wait_exit(client, "quits", init, since) == 5  # SIGQUIT's, not SIGTERM's
+        state = run_status((await client.get("/containers/quits")).json()["state"])
+        assert state == {"status": "running"}
+        await wait_output(client, "quits", "ready")
+        stopped = await ok(ctr, "--json", "stop", "-s", "TERM", "quits")
+        assert stopped.json["exitStatus"] == 3, stopped.json  # -s wins
+
+        # Its grace: SIGTERM ignored, SIGKILL after its 1 s (10 s without it).
+        deaf = str(make_bundle(IGNORES_TERM))
+        await ok(ctr, "run", "-d", "deaf", "-b", deaf, "--stop-timeout", "1", "--rm")
+        assert (await ok(ctr, "inspect", "-f", "{{.stopTimeout}}", "deaf")).out == "1\n"
+        again = await ok(ctr, "--json", "restart", "deaf")  # --rm: started afresh, kept
+        assert again.json["stopTimeout"] == 1, again.json
+        stopped = await ok(ctr, "--json", "stop", "deaf")
+        assert stopped.json["exitStatus"] == 128 + signal.SIGKILL, stopped.json
+
+        for option, value, said in (
+            ("--stop-timeout", "-2", "'-2' is not 0 or more seconds, nor -1"),
+            ("--stop-timeout", "1.5", "'1.5' is not a whole number"),
+            ("--stop-signal", "NOPE", "unknown signal 'NOPE'"),
+        ):
+            refused = await ctr("run", "-d", "bad", "-b", quits, option, value)
+            assert refused.code == cli.EXIT_USAGE and said in refused.err, refused
+        refused = await ctr("start", "quits", "--stop-signal", "QUIT")
+        assert refused.code == cli.EXIT_USAGE and "--stop-signal without -b" in refused.err
+
+
 async def test_kill_sends_sigkill_as_dockers_and_containers_kill_sigterm(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -213,6 +213,83 @@ async def test_delete_lets_a_cooperative_container_exit(
     assert runc_ids(daemon.config.state_dir) == []
 
 
+#: An init that ends on SIGQUIT (5) or SIGTERM (3): pid 1 takes only the signals it handles.
+QUITS = (
+    "sh",
+    "-c",
+    "trap 'exit 5' QUIT; trap 'exit 3' TERM; echo ready; while :; do sleep 0.1; done",
+)
+
+
+async def test_a_delete_that_names_none_takes_the_container_s_stop_signal_and_timeout(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """docker's StopSignal and StopTimeout (run --stop-signal, --stop-timeout): a start's
+    stopSignal and stopTimeout are the container's (its view shows them, a start again keeps
+    them), and a DELETE without timeout sends that signal first and waits that grace before
+    its SIGKILL. Before, the start refused them (unknown field), and every delete sent SIGTERM
+    and waited its timeout, 10 s unless given."""
+    client = daemon.client
+    with trio.fail_after(30):
+        quits = make_bundle(QUITS)
+        started = await start_container(client, "quits", quits, stopSignal="quit")
+        assert started["stopSignal"] == "SIGQUIT" and "stopTimeout" not in started, started
+        await wait_output(client, "quits", "ready")
+        deleted = await client.delete("/containers/quits")  # no timeout: its own signal
+        assert deleted.status_code == 200, deleted.text
+        assert run_status(deleted.json()["state"]) == {"status": "stopped", "exitStatus": 5}
+        # Named: the DELETE's timeout, still the container's signal.
+        await start_container(client, "quits", quits, stopSignal=3)
+        await wait_output(client, "quits", "ready")
+        deleted = await client.delete("/containers/quits", params={"timeout": "30"})
+        assert run_status(deleted.json()["state"]) == {"status": "stopped", "exitStatus": 5}
+
+        # Its grace: SIGTERM ignored, SIGKILL once its 1 s passed (the default is 10).
+        started = await start_container(client, "deaf", make_bundle(IGNORES_TERM), stopTimeout=1)
+        assert started["stopTimeout"] == 1 and "stopSignal" not in started, started
+        init = WatchedProcess(started["processes"][0]["pid"])
+        deleted = await client.delete("/containers/deaf")
+        assert run_status(deleted.json()["state"]) == {"status": "stopped", "exitStatus": 137}
+        assert init.ended()
+
+        # A start again (and a restart by its policy) keeps them; one without shows none.
+        await start_container(client, "kept", make_bundle(QUITS), stopSignal="SIGRTMIN+3",
+                              stopTimeout=-1)  # fmt: skip
+        await wait_output(client, "kept", "ready")
+        since = now()
+        patched = await client.patch("/containers/kept", json={"signal": "KILL"})
+        assert patched.status_code == 200, patched.text
+        await next_event(
+            client, since=since, container_id="kept", match=lambda e: e["type"] == "exit"
+        )
+        again = await client.post("/containers/kept/start")
+        assert again.status_code == 201, again.text
+        shown = (await client.get("/containers/kept")).json()
+        assert (shown["stopSignal"], shown["stopTimeout"]) == ("SIGRTMIN+3", -1), shown
+        plain = await start_container(client, "plain", make_bundle(FOREVER))
+        assert "stopSignal" not in plain and "stopTimeout" not in plain, plain
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ({"stopSignal": "NOPE"}, "stopSignal: unknown signal 'NOPE'"),
+        ({"stopSignal": 0}, "stopSignal: signal 0 is out of range: it must be 1..64"),
+        ({"stopSignal": ""}, "stopSignal: unknown signal ''"),
+        ({"stopTimeout": -2}, "stopTimeout must be -1 (no SIGKILL"),
+        ({"stopTimeout": 1.5}, "stopTimeout: expected an integer, got the number 1.5"),
+        ({"stopTimeout": "10"}, "stopTimeout: expected an integer"),
+    ],
+)
+async def test_a_bad_stop_signal_or_timeout_is_400(
+    client: httpx.AsyncClient, bundle: Path, field: dict[str, Any], message: str
+) -> None:
+    response = await client.post("/containers/bad", json={"bundlePath": str(bundle), **field})
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"], response.text
+    assert (await client.get("/containers/bad")).status_code == 404
+
+
 async def test_delete_ends_what_the_init_left_and_reports_each_exit(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:

@@ -265,6 +265,38 @@ async def test_a_process_that_ended_before_a_crash_is_answered_by_its_wait(
     assert deleted.status_code == 200, deleted.text
 
 
+#: An init that ends on SIGQUIT (5) and ignores SIGTERM: pid 1 takes only what it handles.
+_QUITS_ONLY = (
+    "sh",
+    "-c",
+    "trap 'exit 5' QUIT; trap '' TERM; echo ready; while :; do sleep 0.1; done",
+)
+
+
+async def test_a_next_server_keeps_the_stop_signal_and_timeout_of_the_start(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """A start's stopSignal and stopTimeout (docker's StopSignal, StopTimeout) are in the
+    container's record: after a kill -9 of the server, the next one shows them and its DELETE
+    without timeout sends that signal first (SIGQUIT: 5), or kills once that grace passed."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    quits = make_bundle(_QUITS_ONLY)
+    with trio.fail_after(60):
+        await start_container(client, "quits", quits, stopSignal="QUIT", stopTimeout=600)
+        await start_container(client, "deaf", make_bundle(_QUITS_ONLY), stopTimeout=0)
+        await wait_output(client, "quits", "ready")
+        await daemon.kill_server()
+        shown = (await client.get("/containers/quits")).json()
+        assert (shown["stopSignal"], shown["stopTimeout"]) == ("SIGQUIT", 600), shown
+        deleted = await client.delete("/containers/quits")
+        assert deleted.status_code == 200, deleted.text
+        assert run_status(deleted.json()["state"]) == {"status": "stopped", "exitStatus": 5}
+        deleted = await client.delete("/containers/deaf")  # SIGTERM ignored: no grace
+        assert deleted.status_code == 200, deleted.text
+        assert run_status(deleted.json()["state"]) == {"status": "stopped", "exitStatus": 137}
+
+
 async def test_the_exits_a_restart_publishes_are_counted_in_the_metrics(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: Orphans
 ) -> None:

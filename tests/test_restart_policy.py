@@ -1401,6 +1401,38 @@ async def test_a_checkpoint_keeps_auto_remove(
     assert (await client.get("/containers/once")).status_code == 404
 
 
+async def test_a_checkpoint_and_a_restore_keep_the_stop_signal_and_timeout(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A start's stopSignal and stopTimeout (docker's StopSignal, StopTimeout) are the
+    container's: a restore over the stopped container keeps its, one whose container was
+    deleted has the dumped one's, as its checkpoint kept them; those given to the restore
+    win. A restart by the policy keeps them."""
+    bundle = make_bundle(UNTIL_USR1)
+    await _dumped(client, "stops", bundle, stopSignal="QUIT", stopTimeout=7)
+    restored = await start_container(client, "stops", bundle, checkpoint="cp")
+    assert (restored["stopSignal"], restored["stopTimeout"]) == ("SIGQUIT", 7), restored
+    await wait_catching(restored["processes"][0]["pid"], signal.SIGUSR1)
+    answer = await client.post("/containers/stops/checkpoint/cp2", json={"exit": True})
+    assert answer.status_code == 201, answer.text
+    deleted = await client.delete("/containers/stops", params={"timeout": 0})
+    assert deleted.status_code == 200, deleted.text
+    restored = await start_container(client, "stops", bundle, checkpoint="cp2", stopTimeout=-1)
+    assert (restored["stopSignal"], restored["stopTimeout"]) == ("SIGQUIT", -1), restored
+    await client.delete("/containers/stops", params={"timeout": 0})
+
+    started = await start_container(client, "again", make_bundle(UNTIL_USR1), stopSignal=10,
+                                    restartPolicy={"name": "always"})  # fmt: skip
+    pid = started["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+    os.kill(pid, signal.SIGUSR1)  # exits 3: restarted by its policy
+    await _next_start(client, "again", since)
+    shown = (await client.get("/containers/again")).json()
+    assert shown["stopSignal"] == "SIGUSR1" and "stopTimeout" not in shown, shown
+    await client.delete("/containers/again", params={"timeout": 0})
+
+
 async def test_a_restore_over_a_stopped_container_takes_its_policy_over_the_checkpoints(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from containerd_trio import checkpoints
 from containerd_trio.api.schemas import StartRequest
 from containerd_trio.client.cli import build_parser, run
 from containerd_trio.client.commands import start_process
+from containerd_trio.client.envfile import EnvFileError, parse_env_file
 from containerd_trio.convert import structure
 from containerd_trio.errors import InvalidRequest
 from containerd_trio.model import StartProcess, UserSpec
@@ -226,6 +228,91 @@ async def test_run_and_start_env_by_name_alone_is_ours_or_left_out_as_dockers(
     assert started.code == 0, started.err
     assert "process" not in json.loads(started.out)
     assert runc_state(daemon.config.state_dir, "plain")["bundle"] == str(bundle)
+
+
+def test_env_file_is_read_as_docker_s() -> None:
+    """docker's env file: KEY=VALUE with the value as written (quotes, spaces, $ kept), KEY
+    alone ours or left out, leading white space dropped, blank and # lines skipped, a BOM and
+    CRLF line ends taken; a key with white space, an empty key, bytes not UTF-8 refused."""
+    text = (
+        b"\xef\xbb\xbfFIRST=1\r\n"
+        b"# a comment\n"
+        b"\n"
+        b"   \t\n"
+        b"  INDENTED=yes\n"
+        b"   # an indented comment\n"
+        b'QUOTED="a b"\n'
+        b"SINGLE='c'\n"
+        b"SPACES=  d e  \n"
+        b"DOLLAR=$HOME\n"
+        b"EQUALS=x=y\n"
+        b"EMPTY=\n"
+        b"OURS\n"
+        b"NOT_OURS\n"
+        b"FIRST=2"
+    )
+    assert parse_env_file(text, {"OURS": "from here", "HOME": "/root"}) == [
+        "FIRST=1", "INDENTED=yes", 'QUOTED="a b"', "SINGLE='c'", "SPACES=  d e  ",
+        "DOLLAR=$HOME", "EQUALS=x=y", "EMPTY=", "OURS=from here", "FIRST=2",
+    ]  # fmt: skip
+    assert parse_env_file(b"", {}) == []
+    for bad, said in (
+        (b"OK=1\nMY KEY=1\n", "line 2: variable 'MY KEY' contains whitespaces"),
+        (b"=1\n", "line 1: no variable name on line '=1'"),
+        (b"A B\n", "variable 'A B' contains whitespaces"),
+        (b"OK=1\nX=\xff\n", "invalid utf8 bytes at line 2"),
+    ):
+        with pytest.raises(EnvFileError, match=re.escape(said)):
+            parse_env_file(bad, {})
+
+
+def test_env_files_come_before_e_in_order_and_are_usage_errors_when_bad(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run --env-file`` (and ``start -b``, ``exec``): each file's entries in turn, then
+    ``-e``'s, so that the last of a key wins where the daemon lays them over the bundle's; a
+    file that cannot be read or is not docker's format is a usage error naming it."""
+    monkeypatch.setenv("CTR_TRIO_FROM_HERE", "ours")
+    monkeypatch.delenv("CTR_TRIO_NOT_SET_HERE", raising=False)
+    one, two = tmp_path / "one.env", tmp_path / "two.env"
+    one.write_text("A=1\nB=1\nCTR_TRIO_FROM_HERE\nCTR_TRIO_NOT_SET_HERE\n")
+    two.write_text("# two\nB=2\n")
+    argv = ("--env-file", str(one), "--env-file", str(two), "-e", "A=e")
+    args, problem = _parsed("run", "-b", "/b", "web", *argv, "env")
+    assert problem is None
+    assert args.env == ["A=1", "B=1", "CTR_TRIO_FROM_HERE=ours", "B=2", "A=e"]
+    assert start_process(args, "/b") == {"args": ["env"], "env": args.env}
+    args, problem = _parsed("exec", "--env-file", str(two), "web", "env")
+    assert (problem, args.env) == (None, ["B=2"])
+    _, problem = _parsed("run", "-b", "/b", "web", "--env-file", str(tmp_path / "none"))
+    assert problem == (
+        f"argument --env-file: cannot read env file {tmp_path / 'none'}: No such file or directory"
+    )
+    (tmp_path / "bad.env").write_text("A=1\nB C=2\n")
+    _, problem = _parsed("run", "-b", "/b", "web", "--env-file", str(tmp_path / "bad.env"))
+    assert problem == (
+        f"argument --env-file: env file {tmp_path / 'bad.env'}, line 2: variable 'B C' contains"
+        " whitespaces"
+    )
+    _, problem = _parsed("start", "web", "--env-file", str(two))
+    assert problem is not None and problem.startswith("--env-file without -b/--bundle"), problem
+
+
+async def test_run_env_file_reaches_the_init_and_e_wins(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """``run --env-file`` was unknown (a usage error): the file's variables reach the
+    container's init as docker's do, quotes kept, and ``-e`` after it wins."""
+    env_file = tmp_path / "app.env"
+    env_file.write_text('# app\nGREETING="hello there"\nOVER=file\n')
+    shown = await run_cli(
+        "--address", daemon.url, "run", "-b", str(make_bundle(env=BUNDLE_ENV)), "--env-file",
+        str(env_file), "-e", "OVER=e", "envfile", "env",
+    )  # fmt: skip
+    assert (shown.code, shown.err) == (0, ""), shown
+    env = shown.out.splitlines()
+    assert {'GREETING="hello there"', "OVER=e", "KEEP=bundle"} <= set(env), env
+    assert "OVER=file" not in env, env
 
 
 async def test_start_again_and_restart_run_the_command_again(
@@ -717,7 +804,8 @@ def test_run_takes_execs_process_options() -> None:
     assert (problem, start_process(args, "/b")) == (None, None)
     _, problem = _parsed("run", "--checkpoint", "cp", "-b", "/b", "web", "ls")
     assert problem == (
-        "a command, -e, -w and -u are not for --checkpoint: a restore runs what was checkpointed"
+        "a command, -e, --env-file, -w and -u are not for --checkpoint: a restore runs what was"
+        " checkpointed"
     )
     _, problem = _parsed("start", "web", "-e", "X=1")
     assert problem is not None and problem.startswith("-e without -b/--bundle")

@@ -121,6 +121,8 @@ async def start_container(path: ContainerPath, body: StartRequest) -> Reply:
         labels=body.labels,
         stdin=body.stdin,
         stdin_once=body.stdin_once,
+        stop_signal=body.stop_signal,
+        stop_timeout=body.stop_timeout,
         timeout=body.timeout,
         auto_remove=body.auto_remove,
         resources=None if body.resources is None else body.resources.resources(),

@@ -46,6 +46,7 @@ from ..validation import (
     PRE_COPY_ROUNDS,
     REQUESTED_MEMORY_LIMIT,
     SECONDS,
+    STOP_TIMEOUT,
     TIMESTAMP,
     ExactlyOne,
     Rule,
@@ -176,6 +177,24 @@ class StartRequest:
             " close message) closes the init's stdin, as docker run -i without -d sets it;"
             " without it a session that came to a running process ends there, the stdin left"
             " open for the next. Kept by a start again, in the container's stdinOnce."
+        ),
+    )
+    stop_signal: Signal | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "docker's StopSignal, the container's: the signal a stop that names none sends"
+            " first (ctr-trio stop and restart without -s, a DELETE), SIGTERM when left out."
+            " Kept by a start again, in the container's stopSignal (by name)."
+        ),
+    )
+    stop_timeout: int | None = attrs.field(
+        default=None,
+        validator=STOP_TIMEOUT,
+        metadata=doc(
+            "docker's StopTimeout, the container's: the seconds from the stop signal to"
+            " SIGKILL for a stop that names none (ctr-trio stop and restart without -t, a"
+            " DELETE without timeout), 10 when left out; -1: no SIGKILL, the exit waited for."
+            " Kept by a start again, in the container's stopTimeout."
         ),
     )
     timeout: float | None = attrs.field(
@@ -616,10 +635,14 @@ class MigrationPath:
 
 @attrs.frozen(kw_only=True, slots=False)
 class DeleteQuery(ContainerPath):
-    timeout: float = attrs.field(
-        default=10.0,
+    timeout: float | None = attrs.field(
+        default=None,
         validator=SECONDS,
-        metadata=doc("Seconds between SIGTERM and SIGKILL (a finite number, 0 or more)."),
+        metadata=doc(
+            "Seconds between the stop signal (the container's stopSignal, else SIGTERM) and"
+            " SIGKILL (a finite number, 0 or more). Left out: the container's stopTimeout"
+            " (-1: no SIGKILL, the exit waited for), else 10."
+        ),
     )
 
 

@@ -36,6 +36,7 @@ from .commands import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    STOP_TIMEOUT,
     DaemonCheck,
     Handler,
 )
@@ -330,6 +331,23 @@ def _count(text: str) -> int:
     if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
     return _integer(text)
+
+
+#: The most seconds a --stop-timeout may say: the daemon's bound, docker's (a 32-bit int).
+MAX_STOP_TIMEOUT = 2**31 - 1
+
+
+def _stop_timeout(text: str) -> int:
+    """run's ``--stop-timeout``: whole seconds, or -1 (no SIGKILL), as docker's; the daemon's
+    bounds, a usage error here."""
+    if text.startswith("-") and text != "-1":
+        raise argparse.ArgumentTypeError(f"{text!r} is not 0 or more seconds, nor -1")
+    value = -1 if text == "-1" else _count(text)
+    if value > MAX_STOP_TIMEOUT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is out of range: at most {MAX_STOP_TIMEOUT} seconds, or -1"
+        )
+    return value
 
 
 def _tail(text: str) -> int | None:
@@ -817,6 +835,20 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
         " end once it is removed",
     )
     _define_restart(parser, "start it again once it exits")
+    parser.add_argument(
+        "--stop-signal",
+        type=_signal,
+        metavar="SIG",
+        help="the signal a stop that names none sends first (stop, restart, rm), as docker's;"
+        " kept with the container (default SIGTERM)",
+    )
+    parser.add_argument(
+        "--stop-timeout",
+        type=_stop_timeout,
+        metavar="SECONDS",
+        help=f"the grace of a stop that names none before its SIGKILL, as docker's; -1: no"
+        f" SIGKILL; kept with the container (default {STOP_TIMEOUT:g})",
+    )
     if attach_default:
         parser.add_argument(
             "-d", "--detach", action="store_true", help="only start it: print its pid and go"
@@ -859,8 +891,9 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
 #: start -ai. Its terminal is the one its start gave it: no -t, as docker's start has none.
 _BUNDLE_START_OPTIONS = (
     ("tty", "-t"), ("checkpoint", "--checkpoint"),
-    ("label", "-l"), ("rm", "--rm"), *_LIMITS, ("env", "-e"), ("cwd", "-w"), ("user", "-u"),
-    ("restart", "--restart"),
+    ("label", "-l"), ("rm", "--rm"), *_LIMITS, ("env", "-e"), ("env_file", "--env-file"),
+    ("cwd", "-w"), ("user", "-u"),
+    ("restart", "--restart"), ("stop_signal", "--stop-signal"), ("stop_timeout", "--stop-timeout"),
 )  # fmt: skip
 
 
@@ -908,12 +941,14 @@ def _start_problem(args: argparse.Namespace) -> str | None:
         args.args = [*command, *args.args]
     if args.args and args.args[0] == "--":
         del args.args[0]  # the end of our options, when nothing of ours came after the ID
-    if args.checkpoint is not None and (args.args or args.env or args.cwd or args.user):
+    if args.checkpoint is not None and (
+        args.args or args.env or args.env_file or args.cwd or args.user
+    ):
         return (
-            "a command, -e, -w and -u are not for --checkpoint: a restore runs what was"
-            " checkpointed"
+            "a command, -e, --env-file, -w and -u are not for --checkpoint: a restore runs"
+            " what was checkpointed"
         )
-    return _not_text(args)
+    return _read_env_files(args) or _not_text(args)
 
 
 def _run_id(args: argparse.Namespace) -> str | None:
@@ -979,6 +1014,14 @@ def _define_process(parser: Parser, *, env: str) -> None:
         metavar="K=V|K",
         help=f"environment variable, {env} (repeatable); K alone: ours, or none if we have none",
     )
+    parser.add_argument(
+        "--env-file",
+        action="append",
+        metavar="FILE",
+        help="environment variables from FILE, as docker's: a line K=V (the value as written,"
+        " quotes too) or K (ours, or none); blank lines and # lines skipped (repeatable; -e"
+        " after them wins)",
+    )
     # --workdir is docker's name for it.
     parser.add_argument(
         "-w",
@@ -1000,7 +1043,23 @@ def _define_process(parser: Parser, *, env: str) -> None:
 def _has_command(args: argparse.Namespace) -> str | None:
     if not args.args:
         return "give the command to run after ID (ctr-trio exec web sh)"
-    return _not_text(args)
+    return _read_env_files(args) or _not_text(args)
+
+
+def _read_env_files(args: argparse.Namespace) -> str | None:
+    """Put the entries of ``--env-file``'s files before ``-e``'s in ``args.env``, as docker
+    reads them (the last of a key wins); the problem of one that cannot be read, or is not
+    docker's format. Read once the command line is known good otherwise."""
+    if not args.env_file:
+        return None
+    from .envfile import EnvFileError, read_env_files
+
+    try:
+        entries = read_env_files(args.env_file, os.environ)
+    except EnvFileError as exc:
+        return f"argument --env-file: {exc}"
+    args.env = [*entries, *(args.env or [])]
+    return None
 
 
 def _not_text(args: argparse.Namespace) -> str | None:
@@ -1184,19 +1243,15 @@ def _define_kill(parser: Parser) -> None:
     )
 
 
-#: docker stop's grace between the signal and SIGKILL, when the image names none.
-STOP_TIMEOUT = 10.0
-
-
-def _grace(text: str) -> float | None:
+def _grace(text: str) -> float:
     """stop's ``-t``: seconds, or -1 (newer docker's): no SIGKILL, the exit waited for however
-    long it takes (None)."""
+    long it takes."""
     try:
         forever = _decimal(text) == -1
     except ValueError:
         forever = False  # not a number: _seconds says so
     if forever:
-        return None
+        return -1.0
     try:
         return _seconds(text)
     except argparse.ArgumentTypeError:
@@ -1207,17 +1262,26 @@ def _grace(text: str) -> float | None:
 
 def _define_stop(parser: Parser) -> None:
     _define_ids(parser)
-    _define_signal(parser)
+    # Neither has a default of its own: left out, the container's (its start's --stop-signal
+    # and --stop-timeout), as docker's stop takes its StopSignal and StopTimeout.
+    parser.add_argument(
+        "-s",
+        "--signal",
+        type=_signal,
+        metavar="SIG",
+        help="number or name, RTMIN+N and RTMAX-N too (default: the container's stop signal,"
+        " its --stop-signal, else SIGTERM)",
+    )
     # docker's -t is --timeout, and --time before it (which docker still takes): both here.
     parser.add_argument(
         "-t",
         "--timeout",
         "--time",
         type=_grace,
-        default=STOP_TIMEOUT,
         metavar="SECONDS",
-        help=f"grace between the signal and SIGKILL (default {STOP_TIMEOUT:g}); -1: no SIGKILL,"
-        " wait for the exit however long it takes",
+        help=f"grace between the signal and SIGKILL (default: the container's, its"
+        f" --stop-timeout, else {STOP_TIMEOUT:g}); -1: no SIGKILL, wait for the exit however"
+        " long it takes",
     )
 
 

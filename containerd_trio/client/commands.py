@@ -423,11 +423,13 @@ def _start_as(client: Client, container: Container, *, stdin: bool = False) -> C
     instead of the bundle's (docker keeps a container's command): the start replaces a stopped
     container of the id, and its log with it. Not a checkpoint: a restart starts from the
     bundle. ``stdin``: keep it open whatever the record says. Its stdinOnce too (docker's
-    StdinOnce, its config, which docker's restart keeps: run -i --rm attached gives it)."""
+    StdinOnce, its config, which docker's restart keeps: run -i --rm attached gives it), and
+    its stopSignal and stopTimeout (docker's StopSignal and StopTimeout, its config too)."""
     return client.start(
         container["id"], container["bundlePath"], labels=container.get("labels") or {},
         stdin=stdin or bool(container.get("stdin")), auto_remove=bool(container.get("autoRemove")),
         stdin_once=bool(container.get("stdinOnce")),
+        stop_signal=container.get("stopSignal"), stop_timeout=container.get("stopTimeout"),
         resources=container.get("resources") or None, process=container.get("process"),
         restart_policy=container.get("restartPolicy"),
     )  # fmt: skip
@@ -458,7 +460,8 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
             container = client.start(
                 args.id, bundle, labels=dict(args.label), stdin=args.interactive,
                 stdin_once=stdin_once, auto_remove=auto_remove, resources=resources,
-                process=start_process(args, bundle),
+                process=start_process(args, bundle), stop_signal=args.stop_signal,
+                stop_timeout=args.stop_timeout,
                 restart_policy=args.restart,
             )  # fmt: skip
         else:
@@ -472,6 +475,8 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
                 timeout=args.timeout,
                 stdin=args.interactive,
                 stdin_once=stdin_once,
+                stop_signal=args.stop_signal,
+                stop_timeout=args.stop_timeout,
                 auto_remove=auto_remove,
                 resources=resources,
                 restart_policy=args.restart,
@@ -792,23 +797,42 @@ def containers_kill(client: Client, args: argparse.Namespace, out: Output) -> in
 #: docker's: how long a stop waits for a container whose signal was refused (it may have been
 #: on its way out: stopped already, the common case, answers at once).
 REFUSED_GRACE = 2.0
+#: docker stop's grace between the signal and SIGKILL, when the container names none (its
+#: start's stopTimeout, docker's StopTimeout).
+STOP_TIMEOUT = 10
 #: How long a stop waits for the exit after its SIGKILL. A SIGKILL ends the init at once unless
 #: the kernel holds it (uninterruptible sleep, D in ps: a hung NFS or FUSE mount), which may be
 #: for good: then the stop says so and fails, as docker's does 10 s (and 4 s more) after its.
 KILL_WAIT = 10.0
 
 
-def stop(client: Client, container_id: str, signal: int | str, timeout: float | None) -> Exit:
+def stop(
+    client: Client,
+    container_id: str,
+    signal: int | str | None,
+    timeout: float | None,
+    container: Container | None = None,
+) -> Exit:
     """Stop one container as ``docker stop`` does, and say how it ended: ``signal`` to its
     init, up to ``timeout`` seconds for the exit, then SIGKILL and up to :data:`KILL_WAIT`
-    seconds for the exit (:class:`GaveUp` past that: it runs on); ``timeout`` None (docker's
-    ``-t -1``): the wait for the exit without a deadline, and no SIGKILL. A container
+    seconds for the exit (:class:`GaveUp` past that: it runs on); ``timeout`` negative
+    (docker's ``-t -1``): the wait for the exit without a deadline, and no SIGKILL. Either
+    None: the container's own (its stopSignal, else SIGTERM; its stopTimeout, else
+    :data:`STOP_TIMEOUT`), as docker's stop takes its StopSignal and StopTimeout, read from
+    ``container`` (the daemon's view of it, asked for if not given). A container
     stopped already is no failure (its last exit). A paused one is resumed once signalled, as
     docker's stop does, so that the signal (pending while it is frozen) comes now, not as the
     SIGKILL after the timeout. The container stays, stopped."""
     from ..signals import signal_number
 
-    grace = timeout
+    if signal is None or timeout is None:
+        if container is None:
+            container = client.container(container_id)
+        if signal is None:
+            signal = container.get("stopSignal", "SIGTERM")
+        if timeout is None:
+            timeout = container.get("stopTimeout", STOP_TIMEOUT)
+    grace = None if timeout < 0 else timeout
     try:
         signalled = client.kill(container_id, signal)
     except ApiError as exc:
@@ -870,7 +894,7 @@ def containers_stop(client: Client, args: argparse.Namespace, out: Output) -> in
 
 
 def restart(
-    client: Client, container_id: str, signal: int | str, timeout: float | None
+    client: Client, container_id: str, signal: int | str | None, timeout: float | None
 ) -> Container:
     """``docker restart`` of one container: :func:`stop`, then started again by the daemon
     from its record, as :func:`start_again` starts it (a change of limits made meanwhile
@@ -886,7 +910,7 @@ def restart(
     # was the daemon's 409, "cannot start container 'web': it is running already", exit 1.
     if state_name(container) == "stopped":
         return start_again(client, container_id)
-    stop(client, container_id, signal, timeout)
+    stop(client, container_id, signal, timeout, container)
     if not container.get("autoRemove"):
         return start_again(client, container_id)
     # The record says the init's stdin was kept open (its "stdin"); a daemon before it did

@@ -28,6 +28,10 @@ class StartOptions(TypedDict, total=False):
     stdin: bool
     #: docker's StdinOnce: the end of any attach's input closes the init's stdin (run -i).
     stdin_once: bool
+    #: docker's StopSignal: what a stop that names no signal sends first (run --stop-signal).
+    stop_signal: int | str | None
+    #: docker's StopTimeout: a stop's grace when it names none, -1 for no SIGKILL.
+    stop_timeout: int | None
     #: Remove the container once its init exits (docker run --rm).
     auto_remove: bool
     #: Cgroup limits laid over the bundle's (docker run --memory, ...); not with checkpoint.
@@ -115,6 +119,10 @@ def start(container_id: str, bundle_path: str, **options: Unpack[StartOptions]) 
         body["stdin"] = True
     if options.get("stdin_once"):
         body["stdinOnce"] = True
+    if (stop_signal := options.get("stop_signal")) is not None:
+        body["stopSignal"] = stop_signal
+    if (stop_timeout := options.get("stop_timeout")) is not None:
+        body["stopTimeout"] = stop_timeout
     if options.get("auto_remove"):
         body["autoRemove"] = True
     if resources := options.get("resources"):

@@ -119,6 +119,12 @@ class Container(TypedDict):
     #: True for a container whose init's stdin the end of any attach's input closes (docker's
     #: StdinOnce: run -i attached); left out otherwise.
     stdinOnce: NotRequired[bool]
+    #: The signal a stop that names none sends first (docker's StopSignal), by name; left out
+    #: for SIGTERM (the start gave none).
+    stopSignal: NotRequired[str]
+    #: A stop's grace when it names none, in seconds (docker's StopTimeout; -1: no SIGKILL);
+    #: left out for 10 (the start gave none).
+    stopTimeout: NotRequired[int]
     #: True for a container whose init has a terminal (docker's Config.Tty); left out otherwise.
     terminal: NotRequired[bool]
     #: What its start ran instead of the bundle's process; left out for the bundle's own.

@@ -70,6 +70,7 @@ from ..oom import OomCounter, find_memory_cgroup
 from ..process import UNKNOWN_EXIT_STATUS, Process
 from ..records import ProcessStart
 from ..runtime import CriuOptions, RuncError, Started
+from ..signals import signal_name, signal_number
 from . import _checkpointing, _deletion, _exec, _pausing, _starting, _updates, _waits, _watching
 from ._context import ContainerContext
 from ._directories import put_back_directory
@@ -133,6 +134,15 @@ class Container:
     #: record, for a start again and a next server. A default of the class: a plain start
     #: sets nothing.
     stdin_once = False
+    #: docker's StopSignal and StopTimeout, the container's (its start's stopSignal and
+    #: stopTimeout: ``ctr-trio run --stop-signal --stop-timeout``): the signal a stop that names
+    #: none sends first (None: SIGTERM), and the seconds from it to SIGKILL for one that names
+    #: no grace (None: :data:`._deletion.DEFAULT_STOP_TIMEOUT`; -1: no SIGKILL). A DELETE
+    #: reads them here (:func:`._deletion.delete`), ``ctr-trio stop`` from the view. Kept in
+    #: its record and its checkpoints, for a start again, a restore and a next server.
+    #: Defaults of the class: a plain start sets nothing.
+    stop_signal: int | None = None
+    stop_timeout: int | None = None
     #: The CPU limits its user set through the API (its start's ``resources``, an update),
     #: of :data:`.resources.USER_CPU`: while set, they hold ``cpu.cpus`` off (409), as docker's
     #: CpuQuota and CpuPeriod its NanoCPUs. Not in its view (``resources`` lists the limits in
@@ -271,6 +281,8 @@ class Container:
             auto_remove=True if self.auto_remove else None,
             stdin=True if self.stdin else None,
             stdin_once=True if self.stdin_once else None,
+            stop_signal=None if self.stop_signal is None else signal_name(self.stop_signal),
+            stop_timeout=self.stop_timeout,
             terminal=True if self.terminal else None,
             process=self.start_process,
             restart_policy=self.restart_policy,
@@ -288,6 +300,8 @@ class Container:
             auto_remove=True if self.auto_remove else None,
             restart_policy=self.restart_policy,
             stdin_once=True if self.stdin_once else None,
+            stop_signal=None if self.stop_signal is None else signal_name(self.stop_signal),
+            stop_timeout=self.stop_timeout,
             user_cpu=list(self.user_cpu) or None,
         )
 
@@ -300,7 +314,8 @@ class Container:
         # puts new (frozen) Resources in place. (Not the restart waiting out its delay, which
         # info() says: setting it drops the encoding, so that no start pays for its check.
         # Nor the run's start, set before the first encoding, nor its end, set with the stop,
-        # whose status is in the key; nor an OOM kill, whose report drops the encoding.)
+        # whose status is in the key; nor an OOM kill, whose report drops the encoding; nor
+        # the stop's signal and grace, set before the first encoding and never changed.)
         key = (
             self.status, self.exit_status, self.created_ns, self.resources, self.auto_remove,
             self.stdin, self.stdin_once, self.terminal, self.start_process, self.restart_policy,
@@ -791,9 +806,9 @@ class Container:
 
     # --- stop, delete (see ._deletion) ----------------------------------------------------------
 
-    async def delete(self, timeout: float) -> ContainerInfo:
+    async def delete(self, timeout: float | None) -> ContainerInfo:
         """Stop, remove from runc, end the task tree and remove the container's files
-        (:func:`._deletion.delete`)."""
+        (:func:`._deletion.delete`); ``timeout`` None: its own grace (:attr:`stop_timeout`)."""
         return await _deletion.delete(self, timeout)
 
     async def replace(self, *, keep_log: bool = False) -> Path | None:
@@ -895,6 +910,10 @@ class Container:
         self.stdin = bool(info.stdin)
         if info.stdin_once:
             self.stdin_once = True
+        if info.stop_signal is not None:
+            self.stop_signal = signal_number(info.stop_signal)
+        if info.stop_timeout is not None:
+            self.stop_timeout = info.stop_timeout
         # A record of a daemon before the field: its init's, if it is listed.
         self.terminal = bool(info.terminal or (info.processes and info.processes[0].terminal))
         if info.restart_policy is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 from pathlib import Path
@@ -31,11 +32,32 @@ if TYPE_CHECKING:
 log = logging.getLogger("containerd_trio.container")
 
 
+#: The seconds from the stop signal to SIGKILL of a delete that names none, for a container
+#: whose start named none (its stopTimeout): docker's default StopTimeout.
+DEFAULT_STOP_TIMEOUT = 10
+#: A grace without end (a stopTimeout of -1) as the record's graceEndsNs says it: a next server
+#: that finishes the delete waits for the exit too.
+_NO_GRACE_END_NS = 2**63 - 1
+
+
+def stop_grace(container: Container) -> float:
+    """The seconds a delete that names none gives the container from its stop signal to its
+    SIGKILL: its stopTimeout (-1: without end, as docker's stop waits), else
+    :data:`DEFAULT_STOP_TIMEOUT`."""
+    timeout = container.stop_timeout
+    if timeout is None:
+        return DEFAULT_STOP_TIMEOUT
+    return math.inf if timeout < 0 else timeout
+
+
 async def stop(container: Container, timeout: float) -> None:
-    """SIGTERM the init, wait up to ``timeout`` seconds, then SIGKILL; return once it exited."""
+    """Send the init its stop signal (its stopSignal, else SIGTERM), wait up to ``timeout``
+    seconds, then SIGKILL; return once it exited."""
     if container._stopped.is_set() or container.init is None:
         return
-    _signal_quietly(container, signal.SIGTERM)
+    _signal_quietly(
+        container, signal.SIGTERM if container.stop_signal is None else container.stop_signal
+    )
     if container.status is Status.PAUSED:
         # A frozen process gets its signals only once thawed.
         await _pausing.resume_held(container)
@@ -44,7 +66,9 @@ async def stop(container: Container, timeout: float) -> None:
         return
     # "Ignored" would be untrue of a timeout of 0 (docker stop -t 0), which sends both at once.
     log.info(
-        "container %s did not exit within %gs of SIGTERM; sending SIGKILL", container.id, timeout
+        "container %s did not exit within %gs of its stop signal; sending SIGKILL",
+        container.id,
+        timeout,
     )
     _signal_quietly(container, signal.SIGKILL)
     with trio.move_on_after(container._ctx.cleanup_timeout):
@@ -59,11 +83,15 @@ def _signal_quietly(container: Container, signum: int) -> None:
         container.init.signal(signum)
 
 
-async def delete(container: Container, timeout: float) -> ContainerInfo:
+async def delete(container: Container, timeout: float | None) -> ContainerInfo:
     """Stop, remove from runc, end the task tree and remove the container's files.
     ``timeout``: the grace from now, which a wait for the lock (a checkpoint's dump
-    under way) takes its part of."""
-    grace_ends_ns = timestamps.boot_ns() + int(timeout * 1e9)
+    under way) takes its part of; None: the container's own (:func:`stop_grace`)."""
+    if timeout is None:
+        timeout = stop_grace(container)
+    grace_ends_ns = (
+        _NO_GRACE_END_NS if math.isinf(timeout) else timestamps.boot_ns() + int(timeout * 1e9)
+    )
     grace_ends = trio.current_time() + timeout
     async with container._dumps.locked_for_delete(timeout):
         if container.deleted:
