@@ -1236,9 +1236,13 @@ class Supervisor:
                 container.save()
                 return container.info()
             container.signal_init(signum)
-            # docker's stop and kill (any signal, to a container without a stop signal): its
-            # user's; the exit it brings is final, whatever restart policy it has by then.
-            container.stopped_by_user = True
+            # docker's stop and kill: its user's; the exit it brings is final, whatever restart
+            # policy it has by then. Any signal to a container without a stop signal; to one
+            # with, that signal or SIGKILL only (docker's kill: another is a message to the
+            # process, USR1 to reopen its logs, and its exit is the policy's).
+            stop_signal = container.stop_signal
+            if stop_signal is None or signum in (stop_signal, signal.SIGKILL):
+                container.stopped_by_user = True
             if signum == signal.SIGKILL and container.paused():
                 await self._thaw_killed(container)
         if status is Status.PAUSED:

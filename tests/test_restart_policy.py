@@ -1407,7 +1407,8 @@ async def test_a_checkpoint_and_a_restore_keep_the_stop_signal_and_timeout(
     """A start's stopSignal and stopTimeout (docker's StopSignal, StopTimeout) are the
     container's: a restore over the stopped container keeps its, one whose container was
     deleted has the dumped one's, as its checkpoint kept them; those given to the restore
-    win. A restart by the policy keeps them."""
+    win. A restart by the policy keeps them; a signal other than the stop signal (or SIGKILL)
+    leaves the policy armed, as docker's kill does."""
     bundle = make_bundle(UNTIL_USR1)
     await _dumped(client, "stops", bundle, stopSignal="QUIT", stopTimeout=7)
     restored = await start_container(client, "stops", bundle, checkpoint="cp")
@@ -1431,6 +1432,18 @@ async def test_a_checkpoint_and_a_restore_keep_the_stop_signal_and_timeout(
     shown = (await client.get("/containers/again")).json()
     assert shown["stopSignal"] == "SIGUSR1" and "stopTimeout" not in shown, shown
     await client.delete("/containers/again", params={"timeout": 0})
+
+    # docker's kill: to a container with a stop signal, only that one (or SIGKILL) is its
+    # user's stop; another's exit is the policy's to restart (before, any signal was final).
+    started = await start_container(client, "quitter", make_bundle(UNTIL_USR1), stopSignal="QUIT",
+                                    restartPolicy={"name": "always"})  # fmt: skip
+    await wait_catching(started["processes"][0]["pid"], signal.SIGUSR1)
+    since = now()
+    signalled = await client.patch("/containers/quitter", json={"signal": "USR1"})
+    assert signalled.status_code == 200, signalled.text
+    event = await _next_start(client, "quitter", since)
+    assert event["pid"] != started["processes"][0]["pid"]
+    await client.delete("/containers/quitter", params={"timeout": 0})
 
 
 async def test_a_restore_over_a_stopped_container_takes_its_policy_over_the_checkpoints(

@@ -605,7 +605,7 @@ async def get_container(path: ContainerPath) -> Reply:
     "DELETE",
     "/containers/{id}",
     operation_id="deleteContainer",
-    summary="Stop (SIGTERM, then SIGKILL after timeout seconds) and remove a container",
+    summary="Stop (its stop signal, then SIGKILL after timeout seconds) and remove a container",
     tags=CONTAINERS,
     params=DeleteQuery,
     answers=(Answer(200, "The container as it was at the end.", ContainerInfo),),
@@ -614,8 +614,10 @@ async def get_container(path: ContainerPath) -> Reply:
 )
 async def delete_container(query: DeleteQuery) -> Reply:
     """Its state and log are removed; its checkpoints stay in the bundle. 409 while a delete
-    of it is under way. During a checkpoint's dump no SIGTERM is sent (the images would keep
-    it): a dump still under way once timeout passes is ended, its checkpoint answering 409."""
+    of it is under way. The stop signal is the container's stopSignal, else SIGTERM; timeout
+    left out, its stopTimeout (-1: no SIGKILL), else 10. During a checkpoint's dump no stop
+    signal is sent (the images would keep it): a dump still under way once timeout passes is
+    ended, its checkpoint answering 409."""
     return wire.json_response(await supervisor().delete(query.id, query.timeout))
 
 

@@ -1336,7 +1336,8 @@ def _define_delete(parser: Parser) -> None:
         "--timeout",
         type=_seconds,
         metavar="SECONDS",
-        help="grace between SIGTERM and SIGKILL (default: the daemon's, 10)",
+        help="grace between the stop signal (its --stop-signal, else SIGTERM) and SIGKILL"
+        " (default: the daemon's, the container's --stop-timeout, else 10)",
     )
     parser.add_argument(
         "-f", "--force", action="store_true", help="no grace: SIGKILL at once (--timeout 0)"
