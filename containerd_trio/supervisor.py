@@ -652,21 +652,20 @@ class Supervisor:
             # bundle's): else a 201, and the init "exits 1" with E2BIG.
             check_exec_strings(launch.document, field="process.", where=" of the start")
         existing = await self._stopped_in_turn(container_id)
+        # A restore is the stopped container's again, as docker start --checkpoint: it keeps
+        # that one's settings as they are now (changed since the dump maybe); with none of the
+        # id (deleted, the checkpoint imported, a move's), the dumped container's, as its
+        # checkpoint kept them (none, from older code). One source for each setting below.
+        had: checkpoints.KeptProcess | None = None
+        if isinstance(launch, Restore):
+            had = existing.kept_process() if existing is not None and not moved else kept
         if isinstance(launch, Restore) and not moved:
-            # A restore is the stopped container's again: it keeps its labels (those given
-            # are added), its autoRemove and its restart policy (one given wins, "no" too),
-            # as docker start --checkpoint does: the container as it is now, changed since
-            # the dump maybe. With none of the id (deleted, or the checkpoint imported), the
-            # dumped container's, as its checkpoint kept them (none, from older code).
-            if existing is not None:
-                had = (existing.labels, existing.auto_remove, existing.restart_policy)
-            elif kept is not None:
-                had = (kept.labels or {}, bool(kept.auto_remove), kept.restart_policy)
-            else:
-                had = ({}, False, None)
-            labels = {**had[0], **(labels or {})}
-            auto_remove = auto_remove or had[1]
-            restart_policy = had[2] if restart_policy is None else restart_policy
+            # Its labels (those given are added), its autoRemove and its restart policy (one
+            # given wins, "no" too).
+            if had is not None:
+                labels = {**(had.labels or {}), **(labels or {})}
+                auto_remove = auto_remove or bool(had.auto_remove)
+                restart_policy = had.restart_policy if restart_policy is None else restart_policy
             # ... and, if the checkpoint did not keep it, what its start ran, for a start
             # again once it stops (the restore runs what was checkpointed).
             if existing is not None and not launch.process_kept:
@@ -676,24 +675,14 @@ class Supervisor:
             # any next start of it (before, the checkpoint's came back).
             if existing is not None:
                 launch = attrs.evolve(launch, resources=existing.resources)
-        if isinstance(launch, Restore) and not stdin_once:
-            # docker's StdinOnce is the container's, kept as its -i is: the stopped one's it
-            # restores over, else the dumped one's (a move's too), as its checkpoint kept it.
-            if existing is not None and not moved:
-                stdin_once = existing.stdin_once
-            elif kept is not None:
-                stdin_once = bool(kept.stdin_once)
-        if isinstance(launch, Restore) and (stop_signal is None or stop_timeout is None):
-            # Its stop's signal and grace too: the stopped one's, else the dumped one's (those
-            # given win, as labels do).
-            if existing is not None and not moved:
-                stop_signal = existing.stop_signal if stop_signal is None else stop_signal
-                stop_timeout = existing.stop_timeout if stop_timeout is None else stop_timeout
-            elif kept is not None:
-                if stop_signal is None and kept.stop_signal is not None:
-                    stop_signal = signal_number(kept.stop_signal)
-                if stop_timeout is None:
-                    stop_timeout = kept.stop_timeout
+        if had is not None:
+            # docker's StdinOnce, StopSignal and StopTimeout are the container's, kept as its
+            # -i is (those given win, as labels do); a move's too.
+            stdin_once = stdin_once or bool(had.stdin_once)
+            if stop_signal is None and had.stop_signal is not None:
+                stop_signal = signal_number(had.stop_signal)
+            if stop_timeout is None:
+                stop_timeout = had.stop_timeout
         restart_policy = restarts.in_force(restart_policy)
         if existing is not None:
             if existing.status is Status.CREATED:
@@ -723,15 +712,11 @@ class Supervisor:
         if stop_timeout is not None:
             container.stop_timeout = stop_timeout
         # The CPU limits its user set, which hold a cpu.cpus off: the start's, a start
-        # again's (its record's), or a restore's (the stopped container's it restores over,
-        # else its checkpoint's, a move's too).
+        # again's (its record's), or a restore's (``had``'s).
         if user_cpu is None and isinstance(launch, Changed) and launch.resources is not None:
             user_cpu = user_cpu_after((), launch.resources)
-        elif isinstance(launch, Restore):
-            if existing is not None and not moved:
-                user_cpu = existing.user_cpu
-            elif kept is not None:
-                user_cpu = tuple(kept.user_cpu or ())
+        elif had is not None:
+            user_cpu = tuple(had.user_cpu or ())
         if user_cpu:
             container.user_cpu = user_cpu
         if restart_policy is not None:
