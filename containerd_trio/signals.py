@@ -16,6 +16,11 @@ from .numbers import MAX_DIGITS, TooManyDigits, whole_number
 
 #: Signals go by number up to here (the realtime ones included) or by name.
 MAX_SIGNAL = 64
+#: docker's StopTimeout, the grace from a stop's signal to its SIGKILL, for the daemon and
+#: ``ctr-trio`` alike: when a stop and its container name none (docker's default), and the
+#: most one may say (docker's is a Go int: its 32 bits' largest); -1 is none (no SIGKILL).
+DEFAULT_STOP_TIMEOUT = 10
+MAX_STOP_TIMEOUT = 2**31 - 1
 #: Names runc and kill(1) accept, with or without the SIG prefix, in the order of their numbers.
 SIGNAL_NAMES = tuple(
     sig.name

@@ -25,7 +25,7 @@ from .errors import InvalidRequest, quoted
 from .ids import ID_PATTERN as ID_PATTERN
 from .ids import invalid_id
 from .ids import is_id as is_id
-from .signals import MAX_SIGNAL, signal_number
+from .signals import MAX_SIGNAL, MAX_STOP_TIMEOUT, signal_number
 from .timestamps import parse_ns
 
 T = TypeVar("T")
@@ -274,10 +274,6 @@ def _not_negative(name: str, value: int) -> None:
 def _seconds(name: str, value: float) -> None:
     if not 0 <= value < math.inf:  # NaN fails every comparison
         raise ValueError(f"{name} must be 0 or more (and finite), not {value}")
-
-
-#: The most seconds a stopTimeout may say (docker's is a Go int: its 32 bits' largest here).
-MAX_STOP_TIMEOUT = 2**31 - 1
 
 
 def _stop_timeout(name: str, value: int) -> None:

@@ -28,8 +28,8 @@ import trio
 
 import containerd_trio
 from containerd_trio import attach as attach_module
+from containerd_trio import signals, timestamps
 from containerd_trio import supervisor as supervisor_module
-from containerd_trio import timestamps
 from containerd_trio.client import cli, commands, watch
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.client.protocol import Request
@@ -544,6 +544,12 @@ async def test_delete_stops_a_running_container(
     assert deleted.json["id"] == "going"
     assert init.ended()
     assert (await client.get("/state")).json()["containers"] == []
+
+
+def test_the_client_s_stop_timeout_is_the_daemon_s() -> None:
+    """ctr-trio's default grace of a stop is written again in the client (a call imports
+    nothing it does not use, and every call's help shows it): the daemon's."""
+    assert commands.STOP_TIMEOUT == signals.DEFAULT_STOP_TIMEOUT
 
 
 #: An init that ends on SIGTERM (3) or SIGUSR1 (4): pid 1 takes only the signals it handles.

@@ -333,13 +333,11 @@ def _count(text: str) -> int:
     return _integer(text)
 
 
-#: The most seconds a --stop-timeout may say: the daemon's bound, docker's (a 32-bit int).
-MAX_STOP_TIMEOUT = 2**31 - 1
-
-
 def _stop_timeout(text: str) -> int:
     """run's ``--stop-timeout``: whole seconds, or -1 (no SIGKILL), as docker's; the daemon's
     bounds, a usage error here."""
+    from ..signals import MAX_STOP_TIMEOUT
+
     if text.startswith("-") and text != "-1":
         raise argparse.ArgumentTypeError(f"{text!r} is not 0 or more seconds, nor -1")
     value = -1 if text == "-1" else _count(text)

@@ -798,7 +798,9 @@ def containers_kill(client: Client, args: argparse.Namespace, out: Output) -> in
 #: on its way out: stopped already, the common case, answers at once).
 REFUSED_GRACE = 2.0
 #: docker stop's grace between the signal and SIGKILL, when the container names none (its
-#: start's stopTimeout, docker's StopTimeout).
+#: start's stopTimeout, docker's StopTimeout): the daemon's DEFAULT_STOP_TIMEOUT (in
+#: ..signals), written again here, as the help of every call shows it and a call imports
+#: nothing it does not use (tests/test_cli.py keeps the two equal).
 STOP_TIMEOUT = 10
 #: How long a stop waits for the exit after its SIGKILL. A SIGKILL ends the init at once unless
 #: the kernel holds it (uninterruptible sleep, D in ps: a hung NFS or FUSE mount), which may be

@@ -137,7 +137,7 @@ class Container:
     #: docker's StopSignal and StopTimeout, the container's (its start's stopSignal and
     #: stopTimeout: ``ctr-trio run --stop-signal --stop-timeout``): the signal a stop that names
     #: none sends first (None: SIGTERM), and the seconds from it to SIGKILL for one that names
-    #: no grace (None: :data:`._deletion.DEFAULT_STOP_TIMEOUT`; -1: no SIGKILL). A DELETE
+    #: no grace (None: :data:`..signals.DEFAULT_STOP_TIMEOUT`; -1: no SIGKILL). A DELETE
     #: reads them here (:func:`._deletion.delete`), ``ctr-trio stop`` from the view. Kept in
     #: its record and its checkpoints, for a start again, a restore and a next server.
     #: Defaults of the class: a plain start sets nothing.

@@ -22,6 +22,7 @@ import trio
 from .. import timestamps
 from ..errors import RuntimeTimeout
 from ..model import ContainerInfo, Status
+from ..signals import DEFAULT_STOP_TIMEOUT
 from . import _pausing
 from ._directories import remove_directory, replaced_directory
 from ._exits import DRAIN_SECONDS
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("containerd_trio.container")
 
 
-#: The seconds from the stop signal to SIGKILL of a delete that names none, for a container
-#: whose start named none (its stopTimeout): docker's default StopTimeout.
-DEFAULT_STOP_TIMEOUT = 10
 #: A grace without end (a stopTimeout of -1) as the record's graceEndsNs says it: a next server
 #: that finishes the delete waits for the exit too.
 _NO_GRACE_END_NS = 2**63 - 1
