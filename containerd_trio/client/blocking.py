@@ -162,7 +162,7 @@ class BlockingTransport:
         the daemon ends it, an event stream at its ``until``)."""
         connection = self._answered(request)
         try:
-            yield self._lines(connection)
+            yield self._taken(connection, connection.http.lines)
         finally:
             connection.sock.close()
 
@@ -246,9 +246,6 @@ class BlockingTransport:
             raise
         connection.sock.settimeout(None)
         return connection
-
-    def _lines(self, connection: _Connection) -> Iterator[bytes]:
-        return self._taken(connection, connection.http.lines)
 
     def _taken(self, connection: _Connection, take: Callable[[], list[bytes]]) -> Iterator[bytes]:
         """What ``take`` takes of the answer as it comes (lines, or pieces), to its end."""
