@@ -970,15 +970,19 @@ class Supervisor:
         ):
             remove_directory(aside)
 
-    async def delete(self, container_id: str, timeout: float | None) -> ContainerInfo:
+    async def delete(
+        self, container_id: str, timeout: float | None, *, force: bool = False
+    ) -> ContainerInfo:
         container = await self._commanded(container_id)
-        info = await self._submit(self._delete, container, timeout)
+        info = await self._submit(self._delete, container, timeout, force)
         self._taken_by_user(container)
         return info
 
-    async def _delete(self, container: Container, timeout: float | None) -> ContainerInfo:
+    async def _delete(
+        self, container: Container, timeout: float | None, force: bool = False
+    ) -> ContainerInfo:
         try:
-            info = await container.delete(timeout)
+            info = await container.delete(timeout, force=force)
         finally:
             self._unlist(container)
         log.debug("container deleted id=%s", container.id)
@@ -1228,8 +1232,8 @@ class Supervisor:
             stop_signal = container.stop_signal
             if stop_signal is None or signum in (stop_signal, signal.SIGKILL):
                 container.stopped_by_user = True
-            if signum == signal.SIGKILL and container.paused():
-                await self._thaw_killed(container)
+            if signum == signal.SIGKILL:
+                await self._thaw_if_killed_paused(container)
         if status is Status.PAUSED:
             await self._submit(container.pause)
         elif status is Status.RUNNING:
@@ -1245,6 +1249,28 @@ class Supervisor:
             restarts.refuse_with_auto_remove(restart_policy, container.auto_remove)
             await self._submit(container.set_restart_policy, restart_policy)
         return container.info()
+
+    async def stop(
+        self, container_id: str, signum: int | None, timeout: float | None
+    ) -> ContainerInfo:
+        """docker's stop (:meth:`.Container.stop`): the signal (None: the container's stop
+        signal), up to ``timeout`` seconds (None: its stopTimeout, else 10; -1: no end) for
+        the exit, then SIGKILL; the container as it ended. Its user's, whatever the signal:
+        the exit is final for its restart policy. Shielded from its request, as a delete: a
+        client that leaves does not cut the stop short."""
+        container = await self._commanded(container_id)
+        grace = None if timeout is None else math.inf if timeout < 0 else timeout
+        info = await self._submit(
+            container.stop, signum, grace, partial(self._thaw_if_killed_paused, container)
+        )
+        self._taken_by_user(container)  # resumed, if a move kept it paused
+        return info
+
+    async def _thaw_if_killed_paused(self, container: Container) -> None:
+        """The SIGKILL just sent to ``container``'s init dies now if it is paused
+        (:meth:`_thaw_killed`)."""
+        if container.paused():
+            await self._thaw_killed(container)
 
     async def _thaw_killed(self, container: Container) -> None:
         """A frozen process dies of a SIGKILL only once thawed: a SIGKILL to a paused

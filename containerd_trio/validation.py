@@ -276,6 +276,14 @@ def _seconds(name: str, value: float) -> None:
         raise ValueError(f"{name} must be 0 or more (and finite), not {value}")
 
 
+def _stop_seconds(name: str, value: float) -> None:
+    if value != -1 and not 0 <= value < math.inf:  # NaN fails every comparison
+        raise ValueError(
+            f"{name} must be -1 (no SIGKILL: the exit waited for however long it takes) or 0"
+            f" or more seconds (and finite), not {value}"
+        )
+
+
 def _stop_timeout(name: str, value: int) -> None:
     if not -1 <= value <= MAX_STOP_TIMEOUT:
         raise ValueError(
@@ -423,6 +431,9 @@ TIMESTAMP = Rule(_timestamp, {"format": "date-time"})
 RESTART_POLICY_NAME = Rule(_restart_policy_name, {"enum": list(RESTART_POLICY_NAMES)})
 SECONDS = Rule(_seconds, {"minimum": 0})
 DEADLINE = Rule(_deadline, {"exclusiveMinimum": 0})
+#: A stop's grace: seconds from its signal to SIGKILL (any number, as a delete's), -1 for no
+#: SIGKILL (docker's stop -t -1).
+STOP_SECONDS = Rule(_stop_seconds, {"anyOf": [{"const": -1}, {"minimum": 0}]})
 #: docker's StopTimeout: seconds from the stop signal to SIGKILL, -1 for no SIGKILL.
 STOP_TIMEOUT = Rule(_stop_timeout, {"minimum": -1, "maximum": MAX_STOP_TIMEOUT})
 #: docker's StopSignal as the daemon keeps it: a name :func:`.signals.signal_number` reads.

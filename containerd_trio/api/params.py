@@ -26,6 +26,7 @@ from ..errors import InvalidRequest, quoted
 from ..event_types import EVENT_TYPES
 from ..events import LabelFilter
 from ..numbers import number, whole_number
+from ..signals import SIGNAL_PATTERN, signal_number
 
 T = TypeVar("T")
 
@@ -34,6 +35,8 @@ T = TypeVar("T")
 Moment = NewType("Moment", int)
 #: Event types, comma-separated in the query string.
 EventTypes = NewType("EventTypes", frozenset[str])
+#: A signal as a query names it (a stop's): its number or its name, as a body's string.
+QuerySignal = NewType("QuerySignal", int)
 #: Docker's label filters, ``KEY`` or ``KEY=VALUE`` each: the one parameter that may be given
 #: several times (``?label=a&label=b=c``, all to match), as a value may hold any character.
 LabelFilters = NewType("LabelFilters", tuple[LabelFilter, ...])
@@ -79,6 +82,13 @@ def _label_filters(text: str) -> LabelFilters:
     return LabelFilters(((key, value if sep else None),))
 
 
+def _signal(text: str) -> QuerySignal:
+    try:
+        return QuerySignal(signal_number(text))
+    except InvalidRequest as exc:
+        raise ValueError(exc.message) from None
+
+
 #: The types a query may give several times: each text is decoded alone, the values joined.
 _REPEATABLE = frozenset({LabelFilters})
 
@@ -91,6 +101,7 @@ _DECODERS: dict[Any, Callable[[str], Any]] = {
     Moment: _moment,
     EventTypes: _event_types,
     LabelFilters: _label_filters,
+    QuerySignal: _signal,
 }
 
 
@@ -121,6 +132,7 @@ TEXT_SCHEMAS: dict[Any, dict[str, Any]] = {
     EventTypes: {"type": "string", "pattern": f"^{_EVENT_TYPE}(,{_EVENT_TYPE})*$"},
     LabelFilters: {"type": "array", "items": {"type": "string", "pattern": "^[^=]"}},
     Cursor: {"type": "string", "pattern": CURSOR_PATTERN},
+    QuerySignal: {"type": "string", "pattern": SIGNAL_PATTERN},
 }
 
 

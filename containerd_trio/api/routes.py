@@ -64,6 +64,7 @@ from .schemas import (
     ProcessPath,
     SignalRequest,
     StartRequest,
+    StopQuery,
     TopQuery,
     UpdateRequest,
     WaitQuery,
@@ -605,20 +606,51 @@ async def get_container(path: ContainerPath) -> Reply:
     "DELETE",
     "/containers/{id}",
     operation_id="deleteContainer",
-    summary="Stop (its stop signal, then SIGKILL after timeout seconds) and remove a container",
+    summary="Stop (its stop signal, then SIGKILL after timeout seconds; force: SIGKILL alone)"
+    " and remove a container",
     tags=CONTAINERS,
     params=DeleteQuery,
     answers=(Answer(200, "The container as it was at the end.", ContainerInfo),),
-    errors=(NotFound, Conflict, *RUNTIME),
+    errors=(InvalidRequest, NotFound, Conflict, *RUNTIME),
     fast=True,
 )
 async def delete_container(query: DeleteQuery) -> Reply:
     """Its state and log are removed; its checkpoints stay in the bundle. 409 while a delete
     of it is under way. The stop signal is the container's stopSignal, else SIGTERM; timeout
-    left out, its stopTimeout (-1: no SIGKILL), else 10. During a checkpoint's dump no stop
-    signal is sent (the images would keep it): a dump still under way once timeout passes is
-    ended, its checkpoint answering 409."""
-    return wire.json_response(await supervisor().delete(query.id, query.timeout))
+    left out, its stopTimeout (-1: no SIGKILL), else 10. With force (docker's rm -f), SIGKILL
+    alone, at once (400 beside timeout). During a checkpoint's dump no stop signal is sent
+    (the images would keep it): a dump still under way once timeout passes is ended, its
+    checkpoint answering 409."""
+    if query.force and query.timeout is not None:
+        raise InvalidRequest(
+            "give force or timeout, not both: force sends SIGKILL at once, without a grace"
+        )
+    info = await supervisor().delete(query.id, query.timeout, force=query.force)
+    return wire.json_response(info)
+
+
+@api.route(
+    "POST",
+    "/containers/{id}/stop",
+    operation_id="stopContainer",
+    summary="Stop a container (docker stop): its stop signal, then SIGKILL after timeout"
+    " seconds; it stays, stopped",
+    tags=CONTAINERS,
+    params=StopQuery,
+    answers=(Answer(200, "The container as it ended.", ContainerInfo),),
+    errors=(InvalidRequest, NotFound, Conflict, *RUNTIME),
+    fast=True,
+)
+async def stop_container(query: StopQuery) -> Reply:
+    """Its user's stop, whatever the signal: its restart policy does not restart the exit
+    it brings. The signal (left out: the container's stopSignal, else SIGTERM) is sent in
+    the container's turn, a paused one resumed to take it; then up to timeout seconds for
+    the exit (left out: its stopTimeout, else 10; -1: no SIGKILL), then SIGKILL. A
+    restarting one has its restart cancelled. 409 for a stopped one (docker's 304), or one
+    being deleted; 504 if the init did not exit within the runtime deadline of its SIGKILL.
+    A client that leaves does not cut the stop short."""
+    info = await supervisor().stop(query.id, query.signal, query.timeout)
+    return wire.json_response(info)
 
 
 @api.route(

@@ -46,6 +46,7 @@ from ..validation import (
     PRE_COPY_ROUNDS,
     REQUESTED_MEMORY_LIMIT,
     SECONDS,
+    STOP_SECONDS,
     STOP_TIMEOUT,
     TIMESTAMP,
     ExactlyOne,
@@ -54,7 +55,7 @@ from ..validation import (
     doc,
     parse_signal,
 )
-from .params import WIRE_NAME, EventTypes, LabelFilters, Moment
+from .params import WIRE_NAME, EventTypes, LabelFilters, Moment, QuerySignal
 
 #: A signal as clients may write it: 9, "9", "KILL" or "SIGKILL".
 Signal = NewType("Signal", int)
@@ -641,7 +642,34 @@ class DeleteQuery(ContainerPath):
         metadata=doc(
             "Seconds between the stop signal (the container's stopSignal, else SIGTERM) and"
             " SIGKILL (a finite number, 0 or more). Left out: the container's stopTimeout"
-            " (-1: no SIGKILL, the exit waited for), else 10."
+            " (-1: no SIGKILL, the exit waited for), else 10. Not with force."
+        ),
+    )
+    force: bool = attrs.field(
+        default=False,
+        metadata=doc(
+            "docker's rm -f: a live container gets SIGKILL alone, at once (no stop signal, no"
+            " grace: a trap on its stop signal never runs), then is removed."
+        ),
+    )
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class StopQuery(ContainerPath):
+    signal: QuerySignal | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "The signal to send first, a number or a name as a body's (SIGQUIT, QUIT, 3)."
+            " Left out: the container's stopSignal, else SIGTERM."
+        ),
+    )
+    timeout: float | None = attrs.field(
+        default=None,
+        validator=STOP_SECONDS,
+        metadata=doc(
+            "Seconds between the signal and SIGKILL (a finite number, 0 or more), or -1: no"
+            " SIGKILL, the exit waited for however long it takes. Left out: the container's"
+            " stopTimeout, else 10."
         ),
     )
 

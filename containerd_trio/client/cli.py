@@ -1338,7 +1338,10 @@ def _define_delete(parser: Parser) -> None:
         " (default: the daemon's, the container's --stop-timeout, else 10)",
     )
     parser.add_argument(
-        "-f", "--force", action="store_true", help="no grace: SIGKILL at once (--timeout 0)"
+        "-f",
+        "--force",
+        action="store_true",
+        help="SIGKILL alone, at once: no stop signal, no grace (docker's rm -f; -t left aside)",
     )
     # docker's rm -v removes the container's anonymous volumes; a bundle has none, so there is
     # nothing more to remove, but scripts' `rm -fv ID` works as written (it was a usage error

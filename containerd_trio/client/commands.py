@@ -794,91 +794,39 @@ def containers_kill(client: Client, args: argparse.Namespace, out: Output) -> in
     return EXIT_OK
 
 
-#: docker's: how long a stop waits for a container whose signal was refused (it may have been
-#: on its way out: stopped already, the common case, answers at once).
-REFUSED_GRACE = 2.0
 #: docker stop's grace between the signal and SIGKILL, when the container names none (its
 #: start's stopTimeout, docker's StopTimeout): the daemon's DEFAULT_STOP_TIMEOUT (in
 #: ..signals), written again here, as the help of every call shows it and a call imports
 #: nothing it does not use (tests/test_cli.py keeps the two equal).
 STOP_TIMEOUT = 10
-#: How long a stop waits for the exit after its SIGKILL. A SIGKILL ends the init at once unless
-#: the kernel holds it (uninterruptible sleep, D in ps: a hung NFS or FUSE mount), which may be
-#: for good: then the stop says so and fails, as docker's does 10 s (and 4 s more) after its.
-KILL_WAIT = 10.0
 
 
 def stop(
-    client: Client,
-    container_id: str,
-    signal: int | str | None,
-    timeout: float | None,
-    container: Container | None = None,
-) -> Exit:
-    """Stop one container as ``docker stop`` does, and say how it ended: ``signal`` to its
-    init, up to ``timeout`` seconds for the exit, then SIGKILL and up to :data:`KILL_WAIT`
-    seconds for the exit (:class:`GaveUp` past that: it runs on); ``timeout`` negative
-    (docker's ``-t -1``): the wait for the exit without a deadline, and no SIGKILL. Either
+    client: Client, container_id: str, signal: int | str | None, timeout: float | None
+) -> Container | None:
+    """Stop one container as ``docker stop`` does, by the daemon (``POST
+    /containers/{id}/stop``, one request): ``signal`` to its init, up to ``timeout`` seconds
+    for the exit (negative, docker's ``-t -1``: no end, and no SIGKILL), then SIGKILL; either
     None: the container's own (its stopSignal, else SIGTERM; its stopTimeout, else
-    :data:`STOP_TIMEOUT`), as docker's stop takes its StopSignal and StopTimeout, read from
-    ``container`` (the daemon's view of it, asked for if not given). A container
-    stopped already is no failure (its last exit). A paused one is resumed once signalled, as
-    docker's stop does, so that the signal (pending while it is frozen) comes now, not as the
-    SIGKILL after the timeout. The container stays, stopped."""
-    from ..signals import signal_number
-
-    if signal is None or timeout is None:
-        if container is None:
-            container = client.container(container_id)
-        if signal is None:
-            signal = container.get("stopSignal", "SIGTERM")
-        if timeout is None:
-            timeout = container.get("stopTimeout", STOP_TIMEOUT)
-    grace = None if timeout < 0 else timeout
+    :data:`STOP_TIMEOUT`). The daemon resumes a paused one to take the signal, and the exit is
+    its user's whatever the signal: its restart policy does not restart it. The container as
+    it ended; it stays, stopped. One stopped already is no failure (docker's 304, the daemon's
+    409): None. One whose init the kernel holds past its SIGKILL (the daemon's 504):
+    :class:`GaveUp`, it runs on."""
     try:
-        signalled = client.kill(container_id, signal)
+        return client.stop(container_id, signal=signal, timeout=timeout)
     except ApiError as exc:
-        if exc.status != 409:  # not found, say: nothing to wait for
+        if exc.status == 504:
+            raise GaveUp(
+                f"{exc.message}; it runs on, the SIGKILL pending ({PROG} wait {container_id}"
+                " tells its end)"
+            ) from None
+        if exc.status != 409:  # not found, say
             raise
-        if grace is not None:
-            grace = REFUSED_GRACE
-    else:
-        # SIGKILL the daemon resumes the container for itself (docs/api.md, PATCH).
-        if signalled["state"]["status"] == "paused" and signal_number(str(signal)) != signal_number(
-            "KILL"
-        ):
-            _resume_if_paused(client, container_id)
-    if grace is None:
-        return client.wait(container_id)
-    ended = client.wait_within(container_id, grace)
-    if ended is not None:
-        return ended
-    try:
-        client.kill(container_id, "SIGKILL")
-    except ApiError as exc:
-        # Stopped between the wait's deadline and this (or on its way out): that is done.
-        ended = client.wait_within(container_id, REFUSED_GRACE) if exc.status == 409 else None
-        if ended is None:
+        # Stopped already, unless the 409 was another (being deleted, say).
+        if state_name(client.container(container_id)) != "stopped":
             raise
-        return ended
-    ended = client.wait_within(container_id, KILL_WAIT)
-    if ended is None:
-        raise GaveUp(
-            f"container {container_id!r} did not stop within {KILL_WAIT:g} s of its SIGKILL: the"
-            " kernel holds its init (uninterruptible, D in ps: a hung mount?); it runs on, the"
-            f" SIGKILL pending ({PROG} wait {container_id} tells its end)"
-        )
-    return ended
-
-
-def _resume_if_paused(client: Client, container_id: str) -> None:
-    """Resume the container; one resumed meanwhile, or held by a delete, a checkpoint or a
-    migration, is left as it is (409): the stop's SIGKILL still ends it."""
-    try:
-        client.resume(container_id)
-    except ApiError as exc:
-        if exc.status != 409:
-            raise
+        return None
 
 
 def _as_given(_: object, container_id: str) -> str:
@@ -886,13 +834,15 @@ def _as_given(_: object, container_id: str) -> str:
 
 
 def containers_stop(client: Client, args: argparse.Namespace, out: Output) -> int:
-    """``docker stop``: each id as given once stopped; with ``--json``, how each ended."""
-    return each_container(
-        args.ids,
-        out,
-        lambda container_id: stop(client, container_id, args.signal, args.timeout),
-        _as_given,
-    )
+    """``docker stop``: each id as given once stopped; with ``--json``, how each ended (its
+    wait, answered at once: its exit, with its init's pid, which the stopped container's view
+    no longer lists)."""
+
+    def one(container_id: str) -> Exit | None:
+        stop(client, container_id, args.signal, args.timeout)
+        return client.wait(container_id) if out.as_json else None
+
+    return each_container(args.ids, out, one, _as_given)
 
 
 def restart(
@@ -901,7 +851,7 @@ def restart(
     """``docker restart`` of one container: :func:`stop`, then started again by the daemon
     from its record, as :func:`start_again` starts it (a change of limits made meanwhile
     kept); a stopped one is just started, and a restarting one too, its restart called off by
-    the stop's signal (before, a start of the id did that). A container with autoRemove is
+    the stop (before, a start of the id did that). A container with autoRemove is
     gone once stopped, its record with it: it is started again from what was read before the
     stop (autoRemove kept, as docker's restart keeps --rm), once the daemon removed it, not
     while it does; :class:`GaveUp` if it was not removed within :data:`REMOVAL_WAIT`."""
@@ -912,7 +862,7 @@ def restart(
     # was the daemon's 409, "cannot start container 'web': it is running already", exit 1.
     if state_name(container) == "stopped":
         return start_again(client, container_id)
-    stop(client, container_id, signal, timeout, container)
+    stop(client, container_id, signal, timeout)
     if not container.get("autoRemove"):
         return start_again(client, container_id)
     # The record says the init's stdin was kept open (its "stdin"); a daemon before it did
@@ -1109,13 +1059,15 @@ def _deleted(_: Container, container_id: str) -> str:
 
 
 def containers_delete(client: Client, args: argparse.Namespace, out: Output) -> int:
-    timeout = 0.0 if args.force else args.timeout
+    """docker's rm; -f its ForceRemove: SIGKILL alone (a trap on the stop signal never runs),
+    -t then left aside (before, -f was a grace of 0: the stop signal, then SIGKILL)."""
+    timeout = None if args.force else args.timeout
     # docker's rm -f of a container that is not there says so but does not fail: what a script
     # wants gone is gone.
     return each_container(
         args.ids,
         out,
-        lambda container_id: client.delete(container_id, timeout=timeout),
+        lambda container_id: client.delete(container_id, timeout=timeout, force=args.force),
         _deleted,
         missing_ok=args.force,
     )

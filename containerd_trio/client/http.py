@@ -381,11 +381,30 @@ class Client:
         "no"}``: none), in force from its init's next exit on."""
         return self._update(container_id, {"restartPolicy": policy})
 
-    def delete(self, container_id: str, *, timeout: float | None = None) -> Container:
-        """Stop (SIGTERM, then SIGKILL after ``timeout`` seconds) and remove the container."""
+    def delete(
+        self, container_id: str, *, timeout: float | None = None, force: bool = False
+    ) -> Container:
+        """Stop (SIGTERM, then SIGKILL after ``timeout`` seconds; ``force``: SIGKILL alone,
+        docker's rm -f) and remove the container."""
         # The daemon may wait out the whole grace before it answers: give it that much more.
         deadline = self._timeout + (timeout if timeout is not None else 10.0)
-        request = routes.delete(container_id, timeout=timeout)
+        request = routes.delete(container_id, timeout=timeout, force=force)
+        return cast(Container, self.call(request, timeout=deadline))
+
+    def stop(
+        self,
+        container_id: str,
+        *,
+        signal: int | str | None = None,
+        timeout: float | None = None,
+    ) -> Container:
+        """docker's stop, done by the daemon: ``signal`` to the init (None: its stopSignal,
+        else SIGTERM), up to ``timeout`` seconds for the exit (None: its stopTimeout, else 10;
+        negative: no end, and no SIGKILL), then SIGKILL; the container as it ended."""
+        # The daemon answers within the grace and its own deadline after the SIGKILL; a grace
+        # not known here (the container's) or without end is waited for as an exit is.
+        deadline = WAIT_TIMEOUT if timeout is None or timeout < 0 else self._timeout + timeout
+        request = routes.stop(container_id, signal=signal, timeout=timeout)
         return cast(Container, self.call(request, timeout=deadline))
 
     def update(self, container_id: str, resources: Resources) -> Container:

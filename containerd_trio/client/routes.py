@@ -193,9 +193,24 @@ def update(container_id: str, body: dict[str, Any]) -> Request:
     return make_request("PATCH", container_path(container_id), body=body)
 
 
-def delete(container_id: str, *, timeout: float | None = None) -> Request:
-    params = _params(timeout=None if timeout is None else f"{timeout:g}")
+def delete(container_id: str, *, timeout: float | None = None, force: bool = False) -> Request:
+    """``force`` (docker's rm -f): SIGKILL alone, no grace (not with ``timeout``)."""
+    params = _params(
+        timeout=None if timeout is None else f"{timeout:g}", force="true" if force else None
+    )
     return make_request("DELETE", container_path(container_id), params=params)
+
+
+def stop(
+    container_id: str, *, signal: int | str | None = None, timeout: float | None = None
+) -> Request:
+    """docker's stop: ``signal``, then SIGKILL after ``timeout`` seconds (-1: none); either
+    None: the container's own."""
+    params = _params(
+        signal=None if signal is None else str(signal),
+        timeout=None if timeout is None else f"{timeout:g}",
+    )
+    return make_request("POST", container_path(container_id, "stop"), params=params)
 
 
 def checkpoints(container_id: str, *, bundle_path: str | None = None) -> Request:

@@ -100,8 +100,9 @@ class Container:
     #: The delay before the start of this run (docker's backoff doubles it each restart,
     #: from 0.1 s, and starts over after a run of 10 s): see Supervisor._restart_exited.
     restart_delay: float = 0.0
-    #: Its user stopped this run (a signal through PATCH: docker's stop and kill), or its
-    #: delete did: the exit that comes of it is final, whatever the policy.
+    #: Its user stopped this run (its stop, whatever the signal; a signal through PATCH:
+    #: docker's kill), or its delete did: the exit that comes of it is final, whatever the
+    #: policy.
     stopped_by_user: bool = False
     #: The restart due once this run has exited: its delay, then its start (pending_restart).
     _pending_restart: trio.CancelScope | None = None
@@ -138,7 +139,7 @@ class Container:
     #: stopTimeout: ``ctr-trio run --stop-signal --stop-timeout``): the signal a stop that names
     #: none sends first (None: SIGTERM), and the seconds from it to SIGKILL for one that names
     #: no grace (None: :data:`..signals.DEFAULT_STOP_TIMEOUT`; -1: no SIGKILL). A DELETE
-    #: reads them here (:func:`._deletion.delete`), ``ctr-trio stop`` from the view. Kept in
+    #: and a stop read them here (:mod:`._deletion`). Kept in
     #: its record and its checkpoints, for a start again, a restore and a next server.
     #: Defaults of the class: a plain start sets nothing.
     stop_signal: int | None = None
@@ -806,10 +807,21 @@ class Container:
 
     # --- stop, delete (see ._deletion) ----------------------------------------------------------
 
-    async def delete(self, timeout: float | None) -> ContainerInfo:
+    async def delete(self, timeout: float | None, *, force: bool = False) -> ContainerInfo:
         """Stop, remove from runc, end the task tree and remove the container's files
-        (:func:`._deletion.delete`); ``timeout`` None: its own grace (:attr:`stop_timeout`)."""
-        return await _deletion.delete(self, timeout)
+        (:func:`._deletion.delete`); ``timeout`` None: its own grace (:attr:`stop_timeout`);
+        ``force``: SIGKILL alone (docker's rm -f)."""
+        return await _deletion.delete(self, timeout, force=force)
+
+    async def stop(
+        self,
+        signum: int | None,
+        grace: float | None,
+        thaw_killed: Callable[[], Awaitable[None]],
+    ) -> ContainerInfo:
+        """docker's stop, its user's: the container as it ended (:func:`._deletion.stop_by_user`);
+        ``signum``, ``grace`` None: its own (:attr:`stop_signal`, :attr:`stop_timeout`)."""
+        return await _deletion.stop_by_user(self, signum, grace, thaw_killed)
 
     async def replace(self, *, keep_log: bool = False) -> Path | None:
         """Remove this stopped container for a start of its id (:func:`._deletion.replace`)."""

@@ -1,4 +1,5 @@
-"""A container's end: its stop (SIGTERM, then SIGKILL), its delete (runc's, then its task
+"""A container's end: its stop (SIGTERM, then SIGKILL: a delete's, or its user's, docker's
+stop), its delete (runc's, then its task
 tree, record and files), and its removal for a start of its id that replaces it.
 
 Apart from :class:`.Container`: the order of an end (marked being deleted and recorded so,
@@ -14,6 +15,7 @@ import logging
 import math
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,44 +50,110 @@ def stop_grace(container: Container) -> float:
     return math.inf if timeout < 0 else timeout
 
 
-async def stop(container: Container, timeout: float) -> None:
-    """Send the init its stop signal (its stopSignal, else SIGTERM), wait up to ``timeout``
-    seconds, then SIGKILL; return once it exited."""
+def stop_signal(container: Container) -> int:
+    """The signal a stop that names none sends first: its stopSignal, else SIGTERM."""
+    return signal.SIGTERM if container.stop_signal is None else container.stop_signal
+
+
+async def stop(container: Container, grace: float, signum: int | None = None) -> None:
+    """Its lock held: send the init ``signum`` (None: :func:`stop_signal`), wait up to
+    ``grace`` seconds, then SIGKILL; return once it exited."""
     if container._stopped.is_set() or container.init is None:
         return
-    _signal_quietly(
-        container, signal.SIGTERM if container.stop_signal is None else container.stop_signal
-    )
+    signum = stop_signal(container) if signum is None else signum
+    await send_stop_signal(container, signum)
+    await wait_stopped(container, grace, signum)
+
+
+async def send_stop_signal(container: Container, signum: int) -> None:
+    """Its lock held: the first step of a stop, ``signum`` to the init, and a paused
+    container resumed so that it takes it now (a frozen process gets its signals only once
+    thawed), not as the SIGKILL after the grace."""
+    _signal_quietly(container, signum)
     if container.status is Status.PAUSED:
-        # A frozen process gets its signals only once thawed.
         await _pausing.resume_held(container)
+
+
+async def wait_stopped(
+    container: Container,
+    grace: float,
+    signum: int,
+    thaw_killed: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """The rest of a stop whose ``signum`` was sent: up to ``grace`` seconds for the exit,
+    then SIGKILL (``thaw_killed`` then: a stop that let go of the lock resumes a container
+    paused meanwhile, so that it dies), then up to the runtime deadline for the exit
+    (:class:`RuntimeTimeout` past it: the kernel holds the init). A ``signum`` of SIGKILL
+    has no grace: it is the SIGKILL (docker's rm -f)."""
+    if signum != signal.SIGKILL:
+        with trio.move_on_after(grace):
+            await container._stopped.wait()
+            return
+        # "Ignored" would be untrue of a timeout of 0 (docker stop -t 0), which sends both at
+        # once.
+        log.info(
+            "container %s did not exit within %gs of its stop signal; sending SIGKILL",
+            container.id,
+            grace,
+        )
+        _signal_quietly(container, signal.SIGKILL)
+        if thaw_killed is not None:
+            await thaw_killed()
+    timeout = container._ctx.cleanup_timeout
     with trio.move_on_after(timeout):
         await container._stopped.wait()
         return
-    # "Ignored" would be untrue of a timeout of 0 (docker stop -t 0), which sends both at once.
-    log.info(
-        "container %s did not exit within %gs of its stop signal; sending SIGKILL",
-        container.id,
-        timeout,
+    raise RuntimeTimeout(
+        f"container {container.id!r} did not exit within {timeout:g} s of its SIGKILL: the"
+        " kernel holds its init (uninterruptible, D in ps: a hung mount?)"
     )
-    _signal_quietly(container, signal.SIGKILL)
-    with trio.move_on_after(container._ctx.cleanup_timeout):
-        await container._stopped.wait()
-        return
-    raise RuntimeTimeout(f"container {container.id!r} did not exit after SIGKILL")
 
 
 def _signal_quietly(container: Container, signum: int) -> None:
+    """``signum`` to the init, gone or not; a SIGKILL ends a checkpoint's dump under way (a
+    stop that let go of the lock: a delete holds it, and no dump runs)."""
     assert container.init is not None
     with contextlib.suppress(ProcessLookupError):
         container.init.signal(signum)
+    container._dumps.kill_ends(signum)
 
 
-async def delete(container: Container, timeout: float | None) -> ContainerInfo:
+async def stop_by_user(
+    container: Container,
+    signum: int | None,
+    grace: float | None,
+    thaw_killed: Callable[[], Awaitable[None]],
+) -> ContainerInfo:
+    """docker's stop (``POST /containers/{id}/stop``): its user's, so the exit it brings is
+    final whatever the signal (its restart policy disarmed first; a restart waiting out its
+    delay is cancelled instead, and nothing sent); ``signum`` (None: :func:`stop_signal`),
+    then SIGKILL once ``grace`` seconds passed (None: :func:`stop_grace`). The signal is sent
+    in the container's turn, under its lock as a command's (not in the middle of a dump,
+    whose images would keep it), and a paused one resumed; the waits let go of the lock, so
+    that a kill or a delete may come meanwhile. The container as it ended; it stays."""
+    async with container.lock:
+        if container.cancel_restart():
+            container.save()
+            return container.info()
+        container._require_live("stop")
+        container.stopped_by_user = True
+        signum = stop_signal(container) if signum is None else signum
+        grace = stop_grace(container) if grace is None else grace
+        await send_stop_signal(container, signum)
+    await wait_stopped(container, grace, signum, thaw_killed)
+    return container.info()
+
+
+async def delete(
+    container: Container, timeout: float | None, *, force: bool = False
+) -> ContainerInfo:
     """Stop, remove from runc, end the task tree and remove the container's files.
     ``timeout``: the grace from now, which a wait for the lock (a checkpoint's dump
-    under way) takes its part of; None: the container's own (:func:`stop_grace`)."""
-    if timeout is None:
+    under way) takes its part of; None: the container's own (:func:`stop_grace`).
+    ``force`` (docker's rm -f): no grace and no stop signal, SIGKILL alone."""
+    if force:
+        timeout = 0.0
+    elif timeout is None:
         timeout = stop_grace(container)
     grace_ends_ns = (
         _NO_GRACE_END_NS if math.isinf(timeout) else timestamps.boot_ns() + int(timeout * 1e9)
@@ -99,7 +167,11 @@ async def delete(container: Container, timeout: float | None) -> ContainerInfo:
         begin_delete(container)
         try:
             try:
-                await stop(container, max(0.0, grace_ends - trio.current_time()))
+                await stop(
+                    container,
+                    max(0.0, grace_ends - trio.current_time()),
+                    signal.SIGKILL if force else None,
+                )
             except RuntimeTimeout as exc:
                 # Not dead after SIGKILL (frozen behind our back?): runc delete --force
                 # freezes, kills and thaws the whole cgroup, which settles it.
