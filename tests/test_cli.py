@@ -702,23 +702,12 @@ PATIENT = (
 
 
 async def test_stop_with_timeout_minus_one_sends_no_sigkill_and_waits_for_the_exit(
-    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
     """Newer docker's ``stop -t -1``: the signal, then the wait for the exit however long it
-    takes, never a SIGKILL. It was refused ('-1' is not 0 or more seconds). Held here for
-    longer than every bounded wait of stop (made short), so that none of them can be what
-    ended it: the init's own trap does, with its status, once the test lets it."""
-    monkeypatch.setattr(commands, "KILL_WAIT", 0.3)
-    monkeypatch.setattr(commands, "REFUSED_GRACE", 0.3)
-    asked = trio.Event()
-    wait_process = Container.wait_process
-
-    async def noted(container: Container, pid: int) -> ExitInfo:
-        asked.set()
-        return await wait_process(container, pid)
-
-    # The daemon says when the stop's wait is in: that of the init it signalled.
-    monkeypatch.setattr(Container, "wait_process", noted)
+    takes, never a SIGKILL. It was refused ('-1' is not 0 or more seconds). Held here for a
+    while once its signal came (the daemon's stop waits then): the init's own trap ends it,
+    with its status, once the test lets it."""
     bundle = make_bundle(PATIENT)
     with trio.fail_after(60):
         await ok(ctr, "start", "patient", "-b", str(bundle))
@@ -731,8 +720,7 @@ async def test_stop_with_timeout_minus_one_sends_no_sigkill_and_waits_for_the_ex
         async with trio.open_nursery() as nursery:
             nursery.start_soon(stop)
             await wait_output(client, "patient", "stopping")  # its SIGTERM came
-            await asked.wait()
-            # The point of the test is a while: past the bounded waits, the stop still waits.
+            # The point of the test is a while: without a SIGKILL, the stop still waits.
             await trio.sleep(1.0)
             assert not stopped
             state = run_status((await client.get("/containers/patient")).json()["state"])
@@ -753,17 +741,19 @@ async def test_stop_with_timeout_minus_one_sends_no_sigkill_and_waits_for_the_ex
 
 
 async def test_stop_gives_up_on_a_container_its_sigkill_does_not_end(
-    ctr: Ctr,
-    client: httpx.AsyncClient,
-    make_bundle: BundleFactory,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """stop waited without a deadline after its SIGKILL: an init the kernel holds (in D state,
     on a hung FUSE mount: a real one here, whose server never answers) held ctr-trio for good.
-    Now it waits KILL_WAIT (10 s; 1 s here) after the SIGKILL, then says the container did not
-    stop, exit 1; the container runs on, and ends of its SIGKILL once the kernel lets it go."""
-    monkeypatch.setattr(commands, "KILL_WAIT", 1.0)
+    Now the daemon's stop waits its runtime deadline (30 s; 3 s here) after the SIGKILL, then
+    answers 504; ctr-trio says the container did not stop, exit 1; the container runs on,
+    and ends of its SIGKILL once the kernel lets it go."""
+    daemon = await start_daemon(runtime_timeout=3.0)
+    client = daemon.client
+
+    async def ctr(*argv: str) -> Result:
+        return await run_cli("--address", daemon.url, *argv)
+
     point = tmp_path / "hung"
     point.mkdir()
 
@@ -777,7 +767,7 @@ async def test_stop_gives_up_on_a_container_its_sigkill_does_not_end(
             stopped = await ctr("stop", "-t", "0.2", "held")
         assert (stopped.code, stopped.out) == (cli.EXIT_ERROR, ""), stopped
         assert stopped.err == (
-            "ctr-trio: container 'held' did not stop within 1 s of its SIGKILL: the kernel holds"
+            "ctr-trio: container 'held' did not exit within 3 s of its SIGKILL: the kernel holds"
             " its init (uninterruptible, D in ps: a hung mount?); it runs on, the SIGKILL"
             " pending (ctr-trio wait held tells its end)\n"
         )

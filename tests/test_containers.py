@@ -540,8 +540,8 @@ async def test_a_stopped_container_that_cannot_be_replaced_stays_as_it_was(
 async def test_commands_on_a_container_being_deleted_are_refused_at_once(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:
-    """While a delete waits for the container to stop, another delete, an exec, a pause or a
-    change of limits answers 409 at once, where it would have waited for the delete and
+    """While a delete waits for the container to stop, another delete, an exec, a pause, a
+    change of limits or a stop answers 409 at once, where it would have waited for the delete and
     then found nothing. A signal and a GET still answer."""
     client = daemon.client
     # pid 1 with a handler: SIGTERM is seen (and said) but does not end it.
@@ -567,6 +567,7 @@ async def test_commands_on_a_container_being_deleted_are_refused_at_once(
                 ("POST", "/containers/slow/checkpoint/c1", None),
                 ("POST", "/containers/slow/migrate", {"to": "127.0.0.1:1"}),
                 ("POST", "/containers/slow", {"bundlePath": str(make_bundle())}),
+                ("POST", "/containers/slow/stop", None),
             ]:
                 answer = await client.request(method, path, json=body)
                 assert answer.status_code == 409, (method, path, answer.text)

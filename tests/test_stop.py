@@ -1,0 +1,213 @@
+"""docker's stop done by the daemon (``POST /containers/{id}/stop``) and docker's ``rm -f``
+(``DELETE ?force=true``), through the API and through ``ctr-trio``, on real runc.
+
+Each test is bounded (``trio.fail_after``) and waits on events (an exit, a log line, a trap
+in place), not on sleeps; a restart that must not come is looked for over a span longer than
+the policy's next delay (``_no_more_starts``)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from containerd_trio.process import Process
+
+from .helpers import (
+    IGNORES_TERM,
+    BundleFactory,
+    RunningDaemon,
+    collect_events,
+    now,
+    run_status,
+    start_container,
+    until_trapped,
+    wait_catching,
+)
+from .test_cli import run_cli
+from .test_restart_policy import UNTIL_USR1, _exited_into_backoff, _no_more_starts
+
+#: Exits 5 on SIGQUIT, its stop signal in these tests, and 3 on SIGUSR1.
+QUITS_OR_USR1 = ("sh", "-c", until_trapped("trap 'exit 5' QUIT; trap 'exit 3' USR1"))
+#: Its trap on SIGTERM leaves a mark in its rootfs (which outlives the container), then exits 3.
+MARKS_TERM = ("sh", "-c", until_trapped("trap 'touch /termed; exit 3' TERM"))
+
+
+async def test_a_stop_with_another_signal_than_the_stop_signal_is_final(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio stop -s USR1`` of an ``always`` container whose stop signal is QUIT: its
+    user's stop, whatever the signal, as docker's stop. Before, ctr-trio sent the USR1 as a
+    PATCH, which (another signal than the container's, docker's kill) left the policy armed:
+    the exit it brought was restarted."""
+    started = await start_container(
+        client, "svc", make_bundle(QUITS_OR_USR1), stopSignal="QUIT",
+        restartPolicy={"name": "always"},
+    )  # fmt: skip
+    pid = started["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+    with trio.fail_after(20):
+        stopped = await run_cli("--address", daemon.url, "stop", "-s", "USR1", "-t", "30", "svc")
+    assert (stopped.code, stopped.out, stopped.err) == (0, "svc\n", ""), stopped
+    await _no_more_starts(client, "svc", since)
+    shown = (await client.get("/containers/svc")).json()
+    assert run_status(shown["state"]) == {"status": "stopped", "exitStatus": 3}, shown
+
+
+async def test_the_stop_route_answers_the_container_as_it_ended(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """The signal the query names (else the container's stop signal), the exit waited for,
+    the container answered stopped; it stays. An ``always`` policy does not restart it, with
+    the stop signal or another one."""
+    for name, query, status in (("own", {}, 5), ("other", {"signal": "usr1"}, 3)):
+        started = await start_container(
+            client, name, make_bundle(QUITS_OR_USR1), stopSignal="QUIT",
+            restartPolicy={"name": "always"},
+        )  # fmt: skip
+        await wait_catching(started["processes"][0]["pid"], signal.SIGUSR1)
+        since = now()
+        with trio.fail_after(20):
+            answer = await client.post(f"/containers/{name}/stop", params=query)
+        assert answer.status_code == 200, answer.text
+        assert run_status(answer.json()["state"]) == {"status": "stopped", "exitStatus": status}
+        await _no_more_starts(client, name, since)
+        assert (await client.get(f"/containers/{name}")).json() == answer.json()
+
+
+async def test_the_stop_route_s_refusals(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """404 unknown; 400 for a signal or a timeout it does not take, naming it; 409 for a
+    stopped container (docker's 304: the error object of every refusal here). (One being
+    deleted: test_containers' commands refused at once.)"""
+    with trio.fail_after(30):
+        missing = await client.post("/containers/ghost/stop")
+        assert (missing.status_code, missing.json()) == (
+            404,
+            {"error": "container 'ghost' not found"},
+        )
+        await start_container(client, "deaf", make_bundle(IGNORES_TERM))
+        for query, said in (
+            ({"signal": "NOPE"}, "query parameter signal: unknown signal 'NOPE'"),
+            ({"signal": "65"}, "query parameter signal: signal '65' is out of range"),
+            ({"timeout": "-2"}, "query parameter timeout must be -1 (no SIGKILL"),
+            ({"timeout": "nan"}, "query parameter timeout must be a number, not 'nan'"),
+            ({"timeout": "1e999"}, "query parameter timeout must be -1"),
+        ):
+            refused = await client.post("/containers/deaf/stop", params=query)
+            assert refused.status_code == 400, (query, refused.text)
+            assert refused.json()["error"].startswith(said), (query, refused.text)
+        shown = (await client.get("/containers/deaf")).json()
+        assert shown["state"]["status"] == "running"  # none of them sent anything
+
+        await start_container(client, "done", make_bundle(("true",)))
+        await client.post("/containers/done/wait")
+        refused = await client.post("/containers/done/stop")
+        assert (refused.status_code, refused.json()) == (
+            409,
+            {"error": "cannot stop container 'done': it is stopped"},
+        )
+
+
+async def test_the_stop_resumes_a_paused_container_and_cancels_a_restart(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A paused container is resumed to take the signal (its trap's exit, not the SIGKILL of
+    the grace); a restarting one (waiting out its policy's delay) has its restart cancelled,
+    answered stopped, as docker's stop of a restarting container."""
+    started = await start_container(client, "frozen", make_bundle(QUITS_OR_USR1))
+    await wait_catching(started["processes"][0]["pid"], signal.SIGUSR1)
+    paused = await client.patch("/containers/frozen", json={"status": "paused"})
+    assert paused.status_code == 200, paused.text
+    with trio.fail_after(20):
+        answer = await client.post("/containers/frozen/stop", params={"signal": "USR1"})
+    assert answer.status_code == 200, answer.text
+    assert run_status(answer.json()["state"]) == {"status": "stopped", "exitStatus": 3}
+
+    since = await _exited_into_backoff(client, "pending", make_bundle, monkeypatch)
+    stopped = now()
+    with trio.fail_after(10):
+        answer = await client.post("/containers/pending/stop")
+    assert answer.status_code == 200, answer.text
+    assert run_status(answer.json()["state"]) == {"status": "stopped", "exitStatus": 1}
+    params = {"since": since, "id": "pending"}
+    with trio.fail_after(10):
+        types = [e["type"] for e in await collect_events(client, params, 3)]
+    assert types == ["start-container", "exit", "restart-cancelled"]
+    await _no_more_starts(client, "pending", stopped)
+
+
+async def test_a_stop_goes_on_once_its_client_left(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """The client gives up before the grace ends: the stop is not cut short, its SIGKILL
+    comes, and the container stays, stopped."""
+    started = await start_container(client, "deaf", make_bundle(IGNORES_TERM))
+    pid = started["processes"][0]["pid"]
+    with pytest.raises(httpx.ReadTimeout):
+        await client.post("/containers/deaf/stop", params={"timeout": 1}, timeout=0.2)
+    with trio.fail_after(20):
+        ended = await client.post(f"/containers/deaf/process/{pid}/wait")
+    assert ended.json()["exitStatus"] == 128 + signal.SIGKILL, ended.text
+    shown = (await client.get("/containers/deaf")).json()
+    assert run_status(shown["state"]) == {"status": "stopped", "exitStatus": 137}, shown
+
+
+async def test_rm_f_sends_sigkill_alone(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docker's rm -f (ForceRemove) kills: SIGKILL alone, a trap on SIGTERM never runs.
+    ``ctr-trio rm -f`` sent a DELETE with a grace of 0, which sent SIGTERM, then SIGKILL at
+    once. Without -f the stop signal comes first, as before. The signals the daemon sends
+    each init are recorded: the trap's run alone would be a race with the SIGKILL."""
+    sent: list[tuple[int, int]] = []
+    send = Process.signal
+
+    def recorded(process: Process, signum: int) -> None:
+        sent.append((process.pid, signum))
+        send(process, signum)
+
+    monkeypatch.setattr(Process, "signal", recorded)
+    bundles: dict[str, Path] = {}
+    pids: dict[str, int] = {}
+    for name in ("forced", "graced"):
+        bundles[name] = make_bundle(MARKS_TERM)
+        started = await start_container(client, name, bundles[name])
+        pids[name] = started["processes"][0]["pid"]
+        await wait_catching(pids[name], signal.SIGTERM)
+    with trio.fail_after(20):
+        removed = await run_cli("--address", daemon.url, "rm", "-f", "forced")
+        assert (removed.code, removed.out, removed.err) == (0, "deleted forced\n", ""), removed
+        removed = await run_cli("--address", daemon.url, "rm", "graced")
+        assert (removed.code, removed.out, removed.err) == (0, "deleted graced\n", ""), removed
+    assert [s for pid, s in sent if pid == pids["forced"]] == [signal.SIGKILL]
+    assert not (bundles["forced"] / "rootfs" / "termed").exists()
+    assert [s for pid, s in sent if pid == pids["graced"]] == [signal.SIGTERM]
+    assert (bundles["graced"] / "rootfs" / "termed").exists()
+
+
+async def test_force_and_timeout_are_one_or_the_other(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """force has no grace: beside a timeout it is a 400 that says so; alone, the SIGKILL."""
+    await start_container(client, "box", make_bundle(UNTIL_USR1))
+    refused = await client.delete("/containers/box", params={"force": "true", "timeout": "5"})
+    assert (refused.status_code, refused.json()) == (
+        400,
+        {"error": "give force or timeout, not both: force sends SIGKILL at once, without a grace"},
+    )
+    with trio.fail_after(20):
+        deleted = await client.delete("/containers/box", params={"force": "1"})
+    assert deleted.status_code == 200, deleted.text
+    assert run_status(deleted.json()["state"]) == {"status": "stopped", "exitStatus": 137}
