@@ -24,7 +24,7 @@ from containerd_trio.api.app import create_app
 from containerd_trio.convert import camel
 from containerd_trio.errors import InvalidRequest
 from containerd_trio.model import ProcessSpec
-from containerd_trio.signals import LISTED_NAMES
+from containerd_trio.signals import LISTED_NAMES, SIGNAL_PATTERN
 from containerd_trio.validation import ID_PATTERN, MAX_PID, parse_signal
 
 from .helpers import COUNTER, BundleFactory, RunningDaemon, now, start_container, wait_exit
@@ -146,8 +146,18 @@ def test_query_parameters() -> None:
         found = (resolve(document, p["$ref"]) for p in operation.get("parameters", []))
         return {p["name"]: p["schema"] for p in found if p["in"] == "query"}
 
-    # No default of its own: left out, the container's stopTimeout (else 10).
-    assert query("/containers/{id}", "delete") == {"timeout": {"type": "number", "minimum": 0}}
+    # No default of its own: left out, the container's stopTimeout (else 10). force: rm -f.
+    delete = query("/containers/{id}", "delete")
+    assert set(delete) == {"timeout", "force"}
+    assert delete["timeout"] == {"type": "number", "minimum": 0}
+    assert delete["force"]["default"] == "false" and "true" in delete["force"]["enum"]
+    # The stop: a signal as text (the body's pattern), a grace of 0 or more, or -1.
+    stop = query("/containers/{id}/stop", "post")
+    assert set(stop) == {"signal", "timeout"}
+    assert stop["signal"] == {"type": "string", "pattern": SIGNAL_PATTERN}
+    assert stop["timeout"] == {"type": "number", "anyOf": [{"const": -1}, {"minimum": 0}]}
+    grace = jsonschema_rs.validator_for(stop["timeout"])
+    assert [grace.is_valid(v) for v in (-1, 0, 2.5, -2, -0.5)] == [True, True, True, False, False]
     events = query("/events", "get")
     # since: an RFC 3339 time, or a duration back from now.
     assert {"format": "date-time"} in events["since"]["anyOf"]
