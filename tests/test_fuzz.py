@@ -687,6 +687,14 @@ class Fuzzer:
                     case.query["timeout"] = "1"
             except (TypeError, ValueError):
                 pass
+        if label == "POST /containers/{id}/stop" and isinstance(case.query, dict):
+            # The same for a stop, whose -1 (no SIGKILL) and default (10 s) really wait too.
+            try:
+                grace = float(case.query.get("timeout", -1))
+                if grace == -1 or 1 < grace < float("inf"):
+                    case.query["timeout"] = "1"
+            except (TypeError, ValueError):
+                pass
 
     def exercise_stream(self, label: str, operation: Any, case: Any) -> None:
         kwargs = case.as_transport_kwargs(base_url=self.base_url)
