@@ -109,7 +109,8 @@ def rule_fields() -> list[tuple[type[Any], attrs.Attribute[Any]]]:
 
 
 def contains(schema: Any, keywords: Any) -> bool:
-    """Whether ``schema`` (or its non-null side) holds every keyword of ``keywords``."""
+    """Whether ``schema`` (or its non-null side) holds every keyword of ``keywords`` (an
+    ``anyOf`` of the rule's own, a stop's grace, is the schema's itself)."""
     if isinstance(keywords, list):
         return (
             isinstance(schema, list)
@@ -120,7 +121,7 @@ def contains(schema: Any, keywords: Any) -> bool:
         return bool(schema == keywords)
     if not isinstance(schema, dict):
         return False
-    sides = schema.get("anyOf", [schema])
+    sides = [schema, *schema.get("anyOf", [])]
     return any(all(contains(side.get(k), v) for k, v in keywords.items()) for side in sides)
 
 
@@ -212,6 +213,16 @@ def test_the_labels_rule_and_its_schema_agree(value: dict[str, str]) -> None:
 @given(value=st.integers(min_value=-(2**40), max_value=2**40))
 def test_a_rule_and_its_schema_agree_on_numbers(rule: Rule, value: int) -> None:
     assert schema_validator(rule, {"type": "integer"}).is_valid(value) == validates(rule, value)
+
+
+@given(
+    value=st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([-1.0, -1.5, -0.5, 0.0, -0.0, 1e-300])
+)
+def test_the_stop_s_grace_rule_and_its_schema_agree(value: float) -> None:
+    """A stop's timeout: -1, or 0 or more (a finite number, as the query's reading makes)."""
+    rule = validation.STOP_SECONDS
+    assert schema_validator(rule, {"type": "number"}).is_valid(value) == validates(rule, value)
 
 
 @pytest.mark.parametrize(
