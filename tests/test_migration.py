@@ -452,6 +452,39 @@ async def test_an_attach_at_the_source_says_the_container_moved_and_where(
     await counts_on(target.client, "counter", beyond=2)
 
 
+@pytest.mark.parametrize("rm", [False, True], ids=["run", "run-rm"])
+async def test_ctr_trio_run_says_its_container_moved_and_where(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, rm: bool
+) -> None:
+    """``ctr-trio run`` attached (no -d) to a container that moves away ends as ``ctr-trio
+    attach`` does: it says where the container went and exits 0, its output until the move
+    shown; with ``--rm`` too (the container handed to the daemon's autoRemove, which moves
+    with it: the run's wait for its removal here is answered by the move)."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    to, address = f"unix:{target.socket}", f"unix:{source.socket}"
+    bundle = make_bundle(COUNTER)
+    with trio.fail_after(30):
+        ran = await _ctr_trio(
+            "--address", address, "run", *(["--rm"] if rm else []), "counter", "-b", str(bundle)
+        )
+        # Attached, its output shown: handed to the daemon's autoRemove (--rm) before that.
+        shown = await read_until(ran, b"", b"2\n")
+        here = (await source.client.get("/containers/counter")).json()
+        assert here.get("autoRemove", False) is rm, here
+        steps = await migrate(source.client, "counter", to=to)
+        assert steps[-1]["step"] == "done", steps
+        code, err = await _ended(ran)
+    assert shown.startswith(b"1\n2\n"), shown
+    assert code == 0, err
+    assert err.decode() == (
+        f"ctr-trio: container counter moved to {to}; follow it there: ctr-trio --address {to}"
+        " attach counter\n"
+    )
+    moved = (await target.client.get("/containers/counter")).json()
+    assert moved.get("autoRemove", False) is rm, moved
+    await counts_on(target.client, "counter", beyond=2)
+
+
 #: A reader that reads its input only once ``/go`` is in its rootfs: ``got LINE`` for each line.
 _READER = (
     "sh", "-c",
