@@ -20,7 +20,7 @@ import math
 import os
 import signal
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
@@ -95,6 +95,7 @@ from .private_bundle import process_over
 from .process import Process, ProcessTable
 from .pstable import ps_table
 from .records import RecordJournal
+from .removals import MOVED_KEPT, Removals
 from .resources import cpus_as_quota, require_named, user_cpu_after
 from .runtime import CriuOptions, Runc
 from .signals import signal_number
@@ -116,9 +117,6 @@ _ATTACHED_GRACE = 5.0
 #: How long a hand-over waits for its attach sessions to close (each close is bounded by a
 #: second: attach.session).
 _SESSIONS_END_SECONDS = 2.0
-#: How many containers removed by autoRemove (or moved away) are remembered, for waits that
-#: come after.
-_AUTO_REMOVED_KEPT = 256
 
 
 @attrs.frozen
@@ -191,11 +189,10 @@ class Supervisor:
         #: How the last containers that autoRemove removed ended, by id: a wait that comes
         #: after the removal (the container may be gone before its client asks) answers it.
         #: So too those a move ended here (their exit says where they went), whose 404s say
-        #: it too (:meth:`_not_found`); a server that starts takes those up from the kept
-        #: event log (a restart forgets autoRemove's, not where a container went).
-        self._auto_removed: OrderedDict[str, ExitInfo] = moved_away(
-            events.kept(), _AUTO_REMOVED_KEPT
-        )
+        #: it too (:meth:`_not_found`), each kind within its own bound (a stream of --rm
+        #: containers pushes out no move); a server that starts takes the moves up from the
+        #: kept event log (a restart forgets autoRemove's, not where a container went).
+        self._removals = Removals(moved_away(events.kept(), MOVED_KEPT))
         #: The stopped containers whose restart's own start is under way (:meth:`_restart`),
         #: or their user's start again (:meth:`start_again`) or restore over them
         #: (:meth:`start`), by id: the start's container takes the id, but to the user it is
@@ -521,7 +518,7 @@ class Supervisor:
         says where it went, as long as its waits say so (the same memory, read only here, on
         the way to a 404: a start of the id forgets it, the bound drops the oldest, a server
         that starts takes it up from the kept event log)."""
-        ended = self._auto_removed.get(container_id)
+        ended = self._removals.get(container_id)
         if ended is None or not ended.moved:
             return container_not_found(container_id)
         return container_not_found(container_id, moved=True, to=ended.moved_to, at=ended.exited_at)
@@ -794,7 +791,7 @@ class Supervisor:
             self._containers[container_id] = container
         if moved_created_ns is not None:
             self._list_by_creation(container)
-        self._auto_removed.pop(container_id, None)  # the id's container is this one now
+        self._removals.forget(container_id)  # the id's container is this one now
         self.metrics.starts.inc()
         self.metrics.start_latency.observe(time.perf_counter() - began)
         log.debug(
@@ -1108,10 +1105,7 @@ class Supervisor:
 
     def _remember_removed(self, container: Container) -> None:
         """How the stopped ``container``, removed, ended: for the waits that come after."""
-        self._auto_removed[container.id] = container.ended()
-        self._auto_removed.move_to_end(container.id)
-        while len(self._auto_removed) > _AUTO_REMOVED_KEPT:
-            self._auto_removed.popitem(last=False)
+        self._removals.remember(container.ended())
 
     async def exec(self, container_id: str, spec: ProcessSpec) -> ProcessInfo:
         return await self._submit((await self._commanded(container_id)).exec, spec)
@@ -1187,7 +1181,7 @@ class Supervisor:
                 container = self._containers.get(container_id)
             return await self.container(container_id).wait_next_exit()
         if container is None:
-            ended = self._auto_removed.get(container_id)
+            ended = self._removals.get(container_id)
         elif container.deleted and container.auto_remove and container.status is Status.STOPPED:
             ended = container.ended()  # being forgotten by autoRemove: as good as gone
         else:

@@ -26,6 +26,7 @@ from containerd_trio.listen import Listen
 from containerd_trio.migration import incoming
 from containerd_trio.migration.target import Target, TargetError
 from containerd_trio.model import ConsoleSize, RestartPolicy, StartProcess
+from containerd_trio.removals import AUTO_REMOVED_KEPT
 
 from . import wsclient
 from .helpers import (
@@ -391,6 +392,46 @@ async def test_the_source_s_404s_say_where_the_container_moved(
     again = await client.get("/containers/counter")
     assert (again.status_code, again.json()) == (404, {"error": "container 'counter' not found"})
     await counts_on(target.client, "counter", beyond=2)
+
+
+async def test_a_move_is_remembered_past_the_bound_of_auto_removed_containers(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """The source's memory of a move is not pushed out by the containers autoRemove removes
+    after it: more of those than their bound (docker run --rm's, each a quick ``true``) leave
+    its 404 saying where the container went, and its wait saying it moved. (Before, the two
+    shared one bound of 256: the move was forgotten, a plain 404.) autoRemove's own memory
+    stays bounded: the first of them is forgotten."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    to = f"unix:{target.socket}"
+    with trio.fail_after(30):
+        steps = await migrate(source.client, "counter", to=to)
+    assert steps[-1]["step"] == "done", steps
+    quick = make_bundle(["true"])
+    limiter = trio.CapacityLimiter(8)
+
+    async def run_rm(n: int) -> None:
+        async with limiter:
+            await start_container(source.client, f"rm-{n}", quick, autoRemove=True)
+            removed = await source.client.post(
+                f"/containers/rm-{n}/wait", params={"condition": "removed"}
+            )
+            assert removed.status_code == 200, removed.text
+
+    # The first removed before the others start: the bound of them after it.
+    with trio.fail_after(60):
+        await run_rm(0)
+        async with trio.open_nursery() as nursery:
+            for n in range(1, AUTO_REMOVED_KEPT + 1):
+                nursery.start_soon(run_rm, n)
+    again = await source.client.get("/containers/counter")
+    assert again.status_code == 404 and again.json().get("movedTo") == to, again.text
+    waited = (await source.client.post("/containers/counter/wait")).json()
+    assert (waited.get("moved"), waited.get("movedTo")) == (True, to), waited
+    first = await source.client.post("/containers/rm-0/wait", params={"condition": "removed"})
+    assert first.status_code == 404, first.text
 
 
 async def _ctr_trio(*argv: str, stdin: bool = False) -> trio.Process:

@@ -1216,6 +1216,33 @@ def test_a_server_that_starts_remembers_the_moves_its_event_log_keeps() -> None:
     assert list(moved_away(events, 2)) == ["e"]
 
 
+def test_removals_keep_moves_and_auto_removed_within_bounds_of_their_own() -> None:
+    """autoRemove's removals push out their own oldest, never a move's (and the other way
+    round); a removal of an id replaces what was remembered of it, of either kind; a start of
+    the id forgets it."""
+    from containerd_trio.model import ExitInfo
+    from containerd_trio.removals import AUTO_REMOVED_KEPT, MOVED_KEPT, Removals
+
+    def ended(container_id: str, *, moved: bool = False) -> ExitInfo:
+        return ExitInfo(id=container_id, exit_status=137 if moved else 0, moved=moved or None)
+
+    removals = Removals({"away": ended("away", moved=True)})
+    for n in range(AUTO_REMOVED_KEPT + 1):
+        removals.remember(ended(f"rm-{n}"))
+    assert removals.get("rm-0") is None and removals.get(f"rm-{AUTO_REMOVED_KEPT}") is not None
+    assert removals.get("away") == ended("away", moved=True)
+    for n in range(MOVED_KEPT):
+        removals.remember(ended(f"moved-{n}", moved=True))
+    assert removals.get("away") is None  # the oldest move, past the moves' bound
+    assert removals.get("rm-1") == ended("rm-1")
+    removals.remember(ended("rm-1", moved=True))  # its id started again here, then moved
+    assert removals.get("rm-1") == ended("rm-1", moved=True)
+    removals.remember(ended("rm-1"))  # and again, then removed by autoRemove
+    assert removals.get("rm-1") == ended("rm-1")
+    removals.forget("rm-1")
+    assert removals.get("rm-1") is None
+
+
 def test_the_404_of_a_container_that_moved_says_where_beside_the_sentence() -> None:
     """Its error JSON: the sentence first, as every error's, and ``movedTo``; a plain 404's
     has the sentence alone."""

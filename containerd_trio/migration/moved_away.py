@@ -2,8 +2,9 @@
 
 A move done ends the container's copy here (:meth:`.Moving.end`): it leaves the table, and the
 server remembers how its copy ended, which says where it went (its waits answer that, and the
-404s of its id say it: :meth:`.Supervisor._not_found`), for the last 256 containers removed
-so, autoRemove's among them, until a start of its id makes another container here. That
+404s of its id say it: :meth:`.Supervisor._not_found`), for the last 256 containers that
+moved away (autoRemove's removals have a bound of their own: :mod:`...removals`), until a
+start of its id makes another container here. That
 memory is the server's; the kept event log (:mod:`..events`, its file survives the server)
 holds each copy's end, the init's ``exit`` marked ``moved`` (and ``movedTo``), so a server
 that starts, after a restart, a kill -9 or a live upgrade, takes the memory of the moves up
