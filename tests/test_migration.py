@@ -798,6 +798,36 @@ async def test_a_terminal_s_input_moves_with_it_and_what_comes_after_the_hand_of
     await there.detach()
 
 
+async def test_an_exec_s_own_terminal_holds_the_move_off_its_input_alone_too(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Only the init's terminal has its input handed on in a move (take_terminal): an exec's
+    own (exec -t) never moves, for the move is refused (409) while the exec runs, and while
+    what it left running holds its terminal, even as its input alone (fd 0, its output
+    elsewhere): so nothing typed into that terminal is lost in a move. (CRIU could not carry
+    it anyway: its master is the daemon's, outside the container, and runc's restore makes a
+    terminal for the init alone.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    to = f"unix:{target.socket}"
+    # The exec's shell leaves a sleep whose stdin is its terminal, its output /dev/null.
+    holder = "trap '' HUP; exec 3<&0; sleep 100000 <&3 >/dev/null 2>&1 3<&- & exit 0"
+    since = now()
+    exec_d = await source.client.put(
+        "/containers/counter/processes", json={"args": ["sh", "-c", holder], "terminal": True}
+    )
+    assert exec_d.status_code == 201, exec_d.text
+    pid = exec_d.json()["pid"]
+    with trio.fail_after(30):
+        assert await wait_exit(source.client, "counter", pid, since) == 0
+        answer = await source.client.post("/containers/counter/migrate", json={"to": to})
+    assert answer.status_code == 409, answer.text
+    assert f"what exec {pid} left running still writes" in answer.json()["error"]
+    here = (await source.client.get("/containers/counter")).json()
+    assert here["state"]["status"] == "running", here
+    assert (await target.client.get("/containers/counter")).status_code == 404
+
+
 async def test_a_moved_container_keeps_its_limits(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
