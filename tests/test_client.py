@@ -19,7 +19,7 @@ import h11
 import pytest
 import trio
 
-from containerd_trio.client import routes
+from containerd_trio.client import protocol, routes
 from containerd_trio.client.blocking import BlockingTransport
 from containerd_trio.client.errors import ApiError, ClientError, DaemonUnreachable
 from containerd_trio.client.http import Client, parse_address
@@ -450,6 +450,28 @@ def test_retry_decisions() -> None:
     assert [retry.pause(busy) for _ in range(7)] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     with pytest.raises(ApiError):
         Retry(GET, 0.0).pause(busy)
+
+
+def test_retry_tries_a_last_time_at_the_end_of_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--retry 2`` tries again for 2 s, as its help says: its last pause is what is left of
+    the budget, so that a daemon that listens again at 1.9 s is reached. It gave up at 1.55 s
+    (the pauses 0.05 to 0.8 s, then a whole 1 s that would have passed the budget), a quarter
+    of the time asked for unseen, up to 1 s of any budget."""
+    now = [1000.0]
+    monkeypatch.setattr(protocol.time, "monotonic", lambda: now[0])
+    busy = ApiError(503, "shutting down")
+    retry = Retry(GET, 2.0)
+    pauses: list[float] = []
+
+    def pause_until_given_up() -> None:
+        while True:
+            pauses.append(retry.pause(busy))
+            now[0] += pauses[-1]
+
+    with pytest.raises(ApiError):
+        pause_until_given_up()
+    assert pauses == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 0.45])
+    assert now[0] == pytest.approx(1002.0)  # the last try at the budget's end, none after
 
 
 def test_http11_framing() -> None:

@@ -398,8 +398,9 @@ class Retry:
     connection or a missing socket file (nothing listens yet: the request never left), and a
     GET whose connection broke (a GET changes nothing, so it may be sent twice). Never: any
     other request whose connection broke once sent, since the daemon may have acted on it.
-    The pauses grow from 50 ms to 1 s, for ``budget`` seconds in all; ``on_retry(failure,
-    pause)`` is told of each, before it begins.
+    The pauses grow from 50 ms to 1 s, for ``budget`` seconds in all (the last, what is left
+    of it: the last try comes at its end); ``on_retry(failure, pause)`` is told of each,
+    before it begins.
     """
 
     def __init__(self, request: Request, budget: float, on_retry: OnRetry | None = None) -> None:
@@ -423,10 +424,12 @@ class Retry:
             again = failure.refused or (failure.lost and self._method == "GET")
         else:
             again = False
-        pause = self._pause
-        if not again or time.monotonic() + pause > self._deadline:
+        # The last pause is what is left of the budget, so that the last try comes at its end:
+        # a whole pause past it, given up instead, left up to 1 s of the budget untried.
+        pause = min(self._pause, self._deadline - time.monotonic())
+        if not again or pause <= 0:
             raise failure
-        self._pause = min(2 * pause, LONGEST_PAUSE)
+        self._pause = min(2 * self._pause, LONGEST_PAUSE)
         if self._on_retry is not None:
             self._on_retry(failure, pause)
         return pause
