@@ -164,7 +164,7 @@ request 201 -XPOST "$ADDRESS/containers/redis" -d '{
 "checkpoint": "checkpoint-name"
 }'
 
-note "Its output since the restore (the stopped record it replaced took its log along)"
+note "Its output goes on in the log it had: a restore over the stopped record keeps it"
 sleep 2
 request 200 "$ADDRESS/containers/redis/logs?tail=3"
 
