@@ -19,7 +19,7 @@ import h11
 import pytest
 import trio
 
-from containerd_trio.client import protocol, routes
+from containerd_trio.client import routes
 from containerd_trio.client.blocking import BlockingTransport
 from containerd_trio.client.errors import ApiError, ClientError, DaemonUnreachable
 from containerd_trio.client.http import Client, parse_address
@@ -458,7 +458,7 @@ def test_retry_tries_a_last_time_at_the_end_of_its_budget(monkeypatch: pytest.Mo
     (the pauses 0.05 to 0.8 s, then a whole 1 s that would have passed the budget), a quarter
     of the time asked for unseen, up to 1 s of any budget."""
     now = [1000.0]
-    monkeypatch.setattr(protocol.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("containerd_trio.client.protocol.time.monotonic", lambda: now[0])
     busy = ApiError(503, "shutting down")
     retry = Retry(GET, 2.0)
     pauses: list[float] = []
