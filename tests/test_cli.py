@@ -2633,6 +2633,22 @@ async def test_events_by_type_and_since_a_while_ago(
     ]
 
 
+async def test_events_type_that_is_none_is_a_usage_error() -> None:
+    """``events --type`` names the daemon's types, as ``-f event=`` does (docker's words
+    there): one that is none is a usage error naming them, before any request, as ``-f
+    event=stop`` is. It was the daemon's 400, exit 1, and with an ``--until`` already past
+    (no ``--since``, so no request) nothing at all, exit 0: ``--type die --until 0s``, a
+    docker word ``--type`` does not take, said nothing of it."""
+    for errors in [
+        await usage_errors([(["events", "--type", "bogus", "--until", "0s"], "--type")]),
+        await usage_errors([(["events", "--type", "exit,die", "-n", "1"], "--type")]),
+    ]:
+        assert "unknown event type " in errors[0], errors
+        assert "the types are start-container, start-process, exit," in errors[0], errors
+    (die,) = await usage_errors([(["events", "--type", "die"], "--type")])
+    assert "docker's die is -f event=die" in die, die
+
+
 async def test_events_filter_as_docker_s_container_event_and_type(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -469,13 +469,6 @@ def _format(text: str) -> str | RowTemplate:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _types(text: str) -> list[str]:
-    types = [part for part in text.split(",") if part]
-    if not types:
-        raise argparse.ArgumentTypeError("names no event type")
-    return types
-
-
 # --- the container commands: under `containers`, and the daily ones at the top too ------------
 
 
@@ -1616,7 +1609,7 @@ def _define_events(parser: Parser) -> None:
     parser.add_argument("--id", type=_container_id, help="only this container's events")
     parser.add_argument(
         "--type",
-        type=_types,
+        type=commands.parse_event_types,
         action="extend",
         metavar="TYPE[,TYPE]",
         help="only events of these types (exit, oom, start-container, ...; repeatable)",

@@ -1244,6 +1244,26 @@ DOCKER_OBJECT_TYPES = (
 )  # fmt: skip
 
 
+def parse_event_types(text: str) -> list[str]:
+    """``events --type``: ``exit,oom`` as ``["exit", "oom"]``, the daemon's types; one that is
+    none is an ArgumentTypeError that names them (a usage error, before any request, as ``-f
+    event=`` is). It was the daemon's 400, and nothing at all with an ``--until`` past and no
+    ``--since``, which asks nothing (exit 0)."""
+    from ..event_types import EVENT_TYPES
+
+    types = [part for part in text.split(",") if part]
+    if not types:
+        raise argparse.ArgumentTypeError("names no event type")
+    for name in types:
+        if name not in EVENT_TYPES:
+            # docker's words are -f event='s, where die is an init's exit alone.
+            docker = f" (docker's {name} is -f event={name})" if name in DOCKER_EVENTS else ""
+            raise argparse.ArgumentTypeError(
+                f"unknown event type {name!r}{docker}: the types are {', '.join(EVENT_TYPES)}"
+            )
+    return types
+
+
 def parse_event_filter(text: str) -> list[tuple[str, str]]:
     """``events -f``: ``container=web,event=unpause`` as ``[("container", "web"), ("event",
     "resume")]``, docker's event names as the daemon's types but ``die``, which is kept (an
