@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,8 +27,10 @@ from .helpers import (
     start_container,
     until_trapped,
     wait_catching,
+    wait_output,
 )
 from .test_cli import run_cli
+from .test_migration import two_daemons
 from .test_restart_policy import UNTIL_USR1, _exited_into_backoff, _no_more_starts
 
 #: Exits 5 on SIGQUIT, its stop signal in these tests, and 3 on SIGUSR1.
@@ -211,3 +214,40 @@ async def test_force_and_timeout_are_one_or_the_other(
         deleted = await client.delete("/containers/box", params={"force": "1"})
     assert deleted.status_code == 200, deleted.text
     assert run_status(deleted.json()["state"]) == {"status": "stopped", "exitStatus": 137}
+
+
+#: Says so on SIGTERM, and runs on (its stop's SIGKILL ends it).
+SAYS_TERM = ("sh", "-c", until_trapped("trap 'echo termed' TERM"))
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.usefixtures("plain_parent")
+async def test_a_container_being_stopped_is_not_migrated(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A migration that comes during a stop's grace (the stop waits for the exit without the
+    container's lock) is refused, 409, and the stop ends the container here, its SIGKILL and
+    all. Before, the move went ahead: the stop answered 200, the copy here killed by the
+    move, and the container ran on at the target, its stop forgotten."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    started = await start_container(source.client, "svc", make_bundle(SAYS_TERM))
+    await wait_catching(started["processes"][0]["pid"], signal.SIGTERM)
+    answers: list[httpx.Response] = []
+
+    async def stop() -> None:
+        answers.append(await source.client.post("/containers/svc/stop", params={"timeout": 8}))
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop)
+            await wait_output(source.client, "svc", "termed")  # its grace has begun
+            body = {"to": f"unix:{target.socket}"}
+            refused = await source.client.post("/containers/svc/migrate", json=body)
+            assert refused.status_code == 409, refused.text  # not the move's steps
+            assert refused.json() == {
+                "error": "cannot migrate container 'svc': it is being stopped"
+            }
+    (stopped,) = answers
+    assert stopped.status_code == 200, stopped.text
+    assert run_status(stopped.json()["state"]) == {"status": "stopped", "exitStatus": 137}
+    assert (await target.client.get("/containers/svc")).status_code == 404

@@ -104,6 +104,12 @@ class Container:
     #: docker's kill), or its delete did: the exit that comes of it is final, whatever the
     #: policy.
     stopped_by_user: bool = False
+    #: Its user's stops under way that have sent their signal and wait for the exit without
+    #: the lock (:func:`._deletion.stop_by_user`): a migration is refused meanwhile, which
+    #: would carry the container away from the stop (its SIGKILL, its disarmed policy) and
+    #: leave it running at the target while the stop answered it stopped. A default of the
+    #: class, as the policy's state: a container never stopped pays nothing for it.
+    stops_under_way: int = 0
     #: The restart due once this run has exited: its delay, then its start (pending_restart).
     _pending_restart: trio.CancelScope | None = None
     #: This run is a restart of the policy's (not its user's start): its start continues
@@ -987,6 +993,8 @@ class Container:
         ends. What the migration does to it goes through the :class:`Moving` it is given."""
         async with self.holding_for_dump():
             self._require_live("migrate")
+            if self.stops_under_way:
+                raise Conflict(f"cannot migrate container {self.id!r}: it is being stopped")
             _checkpointing.check_checkpointable(self, "migrate")
             yield Moving(self)
 

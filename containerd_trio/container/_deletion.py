@@ -130,7 +130,8 @@ async def stop_by_user(
     then SIGKILL once ``grace`` seconds passed (None: :func:`stop_grace`). The signal is sent
     in the container's turn, under its lock as a command's (not in the middle of a dump,
     whose images would keep it), and a paused one resumed; the waits let go of the lock, so
-    that a kill or a delete may come meanwhile. The container as it ended; it stays."""
+    that a kill or a delete may come meanwhile (not a migration: :attr:`.Container
+    .stops_under_way`). The container as it ended; it stays."""
     async with container.lock:
         if container.cancel_restart():
             container.save()
@@ -140,7 +141,12 @@ async def stop_by_user(
         signum = stop_signal(container) if signum is None else signum
         grace = stop_grace(container) if grace is None else grace
         await send_stop_signal(container, signum)
-    await wait_stopped(container, grace, signum, thaw_killed)
+        # Counted before the lock goes: a migration that takes it next sees the stop.
+        container.stops_under_way += 1
+    try:
+        await wait_stopped(container, grace, signum, thaw_killed)
+    finally:
+        container.stops_under_way -= 1
     return container.info()
 
 
