@@ -300,6 +300,8 @@ class Adoption:
         # next exit's policy, its times, as recorded.
         container.take_settings(info)
         container.user_cpu = record_user_cpu(record)
+        if record.stopped_by_user:
+            container.stopped_by_user = True  # its exit, now or to come, is not restarted
         if info.id in self._dumped and runc_entry is None:
             # runc forgets the container its checkpoint stops: stopped by the checkpoint, not
             # an exit, it is kept for its restore even with autoRemove (the watch's _init_exited).

@@ -87,6 +87,11 @@ class ContainerRecord:
     user_cpu: list[str] | None = None
     #: ... and that of the stopped container a start replaces (``replaces``), for its return.
     replaces_user_cpu: list[str] | None = None
+    #: Its user stopped this run (``Container.stopped_by_user``: a stop, a signal of its
+    #: user's), which runs on: the next server does not restart the exit it brings, as
+    #: docker's HasBeenManuallyStopped is on disk before its signal. None, not False, when
+    #: not (and in records of older daemons, whose next server restarted it).
+    stopped_by_user: bool | None = None
 
 
 def record_user_cpu(record: ContainerRecord) -> tuple[str, ...]:
@@ -158,6 +163,7 @@ class RecordJournal:
             ended_pid=record.ended_pid,
             user_cpu=tuple(record.user_cpu or ()),
             replaces_user_cpu=tuple(record.replaces_user_cpu or ()),
+            stopped_by_user=bool(record.stopped_by_user),
         )
 
     def put_encoded(
@@ -176,13 +182,14 @@ class RecordJournal:
         oom_kills: int | None = None,
         user_cpu: tuple[str, ...] = (),
         replaces_user_cpu: tuple[str, ...] = (),
+        stopped_by_user: bool = False,
     ) -> None:
         """:meth:`put` of a record whose container view is encoded already (the API's JSON of
         it, which the container keeps: see ``Container.info_json``). The line is the one
         :meth:`put` would write (tests/test_units.py checks it against ContainerRecord's own
         encoding)."""
         starts = dump_json(unstructure(start_times))
-        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b%b%b%b%b}}' % (
+        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b%b%b%b%b%b}}' % (
             container,
             starts,
             b"true" if deleting else b"false",
@@ -197,6 +204,7 @@ class RecordJournal:
             b',"replacesUserCpu":' + dump_json(list(replaces_user_cpu))
             if replaces_user_cpu
             else b"",
+            b',"stoppedByUser":true' if stopped_by_user else b"",
         )
         self._live[container_id] = line
         self._append(line)

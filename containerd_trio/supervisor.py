@@ -1222,10 +1222,11 @@ class Supervisor:
             # docker's stop and kill: its user's; the exit it brings is final, whatever restart
             # policy it has by then. Any signal to a container without a stop signal; to one
             # with, that signal or SIGKILL only (docker's kill: another is a message to the
-            # process, USR1 to reopen its logs, and its exit is the policy's).
+            # process, USR1 to reopen its logs, and its exit is the policy's). Recorded with
+            # the signal, nothing awaited between: its exit is reported after.
             stop_signal = container.stop_signal
             if stop_signal is None or signum in (stop_signal, signal.SIGKILL):
-                container.stopped_by_user = True
+                container.mark_stopped_by_user()
             if signum == signal.SIGKILL:
                 await self._thaw_if_killed_paused(container)
         if status is Status.PAUSED:

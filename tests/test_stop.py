@@ -7,6 +7,8 @@ the policy's next delay (``_no_more_starts``)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from containerd_trio.process import Process
 from .helpers import (
     IGNORES_TERM,
     BundleFactory,
+    DaemonProcess,
     RunningDaemon,
     collect_events,
     now,
@@ -251,3 +254,50 @@ async def test_a_container_being_stopped_is_not_migrated(
     assert stopped.status_code == 200, stopped.text
     assert run_status(stopped.json()["state"]) == {"status": "stopped", "exitStatus": 137}
     assert (await target.client.get("/containers/svc")).status_code == 404
+
+
+#: Says so on SIGTERM and runs on; exits 3 on SIGUSR1.
+SAYS_TERM_EXITS_USR1 = ("sh", "-c", until_trapped("trap 'echo termed' TERM; trap 'exit 3' USR1"))
+
+
+@pytest.mark.usefixtures("plain_parent")
+@pytest.mark.parametrize("route", ["stop", "kill"])
+async def test_a_stop_the_dead_server_left_is_kept_by_its_record(
+    spawn_daemon: Any, make_bundle: BundleFactory, route: str
+) -> None:
+    """kill -9 of the server during a stop's grace (or after a ``PATCH`` SIGTERM, docker's
+    kill): the run its user stopped is not restarted by its policy (``unless-stopped``,
+    which docker keeps stopped across its daemon's restart: its HasBeenManuallyStopped is on
+    disk before the signal) when it exits under the next server. Before, the server alone
+    knew of the stop: the next one restarted the exit."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    started = await start_container(
+        client, "svc", make_bundle(SAYS_TERM_EXITS_USR1),
+        restartPolicy={"name": "unless-stopped"},
+    )  # fmt: skip
+    pid = started["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+
+    async def stop() -> None:
+        if route == "kill":
+            signalled = await client.patch("/containers/svc", json={"signal": "TERM"})
+            assert signalled.status_code == 200, signalled.text
+            return
+        with contextlib.suppress(httpx.TransportError):  # its server dies under it
+            await client.post("/containers/svc/stop", params={"timeout": 60})
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop)
+            await wait_output(client, "svc", "termed")  # the signal came (the stop's grace)
+            await daemon.kill_server()
+        shown = (await client.get("/containers/svc")).json()
+        assert shown["state"]["status"] == "running", shown  # adopted, the stop's grace cut
+        since = now()
+        os.kill(pid, signal.SIGUSR1)
+        ended = await client.post(f"/containers/svc/process/{pid}/wait")
+        assert ended.json()["exitStatus"] == 3, ended.text
+    await _no_more_starts(client, "svc", since)
+    shown = (await client.get("/containers/svc")).json()
+    assert run_status(shown["state"]) == {"status": "stopped", "exitStatus": 3}, shown

@@ -144,24 +144,25 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
     end), and with the
     stopped container a start replaces, and a restore's cgroup of its own, and a change of
     limits under way, and a restart due, and a stopped container's init, and the CPU limits
-    its user set."""
+    its user set, and a run its user stopped."""
     replaced = _record("c", Status.STOPPED).container
     change = Resources(memory=MemoryResources(limit=64 << 20), pids=PidsResources(limit=-1))
     cases = (
-        (False, None, None, None, None, None, None, None, None),
-        (True, None, None, None, None, None, None, None, None),
-        (True, 123_456_789_012, None, None, None, None, None, None, None),
-        (False, None, replaced, "c-moved-1", None, None, None, None, None),
-        (False, None, None, None, change, None, None, None, None),
-        (False, None, replaced, None, None, True, None, None, None),
-        (False, None, None, None, None, True, 7, None, None),
-        (False, None, None, None, None, None, None, ["period", "quota"], None),
-        (False, None, replaced, None, None, None, None, ["quota"], ["period"]),
+        (False, None, None, None, None, None, None, None, None, None),
+        (True, None, None, None, None, None, None, None, None, None),
+        (True, 123_456_789_012, None, None, None, None, None, None, None, None),
+        (False, None, replaced, "c-moved-1", None, None, None, None, None, None),
+        (False, None, None, None, change, None, None, None, None, None),
+        (False, None, replaced, None, None, True, None, None, None, None),
+        (False, None, None, None, None, True, 7, None, None, None),
+        (False, None, None, None, None, None, None, ["period", "quota"], None, None),
+        (False, None, replaced, None, None, None, None, ["quota"], ["period"], None),
+        (False, None, None, None, None, None, None, None, None, True),
     )
     for at, case in enumerate(cases):
         (
             deleting, grace_ends_ns, replaces, cgroups_path, updating, restarting, ended_pid,
-            user_cpu, replaces_user_cpu,
+            user_cpu, replaces_user_cpu, stopped_by_user,
         ) = case  # fmt: skip
         record = attrs.evolve(
             _record("c"),
@@ -174,6 +175,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             ended_pid=ended_pid,
             user_cpu=user_cpu,
             replaces_user_cpu=replaces_user_cpu,
+            stopped_by_user=stopped_by_user,
         )
         path = tmp_path / f"journal-{at}"
         journal = RecordJournal(path)
@@ -190,6 +192,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             ended_pid=ended_pid,
             user_cpu=tuple(user_cpu or ()),
             replaces_user_cpu=tuple(replaces_user_cpu or ()),
+            stopped_by_user=bool(stopped_by_user),
         )
         journal.close()
         assert path.read_bytes() == dump_json({"put": unstructure(record)}) + b"\n"

@@ -102,7 +102,8 @@ class Container:
     restart_delay: float = 0.0
     #: Its user stopped this run (its stop, whatever the signal; a signal through PATCH:
     #: docker's kill), or its delete did: the exit that comes of it is final, whatever the
-    #: policy.
+    #: policy. Kept in its record while it runs (:meth:`mark_stopped_by_user`), for a next
+    #: server.
     stopped_by_user: bool = False
     #: Its user's stops under way that have sent their signal and wait for the exit without
     #: the lock (:func:`._deletion.stop_by_user`): a migration is refused meanwhile, which
@@ -372,6 +373,7 @@ class Container:
             oom_kills=None if self._oom is None or not running else self._oom.seen,
             user_cpu=self.user_cpu,
             replaces_user_cpu=self.replaced_user_cpu if starting and self.replaces else (),
+            stopped_by_user=self.stopped_by_user and running,
         )
 
     # --- the task tree --------------------------------------------------------------------------
@@ -945,6 +947,15 @@ class Container:
             self.finished_ns = timestamps.parse_ns(info.state.finished_at)
         if info.state.oom_killed:
             self.oom_killed = True
+
+    def mark_stopped_by_user(self) -> None:
+        """Its user stopped this run (:attr:`stopped_by_user`): recorded before the signal
+        goes, as docker's HasBeenManuallyStopped is, so that a server that dies before the
+        exit leaves the next one not to restart it either (before, the server alone knew:
+        a kill -9 of it during a stop's grace had the next one restart the exit)."""
+        if not self.stopped_by_user:
+            self.stopped_by_user = True
+            self.save()
 
     def cancel_restart(self) -> bool:
         """Cancel the restart waiting out its delay, if there is one (a stop, a delete, a

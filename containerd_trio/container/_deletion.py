@@ -137,7 +137,7 @@ async def stop_by_user(
             container.save()
             return container.info()
         container._require_live("stop")
-        container.stopped_by_user = True
+        container.mark_stopped_by_user()
         signum = stop_signal(container) if signum is None else signum
         grace = stop_grace(container) if grace is None else grace
         await send_stop_signal(container, signum)
