@@ -1255,11 +1255,10 @@ class Supervisor:
         client that leaves does not cut the stop short."""
         container = await self._commanded(container_id)
         grace = None if timeout is None else math.inf if timeout < 0 else timeout
-        info = await self._submit(
-            container.stop, signum, grace, partial(self._thaw_if_killed_paused, container)
-        )
-        self._taken_by_user(container)  # resumed, if a move kept it paused
-        return info
+        return await self._submit(
+            container.stop, signum, grace, partial(self._thaw_if_killed_paused, container),
+            partial(self._taken_by_user, container),
+        )  # fmt: skip
 
     async def _thaw_if_killed_paused(self, container: Container) -> None:
         """The SIGKILL just sent to ``container``'s init dies now if it is paused

@@ -2680,6 +2680,44 @@ async def test_a_copy_the_user_takes_while_the_target_cannot_say_is_left_alone(
         )
 
 
+async def test_a_stop_of_the_copy_while_the_target_cannot_say_ends_the_questions_at_once(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """As above, the copy here kept paused while the target cannot say, its questions spaced
+    out (8 s by the fourth): the user stops the copy (``POST .../stop``), which resumes it
+    for its signal. The settling ends as the stop resumes it, as a resume's does, the
+    target's session aborted: not once the stop's grace has passed. (Before, the stop told
+    the settling only at its end, or the next question saw it: meanwhile the copy ran here,
+    its stop signal's trap, while the target might run the container.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1")
+    await nursery.start(link.serve)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    async with trio.open_nursery() as moving:
+        moving.start_soon(cut_short, source.client, "counter", f"unix:{link.path}")
+        with trio.fail_after(30):
+            await link.holding.wait()
+        link.later = "no-finish"
+        await source.kill_server()
+    with trio.fail_after(30):
+        await source.logged(b"its copy here stays paused until the target says", times=4)
+    answers: list[httpx.Response] = []
+
+    async def stop() -> None:  # its init, a shell, ignores SIGTERM: the grace is waited out
+        answers.append(await source.client.post("/containers/counter/stop", params={"timeout": 6}))
+
+    async with trio.open_nursery() as stopping:
+        stopping.start_soon(stop)
+        with trio.fail_after(3):  # the next question is 8 s away, the stop's end 6 s
+            await source.logged(b"the user resumed the copy here while the target could")
+    assert b"the target aborted its session" in source.log
+    assert (await target.client.get("/containers/counter")).status_code == 404
+    (stopped,) = answers
+    assert stopped.status_code == 200, stopped.text
+    assert run_status(stopped.json()["state"]) == {"status": "stopped", "exitStatus": 137}
+
+
 @pytest.mark.parametrize("route", ["container", "process", "outside"])
 async def test_a_sigkill_during_a_migration_s_dump_ends_the_move(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, route: str

@@ -826,10 +826,11 @@ class Container:
         signum: int | None,
         grace: float | None,
         thaw_killed: Callable[[], Awaitable[None]],
+        signalled: Callable[[], None],
     ) -> ContainerInfo:
         """docker's stop, its user's: the container as it ended (:func:`._deletion.stop_by_user`);
         ``signum``, ``grace`` None: its own (:attr:`stop_signal`, :attr:`stop_timeout`)."""
-        return await _deletion.stop_by_user(self, signum, grace, thaw_killed)
+        return await _deletion.stop_by_user(self, signum, grace, thaw_killed, signalled)
 
     async def replace(self, *, keep_log: bool = False) -> Path | None:
         """Remove this stopped container for a start of its id (:func:`._deletion.replace`)."""

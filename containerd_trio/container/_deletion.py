@@ -123,6 +123,7 @@ async def stop_by_user(
     signum: int | None,
     grace: float | None,
     thaw_killed: Callable[[], Awaitable[None]],
+    signalled: Callable[[], None],
 ) -> ContainerInfo:
     """docker's stop (``POST /containers/{id}/stop``): its user's, so the exit it brings is
     final whatever the signal (its restart policy disarmed first; a restart waiting out its
@@ -131,7 +132,11 @@ async def stop_by_user(
     in the container's turn, under its lock as a command's (not in the middle of a dump,
     whose images would keep it), and a paused one resumed; the waits let go of the lock, so
     that a kill or a delete may come meanwhile (not a migration: :attr:`.Container
-    .stops_under_way`). The container as it ended; it stays."""
+    .stops_under_way`). ``signalled`` once the signal is sent (and the container resumed),
+    before the waits: a move that keeps it paused while its target cannot say is its user's
+    now, and ends its questions at once, as after a resume (before, only at the stop's end,
+    the copy running here meanwhile while the target might run it). The container as it
+    ended; it stays."""
     async with container.lock:
         if container.cancel_restart():
             container.save()
@@ -144,6 +149,7 @@ async def stop_by_user(
         # Counted before the lock goes: a migration that takes it next sees the stop.
         container.stops_under_way += 1
     try:
+        signalled()
         await wait_stopped(container, grace, signum, thaw_killed)
     finally:
         container.stops_under_way -= 1
