@@ -1252,13 +1252,32 @@ class Supervisor:
         signal), up to ``timeout`` seconds (None: its stopTimeout, else 10; -1: no end) for
         the exit, then SIGKILL; the container as it ended. Its user's, whatever the signal:
         the exit is final for its restart policy. Shielded from its request, as a delete: a
-        client that leaves does not cut the stop short."""
+        client that leaves does not cut the stop short.
+
+        The signal is a command (in the container's turn); the waits, which hold nothing, are
+        a wait's: the daemon's end does not wait for them as for a command (it did, up to
+        twice the runtime deadline, for a grace without end), and answers one still waiting
+        once it has stopped the containers (the stop's end then, its 200) or kept them (503,
+        :meth:`end_waits`). A move that keeps the copy paused while its target cannot say is
+        its user's as soon as the signal went (the copy resumed for it), not once the grace
+        passed: the copy must not run here while the target may run it."""
         container = await self._commanded(container_id)
         grace = None if timeout is None else math.inf if timeout < 0 else timeout
-        return await self._submit(
-            container.stop, signum, grace, partial(self._thaw_if_killed_paused, container),
-            partial(self._taken_by_user, container),
-        )  # fmt: skip
+        sent = await self._submit(container.stop, signum, grace)
+        if sent is None:
+            return container.info()  # its restart cancelled: stopped
+        self._taken_by_user(container)
+        with trio.CancelScope(shield=True) as scope:
+            self._waits.add(scope)
+            if self._waits_ended:
+                scope.cancel()  # its waits still end the stop's count (wait_stopped)
+            try:
+                return await container.wait_stopped(
+                    *sent, partial(self._thaw_if_killed_paused, container)
+                )
+            finally:
+                self._waits.discard(scope)
+        raise self.refusal()  # ended by end_waits
 
     async def _thaw_if_killed_paused(self, container: Container) -> None:
         """The SIGKILL just sent to ``container``'s init dies now if it is paused

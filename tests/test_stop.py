@@ -301,3 +301,33 @@ async def test_a_stop_the_dead_server_left_is_kept_by_its_record(
     await _no_more_starts(client, "svc", since)
     shown = (await client.get("/containers/svc")).json()
     assert run_status(shown["state"]) == {"status": "stopped", "exitStatus": 3}, shown
+
+
+@pytest.mark.deadline(120)
+async def test_a_stop_waiting_for_its_exit_does_not_hold_the_daemon_s_shutdown(
+    spawn_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """A stop without SIGKILL (``timeout=-1``) of an init that survives its signal, under way
+    as the daemon is asked to end: its wait holds nothing, and the shutdown stops the
+    container in its own time (its --shutdown-timeout: SIGKILL after 1 s), which the stop
+    answers, as a wait would. Before, the shutdown first waited for the stop as for a command
+    that holds a container: twice the runtime deadline (60 s), the daemon's end held that
+    long."""
+    daemon: DaemonProcess = await spawn_daemon("--shutdown-timeout", "1")
+    started = await start_container(daemon.client, "deaf", make_bundle(SAYS_TERM))
+    init = started["processes"][0]["pid"]
+    await wait_catching(init, signal.SIGTERM)
+    answers: list[httpx.Response] = []
+
+    async def stop() -> None:
+        answers.append(await daemon.client.post("/containers/deaf/stop", params={"timeout": -1}))
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop)
+            await wait_output(daemon.client, "deaf", "termed")  # its wait has begun
+            assert await daemon.signal_and_wait(signal.SIGTERM) == 0
+    (stopped,) = answers
+    assert stopped.status_code == 200, stopped.text
+    assert run_status(stopped.json()["state"]) == {"status": "stopped", "exitStatus": 137}
+    assert not os.path.exists(f"/proc/{init}")

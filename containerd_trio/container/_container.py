@@ -821,16 +821,18 @@ class Container:
         ``force``: SIGKILL alone (docker's rm -f)."""
         return await _deletion.delete(self, timeout, force=force)
 
-    async def stop(
-        self,
-        signum: int | None,
-        grace: float | None,
-        thaw_killed: Callable[[], Awaitable[None]],
-        signalled: Callable[[], None],
+    async def stop(self, signum: int | None, grace: float | None) -> tuple[int, float] | None:
+        """docker's stop, its user's, its signal sent (:func:`._deletion.stop_by_user`):
+        ``signum``, ``grace`` None, its own (:attr:`stop_signal`, :attr:`stop_timeout`).
+        What :meth:`wait_stopped` takes next; None if a restart was cancelled instead."""
+        return await _deletion.stop_by_user(self, signum, grace)
+
+    async def wait_stopped(
+        self, signum: int, grace: float, thaw_killed: Callable[[], Awaitable[None]]
     ) -> ContainerInfo:
-        """docker's stop, its user's: the container as it ended (:func:`._deletion.stop_by_user`);
-        ``signum``, ``grace`` None: its own (:attr:`stop_signal`, :attr:`stop_timeout`)."""
-        return await _deletion.stop_by_user(self, signum, grace, thaw_killed, signalled)
+        """The waits of the stop :meth:`stop` began; the container as it ended
+        (:func:`._deletion.wait_stopped_by_user`)."""
+        return await _deletion.wait_stopped_by_user(self, signum, grace, thaw_killed)
 
     async def replace(self, *, keep_log: bool = False) -> Path | None:
         """Remove this stopped container for a start of its id (:func:`._deletion.replace`)."""

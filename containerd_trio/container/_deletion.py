@@ -119,28 +119,22 @@ def _signal_quietly(container: Container, signum: int) -> None:
 
 
 async def stop_by_user(
-    container: Container,
-    signum: int | None,
-    grace: float | None,
-    thaw_killed: Callable[[], Awaitable[None]],
-    signalled: Callable[[], None],
-) -> ContainerInfo:
-    """docker's stop (``POST /containers/{id}/stop``): its user's, so the exit it brings is
-    final whatever the signal (its restart policy disarmed first; a restart waiting out its
-    delay is cancelled instead, and nothing sent); ``signum`` (None: :func:`stop_signal`),
-    then SIGKILL once ``grace`` seconds passed (None: :func:`stop_grace`). The signal is sent
-    in the container's turn, under its lock as a command's (not in the middle of a dump,
-    whose images would keep it), and a paused one resumed; the waits let go of the lock, so
-    that a kill or a delete may come meanwhile (not a migration: :attr:`.Container
-    .stops_under_way`). ``signalled`` once the signal is sent (and the container resumed),
-    before the waits: a move that keeps it paused while its target cannot say is its user's
-    now, and ends its questions at once, as after a resume (before, only at the stop's end,
-    the copy running here meanwhile while the target might run it). The container as it
-    ended; it stays."""
+    container: Container, signum: int | None, grace: float | None
+) -> tuple[int, float] | None:
+    """The first step of docker's stop (``POST /containers/{id}/stop``), in the container's
+    turn: its user's, so the exit it brings is final whatever the signal (its restart policy
+    disarmed first, and its record saying so); ``signum`` (None: :func:`stop_signal`) sent
+    under its lock as a command's (not in the middle of a dump, whose images would keep it),
+    and a paused one resumed. The signal and the grace (``grace`` None: :func:`stop_grace`)
+    for :func:`wait_stopped_by_user`, the rest, which the caller awaits next, nothing
+    between; None if a restart waiting out its delay was cancelled instead (nothing sent:
+    the container is stopped). The container is counted as being stopped
+    (:attr:`.Container.stops_under_way`) from here to the end of that wait: a migration is
+    refused meanwhile."""
     async with container.lock:
         if container.cancel_restart():
             container.save()
-            return container.info()
+            return None
         container._require_live("stop")
         container.mark_stopped_by_user()
         signum = stop_signal(container) if signum is None else signum
@@ -148,8 +142,19 @@ async def stop_by_user(
         await send_stop_signal(container, signum)
         # Counted before the lock goes: a migration that takes it next sees the stop.
         container.stops_under_way += 1
+    return signum, grace
+
+
+async def wait_stopped_by_user(
+    container: Container,
+    signum: int,
+    grace: float,
+    thaw_killed: Callable[[], Awaitable[None]],
+) -> ContainerInfo:
+    """The rest of the stop :func:`stop_by_user` began (its ``signum`` sent): its waits
+    (:func:`wait_stopped`), without the lock, so that a kill or a delete may come meanwhile
+    (not a migration). The container as it ended; it stays."""
     try:
-        signalled()
         await wait_stopped(container, grace, signum, thaw_killed)
     finally:
         container.stops_under_way -= 1
