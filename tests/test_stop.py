@@ -24,12 +24,14 @@ from .helpers import (
     BundleFactory,
     DaemonProcess,
     RunningDaemon,
+    WatchedProcess,
     collect_events,
     now,
     run_status,
     start_container,
     until_trapped,
     wait_catching,
+    wait_exit,
     wait_output,
 )
 from .test_cli import run_cli
@@ -331,3 +333,39 @@ async def test_a_stop_waiting_for_its_exit_does_not_hold_the_daemon_s_shutdown(
     assert stopped.status_code == 200, stopped.text
     assert run_status(stopped.json()["state"]) == {"status": "stopped", "exitStatus": 137}
     assert not os.path.exists(f"/proc/{init}")
+
+
+@pytest.mark.usefixtures("plain_parent")
+async def test_a_stopped_run_that_ended_while_no_daemon_ran_is_not_started_again(
+    spawn_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """kill -9 of the whole daemon during a stop's grace, and the init killed while none
+    runs (the host's end, say): the next daemon, which starts again the containers of a
+    policy that ended so, leaves this one stopped: its record says its user stopped it.
+    Before, the next daemon started it again."""
+    first: DaemonProcess = await spawn_daemon()
+    started = await start_container(
+        first.client, "svc", make_bundle(SAYS_TERM_EXITS_USR1),
+        restartPolicy={"name": "unless-stopped"},
+    )  # fmt: skip
+    pid = started["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+
+    async def stop() -> None:
+        with contextlib.suppress(httpx.TransportError):  # its daemon dies under it
+            await first.client.post("/containers/svc/stop", params={"timeout": 60})
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop)
+            await wait_output(first.client, "svc", "termed")  # its grace has begun
+            await first.kill_hard()
+        with WatchedProcess(pid) as init:
+            init.kill()
+            await init.wait_reaped()  # by init: no zombie for the next daemon to adopt
+        second: DaemonProcess = await spawn_daemon()
+        assert await wait_exit(second.client, "svc", pid, since) == 255
+    await _no_more_starts(second.client, "svc", since)
+    shown = (await second.client.get("/containers/svc")).json()
+    assert run_status(shown["state"]) == {"status": "stopped", "exitStatus": 255}, shown
