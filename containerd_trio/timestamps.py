@@ -49,6 +49,10 @@ _UNIT_NS = {
 EARLIEST_NS = -62_135_596_800 * 10**9
 LATEST_NS = 253_402_300_800 * 10**9 - 1
 
+#: 400 Gregorian years, 146097 days: the calendar's cycle, after which every date falls on
+#: the same day of the week and every year is as leap as the one 400 before.
+_GREGORIAN_CYCLE_SECONDS = 146_097 * 86_400
+
 #: RFC 3339's fraction of a second has any number of digits (``time-secfrac = "." 1*DIGIT``);
 #: those past the ninth, below a nanosecond, are dropped. Its DIGIT is ASCII: Python's \d also
 #: matches other scripts' digits, which int() reads. Matched whole (fullmatch): "$" alone also
@@ -99,6 +103,12 @@ def _moment_ns(
 ) -> int:
     """The moment of a timestamp's parts (:data:`_RFC3339`'s), in nanoseconds since the epoch;
     ValueError naming ``text``, what was written, and its bad part."""
+    # RFC 3339's years start at 0000 (Go's parser, docker's, takes it); datetime's at 1. The
+    # Gregorian calendar repeats every 400 years, to the day (year 0 a leap year as 400 is):
+    # year 0 is read as 400, then moved back 400 years. An offset may carry it into year 1.
+    shift = 0
+    if date.startswith("0000-"):
+        date, shift = "0400" + date[4:], _GREGORIAN_CYCLE_SECONDS
     try:
         base = datetime.fromisoformat(f"{date}T{hours}:{minutes}:{seconds}")
     except ValueError as exc:
@@ -117,7 +127,7 @@ def _moment_ns(
         sign = 1 if offset[0] == "+" else -1
         delta = sign * timedelta(hours=off_hours, minutes=off_minutes)
     moment = base.replace(tzinfo=timezone(delta))
-    whole = int(moment.timestamp())
+    whole = int(moment.timestamp()) - shift
     return whole * 1_000_000_000 + _nanos(fraction)
 
 

@@ -62,12 +62,23 @@ def test_a_duration_back_beyond_year_one_is_the_beginning(text: str) -> None:
     [
         ("9999-12-31T23:59:59-01:00", "9999-12-31T23:59:59.999999999Z"),
         ("0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00Z"),
+        # RFC 3339's years are 0000-9999: year 0 is before the first moment, as written
+        ("0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
+        ("0000-02-29T12:00:00+05:00", "0001-01-01T00:00:00Z"),  # year 0 is a leap year
     ],
 )
 def test_a_timestamp_beyond_the_written_range_is_its_nearest_end(text: str, moment: str) -> None:
     """An offset can carry a year-9999 time into year 10000 (or a year-1 time into year 0):
     written, year 10000 sorts before every time of ours, and the logs compare written times."""
     assert timestamps.parse_time(text, now=NOW) == timestamps.parse_ns(moment)
+
+
+def test_a_year_0_time_an_offset_carries_into_year_1_is_that_moment() -> None:
+    """Year 0 is RFC 3339's (Go's parser, docker's, takes it), and an offset can carry its
+    last hours into year 1: a moment in range, not the beginning. (It was a 400, `year 0 is
+    out of range`: Python's datetime has no year 0.)"""
+    since = timestamps.parse_time("0000-12-31T23:30:00-01:00", now=NOW)
+    assert since == timestamps.parse_ns("0001-01-01T00:30:00Z")
 
 
 def test_a_timestamp_is_itself() -> None:
