@@ -361,7 +361,9 @@ class Resources:
 
 @attrs.frozen
 @class_rule(
-    OnlyWhen("maximum_retry_count", "name", "on-failure", hint="docker's --restart on-failure:N")
+    OnlyWhen(
+        "maximum_retry_count", "name", "on-failure", hint="docker's --restart on-failure:N", none=0
+    )
 )
 class RestartPolicy:
     """What the daemon does once the container's init exits, as docker's ``--restart``: ``no``
@@ -378,7 +380,7 @@ class RestartPolicy:
         validator=NOT_NEGATIVE,
         metadata=doc(
             "With on-failure only: how many times it is started again at most (0 or left"
-            " out: no limit)."
+            " out: no limit); beside another policy, 0 alone (docker's clients send it)."
         ),
     )
 

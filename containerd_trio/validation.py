@@ -554,15 +554,18 @@ class ExactlyOne:
 @attrs.frozen
 class OnlyWhen:
     """A class rule: ``field`` may be given only while ``other`` holds ``value`` (docker's
-    ``--restart on-failure:N``: a retry count means nothing to the other policies)."""
+    ``--restart on-failure:N``: a retry count means nothing to the other policies), or as
+    ``none``, what means none in docker's shape (its clients send ``MaximumRetryCount`` 0
+    beside every policy, and moby takes it)."""
 
     field: str
     other: str
     value: str
     hint: str = ""
+    none: int | None = None
 
     def __call__(self, instance: object) -> None:
-        if getattr(instance, self.field) is None:
+        if getattr(instance, self.field) in (None, self.none):
             return
         held = getattr(instance, self.other)
         if held != self.value:
@@ -573,11 +576,12 @@ class OnlyWhen:
 
     @property
     def schema(self) -> Schema:
-        # Either the other field holds the value, or this one is left out (or null).
+        # Either the other field holds the value, or this one is left out (or null, or none).
+        unset: Schema = {"type": "null"} if self.none is None else {"enum": [None, self.none]}
         return {
             "anyOf": [
                 {"properties": {camel(self.other): {"const": self.value}}},
-                {"properties": {camel(self.field): {"type": "null"}}},
+                {"properties": {camel(self.field): unset}},
             ]
         }
 

@@ -1053,6 +1053,24 @@ async def test_a_bad_restart_policy_is_a_400_naming_the_field(
     assert runc_ids(daemon.config.state_dir) == []
 
 
+@pytest.mark.parametrize("name", ["no", "always", "unless-stopped"])
+async def test_a_retry_count_of_0_beside_another_policy_is_none(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, name: str
+) -> None:
+    """docker's shape: its clients send ``MaximumRetryCount`` 0 beside every policy (0 is
+    none, Go's zero), and moby refuses a count beside another policy only when it is not 0.
+    (It was a 400, ``maximumRetryCount is for on-failure only``, for a body copied from
+    docker's.) Kept as given, as docker inspect shows it; a PATCH takes it too."""
+    policy = {"name": name, "maximumRetryCount": 0}
+    response = await client.post(
+        "/containers/zero", json={"bundlePath": str(make_bundle()), "restartPolicy": policy}
+    )
+    assert response.status_code == 201, response.text
+    patched = await client.patch("/containers/zero", json={"restartPolicy": policy})
+    assert patched.status_code == 200, patched.text
+    await client.delete("/containers/zero", params={"timeout": 0})
+
+
 @pytest.mark.parametrize(
     ("offer", "message"),
     [

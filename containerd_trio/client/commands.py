@@ -1009,7 +1009,9 @@ def describe_restart(policy: RestartPolicy | None) -> str:
     if policy is None:
         return "no"
     count = policy.get("maximumRetryCount")
-    return policy["name"] if count is None else f"{policy['name']}:{count}"
+    # docker's 0 beside another policy is none: no --restart always:0.
+    on_failure = policy["name"] == "on-failure"
+    return f"{policy['name']}:{count}" if on_failure and count is not None else policy["name"]
 
 
 def cp(client: Client, args: argparse.Namespace, out: Output) -> int:
