@@ -539,6 +539,26 @@ async def test_a_copy_in_lands_as_the_archive_says(
     assert (member.uid, member.size) == (1234, 2)
 
 
+async def test_the_directories_a_copy_in_makes_are_0755_whatever_the_umask(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    """The directories an archive leaves out are made 0755, as docker's (api.md says so): under
+    the daemon's umask, 077 (its ``main``'s), mkdir's 0755 made them 0700, and a container's
+    non-root user could not reach what the copy put there."""
+    await _running(client, "cpumask", files_bundle)
+    previous = os.umask(0o077)  # the daemon's own (this one runs in the test's process)
+    try:
+        answer = await _put(client, "cpumask", "/scratch", _tar(_file("implied/dirs/f", b"x")))
+    finally:
+        os.umask(previous)
+    assert answer.status_code == 200, answer.text
+    made = _members((await _get(client, "cpumask", "/scratch/implied")).content)
+    assert [(made[name].mode, made[name].uid) for name in ("implied", "implied/dirs")] == [
+        (0o755, 0),
+        (0o755, 0),
+    ]
+
+
 async def test_many_entries_land_in_order_up_to_the_first_that_breaks_a_rule(
     client: httpx.AsyncClient, files_bundle: Path
 ) -> None:

@@ -78,6 +78,9 @@ PSEUDO_FILESYSTEMS = frozenset(
 
 #: How an entry's directory and a directory to copy into are opened.
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY
+#: The mode of a directory a copy makes that its archive leaves out (docker's, moby's
+#: ImpliedDirectoryMode).
+IMPLIED_DIRECTORY_MODE = 0o755
 _NOT_THERE = (errno.ENOENT, errno.ENOTDIR)
 
 
@@ -659,9 +662,11 @@ class _CopyIn:
             owner = self._on_host("/".join(parts[:-1]), 0, 0, whose)
         directory = self._directory(self.target)
         for depth, part in enumerate(parts[:-1], 1):
+            made = False
             try:
                 try:
-                    os.mkdir(part, 0o755, dir_fd=directory)
+                    os.mkdir(part, IMPLIED_DIRECTORY_MODE, dir_fd=directory)
+                    made = True
                     if owner is not None:
                         os.chown(part, *owner, dir_fd=directory, follow_symlinks=False)
                 except FileExistsError:
@@ -671,6 +676,13 @@ class _CopyIn:
             finally:
                 os.close(directory)
             directory = inner
+            if made:
+                # docker's 0755: mkdir's went through the daemon's umask (077), making 0700.
+                try:
+                    os.fchmod(directory, IMPLIED_DIRECTORY_MODE)
+                except BaseException:
+                    os.close(directory)
+                    raise
         return directory
 
     def _directory(self, path: str) -> int:
