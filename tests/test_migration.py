@@ -2627,6 +2627,33 @@ async def test_a_hand_over_mid_restore_leaves_the_move_to_the_next_server(
     assert os.listdir(target.state_dir / "migrations") == []
 
 
+async def _copy_kept_paused(
+    spawn_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    questions: int = 1,
+) -> tuple[DaemonProcess, DaemonProcess]:
+    """A counter moving from a source to a target through a link that cuts every finish
+    off; kill -9 of the source's server once the target restored it: the next server keeps
+    the copy here paused while the target cannot say whether it keeps it, and has asked
+    ``questions`` times. The two daemons."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1")
+    await nursery.start(link.serve)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    async with trio.open_nursery() as moving:
+        moving.start_soon(cut_short, source.client, "counter", f"unix:{link.path}")
+        with trio.fail_after(30):
+            await link.holding.wait()
+        link.later = "no-finish"
+        await source.kill_server()
+    with trio.fail_after(30):
+        await source.logged(b"its copy here stays paused until the target says", times=questions)
+    return source, target
+
+
 @pytest.mark.parametrize("action", ["resume", "delete"])
 async def test_a_copy_the_user_takes_while_the_target_cannot_say_is_left_alone(
     spawn_daemon: Any,
@@ -2642,19 +2669,7 @@ async def test_a_copy_the_user_takes_while_the_target_cannot_say_is_left_alone(
     (a resumed copy must not run there too). (Before, it went on asking, and once the
     target answered, ended the copy the user had resumed; meanwhile both ran.) A migration
     of the copy before that is refused (409): the target may run the container."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
-    link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1")
-    await nursery.start(link.serve)
-    await start_container(source.client, "counter", make_bundle(COUNTER))
-    await wait_output(source.client, "counter", "2")
-    async with trio.open_nursery() as moving:
-        moving.start_soon(cut_short, source.client, "counter", f"unix:{link.path}")
-        with trio.fail_after(30):
-            await link.holding.wait()
-        link.later = "no-finish"
-        await source.kill_server()
-    with trio.fail_after(30):
-        await source.logged(b"its copy here stays paused until the target says")
+    source, target = await _copy_kept_paused(spawn_daemon, make_bundle, tmp_path, nursery)
     assert (await target.client.get("/containers/counter")).json()["state"]["status"] == "running"
     # Not moved elsewhere meanwhile: the target may run it.
     answer = await source.client.post("/containers/counter/migrate", json={"to": "unix:/x"})
@@ -2689,19 +2704,9 @@ async def test_a_stop_of_the_copy_while_the_target_cannot_say_ends_the_questions
     target's session aborted: not once the stop's grace has passed. (Before, the stop told
     the settling only at its end, or the next question saw it: meanwhile the copy ran here,
     its stop signal's trap, while the target might run the container.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
-    link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1")
-    await nursery.start(link.serve)
-    await start_container(source.client, "counter", make_bundle(COUNTER))
-    await wait_output(source.client, "counter", "2")
-    async with trio.open_nursery() as moving:
-        moving.start_soon(cut_short, source.client, "counter", f"unix:{link.path}")
-        with trio.fail_after(30):
-            await link.holding.wait()
-        link.later = "no-finish"
-        await source.kill_server()
-    with trio.fail_after(30):
-        await source.logged(b"its copy here stays paused until the target says", times=4)
+    source, target = await _copy_kept_paused(
+        spawn_daemon, make_bundle, tmp_path, nursery, questions=4
+    )
     answers: list[httpx.Response] = []
 
     async def stop() -> None:  # its init, a shell, ignores SIGTERM: the grace is waited out
