@@ -798,6 +798,124 @@ async def test_a_terminal_s_input_moves_with_it_and_what_comes_after_the_hand_of
     await there.detach()
 
 
+def _read_lines(log: bytes) -> list[str]:
+    """What a reader said of what it read (``got [...]``, ``eof [...]``, ``finished``), out
+    of its terminal's output, the echo of what was typed among it (as :func:`_got`)."""
+    said = []
+    for line in log.decode(errors="replace").splitlines():
+        at = [line.find(mark) for mark in ("got [", "eof [", "finished") if mark in line]
+        if at:
+            said.append(line[min(at) :])
+    return said
+
+
+#: A reader that waits for /go, then reads lines to an end of file, and lines again.
+_TO_EOF_READER = (
+    "sh", "-c",
+    "echo ready; until [ -e /go ]; do usleep 10000; done;"
+    ' while read l; do echo "got [$l]"; done; echo "eof [$l]";'
+    ' while read l; do echo "got [$l]"; done; echo finished',
+)  # fmt: skip
+
+
+#: A reader that waits for /go, then says of each line it reads how long it is, and how
+#: it begins.
+_MEASURING_READER = (
+    "sh", "-c",
+    "echo ready; until [ -e /go ]; do usleep 10000; done;"
+    ' while read l; do echo "got ${#l} ${l:0:8}"; done',
+)  # fmt: skip
+
+
+async def _typed_then_moved(
+    source: DaemonProcess, target: DaemonProcess, bundle: Path, *typed: tuple[str, str]
+) -> wsclient.Attached:
+    """Start ``bundle`` (a reader with a terminal) as "typist" on ``source``, type into its
+    terminal there each text of ``typed``, each followed by a wait for its echo (the second
+    of each pair; none if empty), move it to ``target`` and let it read there (/go): an
+    attach session there."""
+    info = await start_container(source.client, "typist", bundle)
+    session = await wsclient.attach(
+        "", "typist", info["processes"][0]["pid"], unix=str(source.socket)
+    )
+    await wait_output(source.client, "typist", "ready")
+    for text, echo in typed:
+        await session.type(text)
+        if echo:
+            await wait_output(source.client, "typist", echo)
+    steps = await migrate(source.client, "typist", to=f"unix:{target.socket}")
+    assert steps[-1]["step"] == "done", steps
+    await session.to_end()
+    assert session.status is not None, session.close_code
+    assert session.status.get("inputNotTaken", 0) == 0, session.status
+    moved = (await target.client.get("/containers/typist")).json()
+    there = await wsclient.attach(
+        "", "typist", moved["processes"][0]["pid"], unix=str(target.socket)
+    )
+    (bundle / "rootfs" / "go").touch()
+    return there
+
+
+async def test_a_terminal_s_pending_end_of_file_moves_as_its_eof_character(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Ctrl-D typed at the source and not read (the terminal's EOF character, in canonical
+    mode), twice after a line begun (``two``), as one ends input there, ends that line on
+    the target too: the reader there reads ``two`` and then the end of its input, and reads
+    on after it what was typed behind it (``th``, a line begun) and there (``ree``). (Twice:
+    the kernel drops the first for a reader that reads one byte at a time, as busybox's
+    ``read`` does, the line's last byte filling its buffer; the source's would read the
+    same.) (Before, the hand-off took each as the NUL the kernel keeps for it: the target
+    read ``two``, two NULs and ``three`` as one line, and no end of file.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(_TO_EOF_READER, terminal=True)
+    with trio.fail_after(60):
+        # "th" is echoed, the EOF character is not: its echo says both are in the queue.
+        typed = ("one\ntwo\x04\x04th", "th")
+        there = await _typed_then_moved(source, target, bundle, typed)
+        await there.type("ree\n\x04")  # a line and an end of file typed there
+        await wait_output(target.client, "typist", "eof [")
+        said = _read_lines(await log_bytes(target.client, "typist"))
+        assert said[:2] == ["got [one]", "eof [two]"], said
+        await wait_output(target.client, "typist", "finished")
+    said = _read_lines(await log_bytes(target.client, "typist"))
+    assert said == ["got [one]", "eof [two]", "got [three]", "finished"], said
+    await there.detach()
+
+
+async def test_a_terminal_s_input_moves_whole_past_its_queue_s_4_kib(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """More input typed at the source and not read than a terminal's queue holds (4095
+    bytes in canonical mode): what waits behind it, in the pty's own buffer, is taken too
+    (a read of the empty queue flushes that buffer into it) and read on the target, every
+    line, in order. A line typed longer than the queue holds is not whole: the kernel keeps
+    its first 4094 or 4095 characters and its newline (the queue's 4096 places, less its
+    reader's and perhaps one more, as the characters came into it), and the reader reads
+    that, as it would have read it at the source: what the move takes is already cut."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(_MEASURING_READER, terminal=True)
+    first = [f"first {n:02}".ljust(39, ".") for n in range(60)]  # 2400 bytes, in the queue
+    then = [f"then {n:02}".ljust(39, ".") for n in range(30)]  # behind the long line
+    typed = (
+        ("".join(f"{line}\n" for line in first), "first 59"),
+        ("x" * 5000 + "\n" + "".join(f"{line}\n" for line in then), ""),
+    )
+    with trio.fail_after(60):
+        there = await _typed_then_moved(source, target, bundle, *typed)
+        await wait_output(target.client, "typist", f"got 39 {then[-1][:8]}")
+    # Told in short lines: the echo of what waited in the pty's buffer comes as it is read,
+    # between the reader's lines (a long one could be cut by it).
+    got = re.findall(r"got \d+ .{8}", (await log_bytes(target.client, "typist")).decode())
+    # The long line's cut: 4094 or 4095 characters, as they came into the queue (at once, or
+    # piecemeal as the queue was read, here or there).
+    kept = next((said for said in got if said.endswith(" xxxxxxxx")), "got 4094 xxxxxxxx")
+    assert kept in ("got 4094 xxxxxxxx", "got 4095 xxxxxxxx"), got
+    long = "x" * int(kept.split()[1])
+    assert got == [f"got {len(line)} {line[:8]}" for line in [*first, long, *then]], got
+    await there.detach()
+
+
 async def test_an_exec_s_own_terminal_holds_the_move_off_its_input_alone_too(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

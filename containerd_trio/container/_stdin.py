@@ -12,6 +12,7 @@ import json
 import os
 import termios
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -92,18 +93,31 @@ def _read_waiting(fd: int, most: int, taken: bytearray) -> None:
         taken += chunk
 
 
-#: A terminal's input queue holds 4 KiB (the kernel's N_TTY_BUF_SIZE); more is read, to be
-#: safe, but never without bound.
+#: A terminal's input queue holds 4 KiB (the kernel's N_TTY_BUF_SIZE), and the pty's own
+#: buffer behind it some more (what the master took and the queue had no room for yet: a
+#: master that did not block took 11776 bytes in all here): more is read, to be safe, but
+#: never without bound.
 _TERMINAL_MOST = 64 * 1024
+
+#: The most ends of file a terminal's queue can hold: each is one of its 4096 places.
+_EOF_MOST = 4096
 
 
 def take_terminal(pid: int) -> bytes:
     """What waits in the input queue of the terminal that is process ``pid``'s stdin, typed
     and not read, read out of it without blocking through a new fd on it (``/proc/PID/fd/0``:
-    the terminal itself, not its master), as :func:`take_pipe` takes a pipe's. A terminal in
-    canonical mode gives a reader whole lines only (a line begun, not ended, would stay): it
-    is lifted while the queue is read, then the terminal's settings are put back as they
-    were. The process must not run meanwhile (it is frozen: it would read in another mode).
+    the terminal itself, not its master), as :func:`take_pipe` takes a pipe's, to be typed
+    into another terminal (or this one again) as it was typed here. In canonical mode the
+    whole lines are read first, as such (:func:`_read_lines`: one ended by the EOF character
+    keeps it); then canonical mode, which gives a reader whole lines only (a line begun, not
+    ended, would stay), is lifted while the rest is read, and the terminal's settings are put
+    back as they were. The process must not run meanwhile (it is frozen: it would read in
+    another mode). A read that finds the queue empty first moves into it what waits in the
+    pty's buffer (the kernel's n_tty_read flushes it), so more than the queue's 4 KiB is all
+    taken; but a line typed longer than that lost the rest as it was typed (the kernel keeps
+    its first 4094 or 4095 characters and its newline), as the process would have read it.
+    What is typed again is read as typed anew: a special character typed as a literal one
+    (Ctrl-V before it) is special there.
     Empty if fd 0 is no terminal, or the process is gone."""
     path = f"/proc/{pid}/fd/0"
     try:
@@ -115,6 +129,8 @@ def take_terminal(pid: int) -> bytes:
         if not os.isatty(fd):
             return b""
         settings = termios.tcgetattr(fd)
+        if settings[3] & termios.ICANON:
+            _read_lines(fd, _TERMINAL_MOST, taken, settings[6])
         whole = list(settings)
         whole[3] &= ~termios.ICANON
         whole[6] = list(settings[6])
@@ -129,3 +145,30 @@ def take_terminal(pid: int) -> bytes:
     finally:
         os.close(fd)
     return bytes(taken)
+
+
+def _read_lines(fd: int, most: int, taken: bytearray, characters: list[Any]) -> None:
+    """Add to ``taken`` the whole lines waiting in the queue of the non-blocking terminal
+    ``fd`` in canonical mode (its special ``characters``, termios' c_cc), up to ``most``
+    bytes: one read each. A line its EOF character ended (Ctrl-D typed, not read) gets that
+    character back after it: the kernel keeps the mark as a NUL, which a read in canonical
+    mode leaves out (it ends the line; alone, it is a read of nothing, the end of file) and
+    one out of canonical mode gives as a NUL byte, which typed into the target's terminal
+    was a NUL in a line, not its end (until 2026-12-05). Typed again, into the restored
+    terminal (its settings are these: CRIU carries them) or back into this one, the
+    character ends the line as it did here."""
+    eof = characters[termios.VEOF]
+    ends = {b"\n"} | {characters[i] for i in (termios.VEOL, termios.VEOL2)} - {b"\0"}
+    ended = 0
+    while len(taken) < most and ended < _EOF_MOST:
+        asked = most - len(taken)
+        try:
+            line = os.read(fd, asked)
+        except BlockingIOError:
+            break
+        taken += line
+        if len(line) == asked:
+            break  # as much as is taken: what the line had more, if anything, stays
+        if line[-1:] not in ends:
+            taken += eof
+            ended += 1
