@@ -883,6 +883,49 @@ async def test_a_terminal_s_pending_end_of_file_moves_as_its_eof_character(
     await there.detach()
 
 
+async def test_a_terminal_s_pending_end_of_file_is_put_back_as_such_when_the_move_fails(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The same input, and the move fails at its finish after the hand-off: what was taken
+    is put back into the terminal here, the EOF characters as such, and the copy resumed
+    here reads ``two`` and then the end of its input, as if nothing had moved. (Before, the
+    NULs taken went back as NULs: it read ``two``, NULs and ``three`` as one line.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    )
+    await nursery.start(link.serve)
+    bundle = make_bundle(_TO_EOF_READER, terminal=True)
+    info = await start_container(source.client, "typist", bundle)
+    session = await wsclient.attach(
+        "", "typist", info["processes"][0]["pid"], unix=str(source.socket)
+    )
+    with trio.fail_after(60):
+        await wait_output(source.client, "typist", "ready")
+        await session.type("one\ntwo\x04\x04th")
+        await wait_output(source.client, "typist", "th")
+        async with trio.open_nursery() as moving:
+            steps: list[dict[str, Any]] = []
+
+            async def move() -> None:
+                steps.extend(await migrate(source.client, "typist", to=f"unix:{link.path}"))
+
+            moving.start_soon(move)
+            await link.holding.wait()  # the input handed on, the finish held
+            link.later, link.cut_held = "pass", True
+            _release(link)
+        assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"], steps[-1]
+        (bundle / "rootfs" / "go").touch()
+        await session.type("ree\n\x04")
+        await wait_output(source.client, "typist", "eof [")
+        said = _read_lines(await log_bytes(source.client, "typist"))
+        assert said[:2] == ["got [one]", "eof [two]"], said
+        await wait_output(source.client, "typist", "finished")
+    said = _read_lines(await log_bytes(source.client, "typist"))
+    assert said == ["got [one]", "eof [two]", "got [three]", "finished"], said
+    await session.drop()
+
+
 async def test_a_terminal_s_input_moves_whole_past_its_queue_s_4_kib(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
