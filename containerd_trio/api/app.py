@@ -22,7 +22,7 @@ from . import browsers, openapi, page, routes, wire
 from .access import PeerCheck, admission_for
 from .cut import HttpConnection
 from .fast import FastRoutes
-from .upload import StreamedBody, StreamedRoutes
+from .upload import ApiRequest, AskedBody, StreamedBody, StreamedRoutes
 
 
 def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
@@ -32,6 +32,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     # client without -L saw that page). Before any route is added: a rule takes it then.
     app.url_map.merge_slashes = False
     app.asgi_http_class = HttpConnection
+    app.request_class = ApiRequest
     app.extensions["streamed_routes"] = StreamedRoutes(routes.api.streamed)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.config["RESPONSE_TIMEOUT"] = None
@@ -75,6 +76,10 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
         # Hypercorn 0.18 with quart-trio: an answer sent before the request's body arrived (an
         # invalid id refused from the path alone, a 404, a 413) leaves the keep-alive
         # connection stuck, its next request never answered. Reading the body first avoids it.
+        if isinstance(request.body, AskedBody) and request.body.held:
+            # Its client waits for a 100 Continue to send it: not invited, it sends nothing,
+            # and the answer closes the connection (connections._Http11).
+            return response
         if isinstance(request.body, StreamedBody):
             # An upload refused or failed midway may have gigabytes to come: close instead.
             if not request.body.finished:

@@ -47,7 +47,11 @@ reach a loopback listener, even one whose every request is refused. So here:
 - an answer of known length goes out in one write, its head with its body (:class:`_Http11`):
   Hypercorn wrote them apart, and the client woke for each;
 - a WebSocket message past the limit is not held (:class:`_BoundedMessage`), and no message
-  comes compressed (:class:`_NoCompression`).
+  comes compressed (:class:`_NoCompression`);
+- a client that sent ``Expect: 100-continue`` gets its ``100 Continue`` when the app first asks
+  for the body (:class:`_Continue`), not as soon as the head is read: a request refused
+  without its body (a 403, a 413 by its length, a 400 for its path) gets its answer and no
+  invitation to send megabytes first.
 
 :func:`patch_hypercorn` puts these classes where Hypercorn looks its own up: each is a few
 lines over Hypercorn's own, for one edge a client could reach.
@@ -383,7 +387,16 @@ class AppQueue:
     the scheduler per lifecycle. Here the put of that leaving cancels the wait itself
     (:meth:`cancelled_on_leaving`). A leaving never waits for room: on a full queue it takes
     the place of the body queued (:meth:`put`).
+
+    And the first :meth:`receive` of a request whose client waits for a ``100 Continue``
+    sends it (:attr:`expecting`), as ASGI servers do: an app that answers without asking for
+    the body never invites it.
     """
+
+    #: The request's client sent ``Expect: 100-continue`` and waits for the 100 before its
+    #: body: what sends it, at the app's first :meth:`receive`. None for any other request,
+    #: once sent, and once the client left (a class default: no work for the others).
+    expecting: _Continue | None = None
 
     def __init__(self, size: float) -> None:
         self._put_end, self._take_end = trio.open_memory_channel[ASGIReceiveEvent](size)
@@ -403,6 +416,7 @@ class AppQueue:
         # its client had left, and its tasks stayed.
         if event["type"] == "http.disconnect":
             self.client_gone = True
+            self.expecting = None  # nobody to invite any more
             if self._on_leaving is not None:
                 self._on_leaving.cancel()
         try:
@@ -438,7 +452,18 @@ class AppQueue:
                 self._take_end.receive_nowait()
 
     async def receive(self) -> ASGIReceiveEvent:
+        if self.expecting is not None:
+            # The app asks for the body: now, and not before, its client is told to send it.
+            expecting, self.expecting = self.expecting, None
+            await expecting.send()
         return await self._take_end.receive()
+
+    @property
+    def awaits_continue(self) -> bool:
+        """The client still waits for a ``100 Continue`` before it sends the body, which the
+        next :meth:`receive` sends: an app that may answer without the body should not
+        receive before it knows it needs it."""
+        return self.expecting is not None and self.expecting.pending
 
     def receive_nowait(self) -> ASGIReceiveEvent:
         """The next event if one is queued; :class:`trio.WouldBlock` if none is."""
@@ -457,14 +482,26 @@ class AppQueue:
                 self._on_leaving = None
 
 
+def queue_of(receive: object) -> AppQueue | None:
+    """The daemon's queue behind an app's ``receive``; None for any other server's."""
+    queue = getattr(receive, "__self__", None)
+    return queue if isinstance(queue, AppQueue) else None
+
+
 class _EagerTaskGroup(hypercorn.trio.task_group.TaskGroup):
     """Hypercorn's task group for one connection, whose requests get their events through an
     :class:`AppQueue`."""
+
+    #: The 100 Continue of the request whose app is spawned next, if its client waits for one
+    #: (set by :meth:`_Http11._check_protocol`, which reads the request's head first).
+    expecting: _Continue | None = None
 
     async def spawn_app(
         self, app: Any, config: Config, scope: Scope, send: Any
     ) -> Callable[[ASGIReceiveEvent], Awaitable[None]]:
         queue = AppQueue(config.max_app_queue_size)
+        if self.expecting is not None:
+            queue.expecting, self.expecting = self.expecting, None
 
         async def with_queue(
             scope: Scope, receive: object, send: Any, sync_spawn: Any, call_soon: Any
@@ -489,6 +526,17 @@ class _Http11(H11Protocol):
     _head = b""
     #: The request being refused before the app had it is a HEAD: its answer has no body.
     _refusing_head = False
+    #: The request's client waits for a 100 Continue (:class:`_Continue`); None for the
+    #: others (a class default), and once the request's answer started.
+    _expecting: _Continue | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Hypercorn sends the 100 as soon as the request's head is read; here the app's first
+        # receive does (_Continue). One connection object more per TCP connection.
+        self.connection = _ContinueOnAsk(
+            h11.SERVER, max_incomplete_event_size=self.config.h11_max_incomplete_size
+        )
 
     async def _send_h11_event(self, event: H11SendableEvent) -> None:
         # Hypercorn writes an answer's head, then its body, then its end, each with its own
@@ -498,6 +546,8 @@ class _Http11(H11Protocol):
         # the API's answers. A stream's head (/events, a log followed) goes at once, so that
         # its client knows it is subscribed before anything comes.
         late = _answered(self.connection)  # before the send: a failed send is ERROR too
+        if self._expecting is not None and isinstance(event, h11.Response):
+            event = self._answer_without_continue(event)
         try:
             data = self.connection.send(event)
         except h11.LocalProtocolError as refused:
@@ -526,6 +576,22 @@ class _Http11(H11Protocol):
         if refused_and_closing:
             await self.send(Closed())
 
+    def _answer_without_continue(self, response: h11.Response) -> h11.Response:
+        """The answer of a request that sent ``Expect: 100-continue``, which closes the
+        connection if its client was never invited to send the body: RFC 9110 (10.1.1) has a
+        server that answers before the body say whether it reads on or closes, and Hypercorn
+        closes a connection whose request did not end (its client may still send the body)."""
+        expecting, self._expecting = self._expecting, None
+        if isinstance(self.task_group, _EagerTaskGroup):
+            self.task_group.expecting = None  # no app took it (Hypercorn's own 404, 500)
+        if expecting is None or not expecting.pending or _closes(response):
+            return response  # invited, or it sent its body unasked: as any request
+        return h11.Response(
+            status_code=response.status_code,
+            headers=[*response.headers.raw_items(), (b"connection", b"close")],
+            reason=response.reason,
+        )
+
     async def _check_protocol(self, event: h11.Request) -> None:
         if event.method == b"PRI" and event.target == b"*" and event.http_version == b"2.0":
             raise H2ProtocolAssumedError(b"")  # HTTP/2's preface: _Http11Only closes
@@ -538,6 +604,12 @@ class _Http11(H11Protocol):
             self._refusing_head = event.method == b"HEAD"
             await self._send_error_response(431)
             raise _HeadTooLarge()
+        # A request's head: h11's connection (a WebSocket's wraps it only once it is read).
+        if self.connection.client_is_waiting_for_100_continue:  # type: ignore[union-attr]
+            # Its app, spawned next, sends the 100 when it first asks for the body.
+            self._expecting = _Continue(self)
+            if isinstance(self.task_group, _EagerTaskGroup):
+                self.task_group.expecting = self._expecting
 
     async def _send_error_response(self, status_code: int) -> None:
         # h11 could not read the request (a bad Content-Length or chunk size, no Host, a line
@@ -548,6 +620,54 @@ class _Http11(H11Protocol):
         if not self._refusing_head:
             await self._send_h11_event(h11.Data(data=body))
         await self._send_h11_event(h11.EndOfMessage())
+
+
+class _ContinueOnAsk(h11.Connection):
+    """h11's connection, which tells Hypercorn that no client ever waits for a 100 Continue:
+    Hypercorn's reading loop sends it whenever one does (as soon as a request's head is read,
+    before its app ran), and here the app's first ``receive`` does (:class:`_Continue`).
+    h11's own ``client_is_waiting_for_100_continue`` still says whether the client waits."""
+
+    @property
+    def they_are_waiting_for_100_continue(self) -> bool:
+        return False
+
+
+class _Continue:
+    """The ``100 Continue`` of one request whose client waits for it before sending its body
+    (``Expect: 100-continue``; curl sends it for a body over 1 KiB), sent when the request's
+    app first asks for the body (:meth:`AppQueue.receive`), as uvicorn does.
+
+    Hypercorn sent it as soon as it read the request's head, before any app ran: a request
+    refused before its body (a uid the listener refuses, a length over ``--max-body-bytes``,
+    an invalid id in its path) had its client send the whole body first, for nothing
+    (850 KB before a 403, measured). Answered without the body, the request's connection
+    closes (:meth:`_Http11._answer_without_continue`)."""
+
+    __slots__ = ("_connection", "_protocol")
+
+    def __init__(self, protocol: _Http11) -> None:
+        self._protocol = protocol
+        self._connection = protocol.connection
+
+    @property
+    def pending(self) -> bool:
+        """The client still waits: no 100 and no answer went, and no byte of the body came
+        (h11 clears its flag at either), and the connection is not a WebSocket's."""
+        connection = self._connection
+        return (
+            self._protocol.connection is connection
+            and isinstance(connection, h11.Connection)
+            and connection.client_is_waiting_for_100_continue
+        )
+
+    async def send(self) -> None:
+        if self.pending:
+            protocol = self._protocol
+            headers = protocol.config.response_headers("h11")
+            await protocol._send_h11_event(
+                h11.InformationalResponse(status_code=100, headers=headers)
+            )
 
 
 class _HeadTooLarge(Exception):
@@ -572,6 +692,13 @@ def _answered(connection: Any) -> bool:
 
 def _sized(response: h11.Response) -> bool:
     return any(name == b"content-length" for name, _ in response.headers)
+
+
+def _closes(response: h11.Response) -> bool:
+    """The answer says ``Connection: close`` already."""
+    return any(
+        name == b"connection" and b"close" in value.lower() for name, value in response.headers
+    )
 
 
 def _closing_error(message: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:

@@ -42,7 +42,7 @@ from werkzeug.exceptions import RequestTimeout
 from ..errors import DaemonError
 from . import wire
 from .browsers import BROWSER_AGENT
-from .connections import AppQueue, finish_shielded
+from .connections import finish_shielded, queue_of
 from .endpoints import Endpoint
 
 #: Headers whose presence sends a request to the app (browsers, bodies of unknown length).
@@ -191,8 +191,11 @@ class FastRoutes:
         refusal: DaemonError,
     ) -> None:
         """Answer the request with ``refusal`` and close its connection."""
-        # Its body is read first, as for any answer (see _serve), within the same bounds.
-        if await self._read_body(receive) is None:
+        # Its body is read first, as for any answer (see _serve), within the same bounds; but
+        # for a client that waits for a 100 Continue before it sends it: not invited, it sends
+        # nothing, and the answer goes at once.
+        queue = queue_of(receive)
+        if (queue is None or not queue.awaits_continue) and await self._read_body(receive) is None:
             return  # the client went away
         reply = wire.daemon_error_reply(refusal, scope["method"], scope["path"])
         await _send(send, attrs.evolve(reply, headers=(*reply.headers, ("Connection", "close"))))
@@ -239,14 +242,8 @@ def _without_waiting(receive: ASGIReceiveCallable) -> Callable[[], ASGIReceiveEv
     small request two of the twenty turns a start takes. Any other ``receive`` (another
     server, a test's) is awaited as ASGI has it.
     """
-    queue = _queue_of(receive)
+    queue = queue_of(receive)
     return _never_ready if queue is None else queue.receive_nowait
-
-
-def _queue_of(receive: ASGIReceiveCallable) -> AppQueue | None:
-    """The daemon's queue behind ``receive``; None for any other server's."""
-    queue = getattr(receive, "__self__", None)
-    return queue if isinstance(queue, AppQueue) else None
 
 
 def _never_ready() -> ASGIReceiveEvent:
@@ -287,7 +284,7 @@ async def _until_disconnect(
     """The answer, or None if its client goes away first: a wait for an exit must not outlive
     its client. (Only for the routes that may wait; a quick answer to a client that left is
     dropped by Hypercorn.)"""
-    queue = _queue_of(receive)
+    queue = queue_of(receive)
     if queue is not None:
         # The daemon's Hypercorn cancels the wait as it queues the client's leaving.
         with queue.cancelled_on_leaving() as leaving:

@@ -15,21 +15,24 @@ refuse it. So a route declared with ``body=Upload`` gets a :class:`StreamedBody`
 
 :class:`UploadConnection` is the app's ASGI connection class: it gives the streamed routes
 their body, by method and path (:class:`StreamedRoutes`), before anything of the request is
-read.
+read; and it holds the reading of a body whose client waits for a ``100 Continue`` until the
+handler asks for it (:class:`AskedBody`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Generator, Iterable
 from typing import Any
 
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
 from quart import Request
 from quart_trio.asgi import TrioASGIHTTPConnection
-from quart_trio.wrappers.request import TrioBody
+from quart_trio.wrappers.request import TrioBody, TrioRequest
 from werkzeug.exceptions import RequestTimeout
+
+from .connections import queue_of
 
 #: Unread bytes of an upload past which the server stops receiving more.
 HIGH_WATER = 1 << 20
@@ -40,7 +43,54 @@ class Upload:
     is given an async iterator of the body's chunks instead of a structured body."""
 
 
-class StreamedBody(TrioBody):
+class AskedBody(TrioBody):
+    """Quart-Trio's request body, which can hold its reading until the handler asks for it.
+
+    Quart reads a body in a task of its own from the request's start, and the server sends a
+    ``100 Continue`` at the app's first receive (:class:`~.connections.AppQueue`): a client
+    that sent ``Expect: 100-continue`` was invited to send its body even to a request
+    refused without it (a 413 by its ``Content-Length``, a 400 for its path). Such a body is
+    :meth:`held` (:class:`UploadConnection`): its reading waits until the handler awaits it
+    or iterates it, and starts only then. Any other body is read as Quart reads it.
+    """
+
+    #: The reading waits for the handler to ask (a class default: no work for the others).
+    held = False
+    _asked: trio.Event | None = None
+
+    def hold(self) -> None:
+        self.held = True
+        self._asked = trio.Event()
+
+    async def until_asked(self) -> None:
+        if self._asked is not None:
+            await self._asked.wait()
+
+    def _ask(self) -> None:
+        # A body refused by its length alone (_must_raise: over the app's limit) raises
+        # without being read: no invitation for it either.
+        if self._must_raise is None and self._asked is not None:
+            self.held = False
+            self._asked.set()
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if self.held:
+            self._ask()
+        return super().__await__()
+
+    async def __anext__(self) -> bytes:
+        if self.held:
+            self._ask()
+        return await super().__anext__()
+
+
+class ApiRequest(TrioRequest):
+    """Quart-Trio's request, with an :class:`AskedBody`."""
+
+    body_class = AskedBody
+
+
+class StreamedBody(AskedBody):
     """A request body read as it arrives, with backpressure and no size limit."""
 
     def __init__(self, expected_content_length: int | None, *, idle_timeout: float) -> None:
@@ -99,7 +149,18 @@ class StreamedRoutes:
 
 
 class UploadConnection(TrioASGIHTTPConnection):
-    """Quart-Trio's HTTP connection, with a :class:`StreamedBody` for the streamed routes."""
+    """Quart-Trio's HTTP connection, with a :class:`StreamedBody` for the streamed routes,
+    and a body read only once asked for if its client waits for a 100 Continue."""
+
+    #: The request's client waits for a 100 Continue before it sends its body.
+    _awaits_continue = False
+
+    async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        # Known before Quart's two tasks start: either may run first, and a handler that
+        # answers before the reading began must find the body held.
+        queue = queue_of(receive)
+        self._awaits_continue = queue is not None and queue.awaits_continue
+        await super().__call__(receive, send)
 
     def _create_request_from_scope(self, send: ASGISendCallable) -> Request:
         request = super()._create_request_from_scope(send)
@@ -108,12 +169,25 @@ class UploadConnection(TrioASGIHTTPConnection):
             request.body = StreamedBody(
                 request.content_length, idle_timeout=self.app.config["BODY_TIMEOUT"]
             )
+        if self._awaits_continue and isinstance(request.body, AskedBody):
+            request.body.hold()
         return request
 
     async def handle_messages(  # type: ignore[override]
         self, nursery: trio.Nursery, request: Request, receive: ASGIReceiveCallable
     ) -> None:
         body: Any = request.body
+        if isinstance(body, AskedBody) and body.held:
+            # The first receive invites the body: only once the handler asks for it. One that
+            # answers without it ends this task unread (its connection then closes), and a
+            # client that leaves meanwhile ends the request as ever.
+            queue = queue_of(receive)
+            assert queue is not None, "held only for the daemon's own queue"
+            with queue.cancelled_on_leaving():
+                await body.until_asked()
+            if queue.client_gone:
+                nursery.cancel_scope.cancel()
+                return
         if not isinstance(body, StreamedBody):
             await super().handle_messages(nursery, request, receive)
             return
