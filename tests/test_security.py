@@ -164,6 +164,37 @@ async def test_loopback_tcp_over_ipv6(start_daemon: Any) -> None:
     assert (await daemon.client.get("/state")).status_code == 200
 
 
+async def test_a_refused_user_is_not_invited_to_send_a_body(daemon: RunningDaemon) -> None:
+    """A refused request's body is not read, nor asked for: a request that waits for a ``100
+    Continue`` before its body (curl's ``Expect: 100-continue``, its default for a large one)
+    gets the 403 alone, and the connection closed. Hypercorn sent the 100 as soon as it read
+    the head, and curl sent its body (1 MiB, measured) before it read the 403."""
+    url = httpx.URL(daemon.url)
+    head = (
+        "POST /containers/intruder HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n"
+        "Expect: 100-continue\r\n\r\n"
+    )
+    # A raw connection from a process of nobody's: the system's Python, for its socket alone.
+    client = (
+        "import socket, sys\n"
+        f"s = socket.create_connection(({url.host!r}, {url.port}), timeout=10)\n"
+        f"s.sendall({head.encode()!r})\n"
+        "while chunk := s.recv(65536):\n"
+        "    sys.stdout.buffer.write(chunk)\n"
+    )
+    result = await trio.run_process(
+        ["setpriv", *NOBODY, "/usr/bin/python3", "-c", client],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr  # the server closed it (no recv timeout)
+    answer = result.stdout
+    assert answer.startswith(b"HTTP/1.1 403 "), answer
+    assert b"\r\nconnection: close\r\n" in answer.partition(b"\r\n\r\n")[0]
+    assert b"uid 65534 (nobody) may not use this API" in answer
+
+
 async def test_http2_is_not_served(daemon: RunningDaemon) -> None:
     """HTTP/1.1 only (api/connections.py): Hypercorn's HTTP/2 could be made to end the server
     process, or to hold each connection's socket until no fd was left. HTTP/2 with prior
