@@ -635,8 +635,8 @@ class _ContinueOnAsk(h11.Connection):
 
 class _Continue:
     """The ``100 Continue`` of one request whose client waits for it before sending its body
-    (``Expect: 100-continue``; curl sends it for a body over 1 KiB), sent when the request's
-    app first asks for the body (:meth:`AppQueue.receive`), as uvicorn does.
+    (``Expect: 100-continue``; curl sends it for a POST over 1 MiB and for ``-T``), sent when its
+    request's app first asks for the body (:meth:`AppQueue.receive`), as uvicorn does.
 
     Hypercorn sent it as soon as it read the request's head, before any app ran: a request
     refused before its body (a uid the listener refuses, a length over ``--max-body-bytes``,
