@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import trio
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from containerd_trio import timestamps
 from containerd_trio.api.page import CONTENT_SECURITY_POLICY
@@ -592,6 +592,70 @@ async def test_a_containers_log_is_followed_live_with_its_streams_apart(
         expect(log.locator(".line.stderr").first).to_be_visible()
 
     await page.run(live_lines)
+
+
+async def test_a_containers_page_opened_directly_follows_its_logs_end(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """A container's page opened by its address (a link, a bookmark, a reload) asks for the
+    log before the daemon's state is in, and so writes its first lines while the container is
+    not shown yet. The view stayed at its top then, as if the reader had scrolled up, and its
+    status said nothing instead of following."""
+    bundle = make_bundle(
+        ["sh", "-c", "seq 1 200; i=0; while true; i=$((i+1)); do echo more $i; sleep 0.2; done"]
+    )
+    await start_container(client, "scroller", bundle)
+    await wait_output(client, "scroller", "200")
+    page = await open_page(f"{daemon.url}/")
+
+    def open_directly(page: Page) -> None:
+        fresh = page.context.new_page()
+        errors = PageErrors(fresh)
+        # The state is held until the log's first lines are in: the order a first load
+        # nearly always takes (the log is asked for at once, the state after the stream).
+        held: list[Route] = []
+        fresh.route(re.compile(r".*/state$"), lambda route: held.append(route))
+        fresh.goto(f"{daemon.url}/#/containers/scroller")
+        expect(fresh.locator("#log .line-data").first).to_have_text("1")
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while not held and time.monotonic() < deadline:
+            fresh.wait_for_timeout(50)  # lets Playwright take the route's request meanwhile
+        assert held, "the page never asked for the state"
+        assert fresh.locator("#c-body").is_hidden()  # the lines came before the container
+        held[0].continue_()
+        expect(fresh.locator("#c-status")).to_have_text("running")
+        expect(fresh.locator("#log-status")).to_have_text("following")
+        # Lines come on after the container is shown: the view is at their end.
+        fresh.wait_for_function(
+            """() => {
+                const log = document.getElementById("log");
+                const last = log.lastElementChild?.querySelector(".line-data")?.textContent;
+                return /^more [0-9]+$/.test(last ?? "")
+                    && log.scrollHeight > 2 * log.clientHeight
+                    && log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
+            }""",
+            timeout=WAIT_MS,
+        )
+        # Scrolled up, the reader stays where they are while lines come on. (A line that
+        # lands between the scroll and its event, a frame later, takes the view down again,
+        # as it would a person's: scroll again then.)
+        scroll_up = """log => new Promise((done) => {
+            log.scrollTo(0, 0);
+            requestAnimationFrame(() => requestAnimationFrame(() => done(log.scrollTop)));
+        })"""
+        for _ in range(5):
+            if fresh.locator("#log").evaluate(scroll_up) == 0:
+                break
+        lines = fresh.locator("#log .line").count()
+        expect(fresh.locator("#log .line").nth(lines)).to_be_attached()
+        assert fresh.locator("#log").evaluate("log => log.scrollTop") == 0
+        fresh.close()
+        assert errors.messages == []
+
+    await page.run(open_directly)
 
 
 async def test_a_log_taken_up_again_keeps_the_lines_of_the_last_time_shown(

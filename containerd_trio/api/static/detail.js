@@ -61,7 +61,9 @@ export class ContainerView {
       status: $("log-status"),
       streamButtons: document.querySelectorAll("#log-streams button"),
       pidSelect: $("log-pid"),
-      isStopped: () => this._entry()?.info.state.status !== "running" && this._entry()?.info.state.status !== "paused",
+      // Not before the state is in: a page opened at a container's address asks for its log
+      // first, and so would call it stopped and not say it follows.
+      isStopped: () => this._entry()?.info.state.status === "stopped",
     });
     $("c-actions").addEventListener("click", async (event) => {
       const button = event.target.closest("button[data-action]");

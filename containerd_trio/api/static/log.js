@@ -14,6 +14,8 @@ const FIRST_TAIL = 500;
 const RESUME_TAIL = 2000;
 const KEPT = 5000; // lines in the document; older ones are dropped from the view
 
+const atBottom = (element) => element.scrollTop + element.clientHeight >= element.scrollHeight - 8;
+
 export class LogView {
   /** `isStopped()` tells whether the container has stopped (then an ended answer is the end). */
   constructor({ element, status, streamButtons, pidSelect, isStopped }) {
@@ -23,6 +25,17 @@ export class LogView {
     this.isStopped = isStopped;
     this.controller = null;
     this.pids = new Set();
+    // Whether the view follows the end: until the reader scrolls up, and again once they are
+    // back at the bottom. Kept apart from the scroll position, which a view not laid out yet
+    // (a container's page opened by its address, before the state is in) does not have.
+    this.following = true;
+    element.addEventListener(
+      "scroll",
+      () => {
+        if (element.clientHeight > 0) this.following = atBottom(element);
+      },
+      { passive: true },
+    );
     for (const button of streamButtons) {
       button.addEventListener("click", () => {
         element.dataset.stream = button.dataset.stream;
@@ -36,6 +49,7 @@ export class LogView {
   start(id) {
     this.stop();
     this.el.replaceChildren();
+    this.following = true;
     this.pids.clear();
     this.pidSelect.replaceChildren(new Option("all processes", ""));
     this.pidSelect.hidden = true;
@@ -102,8 +116,6 @@ export class LogView {
 
   _append(records) {
     const el = this.el;
-    // Stay at the bottom if the reader is there; leave them where they are if they scrolled up.
-    const atBottom = el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
     const fragment = document.createDocumentFragment();
     const pidFilter = this.pidSelect.value;
     for (const record of records) {
@@ -135,7 +147,8 @@ export class LogView {
     el.append(fragment);
     let excess = el.childElementCount - KEPT;
     while (excess-- > 0) el.firstElementChild.remove();
-    if (atBottom) el.scrollTop = el.scrollHeight;
+    // Stay at the bottom if the reader is there; leave them where they are if they scrolled up.
+    if (this.following) el.scrollTop = el.scrollHeight;
   }
 
   _knowPid(pid) {
