@@ -693,6 +693,48 @@ async def test_a_log_taken_up_again_keeps_the_lines_of_the_last_time_shown(
     await page.run(follow_a_broken_answer)
 
 
+async def test_a_containers_figures_name_no_cpu_share_before_two_samples(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """CPU is the share used between two samples: after the first there is none to show, and
+    the figure is a dash, as it is in the list. It was "— of one CPU"."""
+    await start_container(client, "sampled", bundle)
+    page = await open_page(daemon.url)
+
+    def figures(page: Page) -> None:
+        # The first sample goes through; the next ones wait.
+        held: list[Route] = []
+
+        def sample(route: Route) -> None:
+            if page.evaluate("window.containerdTrio.store.containers.get('sampled').stats"):
+                held.append(route)
+            else:
+                route.continue_()
+
+        page.route(re.compile(r".*/containers/sampled/stats$"), sample)
+        row(page, "sampled").locator(".c-id a").click()
+        resources = page.locator("#c-resources")
+        expect(resources.locator('dd[data-field="memory"]')).to_have_text(
+            re.compile(r"^[0-9.]+ (B|KiB|MiB) \(no limit\)$")
+        )
+        expect(resources.locator('dd[data-field="cpu"]')).to_have_text("—")
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while not held and time.monotonic() < deadline:
+            page.wait_for_timeout(50)  # lets Playwright take the next sample's request
+        assert held, "the page took no second sample"
+        for route in held:
+            route.continue_()
+        page.unroute(re.compile(r".*/containers/sampled/stats$"))  # lets any held since go
+        expect(resources.locator('dd[data-field="cpu"]')).to_have_text(
+            re.compile(r"^[0-9.]+% of one CPU$")
+        )
+
+    await page.run(figures)
+
+
 async def test_pause_and_resume_from_the_page_reach_runc(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,

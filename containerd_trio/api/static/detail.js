@@ -186,7 +186,8 @@ export class ContainerView {
         ? `${fmt.bytes(stats.memory)} of ${fmt.bytes(stats.memoryLimit)}`
         : `${fmt.bytes(stats.memory)} (no limit)`;
     r.peak.textContent = live ? fmt.bytes(stats.memoryMax) : "—";
-    r.cpu.textContent = live ? `${fmt.percent(stats.cpuPercent)} of one CPU` : "—";
+    // A share needs two samples: after the first there is none yet.
+    r.cpu.textContent = live && stats.cpuPercent != null ? `${fmt.percent(stats.cpuPercent)} of one CPU` : "—";
     r.pids.textContent = live && stats.pids != null ? String(stats.pids) : "—";
 
     const rows = info.processes.map((process, index) => {
