@@ -10,7 +10,7 @@ import re
 import signal
 import stat
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -737,6 +737,29 @@ def _got(log: bytes) -> list[str]:
     return [line[line.index("got ") :] for line in lines if "got " in line]
 
 
+async def _typist_moving_held(
+    spawn_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    program: Sequence[str],
+) -> tuple[DaemonProcess, DaemonProcess, LossyLink, Path, wsclient.Attached]:
+    """``program`` as the init of a container ``typist`` with a terminal at a source, a
+    session attached to it, and a link to a target that holds a move's finish until its
+    :attr:`~LossyLink.released`: the daemons, the link, the bundle and the session."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    )
+    await nursery.start(link.serve)
+    bundle = make_bundle(program, terminal=True)
+    info = await start_container(source.client, "typist", bundle)
+    session = await wsclient.attach(
+        "", "typist", info["processes"][0]["pid"], unix=str(source.socket)
+    )
+    return source, target, link, bundle, session
+
+
 @pytest.mark.parametrize("end", ["done", "failed"])
 async def test_a_terminal_s_input_moves_with_it_and_what_comes_after_the_hand_off_is_held(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery, end: str
@@ -748,15 +771,8 @@ async def test_a_terminal_s_input_moves_with_it_and_what_comes_after_the_hand_of
     while the finish is held) is held, and told not taken (inputNotTaken) once the move is
     done, or goes on to the copy resumed here, in order, if it fails. (Before, all of it was
     lost with the copy, untold.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
-    link = LossyLink(
-        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
-    )
-    await nursery.start(link.serve)
-    bundle = make_bundle(_READER, terminal=True)
-    info = await start_container(source.client, "typist", bundle)
-    session = await wsclient.attach(
-        "", "typist", info["processes"][0]["pid"], unix=str(source.socket)
+    source, target, link, bundle, session = await _typist_moving_held(
+        spawn_daemon, make_bundle, tmp_path, nursery, _READER
     )
     with trio.fail_after(60):
         await wait_output(source.client, "typist", "ready")
@@ -890,15 +906,8 @@ async def test_a_terminal_s_pending_end_of_file_is_put_back_as_such_when_the_mov
     is put back into the terminal here, the EOF characters as such, and the copy resumed
     here reads ``two`` and then the end of its input, as if nothing had moved. (Before, the
     NULs taken went back as NULs: it read ``two``, NULs and ``three`` as one line.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
-    link = LossyLink(
-        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
-    )
-    await nursery.start(link.serve)
-    bundle = make_bundle(_TO_EOF_READER, terminal=True)
-    info = await start_container(source.client, "typist", bundle)
-    session = await wsclient.attach(
-        "", "typist", info["processes"][0]["pid"], unix=str(source.socket)
+    source, _, link, bundle, session = await _typist_moving_held(
+        spawn_daemon, make_bundle, tmp_path, nursery, _TO_EOF_READER
     )
     with trio.fail_after(60):
         await wait_output(source.client, "typist", "ready")
