@@ -890,13 +890,19 @@ async def test_a_terminal_s_pending_end_of_file_moves_as_its_eof_character(
         typed = ("one\ntwo\x04\x04th", "th")
         there = await _typed_then_moved(source, target, bundle, typed)
         await there.type("ree\n\x04")  # a line and an end of file typed there
-        await wait_output(target.client, "typist", "eof [")
-        said = _read_lines(await log_bytes(target.client, "typist"))
-        assert said[:2] == ["got [one]", "eof [two]"], said
-        await wait_output(target.client, "typist", "finished")
-    said = _read_lines(await log_bytes(target.client, "typist"))
-    assert said == ["got [one]", "eof [two]", "got [three]", "finished"], said
+        await _read_two_then_its_end(target.client)
     await there.detach()
+
+
+async def _read_two_then_its_end(client: httpx.AsyncClient) -> None:
+    """The ``typist`` of ``client``'s daemon read ``one``, then ``two`` ended by the end of
+    its input (before ``three``, typed behind it, came), then ``three`` and the end again."""
+    await wait_output(client, "typist", "eof [")
+    said = _read_lines(await log_bytes(client, "typist"))
+    assert said[:2] == ["got [one]", "eof [two]"], said
+    await wait_output(client, "typist", "finished")
+    said = _read_lines(await log_bytes(client, "typist"))
+    assert said == ["got [one]", "eof [two]", "got [three]", "finished"], said
 
 
 async def test_a_terminal_s_pending_end_of_file_is_put_back_as_such_when_the_move_fails(
@@ -926,12 +932,7 @@ async def test_a_terminal_s_pending_end_of_file_is_put_back_as_such_when_the_mov
         assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"], steps[-1]
         (bundle / "rootfs" / "go").touch()
         await session.type("ree\n\x04")
-        await wait_output(source.client, "typist", "eof [")
-        said = _read_lines(await log_bytes(source.client, "typist"))
-        assert said[:2] == ["got [one]", "eof [two]"], said
-        await wait_output(source.client, "typist", "finished")
-    said = _read_lines(await log_bytes(source.client, "typist"))
-    assert said == ["got [one]", "eof [two]", "got [three]", "finished"], said
+        await _read_two_then_its_end(source.client)
     await session.drop()
 
 
