@@ -936,6 +936,28 @@ async def test_a_terminal_s_pending_end_of_file_is_put_back_as_such_when_the_mov
     await session.drop()
 
 
+async def test_a_terminal_s_characters_typed_literally_move_as_such(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """Characters typed at the source as literal ones (Ctrl-V first) and not read, a Ctrl-C
+    in a whole line and a Ctrl-U in a line begun, are read on the target as they were
+    typed: the line with its Ctrl-C, the begun one with its Ctrl-U and what was typed there.
+    (Before, typed again on the target without their Ctrl-V, the Ctrl-C interrupted the
+    reader, and the Ctrl-U erased the line begun.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(_MEASURING_READER, terminal=True)
+    # Their echoes: "two", and the begun line's last character, "k" (Ctrl-V Ctrl-U is echoed
+    # as "^U"; nothing before it has a "k").
+    typed = (("one\x16\x03two\n", "two"), ("begun\x16\x15k", "k"))
+    with trio.fail_after(60):
+        there = await _typed_then_moved(source, target, bundle, *typed)
+        await there.type("end\n")
+        await wait_output(target.client, "typist", "got 10 ")
+    got = re.findall(r"got \d+ [^\r\n]*", (await log_bytes(target.client, "typist")).decode())
+    assert got == ["got 7 one\x03two", "got 10 begun\x15ke"], got
+    await there.detach()
+
+
 async def test_a_terminal_s_input_moves_whole_past_its_queue_s_4_kib(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

@@ -116,8 +116,9 @@ def take_terminal(pid: int) -> bytes:
     pty's buffer (the kernel's n_tty_read flushes it), so more than the queue's 4 KiB is all
     taken; but a line typed longer than that lost the rest as it was typed (the kernel keeps
     its first 4094 or 4095 characters and its newline), as the process would have read it.
-    What is typed again is read as typed anew: a special character typed as a literal one
-    (Ctrl-V before it) is special there.
+    A character of the queue that the terminal's settings make special (Ctrl-C, Ctrl-U, ...)
+    was typed as a literal one (Ctrl-V before it), or it would not be there: it gets its
+    Ctrl-V again (:class:`_Literals`), so that typed anew it is read as it was typed here.
     Empty if fd 0 is no terminal, or the process is gone."""
     path = f"/proc/{pid}/fd/0"
     try:
@@ -129,17 +130,20 @@ def take_terminal(pid: int) -> bytes:
         if not os.isatty(fd):
             return b""
         settings = termios.tcgetattr(fd)
+        literals = _Literals.of(settings)
         if settings[3] & termios.ICANON:
-            _read_lines(fd, _TERMINAL_MOST, taken, settings[6])
+            _read_lines(fd, _TERMINAL_MOST, taken, settings[6], literals)
         whole = list(settings)
         whole[3] &= ~termios.ICANON
         whole[6] = list(settings[6])
         whole[6][termios.VMIN], whole[6][termios.VTIME] = 0, 0
         termios.tcsetattr(fd, termios.TCSANOW, whole)
+        rest = bytearray()
         try:
-            _read_waiting(fd, _TERMINAL_MOST, taken)
+            _read_waiting(fd, _TERMINAL_MOST, rest)
         finally:
             termios.tcsetattr(fd, termios.TCSANOW, settings)
+            taken += literals.escape(rest)  # a line begun: none of it ends one
     except (OSError, termios.error):
         pass  # what was read is taken all the same: it is out of the queue
     finally:
@@ -147,7 +151,56 @@ def take_terminal(pid: int) -> bytes:
     return bytes(taken)
 
 
-def _read_lines(fd: int, most: int, taken: bytearray, characters: list[Any]) -> None:
+@attrs.frozen
+class _Literals:
+    """The characters of a terminal's queue that typed again would not be read as such (its
+    settings make them special), and its literal-next character, which typed before one
+    makes it read as itself (Ctrl-V, in canonical mode with IEXTEN: n_tty's ``lnext``).
+
+    Such a character in the queue was typed as a literal one, for the kernel acts on a
+    special character as it comes in (Ctrl-C signals, Ctrl-U erases the line, a CR becomes
+    a newline with ICRNL) and queues only a literal one. Typed again without its Ctrl-V,
+    into the target's terminal (CRIU restores these settings there) or back into this one,
+    it was special there: an interrupt for the reader, a line erased (until 2026-12-05)."""
+
+    #: The literal-next character; empty if the settings have none (then nothing is escaped).
+    lnext: bytes
+    special: frozenset[int]
+
+    @classmethod
+    def of(cls, settings: list[Any]) -> _Literals:
+        iflag, lflag, characters = settings[0], settings[3], settings[6]
+        lnext = characters[termios.VLNEXT]
+        if not (lflag & termios.ICANON and lflag & termios.IEXTEN) or lnext == b"\0":
+            return cls(b"", frozenset())
+        # Not the line's other ends (VEOL, VEOL2; mostly unset): a line's own end is one,
+        # and stays special.
+        indices = [termios.VERASE, termios.VKILL, termios.VEOF, termios.VWERASE,
+                   termios.VREPRINT, termios.VLNEXT]  # fmt: skip
+        if lflag & termios.ISIG:
+            indices += [termios.VINTR, termios.VQUIT, termios.VSUSP]
+        if iflag & termios.IXON:
+            indices += [termios.VSTART, termios.VSTOP]
+        special = {characters[i][0] for i in indices if characters[i] != b"\0"}
+        if iflag & (termios.ICRNL | termios.IGNCR):
+            special.add(ord("\r"))  # a typed CR becomes a newline, or is dropped
+        return cls(lnext, frozenset(special))
+
+    def escape(self, text: bytes | bytearray) -> bytes:
+        """``text`` with the literal-next character before each special one."""
+        if not self.special or not any(byte in self.special for byte in text):
+            return bytes(text)
+        out = bytearray()
+        for byte in text:
+            if byte in self.special:
+                out += self.lnext
+            out.append(byte)
+        return bytes(out)
+
+
+def _read_lines(
+    fd: int, most: int, taken: bytearray, characters: list[Any], literals: _Literals
+) -> None:
     """Add to ``taken`` the whole lines waiting in the queue of the non-blocking terminal
     ``fd`` in canonical mode (its special ``characters``, termios' c_cc), up to ``most``
     bytes: one read each. A line its EOF character ended (Ctrl-D typed, not read) gets that
@@ -156,7 +209,8 @@ def _read_lines(fd: int, most: int, taken: bytearray, characters: list[Any]) -> 
     one out of canonical mode gives as a NUL byte, which typed into the target's terminal
     was a NUL in a line, not its end (until 2026-12-05). Typed again, into the restored
     terminal (its settings are these: CRIU carries them) or back into this one, the
-    character ends the line as it did here."""
+    character ends the line as it did here. Its literal characters get their Ctrl-V again
+    (``literals``)."""
     eof = characters[termios.VEOF]
     ends = {b"\n"} | {characters[i] for i in (termios.VEOL, termios.VEOL2)} - {b"\0"}
     ended = 0
@@ -166,7 +220,7 @@ def _read_lines(fd: int, most: int, taken: bytearray, characters: list[Any]) -> 
             line = os.read(fd, asked)
         except BlockingIOError:
             break
-        taken += line
+        taken += literals.escape(line)
         if len(line) == asked:
             break  # as much as is taken: what the line had more, if anything, stays
         if line[-1:] not in ends:
