@@ -1268,3 +1268,35 @@ def test_the_404_of_a_container_that_moved_says_where_beside_the_sentence() -> N
     }
     plain = wire.daemon_error_reply(container_not_found("c"), "GET", "/containers/c")
     assert json.loads(plain.body) == {"error": "container 'c' not found"}
+
+
+def test_a_terminal_s_literal_characters_get_their_literal_next_again() -> None:
+    """What a move types again of a terminal's queue (``_stdin._Literals``): each character
+    its settings make special gets the literal-next character before it; a line's end, and
+    every character of a terminal with no literal-next (not canonical, no IEXTEN, or
+    VLNEXT unset), go as they are."""
+    import termios
+
+    from containerd_trio.container._stdin import _Literals
+
+    master, slave = os.openpty()
+    try:
+        settings = termios.tcgetattr(slave)  # a new pty: canonical, ISIG, IEXTEN, ICRNL
+    finally:
+        os.close(master)
+        os.close(slave)
+    literals = _Literals.of(settings)
+    assert literals.lnext == b"\x16"
+    assert literals.escape(b"a\x03b\x15c\x1a\r\x04\x16d\n") == (
+        b"a\x16\x03b\x16\x15c\x16\x1a\x16\r\x16\x04\x16\x16d\n"
+    )
+    assert literals.escape(b"plain\n") == b"plain\n"
+    without = list(settings)
+    without[3] &= ~termios.IEXTEN
+    assert _Literals.of(without).escape(b"a\x03\n") == b"a\x03\n"
+    raw = list(settings)
+    raw[3] &= ~termios.ICANON
+    assert _Literals.of(raw).escape(b"a\x03\n") == b"a\x03\n"
+    no_signals = list(settings)
+    no_signals[3] &= ~termios.ISIG
+    assert _Literals.of(no_signals).escape(b"a\x03\x15\n") == b"a\x03\x16\x15\n"
