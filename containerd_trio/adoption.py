@@ -353,6 +353,11 @@ class Adoption:
         # they come, what runs then killed once its grace has passed: as the last server's
         # delete would have ended. (Before, runc delete --force at once, and no exit.)
         grace = container.delete_left(record.grace_ends_ns) if record.deleting else None
+        # So is its user's stop that was in its grace, its SIGKILL due at the grace's end
+        # (before, none came: the container its user stopped ran on for good).
+        stop_grace = None
+        if not record.deleting and record.stopped_by_user and record.grace_ends_ns is not None:
+            stop_grace = container.stop_left(record.grace_ends_ns)
         processes, unseen = self._processes(record)
         init = processes[0] if processes and processes[0].pid == _init_pid(info) else None
         if init is not None and (init.kept or not init.exited.is_set()):
@@ -383,7 +388,10 @@ class Adoption:
                     container.publish(kind)
                 if grace is not None:
                     self._ctx.delete_left(container, grace)
-                elif updating is not None:
+                    return
+                if stop_grace is not None:
+                    self._ctx.stop_left(container, stop_grace)
+                if updating is not None:
                     await self._update_again(container, updating)
                 return
         # Its init ended while no server watched, and nobody kept its status.

@@ -241,6 +241,7 @@ class Supervisor:
                 checkpoint_timeout=self.config.checkpoint_timeout,
                 remove_exited=self._remove_exited,
                 delete_left=self._delete_left,
+                stop_left=self._stop_left,
                 restart_exited=self._restart_exited,
                 cgroup_place=CgroupPlace.of_self(),
             )
@@ -1021,6 +1022,27 @@ class Supervisor:
         except DaemonError as exc:
             if not container.deleted:  # deleted meanwhile, or replaced: nothing was left
                 log.error("container %s could not be %sd: %s", container.id, verb, exc.message)
+
+    def _stop_left(self, container: Container, grace: float) -> None:
+        """Finish the stop of ``container`` by its user that the last server died in, during
+        its grace (an adoption), as it would have ended: its SIGKILL once ``grace`` seconds
+        have passed, unless it exited; its restart policy stays disarmed (its record said
+        so). Counted as a stop under way until then, from now (a migration, a checkpoint
+        refused), as :meth:`stop`'s; waited for in a task of the supervisor's, which no
+        request answers: a SIGKILL the kernel holds is logged."""
+        assert self._nursery is not None  # its tree runs in it
+        log.info("finishing the stop of container %s that was in its grace", container.id)
+        container.stops_under_way += 1  # wait_stopped's end counts it out
+        self._nursery.start_soon(self._finish_stop, container, grace)
+
+    async def _finish_stop(self, container: Container, grace: float) -> None:
+        try:
+            # Its signal went from the last server: any but SIGKILL, for the grace to pass.
+            await container.wait_stopped(
+                signal.SIGTERM, grace, partial(self._thaw_if_killed_paused, container)
+            )
+        except DaemonError as exc:
+            log.error("container %s: %s", container.id, exc.message)
 
     def _restart_exited(self, container: Container) -> None:
         """Start ``container``, with a restart policy, whose init exited, again if the policy

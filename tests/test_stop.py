@@ -17,7 +17,8 @@ import httpx
 import pytest
 import trio
 
-from containerd_trio.process import Process
+from containerd_trio.process import UNKNOWN_EXIT_STATUS, Process
+from containerd_trio.timestamps import parse_ns
 
 from .helpers import (
     IGNORES_TERM,
@@ -295,7 +296,7 @@ async def test_a_stop_the_dead_server_left_is_kept_by_its_record(
             await wait_output(client, "svc", "termed")  # the signal came (the stop's grace)
             await daemon.kill_server()
         shown = (await client.get("/containers/svc")).json()
-        assert shown["state"]["status"] == "running", shown  # adopted, the stop's grace cut
+        assert shown["state"]["status"] == "running", shown  # adopted, in the stop's grace still
         since = now()
         os.kill(pid, signal.SIGUSR1)
         ended = await client.post(f"/containers/svc/process/{pid}/wait")
@@ -303,6 +304,66 @@ async def test_a_stop_the_dead_server_left_is_kept_by_its_record(
     await _no_more_starts(client, "svc", since)
     shown = (await client.get("/containers/svc")).json()
     assert run_status(shown["state"]) == {"status": "stopped", "exitStatus": 3}, shown
+
+
+@pytest.mark.usefixtures("plain_parent")
+@pytest.mark.parametrize("death", ["server", "daemon"])
+async def test_a_stop_the_dead_server_left_in_its_grace_is_ended_by_the_next(
+    spawn_daemon: Any, make_bundle: BundleFactory, death: str
+) -> None:
+    """kill -9 during the grace of two stops of containers that outlive their SIGTERM: the
+    next server sends the SIGKILL of the one with a ``timeout`` at the end of its grace, as
+    its record says (the server alone, its keeper adopting: during the grace; the whole
+    daemon, the next one started after the grace: at once), its exit (137, or unknown where
+    no keeper saw it) final for its ``always`` policy; the one with ``timeout=-1`` (no
+    SIGKILL) runs on. Before, the next server sent no SIGKILL: the container its user
+    stopped ran on for good."""
+    first: DaemonProcess = await spawn_daemon()
+    grace = 4.0
+    pids: dict[str, int] = {}
+    for name in ("svc", "patient"):
+        started = await start_container(
+            first.client, name, make_bundle(SAYS_TERM_EXITS_USR1),
+            restartPolicy={"name": "always"},
+        )  # fmt: skip
+        pids[name] = started["processes"][0]["pid"]
+        await wait_catching(pids[name], signal.SIGUSR1)
+    since = now()
+
+    async def stop(name: str, timeout: float) -> None:
+        with contextlib.suppress(httpx.TransportError):  # its server dies under it
+            await first.client.post(f"/containers/{name}/stop", params={"timeout": timeout})
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop, "svc", grace)
+            nursery.start_soon(stop, "patient", -1)
+            for name in pids:
+                await wait_output(first.client, name, "termed")  # its grace has begun
+            if death == "server":
+                await first.kill_server()
+                second = first
+            else:
+                await first.kill_hard()
+                await trio.sleep_until(trio.current_time() + grace)  # its grace has passed
+                second = await spawn_daemon()
+        client = second.client
+        # A status the keeper saw; an exit no keeper saw (the whole daemon's death) is unknown.
+        killed = 137 if death == "server" else UNKNOWN_EXIT_STATUS
+        assert await wait_exit(client, "svc", pids["svc"], since) == killed
+        shown = (await client.get("/containers/svc")).json()
+        assert run_status(shown["state"]) == {"status": "stopped", "exitStatus": killed}, shown
+        # Not before its grace ended (counted from before the stop was asked).
+        assert parse_ns(shown["state"]["finishedAt"]) - parse_ns(since) >= grace * 1e9, shown
+        patient = (await client.get("/containers/patient")).json()
+        assert patient["state"]["status"] == "running", patient
+        ended = now()
+        os.kill(pids["patient"], signal.SIGUSR1)
+        assert await wait_exit(client, "patient", pids["patient"], since) == (
+            3 if death == "server" else UNKNOWN_EXIT_STATUS
+        )
+    for name in pids:
+        await _no_more_starts(client, name, ended)
 
 
 @pytest.mark.deadline(120)

@@ -209,6 +209,9 @@ class Container:
         self._deleting_recorded = True
         #: When a delete's grace ends (:func:`~.timestamps.boot_ns`): kept in the record, for
         #: the next server to finish the delete as it would have ended (:meth:`delete_left`).
+        #: Or, while it runs, not being deleted, when the grace of its user's stop ends (the
+        #: first to end, of the stops under way; none for a stop without SIGKILL): kept in the
+        #: record too, for the next server to send that stop's SIGKILL (:meth:`stop_left`).
         self._grace_ends_ns: int | None = None
         #: Why a command that would wait for the lock is refused at once (409) instead: its
         #: holder holds it for a long wait (the settling of a move the last server left,
@@ -364,7 +367,9 @@ class Container:
             self.info_json(),
             starts,
             deleting=self.deleting and self._deleting_recorded,
-            grace_ends_ns=self._grace_ends_ns if self.deleting else None,
+            grace_ends_ns=(
+                self._grace_ends_ns if self.deleting or (running and self.stopped_by_user) else None
+            ),
             replaces=self.replaces if starting else None,
             cgroups_path=self._cgroups_path if starting else None,
             updating=None if self.updating is None else dump_json(unstructure(self.updating)),
@@ -951,13 +956,23 @@ class Container:
         if info.state.oom_killed:
             self.oom_killed = True
 
-    def mark_stopped_by_user(self) -> None:
+    def mark_stopped_by_user(self, grace_ends_ns: int | None = None) -> None:
         """Its user stopped this run (:attr:`stopped_by_user`): recorded before the signal
         goes, as docker's HasBeenManuallyStopped is, so that a server that dies before the
         exit leaves the next one not to restart it either (before, the server alone knew:
-        a kill -9 of it during a stop's grace had the next one restart the exit)."""
-        if not self.stopped_by_user:
-            self.stopped_by_user = True
+        a kill -9 of it during a stop's grace had the next one restart the exit). With
+        ``grace_ends_ns``, when the stop's grace ends (:func:`~.timestamps.boot_ns`), its
+        SIGKILL due: recorded too (the first of the stops under way), for the next server to
+        send it then (:meth:`stop_left`); before, none sent it, and the container its user
+        stopped ran on for good."""
+        changed = not self.stopped_by_user
+        self.stopped_by_user = True
+        if grace_ends_ns is not None and (
+            self._grace_ends_ns is None or grace_ends_ns < self._grace_ends_ns
+        ):
+            self._grace_ends_ns = grace_ends_ns
+            changed = True
+        if changed:
             self.save()
 
     def cancel_restart(self) -> bool:
@@ -988,6 +1003,15 @@ class Container:
         self._grace_ends_ns = grace_ends_ns
         if grace_ends_ns is None:
             return 0.0
+        return max(0.0, (grace_ends_ns - timestamps.boot_ns()) / 1e9)
+
+    def stop_left(self, grace_ends_ns: int) -> float:
+        """Being stopped by its user, as the record of the last server, which died in the
+        stop's grace, says (:meth:`mark_stopped_by_user`): for the next server to finish that
+        stop (the supervisor's ``stop_left``) once it adopted the container, as
+        :meth:`delete_left` a delete. The seconds left of the grace (0 once it has passed:
+        the SIGKILL at once); the record keeps its end meanwhile."""
+        self._grace_ends_ns = grace_ends_ns
         return max(0.0, (grace_ends_ns - timestamps.boot_ns()) / 1e9)
 
     def mark_gone(self, successor: Container | None = None) -> None:

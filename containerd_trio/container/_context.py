@@ -54,6 +54,10 @@ class ContainerContext:
     #: (:meth:`Container.delete_left`), with the seconds left of that delete's grace: the
     #: supervisor finishes it.
     delete_left: Callable[[Container, float], None]
+    #: Told of a container adopted in its user's stop that its last server died in, during
+    #: the stop's grace (:meth:`Container.stop_left`), with the seconds left of that grace:
+    #: the supervisor sends the stop's SIGKILL once they have passed, unless it exited.
+    stop_left: Callable[[Container, float], None]
     #: Told of a container with a restart policy whose init has exited (it is stopped, and
     #: saved so): the supervisor starts it again if the policy says so.
     restart_exited: Callable[[Container], None]

@@ -123,22 +123,31 @@ async def stop_by_user(
 ) -> tuple[int, float] | None:
     """The first step of docker's stop (``POST /containers/{id}/stop``), in the container's
     turn: its user's, so the exit it brings is final whatever the signal (its restart policy
-    disarmed first, and its record saying so); ``signum`` (None: :func:`stop_signal`) sent
-    under its lock as a command's (not in the middle of a dump, whose images would keep it),
-    and a paused one resumed. The signal and the grace (``grace`` None: :func:`stop_grace`)
-    for :func:`wait_stopped_by_user`, the rest, which the caller awaits next, nothing
-    between; None if a restart waiting out its delay was cancelled instead (nothing sent:
-    the container is stopped). The container is counted as being stopped
-    (:attr:`.Container.stops_under_way`) from here to the end of that wait: a migration is
-    refused meanwhile."""
+    disarmed first, and its record saying so, with the end of its grace: a server that dies
+    in it leaves the next one to send the SIGKILL, :meth:`.Container.stop_left`); ``signum``
+    (None: :func:`stop_signal`) sent under its lock as a command's (not in the middle of a
+    dump, whose images would keep it), and a paused one resumed. The signal and the grace
+    (``grace`` None: :func:`stop_grace`) for :func:`wait_stopped_by_user`, the rest, which
+    the caller awaits next, nothing between; None if a restart waiting out its delay was
+    cancelled instead (nothing sent: the container is stopped). The container is counted as
+    being stopped (:attr:`.Container.stops_under_way`) from here to the end of that wait: a
+    migration is refused meanwhile."""
     async with container.lock:
         if container.cancel_restart():
             container.save()
             return None
         container._require_live("stop")
-        container.mark_stopped_by_user()
         signum = stop_signal(container) if signum is None else signum
         grace = stop_grace(container) if grace is None else grace
+        # The end of its grace in the record with the stop, before the signal: a server that
+        # dies in the grace leaves the next one to send the SIGKILL then. None without one.
+        if signum == signal.SIGKILL:
+            grace_ends_ns: int | None = timestamps.boot_ns()
+        elif math.isinf(grace):
+            grace_ends_ns = None
+        else:
+            grace_ends_ns = timestamps.boot_ns() + int(grace * 1e9)
+        container.mark_stopped_by_user(grace_ends_ns)
         await send_stop_signal(container, signum)
         # Counted before the lock goes: a migration that takes it next sees the stop.
         container.stops_under_way += 1
