@@ -259,6 +259,37 @@ async def test_a_container_being_stopped_is_not_migrated(
     assert (await target.client.get("/containers/svc")).status_code == 404
 
 
+async def test_a_container_being_stopped_is_not_checkpointed(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A checkpoint that comes during a stop's grace (the stop waits for the exit without
+    the container's lock) is refused, 409, as a migration is, and the stop ends the
+    container, its SIGKILL and all; no checkpoint is left. Before, the checkpoint went
+    ahead: the stop's SIGKILL ended its dump, or images of a container its user had stopped
+    were left, for a restore to run it again."""
+    bundle = make_bundle(SAYS_TERM)
+    started = await start_container(client, "svc", bundle)
+    await wait_catching(started["processes"][0]["pid"], signal.SIGTERM)
+    answers: list[httpx.Response] = []
+
+    async def stop() -> None:
+        answers.append(await client.post("/containers/svc/stop", params={"timeout": 5}))
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop)
+            await wait_output(client, "svc", "termed")  # its grace has begun
+            refused = await client.post("/containers/svc/checkpoint/during", json={})
+            assert (refused.status_code, refused.json()) == (
+                409,
+                {"error": "cannot checkpoint container 'svc': it is being stopped"},
+            ), refused.text
+    (stopped,) = answers
+    assert stopped.status_code == 200, stopped.text
+    assert run_status(stopped.json()["state"]) == {"status": "stopped", "exitStatus": 137}
+    assert not (bundle / "checkpoints" / "during").exists()
+
+
 #: Says so on SIGTERM and runs on; exits 3 on SIGUSR1.
 SAYS_TERM_EXITS_USR1 = ("sh", "-c", until_trapped("trap 'echo termed' TERM; trap 'exit 3' USR1"))
 

@@ -29,7 +29,12 @@ if TYPE_CHECKING:
 
 def check_checkpointable(container: Container, action: str = "checkpoint") -> None:
     """409 unless CRIU can dump the container as it is (for a checkpoint, or a migration:
-    ``action``), and a restore give all of it back."""
+    ``action``), and a restore give all of it back, and its user is not stopping it."""
+    if container.stops_under_way:
+        # Its user's stop waits out its grace without the lock: its SIGKILL would end the
+        # dump, or a move carry the container away from it (to run on at the target), or the
+        # images of a checkpoint that ended first restore a run its user stopped.
+        raise Conflict(f"cannot {action} container {container.id!r}: it is being stopped")
     execs = [
         pid for pid in container.processes if container.init is None or pid != container.init.pid
     ]

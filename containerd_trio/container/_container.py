@@ -106,9 +106,11 @@ class Container:
     #: server.
     stopped_by_user: bool = False
     #: Its user's stops under way that have sent their signal and wait for the exit without
-    #: the lock (:func:`._deletion.stop_by_user`): a migration is refused meanwhile, which
-    #: would carry the container away from the stop (its SIGKILL, its disarmed policy) and
-    #: leave it running at the target while the stop answered it stopped. A default of the
+    #: the lock (:func:`._deletion.stop_by_user`), or one its last server left in its grace
+    #: (:meth:`stop_left`): a migration is refused meanwhile, which would carry the
+    #: container away from the stop (its SIGKILL, its disarmed policy) and leave it running
+    #: at the target while the stop answered it stopped; and a checkpoint, whose dump the
+    #: stop's SIGKILL would end (:func:`._checkpointing.check_checkpointable`). A default of the
     #: class, as the policy's state: a container never stopped pays nothing for it.
     stops_under_way: int = 0
     #: The restart due once this run has exited: its delay, then its start (pending_restart).
@@ -1031,8 +1033,6 @@ class Container:
         ends. What the migration does to it goes through the :class:`Moving` it is given."""
         async with self.holding_for_dump():
             self._require_live("migrate")
-            if self.stops_under_way:
-                raise Conflict(f"cannot migrate container {self.id!r}: it is being stopped")
             _checkpointing.check_checkpointable(self, "migrate")
             yield Moving(self)
 

@@ -131,7 +131,7 @@ async def stop_by_user(
     the caller awaits next, nothing between; None if a restart waiting out its delay was
     cancelled instead (nothing sent: the container is stopped). The container is counted as
     being stopped (:attr:`.Container.stops_under_way`) from here to the end of that wait: a
-    migration is refused meanwhile."""
+    migration or a checkpoint is refused meanwhile."""
     async with container.lock:
         if container.cancel_restart():
             container.save()
@@ -162,7 +162,7 @@ async def wait_stopped_by_user(
 ) -> ContainerInfo:
     """The rest of the stop :func:`stop_by_user` began (its ``signum`` sent): its waits
     (:func:`wait_stopped`), without the lock, so that a kill or a delete may come meanwhile
-    (not a migration). The container as it ended; it stays."""
+    (not a migration, nor a checkpoint). The container as it ended; it stays."""
     try:
         await wait_stopped(container, grace, signum, thaw_killed)
     finally:
