@@ -17,9 +17,11 @@ import httpx
 import pytest
 import trio
 
+from containerd_trio import procfs
 from containerd_trio.process import UNKNOWN_EXIT_STATUS, Process
 from containerd_trio.timestamps import parse_ns
 
+from .fusehang import bound_at, hung_mount
 from .helpers import (
     IGNORES_TERM,
     BundleFactory,
@@ -288,6 +290,58 @@ async def test_a_container_being_stopped_is_not_checkpointed(
     assert stopped.status_code == 200, stopped.text
     assert run_status(stopped.json()["state"]) == {"status": "stopped", "exitStatus": 137}
     assert not (bundle / "checkpoints" / "during").exists()
+
+
+async def _signal_pending(pid: int) -> None:
+    """Until process ``pid`` has a signal pending (one the kernel holds it from taking: on a
+    hung mount). Nothing says so: look."""
+    while True:
+        fields = procfs.status_fields(pid, ("SigPnd", "ShdPnd"))
+        assert fields is not None, f"process {pid} is gone"
+        if any(int(mask or "0", 16) for mask in fields):
+            return
+        await trio.sleep(0.01)
+
+
+async def test_a_stop_whose_container_a_forced_delete_removed_answers_as_it_ended(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A DELETE during a stop's grace, of an init the kernel holds past its SIGKILL (on a
+    hung FUSE mount): the delete forces (runc delete --force) once its deadline after its
+    SIGKILL has passed, and the stop's own deadline passes meanwhile. The stop answers as
+    the delete ended the container (200, stopped, 137), as it does when a delete ends it in
+    its grace, once the mount lets the init go and the delete has removed it. Before, the
+    stop answered 504 at its deadline, the container said to run on, while the delete went on
+    to remove it."""
+    daemon = await start_daemon(runtime_timeout=5.0)
+    client = daemon.client
+    point = tmp_path / "hung"
+    point.mkdir()
+    answers: dict[str, httpx.Response] = {}
+
+    async def ask(name: str, method: str, url: str, params: dict[str, Any]) -> None:
+        answers[name] = await client.request(method, url, params=params)
+
+    with hung_mount(point) as hung:
+        bundle = make_bundle(("cat", "/hung/hang"), edit=bound_at(point))
+        pid = (await start_container(client, "held", bundle))["processes"][0]["pid"]
+        assert await trio.to_thread.run_sync(hung.asked.wait, 20), "cat never asked"
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                began = trio.current_time()
+                # Its SIGKILL in 2 s, its deadline 5 s later (7 s); the delete's SIGKILL at
+                # once, and its runc delete --force from 5 s on, until 10 s.
+                nursery.start_soon(ask, "stop", "POST", "/containers/held/stop", {"timeout": 2})
+                await _signal_pending(pid)  # the stop's SIGTERM: its grace has begun
+                nursery.start_soon(ask, "delete", "DELETE", "/containers/held", {"timeout": 0})
+                await trio.sleep_until(began + 7.5)  # the stop's deadline has passed
+                assert "stop" not in answers, answers["stop"].text  # not the 504
+                hung.release()  # the init dies of its SIGKILL: the delete removes it
+    for name in ("stop", "delete"):
+        assert answers[name].status_code == 200, (name, answers[name].text)
+        ended = answers[name].json()["state"]
+        assert run_status(ended) == {"status": "stopped", "exitStatus": 137}, (name, ended)
+    assert (await client.get("/containers/held")).status_code == 404
 
 
 #: Says so on SIGTERM and runs on; exits 3 on SIGUSR1.

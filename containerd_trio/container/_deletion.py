@@ -162,12 +162,33 @@ async def wait_stopped_by_user(
 ) -> ContainerInfo:
     """The rest of the stop :func:`stop_by_user` began (its ``signum`` sent): its waits
     (:func:`wait_stopped`), without the lock, so that a kill or a delete may come meanwhile
-    (not a migration, nor a checkpoint). The container as it ended; it stays."""
+    (not a migration, nor a checkpoint). The container as it ended; it stays, unless a
+    delete removed it (it answers as the delete ended it)."""
     try:
-        await wait_stopped(container, grace, signum, thaw_killed)
+        try:
+            await wait_stopped(container, grace, signum, thaw_killed)
+        except RuntimeTimeout:
+            if not _delete_past_its_grace(container):
+                raise
+            # A delete that came in the grace, its own grace over, ends what the SIGKILL did
+            # not (runc delete --force, past its deadline): its end is the stop's too, as
+            # when a delete ends the container in the grace. Its lock is the delete's until
+            # then, within its runtime deadlines. (Before, the 504 said the container ran on
+            # while the delete went on to remove it.)
+            async with container.lock:
+                pass
+            if not (container.deleted or container._stopped.is_set()):
+                raise  # the delete failed too: it runs on, the SIGKILL pending
     finally:
         container.stops_under_way -= 1
     return container.info()
+
+
+def _delete_past_its_grace(container: Container) -> bool:
+    """A delete is under way whose grace has ended: its SIGKILL sent, what is left of it (the
+    wait for the exit, then runc delete --force) is bounded by the runtime deadline."""
+    ends = container._grace_ends_ns
+    return container.deleting and ends is not None and ends <= timestamps.boot_ns()
 
 
 async def delete(
