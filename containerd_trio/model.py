@@ -373,7 +373,10 @@ class RestartPolicy:
 
     name: str = attrs.field(
         validator=RESTART_POLICY_NAME,
-        metadata=doc("no, always, on-failure or unless-stopped (docker's names)."),
+        metadata=doc(
+            "no, always, on-failure or unless-stopped (docker's names); an empty name is no,"
+            " as moby takes it (old clients send it)."
+        ),
     )
     maximum_retry_count: int | None = attrs.field(
         default=None,

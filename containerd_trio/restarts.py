@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .errors import InvalidRequest
 from .model import RestartPolicy
+from .validation import RESTART_POLICY_EMPTY
 
 #: The delay before a first restart (or the first after a run of RESTART_RESET_AFTER).
 RESTART_FIRST_DELAY = 0.1
@@ -31,8 +32,9 @@ def next_delay(last: float, ran: float) -> float:
 
 
 def in_force(policy: RestartPolicy | None) -> RestartPolicy | None:
-    """``policy``, or None for docker's "no", which is no policy."""
-    return None if policy is None or policy.name == "no" else policy
+    """``policy``, or None for docker's "no", which is no policy (and for moby's empty name,
+    which is "no" too)."""
+    return None if policy is None or policy.name in ("no", RESTART_POLICY_EMPTY) else policy
 
 
 def refuse_with_auto_remove(policy: RestartPolicy | None, auto_remove: bool) -> None:

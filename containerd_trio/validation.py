@@ -250,10 +250,13 @@ def check_labels_size(labels: Mapping[str, object], *, name: str = "labels") -> 
 
 #: docker's restart policies (``docker run --restart``), by their wire names.
 RESTART_POLICY_NAMES = ("no", "always", "on-failure", "unless-stopped")
+#: moby's name of no policy beside "no": old clients send it (its API's "empty string means not
+#: to restart"); :func:`.restarts.in_force` takes it as "no". Left out of the message, as moby's.
+RESTART_POLICY_EMPTY = ""
 
 
 def _restart_policy_name(name: str, value: str) -> None:
-    if value not in RESTART_POLICY_NAMES:
+    if value not in RESTART_POLICY_NAMES and value != RESTART_POLICY_EMPTY:
         raise ValueError(
             f"{name} must be one of {', '.join(RESTART_POLICY_NAMES)}, not {json_type(value)}"
         )
@@ -428,7 +431,9 @@ GROUP_IDS = Rule(_group_ids, {"maxItems": NGROUPS_MAX, "items": UNIX_ID.schema})
 NOT_NEGATIVE = Rule(_not_negative, {"minimum": 0})
 #: A moment, as the daemon writes them: RFC 3339 (with any fraction, and an offset).
 TIMESTAMP = Rule(_timestamp, {"format": "date-time"})
-RESTART_POLICY_NAME = Rule(_restart_policy_name, {"enum": list(RESTART_POLICY_NAMES)})
+RESTART_POLICY_NAME = Rule(
+    _restart_policy_name, {"enum": [*RESTART_POLICY_NAMES, RESTART_POLICY_EMPTY]}
+)
 SECONDS = Rule(_seconds, {"minimum": 0})
 DEADLINE = Rule(_deadline, {"exclusiveMinimum": 0})
 #: A stop's grace: seconds from its signal to SIGKILL (any number, as a delete's), -1 for no

@@ -1071,6 +1071,36 @@ async def test_a_retry_count_of_0_beside_another_policy_is_none(
     await client.delete("/containers/zero", params={"timeout": 0})
 
 
+async def test_an_empty_policy_name_is_no(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """moby's ``{"Name": ""}`` (its API's "empty string means not to restart", which old
+    clients send) is "no": a start takes it and shows no policy, a PATCH of it takes the
+    container's away. (It was a 400, ``name must be one of no, always, ...``.) A count but 0
+    beside it is still refused, as beside "no"."""
+    bundle = str(make_bundle(UNTIL_USR1))
+    empty = {"name": ""}
+    started = await client.post(
+        "/containers/empty", json={"bundlePath": bundle, "restartPolicy": empty}
+    )
+    assert started.status_code == 201, started.text
+    assert "restartPolicy" not in started.json()
+    armed = await client.patch("/containers/empty", json={"restartPolicy": {"name": "always"}})
+    assert armed.json()["restartPolicy"] == {"name": "always"}, armed.text
+    patched = await client.patch("/containers/empty", json={"restartPolicy": empty})
+    assert patched.status_code == 200, patched.text
+    assert "restartPolicy" not in patched.json()
+    counted = await client.patch(
+        "/containers/empty", json={"restartPolicy": {"name": "", "maximumRetryCount": 2}}
+    )
+    assert counted.status_code == 400, counted.text
+    assert counted.json()["error"] == (
+        "restartPolicy: maximumRetryCount is for on-failure only, not for '' (docker's"
+        " --restart on-failure:N)"
+    )
+    await client.delete("/containers/empty", params={"timeout": 0})
+
+
 @pytest.mark.parametrize(
     ("offer", "message"),
     [
@@ -1497,6 +1527,7 @@ async def test_a_restore_over_a_stopped_container_takes_its_policy_over_the_chec
         ("on-failure", {"name": "on-failure"}),
         ("on-failure:3", {"name": "on-failure", "maximumRetryCount": 3}),
         ("no", None),
+        ("", None),  # docker's CLI takes it as no
     ],
 )
 async def test_ctr_trio_run_restart(

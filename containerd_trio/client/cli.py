@@ -204,7 +204,11 @@ def _label(text: str) -> tuple[str, str]:
 
 def _restart_policy(text: str) -> RestartPolicy:
     """docker's ``--restart``: ``no``, ``always``, ``unless-stopped``, ``on-failure`` or
-    ``on-failure:N`` (at most N restarts; 0: no limit), as the daemon's ``restartPolicy``."""
+    ``on-failure:N`` (at most N restarts; 0: no limit), as the daemon's ``restartPolicy``;
+    an empty one is ``no``, as docker's CLI takes it (sent as ``no``, which every daemon
+    takes and the checks of ``--rm`` here know)."""
+    if not text:
+        return RestartPolicy(name="no")
     name, sep, count = text.partition(":")
     policy = RestartPolicy(name=name)
     if name in ("no", "always", "unless-stopped", "on-failure") and not sep:
@@ -893,8 +897,8 @@ def _define_restart(parser: Parser, what: str) -> None:
         "--restart",
         type=_restart_policy,
         metavar="POLICY",
-        help=f"{what}, as docker's: no, always, unless-stopped, on-failure[:N] (at most N"
-        " times); a stop (stop, kill, rm) is final",
+        help=f"{what}, as docker's: no (or ''), always, unless-stopped, on-failure[:N] (at"
+        " most N times); a stop (stop, kill, rm) is final",
     )
 
 
