@@ -205,6 +205,41 @@ async def test_bad_query_parameters_are_400_naming_them(
     assert len(error) < 400, "a message quotes the client's text cut short"
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "/containers/box/logs?tail=+1",
+            "query parameter tail must be a whole number, not ' 1': a + in a query string is a"
+            " space; write a + as %2B, as tail=%2B1",
+        ),
+        (  # the fast path's (a DELETE) too
+            "/containers/box?timeout=+1.5",
+            "query parameter timeout must be a number, not ' 1.5': a + in a query string is a"
+            " space; write a + as %2B, as timeout=%2B1.5",
+        ),
+        # a %20 was sent as a space: no word of a +
+        ("/containers/box/logs?tail=%201", "query parameter tail must be a whole number, not ' 1'"),
+        ("/containers/box/logs?tail=%201&follow=+", "query parameter tail must be a whole"),
+    ],
+)
+async def test_a_value_refused_for_a_plus_read_as_a_space_says_so(
+    client: httpx.AsyncClient, url: str, message: str
+) -> None:
+    """``tail=+1`` arrives as ``' 1'`` (a query string's ``+`` is a space; ``%2B1`` is +1, as
+    the sign a whole number may have): the 400 quoted the space alone, which looked like the
+    daemon's slip. It says why now, where the value had a ``+`` as sent."""
+    method = "DELETE" if url.startswith("/containers/box?") else "GET"
+    response = await client.request(method, url)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/json"
+    if "%20" in url:
+        assert response.json()["error"].startswith(message)
+        assert "%2B" not in response.json()["error"]
+    else:
+        assert response.json() == {"error": message}
+
+
 async def test_events_of_some_types_replayed_and_live(
     client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -100,14 +100,17 @@ class Endpoint:
         )
         return re.compile(f"^{regex}$")
 
-    def _arguments(self, path: Mapping[str, str], query: MultiDict[str, str]) -> list[Any]:
-        parsed = params.parse(self.params, path, query)
+    def _arguments(
+        self, path: Mapping[str, str], query: MultiDict[str, str], query_string: bytes
+    ) -> list[Any]:
+        parsed = params.parse(self.params, path, query, query_string)
         return [] if parsed is None else [parsed]
 
     async def serve(self, **path: str) -> Response:
         """Parse what the client sent as declared, then hand it to the handler (in Quart's
         request or websocket context)."""
-        args = self._arguments(path, websocket.args if self.websocket else request.args)
+        asked = websocket if self.websocket else request
+        args = self._arguments(path, asked.args, asked.query_string)
         if self.body is Upload:
             body = request.body
             assert isinstance(body, StreamedBody), "the app gives streamed routes their body"
@@ -120,10 +123,10 @@ class Endpoint:
         return wire.to_response(answer) if isinstance(answer, wire.Reply) else answer
 
     async def answer(
-        self, path: Mapping[str, str], query: MultiDict[str, str], body: bytes
+        self, path: Mapping[str, str], query: MultiDict[str, str], query_string: bytes, body: bytes
     ) -> wire.Reply:
         """The same as :meth:`serve` for the fast path: what was sent, as bytes and strings."""
-        args = self._arguments(path, query)
+        args = self._arguments(path, query, query_string)
         if self.body is not None:
             args.append(wire.decode_body(body, self.body, optional=not self.body_required))
         else:

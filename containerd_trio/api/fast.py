@@ -254,7 +254,7 @@ async def _answer(
     endpoint: Endpoint, scope: Any, path: dict[str, str], query: MultiDict[str, str], body: bytes
 ) -> wire.Reply:
     try:
-        return await endpoint.answer(path, query, body)
+        return await endpoint.answer(path, query, scope["query_string"], body)
     except Exception as exc:
         return _error_reply(exc, scope["method"], scope["path"])
 

@@ -15,6 +15,7 @@ import re
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, NewType, TypeVar
+from urllib.parse import quote, unquote_plus
 
 import attrs
 from werkzeug.datastructures import MultiDict
@@ -175,8 +176,15 @@ def _parameters(cls: type[Any]) -> dict[str, Parameter]:
     return found
 
 
-def parse(cls: type[T] | None, path: Mapping[str, str], query: MultiDict[str, str]) -> T | None:
-    """The route's parameters from its path values and query string (None if it has none)."""
+def parse(
+    cls: type[T] | None,
+    path: Mapping[str, str],
+    query: MultiDict[str, str],
+    query_string: bytes = b"",
+) -> T | None:
+    """The route's parameters from its path values and query string (None if it has none):
+    ``query`` decoded, ``query_string`` as sent, to tell a refused value's ``+`` (a space once
+    decoded) from a ``%20`` (:func:`_plus_hint`)."""
     declared = parameters(cls) if cls is not None else {}
     unknown = [name for name in query if name not in declared or name in path]
     if unknown:
@@ -204,8 +212,37 @@ def parse(cls: type[T] | None, path: Mapping[str, str], query: MultiDict[str, st
             text, where = given[0], "query parameter "
             if text == "" and parameter.type in (int, float):
                 continue  # "?tail=" means the default, as it always has
+            try:
+                values[parameter.field.name] = _value(parameter, text, where)
+            except InvalidRequest as exc:
+                raise _plus_hint(exc, wire, text, query_string) from None
+            continue
         values[parameter.field.name] = _value(parameter, text, where)
     return cls(**values)
+
+
+def _plus_hint(
+    refused: InvalidRequest, wire: str, text: str, query_string: bytes
+) -> InvalidRequest:
+    """``refused``, saying why when the value's space was a ``+`` as sent: a query string
+    decodes ``+`` to a space (``tail=+1`` is ``' 1'``; ``%2B1`` is ``+1``), which the message
+    alone, quoting the space, does not tell."""
+    if " " not in text or wire not in _plussed(query_string):
+        return refused
+    example = f"{wire}={quote(text.replace(' ', '+'), safe='')}"
+    suggestion = f", as {example}" if len(example) <= 40 else ""
+    return InvalidRequest(
+        f"{refused.message}: a + in a query string is a space; write a + as %2B{suggestion}"
+    )
+
+
+def _plussed(query_string: bytes) -> set[str]:
+    """The names of the parameters whose value holds a ``+`` as sent."""
+    return {
+        unquote_plus(name.decode(errors="replace"))
+        for name, _, value in (pair.partition(b"=") for pair in query_string.split(b"&"))
+        if b"+" in value
+    }
 
 
 def check_path(cls: type[Any] | None, path: Mapping[str, str]) -> None:
