@@ -3350,7 +3350,10 @@ async def test_sig_proxy_is_a_switch_as_dockers() -> None:
     bad = await run_cli("attach", "--sig-proxy=maybe", "web")
     assert bad.code == cli.EXIT_USAGE
     assert "[--sig-proxy[=true|false]]" in bad.err  # the usage writes it as it is given
-    assert "argument --sig-proxy: 'maybe' is not true or false" in bad.err
+    # it said "true or false" and took 1, t, 0 and f too, as Go's ParseBool
+    assert "argument --sig-proxy: 'maybe' is not one of true, 1, t, false, 0, f (any case)\n" in (
+        bad.err
+    )
 
 
 async def test_abbreviated_long_options_are_usage_errors_as_docker_s(tmp_path: Path) -> None:

@@ -160,7 +160,7 @@ async def test_exec_output_goes_to_the_log(client: httpx.AsyncClient, bundle: Pa
     [
         ({"tail": "-1"}, "tail must be 0 or more"),
         ({"tail": "x"}, "tail must be a whole number"),
-        ({"follow": "maybe"}, "follow must be true or false"),
+        ({"follow": "maybe"}, "follow must be one of true, 1, yes, false, 0, no (any case;"),
     ],
 )
 async def test_bad_log_query_is_400(

@@ -171,7 +171,12 @@ async def test_the_misspelt_tail_of_issue_14(client: httpx.AsyncClient, bundle: 
         ("/containers/box/logs?tail=" + "9" * 30, "must be a whole number of at most 20 digits"),
         # one digit of another script was said to be more than 20 digits
         ("/containers/box/logs?tail=%D9%A1", "tail must be a whole number, not '\u0661'"),
-        ("/containers/box/logs?follow=maybe", "query parameter follow must be true or false"),
+        # it said "true or false" and took 1, 0, yes and no too
+        (
+            "/containers/box/logs?follow=maybe",
+            "query parameter follow must be one of true, 1, yes, false, 0, no (any case; empty:"
+            " true), not 'maybe'",
+        ),
         ("/containers/box/logs?pid=0", "query parameter pid must be between 1 and 4194304"),
         ("/containers/box/logs?since=x", "query parameter since: 'x' is not an RFC 3339"),
         ("/events?since=1d1d", "query parameter since: '1d1d' is a duration with d twice"),

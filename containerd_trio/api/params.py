@@ -47,6 +47,11 @@ WIRE_NAME = "wire"
 
 TRUE_WORDS = ("true", "1", "yes", "")
 FALSE_WORDS = ("false", "0", "no")
+#: What a flag takes, as its 400 names it: each word it takes, not "true or false" alone.
+_FLAG_WORDS = (
+    f"one of {', '.join(word for word in (*TRUE_WORDS, *FALSE_WORDS) if word)} (any case;"
+    " empty: true)"
+)
 
 
 def _flag(text: str) -> bool:
@@ -55,7 +60,7 @@ def _flag(text: str) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ValueError(f"must be true or false, not {quoted(text)}")
+    raise ValueError(f"must be {_FLAG_WORDS}, not {quoted(text)}")
 
 
 def _moment(text: str) -> Moment:

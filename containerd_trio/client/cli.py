@@ -581,13 +581,20 @@ class Switch(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+_TRUE_WORDS = ("true", "1", "t")
+_FALSE_WORDS = ("false", "0", "f")
+
+
 def _boolean(text: str) -> bool:
-    """As Go's strconv.ParseBool reads a docker flag's value."""
-    if text.lower() in ("1", "t", "true"):
+    """As Go's strconv.ParseBool reads a docker flag's value (in any case here)."""
+    if text.lower() in _TRUE_WORDS:
         return True
-    if text.lower() in ("0", "f", "false"):
+    if text.lower() in _FALSE_WORDS:
         return False
-    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+    # Each word taken, not "true or false" alone: --sig-proxy=0 is one.
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not one of {', '.join((*_TRUE_WORDS, *_FALSE_WORDS))} (any case)"
+    )
 
 
 def _command_as_given(args: argparse.Namespace, given: Sequence[str]) -> None:
