@@ -156,6 +156,22 @@ async def test_a_server_killed_while_it_starts_up_is_restarted(
     assert f"the server (pid {second}) died (signal 9)".encode() in daemon.log
 
 
+async def test_a_logger_killed_by_a_signal_is_named_by_it(spawn_daemon: Callable[..., Any]) -> None:
+    """kill -9 of the logger: the keeper's line names the signal, as the server's does (above).
+    It said "the logger died (status 137)", the shell's number for it, which reads as an exit
+    of the logger's own."""
+    daemon: DaemonProcess = await spawn_daemon()
+    [logger] = [
+        child
+        for child in children(daemon.keeper_pid)
+        if b"containerd_trio.keeper._logger" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+    os.kill(logger, signal.SIGKILL)
+    with trio.fail_after(10):
+        await daemon.logged(b"the logger died (signal 9); starting a new one")
+    assert b"status 137" not in daemon.log
+
+
 @contextlib.contextmanager
 def _at_pids_limit(pid: int) -> Iterator[Path]:
     """``pid`` moved to a pids cgroup of its own, held at what it has: its next fork fails

@@ -454,11 +454,13 @@ class Keeper:
         if self._server is not None and pid == self._server.pid:
             self._server_exited(self._server, status, code)
         elif self._standby is not None and pid == self._standby.pid:
-            log.error("the new server (pid %d) died before taking over (status %d)", pid, status)
+            log.error(
+                "the new server (pid %d) died before taking over (%s)", pid, _ending(status, code)
+            )
             self._drop_server(self._standby)
             self._standby = None
         elif pid == self._logger_pid:
-            self._logger_exited(status)
+            self._logger_exited(status, code)
         elif pid in self._spawn_pids:
             self._spawn_done(self._spawn_pids.pop(pid), status)
         elif (custody := self._bound.get(pid)) is not None and custody.start_time in (
@@ -570,8 +572,9 @@ class Keeper:
             # it exited, the logger with it, the containers' pipes losing their readers.
             self._exit_code = status or 1
             return
-        what = f"signal {status - 128}" if killed else f"status {status}"
-        log.error("the server (pid %s) died (%s); starting a new one", server.pid, what)
+        log.error(
+            "the server (pid %s) died (%s); starting a new one", server.pid, _ending(status, code)
+        )
         if self._standby is not None:
             self._activate_standby()
             return
@@ -1113,7 +1116,7 @@ class Keeper:
         self._tell_server({"op": "eof", "key": custody.key})
         self._release_if_done(custody)
 
-    def _logger_exited(self, status: int) -> None:
+    def _logger_exited(self, status: int, code: int) -> None:
         if self._logger is not None:
             self._unwatch(self._logger.fileno())
             self._logger.close()
@@ -1130,7 +1133,7 @@ class Keeper:
             self._tell_server({"op": "log", "cid": container_id, "paused": False})
         self._paused_logs.clear()
         if self._exit_code is None:
-            log.error("the logger died (status %d); starting a new one", status)
+            log.error("the logger died (%s); starting a new one", _ending(status, code))
             self._logger_restart_at = time.monotonic() + 0.2
 
     # --- the end ------------------------------------------------------------------------------
@@ -1148,6 +1151,13 @@ class Keeper:
         with contextlib.suppress(ChildProcessError):
             while os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG) is not None:
                 pass
+
+
+def _ending(status: int, code: int) -> str:
+    """How a child of the keeper ended, as its lines name it: the signal that killed it, else
+    its exit status (``status`` is the shell's 128+N for signal N, which read as an exit of
+    its own: the logger "died (status 137)" where the server "died (signal 9)")."""
+    return f"status {status}" if code == os.CLD_EXITED else f"signal {status - 128}"
 
 
 def _ended_unread(fds: Sequence[int]) -> bool:
