@@ -191,6 +191,32 @@ async def test_a_body_sent_without_waiting_is_read_as_before(daemon: RunningDaem
     await exchange.stream.aclose()
 
 
+@pytest.mark.parametrize("expect", [True, False], ids=["stopped-waiting", "no-expect"])
+async def test_a_request_refused_with_its_body_partly_sent_says_it_closes(
+    daemon: RunningDaemon, expect: bool
+) -> None:
+    """A client that stopped waiting for its 100 Continue (curl's wait ran out) and sent part
+    of its body, or one that sent no Expect, to a request refused without its body read (a
+    413 by its Content-Length): the answer says ``Connection: close``, and the server closes
+    the connection, where the rest of the body would come. It said nothing of it (the
+    server closed all the same): only a client still waiting was told."""
+    exchange = await Exchange.open(daemon)
+    head = exchange.head("POST", "/containers/big", TOO_LARGE)
+    if not expect:
+        head = head.replace(b"Expect: 100-continue\r\n", b"")
+        assert b"Expect" not in head
+    # In one write: the server reads the part with the head, and the client waits no more.
+    part = exchange.connection.send(h11.Data(data=b"x" * 100))
+    await exchange.stream.send_all(head + part)
+    with trio.fail_after(ANSWER_SECONDS):
+        informational, status, headers, body = await exchange.answer()
+        assert (informational, status) == ([], 413), body
+        assert json.loads(body)["error"] == wire.body_limit_message(MAX_BODY)
+        assert (b"connection", b"close") in headers
+        assert await exchange.closed_by_the_server()
+    await exchange.stream.aclose()
+
+
 def _tar(files: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:

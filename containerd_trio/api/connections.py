@@ -546,8 +546,14 @@ class _Http11(H11Protocol):
         # the API's answers. A stream's head (/events, a log followed) goes at once, so that
         # its client knows it is subscribed before anything comes.
         late = _answered(self.connection)  # before the send: a failed send is ERROR too
-        if self._expecting is not None and isinstance(event, h11.Response):
-            event = self._answer_without_continue(event)
+        if isinstance(event, h11.Response):
+            if self._expecting is not None:
+                # Answered: no 100 goes now (an app's answer, or Hypercorn's own 404 or 500,
+                # whose request no app took).
+                self._expecting = None
+                if isinstance(self.task_group, _EagerTaskGroup):
+                    self.task_group.expecting = None
+            event = _closing_if_body_unread(self.connection, event)
         try:
             data = self.connection.send(event)
         except h11.LocalProtocolError as refused:
@@ -575,22 +581,6 @@ class _Http11(H11Protocol):
             await self.send(RawData(data=data))
         if refused_and_closing:
             await self.send(Closed())
-
-    def _answer_without_continue(self, response: h11.Response) -> h11.Response:
-        """The answer of a request that sent ``Expect: 100-continue``, which closes the
-        connection if its client was never invited to send the body: RFC 9110 (10.1.1) has a
-        server that answers before the body say whether it reads on or closes, and Hypercorn
-        closes a connection whose request did not end (its client may still send the body)."""
-        expecting, self._expecting = self._expecting, None
-        if isinstance(self.task_group, _EagerTaskGroup):
-            self.task_group.expecting = None  # no app took it (Hypercorn's own 404, 500)
-        if expecting is None or not expecting.pending or _closes(response):
-            return response  # invited, or it sent its body unasked: as any request
-        return h11.Response(
-            status_code=response.status_code,
-            headers=[*response.headers.raw_items(), (b"connection", b"close")],
-            reason=response.reason,
-        )
 
     async def _check_protocol(self, event: h11.Request) -> None:
         if event.method == b"PRI" and event.target == b"*" and event.http_version == b"2.0":
@@ -642,7 +632,7 @@ class _Continue:
     refused before its body (a uid the listener refuses, a length over ``--max-body-bytes``,
     an invalid id in its path) had its client send the whole body first, for nothing
     (850 KB before a 403, measured). Answered without the body, the request's connection
-    closes (:meth:`_Http11._answer_without_continue`)."""
+    closes (:func:`_closing_if_body_unread`)."""
 
     __slots__ = ("_connection", "_protocol")
 
@@ -692,6 +682,29 @@ def _answered(connection: Any) -> bool:
 
 def _sized(response: h11.Response) -> bool:
     return any(name == b"content-length" for name, _ in response.headers)
+
+
+def _closing_if_body_unread(connection: Any, response: h11.Response) -> h11.Response:
+    """A request's answer, which closes the connection if the request's body has not come
+    whole: RFC 9110 (10.1.1) has a server that answers before the body say whether it reads
+    on or closes, and Hypercorn closes a connection whose request did not end (its client
+    may still send the body, which must not be read as a next request). That is a client
+    waiting for a ``100 Continue`` never sent (:class:`_Continue`), and one whose body came
+    in part only: sent unasked behind its ``Expect`` (its wait ran out), or with none, to a
+    request refused unread (a 413 by its ``Content-Length``): their answers said nothing of
+    it until 2026-12-05, the connection closed all the same. Any other request's answer
+    comes after its body's end (read by the app, or read away: app.drain_unread_body)."""
+    if (
+        not isinstance(connection, h11.Connection)  # a WebSocket's wraps h11's
+        or connection.their_state is not h11.SEND_BODY
+        or _closes(response)
+    ):
+        return response
+    return h11.Response(
+        status_code=response.status_code,
+        headers=[*response.headers.raw_items(), (b"connection", b"close")],
+        reason=response.reason,
+    )
 
 
 def _closes(response: h11.Response) -> bool:
