@@ -87,6 +87,15 @@ async def test_stdout_and_stderr_with_tail(
         parse_ns(record["timestamp"])
     assert [r["data"] for r in await records(client, "talk", tail="1")] == [got[-1]["data"]]
     assert await records(client, "talk", tail="0") == []
+    # docker's word for every record (its default), in any case; and a word else is a 400
+    # that names both forms.
+    assert await records(client, "talk", tail="all") == got
+    assert await records(client, "talk", tail="ALL") == got
+    refused = await client.get("/containers/talk/logs", params={"tail": "some"})
+    assert (refused.status_code, refused.json()) == (
+        400,
+        {"error": "query parameter tail must be a whole number or all, not 'some'"},
+    )
 
 
 async def test_follow_streams_and_ends_when_the_container_stops(
@@ -159,7 +168,7 @@ async def test_exec_output_goes_to_the_log(client: httpx.AsyncClient, bundle: Pa
     ("params", "message"),
     [
         ({"tail": "-1"}, "tail must be 0 or more"),
-        ({"tail": "x"}, "tail must be a whole number"),
+        ({"tail": "x"}, "tail must be a whole number or all"),
         ({"follow": "maybe"}, "follow must be one of true, 1, yes, false, 0, no (any case;"),
     ],
 )

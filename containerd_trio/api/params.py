@@ -26,7 +26,7 @@ from ..convert import camel, split_optional, unknown_names
 from ..errors import InvalidRequest, quoted
 from ..event_types import EVENT_TYPES
 from ..events import LabelFilter
-from ..numbers import number, whole_number
+from ..numbers import TooManyDigits, number, whole_number
 from ..signals import SIGNAL_PATTERN, signal_number
 
 T = TypeVar("T")
@@ -38,6 +38,9 @@ Moment = NewType("Moment", int)
 EventTypes = NewType("EventTypes", frozenset[str])
 #: A signal as a query names it (a stop's): its number or its name, as a body's string.
 QuerySignal = NewType("QuerySignal", int)
+#: A count of log records from the end, or docker's ``all`` (its default: every record),
+#: which decodes to None, as the count left out.
+TailCount = NewType("TailCount", int)
 #: Docker's label filters, ``KEY`` or ``KEY=VALUE`` each: the one parameter that may be given
 #: several times (``?label=a&label=b=c``, all to match), as a value may hold any character.
 LabelFilters = NewType("LabelFilters", tuple[LabelFilter, ...])
@@ -88,6 +91,17 @@ def _label_filters(text: str) -> LabelFilters:
     return LabelFilters(((key, value if sep else None),))
 
 
+def _tail_count(text: str) -> TailCount | None:
+    if text.lower() == "all":
+        return None
+    try:
+        return TailCount(whole_number(text))
+    except TooManyDigits:
+        raise
+    except ValueError:
+        raise ValueError(f"must be a whole number or all, not {quoted(text)}") from None
+
+
 def _signal(text: str) -> QuerySignal:
     try:
         return QuerySignal(signal_number(text))
@@ -108,6 +122,7 @@ _DECODERS: dict[Any, Callable[[str], Any]] = {
     EventTypes: _event_types,
     LabelFilters: _label_filters,
     QuerySignal: _signal,
+    TailCount: _tail_count,
 }
 
 
@@ -139,6 +154,7 @@ TEXT_SCHEMAS: dict[Any, dict[str, Any]] = {
     LabelFilters: {"type": "array", "items": {"type": "string", "pattern": "^[^=]"}},
     Cursor: {"type": "string", "pattern": CURSOR_PATTERN},
     QuerySignal: {"type": "string", "pattern": SIGNAL_PATTERN},
+    TailCount: {"anyOf": [{"type": "integer"}, {"type": "string", "enum": ["all"]}]},
 }
 
 
@@ -215,7 +231,7 @@ def parse(
                     f"query parameter {wire} is given {len(given)} times: give it once"
                 )
             text, where = given[0], "query parameter "
-            if text == "" and parameter.type in (int, float):
+            if text == "" and parameter.type in (int, float, TailCount):
                 continue  # "?tail=" means the default, as it always has
             try:
                 values[parameter.field.name] = _value(parameter, text, where)

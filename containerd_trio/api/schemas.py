@@ -55,7 +55,7 @@ from ..validation import (
     doc,
     parse_signal,
 )
-from .params import WIRE_NAME, EventTypes, LabelFilters, Moment, QuerySignal
+from .params import WIRE_NAME, EventTypes, LabelFilters, Moment, QuerySignal, TailCount
 
 #: A signal as clients may write it: 9, "9", "KILL" or "SIGKILL".
 Signal = NewType("Signal", int)
@@ -710,10 +710,10 @@ class EventsQuery:
 
 @attrs.frozen(kw_only=True, slots=False)
 class LogsQuery(ContainerPath):
-    tail: int | None = attrs.field(
+    tail: TailCount | None = attrs.field(
         default=None,
         validator=NOT_NEGATIVE,
-        metadata=doc("Only the last N records (all when left out)."),
+        metadata=doc("Only the last N records; all (docker's word) or left out: every record."),
     )
     follow: bool = attrs.field(
         default=False,
