@@ -313,7 +313,11 @@ class Adoption:
             await self._ctx.runtime.delete(info.id, force=True)
             self._release(info.id)
             await container.forget()
-            container.publish("delete")
+            # A stopped one with autoRemove: its removal at its exit, which the last server
+            # did not finish (its user's DELETE is a 409 from the exit on): its ``delete``
+            # says so, as that server's would have.
+            container.removed_at_exit = container.auto_remove
+            container.publish_delete()
             return
         if info.state.status is Status.STOPPED and runc_status == "created":
             # What a start that replaced it left in runc when its roll-back's delete failed

@@ -49,6 +49,12 @@ INIT_EXIT_FIELD = "init"
 #: ``die``, which ``ctr-trio events -f event=die`` leaves it out of.
 MOVED_EXIT_FIELD = "moved"
 
+#: The field a ``delete`` carries, true, when autoRemove removed the container at its init's
+#: exit (docker run --rm's), not its user: a server that starts takes the memory of those
+#: removals up from the kept log (:func:`..removals.auto_removed`), for the waits that come
+#: after them, as a server that saw the removal answers them.
+AUTO_REMOVED_FIELD = "autoRemove"
+
 #: With :data:`MOVED_EXIT_FIELD`: the target daemon's address, as the migration's ``to`` named
 #: it, where the source knows it.
 MOVED_TO_FIELD = "movedTo"

@@ -95,7 +95,7 @@ from .private_bundle import process_over
 from .process import Process, ProcessTable
 from .pstable import ps_table
 from .records import RecordJournal
-from .removals import MOVED_KEPT, Removals
+from .removals import AUTO_REMOVED_KEPT, MOVED_KEPT, Removals, auto_removed
 from .resources import cpus_as_quota, require_named, user_cpu_after
 from .runtime import CriuOptions, Runc
 from .signals import signal_number
@@ -190,8 +190,8 @@ class Supervisor:
         #: after the removal (the container may be gone before its client asks) answers it.
         #: So too those a move ended here (their exit says where they went), whose 404s say
         #: it too (:meth:`_not_found`), each kind within its own bound (a stream of --rm
-        #: containers pushes out no move); a server that starts takes the moves up from the
-        #: kept event log (a restart forgets autoRemove's, not where a container went).
+        #: containers pushes out no move); a server that starts takes both up from the kept
+        #: event log (the moves here, autoRemove's once it has adopted).
         self._removals = Removals(moved_away(events.kept(), MOVED_KEPT))
         #: The stopped containers whose restart's own start is under way (:meth:`_restart`),
         #: or their user's start again (:meth:`start_again`) or restore over them
@@ -262,6 +262,10 @@ class Supervisor:
                     nursery.start_soon(self._retry_full_disk)
                     nursery.start_soon(self.incoming.reap)
                     await adoption.run()
+                    # Once adopted: the removals it finished (the last server's) are in the log.
+                    self._removals.take_up_auto_removed(
+                        auto_removed(self.events.kept(), AUTO_REMOVED_KEPT)
+                    )
                     self.incoming.find_left()  # before serving: later sessions are ours
                     for move in left_moves:  # each holds its container first
                         await nursery.start(self._settle_move, move, welcome.keeper_pid)

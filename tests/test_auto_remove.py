@@ -5,6 +5,7 @@ wait for its removal (``condition=removed``), and for its next exit (``condition
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -604,3 +605,52 @@ async def test_a_wait_for_removal_outlives_a_start_that_failed_to_replace_it(
         assert answers == []  # it is back, not removed
         assert (await client.delete("/containers/back")).status_code == 200
     assert answers[0].status_code == 200 and answers[0].json()["exitStatus"] == 3
+
+
+async def test_a_wait_after_a_server_restart_answers_a_container_auto_remove_removed(
+    spawn_daemon: Any, make_bundle: BundleFactory, bundle: Path, plain_parent: None
+) -> None:
+    # The removal's memory survives the server (from the kept log's ``delete``, marked
+    # autoRemove): a client whose wait a crash cut asks again, and meets the answer it would
+    # have had, not a 404 (until 2026-12-05 a restarted server remembered none of these).
+    daemon = await spawn_daemon()
+    http = daemon.client
+    started = await http.post(
+        "/containers/quick", json={"bundlePath": str(make_bundle(QUICK)), "autoRemove": True}
+    )
+    assert started.status_code == 201, started.text
+    pid = started.json()["processes"][0]["pid"]
+    with trio.fail_after(20):
+        removed = await http.post("/containers/quick/wait", params={"condition": "removed"})
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["exitStatus"] == 3 and removed.json()["pid"] == pid
+    # A container its user deleted is not one autoRemove removed: its waits are 404s, as
+    # they were before the restart.
+    await start_container(http, "deleted", bundle)
+    assert (await http.delete("/containers/deleted", params={"timeout": 0})).status_code == 200
+    await daemon.kill_server()
+    # As the log says it: the time is its ``exit`` event's (never before the event published
+    # ahead of it: the log's times do not go back), the rest as the live server's answer.
+    (exit_event,) = [
+        event
+        for line in (daemon.state_dir / "events.log").read_text().splitlines()
+        if (event := json.loads(line))["type"] == "exit" and event["id"] == "quick"
+    ]
+    answer = {**removed.json(), "exitedAt": exit_event["timestamp"]}
+    for condition in ("not-running", "removed"):
+        again = await http.post("/containers/quick/wait", params={"condition": condition})
+        assert again.status_code == 200, again.text
+        assert again.json() == answer
+    by_pid = await http.post(f"/containers/quick/process/{pid}/wait")
+    assert by_pid.status_code == 200 and by_pid.json() == answer
+    next_exit = await http.post("/containers/quick/wait", params={"condition": "next-exit"})
+    assert next_exit.status_code == 404  # no next exit comes to it, as before the restart
+    assert (await http.get("/containers/quick")).status_code == 404
+    assert (await http.post("/containers/deleted/wait")).status_code == 404
+    # A start of the id makes it another container's: the memory of the removed one goes,
+    # and once its user deleted that one too, the id's waits are 404s across a restart.
+    await start_container(http, "quick", bundle)
+    assert (await http.delete("/containers/quick", params={"timeout": 0})).status_code == 200
+    assert (await http.post("/containers/quick/wait")).status_code == 404
+    await daemon.kill_server()
+    assert (await http.post("/containers/quick/wait")).status_code == 404

@@ -1219,6 +1219,42 @@ def test_a_server_that_starts_remembers_the_moves_its_event_log_keeps() -> None:
     assert list(moved_away(events, 2)) == ["e"]
 
 
+def test_a_server_that_starts_remembers_the_auto_removals_its_event_log_keeps() -> None:
+    """The memory of the containers autoRemove removed, as a next server takes it up from the
+    kept event log: each ``delete`` marked autoRemove, answered with the init's last ``exit``
+    before it; not a delete of its user's, nor an id a start or a restore made another
+    container of since, nor one whose exit the log no longer keeps; the last ``most`` only."""
+    from containerd_trio.events import Event
+    from containerd_trio.removals import auto_removed
+
+    def exit_of(container_id: str, at: int, status: int, **detail: Any) -> Event:
+        return Event("exit", container_id, at, pid=at, status=status, detail=detail or None)
+
+    def removal(container_id: str, at: int) -> Event:
+        return Event("delete", container_id, at, detail={"autoRemove": True})
+
+    events = [
+        exit_of("a", 1, 3, init=True),
+        removal("a", 2),
+        exit_of("b", 3, 0, init=True),
+        Event("delete", "b", 4),  # its user's delete
+        exit_of("c", 5, 1, init=True),
+        exit_of("c", 6, 2),  # an exec'd process's exit, not the init's
+        removal("c", 7),
+        exit_of("d", 8, 0, init=True),
+        removal("d", 9),
+        Event("start-container", "d", 10, pid=10),  # d is another container now
+        removal("e", 11),  # its exit no longer kept
+        exit_of("f", 12, 137, init=True),
+        removal("f", 13),
+    ]
+    remembered = auto_removed(events, 10)
+    assert list(remembered) == ["a", "c", "f"]
+    assert (remembered["c"].pid, remembered["c"].exit_status) == (5, 1)
+    assert remembered["c"].exited_at == timestamps.format_ns(5)
+    assert list(auto_removed(events, 2)) == ["c", "f"]
+
+
 def test_removals_keep_moves_and_auto_removed_within_bounds_of_their_own() -> None:
     """autoRemove's removals push out their own oldest, never a move's (and the other way
     round); a removal of an id replaces what was remembered of it, of either kind; a start of

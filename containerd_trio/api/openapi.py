@@ -141,6 +141,13 @@ def _hand_written() -> dict[str, Schema]:
                     "description": "with moved: the target daemon's address, as the"
                     " migration's 'to' named it; left out if not known.",
                 },
+                "autoRemove": {
+                    "type": "boolean",
+                    "const": True,
+                    "description": "delete: autoRemove removed the container at its init's"
+                    " exit (docker run --rm's), not its user; left out otherwise (and before"
+                    " 2026-12-05).",
+                },
                 **_CHECKPOINT_FIGURES,
                 "labels": {
                     "type": "object",

@@ -185,6 +185,7 @@ class Event(TypedDict):
     init: NotRequired[bool]  # an exit of the container's init: true (left out otherwise)
     moved: NotRequired[bool]  # that init's copy killed as its container moved away: true
     movedTo: NotRequired[str]  # with moved: where it went, if the daemon knew
+    autoRemove: NotRequired[bool]  # a delete that autoRemove made at the init's exit: true
     # The checkpoint-* and restore-* events' figures.
     checkpoint: NotRequired[str]
     timeout: NotRequired[float]

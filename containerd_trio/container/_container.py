@@ -53,7 +53,7 @@ from .. import checkpoints, procfs, restarts, timestamps
 from ..checkpoints import CheckpointInfo
 from ..convert import dump_json, unstructure
 from ..errors import Conflict, NotFound, container_not_found
-from ..event_types import INIT_EXIT_FIELD, MOVED_EXIT_FIELD, MOVED_TO_FIELD
+from ..event_types import AUTO_REMOVED_FIELD, INIT_EXIT_FIELD, MOVED_EXIT_FIELD, MOVED_TO_FIELD
 from ..keeperlink import CustodyRequest
 from ..model import (
     ContainerInfo,
@@ -178,6 +178,9 @@ class Container:
         self.labels = labels
         #: Removed once its init exits (docker run --rm): see :func:`._watching.watch`.
         self.auto_remove = auto_remove
+        #: Its removal under way is autoRemove's (not its user's delete): its ``delete`` says
+        #: so, for a server that starts to remember how it ended (:func:`..removals.auto_removed`).
+        self.removed_at_exit = False
         #: Its init's stdin kept open (the start's stdin, or a restored init's pipe): kept in
         #: its record, for a start again (docker keeps a container's -i, its OpenStdin).
         self.stdin = False
@@ -353,6 +356,10 @@ class Container:
             type, self.id, pid=pid, status=status, at_ns=at_ns, detail=detail, labels=self.labels
         )
 
+    def publish_delete(self) -> None:
+        """Publish the container's ``delete``, which says whether autoRemove removed it."""
+        self.publish("delete", detail={AUTO_REMOVED_FIELD: True} if self.removed_at_exit else None)
+
     def save(self) -> None:
         """Keep the record on disk in step (the next server adopts from it)."""
         if self.deleted:
@@ -451,6 +458,7 @@ class Container:
         so, and a server that dies before the removal has the next one finish it), and
         handed to the supervisor, which deletes it (:meth:`delete`: the stop is done)."""
         _deletion.begin_delete(self)
+        self.removed_at_exit = True
         self._ctx.remove_exited(self)
 
     def gone(self) -> NotFound:

@@ -309,7 +309,7 @@ async def remove(
     # watcher woken with this task may run after it), and what is listed never ended.
     info = container.info()
     if announce:
-        container.publish("delete")
+        container.publish_delete()
         container.mark_gone()
     return info
 

@@ -9,7 +9,7 @@ memory is the server's; the kept event log (:mod:`..events`, its file survives t
 holds each copy's end, the init's ``exit`` marked ``moved`` (and ``movedTo``), so a server
 that starts, after a restart, a kill -9 or a live upgrade, takes the memory of the moves up
 from it, where its user would otherwise meet a plain "not found" for a container that runs on
-elsewhere. (autoRemove's removals are not taken up: their end is an end, and the log says it.)
+elsewhere. (autoRemove's removals are taken up from the log too: :func:`..removals.auto_removed`.)
 """
 
 from __future__ import annotations
@@ -22,10 +22,7 @@ from ..container import moved_exit
 from ..event_types import MOVED_EXIT_FIELD
 from ..events import Event
 from ..model import ExitInfo
-
-#: The events of a container made here under an id (a start, a restore: a move in too): the
-#: id is no longer that of the container that moved away.
-_MADE_HERE = frozenset({"start-container", "restore"})
+from ..removals import MADE_HERE
 
 
 def moved_away(events: Iterable[Event], most: int) -> OrderedDict[str, ExitInfo]:
@@ -34,7 +31,7 @@ def moved_away(events: Iterable[Event], most: int) -> OrderedDict[str, ExitInfo]
     the order published, those whose id no container was made under since."""
     moved: OrderedDict[str, ExitInfo] = OrderedDict()
     for event in events:
-        if event.type in _MADE_HERE:
+        if event.type in MADE_HERE:
             moved.pop(event.id, None)
         elif (
             event.type == "exit"
