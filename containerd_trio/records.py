@@ -56,9 +56,10 @@ class ContainerRecord:
     #: A delete began: if the server dies before it ends, the next one finishes it.
     deleting: bool = False
     #: When that delete's grace ends (:func:`~.timestamps.boot_ns`): the next server kills
-    #: what still runs then, not at once. None in records of older daemons. Or, not being
-    #: deleted, when the grace of its user's stop under way ends (``stopped_by_user``: the
-    #: first to end; none for a stop without SIGKILL): the next server sends that stop's
+    #: what still runs then, not at once (or the end of its user's stop's grace, if that
+    #: comes first: its SIGKILL was due then). None in records of older daemons. Or, not
+    #: being deleted, when the grace of its user's stop under way ends (``stopped_by_user``:
+    #: the first to end; none for a stop without SIGKILL): the next server sends that stop's
     #: SIGKILL then (None in records of older daemons, whose next server sent none).
     grace_ends_ns: int | None = None
     #: A start in place of this stopped container is under way: if the server dies before

@@ -8,6 +8,7 @@ the policy's next delay (``_no_more_starts``)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 from pathlib import Path
@@ -29,6 +30,7 @@ from .helpers import (
     RunningDaemon,
     WatchedProcess,
     collect_events,
+    next_event,
     now,
     run_status,
     start_container,
@@ -449,6 +451,56 @@ async def test_a_stop_the_dead_server_left_in_its_grace_is_ended_by_the_next(
         )
     for name in pids:
         await _no_more_starts(client, name, ended)
+
+
+async def _termed_times(client: httpx.AsyncClient, container_id: str, times: int) -> None:
+    """Follow the container's log until it said "termed" ``times`` times (a signal each)."""
+    seen = 0
+    params = {"follow": "true"}
+    async with client.stream("GET", f"/containers/{container_id}/logs", params=params) as response:
+        async for line in response.aiter_lines():
+            seen += json.loads(line)["data"].count("termed")
+            if seen >= times:
+                return
+    raise AssertionError(f"the log of {container_id} ended with {seen} of {times} 'termed'")
+
+
+@pytest.mark.usefixtures("plain_parent")
+async def test_a_delete_in_a_stop_s_grace_left_by_a_dead_server_keeps_the_stop_s_sigkill(
+    spawn_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """kill -9 during a stop's grace (3 s) and a longer DELETE's that came in it (20 s): the
+    next server finishes the delete with its SIGKILL at the stop's end, the first, as the
+    stop of the dead server would have sent it. Before, the delete's end had replaced the
+    stop's in the record: the container its user stopped ran on to the delete's."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    started = await start_container(
+        client, "svc", make_bundle(SAYS_TERM_EXITS_USR1), restartPolicy={"name": "always"}
+    )
+    pid = started["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    grace = 3.0
+    since = now()
+
+    async def ask(method: str, url: str, timeout: float) -> None:
+        with contextlib.suppress(httpx.TransportError):  # its server dies under it
+            await client.request(method, url, params={"timeout": timeout})
+
+    with trio.fail_after(40):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask, "POST", "/containers/svc/stop", grace)
+            await _termed_times(client, "svc", 1)  # the stop's grace has begun
+            nursery.start_soon(ask, "DELETE", "/containers/svc", 20)
+            await _termed_times(client, "svc", 2)  # the delete's signal too: it is recorded
+            await daemon.kill_server()
+        assert await wait_exit(client, "svc", pid, since) == 137
+        removed = await next_event(
+            client, since=since, container_id="svc", match=lambda e: e["type"] == "delete"
+        )
+    took = (parse_ns(removed["timestamp"]) - parse_ns(since)) / 1e9
+    assert grace <= took < grace + 5, took
+    assert (await client.get("/containers/svc")).status_code == 404
 
 
 @pytest.mark.deadline(120)

@@ -214,10 +214,12 @@ class Container:
         self._deleting_recorded = True
         #: When a delete's grace ends (:func:`~.timestamps.boot_ns`): kept in the record, for
         #: the next server to finish the delete as it would have ended (:meth:`delete_left`).
-        #: Or, while it runs, not being deleted, when the grace of its user's stop ends (the
-        #: first to end, of the stops under way; none for a stop without SIGKILL): kept in the
-        #: record too, for the next server to send that stop's SIGKILL (:meth:`stop_left`).
         self._grace_ends_ns: int | None = None
+        #: When the grace of its user's stop ends (the first to end, of this run's stops; none
+        #: for a stop without SIGKILL): kept in the record too (:meth:`_record_grace_ends_ns`),
+        #: for the next server to send that stop's SIGKILL (:meth:`stop_left`). Apart from
+        #: the delete's: a delete that comes in the grace does not put that SIGKILL off.
+        self._stop_grace_ends_ns: int | None = None
         #: Why a command that would wait for the lock is refused at once (409) instead: its
         #: holder holds it for a long wait (the settling of a move the last server left,
         #: while that server's dump runs on: see migration.left), said after "container X
@@ -341,6 +343,20 @@ class Container:
             self._info_json = (key, dump_json(unstructure(self.info())))
         return self._info_json[1]
 
+    def _record_grace_ends_ns(self, *, running: bool) -> int | None:
+        """The record's ``graceEndsNs``: when the next server kills what runs, the first end
+        of a delete's grace and of its user's stops'. Being deleted, the delete's, or the
+        stop's if that ends first: a stop's SIGKILL, due before a longer delete's that came
+        in its grace, comes then from this server (before, the delete's end replaced it in
+        the record, and the next server's came at the delete's end). Else, running and
+        stopped by its user, the stop's."""
+        stop = self._stop_grace_ends_ns if self.stopped_by_user else None
+        if self.deleting:
+            if self._grace_ends_ns is None or stop is None:
+                return self._grace_ends_ns  # none: an older daemon's delete, killed at once
+            return min(self._grace_ends_ns, stop)
+        return stop if running else None
+
     def publish(
         self,
         type: str,
@@ -376,9 +392,7 @@ class Container:
             self.info_json(),
             starts,
             deleting=self.deleting and self._deleting_recorded,
-            grace_ends_ns=(
-                self._grace_ends_ns if self.deleting or (running and self.stopped_by_user) else None
-            ),
+            grace_ends_ns=self._record_grace_ends_ns(running=running),
             replaces=self.replaces if starting else None,
             cgroups_path=self._cgroups_path if starting else None,
             updating=None if self.updating is None else dump_json(unstructure(self.updating)),
@@ -978,9 +992,9 @@ class Container:
         changed = not self.stopped_by_user
         self.stopped_by_user = True
         if grace_ends_ns is not None and (
-            self._grace_ends_ns is None or grace_ends_ns < self._grace_ends_ns
+            self._stop_grace_ends_ns is None or grace_ends_ns < self._stop_grace_ends_ns
         ):
-            self._grace_ends_ns = grace_ends_ns
+            self._stop_grace_ends_ns = grace_ends_ns
             changed = True
         if changed:
             self.save()
@@ -1021,7 +1035,7 @@ class Container:
         stop (the supervisor's ``stop_left``) once it adopted the container, as
         :meth:`delete_left` a delete. The seconds left of the grace (0 once it has passed:
         the SIGKILL at once); the record keeps its end meanwhile."""
-        self._grace_ends_ns = grace_ends_ns
+        self._stop_grace_ends_ns = grace_ends_ns
         return max(0.0, (grace_ends_ns - timestamps.boot_ns()) / 1e9)
 
     def mark_gone(self, successor: Container | None = None) -> None:
