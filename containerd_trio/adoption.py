@@ -393,7 +393,10 @@ class Adoption:
                 if grace is not None:
                     self._ctx.delete_left(container, grace)
                     return
-                if stop_grace is not None:
+                if stop_grace is not None and not init.exited.is_set():
+                    # Not once its exit came while no server ran (the keeper's status): it
+                    # ended, and a SIGKILL "sent" at a grace that had passed was said in the
+                    # log for nothing (the pidfd has no process left to signal).
                     self._ctx.stop_left(container, stop_grace)
                 if updating is not None:
                     await self._update_again(container, updating)

@@ -503,6 +503,51 @@ async def test_a_delete_in_a_stop_s_grace_left_by_a_dead_server_keeps_the_stop_s
     assert (await client.get("/containers/svc")).status_code == 404
 
 
+@pytest.mark.usefixtures("plain_parent")
+async def test_a_stop_whose_container_exited_while_no_server_ran_sends_no_sigkill(
+    spawn_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """A stop's grace (1 s) passes while its server hangs, the container exits by itself
+    (3), then the server dies (kill -9): the keeper keeps the exit, and the next server
+    reports it, 3, not restarted by its ``always`` policy, and finishes no stop: no SIGKILL
+    (its pid may name another process by now). Before, it logged a SIGKILL "sent" at the
+    grace that had passed (the pidfd had no process left, so none went)."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    started = await start_container(
+        client, "svc", make_bundle(SAYS_TERM_EXITS_USR1), restartPolicy={"name": "always"}
+    )
+    pid = started["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    since = now()
+
+    async def stop() -> None:
+        with contextlib.suppress(httpx.TransportError):  # its server dies under it
+            await client.post("/containers/svc/stop", params={"timeout": 1})
+
+    with trio.fail_after(40):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop)
+            await wait_output(client, "svc", "termed")  # its grace has begun
+            server = daemon.server_pid()
+            os.kill(server, signal.SIGSTOP)  # it sends no SIGKILL: no server runs, as it were
+            pidfd = os.pidfd_open(pid)
+            try:
+                os.kill(pid, signal.SIGUSR1)
+                await trio.lowlevel.wait_readable(pidfd)  # it exited
+                await trio.sleep(1.5)  # its grace has passed
+            finally:
+                os.close(pidfd)
+                count = daemon.servings
+                os.kill(server, signal.SIGKILL)
+            await daemon.served(count + 1)
+        assert await wait_exit(client, "svc", pid, since) == 3
+        await _no_more_starts(client, "svc", since)
+    shown = (await client.get("/containers/svc")).json()
+    assert run_status(shown["state"]) == {"status": "stopped", "exitStatus": 3}, shown
+    assert b"sending SIGKILL" not in daemon.log, daemon.log[-2000:]
+
+
 @pytest.mark.deadline(120)
 async def test_a_stop_waiting_for_its_exit_does_not_hold_the_daemon_s_shutdown(
     spawn_daemon: Any, make_bundle: BundleFactory
