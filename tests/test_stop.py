@@ -92,6 +92,35 @@ async def test_the_stop_route_answers_the_container_as_it_ended(
         assert (await client.get(f"/containers/{name}")).json() == answer.json()
 
 
+@pytest.mark.parametrize("route", ["stop", "delete"])
+async def test_a_grace_of_any_length_the_api_takes_is_kept(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, route: str
+) -> None:
+    """A stop's or a delete's ``timeout`` of 1e300 s (finite: taken) sends the stop signal
+    and waits for the exit. Before, the end of the grace, for the record, overflowed (the
+    int of an infinite float): a 500, and no signal went."""
+    started = await start_container(client, "svc", make_bundle(SAYS_TERM_EXITS_USR1))
+    pid = started["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    answers: list[httpx.Response] = []
+
+    async def ask() -> None:
+        method, url = (
+            ("POST", "/containers/svc/stop") if route == "stop" else ("DELETE", "/containers/svc")
+        )
+        answer = await client.request(method, url, params={"timeout": "1e300"})
+        assert answer.status_code == 200, answer.text  # not before the exit
+        answers.append(answer)
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask)
+            await wait_output(client, "svc", "termed")  # its signal came
+            assert not answers, answers[0].text  # it waits for the exit
+            os.kill(pid, signal.SIGUSR1)
+    assert run_status(answers[0].json()["state"]) == {"status": "stopped", "exitStatus": 3}
+
+
 async def test_the_stop_route_s_refusals(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

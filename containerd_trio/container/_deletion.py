@@ -40,6 +40,16 @@ log = logging.getLogger("containerd_trio.container")
 _NO_GRACE_END_NS = 2**63 - 1
 
 
+def grace_end_ns(grace: float) -> int:
+    """When a grace of ``grace`` seconds from now ends (:func:`~.timestamps.boot_ns`), as a
+    record keeps it: :data:`_NO_GRACE_END_NS` for one without end, or that ends past it (the
+    API takes any finite number of seconds: 1e300 overflowed the conversion, a 500, and no
+    signal went; 1e10 wrote an end past 64 bits)."""
+    if grace * 1e9 >= _NO_GRACE_END_NS:  # inf too
+        return _NO_GRACE_END_NS
+    return min(_NO_GRACE_END_NS, timestamps.boot_ns() + int(grace * 1e9))
+
+
 def stop_grace(container: Container) -> float:
     """The seconds a delete that names none gives the container from its stop signal to its
     SIGKILL: its stopTimeout (-1: without end, as docker's stop waits), else
@@ -141,12 +151,11 @@ async def stop_by_user(
         grace = stop_grace(container) if grace is None else grace
         # The end of its grace in the record with the stop, before the signal: a server that
         # dies in the grace leaves the next one to send the SIGKILL then. None without one.
-        if signum == signal.SIGKILL:
-            grace_ends_ns: int | None = timestamps.boot_ns()
-        elif math.isinf(grace):
-            grace_ends_ns = None
-        else:
-            grace_ends_ns = timestamps.boot_ns() + int(grace * 1e9)
+        grace_ends_ns: int | None = (
+            timestamps.boot_ns() if signum == signal.SIGKILL else grace_end_ns(grace)
+        )
+        if grace_ends_ns == _NO_GRACE_END_NS:
+            grace_ends_ns = None  # no SIGKILL to send (a grace too long is as long as that)
         container.mark_stopped_by_user(grace_ends_ns)
         await send_stop_signal(container, signum)
         # Counted before the lock goes: a migration that takes it next sees the stop.
@@ -202,9 +211,7 @@ async def delete(
         timeout = 0.0
     elif timeout is None:
         timeout = stop_grace(container)
-    grace_ends_ns = (
-        _NO_GRACE_END_NS if math.isinf(timeout) else timestamps.boot_ns() + int(timeout * 1e9)
-    )
+    grace_ends_ns = grace_end_ns(timeout)
     grace_ends = trio.current_time() + timeout
     async with container._dumps.locked_for_delete(timeout):
         if container.deleted:
