@@ -40,6 +40,7 @@ from .container import (
     Container,
     ContainerContext,
     process_info,
+    put_back_directory,
     replaced_directory,
     sweep_replaced,
 )
@@ -333,6 +334,17 @@ class Adoption:
                 return
             await self._ctx.runtime.delete(info.id, force=True)
             runc_status = "stopped"
+        if (
+            info.state.status is Status.STOPPED
+            and not record.deleting
+            and replaced_directory(container.dir).is_dir()
+        ):
+            # A start that was to replace it, whose server died between its removal and
+            # the start's own record (which names it): it is adopted as it was, its log put
+            # back in place (before 2026-12-05 its record went with the removal, and the
+            # next server knew no such container).
+            log.info("container %s is back as it was before a start cut short", info.id)
+            put_back_directory(container.dir, info.id)
         if info.state.status is Status.CREATED or runc_status == "created":
             # A start the last server did not finish (or runc's two steps cut in between):
             # roll it back.
@@ -340,7 +352,8 @@ class Adoption:
             await self._ctx.runtime.delete(info.id, force=True)
             await remove_start_cgroups(info.id, _cgroups_path_of(record))
             self._release(info.id)
-            await container.forget(keep_log=record.replaces is not None)
+            replaced = record.replaces is not None
+            await container.forget(keep_log=replaced, keep_record=replaced)
             # if the start was a restore
             left_restore_failed(self._ctx.events, info.id, labels=info.labels)
             if record.replaces is not None:

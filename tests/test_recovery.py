@@ -543,6 +543,57 @@ async def test_a_server_dying_while_a_start_removes_the_stopped_container_keeps_
     assert os.listdir(daemon.state_dir / "containers") == []
 
 
+async def test_a_server_dying_while_a_start_waits_for_its_cgroup_keeps_the_stopped_container(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while a start of a stopped container's id waits for the cgroup
+    it is to run in to empty (after the stopped container's removal, before the start's own
+    record: as a restart's start waits for what its last run's removal killed to leave):
+    the next server adopts the stopped container as it was, exit and log. (Before, its
+    record went with its removal: the next server knew no such container, and its log was
+    left behind; an ``always`` container vanished so under a chaos run's kills.)"""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    await start_container(client, "keep", make_bundle(["sh", "-c", "echo first; exit 3"]))
+    assert (await client.post("/containers/keep/wait")).json()["exitStatus"] == 3
+    await wait_output(client, "keep", "first")
+    before = (await client.get("/containers/keep")).json()
+    replacing = make_bundle(FOREVER)
+    config = json.loads((replacing / "config.json").read_text())
+    config["linux"]["cgroupsPath"] = "keep-held-by-another"
+    (replacing / "config.json").write_text(json.dumps(config))
+    # Another's process in that cgroup: the start waits up to a second for it to leave.
+    held = cgroup_dir(daemon.keeper_pid, "freezer") / "keep-held-by-another"
+    held.mkdir()
+    stranger = await trio.lowlevel.open_process(["sleep", "1000"])
+    answers: list[int] = []
+
+    async def replace() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            body = {"bundlePath": str(replacing)}
+            answers.append((await client.post("/containers/keep", json=body)).status_code)
+
+    try:
+        (held / "cgroup.procs").write_text(f"{stranger.pid}\n")
+        aside = daemon.state_dir / "containers" / ".keep.replaced"
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(replace)
+            # Removed, its log aside: the start waits now (nothing announces it but the disk).
+            while not aside.exists():  # noqa: ASYNC110
+                await trio.sleep(0.002)
+            await daemon.kill_server()
+    finally:
+        stranger.kill()
+        await stranger.wait()
+        held.rmdir()
+    assert answers == []  # killed in the wait: the start never answered
+    assert (await client.get("/containers/keep")).json() == before
+    logged = (await client.get("/containers/keep/logs")).text.splitlines()
+    assert [json.loads(line)["data"] for line in logged] == ["first\n"]
+    assert sorted(os.listdir(daemon.state_dir / "containers")) == ["keep"]
+    assert runc_ids(daemon.state_dir) == []
+
+
 async def deleting(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, gated: GatedRunc, name: str
 ) -> tuple[DaemonProcess, Callable[[], Awaitable[None]]]:

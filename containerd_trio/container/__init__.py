@@ -44,7 +44,12 @@ from __future__ import annotations
 
 from ._container import Container
 from ._context import ContainerContext
-from ._directories import remove_directory, replaced_directory, sweep_replaced
+from ._directories import (
+    put_back_directory,
+    remove_directory,
+    replaced_directory,
+    sweep_replaced,
+)
 from ._documents import process_info
 from ._exits import moved_exit
 from ._launches import Adopt, Changed, Fresh, Launch, Restore
@@ -63,6 +68,7 @@ __all__ = [
     "Restore",
     "moved_exit",
     "process_info",
+    "put_back_directory",
     "remove_directory",
     "replaced_directory",
     "sweep_replaced",

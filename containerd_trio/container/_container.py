@@ -867,9 +867,9 @@ class Container:
         """Remove this stopped container for a start of its id (:func:`._deletion.replace`)."""
         return await _deletion.replace(self, keep_log=keep_log)
 
-    async def forget(self, *, keep_log: bool = False) -> None:
+    async def forget(self, *, keep_log: bool = False, keep_record: bool = False) -> None:
         """End the task tree and remove the container's files (:func:`._deletion.forget`)."""
-        await _deletion.forget(self, keep_log=keep_log)
+        await _deletion.forget(self, keep_log=keep_log, keep_record=keep_record)
 
     @property
     def being_deleted(self) -> bool:

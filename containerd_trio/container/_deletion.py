@@ -246,21 +246,24 @@ async def replace(container: Container, *, keep_log: bool = False) -> Path | Non
     async with container.lock:
         if container.deleted:
             raise container.gone()
-        # Its record stays as it is: a server that dies meanwhile has the next one adopt
-        # the stopped container, log and all, where a record marked deleting would have
-        # it finish a delete, and the log would go with it.
+        # Its record stays as it is, until the start's own record (which names it) takes
+        # its place: a server that dies meanwhile has the next one adopt the stopped
+        # container, log and all, where a record marked deleting would have it finish a
+        # delete, and the log would go with it. (Until 2026-12-05 its removal took the
+        # record away: a server that died before the start's own record, as a restart's
+        # start waited for its last run's cgroup to empty, left the next one no container.)
         begin_delete(container, recorded=False)
         try:
-            await remove(container, keep_log=True, announce=False)
+            await remove(container, keep_log=True, announce=False, keep_record=True)
         except Exception:
             _end_failed_delete(container)
             raise
         if keep_log:
             return None
-        # No checkpoint since the record went, nor until the start's record names this
-        # container (Container.replaces): a server dying meanwhile leaves the directory
-        # to the next one, which sweeps it up (sweep_replaced). A directory aside, even
-        # an empty one, is what says the start was a fresh one (see put_back).
+        # A server dying from here to the start's record leaves the directory aside to the
+        # next one, which puts it back for the stopped container its record still lists
+        # (adoption's put_back_aside). A directory aside, even an empty one, is what says
+        # the start was a fresh one (see put_back).
         aside = replaced_directory(container.dir)
         remove_directory(aside)  # one a failed removal left, which would say the wrong log
         try:
@@ -298,11 +301,15 @@ def begin_delete(container: Container, *, recorded: bool = True) -> None:
 
 
 async def remove(
-    container: Container, *, keep_log: bool = False, announce: bool = True
+    container: Container,
+    *,
+    keep_log: bool = False,
+    announce: bool = True,
+    keep_record: bool = False,
 ) -> ContainerInfo:
     """runc delete --force (what is left is killed), then forget the container (and
     publish its ``delete``, and tell the waiters for its removal, if ``announce``: a
-    replace's start does both once it succeeds)."""
+    replace's start does both once it succeeds; its record stays with ``keep_record``)."""
     # --force kills what the init's death left (a container without its own pid
     # namespace keeps its other processes); then let their watchers see them go.
     if container.known_to_runc:
@@ -311,7 +318,7 @@ async def remove(
         with trio.move_on_after(DRAIN_SECONDS):
             for process in running:
                 await process.exited.wait()
-    await forget(container, keep_log=keep_log)
+    await forget(container, keep_log=keep_log, keep_record=keep_record)
     # Taken once the tree has ended: every exit that came has been reported by then (a
     # watcher woken with this task may run after it), and what is listed never ended.
     info = container.info()
@@ -321,14 +328,19 @@ async def remove(
     return info
 
 
-async def forget(container: Container, *, keep_log: bool = False) -> None:
-    """End the task tree and remove the container's files (runc is done with it)."""
+async def forget(
+    container: Container, *, keep_log: bool = False, keep_record: bool = False
+) -> None:
+    """End the task tree and remove the container's files (runc is done with it), and its
+    record, unless ``keep_record``: another record of its id takes its place (a start's
+    that replaces it, or the stopped container's that a start's roll-back puts back)."""
     container.deleted = True
     container.output_finished.set()  # followers end
     container._removed.set()
     if container._nursery is not None or container.init is not None:
         await container._finished.wait()
     await container._ctx.keeper.forget(container.id)
-    container._ctx.journal.remove(container.id)
+    if not keep_record:
+        container._ctx.journal.remove(container.id)
     if not keep_log:
         remove_directory(container.dir)

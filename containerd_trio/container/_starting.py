@@ -211,7 +211,10 @@ async def _undo_start(
             log.error("rollback of container %s: %s", container.id, exc.message)
         await remove_start_cgroups(container.id, cgroups_path)
         await container._ctx.keeper.forget(container.id)
-    container._ctx.journal.remove(container.id)
+    if container.replaces is None:
+        # Else the stopped container it was to replace is put back, its record in this
+        # one's place (Container.revived): until then this one's, which names it, says so.
+        container._ctx.journal.remove(container.id)
     if not keep_directory:
         remove_directory(container.dir)
 
