@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # 1844 tests in 7:28.
 TEST_WORKERS ?= 3
 
-.PHONY: install run test lint typecheck check bench bench-peers bench-precopy bench-migrate bench-restart fuzz load clean
+.PHONY: install run test lint typecheck check bench bench-peers bench-precopy bench-migrate bench-restart fuzz load chaos clean
 
 install:
 	@scripts/install.sh
@@ -63,6 +63,11 @@ fuzz: install
 
 load: install
 	$(BIN)/python -m pytest tests/test_load.py -m slow $(PYTEST_ARGS)
+
+# kill -9 of the server at random moments under a random workload, the promises checked after
+# each kill. CHAOS_SEED=N replays a run (its seed is printed), CHAOS_KILLS=N sets its length.
+chaos: install
+	$(BIN)/python -m pytest tests/test_chaos.py -m slow -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
