@@ -99,12 +99,15 @@ class Fault(AssertionError):
 
 
 class RestartLost(Fault):
-    """The open fault these runs found (2 seeds of 14, 2026-12-05): a container whose
-    policy's restart was under way as its server was killed is gone, record and all (its
-    journal holds no line of it, its directory and log stay). The restart's start removes the
-    stopped container's record (``replace``, then ``forget``) before the start's own record,
-    which names what it replaces, is written (``_starting.launch``): a server killed in
-    between leaves the next one nothing to put back."""
+    """The open fault these runs found (seeds 9 and 13 of 14, 2026-12-05, not yet reproduced
+    by a targeted test): a container with restartPolicy always, its init's exit reported by
+    a server that had just adopted it, is gone, record and all, once that server is killed
+    about 0.1 s later (as its restart's start would begin): the journal holds no line of
+    it, its directory and log stay, and the next server neither adopts nor rolls back
+    anything of it. Likely (unconfirmed) a window in which a replacing start has removed the
+    stopped container's record (``replace``: ``forget``) before the start's own record, which
+    names what it replaces, is written (``_starting.launch``). 49 kills in a restart's start
+    after its record was written (a container exiting at once) each put it back."""
 
 
 def client_for(daemon: DaemonProcess) -> httpx.AsyncClient:
