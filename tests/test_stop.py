@@ -482,6 +482,18 @@ async def test_a_stop_the_dead_server_left_in_its_grace_is_ended_by_the_next(
         await _no_more_starts(client, name, ended)
 
 
+async def _always_svc(spawn_daemon: Any, make_bundle: BundleFactory) -> tuple[DaemonProcess, int]:
+    """A daemon of its own running ``svc`` (``always``), which says TERM and exits at USR1,
+    its handlers in place: the daemon and the init's pid."""
+    daemon: DaemonProcess = await spawn_daemon()
+    started = await start_container(
+        daemon.client, "svc", make_bundle(SAYS_TERM_EXITS_USR1), restartPolicy={"name": "always"}
+    )
+    pid: int = started["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    return daemon, pid
+
+
 async def _termed_times(client: httpx.AsyncClient, container_id: str, times: int) -> None:
     """Follow the container's log until it said "termed" ``times`` times (a signal each)."""
     seen = 0
@@ -502,13 +514,8 @@ async def test_a_delete_in_a_stop_s_grace_left_by_a_dead_server_keeps_the_stop_s
     next server finishes the delete with its SIGKILL at the stop's end, the first, as the
     stop of the dead server would have sent it. Before, the delete's end had replaced the
     stop's in the record: the container its user stopped ran on to the delete's."""
-    daemon: DaemonProcess = await spawn_daemon()
+    daemon, pid = await _always_svc(spawn_daemon, make_bundle)
     client = daemon.client
-    started = await start_container(
-        client, "svc", make_bundle(SAYS_TERM_EXITS_USR1), restartPolicy={"name": "always"}
-    )
-    pid = started["processes"][0]["pid"]
-    await wait_catching(pid, signal.SIGUSR1)
     grace = 3.0
     since = now()
 
@@ -541,13 +548,8 @@ async def test_a_stop_whose_container_exited_while_no_server_ran_sends_no_sigkil
     reports it, 3, not restarted by its ``always`` policy, and finishes no stop: no SIGKILL
     (its pid may name another process by now). Before, it logged a SIGKILL "sent" at the
     grace that had passed (the pidfd had no process left, so none went)."""
-    daemon: DaemonProcess = await spawn_daemon()
+    daemon, pid = await _always_svc(spawn_daemon, make_bundle)
     client = daemon.client
-    started = await start_container(
-        client, "svc", make_bundle(SAYS_TERM_EXITS_USR1), restartPolicy={"name": "always"}
-    )
-    pid = started["processes"][0]["pid"]
-    await wait_catching(pid, signal.SIGUSR1)
     since = now()
 
     async def stop() -> None:
