@@ -638,6 +638,23 @@ async def _type_after_the_hand_off(
     assert (await source.client.get("/containers/reader")).status_code == 200
 
 
+@contextlib.asynccontextmanager
+async def _moving(
+    source: DaemonProcess, container_id: str, to: str
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """A move of ``container_id`` from ``source`` to ``to``, in a task of its own while the
+    block runs (its finish held, as the block's link holds it): the steps it ended with,
+    once the block is left and the move has ended."""
+    async with trio.open_nursery() as moving:
+        steps: list[dict[str, Any]] = []
+
+        async def move() -> None:
+            steps.extend(await migrate(source.client, container_id, to=to))
+
+        moving.start_soon(move)
+        yield steps
+
+
 def _release(link: LossyLink) -> None:
     assert link.released is not None
     link.released.set()
@@ -664,13 +681,7 @@ async def test_input_typed_at_the_source_after_the_hand_off_is_told_not_taken(
     )
     to = f"unix:{link.path}"
     with trio.fail_after(60):
-        async with trio.open_nursery() as moving:
-            steps: list[dict[str, Any]] = []
-
-            async def move() -> None:
-                steps.extend(await migrate(source.client, "reader", to=to))
-
-            moving.start_soon(move)
+        async with _moving(source, "reader", to) as steps:
             await _type_after_the_hand_off(source, link, session, attached)
             link.later = "pass"
             _release(link)
@@ -701,13 +712,7 @@ async def test_input_typed_at_the_source_after_the_hand_off_of_a_failed_move_goe
         spawn_daemon, make_bundle, tmp_path, nursery
     )
     with trio.fail_after(60):
-        async with trio.open_nursery() as moving:
-            steps: list[dict[str, Any]] = []
-
-            async def move() -> None:
-                steps.extend(await migrate(source.client, "reader", to=f"unix:{link.path}"))
-
-            moving.start_soon(move)
+        async with _moving(source, "reader", f"unix:{link.path}") as steps:
             await _type_after_the_hand_off(source, link, session, attached)
             link.later, link.cut_held = "pass", True
             _release(link)
@@ -778,13 +783,7 @@ async def test_a_terminal_s_input_moves_with_it_and_what_comes_after_the_hand_of
         await wait_output(source.client, "typist", "ready")
         await session.type("one\ntwo\nfi")  # two lines and one begun
         await wait_output(source.client, "typist", "fi")  # its echo: in the terminal's queue
-        async with trio.open_nursery() as moving:
-            steps: list[dict[str, Any]] = []
-
-            async def move() -> None:
-                steps.extend(await migrate(source.client, "typist", to=f"unix:{link.path}"))
-
-            moving.start_soon(move)
+        async with _moving(source, "typist", f"unix:{link.path}") as steps:
             await link.holding.wait()  # the input handed on, the finish held
             await session.type("ve\n")
             assert (await source.client.get("/containers/typist")).status_code == 200
@@ -919,13 +918,7 @@ async def test_a_terminal_s_pending_end_of_file_is_put_back_as_such_when_the_mov
         await wait_output(source.client, "typist", "ready")
         await session.type("one\ntwo\x04\x04th")
         await wait_output(source.client, "typist", "th")
-        async with trio.open_nursery() as moving:
-            steps: list[dict[str, Any]] = []
-
-            async def move() -> None:
-                steps.extend(await migrate(source.client, "typist", to=f"unix:{link.path}"))
-
-            moving.start_soon(move)
+        async with _moving(source, "typist", f"unix:{link.path}") as steps:
             await link.holding.wait()  # the input handed on, the finish held
             link.later, link.cut_held = "pass", True
             _release(link)
