@@ -2463,8 +2463,10 @@ async def test_a_target_whose_server_died_mid_move_is_asked_to_abort_on_a_new_co
     fails, and its abort goes to the target's next server on a new connection,
     which says it has no such session: rolled back. (The abort went out on the connection the
     open had left idle, which the dead server had closed: lost, not sent again, so the move
-    said ``rolledBack: false``, 'could not abort the migration'.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "1")
+    said ``rolledBack: false``, 'could not abort the migration'.) The runtime timeout, which
+    is also the abort's, is long enough for the next server to come up on a loaded machine
+    (with 1 s, the abort gave up before it served: a CI run failed so)."""
+    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "10")
     link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/archive HTTP/1.1")
     await nursery.start(link.serve)
     bundle = make_bundle(COUNTER)
