@@ -1232,6 +1232,8 @@ async def test_logs_follow_ends_when_the_container_stops(
     assert followed == Result(0, "one\nthree\n", "two\n")
 
     assert (await ok(ctr, "logs", "talker", "--tail", "1")).out == "three\n"
+    # A + before the count, as docker's daemon reads it (Go's Atoi): was a usage error.
+    assert (await ok(ctr, "logs", "talker", "--tail", "+1")).out == "three\n"
     # docker's daemon takes a negative tail for all (`docker logs --tail -1`), as all.
     for every in ("all", "-1"):
         assert await ctr("logs", "talker", "--tail", every) == Result(0, "one\nthree\n", "two\n")

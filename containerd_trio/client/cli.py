@@ -354,13 +354,14 @@ def _stop_timeout(text: str) -> int:
 
 def _tail(text: str) -> int | None:
     """``logs -n``: a count, or docker's ``all`` (its ``--tail`` default) or a negative count
-    (docker's daemon takes one for all): every line."""
+    (docker's daemon takes one for all): every line. A ``+`` before the count is allowed, as
+    docker's daemon reads the count (Go's ``Atoi``)."""
     if text == "all":
         return None
-    digits = text.removeprefix("-")
+    digits = text[1:] if text[:1] in ("-", "+") else text
     if not (digits.isascii() and digits.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, nor all")
-    return None if digits != text else _integer(text)
+    return None if text.startswith("-") else _integer(digits)
 
 
 def _positive_count(text: str) -> int:

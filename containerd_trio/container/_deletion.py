@@ -100,9 +100,10 @@ async def wait_stopped(
             await container._stopped.wait()
             return
         # "Ignored" would be untrue of a timeout of 0 (docker stop -t 0), which sends both at
-        # once.
+        # once. The seconds are this server's wait: what was left of the grace for a stop a
+        # dead server began (Supervisor._stop_left), not the whole.
         log.info(
-            "container %s did not exit within %gs of its stop signal; sending SIGKILL",
+            "container %s did not exit in its stop's grace (waited %gs here); sending SIGKILL",
             container.id,
             grace,
         )
