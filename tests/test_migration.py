@@ -56,16 +56,29 @@ from .test_restore_net import TCP_PAIR, log_bytes, numbers
 pytestmark = [pytest.mark.deadline(120), pytest.mark.usefixtures("plain_parent")]
 
 
+async def together(
+    source: Awaitable[DaemonProcess], target: Awaitable[DaemonProcess]
+) -> tuple[DaemonProcess, DaemonProcess]:
+    """Two daemons' starts (``spawn_daemon``'s), side by side: each takes half a second (a
+    keeper and a server come up, each a new Python), which one after the other added up."""
+    started: dict[str, DaemonProcess] = {}
+
+    async def start(name: str, daemon: Awaitable[DaemonProcess]) -> None:
+        started[name] = await daemon
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(start, "source", source)
+        nursery.start_soon(start, "target", target)
+    return started["source"], started["target"]
+
+
 async def two_daemons(
     spawn_daemon: Any, tmp_path: Path, *source_args: str
 ) -> tuple[DaemonProcess, DaemonProcess]:
-    source: DaemonProcess = await spawn_daemon(
-        *source_args, state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+    return await together(
+        spawn_daemon(*source_args, state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"),
+        spawn_daemon(state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"),
     )
-    target: DaemonProcess = await spawn_daemon(
-        state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
-    )
-    return source, target
 
 
 async def migrate(
@@ -388,7 +401,9 @@ async def test_the_source_s_404s_say_where_the_container_moved(
     assert (waited.get("moved"), waited.get("movedTo"), waited["pid"]) == (True, to, init), waited
     # A start of the id here: its own container, which the 404 is of once it is gone.
     await start_container(client, "counter", bundle)
-    assert (await client.delete("/containers/counter")).status_code == 200
+    # At once (its init, a shell, ignores SIGTERM: the default grace would be waited out).
+    gone = await client.delete("/containers/counter", params={"timeout": "0"})
+    assert gone.status_code == 200, gone.text
     again = await client.get("/containers/counter")
     assert (again.status_code, again.json()) == (404, {"error": "container 'counter' not found"})
     await counts_on(target.client, "counter", beyond=2)
@@ -1879,16 +1894,16 @@ async def test_a_dump_longer_than_the_targets_idle_limit_keeps_the_session(
     start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The target aborts a session that has had no request for its idle limit (60 s; 2 s
-    here), but a dump may take as long as the move's ``timeout``: while CRIU dumps (held 5 s
-    by its action script) the source touches the session, and the move is done, its bundle
-    on the target. (Untouched, the session ended mid-dump and took the bundle with it: the
-    transfer found no session, after the whole dump's downtime.) Two daemons in this
-    process, so that both see the shortened limit."""
+    here), but a dump may take as long as the move's ``timeout``: while CRIU dumps (held 4 s
+    by its action script: past the limit and the reap after it) the source touches the
+    session, and the move is done, its bundle on the target. (Untouched, the session ended
+    mid-dump and took the bundle with it: the transfer found no session, after the whole
+    dump's downtime.) Two daemons in this process, so that both see the shortened limit."""
     monkeypatch.setattr(incoming, "IDLE_SECONDS", 2.0)
     script = tmp_path / "hold"
     script.write_text(
         '#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = network-lock ] || exit 0\n'
-        f"mkdir {tmp_path / 'held-once'} 2>/dev/null || exit 0\nexec sleep 5\n"
+        f"mkdir {tmp_path / 'held-once'} 2>/dev/null || exit 0\nexec sleep 4\n"
     )
     script.chmod(0o755)
     criu_conf = tmp_path / "criu.conf"
@@ -2007,13 +2022,15 @@ async def test_a_shutdown_mid_move_ends_the_stream_with_a_failed_step(
     runs out (here: the target's runc restore is held), and the client's stream still ends
     with a step that says so, not in the middle."""
     gated = GatedRunc(tmp_path, "restore")
-    source: DaemonProcess = await spawn_daemon(
-        "--runtime-timeout", "1", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
-    )
-    target: DaemonProcess = await spawn_daemon(
-        *("--runtime", str(gated.path), "--runtime-timeout", "1"),
-        state_dir=tmp_path / "state-b",
-        socket=tmp_path / "b.sock",
+    source, target = await together(
+        spawn_daemon(
+            "--runtime-timeout", "1", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+        ),
+        spawn_daemon(
+            *("--runtime", str(gated.path), "--runtime-timeout", "1"),
+            state_dir=tmp_path / "state-b",
+            socket=tmp_path / "b.sock",
+        ),
     )
     await start_container(source.client, "counter", make_bundle(COUNTER))
     await wait_output(source.client, "counter", "2")
@@ -2026,13 +2043,14 @@ async def test_a_shutdown_mid_move_ends_the_stream_with_a_failed_step(
             async for line in answer.aiter_lines():
                 steps.append(json.loads(line))
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(follow)
-        await gated.reached()  # the move is held
-        assert source.process is not None
-        source.process.send_signal(signal.SIGTERM)
-        with trio.fail_after(30):
-            await source.process.wait()
+    assert source.process is not None and target.process is not None
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            await gated.reached()  # the move is held
+            source.process.send_signal(signal.SIGTERM)
+    # The stream has ended; the source's shutdown goes on (it stops the copy here, a shell that
+    # ignores SIGTERM: its grace), side by side with the target's below.
     assert [step["step"] for step in steps][:3] == ["session", "freeze", "checkpoint"]
     assert steps[-1]["step"] == "failed", steps
     error = steps[-1]["error"]
@@ -2043,10 +2061,10 @@ async def test_a_shutdown_mid_move_ends_the_stream_with_a_failed_step(
     assert steps[-1]["rolledBack"] is False
     # The target's shutdown ends the restore it holds: no runc command is left waiting.
     assert gated.running() != []  # still held, until then
-    assert target.process is not None
     target.process.send_signal(signal.SIGTERM)
     with trio.fail_after(30):
         await target.process.wait()
+        await source.process.wait()
     assert gated.running() == []
 
 
@@ -2103,8 +2121,10 @@ async def counting_to_a_silent_target(
     """A source counting, a target, and a relay between them that drops the target's answer
     to the finish and then closes each connection (``then_silent``); the counter's bundle.
     The source gives up on a silent target after its runtime timeout (the abort's own
-    bound): 10 s, not the default 30, which a dump of the counter is far within."""
-    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "10")
+    bound), which each test waits out: 5 s, not the default 30. What must beat it (each of
+    the source's runc calls, each of the target's answers before the silence; the dump has a
+    deadline of its own) takes a fraction of a second: seconds to spare on a loaded machine."""
+    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "5")
     link = LossyLink(tmp_path / "link.sock", target.socket, then_silent=True)
     await nursery.start(link.serve)
     bundle = make_bundle(COUNTER)
@@ -2200,11 +2220,11 @@ async def counting_to_a_held_restore(
 ) -> tuple[GatedRunc, DaemonProcess, DaemonProcess]:
     """A source running a counter, and a target whose runc restore waits at a gate."""
     gated = GatedRunc(tmp_path, "restore")
-    source: DaemonProcess = await spawn_daemon(
-        *source_args, state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
-    )
-    target: DaemonProcess = await spawn_daemon(
-        "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+    source, target = await together(
+        spawn_daemon(*source_args, state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"),
+        spawn_daemon(
+            "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+        ),
     )
     await start_container(source.client, "counter", make_bundle(COUNTER))
     await wait_output(source.client, "counter", "2")
@@ -2297,9 +2317,11 @@ async def test_a_target_dying_mid_abort_puts_back_the_stopped_container_it_repla
         f" && echo delete > {gated.said} && read line < {gated.gate}; done; fi\n"
         'exec runc "$@"\n'
     )
-    source = await spawn_daemon(state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock")
-    target = await spawn_daemon(
-        "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+    source, target = await together(
+        spawn_daemon(state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"),
+        spawn_daemon(
+            "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+        ),
     )
     as_it_was = await stopped_there(target, make_bundle)
     link = LossyLink(tmp_path / "link.sock", target.socket, drop=b"/restore HTTP/1.1")
@@ -2560,12 +2582,7 @@ async def test_a_source_killed_after_the_dump_resumes_its_copy(
     good, the images beside its bundle.)"""
     (tmp_path / "runc").mkdir()
     gated = GatedRunc(tmp_path / "runc", "checkpoint")
-    source: DaemonProcess = await spawn_daemon(
-        "--runtime", str(gated.path), state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
-    )
-    target: DaemonProcess = await spawn_daemon(
-        state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
-    )
+    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime", str(gated.path))
     bundle = make_bundle(COUNTER)
     await start_container(source.client, "counter", bundle)
     await wait_output(source.client, "counter", "2")
@@ -2652,12 +2669,7 @@ async def test_a_dump_left_past_its_deadline_is_killed_with_its_criu(
     outlived the runc, and the copy stayed seized and stopped as long as CRIU went on: here for
     good.)"""
     hold = HeldCriu(tmp_path, "network-lock")
-    source: DaemonProcess = await spawn_daemon(
-        "--checkpoint-timeout", "2", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
-    )
-    target: DaemonProcess = await spawn_daemon(
-        state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
-    )
+    source, target = await two_daemons(spawn_daemon, tmp_path, "--checkpoint-timeout", "2")
     bundle = make_bundle(COUNTER, edit=hold.annotate)
     await start_container(source.client, "counter", bundle)
     await wait_output(source.client, "counter", "2")
@@ -2897,13 +2909,17 @@ async def test_a_stop_of_the_copy_while_the_target_cannot_say_ends_the_questions
     )
     answers: list[httpx.Response] = []
 
-    async def stop() -> None:  # its init, a shell, ignores SIGTERM: the grace is waited out
+    async def stop() -> None:  # its init, a shell, ignores SIGTERM: the grace runs on
         answers.append(await source.client.post("/containers/counter/stop", params={"timeout": 6}))
 
     async with trio.open_nursery() as stopping:
         stopping.start_soon(stop)
         with trio.fail_after(3):  # the next question is 8 s away, the stop's end 6 s
             await source.logged(b"the user resumed the copy here while the target could")
+        # Seen within the grace: the rest of it need not be waited out. A SIGKILL ends the
+        # init now, as the stop's own would at the grace's end (137), and with it the stop.
+        killed = await source.client.patch("/containers/counter", json={"signal": "KILL"})
+        assert killed.is_success, killed.text
     assert b"the target aborted its session" in source.log
     assert (await target.client.get("/containers/counter")).status_code == 404
     (stopped,) = answers
