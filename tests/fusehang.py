@@ -134,6 +134,14 @@ class _Holding:
         raise NotImplementedError
 
     def _serve(self) -> None:
+        # The thread closes the fd as it ends (the file system gone): only then is no more
+        # answer written to it, and ``_served`` need not wait for that (see there).
+        try:
+            self._serve_all()
+        finally:
+            os.close(self.fd)
+
+    def _serve_all(self) -> None:
         while True:
             try:
                 request = os.read(self.fd, 1 << 20)
@@ -195,8 +203,8 @@ def hung_mount(point: Path) -> Iterator[HungMount]:
 @contextlib.contextmanager
 def _served(point: Path, source: bytes, serve: Callable[[int], Any]) -> Iterator[Any]:
     """A FUSE file system mounted on ``point`` for the block, served by ``serve(fd)`` (a
-    server with ``_thread`` and ``release``); at its end, what it holds is answered and it
-    is unmounted (lazily: a process may still be in it)."""
+    server with ``_thread`` and ``release``, which closes ``fd`` as it ends); at its end,
+    what it holds is answered and it is unmounted (lazily: a process may still be in it)."""
     fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
     try:
         options = f"fd={fd},rootmode={_ROOT_MODE:o},user_id=0,group_id=0".encode()
@@ -204,14 +212,19 @@ def _served(point: Path, source: bytes, serve: Callable[[int], Any]) -> Iterator
             raise _libc.last_error(str(point))
         server = serve(fd)
         server._thread.start()
-        try:
-            yield server
-        finally:
-            server.release()
-            _libc.umount2(os.fsencode(point), 2)  # MNT_DETACH
-            server._thread.join(10)
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    try:
+        yield server
+    finally:
+        server.release()
+        _libc.umount2(os.fsencode(point), 2)  # MNT_DETACH
+        # The server ends (and closes the fd) once the file system is gone: at once when
+        # nothing else holds it, else when its last holder lets go (a container that binds
+        # it, deleted by the test's fixtures after this block). It is not waited for here:
+        # a join took its whole timeout (10 s) for such a container. The fd is the thread's
+        # to close, so an answer it writes later cannot land on a file that took its number.
 
 
 def bound_at(point: Path, destination: str = "/hung") -> Callable[[dict[str, Any]], None]:

@@ -378,13 +378,19 @@ async def test_an_attached_client_gets_all_output_and_the_status_before_the_remo
 
 
 async def test_a_slow_reader_that_keeps_reading_gets_all_output_before_the_removal(
-    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The removal waited for the attach sessions 5 s at most: a client still reading a big
-    output slowly (never pausing for 5 s, but taking longer than that in all) had its session
-    outlived by the removal. It waits as long as the sessions go on sending; only a session
-    that sends nothing for 5 s (a reader that stopped) is given up on."""
-    size = 4 * 1024 * 1024
+    """The removal waited for the attach sessions _ATTACHED_GRACE seconds at most: a client
+    still reading a big output slowly (never pausing for that long, but taking longer than
+    that in all) had its session outlived by the removal. It waits as long as the sessions
+    go on sending; only a session that sends nothing for _ATTACHED_GRACE (a reader that
+    stopped) is given up on. The grace (5 s) is made 2 s here, so that a reading that takes
+    well over it takes seconds, not tens: still a hundred times the reader's pauses."""
+    monkeypatch.setattr(supervisor_module, "_ATTACHED_GRACE", 2.0)
+    size = 3 * 1024 * 1024
     line = b"0123456789abcdefghijklmnopqrstuvwxyz\n"
     bundle = make_bundle(
         ["sh", "-c", f"read go; yes {line.decode().strip()} | head -c {size}; exit 5"]
@@ -392,10 +398,11 @@ async def test_a_slow_reader_that_keeps_reading_gets_all_output_before_the_remov
     info = await start_container(client, "flood", bundle, autoRemove=True, stdin=True)
     pid = info["processes"][0]["pid"]
     session = await attach(daemon.url, "flood", pid, query="logs=true")
-    # Small reads and a small receive buffer, so that the server sends at our pace: 4 MiB at
-    # 16 KiB a read, 40 ms apart, takes 10 s (the removal of old came 5 s after the exit).
+    # Small reads and a small receive buffer, so that the server sends at our pace: 3 MiB at
+    # 16 KiB a read, 20 ms apart, takes over 4 s (the removal of old came 2 s after the exit,
+    # with some 1.5 MiB read: short of the 2 MiB asserted below).
     session.stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-    session.read_size, session.pause = 16 * 1024, 0.04
+    session.read_size, session.pause = 16 * 1024, 0.02
     removed_at: list[int] = []
     async with trio.open_nursery() as nursery:
 
@@ -410,7 +417,7 @@ async def test_a_slow_reader_that_keeps_reading_gets_all_output_before_the_remov
     assert len(session.output) == size
     assert bytes(session.output) == (line * (size // len(line) + 1))[:size]
     # The removal came once the session had sent it all: what we read after its answer was in
-    # the sockets' buffers by then (far less than a MiB; of old, 3 s of reading were left).
+    # the sockets' buffers by then (far less than a MiB; of old, 2 s of reading were left).
     assert removed_at and removed_at[0] >= size - 1024 * 1024, removed_at
     assert _left(daemon, "flood") == []
 
