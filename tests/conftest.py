@@ -18,7 +18,7 @@ import inspect
 import itertools
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,21 +76,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         marker = item.get_closest_marker("deadline")
         seconds = float(marker.args[0]) if marker else DEFAULT_DEADLINE
-        item.obj = _bounded(function, seconds)  # type: ignore[attr-defined]
+        item.obj = _bounded(function, seconds, item)  # type: ignore[attr-defined]
 
 
-def _bounded(function: Callable[..., Any], seconds: float) -> Callable[..., Any]:
+#: Why an async test skipped itself, by its item: pytest-trio raises a skip that comes out of
+#: the test's nursery again with no message (its report says only "Skipped", at pytest's own
+#: python.py), and :func:`pytest_runtest_makereport` puts the reason back.
+_skip_reasons: pytest.StashKey[str] = pytest.StashKey()
+
+
+def _bounded(function: Callable[..., Any], seconds: float, item: pytest.Item) -> Callable[..., Any]:
     @functools.wraps(function)
     async def bounded(*args: Any, **kwargs: Any) -> Any:
         try:
             with trio.fail_after(seconds):
                 return await function(*args, **kwargs)
+        except pytest.skip.Exception as exc:
+            item.stash[_skip_reasons] = exc.msg or "no reason given"
+            raise
         except Exception as exc:  # not a skip (pytest's are BaseExceptions)
             # Before the fixtures' teardown stops the test's daemons: what was running then.
             exc.add_note(cgroup_snapshot(_test_cgroups))
             raise
 
     return bounded
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A skip of an async test reported with its own reason and place (see
+    :data:`_skip_reasons`), as pytest reports a synchronous test's."""
+    report = yield
+    reason = item.stash.get(_skip_reasons, None)
+    if report.skipped and reason is not None and isinstance(report.longrepr, tuple):
+        path, line, _ = item.location
+        report.longrepr = (path, (line or 0) + 1, f"Skipped: {reason}")
+    return report
 
 
 @pytest.fixture(autouse=True)
