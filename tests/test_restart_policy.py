@@ -44,7 +44,7 @@ from .helpers import (
 from .test_auto_remove import _left
 from .test_cli import run_cli
 from .test_containers import _host_pids
-from .test_logs import NS_LAST_PID, PID_TRIES
+from .test_logs import PID_TRIES, PidAim
 from .test_recovery import Orphans, orphans  # noqa: F401 (a fixture)
 from .test_resources import UNLIMITED, cgroup_value, memory_and_swap
 from .wsclient import Rejected, attach
@@ -1787,14 +1787,12 @@ async def test_a_restarts_init_given_an_earlier_processs_pid_replays_its_own_out
         await next_event(
             client, since=since, match=lambda e: e["type"] == "exit" and e.get("pid") == wanted
         )
-        distance = 1
+        aim = PidAim(wanted)
         for _ in range(PID_TRIES):
-            NS_LAST_PID.write_text(str(wanted - distance))
+            hint = aim.hint()
             init = await _restarted(client, "svc", init)
-            if init == wanted:
+            if aim.got(hint, init):
                 break
-            # Short of it or past it by as many as others took or left meanwhile.
-            distance = max(1, distance + init - wanted) if abs(init - wanted) < 300 else 1
         else:
             pytest.skip(f"the kernel would not give pid {wanted} to a restart's init")
         # The run's "up" reaches the log through the logger, a moment after the init printed
