@@ -30,6 +30,7 @@ from containerd_trio import console, host
 from containerd_trio.server import Daemon
 
 from .helpers import (
+    CLIENT_LIMITS,
     BundleFactory,
     DaemonProcess,
     GatedRunc,
@@ -187,7 +188,7 @@ async def start_daemon(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[C
                 finished.set()
 
         await nursery.start(run)
-        client = httpx.AsyncClient(base_url=daemon.binds[0], timeout=60.0)
+        client = httpx.AsyncClient(base_url=daemon.binds[0], timeout=60.0, limits=CLIENT_LIMITS)
         handle = RunningDaemon(daemon, client, finished)
         running.append(handle)
         return handle

@@ -25,6 +25,7 @@ import trio
 
 from containerd_trio import cgroups, procfs, timestamps
 from containerd_trio.busybox import make_busybox_bundle
+from containerd_trio.client.trio_transport import MAX_IDLE
 from containerd_trio.config import DaemonConfig, Listen
 from containerd_trio.convert import unstructure
 from containerd_trio.migration.ledger import Replaced
@@ -34,6 +35,11 @@ from containerd_trio.records import RecordJournal
 from containerd_trio.server import Daemon
 
 # --- bundles --------------------------------------------------------------------------------
+
+#: The tests' HTTP clients keep an idle connection as long as ctr-trio's own client does, well
+#: within the daemon's keep-alive timeout (5 s): httpx's default of 5 s reused a connection
+#: the daemon was closing that moment (a test waiting 5 s on a browser got a reset).
+CLIENT_LIMITS = httpx.Limits(keepalive_expiry=MAX_IDLE)
 
 FOREVER = ("sleep", "100000")
 IGNORES_TERM = ("sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
@@ -831,7 +837,7 @@ class DaemonProcess:
         self._ready = trio.Event()
         self._more_log = trio.Event()
         self.client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(socket)),
+            transport=httpx.AsyncHTTPTransport(uds=str(socket), limits=CLIENT_LIMITS),
             base_url="http://daemon",
             timeout=60,
         )

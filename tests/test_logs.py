@@ -840,17 +840,17 @@ async def given_again_in_order(
     """given_again_while_draining until its events come in the order ``wanted`` (the newer
     process started within the earlier one's drain): the container's id and the pid. On a
     busy machine the pid's tries can outlast the drain; each attempt has a container of its
-    own, and only after three misses is the test skipped."""
-    for attempt in range(3):
+    own, and only after six misses is the test skipped (a fresh run under load missed three)."""
+    for attempt in range(6):
         container_id = name if attempt == 0 else f"{name}-{attempt}"
         exits = [kind for kind, _ in wanted].count("exit")
         first, seen = await given_again_while_draining(client, container_id, bundle, args, exits)
         if seen == wanted:
             return container_id, first
-    pytest.skip(f"not the order wanted in three attempts; the last: {seen}")
+    pytest.skip(f"not the order wanted in six attempts; the last: {seen}")
 
 
-@pytest.mark.deadline(120)  # up to three attempts (given_again_in_order)
+@pytest.mark.deadline(180)  # up to six attempts (given_again_in_order)
 async def test_a_pid_given_again_while_the_earlier_process_drains_stays_the_new_ones(
     daemon: RunningDaemon, bundle: Path
 ) -> None:
@@ -875,7 +875,7 @@ async def test_a_pid_given_again_while_the_earlier_process_drains_stays_the_new_
         await session.detach()
 
 
-@pytest.mark.deadline(120)  # up to three attempts (given_again_in_order)
+@pytest.mark.deadline(180)  # up to six attempts (given_again_in_order)
 async def test_a_pid_given_again_that_ends_before_the_earlier_process_report_stays_the_new_ones(
     daemon: RunningDaemon, bundle: Path
 ) -> None:
