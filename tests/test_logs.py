@@ -698,14 +698,16 @@ class PidAim:
     median of the distances from hint to process seen so far (each try's is about as likely
     as the last's; the median is the likeliest), 1 before any."""
 
-    #: After this many misses in a row with ``wanted`` held by another process (in the
-    #: suite, another worker's container may live at it): no try can hit it, the test skips.
-    HELD_MISSES = 10
+    #: How long the tries of one aim wait, in all, for another process to let ``wanted`` go.
+    #: Its holder seen in the suite is a passing thread (a worker's "python", Chromium's
+    #: "HangWatcher"): pids and thread ids are one space, and a thread of another worker may
+    #: take the pid between its last process's exit and the next try.
+    HELD_WAIT = 20.0
 
     def __init__(self, wanted: int) -> None:
         self.wanted = wanted
         self._seen: list[int] = []
-        self._held = 0
+        self._held_until: float | None = None
 
     def hint(self) -> int:
         """Write the hint; the pid it was (for :meth:`got`)."""
@@ -721,15 +723,41 @@ class PidAim:
             return True
         if 0 < pid - hint < 300:
             self._seen.append(pid - hint)
+        return False
+
+    async def free(self) -> None:
+        """Return once ``wanted`` is free, at once if it is: no try can hit it while another
+        process or thread holds it. Its end is waited for on a pidfd (PIDFD_THREAD, so a
+        thread's own end), up to :attr:`HELD_WAIT` over the whole aim; past that (a container
+        of another test living at it) the test skips, naming the holder."""
+        if self._held_until is None:
+            self._held_until = trio.current_time() + self.HELD_WAIT
+        with trio.move_on_at(self._held_until):
+            while True:
+                try:
+                    pidfd = os.pidfd_open(self.wanted, PIDFD_THREAD)
+                except ProcessLookupError:
+                    return
+                try:
+                    await trio.lowlevel.wait_readable(pidfd)
+                finally:
+                    os.close(pidfd)
+                if not Path(f"/proc/{self.wanted}").exists():
+                    return
+                # Ended but not yet reaped by its parent: no event says when it will be.
+                await trio.sleep(0.02)
         try:
             holder = Path(f"/proc/{self.wanted}/comm").read_text().strip()
-        except OSError:  # free: the next try may get it
-            self._held = 0
-        else:
-            self._held += 1
-            if self._held >= self.HELD_MISSES:
-                pytest.skip(f"pid {self.wanted} is held by another process ({holder})")
-        return False
+        except OSError:  # let go at the bound's moment
+            return
+        pytest.skip(
+            f"pid {self.wanted} was held by another process ({holder}) for {self.HELD_WAIT:g}s"
+        )
+
+
+#: pidfd_open's flag for a pidfd of one thread (Linux 6.9), readable when that thread ends;
+#: without it a thread's id is refused (ENOENT, tried), a leader's waits for its whole group.
+PIDFD_THREAD = os.O_EXCL
 
 
 async def exec_at_pid(
@@ -737,9 +765,9 @@ async def exec_at_pid(
 ) -> None:
     """Exec ``args`` so that the process gets pid ``wanted`` (free now) again: the kernel is
     told its last pid was just before it. runc forks and starts threads before the process, so
-    the distance from that hint to the process's pid is learnt from a miss (and other
-    processes of the host may take pids meanwhile): each miss is killed, and the next try
-    hints that much earlier. Bounded (the suite's other workers take pids too)."""
+    the distance from that hint to the process's pid is learnt from the misses (:class:`PidAim`;
+    other processes of the host may take pids meanwhile): each miss is killed, and the next
+    try waits for the pid to be free. Bounded (the suite's other workers take pids too)."""
     aim = PidAim(wanted)
     for _ in range(PID_TRIES):
         since = now()
@@ -751,6 +779,7 @@ async def exec_at_pid(
             return
         await client.post(f"/containers/{container_id}/process/{pid}", json={"signal": 9})
         await wait_exit(client, container_id, pid, since)
+        await aim.free()
     pytest.skip(f"the kernel would not give pid {wanted} again in {PID_TRIES} tries")
 
 

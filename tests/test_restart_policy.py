@@ -1793,6 +1793,7 @@ async def test_a_restarts_init_given_an_earlier_processs_pid_replays_its_own_out
             init = await _restarted(client, "svc", init)
             if aim.got(hint, init):
                 break
+            await aim.free()
         else:
             pytest.skip(f"the kernel would not give pid {wanted} to a restart's init")
         # The run's "up" reaches the log through the logger, a moment after the init printed
