@@ -41,6 +41,18 @@ from containerd_trio.server import Daemon
 #: the daemon was closing that moment (a test waiting 5 s on a browser got a reset).
 CLIENT_LIMITS = httpx.Limits(keepalive_expiry=MAX_IDLE)
 
+
+def unix_client(socket: Path, *, timeout: float = 60.0, **options: Any) -> httpx.AsyncClient:
+    """An HTTP client of the daemon serving on the unix socket ``socket``, its idle
+    connections kept within the daemon's keep-alive (:data:`CLIENT_LIMITS`); ``options`` are
+    httpx's (``event_hooks``), and ``retries`` the transport's connect retries."""
+    retries = options.pop("retries", 0)
+    transport = httpx.AsyncHTTPTransport(uds=str(socket), limits=CLIENT_LIMITS, retries=retries)
+    return httpx.AsyncClient(
+        transport=transport, base_url="http://daemon", timeout=timeout, **options
+    )
+
+
 FOREVER = ("sleep", "100000")
 IGNORES_TERM = ("sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
 COUNTER = ("sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done")
@@ -836,11 +848,7 @@ class DaemonProcess:
         self._served = trio.Event()
         self._ready = trio.Event()
         self._more_log = trio.Event()
-        self.client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(socket), limits=CLIENT_LIMITS),
-            base_url="http://daemon",
-            timeout=60,
-        )
+        self.client = unix_client(socket)
 
     async def start(self, nursery: trio.Nursery) -> None:
         import sys

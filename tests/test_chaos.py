@@ -41,7 +41,7 @@ import trio
 
 from containerd_trio import cgroups
 
-from .helpers import CLIENT_LIMITS, FOREVER, BundleFactory, DaemonProcess, pid_alive, runc
+from .helpers import FOREVER, BundleFactory, DaemonProcess, pid_alive, runc, unix_client
 
 KILLS = int(os.environ.get("CHAOS_KILLS", "100"))
 SEED_ENV = "CHAOS_SEED"
@@ -99,11 +99,7 @@ class Fault(AssertionError):
 
 
 def client_for(daemon: DaemonProcess) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=httpx.AsyncHTTPTransport(uds=str(daemon.socket), limits=CLIENT_LIMITS),
-        base_url="http://daemon",
-        timeout=REQUEST_BOUND,
-    )
+    return unix_client(daemon.socket, timeout=REQUEST_BOUND)
 
 
 def runc_list(state_dir: Path) -> dict[str, dict[str, Any]]:

@@ -52,6 +52,7 @@ from .helpers import (
     runc_ids,
     runc_state,
     start_container,
+    unix_client,
     until_trapped,
     wait_catching,
     watch_processes,
@@ -375,11 +376,7 @@ async def test_a_crash_in_a_storm_of_starts_leaves_runc_and_the_daemon_agreeing(
 
     async def one(n: int) -> None:
         # A fresh connection each: the crash breaks them, the outcome is read from the daemon.
-        async with httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(daemon.socket)),
-            base_url="http://daemon",
-            timeout=60,
-        ) as client:
+        async with unix_client(daemon.socket) as client:
             try:
                 response = await client.post(
                     f"/containers/storm-{n}", json={"bundlePath": str(bundle)}
@@ -438,11 +435,7 @@ async def test_a_live_upgrade_under_load(
     count = daemon.servings
 
     async def hammer(done: trio.Event) -> None:
-        async with httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(daemon.socket), retries=3),
-            base_url="http://daemon",
-            timeout=60,
-        ) as client:
+        async with unix_client(daemon.socket, retries=3) as client:
             while not done.is_set():
                 try:
                     response = await client.get("/state")
@@ -504,11 +497,7 @@ async def test_a_daemon_killed_with_its_runcs_in_a_storm_is_cleaned_up(
     started: list[str] = []
 
     async def one(n: int) -> None:
-        async with httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(first.socket)),
-            base_url="http://daemon",
-            timeout=60,
-        ) as client:
+        async with unix_client(first.socket) as client:
             try:
                 response = await client.post(
                     f"/containers/cut-{n}", json={"bundlePath": str(bundle)}

@@ -43,6 +43,7 @@ from .helpers import (
     runc_ids,
     runc_state,
     start_container,
+    unix_client,
     wait_catching,
     wait_exit,
     wait_output,
@@ -306,12 +307,7 @@ async def test_a_wait_at_the_source_says_the_container_moved_and_where(
     async def on_request(_: httpx.Request) -> None:
         sent.release()
 
-    async with httpx.AsyncClient(
-        transport=httpx.AsyncHTTPTransport(uds=str(source.socket)),
-        base_url="http://daemon",
-        timeout=60,
-        event_hooks={"request": [on_request]},
-    ) as waiting:
+    async with unix_client(source.socket, event_hooks={"request": [on_request]}) as waiting:
 
         async def wait(name: str, path: str) -> None:
             answer = await waiting.post(path)

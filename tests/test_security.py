@@ -42,6 +42,7 @@ from .helpers import (
     now,
     read_to_eof,
     runc_ids,
+    unix_client,
     wait_exit,
 )
 
@@ -53,9 +54,7 @@ async def test_unix_socket_is_owner_only(start_daemon: Any, tmp_path: Path) -> N
     assert stat.S_ISSOCK(info.st_mode)
     assert stat.S_IMODE(info.st_mode) == 0o600
     assert info.st_uid == 0
-    async with httpx.AsyncClient(
-        transport=httpx.AsyncHTTPTransport(uds=str(path)), base_url="http://d"
-    ) as client:
+    async with unix_client(path) as client:
         assert (await client.get("/state")).status_code == 200
     await daemon.stop()
     assert not path.exists()  # no dead socket left for the next client to trip on
