@@ -315,9 +315,15 @@ class Adoption:
             self._release(info.id)
             await container.forget()
             # A stopped one with autoRemove: its removal at its exit, which the last server
-            # did not finish (its user's DELETE is a 409 from the exit on): its ``delete``
-            # says so, as that server's would have.
-            container.removed_at_exit = container.auto_remove
+            # did not finish, unless its record says the delete was its user's (a DELETE
+            # that came before the exit: from the exit on, one is a 409); its ``delete``
+            # says whose, as that server's would have (and so the memory for the waits
+            # that the next server takes up from it). A record of an older daemon says
+            # nothing: autoRemove's, as it was taken before.
+            removed_at_exit = record.removed_at_exit
+            container.removed_at_exit = (
+                container.auto_remove if removed_at_exit is None else removed_at_exit
+            )
             container.publish_delete()
             return
         if info.state.status is Status.STOPPED and runc_status == "created":

@@ -96,6 +96,13 @@ class ContainerRecord:
     #: docker's HasBeenManuallyStopped is on disk before its signal. None, not False, when
     #: not (and in records of older daemons, whose next server restarted it).
     stopped_by_user: bool | None = None
+    #: Being deleted with autoRemove: whether the delete is autoRemove's removal at its exit
+    #: (true) or its user's DELETE (false: one that came before the exit, which it brought),
+    #: for the next server that finishes it to say whose it was (its ``delete``, and whether
+    #: its waits are answered after it). None when not being deleted or without autoRemove,
+    #: and in records of older daemons (the next server then takes a stopped one's for
+    #: autoRemove's).
+    removed_at_exit: bool | None = None
 
 
 def record_user_cpu(record: ContainerRecord) -> tuple[str, ...]:
@@ -168,6 +175,7 @@ class RecordJournal:
             user_cpu=tuple(record.user_cpu or ()),
             replaces_user_cpu=tuple(record.replaces_user_cpu or ()),
             stopped_by_user=bool(record.stopped_by_user),
+            removed_at_exit=record.removed_at_exit,
         )
 
     def put_encoded(
@@ -187,13 +195,14 @@ class RecordJournal:
         user_cpu: tuple[str, ...] = (),
         replaces_user_cpu: tuple[str, ...] = (),
         stopped_by_user: bool = False,
+        removed_at_exit: bool | None = None,
     ) -> None:
         """:meth:`put` of a record whose container view is encoded already (the API's JSON of
         it, which the container keeps: see ``Container.info_json``). The line is the one
         :meth:`put` would write (tests/test_units.py checks it against ContainerRecord's own
         encoding)."""
         starts = dump_json(unstructure(start_times))
-        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b%b%b%b%b%b}}' % (
+        line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b%b%b%b%b%b%b}}' % (
             container,
             starts,
             b"true" if deleting else b"false",
@@ -209,6 +218,7 @@ class RecordJournal:
             if replaces_user_cpu
             else b"",
             b',"stoppedByUser":true' if stopped_by_user else b"",
+            b"" if removed_at_exit is None else b',"removedAtExit":%b' % dump_json(removed_at_exit),
         )
         self._live[container_id] = line
         self._append(line)

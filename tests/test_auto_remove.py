@@ -5,6 +5,7 @@ wait for its removal (``condition=removed``), and for its next exit (``condition
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,17 +26,27 @@ from containerd_trio.records import RecordJournal
 
 from .helpers import (
     BundleFactory,
+    DaemonProcess,
+    GatedRunc,
     RunningDaemon,
     event_types,
+    next_event,
     now,
+    read_fifo_line,
+    run_status,
     runc_ids,
     start_container,
+    until_trapped,
+    wait_catching,
+    wait_exit,
     wait_output,
 )
 from .test_cli import run_cli
 from .wsclient import attach
 
 QUICK = ("sh", "-c", "echo out; echo err >&2; exit 3")
+#: Exits 3 on SIGTERM (a DELETE's) or on SIGUSR1 (its own end, as it were).
+TERM_OR_USR1 = ("sh", "-c", until_trapped("trap 'exit 3' TERM; trap 'exit 3' USR1"))
 
 
 def _left(daemon: RunningDaemon, container_id: str) -> list[str]:
@@ -661,3 +672,90 @@ async def test_a_wait_after_a_server_restart_answers_a_container_auto_remove_rem
     assert (await http.post("/containers/quick/wait")).status_code == 404
     await daemon.kill_server()
     assert (await http.post("/containers/quick/wait")).status_code == 404
+
+
+@pytest.mark.parametrize("remover", ["user", "autoRemove"])
+async def test_a_removal_a_crash_cut_after_the_exit_is_finished_as_whose_it_was(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, plain_parent: None, remover: str
+) -> None:
+    """kill -9 of the server while the runc delete of an autoRemove container, which has
+    exited, is held: one its user's DELETE ended (its SIGTERM came first), or one that ended
+    by itself. The next server finishes the removal as the one it was: its ``delete`` says
+    ``autoRemove`` for autoRemove's alone, and a wait asked again answers the exit of that
+    one only, a 404 for the user's, as the server that saw it would have (a container its user
+    deleted is not remembered). Before, the record said nothing of whose the delete was: the
+    next server called both autoRemove's, and a wait for the user's answered its exit."""
+    gated = GatedRunc(tmp_path, "delete")
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    client = daemon.client
+    since = now()
+    started = await start_container(client, "rm", make_bundle(TERM_OR_USR1), autoRemove=True)
+    pid = started["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+
+    async def delete() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server dies first
+            await client.delete("/containers/rm", params={"timeout": 10})
+
+    with trio.fail_after(40):
+        async with trio.open_nursery() as nursery:
+            if remover == "user":
+                nursery.start_soon(delete)
+            else:
+                os.kill(pid, signal.SIGUSR1)
+            assert await wait_exit(client, "rm", pid, since) == 3
+            await gated.reached()  # the removal's runc delete is held, after the exit
+            (held,) = gated.running()
+            count = daemon.servings
+            os.kill(daemon.server_pid(), signal.SIGKILL)
+            await daemon.logged(b"waiting for runc delete --force rm")
+            async with gated.opened(held):  # the dead server's runc delete goes on, and ends
+                await daemon.served(count + 1)
+        removed = await next_event(
+            client, since=since, container_id="rm", match=lambda e: e["type"] == "delete"
+        )
+    assert (await client.get("/containers/rm")).status_code == 404
+    waited = await client.post("/containers/rm/wait", params={"condition": "removed"})
+    if remover == "user":
+        assert "autoRemove" not in removed, removed
+        assert waited.status_code == 404, waited.text
+    else:
+        assert removed.get("autoRemove") is True, removed
+        assert waited.status_code == 200, waited.text
+        assert (waited.json()["exitStatus"], waited.json()["pid"]) == (3, pid)
+
+
+async def test_a_delete_after_a_failed_removal_is_its_user_s(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """autoRemove's removal fails (runc cannot forget the container): it stays listed
+    stopped, and the DELETE that removes it later is its user's, as its ``delete`` says (no
+    ``autoRemove``), and its waits after it are 404s. Before, that ``delete`` said autoRemove
+    removed it (and a next server, taking the removals up from the log, answered its wait)."""
+    refused = tmp_path / "refused"
+    os.mkfifo(refused)
+    wrapper = tmp_path / "refusing-runc"
+    wrapper.write_text(
+        "#!/bin/sh\n"  # the first runc delete fails, and says so; the rest is runc's own
+        f'for a in "$@"; do [ "$a" = delete ] && mkdir {tmp_path / "once"} 2>/dev/null'
+        f" && echo refused > {refused}"
+        ' && echo \'{"level":"error","msg":"refused on cue"}\' >&2 && exit 1; done\n'
+        'exec runc "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    daemon: RunningDaemon = await start_daemon(runtime=str(wrapper))
+    client = daemon.client
+    since = now()
+    await start_container(client, "stuck", make_bundle(QUICK), autoRemove=True)
+    with trio.fail_after(10):
+        assert await read_fifo_line(refused) == "refused\n"  # autoRemove's runc delete
+        # Its removal's failure is on its way in the daemon: until then, a 409.
+        while (answer := await client.delete("/containers/stuck")).status_code == 409:
+            assert "is being deleted" in answer.text, answer.text
+    assert answer.status_code == 200, answer.text
+    assert run_status(answer.json()["state"]) == {"status": "stopped", "exitStatus": 3}
+    removed = await next_event(
+        client, since=since, container_id="stuck", match=lambda e: e["type"] == "delete"
+    )
+    assert "autoRemove" not in removed, removed
+    assert (await client.post("/containers/stuck/wait")).status_code == 404

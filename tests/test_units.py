@@ -144,25 +144,27 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
     end), and with the
     stopped container a start replaces, and a restore's cgroup of its own, and a change of
     limits under way, and a restart due, and a stopped container's init, and the CPU limits
-    its user set, and a run its user stopped."""
+    its user set, and a run its user stopped, and whose a delete of one with autoRemove is."""
     replaced = _record("c", Status.STOPPED).container
     change = Resources(memory=MemoryResources(limit=64 << 20), pids=PidsResources(limit=-1))
     cases = (
-        (False, None, None, None, None, None, None, None, None, None),
-        (True, None, None, None, None, None, None, None, None, None),
-        (True, 123_456_789_012, None, None, None, None, None, None, None, None),
-        (False, None, replaced, "c-moved-1", None, None, None, None, None, None),
-        (False, None, None, None, change, None, None, None, None, None),
-        (False, None, replaced, None, None, True, None, None, None, None),
-        (False, None, None, None, None, True, 7, None, None, None),
-        (False, None, None, None, None, None, None, ["period", "quota"], None, None),
-        (False, None, replaced, None, None, None, None, ["quota"], ["period"], None),
-        (False, None, None, None, None, None, None, None, None, True),
+        (False, None, None, None, None, None, None, None, None, None, None),
+        (True, None, None, None, None, None, None, None, None, None, None),
+        (True, 123_456_789_012, None, None, None, None, None, None, None, None, None),
+        (False, None, replaced, "c-moved-1", None, None, None, None, None, None, None),
+        (False, None, None, None, change, None, None, None, None, None, None),
+        (False, None, replaced, None, None, True, None, None, None, None, None),
+        (False, None, None, None, None, True, 7, None, None, None, None),
+        (False, None, None, None, None, None, None, ["period", "quota"], None, None, None),
+        (False, None, replaced, None, None, None, None, ["quota"], ["period"], None, None),
+        (False, None, None, None, None, None, None, None, None, True, None),
+        (True, None, None, None, None, None, 7, None, None, None, True),
+        (True, 123_456_789_012, None, None, None, None, 7, None, None, None, False),
     )
     for at, case in enumerate(cases):
         (
             deleting, grace_ends_ns, replaces, cgroups_path, updating, restarting, ended_pid,
-            user_cpu, replaces_user_cpu, stopped_by_user,
+            user_cpu, replaces_user_cpu, stopped_by_user, removed_at_exit,
         ) = case  # fmt: skip
         record = attrs.evolve(
             _record("c"),
@@ -176,6 +178,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             user_cpu=user_cpu,
             replaces_user_cpu=replaces_user_cpu,
             stopped_by_user=stopped_by_user,
+            removed_at_exit=removed_at_exit,
         )
         path = tmp_path / f"journal-{at}"
         journal = RecordJournal(path)
@@ -193,6 +196,7 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
             user_cpu=tuple(user_cpu or ()),
             replaces_user_cpu=tuple(replaces_user_cpu or ()),
             stopped_by_user=bool(stopped_by_user),
+            removed_at_exit=removed_at_exit,
         )
         journal.close()
         assert path.read_bytes() == dump_json({"put": unstructure(record)}) + b"\n"

@@ -402,7 +402,18 @@ class Container:
             user_cpu=self.user_cpu,
             replaces_user_cpu=self.replaced_user_cpu if starting and self.replaces else (),
             stopped_by_user=self.stopped_by_user and running,
+            removed_at_exit=self._record_removed_at_exit(),
         )
+
+    def _record_removed_at_exit(self) -> bool | None:
+        """The record's ``removedAtExit``: whose the delete under way of a container with
+        autoRemove is, autoRemove's or its user's (a DELETE before the exit), for a next
+        server that finishes it. Both leave a stopped container being deleted in the record:
+        before, the next server took its user's for autoRemove's (its ``delete`` said so,
+        and a wait asked again answered the exit of a container its user deleted)."""
+        if not (self.deleting and self._deleting_recorded and self.auto_remove):
+            return None
+        return self.removed_at_exit
 
     # --- the task tree --------------------------------------------------------------------------
 
@@ -471,8 +482,8 @@ class Container:
         of its id and a DELETE are 409s, as a delete under way makes them; its record says
         so, and a server that dies before the removal has the next one finish it), and
         handed to the supervisor, which deletes it (:meth:`delete`: the stop is done)."""
+        self.removed_at_exit = True  # before the record says it is being deleted: whose
         _deletion.begin_delete(self)
-        self.removed_at_exit = True
         self._ctx.remove_exited(self)
 
     def gone(self) -> NotFound:

@@ -281,6 +281,8 @@ def _end_failed_delete(container: Container) -> None:
     record stays marked, for the next server to finish."""
     if not container.deleted:
         container.deleting = False
+        # An autoRemove's that failed leaves it to its user's DELETE: that one is theirs.
+        container.removed_at_exit = False
         container.save()
 
 
