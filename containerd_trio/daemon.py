@@ -24,6 +24,7 @@ from .errors import StartupError
 from .host import (
     KEEPER_OOM_SCORE,
     become_subreaper,
+    exit_now,
     oom_score_adj,
     protect_from_oom_killer,
     raise_fd_limit,
@@ -77,4 +78,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         listener.close()
         os.close(lock)
-    sys.exit(code)
+    exit_now(code)  # the socket closed (and removed), the lock let go, every child reaped

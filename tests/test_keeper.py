@@ -162,15 +162,19 @@ async def test_a_logger_killed_by_a_signal_is_named_by_it(spawn_daemon: Callable
     It said "the logger died (status 137)", the shell's number for it, which reads as an exit
     of the logger's own."""
     daemon: DaemonProcess = await spawn_daemon()
-    [logger] = [
-        child
-        for child in children(daemon.keeper_pid)
-        if b"containerd_trio.keeper._logger" in Path(f"/proc/{child}/cmdline").read_bytes()
-    ]
-    os.kill(logger, signal.SIGKILL)
+    os.kill(_logger_of(daemon.keeper_pid), signal.SIGKILL)
     with trio.fail_after(10):
         await daemon.logged(b"the logger died (signal 9); starting a new one")
     assert b"status 137" not in daemon.log
+
+
+def _logger_of(keeper: int) -> int:
+    [logger] = [
+        child
+        for child in children(keeper)
+        if b"containerd_trio.keeper._logger" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+    return logger
 
 
 @contextlib.contextmanager
@@ -1166,8 +1170,9 @@ async def test_a_welcome_names_every_paused_log_however_many() -> None:
 #: aarch64's (which has no epoll_wait and no poll: glibc calls epoll_pwait and ppoll).
 _SYSCALLS = {
     "x86_64": {"epoll_wait": 232, "epoll_pwait": 281, "epoll_pwait2": 441, "poll": 7,
-               "ppoll": 271, "recvmsg": 47},
-    "aarch64": {"epoll_pwait": 22, "epoll_pwait2": 441, "ppoll": 73, "recvmsg": 212},
+               "ppoll": 271, "recvmsg": 47, "nanosleep": 35, "clock_nanosleep": 230},
+    "aarch64": {"epoll_pwait": 22, "epoll_pwait2": 441, "ppoll": 73, "recvmsg": 212,
+                "nanosleep": 101, "clock_nanosleep": 115},
 }[platform.machine()]  # fmt: skip
 
 #: Where a process of ours that waits for a message blocks (a server waiting for its welcome,
@@ -1195,6 +1200,49 @@ async def _until(condition: Callable[[], bool], step: float = 0.01) -> None:
     """Wait (under the caller's deadline) for what only /proc tells: no event to wait on."""
     while not condition():  # noqa: ASYNC110 (nothing to wait on but /proc)
         await trio.sleep(step)
+
+
+#: Where the keeper's stop waits for its logger's exit: a poll of the logger's pidfd, which
+#: its exit wakes; or, as it did, a sleep of 20 ms between two looks at it.
+_WAITS_FOR_AN_EXIT = {_SYSCALLS[name] for name in ("poll", "ppoll") if name in _SYSCALLS}
+_SLEEPS = {_SYSCALLS["nanosleep"], _SYSCALLS["clock_nanosleep"]}
+
+
+async def test_the_keeper_s_stop_is_woken_by_its_logger_s_exit(
+    spawn_daemon: Callable[..., Any],
+) -> None:
+    """Once the server has stopped, the keeper tells its logger to stop and waits for it to
+    exit (its last records written): it looked every 20 ms, asleep on a timer in between,
+    and so exited up to 20 ms after the logger did, for nothing. Now the logger's exit
+    wakes it (the logger's pidfd). Seen, not timed: the logger is held (stopped) so that
+    the keeper waits for it, and the keeper is found asleep in a poll, never in a sleep;
+    let go, the logger exits and so does the keeper, with 0."""
+    daemon: DaemonProcess = await spawn_daemon()
+    keeper, server, logger = daemon.keeper_pid, daemon.server_pid(), _logger_of(daemon.keeper_pid)
+    os.kill(logger, signal.SIGSTOP)
+    try:
+        os.kill(keeper, signal.SIGTERM)
+
+        def waiting() -> bool:
+            # The server is gone (the keeper reaped it) and the keeper waits for the logger.
+            return server not in children(keeper) and _in_syscall(keeper) in (
+                _WAITS_FOR_AN_EXIT | _SLEEPS
+            )
+
+        with trio.fail_after(20):
+            await _until(waiting)
+        # Its wait lasts up to 5 s, a sleep 20 ms at a time: looked at a hundred times in a
+        # row (well under a millisecond), a sleeping keeper shows a sleep in nearly all.
+        seen = {_in_syscall(keeper) for _ in range(100)}
+        names = {number: name for name, number in _SYSCALLS.items()}
+        assert seen <= _WAITS_FOR_AN_EXIT, (
+            f"the keeper waits for its logger in "
+            f"{sorted('running' if n is None else names.get(n, str(n)) for n in seen)}"
+        )
+    finally:
+        os.kill(logger, signal.SIGCONT)
+    with trio.fail_after(20):
+        assert await daemon.wait_exit() == 0
 
 
 def _servers(keeper_pid: int) -> list[int]:

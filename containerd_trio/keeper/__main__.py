@@ -8,9 +8,8 @@ dies), the keeper stops its logger and exits.
 from __future__ import annotations
 
 import socket
-import sys
 
-from ..host import become_subreaper
+from ..host import become_subreaper, exit_now
 from ..logfmt import setup_logging
 from ..spawn import inherited
 from ._keeper import Keeper
@@ -21,7 +20,7 @@ def main() -> None:
     setup_logging("info")
     become_subreaper()
     channel = Channel(socket.socket(fileno=inherited(3)))
-    sys.exit(Keeper(server_argv=None, embedded=channel).run())
+    exit_now(Keeper(server_argv=None, embedded=channel).run())
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import time
 
 import attrs
 
-from ..host import die_with_parent
+from ..host import die_with_parent, exit_now
 from ..logfile import LineSource, LogWriter
 from ..spawn import inherited
 from ._wire import Channel, Message, PeerGone
@@ -387,6 +387,7 @@ def main() -> None:
     started = time.monotonic()
     Logger(channel).run()
     log.debug("logger ran %.1fs", time.monotonic() - started)
+    exit_now(0)  # its last records written: the keeper waits for this exit
 
 
 if __name__ == "__main__":
