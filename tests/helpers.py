@@ -670,6 +670,21 @@ class HeldHook:
             self._hook = None
 
 
+def refusing_runc(directory: Path, when: str) -> Path:
+    """A runc wrapper, made in ``directory``, whose ``runc delete`` fails as runc's own
+    failures do (its error on stderr: "refused on cue") while the shell condition ``when``
+    holds; every other call is runc's own."""
+    wrapper = directory / "refusing-runc"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'for a in "$@"; do [ "$a" = delete ] && {when}'
+        ' && echo \'{"level":"error","msg":"refused on cue"}\' >&2 && exit 1; done\n'
+        'exec runc "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 class GatedRunc:
     """A runc wrapper for a test: runc ``command`` says so on a fifo (:attr:`said`), then
     waits for a line on another (:attr:`gate`, which a test may never open) before it runs;

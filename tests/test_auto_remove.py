@@ -33,6 +33,7 @@ from .helpers import (
     next_event,
     now,
     read_fifo_line,
+    refusing_runc,
     run_status,
     runc_ids,
     start_container,
@@ -734,15 +735,10 @@ async def test_a_delete_after_a_failed_removal_is_its_user_s(
     removed it (and a next server, taking the removals up from the log, answered its wait)."""
     refused = tmp_path / "refused"
     os.mkfifo(refused)
-    wrapper = tmp_path / "refusing-runc"
-    wrapper.write_text(
-        "#!/bin/sh\n"  # the first runc delete fails, and says so; the rest is runc's own
-        f'for a in "$@"; do [ "$a" = delete ] && mkdir {tmp_path / "once"} 2>/dev/null'
-        f" && echo refused > {refused}"
-        ' && echo \'{"level":"error","msg":"refused on cue"}\' >&2 && exit 1; done\n'
-        'exec runc "$@"\n'
+    # The first runc delete fails, and says so; the rest are runc's own.
+    wrapper = refusing_runc(
+        tmp_path, f"mkdir {tmp_path / 'once'} 2>/dev/null && echo refused > {refused}"
     )
-    wrapper.chmod(0o755)
     daemon: RunningDaemon = await start_daemon(runtime=str(wrapper))
     client = daemon.client
     since = now()

@@ -37,6 +37,7 @@ from .helpers import (
     own_cgroup,
     pid_alive,
     read_to_eof,
+    refusing_runc,
     run_status,
     runc_ids,
     runc_state,
@@ -492,14 +493,7 @@ async def test_a_stopped_container_that_cannot_be_replaced_stays_as_it_was(
     would remove), the start (or the delete) fails and the container stays the stopped
     container it was, not half-deleted: a later delete removes it."""
     refuse = tmp_path / "refuse-delete"
-    wrapper = tmp_path / "refusing-runc"
-    wrapper.write_text(
-        "#!/bin/sh\n"  # runc delete fails while the file is there; the rest is runc's own
-        f'for a in "$@"; do [ "$a" = delete ] && [ -e {refuse} ]'
-        ' && echo \'{"level":"error","msg":"refused on cue"}\' >&2 && exit 1; done\n'
-        'exec runc "$@"\n'
-    )
-    wrapper.chmod(0o755)
+    wrapper = refusing_runc(tmp_path, f"[ -e {refuse} ]")  # while the file is there
     daemon: RunningDaemon = await start_daemon(runtime=str(wrapper))
     client = daemon.client
     since = now()
