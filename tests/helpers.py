@@ -762,6 +762,17 @@ class GatedRunc:
         script (a daemon given it as ``--runtime`` is not one)."""
         return pids_matching(self._runs)
 
+    async def crash_through_delete(self, daemon: DaemonProcess, container_id: str) -> None:
+        """kill -9 of ``daemon``'s server while its ``runc delete`` of ``container_id`` is
+        held here (:meth:`reached`); return once the next server serves. It waits for the dead
+        one's runc delete (its log says so), which the gate then lets go on, and end."""
+        (held,) = self.running()
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        await daemon.logged(f"waiting for runc delete --force {container_id}".encode())
+        async with self.opened(held):
+            await daemon.served(count + 1)
+
     def _runs(self, argv: list[bytes]) -> bool:
         """Whether ``argv`` is a wrapper's: a shell running the script."""
         return str(self.path).encode() in argv[:2]

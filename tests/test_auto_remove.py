@@ -706,12 +706,7 @@ async def test_a_removal_a_crash_cut_after_the_exit_is_finished_as_whose_it_was(
                 os.kill(pid, signal.SIGUSR1)
             assert await wait_exit(client, "rm", pid, since) == 3
             await gated.reached()  # the removal's runc delete is held, after the exit
-            (held,) = gated.running()
-            count = daemon.servings
-            os.kill(daemon.server_pid(), signal.SIGKILL)
-            await daemon.logged(b"waiting for runc delete --force rm")
-            async with gated.opened(held):  # the dead server's runc delete goes on, and ends
-                await daemon.served(count + 1)
+            await gated.crash_through_delete(daemon, "rm")
         removed = await next_event(
             client, since=since, container_id="rm", match=lambda e: e["type"] == "delete"
         )

@@ -524,12 +524,7 @@ async def test_a_server_dying_while_a_start_removes_the_stopped_container_keeps_
     async with trio.open_nursery() as nursery:
         nursery.start_soon(replace)
         await gated.reached()  # the old container's runc delete is held
-        (held,) = gated.running()
-        count = daemon.servings
-        os.kill(daemon.server_pid(), signal.SIGKILL)
-        await daemon.logged(b"waiting for runc delete --force keep")
-        async with gated.opened(held):  # the dead server's runc delete goes on, and ends
-            await daemon.served(count + 1)
+        await gated.crash_through_delete(daemon, "keep")
     assert answers == []  # the start never answered
     assert "keep" not in runc_ids(daemon.state_dir)  # that runc delete's work
     assert (await client.get("/containers/keep")).json() == before
