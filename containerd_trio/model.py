@@ -374,8 +374,9 @@ class RestartPolicy:
     name: str = attrs.field(
         validator=RESTART_POLICY_NAME,
         metadata=doc(
-            "no, always, on-failure or unless-stopped (docker's names); an empty name is no,"
-            " as moby takes it (old clients send it)."
+            "no, always, on-failure or unless-stopped (docker's names); an empty name is no"
+            " in a start, as moby's create takes it (old clients send it), and leaves the"
+            " policy as it is in a PATCH, as moby's update."
         ),
     )
     maximum_retry_count: int | None = attrs.field(

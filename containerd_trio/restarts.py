@@ -37,6 +37,14 @@ def in_force(policy: RestartPolicy | None) -> RestartPolicy | None:
     return None if policy is None or policy.name in ("no", RESTART_POLICY_EMPTY) else policy
 
 
+def leaves_as_it_is(policy: RestartPolicy) -> bool:
+    """Whether ``policy``, a change's (``PATCH``, docker update's), changes nothing: moby's
+    empty name, which its update takes as "leave the policy as it is" (it changes the policy
+    only for a name; ``docker update`` sends the empty one whenever ``--restart`` is not
+    given, or given empty), where its create takes it as "no" (:func:`in_force`)."""
+    return policy.name == RESTART_POLICY_EMPTY
+
+
 def refuse_with_auto_remove(policy: RestartPolicy | None, auto_remove: bool) -> None:
     """The 400 of a container given both autoRemove and a policy in force: a container removed
     at its exit cannot be started again (docker's ``--rm`` and ``--restart`` conflict)."""

@@ -1076,9 +1076,12 @@ async def test_an_empty_policy_name_is_no(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
     """moby's ``{"Name": ""}`` (its API's "empty string means not to restart", which old
-    clients send) is "no": a start takes it and shows no policy, a PATCH of it takes the
-    container's away. (It was a 400, ``name must be one of no, always, ...``.) A count but 0
-    beside it is still refused, as beside "no"."""
+    clients send) is "no" where moby takes it so: a start takes it and shows no policy, as
+    docker's create makes it "no". A PATCH of it leaves the container's policy as it is, as
+    docker's update does (moby changes the policy only for a name: ``docker update`` sends
+    the empty one whenever ``--restart`` is not given, or given empty); it took the policy
+    away. (Both were a 400, ``name must be one of no, always, ...``.) A count but 0 beside it
+    is still refused, as beside "no"."""
     bundle = str(make_bundle(UNTIL_USR1))
     empty = {"name": ""}
     started = await client.post(
@@ -1090,7 +1093,9 @@ async def test_an_empty_policy_name_is_no(
     assert armed.json()["restartPolicy"] == {"name": "always"}, armed.text
     patched = await client.patch("/containers/empty", json={"restartPolicy": empty})
     assert patched.status_code == 200, patched.text
-    assert "restartPolicy" not in patched.json()
+    assert patched.json()["restartPolicy"] == {"name": "always"}, patched.text
+    shown = await client.get("/containers/empty")
+    assert shown.json()["restartPolicy"] == {"name": "always"}, shown.text
     counted = await client.patch(
         "/containers/empty", json={"restartPolicy": {"name": "", "maximumRetryCount": 2}}
     )
@@ -1555,6 +1560,28 @@ async def test_ctr_trio_run_restart(
     assert info["restartPolicy"] == {"name": "on-failure", "maximumRetryCount": 1}
     described = await run_cli(*cli, "containers", "get", "web")
     assert "RESTART   on-failure:1, restarted 0 times\n" in described.out, described
+    await daemon.client.delete("/containers/web", params={"timeout": 0})
+
+
+async def test_ctr_trio_update_restart_empty_leaves_the_policy(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """update --restart '' changes no policy, as docker's update (its CLI parses --restart
+    only when it is not empty, and its daemon changes a policy only for a name), where run
+    --restart '' is no: it took the container's policy away ("restart no"). With a limit, the
+    limit alone changes; alone, the container as it was."""
+    cli = ("--address", daemon.url)
+    bundle = str(make_bundle(UNTIL_USR1))
+    with trio.fail_after(30):
+        started = await run_cli(*cli, "run", "-d", "-b", bundle, "--restart", "always", "web")
+        assert started.code == 0, started
+        kept = await run_cli(*cli, "update", "web", "--restart", "")
+        limited = await run_cli(*cli, "update", "-m", "64m", "--restart", "", "web")
+        info = (await daemon.client.get("/containers/web")).json()
+    assert (kept.code, kept.out) == (0, "updated web: restart always\n"), kept
+    assert (limited.code, limited.out) == (0, "updated web: memory 64.0 MiB, restart always\n")
+    assert info["restartPolicy"] == {"name": "always"}
+    assert info["resources"] == {"memory": {"limit": 64 << 20}}
     await daemon.client.delete("/containers/web", params={"timeout": 0})
 
 

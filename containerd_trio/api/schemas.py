@@ -277,7 +277,7 @@ class UpdateRequest:
         default=None,
         metadata=doc(
             "A new restart policy, as docker update --restart: in force from the init's next"
-            ' exit on ({"name": "no"}: none).'
+            ' exit on ({"name": "no"}: none; {"name": ""}: as it is, as docker\'s).'
         ),
     )
 

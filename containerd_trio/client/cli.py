@@ -221,6 +221,14 @@ def _restart_policy(text: str) -> RestartPolicy:
     )
 
 
+def _restart_change(text: str) -> RestartPolicy:
+    """``update --restart``: as :func:`_restart_policy`, but an empty one changes nothing (an
+    empty name, which :func:`.commands.containers_update` does not send), as docker's update:
+    its CLI parses the flag only when it is not empty, and its daemon changes a policy only
+    for a name."""
+    return RestartPolicy(name="") if not text else _restart_policy(text)
+
+
 def _env(text: str) -> str:
     """``K=V``, or ``K`` alone for ours, as docker takes it: ``K=<our value>`` where we have one,
     else ``K``, which docker leaves out: :func:`..environment.merge_env` takes it out of an
@@ -900,12 +908,15 @@ _BUNDLE_START_OPTIONS = (
 )  # fmt: skip
 
 
-def _define_restart(parser: Parser, what: str) -> None:
+def _define_restart(parser: Parser, what: str, *, change: bool = False) -> None:
+    """``--restart``: a start's (an empty one is no), or with ``change`` update's (an empty
+    one leaves the policy as it is), as docker's run and update take them."""
+    empty = "no, '' (as it is)" if change else "no (or '')"
     parser.add_argument(
         "--restart",
-        type=_restart_policy,
+        type=_restart_change if change else _restart_policy,
         metavar="POLICY",
-        help=f"{what}, as docker's: no (or ''), always, unless-stopped, on-failure[:N] (at"
+        help=f"{what}, as docker's: {empty}, always, unless-stopped, on-failure[:N] (at"
         " most N times); a stop (stop, kill, rm) is final",
     )
 
@@ -1367,7 +1378,7 @@ def _define_prune(parser: Parser) -> None:
 def _define_update(parser: Parser) -> None:
     _define_ids(parser)
     _define_limits(parser)
-    _define_restart(parser, "its restart policy, from its next exit on")
+    _define_restart(parser, "its restart policy, from its next exit on", change=True)
 
     def check(args: argparse.Namespace) -> str | None:
         if args.restart is None and all(getattr(args, name) is None for name, _ in _LIMITS):

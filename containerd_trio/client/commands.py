@@ -963,15 +963,17 @@ def cpus_problem(client: Client, args: argparse.Namespace) -> str | None:
 
 def containers_update(client: Client, args: argparse.Namespace, out: Output) -> int:
     change = resource_change(args)
+    # --restart '' changes no policy, as docker's update (cli._restart_change): not sent.
+    policy: RestartPolicy | None = args.restart if args.restart and args.restart["name"] else None
 
     def update(container_id: str) -> Container:
         # One change a PATCH: the limits first (the one a daemon may refuse for its cgroups),
         # then the policy.
-        if change and args.restart is not None and args.restart["name"] != "no":
-            _refuse_a_policy_with_auto_remove(client.container(container_id), args.restart)
+        if change and policy is not None and policy["name"] != "no":
+            _refuse_a_policy_with_auto_remove(client.container(container_id), policy)
         container = client.update(container_id, change) if change else None
-        if args.restart is not None:
-            container = client.set_restart_policy(container_id, args.restart)
+        if policy is not None:
+            container = client.set_restart_policy(container_id, policy)
         if container is None:
             # Limits of 0 alone (-m 0): docker's unset, so nothing to change, as docker's
             # update changes nothing then; the container must be there all the same.
