@@ -20,7 +20,7 @@ import trio
 
 from containerd_trio.api import wire
 
-from .helpers import BundleFactory, RunningDaemon
+from .helpers import BundleFactory, RunningDaemon, read_to_eof
 
 #: The limit of the daemons here (``--max-body-bytes``), and a body past it.
 MAX_BODY = 4096
@@ -215,6 +215,41 @@ async def test_a_request_refused_with_its_body_partly_sent_says_it_closes(
         assert (b"connection", b"close") in headers
         assert await exchange.closed_by_the_server()
     await exchange.stream.aclose()
+
+
+@pytest.mark.parametrize(
+    ("target", "chunks", "status"),
+    [
+        # Its path refused before its body is read, which is read away (drained).
+        ("/nowhere", b"", 404),
+        # Its body read by the app: a start with no bundlePath.
+        ("/containers/twice", b"2\r\n{}\r\n", 400),
+    ],
+    ids=["drained", "read"],
+)
+async def test_a_request_framed_by_length_and_chunks_is_answered_then_closed(
+    daemon: RunningDaemon, target: str, chunks: bytes, status: int
+) -> None:
+    """A request with both Content-Length and Transfer-Encoding: chunked: h11 reads the
+    chunks (RFC 9112 6.3: they override the length), and what followed their end within the
+    length, a whole GET, was read as a next request and answered (two answers to one request,
+    the connection kept). The same RFC has the server close the connection after its answer
+    to such a request: one answer, which says ``Connection: close``, and the close."""
+    url = httpx.URL(daemon.url)
+    stream = await trio.open_tcp_stream(url.host, url.port or 80)
+    body = chunks + b"0\r\n\r\n" + b"GET /state HTTP/1.1\r\nHost: x\r\n\r\n"
+    head = (
+        b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ) % (target.encode(), len(body))
+    await stream.send_all(head + body)
+    with trio.fail_after(ANSWER_SECONDS):
+        answer = await read_to_eof(stream)  # the daemon's keep-alive timeout is 5 s
+    assert answer.count(b"HTTP/1.1 ") == 1, answer
+    answer_head = answer.partition(b"\r\n\r\n")[0].lower()
+    assert answer_head.startswith(b"http/1.1 %d " % status), answer
+    assert b"\r\nconnection: close" in answer_head, answer
+    assert (await daemon.client.get("/state")).status_code == 200
 
 
 def _tar(files: dict[str, bytes]) -> bytes:

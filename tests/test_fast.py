@@ -660,7 +660,9 @@ async def test_an_answers_own_error_is_raised_a_late_answer_dropped() -> None:
         # Its end read, as Hypercorn reads it before the app answers: an answer before the
         # end of the request's body closes the connection (connections._closing_if_body_unread).
         assert isinstance(server.next_event(), h11.EndOfMessage)
-        protocol = SimpleNamespace(connection=server, send=send, _head=b"", _expecting=None)
+        protocol = SimpleNamespace(
+            connection=server, send=send, _head=b"", _expecting=None, _framed_twice=False
+        )
         headers = [(b"content-length", b"2"), *([(b"connection", b"close")] if close else [])]
         return protocol, h11.Response(status_code=200, headers=headers)
 

@@ -51,7 +51,10 @@ reach a loopback listener, even one whose every request is refused. So here:
 - a client that sent ``Expect: 100-continue`` gets its ``100 Continue`` when the app first asks
   for the body (:class:`_Continue`), not as soon as the head is read: a request refused
   without its body (a 403, a 413 by its length, a 400 for its path) gets its answer and no
-  invitation to send megabytes first.
+  invitation to send megabytes first;
+- a request framed by both ``Content-Length`` and ``Transfer-Encoding`` is answered
+  ``Connection: close`` and its connection closed (:func:`_framed_twice`): what followed its
+  chunks within its length was read as a next request.
 
 :func:`patch_hypercorn` puts these classes where Hypercorn looks its own up: each is a few
 lines over Hypercorn's own, for one edge a client could reach.
@@ -529,6 +532,9 @@ class _Http11(H11Protocol):
     #: The request's client waits for a 100 Continue (:class:`_Continue`); None for the
     #: others (a class default), and once the request's answer started.
     _expecting: _Continue | None = None
+    #: The request said both Content-Length and Transfer-Encoding: its answer closes the
+    #: connection (:func:`_framed_twice`).
+    _framed_twice = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -553,7 +559,7 @@ class _Http11(H11Protocol):
                 self._expecting = None
                 if isinstance(self.task_group, _EagerTaskGroup):
                     self.task_group.expecting = None
-            event = _closing_if_body_unread(self.connection, event)
+            event = _closing_if_body_unread(self.connection, event, self._framed_twice)
         try:
             data = self.connection.send(event)
         except h11.LocalProtocolError as refused:
@@ -586,6 +592,7 @@ class _Http11(H11Protocol):
         if event.method == b"PRI" and event.target == b"*" and event.http_version == b"2.0":
             raise H2ProtocolAssumedError(b"")  # HTTP/2's preface: _Http11Only closes
         # Anything else, Upgrade: h2c included, is an HTTP/1.1 request like any other.
+        self._framed_twice = _framed_twice(event)
         if _head_size(event) > self.config.h11_max_incomplete_size:
             # h11's limit (Hypercorn's h11_max_incomplete_size, 16 KiB) bounds only a head
             # still incomplete: one that came whole in a read was taken up to the read's size
@@ -684,7 +691,9 @@ def _sized(response: h11.Response) -> bool:
     return any(name == b"content-length" for name, _ in response.headers)
 
 
-def _closing_if_body_unread(connection: Any, response: h11.Response) -> h11.Response:
+def _closing_if_body_unread(
+    connection: Any, response: h11.Response, framed_twice: bool = False
+) -> h11.Response:
     """A request's answer, which closes the connection if the request's body has not come
     whole: RFC 9110 (10.1.1) has a server that answers before the body say whether it reads
     on or closes, and Hypercorn closes a connection whose request did not end (its client
@@ -693,17 +702,36 @@ def _closing_if_body_unread(connection: Any, response: h11.Response) -> h11.Resp
     in part only: sent unasked behind its ``Expect`` (its wait ran out), or with none, to a
     request refused unread (a 413 by its ``Content-Length``): their answers said nothing of
     it until 2026-12-05, the connection closed all the same. Any other request's answer
-    comes after its body's end (read by the app, or read away: app.drain_unread_body)."""
-    if (
-        not isinstance(connection, h11.Connection)  # a WebSocket's wraps h11's
-        or connection.their_state is not h11.SEND_BODY
-        or _closes(response)
+    comes after its body's end (read by the app, or read away: app.drain_unread_body).
+
+    With ``framed_twice`` (:func:`_framed_twice`) the answer closes the connection whatever
+    was read of the body."""
+    if _closes(response) or not (
+        framed_twice
+        or (
+            isinstance(connection, h11.Connection)  # a WebSocket's wraps h11's
+            and connection.their_state is h11.SEND_BODY
+        )
     ):
         return response
     return h11.Response(
         status_code=response.status_code,
         headers=[*response.headers.raw_items(), (b"connection", b"close")],
         reason=response.reason,
+    )
+
+
+def _framed_twice(request: h11.Request) -> bool:
+    """The request says both its length (``Content-Length``) and chunks
+    (``Transfer-Encoding``). h11 reads the chunks, as RFC 9112 (6.3) has it, and the daemon
+    answered on a kept connection: what came after the chunks' end, within the length, was
+    read as the client's next request and answered too (tried: a raw socket, a POST whose
+    body is ``0``, then a GET, two answers). The client meant one request, or a proxy before
+    the daemon framed it by its length: the same RFC has such a request's server close the
+    connection after its answer (nginx refuses it, 400). Its answer says so and closes."""
+    headers = request.headers
+    return any(name == b"transfer-encoding" for name, _ in headers) and any(
+        name == b"content-length" for name, _ in headers
     )
 
 
