@@ -16,6 +16,7 @@ block the server: the fd is non-blocking, and a writer waits for room in its own
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import signal
 import time
@@ -25,6 +26,8 @@ import trio
 from . import console, procfs
 from .event_types import UNKNOWN_EXIT_STATUS as UNKNOWN_EXIT_STATUS
 from .model import ProcessInfo
+
+log = logging.getLogger(__name__)
 
 
 class Process:
@@ -96,6 +99,33 @@ class Process:
         that holds the input (:meth:`hold_input`) to let it go on."""
         async with self._input_lock:  # one writer at a time: inputs do not interleave
             return await self._write(data, held=True)
+
+    async def type_ahead(self, data: bytes, nursery: trio.Nursery) -> bool:
+        """Write ``data`` into its input ahead of every write that comes after this call,
+        without waiting for the process to read it: a task of ``nursery`` takes the input
+        (later writers wait behind it, in order), writes what it takes now, and the rest as
+        the process reads, until all is written or the input ends (the process exits, is
+        deleted, moves on). False if it takes no input. The input a move handed on
+        (:meth:`.Incoming.stdin`): the source's terminal held it, but a new one may take
+        less before its reader reads (a pty's buffer holds more of what came piecemeal, as
+        typed, than of one write of it all), and a process that does not read would hold
+        the move on a write that never ends (until 2026-12-05 it did)."""
+        if self.input_fd is None:
+            return False
+        await nursery.start(self._typed_ahead, data)
+        return True
+
+    async def _typed_ahead(
+        self, data: bytes, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        async with self._input_lock:
+            task_status.started()  # the input is ours: what is written from now on is behind
+            written = await self._write(data, held=True)
+        if written < len(data):
+            log.warning(
+                "process %d: %d of the %d bytes a move handed on to its input were not taken:"
+                " its input ended first", self.pid, len(data) - written, len(data),
+            )  # fmt: skip
 
     async def put_back_input(self, data: bytes) -> bool:
         """Write ``data`` ahead of the writes a move holds (:meth:`hold_input`), which wait

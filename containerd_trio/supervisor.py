@@ -1684,7 +1684,10 @@ class Supervisor:
     async def write_stdin(self, container_id: str, data: bytes) -> None:
         container = self.container(container_id)
         init = container.init
-        if init is None or not await init.write_input(data):
+        assert self._nursery is not None  # a session runs only while the supervisor does
+        # Typed ahead, not waited for: what its input cannot take until it reads (a new
+        # terminal takes less at once than the source's held) must not hold the move.
+        if init is None or not await init.type_ahead(data, self._nursery):
             raise Conflict(f"container {container_id!r} takes no input")
 
     def put_back_moved_over(self, session: str, replaced: Replaced) -> bool:

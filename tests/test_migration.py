@@ -998,6 +998,60 @@ async def test_a_terminal_s_input_moves_whole_past_its_queue_s_4_kib(
     await there.detach()
 
 
+#: A container that does not read its terminal until /go is in its rootfs, and says so when
+#: its terminal is resized (SIGWINCH: the resize an attach session sends after its input is
+#: applied once that input was all written, so its word says the input is in the terminal);
+#: then it reads lines, as :data:`_MEASURING_READER`.
+_RESIZED_THEN_READER = (
+    "sh", "-c",
+    "trap 'echo resized' WINCH; echo ready; until [ -e /go ]; do usleep 10000; done;"
+    ' while read l; do echo "got ${#l} ${l:0:8}"; done',
+)  # fmt: skip
+
+
+async def test_a_terminal_s_input_past_what_the_target_s_terminal_takes_does_not_hold_the_move(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """More input pending at the source than the target's terminal takes at once from the
+    hand-off, the container reading none of it: typed in short messages, a terminal holds
+    more (about 20 KiB here: its queue, and the pty's buffer behind it, filled piecemeal)
+    than one write of it all puts into a new one (about 14-15 KiB), and the rest would be
+    written only as the container reads. The move does not wait for that: it is done, the
+    session here told nothing was lost (inputNotTaken 0), and what the target's terminal
+    could not take yet is typed into it as the container reads, before what is typed there
+    after the move; once it reads, it reads every line, in order. (Before, the target's
+    write waited for room that never came: the move hung on it, its session held, and the
+    source's request to hand the input on went unanswered.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    bundle = make_bundle(_RESIZED_THEN_READER, terminal=True)
+    lines = [f"line {n:03}".ljust(39, ".") for n in range(460)]  # 18400 bytes
+    with trio.fail_after(90):
+        info = await start_container(source.client, "typist", bundle)
+        session = await wsclient.attach(
+            "", "typist", info["processes"][0]["pid"], unix=str(source.socket)
+        )
+        await wait_output(source.client, "typist", "ready")
+        for line in lines:  # each a message of its own, written as it came
+            await session.type(f"{line}\n")
+        await session.resize(99, 33)  # applied once all of the above was written
+        await wait_output(source.client, "typist", "resized")
+        steps = await migrate(source.client, "typist", to=f"unix:{target.socket}")
+        assert steps[-1]["step"] == "done", steps
+        await session.to_end()
+        assert session.status is not None, session.close_code
+        assert session.status.get("inputNotTaken", 0) == 0, session.status
+        moved = (await target.client.get("/containers/typist")).json()
+        there = await wsclient.attach(
+            "", "typist", moved["processes"][0]["pid"], unix=str(target.socket)
+        )
+        await there.type("typed there\n")  # behind what the move handed on
+        (bundle / "rootfs" / "go").touch()
+        await wait_output(target.client, "typist", "got 11 typed th")
+    got = re.findall(r"got \d+ .{8}", (await log_bytes(target.client, "typist")).decode())
+    assert got == [f"got {len(line)} {line[:8]}" for line in [*lines, "typed there"]], got
+    await there.detach()
+
+
 async def test_an_exec_s_own_terminal_holds_the_move_off_its_input_alone_too(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

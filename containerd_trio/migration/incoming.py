@@ -103,7 +103,9 @@ class Host(Protocol):
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo: ...
 
     async def write_stdin(self, container_id: str, data: bytes) -> None:
-        """Write ``data`` into the stdin of the container's init (a 409 if it takes none)."""
+        """Write ``data`` into the stdin of the container's init ahead of all input to come,
+        without waiting for it to read what its input cannot take yet (a 409 if it takes
+        none)."""
         ...
 
     def moved_here(self, container_id: str, migration: str) -> bool:
@@ -457,7 +459,9 @@ class Incoming:
     async def stdin(self, session_id: str, data: bytes) -> None:
         """Write what the source's copy had not read at the freeze into the restored
         container's stdin: once restored, before the finish (the source sends it first),
-        so before what a client attached here types."""
+        so before what a client attached here types. Answered once it is ahead of all
+        input to come, not once written: what the new terminal (or pipe) cannot take until
+        the container reads is written as it reads, behind nothing and holding no move."""
 
         async def work(session: Session) -> None:
             if not session.restored:
