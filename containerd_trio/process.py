@@ -62,6 +62,10 @@ class Process:
         #: to the target (:meth:`hold_input`): a write waits, as for a full pipe.
         self._input_goes_on = trio.Event()
         self._input_goes_on.set()
+        #: Put-backs under way (:meth:`put_back_input_soon`), and whether the held writes
+        #: were let go on meanwhile (they go once the put-backs are written).
+        self._putting_back = 0
+        self._go_on_asked = False
         self.exit_status: int | None = None
         self.exit_ns: int | None = None
         self.exited = trio.Event()
@@ -134,6 +138,36 @@ class Process:
         waiting, not writing); False if it takes no input any more."""
         return await self._write(data, held=False) == len(data)
 
+    def put_back_input_soon(self, data: bytes, nursery: trio.Nursery) -> bool:
+        """:meth:`put_back_input` without waiting for it: a task of ``nursery`` writes
+        ``data``, what the input takes now at once and the rest as the process reads, and
+        the held writes go on only once it is all written (a :meth:`let_input_go_on`
+        meanwhile lets them go then). A move that failed puts back so what it took before
+        it resumes the process, which is frozen: one write of it may not all go in (a pty's
+        buffer holds more of what came piecemeal, as typed, than of one write of it all),
+        and the rest can only go once the process, resumed, reads (until 2026-12-05 the
+        roll-back waited for that with the process frozen, to its deadline, and the rest
+        was lost). False if it takes no input any more."""
+        if self.input_fd is None:
+            return False
+        self._putting_back += 1
+        nursery.start_soon(self._put_back, data)
+        return True
+
+    async def _put_back(self, data: bytes) -> None:
+        try:
+            written = await self._write(data, held=False)
+        finally:
+            self._putting_back -= 1
+            if not self._putting_back and self._go_on_asked:
+                self._go_on_asked = False
+                self._input_goes_on.set()
+        if written < len(data):
+            log.warning(
+                "process %d: %d of the %d bytes a failed move put back into its input were"
+                " not taken: its input ended first", self.pid, len(data) - written, len(data),
+            )  # fmt: skip
+
     async def _write(self, data: bytes, *, held: bool) -> int:
         view = memoryview(data)
         while view:
@@ -169,7 +203,11 @@ class Process:
             self._input_goes_on = trio.Event()
 
     def let_input_go_on(self) -> None:
-        """The held writes go on, in the order they came (:meth:`hold_input`)."""
+        """The held writes go on, in the order they came (:meth:`hold_input`), behind what
+        is being put back (:meth:`put_back_input_soon`): once that is written."""
+        if self._putting_back:
+            self._go_on_asked = True
+            return
         self._input_goes_on.set()
 
     def close_input(self) -> None:

@@ -1009,46 +1009,67 @@ _RESIZED_THEN_READER = (
 )  # fmt: skip
 
 
-async def test_a_terminal_s_input_past_what_the_target_s_terminal_takes_does_not_hold_the_move(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+#: 460 lines of 39 characters, 18400 bytes with their newlines: more than one write puts
+#: into a new pty (13.8-15.4 KiB on a 6.18 kernel), less than one holds typed piecemeal
+#: (20-22 KiB).
+_MANY_LINES = [f"line {n:03}".ljust(39, ".") for n in range(460)]
+
+
+@pytest.mark.parametrize("then", ["read", "deleted", "failed"])
+async def test_a_terminal_s_input_past_what_a_new_terminal_takes_does_not_hold_the_move(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery, then: str
 ) -> None:
-    """More input pending at the source than the target's terminal takes at once from the
-    hand-off, the container reading none of it: typed in short messages, a terminal holds
-    more (about 20 KiB here: its queue, and the pty's buffer behind it, filled piecemeal)
-    than one write of it all puts into a new one (about 14-15 KiB), and the rest would be
+    """More input pending at the source than a terminal takes at once from the hand-off,
+    the container reading none of it: typed in short messages, a terminal holds more (about
+    20 KiB here: its queue, and the pty's buffer behind it, filled piecemeal) than one write
+    of it all puts into it, or into a new one (about 14-15 KiB), and the rest would be
     written only as the container reads. The move does not wait for that: it is done, the
     session here told nothing was lost (inputNotTaken 0), and what the target's terminal
     could not take yet is typed into it as the container reads, before what is typed there
-    after the move; once it reads, it reads every line, in order. (Before, the target's
-    write waited for room that never came: the move hung on it, its session held, and the
-    source's request to hand the input on went unanswered.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
-    bundle = make_bundle(_RESIZED_THEN_READER, terminal=True)
-    lines = [f"line {n:03}".ljust(39, ".") for n in range(460)]  # 18400 bytes
+    after the move; once it reads, it reads every line, in order. Deleted there before it
+    read, it goes at once, the rest of the input with it. A move that fails after the
+    hand-off (its finish cut) puts it all back here, and the copy resumed here reads every
+    line. (Before, the target's write waited for room that never came: the move failed
+    after a minute, frozen all along, "did not take the stdin within 30 s", here left
+    paused (rolledBack false: the session there, held by the write, answered no abort), or
+    the test's client gave up on the silent move first; and a put-back
+    waited 30 s for room, frozen, then resumed the copy without the rest: it read 384 of the
+    460 lines.)"""
+    source, target, link, bundle, session = await _typist_moving_held(
+        spawn_daemon, make_bundle, tmp_path, nursery, _RESIZED_THEN_READER
+    )
     with trio.fail_after(90):
-        info = await start_container(source.client, "typist", bundle)
-        session = await wsclient.attach(
-            "", "typist", info["processes"][0]["pid"], unix=str(source.socket)
-        )
         await wait_output(source.client, "typist", "ready")
-        for line in lines:  # each a message of its own, written as it came
+        for line in _MANY_LINES:  # each a message of its own, written as it came
             await session.type(f"{line}\n")
         await session.resize(99, 33)  # applied once all of the above was written
         await wait_output(source.client, "typist", "resized")
-        steps = await migrate(source.client, "typist", to=f"unix:{target.socket}")
-        assert steps[-1]["step"] == "done", steps
-        await session.to_end()
-        assert session.status is not None, session.close_code
-        assert session.status.get("inputNotTaken", 0) == 0, session.status
-        moved = (await target.client.get("/containers/typist")).json()
-        there = await wsclient.attach(
-            "", "typist", moved["processes"][0]["pid"], unix=str(target.socket)
-        )
-        await there.type("typed there\n")  # behind what the move handed on
+        async with _moving(source, "typist", f"unix:{link.path}") as steps:
+            await link.holding.wait()  # the input handed on, the finish held
+            link.later, link.cut_held = "pass", then == "failed"
+            _release(link)
+        if then == "failed":
+            assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"], steps[-1]
+            there, daemon = session, source
+        else:
+            assert steps[-1]["step"] == "done", steps
+            await session.to_end()
+            assert session.status is not None, session.close_code
+            assert session.status.get("inputNotTaken", 0) == 0, session.status
+            if then == "deleted":  # the rest of the input still waiting for room there
+                gone = await target.client.delete("/containers/typist", params={"timeout": 0})
+                assert gone.status_code == 200, gone.text
+                return
+            moved = (await target.client.get("/containers/typist")).json()
+            there = await wsclient.attach(
+                "", "typist", moved["processes"][0]["pid"], unix=str(target.socket)
+            )
+            daemon = target
+        await there.type("typed there\n")  # behind what the move handed on, or put back
         (bundle / "rootfs" / "go").touch()
-        await wait_output(target.client, "typist", "got 11 typed th")
-    got = re.findall(r"got \d+ .{8}", (await log_bytes(target.client, "typist")).decode())
-    assert got == [f"got {len(line)} {line[:8]}" for line in [*lines, "typed there"]], got
+        await wait_output(daemon.client, "typist", "got 11 typed th")
+    got = re.findall(r"got \d+ .{8}", (await log_bytes(daemon.client, "typist")).decode())
+    assert got == [f"got {len(line)} {line[:8]}" for line in [*_MANY_LINES, "typed there"]], got
     await there.detach()
 
 

@@ -148,12 +148,20 @@ class Moving:
         return take_pipe(init.pid)
 
     async def give_back_stdin(self, data: bytes) -> None:
-        """Put ``data`` (:meth:`take_stdin`) back into the stdin pipe, ahead of what is held
-        (the move failed, or its target takes no input); the hold stays until the move's end
-        here (:meth:`thaw`, :meth:`end`)."""
-        init = self.container.init
-        if data and init is not None:
+        """Put ``data`` (:meth:`take_stdin`) back into the stdin pipe or terminal, ahead of
+        what is held (the move failed, or its target takes no input); the hold stays until
+        the move's end here (:meth:`thaw`, :meth:`end`), and past a thaw until all of it is
+        written. Not waited for: the container is frozen, and what one write does not put
+        in (a terminal took more of it piecemeal, as typed) goes in only as it reads, once
+        resumed (:meth:`.Process.put_back_input_soon`)."""
+        c = self.container
+        init = c.init
+        if not data or init is None:
+            return
+        if c._nursery is None:  # no task tree (not live): as before, waited for
             await init.put_back_input(data)
+            return
+        init.put_back_input_soon(data, c._nursery)
 
     async def end(self, to: str | None = None) -> ContainerInfo:
         """The container runs elsewhere now (at ``to``, the target's address, if known): kill

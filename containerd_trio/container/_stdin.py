@@ -97,8 +97,9 @@ def _read_waiting(fd: int, most: int, taken: bytearray) -> None:
 #: buffer behind it some more (what the master took and the queue had no room for yet: a
 #: master that did not block took 11776 bytes in all here; on a 6.18 kernel 13-15 KiB of one
 #: write, some 20-22 KiB of writes of a line or less, as typed): more is read, to be safe,
-#: but never without bound. A new terminal may take less of it at once than this one held:
-#: the target types the rest as its container reads (:meth:`.Process.type_ahead`).
+#: but never without bound. A terminal may take less of it at once than this one held: the
+#: target types the rest as its container reads (:meth:`.Process.type_ahead`), and a failed
+#: move's put-back here likewise (:meth:`.Process.put_back_input_soon`).
 _TERMINAL_MOST = 64 * 1024
 
 #: The most ends of file a terminal's queue can hold: each is one of its 4096 places.

@@ -555,8 +555,10 @@ class Outgoing(Move):
             await self._give_back_stdin(moving)
 
     async def _give_back_stdin(self, moving: Moving) -> None:
-        """Put back into the pipe what :meth:`_hand_on_stdin` took (after what was typed
-        since, if anything was), within the deadline: the copy here reads it."""
+        """Put back into the pipe (or terminal) what :meth:`_hand_on_stdin` took, ahead of
+        what was typed since, if anything was: the copy here reads it. Not waited for past
+        what its input takes at once (:meth:`.Moving.give_back_stdin`): the rest goes in as
+        the copy, resumed, reads."""
         data, self._stdin = self._stdin, b""
         with trio.move_on_after(self.cleanup_timeout) as late:
             await moving.give_back_stdin(data)
