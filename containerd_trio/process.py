@@ -66,6 +66,11 @@ class Process:
         #: were let go on meanwhile (they go once the put-backs are written).
         self._putting_back = 0
         self._go_on_asked = False
+        #: What a type-ahead or a put-back has yet to write (the process has not read enough
+        #: for it to go in): input it has not read, as what waits in its pipe or terminal is,
+        #: and behind that; a move takes it with that (:meth:`take_ahead`). The writers write
+        #: from its head, so what a move takes of it is never written here after the take.
+        self._ahead = bytearray()
         self.exit_status: int | None = None
         self.exit_ns: int | None = None
         self.exited = trio.Event()
@@ -124,12 +129,19 @@ class Process:
     ) -> None:
         async with self._input_lock:
             task_status.started()  # the input is ours: what is written from now on is behind
-            written = await self._write(data, held=True)
-        if written < len(data):
-            log.warning(
-                "process %d: %d of the %d bytes a move handed on to its input were not taken:"
-                " its input ended first", self.pid, len(data) - written, len(data),
-            )  # fmt: skip
+            self._ahead += data
+            await self._write_ahead(held=True, what="a move handed on to")
+
+    def take_ahead(self) -> bytes:
+        """What a type-ahead or a put-back has yet to write, taken from it (it writes none of
+        it): a move takes it, with what waits in the pipe or terminal (it comes after that),
+        for the target, or to put back if it fails. Else, moved on before the process here
+        read it, it was lost with the copy here (until 2026-12-05): the writer, held, found
+        the input closed; a put-back, never held, wrote it into the frozen copy's terminal
+        behind what the move had taken."""
+        data = bytes(self._ahead)
+        self._ahead.clear()
+        return data
 
     async def put_back_input(self, data: bytes) -> bool:
         """Write ``data`` ahead of the writes a move holds (:meth:`hold_input`), which wait
@@ -150,23 +162,48 @@ class Process:
         was lost). False if it takes no input any more."""
         if self.input_fd is None:
             return False
-        self._putting_back += 1
-        nursery.start_soon(self._put_back, data)
+        self._ahead[:0] = data  # ahead of what is yet to be typed ahead (a move took it all)
+        if not self._putting_back:  # else the put-back under way writes it: one writer
+            self._putting_back += 1
+            nursery.start_soon(self._put_back)
         return True
 
-    async def _put_back(self, data: bytes) -> None:
+    async def _put_back(self) -> None:
         try:
-            written = await self._write(data, held=False)
+            await self._write_ahead(held=False, what="a failed move put back into")
         finally:
             self._putting_back -= 1
             if not self._putting_back and self._go_on_asked:
                 self._go_on_asked = False
                 self._input_goes_on.set()
-        if written < len(data):
+
+    async def _write_ahead(self, *, held: bool, what: str) -> None:
+        """Write :attr:`_ahead` from its head, as room comes, until it is empty (all
+        written, or a move took the rest: :meth:`take_ahead`) or the input ends."""
+        while self._ahead:
+            if held and not self._input_goes_on.is_set():
+                await self._input_goes_on.wait()
+                continue
+            fd = self.input_fd
+            if fd is None:
+                break
+            try:
+                del self._ahead[: os.write(fd, self._ahead)]
+            except BlockingIOError:
+                try:
+                    await trio.lowlevel.wait_writable(fd)
+                except trio.ClosedResourceError:
+                    break
+            except OSError as exc:
+                if exc.errno in (errno.EPIPE, errno.EIO):
+                    break
+                raise
+        if self._ahead:
             log.warning(
-                "process %d: %d of the %d bytes a failed move put back into its input were"
-                " not taken: its input ended first", self.pid, len(data) - written, len(data),
+                "process %d: %d bytes %s its input were not taken: its input ended first",
+                self.pid, len(self._ahead), what,
             )  # fmt: skip
+            self._ahead.clear()
 
     async def _write(self, data: bytes, *, held: bool) -> int:
         view = memoryview(data)
@@ -201,6 +238,9 @@ class Process:
         here if the move is done (or come before it when the move fails and puts it back)."""
         if self._input_goes_on.is_set():
             self._input_goes_on = trio.Event()
+        # A put-back of a move before may still be under way, its go-on asked: the writes
+        # held now wait for this move's end, not for that put-back's (which this move takes).
+        self._go_on_asked = False
 
     def let_input_go_on(self) -> None:
         """The held writes go on, in the order they came (:meth:`hold_input`), behind what

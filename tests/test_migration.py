@@ -1073,6 +1073,82 @@ async def test_a_terminal_s_input_past_what_a_new_terminal_takes_does_not_hold_t
     await there.detach()
 
 
+@pytest.mark.parametrize("first", ["done", "failed"])
+async def test_a_terminal_s_input_still_typed_ahead_moves_on_whole(
+    spawn_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    first: str,
+) -> None:
+    """The same input moves again while what the terminal could not take at once is still
+    to be typed into it, the container reading none of it: moved back from the target
+    (``done``: the target's type-ahead under way), or moved again from the source after a
+    move failed at its finish (``failed``: the put-back under way). The move takes what
+    waits to be typed with what waits in the terminal, and the container, let read where
+    it went, reads every line, in order, then what was typed there. (Before, the move took
+    only what was in the terminal: the rest was lost with the copy left behind, the
+    type-ahead finding its input closed, the put-back writing it into the frozen copy's
+    terminal behind what the move took; the reader read some 380 of the 460 lines. And that
+    put-back's end let what was typed at the source after the second move's hand-off go on
+    into the frozen copy, lost with it, told taken.)"""
+    source, target, link, bundle, session = await _typist_moving_held(
+        spawn_daemon, make_bundle, tmp_path, nursery, _RESIZED_THEN_READER
+    )
+    late = "late\n"
+    with trio.fail_after(90):
+        await wait_output(source.client, "typist", "ready")
+        for line in _MANY_LINES:  # each a message of its own, written as it came
+            await session.type(f"{line}\n")
+        await session.resize(99, 33)  # applied once all of the above was written
+        await wait_output(source.client, "typist", "resized")
+        if first == "done":
+            steps = await migrate(source.client, "typist", to=f"unix:{target.socket}")
+            assert steps[-1]["step"] == "done", steps
+            # The target types the rest ahead; the container moves back before it reads.
+            steps = await migrate(target.client, "typist", to=f"unix:{source.socket}")
+            daemon = source
+        else:
+            async with _moving(source, "typist", f"unix:{link.path}") as steps:
+                await link.holding.wait()  # the input handed on, the finish held
+                link.later, link.cut_held = "pass", True
+                _release(link)
+            assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"], steps[-1]
+            # The put-back writes the rest as the copy reads; it moves again before it reads,
+            # and what is typed here after this move's hand-off is held, as in any move (not
+            # let go on into the frozen copy once the put-back that this move took ends).
+            again = LossyLink(
+                tmp_path / "again.sock", target.socket, hang=b"/finish HTTP/1.1",
+                hang_until_released=True,
+            )  # fmt: skip
+            await nursery.start(again.serve)
+            async with _moving(source, "typist", f"unix:{again.path}") as steps:
+                await again.holding.wait()  # the input handed on, the finish held
+                await session.type(late)
+                assert (await source.client.get("/containers/typist")).status_code == 200
+                again.later = "pass"
+                _release(again)
+            daemon = target
+        assert steps[-1]["step"] == "done", steps
+        await session.to_end()
+        assert session.status is not None, session.close_code
+        not_taken = len(late) if first == "failed" else 0
+        assert session.status.get("inputNotTaken", 0) == not_taken, session.status
+        moved = (await daemon.client.get("/containers/typist")).json()
+        there = await wsclient.attach(
+            "", "typist", moved["processes"][0]["pid"], unix=str(daemon.socket)
+        )
+        # Behind what the move handed on, whole lines: its Ctrl-U (the line's kill) erases
+        # nothing then. (Should the input end with a line begun, a part lost, it erases that
+        # part, and the reader's lines say what was lost, not just time out.)
+        await there.type("\x15typed there\n")
+        (bundle / "rootfs" / "go").touch()
+        await wait_output(daemon.client, "typist", "got 11 typed th")
+    got = re.findall(r"got \d+ .{8}", (await log_bytes(daemon.client, "typist")).decode())
+    assert got == [f"got {len(line)} {line[:8]}" for line in [*_MANY_LINES, "typed there"]], got
+    await there.detach()
+
+
 async def test_an_exec_s_own_terminal_holds_the_move_off_its_input_alone_too(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

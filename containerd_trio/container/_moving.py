@@ -135,17 +135,19 @@ class Moving:
         From here on, what a client types here is held (a write waits, as for a full pipe):
         it goes on behind what was taken if the move fails (:meth:`thaw`), and is told not
         taken if the move is done (:meth:`end`), where in the pipe or the terminal it was lost
-        with the copy, untold."""
+        with the copy, untold. What a type-ahead or a put-back under way has yet to write
+        (:meth:`.Process.take_ahead`: the process has not read enough for it to go in) comes
+        after that, and is taken with it."""
         init = self.container.init
         if init is None:
             return b""
         if init.terminal:
             init.hold_input()
-            return take_terminal(init.pid)
+            return take_terminal(init.pid) + init.take_ahead()
         if not self.container.stdin:
             return b""
         init.hold_input()
-        return take_pipe(init.pid)
+        return take_pipe(init.pid) + init.take_ahead()
 
     async def give_back_stdin(self, data: bytes) -> None:
         """Put ``data`` (:meth:`take_stdin`) back into the stdin pipe or terminal, ahead of
