@@ -179,7 +179,10 @@ class Process:
 
     async def _write_ahead(self, *, held: bool, what: str) -> None:
         """Write :attr:`_ahead` from its head, as room comes, until it is empty (all
-        written, or a move took the rest: :meth:`take_ahead`) or the input ends."""
+        written, or a move took the rest: :meth:`take_ahead`) or the input ends. Not
+        :meth:`_write`'s loop: a move may take the rest while this waits, so what went in is
+        cut from the shared buffer's head at once (cheap for a terminal's few KiB); an
+        attach's message, up to 16 MiB, is written through a view, no piece copied."""
         while self._ahead:
             if held and not self._input_goes_on.is_set():
                 await self._input_goes_on.wait()
