@@ -1015,6 +1015,17 @@ _RESIZED_THEN_READER = (
 _MANY_LINES = [f"line {n:03}".ljust(39, ".") for n in range(460)]
 
 
+async def _typed_unread(source: DaemonProcess, session: wsclient.Attached) -> None:
+    """Type :data:`_MANY_LINES` into the typist's terminal at ``source`` (an attach session),
+    each a message of its own, as typed, and return once all of it is in the terminal: a
+    resize after them, applied once they were written, says "resized"."""
+    await wait_output(source.client, "typist", "ready")
+    for line in _MANY_LINES:
+        await session.type(f"{line}\n")
+    await session.resize(99, 33)
+    await wait_output(source.client, "typist", "resized")
+
+
 @pytest.mark.parametrize("then", ["read", "deleted", "failed"])
 async def test_a_terminal_s_input_past_what_a_new_terminal_takes_does_not_hold_the_move(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery, then: str
@@ -1039,11 +1050,7 @@ async def test_a_terminal_s_input_past_what_a_new_terminal_takes_does_not_hold_t
         spawn_daemon, make_bundle, tmp_path, nursery, _RESIZED_THEN_READER
     )
     with trio.fail_after(90):
-        await wait_output(source.client, "typist", "ready")
-        for line in _MANY_LINES:  # each a message of its own, written as it came
-            await session.type(f"{line}\n")
-        await session.resize(99, 33)  # applied once all of the above was written
-        await wait_output(source.client, "typist", "resized")
+        await _typed_unread(source, session)
         async with _moving(source, "typist", f"unix:{link.path}") as steps:
             await link.holding.wait()  # the input handed on, the finish held
             link.later, link.cut_held = "pass", then == "failed"
@@ -1097,11 +1104,7 @@ async def test_a_terminal_s_input_still_typed_ahead_moves_on_whole(
     )
     late = "late\n"
     with trio.fail_after(90):
-        await wait_output(source.client, "typist", "ready")
-        for line in _MANY_LINES:  # each a message of its own, written as it came
-            await session.type(f"{line}\n")
-        await session.resize(99, 33)  # applied once all of the above was written
-        await wait_output(source.client, "typist", "resized")
+        await _typed_unread(source, session)
         if first == "done":
             steps = await migrate(source.client, "typist", to=f"unix:{target.socket}")
             assert steps[-1]["step"] == "done", steps

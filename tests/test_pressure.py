@@ -39,13 +39,15 @@ async def follow_numbers(
 async def test_a_follower_loses_nothing_across_rotations(
     start_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:
-    """Two million lines through a log capped at 8 MiB: it rotates about 20 times while the
+    """Two million lines through a log capped at 16 MiB: it rotates about ten times while the
     follower reads; the follower gets every line once, in order, and ends with the container.
 
     (The cap is the daemon's retention: a server kept off the CPU while the log rotated twice
-    would miss the file in between. At 1 MiB, two rotations take the logger about 20 ms here,
-    which a loaded two-CPU machine can exceed; docs/logs.md states the bound.)"""
-    daemon: RunningDaemon = await start_daemon(log_max_bytes=8 * 1024 * 1024)
+    would miss the file in between, docs/logs.md states the bound. At 1 MiB two rotations
+    take the logger about 20 ms here, which a loaded two-CPU machine can exceed; at 8 MiB a
+    fresh run of the whole suite missed one file, 83,055 lines: this server runs in the
+    test's own process, beside the follower's client parsing two million lines.)"""
+    daemon: RunningDaemon = await start_daemon(log_max_bytes=16 * 1024 * 1024)
     gate = f"while [ ! -e /go ]; do usleep 5000; done; seq 1 {LINES}"
     bundle = make_bundle(["sh", "-c", gate])
     response = await daemon.client.post("/containers/seq", json={"bundlePath": str(bundle)})
@@ -59,7 +61,7 @@ async def test_a_follower_loses_nothing_across_rotations(
     assert len(seen) == LINES
     assert seen == list(range(1, LINES + 1))
     rotated = daemon.config.containers_dir / "seq" / "container.log.1"
-    assert rotated.exists() and rotated.stat().st_size <= 8 * 1024 * 1024
+    assert rotated.exists() and rotated.stat().st_size <= 16 * 1024 * 1024
 
 
 async def test_writers_far_faster_than_capture_lose_nothing_and_live(
