@@ -267,6 +267,13 @@ class Process:
         if self.terminal:
             return await self.write_input(console.end_of_file(fd))
         async with self._input_lock:  # after the writes already under way
+            # And after a move's hold, as a write: a failed move puts back what it took
+            # first (until 2026-12-05 the close came at once, and the put-back found no
+            # input); a move done closed the input here, and this end took none.
+            while not self._input_goes_on.is_set():
+                await self._input_goes_on.wait()
+            if self.input_fd is None:
+                return False
             self._close_input()
         return True
 

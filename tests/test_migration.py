@@ -748,6 +748,37 @@ async def test_input_typed_at_the_source_after_the_hand_off_of_a_failed_move_goe
     await session.drop()
 
 
+async def test_a_stdin_closed_while_a_move_holds_it_ends_after_the_put_back(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """A client closes the reader's stdin pipe once the move took what it had not read, and
+    before the finish; the move then fails: the close waits for the hold, as a write does,
+    and comes after the input put back, which the reader, resumed here, reads before its end
+    of file. (Before, the pipe was closed at once: the put-back found no input, and the
+    reader read nothing, lost untold.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    )
+    await nursery.start(link.serve)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    with trio.fail_after(60):
+        async with _moving(source, "reader", f"unix:{link.path}") as steps:
+            await link.holding.wait()  # the input handed on, the finish held
+            await session.close_stdin()
+            # Its close has reached the server (the next request is answered after it).
+            assert (await source.client.get("/containers/reader")).status_code == 200
+            link.later, link.cut_held = "pass", True
+            _release(link)
+        assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"] is True, steps[-1]
+        (bundle / "rootfs" / "go").touch()
+        waited = await source.client.post("/containers/reader/wait")
+    assert waited.json()["exitStatus"] == 0, waited.text  # its read loop ended at the end
+    got = (await log_bytes(source.client, "reader")).decode().splitlines()
+    assert got == ["ready", "got one", "got two"], got
+    await session.drop()
+
+
 def _got(log: bytes) -> list[str]:
     """The lines a reader wrote of what it read (``got ...``), out of its terminal's output
     (the echo of what was typed among it: a line begun and not ended, ``fi``, is followed by
