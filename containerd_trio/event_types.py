@@ -58,3 +58,13 @@ AUTO_REMOVED_FIELD = "autoRemove"
 #: With :data:`MOVED_EXIT_FIELD`: the target daemon's address, as the migration's ``to`` named
 #: it, where the source knows it.
 MOVED_TO_FIELD = "movedTo"
+
+#: The field an ``exit`` carries: when its process exited (RFC 3339, as a wait's ``exitedAt``),
+#: where the daemon knows it. Its ``timestamp`` is not that time once a later event was
+#: published before it (timestamps strictly increase: an init that exits before its start is
+#: published is stamped just after the ``start-container``), and a server that takes the
+#: exits up from the kept log (a wait asked again after a crash) answers this one, as the
+#: server that saw the exit did. Left out of an exit whose time is unknown (one that ended
+#: while no daemon ran, found then: its ``timestamp`` is when it was found) and of those kept
+#: from before 2026-12-05.
+EXITED_AT_FIELD = "exitedAt"

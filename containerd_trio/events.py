@@ -13,6 +13,7 @@ The types an event may have are :data:`.event_types.EVENT_TYPES`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -27,6 +28,7 @@ import trio
 from . import timestamps
 from .appendfile import AppendFile
 from .errors import DaemonError
+from .event_types import EXITED_AT_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,18 @@ class Event:
             detail={k: v for k, v in body.items() if k not in _BASE_FIELDS} or None,
             labels=body.get("labels") or None,
         )
+
+    def exited_ns(self) -> int:
+        """When the process of this ``exit`` exited, as its waits answer it: its ``exitedAt``;
+        its timestamp for one without (kept from before that field, or one whose time is
+        unknown, found ended: the timestamp is when), or whose ``exitedAt`` cannot be read.
+        Not its timestamp alone: that is later than the exit whenever an event published
+        after the exit came before it on the stream."""
+        at = self.detail.get(EXITED_AT_FIELD) if self.detail else None
+        if isinstance(at, str):
+            with contextlib.suppress(ValueError):
+                return timestamps.parse_ns(at)
+        return self.timestamp_ns
 
     def has_labels(self, wanted: Sequence[LabelFilter]) -> bool:
         """Whether every one of ``wanted`` matches its labels (docker's label filters all

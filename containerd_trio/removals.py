@@ -87,7 +87,8 @@ def auto_removed(events: Iterable[Event], most: int) -> OrderedDict[str, ExitInf
     """How the last ``most`` containers autoRemove removed ended, by id, oldest first, as
     their waits answer it: from ``events``, the kept log in the order published, each
     removal's ``delete`` marked ``autoRemove`` with its container's last init ``exit`` before
-    it (its pid, status and time), for the ids no container was made under since."""
+    it (its pid, status and time: its ``exitedAt``, which the server that saw it answered,
+    :meth:`.Event.exited_ns`), for the ids no container was made under since."""
     removed: OrderedDict[str, ExitInfo] = OrderedDict()
     last_exits: dict[str, Event] = {}
     for event in events:
@@ -102,7 +103,7 @@ def auto_removed(events: Iterable[Event], most: int) -> OrderedDict[str, ExitInf
                 continue
             if exit_ is None or exit_.status is None:
                 continue  # its exit is no longer kept: nothing to answer with
-            at = timestamps.format_ns(exit_.timestamp_ns)
+            at = timestamps.format_ns(exit_.exited_ns())  # its own time, not its stamp
             removed[event.id] = ExitInfo(
                 id=event.id, pid=exit_.pid, exit_status=exit_.status, exited_at=at
             )

@@ -21,8 +21,10 @@ import trio
 import trio.testing
 
 from containerd_trio import attach as attach_module
+from containerd_trio import procfs
 from containerd_trio import supervisor as supervisor_module
 from containerd_trio.records import RecordJournal
+from containerd_trio.timestamps import parse_ns
 
 from .helpers import (
     BundleFactory,
@@ -648,14 +650,9 @@ async def test_a_wait_after_a_server_restart_answers_a_container_auto_remove_rem
     await start_container(http, "deleted", bundle)
     assert (await http.delete("/containers/deleted", params={"timeout": 0})).status_code == 200
     await daemon.kill_server()
-    # As the log says it: the time is its ``exit`` event's (never before the event published
-    # ahead of it: the log's times do not go back), the rest as the live server's answer.
-    (exit_event,) = [
-        event
-        for line in (daemon.state_dir / "events.log").read_text().splitlines()
-        if (event := json.loads(line))["type"] == "exit" and event["id"] == "quick"
-    ]
-    answer = {**removed.json(), "exitedAt": exit_event["timestamp"]}
+    # As the live server's answer, its time too: its ``exit`` event's exitedAt, not the
+    # event's stamp (see the test below).
+    answer = removed.json()
     for condition in ("not-running", "removed"):
         again = await http.post("/containers/quick/wait", params={"condition": condition})
         assert again.status_code == 200, again.text
@@ -673,6 +670,68 @@ async def test_a_wait_after_a_server_restart_answers_a_container_auto_remove_rem
     assert (await http.post("/containers/quick/wait")).status_code == 404
     await daemon.kill_server()
     assert (await http.post("/containers/quick/wait")).status_code == 404
+
+
+async def _reaped(pid: int) -> None:
+    """Until process ``pid`` is reaped (or was): the keeper takes an exit's time as it reaps.
+    Nothing tells another process than the parent of a reap: look, as wait_catching does.
+    Its start time tells it from a process given the pid again since."""
+    started = procfs.start_time(pid)
+    while True:
+        if started is None or procfs.start_time(pid) != started:
+            return
+        await trio.sleep(0.01)
+
+
+async def test_a_wait_after_a_server_restart_answers_the_exit_s_time_not_its_event_s_stamp(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, plain_parent: None
+) -> None:
+    """An init that exits before the server publishes its start (held here after runc run
+    until the keeper reaped the init): its ``exit`` is stamped after the ``start-container``,
+    the log's timestamps strictly increasing, so later than the exit. The wait for its removal
+    asked again after a kill -9 of the server answers the exit's own time, as the server that
+    saw it did: the event carries it (``exitedAt``). Before, the next server answered the
+    event's stamp (12:03:19.121847747 where the first answered 12:03:19.120897712)."""
+    gated = GatedRunc(tmp_path, "run", after=True)
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    http = daemon.client
+    since = now()
+    started: list[httpx.Response] = []
+
+    async def start() -> None:
+        body = {"bundlePath": str(make_bundle(QUICK)), "autoRemove": True}
+        started.append(await http.post("/containers/quick", json=body))
+
+    with trio.fail_after(40):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(start)
+            await gated.reached()  # runc run has run; the server has published no start
+            state = daemon.state_dir / "runc" / "quick" / "state.json"
+            pid = json.loads(state.read_text())["init_process_pid"]
+            await _reaped(pid)  # its exit's time taken, before the start is published
+            (held,) = gated.running()
+            async with gated.opened(held):
+                pass  # the start goes on (and every later one, were there any)
+        assert started[0].status_code == 201, started[0].text
+        assert started[0].json()["processes"][0]["pid"] == pid
+        removed = await http.post("/containers/quick/wait", params={"condition": "removed"})
+        exited = await next_event(
+            http, since=since, container_id="quick", match=lambda e: e["type"] == "exit"
+        )
+    assert removed.status_code == 200, removed.text
+    answer = removed.json()
+    assert (answer["exitStatus"], answer["pid"]) == (3, pid), answer
+    # What the hold arranged: the event stamped after the exit.
+    assert parse_ns(exited["timestamp"]) > parse_ns(answer["exitedAt"]), (exited, answer)
+    with trio.fail_after(30):
+        await daemon.kill_server()
+    for condition in ("not-running", "removed"):
+        again = await http.post("/containers/quick/wait", params={"condition": condition})
+        assert (again.status_code, again.json()) == (200, answer), (condition, again.text)
+    by_pid = await http.post(f"/containers/quick/process/{pid}/wait")
+    assert (by_pid.status_code, by_pid.json()) == (200, answer), by_pid.text
+    # The event says the exit's time as the wait does (the stream's readers have it too).
+    assert exited["exitedAt"] == answer["exitedAt"], (exited, answer)
 
 
 @pytest.mark.parametrize("remover", ["user", "autoRemove"])

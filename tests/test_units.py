@@ -1259,6 +1259,40 @@ def test_a_server_that_starts_remembers_the_auto_removals_its_event_log_keeps() 
     assert list(auto_removed(events, 2)) == ["c", "f"]
 
 
+def test_what_a_next_server_takes_up_from_the_log_says_each_exit_s_own_time() -> None:
+    """An exit's ``exitedAt`` is its process's time, which its waits answered: a next server
+    that takes a removal, a move or a process's exit up from the kept log answers that, not
+    the event's stamp, which is later when a later event was published first (an init that
+    exits before its ``start-container``). An exit kept from before the field (or one whose
+    time is unknown) has its stamp alone, answered as before."""
+    from containerd_trio.events import Event
+    from containerd_trio.migration.moved_away import moved_away
+    from containerd_trio.removals import auto_removed
+
+    exited = timestamps.format_ns(1_000)
+    stamped = Event(
+        "exit", "new", 1_500, pid=7, status=3, detail={"init": True, "exitedAt": exited}
+    )
+    assert stamped.exited_ns() == 1_000
+    # Through the log's file, as a next server reads it.
+    assert Event.from_json(json.loads(stamped.line())).exited_ns() == 1_000
+    assert Event("exit", "old", 2_500, pid=8, status=3, detail={"init": True}).exited_ns() == 2_500
+    unreadable = Event("exit", "bad", 3_500, pid=9, status=3, detail={"exitedAt": "soon"})
+    assert unreadable.exited_ns() == 3_500
+    events = [
+        stamped,
+        Event("delete", "new", 1_600, detail={"autoRemove": True}),
+        Event("exit", "old", 2_500, pid=8, status=3, detail={"init": True}),
+        Event("delete", "old", 2_600, detail={"autoRemove": True}),
+    ]
+    removed = auto_removed(events, 10)
+    assert removed["new"].exited_at == exited
+    assert removed["old"].exited_at == timestamps.format_ns(2_500)
+    moved = {"init": True, "moved": True, "exitedAt": exited}
+    copy = Event("exit", "away", 1_500, pid=7, status=137, detail=moved)
+    assert moved_away([copy], 10)["away"].exited_at == exited
+
+
 def test_removals_keep_moves_and_auto_removed_within_bounds_of_their_own() -> None:
     """autoRemove's removals push out their own oldest, never a move's (and the other way
     round); a removal of an id replaces what was remembered of it, of either kind; a start of

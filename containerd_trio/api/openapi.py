@@ -141,6 +141,14 @@ def _hand_written() -> dict[str, Schema]:
                     "description": "with moved: the target daemon's address, as the"
                     " migration's 'to' named it; left out if not known.",
                 },
+                "exitedAt": {
+                    **timestamp,
+                    "description": "exit: when the process exited, as its wait's exitedAt (the"
+                    " timestamp is later when an event published after the exit came before"
+                    " it: timestamps strictly increase); left out of an exit whose time is not"
+                    " known (one that ended while no daemon ran, found then), and of the exits"
+                    " kept from before 2026-12-05.",
+                },
                 "autoRemove": {
                     "type": "boolean",
                     "const": True,

@@ -1367,7 +1367,7 @@ def event_selection(args: argparse.Namespace) -> str | None:
 def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     import time
 
-    from ..event_types import EVENT_TYPES, INIT_EXIT_FIELD, MOVED_EXIT_FIELD
+    from ..event_types import EVENT_TYPES, EXITED_AT_FIELD, INIT_EXIT_FIELD, MOVED_EXIT_FIELD
     from ..timestamps import parse_ns
 
     # The type column as wide as the widest type the daemon publishes: it was 15, and a
@@ -1433,11 +1433,13 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         out.record(event)
                     else:
                         # The rest as key=value: pid, status, a checkpoint's name and figures.
+                        # Not an exit's exitedAt: a second time on the line, the timestamp's
+                        # or within a few ms of it (--json and --format have it).
+                        skipped = ("timestamp", "type", "id", "labels", INIT_EXIT_FIELD)
                         extra = "".join(
                             f" {key}={value}"
                             for key, value in event.items()
-                            if key not in ("timestamp", "type", "id", "labels", INIT_EXIT_FIELD)
-                            and value is not None
+                            if key not in (*skipped, EXITED_AT_FIELD) and value is not None
                         )
                         if labels := event.get("labels"):  # at the end, sorted, as docker's
                             pairs = sorted(labels.items())

@@ -322,7 +322,9 @@ class Client:
                         id=container_id,
                         exitStatus=event.get("status", UNKNOWN_EXIT_STATUS),
                         pid=pid,
-                        exitedAt=event["timestamp"],
+                        # Its exit's own time, as the daemon's wait answers it; an exit kept
+                        # from before that field has its timestamp alone.
+                        exitedAt=event.get("exitedAt", event["timestamp"]),
                     )
                     if event.get("moved"):  # it moved away: where to, as the wait says
                         ended["moved"] = True

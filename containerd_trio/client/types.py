@@ -186,6 +186,9 @@ class Event(TypedDict):
     moved: NotRequired[bool]  # that init's copy killed as its container moved away: true
     movedTo: NotRequired[str]  # with moved: where it went, if the daemon knew
     autoRemove: NotRequired[bool]  # a delete that autoRemove made at the init's exit: true
+    # An exit's own time, as its wait's exitedAt (its timestamp may be later); left out of one
+    # whose time is unknown and of those kept from before 2026-12-05.
+    exitedAt: NotRequired[str]
     # The checkpoint-* and restore-* events' figures.
     checkpoint: NotRequired[str]
     timeout: NotRequired[float]

@@ -53,7 +53,7 @@ def _told_exit(container: Container, pid: int) -> ExitInfo | None:
     )
     if told is None or told.type != "exit" or told.status is None:
         return None
-    at = timestamps.format_ns(told.timestamp_ns)
+    at = timestamps.format_ns(told.exited_ns())  # its exitedAt: as the live server answered
     info = ExitInfo(id=container.id, pid=pid, exit_status=told.status, exited_at=at)
     return moved_exit(info, told.detail)
 

@@ -12,11 +12,12 @@ package's alone.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ..event_types import INIT_EXIT_FIELD
+from .. import timestamps
+from ..event_types import EXITED_AT_FIELD, INIT_EXIT_FIELD
 from ..model import Status
 from ..process import Process
 from ._exits import DRAIN_SECONDS, Ended
@@ -80,7 +81,9 @@ async def _init_exited(container: Container, init: Process) -> None:
         status=init.exit_status,
         at_ns=init.exit_ns,
         # A copy a move killed, the container running on at its target: no death.
-        detail=container._moved_detail() if container.moved_away else {INIT_EXIT_FIELD: True},
+        detail=_exit_detail(
+            init, container._moved_detail() if container.moved_away else {INIT_EXIT_FIELD: True}
+        ),
     )
     container._stopped.set()
     log.debug("container exited id=%s pid=%d status=%d", container.id, init.pid, init.exit_status)
@@ -104,8 +107,25 @@ def _exec_exited(container: Container, process: Process) -> None:
     _forget_live(container, process)
     _remember_exit(container, process)
     container._ctx.metrics.exec_exits.inc()
-    container.publish("exit", pid=process.pid, status=process.exit_status, at_ns=process.exit_ns)
+    container.publish(
+        "exit",
+        pid=process.pid,
+        status=process.exit_status,
+        at_ns=process.exit_ns,
+        detail=_exit_detail(process, {}),
+    )
     container.save()
+
+
+def _exit_detail(process: Process, detail: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``process``'s ``exit`` (``detail``), with when it exited, as its waits
+    answer it (:data:`.EXITED_AT_FIELD`): the event's timestamp is later whenever another
+    event was published since (an init that exits before its start is published is stamped
+    after the ``start-container``), and a next server that answers a wait from the kept log
+    (a removal autoRemove made, a process it does not remember) answers this time, not that."""
+    if process.exit_ns is None:
+        return detail
+    return {**detail, EXITED_AT_FIELD: timestamps.format_ns(process.exit_ns)}
 
 
 def _forget_live(container: Container, process: Process) -> None:

@@ -39,7 +39,7 @@ def moved_away(events: Iterable[Event], most: int) -> OrderedDict[str, ExitInfo]
             and event.detail.get(MOVED_EXIT_FIELD) is True
             and event.status is not None
         ):
-            at = timestamps.format_ns(event.timestamp_ns)
+            at = timestamps.format_ns(event.exited_ns())  # as the live server answered it
             ended = ExitInfo(id=event.id, pid=event.pid, exit_status=event.status, exited_at=at)
             moved[event.id] = moved_exit(ended, event.detail)
             moved.move_to_end(event.id)

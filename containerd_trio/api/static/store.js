@@ -164,7 +164,6 @@ export class Store {
   /** Apply one event to the entries; whether anything a view shows changed. */
   _update(event) {
     const current = this.containers.get(event.id);
-    const at = parseTime(event.timestamp);
     switch (event.type) {
       case "start-container":
       case "restore": {
@@ -215,17 +214,18 @@ export class Store {
           current.info = { ...current.info, processes: current.info.processes.filter((p) => p.pid !== event.pid) };
           return true;
         }
-        // Its finishedAt is its exit's time, which the event's timestamp is (unless the stream
-        // had to stamp it after a later event: then a little later, until its object is read
-        // again); the run's start stays.
+        // Its finishedAt is its exit's time: the event's exitedAt (its timestamp, which is
+        // later when the stream had to stamp it after a later event, for an exit without
+        // one: kept from before that field); the run's start stays.
+        const finishedAt = event.exitedAt ?? event.timestamp;
         const state = {
           status: "stopped",
           exitStatus: event.status,
           startedAt: current.info.state.startedAt,
-          finishedAt: event.timestamp,
+          finishedAt,
         };
         current.info = { ...current.info, state, processes: [] };
-        current.finishedMs = at;
+        current.finishedMs = parseTime(finishedAt);
         current.stats = null;
         // Whether its restart policy starts it again (restarting) is the daemon's to say: a
         // user's stop, on-failure's count and exit status decide it, and the event does not.
