@@ -62,9 +62,10 @@ class Process:
         #: to the target (:meth:`hold_input`): a write waits, as for a full pipe.
         self._input_goes_on = trio.Event()
         self._input_goes_on.set()
-        #: Put-backs under way (:meth:`put_back_input_soon`), and whether the held writes
-        #: were let go on meanwhile (they go once the put-backs are written).
-        self._putting_back = 0
+        #: A put-back is under way (:meth:`put_back_input_soon`: one task at a time writes
+        #: them all), and whether the held writes were let go on meanwhile (they go once it is
+        #: all written).
+        self._putting_back = False
         self._go_on_asked = False
         #: What a type-ahead or a put-back has yet to write (the process has not read enough
         #: for it to go in): input it has not read, as what waits in its pipe or terminal is,
@@ -164,7 +165,7 @@ class Process:
             return False
         self._ahead[:0] = data  # ahead of what is yet to be typed ahead (a move took it all)
         if not self._putting_back:  # else the put-back under way writes it: one writer
-            self._putting_back += 1
+            self._putting_back = True
             nursery.start_soon(self._put_back)
         return True
 
@@ -172,35 +173,24 @@ class Process:
         try:
             await self._write_ahead(held=False, what="a failed move put back into")
         finally:
-            self._putting_back -= 1
-            if not self._putting_back and self._go_on_asked:
+            self._putting_back = False
+            if self._go_on_asked:
                 self._go_on_asked = False
                 self._input_goes_on.set()
 
     async def _write_ahead(self, *, held: bool, what: str) -> None:
         """Write :attr:`_ahead` from its head, as room comes, until it is empty (all
-        written, or a move took the rest: :meth:`take_ahead`) or the input ends. Not
-        :meth:`_write`'s loop: a move may take the rest while this waits, so what went in is
-        cut from the shared buffer's head at once (cheap for a terminal's few KiB); an
-        attach's message, up to 16 MiB, is written through a view, no piece copied."""
+        written, or a move took the rest: :meth:`take_ahead`) or the input ends. A move may
+        take the rest while this waits, so what went in is cut from the shared buffer's head
+        at once (cheap for a terminal's few KiB), and the buffer is looked at again after
+        every wait; :meth:`_write` instead goes through a view of its own data (an attach's
+        message, up to 16 MiB), no piece copied."""
         while self._ahead:
-            if held and not self._input_goes_on.is_set():
-                await self._input_goes_on.wait()
-                continue
-            fd = self.input_fd
-            if fd is None:
+            written = await self._write_some(self._ahead, held=held)
+            if written is None:
                 break
-            try:
-                del self._ahead[: os.write(fd, self._ahead)]
-            except BlockingIOError:
-                try:
-                    await trio.lowlevel.wait_writable(fd)
-                except trio.ClosedResourceError:
-                    break
-            except OSError as exc:
-                if exc.errno in (errno.EPIPE, errno.EIO):
-                    break
-                raise
+            # No checkpoint since the write: the head written is still the buffer's head.
+            del self._ahead[:written]
         if self._ahead:
             log.warning(
                 "process %d: %d bytes %s its input were not taken: its input ended first",
@@ -211,27 +201,49 @@ class Process:
     async def _write(self, data: bytes, *, held: bool) -> int:
         view = memoryview(data)
         while view:
-            # Between two pieces too: a move that holds the input while a writer waits for
-            # room (a full pipe) gets the rest of it held, not written behind what it took.
-            if held and not self._input_goes_on.is_set():
-                await self._input_goes_on.wait()
-                continue
-            fd = self.input_fd
-            if fd is None:
+            written = await self._write_some(view, held=held)
+            if written is None:
                 break
-            try:
-                view = view[os.write(fd, view) :]
-            except BlockingIOError:
-                try:
-                    await trio.lowlevel.wait_writable(fd)
-                except trio.ClosedResourceError:
-                    break
-            except OSError as exc:
-                # EPIPE: nothing reads the pipe any more; EIO: the terminal hung up.
-                if exc.errno in (errno.EPIPE, errno.EIO):
-                    break
-                raise
+            view = view[written:]
         return len(data) - len(view)
+
+    async def _write_some(self, data: bytearray | memoryview, *, held: bool) -> int | None:
+        """One step of a writer (:meth:`_write`, :meth:`_write_ahead`): write what the input
+        takes of ``data`` now, or wait, for room or (``held``) for a move's hold to end, and
+        write nothing (0: the caller looks at what it has left, which a move may have taken
+        meanwhile, and comes again). How many bytes went in; None if the input ended (the
+        process takes none any more). Returns at once after a write: the caller cuts what
+        went in before anything else can touch its buffer."""
+        # Between two pieces too: a move that holds the input while a writer waits for
+        # room (a full pipe) gets the rest of it held, not written behind what it took.
+        if held and await self._waited_for_go_on():
+            return 0
+        fd = self.input_fd
+        if fd is None:
+            return None
+        try:
+            return os.write(fd, data)
+        except BlockingIOError:
+            try:
+                await trio.lowlevel.wait_writable(fd)
+            except trio.ClosedResourceError:
+                return None
+            return 0
+        except OSError as exc:
+            # EPIPE: nothing reads the pipe any more; EIO: the terminal hung up.
+            if exc.errno in (errno.EPIPE, errno.EIO):
+                return None
+            raise
+
+    async def _waited_for_go_on(self) -> bool:
+        """Wait for the end of a move's hold on the input (:meth:`hold_input`), if one holds
+        it: True if it waited. Once woken, another move may hold it already (the event is
+        a new one), and a writer's buffer may have been taken (:meth:`take_ahead`): the
+        caller looks again, at both."""
+        if self._input_goes_on.is_set():
+            return False
+        await self._input_goes_on.wait()
+        return True
 
     def hold_input(self) -> None:
         """Writes wait from now on (:meth:`take_input`), until :meth:`let_input_go_on`, or
@@ -270,8 +282,8 @@ class Process:
             # And after a move's hold, as a write: a failed move puts back what it took
             # first (until 2026-12-05 the close came at once, and the put-back found no
             # input); a move done closed the input here, and this end took none.
-            while not self._input_goes_on.is_set():
-                await self._input_goes_on.wait()
+            while await self._waited_for_go_on():
+                pass  # held again: by another move
             if self.input_fd is None:
                 return False
             self._close_input()
