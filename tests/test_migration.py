@@ -2399,6 +2399,51 @@ async def test_a_move_left_unsure_is_settled_once_the_target_answers(
     assert os.listdir(target.state_dir / "migrations") == []
 
 
+@pytest.mark.parametrize("how", ["resumed", "settled"])
+async def test_input_taken_for_a_move_left_unsure_is_read_by_the_copy_resumed_here(
+    spawn_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    how: str,
+) -> None:
+    """The reader's input it had not read at the freeze is handed on, and the target finishes
+    the move, its answer lost; the target then answers nothing, so the move ends unsure, the
+    copy here paused. That input stays with the paused copy (put back into its pipe, ahead of
+    what is held): resumed here, by the user ("resumed") or by the settling once the target
+    says it has no copy ("settled"), it reads it, and then what was typed here while it was
+    paused. (Before, only a roll-back that resumed the copy put it back: the copy resumed
+    here later read ``three`` alone, ``one`` and ``two`` lost.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "5")
+    link = LossyLink(tmp_path / "link.sock", target.socket, then_silent=True)
+    await nursery.start(link.serve)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    steps = await migrate(source.client, "reader", to=f"unix:{link.path}")
+    assert link.dropped is not None and b" 200 " in link.dropped  # the target finished
+    assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"] is False, steps[-1]
+    assert (await source.client.get("/containers/reader")).json()["state"]["status"] == "paused"
+    # Held while the copy is paused (the move holds its input): it comes after, whenever
+    # the server reads it (before the resume or after, it is behind what went back).
+    await session.type("three\n")
+    if how == "resumed":
+        answer = await source.client.patch("/containers/reader", json={"status": "running"})
+        assert answer.status_code == 200, answer.text
+    else:
+        answer = await target.client.delete("/containers/reader", params={"timeout": "0"})
+        assert answer.status_code == 200, answer.text
+        link.then_silent = False
+        with trio.fail_after(20):
+            await source.logged(b"was left unsure when it failed: the target does not")
+    (bundle / "rootfs" / "go").touch()
+    with trio.fail_after(10):
+        await wait_output(source.client, "reader", "got three")
+    got = (await log_bytes(source.client, "reader")).decode().splitlines()
+    assert got == ["ready", "got one", "got two", "got three"], got
+    with trio.fail_after(10):  # said when the move ended
+        await source.logged(b"bytes of input the container had not read are put back into")
+    await session.drop()
+
+
 async def counting_to_a_held_restore(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, *source_args: str
 ) -> tuple[GatedRunc, DaemonProcess, DaemonProcess]:

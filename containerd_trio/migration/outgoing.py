@@ -545,7 +545,8 @@ class Outgoing(Move):
         """The input the copy here had not read at the freeze waits in its stdin pipe, or its
         terminal's input queue, which goes with it: taken out, it is written into the restored
         container's stdin (or terminal) first (a target older than that: put back, lost with
-        the copy). A move undone puts it back (:meth:`_roll_back`)."""
+        the copy). A move undone puts it back (:meth:`_roll_back`), and so does one left
+        unsure (:meth:`_keep_stdin_here`)."""
         self._stdin = moving.take_stdin()
         if self._stdin and not await self.target.send_stdin(session, self._stdin):
             log.warning(
@@ -567,6 +568,24 @@ class Outgoing(Move):
                 "migration of %s: the input it had not read could not all be put back",
                 self.container.id,
             )
+
+    async def _keep_stdin_here(self, moving: Moving) -> None:
+        """The move ends unsure (the target may run the container, or not): the input it took
+        goes back into the paused copy's pipe or terminal all the same, ahead of what is held
+        (:meth:`_give_back_stdin`), where the copy reads it if it runs here again: resumed by
+        the user, or by the settling once the target says it has none (until 2026-12-05 it
+        was lost then). Where the target keeps the container (which took it before the
+        finish, unless its answer to that was what failed), or the user deletes the copy, it
+        goes with the copy, as what a container had not read does: said now, for the frozen
+        copy reads none of it before either happens."""
+        taken = len(self._stdin)
+        await self._give_back_stdin(moving)
+        log.warning(
+            "migration of %s: the %d bytes of input the container had not read are put back"
+            " into its copy here, paused: it reads them if it is resumed here, and they go with"
+            " it if it is removed (the target keeps the container, or the copy is deleted)",
+            self.container.id, taken,
+        )  # fmt: skip
 
     async def _keeping_alive(self, session: str, work: Callable[[], Awaitable[T]]) -> T:
         """``work``'s result, the target's session touched meanwhile: the target aborts a
@@ -639,6 +658,8 @@ class Outgoing(Move):
                 return _Kept(consulted.there)
             if consulted.verdict is Verdict.UNSURE:
                 self._unsettled = True
+                if self._stdin:
+                    await self._keep_stdin_here(moving)
                 if not ending:  # before the failed step is told: the client may act on it
                     await self._settle_later(self.entry())
                 return _Undone(False, paused=self._left_paused(consulted.reason, ending=ending))
