@@ -52,7 +52,7 @@ from .criu_progress import (
     left_restore_failed,
 )
 from .errors import DaemonError, StartupError
-from .event_types import INIT_EXIT_FIELD
+from .event_types import INIT_EXIT_FIELD, UNSEEN_EXIT_FIELD
 from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Resources, Status
 from .mounts import remove_tree
@@ -430,13 +430,16 @@ class Adoption:
             container.adopt_ended(record.ended_pid)
         else:
             container.mark_stopped(UNKNOWN_EXIT_STATUS)
-            # An exit as any other: counted as its server would have counted it.
+            # An exit as any other: counted as its server would have counted it. Marked
+            # unseen: its time is unknown, and its wait leaves the time and the pid out (no
+            # ended_pid); a next server that answers it from the kept log does too, where it
+            # answered the pid and the event's stamp (one kept from before exitedAt).
             self._ctx.metrics.init_exits.inc()
             container.publish(
                 "exit",
                 pid=_init_pid(info),
                 status=UNKNOWN_EXIT_STATUS,
-                detail={INIT_EXIT_FIELD: True},
+                detail={INIT_EXIT_FIELD: True, UNSEEN_EXIT_FIELD: True},
             )
             container.sessions_due = True
             if container.known_to_runc:
@@ -530,6 +533,7 @@ class Adoption:
                         record.container.id,
                         pid=info.pid,
                         status=UNKNOWN_EXIT_STATUS,
+                        detail={UNSEEN_EXIT_FIELD: True},  # its time unknown, as its status
                         labels=record.container.labels,
                     )
                     started = start.start_time if start else None

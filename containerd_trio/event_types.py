@@ -65,6 +65,16 @@ MOVED_TO_FIELD = "movedTo"
 #: published is stamped just after the ``start-container``), and a server that takes the
 #: exits up from the kept log (a wait asked again after a crash) answers this one, as the
 #: server that saw the exit did. Left out of an exit whose time is unknown (one that ended
-#: while no daemon ran, found then: its ``timestamp`` is when it was found) and of those kept
-#: from before 2026-12-05.
+#: while no daemon ran, found then: its ``timestamp`` is when it was found, and it says
+#: :data:`UNSEEN_EXIT_FIELD`) and of those kept from before 2026-12-05.
 EXITED_AT_FIELD = "exitedAt"
+
+#: The field an ``exit`` carries, true, when no daemon saw the exit: its process ended while
+#: none ran at all (the keeper too), its status is unknown (255) and so is its time (the
+#: ``timestamp`` is when the next server found it gone; no :data:`EXITED_AT_FIELD`). Without
+#: it, a server that takes an exit up from the kept log could not tell such an exit from one
+#: kept from before :data:`EXITED_AT_FIELD` was, whose ``timestamp`` stands for its time: the
+#: wait of a container whose init's exit it is leaves the pid and the time out, as the server
+#: that found it did (:func:`..removals.auto_removed`). Left out otherwise, and of such exits
+#: kept from before 2026-12-05.
+UNSEEN_EXIT_FIELD = "unseen"

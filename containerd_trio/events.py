@@ -28,7 +28,7 @@ import trio
 from . import timestamps
 from .appendfile import AppendFile
 from .errors import DaemonError
-from .event_types import EXITED_AT_FIELD
+from .event_types import EXITED_AT_FIELD, UNSEEN_EXIT_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,8 @@ class Event:
     def exited_ns(self) -> int:
         """When the process of this ``exit`` exited, as its waits answer it: its ``exitedAt``;
         its timestamp for one without (kept from before that field, or one whose time is
-        unknown, found ended: the timestamp is when), or whose ``exitedAt`` cannot be read.
+        unknown, found ended: the timestamp is when, :meth:`unseen`), or whose ``exitedAt``
+        cannot be read.
         Not its timestamp alone: that is later than the exit whenever an event published
         after the exit came before it on the stream."""
         at = self.detail.get(EXITED_AT_FIELD) if self.detail else None
@@ -114,6 +115,11 @@ class Event:
             with contextlib.suppress(ValueError):
                 return timestamps.parse_ns(at)
         return self.timestamp_ns
+
+    def unseen(self) -> bool:
+        """Whether this ``exit`` is one no daemon saw (:data:`.UNSEEN_EXIT_FIELD`): its process
+        ended while none ran at all; its time is unknown, its timestamp when it was found."""
+        return self.detail is not None and self.detail.get(UNSEEN_EXIT_FIELD) is True
 
     def has_labels(self, wanted: Sequence[LabelFilter]) -> bool:
         """Whether every one of ``wanted`` matches its labels (docker's label filters all

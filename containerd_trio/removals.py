@@ -88,7 +88,8 @@ def auto_removed(events: Iterable[Event], most: int) -> OrderedDict[str, ExitInf
     their waits answer it: from ``events``, the kept log in the order published, each
     removal's ``delete`` marked ``autoRemove`` with its container's last init ``exit`` before
     it (its pid, status and time: its ``exitedAt``, which the server that saw it answered,
-    :meth:`.Event.exited_ns`), for the ids no container was made under since."""
+    :meth:`.Event.exited_ns`; its status alone for one no daemon saw, :meth:`.Event.unseen`,
+    as the server that found it answered), for the ids no container was made under since."""
     removed: OrderedDict[str, ExitInfo] = OrderedDict()
     last_exits: dict[str, Event] = {}
     for event in events:
@@ -103,10 +104,16 @@ def auto_removed(events: Iterable[Event], most: int) -> OrderedDict[str, ExitInf
                 continue
             if exit_ is None or exit_.status is None:
                 continue  # its exit is no longer kept: nothing to answer with
-            at = timestamps.format_ns(exit_.exited_ns())  # its own time, not its stamp
-            removed[event.id] = ExitInfo(
-                id=event.id, pid=exit_.pid, exit_status=exit_.status, exited_at=at
-            )
+            if exit_.unseen():
+                # Ended while no daemon ran: the server that found it answered neither a pid
+                # nor a time (its wait's, api.md), nor does this one (before, the event's pid
+                # and its stamp, the time it was found).
+                removed[event.id] = ExitInfo(id=event.id, exit_status=exit_.status)
+            else:
+                at = timestamps.format_ns(exit_.exited_ns())  # its own time, not its stamp
+                removed[event.id] = ExitInfo(
+                    id=event.id, pid=exit_.pid, exit_status=exit_.status, exited_at=at
+                )
             removed.move_to_end(event.id)
             if len(removed) > most:
                 removed.popitem(last=False)

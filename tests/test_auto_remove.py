@@ -23,6 +23,7 @@ import trio.testing
 from containerd_trio import attach as attach_module
 from containerd_trio import procfs
 from containerd_trio import supervisor as supervisor_module
+from containerd_trio.client.http import Client, _Run
 from containerd_trio.records import RecordJournal
 from containerd_trio.timestamps import parse_ns
 
@@ -31,6 +32,7 @@ from .helpers import (
     DaemonProcess,
     GatedRunc,
     RunningDaemon,
+    WatchedProcess,
     event_types,
     next_event,
     now,
@@ -732,6 +734,85 @@ async def test_a_wait_after_a_server_restart_answers_the_exit_s_time_not_its_eve
     assert (by_pid.status_code, by_pid.json()) == (200, answer), by_pid.text
     # The event says the exit's time as the wait does (the stream's readers have it too).
     assert exited["exitedAt"] == answer["exitedAt"], (exited, answer)
+
+
+async def test_an_exit_no_daemon_saw_is_answered_alike_by_the_server_that_found_it_and_the_next(
+    spawn_daemon: Any, bundle: Path, plain_parent: None
+) -> None:
+    """An init that ended while no daemon ran at all (keeper and server killed): its status
+    and time are unknown, and the wait of the container autoRemove removed at its adoption
+    says neither its pid nor a time (api.md), as its record has neither. A next server (kill
+    -9 of the server) takes the removal up from the kept log, and answered the ``exit``'s pid
+    and its stamp (when it was found) as the time: the event did not tell such an exit from
+    one kept from before ``exitedAt``. Now it says ``unseen``, and both servers answer alike;
+    so they do for a plain container (its record), and for both inits' process waits."""
+    first: DaemonProcess = await spawn_daemon()
+    since = now()
+    inits = {}
+    created = {}
+    for container_id, auto_remove in (("rm", True), ("plain", False)):
+        body = {"bundlePath": str(bundle), "autoRemove": auto_remove}
+        started = await first.client.post(f"/containers/{container_id}", json=body)
+        assert started.status_code == 201, started.text
+        inits[container_id] = started.json()["processes"][0]["pid"]
+        created[container_id] = started.json()["createdAt"]
+    with WatchedProcess(inits["rm"]) as rm, WatchedProcess(inits["plain"]) as plain:
+        await first.kill_hard()  # the keeper: its server goes with it
+        for init in (rm, plain):
+            init.kill()
+        with trio.fail_after(10):
+            for init in (rm, plain):
+                await init.wait_reaped()  # by init: no zombie left for a server to adopt
+
+    second: DaemonProcess = await spawn_daemon()
+    http = second.client
+
+    async def answers() -> dict[str, tuple[int, Any]]:
+        """Each wait's status and body, and the plain container's view."""
+        asked = {
+            f"{container_id} {condition}": await http.post(
+                f"/containers/{container_id}/wait", params={"condition": condition}
+            )
+            for container_id in ("rm", "plain")
+            for condition in ("not-running", "removed")
+            if (container_id, condition) != ("plain", "removed")  # it stays: waits for ever
+        }
+        for container_id, pid in inits.items():
+            asked[f"{container_id} {pid}"] = await http.post(
+                f"/containers/{container_id}/process/{pid}/wait"
+            )
+        asked["plain view"] = await http.get("/containers/plain")
+        return {name: (response.status_code, response.json()) for name, response in asked.items()}
+
+    with trio.fail_after(20):  # the removal first waits 5 s for attach sessions to come back
+        removed = await http.post("/containers/rm/wait", params={"condition": "removed"})
+    assert (removed.status_code, removed.json()) == (200, {"id": "rm", "exitStatus": 255})
+    found = await answers()
+    assert found["rm removed"] == found["rm not-running"] == (200, removed.json()), found
+    assert found["plain not-running"] == (200, {"id": "plain", "exitStatus": 255}), found
+    assert "finishedAt" not in found["plain view"][1]["state"], found
+    with trio.fail_after(30):
+        await second.kill_server()
+    again = await answers()
+    assert again == found
+    # What tells the next server: the exit says no daemon saw it, and has no time of its own.
+    exited = await next_event(
+        http, since=since, container_id="rm", match=lambda e: e["type"] == "exit"
+    )
+    assert (exited["pid"], exited["status"], exited.get("unseen")) == (inits["rm"], 255, True)
+    assert "exitedAt" not in exited, exited
+    # ctr-trio wait, asked again once the record is gone, reads the exit from the log: it
+    # answers as the daemon's wait, the status alone (before, the pid and the stamp).
+    run = _Run(created["rm"], 0, inits["rm"])  # the record as the wait was first asked
+
+    def from_the_log() -> Any:
+        with Client(f"unix:{second.socket}") as api:
+            return api._exit_of("rm", run, removed=True)
+
+    with trio.fail_after(20):
+        assert await trio.to_thread.run_sync(from_the_log) == removed.json()
+    response = await http.delete("/containers/plain", params={"timeout": 0})
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("remover", ["user", "autoRemove"])

@@ -222,9 +222,10 @@ async def test_an_exec_gone_while_no_daemon_ran_is_answered_by_its_wait(
             if events[-1]["type"] == "exit":
                 break
     # The wait's time is the exit event's, as for any exit; no exitedAt: the exit's own time
-    # is not known (nobody kept it), the event's is when it was found gone.
+    # is not known (nobody kept it, the event says unseen), the event's is when it was found
+    # gone.
     assert events[-1] == {
-        "type": "exit", "id": "box", "pid": lost_pid, "status": 255,
+        "type": "exit", "id": "box", "pid": lost_pid, "status": 255, "unseen": True,
         "timestamp": waited.json()["exitedAt"],
     }  # fmt: skip
     deleted = await client.delete("/containers/box", params={"timeout": "0"})

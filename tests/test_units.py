@@ -1293,6 +1293,33 @@ def test_what_a_next_server_takes_up_from_the_log_says_each_exit_s_own_time() ->
     assert moved_away([copy], 10)["away"].exited_at == exited
 
 
+def test_an_auto_removal_whose_exit_no_daemon_saw_is_taken_up_without_pid_or_time() -> None:
+    """An init that ended while no daemon ran: the server that found it answered its removal's
+    waits with the status alone (its record has no pid, no time: api.md), and the exit says
+    ``unseen``, no ``exitedAt``: a next server answers alike, not the event's pid and stamp
+    (when it was found), as it still does for an exit without the mark (kept from before
+    ``exitedAt``, whose stamp stands for the time)."""
+    from containerd_trio.events import Event
+    from containerd_trio.model import ExitInfo
+    from containerd_trio.removals import auto_removed
+
+    unseen = Event("exit", "found", 1_000, pid=7, status=255, detail={"init": True, "unseen": True})
+    assert unseen.unseen() and Event.from_json(json.loads(unseen.line())).unseen()
+    kept = Event("exit", "old", 2_000, pid=8, status=255, detail={"init": True})
+    assert not kept.unseen()
+    events = [
+        unseen,
+        Event("delete", "found", 1_100, detail={"autoRemove": True}),
+        kept,
+        Event("delete", "old", 2_100, detail={"autoRemove": True}),
+    ]
+    removed = auto_removed(events, 10)
+    assert removed["found"] == ExitInfo(id="found", exit_status=255)
+    assert removed["old"] == ExitInfo(
+        id="old", pid=8, exit_status=255, exited_at=timestamps.format_ns(2_000)
+    )
+
+
 def test_removals_keep_moves_and_auto_removed_within_bounds_of_their_own() -> None:
     """autoRemove's removals push out their own oldest, never a move's (and the other way
     round); a removal of an id replaces what was remembered of it, of either kind; a start of

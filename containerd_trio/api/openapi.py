@@ -149,6 +149,14 @@ def _hand_written() -> dict[str, Schema]:
                     " known (one that ended while no daemon ran, found then), and of the exits"
                     " kept from before 2026-12-05.",
                 },
+                "unseen": {
+                    "type": "boolean",
+                    "const": True,
+                    "description": "exit: no daemon saw it, the process ended while none ran"
+                    " (status 255): its time is unknown (no exitedAt; the timestamp is when it"
+                    " was found), and the wait of a container whose init it was leaves the pid"
+                    " and exitedAt out; left out otherwise (and before 2026-12-05).",
+                },
                 "autoRemove": {
                     "type": "boolean",
                     "const": True,

@@ -319,13 +319,14 @@ class Client:
                     begun, init = True, pid
                 elif kind == "exit" and pid is not None and pid == init:
                     ended = Exit(
-                        id=container_id,
-                        exitStatus=event.get("status", UNKNOWN_EXIT_STATUS),
-                        pid=pid,
-                        # Its exit's own time, as the daemon's wait answers it; an exit kept
-                        # from before that field has its timestamp alone.
-                        exitedAt=event.get("exitedAt", event["timestamp"]),
+                        id=container_id, exitStatus=event.get("status", UNKNOWN_EXIT_STATUS)
                     )
+                    if not event.get("unseen"):
+                        # Its exit's own time, as the daemon's wait answers it; an exit kept
+                        # from before that field has its timestamp alone. One no daemon saw
+                        # (it ended while none ran) has neither, as the daemon's wait.
+                        ended["pid"] = pid
+                        ended["exitedAt"] = event.get("exitedAt", event["timestamp"])
                     if event.get("moved"):  # it moved away: where to, as the wait says
                         ended["moved"] = True
                         if (to := event.get("movedTo")) is not None:

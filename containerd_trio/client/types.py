@@ -189,6 +189,9 @@ class Event(TypedDict):
     # An exit's own time, as its wait's exitedAt (its timestamp may be later); left out of one
     # whose time is unknown and of those kept from before 2026-12-05.
     exitedAt: NotRequired[str]
+    # An exit no daemon saw (its process ended while none ran: status 255): true; it has no
+    # exitedAt, its timestamp is when it was found. Left out otherwise (and before 2026-12-05).
+    unseen: NotRequired[bool]
     # The checkpoint-* and restore-* events' figures.
     checkpoint: NotRequired[str]
     timeout: NotRequired[float]

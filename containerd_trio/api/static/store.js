@@ -216,14 +216,16 @@ export class Store {
         }
         // Its finishedAt is its exit's time: the event's exitedAt (its timestamp, which is
         // later when the stream had to stamp it after a later event, for an exit without
-        // one: kept from before that field); the run's start stays.
-        const finishedAt = event.exitedAt ?? event.timestamp;
+        // one: kept from before that field); none for an exit no daemon saw (unseen: it
+        // ended while none ran, its timestamp is when it was found), as the API leaves it
+        // out. The run's start stays.
+        const finishedAt = event.unseen ? undefined : (event.exitedAt ?? event.timestamp);
         const state = {
           status: "stopped",
           exitStatus: event.status,
           startedAt: current.info.state.startedAt,
-          finishedAt,
         };
+        if (finishedAt !== undefined) state.finishedAt = finishedAt;
         current.info = { ...current.info, state, processes: [] };
         current.finishedMs = parseTime(finishedAt);
         current.stats = null;
