@@ -62,11 +62,21 @@ class Process:
         #: to the target (:meth:`hold_input`): a write waits, as for a full pipe.
         self._input_goes_on = trio.Event()
         self._input_goes_on.set()
-        #: A put-back is under way (:meth:`put_back_input_soon`: one task at a time writes
-        #: them all), and whether the held writes were let go on meanwhile (they go once it is
-        #: all written).
-        self._putting_back = False
+        #: A task writes :attr:`_ahead` (a put-back, :meth:`put_back_input_soon`, or a
+        #: type-ahead, :meth:`type_ahead`: one task at a time writes them all), and whether
+        #: the held writes were let go on meanwhile (they go once it is all written).
+        self._writing_ahead = False
         self._go_on_asked = False
+        #: Set unless the writes wait for the input a move hands on (:meth:`type_ahead`),
+        #: as they wait for a move's hold: from the restore of a container that moved here
+        #: (:meth:`expect_hand_off`), or from a type-ahead, until what is typed ahead is all
+        #: written (or taken, or the input ended), or the move ends without a hand-off
+        #: (:meth:`hand_off_over`). Apart from the hold, which a move from here, a pause's
+        #: resume, ... set and lift as they go.
+        self._handed_in = trio.Event()
+        self._handed_in.set()
+        #: A type-ahead is under way: its writer lifts the wait once it is done.
+        self._handing_in = False
         #: What a type-ahead or a put-back has yet to write (the process has not read enough
         #: for it to go in): input it has not read, as what waits in its pipe or terminal is,
         #: and behind that; a move takes it with that (:meth:`take_ahead`). The writers write
@@ -110,28 +120,44 @@ class Process:
         async with self._input_lock:  # one writer at a time: inputs do not interleave
             return await self._write(data, held=True)
 
-    async def type_ahead(self, data: bytes, nursery: trio.Nursery) -> bool:
-        """Write ``data`` into its input ahead of every write that comes after this call,
-        without waiting for the process to read it: a task of ``nursery`` takes the input
-        (later writers wait behind it, in order), writes what it takes now, and the rest as
-        the process reads, until all is written or the input ends (the process exits, is
-        deleted, moves on). False if it takes no input. The input a move handed on
-        (:meth:`.Incoming.stdin`): the source's terminal held it, but a new one may take
-        less before its reader reads (a pty's buffer holds more of what came piecemeal, as
-        typed, than of one write of it all), and a process that does not read would hold
-        the move on a write that never ends (until 2026-12-05 it did)."""
+    def type_ahead(self, data: bytes, nursery: trio.Nursery) -> bool:
+        """Write ``data`` into its input ahead of every write not yet in (those under way
+        wait at their next piece) and of those to come, without waiting for the process to
+        read it: a task of ``nursery`` writes what the input takes now, and the rest as the
+        process reads, until all is written or the input ends (the process exits, is
+        deleted, moves on); the writes wait until then. False if it takes no input. The
+        input a move handed on (:meth:`.Incoming.stdin`): the source's terminal held it, but
+        a new one may take less before its reader reads (a pty's buffer holds more of what
+        came piecemeal, as typed, than of one write of it all), and a process that does not
+        read would hold the move on a write that never ends (until 2026-12-05 it did). No
+        lock is waited for: a client that typed here before the hand-off, into a process
+        that did not read, held the input's lock on its write, and with it the hand-off and
+        the move's finish (until 2026-12-05; since then such writes wait for the hand-off,
+        :meth:`expect_hand_off`)."""
         if self.input_fd is None:
             return False
-        await nursery.start(self._typed_ahead, data)
+        if self._handed_in.is_set():
+            self._handed_in = trio.Event()
+        self._handing_in = True
+        self._ahead += data  # behind a put-back's rest, if one is under way
+        self._write_ahead_soon(nursery)
         return True
 
-    async def _typed_ahead(
-        self, data: bytes, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        async with self._input_lock:
-            task_status.started()  # the input is ours: what is written from now on is behind
-            self._ahead += data
-            await self._write_ahead(held=True, what="a move handed on to")
+    def expect_hand_off(self) -> None:
+        """Writes wait from now on for the input a move hands on (:meth:`type_ahead`), to go
+        in behind it, or for the move's end without one (:meth:`hand_off_over`): the init
+        of a container a move restored here, from its restore on, which clients here may
+        reach before the source hands on what its copy had not read. Else what they typed
+        went in first (until 2026-12-05), and a write into a process that did not read held
+        the hand-off, and the move, on the input's lock."""
+        if self._handed_in.is_set():
+            self._handed_in = trio.Event()
+
+    def hand_off_over(self) -> None:
+        """The move that restored it here is over (:meth:`expect_hand_off`): the writes go
+        on, behind what it handed on, once that is all written."""
+        if not self._handing_in:
+            self._handed_in.set()
 
     def take_ahead(self) -> bytes:
         """What a type-ahead or a put-back has yet to write, taken from it (it writes none of
@@ -164,37 +190,44 @@ class Process:
         if self.input_fd is None:
             return False
         self._ahead[:0] = data  # ahead of what is yet to be typed ahead (a move took it all)
-        if not self._putting_back:  # else the put-back under way writes it: one writer
-            self._putting_back = True
-            nursery.start_soon(self._put_back)
+        self._write_ahead_soon(nursery)
         return True
 
-    async def _put_back(self) -> None:
+    def _write_ahead_soon(self, nursery: trio.Nursery) -> None:
+        if not self._writing_ahead:  # else the writer under way writes it: one writer
+            self._writing_ahead = True
+            nursery.start_soon(self._written_ahead)
+
+    async def _written_ahead(self) -> None:
         try:
-            await self._write_ahead(held=False, what="a failed move put back into")
+            await self._write_ahead()
         finally:
-            self._putting_back = False
+            self._writing_ahead = False
             if self._go_on_asked:
                 self._go_on_asked = False
                 self._input_goes_on.set()
+            if self._handing_in:
+                self._handing_in = False
+                self._handed_in.set()
 
-    async def _write_ahead(self, *, held: bool, what: str) -> None:
+    async def _write_ahead(self) -> None:
         """Write :attr:`_ahead` from its head, as room comes, until it is empty (all
-        written, or a move took the rest: :meth:`take_ahead`) or the input ends. A move may
+        written, or a move took the rest: :meth:`take_ahead`) or the input ends; never held
+        (the writes that wait for it are). A move may
         take the rest while this waits, so what went in is cut from the shared buffer's head
         at once (cheap for a terminal's few KiB), and the buffer is looked at again after
         every wait; :meth:`_write` instead goes through a view of its own data (an attach's
         message, up to 16 MiB), no piece copied."""
         while self._ahead:
-            written = await self._write_some(self._ahead, held=held)
+            written = await self._write_some(self._ahead, held=False)
             if written is None:
                 break
             # No checkpoint since the write: the head written is still the buffer's head.
             del self._ahead[:written]
         if self._ahead:
             log.warning(
-                "process %d: %d bytes %s its input were not taken: its input ended first",
-                self.pid, len(self._ahead), what,
+                "process %d: %d bytes of input a move handed on or put back were not"
+                " taken: its input ended first", self.pid, len(self._ahead),
             )  # fmt: skip
             self._ahead.clear()
 
@@ -236,13 +269,15 @@ class Process:
             raise
 
     async def _waited_for_go_on(self) -> bool:
-        """Wait for the end of a move's hold on the input (:meth:`hold_input`), if one holds
-        it: True if it waited. Once woken, another move may hold it already (the event is
-        a new one), and a writer's buffer may have been taken (:meth:`take_ahead`): the
-        caller looks again, at both."""
-        if self._input_goes_on.is_set():
+        """Wait for the end of a move's hold on the input (:meth:`hold_input`), and for the
+        input a move hands on here (:meth:`expect_hand_off`), if either is awaited: True if
+        it waited. Once woken, another move may hold it already (the event is a new one),
+        and a writer's buffer may have been taken (:meth:`take_ahead`): the caller looks
+        again, at both."""
+        if self._input_goes_on.is_set() and self._handed_in.is_set():
             return False
         await self._input_goes_on.wait()
+        await self._handed_in.wait()
         return True
 
     def hold_input(self) -> None:
@@ -260,7 +295,7 @@ class Process:
     def let_input_go_on(self) -> None:
         """The held writes go on, in the order they came (:meth:`hold_input`), behind what
         is being put back (:meth:`put_back_input_soon`): once that is written."""
-        if self._putting_back:
+        if self._writing_ahead:
             self._go_on_asked = True
             return
         self._input_goes_on.set()
@@ -330,6 +365,8 @@ class Process:
             trio.lowlevel.notify_closing(fd)
             os.close(fd)
         self._input_goes_on.set()  # a held write finds no input, and says so
+        self._handing_in = False
+        self._handed_in.set()
 
     def close(self) -> None:
         self.close_pidfd()

@@ -1687,8 +1687,13 @@ class Supervisor:
         assert self._nursery is not None  # a session runs only while the supervisor does
         # Typed ahead, not waited for: what its input cannot take until it reads (a new
         # terminal takes less at once than the source's held) must not hold the move.
-        if init is None or not await init.type_ahead(data, self._nursery):
+        if init is None or not init.type_ahead(data, self._nursery):
             raise Conflict(f"container {container_id!r} takes no input")
+
+    def hand_off_over(self, container_id: str) -> None:
+        existing = self._containers.get(container_id)
+        if existing is not None and existing.init is not None:
+            existing.init.hand_off_over()
 
     def put_back_moved_over(self, session: str, replaced: Replaced) -> bool:
         """The stopped container that ``session``'s restore replaced, back as it was (its

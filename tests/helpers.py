@@ -989,6 +989,9 @@ class TargetHost:
     async def write_stdin(self, container_id: str, data: bytes) -> None:
         raise AssertionError("no restore here: no stdin")
 
+    def hand_off_over(self, container_id: str) -> None:
+        pass  # no restore here: no input waits
+
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo:
         raise AssertionError("no delete here")
 

@@ -779,6 +779,72 @@ async def test_a_stdin_closed_while_a_move_holds_it_ends_after_the_put_back(
     await session.drop()
 
 
+#: More than a stdin pipe takes (64 KiB) while its reader reads none: 1000 lines of 100 bytes.
+_FILLER = [f"there {n:03}".ljust(99, ".") for n in range(1000)]
+
+
+@pytest.mark.parametrize("pending", [True, False], ids=["handed-on", "nothing-to-hand-on"])
+async def test_input_typed_at_the_target_before_the_hand_off_goes_in_behind_it(
+    spawn_daemon: Any,
+    start_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    pending: bool,
+) -> None:
+    """The restored container is the target's to list and attach to from its restore on,
+    before the source hands on the input its copy had not read (``one``, ``two``: held here
+    on its way) and finishes: a client attached there that types more than its stdin pipe
+    takes, the container reading none yet, waits for the hand-off (or, with nothing to hand
+    on, the finish, held here instead), and its input goes in behind it: the move is done at
+    once, and the container reads what was typed at the source first. (Before, it went in
+    at once, ahead of the hand-off, and its write, on the full pipe, held the input's lock,
+    and with it the hand-off: the source gave up on the hand-off after 30 s, and on its abort,
+    which waited behind the hand-off there, after 30 more, its copy frozen all along; the
+    move failed, settled later.) The target in this process, to see that its write has the
+    input before the link lets the hand-off go."""
+    there_socket = tmp_path / "b.sock"
+    source = await spawn_daemon(state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock")
+    target = await start_daemon(tmp_path / "state-b", listen=Listen(unix_path=there_socket))
+    held = b"/stdin HTTP/1.1" if pending else b"/finish HTTP/1.1"
+    link = LossyLink(tmp_path / "link.sock", there_socket, hang=held, hang_until_released=True)
+    await nursery.start(link.serve)
+    if pending:
+        bundle, session = await _reader_with_input_pending(source, make_bundle)
+    else:
+        bundle = make_bundle(_READER)
+        await start_container(source.client, "reader", bundle, stdin=True)
+        await wait_output(source.client, "reader", "ready")
+    typed = ["three", *_FILLER]
+    async with unix_client(there_socket) as client:
+        with trio.fail_after(45):
+            async with _moving(source, "reader", f"unix:{link.path}") as steps:
+                await link.holding.wait()  # restored there, the hand-off (or finish) held
+                moved = await client.get("/containers/reader")
+                assert run_status(moved.json()["state"]) == {"status": "running"}, moved.text
+                pid = moved.json()["processes"][0]["pid"]
+                there = await wsclient.attach("", "reader", pid, unix=str(there_socket))
+                await there.type("".join(f"{line}\n" for line in typed))
+                assert target.daemon.supervisor is not None
+                init = target.daemon.supervisor.container("reader").init
+                assert init is not None
+                # Its write has the input (waiting for the hand-off; before, for room).
+                while not init._input_lock.locked():  # noqa: ASYNC110 (no event says so)
+                    await trio.sleep(0.01)
+                link.later = "pass"
+                _release(link)
+            assert steps[-1]["step"] == "done", steps[-1]
+            (bundle / "rootfs" / "go").touch()
+            await wait_output(client, "reader", f"got {_FILLER[-1]}")
+        got = (await log_bytes(client, "reader")).decode().splitlines()
+        first = ["got one", "got two"] if pending else []
+        assert got == [*first, *(f"got {line}" for line in typed)], got[:5]
+        await there.detach()
+        await client.delete("/containers/reader", params={"timeout": 0})
+    if pending:
+        await session.drop()
+
+
 def _got(log: bytes) -> list[str]:
     """The lines a reader wrote of what it read (``got ...``), out of its terminal's output
     (the echo of what was typed among it: a line begun and not ended, ``fi``, is followed by

@@ -135,6 +135,10 @@ async def launch(container: Container, launch: Launch) -> None:
     close_stdin_pipe(custody, ours=False)
     started = with_stdin(started, custody)
     init = container._new_process(key, started, process, stdin=stdin)
+    if isinstance(launch, Restore) and launch.moved:
+        # Clients here may reach it before the source hands on the input its copy had not
+        # read: what they type goes in behind that (Incoming.stdin), not before it.
+        init.expect_hand_off()
     container.init = init
     container.status = Status.RUNNING
     container._watch_memory(init.pid, limited)

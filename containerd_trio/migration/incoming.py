@@ -108,6 +108,13 @@ class Host(Protocol):
         none)."""
         ...
 
+    def hand_off_over(self, container_id: str) -> None:
+        """The session of the container restored here ends, finished (or aborted, the
+        container left here): the input clients here type into its init goes on, behind
+        what was handed on (:meth:`write_stdin`), if anything was. Until then it waits
+        (:meth:`.Process.expect_hand_off`)."""
+        ...
+
     def moved_here(self, container_id: str, migration: str) -> bool:
         """A container of that id is here, labelled as moved by that migration."""
         ...
@@ -458,10 +465,12 @@ class Incoming:
 
     async def stdin(self, session_id: str, data: bytes) -> None:
         """Write what the source's copy had not read at the freeze into the restored
-        container's stdin: once restored, before the finish (the source sends it first),
-        so before what a client attached here types. Answered once it is ahead of all
-        input to come, not once written: what the new terminal (or pipe) cannot take until
-        the container reads is written as it reads, behind nothing and holding no move."""
+        container's stdin: once restored, before the finish (the source sends it first).
+        Clients here may have attached to the container since its restore, and typed: their
+        writes wait for this (:meth:`.Process.expect_hand_off`), so it goes in before them,
+        and waits for no lock of theirs. Answered once it is ahead of all input to come, not
+        once written: what the new terminal (or pipe) cannot take until the container reads
+        is written as it reads, behind nothing and holding no move."""
 
         async def work(session: Session) -> None:
             if not session.restored:
@@ -479,6 +488,8 @@ class Incoming:
                 checkpoints.discard(checkpoints.checkpoints_dir(session.bundle) / name)
             # The move is done: the stopped container it replaced is gone for good.
             self._host.discard_moved_over(session.container_id, session.id)
+            # Input typed here goes on (behind what was handed on, if anything was).
+            self._host.hand_off_over(session.container_id)
             self._ledger.remove(session.id)
 
         await self._in_session(session_id, work)
@@ -528,6 +539,8 @@ class Incoming:
                         pass
                     except DaemonError as exc:
                         failure = exc
+                        # It stays (listed, its 500 said): input typed into it goes on.
+                        self._host.hand_off_over(session.container_id)
                     if session.replaced is not None and failure is None:
                         # As it was before the move: the stopped container of the id that
                         # the restore replaced is back (the move's label said it was going).
