@@ -5,7 +5,8 @@ parent, its start time (with the pid, the name of one process for good: pids are
 on a machine with ``pid_max`` 32768 they are reused within a minute under load), and its CPU
 time and resident memory for the metrics. A process that is gone reads as None. The few
 facts that line lacks (an owner, a capability, a signal's disposition) come from
-``/proc/PID/status``, read here too (:func:`status_field`).
+``/proc/PID/status``, read here too (:func:`status_field`), as are a process's children and
+its time namespace.
 """
 
 from __future__ import annotations
@@ -145,6 +146,26 @@ def children(pid: int | str = "self") -> set[int]:
         except OSError:
             continue
     return found
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes under ``pid`` (its children, theirs...), top down; those that end during
+    the walk may be left out, those started during it too."""
+    found: list[int] = []
+    walk = [pid]
+    for current in walk:  # grows as it is walked
+        below = sorted(children(current) - set(walk))
+        found.extend(below)
+        walk.extend(below)
+    return found
+
+
+def time_namespace(pid: int) -> str | None:
+    """The process's time namespace (``time:[INODE]``), or None if there is no such process."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/time")
+    except OSError:
+        return None
 
 
 def child_running(parent: int, marker: bytes) -> int | None:

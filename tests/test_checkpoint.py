@@ -17,7 +17,7 @@ import pytest
 import trio
 import trio.testing
 
-from containerd_trio import checkpoints
+from containerd_trio import checkpoints, procfs
 from containerd_trio.procfs import state as process_state
 from containerd_trio.timestamps import parse_ns
 
@@ -355,6 +355,43 @@ async def test_exec_d_processes(daemon: RunningDaemon, make_bundle: BundleFactor
     assert f"what exec {pid} left running still writes" in response.json()["error"]
     assert not (bundle / "checkpoints" / "with-own").exists()
     assert (await client.get("/containers/e")).json()["state"]["status"] == "running"
+
+
+async def test_what_an_exec_left_in_a_restored_container_is_refused(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A restored init runs in the time namespace CRIU made for it, and runc exec does not
+    join it: what an exec leaves running there (re-parented to the init, its output on the
+    init's) is in the host's. CRIU dumps such a tree but cannot restore it ("Can't restore
+    sub-task in NS"), so the dump of an ``exit`` checkpoint would lose the container: 409,
+    nothing written, the container running on."""
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    await start_container(client, "t", bundle)
+    await wait_output(client, "t", "2")
+    assert (await checkpoint(client, "t", "first", exit=True)).status_code == 201
+    response = await client.post(
+        "/containers/t", json={"bundlePath": str(bundle), "checkpoint": "first"}
+    )
+    assert response.status_code == 201, response.text
+    init = response.json()["processes"][0]["pid"]
+    since = now()
+    script = "(exec >/proc/1/fd/1 2>&1; while true; do echo side-$((n=n+1)); sleep 0.1; done) &"
+    await exec_leaving(client, "t", script, since)
+    await wait_output(client, "t", "side-2")
+    (left,) = [
+        pid
+        for pid in procfs.children(init)
+        if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sh\0-c\0(exec")
+    ]
+    assert os.readlink(f"/proc/{left}/ns/time") != os.readlink(f"/proc/{init}/ns/time")
+
+    response = await checkpoint(client, "t", "second", exit=True)
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert str(left) in error and "time namespace" in error, error
+    assert not (bundle / "checkpoints" / "second").exists()
+    assert (await client.get("/containers/t")).json()["state"]["status"] == "running"
 
 
 async def exec_leaving(
