@@ -784,7 +784,9 @@ async def test_start_of_ids_alone_starts_stopped_containers_again_as_docker_s(
 ) -> None:
     """``start ID...`` without -b was a usage error: docker's ``start web`` starts a stopped
     container again, from what the daemon says of it (its bundle, its labels). A running one
-    is a no-op that prints its id, as docker's; an unknown one is its error, the others go on."""
+    is a no-op that prints its id, as docker's; a paused one is refused, as docker's (moby's
+    ContainerStart checks Paused before Running: "cannot start a paused container, try unpause
+    instead"); an unknown one is its error, the others go on."""
     with trio.fail_after(60):
         bundle = make_bundle(TRAPS)
         first = await ok(ctr, "--json", "start", "again", "-b", str(bundle), "-l", "team=infra")
@@ -806,15 +808,24 @@ async def test_start_of_ids_alone_starts_stopped_containers_again_as_docker_s(
         # The running one untouched: the same init.
         assert (await client.get("/containers/web")).json() == web
 
-        # --json: one id, its container; a paused one is no-op too.
-        await ok(ctr, "pause", "web")
-        paused = await ok(ctr, "--json", "containers", "start", "web")
-        assert (paused.json["id"], run_status(paused.json["state"])) == (
-            "web",
-            {"status": "paused"},
-        )
+        # --json: one id, its container.
+        running = await ok(ctr, "--json", "containers", "start", "web")
+        assert (running.json["id"], running.json["processes"]) == ("web", web["processes"])
         alone = await ctr("--json", "start", "ghost")
         assert (alone.code, alone.out) == (cli.EXIT_ERROR, ""), alone
+
+        # A paused one is the daemon's 409, said, and stays paused; the others go on. Until
+        # 2026-12-05 it was a no-op that printed its id, exit 0, where docker's start fails.
+        await ok(ctr, "pause", "web")
+        paused = await ctr("start", "web", "again")
+        assert (paused.code, paused.out) == (cli.EXIT_ERROR, "again\n"), paused
+        assert paused.err == (
+            "ctr-trio: cannot start container 'web': it is paused; resume it first\n"
+        ), paused
+        alone = await ctr("--json", "containers", "start", "web")
+        assert (alone.code, alone.out) == (cli.EXIT_ERROR, ""), alone
+        state = (await client.get("/containers/web")).json()["state"]
+        assert run_status(state) == {"status": "paused"}
 
         # The options of a start from a bundle need -b (with it, the words after the one ID
         # are a command: tests/test_start_process.py).

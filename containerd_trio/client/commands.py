@@ -399,17 +399,20 @@ def _input_goes_to_a_terminal(container: Container) -> bool:
 def start_again(client: Client, container_id: str) -> Container:
     """Start a stopped container again as the daemon holds it (``POST
     /containers/{id}/start``: the daemon reads its record and starts it under its lock, so an
-    update that comes meanwhile is not undone by a body read before it); a running, paused or
+    update that comes meanwhile is not undone by a body read before it); a running or
     restarting one is left as it is (docker's start of a running container does nothing, and
     succeeds; its restarting ones are running): the daemon's 409, then the container as it is
-    now, unless it is stopped (the 409 was another: being deleted, say)."""
+    now. A paused one is the daemon's 409 (``it is paused; resume it first``), as docker's
+    daemon refuses it (moby's ContainerStart checks Paused before Running: "cannot start a
+    paused container, try unpause instead"); so is a stopped one (the 409 was another: being
+    deleted, say)."""
     try:
         return client.start_again(container_id)
     except ApiError as exc:
         if exc.status != 409:
             raise
         container = client.container(container_id)
-        if state_name(container) == "stopped":
+        if state_name(container) in ("stopped", "paused"):
             raise
         return container
 
