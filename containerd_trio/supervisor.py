@@ -1587,6 +1587,16 @@ class Supervisor:
                 " settled yet, and its target may run the container; this daemon asks the"
                 " target until it says (or resume or delete the container)"
             )
+        if self.incoming.moving_here(container.id):
+            # Restored here, it is its source's until the session's finish. Moved on before
+            # (until 2026-12-05), the source's hand-off of the input its copy had not read
+            # found no container here (a 404, taken for a target older than hand-offs): it
+            # was lost with the copy; and an abort of the session found nothing to delete
+            # here, the source resumed its copy, and it ran there and at this move's target.
+            raise Conflict(
+                f"cannot migrate container {container_id!r}: it is moving here, and is its"
+                " source's until that migration finishes; try again once it has"
+            )
         steps, received = trio.open_memory_channel[MigrationStep](math.inf)
 
         def report(step: MigrationStep) -> None:

@@ -845,6 +845,50 @@ async def test_input_typed_at_the_target_before_the_hand_off_goes_in_behind_it(
         await session.drop()
 
 
+async def test_a_container_moving_here_is_not_moved_on_before_its_finish(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """A container restored at the target, its session open (the source's hand-off of the
+    input its copy had not read held on its way), is the source's until the finish: a move
+    of it from the target to a third daemon meanwhile is refused (409), and the source's
+    move, let go on, is done, the container reading there what was typed at the source.
+    (Before, the move on was done, the container taking none of that input to the third
+    daemon: the source's hand-off then found no container at the target, a 404 it took for
+    a target older than hand-offs; it put the input back into its copy, finished, and ended
+    the copy with it: ``one`` and ``two`` were lost.)"""
+    there_socket = tmp_path / "b.sock"
+    source = await spawn_daemon(state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock")
+    target = await spawn_daemon(state_dir=tmp_path / "state-b", socket=there_socket)
+    third = await spawn_daemon(state_dir=tmp_path / "state-c", socket=tmp_path / "c.sock")
+    link = LossyLink(
+        tmp_path / "link.sock", there_socket, hang=b"/stdin HTTP/1.1", hang_until_released=True
+    )
+    await nursery.start(link.serve)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    try:
+        with trio.fail_after(60):
+            async with _moving(source, "reader", f"unix:{link.path}") as steps:
+                await link.holding.wait()  # restored there, the hand-off held
+                on = await target.client.post(
+                    "/containers/reader/migrate", json={"to": f"unix:{third.socket}"}
+                )
+                if on.status_code == 200:  # the code before: the move on ran (its steps)
+                    await on.aread()
+                link.later = "pass"
+                _release(link)
+            assert on.status_code == 409, on.text
+            assert "moving here" in on.json()["error"], on.text
+            assert steps[-1]["step"] == "done", steps[-1]
+            assert (await source.client.get("/containers/reader")).status_code == 404
+            assert (await third.client.get("/containers/reader")).status_code == 404
+            got = await _read_there(target, bundle, "three")
+            assert got == ["got one", "got two", "got three"], got
+    finally:
+        for daemon in (source, target, third):
+            await daemon.client.delete("/containers/reader", params={"timeout": 0})
+        await session.drop()
+
+
 def _got(log: bytes) -> list[str]:
     """The lines a reader wrote of what it read (``got ...``), out of its terminal's output
     (the echo of what was typed among it: a line begun and not ended, ``fi``, is followed by

@@ -348,7 +348,7 @@ class Incoming:
         restarts.refuse_with_auto_remove(restart_policy, auto_remove)
         if self._host.running_here(container_id):
             raise Conflict(f"container {container_id!r} runs here already")
-        if any(s.container_id == container_id for s in self._sessions.values()):
+        if self.moving_here(container_id):
             raise Conflict(f"container {container_id!r} is moving here already")
         bundle = Path(bundle_path)
         shared = (checkpoints.checkpoints_dir(bundle) / checkpoint).is_dir()
@@ -373,6 +373,11 @@ class Incoming:
         self._sessions[session.id] = session
         self._ledger.write(session.entry())
         return session.info()
+
+    def moving_here(self, container_id: str) -> bool:
+        """A session of this container is open here: restored or not, it is the source's
+        until the finish (or the abort), whose copy waits frozen."""
+        return any(s.container_id == container_id for s in self._sessions.values())
 
     def touch(self, session_id: str) -> MigrationSession:
         """The session, which its source still drives: its idle time starts again. Without
