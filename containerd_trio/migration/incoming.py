@@ -489,12 +489,13 @@ class Incoming:
             if not session.restored:
                 raise Conflict(f"migration {session.id} has not restored its container")
             del self._sessions[session.id]
+            # Input typed here goes on (behind what was handed on, if anything was): first,
+            # so that nothing below that fails can leave the writes waiting for good.
+            self._host.hand_off_over(session.container_id)
             for name in session.imported:
                 checkpoints.discard(checkpoints.checkpoints_dir(session.bundle) / name)
             # The move is done: the stopped container it replaced is gone for good.
             self._host.discard_moved_over(session.container_id, session.id)
-            # Input typed here goes on (behind what was handed on, if anything was).
-            self._host.hand_off_over(session.container_id)
             self._ledger.remove(session.id)
 
         await self._in_session(session_id, work)
