@@ -6,7 +6,7 @@ on a machine with ``pid_max`` 32768 they are reused within a minute under load),
 time and resident memory for the metrics. A process that is gone reads as None. The few
 facts that line lacks (an owner, a capability, a signal's disposition) come from
 ``/proc/PID/status``, read here too (:func:`status_field`), as are a process's children and
-its time namespace.
+its time namespace (which an exec into a restored container joins).
 """
 
 from __future__ import annotations
@@ -166,6 +166,29 @@ def time_namespace(pid: int) -> str | None:
         return os.readlink(f"/proc/{pid}/ns/time")
     except OSError:
         return None
+
+
+def open_foreign_time_namespace(pid: int) -> int | None:
+    """An fd on the process's time namespace if it is not this process's own (the caller's to
+    close), else None; None too if there is no such process, or no time namespaces.
+
+    CRIU restores a container's init into a time namespace of its own (its clocks go on from
+    the dump); one never restored shares the host's. The fd pins the namespace that was
+    compared, so a process that joins it (``nsenter --time=/proc/self/fd/N``) joins that one,
+    whatever becomes of ``pid`` meanwhile."""
+    try:
+        fd = os.open(f"/proc/{pid}/ns/time", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        theirs, ours = os.fstat(fd), os.stat("/proc/self/ns/time")
+    except OSError:
+        os.close(fd)
+        return None
+    if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+        os.close(fd)
+        return None
+    return fd
 
 
 def child_running(parent: int, marker: bytes) -> int | None:

@@ -18,7 +18,23 @@ stdio as either plain fds (:class:`Stdio`: runc is spawned here, as the bench do
 :class:`~containerd_trio.keeperlink.CustodyRequest` (the daemon): then the keeper spawns runc,
 makes the stdio and keeps it, and the process becomes the keeper's (see
 :mod:`containerd_trio.keeper`). runc's own fds are placed by number either way: its JSON log at
-fd 3, an exec's process document at fd 4.
+fd 3, an exec's process document at fd 4, and the time namespace it joins at fd 5.
+
+An exec into a container whose init is in a time namespace of its own (CRIU restored it: its
+clocks go on from the dump) is spawned as ``nsenter --time=/proc/self/fd/5 -- runc exec ...``:
+runc 1.1 joins the container's namespaces but knows nothing of time ones (later runc joins
+this one itself, opencontainers/runc#4696), so without it the process would see the host's
+clocks, and what it left running would make a tree CRIU cannot restore. nsenter joins (setns)
+and then execs runc in its own place (no fork for a time namespace), so the spawned pid, the
+pid file, the console socket and the stdio are runc's as ever; runc and what it forks inherit
+the namespace. One catch: runc tells its init from a process that took its pid by the start
+time in ``/proc/PID/stat``, which the kernel shows shifted by the reader's boot-time offset, so
+inside the namespace runc would see another start time than the one it recorded and refuse
+("cannot exec in a stopped container"). That runc gets a root of its own for the one call: a
+copy of the container's ``state.json`` with the init's start time as seen in there (read once
+per restored init by ``nsenter ... cat /proc/PID/stat``), removed after it. So such an exec
+costs one more exec (nsenter) and a small file written and removed; any other exec is as it
+was.
 """
 
 from __future__ import annotations
@@ -26,6 +42,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -66,9 +84,13 @@ class Stdio:
     stderr: int
 
 
-#: Where a runc gets its JSON log, and an exec its process document.
+#: Where a runc gets its JSON log, an exec its process document and the time namespace nsenter
+#: has it join.
 _LOG_FD = 3
 _DOCUMENT_FD = 4
+_TIME_NAMESPACE_FD = 5
+#: How many restored inits' start times, as read in their time namespaces, are kept.
+_SEEN_STARTS_KEPT = 1024
 
 
 @attrs.frozen
@@ -320,6 +342,9 @@ class Runc:
         self.keeper = keeper
         self._slots = _Slots(concurrency)
         self._observer = observer
+        #: The start time of a restored init as read in its time namespace, by its pid, its
+        #: start time as runc recorded it and the namespace's inode: read once per init.
+        self._seen_starts: dict[tuple[int, int, int], int] = {}
 
     # --- container lifecycle --------------------------------------------------------------------
 
@@ -333,21 +358,90 @@ class Runc:
         return await self._create("run", [*args, *_console(io), container_id], pid_file, io)
 
     async def exec(
-        self, container_id: str, process: dict[str, Any], pid_file: Path, io: ProcessIO
+        self,
+        container_id: str,
+        process: dict[str, Any],
+        pid_file: Path,
+        io: ProcessIO,
+        *,
+        time_namespace: int | None = None,
     ) -> Started:
-        """``runc exec -d --process``: the new process.
+        """``runc exec -d --process``: the new process; ``time_namespace``, an fd on one (the
+        caller's), has it run there (under nsenter, see the module's doc).
 
         The OCI process document goes to runc through a memfd (``/proc/self/fd/4``): no file
         to create and remove for it.
         """
+        wrapper: list[str] = []
+        fds: dict[int, int] = {}
+        root: Path | None = None
+        if time_namespace is not None:
+            wrapper = [_nsenter(), f"--time=/proc/self/fd/{_TIME_NAMESPACE_FD}", "--"]
+            fds[_TIME_NAMESPACE_FD] = time_namespace
         document = os.memfd_create("runc-exec-process", os.MFD_CLOEXEC)
         try:
+            if time_namespace is not None:
+                root = await self._root_seen_from(container_id, time_namespace)
             os.write(document, json.dumps(process).encode())
+            fds[_DOCUMENT_FD] = document
             args = ["--detach", "--process", f"/proc/self/fd/{_DOCUMENT_FD}",
                     "--pid-file", str(pid_file), *_console(io), container_id]  # fmt: skip
-            return await self._create("exec", args, pid_file, io, {_DOCUMENT_FD: document})
+            return await self._create("exec", args, pid_file, io, fds, wrapper=wrapper, root=root)
         finally:
             os.close(document)
+            if root is not None:
+                shutil.rmtree(root, ignore_errors=True)
+
+    async def _root_seen_from(self, container_id: str, time_namespace: int) -> Path:
+        """A runc root of one container, a copy of ``container_id``'s state with its init's
+        start time as a process in ``time_namespace`` reads it (see the module's doc); the
+        caller removes it. Raises :class:`RuncError` if the init's start cannot be read (it
+        ended: the caller tells the container stopped)."""
+        try:
+            state = json.loads((self.root / container_id / "state.json").read_bytes())
+            init = int(state["init_process_pid"])
+            key = (init, int(state["init_process_start"]), os.fstat(time_namespace).st_ino)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RuncError("exec", f"container does not exist: {exc}") from None
+        seen = self._seen_starts.get(key)
+        if seen is None:
+            seen = await self._start_seen_from(init, time_namespace)
+            if len(self._seen_starts) >= _SEEN_STARTS_KEPT:
+                self._seen_starts.pop(next(iter(self._seen_starts)))  # the oldest
+            self._seen_starts[key] = seen
+        state["init_process_start"] = seen
+        holder = self.root.with_name(f"{self.root.name}-exec")
+        holder.mkdir(mode=0o700, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix=f"{container_id}.", dir=holder))
+        (root / container_id).mkdir(mode=0o700)
+        (root / container_id / "state.json").write_text(json.dumps(state))
+        return root
+
+    async def _start_seen_from(self, init: int, time_namespace: int) -> int:
+        """The start time (``/proc/PID/stat``'s field 22) of ``init`` as a process in
+        ``time_namespace`` reads it."""
+        argv = [_nsenter(), f"--time=/proc/self/fd/{_TIME_NAMESPACE_FD}", "--",
+                "cat", f"/proc/{init}/stat"]  # fmt: skip
+        try:
+            with trio.fail_after(self.timeout):
+                child = await run_child(
+                    argv,
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    fds={_TIME_NAMESPACE_FD: time_namespace},
+                )
+        except trio.TooSlowError:
+            raise RuntimeTimeout(
+                f"reading the start of the container's init {init} took over {self.timeout:g}"
+                " seconds"
+            ) from None
+        # starttime is field 22, the 20th after the command's ")" (it may hold spaces).
+        fields = child.stdout.rpartition(b")")[2].split()
+        if child.returncode != 0 or len(fields) < 20:
+            raise RuncError(
+                "exec", f"cannot read the start of the container's init {init}: {child.stderr!r}"
+            )
+        return int(fields[19])
 
     async def restore(
         self,
@@ -496,13 +590,24 @@ class Runc:
         fds: dict[int, int] | None = None,
         *,
         deadline: float | None = None,
+        wrapper: Sequence[str] = (),
+        root: Path | None = None,
     ) -> Started:
         if isinstance(io, Stdio):
-            await self._call(command, args, stdio=io, fds=fds, deadline=deadline)
+            await self._call(
+                command, args, stdio=io, fds=fds, deadline=deadline, wrapper=wrapper, root=root
+            )
             pid = take_pid_file(pid_file)
             return Started(pid, procfs.start_time(pid))
         result = await self._call(
-            command, args, custody=io, fds=fds, pid_file=pid_file, deadline=deadline
+            command,
+            args,
+            custody=io,
+            fds=fds,
+            pid_file=pid_file,
+            deadline=deadline,
+            wrapper=wrapper,
+            root=root,
         )
         assert isinstance(result, SpawnResult)
         if result.pid is None:
@@ -522,12 +627,16 @@ class Runc:
         fds: dict[int, int] | None = None,
         pid_file: Path | None = None,
         deadline: float | None = None,
+        wrapper: Sequence[str] = (),
+        root: Path | None = None,
     ) -> Any:
         """Run one runc command under the deadline (``deadline`` seconds if given, else the
         configured one); its stdout (``capture``), or for a custody spawn the keeper's
-        :class:`SpawnResult`. Raises :class:`RuncError` if runc failed."""
+        :class:`SpawnResult`. Raises :class:`RuncError` if runc failed. ``wrapper``: a command
+        that execs runc in its own place (nsenter), spawned in its stead; ``root``: another runc
+        root than the daemon's, for this call."""
         seconds = self.timeout if deadline is None else deadline
-        argv = [self.binary, "--root", str(self.root)]
+        argv = [*wrapper, self.binary, "--root", str(root or self.root)]
         argv += ["--log", f"/proc/self/fd/{_LOG_FD}", "--log-format", "json"]
         if self.criu and command in ("checkpoint", "restore"):
             argv += ["--criu", self.criu]
@@ -591,6 +700,17 @@ def _console(io: ProcessIO) -> list[str]:
     if isinstance(io, CustodyRequest) and io.console is not None:
         return ["--console-socket", io.console]
     return []
+
+
+def _nsenter() -> str:
+    """nsenter's path (util-linux; ``make install`` sees to it)."""
+    found = shutil.which("nsenter")
+    if found is None:
+        raise RuntimeFailure(
+            "cannot exec into a container restored from a checkpoint: nsenter (util-linux),"
+            " which joins its init's time namespace, is not on PATH"
+        )
+    return found
 
 
 def _spawn_failure(binary: str, reason: str) -> RuntimeFailure:

@@ -8,7 +8,9 @@
 #      headless through Playwright, which never downloads a browser here), gcc and libc6-dev
 #      (`ctr-trio bench --ceiling` compiles its stand-in runtime, statically), iproute2 (a
 #      restore's loopback hook runs its ip; without it the hook's Python script, 30 ms slower),
-#      python3-venv where the system python lacks venv.
+#      util-linux (nsenter: an exec into a restored container joins its init's time namespace;
+#      Essential on Debian 12, named all the same), python3-venv where the system python lacks
+#      venv.
 #   2. a CRIU that works on this kernel. Debian 12's criu 3.17 fails outright on recent kernels
 #      ("vdso: Unexpected rt vDSO area bounds"); Debian 13's criu 4.1.1 passes `criu check` but
 #      cannot dump any TCP socket on Linux 6.16 and later ("Can't get 1:16 opt": the kernel
@@ -62,7 +64,7 @@ apt_install() {
 
 # --- 1. system packages ---------------------------------------------------------------------------
 missing=()
-for pkg in runc iptables busybox-static openssl curl chromium gcc libc6-dev iproute2; do
+for pkg in runc iptables busybox-static openssl curl chromium gcc libc6-dev iproute2 util-linux; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then

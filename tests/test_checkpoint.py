@@ -33,6 +33,7 @@ from .helpers import (
     pid_alive,
     recorded_container,
     run_status,
+    runc,
     runc_ids,
     runc_state,
     start_container,
@@ -357,33 +358,117 @@ async def test_exec_d_processes(daemon: RunningDaemon, make_bundle: BundleFactor
     assert (await client.get("/containers/e")).json()["state"]["status"] == "running"
 
 
-async def test_what_an_exec_left_in_a_restored_container_is_refused(
-    daemon: RunningDaemon, make_bundle: BundleFactory
-) -> None:
-    """A restored init runs in the time namespace CRIU made for it, and runc exec does not
-    join it: what an exec leaves running there (re-parented to the init, its output on the
-    init's) is in the host's. CRIU dumps such a tree but cannot restore it ("Can't restore
-    sub-task in NS"), so the dump of an ``exit`` checkpoint would lose the container: 409,
-    nothing written, the container running on."""
-    client = daemon.client
-    bundle = make_bundle(COUNTER)
-    await start_container(client, "t", bundle)
-    await wait_output(client, "t", "2")
-    assert (await checkpoint(client, "t", "first", exit=True)).status_code == 201
+async def restored(client: httpx.AsyncClient, container_id: str, bundle: Path, name: str) -> int:
+    """Checkpoint the running container (``exit``) and restore it: its restored init's pid."""
+    response = await checkpoint(client, container_id, name, exit=True)
+    assert response.status_code == 201, response.text
     response = await client.post(
-        "/containers/t", json={"bundlePath": str(bundle), "checkpoint": "first"}
+        f"/containers/{container_id}", json={"bundlePath": str(bundle), "checkpoint": name}
     )
     assert response.status_code == 201, response.text
-    init = response.json()["processes"][0]["pid"]
-    since = now()
-    script = "(exec >/proc/1/fd/1 2>&1; while true; do echo side-$((n=n+1)); sleep 0.1; done) &"
-    await exec_leaving(client, "t", script, since)
-    await wait_output(client, "t", "side-2")
+    pid: int = response.json()["processes"][0]["pid"]
+    return pid
+
+
+async def exec_said(client: httpx.AsyncClient, container_id: str, args: list[str]) -> str:
+    """What an exec of ``args`` printed: its first line (waited for in the log)."""
+    url = f"/containers/{container_id}/processes"
+    response = await client.put(url, json={"args": args})
+    assert response.status_code == 201, response.text
+    pid = response.json()["pid"]
+    params = {"follow": "true", "pid": str(pid)}
+    async with client.stream("GET", f"/containers/{container_id}/logs", params=params) as lines:
+        async for line in lines.aiter_lines():
+            data: str = json.loads(line)["data"]
+            return data.strip()
+    raise AssertionError(f"exec {pid} in {container_id} printed nothing")
+
+
+def left_by(init: int) -> int:
+    """The loop of :data:`SIDE_LOOP` running under ``init``."""
     (left,) = [
         pid
         for pid in procfs.children(init)
         if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sh\0-c\0(exec")
     ]
+    return left
+
+
+#: docs/checkpoint.md's way to leave a process running: its output on the init's.
+SIDE_LOOP = (
+    "(exec </dev/null >/proc/1/fd/1 2>&1; while true; do echo side-$((n=n+1)); sleep 0.1; done) &"
+)
+
+
+async def test_an_exec_in_a_restored_container_is_in_its_init_s_time_namespace(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """CRIU restores the init into a time namespace of its own (its clocks go on from the
+    dump), which runc 1.1's exec does not join: the daemon's exec joins it, so the process
+    sees the container's clocks. A container never restored is in the host's, and so are its
+    execs."""
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    host = os.readlink("/proc/self/ns/time")
+    created = await start_container(client, "n", bundle)
+    assert os.readlink(f"/proc/{created['processes'][0]['pid']}/ns/time") == host
+    assert await exec_said(client, "n", ["readlink", "/proc/self/ns/time"]) == host
+
+    init = await restored(client, "n", bundle, "first")
+    theirs = os.readlink(f"/proc/{init}/ns/time")
+    assert theirs != host
+    for _ in range(2):  # the second with the init's start as seen in there already known
+        assert await exec_said(client, "n", ["readlink", "/proc/self/ns/time"]) == theirs
+    # The exec's runc had a root of its own for the call: nothing of it is left.
+    assert list((daemon.config.state_dir / "runc-exec").iterdir()) == []
+
+
+async def test_what_an_exec_left_in_a_restored_container_goes_with_its_checkpoint(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """What an exec leaves running in a restored container (re-parented to the init, its
+    output on the init's, as checkpoint.md advises) is in the init's time namespace, so CRIU
+    dumps one tree in one namespace and restores it: the loop runs on after a second restore.
+    (Before 2026-12-05 it was in the host's, and CRIU could not restore the dump.)"""
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    await start_container(client, "t", bundle)
+    await wait_output(client, "t", "2")
+    init = await restored(client, "t", bundle, "first")
+    await exec_leaving(client, "t", SIDE_LOOP, now())
+    await wait_output(client, "t", "side-2")
+    left = left_by(init)
+    assert os.readlink(f"/proc/{left}/ns/time") == os.readlink(f"/proc/{init}/ns/time")
+
+    init = await restored(client, "t", bundle, "second")
+    assert (await client.get("/containers/t")).json()["state"]["status"] == "running"
+    # The loop came back with the init (in its new time namespace), its output still reaching
+    # the log: a line of it written by the restored tree (the init's pipe carries its pid).
+    async with client.stream("GET", "/containers/t/logs", params={"follow": "true"}) as stream:
+        async for line in stream.aiter_lines():
+            record = json.loads(line)
+            if record["data"].startswith("side-") and record["pid"] == init:
+                break
+    left = left_by(init)
+    assert os.readlink(f"/proc/{left}/ns/time") == os.readlink(f"/proc/{init}/ns/time")
+
+
+async def test_what_runc_exec_left_in_a_restored_container_is_refused(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """runc 1.1's own exec does not join a restored init's time namespace: what it left
+    running there (by hand, or by a daemon before 2026-12-05 in a container adopted since)
+    is in the host's. CRIU dumps such a tree but cannot restore it ("Can't restore sub-task
+    in NS"), so the dump of an ``exit`` checkpoint would lose the container: 409, nothing
+    written, the container running on."""
+    client = daemon.client
+    bundle = make_bundle(COUNTER)
+    await start_container(client, "t", bundle)
+    await wait_output(client, "t", "2")
+    init = await restored(client, "t", bundle, "first")
+    runc(daemon.config.state_dir, "exec", "--detach", "t", "sh", "-c", SIDE_LOOP, output=False)
+    await wait_output(client, "t", "side-2")
+    left = left_by(init)
     assert os.readlink(f"/proc/{left}/ns/time") != os.readlink(f"/proc/{init}/ns/time")
 
     response = await checkpoint(client, "t", "second", exit=True)

@@ -65,10 +65,11 @@ def check_checkpointable(container: Container, action: str = "checkpoint") -> No
         )
     assert container.init is not None
     # A restored init runs in the time namespace CRIU made for it (its clocks go on from the
-    # dump), which runc exec does not join: what an exec left running in a restored container
-    # belongs to the init's tree but to the host's time namespace. CRIU dumps such a tree and
-    # then cannot restore it ("Can't restore sub-task in NS"): an exit checkpoint, or a move,
-    # would lose the container. A container never restored has all in the host's.
+    # dump). The daemon's execs join it (see ._exec), but runc 1.1's own exec does not: what
+    # was exec'd with runc by hand, or by a daemon before 2026-12-05 in a container this one
+    # adopted, and left running in the init's tree is in the host's. CRIU dumps such a tree
+    # and then cannot restore it ("Can't restore sub-task in NS"): an exit checkpoint, or a
+    # move, would lose the container. A container never restored has all in the host's.
     init_time = procfs.time_namespace(container.init.pid)
     if init_time is not None and (
         other := [
@@ -79,10 +80,11 @@ def check_checkpointable(container: Container, action: str = "checkpoint") -> No
     ):
         listed = ", ".join(str(pid) for pid in other)
         raise Conflict(
-            f"cannot {action} container {container.id!r}: processes {listed}, which an exec"
-            " left running in this restored container, are in another time namespace than its"
-            " init (runc exec does not join the one CRIU made for the restored init), and CRIU"
-            " cannot restore a tree of two. Stop them, or start the container afresh"
+            f"cannot {action} container {container.id!r}: processes {listed}, left running in"
+            " this restored container by an exec that did not join its init's time namespace"
+            " (runc exec by hand, or a daemon before 2026-12-05), are in another time"
+            " namespace than its init, and CRIU cannot restore a tree of two. Stop them, or start"
+            " the container afresh"
         )
     if procfs.state(container.init.pid) == "T":
         # CRIU cannot seize a process stopped by SIGSTOP: runc would hang to its deadline.

@@ -9,11 +9,12 @@ processes, its task tree), which is the package's alone.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import trio
 
-from .. import timestamps
+from .. import procfs, timestamps
 from ..bundle import exec_base
 from ..errors import Conflict
 from ..model import ProcessInfo, ProcessSpec
@@ -45,10 +46,18 @@ async def exec_process(container: Container, spec: ProcessSpec) -> ProcessInfo:
         key = container._ctx.new_key(container.id, "exec")
         pid_file = container._ctx.pid_dir / f"{container.id}.{key.rpartition('/')[2]}.pid"
         custody = container._custody(key, terminal=spec.terminal, stdin=spec.stdin)
+        # A restored init runs in the time namespace CRIU made for it, which runc exec does
+        # not join: the exec joins it (nsenter), so it sees the container's clocks, and what
+        # it leaves running can be dumped and restored with the init's tree (CRIU cannot
+        # restore a tree in two). None for a container never restored: runc as ever.
+        init = container.init
+        time_namespace = None if init is None else procfs.open_foreign_time_namespace(init.pid)
         # Before runc is asked: its output is stamped from then on, never before.
         asked_ns = timestamps.now_ns()
         try:
-            started = await container._ctx.runtime.exec(container.id, document, pid_file, custody)
+            started = await container._ctx.runtime.exec(
+                container.id, document, pid_file, custody, time_namespace=time_namespace
+            )
         except BaseException as exc:
             close_stdin_pipe(custody, ours=True)
             container._ctx.keeper.drop(key)
@@ -61,6 +70,9 @@ async def exec_process(container: Container, spec: ProcessSpec) -> ProcessInfo:
                     f"container {container.id!r} stopped before the process could start"
                 ) from None
             raise
+        finally:
+            if time_namespace is not None:
+                os.close(time_namespace)
         close_stdin_pipe(custody, ours=False)
         started = with_stdin(started, custody)
         process = container._new_process(key, started, document, stdin=spec.stdin)
