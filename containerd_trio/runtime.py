@@ -412,6 +412,7 @@ class Runc:
         state["init_process_start"] = seen
         holder = self.root.with_name(f"{self.root.name}-exec")
         holder.mkdir(mode=0o700, exist_ok=True)
+        _sweep_stale_roots(holder, older_than=max(300.0, 2 * self.timeout))
         root = Path(tempfile.mkdtemp(prefix=f"{container_id}.", dir=holder))
         (root / container_id).mkdir(mode=0o700)
         (root / container_id / "state.json").write_text(json.dumps(state))
@@ -730,3 +731,21 @@ def take_pid_file(path: Path) -> int:
         raise RuntimeFailure(f"runc left no usable pid file at {path}: {exc}") from None
     os.unlink(path)
     return pid
+
+
+def _sweep_stale_roots(holder: Path, *, older_than: float) -> None:
+    """Remove the one-call runc roots in ``holder`` made over ``older_than`` seconds ago:
+    each is removed after its call, but a daemon killed during one leaves it behind. Any call
+    still using one ends within the runtime's deadline, well before that age."""
+    limit = time.time() - older_than
+    try:
+        entries = list(os.scandir(holder))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            stale = entry.stat(follow_symlinks=False).st_mtime < limit
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(entry.path, ignore_errors=True)

@@ -1401,3 +1401,21 @@ def test_a_terminal_s_literal_characters_get_their_literal_next_again() -> None:
     no_signals = list(settings)
     no_signals[3] &= ~termios.ISIG
     assert _Literals.of(no_signals).escape(b"a\x03\x15\n") == b"a\x03\x16\x15\n"
+
+
+def test_one_call_runc_roots_left_by_a_killed_daemon_are_swept(tmp_path: Path) -> None:
+    """An exec into a restored container runs runc on a root of its own for the one call
+    (``runtime._sweep_stale_roots``): removed after the call, but left behind by a daemon
+    killed during one; the next such exec removes those older than the bound, and no other."""
+    from containerd_trio.runtime import _sweep_stale_roots
+
+    stale = tmp_path / "web.abc"
+    (stale / "web").mkdir(parents=True)
+    (stale / "web" / "state.json").write_text("{}")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    fresh = tmp_path / "web.def"
+    (fresh / "web").mkdir(parents=True)
+    _sweep_stale_roots(tmp_path, older_than=300.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["web.def"]
+    _sweep_stale_roots(tmp_path / "missing", older_than=300.0)  # no holder yet: nothing to do
