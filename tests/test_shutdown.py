@@ -29,6 +29,7 @@ from .helpers import (
     RunningDaemon,
     WatchedProcess,
     WrittenOutput,
+    next_event,
     now,
     pid_alive,
     read_to_eof,
@@ -56,6 +57,8 @@ async def test_signal_stops_every_container_and_exits_0(
     assert runc_ids(daemon.state_dir) == []
     assert all(init.ended() for init in inits)
     assert b"shutting down" in daemon.log and b"level=error" not in daemon.log
+    # The server hears the signal its keeper got (a Ctrl-C was logged "received SIGTERM").
+    assert f"received {signal.Signals(signum).name}".encode() in daemon.log, daemon.log[-2000:]
     assert not daemon.socket.exists() or not _socket_accepts(str(daemon.socket))
 
 
@@ -72,6 +75,52 @@ async def test_keep_containers_leaves_them_running(
     finally:
         runc(daemon.state_dir, "delete", "--force", "kept")
         _reap(pid)
+
+
+async def test_a_second_signal_stops_the_server_at_once_and_the_next_daemon_finishes(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A second SIGTERM during the stop's grace: the server exits at once, its log naming the
+    signal sent (the keeper passed a second signal on as SIGINT: "second SIGINT"), the
+    container left running in runc; the next daemon started on the state dir finishes the
+    delete the stop had begun, its SIGKILL at the end of the stop's grace."""
+    term = tmp_path / "term"
+    os.mkfifo(term)
+
+    def with_fifo(config: dict[str, Any]) -> None:
+        config["mounts"].append(
+            {"destination": "/term", "type": "bind", "source": str(term), "options": ["bind"]}
+        )
+
+    # It says when the stop's SIGTERM reaches it, and runs on. The grace (3 s) need only
+    # outlast the second signal's delivery; the next daemon waits out what is left of it.
+    daemon = await spawn_daemon("--shutdown-timeout", "3")
+    bundle = make_bundle(
+        ["sh", "-c", "trap 'echo term > /term' TERM; while true; do sleep 0.1; done"],
+        edit=with_fifo,
+    )
+    created = await start_container(daemon.client, "stubborn", bundle)
+    init = WatchedProcess(created["processes"][0]["pid"])
+    since = now()
+    assert daemon.process is not None
+    daemon.process.send_signal(signal.SIGTERM)
+    assert await trio.Path(term).read_text() == "term\n"  # the stop is under way
+    assert await daemon.signal_and_wait(signal.SIGTERM) == 1
+    assert b"second SIGTERM: exiting at once" in daemon.log, daemon.log[-2000:]
+    assert not init.ended()
+    assert runc_ids(daemon.state_dir) == ["stubborn"]
+
+    daemon = await spawn_daemon()
+    await daemon.logged(b"finishing the delete of container stubborn that was in flight")
+    exited = await next_event(
+        daemon.client, since=since, container_id="stubborn", match=lambda e: e["type"] == "exit"
+    )
+    assert exited["status"] == 255, exited  # init's child now: its status is not ours to see
+    await next_event(
+        daemon.client, since=since, container_id="stubborn", match=lambda e: e["type"] == "delete"
+    )
+    assert init.ended()
+    assert runc_ids(daemon.state_dir) == []
 
 
 def _socket_accepts(path: str) -> bool:

@@ -613,13 +613,14 @@ class Keeper:
         if server is None or server.pid is None:
             self._exit_code = 0
             return
-        again = self._stopping
         self._stopping = True
         if self._standby is not None and self._standby.pid is not None:
             _kill(self._standby.pid)
-        # A second signal asks the server to stop at once (it exits on a second one).
+        # The server hears the signal the keeper got, so that its log names the one its user
+        # sent (a SIGINT, a Ctrl-C, was logged "received SIGTERM", and a second SIGTERM
+        # "second SIGINT"); a second one, whichever, stops it at once.
         with contextlib.suppress(ProcessLookupError):
-            os.kill(server.pid, signal.SIGINT if again else signal.SIGTERM)
+            os.kill(server.pid, signum)
 
     def _reload(self) -> None:
         """Start a new server; once it is ready to take over, the old one hands over."""
