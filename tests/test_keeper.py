@@ -247,6 +247,31 @@ async def test_a_server_that_fails_as_it_starts_after_a_crash_is_followed_by_ano
     await _counted_on(daemon, pid)
 
 
+async def test_a_server_that_keeps_failing_as_it_starts_is_started_again_after_a_pause_it_says(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """kill -9 of the server, and the next ones cannot start (their journal a directory): from
+    the fourth death in a minute with none serving between, the keeper waits before it starts
+    the next (1 s, then twice as long), and its log says so: it said "starting a new one" and
+    then nothing for that long. Once a server can start, it serves, the containers held."""
+    daemon, pid = await _counting(spawn_daemon, make_bundle)
+    count = daemon.servings
+    journal = daemon.state_dir / "containers.journal"
+    aside = journal.with_name("containers.journal.aside")
+    first = daemon.server_pid()
+    journal.rename(aside)  # the serving server writes to the file it has open
+    journal.mkdir()
+    try:
+        os.kill(first, signal.SIGKILL)
+        await daemon.logged(b"died (status 1); starting a new one in 1 s")
+        assert daemon.log.count(b'died (status 1); starting a new one"') == 2, daemon.log[-2000:]
+    finally:
+        journal.rmdir()
+        aside.rename(journal)
+    await daemon.served(count + 1)
+    await _counted_on(daemon, pid)
+
+
 async def _counting(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> tuple[DaemonProcess, int]:

@@ -572,16 +572,24 @@ class Keeper:
             # it exited, the logger with it, the containers' pipes losing their readers.
             self._exit_code = status or 1
             return
+        standby = self._standby is not None
+        delay = 0.0
+        if not standby:
+            now = time.monotonic()
+            self._restarts = [t for t in self._restarts if now - t < 60] + [now]
+            if len(self._restarts) > 3:
+                delay = min(10.0, 0.5 * 2 ** (len(self._restarts) - 3))
+            self._restart_at = now + delay
+        # The pause is said: "starting a new one" alone, then nothing for up to 10 s, read as
+        # a keeper that had not kept its word.
         log.error(
-            "the server (pid %s) died (%s); starting a new one", server.pid, _ending(status, code)
+            "the server (pid %s) died (%s); starting a new one%s",
+            server.pid,
+            _ending(status, code),
+            f" in {delay:g} s" if delay else "",
         )
-        if self._standby is not None:
+        if standby:
             self._activate_standby()
-            return
-        now = time.monotonic()
-        self._restarts = [t for t in self._restarts if now - t < 60] + [now]
-        delay = 0.0 if len(self._restarts) <= 3 else min(10.0, 0.5 * 2 ** (len(self._restarts) - 3))
-        self._restart_at = now + delay
 
     def _activate_standby(self) -> None:
         standby, self._standby = self._standby, None
