@@ -375,10 +375,31 @@ async def wait_catching(pid: int, signum: int) -> None:
         fields = procfs.status_fields(pid, ("Name", "SigCgt"))
         assert fields is not None, f"process {pid} is gone"
         name, caught = fields
-        ran = name is not None and not name.startswith("runc:")  # runc init has exec'd
-        if ran and caught is not None and int(caught, 16) & bit:
+        if _ran(name) and caught is not None and int(caught, 16) & bit:
             return
         await trio.sleep(0.01)
+
+
+async def wait_ran(pid: int) -> None:
+    """Until the container's init ``pid`` runs the container's process, no longer runc's
+    init (see :func:`wait_catching`): a SIGTERM that reaches runc init, a Go program as the
+    pid namespace's init, ends it with status 2 (Go's runtime cannot die of the signal there,
+    and exits 2), where the tests of an init that ignores SIGTERM (:data:`IGNORES_TERM`)
+    want the SIGKILL of the grace, 137 (a fresh run's DELETE right after the start: 2).
+    Once the shell runs, a SIGTERM before its ``trap`` is dropped as well: the kernel sends
+    a namespace's init only the signals it handles."""
+    while True:
+        fields = procfs.status_fields(pid, ("Name",))
+        assert fields is not None, f"process {pid} is gone"
+        if _ran(fields[0]):
+            return
+        await trio.sleep(0.01)
+
+
+def _ran(name: str | None) -> bool:
+    """A process named ``name`` is no longer runc's init (``runc:[2:INIT]``): it has
+    executed the container's process."""
+    return name is not None and not name.startswith("runc:")
 
 
 def _read_or(path: str) -> str:

@@ -55,6 +55,7 @@ from .helpers import (
     start_container,
     wait_exit,
     wait_output,
+    wait_ran,
 )
 from .test_security import pki  # noqa: F401 - the fixture, for the TLS test
 from .wsclient import attach
@@ -570,7 +571,10 @@ async def test_stop_signals_then_kills_after_the_grace_and_keeps_the_container(
         for name in ("polite", "frozen", "custom"):
             await ok(ctr, "start", name, "-b", str(make_bundle(TRAPS)))
             await wait_output(client, name, "ready")
-        await ok(ctr, "start", "stubborn", "-b", str(make_bundle(IGNORES_TERM)))
+        stubborn = await ok(
+            ctr, "--json", "start", "stubborn", "-b", str(make_bundle(IGNORES_TERM))
+        )
+        await wait_ran(stubborn.json["processes"][0]["pid"])  # a SIGTERM to runc's init: 2
 
         async def status(name: str) -> dict[str, Any]:
             state: dict[str, Any] = run_status(
@@ -644,6 +648,7 @@ async def test_stop_and_restart_take_the_stop_signal_and_timeout_run_gave_as_doc
         assert (await ok(ctr, "inspect", "-f", "{{.stopTimeout}}", "deaf")).out == "1\n"
         again = await ok(ctr, "--json", "restart", "deaf")  # --rm: started afresh, kept
         assert again.json["stopTimeout"] == 1, again.json
+        await wait_ran(again.json["processes"][0]["pid"])  # a SIGTERM to runc's init: 2
         stopped = await ok(ctr, "--json", "stop", "deaf")
         assert stopped.json["exitStatus"] == 128 + signal.SIGKILL, stopped.json
 
@@ -915,6 +920,7 @@ async def test_restart_stops_then_starts_again_as_docker_s(
         first = await ok(ctr, "--json", "start", "stubborn", "-b", str(stubborn), "-l", "k=v")
         old = first.json["processes"][0]["pid"]
         first_init = WatchedProcess(old)
+        await wait_ran(old)  # a SIGTERM to runc's init ends it, 2
         since = now()
         restarted = await ok(ctr, "restart", "-t", "0.2", "stubborn")
         assert restarted.out == "stubborn\n"

@@ -44,6 +44,7 @@ from .helpers import (
     start_container,
     wait_exit,
     wait_output,
+    wait_ran,
     zombie_children,
 )
 
@@ -189,6 +190,7 @@ async def test_delete_escalates_to_sigkill(
     client = daemon.client
     created = await start_container(client, "stubborn", make_bundle(IGNORES_TERM))
     init = WatchedProcess(created["processes"][0]["pid"])
+    await wait_ran(init.pid)  # a SIGTERM to runc's init ends it, 2
     began = trio.current_time()
     response = await client.delete("/containers/stubborn", params={"timeout": "1"})
     elapsed = trio.current_time() - began
@@ -249,6 +251,7 @@ async def test_a_delete_that_names_none_takes_the_container_s_stop_signal_and_ti
         started = await start_container(client, "deaf", make_bundle(IGNORES_TERM), stopTimeout=1)
         assert started["stopTimeout"] == 1 and "stopSignal" not in started, started
         init = WatchedProcess(started["processes"][0]["pid"])
+        await wait_ran(init.pid)  # a SIGTERM to runc's init ends it, 2
         deleted = await client.delete("/containers/deaf")
         assert run_status(deleted.json()["state"]) == {"status": "stopped", "exitStatus": 137}
         assert init.ended()

@@ -38,6 +38,7 @@ from .helpers import (
     wait_catching,
     wait_exit,
     wait_output,
+    wait_ran,
 )
 from .test_cli import run_cli
 from .test_migration import two_daemons
@@ -194,6 +195,7 @@ async def test_a_stop_goes_on_once_its_client_left(
     comes, and the container stays, stopped."""
     started = await start_container(client, "deaf", make_bundle(IGNORES_TERM))
     pid = started["processes"][0]["pid"]
+    await wait_ran(pid)  # a SIGTERM to runc's init ends it, 2
     with pytest.raises(httpx.ReadTimeout):
         await client.post("/containers/deaf/stop", params={"timeout": 1}, timeout=0.2)
     with trio.fail_after(20):
