@@ -1003,6 +1003,62 @@ async def test_the_page_reconnects_and_resumes_the_event_stream(
     await page.run(resumed)
 
 
+@pytest.mark.deadline(120)
+async def test_a_snapshot_that_never_answers_is_given_up_and_read_again(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    chromium: Chromium,
+) -> None:
+    """GET /state has a deadline, as every request of the page has (docs/page.md, "Slow
+    connections"): past it the page says so and reads the state again, and the events held
+    behind the snapshot meanwhile are applied. It had none: a snapshot whose answer never came
+    held every event for good, the page saying `live` with an empty list."""
+    await start_container(client, "early", make_bundle(FOREVER))
+
+    def load(url: str) -> tuple[Page, PageErrors]:
+        page = chromium.new_context().new_page()
+        errors = PageErrors(page)
+        # The first snapshot's request is held, never answered: a connection that stalls.
+        held: list[Route] = []
+
+        def snapshot(route: Route) -> None:
+            if held:
+                route.continue_()
+            else:
+                held.append(route)
+
+        page.route(re.compile(r".*/state$"), snapshot)
+        page.goto(url)
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+        assert held, "the page read no snapshot"
+        return page, errors
+
+    page, errors = await chromium.run(load, daemon.url)
+    # Its start-container comes while the snapshot is held.
+    await start_container(client, "meanwhile", make_bundle(FOREVER))
+
+    def read_again(page: Page) -> None:
+        # The 30 s deadline, then the retry's delay: waited for as what the page shows.
+        timeout = WAIT_MS + 35_000
+        expect(page.locator("#toasts")).to_contain_text(
+            "cannot read the daemon's state: no answer from the daemon within 30 s",
+            timeout=timeout,
+        )
+        expect(page.locator("#machine-cpus")).not_to_have_text("…", timeout=timeout)
+        for container_id in ("early", "meanwhile"):
+            expect(row(page, container_id).locator(".badge")).to_have_text(
+                "running", timeout=timeout
+            )
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+
+    try:
+        await chromium.run(read_again, page)
+    finally:
+        await chromium.run(lambda page: page.context.close(), page)
+    assert errors.messages == [], "the page had errors"
+
+
 # --- the same access rules as the API ---------------------------------------------------------
 
 

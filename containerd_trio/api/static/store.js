@@ -10,6 +10,9 @@
 import { ApiError, call, containerPath } from "./api.js";
 import { parseTime } from "./format.js";
 
+/** How long the snapshot (GET /state, its whole answer read) may take: api.js's default. */
+const STATE_TIMEOUT_MS = 30_000;
+
 /**
  * A container as the page holds it: the API's object (`info`) and what the page adds to it.
  * Views read entries; only the store writes them.
@@ -73,9 +76,22 @@ export class Store {
   async load() {
     await this._snapshot(async () => {
       const started = performance.now();
-      const response = await fetch("state", { cache: "no-store" });
-      if (!response.ok) throw new ApiError(response.status, `GET /state answered ${response.status}`);
-      const state = await response.json();
+      // A deadline, as every other request has (api.js's call): on a connection that stalls,
+      // the events held meanwhile would otherwise wait behind it for good, the page saying
+      // `live` all along. Past it the page says so and starts over (app.js).
+      const deadline = AbortSignal.timeout(STATE_TIMEOUT_MS);
+      let response;
+      let state;
+      try {
+        response = await fetch("state", { cache: "no-store", signal: deadline });
+        if (!response.ok) throw new ApiError(response.status, `GET /state answered ${response.status}`);
+        state = await response.json();
+      } catch (error) {
+        if (deadline.aborted) {
+          throw new ApiError(0, `no answer from the daemon within ${STATE_TIMEOUT_MS / 1000} s`);
+        }
+        throw error;
+      }
       const received = performance.now();
       const serverDate = Date.parse(response.headers.get("Date") ?? "");
       // The Date header has whole seconds: trust it only for skews larger than that.
