@@ -524,8 +524,12 @@ class Adoption:
                     process.output_ended.set()
                 found.append(process)
                 continue
-            if start is None or procfs.start_time(info.pid) != start.start_time:
-                # Gone while no keeper held it (or the pid names another process now).
+            if start is None or procfs.running_start_time(info.pid) != start.start_time:
+                # Gone while no keeper held it (or the pid names another process now), or
+                # ended and not yet reaped by whoever it was re-parented to: a zombie, whose
+                # start time still reads (before, it was taken for running, and its exit,
+                # found by its pidfd at once, reported then: status 255 with that time as its
+                # own, not unseen).
                 if info.pid != _init_pid(record.container):
                     self._ctx.metrics.exec_exits.inc()
                     event = self._ctx.events.publish(

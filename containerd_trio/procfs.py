@@ -70,6 +70,17 @@ def start_time(pid: int) -> int | None:
     return None if fields is None else int(fields[_START_TIME])
 
 
+def running_start_time(pid: int) -> int | None:
+    """:func:`start_time` of a process that has not ended: None for one gone, and for a zombie
+    (or one dead, state X), whose start time still reads, its exit not yet reaped. An orphan
+    of a daemon that died is reaped by the machine's init (or the nearest subreaper), when
+    that comes to it: a next daemon may find it a zombie still, and it has ended."""
+    fields = stat_fields(pid)
+    if fields is None or fields[_STATE] in (b"Z", b"X"):
+        return None
+    return int(fields[_START_TIME])
+
+
 def started_before_ns(start_time: int) -> int:
     """A moment of the wall clock (``time.time_ns``, the log's stamps' clock) not after the
     start of a process that started ``start_time`` clock ticks after boot: the kernel counts

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -193,8 +194,8 @@ async def test_an_exec_gone_while_no_daemon_ran_is_answered_by_its_wait(
 ) -> None:
     """An exec'd process that died and was reaped (by init) while no daemon ran: the next
     server publishes its exit, 255, and its wait answers the same, as for a process still
-    a zombie then (adopted, then seen to end). Its wait was a 404 that said it was never a
-    process of the container, while the event stream had just said it exited."""
+    a zombie then (see the next test). Its wait was a 404 that said it was never a process
+    of the container, while the event stream had just said it exited."""
     first: DaemonProcess = await spawn_daemon()
     since = now()
     started = await start(first, "box", make_bundle(FOREVER))
@@ -230,6 +231,85 @@ async def test_an_exec_gone_while_no_daemon_ran_is_answered_by_its_wait(
     }  # fmt: skip
     deleted = await client.delete("/containers/box", params={"timeout": "0"})
     assert deleted.status_code == 200, deleted.text
+
+
+#: A parent for a daemon (``DaemonProcess``'s wrapper) that reaps nothing: a child subreaper,
+#: so what the daemon orphans as it dies comes to it, as it would to the machine's init, but
+#: stays a zombie there until this parent is killed (its orphans then go to init, which reaps
+#: them). Its one child is the keeper.
+NON_REAPING_PARENT = (
+    sys.executable, "-c",
+    "import os, signal, sys\n"
+    "from containerd_trio import host\n"
+    "host.set_subreaper(True)\n"
+    "if os.fork() == 0:\n"
+    "    os.execvp(sys.argv[1], sys.argv[1:])\n"
+    "while True:\n"
+    "    signal.pause()\n",
+)  # fmt: skip
+
+
+async def test_processes_still_zombies_at_the_next_start_ended_while_no_daemon_ran(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: Orphans
+) -> None:
+    """The whole daemon killed (keeper and server), then a container's init and another's
+    exec'd process killed: re-parented to the machine's init (here, a parent of the test's
+    that reaps nothing), they may be zombies still when the next daemon starts. They ended
+    while no daemon ran, as ones reaped already: their exits are ``unseen`` (status 255, no
+    time), the container's ``finishedAt`` left out. Before, a zombie's start time, which still
+    reads, passed the adoption's check: it was taken for running, and its exit, seen at once,
+    was reported then, with that moment as its time (the init's the container's finishedAt)."""
+    first: DaemonProcess = await spawn_daemon(wrapper=NON_REAPING_PARENT)
+    reaper = first.keeper_pid  # the wrapper's pid: the daemon's is its one child
+    (keeper,) = procfs.children(reaper)
+    since = now()
+    gone_init = (await start(first, "gone", make_bundle(FOREVER)))["processes"][0]["pid"]
+    orphans.add((await start(first, "box", make_bundle(FOREVER)))["processes"][0]["pid"])
+    lost = await first.client.put("/containers/box/processes", json={"args": list(FOREVER)})
+    assert lost.status_code == 201, lost.text
+    lost_pid = lost.json()["pid"]
+    ended = [orphans.add(gone_init), orphans.add(lost_pid)]
+    with WatchedProcess(keeper) as watched_keeper:
+        watched_keeper.kill()  # its server dies with it (PR_SET_PDEATHSIG)
+        with trio.fail_after(10):
+            await trio.lowlevel.wait_readable(watched_keeper.fd)
+    with trio.fail_after(10):
+        for process in ended:
+            process.kill()
+            await trio.lowlevel.wait_readable(process.fd)  # ended: a zombie, or reaped
+    # Zombies of the parent that reaps nothing, until it is killed below.
+    for pid in (gone_init, lost_pid):
+        assert (procfs.state(pid), procfs.parent(pid)) == ("Z", reaper), pid
+
+    second: DaemonProcess = await spawn_daemon()
+    client = second.client
+    waited = await client.post("/containers/gone/wait", params={"condition": "not-running"})
+    assert (waited.status_code, waited.json()) == (200, {"id": "gone", "exitStatus": 255})
+    view = (await client.get("/containers/gone")).json()
+    assert view["state"]["status"] == "stopped", view
+    assert "finishedAt" not in view["state"], view
+    for container_id, pid, init in (("gone", gone_init, True), ("box", lost_pid, None)):
+
+        def exit_of(event: dict[str, Any], pid: int = pid) -> bool:
+            return event["type"] == "exit" and event.get("pid") == pid
+
+        exited = await next_event(client, since=since, container_id=container_id, match=exit_of)
+        assert (exited["status"], exited.get("unseen"), exited.get("init")) == (255, True, init)
+        assert "exitedAt" not in exited, exited
+    by_pid = await client.post(f"/containers/box/process/{lost_pid}/wait")
+    assert by_pid.status_code == 200, by_pid.text
+    assert by_pid.json()["exitStatus"] == 255
+    assert (await client.get("/containers/box")).json()["state"]["status"] == "running"
+    # Zombies still all along: what the adoption found.
+    for pid in (gone_init, lost_pid):
+        assert procfs.state(pid) == "Z", pid
+    await first.kill_hard()  # the parent that reaps nothing: init reaps its zombies
+    with trio.fail_after(10):
+        for process in ended:
+            await process.wait_reaped()
+    for container_id in ("gone", "box"):
+        deleted = await client.delete(f"/containers/{container_id}", params={"timeout": "0"})
+        assert deleted.status_code == 200, deleted.text
 
 
 async def test_a_process_that_ended_before_a_crash_is_answered_by_its_wait(
