@@ -38,6 +38,7 @@ async def run_child(
     capture_stderr: bool = False,
     fds: Mapping[int, int] | None = None,
     env: Mapping[str, str] | None = None,
+    umask: int | None = None,
 ) -> ChildResult:
     """Run a program to its end; return its exit status and what it printed.
 
@@ -56,7 +57,7 @@ async def run_child(
         if capture_stderr:
             stderr = os.memfd_create("stderr", os.MFD_CLOEXEC)
             opened.append(stderr)
-        pid = spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds, env=env)
+        pid = spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds, env=env, umask=umask)
         try:
             pidfd = os.pidfd_open(pid)
         except BaseException:  # no pidfd (out of fds?): the child must not be left unreaped

@@ -236,11 +236,13 @@ class KeeperLink:
         stderr: int | None = None,
         custody: CustodyRequest | None = None,
         pid_file: str | None = None,
+        umask: int | None = None,
     ) -> SpawnResult:
         """Have the keeper run ``argv``; wait for its end. ``fds`` places our fds in the child
-        by number. If cancelled, the program is killed and its end still awaited (briefly);
-        a container process it made all the same (runc succeeded as the wait was cancelled)
-        is killed too, even if the keeper's answer comes only after that brief wait."""
+        by number; ``umask`` is the child's instead of the keeper's (077, the daemon's). If
+        cancelled, the program is killed and its end still awaited (briefly); a container
+        process it made all the same (runc succeeded as the wait was cancelled) is killed
+        too, even if the keeper's answer comes only after that brief wait."""
         if self.gone:
             raise KeeperGone("the keeper is gone: the daemon must be restarted")
         spawn_id = next(self._ids)
@@ -253,6 +255,9 @@ class KeeperLink:
 
         for target, fd in (fds or {}).items():
             message["fds"].append([attach(fd), target])
+        if umask is not None:
+            # A keeper from before it was asked leaves it out: the spawn has the keeper's.
+            message["umask"] = umask
         if stdout is not None:
             message["stdout"] = attach(stdout)
         if stderr is not None:

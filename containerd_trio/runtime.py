@@ -386,7 +386,10 @@ class Runc:
             fds[_DOCUMENT_FD] = document
             args = ["--detach", "--process", f"/proc/self/fd/{_DOCUMENT_FD}",
                     "--pid-file", str(pid_file), *_console(io), container_id]  # fmt: skip
-            return await self._create("exec", args, pid_file, io, fds, wrapper=wrapper, root=root)
+            return await self._create(
+                "exec", args, pid_file, io, fds,
+                wrapper=wrapper, root=root, umask=exec_umask(process),
+            )  # fmt: skip
         finally:
             os.close(document)
             if root is not None:
@@ -593,11 +596,13 @@ class Runc:
         deadline: float | None = None,
         wrapper: Sequence[str] = (),
         root: Path | None = None,
+        umask: int | None = None,
     ) -> Started:
         if isinstance(io, Stdio):
             await self._call(
-                command, args, stdio=io, fds=fds, deadline=deadline, wrapper=wrapper, root=root
-            )
+                command, args, stdio=io, fds=fds, deadline=deadline, wrapper=wrapper, root=root,
+                umask=umask,
+            )  # fmt: skip
             pid = take_pid_file(pid_file)
             return Started(pid, procfs.start_time(pid))
         result = await self._call(
@@ -609,6 +614,7 @@ class Runc:
             deadline=deadline,
             wrapper=wrapper,
             root=root,
+            umask=umask,
         )
         assert isinstance(result, SpawnResult)
         if result.pid is None:
@@ -630,12 +636,14 @@ class Runc:
         deadline: float | None = None,
         wrapper: Sequence[str] = (),
         root: Path | None = None,
+        umask: int | None = None,
     ) -> Any:
         """Run one runc command under the deadline (``deadline`` seconds if given, else the
         configured one); its stdout (``capture``), or for a custody spawn the keeper's
-        :class:`SpawnResult`. Raises :class:`RuncError` if runc failed. ``wrapper``: a command
-        that execs runc in its own place (nsenter), spawned in its stead; ``root``: another runc
-        root than the daemon's, for this call."""
+        :class:`SpawnResult`; with ``umask``, runc's instead of ours. Raises
+        :class:`RuncError` if runc failed. ``wrapper``: a command that execs runc in its own
+        place (nsenter), spawned in its stead; ``root``: another runc root than the daemon's,
+        for this call."""
         seconds = self.timeout if deadline is None else deadline
         argv = [*wrapper, self.binary, "--root", str(root or self.root)]
         argv += ["--log", f"/proc/self/fd/{_LOG_FD}", "--log-format", "json"]
@@ -658,7 +666,11 @@ class Runc:
                             if self.keeper is None:
                                 raise RuntimeFailure("no keeper to give the process to")
                             spawned = await self.keeper.spawn(
-                                argv, fds=placed, custody=custody, pid_file=str(pid_file)
+                                argv,
+                                fds=placed,
+                                custody=custody,
+                                pid_file=str(pid_file),
+                                umask=umask,
                             )
                             if spawned.status < 0 and spawned.error:
                                 raise _spawn_failure(self.binary, spawned.error)
@@ -672,6 +684,7 @@ class Runc:
                                 capture_stdout=capture,
                                 capture_stderr=stdio is None,
                                 fds=placed,
+                                umask=umask,
                             )
                             returncode, result, stderr = (
                                 child.returncode,
@@ -695,6 +708,24 @@ class Runc:
                 return result
             finally:
                 os.close(log_fd)
+
+
+#: What runc's init gets when the bundle names no umask (runc's standard init sets it so).
+DEFAULT_UMASK = 0o022
+
+
+def exec_umask(process: dict[str, Any]) -> int:
+    """The umask an exec'd ``process`` (an OCI process document) should run with: its
+    ``user.umask``, else runc's default for a container's init.
+
+    runc exec (1.1) takes neither: its process keeps runc's own umask, which is the daemon's
+    077, so every file it made was 0600 and every directory 0700 (docker exec's are 0644 and
+    0755). So runc is spawned with this one."""
+    user = process.get("user")
+    umask = user.get("umask") if isinstance(user, dict) else None
+    if isinstance(umask, int) and not isinstance(umask, bool) and umask >= 0:
+        return umask & 0o777  # as the kernel takes runc's init's
+    return DEFAULT_UMASK
 
 
 def _console(io: ProcessIO) -> list[str]:

@@ -65,22 +65,32 @@ def spawn(
     env: Mapping[str, str] | None = None,
     setsid: bool = False,
     crowded: bool = False,
+    umask: int | None = None,
 ) -> int:
     """Start ``argv`` and return its pid.
 
     ``stdin``, ``stdout`` and ``stderr`` are fds for the child (/dev/null when None); ``fds``
     maps a number in the child to an fd of ours. ``crowded``: the caller holds many fds
-    (thousands), and the spawn is made from a small fd table. Raises OSError
-    (FileNotFoundError for a missing program) if it could not start.
+    (thousands), and the spawn is made from a small fd table. ``umask``: the child's, instead
+    of the caller's. Raises OSError (FileNotFoundError for a missing program) if it could not
+    start.
     """
     placed = {0: stdin, 1: stdout, 2: stderr}
     wanted: dict[int, int] = {target: fd for target, fd in placed.items() if fd is not None}
     wanted.update(fds or {})
-    if crowded:
-        spawner = _SmallTable.get()
-        if spawner is not None:
-            return spawner.spawn(_Request(list(argv), sorted(wanted), env, setsid), wanted)
-    return _spawn_placed(argv, wanted, env, setsid, dev_null())
+    # posix_spawn has no umask of its own to give: the child's is the process's at the clone.
+    # The spawning thread shares it (it unshares its fd table only), and the caller waits for
+    # the spawn, so the process's is the child's for that moment alone.
+    previous = None if umask is None else os.umask(umask)
+    try:
+        if crowded:
+            spawner = _SmallTable.get()
+            if spawner is not None:
+                return spawner.spawn(_Request(list(argv), sorted(wanted), env, setsid), wanted)
+        return _spawn_placed(argv, wanted, env, setsid, dev_null())
+    finally:
+        if previous is not None:
+            os.umask(previous)
 
 
 def _spawn_placed(

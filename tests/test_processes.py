@@ -16,6 +16,7 @@ from .helpers import (
     COUNTER,
     IGNORES_TERM,
     BundleFactory,
+    DaemonProcess,
     GatedRunc,
     RunningDaemon,
     WatchedProcess,
@@ -114,6 +115,36 @@ async def test_exec_defaults_come_from_the_bundle(
     response = await exec_(client, "c", args=["sh", "-c", "echo bundle=$FROM_BUNDLE"])
     assert response.json()["env"] == ["PATH=/bin", "FROM_BUNDLE=yes"]
     await wait_output(client, "c", "bundle=yes")
+
+
+async def test_an_exec_has_the_container_s_umask_not_the_daemon_s(
+    spawn_daemon: Callable[..., Awaitable[DaemonProcess]], make_bundle: BundleFactory
+) -> None:
+    # runc exec (1.1) leaves the umask as its caller's: the daemon's 077 (its main's, so a
+    # daemon process of its own) made every file an exec'd process created 0600 and every
+    # directory 0700, where the container's own process (runc's init: the bundle's umask,
+    # else 022) and docker exec make 0644 and 0755.
+    client = (await spawn_daemon()).client
+    await start_container(client, "c", make_bundle())
+    response = await exec_(client, "c", args=["sh", "-c", "echo exec-umask=$(umask)"])
+    assert response.status_code == 201, response.text
+    await wait_output(client, "c", "exec-umask=0022")
+
+
+async def test_an_exec_has_the_bundle_s_own_umask(
+    spawn_daemon: Callable[..., Awaitable[DaemonProcess]], make_bundle: BundleFactory
+) -> None:
+    client = (await spawn_daemon()).client
+
+    def umask_027(config: dict[str, Any]) -> None:
+        config["process"]["user"]["umask"] = 0o027
+
+    bundle = make_bundle(["sh", "-c", "echo init-umask=$(umask); sleep 1000"], edit=umask_027)
+    await start_container(client, "c", bundle)
+    await wait_output(client, "c", "init-umask=0027")
+    response = await exec_(client, "c", args=["sh", "-c", "echo exec-umask=$(umask)"])
+    assert response.status_code == 201, response.text
+    await wait_output(client, "c", "exec-umask=0027")
 
 
 @pytest.mark.parametrize(

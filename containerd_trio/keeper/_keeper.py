@@ -743,9 +743,10 @@ class Keeper:
         stdout: int | None,
         stderr: int | None,
         fds: dict[int, int],
+        umask: int | None = None,
     ) -> int:
         """:func:`spawn` a runc that makes a container process, with the OOM score meant for
-        container processes rather than the keeper's own.
+        container processes rather than the keeper's own (and ``umask`` if given: an exec's).
 
         A child inherits its parent's score at the clone, and runc gives the container one
         only when the bundle has ``process.oomScoreAdj``: without this, every other container
@@ -757,7 +758,7 @@ class Keeper:
         own = self._take_containers_oom_score()
         try:
             return self._start_child(
-                argv, runc=True, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds
+                argv, runc=True, stdin=stdin, stdout=stdout, stderr=stderr, fds=fds, umask=umask
             )
         finally:
             if own is not None and not set_oom_score_adj(own):
@@ -834,9 +835,11 @@ class Keeper:
                 if custody.stdin is not None:
                     keep.add(custody.stdin)
             placed = {int(target): fds[int(index)] for index, target in message["fds"]}
+            umask = message.get("umask")
             pid = self._spawn_container_maker(
-                message["argv"], stdin=stdin, stdout=stdout, stderr=stderr, fds=placed
-            )
+                message["argv"], stdin=stdin, stdout=stdout, stderr=stderr, fds=placed,
+                umask=None if umask is None else int(umask) & 0o777,
+            )  # fmt: skip
         except Exception as exc:
             if not isinstance(exc, OSError):
                 # A request the keeper cannot read, or a fault of its own: said, and answered
