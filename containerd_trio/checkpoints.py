@@ -380,6 +380,41 @@ def load(bundle: Path, name: str) -> CheckpointInfo:
         os.close(directory)
 
 
+#: What runc checkpoint writes of the init's fds 0-2, and runc restore reads back itself.
+DESCRIPTORS_NAME = "descriptors.json"
+
+
+def check_descriptors(bundle: Path, name: str) -> None:
+    """400 unless the checkpoint's descriptors.json is a regular file of its own (or missing:
+    runc's to say).
+
+    runc restore opens it by name, following a link and waiting on a FIFO: a FIFO held the
+    restore (its id, one of runc's slots) until the checkpoint deadline, and a link had root's
+    runc open whatever it named. The daemon's own read of it (``stdin_was_pipe``) takes either
+    as "no", so this is what keeps them from runc (up to a swap made after it: runc opens the
+    image by name, security.md)."""
+    directory = _open_checkpoint(bundle, name)
+    try:
+        mode = os.stat(DESCRIPTORS_NAME, dir_fd=directory, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _unreadable(name, DESCRIPTORS_NAME, exc.strerror or str(exc)) from None
+    finally:
+        os.close(directory)
+    if not stat.S_ISREG(mode):
+        kinds = {
+            stat.S_IFLNK: "a symbolic link",
+            stat.S_IFIFO: "a FIFO",
+            stat.S_IFDIR: "a directory",
+        }
+        kind = kinds.get(stat.S_IFMT(mode), "not a regular file")
+        raise InvalidRequest(
+            f"{DESCRIPTORS_NAME} of {_described(bundle, name)} is {kind}: runc restore reads"
+            " it, so it is taken only as a regular file of the checkpoint's own"
+        )
+
+
 def list_all(bundle: Path) -> list[CheckpointInfo]:
     """Every completed checkpoint of the bundle, oldest first."""
     directory = _open_checkpoints(bundle)

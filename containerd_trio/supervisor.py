@@ -624,6 +624,7 @@ class Supervisor:
             check_id(checkpoint, "checkpoint name")
             self._refuse_if_dumping(bundle, checkpoint, "restore from it")
             checkpoints.load(bundle, checkpoint)  # 404 now rather than after reserving the id
+            checkpoints.check_descriptors(bundle, checkpoint)  # before runc reads it by name
             # What the dumped container's start ran, as its checkpoint kept it: the restored
             # processes are that start's, whatever record of the id there is (or none: the
             # container deleted, the checkpoint imported). A checkpoint of older code kept

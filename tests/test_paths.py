@@ -207,6 +207,40 @@ async def test_a_checkpoints_descriptors_are_read_only_from_a_regular_file(
     assert not await trio.to_thread.run_sync(stdin_was_pipe, image, abandon_on_cancel=True)
 
 
+@pytest.mark.deadline(30)
+@pytest.mark.parametrize("kind", ["fifo", "link", "directory"])
+async def test_a_restore_whose_descriptors_are_no_regular_file_is_refused_before_runc(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path, kind: str
+) -> None:
+    """runc restore reads the image's descriptors.json itself, by name and following links:
+    a FIFO there held the restore (and its id, and one of runc's slots) until the checkpoint
+    deadline (600 s), a link had root's runc open whatever it named. The daemon's own read of
+    it (stdin_was_pipe) took each as "no" and went on to runc. Now a 400 first, nothing
+    started."""
+    client = daemon.client
+    bundle = make_bundle()
+    await start_container(client, "c", bundle)
+    made = await client.post("/containers/c/checkpoint/cp", json={"exit": True})
+    assert made.status_code == 201, made.text
+    descriptors = bundle / "checkpoints" / "cp" / "descriptors.json"
+    descriptors.unlink()
+    if kind == "fifo":
+        os.mkfifo(descriptors)
+    elif kind == "link":
+        secret = tmp_path / "secret.json"
+        secret.write_text('["/dev/null", "/dev/null", "/dev/null"]')
+        descriptors.symlink_to(secret)
+    else:
+        descriptors.mkdir()
+    response = await client.post(
+        "/containers/r", json={"bundlePath": str(bundle), "checkpoint": "cp"}
+    )
+    assert response.status_code == 400, response.text
+    assert "descriptors.json" in response.json()["error"]
+    assert (await client.get("/containers/r")).status_code == 404
+    assert "r" not in runc_ids(daemon.daemon.config.state_dir)
+
+
 _GOOD_METADATA = {
     "name": "cp", "tcp": False, "unixSockets": False, "shell": False,
     "timestamp": "2026-11-29T00:00:00.000000000+00:00",
