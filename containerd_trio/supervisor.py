@@ -197,7 +197,7 @@ class Supervisor:
         #: or their user's start again (:meth:`start_again`) or restore over them
         #: (:meth:`start`), by id: the start's container takes the id, but to the user it is
         #: the stopped one (restarting, for a restart's) until that start ends (see
-        #: :meth:`container`, :meth:`_after_restart`).
+        #: :meth:`container`, :meth:`_after_start`).
         self._restarting: dict[str, Container] = {}
         #: The checkpoints restores are under way from, by their directory's (device, inode),
         #: to the ids restored (two may restore one at once): a delete of one is refused
@@ -532,23 +532,25 @@ class Supervisor:
         """The container, for a command that waits for its turn: one being deleted refuses
         at once, where the command would wait for the delete (a command is shielded from its
         request: its client held until then) and then find nothing; so does one held for a
-        long wait (:attr:`.Container.held_for`). A restart's own start is waited for."""
-        if self._restarting:
-            await self._after_restart(container_id)
+        long wait (:attr:`.Container.held_for`). A start of the id under way is waited for:
+        a restart's own start, and a user's start or restore of a new id too."""
+        await self._after_start(container_id)
         container = self.container(container_id)
         _refuse_if_busy(container)
         return container
 
-    async def _after_restart(self, container_id: str) -> None:
-        """Return once no restart's own start of the id is under way (nor a start again or
-        a restore over the stopped container): a command (a signal, a DELETE, ...) waits for
-        it, as for a command that holds the container (it lasts what a start of a stopped
-        container does, within the runtime deadline, or a restore, within its own), and acts
-        on the container it leaves: the run it started, or the stopped one if it failed.
-        (Before, the start hid the id: such a command was a 404, and the container ran on.)"""
+    async def _after_start(self, container_id: str) -> None:
+        """Return once no start of the id is under way (a user's start or restore, a start
+        again, a restart's own start): a command (a signal, a DELETE, ...) waits for it, as
+        for a command that holds the container (it lasts what a start does, within the
+        runtime deadline, or a restore, within its own), and acts on the container it leaves:
+        the run it started, or the stopped one if it failed, or none (a 404) if a start of a
+        new id failed. (Before, the start hid the id: such a command was a 404, and the
+        container ran on; a DELETE sent right after a start was a 404 for a container that
+        was there a moment later.) One lookup of the id in the table, in the command's path:
+        nothing in a start's."""
         while (
-            container_id in self._restarting
-            and (starting := self._containers.get(container_id)) is not None
+            (starting := self._containers.get(container_id)) is not None
             and starting.status is Status.CREATED
             and not starting.start_ended.is_set()
         ):
@@ -1184,6 +1186,17 @@ class Supervisor:
         check_id(container_id)
         container = self._containers.get(container_id)
         if (
+            condition is not WaitCondition.NEXT_EXIT
+            and container is not None
+            and container.status is Status.CREATED
+            and container_id not in self._restarting
+        ):
+            # A user's start of a new id: its run is waited on once it answers (a 404 if it
+            # fails), as a command waits for it (before, a 404 for a container there a moment
+            # later).
+            await self._after_start(container_id)
+            container = self._containers.get(container_id)
+        if (
             self._restarting
             and condition is not WaitCondition.NEXT_EXIT
             and container is not None
@@ -1235,8 +1248,7 @@ class Supervisor:
         restart_policy: RestartPolicy | None = None,
     ) -> ContainerInfo:
         if status is None and resources is None and auto_remove is None and restart_policy is None:
-            if self._restarting:
-                await self._after_restart(container_id)  # a signal is for the run it starts
+            await self._after_start(container_id)  # a signal is for the run it starts
             container = self.container(container_id)
         else:
             container = await self._commanded(container_id)

@@ -385,8 +385,9 @@ async def test_a_start_that_replaces_a_stopped_container_ends_what_its_init_left
 async def test_a_container_being_started(
     daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
-    """Until its start answers, a container is not there for any other request, and its id
-    is taken; a start that fails leaves nothing."""
+    """Until its start answers, a container is not there for a query (a GET, its logs, GET
+    /state), and its id is taken; a command (a DELETE, a wait) waits for the start and answers
+    for what it left: a start that fails leaves nothing, a 404."""
     gate = tmp_path / "gate"
     os.mkfifo(gate)
 
@@ -398,9 +399,13 @@ async def test_a_container_being_started(
     client = daemon.client
     bundle = make_bundle(edit=failing_hook)
     started: list[httpx.Response] = []
+    commanded: dict[str, httpx.Response] = {}
 
     async def start() -> None:
         started.append(await client.post("/containers/doomed", json={"bundlePath": str(bundle)}))
+
+    async def command(method: str, path: str) -> None:
+        commanded[method] = await client.request(method, path)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(start)
@@ -408,11 +413,11 @@ async def test_a_container_being_started(
         # under way, runc in its hook.
         writer = await trio.to_thread.run_sync(partial(open, gate, "w"), abandon_on_cancel=True)
         with writer:
+            nursery.start_soon(command, "POST", "/containers/doomed/wait")
+            nursery.start_soon(command, "DELETE", "/containers/doomed")
             for method, path in [
                 ("GET", "/containers/doomed"),
-                ("POST", "/containers/doomed/wait"),
                 ("GET", "/containers/doomed/logs"),
-                ("DELETE", "/containers/doomed"),
             ]:
                 answer = await client.request(method, path)
                 assert answer.status_code == 404, (method, path, answer.text)
@@ -421,8 +426,13 @@ async def test_a_container_being_started(
             again = await client.post("/containers/doomed", json={"bundlePath": str(bundle)})
             assert again.status_code == 409, again.text
             assert again.json() == {"error": "container 'doomed' is being started"}
+            assert commanded == {}, {k: a.text for k, a in commanded.items()}
             writer.write("fail now\n")
     assert started[0].status_code == 500, started[0].text
+    for method, answer in commanded.items():
+        assert answer.status_code == 404, (method, answer.text)
+        assert answer.json() == {"error": "container 'doomed' not found"}
+    assert commanded.keys() == {"POST", "DELETE"}
     assert "runc run failed" in started[0].json()["error"]
     assert (await client.get("/containers/doomed")).status_code == 404
     assert runc_ids(daemon.config.state_dir) == []
@@ -606,6 +616,62 @@ async def test_stopped_record_is_replaced(
     assert len((await client.get("/state")).json()["containers"]) == 1
     kinds = await event_types(client, since=since, container_id="again", count=4)
     assert kinds == ["start-container", "exit", "delete", "start-container"]
+
+
+@pytest.mark.deadline(60)
+async def test_commands_during_a_start_wait_for_it(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A command sent while the start of a new id is under way (runc run held) waits for the
+    start and acts on the container it leaves, as it does during a start again or a restore
+    over a stopped container: a signal, a wait for the exit and a DELETE sent right after the
+    start (docker's commands wait for its start). Before, each was a 404 "not found" for a
+    container there a moment later (its 201 after), which ran on. A GET stays a 404 until
+    the start answers (docs/api.md)."""
+    gated = GatedRunc(tmp_path, "run")
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    answers: dict[str, httpx.Response] = {}
+
+    async def ask(name: str, method: str, path: str, **kwargs: Any) -> None:
+        answers[name] = await client.request(method, path, **kwargs)
+
+    with trio.fail_after(50):
+        async with trio.open_nursery() as nursery:
+            body = {"bundlePath": str(make_bundle(FOREVER))}
+            nursery.start_soon(partial(ask, "start", "POST", "/containers/held", json=body))
+            await gated.reached()  # the start is in runc run
+            nursery.start_soon(partial(ask, "wait", "POST", "/containers/held/wait"))
+            nursery.start_soon(
+                partial(ask, "kill", "PATCH", "/containers/held", json={"signal": "KILL"})
+            )
+            await trio.testing.wait_all_tasks_blocked()
+            assert (await client.get("/containers/held")).status_code == 404
+            # Neither answered: each waits for the start.
+            assert not answers.keys() & {"wait", "kill"}, {k: a.text for k, a in answers.items()}
+            await trio.Path(gated.gate).write_text("go\n")
+        assert answers["start"].status_code == 201, answers["start"].text
+        pid = answers["start"].json()["processes"][0]["pid"]
+        assert answers["kill"].status_code == 200, answers["kill"].text
+        assert answers["wait"].status_code == 200, answers["wait"].text
+        assert answers["wait"].json()["exitStatus"] == 128 + signal.SIGKILL
+        assert answers["wait"].json()["pid"] == pid
+
+        async with trio.open_nursery() as nursery:
+            body = {"bundlePath": str(make_bundle(FOREVER))}
+            nursery.start_soon(partial(ask, "start", "POST", "/containers/gone", json=body))
+            await gated.reached()
+            nursery.start_soon(
+                partial(ask, "delete", "DELETE", "/containers/gone", params={"force": "true"})
+            )
+            await trio.testing.wait_all_tasks_blocked()
+            assert "delete" not in answers, answers["delete"].text
+            await trio.Path(gated.gate).write_text("go\n")
+        assert answers["start"].status_code == 201, answers["start"].text
+        assert answers["delete"].status_code == 200, answers["delete"].text
+        assert answers["delete"].json()["id"] == "gone"
+        assert (await client.get("/containers/gone")).status_code == 404
+        assert sorted(runc_ids(daemon.config.state_dir)) == ["held"]
 
 
 async def test_a_start_over_a_stopped_container_waits_for_a_command_that_holds_it(
