@@ -41,8 +41,21 @@ def stat_fields(pid: int | str) -> list[bytes] | None:
         return None
     finally:
         os.close(fd)
+    return _fields(data)
+
+
+def _fields(data: bytes) -> list[bytes]:
+    """Fields 3 onwards of a ``/proc/PID/stat`` line."""
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
     return data[data.rfind(b")") + 2 :].split()
+
+
+def start_time_in(data: bytes) -> int | None:
+    """The start time (field 22) in a ``/proc/PID/stat`` line read by another process (one in
+    another time namespace sees it shifted by that namespace's boot-time offset); None if the
+    line is not one."""
+    fields = _fields(data)
+    return int(fields[_START_TIME]) if len(fields) > _START_TIME else None
 
 
 def state(pid: int) -> str | None:

@@ -376,7 +376,7 @@ class Runc:
         fds: dict[int, int] = {}
         root: Path | None = None
         if time_namespace is not None:
-            wrapper = [_nsenter(), f"--time=/proc/self/fd/{_TIME_NAMESPACE_FD}", "--"]
+            wrapper = _in_time_namespace()
             fds[_TIME_NAMESPACE_FD] = time_namespace
         document = os.memfd_create("runc-exec-process", os.MFD_CLOEXEC)
         try:
@@ -424,8 +424,7 @@ class Runc:
     async def _start_seen_from(self, init: int, time_namespace: int) -> int:
         """The start time (``/proc/PID/stat``'s field 22) of ``init`` as a process in
         ``time_namespace`` reads it."""
-        argv = [_nsenter(), f"--time=/proc/self/fd/{_TIME_NAMESPACE_FD}", "--",
-                "cat", f"/proc/{init}/stat"]  # fmt: skip
+        argv = [*_in_time_namespace(), "cat", f"/proc/{init}/stat"]
         try:
             with trio.fail_after(self.timeout):
                 child = await run_child(
@@ -439,13 +438,12 @@ class Runc:
                 f"reading the start of the container's init {init} took over {self.timeout:g}"
                 " seconds"
             ) from None
-        # starttime is field 22, the 20th after the command's ")" (it may hold spaces).
-        fields = child.stdout.rpartition(b")")[2].split()
-        if child.returncode != 0 or len(fields) < 20:
+        seen = procfs.start_time_in(child.stdout) if child.returncode == 0 else None
+        if seen is None:
             raise RuncError(
                 "exec", f"cannot read the start of the container's init {init}: {child.stderr!r}"
             )
-        return int(fields[19])
+        return seen
 
     async def restore(
         self,
@@ -734,15 +732,17 @@ def _console(io: ProcessIO) -> list[str]:
     return []
 
 
-def _nsenter() -> str:
-    """nsenter's path (util-linux; ``make install`` sees to it)."""
+def _in_time_namespace() -> list[str]:
+    """The command that runs the rest of its line in the time namespace at
+    :data:`_TIME_NAMESPACE_FD` (nsenter, util-linux: ``make install`` sees to it), in its own
+    place (it execs, no fork)."""
     found = shutil.which("nsenter")
     if found is None:
         raise RuntimeFailure(
             "cannot exec into a container restored from a checkpoint: nsenter (util-linux),"
             " which joins its init's time namespace, is not on PATH"
         )
-    return found
+    return [found, f"--time=/proc/self/fd/{_TIME_NAMESPACE_FD}", "--"]
 
 
 def _spawn_failure(binary: str, reason: str) -> RuntimeFailure:
