@@ -122,7 +122,7 @@ def check_startable(bundle: Path, facts: BundleConfig) -> None:
             f"{named}, a symbolic link: runc takes the root filesystem only as the directory itself"
         )
     if not stat.S_ISDIR(mode):
-        raise InvalidRequest(f"{named}, which is not a directory (it is {_kind(mode)})")
+        raise InvalidRequest(f"{named}, which is not a directory (it is {file_kind(mode)})")
 
 
 def refused_rootfs(bundle: Path, facts: BundleConfig, runc_message: str) -> InvalidRequest | None:
@@ -201,8 +201,8 @@ def _read(bundle: Path, where: str) -> tuple[bytes, tuple[int, ...]]:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise InvalidRequest(
-                f"{where} is not a regular file (it is {_kind(info.st_mode)}): a bundle's config"
-                " is read only from a regular file"
+                f"{where} is not a regular file (it is {file_kind(info.st_mode)}): a bundle's"
+                " config is read only from a regular file"
             )
         # Only a regular file gets here (open() would refuse a directory in words of its own).
         with open(fd, "rb", closefd=False) as config_file:
@@ -346,11 +346,14 @@ def _object(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` (an ``lstat``'s) is, for an error that names it."""
     if stat.S_ISREG(mode):
         return "a regular file"
     if stat.S_ISDIR(mode):
         return "a directory"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
     if stat.S_ISFIFO(mode):
         return "a FIFO"
     if stat.S_ISSOCK(mode):

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import attrs
 
 from . import beneath, restarts, timestamps
-from .bundle import open_bundle
+from .bundle import file_kind, open_bundle
 from .convert import converter, structure
 from .errors import Conflict, DaemonError, InvalidRequest, NotFound
 from .ids import quoted_id
@@ -403,15 +403,9 @@ def check_descriptors(bundle: Path, name: str) -> None:
     finally:
         os.close(directory)
     if not stat.S_ISREG(mode):
-        kinds = {
-            stat.S_IFLNK: "a symbolic link",
-            stat.S_IFIFO: "a FIFO",
-            stat.S_IFDIR: "a directory",
-        }
-        kind = kinds.get(stat.S_IFMT(mode), "not a regular file")
         raise InvalidRequest(
-            f"{DESCRIPTORS_NAME} of {_described(bundle, name)} is {kind}: runc restore reads"
-            " it, so it is taken only as a regular file of the checkpoint's own"
+            f"{DESCRIPTORS_NAME} of {_described(bundle, name)} is {file_kind(mode)}: runc"
+            " restore reads it, so it is taken only as a regular file of the checkpoint's own"
         )
 
 
