@@ -1438,11 +1438,18 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         # The rest as key=value: pid, status, a checkpoint's name and figures.
                         # Not an exit's exitedAt: a second time on the line, the timestamp's
                         # or within a few ms of it (--json and --format have it).
-                        skipped = ("timestamp", "type", "id", "labels", INIT_EXIT_FIELD)
+                        skipped = (
+                            "timestamp",
+                            "type",
+                            "id",
+                            "labels",
+                            INIT_EXIT_FIELD,
+                            EXITED_AT_FIELD,
+                        )
                         extra = "".join(
                             f" {key}={value}"
                             for key, value in event.items()
-                            if key not in (*skipped, EXITED_AT_FIELD) and value is not None
+                            if key not in skipped and value is not None
                         )
                         if labels := event.get("labels"):  # at the end, sorted, as docker's
                             pairs = sorted(labels.items())
