@@ -371,17 +371,23 @@ async def restored(client: httpx.AsyncClient, container_id: str, bundle: Path, n
 
 
 async def exec_said(client: httpx.AsyncClient, container_id: str, args: list[str]) -> str:
-    """What an exec of ``args`` printed: its first line (waited for in the log)."""
+    """What an exec of ``args`` printed: its first line (waited for in the log), once it has
+    exited (a checkpoint right after is refused while an exec still counts as running, as it
+    does until its exit is told: a fresh run's 409)."""
     url = f"/containers/{container_id}/processes"
     response = await client.put(url, json={"args": args})
     assert response.status_code == 201, response.text
     pid = response.json()["pid"]
     params = {"follow": "true", "pid": str(pid)}
+    said: str | None = None
     async with client.stream("GET", f"/containers/{container_id}/logs", params=params) as lines:
         async for line in lines.aiter_lines():
-            data: str = json.loads(line)["data"]
-            return data.strip()
-    raise AssertionError(f"exec {pid} in {container_id} printed nothing")
+            said = json.loads(line)["data"].strip()
+            break
+    assert said is not None, f"exec {pid} in {container_id} printed nothing"
+    ended = await client.post(f"/containers/{container_id}/process/{pid}/wait")
+    assert ended.status_code == 200, ended.text
+    return said
 
 
 def left_by(init: int) -> int:
