@@ -359,10 +359,36 @@ async def test_links_out_resolve_inside_the_container(
         assert _content(answer.content, f"{name}/hostname") == b"the-container\n", path
     answer = await _get(client, "cplinks", "/data/hostname-link/")
     assert answer.status_code == 400 and "is not a directory" in answer.json()["error"]
-    # A magic link (its /proc's root of a process, which could be any) is not followed.
-    answer = await _get(client, "cplinks", "/proc/1/root/etc/hostname")
-    assert answer.status_code == 400, answer.text
-    assert "Too many levels of symbolic links" in answer.json()["error"]
+    # A magic link (its /proc's root of a process, which could be any) is not followed, and
+    # the refusal names it (was the kernel's "Too many levels of symbolic links"); so is
+    # /proc/self, which names its reader and which the daemon cannot read (was a 404 "no such
+    # file or directory", as if the container had no /etc/hostname). Both ways of a copy.
+    magic = "a magic link of the container's procfs"
+    reader = "a link of the container's procfs that names its reader"
+    cases = [
+        ("/proc/1/root/etc/hostname", "'/proc/1/root'", magic),
+        ("/proc/1/root/", "'/proc/1/root'", magic),
+        ("/proc/1/cwd/etc", "'/proc/1/cwd'", magic),
+        ("/proc/self/root/etc/hostname", "'/proc/self'", reader),
+        ("/proc/thread-self/root/etc", "'/proc/thread-self'", reader),
+        ("/proc/net/dev", "'/proc/self' (which '/proc/net' leads through)", reader),
+    ]
+    for path, link, kind in cases:
+        for method in ("GET", "PUT"):
+            answer = await client.request(
+                method, "/containers/cplinks/archive", params={"path": path},
+                content=_tar(_file("f")) if method == "PUT" else None,
+            )  # fmt: skip
+            assert answer.status_code == 400, (method, path, answer.text)
+            assert answer.json()["error"].startswith(
+                f"cannot reach {path!r} in container 'cplinks': it goes through {link}, {kind}"
+            ), (method, answer.json())
+    # The link itself goes as a link, as any other; what is not there past a plain directory
+    # of procfs is a 404 still.
+    answer = await _get(client, "cplinks", "/proc/1/root")
+    assert answer.status_code == 200, answer.text
+    assert _members(answer.content)["root"].issym()
+    assert (await _get(client, "cplinks", "/proc/1/nope")).status_code == 404
 
 
 async def test_a_tmpfs_of_the_container_shows_through_its_root(

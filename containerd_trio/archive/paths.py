@@ -244,12 +244,105 @@ def _missing(container_id: str, path: str) -> NotFound:
     return NotFound(f"no such file or directory in container {container_id!r}: {quoted(path)}")
 
 
-def _refused(container_id: str, path: str, exc: OSError) -> DaemonError:
+def _refused(root: Root, container_id: str, path: str, exc: OSError) -> DaemonError:
+    """The answer to a ``path`` the resolution in ``root`` failed on: 400 naming the link of
+    the container's procfs on its way if one stopped it (:func:`procfs_link_on_the_way`), else
+    404 if it is not there, else 400 with the kernel's words. Blocking (it looks again)."""
+    link = procfs_link_on_the_way(root, path)
+    if link is not None:
+        return InvalidRequest(f"cannot reach {quoted(path)} in container {container_id!r}: {link}")
     if exc.errno in _NOT_THERE:
         return _missing(container_id, path)
     return InvalidRequest(
         f"cannot reach {quoted(path)} in container {container_id!r}: {exc.strerror}"
     )
+
+
+@attrs.frozen
+class ProcfsLink:
+    """A link of the container's procfs that a resolution in its root does not follow: a magic
+    link (``/proc/1/root``, ``/proc/PID/fd/N``: ``RESOLVE_NO_MAGICLINKS``), or one whose target
+    names its reader (``/proc/self``), which the daemon, in none of the container's pid
+    namespaces, cannot read. ``where``: the path the link was found at, as resolved text
+    (``/proc/net/dev`` through ``/proc/net -> self/net`` finds ``/proc/self``); ``by``: the
+    first link of the path asked that led there, if it is another."""
+
+    where: str
+    magic: bool
+    by: str | None = None
+
+    def __str__(self) -> str:
+        by = f" (which {quoted(self.by)} leads through)" if self.by else ""
+        if self.magic:
+            return (
+                f"it goes through {quoted(self.where)}{by}, a magic link of the container's"
+                " procfs (a process's root, cwd, exe, fd or namespace), which a copy never"
+                " follows: it can lead out of the container's root"
+            )
+        return (
+            f"it goes through {quoted(self.where)}{by}, a link of the container's procfs that"
+            " names its reader, which only the container's own processes can read; a copy"
+            " follows no such link, nor the magic links it leads to (/proc/PID/root, ...)"
+        )
+
+
+def procfs_link_on_the_way(
+    root: Root, path: str, by: str | None = None, links: int = 0
+) -> ProcfsLink | None:
+    """The link of the container's procfs (a link on one of ``root``'s pseudo filesystems)
+    that stops the resolution of ``path`` in ``root``, if one does: the first prefix of the
+    path that does not resolve, followed, where its last component is such a link. None if
+    the path resolves, or fails elsewhere (not there, a loop of plain links). A link of procfs
+    that the daemon can read and that resolves no further (``/proc/net -> self/net``) is
+    looked through: its target, in its place, is looked at the same way (at most
+    :data:`.beneath.MAX_LINKS` such)."""
+    if not root.pseudo:
+        return None  # a stopped container's rootfs: no procfs mounted there
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    failures: dict[int, int | None] = {}
+
+    def resolves(count: int) -> bool:
+        try:
+            os.close(beneath.open_in_root(root.fd, "/" + "/".join(parts[:count]), os.O_PATH))
+        except OSError as exc:
+            failures[count] = exc.errno
+            return False
+        return True
+
+    # The first prefix that does not resolve (every longer one fails too, its walk goes
+    # through it): bisected, so that a long path costs a few walks, not one a component.
+    low, high = 1, len(parts) + 1
+    while low < high:
+        middle = (low + high) // 2
+        if resolves(middle):
+            low = middle + 1
+        else:
+            high = middle
+    if low > len(parts):
+        return None  # it resolves (now): no link stopped it
+    prefix = "/" + "/".join(parts[:low])
+    try:
+        # The last component itself, unfollowed (for a magic link too, with O_PATH).
+        pinned = beneath.open_in_root(root.fd, prefix, os.O_PATH | os.O_NOFOLLOW)
+    except OSError:
+        return None  # the failure is before it: no link of procfs stopped it
+    try:
+        info = os.fstat(pinned)
+        if not stat.S_ISLNK(info.st_mode) or info.st_dev not in root.pseudo:
+            return None
+        try:
+            target = os.readlink("", dir_fd=pinned)
+        except OSError:
+            return ProcfsLink(prefix, magic=False, by=by)
+    finally:
+        os.close(pinned)
+    if failures[low] == errno.ELOOP:
+        return ProcfsLink(prefix, magic=True, by=by)
+    # A plain link of procfs that resolves no further: the fault is on its target's way.
+    if links >= beneath.MAX_LINKS:
+        return None
+    through = posixpath.join(posixpath.dirname(prefix), target, *parts[low:])
+    return procfs_link_on_the_way(root, through, by or prefix, links + 1)
 
 
 # --- out ----------------------------------------------------------------------------------------
@@ -367,13 +460,13 @@ def locate(root: Root, path: str, container_id: str, *, exclude_mounts: bool = F
     try:
         parent = beneath.open_in_root(root.fd, parent_path, os.O_PATH | os.O_DIRECTORY)
     except OSError as exc:
-        raise _refused(container_id, path, exc) from None
+        raise _refused(root, container_id, path, exc) from None
     try:
         entry = "." if whole else last
         try:
             info = os.stat(entry, dir_fd=parent, follow_symlinks=False)
         except OSError as exc:
-            raise _refused(container_id, path, exc) from None
+            raise _refused(root, container_id, path, exc) from None
         if path.endswith("/") and stat.S_ISLNK(info.st_mode):
             # "/data/etc-link/" names the directory the link leads to, as the kernel reads it
             # and docker's daemon sends it (its names from the link's, as asked); followed in
@@ -382,7 +475,7 @@ def locate(root: Root, path: str, container_id: str, *, exclude_mounts: bool = F
                 followed = beneath.open_in_root(root.fd, path, os.O_PATH | os.O_DIRECTORY)
             except OSError as exc:
                 if exc.errno != errno.ENOTDIR:
-                    raise _refused(container_id, path, exc) from None
+                    raise _refused(root, container_id, path, exc) from None
             else:
                 os.close(parent)
                 parent, entry = followed, "."
@@ -439,7 +532,7 @@ def locate(root: Root, path: str, container_id: str, *, exclude_mounts: bool = F
                     directory = beneath.resolve_in_root(root.fd, parent_path, root.pseudo)
                     where = posixpath.join(directory, entry)
             except OSError as exc:
-                raise _refused(container_id, path, exc) from None
+                raise _refused(root, container_id, path, exc) from None
             mounted = _mounted_under(root.mount_points, where)
         return Located(parent, entry, name, info, described, root.pseudo, mounted)
     except BaseException:
@@ -514,7 +607,8 @@ async def copy_in(
                 f"{quoted(path)} in container {container_id!r} is not a directory: a copy"
                 " goes into a directory"
             ) from None
-        raise _refused(container_id, path, exc) from None
+        # It looks again at the path (a mount of the container's may be slow): in a thread.
+        raise await trio.to_thread.run_sync(_refused, root, container_id, path, exc) from None
     os.close(directory)
     unpacker = _CopyIn(
         root, path.rstrip("/") or "/", limits or ImportLimits(), copy_owner, container_id
