@@ -233,6 +233,42 @@ async def test_an_exec_gone_while_no_daemon_ran_is_answered_by_its_wait(
     assert deleted.status_code == 200, deleted.text
 
 
+async def test_an_init_gone_while_no_daemon_ran_is_answered_alike_by_both_its_waits(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: Orphans
+) -> None:
+    """A plain container (no autoRemove) whose init died while no daemon ran (the keeper
+    killed, then the init): the next server finds it stopped, 255, its exit ``unseen``. Its
+    wait answers the status alone (no pid, no exitedAt: its time is unknown, api.md), and so
+    does its init's process wait, the same exit by another route. That one answered the pid
+    and the exit event's stamp (when it was found gone) as its exitedAt, and ``ctr-trio wait
+    --json``, which asks it again after a crash, printed them. A next server (the server
+    killed) answers both alike from the kept log."""
+    first: DaemonProcess = await spawn_daemon()
+    since = now()
+    init = (await start(first, "gone", make_bundle(FOREVER)))["processes"][0]["pid"]
+    watched = orphans.add(init)
+    await first.kill_hard()
+    watched.kill()
+    with trio.fail_after(10):
+        await watched.wait_reaped()  # by init: nobody kept its status
+
+    second: DaemonProcess = await spawn_daemon()
+    client = second.client
+    exited = await next_event(
+        client, since=since, container_id="gone", match=lambda e: e["type"] == "exit"
+    )
+    assert (exited["pid"], exited["status"], exited.get("unseen")) == (init, 255, True)
+    for server in ("the server that found it", "a next server, from the kept log"):
+        waited = await client.post("/containers/gone/wait")
+        assert (waited.status_code, waited.json()) == (200, {"id": "gone", "exitStatus": 255})
+        by_pid = await client.post(f"/containers/gone/process/{init}/wait")
+        assert (by_pid.status_code, by_pid.json()) == (200, waited.json()), server
+        if server == "the server that found it":
+            await second.kill_server()
+    deleted = await client.delete("/containers/gone")
+    assert deleted.status_code == 200, deleted.text
+
+
 #: A parent for a daemon (``DaemonProcess``'s wrapper) that reaps nothing: a child subreaper,
 #: so what the daemon orphans as it dies comes to it, as it would to the machine's init, but
 #: stays a zombie there until this parent is killed (its orphans then go to init, which reaps

@@ -15,6 +15,7 @@ import trio
 
 from .. import timestamps
 from ..errors import NotFound
+from ..event_types import INIT_EXIT_FIELD
 from ..model import ExitInfo, Status
 from ._exits import moved_exit
 
@@ -53,6 +54,13 @@ def _told_exit(container: Container, pid: int) -> ExitInfo | None:
     )
     if told is None or told.type != "exit" or told.status is None:
         return None
+    if told.unseen() and told.detail is not None and told.detail.get(INIT_EXIT_FIELD) is True:
+        # An init that ended while no daemon ran: its status alone, as the container's wait
+        # answers it (api.md, events.md's unseen): its time is unknown, and the event's
+        # stamp is when it was found gone. Before, this wait answered the pid and that stamp
+        # as its exitedAt, and the container's wait did not: ctr-trio wait --json, which asks
+        # the init's wait again after a crash, printed them.
+        return ExitInfo(id=container.id, exit_status=told.status)
     at = timestamps.format_ns(told.exited_ns())  # its exitedAt: as the live server answered
     info = ExitInfo(id=container.id, pid=pid, exit_status=told.status, exited_at=at)
     return moved_exit(info, told.detail)
