@@ -15,6 +15,7 @@ block the server: the fd is non-blocking, and a writer waits for room in its own
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -139,6 +140,12 @@ class Process:
         if self._handed_in.is_set():
             self._handed_in = trio.Event()
         self._handing_in = True
+        if not self._writing_ahead and not self._ahead:
+            # What the input takes now goes in now, before the caller can be cut short: a
+            # hand-off recorded as written (:meth:`.Incoming.stdin`) is, but for what must
+            # wait for the process to read, which the task below writes as it reads.
+            with contextlib.suppress(OSError):  # full, or ended: the task finds out
+                data = data[os.write(self.input_fd, data) :]
         self._ahead += data  # behind a put-back's rest, if one is under way
         self._write_ahead_soon(nursery)
         return True

@@ -1662,6 +1662,22 @@ class Supervisor:
         existing = self._containers.get(container_id)
         return existing is not None and existing.labels.get(MIGRATION_LABEL) == migration
 
+    def take_up_moved(
+        self, container_id: str, migration: str, *, handed_off: bool, run: int | None
+    ) -> bool:
+        existing = self._containers.get(container_id)
+        if (
+            existing is None
+            or existing.labels.get(MIGRATION_LABEL) != migration
+            or existing.deleting
+            or existing.deleted
+        ):
+            return False
+        init = existing.init
+        if not handed_off and init is not None and run in (None, init.pid):
+            init.expect_hand_off()
+        return True
+
     def uses_bundle(self, bundle: Path) -> bool:
         return any(container.bundle == bundle for container in self._containers.values())
 
@@ -1704,14 +1720,17 @@ class Supervisor:
             replaced = self._moved_over.restored(container_id)
         return started.info(), replaced
 
-    async def write_stdin(self, container_id: str, data: bytes) -> None:
+    async def write_stdin(self, container_id: str, data: bytes, *, run: int | None) -> bool:
         container = self.container(container_id)
         init = container.init
+        if run is not None and init is not None and init.pid != run:
+            return False  # a restart's init: the restored run, which the input was for, ended
         assert self._nursery is not None  # a session runs only while the supervisor does
         # Typed ahead, not waited for: what its input cannot take until it reads (a new
         # terminal takes less at once than the source's held) must not hold the move.
         if init is None or not init.type_ahead(data, self._nursery):
             raise Conflict(f"container {container_id!r} takes no input")
+        return True
 
     def hand_off_over(self, container_id: str) -> None:
         existing = self._containers.get(container_id)

@@ -1019,7 +1019,7 @@ class TargetHost:
     def discard_moved_over(self, container_id: str, session: str) -> None:
         pass  # nothing kept: no restore here
 
-    async def write_stdin(self, container_id: str, data: bytes) -> None:
+    async def write_stdin(self, container_id: str, data: bytes, *, run: int | None) -> bool:
         raise AssertionError("no restore here: no stdin")
 
     def hand_off_over(self, container_id: str) -> None:
@@ -1029,6 +1029,11 @@ class TargetHost:
         raise AssertionError("no delete here")
 
     def moved_here(self, container_id: str, migration: str) -> bool:
+        return (container_id, migration) in self.moved
+
+    def take_up_moved(
+        self, container_id: str, migration: str, *, handed_off: bool, run: int | None
+    ) -> bool:
         return (container_id, migration) in self.moved
 
     def uses_bundle(self, bundle: Path) -> bool:

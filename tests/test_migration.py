@@ -598,14 +598,20 @@ async def test_input_taken_for_a_move_that_fails_is_put_back(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
     """The move fails once the input the container had not read was handed to the target
-    (the answer to it lost: the source aborts): the input is back in the pipe here, and the
-    container, resumed here, reads it."""
+    (its finish lost on the way, which the target never had: the source aborts, and the
+    target deletes what it restored, with that input): the input is back in the pipe here,
+    and the container, resumed here, reads it."""
     source, target = await two_daemons(spawn_daemon, tmp_path)
-    link = LossyLink(tmp_path / "link.sock", target.socket, drop=b"/stdin HTTP/1.1")
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    )
     await nursery.start(link.serve)
     bundle, session = await _reader_with_input_pending(source, make_bundle)
-    steps = await migrate(source.client, "reader", to=f"unix:{link.path}")
-    assert link.dropped is not None and b" 200 " in link.dropped  # the target took it
+    with trio.fail_after(60):
+        async with _moving(source, "reader", f"unix:{link.path}") as steps:
+            await link.holding.wait()  # the input handed on, the finish held
+            link.later, link.cut_held = "pass", True
+            _release(link)
     assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"] is True, steps[-1]
     (bundle / "rootfs" / "go").touch()
     with trio.fail_after(10):
@@ -613,6 +619,152 @@ async def test_input_taken_for_a_move_that_fails_is_put_back(
     got = (await log_bytes(source.client, "reader")).decode().splitlines()
     assert got == ["ready", "got one", "got two"], got
     await session.drop()
+
+
+async def test_a_hand_off_whose_answer_was_lost_is_sent_again_and_written_once(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The target's answer to the hand-off of the input the container had not read is lost
+    (its connection closed): the source sends the hand-off again, the target, which wrote it
+    already, says so without writing it again, and the move is done; the container reads
+    that input there once. (Before, the source aborted the move: the container ran on here.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(tmp_path / "link.sock", target.socket, drop=b"/stdin HTTP/1.1")
+    await nursery.start(link.serve)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    steps = await migrate(source.client, "reader", to=f"unix:{link.path}")
+    assert link.dropped is not None and b" 200 " in link.dropped  # the target took it
+    assert steps[-1]["step"] == "done", steps[-1]
+    got = await _read_there(target, bundle, "three")
+    assert got == ["got one", "got two", "got three"], got
+    await target.logged(b"the hand-off came again; it was written already")
+    await session.drop()
+
+
+@pytest.mark.parametrize("taken", [False, True], ids=["before-the-hand-off", "after-it"])
+async def test_input_handed_on_survives_a_kill_of_the_target_s_server(
+    spawn_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    taken: bool,
+) -> None:
+    """kill -9 of the target's server once it restored the container, before the hand-off of
+    the input the source's copy had not read (held on its way), or once the target wrote it
+    (its answer held on its way back): the next server adopts the container and goes on
+    with the session, gating the container's input until the source hands it on again; the
+    source, whose hand-off lost its connection (or its answer), sends it again, and the
+    move is done. The container reads that input there once, ahead of what a client typed
+    there meanwhile (``zero``). (Before, the next server ended the session, keeping the
+    container; the source, told "no such session", concluded the target ran it and ended its
+    copy: ``one`` and ``two`` were lost, and ``zero`` went in ungated.) The source's answer
+    deadline (its runtime timeout) is what a held answer costs: 5 s."""
+    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "5")
+    if taken:
+        link = LossyLink(
+            tmp_path / "link.sock", target.socket, drop=b"/stdin HTTP/1.1", hold_dropped=True
+        )
+    else:
+        link = LossyLink(
+            tmp_path / "link.sock", target.socket, hang=b"/stdin HTTP/1.1",
+            hang_until_released=True,
+        )  # fmt: skip
+    await nursery.start(link.serve)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    with trio.fail_after(60):
+        async with _moving(source, "reader", f"unix:{link.path}") as steps:
+            await (link.dropping if taken else link.holding).wait()
+            count = target.servings
+            os.kill(target.server_pid(), signal.SIGKILL)
+            await target.served(count + 1)
+            moved = (await target.client.get("/containers/reader")).json()
+            there = await wsclient.attach(
+                "", "reader", moved["processes"][0]["pid"], unix=str(target.socket)
+            )
+            await there.type("zero\n")
+            # Its message has reached the server (the next request is answered after it).
+            assert (await target.client.get("/containers/reader")).status_code == 200
+            if not taken:  # the held hand-off's connections closed: the old server's is gone
+                link.later, link.cut_held = "pass", True
+                _release(link)
+        assert steps[-1]["step"] == "done", steps
+        assert (await source.client.get("/containers/reader")).status_code == 404
+        got = await _read_there(target, bundle, "three")
+    assert got == ["got one", "got two", "got zero", "got three"], got
+    await target.logged(b"was left open by the last server, its container restored")
+    if taken:
+        await target.logged(b"the hand-off came again; it was written already")
+    await there.detach()
+    await session.drop()
+
+
+#: :data:`_READER`, but for a first run that exits (3) once ``/quit`` is in its rootfs.
+_QUITS_ONCE = (
+    "sh", "-c",
+    "echo ready; until [ -e /go ]; do if [ -e /quit ]; then rm /quit; exit 3; fi;"
+    " usleep 10000; done; while read l; do echo got $l; done",
+)  # fmt: skip
+
+
+async def test_input_handed_on_is_not_given_to_a_run_its_restart_policy_started_since(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The restored container exits at the target before the source hands on the input its
+    copy had not read (held on its way), and its restart policy starts it again there: the
+    input, the restored run's, which that run never read, goes with it (as what its pipe
+    held would have at the source), not into the new run; input a client types into the new
+    run meanwhile goes in at once. (Before, the hand-off went into the new run, behind what
+    was typed into it.) The target has a bundle of its own, whose cgroupsPath is not the
+    one the source's frozen copy holds on this one machine (a restart runs in the bundle's)."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, hang=b"/stdin HTTP/1.1", hang_until_released=True
+    )
+    await nursery.start(link.serve)
+    bundle = make_bundle(_QUITS_ONCE)
+
+    def cgroup_of_its_own(config: dict[str, Any]) -> None:
+        config["linux"]["cgroupsPath"] = "reader-restarted-there"
+
+    there_bundle = make_bundle(_QUITS_ONCE, edit=cgroup_of_its_own)
+    info = await start_container(
+        source.client, "reader", bundle, stdin=True, restartPolicy={"name": "always"}
+    )
+    await wait_output(source.client, "reader", "ready")
+    session = await wsclient.attach(
+        "", "reader", info["processes"][0]["pid"], unix=str(source.socket)
+    )
+    await session.type("one\ntwo\n")
+    with trio.fail_after(60):
+        async with trio.open_nursery() as moving:
+            steps: list[dict[str, Any]] = []
+
+            async def move() -> None:
+                to = f"unix:{link.path}"
+                steps.extend(
+                    await migrate(
+                        source.client, "reader", to=to, targetBundlePath=str(there_bundle)
+                    )
+                )
+
+            moving.start_soon(move)
+            await link.holding.wait()  # restored there, the hand-off held
+            since = now()
+            (there_bundle / "rootfs" / "quit").touch()
+            restarted = await _next_start(target.client, "reader", since)
+            there = await wsclient.attach("", "reader", restarted["pid"], unix=str(target.socket))
+            await there.type("zero\n")
+            # Its message has reached the server (the next request is answered after it).
+            assert (await target.client.get("/containers/reader")).status_code == 200
+            link.later = "pass"
+            _release(link)
+        assert steps[-1]["step"] == "done", steps
+        got = await _read_there(target, there_bundle, "three")
+    assert got == ["ready", "got zero", "got three"], got
+    await target.logged(b"which has ended (a restart by its policy runs now): dropped")
+    await there.detach()
+    await session.drop()
+    await target.client.delete("/containers/reader", params={"timeout": 0})
 
 
 async def _typed_after_the_hand_off(

@@ -802,6 +802,54 @@ async def test_a_left_session_is_said_settled_once_its_record_is_gone(
     assert [seen for _, seen in words.seen] == [[]], words.seen
 
 
+@pytest.mark.parametrize("handed_off", [True, False])
+async def test_a_left_session_that_restored_its_container_goes_on(
+    tmp_path: Path, handed_off: bool
+) -> None:
+    """A session the last server left once it had restored its container, adopted here, goes
+    on (its record and images stay, the container is moving here): a hand-off its record
+    says was written is answered without a write; one not yet written is written (the fake
+    host refuses it: a 409 at the source's door); the finish ends it, the images going. A
+    session whose abort had begun, or whose container is not here, is cleared as before."""
+    from containerd_trio.errors import NotFound
+    from containerd_trio.migration.incoming import Incoming
+    from containerd_trio.migration.ledger import SessionEntry, SessionLedger
+
+    bundle = _left_bundle(tmp_path / "srv", "b")
+    other = _left_bundle(tmp_path / "srv", "o")
+    ledger = SessionLedger(tmp_path / "migrations")
+    ledger.write(
+        SessionEntry(
+            "s1", "box", str(bundle), "c1", False, imported=_OURS, restored=True,
+            handed_off=handed_off, init_pid=1234,
+        )
+    )  # fmt: skip
+    ledger.write(
+        SessionEntry(
+            "s2", "bax", str(other), "c1", False, imported=_OURS, restored=True, aborting=True
+        )
+    )
+    ledger.write(SessionEntry("s3", "gone", str(other), "c3", False, restored=True))
+    host = TargetHost({("box", "c1"), ("bax", "c1")}, set())
+    incoming = Incoming(host, ledger)
+    incoming.find_left()
+    await incoming.clear_left()
+    assert os.listdir(tmp_path / "migrations") == ["s1.json"]
+    assert incoming.moving_here("box") and not incoming.moving_here("bax")
+    assert sorted(os.listdir(bundle / "checkpoints")) == _ALL
+    assert sorted(os.listdir(other / "checkpoints")) == _NEAR_IMAGES
+    if handed_off:
+        await incoming.stdin("s1", b"one\n")  # written already: not again
+    else:
+        with pytest.raises(AssertionError, match="no stdin"):
+            await incoming.stdin("s1", b"one\n")
+    await incoming.finish("s1")
+    assert os.listdir(tmp_path / "migrations") == []
+    assert sorted(os.listdir(bundle / "checkpoints")) == _NEAR_IMAGES
+    with pytest.raises(NotFound):
+        await incoming.finish("s1")
+
+
 def test_a_moves_record_keeps_its_timeout_and_an_older_one_still_reads(tmp_path: Path) -> None:
     """The move's ``timeout`` is in its record, for the next server to settle it under; a
     record written before it was kept reads with none (the checkpoint deadline then)."""

@@ -20,7 +20,10 @@ its createdAt (the same container, moved: its run here begins with the restore).
 What a session makes outlives a server that dies (or hands over) mid-migration only until
 the next one starts: each session is recorded on disk (:mod:`.ledger`), and the next server
 removes what those left open made, as an abort would, but a container restored and kept here
-(the source knows it by its label, and ends its own copy).
+(the source knows it by its label, and ends its own copy). A session that had restored its
+container, which the next server adopted, goes on in that server instead (:meth:`Incoming
+.find_left`): the source sends again the hand-off of the input its copy had not read, which
+the record says whether this daemon wrote already, and finishes (or aborts) the session.
 
 Shared bundles: the source reserves its checkpoint's directory (a fresh random name) before it
 opens the session. If this daemon sees that directory under the bundle path it was given, the
@@ -102,10 +105,11 @@ class Host(Protocol):
 
     async def delete(self, container_id: str, timeout: float) -> ContainerInfo: ...
 
-    async def write_stdin(self, container_id: str, data: bytes) -> None:
+    async def write_stdin(self, container_id: str, data: bytes, *, run: int | None) -> bool:
         """Write ``data`` into the stdin of the container's init ahead of all input to come,
         without waiting for it to read what its input cannot take yet (a 409 if it takes
-        none)."""
+        none): True. False, written nowhere, if its init is no longer the process of pid
+        ``run`` (the restored one), but a restart's, by its policy (None: whichever runs)."""
         ...
 
     def hand_off_over(self, container_id: str) -> None:
@@ -117,6 +121,17 @@ class Host(Protocol):
 
     def moved_here(self, container_id: str, migration: str) -> bool:
         """A container of that id is here, labelled as moved by that migration."""
+        ...
+
+    def take_up_moved(
+        self, container_id: str, migration: str, *, handed_off: bool, run: int | None
+    ) -> bool:
+        """The container that migration restored here (the last server's session, whose
+        restore it recorded) is here, adopted, and no delete of it is under way: True, and
+        unless ``handed_off`` the input clients here type into its init waits, as it waited
+        under the last server, for the source's hand-off or the session's end
+        (:meth:`.Process.expect_hand_off`, :meth:`hand_off_over`), if that init is still
+        the restored one (of pid ``run``), not a restart's."""
         ...
 
     def uses_bundle(self, bundle: Path) -> bool:
@@ -183,6 +198,13 @@ class Session:
         self.restored = False
         #: The stopped container of the id that the restore replaced: an abort puts it back.
         self.replaced: Replaced | None = None
+        #: The source's hand-off is in the container's input: one sent again is not written.
+        self.handed_off = False
+        #: The pid of the restored init, the run the hand-off is for (None: not listed, it
+        #: ended at once).
+        self.init_pid: int | None = None
+        #: The abort has begun: the next server clears the session, not take it up again.
+        self.aborting = False
         self.idle_since = trio.current_time()
         self._rounds = re.compile(re.escape(checkpoint) + _ROUND)
 
@@ -199,7 +221,30 @@ class Session:
             placing=list(self.placing),
             bundle_was=self.bundle_was,
             replaced=self.replaced,
+            restored=self.restored,
+            handed_off=self.handed_off,
+            aborting=self.aborting,
+            init_pid=self.init_pid,
         )
+
+    @classmethod
+    def taken_up(cls, entry: SessionEntry) -> Session:
+        """The session a server before this one left open once it had restored its
+        container, as its record has it: it goes on here (:meth:`Incoming.find_left`). What
+        only its restore needed (the labels, the process, the restart policy...) is not in
+        the record, nor needed any more."""
+        session = cls(
+            entry.id, entry.container_id, Path(entry.bundle), entry.checkpoint, entry.shared, {},
+            with_bundle=entry.with_bundle,
+        )  # fmt: skip
+        session.made_bundle = entry.made_bundle
+        session.imported = list(entry.imported)
+        session.bundle_was = entry.bundle_was
+        session.replaced = entry.replaced
+        session.restored = True
+        session.handed_off = entry.handed_off
+        session.init_pid = entry.init_pid
+        return session
 
     def info(self) -> MigrationSession:
         return MigrationSession(
@@ -249,10 +294,14 @@ class Incoming:
 
     def find_left(self) -> None:
         """Take stock of what the sessions a server before this one left open made: their
-        records, and the archives they were unpacking (their staging directories). Before
-        this server serves: a session opened from then on, and what it unpacks, is its own."""
+        records, and the archives they were unpacking (their staging directories); and go
+        on with those that had restored their container, adopted here (:meth:`_take_up`).
+        Before this server serves: a session opened from then on, and what it unpacks, is
+        its own, and the source's hand-off and finish find those taken up."""
         for entry in self._ledger.leftovers():
             try:
+                if self._take_up(entry):
+                    continue
                 # Its container adopted here, as the adoption found it: kept (one that then
                 # exits and is removed, autoRemove's, ran here all the same).
                 adopted = self._host.moved_here(entry.container_id, entry.checkpoint)
@@ -262,6 +311,32 @@ class Incoming:
                 self._ledger.remove(entry.id)
                 continue
             self._left_outcome[entry.id] = self._left_outcome[entry.checkpoint] = None
+
+    def _take_up(self, entry: SessionEntry) -> bool:
+        """Go on with a session the last server left once it had restored the container,
+        if the container is here (adopted, no delete of it under way): True if it does. Its
+        source, which may not know of the restart, sends what it had not yet had answered
+        (the hand-off of the input its copy had not read, the finish), or aborts it; until
+        the hand-off (or the session's end) the input typed here into the container waits.
+        Else (until 2026-12-05) it was cleared, the container kept: the source, finding no
+        session and the container here, ended its copy, and the input it had not yet handed
+        on went with it."""
+        if not entry.restored or entry.aborting:
+            return False
+        handed_off = entry.handed_off
+        if not self._host.take_up_moved(
+            entry.container_id, entry.checkpoint, handed_off=handed_off, run=entry.init_pid
+        ):
+            return False
+        session = Session.taken_up(entry)
+        self._sessions[session.id] = session
+        log.warning(
+            "migration %s of %s was left open by the last server, its container restored:"
+            " the session goes on (%s)", entry.id, entry.container_id,
+            "the input handed on was written" if handed_off
+            else "the input typed here waits for the source's hand-off, or the session's end",
+        )  # fmt: skip
+        return True
 
     async def clear_left(self) -> None:
         """Remove what :meth:`find_left` found, as an abort would: the images it took, the
@@ -459,9 +534,11 @@ class Incoming:
                 session=session.id,
             )
             session.restored = True
-            if replaced is not None:
-                session.replaced = replaced
-                self._ledger.write(session.entry())  # for the next server, if this one dies
+            session.replaced = replaced
+            session.init_pid = info.processes[0].pid if info.processes else None
+            # For the next server, if this one dies: it goes on with the session (the hand-off
+            # and the finish to come), or puts back the stopped container the restore replaced.
+            self._ledger.write(session.entry())
             return info
 
         answer = await self._in_session(session_id, work)
@@ -480,7 +557,37 @@ class Incoming:
         async def work(session: Session) -> None:
             if not session.restored:
                 raise Conflict(f"migration {session.id} has not restored its container")
-            await self._host.write_stdin(session.container_id, data)
+            if session.handed_off:
+                # Sent again: its answer was lost (this server's, or the last one's, which
+                # wrote it and died before it answered). Written once.
+                log.warning(
+                    "migration %s of %s: the hand-off came again; it was written already",
+                    session.id, session.container_id,
+                )  # fmt: skip
+                return
+            # Recorded first: a server killed between the two loses the input, rather than
+            # have its successor write it again when the source sends it again. Nothing in
+            # between waits (the write of what the input takes at once is made at once).
+            session.handed_off = True
+            self._ledger.write(session.entry())
+            try:
+                written = await self._host.write_stdin(
+                    session.container_id, data, run=session.init_pid
+                )
+            except BaseException:
+                session.handed_off = False
+                self._ledger.write(session.entry())
+                raise
+            if not written:
+                # Its restored run ended, and its restart policy started another before the
+                # hand-off: what that run had not read goes with it, as what its pipe held
+                # would have gone at the source, not into the new run (until 2026-12-05 it
+                # did, and ungated: behind what clients had typed into the new run).
+                log.warning(
+                    "migration %s of %s: the %d bytes of input handed on were for its restored"
+                    " run, which has ended (a restart by its policy runs now): dropped",
+                    session.id, session.container_id, len(data),
+                )  # fmt: skip
 
         await self._in_session(session_id, work)
 
@@ -539,6 +646,10 @@ class Incoming:
         with trio.CancelScope(shield=True):
             try:
                 if session.restored:
+                    # A server killed from here on leaves the session to be cleared, not
+                    # taken up again with a container its delete may have ended.
+                    session.aborting = True
+                    self._ledger.write(session.entry())
                     try:
                         await self._host.delete(session.container_id, 0)
                     except NotFound:

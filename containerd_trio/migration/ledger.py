@@ -88,6 +88,19 @@ class SessionEntry:
     #: The stopped container of the id that the restore replaced, kept aside until the
     #: session ends: an abort puts it back.
     replaced: Replaced | None = None
+    #: The container is restored (and recorded): if the next server finds it here, the
+    #: session goes on there (:meth:`.Incoming.find_left`), to take the hand-off and the
+    #: finish (or the abort) the source sends again.
+    restored: bool = False
+    #: The input the source handed on is in the container's input (recorded just before it
+    #: is written: a server killed between the two loses it rather than write it twice):
+    #: a hand-off sent again is answered as done, and not written again.
+    handed_off: bool = False
+    #: The session is being aborted (recorded before the abort deletes what it restored):
+    #: the next server does not take it up again, it clears it.
+    aborting: bool = False
+    #: The pid of the restored init: the run the hand-off is for (not a restart's).
+    init_pid: int | None = None
 
 
 @attrs.frozen

@@ -386,6 +386,8 @@ class Outgoing(Move):
         self._settle_later = settle_later
         #: The input the copy had not read, taken out of its pipe for the target.
         self._stdin = b""
+        #: The target said it has that input (its hand-off answered).
+        self._stdin_handed = False
         #: The target may run the container and could not say: the move's record and images
         #: stay, for the settling (:mod:`.left`): this server's, or, if the daemon's end cut
         #: the move short, the next server's.
@@ -548,12 +550,50 @@ class Outgoing(Move):
         the copy). A move undone puts it back (:meth:`_roll_back`), and so does one left
         unsure (:meth:`_keep_stdin_here`)."""
         self._stdin = moving.take_stdin()
-        if self._stdin and not await self.target.send_stdin(session, self._stdin):
+        if self._stdin and not await self._send_stdin(session):
             log.warning(
                 "migration of %s: the target takes no stdin (older than that): the %d bytes"
                 " the container had not read stay here", self.container.id, len(self._stdin),
             )  # fmt: skip
             await self._give_back_stdin(moving)
+
+    async def _send_stdin(self, session: str) -> bool:
+        """:meth:`.Target.send_stdin`, sent again while it is not answered (its connection
+        lost, the target unreached, no answer in time), for the cleanup deadline from the
+        first failure: the target's server may have been killed after the restore, and its
+        next server goes on with the session (:meth:`.Incoming.find_left`); or the answer
+        was lost on its way. The target answers one it had written already as done, without
+        writing it again. Until 2026-12-05 the move settled with the input in hand: where the
+        target's next server kept the container, the input was lost with the copy here. A
+        session gone on a hand-off sent again (404) is a failure, not a target older than
+        hand-offs: the move settles by what the target has."""
+        deadline: float | None = None
+        again = False
+        while True:
+            try:
+                taken = await self.target.send_stdin(session, self._stdin)
+            except TargetError as exc:
+                if deadline is None:
+                    deadline = trio.current_time() + self.cleanup_timeout
+                if exc.target_status is not None or trio.current_time() >= deadline:
+                    raise
+                log.warning(
+                    "migration of %s: %s; the hand-off is sent again", self.container.id,
+                    exc.message,
+                )  # fmt: skip
+                again = True
+                await trio.sleep(_ABORT_AGAIN)
+                continue
+            if taken:
+                self._stdin_handed = True
+                return True
+            if again:
+                raise TargetError(
+                    f"the target {self.address} no longer knows migration {session}: the"
+                    " hand-off of the input the container had not read could not be sent"
+                    " again", 404,
+                )  # fmt: skip
+            return False
 
     async def _give_back_stdin(self, moving: Moving) -> None:
         """Put back into the pipe (or terminal) what :meth:`_hand_on_stdin` took, ahead of
@@ -655,6 +695,12 @@ class Outgoing(Move):
             )  # fmt: skip
             if consulted.verdict is Verdict.KEPT:
                 assert consulted.there is not None
+                if self._stdin and not self._stdin_handed:
+                    log.error(
+                        "migration of %s: the target runs the container, but its hand-off of"
+                        " the %d bytes of input the container had not read was not answered:"
+                        " they may not have reached it", self.container.id, len(self._stdin),
+                    )  # fmt: skip
                 return _Kept(consulted.there)
             if consulted.verdict is Verdict.UNSURE:
                 self._unsettled = True
