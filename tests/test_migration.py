@@ -3263,6 +3263,46 @@ async def test_a_source_killed_after_the_restore_ends_its_copy(
     assert os.listdir(target.state_dir / "migrations") == []  # finished
 
 
+@pytest.mark.parametrize("kept", [True, False], ids=["target-keeps-it", "undone"])
+async def test_input_taken_for_the_target_survives_a_kill_of_the_source_s_server(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery, kept: bool
+) -> None:
+    """kill -9 of the source's server once it took out of its copy the input the container
+    had not read, its hand-off held on its way to the target: the move's record has that
+    input, and the next server hands it on before it asks for the finish; the container
+    reads it there. ``undone``: the target's session aborted meanwhile (its container
+    deleted): the next server puts the input back into its copy, resumed, which reads it.
+    (Before, the input was in the dead server's memory alone: lost either way.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/stdin HTTP/1.1")
+    await nursery.start(link.serve)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    async with trio.open_nursery() as moving:
+        moving.start_soon(cut_short, source.client, "reader", f"unix:{link.path}")
+        with trio.fail_after(30):
+            await link.holding.wait()
+        if not kept:
+            (migration,) = os.listdir(target.state_dir / "migrations")
+            aborted = await target.client.delete(f"/migrations/{migration.removesuffix('.json')}")
+            assert aborted.status_code == 200, aborted.text
+        link.later = "pass"
+        await source.kill_server()
+    with trio.fail_after(30):
+        outcome = b"the target runs the" if kept else b"the target does not run"
+        await source.logged(b"was left under way by the last server: " + outcome)
+        if kept:
+            assert (await source.client.get("/containers/reader")).status_code == 404
+            got = await _read_there(target, bundle, "three")
+            assert got == ["got one", "got two", "got three"], got
+        else:
+            (bundle / "rootfs" / "go").touch()
+            await wait_output(source.client, "reader", "got two")
+            got = (await log_bytes(source.client, "reader")).decode().splitlines()
+            assert got == ["ready", "got one", "got two"], got
+    assert os.listdir(source.state_dir / "outgoing") == []
+    await session.drop()
+
+
 async def test_a_source_killed_mid_restore_resumes_its_copy_once_the_restore_fails(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

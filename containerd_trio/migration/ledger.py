@@ -128,6 +128,11 @@ class MoveEntry:
     #: have. None: the daemon's --checkpoint-timeout (and a record written before moves
     #: kept their timeout).
     timeout: float | None = None
+    #: The input the container had not read, taken out of its copy for the target (base64;
+    #: recorded before its hand-off, and gone once it is put back into the copy): the next
+    #: server hands it on again before it asks for the finish (the target writes it once),
+    #: or puts it back into the copy if that runs here again.
+    stdin: str | None = None
 
 
 class _Entry(Protocol):

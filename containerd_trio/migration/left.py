@@ -229,10 +229,21 @@ class LeftMove(Move):
             outcome = f"the target says {decided.value}, and the container is no longer here"
         elif decided is Verdict.KEPT:
             outcome = "the target runs the container: its copy here is removed"
+            if self._stdin and not self._stdin_handed:
+                outcome += (
+                    f", and with it the {len(self._stdin)} bytes of input it had not read,"
+                    " which the target did not take (its session had ended)"
+                )
             await self._give_up(moving)
         else:
             outcome = "the target does not run the container: the copy here is the one"
             moving.frozen = self._pausing and moving.container.status is Status.PAUSED
+            if self._stdin:
+                # Taken out of it for the target by the last server: back where it was,
+                # ahead of what is typed from now on.
+                data, self._stdin = self._stdin, b""
+                with trio.move_on_after(self.cleanup_timeout):
+                    await moving.give_back_stdin(data)
             if (problem := await self._thaw(moving)) is not None:
                 outcome = f"the target does not run the container; it stays paused ({problem})"
         self._discard_images()
@@ -257,6 +268,11 @@ class LeftMove(Move):
                         aborted = f"the target {'aborted its' if had else 'had no'} session"
         self._discard_images()
         self._forget()
+        if self._stdin:
+            aborted += (
+                f"; the {len(self._stdin)} bytes of input the copy had not read, taken out of"
+                " it for the target by the last server, are not put back"
+            )
         log.warning(
             "%s, %s: the user %s the copy here while the target could not say; no more"
             " questions, and %s", self._what(), self._left, taken, aborted,
@@ -287,6 +303,15 @@ class LeftMove(Move):
             await self._abort_unanswered_open(target)
             return Verdict.RESUME, ""
         if self._restore_asked:
+            if self._stdin and not self._stdin_handed:
+                # What the dead server took out of the copy for the target, and may not have
+                # handed on: before the finish, as it would have (the target writes it once).
+                try:
+                    self._stdin_handed = await target.send_stdin(session, self._stdin)
+                except TargetError as exc:
+                    if exc.target_status is None:
+                        return Verdict.UNSURE, exc.message
+                    # Refused (409: not restored there): the finish below says the same.
             try:
                 await target.finish(session)
             except TargetError as exc:

@@ -38,6 +38,7 @@ policy with the count of restarts made, and its createdAt.
 
 from __future__ import annotations
 
+import base64
 import enum
 import logging
 import os
@@ -270,12 +271,17 @@ class Move:
         self._restore_asked = entry.restore_asked
         #: The seconds each dump may take (None: the daemon's --checkpoint-timeout).
         self.timeout = entry.timeout
+        #: The input the copy had not read, taken out of its pipe for the target.
+        self._stdin = b"" if entry.stdin is None else base64.b64decode(entry.stdin)
+        #: The target said it has that input (its hand-off answered).
+        self._stdin_handed = False
 
     def entry(self) -> MoveEntry:
         """The move's record as it stands."""
+        stdin = base64.b64encode(self._stdin).decode() if self._stdin else None
         return MoveEntry(
             self.name, self.container_id, str(self.bundle), self.address, self._session,
-            list(self._images), self._pausing, self._restore_asked, self.timeout,
+            list(self._images), self._pausing, self._restore_asked, self.timeout, stdin,
         )  # fmt: skip
 
     def _record(self) -> None:
@@ -384,10 +390,6 @@ class Outgoing(Move):
         self.shared = False
         self._frozen = 0.0  # perf_counter() at the freeze
         self._settle_later = settle_later
-        #: The input the copy had not read, taken out of its pipe for the target.
-        self._stdin = b""
-        #: The target said it has that input (its hand-off answered).
-        self._stdin_handed = False
         #: The target may run the container and could not say: the move's record and images
         #: stay, for the settling (:mod:`.left`): this server's, or, if the daemon's end cut
         #: the move short, the next server's.
@@ -550,6 +552,11 @@ class Outgoing(Move):
         the copy). A move undone puts it back (:meth:`_roll_back`), and so does one left
         unsure (:meth:`_keep_stdin_here`)."""
         self._stdin = moving.take_stdin()
+        if self._stdin:
+            # In the server's memory alone, it would die with it: the next server hands it
+            # on (or puts it back) from the record (:mod:`.left`); until 2026-12-05 it was
+            # lost with a server killed before the target had it.
+            self._record()
         if self._stdin and not await self._send_stdin(session):
             log.warning(
                 "migration of %s: the target takes no stdin (older than that): the %d bytes"
@@ -601,6 +608,7 @@ class Outgoing(Move):
         what its input takes at once (:meth:`.Moving.give_back_stdin`): the rest goes in as
         the copy, resumed, reads."""
         data, self._stdin = self._stdin, b""
+        self._record()  # in the copy's input again: not the next server's to put back
         with trio.move_on_after(self.cleanup_timeout) as late:
             await moving.give_back_stdin(data)
         if late.cancelled_caught:
