@@ -110,19 +110,24 @@ def check_startable(bundle: Path, facts: BundleConfig) -> None:
         raise InvalidRequest(facts.unstartable)
     if facts.rootfs is None:  # only the unreadable config's facts, which no start gets
         return
-    named = f"root.path in {os.path.join(bundle, CONFIG_NAME)} names {facts.rootfs}"
     try:
         mode = os.lstat(facts.rootfs).st_mode
     except OSError as exc:
         if exc.errno in DAEMON_ERRNOS:
             raise
-        raise InvalidRequest(f"{named}: {exc.strerror}") from None
+        raise InvalidRequest(f"{_rootfs_named(bundle, facts)}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        return  # every start but a refused one: no words made for it
+    named = _rootfs_named(bundle, facts)
     if stat.S_ISLNK(mode):  # runc's own check: "invalid rootfs: ... or a symlink"
         raise InvalidRequest(
             f"{named}, a symbolic link: runc takes the root filesystem only as the directory itself"
         )
-    if not stat.S_ISDIR(mode):
-        raise InvalidRequest(f"{named}, which is not a directory (it is {file_kind(mode)})")
+    raise InvalidRequest(f"{named}, which is not a directory (it is {file_kind(mode)})")
+
+
+def _rootfs_named(bundle: Path, facts: BundleConfig) -> str:
+    return f"root.path in {os.path.join(bundle, CONFIG_NAME)} names {facts.rootfs}"
 
 
 def refused_rootfs(bundle: Path, facts: BundleConfig, runc_message: str) -> InvalidRequest | None:

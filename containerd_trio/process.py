@@ -25,6 +25,7 @@ import time
 import trio
 
 from . import console, procfs
+from .convert import dump_json, unstructure
 from .event_types import UNKNOWN_EXIT_STATUS as UNKNOWN_EXIT_STATUS
 from .model import ProcessInfo
 
@@ -100,6 +101,16 @@ class Process:
         # ours is gone, and the pidfd must not stay on a stranger.
         if start_time is not None and procfs.start_time(info.pid) != start_time:
             self.close_pidfd()
+
+    #: :meth:`info_json`, once encoded.
+    _info_json: bytes | None = None
+
+    def info_json(self) -> bytes:
+        """:attr:`info` as the API's JSON, encoded once (it never changes): the container's
+        view encodes it at each of its changes while the process runs."""
+        if self._info_json is None:
+            self._info_json = dump_json(unstructure(self.info))
+        return self._info_json
 
     @property
     def pid(self) -> int:

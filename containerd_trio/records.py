@@ -115,6 +115,24 @@ def record_replaced_user_cpu(record: ContainerRecord) -> tuple[str, ...]:
     return tuple(record.replaces_user_cpu or ())
 
 
+def _starts_json(starts: list[ProcessStart]) -> bytes:
+    """``dump_json(unstructure(starts))``, the same bytes, by hand: each save encodes them (two
+    per start), and the converter's way took a few microseconds for one process."""
+    if not starts:
+        return b"[]"
+    return b"[%b]" % b",".join(
+        [
+            b'{"pid":%d,"startTime":%d%b}'
+            % (
+                start.pid,
+                start.start_time,
+                b"" if start.key is None else b',"key":%b' % dump_json(start.key),
+            )
+            for start in starts
+        ]
+    )
+
+
 class RecordJournal:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -201,7 +219,7 @@ class RecordJournal:
         it, which the container keeps: see ``Container.info_json``). The line is the one
         :meth:`put` would write (tests/test_units.py checks it against ContainerRecord's own
         encoding)."""
-        starts = dump_json(unstructure(start_times))
+        starts = _starts_json(start_times)
         line = b'{"put":{"container":%b,"startTimes":%b,"deleting":%b%b%b%b%b%b%b%b%b%b%b%b}}' % (
             container,
             starts,

@@ -141,12 +141,16 @@ async def test_containers_are_listed_in_the_order_they_were_created(
 
 async def test_state_follows_each_change(client: httpx.AsyncClient, bundle: Path) -> None:
     """GET /state keeps each container's encoded view between answers and encodes it again
-    only when it changed: each change shows, as GET /containers/{id} (built afresh) shows it."""
+    only when it changed: each change shows, as GET /containers/{id} (built afresh) shows it,
+    in the same bytes (the kept view is encoded in parts, Container._encode_info)."""
 
     async def listed() -> dict[str, Any]:
-        containers: list[dict[str, Any]] = (await client.get("/state")).json()["containers"]
+        state = await client.get("/state")
+        containers: list[dict[str, Any]] = state.json()["containers"]
         [entry] = [c for c in containers if c["id"] == "follow"]
-        assert entry == (await client.get("/containers/follow")).json()
+        afresh = await client.get("/containers/follow")
+        assert entry == afresh.json()
+        assert afresh.content in state.content
         return entry
 
     created = await start_container(client, "follow", bundle)

@@ -203,6 +203,25 @@ def test_journal_line_is_the_records_encoding(tmp_path: Path) -> None:
         assert RecordJournal(path).load() == [record]
 
 
+def test_journal_start_times_are_the_records_encoding(tmp_path: Path) -> None:
+    """put_encoded writes the processes' start times by hand: the bytes of the record's own
+    encoding, for none, one of an older daemon's record (no key), and keys JSON escapes."""
+    cases: tuple[list[ProcessStart], ...] = (
+        [],
+        [ProcessStart(7, 99)],
+        [ProcessStart(7, 99, "c.init")],
+        [ProcessStart(7, 99, "c.init"), ProcessStart(32768, 2**40, 'c."\\é\n')],
+    )
+    for at, starts in enumerate(cases):
+        record = attrs.evolve(_record("c"), start_times=starts)
+        path = tmp_path / f"journal-{at}"
+        journal = RecordJournal(path)
+        journal.put_encoded("c", dump_json(unstructure(record.container)), starts, deleting=False)
+        journal.close()
+        assert path.read_bytes() == dump_json({"put": unstructure(record)}) + b"\n"
+        assert RecordJournal(path).load() == [record]
+
+
 @pytest.mark.parametrize("status", list(Status))
 def test_records_round_trip_in_every_status(tmp_path: Path, status: Status) -> None:
     """A regression: a request hook once made stopped records unreadable after a restart."""

@@ -47,6 +47,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import trio
 
 from .. import checkpoints, procfs, restarts, timestamps
@@ -87,6 +88,16 @@ from ._waits import Removal
 log = logging.getLogger("containerd_trio.container")
 
 T = TypeVar("T")
+
+
+#: The view's fields before its state and processes, which :meth:`Container._encode_info`
+#: encodes apart from the rest, in their order on the wire (checked here: the parts are joined
+#: in the view's order).
+_VIEW_HEAD = ("id", "bundlePath")
+_VIEW_ORDER = ["id", "bundle_path", "state", "processes"]
+assert [field.name for field in attrs.fields(ContainerInfo)][:4] == _VIEW_ORDER, (
+    "Container._encode_info joins the view's parts in another order than ContainerInfo's"
+)
 
 
 class Container:
@@ -268,6 +279,9 @@ class Container:
         self._draining: set[trio.CancelScope] = set()
         #: :meth:`info` encoded, with what it was encoded from (see :meth:`info_json`).
         self._info_json: tuple[tuple[object, ...], bytes] | None = None
+        #: What :meth:`_encode_info` keeps: all of the view but its state and processes
+        #: encoded, in two parts (before them, after them), with what they were encoded from.
+        self._info_rest: tuple[tuple[object, ...], bytes, bytes] | None = None
 
     @property
     def run_began_ns(self) -> int:
@@ -278,22 +292,12 @@ class Container:
     # --- views ----------------------------------------------------------------------------------
 
     def info(self) -> ContainerInfo:
-        created = timestamps.format_ns(self.created_ns)
-        started, finished = self.run_started_ns, self.finished_ns
         return ContainerInfo(
             id=self.id,
             bundle_path=str(self.bundle),
-            state=ContainerState(
-                status=self.status,
-                exit_status=self.exit_status if self.status is Status.STOPPED else None,
-                restarting=True if self._pending_restart is not None else None,
-                # A start's run began when the container was made: its string, not another.
-                started_at=created if started is None else timestamps.format_ns(started),
-                finished_at=None if finished is None else timestamps.format_ns(finished),
-                oom_killed=self.oom_killed,
-            ),
+            state=self._state(),
             processes=[process.info for process in self.processes.values()],
-            created_at=created,
+            created_at=self._created_at(),
             labels=self.labels,
             resources=self.resources,
             auto_remove=True if self.auto_remove else None,
@@ -306,6 +310,30 @@ class Container:
             restart_policy=self.restart_policy,
             restart_count=None if self.restart_policy is None else self.restart_count,
         )
+
+    def _state(self) -> ContainerState:
+        started, finished = self.run_started_ns, self.finished_ns
+        return ContainerState(
+            status=self.status,
+            exit_status=self.exit_status if self.status is Status.STOPPED else None,
+            restarting=True if self._pending_restart is not None else None,
+            # A start's run began when the container was made: its string, not another.
+            started_at=self._created_at() if started is None else timestamps.format_ns(started),
+            finished_at=None if finished is None else timestamps.format_ns(finished),
+            oom_killed=self.oom_killed,
+        )
+
+    #: :attr:`created_ns` and its text (:meth:`_created_at`).
+    _created_text: tuple[int, str] = (-1, "")
+
+    def _created_at(self) -> str:
+        """:attr:`created_ns` as its view says it, formatted once for all the views made of
+        it (a start makes two, one for each save), again only if it is changed."""
+        created_ns, text = self._created_text
+        if created_ns != self.created_ns:
+            text = timestamps.format_ns(self.created_ns)
+            self._created_text = (self.created_ns, text)
+        return text
 
     def kept_process(self) -> checkpoints.KeptProcess:
         """What a checkpoint keeps of the start that runs, and of the container's settings:
@@ -340,8 +368,33 @@ class Container:
             self.restart_count, *self.processes.values(),
         )  # fmt: skip
         if self._info_json is None or self._info_json[0] != key:
-            self._info_json = (key, dump_json(unstructure(self.info())))
+            self._info_json = (key, self._encode_info())
         return self._info_json[1]
+
+    def _encode_info(self) -> bytes:
+        """``dump_json(unstructure(self.info()))``, the same bytes, from parts kept apart: its
+        state and its processes are encoded each time, the rest (:attr:`_info_rest`) again
+        only when it changed. A start saves its record twice, created then running, with the
+        same rest: the second encoded only a state and a process anew (each process's view
+        is encoded once, :meth:`.Process.info_json`). A dict is encoded in its keys' order,
+        each value alone as in the whole: the parts joined are the whole's encoding."""
+        rest_key = (
+            self.created_ns, self.resources, self.auto_remove, self.stdin, self.stdin_once,
+            self.terminal, self.start_process, self.restart_policy, self.restart_count,
+        )  # fmt: skip
+        if self._info_rest is None or self._info_rest[0] != rest_key:
+            view = unstructure(self.info())
+            head = {name: view.pop(name) for name in _VIEW_HEAD}
+            del view["state"], view["processes"]
+            # The braces off: {"id":..,"bundlePath":.. and ,"createdAt":..,...}.
+            self._info_rest = (rest_key, dump_json(head)[:-1], dump_json(view)[1:])
+        _, head_json, rest_json = self._info_rest
+        return b'%b,"state":%b,"processes":[%b],%b' % (
+            head_json,
+            dump_json(unstructure(self._state())),
+            b",".join([process.info_json() for process in self.processes.values()]),
+            rest_json,
+        )
 
     def _record_grace_ends_ns(self, *, running: bool) -> int | None:
         """The record's ``graceEndsNs``: when the next server kills what runs, the first end
