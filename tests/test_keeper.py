@@ -1565,6 +1565,26 @@ class _Asking(Client):
         self.again = threading.Event()
         self.again.set()
         self._waits = 0
+        #: A wait's request is sent whole (its answer's first read began).
+        self.wait_sent = threading.Event()
+        self._sending_wait = False
+        transport = self._transport
+        connect, reusable = transport._connect, transport._reusable
+
+        def told_when_sent(connection: Any) -> Any:
+            if connection is not None and self._sending_wait:
+                receive = connection.receive
+
+                def first_receive() -> None:
+                    self.wait_sent.set()
+                    connection.receive = receive
+                    receive()
+
+                connection.receive = first_receive
+            return connection
+
+        transport._connect = lambda: told_when_sent(connect())  # type: ignore[method-assign]
+        transport._reusable = lambda: told_when_sent(reusable())  # type: ignore[method-assign]
 
     def call(self, request: Request, *, timeout: float | None = None, **options: Any) -> Any:
         if self._waits:
@@ -1576,7 +1596,11 @@ class _Asking(Client):
         if request.target.split("?")[0].endswith("/wait"):
             self._waits += 1
             self.asked.set()
-        return super().call(request, timeout=timeout, **options)
+            self._sending_wait = True
+        try:
+            return super().call(request, timeout=timeout, **options)
+        finally:
+            self._sending_wait = False
 
 
 async def _exits_while_no_server_runs(daemon: DaemonProcess, pid: int) -> None:
@@ -1647,6 +1671,17 @@ class _Waiting:
     async def answered(self) -> Any:
         await self.done.wait()
         return self.answer
+
+    async def held(self, daemon: DaemonProcess) -> None:
+        """Returns once the server holds the wait: its request sent whole, then two requests
+        of the test's own answered after it (a server takes the wait's request, which came
+        first, in fewer steps than it answers a request). :meth:`asked` alone returns once a
+        wait that reads the container's record first has that record: a start of the id
+        sent then may replace the container before the wait reaches the server, which then
+        waits for the new one."""
+        assert await trio.to_thread.run_sync(self.client.wait_sent.wait, 20), "never sent"
+        for _ in range(2):
+            await daemon.client.get("/containers/w")
 
 
 async def _wait_of_w(
@@ -1796,6 +1831,7 @@ async def test_a_stopped_container_s_waits_name_its_init_after_server_restarts(
         assert process.status_code == 200 and process.json() == before, process.text
         async with trio.open_nursery() as nursery:
             waiting = await _wait_of_w(daemon, nursery, "removed")
+            await waiting.held(daemon)
             await start(daemon, "w", bundle)
             answer = await waiting.answered()
     assert answer == before, answer
