@@ -2706,6 +2706,36 @@ async def test_input_taken_for_a_move_left_unsure_is_read_by_the_copy_resumed_he
     await session.drop()
 
 
+async def test_input_whose_hand_off_went_unanswered_reaches_the_target_that_keeps_it(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The hand-off of the input the reader had not read at the freeze is held on its way
+    (the target never has it), and the target answers nothing more until the source gives
+    up (a network that failed; a target's server killed that comes back late): the move
+    ends unsure, the copy here paused. Once the target answers again, the settling finds
+    it runs the container (restored, its session open) and finishes the move: the input
+    goes there first, and the container reads it there once. (Before, the input was put
+    back into the paused copy alone, and the settling finished the move without it: the
+    copy was removed, and ``one`` and ``two`` with it.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "5")
+    link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/stdin HTTP/1.1")
+    link.later = "close"  # unreachable once the hand-off is held
+    await nursery.start(link.serve)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    with trio.fail_after(60):
+        steps = await migrate(source.client, "reader", to=f"unix:{link.path}")
+    assert link.held
+    assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"] is False, steps[-1]
+    assert "left paused here" in steps[-1]["error"], steps[-1]["error"]
+    link.later = "pass"  # back (the hand-off held stays held: the target never has it)
+    with trio.fail_after(30):
+        await source.logged(b"was left unsure when it failed: the target runs the container")
+        got = await _read_there(target, bundle, "three")
+    assert got == ["got one", "got two", "got three"], got
+    assert (await source.client.get("/containers/reader")).status_code == 404
+    await session.drop()
+
+
 async def counting_to_a_held_restore(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, *source_args: str
 ) -> tuple[GatedRunc, DaemonProcess, DaemonProcess]:

@@ -133,6 +133,11 @@ class MoveEntry:
     #: server hands it on again before it asks for the finish (the target writes it once),
     #: or puts it back into the copy if that runs here again.
     stdin: str | None = None
+    #: That input is also back in the paused copy (a move left unsure before the target
+    #: answered its hand-off, :meth:`.Outgoing._keep_stdin_here`): the copy has it if it
+    #: runs here again, so it is not put back again; the target is still handed it before
+    #: the finish, should it keep the container (False: a record older than that).
+    stdin_in_copy: bool = False
 
 
 class _Entry(Protocol):

@@ -238,9 +238,9 @@ class LeftMove(Move):
         else:
             outcome = "the target does not run the container: the copy here is the one"
             moving.frozen = self._pausing and moving.container.status is Status.PAUSED
-            if self._stdin:
+            if self._stdin and not self._stdin_in_copy:
                 # Taken out of it for the target by the last server: back where it was,
-                # ahead of what is typed from now on.
+                # ahead of what is typed from now on (unless it was put back already).
                 data, self._stdin = self._stdin, b""
                 with trio.move_on_after(self.cleanup_timeout):
                     await moving.give_back_stdin(data)
@@ -268,7 +268,7 @@ class LeftMove(Move):
                         aborted = f"the target {'aborted its' if had else 'had no'} session"
         self._discard_images()
         self._forget()
-        if self._stdin:
+        if self._stdin and not self._stdin_in_copy:
             aborted += (
                 f"; the {len(self._stdin)} bytes of input the copy had not read, taken out of"
                 " it for the target by the last server, are not put back"

@@ -275,6 +275,9 @@ class Move:
         self._stdin = b"" if entry.stdin is None else base64.b64decode(entry.stdin)
         #: The target said it has that input (its hand-off answered).
         self._stdin_handed = False
+        #: That input is back in the copy too, which reads it if it runs here again: it is
+        #: kept only to hand it on, should the target keep the container.
+        self._stdin_in_copy = entry.stdin_in_copy
 
     def entry(self) -> MoveEntry:
         """The move's record as it stands."""
@@ -282,6 +285,7 @@ class Move:
         return MoveEntry(
             self.name, self.container_id, str(self.bundle), self.address, self._session,
             list(self._images), self._pausing, self._restore_asked, self.timeout, stdin,
+            bool(self._stdin) and self._stdin_in_copy,
         )  # fmt: skip
 
     def _record(self) -> None:
@@ -602,12 +606,17 @@ class Outgoing(Move):
                 )  # fmt: skip
             return False
 
-    async def _give_back_stdin(self, moving: Moving) -> None:
+    async def _give_back_stdin(self, moving: Moving, *, for_the_target_too: bool = False) -> None:
         """Put back into the pipe (or terminal) what :meth:`_hand_on_stdin` took, ahead of
         what was typed since, if anything was: the copy here reads it. Not waited for past
         what its input takes at once (:meth:`.Moving.give_back_stdin`): the rest goes in as
-        the copy, resumed, reads."""
-        data, self._stdin = self._stdin, b""
+        the copy, resumed, reads. ``for_the_target_too``: it is kept (and recorded) to hand
+        on to a target that may yet keep the container (:meth:`_keep_stdin_here`)."""
+        data = self._stdin
+        if for_the_target_too:
+            self._stdin_in_copy = True
+        else:
+            self._stdin = b""
         self._record()  # in the copy's input again: not the next server's to put back
         with trio.move_on_after(self.cleanup_timeout) as late:
             await moving.give_back_stdin(data)
@@ -625,9 +634,15 @@ class Outgoing(Move):
         was lost then). Where the target keeps the container (which took it before the
         finish, unless its answer to that was what failed), or the user deletes the copy, it
         goes with the copy, as what a container had not read does: said now, for the frozen
-        copy reads none of it before either happens."""
+        copy reads none of it before either happens. Unless the target answered its
+        hand-off, it is kept, and recorded, for the target too (:meth:`_give_back_stdin`):
+        the settling hands it on before it asks for the finish (the target writes it once,
+        if its server did not already), for the target may run the container without it
+        (the hand-off lost on its way, its server killed and back too late); the copy that
+        ends there goes with its own (until 2026-12-05 the settling finished without it, and
+        it was lost with the copy)."""
         taken = len(self._stdin)
-        await self._give_back_stdin(moving)
+        await self._give_back_stdin(moving, for_the_target_too=not self._stdin_handed)
         log.warning(
             "migration of %s: the %d bytes of input the container had not read are put back"
             " into its copy here, paused: it reads them if it is resumed here, and they go with"
