@@ -230,9 +230,13 @@ class LeftMove(Move):
         elif decided is Verdict.KEPT:
             outcome = "the target runs the container: its copy here is removed"
             if self._stdin and not self._stdin_handed:
+                # Sent again, the hand-off found the session ended: by the finish (the last
+                # server's, sent only once the target had answered the hand-off: it has the
+                # input), or without one (its next server kept the container: it has not).
                 outcome += (
                     f", and with it the {len(self._stdin)} bytes of input it had not read,"
-                    " which the target did not take (its session had ended)"
+                    " which the target's session, ended when they were handed on again, took"
+                    " only if it was finished"
                 )
             await self._give_up(moving)
         else:
