@@ -871,15 +871,24 @@ async def test_a_left_session_that_restored_its_container_goes_on(
 
 def test_a_moves_record_keeps_its_timeout_and_an_older_one_still_reads(tmp_path: Path) -> None:
     """The move's ``timeout`` is in its record, for the next server to settle it under; a
-    record written before it was kept reads with none (the checkpoint deadline then)."""
+    record written before it was kept reads with none (the checkpoint deadline then). So do
+    the input taken out of the copy and whether it is back in the copy too (a record older
+    than those: none, and not)."""
     from containerd_trio.migration.ledger import MoveEntry, MoveLedger
 
     ledger = MoveLedger(tmp_path / "outgoing")
-    ledger.write(MoveEntry("m1", "box", "/srv/box", "unix:/t.sock", images=["m1"], timeout=2.5))
+    ledger.write(
+        MoveEntry(
+            "m1", "box", "/srv/box", "unix:/t.sock", images=["m1"], timeout=2.5,
+            stdin="b25lCg==", stdin_in_copy=True,
+        )
+    )  # fmt: skip
     older = {"id": "m2", "containerId": "box", "bundle": "/srv/box", "target": "unix:/t.sock"}
     (tmp_path / "outgoing" / "m2.json").write_text(json.dumps(older))
-    found = [(entry.id, entry.timeout) for entry in ledger.leftovers()]
-    assert found == [("m1", 2.5), ("m2", None)]
+    found = [
+        (entry.id, entry.timeout, entry.stdin, entry.stdin_in_copy) for entry in ledger.leftovers()
+    ]
+    assert found == [("m1", 2.5, "b25lCg==", True), ("m2", None, None, False)]
 
 
 def _identity(path: Path) -> tuple[int, int]:
