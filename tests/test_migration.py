@@ -3356,6 +3356,39 @@ async def test_a_source_killed_mid_restore_resumes_its_copy_once_the_restore_fai
     assert os.listdir(target.state_dir / "migrations") == []
 
 
+async def test_input_not_yet_taken_by_a_source_killed_mid_restore_reaches_the_target(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the source's server while the target's runc restore is held, before it
+    took out of its copy the input the container had not read (it does once the restore
+    answers): the next server, which finishes the move once the restore is done, takes
+    that input out of the copy's pipe and hands it on first, as the live move does; the
+    container reads it there, in order. (Before, the copy was removed with it in its pipe:
+    lost, untold.)"""
+    gated = GatedRunc(tmp_path, "restore")
+    source, target = await together(
+        spawn_daemon(state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"),
+        spawn_daemon(
+            "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+        ),
+    )
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(cut_short, source.client, "reader", f"unix:{target.socket}")
+        await gated.reached()
+        (held,) = gated.running()
+        await source.kill_server()
+    with trio.fail_after(30):
+        async with gated.opened(held):
+            await source.logged(b"was left under way by the last server: the target runs the")
+    assert (await source.client.get("/containers/reader")).status_code == 404
+    got = await _read_there(target, bundle, "three")
+    assert got == ["got one", "got two", "got three"], got
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert os.listdir(target.state_dir / "migrations") == []
+    await session.drop()
+
+
 async def test_a_hand_over_mid_restore_leaves_the_move_to_the_next_server(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

@@ -216,10 +216,21 @@ class LeftMove(Move):
         """Ask the target what became of the move, and end it here as that says (``moving``:
         the container held, None if it is no longer here). True once settled (its record
         removed); False if the target could not say: the copy stays paused, to ask again."""
+        taken_here = 0
+        if moving is not None and self._restore_asked and self._session is not None:
+            taken_here = self._take_stdin(moving)
         async with self._target() as target:
             decided, reason = await self._ask(target)
         what = self._what()
         if decided is Verdict.UNSURE:
+            if moving is not None and taken_here:
+                # As a live move left unsure does (:meth:`.Outgoing._keep_stdin_here`): back
+                # into the paused copy, which reads it if it runs here again, and kept (and
+                # recorded) to hand on before the finish asked again.
+                self._stdin_in_copy = True
+                self._record()
+                with trio.move_on_after(self.cleanup_timeout):
+                    await moving.give_back_stdin(self._stdin)
             log.error(
                 "%s, %s: the target may run the container (%s); its copy here stays paused"
                 " until the target says", what, self._left, reason,
@@ -229,7 +240,15 @@ class LeftMove(Move):
             outcome = f"the target says {decided.value}, and the container is no longer here"
         elif decided is Verdict.KEPT:
             outcome = "the target runs the container: its copy here is removed"
-            if self._stdin and not self._stdin_handed:
+            if taken_here and not self._stdin_handed:
+                # Taken out of the copy by this server (the last one died before it did):
+                # the target's session had ended without it, which never had it.
+                outcome += (
+                    f", and with it the {taken_here} bytes of input it had not read, which"
+                    " the target's session, ended before they could be handed on, never"
+                    " took: they are lost"
+                )
+            elif self._stdin and not self._stdin_handed:
                 # Sent again, the hand-off found the session ended: by the finish (the last
                 # server's, sent only once the target had answered the hand-off: it has the
                 # input), or without one (its next server kept the container: it has not).
@@ -254,6 +273,22 @@ class LeftMove(Move):
         self._forget()
         log.warning("%s was %s: %s", what, self._left, outcome)
         return True
+
+    def _take_stdin(self, moving: Moving) -> int:
+        """What the copy had not read of its input, taken out of its pipe or terminal to hand
+        on before the finish, as the live move does once the restore answered
+        (:meth:`.Outgoing._hand_on_stdin`), if the last server died before it took it (during
+        the target's restore, say): else the copy removed once the target keeps the
+        container took it along, untold (until 2026-12-05). Recorded before it is handed on:
+        a server killed meanwhile leaves it to the next. The bytes taken (0: none, or taken
+        already)."""
+        if self._stdin:  # taken by the last server (recorded), or by an earlier attempt
+            return 0
+        self._stdin = moving.take_stdin()
+        self._stdin_in_copy = False
+        if self._stdin:
+            self._record()
+        return len(self._stdin)
 
     async def abandon(self, taken: str) -> None:
         """The user ``taken`` the copy here (resumed it, deleted it) while the target could
