@@ -264,6 +264,9 @@ class _Taken:
     #: The bytes its container's copy here did not take once it moved away (sent after the
     #: move handed its input on to the target: held, then refused at the move's end).
     not_taken_moved: int = 0
+    #: The bytes of input read from the client, in all: what it sent past them never reached
+    #: the server (:data:`.channels.INPUT_READ`).
+    read: int = 0
 
 
 def _status_document(
@@ -276,7 +279,7 @@ def _status_document(
     status = channels.exit_status_document(ended.exit_status, pid)
     if not ended.moved:
         return status
-    return channels.moved_document(status, pid, ended.moved_to, taken.not_taken_moved)
+    return channels.moved_document(status, pid, ended.moved_to, taken.not_taken_moved, taken.read)
 
 
 async def _output(
@@ -393,6 +396,7 @@ async def _input(
                 continue  # the protocol is binary: nothing to take from text
             channel, data = message[0], message[1:]
             if channel == channels.STDIN:
+                taken.read += len(data)
                 # A process that takes no input (any more) drops it, as a closed stdin would;
                 # but one that moved away says so, and how much (the status, at the end).
                 written = await process.take_input(data)

@@ -98,10 +98,17 @@ def exit_status_document(status: int, pid: int) -> dict[str, Any]:
 MOVED = "moved"
 MOVED_TO = "movedTo"
 INPUT_NOT_TAKEN = "inputNotTaken"
+#: With ``moved``: the bytes of input the server read from this session's connection, in all,
+#: up to the status: what the client sent past them never reached the server (sent as the
+#: status was on its way), and did not reach the container either. Without it the client
+#: took ``inputNotTaken`` for the last bytes it sent, and named the wrong ones when some of
+#: its last were never read (until 2026-12-05: the bytes not taken, sent earlier, were lost
+#: untold, and the client sent those never read again in their place).
+INPUT_READ = "inputRead"
 
 
 def moved_document(
-    document: dict[str, Any], pid: int, to: str | None, not_taken: int
+    document: dict[str, Any], pid: int, to: str | None, not_taken: int, read: int = 0
 ) -> dict[str, Any]:
     """The exit Status ``document`` of process ``pid`` whose container moved to ``to``."""
     where = "another daemon" if to is None else to
@@ -110,6 +117,7 @@ def moved_document(
         moved[MOVED_TO] = to
     if not_taken:
         moved[INPUT_NOT_TAKEN] = not_taken
+    moved[INPUT_READ] = read
     return moved
 
 

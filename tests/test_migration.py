@@ -3583,3 +3583,37 @@ async def test_a_sigkill_during_a_migration_s_dump_ends_the_move(
     assert runc_ids(source.state_dir) in ([], ["k"])  # stopped, until its delete
     assert (await client.delete("/containers/k")).status_code == 200
     assert runc_ids(source.state_dir) == []
+
+
+async def test_input_sent_as_the_move_ends_is_all_told_not_taken(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """A session at the source types ``three`` while the finish is held, and ``four`` once the
+    move is done, before it read its last status: neither reached the container, and the
+    status lets the client tell both (``ctr-trio`` says "the last N bytes"): it counts
+    ``three``, read before the status, not taken, and says how much it read in all
+    (inputRead), which ``four`` is past. (Before, ``four``, never read, was lost untold, and
+    the client, taking the last N bytes for the ones not taken, sent ``four`` again in
+    place of ``three``: the fault seen by hand on 2026-12-05.)"""
+    source, _, _, link, session, attached = await _typed_after_the_hand_off(
+        spawn_daemon, make_bundle, tmp_path, nursery
+    )
+    with trio.fail_after(60):
+        async with _moving(source, "reader", f"unix:{link.path}") as steps:
+            await link.holding.wait()
+            await session.type("three\n")
+            assert (await source.client.get("/containers/reader")).status_code == 200
+            link.later = "pass"
+            _release(link)
+        assert steps[-1]["step"] == "done", steps
+        with contextlib.suppress(OSError, trio.BrokenResourceError):
+            await session.type("four\n")  # sent before the status was read
+        await session.to_end()
+        await _ended(attached)
+    status = session.status
+    assert status is not None, session.close_code
+    # What the client can tell: past what the server read, and what it read not taken.
+    sent = len("one\ntwo\nthree\nfour\n")
+    read, not_taken = status.get("inputRead"), status.get("inputNotTaken")
+    assert isinstance(read, int) and isinstance(not_taken, int), status
+    assert sent - read + not_taken == len("three\nfour\n"), status

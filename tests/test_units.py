@@ -378,6 +378,33 @@ def test_a_session_sends_on_the_signals_dockers_does_and_puts_every_handler_back
 
 
 @pytest.mark.parametrize(
+    ("sent", "moved", "last"),
+    [
+        (19, {"inputNotTaken": 6, "inputRead": 14}, 11),  # 5 sent past what was read
+        (14, {"inputNotTaken": 6, "inputRead": 14}, 6),  # all read
+        (19, {"inputRead": 14}, 5),  # none of what was read left untaken
+        (19, {"inputNotTaken": 6}, 6),  # a daemon that does not say what it read
+    ],
+)
+def test_ctr_trio_counts_input_the_daemon_never_read_as_not_taken(
+    sent: int, moved: dict[str, int], last: int
+) -> None:
+    """The input ctr-trio sent past what the daemon read (it crossed the moved status on its
+    way) did not reach the container either: "the last N bytes" counts it with those the
+    copy did not take. (Before, it said inputNotTaken alone: the last bytes, never read, for
+    the earlier ones not taken.)"""
+    out = Output(io.StringIO(), io.StringIO(), as_json=False)
+    session = interactive.Session(cast(Client, None), "box", 1, out, stdin=True, tty=False,
+                                  logs=False, detach_keys=b"", proxy_signals=False)  # fmt: skip
+    session._input_sent = sent
+    assert session._moved_away({"moved": True, "movedTo": "unix:/b.sock", **moved}) == 0
+    stderr = out.stderr
+    assert isinstance(stderr, io.StringIO)
+    said = stderr.getvalue()
+    assert f"; the last {last} bytes of our input, sent as it moved, did not reach it" in said
+
+
+@pytest.mark.parametrize(
     ("typed", "sent", "detached"),
     [
         ([b"\x10", b"\x11"], b"", True),  # ctrl-p, then ctrl-q: docker's detach

@@ -260,6 +260,9 @@ class Session:
         self._input_ended = False
         #: Input read while the connection was broken: sent once it is made again.
         self._unsent: list[bytes] = []
+        #: The bytes of input sent on this connection, in all: against what the daemon says it
+        #: read of it once the container moved (:data:`.channels.INPUT_READ`).
+        self._input_sent = 0
         #: Where the output we got ends, as the daemon said (None if it says nothing of it).
         self._cursor: bytes | None = None
         self._cursored = False
@@ -336,7 +339,12 @@ class Session:
         said = f"{PROG}: container {self.container_id} {where}"
         if isinstance(to, str):
             said += f"; follow it there: {PROG} --address {to} attach {self.container_id}"
-        not_taken = moved.get(channels.INPUT_NOT_TAKEN)
+        not_taken = moved.get(channels.INPUT_NOT_TAKEN, 0)
+        read = moved.get(channels.INPUT_READ)
+        if isinstance(not_taken, int) and isinstance(read, int):
+            # What we sent past what the daemon read (on its way as the status came) did not
+            # reach it either: the last bytes not taken are those and the ones before them.
+            not_taken += max(0, self._input_sent - read)
         if isinstance(not_taken, int) and not_taken > 0:
             said += (
                 f"; the last {not_taken} bytes of our input, sent as it moved, did not reach"
@@ -383,6 +391,7 @@ class Session:
             self._cursor = None  # a daemon that gives none would refuse one
         if self.tty:
             self._send_size(ws)
+        self._input_sent = 0  # this connection's (the daemon counts what it read of it)
         unsent, self._unsent = self._unsent, []
         for message in unsent:
             self._send(ws, message)
@@ -391,6 +400,8 @@ class Session:
     def _send(self, ws: WebSocket, message: bytes) -> None:
         if not ws.send(message):
             self._unsent.append(message)
+        elif message[:1] == bytes((channels.STDIN,)):
+            self._input_sent += len(message) - 1
 
     @contextlib.contextmanager
     def _terminal(self) -> Iterator[int]:
