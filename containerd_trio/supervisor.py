@@ -1189,22 +1189,18 @@ class Supervisor:
             condition is not WaitCondition.NEXT_EXIT
             and container is not None
             and container.status is Status.CREATED
-            and container_id not in self._restarting
         ):
-            # A user's start of a new id: its run is waited on once it answers (a 404 if it
-            # fails), as a command waits for it (before, a 404 for a container there a moment
-            # later).
-            await self._after_start(container_id)
-            container = self._containers.get(container_id)
-        if (
-            self._restarting
-            and condition is not WaitCondition.NEXT_EXIT
-            and container is not None
-            and container.status is Status.CREATED
-        ):
-            # A restart's own start: the stopped container it restarts is the one waited on
-            # (its removal, or its exit), as during the delay. A next exit is the start's run.
-            container = self._restarting.get(container_id, container)
+            if container_id not in self._restarting:
+                # A user's start of a new id: its run is waited on once it answers (a 404 if
+                # it fails), as a command waits for it (before, a 404 for a container there a
+                # moment later).
+                await self._after_start(container_id)
+                container = self._containers.get(container_id)
+            if container is not None and container.status is Status.CREATED:
+                # A restart's own start: the stopped container it restarts is the one waited
+                # on (its removal, or its exit), as during the delay. A next exit is the
+                # start's run.
+                container = self._restarting.get(container_id, container)
         if condition is WaitCondition.REMOVED:
             if container is not None and container.status is not Status.CREATED:
                 return await container.wait_gone()  # being forgotten too
@@ -1665,13 +1661,10 @@ class Supervisor:
     def take_up_moved(
         self, container_id: str, migration: str, *, handed_off: bool, run: int | None
     ) -> bool:
-        existing = self._containers.get(container_id)
-        if (
-            existing is None
-            or existing.labels.get(MIGRATION_LABEL) != migration
-            or existing.deleting
-            or existing.deleted
-        ):
+        if not self.moved_here(container_id, migration):
+            return False
+        existing = self._containers[container_id]
+        if existing.deleting or existing.deleted:
             return False
         init = existing.init
         if not handed_off and init is not None and run in (None, init.pid):
