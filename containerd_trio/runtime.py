@@ -357,6 +357,14 @@ class Runc:
         args = ["--detach", "--bundle", str(bundle), "--pid-file", str(pid_file)]
         return await self._create("run", [*args, *_console(io), container_id], pid_file, io)
 
+    async def run_to_exit(self, container_id: str, bundle: Path, stdio: Stdio) -> None:
+        """``runc run`` in the foreground: create, start, wait for the init's exit and delete,
+        in one runc process. Not the daemon's way (a runc process would live as long as each
+        container): the bench's lifecycle baseline, the cheapest lifecycle runc has. A status
+        other than 0, the container's own included, raises :class:`RuncError`."""
+        args = ["--bundle", str(bundle), container_id]
+        await self._call("run", args, stdio=stdio)
+
     async def exec(
         self,
         container_id: str,

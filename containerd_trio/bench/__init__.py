@@ -17,7 +17,9 @@ README's "Performance" section::
   (the daemon's own :class:`~containerd_trio.runtime.Runc`, with its settings), with the same
   statistics under a ``[runc]`` tag, and the ratios.
 - ``--cycle`` times whole lifecycles instead of starts: start a container whose process is
-  ``true``, wait for its exit, delete it.
+  ``true``, wait for its exit, delete it. runc's baseline runs each as one ``runc run`` in
+  the foreground (which waits and deletes): runc's cheapest lifecycle, as the peers' are
+  their ``run --rm``.
 - ``--checkpoint`` then times checkpoint (with exit) and restore of min(N, 20) containers, one
   after the other, through the daemon and with runc directly.
 - ``--peers`` (or ``--with containerd,podman``) then does the same with containerd (``ctr``)

@@ -101,11 +101,11 @@ class CeilingTarget(DaemonTarget):
     #: Where the stand-in keeps its records, if not under the daemon's runc root.
     records: Path | None = None
 
-    def how(self) -> str:
+    def how(self, *, cycle: bool = False) -> str:
         where = "" if self.records is None else f", its records on a tmpfs ({self.records})"
         return (
-            f"{super().how()}, with the stand-in runtime (not runc: a forked process that"
-            f" sleeps, no namespaces, cgroups or rootfs{where})"
+            f"{super().how(cycle=cycle)}, with the stand-in runtime (not runc: a forked process"
+            f" that sleeps, no namespaces, cgroups or rootfs{where})"
         )
 
 

@@ -202,10 +202,10 @@ class _Run:
         options, printer = self.options, self.printer
         note = settle_note(await settle(longest=options.settle))
         mode = "lifecycles of" if options.cycle else "starting"
+        how = target.how(cycle=options.cycle)
         printer.line(
             target.tag,
-            f"{mode} {options.count} containers, {options.concurrency} at once, {target.how()}"
-            f"{note}",
+            f"{mode} {options.count} containers, {options.concurrency} at once, {how}{note}",
         )
         assert self.bundle is not None
         ids = [f"{self.prefix}{ids_tag}-{i}" for i in range(options.count)]

@@ -165,7 +165,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cycle",
         action="store_true",
         help="time whole lifecycles (start a container running `true`, wait for its exit,"
-        " delete it) instead of starts",
+        " delete it) instead of starts; runc's baseline runs each as one `runc run` in the"
+        " foreground",
     )
     add(
         "--rm",

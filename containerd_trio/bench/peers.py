@@ -124,10 +124,11 @@ class ContainerdTarget(Target):
     def _ctr(self, *args: str) -> list[str]:
         return ["ctr", "--address", str(self.socket), *args]
 
-    def how(self) -> str:
+    def how(self, *, cycle: bool = False) -> str:
         pid = self.process.pid if self.process else "?"
+        run = "ctr run --rm" if cycle else "ctr run -d"
         return (
-            f"through containerd {self.version} (pid {pid}, ctr run -d, the runc v2 shim,"
+            f"through containerd {self.version} (pid {pid}, {run}, the runc v2 shim,"
             f" root {self.root})"
         )
 
@@ -224,8 +225,9 @@ class PodmanTarget(Target):
             "--ulimit", "nproc=4096:4096",
         ]  # fmt: skip
 
-    def how(self) -> str:
-        return f"through podman {self.version} (podman run -d --rootfs, root {self.root})"
+    def how(self, *, cycle: bool = False) -> str:
+        run = "podman run --rm" if cycle else "podman run -d"
+        return f"through podman {self.version} ({run} --rootfs, root {self.root})"
 
     async def open(self) -> None:
         self.version = await version(["podman", "--version"])

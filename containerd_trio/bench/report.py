@@ -235,15 +235,25 @@ def print_at_equal_speed(printer: Printer, rounds: Sequence[Round]) -> None:
     It takes any change in runc's CPU per start for the machine's: a daemon that made runc
     itself costlier (its processes beside runc on the CPUs, a larger fd table to copy at each
     spawn) would gain by as much, so the line says how much costlier runc was beside the
-    daemon, and the ``runc cpu`` lines of both phases stay printed. A lifecycle's runc work is
-    the same on both sides too, once the runc commands the server runs itself (a delete) are
-    counted with the keeper's (:class:`~.targets.DaemonTarget`). Only for rounds without
+    daemon, and the ``runc cpu`` lines of both phases stay printed. Only for rounds without
     failures (runc's CPU then counts attempts the rate does not) and with runc's CPU on both
     sides (the bench's own daemon says its children's; one at ``--address`` does not).
+
+    Not for lifecycles: there the two sides make different runc calls (the baseline's one
+    foreground ``runc run`` against the daemon's ``run -d`` and ``delete``), so runc's CPU per
+    cycle is no yardstick of the machine's speed, and the weighting would credit the daemon
+    with its dearer calls. The line says so instead.
     """
     if not rounds:
         return
     unit = rounds[0].main.unit
+    if unit == "cycle":
+        printer.line(
+            TAG_DAEMON,
+            "daemon/runc at equal machine speed: not for lifecycles (runc's calls differ: the"
+            " baseline's one foreground run against the daemon's run -d and delete)",
+        )
+        return
     weighted: list[float] = []
     runc_beside: list[float] = []
     for one in rounds:
