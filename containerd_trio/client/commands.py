@@ -355,18 +355,7 @@ def start_attached(client: Client, args: argparse.Namespace, out: Output, contai
         # TTY"), and run -it, exec -it and attach here.
         out.error("the input is not a terminal: leave out -i, or run this from a terminal")
         return EXIT_ERROR
-    try:
-        container = client.start_again(container_id)
-        started = True
-    except ApiError as exc:
-        if exc.status != 409:
-            raise
-        container = client.container(container_id)
-        if state_name(container) in ("stopped", "paused"):
-            # Paused: the daemon's "resume it first", as docker's start refuses one. Stopped:
-            # another 409 (being deleted, say), in the daemon's words.
-            raise
-        started = False
+    container, started = _started_again(client, container_id)
     processes = container["processes"]
     if not processes:
         state = state_name(container)
@@ -406,15 +395,26 @@ def start_again(client: Client, container_id: str) -> Container:
     daemon refuses it (moby's ContainerStart checks Paused before Running: "cannot start a
     paused container, try unpause instead"); so is a stopped one (the 409 was another: being
     deleted, say)."""
+    container, _ = _started_again(client, container_id)
+    return container
+
+
+def _started_again(client: Client, container_id: str) -> tuple[Container, bool]:
+    """:func:`start_again`'s container, and whether this call started it (False: it ran
+    already, or was restarting). One rule for ``start ID`` and ``start -a ID``
+    (:func:`start_attached`, which shows the output from the run's start only for a run it
+    started): which 409 means "running already" is said once."""
     try:
-        return client.start_again(container_id)
+        return client.start_again(container_id), True
     except ApiError as exc:
         if exc.status != 409:
             raise
         container = client.container(container_id)
         if state_name(container) in ("stopped", "paused"):
+            # Paused: the daemon's "resume it first", as docker's start refuses one. Stopped:
+            # another 409 (being deleted, say), in the daemon's words.
             raise
-        return container
+        return container, False
 
 
 def _start_as(client: Client, container: Container, *, stdin: bool = False) -> Container:
