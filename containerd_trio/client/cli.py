@@ -1391,13 +1391,19 @@ def _define_update(parser: Parser) -> None:
     parser.set_defaults(check=check)
 
 
+def _define_criu_options(parser: Parser) -> None:
+    """What CRIU may take along, as ``checkpoint`` and ``migrate`` (a move is a checkpoint
+    there) both take it: one set of flags for the one body (``routes._criu_options``)."""
+    parser.add_argument("--tcp", action="store_true", help="keep established TCP connections")
+    parser.add_argument("--unix-sockets", action="store_true", help="allow external unix sockets")
+    parser.add_argument("--shell", action="store_true", help="allow a shell job")
+
+
 def _define_checkpoint(parser: Parser) -> None:
     _define_id(parser)
     parser.add_argument("name", type=_checkpoint_name, metavar="NAME")
     parser.add_argument("--exit", action="store_true", help="stop the container afterwards")
-    parser.add_argument("--tcp", action="store_true", help="keep established TCP connections")
-    parser.add_argument("--unix-sockets", action="store_true", help="allow external unix sockets")
-    parser.add_argument("--shell", action="store_true", help="allow a shell job")
+    _define_criu_options(parser)
     parser.add_argument(
         "--timeout",
         type=_deadline,
@@ -1471,9 +1477,7 @@ def _define_migrate(parser: Parser) -> None:
         metavar="DIR",
         help="the bundle's path on the target (default: the same as here)",
     )
-    parser.add_argument("--tcp", action="store_true", help="keep established TCP connections")
-    parser.add_argument("--unix-sockets", action="store_true", help="allow external unix sockets")
-    parser.add_argument("--shell", action="store_true", help="allow a shell job")
+    _define_criu_options(parser)
     # The body's timeout, as checkpoint's --timeout: a move is a checkpoint there.
     parser.add_argument(
         "--timeout",
