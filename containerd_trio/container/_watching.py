@@ -75,15 +75,11 @@ async def _init_exited(container: Container, init: Process) -> None:
     container.finished_ns = init.exit_ns
     _remember_exit(container, init)
     container._ctx.metrics.init_exits.inc()
-    container.publish(
-        "exit",
-        pid=init.pid,
-        status=init.exit_status,
-        at_ns=init.exit_ns,
-        # A copy a move killed, the container running on at its target: no death.
-        detail=_exit_detail(
-            init, container._moved_detail() if container.moved_away else {INIT_EXIT_FIELD: True}
-        ),
+    # A copy a move killed, the container running on at its target: no death.
+    _publish_exit(
+        container,
+        init,
+        container._moved_detail() if container.moved_away else {INIT_EXIT_FIELD: True},
     )
     container._stopped.set()
     log.debug("container exited id=%s pid=%d status=%d", container.id, init.pid, init.exit_status)
@@ -107,25 +103,23 @@ def _exec_exited(container: Container, process: Process) -> None:
     _forget_live(container, process)
     _remember_exit(container, process)
     container._ctx.metrics.exec_exits.inc()
-    container.publish(
-        "exit",
-        pid=process.pid,
-        status=process.exit_status,
-        at_ns=process.exit_ns,
-        detail=_exit_detail(process, {}),
-    )
+    _publish_exit(container, process, {})
     container.save()
 
 
-def _exit_detail(process: Process, detail: dict[str, Any]) -> dict[str, Any]:
-    """The fields of ``process``'s ``exit`` (``detail``), with when it exited, as its waits
-    answer it (:data:`.EXITED_AT_FIELD`): the event's timestamp is later whenever another
-    event was published since (an init that exits before its start is published is stamped
-    after the ``start-container``), and a next server that answers a wait from the kept log
-    (a removal autoRemove made, a process it does not remember) answers this time, not that."""
-    if process.exit_ns is None:
-        return detail
-    return {**detail, EXITED_AT_FIELD: timestamps.format_ns(process.exit_ns)}
+def _publish_exit(container: Container, process: Process, detail: dict[str, Any]) -> None:
+    """Publish ``process``'s ``exit``, seen by its watch: an init's and an added process's
+    are the same event but for ``detail``, its other fields. Its pid, its status, the moment
+    it exited, and that moment in its fields too, as its waits answer it
+    (:data:`.EXITED_AT_FIELD`): the event's timestamp is later whenever another event was
+    published since (an init that exits before its start is published is stamped after the
+    ``start-container``), and a next server that answers a wait from the kept log (a removal
+    autoRemove made, a process it does not remember) answers this time, not that."""
+    if process.exit_ns is not None:
+        detail = {**detail, EXITED_AT_FIELD: timestamps.format_ns(process.exit_ns)}
+    container.publish(
+        "exit", pid=process.pid, status=process.exit_status, at_ns=process.exit_ns, detail=detail
+    )
 
 
 def _forget_live(container: Container, process: Process) -> None:
