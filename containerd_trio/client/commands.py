@@ -34,6 +34,7 @@ from .output import (
 if TYPE_CHECKING:
     from .http import Client
     from .protocol import Request
+    from .routes import CriuFlags
     from .template import Template
     from .types import Container, Exit, LogRecord, Resources, RestartPolicy, StartProcess
 
@@ -1157,6 +1158,12 @@ def _following(
     )
 
 
+def _criu_flags(args: argparse.Namespace) -> CriuFlags:
+    """What CRIU may take along, as ``checkpoints create`` and ``migrate`` parse it alike
+    (``cli._define_criu_options``): one reading of the flags for the two commands' bodies."""
+    return {"tcp": args.tcp, "unix_sockets": args.unix_sockets, "shell": args.shell}
+
+
 def checkpoints_create(client: Client, args: argparse.Namespace, out: Output) -> int:
     from . import routes
 
@@ -1164,9 +1171,7 @@ def checkpoints_create(client: Client, args: argparse.Namespace, out: Output) ->
         args.id,
         args.name,
         exit=args.exit,
-        tcp=args.tcp,
-        unix_sockets=args.unix_sockets,
-        shell=args.shell,
+        **_criu_flags(args),
         timeout=args.timeout,
     )
     checkpoint = _following(client, args, out, request, "checkpoint", args.timeout)
@@ -1200,9 +1205,7 @@ def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
         pre_copy=args.pre_copy,
         with_bundle=args.with_bundle,
         target_bundle_path=target_bundle,
-        tcp=args.tcp,
-        unix_sockets=args.unix_sockets,
-        shell=args.shell,
+        **_criu_flags(args),
         timeout=args.timeout,
     ) as steps:
         for step in steps:

@@ -57,13 +57,19 @@ class ExecOptions(TypedDict, total=False):
     stdin: bool
 
 
-class CheckpointOptions(TypedDict, total=False):
-    #: Stop the container once checkpointed.
-    exit: bool
-    #: CRIU options: keep established TCP connections, external unix sockets, a shell job.
+class CriuFlags(TypedDict, total=False):
+    """What CRIU may take along: a checkpoint's options and a migration's (a move is a
+    checkpoint there) are these, said once; :func:`_criu_options` makes them the body's."""
+
+    #: Keep established TCP connections, external unix sockets, a shell job.
     tcp: bool
     unix_sockets: bool
     shell: bool
+
+
+class CheckpointOptions(CriuFlags, total=False):
+    #: Stop the container once checkpointed.
+    exit: bool
     #: Seconds the checkpoint may take (the daemon's checkpoint deadline if None).
     timeout: float | None
 
@@ -218,7 +224,7 @@ def checkpoints(container_id: str, *, bundle_path: str | None = None) -> Request
     return make_request("GET", container_path(container_id, "checkpoint"), params=params)
 
 
-def _criu_options(options: CheckpointOptions | MigrateOptions) -> dict[str, bool]:
+def _criu_options(options: CriuFlags) -> dict[str, bool]:
     """What CRIU may take along (a checkpoint's and a migration's body share these)."""
     return {
         "tcp": options.get("tcp", False),
@@ -284,17 +290,13 @@ def metrics() -> Request:
 # --- archives and migrations ------------------------------------------------------------------
 
 
-class MigrateOptions(TypedDict, total=False):
+class MigrateOptions(CriuFlags, total=False):
     #: Pre-copy rounds (memory copied while the container runs; needs dirty-page tracking).
     pre_copy: int
     #: Copy the bundle (config.json and rootfs) too: the target has none.
     with_bundle: bool
     #: Where the bundle is on the target (default: the same path as on the source).
     target_bundle_path: str | None
-    #: CRIU options, as for a checkpoint.
-    tcp: bool
-    unix_sockets: bool
-    shell: bool
     #: Seconds each dump (a pre-copy round, the final one) may take (the daemon's if None).
     timeout: float | None
 
