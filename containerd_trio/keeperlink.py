@@ -32,7 +32,18 @@ import trio
 
 from . import procfs
 from .errors import RuntimeFailure
-from .keeper._wire import MAX_FDS, MAX_MESSAGE, Message, decode, encode, pair, receive_fds
+from .keeper._wire import (
+    MAX_FDS,
+    MAX_MESSAGE,
+    Message,
+    Queue,
+    decode,
+    drop_queue,
+    encode,
+    pair,
+    receive_fds,
+    send_first,
+)
 from .spawn import spawn
 
 log = logging.getLogger(__name__)
@@ -136,7 +147,7 @@ class KeeperLink:
         #: answer names is undone when it comes (the caller told the client the start failed).
         self._abandoned: set[int] = set()
         self._forgetting: dict[str, trio.Event] = {}
-        self._queue: deque[tuple[bytes, list[int]]] = deque()
+        self._queue: Queue = deque()
         self._queued = trio.Event()
         self._events: KeeperEvents | None = None
         #: What the keeper said after its welcome, read with it: for :meth:`serve` to hand on.
@@ -351,18 +362,13 @@ class KeeperLink:
             await self._queued.wait()
             self._queued = trio.Event()
             while self._queue:
-                data, fds = self._queue[0]
                 try:
-                    socket.send_fds(self._sock, [data], fds)
+                    send_first(self._sock, self._queue)
                 except BlockingIOError:
                     await trio.lowlevel.wait_writable(self._sock)
-                    continue
                 except OSError:
                     self._lost()
                     return
-                self._queue.popleft()
-                for fd in fds:
-                    os.close(fd)
 
     async def _receive(self) -> list[tuple[Message, list[int]]]:
         while True:
@@ -462,9 +468,7 @@ class KeeperLink:
         trio.lowlevel.notify_closing(self._sock)
         self._sock.close()
         self.gone = True
-        while self._queue:
-            for fd in self._queue.popleft()[1]:
-                os.close(fd)
+        drop_queue(self._queue)
         pid, self._child_pid = self._child_pid, None
         if pid is None:
             return

@@ -72,6 +72,30 @@ def receive_fds(sock: socket.socket, size: int, max_fds: int) -> tuple[bytes, li
     return data, list(fds)
 
 
+#: Messages waiting for room in the peer's socket, each with the duplicates of its fds it owns.
+Queue = deque[tuple[bytes, list[int]]]
+
+
+def send_first(sock: socket.socket, queue: Queue) -> None:
+    """Send the first of ``queue``, then take it off and close its fds' duplicates: the
+    keeper's :class:`Channel` and the server's link own their queued copies alike. Raises
+    BlockingIOError while the peer has no room (it stays first), OSError once the peer is
+    gone."""
+    data, fds = queue[0]
+    socket.send_fds(sock, [data], fds)
+    queue.popleft()
+    for fd in fds:
+        os.close(fd)
+
+
+def drop_queue(queue: Queue) -> None:
+    """Empty ``queue`` unsent, closing the fds' duplicates it owns (the peer is gone)."""
+    while queue:
+        _, fds = queue.popleft()
+        for fd in fds:
+            os.close(fd)
+
+
 class PeerGone(Exception):
     """The other end closed (or died)."""
 
@@ -80,7 +104,7 @@ class Channel:
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         self.sock = sock
-        self._queue: deque[tuple[bytes, list[int]]] = deque()
+        self._queue: Queue = deque()
         self.closed = False
         #: The epoll it is registered with wakes for room to write too (see :meth:`flush_in`).
         self._awaiting_room = False
@@ -129,17 +153,13 @@ class Channel:
     def flush(self) -> None:
         """Send what waits, as far as the peer takes it."""
         while self._queue:
-            data, fds = self._queue[0]
             try:
-                socket.send_fds(self.sock, [data], fds)
+                send_first(self.sock, self._queue)
             except BlockingIOError:
                 return
             except OSError:
                 self._drop_queue()
                 return
-            self._queue.popleft()
-            for fd in fds:
-                os.close(fd)
 
     def flush_in(self, epoll: select.epoll) -> None:
         """:meth:`flush`, then have ``epoll``, where a loop watches the channel for reading,
@@ -180,10 +200,7 @@ class Channel:
             received.append((message, fds))
 
     def _drop_queue(self) -> None:
-        while self._queue:
-            _, fds = self._queue.popleft()
-            for fd in fds:
-                os.close(fd)
+        drop_queue(self._queue)
 
     def close(self) -> None:
         if not self.closed:
