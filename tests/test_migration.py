@@ -3,6 +3,7 @@ own state dir and socket, with real runc and CRIU: ``POST /containers/{id}/migra
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -124,7 +125,9 @@ class LossyLink:
     closes one that asks for a finish (the target cannot say whether it keeps the container);
     the request held stays held. With ``cut`` (a request's path and version), the first such
     request is passed on only as far as its first bytes, and then both its connections are
-    closed: the target dies, or the network fails, midway through it."""
+    closed: the target dies, or the network fails, midway through it. With ``refuse`` (a
+    request's path and version), the first such request is answered 500 by the link itself,
+    never passed on: the target answers it cannot take it now."""
 
     def __init__(
         self,
@@ -137,6 +140,7 @@ class LossyLink:
         hold_dropped: bool = False,
         cut: bytes | None = None,
         hang_until_released: bool = False,
+        refuse: bytes | None = None,
     ) -> None:
         self.path = path
         self._target = target
@@ -150,6 +154,9 @@ class LossyLink:
         self._cut = cut
         #: Set once a request was cut (``cut``).
         self.cut = False
+        self._refuse = refuse
+        #: Set once a request was answered 500 by the link (``refuse``).
+        self.refused = False
         self._drop = drop
         self._hold_dropped = hold_dropped
         #: Set once the target's answer to a finish was dropped (its status line).
@@ -182,6 +189,17 @@ class LossyLink:
                 async def up() -> None:
                     nonlocal finishing
                     while data := await client.receive_some():
+                        if self._refuse is not None and self._refuse in data and not self.refused:
+                            self.refused = True
+                            body = b'{"error": "cannot take it now (the link refused it)"}'
+                            head = (
+                                "HTTP/1.1 500 Internal Server Error\r\n"
+                                "content-type: application/json\r\n"
+                                f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+                            )
+                            await client.send_all(head.encode() + body)
+                            nursery.cancel_scope.cancel()
+                            return
                         if self.held and self.later == "no-finish" and b"/finish " in data:
                             nursery.cancel_scope.cancel()
                             return
@@ -3386,6 +3404,168 @@ async def test_input_not_yet_taken_by_a_source_killed_mid_restore_reaches_the_ta
     assert got == ["got one", "got two", "got three"], got
     assert os.listdir(source.state_dir / "outgoing") == []
     assert os.listdir(target.state_dir / "migrations") == []
+    await session.drop()
+
+
+async def _restored_there_unanswered(
+    spawn_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    **link_options: Any,
+) -> tuple[DaemonProcess, DaemonProcess, LossyLink, Path, wsclient.Attached, str]:
+    """The reader, ``one`` and ``two`` typed into it and not read (as
+    :func:`_reader_with_input_pending`), moving from a source to a target through a link
+    (``link_options``: more of :class:`LossyLink`'s) that holds the target's answer to the
+    restore: returned once the target restored it (it runs there, its session open, nothing
+    handed on; the source's server waits for that answer, the input still in its copy's
+    pipe). The daemons, the link, the bundle, the attach session, the target's session."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, drop=b"/restore HTTP/1.1", hold_dropped=True,
+        **link_options,
+    )  # fmt: skip
+    await nursery.start(link.serve)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    nursery.start_soon(cut_short, source.client, "reader", f"unix:{link.path}")
+    with trio.fail_after(30):
+        await link.dropping.wait()
+    assert link.dropped is not None and b" 201 " in link.dropped  # restored there
+    (record,) = os.listdir(target.state_dir / "migrations")
+    return source, target, link, bundle, session, record.removesuffix(".json")
+
+
+def _kept_for_both(source: DaemonProcess) -> None:
+    """The move's record at the source keeps the input its copy had not read, marked as back
+    in the copy too (to hand on to the target, should it keep the container)."""
+    (name,) = os.listdir(source.state_dir / "outgoing")
+    record = json.loads((source.state_dir / "outgoing" / name).read_bytes())
+    assert base64.b64decode(record["stdin"]) == b"one\ntwo\n", record
+    assert record["stdinInCopy"] is True, record
+
+
+async def _read_here_then(source: DaemonProcess, bundle: Path, line: str) -> list[str]:
+    """The reader's copy at the source, resumed, reads what is in its input (``/go``), then
+    ``line``, typed into it on a new attach session once it read ``got two``: all of its
+    log, once it read that line."""
+    (bundle / "rootfs" / "go").touch()
+    with trio.fail_after(10):
+        await wait_output(source.client, "reader", "got two")
+    here = (await source.client.get("/containers/reader")).json()
+    assert here["state"]["status"] == "running", here
+    again = await wsclient.attach(
+        "", "reader", here["processes"][0]["pid"], unix=str(source.socket)
+    )
+    await again.type(f"{line}\n")
+    with trio.fail_after(10):
+        await wait_output(source.client, "reader", f"got {line}")
+    await again.detach()
+    return (await log_bytes(source.client, "reader")).decode().splitlines()
+
+
+@pytest.mark.parametrize("how", ["silent", "unknowing"])
+async def test_input_a_source_s_next_server_took_is_kept_for_either_end_while_the_target_cannot_say(
+    spawn_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    how: str,
+) -> None:
+    """kill -9 of the source's server once the target restored the reader (the restore's
+    answer held on its way), before it took out of its copy the input the reader had not
+    read: the next server takes it, and the target cannot say yet whether it keeps the
+    container. "silent": it answers nothing (every connection closed); "unknowing": it
+    answers, but cannot say (its session ended, finished there by hand, and the moved
+    container stopped there). The input goes back into the copy, paused, and the move's
+    record keeps it for the target too. Then the target says: it keeps the container
+    ("silent": it answers again), and the input is handed on before the finish, read there
+    once, in order, the copy removed; or ("unknowing": the stopped container deleted there)
+    it has none, and the copy, resumed, reads it once, then what is typed here since."""
+    options = {"then_silent": True} if how == "silent" else {}
+    source, target, link, bundle, session, migration = await _restored_there_unanswered(
+        spawn_daemon, make_bundle, tmp_path, nursery, **options
+    )
+    if how == "unknowing":
+        finished = await target.client.post(f"/migrations/{migration}/finish")
+        assert finished.status_code == 200, finished.text
+        stopped = await target.client.post("/containers/reader/stop", params={"timeout": "0"})
+        assert stopped.status_code == 200, stopped.text
+    await source.kill_server()
+    with trio.fail_after(30):
+        await source.logged(b"its copy here stays paused until the target says")
+    assert (await source.client.get("/containers/reader")).json()["state"]["status"] == "paused"
+    _kept_for_both(source)
+    if how == "unknowing":
+        assert b"it has the moved container, stopped" in source.log
+        deleted = await target.client.delete("/containers/reader")
+        assert deleted.status_code == 200, deleted.text
+        with trio.fail_after(30):
+            await source.logged(b"left under way by the last server: the target does not run")
+        got = await _read_here_then(source, bundle, "three")
+        assert got == ["ready", "got one", "got two", "got three"], got
+    else:
+        link.then_silent = False
+        with trio.fail_after(30):
+            await source.logged(b"left under way by the last server: the target runs the")
+        assert (await source.client.get("/containers/reader")).status_code == 404
+        got = await _read_there(target, bundle, "three")
+        assert got == ["got one", "got two", "got three"], got
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert os.listdir(target.state_dir / "migrations") == []
+    await session.drop()
+
+
+async def test_a_hand_off_refused_to_a_source_s_next_server_rolls_the_move_back_with_its_input(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """kill -9 of the source's server once the target restored the reader (the restore's
+    answer held on its way), before it took out of its copy the input the reader had not
+    read: the next server takes it and hands it on, and the target refuses the hand-off (a
+    500: it cannot take it now). The move fails there, as a live move's does: the next
+    server aborts the session (the target deletes what it restored) rather than finish it,
+    and resumes its copy, which reads that input once, then what is typed here since.
+    (Before, it asked for the finish all the same: the target kept the container without
+    the input, which went with the copy, and the log said the target's session had ended.)"""
+    source, target, link, bundle, session, _migration = await _restored_there_unanswered(
+        spawn_daemon, make_bundle, tmp_path, nursery, refuse=b"/stdin HTTP/1.1"
+    )
+    await source.kill_server()
+    with trio.fail_after(30):
+        await source.logged(b"left under way by the last server: the target does not run")
+    assert link.refused
+    got = await _read_here_then(source, bundle, "three")
+    assert got == ["ready", "got one", "got two", "got three"], got
+    assert (await target.client.get("/containers/reader")).status_code == 404
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert os.listdir(target.state_dir / "migrations") == []
+    await session.drop()
+
+
+async def test_input_a_source_s_next_server_took_after_the_target_s_session_ended_is_told_lost(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """kill -9 of the source's server once the target restored the reader (the restore's
+    answer held on its way), before it took out of its copy the input the reader had not
+    read; the target's session has ended meanwhile without that input (finished there by
+    hand), the container kept there: the next server takes the input, finds the session
+    gone and the moved container running there, and removes its copy, with the input, and
+    says how many bytes were lost (docs/checkpoint.md, what survives a crash); the
+    container runs on there, in one place."""
+    source, target, _link, bundle, session, migration = await _restored_there_unanswered(
+        spawn_daemon, make_bundle, tmp_path, nursery
+    )
+    finished = await target.client.post(f"/migrations/{migration}/finish")
+    assert finished.status_code == 200, finished.text
+    await source.kill_server()
+    with trio.fail_after(30):
+        await source.logged(b"left under way by the last server: the target runs the")
+    assert b"the 8 bytes of input it had not read" in source.log
+    assert b"never took: they are lost" in source.log
+    assert (await source.client.get("/containers/reader")).status_code == 404
+    assert "reader" not in runc_ids(source.state_dir)
+    got = await _read_there(target, bundle, "three")
+    assert got == ["got three"], got
+    assert os.listdir(source.state_dir / "outgoing") == []
     await session.drop()
 
 

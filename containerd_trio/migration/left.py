@@ -23,8 +23,12 @@ knows what was under way, and settles it as the dead one would have:
      never named it; if it does not answer, it aborts the session itself once idle, and its
      next server clears what a lost one made), and the copy here is resumed, if the move
      paused it;
-   - the restore was asked: the target is asked to finish the session, as the dead server
-     would have once the restore answered. Finished: the target keeps the container, and the
+   - the restore was asked: the input the copy had not read is handed on (taken out of the
+     copy first, if the dead server had not), and the target is asked to finish the session,
+     as the dead server would have once the restore answered. A hand-off the target refuses
+     (an error status) fails the move there, as it fails a live move: no finish, the
+     session is aborted, and the copy here resumed with its input put back (the abort
+     answered). Finished: the target keeps the container, and the
      copy here ends as a completed move ends it (its ``delete`` event). Not restored (409:
      the restore failed, or never came): the session is aborted and the copy here resumed.
      No such session (404: it ended, or the target's server restarted): what the target has
@@ -341,16 +345,26 @@ class LeftMove(Move):
             # "moving here already") until it ended itself, idle, a minute later.
             await self._abort_unanswered_open(target)
             return Verdict.RESUME, ""
-        if self._restore_asked:
-            if self._stdin and not self._stdin_handed:
-                # What the dead server took out of the copy for the target, and may not have
-                # handed on: before the finish, as it would have (the target writes it once).
-                try:
-                    self._stdin_handed = await target.send_stdin(session, self._stdin)
-                except TargetError as exc:
-                    if exc.target_status is None:
-                        return Verdict.UNSURE, exc.message
-                    # Refused (409: not restored there): the finish below says the same.
+        refused = False
+        if self._restore_asked and self._stdin and not self._stdin_handed:
+            # What the copy had not read (taken out of it for the target, by the dead server
+            # or by this one), which may not have been handed on: before the finish, as the
+            # dead server would have (the target writes it once).
+            try:
+                self._stdin_handed = await target.send_stdin(session, self._stdin)
+            except TargetError as exc:
+                if exc.target_status is None:
+                    return Verdict.UNSURE, exc.message
+                # Refused (409: not restored there; or it could not take it): the move fails
+                # there, as the live move's does (:meth:`.Outgoing._send_stdin`), and the
+                # session is aborted below. Finished, the target would keep the container
+                # without its input, which would go with the copy (until 2026-12-05).
+                refused = True
+                log.warning(
+                    "%s, %s: %s; the target's session is aborted", self._what(), self._left,
+                    exc.message,
+                )  # fmt: skip
+        if self._restore_asked and not refused:
             try:
                 await target.finish(session)
             except TargetError as exc:
