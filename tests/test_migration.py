@@ -3569,6 +3569,56 @@ async def test_input_a_source_s_next_server_took_after_the_target_s_session_ende
     await session.drop()
 
 
+@pytest.mark.parametrize("there", ["failed", "rolled-back"])
+async def test_input_a_source_s_next_server_took_goes_back_once_when_the_restore_came_to_nothing(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, there: str
+) -> None:
+    """kill -9 of the source's server while the target's runc restore is held, before it
+    took out of its copy the input the reader had not read: the next server takes it, and
+    its hand-off waits behind the restore past the source's deadline (the target cannot say
+    yet): the input goes back into the copy, paused, kept for the target too. Then the
+    restore comes to nothing there: it fails ("failed": its runc killed), or the target's
+    server is killed and its next one rolls the restore back ("rolled-back"). The next
+    question learns the target has none: the copy is resumed, and reads that input once
+    (not put back a second time), then what is typed here since; nothing of it is left
+    there."""
+    gated = GatedRunc(tmp_path, "restore")
+    source, target = await together(
+        spawn_daemon(
+            "--runtime-timeout", "3", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+        ),
+        spawn_daemon(
+            "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
+        ),
+    )
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(cut_short, source.client, "reader", f"unix:{target.socket}")
+        await gated.reached()
+        (held,) = gated.running()
+        await source.kill_server()
+    with trio.fail_after(30):
+        await source.logged(b"its copy here stays paused until the target says")
+    assert (await source.client.get("/containers/reader")).json()["state"]["status"] == "paused"
+    _kept_for_both(source)
+    if there == "failed":
+        os.kill(held, signal.SIGKILL)
+    else:
+        count = target.servings
+        os.kill(target.server_pid(), signal.SIGKILL)
+        async with gated.opened(held):  # the restore ends; the next server rolls it back
+            with trio.fail_after(30):
+                await target.served(count + 1)
+    with trio.fail_after(30):
+        await source.logged(b"left under way by the last server: the target does not run")
+    got = await _read_here_then(source, bundle, "three")
+    assert got == ["ready", "got one", "got two", "got three"], got
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert (await target.client.get("/containers/reader")).status_code == 404
+    assert runc_ids(target.state_dir) == []
+    await session.drop()
+
+
 async def test_a_hand_over_mid_restore_leaves_the_move_to_the_next_server(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
