@@ -148,9 +148,12 @@ class LossyLink:
         self._hang = hang
         #: With ``hang_until_released``: once set, the held request goes on (set
         #: :attr:`later` first), or, with :attr:`cut_held`, both its connections are closed
-        #: (the target never had it); without, it is held for good.
+        #: (the target never had it), or, with :attr:`refuse_held`, the link answers it 500
+        #: (the target never had it; a source does not send it again); without, it is held
+        #: for good.
         self.released: trio.Event | None = trio.Event() if hang_until_released else None
         self.cut_held = False
+        self.refuse_held = False
         self._cut = cut
         #: Set once a request was cut (``cut``).
         self.cut = False
@@ -191,13 +194,7 @@ class LossyLink:
                     while data := await client.receive_some():
                         if self._refuse is not None and self._refuse in data and not self.refused:
                             self.refused = True
-                            body = b'{"error": "cannot take it now (the link refused it)"}'
-                            head = (
-                                "HTTP/1.1 500 Internal Server Error\r\n"
-                                "content-type: application/json\r\n"
-                                f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-                            )
-                            await client.send_all(head.encode() + body)
+                            await _refused(client)
                             nursery.cancel_scope.cancel()
                             return
                         if self.held and self.later == "no-finish" and b"/finish " in data:
@@ -223,6 +220,10 @@ class LossyLink:
                             if self.cut_held:
                                 nursery.cancel_scope.cancel()
                                 return
+                            if self.refuse_held:
+                                await _refused(client)
+                                nursery.cancel_scope.cancel()
+                                return
                         await target.send_all(data)
 
                 async def down() -> None:
@@ -245,6 +246,17 @@ class LossyLink:
                         nursery.start_soon(down)
                 except* (trio.BrokenResourceError, trio.ClosedResourceError):
                     pass
+
+
+async def _refused(client: trio.SocketStream) -> None:
+    """A request answered 500 by :class:`LossyLink` itself, in the daemon's form of an
+    error, its connection closed after."""
+    body = b'{"error": "cannot take it now (the link refused it)"}'
+    head = (
+        "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    await client.send_all(head.encode() + body)
 
 
 def leftovers(bundle: Path) -> list[str]:
@@ -616,7 +628,7 @@ async def test_input_taken_for_a_move_that_fails_is_put_back(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
     """The move fails once the input the container had not read was handed to the target
-    (its finish lost on the way, which the target never had: the source aborts, and the
+    (its finish refused on the way, which the target never had: the source aborts, and the
     target deletes what it restored, with that input): the input is back in the pipe here,
     and the container, resumed here, reads it."""
     source, target = await two_daemons(spawn_daemon, tmp_path)
@@ -628,7 +640,7 @@ async def test_input_taken_for_a_move_that_fails_is_put_back(
     with trio.fail_after(60):
         async with _moving(source, "reader", f"unix:{link.path}") as steps:
             await link.holding.wait()  # the input handed on, the finish held
-            link.later, link.cut_held = "pass", True
+            link.later, link.refuse_held = "pass", True
             _release(link)
     assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"] is True, steps[-1]
     (bundle / "rootfs" / "go").touch()
@@ -722,6 +734,41 @@ _QUITS_ONCE = (
     "echo ready; until [ -e /go ]; do if [ -e /quit ]; then rm /quit; exit 3; fi;"
     " usleep 10000; done; while read l; do echo got $l; done",
 )  # fmt: skip
+
+
+async def test_a_finish_a_target_s_server_killed_never_had_is_sent_again_to_its_next_one(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """kill -9 of the target's server between the hand-off of the input the reader had not
+    read (answered: written there) and the finish (held on its way, then its connections
+    closed: the target never had it). The next server goes on with the session; the source
+    sends the finish again, which it answers: the move is done, the container in one place
+    (there), and it reads there that input once, in order. (Before, the finish was sent
+    once: the move rolled back, the target's next server deleting the container it had
+    restored, and the copy here resumed.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    )
+    await nursery.start(link.serve)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    with trio.fail_after(60):
+        async with _moving(source, "reader", f"unix:{link.path}") as steps:
+            await link.holding.wait()  # the input handed on, the finish held
+            await target.kill_server()  # the next server serves, the session taken up
+            await target.logged(b"was left open by the last server, its container restored:")
+            link.later, link.cut_held = "pass", True
+            _release(link)
+    assert steps[-1]["step"] == "done", steps[-1]
+    assert [step["step"] for step in steps][-2:] == ["finish", "done"], steps
+    assert b"the finish is sent again" in source.log
+    assert (await source.client.get("/containers/reader")).status_code == 404
+    assert "reader" not in runc_ids(source.state_dir)
+    got = await _read_there(target, bundle, "three")
+    assert got == ["got one", "got two", "got three"], got
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert os.listdir(target.state_dir / "migrations") == []
+    await session.drop()
 
 
 async def test_input_handed_on_is_not_given_to_a_run_its_restart_policy_started_since(
@@ -898,7 +945,7 @@ async def test_input_typed_at_the_source_after_the_hand_off_of_a_failed_move_goe
     with trio.fail_after(60):
         async with _moving(source, "reader", f"unix:{link.path}") as steps:
             await _type_after_the_hand_off(source, link, session, attached)
-            link.later, link.cut_held = "pass", True
+            link.later, link.refuse_held = "pass", True
             _release(link)
         assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"] is True, steps[-1]
         (bundle / "rootfs" / "go").touch()
@@ -938,7 +985,7 @@ async def test_a_stdin_closed_while_a_move_holds_it_ends_after_the_put_back(
             await session.close_stdin()
             # Its close has reached the server (the next request is answered after it).
             assert (await source.client.get("/containers/reader")).status_code == 200
-            link.later, link.cut_held = "pass", True
+            link.later, link.refuse_held = "pass", True
             _release(link)
         assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"] is True, steps[-1]
         (bundle / "rootfs" / "go").touch()
@@ -1112,7 +1159,7 @@ async def test_a_terminal_s_input_moves_with_it_and_what_comes_after_the_hand_of
             await link.holding.wait()  # the input handed on, the finish held
             await session.type("ve\n")
             assert (await source.client.get("/containers/typist")).status_code == 200
-            link.later, link.cut_held = "pass", end == "failed"
+            link.later, link.refuse_held = "pass", end == "failed"
             _release(link)
         (bundle / "rootfs" / "go").touch()
         if end == "failed":
@@ -1245,7 +1292,7 @@ async def test_a_terminal_s_pending_end_of_file_is_put_back_as_such_when_the_mov
         await wait_output(source.client, "typist", "th")
         async with _moving(source, "typist", f"unix:{link.path}") as steps:
             await link.holding.wait()  # the input handed on, the finish held
-            link.later, link.cut_held = "pass", True
+            link.later, link.refuse_held = "pass", True
             _release(link)
         assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"], steps[-1]
         (bundle / "rootfs" / "go").touch()
@@ -1350,7 +1397,7 @@ async def test_a_terminal_s_input_past_what_a_new_terminal_takes_does_not_hold_t
     could not take yet is typed into it as the container reads, before what is typed there
     after the move; once it reads, it reads every line, in order. Deleted there before it
     read, it goes at once, the rest of the input with it. A move that fails after the
-    hand-off (its finish cut) puts it all back here, and the copy resumed here reads every
+    hand-off (its finish refused) puts it all back here, and the copy resumed here reads every
     line. (Before, the target's write waited for room that never came: the move failed
     after a minute, frozen all along, "did not take the stdin within 30 s", here left
     paused (rolledBack false: the session there, held by the write, answered no abort), or
@@ -1364,7 +1411,7 @@ async def test_a_terminal_s_input_past_what_a_new_terminal_takes_does_not_hold_t
         await _typed_unread(source, session)
         async with _moving(source, "typist", f"unix:{link.path}") as steps:
             await link.holding.wait()  # the input handed on, the finish held
-            link.later, link.cut_held = "pass", then == "failed"
+            link.later, link.refuse_held = "pass", then == "failed"
             _release(link)
         if then == "failed":
             assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"], steps[-1]
@@ -1425,7 +1472,7 @@ async def test_a_terminal_s_input_still_typed_ahead_moves_on_whole(
         else:
             async with _moving(source, "typist", f"unix:{link.path}") as steps:
                 await link.holding.wait()  # the input handed on, the finish held
-                link.later, link.cut_held = "pass", True
+                link.later, link.refuse_held = "pass", True
                 _release(link)
             assert steps[-1]["step"] == "failed" and steps[-1]["rolledBack"], steps[-1]
             # The put-back writes the rest as the copy reads; it moves again before it reads,

@@ -18,7 +18,9 @@ The steps (each reported as it ends, see :class:`~.model.MigrationStep`):
    anything fails from here on, it is simply resumed).
 6. **transfer**: the checkpoint streamed to the target, with the rootfs changes since step 2.
 7. **restore**: the target restores it (in a cgroup of its own). The downtime ends.
-8. **finish**: the target keeps it; the source kills its frozen copy and forgets it.
+8. **finish**: the target keeps it; the source kills its frozen copy and forgets it. A finish
+   unanswered (the target's server killed: its next one goes on with the session) is sent
+   again, within the cleanup deadline from the first (:meth:`Outgoing._finish`).
 
 Each move is recorded (:class:`~.ledger.MoveEntry`) before it makes anything, and again before
 each step that changes who may run the container (the session opened, the pause, the restore
@@ -546,8 +548,44 @@ class Outgoing(Move):
         report(MigrationStep(StepName.RESTORE, _since(started), container=restored))
         finishing = time.perf_counter()
         await self._hand_on_stdin(moving, session)
-        await self.target.finish(session)
+        await self._finish(session)
         return restored, downtime, finishing
+
+    async def _finish(self, session: str) -> None:
+        """:meth:`.Target.finish`, sent again while it gets no answer because its connection
+        was lost or the target was unreached (the target's server killed after the hand-off:
+        its next one goes on with the session, :meth:`.Incoming.find_left`, and finishes it),
+        until the cleanup deadline from the first: a finish that waited out its own deadline
+        for an answer is not sent again, so the move ends within the time it took before.
+        One that came through, its answer lost, is answered "no such session" (404): a
+        failure, whose roll-back finds the moved container there and ends the move done; a
+        session the next server did not go on with (not restored there, or its container
+        gone) is one too, which the roll-back settles by what the target has, as before.
+        Safe to send again: the input handed on is in the container's input there once (its
+        session's record says so), and the container is the target's only once it answers.
+        Until 2026-12-05 it was sent once: the move rolled back, the target's next server
+        deleting the container it had restored and kept."""
+        deadline = trio.current_time() + self.cleanup_timeout
+        try:
+            await self.target.finish(session)
+            return
+        except TargetError as exc:
+            failure = exc
+        if failure.target_status is None and trio.current_time() < deadline:
+            log.warning(
+                "migration of %s: %s; the finish is sent again (for up to %g s in all)",
+                self.container.id, failure.message, self.cleanup_timeout,
+            )  # fmt: skip
+        # Each one under its own deadline for an answer, and all of them within the first's.
+        with trio.CancelScope(deadline=deadline):
+            while failure.target_status is None and trio.current_time() < deadline:
+                await trio.sleep(_ABORT_AGAIN)
+                try:
+                    await self.target.finish(session)
+                    return
+                except TargetError as exc:
+                    failure = exc
+        raise failure
 
     async def _hand_on_stdin(self, moving: Moving, session: str) -> None:
         """The input the copy here had not read at the freeze waits in its stdin pipe, or its
