@@ -792,6 +792,11 @@ async def test_checkpoint_of_a_sigstopped_init_is_409(
     """CRIU cannot seize a stopped process (runc would wait for its deadline): say so at once."""
     created = await start_container(client, "stopped", make_bundle(COUNTER))
     pid = created["processes"][0]["pid"]
+    # Once it runs the counter: runc's start returns before its init has exec'd the program,
+    # and a SIGSTOP that reaches runc init (a Go process, many threads) during its exec can be
+    # lost (the exec's ending of the other threads ends a group stop under way). Once, in a
+    # whole run of the suite, the init never stopped and the wait below met its deadline.
+    await wait_output(client, "stopped", "1")
     assert (
         await client.post(f"/containers/stopped/process/{pid}", json={"signal": "STOP"})
     ).status_code == 200
