@@ -2522,6 +2522,13 @@ async def test_list_format_table_is_docker_s(
     labels = await ok(ctr, "ps", "-f", "id=web", "--format", r"table {{.Labels}}\t{{.ID}}")
     assert table(labels.out) == [{"LABELS": "note=a\tb", "ID": "web"}]
     assert (await ok(ctr, "ps", "-f", "id=x", "--format", "table {{.ID}}")).out == "ID\n"
+    # docker's {{.Label "KEY"}} (until 2026-12-05 a usage error: a value is not a function),
+    # headed by the key's last dotted part.
+    await ok(ctr, "start", "api", "-b", str(bundle), "-l", "com.example.team=infra")
+    by_label = await ok(
+        ctr, "ps", "--format", 'table {{.ID}}\t{{.Label "com.example.team"}}\t{{.Label "no"}}'
+    )
+    assert by_label.out.splitlines() == ["ID    team    no", "web", "api   infra"]
 
 
 async def test_logs_timestamps_since_and_until(ctr: Ctr, make_bundle: BundleFactory) -> None:

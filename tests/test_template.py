@@ -773,3 +773,46 @@ def test_a_table_s_header_is_the_column_s_field_whatever_the_functions_on_it() -
     assert cells[:5] == ['"web"', '"running"', "web", "Running", "/CONTAINERS/WEB"]
     assert cells[5:10] == ['["a=1","b=2"]', "a=1;b=2", "2026-12-03", '""', " 4242  "]
     assert cells[10:] == ["web/running", "constant", "<a=1><b=2>", "web"]
+
+
+def test_ps_s_format_calls_docker_s_label_method() -> None:
+    """docker's ps takes ``{{.Label "KEY"}}``, a method of its ContainerContext: the label's
+    value, "" where there is none, headed by the key's last dotted part with ``-`` and ``_`` as
+    spaces (docker/cli's SubHeaderContext.Label). It was a usage error, ``a value is not a
+    function``. A key of the fields still takes no argument, and the method's arguments are
+    Go's: one string."""
+    from containerd_trio.client.output import PS_HEADINGS, PS_METHODS, RowTemplate
+
+    def ps(text: str) -> RowTemplate:
+        return RowTemplate(text, headings=PS_HEADINGS, methods=PS_METHODS)
+
+    container = {
+        "id": "web",
+        "state": {"status": "running"},
+        "processes": [{"pid": 4242}],
+        "createdAt": "2026-12-03T01:25:22.000000000+00:00",
+        "bundlePath": "/containers/web",
+        "labels": {"team": "infra", "com.example.my-tier_x": "front"},
+    }
+    row = ps(
+        'table {{.ID}}\t{{.Label "team"}}\t{{.Label "com.example.my-tier_x"}}'
+        '\t{{.Label "nope"}}\t{{"team" | .Label | upper}}\t{{$.Label "team"}}'
+    )
+    assert row.header == ["ID", "team", "my tier x", "nope", "team", "team"]
+    assert row.cells(container) == ["web", "infra", "front", "", "INFRA", "infra"]
+    # In a template it calls with the container, too; on another value (a with's dot), Go's.
+    called = ps('{{define "t"}}{{.Label "team"}}{{end}}{{template "t" .}}')
+    assert called.cells(container) == ["infra"]
+    with pytest.raises(ValueError, match="can't evaluate field Label in type string"):
+        ps('{{with .ID}}{{.Label "team"}}{{end}}')
+    with pytest.raises(ValueError, match="wrong number of args for Label: want 1 got 0"):
+        ps("{{.Label}}")
+    with pytest.raises(ValueError, match="wrong number of args for Label: want 1 got 2"):
+        ps('{{.Label "a" "b"}}')
+    with pytest.raises(ValueError, match="expected string; got int"):
+        ps("{{.Label 3}}")
+    with pytest.raises(ValueError, match="a value is not a function"):
+        ps('{{.ID "x"}}')
+    # inspect's templates, on documents, have no method: its arguments are refused as before.
+    with pytest.raises(TemplateError, match="a value is not a function"):
+        parse('{{.Label "team"}}')

@@ -474,10 +474,10 @@ def _format(text: str) -> str | RowTemplate:
     one is a usage error before any request."""
     if text in ("json", "table", "ids"):
         return text
-    from .output import PS_HEADINGS
+    from .output import PS_HEADINGS, PS_METHODS
 
     try:
-        return RowTemplate(text, headings=PS_HEADINGS)
+        return RowTemplate(text, headings=PS_HEADINGS, methods=PS_METHODS)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -200,7 +200,9 @@ def containers_list(client: Client, args: argparse.Namespace, out: Output) -> in
     if form == "json" and args.format == "json":
         # docker's ps --format json: {{json .}} of each container, a line each (docker/cli's
         # formatter reads "json" so); --json prints the daemon's documents, in one array.
-        form = output.RowTemplate(output.JSON_ROW, headings=output.PS_HEADINGS)
+        form = output.RowTemplate(
+            output.JSON_ROW, headings=output.PS_HEADINGS, methods=output.PS_METHODS
+        )
     if isinstance(form, output.RowTemplate):  # read with the command line
         if args.no_trunc:
             form = form.on(output.NO_TRUNC_FIELDS)

@@ -291,6 +291,50 @@ NO_TRUNC_FIELDS: dict[str, Callable[[Container], str]] = {
 }
 #: ps's headers that are not the fields' names in capitals: docker's.
 PS_HEADINGS = {"RunningFor": "CREATED"}
+
+
+class RowMethod:
+    """A method of a row a ``--format`` template may call with arguments, as docker's ps
+    ``{{.Label "KEY"}}`` (a Go method of its ContainerContext): ``of`` gives it for an item,
+    ``header`` is what it says in a table's header (docker's SubHeaderContext's)."""
+
+    __slots__ = ("arguments", "header", "of")
+
+    def __init__(
+        self,
+        arguments: int,
+        of: Callable[[Any], Callable[..., str]],
+        header: Callable[..., str],
+    ) -> None:
+        self.arguments = arguments
+        self.of = of
+        self.header = header
+
+
+def _label_argument(key: Any) -> str:
+    from .template import RenderError
+    from .template.values import go_type
+
+    if not isinstance(key, str):  # Go's reflect check of a method's argument
+        raise RenderError(f"wrong type for value; expected string; got {go_type(key)}")
+    return key
+
+
+def _label_of(container: Container) -> Callable[..., str]:
+    """docker's ``{{.Label "KEY"}}``: the label's value, "" if the container has none."""
+    labels = container.get("labels") or {}
+    return lambda key: str(labels.get(_label_argument(key), ""))
+
+
+def _label_header(key: Any) -> str:
+    """docker's header of ``{{.Label "com.example.team"}}``: the key's last dotted part, its
+    ``-`` and ``_`` as spaces (``team``), not in capitals (docker/cli's SubHeaderContext.Label)."""
+    return _label_argument(key).split(".")[-1].replace("-", " ").replace("_", " ")
+
+
+#: ps's methods: docker's ``{{.Label "KEY"}}`` (until 2026-12-05 a usage error, ``a value is not
+#: a function``).
+PS_METHODS: dict[str, RowMethod] = {"Label": RowMethod(1, _label_of, _label_header)}
 _ESCAPES = {"\\t": "\t", "\\n": "\n", "\\\\": "\\"}
 
 
@@ -329,20 +373,32 @@ class RowTemplate:
         text: str,
         fields: Mapping[str, Callable[[Any], str]] = FIELDS,
         headings: Mapping[str, str] | None = None,
+        methods: Mapping[str, RowMethod] | None = None,
     ) -> None:
         # Not on every ps: about 1 ms of a call's 80 (docs/cli.md).
         from .template import parse
 
         self.is_table = text.startswith(TABLE_PREFIX)
         self._fields = fields
-        parsed = parse(_unescape(text.removeprefix(TABLE_PREFIX)))
+        self._methods = methods or {}
+        parsed = parse(
+            _unescape(text.removeprefix(TABLE_PREFIX)),
+            {name: method.arguments for name, method in self._methods.items()},
+        )
         unknown = [key for key in parsed.top_keys() if key not in fields]
+        if unknown and unknown[0] in self._methods:  # {{.Label}}: Go's words, at once
+            want = self._methods[unknown[0]].arguments
+            raise ValueError(
+                f"wrong number of args for {unknown[0]}: want {want} got 0, in --format:"
+                f' {{{{.{unknown[0]} "KEY"}}}}'
+            )
         if unknown:
             names = ", ".join(f"{{{{.{name}}}}}" for name in fields)
             raise ValueError(f"unknown field {{{{.{unknown[0]}}}}} in --format; fields: {names}")
         self._columns = parsed.split("\t") if self.is_table else [parsed]
         heads = {name: (headings or {}).get(name) or _heading(name) for name in fields}
-        self.header = [_head(column, heads) for column in self._columns]
+        heads_methods = {name: method.header for name, method in self._methods.items()}
+        self.header = [_head(column, heads, heads_methods) for column in self._columns]
 
     def on(self, fields: Mapping[str, Callable[[Any], str]]) -> RowTemplate:
         """The same template on other fields of the same names (ps's ``--no-trunc``:
@@ -357,7 +413,8 @@ class RowTemplate:
         """The line of ``item`` (a container, for ps), one cell per column (one without
         ``table``); RenderError where the template does not fit it."""
         values = {name: field(item) for name, field in self._fields.items()}
-        return [column.render(values) for column in self._columns]
+        methods = {name: method.of(item) for name, method in self._methods.items()}
+        return [column.render(values, methods=methods) for column in self._columns]
 
     def lines(
         self, items: Iterable[Any], name: Callable[[Any], str]
@@ -378,7 +435,9 @@ class RowTemplate:
         return [line for (line,) in rows], misfits
 
 
-def _head(column: Template, headings: dict[str, str]) -> str:
+def _head(
+    column: Template, headings: dict[str, str], methods: Mapping[str, Callable[..., str]]
+) -> str:
     """A column's header, docker's: the template on the fields' names, through functions that
     leave them as they are (``{{.ID | json}}`` is headed ``ID``, as ``{{.ID}}``). Run first as
     on a container's values, as the check of a template that fits none (a RenderError); and
@@ -386,9 +445,9 @@ def _head(column: Template, headings: dict[str, str]) -> str:
     ","}}``: a range over the name, which docker's header stops at, printing what came before)."""
     from .template import HEADER_FUNCTIONS, RenderError
 
-    plain = column.render(headings)
+    plain = column.render(headings, methods=methods)
     try:
-        return column.render(headings, HEADER_FUNCTIONS)
+        return column.render(headings, HEADER_FUNCTIONS, methods)
     except RenderError:
         return plain
 

@@ -22,6 +22,8 @@ it runs); templates call templates 100 deep at most (Go's: 100000).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .evaluator import Template
 from .jsonout import compact
 from .parser import parse_tree
@@ -38,6 +40,8 @@ __all__ = [
 ]
 
 
-def parse(text: str) -> Template:
-    """``text`` as a template; TemplateError naming what cannot be read, and where."""
-    return Template(parse_tree(text))
+def parse(text: str, methods: Mapping[str, int] | None = None) -> Template:
+    """``text`` as a template; TemplateError naming what cannot be read, and where.
+    ``methods``: the methods of the value it runs on, each with the number of its arguments
+    (ps's ``{"Label": 1}``), given to :meth:`Template.render`."""
+    return Template(parse_tree(text, methods))

@@ -22,12 +22,23 @@ from .parser import (
     Include,
     Jump,
     Literal,
+    Method,
     Node,
     Path,
     Pipe,
     Variable,
 )
-from .values import FUNCTIONS, MISSING, RenderError, formatted, is_nil, kind, printed, truth
+from .values import (
+    FUNCTIONS,
+    MISSING,
+    RenderError,
+    formatted,
+    go_type,
+    is_nil,
+    kind,
+    printed,
+    truth,
+)
 
 #: How deep templates may call templates (Go's: 100000, which Python's stack does not hold; a
 #: template calling itself without end stops here, with Go's words).
@@ -45,9 +56,11 @@ class _Jumped(Exception):
 class _State:
     """One run of a template: what is printed, the variables in scope, innermost last, the
     templates it may call, how deep in calls it is, and the functions it runs in place of
-    :data:`.values.FUNCTIONS`' (a table's header's)."""
+    :data:`.values.FUNCTIONS`' (a table's header's); and the methods of the value it was
+    given (ps's ``Label``), which that value has, wherever it is passed (``{{template "row"
+    .}}``), and nothing else."""
 
-    __slots__ = ("definitions", "depth", "functions", "out", "variables")
+    __slots__ = ("definitions", "depth", "functions", "methods", "out", "owner", "variables")
 
     def __init__(
         self,
@@ -56,12 +69,17 @@ class _State:
         out: list[str],
         depth: int = 0,
         functions: Mapping[str, Callable[..., Any]] | None = None,
+        methods: Mapping[str, Callable[..., Any]] | None = None,
+        owner: Any = None,
     ) -> None:
         self.out = out
         self.variables: list[list[Any]] = [["$", root]]
         self.definitions = definitions
         self.depth = depth
         self.functions = functions or {}
+        self.methods = methods or {}
+        #: The value the methods are of: the first template's (a called one's $ may be another).
+        self.owner = root if owner is None else owner
 
     def lookup(self, name: str) -> Any:
         for variable in reversed(self.variables):
@@ -88,11 +106,18 @@ class Template:
         self.definitions = definitions
         self.body = definitions[""]
 
-    def render(self, value: Any, functions: Mapping[str, Callable[..., Any]] | None = None) -> str:
+    def render(
+        self,
+        value: Any,
+        functions: Mapping[str, Callable[..., Any]] | None = None,
+        methods: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> str:
         """The template on ``value`` (a decoded JSON document). RenderError, naming the action,
         where it does not fit. ``functions`` run in place of those of the same names, as Go's
-        ``Funcs`` replaces them (docker's table headers' :data:`.values.HEADER_FUNCTIONS`)."""
-        state = _State(value, self.definitions, [], functions=functions)
+        ``Funcs`` replaces them (docker's table headers' :data:`.values.HEADER_FUNCTIONS`);
+        ``methods`` are ``value``'s, for the template's method calls (``{{.Label "team"}}``:
+        parsed with their names)."""
+        state = _State(value, self.definitions, [], functions=functions, methods=methods)
         _walk(self.body, value, state)
         return "".join(state.out)
 
@@ -186,9 +211,16 @@ def _include(item: Include, dot: Any, state: _State) -> None:
         raise RenderError(f'{item.source}: template "{item.name}" not defined')
     if state.depth >= MAX_DEPTH:
         raise RenderError(f"{item.source}: exceeded maximum template depth ({MAX_DEPTH})")
-    _walk(
-        body, value, _State(value, state.definitions, state.out, state.depth + 1, state.functions)
+    called = _State(
+        value,
+        state.definitions,
+        state.out,
+        state.depth + 1,
+        state.functions,
+        state.methods,
+        state.owner,
     )
+    _walk(body, value, called)
 
 
 def _pipe(pipe: Pipe, dot: Any, state: _State) -> Any:
@@ -259,6 +291,8 @@ def _evaluate(node: Node, dot: Any, state: _State) -> Any:
         return state.lookup(node.name)
     if isinstance(node, Path):
         return _path(node, dot, state)
+    if isinstance(node, Method):
+        return _method(node, dot, state)
     assert isinstance(node, Call)
     # A piped value is the command before's, run first as Go runs a pipeline's commands in
     # turn: and/or's short circuit skips only the arguments written (Go's evalCall is given
@@ -277,6 +311,19 @@ def _evaluate(node: Node, dot: Any, state: _State) -> Any:
     arguments = [_evaluate(argument, dot, state) for argument in written]
     function = state.functions.get(node.name) or FUNCTIONS[node.name][0]
     return function(*arguments, *final)
+
+
+def _method(node: Method, dot: Any, state: _State) -> Any:
+    """``{{.Label "team"}}``: the method of the value it is called on, which only the value the
+    template was given has (in a ``with``'s or a range's body the dot is another: Go's words
+    then). The piped value is evaluated first, as a function's."""
+    receiver = dot if node.base is None else _evaluate(node.base, dot, state)
+    final = [_evaluate(node.arguments[-1], dot, state)] if node.piped else []
+    if receiver is not state.owner or node.name not in state.methods:
+        raise RenderError(f"can't evaluate field {node.name} in type {go_type(receiver)}")
+    written = node.arguments[:-1] if node.piped else node.arguments
+    arguments = [_evaluate(argument, dot, state) for argument in written]
+    return state.methods[node.name](*arguments, *final)
 
 
 def _path(node: Path, dot: Any, state: _State) -> Any:

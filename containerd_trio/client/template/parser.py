@@ -11,7 +11,7 @@ line's usage error, before any request.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from .lexer import Action, Token, read, shown
@@ -83,6 +83,28 @@ class Call(Node):
         self.piped = piped
 
     def named(self, from_dot: bool, from_dollar: bool = True) -> Iterator[str]:
+        for argument in self.arguments:
+            yield from argument.named(from_dot, from_dollar)
+
+
+class Method(Node):
+    """``.Label "team"``: a method of the template's value (``.`` at the top, or ``$``) called
+    with arguments, docker's ps ``{{.Label "KEY"}}``; one the caller named to :func:`parse_tree`
+    only (a key of a document takes none: its arguments are refused when read)."""
+
+    __slots__ = ("arguments", "base", "name", "piped")
+
+    def __init__(
+        self, base: Node | None, name: str, arguments: tuple[Node, ...], piped: bool
+    ) -> None:
+        self.base = base  # None: the dot; else the variable $
+        self.name = name
+        self.arguments = arguments
+        #: Whether the last argument is the value piped in (the command before's).
+        self.piped = piped
+
+    def named(self, from_dot: bool, from_dollar: bool = True) -> Iterator[str]:
+        # The method is no key of the value: only the paths in its arguments name any.
         for argument in self.arguments:
             yield from argument.named(from_dot, from_dollar)
 
@@ -159,10 +181,11 @@ _CONTROL: Final = frozenset(
 # --- the grammar --------------------------------------------------------------------------------
 
 
-def parse_tree(text: str) -> Definitions:
+def parse_tree(text: str, methods: Mapping[str, int] | None = None) -> Definitions:
     """``text`` as trees, the templates it defines and itself (``""``); TemplateError naming
-    what cannot be read, and where."""
-    parser = _Parser(read(text), text)
+    what cannot be read, and where. ``methods`` are the methods the value has, each with the
+    number of arguments it takes (ps's ``{"Label": 1}``): ``{{.Label "team"}}`` calls it."""
+    parser = _Parser(read(text), text, methods or {})
     body, ending = parser.body(in_range=False, top=True)
     if ending is not None:
         raise TemplateError(f"unexpected {shown(ending.source)}")
@@ -182,8 +205,9 @@ class _Parser:
     ``operand := ( '.' | '.key' | '$var' | '(' pipeline ')' | literal | function )
     ('.key')*``; control actions around bodies."""
 
-    def __init__(self, parts: list[str | Action], text: str) -> None:
+    def __init__(self, parts: list[str | Action], text: str, methods: Mapping[str, int]) -> None:
         self._parts = parts
+        self._methods = methods
         self._next = 0  # the part
         self._text = text  # the whole template: the tokens' starts are offsets in it
         self._variables = ["$"]  # those declared so far, in scope
@@ -394,6 +418,9 @@ class _Parser:
             raise self._fail("an empty command" + (" after |" if piped is not None else ""))
         head, *rest = operands
         if not isinstance(head, str):
+            if (rest or piped is not None) and (name := self._method(head)) is not None:
+                assert isinstance(head, Path)  # _method names a path's only
+                return self._method_call(head, name, rest, piped)
             if rest or piped is not None:
                 raise self._fail(
                     "a value is not a function: it takes no argument"
@@ -405,6 +432,25 @@ class _Parser:
         # Go's: a function's name as an argument is a call of it with no argument (print html).
         written = [self._call(item, [], None) if isinstance(item, str) else item for item in rest]
         return self._call(head, written, piped)
+
+    def _method(self, head: Node) -> str | None:
+        """The name of the value's method ``head`` is (``.Label`` or ``$.Label``), or None."""
+        if not isinstance(head, Path) or len(head.keys) != 1 or head.keys[0] not in self._methods:
+            return None
+        if head.base is None or (isinstance(head.base, Variable) and head.base.name == "$"):
+            return head.keys[0]
+        return None
+
+    def _method_call(
+        self, head: Path, name: str, rest: list[Node | str], piped: Node | None
+    ) -> Method:
+        """``.Label "team"`` (or ``"team" | .Label``): Go's method call, the number of its
+        arguments checked as a function's are."""
+        written = [self._call(item, [], None) if isinstance(item, str) else item for item in rest]
+        arguments = [*written, *([piped] if piped is not None else [])]
+        if len(arguments) != (want := self._methods[name]):
+            raise self._fail(f"wrong number of args for {name}: want {want} got {len(arguments)}")
+        return Method(head.base, name, tuple(arguments), piped is not None)
 
     def _as_written(self) -> str:
         """The next token as the template writes it: a number's or a character's text, not
