@@ -136,13 +136,16 @@ def _columns(
     words = [(word.start(), word.end()) for word in _WORD.finditer(line)]
     if len(words) <= width:
         return [line[start:end] for start, end in words] + [""] * (width - len(words))
-    # docker's split, kept where each word but the last column's lies under its title (a
-    # value wider than its column pushes the rest on by a little, still under it): ps aux, -ef.
+    # docker's split, kept where each column's first word lies under its title (a value
+    # wider than its column pushes the rest on by a little, still under it): ps aux, -ef. The
+    # last column's too: a word of a value cut to its width before it (-o pid,cmd:12,etime's
+    # "sh -c while") lies left of a right-aligned last title, and is not the last column's
+    # (until 2026-12-05 it was taken for it: ["sh", "-c while        15:52"]).
     under = all(
         start < end_of and start_of < end
-        for (start, end), (start_of, end_of) in zip(words, header[:-1], strict=False)
+        for (start, end), (start_of, end_of) in zip(words, header, strict=False)
     )
-    if under and words[width - 1][0] < header[-1][1]:
+    if under:
         groups = [*((i, i) for i in range(width - 1)), (width - 1, len(words) - 1)]
     else:
         groups = _placed(words, header, anchors())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -164,6 +165,12 @@ async def test_top_with_ps_options_shows_pss_table_of_the_container_only(
     for pid, started, command in rows:  # each as ps prints it alone
         assert (started, command) == (_ps_value(int(pid), "lstart"), _ps_value(int(pid), "args"))
     assert [row[2] for row in rows if int(row[0]) == init] == [" ".join(FAMILY)]
+
+    # A command cut to its width before a right-aligned last column: whole in its column.
+    titles, rows = await table("-o pid,cmd:12,etime")
+    assert titles == ["PID", "CMD", "ELAPSED"]
+    assert [row[1] for row in rows if int(row[0]) == init] == [" ".join(FAMILY)[:12].rstrip()]
+    assert all(re.fullmatch(r"[0-9:-]+", row[2]) for row in rows), rows
 
     titles, rows = await table("  -eo\tpid,ppid,rss,args ")  # split on white space
     assert titles == ["PID", "PPID", "RSS", "COMMAND"]
@@ -421,6 +428,25 @@ def test_ps_table_keeps_a_column_s_spaces_in_that_column() -> None:
     ]  # fmt: skip
 
 
+#: ``ps -o pid,cmd:12,etime``: a command cut to its width, then a right-aligned last column;
+#: the cut command's words lie under CMD, all of them, none under ELAPSED.
+CUT_BEFORE_RIGHT = """\
+  PID CMD              ELAPSED
+ 4426 sleep 300          00:03
+22105 sh -c while        15:52
+"""
+
+
+def test_ps_table_keeps_a_cut_command_before_a_right_aligned_last_column() -> None:
+    """The command's first word lay under its title, so the line was read as docker's split,
+    and the rest of it given to the last column: ``["22105", "sh", "-c while        15:52"]``.
+    A last column's value lies under its title too (left of ELAPSED, ``-c`` is not)."""
+    assert parse_table(CUT_BEFORE_RIGHT, [4426, 22105]).processes == [
+        ["4426", "sleep 300", "00:03"],
+        ["22105", "sh -c while", "15:52"],
+    ]
+
+
 #: ``ps axf`` as it printed a line pushed on by a value wider than its column (the server
 #: answered 500: "min() arg is an empty sequence", with fewer words before the last title than
 #: titles before it).
@@ -436,7 +462,9 @@ def test_ps_table_of_a_line_pushed_past_the_last_title() -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(
-    table=st.sampled_from([AUX, STARTED, COMMAND_FIRST, NAME_THEN_STARTED, WIDE, OVERFLOW, PUSHED]),
+    table=st.sampled_from(
+        [AUX, STARTED, COMMAND_FIRST, NAME_THEN_STARTED, WIDE, OVERFLOW, PUSHED, CUT_BEFORE_RIGHT]
+    ),
     edits=st.lists(
         st.tuples(
             st.integers(min_value=0, max_value=200),
