@@ -1424,8 +1424,12 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         continue  # printed before the stream was taken up again
                     if kept is not None and event["id"] not in kept:
                         continue
-                    if args.init_exits and (
-                        not event.get(INIT_EXIT_FIELD) or event.get(MOVED_EXIT_FIELD)
+                    if (
+                        args.init_exits
+                        and event["type"] == "exit"
+                        # die keeps an init's exit (not a move's), and every other type asked
+                        # with it: until 2026-12-05 -f event=die -f event=start hid the starts.
+                        and (not event.get(INIT_EXIT_FIELD) or event.get(MOVED_EXIT_FIELD))
                     ):
                         # Passed over, but taken up again after it if the stream breaks.
                         last = event["timestamp"]
