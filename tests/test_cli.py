@@ -2802,6 +2802,15 @@ async def test_events_filter_die_keeps_the_exits_of_inits_as_docker_s(
         lives = await ok(
             ctr, "events", "--since", since, "-f", "event=start", "-f", "event=die", "-n", "2"
         )  # fmt: skip
+        # docker's exec_start and exec_die: an exec'd process's start and exit (until
+        # 2026-12-05 a usage error); with die, every exit again.
+        execs = await ok(
+            ctr, "events", "--since", since, "-f", "event=exec_start", "-f", "event=exec_die",
+            "-n", "2",
+        )  # fmt: skip
+        both = await ok(
+            ctr, "events", "--since", since, "-f", "event=die", "-f", "event=exec_die", "-n", "2"
+        )  # fmt: skip
     assert died.out.split()[1:] == ["exit", "box", f"pid={init}", "status=137"], died.out
     event = json.loads(as_json.out)
     assert (event["type"], event["pid"], event["status"], event["init"]) == (
@@ -2815,6 +2824,12 @@ async def test_events_filter_die_keeps_the_exits_of_inits_as_docker_s(
         ["start-container", "box"],
         ["exit", "box"],
     ], lives.out
+    assert [line.split()[1:3] for line in execs.out.splitlines()] == [
+        ["start-process", "box"],
+        ["exit", "box"],
+    ], execs.out
+    assert execs.out.split()[-1] == "status=5", execs.out
+    assert [line.split()[-1] for line in both.out.splitlines()] == ["status=5", "status=137"]
     # The daemon's stream: an init's exit says init, an exec'd process's does not.
     kept = []
     params = {"since": since, "type": "exit", "id": "box"}

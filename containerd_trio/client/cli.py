@@ -1649,7 +1649,8 @@ def _define_events(parser: Parser) -> None:
         default=[],
         metavar="KEY=VALUE[,...]",
         help="as docker's: container=ID (as --id; several: any of them), event=NAME (as --type,"
-        " docker's die (an init's exit), start, unpause and destroy too; several: any of them),"
+        " docker's die (an init's exit), exec_die (another's), start, exec_start, unpause and"
+        " destroy too; several: any of them),"
         " type=container, label=KEY or label=KEY=VALUE (the labels each event carries, its"
         " container's when it came; several: all of them); repeatable (different keys must all"
         " match)",

@@ -1241,14 +1241,19 @@ def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
 #: ``events -f``'s keys, docker's that mean something here.
 EVENT_FILTERS = ("container", "event", "type", "label")
 #: docker's names of events the daemon names otherwise, for ``events -f event=NAME``: a
-#: container's init died, started, was unpaused, was removed. ``die`` is an ``exit`` of an
-#: init only (its ``init`` field): an exec'd process's is docker's ``exec_die``.
+#: container's init died, started, was unpaused, was removed; an exec'd process started, or
+#: died. ``die`` is an ``exit`` of an init only (its ``init`` field), ``exec_die`` one of
+#: another process (until 2026-12-05 a usage error, as ``exec_start``).
 DOCKER_EVENTS = {
     "die": "exit",
     "start": "start-container",
     "unpause": "resume",
     "destroy": "delete",
+    "exec_start": "start-process",
+    "exec_die": "exit",
 }
+#: docker's names of some of the ``exit`` events: an init's, an exec'd process's.
+DOCKER_EXITS = ("die", "exec_die")
 #: docker's object types (``events -f type=T``): the daemon's events are all of containers.
 DOCKER_OBJECT_TYPES = (
     "container", "image", "volume", "network", "daemon", "plugin", "node", "service", "secret",
@@ -1278,9 +1283,10 @@ def parse_event_types(text: str) -> list[str]:
 
 def parse_event_filter(text: str) -> list[tuple[str, str]]:
     """``events -f``: ``container=web,event=unpause`` as ``[("container", "web"), ("event",
-    "resume")]``, docker's event names as the daemon's types but ``die``, which is kept (an
-    init's ``exit``: :func:`event_selection`); a key or a value that cannot be one is an
-    ArgumentTypeError that names it (a usage error, before any request)."""
+    "resume")]``, docker's event names as the daemon's types but ``die`` and ``exec_die``,
+    which are kept (an init's ``exit``, another process's: :func:`event_selection`); a key or
+    a value that cannot be one is an ArgumentTypeError that names it (a usage error, before
+    any request)."""
     from ..event_types import EVENT_TYPES
     from ..ids import invalid_id, is_id
 
@@ -1294,7 +1300,7 @@ def parse_event_filter(text: str) -> list[tuple[str, str]]:
                 f"unknown filter key {key!r} in {part!r}: the keys are {', '.join(EVENT_FILTERS)}"
             )
         if key == "event":
-            if value != "die":
+            if value not in DOCKER_EXITS:
                 value = DOCKER_EVENTS.get(value, value)
             if DOCKER_EVENTS.get(value, value) not in EVENT_TYPES:
                 docker = ", ".join(f"{name} ({ours})" for name, ours in DOCKER_EVENTS.items())
@@ -1318,8 +1324,9 @@ def parse_event_filter(text: str) -> list[tuple[str, str]]:
 def event_selection(args: argparse.Namespace) -> str | None:
     """Read ``events``' ``--id``, ``--type`` and ``-f`` into ``args.containers`` (the ids
     whose events are shown, any of them: none, all), ``args.type`` (the types, any of them:
-    None, all), ``args.labels`` (all to match) and ``args.init_exits`` (of the exits, only the
-    inits': docker's ``die``); the problem where no event could pass them.
+    None, all), ``args.labels`` (all to match) and ``args.exits`` (of the exits, only the
+    inits', docker's ``die``: ``"init"``; only the other processes', its ``exec_die``:
+    ``"exec"``; all: None); the problem where no event could pass them.
     The daemon takes one id, a list of types and label filters (``GET
     /events?id=&type=&label=``): several ids are kept here, of its stream."""
     if args.since is not None and args.until is not None:
@@ -1349,11 +1356,14 @@ def event_selection(args: argparse.Namespace) -> str | None:
     asked = {value for key, value in filters if key == "event"}
     # docker's die is a container's death, an init's exit; an exec'd process's is its
     # exec_die. So die keeps the exits that say init (until 2026-12-04 it kept every exit),
-    # unless exit, which keeps them all, is one of the alternatives.
-    args.init_exits = "die" in asked and "exit" not in asked
+    # exec_die the others, unless exit, which keeps them all, is one of the alternatives, or
+    # both are.
+    args.exits = None
+    if "exit" not in asked and len(asked.intersection(DOCKER_EXITS)) == 1:
+        args.exits = "init" if "die" in asked else "exec"
     named = list(
         dict.fromkeys(
-            DOCKER_EVENTS["die"] if value == "die" else value
+            DOCKER_EVENTS[value] if value in DOCKER_EXITS else value
             for key, value in filters
             if key == "event"
         )
@@ -1425,11 +1435,16 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                     if kept is not None and event["id"] not in kept:
                         continue
                     if (
-                        args.init_exits
+                        args.exits is not None
                         and event["type"] == "exit"
-                        # die keeps an init's exit (not a move's), and every other type asked
-                        # with it: until 2026-12-05 -f event=die -f event=start hid the starts.
-                        and (not event.get(INIT_EXIT_FIELD) or event.get(MOVED_EXIT_FIELD))
+                        # die keeps an init's exit (not a move's), exec_die another process's,
+                        # and every other type asked with them: until 2026-12-05 -f event=die
+                        # -f event=start hid the starts.
+                        and (
+                            (not event.get(INIT_EXIT_FIELD) or bool(event.get(MOVED_EXIT_FIELD)))
+                            if args.exits == "init"
+                            else bool(event.get(INIT_EXIT_FIELD))
+                        )
                     ):
                         # Passed over, but taken up again after it if the stream breaks.
                         last = event["timestamp"]
