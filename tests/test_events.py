@@ -186,6 +186,15 @@ async def test_events_carry_their_containers_labels_and_a_label_filter_judges_ea
         ({"label": ""}, "query parameter label must be KEY or KEY=VALUE, KEY not empty, not ''"),
         ({"label": "=x"}, "query parameter label must be KEY or KEY=VALUE, KEY not empty"),
         ({"id": ["a", "b"]}, "query parameter id is given 2 times: give it once"),
+        # An end before the start, as docker's daemon refuses it (before, an empty stream).
+        (
+            {"since": "1s", "until": "1h"},
+            "query parameters since and until: since (1s) is after until (1h)",
+        ),
+        (
+            {"since": "2026-12-05T10:00:00Z", "until": "2026-12-05T09:59:59.999Z"},
+            "since (2026-12-05T10:00:00Z) is after until (2026-12-05T09:59:59.999Z)",
+        ),
     ],
 )
 async def test_bad_event_query_is_400(
@@ -323,6 +332,8 @@ async def test_until_ends_the_stream_there_as_docker_s(daemon: RunningDaemon) ->
         upto = await read_to_the_end(client, {"since": since, "until": middle})
         assert [event["id"] for event in upto] == ["u0", "u1", "u2"]  # its own time's too
         assert await read_to_the_end(client, {"since": middle, "until": middle}) == [every[2]]
+        # One duration for both is one moment (since is read first), not an end before it.
+        assert await read_to_the_end(client, {"since": "10m", "until": "10m"}) == []
         # Past, without since: nothing (the live ones come after it), and the end at once.
         assert await read_to_the_end(client, {"until": "1m", "type": "start-container"}) == []
 

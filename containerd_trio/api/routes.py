@@ -696,6 +696,13 @@ async def events(query: EventsQuery) -> Response:
     # The stream starts from this moment, whenever it subscribes: a client that acts once it
     # sees the answer's headers must not miss the events its action causes. It subscribes only
     # once it streams, so that a client gone before its answer began leaves nothing behind.
+    if query.since is not None and query.until is not None and query.until < query.since:
+        # docker's daemon refuses it too; answered, it was an empty stream, as if no event had
+        # come. (Durations are read in order, since first: since=10m&until=10m is one moment.)
+        raise InvalidRequest(
+            f"query parameters since and until: since ({request.args.get('since')}) is after"
+            f" until ({request.args.get('until')}): no event could be shown"
+        )
     bus = supervisor().events
     since = query.since if query.since is not None else bus.cursor()
     lines = _event_lines(bus, since, query.id, query.type, query.label or (), query.until)
