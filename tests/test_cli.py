@@ -1206,6 +1206,36 @@ async def test_checkpoints_create_list_restore_delete(
     assert "first" in missing.err
 
 
+async def test_docker_s_checkpoint_words(ctr: Ctr, client: httpx.AsyncClient, bundle: Path) -> None:
+    """docker's ``checkpoint create ID NAME``, ``checkpoint ls ID`` and ``checkpoint rm ID
+    NAME`` do what they do there. Before, ``checkpoint ls web`` checkpointed a container named
+    ls as web (or said none was found), and ``create`` and ``rm`` were usage errors. docker's
+    ``--leave-running`` is taken (the default here)."""
+    await ok(ctr, "run", "-d", "-b", str(bundle), "ls")  # named after an action, on purpose
+    await ok(ctr, "run", "-d", "-b", str(bundle), "web")
+    made = await ok(ctr, "checkpoint", "create", "web", "c1", "--leave-running")
+    assert made.out == "checkpointed web as c1\n"
+    assert run_status((await client.get("/containers/web")).json()["state"]) == {
+        "status": "running"
+    }
+    listed = await ok(ctr, "checkpoint", "ls", "web")
+    assert [row["NAME"] for row in table(listed.out)] == ["c1"]
+    # Not a checkpoint "web" of the container ls (both in the one bundle's checkpoints).
+    assert [entry["name"] for entry in (await client.get("/containers/ls/checkpoint")).json()] == [
+        "c1"
+    ]
+    assert (await ok(ctr, "--json", "checkpoint", "list", "web")).json[0]["name"] == "c1"
+    assert (await ok(ctr, "checkpoint", "rm", "web", "c1")).out == "deleted checkpoint c1 of web\n"
+    assert (await ok(ctr, "--json", "checkpoints", "ls", "web")).json == []
+    # The singular's own form stays; a container named after an action is checkpointed with
+    # checkpoints create.
+    assert (await ok(ctr, "checkpoint", "web", "c2")).out == "checkpointed web as c2\n"
+    assert (await ok(ctr, "checkpoints", "create", "ls", "c3")).out == "checkpointed ls as c3\n"
+    both = await ctr("checkpoint", "create", "web", "c4", "--exit", "--leave-running")
+    assert both.code == cli.EXIT_USAGE
+    assert "not allowed with argument --exit" in both.err
+
+
 async def test_checkpoints_of_a_deleted_container_by_its_bundle(
     ctr: Ctr, bundle: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

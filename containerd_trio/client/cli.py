@@ -1100,6 +1100,26 @@ def _not_text(args: argparse.Namespace) -> str | None:
     return None
 
 
+#: docker's ``checkpoint`` actions, which ``checkpoints`` has (``ls``, ``create``, ``rm``).
+_CHECKPOINT_ACTIONS = ("create", "ls", "list", "rm", "delete")
+
+
+def _docker_checkpoint_words(argv: list[str], args: argparse.Namespace) -> list[str] | None:
+    """``argv`` with docker's ``checkpoint ls ID``, ``checkpoint create ID NAME`` and
+    ``checkpoint rm ID NAME`` made ``checkpoints``' (None where it is none of them): the
+    singular ``checkpoint ID NAME`` read ``checkpoint ls web`` as a checkpoint named web of a
+    container ls (and made it, where one was). A container named after an action is
+    checkpointed with ``checkpoints create``."""
+    if not args.command_parser.prog.endswith(" checkpoint"):
+        return None
+    if args.id not in _CHECKPOINT_ACTIONS:
+        return None
+    for at in range(len(argv) - 1):
+        if argv[at] == "checkpoint" and argv[at + 1] == args.id:
+            return [*argv[:at], "checkpoints", *argv[at + 1 :]]
+    return None
+
+
 def _options_after_id(argv: list[str], args: argparse.Namespace) -> list[str] | None:
     """``argv`` again with the options given after ``exec``'s ID and before a ``--`` moved
     before the ID, where argparse takes them as ours (``exec web -e X=1 -- ls`` as ``exec -e
@@ -1402,7 +1422,15 @@ def _define_criu_options(parser: Parser) -> None:
 def _define_checkpoint(parser: Parser) -> None:
     _define_id(parser)
     parser.add_argument("name", type=_checkpoint_name, metavar="NAME")
-    parser.add_argument("--exit", action="store_true", help="stop the container afterwards")
+    leave = parser.add_mutually_exclusive_group()
+    leave.add_argument("--exit", action="store_true", help="stop the container afterwards")
+    # docker's checkpoint create stops the container unless --leave-running; here running on
+    # is the default (--exit stops it), so the flag docker users type says what happens.
+    leave.add_argument(
+        "--leave-running",
+        action="store_true",
+        help="leave the container running afterwards (the default; docker's flag)",
+    )
     _define_criu_options(parser)
     parser.add_argument(
         "--timeout",
@@ -1938,6 +1966,8 @@ def run(
     try:
         parser = build_parser(stdout, stderr, bench="bench" in argv)
         args, extras = parser.parse_known_args(argv)
+        if (docker := _docker_checkpoint_words(argv, args)) is not None:
+            args, extras = parser.parse_known_args(argv := docker)
         if (moved := _options_after_id(argv, args)) is not None:
             args, extras = parser.parse_known_args(moved)
         command_parser: Parser = args.command_parser
