@@ -87,26 +87,19 @@ class Call(Node):
             yield from argument.named(from_dot, from_dollar)
 
 
-class Method(Node):
+class Method(Call):
     """``.Label "team"``: a method of the template's value (``.`` at the top, or ``$``) called
     with arguments, docker's ps ``{{.Label "KEY"}}``; one the caller named to :func:`parse_tree`
-    only (a key of a document takes none: its arguments are refused when read)."""
+    only (a key of a document takes none: its arguments are refused when read). A call whose
+    arguments name what it names: the method is no key of the value."""
 
-    __slots__ = ("arguments", "base", "name", "piped")
+    __slots__ = ("base",)
 
     def __init__(
         self, base: Node | None, name: str, arguments: tuple[Node, ...], piped: bool
     ) -> None:
+        super().__init__(name, arguments, piped)
         self.base = base  # None: the dot; else the variable $
-        self.name = name
-        self.arguments = arguments
-        #: Whether the last argument is the value piped in (the command before's).
-        self.piped = piped
-
-    def named(self, from_dot: bool, from_dollar: bool = True) -> Iterator[str]:
-        # The method is no key of the value: only the paths in its arguments name any.
-        for argument in self.arguments:
-            yield from argument.named(from_dot, from_dollar)
 
 
 class Pipe:
