@@ -771,6 +771,74 @@ async def test_a_finish_a_target_s_server_killed_never_had_is_sent_again_to_its_
     await session.drop()
 
 
+async def test_a_finish_that_came_through_its_answer_lost_is_answered_404_and_the_move_is_done(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The target finishes the move and its answer is lost (its connection closed): the
+    source sends the finish again, which the target answers 404 (no such session); the
+    roll-back that follows asks the target to abort (404 too), finds the moved container
+    there, running, and ends the move done, its copy here removed: the container in one
+    place, and the input it had not read at the freeze read there once, in order."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(tmp_path / "link.sock", target.socket)  # drops the finish's answer
+    await nursery.start(link.serve)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    with trio.fail_after(60):
+        steps = await migrate(source.client, "reader", to=f"unix:{link.path}")
+    assert link.dropped is not None and b" 200 " in link.dropped  # the target did finish
+    assert [step["step"] for step in steps][-2:] == ["finish", "done"], steps
+    assert b"the finish is sent again" in source.log
+    assert b"(404)" in source.log and b"the target runs it all the same" in source.log
+    assert (await source.client.get("/containers/reader")).status_code == 404
+    assert "reader" not in runc_ids(source.state_dir)
+    got = await _read_there(target, bundle, "three")
+    assert got == ["got one", "got two", "got three"], got
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert os.listdir(target.state_dir / "migrations") == []
+    await session.drop()
+
+
+async def test_a_source_s_server_killed_while_it_sends_the_finish_again_leaves_it_recorded(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """kill -9 of the target's server with the finish held (the hand-off answered: written
+    there); the finish then cut (the target never had it) and the target unreachable, so
+    the source sends it again; kill -9 of the source's server meanwhile. Its next server
+    settles the move from its record (the input it took, the restore asked): it hands that
+    input on again, which the target's next server, gone on with the session, does not
+    write a second time, and finishes the session. The container runs there alone and
+    reads that input once, in order; nothing of the move is left on either side."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    )
+    await nursery.start(link.serve)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as moving:
+            moving.start_soon(cut_short, source.client, "reader", f"unix:{link.path}")
+            await link.holding.wait()  # the input handed on, the finish held
+            await target.kill_server()  # the next server serves, the session taken up
+            await target.logged(b"was left open by the last server, its container restored:")
+            link.later, link.cut_held = "close", True  # each finish sent again: closed
+            _release(link)
+            await source.logged(b"the finish is sent again")
+            (record,) = os.listdir(source.state_dir / "outgoing")
+            entry = json.loads((source.state_dir / "outgoing" / record).read_text())
+            assert base64.b64decode(entry["stdin"]) == b"one\ntwo\n", entry
+            await source.kill_server()
+        link.later = "pass"
+        await source.logged(b"was left under way by the last server: the target runs the")
+    assert b"the hand-off came again; it was written already" in target.log
+    assert (await source.client.get("/containers/reader")).status_code == 404
+    assert "reader" not in runc_ids(source.state_dir)
+    got = await _read_there(target, bundle, "three")
+    assert got == ["got one", "got two", "got three"], got
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert os.listdir(target.state_dir / "migrations") == []
+    await session.drop()
+
+
 async def test_input_handed_on_is_not_given_to_a_run_its_restart_policy_started_since(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
