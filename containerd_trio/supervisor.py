@@ -1718,6 +1718,13 @@ class Supervisor:
         init = container.init
         if run is not None and init is not None and init.pid != run:
             return False  # a restart's init: the restored run, which the input was for, ended
+        if init is not None and init.exited.is_set():
+            # The restored run ended before the hand-off (killed here, or done): its unread
+            # input goes with it, as a pipe's does with its process. Refused, the move would
+            # fail and the source resume its copy from the freeze: the run after it again,
+            # the end undone (until 2026-12-05, in the few milliseconds a live move leaves,
+            # and when a source's next server handed it on later).
+            return False
         assert self._nursery is not None  # a session runs only while the supervisor does
         # Typed ahead, not waited for: what its input cannot take until it reads (a new
         # terminal takes less at once than the source's held) must not hold the move.

@@ -894,7 +894,7 @@ async def test_input_handed_on_is_not_given_to_a_run_its_restart_policy_started_
         assert steps[-1]["step"] == "done", steps
         got = await _read_there(target, there_bundle, "three")
     assert got == ["ready", "got zero", "got three"], got
-    await target.logged(b"which has ended (a restart by its policy runs now): dropped")
+    await target.logged(b"were for its restored run, which has ended: dropped")
     await there.detach()
     await session.drop()
     await target.client.delete("/containers/reader", params={"timeout": 0})
@@ -1128,6 +1128,43 @@ async def test_input_typed_at_the_target_before_the_hand_off_goes_in_behind_it(
         await client.delete("/containers/reader", params={"timeout": 0})
     if pending:
         await session.drop()
+
+
+async def test_a_run_ended_there_before_the_hand_off_stays_ended(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The restored container killed at the target before the source's hand-off of the input
+    its copy had not read (held here on its way): that input goes with the ended run, as a
+    pipe's unread bytes go with their process, and the move is done, the container stopped
+    there as its kill left it. (Before, the target refused the hand-off, "takes no input",
+    the move failed, and the source resumed its copy from the freeze: the run after the
+    freeze ran again, the kill undone.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, hang=b"/stdin HTTP/1.1", hang_until_released=True
+    )
+    await nursery.start(link.serve)
+    _, session = await _reader_with_input_pending(source, make_bundle)
+    with trio.fail_after(45):
+        async with _moving(source, "reader", f"unix:{link.path}") as steps:
+            await link.holding.wait()  # restored there, the hand-off held
+            moved = (await target.client.get("/containers/reader")).json()
+            pid = moved["processes"][0]["pid"]
+            killed = await target.client.post(
+                f"/containers/reader/process/{pid}", json={"signal": "KILL"}
+            )
+            assert killed.status_code == 200, killed.text
+            ended = await target.client.post("/containers/reader/wait")
+            assert ended.json()["exitStatus"] == 137, ended.text
+            link.later = "pass"
+            _release(link)
+        assert steps[-1]["step"] == "done", steps[-1]
+        await target.logged(b"were for its restored run, which has ended: dropped")
+    assert (await source.client.get("/containers/reader")).status_code == 404
+    there = (await target.client.get("/containers/reader")).json()
+    assert there["state"]["status"] == "stopped", there["state"]
+    assert "got one" not in (await log_bytes(target.client, "reader")).decode()
+    await session.drop()
 
 
 async def test_a_container_moving_here_is_not_moved_on_before_its_finish(

@@ -579,13 +579,13 @@ class Incoming:
                 self._ledger.write(session.entry())
                 raise
             if not written:
-                # Its restored run ended, and its restart policy started another before the
-                # hand-off: what that run had not read goes with it, as what its pipe held
-                # would have gone at the source, not into the new run (until 2026-12-05 it
+                # Its restored run ended before the hand-off (and maybe its restart policy
+                # started another): what that run had not read goes with it, as what its pipe
+                # held would have gone at the source, not into a new run (until 2026-12-05 it
                 # did, and ungated: behind what clients had typed into the new run).
                 log.warning(
                     "migration %s of %s: the %d bytes of input handed on were for its restored"
-                    " run, which has ended (a restart by its policy runs now): dropped",
+                    " run, which has ended: dropped",
                     session.id, session.container_id, len(data),
                 )  # fmt: skip
 
