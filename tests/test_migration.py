@@ -2736,8 +2736,9 @@ async def counting_to_a_silent_target(
 ) -> tuple[DaemonProcess, DaemonProcess, LossyLink, Path]:
     """A source counting, a target, and a relay between them that drops the target's answer
     to the finish and then closes each connection (``then_silent``); the counter's bundle.
-    The source gives up on a silent target after its runtime timeout (the abort's own
-    bound), which each test waits out: 5 s, not the default 30. What must beat it (each of
+    The source gives up on a silent target after its runtime timeout, which each test waits
+    out: 5 s, not the default 30, twice (the finish sent again until that long after the
+    first, then the abort's own bound). What must beat it (each of
     the source's runc calls, each of the target's answers before the silence; the dump has a
     deadline of its own) takes a fraction of a second: seconds to spare on a loaded machine."""
     source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "5")
