@@ -608,6 +608,21 @@ async def _read_there(target: DaemonProcess, bundle: Path, line: str) -> list[st
     return (await log_bytes(target.client, "reader")).decode().splitlines()
 
 
+async def _moved_there_once(
+    source: DaemonProcess, target: DaemonProcess, bundle: Path, session: wsclient.Attached
+) -> None:
+    """The reader's move is done, the container in one place: gone here (from runc too), and
+    there it reads the input it had not read at the freeze once, in order, then what is
+    typed there; nothing of the move is left on either side. The session here is dropped."""
+    assert (await source.client.get("/containers/reader")).status_code == 404
+    assert "reader" not in runc_ids(source.state_dir)
+    got = await _read_there(target, bundle, "three")
+    assert got == ["got one", "got two", "got three"], got
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert os.listdir(target.state_dir / "migrations") == []
+    await session.drop()
+
+
 async def test_input_the_container_had_not_read_moves_with_it(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
@@ -762,13 +777,7 @@ async def test_a_finish_a_target_s_server_killed_never_had_is_sent_again_to_its_
     assert steps[-1]["step"] == "done", steps[-1]
     assert [step["step"] for step in steps][-2:] == ["finish", "done"], steps
     assert b"the finish is sent again" in source.log
-    assert (await source.client.get("/containers/reader")).status_code == 404
-    assert "reader" not in runc_ids(source.state_dir)
-    got = await _read_there(target, bundle, "three")
-    assert got == ["got one", "got two", "got three"], got
-    assert os.listdir(source.state_dir / "outgoing") == []
-    assert os.listdir(target.state_dir / "migrations") == []
-    await session.drop()
+    await _moved_there_once(source, target, bundle, session)
 
 
 async def test_a_finish_that_came_through_its_answer_lost_is_answered_404_and_the_move_is_done(
@@ -789,13 +798,7 @@ async def test_a_finish_that_came_through_its_answer_lost_is_answered_404_and_th
     assert [step["step"] for step in steps][-2:] == ["finish", "done"], steps
     assert b"the finish is sent again" in source.log
     assert b"(404)" in source.log and b"the target runs it all the same" in source.log
-    assert (await source.client.get("/containers/reader")).status_code == 404
-    assert "reader" not in runc_ids(source.state_dir)
-    got = await _read_there(target, bundle, "three")
-    assert got == ["got one", "got two", "got three"], got
-    assert os.listdir(source.state_dir / "outgoing") == []
-    assert os.listdir(target.state_dir / "migrations") == []
-    await session.drop()
+    await _moved_there_once(source, target, bundle, session)
 
 
 async def test_a_source_s_server_killed_while_it_sends_the_finish_again_leaves_it_recorded(
@@ -830,13 +833,7 @@ async def test_a_source_s_server_killed_while_it_sends_the_finish_again_leaves_i
         link.later = "pass"
         await source.logged(b"was left under way by the last server: the target runs the")
     assert b"the hand-off came again; it was written already" in target.log
-    assert (await source.client.get("/containers/reader")).status_code == 404
-    assert "reader" not in runc_ids(source.state_dir)
-    got = await _read_there(target, bundle, "three")
-    assert got == ["got one", "got two", "got three"], got
-    assert os.listdir(source.state_dir / "outgoing") == []
-    assert os.listdir(target.state_dir / "migrations") == []
-    await session.drop()
+    await _moved_there_once(source, target, bundle, session)
 
 
 async def test_input_handed_on_is_not_given_to_a_run_its_restart_policy_started_since(
@@ -3552,12 +3549,7 @@ async def test_input_not_yet_taken_by_a_source_killed_mid_restore_reaches_the_ta
     with trio.fail_after(30):
         async with gated.opened(held):
             await source.logged(b"was left under way by the last server: the target runs the")
-    assert (await source.client.get("/containers/reader")).status_code == 404
-    got = await _read_there(target, bundle, "three")
-    assert got == ["got one", "got two", "got three"], got
-    assert os.listdir(source.state_dir / "outgoing") == []
-    assert os.listdir(target.state_dir / "migrations") == []
-    await session.drop()
+    await _moved_there_once(source, target, bundle, session)
 
 
 async def _restored_there_unanswered(
