@@ -3524,18 +3524,15 @@ async def test_a_source_killed_mid_restore_resumes_its_copy_once_the_restore_fai
     assert os.listdir(target.state_dir / "migrations") == []
 
 
-async def test_input_not_yet_taken_by_a_source_killed_mid_restore_reaches_the_target(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
-) -> None:
-    """kill -9 of the source's server while the target's runc restore is held, before it
-    took out of its copy the input the container had not read (it does once the restore
-    answers): the next server, which finishes the move once the restore is done, takes
-    that input out of the copy's pipe and hands it on first, as the live move does; the
-    container reads it there, in order. (Before, the copy was removed with it in its pipe:
-    lost, untold.)"""
+async def _source_killed_in_a_held_restore(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, *source_args: str
+) -> tuple[GatedRunc, int, DaemonProcess, DaemonProcess, Path, wsclient.Attached]:
+    """The reader (its input pending, :func:`_reader_with_input_pending`) moving from a source
+    to a target whose runc restore is held at its gate, and the source's server killed -9
+    then: the gate, the held restore's pid, both daemons, the bundle and the attach session."""
     gated = GatedRunc(tmp_path, "restore")
     source, target = await together(
-        spawn_daemon(state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"),
+        spawn_daemon(*source_args, state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"),
         spawn_daemon(
             "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
         ),
@@ -3546,6 +3543,21 @@ async def test_input_not_yet_taken_by_a_source_killed_mid_restore_reaches_the_ta
         await gated.reached()
         (held,) = gated.running()
         await source.kill_server()
+    return gated, held, source, target, bundle, session
+
+
+async def test_input_not_yet_taken_by_a_source_killed_mid_restore_reaches_the_target(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the source's server while the target's runc restore is held, before it
+    took out of its copy the input the container had not read (it does once the restore
+    answers): the next server, which finishes the move once the restore is done, takes
+    that input out of the copy's pipe and hands it on first, as the live move does; the
+    container reads it there, in order. (Before, the copy was removed with it in its pipe:
+    lost, untold.)"""
+    gated, held, source, target, bundle, session = await _source_killed_in_a_held_restore(
+        spawn_daemon, make_bundle, tmp_path
+    )
     with trio.fail_after(30):
         async with gated.opened(held):
             await source.logged(b"was left under way by the last server: the target runs the")
@@ -3727,21 +3739,9 @@ async def test_input_a_source_s_next_server_took_goes_back_once_when_the_restore
     question learns the target has none: the copy is resumed, and reads that input once
     (not put back a second time), then what is typed here since; nothing of it is left
     there."""
-    gated = GatedRunc(tmp_path, "restore")
-    source, target = await together(
-        spawn_daemon(
-            "--runtime-timeout", "3", state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
-        ),
-        spawn_daemon(
-            "--runtime", str(gated.path), state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"
-        ),
+    gated, held, source, target, bundle, session = await _source_killed_in_a_held_restore(
+        spawn_daemon, make_bundle, tmp_path, "--runtime-timeout", "3"
     )
-    bundle, session = await _reader_with_input_pending(source, make_bundle)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(cut_short, source.client, "reader", f"unix:{target.socket}")
-        await gated.reached()
-        (held,) = gated.running()
-        await source.kill_server()
     with trio.fail_after(30):
         await source.logged(b"its copy here stays paused until the target says")
     assert (await source.client.get("/containers/reader")).json()["state"]["status"] == "paused"
