@@ -22,8 +22,9 @@ import itertools
 import os
 import re
 import shutil
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
+import attrs
 import trio
 
 from .beside import beside
@@ -52,6 +53,79 @@ _ENVIRONMENT = {name: value for name, value in ENVIRONMENT.items() if name not i
 NO_PID = "Couldn't find PID field in ps output"  # docker's words
 #: The longest argument the kernel passes to a program (MAX_ARG_STRLEN, its NUL included).
 _MAX_ARGUMENT = 32 * 4096
+
+
+@attrs.frozen
+class Shape:
+    """What ps's options tell of a column's values: the most words one has (None: any)."""
+
+    most: int | None = None
+
+
+ANY = Shape()
+ONE_WORD = Shape(most=1)
+#: ps's format specifiers whose values may hold spaces: those ps(1) names (STANDARD FORMAT
+#: SPECIFIERS: args, cmd, comm, command, fname, ucmd, ucomm, lstart, bsdstart, start), and
+#: those whose values are names ps reads from elsewhere, which might (a security label, a
+#: cgroup's path, systemd's and lxc's names, supplementary groups' names). Any other
+#: specifier's value is one word: a number, a state, a time, a user's name.
+_SPACED = frozenset(
+    {"args", "cmd", "comm", "command", "fname", "ucmd", "ucomm", "lstart", "bsdstart", "start"}
+    | {"label", "context", "zone", "cgroup", "cgname", "supgrp", "lxc", "lsession", "machine"}
+    | {"seat", "slice", "unit", "uunit", "ouid"}
+)
+#: ps's titles of the specifiers above, and the pid's: a column whose shape is read from the
+#: options must have its title, or the options were not read as ps read them.
+_TITLES = {
+    "args": "COMMAND", "cmd": "CMD", "comm": "COMMAND", "command": "COMMAND",
+    "fname": "COMMAND", "ucmd": "CMD", "ucomm": "COMMAND", "lstart": "STARTED",
+    "bsdstart": "START", "start": "STARTED", "label": "LABEL", "context": "CONTEXT",
+    "zone": "ZONE", "cgroup": "CGROUP", "cgname": "CGNAME", "supgrp": "SUPGRP", "pid": "PID",
+}  # fmt: skip
+#: An option whose value is a format: SysV's ``-o``/``-O`` after flags of no value of their
+#: own (``-eo``), BSD's ``o`` so (``axo``), the value in the same word or the next.
+_FORMAT_OPTION = re.compile(
+    r"(?:-[AadeFfHjLlMmTwcPy]*(?P<sysv>[oO])|[axrTecfhmwnSLH]*o)(?P<glued>.*)"
+)
+#: What ps's ``-O`` puts around its columns (procps's, Linux's personality).
+_PRELOADED = (["pid"], ["s", "tname", "time", "command"])
+#: A format's column: ``name[:width][=title]``.
+_SPEC = re.compile(r"(?P<name>[^:=]*)(?::(?P<width>[0-9]+))?(?:=(?P<title>.*))?")
+
+
+def column_shapes(options: Sequence[str]) -> list[tuple[str | None, Shape]] | None:
+    """The columns the options' formats (``-o``, ``o``, ``--format``, ``-O``) ask ps for, in
+    ps's order, each with the title ps gives it if known here and its values' :class:`Shape`;
+    None without such a format (``aux``, ``-ef``: ps's own columns)."""
+    specs: list[str] = []
+    rest = iter(options)
+    found = False
+    for option in rest:
+        if option.startswith("--format"):
+            value = option[len("--format=") :] if option.startswith("--format=") else None
+            if option != "--format" and value is None:
+                continue
+            preloaded = False
+        elif matched := _FORMAT_OPTION.fullmatch(option):
+            value = matched["glued"] or None
+            preloaded = matched["sysv"] == "O"
+        else:
+            continue
+        if value is None:
+            value = next(rest, "")
+        found = True
+        named = [spec for spec in value.split(",") if spec]
+        specs += [*_PRELOADED[0], *named, *_PRELOADED[1]] if preloaded else named
+    if not found:
+        return None
+    columns: list[tuple[str | None, Shape]] = []
+    for spec in specs:
+        parts = _SPEC.fullmatch(spec)
+        assert parts is not None  # every text matches: a name, perhaps empty, at least
+        name = parts["name"]
+        title = parts["title"] if parts["title"] is not None else _TITLES.get(name)
+        columns.append((title, ANY if name in _SPACED else ONE_WORD))
+    return columns
 
 
 def split_options(text: str) -> list[str]:
@@ -85,7 +159,8 @@ async def ps_table(options: list[str], pids: list[int], *, timeout: float) -> Ps
         raise InvalidRequest(f"ps: {said or f'exit status {status}'}")
     # In a thread: a table of thousands of lines whose words need placing takes a while (a
     # millisecond a line at most), which the event loop is not to wait out.
-    return await trio.to_thread.run_sync(parse_table, output.decode(errors="replace"), pids)
+    text = output.decode(errors="replace")
+    return await trio.to_thread.run_sync(parse_table, text, pids, column_shapes(options))
 
 
 def quick_pids(pids: list[int]) -> list[str]:
@@ -96,35 +171,59 @@ def quick_pids(pids: list[int]) -> list[str]:
     return [option] if pids and len(option) < _MAX_ARGUMENT else []
 
 
-def parse_table(output: str, pids: Collection[int]) -> PsTable:
-    """ps's header and the lines of ``pids`` (and of their threads) in its ``output``."""
+def parse_table(
+    output: str,
+    pids: Collection[int],
+    columns: Sequence[tuple[str | None, Shape]] | None = None,
+) -> PsTable:
+    """ps's header and the lines of ``pids`` (and of their threads) in its ``output``, the
+    columns' values shaped as ``columns`` (:func:`column_shapes`) says where its titles are
+    the header's."""
     lines = output.split("\n")
     header = [(title.start(), title.end()) for title in _WORD.finditer(lines[0])]
     titles = [lines[0][start:end] for start, end in header]
     if "PID" not in titles:
         raise InvalidRequest(NO_PID)
     at = titles.index("PID")
+    shapes = _shapes(titles, columns)
     wanted = set(pids)
     rows: list[list[str]] = []
     kept = False  # the last process line was one of the container's: its threads' lines too
     # Read from every line, once, and only for a line the words of which need placing.
     anchors = functools.cache(functools.partial(_anchors, header, lines[1:]))
     for line in lines[1:]:
-        columns = _columns(line, header, anchors)
-        if not any(columns):
+        values = _columns(line, header, shapes, anchors)
+        if not any(values):
             continue
-        pid = columns[at]
+        pid = values[at]
         if pid != "-":
             if not (pid.isascii() and pid.isdigit()):
                 raise InvalidRequest(f"Unexpected pid {pid!r} in ps output")
             kept = int(pid) in wanted
         if kept:
-            rows.append(columns)
+            rows.append(values)
     return PsTable(titles=titles, processes=rows)
 
 
+def _shapes(titles: list[str], columns: Sequence[tuple[str | None, Shape]] | None) -> list[Shape]:
+    """Each title's :class:`Shape`: the options' where they name as many columns as the header
+    has, with the titles known of them (a title the options do not give, an empty one, or an
+    option read here as a format that is not one, and the options say nothing); else of the
+    header alone, where PID's values are one word (a pid, or ``-`` for a thread)."""
+    if (
+        columns is not None
+        and len(columns) == len(titles)
+        and all(known in (None, title) for (known, _), title in zip(columns, titles, strict=True))
+    ):
+        return [shape for _, shape in columns]
+    return [ONE_WORD if title == "PID" else ANY for title in titles]
+
+
 def _columns(
-    line: str, header: list[tuple[int, int]], anchors: Callable[[], list[tuple[bool, bool]]]
+    line: str,
+    header: list[tuple[int, int]],
+    shapes: list[Shape],
+    anchors: Callable[[], list[tuple[bool, bool]]],
 ) -> list[str]:
     """A line's columns under the titles at ``header``'s places: a word each where there are
     as many; the last takes the rest of the line (``args``, spaces as ps printed them) where the
@@ -145,10 +244,11 @@ def _columns(
         start < end_of and start_of < end
         for (start, end), (start_of, end_of) in zip(words, header, strict=False)
     )
-    if under:
-        groups = [*((i, i) for i in range(width - 1)), (width - 1, len(words) - 1)]
-    else:
-        groups = _placed(words, header, anchors())
+    groups = [*((i, i) for i in range(width - 1)), (width - 1, len(words) - 1)]
+    if not under or any(
+        _fault(shapes[title], words, first, final) for title, (first, final) in enumerate(groups)
+    ):
+        groups = _placed(words, header, shapes, anchors())
     return [line[words[first][0] : words[final][1]] for first, final in groups]
 
 
@@ -158,6 +258,18 @@ _MOST_EXTRA = 24
 #: How far right of where its header puts it a value may be: ps pushes the rest of a line on by
 #: what a value is wider than its column, and takes the padding of the next ones back.
 _SHIFT = 8
+
+
+#: What a word too many (or too few) for a column's :class:`Shape` costs a split in
+#: :func:`_placed`: more than any place could, so that a split that fits the shapes, if any
+#: does, is taken.
+_MISFIT = 1 << 16
+
+
+def _fault(shape: Shape, words: list[tuple[int, int]], first: int, final: int) -> int:
+    """How far the run of ``words`` from ``first`` to ``final`` is from ``shape``: the words
+    it has past its most."""
+    return max(0, final - first + 1 - shape.most) if shape.most is not None else 0
 
 
 def _anchors(header: list[tuple[int, int]], lines: list[str]) -> list[tuple[bool, bool]]:
@@ -184,6 +296,7 @@ def _anchors(header: list[tuple[int, int]], lines: list[str]) -> list[tuple[bool
 def _placed(
     words: list[tuple[int, int]],
     header: list[tuple[int, int]],
+    shapes: list[Shape],
     anchors: list[tuple[bool, bool]],
 ) -> list[tuple[int, int]]:
     """The words' split into a run for each title (its first and last word's indexes), the one
@@ -193,8 +306,11 @@ def _placed(
     nearer for one whose values were pushed on; and how far it reaches under its neighbours'
     titles (ps pads a value to its column, which holds its title). A value's words are a space
     apart (two before a day under 10): each space more inside a run costs one too (it is the
-    padding between two columns). Dynamic programming over the titles and the words more than
-    one taken so far, the last title taking the rest."""
+    padding between two columns). A run unlike its column's :class:`Shape` (three words for
+    a pid) costs more than any of that (:data:`_MISFIT`): two splits that cost the same
+    otherwise (``sh -c w 22105`` under ``CMD     PID``, where a right-aligned last column's
+    value may start anywhere left of its title) are told apart by it. Dynamic programming over
+    the titles and the words more than one taken so far, the last title taking the rest."""
     width, count = len(header), len(words)
     if width == 1:
         return [(0, count - 1)]
@@ -221,6 +337,7 @@ def _placed(
             place = left if kept_left else right
         if title > 0:
             place += max(0, header[title - 1][1] - start)
+        place += _MISFIT * _fault(shapes[title], words, first, final)
         if title < width - 1:
             return place + max(0, end - header[title + 1][0]) + spaces[final] - spaces[first]
         return place - spaces[first]

@@ -18,7 +18,15 @@ from hypothesis import strategies as st
 from containerd_trio import pstable
 from containerd_trio.client.output import TOP_HEADERS, cpu_time, start_time
 from containerd_trio.errors import InvalidRequest, RuntimeTimeout
-from containerd_trio.pstable import check_options, parse_table, quick_pids, split_options
+from containerd_trio.pstable import (
+    ANY,
+    ONE_WORD,
+    check_options,
+    column_shapes,
+    parse_table,
+    quick_pids,
+    split_options,
+)
 from containerd_trio.top import terminal_name
 
 from .helpers import (
@@ -171,6 +179,14 @@ async def test_top_with_ps_options_shows_pss_table_of_the_container_only(
     assert titles == ["PID", "CMD", "ELAPSED"]
     assert [row[1] for row in rows if int(row[0]) == init] == [" ".join(FAMILY)[:12].rstrip()]
     assert all(re.fullmatch(r"[0-9:-]+", row[2]) for row in rows), rows
+
+    # A command cut to its width before a right-aligned pid: its words all the command's
+    # ("sh -c s 22105" was refused: "Unexpected pid '-c s 22105'").
+    titles, rows = await table("-o cmd:7,pid")
+    assert titles == ["CMD", "PID"]
+    assert sorted(rows) == sorted(
+        [" ".join(FAMILY)[:7] if p == init else "sleep 1", str(p)] for p in listed
+    )
 
     titles, rows = await table("  -eo\tpid,ppid,rss,args ")  # split on white space
     assert titles == ["PID", "PPID", "RSS", "COMMAND"]
@@ -447,6 +463,67 @@ def test_ps_table_keeps_a_cut_command_before_a_right_aligned_last_column() -> No
     ]
 
 
+#: ``ps -o cmd:7,pid`` as procps-ng 4.0.2 printed it: the command cut to 7 characters, its
+#: last word a space from the pid, which may start anywhere left of its right-aligned title.
+CUT_BEFORE_PID = """\
+CMD       PID
+sh -c w 23350
+sleep 1 12877
+"""
+#: ``ps -o pid,cmd:7,ppid``, the second process the first's child.
+CUT_BEFORE_PPID = """\
+  PID CMD      PPID
+23350 sh -c w     1
+14067 sleep 1 23350
+"""
+
+
+def test_ps_table_gives_a_one_word_column_one_word() -> None:
+    """``sh`` | ``-c w 23350`` cost as much as ``sh -c w`` | ``23350`` by ps's layout (the
+    pid's value right-aligned, the command's left, none crossing the other's title), and the
+    first was taken: a 400, ``Unexpected pid '-c w 23350'``. A pid is one word; so is any
+    column's value but of the specifiers that may hold spaces, as the options name them."""
+    shapes = column_shapes(["-o", "cmd:7,pid"])
+    assert shapes == [("CMD", ANY), ("PID", ONE_WORD)]
+    expected = [["sh -c w", "23350"], ["sleep 1", "12877"]]
+    assert parse_table(CUT_BEFORE_PID, [23350, 12877], shapes).processes == expected
+    # Without the options, a PID column's values are still one word.
+    assert parse_table(CUT_BEFORE_PID, [23350, 12877]).processes == expected
+    # The same before a PPID, which only the options tell is one word (its words were
+    # ["14067", "sleep", "1 23350"]).
+    shapes = column_shapes(["-o", "pid,cmd:7,ppid"])
+    assert parse_table(CUT_BEFORE_PPID, [23350, 14067], shapes).processes == [
+        ["23350", "sh -c w", "1"],
+        ["14067", "sleep 1", "23350"],
+    ]
+
+
+def test_the_columns_ps_options_ask_for() -> None:
+    # -o, o, --format, glued or not, after flags (-eo, axo), one after another.
+    for options in (
+        ["-o", "pid,args"], ["-opid,args"], ["-eo", "pid,args"], ["o", "pid,args"],
+        ["axo", "pid,args"], ["--format", "pid,args"], ["--format=pid,args"],
+        ["-o", "pid", "-o", "args"], ["-e", "-o", "pid,,args", "--sort", "pid"],
+    ):  # fmt: skip
+        assert column_shapes(options) == [("PID", ONE_WORD), ("COMMAND", ANY)], options
+    # Renamed, a width given: the title as given; another specifier's title unknown here.
+    assert column_shapes(["-o", "pid=X,ucmd:4=Y,rss:9,lstart"]) == [
+        ("X", ONE_WORD), ("Y", ANY), (None, ONE_WORD), ("STARTED", ANY)
+    ]  # fmt: skip
+    # -O: ps's columns around the ones given.
+    assert [title for title, _ in column_shapes(["-O", "cmd:10"]) or []] == [
+        "PID", "CMD", None, None, None, "COMMAND"
+    ]  # fmt: skip
+    # ps's own formats: nothing known of the columns but from the header.
+    for options in (["aux"], ["-ef"], ["-eLf"], ["axjf"], ["-e", "--sort", "pid"], []):
+        assert column_shapes(options) is None, options
+    # An option read as a format that is none (a user's name, root: r, o and "ot") names a
+    # column more than the header has: the header alone is read then.
+    misread = column_shapes(["-u", "root", "-o", "cmd:7,pid"])
+    assert misread is not None and len(misread) == 3
+    assert parse_table(CUT_BEFORE_PID, [23350], misread).processes == [["sh -c w", "23350"]]
+
+
 #: ``ps axf`` as it printed a line pushed on by a value wider than its column (the server
 #: answered 500: "min() arg is an empty sequence", with fewer words before the last title than
 #: titles before it).
@@ -463,7 +540,17 @@ def test_ps_table_of_a_line_pushed_past_the_last_title() -> None:
 @settings(max_examples=400, deadline=None)
 @given(
     table=st.sampled_from(
-        [AUX, STARTED, COMMAND_FIRST, NAME_THEN_STARTED, WIDE, OVERFLOW, PUSHED, CUT_BEFORE_RIGHT]
+        [
+            AUX,
+            STARTED,
+            COMMAND_FIRST,
+            NAME_THEN_STARTED,
+            WIDE,
+            OVERFLOW,
+            PUSHED,
+            CUT_BEFORE_RIGHT,
+            CUT_BEFORE_PID,
+        ]
     ),
     edits=st.lists(
         st.tuples(
