@@ -57,9 +57,12 @@ _MAX_ARGUMENT = 32 * 4096
 
 @attrs.frozen
 class Shape:
-    """What ps's options tell of a column's values: the most words one has (None: any)."""
+    """What ps's options tell of a column's values: the most words one has (None: any), the
+    least, and the width ps cuts it to (a command's, not in the last column), if so."""
 
     most: int | None = None
+    least: int = 1
+    cut: int | None = None
 
 
 ANY = Shape()
@@ -74,6 +77,19 @@ _SPACED = frozenset(
     | {"label", "context", "zone", "cgroup", "cgname", "supgrp", "lxc", "lsession", "machine"}
     | {"seat", "slice", "unit", "uunit", "ouid"}
 )
+#: The specifiers whose values ps cuts to their column's width (``:N``, or their own) but in
+#: the last column, which takes the rest of the line (procps's command and cgroup columns).
+_CUT = {
+    "args": 27, "cmd": 27, "command": 27, "comm": 15, "ucmd": 15, "ucomm": 15, "fname": 8,
+    "cgroup": 27, "cgname": 27,
+}  # fmt: skip
+#: The specifiers whose values are of a few words: lstart's ctime ``Sat Dec  5 19:32:52 2026``
+#: (procps-ng 4.0.3 on, in the locale's names, or as ``-D``/``--date-format`` says: then of
+#: any), start's ``19:32:52`` or ``Dec 05``, bsdstart's ``19:32`` or ``Dec  5``. lstart's and
+#: bsdstart's day before the 10th has two spaces before it, as padding between two columns.
+_WORDS = {"lstart": Shape(most=5, least=5), "start": Shape(most=2), "bsdstart": Shape(most=2)}
+#: ps's option of lstart's format (procps-ng 4.0.3 on).
+_DATE_FORMAT = re.compile(r"--date-format.*|-[A-Za-z]*D.*")
 #: ps's titles of the specifiers above, and the pid's: a column whose shape is read from the
 #: options must have its title, or the options were not read as ps read them.
 _TITLES = {
@@ -118,13 +134,20 @@ def column_shapes(options: Sequence[str]) -> list[tuple[str | None, Shape]] | No
         specs += [*_PRELOADED[0], *named, *_PRELOADED[1]] if preloaded else named
     if not found:
         return None
+    dated = any(_DATE_FORMAT.fullmatch(option) for option in options)
     columns: list[tuple[str | None, Shape]] = []
-    for spec in specs:
+    for at, spec in enumerate(specs, 1):
         parts = _SPEC.fullmatch(spec)
         assert parts is not None  # every text matches: a name, perhaps empty, at least
         name = parts["name"]
         title = parts["title"] if parts["title"] is not None else _TITLES.get(name)
-        columns.append((title, ANY if name in _SPACED else ONE_WORD))
+        if name in _CUT and at < len(specs):
+            shape = Shape(cut=int(parts["width"] or _CUT[name]))
+        elif name in _WORDS and not (dated and name == "lstart"):
+            shape = _WORDS[name]
+        else:
+            shape = ANY if name in _SPACED else ONE_WORD
+        columns.append((title, shape))
     return columns
 
 
@@ -268,8 +291,21 @@ _MISFIT = 1 << 16
 
 def _fault(shape: Shape, words: list[tuple[int, int]], first: int, final: int) -> int:
     """How far the run of ``words`` from ``first`` to ``final`` is from ``shape``: the words
-    it has past its most."""
-    return max(0, final - first + 1 - shape.most) if shape.most is not None else 0
+    it has past its most or short of its least; for a value cut to a width, the characters
+    it reaches past it, and those of it the next run takes (a value cut, then padded, to N
+    characters is the words within N of its start: ``-o pid,cmd:10,lstart``'s ``sh -c whil``
+    before ``Sat Dec  5 19:32:52 2026``, where the double space would else be taken for the
+    padding between the two)."""
+    count = final - first + 1
+    fault = max(0, shape.least - count)
+    if shape.most is not None:
+        fault += max(0, count - shape.most)
+    if shape.cut is not None:
+        start = words[first][0]
+        fault += max(0, words[final][1] - start - shape.cut)
+        if final + 1 < len(words):
+            fault += max(0, start + shape.cut + 1 - words[final + 1][0])
+    return fault
 
 
 def _anchors(header: list[tuple[int, int]], lines: list[str]) -> list[tuple[bool, bool]]:

@@ -21,6 +21,7 @@ from containerd_trio.errors import InvalidRequest, RuntimeTimeout
 from containerd_trio.pstable import (
     ANY,
     ONE_WORD,
+    Shape,
     check_options,
     column_shapes,
     parse_table,
@@ -187,6 +188,14 @@ async def test_top_with_ps_options_shows_pss_table_of_the_container_only(
     assert sorted(rows) == sorted(
         [" ".join(FAMILY)[:7] if p == init else "sleep 1", str(p)] for p in listed
     )
+
+    # A command cut to its width, filling it, before lstart: lstart's date whole, its double
+    # space before a day under 10 no padding between columns.
+    titles, rows = await table("-o pid,cmd:10,lstart")
+    assert titles == ["PID", "CMD", "STARTED"]
+    for pid, command, started in rows:
+        assert started == _ps_value(int(pid), "lstart")
+        assert command == _ps_value(int(pid), "args")[:10].rstrip()
 
     titles, rows = await table("  -eo\tpid,ppid,rss,args ")  # split on white space
     assert titles == ["PID", "PPID", "RSS", "COMMAND"]
@@ -484,7 +493,7 @@ def test_ps_table_gives_a_one_word_column_one_word() -> None:
     first was taken: a 400, ``Unexpected pid '-c w 23350'``. A pid is one word; so is any
     column's value but of the specifiers that may hold spaces, as the options name them."""
     shapes = column_shapes(["-o", "cmd:7,pid"])
-    assert shapes == [("CMD", ANY), ("PID", ONE_WORD)]
+    assert shapes == [("CMD", Shape(cut=7)), ("PID", ONE_WORD)]
     expected = [["sh -c w", "23350"], ["sleep 1", "12877"]]
     assert parse_table(CUT_BEFORE_PID, [23350, 12877], shapes).processes == expected
     # Without the options, a PID column's values are still one word.
@@ -508,7 +517,7 @@ def test_the_columns_ps_options_ask_for() -> None:
         assert column_shapes(options) == [("PID", ONE_WORD), ("COMMAND", ANY)], options
     # Renamed, a width given: the title as given; another specifier's title unknown here.
     assert column_shapes(["-o", "pid=X,ucmd:4=Y,rss:9,lstart"]) == [
-        ("X", ONE_WORD), ("Y", ANY), (None, ONE_WORD), ("STARTED", ANY)
+        ("X", ONE_WORD), ("Y", Shape(cut=4)), (None, ONE_WORD), ("STARTED", LSTART)
     ]  # fmt: skip
     # -O: ps's columns around the ones given.
     assert [title for title, _ in column_shapes(["-O", "cmd:10"]) or []] == [
@@ -522,6 +531,67 @@ def test_the_columns_ps_options_ask_for() -> None:
     misread = column_shapes(["-u", "root", "-o", "cmd:7,pid"])
     assert misread is not None and len(misread) == 3
     assert parse_table(CUT_BEFORE_PID, [23350], misread).processes == [["sh -c w", "23350"]]
+
+
+#: lstart's values: five words.
+LSTART = Shape(most=5, least=5)
+#: ps's tables of a command cut to its width, filling it, before lstart (a day before the 10th:
+#: two spaces before it), as procps-ng 4.0.2 printed them: ``-o pid,cmd:10,lstart``,
+#: ``-o cmd:8,lstart,pid`` and ``-e -o pid,comm,lstart`` (comm's own width, 15).
+CUT_BEFORE_STARTED = """\
+  PID CMD                         STARTED
+23350 sh -c whil Sat Dec  5 20:28:51 2026
+12877 sleep 1001 Sat Dec  5 20:33:37 2026
+"""
+CUT_STARTED_PID = """\
+CMD                       STARTED   PID
+sh -c wh Sat Dec  5 20:28:51 2026 23350
+sleep 10 Sat Dec  5 20:33:37 2026 12877
+"""
+COMM_BEFORE_STARTED = """\
+  PID COMMAND                          STARTED
+    3 pool_workqueue_ Sat Dec  5 07:53:52 2026
+    4 kworker/R-rcu_g Sat Dec  5 07:53:52 2026
+"""
+
+
+def test_ps_table_keeps_lstart_s_date_whole_after_a_cut_command() -> None:
+    """A command cut to its width, filling it, is a space from lstart's date; the date's own
+    double space (``Dec  5``) was taken for the padding between the two columns:
+    ``["23350", "sh -c whil Sat Dec", "5 20:28:51 2026"]``. A command ps cuts to a width (its
+    ``:N``, or its own: 27 for args, 15 for comm) is the words within that width of its start,
+    and lstart's date five words."""
+    first, second = "Sat Dec  5 20:28:51 2026", "Sat Dec  5 20:33:37 2026"
+    shapes = column_shapes(["-o", "pid,cmd:10,lstart"])
+    assert shapes == [("PID", ONE_WORD), ("CMD", Shape(cut=10)), ("STARTED", LSTART)]
+    assert parse_table(CUT_BEFORE_STARTED, [23350, 12877], shapes).processes == [
+        ["23350", "sh -c whil", first],
+        ["12877", "sleep 1001", second],
+    ]
+    shapes = column_shapes(["-o", "cmd:8,lstart,pid"])
+    assert parse_table(CUT_STARTED_PID, [23350, 12877], shapes).processes == [
+        ["sh -c wh", first, "23350"],
+        ["sleep 10", second, "12877"],
+    ]
+    shapes = column_shapes(["-e", "-o", "pid,comm,lstart"])
+    assert shapes is not None
+    assert parse_table(COMM_BEFORE_STARTED, [3, 4], shapes).processes == [
+        ["3", "pool_workqueue_", "Sat Dec  5 07:53:52 2026"],
+        ["4", "kworker/R-rcu_g", "Sat Dec  5 07:53:52 2026"],
+    ]
+    # Each shape alone is enough: the cut command's width; lstart's five words.
+    for alone in ([*shapes[:2], ("STARTED", ANY)], [shapes[0], ("COMMAND", ANY), shapes[2]]):
+        assert parse_table(COMM_BEFORE_STARTED, [3], alone).processes[0][1:] == [
+            "pool_workqueue_", "Sat Dec  5 07:53:52 2026"
+        ]  # fmt: skip
+    # A command last is not cut (it takes the rest of the line); lstart in a format of ps's
+    # -D (procps-ng 4.0.3 on) is of any words.
+    assert column_shapes(["-o", "pid,cmd:10"]) == [("PID", ONE_WORD), ("CMD", ANY)]
+    assert (column_shapes(["-D", "%F", "-o", "lstart,pid"]) or [])[0] == ("STARTED", ANY)
+    assert column_shapes(["-o", "lstart,start,bsdstart,pid"]) == [
+        ("STARTED", LSTART), ("STARTED", Shape(most=2)), ("START", Shape(most=2)),
+        ("PID", ONE_WORD),
+    ]  # fmt: skip
 
 
 #: ``ps axf`` as it printed a line pushed on by a value wider than its column (the server
@@ -541,15 +611,19 @@ def test_ps_table_of_a_line_pushed_past_the_last_title() -> None:
 @given(
     table=st.sampled_from(
         [
-            AUX,
-            STARTED,
-            COMMAND_FIRST,
-            NAME_THEN_STARTED,
-            WIDE,
-            OVERFLOW,
-            PUSHED,
-            CUT_BEFORE_RIGHT,
-            CUT_BEFORE_PID,
+            (AUX, ["aux"]),
+            (STARTED, ["-o", "pid,lstart,args"]),
+            (COMMAND_FIRST, []),
+            (NAME_THEN_STARTED, ["-o", "comm,lstart,pid"]),
+            (WIDE, []),
+            (OVERFLOW, ["aux"]),
+            (PUSHED, ["axf"]),
+            (CUT_BEFORE_RIGHT, ["-o", "pid,cmd:12,etime"]),
+            (CUT_BEFORE_PID, ["-o", "cmd:7,pid"]),
+            (CUT_BEFORE_PPID, ["-o", "pid,cmd:7,ppid"]),
+            (CUT_BEFORE_STARTED, ["-o", "pid,cmd:10,lstart"]),
+            (CUT_STARTED_PID, ["-o", "cmd:8,lstart,pid"]),
+            (COMM_BEFORE_STARTED, ["-o", "pid,comm,lstart"]),
         ]
     ),
     edits=st.lists(
@@ -561,26 +635,29 @@ def test_ps_table_of_a_line_pushed_past_the_last_title() -> None:
         max_size=4,
     ),
 )
-def test_ps_table_places_every_word_of_any_line(table: str, edits: list[tuple[int, str]]) -> None:
-    """Whatever ps's line (values wider or narrower than their columns, words added), each row
-    has a column per title and keeps every word of its line, in order: no 500."""
-    header, line = table.split("\n")[:2]
+def test_ps_table_places_every_word_of_any_line(
+    table: tuple[str, list[str]], edits: list[tuple[int, str]]
+) -> None:
+    """Whatever ps's line (values wider or narrower than their columns, words added, unlike
+    the shapes its options tell), each row has a column per title and keeps every word of its
+    line, in order: no 500."""
+    header, line = table[0].split("\n")[:2]
     for at, text in edits:
         at = min(at, len(line))
         line = line[:at] + text + line[at:]
     titles = header.split()
-    pid = line.split()[titles.index("PID")] if len(line.split()) > titles.index("PID") else ""
-    wanted = [int(pid)] if pid.isdigit() else []
+    # Whichever word the PID column gets, if a number, is one of the container's.
+    wanted = [int(word) for word in line.split() if word.isascii() and word.isdigit()]
     refused = ""
     try:
-        rows = parse_table(f"{header}\n{line}\n", wanted).processes
+        rows = parse_table(f"{header}\n{line}\n", wanted, column_shapes(table[1])).processes
     except InvalidRequest as exc:  # a PID column an edit made no number: ps's fault, a 400
         refused = exc.message
         rows = []
     if refused:
         assert "pid" in refused
         return
-    assert len(rows) == len(wanted)
+    assert len(rows) == 1
     for row in rows:
         assert len(row) == len(titles)
         assert " ".join(" ".join(row).split()) == " ".join(line.split())
