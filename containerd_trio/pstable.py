@@ -230,9 +230,9 @@ def parse_table(
 
 def _shapes(titles: list[str], columns: Sequence[tuple[str | None, Shape]] | None) -> list[Shape]:
     """Each title's :class:`Shape`: the options' where they name as many columns as the header
-    has, with the titles known of them (a title the options do not give, an empty one, or an
-    option read here as a format that is not one, and the options say nothing); else of the
-    header alone, where PID's values are one word (a pid, or ``-`` for a thread)."""
+    has and the titles known of them are the header's; else (an empty title, a format of ps's
+    personality read otherwise, an option taken here for a format that is none) the header's
+    alone, where PID's values are one word (a pid, or ``-`` for a thread's line)."""
     if (
         columns is not None
         and len(columns) == len(titles)
@@ -275,9 +275,20 @@ def _columns(
     return [line[words[first][0] : words[final][1]] for first, final in groups]
 
 
-#: How many words more than one the columns but the last may take between them (lstart's date
-#: has 4 more, a command cut to its width some more): bounds the search of :func:`_placed`.
+#: How many words more than one the columns but the last whose :class:`Shape` says nothing of
+#: their words may take between them (lstart's date has 4 more, a command cut to its width
+#: some more): bounds the search of :func:`_placed`. A column whose shape bounds its words
+#: (a command cut to N characters has N / 2 at most) adds what it may take.
 _MOST_EXTRA = 24
+
+
+def _longest(shape: Shape) -> int | None:
+    """The most words a value of ``shape`` may have, if it says."""
+    if shape.most is not None:
+        return shape.most
+    return None if shape.cut is None else (shape.cut + 1) // 2
+
+
 #: How far right of where its header puts it a value may be: ps pushes the rest of a line on by
 #: what a value is wider than its column, and takes the padding of the next ones back.
 _SHIFT = 8
@@ -355,7 +366,12 @@ def _placed(
     reach = header[-1][1] + _SHIFT
     # Not below 0: a line pushed on past the last title (a value much wider than its column)
     # has fewer words before it than titles; a word each then, as docker's split.
-    most = max(0, min(count - width, _MOST_EXTRA, sum(start < reach for start, _ in words) - width))
+    bounded = [_longest(shape) for shape in shapes[:-1]]
+    shaped = sum(most - 1 for most in bounded if most is not None)
+    extras = shaped + (_MOST_EXTRA if None in bounded else 0)
+    # The most words a run may take: its shape's, or all the unbounded columns may.
+    longest = [_MOST_EXTRA + 1 if most is None else most for most in bounded]
+    most = max(0, min(count - width, extras, sum(start < reach for start, _ in words) - width))
     # spaces[i]: the spaces more than one between the words up to word i, as far as a run but
     # the last's may reach (the last's, to the line's end, less a constant: those to its start).
     spaces = [0]
@@ -389,8 +405,10 @@ def _placed(
             for extra in range(before, most + 1):
                 final = first + extra - before
                 # A word at or past the next title's end (a little shift allowed) is not this
-                # run's, nor is any after it.
+                # run's, nor is any after it; nor a word past the most its shape may have.
                 if final > first and words[final][0] >= header[title + 1][1] + _SHIFT:
+                    break
+                if final - first >= longest[title]:
                     break
                 value = total + cost(title, first, final)
                 if extra not in best[title] or value < best[title][extra][0]:

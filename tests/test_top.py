@@ -594,6 +594,28 @@ def test_ps_table_keeps_lstart_s_date_whole_after_a_cut_command() -> None:
     ]  # fmt: skip
 
 
+#: ``ps -o cmd:100,pid``: a command of 50 words cut to 100 characters, before the pid.
+MANY_WORDS_CUT = f"""\
+CMD{" " * 97}    PID
+sh -c {"a b c d e f g h i j k l m n o p q r s t u v w x y z "}{"a b c d e f g h i j k l m n o p q r s t u"}  12160
+/process_api --firecracker-init --addr 0.0.0.0:2024 --max-ws-buffer-size 32768 --block-local-connect     1
+"""  # noqa: E501  (ps's own lines)
+
+
+def test_ps_table_gives_a_command_cut_to_its_width_all_its_words() -> None:
+    """The search gave the columns but the last 24 words more than one at most between them:
+    the rest of a longer command went to the pid (a 400, ``Unexpected pid 'x y z a b ...``).
+    A column whose shape bounds its words may take those (a command cut to 100 characters,
+    50)."""
+    command = "sh -c " + " ".join("abcdefghijklmnopqrstuvwxyz" + "abcdefghijklmnopqrstu")
+    init = MANY_WORDS_CUT.split("\n")[2][:100].rstrip()
+    shapes = column_shapes(["-o", "cmd:100,pid"])
+    assert parse_table(MANY_WORDS_CUT, [12160, 1], shapes).processes == [
+        [command, "12160"],
+        [init, "1"],
+    ]
+
+
 #: ``ps axf`` as it printed a line pushed on by a value wider than its column (the server
 #: answered 500: "min() arg is an empty sequence", with fewer words before the last title than
 #: titles before it).
@@ -624,6 +646,7 @@ def test_ps_table_of_a_line_pushed_past_the_last_title() -> None:
             (CUT_BEFORE_STARTED, ["-o", "pid,cmd:10,lstart"]),
             (CUT_STARTED_PID, ["-o", "cmd:8,lstart,pid"]),
             (COMM_BEFORE_STARTED, ["-o", "pid,comm,lstart"]),
+            (MANY_WORDS_CUT, ["-o", "cmd:100,pid"]),
         ]
     ),
     edits=st.lists(
