@@ -6,7 +6,8 @@ connections wait in the socket's backlog instead of being refused.
 
 Failures are one line each (the port is taken, the socket path is served by a live daemon, the
 path is something else). A unix socket is 0600 (root only) or, with ``--socket-group``, 0660
-and owned by that group; the daemon removes only the socket file it made itself.
+and owned by that group (with the directories made for it 0711, so that the group can reach
+it); the daemon removes only the socket file it made itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import grp
 import os
 import socket
 import stat
+from pathlib import Path
 
 import attrs
 
@@ -101,7 +103,7 @@ def _unix(listen: Listen, socket_group: str | None) -> Listener:
         os.unlink(path)  # left by a daemon that died: nobody answers on it
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_directories(path.parent, 0o700 if gid is None else GROUP_SOCKET_DIRECTORY_MODE)
         previous = os.umask(umask)
         try:
             sock.bind(str(path))
@@ -115,6 +117,33 @@ def _unix(listen: Listen, socket_group: str | None) -> Listener:
         sock.close()
         raise StartupError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
     return Listener(sock, listen, inode)
+
+
+#: The mode of a directory made for a ``--socket-group`` socket: a member must pass through it
+#: to the socket (the daemon's umask, 077, made it 0700, root's alone, and the group's 0660
+#: socket out of its reach); 0711 lets anyone pass and no one list, as the socket's own mode
+#: still decides who connects. A root-only socket's directories stay 0700.
+GROUP_SOCKET_DIRECTORY_MODE = 0o711
+
+
+def _make_directories(directory: Path, mode: int) -> None:
+    """Make ``directory`` and the parents it lacks, each ``mode``; those already there are the
+    operator's, left as they are."""
+    missing: list[Path] = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for made in reversed(missing):
+        try:
+            os.mkdir(made, 0o700)
+        except FileExistsError:
+            continue  # made meanwhile by someone else: theirs
+        # The one just made, never a link put in its place since.
+        fd = os.open(made, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
 
 
 def _served(path: str) -> bool:

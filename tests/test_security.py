@@ -14,11 +14,13 @@ import logging
 import os
 import pwd
 import secrets
+import shutil
 import socket
 import ssl
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ import trio.testing
 from containerd_trio.api.access import Admission, admission_for
 from containerd_trio.config import Listen
 from containerd_trio.errors import StartupError
+from containerd_trio.listener import open_listener
 from containerd_trio.logfmt import LogfmtFormatter
 from containerd_trio.peer import PeerUnknown, peer_uid
 from containerd_trio.server import Daemon
@@ -505,6 +508,45 @@ async def test_loopback_tcp_admits_the_socket_group(
     status, answer = await curl_as(NOBODY, f"{daemon.url}/state")
     assert status == 403
     assert f"only root and members of {group} may" in answer["error"]
+
+
+def connects_as(user: tuple[str, ...], path: Path) -> subprocess.CompletedProcess[bytes]:
+    """Connect to the unix socket ``path`` as another user (``setpriv`` options), nothing sent."""
+    code = "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])"
+    return subprocess.run(
+        ["setpriv", *user, "/usr/bin/python3", "-c", code, str(path)],
+        capture_output=True,
+        check=False,
+    )
+
+
+def test_a_socket_groups_member_reaches_a_socket_in_directories_made_for_it(
+    group_member: tuple[str, str],
+) -> None:
+    # `--listen unix:/run/containerd-trio/api.sock --socket-group G` with no such directory
+    # yet: the daemon makes it, under its umask 077 (daemon.py). Made 0700, it kept every
+    # member of G from the 0660 socket inside (EACCES), whatever the socket's own mode.
+    group, user = group_member
+    base = Path(tempfile.mkdtemp(prefix="ctrtrio-sock-"))
+    os.chmod(base, 0o711)  # as /run is: anyone may pass through
+    path = base / "made" / "for" / "api.sock"
+    previous = os.umask(0o077)  # the daemon's
+    try:
+        listener = open_listener(Listen(unix_path=path), socket_group=group)
+    finally:
+        os.umask(previous)
+    try:
+        for made in (base / "made", base / "made" / "for"):
+            info = made.stat()
+            assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o711, 0)  # passed, not listed
+        member = (f"--reuid={user}", f"--regid={pwd.getpwnam(user).pw_gid}", "--init-groups")
+        reached = connects_as(member, path)
+        assert reached.returncode == 0, reached.stderr
+        refused = connects_as(NOBODY, path)  # the socket's own mode still keeps others out
+        assert b"PermissionError" in refused.stderr
+    finally:
+        listener.close()
+        shutil.rmtree(base)
 
 
 async def test_socket_group_must_exist(start_daemon: Any) -> None:
