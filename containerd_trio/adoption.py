@@ -627,7 +627,14 @@ class Adoption:
         if pid is not None and start_time is not None and procfs.start_time(pid) == start_time:
             log.info("undoing process %s (pid %d) started by a server that died", key, pid)
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                if os.getpgid(pid) == pid:
+                    # It leads its process group (runc makes each process it starts a
+                    # session's leader): what it started meanwhile (a shell's commands) is in
+                    # the group, and would run on in the container, an orphan no record
+                    # names. The group's id cannot be another's while the leader lives.
+                    os.killpg(pid, signal.SIGKILL)
+                else:
+                    os.kill(pid, signal.SIGKILL)
         self._ctx.keeper.drop(key)
 
 

@@ -1566,6 +1566,38 @@ async def test_an_exec_that_ends_after_the_adoption_is_undone(
     assert [process["pid"] for process in info["processes"]] == [init]
 
 
+async def test_an_undone_exec_takes_the_processes_it_started_with_it(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while an exec's `runc exec` has run (its process made, and its
+    shell's child with it) and the wrapper around it is held until the next server has
+    adopted: the exec is undone, and so is the child its shell started, which is in the
+    process group the exec's process leads (runc exec makes it a session's leader). Before,
+    only the exec's own pid was killed: its shell's `sleep` ran on in the container, an
+    orphan of its init that no record named (seen by hand: a shell's `sleep 30` of an exec
+    whose server was killed 30 ms after its request)."""
+    gated = GatedRunc(tmp_path, "exec", once=True, after=True)
+    daemon: DaemonProcess = await spawn_daemon(
+        "--runtime", str(gated.path), "--runtime-timeout", "1"
+    )
+    client = daemon.client
+    await start_container(client, "c", make_bundle(FOREVER))
+    [init] = [int(pid) for pid in runc_pids(daemon.state_dir, "c")]
+    forks = {"args": ["sh", "-c", "sleep 1000; :"]}  # `; :`: the shell waits, not execs
+    exec_held = partial(client.put, "/containers/c/processes", json=forks)
+    held = await _held_past_the_adoption(daemon, gated, exec_held)
+    with trio.fail_after(10):
+        while len(runc_pids(daemon.state_dir, "c")) < 3:  # noqa: ASYNC110 (runc is all there is to ask)
+            await trio.sleep(0.02)  # the init, the exec's shell, and its sleep
+    async with gated.opened(held):  # the dead server's exec ends, and is undone
+        pass
+    with trio.fail_after(10):
+        while runc_pids(daemon.state_dir, "c") != [init]:  # noqa: ASYNC110 (runc is all there is to ask)
+            await trio.sleep(0.02)
+    info = (await client.get("/containers/c")).json()
+    assert [process["pid"] for process in info["processes"]] == [init]
+
+
 async def test_a_replacing_start_that_ends_after_the_adoption_leaves_nothing_in_runc(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
