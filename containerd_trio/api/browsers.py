@@ -7,10 +7,10 @@ name that the attacker points at 127.0.0.1 (DNS rebinding) can read the answers 
 hand the API, which is root on the machine, to whatever web page a person on it opens.
 
 So a request that carries what only browsers send (``Origin``, ``Sec-Fetch-Site``) must come
-from the page's own origin, under a name that cannot be rebound: an IP address, ``localhost``,
-the address the daemon listens on, or any name over TLS (a rebound name would not match the
-certificate). Clients that are not browsers (curl, ``ctr-trio``, httpx) send none of these
-headers and are not affected.
+from the page's own origin, under a name that cannot be rebound: an IP address, ``localhost``
+or a name under it (``app.localhost``, loopback's by RFC 6761), the address the daemon listens
+on, or any name over TLS (a rebound name would not match the certificate). Clients that are
+not browsers (curl, ``ctr-trio``, httpx) send none of these headers and are not affected.
 
 A browser too old to send either on a same-origin request (Safari before 16.4 sends neither on
 a GET) is known by its ``User-Agent``, which every browser's begins with ``Mozilla/``: the rule
