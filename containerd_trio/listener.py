@@ -111,7 +111,8 @@ def _unix(listen: Listen, socket_group: str | None) -> Listener:
             os.umask(previous)
         inode = os.lstat(path).st_ino
         if gid is not None:
-            os.chown(path, -1, gid)
+            # The socket itself, never what a link put in its place since the bind points to.
+            os.chown(path, -1, gid, follow_symlinks=False)
         sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
