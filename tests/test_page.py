@@ -594,6 +594,35 @@ async def test_a_containers_log_is_followed_live_with_its_streams_apart(
     await page.run(live_lines)
 
 
+async def test_a_line_cut_into_records_reads_whole_in_the_log(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """The log cuts a line past 16 KiB into records (logs.md), with a record of the other
+    stream between its pieces here. The page showed each piece as a line of its own, stamped;
+    ``ctr-trio logs`` and docker's print the line whole, and so does the page now."""
+    bundle = make_bundle(
+        ["sh", "-c", "head -c 40000 /dev/zero | tr '\\0' x; echo mid >&2; echo; sleep 100000"]
+    )
+    await start_container(client, "longline", bundle)
+    await wait_output(client, "longline", "mid")
+    records = [
+        json.loads(line)
+        for line in (await client.get("/containers/longline/logs")).text.splitlines()
+    ]
+    # The premise: the line is in several records, the stderr one among them.
+    assert [record["stream"] for record in records].count("stdout") >= 3
+    page = await open_page(f"{daemon.url}/#/containers/longline")
+
+    def whole(page: Page) -> None:
+        expect(page.locator("#log .line.stdout .line-data")).to_have_text(["x" * 40000])
+        expect(page.locator("#log .line.stderr .line-data")).to_have_text(["mid"])
+
+    await page.run(whole)
+
+
 async def test_a_containers_page_opened_directly_follows_its_logs_end(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,

@@ -25,6 +25,10 @@ export class LogView {
     this.isStopped = isStopped;
     this.controller = null;
     this.pids = new Set();
+    // The line each process's stream is still writing (its last record had no newline: a
+    // line past 16 KiB cut into records, a prompt), by "pid/stream": the next record of that
+    // stream goes on in it, so a long line reads whole, as `ctr-trio logs` and docker print it.
+    this.open = new Map();
     // Whether the view follows the end: until the reader scrolls up, and again once they are
     // back at the bottom. Kept apart from the scroll position, which a view not laid out yet
     // (a container's page opened by its address, before the state is in) does not have.
@@ -51,6 +55,7 @@ export class LogView {
     this.el.replaceChildren();
     this.following = true;
     this.pids.clear();
+    this.open.clear();
     this.pidSelect.replaceChildren(new Option("all processes", ""));
     this.pidSelect.hidden = true;
     this.controller = new AbortController();
@@ -119,6 +124,16 @@ export class LogView {
     const fragment = document.createDocumentFragment();
     const pidFilter = this.pidSelect.value;
     for (const record of records) {
+      const key = `${record.pid ?? ""}/${record.stream}`;
+      const ends = record.data.endsWith("\n");
+      const data = ends ? record.data.slice(0, -1) : record.data;
+      const open = this.open.get(key);
+      // A line dropped from the view (past KEPT) is not taken up again: its rest starts anew.
+      if (open && (open.isConnected || fragment.contains(open))) {
+        open.textContent += data;
+        if (ends) this.open.delete(key);
+        continue;
+      }
       const line = document.createElement("div");
       line.className = `line ${record.stream === "stderr" ? "stderr" : "stdout"}`;
       const time = document.createElement("span");
@@ -140,9 +155,11 @@ export class LogView {
       }
       const text = document.createElement("span");
       text.className = "line-data";
-      text.textContent = record.data.endsWith("\n") ? record.data.slice(0, -1) : record.data;
+      text.textContent = data;
       line.append(text);
       fragment.append(line);
+      if (ends) this.open.delete(key);
+      else this.open.set(key, text);
     }
     el.append(fragment);
     let excess = el.childElementCount - KEPT;
