@@ -824,6 +824,33 @@ async def test_container_output_and_labels_are_shown_as_text(
     await page.run(as_text)
 
 
+async def test_a_long_ids_page_keeps_its_actions_on_screen(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """An id may have 128 characters. On its container's page the title held the actions'
+    line and pushed Kill and Delete out of the view (clipped, not reachable by scrolling the
+    window); they go to a line of their own now."""
+    long_id = "a" * 60 + "-" + "b" * 67
+    await start_container(client, long_id, bundle)
+    page = await open_page(f"{daemon.url}/#/containers/{long_id}")
+
+    def on_screen(page: Page) -> None:
+        expect(page.locator("#c-title")).to_have_text(long_id)
+        view = page.locator("#container-view").bounding_box()
+        assert view is not None
+        for label in ["Pause", "Checkpoint…", "Kill", "Delete"]:
+            button = page.locator("#c-actions button", has_text=label)
+            expect(button).to_be_visible()
+            box = button.bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] <= view["x"] + view["width"], label
+
+    await page.run(on_screen)
+
+
 async def test_destructive_actions_ask_first(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,
