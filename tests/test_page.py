@@ -265,6 +265,19 @@ async def test_an_exit_status_spells_out_any_standard_signal(
         expect(row(page, "usr1").locator(".c-exit")).to_have_text("138 (SIGUSR1)")
         exit_event = page.locator('#event-feed .event[data-type="exit"][data-id="usr1"]')
         expect(exit_event.locator(".event-detail")).to_contain_text("status 138 (SIGUSR1)")
+        # Whole on screen, not cut to "138 (…" by its column: on this 1440-pixel window and
+        # on a 1280-pixel one (the narrowest beside the feed).
+        for width in (1440, 1280):
+            page.set_viewport_size({"width": width, "height": 900})
+            cell = row(page, "usr1").locator(".c-exit")
+            expect(cell).to_have_text("138 (SIGUSR1)")
+            cut = cell.evaluate("cell => cell.scrollWidth > cell.clientWidth")
+            assert not cut, f"the exit status is cut at {width} pixels"
+            # ... and the wider column leaves the row's actions whole too.
+            delete, line = row(page, "usr1").locator("button", has_text="Delete"), row(page, "usr1")
+            button_box, row_box = delete.bounding_box(), line.bounding_box()
+            assert button_box is not None and row_box is not None
+            assert button_box["x"] + button_box["width"] <= row_box["x"] + row_box["width"]
 
     await page.run(spelt_out)
 

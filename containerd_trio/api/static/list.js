@@ -258,6 +258,7 @@ export class ContainerList {
     const code = info.state.exitStatus;
     set("exit", code ?? null, (value) => {
       row.exit.textContent = fmt.exitStatus(value);
+      row.exit.title = value == null ? "" : fmt.exitStatus(value); // whole, should it be cut
       row.exit.classList.toggle("bad", value != null && value !== 0);
     });
     const live = status !== "stopped" && stats;
