@@ -231,10 +231,7 @@ class LeftMove(Move):
                 # As a live move left unsure does (:meth:`.Outgoing._keep_stdin_here`): back
                 # into the paused copy, which reads it if it runs here again, and kept (and
                 # recorded) to hand on before the finish asked again.
-                self._stdin_in_copy = True
-                self._record()
-                with trio.move_on_after(self.cleanup_timeout):
-                    await moving.give_back_stdin(self._stdin)
+                await self._give_back_stdin(moving, for_the_target_too=True)
             log.error(
                 "%s, %s: the target may run the container (%s); its copy here stays paused"
                 " until the target says", what, self._left, reason,
@@ -268,9 +265,7 @@ class LeftMove(Move):
             if self._stdin and not self._stdin_in_copy:
                 # Taken out of it for the target by the last server: back where it was,
                 # ahead of what is typed from now on (unless it was put back already).
-                data, self._stdin = self._stdin, b""
-                with trio.move_on_after(self.cleanup_timeout):
-                    await moving.give_back_stdin(data)
+                await self._give_back_stdin(moving)
             if (problem := await self._thaw(moving)) is not None:
                 outcome = f"the target does not run the container; it stays paused ({problem})"
         self._discard_images()

@@ -298,6 +298,27 @@ class Move:
         """The move has ended: no next server is to settle it."""
         self._ledger.remove(self.name)
 
+    async def _give_back_stdin(self, moving: Moving, *, for_the_target_too: bool = False) -> None:
+        """Put back into the copy's pipe (or terminal) the input taken out of it for the
+        target (:meth:`.Outgoing._hand_on_stdin`, :meth:`.LeftMove._take_stdin`), ahead of
+        what was typed since, if anything was: the copy here reads it. Not waited for past
+        what its input takes at once (:meth:`.Moving.give_back_stdin`): the rest goes in as
+        the copy, resumed, reads. ``for_the_target_too``: it is kept (and recorded) to hand
+        on to a target that may yet keep the container (a move left unsure)."""
+        data = self._stdin
+        if for_the_target_too:
+            self._stdin_in_copy = True
+        else:
+            self._stdin = b""
+        self._record()  # in the copy's input again: not the next server's to put back
+        with trio.move_on_after(self.cleanup_timeout) as late:
+            await moving.give_back_stdin(data)
+        if late.cancelled_caught:
+            log.error(
+                "migration of %s: the input it had not read could not all be put back",
+                self.container_id,
+            )
+
     async def _give_up(self, moving: Moving) -> None:
         """The container runs on the target: end its frozen copy here. Whatever happens, it
         leaves this daemon's table; a copy not removed in time keeps its record marked
@@ -643,26 +664,6 @@ class Outgoing(Move):
                     " again", 404,
                 )  # fmt: skip
             return False
-
-    async def _give_back_stdin(self, moving: Moving, *, for_the_target_too: bool = False) -> None:
-        """Put back into the pipe (or terminal) what :meth:`_hand_on_stdin` took, ahead of
-        what was typed since, if anything was: the copy here reads it. Not waited for past
-        what its input takes at once (:meth:`.Moving.give_back_stdin`): the rest goes in as
-        the copy, resumed, reads. ``for_the_target_too``: it is kept (and recorded) to hand
-        on to a target that may yet keep the container (:meth:`_keep_stdin_here`)."""
-        data = self._stdin
-        if for_the_target_too:
-            self._stdin_in_copy = True
-        else:
-            self._stdin = b""
-        self._record()  # in the copy's input again: not the next server's to put back
-        with trio.move_on_after(self.cleanup_timeout) as late:
-            await moving.give_back_stdin(data)
-        if late.cancelled_caught:
-            log.error(
-                "migration of %s: the input it had not read could not all be put back",
-                self.container.id,
-            )
 
     async def _keep_stdin_here(self, moving: Moving) -> None:
         """The move ends unsure (the target may run the container, or not): the input it took
