@@ -252,9 +252,9 @@ def unstructure(value: object) -> Any:
 #: ``json.dumps(document, separators=(",", ":"))``, the same text: one encoder for all, where
 #: ``json.dumps`` with an argument of its own makes a new one at each call (a start encodes
 #: half a dozen documents).
-encode_compact = json.JSONEncoder(separators=(",", ":")).encode
+_encode_compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def dump_json(document: Any) -> bytes:
     """Plain data (see :func:`unstructure`) as the API's compact JSON."""
-    return encode_compact(document).encode()
+    return _encode_compact(document).encode()

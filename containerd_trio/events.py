@@ -27,7 +27,7 @@ import trio
 
 from . import timestamps
 from .appendfile import AppendFile
-from .convert import encode_compact
+from .convert import dump_json
 from .errors import DaemonError
 from .event_types import EXITED_AT_FIELD, UNSEEN_EXIT_FIELD
 
@@ -87,7 +87,7 @@ class Event:
     def line(self) -> bytes:
         """The event as one line of newline-delimited JSON (encoded once)."""
         if self._line is None:
-            line = encode_compact(self.to_json()).encode() + b"\n"
+            line = dump_json(self.to_json()) + b"\n"
             object.__setattr__(self, "_line", line)  # a cache, not a change: frozen stands
             return line
         return self._line

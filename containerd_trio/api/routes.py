@@ -8,7 +8,6 @@ handler's docstring is its description in the OpenAPI document.
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar
@@ -24,7 +23,7 @@ from ..archive import import_archive as unpack_archive
 from ..archive.paths import MEDIA_TYPE, CopiedIn
 from ..checkpoints import CheckpointInfo
 from ..client.pathstat import STAT_HEADER
-from ..convert import unstructure
+from ..convert import dump_json, unstructure
 from ..errors import (
     BadGateway,
     Conflict,
@@ -422,7 +421,7 @@ async def migrate_container(path: ContainerPath, body: MigrateRequest) -> Respon
 
 async def _step_lines(steps: AsyncIterator[MigrationStep]) -> AsyncIterator[bytes]:
     async for step in steps:
-        yield json.dumps(unstructure(step), separators=(",", ":")).encode() + b"\n"
+        yield dump_json(unstructure(step)) + b"\n"
 
 
 @api.route(
