@@ -623,6 +623,22 @@ async def _moved_there_once(
     await session.drop()
 
 
+async def _back_here_once(
+    source: DaemonProcess, target: DaemonProcess, bundle: Path, session: wsclient.Attached
+) -> None:
+    """The reader's move is undone, the container in one place: here, where its copy reads
+    the input it had not read at the freeze once, in order, then what is typed here; none
+    there (nor in runc there); nothing of the move is left on either side. The session here
+    is dropped."""
+    got = await _read_here_then(source, bundle, "three")
+    assert got == ["ready", "got one", "got two", "got three"], got
+    assert (await target.client.get("/containers/reader")).status_code == 404
+    assert runc_ids(target.state_dir) == []
+    assert os.listdir(source.state_dir / "outgoing") == []
+    assert os.listdir(target.state_dir / "migrations") == []
+    await session.drop()
+
+
 async def test_input_the_container_had_not_read_moves_with_it(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
@@ -3658,18 +3674,12 @@ async def test_input_a_source_s_next_server_took_is_kept_for_either_end_while_th
         assert deleted.status_code == 200, deleted.text
         with trio.fail_after(30):
             await source.logged(b"left under way by the last server: the target does not run")
-        got = await _read_here_then(source, bundle, "three")
-        assert got == ["ready", "got one", "got two", "got three"], got
+        await _back_here_once(source, target, bundle, session)
     else:
         link.then_silent = False
         with trio.fail_after(30):
             await source.logged(b"left under way by the last server: the target runs the")
-        assert (await source.client.get("/containers/reader")).status_code == 404
-        got = await _read_there(target, bundle, "three")
-        assert got == ["got one", "got two", "got three"], got
-    assert os.listdir(source.state_dir / "outgoing") == []
-    assert os.listdir(target.state_dir / "migrations") == []
-    await session.drop()
+        await _moved_there_once(source, target, bundle, session)
 
 
 async def test_a_hand_off_refused_to_a_source_s_next_server_rolls_the_move_back_with_its_input(
@@ -3690,12 +3700,7 @@ async def test_a_hand_off_refused_to_a_source_s_next_server_rolls_the_move_back_
     with trio.fail_after(30):
         await source.logged(b"left under way by the last server: the target does not run")
     assert link.refused
-    got = await _read_here_then(source, bundle, "three")
-    assert got == ["ready", "got one", "got two", "got three"], got
-    assert (await target.client.get("/containers/reader")).status_code == 404
-    assert os.listdir(source.state_dir / "outgoing") == []
-    assert os.listdir(target.state_dir / "migrations") == []
-    await session.drop()
+    await _back_here_once(source, target, bundle, session)
 
 
 async def test_input_a_source_s_next_server_took_after_the_target_s_session_ended_is_told_lost(
@@ -3756,12 +3761,7 @@ async def test_input_a_source_s_next_server_took_goes_back_once_when_the_restore
                 await target.served(count + 1)
     with trio.fail_after(30):
         await source.logged(b"left under way by the last server: the target does not run")
-    got = await _read_here_then(source, bundle, "three")
-    assert got == ["ready", "got one", "got two", "got three"], got
-    assert os.listdir(source.state_dir / "outgoing") == []
-    assert (await target.client.get("/containers/reader")).status_code == 404
-    assert runc_ids(target.state_dir) == []
-    await session.drop()
+    await _back_here_once(source, target, bundle, session)
 
 
 async def test_a_hand_over_mid_restore_leaves_the_move_to_the_next_server(
