@@ -593,6 +593,21 @@ async def _reader_with_input_pending(
     return bundle, session
 
 
+async def _reader_with_its_finish_to_hold(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> tuple[DaemonProcess, DaemonProcess, LossyLink, Path, wsclient.Attached]:
+    """A source with the reader, its input pending (:func:`_reader_with_input_pending`), a
+    target, and a link between them that holds the first finish until it is released (set
+    :attr:`LossyLink.later` first): the daemons, the link, the bundle, the attach session."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    link = LossyLink(
+        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    )
+    await nursery.start(link.serve)
+    bundle, session = await _reader_with_input_pending(source, make_bundle)
+    return source, target, link, bundle, session
+
+
 async def _read_there(target: DaemonProcess, bundle: Path, line: str) -> list[str]:
     """Type ``line`` into the moved reader on the target and let it read: what it read there,
     all of its log, once it read that line."""
@@ -662,12 +677,9 @@ async def test_input_taken_for_a_move_that_fails_is_put_back(
     (its finish refused on the way, which the target never had: the source aborts, and the
     target deletes what it restored, with that input): the input is back in the pipe here,
     and the container, resumed here, reads it."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
-    link = LossyLink(
-        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    source, _, link, bundle, session = await _reader_with_its_finish_to_hold(
+        spawn_daemon, make_bundle, tmp_path, nursery
     )
-    await nursery.start(link.serve)
-    bundle, session = await _reader_with_input_pending(source, make_bundle)
     with trio.fail_after(60):
         async with _moving(source, "reader", f"unix:{link.path}") as steps:
             await link.holding.wait()  # the input handed on, the finish held
@@ -777,12 +789,9 @@ async def test_a_finish_a_target_s_server_killed_never_had_is_sent_again_to_its_
     (there), and it reads there that input once, in order. (Before, the finish was sent
     once: the move rolled back, the target's next server deleting the container it had
     restored, and the copy here resumed.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
-    link = LossyLink(
-        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    source, target, link, bundle, session = await _reader_with_its_finish_to_hold(
+        spawn_daemon, make_bundle, tmp_path, nursery
     )
-    await nursery.start(link.serve)
-    bundle, session = await _reader_with_input_pending(source, make_bundle)
     with trio.fail_after(60):
         async with _moving(source, "reader", f"unix:{link.path}") as steps:
             await link.holding.wait()  # the input handed on, the finish held
@@ -827,12 +836,9 @@ async def test_a_source_s_server_killed_while_it_sends_the_finish_again_leaves_i
     input on again, which the target's next server, gone on with the session, does not
     write a second time, and finishes the session. The container runs there alone and
     reads that input once, in order; nothing of the move is left on either side."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
-    link = LossyLink(
-        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    source, target, link, bundle, session = await _reader_with_its_finish_to_hold(
+        spawn_daemon, make_bundle, tmp_path, nursery
     )
-    await nursery.start(link.serve)
-    bundle, session = await _reader_with_input_pending(source, make_bundle)
     with trio.fail_after(60):
         async with trio.open_nursery() as moving:
             moving.start_soon(cut_short, source.client, "reader", f"unix:{link.path}")
@@ -921,12 +927,9 @@ async def _typed_after_the_hand_off(
     the input was handed on, and before the finish, ``three`` typed by that session and
     ``four`` by a ctr-trio attach: the daemons, the bundle, the link, the session and the
     ctr-trio attach."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
-    link = LossyLink(
-        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    source, target, link, bundle, session = await _reader_with_its_finish_to_hold(
+        spawn_daemon, make_bundle, tmp_path, nursery
     )
-    await nursery.start(link.serve)
-    bundle, session = await _reader_with_input_pending(source, make_bundle)
     address = f"unix:{source.socket}"
     attached = await _ctr_trio("--address", address, "attach", "--logs", "reader", stdin=True)
     with trio.fail_after(10):
@@ -1054,12 +1057,9 @@ async def test_a_stdin_closed_while_a_move_holds_it_ends_after_the_put_back(
     and comes after the input put back, which the reader, resumed here, reads before its end
     of file. (Before, the pipe was closed at once: the put-back found no input, and the
     reader read nothing, lost untold.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
-    link = LossyLink(
-        tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1", hang_until_released=True
+    source, _, link, bundle, session = await _reader_with_its_finish_to_hold(
+        spawn_daemon, make_bundle, tmp_path, nursery
     )
-    await nursery.start(link.serve)
-    bundle, session = await _reader_with_input_pending(source, make_bundle)
     with trio.fail_after(60):
         async with _moving(source, "reader", f"unix:{link.path}") as steps:
             await link.holding.wait()  # the input handed on, the finish held
