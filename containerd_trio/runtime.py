@@ -57,6 +57,7 @@ from .bundle import without_file_contents
 from .children import read_fd, run_child
 from .errors import InvalidRequest, RuntimeFailure, RuntimeTimeout, quoted
 from .keeperlink import CustodyRequest, KeeperLink, SpawnResult
+from .runc_destroy import destroy_stopped
 
 #: Called after every runc call with the command name, its duration and whether it succeeded.
 CallObserver = Callable[[str, float, bool], None]
@@ -529,16 +530,23 @@ class Runc:
         await self._call("kill", [*args, container_id, str(signal)])
 
     async def delete(self, container_id: str, *, force: bool = False) -> None:
-        """``runc delete``; a container runc does not know is already deleted."""
+        """``runc delete``; a container runc does not know is already deleted. One whose
+        init has exited is removed here as runc would (:mod:`.runc_destroy`), where nothing
+        more is needed: a runc process spared, a sixth of a lifecycle's CPU."""
         args = ["--force"] if force else []
+        state_dir = self.root / container_id
         try:
             # runc would delete the rootfs's files through a restore's leftover mount.
-            release_criu_root(self.root / container_id)
+            release_criu_root(state_dir)
         except OSError as exc:
             raise RuntimeFailure(
                 f"cannot delete container {container_id}: a killed restore left the rootfs"
                 f" mounted in its state dir: {exc}"
             ) from None
+        # In a thread: an rmdir in cgroupfs waits for the kernel's cgroup lock, which the
+        # starts' runc processes hold as they make theirs.
+        if await trio.to_thread.run_sync(destroy_stopped, state_dir):
+            return
         try:
             await self._call("delete", [*args, container_id])
         except RuncError as exc:

@@ -703,10 +703,20 @@ class HeldHook:
             self._hook = None
 
 
+def runc_deletes(config: dict[str, Any]) -> None:
+    """A bundle's edit (``make_bundle(edit=runc_deletes)``): a poststop hook that does
+    nothing, so that the delete of the container once stopped is a ``runc delete``, which a
+    test's wrapper (:func:`refusing_runc`, :class:`GatedRunc`) can refuse or hold. Without
+    one the daemon removes a stopped container itself, as runc would
+    (:mod:`containerd_trio.runc_destroy`), and spawns no runc for it."""
+    config.setdefault("hooks", {}).setdefault("poststop", []).append({"path": "/bin/true"})
+
+
 def refusing_runc(directory: Path, when: str) -> Path:
     """A runc wrapper, made in ``directory``, whose ``runc delete`` fails as runc's own
     failures do (its error on stderr: "refused on cue") while the shell condition ``when``
-    holds; every other call is runc's own."""
+    holds; every other call is runc's own. A stopped container's delete is a runc delete
+    only if its bundle says so (:func:`runc_deletes`)."""
     wrapper = directory / "refusing-runc"
     wrapper.write_text(
         "#!/bin/sh\n"
@@ -724,7 +734,9 @@ class GatedRunc:
     every other command is runc's own. ``once``: only the first ``command`` is held, the
     later ones are runc's own too. ``after``: held once runc has run it, not before (it
     ends with runc's status). ``runc``: what it runs for runc (another wrapper's
-    :attr:`path`, to hold two commands; each wrapper needs a directory of its own)."""
+    :attr:`path`, to hold two commands; each wrapper needs a directory of its own). A
+    stopped container's delete is a runc delete only if its bundle says so
+    (:func:`runc_deletes`)."""
 
     #: The wrappers made in this process and not yet cleaned up after their test
     #: (``conftest.no_gated_runc_left``).

@@ -39,6 +39,7 @@ from .helpers import (
     read_fifo_line,
     refusing_runc,
     run_status,
+    runc_deletes,
     runc_ids,
     start_container,
     until_trapped,
@@ -830,7 +831,8 @@ async def test_a_removal_a_crash_cut_after_the_exit_is_finished_as_whose_it_was(
     daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
     client = daemon.client
     since = now()
-    started = await start_container(client, "rm", make_bundle(TERM_OR_USR1), autoRemove=True)
+    bundle = make_bundle(TERM_OR_USR1, edit=runc_deletes)
+    started = await start_container(client, "rm", bundle, autoRemove=True)
     pid = started["processes"][0]["pid"]
     await wait_catching(pid, signal.SIGUSR1)
 
@@ -877,7 +879,7 @@ async def test_a_delete_after_a_failed_removal_is_its_user_s(
     daemon: RunningDaemon = await start_daemon(runtime=str(wrapper))
     client = daemon.client
     since = now()
-    await start_container(client, "stuck", make_bundle(QUICK), autoRemove=True)
+    await start_container(client, "stuck", make_bundle(QUICK, edit=runc_deletes), autoRemove=True)
     with trio.fail_after(10):
         assert await read_fifo_line(refused) == "refused\n"  # autoRemove's runc delete
         # Its removal's failure is on its way in the daemon: until then, a 409.

@@ -618,7 +618,8 @@ def test_the_ratio_at_equal_machine_speed() -> None:
     # Not for lifecycles, whose two sides make different runc calls: said, with no figure.
     assert printed(rounds(unit="cycle")).endswith(
         " daemon/runc at equal machine speed: not for lifecycles (runc's calls differ: the"
-        " baseline's one foreground run against the daemon's run -d and delete)"
+        " baseline's foreground run removes its container, the daemon's run -d leaves that"
+        " to the daemon)"
     ), printed(rounds(unit="cycle"))
     # Nothing with no round that has runc's CPU on both sides (a daemon at --address does not
     # say its children's).

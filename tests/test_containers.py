@@ -39,6 +39,7 @@ from .helpers import (
     read_to_eof,
     refusing_runc,
     run_status,
+    runc_deletes,
     runc_ids,
     runc_state,
     start_container,
@@ -514,7 +515,8 @@ async def test_a_stopped_container_that_cannot_be_replaced_stays_as_it_was(
     daemon: RunningDaemon = await start_daemon(runtime=str(wrapper))
     client = daemon.client
     since = now()
-    old = await start_container(client, "stuck", make_bundle(["sh", "-c", "echo old; exit 4"]))
+    old_bundle = make_bundle(["sh", "-c", "echo old; exit 4"], edit=runc_deletes)
+    old = await start_container(client, "stuck", old_bundle)
     assert await wait_exit(client, "stuck", old["processes"][0]["pid"], since) == 4
     await wait_output(client, "stuck", "old")
     before = (await client.get("/containers/stuck")).json()

@@ -41,6 +41,7 @@ from .helpers import (
     now,
     own_cgroup,
     run_status,
+    runc_deletes,
     runc_ids,
     runc_state,
     start_container,
@@ -3031,7 +3032,8 @@ async def test_a_target_dying_mid_abort_puts_back_the_stopped_container_it_repla
     as_it_was = await stopped_there(target, make_bundle)
     link = LossyLink(tmp_path / "link.sock", target.socket, drop=b"/restore HTTP/1.1")
     await nursery.start(link.serve)
-    await start_container(source.client, "counter", make_bundle(COUNTER))
+    # Its delete there, once restored and killed, a runc delete the wrapper holds.
+    await start_container(source.client, "counter", make_bundle(COUNTER, edit=runc_deletes))
     await wait_output(source.client, "counter", "3")
     steps: list[dict[str, Any]] = []
 

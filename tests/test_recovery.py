@@ -37,6 +37,7 @@ from .helpers import (
     pid_alive,
     run_status,
     runc,
+    runc_deletes,
     runc_ids,
     runc_pids,
     runc_state,
@@ -627,7 +628,8 @@ async def test_a_server_dying_while_a_start_removes_the_stopped_container_keeps_
     gated = GatedRunc(tmp_path, "delete")
     daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
     client = daemon.client
-    await start_container(client, "keep", make_bundle(["sh", "-c", "echo first; exit 3"]))
+    first = make_bundle(["sh", "-c", "echo first; exit 3"], edit=runc_deletes)
+    await start_container(client, "keep", first)
     assert (await client.post("/containers/keep/wait")).json()["exitStatus"] == 3
     await wait_output(client, "keep", "first")
     before = (await client.get("/containers/keep")).json()
@@ -666,7 +668,8 @@ async def test_a_server_dying_while_a_start_waits_for_its_cgroup_keeps_the_stopp
     left behind; an ``always`` container vanished so under a chaos run's kills.)"""
     daemon: DaemonProcess = await spawn_daemon()
     client = daemon.client
-    await start_container(client, "keep", make_bundle(["sh", "-c", "echo first; exit 3"]))
+    first = make_bundle(["sh", "-c", "echo first; exit 3"], edit=runc_deletes)
+    await start_container(client, "keep", first)
     assert (await client.post("/containers/keep/wait")).json()["exitStatus"] == 3
     await wait_output(client, "keep", "first")
     before = (await client.get("/containers/keep")).json()
@@ -709,12 +712,13 @@ async def test_a_server_dying_while_a_start_waits_for_its_cgroup_keeps_the_stopp
 async def deleting(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, gated: GatedRunc, name: str
 ) -> tuple[DaemonProcess, Callable[[], Awaitable[None]]]:
-    """A daemon on ``gated`` (a runtime deadline of 1 s) running container ``name``, and a
-    DELETE of it, whose answer the server's death cuts short."""
+    """A daemon on ``gated`` (a runtime deadline of 1 s) running container ``name`` (whose
+    delete is a runc delete even once it stopped: :func:`runc_deletes`), and a DELETE of
+    it, whose answer the server's death cuts short."""
     daemon: DaemonProcess = await spawn_daemon(
         "--runtime", str(gated.path), "--runtime-timeout", "1"
     )
-    await start_container(daemon.client, name, make_bundle(FOREVER))
+    await start_container(daemon.client, name, make_bundle(FOREVER, edit=runc_deletes))
 
     async def delete() -> None:
         with contextlib.suppress(httpx.HTTPError):  # the server dies first

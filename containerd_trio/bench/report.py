@@ -240,9 +240,11 @@ def print_at_equal_speed(printer: Printer, rounds: Sequence[Round]) -> None:
     sides (the bench's own daemon says its children's; one at ``--address`` does not).
 
     Not for lifecycles: there the two sides make different runc calls (the baseline's one
-    foreground ``runc run`` against the daemon's ``run -d`` and ``delete``), so runc's CPU per
-    cycle is no yardstick of the machine's speed, and the weighting would credit the daemon
-    with its dearer calls. The line says so instead.
+    foreground ``runc run``, which removes the container's cgroups and state itself, against
+    the daemon's ``run -d``, after which the daemon does that work in its own CPU:
+    :mod:`~containerd_trio.runc_destroy`; until 2026-12-05 a ``runc delete``), so runc's CPU
+    per cycle is no yardstick of the machine's speed, and the weighting would credit one side
+    with the other's work. The line says so instead.
     """
     if not rounds:
         return
@@ -251,7 +253,8 @@ def print_at_equal_speed(printer: Printer, rounds: Sequence[Round]) -> None:
         printer.line(
             TAG_DAEMON,
             "daemon/runc at equal machine speed: not for lifecycles (runc's calls differ: the"
-            " baseline's one foreground run against the daemon's run -d and delete)",
+            " baseline's foreground run removes its container, the daemon's run -d leaves that"
+            " to the daemon)",
         )
         return
     weighted: list[float] = []
