@@ -91,8 +91,9 @@ def _init_alive(state: dict[str, Any]) -> bool:
 
 
 def _frozen(paths: dict[str, str]) -> bool:
-    """Whether the container's cgroup is frozen or freezing; a file that is gone (a kernel
-    without cgroup.freeze, a cgroup removed already) says not."""
+    """Whether the container's cgroup is frozen or freezing, or cannot be told (runc's to
+    say then); a file that is gone (a kernel without cgroup.freeze, a cgroup removed
+    already) says not, as runc's GetFreezerState has it."""
     for key, (name, thawed) in _FREEZE_FILES.items():
         if key not in paths:
             continue
@@ -100,8 +101,12 @@ def _frozen(paths: dict[str, str]) -> bool:
             with open(os.path.join(paths[key], name), "rb") as file:
                 if file.read().strip() != thawed:
                     return True
-        except FileNotFoundError:
-            continue
+        except OSError as exc:
+            # ENODEV: the cgroup was removed between the open and the read (another delete
+            # of it meanwhile: a second one of this id, or on a hybrid host another
+            # container's of its path in the shared unified hierarchy), gone as well.
+            if exc.errno not in (errno.ENOENT, errno.ENODEV):
+                return True
     return False
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import trio
 
-from containerd_trio import procfs
+from containerd_trio import procfs, runc_destroy
 from containerd_trio.runc_destroy import destroy_stopped
 from containerd_trio.runtime import Runc
 
@@ -169,6 +169,36 @@ async def test_a_cgroup_still_busy_is_left_to_runc(
             stranger.kill()
             await stranger.wait()
         os.rmdir(pids_path)
+
+
+async def test_a_cgroup_removed_while_its_freezer_is_read_is_gone(
+    runtime: Runc,
+    tmp_path: Path,
+    make_bundle: BundleFactory,
+    plain_parent: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another delete of the same cgroup meanwhile (a second one of this id, or on a hybrid
+    host another container's of its path in the shared unified hierarchy) removes it between
+    the open of its freeze file and the read: the read fails with ENODEV, which runc takes
+    for a cgroup not frozen (GetFreezerState). So is it here: the delete goes on, nothing
+    raised through it."""
+    removed: list[str] = []
+
+    def open_then_removed(path: str, mode: str) -> Any:
+        file = open(path, mode)  # noqa: SIM115 (the caller closes it)
+        directory = os.path.dirname(path)
+        os.rmdir(directory)  # the other delete's rmdir, between this open and the read
+        removed.append(directory)
+        return file
+
+    with trio.fail_after(30):
+        paths = await _stopped(runtime, tmp_path, make_bundle(["true"]))
+        monkeypatch.setattr(runc_destroy, "open", open_then_removed, raising=False)
+        assert destroy_stopped(runtime.root / "c")
+        assert removed  # the race was had: a freeze file was read from a removed cgroup
+        assert [p for p in paths if os.path.exists(p)] == []
+        assert await runtime.state("c") is None
 
 
 # --- on state files made here ---------------------------------------------------------------
