@@ -20,7 +20,7 @@ already gone is one runc skips):
 - no ``poststop`` hook, no Intel RDT group, and the cgroupfs driver (systemd's would have a unit
   to stop);
 - every cgroup directory goes at the first try: one still busy (a process of it still
-  dying) is left to runc, which tries again over 150 ms;
+  dying) is left to runc, which tries again over 150 ms on cgroup v1 (once on v2);
 - its state file reads as runc 1.1 writes it; a state directory without one (a create cut
   short) is runc's too.
 """
@@ -49,10 +49,10 @@ def destroy_stopped(state_dir: Path) -> bool:
     try:
         state = json.loads((state_dir / "state.json").read_bytes())
         paths = _cgroup_paths_if_plain(state)
+        if paths is None or _frozen(paths) or _init_alive(state):
+            return False
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return False
-    if paths is None or _frozen(paths) or _init_alive(state):
-        return False
+        return False  # a state file runc 1.1 would not write: runc's to judge
     for path in paths.values():
         if not _remove_cgroup(path):
             return False

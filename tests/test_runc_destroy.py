@@ -274,7 +274,30 @@ def test_a_frozen_cgroup_is_left_to_runc(tmp_path: Path) -> None:
     assert not any(path.exists() for path in cgroups)
 
 
-@pytest.mark.parametrize("content", [None, b"", b"{", b"[]", b'{"config": 1}'])
+def test_a_frozen_unified_cgroup_is_left_to_runc(tmp_path: Path) -> None:
+    """cgroup v2's freezer (the unified hierarchy's path, keyed "" in the state file)."""
+    state_dir, cgroups = _state_dir(tmp_path)
+    state = json.loads((state_dir / "state.json").read_text())
+    unified = tmp_path / "unified"
+    unified.mkdir()
+    (unified / "cgroup.freeze").write_text("1\n")
+    state["cgroup_paths"][""] = str(unified)
+    (state_dir / "state.json").write_text(json.dumps(state))
+    assert not destroy_stopped(state_dir)
+    assert (state_dir / "state.json").exists() and all(path.is_dir() for path in cgroups)
+    (unified / "cgroup.freeze").write_text("0\n")
+    assert not destroy_stopped(state_dir)  # the "directory" here holds a file
+    assert not any(path.exists() for path in cgroups)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [None, b"", b"{", b"[]", b'{"config": 1}',
+     # A state runc 1.1 would not write: its init's pid null.
+     json.dumps({"init_process_pid": None, "init_process_start": 1, "cgroup_paths": {
+         "pids": "/nonexistent"}, "config": {"cgroups": {"Systemd": False}, "namespaces": [
+             {"type": "NEWPID", "path": ""}]}}).encode()],
+)  # fmt: skip
 def test_a_state_file_runc_did_not_write_is_left_to_runc(
     tmp_path: Path, content: bytes | None
 ) -> None:
