@@ -49,6 +49,7 @@ from .helpers import (
     pid_alive,
     pids_matching,
     run_status,
+    runc_deletes,
     runc_ids,
     runc_state,
     start_container,
@@ -1872,7 +1873,8 @@ async def test_no_runc_the_daemon_starts_holds_its_listening_socket_or_keeper_li
     sockets = {os.readlink(f"/proc/{server}/fd/{fd}") for fd in (3, 4)}
     assert all(name.startswith("socket:") for name in sockets), sockets
     with trio.fail_after(60):
-        await start_container(daemon.client, "box", make_bundle(FOREVER))  # the keeper's runc
+        # The keeper's runc; its delete the server's runc too, once stopped (runc_deletes).
+        await start_container(daemon.client, "box", make_bundle(FOREVER, edit=runc_deletes))
         for status in ("paused", "running"):  # the server's
             changed = await daemon.client.patch("/containers/box", json={"status": status})
             assert changed.status_code == 200, changed.text

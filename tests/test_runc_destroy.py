@@ -6,6 +6,7 @@ delete to runc, against one that does not."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -46,6 +47,18 @@ def runtime(tmp_path: Path, calls: _Calls) -> Runc:
     )  # fmt: skip
 
 
+@pytest.fixture
+def cid() -> str:
+    """A container id of this test's alone. On a hybrid host runc makes the unified
+    hierarchy's cgroup of a container by its id alone, outside the test's own cgroups
+    (:func:`~tests.helpers.enter_own_cgroups`): another worker's test running a "c" at the
+    same time would keep it busy, and the delete runc's."""
+    return f"destroyed-{os.getpid()}-{next(_ids)}"
+
+
+_ids = itertools.count()
+
+
 async def _wait_exited(pid: int) -> None:
     """Until the process has exited (a pidfd reads ready once it is a zombie or gone)."""
     try:
@@ -58,12 +71,12 @@ async def _wait_exited(pid: int) -> None:
         os.close(fd)
 
 
-async def _ran(runtime: Runc, tmp_path: Path, bundle: Path, name: str = "c") -> int:
+async def _ran(runtime: Runc, tmp_path: Path, bundle: Path, name: str) -> int:
     """Run a container of ``bundle`` as ``name``; its init's pid."""
     return await DirectContainer(runtime, name, tmp_path / "work" / name).run(bundle)
 
 
-async def _stopped(runtime: Runc, tmp_path: Path, bundle: Path, name: str = "c") -> list[str]:
+async def _stopped(runtime: Runc, tmp_path: Path, bundle: Path, name: str) -> list[str]:
     """Run a container of ``bundle`` to its exit; its cgroup directories."""
     await _wait_exited(await _ran(runtime, tmp_path, bundle, name))
     paths = list(runtime.cgroup_paths(name).values())
@@ -72,63 +85,78 @@ async def _stopped(runtime: Runc, tmp_path: Path, bundle: Path, name: str = "c")
 
 
 async def test_a_stopped_container_is_removed_as_runc_would(
-    runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, plain_parent: None
+    cid: str, runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, plain_parent: None
 ) -> None:
     with trio.fail_after(30):
-        paths = await _stopped(runtime, tmp_path, make_bundle(["true"]))
-        assert destroy_stopped(runtime.root / "c")
+        paths = await _stopped(runtime, tmp_path, make_bundle(["true"]), cid)
+        assert destroy_stopped(runtime.root / cid)
         assert [p for p in paths if os.path.exists(p)] == []
-        assert not (runtime.root / "c").exists()
-        assert await runtime.state("c") is None
+        assert not (runtime.root / cid).exists()
+        assert await runtime.state(cid) is None
         assert await runtime.list() == []
 
 
 async def test_a_running_container_is_left_to_runc(
-    runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, calls: _Calls, plain_parent: None
+    cid: str,
+    runtime: Runc,
+    tmp_path: Path,
+    make_bundle: BundleFactory,
+    calls: _Calls,
+    plain_parent: None,
 ) -> None:
     with trio.fail_after(30):
-        pid = await _ran(runtime, tmp_path, make_bundle(FOREVER))
-        paths = list(runtime.cgroup_paths("c").values())
-        assert not destroy_stopped(runtime.root / "c")
+        pid = await _ran(runtime, tmp_path, make_bundle(FOREVER), cid)
+        paths = list(runtime.cgroup_paths(cid).values())
+        assert not destroy_stopped(runtime.root / cid)
         assert all(os.path.isdir(p) for p in paths)
-        state = await runtime.state("c")
+        state = await runtime.state(cid)
         assert state is not None and state["status"] == "running" and state["pid"] == pid
         calls.commands.clear()
-        await runtime.delete("c", force=True)  # runc's: it kills the init
+        await runtime.delete(cid, force=True)  # runc's: it kills the init
         assert calls.commands == ["delete"]
         await _wait_exited(pid)
-        assert await runtime.state("c") is None
+        assert await runtime.state(cid) is None
 
 
 async def test_its_sub_cgroups_go_first(
-    runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, plain_parent: None
+    cid: str, runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, plain_parent: None
 ) -> None:
     with trio.fail_after(30):
-        pid = await _ran(runtime, tmp_path, make_bundle(FOREVER))
-        paths = list(runtime.cgroup_paths("c").values())
+        pid = await _ran(runtime, tmp_path, make_bundle(FOREVER), cid)
+        paths = list(runtime.cgroup_paths(cid).values())
         for path in paths:
             os.makedirs(os.path.join(path, "inner", "innermost"))
         os.kill(pid, signal.SIGKILL)
         await _wait_exited(pid)
-        assert destroy_stopped(runtime.root / "c")
+        assert destroy_stopped(runtime.root / cid)
         assert [p for p in paths if os.path.exists(p)] == []
-        assert await runtime.state("c") is None
+        assert await runtime.state(cid) is None
 
 
 async def test_through_runc_delete_no_runc_is_spawned_for_a_stopped_one(
-    runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, calls: _Calls, plain_parent: None
+    cid: str,
+    runtime: Runc,
+    tmp_path: Path,
+    make_bundle: BundleFactory,
+    calls: _Calls,
+    plain_parent: None,
 ) -> None:
     with trio.fail_after(30):
-        paths = await _stopped(runtime, tmp_path, make_bundle(["true"]))
+        paths = await _stopped(runtime, tmp_path, make_bundle(["true"]), cid)
         calls.commands.clear()
-        await runtime.delete("c", force=True)
+        await runtime.delete(cid, force=True)
         assert calls.commands == []
         assert [p for p in paths if os.path.exists(p)] == []
         assert await runtime.list() == []
 
 
 async def test_a_poststop_hook_is_run_by_runc(
-    runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, calls: _Calls, plain_parent: None
+    cid: str,
+    runtime: Runc,
+    tmp_path: Path,
+    make_bundle: BundleFactory,
+    calls: _Calls,
+    plain_parent: None,
 ) -> None:
     mark = tmp_path / "poststop-ran"
 
@@ -136,34 +164,39 @@ async def test_a_poststop_hook_is_run_by_runc(
         config["hooks"] = {"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", f": > {mark}"]}]}
 
     with trio.fail_after(30):
-        paths = await _stopped(runtime, tmp_path, make_bundle(["true"], edit=hooked))
-        assert not destroy_stopped(runtime.root / "c")
+        paths = await _stopped(runtime, tmp_path, make_bundle(["true"], edit=hooked), cid)
+        assert not destroy_stopped(runtime.root / cid)
         assert all(os.path.isdir(p) for p in paths) and not mark.exists()
         calls.commands.clear()
-        await runtime.delete("c", force=True)
+        await runtime.delete(cid, force=True)
         assert calls.commands == ["delete"]
         assert mark.exists()
         assert [p for p in paths if os.path.exists(p)] == []
-        assert await runtime.state("c") is None
+        assert await runtime.state(cid) is None
 
 
 async def test_a_cgroup_still_busy_is_left_to_runc(
-    runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, calls: _Calls, plain_parent: None
+    cid: str,
+    runtime: Runc,
+    tmp_path: Path,
+    make_bundle: BundleFactory,
+    calls: _Calls,
+    plain_parent: None,
 ) -> None:
     with trio.fail_after(30):
-        paths = await _stopped(runtime, tmp_path, make_bundle(["true"]))
-        pids_path = runtime.cgroup_paths("c")["pids"]
+        paths = await _stopped(runtime, tmp_path, make_bundle(["true"]), cid)
+        pids_path = runtime.cgroup_paths(cid)["pids"]
         stranger = await trio.lowlevel.open_process(["sleep", "60"])
         try:
             Path(pids_path, "cgroup.procs").write_text(f"{stranger.pid}\n")
-            assert not destroy_stopped(runtime.root / "c")
-            assert os.path.isdir(pids_path) and (runtime.root / "c").is_dir()
+            assert not destroy_stopped(runtime.root / cid)
+            assert os.path.isdir(pids_path) and (runtime.root / cid).is_dir()
             calls.commands.clear()
             # runc gives up on the busy cgroup (its init is gone, nothing of it to kill) and
             # forgets the container all the same.
-            await runtime.delete("c", force=True)
+            await runtime.delete(cid, force=True)
             assert calls.commands == ["delete"]
-            assert await runtime.state("c") is None
+            assert await runtime.state(cid) is None
             assert [p for p in paths if os.path.exists(p)] == [pids_path]
         finally:
             stranger.kill()
@@ -172,6 +205,7 @@ async def test_a_cgroup_still_busy_is_left_to_runc(
 
 
 async def test_a_cgroup_removed_while_its_freezer_is_read_is_gone(
+    cid: str,
     runtime: Runc,
     tmp_path: Path,
     make_bundle: BundleFactory,
@@ -193,12 +227,12 @@ async def test_a_cgroup_removed_while_its_freezer_is_read_is_gone(
         return file
 
     with trio.fail_after(30):
-        paths = await _stopped(runtime, tmp_path, make_bundle(["true"]))
+        paths = await _stopped(runtime, tmp_path, make_bundle(["true"]), cid)
         monkeypatch.setattr(runc_destroy, "open", open_then_removed, raising=False)
-        assert destroy_stopped(runtime.root / "c")
+        assert destroy_stopped(runtime.root / cid)
         assert removed  # the race was had: a freeze file was read from a removed cgroup
         assert [p for p in paths if os.path.exists(p)] == []
-        assert await runtime.state("c") is None
+        assert await runtime.state(cid) is None
 
 
 # --- on state files made here ---------------------------------------------------------------
