@@ -23,6 +23,10 @@ from containerd_trio.runtime import Runc
 from .helpers import FOREVER, BundleFactory
 from .runc_direct import DirectContainer
 
+#: The containers' inits, orphaned by runc run -d, go to the machine's init, which reaps them
+#: (the test process a subreaper would keep them zombies).
+pytestmark = pytest.mark.usefixtures("plain_parent")
+
 
 class _Calls:
     """The runc commands a :class:`Runc` spawned."""
@@ -85,7 +89,7 @@ async def _stopped(runtime: Runc, tmp_path: Path, bundle: Path, name: str) -> li
 
 
 async def test_a_stopped_container_is_removed_as_runc_would(
-    cid: str, runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, plain_parent: None
+    cid: str, runtime: Runc, tmp_path: Path, make_bundle: BundleFactory
 ) -> None:
     with trio.fail_after(30):
         paths = await _stopped(runtime, tmp_path, make_bundle(["true"]), cid)
@@ -97,12 +101,7 @@ async def test_a_stopped_container_is_removed_as_runc_would(
 
 
 async def test_a_running_container_is_left_to_runc(
-    cid: str,
-    runtime: Runc,
-    tmp_path: Path,
-    make_bundle: BundleFactory,
-    calls: _Calls,
-    plain_parent: None,
+    cid: str, runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, calls: _Calls
 ) -> None:
     with trio.fail_after(30):
         pid = await _ran(runtime, tmp_path, make_bundle(FOREVER), cid)
@@ -119,7 +118,7 @@ async def test_a_running_container_is_left_to_runc(
 
 
 async def test_its_sub_cgroups_go_first(
-    cid: str, runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, plain_parent: None
+    cid: str, runtime: Runc, tmp_path: Path, make_bundle: BundleFactory
 ) -> None:
     with trio.fail_after(30):
         pid = await _ran(runtime, tmp_path, make_bundle(FOREVER), cid)
@@ -134,12 +133,7 @@ async def test_its_sub_cgroups_go_first(
 
 
 async def test_through_runc_delete_no_runc_is_spawned_for_a_stopped_one(
-    cid: str,
-    runtime: Runc,
-    tmp_path: Path,
-    make_bundle: BundleFactory,
-    calls: _Calls,
-    plain_parent: None,
+    cid: str, runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, calls: _Calls
 ) -> None:
     with trio.fail_after(30):
         paths = await _stopped(runtime, tmp_path, make_bundle(["true"]), cid)
@@ -151,12 +145,7 @@ async def test_through_runc_delete_no_runc_is_spawned_for_a_stopped_one(
 
 
 async def test_a_poststop_hook_is_run_by_runc(
-    cid: str,
-    runtime: Runc,
-    tmp_path: Path,
-    make_bundle: BundleFactory,
-    calls: _Calls,
-    plain_parent: None,
+    cid: str, runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, calls: _Calls
 ) -> None:
     mark = tmp_path / "poststop-ran"
 
@@ -176,12 +165,7 @@ async def test_a_poststop_hook_is_run_by_runc(
 
 
 async def test_a_cgroup_still_busy_is_left_to_runc(
-    cid: str,
-    runtime: Runc,
-    tmp_path: Path,
-    make_bundle: BundleFactory,
-    calls: _Calls,
-    plain_parent: None,
+    cid: str, runtime: Runc, tmp_path: Path, make_bundle: BundleFactory, calls: _Calls
 ) -> None:
     with trio.fail_after(30):
         paths = await _stopped(runtime, tmp_path, make_bundle(["true"]), cid)
@@ -209,7 +193,6 @@ async def test_a_cgroup_removed_while_its_freezer_is_read_is_gone(
     runtime: Runc,
     tmp_path: Path,
     make_bundle: BundleFactory,
-    plain_parent: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Another delete of the same cgroup meanwhile (a second one of this id, or on a hybrid
@@ -291,36 +274,29 @@ def test_what_is_more_than_a_removal_is_left_to_runc(tmp_path: Path, changes: An
     assert (state_dir / "state.json").exists() and all(path.is_dir() for path in cgroups)
 
 
-def test_a_frozen_cgroup_is_left_to_runc(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("key", "name", "frozen", "thawed"),
+    [("freezer", "freezer.state", "FROZEN\n", "THAWED\n"), ("", "cgroup.freeze", "1\n", "0\n")],
+    ids=["v1-freezer", "v2-unified"],
+)
+def test_a_frozen_cgroup_is_left_to_runc(
+    tmp_path: Path, key: str, name: str, frozen: str, thawed: str
+) -> None:
+    """cgroup v1's freezer controller, and v2's cgroup.freeze (the unified hierarchy's path,
+    keyed "" in the state file)."""
     state_dir, cgroups = _state_dir(tmp_path)
     state = json.loads((state_dir / "state.json").read_text())
     freezer = tmp_path / "freezer"
     freezer.mkdir()
-    (freezer / "freezer.state").write_text("FROZEN\n")
-    state["cgroup_paths"]["freezer"] = str(freezer)
+    (freezer / name).write_text(frozen)
+    state["cgroup_paths"][key] = str(freezer)
     (state_dir / "state.json").write_text(json.dumps(state))
     assert not destroy_stopped(state_dir)
     assert (state_dir / "state.json").exists() and all(path.is_dir() for path in cgroups)
     # Thawed, it is taken on: the cgroups go (the freezer "directory" here, holding a
     # file, cannot, and the rest is runc's).
-    (freezer / "freezer.state").write_text("THAWED\n")
+    (freezer / name).write_text(thawed)
     assert not destroy_stopped(state_dir)
-    assert not any(path.exists() for path in cgroups)
-
-
-def test_a_frozen_unified_cgroup_is_left_to_runc(tmp_path: Path) -> None:
-    """cgroup v2's freezer (the unified hierarchy's path, keyed "" in the state file)."""
-    state_dir, cgroups = _state_dir(tmp_path)
-    state = json.loads((state_dir / "state.json").read_text())
-    unified = tmp_path / "unified"
-    unified.mkdir()
-    (unified / "cgroup.freeze").write_text("1\n")
-    state["cgroup_paths"][""] = str(unified)
-    (state_dir / "state.json").write_text(json.dumps(state))
-    assert not destroy_stopped(state_dir)
-    assert (state_dir / "state.json").exists() and all(path.is_dir() for path in cgroups)
-    (unified / "cgroup.freeze").write_text("0\n")
-    assert not destroy_stopped(state_dir)  # the "directory" here holds a file
     assert not any(path.exists() for path in cgroups)
 
 
