@@ -6,7 +6,7 @@ directories (each with any sub-cgroup in it, innermost first), remove its state 
 (``<root>/<id>``), and run its ``poststop`` hooks. Spawning runc for that costs 3.5-4 ms of
 CPU, about a sixth of a whole lifecycle's (``ctr-trio bench --cycle``): a Go program started,
 its state file read, then a dozen syscalls. Here they are the same syscalls without the
-program (docs/performance.md, "The lifecycles' baseline").
+program (docs/performance.md, "The delete done in the daemon").
 
 Only where runc would do no more than that; anything else is runc's, and :func:`destroy_stopped`
 answers False, having changed nothing runc cannot take from where it left (a cgroup
