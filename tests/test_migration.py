@@ -571,6 +571,53 @@ async def test_ctr_trio_run_says_its_container_moved_and_where(
     await counts_on(target.client, "counter", beyond=2)
 
 
+async def _silent_target(
+    path: Path, arrived: trio.Event, *, task_status: Any = trio.TASK_STATUS_IGNORED
+) -> None:
+    """A unix socket at ``path`` that takes each connection and answers nothing, holding it
+    open: a move to it waits at its session's open. ``arrived`` is set at the first one."""
+    sock = trio.socket.socket(trio.socket.AF_UNIX)
+    await sock.bind(str(path))
+    sock.listen()
+
+    async def hold(client: trio.SocketStream) -> None:
+        arrived.set()
+        async with client:
+            await trio.sleep_forever()
+
+    task_status.started()
+    await trio.serve_listeners(hold, [trio.SocketListener(sock)])
+
+
+async def test_a_ctrl_c_of_ctr_trio_migrate_says_the_move_goes_on(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A Ctrl-C of ``ctr-trio migrate`` leaves ctr-trio (130), not the move: the daemon carries
+    it on whoever waits for it (here a second move is refused, the first under way), so
+    ctr-trio says so, and where to look. (Before, it exited 130 in silence, as ``events``
+    does, and a user who took the move for stopped found the container gone from here.)"""
+    source = await spawn_daemon(state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock")
+    silent, arrived = tmp_path / "silent.sock", trio.Event()
+    address, to = f"unix:{source.socket}", f"unix:{silent}"
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(_silent_target, silent, arrived)
+        with trio.fail_after(30):
+            moving = await _ctr_trio("--address", address, "migrate", "counter", "--to", to)
+            await arrived.wait()  # the session's open waits there: the move is under way
+            moving.send_signal(signal.SIGINT)
+            code, err = await _ended(moving)
+            again = await source.client.post("/containers/counter/migrate", json={"to": to})
+        nursery.cancel_scope.cancel()
+    assert code == 130, err
+    assert err.decode() == (
+        f"ctr-trio: interrupted: the daemon goes on with the move of counter to {to} (leaving"
+        f" does not stop it); see how it ends with: ctr-trio --address {address} inspect"
+        " counter\n"
+    )
+    assert again.status_code == 409 and "under way" in again.json()["error"], again.text
+
+
 #: A reader that reads its input only once ``/go`` is in its rootfs: ``got LINE`` for each line.
 _READER = (
     "sh", "-c",

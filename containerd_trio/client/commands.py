@@ -11,7 +11,7 @@ import argparse
 import contextlib
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from . import output
@@ -1160,6 +1160,22 @@ def _following(
     )
 
 
+@contextlib.contextmanager
+def _going_on(out: Output, what: str, args: argparse.Namespace) -> Iterator[None]:
+    """Say, at a Ctrl-C, that the daemon goes on with ``what``: it carries a checkpoint or a
+    move to its end whether or not its client waits (a client that goes away cancels
+    nothing there), so leaving in silence, as ``events`` does, let the user take the move for
+    stopped when it went on and ended (done, the container gone from here) behind them."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        out.error(
+            f"interrupted: the daemon goes on with {what} (leaving does not stop it);"
+            f" see how it ends with: ctr-trio --address {args.address} inspect {args.id}"
+        )
+        raise
+
+
 def _criu_flags(args: argparse.Namespace) -> CriuFlags:
     """What CRIU may take along, as ``checkpoints create`` and ``migrate`` parse it alike
     (``cli._define_criu_options``): one reading of the flags for the two commands' bodies."""
@@ -1176,7 +1192,8 @@ def checkpoints_create(client: Client, args: argparse.Namespace, out: Output) ->
         **_criu_flags(args),
         timeout=args.timeout,
     )
-    checkpoint = _following(client, args, out, request, "checkpoint", args.timeout)
+    with _going_on(out, f"the checkpoint {args.name} of {args.id}", args):
+        checkpoint = _following(client, args, out, request, "checkpoint", args.timeout)
     if out.as_json:
         out.document(checkpoint)
     else:
@@ -1201,15 +1218,18 @@ def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
     """Each step with its time and size as it ends, then the downtime; exit 1 if it failed
     (the container then runs on where it was, unless the last line says otherwise)."""
     target_bundle = _absolute(args.target_bundle)
-    with client.migrate(
-        args.id,
-        args.to,
-        pre_copy=args.pre_copy,
-        with_bundle=args.with_bundle,
-        target_bundle_path=target_bundle,
-        **_criu_flags(args),
-        timeout=args.timeout,
-    ) as steps:
+    with (
+        _going_on(out, f"the move of {args.id} to {args.to}", args),
+        client.migrate(
+            args.id,
+            args.to,
+            pre_copy=args.pre_copy,
+            with_bundle=args.with_bundle,
+            target_bundle_path=target_bundle,
+            **_criu_flags(args),
+            timeout=args.timeout,
+        ) as steps,
+    ):
         for step in steps:
             if out.as_json:
                 out.record(step)
