@@ -514,6 +514,12 @@ class Supervisor:
         if container is None or container.status is Status.CREATED or container.deleted:
             restarted = self._restarting.get(container_id)
             if restarted is None or container is None or container.status is not Status.CREATED:
+                if container is not None and container.deleted and container.moved_away:
+                    # A move's copy, its files being removed: it leaves the table (and its
+                    # end is remembered, for _not_found) only after that. Its 404 says where
+                    # it went meanwhile too (until 2026-12-05 a plain "not found" there: a
+                    # `logs -f` that ended with the copy's output asked in that moment).
+                    raise container.gone()
                 raise self._not_found(container_id)
             return restarted
         return container
@@ -1218,8 +1224,15 @@ class Supervisor:
             return await self.container(container_id).wait_next_exit()
         if container is None:
             ended = self._removals.get(container_id)
-        elif container.deleted and container.auto_remove and container.status is Status.STOPPED:
-            ended = container.ended()  # being forgotten by autoRemove: as good as gone
+        elif (
+            container.deleted
+            and (container.auto_remove or container.moved_away)
+            and container.status is Status.STOPPED
+        ):
+            # Being forgotten by autoRemove, or a move's copy being removed: as good as gone,
+            # and ended as it will be remembered (a copy's end says where it moved: until
+            # 2026-12-05 a plain 404 in that moment).
+            ended = container.ended()
         else:
             ended = None
         if ended is not None and pid in (None, ended.pid):

@@ -23,6 +23,7 @@ import trio
 from containerd_trio import checkpoints, removals, supervisor
 from containerd_trio.convert import unstructure
 from containerd_trio.errors import InvalidRequest, NotFound
+from containerd_trio.keeperlink import KeeperLink
 from containerd_trio.listen import Listen
 from containerd_trio.migration import incoming
 from containerd_trio.migration.target import Target, TargetError
@@ -479,6 +480,52 @@ async def test_a_move_is_remembered_past_the_bound_of_auto_removed_containers(
     assert first.status_code == 404, first.text
 
 
+async def test_the_source_s_404s_say_where_the_container_moved_while_its_copy_goes(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the source removes its copy's files (after the copy's end, before it leaves the
+    table), the copy is gone for a GET, a wait and its log, and their 404s say where it went
+    already, as they do once it left. (Before, a plain "not found" in that moment: ctr-trio
+    logs -f, whose follow ends with the copy's output, asked there whether it moved.) The
+    source's keeper forgets the copy only once the test has asked."""
+    asked, forgotten = trio.Event(), trio.Event()
+    forget = KeeperLink.forget
+
+    async def held_forget(self: KeeperLink, container_id: str) -> None:
+        if container_id == "counter" and not forgotten.is_set():
+            forgotten.set()  # the copy is deleted here, its files not yet removed
+            await asked.wait()
+        await forget(self, container_id)
+
+    monkeypatch.setattr(KeeperLink, "forget", held_forget)
+    source = await start_daemon(tmp_path / "state-a")
+    target = await start_daemon(tmp_path / "state-b")
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    await wait_output(source.client, "counter", "2")
+    to = target.url.removeprefix("http://")
+    steps: list[dict[str, Any]] = []
+
+    async def move() -> None:
+        steps.extend(await migrate(source.client, "counter", to=to))
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(move)
+            await forgotten.wait()
+            answers = [
+                await source.client.get("/containers/counter"),
+                await source.client.get("/containers/counter/logs"),
+            ]
+            waited = await source.client.post("/containers/counter/wait")
+            asked.set()
+    assert steps[-1]["step"] == "done", steps
+    for answer in answers:
+        assert answer.status_code == 404 and answer.json().get("movedTo") == to, answer.text
+        assert f"it moved to {to} at " in answer.json()["error"], answer.text
+    assert waited.status_code == 200, waited.text
+    assert (waited.json().get("moved"), waited.json().get("movedTo")) == (True, to), waited.text
+
+
 async def _ctr_trio(*argv: str, stdin: bool = False) -> trio.Process:
     """``ctr-trio ARGV`` in the background, out of a terminal: its stdout and stderr piped to
     us, and its stdin too (``stdin``), else /dev/null."""
@@ -536,6 +583,28 @@ async def test_an_attach_at_the_source_says_the_container_moved_and_where(
         " attach counter\n"
     )
     await counts_on(target.client, "counter", beyond=2)
+
+
+async def test_ctr_trio_logs_follow_says_its_container_moved_and_where(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """``ctr-trio logs -f`` at the source of a container that moves away ends, as at a stop
+    (exit 0, the output until the move shown), but says where the container went and how to
+    follow it there, as attach does. (Before, it ended in silence, as if it had stopped.)"""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    to, address = f"unix:{target.socket}", f"unix:{source.socket}"
+    with trio.fail_after(30):
+        following = await _ctr_trio("--address", address, "logs", "-f", "counter")
+        await read_until(following, b"", b"2\n")
+        steps = await migrate(source.client, "counter", to=to)
+        assert steps[-1]["step"] == "done", steps
+        code, err = await _ended(following)
+    assert code == 0, err
+    assert err.decode() == (
+        f"ctr-trio: container counter moved to {to}; follow it there: ctr-trio --address {to}"
+        " logs -f counter\n"
+    )
 
 
 @pytest.mark.parametrize("rm", [False, True], ids=["run", "run-rm"])

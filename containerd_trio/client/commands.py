@@ -1610,7 +1610,9 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
         # A follow with --until ends at that moment, the container running: that end is final.
         # An answer broken off is never its end.
         if not broken and (
-            not args.follow or args.until is not None or not _has_live_processes(client, args.id)
+            not args.follow
+            or args.until is not None
+            or not _has_live_processes(client, args.id, out, follow="logs -f")
         ):
             return EXIT_OK
         if last is not None:
@@ -1714,13 +1716,35 @@ def _lines_at_the_end(records: list[LogRecord], count: int, whole: bool) -> set[
     return None
 
 
-def _has_live_processes(client: Client, container_id: str) -> bool:
+def _has_live_processes(client: Client, container_id: str, out: Output, *, follow: str) -> bool:
+    """Whether a follow that ended should be taken up again: the container runs on here (its
+    server handed over). Not if it stopped or was deleted; nor if it moved to another daemon
+    (a migration), where it runs on: that is said, with where to follow it, as attach says it
+    (until 2026-12-05 the follow ended in silence, exit 0, as at a stop)."""
+    moved_to: str | None = None
     try:
-        return bool(client.container(container_id)["processes"])
+        if client.container(container_id)["processes"]:
+            return True
+        # Its copy here ended: a move's ends before the copy is removed (its output read to
+        # the end first), and the wait answers then, saying where it went; a stop's at once.
+        ended = client.wait_within(container_id, WAIT_FOR_MOVED)
+        if ended is not None and ended.get("moved"):
+            moved_to = ended.get("movedTo")
     except ApiError as exc:
-        if exc.status == 404:  # deleted meanwhile: nothing more to follow
-            return False
-        raise
+        if exc.status != 404:
+            raise
+        moved_to = exc.moved_to  # deleted meanwhile (None), or gone from here by a move
+    if moved_to is not None:
+        out.error(
+            f"container {container_id} moved to {moved_to}; follow it there:"
+            f" ctr-trio --address {moved_to} {follow} {container_id}"
+        )
+    return False
+
+
+#: How long a follow that ended waits to learn whether its container moved away: a move's
+#: copy is removed a moment after its output ends (its runc delete).
+WAIT_FOR_MOVED = 5.0
 
 
 def _utc_now() -> str:

@@ -10,10 +10,12 @@ class ClientError(Exception):
 class ApiError(ClientError):
     """The daemon answered with a status that is not 2xx; ``message`` is its ``{"error": ...}``."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, moved_to: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        #: A 404's ``movedTo``: the container moved to that daemon (a migration).
+        self.moved_to = moved_to
 
     def __str__(self) -> str:
         return self.message

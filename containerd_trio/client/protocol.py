@@ -237,12 +237,16 @@ class Answer(NamedTuple):
 
     def error(self) -> ApiError:
         """The daemon's ``{"error": ...}`` as an ApiError; or what else the body says."""
+        moved_to: str | None = None
         try:
-            message = str(json.loads(self.body)["error"])
-        except (ValueError, KeyError, TypeError, RecursionError):
+            document = json.loads(self.body)
+            message = str(document["error"])
+            if isinstance(to := document.get("movedTo"), str):
+                moved_to = to
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             # Not the daemon's error shape (a proxy, or a different server at that address).
             message = self.body.decode(errors="replace").strip() or self.reason
-        return ApiError(self.status, message)
+        return ApiError(self.status, message, moved_to=moved_to)
 
 
 class Broken(Exception):
