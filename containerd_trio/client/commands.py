@@ -487,7 +487,9 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
                 resources=resources,
                 restart_policy=args.restart,
             )
-            container = _following(client, args, out, request, "restore", args.timeout)
+            restoring = f"the restore of {args.id} from {args.checkpoint}"
+            with _going_on(out, restoring, args):
+                container = _following(client, args, out, request, "restore", args.timeout)
     except ApiError as exc:
         if not args.attach_default:  # start -b: docker's start exits 1 for a refusal
             raise
