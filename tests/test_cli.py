@@ -1320,6 +1320,30 @@ async def test_logs_tail_counts_lines_not_the_records_a_long_line_is_cut_into(
     assert (await ok(ctr, "logs", "long", "-n", "2", "-f")).out == f"{long}\nend\n"
 
 
+async def test_logs_tail_counts_the_lines_within_a_terminal_s_record(
+    ctr: Ctr, make_bundle: BundleFactory
+) -> None:
+    """A terminal's output is a record per read, several lines in one: -n 1 printed the whole
+    record, every line the read held ('one', 'two' and 'three'), where docker's --tail 1 prints
+    the last line alone (its copier splits a TTY's stream at each newline)."""
+    script = "printf 'one\\ntwo\\nthree\\n'"
+    term = make_bundle(("sh", "-c", script), terminal=True)
+    await ok(ctr, "run", "-t", "term", "-b", str(term))
+    records = (await ok(ctr, "--json", "logs", "term")).out.splitlines()
+    assert [json.loads(line)["data"] for line in records] == ["one\r\ntwo\r\nthree\r\n"]
+    assert (await ok(ctr, "logs", "term", "-n", "1")).out == "three\r\n"
+    assert (await ok(ctr, "logs", "term", "-n", "2")).out == "two\r\nthree\r\n"
+    assert (await ok(ctr, "logs", "term", "-n", "3")).out == "one\r\ntwo\r\nthree\r\n"
+    assert (await ok(ctr, "logs", "term", "-n", "9")).out == "one\r\ntwo\r\nthree\r\n"
+    stamped = (await ok(ctr, "logs", "term", "-n", "1", "-t")).out
+    assert stamped.endswith("Z three\r\n"), stamped
+    assert (await ok(ctr, "logs", "term", "-n", "1", "--details")).out == " three\r\n"
+    assert (await ok(ctr, "logs", "term", "-n", "1", "-f")).out == "three\r\n"
+    # --json prints the records as the daemon keeps them, whole.
+    records = (await ok(ctr, "--json", "logs", "term", "-n", "1")).out.splitlines()
+    assert [json.loads(line)["data"] for line in records] == ["one\r\ntwo\r\nthree\r\n"]
+
+
 async def test_events_since_replays_then_count_stops(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

@@ -1569,10 +1569,13 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
         # a line past 16 KiB is several (as is a prompt and its answer): the records of the last
         # N lines are taken first, then a follow goes on right after them (below).
         kept, at_last = _last_lines(client, args.id, tail, since, args.until)
-        for record in kept:
-            written = _write_record(record, args, out, stdout, stderr, written)
+        for record, dropped in kept:
+            # A terminal's record (a read) may hold several lines: those before the N, cut off.
+            # --json prints the records as the daemon keeps them, whole.
+            data = None if out.as_json or not dropped else _drop_lines(record, dropped)
+            written = _write_record(record, args, out, stdout, stderr, written, data)
         if kept:
-            last = kept[-1]["timestamp"]
+            last = kept[-1][0]["timestamp"]
             since, tail = last, None
         elif args.follow:
             since, tail = args.since, None  # the log held none: every record from now on
@@ -1630,8 +1633,10 @@ def _write_record(
     stdout: BinaryIO | output.TextWriter,
     stderr: BinaryIO | output.TextWriter,
     written: BinaryIO | output.TextWriter,
+    data: bytes | None = None,
 ) -> BinaryIO | output.TextWriter:
-    """Write one record for ``logs``; the stream written to (``written``: the one before)."""
+    """Write one record for ``logs`` (``data``: the part of its bytes to write, if not all);
+    the stream written to (``written``: the one before)."""
     from ..logbytes import record_bytes
 
     if out.as_json:
@@ -1647,7 +1652,8 @@ def _write_record(
         # Their buffers know no lines (as text streams' do at a terminal): the records come
         # out in order, at a terminal or in one file (2>&1).
         written.flush()
-    data = record_bytes(record)
+    if data is None:
+        data = record_bytes(record)
     if args.details:
         # docker's --details: the attributes its log driver was told to add (--log-opt
         # labels=, env=), "k=v,k2=v2", then a space, before each message (a record here). The
@@ -1669,13 +1675,14 @@ def _write_record(
 
 def _last_lines(
     client: Client, container_id: str, count: int, since: str | None, until: str | None
-) -> tuple[list[LogRecord], int]:
-    """The records of the last ``count`` lines of the log (``logs -n``), in the log's order, and
-    how many records of the last one's timestamp the log holds up to it (a follow from that
-    timestamp skips them). A line is a process's records on one stream up to one that ends with
-    a newline (or its last): a line past 16 KiB is several records, and so is a prompt let go
-    before its answer. The daemon's tail counts records: ask for more until the log's end holds
-    the ``count`` lines whole (or is the whole log)."""
+) -> tuple[list[tuple[LogRecord, int]], int]:
+    """The records of the last ``count`` lines of the log (``logs -n``), in the log's order,
+    each with how many of its lines come before those (to leave out: a terminal's record, a
+    read, may hold several lines), and how many records of the last one's timestamp the log
+    holds up to it (a follow from that timestamp skips them). A line is a process's records on
+    one stream up to one that ends with a newline (or its last): a line past 16 KiB is several
+    records, and so is a prompt let go before its answer. The daemon's tail counts records: ask
+    for more until the log's end holds the ``count`` lines whole (or is the whole log)."""
     asked = count
     while True:
         try:
@@ -1690,32 +1697,54 @@ def _last_lines(
         if kept is not None:
             stamp = records[-1]["timestamp"] if records else None
             if whole or records[0]["timestamp"] != stamp:
-                chosen = [record for index, record in enumerate(records) if index in kept]
+                chosen = [
+                    (record, kept[index]) for index, record in enumerate(records) if index in kept
+                ]
                 return chosen, sum(1 for record in records if record["timestamp"] == stamp)
         asked *= 2
 
 
-def _lines_at_the_end(records: list[LogRecord], count: int, whole: bool) -> set[int] | None:
+def _lines_at_the_end(records: list[LogRecord], count: int, whole: bool) -> dict[int, int] | None:
     """The indexes of the records of the last ``count`` lines of ``records`` (the end of the
-    log; ``whole``: all of it), or None if a line among those may begin before them."""
+    log; ``whole``: all of it), each with how many of its lines come before those (a record of
+    a terminal holds what one read got, several lines it may be), or None if a line among
+    those may begin before them."""
     lines = 0
     open_lines: dict[tuple[int, str], int] = {}  # a process's stream: its earliest line seen
-    kept: set[int] = set()
+    kept: dict[int, int] = {}
     for index in range(len(records) - 1, -1, -1):
         record = records[index]
         key = (record["pid"], record["stream"])
         line = open_lines.get(key)
-        if line is None or record["data"].endswith("\n"):
+        data = record["data"]  # its newlines are its bytes' (U+FFFD stands for other bytes)
+        if line is None or data.endswith("\n"):
             # This record ends a line of its own (the one after it, if any, began a line).
             if not any(number <= count for number in open_lines.values()) and lines >= count:
                 return kept
             lines += 1
-            line = open_lines[key] = lines
+            line = lines
+        # Each newline before its last character ends a line that comes earlier: those are
+        # the lines after the ``lines`` counted so far; the record begins in the earliest.
+        earlier = data.count("\n", 0, len(data) - 1)
+        open_lines[key] = lines + earlier if earlier else line
         if line <= count:
-            kept.add(index)
+            # Its lines past the last ``count`` (counted from the end) are left out.
+            kept[index] = max(0, lines + earlier - max(count, lines)) if earlier else 0
+        lines += earlier
     if whole or (lines >= count and not any(number <= count for number in open_lines.values())):
         return kept
     return None
+
+
+def _drop_lines(record: LogRecord, dropped: int) -> bytes:
+    """A record's bytes without its first ``dropped`` lines (those before ``logs -n``'s)."""
+    from ..logbytes import record_bytes
+
+    data = record_bytes(record)
+    cut = 0
+    for _ in range(dropped):
+        cut = data.index(b"\n", cut) + 1
+    return data[cut:]
 
 
 def _has_live_processes(client: Client, container_id: str, out: Output, *, follow: str) -> bool:
