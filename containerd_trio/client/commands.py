@@ -1173,7 +1173,7 @@ def _going_on(out: Output, what: str, args: argparse.Namespace) -> Iterator[None
     except KeyboardInterrupt:
         out.error(
             f"interrupted: the daemon goes on with {what} (leaving does not stop it);"
-            f" see how it ends with: ctr-trio --address {args.address} inspect {args.id}"
+            f" see how it ends with: {PROG} --address {args.address} inspect {args.id}"
         )
         raise
 
@@ -1766,10 +1766,7 @@ def _has_live_processes(client: Client, container_id: str, out: Output, *, follo
             raise
         moved_to = exc.moved_to  # deleted meanwhile (None), or gone from here by a move
     if moved_to is not None:
-        out.error(
-            f"container {container_id} moved to {moved_to}; follow it there:"
-            f" ctr-trio --address {moved_to} {follow} {container_id}"
-        )
+        out.error(output.moved_away(container_id, moved_to, follow))
     return False
 
 

@@ -56,7 +56,7 @@ from urllib.parse import urlencode
 from .. import channels
 from ..timestamps import format_ns
 from .errors import ApiError
-from .output import PROG, Output, binary
+from .output import PROG, Output, binary, moved_away
 from .protocol import container_path
 from .websocket import Closed, WebSocket
 
@@ -334,11 +334,9 @@ class Session:
         runs on there (the 137 is its copy's here). Said, with where to follow it, and what
         of our input it did not take; exit 0, as ``wait`` says ``moved to ADDRESS``."""
         to = moved.get(channels.MOVED_TO)
-        where = f"moved to {to}" if isinstance(to, str) else "moved to another daemon"
         # The container, not the process: its pid there is another.
-        said = f"{PROG}: container {self.container_id} {where}"
-        if isinstance(to, str):
-            said += f"; follow it there: {PROG} --address {to} attach {self.container_id}"
+        where = moved_away(self.container_id, to if isinstance(to, str) else None, "attach")
+        said = f"{PROG}: {where}"
         not_taken = moved.get(channels.INPUT_NOT_TAKEN, 0)
         read = moved.get(channels.INPUT_READ)
         if isinstance(not_taken, int) and isinstance(read, int):

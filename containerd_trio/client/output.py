@@ -139,6 +139,18 @@ def limit(figures: dict[str, Any]) -> str:
 # --- containers -------------------------------------------------------------------------------
 
 
+def moved_away(container_id: str, to: str | None, follow: str) -> str:
+    """What a client that followed a container says once it moved to another daemon (a
+    migration): where it went, and the command (``follow``: ``attach``, ``logs -f``) that
+    follows it there, where the daemon knew the target's address."""
+    if to is None:
+        return f"container {container_id} moved to another daemon"
+    return (
+        f"container {container_id} moved to {to}; follow it there:"
+        f" {PROG} --address {to} {follow} {container_id}"
+    )
+
+
 def state_name(container: Container) -> str:
     """Its status, or docker's ``restarting`` for a stopped one whose restart policy waits out
     its delay (the daemon says it beside the status, which stays stopped)."""
