@@ -1,7 +1,7 @@
 """Where a start's time goes in the daemon: N starts with the stand-in runtime (NOT runc).
 
     .venv/bin/python scripts/profile_start.py [--count 1000] [--concurrency 8] [--profile]
-                                              [--tasks] [--runc] [--cycle]
+                                              [--tasks] [--runc] [--cycle [--rm]]
                                               [--requests [--runc-load N]]
 
 The server runs in this process (``containerd_trio.server.Daemon``, which starts its keeper and
@@ -43,13 +43,17 @@ from containerd_trio.config import parse_args
 from containerd_trio.server import Daemon, hypercorn_config
 
 
-async def drive(address: str, bundle: Path, count: int, concurrency: int, cycle: bool) -> None:
+async def drive(address: str, bundle: Path, count: int, concurrency: int, unit: str) -> None:
     api = DaemonApi(address)
     try:
 
         async def start(index: int) -> None:
+            if unit == "rm":  # docker run --rm's: autoRemove, then a wait for the removal
+                await api.start(f"p{index}", bundle, auto_remove=True)
+                await api.wait_exit(f"p{index}", condition="removed")
+                return
             pid = await api.start(f"p{index}", bundle)
-            if cycle:
+            if unit == "cycle":
                 await api.wait_exit(f"p{index}", pid)
                 await api.delete(f"p{index}")
 
@@ -210,8 +214,9 @@ class TaskCpu(trio.abc.Instrument):
 
 
 async def profile(
-    count: int, concurrency: int, with_profiler: bool, runc: bool, cycle: bool, tasks: bool
-) -> None:
+    count: int, concurrency: int, with_profiler: bool, runc: bool, cycle: bool, tasks: bool,
+    rm: bool = False,
+) -> None:  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ctr-trio-profile-") as tmp:
         workdir = Path(tmp)
         runtime = "runc" if runc else str(await build_standin(workdir))
@@ -248,7 +253,8 @@ async def profile(
                 thread_before = time.thread_time()
                 trio.lowlevel.add_instrument(task_cpu)
             driver = [sys.executable, __file__, "--drive", f"unix:{socket}", str(bundle),
-                      str(count), str(concurrency), "cycle" if cycle else "start"]  # fmt: skip
+                      str(count), str(concurrency),
+                      "rm" if rm else "cycle" if cycle else "start"]  # fmt: skip
             await trio.run_process(driver)
             if task_cpu is not None:
                 trio.lowlevel.remove_instrument(task_cpu)
@@ -294,7 +300,7 @@ def main() -> None:
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--drive":
         address, bundle, count, concurrency, unit = sys.argv[2:7]
-        trio.run(drive, address, Path(bundle), int(count), int(concurrency), unit == "cycle")
+        trio.run(drive, address, Path(bundle), int(count), int(concurrency), unit)
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
@@ -306,6 +312,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--runc", action="store_true", help="real containers, with runc")
     parser.add_argument("--cycle", action="store_true", help="lifecycles: start, wait, delete")
+    parser.add_argument(
+        "--rm", action="store_true",
+        help="with --cycle: as docker run --rm's (autoRemove, a wait for the removal)",
+    )  # fmt: skip
     parser.add_argument("--requests", action="store_true", help="the HTTP path alone (404s)")
     parser.add_argument(
         "--runc-load", type=int, default=0, metavar="N",
@@ -319,7 +329,7 @@ def main() -> None:
         return
     trio.run(
         profile, options.count, options.concurrency, options.profile, options.runc, options.cycle,
-        options.tasks,
+        options.tasks, options.rm,
     )  # fmt: skip
 
 
