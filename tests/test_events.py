@@ -186,6 +186,8 @@ async def test_events_carry_their_containers_labels_and_a_label_filter_judges_ea
         ({"label": ""}, "query parameter label must be KEY or KEY=VALUE, KEY not empty, not ''"),
         ({"label": "=x"}, "query parameter label must be KEY or KEY=VALUE, KEY not empty"),
         ({"id": ["a", "b"]}, "query parameter id is given 2 times: give it once"),
+        # Each time of a type given again is checked as a list of its own.
+        ({"type": ["exit", "nope"]}, "query parameter type: unknown event type 'nope'"),
         # An end before the start, as docker's daemon refuses it (before, an empty stream).
         (
             {"since": "1s", "until": "1h"},

@@ -169,8 +169,10 @@ def test_query_parameters() -> None:
     label = events["label"]["items"]["pattern"]
     assert all(re.search(label, text) for text in ("team", "team=infra", "tier="))
     assert not any(re.search(label, text) for text in ("", "=x"))
-    assert re.fullmatch(events["type"]["pattern"], "exit,oom")
-    assert not re.fullmatch(events["type"]["pattern"], "exit,nope")
+    # type: given again for more too, each a comma-separated list.
+    assert events["type"]["type"] == "array"
+    assert re.fullmatch(events["type"]["items"]["pattern"], "exit,oom")
+    assert not re.fullmatch(events["type"]["items"]["pattern"], "exit,nope")
     logs = query("/containers/{id}/logs", "get")
     assert set(logs) == {"tail", "follow", "since", "until", "pid"}
     assert logs["tail"] == {

@@ -269,6 +269,36 @@ async def test_events_of_some_types_replayed_and_live(
     assert [(e["type"], e["id"]) for e in seen] == [("exit", "b"), ("delete", "b")]
 
 
+async def test_events_of_a_type_given_several_times_are_of_any_of_them(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``?type=exit&type=delete``, as docker's CLI sends a repeated ``--filter event=``: the
+    events of any of the types, each time's and each comma's, replayed and live. It was a 400
+    (``query parameter type is given 2 times``)."""
+    since = now()
+    await start_container(client, "a", make_bundle(("sh", "-c", "exit 3")))
+    await start_container(client, "b", make_bundle())
+    replayed = await collect_events(
+        client, [("since", since), ("type", "oom"), ("type", "delete,exit")], 1
+    )
+    assert [(e["type"], e["id"], e["status"]) for e in replayed] == [("exit", "a", 3)]
+
+    seen: list[Any] = []
+    with trio.fail_after(10):
+        params = httpx.QueryParams([("type", "pause"), ("type", "delete")])
+        async with client.stream("GET", "/events", params=params) as response:
+            assert response.status_code == 200, await response.aread()
+            lines = response.aiter_lines()
+            await client.patch("/containers/b", json={"status": "paused"})
+            await client.delete("/containers/b", params={"timeout": "0"})  # exit, then delete
+            async for line in lines:
+                seen.append(json.loads(line))
+                if len(seen) == 2:
+                    break
+    # Not b's exit, of neither type.
+    assert [(e["type"], e["id"]) for e in seen] == [("pause", "b"), ("delete", "b")]
+
+
 async def test_events_since_a_duration(client: httpx.AsyncClient, bundle: Path) -> None:
     await start_container(client, "recent", bundle)
     replayed = await collect_events(client, {"since": "1h", "id": "recent"}, 1)

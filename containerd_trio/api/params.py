@@ -34,15 +34,17 @@ T = TypeVar("T")
 #: A moment a client names, as nanoseconds since the epoch: an RFC 3339 timestamp or a
 #: duration back from now (:func:`containerd_trio.timestamps.parse_time`).
 Moment = NewType("Moment", int)
-#: Event types, comma-separated in the query string.
+#: Event types, comma-separated in the query string, or given several times (``?type=exit&
+#: type=oom``, as docker's CLI repeats a filter): any of them, each time's and each comma's.
 EventTypes = NewType("EventTypes", frozenset[str])
 #: A signal as a query names it (a stop's): its number or its name, as a body's string.
 QuerySignal = NewType("QuerySignal", int)
 #: A count of log records from the end, or docker's ``all`` (its default: every record),
 #: which decodes to None, as the count left out.
 TailCount = NewType("TailCount", int)
-#: Docker's label filters, ``KEY`` or ``KEY=VALUE`` each: the one parameter that may be given
-#: several times (``?label=a&label=b=c``, all to match), as a value may hold any character.
+#: Docker's label filters, ``KEY`` or ``KEY=VALUE`` each, given several times for more
+#: (``?label=a&label=b=c``, all to match): not comma-separated, as a value may hold any
+#: character.
 LabelFilters = NewType("LabelFilters", tuple[LabelFilter, ...])
 
 #: A field's metadata key for a wire name that is not its camelCase one (docker's ps_args).
@@ -109,8 +111,21 @@ def _signal(text: str) -> QuerySignal:
         raise ValueError(exc.message) from None
 
 
-#: The types a query may give several times: each text is decoded alone, the values joined.
-_REPEATABLE = frozenset({LabelFilters})
+def _join_label_filters(parts: list[LabelFilters]) -> LabelFilters:
+    return LabelFilters(tuple(item for part in parts for item in part))
+
+
+def _join_event_types(parts: list[EventTypes]) -> EventTypes:
+    return EventTypes(frozenset[str]().union(*parts))
+
+
+#: The types a query may give several times: each text is decoded alone, then the values are
+#: joined by the type's own rule (label filters all kept, all to match; event types any of
+#: them). A type not here given twice is a 400.
+_REPEATABLE: dict[Any, Callable[[list[Any]], Any]] = {
+    LabelFilters: _join_label_filters,
+    EventTypes: _join_event_types,
+}
 
 _DECODERS: dict[Any, Callable[[str], Any]] = {
     Cursor: Cursor.parse,
@@ -150,7 +165,11 @@ TEXT_SCHEMAS: dict[Any, dict[str, Any]] = {
         "type": "string",
         "anyOf": [{"format": "date-time"}, timestamps.DURATION_SCHEMA],
     },
-    EventTypes: {"type": "string", "pattern": f"^{_EVENT_TYPE}(,{_EVENT_TYPE})*$"},
+    # Given again for more (an array, as OpenAPI's form style repeats it), each a list.
+    EventTypes: {
+        "type": "array",
+        "items": {"type": "string", "pattern": f"^{_EVENT_TYPE}(,{_EVENT_TYPE})*$"},
+    },
     LabelFilters: {"type": "array", "items": {"type": "string", "pattern": "^[^=]"}},
     Cursor: {"type": "string", "pattern": CURSOR_PATTERN},
     QuerySignal: {"type": "string", "pattern": SIGNAL_PATTERN},
@@ -222,9 +241,10 @@ def parse(
                 if parameter.field.default is attrs.NOTHING:
                     raise InvalidRequest(f"query parameter {wire} is required")
                 continue  # its default
-            if parameter.type in _REPEATABLE:
+            join = _REPEATABLE.get(parameter.type)
+            if join is not None:
                 parts = [_value(parameter, text, "query parameter ") for text in given]
-                values[parameter.field.name] = sum(parts, start=parameter.type(()))
+                values[parameter.field.name] = join(parts)
                 continue
             if len(given) > 1:
                 raise InvalidRequest(

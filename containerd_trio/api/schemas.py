@@ -688,7 +688,10 @@ class EventsQuery:
     )
     type: EventTypes | None = attrs.field(
         default=None,
-        metadata=doc("Only events of these types, comma-separated (exit,oom), past and live."),
+        metadata=doc(
+            "Only events of these types, past and live: comma-separated (exit,oom), or given"
+            " again for more (type=exit&type=oom, as docker's repeated filter); any of them."
+        ),
     )
     label: LabelFilters | None = attrs.field(
         default=None,
