@@ -82,7 +82,8 @@ def _addresses(client: str, server: str) -> tuple[int, bytes, bytes]:
     source = socket.inet_pton(socket.AF_INET6, client.partition("%")[0])
     destination = socket.inet_pton(socket.AF_INET6, server.partition("%")[0])
     if source.startswith(_V4_MAPPED) and destination.startswith(_V4_MAPPED):
-        # An IPv4 client of a dual-stack listener: its own socket is an AF_INET one.
+        # An IPv4 connection to a dual-stack listener: asked about as IPv4 (whatever the
+        # family of the client's socket: see _is_the_socket_asked_about).
         return socket.AF_INET, source[12:], destination[12:]
     return socket.AF_INET6, source, destination
 
@@ -122,9 +123,7 @@ def _parse_reply(reply: bytes, sequence: int, request: bytes) -> int:
         if kind != SOCK_DIAG_BY_FAMILY or len(body) < _reply_size():
             break
         sockid = body[_MESSAGE_HEAD.size : _MESSAGE_HEAD.size + _SOCKID_SIZE]
-        # The ports and addresses must be the ones asked about (interface and cookie may differ).
-        wanted = request[_REQUEST.size : _REQUEST.size + _PORTS.size + 2 * _ADDRESS_BYTES]
-        if sockid[: len(wanted)] != wanted:
+        if not _is_the_socket_asked_about(sockid, request):
             raise PeerUnknown("socket diagnostics answered about another socket")
         _expires, _rqueue, _wqueue, uid, inode = _MESSAGE_TAIL.unpack_from(
             body, _MESSAGE_HEAD.size + _SOCKID_SIZE
@@ -133,6 +132,34 @@ def _parse_reply(reply: bytes, sequence: int, request: bytes) -> int:
             raise PeerUnknown("the client has already closed its socket: its owner is unknown")
         return int(uid)
     raise PeerUnknown("socket diagnostics gave no answer")
+
+
+def _is_the_socket_asked_about(sockid: bytes, request: bytes) -> bool:
+    """Whether the answer's ports and addresses are the ones asked about (its interface and
+    cookie may differ)."""
+    wanted = request[_REQUEST.size : _REQUEST.size + _PORTS.size + 2 * _ADDRESS_BYTES]
+    if sockid[: len(wanted)] == wanted:
+        return True
+    if request[0] != socket.AF_INET:
+        return False
+    # An IPv4 connection whose client socket is an AF_INET6 one, connected to a v4-mapped
+    # address (curl http://[::ffff:127.0.0.1]:8888/): the kernel finds it by its IPv4
+    # addresses, as asked, and names them as that socket holds them, v4-mapped. The same
+    # ports and addresses: the same connection.
+    ports, source, destination = _split_sockid(wanted)
+    mapped = ports + _V4_MAPPED + source[:4] + _V4_MAPPED + destination[:4]
+    return sockid[: len(mapped)] == mapped
+
+
+def _split_sockid(sockid: bytes) -> tuple[bytes, bytes, bytes]:
+    """The ports, source and destination of an ``inet_diag_sockid``'s first fields."""
+    source = _PORTS.size
+    destination = source + _ADDRESS_BYTES
+    return (
+        sockid[:source],
+        sockid[source:destination],
+        sockid[destination : destination + _ADDRESS_BYTES],
+    )
 
 
 def _reply_size() -> int:

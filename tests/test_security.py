@@ -572,6 +572,41 @@ def test_peer_uid_of_a_loopback_connection() -> None:
                     peer_uid((host, 1), server)  # no such connection
 
 
+def test_peer_uid_of_an_ipv4_connection_from_an_ipv6_socket() -> None:
+    """A client that connects an AF_INET6 socket to a v4-mapped address (``curl
+    http://[::ffff:127.0.0.1]:8888/``) makes an IPv4 connection, to an IPv4 listener as to a
+    dual-stack one; the kernel names its socket's addresses v4-mapped. It was "answered about
+    another socket", and root was refused."""
+    for family, host in [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::")]:
+        with socket.socket(family) as listener:
+            if family == socket.AF_INET6:
+                listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            listener.bind((host, 0))
+            listener.listen()
+            with socket.socket(socket.AF_INET6) as client:
+                client.connect(("::ffff:127.0.0.1", listener.getsockname()[1]))
+                accepted, address = listener.accept()
+                with accepted:
+                    server = accepted.getsockname()[:2]
+                    assert peer_uid(address[:2], server) == os.getuid()
+                    with pytest.raises(PeerUnknown, match="no client socket"):
+                        peer_uid((address[0], 1), server)  # no such connection
+
+
+async def test_loopback_tcp_through_a_v4_mapped_address(daemon: RunningDaemon) -> None:
+    """``http://[::ffff:127.0.0.1]:PORT`` reaches an IPv4 listener on 127.0.0.1 (curl
+    connects an AF_INET6 socket there): root is served, nobody is refused, as through
+    127.0.0.1. It was a 403 for root too ("socket diagnostics answered about another
+    socket")."""
+    port = httpx.URL(daemon.url).port
+    mapped = f"http://[::ffff:127.0.0.1]:{port}/state"
+    status, answer = await curl_as(("--reuid=root",), mapped)
+    assert status == 200, answer
+    assert answer["containers"] == []
+    status, answer = await curl_as(NOBODY, mapped)
+    assert status == 403 and "uid 65534 (nobody) may not use this API" in answer["error"]
+
+
 def test_which_listeners_check_uids() -> None:
     def rule(**overrides: Any) -> Admission | None:
         return admission_for(daemon_config(Path("/nonexistent"), **overrides))
