@@ -738,6 +738,28 @@ async def test_mutual_tls_requires_a_client_certificate(start_daemon: Any, pki: 
             await stranger.get("/state")
 
 
+async def test_mutual_tls_tells_a_refused_client_why(start_daemon: Any, pki: Path) -> None:
+    """A client without a certificate gets the TLS alert that says so (curl: "tlsv13 alert
+    certificate required"). It saw its connection end with no reason (curl: "Empty reply from
+    server"): trio left the alert OpenSSL wrote unsent."""
+    daemon: RunningDaemon = await start_daemon(
+        listen=Listen(host="0.0.0.0", port=0),
+        tls_cert=pki / "server.pem",
+        tls_key=pki / "server.key",
+        tls_client_ca=pki / "ca.pem",
+    )
+    url = f"https://127.0.0.1:{daemon.url.rsplit(':', 1)[1]}/state"
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            ["curl", "-sS", "--max-time", "20", "--cacert", str(pki / "ca.pem"), url],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode != 0 and result.stdout == b""
+    assert b"alert certificate required" in result.stderr, result.stderr
+
+
 async def test_state_dir_that_cannot_be_written(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")

@@ -55,6 +55,10 @@ reach a loopback listener, even one whose every request is refused. So here:
 - a request framed by both ``Content-Length`` and ``Transfer-Encoding`` is answered
   ``Connection: close`` and its connection closed (:func:`_framed_twice`): what followed its
   chunks within its length was read as a next request.
+- a TLS handshake the server refuses (mutual TLS: a client without a certificate, or with
+  one the CA did not sign) sends the client OpenSSL's alert before the connection closes
+  (:func:`_send_the_alert`): trio's ``SSLStream`` left it unsent, and the client saw the
+  connection end with no reason (curl: "Empty reply from server").
 
 :func:`patch_hypercorn` puts these classes where Hypercorn looks its own up: each is a few
 lines over Hypercorn's own, for one edge a client could reach.
@@ -67,6 +71,7 @@ import logging
 import math
 import resource
 import select
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar
@@ -116,6 +121,24 @@ ADMITS = "connection_admits"
 #: What a client that goes away in the middle of its answer leaves in Hypercorn (its close
 #: races the answer's send): the client's doing, not a failure of the server's.
 _CLIENT_GONE = (trio.BrokenResourceError, trio.BusyResourceError, trio.ClosedResourceError)
+
+
+#: How long a refused client has to take its TLS alert: a client that does not read must not
+#: hold its connection.
+ALERT_SECONDS = 1.0
+
+
+async def _send_the_alert(stream: trio.SSLStream[trio.abc.Stream]) -> None:
+    """Send what OpenSSL wrote for the client as it refused the handshake: its alert
+    (``certificate required``, ``unknown ca``), which tells the client why. trio's
+    ``SSLStream`` raises as OpenSSL refuses, with the alert still in its outgoing buffer, and
+    never sends it (python-trio/trio#3413); the buffer is its ``_outgoing``, looked up with
+    care so that a trio without it only loses the alert again."""
+    outgoing = getattr(stream, "_outgoing", None)
+    if not isinstance(outgoing, ssl.MemoryBIO) or not outgoing.pending:
+        return
+    with trio.move_on_after(ALERT_SECONDS), contextlib.suppress(*_CLIENT_GONE):
+        await stream.transport_stream.send_all(outgoing.read())
 
 
 class _ContainedConnection(TCPServer):
@@ -186,8 +209,10 @@ class _ContainedConnection(TCPServer):
         try:
             with trio.fail_after(self.config.ssl_handshake_timeout):
                 await stream.do_handshake()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
             with trio.CancelScope(shield=True):
+                if isinstance(exc, trio.BrokenResourceError):
+                    await _send_the_alert(stream)
                 await stream.aclose()  # https_compatible: the socket, no close_notify
             return False
         return True
