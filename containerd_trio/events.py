@@ -137,16 +137,16 @@ BATCH = 256
 
 @attrs.frozen
 class Selection:
-    """What a subscriber asked for, in its replay and live: the events of ``container_id``,
-    of ``types`` and with ``labels``, each when given."""
+    """What a subscriber asked for, in its replay and live: the events of one of
+    ``container_ids``, of one of ``types`` and with all of ``labels``, each when given."""
 
-    container_id: str | None = None
+    container_ids: frozenset[str] | None = None
     types: frozenset[str] | None = None
     labels: tuple[LabelFilter, ...] = ()
 
     def selects(self, event: Event) -> bool:
         return (
-            (self.container_id is None or event.id == self.container_id)
+            (self.container_ids is None or event.id in self.container_ids)
             and (self.types is None or event.type in self.types)
             and (not self.labels or event.has_labels(self.labels))
         )
@@ -367,13 +367,14 @@ class EventBus:
         self,
         *,
         since_ns: int | None = None,
-        container_id: str | None = None,
+        container_ids: frozenset[str] | None = None,
         types: frozenset[str] | None = None,
         labels: Sequence[LabelFilter] = (),
     ) -> Subscription:
         """Take the replay from ``since_ns`` on and register for live events, in one step;
-        only those of ``container_id``, of ``types`` and with ``labels`` when given."""
-        selection = Selection(container_id, types, tuple(labels))
+        only those of one of ``container_ids``, of one of ``types`` and with all of
+        ``labels``, when given."""
+        selection = Selection(container_ids, types, tuple(labels))
         send, receive = trio.open_memory_channel[Event](self._queue)
         replay: list[Event] = []
         if since_ns is not None:

@@ -163,7 +163,8 @@ def test_query_parameters() -> None:
     assert {"format": "date-time"} in events["since"]["anyOf"]
     assert set(events) == {"since", "id", "type", "label", "until"}
     assert {"format": "date-time"} in events["until"]["anyOf"]
-    assert events["id"]["pattern"] == ID_PATTERN
+    # id: given again for more, each an id.
+    assert events["id"] == {"type": "array", "items": {"type": "string", "pattern": ID_PATTERN}}
     # label: given again for more (an array, as OpenAPI's form style repeats it), KEY[=VALUE]
     assert events["label"]["type"] == "array"
     label = events["label"]["items"]["pattern"]

@@ -49,7 +49,9 @@ async def supervisor(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Sup
 
 
 async def _exit_of(supervisor: Supervisor, container_id: str, pid: int) -> int:
-    with supervisor.events.subscribe(since_ns=0, container_id=container_id) as subscription:
+    with supervisor.events.subscribe(
+        since_ns=0, container_ids=frozenset({container_id})
+    ) as subscription:
         async for event in subscription:
             if event.type == "exit" and event.pid == pid:
                 assert event.status is not None

@@ -26,6 +26,7 @@ from ..convert import camel, split_optional, unknown_names
 from ..errors import InvalidRequest, quoted
 from ..event_types import EVENT_TYPES
 from ..events import LabelFilter
+from ..ids import ID_PATTERN, invalid_id, is_id
 from ..numbers import TooManyDigits, number, whole_number
 from ..signals import SIGNAL_PATTERN, signal_number
 
@@ -37,6 +38,9 @@ Moment = NewType("Moment", int)
 #: Event types, comma-separated in the query string, or given several times (``?type=exit&
 #: type=oom``, as docker's CLI repeats a filter): any of them, each time's and each comma's.
 EventTypes = NewType("EventTypes", frozenset[str])
+#: Container ids, given several times for more (``?id=web&id=db``, as docker's CLI repeats
+#: ``--filter container=``): any of them.
+ContainerIds = NewType("ContainerIds", frozenset[str])
 #: A signal as a query names it (a stop's): its number or its name, as a body's string.
 QuerySignal = NewType("QuerySignal", int)
 #: A count of log records from the end, or docker's ``all`` (its default: every record),
@@ -85,6 +89,13 @@ def _event_types(text: str) -> EventTypes:
     return EventTypes(wanted)
 
 
+def _container_ids(text: str) -> ContainerIds:
+    """One of the parameter's texts (:func:`parse` joins them): one id, as a path's."""
+    if not is_id(text):
+        raise ValueError(invalid_id(text))
+    return ContainerIds(frozenset({text}))
+
+
 def _label_filters(text: str) -> LabelFilters:
     """One of the parameter's texts (:func:`parse` joins them)."""
     key, sep, value = text.partition("=")
@@ -119,12 +130,17 @@ def _join_event_types(parts: list[EventTypes]) -> EventTypes:
     return EventTypes(frozenset[str]().union(*parts))
 
 
+def _join_container_ids(parts: list[ContainerIds]) -> ContainerIds:
+    return ContainerIds(frozenset[str]().union(*parts))
+
+
 #: The types a query may give several times: each text is decoded alone, then the values are
-#: joined by the type's own rule (label filters all kept, all to match; event types any of
-#: them). A type not here given twice is a 400.
+#: joined by the type's own rule (label filters all kept, all to match; event types and
+#: container ids any of them). A type not here given twice is a 400.
 _REPEATABLE: dict[Any, Callable[[list[Any]], Any]] = {
     LabelFilters: _join_label_filters,
     EventTypes: _join_event_types,
+    ContainerIds: _join_container_ids,
 }
 
 _DECODERS: dict[Any, Callable[[str], Any]] = {
@@ -135,6 +151,7 @@ _DECODERS: dict[Any, Callable[[str], Any]] = {
     bool: _flag,
     Moment: _moment,
     EventTypes: _event_types,
+    ContainerIds: _container_ids,
     LabelFilters: _label_filters,
     QuerySignal: _signal,
     TailCount: _tail_count,
@@ -170,6 +187,7 @@ TEXT_SCHEMAS: dict[Any, dict[str, Any]] = {
         "type": "array",
         "items": {"type": "string", "pattern": f"^{_EVENT_TYPE}(,{_EVENT_TYPE})*$"},
     },
+    ContainerIds: {"type": "array", "items": {"type": "string", "pattern": ID_PATTERN}},
     LabelFilters: {"type": "array", "items": {"type": "string", "pattern": "^[^=]"}},
     Cursor: {"type": "string", "pattern": CURSOR_PATTERN},
     QuerySignal: {"type": "string", "pattern": SIGNAL_PATTERN},

@@ -711,13 +711,13 @@ async def events(query: EventsQuery) -> Response:
 async def _event_lines(
     bus: EventBus,
     since_ns: int,
-    container_id: str | None,
+    container_ids: frozenset[str] | None,
     types: frozenset[str] | None,
     labels: Sequence[LabelFilter],
     until_ns: int | None,
 ) -> AsyncIterator[bytes]:
     with bus.subscribe(
-        since_ns=since_ns, container_id=container_id, types=types, labels=labels
+        since_ns=since_ns, container_ids=container_ids, types=types, labels=labels
     ) as subscription:
         async for batch in subscription.batches(until_ns=until_ns):
             yield b"".join(event.line() for event in batch)

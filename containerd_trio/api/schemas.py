@@ -55,7 +55,15 @@ from ..validation import (
     doc,
     parse_signal,
 )
-from .params import WIRE_NAME, EventTypes, LabelFilters, Moment, QuerySignal, TailCount
+from .params import (
+    WIRE_NAME,
+    ContainerIds,
+    EventTypes,
+    LabelFilters,
+    Moment,
+    QuerySignal,
+    TailCount,
+)
 
 #: A signal as clients may write it: 9, "9", "KILL" or "SIGKILL".
 Signal = NewType("Signal", int)
@@ -683,8 +691,12 @@ class EventsQuery:
             " a duration back from now (90s, 10m, 1h30m, 2d)."
         ),
     )
-    id: str | None = attrs.field(
-        default=None, validator=CONTAINER_ID, metadata=doc("Only the events of this container.")
+    id: ContainerIds | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "Only the events of this container; given again for more (id=web&id=db, as"
+            " docker's repeated container filter), any of them."
+        ),
     )
     type: EventTypes | None = attrs.field(
         default=None,

@@ -1349,8 +1349,9 @@ def event_selection(args: argparse.Namespace) -> str | None:
     None, all), ``args.labels`` (all to match) and ``args.exits`` (of the exits, only the
     inits', docker's ``die``: ``"init"``; only the other processes', its ``exec_die``:
     ``"exec"``; all: None); the problem where no event could pass them.
-    The daemon takes one id, a list of types and label filters (``GET
-    /events?id=&type=&label=``): several ids are kept here, of its stream."""
+    The daemon is asked for one id, a list of types and label filters (``GET
+    /events?id=&type=&label=``): several ids are kept here, of its stream (a daemon since
+    2026-12-06 takes ``id`` given several times too; one before refused it, a 400)."""
     if args.since is not None and args.until is not None:
         from ..timestamps import parse_ns
 
