@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 
 try:
-    import containerd_trio  # noqa: F401
+    # What the examples import, with the packages it needs (h11, attrs, ...): a python that
+    # finds the repository's containerd_trio (PYTHONPATH=.) but not those failed on them.
+    import containerd_trio.busybox
+    import containerd_trio.client.http  # noqa: F401
 except ImportError:
     venv_python = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
     if (

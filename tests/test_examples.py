@@ -53,3 +53,50 @@ async def test_a_walkthrough_stopped_early_removes_what_it_made(
     assert b"removed what this run made" in done.stderr
     assert (await daemon.client.get("/state")).json()["containers"] == []
     assert [p.name for p in (bundle / "checkpoints").iterdir()] == ["test1"]
+
+
+#: This checkout first on the path: the examples' python (the system's, which re-runs them
+#: with the .venv's) imports this checkout's package, whichever the .venv installed.
+REPOSITORY = EXAMPLES.parent
+
+
+def example_env() -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPOSITORY)}
+
+
+async def run_example(
+    daemon: RunningDaemon, name: str, *args: str
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``examples/NAME`` as the README says, against ``daemon`` (``--address``)."""
+    address = daemon.daemon.binds[0].removeprefix("http://")
+    with trio.fail_after(60):
+        return await trio.run_process(
+            [str(EXAMPLES / name), "--address", address, *args],
+            env=example_env(),
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+
+
+async def test_watch_events_shows_the_events_and_the_logs_and_leaves_nothing(
+    daemon: RunningDaemon,
+) -> None:
+    """Run by a python that finds the package (PYTHONPATH) but not what it needs (h11): the
+    examples ran on it, and failed at their imports, rather than run again with the .venv's."""
+    done = await run_example(daemon, "watch-events.py")
+    assert done.returncode == 0, done.stderr.decode()
+    out = done.stdout.decode()
+    assert "start-container" in out and "status=4" in out
+    assert "stdout line 3" in out and "stderr about to fail" in out
+    assert "status stopped, exit status 4" in out and "deleted watch-events" in out
+    assert (await daemon.client.get("/state")).json()["containers"] == []
+
+
+async def test_exec_and_collect_collects_each_exit_status(daemon: RunningDaemon) -> None:
+    done = await run_example(daemon, "exec-and-collect.py")
+    assert done.returncode == 0, done.stderr.decode()
+    table = done.stdout.decode().partition("ARGS\n")[2].partition("\n\n")[0]
+    statuses = [int(line.split()[1]) for line in table.splitlines()]
+    assert statuses == [0, 3, 42, 0, 137, 127], table
+    assert (await daemon.client.get("/state")).json()["containers"] == []
