@@ -14,13 +14,14 @@ import argparse
 import os
 import shlex
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
 
 from containerd_trio.busybox import make_busybox_bundle
-from containerd_trio.client.http import Client
+from containerd_trio.client.http import Client, ClientError
 
 #: What to run: exit at once, after a while, by a signal, or because the command is missing.
 COMMANDS = [
@@ -45,32 +46,43 @@ def main() -> None:
     try:
         with Client(options.address) as client:
             container = client.start(options.id, str(bundle))
-            print(f"started {options.id} (pid {container['processes'][0]['pid']})")
-
-            # Each request returns as soon as its process runs (runc exec -d), so they all run
-            # at the same time; the daemon starts them one by one, under the container's lock.
-            started = {}
-            for args in COMMANDS:
-                process = client.exec(options.id, args)
-                started[process["pid"]] = args
-                print(f"started pid {process['pid']}: {shlex.join(args)}")
-
-            statuses: dict[int, int] = {}
-            with client.events(since=container["createdAt"], container_id=options.id) as events:
-                for event in events:
-                    if event["type"] == "exit" and event.get("pid") in started:
-                        statuses[event["pid"]] = event["status"]
-                        if len(statuses) == len(started):
-                            break
-
-            print(f"\n{'PID':>7}  {'STATUS':>6}  ARGS")
-            for pid, args in started.items():
-                print(f"{pid:>7}  {statuses[pid]:>6}  {shlex.join(args)}")
-
-            client.delete(options.id, timeout=1)
-            print(f"\ndeleted {options.id}")
+            print(f"started {options.id} (pid {container['processes'][0]['pid']})", flush=True)
+            try:
+                collect(client, options.id, container["createdAt"])
+            finally:
+                # On ^C or an error too: left running, the container would outlive its bundle
+                # (removed below) and make every next run a 409 (its id taken).
+                client.delete(options.id, timeout=1)
+                print(f"\ndeleted {options.id}")
+    except ClientError as exc:
+        sys.exit(f"{Path(sys.argv[0]).name}: {exc}")
+    except KeyboardInterrupt:
+        sys.exit(130)
     finally:
         shutil.rmtree(bundle, ignore_errors=True)
+
+
+def collect(client: Client, container_id: str, created_at: str) -> None:
+    """Run COMMANDS in the container at once; print each one's exit status."""
+    # Each request returns as soon as its process runs (runc exec -d), so they all run at the
+    # same time; the daemon starts them one by one, under the container's lock.
+    started = {}
+    for args in COMMANDS:
+        process = client.exec(container_id, args)
+        started[process["pid"]] = args
+        print(f"started pid {process['pid']}: {shlex.join(args)}", flush=True)
+
+    statuses: dict[int, int] = {}
+    with client.events(since=created_at, container_id=container_id) as events:
+        for event in events:
+            if event["type"] == "exit" and event.get("pid") in started:
+                statuses[event["pid"]] = event["status"]
+                if len(statuses) == len(started):
+                    break
+
+    print(f"\n{'PID':>7}  {'STATUS':>6}  ARGS")
+    for pid, args in started.items():
+        print(f"{pid:>7}  {statuses[pid]:>6}  {shlex.join(args)}")
 
 
 if __name__ == "__main__":

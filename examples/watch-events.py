@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
 
 from containerd_trio.busybox import make_busybox_bundle
-from containerd_trio.client.http import Client
+from containerd_trio.client.http import Client, ClientError, Container
 
 SCRIPT = "for i in 1 2 3; do echo line $i; sleep 0.2; done; echo 'about to fail' >&2; exit 4"
 
@@ -37,31 +38,42 @@ def main() -> None:
     try:
         with Client(options.address) as client:
             container = client.start(options.id, str(bundle))
-            init = container["processes"][0]["pid"]
-            print(f"started {options.id} (pid {init}) at {container['createdAt']}\n")
-
-            print("events:")
-            with client.events(since=container["createdAt"], container_id=options.id) as events:
-                for event in events:
-                    extra = "".join(
-                        f" {key}={event[key]}" for key in ("pid", "status") if key in event
-                    )
-                    print(f"  {event['timestamp']}  {event['type']:<15}{extra}")
-                    if event["type"] == "exit" and event.get("pid") == init:
-                        break  # the init's exit: the container has stopped
-
-            # follow=True ends once the container's pipes are drained: all its output is there.
-            print("\nlogs:")
-            with client.logs(options.id, follow=True) as records:
-                for record in records:
-                    print(f"  {record['stream']:<6} {record['data']}", end="")
-
-            state = client.container(options.id)["state"]
-            print(f"\nstatus {state['status']}, exit status {state.get('exitStatus')}")
-            client.delete(options.id)
-            print(f"deleted {options.id}")
+            try:
+                watch(client, options.id, container)
+            finally:
+                # On ^C or an error too: the container's record must not outlive its bundle
+                # (removed below).
+                client.delete(options.id, timeout=1)
+                print(f"deleted {options.id}")
+    except ClientError as exc:
+        sys.exit(f"{Path(sys.argv[0]).name}: {exc}")
+    except KeyboardInterrupt:
+        sys.exit(130)
     finally:
         shutil.rmtree(bundle, ignore_errors=True)
+
+
+def watch(client: Client, container_id: str, container: Container) -> None:
+    """Print the container's events until its init's exit, then its logs and its end."""
+    init = container["processes"][0]["pid"]
+    print(f"started {container_id} (pid {init}) at {container['createdAt']}\n", flush=True)
+
+    print("events:")
+    with client.events(since=container["createdAt"], container_id=container_id) as events:
+        for event in events:
+            extra = "".join(f" {key}={event[key]}" for key in ("pid", "status") if key in event)
+            print(f"  {event['timestamp']}  {event['type']:<15}{extra}")
+            if event["type"] == "exit" and event.get("pid") == init:
+                break  # the init's exit: the container has stopped
+
+    # follow=True ends once the container's pipes are drained: all its output is there.
+    print("\nlogs:")
+    with client.logs(container_id, follow=True) as records:
+        for record in records:
+            print(f"  {record['stream']:<6} {record['data']}", end="")
+
+    state = client.container(container_id)["state"]
+    print(f"\nstatus {state['status']}, exit status {state.get('exitStatus')}")
 
 
 if __name__ == "__main__":

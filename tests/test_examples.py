@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 import trio
+import trio.lowlevel
 
-from .helpers import RunningDaemon
+from .helpers import FOREVER, BundleFactory, RunningDaemon, start_container
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -100,3 +102,50 @@ async def test_exec_and_collect_collects_each_exit_status(daemon: RunningDaemon)
     statuses = [int(line.split()[1]) for line in table.splitlines()]
     assert statuses == [0, 3, 42, 0, 137, 127], table
     assert (await daemon.client.get("/state")).json()["containers"] == []
+
+
+async def test_exec_and_collect_interrupted_deletes_its_container(
+    daemon: RunningDaemon,
+) -> None:
+    """^C while it waits for the exits: it deletes its container and ends with 130, no
+    traceback. It left the container running (its bundle removed from under it), and every
+    next run was a 409 (the id taken) until it was deleted by hand."""
+    address = daemon.daemon.binds[0].removeprefix("http://")
+    with trio.fail_after(60):
+        process = await trio.lowlevel.open_process(
+            [str(EXAMPLES / "exec-and-collect.py"), "--address", address],
+            env=example_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        seen = b""
+        # Its six processes started: it waits on the events for their exits (a sleep 2's).
+        while seen.count(b"started pid ") < 6:
+            chunk = await process.stdout.receive_some()
+            assert chunk, seen
+            seen += chunk
+        process.send_signal(signal.SIGINT)
+        rest: list[bytes | bytearray] = [seen]
+        while chunk := await process.stdout.receive_some():
+            rest.append(chunk)
+        errors = [chunk async for chunk in process.stderr]
+        assert await process.wait() == 130, b"".join(rest)
+    assert b"".join(errors) == b""
+    assert b"deleted exec-and-collect" in b"".join(rest)
+    assert (await daemon.client.get("/state")).json()["containers"] == []
+
+
+async def test_an_example_refused_says_why_in_one_line_and_leaves_what_it_did_not_make(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """Its id taken by a running container: the daemon's 409 in one line, exit 1, and that
+    container left as it was (it printed a traceback)."""
+    await start_container(daemon.client, "exec-and-collect", make_bundle(FOREVER))
+    done = await run_example(daemon, "exec-and-collect.py")
+    assert done.returncode == 1
+    assert done.stderr == (
+        b"exec-and-collect.py: container 'exec-and-collect' already exists and is running\n"
+    )
+    container = (await daemon.client.get("/containers/exec-and-collect")).json()
+    assert container["state"]["status"] == "running"
