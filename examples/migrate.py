@@ -15,13 +15,14 @@ at the end unless --keep is given.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
 
 from containerd_trio.busybox import make_busybox_bundle
-from containerd_trio.client.http import Client
+from containerd_trio.client.http import Client, ClientError
 
 COUNTER = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 1; done"]
 CHECKPOINT = "move"
@@ -43,10 +44,31 @@ def main() -> None:
     parser.add_argument("--id", default="counter", help="the container's id")
     parser.add_argument("--keep", action="store_true", help="leave the container running on B")
     options = parser.parse_args()
-    cid = options.id
+    try:
+        migrate(options)
+    except ClientError as exc:
+        sys.exit(f"{Path(sys.argv[0]).name}: {exc}")
+    except KeyboardInterrupt:
+        sys.exit(130)
 
+
+def migrate(options: argparse.Namespace) -> None:
+    cid = options.id
     bundle = str(make_busybox_bundle(options.bundle, COUNTER))
     with Client(options.source) as host_a, Client(options.target) as host_b:
+        # Both there before anything is made: with B missing, A's container was checkpointed
+        # and deleted, and the restore then had nowhere to go.
+        host_a.state()
+        for there in host_b.state()["containers"]:
+            if there["id"] == cid and there["state"]["status"] != "stopped":
+                # An earlier run's with --keep: the restore would be refused (409), after A's
+                # container was checkpointed and deleted.
+                sys.exit(f"B ({options.target}) already runs a container {cid!r}: delete it first")
+        # A checkpoint of the name left in the bundle (by --keep, or a run that stopped
+        # midway) would refuse this run's (409), after its counter started on A.
+        if any(c["name"] == CHECKPOINT for c in host_a.checkpoints(cid, bundle_path=bundle)):
+            host_a.delete_checkpoint(cid, CHECKPOINT, bundle_path=bundle)
+            print(f"removed the checkpoint {CHECKPOINT!r} an earlier run left in {bundle}")
         container = host_a.start(cid, bundle)
         print(f"A ({options.source}): started {cid} (pid {container['processes'][0]['pid']})")
         for number in numbers(host_a, cid, follow=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -149,3 +150,43 @@ async def test_an_example_refused_says_why_in_one_line_and_leaves_what_it_did_no
     )
     container = (await daemon.client.get("/containers/exec-and-collect")).json()
     assert container["state"]["status"] == "running"
+
+
+@pytest.mark.deadline(120)
+async def test_migrate_runs_again_after_a_run_that_kept_its_checkpoint(
+    start_daemon: Any, tmp_path: Path
+) -> None:
+    """``--keep`` leaves the checkpoint in the bundle (and the container on B): the next run,
+    once B's container is deleted, removes that checkpoint and migrates again. It was
+    refused at its own checkpoint (409, the name taken), with a traceback, and left its new
+    counter running on A."""
+    host_a: RunningDaemon = await start_daemon(tmp_path / "a")
+    host_b: RunningDaemon = await start_daemon(tmp_path / "b")
+    addresses = [
+        "--from", host_a.daemon.binds[0].removeprefix("http://"),
+        "--to", host_b.daemon.binds[0].removeprefix("http://"),
+        "--bundle", str(tmp_path / "counter"),
+    ]  # fmt: skip
+
+    async def migrate(*args: str) -> subprocess.CompletedProcess[bytes]:
+        with trio.fail_after(50):
+            return await trio.run_process(
+                [str(EXAMPLES / "migrate.py"), *addresses, *args],
+                env=example_env(),
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+
+    kept = await migrate("--keep")
+    assert kept.returncode == 0, kept.stderr.decode()
+    assert b"the count goes on: 5, 6, 7" in kept.stdout
+    assert (await host_b.client.delete("/containers/counter", params={"timeout": "0"})).is_success
+
+    again = await migrate()
+    assert again.returncode == 0, again.stderr.decode()
+    assert b"removed the checkpoint 'move' an earlier run left" in again.stdout
+    assert b"the count goes on: 5, 6, 7" in again.stdout
+    for host in (host_a, host_b):
+        assert (await host.client.get("/state")).json()["containers"] == []
+    assert list((tmp_path / "counter" / "checkpoints").iterdir()) == []
