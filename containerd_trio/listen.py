@@ -43,9 +43,14 @@ class Listen(NamedTuple):
         import ipaddress  # only the daemon asks, once: no need to load it for every client call
 
         try:
-            return ipaddress.ip_address(self.host).is_loopback
+            address = ipaddress.ip_address(self.host)
         except ValueError:
             return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            # [::ffff:127.0.0.1] is 127.0.0.1, the IPv4 address it maps (Python 3.11's
+            # is_loopback said no: 3.13's reads the mapped address, as this does).
+            return address.ipv4_mapped.is_loopback
+        return address.is_loopback
 
     def hypercorn_bind(self) -> str:
         if self.unix_path is not None:

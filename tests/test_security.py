@@ -166,6 +166,18 @@ async def test_loopback_tcp_over_ipv6(start_daemon: Any) -> None:
     assert (await daemon.client.get("/state")).status_code == 200
 
 
+async def test_loopback_tcp_on_a_v4_mapped_address(start_daemon: Any) -> None:
+    """``--listen [::ffff:127.0.0.1]:PORT`` is 127.0.0.1's loopback, checked as it is: it was
+    refused at start as "a non-loopback address" (Python 3.11's is_loopback)."""
+    daemon: RunningDaemon = await start_daemon(listen=Listen(host="::ffff:127.0.0.1", port=0))
+    port = httpx.URL(daemon.url).port
+    for url in (daemon.url, f"http://127.0.0.1:{port}"):
+        status, answer = await curl_as(("--reuid=root",), f"{url}/state")
+        assert status == 200, answer
+        status, answer = await curl_as(NOBODY, f"{url}/state")
+        assert status == 403 and "nobody" in answer["error"]
+
+
 async def test_a_refused_user_is_not_invited_to_send_a_body(daemon: RunningDaemon) -> None:
     """A refused request's body is not read, nor asked for: a request that waits for a ``100
     Continue`` before its body (curl's ``Expect: 100-continue``, its default for a large one)

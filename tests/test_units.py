@@ -457,6 +457,9 @@ def test_listen_addresses() -> None:
     assert Listen.parse("unix:/run/x.sock") == Listen(unix_path=Path("/run/x.sock"))
     assert not Listen.parse("0.0.0.0:8888").is_loopback
     assert Listen.parse("localhost:1").is_loopback
+    # A v4-mapped address is the IPv4 one (it was refused as "a non-loopback address").
+    assert Listen.parse("[::ffff:127.0.0.1]:80").is_loopback
+    assert not Listen.parse("[::ffff:192.0.2.1]:80").is_loopback
     for bad in ("8888", "host:port", "unix:", "1.2.3.4:99999"):
         with pytest.raises(ValueError, match="unix:"):
             Listen.parse(bad)
