@@ -34,17 +34,29 @@ COMMANDS = [
 ]
 
 
+def connect(options: argparse.Namespace, address: str) -> Client:
+    """A client of the daemon at ``address``, with the TLS files given."""
+    return Client(
+        address, tls_ca=options.tls_ca, tls_cert=options.tls_cert, tls_key=options.tls_key
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--address", default=os.environ.get("ADDRESS", "127.0.0.1:8888"))
     parser.add_argument("--id", default="exec-and-collect", help="the container's id")
+    # For a daemon that serves https:// (--tls-cert), and asks for a client's certificate
+    # (--tls-client-ca): ctr-trio's options.
+    parser.add_argument("--tls-ca", metavar="FILE", help="the CA of the daemon's certificate")
+    parser.add_argument("--tls-cert", metavar="FILE", help="this client's certificate")
+    parser.add_argument("--tls-key", metavar="FILE", help="that certificate's key")
     options = parser.parse_args()
 
     bundle = make_busybox_bundle(
         Path(tempfile.mkdtemp(prefix="exec-and-collect-")), ["sleep", "3600"]
     )
     try:
-        with Client(options.address) as client:
+        with connect(options, options.address) as client:
             container = client.start(options.id, str(bundle))
             print(f"started {options.id} (pid {container['processes'][0]['pid']})", flush=True)
             try:

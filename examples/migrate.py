@@ -43,6 +43,11 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, default=Path("/containers/counter"))
     parser.add_argument("--id", default="counter", help="the container's id")
     parser.add_argument("--keep", action="store_true", help="leave the container running on B")
+    # For daemons that serve https:// (--tls-cert), and ask for a client's certificate
+    # (--tls-client-ca): ctr-trio's options, the same for both.
+    parser.add_argument("--tls-ca", metavar="FILE", help="the CA of the daemon's certificate")
+    parser.add_argument("--tls-cert", metavar="FILE", help="this client's certificate")
+    parser.add_argument("--tls-key", metavar="FILE", help="that certificate's key")
     options = parser.parse_args()
     try:
         migrate(options)
@@ -52,10 +57,17 @@ def main() -> None:
         sys.exit(130)
 
 
+def connect(options: argparse.Namespace, address: str) -> Client:
+    """A client of the daemon at ``address``, with the TLS files given."""
+    return Client(
+        address, tls_ca=options.tls_ca, tls_cert=options.tls_cert, tls_key=options.tls_key
+    )
+
+
 def migrate(options: argparse.Namespace) -> None:
     cid = options.id
     bundle = str(make_busybox_bundle(options.bundle, COUNTER))
-    with Client(options.source) as host_a, Client(options.target) as host_b:
+    with connect(options, options.source) as host_a, connect(options, options.target) as host_b:
         # Both there before anything is made: with B missing, A's container was checkpointed
         # and deleted, and the restore then had nowhere to go.
         host_a.state()

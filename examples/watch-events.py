@@ -26,17 +26,29 @@ from containerd_trio.client.http import Client, ClientError, Container
 SCRIPT = "for i in 1 2 3; do echo line $i; sleep 0.2; done; echo 'about to fail' >&2; exit 4"
 
 
+def connect(options: argparse.Namespace, address: str) -> Client:
+    """A client of the daemon at ``address``, with the TLS files given."""
+    return Client(
+        address, tls_ca=options.tls_ca, tls_cert=options.tls_cert, tls_key=options.tls_key
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--address", default=os.environ.get("ADDRESS", "127.0.0.1:8888"))
     parser.add_argument("--id", default="watch-events", help="the container's id")
+    # For a daemon that serves https:// (--tls-cert), and asks for a client's certificate
+    # (--tls-client-ca): ctr-trio's options.
+    parser.add_argument("--tls-ca", metavar="FILE", help="the CA of the daemon's certificate")
+    parser.add_argument("--tls-cert", metavar="FILE", help="this client's certificate")
+    parser.add_argument("--tls-key", metavar="FILE", help="that certificate's key")
     options = parser.parse_args()
 
     bundle = make_busybox_bundle(
         Path(tempfile.mkdtemp(prefix="watch-events-")), ["sh", "-c", SCRIPT]
     )
     try:
-        with Client(options.address) as client:
+        with connect(options, options.address) as client:
             container = client.start(options.id, str(bundle))
             try:
                 watch(client, options.id, container)

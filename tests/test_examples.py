@@ -11,7 +11,10 @@ import pytest
 import trio
 import trio.lowlevel
 
+from containerd_trio.config import Listen
+
 from .helpers import FOREVER, BundleFactory, RunningDaemon, start_container
+from .test_security import pki  # noqa: F401 - the fixture, for the TLS test
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -190,3 +193,30 @@ async def test_migrate_runs_again_after_a_run_that_kept_its_checkpoint(
     for host in (host_a, host_b):
         assert (await host.client.get("/state")).json()["containers"] == []
     assert list((tmp_path / "counter" / "checkpoints").iterdir()) == []
+
+
+async def test_watch_events_reaches_a_daemon_that_asks_for_a_client_certificate(
+    start_daemon: Any,
+    pki: Path,  # noqa: F811 - the fixture imported above
+) -> None:
+    """``--address https://... --tls-ca --tls-cert --tls-key``, as ctr-trio's: the examples
+    took an address alone, and could not reach a daemon served over TLS with a CA of its own,
+    nor one that asks for a client's certificate."""
+    daemon: RunningDaemon = await start_daemon(
+        listen=Listen(host="127.0.0.1", port=0),
+        tls_cert=pki / "server.pem",
+        tls_key=pki / "server.key",
+        tls_client_ca=pki / "ca.pem",
+    )
+    tls = ["--tls-ca", str(pki / "ca.pem"), "--tls-cert", str(pki / "client.pem")]
+    with trio.fail_after(60):
+        done = await trio.run_process(
+            [str(EXAMPLES / "watch-events.py"), "--address", daemon.url, *tls,
+             "--tls-key", str(pki / "client.key")],
+            env=example_env(),
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"status stopped, exit status 4" in done.stdout
