@@ -182,9 +182,10 @@ class Supervisor:
         #: server left under way, or a live one left unsure), by id: set once the user resumes
         #: or deletes the copy.
         self._unsettled: dict[str, trio.Event] = {}
-        #: The containers a live move out of here is moving, by id: a second migrate of one
-        #: would wait for its lock and then move the copy the first left paused, unsure.
-        self._migrating: set[str] = set()
+        #: The live moves out of here, by their container's id: a second migrate of one
+        #: would wait for its lock and then move the copy the first left paused, unsure. By
+        #: their names, a session asked of this daemon is told from its own (moving_away).
+        self._migrating: dict[str, Outgoing] = {}
         self._memory_features: MemoryFeatures | None = None
         #: How the last containers that autoRemove removed ended, by id: a wait that comes
         #: after the removal (the container may be gone before its client asks) answers it.
@@ -1579,8 +1580,9 @@ class Supervisor:
         What can be refused is refused before the first step, as an error: the container
         (404, 409; 409 too while another move of it runs or is being settled), the rounds this
         machine cannot do (409), a bundle to send that no import takes (400, from
-        :class:`Outgoing` before it makes anything), a target that is unreachable or says no
-        (502). After that the
+        :class:`Outgoing` before it makes anything), a target that is this daemon itself (400,
+        from :class:`Outgoing` once its own target side said so: :meth:`moving_away`), a
+        target that is unreachable or says no (502). After that the
         migration runs in the supervisor's nursery whatever the client does, and ends with a
         ``done`` or ``failed`` step; one whose target may run the container but cannot say
         leaves it paused, and settling in the nursery (:meth:`_settle_later`).
@@ -1639,15 +1641,15 @@ class Supervisor:
                     await outgoing.run(report, task_status=task_status)
             finally:
                 # A move left unsure is in _unsettled by now: a migrate is refused all along.
-                self._migrating.discard(container.id)
+                self._migrating.pop(container.id, None)
                 self._command_ends(scope)
 
         nursery = self._command_begins(scope)
-        self._migrating.add(container.id)
+        self._migrating[container.id] = outgoing
         try:
             await nursery.start(run)
         except BaseException:
-            self._migrating.discard(container.id)  # in case run never ran
+            self._migrating.pop(container.id, None)  # in case run never ran
             self._command_ends(scope)  # in case run never ran (a second call does nothing)
             if scope.cancelled_caught:  # ended by a shutdown before its first step
                 raise self.refusal() from None
@@ -1666,6 +1668,13 @@ class Supervisor:
     def running_here(self, container_id: str) -> bool:
         existing = self._containers.get(container_id)
         return existing is not None and existing.status is not Status.STOPPED
+
+    def moving_away(self, migration: str) -> bool:
+        for outgoing in self._migrating.values():
+            if outgoing.name == migration:
+                outgoing.to_itself = True
+                return True
+        return False
 
     def moved_here(self, container_id: str, migration: str) -> bool:
         existing = self._containers.get(container_id)

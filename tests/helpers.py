@@ -1020,6 +1020,9 @@ class TargetHost:
     def running_here(self, container_id: str) -> bool:
         return False
 
+    def moving_away(self, migration: str) -> bool:
+        return False  # no moves out of here
+
     async def restore_moved(
         self, *args: Any, **kwargs: Any
     ) -> tuple[ContainerInfo, Replaced | None]:

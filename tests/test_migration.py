@@ -1341,6 +1341,49 @@ async def test_a_container_moving_here_is_not_moved_on_before_its_finish(
         await session.drop()
 
 
+@pytest.mark.parametrize("form", ["unix:{}", "http://unix:{}"])
+async def test_a_move_to_the_daemon_itself_is_a_400_that_says_so(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, form: str
+) -> None:
+    """A move whose target is the source daemon itself (named as the client names it, or
+    as the daemon's own "serving on" line does) is refused as the client's mistake: a 400
+    that says the target is this daemon, from the API and from ``ctr-trio migrate``; and
+    nothing is done: the container runs on, never frozen, nothing of the move left. The
+    daemon's target side knows the session's request for its own: the move's name, which
+    the source makes for it (random) and sends with the request, is one of its own moves'.
+    (Before, the 502 of the target side's "container 'counter' runs here already (409)".)"""
+    daemon = await spawn_daemon(state_dir=tmp_path / "state", socket=tmp_path / "d.sock")
+    bundle = make_bundle(COUNTER)
+    started = await start_container(daemon.client, "counter", bundle)
+    await wait_output(daemon.client, "counter", "2")
+    to = form.format(daemon.socket)
+    said = (
+        f"cannot migrate container 'counter' to {to}: that is this daemon itself; name"
+        " another daemon as the target"
+    )
+    since = now()
+    with trio.fail_after(30):
+        answer = await daemon.client.post("/containers/counter/migrate", json={"to": to})
+        assert (answer.status_code, answer.json()) == (400, {"error": said}), answer.text
+        cli = await run_cli("--address", f"unix:{daemon.socket}", "migrate", "counter", "--to", to)
+        assert (cli.code, cli.out) == (1, ""), cli
+        assert said in cli.err, cli
+        until = now()
+        here = (await daemon.client.get("/containers/counter")).json()
+        assert here["state"]["status"] == "running", here
+        assert here["processes"][0]["pid"] == started["processes"][0]["pid"], here
+        last = max(await counted(daemon.client, "counter"))
+        await wait_output(daemon.client, "counter", f"{last + 1}\n")  # it counts on
+        params = {"since": since, "until": until, "id": "counter"}
+        async with daemon.client.stream("GET", "/events", params=params) as events:
+            kinds = [json.loads(line)["type"] async for line in events.aiter_lines()]
+    assert kinds == [], kinds  # no pause, checkpoint or resume: never frozen
+    assert leftovers(bundle) == []
+    for records in ("outgoing", "migrations"):  # no move recorded, no session
+        directory = daemon.state_dir / records
+        assert not directory.exists() or list(directory.iterdir()) == [], records
+
+
 def _got(log: bytes) -> list[str]:
     """The lines a reader wrote of what it read (``got ...``), out of its terminal's output
     (the echo of what was typed among it: a line begun and not ended, ``fi``, is followed by

@@ -76,6 +76,12 @@ class Host(Protocol):
 
     def running_here(self, container_id: str) -> bool: ...
 
+    def moving_away(self, migration: str) -> bool:
+        """A move out of this daemon is named ``migration`` (the checkpoint name a source
+        sends with its session's request): that source is this daemon itself. The move is
+        told so, to answer its client that its target is this daemon."""
+        ...
+
     async def restore_moved(
         self,
         container_id: str,
@@ -418,6 +424,14 @@ class Incoming:
     ) -> MigrationSession:
         check_id(container_id)
         check_id(checkpoint, "checkpoint name")
+        if self._host.moving_away(checkpoint):
+            # The name is the source's own move's (random, made for it): a source whose
+            # target is itself. Asked first: any other refusal (it "runs here already")
+            # would not name the mistake.
+            raise Conflict(
+                f"migration {checkpoint!r} is this daemon's own: its source is this daemon"
+                " itself, and a migration's target must be another daemon"
+            )
         restart_policy = restarts.in_force(restart_policy)
         # Refused now, not at the restore, once the images have come.
         restarts.refuse_with_auto_remove(restart_policy, auto_remove)

@@ -66,7 +66,7 @@ from ..archive import (
 from ..beside import beside
 from ..container import Container, Moving
 from ..convert import structure
-from ..errors import DaemonError
+from ..errors import DaemonError, InvalidRequest
 from ..model import ContainerInfo, Status
 from ..runtime import CriuOptions
 from ..timestamps import format_ns
@@ -421,6 +421,10 @@ class Outgoing(Move):
         #: stay, for the settling (:mod:`.left`): this server's, or, if the daemon's end cut
         #: the move short, the next server's.
         self._unsettled = False
+        #: This daemon's own target side was asked for the session (:meth:`_open`): ``to``
+        #: names this daemon itself. Set by the supervisor, which finds the move by its name
+        #: in the request (:meth:`.Supervisor.moving_away`).
+        self.to_itself = False
 
     async def run(self, report: Report, *, task_status: trio.TaskStatus[None]) -> None:
         """Report each step; ``task_status.started()`` once the target agreed (before that, a
@@ -497,13 +501,24 @@ class Outgoing(Move):
         started = time.perf_counter()
         plan = self.plan
         bundle_path = plan.target_bundle or str(self.container.bundle)
-        answer = await self.target.open(
-            self.container.id, bundle_path, self.name, with_bundle=plan.with_bundle,
-            labels=self.container.labels, auto_remove=self.container.auto_remove,
-            process=self.container.start_process, restart_policy=self.container.restart_policy,
-            restart_count=self.container.restart_count,
-            created_at=format_ns(self.container.created_ns),
-        )  # fmt: skip
+        try:
+            answer = await self.target.open(
+                self.container.id, bundle_path, self.name, with_bundle=plan.with_bundle,
+                labels=self.container.labels, auto_remove=self.container.auto_remove,
+                process=self.container.start_process,
+                restart_policy=self.container.restart_policy,
+                restart_count=self.container.restart_count,
+                created_at=format_ns(self.container.created_ns),
+            )  # fmt: skip
+        except TargetError:
+            if self.to_itself:
+                # The client's mistake, not a target's failure (a 502): said as such. Before
+                # (until 2026-12-06) it was the 502 of the target's "runs here already".
+                raise InvalidRequest(
+                    f"cannot migrate container {self.container.id!r} to {plan.to}: that is"
+                    " this daemon itself; name another daemon as the target"
+                ) from None
+            raise
         self.shared = bool(answer.get("sharedBundle"))
         self._session = str(answer["id"])
         report(MigrationStep(StepName.SESSION, _since(started), target=plan.to))
