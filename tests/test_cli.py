@@ -3511,6 +3511,24 @@ async def test_usage_errors_name_the_command(
         assert message in result.err, argv
 
 
+async def test_migrate_s_help_names_every_address_its_to_takes() -> None:
+    """``migrate --help`` showed ``--to HOST:PORT|unix:PATH``, though ``--to`` takes URLs
+    too, as ``--address`` does (the same parser: ``http://``, ``https://``, and
+    ``http://unix:PATH`` as the daemon's "serving on" line says it). It names them all, and
+    each form it names is taken."""
+    shown = await run_cli("migrate", "--help")
+    assert shown.code == 0, shown
+    assert "--to ADDRESS " in shown.out, shown.out
+    said = " ".join(shown.out.split())  # as argparse wrapped it
+    named = ["HOST:PORT", "unix:PATH", "http://HOST[:PORT]", "https://HOST[:PORT]",
+             "http://unix:PATH"]  # fmt: skip
+    assert [form for form in named if form not in said] == [], said
+    for address in ["10.0.0.2:8888", "unix:/run/t.sock", "http://10.0.0.2",
+                    "http://10.0.0.2:8888", "https://node-2", "https://node-2:8443",
+                    "http://unix:/run/t.sock"]:  # fmt: skip
+        assert cli.build_parser().parse_args(["migrate", "x", "--to", address]).to == address
+
+
 async def test_commands_whose_output_is_a_tar_archive_offer_no_json(tmp_path: Path) -> None:
     """``export`` and ``cp`` write a tar archive or files, never the daemon's JSON: their
     ``--help`` listed ``--json`` ("print the daemon's JSON"), and took it, doing nothing with

@@ -1485,8 +1485,11 @@ def _define_migrate(parser: Parser) -> None:
         "--to",
         required=True,
         type=_address,
-        metavar="HOST:PORT|unix:PATH",
-        help="the target daemon's API, as the source daemon reaches it",
+        # As --address (:meth:`.Endpoint.parse`): URLs too, which the metavar of the two
+        # plain forms left out (until 2026-12-06).
+        metavar="ADDRESS",
+        help="the target daemon's API, as the source daemon reaches it: HOST:PORT, unix:PATH,"
+        " or a URL: http://HOST[:PORT], https://HOST[:PORT], http://unix:PATH",
     )
     parser.add_argument(
         "--pre-copy",
