@@ -30,7 +30,7 @@ import containerd_trio
 from containerd_trio import attach as attach_module
 from containerd_trio import signals, timestamps
 from containerd_trio import supervisor as supervisor_module
-from containerd_trio.client import cli, commands, watch
+from containerd_trio.client import cli, commands, interactive, watch
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.client.protocol import Request
 from containerd_trio.config import Listen
@@ -2044,6 +2044,26 @@ async def test_detach_keys_of_the_environment_that_are_no_keys_are_refused_befor
     monkeypatch.setenv("CTR_TRIO_DETACH_KEYS", "")
     assert (await ctr("exec", "box", "true")).code == 0
     assert (await ctr("top", "box")).code == 0
+
+
+async def test_detach_keys_that_are_no_keys_are_told_with_every_form_taken(tmp_path: Path) -> None:
+    """A ``--detach-keys`` that is no key was told ``give a character or ctrl-<letter>``,
+    fewer forms than it takes: docker's ``ctrl-@``, ``ctrl-[``, ``ctrl-\\``, ``ctrl-]``,
+    ``ctrl-^`` and ``ctrl-_`` too. The usage error names them all (``attach``, ``run`` and
+    ``start`` alike, before any request), and each form it names is taken."""
+    nowhere = ["--address", f"unix:{tmp_path / 'none.sock'}", "--retry", "0"]
+    said = (
+        "'ctrl-1' is not a key: give an ASCII character, ctrl-<letter>, ctrl-@, ctrl-[,"
+        " ctrl-\\, ctrl-], ctrl-^ or ctrl-_"
+    )
+    for command, rest in (
+        ("attach", ["box"]), ("run", ["-b", str(tmp_path), "box"]), ("start", ["-a", "box"])
+    ):  # fmt: skip
+        refused = await run_cli(*nowhere, command, "--detach-keys", "ctrl-1", *rest)
+        assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), (command, refused)
+        assert refused.err.endswith(f"error: argument --detach-keys: {said}\n"), refused.err
+    taken = interactive.parse_detach_keys("x,ctrl-P,ctrl-@,ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_")
+    assert taken == b"x\x10\x00\x1b\x1c\x1d\x1e\x1f"
 
 
 async def test_one_call_loads_argparse_and_the_client_only(daemon: RunningDaemon) -> None:

@@ -693,7 +693,8 @@ def _define_interactive(parser: Parser, *, tty: str, stdin: str) -> None:
         type=_detach_keys,
         metavar="KEYS",
         help="the keys that detach, leaving the process running (default: $CTR_TRIO_DETACH_KEYS,"
-        " else ctrl-p,ctrl-q; a character or ctrl-<letter> each, comma-separated; '' for none)",
+        " else ctrl-p,ctrl-q; an ASCII character, ctrl-<letter>, ctrl-@, ctrl-[, ctrl-\\,"
+        " ctrl-], ctrl-^ or ctrl-_ each, comma-separated; '' for none)",
     )
 
 

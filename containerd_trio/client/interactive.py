@@ -87,7 +87,12 @@ def parse_detach_keys(text: str) -> bytes:
         elif len(part) == 1 and part.isascii():
             keys.append(ord(part))
             continue
-        raise ValueError(f"{part!r} is not a key: give a character or ctrl-<letter>")
+        # Every form taken above, as docker's own list has them (until 2026-12-06 it named
+        # "a character or ctrl-<letter>": ctrl-[ and the rest taken, unsaid).
+        raise ValueError(
+            f"{part!r} is not a key: give an ASCII character, ctrl-<letter>, ctrl-@, ctrl-[,"
+            " ctrl-\\, ctrl-], ctrl-^ or ctrl-_"
+        )
     return bytes(keys)
 
 
