@@ -105,14 +105,18 @@ def _label_filters(text: str) -> LabelFilters:
 
 
 def _tail_count(text: str) -> TailCount | None:
+    """``tail``: a count; ``all`` or a negative count is every record (None), as docker's
+    daemon reads both (and ``ctr-trio logs -n -1``). Until 2026-12-06 a negative count was a
+    400 here, where the client and docker took it for all."""
     if text.lower() == "all":
         return None
     try:
-        return TailCount(whole_number(text))
+        count = whole_number(text)
     except TooManyDigits:
         raise
     except ValueError:
         raise ValueError(f"must be a whole number or all, not {quoted(text)}") from None
+    return None if count < 0 else TailCount(count)
 
 
 def _signal(text: str) -> QuerySignal:

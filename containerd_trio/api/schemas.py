@@ -727,8 +727,10 @@ class EventsQuery:
 class LogsQuery(ContainerPath):
     tail: TailCount | None = attrs.field(
         default=None,
-        validator=NOT_NEGATIVE,
-        metadata=doc("Only the last N records; all (docker's word) or left out: every record."),
+        metadata=doc(
+            "Only the last N records; all (docker's word), a negative N (as docker's) or left"
+            " out: every record."
+        ),
     )
     follow: bool = attrs.field(
         default=False,
