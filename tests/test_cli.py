@@ -1326,22 +1326,25 @@ async def test_logs_tail_counts_the_lines_within_a_terminal_s_record(
     """A terminal's output is a record per read, several lines in one: -n 1 printed the whole
     record, every line the read held ('one', 'two' and 'three'), where docker's --tail 1 prints
     the last line alone (its copier splits a TTY's stream at each newline)."""
-    script = "printf 'one\\ntwo\\nthree\\n'"
+    # Output processing off (no \r before each \n): the terminal then passes the write on
+    # whole, in one piece, and the daemon reads it as one record; with it on, the kernel
+    # passes it on a line ending at a time, and a busy machine's read may take it in two.
+    script = "stty -opost; printf 'one\\ntwo\\nthree\\n'"
     term = make_bundle(("sh", "-c", script), terminal=True)
     await ok(ctr, "run", "-t", "term", "-b", str(term))
     records = (await ok(ctr, "--json", "logs", "term")).out.splitlines()
-    assert [json.loads(line)["data"] for line in records] == ["one\r\ntwo\r\nthree\r\n"]
-    assert (await ok(ctr, "logs", "term", "-n", "1")).out == "three\r\n"
-    assert (await ok(ctr, "logs", "term", "-n", "2")).out == "two\r\nthree\r\n"
-    assert (await ok(ctr, "logs", "term", "-n", "3")).out == "one\r\ntwo\r\nthree\r\n"
-    assert (await ok(ctr, "logs", "term", "-n", "9")).out == "one\r\ntwo\r\nthree\r\n"
+    assert [json.loads(line)["data"] for line in records] == ["one\ntwo\nthree\n"]
+    assert (await ok(ctr, "logs", "term", "-n", "1")).out == "three\n"
+    assert (await ok(ctr, "logs", "term", "-n", "2")).out == "two\nthree\n"
+    assert (await ok(ctr, "logs", "term", "-n", "3")).out == "one\ntwo\nthree\n"
+    assert (await ok(ctr, "logs", "term", "-n", "9")).out == "one\ntwo\nthree\n"
     stamped = (await ok(ctr, "logs", "term", "-n", "1", "-t")).out
-    assert stamped.endswith("Z three\r\n"), stamped
-    assert (await ok(ctr, "logs", "term", "-n", "1", "--details")).out == " three\r\n"
-    assert (await ok(ctr, "logs", "term", "-n", "1", "-f")).out == "three\r\n"
+    assert stamped.endswith("Z three\n"), stamped
+    assert (await ok(ctr, "logs", "term", "-n", "1", "--details")).out == " three\n"
+    assert (await ok(ctr, "logs", "term", "-n", "1", "-f")).out == "three\n"
     # --json prints the records as the daemon keeps them, whole.
     records = (await ok(ctr, "--json", "logs", "term", "-n", "1")).out.splitlines()
-    assert [json.loads(line)["data"] for line in records] == ["one\r\ntwo\r\nthree\r\n"]
+    assert [json.loads(line)["data"] for line in records] == ["one\ntwo\nthree\n"]
 
 
 async def test_events_since_replays_then_count_stops(
