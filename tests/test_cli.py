@@ -1682,7 +1682,8 @@ async def test_an_address_of_the_environment_is_checked_as_address_is(
     assert (refused.code, refused.out) == (cli.EXIT_USAGE, ""), refused
     assert refused.err.startswith("usage: ctr-trio ps "), refused.err
     assert refused.err.endswith(
-        "error: $CONTAINERD_TRIO_ADDRESS: 'bogus' is not HOST:PORT or unix:PATH\n"
+        "error: $CONTAINERD_TRIO_ADDRESS: 'bogus' is not HOST:PORT, unix:PATH,"
+        " http://HOST[:PORT], https://HOST[:PORT] or http://unix:PATH\n"
     ), refused.err
     assert given.code == cli.EXIT_UNREACHABLE, given
 

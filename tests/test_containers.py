@@ -1348,7 +1348,7 @@ LONG = "x" * 3000
         ("PATCH", "/containers/box", {"status": True}, "not a boolean"),
         ("PATCH", "/containers/box", {"signal": [LONG]}, "or a name, not a list"),
         ("POST", "/containers/box/process/1", {"signal": None}, "or a name, not null"),
-        ("POST", "/containers/box/migrate", {"to": LONG}, "is not HOST:PORT or unix:PATH"),
+        ("POST", "/containers/box/migrate", {"to": LONG}, "is not HOST:PORT, unix:PATH, http://"),
         ("POST", "/containers/box/migrate", {"to": f"http://h:{LONG}"}, "has no valid port"),
     ],
     ids=["status-list", "status-true", "signal-list", "signal-null", "to", "to-port"],

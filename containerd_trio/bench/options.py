@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ..listen import ADDRESS_FORMS
 from .checkpoints import CHECKPOINT_COUNT
 from .peers import PEERS, missing, peer_names
 
@@ -117,8 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--address",
         dest="bench_address",
         default=None,
-        metavar="HOST:PORT|unix:PATH",
-        help="the daemon to measure (default: run a daemon of the bench's own on a unix socket)",
+        metavar="ADDRESS",
+        help=f"the daemon to measure: {ADDRESS_FORMS} (default: run a daemon of the bench's own"
+        " on a unix socket)",
     )
     add(
         "--bundle",

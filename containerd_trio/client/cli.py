@@ -1,6 +1,6 @@
 """``ctr-trio``: the command line of containerd-trio, a thin layer over :mod:`.http`.
 
-``ctr-trio [--address HOST:PORT|unix:PATH] [--json] COMMAND ...``; see ``docs/cli.md``.
+``ctr-trio [--address ADDRESS] [--json] COMMAND ...``; see ``docs/cli.md``.
 Commands come in groups (``containers start``, ``checkpoints create``) and, for the daily ones,
 as shortcuts at the top, with docker's names and short flags (``ps``, ``rm -f``, ``logs -f``).
 
@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO
 
 from .. import __version__
+from ..listen import ADDRESS_FORMS
 from . import commands
 from .commands import (
     CPU_PERIOD,
@@ -1489,8 +1490,7 @@ def _define_migrate(parser: Parser) -> None:
         # As --address (:meth:`.Endpoint.parse`): URLs too, which the metavar of the two
         # plain forms left out (until 2026-12-06).
         metavar="ADDRESS",
-        help="the target daemon's API, as the source daemon reaches it: HOST:PORT, unix:PATH,"
-        " or a URL: http://HOST[:PORT], https://HOST[:PORT], http://unix:PATH",
+        help=f"the target daemon's API, as the source daemon reaches it: {ADDRESS_FORMS}",
     )
     parser.add_argument(
         "--pre-copy",
@@ -1861,8 +1861,8 @@ def build_parser(
         "--address",
         type=_address,
         default=None,  # resolved in run(): bench without an address runs a daemon of its own
-        metavar="HOST:PORT|unix:PATH",
-        help=f"the daemon's API (default: ${ENV_ADDRESS}, else {DEFAULT_ADDRESS})",
+        metavar="ADDRESS",
+        help=f"the daemon's API: {ADDRESS_FORMS} (default: ${ENV_ADDRESS}, else {DEFAULT_ADDRESS})",
     )
     top.add_argument(
         "--json",

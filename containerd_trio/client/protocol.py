@@ -36,7 +36,7 @@ from urllib.parse import quote, urlencode
 import h11
 
 from ..errors import quoted
-from ..listen import Listen
+from ..listen import ADDRESS_FORMS, Listen
 from .errors import ApiError, ClientError, DaemonUnreachable, TlsFilesUnusable
 
 if TYPE_CHECKING:
@@ -122,7 +122,13 @@ class Endpoint(NamedTuple):
                     raise ValueError(f"{quoted(address)} has no valid port")
                 return cls(address, _reachable(address, host.strip("[]")), int(port), None, tls)
         # The daemon's own --listen syntax, parsed by the daemon's own parser: one grammar for both.
-        listen = Listen.parse(text)
+        try:
+            listen = Listen.parse(text)
+        except ValueError:
+            if text.startswith("unix:"):
+                raise  # its own words: the socket path it needs
+            # The daemon's words name the two forms it listens on; a client takes URLs too.
+            raise ValueError(f"{quoted(address)} is not {ADDRESS_FORMS}") from None
         if listen.unix_path is not None:
             return cls(address, None, None, str(listen.unix_path), False)
         assert listen.host is not None and listen.port is not None
@@ -173,8 +179,8 @@ def _reachable(address: str, host: str) -> str:
             raise ValueError(zone)
     except ValueError:
         raise ValueError(
-            f"{quoted(address)} is not HOST:PORT, unix:PATH or http(s)://HOST[:PORT]:"
-            f" {quoted(host)} is no host name or IP address"
+            f"{quoted(address)} is not {ADDRESS_FORMS}: {quoted(host)} is no host name or IP"
+            " address"
         ) from None
     return host
 
