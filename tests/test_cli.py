@@ -53,6 +53,7 @@ from .helpers import (
     pid_alive,
     run_status,
     start_container,
+    until_trapped,
     wait_exit,
     wait_output,
     wait_ran,
@@ -604,6 +605,55 @@ async def test_stop_signals_then_kills_after_the_grace_and_keeps_the_container(
         assert await status("stubborn") == {"status": "stopped", "exitStatus": 137}
         kept = (await ok(ctr, "ps", "-aq")).out.split()  # stopped: -a, as docker's
         assert kept == ["polite", "frozen", "custom", "stubborn"]
+
+
+def _sharing(directory: Path) -> Callable[[dict[str, Any]], None]:
+    """A bundle's edit: ``directory`` of this host at ``/shared`` in the container."""
+
+    def edit(config: dict[str, Any]) -> None:
+        config["mounts"].append(
+            {
+                "destination": "/shared",
+                "type": "bind",
+                "source": str(directory),
+                "options": ["rbind"],
+            }
+        )
+
+    return edit
+
+
+@pytest.mark.parametrize("command", ["stop", "rm"])
+async def test_stop_and_rm_of_several_ids_act_on_them_at_once_as_docker_s(
+    command: str, ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """``stop`` and ``rm`` of several ids stopped one container after the other: ``stop -t 10
+    a b c`` of containers that ignore their SIGTERM took 30 s where docker's takes 10 (its CLI
+    stops and removes several at once). Here ``first`` ends on its SIGTERM only once
+    ``second`` got its own: one after the other, ``first``'s grace ran out (SIGKILL, 137)
+    before ``second`` was signalled. Each is still said in the order given, ``first`` (done
+    last) before ``second``."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    waits = "trap 'until [ -e /shared/second ]; do sleep 0.05; done; exit 3' TERM; echo ready"
+    tells = "trap 'touch /shared/second; exit 4' TERM; echo ready"
+    with trio.fail_after(90):
+        since = now()
+        for name, script in (("first", waits), ("second", tells)):
+            bundle = make_bundle(["sh", "-c", until_trapped(script)], edit=_sharing(shared))
+            await ok(ctr, "start", name, "-b", str(bundle))
+            await wait_output(client, name, "ready")
+        done = await ok(ctr, command, "-t", "30", "first", "second")
+        said = {"stop": "first\nsecond\n", "rm": "deleted first\ndeleted second\n"}
+        assert done.out == said[command]
+        for name, status in (("first", 3), ("second", 4)):
+            ended = await next_event(
+                client,
+                since=since,
+                container_id=name,
+                match=lambda event: event["type"] == "exit" and event.get("init") is True,
+            )
+            assert ended["status"] == status, (name, ended)
 
 
 #: An init that ends on SIGQUIT (5) or SIGTERM (3): pid 1 takes only the signals it handles.

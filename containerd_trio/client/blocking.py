@@ -79,6 +79,18 @@ class BlockingTransport:
         self._tls = tls
         self._idle: _Connection | None = None
 
+    def twin(self) -> BlockingTransport:
+        """A transport to the same daemon, as this one was made, with no connection yet: for
+        requests sent from another thread, as this one's idle connection is for one at a time."""
+        return BlockingTransport(
+            self.endpoint,
+            timeout=self.timeout,
+            connect_timeout=self.connect_timeout,
+            retry_for=self.retry_for,
+            on_retry=self.on_retry,
+            tls=self._tls,
+        )
+
     def close(self) -> None:
         idle, self._idle = self._idle, None
         if idle is not None:

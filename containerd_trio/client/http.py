@@ -140,6 +140,14 @@ class Client:
             tls=Tls(tls_ca, tls_cert, tls_key),
         )
 
+    def twin(self) -> Client:
+        """A client of the same daemon, as this one was made, with a connection of its own:
+        for requests in another thread (a client sends one request at a time). Close it too."""
+        twin = Client.__new__(Client)
+        twin.address, twin._timeout = self.address, self._timeout
+        twin._transport = self._transport.twin()
+        return twin
+
     def close(self) -> None:
         self._transport.close()
 
