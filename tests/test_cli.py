@@ -795,6 +795,27 @@ async def test_stop_with_timeout_minus_one_sends_no_sigkill_and_waits_for_the_ex
         assert "argument -t/--timeout/--time: '-2' is not 0 or more seconds, nor -1" in refused.err
 
 
+async def test_rm_waits_out_the_container_s_own_stop_timeout(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``rm`` without ``-t`` gave the daemon its request deadline plus 10 s, the default grace,
+    whatever the container's own (``run --stop-timeout 100``): ``rm`` of such a container lost
+    the connection at 70 s (``timed out``, exit 3), the daemon going on with the delete. Now
+    it waits for it as ``stop`` does. The client's request deadline is half a second here, so
+    that a grace of 11 s outlasts what it gave before (0.5 + 10 s)."""
+    started = await start_container(client, "slow", make_bundle(IGNORES_TERM), stopTimeout=11)
+    await wait_ran(started["processes"][0]["pid"])  # a SIGTERM to runc's init: 2
+
+    def remove() -> Any:
+        with Client(daemon.url, timeout=0.5) as api:
+            return api.delete("slow")
+
+    with trio.fail_after(60):
+        removed = await trio.to_thread.run_sync(remove)
+    assert run_status(removed["state"]) == {"status": "stopped", "exitStatus": 137}
+    assert (await client.get("/containers/slow")).status_code == 404
+
+
 async def test_stop_gives_up_on_a_container_its_sigkill_does_not_end(
     start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

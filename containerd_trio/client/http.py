@@ -395,10 +395,20 @@ class Client:
     def delete(
         self, container_id: str, *, timeout: float | None = None, force: bool = False
     ) -> Container:
-        """Stop (SIGTERM, then SIGKILL after ``timeout`` seconds; ``force``: SIGKILL alone,
-        docker's rm -f) and remove the container."""
-        # The daemon may wait out the whole grace before it answers: give it that much more.
-        deadline = self._timeout + (timeout if timeout is not None else 10.0)
+        """Stop (its stop signal, then SIGKILL after ``timeout`` seconds, None: its
+        stopTimeout, else 10; ``force``: SIGKILL alone, docker's rm -f) and remove the
+        container."""
+        # The daemon may wait out the whole grace before it answers: give it that much more. A
+        # grace not known here (the container's stopTimeout: any number of seconds, or -1, none
+        # at all) is waited for as a stop's is: with 10 s here, a container run with
+        # --stop-timeout 100 was given up at 70 s (lost the connection: timed out, exit 3),
+        # the daemon going on with the delete.
+        if force:
+            deadline = self._timeout
+        elif timeout is None:
+            deadline = WAIT_TIMEOUT
+        else:
+            deadline = self._timeout + timeout
         request = routes.delete(container_id, timeout=timeout, force=force)
         return cast(Container, self.call(request, timeout=deadline))
 
