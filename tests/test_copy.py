@@ -928,6 +928,36 @@ async def test_ctr_trio_cp_into_the_kernel_s_file_systems_blames_the_destination
     }
 
 
+def _read_only_root(config: dict[str, Any]) -> None:
+    config["root"]["readonly"] = True
+
+
+async def test_cp_into_a_read_only_rootfs_blames_the_destination(
+    ctr: Ctr,  # noqa: F811 - the fixture imported above
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+) -> None:
+    """``cp f web:/etc`` of a container whose bundle has ``root.readonly``: the daemon said
+    ``invalid archive: 'f' cannot be made: Read-only file system``, the archive's fault; the
+    archive is fine, the container's file system refuses it (docker's cp: ``container rootfs
+    is marked read-only``). Now the answer says that, and nothing was made."""
+    local = tmp_path / "f"
+    local.write_text("here\n")
+    bundle = make_bundle(["sh", "-c", f"echo {READY}; exec sleep 100000"], edit=_read_only_root)
+    await _running(client, "ro", bundle)
+    refused = (
+        "cannot copy 'f' into container 'ro': the file system there is read-only (the"
+        " bundle's root.readonly, or a read-only mount)"
+    )
+    with trio.fail_after(30):
+        copied = await ctr("cp", str(local), "ro:/etc")
+        answer = await _put(client, "ro", "/etc", _tar(_file("f", b"x")))
+    assert (copied.code, copied.out, copied.err) == (1, "", f"ctr-trio: {refused}\n")
+    assert (answer.status_code, answer.json()) == (400, {"error": refused})
+    assert not (bundle / "rootfs" / "etc" / "f").exists()
+
+
 async def test_ctr_trio_cp_with_a_tar_on_stdin_and_stdout(
     daemon: RunningDaemon, client: httpx.AsyncClient, files_bundle: Path
 ) -> None:

@@ -692,7 +692,7 @@ class _CopyIn:
             data = await reader.read_data()
             if reader.data_left:  # more than a piece: written as it comes, after the queue
                 await self.flush()
-                with _made(entry):
+                with _made(entry, self.container_id):
                     await self._write_file(reader, entry, parts, key, data)
                 return
             self.data_bytes += len(data)
@@ -712,7 +712,7 @@ class _CopyIn:
         came first without running this, and the queue must then be there to flush still."""
         queued, self._queued, self._queued_bytes = self._queued, [], 0
         for item in queued:
-            with _made(item.entry):
+            with _made(item.entry, self.container_id):
                 if item.entry.kind is Kind.FILE:
                     self.files[item.key] = self._write_whole(item.entry, item.parts, item.data)
                 else:
@@ -950,14 +950,21 @@ class _CopyIn:
 
 
 @contextlib.contextmanager
-def _made(entry: Entry) -> Iterator[None]:
+def _made(entry: Entry, container_id: str) -> Iterator[None]:
     """A failure to make ``entry`` as the client's 400, naming it; the daemon's own (a full
-    disk, too many open files) as they are."""
+    disk, too many open files) as they are. A read-only file system is the container's side,
+    not the archive's: said so, where it was ``invalid archive: 'f' cannot be made: Read-only
+    file system``, as docker's cp says ``container rootfs is marked read-only``."""
     try:
         yield
     except OSError as exc:
         if exc.errno in DAEMON_ERRNOS:
             raise
+        if exc.errno == errno.EROFS:
+            raise DestinationRefused(
+                f"cannot copy {quoted(entry.name)} into container {container_id!r}: the file"
+                " system there is read-only (the bundle's root.readonly, or a read-only mount)"
+            ) from None
         raise ArchiveError(f"{quoted(entry.name)} cannot be made: {exc.strerror}") from None
 
 
