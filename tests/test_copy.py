@@ -958,6 +958,41 @@ async def test_cp_into_a_read_only_rootfs_blames_the_destination(
     assert not (bundle / "rootfs" / "etc" / "f").exists()
 
 
+def _small_tmpfs(config: dict[str, Any]) -> None:
+    config["mounts"].append(
+        {"destination": "/small", "type": "tmpfs", "source": "tmpfs", "options": ["size=512k"]}
+    )
+
+
+# Written in one piece (up to tarstream's CHUNK), or a piece at a time as it comes.
+@pytest.mark.parametrize("size", [CHUNK * 3 // 4, 2 * CHUNK])
+async def test_a_copy_in_that_fills_the_container_s_file_system_leaves_no_half_file(
+    client: httpx.AsyncClient, make_bundle: BundleFactory, size: int
+) -> None:
+    """A file that does not fit the container's file system there (a tmpfs of 512 KiB) was
+    answered ``invalid archive: 'big' cannot be made: No space left on device``, the archive
+    blamed, and stayed written up to the full size, mode 0600: the tmpfs stayed full. Now
+    the answer blames the destination and the file cut short is removed; the entries before
+    it stay whole, as docker's cp leaves them."""
+    bundle = make_bundle(["sh", "-c", f"echo {READY}; exec sleep 100000"], edit=_small_tmpfs)
+    await _running(client, "full", bundle)
+    fills = b"x" * size
+    with trio.fail_after(30):
+        members = _tar(_file("before", b"whole"), _file("big", fills))
+        answer = await _put(client, "full", "/small", members)
+        big = await _get(client, "full", "/small/big")
+        before = await _get(client, "full", "/small/before")
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {
+            "error": "cannot copy 'big' into container 'full': the file system there is full"
+            " (No space left on device)"
+        },
+    )
+    assert big.status_code == 404, big.text
+    assert before.status_code == 200, before.text
+
+
 async def test_ctr_trio_cp_with_a_tar_on_stdin_and_stdout(
     daemon: RunningDaemon, client: httpx.AsyncClient, files_bundle: Path
 ) -> None:

@@ -885,6 +885,12 @@ class _CopyIn:
             # Its identity in the same turn: an fstat asks the file system too (a FUSE
             # server's GETATTR, which may never come), never in the event loop.
             self.files[key] = await trio.to_thread.run_sync(self._finish_file, fd, entry)
+        except BaseException:
+            # A file cut short (a full file system, a client that left mid-file) is not left
+            # half-written: it is removed, as a cancelled copy's too (shielded).
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._discard, fd, parts)
+            raise
         finally:
             # A close flushes (a FUSE mount's may wait): in a thread, and shielded, so that a
             # cancelled copy still closes what it opened.
@@ -898,8 +904,29 @@ class _CopyIn:
         try:
             _write_all(fd, data)
             return self._finish_file(fd, entry)
+        except BaseException:
+            self._discard(fd, parts)
+            raise
         finally:
             os.close(fd)
+
+    def _discard(self, fd: int, parts: list[str]) -> None:
+        """In a worker thread: the file this copy created at ``parts`` (open as ``fd``) and could
+        not write whole, removed; before, it stayed, mode 0600 and cut short, where a full
+        tmpfs stayed full of it. Only if its name still holds it (the container may have put
+        something else there meanwhile: that is left as it is); a failure here is logged, the
+        copy's own error being the one to answer."""
+        try:
+            made = os.fstat(fd)
+            parent = self._directory(self._in_target(parts[:-1]))
+            try:
+                there = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
+                if (there.st_dev, there.st_ino) == (made.st_dev, made.st_ino):
+                    os.unlink(parts[-1], dir_fd=parent)
+            finally:
+                os.close(parent)
+        except (ArchiveError, OSError) as exc:
+            log.info("copy in: %s, cut short, left in place: %s", "/".join(parts), exc)
 
     def _finish_file(self, fd: int, entry: Entry) -> tuple[int, int]:
         """In a worker thread: the written file's metadata set; its (device, inode)."""
@@ -964,6 +991,11 @@ def _made(entry: Entry, container_id: str) -> Iterator[None]:
             raise DestinationRefused(
                 f"cannot copy {quoted(entry.name)} into container {container_id!r}: the file"
                 " system there is read-only (the bundle's root.readonly, or a read-only mount)"
+            ) from None
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DestinationRefused(
+                f"cannot copy {quoted(entry.name)} into container {container_id!r}: the file"
+                f" system there is full ({exc.strerror})"
             ) from None
         raise ArchiveError(f"{quoted(entry.name)} cannot be made: {exc.strerror}") from None
 
