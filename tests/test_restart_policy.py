@@ -1587,6 +1587,32 @@ async def test_ctr_trio_run_restart(
     await daemon.client.delete("/containers/web", params={"timeout": 0})
 
 
+async def test_ctr_trio_get_says_one_restart_in_the_singular(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """``containers get``'s RESTART line said ``restarted 1 times``; now ``1 time``."""
+    cli = ("--address", daemon.url)
+    bundle = str(make_bundle(UNTIL_USR1))
+    with trio.fail_after(30):
+        since = now()
+        started = await run_cli(
+            *cli, "--json", "run", "-d", "-b", bundle, "--restart", "on-failure:2", "web"
+        )
+        assert started.code == 0, started
+        first = json.loads(started.out)["processes"][0]["pid"]
+        await wait_catching(first, signal.SIGUSR1)
+        # From inside, not through the daemon (whose signal would be its user's stop).
+        assert (await run_cli(*cli, "exec", "web", "kill", "-USR1", "1")).code == 0
+        await next_event(
+            daemon.client,
+            since=since,
+            container_id="web",
+            match=lambda event: event["type"] == "start-container" and event["pid"] != first,
+        )
+        described = await run_cli(*cli, "containers", "get", "web")
+    assert "RESTART   on-failure:2, restarted 1 time\n" in described.out, described
+
+
 async def test_ctr_trio_update_restart_empty_leaves_the_policy(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:

@@ -300,7 +300,8 @@ def _describe(container: Container, out: Output) -> None:
     ]
     if (policy := container.get("restartPolicy")) is not None:
         count = container.get("restartCount", 0)
-        fields.append(("RESTART", f"{describe_restart(policy)}, restarted {count} times"))
+        times = "time" if count == 1 else "times"
+        fields.append(("RESTART", f"{describe_restart(policy)}, restarted {count} {times}"))
     out.table(None, fields)
     if container["processes"]:
         out.line()
