@@ -13,9 +13,13 @@ from typing import NamedTuple
 from .errors import quoted
 
 #: Every form of an address a client takes (:meth:`.client.protocol.Endpoint.parse`): the two
-#: a daemon listens on, and the URLs of both (``http://unix:PATH`` is how the daemon's "serving
-#: on" line names its socket), as the client's help and errors name them.
-ADDRESS_FORMS = "HOST:PORT, unix:PATH, http://HOST[:PORT], https://HOST[:PORT] or http://unix:PATH"
+#: a daemon listens on, the URLs of both (``http://unix:PATH`` is how the daemon's "serving
+#: on" line names its socket), and docker's ``tcp://HOST:PORT``, as the client's help and
+#: errors name them.
+ADDRESS_FORMS = (
+    "HOST:PORT, unix:PATH, http://HOST[:PORT], https://HOST[:PORT], http://unix:PATH"
+    " or tcp://HOST:PORT"
+)
 
 
 class Listen(NamedTuple):

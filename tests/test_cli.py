@@ -1754,7 +1754,7 @@ async def test_an_address_of_the_environment_is_checked_as_address_is(
     assert refused.err.startswith("usage: ctr-trio ps "), refused.err
     assert refused.err.endswith(
         "error: $CONTAINERD_TRIO_ADDRESS: 'bogus' is not HOST:PORT, unix:PATH,"
-        " http://HOST[:PORT], https://HOST[:PORT] or http://unix:PATH\n"
+        " http://HOST[:PORT], https://HOST[:PORT], http://unix:PATH or tcp://HOST:PORT\n"
     ), refused.err
     assert given.code == cli.EXIT_UNREACHABLE, given
 
@@ -1969,6 +1969,24 @@ async def test_unix_socket_address(
     assert daemon.url == f"http://unix:{socket}"
     got = await ok(run_cli, "--address", daemon.url, "--json", "containers", "get", "u")
     assert run_status(got.json["state"]) == {"status": "running"}
+
+
+async def test_docker_s_tcp_address(
+    daemon: RunningDaemon, bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker's ``-H`` and ``DOCKER_HOST`` name a daemon on TCP ``tcp://HOST:PORT``: it was a
+    usage error, ``'tcp://127.0.0.1' is no host name or IP address``. Now it is ``HOST:PORT``;
+    one with no port, or a unix socket after it, is still refused, naming the address."""
+    assert daemon.url.startswith("http://127.0.0.1:")
+    tcp = "tcp://" + daemon.url.removeprefix("http://")
+    await ok(run_cli, "--address", tcp, "start", "t", "-b", str(bundle))
+    monkeypatch.setenv(cli.ENV_ADDRESS, tcp)
+    assert (await ok(run_cli, "ps", "-q")).out == "t\n"
+    monkeypatch.delenv(cli.ENV_ADDRESS)
+    for wrong in ("tcp://127.0.0.1", "tcp://unix:/run/x.sock", "tcp://"):
+        refused = await run_cli("--address", wrong, "ps")
+        assert refused.code == cli.EXIT_USAGE, refused
+        assert f"argument --address: '{wrong}' is not tcp://HOST:PORT\n" in refused.err, refused
 
 
 async def test_bench_without_its_module(ctr: Ctr, monkeypatch: pytest.MonkeyPatch) -> None:

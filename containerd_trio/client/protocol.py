@@ -100,12 +100,19 @@ class Endpoint(NamedTuple):
 
     @classmethod
     def parse(cls, address: str) -> Endpoint:
-        """``HOST:PORT``, ``unix:PATH`` or a URL: ``http[s]://HOST[:PORT]``, ``http://unix:PATH``.
+        """``HOST:PORT``, ``unix:PATH`` or a URL: ``http[s]://HOST[:PORT]``, ``http://unix:PATH``,
+        and docker's ``tcp://HOST:PORT`` (plain TCP, as ``HOST:PORT``).
 
         ``http://unix:PATH`` is how the daemon names a unix socket in its "serving on" line, so
-        that line can be pasted as it is. Raises ValueError otherwise.
+        that line can be pasted as it is. ``tcp://`` is how docker's ``-H`` and ``DOCKER_HOST``
+        name a daemon on TCP: it was refused (``'tcp://127.0.0.1' is no host name or IP
+        address``). Raises ValueError otherwise.
         """
         text, tls = address, False
+        if text.startswith("tcp://"):
+            text = text[len("tcp://") :]
+            if text.startswith("unix:") or "://" in text or ":" not in text:
+                raise ValueError(f"{quoted(address)} is not tcp://HOST:PORT")
         for scheme in ("http://", "https://"):
             if text.startswith(scheme + "unix:"):
                 text = text[len(scheme) :]
