@@ -3195,12 +3195,15 @@ def watch_table(text: str) -> list[dict[str, str]]:
     return [{name: line[a:b].strip() for name, a, b in bounds} for line in lines]
 
 
-async def _two_watched_tables(daemon: RunningDaemon, *options: str) -> str:
-    """What ``ctr-trio stats --watch OPTIONS``, a real process writing into a pipe, shows
-    until its second table, then a real SIGINT: it ends with 130 and nothing on stderr."""
+async def _two_watched_tables(
+    daemon: RunningDaemon, *options: str, watch: tuple[str, ...] = ("--watch",)
+) -> str:
+    """What ``ctr-trio stats --watch OPTIONS`` (``watch``: ``--watch``, or nothing), a real
+    process writing into a pipe, shows until its second table, then a real SIGINT: it ends
+    with 130 and nothing on stderr."""
     argv = [
         sys.executable, "-c", "from containerd_trio.client.cli import main; main()",
-        "--address", daemon.url, "stats", "--watch", *options,
+        "--address", daemon.url, "stats", *watch, *options,
     ]  # fmt: skip
     process = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -3237,6 +3240,20 @@ async def test_stats_watch_is_a_live_table_until_ctrl_c(
     assert busy > quiet
     assert second[1]["MEM USAGE / LIMIT"].endswith(" / none")
     assert second[0]["PIDS"] == "1"
+
+
+async def test_stats_alone_is_docker_s_live_table_of_every_running_container(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """``docker stats``, no ID and no option, streams every running container's figures until
+    Ctrl-C; ``ctr-trio stats`` was a usage error (``give one ID, or --no-stream or --watch``).
+    Now it is ``stats --watch``. One ID alone still lists that container's figures."""
+    await client.post("/containers/quiet", json={"bundlePath": str(bundle)})
+    with trio.fail_after(30):
+        text = await _two_watched_tables(daemon, watch=())
+    first, second = (watch_table(frame) for frame in text.split("\n\n")[:2])
+    assert [row["CONTAINER ID"] for row in first] == ["quiet"]
+    assert [row["CONTAINER ID"] for row in second] == ["quiet"]
 
 
 async def test_stats_no_stream_is_one_table_of_several_then_exits(

@@ -1751,14 +1751,15 @@ def _define_stats(parser: Parser) -> None:
         nargs="*",
         type=_container_id,
         metavar="ID",
-        help="the containers (with --watch or --no-stream: all running if none)",
+        help="the containers (with --watch or --no-stream: all running if none; none, and"
+        " neither: --watch, as docker stats)",
     )
     parser.add_argument(
         "-a",
         "--all",
         action="store_true",
-        help="with --no-stream or --watch and no ID, as docker's: every container, created and"
-        " stopped ones too, with zeroed figures (no record of theirs with --json)",
+        help="with no ID, as docker's: every container, created and stopped ones too, with"
+        " zeroed figures (no record of theirs with --json)",
     )
     how = parser.add_mutually_exclusive_group()
     how.add_argument(
@@ -1802,6 +1803,11 @@ def _stats_format(text: str) -> str | RowTemplate:
 
 def _stats_problem(args: argparse.Namespace) -> str | None:
     if args.watch or args.no_stream:
+        return None
+    if not args.ids:
+        # docker's `docker stats`: the live table of every running container (-a: every
+        # one), until Ctrl-C, as --watch; it was a usage error (give one ID, or ...).
+        args.watch = True
         return None
     if len(args.ids) != 1:
         return "give one ID, or --no-stream or --watch for several (or all running; -a: all)"
