@@ -77,6 +77,47 @@ async def test_keep_containers_leaves_them_running(
         _reap(pid)
 
 
+async def test_a_signal_while_no_server_serves_stops_the_containers_once_the_next_serves(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    # systemctl stop while the server restarts after a crash: the keeper exited at once
+    # (status 0, "stopped" nowhere in its log) or passed the signal to a server still
+    # importing, which died of it; every container ran on in runc, its pipes unread.
+    daemon = await spawn_daemon()
+    response = await daemon.client.post("/containers/web", json={"bundlePath": str(make_bundle())})
+    assert response.status_code == 201, response.text
+    init = WatchedProcess(response.json()["processes"][0]["pid"])
+    os.kill(daemon.server_pid(), signal.SIGKILL)
+    # The keeper has seen its server die and started the next, which does not serve yet.
+    await daemon.logged(b"died (signal 9); starting a new one")
+    assert await daemon.signal_and_wait(signal.SIGTERM) == 0, daemon.log[-2000:]
+    assert runc_ids(daemon.state_dir) == []
+    assert init.ended()
+    assert b"the daemon stops once its server serves" in daemon.log
+    assert b"shutting down" in daemon.log, daemon.log[-2000:]
+
+
+async def test_a_server_killed_during_the_stop_is_followed_by_one_that_finishes_it(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    # The stop holds on a container that ignores SIGTERM (its grace, 1 s here); a kill -9 of
+    # the server then took the keeper with it, and left the container running.
+    daemon = await spawn_daemon()
+    response = await daemon.client.post(
+        "/containers/stubborn", json={"bundlePath": str(make_bundle(IGNORES_TERM))}
+    )
+    assert response.status_code == 201, response.text
+    init = WatchedProcess(response.json()["processes"][0]["pid"])
+    assert daemon.process is not None
+    daemon.process.send_signal(signal.SIGTERM)
+    await daemon.logged(b"shutting down")
+    os.kill(daemon.server_pid(), signal.SIGKILL)
+    assert await daemon.wait_exit() == 0, daemon.log[-2000:]
+    assert runc_ids(daemon.state_dir) == []
+    assert init.ended()
+    assert daemon.log.count(b"shutting down") == 2, daemon.log[-2000:]
+
+
 async def test_a_second_signal_stops_the_server_at_once_and_the_next_daemon_finishes(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

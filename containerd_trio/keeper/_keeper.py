@@ -281,6 +281,10 @@ class Keeper:
         #: before the resume comes).
         self._paused_logs: set[str] = set()
         self._signals: list[int] = []
+        #: The signal that asked the daemon to stop (SIGTERM, SIGINT): held until a server
+        #: serves (:meth:`_stop`), then passed on to it.
+        self._stop_signal: int | None = None
+        #: The stop was passed on to a serving server: its exit ends the keeper.
         self._stopping = False
         self._exit_code: int | None = None
         self._restarts: list[float] = []
@@ -553,7 +557,12 @@ class Keeper:
         self._drop_server(server)
         self._server = None
         killed = code != os.CLD_EXITED
-        if self._stopping or (status == 0 and not killed):
+        if self._stopping and killed:
+            # Killed in the middle of its stop (kill -9, the OOM killer): the next server
+            # adopts what it left and is passed the stop in turn. Before, the keeper exited
+            # with it, its containers left running with no reader on their pipes.
+            self._stopping = False
+        elif self._stopping or (status == 0 and not killed):
             self._exit_code = status
             return
         if status == HANDOVER_EXIT and not killed:
@@ -618,9 +627,33 @@ class Keeper:
         server = self._server
         if self._server_argv is None:
             return  # embedded: the server that started us decides
-        if server is None or server.pid is None:
-            self._exit_code = 0
+        if self._stop_signal is not None and not self._stopping:
+            # A second signal while the stop waits for a server: at once, as a serving
+            # server's second signal ends it (its containers left as they are).
+            log.warning("second %s: exiting at once", signal.Signals(signum).name)
+            for starting in (server, self._standby):
+                if starting is not None and starting.pid is not None:
+                    _kill(starting.pid)
+            self._exit_code = 1
             return
+        self._stop_signal = signum
+        if server is None or server.pid is None or not server.ready:
+            # No server serves (one died and the next is starting, or waits its pause; the
+            # daemon's first is starting): the stop waits for the next to serve, which stops
+            # the containers it adopted. Before, the keeper exited at once, or passed the
+            # signal to a server that had no handler for it yet, which died of it: either
+            # way every container was left running, with no reader on its pipes.
+            log.info(
+                "received %s: the daemon stops once its server serves",
+                signal.Signals(signum).name,
+            )
+            if server is None and self._restart_at is not None:
+                self._restart_at = time.monotonic()  # no pause: the stop waits for it
+            return
+        self._pass_stop(server, signum)
+
+    def _pass_stop(self, server: Server, signum: int) -> None:
+        assert server.pid is not None
         self._stopping = True
         if self._standby is not None and self._standby.pid is not None:
             _kill(self._standby.pid)
@@ -632,8 +665,8 @@ class Keeper:
 
     def _reload(self) -> None:
         """Start a new server; once it is ready to take over, the old one hands over."""
-        if self._server_argv is None or self._stopping:
-            return
+        if self._server_argv is None or self._stop_signal is not None:
+            return  # stopping: the stop's server is the last
         if self._standby is not None or self._server is None:
             log.info("a reload is already under way")
             return
@@ -698,6 +731,8 @@ class Keeper:
             server.ready = True
             self._served = True
             self._restarts = []
+            if self._stop_signal is not None and not self._stopping:
+                self._pass_stop(server, self._stop_signal)  # held until it served
         elif op == "reload":
             self._reload()
         else:
