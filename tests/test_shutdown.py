@@ -36,6 +36,7 @@ from .helpers import (
     runc,
     runc_ids,
     start_container,
+    unix_client,
 )
 
 
@@ -116,6 +117,32 @@ async def test_a_server_killed_during_the_stop_is_followed_by_one_that_finishes_
     assert runc_ids(daemon.state_dir) == []
     assert init.ended()
     assert daemon.log.count(b"shutting down") == 2, daemon.log[-2000:]
+
+
+async def test_a_signal_during_a_reload_s_hand_over_stops_the_containers_once_the_new_serves(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    # The old server, handing over, took the keeper's SIGTERM for a second signal and exited
+    # at once (status 1); the keeper killed the new server and exited with it, every
+    # container left running. A download the old server answers holds its hand-over (up to
+    # Hypercorn's graceful time) long enough to signal the keeper in it.
+    daemon = await spawn_daemon()
+    response = await daemon.client.post("/containers/web", json={"bundlePath": str(make_bundle())})
+    assert response.status_code == 201, response.text
+    init = WatchedProcess(response.json()["processes"][0]["pid"])
+    async with (
+        unix_client(daemon.socket) as downloader,
+        downloader.stream("GET", "/containers/web/archive", params={"path": "/bin"}) as download,
+    ):
+        assert download.status_code == 200
+        await download.aiter_raw().__anext__()  # under way, and then not read
+        assert (await daemon.client.post("/daemon/reload")).status_code == 202
+        await daemon.logged(b"handing over to a new server")
+        assert await daemon.signal_and_wait(signal.SIGTERM) == 0, daemon.log[-2000:]
+    assert runc_ids(daemon.state_dir) == []
+    assert init.ended()
+    assert b"the daemon stops once its server serves" in daemon.log
+    assert b"second SIGTERM" not in daemon.log, daemon.log[-2000:]
 
 
 async def test_a_second_signal_stops_the_server_at_once_and_the_next_daemon_finishes(

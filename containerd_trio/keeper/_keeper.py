@@ -236,6 +236,8 @@ class Server:
     waiting: bool = False
     welcomed: bool = False
     ready: bool = False
+    #: Told to hand over to a new server (a reload): it serves no more.
+    handing_over: bool = False
 
 
 class Keeper:
@@ -637,12 +639,14 @@ class Keeper:
             self._exit_code = 1
             return
         self._stop_signal = signum
-        if server is None or server.pid is None or not server.ready:
+        if server is None or server.pid is None or not server.ready or server.handing_over:
             # No server serves (one died and the next is starting, or waits its pause; the
-            # daemon's first is starting): the stop waits for the next to serve, which stops
-            # the containers it adopted. Before, the keeper exited at once, or passed the
-            # signal to a server that had no handler for it yet, which died of it: either
-            # way every container was left running, with no reader on its pipes.
+            # daemon's first is starting; a reload's hand-over is under way): the stop waits
+            # for the next to serve, which stops the containers it adopted. Before, the keeper
+            # exited at once, or passed the signal to a server that had no handler for it
+            # yet, which died of it, or to one handing over, which took it for a second
+            # signal and exited at once, the new server killed: either way every container
+            # was left running, with no reader on its pipes.
             log.info(
                 "received %s: the daemon stops once its server serves",
                 signal.Signals(signum).name,
@@ -698,7 +702,7 @@ class Keeper:
             if server is self._standby:
                 server.waiting = True
                 if self._server is not None and self._server.welcomed:
-                    self._server.channel.send({"op": "handover"})
+                    self._hand_over(self._server)
                 return
             self._welcome(server)
             return
@@ -766,7 +770,11 @@ class Keeper:
             # and waits, and its hello asked nobody (this one was not welcomed yet). Asked now,
             # as if the reload came now; else the new server waits for ever, and every later
             # reload is refused as under way.
-            server.channel.send({"op": "handover"})
+            self._hand_over(server)
+
+    def _hand_over(self, server: Server) -> None:
+        server.handing_over = True
+        server.channel.send({"op": "handover"})
 
     # --- spawning runc for the server ---------------------------------------------------------
 
