@@ -128,6 +128,8 @@ class KeeperEvents(Protocol):
 
     def handover(self) -> None: ...
 
+    def stop_asked(self, signum: int) -> None: ...
+
 
 class _Pending:
     def __init__(self) -> None:
@@ -439,6 +441,8 @@ class KeeperLink:
                 done.set()
         elif op == "handover" and events is not None:
             events.handover()
+        elif op == "stop" and events is not None:
+            events.stop_asked(int(message["signal"]))
         else:
             for fd in fds:
                 os.close(fd)

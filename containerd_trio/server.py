@@ -198,6 +198,7 @@ class Daemon:
             config, runtime=runtime, events=events, metrics=self.metrics, keeper=keeper
         )
         supervisor.on_handover = self._handover
+        supervisor.on_stop = self._signalled
         supervisor.logs_paused_before(welcome.paused_logs)
         app = create_app(supervisor, max_body_bytes=config.max_body_bytes)
         stop_serving = trio.Event()
@@ -276,11 +277,20 @@ class Daemon:
     async def _watch_signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
-                if self._stop.is_set():
-                    log.warning("second %s: exiting at once", signal.Signals(signum).name)
-                    os._exit(1)
-                log.info("received %s", signal.Signals(signum).name)
-                self.request_stop()
+                self._signalled(signum)
+
+    def _signalled(self, signum: int) -> None:
+        """SIGTERM or SIGINT, the server's own or passed on by its keeper: a stop; a second
+        one ends the server at once."""
+        if self._stop.is_set():
+            log.warning("second %s: exiting at once", signal.Signals(signum).name)
+            os._exit(1)
+        log.info("received %s", signal.Signals(signum).name)
+        self.request_stop()
+
+
+def _ignore_signal(signum: int, frame: object) -> None:
+    """A signal the keeper, not the server, answers (:func:`main`)."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -292,12 +302,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     listen_fd = os.environ.pop("CONTAINERD_TRIO_LISTEN_FD", None)
     if keeper_fd is not None:
         die_with_parent()
+        # The keeper passes the daemon's stop on (on their link): a signal sent to the server
+        # as well (systemd's KillMode=control-group signals every process of the unit) counted
+        # as a second one, which ends the server at once. A handler that does nothing, not
+        # SIG_IGN, which the runc commands it runs would inherit.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _ignore_signal)
     daemon = Daemon(config)
     try:
         code = trio.run(
             partial(
                 daemon.run,
-                handle_signals=True,
+                handle_signals=keeper_fd is None,
                 keeper_fd=inherited(int(keeper_fd)) if keeper_fd else None,
                 # Close-on-exec from now on, as every fd of ours (the listening one again
                 # once Hypercorn has it: _HypercornConfig).

@@ -149,6 +149,8 @@ class Supervisor:
         self.log_watch = LogWatch()
         #: Called when the keeper asks this server to hand over to a new one.
         self.on_handover: Callable[[], None] = lambda: None
+        #: The keeper passes on a signal that stops the daemon (its number).
+        self.on_stop: Callable[[int], None] = lambda signum: None
         self._containers: dict[str, Container] = {}
         self._processes = ProcessTable()
         self._nursery: trio.Nursery | None = None
@@ -461,6 +463,9 @@ class Supervisor:
     def handover(self) -> None:
         self._handing_over = True
         self.on_handover()
+
+    def stop_asked(self, signum: int) -> None:
+        self.on_stop(signum)
 
     @property
     def stopping(self) -> bool:

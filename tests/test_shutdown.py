@@ -17,6 +17,7 @@ import pytest
 import trio
 
 from containerd_trio.client import cli
+from containerd_trio.procfs import children
 from containerd_trio.server import GRACEFUL_SECONDS
 
 from .helpers import (
@@ -143,6 +144,28 @@ async def test_a_signal_during_a_reload_s_hand_over_stops_the_containers_once_th
     assert init.ended()
     assert b"the daemon stops once its server serves" in daemon.log
     assert b"second SIGTERM" not in daemon.log, daemon.log[-2000:]
+
+
+async def test_a_signal_to_every_process_of_the_daemon_is_one_stop(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    # systemd's stop (KillMode=control-group, its default) signals every process of the unit:
+    # the server heard its own SIGTERM and then the keeper's, took that for a second one and
+    # exited at once (status 1), every container left running; the logger died of its own.
+    daemon = await spawn_daemon()
+    response = await daemon.client.post("/containers/web", json={"bundlePath": str(make_bundle())})
+    assert response.status_code == 201, response.text
+    init = WatchedProcess(response.json()["processes"][0]["pid"])
+    for child in children(daemon.keeper_pid):
+        os.kill(child, signal.SIGTERM)
+    # Answered (200, or the stop's 503 where the server stops by itself): the server's loop
+    # has had its signal by now.
+    assert (await daemon.client.get("/state")).status_code in (200, 503)
+    assert await daemon.signal_and_wait(signal.SIGTERM) == 0, daemon.log[-2000:]
+    assert runc_ids(daemon.state_dir) == []
+    assert init.ended()
+    assert daemon.log.count(b"received SIGTERM") == 1, daemon.log[-2000:]
+    assert b"level=error" not in daemon.log, daemon.log[-2000:]
 
 
 async def test_a_second_signal_stops_the_server_at_once_and_the_next_daemon_finishes(

@@ -555,6 +555,9 @@ async def test_what_the_keeper_says_after_its_welcome_reaches_the_server() -> No
         def handover(self) -> None:
             heard.append("handover")
 
+        def stop_asked(self, signum: int) -> None:
+            heard.append(f"stop {signum}")
+
     try:
         welcome = {"op": "welcome", "keeper": os.getpid(), "logger": None, "inflight": [7]}
         keeper_end.send(encode(welcome))

@@ -663,9 +663,12 @@ class Keeper:
             _kill(self._standby.pid)
         # The server hears the signal the keeper got, so that its log names the one its user
         # sent (a SIGINT, a Ctrl-C, was logged "received SIGTERM", and a second SIGTERM
-        # "second SIGINT"); a second one, whichever, stops it at once.
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(server.pid, signum)
+        # "second SIGINT"); a second one, whichever, stops it at once. Told on their link,
+        # not signalled: the server ignores the signals it is sent itself, for systemd's stop
+        # (KillMode=control-group) signals every process of the unit at once, and the server's
+        # own and the keeper's came as two, the second ending it at once, every container
+        # left running.
+        server.channel.send({"op": "stop", "signal": signum})
 
     def _reload(self) -> None:
         """Start a new server; once it is ready to take over, the old one hands over."""

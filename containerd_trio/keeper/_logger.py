@@ -380,7 +380,10 @@ def main() -> None:
     """``python -m containerd_trio.keeper._logger``: fd 3 is the channel to the keeper."""
     logging.basicConfig(level=logging.INFO, format="logger: %(message)s", stream=sys.stderr)
     die_with_parent()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The keeper stops it (a "stop" on their link, once its last records are written): a
+    # signal sent to every process of the daemon (systemd's KillMode=control-group) killed
+    # it mid-write, and the keeper started another during its own stop.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(10)
     channel = Channel(socket.socket(fileno=inherited(3)))
