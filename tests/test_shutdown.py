@@ -99,6 +99,34 @@ async def test_a_signal_while_no_server_serves_stops_the_containers_once_the_nex
     assert b"shutting down" in daemon.log, daemon.log[-2000:]
 
 
+async def test_a_signal_during_the_pause_before_a_restart_stops_the_containers_once_one_serves(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    # No server at all: the next ones failed as they started (their journal a directory for a
+    # while), and the keeper waits out its pause before the next. The keeper exited at once,
+    # status 0, nothing in its log, the container left running.
+    daemon = await spawn_daemon()
+    response = await daemon.client.post("/containers/web", json={"bundlePath": str(make_bundle())})
+    assert response.status_code == 201, response.text
+    init = WatchedProcess(response.json()["processes"][0]["pid"])
+    journal = daemon.state_dir / "containers.journal"
+    aside = journal.with_name("containers.journal.aside")
+    journal.rename(aside)  # the serving server writes to the file it has open
+    journal.mkdir()
+    try:
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        await daemon.logged(b"died (status 1); starting a new one in 1 s")
+        assert daemon.process is not None
+        daemon.process.send_signal(signal.SIGTERM)
+        await daemon.logged(b"the daemon stops once its server serves")
+    finally:
+        journal.rmdir()
+        aside.rename(journal)
+    assert await daemon.wait_exit() == 0, daemon.log[-2000:]
+    assert runc_ids(daemon.state_dir) == []
+    assert init.ended()
+
+
 async def test_a_server_killed_during_the_stop_is_followed_by_one_that_finishes_it(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:
