@@ -273,6 +273,33 @@ async def test_a_server_that_keeps_failing_as_it_starts_is_started_again_after_a
     await _counted_on(daemon, pid)
 
 
+async def test_a_reload_during_the_pause_before_a_restart_starts_the_next_server_now(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """SIGHUP while the keeper waits out its pause after servers that failed as they started
+    (the operator put a fix on disk): the next server starts now. The keeper said "a reload is
+    already under way" and waited the pause out."""
+    daemon, pid = await _counting(spawn_daemon, make_bundle)
+    count = daemon.servings
+    journal = daemon.state_dir / "containers.journal"
+    aside = journal.with_name("containers.journal.aside")
+    first = daemon.server_pid()
+    journal.rename(aside)  # the serving server writes to the file it has open
+    journal.mkdir()
+    try:
+        os.kill(first, signal.SIGKILL)
+        await daemon.logged(b"died (status 1); starting a new one in 1 s")
+    finally:
+        journal.rmdir()
+        aside.rename(journal)
+    os.kill(daemon.keeper_pid, signal.SIGHUP)
+    with trio.fail_after(30):
+        await daemon.logged(b"reloading: no server serves; starting the next one now")
+        await daemon.served(count + 1)
+    assert b"a reload is already under way" not in daemon.log, daemon.log[-2000:]
+    await _counted_on(daemon, pid)
+
+
 async def _counting(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> tuple[DaemonProcess, int]:

@@ -674,7 +674,15 @@ class Keeper:
         """Start a new server; once it is ready to take over, the old one hands over."""
         if self._server_argv is None or self._stop_signal is not None:
             return  # stopping: the stop's server is the last
-        if self._standby is not None or self._server is None:
+        if self._server is None:
+            # No server: the keeper waits out its pause after servers that failed as they
+            # started. The next one runs the code on disk: started now, the reload's point
+            # (new code, maybe the fix for those failures). Before, the log said "a reload is
+            # already under way", and the pause (up to 10 s) went on.
+            log.info("reloading: no server serves; starting the next one now")
+            self._restart_at = time.monotonic()
+            return
+        if self._standby is not None:
             log.info("a reload is already under way")
             return
         log.info("reloading: starting a new server")
