@@ -871,6 +871,65 @@ async def test_a_long_ids_page_keeps_its_actions_on_screen(
     await page.run(on_screen)
 
 
+def within_window(page: Page, selector: str) -> None:
+    """Every element `selector` finds is on screen, whole: inside the window's width, and its
+    text not cut by its own box (a flex item squeezed below its text's width)."""
+    width = page.evaluate("innerWidth")
+    for element in page.locator(selector).all():
+        expect(element).to_be_visible()
+        box = element.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box)
+        cut = element.evaluate("element => element.scrollWidth > element.clientWidth + 1")
+        assert not cut, f"{selector}: its text is cut"
+
+
+async def test_a_phone_sized_window_keeps_every_part_in_reach(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """On a phone (390 pixels) the status buttons shrank to nothing, the connection's state
+    was past the right edge, the list's exit, figures and actions were cut off, the log's
+    stream buttons were squeezed, and the page was as wide as the list's row (870 pixels).
+    Now the bars wrap, and the list scrolls sideways in its frame, header and rows as one."""
+    await start_container(client, "pocket", bundle, labels={"team": "infra"})
+    page = await open_page(daemon.url)
+
+    def list_in_reach(page: Page) -> None:
+        page.set_viewport_size({"width": 390, "height": 844})
+        expect(row(page, "pocket").locator(".badge")).to_have_text("running")
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        within_window(page, "#status-filter button")
+        within_window(page, "#connection")
+        within_window(page, "#filter")
+        status = row(page, "pocket").locator(".c-status")
+        cut = status.evaluate("cell => cell.scrollWidth > cell.clientWidth")
+        assert not cut, "the status is cut"
+        # Swiped sideways, the list brings its last columns in view, the header with them.
+        page.locator(".grid").evaluate("grid => { grid.scrollLeft = grid.scrollWidth; }")
+        exit_head = page.locator(".grid-head .c-exit").bounding_box()
+        exit_cell = row(page, "pocket").locator(".c-exit").bounding_box()
+        assert exit_head is not None and exit_cell is not None
+        assert abs(exit_head["x"] - exit_cell["x"]) < 1
+        within_window(page, '.row[data-id="pocket"] .c-actions button')
+        row(page, "pocket").locator('button[data-action="pause"]').click()
+        expect(row(page, "pocket").locator(".badge")).to_have_text("paused")
+
+    await page.run(list_in_reach)
+    assert page.changes == ["PATCH /containers/pocket"]
+
+    def container_in_reach(page: Page) -> None:
+        page.locator("#rows a", has_text="pocket").click()
+        expect(page.locator("#c-title")).to_have_text("pocket")
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        within_window(page, "#c-actions button")
+        within_window(page, "#log-streams button")
+
+    await page.run(container_in_reach)
+
+
 async def test_destructive_actions_ask_first(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,
