@@ -1090,6 +1090,43 @@ async def test_sorting_by_uptime_follows_each_runs_start_live(
     assert restarted["restartCount"] == 1 and restarted["createdAt"] == info["createdAt"]
 
 
+async def test_the_list_sorts_from_the_keyboard(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """The column titles that sort (container, status, uptime) are in the tab order, after the
+    filter, and Enter or Space sorts by them. They were titles a mouse alone could click: Tab
+    went from the filter to the first container, and the list could not be sorted without a
+    mouse."""
+    await start_container(client, "zeta", make_bundle(FOREVER))
+    await start_container(client, "alpha", make_bundle(FOREVER))
+    assert (await client.patch("/containers/alpha", json={"status": "paused"})).status_code == 200
+    page = await open_page(daemon.url)
+
+    def by_keyboard(page: Page) -> None:
+        expect(row(page, "alpha").locator(".badge")).to_have_text("paused")
+        expect_order(page, ["alpha", "zeta"])
+        page.locator("#filter").focus()
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        status = page.locator('.grid-head [data-sort="status"]')
+        expect(status).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(status).to_have_attribute("aria-sort", "ascending")
+        expect_order(page, ["zeta", "alpha"])  # running before paused
+        page.keyboard.press("Shift+Tab")
+        container = page.locator('.grid-head [data-sort="id"]')
+        expect(container).to_be_focused()
+        page.keyboard.press(" ")
+        expect(container).to_have_attribute("aria-sort", "ascending")
+        expect(status).to_have_attribute("aria-sort", "none")
+        expect_order(page, ["alpha", "zeta"])
+
+    await page.run(by_keyboard)
+
+
 # --- a broken connection ----------------------------------------------------------------------
 
 
