@@ -30,6 +30,7 @@ from containerd_trio.machine import read_machine
 
 from .browser import WAIT_MS, Chromium, PageErrors
 from .helpers import (
+    COUNTER,
     FOREVER,
     BundleFactory,
     RunningDaemon,
@@ -928,6 +929,74 @@ async def test_a_phone_sized_window_keeps_every_part_in_reach(
         within_window(page, "#log-streams button")
 
     await page.run(container_in_reach)
+
+
+#: The contrast of an element's text with the background it is drawn on (the nearest opaque
+#: one among its ancestors), as WCAG 2 computes it from relative luminance.
+CONTRAST = """element => {
+  const rgb = (color) => color.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => {
+    const [R, G, B] = [r, g, b].map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+  };
+  let back = element;
+  while (back && (rgb(getComputedStyle(back).backgroundColor)[3] ?? 1) === 0) {
+    back = back.parentElement;
+  }
+  const background = back ? rgb(getComputedStyle(back).backgroundColor) : [255, 255, 255];
+  const [a, b] = [luminance(rgb(getComputedStyle(element).color)), luminance(background)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+async def test_small_text_is_readable(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """The page's small text has a contrast of 4.5:1 with its background at least (WCAG 2's
+    AA for text under 18 points). The grey of the feed's times, the log's status, the
+    breadcrumb, the hints and the empty tables had 2.8-3.0:1, the log's times 4.0:1, and the
+    blue of the restarting badge and the pressed status button 4.0-4.5:1."""
+    await start_container(
+        client,
+        "looping",
+        make_bundle(["sh", "-c", "echo started; exit 1"]),
+        restartPolicy={"name": "always"},
+    )
+    await start_container(client, "chatty", make_bundle(COUNTER))
+    page = await open_page(daemon.url)
+    selectors = [
+        "#event-feed .event time",
+        '#status-filter button[aria-pressed="true"]',
+        '#status-filter button[aria-pressed="true"] .count',
+        "#rows .badge-restarting",
+    ]
+
+    def readable(page: Page) -> None:
+        expect(page.locator("#rows .badge-restarting")).to_have_count(1)
+        for selector in selectors:
+            contrast = page.locator(selector).first.evaluate(CONTRAST)
+            assert contrast >= 4.5, (selector, contrast)
+        page.locator("#rows a", has_text="chatty").click()
+        expect(page.locator("#log .line").first).to_be_visible()
+        expect(page.locator("#c-checkpoints .empty-row td")).to_be_visible()
+        for selector in [
+            ".crumbs",
+            "#log-status",
+            ".card h2 .hint",
+            "#c-processes .muted",
+            "#c-checkpoints .empty-row td",
+            "#log .line-time",
+        ]:
+            contrast = page.locator(selector).first.evaluate(CONTRAST)
+            assert contrast >= 4.5, (selector, contrast)
+
+    await page.run(readable)
 
 
 async def test_destructive_actions_ask_first(
