@@ -1311,6 +1311,56 @@ async def test_a_snapshot_that_never_answers_is_given_up_and_read_again(
     assert errors.messages == [], "the page had errors"
 
 
+async def test_a_refused_snapshot_is_told_in_the_daemons_words(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    chromium: Chromium,
+) -> None:
+    """A GET /state the daemon refuses is told with the daemon's own sentence, as every other
+    refusal is: the page said `GET /state answered 503` for the 503 of a daemon shutting down
+    (docs/reliability.md), which says why."""
+    await start_container(client, "kept", make_bundle(FOREVER))
+
+    def load(url: str) -> tuple[Page, PageErrors]:
+        page = chromium.new_context().new_page()
+        errors = PageErrors(page)
+        refused: list[Route] = []
+
+        # The first snapshot gets the answer of a daemon shutting down; the next, the daemon's.
+        def snapshot(route: Route) -> None:
+            if refused:
+                route.continue_()
+                return
+            refused.append(route)
+            route.fulfill(
+                status=503,
+                headers={"Retry-After": "1"},
+                content_type="application/json",
+                body=json.dumps({"error": "the daemon is shutting down"}),
+            )
+
+        page.route(re.compile(r".*/state$"), snapshot)
+        page.goto(url)
+        return page, errors
+
+    page, errors = await chromium.run(load, daemon.url)
+
+    def told(page: Page) -> None:
+        expect(page.locator("#toasts")).to_contain_text(
+            "cannot read the daemon's state: the daemon is shutting down"
+        )
+        # ... and read again, after the reconnection's delay.
+        expect(row(page, "kept").locator(".badge")).to_have_text("running")
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+
+    try:
+        await chromium.run(told, page)
+    finally:
+        await chromium.run(lambda page: page.context.close(), page)
+    assert errors.messages == [], "the page had errors"
+
+
 # --- the same access rules as the API ---------------------------------------------------------
 
 

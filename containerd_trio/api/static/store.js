@@ -84,7 +84,12 @@ export class Store {
       let state;
       try {
         response = await fetch("state", { cache: "no-store", signal: deadline });
-        if (!response.ok) throw new ApiError(response.status, `GET /state answered ${response.status}`);
+        if (!response.ok) {
+          // The daemon's own sentence, as call() gives it (a daemon shutting down answers 503
+          // "the daemon is shutting down"); the bare status only for an answer with none.
+          const answer = await response.json().catch(() => null);
+          throw new ApiError(response.status, answer?.error ?? `GET /state answered ${response.status}`);
+        }
         state = await response.json();
       } catch (error) {
         if (deadline.aborted) {
