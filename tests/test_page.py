@@ -999,6 +999,52 @@ async def test_small_text_is_readable(
     await page.run(readable)
 
 
+async def test_an_action_from_the_keyboard_keeps_the_focus_on_the_actions(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """Enter on Pause leaves the focus on Resume, which took its place, and Enter again
+    resumes; Kill's, once the container stops, on Delete; in the list and on a container's
+    page. The buttons were redrawn for the new status and the focus fell to the document's
+    body: Enter did nothing more, and a screen reader lost its place."""
+    state_dir = daemon.config.state_dir
+    await start_container(client, "keys", bundle)
+    page = await open_page(daemon.url)
+
+    def in_the_list(page: Page) -> None:
+        actions = row(page, "keys").locator(".c-actions")
+        actions.locator('button[data-action="pause"]').focus()
+        page.keyboard.press("Enter")
+        expect(row(page, "keys").locator(".badge")).to_have_text("paused")
+        expect(actions.locator('button[data-action="resume"]')).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(row(page, "keys").locator(".badge")).to_have_text("running")
+        expect(actions.locator('button[data-action="pause"]')).to_be_focused()
+
+    await page.run(in_the_list)
+    assert page.changes == ["PATCH /containers/keys", "PATCH /containers/keys"]
+    assert runc_state(state_dir, "keys")["status"] == "running"
+
+    def on_its_page(page: Page) -> None:
+        page.locator("#rows a", has_text="keys").click()
+        actions = page.locator("#c-actions")
+        actions.locator('button[data-action="pause"]').focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#c-status")).to_have_text("paused")
+        expect(actions.locator('button[data-action="resume"]')).to_be_focused()
+        actions.locator('button[data-action="kill"]').focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#confirm-cancel")).to_be_focused()
+        page.keyboard.press("Tab")  # to Kill: the dialog's default is Cancel
+        page.keyboard.press("Enter")
+        expect(page.locator("#c-status")).to_have_text("stopped")
+        expect(actions.locator('button[data-action="delete"]')).to_be_focused()
+
+    await page.run(on_its_page)
+
+
 async def test_destructive_actions_ask_first(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,

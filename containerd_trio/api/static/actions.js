@@ -29,6 +29,30 @@ export const LABELS = {
 
 const STOP_TIMEOUT_S = 10;
 
+/** After an action, the button that undoes it, where the focus goes on (a keyboard's Enter). */
+const COUNTERPART = { pause: "resume", resume: "pause" };
+
+/** Focus the action of `container` that follows `action`: its counterpart, or the first. */
+function focusAfter(container, action, fallback) {
+  const next =
+    container.querySelector(`[data-action="${COUNTERPART[action] ?? action}"]`) ??
+    container.querySelector("button") ??
+    fallback;
+  next?.focus();
+}
+
+/**
+ * Put `buttons` in `container` in place of its actions. A status's change redraws them: the
+ * focus on one of them (Enter on Pause) would fall to the document's body, and the next Tab
+ * or Enter start from the top. It goes on to the action's counterpart (Resume), or to the
+ * first action left (Delete, once killed), or else to `fallback`.
+ */
+export function replaceActions(container, buttons, fallback) {
+  const focused = container.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  container.replaceChildren(...buttons);
+  if (focused) focusAfter(container, focused, fallback);
+}
+
 async function run(store, action, id) {
   switch (action) {
     case "pause":
@@ -99,6 +123,11 @@ async function run(store, action, id) {
  * outcome is told in a toast, the daemon's own sentence when it refused.
  */
 export async function perform(store, action, id, button) {
+  // Disabled, the button loses the focus (to the body): given back once done, to it or, if
+  // its status's change redrew the actions meanwhile, to the one that took its place, unless
+  // the person has gone on elsewhere.
+  const focused = button !== undefined && document.activeElement === button;
+  const actions = button?.parentElement;
   if (button) button.disabled = true;
   try {
     const done = await run(store, action, id);
@@ -107,5 +136,9 @@ export async function perform(store, action, id, button) {
     toast(error instanceof ApiError ? error.message : String(error), "error");
   } finally {
     if (button) button.disabled = false;
+    if (focused && (document.activeElement === null || document.activeElement === document.body)) {
+      if (button.isConnected) button.focus();
+      else if (actions?.isConnected) focusAfter(actions, action);
+    }
   }
 }

@@ -1,6 +1,6 @@
 // One container's page: what it is, what it uses, its processes, checkpoints and log, live.
 
-import { actionsFor, LABELS, perform } from "./actions.js";
+import { actionsFor, LABELS, perform, replaceActions } from "./actions.js";
 import { ApiError, call, containerPath } from "./api.js";
 import { confirmAction, toast } from "./dialog.js";
 import * as fmt from "./format.js";
@@ -147,7 +147,7 @@ export class ContainerView {
         button.textContent = LABELS[action];
         return button;
       });
-      $("c-actions").replaceChildren(...buttons);
+      replaceActions($("c-actions"), buttons);
       this._renderCheckpointButtons();
     }
 

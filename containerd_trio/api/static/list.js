@@ -6,7 +6,7 @@
 // Live figures (memory, CPU) are fetched for the rows in view only: each costs the daemon a
 // `runc events --stats`, so asking for a thousand would load the machine for nothing.
 
-import { actionsFor, LABELS, perform } from "./actions.js";
+import { actionsFor, LABELS, perform, replaceActions } from "./actions.js";
 import * as fmt from "./format.js";
 
 export const ROW_HEIGHT = 40; // keep equal to .row's height in style.css
@@ -250,7 +250,7 @@ export class ContainerList {
       row.badge.className = `badge badge-${value}`;
       row.badge.textContent = value;
       row.badge.title = value === "restarting" ? fmt.RESTARTING_TITLE : "";
-      const fragment = document.createDocumentFragment();
+      const buttons = [];
       for (const action of actionsFor(value)) {
         if (!ROW_ACTIONS.has(action)) continue;
         const button = document.createElement("button");
@@ -258,9 +258,9 @@ export class ContainerList {
         button.className = `btn btn-small${action === "kill" || action === "delete" ? " btn-danger" : ""}`;
         button.dataset.action = action;
         button.textContent = LABELS[action];
-        fragment.append(button);
+        buttons.push(button);
       }
-      row.actions.replaceChildren(fragment);
+      replaceActions(row.actions, buttons, row.link);
     });
     set("uptime", this._uptime(entry), (text) => (row.uptime.textContent = text));
     const code = info.state.exitStatus;
