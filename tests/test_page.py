@@ -1045,6 +1045,31 @@ async def test_an_action_from_the_keyboard_keeps_the_focus_on_the_actions(
     await page.run(on_its_page)
 
 
+async def test_a_container_started_again_shows_its_actions_on_its_page(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """A container started again under its id (`ctr-trio restart`, a stop then a start: a
+    delete and a start-container) has its actions on its page, opened at its address after
+    that. The page replays the last ten minutes of events over the state it reads: the delete
+    took the container away, the start brought it back running, as it was shown, and its
+    actions, cleared with it, were not drawn again: a running container with no buttons."""
+    await start_container(client, "again", bundle)
+    assert (await client.delete("/containers/again?timeout=1")).status_code == 200
+    await start_container(client, "again", bundle)
+    page = await open_page(f"{daemon.url}/#/containers/again")
+
+    def actions(page: Page) -> None:
+        expect(page.locator("#c-status")).to_have_text("running")
+        expect(page.locator("#c-actions button")).to_have_text(
+            ["Pause", "Checkpoint…", "Kill", "Delete"]
+        )
+
+    await page.run(actions)
+
+
 async def test_destructive_actions_ask_first(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,

@@ -127,6 +127,10 @@ export class ContainerView {
       $("c-status").textContent = "";
       $("c-status").className = "";
       $("c-actions").replaceChildren();
+      // Gone, its actions with it: one that comes back (a start under its id, or the replay
+      // of its own delete and start over the state, on opening its address) gets them anew,
+      // whatever its status. They stayed away when it came back in the status it had.
+      this.shownStatus = null;
       return;
     }
     const { info, stats } = entry;
