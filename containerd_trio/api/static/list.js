@@ -133,6 +133,8 @@ export class ContainerList {
       this.order = entries.map((entry) => entry.id);
       spacer.style.height = `${this.order.length * ROW_HEIGHT}px`;
       empty.hidden = this.order.length > 0;
+      // A list swiped sideways on a phone (style.css) shows its empty words from its left edge.
+      if (this.order.length === 0) body.parentElement.scrollLeft = 0;
       empty.dataset.reason = this.store.containers.size === 0 ? "none" : "filtered";
     }
     if (this._countsDirty) {
