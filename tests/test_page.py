@@ -892,13 +892,17 @@ async def test_a_phone_sized_window_keeps_every_part_in_reach(
     open_page: Callable[[str], Awaitable[OpenPage]],
 ) -> None:
     """On a phone (390 pixels) the status buttons shrank to nothing, the connection's state
-    was past the right edge, the list's exit, figures and actions were cut off, the log's
-    stream buttons were squeezed, and the page was as wide as the list's row (870 pixels).
+    was past the right edge, the list's exit, figures and actions were cut off (at 800 pixels
+    too), the log's stream buttons were squeezed, and the page was as wide as the list's row.
     Now the bars wrap, and the list scrolls sideways in its frame, header and rows as one."""
     await start_container(client, "pocket", bundle, labels={"team": "infra"})
     page = await open_page(daemon.url)
 
     def list_in_reach(page: Page) -> None:
+        # A tablet's 800 pixels are narrower than the row too: the page was 880 wide.
+        page.set_viewport_size({"width": 800, "height": 900})
+        expect(row(page, "pocket").locator(".badge")).to_have_text("running")
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
         page.set_viewport_size({"width": 390, "height": 844})
         expect(row(page, "pocket").locator(".badge")).to_have_text("running")
         assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
