@@ -899,11 +899,25 @@ async def test_a_phone_sized_window_keeps_every_part_in_reach(
     page = await open_page(daemon.url)
 
     def list_in_reach(page: Page) -> None:
-        # A tablet's 800 pixels are narrower than the row too: the page was 880 wide.
-        page.set_viewport_size({"width": 800, "height": 900})
-        expect(row(page, "pocket").locator(".badge")).to_have_text("running")
-        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
-        page.set_viewport_size({"width": 390, "height": 844})
+        # A tablet's 800 pixels are narrower than the row too (the page was 880 wide), and so
+        # is the list beside the feed in 1110 (its Delete was cut): a swipe, here the mouse's
+        # sideways wheel, brings the row's end in.
+        for width in (800, 1110, 390):
+            page.set_viewport_size({"width": width, "height": 844})
+            expect(row(page, "pocket").locator(".badge")).to_have_text("running")
+            assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), width
+            page.locator(".grid-head").hover()
+            page.mouse.wheel(2000, 0)
+            page.wait_for_function(  # to its end (a wheel's scroll is animated)
+                "() => { const g = document.querySelector('.grid');"
+                " return g.scrollLeft > 0 && g.scrollLeft + g.clientWidth >= g.scrollWidth - 1; }"
+            )
+            delete = row(page, "pocket").locator('button[data-action="delete"]')
+            expect(delete).to_be_visible()
+            box, frame = delete.bounding_box(), page.locator(".grid").bounding_box()
+            assert box is not None and frame is not None
+            assert box["x"] + box["width"] <= frame["x"] + frame["width"], width
+            page.locator(".grid").evaluate("grid => { grid.scrollLeft = 0; }")
         expect(row(page, "pocket").locator(".badge")).to_have_text("running")
         assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
         within_window(page, "#status-filter button")
