@@ -949,6 +949,13 @@ async def test_a_phone_sized_window_keeps_every_part_in_reach(
         assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
         within_window(page, "#c-actions button")
         within_window(page, "#log-streams button")
+        # The init's pid and role read on one line: they broke into four.
+        pid = page.locator("#c-processes tr td:first-child > .mono").first
+        expect(pid).to_contain_text("init")
+        lines = pid.evaluate(
+            "pid => new Set([...pid.getClientRects()].map((r) => Math.round(r.y))).size"
+        )
+        assert lines == 1, lines
 
     await page.run(container_in_reach)
 
