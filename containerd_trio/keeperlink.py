@@ -35,6 +35,7 @@ from .errors import RuntimeFailure
 from .keeper._wire import (
     MAX_FDS,
     MAX_MESSAGE,
+    STOP_ON_LINK,
     Message,
     Queue,
     decode,
@@ -331,7 +332,9 @@ class KeeperLink:
         self._forgetting.pop(container_id, None)
 
     def ready(self) -> None:
-        self.send({"op": "ready"})
+        # The daemon's stop comes on this link (a "stop"), not as a signal: said, so that a
+        # keeper knows to send it so (:data:`STOP_ON_LINK`).
+        self.send({"op": "ready", STOP_ON_LINK: True})
 
     def reload(self) -> None:
         self.send({"op": "reload"})

@@ -41,7 +41,7 @@ from .config import DaemonConfig, parse_args
 from .errors import StartupError
 from .events import EventBus
 from .host import die_with_parent, raise_fd_limit
-from .keeper import HANDOVER_EXIT
+from .keeper import HANDOVER_EXIT, STOP_ON_LINK
 from .keeperlink import KeeperLink, Welcome
 from .logfmt import setup_logging
 from .metrics import Metrics
@@ -300,20 +300,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     os.umask(0o077)  # records, logs and the event log are the daemon's own
     keeper_fd = os.environ.pop("CONTAINERD_TRIO_KEEPER_FD", None)
     listen_fd = os.environ.pop("CONTAINERD_TRIO_LISTEN_FD", None)
+    # A keeper of an older install (a live upgrade) signals its server to stop it: then the
+    # server answers its signals, as before (keeper._wire.STOP_ON_LINK).
+    stops_on_link = os.environ.pop(STOP_ON_LINK, None) == "1" and keeper_fd is not None
     if keeper_fd is not None:
         die_with_parent()
         # The keeper passes the daemon's stop on (on their link): a signal sent to the server
         # as well (systemd's KillMode=control-group signals every process of the unit) counted
         # as a second one, which ends the server at once. A handler that does nothing, not
         # SIG_IGN, which the runc commands it runs would inherit.
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT) if stops_on_link else ():
             signal.signal(signum, _ignore_signal)
     daemon = Daemon(config)
     try:
         code = trio.run(
             partial(
                 daemon.run,
-                handle_signals=keeper_fd is None,
+                handle_signals=not stops_on_link,
                 keeper_fd=inherited(int(keeper_fd)) if keeper_fd else None,
                 # Close-on-exec from now on, as every fd of ours (the listening one again
                 # once Hypercorn has it: _HypercornConfig).

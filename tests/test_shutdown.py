@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import httpx
 import pytest
 import trio
 
+import containerd_trio
 from containerd_trio.client import cli
 from containerd_trio.procfs import children
 from containerd_trio.server import GRACEFUL_SECONDS
@@ -193,6 +195,60 @@ async def test_a_signal_to_every_process_of_the_daemon_is_one_stop(
     assert runc_ids(daemon.state_dir) == []
     assert init.ended()
     assert daemon.log.count(b"received SIGTERM") == 1, daemon.log[-2000:]
+
+
+#: The keeper before the stop went on the link (1556ec7): it signals its server, and says
+#: nothing of the link in the server's environment.
+_OLD_KEEPER = (
+    ("keeper/_keeper.py", ', **{STOP_ON_LINK: "1"})', ")"),
+    ("keeper/_keeper.py", "if server.stops_on_link:", "if False:"),
+)
+#: The server before it: it answers its own signals, does not know a "stop" message, and its
+#: "ready" says nothing of the link.
+_OLD_SERVER = (
+    ("server.py", 'os.environ.pop(STOP_ON_LINK, None) == "1" and keeper_fd is not None', "False"),
+    ("keeperlink.py", 'elif op == "stop" and', 'elif op == "stop (unknown)" and'),
+    ("keeperlink.py", '{"op": "ready", STOP_ON_LINK: True}', '{"op": "ready"}'),
+)
+
+
+def _install(to: Path, patches: tuple[tuple[str, str, str], ...]) -> None:
+    """The package at ``to`` as another install holds it: this one's, with ``patches`` (file,
+    old, new), in place of what ``to`` held."""
+    shutil.rmtree(to, ignore_errors=True)
+    package = Path(containerd_trio.__file__).parent
+    shutil.copytree(package, to, ignore=shutil.ignore_patterns("__pycache__"))
+    for name, old, new in patches:
+        text = (to / name).read_text()
+        assert old in text, (name, old)
+        (to / name).write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize("older", ["keeper", "server"])
+async def test_a_stop_reaches_a_server_of_another_install_after_a_live_upgrade(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path, older: str
+) -> None:
+    """A live upgrade runs the keeper of one install with the server of the next (or of the
+    last, after a downgrade). Once the stop went on the link, a keeper of before it signalled
+    its new server, which ignored the signal; a keeper of after it told an older server a
+    "stop" it did not know: either way SIGTERM stopped nothing. Each side now says it speaks
+    so (keeper._wire.STOP_ON_LINK), and the stop goes as the other takes it."""
+    install = tmp_path / "install"
+    first, then = (_OLD_KEEPER, ()) if older == "keeper" else ((), _OLD_SERVER)
+    _install(install / "containerd_trio", first)
+    # From its own directory, with it first on the path: the keeper runs that install, and the
+    # servers it starts (python -P) the install there at their start.
+    daemon = await spawn_daemon(wrapper=["env", "-C", str(install), f"PYTHONPATH={install}"])
+    init = WatchedProcess((await start_container(daemon.client, "web", make_bundle()))
+                          ["processes"][0]["pid"])  # fmt: skip
+    _install(install / "containerd_trio", then)  # the upgrade (or the downgrade)
+    assert (await daemon.client.post("/daemon/reload")).status_code == 202
+    await daemon.logged(b"handed over")
+    await daemon.served(2)
+    with trio.fail_after(60):
+        assert await daemon.signal_and_wait(signal.SIGTERM) == 0, daemon.log[-2000:]
+    assert runc_ids(daemon.state_dir) == []
+    assert init.ended()
     assert b"level=error" not in daemon.log, daemon.log[-2000:]
 
 

@@ -30,5 +30,6 @@ Tests run the server in their own process; it then starts a keeper of its own as
 from __future__ import annotations
 
 from ._keeper import HANDOVER_EXIT, LOGGER_MODULE, Keeper
+from ._wire import STOP_ON_LINK
 
-__all__ = ["HANDOVER_EXIT", "LOGGER_MODULE", "Keeper"]
+__all__ = ["HANDOVER_EXIT", "LOGGER_MODULE", "STOP_ON_LINK", "Keeper"]

@@ -37,7 +37,7 @@ import attrs
 from .. import procfs
 from ..host import oom_score_adj, set_oom_score_adj
 from ..spawn import exit_status, spawn
-from ._wire import Channel, Message, PeerGone, pair, receive_fds
+from ._wire import STOP_ON_LINK, Channel, Message, PeerGone, pair, receive_fds
 
 log = logging.getLogger("containerd_trio.keeper")
 
@@ -238,6 +238,10 @@ class Server:
     ready: bool = False
     #: Told to hand over to a new server (a reload): it serves no more.
     handing_over: bool = False
+    #: Said, as it served, that it takes the daemon's stop on the link (:data:`STOP_ON_LINK`);
+    #: a server of an older install (a live upgrade's keeper runs a downgraded server) is
+    #: signalled instead, as it was.
+    stops_on_link: bool = False
 
 
 class Keeper:
@@ -509,7 +513,7 @@ class Keeper:
             self._server_not_started(exc, first)
             return
         fds = {3: theirs.fileno()}
-        env = dict(os.environ, CONTAINERD_TRIO_KEEPER_FD="3")
+        env = dict(os.environ, CONTAINERD_TRIO_KEEPER_FD="3", **{STOP_ON_LINK: "1"})
         if self._listen is not None:
             fds[4] = self._listen.fileno()
             env["CONTAINERD_TRIO_LISTEN_FD"] = "4"
@@ -667,8 +671,13 @@ class Keeper:
         # not signalled: the server ignores the signals it is sent itself, for systemd's stop
         # (KillMode=control-group) signals every process of the unit at once, and the server's
         # own and the keeper's came as two, the second ending it at once, every container
-        # left running.
-        server.channel.send({"op": "stop", "signal": signum})
+        # left running. A server that did not say it takes it so (one of an older install)
+        # is signalled, as before.
+        if server.stops_on_link:
+            server.channel.send({"op": "stop", "signal": signum})
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server.pid, signum)
 
     def _reload(self) -> None:
         """Start a new server; once it is ready to take over, the old one hands over."""
@@ -744,6 +753,7 @@ class Keeper:
             self._forget(str(message["cid"]))
         elif op == "ready":
             server.ready = True
+            server.stops_on_link = message.get(STOP_ON_LINK) is True
             self._served = True
             self._restarts = []
             if self._stop_signal is not None and not self._stopping:

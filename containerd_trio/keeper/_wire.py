@@ -27,6 +27,13 @@ from typing import Any
 MAX_MESSAGE = 64 * 1024
 #: The most fds one message carries (the kernel's limit is 253).
 MAX_FDS = 16
+#: The daemon's stop goes from the keeper to its server as a ``stop`` message on their link,
+#: not as a signal (which the server then ignores: systemd signals every process of the unit
+#: at once, and two signals ended the server at once). Each side says it speaks so, for a live
+#: upgrade runs a keeper and a server of two installs: the keeper in its server's environment
+#: (this name, "1"), the server in its ``ready`` message (this key, true). A server whose keeper
+#: did not say it answers its own signals; a keeper whose server did not say it signals it.
+STOP_ON_LINK = "CONTAINERD_TRIO_STOP_ON_LINK"
 
 Message = dict[str, Any]
 
