@@ -87,6 +87,17 @@ async def orphans() -> AsyncIterator[Orphans]:
         watched.end()
 
 
+@pytest.fixture
+def spawn_daemon(orphans: Orphans, spawn_daemon: Callable[..., Any]) -> Callable[..., Any]:
+    """conftest's, set up after :func:`orphans` and so torn down before it: the daemons are
+    killed (and their runc containers deleted) before the orphans are. The other way round, a
+    daemon still running saw an orphan's kill as its container's exit, and a restart policy's
+    ``runc run``, cut short by the daemon's kill, left a ``runc init`` waiting on its exec
+    fifo after the test (seen once, in the restartPolicy case of the checkpoint-completed
+    test)."""
+    return spawn_daemon
+
+
 async def start(daemon: DaemonProcess, container_id: str, bundle: Any) -> dict[str, Any]:
     response = await daemon.client.post(
         f"/containers/{container_id}", json={"bundlePath": str(bundle)}
