@@ -1002,6 +1002,22 @@ class DaemonProcess:
         await self.process.wait()
 
 
+@contextlib.contextmanager
+def servers_cannot_start(daemon: DaemonProcess) -> Iterator[None]:
+    """Within it, a new server of ``daemon`` fails as it starts (status 1, before it serves):
+    its journal is a directory. The serving server goes on writing to the file it has open,
+    wherever it is named; the file is put back at the end."""
+    journal = daemon.state_dir / "containers.journal"
+    aside = journal.with_name("containers.journal.aside")
+    journal.rename(aside)
+    journal.mkdir()
+    try:
+        yield
+    finally:
+        journal.rmdir()
+        aside.rename(journal)
+
+
 def subprocess_pipe() -> int:
     import subprocess
 

@@ -52,6 +52,7 @@ from .helpers import (
     runc_deletes,
     runc_ids,
     runc_state,
+    servers_cannot_start,
     start_container,
     unix_client,
     until_trapped,
@@ -231,19 +232,10 @@ async def test_a_server_that_fails_as_it_starts_after_a_crash_is_followed_by_ano
     lost their readers and their exits their keeper."""
     daemon, pid = await _counting(spawn_daemon, make_bundle)
     count = daemon.servings
-    journal = daemon.state_dir / "containers.journal"
-    aside = journal.with_name("containers.journal.aside")
-    first = daemon.server_pid()
-    # The serving server writes to the file it has open, wherever it is named.
-    journal.rename(aside)
-    journal.mkdir()
-    try:
-        os.kill(first, signal.SIGKILL)
+    with servers_cannot_start(daemon):
+        os.kill(daemon.server_pid(), signal.SIGKILL)
         await daemon.logged(b"died (status 1); starting a new one")
         assert daemon.process is not None and daemon.process.returncode is None, daemon.log[-2000:]
-    finally:
-        journal.rmdir()
-        aside.rename(journal)
     await daemon.served(count + 1)
     await _counted_on(daemon, pid)
 
@@ -257,18 +249,10 @@ async def test_a_server_that_keeps_failing_as_it_starts_is_started_again_after_a
     then nothing for that long. Once a server can start, it serves, the containers held."""
     daemon, pid = await _counting(spawn_daemon, make_bundle)
     count = daemon.servings
-    journal = daemon.state_dir / "containers.journal"
-    aside = journal.with_name("containers.journal.aside")
-    first = daemon.server_pid()
-    journal.rename(aside)  # the serving server writes to the file it has open
-    journal.mkdir()
-    try:
-        os.kill(first, signal.SIGKILL)
+    with servers_cannot_start(daemon):
+        os.kill(daemon.server_pid(), signal.SIGKILL)
         await daemon.logged(b"died (status 1); starting a new one in 1 s")
         assert daemon.log.count(b'died (status 1); starting a new one"') == 2, daemon.log[-2000:]
-    finally:
-        journal.rmdir()
-        aside.rename(journal)
     await daemon.served(count + 1)
     await _counted_on(daemon, pid)
 
@@ -281,17 +265,9 @@ async def test_a_reload_during_the_pause_before_a_restart_starts_the_next_server
     already under way" and waited the pause out."""
     daemon, pid = await _counting(spawn_daemon, make_bundle)
     count = daemon.servings
-    journal = daemon.state_dir / "containers.journal"
-    aside = journal.with_name("containers.journal.aside")
-    first = daemon.server_pid()
-    journal.rename(aside)  # the serving server writes to the file it has open
-    journal.mkdir()
-    try:
-        os.kill(first, signal.SIGKILL)
+    with servers_cannot_start(daemon):
+        os.kill(daemon.server_pid(), signal.SIGKILL)
         await daemon.logged(b"died (status 1); starting a new one in 1 s")
-    finally:
-        journal.rmdir()
-        aside.rename(journal)
     os.kill(daemon.keeper_pid, signal.SIGHUP)
     with trio.fail_after(30):
         await daemon.logged(b"reloading: no server serves; starting the next one now")

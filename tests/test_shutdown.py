@@ -38,6 +38,7 @@ from .helpers import (
     read_to_eof,
     runc,
     runc_ids,
+    servers_cannot_start,
     start_container,
     unix_client,
 )
@@ -81,6 +82,14 @@ async def test_keep_containers_leaves_them_running(
         _reap(pid)
 
 
+async def _started_and_watched(
+    daemon: DaemonProcess, container_id: str, bundle: Path
+) -> WatchedProcess:
+    """``container_id`` started on ``daemon``; its init, watched (to see it end)."""
+    started = await start_container(daemon.client, container_id, bundle)
+    return WatchedProcess(started["processes"][0]["pid"])
+
+
 async def test_a_signal_while_no_server_serves_stops_the_containers_once_the_next_serves(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:
@@ -88,9 +97,7 @@ async def test_a_signal_while_no_server_serves_stops_the_containers_once_the_nex
     # (status 0, "stopped" nowhere in its log) or passed the signal to a server still
     # importing, which died of it; every container ran on in runc, its pipes unread.
     daemon = await spawn_daemon()
-    response = await daemon.client.post("/containers/web", json={"bundlePath": str(make_bundle())})
-    assert response.status_code == 201, response.text
-    init = WatchedProcess(response.json()["processes"][0]["pid"])
+    init = await _started_and_watched(daemon, "web", make_bundle())
     os.kill(daemon.server_pid(), signal.SIGKILL)
     # The keeper has seen its server die and started the next, which does not serve yet.
     await daemon.logged(b"died (signal 9); starting a new one")
@@ -108,22 +115,13 @@ async def test_a_signal_during_the_pause_before_a_restart_stops_the_containers_o
     # while), and the keeper waits out its pause before the next. The keeper exited at once,
     # status 0, nothing in its log, the container left running.
     daemon = await spawn_daemon()
-    response = await daemon.client.post("/containers/web", json={"bundlePath": str(make_bundle())})
-    assert response.status_code == 201, response.text
-    init = WatchedProcess(response.json()["processes"][0]["pid"])
-    journal = daemon.state_dir / "containers.journal"
-    aside = journal.with_name("containers.journal.aside")
-    journal.rename(aside)  # the serving server writes to the file it has open
-    journal.mkdir()
-    try:
+    init = await _started_and_watched(daemon, "web", make_bundle())
+    with servers_cannot_start(daemon):
         os.kill(daemon.server_pid(), signal.SIGKILL)
         await daemon.logged(b"died (status 1); starting a new one in 1 s")
         assert daemon.process is not None
         daemon.process.send_signal(signal.SIGTERM)
         await daemon.logged(b"the daemon stops once its server serves")
-    finally:
-        journal.rmdir()
-        aside.rename(journal)
     assert await daemon.wait_exit() == 0, daemon.log[-2000:]
     assert runc_ids(daemon.state_dir) == []
     assert init.ended()
@@ -135,11 +133,7 @@ async def test_a_server_killed_during_the_stop_is_followed_by_one_that_finishes_
     # The stop holds on a container that ignores SIGTERM (its grace, 1 s here); a kill -9 of
     # the server then took the keeper with it, and left the container running.
     daemon = await spawn_daemon()
-    response = await daemon.client.post(
-        "/containers/stubborn", json={"bundlePath": str(make_bundle(IGNORES_TERM))}
-    )
-    assert response.status_code == 201, response.text
-    init = WatchedProcess(response.json()["processes"][0]["pid"])
+    init = await _started_and_watched(daemon, "stubborn", make_bundle(IGNORES_TERM))
     assert daemon.process is not None
     daemon.process.send_signal(signal.SIGTERM)
     await daemon.logged(b"shutting down")
@@ -158,9 +152,7 @@ async def test_a_signal_during_a_reload_s_hand_over_stops_the_containers_once_th
     # container left running. A download the old server answers holds its hand-over (up to
     # Hypercorn's graceful time) long enough to signal the keeper in it.
     daemon = await spawn_daemon()
-    response = await daemon.client.post("/containers/web", json={"bundlePath": str(make_bundle())})
-    assert response.status_code == 201, response.text
-    init = WatchedProcess(response.json()["processes"][0]["pid"])
+    init = await _started_and_watched(daemon, "web", make_bundle())
     async with (
         unix_client(daemon.socket) as downloader,
         downloader.stream("GET", "/containers/web/archive", params={"path": "/bin"}) as download,
@@ -183,9 +175,7 @@ async def test_a_signal_to_every_process_of_the_daemon_is_one_stop(
     # the server heard its own SIGTERM and then the keeper's, took that for a second one and
     # exited at once (status 1), every container left running; the logger died of its own.
     daemon = await spawn_daemon()
-    response = await daemon.client.post("/containers/web", json={"bundlePath": str(make_bundle())})
-    assert response.status_code == 201, response.text
-    init = WatchedProcess(response.json()["processes"][0]["pid"])
+    init = await _started_and_watched(daemon, "web", make_bundle())
     for child in children(daemon.keeper_pid):
         os.kill(child, signal.SIGTERM)
     # Answered (200, or the stop's 503 where the server stops by itself): the server's loop
@@ -239,8 +229,7 @@ async def test_a_stop_reaches_a_server_of_another_install_after_a_live_upgrade(
     # From its own directory, with it first on the path: the keeper runs that install, and the
     # servers it starts (python -P) the install there at their start.
     daemon = await spawn_daemon(wrapper=["env", "-C", str(install), f"PYTHONPATH={install}"])
-    init = WatchedProcess((await start_container(daemon.client, "web", make_bundle()))
-                          ["processes"][0]["pid"])  # fmt: skip
+    init = await _started_and_watched(daemon, "web", make_bundle())
     _install(install / "containerd_trio", then)  # the upgrade (or the downgrade)
     assert (await daemon.client.post("/daemon/reload")).status_code == 202
     await daemon.logged(b"handed over")
