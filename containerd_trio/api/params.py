@@ -130,12 +130,9 @@ def _join_label_filters(parts: list[LabelFilters]) -> LabelFilters:
     return LabelFilters(tuple(item for part in parts for item in part))
 
 
-def _join_event_types(parts: list[EventTypes]) -> EventTypes:
-    return EventTypes(frozenset[str]().union(*parts))
-
-
-def _join_container_ids(parts: list[ContainerIds]) -> ContainerIds:
-    return ContainerIds(frozenset[str]().union(*parts))
+def _join_any_of(parts: list[frozenset[str]]) -> frozenset[str]:
+    """Event types, container ids: any of those given each time."""
+    return frozenset[str]().union(*parts)
 
 
 #: The types a query may give several times: each text is decoded alone, then the values are
@@ -143,8 +140,8 @@ def _join_container_ids(parts: list[ContainerIds]) -> ContainerIds:
 #: container ids any of them). A type not here given twice is a 400.
 _REPEATABLE: dict[Any, Callable[[list[Any]], Any]] = {
     LabelFilters: _join_label_filters,
-    EventTypes: _join_event_types,
-    ContainerIds: _join_container_ids,
+    EventTypes: _join_any_of,
+    ContainerIds: _join_any_of,
 }
 
 _DECODERS: dict[Any, Callable[[str], Any]] = {

@@ -143,8 +143,9 @@ class Client:
     def twin(self) -> Client:
         """A client of the same daemon, as this one was made, with a connection of its own:
         for requests in another thread (a client sends one request at a time). Close it too."""
-        twin = Client.__new__(Client)
-        twin.address, twin._timeout = self.address, self._timeout
+        import copy  # only a stop or rm of several makes twins
+
+        twin = copy.copy(self)  # its settings as they are, whatever they are
         twin._transport = self._transport.twin()
         return twin
 
