@@ -682,3 +682,33 @@ async def test_an_answers_own_error_is_raised_a_late_answer_dropped() -> None:
     await write(protocol, late)  # the connection's last answer went out: dropped
     await write(protocol, h11.EndOfMessage())
     assert len(written) == 1
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status_line"),
+    [
+        (b"GET /containers/none HTTP/1.1\r\n", b"HTTP/1.1 404 Not Found\r\n"),  # the fast path
+        (b"GET /openapi.json HTTP/1.1\r\n", b"HTTP/1.1 200 OK\r\n"),  # Quart
+        (b"DELETE /containers/bad!id HTTP/1.1\r\n", b"HTTP/1.1 400 Bad Request\r\n"),
+        (b"PATCH /state HTTP/1.1\r\n", b"HTTP/1.1 405 Method Not Allowed\r\n"),
+        (
+            b"POST /containers/x HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n",
+            b"HTTP/1.1 100 Continue\r\n",
+        ),
+    ],
+    ids=["fast-path", "app", "bad-request", "method", "continue"],
+)
+async def test_every_answer_s_status_line_has_its_reason_phrase(
+    daemon: RunningDaemon, request_head: bytes, status_line: bytes
+) -> None:
+    """``HTTP/1.1 404 Not Found``, as dockerd writes it and curl -i shows it: Hypercorn's
+    answers had an empty phrase (``HTTP/1.1 404 ``), the fast path's and the app's alike."""
+    url = httpx.URL(daemon.url)
+    stream = await trio.open_tcp_stream(url.host, url.port or 80)
+    await stream.send_all(request_head + b"Host: x\r\n\r\n")
+    head = b""
+    with trio.fail_after(10):
+        while b"\r\n" not in head:
+            head += await stream.receive_some()
+    await stream.aclose()
+    assert head.startswith(status_line), head

@@ -67,6 +67,7 @@ lines over Hypercorn's own, for one edge a client could reach.
 from __future__ import annotations
 
 import contextlib
+import http
 import logging
 import math
 import resource
@@ -120,6 +121,10 @@ ADMITS = "connection_admits"
 
 #: What a client that goes away in the middle of its answer leaves in Hypercorn (its close
 #: races the answer's send): the client's doing, not a failure of the server's.
+#: Each status code's reason phrase (``200 OK``), which Hypercorn leaves empty (h11 writes
+#: ``HTTP/1.1 200 ``): curl -i and a client's logs show the phrase, as dockerd's answers have it.
+_REASONS = {status.value: status.phrase.encode("ascii") for status in http.HTTPStatus}
+
 _CLIENT_GONE = (trio.BrokenResourceError, trio.BusyResourceError, trio.ClosedResourceError)
 
 
@@ -578,6 +583,7 @@ class _Http11(H11Protocol):
         # its client knows it is subscribed before anything comes.
         late = _answered(self.connection)  # before the send: a failed send is ERROR too
         if isinstance(event, h11.Response):
+            event = _with_reason(event)
             if self._expecting is not None:
                 # Answered: no 100 goes now (an app's answer, or Hypercorn's own 404 or 500,
                 # whose request no app took).
@@ -688,7 +694,7 @@ class _Continue:
             protocol = self._protocol
             headers = protocol.config.response_headers("h11")
             await protocol._send_h11_event(
-                h11.InformationalResponse(status_code=100, headers=headers)
+                h11.InformationalResponse(status_code=100, headers=headers, reason=b"Continue")
             )
 
 
@@ -743,6 +749,20 @@ def _closing_if_body_unread(
         status_code=response.status_code,
         headers=[*response.headers.raw_items(), (b"connection", b"close")],
         reason=response.reason,
+    )
+
+
+def _with_reason(response: h11.Response) -> h11.Response:
+    """The answer with its status code's reason phrase, if it has none (Hypercorn's never do);
+    its headers are taken as they are (validated when it was made)."""
+    if response.reason or (reason := _REASONS.get(response.status_code)) is None:
+        return response
+    return h11.Response(
+        status_code=response.status_code,
+        headers=response.headers,
+        http_version=response.http_version,
+        reason=reason,
+        _parsed=True,
     )
 
 
