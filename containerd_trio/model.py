@@ -483,6 +483,26 @@ class ContainerInfo:
 
 
 @attrs.frozen
+class PruneFailure:
+    """A stopped container a prune could not remove, and why."""
+
+    id: str = attrs.field(metadata=doc("The container id.", like=CONTAINER_ID))
+    error: str = attrs.field(metadata=doc("Why, in the words its own DELETE would answer."))
+
+
+@attrs.frozen
+class PruneReport:
+    """What a prune removed (docker's container prune), and what it could not."""
+
+    deleted: list[ContainerInfo] = attrs.field(
+        metadata=doc("Each container removed, as it was at the end, in the order removed.")
+    )
+    failed: list[PruneFailure] = attrs.field(
+        metadata=doc("Each stopped container whose removal failed: it stays, stopped.")
+    )
+
+
+@attrs.frozen
 class TopProcess:
     """A process in the container, as ``ps -ef`` on the host shows it."""
 

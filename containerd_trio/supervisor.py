@@ -51,6 +51,7 @@ from .container import (
     ContainerContext,
     Fresh,
     Launch,
+    NotAtRest,
     Restore,
     remove_directory,
 )
@@ -83,6 +84,8 @@ from .model import (
     ExitInfo,
     ProcessInfo,
     ProcessSpec,
+    PruneFailure,
+    PruneReport,
     PsTable,
     Resources,
     RestartPolicy,
@@ -996,14 +999,41 @@ class Supervisor:
         return info
 
     async def _delete(
-        self, container: Container, timeout: float | None, force: bool = False
+        self,
+        container: Container,
+        timeout: float | None,
+        force: bool = False,
+        if_at_rest: bool = False,
     ) -> ContainerInfo:
         try:
-            info = await container.delete(timeout, force=force)
+            info = await container.delete(timeout, force=force, if_at_rest=if_at_rest)
         finally:
             self._unlist(container)
         log.debug("container deleted id=%s", container.id)
         return info
+
+    async def prune(self) -> PruneReport:
+        """docker's container prune: delete every stopped container that stays so (not one
+        whose restart is due, nor one being deleted or started again), one after another,
+        each as its DELETE would. The containers are chosen here, and each is deleted only if
+        it is still the stopped container chosen when its delete has its turn: a start of its
+        id meanwhile (which replaces it with a new run) is left alone. A client's list, then
+        a DELETE of each id, deleted that new run. One that cannot be removed stays, and is
+        named with why; the others go on."""
+        deleted: list[ContainerInfo] = []
+        failed: list[PruneFailure] = []
+        for container in [c for c in self._listed() if c.at_rest]:
+            if self._restarting.get(container.id) is container:
+                continue  # its restart's own start is under way
+            try:
+                deleted.append(await self._submit(self._delete, container, 0.0, False, True))
+            except (NotAtRest, NotFound):
+                continue  # started again, restarted or deleted meanwhile: not at rest
+            except ShuttingDown:
+                raise  # the daemon's stop deletes the rest
+            except DaemonError as exc:
+                failed.append(PruneFailure(id=container.id, error=exc.message))
+        return PruneReport(deleted=deleted, failed=failed)
 
     def _unlist(self, container: Container) -> None:
         # Forgotten, even if what came after failed: not listed any more.

@@ -44,6 +44,7 @@ from .helpers import (
     FOREVER,
     IGNORES_TERM,
     BundleFactory,
+    GatedRunc,
     RunningDaemon,
     WatchedProcess,
     WrittenOutput,
@@ -52,6 +53,7 @@ from .helpers import (
     now,
     pid_alive,
     run_status,
+    runc_deletes,
     start_container,
     until_trapped,
     wait_exit,
@@ -3146,6 +3148,40 @@ async def test_prune_removes_stopped_containers(
     assert [c["id"] for c in (await client.get("/state")).json()["containers"]] == ["keep"]
     assert (await ok(ctr, "containers", "prune")).out == "no stopped containers\n"
     assert (await ok(ctr, "--json", "prune")).json == []
+
+
+async def test_prune_leaves_a_container_started_again_under_a_pruned_id_meanwhile(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """``prune`` removes the stopped containers it found, not what took one's id while it
+    worked: ``again``, stopped as the prune began, is started again while the prune's removal
+    of ``first`` is held (its runc delete). Before, prune listed the stopped ids, then
+    deleted each id: it deleted the new run of ``again``, running. The daemon now chooses and
+    removes them (``DELETE /containers?status=stopped``), each the container it chose."""
+    gated = GatedRunc(tmp_path, "delete", once=True)
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    for name, bundle in (
+        ("first", make_bundle(["true"], edit=runc_deletes)),  # its removal: a runc delete
+        ("again", make_bundle(["true"])),
+    ):
+        await start_container(client, name, bundle)
+        assert (await client.post(f"/containers/{name}/wait")).status_code == 200
+    pruned: list[Result] = []
+
+    async def prune() -> None:
+        pruned.append(await run_cli("--address", daemon.url, "prune"))
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(prune)
+            await gated.reached()  # first's removal is held
+            await start_container(client, "again", make_bundle(FOREVER))
+            await trio.Path(gated.gate).write_text("go\n")
+    (result,) = pruned
+    assert (result.code, result.out, result.err) == (0, "deleted first\n", ""), result
+    again = (await client.get("/containers/again")).json()
+    assert again["state"]["status"] == "running", again
 
 
 async def test_docker_words_a_docker_user_types(

@@ -549,6 +549,50 @@ async def test_a_stopped_container_that_cannot_be_replaced_stays_as_it_was(
     assert runc_state(daemon.config.state_dir, "stuck")["status"] == "running"
 
 
+async def test_a_prune_removes_the_stopped_containers_and_says_which_it_could_not(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """``DELETE /containers?status=stopped`` (docker's container prune): every stopped
+    container goes, as its DELETE would remove it (its ``delete`` event, nothing left in
+    runc); a running one stays (and one whose restart is due: test_restart_policy's
+    prune test); one whose removal fails stays, stopped, named in ``failed`` with runc's
+    words, and the others go on. Without ``status=stopped`` it is a 400 that removes
+    nothing."""
+    refuse = tmp_path / "refuse-delete"
+    wrapper = refusing_runc(tmp_path, f"[ -e {refuse} ]")
+    daemon: RunningDaemon = await start_daemon(runtime=str(wrapper))
+    client = daemon.client
+    since = now()
+    await start_container(client, "live", make_bundle(FOREVER))
+    for name, bundle in (
+        ("done", make_bundle(["true"])),
+        ("stuck", make_bundle(["true"], edit=runc_deletes)),  # its removal is runc's
+        ("last", make_bundle(["true"])),
+    ):
+        await start_container(client, name, bundle)
+        assert (await client.post(f"/containers/{name}/wait")).status_code == 200
+
+    for params in ({}, {"status": "running"}):
+        refused = await client.delete("/containers", params=params)
+        assert refused.status_code == 400, refused.text
+        assert "status" in refused.json()["error"], refused.text
+    refuse.touch()
+    answer = await client.delete("/containers", params={"status": "stopped"})
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert [c["id"] for c in report["deleted"]] == ["done", "last"], report
+    assert [c["state"]["status"] for c in report["deleted"]] == ["stopped", "stopped"]
+    [failure] = report["failed"]
+    assert failure["id"] == "stuck" and "refused on cue" in failure["error"], failure
+    listed = {c["id"]: c["state"] for c in (await client.get("/state")).json()["containers"]}
+    assert listed.keys() == {"live", "stuck"}, listed
+    assert listed["stuck"]["status"] == "stopped" and listed["live"]["status"] == "running"
+    assert sorted(runc_ids(daemon.config.state_dir)) == ["live", "stuck"]
+    for name in ("done", "last"):
+        types = await event_types(client, since=since, container_id=name, count=3)
+        assert types == ["start-container", "exit", "delete"], (name, types)
+
+
 @pytest.mark.deadline(30)
 async def test_commands_on_a_container_being_deleted_are_refused_at_once(
     daemon: RunningDaemon, make_bundle: BundleFactory

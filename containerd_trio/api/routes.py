@@ -36,7 +36,15 @@ from ..errors import (
 from ..events import EventBus, LabelFilter
 from ..migration.incoming import imported
 from ..migration.model import ImportedArchive, MigrationSession, MigrationStep
-from ..model import ContainerInfo, ContainerTop, DaemonState, ExitInfo, ProcessInfo, PsTable
+from ..model import (
+    ContainerInfo,
+    ContainerTop,
+    DaemonState,
+    ExitInfo,
+    ProcessInfo,
+    PruneReport,
+    PsTable,
+)
 from ..pstable import split_options
 from ..supervisor import Supervisor
 from . import wire
@@ -61,6 +69,7 @@ from .schemas import (
     MigrationPath,
     MigrationStdin,
     ProcessPath,
+    PruneQuery,
     SignalRequest,
     StartRequest,
     StopQuery,
@@ -626,6 +635,27 @@ async def delete_container(query: DeleteQuery) -> Reply:
         )
     info = await supervisor().delete(query.id, query.timeout, force=query.force)
     return wire.json_response(info)
+
+
+@api.route(
+    "DELETE",
+    "/containers",
+    operation_id="pruneContainers",
+    summary="Remove every stopped container (docker container prune)",
+    tags=CONTAINERS,
+    params=PruneQuery,
+    answers=(Answer(200, "What was removed, and what could not be.", PruneReport),),
+    errors=(InvalidRequest,),
+    fast=True,
+)
+async def prune_containers(query: PruneQuery) -> Reply:
+    """Each stopped container is removed as its DELETE would (a ``delete`` event each, its
+    record and log gone, its checkpoints kept), one after another; not one whose restart
+    policy restarts it, nor one being deleted. Each is removed only if it is still the
+    stopped container chosen when its turn comes: a start of its id meanwhile is left
+    running (a list, then a DELETE of each id, removed that new run). One whose removal
+    fails stays, named in ``failed``; the others go on."""
+    return wire.json_response(await supervisor().prune())
 
 
 @api.route(

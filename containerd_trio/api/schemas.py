@@ -662,6 +662,23 @@ class DeleteQuery(ContainerPath):
     )
 
 
+class Prunable(enum.Enum):
+    """What ``DELETE /containers`` removes: the one kind of container it takes."""
+
+    STOPPED = "stopped"
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class PruneQuery:
+    status: Prunable = attrs.field(
+        metadata=doc(
+            "stopped: every stopped container (docker's container prune), not one whose"
+            " restart policy restarts it. Required: a DELETE of the collection says what it"
+            " removes."
+        )
+    )
+
+
 @attrs.frozen(kw_only=True, slots=False)
 class StopQuery(ContainerPath):
     signal: QuerySignal | None = attrs.field(

@@ -1151,10 +1151,20 @@ def containers_delete(client: Client, args: argparse.Namespace, out: Output) -> 
 def containers_prune(client: Client, args: argparse.Namespace, out: Output) -> int:
     """Delete every stopped container (its record and log with it), saying which; not one
     whose restart policy starts it again (docker's prune leaves a restarting container)."""
-    stopped = [c["id"] for c in client.containers() if state_name(c) == "stopped"]
-    if not stopped and not out.as_json:
+    # The daemon chooses and removes them (DELETE /containers?status=stopped): a list here,
+    # then a delete of each id, removed a container started again under one of those ids
+    # in between, running.
+    report = client.prune()
+    if out.as_json:
+        out.document(report["deleted"])
+    elif not report["deleted"] and not report["failed"]:
         out.line("no stopped containers")
-    return each_container(stopped, out, client.delete, _deleted, single=False)
+    else:
+        for container in report["deleted"]:
+            out.line(_deleted(container, container["id"]))
+    for failure in report["failed"]:
+        out.error(f"container {failure['id']!r}: {failure['error']}")
+    return EXIT_ERROR if report["failed"] else EXIT_OK
 
 
 # --- checkpoints ------------------------------------------------------------------------------

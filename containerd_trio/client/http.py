@@ -64,6 +64,7 @@ from .types import MemoryResources as MemoryResources
 from .types import MigrationStep as MigrationStep
 from .types import PidsResources as PidsResources
 from .types import Process as Process
+from .types import PruneReport as PruneReport
 from .types import PsTable as PsTable
 from .types import Resources as Resources
 from .types import RestartPolicy as RestartPolicy
@@ -412,6 +413,12 @@ class Client:
             deadline = self._timeout + timeout
         request = routes.delete(container_id, timeout=timeout, force=force)
         return cast(Container, self.call(request, timeout=deadline))
+
+    def prune(self) -> PruneReport:
+        """Remove every stopped container that stays so (docker's container prune): each
+        as its delete would, one after another, no grace to wait out."""
+        # Each removal is a stopped container's: its own deadline's worth each, at most.
+        return cast(PruneReport, self.call(routes.prune(), timeout=WAIT_TIMEOUT))
 
     def stop(
         self,

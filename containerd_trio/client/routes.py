@@ -207,6 +207,11 @@ def delete(container_id: str, *, timeout: float | None = None, force: bool = Fal
     return make_request("DELETE", container_path(container_id), params=params)
 
 
+def prune() -> Request:
+    """docker's container prune: every stopped container that stays so, removed."""
+    return make_request("DELETE", "/containers", params={"status": "stopped"})
+
+
 def stop(
     container_id: str, *, signal: int | str | None = None, timeout: float | None = None
 ) -> Request:

@@ -135,6 +135,18 @@ class Container(TypedDict):
     restartCount: NotRequired[int]
 
 
+class PruneFailure(TypedDict):
+    id: str
+    error: str
+
+
+class PruneReport(TypedDict):
+    """What a prune removed, each as it was at the end, and what it could not remove."""
+
+    deleted: list[Container]
+    failed: list[PruneFailure]
+
+
 class TopProcess(TypedDict):
     pid: int
     ppid: int

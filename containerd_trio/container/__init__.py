@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from ._container import Container
 from ._context import ContainerContext
+from ._deletion import NotAtRest
 from ._directories import (
     put_back_directory,
     remove_directory,
@@ -64,6 +65,7 @@ __all__ = [
     "Fresh",
     "Launch",
     "Moving",
+    "NotAtRest",
     "Removal",
     "Restore",
     "moved_exit",

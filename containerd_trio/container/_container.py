@@ -908,11 +908,14 @@ class Container:
 
     # --- stop, delete (see ._deletion) ----------------------------------------------------------
 
-    async def delete(self, timeout: float | None, *, force: bool = False) -> ContainerInfo:
+    async def delete(
+        self, timeout: float | None, *, force: bool = False, if_at_rest: bool = False
+    ) -> ContainerInfo:
         """Stop, remove from runc, end the task tree and remove the container's files
         (:func:`._deletion.delete`); ``timeout`` None: its own grace (:attr:`stop_timeout`);
-        ``force``: SIGKILL alone (docker's rm -f)."""
-        return await _deletion.delete(self, timeout, force=force)
+        ``force``: SIGKILL alone (docker's rm -f); ``if_at_rest``: only if it is
+        :attr:`at_rest` once the delete has its turn (a prune's), else :class:`NotAtRest`."""
+        return await _deletion.delete(self, timeout, force=force, if_at_rest=if_at_rest)
 
     async def stop(self, signum: int | None, grace: float | None) -> tuple[int, float] | None:
         """docker's stop, its user's, its signal sent (:func:`._deletion.stop_by_user`):
@@ -934,6 +937,18 @@ class Container:
     async def forget(self, *, keep_log: bool = False, keep_record: bool = False) -> None:
         """End the task tree and remove the container's files (:func:`._deletion.forget`)."""
         await _deletion.forget(self, keep_log=keep_log, keep_record=keep_record)
+
+    @property
+    def at_rest(self) -> bool:
+        """Stopped, and staying so: no restart due by its policy, no delete or move under way,
+        not held for a command. What docker's container prune removes."""
+        return (
+            self.status is Status.STOPPED
+            and self._pending_restart is None
+            and not self.being_deleted
+            and not self.deleted
+            and self.held_for is None
+        )
 
     @property
     def being_deleted(self) -> bool:

@@ -201,13 +201,25 @@ def _delete_past_its_grace(container: Container) -> bool:
     return container.deleting and ends is not None and ends <= timestamps.boot_ns()
 
 
+class NotAtRest(Exception):
+    """A prune's delete found its container no longer stopped for good (a restart due, a
+    delete or a start of its id under way): it is left as it is."""
+
+
 async def delete(
-    container: Container, timeout: float | None, *, force: bool = False
+    container: Container,
+    timeout: float | None,
+    *,
+    force: bool = False,
+    if_at_rest: bool = False,
 ) -> ContainerInfo:
     """Stop, remove from runc, end the task tree and remove the container's files.
     ``timeout``: the grace from now, which a wait for the lock (a checkpoint's dump
     under way) takes its part of; None: the container's own (:func:`stop_grace`).
-    ``force`` (docker's rm -f): no grace and no stop signal, SIGKILL alone."""
+    ``force`` (docker's rm -f): no grace and no stop signal, SIGKILL alone.
+    ``if_at_rest`` (a prune's): only a container still :attr:`~.Container.at_rest` when the
+    delete has its turn, else :class:`NotAtRest`; judged in the step that marks it deleting,
+    so that nothing comes between."""
     if force:
         timeout = 0.0
     elif timeout is None:
@@ -217,6 +229,8 @@ async def delete(
     async with container._dumps.locked_for_delete(timeout):
         if container.deleted:
             raise container.gone()
+        if if_at_rest and not container.at_rest:
+            raise NotAtRest(container.id)
         if not container.deleting:  # an autoRemove's, or the last server's, has its own
             container._grace_ends_ns = grace_ends_ns
         begin_delete(container)
