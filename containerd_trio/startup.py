@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 from .config import DaemonConfig
 from .errors import StartupError
 
+log = logging.getLogger(__name__)
+
 
 def check_listen(config: DaemonConfig) -> None:
-    if config.listen.is_loopback or config.tls or config.insecure_tcp:
+    """Refuse plain TCP off loopback, unless ``--insecure-tcp``: then say, once at start-up,
+    what it lets in (as dockerd warns of a TCP socket without TLS)."""
+    if config.listen.is_loopback or config.tls:
+        return
+    if config.insecure_tcp:
+        log.warning(
+            "--insecure-tcp: serving plain HTTP on %s, a non-loopback address, without TLS:"
+            " anyone who can reach it is root on this machine, and every request and answer"
+            " crosses the network unencrypted. Use --tls-cert/--tls-key (with --tls-client-ca"
+            " for mutual TLS) unless this network is yours alone",
+            config.listen,
+        )
         return
     raise StartupError(
         f"refusing plain TCP on {config.listen}, a non-loopback address: whoever reaches this"

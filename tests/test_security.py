@@ -40,6 +40,7 @@ from containerd_trio.server import Daemon
 
 from .helpers import (
     BundleFactory,
+    DaemonProcess,
     RunningDaemon,
     daemon_config,
     now,
@@ -87,6 +88,20 @@ async def test_insecure_tcp_must_be_asked_for(start_daemon: Any) -> None:
     port = int(daemon.url.rsplit(":", 1)[1])
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
         assert (await client.get("/state")).status_code == 200
+
+
+async def test_insecure_tcp_warns_at_start_up(spawn_daemon: Any) -> None:
+    """As dockerd warns of a TCP socket without TLS: the daemon's log says, once as it starts,
+    that --insecure-tcp serves the network plain HTTP and what that gives away. It started
+    without a word of it."""
+    daemon: DaemonProcess = await spawn_daemon("--listen", "0.0.0.0:0", "--insecure-tcp")
+    log = daemon.log.decode()
+    warnings = [line for line in log.splitlines() if "--insecure-tcp" in line]
+    assert len(warnings) == 1, log
+    assert "level=warning" in warnings[0]
+    assert "plain HTTP on 0.0.0.0:0, a non-loopback address, without TLS" in warnings[0]
+    assert "root on this machine" in warnings[0]
+    assert "serving on http://0.0.0.0:" in log
 
 
 # --- who may connect over loopback TCP -------------------------------------------------------
