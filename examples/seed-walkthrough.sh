@@ -3,13 +3,25 @@
 #
 #   ADDRESS=127.0.0.1:8888 BUNDLE=/containers/redis examples/seed-walkthrough.sh
 #
+# The daemon's address is ctr-trio's: $CONTAINERD_TRIO_ADDRESS first, then $ADDRESS (this
+# script's older name, kept), then 127.0.0.1:8888. curl takes HOST:PORT, http:// and https://
+# as they are, and docker's tcp://HOST:PORT as HOST:PORT; a unix socket is refused (the
+# README's calls are TCP ones).
+#
 # Each request is the README's, in its order, with its bodies verbatim; only the address and
 # the bundle path are ours. The bundle is busybox printing the date every second (there is no
 # redis here), made with examples/make-bundle.py. Each request is printed, then the HTTP status
 # and the answer; the script stops at the first status it did not expect.
 set -euo pipefail
 
-ADDRESS=${ADDRESS:-127.0.0.1:8888}
+ADDRESS=${CONTAINERD_TRIO_ADDRESS:-${ADDRESS:-127.0.0.1:8888}}
+case $ADDRESS in
+    tcp://*) ADDRESS=${ADDRESS#tcp://} ;;
+    unix:* | http://unix:*)
+        printf 'seed-walkthrough: %s is a unix socket; the README'"'"'s curl calls need a TCP address (HOST:PORT)\n' "$ADDRESS" >&2
+        exit 2
+        ;;
+esac
 BUNDLE=${BUNDLE:-/containers/redis}
 here=$(cd "$(dirname "$0")" && pwd)
 

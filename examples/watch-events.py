@@ -12,13 +12,13 @@ however fast the container runs.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
+from _address import default_address, help_text
 
 from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.client.http import Client, ClientError, Container
@@ -35,7 +35,7 @@ def connect(options: argparse.Namespace, address: str) -> Client:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--address", default=os.environ.get("ADDRESS", "127.0.0.1:8888"))
+    parser.add_argument("--address", default=default_address(), help=help_text())
     parser.add_argument("--id", default="watch-events", help="the container's id")
     # For a daemon that serves https:// (--tls-cert), and asks for a client's certificate
     # (--tls-client-ca): ctr-trio's options.

@@ -21,11 +21,19 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 pytestmark = pytest.mark.deadline(90)
 
 
-async def walk_through(daemon: RunningDaemon, bundle: Path) -> subprocess.CompletedProcess[bytes]:
+async def walk_through(
+    daemon: RunningDaemon, bundle: Path, **addresses: str
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the walk-through against ``daemon``, with ``ADDRESS`` naming it unless the
+    variables of the address are given."""
     address = daemon.daemon.binds[0].removeprefix("http://")
     return await trio.run_process(
         [str(EXAMPLES / "seed-walkthrough.sh")],
-        env={"ADDRESS": address, "BUNDLE": str(bundle), "PATH": "/usr/bin:/bin"},
+        env={
+            **(addresses or {"ADDRESS": address}),
+            "BUNDLE": str(bundle),
+            "PATH": "/usr/bin:/bin",
+        },
         capture_stdout=True,
         capture_stderr=True,
         check=False,
@@ -42,6 +50,41 @@ async def test_the_seed_walkthrough_runs_through_and_leaves_nothing(
     # Nothing in the way of the next run: no container, no checkpoint.
     assert (await daemon.client.get("/state")).json()["containers"] == []
     assert list((bundle / "checkpoints").iterdir()) == []
+
+
+async def test_the_walkthrough_reads_the_clients_variable_first(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    """$CONTAINERD_TRIO_ADDRESS, ctr-trio's variable, in docker's tcp:// form, before the
+    older $ADDRESS (here a port nobody serves): the script read $ADDRESS alone, and its first
+    curl failed on that port."""
+    port = daemon.daemon.binds[0].rsplit(":", 1)[1]
+    done = await walk_through(
+        daemon,
+        tmp_path / "redis",
+        CONTAINERD_TRIO_ADDRESS=f"tcp://127.0.0.1:{port}",
+        ADDRESS="127.0.0.1:1",
+    )
+    assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-2000:])
+    assert f"127.0.0.1:{port}/containers/redis".encode() in done.stdout
+    assert (await daemon.client.get("/state")).json()["containers"] == []
+
+
+async def test_the_walkthrough_refuses_a_unix_socket_in_one_line(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    done = await walk_through(
+        daemon, tmp_path / "redis", CONTAINERD_TRIO_ADDRESS=f"unix:{tmp_path}/api.sock"
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == (
+            f"seed-walkthrough: unix:{tmp_path}/api.sock is a unix socket; the README's curl"
+            " calls need a TCP address (HOST:PORT)\n"
+        ).encode()
+    )
+    assert not (tmp_path / "redis").exists()
 
 
 async def test_a_walkthrough_stopped_early_removes_what_it_made(
@@ -96,6 +139,36 @@ async def test_watch_events_shows_the_events_and_the_logs_and_leaves_nothing(
     assert "start-container" in out and "status=4" in out
     assert "stdout line 3" in out and "stderr about to fail" in out
     assert "status stopped, exit status 4" in out and "deleted watch-events" in out
+    assert (await daemon.client.get("/state")).json()["containers"] == []
+
+
+@pytest.mark.parametrize(
+    ("variables", "name"),
+    [
+        ({"CONTAINERD_TRIO_ADDRESS": "{address}", "ADDRESS": "127.0.0.1:1"}, "watch-events.py"),
+        ({"CONTAINERD_TRIO_ADDRESS": "", "ADDRESS": "{address}"}, "watch-events.py"),
+        ({"CONTAINERD_TRIO_ADDRESS": "http://{address}"}, "exec-and-collect.py"),
+    ],
+    ids=["the client's variable first", "ADDRESS when it is empty", "exec-and-collect"],
+)
+async def test_the_examples_find_the_daemon_as_ctr_trio_does(
+    daemon: RunningDaemon, variables: dict[str, str], name: str
+) -> None:
+    """With no --address: $CONTAINERD_TRIO_ADDRESS, ctr-trio's variable, first (an empty one
+    counts as unset, as for ctr-trio), then the older $ADDRESS (here a port nobody serves when
+    both are set). The examples read $ADDRESS alone."""
+    address = daemon.daemon.binds[0].removeprefix("http://")
+    env = {key: value.format(address=address) for key, value in variables.items()}
+    with trio.fail_after(60):
+        done = await trio.run_process(
+            [str(EXAMPLES / name)],
+            env={**example_env(), **env},
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"deleted " in done.stdout
     assert (await daemon.client.get("/state")).json()["containers"] == []
 
 
