@@ -563,3 +563,112 @@ class DaemonState:
 
     containers: list[ContainerInfo]
     machine: MachineInfo
+
+
+# --- the daemon itself: GET /version and GET /info (see about.py) -----------------------------
+
+
+@attrs.frozen
+class RuncVersion:
+    """runc, as ``runc --version`` describes itself (read once by each server)."""
+
+    path: str = attrs.field(metadata=doc("The binary the daemon runs (--runtime), on PATH."))
+    version: str | None = attrs.field(
+        default=None,
+        metadata=doc("Its version ('runc version X'); left out if it did not say one."),
+    )
+    commit: str | None = attrs.field(
+        default=None, metadata=doc("Its commit line; left out if it printed none.")
+    )
+    spec: str | None = attrs.field(
+        default=None,
+        metadata=doc("The version of the OCI runtime spec it implements; left out if not said."),
+    )
+    go: str | None = attrs.field(
+        default=None, metadata=doc("The Go it was built with; left out if not said.")
+    )
+    libseccomp: str | None = attrs.field(
+        default=None, metadata=doc("The libseccomp it was built with; left out if not said.")
+    )
+
+
+@attrs.frozen
+class CriuVersion:
+    """CRIU, as ``criu --version`` describes itself (read once by each server)."""
+
+    path: str = attrs.field(metadata=doc("The binary runc is given for checkpoints (--criu)."))
+    version: str | None = attrs.field(
+        default=None,
+        metadata=doc("Its version ('Version: X'); left out if it did not say one."),
+    )
+
+
+@attrs.frozen
+class VersionInfo:
+    """What the daemon is made of, as ``docker version``'s server part: its own version, its
+    Python, runc's and CRIU's, and the host's kernel."""
+
+    version: str = attrs.field(metadata=doc("containerd-trio's version (the server's code)."))
+    python_version: str = attrs.field(metadata=doc("The server's Python (major.minor.micro)."))
+    os: str = attrs.field(metadata=doc("The kernel's name in lower case (uname -s): linux."))
+    arch: str = attrs.field(metadata=doc("The machine (uname -m): x86_64, aarch64, ..."))
+    kernel_version: str = attrs.field(metadata=doc("The kernel's release (uname -r)."))
+    runc: RuncVersion
+    criu: CriuVersion | None = attrs.field(
+        default=None, metadata=doc("Left out for a daemon without checkpoints (--criu none).")
+    )
+
+
+@attrs.frozen
+class DaemonInfo:
+    """The daemon and its host, as ``docker info`` shows them: each field read from the
+    thing itself when asked (the container table, /proc, uname, /sys/fs/cgroup)."""
+
+    server_version: str = attrs.field(metadata=doc("containerd-trio's version."))
+    name: str = attrs.field(metadata=doc("The host's name (uname -n)."))
+    containers: int = attrs.field(metadata=doc("Containers listed (as GET /state lists them)."))
+    containers_running: int = attrs.field(metadata=doc("Of those, running."))
+    containers_paused: int = attrs.field(metadata=doc("Of those, paused."))
+    containers_stopped: int = attrs.field(metadata=doc("Of those, stopped."))
+    state_dir: str = attrs.field(metadata=doc("Records, logs and events (--state-dir)."))
+    runtime: str = attrs.field(metadata=doc("The runc binary (--runtime), on PATH."))
+    runtime_root: str = attrs.field(metadata=doc("runc's --root: runc list there shows them."))
+    cgroup_version: str = attrs.field(
+        metadata=doc("1 (v1 or hybrid: /sys/fs/cgroup has v1 controllers) or 2 (unified).")
+    )
+    cgroup_driver: str = attrs.field(
+        metadata=doc("How runc makes cgroups: cgroupfs (the daemon never asks for systemd's).")
+    )
+    swap_limit: bool = attrs.field(
+        metadata=doc("Whether a memory limit may bound swap (the kernel accounts swap).")
+    )
+    keep_containers: bool = attrs.field(
+        metadata=doc("--keep-containers: they run on as the daemon stops (docker's live restore).")
+    )
+    cpus: int = attrs.field(metadata=doc("Online CPUs.", minimum=1))
+    memory: int = attrs.field(metadata=doc("MemTotal, in bytes.", minimum=0))
+    operating_system: str = attrs.field(
+        metadata=doc("PRETTY_NAME of /etc/os-release, else the kernel's name.")
+    )
+    os_type: str = attrs.field(metadata=doc("The kernel's name in lower case: linux."))
+    architecture: str = attrs.field(metadata=doc("The machine (uname -m)."))
+    kernel_version: str = attrs.field(metadata=doc("The kernel's release (uname -r)."))
+    pid: int = attrs.field(metadata=doc("The daemon's pid: its keeper's, the containers' parent."))
+    started_at: str = attrs.field(
+        metadata=doc("When the daemon (its keeper) started (RFC 3339).", format="date-time")
+    )
+    uptime_seconds: float = attrs.field(metadata=doc("Seconds since then.", minimum=0))
+    server_pid: int = attrs.field(
+        metadata=doc("The serving process's pid: a reload or a crash gives a new one.")
+    )
+    server_started_at: str = attrs.field(
+        metadata=doc("When the serving process started (RFC 3339).", format="date-time")
+    )
+    criu: str | None = attrs.field(
+        default=None,
+        metadata=doc("The CRIU binary (--criu); left out without checkpoints (--criu none)."),
+    )
+    warnings: list[str] = attrs.field(
+        factory=list,
+        metadata=doc("What docker info would warn of here: plain TCP off loopback, no swap limit."),
+    )

@@ -30,6 +30,7 @@ import attrs
 import trio
 
 from . import attach, checkpoints, console, logs, precopy, restarts, timestamps
+from .about import About
 from .adoption import Adoption
 from .archive import idmap
 from .archive.paths import (
@@ -149,6 +150,8 @@ class Supervisor:
         self.metrics = metrics
         self.keeper = keeper
         self.machine = read_machine()
+        #: The answers of GET /version and GET /info.
+        self.about = About(config)
         self.log_watch = LogWatch()
         #: Called when the keeper asks this server to hand over to a new one.
         self.on_handover: Callable[[], None] = lambda: None
@@ -232,6 +235,7 @@ class Supervisor:
         task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Own the containers' nursery until :meth:`shutdown`; adopt what the keeper holds first."""
+        self.about.keeper_pid = welcome.keeper_pid
         try:
             context = self._context = ContainerContext(
                 runtime=self.runtime,
@@ -573,6 +577,10 @@ class Supervisor:
 
     def get(self, container_id: str) -> ContainerInfo:
         return self.container(container_id).info()
+
+    def statuses(self) -> list[Status]:
+        """The status of each listed container (those GET /state lists)."""
+        return [c.status for c in self._listed()]
 
     def state_json(self) -> bytes:
         """The daemon's state (``DaemonState``: every listed container, and the machine) encoded

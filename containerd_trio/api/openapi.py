@@ -33,7 +33,16 @@ from ..errors import (
 )
 from ..event_types import EVENT_TYPES
 from ..logfile import MAX_LINE, STREAMS
-from ..model import ContainerInfo, DaemonState, ExitInfo, MachineInfo, ProcessInfo, ProcessSpec
+from ..model import (
+    ContainerInfo,
+    DaemonInfo,
+    DaemonState,
+    ExitInfo,
+    MachineInfo,
+    ProcessInfo,
+    ProcessSpec,
+    VersionInfo,
+)
 from ..validation import CONTAINER_ID, ID_PATTERN
 from . import routes
 from .endpoints import Answer, Bytes, Endpoint
@@ -52,6 +61,8 @@ _NAMES: dict[type[Any], str] = {
     MachineInfo: "Machine",
     ProcessSpec: "ExecRequest",
     ExitInfo: "Exit",
+    VersionInfo: "Version",
+    DaemonInfo: "Info",
 }
 
 TAGS = ("containers", "processes", "checkpoints", "migrations", "observe", "daemon")

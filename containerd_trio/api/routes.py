@@ -39,11 +39,13 @@ from ..migration.model import ImportedArchive, MigrationSession, MigrationStep
 from ..model import (
     ContainerInfo,
     ContainerTop,
+    DaemonInfo,
     DaemonState,
     ExitInfo,
     ProcessInfo,
     PruneReport,
     PsTable,
+    VersionInfo,
 )
 from ..pstable import split_options
 from ..supervisor import Supervisor
@@ -967,6 +969,33 @@ async def reload_daemon() -> Reply:
     get 503 with Retry-After. 409 when the server runs inside another program, with no keeper."""
     supervisor().reload()
     return wire.json_document({"reloading": True}, 202)
+
+
+@api.route(
+    "GET",
+    "/version",
+    operation_id="getVersion",
+    summary="The versions of the daemon, its Python, runc and CRIU, and the host's kernel",
+    tags=DAEMON,
+    answers=(Answer(200, "The versions (docker version's server part).", VersionInfo),),
+)
+async def version() -> Reply:
+    """runc's and CRIU's versions are what their --version printed, asked once by each server
+    (on the first request) and kept."""
+    return wire.json_response(await supervisor().about.version())
+
+
+@api.route(
+    "GET",
+    "/info",
+    operation_id="getInfo",
+    summary="The daemon and its host: containers by status, paths, cgroups, CPUs, memory, uptime",
+    tags=DAEMON,
+    answers=(Answer(200, "The figures (docker info's).", DaemonInfo),),
+)
+async def info() -> Reply:
+    """Each field read when asked: the container table, /proc, uname, /sys/fs/cgroup."""
+    return wire.json_response(supervisor().about.info(supervisor().statuses()))
 
 
 @api.route(

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TextIO
 
 from .. import __version__
 from ..listen import ADDRESS_FORMS
-from . import commands
+from . import about, commands
 from .commands import (
     CPU_PERIOD,
     EXIT_ERROR,
@@ -1928,6 +1928,14 @@ def build_parser(
         )
     )
     top.command(groups, "state", "show the machine and all containers", commands.state)
+    top.command(
+        groups, "version", "show the client's and the daemon's versions (runc's, CRIU's)",
+        about.version,
+    ).set_defaults(retry_default=about.VERSION_RETRY)  # fmt: skip
+    top.command(
+        groups, "info", "show the daemon's containers, paths, cgroups, CPUs, memory, uptime",
+        about.info,
+    )  # fmt: skip
     _define_checkpoint(
         top.command(
             groups,
@@ -2000,7 +2008,8 @@ def run(
 
     try:
         # The client's own retry default unless --retry says otherwise.
-        retry = {} if args.retry is None else {"retry_for": args.retry}
+        retry_for = args.retry if args.retry is not None else getattr(args, "retry_default", None)
+        retry = {} if retry_for is None else {"retry_for": retry_for}
         with Client(
             args.address,
             **retry,

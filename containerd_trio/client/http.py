@@ -56,8 +56,10 @@ from .types import Container as Container
 from .types import ContainerState as ContainerState
 from .types import ContainerTop as ContainerTop
 from .types import CpuResources as CpuResources
+from .types import CriuVersion as CriuVersion
 from .types import Event as Event
 from .types import Exit as Exit
+from .types import Info as Info
 from .types import LogRecord as LogRecord
 from .types import Machine as Machine
 from .types import MemoryResources as MemoryResources
@@ -68,9 +70,11 @@ from .types import PruneReport as PruneReport
 from .types import PsTable as PsTable
 from .types import Resources as Resources
 from .types import RestartPolicy as RestartPolicy
+from .types import RuncVersion as RuncVersion
 from .types import State as State
 from .types import TopProcess as TopProcess
 from .types import User as User
+from .types import Version as Version
 
 if TYPE_CHECKING:
     from .websocket import WebSocket
@@ -167,6 +171,14 @@ class Client:
     def reload_daemon(self) -> None:
         """A live upgrade: the daemon replaces its serving process, its containers running on."""
         self.call(routes.reload_daemon())
+
+    def version(self) -> Version:
+        """The daemon's versions, runc's and CRIU's (``GET /version``, docs/api.md)."""
+        return cast(Version, self.call(routes.version()))
+
+    def info(self) -> Info:
+        """The daemon and its host: containers by status, paths, cgroups (``GET /info``)."""
+        return cast(Info, self.call(routes.info()))
 
     def containers(self) -> list[Container]:
         return self.state()["containers"]

@@ -107,6 +107,14 @@ def reload_daemon() -> Request:
     return Request("POST", "/daemon/reload")
 
 
+def version() -> Request:
+    return Request("GET", "/version")
+
+
+def info() -> Request:
+    return Request("GET", "/info")
+
+
 def container(container_id: str) -> Request:
     return Request("GET", container_path(container_id))
 

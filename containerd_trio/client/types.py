@@ -181,6 +181,63 @@ class State(TypedDict):
     machine: Machine
 
 
+class RuncVersion(TypedDict):
+    path: str
+    version: NotRequired[str]
+    commit: NotRequired[str]
+    spec: NotRequired[str]
+    go: NotRequired[str]
+    libseccomp: NotRequired[str]
+
+
+class CriuVersion(TypedDict):
+    path: str
+    version: NotRequired[str]
+
+
+class Version(TypedDict):
+    """GET /version."""
+
+    version: str
+    pythonVersion: str
+    os: str
+    arch: str
+    kernelVersion: str
+    runc: RuncVersion
+    criu: NotRequired[CriuVersion]  # left out without checkpoints (--criu none)
+
+
+class Info(TypedDict):
+    """GET /info."""
+
+    serverVersion: str
+    name: str
+    containers: int
+    containersRunning: int
+    containersPaused: int
+    containersStopped: int
+    stateDir: str
+    runtime: str
+    runtimeRoot: str
+    cgroupVersion: str
+    cgroupDriver: str
+    swapLimit: bool
+    keepContainers: bool
+    cpus: int
+    memory: int
+    operatingSystem: str
+    osType: str
+    architecture: str
+    kernelVersion: str
+    pid: int
+    startedAt: str
+    uptimeSeconds: float
+    serverPid: int
+    serverStartedAt: str
+    criu: NotRequired[str]
+    warnings: list[str]
+
+
 class Checkpoint(TypedDict):
     name: str
     tcp: bool

@@ -1,0 +1,150 @@
+"""``ctr-trio version`` and ``ctr-trio info``: the daemon's ``GET /version`` and ``GET /info``
+in ``docker version``'s and ``docker info``'s layout (``--json``: the documents as they are).
+
+``version`` prints the client's part first, from this install alone, then asks the daemon: one
+that cannot be reached leaves the client's part printed, the error said, and exit 3, as docker's
+client does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from .errors import DaemonUnreachable
+from .output import Output, human_duration, size
+
+if TYPE_CHECKING:
+    from .http import Client
+
+EXIT_OK = 0
+
+#: The version command tries the daemon once unless --retry says otherwise: it tells whether a
+#: daemon is there, and says so at once (docker version does not wait either).
+VERSION_RETRY = 0.0
+
+
+def client_part() -> dict[str, str]:
+    """What the client knows of itself, without the daemon."""
+    uname = os.uname()
+    return {
+        "version": __version__,
+        "pythonVersion": platform.python_version(),
+        "os": uname.sysname.lower(),
+        "arch": uname.machine,
+    }
+
+
+def _section(out: Output, title: str, pairs: Sequence[tuple[str, Any]], indent: int = 1) -> None:
+    """``title:`` then its ``key: value`` lines, the values aligned, as docker prints them."""
+    out.line(f"{' ' * (indent - 1)}{title}:")
+    shown = [(key, value) for key, value in pairs if value is not None]
+    width = max((len(key) for key, _ in shown), default=0) + 2
+    for key, value in shown:
+        out.line(f"{' ' * indent}{key + ':':<{width}}{value}")
+
+
+def version(client: Client, args: argparse.Namespace, out: Output) -> int:
+    mine = client_part()
+    if not out.as_json:
+        _section(
+            out,
+            "Client",
+            [
+                ("Version", mine["version"]),
+                ("Python version", mine["pythonVersion"]),
+                ("OS/Arch", f"{mine['os']}/{mine['arch']}"),
+            ],
+        )
+        out.line()
+        out.stdout.flush()  # seen before the daemon answers, or fails to
+    try:
+        server = client.version()
+    except DaemonUnreachable:
+        if out.as_json:
+            out.document({"client": mine, "server": None})
+        raise
+    if out.as_json:
+        out.document({"client": mine, "server": server})
+        return EXIT_OK
+    out.line("Server:")
+    _section(
+        out,
+        "containerd-trio",
+        [
+            ("Version", server["version"]),
+            ("Python version", server["pythonVersion"]),
+            ("OS/Arch", f"{server['os']}/{server['arch']}"),
+            ("Kernel version", server["kernelVersion"]),
+        ],
+        indent=2,
+    )
+    runc = server["runc"]
+    _section(
+        out,
+        "runc",
+        [
+            ("Version", runc.get("version", "unknown")),
+            ("GitCommit", runc.get("commit")),
+            ("Spec", runc.get("spec")),
+            ("Go", runc.get("go")),
+            ("libseccomp", runc.get("libseccomp")),
+            ("Path", runc["path"]),
+        ],
+        indent=2,
+    )
+    criu = server.get("criu")
+    if criu is None:
+        _section(out, "criu", [("Version", "none (the daemon runs without checkpoints)")], 2)
+    else:
+        _section(
+            out, "criu", [("Version", criu.get("version", "unknown")), ("Path", criu["path"])], 2
+        )
+    return EXIT_OK
+
+
+def info(client: Client, args: argparse.Namespace, out: Output) -> int:
+    answer = client.info()
+    if out.as_json:
+        out.document(answer)
+        return EXIT_OK
+    _section(out, "Client", [("Version", __version__)])
+    out.line()
+    _section(
+        out,
+        "Server",
+        [
+            ("Containers", answer["containers"]),
+            (" Running", answer["containersRunning"]),
+            (" Paused", answer["containersPaused"]),
+            (" Stopped", answer["containersStopped"]),
+            ("Server Version", answer["serverVersion"]),
+            ("State Dir", answer["stateDir"]),
+            ("Runtime", answer["runtime"]),
+            ("Runtime Root", answer["runtimeRoot"]),
+            ("CRIU", answer.get("criu", "none (no checkpoints)")),
+            ("Cgroup Driver", answer["cgroupDriver"]),
+            ("Cgroup Version", answer["cgroupVersion"]),
+            ("Swap Limit", "yes" if answer["swapLimit"] else "no"),
+            ("Keep Containers", "yes" if answer["keepContainers"] else "no"),
+            ("Kernel Version", answer["kernelVersion"]),
+            ("Operating System", answer["operatingSystem"]),
+            ("OSType", answer["osType"]),
+            ("Architecture", answer["architecture"]),
+            ("CPUs", answer["cpus"]),
+            ("Total Memory", size(answer["memory"])),
+            ("Name", answer["name"]),
+            ("Daemon PID", answer["pid"]),
+            ("Started", f"{answer['startedAt']} (up {human_duration(answer['uptimeSeconds'])})"),
+            ("Server PID", answer["serverPid"]),
+            ("Server Started", answer["serverStartedAt"]),
+        ],
+    )
+    # As docker info: the warnings go to stderr, after the figures.
+    for warning in answer["warnings"]:
+        out.stderr.write(warning + "\n")
+    return EXIT_OK
