@@ -742,8 +742,104 @@ async def test_tls(start_daemon: Any, pki: Path) -> None:
         assert answer.status_code == 200
         assert answer.http_version == "HTTP/1.1"  # TLS offers only HTTP/1.1 (no h2 in ALPN)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as plain:
-        with pytest.raises(httpx.HTTPError):
-            await plain.get("/state")
+        refused = await plain.get("/state")  # Go's answer (below), not a silent close
+        assert refused.status_code == 400
+        assert refused.text == "Client sent an HTTP request to an HTTPS server.\n"
+
+
+#: What Go's net/http, dockerd's server, answers plain HTTP on its TLS port.
+GO_PLAIN_HTTP_ANSWER = (
+    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+)
+
+
+async def tls_daemon(start_daemon: Any, pki: Path) -> int:
+    daemon: RunningDaemon = await start_daemon(
+        listen=Listen(host="127.0.0.1", port=0),
+        tls_cert=pki / "server.pem",
+        tls_key=pki / "server.key",
+    )
+    return int(daemon.url.rsplit(":", 1)[1])
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [b"GET /state HTTP/1.1", b"DELETE /containers/x HTTP/1.1", b"PUT /x HTTP/1.0"],
+    ids=["GET", "DELETE", "PUT"],
+)
+async def test_plain_http_on_the_tls_port_is_told_so(
+    start_daemon: Any, pki: Path, request_line: bytes
+) -> None:
+    """As dockerd (Go's net/http) answers it: a 400 in plain text that says what happened, then
+    the close. It was closed in silence (curl: "Empty reply from server")."""
+    port = await tls_daemon(start_daemon, pki)
+    with trio.fail_after(20):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(request_line + b"\r\nHost: x\r\n\r\n")
+        assert await read_to_eof(stream) == GO_PLAIN_HTTP_ANSWER
+
+
+async def test_curl_http_to_the_tls_port_is_told_so(start_daemon: Any, pki: Path) -> None:
+    port = await tls_daemon(start_daemon, pki)
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            ["curl", "-sS", "-i", "--max-time", "20", f"http://127.0.0.1:{port}/state"],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == GO_PLAIN_HTTP_ANSWER
+    # And the TLS port serves TLS as before.
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            ["curl", "-sS", "--max-time", "20", "--cacert", str(pki / "ca.pem"),
+             f"https://127.0.0.1:{port}/state"],
+            capture_stdout=True,
+            check=False,
+        )  # fmt: skip
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["containers"] == []
+
+
+async def test_what_is_neither_tls_nor_http_is_closed_in_silence(
+    start_daemon: Any, pki: Path
+) -> None:
+    """Only what starts as a request line gets the 400: other bytes fail the handshake as
+    before."""
+    port = await tls_daemon(start_daemon, pki)
+    with trio.fail_after(20):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(b"hello there\r\n")
+        assert await read_to_eof(stream) == b""
+
+
+async def test_a_request_line_that_comes_in_pieces_is_recognised() -> None:
+    """A client whose first segment holds fewer than five bytes (``GE``) is waited for until
+    five came, as Go's reading of a record's header waits: then told apart from TLS."""
+    from containerd_trio.api.connections import _first_bytes, _looks_like_http
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    client = await trio.open_tcp_stream("127.0.0.1", port)
+    server = await listeners[0].accept()
+    seen: list[bytes] = []
+
+    async def peek() -> None:
+        seen.append(await _first_bytes(server.socket))
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await client.send_all(b"GE")
+            nursery.start_soon(peek)
+            await trio.testing.wait_all_tasks_blocked()
+            assert seen == []  # two bytes are not enough to tell
+            await client.send_all(b"T / HTTP/1.1\r\n\r\n")
+    assert seen == [b"GET /"] and _looks_like_http(seen[0])
+    # Left in the socket for whoever reads it next (the handshake, or the answer's drain).
+    assert await server.receive_some() == b"GET / HTTP/1.1\r\n\r\n"
+    for resource in (client, server, *listeners):
+        await resource.aclose()
 
 
 async def test_mutual_tls_requires_a_client_certificate(start_daemon: Any, pki: Path) -> None:

@@ -59,6 +59,11 @@ reach a loopback listener, even one whose every request is refused. So here:
   one the CA did not sign) sends the client OpenSSL's alert before the connection closes
   (:func:`_send_the_alert`): trio's ``SSLStream`` left it unsent, and the client saw the
   connection end with no reason (curl: "Empty reply from server").
+- plain HTTP sent to the TLS port is answered as Go's net/http (dockerd's server) answers it,
+  ``HTTP/1.0 400 Bad Request`` and ``Client sent an HTTP request to an HTTPS server.``, then
+  closed (:func:`_answer_plain_http`): it was closed in silence. The first bytes are peeked
+  (``MSG_PEEK``: the handshake reads them as before, no round trip added); a TLS client's
+  first byte, 0x16, is enough to go on.
 
 :func:`patch_hypercorn` puts these classes where Hypercorn looks its own up: each is a few
 lines over Hypercorn's own, for one edge a client could reach.
@@ -72,6 +77,7 @@ import logging
 import math
 import resource
 import select
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -146,6 +152,65 @@ async def _send_the_alert(stream: trio.SSLStream[trio.abc.Stream]) -> None:
         await stream.transport_stream.send_all(outgoing.read())
 
 
+#: What Go's net/http (dockerd's server) answers plain HTTP sent to a TLS port, word for word.
+PLAIN_HTTP_ANSWER = (
+    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+)
+#: The first byte of a TLS handshake record (a ClientHello): every TLS client's first.
+_TLS_HANDSHAKE = 0x16
+#: How many first bytes tell an HTTP request line from a TLS record's header (Go reads the
+#: record's 5-byte header, and compares it with the starts of request lines).
+_HEAD = 5
+#: The first five bytes of an HTTP request line, for each method (``GET /``, ``DELETE``...).
+_HTTP_STARTS = tuple(
+    f"{method} ".encode()[:_HEAD]
+    for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
+)
+#: How much of a plain HTTP request is read (and dropped) after its answer, before the close:
+#: a socket closed with unread bytes sends a reset, which may reach the client before it read
+#: the answer.
+_PLAIN_DRAIN_BYTES = 64 * 1024
+
+
+async def _first_bytes(sock: Any) -> bytes:
+    """The first bytes the client sent, left in the socket for the handshake (``MSG_PEEK``):
+    no read more than the handshake's own, no round trip. A TLS client's first byte is enough;
+    a client that sent fewer than five bytes which may start a request line is waited for
+    until it sent five (or stopped sending): ``SO_RCVLOWAT`` makes the socket readable then."""
+    data: bytes = await sock.recv(_HEAD, socket.MSG_PEEK)
+    if len(data) >= _HEAD or not data or data[0] == _TLS_HANDSHAKE:
+        return data
+    if not any(start.startswith(data) for start in _HTTP_STARTS):
+        return data
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, _HEAD)
+    try:
+        await trio.lowlevel.wait_readable(sock)
+        more: bytes = await sock.recv(_HEAD, socket.MSG_PEEK)
+        return more
+    finally:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+
+
+def _looks_like_http(data: bytes) -> bool:
+    """Whether the first bytes are an HTTP request line's, not a TLS record's (Go's
+    ``tlsRecordHeaderLooksLikeHTTP``, with every method)."""
+    return len(data) >= _HEAD and data[:_HEAD].startswith(_HTTP_STARTS)
+
+
+async def _answer_plain_http(transport: trio.SocketStream) -> None:
+    """Go's answer to plain HTTP on a TLS port, in plain text; then the end of our sending,
+    what the client sent read and dropped (a bounded amount, until it closes), and the close:
+    the caller's. Logged at debug: a stray client, not a fault of the server."""
+    log.debug("plain HTTP on the TLS port: answered 400, closed")
+    await transport.send_all(PLAIN_HTTP_ANSWER)
+    with contextlib.suppress(OSError):
+        transport.socket.shutdown(socket.SHUT_WR)
+    with trio.move_on_after(ALERT_SECONDS), contextlib.suppress(*_CLIENT_GONE):
+        drained = 0
+        while drained < _PLAIN_DRAIN_BYTES and (data := await transport.receive_some()):
+            drained += len(data)
+
+
 class _ContainedConnection(TCPServer):
     """Hypercorn's handler of one connection; an error in it ends that connection only."""
 
@@ -211,14 +276,26 @@ class _ContainedConnection(TCPServer):
         connection closed, if it failed or took too long. Hypercorn left such a socket to the
         garbage collector, an fd the limit no longer counted."""
         stream: Any = self.stream
+        plain = False
         try:
             with trio.fail_after(self.config.ssl_handshake_timeout):
-                await stream.do_handshake()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
+                # Plain HTTP is answered as Go answers it (dockerd), not closed in silence.
+                plain = _looks_like_http(await _first_bytes(stream.transport_stream.socket))
+                if plain:
+                    await _answer_plain_http(stream.transport_stream)
+                else:
+                    await stream.do_handshake()
+        except (
+            trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError, OSError,
+        ) as exc:  # fmt: skip
             with trio.CancelScope(shield=True):
-                if isinstance(exc, trio.BrokenResourceError):
+                if isinstance(exc, trio.BrokenResourceError) and not plain:
                     await _send_the_alert(stream)
                 await stream.aclose()  # https_compatible: the socket, no close_notify
+            return False
+        if plain:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
             return False
         return True
 
