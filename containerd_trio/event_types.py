@@ -33,7 +33,20 @@ EVENT_TYPES = (
     "restore-started",
     "restore-done",
     "restore-failed",
+    # The daemon's own, of no container (its id is empty): it begins its stop. Sent to the
+    # live streams only, never kept nor replayed: it says what is happening now.
+    "daemon-stopping",
 )
+
+#: The event a stopping daemon sends as its stop begins (a shutdown, not a reload's
+#: hand-over): from then on it answers new requests 503, stops and deletes its containers (or
+#: leaves them running, --keep-containers), and ends the streams whole. Its ``id`` is
+#: :data:`DAEMON_EVENT_ID`; it is not kept, so no replay has it.
+DAEMON_STOPPING = "daemon-stopping"
+
+#: The ``id`` of an event of the daemon's own (:data:`DAEMON_STOPPING`): no container's (an id
+#: is never empty), so an ``id`` or ``label`` filter leaves it out.
+DAEMON_EVENT_ID = ""
 
 #: The status of an ``exit`` whose process's own status cannot be known: it vanished while no
 #: keeper held it. Docker uses 255 likewise.

@@ -283,9 +283,11 @@ class EventBus:
         at_ns: int | None = None,
         detail: dict[str, Any] | None = None,
         labels: Mapping[str, str] | None = None,
+        kept: bool = True,
     ) -> Event:
         """``at_ns``: when it happened, if not now (an exit the keeper saw while no server ran);
-        ``labels``: the container's.
+        ``labels``: the container's; ``kept`` False: to the live streams only, not to the log
+        (``daemon-stopping``: a replay, which a later daemon may send, must not say it).
 
         Timestamps strictly increase, so that ?since= from an event's own timestamp replays it
         and everything after it, in the order it was published; an event from the past is
@@ -302,8 +304,9 @@ class EventBus:
             detail=detail,
             labels=labels or None,
         )
-        self._events.append(event)
-        self._persist(event)
+        if kept:
+            self._events.append(event)
+            self._persist(event)
         for channel, selection in list(self._subscribers.items()):
             if not selection.selects(event):
                 continue

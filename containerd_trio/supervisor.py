@@ -67,6 +67,7 @@ from .errors import (
     container_not_found,
     quoted,
 )
+from .event_types import DAEMON_EVENT_ID, DAEMON_STOPPING
 from .events import EventBus, error_field
 from .keeperlink import KeeperLink, SpawnResult, Welcome
 from .logs import LogQuery, LogWatch
@@ -296,6 +297,11 @@ class Supervisor:
     async def shutdown(self, *, keep_containers: bool | None = None) -> None:
         """Refuse new commands, let those under way finish, stop every container (unless
         kept), then end the nursery."""
+        if not self._shutting_down and not self._handing_over:
+            # Said to the streams as the stop begins (not a hand-over's, after which the
+            # daemon goes on): a client following them, the status page, learns of it now,
+            # not at the end of the streams once the containers are gone.
+            self.events.publish(DAEMON_STOPPING, DAEMON_EVENT_ID, kept=False)
         self._shutting_down = True
         keep = self.config.keep_containers if keep_containers is None else keep_containers
         self._leaving_containers = keep

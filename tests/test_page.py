@@ -1338,10 +1338,66 @@ async def test_the_page_reconnects_and_resumes_the_event_stream(
             "start-container after",
             "delete before",
             "exit before",
+            "daemon-stopping ",  # the daemon's own, of no container, as its stop began
             "start-container before",
         ]
 
     await page.run(resumed)
+
+
+@pytest.mark.deadline(90)
+async def test_the_page_says_the_daemon_stops_then_is_stopped_then_live_again(
+    tmp_path: Path,
+    start_daemon: Callable[..., Awaitable[RunningDaemon]],
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """A daemon's stop (docs/reliability.md, "A graceful stop") is said as it begins: the
+    daemon's daemon-stopping on the stream, while its container waits out its grace (sleep,
+    pid 1, ignores SIGTERM: 5 s here); stopped once the stream has ended and the address
+    refuses; live again when a new daemon serves there. The page said `live` through the stop,
+    its containers vanishing under it, then `disconnected`."""
+    state_dir = tmp_path / "state"
+    first = await start_daemon(state_dir, shutdown_timeout=5.0)
+    port = httpx.URL(first.url).port
+    await start_container(first.client, "stubborn", make_bundle(FOREVER))
+    page = await open_page(first.url)
+    await page.run(
+        lambda page: expect(row(page, "stubborn").locator(".badge")).to_have_text("running")
+    )
+
+    first.daemon.request_stop()
+
+    def stopping(page: Page) -> None:
+        expect(page.locator("#connection")).to_have_attribute("data-state", "stopping")
+        expect(page.locator("#connection-text")).to_have_text("daemon stopping")
+        # The feed says it too, as the daemon's, not a container's.
+        notice = page.locator('#event-feed .event[data-type="daemon-stopping"]')
+        expect(notice.locator(".event-id")).to_have_text("daemon")
+
+    await page.run(stopping)
+    await first.finished.wait()
+
+    def stopped(page: Page) -> None:
+        expect(page.locator("#connection")).to_have_attribute("data-state", "stopped")
+        stopped = re.compile(r"^daemon stopped(, retrying in \d+ s)?$")
+        expect(page.locator("#connection-text")).to_have_text(stopped)
+        expect(row(page, "stubborn")).to_have_count(0)
+
+    await page.run(stopped)
+
+    second = await start_daemon(state_dir, listen=Listen(host="127.0.0.1", port=port))
+    await start_container(second.client, "after", make_bundle(FOREVER))
+
+    def live(page: Page) -> None:
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+        expect(page.locator("#connection-text")).to_have_text("live")
+        expect(row(page, "after").locator(".badge")).to_have_text("running")
+
+    await page.run(live)
+    # Not kept: the new daemon's replay does not have it (the page would say it stops).
+    kept = (await second.client.get("/events", params={"since": "1h", "until": "0s"})).text
+    assert "daemon-stopping" not in kept
 
 
 #: Every 30 s deadline the page sets (``AbortSignal.timeout(30_000)``: GET /state's and each

@@ -31,7 +31,7 @@ from ..errors import (
     PayloadTooLarge,
     ShuttingDown,
 )
-from ..event_types import EVENT_TYPES
+from ..event_types import DAEMON_EVENT_ID, EVENT_TYPES
 from ..logfile import MAX_LINE, STREAMS
 from ..model import (
     ContainerInfo,
@@ -126,11 +126,16 @@ def _hand_written() -> dict[str, Schema]:
             " stopped. The checkpoint-* and restore-* events carry the checkpoint's name and"
             " the figures of its course. restart-cancelled: the restart a restart policy was"
             " waiting to make was called off; restart-failed (with error): its start failed;"
-            " either way the container is no longer restarting.",
+            " either way the container is no longer restarting. daemon-stopping, the"
+            " daemon's own (its id empty), begins its stop: sent live only, never replayed.",
             "required": ["type", "id", "timestamp"],
             "properties": {
                 "type": {"type": "string", "enum": list(EVENT_TYPES)},
-                "id": container_id,
+                "id": {
+                    "anyOf": [container_id, {"type": "string", "const": DAEMON_EVENT_ID}],
+                    "description": "The container's id; empty in an event of the daemon's"
+                    " own (daemon-stopping).",
+                },
                 "pid": {"type": "integer", "minimum": 1},
                 "status": {"type": "integer"},
                 "init": {

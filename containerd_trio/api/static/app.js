@@ -53,13 +53,18 @@ const CONNECTION = {
   live: "live",
   reconnecting: "reconnecting…",
   offline: "disconnected",
+  // The daemon said it stops (docs/page.md): its containers go, then its streams end.
+  stopping: "daemon stopping",
+  stopped: "daemon stopped",
 };
 
 function showConnection(state, delay) {
   const element = $("connection");
-  element.dataset.state = state;
-  $("connection-text").textContent =
-    state === "offline" && delay ? `disconnected, retrying in ${Math.ceil(delay / 1000)} s` : CONNECTION[state];
+  // A reconnection's try after the daemon's stop keeps saying why it is not live.
+  const shown = state === "reconnecting" && events?.stopping ? "stopped" : state;
+  element.dataset.state = shown;
+  const retry = delay ? `, retrying in ${Math.ceil(delay / 1000)} s` : "";
+  $("connection-text").textContent = `${CONNECTION[shown]}${retry}`;
 }
 
 let loadFailures = 0;
@@ -72,6 +77,8 @@ const events = new EventStream({
       loadFailures = 0;
       showMachine();
     } catch (error) {
+      // "the daemon is shutting down": a stop that began as the stream connected.
+      if (error.status === 503) events.daemonStopping();
       loadFailures += 1;
       if (loadFailures === 1) toast(`cannot read the daemon's state: ${error.message}`, "error");
       events.reconnect(); // a stream without a snapshot is useless: start over (after a delay)

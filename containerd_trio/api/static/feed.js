@@ -34,10 +34,11 @@ export class EventFeed {
     type.className = `event-type type-${event.type}`;
     type.textContent = event.type;
 
-    const link = document.createElement("a");
+    // The daemon's own events (daemon-stopping) are of no container: their id is empty.
+    const link = document.createElement(event.id ? "a" : "span");
     link.className = "event-id";
-    link.href = `#/containers/${encodeURIComponent(event.id)}`;
-    link.textContent = event.id;
+    if (event.id) link.href = `#/containers/${encodeURIComponent(event.id)}`;
+    link.textContent = event.id || "daemon";
 
     const detail = document.createElement("span");
     detail.className = "event-detail";
