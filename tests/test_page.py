@@ -1146,6 +1146,55 @@ async def test_destructive_actions_ask_first(
 
 
 @pytest.mark.deadline(90)
+async def test_a_delete_waiting_out_its_grace_shows_the_container_stopping(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """The page's Delete of a live container asks for a 10 s grace (SIGTERM, then SIGKILL):
+    sleep as pid 1 ignores SIGTERM and waits it out. Meanwhile the container shows stopping,
+    in the list and on its page, with the seconds left before the SIGKILL in place of its
+    actions; then it is gone. Until 2026-12-06 the page showed it running, its Delete greyed,
+    for those 10 s."""
+    for container_id in ("stubborn", "obstinate"):
+        await start_container(client, container_id, make_bundle(FOREVER))
+    listed = await open_page(daemon.url)
+    alone = await open_page(f"{daemon.url}/#/containers/obstinate")
+    grace = re.compile(r"^SIGKILL in ([1-9]|10) s$")
+
+    def delete_from_the_list(page: Page) -> None:
+        row(page, "stubborn").locator('button[data-action="delete"]').click()
+        page.locator("#confirm-ok").click()
+        badge = row(page, "stubborn").locator(".badge")
+        expect(badge).to_have_text("stopping")
+        expect(badge).to_have_class("badge badge-stopping")
+        note = row(page, "stubborn").locator(".c-actions .stop-note")
+        expect(note).to_have_text(grace)
+        for element in (badge, note):
+            assert element.evaluate(CONTRAST) >= 4.5
+
+    def delete_from_its_page(page: Page) -> None:
+        page.locator('#c-actions button[data-action="delete"]').click()
+        page.locator("#confirm-ok").click()
+        expect(page.locator("#c-status")).to_have_text("stopping")
+        expect(page.locator("#c-actions .stop-note")).to_have_text(grace)
+        expect(page.locator("#c-actions button")).to_have_count(0)
+
+    await listed.run(delete_from_the_list)
+    await alone.run(delete_from_its_page)
+
+    def gone(page: Page, container_id: str) -> None:
+        # Once the grace has passed (10 s) and the delete has answered.
+        expect(row(page, container_id)).to_have_count(0, timeout=WAIT_MS + 10_000)
+        expect(page.locator("#toasts")).to_contain_text(f"{container_id} deleted")
+
+    await listed.run(lambda page: gone(page, "stubborn"))
+    await alone.run(lambda page: gone(page, "obstinate"))
+    assert (await client.get("/state")).json()["containers"] == []
+
+
+@pytest.mark.deadline(90)
 async def test_checkpoint_restore_kill_and_delete_on_a_containers_page(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,

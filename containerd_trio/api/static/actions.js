@@ -14,6 +14,9 @@ export function actionsFor(status) {
     case "restarting":
       // A signal cancels the restart it waits for (docker's kill of a restarting container).
       return ["kill", "delete"];
+    case "stopping":
+      // A delete waiting out its grace: its badge counts it down (store.badge).
+      return [];
     default:
       return ["delete"];
   }
@@ -28,6 +31,14 @@ export const LABELS = {
 };
 
 const STOP_TIMEOUT_S = 10;
+
+/** In place of the actions of a container the page is stopping: the seconds of grace left. */
+export function stopNote(text) {
+  const note = document.createElement("span");
+  note.className = "stop-note";
+  note.textContent = text;
+  return note;
+}
 
 /** After an action, the button that undoes it, where the focus goes on (a keyboard's Enter). */
 const COUNTERPART = { pause: "resume", resume: "pause" };
@@ -87,9 +98,16 @@ async function run(store, action, id) {
         action: "Delete",
       });
       if (!sure) return null;
-      await call("DELETE", containerPath(id, `?timeout=${STOP_TIMEOUT_S}`), {
-        timeout: (STOP_TIMEOUT_S + 30) * 1000,
-      });
+      // A live one waits out its grace (SIGTERM, then SIGKILL): shown stopping meanwhile,
+      // with the seconds left, rather than a greyed button alone.
+      if (status !== "stopped") store.markStopping(id, STOP_TIMEOUT_S);
+      try {
+        await call("DELETE", containerPath(id, `?timeout=${STOP_TIMEOUT_S}`), {
+          timeout: (STOP_TIMEOUT_S + 30) * 1000,
+        });
+      } finally {
+        store.doneStopping(id);
+      }
       store.forget(id);
       return `${id} deleted`;
     }

@@ -1,6 +1,6 @@
 // One container's page: what it is, what it uses, its processes, checkpoints and log, live.
 
-import { actionsFor, LABELS, perform, replaceActions } from "./actions.js";
+import { actionsFor, LABELS, perform, replaceActions, stopNote } from "./actions.js";
 import { ApiError, call, containerPath } from "./api.js";
 import { confirmAction, toast } from "./dialog.js";
 import * as fmt from "./format.js";
@@ -135,11 +135,7 @@ export class ContainerView {
     }
     const { info, stats } = entry;
     const status = info.state.status;
-    const shown = fmt.status(info.state);
-    const badge = $("c-status");
-    badge.className = `badge badge-${shown}`;
-    badge.textContent = shown;
-    badge.title = shown === "restarting" ? fmt.RESTARTING_TITLE : "";
+    const shown = this._renderBadge(entry);
     $("c-oom").hidden = !entry.oom;
     if (this.shownStatus !== shown) {
       this.shownStatus = shown;
@@ -151,7 +147,8 @@ export class ContainerView {
         button.textContent = LABELS[action];
         return button;
       });
-      replaceActions($("c-actions"), buttons);
+      // A stop the page asked for: the seconds of its grace left, in place of the actions.
+      replaceActions($("c-actions"), shown === "stopping" ? [stopNote(this.store.badge(entry).note)] : buttons);
       this._renderCheckpointButtons();
     }
 
@@ -216,9 +213,22 @@ export class ContainerView {
     $("c-processes").replaceChildren(...rows);
   }
 
+  /** Its badge (a stop the page asked for counted down, store.badge); the status shown. */
+  _renderBadge(entry) {
+    const { status, text, title, note } = this.store.badge(entry);
+    const badge = $("c-status");
+    badge.className = `badge badge-${status}`;
+    badge.textContent = text;
+    badge.title = title;
+    const shownNote = $("c-actions").querySelector(".stop-note");
+    if (shownNote) shownNote.textContent = note ?? "";
+    return status;
+  }
+
   _renderTimes() {
     const entry = this._entry();
     if (!entry) return;
+    if (this.store.stopping.has(entry.id)) this._renderBadge(entry);
     const stopped = entry.info.state.status === "stopped";
     // This run's, as docker's Up: a restart's counts from the restart, not the creation.
     let text = fmt.duration(this.store.now() - entry.startedMs);

@@ -6,7 +6,7 @@
 // Live figures (memory, CPU) are fetched for the rows in view only: each costs the daemon a
 // `runc events --stats`, so asking for a thousand would load the machine for nothing.
 
-import { actionsFor, LABELS, perform, replaceActions } from "./actions.js";
+import { actionsFor, LABELS, perform, replaceActions, stopNote } from "./actions.js";
 import * as fmt from "./format.js";
 
 export const ROW_HEIGHT = 40; // keep equal to .row's height in style.css
@@ -247,11 +247,14 @@ export class ContainerList {
       row.link.href = `#/containers/${encodeURIComponent(id)}`;
     });
     set("oom", entry.oom, (oom) => (row.oom.hidden = !oom));
-    set("status", fmt.status(info.state), (value) => {
+    const badge = this.store.badge(entry);
+    set("badge", badge.text, () => {
+      row.badge.textContent = badge.text;
+      row.badge.title = badge.title;
+    });
+    set("status", badge.status, (value) => {
       row.dataset.status = value;
       row.badge.className = `badge badge-${value}`;
-      row.badge.textContent = value;
-      row.badge.title = value === "restarting" ? fmt.RESTARTING_TITLE : "";
       const buttons = [];
       for (const action of actionsFor(value)) {
         if (!ROW_ACTIONS.has(action)) continue;
@@ -262,7 +265,11 @@ export class ContainerList {
         button.textContent = LABELS[action];
         buttons.push(button);
       }
-      replaceActions(row.actions, buttons, row.link);
+      row.stopNote = value === "stopping" ? stopNote(badge.note) : null;
+      replaceActions(row.actions, row.stopNote ? [row.stopNote] : buttons, row.link);
+    });
+    set("note", badge.note ?? "", (text) => {
+      if (row.stopNote) row.stopNote.textContent = text;
     });
     set("uptime", this._uptime(entry), (text) => (row.uptime.textContent = text));
     const code = info.state.exitStatus;
@@ -304,6 +311,7 @@ export class ContainerList {
           row.shown.uptime = text;
           row.uptime.textContent = text;
         }
+        if (this.store.stopping.has(id)) this._fill(row, entry); // its grace, counted down
       }
     }
   }

@@ -8,7 +8,7 @@
 // the interleaving.
 
 import { ApiError, call, containerPath } from "./api.js";
-import { parseTime } from "./format.js";
+import { parseTime, RESTARTING_TITLE, status as apiStatus } from "./format.js";
 
 /** How long the snapshot (GET /state, its whole answer read) may take: api.js's default. */
 const STATE_TIMEOUT_MS = 30_000;
@@ -50,6 +50,43 @@ export class Store {
     this._fetching = 0;
     this._toFetch = new Set();
     this._fetchTimer = 0;
+    /** id -> when the grace of a stop the page asked for ends (performance.now(), in ms). */
+    this.stopping = new Map();
+  }
+
+  /**
+   * The page asked the daemon to stop this container (a delete: SIGTERM, then SIGKILL after
+   * `seconds`): until its answer, the container is shown stopping, with the grace left.
+   */
+  markStopping(id, seconds) {
+    this.stopping.set(id, performance.now() + seconds * 1000);
+    this._changed([id]);
+  }
+
+  /** The stop the page asked for has its answer. */
+  doneStopping(id) {
+    if (this.stopping.delete(id)) this._changed([id]);
+  }
+
+  /**
+   * What a badge says of a container: its status as the API gives it (restarting too), or
+   * `stopping` while a stop the page asked for waits out its grace, with a `note` of the
+   * seconds left before its SIGKILL (in place of its actions). `status` names the badge's
+   * look and the actions offered.
+   */
+  badge(entry) {
+    const status = apiStatus(entry.info.state);
+    const until = this.stopping.get(entry.id);
+    if (until === undefined || entry.info.state.status === "stopped") {
+      return { status, text: status, title: status === "restarting" ? RESTARTING_TITLE : "" };
+    }
+    const left = Math.ceil((until - performance.now()) / 1000);
+    return {
+      status: "stopping",
+      text: "stopping",
+      title: "SIGTERM sent: SIGKILL once its grace has passed, unless it exits first",
+      note: left > 0 ? `SIGKILL in ${left} s` : "SIGKILL sent",
+    };
   }
 
   /** `listener({ids, reset})`: which containers changed; `reset` when the whole set did. */
