@@ -77,13 +77,15 @@ class OpenPage:
 
 
 @pytest.fixture
-async def open_page(chromium: Chromium) -> AsyncIterator[Callable[[str], Awaitable[OpenPage]]]:
+async def open_page(chromium: Chromium) -> AsyncIterator[Callable[..., Awaitable[OpenPage]]]:
     opened: list[OpenPage] = []
 
-    def load(url: str) -> OpenPage:
+    def load(url: str, init_script: str | None) -> OpenPage:
         context = chromium.new_context()
         page = context.new_page()
         handle = OpenPage(chromium, page, PageErrors(page))
+        if init_script is not None:
+            page.add_init_script(init_script)
         page.goto(url)
         expect(page.locator("#connection")).to_have_attribute("data-state", "live")
         expect(page.locator("#machine-cpus")).not_to_have_text("…")  # the state is in
@@ -91,8 +93,8 @@ async def open_page(chromium: Chromium) -> AsyncIterator[Callable[[str], Awaitab
         page.evaluate("window.notReloaded = true")
         return handle
 
-    async def open(url: str) -> OpenPage:
-        handle = await chromium.run(load, url)
+    async def open(url: str, init_script: str | None = None) -> OpenPage:
+        handle = await chromium.run(load, url, init_script)
         opened.append(handle)
         return handle
 
@@ -1097,6 +1099,79 @@ async def test_a_container_started_again_shows_its_actions_on_its_page(
         )
 
     await page.run(actions)
+
+
+#: Records, every frame, what the list's rows and a container's page show: each row's id,
+#: badge and labels, the page's status, bundle and labels (its body once shown), each once in
+#: a row as it changes (window.shown).
+_EVERY_FRAME = """
+window.shown = [];
+const look = () => {
+  const rows = [...document.querySelectorAll("#rows .row:not([hidden])")].map((row) =>
+    [row.dataset.id, row.querySelector(".badge").textContent,
+     row.querySelector(".c-labels").textContent].join(" "));
+  const body = document.getElementById("c-body");
+  if (body && !body.hidden) {
+    rows.push(["page", document.getElementById("c-status").textContent,
+      ...["bundle", "labels"].map((name) =>
+        document.querySelector(`#c-overview dd[data-field="${name}"]`).textContent)].join(" "));
+  }
+  const now = rows.join(" | ");
+  if (window.shown.at(-1) !== now) window.shown.push(now);
+  requestAnimationFrame(look);
+};
+requestAnimationFrame(look);
+"""
+
+
+async def test_the_replay_over_the_state_shows_no_past_state(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    bundle: Path,
+    open_page: Callable[..., Awaitable[OpenPage]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A page replays the last ten minutes of events (``since``) over the state it reads, and
+    events the state has already must not take a container back through its past, frame by
+    frame: a container restarting by its policy (its start and exit replayed) showed running,
+    then stopped, then restarting once read again; one started again under its id (its delete
+    and start replayed) lost its labels and bundle, in the list and on its page, until read
+    again. Each shows as the state has it in every frame, from the first."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 60.0)
+    await start_container(
+        client,
+        "looping",
+        make_bundle(["sh", "-c", "exit 2"]),
+        restartPolicy={"name": "always"},
+        labels={"tier": "batch"},
+    )
+    with trio.fail_after(10):
+        assert (await client.post("/containers/looping/wait")).json()["exitStatus"] == 2
+    assert (await client.get("/containers/looping")).json()["state"]["restarting"] is True
+    await start_container(client, "again", bundle, labels={"team": "infra"})
+    assert (await client.post("/containers/again/stop", params={"timeout": 1})).status_code < 300
+    await start_container(client, "again", bundle, labels={"team": "infra"})
+
+    listed = await open_page(daemon.url, _EVERY_FRAME)
+    alone = await open_page(f"{daemon.url}/#/containers/again", _EVERY_FRAME)
+
+    def settled(page: Page) -> list[str]:
+        feed = page.locator("#event-feed .event")
+        # The whole replay is in: both starts of "again", the exit of "looping".
+        expect(
+            feed.and_(page.locator('[data-type="start-container"][data-id="again"]'))
+        ).to_have_count(2)
+        expect(feed.and_(page.locator('[data-type="exit"][data-id="looping"]'))).to_have_count(1)
+        shown: list[str] = page.evaluate("window.shown")
+        return shown
+
+    shown = await listed.run(settled)
+    rows = {part for frame in shown for part in frame.split(" | ") if part}
+    assert rows == {"again running team=infra", "looping restarting tier=batch"}, shown
+    shown = await alone.run(settled)
+    pages = {part for frame in shown for part in frame.split(" | ") if part}
+    assert pages == {f"page running {bundle} team=infra"}, shown
 
 
 async def test_destructive_actions_ask_first(

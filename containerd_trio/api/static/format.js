@@ -36,6 +36,18 @@ export function parseTime(text) {
   return Date.parse(text.replace(/(\.\d{3})\d+/, "$1"));
 }
 
+/**
+ * An RFC 3339 time of the daemon's (up to nanoseconds) as nanoseconds since the epoch, a
+ * BigInt, to order an event against a container's times exactly; null if none or unreadable.
+ */
+export function nanos(text) {
+  const match = /^(.*:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(text ?? "");
+  if (!match) return null;
+  const ms = Date.parse(`${match[1]}${match[3]}`);
+  if (!Number.isFinite(ms)) return null;
+  return BigInt(ms) * 1_000_000n + BigInt((match[2] ?? "").padEnd(9, "0"));
+}
+
 const pad = (n, width = 2) => String(n).padStart(width, "0");
 
 /** Epoch ms -> local "17:01:31.804". */

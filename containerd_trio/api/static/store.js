@@ -8,7 +8,7 @@
 // the interleaving.
 
 import { ApiError, call, containerPath } from "./api.js";
-import { parseTime, RESTARTING_TITLE, status as apiStatus } from "./format.js";
+import { nanos, parseTime, RESTARTING_TITLE, status as apiStatus } from "./format.js";
 
 /** How long the snapshot (GET /state, its whole answer read) may take: api.js's default. */
 const STATE_TIMEOUT_MS = 30_000;
@@ -168,17 +168,20 @@ export class Store {
           ids.map((id) => call("GET", containerPath(id)).catch((error) => error)),
         );
         const changed = [];
+        let reset = false;
         answers.forEach((answer, n) => {
           const id = ids[n];
           if (answer instanceof ApiError && answer.status === 404) {
-            // Gone meanwhile: its delete event says so (or said so already).
+            // Gone: its delete event says so, or said so of a container the page showed
+            // live (the events held meanwhile are applied after this answer).
+            if (this.containers.delete(id)) reset = true;
             return;
           }
           if (answer instanceof Error) throw answer;
           this.containers.set(id, entry(answer, this.containers.get(id)));
           changed.push(id);
         });
-        this._changed(changed);
+        this._changed(changed, reset);
       });
     } catch (error) {
       // Leave the placeholders; the next reconnection reloads everything.
@@ -219,9 +222,31 @@ export class Store {
     figures.maxMs = Math.max(figures.maxMs, took);
   }
 
+  /**
+   * Whether `event` is older than what `current` shows, and so already in it: an event of a
+   * run before its current one (published before the run's start), or, stopped, of its last
+   * run up to its init's exit. The events the page replays (`since`, on every load and
+   * reconnection) over a snapshot that has them would otherwise take it back through the
+   * past: a container restarting by its policy shown running and stopped again, until read
+   * again (docs/page.md). Timestamps strictly increase along the stream, so an event
+   * published after the snapshot is later than both.
+   */
+  _older(event, current) {
+    const published = nanos(event.timestamp);
+    if (published === null) return false;
+    const started = nanos(current.info.state.startedAt ?? current.info.createdAt);
+    if (started !== null && published < started) return true;
+    if (current.info.state.status !== "stopped") return false;
+    // An exit's own time (the event's may be later, stamped after a later event).
+    const at = event.type === "exit" ? (nanos(event.exitedAt) ?? published) : published;
+    const finished = nanos(current.info.state.finishedAt);
+    return finished !== null && at <= finished;
+  }
+
   /** Apply one event to the entries; whether anything a view shows changed. */
   _update(event) {
     const current = this.containers.get(event.id);
+    if (current && this._older(event, current)) return false;
     switch (event.type) {
       case "start-container":
       case "restore": {
@@ -256,7 +281,7 @@ export class Store {
           state: { status: "running", startedAt: event.timestamp },
           processes: event.pid ? [{ pid: event.pid, args: [] }] : [],
           createdAt: event.timestamp,
-          labels: {},
+          labels: event.labels ?? {}, // as they were at the event; the object says them again
         };
         const created = entry(info);
         created.placeholder = true; // until its full object arrives
@@ -324,6 +349,14 @@ export class Store {
       }
       case "delete": {
         if (!current) return false;
+        if (current.info.state.status !== "stopped") {
+          // A container's delete comes after its init's exit: one for a live container is
+          // that of the one it replaced under its id (a start again: its delete and its
+          // start, replayed over a snapshot that has the new one). The daemon says which:
+          // read again, it is gone (404) or not.
+          this.refetch(event.id);
+          return false;
+        }
         this.containers.delete(event.id);
         return "reset";
       }
