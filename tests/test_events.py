@@ -262,6 +262,59 @@ async def test_replay_across_a_daemon_restart(
     assert events[1]["status"] == 4
 
 
+@pytest.mark.deadline(60)
+async def test_a_stop_begins_with_daemon_stopping_sent_live_only(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A daemon's stop says so first (docs/events.md): daemon-stopping, its id empty, before
+    its containers' exits and deletes, then the streams end whole. An id filter leaves it
+    out, a type filter that names it keeps it; it is not kept, so the next daemon's replay
+    does not have it (a follower would take it for that daemon's stop)."""
+    state = tmp_path / "state"
+    first: RunningDaemon = await start_daemon(state)
+    since = now()
+    await start_container(first.client, "box", make_bundle(FOREVER))
+    streams = {
+        "all": {},
+        "box": {"id": "box"},
+        "named": {"type": "daemon-stopping,delete"},
+    }
+    received: dict[str, list[dict[str, Any]]] = {name: [] for name in streams}
+    subscribed = trio.Event()
+    count = 0
+
+    async def follow(name: str) -> None:
+        nonlocal count
+        async with first.client.stream("GET", "/events", params=streams[name]) as response:
+            count += 1
+            if count == len(streams):
+                subscribed.set()  # the daemon subscribes before it sends the headers
+            async for line in response.aiter_lines():  # to the stream's end, whole
+                received[name].append(json.loads(line))
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            for name in streams:
+                nursery.start_soon(follow, name)
+            await subscribed.wait()
+            await first.stop()
+    kinds = {name: [(e["type"], e["id"]) for e in events] for name, events in received.items()}
+    assert kinds == {
+        "all": [("daemon-stopping", ""), ("exit", "box"), ("delete", "box")],
+        "box": [("exit", "box"), ("delete", "box")],
+        "named": [("daemon-stopping", ""), ("delete", "box")],
+    }
+    assert set(received["all"][0]) == {"type", "id", "timestamp"}
+
+    second: RunningDaemon = await start_daemon(state)
+    replayed = (await second.client.get("/events", params={"since": since, "until": "0s"})).text
+    assert [json.loads(line)["type"] for line in replayed.splitlines()] == [
+        "start-container",
+        "exit",
+        "delete",
+    ]
+
+
 # --- the bus itself -------------------------------------------------------------------------
 
 
