@@ -1580,26 +1580,52 @@ async def test_events_end_with_exit_3_when_the_daemon_stops(
     await ok(
         run_cli, "--address", daemon.url, "containers", "start", "last", "--bundle", str(bundle)
     )
-    stdout = WrittenOutput()
-    results: list[Result] = []
+    # Every event, docker's type=container (the containers'), type=daemon (the daemon's own).
+    watches = {"all": (), "container": ("-f", "type=container"), "daemon": ("-f", "type=daemon")}
+    outputs = {name: WrittenOutput() for name in watches}
+    results: dict[str, Result] = {}
 
-    events = ("events", "--since", since)
-
-    async def watch() -> None:
-        results.append(
+    async def watch(name: str) -> None:
+        events = ("events", "--since", since, *watches[name])
+        results[name] = await run_cli(
             # --retry 0: the stream's end is taken up again (a reload ends it too), and a
             # daemon that is gone is not waited for.
-            await run_cli("--address", daemon.url, "--retry", "0", *events, stdout=stdout)
+            "--address",
+            daemon.url,
+            "--retry",
+            "0",
+            *events,
+            stdout=outputs[name],
         )
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(watch)
-        await stdout.first.wait()  # the replayed start-container: it is in the stream now
+        for name in watches:
+            nursery.start_soon(watch, name)
+        for name in ("all", "container"):
+            await outputs[name].first.wait()  # the replayed start-container: in the stream
+        # type=daemon's prints none before the stop: its stream, subscribed, says it.
+        bus = daemon.daemon.events
+        assert bus is not None
+        with trio.fail_after(10):
+            while bus.subscriber_count < len(watches):  # noqa: ASYNC110 (no event to wait on)
+                await trio.sleep(0.05)
         await daemon.stop()
-    [result] = results
-    assert result.code == cli.EXIT_UNREACHABLE
-    assert ["start-container", "last"] in [line.split()[1:3] for line in result.out.splitlines()]
-    assert result.err == f"ctr-trio: the daemon at {daemon.url} closed the event stream\n"
+    seen = {
+        name: [line.split()[1:3] for line in result.out.splitlines()]
+        for name, result in results.items()
+    }
+    for result in results.values():
+        assert result.code == cli.EXIT_UNREACHABLE
+        assert result.err == f"ctr-trio: the daemon at {daemon.url} closed the event stream\n"
+    # The stop said as it began, the daemon's own (no container), before the exit.
+    assert seen["all"] == [
+        ["start-container", "last"],
+        ["daemon-stopping", "(daemon)"],
+        ["exit", "last"],
+        ["delete", "last"],
+    ]
+    assert seen["container"] == [["start-container", "last"], ["exit", "last"], ["delete", "last"]]
+    assert seen["daemon"] == [["daemon-stopping", "(daemon)"]]
 
 
 async def test_client_library_events_and_logs(
@@ -2931,7 +2957,7 @@ async def test_events_filter_as_docker_s_container_event_and_type(
     for bad, says in (
         (["-f", "image=x"], "unknown filter key 'image' in 'image=x': the keys are container,"),
         (["-f", "event=stop"], "'event=stop': an event is one of start-container,"),
-        (["-f", "type=image"], "-f type=image: the daemon's events are all of containers"),
+        (["-f", "type=image"], "-f type=image: the daemon's events are of containers"),
         (["-f", "type=box"], "'type=box': a type is one of docker's container,"),
         (["-f", "container"], "'container' is not KEY=VALUE"),
         (["--type", "exit", "-f", "event=oom"], "--type exit and -f event=oom have no type"),

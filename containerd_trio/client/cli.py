@@ -1683,7 +1683,8 @@ def _define_events(parser: Parser) -> None:
         help="as docker's: container=ID (as --id; several: any of them), event=NAME (as --type,"
         " docker's die (an init's exit), exec_die (another's), start, exec_start, unpause and"
         " destroy too; several: any of them),"
-        " type=container, label=KEY or label=KEY=VALUE (the labels each event carries, its"
+        " type=container or type=daemon (the daemon's own: daemon-stopping),"
+        " label=KEY or label=KEY=VALUE (the labels each event carries, its"
         " container's when it came; several: all of them); repeatable (different keys must all"
         " match)",
     )

@@ -1349,7 +1349,8 @@ DOCKER_EVENTS = {
 }
 #: docker's names of some of the ``exit`` events: an init's, an exec'd process's.
 DOCKER_EXITS = ("die", "exec_die")
-#: docker's object types (``events -f type=T``): the daemon's events are all of containers.
+#: docker's object types (``events -f type=T``): the daemon's events are of containers, but
+#: for its own (``daemon-stopping``, its id empty), docker's ``type=daemon``.
 DOCKER_OBJECT_TYPES = (
     "container", "image", "volume", "network", "daemon", "plugin", "node", "service", "secret",
     "config",
@@ -1444,10 +1445,14 @@ def event_selection(args: argparse.Namespace) -> str | None:
     # the labels it carries, its container's when it came).
     args.labels = list(dict.fromkeys(value for key, value in filters if key == "label"))
     objects = {value for key, value in filters if key == "type"}
-    if objects and "container" not in objects:
+    # Of containers, or the daemon's own (daemon-stopping): one of the two kept here, of its
+    # stream; both (or neither asked), every event.
+    kinds = objects & {"container", "daemon"}
+    args.objects = kinds if len(kinds) == 1 else None
+    if objects and not kinds:
         return (
-            f"-f type={sorted(objects)[0]}: the daemon's events are all of containers"
-            " (type=container), and none would be shown"
+            f"-f type={sorted(objects)[0]}: the daemon's events are of containers"
+            " (type=container) and its own (type=daemon), and none would be shown"
         )
     asked = {value for key, value in filters if key == "event"}
     # docker's die is a container's death, an init's exit; an exec'd process's is its
@@ -1481,7 +1486,13 @@ def event_selection(args: argparse.Namespace) -> str | None:
 def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     import time
 
-    from ..event_types import EVENT_TYPES, EXITED_AT_FIELD, INIT_EXIT_FIELD, MOVED_EXIT_FIELD
+    from ..event_types import (
+        DAEMON_EVENT_ID,
+        EVENT_TYPES,
+        EXITED_AT_FIELD,
+        INIT_EXIT_FIELD,
+        MOVED_EXIT_FIELD,
+    )
     from ..timestamps import parse_ns
 
     # The type column as wide as the widest type the daemon publishes: it was 15, and a
@@ -1491,6 +1502,7 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
     containers: list[str] = args.containers
     asked = containers[0] if len(containers) == 1 else None
     kept = set(containers) if len(containers) > 1 else None
+    objects: set[str] | None = getattr(args, "objects", None)
     # --until: the events up to that moment (one past now: the stream is read until it comes).
     until_ns = parse_ns(args.until) if args.until is not None else None
     if until_ns is not None and args.since is None and until_ns <= time.time_ns():
@@ -1529,6 +1541,11 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                     if event["timestamp"] == last:
                         continue  # printed before the stream was taken up again
                     if kept is not None and event["id"] not in kept:
+                        continue
+                    # -f type=container or type=daemon: the daemon's own have no id.
+                    of = "daemon" if event["id"] == DAEMON_EVENT_ID else "container"
+                    if objects is not None and of not in objects:
+                        last = event["timestamp"]
                         continue
                     if (
                         args.exits is not None
@@ -1574,7 +1591,9 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                         if labels := event.get("labels"):  # at the end, sorted, as docker's
                             pairs = sorted(labels.items())
                             extra += f" ({', '.join(f'{k}={v}' for k, v in pairs)})"
-                        line = f"{event['timestamp']}  {event['type']:<{width}}  {event['id']}"
+                        # The daemon's own (daemon-stopping), of no container: "(daemon)".
+                        who = event["id"] or "(daemon)"
+                        line = f"{event['timestamp']}  {event['type']:<{width}}  {who}"
                         out.line(line + extra)
                         out.stdout.flush()
                     seen += 1
