@@ -85,7 +85,7 @@ const events = new EventStream({
     }
   },
   onEvents: (batch) => {
-    for (const event of batch) store.receive(event);
+    store.receive(batch);
     feed.add(batch);
   },
   onStatus: showConnection,

@@ -198,20 +198,25 @@ export class Store {
       if (this._fetching === 0) {
         const held = this._held;
         this._held = [];
-        for (const event of held) this._apply(event);
+        this._applyAll(held);
       }
     }
   }
 
-  /** An event from the stream: applied now, or after the snapshot being fetched. */
-  receive(event) {
-    if (this._fetching > 0) this._held.push(event);
-    else this._apply(event);
+  /** A batch of events from the stream: applied now, or after the snapshot being fetched. */
+  receive(events) {
+    if (this._fetching > 0) this._held.push(...events);
+    else this._applyAll(events);
   }
 
-  _apply(event) {
+  /** Apply events in order, each knowing those after it in the batch (`_update`). */
+  _applyAll(events) {
+    events.forEach((event, n) => this._apply(event, events, n + 1));
+  }
+
+  _apply(event, batch = [], next = 0) {
     const started = performance.now();
-    const changed = this._update(event);
+    const changed = this._update(event, batch, next);
     if (changed === "reset") this._changed([], true);
     else if (changed) this._changed([event.id]);
     for (const listener of this._eventListeners) listener(event);
@@ -243,8 +248,29 @@ export class Store {
     return finished !== null && at <= finished;
   }
 
-  /** Apply one event to the entries; whether anything a view shows changed. */
-  _update(event) {
+  /**
+   * Whether the init `pid` of a start of `current`, stopped, exits in `batch` (from `next`
+   * on) at its `finishedAt` or before: the run the entry shows, started and ended already. An
+   * init that exits before its start is published is stamped after it, so that start can
+   * be later than the exit (state.finishedAt) and yet be of the run shown.
+   */
+  _endsAsShown(current, pid, batch, next) {
+    const finished = nanos(current.info.state.finishedAt);
+    if (finished === null) return false;
+    for (let n = next; n < batch.length; n += 1) {
+      const later = batch[n];
+      if (later.id !== current.id || later.type !== "exit" || later.pid !== pid) continue;
+      const at = nanos(later.exitedAt ?? later.timestamp);
+      return at !== null && at <= finished;
+    }
+    return false;
+  }
+
+  /**
+   * Apply one event to the entries; whether anything a view shows changed. `batch[next...]`
+   * are the events that come after it, applied with it.
+   */
+  _update(event, batch = [], next = 0) {
     const current = this.containers.get(event.id);
     if (current && this._older(event, current)) return false;
     switch (event.type) {
@@ -263,7 +289,8 @@ export class Store {
             current.info.restartPolicy &&
             current.info.state.status === "stopped" &&
             current.info.processes[0]?.pid !== event.pid;
-          if (!restart) return false;
+          // Not the replayed start of the run shown, whose exit comes after it.
+          if (!restart || this._endsAsShown(current, event.pid, batch, next)) return false;
           const info = {
             ...current.info,
             state: { status: "running", startedAt: event.timestamp },
