@@ -712,3 +712,26 @@ async def test_every_answer_s_status_line_has_its_reason_phrase(
             head += await stream.receive_some()
     await stream.aclose()
     assert head.startswith(status_line), head
+
+
+async def test_a_websocket_s_101_has_its_reason_phrase(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """An attach's accepted handshake: ``HTTP/1.1 101 Switching Protocols``, as the other
+    answers have their phrase (the 101 is h11's InformationalResponse, not a Response: it
+    went out as ``HTTP/1.1 101 `` after the reason phrases came in)."""
+    started = await start_container(client, "ws", bundle)
+    pid = started["processes"][0]["pid"]
+    url = httpx.URL(daemon.url)
+    stream = await trio.open_tcp_stream(url.host, url.port or 80)
+    await stream.send_all(
+        b"GET /containers/ws/process/%d/attach HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+        b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n" % pid
+    )
+    head = b""
+    with trio.fail_after(10):
+        while b"\r\n" not in head:
+            head += await stream.receive_some()
+    await stream.aclose()
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n"), head

@@ -81,7 +81,7 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import h11
 import hypercorn.protocol
@@ -125,12 +125,12 @@ Admits = Callable[[tuple[str, int], tuple[str, int]], bool]
 #: uid rule (``server.hypercorn_config``).
 ADMITS = "connection_admits"
 
-#: What a client that goes away in the middle of its answer leaves in Hypercorn (its close
-#: races the answer's send): the client's doing, not a failure of the server's.
 #: Each status code's reason phrase (``200 OK``), which Hypercorn leaves empty (h11 writes
 #: ``HTTP/1.1 200 ``): curl -i and a client's logs show the phrase, as dockerd's answers have it.
 _REASONS = {status.value: status.phrase.encode("ascii") for status in http.HTTPStatus}
 
+#: What a client that goes away in the middle of its answer leaves in Hypercorn (its close
+#: races the answer's send): the client's doing, not a failure of the server's.
 _CLIENT_GONE = (trio.BrokenResourceError, trio.BusyResourceError, trio.ClosedResourceError)
 
 
@@ -659,6 +659,9 @@ class _Http11(H11Protocol):
         # the API's answers. A stream's head (/events, a log followed) goes at once, so that
         # its client knows it is subscribed before anything comes.
         late = _answered(self.connection)  # before the send: a failed send is ERROR too
+        if isinstance(event, h11.InformationalResponse):
+            # A WebSocket's 101 (Hypercorn's, as its handshake is accepted); the 100 has its own.
+            event = _with_reason(event)
         if isinstance(event, h11.Response):
             event = _with_reason(event)
             if self._expecting is not None:
@@ -829,12 +832,16 @@ def _closing_if_body_unread(
     )
 
 
-def _with_reason(response: h11.Response) -> h11.Response:
-    """The answer with its status code's reason phrase, if it has none (Hypercorn's never do);
-    its headers are taken as they are (validated when it was made)."""
+_Head = TypeVar("_Head", h11.Response, h11.InformationalResponse)
+
+
+def _with_reason(response: _Head) -> _Head:
+    """The answer (or a 1xx: a WebSocket's 101) with its status code's reason phrase, if it has
+    none (Hypercorn's never do); its headers are taken as they are (validated when it was
+    made)."""
     if response.reason or (reason := _REASONS.get(response.status_code)) is None:
         return response
-    return h11.Response(
+    return type(response)(
         status_code=response.status_code,
         headers=response.headers,
         http_version=response.http_version,
