@@ -1036,15 +1036,24 @@ class Supervisor:
         named with why; the others go on."""
         deleted: list[ContainerInfo] = []
         failed: list[PruneFailure] = []
+        delete_at_rest = partial(self._delete, if_at_rest=True)
         for container in [c for c in self._listed() if c.at_rest]:
             if self._restarting.get(container.id) is container:
                 continue  # its restart's own start is under way
+            if container.lock.locked():
+                # A command holds it (a change of limits its exit overtook, a move it exited
+                # in, ...): said, not waited for. The delete would wait for that command (a
+                # move's, up to its checkpoint deadline), every container after it waiting
+                # too, and this one refusing other commands meanwhile as being deleted. From
+                # this look to the delete's hold of the lock nothing yields.
+                failed.append(PruneFailure(id=container.id, error=_held_message(container)))
+                continue
             try:
-                deleted.append(await self._submit(self._delete, container, 0.0, False, True))
+                deleted.append(await self._submit(delete_at_rest, container, 0.0))
             except (NotAtRest, NotFound):
                 continue  # started again, restarted or deleted meanwhile: not at rest
             except ShuttingDown:
-                raise  # the daemon's stop deletes the rest
+                raise  # the daemon stops: a 503, the rest refused as any command now is
             except DaemonError as exc:
                 failed.append(PruneFailure(id=container.id, error=exc.message))
         return PruneReport(deleted=deleted, failed=failed)
@@ -1870,6 +1879,13 @@ def _refuse_unless_stopped(container: Container) -> None:
     else:
         why = f"it is {container.status.value} already"
     raise Conflict(f"cannot start container {container.id!r}: {why}")
+
+
+def _held_message(container: Container) -> str:
+    return (
+        f"container {container.id!r} was not removed: another command holds it;"
+        " prune again once it has ended"
+    )
 
 
 def _refuse_if_busy(container: Container) -> None:

@@ -31,6 +31,7 @@ from containerd_trio import attach as attach_module
 from containerd_trio import signals, timestamps
 from containerd_trio import supervisor as supervisor_module
 from containerd_trio.client import cli, commands, interactive, watch
+from containerd_trio.client import routes as client_routes
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
 from containerd_trio.client.protocol import Request
 from containerd_trio.config import Listen
@@ -3174,6 +3175,22 @@ async def test_prune_removes_stopped_containers(
     assert [c["id"] for c in (await client.get("/state")).json()["containers"]] == ["keep"]
     assert (await ok(ctr, "containers", "prune")).out == "no stopped containers\n"
     assert (await ok(ctr, "--json", "prune")).json == []
+
+
+async def test_prune_of_a_daemon_without_the_prune_route_deletes_each_stopped_id(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon from before ``DELETE /containers?status=stopped`` (not reloaded since an
+    upgrade) answers it 404 "no such endpoint": prune then lists the stopped ids and deletes
+    each, as it did before. The route's request is sent to a path no daemon serves here."""
+    monkeypatch.setattr(
+        client_routes, "prune", lambda: Request("DELETE", "/containerz?status=stopped")
+    )
+    for name in ("done1", "done2"):
+        await start_container(client, name, make_bundle(["true"]))
+        assert (await client.post(f"/containers/{name}/wait")).status_code == 200
+    assert (await ok(ctr, "prune")).out == "deleted done1\ndeleted done2\n"
+    assert (await client.get("/state")).json()["containers"] == []
 
 
 async def test_prune_leaves_a_container_started_again_under_a_pruned_id_meanwhile(

@@ -593,6 +593,44 @@ async def test_a_prune_removes_the_stopped_containers_and_says_which_it_could_no
         assert types == ["start-container", "exit", "delete"], (name, types)
 
 
+async def test_a_prune_says_a_stopped_container_a_command_holds_and_does_not_wait_for_it(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """An exec held in runc holds ``held``'s lock while its init exits: the prune removes the
+    others at once and names ``held`` in ``failed``, kept. Before, it waited for the exec to
+    end (a move's hold: up to its checkpoint deadline), every container after ``held`` with
+    it, and ``held`` refused other commands meanwhile as being deleted."""
+    gated = GatedRunc(tmp_path, "exec", once=True)
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    await start_container(client, "held", make_bundle(["sleep", "1"]))
+    await start_container(client, "after", make_bundle(["true"]))
+    assert (await client.post("/containers/after/wait")).status_code == 200
+    answers: dict[str, httpx.Response] = {}
+
+    async def exec_in_held() -> None:
+        answers["exec"] = await client.put("/containers/held/processes", json={"args": ["true"]})
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(exec_in_held)
+            await gated.reached()  # the exec holds the lock, its runc exec held
+            assert (await client.post("/containers/held/wait")).status_code == 200
+            pruned = await client.delete("/containers", params={"status": "stopped"})
+            assert pruned.status_code == 200, pruned.text
+            report = pruned.json()
+            assert [c["id"] for c in report["deleted"]] == ["after"], report
+            [failure] = report["failed"]
+            assert failure["id"] == "held", failure
+            assert "another command holds it" in failure["error"], failure
+            await trio.Path(gated.gate).write_text("go\n")
+    assert answers["exec"].status_code in (201, 409), answers["exec"].text
+    held = (await client.get("/containers/held")).json()
+    assert held["state"]["status"] == "stopped", held
+    gone = await client.delete("/containers", params={"status": "stopped"})
+    assert [c["id"] for c in gone.json()["deleted"]] == ["held"], gone.text
+
+
 @pytest.mark.deadline(30)
 async def test_commands_on_a_container_being_deleted_are_refused_at_once(
     daemon: RunningDaemon, make_bundle: BundleFactory

@@ -1153,8 +1153,17 @@ def containers_prune(client: Client, args: argparse.Namespace, out: Output) -> i
     whose restart policy starts it again (docker's prune leaves a restarting container)."""
     # The daemon chooses and removes them (DELETE /containers?status=stopped): a list here,
     # then a delete of each id, removed a container started again under one of those ids
-    # in between, running.
-    report = client.prune()
+    # in between, running. A daemon from before that route (not reloaded since an upgrade)
+    # is pruned as it was then.
+    try:
+        report = client.prune()
+    except ApiError as exc:
+        if exc.status not in (404, 405) or "no such endpoint" not in exc.message:
+            raise
+        stopped = [c["id"] for c in client.containers() if state_name(c) == "stopped"]
+        if not stopped and not out.as_json:
+            out.line("no stopped containers")
+        return each_container(stopped, out, client.delete, _deleted, single=False)
     if out.as_json:
         out.document(report["deleted"])
     elif not report["deleted"] and not report["failed"]:
@@ -1163,7 +1172,8 @@ def containers_prune(client: Client, args: argparse.Namespace, out: Output) -> i
         for container in report["deleted"]:
             out.line(_deleted(container, container["id"]))
     for failure in report["failed"]:
-        out.error(f"container {failure['id']!r}: {failure['error']}")
+        named = repr(failure["id"]) in failure["error"]
+        out.error(failure["error"] if named else f"container {failure['id']!r}: {failure['error']}")
     return EXIT_ERROR if report["failed"] else EXIT_OK
 
 

@@ -940,8 +940,9 @@ class Container:
 
     @property
     def at_rest(self) -> bool:
-        """Stopped, and staying so: no restart due by its policy, no delete or move under way,
-        not held for a command. What docker's container prune removes."""
+        """Stopped, and staying so: no restart due by its policy, no delete under way, not
+        held for a move's settling. What docker's container prune removes (a command that
+        holds its lock meanwhile: :meth:`.Supervisor.prune`)."""
         return (
             self.status is Status.STOPPED
             and self._pending_restart is None

@@ -202,8 +202,9 @@ def _delete_past_its_grace(container: Container) -> bool:
 
 
 class NotAtRest(Exception):
-    """A prune's delete found its container no longer stopped for good (a restart due, a
-    delete or a start of its id under way): it is left as it is."""
+    """A prune's delete found its container no longer stopped for good (a restart due, or
+    a delete under way): it is left as it is. (One a start of its id replaced is found
+    deleted: :meth:`.Container.gone`.)"""
 
 
 async def delete(
