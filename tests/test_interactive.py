@@ -61,10 +61,24 @@ def _environment(**env: str) -> dict[str, str]:
 class Terminal:
     """``ctr-trio ARGS`` in a pseudo-terminal of ``rows`` x ``columns``."""
 
-    def __init__(self, address: str, *args: str, rows: int = 24, columns: int = 80, **env: str):
+    def __init__(
+        self,
+        address: str,
+        *args: str,
+        rows: int = 24,
+        columns: int = 80,
+        stdin: str | None = None,
+        **env: str,
+    ):
+        """``stdin``: a file ctr-trio's input comes from instead (its output still the
+        terminal), as a shell's ``< FILE``."""
         environment = _environment(CONTAINERD_TRIO_ADDRESS=address, **env)
+        command, argv = CTR, list(args)
+        if stdin is not None:
+            command, argv = "sh", ["-c", 'exec "$0" "$@" < "$STDIN"', CTR, *args]
+            environment["STDIN"] = stdin
         self.child = pexpect.spawn(
-            CTR, list(args), env=environment, dimensions=(rows, columns), timeout=TIMEOUT
+            command, argv, env=environment, dimensions=(rows, columns), timeout=TIMEOUT
         )
 
     async def expect(self, pattern: str) -> None:
@@ -643,6 +657,30 @@ async def test_run_it_starts_the_init_at_the_size_of_our_window(
         again = Terminal(daemon.url, "start", "-ait", "-b", str(sized), "sized", "stty", "size")
         await again.expect("24 80\r\n")
         assert await again.status() == 0
+
+
+async def test_t_from_an_input_that_is_not_a_terminal_sizes_the_terminal_as_our_output_s(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``docker exec -t web stty size < /dev/null`` at a terminal prints the window's size: its
+    client takes the size from its output's terminal. Until 2026-12-06 ctr-trio took it from
+    its input alone, and sent none: the process had a 0x0 terminal (busybox's stty: ``stty:
+    standard input``), and kept it through a resize of the window. Now ``exec -t`` and ``run
+    -t`` send our output's size at the start and on each SIGWINCH, as with ``-it``."""
+    await start_container(client, "box", make_bundle())
+    # A trap that says the size again at a resize (the SIGWINCH of the terminal's size
+    # change), then ends.
+    script = 'stty size; trap "stty size; exit 3" WINCH; while :; do sleep 0.1; done'
+    with trio.fail_after(TIMEOUT):
+        for args in (
+            ("exec", "-t", "box", "sh", "-c", script),
+            ("run", "-t", "--rm", "-b", str(make_bundle()), "once", "sh", "-c", script),
+        ):
+            shell = Terminal(daemon.url, *args, rows=37, columns=111, stdin="/dev/null")
+            await shell.expect("37 111\r")
+            shell.resize(21, 61)
+            await shell.expect("21 61\r")
+            assert await shell.status() == 3
 
 
 async def test_run_it_rm_removes_the_container_once_the_shell_exits(

@@ -742,11 +742,7 @@ def _stdin_is_terminal() -> bool:
 
 
 def _terminal_size() -> tuple[int, int] | None:
-    try:
-        size = os.get_terminal_size(0)
-    except OSError:
-        return None
-    return size.columns, size.lines
+    return output.window_size()
 
 
 #: What an action on a container answers: the container, or how it ended (stop).

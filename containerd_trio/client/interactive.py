@@ -56,7 +56,7 @@ from urllib.parse import urlencode
 from .. import channels
 from ..timestamps import format_ns
 from .errors import ApiError
-from .output import PROG, Output, binary, moved_away
+from .output import PROG, Output, binary, moved_away, window_size
 from .protocol import container_path
 from .websocket import Closed, WebSocket
 
@@ -234,6 +234,9 @@ class Session:
         self.tty = tty and os.isatty(0)
         #: Raw mode, and the detach keys, only where the user types into the process's terminal.
         self.raw = self.tty and stdin
+        #: Our window's size goes to the process's terminal, at the start and on each
+        #: SIGWINCH, where our output or our input is a terminal (:func:`.output.window_size`).
+        self.sized = tty and window_size() is not None
         self.logs = logs
         self.detach = DetachKeys(detach_keys if self.raw else b"")
         #: Signals to send on to the process: only where there is no terminal to send Ctrl-C.
@@ -392,7 +395,7 @@ class Session:
         self._cursored = ws.subprotocol == channels.CURSORED
         if not self._cursored:
             self._cursor = None  # a daemon that gives none would refuse one
-        if self.tty:
+        if self.sized:
             self._send_size(ws)
         self._input_sent = 0  # this connection's (the daemon counts what it read of it)
         unsent, self._unsent = self._unsent, []
@@ -447,7 +450,7 @@ class Session:
                 woken = b""
                 with contextlib.suppress(BlockingIOError):
                     woken = os.read(wake, 512)  # a byte for each signal: its number
-                if self.tty:
+                if self.sized:
                     self._send_size(ws)
                 for signum in woken:
                     if signum in self.proxied:
@@ -514,11 +517,8 @@ class Session:
             self.client.signal(self.container_id, self.pid, signum)
 
     def _send_size(self, ws: WebSocket) -> None:
-        try:
-            size = os.get_terminal_size(0)
-        except OSError:
-            return
-        ws.send(channels.resize_frame(size.columns, size.lines))
+        if (size := window_size()) is not None:
+            ws.send(channels.resize_frame(*size))
 
 
 def _catch(

@@ -6,6 +6,7 @@ Everything here is plain text work on the daemon's answers; nothing here talks t
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -75,6 +76,20 @@ class TextWriter:
 
     def flush(self) -> None:
         self._stream.flush()
+
+
+def window_size() -> tuple[int, int] | None:
+    """Our window's ``(columns, rows)``, for a process's terminal (``-t``): that of the terminal
+    our output goes to, as docker's client takes its size from its output stream, else that of
+    our input's; None where neither is a terminal. (Until 2026-12-06 our input's alone: ``exec
+    -t web stty size < /dev/null`` at a terminal gave the process a 0x0 terminal.)"""
+    for fd in (1, 0):
+        try:
+            size = os.get_terminal_size(fd)
+        except OSError:
+            continue
+        return size.columns, size.lines
+    return None
 
 
 def binary(stream: TextIO) -> BinaryIO | TextWriter:
