@@ -216,6 +216,8 @@ async def session(
         too_slow: TooSlow | None = None
         left = False
         taken = _Taken()
+        #: The normal close's reason: that the container moved away, where the status says so.
+        ended = "the process ended"
         async with trio.open_nursery() as nursery:
             if process is not None:
                 nursery.start_soon(
@@ -239,6 +241,8 @@ async def session(
                 if process is not None:
                     await process.exited.wait()
                 status = _status_document(container, pid, target, taken)
+                if status.get(channels.MOVED):
+                    ended = "the container moved to another daemon"
                 status_frame = channels.frame(channels.ERROR, json.dumps(status).encode())
                 await _send(connection, container, status_frame)
             except TooSlow as exc:
@@ -254,7 +258,7 @@ async def session(
                 await connection.close(POLICY, str(too_slow))
             return
         with trio.move_on_after(1):
-            await connection.close(NORMAL, "the process ended")
+            await connection.close(NORMAL, ended)
 
 
 @attrs.define

@@ -577,6 +577,9 @@ async def test_an_attach_at_the_source_says_the_container_moved_and_where(
     assert status is not None and session.close_code == 1000, (status, session.close_code)
     assert (status.get("moved"), status.get("movedTo")) == (True, to), status
     assert "inputNotTaken" not in status, status  # it took none
+    # The close's reason says it too, as docs/api.md says (until 2026-12-06 it said "the
+    # process ended", as for a process that exited).
+    assert session.close_reason == "the container moved to another daemon", session.close_reason
     assert code == 0, err
     assert err.decode() == (
         f"ctr-trio: container counter moved to {to}; follow it there: ctr-trio --address {to}"
