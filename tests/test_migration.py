@@ -588,6 +588,36 @@ async def test_an_attach_at_the_source_says_the_container_moved_and_where(
     await counts_on(target.client, "counter", beyond=2)
 
 
+async def test_ctr_trio_migrate_that_loses_its_daemon_says_how_to_see_how_the_move_ended(
+    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """``ctr-trio migrate`` whose connection to the source breaks mid-move (its server killed
+    there) exits 3, as for any daemon gone, and says where to see how the move ended, as at a
+    Ctrl-C: the daemon (its next server) carries a move on or undoes it without its client.
+    Until 2026-12-06 it said only ``lost the connection to the daemon at ...: peer closed
+    connection without sending complete message body``, and left the user to guess."""
+    source, target = await two_daemons(spawn_daemon, tmp_path)
+    # The target's session is held at its open: the move is under way, and stays so.
+    link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/migrations HTTP/1.1")
+    await nursery.start(link.serve)
+    await start_container(source.client, "counter", make_bundle(COUNTER))
+    address = f"unix:{source.socket}"
+    with trio.fail_after(30):
+        moving = await _ctr_trio(
+            "--address", address, "migrate", "counter", "--to", f"unix:{link.path}"
+        )
+        await link.holding.wait()
+        await source.kill_server()
+        code, err = await _ended(moving)
+    assert code == 3, err
+    said = err.decode()
+    assert said.startswith(f"ctr-trio: lost the connection to the daemon at {address}: "), said
+    assert said.endswith(
+        f"; it may have gone on with the move of counter to unix:{link.path} without us: see"
+        f" how it ended with: ctr-trio --address {address} inspect counter\n"
+    ), said
+
+
 async def test_ctr_trio_logs_follow_says_its_container_moved_and_where(
     spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

@@ -1255,6 +1255,18 @@ def _going_on(out: Output, what: str, args: argparse.Namespace) -> Iterator[None
             f" see how it ends with: {PROG} --address {args.address} inspect {args.id}"
         )
         raise
+    except DaemonUnreachable as exc:
+        if not exc.lost:
+            raise
+        # The connection broke once the request was sent (the server killed, or a live
+        # upgrade's hand-over): the daemon, or its next server, carried it on or undid it, and
+        # "lost the connection" alone left the user to guess which (a move: is it here?).
+        raise DaemonUnreachable(
+            exc.address,
+            f"{exc.reason}; it may have gone on with {what} without us: see how it ended"
+            f" with: {PROG} --address {args.address} inspect {args.id}",
+            lost=True,
+        ) from exc
 
 
 def _criu_flags(args: argparse.Namespace) -> CriuFlags:
