@@ -57,6 +57,11 @@ UNKNOWN_EXIT_STATUS = 255
 #: ``ctr-trio events -f event=die`` keeps these.
 INIT_EXIT_FIELD = "init"
 
+#: The field an init's ``exit`` also carries, true, when its restart policy starts the
+#: container again once its delay has passed (listed ``restarting`` from then on): a watcher
+#: shows it restarting at once, where the exit alone said stopped until it read it again.
+RESTARTING_FIELD = "restarting"
+
 #: The field an init's ``exit`` also carries, true, when the container did not end but moved
 #: to another daemon (its frozen copy here killed once the target kept it): not docker's
 #: ``die``, which ``ctr-trio events -f event=die`` leaves it out of.

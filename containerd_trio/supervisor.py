@@ -254,6 +254,7 @@ class Supervisor:
                 delete_left=self._delete_left,
                 stop_left=self._stop_left,
                 restart_exited=self._restart_exited,
+                restart_due=self._restart_due,
                 cgroup_place=CgroupPlace.of_self(),
             )
             self.config.pid_dir.mkdir(parents=True, exist_ok=True)
@@ -1116,6 +1117,17 @@ class Supervisor:
         except DaemonError as exc:
             log.error("container %s: %s", container.id, exc.message)
 
+    def _restart_due(self, container: Container) -> bool:
+        """Whether the policy of ``container``, stopped, starts it again: not one its user
+        stopped, nor at the daemon's end, but at the end of a server that leaves the
+        containers running (the next server makes it)."""
+        policy = container.restart_policy
+        if policy is None or container.stopped_by_user or container.exit_status is None:
+            return False
+        if self._shutting_down and not self._leaving_containers:
+            return False
+        return restarts.should_restart(policy, container.restart_count, container.exit_status)
+
     def _restart_exited(self, container: Container) -> None:
         """Start ``container``, with a restart policy, whose init exited, again if the policy
         says so, once docker's backoff delay has passed: in a task of the supervisor's (the
@@ -1123,13 +1135,8 @@ class Supervisor:
         (docker's shutdown is no exit to restart for either); but an exit while this server
         ends leaving the containers running is no stop of the daemon's: the restart is marked
         due in the record, for the next server."""
-        policy = container.restart_policy
-        assert policy is not None and self._nursery is not None  # its tree runs in it
-        if container.stopped_by_user or container.exit_status is None:
-            return
-        if self._shutting_down and not self._leaving_containers:
-            return
-        if not restarts.should_restart(policy, container.restart_count, container.exit_status):
+        assert self._nursery is not None  # its tree runs in it
+        if not self._restart_due(container):
             return
         init = container.init
         ended_ns = init.exit_ns if init is not None and init.exit_ns else timestamps.now_ns()

@@ -322,6 +322,41 @@ async def test_many_containers_are_a_window_of_rows(
     await page.run(scrolled)
 
 
+async def test_an_exit_its_policy_restarts_shows_restarting_before_the_container_is_read(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The exit of an ``always`` container says its policy restarts it (the event's
+    ``restarting``): the page shows it restarting from the event. Before, it showed it
+    stopped until it had read the container again; here every read of it after the first is
+    held, and the page said ``stopped`` for good."""
+    monkeypatch.setattr("containerd_trio.restarts.RESTART_FIRST_DELAY", 30.0)
+    page = await open_page(daemon.url)
+    reads: list[Route] = []
+
+    def first_read_only(route: Route) -> None:
+        reads.append(route)
+        if len(reads) == 1:
+            route.continue_()
+
+    await page.run(lambda page: page.route(re.compile(r".*/containers/waits$"), first_read_only))
+    bundle = make_bundle(["sh", "-c", "sleep 2; exit 2"])
+    await start_container(client, "waits", bundle, restartPolicy={"name": "always"})
+
+    def shown(page: Page) -> None:
+        waits = row(page, "waits")
+        expect(waits.locator(".badge")).to_have_text("running")
+        expect(waits.locator(".badge")).to_have_text("restarting", timeout=WAIT_MS + 2000)
+        expect(waits.locator(".c-exit")).to_have_text("2")
+
+    await page.run(shown)
+    assert len(reads) >= 2, "the page read the container once only"
+    await client.delete("/containers/waits", params={"timeout": 0})
+
+
 async def test_a_container_waiting_out_its_restart_delay_shows_restarting(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,

@@ -1884,3 +1884,29 @@ async def test_a_restarts_init_given_an_earlier_processs_pid_replays_its_own_out
         assert bytes(session.output) == b"up\n"
         await session.detach()
     assert (await client.delete("/containers/svc", params={"timeout": 0})).status_code == 200
+
+
+async def test_an_exit_says_whether_the_policy_restarts_the_container(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """An init's ``exit`` carries ``"restarting": true`` when the policy starts the container
+    again, so that a watcher shows it restarting at once (the status page showed it stopped
+    until it read it again): on-failure's first exit, not its last (its one retry spent), nor
+    the exit of a container its user stopped, nor one without a policy."""
+    since = now()
+    policy = {"name": "on-failure", "maximumRetryCount": 1}
+    await start_container(client, "retried", make_bundle(FAIL), restartPolicy=policy)
+    await start_container(client, "stopped", make_bundle(), restartPolicy={"name": "always"})
+    await start_container(client, "plain", make_bundle(FAIL))
+    with trio.fail_after(30):
+        retried = await collect_events(client, {"since": since, "id": "retried", "type": "exit"}, 2)
+        assert (await client.post("/containers/stopped/stop", params={"timeout": 0})).is_success
+        [stopped] = await collect_events(
+            client, {"since": since, "id": "stopped", "type": "exit"}, 1
+        )
+        [plain] = await collect_events(client, {"since": since, "id": "plain", "type": "exit"}, 1)
+    assert [e.get("restarting") for e in retried] == [True, None], retried
+    assert all(e["init"] is True for e in (*retried, stopped, plain))
+    assert "restarting" not in stopped and "restarting" not in plain, (stopped, plain)
+    final = (await client.get("/containers/retried")).json()
+    assert run_status(final["state"]) == {"status": "stopped", "exitStatus": 1}, final

@@ -111,6 +111,13 @@ def _hand_written() -> dict[str, Schema]:
             "required": ["error"],
             "properties": {
                 "error": {"type": "string", "minLength": 1},
+                "restarting": {
+                    "type": "boolean",
+                    "const": True,
+                    "description": "exit of an init: its restart policy starts the container"
+                    " again once its delay has passed (listed restarting from then on); left"
+                    " out otherwise, and of the exits kept from before 2026-12-06.",
+                },
                 "movedTo": {
                     "type": "string",
                     "description": "A 404 for a container that moved away from this daemon"

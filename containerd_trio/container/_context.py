@@ -61,6 +61,9 @@ class ContainerContext:
     #: Told of a container with a restart policy whose init has exited (it is stopped, and
     #: saved so): the supervisor starts it again if the policy says so.
     restart_exited: Callable[[Container], None]
+    #: Whether :attr:`restart_exited` will make a restart due for this stopped container,
+    #: asked as its exit is published (the exit says so).
+    restart_due: Callable[[Container], bool]
     #: Where runc puts the containers' cgroups, to refuse a start into one that holds
     #: another's processes (None: no hierarchy known).
     cgroup_place: CgroupPlace | None = None

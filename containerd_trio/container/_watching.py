@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .. import timestamps
-from ..event_types import EXITED_AT_FIELD, INIT_EXIT_FIELD
+from ..event_types import EXITED_AT_FIELD, INIT_EXIT_FIELD, RESTARTING_FIELD
 from ..model import Status
 from ..process import Process
 from ._exits import DRAIN_SECONDS, Ended
@@ -75,25 +75,30 @@ async def _init_exited(container: Container, init: Process) -> None:
     container.finished_ns = init.exit_ns
     _remember_exit(container, init)
     container._ctx.metrics.init_exits.inc()
-    # A copy a move killed, the container running on at its target: no death.
-    _publish_exit(
-        container,
-        init,
-        container._moved_detail() if container.moved_away else {INIT_EXIT_FIELD: True},
+    removed = container.auto_remove and not container.deleting and container.known_to_runc
+    restarts = (
+        not removed
+        and container.restart_policy is not None
+        and not container.deleting
+        and container.known_to_runc
     )
+    # A copy a move killed, the container running on at its target: no death.
+    if container.moved_away:
+        detail = container._moved_detail()
+    elif restarts and container._ctx.restart_due(container):
+        detail = {INIT_EXIT_FIELD: True, RESTARTING_FIELD: True}
+    else:
+        detail = {INIT_EXIT_FIELD: True}
+    _publish_exit(container, init, detail)
     container._stopped.set()
     log.debug("container exited id=%s pid=%d status=%d", container.id, init.pid, init.exit_status)
     # Not one a checkpoint stopped (runc forgot it then): it is kept for its restore, as
     # any container a checkpoint stops, and the restore keeps autoRemove.
-    if container.auto_remove and not container.deleting and container.known_to_runc:
+    if removed:
         container.remove_when_stopped()
     else:
         container.save()
-        if (
-            container.restart_policy is not None
-            and not container.deleting
-            and container.known_to_runc
-        ):
+        if restarts:
             container._ctx.restart_exited(container)
 
 

@@ -336,11 +336,13 @@ export class Store {
           startedAt: current.info.state.startedAt,
         };
         if (finishedAt !== undefined) state.finishedAt = finishedAt;
+        // Whether its restart policy starts it again is the daemon's to say (a user's stop,
+        // on-failure's count and exit status decide it): the exit says so, and it is shown
+        // restarting at once. Read again all the same, for its restart count.
+        if (event.restarting) state.restarting = true;
         current.info = { ...current.info, state, processes: [] };
         current.finishedMs = parseTime(finishedAt);
         current.stats = null;
-        // Whether its restart policy starts it again (restarting) is the daemon's to say: a
-        // user's stop, on-failure's count and exit status decide it, and the event does not.
         if (current.info.restartPolicy) this.refetch(event.id);
         return true;
       }
