@@ -3739,6 +3739,19 @@ async def test_migrate_s_help_names_every_address_its_to_takes() -> None:
         assert cli.build_parser().parse_args(["migrate", "x", "--to", address]).to == address
 
 
+async def test_migrate_refuses_a_relative_target_bundle(tmp_path: Path) -> None:
+    """``--target-bundle`` names a directory on the target's host: a relative one was made
+    absolute from this shell's working directory, which says nothing of that host. It is a
+    usage error now, before anything is asked of a daemon; an absolute one is taken."""
+    refused = await run_cli("migrate", "x", "--to", "10.0.0.2:8888", "--target-bundle", "b")
+    assert refused.code == cli.EXIT_USAGE, refused
+    assert "'b' is not an absolute path: it names a directory on the target's host" in refused.err
+    parsed = cli.build_parser().parse_args(
+        ["migrate", "x", "--to", "10.0.0.2:8888", "--target-bundle", "/srv/b"]
+    )
+    assert parsed.target_bundle == "/srv/b"
+
+
 async def test_commands_whose_output_is_a_tar_archive_offer_no_json(tmp_path: Path) -> None:
     """``export`` and ``cp`` write a tar archive or files, never the daemon's JSON: their
     ``--help`` listed ``--json`` ("print the daemon's JSON"), and took it, doing nothing with

@@ -417,6 +417,15 @@ def _moment(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _target_bundle(text: str) -> str:
+    # A directory on the target's host: this host's working directory says nothing of it.
+    if not text.startswith("/"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an absolute path: it names a directory on the target's host"
+        )
+    return text
+
+
 def _deadline(text: str) -> float:
     value = _seconds(text)
     if value == 0:
@@ -1506,8 +1515,9 @@ def _define_migrate(parser: Parser) -> None:
     )
     parser.add_argument(
         "--target-bundle",
+        type=_target_bundle,
         metavar="DIR",
-        help="the bundle's path on the target (default: the same as here)",
+        help="the bundle's absolute path on the target (default: the same as here)",
     )
     _define_criu_options(parser)
     # The body's timeout, as checkpoint's --timeout: a move is a checkpoint there.

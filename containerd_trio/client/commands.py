@@ -1310,7 +1310,6 @@ def checkpoints_delete(client: Client, args: argparse.Namespace, out: Output) ->
 def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
     """Each step with its time and size as it ends, then the downtime; exit 1 if it failed
     (the container then runs on where it was, unless the last line says otherwise)."""
-    target_bundle = _absolute(args.target_bundle)
     with (
         _going_on(out, f"the move of {args.id} to {args.to}", args),
         client.migrate(
@@ -1318,7 +1317,7 @@ def migrate(client: Client, args: argparse.Namespace, out: Output) -> int:
             args.to,
             pre_copy=args.pre_copy,
             with_bundle=args.with_bundle,
-            target_bundle_path=target_bundle,
+            target_bundle_path=args.target_bundle,
             **_criu_flags(args),
             timeout=args.timeout,
         ) as steps,
