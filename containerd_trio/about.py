@@ -103,6 +103,9 @@ class About:
         self.config = config
         #: The daemon's pid: the keeper's (set when the server meets its keeper).
         self.keeper_pid: int | None = None
+        #: The keeper's start as it says it (the same to every server it runs, across
+        #: reloads), if it does.
+        self.keeper_started_ns: int | None = None
         self._version: VersionInfo | None = None
         self._asking = trio.Lock()
         self._started: dict[int, int] = {}
@@ -153,7 +156,11 @@ class About:
         machine = read_machine()
         uname = os.uname()
         keeper_pid = self.keeper_pid if self.keeper_pid is not None else os.getpid()
-        started_ns = self._started_ns(keeper_pid)
+        started_ns = (
+            self.keeper_started_ns
+            if self.keeper_started_ns is not None and self.keeper_pid is not None
+            else self._started_ns(keeper_pid)
+        )
         server_started_ns = self._started_ns(os.getpid())
         now_ns = time.time_ns()
         return DaemonInfo(

@@ -114,6 +114,9 @@ class Welcome:
     #: The containers whose log is paused now (a full disk): a pause told to a previous
     #: server, whose resume is still to come.
     paused_logs: list[str] = attrs.field(factory=list)
+    #: When the keeper started, on the wall clock, as it worked it out once (None from a
+    #: keeper started before 2026-12-06, which does not say it).
+    keeper_started_ns: int | None = None
 
 
 class KeeperEvents(Protocol):
@@ -207,6 +210,9 @@ class KeeperLink:
                     self._ids = itertools.count(max(inflight, default=0) + 1)
                     return Welcome(
                         keeper_pid=int(message["keeper"]),
+                        keeper_started_ns=(
+                            int(message["started"]) if "started" in message else None
+                        ),
                         logger_pid=message.get("logger"),
                         kept=kept,
                         inflight=inflight,

@@ -237,6 +237,7 @@ class Supervisor:
     ) -> None:
         """Own the containers' nursery until :meth:`shutdown`; adopt what the keeper holds first."""
         self.about.keeper_pid = welcome.keeper_pid
+        self.about.keeper_started_ns = welcome.keeper_started_ns
         try:
             context = self._context = ContainerContext(
                 runtime=self.runtime,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from containerd_trio import __version__
 from containerd_trio.config import Listen
 from containerd_trio.timestamps import parse_ns
 
-from .helpers import FOREVER, BundleFactory, RunningDaemon, start_container
+from .helpers import FOREVER, BundleFactory, DaemonProcess, RunningDaemon, start_container
 from .test_cli import run_cli
 from .test_openapi import assert_conforms
 
@@ -140,6 +141,25 @@ async def test_info_counts_the_containers_and_reads_the_host(
     assert again["startedAt"] == info["startedAt"]  # read once, not moved by each reading
     assert again["uptimeSeconds"] >= info["uptimeSeconds"]
     assert all(not warning.startswith("WARNING: the API") for warning in info["warnings"])
+
+
+async def test_info_keeps_the_daemons_start_across_a_reload(
+    spawn_daemon: Callable[..., Any],
+) -> None:
+    """The daemon's pid and start are its keeper's, which lives across a reload: a new server
+    says the same start to the nanosecond (until 2026-12-06 each server worked it out again
+    from the keeper's start in ticks since boot and its own reading of the wall clock's
+    distance from boot, and a reload moved it by some hundreds of nanoseconds: a script that
+    watched ``startedAt`` for a restart of the daemon saw one at each reload)."""
+    daemon: DaemonProcess = await spawn_daemon()
+    before = (await daemon.client.get("/info")).json()
+    count = daemon.servings
+    assert (await daemon.client.post("/daemon/reload")).status_code == 202
+    await daemon.served(count + 1)
+    after = (await daemon.client.get("/info")).json()
+    assert after["serverPid"] != before["serverPid"]
+    assert after["pid"] == before["pid"]
+    assert after["startedAt"] == before["startedAt"]
 
 
 async def test_info_warns_of_plain_tcp_off_loopback(start_daemon: Any) -> None:

@@ -258,6 +258,11 @@ class Keeper:
         ``child_oom_score_adj``: the OOM score each runc that makes a container process gets
         (None: its own, inherited)."""
         self._server_argv = list(server_argv) if server_argv is not None else None
+        #: When this process started, on the wall clock, worked out once: each server says it
+        #: as the daemon's start (``GET /info``), the same across reloads; a server working
+        #: it out again read the wall clock's distance from boot anew, a few hundred ns off.
+        ticks = procfs.start_time(os.getpid())
+        self._started_ns = time.time_ns() if ticks is None else procfs.started_before_ns(ticks + 1)
         self._child_oom_score_adj = child_oom_score_adj
         self._oom_score_warned = False
         self._listen = listen
@@ -781,6 +786,7 @@ class Keeper:
             {
                 "op": "welcome",
                 "keeper": os.getpid(),
+                "started": self._started_ns,
                 "logger": self._logger_pid,
                 "inflight": sorted(self._spawns),
             }
