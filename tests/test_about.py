@@ -238,3 +238,34 @@ async def test_ctr_trio_info(daemon: RunningDaemon, bundle: Path, as_json: bool)
     assert f" Runtime Root:     {daemon.config.runc_root}" in lines
     assert f" Server PID:       {os.getpid()}" in lines
     assert any(line.startswith(" Started:          ") and "(up " in line for line in lines)
+
+
+async def test_ctr_trio_version_and_info_format(daemon: RunningDaemon, bundle: Path) -> None:
+    """docker's ``version --format`` and ``info --format`` (``docker info --format
+    '{{.ServerVersion}}'`` in scripts): a template on the JSON of ``--json``, one line; json,
+    that JSON on one line (until 2026-12-06 both were usage errors: unrecognized arguments)."""
+    await start_container(daemon.client, "up", bundle)
+    result = await run_cli(
+        "--address", daemon.url, "version", "--format", "{{.server.version}} {{.client.version}}"
+    )
+    assert (result.code, result.out) == (0, f"{__version__} {__version__}\n"), result.err
+    runc = said("runc")
+    result = await run_cli("--address", daemon.url, "version", "-f", "{{.server.runc.version}}")
+    assert (result.code, result.out) == (0, f"{runc['version']}\n"), result.err
+    result = await run_cli(
+        "--address", daemon.url, "info", "-f", "{{.serverVersion}} {{.containersRunning}}"
+    )
+    assert (result.code, result.out) == (0, f"{__version__} 1\n"), result.err
+    result = await run_cli("--address", daemon.url, "info", "--format", "json")
+    assert result.code == 0 and result.out.count("\n") == 1
+    assert result.json["stateDir"] == str(daemon.config.state_dir)
+    result = await run_cli("--address", daemon.url, "info", "--format", "{{.serverVersion")
+    assert result.code == 2 and "argument -f/--format" in result.err
+
+
+async def test_ctr_trio_version_format_without_a_daemon(tmp_path: Path) -> None:
+    """The client's part still renders; the error is said, exit 3, as without --format."""
+    address = f"unix:{tmp_path}/nobody.sock"
+    result = await run_cli("--address", address, "version", "-f", "{{.client.version}}")
+    assert (result.code, result.out) == (3, f"{__version__}\n")
+    assert result.err.startswith(f"ctr-trio: cannot reach the daemon at {address}")

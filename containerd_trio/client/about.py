@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .http import Client
 
 EXIT_OK = 0
+EXIT_ERROR = 1
 
 #: The version command tries the daemon once unless --retry says otherwise: it tells whether a
 #: daemon is there, and says so at once (docker version does not wait either).
@@ -49,8 +50,31 @@ def _section(out: Output, title: str, pairs: Sequence[tuple[str, Any]], indent: 
         out.line(f"{' ' * indent}{key + ':':<{width}}{value}")
 
 
+def _formatted(document: Any, args: argparse.Namespace, out: Output) -> int:
+    """``--format``'s line: ``json`` is the document on one line, a template its rendering;
+    a template that does not fit it is its error, exit 1."""
+    from .template import RenderError, compact
+
+    if args.format == "json":
+        out.line(compact(document))
+        return EXIT_OK
+    try:
+        out.line(args.format.render(document))
+    except RenderError as exc:
+        out.error(str(exc))
+        return EXIT_ERROR
+    return EXIT_OK
+
+
 def version(client: Client, args: argparse.Namespace, out: Output) -> int:
     mine = client_part()
+    if args.format is not None:
+        try:
+            server = client.version()
+        except DaemonUnreachable:
+            _formatted({"client": mine, "server": None}, args, out)
+            raise
+        return _formatted({"client": mine, "server": server}, args, out)
     if not out.as_json:
         _section(
             out,
@@ -110,6 +134,8 @@ def version(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 def info(client: Client, args: argparse.Namespace, out: Output) -> int:
     answer = client.info()
+    if args.format is not None:
+        return _formatted(answer, args, out)
     if out.as_json:
         out.document(answer)
         return EXIT_OK

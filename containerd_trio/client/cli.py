@@ -1343,6 +1343,19 @@ def _inspect_format(text: str) -> str | Template:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _define_about_format(parser: Parser, examples: str) -> None:
+    """``version``'s and ``info``'s ``-f/--format``, docker's: a template on the JSON that
+    ``--json`` prints."""
+    parser.add_argument(
+        "-f",
+        "--format",
+        type=_inspect_format,
+        metavar="json|TEMPLATE",
+        help=f"as docker's: a Go template on the JSON of --json, keys as the daemon spells them"
+        f" ({examples}); json: that JSON on one line",
+    )
+
+
 def _define_inspect(parser: Parser) -> None:
     _define_ids(parser)
     parser.set_defaults(json=True)  # docker's inspect prints JSON only
@@ -1939,13 +1952,18 @@ def build_parser(
         )
     )
     top.command(groups, "state", "show the machine and all containers", commands.state)
-    top.command(
+    version = top.command(
         groups, "version", "show the client's and the daemon's versions (runc's, CRIU's)",
         about.version,
-    ).set_defaults(retry_default=about.VERSION_RETRY)  # fmt: skip
-    top.command(
-        groups, "info", "show the daemon's containers, paths, cgroups, CPUs, memory, uptime",
-        about.info,
+    )  # fmt: skip
+    version.set_defaults(retry_default=about.VERSION_RETRY)
+    _define_about_format(version, "'{{.server.version}}', '{{json .server.runc}}'")
+    _define_about_format(
+        top.command(
+            groups, "info", "show the daemon's containers, paths, cgroups, CPUs, memory, uptime",
+            about.info,
+        ),
+        "'{{.serverVersion}}', '{{.containersRunning}}'",
     )  # fmt: skip
     _define_checkpoint(
         top.command(
