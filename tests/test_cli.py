@@ -3178,6 +3178,23 @@ async def test_prune_removes_stopped_containers(
     assert (await ok(ctr, "--json", "prune")).json == []
 
 
+async def test_container_is_containers_as_dockers_container_group(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    """docker's management commands are ``docker container prune``, ``docker container ls``:
+    ``container`` is ``containers`` (until 2026-12-06 a usage error, ``invalid choice:
+    'container'``)."""
+    since = now()
+    await ok(ctr, "start", "keep", "-b", str(bundle))
+    started = await ok(ctr, "--json", "start", "done", "-b", str(make_bundle(["true"])))
+    await wait_exit(client, "done", started.json["processes"][0]["pid"], since)
+    listed = (await ok(ctr, "containers", "ls", "-q")).out
+    assert "keep\n" in listed
+    assert (await ok(ctr, "container", "ls", "-q")).out == listed
+    assert (await ok(ctr, "container", "prune", "-f")).out == "deleted done\n"
+    assert (await ok(ctr, "container", "inspect", "-f", "{{.id}}", "keep")).out == "keep\n"
+
+
 async def test_prune_of_a_daemon_without_the_prune_route_deletes_each_stopped_id(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -3568,7 +3585,8 @@ async def test_version_and_completion(tmp_path: Path) -> None:
         done = await trio.run_process(["bash", "-c", probe], capture_stdout=True)
         return done.stdout.decode().split()
 
-    assert await complete("ctr-trio", "con") == ["containers"]
+    # docker's group's name is offered too, as an alias is
+    assert await complete("ctr-trio", "con") == ["containers", "container"]
     assert await complete("ctr-trio", "containers", "sta") == ["start"]
     assert await complete("ctr-trio", "--address", "1.2.3.4:5", "ch") == [
         "checkpoints",

@@ -1917,7 +1917,12 @@ def build_parser(
     groups = top.commands("command")
 
     containers = top.command(
-        groups, "containers", "list, start and manage containers", json_flag=False
+        groups,
+        "containers",
+        "list, start and manage containers",
+        # docker's management command: docker container prune, docker container ls
+        aliases=("container",),
+        json_flag=False,
     )
     actions = containers.commands("action")
     for command in CONTAINER_COMMANDS:
