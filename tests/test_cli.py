@@ -3376,6 +3376,12 @@ async def test_stats_no_stream_is_one_table_of_several_then_exits(
     assert {row["PIDS"] for row in rows} == {"1"}
     assert all(re.fullmatch(r"\S+ \S+ / \S+ \S+", row["BLOCK I/O"]) for row in rows), rows
 
+    # docker's --no-trunc, which scripts write (docker cuts ids to 12 characters): taken, and
+    # changes nothing (until 2026-12-06 a usage error, unrecognized arguments).
+    with trio.fail_after(20):
+        whole = await ok(ctr, "stats", "--no-stream", "--no-trunc", "quiet")
+    assert [row["CONTAINER ID"] for row in watch_table(whole.out)] == ["quiet"]
+
     # No id: every running container (the stopped one left out), as docker's.
     with trio.fail_after(20):
         everything = await ok(ctr, "stats", "--no-stream")

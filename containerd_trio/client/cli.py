@@ -1799,6 +1799,11 @@ def _define_stats(parser: Parser) -> None:
         help="that table once (CPU %% over a second), then exit, as docker's",
     )
     parser.add_argument(
+        "--no-trunc",
+        action="store_true",
+        help="taken, as docker's, and changes nothing: ids are never cut here",
+    )
+    parser.add_argument(
         "--format",
         type=_stats_format,
         metavar="table|json|TEMPLATE",
