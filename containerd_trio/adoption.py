@@ -52,7 +52,7 @@ from .criu_progress import (
     left_restore_failed,
 )
 from .errors import DaemonError, StartupError
-from .event_types import INIT_EXIT_FIELD, UNSEEN_EXIT_FIELD
+from .event_types import INIT_EXIT_FIELD, RESTARTING_FIELD, UNSEEN_EXIT_FIELD
 from .keeperlink import Kept, SpawnResult, Welcome
 from .model import ContainerInfo, ContainerState, Resources, Status
 from .mounts import remove_tree
@@ -435,11 +435,19 @@ class Adoption:
             # ended_pid); a next server that answers it from the kept log does too, where it
             # answered the pid and the event's stamp (one kept from before exitedAt).
             self._ctx.metrics.init_exits.inc()
+            detail: dict[str, Any] = {INIT_EXIT_FIELD: True, UNSEEN_EXIT_FIELD: True}
+            if (
+                grace is None
+                and container.known_to_runc
+                and not container.auto_remove
+                and container.restart_policy is not None
+                and self._ctx.restart_due(container)
+            ):
+                # Its policy starts it again (restart_exited, below): the exit says so, as
+                # the watch's does (_init_exited), one rule for the field and the restart.
+                detail[RESTARTING_FIELD] = True
             container.publish(
-                "exit",
-                pid=_init_pid(info),
-                status=UNKNOWN_EXIT_STATUS,
-                detail={INIT_EXIT_FIELD: True, UNSEEN_EXIT_FIELD: True},
+                "exit", pid=_init_pid(info), status=UNKNOWN_EXIT_STATUS, detail=detail
             )
             container.sessions_due = True
             if container.known_to_runc:

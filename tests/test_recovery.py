@@ -281,6 +281,45 @@ async def test_an_init_gone_while_no_daemon_ran_is_answered_alike_by_both_its_wa
     assert deleted.status_code == 200, deleted.text
 
 
+async def test_an_init_gone_while_no_daemon_ran_says_its_policy_restarts_it(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, orphans: Orphans
+) -> None:
+    """An ``always`` container whose init died while no daemon ran (the keeper killed, then
+    the init): the next server publishes its exit (unseen) and starts it again, as its policy
+    says. The exit says so (``restarting: true``), as the watch's exit does (events.md): it
+    did not, and a watcher (the status page) showed it stopped for good until it read it."""
+    first: DaemonProcess = await spawn_daemon()
+    since = now()
+    answer = await first.client.post(
+        "/containers/looped",
+        json={"bundlePath": str(make_bundle(FOREVER)), "restartPolicy": {"name": "always"}},
+    )
+    assert answer.status_code == 201, answer.text
+    init = answer.json()["processes"][0]["pid"]
+    watched = orphans.add(init)
+    await first.kill_hard()
+    watched.kill()
+    with trio.fail_after(10):
+        await watched.wait_reaped()
+
+    second: DaemonProcess = await spawn_daemon()
+    client = second.client
+    exited = await next_event(
+        client, since=since, container_id="looped", match=lambda e: e["type"] == "exit"
+    )
+    assert (exited["pid"], exited.get("unseen")) == (init, True)
+    started = await next_event(
+        client,
+        since=exited["timestamp"],
+        container_id="looped",
+        match=lambda e: e["type"] == "start-container",
+    )
+    assert started["pid"] != init  # restarted, as the exit says:
+    assert exited.get("restarting") is True
+    deleted = await client.delete("/containers/looped", params={"timeout": 0})
+    assert deleted.status_code == 200, deleted.text
+
+
 #: A parent for a daemon (``DaemonProcess``'s wrapper) that reaps nothing: a child subreaper,
 #: so what the daemon orphans as it dies comes to it, as it would to the machine's init, but
 #: stays a zombie there until this parent is killed (its orphans then go to init, which reaps
