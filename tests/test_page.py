@@ -1559,6 +1559,54 @@ async def test_the_page_says_the_daemon_stops_then_is_stopped_then_live_again(
     assert "daemon-stopping" not in kept
 
 
+@pytest.mark.parametrize(
+    ("refusal", "stopping"),
+    [
+        ("the daemon is handing over to a new server: retry in a moment", False),
+        ("the daemon is shutting down", True),
+    ],
+    ids=["reload", "stop"],
+)
+async def test_only_a_stopping_daemon_s_503_says_it_stops(
+    daemon: RunningDaemon,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+    refusal: str,
+    stopping: bool,
+) -> None:
+    """A reload's hand-over answers new requests 503 too, with its own words: the page said
+    ``daemon stopping`` on any 503 to its stream, for a daemon that served on a moment later.
+    Here a page opened meanwhile has each ask for its stream answered the daemon's 503 (its
+    words, its Retry-After): ``stopping`` for a stop's, ``offline`` for a hand-over's."""
+    page = await open_page(daemon.url)
+    refused: list[str] = []
+
+    def answer(route: Route) -> None:
+        refused.append(route.request.url)
+        route.fulfill(
+            status=503,
+            headers={"Retry-After": "1", "Connection": "close"},
+            content_type="application/json",
+            body=json.dumps({"error": refusal}),
+        )
+
+    def cut(page: Page) -> None:
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+        fresh = page.context.new_page()  # a page whose stream is refused from the start
+        fresh.route(re.compile(r".*/events\?.*"), answer)
+        fresh.goto(daemon.url)
+        # Two refusals: the first one's answer has been taken (the second follows its delay).
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while len(refused) < 2 and time.monotonic() < deadline:
+            fresh.wait_for_timeout(50)  # lets Playwright take the route's request meanwhile
+        assert len(refused) >= 2, "the page did not ask for the stream again"
+        state = "stopping" if stopping else "offline"
+        expect(fresh.locator("#connection")).to_have_attribute("data-state", state)
+        if not stopping:
+            expect(fresh.locator("#connection-text")).not_to_have_text("daemon stopping")
+
+    await page.run(cut)
+
+
 #: Every 30 s deadline the page sets (``AbortSignal.timeout(30_000)``: GET /state's and each
 #: request's) fires after 3 s.
 _DEADLINES_FASTER = """

@@ -3,7 +3,7 @@
 
 import { ContainerView } from "./detail.js";
 import { toast } from "./dialog.js";
-import { EventStream } from "./events.js";
+import { EventStream, saysStopping } from "./events.js";
 import { EventFeed } from "./feed.js";
 import * as fmt from "./format.js";
 import { ContainerList } from "./list.js";
@@ -78,7 +78,7 @@ const events = new EventStream({
       showMachine();
     } catch (error) {
       // "the daemon is shutting down": a stop that began as the stream connected.
-      if (error.status === 503) events.daemonStopping();
+      if (saysStopping(error.status, error.message)) events.daemonStopping();
       loadFailures += 1;
       if (loadFailures === 1) toast(`cannot read the daemon's state: ${error.message}`, "error");
       events.reconnect(); // a stream without a snapshot is useless: start over (after a delay)

@@ -14,6 +14,14 @@ const FIRST_REPLAY_MS = 10 * 60 * 1000;
 /** The daemon's own event as its stop begins (docs/events.md): sent live, never replayed. */
 export const DAEMON_STOPPING = "daemon-stopping";
 
+/**
+ * Whether a refusal says the daemon stops: its 503 "the daemon is shutting down"
+ * (docs/reliability.md), not the 503 of a reload's hand-over ("the daemon is handing over to
+ * a new server: retry in a moment"), after which the same daemon serves on.
+ */
+export const saysStopping = (status, message) =>
+  status === 503 && String(message ?? "").includes("shutting down");
+
 export class EventStream {
   /**
    * `onConnected({resumed})` runs once the daemon has registered the stream (its answer's
@@ -63,7 +71,7 @@ export class EventStream {
       const since = this.last ?? new Date(Date.now() - FIRST_REPLAY_MS).toISOString();
       this.onStatus(attempt === 0 && this.last === null ? "connecting" : "reconnecting");
       this._connection = new AbortController();
-      let refused = false; // a 503: the daemon is stopping, not stopped yet
+      let refused = false; // a stop's 503: the daemon is stopping, not stopped yet
       try {
         const response = await fetch(`events?since=${encodeURIComponent(since)}`, {
           cache: "no-store",
@@ -71,8 +79,10 @@ export class EventStream {
         });
         if (!response.ok) {
           // A stopping daemon answers every new request 503 (docs/reliability.md), the
-          // stream's too, until it has stopped and its address refuses connections.
-          refused = response.status === 503;
+          // stream's too, until it has stopped and its address refuses connections. A reload
+          // answers 503 too during its hand-over: the daemon is not stopping then.
+          const answer = await response.json().catch(() => null);
+          refused = saysStopping(response.status, answer?.error);
           if (refused) this.stopping = true;
           throw new Error(`GET /events answered ${response.status}`);
         }
