@@ -2960,6 +2960,9 @@ async def test_events_filter_as_docker_s_container_event_and_type(
         (["-f", "image=x"], "unknown filter key 'image' in 'image=x': the keys are container,"),
         (["-f", "event=stop"], "'event=stop': an event is one of start-container,"),
         (["-f", "type=image"], "-f type=image: the daemon's events are of containers"),
+        # The daemon's own are of no container: it printed nothing, silently.
+        (["-f", "type=daemon", "-f", "container=two"], "with a container or a label filter"),
+        (["-f", "type=daemon", "-f", "label=a=b"], "with a container or a label filter"),
         (["-f", "type=box"], "'type=box': a type is one of docker's container,"),
         (["-f", "container"], "'container' is not KEY=VALUE"),
         (["--type", "exit", "-f", "event=oom"], "--type exit and -f event=oom have no type"),

@@ -1471,6 +1471,11 @@ def event_selection(args: argparse.Namespace) -> str | None:
             f"-f type={sorted(objects)[0]}: the daemon's events are of containers"
             " (type=container) and its own (type=daemon), and none would be shown"
         )
+    if kinds == {"daemon"} and (args.containers or args.labels):
+        return (
+            "-f type=daemon keeps the daemon's own events, which are of no container: with a"
+            " container or a label filter none would be shown"
+        )
     asked = {value for key, value in filters if key == "event"}
     # docker's die is a container's death, an init's exit; an exec'd process's is its
     # exec_die. So die keeps the exits that say init (until 2026-12-04 it kept every exit),
