@@ -14,7 +14,7 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Mapping
 from pathlib import Path
 
 import trio
@@ -145,14 +145,12 @@ class About:
         )
         return version, runc_said is not None and criu_said is not None
 
-    def info(self, statuses: Iterable[Status]) -> DaemonInfo:
-        """The figures as they are now; ``statuses``: each listed container's."""
+    def info(self, counts: Mapping[Status, int]) -> DaemonInfo:
+        """The figures as they are now; ``counts``: how many listed containers have each
+        status (:meth:`.Supervisor.count_by_status`)."""
         config = self.config
-        counts = dict.fromkeys(Status, 0)
-        for status in statuses:
-            counts[status] += 1
         total = sum(counts.values())
-        running, paused = counts[Status.RUNNING], counts[Status.PAUSED]
+        running, paused = counts.get(Status.RUNNING, 0), counts.get(Status.PAUSED, 0)
         machine = read_machine()
         uname = os.uname()
         keeper_pid = self.keeper_pid if self.keeper_pid is not None else os.getpid()

@@ -440,7 +440,6 @@ class Adoption:
                 grace is None
                 and container.known_to_runc
                 and not container.auto_remove
-                and container.restart_policy is not None
                 and self._ctx.restart_due(container)
             ):
                 # Its policy starts it again (restart_exited, below): the exit says so, as

@@ -220,7 +220,7 @@ class Supervisor:
         #: The starts again under way (:meth:`start_again`), by id: set once each answers. A
         #: second start again of the id waits for it, then answers for what it left.
         self._starting_again: dict[str, trio.Event] = {}
-        metrics.count_containers(self._count_by_status)
+        metrics.count_containers(self.count_by_status)
         #: The containers whose log the logger holds paused (a full disk), as it said: until
         #: it says the log is written again, or that it forgot the log (the container's
         #: delete; a paused log's pause goes with it, and no resume is told).
@@ -522,7 +522,8 @@ class Supervisor:
             return container
         return self._restarting.get(container.id)
 
-    def _count_by_status(self) -> Mapping[Status, int]:
+    def count_by_status(self) -> Mapping[Status, int]:
+        """How many listed containers (those GET /state lists) have each status."""
         return Counter(c.status for c in self._listed())
 
     def container(self, container_id: str) -> Container:
@@ -585,10 +586,6 @@ class Supervisor:
 
     def get(self, container_id: str) -> ContainerInfo:
         return self.container(container_id).info()
-
-    def statuses(self) -> list[Status]:
-        """The status of each listed container (those GET /state lists)."""
-        return [c.status for c in self._listed()]
 
     def state_json(self) -> bytes:
         """The daemon's state (``DaemonState``: every listed container, and the machine) encoded

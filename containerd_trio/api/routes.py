@@ -995,7 +995,7 @@ async def version() -> Reply:
 )
 async def info() -> Reply:
     """Each field read when asked: the container table, /proc, uname, /sys/fs/cgroup."""
-    return wire.json_response(supervisor().about.info(supervisor().statuses()))
+    return wire.json_response(supervisor().about.info(supervisor().count_by_status()))
 
 
 @api.route(
