@@ -1601,8 +1601,11 @@ async def test_ctr_trio_get_says_one_restart_in_the_singular(
         assert started.code == 0, started
         first = json.loads(started.out)["processes"][0]["pid"]
         await wait_catching(first, signal.SIGUSR1)
-        # From inside, not through the daemon (whose signal would be its user's stop).
-        assert (await run_cli(*cli, "exec", "web", "kill", "-USR1", "1")).code == 0
+        # From inside, not through the daemon (whose signal would be its user's stop). The
+        # init's end kills what is left in its pid namespace: the exec'd kill too, if it has
+        # not exited by then (137, seen once in a fresh clone's run), its signal sent.
+        sent = await run_cli(*cli, "exec", "web", "kill", "-USR1", "1")
+        assert sent.code in (0, 128 + signal.SIGKILL), sent
         await next_event(
             daemon.client,
             since=since,
