@@ -617,6 +617,7 @@ class Supervisor:
         moved_process: StartProcess | None = None,
         restart_policy: RestartPolicy | None = None,
         restarted: tuple[int, float] | None = None,
+        continued: bool = False,
         moved_restart_count: int = 0,
         moved_created_ns: int | None = None,
         user_cpu: tuple[str, ...] | None = None,
@@ -633,6 +634,9 @@ class Supervisor:
         bundle's process, laid over it (a fresh start only, either). ``restart_policy``: start
         it again once its init exits, as the policy says; ``restarted``: this start is the
         policy's (:meth:`_restart`), its restart count and the delay it waited.
+        ``continued``: this start runs the stopped container of the id again, from its record
+        (a restart, or its user's start again): the same container, its log continued (see
+        :attr:`.Container.continues`).
         ``stdin_once``: docker's StdinOnce, the container's (see :attr:`.Container.stdin_once`).
         ``stop_signal``, ``stop_timeout``: docker's StopSignal and StopTimeout, the container's
         (see :attr:`.Container.stop_signal`).
@@ -757,13 +761,14 @@ class Supervisor:
             if restarted is not None:
                 container.restart_count, container.restart_delay = restarted
                 container.is_restart = True
-                if existing is not None:
-                    # The same container to its user: created when it was (docker's Created
-                    # stays; its run's start is its own, for the backoff).
-                    container.run_started_ns = container.created_ns
-                    container.created_ns = existing.created_ns
             elif moved:
                 container.restart_count = moved_restart_count
+        if continued and existing is not None:
+            # The same container to its user: created when it was (docker's Created stays;
+            # its run's start is its own, for a restart's backoff).
+            container.continues = True
+            container.run_started_ns = container.created_ns
+            container.created_ns = existing.created_ns
         if moved_created_ns is not None:
             # The same container, moved: created when it was (docker's Created), its run here
             # begun now, as a restart's.
@@ -817,12 +822,13 @@ class Supervisor:
                     del self._restoring[restoring]
         if (
             existing is not None
-            and not container.is_restart
+            and not container.continues
             and self._containers.get(container_id) is container
         ):
             # Listed as the newest, where the one it replaced was (until now its place held
             # the id): the table keeps creation order, as the next server's adoption does.
-            # Not a restart: the same container, created when it was, keeps its place.
+            # Not a restart nor a start again: the same container, created when it was,
+            # keeps its place.
             del self._containers[container_id]
             self._containers[container_id] = container
         if moved_created_ns is not None:
@@ -861,9 +867,9 @@ class Supervisor:
 
     async def start_again(self, container_id: str) -> StartedContainer:
         """docker's start of a stopped container (``POST /containers/{id}/start``): its id
-        started again from its own record (:meth:`_start_from_record`), as a start of the id
-        with that record as its body does (it replaces the stopped container, log and all; its
-        restart count from 0, a user's start). 409 for a running, paused or restarting one
+        started again from its own record (:meth:`_start_from_record`), the same container to
+        its user (its log continued, its Created kept, as a restart's; its restart count from
+        0, a user's start). 409 for a running, paused or restarting one
         (docker's 304 "already started", and its 409 for a paused one).
 
         A command that holds the container is let end first, as a restart's own start lets it
@@ -933,6 +939,7 @@ class Supervisor:
             process=container.start_process,
             restart_policy=container.restart_policy,
             restarted=restarted,
+            continued=True,
             user_cpu=container.user_cpu,
         )
 
@@ -972,13 +979,13 @@ class Supervisor:
         is back, stopped as it was, log and all: a start that fails leaves the id as it found
         it."""
         try:
-            # A restore continues the log, and so does a restart: the same container to its
-            # user, whose last run's output (why it ended) is what matters most. Not a
-            # container that migrated here: another than the stopped one, whose log begins
-            # at its restore (its output before is the source's).
-            keep_log = container.is_restart or (isinstance(launch, Restore) and not launch.moved)
+            # A restore continues the log, and so do a restart and a start again: the same
+            # container to its user, whose last run's output (why it ended) is what matters
+            # most. Not a container that migrated here: another than the stopped one, whose
+            # log begins at its restore (its output before is the source's).
+            keep_log = container.continues or (isinstance(launch, Restore) and not launch.moved)
             aside = await replaced.replace(keep_log=keep_log)
-            if container.is_restart:
+            if container.continues:
                 # Once removed, not before: the removal ends what its init left (a process
                 # outside its pid namespace, or one without its own), whose exit is one of its
                 # run's too (see carry_exits).

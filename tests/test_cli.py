@@ -1403,7 +1403,9 @@ async def test_logs_tail_counts_the_lines_within_a_terminal_s_record(
     # Output processing off (no \r before each \n): the terminal then passes the write on
     # whole, in one piece, and the daemon reads it as one record; with it on, the kernel
     # passes it on a line ending at a time, and a busy machine's read may take it in two.
-    script = "stty -opost; printf 'one\\ntwo\\nthree\\n'"
+    # One write: busybox's echo writes its line whole, where its printf's stdout, line
+    # buffered on a terminal, writes a line at a time (a busy machine read 'one' alone).
+    script = "stty -opost; echo -e 'one\\ntwo\\nthree'"
     term = make_bundle(("sh", "-c", script), terminal=True)
     await ok(ctr, "run", "-t", "term", "-b", str(term))
     records = (await ok(ctr, "--json", "logs", "term")).out.splitlines()

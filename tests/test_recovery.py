@@ -405,11 +405,13 @@ async def test_a_process_that_ended_before_a_crash_is_answered_by_its_wait(
     """An exec'd process that ended, its exit told, and then the server was killed: the next
     server's wait for it answers as the first one's did, from the event stream's kept log
     (``docker exec -d`` and a wait later, a crash between the two). It was a 404 that said it
-    was never a process of the container. A process of a former container of the id (a start
-    again replaced it) stays a 404."""
+    was never a process of the container. A start again is the same container (docker's
+    start): its wait still answers. A process of a former container of the id (a start with
+    a body replaced it) is a 404."""
     daemon: DaemonProcess = await spawn_daemon()
     client = daemon.client
-    await start(daemon, "box", make_bundle(FOREVER))
+    bundle = make_bundle(FOREVER)
+    await start(daemon, "box", bundle)
     ran = await client.put("/containers/box/processes", json={"args": ["sh", "-c", "exit 7"]})
     assert ran.status_code == 201, ran.text
     pid = ran.json()["pid"]
@@ -423,10 +425,21 @@ async def test_a_process_that_ended_before_a_crash_is_answered_by_its_wait(
     # which is later where the stream stamped it after a later event (a process this quick
     # ends before its start-process is published). Until 2026-12-05 the stamp.
     assert waited.json() == first.json()
-    # Not once a start again replaced the container (its delete on the stream).
+    # Nor once started again (until 2026-12-06 a 404, its delete on the stream): the same
+    # container, whose exits go on as across a restart by its policy.
     assert (await client.patch("/containers/box", json={"signal": 9})).status_code == 200
     assert (await client.post("/containers/box/wait")).json()["exitStatus"] == 137
     assert (await client.post("/containers/box/start")).status_code == 201
+    kept = await client.post(f"/containers/box/process/{pid}/wait")
+    assert kept.json() == first.json()
+    await daemon.kill_server()
+    kept = await client.post(f"/containers/box/process/{pid}/wait")
+    assert kept.json() == first.json()
+    # Not once a start of the id with a body replaced it: another container (its delete on
+    # the stream).
+    assert (await client.patch("/containers/box", json={"signal": 9})).status_code == 200
+    assert (await client.post("/containers/box/wait")).json()["exitStatus"] == 137
+    await start(daemon, "box", bundle)
     gone = await client.post(f"/containers/box/process/{pid}/wait")
     assert gone.status_code == 404, gone.text
     deleted = await client.delete("/containers/box", params={"timeout": "0"})

@@ -69,9 +69,11 @@ async def test_a_stopped_container_starts_again_from_its_record(
     """What ``ctr-trio start ID`` sent, the daemon takes from the record: the bundle, labels,
     stdin, the process its start ran, its restart policy (its count from 0 again, a user's
     start), and the limits in force: the start's with an update made while it was stopped
-    laid over them, in the new init's cgroups. 201 and the container, a new one (its own
-    createdAt, its log anew), as a start of the id answers. A terminal its start's process
-    gave it, it has again."""
+    laid over them, in the new init's cgroups. 201 and the container, the same one to its
+    user, as docker's start: its createdAt kept (its run's startedAt anew), its log
+    continued with every run's output, no ``delete`` of the run before published (until
+    2026-12-06 a new one, its log begun anew, as a fresh start of the id). A terminal its
+    start's process gave it, it has again."""
     client = daemon.client
     process = {"args": list(MARKED_UNTIL_USR1), "env": ["MARK=one"]}
     policy = {"name": "on-failure", "maximumRetryCount": 1}
@@ -107,7 +109,8 @@ async def test_a_stopped_container_starts_again_from_its_record(
         assert (again["resources"], again["process"]) == (limits, process)
         assert (again["restartPolicy"], again["restartCount"]) == (policy, 0)
         assert "autoRemove" not in again
-        assert again["createdAt"] > before["createdAt"]
+        assert again["createdAt"] == before["createdAt"]
+        assert again["state"]["startedAt"] > before["state"]["startedAt"]
         [init] = again["processes"]
         assert init["pid"] not in (first_pid, restarted["pid"])
         assert (init["args"], init["stdin"], init["terminal"]) == (process["args"], True, False)
@@ -117,8 +120,14 @@ async def test_a_stopped_container_starts_again_from_its_record(
         assert (await client.get("/containers/again")).json() == again
         await wait_output(client, "again", "run-one")
         logged = (await client.get("/containers/again/logs")).text.splitlines()
-        # Its log begins anew, as a start of the id's does.
-        assert {json.loads(line)["pid"] for line in logged} == {init["pid"]}
+        # Its log goes on: the first run's, the restart's, then this one's.
+        pids = [json.loads(line)["pid"] for line in logged]
+        assert list(dict.fromkeys(pids)) == [first_pid, restarted["pid"], init["pid"]]
+        replayed = await client.get(
+            "/events", params={"since": since, "until": now(), "id": "again"}
+        )
+        kinds = [json.loads(line)["type"] for line in replayed.text.splitlines()]
+        assert kinds.count("start-container") == 3 and "delete" not in kinds, kinds
 
         # A terminal the start's process gave a bundle without one: given again.
         tty = await start_container(

@@ -319,7 +319,8 @@ async def test_start_again_and_restart_run_the_command_again(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:
     """docker keeps a container's command: ``start ID`` and ``restart`` of the stopped
-    container send the record's process again, and its new log shows the command's output."""
+    container send the record's process again, and its log shows the command's output once
+    more for each run (the log goes on, as docker's)."""
     client = daemon.client
     address = ("--address", daemon.url)
     bundle = make_bundle(env=BUNDLE_ENV)
@@ -331,14 +332,14 @@ async def test_start_again_and_restart_run_the_command_again(
         "args": list(command), "env": ["MARK=one"], "cwd": "/tmp", "user": {"uid": 7, "gid": 0},
     }  # fmt: skip
     kept = (await client.get("/containers/again")).json()["process"]
-    for again in ((), ("start", "again"), ("restart", "-t", "0", "again")):
+    for runs, again in enumerate(((), ("start", "again"), ("restart", "-t", "0", "again")), 1):
         if again:
             result = await run_cli(*address, *again)
             assert result.code == 0, (again, result.err)
         response = await client.post("/containers/again/wait")
         assert response.status_code == 200, response.text
         assert response.json()["exitStatus"] == 0
-        assert await output(client, "again") == "ran-one-/tmp-7\n"  # its new log
+        assert await output(client, "again") == "ran-one-/tmp-7\n" * runs  # its log goes on
         assert (await client.get("/containers/again")).json()["process"] == kept
 
 

@@ -58,6 +58,7 @@ from containerd_trio.runtime import CriuOptions, Runc, RuncError, release_criu_r
 from containerd_trio.validation import check_id, parse_signal
 
 from .helpers import TargetHost
+from .test_chaos import first_out_of_place
 
 
 def test_timestamps_round_trip() -> None:
@@ -1528,3 +1529,16 @@ def test_one_call_runc_roots_left_by_a_killed_daemon_are_swept(tmp_path: Path) -
     _sweep_stale_roots(tmp_path, older_than=300.0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["web.def"]
     _sweep_stale_roots(tmp_path / "missing", older_than=300.0)  # no holder yet: nothing to do
+
+
+def test_a_printer_s_log_is_checked_run_by_run() -> None:
+    """The chaos run's log check: a run counts on, a start again counts from 1 under a new
+    pid, a restore carries its count on; a gap, a repeat or a count from 1 within one run
+    is out of place (the line's index)."""
+    assert first_out_of_place([]) is None
+    assert first_out_of_place([(7, 1), (7, 2), (9, 1), (9, 2), (11, 3)]) is None
+    assert first_out_of_place([(7, 2)]) == 0
+    assert first_out_of_place([(7, 1), (7, 3)]) == 1  # a gap
+    assert first_out_of_place([(7, 1), (7, 2), (7, 2)]) == 2  # a repeat
+    assert first_out_of_place([(7, 1), (7, 2), (7, 1)]) == 2  # from 1 within a run
+    assert first_out_of_place([(7, 1), (7, 2), (9, 2)]) == 2  # a new run's repeat

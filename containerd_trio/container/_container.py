@@ -126,10 +126,17 @@ class Container:
     stops_under_way: int = 0
     #: The restart due once this run has exited: its delay, then its start (pending_restart).
     _pending_restart: trio.CancelScope | None = None
-    #: This run is a restart of the policy's (not its user's start): its start continues
-    #: the log and publishes no ``delete`` of the run before, and a wait for the removal of
-    #: that run waits for this one's.
+    #: This run is a restart of the policy's (not its user's start again): its record says
+    #: so while it starts (a next server's roll-back restarts the stopped run again), and it
+    #: shows ``restarting`` meanwhile. It :attr:`continues` the run before too.
     is_restart: bool = False
+    #: This run continues the stopped container of its id, the same container to its user:
+    #: a restart by the policy, or its user's start again (docker's ``start``). Its start
+    #: continues the log (``docker logs`` shows every run's output), keeps its Created and
+    #: its place in the list, carries the exits it remembers, publishes no ``delete`` of the
+    #: run before, and a wait for the removal of that run waits for this one's. (Until
+    #: 2026-12-06 a start again began a new log, as a fresh start of the id does.)
+    continues: bool = False
     #: When this run started, if not at ``created_ns`` (its ``state.startedAt``, docker's
     #: StartedAt): a restart's run, whose ``created_ns`` is its container's creation (docker's
     #: Created stays across restarts); a container moved here, whose ``created_ns`` is the
@@ -579,11 +586,11 @@ class Container:
 
     def carry_exits(self, earlier: Container) -> None:
         """Take the remembered exits of ``earlier``, the stopped run that this restart by its
-        policy replaces (the same container to its user): an attach to a process of an
-        earlier run (the init ``ctr-trio run --restart`` started and attaches to, which may
-        have exited and been restarted before the attach came) answers that run's output
-        (the log goes on across restarts, each record with its run's pid) and its exit
-        status, and so does that process's wait, as during the restart's delay. Before, a
+        policy (or start again) replaces (the same container to its user): an attach to a
+        process of an earlier run (the init ``ctr-trio run --restart`` started and attaches
+        to, which may have exited and been restarted before the attach came) answers that
+        run's output (the log goes on across restarts, each record with its run's pid) and
+        its exit status, and so does that process's wait, as during the restart's delay. Before, a
         restart's run began with none: each was a 404 once the restart had completed.
 
         All of them, not the last run's alone, under the one bound of

@@ -115,7 +115,7 @@ async def launch(container: Container, launch: Launch) -> None:
             pid_file,
             cgroups_path,
             # the log it continues
-            keep_directory=(restore or container.is_restart) and container.replaces is not None,
+            keep_directory=(restore or container.continues) and container.replaces is not None,
         )
         if isinstance(exc, RuncError):
             given = launch.process if isinstance(launch, Changed) else None
@@ -144,7 +144,7 @@ async def launch(container: Container, launch: Launch) -> None:
     container._watch_memory(init.pid, limited)
     # Published before any watcher runs, so that a start always precedes its exit.
     kind = "restore" if isinstance(launch, Restore) else "start-container"
-    if container.replaces is not None and not container.is_restart:
+    if container.replaces is not None and not container.continues:
         # The stopped container's, now gone: with its labels, not this one's.
         container._ctx.events.publish("delete", container.id, labels=container.replaced_labels)
     container.publish(kind, pid=init.pid)

@@ -110,8 +110,9 @@ async def wait_gone(container: Container) -> ExitInfo:
     replaced by a start of its id)."""
     gone = container
     await gone._gone.done.wait()
-    while (successor := gone._gone.successor) is not None and successor.is_restart:
-        # A restart's run is the same container to its user: its removal is awaited, in a
+    while (successor := gone._gone.successor) is not None and successor.continues:
+        # A restart's run (or a start again's) is the same container to its user: its
+        # removal is awaited, in a
         # loop (awaiting each one's wait_gone from within the last one's nested a frame
         # per restart: past Python's recursion limit, the RecursionError broke trio).
         gone = successor
