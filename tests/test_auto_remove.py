@@ -144,6 +144,40 @@ async def test_a_wait_for_removal_outlasts_the_exit_until_a_delete(
     assert answers["removed"].json() == answers["exit"].json()
 
 
+async def test_a_wait_for_removal_outlasts_a_start_again_until_a_delete(
+    daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """docker's start is no removal (the same container): a removal's wait asked of the
+    stopped container waits on through its start again, and answers the exit of the run
+    its delete ended. Until 2026-12-06 it answered the start again with the stopped run's
+    exit, as for a start of the id with a body (another container)."""
+    await start_container(client, "again", bundle)
+    await client.patch("/containers/again", json={"signal": "KILL"})
+    assert (await client.post("/containers/again/wait")).json()["exitStatus"] == 137
+    answers: list[httpx.Response] = []
+    async with trio.open_nursery() as nursery:
+
+        async def wait_removed() -> None:
+            answers.append(
+                await client.post("/containers/again/wait", params={"condition": "removed"})
+            )
+
+        nursery.start_soon(wait_removed)
+        await trio.testing.wait_all_tasks_blocked()
+        started = await client.post("/containers/again/start")
+        assert started.status_code == 201, started.text
+        pid = started.json()["processes"][0]["pid"]
+        # Its start done (the stopped run marked gone, its waits woken): the removal's
+        # waits on, once all that is woken has run (the daemon is in this process).
+        await trio.testing.wait_all_tasks_blocked()
+        assert answers == [], answers[0].text
+        deleted = await client.delete("/containers/again", params={"timeout": "0"})
+        assert deleted.status_code == 200, deleted.text
+    [removed] = answers
+    assert removed.status_code == 200, removed.text
+    assert (removed.json()["pid"], removed.json()["exitStatus"]) == (pid, 137)
+
+
 async def test_a_wait_for_the_next_exit_of_a_stopped_container_answers_its_next_run(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory, bundle: Path
 ) -> None:
