@@ -15,6 +15,7 @@ import re
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -250,6 +251,36 @@ async def test_lists_containers_and_follows_them_live(
         )
 
     await page.run(exited)
+
+
+async def test_a_container_started_again_shows_running_live(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """A start again (``ctr-trio start``, ``restart``) of a container with no restart policy
+    publishes its ``start-container`` alone, no ``delete`` first (the same container, since
+    2026-12-06): the page open shows it running again, live, in its place."""
+    await start_container(client, "first", make_bundle(FOREVER))
+    await start_container(client, "again", make_bundle(FOREVER))
+    response = await client.patch("/containers/again", json={"signal": 9})
+    assert response.status_code == 200
+    assert (await client.post("/containers/again/wait")).json()["exitStatus"] == 137
+    page = await open_page(daemon.url)
+
+    def badge(page: Page, text: str) -> None:
+        expect(row(page, "again").locator(".badge")).to_have_text(text)
+
+    await page.run(partial(badge, text="stopped"))
+    started = await client.post("/containers/again/start")
+    assert started.status_code == 201, started.text
+
+    def running(page: Page) -> None:
+        badge(page, "running")
+        expect(page.locator('[data-count="running"]')).to_have_text("2")
+
+    await page.run(running)
 
 
 async def test_an_exit_status_spells_out_any_standard_signal(

@@ -276,17 +276,19 @@ export class Store {
     switch (event.type) {
       case "start-container":
       case "restore": {
-        // A container the snapshot already has: nothing to do. (A start under the id of a
-        // stopped container comes after that one's delete event, which removed it.)
+        // A container the snapshot already has: nothing to do. (A start with a body under
+        // the id of a stopped container comes after that one's delete event, which removed
+        // it.)
         if (current) {
-          // But a restart of its policy's, which publishes no delete: the same container,
-          // running again (a new init, a run of its own, with no finish yet; createdAt
-          // stays); its restartCount, and its run's own start (a little before its event's),
-          // come with its object, fetched again. A replayed start of the run shown changes
-          // nothing.
+          // But a restart of its policy's, or a start again (ctr-trio start, restart), which
+          // publish no delete: the same container, running again (a new init, a run of its
+          // own, with no finish yet; createdAt stays); its restartCount, and its run's own
+          // start (a little before its event's), come with its object, fetched again. A
+          // replayed start of the run shown changes nothing. (Until 2026-12-06 a start
+          // again came after a delete; this looked for a policy, and a start again of a
+          // container without one, the same since, stayed stopped here.)
           const restart =
             event.type === "start-container" &&
-            current.info.restartPolicy &&
             current.info.state.status === "stopped" &&
             current.info.processes[0]?.pid !== event.pid;
           // Not the replayed start of the run shown, whose exit comes after it.
