@@ -36,12 +36,12 @@ class Removal:
 
 
 def _told_exit(container: Container, pid: int) -> ExitInfo | None:
-    """How process ``pid`` ended, as the event stream's kept log told it: the last ``exit``
-    of that pid, unless a ``delete`` of the id (a former container's end) or this
-    container's creation comes after it (so across its restart policy's runs, which
-    publish no delete); None if it keeps none. For a wait, where the container remembers
-    no exit of ``pid``: a server that took over after a crash or a reload remembers none
-    of those before it, and one that ended before the container's last
+    """How process ``pid`` ended, as the event stream's kept log told it: the last ``exit`` of that
+    pid, unless a ``delete`` of the id (a former container's end) or this container's
+    creation comes after it (so across its restart policy's runs and its starts again, which
+    publish no delete); None if it keeps none. For a wait, where the container remembers no
+    exit of ``pid``: a server that took over after a crash or a reload remembers none of
+    those before it, and one that ended before the container's last
     :data:`._exits._EXITS_KEPT` is forgotten."""
     created_ns = container.created_ns
     told = container._ctx.events.latest(
