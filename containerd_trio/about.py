@@ -175,6 +175,7 @@ class About:
             cgroup_driver="cgroupfs",
             swap_limit=_swap_limit(),
             keep_containers=config.keep_containers,
+            stop_containers=config.stop_containers,
             cpus=machine.cpus,
             memory=machine.memory,
             operating_system=operating_system(),

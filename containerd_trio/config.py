@@ -53,6 +53,9 @@ class DaemonConfig:
     runtime_concurrency: int = attrs.Factory(lambda: max(2, 2 * (os.cpu_count() or 1)))
     log_level: str = "info"
     keep_containers: bool = False
+    #: At a graceful stop, stop the containers and keep them, stopped, for the next daemon,
+    #: which starts again those whose restart policy says so (docker's daemon stop).
+    stop_containers: bool = False
     #: Grace between SIGTERM and SIGKILL when the daemon stops its containers at shutdown.
     shutdown_timeout: float = 10.0
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -189,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave containers running when the daemon stops (a restart adopts them)",
     )
     add(
+        "--stop-containers",
+        action="store_true",
+        help="stop containers when the daemon stops and keep them, stopped (the next daemon "
+        "starts again those whose restart policy says so, as docker's daemon does)",
+    )
+    add(
         "--shutdown-timeout",
         type=_positive(float),
         default=defaults.shutdown_timeout,
@@ -243,6 +252,11 @@ def parse_args(argv: Sequence[str] | None = None) -> DaemonConfig:
     ns = parser.parse_args(argv)
     if (ns.tls_cert is None) != (ns.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
+    if ns.keep_containers and ns.stop_containers:
+        parser.error(
+            "--keep-containers and --stop-containers do not go together: the one "
+            "leaves the containers running, the other stops them"
+        )
     if ns.tls_client_ca is not None and ns.tls_cert is None:
         parser.error("--tls-client-ca needs --tls-cert and --tls-key")
     if ns.socket_group is not None and not ns.listen.is_loopback:
@@ -257,6 +271,7 @@ def parse_args(argv: Sequence[str] | None = None) -> DaemonConfig:
         runtime_concurrency=ns.runtime_concurrency,
         log_level=ns.log_level,
         keep_containers=ns.keep_containers,
+        stop_containers=ns.stop_containers,
         shutdown_timeout=ns.shutdown_timeout,
         max_body_bytes=ns.max_body_bytes,
         log_max_bytes=ns.log_max_bytes,

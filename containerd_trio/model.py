@@ -645,6 +645,12 @@ class DaemonInfo:
     keep_containers: bool = attrs.field(
         metadata=doc("--keep-containers: they run on as the daemon stops (docker's live restore).")
     )
+    stop_containers: bool = attrs.field(
+        metadata=doc(
+            "--stop-containers: they are stopped and kept as the daemon stops, for the next"
+            " daemon to start again as their restart policies say (docker's daemon stop)."
+        )
+    )
     cpus: int = attrs.field(metadata=doc("Online CPUs.", minimum=1))
     memory: int = attrs.field(metadata=doc("MemTotal, in bytes.", minimum=0))
     operating_system: str = attrs.field(

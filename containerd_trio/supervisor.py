@@ -168,6 +168,9 @@ class Supervisor:
         #: The server's end leaves the containers running (a hand-over, --keep-containers):
         #: a restart due then is the next server's to make (see _restart_exited).
         self._leaving_containers = False
+        #: The daemon's end stops its containers and keeps them, stopped, for the next
+        #: daemon (``--stop-containers``), which makes the restarts their policies call for.
+        self._keeping_stopped = False
         #: The attach sessions: a server's end that leaves the containers running ends them
         #: first (close 1012), before their processes' input is let go, so that their
         #: clients take them up on the next server (see attach.Sessions).
@@ -298,7 +301,8 @@ class Supervisor:
 
     async def shutdown(self, *, keep_containers: bool | None = None) -> None:
         """Refuse new commands, let those under way finish, stop every container (unless
-        kept), then end the nursery."""
+        kept running) and delete it (unless kept stopped: ``--stop-containers``, but one
+        started with autoRemove, removed at its exit as ever), then end the nursery."""
         if not self._shutting_down and not self._handing_over:
             # Said to the streams as the stop begins (not a hand-over's, after which the
             # daemon goes on): a client following them, the status page, learns of it now,
@@ -307,13 +311,18 @@ class Supervisor:
         self._shutting_down = True
         keep = self.config.keep_containers if keep_containers is None else keep_containers
         self._leaving_containers = keep
+        # Not at a hand-over's end (keep_containers given), which leaves them running.
+        self._keeping_stopped = self.config.stop_containers and not keep
         if keep:
             await self.sessions.end(within=_SESSIONS_END_SECONDS)
         await self._end_commands()
         if not keep:
             async with trio.open_nursery() as nursery:
                 for container in self._listed():
-                    nursery.start_soon(self._stop_at_shutdown, container)
+                    if self._keeping_stopped and not container.auto_remove:
+                        nursery.start_soon(self._stop_keeping_at_shutdown, container)
+                    else:
+                        nursery.start_soon(self._stop_at_shutdown, container)
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()  # and with it the commands under way (run)
 
@@ -336,6 +345,17 @@ class Supervisor:
         with trio.move_on_after(self.config.shutdown_timeout + 2 * self.config.runtime_timeout):
             try:
                 await self._delete(container, self.config.shutdown_timeout)
+            except Exception as exc:
+                log.error("could not stop container %s at shutdown: %s", container.id, exc)
+
+    async def _stop_keeping_at_shutdown(self, container: Container) -> None:
+        """Stop ``container`` and keep it, stopped, with its record and log, for the next
+        daemon (``--stop-containers``); its exit marks the restart its policy calls for,
+        which the next daemon makes (:meth:`_restart_exited`). A stopped one stays as it is
+        (one waiting out a restart's delay too: the next daemon makes that restart)."""
+        with trio.move_on_after(self.config.shutdown_timeout + 2 * self.config.runtime_timeout):
+            try:
+                await container.stop_at_daemon_end(self.config.shutdown_timeout)
             except Exception as exc:
                 log.error("could not stop container %s at shutdown: %s", container.id, exc)
 
@@ -1125,11 +1145,12 @@ class Supervisor:
     def _restart_due(self, container: Container) -> bool:
         """Whether the policy of ``container``, stopped, starts it again: not one its user
         stopped, nor at the daemon's end, but at the end of a server that leaves the
-        containers running (the next server makes it)."""
+        containers running, or that stops them and keeps them (``--stop-containers``, as
+        docker's daemon, which starts them at its next start): the next server makes it."""
         policy = container.restart_policy
         if policy is None or container.stopped_by_user or container.exit_status is None:
             return False
-        if self._shutting_down and not self._leaving_containers:
+        if self._shutting_down and not (self._leaving_containers or self._keeping_stopped):
             return False
         return restarts.should_restart(policy, container.restart_count, container.exit_status)
 

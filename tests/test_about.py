@@ -122,6 +122,7 @@ async def test_info_counts_the_containers_and_reads_the_host(
     assert info["cgroupVersion"] == ("2" if unified else "1")
     assert info["cgroupDriver"] == "cgroupfs"
     assert info["keepContainers"] is False
+    assert info["stopContainers"] is False
     assert info["cpus"] == os.sysconf("SC_NPROCESSORS_ONLN")
     meminfo = Path("/proc/meminfo").read_text().splitlines()
     assert info["memory"] == int(meminfo[0].split()[1]) * 1024  # MemTotal, first

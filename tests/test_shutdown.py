@@ -19,6 +19,7 @@ import trio
 
 import containerd_trio
 from containerd_trio.client import cli
+from containerd_trio.config import parse_args
 from containerd_trio.procfs import children
 from containerd_trio.server import GRACEFUL_SECONDS
 
@@ -41,6 +42,9 @@ from .helpers import (
     servers_cannot_start,
     start_container,
     unix_client,
+    until_trapped,
+    wait_catching,
+    wait_output,
 )
 
 
@@ -80,6 +84,95 @@ async def test_keep_containers_leaves_them_running(
     finally:
         runc(daemon.state_dir, "delete", "--force", "kept")
         _reap(pid)
+
+
+async def test_stop_containers_keeps_them_stopped_and_the_next_daemon_restarts_by_policy(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """--stop-containers: docker's daemon stop. Each container is stopped (its stop signal,
+    the shutdown's grace, SIGKILL) and kept, stopped, with its log; one started with
+    autoRemove is removed. The next daemon on the state dir lists them, and starts again
+    those whose policy says so: ``always`` (killed after its grace: 137), ``on-failure``
+    that exited 3 at its SIGTERM; not ``on-failure`` that exited 0, nor an ``always`` one
+    its user stopped before, nor one without a policy. Until 2026-12-06 a stop deleted every
+    container (or, with --keep-containers, left them running)."""
+    daemon = await spawn_daemon("--stop-containers", "--shutdown-timeout", "1")
+    client = daemon.client
+    exits_0 = make_bundle(("sh", "-c", until_trapped("trap 'exit 0' TERM")))
+    exits_3 = make_bundle(("sh", "-c", until_trapped("trap 'exit 3' TERM")))
+    always, on_failure = {"name": "always"}, {"name": "on-failure"}
+    with trio.fail_after(60):
+        counter = await start_container(client, "counter", make_bundle(COUNTER))
+        await start_container(client, "always", make_bundle(FOREVER), restartPolicy=always)
+        polite = await start_container(client, "polite", exits_0, restartPolicy=on_failure)
+        failing = await start_container(client, "failing", exits_3, restartPolicy=on_failure)
+        await start_container(client, "user", make_bundle(FOREVER), restartPolicy=always)
+        await start_container(client, "rm", make_bundle(FOREVER), autoRemove=True)
+        for started in (polite, failing):
+            await wait_catching(started["processes"][0]["pid"], signal.SIGTERM)
+        stopped = await client.post("/containers/user/stop", params={"timeout": "0"})
+        assert stopped.status_code == 200, stopped.text
+        await wait_output(client, "counter", "3")
+        inits = [
+            WatchedProcess(c["processes"][0]["pid"])
+            for c in (await client.get("/state")).json()["containers"]
+            if c["processes"]
+        ]
+        assert len(inits) == 5
+
+        stopping = now()
+        assert await daemon.signal_and_wait(signal.SIGTERM) == 0, daemon.log[-2000:]
+        assert all(init.ended() for init in inits)
+        assert b"level=error" not in daemon.log, daemon.log[-2000:]
+
+        since = now()
+        daemon = await spawn_daemon()
+        client = daemon.client
+        for restarted in ("always", "failing"):
+            event = await next_event(
+                client, since=since, container_id=restarted,
+                match=lambda e: e["type"] == "start-container",
+            )  # fmt: skip
+            assert event["pid"]
+        listed = {c["id"]: c for c in (await client.get("/state")).json()["containers"]}
+        assert sorted(listed) == ["always", "counter", "failing", "polite", "user"]
+        status = {
+            cid: (c["state"]["status"], c["state"].get("exitStatus"), c.get("restartCount", 0))
+            for cid, c in listed.items()
+        }
+        assert status == {
+            "counter": ("stopped", 137, 0),  # its pid 1 took no SIGTERM: killed at the grace
+            "always": ("running", None, 1),
+            "failing": ("running", None, 1),
+            "polite": ("stopped", 0, 0),
+            "user": ("stopped", 137, 0),
+        }, status
+        # The stop's exits said which the next daemon restarts; rm's removal followed its.
+        params = {"since": stopping, "until": since, "type": "exit,delete"}
+        replayed = (await client.get("/events", params=params)).text.splitlines()
+        told = [(e["type"], e["id"], e.get("restarting", False)) for e in map(json.loads, replayed)]
+        assert sorted(told) == [
+            ("delete", "rm", False),
+            ("exit", "always", True),
+            ("exit", "counter", False),
+            ("exit", "failing", True),
+            ("exit", "polite", False),
+            ("exit", "rm", False),
+        ], told
+        # Its log kept, each line once, from 1 on.
+        logged = (await client.get("/containers/counter/logs")).text.splitlines()
+        numbers = [int(json.loads(line)["data"]) for line in logged]
+        assert numbers[:3] == [1, 2, 3] and numbers == list(range(1, len(numbers) + 1))
+        assert counter["processes"][0]["pid"] == json.loads(logged[0])["pid"]
+        for cid in listed:
+            await client.delete(f"/containers/{cid}", params={"timeout": 0})
+
+
+async def test_keep_and_stop_containers_do_not_go_together() -> None:
+    with pytest.raises(SystemExit) as refused, contextlib.redirect_stderr(io.StringIO()) as err:
+        parse_args(["--keep-containers", "--stop-containers"])
+    assert refused.value.code == 2
+    assert "--keep-containers and --stop-containers do not go together" in err.getvalue()
 
 
 async def _started_and_watched(

@@ -158,6 +158,7 @@ def info(client: Client, args: argparse.Namespace, out: Output) -> int:
             ("Cgroup Version", answer["cgroupVersion"]),
             ("Swap Limit", "yes" if answer["swapLimit"] else "no"),
             ("Keep Containers", "yes" if answer["keepContainers"] else "no"),
+            ("Stop Containers", "yes" if answer.get("stopContainers") else "no"),
             ("Kernel Version", answer["kernelVersion"]),
             ("Operating System", answer["operatingSystem"]),
             ("OSType", answer["osType"]),

@@ -223,6 +223,7 @@ class Info(TypedDict):
     cgroupDriver: str
     swapLimit: bool
     keepContainers: bool
+    stopContainers: bool
     cpus: int
     memory: int
     operatingSystem: str

@@ -930,6 +930,15 @@ class Container:
         What :meth:`wait_stopped` takes next; None if a restart was cancelled instead."""
         return await _deletion.stop_by_user(self, signum, grace)
 
+    async def stop_at_daemon_end(self, grace: float) -> None:
+        """Stop it as the daemon ends keeping its containers, stopped (``--stop-containers``,
+        docker's daemon stop): in its turn, its stop signal (a paused one resumed to take
+        it), up to ``grace`` seconds, then SIGKILL; once it exited. Not its user's stop: its
+        restart policy judges the exit, for the next daemon to act on."""
+        async with self.lock:
+            if not self.deleted:
+                await _deletion.stop(self, grace)
+
     async def wait_stopped(
         self, signum: int, grace: float, thaw_killed: Callable[[], Awaitable[None]]
     ) -> ContainerInfo:
