@@ -4,6 +4,8 @@ BIN       := $(VENV)/bin
 STATE_DIR ?= /var/lib/containerd-trio
 LISTEN    ?= 127.0.0.1:8888
 PYTEST_ARGS ?=
+# Flags for the daemon of `make run`: DAEMON_ARGS=--stop-containers (docs/reliability.md).
+DAEMON_ARGS ?=
 # Three workers on this machine's two cores: the suite mostly waits (on runc, CRIU, deadlines),
 # and with two the cores were half idle (11 min of CPU in 10:21, 2026-12-03); with three,
 # 1844 tests in 7:28.
@@ -15,7 +17,7 @@ install:
 	@scripts/install.sh
 
 run: install
-	$(BIN)/containerd-trio --listen $(LISTEN) --state-dir $(STATE_DIR)
+	$(BIN)/containerd-trio --listen $(LISTEN) --state-dir $(STATE_DIR) $(DAEMON_ARGS)
 
 test: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
