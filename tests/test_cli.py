@@ -2922,6 +2922,12 @@ async def test_events_filter_as_docker_s_container_event_and_type(
         "2",
     )
     assert seen(also) == [("exit", "two"), ("exit", "three")]
+    # --id given again is one more container too (as --type is): it took the last alone, and
+    # one's events were left out in silence (trial7).
+    ids = await ok(
+        ctr, "events", "--since", since, "--id", "one", "--id", "three", "--type", "exit", "-n", "2"
+    )
+    assert seen(ids) == [("exit", "one"), ("exit", "three")]
     # One container: the daemon's ?id=; docker's start is our start-container.
     started = await ok(
         ctr,

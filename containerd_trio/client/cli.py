@@ -1688,7 +1688,14 @@ def _define_events(parser: Parser) -> None:
         help="replay past events from this time on first: RFC 3339 (or its date on: 2026-11-28),"
         " Unix time, or back from now (1h, 90s)",
     )
-    parser.add_argument("--id", type=_container_id, help="only this container's events")
+    # Repeatable, as -f container= is: given again it took the last alone, and the other
+    # containers' events were left out in silence (trial7, 2026-12-06).
+    parser.add_argument(
+        "--id",
+        type=_container_id,
+        action="append",
+        help="only this container's events (repeatable: any of them)",
+    )
     parser.add_argument(
         "--type",
         type=commands.parse_event_types,

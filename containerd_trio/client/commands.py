@@ -1455,7 +1455,7 @@ def event_selection(args: argparse.Namespace) -> str | None:
             return f"--since {args.since} is after --until {args.until}: no event would be shown"
     filters = [pair for pairs in args.filter for pair in pairs]
     # docker's several container filters are alternatives; --id is one more.
-    containers = [args.id] if args.id is not None else []
+    containers = list(args.id or [])
     containers += [value for key, value in filters if key == "container"]
     args.containers = list(dict.fromkeys(containers))
     # docker's label filters all match: the daemon keeps them (?label=, each event judged by
