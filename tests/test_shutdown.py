@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,52 @@ async def test_a_server_killed_during_the_stop_is_followed_by_one_that_finishes_
     assert runc_ids(daemon.state_dir) == []
     assert init.ended()
     assert daemon.log.count(b"shutting down") == 2, daemon.log[-2000:]
+
+
+async def test_an_event_stream_a_crash_broke_during_the_stop_is_taken_up_to_the_stop_s_end(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """A follower whose stream the server's crash broke during the stop asks again, from its
+    last event, of the next server, which finishes the stop: it gets the container's exit and
+    delete, then the stream's end, whole. Other requests are refused as before. Until
+    2026-12-06 the stream's request was a 503 too: the follower (ctr-trio events, trial7)
+    retried until the daemon was gone, exit 3, and never saw how its containers ended."""
+    daemon = await spawn_daemon("--shutdown-timeout", "8")
+    since = now()
+    init = await _started_and_watched(daemon, "stubborn", make_bundle(IGNORES_TERM))
+    assert daemon.process is not None
+    daemon.process.send_signal(signal.SIGTERM)
+    await daemon.logged(b"shutting down")
+    os.kill(daemon.server_pid(), signal.SIGKILL)
+    with trio.fail_after(30):
+        await daemon.logged(b"shutting down", times=2)  # the next server finishes the stop
+        query = urllib.parse.urlencode({"since": since})
+        events = await _open(daemon, f"GET /events?{query} HTTP/1.1\r\nHost: d\r\n\r\n".encode())
+        other = await _open(daemon, b"GET /containers HTTP/1.1\r\nHost: d\r\n\r\n")
+        _refused_as_stopping(await read_to_eof(other))
+        streamed = _whole(await read_to_eof(events))
+        assert streamed.startswith(b"HTTP/1.1 200 "), streamed
+        assert daemon.log.count(b"shutting down") == 2, daemon.log[-2000:]
+        assert await daemon.wait_exit() == 0, daemon.log[-2000:]
+    kinds = [
+        (event["type"], event["id"])
+        for event in (json.loads(line) for line in _dechunked(streamed).splitlines() if line)
+    ]
+    assert kinds[0] == ("start-container", "stubborn"), kinds  # replayed from since
+    assert kinds[-2:] == [("exit", "stubborn"), ("delete", "stubborn")], kinds
+    assert init.ended()
+    assert runc_ids(daemon.state_dir) == []
+
+
+def _dechunked(body: bytes) -> bytes:
+    """The content of a chunked answer's body (past its head)."""
+    content, rest = b"", body.partition(b"\r\n\r\n")[2]
+    while True:
+        size, _, rest = rest.partition(b"\r\n")
+        length = int(size, 16)
+        if length == 0:
+            return content
+        content, rest = content + rest[:length], rest[length + 2 :]
 
 
 async def test_a_signal_during_a_reload_s_hand_over_stops_the_containers_once_the_new_serves(

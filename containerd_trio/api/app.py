@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
+from hypercorn.typing import Scope
 from quart import Response, g, has_websocket_context, request, websocket
 from quart.typing import ResponseTypes
 from quart_trio import QuartTrio
@@ -50,7 +51,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
         body_timeout=app.config["BODY_TIMEOUT"],
         context=[(routes.SUPERVISOR, supervisor)],
         answered=supervisor.metrics.fast_requests.inc,
-        refusing=lambda: supervisor.refusal() if supervisor.stopping else None,
+        refusing=lambda scope: supervisor.refusing(event_stream=_streams_events(scope)),
     )
     admission = admission_for(supervisor.config)
     if admission is not None:
@@ -135,6 +136,12 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
         return wire.to_response(wire.unexpected_error_reply(exc, *_method_and_path()))
 
     return app
+
+
+def _streams_events(scope: Scope) -> bool:
+    """Whether the request asks for the event stream (``GET /events``), which a stopping
+    daemon still serves (:meth:`.Supervisor.refusing`)."""
+    return scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/events"
 
 
 def _method_and_path() -> tuple[str, str]:

@@ -69,8 +69,9 @@ class FastRoutes:
     daemon's supervisor in one; each request runs in a task of its own, so the value is that
     task's). ``answered``: called for each request the fast path answers (a metric).
 
-    ``refusing``: while it gives an error (the daemon stops: a shutdown or a hand-over), every
-    new HTTP request, fast or not, is answered with it here, its body read first, and its
+    ``refusing``: while it gives an error for a request's scope (the daemon stops: a shutdown or
+    a hand-over; a shutdown still serves the event stream), every such new HTTP request, fast or
+    not, is answered with it here, its body read first, and its
     connection closed: a client that sends a request on a connection it holds open gets an
     answer it can retry (a 503 with ``Retry-After``), not a connection closed under it, and
     its retry goes out on a new connection (to the next server, after a hand-over). A
@@ -86,7 +87,7 @@ class FastRoutes:
         body_timeout: float = 60.0,
         context: Iterable[tuple[ContextVar[Any], Any]] = (),
         answered: Callable[[], object] = lambda: None,
-        refusing: Callable[[], DaemonError | None] = lambda: None,
+        refusing: Callable[[Scope], DaemonError | None] = lambda scope: None,
     ) -> None:
         self.app = app
         self._answered = answered
@@ -106,7 +107,7 @@ class FastRoutes:
         for variable, value in self._context:
             variable.set(value)
         if scope["type"] == "http":
-            refusal = self._refusing()
+            refusal = self._refusing(scope)
             if refusal is not None:
                 await self._refuse(scope, receive, send, refusal)
                 return
@@ -116,7 +117,7 @@ class FastRoutes:
                 return
             send = finish_shielded(send)
         elif scope["type"] == "websocket":
-            refusal = self._refusing()
+            refusal = self._refusing(scope)
             if refusal is not None:
                 # Before the handshake is accepted: an attach to a server that stops would be
                 # cut within seconds; refused, its client attaches again (to the next server,
