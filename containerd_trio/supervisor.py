@@ -507,17 +507,18 @@ class Supervisor:
         """The server stops (a shutdown, or a hand-over): it takes no new request."""
         return self._shutting_down
 
-    def refusing(self, *, event_stream: bool = False) -> ShuttingDown | None:
+    def refusing(self, *, follow: bool = False) -> ShuttingDown | None:
         """The 503 of a new request while the server stops, or None: it is served. A stop
-        (not a hand-over, whose next server serves it) serves the event stream still, until it
-        ends the streams: a follower whose stream a crash of the last server broke during the
-        stop, or just before it (the next server stops as it serves), takes it up again from
-        its last event and sees the containers' exits and deletes, then the end. Until
-        2026-12-06 it was a 503 too, and such a follower never learnt how they ended (found in
-        trial7: ctr-trio events, exit 3, with neither)."""
+        (not a hand-over, whose next server serves them) serves a ``follow`` still, the event
+        stream and a container's output, until it ends the streams: a follower whose stream a
+        crash of the last server broke during the stop, or just before it (the next server
+        stops as it serves), takes it up again from its last event or record and gets the
+        rest, the containers' exits and deletes, their last output, then the end. Until
+        2026-12-06 it was a 503 too, and such a follower never saw them (found in trial7:
+        ctr-trio events and logs -f, exit 3, with neither)."""
         if not self.stopping:
             return None
-        if event_stream and not self._handing_over and not self.events.closed:
+        if follow and not self._handing_over and not self.events.closed:
             return None
         return self.refusal()
 

@@ -238,39 +238,59 @@ async def test_a_server_killed_during_the_stop_is_followed_by_one_that_finishes_
     assert daemon.log.count(b"shutting down") == 2, daemon.log[-2000:]
 
 
-async def test_an_event_stream_a_crash_broke_during_the_stop_is_taken_up_to_the_stop_s_end(
+async def test_follows_a_crash_broke_during_the_stop_are_taken_up_to_the_stop_s_end(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:
-    """A follower whose stream the server's crash broke during the stop asks again, from its
-    last event, of the next server, which finishes the stop: it gets the container's exit and
-    delete, then the stream's end, whole. Other requests are refused as before. Until
-    2026-12-06 the stream's request was a 503 too: the follower (ctr-trio events, trial7)
-    retried until the daemon was gone, exit 3, and never saw how its containers ended."""
+    """Followers whose streams the server's crash broke during the stop ask again, from their
+    last event or record, of the next server, which finishes the stop: the event stream gets
+    the container's exit and delete, the log follow what it printed meanwhile, each then its
+    end, whole. Other requests are refused as before. Until 2026-12-06 the streams' requests
+    were 503s too: the followers (ctr-trio events and logs -f, trial7) retried until the
+    daemon was gone, exit 3, and never saw how the container ended nor its last output."""
     daemon = await spawn_daemon("--shutdown-timeout", "8")
     since = now()
-    init = await _started_and_watched(daemon, "stubborn", make_bundle(IGNORES_TERM))
+    init = await _started_and_watched(daemon, "stubborn", make_bundle(_COUNTS_IGNORING_TERM))
     assert daemon.process is not None
     daemon.process.send_signal(signal.SIGTERM)
     await daemon.logged(b"shutting down")
     os.kill(daemon.server_pid(), signal.SIGKILL)
+    killed = now()
     with trio.fail_after(30):
         await daemon.logged(b"shutting down", times=2)  # the next server finishes the stop
         query = urllib.parse.urlencode({"since": since})
         events = await _open(daemon, f"GET /events?{query} HTTP/1.1\r\nHost: d\r\n\r\n".encode())
+        path = f"/containers/stubborn/logs?follow=true&{query}"
+        logs = await _open(daemon, f"GET {path} HTTP/1.1\r\nHost: d\r\n\r\n".encode())
         other = await _open(daemon, b"GET /containers HTTP/1.1\r\nHost: d\r\n\r\n")
         _refused_as_stopping(await read_to_eof(other))
         streamed = _whole(await read_to_eof(events))
-        assert streamed.startswith(b"HTTP/1.1 200 "), streamed
+        output = _whole(await read_to_eof(logs))
         assert daemon.log.count(b"shutting down") == 2, daemon.log[-2000:]
         assert await daemon.wait_exit() == 0, daemon.log[-2000:]
-    kinds = [
-        (event["type"], event["id"])
-        for event in (json.loads(line) for line in _dechunked(streamed).splitlines() if line)
-    ]
+    for answer in (streamed, output):
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+    kinds = [(event["type"], event["id"]) for event in _records(streamed)]
     assert kinds[0] == ("start-container", "stubborn"), kinds  # replayed from since
     assert kinds[-2:] == [("exit", "stubborn"), ("delete", "stubborn")], kinds
+    printed = _records(output)
+    assert printed[0]["data"] == "1\n", printed[:3]  # from since: every line
+    assert [int(record["data"]) for record in printed] == list(range(1, len(printed) + 1))
+    assert printed[-1]["timestamp"] > killed, (printed[-1], killed)  # and what came after
     assert init.ended()
     assert runc_ids(daemon.state_dir) == []
+
+
+#: Prints a line every 0.1 s, and ignores SIGTERM: a stop waits its shutdown timeout for it.
+_COUNTS_IGNORING_TERM = (
+    "sh",
+    "-c",
+    "trap '' TERM; i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done",
+)
+
+
+def _records(answer: bytes) -> list[Any]:
+    """The ndjson records of a chunked answer (its head included)."""
+    return [json.loads(line) for line in _dechunked(answer).splitlines() if line]
 
 
 def _dechunked(body: bytes) -> bytes:

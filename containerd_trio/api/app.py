@@ -9,6 +9,7 @@ for an unknown route, 405, 413).
 from __future__ import annotations
 
 import contextlib
+import re
 
 from hypercorn.typing import Scope
 from quart import Response, g, has_websocket_context, request, websocket
@@ -51,7 +52,7 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
         body_timeout=app.config["BODY_TIMEOUT"],
         context=[(routes.SUPERVISOR, supervisor)],
         answered=supervisor.metrics.fast_requests.inc,
-        refusing=lambda scope: supervisor.refusing(event_stream=_streams_events(scope)),
+        refusing=lambda scope: supervisor.refusing(follow=_follows(scope)),
     )
     admission = admission_for(supervisor.config)
     if admission is not None:
@@ -138,10 +139,18 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     return app
 
 
-def _streams_events(scope: Scope) -> bool:
-    """Whether the request asks for the event stream (``GET /events``), which a stopping
-    daemon still serves (:meth:`.Supervisor.refusing`)."""
-    return scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/events"
+#: The follows a stopping daemon still serves (:meth:`.Supervisor.refusing`): the event
+#: stream and a container's output.
+_FOLLOWS = re.compile(r"/events|/containers/[^/]+/logs")
+
+
+def _follows(scope: Scope) -> bool:
+    """Whether the request asks for a stream a stopping daemon still serves."""
+    return (
+        scope["type"] == "http"
+        and scope["method"] == "GET"
+        and _FOLLOWS.fullmatch(scope["path"]) is not None
+    )
 
 
 def _method_and_path() -> tuple[str, str]:
