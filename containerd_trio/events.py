@@ -244,6 +244,9 @@ class EventBus:
         self._file: AppendFile | None = None
         self._lines_in_file = 0
         self._last_ns = 0
+        #: The live-only events published (``kept`` False: ``daemon-stopping``), which hold
+        #: until the bus closes: a stream opened after one gets it too (see subscribe).
+        self._standing: list[Event] = []
         self.closed = False
         if path is not None:
             self._load(path)
@@ -307,6 +310,8 @@ class EventBus:
         if kept:
             self._events.append(event)
             self._persist(event)
+        else:
+            self._standing.append(event)
         for channel, selection in list(self._subscribers.items()):
             if not selection.selects(event):
                 continue
@@ -370,13 +375,20 @@ class EventBus:
         self,
         *,
         since_ns: int | None = None,
+        live: bool = False,
         container_ids: frozenset[str] | None = None,
         types: frozenset[str] | None = None,
         labels: Sequence[LabelFilter] = (),
     ) -> Subscription:
         """Take the replay from ``since_ns`` on and register for live events, in one step;
         only those of one of ``container_ids``, of one of ``types`` and with all of
-        ``labels``, when given."""
+        ``labels``, when given. A live-only event of this bus's (``daemon-stopping``) comes
+        too, in its place in the replay from ``since_ns``, or first for a stream of the live
+        events alone (``since_ns`` None, or ``live``: its client gave no since, and it
+        replays from the moment it asked, for none to be lost): a stream opened during a
+        stop (a stopping daemon serves it) learns of the stop, as those open when it began
+        (until 2026-12-06 such a stream had the stop's exits and deletes with no word of
+        why, and the status page showed the daemon live)."""
         selection = Selection(container_ids, types, tuple(labels))
         send, receive = trio.open_memory_channel[Event](self._queue)
         replay: list[Event] = []
@@ -389,6 +401,14 @@ class EventBus:
                 if selection.selects(event):
                     replay.append(event)
             replay.reverse()
+        standing = [
+            event
+            for event in self._standing
+            if (live or since_ns is None or event.timestamp_ns >= since_ns)
+            and selection.selects(event)
+        ]
+        if standing:
+            replay = sorted(replay + standing, key=lambda event: event.timestamp_ns)
         if self.closed:
             send.close()
         else:

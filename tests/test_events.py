@@ -19,6 +19,7 @@ from containerd_trio.timestamps import parse_ns
 
 from .helpers import (
     FOREVER,
+    IGNORES_TERM,
     BundleFactory,
     RunningDaemon,
     collect_events,
@@ -315,7 +316,67 @@ async def test_a_stop_begins_with_daemon_stopping_sent_live_only(
     ]
 
 
+@pytest.mark.deadline(60)
+async def test_a_stream_opened_during_a_stop_learns_of_it_first(
+    start_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """A follower that connects while the daemon stops (its container in its grace; a
+    stopping daemon serves the event stream) gets ``daemon-stopping`` first, then the stop's
+    exit and delete, then its stream's end; with ``since`` from before, in its place in the
+    replay. Until 2026-12-06 it came only to the streams open as the stop began."""
+    daemon: RunningDaemon = await start_daemon(shutdown_timeout=2.0)
+    since = now()
+    await start_container(daemon.client, "deaf", make_bundle(IGNORES_TERM))
+    received: dict[str, list[tuple[str, str]]] = {"early": [], "late": [], "replay": []}
+    subscribed, stopping = trio.Event(), trio.Event()
+
+    async def follow(name: str, params: dict[str, str]) -> None:
+        async with daemon.client.stream("GET", "/events", params=params) as response:
+            assert response.status_code == 200
+            subscribed.set()  # the daemon subscribes before it sends the headers
+            async for line in response.aiter_lines():
+                event = json.loads(line)
+                received[name].append((event["type"], event["id"]))
+                if event["type"] == "daemon-stopping" and name == "early":
+                    stopping.set()
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow, "early", {})
+            await subscribed.wait()
+            nursery.start_soon(daemon.stop)
+            await stopping.wait()  # the stop began; deaf is in its grace (SIGTERM ignored)
+            nursery.start_soon(follow, "late", {})
+            kinds = "start-container,daemon-stopping,delete"
+            nursery.start_soon(follow, "replay", {"since": since, "type": kinds})
+    assert received == {
+        "early": [("daemon-stopping", ""), ("exit", "deaf"), ("delete", "deaf")],
+        "late": [("daemon-stopping", ""), ("exit", "deaf"), ("delete", "deaf")],
+        "replay": [("start-container", "deaf"), ("daemon-stopping", ""), ("delete", "deaf")],
+    }
+
+
 # --- the bus itself -------------------------------------------------------------------------
+
+
+def test_a_live_only_event_stands_for_the_streams_opened_after_it() -> None:
+    """``daemon-stopping`` (published live only) comes to a stream opened after it: first
+    without a replay, in its place in one; not where a filter leaves it out, nor from a
+    ``since`` after it; and it is never kept."""
+    bus = EventBus(None)
+    bus.publish("start-container", "box", pid=7)
+    stopping = bus.publish("daemon-stopping", "", kept=False)
+    bus.publish("exit", "box", pid=7, status=0)
+
+    def replayed(**selection: Any) -> list[str]:
+        return [event.type for event in bus.subscribe(**selection).replay]
+
+    assert replayed() == ["daemon-stopping"]
+    assert replayed(since_ns=0) == ["start-container", "daemon-stopping", "exit"]
+    assert replayed(since_ns=0, container_ids=frozenset({"box"})) == ["start-container", "exit"]
+    assert replayed(since_ns=0, types=frozenset({"exit"})) == ["exit"]
+    assert replayed(since_ns=stopping.timestamp_ns + 1) == ["exit"]
+    assert [event.type for event in bus.kept()] == ["start-container", "exit"]
 
 
 async def test_a_slow_subscriber_is_cut_off() -> None:

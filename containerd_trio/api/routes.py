@@ -735,21 +735,26 @@ async def events(query: EventsQuery) -> Response:
             f" until ({request.args.get('until')}): no event could be shown"
         )
     bus = supervisor().events
+    # No since: the live events from this request on (none lost before the subscription),
+    # and a live-only one that stands (daemon-stopping), as a stream open before would have.
     since = query.since if query.since is not None else bus.cursor()
-    lines = _event_lines(bus, since, query.id, query.type, query.label or (), query.until)
+    lines = _event_lines(
+        bus, since, query.since is None, query.id, query.type, query.label or (), query.until
+    )
     return wire.stream_response(lines)
 
 
 async def _event_lines(
     bus: EventBus,
     since_ns: int,
+    live: bool,
     container_ids: frozenset[str] | None,
     types: frozenset[str] | None,
     labels: Sequence[LabelFilter],
     until_ns: int | None,
 ) -> AsyncIterator[bytes]:
     with bus.subscribe(
-        since_ns=since_ns, container_ids=container_ids, types=types, labels=labels
+        since_ns=since_ns, live=live, container_ids=container_ids, types=types, labels=labels
     ) as subscription:
         async for batch in subscription.batches(until_ns=until_ns):
             yield b"".join(event.line() for event in batch)
