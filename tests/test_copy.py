@@ -1876,3 +1876,23 @@ async def test_a_directory_a_failed_copy_in_made_has_the_archives_mode(
     directory = files_bundle / "rootfs" / "data" / "made"
     assert (directory / "f").read_bytes() == b"x"
     assert stat.S_IMODE(directory.stat().st_mode) == 0o755
+
+
+async def test_a_head_says_no_length_its_get_would_not_send(
+    client: httpx.AsyncClient, files_bundle: Path
+) -> None:
+    """HEAD answered Content-Length: 0 (the length of the empty body it was made with), where
+    its GET streams a tar of the path, of no length known up front: a client that reads the
+    HEAD's length (RFC 9110 9.3.2: it is the GET's, if sent at all) took every path for
+    empty. Found by hand with curl -I in trial5. Its head now frames the answer as its GET's
+    does: no Content-Length."""
+    await _running(client, "cphead", files_bundle)
+    for path in ("/data/tree/run.sh", "/data/tree"):
+        answer = await _get(client, "cphead", path)
+        assert answer.status_code == 200, answer.text
+        head = await client.head("/containers/cphead/archive", params={"path": path})
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers[pathstat.STAT_HEADER] == answer.headers[pathstat.STAT_HEADER]
+        assert head.headers["content-type"] == answer.headers["content-type"]
+        assert "content-length" not in answer.headers  # the tar is streamed
+        assert head.headers.get("content-length") is None, head.headers
