@@ -323,11 +323,13 @@ def _errors(endpoint: Endpoint) -> dict[str, Schema]:
     """Whatever a route declares, any request may be refused (400: an unknown query parameter,
     an encoded slash; 403: a user who may not use the API over loopback TCP; 431: a head past
     16 KiB, a long path say; 503: the daemon stops) or meet a fault (500); a body may be
-    malformed or too large."""
+    malformed or too large: past --max-body-bytes on any route, one that takes none too (a
+    413 before it is read), but a streamed upload (the import's limits bound it) and the
+    WebSocket's handshake (a body there is a 400)."""
     implied: list[type[DaemonError]] = [
         InvalidRequest, Forbidden, HeadersTooLarge, InternalError, ShuttingDown,
     ]  # fmt: skip
-    if endpoint.body is not None and endpoint.body is not Upload:
+    if endpoint.body is not Upload and not endpoint.websocket:
         implied.append(PayloadTooLarge)
     by_status: dict[int, type[DaemonError]] = {cls.status: cls for cls in implied}
     by_status.update({cls.status: cls for cls in endpoint.errors})  # declared ones win
