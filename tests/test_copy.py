@@ -706,6 +706,13 @@ async def test_wrong_paths_are_404_and_400(client: httpx.AsyncClient, files_bund
         )  # fmt: skip
         assert answer.status_code == status, (method, params, answer.text)
         assert words in answer.json()["error"], (params, answer.json())
+    # No body (curl -XPUT without --data-binary): it says so, not that a tar was cut short.
+    answer = await _put(client, "cpbad", "/data", b"")
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == (
+        "invalid archive: the request body is empty: send the tar archive (plain or gzip) as"
+        " the body, as curl --data-binary @FILE does"
+    )
     head = await client.head("/containers/cpbad/archive", params={"path": "/nope"})
     assert head.status_code == 404
     head = await client.head("/containers/cpbad/archive", params={"path": "/proc/self"})

@@ -161,6 +161,13 @@ class _Inflated:
                     break
                 head += raw
             self._decided = True
+            if not head:
+                # Not a tar cut short: nothing came (curl -XPUT without --data-binary, or
+                # with @ a file it could not read, which it sends as an empty body).
+                raise ArchiveError(
+                    "the request body is empty: send the tar archive (plain or gzip) as the"
+                    " body, as curl --data-binary @FILE does"
+                )
             if head.startswith(_GZIP_MAGIC):
                 self._gzip = zlib.decompressobj(31)
             else:
