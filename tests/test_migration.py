@@ -2485,11 +2485,14 @@ async def test_an_aborted_move_puts_back_the_stopped_container_it_replaced(
         ("ftp://x:1", "'ftp://x' is no host name or IP address"),
         ("a b:8888", "'a b' is no host name or IP address"),
         ("127.0.0.1:0", "'127.0.0.1:0' has no valid port"),
+        # past 65535: said to be none of the forms, as 'nohost' is (found in trial5)
+        ("127.0.0.1:99999", "'127.0.0.1:99999' has no valid port"),
+        ("tcp://127.0.0.1:70000", "'tcp://127.0.0.1:70000' has no valid port"),
         # the connect's idna codec raised on a long zone: a 500 'internal error: UnicodeError'
         ("http://[::1%" + "x" * 300 + "]:80", "is no host name or IP address"),
         ("a." * 130 + ":80", "is no host name or IP address"),  # longer than DNS takes: 502
     ],
-    ids=["scheme", "space", "port-0", "zone", "long-name"],
+    ids=["scheme", "space", "port-0", "port-99999", "tcp-port-70000", "zone", "long-name"],
 )
 async def test_a_target_address_no_client_can_reach_is_a_400(
     client: httpx.AsyncClient, make_bundle: BundleFactory, to: str, problem: str

@@ -134,6 +134,8 @@ class Endpoint(NamedTuple):
         except ValueError:
             if text.startswith("unix:"):
                 raise  # its own words: the socket path it needs
+            if text.rpartition(":")[2].isdigit():  # HOST:PORT of a port past 65535
+                raise ValueError(f"{quoted(address)} has no valid port") from None
             # The daemon's words name the two forms it listens on; a client takes URLs too.
             raise ValueError(f"{quoted(address)} is not {ADDRESS_FORMS}") from None
         if listen.unix_path is not None:
