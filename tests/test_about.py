@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
 from containerd_trio import __version__
 from containerd_trio.config import Listen
@@ -222,6 +223,27 @@ async def test_ctr_trio_version_without_a_daemon_prints_the_client_and_fails(
         },
         "server": None,
     }
+
+
+async def test_ctr_trio_info_without_a_daemon_prints_the_client_and_fails(
+    tmp_path: Path,
+) -> None:
+    """``info`` with no daemon tried it for the client's 15 s of retries, then said so, and
+    printed nothing of the client (found in a user's trial, 2026-12-06), where ``version``
+    answers at once: as docker info, the client's part, then the error, exit 3, at once
+    (--retry still says otherwise). --json and --format are the daemon's document alone:
+    nothing on stdout then."""
+    address = f"unix:{tmp_path}/nobody.sock"
+    with trio.fail_after(10):  # the 15 s of retries would pass it
+        result = await run_cli("--address", address, "info")
+    assert (result.code, result.out) == (3, f"Client:\n Version: {__version__}\n\n")
+    assert result.err.startswith(f"ctr-trio: cannot reach the daemon at {address}")
+    assert result.err.count("\n") == 1
+    for argv in (["--json", "info"], ["info", "-f", "{{.serverVersion}}"]):
+        with trio.fail_after(10):
+            result = await run_cli("--address", address, *argv)
+        assert (result.code, result.out) == (3, ""), argv
+        assert result.err.startswith(f"ctr-trio: cannot reach the daemon at {address}"), argv
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])

@@ -1,9 +1,9 @@
 """``ctr-trio version`` and ``ctr-trio info``: the daemon's ``GET /version`` and ``GET /info``
 in ``docker version``'s and ``docker info``'s layout (``--json``: the documents as they are).
 
-``version`` prints the client's part first, from this install alone, then asks the daemon: one
-that cannot be reached leaves the client's part printed, the error said, and exit 3, as docker's
-client does.
+``version`` and ``info`` print the client's part first, from this install alone, then ask the
+daemon, once: one that cannot be reached leaves the client's part printed, the error said, and
+exit 3, as docker's client does.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_ERROR = 1
 
-#: The version command tries the daemon once unless --retry says otherwise: it tells whether a
-#: daemon is there, and says so at once (docker version does not wait either).
+#: version and info try the daemon once unless --retry says otherwise: they tell whether a
+#: daemon is there, and say so at once (docker version and docker info do not wait either).
 VERSION_RETRY = 0.0
 
 
@@ -133,14 +133,18 @@ def version(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def info(client: Client, args: argparse.Namespace, out: Output) -> int:
+    if args.format is None and not out.as_json:
+        # As docker info: the client's part is printed whether or not the daemon answers.
+        _section(out, "Client", [("Version", __version__)])
+        out.line()
+        out.stdout.flush()  # seen before the daemon answers, or fails to
+    # --format and --json are the daemon's document: nothing of it without the daemon.
     answer = client.info()
     if args.format is not None:
         return _formatted(answer, args, out)
     if out.as_json:
         out.document(answer)
         return EXIT_OK
-    _section(out, "Client", [("Version", __version__)])
-    out.line()
     _section(
         out,
         "Server",

@@ -1975,13 +1975,12 @@ def build_parser(
     )  # fmt: skip
     version.set_defaults(retry_default=about.VERSION_RETRY)
     _define_about_format(version, "'{{.server.version}}', '{{json .server.runc}}'")
-    _define_about_format(
-        top.command(
-            groups, "info", "show the daemon's containers, paths, cgroups, CPUs, memory, uptime",
-            about.info,
-        ),
-        "'{{.serverVersion}}', '{{.containersRunning}}'",
+    info = top.command(
+        groups, "info", "show the daemon's containers, paths, cgroups, CPUs, memory, uptime",
+        about.info,
     )  # fmt: skip
+    info.set_defaults(retry_default=about.VERSION_RETRY)
+    _define_about_format(info, "'{{.serverVersion}}', '{{.containersRunning}}'")
     _define_checkpoint(
         top.command(
             groups,
