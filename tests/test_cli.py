@@ -1538,6 +1538,24 @@ async def test_events_align_their_columns_for_every_type(
     }, printed
 
 
+async def test_events_print_true_as_their_json_writes_it(
+    ctr: Ctr, make_bundle: BundleFactory
+) -> None:
+    """An exit that its restart policy restarts was printed ``... status=3 restarting=True``,
+    Python's word for the event's ``true`` (found in a user's trial of the CLI, 2026-12-06):
+    the line says ``restarting=true``, as ``--json`` and ``--format`` say it."""
+    since = now()
+    exits = make_bundle(["sh", "-c", "exit 3"])
+    await ok(ctr, "run", "-d", "--restart", "on-failure:1", "-b", str(exits), "flaky")
+    with trio.fail_after(20):  # the two exits: the one restarted, then the last
+        result = await ok(
+            ctr, "events", "--since", since, "--id", "flaky", "-f", "event=die", "-n", "2"
+        )
+    restarted, final = result.out.splitlines()
+    assert restarted.endswith(" status=3 restarting=true"), restarted
+    assert final.endswith(" status=3"), final
+
+
 async def test_events_until_ctrl_c_exits_130_quietly(
     daemon: RunningDaemon, client: httpx.AsyncClient, bundle: Path
 ) -> None:

@@ -1606,7 +1606,7 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
                             EXITED_AT_FIELD,
                         )
                         extra = "".join(
-                            f" {key}={value}"
+                            f" {key}={_event_value(value)}"
                             for key, value in event.items()
                             if key not in skipped and value is not None
                         )
@@ -1646,6 +1646,18 @@ def events(client: Client, args: argparse.Namespace, out: Output) -> int:
             return EXIT_OK
         again = True
         since = last or args.since or began
+
+
+def _event_value(value: Any) -> str:
+    """A field of an event's line as its JSON writes it (``restarting=true``, where Python's
+    ``str`` printed ``True``; an object or a list compact); a string or a number as it is."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        from .template import compact
+
+        return compact(value)
+    return str(value)
 
 
 def _write_event(event: Any, form: str | Template, out: Output) -> bool:
