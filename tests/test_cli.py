@@ -2130,6 +2130,28 @@ async def test_a_run_the_daemon_refuses_exits_125_as_docker_run(
     assert exited.code == 1, exited
 
 
+async def test_a_run_without_a_daemon_exits_125_as_docker_run(tmp_path: Path) -> None:
+    """A run with no daemon to start it exited 3, which a script reads as the process's own
+    exit 3 (found in a user's trial of the CLI, 2026-12-06): no container ran, 125, as docker's
+    run exits when it cannot connect; also where --cpus asks the daemon's CPUs first. start -b
+    stays 3, as every other command."""
+    nowhere = ["--retry", "0", "--address", f"unix:{tmp_path}/nobody.sock"]
+    bundle = str(tmp_path / "bundle")  # never read: the daemon reads it
+    for argv in (
+        ["run", "-b", bundle, "once"],
+        ["run", "-d", "-b", bundle, "web"],
+        ["run", "--cpus", "1.5", "-b", bundle, "once"],
+    ):
+        with trio.fail_after(10):
+            result = await run_cli(*nowhere, *argv)
+        assert (result.code, result.out) == (cli.EXIT_RUN_REFUSED, ""), (argv, result)
+        assert result.err.startswith("ctr-trio: cannot reach the daemon at unix:"), result.err
+        assert result.err.count("\n") == 1, result.err
+    with trio.fail_after(10):
+        started = await run_cli(*nowhere, "start", "-b", bundle, "web")
+    assert started.code == cli.EXIT_UNREACHABLE, started
+
+
 async def test_run_name_gives_the_id_as_docker_s(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:

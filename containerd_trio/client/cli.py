@@ -2066,7 +2066,15 @@ def run(
             # The checks that need the daemon's word (--cpus: its machine's CPUs), usage
             # errors as the others, before the command's own request.
             check_with: DaemonCheck | None = getattr(args, "daemon_check", None)
-            if check_with is not None and (problem := check_with(client, args)) is not None:
+            try:
+                problem = None if check_with is None else check_with(client, args)
+            except DaemonUnreachable as exc:
+                if not getattr(args, "attach_default", False):
+                    raise
+                # run: no container ran, 125 as docker's run (and as its start, below).
+                out.error(str(exc))
+                return EXIT_RUN_REFUSED
+            if problem is not None:
                 try:
                     command_parser.error(problem)
                 except SystemExit as exc:

@@ -43,6 +43,8 @@ EXIT_ERROR = 1  # the daemon said no (or its answer made no sense, or bench fail
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 128 + 2  # SIGINT
+#: run's exit when no container ran: the daemon refused it, or could not be reached (docker's).
+EXIT_RUN_REFUSED = 125
 
 Handler = Callable[["Client", argparse.Namespace, Output], int]
 #: A check of a command's arguments that needs the daemon's word: the problem, a usage error.
@@ -495,6 +497,15 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
         if not args.attach_default:  # start -b: docker's start exits 1 for a refusal
             raise
         raise RunRefused(exc.status, exc.message) from exc  # run: 125, as docker's run
+    except DaemonUnreachable as exc:
+        # run: no daemon to start the container is 125 too, as docker's run (its
+        # "Cannot connect to the Docker daemon"): 3 was the process's exit 3 to a script. A
+        # start sent whose connection then broke may have run, and stays 3 (its restore's
+        # words say so).
+        if not args.attach_default or exc.lost:
+            raise
+        out.error(str(exc))
+        return EXIT_RUN_REFUSED
     init = container["processes"][0]
     if not attached:
         if out.as_json:
