@@ -833,6 +833,24 @@ async def test_ctr_trio_cp_both_ways(
     assert usage.code == 2
 
 
+async def test_ctr_trio_cp_takes_docker_s_quiet(
+    ctr: Ctr,  # noqa: F811 - the fixture imported above
+    client: httpx.AsyncClient,
+    files_bundle: Path,
+    tmp_path: Path,
+) -> None:
+    """``docker cp -q`` (``--quiet``: no progress line) was a usage error, unrecognized
+    arguments (found in a user's trial of the CLI, 2026-12-06): cp prints no progress, so it
+    is taken and copies as without it, both ways, printing nothing."""
+    await _running(client, "cpq", files_bundle)
+    copied = await ok(ctr, "cp", "-q", "cpq:/scratch/note", str(tmp_path / "note"))
+    assert copied.out == ""
+    assert (tmp_path / "note").read_text() == "in-tmpfs\n"
+    (tmp_path / "back").write_text("back\n")
+    assert (await ok(ctr, "cp", "--quiet", str(tmp_path / "back"), "cpq:/scratch")).out == ""
+    assert _content((await _get(client, "cpq", "/scratch/back")).content, "back") == b"back\n"
+
+
 async def test_ctr_trio_cp_with_no_such_container_says_so_both_ways(
     ctr: Ctr,  # noqa: F811 - the fixture imported above
     client: httpx.AsyncClient,

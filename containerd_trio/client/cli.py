@@ -1482,6 +1482,14 @@ def _define_cp(parser: Parser) -> None:
     parser.add_argument(
         "-L", "--follow-link", action="store_true", help="copy what a link at SRC points to"
     )
+    # docker's -q quiets its progress line at a terminal: cp prints none, so it changes
+    # nothing, and a script's `docker cp -q` works as written.
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="accepted as docker's: there is no progress output to quiet",
+    )
     parser.set_defaults(check=_cp_containers)
 
 
