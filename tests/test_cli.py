@@ -1762,6 +1762,41 @@ async def test_unreachable_daemon_is_exit_3(tmp_path: Path) -> None:
     assert caught.value.address == "127.0.0.1:1"
 
 
+class TerminalText(io.StringIO):
+    """A stderr that is a terminal, as a person's."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_an_unreachable_daemon_is_said_so_a_user_knows_what_to_do(tmp_path: Path) -> None:
+    """With no daemon, ctr-trio said errno's words alone (``[Errno 111] Connection refused``),
+    and at a terminal ``; trying again`` without saying for how long, a user left to guess
+    why nothing happened for 15 s (found in a user's trial of the CLI, 2026-12-06): a refused
+    connection or a missing socket asks whether the daemon runs, as docker's ``Is the docker
+    daemon running?``, and the note of the retries says how long they last."""
+    refused = await run_cli("--retry", "0", "--address", "127.0.0.1:1", "ps")
+    assert (refused.code, refused.err) == (
+        cli.EXIT_UNREACHABLE,
+        "ctr-trio: cannot reach the daemon at 127.0.0.1:1: [Errno 111] Connection refused"
+        " (is it running?)\n",
+    )
+    address = f"unix:{tmp_path}/nobody.sock"
+    stdout, stderr = io.StringIO(), TerminalText()
+    with trio.fail_after(10):
+        code = await trio.to_thread.run_sync(
+            functools.partial(cli.run, ["--retry", "0.5", "--address", address, "ps"]),
+            stdout,
+            stderr,
+        )
+    said = f"ctr-trio: cannot reach the daemon at {address}: [Errno 2] No such file or directory"
+    assert (code, stdout.getvalue()) == (cli.EXIT_UNREACHABLE, "")
+    assert stderr.getvalue().splitlines() == [
+        f"{said} (is it running?); trying again for up to 0.5 s (--retry SECONDS)",
+        f"{said} (is it running?)",
+    ]
+
+
 async def test_api_error_carries_status(daemon: RunningDaemon) -> None:
     with Client(daemon.url) as api, pytest.raises(ApiError) as caught:
         await trio.to_thread.run_sync(api.container, "ghost")

@@ -2058,11 +2058,13 @@ def run(
     if args.address is None:
         args.address = DEFAULT_ADDRESS
     from .http import ApiError, Client, ClientError, DaemonUnreachable
+    from .protocol import RETRY_FOR
 
     try:
         # The client's own retry default unless --retry says otherwise.
         retry_for = args.retry if args.retry is not None else getattr(args, "retry_default", None)
         retry = {} if retry_for is None else {"retry_for": retry_for}
+        out.retry_for = RETRY_FOR if retry_for is None else retry_for
         with Client(
             args.address,
             **retry,
@@ -2080,7 +2082,7 @@ def run(
                 if not getattr(args, "attach_default", False):
                     raise
                 # run: no container ran, 125 as docker's run (and as its start, below).
-                out.error(str(exc))
+                out.error(exc.for_user())
                 return EXIT_RUN_REFUSED
             if problem is not None:
                 try:
@@ -2093,7 +2095,7 @@ def run(
         out.error(exc.message)
         return _exit_code_of(exc)
     except DaemonUnreachable as exc:
-        out.error(str(exc))
+        out.error(exc.for_user())
         return EXIT_UNREACHABLE
     except ClientError as exc:  # an answer, but not one the daemon would give
         out.error(str(exc))

@@ -504,7 +504,7 @@ def containers_run(client: Client, args: argparse.Namespace, out: Output) -> int
         # words say so).
         if not args.attach_default or exc.lost:
             raise
-        out.error(str(exc))
+        out.error(exc.for_user())
         return EXIT_RUN_REFUSED
     init = container["processes"][0]
     if not attached:

@@ -58,3 +58,9 @@ class DaemonUnreachable(ClientError):
         self.reason = reason
         self.lost = lost
         self.refused = refused
+
+    def for_user(self) -> str:
+        """What ``ctr-trio`` says of it: a refused connection or a missing socket file is a
+        daemon that is not running (or not there), and docker's client says as much (``Is the
+        docker daemon running?``), where errno's words alone leave the user to guess."""
+        return f"{self} (is it running?)" if self.refused else str(self)

@@ -32,6 +32,8 @@ class Output:
         self.stderr = stderr
         self.as_json = as_json
         self._said_retrying = False
+        #: How long the client tries again (--retry), said with the first retry.
+        self.retry_for: float | None = None
 
     def line(self, text: str = "") -> None:
         self.stdout.write(text + "\n")
@@ -55,7 +57,12 @@ class Output:
         the failure, if it lasts, is said anyway)."""
         if not self._said_retrying and self.stderr.isatty():
             self._said_retrying = True
-            self.stderr.write(f"{PROG}: {failure}; trying again\n")
+            from .errors import DaemonUnreachable
+
+            said = failure.for_user() if isinstance(failure, DaemonUnreachable) else str(failure)
+            # How long, so that a user waits for a restart, or knows what to change.
+            until = "" if self.retry_for is None else f" for up to {self.retry_for:g} s"
+            self.stderr.write(f"{PROG}: {said}; trying again{until} (--retry SECONDS)\n")
             self.stderr.flush()
 
     def error(self, message: str) -> None:
