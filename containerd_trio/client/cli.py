@@ -1924,7 +1924,7 @@ def build_parser(
         type=_seconds,
         metavar="SECONDS",
         help="while the daemon refuses connections or answers 503 (it restarts), try again for"
-        " this long (default 15; 0: never)",
+        " this long (default 15, version and info 0; 0: never)",
     )
     top.add_argument(
         "--tls-ca", metavar="FILE", help="with https://: the CA of the daemon's certificate"
