@@ -1795,6 +1795,29 @@ async def test_a_next_exit_wait_asked_again_answers_the_next_run_that_ended_mean
             await _answers_the_exit_in_a_crash(daemon, waiting, pid)
 
 
+async def test_a_next_exit_wait_asked_again_answers_the_start_again_that_ended_meanwhile(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio wait --condition next-exit`` of a stopped container (no restart policy);
+    it is started again (``POST /containers/w/start``: the same container, its createdAt
+    kept, its restartCount 0 as before), then kill -9 of the server, and that run's init
+    exits (7) while no server runs. The wait asked again answers that exit. (Since a start
+    again kept createdAt, 2026-12-06, the client told runs apart by createdAt and
+    restartCount alone: it took the stopped run for the one it had asked about and waited
+    for the run after it, which never came.)"""
+    daemon, _bundle, first = await _stopped_with_7(spawn_daemon, make_bundle)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            waiting = await _wait_of_w(daemon, nursery, "next-exit")
+            await waiting.held(daemon)
+            again = await daemon.client.post("/containers/w/start")
+            assert again.status_code == 201, again.text
+            pid = again.json()["processes"][0]["pid"]
+            assert pid != first
+            await wait_catching(pid, signal.SIGUSR1)
+            await _answers_the_exit_in_a_crash(daemon, waiting, pid)
+
+
 async def test_a_removed_wait_asked_again_after_a_start_of_its_id_answers_the_removed_run(
     spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
 ) -> None:

@@ -93,14 +93,27 @@ CHECKPOINT_WAIT = 24 * 3600.0
 
 class _Run(NamedTuple):
     """The run of a container's init that a wait is for, as its record said when the wait
-    was asked: its ``createdAt`` (each start or restore of the id makes a record of its own)
-    and ``restartCount`` (a restart by its policy keeps the container's createdAt and counts
-    one more: 0 without a policy), and its init's pid while it ran; None once it had stopped
-    (a next-exit wait is then for the run after it)."""
+    was asked: its ``createdAt`` (a start of the id with a body or a restore makes a record
+    of its own), ``restartCount`` (a restart by its policy keeps the container's createdAt
+    and counts one more: 0 without a policy), and its init's pid while it ran; None once it
+    had stopped (a next-exit wait is then for the run after it). And its run's own
+    ``state.startedAt`` (None from a daemon older than it): a start again (``ctr-trio
+    start``) keeps createdAt and counts from 0, and only this tells its run from the one
+    before it (until 2026-12-06 it was not looked at, and a next-exit wait asked again took
+    a start again's run, ended meanwhile, for the stopped one before it)."""
 
     created_at: str
     restarts: int
     init: int | None
+    started_at: str | None = None
+
+    def same(self, other: _Run) -> bool:
+        """Whether ``other``, read later, is this run (running or stopped since)."""
+        return (self.created_at, self.restarts, self.started_at) == (
+            other.created_at,
+            other.restarts,
+            other.started_at,
+        )
 
 
 def parse_address(address: str) -> tuple[str, str | None]:
@@ -295,10 +308,11 @@ class Client:
             return None
         status = record["state"]["status"]
         restarts = record.get("restartCount", 0)
+        started = record["state"].get("startedAt")
         if status in ("running", "paused") and record["processes"]:
-            return _Run(record["createdAt"], restarts, record["processes"][0]["pid"])
+            return _Run(record["createdAt"], restarts, record["processes"][0]["pid"], started)
         if status == "stopped":
-            return _Run(record["createdAt"], restarts, None)
+            return _Run(record["createdAt"], restarts, None, started)
         return None
 
     def _asked_again(
@@ -313,7 +327,7 @@ class Client:
         if run.init is not None:
             return request, run
         following = self._run(container_id)
-        if following is None or following[:2] == run[:2]:
+        if following is None or following.same(run):
             return request, run  # the same run, stopped still (or the id is gone: 404)
         if following.init is None:
             return routes.wait(container_id), None  # the next run ended: its exit, at once
