@@ -65,6 +65,22 @@ def destroy_stopped(state_dir: Path) -> bool:
     return True
 
 
+def own_pid_namespace(state_dir: Path) -> bool:
+    """Whether runc's container at ``state_dir`` has a pid namespace made for it (not the
+    host's, nor one joined): its init's death ends every other process of it. False where
+    its state file does not say (none, or not as runc 1.1 writes it)."""
+    try:
+        state = json.loads((state_dir / "state.json").read_bytes())
+        return _own_pid_namespace(state["config"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+
+
+def _own_pid_namespace(config: dict[str, Any]) -> bool:
+    namespaces = config["namespaces"] or []
+    return any(ns["type"] == "NEWPID" and not ns.get("path") for ns in namespaces)
+
+
 def _cgroup_paths_if_plain(state: dict[str, Any]) -> dict[str, str] | None:
     """The container's cgroup directories, if its delete is no more than their removal and
     its state directory's (None if it has more to it)."""
@@ -74,8 +90,7 @@ def _cgroup_paths_if_plain(state: dict[str, Any]) -> dict[str, str] | None:
         return None
     if (config.get("Hooks") or {}).get("poststop"):
         return None
-    namespaces = config["namespaces"] or []
-    if not any(ns["type"] == "NEWPID" and not ns.get("path") for ns in namespaces):
+    if not _own_pid_namespace(config):
         return None
     paths = state["cgroup_paths"]
     if not paths or not all(isinstance(p, str) and p.startswith("/") for p in paths.values()):

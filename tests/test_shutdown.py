@@ -169,6 +169,54 @@ async def test_stop_containers_keeps_them_stopped_and_the_next_daemon_restarts_b
             await client.delete(f"/containers/{cid}", params={"timeout": 0})
 
 
+def _host_pids(config: dict[str, Any]) -> None:
+    """A container in the host's pid namespace: its init's death ends no other process."""
+    namespaces = config["linux"]["namespaces"]
+    config["linux"]["namespaces"] = [n for n in namespaces if n["type"] != "pid"]
+
+
+async def test_stop_containers_ends_what_an_init_without_a_pid_namespace_left(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """--stop-containers, a container in the host's pid namespace with a process added to it
+    (which outlives a SIGTERM): its init's death ends no other process, and the daemon's stop
+    ends that one too (SIGKILL, its exit reported), as docker's (containerd's shim kills
+    what is left of such a container at its init's exit). The next daemon lists it stopped,
+    with the init's exit status, and no process. Before, the added process ran on after the
+    daemon had stopped, its output read by nobody, and the next daemon adopted the container
+    running, that process taken for its init."""
+    daemon = await spawn_daemon("--stop-containers", "--shutdown-timeout", "1")
+    client = daemon.client
+    with trio.fail_after(60):
+        started = await start_container(client, "shared", make_bundle(edit=_host_pids))
+        init = WatchedProcess(started["processes"][0]["pid"])
+        added = await client.put(
+            "/containers/shared/processes",
+            json={"args": ["sh", "-c", until_trapped("trap 'echo kept on' TERM")]},
+        )
+        assert added.status_code == 201, added.text
+        pid = added.json()["pid"]
+        execd = WatchedProcess(pid)
+        await wait_catching(pid, signal.SIGTERM)
+        stopping = now()
+        assert await daemon.signal_and_wait(signal.SIGTERM) == 0, daemon.log[-2000:]
+        assert init.ended()
+        assert execd.ended(), "the added process outlived the daemon's stop"
+        assert b"level=error" not in daemon.log, daemon.log[-2000:]
+
+        since = now()
+        daemon = await spawn_daemon()
+        client = daemon.client
+        shown = (await client.get("/containers/shared")).json()
+        assert shown["state"]["status"] == "stopped", shown
+        assert shown["processes"] == [], shown
+        params = {"since": stopping, "until": since, "type": "exit"}
+        replayed = (await client.get("/events", params=params)).text.splitlines()
+        exits = {e["pid"]: e["status"] for e in map(json.loads, replayed)}
+        assert exits[pid] == 128 + signal.SIGKILL, exits
+        assert (await client.delete("/containers/shared")).status_code == 200
+
+
 async def test_keep_and_stop_containers_do_not_go_together() -> None:
     with pytest.raises(SystemExit) as refused, contextlib.redirect_stderr(io.StringIO()) as err:
         parse_args(["--keep-containers", "--stop-containers"])

@@ -933,11 +933,14 @@ class Container:
     async def stop_at_daemon_end(self, grace: float) -> None:
         """Stop it as the daemon ends keeping its containers, stopped (``--stop-containers``,
         docker's daemon stop): in its turn, its stop signal (a paused one resumed to take
-        it), up to ``grace`` seconds, then SIGKILL; once it exited. Not its user's stop: its
-        restart policy judges the exit, for the next daemon to act on."""
+        it), up to ``grace`` seconds, then SIGKILL; once it exited, and what its init left
+        (without a pid namespace of its own) was killed too (:func:`._deletion.end_left_behind`).
+        Not its user's stop: its restart policy judges the exit, for the next daemon to act
+        on."""
         async with self.lock:
             if not self.deleted:
                 await _deletion.stop(self, grace)
+                await _deletion.end_left_behind(self)
 
     async def wait_stopped(
         self, signum: int, grace: float, thaw_killed: Callable[[], Awaitable[None]]

@@ -24,6 +24,7 @@ import trio
 from .. import timestamps
 from ..errors import RuntimeTimeout
 from ..model import ContainerInfo, Status
+from ..runc_destroy import own_pid_namespace
 from ..signals import DEFAULT_STOP_TIMEOUT
 from . import _pausing
 from ._directories import remove_directory, replaced_directory
@@ -73,6 +74,27 @@ async def stop(container: Container, grace: float, signum: int | None = None) ->
     signum = stop_signal(container) if signum is None else signum
     await send_stop_signal(container, signum)
     await wait_stopped(container, grace, signum)
+
+
+async def end_left_behind(container: Container) -> None:
+    """Its lock held, its init exited: SIGKILL to what its init's death left running (a
+    container without a pid namespace of its own keeps its other processes: those added to
+    it, its init's children), once each added one's exit is reported, as containerd's shim
+    ends such a container's rest at its init's exit. For a daemon's end that keeps the
+    container, stopped (``--stop-containers``): no daemon watches them afterwards (their
+    output read by nobody), and a next server adopted the stopped container's record as a
+    running one, a process of them taken for its init. A removal's runc delete --force ends
+    them otherwise, and a container with its own pid namespace has none: no runc call."""
+    if not container.known_to_runc or container.init is None:
+        return
+    left = [p for p in container.processes.values() if not p.exited.is_set()]
+    runtime = container._ctx.runtime
+    if not left and own_pid_namespace(runtime.root / container.id):
+        return
+    await runtime.kill(container.id, signal.SIGKILL, all_processes=True)
+    with trio.move_on_after(container._ctx.cleanup_timeout):
+        for process in left:
+            await process.reported.wait()
 
 
 async def send_stop_signal(container: Container, signum: int) -> None:
