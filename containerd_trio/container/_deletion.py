@@ -25,6 +25,7 @@ from .. import timestamps
 from ..errors import RuntimeTimeout
 from ..model import ContainerInfo, Status
 from ..runc_destroy import own_pid_namespace
+from ..runtime import RuncError
 from ..signals import DEFAULT_STOP_TIMEOUT
 from . import _pausing
 from ._directories import remove_directory, replaced_directory
@@ -91,7 +92,12 @@ async def end_left_behind(container: Container) -> None:
     runtime = container._ctx.runtime
     if not left and own_pid_namespace(runtime.root / container.id):
         return
-    await runtime.kill(container.id, signal.SIGKILL, all_processes=True)
+    try:
+        await runtime.kill(container.id, signal.SIGKILL, all_processes=True)
+    except RuncError as exc:
+        if not exc.container_missing:
+            raise
+        return  # runc has no state of it left (a host rebooted meanwhile): nothing runs
     with trio.move_on_after(container._ctx.cleanup_timeout):
         for process in left:
             await process.reported.wait()
