@@ -175,20 +175,23 @@ def _host_pids(config: dict[str, Any]) -> None:
     config["linux"]["namespaces"] = [n for n in namespaces if n["type"] != "pid"]
 
 
-async def test_stop_containers_ends_what_an_init_without_a_pid_namespace_left(
-    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+@pytest.mark.parametrize("host_pids", [True, False], ids=["host-pid-namespace", "own"])
+async def test_stop_containers_ends_what_an_init_left_and_reports_its_exit(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, host_pids: bool
 ) -> None:
-    """--stop-containers, a container in the host's pid namespace with a process added to it
-    (which outlives a SIGTERM): its init's death ends no other process, and the daemon's stop
-    ends that one too (SIGKILL, its exit reported), as docker's (containerd's shim kills
-    what is left of such a container at its init's exit). The next daemon lists it stopped,
-    with the init's exit status, and no process. Before, the added process ran on after the
-    daemon had stopped, its output read by nobody, and the next daemon adopted the container
-    running, that process taken for its init."""
+    """--stop-containers, a container with a process added to it (which outlives a
+    SIGTERM). In the host's pid namespace its init's death ends no other process, and the
+    daemon's stop ends that one too (SIGKILL), as docker's (containerd's shim kills what is
+    left of such a container at its init's exit); in a pid namespace of its own the kernel
+    does. Either way its exit is reported before the daemon ends, and the next daemon lists
+    the container stopped, with no process. Before, in the host's pid namespace, the added
+    process ran on after the daemon had stopped, its output read by nobody, and the next
+    daemon adopted the container running, that process taken for its init."""
     daemon = await spawn_daemon("--stop-containers", "--shutdown-timeout", "1")
     client = daemon.client
     with trio.fail_after(60):
-        started = await start_container(client, "shared", make_bundle(edit=_host_pids))
+        bundle = make_bundle(edit=_host_pids) if host_pids else make_bundle()
+        started = await start_container(client, "shared", bundle)
         init = WatchedProcess(started["processes"][0]["pid"])
         added = await client.put(
             "/containers/shared/processes",
