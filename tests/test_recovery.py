@@ -1948,3 +1948,54 @@ async def test_a_restore_whose_roll_back_fails_after_a_crash_ends_its_course_onc
             "restore-started", "restore-failed", "restore-started", "restore-done",
         ], events  # fmt: skip
         assert (await client.delete("/containers/c", params={"timeout": 0})).status_code == 200
+
+
+async def test_a_server_dying_in_a_start_again_leaves_the_stopped_container(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """kill -9 of the server while a start again (``POST /containers/{id}/start``, which
+    continues the log in place, not moved aside) is held in runc run: the next server rolls
+    it back and the stopped container is there as it was, its exit, its createdAt and its
+    log (with what the rolled-back run wrote, which ran), nothing left aside."""
+    gated = GatedRunc(tmp_path, "run")
+    daemon: DaemonProcess = await spawn_daemon("--runtime", str(gated.path))
+    client = daemon.client
+    answers: list[int] = []
+    bundle = make_bundle(["sh", "-c", "echo run; exec sleep 100000"])
+
+    async def start_held(again: bool) -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server may die first
+            if again:
+                answers.append((await client.post("/containers/keep/start")).status_code)
+            else:
+                body = {"bundlePath": str(bundle)}
+                answers.append((await client.post("/containers/keep", json=body)).status_code)
+
+    async with trio.open_nursery() as nursery:  # the first start goes through the gate
+        nursery.start_soon(start_held, False)
+        await gated.reached()
+        await trio.Path(gated.gate).write_text("go\n")
+    assert answers == [201]
+    await wait_output(client, "keep", "run")
+    assert (await client.patch("/containers/keep", json={"signal": 9})).status_code == 200
+    assert (await client.post("/containers/keep/wait")).json()["exitStatus"] == 137
+    before = (await client.get("/containers/keep")).json()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(start_held, True)
+        await gated.reached()  # the start again is in runc run
+        count = daemon.servings
+        os.kill(daemon.server_pid(), signal.SIGKILL)
+        await trio.Path(gated.gate).write_text("go\n")  # the keeper's runc goes on
+        await daemon.served(count + 1)
+    assert answers == [201]  # the second never answered
+    assert (await client.get("/containers/keep")).json() == before
+    logged = (await client.get("/containers/keep/logs")).text.splitlines()
+    assert json.loads(logged[0])["data"] == "run\n"
+    assert runc_ids(daemon.state_dir) == []  # the held start, rolled back
+    assert sorted(os.listdir(daemon.state_dir / "containers")) == ["keep"]
+    async with gated.opened(None):
+        again = await client.post("/containers/keep/start")
+    assert again.status_code == 201, again.text
+    assert again.json()["createdAt"] == before["createdAt"]
+    await client.delete("/containers/keep", params={"timeout": "0"})
