@@ -258,8 +258,8 @@ class ContainerState:
         metadata=doc(
             "When its current run (the last, once stopped) began, RFC 3339 with nanoseconds"
             " (docker's StartedAt): a start's or a restore's is the container's createdAt; a"
-            " restart by its restart policy begins a run of its own, and a container moved"
-            " here its restore. Left out by daemons older than it.",
+            " restart by its restart policy or a start again begins a run of its own, and a"
+            " container moved here its restore. Left out by daemons older than it.",
             format="date-time",
         ),
     )

@@ -342,7 +342,8 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
 
 def start_attached(client: Client, args: argparse.Namespace, out: Output, container_id: str) -> int:
     """docker's ``start -a ID``: the stopped container started again (:func:`start_again`),
-    and its output here from the run's start (its log is begun anew with it) until its init
+    and its output here from the run's start (its init's records alone: the log, which goes
+    on across runs, keeps those of the runs before) until its init
     exits, whose status is ours, as ``run``'s session (:func:`_attach`). One running already
     is left running and attached to from now on, as docker's start -a attaches to it; a
     paused one is the daemon's 409; a restarting one has no process yet: said, as ``attach``

@@ -370,9 +370,10 @@ class Client:
                     if not removed:
                         return ended
                 elif removed and ended is not None and kind == "start-container":
-                    # No delete before it: a restart by its policy (a user's start of the
-                    # id publishes the stopped one's delete first), the same container,
-                    # whose removal is waited on: its run's exit is the answer now.
+                    # No delete before it: a restart by its policy or a start again (a
+                    # start of the id with a body publishes the stopped one's delete
+                    # first), the same container, whose removal is waited on: its run's
+                    # exit is the answer now.
                     init, ended = pid, None
                 elif begun and kind != "exit":
                     if ended is None:

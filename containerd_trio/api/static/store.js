@@ -382,8 +382,8 @@ export class Store {
         if (!current) return false;
         if (current.info.state.status !== "stopped") {
           // A container's delete comes after its init's exit: one for a live container is
-          // that of the one it replaced under its id (a start again: its delete and its
-          // start, replayed over a snapshot that has the new one). The daemon says which:
+          // that of the one it replaced under its id (a start with a body: its delete and
+          // its start, replayed over a snapshot that has the new one). The daemon says which:
           // read again, it is gone (404) or not.
           this.refetch(event.id);
           return false;
