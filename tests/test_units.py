@@ -1542,3 +1542,20 @@ def test_a_printer_s_log_is_checked_run_by_run() -> None:
     assert first_out_of_place([(7, 1), (7, 2), (7, 2)]) == 2  # a repeat
     assert first_out_of_place([(7, 1), (7, 2), (7, 1)]) == 2  # from 1 within a run
     assert first_out_of_place([(7, 1), (7, 2), (9, 2)]) == 2  # a new run's repeat
+
+
+def test_a_wait_s_run_is_told_apart_by_its_start_too() -> None:
+    """The client's name for the run a wait is for: a start again keeps createdAt and
+    counts restartCount from 0, so its run differs from the stopped one before it only by
+    its startedAt; a startedAt one side lacks (an older daemon's record, upgraded in
+    between) does not make another run of it."""
+    from containerd_trio.client.http import _Run
+
+    created, first, second = "2026-12-06T08:00:00Z", "2026-12-06T08:00:01Z", "2026-12-06T08:00:09Z"
+    stopped = _Run(created, 0, None, first)
+    assert stopped.same(_Run(created, 0, None, first))
+    assert not stopped.same(_Run(created, 0, None, second))  # started again, ended since
+    assert not stopped.same(_Run(created, 1, None, first))  # restarted by its policy
+    assert not stopped.same(_Run("2026-12-06T08:00:05Z", 0, None, second))  # a start with a body
+    assert stopped.same(_Run(created, 0, None, None))
+    assert _Run(created, 0, None).same(stopped)

@@ -108,12 +108,12 @@ class _Run(NamedTuple):
     started_at: str | None = None
 
     def same(self, other: _Run) -> bool:
-        """Whether ``other``, read later, is this run (running or stopped since)."""
-        return (self.created_at, self.restarts, self.started_at) == (
-            other.created_at,
-            other.restarts,
-            other.started_at,
-        )
+        """Whether ``other``, read later, is this run (running or stopped since). A
+        startedAt one of the two lacks (a daemon older than it, upgraded in between) is not
+        taken for another run's."""
+        if (self.created_at, self.restarts) != (other.created_at, other.restarts):
+            return False
+        return None in (self.started_at, other.started_at) or self.started_at == other.started_at
 
 
 def parse_address(address: str) -> tuple[str, str | None]:
