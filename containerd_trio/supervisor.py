@@ -1053,6 +1053,42 @@ class Supervisor:
         self._taken_by_user(container)
         return info
 
+    async def delete_stopped(self, container_id: str) -> ContainerInfo:
+        """docker's rm without -f (``DELETE ?status=stopped``): remove the container only if it
+        is stopped and stays so (:attr:`.Container.at_rest`, as a prune chooses), judged in the
+        step that marks it being deleted (the delete's ``if_at_rest``), nothing between; else
+        a 409 that names its state in docker's words (:func:`_not_removable`), the container
+        left as it was. A client's GET, then a DELETE, would stop a container started again
+        in between; the plain DELETE stops whatever it is given (until 2026-12-06 ``ctr-trio
+        rm`` sent that, and so stopped the wrong container a docker user's rm named)."""
+        check_id(container_id)
+        if container_id in self._restarting:
+            # Its restart's own start is under way: restarting, as a GET shows it (the stopped
+            # run it replaces is being removed by that start: not "being deleted" to its user).
+            # Not waited for (as _commanded would, and then find the run it started).
+            raise _cannot_remove(container_id, "restarting")
+        container = await self._commanded(container_id)
+        if not container.at_rest:
+            # At once: the delete would wait its turn behind a command that holds it (a
+            # checkpoint's dump, ending it once the grace passed) only to refuse it then.
+            raise _not_removable(container)
+        try:
+            # Its own grace (timeout None) only bounds the wait for a command that holds the
+            # stopped container, as a plain DELETE's: there is no stop to make.
+            info = await self._submit(partial(self._delete, if_at_rest=True), container, None)
+        except NotAtRest:
+            raise _not_removable(container) from None  # its state as the delete found it
+        except NotFound:
+            # A start of its id replaced it while the delete waited its turn: the id names that
+            # run now, which is left running, and the refusal says so (not a 404 for an id
+            # that is there).
+            current = self._containers.get(container_id)
+            if current is None or current is container or current.deleted:
+                raise
+            raise _not_removable(current) from None
+        self._taken_by_user(container)
+        return info
+
     async def _delete(
         self,
         container: Container,
@@ -1934,6 +1970,26 @@ def _held_message(container: Container) -> str:
         f"container {container.id!r} was not removed: another command holds it;"
         " prune again once it has ended"
     )
+
+
+def _not_removable(container: Container) -> Conflict:
+    """The 409 of docker's rm without -f for ``container``, which is not stopped for good:
+    its state in docker's words (its daemon's, for a paused one, a restarting one and a
+    running one), or, being deleted or held, the words every command gets then."""
+    _refuse_if_busy(container)
+    if container.status is Status.STOPPED:
+        return _cannot_remove(container.id, "restarting")  # a restart due: its delay
+    if container.status is Status.CREATED:
+        return _cannot_remove(container.id, "starting")  # a start of the id that replaced it
+    return _cannot_remove(container.id, container.status.value)  # running, paused
+
+
+def _cannot_remove(container_id: str, state: str) -> Conflict:
+    if state == "paused":  # docker's own words for it
+        why = "container is paused and must be unpaused first"
+    else:
+        why = f"container is {state}: stop the container before removing or force remove"
+    return Conflict(f"cannot remove container {container_id!r}: {why}")
 
 
 def _refuse_if_busy(container: Container) -> None:

@@ -58,6 +58,20 @@ IGNORES_TERM = ("sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
 COUNTER = ("sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done")
 
 
+#: docker's rm without -f: remove the container only if it is stopped (and stays so).
+STOPPED_ONLY = {"status": "stopped"}
+
+
+def not_removable(container_id: str, state: str) -> str:
+    """The daemon's 409 for a delete of stopped containers only, of one ``state`` (docker's
+    words: its daemon's cannot remove container ...)."""
+    if state == "paused":
+        why = "container is paused and must be unpaused first"
+    else:
+        why = f"container is {state}: stop the container before removing or force remove"
+    return f"cannot remove container {container_id!r}: {why}"
+
+
 def until_trapped(script: str) -> str:
     """``script`` (which sets the traps, and may say something first), then a wait for ever
     that forks nothing while it waits: one ``sleep`` started before the traps, and the

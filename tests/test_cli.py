@@ -33,7 +33,7 @@ from containerd_trio import supervisor as supervisor_module
 from containerd_trio.client import cli, commands, interactive, watch
 from containerd_trio.client import routes as client_routes
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
-from containerd_trio.client.protocol import Request
+from containerd_trio.client.protocol import Request, make_request
 from containerd_trio.config import Listen
 from containerd_trio.container import Container
 from containerd_trio.event_types import EVENT_TYPES
@@ -51,6 +51,7 @@ from .helpers import (
     WrittenOutput,
     cgroup_dir,
     next_event,
+    not_removable,
     now,
     pid_alive,
     run_status,
@@ -626,16 +627,21 @@ def _sharing(directory: Path) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
-@pytest.mark.parametrize("command", ["stop", "rm"])
+@pytest.mark.parametrize("command", [("stop",), ("containers", "rm")], ids=["stop", "rm"])
 async def test_stop_and_rm_of_several_ids_act_on_them_at_once_as_docker_s(
-    command: str, ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory, tmp_path: Path
+    command: tuple[str, ...],
+    ctr: Ctr,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
 ) -> None:
     """``stop`` and ``rm`` of several ids stopped one container after the other: ``stop -t 10
     a b c`` of containers that ignore their SIGTERM took 30 s where docker's takes 10 (its CLI
     stops and removes several at once). Here ``first`` ends on its SIGTERM only once
     ``second`` got its own: one after the other, ``first``'s grace ran out (SIGKILL, 137)
     before ``second`` was signalled. Each is still said in the order given, ``first`` (done
-    last) before ``second``."""
+    last) before ``second``. (The group's rm, which stops a live container: the top level's,
+    docker's, refuses it.)"""
     shared = tmp_path / "shared"
     shared.mkdir()
     waits = "trap 'until [ -e /shared/second ]; do sleep 0.05; done; exit 3' TERM; echo ready"
@@ -646,9 +652,9 @@ async def test_stop_and_rm_of_several_ids_act_on_them_at_once_as_docker_s(
             bundle = make_bundle(["sh", "-c", until_trapped(script)], edit=_sharing(shared))
             await ok(ctr, "start", name, "-b", str(bundle))
             await wait_output(client, name, "ready")
-        done = await ok(ctr, command, "-t", "30", "first", "second")
-        said = {"stop": "first\nsecond\n", "rm": "deleted first\ndeleted second\n"}
-        assert done.out == said[command]
+        done = await ok(ctr, *command, "-t", "30", "first", "second")
+        said = {"stop": "first\nsecond\n", "containers": "deleted first\ndeleted second\n"}
+        assert done.out == said[command[0]]
         for name, status in (("first", 3), ("second", 4)):
             ended = await next_event(
                 client,
@@ -2387,9 +2393,83 @@ async def test_aliases_and_short_flags(
     await ok(ctr, "start", "talker", "-b", str(make_bundle(LOGGING)))
     await ctr("logs", "talker", "-f")  # to its end
     assert (await ok(ctr, "logs", "talker", "-n", "1")).out == "three\n"
-    assert (await ok(ctr, "rm", "web", "-t", "0")).out == "deleted web\n"
+    assert (await ok(ctr, "containers", "rm", "web", "-t", "0")).out == "deleted web\n"
     assert (await ok(ctr, "containers", "rm", "-f", "talker")).out == "deleted talker\n"
     assert (await client.get("/state")).json()["containers"] == []
+
+
+async def test_rm_refuses_a_live_container_unless_forced_as_docker_s(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
+) -> None:
+    """docker's rm refuses a running or paused container without -f (``cannot remove
+    container "/web": container is running: stop the container before removing or force
+    remove``, exit 1). Until 2026-12-06 ``ctr-trio rm`` stopped it (its stop signal, its
+    grace, SIGKILL) and removed it, log and all: a docker user's rm of the wrong id killed
+    it. Of several ids, each refused one is said on stderr, the others removed, exit 1; the
+    refused ones run on, the same inits. ``rm -f`` still kills and removes, and ``containers
+    delete`` (the 2015 ctr's, and its ``containers rm``) still stops and removes. ``rm -t``
+    without -f is a usage error: it stops nothing."""
+    pids: dict[str, int] = {}
+    for name in ("o3-web", "o3-frozen"):
+        started = await ok(ctr, "--json", "start", name, "-b", str(bundle))
+        pids[name] = started.json["processes"][0]["pid"]
+    await ok(ctr, "pause", "o3-frozen")
+    since = now()
+    done = await ok(ctr, "--json", "start", "o3-done", "-b", str(make_bundle(["true"])))
+    await wait_exit(client, "o3-done", done.json["processes"][0]["pid"], since)
+
+    removed = await ctr("rm", "o3-web", "o3-done", "o3-frozen")
+    assert (removed.code, removed.out) == (cli.EXIT_ERROR, "deleted o3-done\n"), removed
+    assert removed.err == (
+        f"ctr-trio: {not_removable('o3-web', 'running')}\n"
+        f"ctr-trio: {not_removable('o3-frozen', 'paused')}\n"
+    )
+    one = await ctr("--json", "rm", "o3-web")
+    assert (one.code, one.out) == (cli.EXIT_ERROR, ""), one
+    for name, status in (("o3-web", "running"), ("o3-frozen", "paused")):
+        got = (await client.get(f"/containers/{name}")).json()
+        assert (got["state"]["status"], got["processes"][0]["pid"]) == (status, pids[name])
+        assert pid_alive(pids[name])
+    assert (await client.get("/containers/o3-done")).status_code == 404
+
+    usage = await ctr("rm", "-t", "5", "o3-web")
+    assert usage.code == cli.EXIT_USAGE and "rm -t: rm removes stopped containers only" in usage.err
+    assert (await client.get("/containers/o3-web")).json()["state"]["status"] == "running"
+
+    assert (await ok(ctr, "rm", "-f", "o3-frozen")).out == "deleted o3-frozen\n"
+    deleted = await ok(ctr, "containers", "delete", "o3-web", "-t", "0.2")
+    assert deleted.out == "deleted o3-web\n"
+    assert (await client.get("/state")).json()["containers"] == []
+    # containers rm is the group's delete too: it stops a live one.
+    await ok(ctr, "start", "o3-web", "-b", str(bundle))
+    assert (await ok(ctr, "containers", "rm", "o3-web", "-t", "0")).out == "deleted o3-web\n"
+
+
+async def test_rm_of_a_daemon_without_status_stopped_refuses_a_live_container_itself(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon from before ``DELETE ?status=stopped`` answers it 400 ``unknown query
+    parameter``: ``rm`` then reads the container's state and refuses a live one itself, in
+    the daemon's words, and removes a stopped one with the plain DELETE. (Such a daemon is
+    stood in for by a parameter this one does not know either.)"""
+
+    def older(container_id: str) -> Request:
+        path = f"/containers/{container_id}"
+        return make_request("DELETE", path, params={"o3-unknown-to-it": "stopped"})
+
+    monkeypatch.setattr(client_routes, "delete_stopped", older)
+    started = await ok(ctr, "--json", "start", "o3-web", "-b", str(bundle))
+    pid = started.json["processes"][0]["pid"]
+    refused = await ctr("rm", "o3-web")
+    assert (refused.code, refused.out) == (cli.EXIT_ERROR, ""), refused
+    assert refused.err == f"ctr-trio: {not_removable('o3-web', 'running')}\n"
+    got = (await client.get("/containers/o3-web")).json()
+    assert (got["state"]["status"], got["processes"][0]["pid"]) == ("running", pid)
+    since = now()
+    await ok(ctr, "kill", "o3-web")
+    await wait_exit(client, "o3-web", pid, since)
+    assert (await ok(ctr, "rm", "o3-web")).out == "deleted o3-web\n"
+    assert (await client.get("/containers/o3-web")).status_code == 404
 
 
 async def test_several_ids_at_once(ctr: Ctr, client: httpx.AsyncClient, bundle: Path) -> None:
@@ -2405,7 +2485,7 @@ async def test_several_ids_at_once(ctr: Ctr, client: httpx.AsyncClient, bundle: 
     assert killed.out == "sent KILL to a\nsent KILL to b\n"
     assert killed.err.count("\n") == 1 and "ghost" in killed.err
 
-    deleted = await ok(ctr, "--json", "rm", "a", "b", "--timeout", "0")
+    deleted = await ok(ctr, "--json", "rm", "a", "b", "--force")  # killed, maybe not yet ended
     assert [c["id"] for c in deleted.json] == ["a", "b"]
     assert (await client.get("/state")).json()["containers"] == []
 

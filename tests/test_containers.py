@@ -22,8 +22,10 @@ from containerd_trio.machine import read_machine
 from containerd_trio.records import RecordJournal
 
 from .helpers import (
+    COUNTER,
     FOREVER,
     IGNORES_TERM,
+    STOPPED_ONLY,
     UNIFIED,
     BundleFactory,
     GatedRunc,
@@ -33,6 +35,7 @@ from .helpers import (
     collect_events,
     event_types,
     next_event,
+    not_removable,
     now,
     own_cgroup,
     pid_alive,
@@ -690,6 +693,56 @@ async def test_delete_stopped_container(daemon: RunningDaemon, make_bundle: Bund
         client, since=since, container_id="done", match=lambda e: e["type"] == "delete"
     )
     assert event["id"] == "done"
+
+
+async def test_a_delete_of_a_stopped_container_only_refuses_a_live_one_leaving_it_as_it_was(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """``DELETE ?status=stopped`` is docker's rm without -f: a running or a paused container
+    is a 409 that names its state in docker's words, and runs on, the same init, its log and
+    record there, no signal sent; a stopped one is removed. Before, there was no such
+    parameter (a 400), and ctr-trio's rm sent the plain DELETE, which stopped and removed
+    the container a docker user's rm of the wrong id named. With force or timeout, a 400."""
+    client = daemon.client
+    since = now()
+    started = await start_container(client, "o3-live", make_bundle(COUNTER))
+    pid = started["processes"][0]["pid"]
+    with trio.fail_after(30):
+        await wait_output(client, "o3-live", "3")
+        for state in ("running", "paused"):
+            if state == "paused":
+                paused = await client.patch("/containers/o3-live", json={"status": "paused"})
+                assert paused.status_code == 200, paused.text
+            refused = await client.delete("/containers/o3-live", params=STOPPED_ONLY)
+            assert (refused.status_code, refused.json()) == (
+                409,
+                {"error": not_removable("o3-live", state)},
+            ), state
+            got = (await client.get("/containers/o3-live")).json()
+            assert (got["state"]["status"], got["processes"][0]["pid"]) == (state, pid)
+        assert (await client.patch("/containers/o3-live", json={"status": "running"})).is_success
+        assert pid_alive(pid)
+        logged = await client.get("/containers/o3-live/logs")
+        assert json.loads(logged.text.splitlines()[0])["data"] == "1\n", logged.text
+        await wait_output(client, "o3-live", "12")  # it counts on
+        assert runc_state(daemon.config.state_dir, "o3-live")["status"] == "running"
+        for extra in ({"force": "true"}, {"timeout": "0"}):
+            bad = await client.delete("/containers/o3-live", params={**STOPPED_ONLY, **extra})
+            assert (bad.status_code, bad.json()) == (
+                400,
+                {
+                    "error": "give status=stopped alone: it removes a stopped container only,"
+                    " which has no stop to force or to give a grace"
+                },
+            ), extra
+        killed = await client.patch("/containers/o3-live", json={"signal": "KILL"})
+        assert killed.status_code == 200, killed.text
+        assert await wait_exit(client, "o3-live", pid, since) == 128 + signal.SIGKILL
+        removed = await client.delete("/containers/o3-live", params=STOPPED_ONLY)
+        assert removed.status_code == 200, removed.text
+        assert removed.json()["state"]["exitStatus"] == 128 + signal.SIGKILL
+    assert (await client.get("/containers/o3-live")).status_code == 404
+    assert runc_ids(daemon.config.state_dir) == []
 
 
 async def test_stopped_record_is_replaced(

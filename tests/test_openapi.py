@@ -147,11 +147,13 @@ def test_query_parameters() -> None:
         found = (resolve(document, p["$ref"]) for p in operation.get("parameters", []))
         return {p["name"]: p["schema"] for p in found if p["in"] == "query"}
 
-    # No default of its own: left out, the container's stopTimeout (else 10). force: rm -f.
+    # No default of its own: left out, the container's stopTimeout (else 10). force: rm -f;
+    # status=stopped: rm without -f, a stopped container only (the prune's word and value).
     delete = query("/containers/{id}", "delete")
-    assert set(delete) == {"timeout", "force"}
+    assert set(delete) == {"timeout", "force", "status"}
     assert delete["timeout"] == {"type": "number", "minimum": 0}
     assert delete["force"]["default"] == "false" and "true" in delete["force"]["enum"]
+    assert delete["status"] == {"type": "string", "enum": ["stopped"]}
     # The stop: a signal as text (the body's pattern), a grace of 0 or more, or -1.
     stop = query("/containers/{id}/stop", "post")
     assert set(stop) == {"signal", "timeout"}

@@ -25,6 +25,7 @@ from containerd_trio.client import routes
 from containerd_trio.client.http import Client, _Run
 
 from .helpers import (
+    STOPPED_ONLY,
     BundleFactory,
     DaemonProcess,
     GatedRunc,
@@ -32,6 +33,7 @@ from .helpers import (
     collect_events,
     copy_checkpoint,
     next_event,
+    not_removable,
     now,
     recorded_container,
     run_status,
@@ -1826,21 +1828,54 @@ async def test_ctr_trio_ps_lists_a_restarting_container_and_prune_leaves_it(
     await client.delete("/containers/looping")
 
 
-async def test_ctr_trio_rm_without_force_removes_a_restarting_container(
+async def test_rm_without_force_refuses_a_restarting_container_as_docker_s(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,
     make_bundle: BundleFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """docker's rm refuses a restarting container without -f, as it refuses a running one;
-    ctr-trio's rm (a DELETE, which stops what runs and removes what it is given) removes
-    both, as documented: the restarting one's restart cancelled, nothing of it left."""
-    await _exited_into_backoff(client, "looping", make_bundle, monkeypatch)
-    removed = await run_cli("--address", daemon.url, "rm", "looping")
-    assert (removed.code, removed.out) == (0, "deleted looping\n"), removed
-    assert (await client.get("/containers/looping")).status_code == 404
-    assert _left(daemon, "looping") == []
+    """docker's rm refuses a restarting container without -f, as it refuses a running one:
+    the API's ``DELETE ?status=stopped`` is a 409 in docker's words, and so is ``ctr-trio
+    rm`` (exit 1), the container left restarting, its restart still due; ``rm -f`` removes
+    it, nothing of it left. Until 2026-12-06 ``ctr-trio rm`` (the plain DELETE) removed it."""
+    await _exited_into_backoff(client, "o3-looping", make_bundle, monkeypatch)
+    before = (await client.get("/containers/o3-looping")).json()
+    assert before["state"]["restarting"] is True
+    refusal = not_removable("o3-looping", "restarting")
+    refused = await client.delete("/containers/o3-looping", params=STOPPED_ONLY)
+    assert (refused.status_code, refused.json()) == (409, {"error": refusal})
+    removed = await run_cli("--address", daemon.url, "rm", "o3-looping")
+    assert (removed.code, removed.out, removed.err) == (1, "", f"ctr-trio: {refusal}\n")
+    assert (await client.get("/containers/o3-looping")).json() == before
+    forced = await run_cli("--address", daemon.url, "rm", "-f", "o3-looping")
+    assert (forced.code, forced.out) == (0, "deleted o3-looping\n"), forced
+    assert (await client.get("/containers/o3-looping")).status_code == 404
+    assert _left(daemon, "o3-looping") == []
     assert runc_ids(daemon.config.state_dir) == []
+
+
+async def test_rm_without_force_refuses_a_container_in_its_restarts_own_start(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """During its restart's own start (held here in runc run) the container is restarting:
+    ``DELETE ?status=stopped`` is docker's 409 for a restarting one at once, where a plain
+    DELETE waits for that start and removes the run it started; the start goes on, and the
+    container runs."""
+    daemon, gated, _ = await _restart_held(start_daemon, make_bundle, tmp_path, "o3-svc")
+    client = daemon.client
+    with trio.fail_after(10):  # at once: not after the held start
+        refused = await client.delete("/containers/o3-svc", params=STOPPED_ONLY)
+    refusal = not_removable("o3-svc", "restarting")
+    assert (refused.status_code, refused.json()) == (409, {"error": refusal})
+    since = now()
+    await trio.Path(gated.gate).write_text("go\n")
+    started = await _next_start(client, "o3-svc", since)
+    got = (await client.get("/containers/o3-svc")).json()
+    assert (got["state"]["status"], got["processes"][0]["pid"]) == ("running", started["pid"])
+    assert got["restartCount"] == 1
+    refused = await client.delete("/containers/o3-svc", params=STOPPED_ONLY)
+    assert refused.json() == {"error": not_removable("o3-svc", "running")}
+    assert (await client.delete("/containers/o3-svc", params={"timeout": 0})).status_code == 200
 
 
 async def test_a_restarts_init_given_an_earlier_processs_pid_replays_its_own_output(

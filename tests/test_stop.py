@@ -213,8 +213,9 @@ async def test_rm_f_sends_sigkill_alone(
 ) -> None:
     """docker's rm -f (ForceRemove) kills: SIGKILL alone, a trap on SIGTERM never runs.
     ``ctr-trio rm -f`` sent a DELETE with a grace of 0, which sent SIGTERM, then SIGKILL at
-    once. Without -f the stop signal comes first, as before. The signals the daemon sends
-    each init are recorded: the trap's run alone would be a race with the SIGKILL."""
+    once. Without -f (containers delete) the stop signal comes first, as before. The signals
+    the daemon sends each init are recorded: the trap's run alone would be a race with the
+    SIGKILL."""
     sent: list[tuple[int, int]] = []
     send = Process.signal
 
@@ -233,7 +234,8 @@ async def test_rm_f_sends_sigkill_alone(
     with trio.fail_after(20):
         removed = await run_cli("--address", daemon.url, "rm", "-f", "forced")
         assert (removed.code, removed.out, removed.err) == (0, "deleted forced\n", ""), removed
-        removed = await run_cli("--address", daemon.url, "rm", "graced")
+        # The group's delete (the top level's rm, docker's, refuses a running container).
+        removed = await run_cli("--address", daemon.url, "containers", "delete", "graced")
         assert (removed.code, removed.out, removed.err) == (0, "deleted graced\n", ""), removed
     assert [s for pid, s in sent if pid == pids["forced"]] == [signal.SIGKILL]
     assert not (bundles["forced"] / "rootfs" / "termed").exists()

@@ -638,11 +638,20 @@ async def delete_container(query: DeleteQuery) -> Reply:
     left out, its stopTimeout (-1: no SIGKILL), else 10. With force (docker's rm -f), SIGKILL
     alone, at once (400 beside timeout). During a checkpoint's dump no stop signal is sent
     (the images would keep it): a dump still under way once timeout passes is ended, its
-    checkpoint answering 409."""
+    checkpoint answering 409. With status=stopped (docker's rm without -f), only a container
+    stopped for good is removed: a running, paused or restarting one is a 409 naming its
+    state, left as it was, judged in the step that marks it being deleted."""
     if query.force and query.timeout is not None:
         raise InvalidRequest(
             "give force or timeout, not both: force sends SIGKILL at once, without a grace"
         )
+    if query.status is not None:
+        if query.force or query.timeout is not None:
+            raise InvalidRequest(
+                "give status=stopped alone: it removes a stopped container only, which has no"
+                " stop to force or to give a grace"
+            )
+        return wire.json_response(await supervisor().delete_stopped(query.id))
     info = await supervisor().delete(query.id, query.timeout, force=query.force)
     return wire.json_response(info)
 

@@ -642,6 +642,13 @@ class MigrationPath:
     )
 
 
+class Prunable(enum.Enum):
+    """What ``DELETE /containers`` removes, and what ``DELETE /containers/{id}`` removes only
+    when asked so: a stopped container, staying so (the one kind a status names there)."""
+
+    STOPPED = "stopped"
+
+
 @attrs.frozen(kw_only=True, slots=False)
 class DeleteQuery(ContainerPath):
     timeout: float | None = attrs.field(
@@ -660,12 +667,15 @@ class DeleteQuery(ContainerPath):
             " grace: a trap on its stop signal never runs), then is removed."
         ),
     )
-
-
-class Prunable(enum.Enum):
-    """What ``DELETE /containers`` removes: the one kind of container it takes."""
-
-    STOPPED = "stopped"
+    status: Prunable | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "stopped: docker's rm without -f, remove the container only if it is stopped and"
+            " stays so (no restart due); a running, paused or restarting one (or one being"
+            " deleted) is a 409 that names its state, and is left as it was. Left out: any"
+            " container, a live one stopped first. Not with force or timeout."
+        ),
+    )
 
 
 @attrs.frozen(kw_only=True, slots=False)

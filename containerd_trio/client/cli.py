@@ -1409,6 +1409,20 @@ def _define_delete(parser: Parser) -> None:
     parser.add_argument(
         "-v", "--volumes", action="store_true", help="accepted as docker's: there are no volumes"
     )
+    # containers delete stops a live container and removes it (the 2015 ctr's); the top
+    # level's rm is docker's, which removes a stopped one only, unless -f (its top_defaults).
+    parser.set_defaults(stopped_only=False, check=_rm_grace)
+
+
+def _rm_grace(args: argparse.Namespace) -> str | None:
+    """The usage error of the top level's ``rm -t`` without -f: it stops nothing, so there is
+    no grace to give (docker's rm has no -t); ``containers delete -t`` stops, then removes."""
+    if args.stopped_only and not args.force and args.timeout is not None:
+        return (
+            "rm -t: rm removes stopped containers only, with no grace to give (-f: SIGKILL"
+            " alone; containers delete -t SECONDS stops and removes)"
+        )
+    return None
 
 
 def _define_prune(parser: Parser) -> None:
@@ -1564,6 +1578,8 @@ class ContainerCommand(NamedTuple):
     top_defaults: tuple[tuple[str, object], ...] = ()
     #: It takes ``--json`` after its name; not one whose output is no JSON (a tar archive).
     json_flag: bool = True
+    #: Its help at the top level, where its docker's defaults make it another command.
+    top_help: str = ""
 
 
 CONTAINER_COMMANDS = (
@@ -1620,6 +1636,9 @@ CONTAINER_COMMANDS = (
     ContainerCommand(
         "delete", "stop containers and remove them", commands.containers_delete,
         _define_delete, aliases=("rm",), top=("rm",),
+        # docker rm's: a live container is refused unless -f; containers delete stops it.
+        top_defaults=(("stopped_only", True),),
+        top_help="remove stopped containers (-f: live ones too, SIGKILLed first)",
     ),
     ContainerCommand(
         "prune", "remove every stopped container (not a restarting one)",
@@ -2009,8 +2028,8 @@ def build_parser(
         if command.top:
             name, *aliases = command.top
             parser = top.command(
-                groups, name, command.help, command.handler, aliases=aliases,
-                json_flag=command.json_flag,
+                groups, name, command.top_help or command.help, command.handler,
+                aliases=aliases, json_flag=command.json_flag,
             )  # fmt: skip
             command.define(parser)
             parser.set_defaults(**dict(command.top_defaults))

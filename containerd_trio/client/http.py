@@ -441,6 +441,14 @@ class Client:
         request = routes.delete(container_id, timeout=timeout, force=force)
         return cast(Container, self.call(request, timeout=deadline))
 
+    def delete_stopped(self, container_id: str) -> Container:
+        """Remove the container if it is stopped and stays so (docker's rm without -f), judged
+        by the daemon in the step that marks it being deleted; a running, paused or restarting
+        one is its 409, and is left as it was."""
+        # No grace to wait out; but the daemon waits its turn behind a command that holds the
+        # stopped container, as a prune's removals may: a wait's deadline, as prune's.
+        return cast(Container, self.call(routes.delete_stopped(container_id), timeout=WAIT_TIMEOUT))
+
     def prune(self) -> PruneReport:
         """Remove every stopped container that stays so (docker's container prune): each
         as its delete would, one after another, no grace to wait out."""

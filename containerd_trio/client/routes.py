@@ -215,6 +215,12 @@ def delete(container_id: str, *, timeout: float | None = None, force: bool = Fal
     return make_request("DELETE", container_path(container_id), params=params)
 
 
+def delete_stopped(container_id: str) -> Request:
+    """docker's rm without -f: remove the container only if it is stopped (and stays so),
+    else the daemon's 409, which names its state."""
+    return make_request("DELETE", container_path(container_id), params={"status": "stopped"})
+
+
 def prune() -> Request:
     """docker's container prune: every stopped container that stays so, removed."""
     return make_request("DELETE", "/containers", params={"status": "stopped"})

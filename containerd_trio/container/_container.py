@@ -921,7 +921,8 @@ class Container:
         """Stop, remove from runc, end the task tree and remove the container's files
         (:func:`._deletion.delete`); ``timeout`` None: its own grace (:attr:`stop_timeout`);
         ``force``: SIGKILL alone (docker's rm -f); ``if_at_rest``: only if it is
-        :attr:`at_rest` once the delete has its turn (a prune's), else :class:`NotAtRest`."""
+        :attr:`at_rest` once the delete has its turn (a prune's, docker's rm without -f),
+        else :class:`NotAtRest`."""
         return await _deletion.delete(self, timeout, force=force, if_at_rest=if_at_rest)
 
     async def stop(self, signum: int | None, grace: float | None) -> tuple[int, float] | None:

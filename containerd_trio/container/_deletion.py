@@ -230,9 +230,9 @@ def _delete_past_its_grace(container: Container) -> bool:
 
 
 class NotAtRest(Exception):
-    """A prune's delete found its container no longer stopped for good (a restart due, or
-    a delete under way): it is left as it is. (One a start of its id replaced is found
-    deleted: :meth:`.Container.gone`.)"""
+    """A delete ``if_at_rest`` (a prune's, an rm's without -f) found its container no longer
+    stopped for good (running again, a restart due, or a delete under way): it is left as it
+    is. (One a start of its id replaced is found deleted: :meth:`.Container.gone`.)"""
 
 
 async def delete(
@@ -246,9 +246,9 @@ async def delete(
     ``timeout``: the grace from now, which a wait for the lock (a checkpoint's dump
     under way) takes its part of; None: the container's own (:func:`stop_grace`).
     ``force`` (docker's rm -f): no grace and no stop signal, SIGKILL alone.
-    ``if_at_rest`` (a prune's): only a container still :attr:`~.Container.at_rest` when the
-    delete has its turn, else :class:`NotAtRest`; judged in the step that marks it deleting,
-    so that nothing comes between."""
+    ``if_at_rest`` (a prune's, docker's rm without -f): only a container still
+    :attr:`~.Container.at_rest` when the delete has its turn, else :class:`NotAtRest`; judged
+    in the step that marks it deleting, so that nothing comes between."""
     if force:
         timeout = 0.0
     elif timeout is None:
