@@ -625,7 +625,7 @@ async def get_container(path: ContainerPath) -> Reply:
     "/containers/{id}",
     operation_id="deleteContainer",
     summary="Stop (its stop signal, then SIGKILL after timeout seconds; force: SIGKILL alone)"
-    " and remove a container",
+    " and remove a container; status=stopped: a stopped one only (docker rm)",
     tags=CONTAINERS,
     params=DeleteQuery,
     answers=(Answer(200, "The container as it was at the end.", ContainerInfo),),

@@ -1395,7 +1395,8 @@ def _define_delete(parser: Parser) -> None:
         type=_seconds,
         metavar="SECONDS",
         help="grace between the stop signal (its --stop-signal, else SIGTERM) and SIGKILL"
-        " (default: the daemon's, the container's --stop-timeout, else 10)",
+        " (default: the daemon's, the container's --stop-timeout, else 10); containers delete"
+        " only: rm stops nothing without -f",
     )
     parser.add_argument(
         "-f",
