@@ -1031,6 +1031,7 @@ async def test_a_phone_sized_window_keeps_every_part_in_reach(
 #: The contrast of an element's text with the background it is drawn on (the nearest opaque
 #: one among its ancestors), as WCAG 2 computes it from relative luminance.
 CONTRAST = """element => {
+  if (!element.isConnected) return null;  // drawn again meanwhile (the log's lines): ask again
   const rgb = (color) => color.match(/[\\d.]+/g).map(Number);
   const luminance = ([r, g, b]) => {
     const [R, G, B] = [r, g, b].map((v) => {
@@ -1074,10 +1075,20 @@ async def test_small_text_is_readable(
         "#rows .badge-restarting",
     ]
 
+    def contrast_of(page: Page, selector: str) -> float:
+        # The element found may be drawn again before the script runs on it (a log line
+        # replaced as the log grows): its computed colors are then empty (once, in a fresh
+        # clone's run, the script failed on them). Each evaluate finds the element anew.
+        for _ in range(50):
+            contrast: float | None = page.locator(selector).first.evaluate(CONTRAST)
+            if contrast is not None:
+                return contrast
+        raise AssertionError(f"{selector} was drawn again on every look")
+
     def readable(page: Page) -> None:
         expect(page.locator("#rows .badge-restarting")).to_have_count(1)
         for selector in selectors:
-            contrast = page.locator(selector).first.evaluate(CONTRAST)
+            contrast = contrast_of(page, selector)
             assert contrast >= 4.5, (selector, contrast)
         page.locator("#rows a", has_text="chatty").click()
         expect(page.locator("#log .line").first).to_be_visible()
@@ -1090,7 +1101,7 @@ async def test_small_text_is_readable(
             "#c-checkpoints .empty-row td",
             "#log .line-time",
         ]:
-            contrast = page.locator(selector).first.evaluate(CONTRAST)
+            contrast = contrast_of(page, selector)
             assert contrast >= 4.5, (selector, contrast)
 
     await page.run(readable)
@@ -1313,7 +1324,8 @@ async def test_a_delete_waiting_out_its_grace_shows_the_container_stopping(
         note = row(page, "stubborn").locator(".c-actions .stop-note")
         expect(note).to_have_text(grace)
         for element in (badge, note):
-            assert element.evaluate(CONTRAST) >= 4.5
+            contrast = element.evaluate(CONTRAST)  # None: drawn again meanwhile
+            assert contrast is not None and contrast >= 4.5, contrast
 
     def delete_from_its_page(page: Page) -> None:
         page.locator('#c-actions button[data-action="delete"]').click()
