@@ -319,10 +319,9 @@ class Supervisor:
         if not keep:
             async with trio.open_nursery() as nursery:
                 for container in self._listed():
-                    if self._keeping_stopped and not container.auto_remove:
-                        nursery.start_soon(self._stop_keeping_at_shutdown, container)
-                    else:
-                        nursery.start_soon(self._stop_at_shutdown, container)
+                    # Kept stopped (--stop-containers), but one started with autoRemove.
+                    keep_stopped = self._keeping_stopped and not container.auto_remove
+                    nursery.start_soon(self._stop_at_shutdown, container, keep_stopped)
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()  # and with it the commands under way (run)
 
@@ -341,21 +340,19 @@ class Supervisor:
             with trio.move_on_after(within):
                 await self._commands_done.wait()
 
-    async def _stop_at_shutdown(self, container: Container) -> None:
-        with trio.move_on_after(self.config.shutdown_timeout + 2 * self.config.runtime_timeout):
+    async def _stop_at_shutdown(self, container: Container, keep_stopped: bool) -> None:
+        """Stop ``container`` at the daemon's end and delete it; or, ``keep_stopped``
+        (``--stop-containers``), keep it, stopped, with its record and log, for the next
+        daemon: its exit marks the restart its policy calls for, which the next daemon makes
+        (:meth:`_restart_exited`); a stopped one stays as it is (one waiting out a restart's
+        delay too: the next daemon makes that restart)."""
+        grace = self.config.shutdown_timeout
+        with trio.move_on_after(grace + 2 * self.config.runtime_timeout):
             try:
-                await self._delete(container, self.config.shutdown_timeout)
-            except Exception as exc:
-                log.error("could not stop container %s at shutdown: %s", container.id, exc)
-
-    async def _stop_keeping_at_shutdown(self, container: Container) -> None:
-        """Stop ``container`` and keep it, stopped, with its record and log, for the next
-        daemon (``--stop-containers``); its exit marks the restart its policy calls for,
-        which the next daemon makes (:meth:`_restart_exited`). A stopped one stays as it is
-        (one waiting out a restart's delay too: the next daemon makes that restart)."""
-        with trio.move_on_after(self.config.shutdown_timeout + 2 * self.config.runtime_timeout):
-            try:
-                await container.stop_at_daemon_end(self.config.shutdown_timeout)
+                if keep_stopped:
+                    await container.stop_at_daemon_end(grace)
+                else:
+                    await self._delete(container, grace)
             except Exception as exc:
                 log.error("could not stop container %s at shutdown: %s", container.id, exc)
 
