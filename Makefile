@@ -11,7 +11,7 @@ DAEMON_ARGS ?=
 # 1844 tests in 7:28.
 TEST_WORKERS ?= 3
 
-.PHONY: install run test lint typecheck check bench bench-peers bench-precopy bench-migrate bench-restart fuzz load chaos clean
+.PHONY: install run test test-cpu lint typecheck check bench bench-peers bench-precopy bench-migrate bench-restart fuzz load chaos clean
 
 install:
 	@scripts/install.sh
@@ -21,6 +21,15 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# The suite with each test's CPU seconds (its cgroup's: the daemons, runc, CRIU and containers
+# it ran included), then the 30 dearest tests and each file's total: the suite is CPU-bound on
+# two cores, so these, not the wall times, say what makes `make test` long.
+test-cpu: install
+	rm -f .test-cpu
+	CONTAINERD_TRIO_TEST_CPU=$(CURDIR)/.test-cpu $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	@sort -rn .test-cpu | head -30
+	@awk '{split($$2, t, "::"); s[t[1]] += $$1; all += $$1} END {for (f in s) printf "%8.1f %s\n", s[f], f; printf "%8.1f all\n", all}' .test-cpu | sort -n
 
 lint: install
 	$(BIN)/ruff check containerd_trio tests examples

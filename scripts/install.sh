@@ -177,3 +177,11 @@ ensure_venv() {
 
 ensure_venv
 ensure_criu
+
+# --- 4. the package's bytecode ------------------------------------------------------------------
+# The daemon's server is a new process at each start, reload and crash of it, and imports the
+# package's 126 modules each time: where PYTHONDONTWRITEBYTECODE is set (as on these machines),
+# Python wrote no .pyc of them and every server compiled them all from source again, a fifth
+# of its start-up's CPU (docs/reliability.md, "The gap"). Written here, and again for what
+# changed since at each `make run` and `make test` (a fraction of a second when current).
+"$venv/bin/python" -m compileall -q "$repo/containerd_trio" >/dev/null

@@ -212,6 +212,7 @@ def leave_own_cgroups(entered: Sequence[Path], test: str = "") -> None:
     removed if nothing was left in them. What was (a process of ``test``'s still running: a
     session's browser, or a leak) is appended to the file ``$CONTAINERD_TRIO_TEST_LEFTOVERS``
     names, when it names one."""
+    _note_cpu(entered, test)
     left: set[int] = set()
     for own in entered:
         (own.parent / "cgroup.procs").write_text(str(os.getpid()))
@@ -228,6 +229,25 @@ def leave_own_cgroups(entered: Sequence[Path], test: str = "") -> None:
         ]
         with open(notes, "a") as file:
             file.writelines(lines)
+
+
+#: Where :func:`leave_own_cgroups` notes each test's CPU time, if set: ``make test-cpu``.
+CPU_ENV = "CONTAINERD_TRIO_TEST_CPU"
+
+
+def _note_cpu(entered: Sequence[Path], test: str) -> None:
+    """Append ``test``'s CPU seconds to the file ``$CONTAINERD_TRIO_TEST_CPU`` names, when it
+    names one: its cpuacct cgroup's, which holds the worker's own time during the test and
+    that of all it ran (daemons, keepers, servers, runc, CRIU, the containers in their cgroups
+    beneath), the processes that ended in it included. The suite is CPU-bound on this
+    machine's two cores, so this, not its wall time, says which tests make it long."""
+    notes = os.environ.get(CPU_ENV)
+    accounted = [own for own in entered if (own / "cpuacct.usage").exists()]
+    if not notes or not accounted:
+        return
+    seconds = int((accounted[0] / "cpuacct.usage").read_text()) / 1e9
+    with open(notes, "a") as file:
+        file.write(f"{seconds:.3f} {test}\n")
 
 
 def cgroup_snapshot(entered: Sequence[Path]) -> str:
