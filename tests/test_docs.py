@@ -23,6 +23,7 @@ import pytest
 
 from containerd_trio import errors
 from containerd_trio.api import openapi
+from containerd_trio.logfile import LineSource
 
 ROOT = Path(__file__).parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -244,3 +245,37 @@ def test_the_module_check_finds_a_module_left_out(tmp_path: Path) -> None:
     (tmp_path / "api" / "fast.py").write_text(long)
     design = "| `kept.py` | `archive/` | `api/fast.py` |\nforgotten.py, unquoted\n"
     assert unnamed_modules(design, tmp_path) == ["forgotten.py"]
+
+
+#: An example of logs.md: `printf '...'` and the record it makes, in the code block after it.
+_PRINTF_RECORD = re.compile(
+    r"`printf '([^'`]*)'`(?:(?!```).)*?makes:\s*```\s*(\{[^\n]*\})\s*```", re.DOTALL
+)
+
+
+def printf_bytes(format: str) -> bytes:
+    """What ``printf FORMAT`` writes, for the escapes logs.md's examples use (octal, ``\\n``)."""
+    return re.sub(
+        rb"\\([0-7]{1,3}|n)",
+        lambda m: b"\n" if m[1] == b"n" else bytes((int(m[1], 8),)),
+        format.encode(),
+    )
+
+
+def test_the_records_logs_md_shows_for_bytes_not_utf8_are_the_logger_s() -> None:
+    """Each ``printf`` example of logs.md makes the record it shows (its ``data`` and ``raw``),
+    and one shows a U+FFFD that stands for more than one byte: the start of a character cut
+    short is one U+FFFD, however many of its bytes came. logs.md said one for each byte,
+    which the logger (Python's "replace") never did (found in trial9, with ``printf
+    'A\\342\\202B\\n'`` in a container: ``"data":"A\\ufffdB\\n"``)."""
+    examples = _PRINTF_RECORD.findall((ROOT / "docs" / "logs.md").read_text())
+    assert examples
+    several_bytes_one_mark = False
+    for format, shown in examples:
+        written = printf_bytes(format)
+        record = json.loads(LineSource("stdout", 11538).records(written))
+        expected = json.loads(shown)
+        assert (record["data"], record.get("raw")) == (expected["data"], expected.get("raw"))
+        not_utf8 = len(written) - len(written.decode("utf-8", "ignore").encode())
+        several_bytes_one_mark |= 0 < record["data"].count("\ufffd") < not_utf8
+    assert several_bytes_one_mark, "no example shows a character cut short"
