@@ -108,7 +108,14 @@ class DaemonConfig:
 
 def _positive(kind: type[float] | type[int]) -> argparse._ActionType:
     def parse(text: str) -> float | int:
-        value = kind(text)
+        try:
+            value = kind(text)
+        except ValueError:
+            # Let out, argparse said "invalid parse value: 'abc'": this function's name.
+            number = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(
+                f"must be {number} greater than 0, not {text!r}"
+            ) from None
         # float() takes "nan" and "inf": NaN passes the "<= 0" test and trio's deadlines then
         # refuse it with a traceback; an infinite deadline is none, which these options are not.
         if not value > 0 or not math.isfinite(value):

@@ -480,6 +480,16 @@ def test_command_line(capsys: pytest.CaptureFixture[str]) -> None:
         # float() takes these: NaN reached trio.fail_after, and the daemon died with a traceback.
         (["--runtime-timeout", "nan"], "must be a finite number greater than 0, not nan"),
         (["--shutdown-timeout", "inf"], "must be a finite number greater than 0, not inf"),
+        # Not a number at all: argparse named the parsing function ("invalid parse value").
+        (
+            ["--log-max-bytes", "abc"],
+            "--log-max-bytes: must be a whole number greater than 0, not 'abc'",
+        ),
+        (["--log-max-bytes", "1k"], "must be a whole number greater than 0, not '1k'"),
+        (
+            ["--runtime-timeout", "5s"],
+            "--runtime-timeout: must be a number greater than 0, not '5s'",
+        ),
         (["--listen", "nowhere"], "is not HOST:PORT or unix:PATH"),
         (["--tls-cert", "c"], "--tls-cert and --tls-key go together"),
         (["--socket-group", "root", "--listen", "0.0.0.0:1"], "--socket-group applies to a unix"),
