@@ -344,7 +344,15 @@ async def _read_log(
                 done = finished is None or finished.is_set() or watch is None or follow.closed  # type: ignore[union-attr]
                 while data := chain.read():
                     if selected := wanted.select(data):
-                        yield selected
+                        yield selected  # its answer's send lets the server's other tasks run
+                    else:
+                        # None of this chunk is wanted (another process's output, or records
+                        # before ``since``): let them run all the same. Without it, a reader
+                        # of a quiet process in a loud container went through megabytes of
+                        # the others' records in one step, every request waiting (GET /state
+                        # took up to 3 s with four such followers of a ``yes`` container's
+                        # exec).
+                        await trio.lowlevel.checkpoint()
                 if done:
                     if watch is None or not chain.notice():
                         return

@@ -469,6 +469,37 @@ def test_a_rotation_between_a_reader_s_two_opens_loses_nothing_after(
         chain.close()
 
 
+async def test_a_reader_that_wants_nothing_of_a_chunk_lets_the_server_run(
+    tmp_path: Path,
+) -> None:
+    """A reader of one process's records (``pid=N``, an attach) in a log that others fill lets
+    the server's other tasks run between chunks, as a chunk it sends does. It went through
+    the whole log in one step when nothing of it was wanted: found in trial9, four
+    ``logs?pid=N&follow=true`` of a quiet exec in a container running ``yes`` held GET
+    /state for up to 3 s (p95 1.9 s, against 9 ms without them)."""
+    record = b'{"stream":"stdout","pid":1,"timestamp":"2026-12-06T10:00:00.000000000+00:00"'
+    record += b',"data":"y\\n"}\n'
+    (tmp_path / LOG_NAME).write_bytes(record * (4 * logs.CHUNK // len(record)))
+    turns = 0
+
+    async def another_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await trio.lowlevel.checkpoint()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(another_task)
+            await trio.lowlevel.checkpoint()  # it runs
+            before = turns
+            chunks = [c async for c in logs.read_log(tmp_path, logs.LogQuery(pid=2))]
+            during = turns - before
+            nursery.cancel_scope.cancel()
+    assert chunks == []
+    assert during >= 4  # a turn for each of the four chunks of the log, at least
+
+
 async def test_a_follower_of_a_log_made_again_is_woken(tmp_path: Path) -> None:
     """A container deleted while a follower of its log still held on (its client read
     nothing), then started again under its id: a follower of the new log was put on the old
