@@ -37,6 +37,8 @@ from containerd_trio.bench import (
     parse_figures,
     percentile,
 )
+from containerd_trio.bench import main as main_module
+from containerd_trio.bench import options as options_module
 from containerd_trio.bench.ceiling import EXIT_MARKER, RECORDS_TMPFS, TAG_CEILING, build_standin
 from containerd_trio.bench.errors import BenchError
 from containerd_trio.bench.phase import Phase, Unit
@@ -513,6 +515,33 @@ async def test_run_reports_an_unreachable_daemon(
     code = await trio.to_thread.run_sync(bench_module.run, args)
     assert code == 1
     assert "no daemon answers at unix:" in capsys.readouterr().err
+
+
+async def test_peers_says_which_it_leaves_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--peers`` runs the peers installed, and says which are not: it said nothing, and a run
+    of performance.md's command by hand on a machine without them (found in trial9) printed
+    the daemon's and runc's phases alone, as if the peers had no phase to run."""
+
+    def missing(name: str) -> list[str]:
+        return ["podman"] if name == "podman" else []
+
+    monkeypatch.setattr(options_module, "missing", missing)
+    monkeypatch.setattr(main_module, "missing", missing)
+    parser = argparse.ArgumentParser()
+    bench_module.add_arguments(parser)
+    args = parser.parse_args(
+        ["--count", "1", "--peers", "--address", f"unix:{tmp_path / 'nothing.sock'}",
+         "--workdir", str(tmp_path / "bench")]
+    )  # fmt: skip
+    args.address = None
+    assert Options.from_args(args).peers == ("containerd",)
+    code = await trio.to_thread.run_sync(bench_module.run, args)
+    assert code == 1  # no daemon there: the report's first lines came before
+    out = capsys.readouterr().out
+    assert "[podman] " in out and "not installed (no podman): --peers leaves it out" in out
+    assert "[containerd] " not in out
 
 
 # --- the parts ------------------------------------------------------------------------------

@@ -96,6 +96,12 @@ async def bench(options: Options) -> Report:
     show_progress = options.progress if options.progress is not None else sys.stderr.isatty()
     printer = Printer(out, show_progress)
     report = Report(lines=printer.lines)
+    for name in options.peers_not_installed:
+        printer.line(
+            name,
+            f"not installed (no {', '.join(missing(name))}): --peers leaves it out; make"
+            " bench-peers installs it",
+        )
     criu = options.criu or default_criu()
     if options.checkpoint and not criu:
         raise BenchError("--checkpoint needs CRIU: install it (make install does) or pass --criu")

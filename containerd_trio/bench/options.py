@@ -37,6 +37,9 @@ class Options:
     writers: int = 5
     #: The peers to run after the daemon (and runc): "containerd", "podman".
     peers: tuple[str, ...] = ()
+    #: The peers ``--peers`` left out, not installed: the report says so (it said nothing, and
+    #: a run by hand without them looked like one with no peer phase to run).
+    peers_not_installed: tuple[str, ...] = ()
     #: Where the bundles, the raw runc root and our daemon's state go; None: a temporary dir.
     workdir: Path | None = None
     runc: str = "runc"
@@ -72,6 +75,7 @@ class Options:
             pressure=args.pressure,
             writers=args.writers,
             peers=tuple(dict.fromkeys(peers)),
+            peers_not_installed=tuple(n for n in PEERS if args.peers and missing(n)),
             workdir=args.workdir,
             runc=args.runc,
             criu=args.criu,
