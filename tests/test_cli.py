@@ -6,6 +6,7 @@ test's deadline still ends a run that hangs), with its output captured in ``io.S
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -17,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from containerd_trio import supervisor as supervisor_module
 from containerd_trio.client import cli, commands, interactive, watch
 from containerd_trio.client import routes as client_routes
 from containerd_trio.client.http import ApiError, Client, DaemonUnreachable
+from containerd_trio.client.output import Output
 from containerd_trio.client.protocol import Request, make_request
 from containerd_trio.config import Listen
 from containerd_trio.container import Container
@@ -1398,6 +1400,54 @@ async def test_logs_tail_counts_lines_not_the_records_a_long_line_is_cut_into(
     assert "".join(json.loads(line)["data"] for line in records) == f"{long}\nend\n"
     # A follow goes on right after them (the container stopped: it ends there).
     assert (await ok(ctr, "logs", "long", "-n", "2", "-f")).out == f"{long}\nend\n"
+
+
+class _FollowBrokenOff:
+    """A daemon for ``logs -f`` whose server dies in the middle of a follow: each answer a
+    list of records, the first broken off after them (kill -9 of the server)."""
+
+    def __init__(self, *answers: list[dict[str, Any]]) -> None:
+        self.answers = list(answers)
+        self.asked: list[dict[str, Any]] = []
+
+    @contextlib.contextmanager
+    def logs(self, container_id: str, **options: Any) -> Iterator[Iterator[dict[str, Any]]]:
+        self.asked.append(options)
+        records, broken = self.answers.pop(0), bool(self.answers)
+
+        def answer() -> Iterator[dict[str, Any]]:
+            yield from records
+            if broken:
+                raise DaemonUnreachable("unix:/x", "connection reset", lost=True)
+
+        yield answer()
+
+
+def test_logs_follow_taken_up_again_skips_only_the_records_of_the_stamp_it_had(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """logs -f taken up again after its server died asks from the stamp of the last record it
+    printed and skips as many records of that stamp as it had printed: of that stamp only. It
+    skipped that many of whatever stamp came first when the log no longer held them (rotated
+    away while the next server started: a container writing fast): found in trial9, kill -9
+    of the server under logs -f of seq 1 2000000, after 1688829 came 1690249, then 1690707,
+    1,876 lines (as many as it had of the last stamp) lost beside those rotated away."""
+
+    def record(stamp: str, data: str) -> dict[str, Any]:
+        return {"stream": "stdout", "pid": 7, "timestamp": stamp, "data": data}
+
+    first, then, later = (f"2026-12-06T10:55:0{n}.000000000+00:00" for n in (1, 2, 3))
+    daemon = _FollowBrokenOff(
+        [record(first, "a\n"), record(first, "b\n"), record(first, "c\n")],
+        # The next server's answer from ``first`` on: its records were rotated away.
+        [record(then, "x\n"), record(then, "y\n"), record(later, "z\n")],
+    )
+    monkeypatch.setattr(commands, "_has_live_processes", lambda *args, **kwargs: False)
+    out = io.StringIO()
+    args = cli.build_parser().parse_args(["logs", "-f", "c"])
+    code = commands.logs(daemon, args, Output(out, io.StringIO(), as_json=False))  # type: ignore[arg-type]
+    assert (code, out.getvalue()) == (0, "a\nb\nc\nx\ny\nz\n")
+    assert daemon.asked[1]["since"] == first
 
 
 async def test_logs_tail_counts_the_lines_within_a_terminal_s_record(

@@ -1754,7 +1754,12 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
             return EXIT_OK
         written.flush()
     while True:
-        skip = at_last
+        # The records of the last stamp already written, which the answer from that stamp on
+        # begins with again: those of that stamp alone. The log may no longer hold them (a
+        # container writing fast, its log rotated while the next server started): then the
+        # answer begins at a later stamp, and its records are all new (when the count went
+        # with the stamp of the moment, as many of each new stamp's were skipped).
+        skip, skipped_stamp = at_last, last
         broken = False
         with client.logs(
             args.id, follow=args.follow, tail=tail, since=since, until=args.until
@@ -1762,7 +1767,7 @@ def logs(client: Client, args: argparse.Namespace, out: Output) -> int:
             try:
                 for record in records:
                     stamp = record["timestamp"]
-                    if stamp == last and skip > 0:
+                    if stamp == skipped_stamp and skip > 0:
                         skip -= 1  # written before the follow was taken up again
                         continue
                     at_last = at_last + 1 if stamp == last else 1
