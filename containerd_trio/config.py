@@ -56,7 +56,8 @@ class DaemonConfig:
     #: At a graceful stop, stop the containers and keep them, stopped, for the next daemon,
     #: which starts again those whose restart policy says so (docker's daemon stop).
     stop_containers: bool = False
-    #: Grace between SIGTERM and SIGKILL when the daemon stops its containers at shutdown.
+    #: Grace between the stop signal and SIGKILL when the daemon stops its containers at
+    #: shutdown, for those started without a stopTimeout (one with it gets its own).
     shutdown_timeout: float = 10.0
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     log_max_bytes: int = 16 * 1024 * 1024
@@ -209,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive(float),
         default=defaults.shutdown_timeout,
         metavar="SECONDS",
-        help="grace between SIGTERM and SIGKILL at shutdown (default %(default)s)",
+        help="grace between the stop signal and SIGKILL at shutdown for a container started"
+        " without a stop timeout; one with it gets its own, as docker's (default %(default)s)",
     )
     add(
         "--max-body-bytes",

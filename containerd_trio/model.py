@@ -447,8 +447,9 @@ class ContainerInfo:
         metadata=doc(
             "The seconds from that signal to SIGKILL when a stop names none (the start's"
             " stopTimeout, as docker's StopTimeout: ctr-trio stop and restart without -t, a"
-            " DELETE without timeout), -1 for no SIGKILL; kept by a start again. Left out"
-            " when the start gave none: 10."
+            " DELETE without timeout; the daemon's stop too), -1 for no SIGKILL; kept by a"
+            " start again. Left out when the start gave none: 10 (the daemon's stop: its"
+            " --shutdown-timeout)."
         ),
     )
     terminal: bool | None = attrs.field(

@@ -345,8 +345,15 @@ class Supervisor:
         (``--stop-containers``), keep it, stopped, with its record and log, for the next
         daemon: its exit marks the restart its policy calls for, which the next daemon makes
         (:meth:`_restart_exited`); a stopped one stays as it is (one waiting out a restart's
-        delay too: the next daemon makes that restart)."""
-        grace = self.config.shutdown_timeout
+        delay too: the next daemon makes that restart).
+
+        Its grace is its own stopTimeout, as docker's daemon stop gives each container its
+        StopTimeout, else ``--shutdown-timeout``: until 2026-12-06 every container had the
+        daemon's, a short stopTimeout waited out the daemon's grace and a long one (or -1)
+        was cut short by it. The containers stop side by side, so the daemon's stop lasts
+        the longest grace among them (without end for a stopTimeout of -1 whose container
+        outlives its signal: a second signal ends the daemon at once)."""
+        grace = container.grace_at_daemon_end(self.config.shutdown_timeout)
         with trio.move_on_after(grace + 2 * self.config.runtime_timeout):
             try:
                 if keep_stopped:

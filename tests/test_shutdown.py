@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -34,6 +35,7 @@ from .helpers import (
     RunningDaemon,
     WatchedProcess,
     WrittenOutput,
+    killed_at_end,
     next_event,
     now,
     pid_alive,
@@ -46,6 +48,7 @@ from .helpers import (
     until_trapped,
     wait_catching,
     wait_output,
+    wait_ran,
 )
 
 
@@ -218,6 +221,48 @@ async def test_stop_containers_ends_what_an_init_left_and_reports_its_exit(
         exits = {e["pid"]: e["status"] for e in map(json.loads, replayed)}
         assert exits[pid] == 128 + signal.SIGKILL, exits
         assert (await client.delete("/containers/shared")).status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["delete", "--stop-containers"])
+async def test_a_daemon_stop_gives_each_container_its_own_stop_timeout(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, mode: str
+) -> None:
+    """docker's daemon stop gives each container its own StopTimeout: three that ignore
+    SIGTERM, under a --shutdown-timeout of 2 s. The one started with stopTimeout 1 gets its
+    SIGKILL after its 1 s; the one without, after the daemon's 2 s; the one with -1 never
+    (the daemon's stop waits for its exit, here a SIGKILL from the test). The log says the
+    grace each waited. Until 2026-12-06 each had the daemon's 2 s, its own stopTimeout
+    ignored (the short one's log said "waited 1.9997s", and the -1 one was killed)."""
+    extra = ("--stop-containers",) if mode != "delete" else ()
+    daemon = await spawn_daemon("--shutdown-timeout", "2", *extra)
+    client = daemon.client
+    deaf = make_bundle(IGNORES_TERM)
+    with contextlib.ExitStack() as stack, trio.fail_after(60):
+        inits = {}
+        for name, own in (("o4-short", {"stopTimeout": 1}), ("o4-plain", {}),
+                          ("o4-endless", {"stopTimeout": -1})):  # fmt: skip
+            started = await start_container(client, name, deaf, **own)
+            pid = started["processes"][0]["pid"]
+            inits[name] = stack.enter_context(killed_at_end(pid))
+            await wait_ran(pid)  # a SIGTERM to runc's init ends it, 2
+        daemon.process.send_signal(signal.SIGTERM)
+        for name, at_least, at_most in (("o4-short", 0, 1), ("o4-plain", 1, 2)):
+            said = b"container " + name.encode() + b" did not exit in its stop's grace"
+            await daemon.logged(said)
+            # What was left of its grace when the wait for its exit began (a delete's
+            # takes a turn of its own first), up to the whole.
+            waited = re.search(re.escape(said) + rb" \(waited ([0-9.e-]+)s here\)", daemon.log)
+            assert waited is not None, daemon.log[-2000:]
+            assert at_least < float(waited[1]) <= at_most, daemon.log[-2000:]
+            await trio.lowlevel.wait_readable(inits[name].fd)  # its SIGKILL's end
+        assert not inits["o4-endless"].ended(), daemon.log[-2000:]
+        assert b"o4-endless did not exit" not in daemon.log, daemon.log[-2000:]
+        assert daemon.process.returncode is None  # it waits for the exit, however long
+        inits["o4-endless"].kill()
+        assert await daemon.wait_exit() == 0, daemon.log[-2000:]
+    assert b"level=error" not in daemon.log, daemon.log[-2000:]
+    kept = ["o4-endless", "o4-plain", "o4-short"] if extra else []
+    assert sorted(runc_ids(daemon.state_dir)) == kept
 
 
 async def test_keep_and_stop_containers_do_not_go_together() -> None:

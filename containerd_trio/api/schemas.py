@@ -202,7 +202,8 @@ class StartRequest:
         metadata=doc(
             "docker's StopTimeout, the container's: the seconds from the stop signal to"
             " SIGKILL for a stop that names none (ctr-trio stop and restart without -t, a"
-            " DELETE without timeout), 10 when left out; -1: no SIGKILL, the exit waited for."
+            " DELETE without timeout; the daemon's stop too), 10 when left out (the daemon's"
+            " stop: its --shutdown-timeout); -1: no SIGKILL, the exit waited for."
             " Kept by a start again, in the container's stopTimeout."
         ),
     )

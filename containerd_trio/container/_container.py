@@ -931,6 +931,13 @@ class Container:
         What :meth:`wait_stopped` takes next; None if a restart was cancelled instead."""
         return await _deletion.stop_by_user(self, signum, grace)
 
+    def grace_at_daemon_end(self, shutdown_timeout: float) -> float:
+        """The seconds from its stop signal to its SIGKILL at the daemon's stop: its own
+        stopTimeout (-1: without end), as docker's daemon stop gives each container its
+        StopTimeout, else the daemon's ``shutdown_timeout`` (``--shutdown-timeout``)
+        (:func:`._deletion.stop_grace`)."""
+        return _deletion.stop_grace(self, shutdown_timeout)
+
     async def stop_at_daemon_end(self, grace: float) -> None:
         """Stop it as the daemon ends keeping its containers, stopped (``--stop-containers``,
         docker's daemon stop): in its turn, its stop signal (a paused one resumed to take

@@ -52,13 +52,13 @@ def grace_end_ns(grace: float) -> int:
     return min(_NO_GRACE_END_NS, timestamps.boot_ns() + int(grace * 1e9))
 
 
-def stop_grace(container: Container) -> float:
+def stop_grace(container: Container, default: float = DEFAULT_STOP_TIMEOUT) -> float:
     """The seconds a delete that names none gives the container from its stop signal to its
-    SIGKILL: its stopTimeout (-1: without end, as docker's stop waits), else
-    :data:`DEFAULT_STOP_TIMEOUT`."""
+    SIGKILL: its stopTimeout (-1: without end, as docker's stop waits), else ``default``
+    (:data:`DEFAULT_STOP_TIMEOUT`; the daemon's ``--shutdown-timeout`` at its stop)."""
     timeout = container.stop_timeout
     if timeout is None:
-        return DEFAULT_STOP_TIMEOUT
+        return default
     return math.inf if timeout < 0 else timeout
 
 
