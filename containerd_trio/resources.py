@@ -34,6 +34,7 @@ from .validation import (
     DEFAULT_CPU_PERIOD_US,
     DEFAULT_CPU_SHARES,
     MAX_MEMORY_BYTES,
+    MIN_CPUS,
     NO_LIMIT,
 )
 
@@ -143,6 +144,20 @@ def cpus_as_quota(
             f" already been set)"
         )
     return change
+
+
+def check_cpus_available(change: Resources, available: int) -> None:
+    """400 for a ``cpu.cpus`` past the host's ``available`` CPUs (``GET /state``'s
+    ``machine.cpus``), as docker's daemon refuses NanoCPUs past its host's (``Range of CPUs is
+    from 0.01 to 2.00, as there are only 2 CPUs available``), at a start and at an update,
+    before anything is made. Until 2026-12-06 only ``ctr-trio --cpus`` checked it: the API
+    took ``cpu.cpus`` 3 on a 2-CPU host, a quota the container could never use."""
+    cpus = change.cpu.cpus if change.cpu is not None else None
+    if cpus and cpus > available:  # 0 lifts it; below MIN_CPUS is the schema's 400
+        raise InvalidRequest(
+            f"cpu.cpus {cpus:g} is more than the host has: the range of CPUs is from"
+            f" {MIN_CPUS:.2f} to {available:.2f}, as there are only {available} CPUs available"
+        )
 
 
 def _refuse_cpus(current: Resources, held_by: str) -> None:

@@ -101,7 +101,7 @@ from .process import Process, ProcessTable
 from .pstable import ps_table
 from .records import RecordJournal
 from .removals import AUTO_REMOVED_KEPT, MOVED_KEPT, Removals, auto_removed
-from .resources import cpus_as_quota, require_named, user_cpu_after
+from .resources import check_cpus_available, cpus_as_quota, require_named, user_cpu_after
 from .runtime import CriuOptions, Runc
 from .signals import signal_number
 from .top import read_processes
@@ -688,6 +688,8 @@ class Supervisor:
                 "timeout is the deadline of a restore: give checkpoint too (a fresh start runs"
                 " under the daemon's runtime deadline)"
             )
+        if resources is not None and not continued:  # a start again's are the record's
+            check_cpus_available(resources, self.machine.cpus)
         bundle, bundle_config = _check_bundle(bundle_path)
         launch: Launch = Fresh(stdin=stdin, config=bundle_config)
         if resources is not None or process is not None:
@@ -1403,6 +1405,8 @@ class Supervisor:
         auto_remove: bool | None = None,
         restart_policy: RestartPolicy | None = None,
     ) -> ContainerInfo:
+        if resources is not None:  # before the rest of the change: a 400 changes nothing
+            check_cpus_available(resources, self.machine.cpus)
         if status is None and resources is None and auto_remove is None and restart_policy is None:
             await self._after_start(container_id)  # a signal is for the run it starts
             container = self.container(container_id)

@@ -711,6 +711,50 @@ async def test_cpus_hold_their_quota_and_period_until_lifted(
         assert (await client.get("/containers/web")).json()["resources"] == lifted
 
 
+async def test_cpus_past_the_host_s_are_refused_at_a_start_and_an_update(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """docker's daemon refuses ``--cpus 3`` on a 2-CPU host ("Range of CPUs is from 0.01 to
+    2.00, as there are only 2 CPUs available"). The API took ``cpu.cpus`` past the host's
+    CPUs (only ``ctr-trio --cpus`` checked): a start ran with a quota it could never use,
+    an update set one. Now both are a 400 naming the field, the range and the host's count,
+    and leave nothing: no runc container, no record; the limits in force and recorded as
+    they were. The host's count itself is taken."""
+    client = daemon.client
+    available = (await client.get("/state")).json()["machine"]["cpus"]
+    too_many = available + 0.5
+    said = (
+        f"cpu.cpus {too_many:g} is more than the host has: the range of CPUs is from 0.01 to"
+        f" {available:.2f}, as there are only {available} CPUs available"
+    )
+    bundle = make_bundle(FOREVER)
+    with trio.fail_after(60):
+        refused = await client.post(
+            "/containers/o4-many",
+            json={"bundlePath": str(bundle), "resources": {"cpu": {"cpus": too_many}}},
+        )
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == said, refused.text
+        assert (await client.get("/containers/o4-many")).status_code == 404
+        assert "o4-many" not in runc_ids(daemon.config.state_dir)
+        assert not (daemon.config.containers_dir / "o4-many").exists()
+
+        started = await start_container(
+            client, "o4-few", bundle, resources={"cpu": {"cpus": available}}
+        )
+        held = {"cpu": {"cpus": available, "quota": available * 100000, "period": 100000}}
+        assert started["resources"] == held, started
+        refused = await patch(client, "o4-few", {"resources": {"cpu": {"cpus": too_many}}})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == said, refused.text
+        assert (await client.get("/containers/o4-few")).json()["resources"] == held
+        assert recorded_container(daemon.config.journal_path, "o4-few")["resources"] == held
+        init = started["processes"][0]["pid"]
+        assert cgroup_value(init, "cpu", "cpu.cfs_quota_us") == str(available * 100000)
+        deleted = await client.delete("/containers/o4-few", params={"timeout": 0})
+        assert deleted.status_code == 200, deleted.text
+
+
 @pytest.mark.deadline(90)
 async def test_a_quota_or_period_its_user_set_holds_cpus_off(
     spawn_daemon: Any, make_bundle: BundleFactory

@@ -1016,10 +1016,10 @@ MIN_CPUS = 0.01
 def cpus_problem(client: Client, args: argparse.Namespace) -> str | None:
     """``--cpus`` past the daemon's machine (or below :data:`MIN_CPUS`), refused as docker's
     daemon refuses its NanoCPUs: ``Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs
-    available``. Checked here, not by the daemon: its API takes the OCI quota and period, which
-    docker takes past the host's CPUs too (``--cpu-quota``), and only ``--cpus`` says a number
-    of CPUs. The count is the daemon's (``GET /state``'s ``machine.cpus``), not this machine's,
-    asked only where it decides: every machine has one CPU."""
+    available``. The daemon refuses a ``cpu.cpus`` past its host's too (a 400, since
+    2026-12-06); checked here first all the same, for a usage error (exit 2) before any
+    request, as before. The count is the daemon's (``GET /state``'s ``machine.cpus``), not this
+    machine's, asked only where it decides: every machine has one CPU."""
     cpus: float | None = getattr(args, "cpus", None)
     if not cpus or MIN_CPUS <= cpus <= 1:
         return None  # not given, 0 (no limit), or within any machine's range
