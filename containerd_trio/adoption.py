@@ -420,9 +420,16 @@ class Adoption:
                 if updating is not None:
                     await self._update_again(container, updating)
                 return
-        # Its init ended while no server watched, and nobody kept its status.
-        for process in processes:
-            process.close()
+        # Its init ended while no server watched, and nobody kept its status; or before,
+        # its record says stopped. What it left running (a container without a pid
+        # namespace of its own), or that ended while no server watched, the keeper holding
+        # its exit, is watched as the last server watched it (before, none was: one still
+        # running ran on unknown to the server, its exit never reported).
+        if init is not None:
+            init.close()
+        left = [process for process in processes if process is not init]
+        if left:
+            container.adopt_left(left)
         exited_unseen = False
         if info.state.status is Status.STOPPED and info.state.exit_status is not None:
             # Stopped before, and kept: a checkpoint that stopped it (see the watch's _init_exited).
@@ -458,6 +465,12 @@ class Adoption:
                 # restarted), as its server would have kept it (the watch's _init_exited).
                 log.info("container %s was stopped by its checkpoint while no daemon ran", info.id)
         self._containers[info.id] = container
+        if left:
+            await self._nursery.start(container.serve)
+            # Ended as the init's watch ends them at its exit: those still running were left
+            # by a server before 2026-12-06 (or one whose kill failed), or the init ended
+            # while no keeper held it, and no server saw that exit.
+            await container.end_left_at_init_exit()
         if grace is not None:
             self._ctx.delete_left(container, 0.0)  # nothing runs: its exit is the last word
         elif container.auto_remove and exited_unseen:
@@ -749,7 +762,13 @@ def _runc_command(argv: list[bytes], root: bytes) -> tuple[str, list[str]] | Non
 
 
 def _init_pid(info: ContainerInfo) -> int | None:
-    return info.processes[0].pid if info.processes else None
+    """The init's pid in the record ``info``; None if it lists none. A stopped container's
+    lists none: the processes it lists are those its init left running (a container without
+    a pid namespace of its own), which the next server took for its init, and so the
+    container for running (until 2026-12-06)."""
+    if info.state.status is Status.STOPPED or not info.processes:
+        return None
+    return info.processes[0].pid
 
 
 def _record_from_runc(entry: dict[str, Any]) -> ContainerRecord:

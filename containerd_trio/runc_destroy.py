@@ -76,6 +76,18 @@ def own_pid_namespace(state_dir: Path) -> bool:
         return False
 
 
+def shared_pid_namespace(state_dir: Path) -> bool:
+    """Whether runc's container at ``state_dir`` has no pid namespace made for it (the
+    host's, or one joined): its init's death ends no other process of it. False where its
+    state file does not say (none: runc has forgotten the container, nothing of it is left
+    for runc to signal), unlike ``not own_pid_namespace``, which takes that for shared."""
+    try:
+        state = json.loads((state_dir / "state.json").read_bytes())
+        return not _own_pid_namespace(state["config"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+
+
 def _own_pid_namespace(config: dict[str, Any]) -> bool:
     namespaces = config["namespaces"] or []
     return any(ns["type"] == "NEWPID" and not ns.get("path") for ns in namespaces)

@@ -350,12 +350,16 @@ def _host_pids(config: dict[str, Any]) -> None:
     config["linux"]["namespaces"] = [n for n in namespaces if n["type"] != "pid"]
 
 
-async def test_a_start_that_replaces_a_stopped_container_ends_what_its_init_left(
+async def test_an_init_s_exit_ends_what_it_left_in_the_host_pid_namespace(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:
-    """A start of a stopped container's id removes it as a delete would: the process its
-    init left is ended, its exit reported (and answered to a wait on it), before the old
-    container's delete and the new one's start."""
+    """A container in the host's pid namespace: its init's death ends no other process of
+    it, and the daemon ends them then (SIGKILL, ``runc kill --all``), as containerd's shim
+    does (docker's ``exec -d`` into a ``--pid=host`` container ends with it): the process
+    added to it exits 137, its exit reported (and answered to a wait on it) before the
+    init's, and the container, stopped, lists no process. Before 2026-12-06 the added process
+    ran on in the stopped container until its removal or a start of its id; a next server
+    took it for the init."""
     client = daemon.client
     since = now()
     old = await start_container(client, "swap", make_bundle(edit=_host_pids))
@@ -367,9 +371,6 @@ async def test_a_start_that_replaces_a_stopped_container_ends_what_its_init_left
     pid = answer.json()["pid"]
     execd = WatchedProcess(pid)
     await wait_output(client, "swap", "up")
-    assert (await client.post(f"/containers/swap/process/{init}", json={"signal": 9})).is_success
-    assert await wait_exit(client, "swap", init, since) == 128 + signal.SIGKILL
-    assert pid_alive(pid)  # the exec outlived the init
     waited: list[httpx.Response] = []
 
     async def wait_for_exec() -> None:
@@ -378,19 +379,23 @@ async def test_a_start_that_replaces_a_stopped_container_ends_what_its_init_left
     async with trio.open_nursery() as nursery:
         nursery.start_soon(wait_for_exec)
         await trio.testing.wait_all_tasks_blocked(0.05)  # the wait is in the daemon
-        await start_container(client, "swap", make_bundle())
-    assert execd.ended()
+        killed = await client.post(f"/containers/swap/process/{init}", json={"signal": 9})
+        assert killed.is_success, killed.text
+        assert await wait_exit(client, "swap", init, since) == 128 + signal.SIGKILL
+        assert execd.ended(), "the added process outlived its container's init"
     assert waited[0].status_code == 200, waited[0].text
     assert waited[0].json()["exitStatus"] == 128 + signal.SIGKILL
-    events = await collect_events(client, {"since": since, "id": "swap"}, 6)
-    assert [(e["type"], e.get("pid")) for e in events] == [
-        ("start-container", init),
-        ("start-process", pid),
-        ("exit", init),
-        ("exit", pid),
-        ("delete", None),
-        ("start-container", events[5]["pid"]),
+    shown = (await client.get("/containers/swap")).json()
+    assert (shown["state"]["status"], shown["processes"]) == ("stopped", []), shown
+    events = await collect_events(client, {"since": since, "id": "swap"}, 4)
+    assert [(e["type"], e.get("pid"), e.get("status")) for e in events] == [
+        ("start-container", init, None),
+        ("start-process", pid, None),
+        ("exit", pid, 128 + signal.SIGKILL),
+        ("exit", init, 128 + signal.SIGKILL),
     ]
+    await start_container(client, "swap", make_bundle())  # replaces it, nothing left to end
+    await client.delete("/containers/swap", params={"timeout": "0"})
 
 
 @pytest.mark.deadline(30)

@@ -81,10 +81,11 @@ async def test_stats_of_a_stopped_container_is_409(
 async def test_stats_of_a_container_whose_init_just_died_is_409(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:
-    """In the host's pid namespace an init's death ends no child of it: a child that holds
-    its pipes keeps the container from being stopped (its exit waits for its output, up to
-    2 s). runc calls it stopped meanwhile; stats said so as a 500, where top, exec, pause and
-    update give the 409 of a stopped container."""
+    """In the host's pid namespace an init's death ends no child of it: the daemon ends it
+    (``runc kill --all``), and the container is stopped once that is done (until 2026-12-06 a
+    child that held its pipes kept it from being stopped for up to 2 s, its exit waiting for
+    its output). runc calls it stopped meanwhile; stats said so as a 500, where top, exec,
+    pause and update give the 409 of a stopped container."""
     client = daemon.client
     started = await start_container(
         client,

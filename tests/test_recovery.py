@@ -12,11 +12,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 import trio
 
 from containerd_trio import procfs
+from containerd_trio.model import Status
+from containerd_trio.records import RecordJournal
 from containerd_trio.timestamps import parse_ns
 
 from .fusehang import hung_mount
@@ -41,6 +44,7 @@ from .helpers import (
     runc_ids,
     runc_pids,
     runc_state,
+    servers_cannot_start,
     start_container,
     until_trapped,
     wait_catching,
@@ -1999,3 +2003,121 @@ async def test_a_server_dying_in_a_start_again_leaves_the_stopped_container(
     assert again.status_code == 201, again.text
     assert again.json()["createdAt"] == before["createdAt"]
     await client.delete("/containers/keep", params={"timeout": "0"})
+
+
+def _host_pids(config: dict[str, Any]) -> None:
+    """A container in the host's pid namespace: its init's death ends no other process."""
+    namespaces = config["linux"]["namespaces"]
+    config["linux"]["namespaces"] = [n for n in namespaces if n["type"] != "pid"]
+
+
+def _record_stopped(state_dir: Path, container_id: str, exit_status: int) -> None:
+    """Write the record of ``container_id`` as a server before 2026-12-06 wrote it once the
+    container's init had exited (``exit_status``), what it left running listed: stopped,
+    its processes those that ran on (the init's gone from them), its init's pid kept."""
+    journal = RecordJournal(state_dir / "containers.journal")
+    try:
+        (record,) = [r for r in journal.load() if r.container.id == container_id]
+        info = record.container
+        init_pid = info.processes[0].pid
+        state = attrs.evolve(info.state, status=Status.STOPPED, exit_status=exit_status)
+        journal.put(
+            attrs.evolve(
+                record,
+                container=attrs.evolve(info, state=state, processes=info.processes[1:]),
+                start_times=[s for s in record.start_times if s.pid != init_pid],
+                ended_pid=init_pid,
+            )
+        )
+    finally:
+        journal.close()
+
+
+@pytest.mark.parametrize(
+    ("how", "stopped"),
+    [
+        ("reload", "served"),
+        ("server", "served"),
+        ("keeper", "served"),
+        ("server", "unserved"),
+        ("keeper", "unserved"),
+        ("keeper", "recorded"),
+    ],
+)
+async def test_a_stopped_container_without_its_own_pid_namespace_is_adopted_stopped(
+    spawn_daemon: Callable[..., Any],
+    make_bundle: BundleFactory,
+    orphans: Orphans,
+    how: str,
+    stopped: str,
+) -> None:
+    """A container in the host's pid namespace, a process added to it that outlives a
+    SIGTERM (and a child of it), then its init's exit (143): through a stop of the server's
+    (``served``), while no server runs (``unserved``: the server or the whole daemon killed
+    first), or so and its record made as a server before 2026-12-06 made it at that exit
+    (``recorded``: stopped, the added process listed, running on). Then a new server adopts
+    it (a reload, kill -9 of the server, or of the keeper and a new daemon): it is listed
+    stopped, with its init's exit status and no process, and what the init left has ended,
+    the added process's exit reported: killed (SIGKILL) at the init's exit, or as the
+    stopped container is adopted, as containerd's shim ends the rest of such a container.
+    Before, the added process ran on past the init's exit, and a next server that found the
+    container stopped took it for the init and listed the container running."""
+    daemon: DaemonProcess = await spawn_daemon()
+    client = daemon.client
+    since = now()
+    with trio.fail_after(60):
+        started = await start(daemon, "shared", make_bundle(FOREVER, edit=_host_pids))
+        init_pid = started["processes"][0]["pid"]
+        init = orphans.add(init_pid)
+        added = await client.put(
+            "/containers/shared/processes",
+            json={"args": ["sh", "-c", until_trapped("trap 'echo kept on' TERM")]},
+        )
+        assert added.status_code == 201, added.text
+        pid = added.json()["pid"]
+        execd = orphans.add(pid)
+        await wait_catching(pid, signal.SIGTERM)
+        if stopped == "served":
+            answer = await client.post("/containers/shared/stop", params={"timeout": "20"})
+            assert answer.status_code == 200, answer.text
+            before = (await client.get("/containers/shared")).json()
+            assert before["state"]["status"] == "stopped", before
+            assert before["state"]["exitStatus"] == 128 + signal.SIGTERM, before
+        if how == "reload":
+            count = daemon.servings
+            assert (await client.post("/daemon/reload")).status_code == 202
+            await daemon.served(count + 1)
+        elif how == "server" and stopped == "served":
+            await daemon.kill_server()
+        elif how == "server":
+            with servers_cannot_start(daemon):
+                count = daemon.servings
+                os.kill(daemon.server_pid(), signal.SIGKILL)
+                signal.pidfd_send_signal(init.fd, signal.SIGTERM)
+                await init.wait_reaped()  # by the keeper, which keeps its status
+            await daemon.served(count + 1)
+        else:
+            await daemon.kill_hard()
+            if stopped != "served":
+                signal.pidfd_send_signal(init.fd, signal.SIGTERM)
+                await init.wait_reaped()  # by init
+            if stopped == "recorded":
+                _record_stopped(daemon.state_dir, "shared", 128 + signal.SIGTERM)
+            daemon = await spawn_daemon()
+            client = daemon.client
+        if stopped != "recorded":  # (there no server saw the init's exit)
+            await wait_exit(client, "shared", init_pid, since)
+        # What the init left is ended, its exit reported, before the init's exit (live), or
+        # before the adopting server serves.
+        shown = (await client.get("/containers/shared")).json()
+        assert shown["state"]["status"] == "stopped", shown
+        assert shown["processes"] == [], shown
+        assert execd.ended(), "the added process outlived its container's init"
+        status = await wait_exit(client, "shared", pid, since)
+    # Its true status where a keeper reaped it; 255 (unknown) where none did (its own died).
+    assert status == (128 + signal.SIGKILL if how != "keeper" or stopped == "served" else 255)
+    unseen = (how, stopped) == ("keeper", "unserved")  # nothing kept the init's status
+    assert shown["state"]["exitStatus"] == (255 if unseen else 128 + signal.SIGTERM)
+    assert runc_ids(daemon.state_dir) == ["shared"]
+    deleted = await client.delete("/containers/shared")
+    assert deleted.status_code == 200, deleted.text

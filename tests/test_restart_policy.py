@@ -875,12 +875,14 @@ async def test_the_exits_kept_across_restarts_keep_their_bound(
 async def test_an_exec_the_restart_ends_is_answered_once_it_restarted(
     daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
 ) -> None:
-    """A container in the host's pid namespace: an exec'd process outlives its init, and its
-    restart's own start ends it (runc delete --force, as any start over a stopped container
-    does), its exit reported as the stopped run is removed. That exit is carried with the
-    run's others: once the restart completed, the process's wait and an attach to it answer
-    it (its output, its status). Before, the exits were carried before that removal: each
-    was a 404 "process N is not a process of container 'svc'"."""
+    """A container in the host's pid namespace: an exec'd process does not die with its
+    init; the daemon ends it at the init's exit (SIGKILL, ``runc kill --all``; until
+    2026-12-06 it ran on, and its restart's own start ended it, with runc delete --force, as
+    any start over a stopped container does), its exit reported before the init's. That exit
+    is carried with the run's others: once the restart completed, the process's wait and an
+    attach to it answer it (its output, its status). Before, the exits were carried before
+    the stopped run's removal: each was a 404 "process N is not a process of container
+    'svc'"."""
     policy = {"name": "always"}
     bundle = make_bundle(SAYS_UP, edit=_host_pids)
     info = await start_container(client, "svc", bundle, restartPolicy=policy)
@@ -895,7 +897,7 @@ async def test_an_exec_the_restart_ends_is_answered_once_it_restarted(
         await _restarted(client, "svc", first)
     waited = await client.post(f"/containers/svc/process/{pid}/wait")
     assert waited.status_code == 200, waited.text
-    assert waited.json()["exitStatus"] == 128 + signal.SIGKILL  # ended by runc delete --force
+    assert waited.json()["exitStatus"] == 128 + signal.SIGKILL  # ended at the init's exit
     session = await attach(daemon.url, "svc", pid, query="logs=true")
     with trio.fail_after(10):
         assert await session.to_end() == 128 + signal.SIGKILL

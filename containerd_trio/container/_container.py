@@ -1175,9 +1175,22 @@ class Container:
         return self._dumps.held
 
     def mark_stopped(self, exit_status: int) -> None:
-        """For a record whose container ended while no server ran: no tree is started."""
+        """For a record whose container ended while no server ran, or stopped before: no
+        tree is started, unless its init left processes to watch (:meth:`adopt_left`)."""
         self.status = Status.STOPPED
         self.exit_status = exit_status
         self._stopped.set()
-        self.output_finished.set()
-        self._finished.set()
+        if not self.processes:
+            self.output_finished.set()
+            self._finished.set()
+
+    def adopt_left(self, left: list[Process]) -> None:
+        """Take over what the init of this container, made again from its record, left
+        (:func:`._starting.adopt_left`), before :meth:`mark_stopped`; its tree
+        (:meth:`serve`) watches them, and :meth:`end_left_at_init_exit` ends them."""
+        _starting.adopt_left(self, left)
+
+    async def end_left_at_init_exit(self) -> None:
+        """SIGKILL to what its init left, if it has no pid namespace of its own, each exit
+        reported (:func:`._deletion.end_left_at_init_exit`)."""
+        await _deletion.end_left_at_init_exit(self)

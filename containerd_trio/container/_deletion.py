@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 import trio
 
 from .. import timestamps
-from ..errors import RuntimeTimeout
+from ..errors import DaemonError, RuntimeTimeout
 from ..model import ContainerInfo, Status
-from ..runc_destroy import own_pid_namespace
+from ..runc_destroy import own_pid_namespace, shared_pid_namespace
 from ..runtime import RuncError
 from ..signals import DEFAULT_STOP_TIMEOUT
 from . import _pausing
@@ -105,6 +105,44 @@ async def end_left_behind(container: Container) -> None:
     # stamped as it found it (found under load: the test's replay up to the stop lacked it).
     with trio.move_on_after(container._ctx.cleanup_timeout):
         for process in processes:
+            await process.reported.wait()
+
+
+async def end_left_at_init_exit(container: Container) -> None:
+    """Its init exited (its watch, before that exit is reported): SIGKILL to what a container
+    without a pid namespace of its own still runs (``runc kill --all``: the processes added to
+    it, its init's children), and each added one's exit reported before the init's, as
+    containerd's shim does at such an init's exit (its ``ShouldKillAllOnExit``: docker's
+    ``exec -d`` into a ``--pid=host`` container ends with the container). Until 2026-12-06
+    they ran on in the stopped container until its removal or its next start, and a next
+    server that adopted it took one of them for its init and listed it running. Not for a
+    container being deleted (its ``runc delete --force`` ends them), one a checkpoint or a
+    move ended (runc has forgotten it, or its copy runs on elsewhere), nor one with a pid
+    namespace of its own (the kernel ended them): no runc call then. The lock is not needed:
+    a start again, which would make another run of the id for the kill to reach, waits for
+    the container to be stopped, which it is once this returns."""
+    if (
+        container.deleting
+        or not container.known_to_runc
+        or container.moved_away
+        or container._checkpoint_exit is not None
+    ):
+        return
+    runtime = container._ctx.runtime
+    if not shared_pid_namespace(runtime.root / container.id):
+        return
+    others = [p for p in container.processes.values() if p is not container.init]
+    try:
+        await runtime.kill(container.id, signal.SIGKILL, all_processes=True)
+    except DaemonError as exc:
+        if not (isinstance(exc, RuncError) and exc.container_missing):
+            log.warning(
+                "container %s: cannot end what its init left running: %s", container.id,
+                exc.message,
+            )  # fmt: skip
+        return
+    with trio.move_on_after(container._ctx.cleanup_timeout):
+        for process in others:
             await process.reported.wait()
 
 

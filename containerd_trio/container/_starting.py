@@ -33,6 +33,7 @@ from ._launches import Adopt, Changed, Fresh, Launch, Restore
 from ._stdin import close_stdin_pipe, stdin_was_pipe, with_stdin
 
 if TYPE_CHECKING:
+    from ..process import Process
     from ._container import Container
 
 log = logging.getLogger("containerd_trio.container")
@@ -226,18 +227,7 @@ async def _undo_start(
 def _adopt(container: Container, launch: Adopt) -> None:
     """Take over the processes of a container a previous server watched (its times taken
     from its record: :meth:`.Container.take_settings`)."""
-    for process in launch.processes[1:]:
-        if process.since_ns is None and process.start_time is not None:
-            # An exec'd process: its exec's ask of runc was the server's before, gone
-            # with it; its start, as the kernel counts it, is as good (a pid given again
-            # within the run selects its own output: :meth:`.Container.output_since`).
-            began_ns = procfs.started_before_ns(process.start_time)
-            process.since_ns = max(container.run_began_ns, began_ns)
-    for process in launch.processes:
-        container.processes[process.pid] = process
-        if not process.output_ended.is_set():
-            container._writing[process.key] = process
-        container._ctx.processes.add(process)
+    _take_over(container, launch.processes[:1], launch.processes[1:])
     container.init = launch.processes[0]
     container.status = launch.runc_status
     # Exited while no server ran, the keeper held its exit: reported once the tree runs.
@@ -254,6 +244,32 @@ def _adopt(container: Container, launch: Adopt) -> None:
             # memory while the server was down exited 137 with no oom event.
             container._oom.resume_from(launch.oom_kills)
     container.save()
+
+
+def adopt_left(container: Container, left: list[Process]) -> None:
+    """Take over the processes that the init of a stopped container made again from its
+    record left running (in a container without a pid namespace of its own, one its last
+    server did not end: :func:`._deletion.end_left_at_init_exit`), or whose exits the keeper
+    holds: its task tree watches them (:meth:`.Container.serve`), each one's exit reported
+    as it comes."""
+    _take_over(container, [], left)
+
+
+def _take_over(container: Container, init: list[Process], execs: list[Process]) -> None:
+    """Make the processes rebuilt from a record the container's (its init first, if given):
+    its table, the outputs it waits for, the keeper's reports' table."""
+    for process in execs:
+        if process.since_ns is None and process.start_time is not None:
+            # An exec'd process: its exec's ask of runc was the server's before, gone
+            # with it; its start, as the kernel counts it, is as good (a pid given again
+            # within the run selects its own output: :meth:`.Container.output_since`).
+            began_ns = procfs.started_before_ns(process.start_time)
+            process.since_ns = max(container.run_began_ns, began_ns)
+    for process in [*init, *execs]:
+        container.processes[process.pid] = process
+        if not process.output_ended.is_set():
+            container._writing[process.key] = process
+        container._ctx.processes.add(process)
 
 
 def _named(field: str, given: StartProcess | None, name: str, container: Container) -> str:

@@ -20,6 +20,7 @@ from .. import timestamps
 from ..event_types import EXITED_AT_FIELD, INIT_EXIT_FIELD, RESTARTING_FIELD
 from ..model import Status
 from ..process import Process
+from . import _deletion
 from ._exits import DRAIN_SECONDS, Ended
 
 if TYPE_CHECKING:
@@ -34,6 +35,10 @@ async def watch(container: Container, process: Process) -> None:
         await process.exited.wait()
     elif not process.exited.is_set():
         await process.watch_unkept()
+    if process is container.init:
+        # What it left (no pid namespace of its own) is ended first, and reported before it:
+        # not after the drain below, which a child of it holding its pipes would draw out.
+        await _deletion.end_left_at_init_exit(container)
     # Its exit is reported once its output is in the log, so that whoever acts on the exit
     # reads all of it; but a child it left behind may hold its pipes open: not for long.
     # (Most outputs have ended by the exit: then no timeout and no turn of the scheduler.)
