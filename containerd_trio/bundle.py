@@ -57,6 +57,10 @@ class BundleConfig:
     unstartable: str | None = None
     #: The root filesystem, ``root.path`` (relative to the bundle if relative, as runc takes it).
     rootfs: str | None = None
+    #: Whether runc makes the container a pid namespace of its own (``linux.namespaces``
+    #: names ``pid`` with no path), whose init's death ends every other process of it; None
+    #: where the config does not say in a form runc takes.
+    own_pid_namespace: bool | None = None
 
     @property
     def terminal(self) -> bool:
@@ -92,11 +96,23 @@ def check_config(bundle: Path) -> BundleConfig:
         resources=resources,
         unstartable=_unstartable(config, where),
         rootfs=rootfs,
+        own_pid_namespace=_own_pid_namespace(linux.get("namespaces")),
     )
     if len(_bundle_configs) >= 1024:
         _bundle_configs.clear()
     _bundle_configs[where] = (identity, facts)
     return facts
+
+
+def _own_pid_namespace(namespaces: object) -> bool | None:
+    if not isinstance(namespaces, list):
+        return None if namespaces is not None else False
+    for namespace in namespaces:
+        if not isinstance(namespace, dict):
+            return None
+        if namespace.get("type") == "pid":
+            return not namespace.get("path")
+    return False
 
 
 def check_startable(bundle: Path, facts: BundleConfig) -> None:

@@ -211,6 +211,10 @@ class Container:
         #: The cgroup limits in force: the bundle's, with the start's own and each update laid
         #: over them.
         self.resources = Resources()
+        #: Whether its runc container has a pid namespace of its own, as its bundle's config
+        #: said at its start; None where no start of this server read it (an adopted
+        #: container: runc's state file says, at its init's exit).
+        self.own_pid_namespace: bool | None = None
         #: The change of limits under way, in its record while its ``runc update`` runs (see
         #: :attr:`.records.ContainerRecord.updating`); an adoption sets the one its last
         #: server left, which it then makes again.

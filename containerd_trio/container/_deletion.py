@@ -129,7 +129,10 @@ async def end_left_at_init_exit(container: Container) -> None:
     ):
         return
     runtime = container._ctx.runtime
-    if not shared_pid_namespace(runtime.root / container.id):
+    # Known from the bundle for a container this server started: no file read on the exit of
+    # every container (the lifecycle's path); runc's state file for an adopted one.
+    own = container.own_pid_namespace
+    if own or (own is None and not shared_pid_namespace(runtime.root / container.id)):
         return
     others = [p for p in container.processes.values() if p is not container.init]
     try:

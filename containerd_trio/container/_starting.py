@@ -57,6 +57,7 @@ async def launch(container: Container, launch: Launch) -> None:
     if place is not None and (held := place.held(container.id, cgroups_path)) is not None:
         await _refuse_held_cgroup(container, place, cgroups_path, held)
     container.resources = bundle_config.resources
+    container.own_pid_namespace = bundle_config.own_pid_namespace
     limited = bundle_config.memory_limited
     # What runs: the bundle's process, or the start's laid over it. Its terminal decides
     # the console socket runc is given (runc refuses a terminal without one, and one
