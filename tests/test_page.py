@@ -283,6 +283,21 @@ async def test_a_container_started_again_shows_running_live(
     await page.run(running)
 
 
+#: The exit statuses of the 31 standard signals and 255 that the page's own formatter writes
+#: (format.js) and that do not fit in the given cell, each tried there in its place.
+FITS_EVERY_EXIT_STATUS = """async (cell) => {
+    const { exitStatus } = await import("./ui/format.js");
+    const shown = cell.textContent;
+    const cut = [];
+    for (const status of [...Array(31).keys()].map((n) => 129 + n).concat([255])) {
+        cell.textContent = exitStatus(status);
+        if (cell.scrollWidth > cell.clientWidth) cut.push(cell.textContent);
+    }
+    cell.textContent = shown;
+    return cut;
+}"""
+
+
 async def test_an_exit_status_spells_out_any_standard_signal(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,
@@ -307,6 +322,9 @@ async def test_an_exit_status_spells_out_any_standard_signal(
             expect(cell).to_have_text("138 (SIGUSR1)")
             cut = cell.evaluate("cell => cell.scrollWidth > cell.clientWidth")
             assert not cut, f"the exit status is cut at {width} pixels"
+            # Nor is any other the page can show, the widest signals' names (143 (SIGTERM) and
+            # 154 (SIGVTALRM) were cut at 1440 and 1280 pixels) and 255 (unknown) among them.
+            assert cell.evaluate(FITS_EVERY_EXIT_STATUS) == [], width
             # ... and the wider column leaves the row's actions whole too.
             delete, line = row(page, "usr1").locator("button", has_text="Delete"), row(page, "usr1")
             button_box, row_box = delete.bounding_box(), line.bounding_box()
