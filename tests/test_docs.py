@@ -279,3 +279,19 @@ def test_the_records_logs_md_shows_for_bytes_not_utf8_are_the_logger_s() -> None
         not_utf8 = len(written) - len(written.decode("utf-8", "ignore").encode())
         several_bytes_one_mark |= 0 < record["data"].count("\ufffd") < not_utf8
     assert several_bytes_one_mark, "no example shows a character cut short"
+
+
+def test_page_md_gives_the_size_of_the_pages_files() -> None:
+    """docs/page.md's size of the page's files, plain and gzipped as the daemon sends them, is
+    theirs, rounded to the KiB: it said 102 KiB and 35 KiB while they had grown to 104 and 36."""
+    from containerd_trio.api.page import static_files
+
+    files = static_files().values()
+    plain = round(sum(len(file.body) for file in files) / 1024)
+    gzipped = round(sum(len(file.gzipped) for file in files) / 1024)
+    said = re.search(
+        r"The page's files are (\d+) KiB, (\d+) KiB\s+gzipped",
+        (ROOT / "docs" / "page.md").read_text(),
+    )
+    assert said is not None, "docs/page.md no longer gives the size of the page's files"
+    assert (int(said[1]), int(said[2])) == (plain, gzipped)
