@@ -208,6 +208,34 @@ async def test_the_page_is_for_browsers_and_api_clients_keep_their_answers(
 # --- the list ---------------------------------------------------------------------------------
 
 
+async def test_the_empty_lists_example_names_the_daemon_as_curl_reaches_it(
+    daemon: RunningDaemon, open_page: Callable[[str], Awaitable[OpenPage]]
+) -> None:
+    """The empty list shows how to start a first container, with this daemon's address; over
+    TLS (--tls-cert) that is an https:// URL. It gave the bare HOST:PORT there too, to which
+    curl speaks plain HTTP and the TLS listener answers "Client sent an HTTP request to an
+    HTTPS server". (The page is served over plain HTTP here: the https one is asked of the
+    function that writes the example, as the page asks it.)"""
+    page = await open_page(daemon.url)
+    host = daemon.url.removeprefix("http://")
+
+    def examples(page: Page) -> tuple[str, str]:
+        expect(page.locator("#rows-example")).to_be_visible()
+        shown = page.locator("#rows-example").text_content() or ""
+        over_tls: str = page.evaluate(
+            """async () => {
+                const { firstContainerExample } = await import("./ui/format.js");
+                return firstContainerExample({ protocol: "https:", host: "127.0.0.1:8443" });
+            }"""
+        )
+        return shown, over_tls
+
+    shown, over_tls = await page.run(examples)
+    assert f"curl -XPOST {host}/containers/web " in shown
+    assert "curl -XPOST https://127.0.0.1:8443/containers/web " in over_tls
+    assert over_tls.startswith(".venv/bin/python examples/make-bundle.py /containers/web\n")
+
+
 async def test_lists_containers_and_follows_them_live(
     daemon: RunningDaemon,
     client: httpx.AsyncClient,

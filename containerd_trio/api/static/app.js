@@ -91,12 +91,8 @@ const events = new EventStream({
   onStatus: showConnection,
 });
 
-// The empty list's example (README's walk-through), with this daemon's address.
 $("daemon-address").textContent = location.host;
-$("rows-example").textContent = [
-  ".venv/bin/python examples/make-bundle.py /containers/web",
-  `curl -XPOST ${location.host || "localhost:8888"}/containers/web -d '{"bundlePath": "/containers/web"}'`,
-].join("\n");
+$("rows-example").textContent = fmt.firstContainerExample(location);
 
 window.addEventListener("hashchange", route);
 window.addEventListener("online", () => events.wake());

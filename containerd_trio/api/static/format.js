@@ -115,3 +115,17 @@ export function percent(value) {
   if (value == null || !Number.isFinite(value)) return "—";
   return `${value.toFixed(value < 10 ? 1 : 0)}%`;
 }
+
+/**
+ * The empty list's example (README's walk-through), with the address of the daemon that
+ * `location` (the page's) names. Over TLS the URL says https://: curl sends plain HTTP to an
+ * address without a scheme, which a TLS listener refuses ("Client sent an HTTP request to an
+ * HTTPS server"); until 2026-12-06 the example gave the bare address there too.
+ */
+export function firstContainerExample({ protocol, host }) {
+  const address = protocol === "https:" ? `https://${host}` : host || "localhost:8888";
+  return [
+    ".venv/bin/python examples/make-bundle.py /containers/web",
+    `curl -XPOST ${address}/containers/web -d '{"bundlePath": "/containers/web"}'`,
+  ].join("\n");
+}
