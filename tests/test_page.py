@@ -311,19 +311,23 @@ async def test_a_container_started_again_shows_running_live(
     await page.run(running)
 
 
-#: The exit statuses of the 31 standard signals and 255 that the page's own formatter writes
-#: (format.js) and that do not fit in the given cell, each tried there in its place.
-FITS_EVERY_EXIT_STATUS = """async (cell) => {
-    const { exitStatus } = await import("./ui/format.js");
+#: Which of ``values``, as the page's own ``format.js`` function ``format`` writes them, do not
+#: fit in ``cell``, each tried there in its place.
+CUT_IN_ITS_CELL = """async (cell, [format, values]) => {
+    const formats = await import("./ui/format.js");
     const shown = cell.textContent;
     const cut = [];
-    for (const status of [...Array(31).keys()].map((n) => 129 + n).concat([255])) {
-        cell.textContent = exitStatus(status);
+    for (const value of values) {
+        cell.textContent = formats[format](value);
         if (cell.scrollWidth > cell.clientWidth) cut.push(cell.textContent);
     }
     cell.textContent = shown;
     return cut;
 }"""
+#: Every exit status the page names: the 31 standard signals' and 255's.
+NAMED_EXIT_STATUSES = [*range(129, 160), 255]
+#: CPU shares of a busy container on 2, 16 and 128 CPUs (one CPU's is 100 %).
+CPU_SHARES = [200, 1600, 12800]
 
 
 async def test_an_exit_status_spells_out_any_standard_signal(
@@ -352,7 +356,10 @@ async def test_an_exit_status_spells_out_any_standard_signal(
             assert not cut, f"the exit status is cut at {width} pixels"
             # Nor is any other the page can show, the widest signals' names (143 (SIGTERM) and
             # 154 (SIGVTALRM) were cut at 1440 and 1280 pixels) and 255 (unknown) among them.
-            assert cell.evaluate(FITS_EVERY_EXIT_STATUS) == [], width
+            assert cell.evaluate(CUT_IN_ITS_CELL, ["exitStatus", NAMED_EXIT_STATUSES]) == []
+            # The CPU column's too: 1600 % (16 CPUs busy) read `16…` at 1440 pixels.
+            cpu = row(page, "usr1").locator(".c-cpu")
+            assert cpu.evaluate(CUT_IN_ITS_CELL, ["percent", CPU_SHARES]) == [], width
             # ... and the wider column leaves the row's actions whole too.
             delete, line = row(page, "usr1").locator("button", has_text="Delete"), row(page, "usr1")
             button_box, row_box = delete.bounding_box(), line.bounding_box()
