@@ -37,16 +37,16 @@ import json
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from typing import Protocol
 
 import attrs
 import trio
 
-from . import channels, timestamps
+from . import channels, logruns, timestamps
 from .container import Container
 from .errors import quoted
-from .logbytes import record_bytes
 from .model import ExitInfo
 from .process import Process
 
@@ -114,7 +114,44 @@ class Sessions:
 
 
 class TooSlow(Exception):
-    """The client does not keep up."""
+    """The session does not keep up (the client, mostly: see :class:`_Pace`)."""
+
+
+class _Pace:
+    """Whose slowness a session's lag is: its client's, or the server's own.
+
+    A session that falls :data:`MAX_LAG` behind is ended either way (it holds the log's files
+    rotated away meanwhile, and its client sees output that old), but the reason says which
+    side was slow. Until 2026-12-06 it always blamed the client: a client of ``ctr-trio run``
+    of ``yes | head -c 200M`` was cut off as "more than 30 s behind" having used 0.15 s of CPU
+    in 36 s, the server having decoded the records slower than the logger wrote them. The
+    client is the slow side when the session waited on it (its sends, held by a full socket)
+    for at least half of the last :data:`MAX_LAG` seconds."""
+
+    def __init__(self) -> None:
+        #: Seconds spent in sends, in all.
+        self.sending = 0.0
+        #: (monotonic time, :attr:`sending` then), one a chunk, the last MAX_LAG seconds'.
+        self._marks: deque[tuple[float, float]] = deque()
+
+    def mark(self) -> None:
+        now = time.monotonic()
+        self._marks.append((now, self.sending))
+        # Kept: the last mark at or before the window's start, and all after it.
+        while len(self._marks) > 1 and self._marks[1][0] <= now - MAX_LAG:
+            self._marks.popleft()
+
+    def behind(self) -> str:
+        """Why the session is :data:`MAX_LAG` behind."""
+        if self._marks:
+            since, sent_then = self._marks[0]
+            elapsed = time.monotonic() - since
+            if elapsed > 0 and self.sending - sent_then >= elapsed / 2:
+                return f"the client fell more than {MAX_LAG:g} s behind the output"
+        return (
+            f"the attach fell more than {MAX_LAG:g} s behind the output: the server read the"
+            " log more slowly than the process wrote it (not for want of the client's reading)"
+        )
 
 
 #: A :class:`Cursor` on the wire (NS up to :data:`~.timestamps.LATEST_NS`'s 21 digits).
@@ -174,16 +211,20 @@ class _Position:
         #: Records of the start's stamp the client had before it came back: not sent again.
         self._had = start.count
 
-    def passes(self, stamp: str) -> bool:
-        """Go past a record stamped ``stamp``; False if the client had it before."""
+    def had(self, stamp: str) -> int:
+        """How many of the next records stamped ``stamp`` the client had before."""
+        return self._had if stamp == self.stamp else 0
+
+    def pass_records(self, stamp: str, records: int) -> None:
+        """Go past ``records`` records stamped ``stamp`` (the first :meth:`had` of them the
+        client had before: not counted again)."""
+        if records == 0:
+            return
         if stamp != self.stamp:
-            self.stamp, self.count, self._had = stamp, 1, 0
-        elif self._had > 0:
-            self._had -= 1
-            return False
-        else:
-            self.count += 1
-        return True
+            self.stamp, self.count, self._had = stamp, 0, 0
+        had = min(self._had, records)
+        self._had -= had
+        self.count += records - had
 
     def cursor(self) -> Cursor:
         return Cursor(self.stamp, self.count)
@@ -302,10 +343,12 @@ async def _output(
             async with trio.open_nursery() as nursery:
                 if process is not None:
                     nursery.start_soon(_end_after_exit, process, scope)
+                pace = _Pace()
                 try:
                     async for chunk in output:
-                        for message in _messages(chunk, since_ns, position, cursored):
-                            await _send(connection, container, message)
+                        pace.mark()
+                        for message in _messages(chunk, since_ns, position, cursored, pace):
+                            await _send(connection, container, message, pace)
                 except TooSlow as exc:  # raised again below, out of the nursery
                     too_slow = exc
                 nursery.cancel_scope.cancel()
@@ -328,47 +371,63 @@ async def _end_after_exit(process: Process, scope: trio.CancelScope) -> None:
     scope.cancel()
 
 
-def _messages(chunk: bytes, since_ns: int, position: _Position, cursored: bool) -> list[bytes]:
+def _messages(
+    chunk: bytes, since_ns: int, position: _Position, cursored: bool, pace: _Pace | None = None
+) -> list[bytes]:
     """The records of ``chunk`` as output messages, consecutive ones of a channel joined; each
     with the cursor it ends at if ``cursored``. ``position`` goes past them.
 
-    Raises :class:`TooSlow` if a live record is older than :data:`MAX_LAG`: the client is that
-    far behind.
+    Raises :class:`TooSlow` if a live record is older than :data:`MAX_LAG`: the session is that
+    far behind (``pace`` says whose the slowness is: the client's, or the server's own).
     """
     live_from = timestamps.format_ns(since_ns)
     too_old = timestamps.format_ns(time.time_ns() - int(MAX_LAG * 1e9))
-    messages: list[bytes] = []
-    channel = channels.STDOUT
-    pending = bytearray()
-    # Where what is pending ends (for a client that takes no cursor, none: not worked out).
-    cursor = position.cursor if cursored else _no_cursor
-    ends_at = cursor()
-    for line in chunk.splitlines():
-        try:
-            record = json.loads(line)
-            stream, stamp = record["stream"], record["timestamp"]
-            data = record_bytes(record)  # the bytes as written, whatever they are
-        except (ValueError, KeyError, TypeError):
-            continue  # not a record (the log's own); nothing to show
+    batch = _Batch(position, cursored)
+    for run in logruns.runs(chunk):
         # Same format, same offset (UTC): the strings compare as the times do.
-        if live_from <= stamp < too_old:
-            raise TooSlow(f"the client fell more than {MAX_LAG:g} s behind the output")
-        if not position.passes(stamp):
-            continue  # sent before the client came back
-        this = _CHANNELS.get(stream, channels.STDOUT)
-        if this != channel or len(pending) + len(data) > MESSAGE_BYTES:
-            if pending:
-                messages.append(_frame(channel, pending, ends_at))
-            channel, pending = this, bytearray()
-        pending += data
-        ends_at = cursor()
-    if pending:
-        messages.append(_frame(channel, pending, ends_at))
-    return messages
+        if live_from <= run.stamp < too_old:
+            raise TooSlow((pace or _Pace()).behind())
+        batch.add(run)
+    return batch.done()
 
 
-def _no_cursor() -> None:
-    return None
+class _Batch:
+    """The messages of a chunk's runs, as they are added."""
+
+    def __init__(self, position: _Position, cursored: bool) -> None:
+        self.position = position
+        self.cursored = cursored
+        self.messages: list[bytes] = []
+        self.channel = channels.STDOUT
+        self.pending = bytearray()
+        # Where what is pending ends (for a client that takes no cursor, none: not worked out).
+        self.ends_at = position.cursor() if cursored else None
+
+    def add(self, run: logruns.Run) -> None:
+        position = self.position
+        skip = min(position.had(run.stamp), len(run))  # sent before the client came back
+        try:
+            pieces = run.pieces(skip, MESSAGE_BYTES)
+        except ValueError:  # a record in it is wrong: the others, each on its own
+            for single in run.one_by_one():
+                self.add(single)
+            return
+        position.pass_records(run.stamp, skip)
+        this = _CHANNELS.get(run.stream, channels.STDOUT)
+        for records, data in pieces:
+            position.pass_records(run.stamp, records)
+            if this != self.channel or len(self.pending) + len(data) > MESSAGE_BYTES:
+                if self.pending:
+                    self.messages.append(_frame(self.channel, self.pending, self.ends_at))
+                self.channel, self.pending = this, bytearray()
+            self.pending += data
+            if self.cursored:
+                self.ends_at = position.cursor()
+
+    def done(self) -> list[bytes]:
+        if self.pending:
+            self.messages.append(_frame(self.channel, self.pending, self.ends_at))
+        return self.messages
 
 
 def _frame(channel: int, data: bytes | bytearray, ends_at: Cursor | None) -> bytes:
@@ -377,9 +436,14 @@ def _frame(channel: int, data: bytes | bytearray, ends_at: Cursor | None) -> byt
     return channels.cursored_frame(channel, ends_at.encode(), bytes(data))
 
 
-async def _send(connection: Connection, container: Container, message: bytes) -> None:
+async def _send(
+    connection: Connection, container: Container, message: bytes, pace: _Pace | None = None
+) -> None:
+    began = time.monotonic()
     with trio.move_on_after(SEND_TIMEOUT) as waited:
         await connection.send(message)
+    if pace is not None:
+        pace.sending += time.monotonic() - began
     if waited.cancelled_caught:
         raise TooSlow(f"the client took no output for {SEND_TIMEOUT:g} s")
     container.attach_sent()  # the client reads: an auto-removal waits for the rest
