@@ -33,7 +33,7 @@ from .logbytes import record_bytes
 
 # A string body: no quote, backslash or newline but in an escape (a newline is never in a
 # record: a line is one record).
-_BODY = rb'[^"\\\n]*(?:\\.[^"\\\n]*)*"\}\n'
+_BODY = rb'[^"\\\n]*+(?:\\.[^"\\\n]*+)*+"\}\n'
 #: A run: the first record's head (group 1, with its stream and stamp), then each record that
 #: begins with the same head (the backreference).
 _RUN = re.compile(
@@ -43,6 +43,7 @@ _RUN = re.compile(
     + _BODY
     + rb")*"
 )
+_RAW = b'","raw":"'
 #: Where one record of a run ends and the next one's head begins.
 _END = b'"}\n'
 #: A surrogate's escape: joined, two records' halves would make a character that neither is
@@ -101,9 +102,12 @@ def runs(chunk: bytes) -> Iterator[Run]:
     no record (nothing to show) is left out. A run's data is decoded by :meth:`Run.pieces`."""
     position, size = 0, len(chunk)
     while position < size:
-        match = _RUN.match(chunk, position)
+        end = chunk.find(b"\n", position) + 1 or size
+        # A record with raw (its quotes are no data's: escaped there) goes alone at once: the
+        # expression would read it through only to fail at its end.
+        raw = chunk.find(_RAW, position, end) >= 0
+        match = None if raw else _RUN.match(chunk, position)
         if match is None:
-            end = chunk.find(b"\n", position) + 1 or size
             if (single := _decoded(chunk[position:end])) is not None:
                 yield single
             position = end
