@@ -91,7 +91,26 @@ class _Filter:
     def select(self, data: bytes) -> bytes:
         if self.everything:
             return data
+        if self.since is None and self.until is None and self._all_wanted(data):
+            return data
         return b"".join(line for line in data.splitlines(keepends=True) if self.wants(line))
+
+    def _all_wanted(self, data: bytes) -> bool:
+        """Whether every record of ``data`` (whole lines) is of the query's pid, counted at C
+        speed: a chunk of a loud process's log is nearly always all its own, and one test of
+        each line, in Python, cost as much as an attach's decoding of it (1.7M records/s)."""
+        assert self.prefixes is not None
+        # A prefix is a record's start: inside a record, its quotes would be escaped. The
+        # first record's stream first: one stream's, most chunks take two scans, not four.
+        first = next((p for p in self.prefixes if data.startswith(p)), None)
+        if first is None:
+            return False
+        lines = data.count(b"\n")
+        starting = 1 + data.count(b"\n" + first)
+        if starting < lines:
+            others = (p for p in self.prefixes if p is not first)
+            starting += sum(data.count(b"\n" + prefix) for prefix in others)
+        return starting == lines
 
 
 class _OpenFiles:
