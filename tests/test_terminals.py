@@ -8,6 +8,7 @@ pseudo-terminal.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -447,6 +448,45 @@ async def test_a_slow_client_is_dropped_and_stalls_neither_process_nor_others(
     reader.output.clear()
     assert await reader.read_until("\n")
     assert pid_alive(pid)
+
+
+@pytest.mark.parametrize(
+    ("script", "digest"),
+    [
+        # 4M records of 2 bytes, thousands a read: the logger's fastest.
+        ("yes | head -c 8388608", hashlib.sha256(b"y\n" * 4194304).hexdigest()),
+        # Random bytes (records with raw: no UTF-8), lines of every length; the digest on
+        # stderr, worked out in the container.
+        ("(head -c 4194304 /dev/urandom | tee /dev/fd/3 | sha256sum >&2) 3>&1", None),
+    ],
+)
+async def test_a_fast_writers_output_comes_whole_through_an_attach(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    script: str,
+    digest: str | None,
+) -> None:
+    """Until 2026-12-06 a session decoded each record with json.loads (120k-250k a second,
+    where the logger writes up to about 1M): ctr-trio run of 200 MB of yes was cut off, "the
+    client fell more than 30 s behind", by the session's own slowness. The lag limit is
+    lowered to 5 s here (8 MB of yes put the old session some 10 s behind); the client reads
+    as fast as it can: every byte comes, and the close is the normal one."""
+    monkeypatch.setattr(attach_module, "MAX_LAG", 5.0)
+    info = await start_container(client, "p5-loud", make_bundle(["sleep", "100"]))
+    assert info["processes"]
+    pid = (await exec_(client, "p5-loud", args=["sh", "-c", script]))["pid"]
+    session = await attach(daemon.url, "p5-loud", pid, query="logs=true")
+    with trio.fail_after(120):
+        status = await session.to_end()
+    assert (session.close_code, session.close_reason) == (1000, "the process ended")
+    assert status == 0
+    if digest is None:  # the container's, on stderr
+        digest = bytes(session.stderr).split()[0].decode()
+    else:
+        assert session.stderr == b""
+    assert hashlib.sha256(session.output).hexdigest() == digest, len(session.output)
 
 
 # --- wait -----------------------------------------------------------------------------------
