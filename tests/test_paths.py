@@ -436,7 +436,7 @@ def test_check_config_reads_a_good_one_once(tmp_path: Path) -> None:
     (path / "config.json").write_text('{"process": {"args": ["sh"]}, "linux": {}}')
     first = check_config(path)
     assert attrs.evolve(first, unstartable=None) == BundleConfig(
-        {"args": ["sh"]}, memory_limited=False
+        {"args": ["sh"]}, memory_limited=False, own_pid_namespace=False
     )
     assert check_config(path) is first  # cached by the file's identity
     replacement = tmp_path / "replacement.json"
@@ -444,7 +444,28 @@ def test_check_config_reads_a_good_one_once(tmp_path: Path) -> None:
     os.replace(replacement, path / "config.json")
     limited = Resources(memory=MemoryResources(limit=8388608))
     replaced = attrs.evolve(check_config(path), unstartable=None)
-    assert replaced == BundleConfig({}, memory_limited=True, resources=limited)
+    assert replaced == BundleConfig(
+        {}, memory_limited=True, resources=limited, own_pid_namespace=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "own"),
+    [
+        ('[{"type": "pid"}, {"type": "mount"}]', True),
+        ('[{"type": "pid", "path": "/proc/1/ns/pid"}]', False),  # joined: not made for it
+        ('[{"type": "mount"}]', False),  # the host's
+        ("null", False),
+        ('"pid"', None),  # not as runc takes it: runc's state file says, at the exit
+    ],
+)
+def test_check_config_says_whether_runc_makes_a_pid_namespace(
+    tmp_path: Path, namespaces: str, own: bool | None
+) -> None:
+    """Whether the container gets a pid namespace of its own, whose init's death ends all of
+    it (else the daemon ends what the init left: runc kill --all), is read with the rest."""
+    (tmp_path / "config.json").write_text(f'{{"linux": {{"namespaces": {namespaces}}}}}')
+    assert check_config(tmp_path).own_pid_namespace is own
 
 
 def test_check_config_lets_no_link_through_its_cache(tmp_path: Path, secret: Path) -> None:
