@@ -6,9 +6,10 @@ LISTEN    ?= 127.0.0.1:8888
 PYTEST_ARGS ?=
 # Flags for the daemon of `make run`: DAEMON_ARGS=--stop-containers (docs/reliability.md).
 DAEMON_ARGS ?=
-# Three workers on this machine's two cores: the suite mostly waits (on runc, CRIU, deadlines),
-# and with two the cores were half idle (11 min of CPU in 10:21, 2026-12-03); with three,
-# 1844 tests in 7:28.
+# Three workers on this machine's two cores: with two the cores were half idle (11 min of CPU
+# in 10:21, 2026-12-03); with three they are 87-93% busy (2355 tests in 12-14 min on
+# 2026-12-06), and four gained little and failed tests under the load. `make test-cpu` says
+# which tests cost what (docs/design.md).
 TEST_WORKERS ?= 3
 
 .PHONY: install run test test-cpu lint typecheck check bench bench-peers bench-precopy bench-migrate bench-restart fuzz load chaos clean
