@@ -65,27 +65,16 @@ def destroy_stopped(state_dir: Path) -> bool:
     return True
 
 
-def own_pid_namespace(state_dir: Path) -> bool:
+def own_pid_namespace(state_dir: Path) -> bool | None:
     """Whether runc's container at ``state_dir`` has a pid namespace made for it (not the
-    host's, nor one joined): its init's death ends every other process of it. False where
-    its state file does not say (none, or not as runc 1.1 writes it)."""
+    host's, nor one joined), whose init's death ends every other process of it; None where
+    its state file does not say (none: runc has forgotten the container, or not as runc 1.1
+    writes it)."""
     try:
         state = json.loads((state_dir / "state.json").read_bytes())
         return _own_pid_namespace(state["config"])
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return False
-
-
-def shared_pid_namespace(state_dir: Path) -> bool:
-    """Whether runc's container at ``state_dir`` has no pid namespace made for it (the
-    host's, or one joined): its init's death ends no other process of it. False where its
-    state file does not say (none: runc has forgotten the container, nothing of it is left
-    for runc to signal), unlike ``not own_pid_namespace``, which takes that for shared."""
-    try:
-        state = json.loads((state_dir / "state.json").read_bytes())
-        return not _own_pid_namespace(state["config"])
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return False
+        return None
 
 
 def _own_pid_namespace(config: dict[str, Any]) -> bool:

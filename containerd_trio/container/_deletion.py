@@ -24,7 +24,7 @@ import trio
 from .. import timestamps
 from ..errors import DaemonError, RuntimeTimeout
 from ..model import ContainerInfo, Status
-from ..runc_destroy import own_pid_namespace, shared_pid_namespace
+from ..runc_destroy import own_pid_namespace
 from ..runtime import RuncError
 from ..signals import DEFAULT_STOP_TIMEOUT
 from . import _pausing
@@ -92,7 +92,7 @@ async def end_left_behind(container: Container) -> None:
     runtime = container._ctx.runtime
     if any(not p.exited.is_set() for p in processes) or not own_pid_namespace(
         runtime.root / container.id
-    ):
+    ):  # a state file that does not say taken for shared: the kill says if it is gone
         try:
             await runtime.kill(container.id, signal.SIGKILL, all_processes=True)
         except RuncError as exc:
@@ -130,9 +130,12 @@ async def end_left_at_init_exit(container: Container) -> None:
         return
     runtime = container._ctx.runtime
     # Known from the bundle for a container this server started: no file read on the exit of
-    # every container (the lifecycle's path); runc's state file for an adopted one.
+    # every container (the lifecycle's path); runc's state file for an adopted one. Where
+    # that does not say either, runc has forgotten it: nothing of it is left to signal.
     own = container.own_pid_namespace
-    if own or (own is None and not shared_pid_namespace(runtime.root / container.id)):
+    if own is None:
+        own = own_pid_namespace(runtime.root / container.id)
+    if own is not False:
         return
     others = [p for p in container.processes.values() if p is not container.init]
     try:
