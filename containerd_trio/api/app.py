@@ -39,7 +39,9 @@ def create_app(supervisor: Supervisor, *, max_body_bytes: int) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
-    app.extensions["openapi"] = openapi.document()
+    # Built at its first request (then cached), not here: 20 ms of every server's start,
+    # a restart after a crash included, for a document few clients ask for.
+    app.extensions["openapi"] = openapi.document
     app.register_blueprint(routes.api.blueprint)
     app.register_blueprint(page.blueprint)  # the status page at / for browsers
     # The hot routes' plain requests are answered before Quart sees them (fast.py); every

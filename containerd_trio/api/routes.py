@@ -1030,4 +1030,4 @@ async def info() -> Reply:
 )
 async def openapi_document() -> Reply:
     """Derived from the daemon's own declarations of its routes and from its models."""
-    return wire.json_document(current_app.extensions["openapi"])
+    return wire.json_document(current_app.extensions["openapi"]())
