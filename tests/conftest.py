@@ -41,6 +41,7 @@ from .helpers import (
     leave_own_cgroups,
     remove_stale_cgroups,
     runc_ids,
+    unix_client,
 )
 
 DEFAULT_DEADLINE = 60.0
@@ -188,7 +189,12 @@ async def start_daemon(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[C
                 finished.set()
 
         await nursery.start(run)
-        client = httpx.AsyncClient(base_url=daemon.binds[0], timeout=60.0, limits=CLIENT_LIMITS)
+        unix_path = config.listen.unix_path
+        client = (
+            unix_client(unix_path)
+            if unix_path is not None
+            else httpx.AsyncClient(base_url=daemon.binds[0], timeout=60.0, limits=CLIENT_LIMITS)
+        )
         handle = RunningDaemon(daemon, client, finished)
         running.append(handle)
         return handle

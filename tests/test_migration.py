@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -82,6 +83,41 @@ async def two_daemons(
         spawn_daemon(*source_args, state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"),
         spawn_daemon(state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock"),
     )
+
+
+class Side(Protocol):
+    """What a move's test reads of either of its daemons, spawned (:class:`DaemonProcess`) or
+    in this process (:class:`InProcess`)."""
+
+    @property
+    def client(self) -> httpx.AsyncClient: ...
+
+    @property
+    def socket(self) -> Path: ...
+
+    @property
+    def state_dir(self) -> Path: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class InProcess:
+    """A daemon of a move in this process (``start_daemon``'s), on a unix socket as a spawned
+    one's. For the tests that kill or restart neither daemon: a spawned daemon costs about
+    0.75 s of CPU to come up (a new Python importing the server's stack, a keeper and a
+    logger), against 0.25 s here, and this file spawned two a test."""
+
+    client: httpx.AsyncClient
+    socket: Path
+    state_dir: Path
+
+
+async def two_in_process(start_daemon: Any, tmp_path: Path) -> tuple[InProcess, InProcess]:
+    sides = []
+    for name in ("a", "b"):
+        socket = tmp_path / f"{name}.sock"
+        daemon = await start_daemon(tmp_path / f"state-{name}", listen=Listen(unix_path=socket))
+        sides.append(InProcess(daemon.client, socket, daemon.config.state_dir))
+    return sides[0], sides[1]
 
 
 async def migrate(
@@ -268,11 +304,11 @@ def leftovers(bundle: Path) -> list[str]:
 
 
 async def test_a_counter_moves_and_counts_on(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """With its bundle, to another bundle path: the target's log goes on from the source's
     last number; the source forgets the container; nothing of the move is left."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(COUNTER)
     target_bundle = tmp_path / "elsewhere" / "counter"
     await start_container(source.client, "counter", bundle)
@@ -320,13 +356,13 @@ async def test_a_counter_moves_and_counts_on(
 
 
 async def test_a_wait_at_the_source_says_the_container_moved_and_where(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """The waits of the moved container at the source (its own, its init's, for its removal,
     and ctr-trio wait's) answer that it moved, and to which daemon: not the 137 of its copy
     killed there, as if the container had been killed. So does a wait asked after the move
     (remembered, as an autoRemove's removal is)."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     started = await start_container(source.client, "counter", make_bundle(COUNTER))
     init = started["processes"][0]["pid"]
     await wait_output(source.client, "counter", "2")
@@ -553,13 +589,13 @@ async def _ended(process: trio.Process) -> tuple[int, bytes]:
 
 
 async def test_an_attach_at_the_source_says_the_container_moved_and_where(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """An attach at the source to a container that moves away ends as the waits there do: its
     last Status says that it moved, and to which daemon (beside its copy's 137, as before),
     and ctr-trio attach says so and exits 0. (Before, both ended as if the container had been
     killed: 137, and ctr-trio exited 137.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     started = await start_container(source.client, "counter", make_bundle(COUNTER))
     init = started["processes"][0]["pid"]
     await wait_output(source.client, "counter", "2")
@@ -619,12 +655,12 @@ async def test_ctr_trio_migrate_that_loses_its_daemon_says_how_to_see_how_the_mo
 
 
 async def test_ctr_trio_logs_follow_says_its_container_moved_and_where(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """``ctr-trio logs -f`` at the source of a container that moves away ends, as at a stop
     (exit 0, the output until the move shown), but says where the container went and how to
     follow it there, as attach does. (Before, it ended in silence, as if it had stopped.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     await start_container(source.client, "counter", make_bundle(COUNTER))
     to, address = f"unix:{target.socket}", f"unix:{source.socket}"
     with trio.fail_after(30):
@@ -642,13 +678,13 @@ async def test_ctr_trio_logs_follow_says_its_container_moved_and_where(
 
 @pytest.mark.parametrize("rm", [False, True], ids=["run", "run-rm"])
 async def test_ctr_trio_run_says_its_container_moved_and_where(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, rm: bool
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, rm: bool
 ) -> None:
     """``ctr-trio run`` attached (no -d) to a container that moves away ends as ``ctr-trio
     attach`` does: it says where the container went and exits 0, its output until the move
     shown; with ``--rm`` too (the container handed to the daemon's autoRemove, which moves
     with it: the run's wait for its removal here is answered by the move)."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     to, address = f"unix:{target.socket}", f"unix:{source.socket}"
     bundle = make_bundle(COUNTER)
     with trio.fail_after(30):
@@ -728,7 +764,7 @@ _READER = (
 
 
 async def _reader_with_input_pending(
-    source: DaemonProcess, make_bundle: BundleFactory
+    source: Side, make_bundle: BundleFactory
 ) -> tuple[Path, wsclient.Attached]:
     """A container ``reader`` at ``source`` that reads its stdin only once ``/go`` is in its
     rootfs (shared here and there: the bundle is), and an attach session that typed ``one``
@@ -758,7 +794,7 @@ async def _reader_with_its_finish_to_hold(
     return source, target, link, bundle, session
 
 
-async def _read_there(target: DaemonProcess, bundle: Path, line: str) -> list[str]:
+async def _read_there(target: Side, bundle: Path, line: str) -> list[str]:
     """Type ``line`` into the moved reader on the target and let it read: what it read there,
     all of its log, once it read that line."""
     moved = (await target.client.get("/containers/reader")).json()
@@ -805,13 +841,13 @@ async def _back_here_once(
 
 
 async def test_input_the_container_had_not_read_moves_with_it(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """Input typed at the source that the container had not read at the freeze (it waits in
     its stdin pipe, which stays with the source's copy) is written into the restored
     container's stdin on the target first, and read there, in order. (Before, it was lost
     with the copy: the reader read nothing on the target.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle, session = await _reader_with_input_pending(source, make_bundle)
     steps = await migrate(source.client, "reader", to=f"unix:{target.socket}")
     assert steps[-1]["step"] == "done", steps
@@ -1088,7 +1124,7 @@ async def _typed_after_the_hand_off(
 
 
 async def _type_after_the_hand_off(
-    source: DaemonProcess, link: LossyLink, session: wsclient.Attached, attached: trio.Process
+    source: Side, link: LossyLink, session: wsclient.Attached, attached: trio.Process
 ) -> None:
     """Once the finish is held (the input was handed on before it), type ``three`` through
     ``session`` and ``four`` through the ctr-trio attach: the session's message sent, and
@@ -1104,9 +1140,7 @@ async def _type_after_the_hand_off(
 
 
 @contextlib.asynccontextmanager
-async def _moving(
-    source: DaemonProcess, container_id: str, to: str
-) -> AsyncIterator[list[dict[str, Any]]]:
+async def _moving(source: Side, container_id: str, to: str) -> AsyncIterator[list[dict[str, Any]]]:
     """A move of ``container_id`` from ``source`` to ``to``, in a task of its own while the
     block runs (its finish held, as the block's link holds it): the steps it ended with,
     once the block is left and the move has ended."""
@@ -1526,7 +1560,7 @@ _MEASURING_READER = (
 
 
 async def _typed_then_moved(
-    source: DaemonProcess, target: DaemonProcess, bundle: Path, *typed: tuple[str, str]
+    source: Side, target: Side, bundle: Path, *typed: tuple[str, str]
 ) -> wsclient.Attached:
     """Start ``bundle`` (a reader with a terminal) as "typist" on ``source``, type into its
     terminal there each text of ``typed``, each followed by a wait for its echo (the second
@@ -1555,7 +1589,7 @@ async def _typed_then_moved(
 
 
 async def test_a_terminal_s_pending_end_of_file_moves_as_its_eof_character(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """Ctrl-D typed at the source and not read (the terminal's EOF character, in canonical
     mode), twice after a line begun (``two``), as one ends input there, ends that line on
@@ -1565,7 +1599,7 @@ async def test_a_terminal_s_pending_end_of_file_moves_as_its_eof_character(
     ``read`` does, the line's last byte filling its buffer; the source's would read the
     same.) (Before, the hand-off took each as the NUL the kernel keeps for it: the target
     read ``two``, two NULs and ``three`` as one line, and no end of file.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(_TO_EOF_READER, terminal=True)
     with trio.fail_after(60):
         # "th" is echoed, the EOF character is not: its echo says both are in the queue.
@@ -1613,14 +1647,14 @@ async def test_a_terminal_s_pending_end_of_file_is_put_back_as_such_when_the_mov
 
 
 async def test_a_terminal_s_characters_typed_literally_move_as_such(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """Characters typed at the source as literal ones (Ctrl-V first) and not read, a Ctrl-C
     in a whole line and a Ctrl-U in a line begun, are read on the target as they were
     typed: the line with its Ctrl-C, the begun one with its Ctrl-U and what was typed there.
     (Before, typed again on the target without their Ctrl-V, the Ctrl-C interrupted the
     reader, and the Ctrl-U erased the line begun.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(_MEASURING_READER, terminal=True)
     # Their echoes: "two", and the begun line's last character, "k" (Ctrl-V Ctrl-U is echoed
     # as "^U"; nothing before it has a "k").
@@ -1635,7 +1669,7 @@ async def test_a_terminal_s_characters_typed_literally_move_as_such(
 
 
 async def test_a_terminal_s_input_moves_whole_past_its_queue_s_4_kib(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """More input typed at the source and not read than a terminal's queue holds (4095
     bytes in canonical mode): what waits behind it, in the pty's own buffer, is taken too
@@ -1644,7 +1678,7 @@ async def test_a_terminal_s_input_moves_whole_past_its_queue_s_4_kib(
     its first 4094 or 4095 characters and its newline (the queue's 4096 places, less its
     reader's and perhaps one more, as the characters came into it), and the reader reads
     that, as it would have read it at the source: what the move takes is already cut."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(_MEASURING_READER, terminal=True)
     first = [f"first {n:02}".ljust(39, ".") for n in range(60)]  # 2400 bytes, in the queue
     then = [f"then {n:02}".ljust(39, ".") for n in range(30)]  # behind the long line
@@ -1684,7 +1718,7 @@ _RESIZED_THEN_READER = (
 _MANY_LINES = [f"line {n:03}".ljust(39, ".") for n in range(460)]
 
 
-async def _typed_unread(source: DaemonProcess, session: wsclient.Attached) -> None:
+async def _typed_unread(source: Side, session: wsclient.Attached) -> None:
     """Type :data:`_MANY_LINES` into the typist's terminal at ``source`` (an attach session),
     each a message of its own, as typed, and return once all of it is in the terminal: a
     resize after them, applied once they were written, says "resized"."""
@@ -1822,7 +1856,7 @@ async def test_a_terminal_s_input_still_typed_ahead_moves_on_whole(
 
 
 async def test_an_exec_s_own_terminal_holds_the_move_off_its_input_alone_too(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """Only the init's terminal has its input handed on in a move (take_terminal): an exec's
     own (exec -t) never moves, for the move is refused (409) while the exec runs, and while
@@ -1830,7 +1864,7 @@ async def test_an_exec_s_own_terminal_holds_the_move_off_its_input_alone_too(
     elsewhere): so nothing typed into that terminal is lost in a move. (CRIU could not carry
     it anyway: its master is the daemon's, outside the container, and runc's restore makes a
     terminal for the init alone.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     await start_container(source.client, "counter", make_bundle(COUNTER))
     to = f"unix:{target.socket}"
     # The exec's shell leaves a sleep whose stdin is its terminal, its output /dev/null.
@@ -1852,11 +1886,11 @@ async def test_an_exec_s_own_terminal_holds_the_move_off_its_input_alone_too(
 
 
 async def test_a_moved_container_keeps_its_limits(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """A container started with limits of its own runs under them on the target too (the
     restore there puts back those in force at the dump), and its record there says them."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(COUNTER)
     limits = {"memory": {"limit": 64 << 20}, "pids": {"limit": 50}}
     await start_container(source.client, "sized", bundle, resources=limits)
@@ -1872,7 +1906,7 @@ async def test_a_moved_container_keeps_its_limits(
 
 
 async def started_and_moved_with_its_bundle(
-    source: DaemonProcess, target: DaemonProcess, bundle: Path, tmp_path: Path
+    source: Side, target: Side, bundle: Path, tmp_path: Path
 ) -> Path:
     """Start ``bundle`` as "counter" on ``source``, let it count to 3, and move it to
     ``target`` with its bundle, to another path: that path, once the move is done."""
@@ -1896,12 +1930,12 @@ def make_nodes(rootfs: Path, *devices: tuple[str, int, int, int]) -> None:
 
 
 async def test_a_bundle_with_its_device_nodes_moves_and_counts_on(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """A rootfs with dev/null, dev/zero, ... (debootstrap makes them): the target refused the
     bundle's archive for its first device node, so such a container could not move with its
     bundle. It moves now, the nodes with it."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(COUNTER)
     character = stat.S_IFCHR
     make_nodes(
@@ -1930,12 +1964,12 @@ THROUGH_A_FIFO = (
 
 
 async def test_a_container_holding_a_fifo_of_its_rootfs_moves_with_it(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """A named pipe in the rootfs: the migrate was a 400 (no archive carried a FIFO), so such
     a container could not move with its bundle. It moves now, the FIFO with its mode and owner,
     and CRIU restores the process's open end of it there: the numbers go on through it."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(THROUGH_A_FIFO)
     os.mkfifo(bundle / "rootfs/pipe")
     os.chmod(bundle / "rootfs/pipe", 0o660)
@@ -1950,12 +1984,12 @@ async def test_a_container_holding_a_fifo_of_its_rootfs_moves_with_it(
 
 
 async def test_a_bundle_holding_a_device_no_archive_carries_is_refused_before_the_move(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """A block device in the rootfs: the target refused the bundle's archive once all of it
     was sent. Now the migrate is a 400 naming it before anything starts: no session on the
     target, the container running on here."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(COUNTER)
     make_nodes(bundle / "rootfs", ("null", stat.S_IFCHR, 1, 3), ("loop0", stat.S_IFBLK, 7, 0))
     os.chmod(bundle / "rootfs/dev/loop0", 0o600)
@@ -1977,11 +2011,11 @@ async def test_a_bundle_holding_a_device_no_archive_carries_is_refused_before_th
 
 
 async def test_an_established_tcp_connection_survives_the_move(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """A client and a server inside the container, over its loopback: every number arrives
     once and in order across the move (the same bundle path: the two daemons share it)."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(["sh", "-c", TCP_PAIR])
     await start_container(source.client, "pair", bundle)
     await wait_output(source.client, "pair", "n5")
@@ -1997,12 +2031,12 @@ async def test_an_established_tcp_connection_survives_the_move(
 
 
 async def test_auto_remove_moves_with_the_container(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """A container started with autoRemove is one with autoRemove on the target, which removes
     it once its init exits there. (The session's offer carried the labels but not it: the
     moved container stayed, stopped, for good.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     # A counter whose init (a shell: pid 1 ignores a signal it has no handler for) ends with
     # its own status on TERM, so that the status waited for is the target's exit.
     bundle = make_bundle(["sh", "-c", f"trap 'exit 5' TERM; {COUNTER[2]}"])
@@ -2056,14 +2090,14 @@ async def test_the_restart_policy_moves_with_the_container(
 
 
 async def test_the_creation_time_moves_with_the_container(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """A moved container keeps its createdAt on the target (the same container, as docker's
     Created), and its run there began with the restore: its startedAt is the restore's, after
     the move began. It is listed there by its createdAt, before a container made there
     since, as a next server would list them. Before, the offer did not carry createdAt: the
     target gave it a new one."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     info = await start_container(source.client, "aged", make_bundle(COUNTER))
     await start_container(target.client, "young", make_bundle())
     await wait_output(source.client, "aged", "2")
@@ -2233,12 +2267,12 @@ async def test_a_target_older_than_the_console_size_in_the_offer_is_offered_with
 
 
 async def test_the_start_process_moves_with_the_container(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """A container started with another process than its bundle's (the start's process)
     keeps it on the target: its record there shows it, and a start again there runs it, not
     the bundle's (before, the offer did not carry it: the target's record said none)."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     given = {"args": ["sh", "-c", f"echo moved-$MARK; {COUNTER[2]}"], "env": ["MARK=kept"]}
     await start_container(source.client, "cmd", make_bundle(), process=given)
     await wait_output(source.client, "cmd", "3")
@@ -2259,11 +2293,11 @@ async def test_the_start_process_moves_with_the_container(
 
 
 async def test_a_terminal_the_start_gave_moves_with_the_container(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """A shell given a terminal its bundle lacks is restored on the target with a terminal
     (before, the target restored it from the bundle's config, without one: CRIU failed)."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     given = {"args": ["sh"], "terminal": True}
     await start_container(source.client, "shell", make_bundle(), process=given)
     with trio.fail_after(60):
@@ -2331,14 +2365,14 @@ async def test_a_container_run_with_a_terminal_s_size_moves_to_a_target_older_th
 
 
 async def test_a_terminal_s_size_moves_in_the_images_and_its_start_s_in_the_record(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """A container run with a terminal at a window's size (``ctr-trio run -it``: the
     start's ``process.consoleSize``) whose terminal was resized since: restored on the
     target, its terminal has the size it had at the dump (CRIU's images carry it; the
     target's runc restore does not apply ``consoleSize``), and the target's record keeps the
     start's size, for a start again there (as the source's record did)."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     given = {"terminal": True, "consoleSize": {"height": 30, "width": 100}}
     script = (
         "echo started $(stty size); stty rows 40 cols 120; echo resized $(stty size);"
@@ -2366,12 +2400,12 @@ async def test_a_terminal_s_size_moves_in_the_images_and_its_start_s_in_the_reco
 
 
 async def test_a_target_that_refuses_leaves_the_container_running_here(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """The target already runs a container of that id: 502 before anything starts. (The
     target's has a cgroup of its own: two daemons of one host cannot both run a container of
     one id in the cgroup runc names after it.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(COUNTER)
     await start_container(source.client, "twin", bundle)
 
@@ -2389,14 +2423,14 @@ async def test_a_target_that_refuses_leaves_the_container_running_here(
 
 
 async def test_a_stopped_container_of_the_id_on_the_target_leaves_its_log_behind(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """The target has a stopped container of the id (another one: its own bundle and
     output): the moved one replaces it, and its log there begins at the restore, as
     docs/api.md says, without the stopped one's output. (It went on from that log, as a
     user's restore of the stopped container's own checkpoint does: the moved container's
     log there began with another container's lines.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(COUNTER)
     await start_container(source.client, "twin", bundle)
     await wait_output(source.client, "twin", "3")
@@ -2613,12 +2647,12 @@ async def test_an_unanswered_open_leaves_no_session_in_the_way_of_the_next_move(
 
 
 async def test_a_failed_dump_rolls_back(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """The dump fails after the bundle went over (the container holds a TCP connection and
     the move does not say tcp): failed with rolledBack, the container runs and counts on here,
     the target has no container, no session, no bundle."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(["sh", "-c", TCP_PAIR])
     target_bundle = tmp_path / "b" / "pair"
     await start_container(source.client, "pair", bundle)
@@ -2757,12 +2791,12 @@ async def test_a_dump_longer_than_the_targets_idle_limit_keeps_the_session(
 
 
 async def test_a_failed_restore_on_the_target_rolls_back(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """The target's bundle has another busybox (CRIU finds the executable of a different
     size and refuses to restore): failed with rolledBack after the transfer, the container
     resumed here and counting, and on the target no container, no images, no cgroup."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(COUNTER)
     other = make_bundle(COUNTER)
     busybox = other / "rootfs" / "bin" / "busybox"
@@ -2791,7 +2825,7 @@ async def test_a_failed_restore_on_the_target_rolls_back(
 
 
 async def test_ctr_trio_migrate_prints_each_step_and_the_downtime(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """One command, as a user types it; then a preCopy this kernel cannot do is refused
     before anything starts, with the reason."""
@@ -2803,7 +2837,7 @@ async def test_ctr_trio_migrate_prints_each_step_and_the_downtime(
     from containerd_trio.config import default_criu
     from containerd_trio.precopy import probe
 
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     await start_container(source.client, "counter", make_bundle(COUNTER))
     await wait_output(source.client, "counter", "3")
     stdout, stderr = io.StringIO(), io.StringIO()
@@ -2893,7 +2927,7 @@ async def test_a_shutdown_mid_move_ends_the_stream_with_a_failed_step(
     assert gated.running() == []
 
 
-async def moved_there(source: DaemonProcess, target: DaemonProcess) -> None:
+async def moved_there(source: Side, target: Side) -> None:
     """The counter is gone from the source (and from its runc), and runs on the target,
     counting on."""
     assert (await source.client.get("/containers/counter")).status_code == 404
@@ -3814,7 +3848,7 @@ def _kept_for_both(source: DaemonProcess) -> None:
     assert record["stdinInCopy"] is True, record
 
 
-async def _read_here_then(source: DaemonProcess, bundle: Path, line: str) -> list[str]:
+async def _read_here_then(source: Side, bundle: Path, line: str) -> list[str]:
     """The reader's copy at the source, resumed, reads what is in its input (``/go``), then
     ``line``, typed into it on a new attach session once it read ``got two``: all of its
     log, once it read that line."""
