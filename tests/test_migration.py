@@ -111,13 +111,42 @@ class InProcess:
     state_dir: Path
 
 
-async def two_in_process(start_daemon: Any, tmp_path: Path) -> tuple[InProcess, InProcess]:
-    sides = []
-    for name in ("a", "b"):
-        socket = tmp_path / f"{name}.sock"
-        daemon = await start_daemon(tmp_path / f"state-{name}", listen=Listen(unix_path=socket))
-        sides.append(InProcess(daemon.client, socket, daemon.config.state_dir))
-    return sides[0], sides[1]
+async def two_in_process(
+    start_daemon: Any, tmp_path: Path, **source_config: Any
+) -> tuple[InProcess, InProcess]:
+    """Both daemons of a move in this process; ``source_config`` sets the source's
+    :class:`~containerd_trio.config.DaemonConfig` (as a spawned one's options would)."""
+    source = await in_process(start_daemon, tmp_path, "a", **source_config)
+    return source, await in_process(start_daemon, tmp_path, "b")
+
+
+async def in_process(start_daemon: Any, tmp_path: Path, name: str, **config: Any) -> InProcess:
+    socket = tmp_path / f"{name}.sock"
+    daemon = await start_daemon(
+        tmp_path / f"state-{name}", listen=Listen(unix_path=socket), **config
+    )
+    return InProcess(daemon.client, socket, daemon.config.state_dir)
+
+
+async def spawned_source(
+    spawn_daemon: Any, start_daemon: Any, tmp_path: Path, *source_args: str
+) -> tuple[DaemonProcess, InProcess]:
+    """The source spawned (its test kills or reads the log of its server), the target in this
+    process."""
+    source = await spawn_daemon(
+        *source_args, state_dir=tmp_path / "state-a", socket=tmp_path / "a.sock"
+    )
+    return source, await in_process(start_daemon, tmp_path, "b")
+
+
+async def spawned_target(
+    spawn_daemon: Any, start_daemon: Any, tmp_path: Path, **source_config: Any
+) -> tuple[InProcess, DaemonProcess]:
+    """The target spawned (its test kills or reads the log of its server), the source in this
+    process; ``source_config`` as :func:`two_in_process`'s."""
+    source = await in_process(start_daemon, tmp_path, "a", **source_config)
+    target = await spawn_daemon(state_dir=tmp_path / "state-b", socket=tmp_path / "b.sock")
+    return source, target
 
 
 async def migrate(
@@ -408,7 +437,7 @@ async def test_a_wait_at_the_source_says_the_container_moved_and_where(
 
 
 async def test_the_source_s_404s_say_where_the_container_moved(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    spawn_daemon: Any, start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """Once the move is done, every route naming the container at the source (its record, its
     log, an exec, a signal, a delete, an attach, ...) is still a 404, but one that says where
@@ -416,7 +445,7 @@ async def test_the_source_s_404s_say_where_the_container_moved(
     does the next server. (Before: a plain "container 'counter' not found", as for an id never
     seen; a wait after a restart was one too.) A start of its id here makes another container:
     once that one is gone, the id is an unknown one again."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await spawned_source(spawn_daemon, start_daemon, tmp_path)
     bundle = make_bundle(COUNTER)
     started = await start_container(source.client, "counter", bundle)
     init = started["processes"][0]["pid"]
@@ -625,14 +654,18 @@ async def test_an_attach_at_the_source_says_the_container_moved_and_where(
 
 
 async def test_ctr_trio_migrate_that_loses_its_daemon_says_how_to_see_how_the_move_ended(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+    spawn_daemon: Any,
+    start_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
 ) -> None:
     """``ctr-trio migrate`` whose connection to the source breaks mid-move (its server killed
     there) exits 3, as for any daemon gone, and says where to see how the move ended, as at a
     Ctrl-C: the daemon (its next server) carries a move on or undoes it without its client.
     Until 2026-12-06 it said only ``lost the connection to the daemon at ...: peer closed
     connection without sending complete message body``, and left the user to guess."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await spawned_source(spawn_daemon, start_daemon, tmp_path)
     # The target's session is held at its open: the move is under way, and stays so.
     link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/migrations HTTP/1.1")
     await nursery.start(link.serve)
@@ -810,7 +843,7 @@ async def _read_there(target: Side, bundle: Path, line: str) -> list[str]:
 
 
 async def _moved_there_once(
-    source: DaemonProcess, target: DaemonProcess, bundle: Path, session: wsclient.Attached
+    source: Side, target: Side, bundle: Path, session: wsclient.Attached
 ) -> None:
     """The reader's move is done, the container in one place: gone here (from runc too), and
     there it reads the input it had not read at the freeze once, in order, then what is
@@ -825,7 +858,7 @@ async def _moved_there_once(
 
 
 async def _back_here_once(
-    source: DaemonProcess, target: DaemonProcess, bundle: Path, session: wsclient.Attached
+    source: Side, target: Side, bundle: Path, session: wsclient.Attached
 ) -> None:
     """The reader's move is undone, the container in one place: here, where its copy reads
     the input it had not read at the freeze once, in order, then what is typed here; none
@@ -881,13 +914,17 @@ async def test_input_taken_for_a_move_that_fails_is_put_back(
 
 
 async def test_a_hand_off_whose_answer_was_lost_is_sent_again_and_written_once(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+    spawn_daemon: Any,
+    start_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
 ) -> None:
     """The target's answer to the hand-off of the input the container had not read is lost
     (its connection closed): the source sends the hand-off again, the target, which wrote it
     already, says so without writing it again, and the move is done; the container reads
     that input there once. (Before, the source aborted the move: the container ran on here.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await spawned_target(spawn_daemon, start_daemon, tmp_path)
     link = LossyLink(tmp_path / "link.sock", target.socket, drop=b"/stdin HTTP/1.1")
     await nursery.start(link.serve)
     bundle, session = await _reader_with_input_pending(source, make_bundle)
@@ -903,6 +940,7 @@ async def test_a_hand_off_whose_answer_was_lost_is_sent_again_and_written_once(
 @pytest.mark.parametrize("taken", [False, True], ids=["before-the-hand-off", "after-it"])
 async def test_input_handed_on_survives_a_kill_of_the_target_s_server(
     spawn_daemon: Any,
+    start_daemon: Any,
     make_bundle: BundleFactory,
     tmp_path: Path,
     nursery: trio.Nursery,
@@ -918,7 +956,7 @@ async def test_input_handed_on_survives_a_kill_of_the_target_s_server(
     container; the source, told "no such session", concluded the target ran it and ended its
     copy: ``one`` and ``two`` were lost, and ``zero`` went in ungated.) The source's answer
     deadline (its runtime timeout) is what a held answer costs: 5 s."""
-    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "5")
+    source, target = await spawned_target(spawn_daemon, start_daemon, tmp_path, runtime_timeout=5.0)
     if taken:
         link = LossyLink(
             tmp_path / "link.sock", target.socket, drop=b"/stdin HTTP/1.1", hold_dropped=True
@@ -992,14 +1030,18 @@ async def test_a_finish_a_target_s_server_killed_never_had_is_sent_again_to_its_
 
 
 async def test_a_finish_that_came_through_its_answer_lost_is_answered_404_and_the_move_is_done(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+    spawn_daemon: Any,
+    start_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
 ) -> None:
     """The target finishes the move and its answer is lost (its connection closed): the
     source sends the finish again, which the target answers 404 (no such session); the
     roll-back that follows asks the target to abort (404 too), finds the moved container
     there, running, and ends the move done, its copy here removed: the container in one
     place, and the input it had not read at the freeze read there once, in order."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await spawned_source(spawn_daemon, start_daemon, tmp_path)
     link = LossyLink(tmp_path / "link.sock", target.socket)  # drops the finish's answer
     await nursery.start(link.serve)
     bundle, session = await _reader_with_input_pending(source, make_bundle)
@@ -1328,7 +1370,11 @@ async def test_input_typed_at_the_target_before_the_hand_off_goes_in_behind_it(
 
 
 async def test_a_run_ended_there_before_the_hand_off_stays_ended(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+    spawn_daemon: Any,
+    start_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
 ) -> None:
     """The restored container killed at the target before the source's hand-off of the input
     its copy had not read (held here on its way): that input goes with the ended run, as a
@@ -1336,7 +1382,7 @@ async def test_a_run_ended_there_before_the_hand_off_stays_ended(
     there as its kill left it. (Before, the target refused the hand-off, "takes no input",
     the move failed, and the source resumed its copy from the freeze: the run after the
     freeze ran again, the kill undone.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await spawned_target(spawn_daemon, start_daemon, tmp_path)
     link = LossyLink(
         tmp_path / "link.sock", target.socket, hang=b"/stdin HTTP/1.1", hang_until_released=True
     )
@@ -2057,13 +2103,13 @@ async def test_auto_remove_moves_with_the_container(
 
 
 async def test_the_restart_policy_moves_with_the_container(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """A container with a restart policy keeps it on the target, with its restartCount (the
     same container, moved: docker keeps a container's RestartCount until its user starts
     it), and the target restarts it at its exit there. Before, the offer carried neither:
     the moved container had no policy, and stayed stopped at its first exit."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     policy = {"name": "always"}
     info = await start_container(
         source.client, "svc", make_bundle(UNTIL_USR1), restartPolicy=policy
@@ -2449,9 +2495,7 @@ async def test_a_stopped_container_of_the_id_on_the_target_leaves_its_log_behind
     assert b"the other twin" not in await log_bytes(target.client, "twin")
 
 
-async def stopped_there(
-    target: DaemonProcess, make_bundle: BundleFactory
-) -> Callable[..., Awaitable[None]]:
+async def stopped_there(target: Side, make_bundle: BundleFactory) -> Callable[..., Awaitable[None]]:
     """A stopped container ``counter`` on the target (its own bundle, labels, output and CPU
     period), and a check that it is there as it is now: its record (all a GET shows, and the
     period its user set, which holds a cpu.cpus off), its log and its wait's answer."""
@@ -2488,13 +2532,17 @@ async def stopped_there(
 
 
 async def test_an_aborted_move_puts_back_the_stopped_container_it_replaced(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+    spawn_daemon: Any,
+    start_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
 ) -> None:
     """The target restores the container over a stopped one of its id, but the move is
     aborted (the restore's answer lost: the source aborts the session): the stopped container
     is back as it was, its record (all a GET showed), its log and its wait, and so it is
     for the target's next server (kill -9 of this one). (Before, it was gone: a 404.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await spawned_target(spawn_daemon, start_daemon, tmp_path)
     as_it_was = await stopped_there(target, make_bundle)
     link = LossyLink(tmp_path / "link.sock", target.socket, drop=b"/restore HTTP/1.1")
     await nursery.start(link.serve)
@@ -2616,14 +2664,14 @@ async def test_a_touch_a_target_does_not_know_ends_the_touches(
 
 @pytest.mark.parametrize("lost", ["held", "closed"])
 async def test_an_unanswered_open_leaves_no_session_in_the_way_of_the_next_move(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery, lost: str
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery, lost: str
 ) -> None:
     """The target opens the session, but its answer is lost: it never comes (the open times
     out) or its connection breaks. The source knew no session to abort, and the target kept
     it until it aborted itself, idle, a minute later: meanwhile every move of the container
     there was refused ("moving here already"). Now the source aborts the session by the
     name it opened it with, and the next move goes through at once."""
-    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "2")
+    source, target = await two_in_process(start_daemon, tmp_path, runtime_timeout=2.0)
     link = LossyLink(
         tmp_path / "link.sock", target.socket, drop=b"POST /migrations HTTP/1.1",
         hold_dropped=lost == "held",
@@ -2673,14 +2721,14 @@ async def test_a_failed_dump_rolls_back(
 
 
 async def test_a_dump_past_the_moves_timeout_rolls_back(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """``timeout`` in the body, which the schema offers as a checkpoint's, bounds the move's
     dump: it was taken and ignored (the dump ran under --checkpoint-timeout, 600 s, here
     held for the 60 s CRIU's script sleeps). Past it, the move fails rolled back and the
     container counts on here."""
     hold = HeldCriu(tmp_path, "network-lock")
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     bundle = make_bundle(COUNTER, edit=hold.annotate)
     await start_container(source.client, "counter", bundle)
     await wait_output(source.client, "counter", "2")
@@ -3078,6 +3126,7 @@ async def test_a_move_left_unsure_is_settled_once_the_target_answers(
 @pytest.mark.parametrize("how", ["resumed", "settled"])
 async def test_input_taken_for_a_move_left_unsure_is_read_by_the_copy_resumed_here(
     spawn_daemon: Any,
+    start_daemon: Any,
     make_bundle: BundleFactory,
     tmp_path: Path,
     nursery: trio.Nursery,
@@ -3090,7 +3139,9 @@ async def test_input_taken_for_a_move_left_unsure_is_read_by_the_copy_resumed_he
     says it has no copy ("settled"), it reads it, and then what was typed here while it was
     paused. (Before, only a roll-back that resumed the copy put it back: the copy resumed
     here later read ``three`` alone, ``one`` and ``two`` lost.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "5")
+    source, target = await spawned_source(
+        spawn_daemon, start_daemon, tmp_path, "--runtime-timeout", "5"
+    )
     link = LossyLink(tmp_path / "link.sock", target.socket, then_silent=True)
     await nursery.start(link.serve)
     bundle, session = await _reader_with_input_pending(source, make_bundle)
@@ -3316,7 +3367,11 @@ async def test_a_target_dying_mid_move_leaves_nothing_of_it_there(
 
 
 async def test_a_target_that_stops_answering_leaves_the_container_paused_in_time(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+    spawn_daemon: Any,
+    start_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
 ) -> None:
     """The network drops everything from the finish on, without a word (no connection is
     reset): the finish gets no answer within the runtime deadline, nor does the abort, and
@@ -3324,7 +3379,9 @@ async def test_a_target_that_stops_answering_leaves_the_container_paused_in_time
     again in the background. (Before, the finish waited for good, the container frozen.)
     Once the target's session is aborted there and the network is back, it resumes the copy
     here by itself. (Before, that was left to the user.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "2")
+    source, target = await spawned_source(
+        spawn_daemon, start_daemon, tmp_path, "--runtime-timeout", "2"
+    )
     link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1")
     await nursery.start(link.serve)
     await start_container(source.client, "counter", make_bundle(COUNTER))
@@ -3354,12 +3411,12 @@ async def test_a_target_that_stops_answering_leaves_the_container_paused_in_time
 
 
 async def test_an_archive_the_target_stops_taking_ends_the_move_in_time(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
     """The bundle's archive stops going out (the network drops everything from its request
     on, without a word): the upload makes no progress within the runtime deadline and the
     move ends there, before the freeze, the container running on here."""
-    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "2")
+    source, target = await two_in_process(start_daemon, tmp_path, runtime_timeout=2.0)
     link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/archive HTTP/1.1")
     await nursery.start(link.serve)
     bundle = make_bundle(COUNTER)
@@ -3380,14 +3437,14 @@ async def test_an_archive_the_target_stops_taking_ends_the_move_in_time(
 
 
 async def test_an_archive_whose_connection_breaks_midway_rolls_back_and_says_so(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
     """The bundle's archive is cut off midway (the target's server killed under it, or the
     network failing): the move ends before the freeze, rolled back, and its failed step says
     that the target could not take the archive, the connection lost. (The upload raised the
     loss wrapped in an ExceptionGroup, which the move did not take for the target's failure:
     the step said "Exceptions from Trio nursery (1 sub-exception)".)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     link = LossyLink(tmp_path / "link.sock", target.socket, cut=b"/archive HTTP/1.1")
     await nursery.start(link.serve)
     bundle = make_bundle(COUNTER)
@@ -3415,7 +3472,11 @@ async def test_an_archive_whose_connection_breaks_midway_rolls_back_and_says_so(
 
 
 async def test_a_target_whose_server_died_mid_move_is_asked_to_abort_on_a_new_connection(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+    spawn_daemon: Any,
+    start_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
 ) -> None:
     """kill -9 of the target's server while the bundle's archive is held on its way: the move
     fails, and its abort goes to the target's next server on a new connection,
@@ -3424,7 +3485,9 @@ async def test_a_target_whose_server_died_mid_move_is_asked_to_abort_on_a_new_co
     said ``rolledBack: false``, 'could not abort the migration'.) The runtime timeout, which
     is also the abort's, is long enough for the next server to come up on a loaded machine
     (with 1 s, the abort gave up before it served: a CI run failed so)."""
-    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime-timeout", "10")
+    source, target = await spawned_target(
+        spawn_daemon, start_daemon, tmp_path, runtime_timeout=10.0
+    )
     link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/archive HTTP/1.1")
     await nursery.start(link.serve)
     bundle = make_bundle(COUNTER)
@@ -3455,7 +3518,7 @@ async def test_a_target_whose_server_died_mid_move_is_asked_to_abort_on_a_new_co
 
 
 async def test_a_second_migrate_while_one_runs_is_refused_at_once(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """A migrate of a container that a move is moving (its dump held) is a 409 at once; the
     first move then ends done. (Before, the second waited for the container's lock, that is
@@ -3463,7 +3526,7 @@ async def test_a_second_migrate_while_one_runs_is_refused_at_once(
     unsure could have been moved to a second target, and run in two places.)"""
     (tmp_path / "runc").mkdir()
     gated = GatedRunc(tmp_path / "runc", "checkpoint")
-    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime", str(gated.path))
+    source, target = await two_in_process(start_daemon, tmp_path, runtime=str(gated.path))
     await start_container(source.client, "counter", make_bundle(COUNTER))
     await wait_output(source.client, "counter", "2")
     first: list[list[dict[str, Any]]] = []
@@ -3509,7 +3572,7 @@ async def resumed_here(source: DaemonProcess, since: str) -> None:
 
 
 async def test_a_source_killed_after_the_dump_resumes_its_copy(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    spawn_daemon: Any, start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """kill -9 of the source's server while its dump of the paused container is held, the
     restore not asked yet: the next server waits for the dump the dead one left running,
@@ -3518,7 +3581,9 @@ async def test_a_source_killed_after_the_dump_resumes_its_copy(
     good, the images beside its bundle.)"""
     (tmp_path / "runc").mkdir()
     gated = GatedRunc(tmp_path / "runc", "checkpoint")
-    source, target = await two_daemons(spawn_daemon, tmp_path, "--runtime", str(gated.path))
+    source, target = await spawned_source(
+        spawn_daemon, start_daemon, tmp_path, "--runtime", str(gated.path)
+    )
     bundle = make_bundle(COUNTER)
     await start_container(source.client, "counter", bundle)
     await wait_output(source.client, "counter", "2")
@@ -3563,7 +3628,11 @@ async def test_a_source_killed_after_the_dump_resumes_its_copy(
 
 
 async def test_a_source_killed_before_the_open_answered_aborts_the_session_by_name(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery
+    spawn_daemon: Any,
+    start_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
 ) -> None:
     """kill -9 of the source's server while the target's answer to the open is held (the
     target opened the session; the source never learned its id): the next server aborts
@@ -3572,7 +3641,7 @@ async def test_a_source_killed_before_the_open_answered_aborts_the_session_by_na
     server took the move for one the target could not know: the session stayed, and the
     next move was a 502, "container 'counter' is moving here already", until the session
     ended itself a minute later.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await spawned_source(spawn_daemon, start_daemon, tmp_path)
     link = LossyLink(
         tmp_path / "link.sock", target.socket, drop=b"/migrations HTTP/1.1", hold_dropped=True
     )
@@ -3597,7 +3666,7 @@ async def test_a_source_killed_before_the_open_answered_aborts_the_session_by_na
 
 
 async def test_a_dump_left_past_its_deadline_is_killed_with_its_criu(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    spawn_daemon: Any, start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """kill -9 of the source's server while CRIU dumps (held by an action script, the
     container's tasks seized): the next server kills the runc checkpoint it left once past the
@@ -3605,7 +3674,9 @@ async def test_a_dump_left_past_its_deadline_is_killed_with_its_criu(
     outlived the runc, and the copy stayed seized and stopped as long as CRIU went on: here for
     good.)"""
     hold = HeldCriu(tmp_path, "network-lock")
-    source, target = await two_daemons(spawn_daemon, tmp_path, "--checkpoint-timeout", "2")
+    source, target = await spawned_source(
+        spawn_daemon, start_daemon, tmp_path, "--checkpoint-timeout", "2"
+    )
     bundle = make_bundle(COUNTER, edit=hold.annotate)
     await start_container(source.client, "counter", bundle)
     await wait_output(source.client, "counter", "2")
@@ -3626,7 +3697,7 @@ async def test_a_dump_left_past_its_deadline_is_killed_with_its_criu(
 
 
 async def test_a_dump_left_under_way_gets_the_moves_own_timeout(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+    spawn_daemon: Any, start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
     """The move's ``timeout`` (3 s), not the daemon's --checkpoint-timeout (600 s), bounds the
     dump the source's dead server left running: the move's record keeps it, and the next
@@ -3634,7 +3705,7 @@ async def test_a_dump_left_under_way_gets_the_moves_own_timeout(
     the dump run under its own deadline, here as long as CRIU's script sleeps, 60 s, the
     container seized and the copy's commands refused all along.)"""
     hold = HeldCriu(tmp_path, "network-lock")
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await spawned_source(spawn_daemon, start_daemon, tmp_path)
     bundle = make_bundle(COUNTER, edit=hold.annotate)
     await start_container(source.client, "counter", bundle)
     await wait_output(source.client, "counter", "2")
@@ -3658,6 +3729,7 @@ async def test_a_dump_left_under_way_gets_the_moves_own_timeout(
 @pytest.mark.parametrize("unreachable", [False, True], ids=["target-answers", "unreachable"])
 async def test_a_source_killed_after_the_restore_ends_its_copy(
     spawn_daemon: Any,
+    start_daemon: Any,
     make_bundle: BundleFactory,
     tmp_path: Path,
     nursery: trio.Nursery,
@@ -3672,7 +3744,7 @@ async def test_a_source_killed_after_the_restore_ends_its_copy(
     ``unreachable``: the target cannot be reached when the next server starts: the copy
     stays paused (never resumed while the target may run it), and the target is asked again
     until it answers."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await spawned_source(spawn_daemon, start_daemon, tmp_path)
     link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/finish HTTP/1.1")
     await nursery.start(link.serve)
     bundle = make_bundle(COUNTER)
@@ -3710,7 +3782,12 @@ async def test_a_source_killed_after_the_restore_ends_its_copy(
 
 @pytest.mark.parametrize("kept", [True, False], ids=["target-keeps-it", "undone"])
 async def test_input_taken_for_the_target_survives_a_kill_of_the_source_s_server(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, nursery: trio.Nursery, kept: bool
+    spawn_daemon: Any,
+    start_daemon: Any,
+    make_bundle: BundleFactory,
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    kept: bool,
 ) -> None:
     """kill -9 of the source's server once it took out of its copy the input the container
     had not read, its hand-off held on its way to the target: the move's record has that
@@ -3718,7 +3795,7 @@ async def test_input_taken_for_the_target_survives_a_kill_of_the_source_s_server
     reads it there. ``undone``: the target's session aborted meanwhile (its container
     deleted): the next server puts the input back into its copy, resumed, which reads it.
     (Before, the input was in the dead server's memory alone: lost either way.)"""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await spawned_source(spawn_daemon, start_daemon, tmp_path)
     link = LossyLink(tmp_path / "link.sock", target.socket, hang=b"/stdin HTTP/1.1")
     await nursery.start(link.serve)
     bundle, session = await _reader_with_input_pending(source, make_bundle)
@@ -4129,7 +4206,7 @@ async def test_a_stop_of_the_copy_while_the_target_cannot_say_ends_the_questions
 
 @pytest.mark.parametrize("route", ["container", "process", "outside"])
 async def test_a_sigkill_during_a_migration_s_dump_ends_the_move(
-    spawn_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, route: str
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path, route: str
 ) -> None:
     """A SIGKILL to the init while the move's CRIU holds its tasks seized (the container
     frozen by the move first): through the API (``PATCH`` or the process's signal), or from
@@ -4141,7 +4218,7 @@ async def test_a_sigkill_during_a_migration_s_dump_ends_the_move(
     container, session, images or runc container there), its course on the event stream
     closed (``checkpoint-failed``), and the container here is stopped by the kill (137), not
     "left paused" (before the mend of the resume, the move said it could not resume it)."""
-    source, target = await two_daemons(spawn_daemon, tmp_path)
+    source, target = await two_in_process(start_daemon, tmp_path)
     hold = HeldCriu(tmp_path, "network-lock")
     bundle = make_bundle(COUNTER, edit=hold.annotate)
     client = source.client
