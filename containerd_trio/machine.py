@@ -1,4 +1,4 @@
-"""Facts about the host for ``GET /state``: online CPUs and total memory."""
+"""Facts about the host for ``GET /state``: the CPUs the daemon may run on and total memory."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from .model import MachineInfo
 
 
 def read_machine() -> MachineInfo:
-    cpus = os.sysconf("SC_NPROCESSORS_ONLN")
+    # The daemon's affinity, not the online CPUs: runc and every container inherit it, so a
+    # daemon bound to some CPUs (taskset, a cpuset) has only those to give, as docker counts
+    # them (Go's NumCPU). Until 2026-12-06 the online CPUs.
+    cpus = len(os.sched_getaffinity(0))
     memory = 0
     with open("/proc/meminfo", encoding="ascii") as meminfo:
         for line in meminfo:

@@ -755,6 +755,31 @@ async def test_cpus_past_the_host_s_are_refused_at_a_start_and_an_update(
         assert deleted.status_code == 200, deleted.text
 
 
+async def test_the_host_s_cpus_are_those_the_daemon_may_run_on(
+    spawn_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """A daemon bound to some of the host's CPUs (``taskset``, a cpuset) passes its affinity
+    to runc and so to every container: a container cannot use more than those. docker counts
+    them (its ``NCPU`` and the range of ``--cpus``: Go's ``NumCPU``, the affinity's); until
+    2026-12-06 the daemon counted the host's online CPUs, saying 2 and taking ``cpu.cpus`` 1.5
+    from a daemon run on one."""
+    assert len(os.sched_getaffinity(0)) >= 2, "the test binds the daemon to fewer CPUs"
+    daemon = await spawn_daemon(wrapper=["taskset", "-c", "0"])
+    client = daemon.client
+    with trio.fail_after(30):
+        assert (await client.get("/state")).json()["machine"]["cpus"] == 1
+        refused = await client.post(
+            "/containers/o5-many",
+            json={"bundlePath": str(make_bundle(FOREVER)), "resources": {"cpu": {"cpus": 1.5}}},
+        )
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == (
+            "cpu.cpus 1.5 is more than the host has: the range of CPUs is from 0.01 to 1.00,"
+            " as there are only 1 CPUs available"
+        )
+        assert "o5-many" not in runc_ids(daemon.state_dir)
+
+
 @pytest.mark.deadline(90)
 async def test_a_quota_or_period_its_user_set_holds_cpus_off(
     spawn_daemon: Any, make_bundle: BundleFactory
