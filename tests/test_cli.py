@@ -2414,6 +2414,17 @@ async def test_tls_files_that_cannot_be_used_are_told_at_once_as_ours(
 BUSY = ("sh", "-c", "while :; do :; done")
 
 
+def busy_bundle(make_bundle: BundleFactory) -> Path:
+    """A bundle whose shell spins in a loop, held to a tenth of a CPU by its config's quota:
+    a CPU % well above a sleeping one's, without a core taken from the suite's other tests
+    for as long as the test runs (until 2026-12-06 it spun unbounded)."""
+
+    def a_tenth_of_a_cpu(config: dict[str, Any]) -> None:
+        config["linux"].setdefault("resources", {})["cpu"] = {"quota": 10000, "period": 100000}
+
+    return make_bundle(BUSY, edit=a_tenth_of_a_cpu)
+
+
 async def test_aliases_and_short_flags(
     ctr: Ctr, client: httpx.AsyncClient, bundle: Path, make_bundle: BundleFactory
 ) -> None:
@@ -3541,7 +3552,7 @@ async def test_stats_watch_is_a_live_table_until_ctrl_c(
 ) -> None:
     """Into a pipe, each table follows the last after a blank line, without a terminal's
     control codes (tests/test_interactive.py has the terminal's redraw in place)."""
-    await client.post("/containers/busy", json={"bundlePath": str(make_bundle(BUSY))})
+    await client.post("/containers/busy", json={"bundlePath": str(busy_bundle(make_bundle))})
     await client.post("/containers/quiet", json={"bundlePath": str(bundle)})
     text = await _two_watched_tables(daemon)
     assert "\x1b" not in text
@@ -3576,7 +3587,7 @@ async def test_stats_no_stream_is_one_table_of_several_then_exits(
     ones without ids), CPU % over a second between two samples, then the exit. It was a usage
     error (``give one ID, or --watch for several``). An id the daemon does not know, or a
     stopped one, is its error on stderr and exit 1, the others shown."""
-    await start_container(client, "busy", make_bundle(BUSY))
+    await start_container(client, "busy", busy_bundle(make_bundle))
     await start_container(client, "quiet", bundle)
     await start_container(client, "done", make_bundle(["true"]))
     await client.post("/containers/done/wait")
@@ -3686,7 +3697,7 @@ async def test_stats_format_is_docker_s_template_with_ps_s_machinery(
     (``{{json .}}``), through ps's templates; once with --no-stream. A field we have not
     (docker's ``{{.NetIO}}``), a malformed template, or a format without a table to make, is a
     usage error."""
-    await start_container(client, "busy", make_bundle(BUSY))
+    await start_container(client, "busy", busy_bundle(make_bundle))
     await start_container(client, "quiet", bundle)
 
     with trio.fail_after(20):
@@ -3740,7 +3751,7 @@ async def test_stats_watch_takes_the_format_at_each_redraw(
     """``stats --watch --format``: each redraw is the template's (a table of its columns
     under docker's headers), as docker's streaming stats takes its --format; a real process,
     into a pipe, left with a real SIGINT."""
-    await start_container(client, "busy", make_bundle(BUSY))
+    await start_container(client, "busy", busy_bundle(make_bundle))
     text = await _two_watched_tables(daemon, "--format", r"table {{.Name}}\t{{.PIDs}}")
     first, second = text.split("\n\n")[:2]
     assert [re.split(r" {3,}", line) for line in first.splitlines()] == [
