@@ -508,6 +508,32 @@ async def test_reload_through_the_api(
     assert got["state"]["status"] == "running"
 
 
+async def test_a_reload_asked_while_another_s_server_starts_is_done_after_it(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory
+) -> None:
+    """Two reloads, the second while the first's new server starts (an operator who put one
+    more fix on disk and reloaded again): that server may have read the code before the
+    second change, so a third server follows it and serves. Until 2026-12-06 the second was
+    dropped ("a reload is already under way"), and the daemon ran the first reload's code."""
+    daemon: DaemonProcess = await spawn_daemon()
+    await start(daemon, "kept", make_bundle(["sleep", "100000"]))
+    count = daemon.servings
+    with trio.fail_after(20):
+        first = await daemon.client.post("/daemon/reload")
+        assert first.status_code == 202, first.text
+        second = await daemon.client.post("/daemon/reload")  # its new server is importing
+        assert second.status_code == 202, second.text
+    with trio.move_on_after(30):
+        await daemon.served(count + 2)
+    assert daemon.servings == count + 2, bytes(daemon.log[-1500:])
+    assert b"a reload is under way: another follows once its new server serves" in daemon.log
+    got = (await daemon.client.get("/containers/kept")).json()
+    assert got["state"]["status"] == "running"
+    # One more, not one per server: the keeper started the third as the second said it
+    # served, and none as the third did (asked of it before the answer above).
+    assert daemon.log.count(b"reloading: starting a new server") == 2, bytes(daemon.log[-1500:])
+
+
 def runs_runc_on(state_dir: Path) -> Callable[[list[bytes]], bool]:
     """Whether a command line is that of a runc command on the runc root of the daemon with
     ``state_dir`` (``runc init`` excepted: it is the container); never another test's."""

@@ -281,6 +281,10 @@ class Keeper:
         self._consoles: dict[int, Spawn] = {}
         self._server: Server | None = None
         self._standby: Server | None = None
+        #: A reload asked while another's new server was starting: that server may have read
+        #: the code on disk before the change the second reload was asked for, so another
+        #: reload follows once it serves.
+        self._reload_again = False
         self._logger: Channel | None = None
         self._logger_pid: int | None = None
         self._forgetting: set[str] = set()
@@ -697,7 +701,11 @@ class Keeper:
             self._restart_at = time.monotonic()
             return
         if self._standby is not None:
-            log.info("a reload is already under way")
+            # Its new server may have read the code on disk before this reload's change: one
+            # more follows once it serves (any number asked meanwhile are that one). Until
+            # 2026-12-06 this reload was dropped, and the daemon ran the code of the first.
+            log.info("a reload is under way: another follows once its new server serves")
+            self._reload_again = True
             return
         log.info("reloading: starting a new server")
         self._start_server()
@@ -763,6 +771,9 @@ class Keeper:
             self._restarts = []
             if self._stop_signal is not None and not self._stopping:
                 self._pass_stop(server, self._stop_signal)  # held until it served
+            elif self._reload_again and server is self._server and self._standby is None:
+                self._reload_again = False
+                self._reload()
         elif op == "reload":
             self._reload()
         else:
