@@ -47,6 +47,7 @@ import trio
 from . import channels, logruns, timestamps
 from .container import Container
 from .errors import quoted
+from .logs import LogQuery
 from .model import ExitInfo
 from .process import Process
 
@@ -241,6 +242,7 @@ async def session(
     since_ns: int,
     start: Cursor | None = None,
     cursored: bool = False,
+    selection: LogQuery | None = None,
 ) -> None:
     """Serve one attached client of process ``pid`` until it ended (or the client left, or
     the server hands over: ``sessions``, the server's, end it then).
@@ -249,7 +251,9 @@ async def session(
     asked, ``start`` (the moment it reads from, or the cursor the client came back with: the
     records the cursor counts are not sent again) if it read from one; records from
     ``since_ns`` on are live ones (the lag bound applies to them). ``cursored``: the client
-    speaks :data:`~.channels.CURSORED`.
+    speaks :data:`~.channels.CURSORED`. ``selection`` (its pid and since): which of
+    ``output``'s records are the process's, where ``output`` has others
+    (:meth:`~.supervisor.Supervisor.process_output`); without it, all are.
     """
     with sessions.held() as leaving:
         process = target if isinstance(target, Process) else None
@@ -278,7 +282,10 @@ async def session(
                 if cursored:  # where it starts: for a client that comes back before output
                     start_frame = _frame(channels.STDOUT, b"", position.cursor())
                     await _send(connection, container, start_frame)
-                await _output(connection, container, output, process, since_ns, position, cursored)
+                await _output(
+                    connection, container, output, process, since_ns, position, cursored,
+                    _Selection.of(selection),
+                )  # fmt: skip
                 if process is not None:
                     await process.exited.wait()
                 status = _status_document(container, pid, target, taken)
@@ -335,6 +342,7 @@ async def _output(
     since_ns: int,
     position: _Position,
     cursored: bool,
+    selection: _Selection,
 ) -> None:
     """Send the process's output until it ended (or soon after the process exited)."""
     too_slow: TooSlow | None = None
@@ -347,8 +355,13 @@ async def _output(
                 try:
                     async for chunk in output:
                         pace.mark()
-                        for message in _messages(chunk, since_ns, position, cursored, pace):
+                        messages = _messages(chunk, since_ns, position, cursored, pace, selection)
+                        for message in messages:
                             await _send(connection, container, message, pace)
+                        if not messages:
+                            # None of it the process's (another's output): let the server's
+                            # other tasks run all the same, as the reader's filter did.
+                            await trio.lowlevel.checkpoint()
                 except TooSlow as exc:  # raised again below, out of the nursery
                     too_slow = exc
                 nursery.cancel_scope.cancel()
@@ -371,11 +384,34 @@ async def _end_after_exit(process: Process, scope: trio.CancelScope) -> None:
     scope.cancel()
 
 
+@attrs.frozen
+class _Selection:
+    """Which records of the log a session sends: its process's (``pid``; None: every record
+    it is given, picked already), stamped ``since`` or later (its start, or the moment or
+    cursor it reads from: a pid the kernel gave again has an earlier process's before)."""
+
+    pid: int | None = None
+    since: str = ""
+
+    @classmethod
+    def of(cls, query: LogQuery | None) -> _Selection:
+        if query is None:
+            return cls()
+        since = "" if query.since_ns is None else timestamps.format_ns(query.since_ns)
+        return cls(query.pid, since)
+
+
 def _messages(
-    chunk: bytes, since_ns: int, position: _Position, cursored: bool, pace: _Pace | None = None
+    chunk: bytes,
+    since_ns: int,
+    position: _Position,
+    cursored: bool,
+    pace: _Pace | None = None,
+    selection: _Selection = _Selection(),
 ) -> list[bytes]:
-    """The records of ``chunk`` as output messages, consecutive ones of a channel joined; each
-    with the cursor it ends at if ``cursored``. ``position`` goes past them.
+    """The records of ``chunk`` (those of ``selection``) as output messages, consecutive ones
+    of a channel joined; each with the cursor it ends at if ``cursored``. ``position`` goes
+    past them.
 
     Raises :class:`TooSlow` if a live record is older than :data:`MAX_LAG`: the session is that
     far behind (``pace`` says whose the slowness is: the client's, or the server's own).
@@ -383,8 +419,12 @@ def _messages(
     live_from = timestamps.format_ns(since_ns)
     too_old = timestamps.format_ns(time.time_ns() - int(MAX_LAG * 1e9))
     batch = _Batch(position, cursored)
-    for run in logruns.runs(chunk):
-        # Same format, same offset (UTC): the strings compare as the times do.
+    for run in logruns.runs(chunk, selection.pid):
+        # Same format, same offset (UTC): the strings compare as the times do. A run's
+        # records share a stamp: one test for them all, where the reader's filter tested
+        # each line.
+        if run.stamp < selection.since:
+            continue
         if live_from <= run.stamp < too_old:
             raise TooSlow((pace or _Pace()).behind())
         batch.add(run)

@@ -1577,6 +1577,43 @@ class Supervisor:
         until_ns: int | None = None,
     ) -> AsyncIterator[bytes]:
         """The container's log (or one process's part of it); followed until it is finished."""
+        container, query, follow, finished = self._log_query(
+            container_id, tail, follow, pid, since_ns, until_ns
+        )
+        return logs.read_log(
+            container.dir,
+            query,
+            follow=self.log_watch if follow else None,
+            finished=finished,
+        )
+
+    def process_output(
+        self, container_id: str, pid: int, *, tail: int | None, since_ns: int | None
+    ) -> tuple[AsyncIterator[bytes], LogQuery]:
+        """An attach's reading of the log, followed until the process's output ended: every
+        record from where it reads (the end, with ``tail=0``), whichever process's, and the
+        query that says which are the process's (its pid, and the moment from which they
+        are its own: :meth:`log_lines`'s ``since`` for it). The session picks them out as
+        it decodes them, run by run (:func:`.logruns.runs`), where the reader's filter went
+        through them line by line (2026-12-06: most of the session's CPU)."""
+        container, query, follow, finished = self._log_query(
+            container_id, tail, True, pid, since_ns, None
+        )
+        everything = LogQuery(tail=tail)
+        output = logs.read_log(
+            container.dir, everything, follow=self.log_watch if follow else None, finished=finished
+        )
+        return output, query
+
+    def _log_query(
+        self,
+        container_id: str,
+        tail: int | None,
+        follow: bool,
+        pid: int | None,
+        since_ns: int | None,
+        until_ns: int | None,
+    ) -> tuple[Container, LogQuery, bool, trio.Event]:
         container = self.container(container_id)
         finished = container.output_finished
         if pid is not None:
@@ -1592,12 +1629,7 @@ class Supervisor:
             if began_ns is not None and (since_ns is None or since_ns < began_ns):
                 since_ns = began_ns
         query = LogQuery(tail=tail, pid=pid, since_ns=since_ns, until_ns=until_ns)
-        return logs.read_log(
-            container.dir,
-            query,
-            follow=self.log_watch if follow else None,
-            finished=finished,
-        )
+        return container, query, follow, finished
 
     # --- files (docker cp) -----------------------------------------------------------------------
 

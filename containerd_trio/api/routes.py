@@ -881,7 +881,7 @@ async def attach_process(query: AttachQuery) -> Response:
     if query.logs or query.since is not None:
         start = attach.Cursor.at(query.since or 0)
     since, tail = (None, 0) if start is None else (start.since_ns, None)
-    output = supervisor().log_lines(query.id, pid=query.pid, follow=True, tail=tail, since_ns=since)
+    output, selection = supervisor().process_output(query.id, query.pid, tail=tail, since_ns=since)
     offered = websocket.requested_subprotocols
     chosen = next((p for p in channels.SUBPROTOCOLS if p in offered), None)
     with container.attached():  # an autoRemove lets the session end first
@@ -889,6 +889,7 @@ async def attach_process(query: AttachQuery) -> Response:
         await attach.session(
             _Socket(), container, query.pid, target, output, supervisor().sessions,
             since_ns=connected_ns, start=start, cursored=chosen == channels.CURSORED,
+            selection=selection,
         )  # fmt: skip
     return Response(status=200)  # unused: the WebSocket is closed by now
 
