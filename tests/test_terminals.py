@@ -7,6 +7,7 @@ pseudo-terminal.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -15,6 +16,7 @@ import signal
 import socket
 import struct
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ from wsproto.extensions import PerMessageDeflate
 
 from containerd_trio import attach as attach_module
 from containerd_trio import channels, console, procfs, timestamps
+from containerd_trio.logs import LogQuery
+from containerd_trio.model import ExitInfo
 from containerd_trio.procfs import children
 
 from .helpers import (
@@ -450,11 +454,100 @@ async def test_a_slow_client_is_dropped_and_stalls_neither_process_nor_others(
     assert pid_alive(pid)
 
 
+class QuickConnection:
+    """A client that takes every message at once, as the session sees it."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.closed: tuple[int, str] | None = None
+
+    async def send(self, data: bytes) -> None:
+        self.messages.append(data)
+
+    async def receive(self) -> bytes | str:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+async def test_a_session_behind_by_the_servers_own_slowness_goes_on_to_the_end(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Until 2026-12-06 a session MAX_LAG behind the output was closed 1008 whoever was slow:
+    ctr-trio run of 200 MB of yes was cut off at about half of it, the server reading the log
+    more slowly than the logger wrote it (the client idle). Now only a client's own lag ends
+    it: here every record is older than MAX_LAG when the session reads it, and the client
+    takes each message at once; all of them come, and the close is the normal one."""
+    monkeypatch.setattr(attach_module, "MAX_LAG", 0.3)
+    await start_container(client, "p6-late", make_bundle(COUNTER))
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    container = supervisor.container("p6-late")
+    pid = 4_000_000  # records of no process here: the session's own reading is what counts
+    stamp = timestamps.format_ns(time.time_ns() - 5 * 10**9).encode()  # 5 s old: late
+    head = b'{"stream":"stdout","pid":%d,"timestamp":"%s","data":' % (pid, stamp)
+    chunks = [b"".join(head + b'"%d-%d\\n"}\n' % (c, n) for n in range(100)) for c in range(50)]
+
+    async def output() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    quick = QuickConnection()
+    ended = ExitInfo(id="p6-late", exit_status=0, pid=pid)
+    with trio.fail_after(10):
+        await attach_module.session(
+            quick, container, pid, ended, output(), supervisor.sessions,
+            since_ns=time.time_ns() - 10 * 10**9,
+        )  # fmt: skip
+    assert quick.closed == (1000, "the process ended")
+    assert quick.messages[-1][0] == channels.ERROR
+    sent = b"".join(m[1:] for m in quick.messages[:-1])
+    assert sent == b"".join(b"%d-%d\n" % (c, n) for c in range(50) for n in range(100))
+
+
+def test_a_session_sends_its_process_s_records_of_a_log_that_holds_others() -> None:
+    """An attach reads its container's log whole and picks its process's records out run by
+    run (Supervisor.process_output): another pid's records, plain or raw, and its own pid's
+    from before its start (an earlier process that had the pid) are not sent."""
+    pid, other = 1234, 4321
+    old = timestamps.format_ns(time.time_ns() - 60 * 10**9)
+    start_ns = time.time_ns() - 30 * 10**9
+    now = timestamps.format_ns(time.time_ns())
+
+    def record(p: int, stamp: str, data: str, raw: bytes | None = None) -> bytes:
+        fields: dict[str, Any] = {"stream": "stdout", "pid": p, "timestamp": stamp, "data": data}
+        if raw is not None:
+            fields["raw"] = base64.b64encode(raw).decode()
+        return json.dumps(fields, separators=(",", ":")).encode() + b"\n"
+
+    chunk = b"".join(
+        [
+            record(pid, old, "before its start\n"),
+            record(pid, now, "a\n"),
+            record(pid, now, "b\n"),
+            record(other, now, "not mine\n"),
+            record(other, now, "?\n", raw=b"\xff\n"),
+            record(pid, now, "?\n", raw=b"\xfe\n"),
+            record(pid, now, "c\n"),
+        ]
+    )
+    position = attach_module._Position(attach_module.Cursor.at(0))
+    selection = attach_module._Selection.of(LogQuery(pid=pid, since_ns=start_ns))
+    messages = attach_module._messages(chunk, start_ns, position, False, None, selection)
+    assert b"".join(m[1:] for m in messages) == b"a\nb\n\xfe\nc\n"
+    assert position.cursor() == attach_module.Cursor(now, 4)
+
+
 @pytest.mark.parametrize(
     ("script", "digest"),
     [
-        # 4M records of 2 bytes, thousands a read: the logger's fastest.
-        ("yes | head -c 8388608", hashlib.sha256(b"y\n" * 4194304).hexdigest()),
+        # 16M records of 2 bytes, thousands a read: the logger's fastest.
+        ("yes | head -c 33554432", hashlib.sha256(b"y\n" * 16777216).hexdigest()),
         # Random bytes (records with raw: no UTF-8), lines of every length; the digest on
         # stderr, worked out in the container.
         ("(head -c 4194304 /dev/urandom | tee /dev/fd/3 | sha256sum >&2) 3>&1", None),
@@ -470,16 +563,31 @@ async def test_a_fast_writers_output_comes_whole_through_an_attach(
 ) -> None:
     """Until 2026-12-06 a session decoded each record with json.loads (120k-250k a second,
     where the logger writes up to about 1M): ctr-trio run of 200 MB of yes was cut off, "the
-    client fell more than 30 s behind", by the session's own slowness. The lag limit is
-    lowered to 5 s here (8 MB of yes put the old session some 10 s behind); the client reads
-    as fast as it can: every byte comes, and the close is the normal one."""
-    monkeypatch.setattr(attach_module, "MAX_LAG", 5.0)
-    info = await start_container(client, "p5-loud", make_bundle(["sleep", "100"]))
+    client fell more than 30 s behind", by the session's own slowness; then, decoding runs
+    of records at once, still at about half of it, its reader's filter testing each line's
+    stamp. The lag limit is lowered to 0.5 s here, less than a busy machine's session lags
+    (the session before the second change fell behind by seconds on 32 MB of yes); the
+    client reads as fast as it can: every byte comes, the close is the normal one, and the
+    daemon answers other requests meanwhile."""
+    monkeypatch.setattr(attach_module, "MAX_LAG", 0.5)
+    info = await start_container(client, "p6-loud", make_bundle(["sleep", "100"]))
     assert info["processes"]
-    pid = (await exec_(client, "p5-loud", args=["sh", "-c", script]))["pid"]
-    session = await attach(daemon.url, "p5-loud", pid, query="logs=true")
+    pid = (await exec_(client, "p6-loud", args=["sh", "-c", script]))["pid"]
+    session = await attach(daemon.url, "p6-loud", pid, query="logs=true")
+    answered = 0  # GET /state's answers while the session runs
     with trio.fail_after(120):
-        status = await session.to_end()
+        async with trio.open_nursery() as nursery:
+
+            async def ask_state() -> None:
+                nonlocal answered
+                while True:
+                    assert (await client.get("/state")).status_code == 200
+                    answered += 1
+
+            nursery.start_soon(ask_state)
+            status = await session.to_end()
+            nursery.cancel_scope.cancel()
+    assert answered >= 1
     assert (session.close_code, session.close_reason) == (1000, "the process ended")
     assert status == 0
     if digest is None:  # the container's, on stderr
