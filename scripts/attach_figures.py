@@ -1,12 +1,15 @@
 """Records a second an attach session gets through, in the server's own work on the log: the
-reader's pid filter (``logs._Filter.select``) and the decoding into messages
-(``attach._messages``), on 1 MiB chunks of a log as the logger writes it. No daemon, no
-container: the CPU of the session's part alone (best of 3).
+reader's selection of the process's records and the decoding into messages
+(``attach._messages``), on 1 MiB chunks of a log as the logger writes it, with the query an
+attach makes (its pid, and since its process's start, which the supervisor adds). No daemon,
+no container: the CPU of the session's part alone (best of 3), cursored (as ``ctr-trio`` is).
 
     PYTHONPATH=. .venv/bin/python scripts/attach_figures.py [yes|lines|bytes]
 
 ``yes``: 2-byte lines, 2048 a read (``yes``'s); ``lines``: 80-byte lines; ``bytes``: every
-byte value (records with ``raw``).
+byte value (records with ``raw``). Code from before 2026-12-06 15:00 UTC (whose reader
+selected the records, line by line once the query had a since) is measured the same way:
+``PYTHONPATH=OTHER_CHECKOUT``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ READS = {
 
 def main() -> None:
     kind = sys.argv[1] if len(sys.argv) > 1 else "yes"
+    began_ns = time.time_ns() - 10**9  # the process's start: a second before its records
     source = logfile.LineSource("stdout", 1234)
     data = b"".join(source.records(READS[kind]) for _ in range(200))
     chunks, start = [], 0
@@ -34,22 +38,29 @@ def main() -> None:
         chunks.append(data[start:end])
         start = end
     records = data.count(b"\n")
-    wanted = logs._Filter(logs.LogQuery(pid=1234))
+    query = logs.LogQuery(pid=1234, since_ns=began_ns)
+    selection = getattr(attach, "_Selection", None)
+    if selection is not None:  # the session selects (Supervisor.process_output)
+        wanted = logs._Filter(logs.LogQuery())
+        extra: tuple[object, ...] = (None, selection.of(query))
+    else:  # the reader selects
+        wanted = logs._Filter(query)
+        extra = ()
     select = decode = float("inf")
     for _ in range(3):
         began = time.perf_counter()
-        for chunk in chunks:
-            wanted.select(chunk)
+        selected = [wanted.select(chunk) for chunk in chunks]
         select = min(select, time.perf_counter() - began)
         position = attach._Position(attach.Cursor.at(0))
         began = time.perf_counter()
-        for chunk in chunks:
-            attach._messages(chunk, time.time_ns() - 10**9, position, False)
+        for chunk in selected:
+            attach._messages(chunk, time.time_ns() - 10**9, position, True, *extra)  # type: ignore[arg-type]
         decode = min(decode, time.perf_counter() - began)
+    reader = "none" if wanted.everything else f"{records / select / 1e6:.2f}M records/s"
     print(
-        f"{kind}: {records} records ({len(data) / 1e6:.1f} MB of log): select"
-        f" {records / select / 1e3:.0f}k records/s, messages {records / decode / 1e3:.0f}k"
-        f" records/s, both {records / (select + decode) / 1e3:.0f}k records/s"
+        f"{kind}: {records} records ({len(data) / 1e6:.1f} MB of log): reader's selection"
+        f" {reader}, session {records / decode / 1e6:.2f}M records/s, both"
+        f" {records / (select + decode) / 1e6:.2f}M records/s"
     )
 
 
