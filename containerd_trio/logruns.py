@@ -26,6 +26,7 @@ import itertools
 import json
 import re
 from collections.abc import Iterator
+from operator import itemgetter
 
 import attrs
 
@@ -127,7 +128,9 @@ def runs(chunk: bytes, pid: int | None = None) -> Iterator[Run]:
         end = match.end()
         if wanted_pid is None or run_pid == wanted_pid:
             lines = chunk[position : end - len(_END)].split(_END)
-            bodies = [line[len(head) :] for line in lines]
+            # Each line's head cut off in C (map, itemgetter): a list comprehension's step
+            # per record cost twice as much, a third of the session's time on yes.
+            bodies = list(map(itemgetter(slice(len(head), None)), lines))
             yield Run(stream.decode(), stamp.decode(), bodies, head)
         position = end
 
