@@ -3,8 +3,9 @@
 The framing is Kubernetes' ``v4.channel.k8s.io`` (:mod:`containerd_trio.channels`). A session
 has two halves:
 
-- **Output** follows the container's log, filtered to the process (:func:`logs.read_log`, the
-  reader behind ``GET /logs?pid=N&follow=true``): from the process's start (``logs=true``, as
+- **Output** follows the container's log (:func:`logs.read_log`, the reader behind ``GET
+  /logs?follow=true``), the process's records picked out as they are decoded (those
+  ``GET /logs?pid=N`` gives: :func:`.logruns.runs`): from the process's start (``logs=true``, as
   docker's attach ``logs=1``: a shell's first prompt is not lost to a client that connects a
   moment after the exec), from a moment (``since``), right after a :class:`Cursor` (``after``:
   a client coming back after the server restarted), or from now. Each record goes to channel
