@@ -59,8 +59,9 @@ log = logging.getLogger(__name__)
 SEND_TIMEOUT = 10.0
 #: A client whose output is this many seconds behind the process is disconnected.
 MAX_LAG = 30.0
-#: After the process exited, how long its output may go on coming (from a child that holds its
-#: terminal or pipes) before the session ends anyway.
+#: After the process exited, how long the session may wait on the log without any of the
+#: process's output coming (a child that holds its terminal or pipes, silent) before it ends
+#: anyway: see :func:`_end_after_exit`.
 DRAIN_AFTER_EXIT = 2.0
 #: The largest output message.
 MESSAGE_BYTES = 64 * 1024
@@ -353,15 +354,21 @@ async def _output(
     try:
         with trio.CancelScope() as scope:
             async with trio.open_nursery() as nursery:
+                drain = _Drain()
                 if process is not None:
-                    nursery.start_soon(_end_after_exit, process, scope)
+                    nursery.start_soon(_end_after_exit, process, scope, drain)
                 pace = _Pace()
                 try:
                     async for chunk in output:
                         pace.mark()
                         messages = _messages(chunk, since_ns, position, cursored, pace, selection)
-                        for message in messages:
-                            await _send(connection, container, message, pace)
+                        drain.sending += 1
+                        try:
+                            for message in messages:
+                                await _send(connection, container, message, pace)
+                        finally:
+                            drain.sending -= 1
+                        drain.sent += len(messages)
                         if not messages:
                             # None of it the process's (another's output): let the server's
                             # other tasks run all the same, as the reader's filter did.
@@ -380,11 +387,33 @@ async def _output(
         raise too_slow
 
 
-async def _end_after_exit(process: Process, scope: trio.CancelScope) -> None:
+@attrs.define
+class _Drain:
+    """What a session's output did lately, for :func:`_end_after_exit`: messages sent in all,
+    and whether it is sending now."""
+
+    sent: int = 0
+    sending: int = 0
+
+
+async def _end_after_exit(process: Process, scope: trio.CancelScope, drain: _Drain) -> None:
+    """End the session's output (``scope``) once the process exited and its output ended (it
+    ends by itself then), or once the process exited and :data:`DRAIN_AFTER_EXIT` seconds
+    passed with the session waiting on the log and none of the process's output coming: a
+    child of it holds its pipes or terminal, silent.
+
+    Until 2026-12-06 the seconds were counted from the exit, whatever came meanwhile: on a
+    busy machine the logger (at a lower priority) was still writing what the process's pipe
+    held when it exited, and the session ended with the last half megabyte of ``yes | head
+    -c 32M`` unsent (found by the suite under load)."""
     await process.exited.wait()
-    with trio.move_on_after(DRAIN_AFTER_EXIT):
-        await process.output_ended.wait()
-        return
+    while True:
+        sent = drain.sent
+        with trio.move_on_after(DRAIN_AFTER_EXIT):
+            await process.output_ended.wait()
+            return
+        if drain.sent == sent and not drain.sending:
+            break
     scope.cancel()
 
 

@@ -597,6 +597,55 @@ async def test_a_fast_writers_output_comes_whole_through_an_attach(
     assert hashlib.sha256(session.output).hexdigest() == digest, len(session.output)
 
 
+def _logger_of_this_process() -> int:
+    """The logger of the in-process daemon's keeper (this process's child)."""
+    (logger,) = [
+        grandchild
+        for child in children(os.getpid())
+        for grandchild in children(child)
+        if b"containerd_trio.keeper._logger" in Path(f"/proc/{grandchild}/cmdline").read_bytes()
+    ]
+    return logger
+
+
+async def test_an_attach_waits_for_what_the_pipe_held_at_the_exit_however_slow_the_logger(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session ended :data:`~containerd_trio.attach.DRAIN_AFTER_EXIT` after its process's
+    exit whatever came meanwhile: the logger (at a lower priority) still writing what the
+    pipe held at the exit, on a busy machine, lost the rest (the suite under load cut the last
+    half megabyte of 32 MB of yes). Now it ends only after that long with none of the
+    process's output coming. The logger is held here a fifth of a second at a time, let run
+    for a fiftieth between, and the drain's limit is half a second: every byte still comes."""
+    monkeypatch.setattr(attach_module, "DRAIN_AFTER_EXIT", 0.5)
+    await start_container(client, "p7-slow", make_bundle(["sleep", "100"]))
+    logger = _logger_of_this_process()
+    script = "yes | head -c 400000"
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+
+            async def hold_the_logger() -> None:
+                try:
+                    while True:
+                        os.kill(logger, signal.SIGSTOP)
+                        await trio.sleep(0.2)
+                        os.kill(logger, signal.SIGCONT)
+                        await trio.sleep(0.02)
+                finally:
+                    os.kill(logger, signal.SIGCONT)
+
+            nursery.start_soon(hold_the_logger)
+            pid = (await exec_(client, "p7-slow", args=["sh", "-c", script]))["pid"]
+            session = await attach(daemon.url, "p7-slow", pid, query="logs=true")
+            status = await session.to_end()
+            nursery.cancel_scope.cancel()
+    assert (session.close_code, session.close_reason, status) == (1000, "the process ended", 0)
+    assert session.output == b"y\n" * 200000, len(session.output)
+
+
 # --- wait -----------------------------------------------------------------------------------
 
 
