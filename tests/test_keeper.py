@@ -962,6 +962,44 @@ def test_a_reload_asked_before_the_servers_hello_is_done_at_its_welcome() -> Non
         keeper._epoll.close()
 
 
+def test_a_reload_asked_while_the_new_server_starts_is_done_if_that_server_dies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reload asked while another's new server starts waits for that server to serve. One
+    that dies first (the code on disk broken, which the second reload's change may be the
+    fix for) never serves: until 2026-12-06 (review6) the second reload was then dropped,
+    its log line having said that another follows, and the flag it left made a reload
+    nobody asked at the next server's start. Now the next server starts at once. The
+    keeper's loop in this process, its server starts recorded."""
+    from containerd_trio.keeper._keeper import Keeper, Server
+    from containerd_trio.keeper._wire import Channel, pair
+
+    keeper = Keeper(server_argv=["unused"])
+    started: list[bool] = []
+
+    def start_server(*, first: bool = False) -> None:
+        started.append(first)
+
+    monkeypatch.setattr(keeper, "_start_server", start_server)
+    current_ours, current_theirs = pair()
+    standby_ours, standby_theirs = pair()
+    try:
+        current = Server(Channel(current_ours), pid=1)
+        current.ready = current.welcomed = True
+        standby = Server(Channel(standby_ours), pid=2)
+        keeper._server, keeper._standby = current, standby  # the first reload's new server
+        keeper._reload()  # the second, while it starts
+        assert started == []
+        keeper._exited(2, None, 1, os.CLD_EXITED, time.time_ns())  # it dies, never served
+        assert keeper._standby is None
+        assert started == [False]  # the second reload's new server
+        assert not keeper._reload_again
+    finally:
+        for sock in (current_ours, current_theirs, standby_ours, standby_theirs):
+            sock.close()
+        keeper._epoll.close()
+
+
 def test_a_welcome_larger_than_the_channel_goes_out_as_the_server_reads_it() -> None:
     """A new server's welcome names every process the keeper holds, a message each: with a
     thousand, more than the channel's buffer takes at once. The rest waited in the keeper's

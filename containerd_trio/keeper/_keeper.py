@@ -478,6 +478,12 @@ class Keeper:
             )
             self._drop_server(self._standby)
             self._standby = None
+            if self._reload_again:
+                # A reload asked while it started: never to follow its serving now, and its
+                # change may be the fix for what this one died of. Until 2026-12-06 it was
+                # dropped, and the flag made a reload nobody asked at the next server's.
+                self._reload_again = False
+                self._reload()
         elif pid == self._logger_pid:
             self._logger_exited(status, code)
         elif pid in self._spawn_pids:
