@@ -14,8 +14,14 @@ Output is kept byte for byte: a record whose bytes are not UTF-8 ends with ``"ra
 in base64 (its ``data`` decodes them with U+FFFD, for people); one of UTF-8, nearly all, is as
 it always was. :func:`containerd_trio.logbytes.record_bytes` gives a record's bytes back.
 
-When the file would pass its cap it is rotated to ``container.log.1`` (one rotated file is kept),
-so a chatty container holds at most twice the cap on disk.
+When the file would pass its cap it is rotated to ``container.log.N``, N one more than the last
+rotated file's (1 for the first): a rotation never replaces a file. The newest rotated file is
+kept, and the older ones are deleted, but for those a follower of the log has not opened yet
+(:class:`ReadersFile`: a follower that the server did not get to run for, while the log
+rotated twice, found the file in between gone), at most :func:`kept_for_readers` of them. So a
+chatty container holds about twice the cap on disk, and more only while a follower is behind.
+(Until 2026-12-06 the log was renamed to ``container.log.1``, replacing the one before; a
+reader still reads such a log, and a logger that finds one goes on from its number.)
 
 Writes land whole or not at all. A write that the disk cuts short (ENOSPC) is cut back to the
 last whole record it wrote, and the rest is kept and retried: the file never holds a torn
@@ -30,19 +36,150 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import contextlib
+import errno
+import fcntl
 import os
+import re
+import struct
 from json.encoder import encode_basestring
 
 from . import timestamps
 from .appendfile import AppendFile
 
 LOG_NAME = "container.log"
+#: The first file rotated away (and the only one a logger before 2026-12-06 kept).
 ROTATED_NAME = "container.log.1"
+#: Where the log's followers say which rotated files they have not opened yet (see
+#: :class:`ReadersFile`).
+READERS_NAME = "container.log.readers"
+_ROTATED = re.compile(r"container\.log\.([1-9][0-9]{0,17})")
+#: The rotated files kept for followers that have not opened them, beyond the newest rotated
+#: file: at most this many, and at most :data:`KEPT_FOR_READERS_BYTES` of output.
+KEPT_FOR_READERS = 64
+KEPT_FOR_READERS_BYTES = 256 * 1024 * 1024
 #: A line longer than this is cut into several records (of at most this many bytes).
 MAX_LINE = 16 * 1024
 
 #: Streams a record may carry.
 STREAMS = ("stdout", "stderr", "terminal")
+
+
+def rotated_name(generation: int) -> str:
+    """The name of the log's ``generation``-th rotated file (counted from 1)."""
+    return f"{LOG_NAME}.{generation}"
+
+
+def rotated_generations(names: list[str]) -> list[int]:
+    """The numbers of the rotated files among a directory's ``names``, the oldest first."""
+    return sorted(int(m.group(1)) for name in names if (m := _ROTATED.fullmatch(name)))
+
+
+def kept_for_readers(max_bytes: int) -> int:
+    """How many rotated files, at most, the logger keeps beyond the newest for followers that
+    have not opened them (at least one: the disk's bound is then three files)."""
+    return max(1, min(KEPT_FOR_READERS, KEPT_FOR_READERS_BYTES // max_bytes))
+
+
+#: ``struct flock`` (x86-64 and arm64): type, whence, start, length, pid.
+_FLOCK = struct.Struct("hhqqi4x")
+
+
+class ReadersFile:
+    """``container.log.readers``: an empty file whose byte-range lock says which rotated files
+    of the log the server's followers have not opened yet.
+
+    The server's followers of a log share one (an fd each cost a hundred followers a hundred
+    fds): it holds a read lock, the open file description's own (it goes when the fd closes,
+    with the server too), from the number of the first rotated file one of them has not
+    opened on: ``[N, end)``. A follower needs ``0`` on before it first looks at the directory,
+    and moves on as it opens files. The logger, about to delete rotated file N, asks whether
+    a lock meets ``[0, N]`` (:meth:`needed`): if one does, a follower has not opened it yet,
+    and it is kept (within :func:`kept_for_readers`).
+    """
+
+    def __init__(self, fd: int, key: tuple[int, int]) -> None:
+        self.fd = fd
+        #: (device, inode): the file, for sharing it among the followers of its log.
+        self.key = key
+        #: The followers' needs: from which rotated file on, how many of them.
+        self._needs: dict[int, int] = {}
+        self._locked_from: int | None = None
+
+    @classmethod
+    def open(cls, directory: str) -> ReadersFile | None:
+        """The log's (made if need be), no need in it yet; None if the directory is not there
+        (yet)."""
+        path = os.path.join(directory, READERS_NAME)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            return None
+        try:
+            info = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(fd, (info.st_dev, info.st_ino))
+
+    @property
+    def unneeded(self) -> bool:
+        return not self._needs
+
+    def need(self, generation: int, instead_of: int | None = None) -> None:
+        """One follower needs the rotated files from ``generation`` on (``instead_of`` from
+        the one it needed before)."""
+        if instead_of == generation:
+            return
+        self._needs[generation] = self._needs.get(generation, 0) + 1
+        if instead_of is not None:
+            self.let_go(instead_of)
+        else:
+            self._lock()
+
+    def let_go(self, generation: int) -> None:
+        """One follower no longer needs the rotated files from ``generation`` on."""
+        left = self._needs[generation] - 1
+        if left:
+            self._needs[generation] = left
+        else:
+            del self._needs[generation]
+        self._lock()
+
+    def _lock(self) -> None:
+        least = min(self._needs, default=None)
+        was = self._locked_from
+        if least == was:
+            return
+        if least is None:
+            change = (fcntl.F_UNLCK, was, 0)
+        elif was is None or least < was:
+            change = (fcntl.F_RDLCK, least, 0)  # taking in what it held already
+        else:
+            change = (fcntl.F_UNLCK, was, least - was)
+        kind, start, length = change
+        fcntl.fcntl(self.fd, fcntl.F_OFD_SETLK, _FLOCK.pack(kind, os.SEEK_SET, start, length, 0))
+        self._locked_from = least
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    @staticmethod
+    def needed(directory: str, generation: int) -> bool:
+        """Whether a follower of the log in ``directory`` has not opened rotated file
+        ``generation`` yet (the logger's question)."""
+        try:
+            fd = os.open(os.path.join(directory, READERS_NAME), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return False  # no follower ever
+            raise
+        try:
+            asked = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, 0, generation + 1, 0)
+            lock_type: int = _FLOCK.unpack(fcntl.fcntl(fd, fcntl.F_OFD_GETLK, asked))[0]
+        finally:
+            os.close(fd)
+        return lock_type != fcntl.F_UNLCK
 
 
 def record_prefix(stream: str, pid: int) -> bytes:
@@ -165,7 +302,6 @@ class LogWriter:
 
     def __init__(self, directory: str, max_bytes: int) -> None:
         self.path = os.path.join(directory, LOG_NAME)
-        self.rotated_path = os.path.join(directory, ROTATED_NAME)
         self.directory = directory
         self._max_bytes = max_bytes
         # 0600, as the daemon's umask (077) made it of 0640 before: a log may hold what a
@@ -221,9 +357,34 @@ class LogWriter:
 
     def _rotate(self) -> None:
         self._file.close()
-        os.replace(self.path, self.rotated_path)
+        # Looked at each time (a rotation is rare): another logger (one restarted, or one of
+        # before 2026-12-06) may have written this log, and its directory may be new.
+        rotated = rotated_generations(os.listdir(self.directory))
+        generation = rotated[-1] + 1 if rotated else 1
+        # Never over a file: one a follower has not opened yet would be gone for it.
+        os.rename(self.path, os.path.join(self.directory, rotated_name(generation)))
         self._file.open()
+        self._let_go([*rotated, generation])
+
+    def _let_go(self, rotated: list[int] | None = None) -> None:
+        """Delete the rotated files (numbered ``rotated``, the oldest first, or as the directory
+        has them) before the newest, but those a follower has not opened yet (within
+        :func:`kept_for_readers`): the oldest first, so that the files on disk are always a
+        run of numbers."""
+        try:
+            if rotated is None:
+                rotated = rotated_generations(os.listdir(self.directory))
+            most = 1 + kept_for_readers(self._max_bytes)
+            while len(rotated) > 1:
+                oldest = rotated.pop(0)
+                if len(rotated) < most and ReadersFile.needed(self.directory, oldest):
+                    return
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.directory, rotated_name(oldest)))
+        except OSError:
+            return  # kept until the next rotation (out of fds, say): the log is written
 
     def close(self) -> None:
         self._file.close()
         self._opened = False
+        self._let_go()  # the files kept for a follower that has opened them by now

@@ -30,7 +30,14 @@ import trio
 
 from . import _libc
 from .appendfile import end_of_last_line
-from .logfile import LOG_NAME, ROTATED_NAME, STREAMS, record_prefix
+from .logfile import (
+    LOG_NAME,
+    STREAMS,
+    ReadersFile,
+    record_prefix,
+    rotated_generations,
+    rotated_name,
+)
 from .timestamps import format_ns
 
 log = logging.getLogger(__name__)
@@ -155,6 +162,51 @@ class _OpenFiles:
 OPEN_FILES = _OpenFiles()
 
 
+class _SharedReadersFiles:
+    """The logs' :class:`ReadersFile`\\ s open for followers: one per log, however many follow
+    it (an fd each, and a lock each, cost a hundred followers a hundred fds)."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[int, int], ReadersFile] = {}
+
+    def need(self, directory: str) -> ReadersFile | None:
+        """The log's readers file, one more follower needing every rotated file (from 0 on);
+        None if the directory is not there (yet)."""
+        opened = ReadersFile.open(directory)
+        if opened is None:
+            return None
+        readers = self._held.get(opened.key)
+        if readers is None:
+            readers = self._held[opened.key] = opened
+        else:
+            opened.close()
+        try:
+            readers.need(0)
+        except BaseException:
+            self._drop_if_unneeded(readers)
+            raise
+        return readers
+
+    def let_go(self, readers: ReadersFile, generation: int) -> None:
+        """A follower that needed from ``generation`` on leaves."""
+        try:
+            readers.let_go(generation)
+        finally:
+            self._drop_if_unneeded(readers)
+
+    def _drop_if_unneeded(self, readers: ReadersFile) -> None:
+        if readers.unneeded and self._held.get(readers.key) is readers:
+            del self._held[readers.key]
+            readers.close()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
+#: Every follower's readers files.
+READERS_FILES = _SharedReadersFiles()
+
+
 class _File:
     def __init__(self, fd: int, key: tuple[int, int]) -> None:
         self.fd = fd
@@ -167,19 +219,38 @@ class _File:
 
 
 class _Chain:
-    """The log's files a reader holds open, oldest first, and where it stands in the oldest."""
+    """The log's files a reader holds open, oldest first, and where it stands in the oldest.
 
-    def __init__(self, directory: Path) -> None:
+    A follower's chain (``follows``) also holds a lock in the log's :class:`ReadersFile` from
+    the first rotated file it has not opened on: the logger keeps such a file for it (within
+    :func:`kept_for_readers`) however long the server takes to run its watcher."""
+
+    def __init__(self, directory: Path, *, follows: bool = False) -> None:
         self.directory = directory
         self.files: deque[_File] = deque()
         #: Files read to their end that may still be on disk: held so their inodes stay theirs.
         self._done: list[_File] = []
         #: Files let go unread because the reader stalled far behind (see MAX_FILES_HELD).
         self.skipped_files = 0
+        #: Rotated files gone before the reader opened them (kept for it no longer: the
+        #: logger's bound, :func:`kept_for_readers`, passed).
+        self.lost_files = 0
         #: Why the watcher's task could not open a new file of this log for the reader (see
         #: :meth:`LogWatch.run`): the reader's follow ends with it.
         self.failed: OSError | None = None
         self._last_read = time.monotonic()
+        self._follows = follows
+        #: The log's readers file, and from which rotated file on this follower needs the log.
+        self._readers: ReadersFile | None = None
+        self._needs_from = 0
+        #: The number of the newest rotated file looked at: the older ones are not looked at
+        #: again (a rotated file's name is its file's for good); that one is, for a logger of
+        #: before 2026-12-06, which renamed the log over ``container.log.1`` at each rotation.
+        self._newest = 0
+        #: The file opened as ``container.log`` last: rotated away, it has the number after
+        #: :attr:`_newest` (which the reader need not find, holding it).
+        self._current: tuple[int, int] | None = None
+        self._looked = False
         try:
             self.notice()
         except BaseException:
@@ -188,18 +259,34 @@ class _Chain:
 
     def notice(self) -> bool:
         """Open any file of the log that is new to us; True if one was."""
+        if self._follows and self._readers is None:
+            # Before the look: what it finds is kept for the follower until it has it open.
+            self._readers = READERS_FILES.need(str(self.directory))
+            self._needs_from = 0
         held = {f.key for f in self.files} | {f.key for f in self._done}
         found = False
         present = set()
-        for fd, info in self._look():  # the older first
-            key = (info.st_dev, info.st_ino)
+        looked = self._look()  # the older first
+        rotated = [generation for generation, _, _ in looked if generation]
+        if self._looked and rotated and rotated[0] > self._newest + 1:
+            self._lost(rotated[0] - self._newest - 1, {key for _, _, key in looked})
+        for generation, fd, key in looked:
             present.add(key)
+            if generation:
+                self._newest = max(self._newest, generation)
+            else:
+                self._current = key
             if key in held:
                 os.close(fd)
             else:
                 self.files.append(_File(OPEN_FILES.share(fd, key), key))
                 found = True
+        self._looked = True
+        if self._readers is not None and self._needs_from != self._newest + 1:
+            self._readers.need(self._newest + 1, instead_of=self._needs_from)
+            self._needs_from = self._newest + 1
         for done in [f for f in self._done if f.key not in present]:
+            # Not looked at again (older than the newest rotated file), or gone.
             self._done.remove(done)
             done.close()
         stalled = time.monotonic() - self._last_read > STALLED_AFTER
@@ -211,30 +298,51 @@ class _Chain:
             self.skipped_files += 1
         return found
 
-    def _look(self) -> list[tuple[int, os.stat_result]]:
-        """The log's files in the directory, the older first, each opened: its fd (ours to
-        close) and what it is.
+    def _lost(self, missing: int, present: set[tuple[int, int]]) -> None:
+        """Rotated files numbered between the newest looked at and the first found now are
+        gone; the one that was the log when last looked at is among them, held."""
+        if self._current is not None and self._current not in present:
+            missing -= 1
+        if missing > 0:
+            self.lost_files += missing
+            log.warning(
+                "a follower of %s lost %d of its log's files: rotated and deleted before the"
+                " server opened them",
+                self.directory, missing,
+            )  # fmt: skip
 
-        The two are opened one after the other, and the logger may rotate between the two
-        opens (the log renamed over the rotated file, a new log made): the new log was then
-        taken for the one after the rotated file opened before it, and the file rotated away
-        between them came after the new log at the next look. The reader read the new log
-        before it, and once that older file followed, took the new log for read to its end:
-        what came to the log after was never read. So the rotated file's name is looked at
-        again once the log is open: if it names another file by then, the directory is
-        looked at afresh (a rotation is rare: the second look is the last, but for a logger
-        that rotates at every open, :data:`_LOOKS` bounds it). A file the logger deleted
-        meanwhile is not read: a follower held it already (it opens each file as it comes);
-        a reader that begins does so with the log as it is after the rotation."""
+    def _look(self) -> list[tuple[int, int, tuple[int, int]]]:
+        """The log's files in the directory not looked at before, the older first, each
+        opened: its number (0 for ``container.log``), its fd (ours to close) and which file
+        it is (device, inode).
+
+        The files are opened one after the other, and the logger may rotate between the opens
+        (the log renamed to a new number, a new log made): the new log was then taken for the
+        one after the files opened before it, and the file rotated away between them came
+        after the new log at the next look. The reader read the new log before it, and once
+        that older file followed, took the new log for read to its end: what came to the log
+        after was never read. So once the log is open, the name after the newest rotated file
+        opened is looked at (and that file's, for a logger that renamed the log over
+        ``container.log.1``): if the log rotated meanwhile, the directory is looked at afresh
+        (a rotation is rare: the second look is the last, but for a logger that rotates at
+        every open, :data:`_LOOKS` bounds it). A file deleted meanwhile is not read: a
+        follower has it kept for it, or held it already; a reader that begins does so with the
+        log as it is after the rotation."""
+        directory = str(self.directory)
         looks = 0
         while True:
             looks += 1
-            opened: list[tuple[int, os.stat_result]] = []
             try:
-                rotated = None
-                for name in (ROTATED_NAME, LOG_NAME):
+                names = os.listdir(directory)
+            except FileNotFoundError:
+                return []
+            generations = [g for g in rotated_generations(names) if g >= self._newest]
+            opened: list[tuple[int, int, tuple[int, int]]] = []
+            try:
+                for generation in [*generations, 0]:
+                    name = rotated_name(generation) if generation else LOG_NAME
                     try:
-                        fd = os.open(os.path.join(self.directory, name), os.O_RDONLY | os.O_CLOEXEC)
+                        fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_CLOEXEC)
                     except FileNotFoundError:
                         continue
                     try:
@@ -242,22 +350,26 @@ class _Chain:
                     except BaseException:
                         os.close(fd)
                         raise
-                    opened.append((fd, info))
-                    if name == ROTATED_NAME:
-                        rotated = info.st_ino
-                try:
-                    rotated_now: int | None = os.stat(
-                        os.path.join(self.directory, ROTATED_NAME)
-                    ).st_ino
-                except FileNotFoundError:
-                    rotated_now = None
+                    opened.append((generation, fd, (info.st_dev, info.st_ino)))
+                rotated = [(g, key) for g, _, key in opened if g]
+                newest, key = rotated[-1] if rotated else (self._newest, None)
+                if os.path.exists(os.path.join(directory, rotated_name(newest + 1))):
+                    moved = True
+                elif key is None:
+                    moved = False
+                else:
+                    try:
+                        info = os.stat(os.path.join(directory, rotated_name(newest)))
+                        moved = (info.st_dev, info.st_ino) != key
+                    except FileNotFoundError:
+                        moved = False  # deleted: the logger's, older than the log
             except BaseException:
-                for fd, _ in opened:
+                for _, fd, _ in opened:
                     os.close(fd)
                 raise
-            if rotated_now == rotated or looks == _LOOKS:
+            if not moved or looks == _LOOKS:
                 return opened
-            for fd, _ in opened:  # rotated between the two opens: look again
+            for _, fd, _ in opened:  # rotated between the opens: look again
                 os.close(fd)
 
     def read(self, limit: int = CHUNK) -> bytes:
@@ -305,6 +417,9 @@ class _Chain:
             file.close()
         self.files.clear()
         self._done.clear()
+        if self._readers is not None:
+            readers, self._readers = self._readers, None
+            READERS_FILES.let_go(readers, self._needs_from)  # nothing more kept for it
 
 
 def _lines_backwards(fd: int, end: int, block_size: int = 256 * 1024) -> Iterator[bytes]:
@@ -345,7 +460,7 @@ async def _read_log(
     follow: LogWatch | None,
     finished: trio.Event | None,
 ) -> AsyncIterator[bytes]:
-    chain = _Chain(directory)
+    chain = _Chain(directory, follows=follow is not None)
     try:
         if query.tail is not None:
             tail = chain.skip_to_tail(query.tail, wanted)

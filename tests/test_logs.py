@@ -21,7 +21,7 @@ import pytest
 import trio
 import trio.testing
 
-from containerd_trio import logs, procfs
+from containerd_trio import logfile, logs, procfs
 from containerd_trio.api import openapi
 from containerd_trio.keeper import LOGGER_MODULE
 from containerd_trio.logfile import (
@@ -31,6 +31,8 @@ from containerd_trio.logfile import (
     LineSource,
     LogWriter,
     record_prefix,
+    rotated_generations,
+    rotated_name,
 )
 from containerd_trio.timestamps import format_ns, parse_ns
 
@@ -190,9 +192,13 @@ async def test_rotation_caps_the_files(start_daemon: Any, make_bundle: BundleFac
     script = "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo line-$i; done"
     await run_to_exit(daemon.client, "chatty", make_bundle(["sh", "-c", script]))
     directory = daemon.config.containers_dir / "chatty"
-    assert (directory / "container.log.1").exists()
-    assert (directory / "container.log").stat().st_size <= 4096
-    assert (directory / "container.log.1").stat().st_size <= 4096
+    # The log and its newest rotated file (numbered on from container.log.1: 300 lines of
+    # about 100 bytes make some eight files), no other: no follower wanted an older one.
+    [rotated] = rotated_generations(os.listdir(directory))
+    assert rotated > 1
+    assert sorted(os.listdir(directory)) == [LOG_NAME, rotated_name(rotated)]
+    assert (directory / LOG_NAME).stat().st_size <= 4096
+    assert (directory / rotated_name(rotated)).stat().st_size <= 4096
     got = [r["data"] for r in await records(daemon.client, "chatty")]
     assert got[-1] == "line-300\n"
     numbers = [int(line.split("-")[1]) for line in got]
@@ -265,7 +271,8 @@ def test_both_log_files_are_0600_whatever_the_umask(tmp_path: Path) -> None:
         log.close()
     finally:
         os.umask(previous)
-    for name in (LOG_NAME, ROTATED_NAME):
+    assert len(os.listdir(tmp_path)) == 2  # the log and its newest rotated file
+    for name in os.listdir(tmp_path):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
 
 
@@ -1013,3 +1020,159 @@ async def test_a_pid_given_again_selects_its_own_process_output_after_a_server_r
         assert await session.read_until("second\n")
         assert bytes(session.output) == b"second\n"
         await session.detach()
+
+
+async def _follow_numbers(
+    daemon: RunningDaemon, container_id: str, params: dict[str, str], gate: Path, last: int
+) -> list[int]:
+    """Follow the log with ``params``; once the init's ``ready`` is in, open its ``gate``
+    (it then runs ``seq 1 last``); every number the follow gives, until its answer ends."""
+    numbers: list[int] = []
+    url = f"/containers/{container_id}/logs"
+    async with daemon.client.stream("GET", url, params={"follow": "true", **params}) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            data = json.loads(line)["data"]
+            if data == "ready\n":
+                gate.touch()
+            else:
+                numbers.append(int(data))
+    return numbers
+
+
+@pytest.mark.parametrize("by_pid", [True, False], ids=["pid", "all"])
+async def test_a_follower_loses_no_record_to_rotations_that_outrun_it(
+    start_daemon: Any, make_bundle: BundleFactory, by_pid: bool
+) -> None:
+    """docs/logs.md said a follow lost the files of a log that rotated twice before the
+    server got to run: at --log-max-bytes 1048576, ``seq 1 3000000`` lost whole files, about
+    one line in seven to ``logs?pid=N&follow=true`` (found 2026-12-06). The logger replaced
+    the one rotated file at each rotation, so a file made and rotated away while the server
+    was busy (here: with its own follower, in this process) was gone before a follower
+    opened it. Now a rotated file a follower has not opened is kept for it: every number
+    comes, once and in order."""
+    daemon: RunningDaemon = await start_daemon(log_max_bytes=1 << 20)
+    last = 3_000_000
+    wait = "while [ ! -e /gate ]; do sleep 0.02; done"
+    bundle = make_bundle(["sh", "-c", f"echo ready; {wait}; seq 1 {last}"])
+    with trio.fail_after(240):
+        created = await start_container(daemon.client, "lr-seq", bundle)
+        pid = created["processes"][0]["pid"]
+        params = {"pid": str(pid)} if by_pid else {}
+        numbers = await _follow_numbers(daemon, "lr-seq", params, bundle / "rootfs/gate", last)
+    missing = last - len(numbers)
+    assert numbers == list(range(1, last + 1)), f"{missing} numbers missing or out of place"
+
+
+def _rotate_times(log: LogWriter, times: int) -> None:
+    """Append records to a log of a 64-byte cap until it has rotated ``times`` more times."""
+    for _ in range(times):
+        assert log.append(b'{"data":"%s"}\n' % (b"x" * 40))
+
+
+def test_a_rotated_file_a_follower_has_not_opened_is_kept_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The logger kept one rotated file, replaced at each rotation: one a follower had not
+    opened yet was gone for it. Now rotated files are numbered on, and those a follower of the
+    log has not opened (its lock in the readers file says so) are kept, up to the bound;
+    once it has opened them, the next rotation deletes them."""
+    monkeypatch.setattr(logfile, "KEPT_FOR_READERS", 3)
+    log = LogWriter(str(tmp_path), max_bytes=64)
+    _rotate_times(log, 1)  # the first record: no rotation yet
+    readers = logs.READERS_FILES.need(str(tmp_path))
+    assert readers is not None
+    try:
+        _rotate_times(log, 3)
+        assert rotated_generations(os.listdir(tmp_path)) == [1, 2, 3]
+        _rotate_times(log, 3)  # the bound: the newest and three more
+        assert rotated_generations(os.listdir(tmp_path)) == [3, 4, 5, 6]
+        readers.need(6, instead_of=0)  # the follower opened 1 to 5
+        _rotate_times(log, 1)
+        assert rotated_generations(os.listdir(tmp_path)) == [6, 7]
+    finally:
+        logs.READERS_FILES.let_go(readers, 6)
+    assert len(logs.READERS_FILES) == 0
+    _rotate_times(log, 1)  # no follower: the newest only
+    assert rotated_generations(os.listdir(tmp_path)) == [8]
+    log.close()
+
+
+def test_a_follower_reads_every_file_kept_for_it_and_says_what_passed_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A follower whose watcher does not run while the log rotates many times reads every
+    rotated file once it does, in order; past the logger's bound, the files it lost are
+    counted (and logged), not silently skipped."""
+    monkeypatch.setattr(logfile, "KEPT_FOR_READERS", 3)
+    log = LogWriter(str(tmp_path), max_bytes=64)
+    written = 0
+
+    def write(count: int) -> None:
+        nonlocal written
+        for _ in range(count):
+            written += 1
+            assert log.append(b'{"n":%d,"pad":"%s"}\n' % (written, b"x" * 30))
+
+    def read(chain: logs._Chain) -> list[int]:
+        got: list[int] = []
+        while data := chain.read():
+            got += [json.loads(line)["n"] for line in data.splitlines()]
+        return got
+
+    write(1)
+    chain = logs._Chain(tmp_path, follows=True)
+    try:
+        write(4)  # four rotations, no notice: kept for it
+        chain.notice()
+        assert read(chain) == [1, 2, 3, 4, 5]
+        assert chain.lost_files == 0
+        write(6)  # six rotations more: two files past the bound of three and the newest
+        chain.notice()
+        assert read(chain) == [7, 8, 9, 10, 11]  # 5 was the log, held (and read): 6 is gone
+        assert chain.lost_files == 1
+    finally:
+        chain.close()
+    log.close()
+    assert len(logs.READERS_FILES) == 0
+
+
+async def test_a_log_of_the_one_rotated_file_is_read_and_numbered_on(
+    start_daemon: Any, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A state dir whose log a logger of before 2026-12-06 wrote (``container.log.1``, the
+    rotated file it replaced at each rotation, and ``container.log``): a server started on it
+    reads both, in order, tail across them too; the container started again, its logger
+    numbers its rotated files on from there (``container.log.2``), replacing none."""
+    state = tmp_path / "state"
+    script = (
+        "p=line; [ -e /again ] && p=again; i=0;"
+        " while [ $i -lt 60 ]; do i=$((i+1)); echo $p-$i; done"
+    )
+    bundle = make_bundle(["sh", "-c", script])
+    first: RunningDaemon = await start_daemon(state, log_max_bytes=4096, stop_containers=True)
+    with trio.fail_after(60):
+        await run_to_exit(first.client, "lr-old", bundle)
+        await first.stop()
+    directory = first.config.containers_dir / "lr-old"
+    [newest] = rotated_generations(os.listdir(directory))
+    if newest != 1:  # as the logger of before left it
+        (directory / rotated_name(newest)).rename(directory / ROTATED_NAME)
+    kept = [(directory / n).read_bytes().count(b"\n") for n in (ROTATED_NAME, LOG_NAME)]
+    second: RunningDaemon = await start_daemon(state, log_max_bytes=4096, stop_containers=True)
+    with trio.fail_after(60):
+        got = [r["data"] for r in await records(second.client, "lr-old")]
+        assert got == [f"line-{n}\n" for n in range(61 - sum(kept), 61)]
+        tail = [r["data"] for r in await records(second.client, "lr-old", tail=str(kept[1] + 1))]
+        assert tail == got[-kept[1] - 1 :]  # across both files
+        (bundle / "rootfs" / "again").touch()
+        since = now()
+        started = await second.client.post("/containers/lr-old/start")
+        assert started.status_code == 201, started.text
+        await wait_exit(second.client, "lr-old", started.json()["processes"][0]["pid"], since)
+        assert 2 in rotated_generations(os.listdir(directory))
+        got = [r["data"] for r in await records(second.client, "lr-old")]
+    # The newest of both runs' lines, in order, none missing.
+    both = [f"line-{n}\n" for n in range(1, 61)] + [f"again-{n}\n" for n in range(1, 61)]
+    assert len(got) > 60
+    assert got == both[-len(got) :]

@@ -8,6 +8,7 @@ asserted here: see docs/performance.md.)
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 import trio
+
+from containerd_trio.logfile import rotated_generations, rotated_name
 
 from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit
 
@@ -60,8 +63,11 @@ async def test_a_follower_loses_nothing_across_rotations(
         (bundle / "rootfs" / "go").write_text("")  # the writer starts only now
     assert len(seen) == LINES
     assert seen == list(range(1, LINES + 1))
-    rotated = daemon.config.containers_dir / "seq" / "container.log.1"
-    assert rotated.exists() and rotated.stat().st_size <= 16 * 1024 * 1024
+    directory = daemon.config.containers_dir / "seq"
+    rotated = rotated_generations(os.listdir(directory))
+    assert rotated  # the log rotated (its files numbered on: those kept for the follower too)
+    for generation in rotated:
+        assert (directory / rotated_name(generation)).stat().st_size <= 16 * 1024 * 1024
 
 
 async def test_writers_far_faster_than_capture_lose_nothing_and_live(
