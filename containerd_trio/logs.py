@@ -2,13 +2,18 @@
 
 The logger writes the log (:mod:`containerd_trio.logfile`); the server only reads it. A reader
 holds the log's files open from the moment it looks at them: a file that rotates away (renamed
-to ``container.log.1``, later deleted) stays readable through the reader's fd, and an inode the
+to ``container.log.N``, later deleted) stays readable through the reader's fd, and an inode the
 reader holds cannot be given to a new file, so "the same inode" means "the same file" for as
 long as the reader cares. A follower learns of a new file from inotify, and opens it right
-then, in the watcher's task, however far behind its client reads: so a follower never loses a
-file to rotation, however many rotations pass while its client is slow, and never reads one
-twice; only a reader whose client has taken nothing for half a minute lets the oldest go
-(:data:`MAX_FILES_HELD`).
+then, in the watcher's task, however far behind its client reads; a rotated file it has not
+opened yet is kept for it by the logger (its lock in the log's readers file, shared by the
+server's followers of the log: :data:`READERS_FILES`), however long the server takes to run
+that task, within the logger's bound. So a follower never loses a file to rotation, however
+many rotations pass while its client is slow or its server busy, and never reads one twice;
+only a reader whose client has taken nothing for half a minute lets the oldest go
+(:data:`MAX_FILES_HELD`), and one whose server did not run for more rotations than the
+logger's bound (:func:`~containerd_trio.logfile.kept_for_readers`) loses the oldest, and says
+so (:attr:`_Chain.lost_files`, a warning).
 
 Answers are sent in chunks of whole records (up to 1 MiB), not a chunk per record.
 """
