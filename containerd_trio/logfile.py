@@ -42,6 +42,7 @@ import fcntl
 import os
 import re
 import struct
+import time
 from json.encoder import encode_basestring
 
 from . import timestamps
@@ -58,6 +59,11 @@ _ROTATED = re.compile(r"container\.log\.([1-9][0-9]{0,17})")
 #: file: at most this many, and at most :data:`KEPT_FOR_READERS_BYTES` of output.
 KEPT_FOR_READERS = 64
 KEPT_FOR_READERS_BYTES = 256 * 1024 * 1024
+#: How long after a process of the container starts its rotated files are all kept (within
+#: the same bound): its client attaches, or follows, only once the start has answered
+#: (``ctr-trio run``, ``exec``, which ask for its output from its start), and a loud process
+#: had rotated its log twice by then (``seq 1 3000000`` at a 1 MiB cap: 95,431 lines gone).
+NEW_PROCESS_KEEPS = 10.0
 #: A line longer than this is cut into several records (of at most this many bytes).
 MAX_LINE = 16 * 1024
 
@@ -311,6 +317,8 @@ class LogWriter:
         self._pending = b""
         #: Why the log is paused (the disk's error), or None while it is written.
         self.paused: str | None = None
+        #: Until when (time.monotonic) every rotated file is kept: see :meth:`keep_all`.
+        self._keep_all_until = 0.0
 
     def append(self, records: bytes) -> bool:
         assert self.paused is None, "append on a paused log"
@@ -355,6 +363,12 @@ class LogWriter:
             self._file.open()
         self._opened = True
 
+    def keep_all(self, seconds: float = NEW_PROCESS_KEEPS) -> None:
+        """A process of the container started: its followers-to-be (its attach, a follow of
+        it) have not taken their lock yet; the rotated files are kept for them meanwhile, as
+        for a follower that has not opened them (:data:`NEW_PROCESS_KEEPS`)."""
+        self._keep_all_until = max(self._keep_all_until, time.monotonic() + seconds)
+
     def _rotate(self) -> None:
         self._file.close()
         # Looked at each time (a rotation is rare): another logger (one restarted, or one of
@@ -375,9 +389,10 @@ class LogWriter:
             if rotated is None:
                 rotated = rotated_generations(os.listdir(self.directory))
             most = 1 + kept_for_readers(self._max_bytes)
+            keep_all = time.monotonic() < self._keep_all_until
             while len(rotated) > 1:
                 oldest = rotated.pop(0)
-                if len(rotated) < most and ReadersFile.needed(self.directory, oldest):
+                if len(rotated) < most and (keep_all or ReadersFile.needed(self.directory, oldest)):
                     return
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(self.directory, rotated_name(oldest)))

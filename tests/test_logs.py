@@ -192,13 +192,15 @@ async def test_rotation_caps_the_files(start_daemon: Any, make_bundle: BundleFac
     script = "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo line-$i; done"
     await run_to_exit(daemon.client, "chatty", make_bundle(["sh", "-c", script]))
     directory = daemon.config.containers_dir / "chatty"
-    # The log and its newest rotated file (numbered on from container.log.1: 300 lines of
-    # about 100 bytes make some eight files), no other: no follower wanted an older one.
-    [rotated] = rotated_generations(os.listdir(directory))
-    assert rotated > 1
-    assert sorted(os.listdir(directory)) == [LOG_NAME, rotated_name(rotated)]
-    assert (directory / LOG_NAME).stat().st_size <= 4096
-    assert (directory / rotated_name(rotated)).stat().st_size <= 4096
+    # The log and its rotated files, numbered on from container.log.1 (300 lines of about 100
+    # bytes make some eight files): within NEW_PROCESS_KEEPS of its start, every one is kept
+    # for its attach to come, within the bound.
+    rotated = rotated_generations(os.listdir(directory))
+    assert len(rotated) > 1 and rotated == list(range(rotated[0], rotated[-1] + 1))
+    assert len(rotated) <= 1 + logfile.kept_for_readers(4096)
+    assert sorted(os.listdir(directory)) == sorted([LOG_NAME, *map(rotated_name, rotated)])
+    for name in os.listdir(directory):
+        assert (directory / name).stat().st_size <= 4096
     got = [r["data"] for r in await records(daemon.client, "chatty")]
     assert got[-1] == "line-300\n"
     numbers = [int(line.split("-")[1]) for line in got]
@@ -1098,6 +1100,30 @@ def test_a_rotated_file_a_follower_has_not_opened_is_kept_for_it(
     log.close()
 
 
+def test_a_new_process_s_rotated_files_are_kept_for_its_attach_to_come(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ctr-trio run`` attaches once its start has answered, asking for the output from the
+    start: ``seq 1 3000000`` at a 1 MiB cap had rotated its log seven times by then, and its
+    first 95,431 lines were gone. For NEW_PROCESS_KEEPS after a process starts (the logger's
+    ``add``), no rotated file goes (within the bound); then they go as before."""
+    monkeypatch.setattr(logfile, "KEPT_FOR_READERS", 3)
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    log = LogWriter(str(tmp_path), max_bytes=64)
+    log.keep_all()
+    _rotate_times(log, 4)
+    assert rotated_generations(os.listdir(tmp_path)) == [1, 2, 3]
+    _rotate_times(log, 3)  # the bound holds all the same
+    assert rotated_generations(os.listdir(tmp_path)) == [3, 4, 5, 6]
+    log.close()  # the process ended: kept still (its attach may come after)
+    assert rotated_generations(os.listdir(tmp_path)) == [3, 4, 5, 6]
+    clock[0] += logfile.NEW_PROCESS_KEEPS
+    _rotate_times(log, 1)
+    assert rotated_generations(os.listdir(tmp_path)) == [7]
+    log.close()
+
+
 def test_a_follower_reads_every_file_kept_for_it_and_says_what_passed_the_bound(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1198,4 +1224,31 @@ async def test_an_attach_loses_no_output_to_rotations_that_outrun_it(
     expected = ("ready\n" + "".join(f"{n}\n" for n in range(1, last + 1))).encode()
     got = bytes(session.output)
     assert len(got) == len(expected), f"{len(expected) - len(got)} bytes of {len(expected)} lost"
+    assert got == expected
+
+
+async def test_an_attach_after_the_start_gets_the_output_from_the_start(
+    start_daemon: Any, make_bundle: BundleFactory
+) -> None:
+    """``ctr-trio run`` attaches once its start has answered, with the output from the run's
+    start (logs=true): ``seq 1 3000000`` at a 1 MiB cap had rotated its log several times by
+    then, and the files before the attach's first look were gone (its first 95,431 lines,
+    2026-12-06). Here the attach comes once a follow has seen 40,000 lines (some four
+    rotations, records of about 100 bytes): the logger keeps the new process's rotated files
+    for it. (Not many more: the logger, ahead of that follow, must not pass its bound of 64
+    files kept meanwhile, which it did, once, with 200,000.)"""
+    daemon: RunningDaemon = await start_daemon(log_max_bytes=1 << 20)
+    last = 3_000_000
+    with trio.fail_after(240):
+        created = await start_container(
+            daemon.client, "lr-late", make_bundle(["seq", "1", str(last)])
+        )
+        pid = created["processes"][0]["pid"]
+        await wait_output(daemon.client, "lr-late", "40000\n")
+        session = await attach(daemon.url, "lr-late", pid, query="logs=true")
+        assert await session.to_end() == 0
+    expected = "".join(f"{n}\n" for n in range(1, last + 1)).encode()
+    got = bytes(session.output)
+    first = got.split(b"\n", 1)[0]
+    assert first == b"1", f"the output begins at {first!r}"
     assert got == expected

@@ -170,6 +170,9 @@ class Logger:
         if container is None:
             writer = LogWriter(str(message["dir"]), int(message["max_bytes"]))
             container = self._logs[container_id] = ContainerLog(writer)
+        # Its attach (ctr-trio run's, exec's) comes once its start has answered: until then,
+        # no rotated file goes (within the logger's bound; see LogWriter.keep_all).
+        container.writer.keep_all()
         key = str(message["key"])
         capture = Capture(key, container_id)
         container.captures[key] = capture
