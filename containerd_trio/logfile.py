@@ -319,6 +319,8 @@ class LogWriter:
         self.paused: str | None = None
         #: Until when (time.monotonic) every rotated file is kept: see :meth:`keep_all`.
         self._keep_all_until = 0.0
+        #: Rotated files beyond the newest are kept: see :meth:`let_go`.
+        self.keeps_more = False
 
     def append(self, records: bytes) -> bool:
         assert self.paused is None, "append on a paused log"
@@ -378,13 +380,16 @@ class LogWriter:
         # Never over a file: one a follower has not opened yet would be gone for it.
         os.rename(self.path, os.path.join(self.directory, rotated_name(generation)))
         self._file.open()
-        self._let_go([*rotated, generation])
+        self.let_go([*rotated, generation])
 
-    def _let_go(self, rotated: list[int] | None = None) -> None:
+    def let_go(self, rotated: list[int] | None = None) -> None:
         """Delete the rotated files (numbered ``rotated``, the oldest first, or as the directory
         has them) before the newest, but those a follower has not opened yet (within
         :func:`kept_for_readers`): the oldest first, so that the files on disk are always a
-        run of numbers."""
+        run of numbers. :attr:`keeps_more` says whether some were kept: the logger asks again
+        now and then (a follower opens them, a new process's keep ends, with no rotation to
+        come: a stopped container's log would keep them)."""
+        self.keeps_more = True
         try:
             if rotated is None:
                 rotated = rotated_generations(os.listdir(self.directory))
@@ -396,10 +401,13 @@ class LogWriter:
                     return
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(self.directory, rotated_name(oldest)))
+        except FileNotFoundError:
+            pass  # no directory: nothing kept
         except OSError:
-            return  # kept until the next rotation (out of fds, say): the log is written
+            return  # kept until asked again (out of fds, say): the log is written
+        self.keeps_more = False
 
     def close(self) -> None:
         self._file.close()
         self._opened = False
-        self._let_go()  # the files kept for a follower that has opened them by now
+        self.let_go()  # the files kept for a follower that has opened them by now

@@ -1118,7 +1118,11 @@ def test_a_new_process_s_rotated_files_are_kept_for_its_attach_to_come(
     assert rotated_generations(os.listdir(tmp_path)) == [3, 4, 5, 6]
     log.close()  # the process ended: kept still (its attach may come after)
     assert rotated_generations(os.listdir(tmp_path)) == [3, 4, 5, 6]
+    assert log.keeps_more  # the logger asks again, every second
     clock[0] += logfile.NEW_PROCESS_KEEPS
+    log.let_go()  # with no rotation to come: they go all the same
+    assert rotated_generations(os.listdir(tmp_path)) == [6]
+    assert not log.keeps_more
     _rotate_times(log, 1)
     assert rotated_generations(os.listdir(tmp_path)) == [7]
     log.close()

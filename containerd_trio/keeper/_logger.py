@@ -47,6 +47,10 @@ _RETRY_SECONDS = 1.0
 #: logged as they are: output that ends there, a program then waiting for its user (a prompt),
 #: is not held back (see LineSource.release).
 _RELEASE_WAIT = 0.05
+#: How often the logs that keep rotated files beyond the newest (for a follower that had not
+#: opened them, or a new process's attach to come) are looked at again, to let them go once
+#: nothing needs them: a log that rotates no more (its container stopped) would keep them.
+_LET_GO_SECONDS = 1.0
 #: Reads of an exited process's pipe a turn (its pipe holds 1 MiB at most, 64 reads of 16 KiB,
 #: unless a child it left writes on).
 _DRAIN_READS = 64
@@ -97,6 +101,10 @@ class Logger:
         #: Streams holding bytes back (a terminal's start of a character, an interactive
         #: process's line without its newline) -> when they are logged as they are.
         self._holding: dict[int, float] = {}
+        #: Logs that keep rotated files beyond the newest (LogWriter.keeps_more), and when they
+        #: are looked at next.
+        self._keeping: dict[str, ContainerLog] = {}
+        self._let_go_at = 0.0
         self._running = True
 
     def run(self) -> None:
@@ -105,6 +113,9 @@ class Logger:
             timeout = 0.0 if self._turn else _RETRY_SECONDS if self._paused else -1.0
             if self._holding and (release_at := self._next_release()) is not None:
                 wait = max(0.0, release_at - time.monotonic())
+                timeout = wait if timeout < 0 else min(timeout, wait)
+            if self._keeping:
+                wait = max(0.0, self._let_go_at - time.monotonic())
                 timeout = wait if timeout < 0 else min(timeout, wait)
             for fd, _ in self._epoll.poll(timeout, 256):
                 if fd == control:
@@ -125,6 +136,8 @@ class Logger:
                 self._retry_paused()
             if self._holding:
                 self._release_held()
+            if self._keeping and time.monotonic() >= self._let_go_at:
+                self._let_go()
             self._channel.flush_in(self._epoll)
 
     # --- messages from the keeper -------------------------------------------------------------
@@ -268,6 +281,21 @@ class Logger:
         container = self._logs[container_id]
         if not container.writer.append(records):
             self._pause(container_id, container)
+        self._note_kept(container_id, container)
+
+    def _note_kept(self, container_id: str, container: ContainerLog) -> None:
+        if container.writer.keeps_more and container_id not in self._keeping:
+            if not self._keeping:
+                self._let_go_at = time.monotonic() + _LET_GO_SECONDS
+            self._keeping[container_id] = container
+
+    def _let_go(self) -> None:
+        """Let go of the rotated files that the logs kept and nothing needs any more."""
+        for container_id, container in list(self._keeping.items()):
+            container.writer.let_go()
+            if not container.writer.keeps_more:
+                del self._keeping[container_id]
+        self._let_go_at = time.monotonic() + _LET_GO_SECONDS
 
     def _end(self, stream: Stream) -> None:
         """A stream reached its end: write its last part and let it go."""
@@ -288,6 +316,7 @@ class Logger:
         self._channel.send({"op": "eof", "key": capture.key})
         if not container.captures and not container.unreported_ends:
             container.writer.close()  # nothing writes here until a new process comes
+            self._note_kept(capture.container_id, container)
 
     def _close_stream(self, stream: Stream) -> None:
         stream.capture.streams.remove(stream)
@@ -348,6 +377,7 @@ class Logger:
     def _forget(self, container_id: str) -> None:
         """The container is deleted: take what its pipes still hold, then close everything."""
         container = self._logs.pop(container_id, None)
+        self._keeping.pop(container_id, None)
         if container is None:
             return
         paused = container_id in self._paused
