@@ -1318,6 +1318,36 @@ async def test_docker_s_checkpoint_words(ctr: Ctr, client: httpx.AsyncClient, bu
     assert "not allowed with argument --exit" in both.err
 
 
+async def test_a_deadline_of_no_seconds_is_said_as_more_than_0_with_its_value(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """The ``--timeout`` of checkpoint, of a restore and of migrate takes more than 0 seconds,
+    as the daemon's body does. ``-1`` was refused with ``'-1' is not 0 or more seconds``, which
+    says 0 is taken, and ``0`` with ``must be more than 0 seconds``, naming no value (found by
+    trying docs/cli.md's commands as a new user would). Each is refused before any request:
+    the container is not checkpointed, and runs on."""
+    with trio.fail_after(60):
+        await ok(ctr, "run", "-d", "-b", str(bundle), "web")
+        for value in ("-1", "0", "-0.5", "0.0"):
+            for argv in (
+                ("checkpoint", "web", "c1", "--timeout", value),
+                ("start", "web", "-b", str(bundle), "--checkpoint", "c1", "--timeout", value),
+                ("migrate", "web", "--to", "127.0.0.1:1", "--timeout", value),
+            ):
+                refused = await ctr(*argv)
+                assert refused.code == cli.EXIT_USAGE, refused
+                said = f"argument --timeout: {value!r} is not more than 0 seconds"
+                assert said in refused.err, refused
+        assert (await client.get("/containers/web/checkpoint")).json() == []
+        state = (await client.get("/containers/web")).json()["state"]
+        assert run_status(state) == {"status": "running"}
+        # What was taken still is, and what is no number is said as before.
+        nan = await ctr("checkpoint", "web", "c1", "--timeout", "soon")
+        assert "argument --timeout: 'soon' is not a number of seconds" in nan.err, nan
+        made = await ok(ctr, "checkpoint", "web", "c1", "--timeout", "0.5e2")
+        assert made.out == "checkpointed web as c1\n"
+
+
 async def test_checkpoints_of_a_deleted_container_by_its_bundle(
     ctr: Ctr, bundle: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

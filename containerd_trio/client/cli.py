@@ -427,10 +427,16 @@ def _target_bundle(text: str) -> str:
 
 
 def _deadline(text: str) -> float:
-    value = _seconds(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
-    return value
+    """A checkpoint's, a restore's or a move's ``--timeout``: more than 0 seconds, as the
+    daemon's body takes it. Judged here before :func:`_seconds`, whose ``0 or more`` would
+    tell a user of ``-1`` that 0 is taken (it is not), and whose words name the value."""
+    try:
+        value = _decimal(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not more than 0 seconds")
+    return _seconds(text)
 
 
 #: Binary units of sizes, as docker takes them (64m, 1g, 512k, 1.5GiB, 1p).
