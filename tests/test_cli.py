@@ -3452,6 +3452,36 @@ async def test_container_is_containers_as_dockers_container_group(
     assert (await ok(ctr, "container", "inspect", "-f", "{{.id}}", "keep")).out == "keep\n"
 
 
+async def test_container_logs_and_stats_are_the_top_level_s_as_docker_s_group_has_them(
+    ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """``docker container logs web`` and ``docker container stats web`` are docker's group's
+    too: ``ctr-trio container logs`` was a usage error, ``invalid choice: 'logs'`` (and so
+    ``stats``), found trying docs/cli.md's ``container`` group as a docker user would. They
+    are the top level's commands, options and all."""
+    with trio.fail_after(60):
+        since = now()
+        await ok(ctr, "run", "-d", "-b", str(make_bundle(LOGGING)), "talk")
+        pid = (await client.get("/containers/talk")).json()["processes"][0]["pid"]
+        assert await wait_exit(client, "talk", pid, since) == 0
+        for group in ("container", "containers"):
+            logged = await ctr(group, "logs", "talk")
+            assert logged == await ctr("logs", "talk"), logged
+            assert (logged.code, logged.out, logged.err) == (0, "one\nthree\n", "two\n")
+            assert (await ok(ctr, group, "logs", "-n", "1", "talk")).out == "three\n"
+            records = (await ok(ctr, "--json", group, "logs", "talk")).out.splitlines()
+            assert [json.loads(line)["data"] for line in records] == ["one\n", "two\n", "three\n"]
+            unknown = await ctr(group, "logs", "ghost")
+            assert (unknown.code, unknown.err) == (1, "ctr-trio: container 'ghost' not found\n")
+        await ok(ctr, "run", "-d", "-b", str(make_bundle(["sleep", "100000"])), "busy")
+        for group in ("container", "containers"):
+            stats = await ok(ctr, group, "stats", "--no-stream", "--format", "{{.Name}}", "busy")
+            assert stats.out == "busy\n"
+            lines = (await ok(ctr, group, "stats", "busy")).out.splitlines()
+            assert [line.split()[:2] for line in lines][:1] == [["ID", "busy"]], lines
+            assert [line.split()[0] for line in lines] == ["ID", "CPU", "MEMORY", "PIDS"]
+
+
 async def test_prune_of_a_daemon_without_the_prune_route_deletes_each_stopped_id(
     ctr: Ctr, client: httpx.AsyncClient, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -3850,7 +3880,8 @@ async def test_version_and_completion(tmp_path: Path) -> None:
 
     # docker's group's name is offered too, as an alias is
     assert await complete("ctr-trio", "con") == ["containers", "container"]
-    assert await complete("ctr-trio", "containers", "sta") == ["start"]
+    assert await complete("ctr-trio", "containers", "sta") == ["start", "stats"]
+    assert await complete("ctr-trio", "container", "lo") == ["logs"]  # docker's container logs
     assert await complete("ctr-trio", "--address", "1.2.3.4:5", "ch") == [
         "checkpoints",
         "checkpoint",

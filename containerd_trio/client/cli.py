@@ -1926,6 +1926,10 @@ def _add_bench(parser: argparse.ArgumentParser, *, load: bool) -> None:
     parser.set_defaults(handler=run_bench)
 
 
+LOGS_HELP = "print a container's stdout and stderr"
+STATS_HELP = "show containers' cgroup figures, once or as they change"
+
+
 def build_parser(
     stdout: TextIO | None = None, stderr: TextIO | None = None, *, bench: bool = True
 ) -> Parser:
@@ -1982,6 +1986,10 @@ def build_parser(
                 json_flag=command.json_flag,
             )
         )
+    # docker's container group has its logs and stats too (docker container logs web): the
+    # top level's commands, under the group as well, where they were an invalid choice.
+    _define_logs(top.command(actions, "logs", LOGS_HELP, commands.logs))
+    _define_stats(top.command(actions, "stats", STATS_HELP, commands.stats))
     checkpoints = top.command(
         groups, "checkpoints", "checkpoint containers with CRIU", json_flag=False
     )
@@ -1991,17 +1999,8 @@ def build_parser(
             groups, "events", "print events as they happen, until interrupted", commands.events
         )
     )
-    _define_logs(
-        top.command(groups, "logs", "print a container's stdout and stderr", commands.logs)
-    )
-    _define_stats(
-        top.command(
-            groups,
-            "stats",
-            "show containers' cgroup figures, once or as they change",
-            commands.stats,
-        )
-    )
+    _define_logs(top.command(groups, "logs", LOGS_HELP, commands.logs))
+    _define_stats(top.command(groups, "stats", STATS_HELP, commands.stats))
     top.command(groups, "state", "show the machine and all containers", commands.state)
     version = top.command(
         groups, "version", "show the client's and the daemon's versions (runc's, CRIU's)",
