@@ -58,6 +58,7 @@ from .helpers import (
     pid_alive,
     run_status,
     runc_deletes,
+    runc_ids,
     start_container,
     until_trapped,
     wait_exit,
@@ -1380,6 +1381,29 @@ async def test_checkpoints_of_a_deleted_container_by_its_bundle(
 
 
 # --- logs, events, stats, state -----------------------------------------------------------------
+
+
+async def test_a_restore_s_criu_log_is_said_on_one_line_after_its_colon(
+    ctr: Ctr, client: httpx.AsyncClient, daemon: RunningDaemon, bundle: Path
+) -> None:
+    """A restore whose CRIU fails is the daemon's 500, runc's error, then ``CRIU's
+    restore.log ends with:`` and the log's last lines, each a line. ctr-trio says it on one
+    line, the lines joined by ``; ``, and joined the colon to the first log line as ``ends
+    with:; (00.05) ...`` (found restoring a checkpoint whose pstree.img was gone, as a new
+    user of docs/checkpoint.md might). Nothing of the restore is left: no container of the
+    id, in the daemon or in runc."""
+    with trio.fail_after(60):
+        await ok(ctr, "run", "-d", "-b", str(bundle), "web")
+        await ok(ctr, "checkpoint", "web", "c1")
+        (bundle / "checkpoints" / "c1" / "pstree.img").unlink()
+        failed = await ctr("start", "copy", "-b", str(bundle), "--checkpoint", "c1")
+        assert failed.code == cli.EXIT_ERROR, failed
+        assert failed.err.count("\n") == 1, failed
+        assert "CRIU's restore.log ends with: (" in failed.err, failed
+        assert ":;" not in failed.err, failed
+        assert "No pstree.img image" in failed.err, failed  # CRIU's own words
+        assert (await client.get("/containers/copy")).status_code == 404
+        assert "copy" not in runc_ids(daemon.config.state_dir)
 
 
 async def test_logs_follow_ends_when_the_container_stops(

@@ -68,8 +68,13 @@ class Output:
     def error(self, message: str) -> None:
         # One line, whatever the daemon sent (runc's and CRIU's errors span several): a script
         # that reads stderr line by line gets one complete message.
-        parts = [part.strip() for part in message.splitlines() if part.strip()]
-        self.stderr.write(f"{PROG}: {'; '.join(parts) or 'unknown error'}\n")
+        # Lines joined by "; ", but a line that ends in a colon introduces the next (the
+        # daemon's "CRIU's restore.log ends with:"): a space there, not ":;".
+        said = ""
+        for part in (part.strip() for part in message.splitlines()):
+            if part:
+                said += part if not said else (" " if said.endswith(":") else "; ") + part
+        self.stderr.write(f"{PROG}: {said or 'unknown error'}\n")
 
 
 class TextWriter:
