@@ -1851,8 +1851,12 @@ async def test_stats_watch_of_an_unknown_id_is_an_error(ctr: Ctr, bundle: Path) 
 def test_multi_line_errors_become_one_line() -> None:
     """runc's and CRIU's errors span lines; a script reading stderr gets one."""
     stderr = io.StringIO()
-    cli.Output(io.StringIO(), stderr, as_json=False).error("restore failed:\n  criu: oops\n\n")
-    assert stderr.getvalue() == "ctr-trio: restore failed:; criu: oops\n"
+    cli.Output(io.StringIO(), stderr, as_json=False).error("restore failed\n  criu: oops\n\n")
+    assert stderr.getvalue() == "ctr-trio: restore failed; criu: oops\n"
+    # A line that ends in a colon introduces the next: a space, not ":;" (until 2026-12-06).
+    stderr = io.StringIO()
+    cli.Output(io.StringIO(), stderr, as_json=False).error("log ends with:\n(00.1) a\n(00.2) b")
+    assert stderr.getvalue() == "ctr-trio: log ends with: (00.1) a; (00.2) b\n"
 
 
 async def test_unreachable_daemon_is_exit_3(tmp_path: Path) -> None:
