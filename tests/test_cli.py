@@ -921,7 +921,9 @@ async def test_start_of_ids_alone_starts_stopped_containers_again_as_docker_s(
             (["start", "-e", "X=1", "again"], "without -b/--bundle"),
             (["start", "-t", "again"], "without -b/--bundle"),
             (["start", "-l", "k=v", "again"], "without -b/--bundle"),
-            (["start", "--checkpoint", "c1", "again"], "without -b/--bundle"),
+            # --checkpoint alone is docker's start --checkpoint (its own test); with another
+            # start option it needs -b.
+            (["start", "--checkpoint", "c1", "-t", "again"], "without -b/--bundle"),
         ]:
             refused = await ctr(*argv)
             assert refused.code == cli.EXIT_USAGE, (argv, refused)
@@ -1347,6 +1349,47 @@ async def test_a_deadline_of_no_seconds_is_said_as_more_than_0_with_its_value(
         assert "argument --timeout: 'soon' is not a number of seconds" in nan.err, nan
         made = await ok(ctr, "checkpoint", "web", "c1", "--timeout", "0.5e2")
         assert made.out == "checkpointed web as c1\n"
+
+
+async def test_start_checkpoint_without_a_bundle_restores_from_the_container_s_own(
+    ctr: Ctr, client: httpx.AsyncClient, bundle: Path
+) -> None:
+    """docker's ``start --checkpoint NAME ID`` restores a stopped container from its
+    checkpoint without naming a directory. It was a usage error (``--checkpoint without
+    -b/--bundle``), found trying docs/checkpoint.md's checkpoint-and-restore as a docker user
+    would: the daemon knows the container's bundle, so the restore is from that one. One ID,
+    and no other start option: the rest stay a usage error, before any request."""
+    with trio.fail_after(60):
+        await ok(ctr, "run", "-d", "-b", str(bundle), "web")
+        await ok(ctr, "checkpoint", "web", "c1", "--exit")
+        restored = await ok(ctr, "start", "--checkpoint", "c1", "web")
+        container = (await client.get("/containers/web")).json()
+        pid = container["processes"][0]["pid"]
+        assert restored.out == f"started web from checkpoint c1 (pid {pid})\n"
+        assert container["bundlePath"] == str(bundle)
+        assert run_status(container["state"]) == {"status": "running"}
+        # --timeout goes with it, and the option may come after the ID.
+        await ok(ctr, "checkpoint", "web", "c2", "--exit")
+        again = await ok(ctr, "--json", "start", "web", "--checkpoint", "c2", "--timeout", "60")
+        assert again.json["processes"][0]["pid"] != pid
+        # A running one is the daemon's 409, an unknown one its 404: exit 1.
+        running = await ctr("start", "--checkpoint", "c2", "web")
+        assert running.code == cli.EXIT_ERROR
+        assert "already exists and is running" in running.err, running
+        ghost = await ctr("start", "--checkpoint", "c2", "ghost")
+        assert (ghost.code, ghost.err) == (1, "ctr-trio: container 'ghost' not found\n")
+        for argv, said in (
+            (("web", "other"), "restores one container: give one ID"),
+            (("-l", "a=b", "web"), "--checkpoint, -l without -b/--bundle"),
+            (("-a", "web"), "--checkpoint without -b/--bundle"),
+            (("web", "sh"), "--checkpoint without -b/--bundle"),
+        ):
+            refused = await ctr("start", "--checkpoint", "c2", *argv)
+            assert refused.code == cli.EXIT_USAGE and said in refused.err, (argv, refused)
+        assert [c["name"] for c in (await client.get("/containers/web/checkpoint")).json()] == [
+            "c1",
+            "c2",
+        ]
 
 
 async def test_checkpoints_of_a_deleted_container_by_its_bundle(

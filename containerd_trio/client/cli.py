@@ -845,7 +845,8 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
         "--checkpoint",
         type=_checkpoint_name,
         metavar="NAME",
-        help="restore from this checkpoint in the bundle instead",
+        help="restore from this checkpoint in the bundle instead (without -b: in the stopped"
+        " container's own, as docker's start --checkpoint)",
     )
     parser.add_argument(
         "-l",
@@ -954,6 +955,12 @@ def _start_problem(args: argparse.Namespace) -> str | None:
             if problem := _id_problem(args.ids):
                 return problem
             given = [o for name, o in _BUNDLE_START_OPTIONS if _given(getattr(args, name))]
+            if given == ["--checkpoint"] and not args.args and not args.attach:
+                # docker's start --checkpoint NAME ID: a restore from the container's own
+                # bundle, as the daemon lists it (commands.containers_start).
+                if len(args.ids) > 1 or args.interactive:
+                    return "--checkpoint without -b/--bundle restores one container: give one ID"
+                return None
             if given or args.args:
                 return (
                     f"{', '.join(given) or 'a command'} without -b/--bundle: start ID... starts"

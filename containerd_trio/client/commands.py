@@ -330,6 +330,13 @@ def containers_start(client: Client, args: argparse.Namespace, out: Output) -> i
     """``start``: with ``-b``, a container from its bundle, as :func:`containers_run` (``-a``,
     ``-i``, ``-t`` to stay attached); ``ID...`` alone, docker's start: each stopped container
     again (:func:`start_again`), its id printed as given, as ``stop`` prints it."""
+    if args.bundle is None and args.checkpoint is not None:
+        # docker's start --checkpoint NAME ID (the parser's: one ID, no other start option):
+        # the stopped container restored from its own bundle, as the daemon lists it; a
+        # container it does not list is its 404, which says so.
+        [args.id] = args.ids
+        args.bundle = client.container(args.id)["bundlePath"]
+        return containers_run(client, args, out)
     if args.bundle is None and (args.attach or args.interactive):
         [container_id] = args.ids  # the parser's: -a and -i take one
         return start_attached(client, args, out, container_id)
