@@ -1381,7 +1381,8 @@ async def test_start_checkpoint_without_a_bundle_restores_from_the_container_s_o
         for argv, said in (
             (("web", "other"), "restores one container: give one ID"),
             (("-l", "a=b", "web"), "--checkpoint, -l without -b/--bundle"),
-            (("-a", "web"), "--checkpoint without -b/--bundle"),
+            (("-a", "web"), "--checkpoint without -b/--bundle: start ID..."),
+            (("-i", "web"), "--checkpoint without -b/--bundle: start ID..."),
             (("web", "sh"), "--checkpoint without -b/--bundle"),
         ):
             refused = await ctr("start", "--checkpoint", "c2", *argv)

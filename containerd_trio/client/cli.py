@@ -955,10 +955,11 @@ def _start_problem(args: argparse.Namespace) -> str | None:
             if problem := _id_problem(args.ids):
                 return problem
             given = [o for name, o in _BUNDLE_START_OPTIONS if _given(getattr(args, name))]
-            if given == ["--checkpoint"] and not args.args and not args.attach:
+            alone = not (args.args or args.attach or args.interactive)
+            if given == ["--checkpoint"] and alone:
                 # docker's start --checkpoint NAME ID: a restore from the container's own
                 # bundle, as the daemon lists it (commands.containers_start).
-                if len(args.ids) > 1 or args.interactive:
+                if len(args.ids) > 1:
                     return "--checkpoint without -b/--bundle restores one container: give one ID"
                 return None
             if given or args.args:
