@@ -1732,7 +1732,12 @@ class Supervisor:
             if not bundle.is_dir():
                 raise InvalidRequest(f"bundlePath {quoted(bundle_path)} is not a directory")
             return bundle
-        return self.container(container_id).bundle
+        bundle = self.container(container_id).bundle
+        # Its own bundle gone (moved, its mount lost) is said, as a checkpoint of it says it,
+        # not listed as no checkpoints: the 400 a bundlePath to the same place gets.
+        if not bundle.is_dir():
+            raise InvalidRequest(f"the bundle {bundle} is no longer a directory")
+        return bundle
 
     def list_checkpoints(
         self, container_id: str, bundle_path: str | None = None

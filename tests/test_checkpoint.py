@@ -656,6 +656,37 @@ async def test_a_delete_of_a_checkpoint_in_a_read_only_bundle_is_400(
     assert (await client.delete("/containers/ro/checkpoint/c1")).status_code == 200
 
 
+async def test_the_checkpoints_of_a_container_whose_bundle_is_gone_are_not_listed_as_none(
+    client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """A running container whose bundle was moved away (or whose mount went): its checkpoints
+    were listed as none, ``[]`` with 200, where a checkpoint of it says ``the bundle ... is no
+    longer a directory`` and a listing that names the same path as ``bundlePath`` is a 400
+    (found trying docs/checkpoint.md's listing as a new user: a user would take the
+    checkpoints for lost). The listing and a delete now say it as the checkpoint does; with
+    the bundle back, the checkpoint is listed and deleted, the container running on."""
+    with trio.fail_after(60):
+        bundle = make_bundle()
+        created = await start_container(client, "moved", bundle)
+        assert (await checkpoint(client, "moved", "c1")).status_code == 201
+        away = bundle.with_name(bundle.name + ".away")
+        bundle.rename(away)
+        try:
+            said = {"error": f"the bundle {bundle} is no longer a directory"}
+            listed = await client.get("/containers/moved/checkpoint")
+            assert (listed.status_code, listed.json()) == (400, said)
+            deleted = await client.delete("/containers/moved/checkpoint/c1")
+            assert (deleted.status_code, deleted.json()) == (400, said)
+            made = await checkpoint(client, "moved", "c2")
+            assert (made.status_code, made.json()) == (400, said)
+        finally:
+            away.rename(bundle)
+        listed = await client.get("/containers/moved/checkpoint")
+        assert [c["name"] for c in listed.json()] == ["c1"], listed.text
+        assert (await client.delete("/containers/moved/checkpoint/c1")).status_code == 200
+        assert pid_alive(created["processes"][0]["pid"])
+
+
 async def test_criu_failure_is_500_with_its_log_and_leaves_the_container(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:
