@@ -42,7 +42,7 @@ from .archive.paths import (
     process_root,
     rootfs_root,
 )
-from .bundle import BundleConfig, check_config, check_startable, read_config
+from .bundle import BundleConfig, check_config, check_startable, open_bundle, read_config
 from .cgroups import CgroupPlace, release_killed
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
@@ -1734,9 +1734,12 @@ class Supervisor:
             return bundle
         bundle = self.container(container_id).bundle
         # Its own bundle gone (moved, its mount lost) is said, as a checkpoint of it says it,
-        # not listed as no checkpoints: the 400 a bundlePath to the same place gets.
-        if not bundle.is_dir():
-            raise InvalidRequest(f"the bundle {bundle} is no longer a directory")
+        # not listed as no checkpoints; one the kernel will not open (a loop of links, no
+        # permission) is open_bundle's 400 naming why.
+        try:
+            os.close(open_bundle(bundle))
+        except (FileNotFoundError, NotADirectoryError):
+            raise InvalidRequest(f"the bundle {bundle} is no longer a directory") from None
         return bundle
 
     def list_checkpoints(
