@@ -1042,6 +1042,18 @@ async def _follow_numbers(
     return numbers
 
 
+async def _gated_seq(
+    start_daemon: Any, make_bundle: BundleFactory, container_id: str, last: int
+) -> tuple[RunningDaemon, Path, int]:
+    """A daemon whose log rotates at 1 MiB, and a container there that says ``ready``, then
+    waits for ``/gate`` in its rootfs, then writes ``seq 1 last``: its bundle and its pid."""
+    daemon: RunningDaemon = await start_daemon(log_max_bytes=1 << 20)
+    wait = "while [ ! -e /gate ]; do sleep 0.02; done"
+    bundle = make_bundle(["sh", "-c", f"echo ready; {wait}; seq 1 {last}"])
+    created = await start_container(daemon.client, container_id, bundle)
+    return daemon, bundle, created["processes"][0]["pid"]
+
+
 @pytest.mark.parametrize("by_pid", [True, False], ids=["pid", "all"])
 async def test_a_follower_loses_no_record_to_rotations_that_outrun_it(
     start_daemon: Any, make_bundle: BundleFactory, by_pid: bool
@@ -1053,13 +1065,9 @@ async def test_a_follower_loses_no_record_to_rotations_that_outrun_it(
     was busy (here: with its own follower, in this process) was gone before a follower
     opened it. Now a rotated file a follower has not opened is kept for it: every number
     comes, once and in order."""
-    daemon: RunningDaemon = await start_daemon(log_max_bytes=1 << 20)
     last = 3_000_000
-    wait = "while [ ! -e /gate ]; do sleep 0.02; done"
-    bundle = make_bundle(["sh", "-c", f"echo ready; {wait}; seq 1 {last}"])
     with trio.fail_after(240):
-        created = await start_container(daemon.client, "lr-seq", bundle)
-        pid = created["processes"][0]["pid"]
+        daemon, bundle, pid = await _gated_seq(start_daemon, make_bundle, "lr-seq", last)
         params = {"pid": str(pid)} if by_pid else {}
         numbers = await _follow_numbers(daemon, "lr-seq", params, bundle / "rootfs/gate", last)
     missing = last - len(numbers)
@@ -1214,13 +1222,9 @@ async def test_an_attach_loses_no_output_to_rotations_that_outrun_it(
     """An attach follows its process's part of the log, and decodes each record it sends, so
     it took longest over each chunk: at --log-max-bytes 1048576, ``ctr-trio run`` of ``seq 1
     3000000`` lost about three lines in four (docs/logs.md, 2026-12-06). Every byte comes."""
-    daemon: RunningDaemon = await start_daemon(log_max_bytes=1 << 20)
     last = 3_000_000
-    wait = "while [ ! -e /gate ]; do sleep 0.02; done"
-    bundle = make_bundle(["sh", "-c", f"echo ready; {wait}; seq 1 {last}"])
     with trio.fail_after(240):
-        created = await start_container(daemon.client, "lr-run", bundle)
-        pid = created["processes"][0]["pid"]
+        daemon, bundle, pid = await _gated_seq(start_daemon, make_bundle, "lr-run", last)
         session = await attach(daemon.url, "lr-run", pid, query="logs=true")
         assert await session.read_until("ready\n")
         (bundle / "rootfs" / "gate").touch()
