@@ -138,6 +138,10 @@ class _Pace:
     def __init__(self) -> None:
         #: Seconds spent in sends, in all.
         self.sending = 0.0
+        #: Messages sent in all, and whether a send is under way: what the session's output
+        #: did lately, for :func:`_end_after_exit`.
+        self.sent = 0
+        self.in_send = False
         #: (monotonic time, :attr:`sending` then), one a chunk, the last MAX_LAG seconds'.
         self._marks: deque[tuple[float, float]] = deque()
 
@@ -354,21 +358,15 @@ async def _output(
     try:
         with trio.CancelScope() as scope:
             async with trio.open_nursery() as nursery:
-                drain = _Drain()
-                if process is not None:
-                    nursery.start_soon(_end_after_exit, process, scope, drain)
                 pace = _Pace()
+                if process is not None:
+                    nursery.start_soon(_end_after_exit, process, scope, pace)
                 try:
                     async for chunk in output:
                         pace.mark()
                         messages = _messages(chunk, since_ns, position, cursored, pace, selection)
-                        drain.sending += 1
-                        try:
-                            for message in messages:
-                                await _send(connection, container, message, pace)
-                        finally:
-                            drain.sending -= 1
-                        drain.sent += len(messages)
+                        for message in messages:
+                            await _send(connection, container, message, pace)
                         if not messages:
                             # None of it the process's (another's output): let the server's
                             # other tasks run all the same, as the reader's filter did.
@@ -387,16 +385,7 @@ async def _output(
         raise too_slow
 
 
-@attrs.define
-class _Drain:
-    """What a session's output did lately, for :func:`_end_after_exit`: messages sent in all,
-    and whether it is sending now."""
-
-    sent: int = 0
-    sending: int = 0
-
-
-async def _end_after_exit(process: Process, scope: trio.CancelScope, drain: _Drain) -> None:
+async def _end_after_exit(process: Process, scope: trio.CancelScope, pace: _Pace) -> None:
     """End the session's output (``scope``) once the process exited and its output ended (it
     ends by itself then), or once the process exited and :data:`DRAIN_AFTER_EXIT` seconds
     passed with the session waiting on the log and none of the process's output coming: a
@@ -408,11 +397,11 @@ async def _end_after_exit(process: Process, scope: trio.CancelScope, drain: _Dra
     -c 32M`` unsent (found by the suite under load)."""
     await process.exited.wait()
     while True:
-        sent = drain.sent
+        sent = pace.sent
         with trio.move_on_after(DRAIN_AFTER_EXIT):
             await process.output_ended.wait()
             return
-        if drain.sent == sent and not drain.sending:
+        if pace.sent == sent and not pace.in_send:
             break
     scope.cancel()
 
@@ -514,9 +503,17 @@ async def _send(
 ) -> None:
     began = time.monotonic()
     with trio.move_on_after(SEND_TIMEOUT) as waited:
-        await connection.send(message)
+        if pace is None:
+            await connection.send(message)
+        else:
+            pace.in_send = True
+            try:
+                await connection.send(message)
+            finally:
+                pace.in_send = False
     if pace is not None:
         pace.sending += time.monotonic() - began
+        pace.sent += 1
     if waited.cancelled_caught:
         raise TooSlow(f"the client took no output for {SEND_TIMEOUT:g} s")
     container.attach_sent()  # the client reads: an auto-removal waits for the rest
