@@ -16,7 +16,7 @@ import select
 import signal
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -346,6 +346,26 @@ async def next_event(
             if match(event):
                 return event
     raise AssertionError("the event stream ended before the event came")
+
+
+async def answers_of_state_during(
+    client: httpx.AsyncClient, work: Callable[[], Awaitable[Any]]
+) -> tuple[Any, int]:
+    """Await ``work()`` while asking ``GET /state`` again and again (each answer must be a
+    200): its result, and how many answers came meanwhile (the daemon kept serving)."""
+    answers = 0
+
+    async def ask() -> None:
+        nonlocal answers
+        while True:
+            assert (await client.get("/state")).status_code == 200
+            answers += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ask)
+        result = await work()
+        nursery.cancel_scope.cancel()
+    return result, answers
 
 
 async def wait_exit(client: httpx.AsyncClient, container_id: str, pid: int, since: str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,14 @@ import trio
 
 from containerd_trio.logfile import rotated_generations, rotated_name
 
-from .helpers import BundleFactory, RunningDaemon, now, start_container, wait_exit
+from .helpers import (
+    BundleFactory,
+    RunningDaemon,
+    answers_of_state_during,
+    now,
+    start_container,
+    wait_exit,
+)
 
 pytestmark = pytest.mark.deadline(180)
 
@@ -84,18 +92,10 @@ async def test_writers_far_faster_than_capture_lose_nothing_and_live(
         await start_container(client, f"yes-{n}", yes)
     since = now()
     counted = await start_container(client, "counted", make_bundle(["seq", "1", "100000"]))
-    answers = 0
-    async with trio.open_nursery() as nursery:
-
-        async def ask() -> None:
-            nonlocal answers
-            while True:
-                assert (await client.get("/state")).status_code == 200
-                answers += 1
-
-        nursery.start_soon(ask)
-        status = await wait_exit(client, "counted", counted["processes"][0]["pid"], since)
-        nursery.cancel_scope.cancel()
+    pid = counted["processes"][0]["pid"]
+    status, answers = await answers_of_state_during(
+        client, partial(wait_exit, client, "counted", pid, since)
+    )
     assert status == 0
     assert answers > 0
     response = await client.get("/containers/counted/logs")

@@ -36,6 +36,7 @@ from .helpers import (
     COUNTER,
     BundleFactory,
     RunningDaemon,
+    answers_of_state_during,
     pid_alive,
     start_container,
 )
@@ -574,19 +575,8 @@ async def test_a_fast_writers_output_comes_whole_through_an_attach(
     assert info["processes"]
     pid = (await exec_(client, "p6-loud", args=["sh", "-c", script]))["pid"]
     session = await attach(daemon.url, "p6-loud", pid, query="logs=true")
-    answered = 0  # GET /state's answers while the session runs
     with trio.fail_after(120):
-        async with trio.open_nursery() as nursery:
-
-            async def ask_state() -> None:
-                nonlocal answered
-                while True:
-                    assert (await client.get("/state")).status_code == 200
-                    answered += 1
-
-            nursery.start_soon(ask_state)
-            status = await session.to_end()
-            nursery.cancel_scope.cancel()
+        status, answered = await answers_of_state_during(client, session.to_end)
     assert answered >= 1
     assert (session.close_code, session.close_reason) == (1000, "the process ended")
     assert status == 0
