@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 DAEMON_ARGS ?=
 # Three workers on this machine's two cores: with two the cores were half idle (11 min of CPU
 # in 10:21, 2026-12-03); with three they are 87-93% busy (2355 tests in 12-14 min on
-# 2026-12-06; 10:52 and 12:02 for 2396 once the migration tests spawned fewer daemons), and four gained
+# 2026-12-06; 10:52, 12:02 and 14:20 for 2396 once the migration tests spawned fewer daemons), and four gained
 # little and failed tests under the load. `make test-cpu` says
 # which tests cost what (docs/design.md).
 TEST_WORKERS ?= 3
