@@ -39,6 +39,7 @@ from .helpers import (
     runc_ids,
     runc_state,
     start_container,
+    until_trapped,
     wait_catching,
     wait_output,
 )
@@ -733,6 +734,47 @@ async def test_a_containers_log_is_followed_live_with_its_streams_apart(
         expect(log.locator(".line.stderr").first).to_be_visible()
 
     await page.run(live_lines)
+
+
+#: Counts its runs in its rootfs and says which this is, then waits for SIGUSR1 (exit 3): a
+#: start again of the container writes ``run-2`` where the first wrote ``run-1``.
+COUNTED_RUN = (
+    "sh",
+    "-c",
+    'n=$(($(cat /runs 2>/dev/null || echo 0) + 1)); echo "$n" > /runs; echo "run-$n"; '
+    + until_trapped("trap 'exit 3' USR1"),
+)
+
+
+async def test_a_containers_log_ended_at_its_stop_is_followed_again_at_its_start_again(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """A container's page says "end of log" when its container stops. A start again
+    (``ctr-trio start``; a restart by its policy publishes the same ``start-container``) writes
+    on into the same log, and the open page follows it again, the last run's lines kept."""
+    info = await start_container(client, "relog", make_bundle(COUNTED_RUN))
+    pid = info["processes"][0]["pid"]
+    await wait_catching(pid, signal.SIGUSR1)
+    page = await open_page(f"{daemon.url}/#/containers/relog")
+    lines = "#log .line-data"
+    await page.run(lambda page: expect(page.locator(lines)).to_have_text(["run-1"]))
+    os.kill(pid, signal.SIGUSR1)
+
+    def ended(page: Page) -> None:
+        expect(page.locator("#log-status")).to_have_text("end of log: the container has stopped")
+
+    await page.run(ended)
+    started = await client.post("/containers/relog/start")
+    assert started.status_code == 201, started.text
+
+    def followed_again(page: Page) -> None:
+        expect(page.locator(lines)).to_have_text(["run-1", "run-2"])
+        expect(page.locator("#log-status")).to_have_text("following")
+
+    await page.run(followed_again)
 
 
 async def test_a_line_cut_into_records_reads_whole_in_the_log(
