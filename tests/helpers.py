@@ -1013,14 +1013,21 @@ class DaemonProcess:
 
     def server_pid(self) -> int:
         """The serving process: the keeper's child that runs containerd_trio.server."""
+        return self._child_running(b"containerd_trio.server")
+
+    def logger_pid(self) -> int:
+        """The keeper's child that runs the logger."""
+        return self._child_running(b"containerd_trio.keeper._logger")
+
+    def _child_running(self, module: bytes) -> int:
         for child in children(self.keeper_pid):
             try:
                 with open(f"/proc/{child}/cmdline", "rb") as cmdline:
-                    if b"containerd_trio.server" in cmdline.read():
+                    if module in cmdline.read().split(b"\0"):
                         return child
             except OSError:
                 continue
-        raise AssertionError("the keeper runs no server")
+        raise AssertionError(f"the keeper runs no {module.decode()}")
 
     async def served(self, count: int) -> None:
         """Wait until a server has said "serving on" ``count`` times in all."""

@@ -183,6 +183,33 @@ async def test_a_paused_log_is_counted_by_the_next_server_until_it_resumes(
     assert deleted.status_code == 200, deleted.text
 
 
+async def test_a_reload_replaces_the_logger_once_no_log_is_paused(
+    spawn_daemon: Callable[..., Any], make_bundle: BundleFactory, small_disk: Path
+) -> None:
+    """A reload replaces the logger (its code is the package's too), but not while a log is
+    paused: the records it read and could not write are in that logger's memory alone. It is
+    replaced at the resume, and the writer's output is whole."""
+    daemon: DaemonProcess = await spawn_daemon(state_dir=small_disk / "state")
+    client = daemon.client
+    async with paused_writer(client, make_bundle, small_disk) as writer:
+        first = daemon.logger_pid()
+        count = daemon.servings
+        assert (await client.post("/daemon/reload")).status_code == 202
+        await daemon.served(count + 1)
+        await daemon.logged(b"the logger is replaced once no log is paused")
+        assert daemon.logger_pid() == first
+        writer.filler.unlink()
+        await daemon.logged(b"the logger handed over; a new one (pid ")
+    assert daemon.logger_pid() != first
+    exited = await next_event(client, since=writer.since, container_id="writer",
+                              match=lambda e: e["type"] == "exit")  # fmt: skip
+    assert exited["status"] == 7
+    response = await client.get("/containers/writer/logs")
+    numbers = [int(json.loads(line)["data"]) for line in response.text.splitlines()]
+    assert numbers == list(range(1, 300_001))
+    assert b"the logger died" not in daemon.log
+
+
 async def start_container_in(
     client: httpx.AsyncClient, container_id: str, bundle: Path
 ) -> dict[str, Any]:

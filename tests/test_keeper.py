@@ -464,6 +464,7 @@ async def test_a_live_upgrade_under_load(
     await count_past(daemon.client, "upgraded", 20)
     old_server = daemon.server_pid()
     old = WatchedProcess(old_server)
+    old_logger = WatchedProcess(daemon.logger_pid())
     answers: list[int] = []
     count = daemon.servings
 
@@ -485,6 +486,12 @@ async def test_a_live_upgrade_under_load(
     assert daemon.server_pid() != old_server
     assert old.ended()
     assert answers and set(answers) <= {200, 503}
+    # The logger is the package's code too (its log format, its rotation): a new one took
+    # over, the old one's last records written (until 2026-12-06 the first logger ran on).
+    with trio.fail_after(10):
+        await daemon.logged(b"the logger handed over; a new one (pid ")
+    assert old_logger.ended() and daemon.logger_pid() != old_logger.pid
+    assert b"the logger died" not in daemon.log
     await count_past(daemon.client, "upgraded", (await counted(daemon.client, "upgraded"))[-1] + 5)
     got = (await daemon.client.get("/containers/upgraded")).json()
     assert got["processes"][0]["pid"] == created["processes"][0]["pid"]
@@ -1073,6 +1080,41 @@ def test_the_loggers_burst_goes_out_as_the_keeper_reads_it() -> None:
         assert [m["key"] for m in received] == [f"c{n}/init" for n in range(300)]
         assert logger._epoll.poll(0) == []  # nothing to send: it waits for room no more
     finally:
+        ours.close()
+        theirs.close()
+        logger._epoll.close()
+
+
+def test_a_stopping_logger_writes_the_line_it_holds(tmp_path: Path) -> None:
+    """An interactive process's line without its newline (a prompt) is held a moment for its
+    rest. A logger asked to stop (a daemon's stop; a reload's, for a new logger that reads on
+    from the pipe and could never join the two) writes it as it is before it exits; until
+    2026-12-06 it was lost."""
+    from containerd_trio.keeper._logger import Logger
+    from containerd_trio.keeper._wire import Channel, pair
+
+    ours, theirs = pair()
+    reading, writing = os.pipe()
+    stderr = os.dup(reading)
+    logger = Logger(Channel(ours))
+    try:
+        add = {"op": "add", "cid": "c", "dir": str(tmp_path), "max_bytes": 1 << 20}
+        logger._handle({**add, "key": "c/init", "pid": 7, "stdin": True}, [reading, stderr])
+        os.write(writing, b"password: ")
+        logger._read(logger._streams[reading])
+        assert logger._holding  # held for its rest
+        logger._handle({"op": "stop"}, [])
+        logger.run()  # the stop's end of the loop
+        records = [
+            json.loads(line) for line in (tmp_path / "container.log").read_text().splitlines()
+        ]
+        assert [(r["stream"], r["pid"], r["data"]) for r in records] == [
+            ("stdout", 7, "password: ")
+        ]
+    finally:
+        for fd in (reading, writing, stderr):
+            with contextlib.suppress(OSError):
+                os.close(fd)
         ours.close()
         theirs.close()
         logger._epoll.close()

@@ -17,7 +17,8 @@ OOM killer), nothing a container has is lost: the pipes keep their readers (no S
 logger goes on writing their output), exits wait in the keeper, new connections wait in the
 socket's backlog, and the keeper starts a new server at once, which the keeper "welcomes" with
 everything it holds. A live upgrade (``SIGHUP`` to the keeper, or ``ctr-trio daemon reload``)
-is the same hand-over, with the new server started before the old one stops.
+is the same hand-over, with the new server started before the old one stops; the logger is
+replaced too, once it has written what it read.
 
 The logger is the keeper's child too, and is restarted like the server; the keeper holds the
 pipes while it is gone. Only the keeper itself cannot be replaced: ``kill -9`` of the keeper

@@ -308,6 +308,12 @@ class Keeper:
         #: exits is followed by another (:meth:`_server_exited`).
         self._served = False
         self._logger_restart_at: float | None = None
+        #: A reload's: the logger was asked to stop (its last records written) so that a new
+        #: one, with the code on disk, takes its place at its exit (:meth:`_replace_logger`).
+        self._logger_replaced = False
+        #: A reload's replacement of the logger waits for every paused log's resume: the
+        #: records a paused log holds (read, not written) are in the logger's memory alone.
+        self._logger_replace_after_pauses = False
         if embedded is not None:
             self._server = Server(embedded, None)
             self._watch(embedded.fileno(), self._server)
@@ -705,6 +711,7 @@ class Keeper:
             # already under way", and the pause (up to 10 s) went on.
             log.info("reloading: no server serves; starting the next one now")
             self._restart_at = time.monotonic()
+            self._replace_logger()
             return
         if self._standby is not None:
             # Its new server may have read the code on disk before this reload's change: one
@@ -715,6 +722,25 @@ class Keeper:
             return
         log.info("reloading: starting a new server")
         self._start_server()
+        self._replace_logger()
+
+    def _replace_logger(self) -> None:
+        """A reload's other half: the logger's code is the package's too (its log format, its
+        rotation), so a new logger takes over, as a new server does. The old one is asked to
+        stop: it writes what it has read and holds, and exits; the keeper then starts the new
+        one at once and hands it every pipe, as after a crash of the logger, with nothing read
+        and unwritten to lose. Output meanwhile waits in the pipes. Until 2026-12-06 a reload
+        left the logger running the code it started with until it died."""
+        if self._logger is None or self._logger_pid is None or self._logger_replaced:
+            return  # none runs (the next one starts with the code on disk), or one is asked
+        if self._paused_logs:
+            log.info("reloading: the logger is replaced once no log is paused (a full disk)")
+            self._logger_replace_after_pauses = True
+            return
+        self._logger_replace_after_pauses = False
+        log.info("reloading: the logger hands over to a new one")
+        self._logger_replaced = True
+        self._logger.send({"op": "stop"})
 
     # --- messages from a server ---------------------------------------------------------------
 
@@ -1204,6 +1230,8 @@ class Keeper:
                 else:
                     self._paused_logs.discard(str(message["cid"]))
                 self._tell_server(message)
+        if self._logger_replace_after_pauses and not self._paused_logs:
+            self._replace_logger()  # the last pause ended (a resume, or its log forgotten)
 
     def _output_ended(self, custody: Custody) -> None:
         """All of the process's output is in its log: the server is told, and the pipes
@@ -1231,7 +1259,16 @@ class Keeper:
         for container_id in sorted(self._paused_logs):
             self._tell_server({"op": "log", "cid": container_id, "paused": False})
         self._paused_logs.clear()
-        if self._exit_code is None:
+        self._logger_replace_after_pauses = False  # the next logger runs the code on disk
+        replaced, self._logger_replaced = self._logger_replaced, False
+        if self._exit_code is not None:
+            return
+        if replaced and code == os.CLD_EXITED and status == 0:
+            self._start_logger()
+            if self._logger_pid is not None:
+                log.info("the logger handed over; a new one (pid %d) takes its pipes",
+                         self._logger_pid)  # fmt: skip
+        else:
             log.error("the logger died (%s); starting a new one", _ending(status, code))
             self._logger_restart_at = time.monotonic() + 0.2
 

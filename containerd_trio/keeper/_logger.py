@@ -139,6 +139,17 @@ class Logger:
             if self._keeping and time.monotonic() >= self._let_go_at:
                 self._let_go()
             self._channel.flush_in(self._epoll)
+        self._write_held()
+
+    def _write_held(self) -> None:
+        """At its stop: the bytes streams hold (a line without its newline, a character's
+        start), logged as they are. The next logger (a reload's, with new code) reads on from
+        the pipe and could never join them to their rest; until 2026-12-06 they were lost."""
+        for fd in list(self._holding):
+            stream = self._streams[fd]
+            if stream.capture.container_id not in self._paused:
+                del self._holding[fd]
+                self._write(stream.capture.container_id, stream.source.release())
 
     # --- messages from the keeper -------------------------------------------------------------
 
