@@ -127,6 +127,16 @@ async def paused_writer(
         filler.unlink(missing_ok=True)
 
 
+async def wrote_whole(client: httpx.AsyncClient, writer: PausedWriter) -> None:
+    """The writer's exit comes (status 7: its seq ended), and its log holds every line."""
+    exited = await next_event(client, since=writer.since, container_id="writer",
+                              match=lambda e: e["type"] == "exit")  # fmt: skip
+    assert exited["status"] == 7
+    response = await client.get("/containers/writer/logs")
+    numbers = [int(json.loads(line)["data"]) for line in response.text.splitlines()]
+    assert numbers == list(range(1, 300_001))
+
+
 async def test_capture_pauses_on_a_full_disk_and_resumes_losing_nothing(
     start_daemon: Callable[..., Any], make_bundle: BundleFactory, small_disk: Path
 ) -> None:
@@ -141,12 +151,7 @@ async def test_capture_pauses_on_a_full_disk_and_resumes_losing_nothing(
         writer.filler.unlink()
         await next_event(client, since=writer.since, container_id="writer",
                          match=lambda e: e["type"] == "log-resumed")  # fmt: skip
-        exited = await next_event(client, since=writer.since, container_id="writer",
-                                  match=lambda e: e["type"] == "exit")  # fmt: skip
-    assert exited["status"] == 7
-    response = await client.get("/containers/writer/logs")
-    numbers = [int(json.loads(line)["data"]) for line in response.text.splitlines()]
-    assert numbers == list(range(1, 300_001))
+        await wrote_whole(client, writer)
     assert "containerd_trio_paused_logs 0.0" in (await client.get("/metrics")).text
 
 
@@ -201,12 +206,7 @@ async def test_a_reload_replaces_the_logger_once_no_log_is_paused(
         writer.filler.unlink()
         await daemon.logged(b"the logger handed over; a new one (pid ")
     assert daemon.logger_pid() != first
-    exited = await next_event(client, since=writer.since, container_id="writer",
-                              match=lambda e: e["type"] == "exit")  # fmt: skip
-    assert exited["status"] == 7
-    response = await client.get("/containers/writer/logs")
-    numbers = [int(json.loads(line)["data"]) for line in response.text.splitlines()]
-    assert numbers == list(range(1, 300_001))
+    await wrote_whole(client, writer)
     assert b"the logger died" not in daemon.log
 
 
