@@ -1054,8 +1054,32 @@ class Supervisor:
     async def delete(
         self, container_id: str, timeout: float | None, *, force: bool = False
     ) -> ContainerInfo:
+        under_way = self._containers.get(container_id)
+        if force and under_way is not None and under_way.deleting and not under_way.deleted:
+            return await self._hasten_delete(under_way)
         container = await self._commanded(container_id)
         info = await self._submit(self._delete, container, timeout, force)
+        self._taken_by_user(container)
+        return info
+
+    async def _hasten_delete(self, container: Container) -> ContainerInfo:
+        """docker's ``rm -f`` of a container whose delete waits for its stop (a grace that has
+        not ended, a ``stopTimeout`` of -1 with an init that ignores its stop signal, or a
+        delete the last server left under way): SIGKILL now, and the answer is that delete's
+        end, the container as it ended. If that delete fails, this one deletes it. Until
+        2026-12-06 it was a 409 ("is being deleted"), and only a kill (``PATCH`` signal)
+        could end a delete without a SIGKILL to come."""
+        with contextlib.suppress(Conflict):  # its init has exited: the delete removes it
+            container.signal_init(signal.SIGKILL)
+            await self._thaw_if_killed_paused(container)
+        try:
+            # Its turn comes once the delete under way has ended: then it finds the
+            # container gone, or (a delete that failed) deletes it itself, with no grace.
+            info = await self._submit(self._delete, container, 0.0, True)
+        except NotFound:
+            if not container.deleted:
+                raise
+            info = container.info()
         self._taken_by_user(container)
         return info
 

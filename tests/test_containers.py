@@ -688,6 +688,37 @@ async def test_commands_on_a_container_being_deleted_are_refused_at_once(
     assert (await client.get("/containers/slow")).status_code == 404
 
 
+@pytest.mark.parametrize("stop_timeout", [-1, 60])
+async def test_a_forced_delete_ends_a_delete_waiting_for_the_stop_and_answers_its_end(
+    daemon: RunningDaemon, make_bundle: BundleFactory, stop_timeout: int
+) -> None:
+    """docker's ``rm -f`` while a delete waits for the container to stop (a ``stopTimeout``
+    of -1, or a long one, with an init that ignores its stop signal): SIGKILL now, and both
+    DELETEs answer 200 with the container as it ended. Until 2026-12-06 the forced one was a
+    409 (being deleted), and with -1 only a signal could end the first."""
+    client = daemon.client
+    script = "trap 'echo got-term' TERM; echo up; while true; do sleep 1; done"
+    bundle = make_bundle(["sh", "-c", script])
+    await start_container(client, "endless", bundle, stopTimeout=stop_timeout)
+    await wait_output(client, "endless", "up")
+    deleted: list[httpx.Response] = []
+
+    async def delete() -> None:
+        deleted.append(await client.delete("/containers/endless"))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(delete)
+        await wait_output(client, "endless", "got-term")  # the delete is under way
+        with trio.fail_after(10):  # not after the stop's timeout, -1: never
+            forced = await client.delete("/containers/endless", params={"force": "true"})
+    assert forced.status_code == 200, forced.text
+    assert deleted[0].status_code == 200, deleted[0].text
+    for answer in (forced, deleted[0]):
+        assert run_status(answer.json()["state"]) == {"status": "stopped", "exitStatus": 137}
+    assert (await client.get("/containers/endless")).status_code == 404
+    assert runc_ids(daemon.config.state_dir) == []
+
+
 async def test_delete_stopped_container(daemon: RunningDaemon, make_bundle: BundleFactory) -> None:
     client = daemon.client
     since = now()
