@@ -554,7 +554,11 @@ class Watch:
             if self._directory.watcher.closed:
                 pass
             elif self._directory.wd is None:
-                await trio.sleep(0.1)  # no inotify: look again soon
+                # No inotify: look again soon, opening what is new (the file a rotation made),
+                # as inotify's notice would. Until 2026-12-06 the follower read on in the
+                # file it had, renamed away, and never opened the new one.
+                await trio.sleep(0.1)
+                LogWatch._notice(self._chain)
             else:
                 await self._directory.lot.park()
             nursery.cancel_scope.cancel()

@@ -21,7 +21,7 @@ import pytest
 import trio
 import trio.testing
 
-from containerd_trio import logfile, logs, procfs
+from containerd_trio import _libc, logfile, logs, procfs
 from containerd_trio.api import openapi
 from containerd_trio.keeper import LOGGER_MODULE
 from containerd_trio.logfile import (
@@ -42,6 +42,7 @@ from .helpers import (
     RunningDaemon,
     now,
     start_container,
+    until_trapped,
     wait_exit,
     wait_output,
 )
@@ -1079,6 +1080,33 @@ async def test_a_follower_loses_no_record_to_rotations_that_outrun_it(
         numbers = await _follow_numbers(daemon, "lr-seq", params, bundle / "rootfs/gate", last)
     missing = last - len(numbers)
     assert numbers == list(range(1, last + 1)), f"{missing} numbers missing or out of place"
+
+
+async def test_a_follower_without_inotify_follows_the_log_across_rotations(
+    start_daemon: Any, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a host without inotify (none left: fs.inotify.max_user_instances; a kernel built
+    without it) a follower looks at the log's directory again ten times a second. It only
+    read on in the file it had: once the log rotated, it read that file (renamed) to its end
+    and never opened the new one, its answer silent until the container ended. Now each look
+    opens the files new to it, as a notice from inotify does."""
+    monkeypatch.setattr(_libc, "inotify_init1", lambda flags: -1)  # the server's LogWatch
+    daemon: RunningDaemon = await start_daemon(log_max_bytes=4096)
+    wait = "while [ ! -e /gate ]; do sleep 0.02; done"
+    script = f"echo ready; {wait}; seq 1 300; echo done; " + until_trapped("trap 'exit 0' TERM")
+    bundle = make_bundle(["sh", "-c", script])
+    await start_container(daemon.client, "polled", bundle)
+    lines: list[str] = []
+    url = "/containers/polled/logs"
+    with trio.fail_after(20):  # before: until the container's end, which never came
+        async with daemon.client.stream("GET", url, params={"follow": "true"}) as response:
+            async for line in response.aiter_lines():
+                lines.append(json.loads(line)["data"])
+                if lines[-1] == "ready\n":
+                    (bundle / "rootfs/gate").touch()  # the log rotates as the follow reads
+                elif lines[-1] == "done\n":
+                    break
+    assert lines == ["ready\n"] + [f"{n}\n" for n in range(1, 301)] + ["done\n"]
 
 
 def _rotate_times(log: LogWriter, times: int) -> None:
