@@ -308,11 +308,17 @@ def open_bundle(bundle: Path) -> int:
         ) from None
 
 
-def _open_config(bundle: Path, where: str) -> int:
+def open_given(bundle: Path) -> int:
+    """:func:`open_bundle` of a ``bundlePath`` a request gives: none there is the client's
+    400, in the same words for a start and for the checkpoint routes."""
     try:
-        directory = open_bundle(bundle)
+        return open_bundle(bundle)
     except (FileNotFoundError, NotADirectoryError):
         raise InvalidRequest(f"bundlePath {quoted(str(bundle))} is not a directory") from None
+
+
+def _open_config(bundle: Path, where: str) -> int:
+    directory = open_given(bundle)
     try:
         return beneath.open_beneath(
             directory, CONFIG_NAME, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY

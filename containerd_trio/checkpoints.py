@@ -138,9 +138,7 @@ def image_path(bundle: Path, name: str) -> Path:
 def reserve(bundle: Path, name: str) -> Path:
     """Create the checkpoint's directory; 409 if a checkpoint of that name exists, or a
     directory that is not one (the same 409 a delete of it answers)."""
-    directory = _open_checkpoints(bundle, create=True)
-    if directory is None:
-        raise InvalidRequest(f"the bundle {bundle} is no longer a directory")
+    directory = _made_checkpoints(bundle)
     try:
         try:
             os.mkdir(name, 0o700, dir_fd=directory)
@@ -164,9 +162,7 @@ def place(bundle: Path, staged: Path, name: str) -> None:
     (an import's staging), into the bundle as checkpoint ``name``: renamed into the
     ``checkpoints`` directory reached without a link (made if need be, as :func:`reserve`
     makes it); 409 if a checkpoint of that name appeared meanwhile."""
-    directory = _open_checkpoints(bundle, create=True)
-    if directory is None:
-        raise InvalidRequest(f"the bundle {bundle} is no longer a directory")
+    directory = _made_checkpoints(bundle)
     try:
         # rename(2) would take the place of an empty directory: none may be there.
         with contextlib.suppress(FileNotFoundError):
@@ -178,9 +174,10 @@ def place(bundle: Path, staged: Path, name: str) -> None:
 
 
 def check_directory(bundle: Path) -> None:
-    """400 unless the bundle's ``checkpoints`` is a directory of its own, or not there yet:
-    for what writes into it by name (an import)."""
-    directory = _open_checkpoints(bundle)
+    """400 unless the bundle's ``checkpoints`` is a directory of its own, or not there yet
+    (the bundle itself too: an archive with the full bundle makes it): for what writes into
+    it by name (an import)."""
+    directory = _open_checkpoints(bundle, gone_ok=True)
     if directory is not None:
         os.close(directory)
 
@@ -210,7 +207,7 @@ def commit_finished(bundle: Path, info: CheckpointInfo) -> bool:
     images are the checkpoint all the same, and the caller keeps them (before, the OSError
     ended the adoption, and no server could start while the disk was full)."""
     try:
-        directory = _open_checkpoints(bundle)
+        directory = _open_checkpoints(bundle, gone_ok=True)
         if directory is None:
             return False
         try:
@@ -410,7 +407,8 @@ def check_descriptors(bundle: Path, name: str) -> None:
 
 
 def list_all(bundle: Path) -> list[CheckpointInfo]:
-    """Every completed checkpoint of the bundle, oldest first."""
+    """Every completed checkpoint of the bundle, oldest first; a 400 if the bundle is no
+    longer a directory (:func:`_open_checkpoints`: not "none")."""
     directory = _open_checkpoints(bundle)
     if directory is None:
         return []
@@ -436,6 +434,8 @@ def list_all(bundle: Path) -> list[CheckpointInfo]:
 
 
 def delete(bundle: Path, name: str) -> None:
+    """Remove checkpoint ``name``: 404 if it is not there, a 400 if the bundle is no longer a
+    directory (:func:`_open_checkpoints`), 409 for a directory that is no checkpoint."""
     directory = _open_checkpoints(bundle)
     if directory is None:
         raise _not_found(bundle, name)
@@ -482,7 +482,7 @@ def _checkpoints_there(bundle: Path) -> Iterator[int | None]:
     """The bundle's checkpoints directory, open for the block; None if it is not there, or
     not a directory of the bundle's own (nothing of the daemon's to remove in it)."""
     try:
-        directory = _open_checkpoints(bundle)
+        directory = _open_checkpoints(bundle, gone_ok=True)
     except DaemonError:
         directory = None
     try:
@@ -495,7 +495,7 @@ def _checkpoints_there(bundle: Path) -> Iterator[int | None]:
 def discard(path: Path) -> None:
     """Remove a checkpoint directory (``reserve``'s answer) that did not complete."""
     try:
-        directory = _open_checkpoints(path.parent.parent)
+        directory = _open_checkpoints(path.parent.parent, gone_ok=True)
     except DaemonError:
         return
     if directory is not None:
@@ -518,12 +518,27 @@ _MAX_METADATA = 64 * 1024
 _MAX_PROCESS = 6 * MAX_ARG_SPACE + 12 * NGROUPS_MAX + 6 * MAX_LABELS_BYTES + _MAX_METADATA
 
 
-def _open_checkpoints(bundle: Path, *, create: bool = False) -> int | None:
-    """An fd on ``{bundle}/checkpoints``, reached without a link; None if it does not exist."""
+def bundle_gone(bundle: Path) -> InvalidRequest:
+    """The 400 of a bundle that is no longer a directory (moved away, its mount gone)."""
+    return InvalidRequest(f"the bundle {bundle} is no longer a directory")
+
+
+def _open_checkpoints(bundle: Path, *, create: bool = False, gone_ok: bool = False) -> int | None:
+    """An fd on ``{bundle}/checkpoints``, reached without a link; None if it does not exist.
+
+    The one rule for a bundle that is no longer a directory: :func:`bundle_gone`'s 400 for
+    what a client asks of its checkpoints (a listing, a delete, a checkpoint, a restore, an
+    export), which must not answer as if the bundle had none (a listing's ``[]``, a delete's
+    404: before 2026-12-06 the supervisor checked the bundle first, with its own words for
+    each path, then this opened it again and took it for empty). With ``gone_ok``, None:
+    for an import, whose archive may make the bundle, and for the daemon's own tidying,
+    which has nothing to remove there."""
     try:
         bundle_fd = open_bundle(bundle)  # a 400 for one its owner made unreachable since
     except (FileNotFoundError, NotADirectoryError):
-        return None
+        if gone_ok:
+            return None
+        raise bundle_gone(bundle) from None
     try:
         if create:
             with contextlib.suppress(FileExistsError):
@@ -537,8 +552,17 @@ def _open_checkpoints(bundle: Path, *, create: bool = False) -> int | None:
         os.close(bundle_fd)
 
 
+def _made_checkpoints(bundle: Path) -> int:
+    """:func:`_open_checkpoints`, made if need be (a new checkpoint's, an import's)."""
+    directory = _open_checkpoints(bundle, create=True)
+    if directory is None:  # made, then removed before it was opened
+        raise Conflict(f"{checkpoints_dir(bundle)} was removed meanwhile: try again")
+    return directory
+
+
 def _open_checkpoint(bundle: Path, name: str) -> int:
-    """An fd on ``{bundle}/checkpoints/{name}``, reached without a link; 404 if missing."""
+    """An fd on ``{bundle}/checkpoints/{name}``, reached without a link; 404 if missing (the
+    bundle gone: :func:`_open_checkpoints`' 400)."""
     directory = _open_checkpoints(bundle)
     if directory is None:
         raise _not_found(bundle, name)

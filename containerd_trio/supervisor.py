@@ -42,7 +42,7 @@ from .archive.paths import (
     process_root,
     rootfs_root,
 )
-from .bundle import BundleConfig, check_config, check_startable, open_bundle, read_config
+from .bundle import BundleConfig, check_config, check_startable, open_given, read_config
 from .cgroups import CgroupPlace, release_killed
 from .checkpoints import CheckpointInfo
 from .config import DaemonConfig
@@ -697,6 +697,8 @@ class Supervisor:
         kept: checkpoints.KeptProcess | None = None
         if checkpoint is not None:
             check_id(checkpoint, "checkpoint name")
+            if not moved:  # a move's restore replaces the stopped one: another container
+                self._refuse_restore_elsewhere(container_id, bundle)
             self._refuse_if_dumping(bundle, checkpoint, "restore from it")
             checkpoints.load(bundle, checkpoint)  # 404 now rather than after reserving the id
             checkpoints.check_descriptors(bundle, checkpoint)  # before runc reads it by name
@@ -738,6 +740,7 @@ class Supervisor:
         if isinstance(launch, Restore):
             had = existing.kept_process() if existing is not None and not moved else kept
         if isinstance(launch, Restore) and not moved:
+            self._refuse_restore_elsewhere(container_id, bundle)  # the id's, after the await
             # Its labels (those given are added), its autoRemove and its restart policy (one
             # given wins, "no" too).
             if had is not None:
@@ -1749,22 +1752,46 @@ class Supervisor:
             )
 
     def checkpoint_bundle(self, container_id: str, bundle_path: str | None) -> Path:
-        """The bundle whose checkpoints to list: the container's, or one the client names."""
+        """The bundle whose checkpoints a listing, a delete or an export acts on: a listed
+        container's own (:meth:`_own_bundle`: a ``bundlePath`` may only name it), or, for an
+        id the daemon does not list (deleted, or on another daemon), the one the client
+        names. A bundle that is no longer a directory is the checkpoints module's 400, when
+        it opens it (one rule: :func:`.checkpoints._open_checkpoints`)."""
         check_id(container_id)
-        if bundle_path is not None:
-            bundle = _check_path(bundle_path)
-            if not bundle.is_dir():
-                raise InvalidRequest(f"bundlePath {quoted(bundle_path)} is not a directory")
-            return bundle
-        bundle = self.container(container_id).bundle
-        # Its own bundle gone (moved, its mount lost) is said, as a checkpoint of it says it,
-        # not listed as no checkpoints; one the kernel will not open (a loop of links, no
-        # permission) is open_bundle's 400 naming why.
+        given = None if bundle_path is None else _check_path(bundle_path)
         try:
-            os.close(open_bundle(bundle))
-        except (FileNotFoundError, NotADirectoryError):
-            raise InvalidRequest(f"the bundle {bundle} is no longer a directory") from None
-        return bundle
+            container = self.container(container_id)
+        except NotFound:
+            if given is None:
+                raise
+            # The client's path, as a start takes it: none there is its 400 now.
+            os.close(open_given(given))
+            return given
+        return self._own_bundle(container, given)
+
+    def _refuse_restore_elsewhere(self, container_id: str, bundle: Path) -> None:
+        """A user's restore over the stopped container of the id is that container's again
+        (its labels, limits, log): from a checkpoint of its own bundle, as a listing and a
+        delete of its checkpoints take them (:meth:`_own_bundle`'s 400 for another bundle,
+        which until 2026-12-06 was restored from, under the stopped one's settings)."""
+        listed = self._containers.get(container_id)
+        if listed is not None and listed.status is Status.STOPPED and not listed.deleted:
+            self._own_bundle(listed, bundle)
+
+    def _own_bundle(self, container: Container, given: Path | None) -> Path:
+        """The container's bundle, the home of its checkpoints, as docker's and containerd's
+        are the container's own: a ``given`` bundlePath is taken only as another spelling of
+        it (a link, a mount of it), and is otherwise a 400 naming both, not the checkpoints
+        of another bundle acted on under this container's id (until 2026-12-06 the path
+        given won: ``ctr-trio checkpoints rm web c1 -b /other`` deleted /other's c1)."""
+        if given is not None and not _same_directory(given, container.bundle):
+            raise InvalidRequest(
+                f"bundlePath {quoted(str(given))} is not the bundle of container"
+                f" {container.id!r} ({container.bundle}): a listed container's checkpoints are"
+                " in its own bundle (a restore over it restores from there): name that one, or"
+                " delete the container first to use another bundle's under its id"
+            )
+        return container.bundle
 
     def list_checkpoints(
         self, container_id: str, bundle_path: str | None = None
@@ -2147,6 +2174,18 @@ def _checkpoint_identity(bundle: Path, name: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return info.st_dev, info.st_ino
+
+
+def _same_directory(given: Path, bundle: Path) -> bool:
+    """Whether ``given`` is the directory ``bundle`` is (the same device and inode, which no
+    spelling of either path changes); False if either is not there, unless they are one
+    path (a bundle gone is then said as such, not as another bundle)."""
+    if given == bundle:
+        return True
+    try:
+        return os.path.samestat(os.stat(given), os.stat(bundle))
+    except OSError:
+        return False
 
 
 def _dump_key(bundle: Path, name: str) -> tuple[int, int, str] | None:

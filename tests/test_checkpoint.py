@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import uuid
@@ -18,6 +20,7 @@ import trio
 import trio.testing
 
 from containerd_trio import checkpoints, procfs
+from containerd_trio.errors import InvalidRequest, quoted
 from containerd_trio.procfs import state as process_state
 from containerd_trio.timestamps import parse_ns
 
@@ -1187,11 +1190,16 @@ async def test_a_checkpoint_being_restored_from_is_not_deleted(
                 "error": f"checkpoint 'cp' in {bundle}/checkpoints is being restored from"
                 " (container 'r'): delete it once the restore has answered"
             }
-            # Through another spelling of the bundle (a link to it): the same checkpoint.
+            # Through another spelling of the bundle (a link to it): the same checkpoint,
+            # named in the container's own bundle (the home of a listed one's checkpoints).
             alias = tmp_path / "alias"
             alias.symlink_to(bundle)
             params = {"bundlePath": str(alias)}
             refused = await client.delete("/containers/c/checkpoint/cp", params=params)
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["error"].startswith(f"checkpoint 'cp' in {bundle}/checkpoints")
+            # And under an id the daemon does not list, the link itself named.
+            refused = await client.delete("/containers/none/checkpoint/cp", params=params)
             assert refused.status_code == 409, refused.text
             assert refused.json()["error"].startswith(f"checkpoint 'cp' in {alias}/checkpoints")
             assert (bundle / "checkpoints" / "cp" / "checkpoint.json").exists()
@@ -1294,3 +1302,97 @@ async def test_a_dump_under_way_as_the_daemon_stops_ends_its_course(
         "cancelled: the daemon is stopping",
     ), ended
     assert ended["checkpoint"] == "cp"
+
+
+async def test_a_listed_container_s_checkpoints_are_those_of_its_own_bundle(
+    daemon: RunningDaemon, make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """``bundlePath`` for a container the daemon lists named another bundle's checkpoints
+    under its id: a listing showed them, a delete removed them (``ctr-trio checkpoints rm web
+    c1 -b /other`` deleted /other's c1, web's left), an export sent them, and a restore over
+    the stopped container ran them under its labels, limits and log (found reading the
+    routes against docker's and containerd's, where a container's checkpoints are its own).
+    A listed container's bundle is their home now: another bundle is a 400 naming both,
+    nothing touched; the same directory by another path (a link) is taken; an id the daemon
+    does not list takes any bundlePath, as before."""
+    client = daemon.client
+    with trio.fail_after(60):
+        bundle = make_bundle(COUNTER)
+        created = await start_container(client, "ck-web", bundle)
+        await wait_output(client, "ck-web", "1")
+        since = now()
+        assert (await checkpoint(client, "ck-web", "c1", exit=True)).status_code == 201
+        assert await wait_exit(client, "ck-web", created["processes"][0]["pid"], since) == 137
+        other = make_bundle(COUNTER)
+        shutil.copytree(bundle / "checkpoints", other / "checkpoints")
+        said = {
+            "error": f"bundlePath {quoted(str(other))} is not the bundle of container 'ck-web'"
+            f" ({bundle}):"
+            " a listed container's checkpoints are in its own bundle (a restore over it"
+            " restores from there): name that one, or delete the container first to use"
+            " another bundle's under its id"
+        }
+        query = {"bundlePath": str(other)}
+        for answer in (
+            await client.get("/containers/ck-web/checkpoint", params=query),
+            await client.delete("/containers/ck-web/checkpoint/c1", params=query),
+            await client.get("/containers/ck-web/checkpoint/c1/archive", params=query),
+            await client.post(
+                "/containers/ck-web", json={"bundlePath": str(other), "checkpoint": "c1"}
+            ),
+        ):
+            assert (answer.status_code, answer.json()) == (400, said), answer.text
+        assert (other / "checkpoints" / "c1" / checkpoints.METADATA_NAME).exists()
+        assert (await client.get("/containers/ck-web")).json()["state"]["status"] == "stopped"
+        assert runc_ids(daemon.config.state_dir) == []
+        # Another path to the container's own bundle is the same home.
+        alias = tmp_path / "alias"
+        alias.symlink_to(bundle)
+        listed = await client.get(
+            "/containers/ck-web/checkpoint", params={"bundlePath": str(alias)}
+        )
+        assert [c["name"] for c in listed.json()] == ["c1"], listed.text
+        # An id the daemon does not list: the bundle named.
+        listed = await client.get("/containers/ck-gone/checkpoint", params=query)
+        assert [c["name"] for c in listed.json()] == ["c1"], listed.text
+        deleted = await client.delete("/containers/ck-gone/checkpoint/c1", params=query)
+        assert deleted.status_code == 200, deleted.text
+        assert not (other / "checkpoints" / "c1").exists()
+        assert (bundle / "checkpoints" / "c1" / checkpoints.METADATA_NAME).exists()
+        # The container's own bundle restores it, as before.
+        body = {"bundlePath": str(bundle), "checkpoint": "c1"}
+        restored = await client.post("/containers/ck-web", json=body)
+        assert restored.status_code == 201, restored.text
+
+
+async def test_a_bundle_gone_is_one_400_for_what_a_client_asks_of_its_checkpoints(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """One rule for a bundle that is no longer a directory, in the checkpoints module: the
+    supervisor checked the container's own bundle with open_bundle and a bundlePath with
+    is_dir(), then the module opened it again and took a gone bundle for one without
+    checkpoints (a listing ``[]``, a delete 404). The module says it now (400); and a
+    bundlePath is checked as a start checks it, in a start's words: a loop of links was
+    ``is not a directory`` for the listing, ``cannot be opened: Too many levels of symbolic
+    links`` for a start."""
+    gone = tmp_path / "gone"
+    said = f"the bundle {gone} is no longer a directory"
+    with pytest.raises(InvalidRequest, match=re.escape(said)):
+        checkpoints.list_all(gone)
+    with pytest.raises(InvalidRequest, match=re.escape(said)):
+        checkpoints.delete(gone, "c1")
+    with pytest.raises(InvalidRequest, match=re.escape(said)):
+        checkpoints.load(gone, "c1")
+    checkpoints.check_directory(gone)  # an import's: the archive may make the bundle
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    started = await client.post("/containers/ck-loop", json={"bundlePath": str(loop)})
+    assert started.status_code == 400, started.text
+    assert "Too many levels of symbolic links" in started.json()["error"]
+    query = {"bundlePath": str(loop)}
+    for answer in (
+        await client.get("/containers/ck-loop/checkpoint", params=query),
+        await client.delete("/containers/ck-loop/checkpoint/c1", params=query),
+        await client.get("/containers/ck-loop/checkpoint/c1/archive", params=query),
+    ):
+        assert (answer.status_code, answer.json()) == (400, started.json()), answer.text
