@@ -641,12 +641,22 @@ def _refusal(code: int | None, what: str) -> DaemonError:
     return DaemonError(f"cannot open {what}: {os.strerror(code or 0)}")
 
 
+#: Error lines CRIU logs on its way to what it does, not the failure: ``rlimit: Can't setup
+#: RLIMIT_NOFILE for self`` is in every restore's log where CRIU may not raise its limit of
+#: open files to ``fs/nr_open`` (no CAP_SYS_RESOURCE, as on these machines, whose hard limit
+#: is 20000): it goes on with the one it has, and successful restores log it too. Put after
+#: the errors that are the failure, it no longer opens the message (until 2026-12-06 it did,
+#: and a user read it as the cause).
+_PASSING_ERRORS = ("rlimit: Can't setup RLIMIT_NOFILE",)
+
+
 def criu_log_tail(work_path: Path, log_name: str, lines: int = 4) -> str:
     """What CRIU's own log says went wrong: its error lines, then its last lines.
 
     The error lines matter most (CRIU logs the cause, such as "Connected TCP socket, consider
     using --tcp-established option", well before the end of a long log); the last lines show
-    where it stopped.
+    where it stopped. Of the error lines, those that end nothing (:data:`_PASSING_ERRORS`)
+    come after the others, so that the message leads with the failure.
     """
     try:
         with open(work_path / log_name, "rb") as log:
@@ -655,5 +665,7 @@ def criu_log_tail(work_path: Path, log_name: str, lines: int = 4) -> str:
         return ""
     all_lines = text.splitlines()
     errors = [line for line in all_lines if "Error (" in line][-8:]
+    passing = [line for line in errors if any(words in line for words in _PASSING_ERRORS)]
+    errors = [line for line in errors if line not in passing] + passing
     chosen = errors + [line for line in all_lines[-lines:] if line not in errors]
     return "\n".join(chosen)

@@ -1396,3 +1396,47 @@ async def test_a_bundle_gone_is_one_400_for_what_a_client_asks_of_its_checkpoint
         await client.get("/containers/ck-loop/checkpoint/c1/archive", params=query),
     ):
         assert (answer.status_code, answer.json()) == (400, started.json()), answer.text
+
+
+async def test_a_failed_restore_s_message_leads_with_criu_s_failure(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """A failed restore's message opened with CRIU's ``rlimit: Can't setup RLIMIT_NOFILE for
+    self`` (every restore's log has it where the hard limit is below fs/nr_open, successful
+    ones too), and a user read it as the cause (found restoring from a checkpoint whose
+    inventory.img was gone). The failure's error lines lead now, that one after them; the
+    message still names CRIU's log."""
+    client = daemon.client
+    with trio.fail_after(60):
+        bundle = make_bundle(COUNTER)
+        created = await start_container(client, "ck-rl", bundle)
+        await wait_output(client, "ck-rl", "1")
+        since = now()
+        assert (await checkpoint(client, "ck-rl", "cp", exit=True)).status_code == 201
+        assert await wait_exit(client, "ck-rl", created["processes"][0]["pid"], since) == 137
+        (bundle / "checkpoints" / "cp" / "inventory.img").unlink()
+        body = {"bundlePath": str(bundle), "checkpoint": "cp"}
+        failed = await client.post("/containers/ck-rl", json=body)
+    assert failed.status_code == 500, failed.text
+    head, criu_lines = failed.json()["error"].split("\nCRIU's restore.log ends with:\n")
+    assert head.startswith("runc restore failed: "), head
+    first = criu_lines.splitlines()[0]
+    assert "Error (" in first and "RLIMIT_NOFILE" not in first, criu_lines
+    assert "No inventory.img image" in criu_lines
+
+
+def test_criu_s_passing_error_lines_come_after_the_failure_s(tmp_path: Path) -> None:
+    """The order of :func:`checkpoints.criu_log_tail`, whatever the host's limits: the error
+    lines that end nothing after the others, then the log's last lines."""
+    (tmp_path / "restore.log").write_text(
+        "(00.01) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self:"
+        " Operation not permitted\n"
+        "(00.02) Error (criu/protobuf.c:72): Unexpected EOF on (empty-image)\n"
+        "(00.03) No inventory.img image\n"
+    )
+    assert checkpoints.criu_log_tail(tmp_path, "restore.log").splitlines() == [
+        "(00.02) Error (criu/protobuf.c:72): Unexpected EOF on (empty-image)",
+        "(00.01) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self:"
+        " Operation not permitted",
+        "(00.03) No inventory.img image",
+    ]
