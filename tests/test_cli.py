@@ -4152,3 +4152,23 @@ async def test_commands_whose_output_is_a_tar_archive_offer_no_json(tmp_path: Pa
         shown = await run_cli(*command, "--help")
         assert "--json" not in shown.out, (command, shown.out)
     assert cli.build_parser().parse_args(["ps", "--json"]).json
+
+
+async def test_run_s_help_for_checkpoint_names_no_form_without_bundle() -> None:
+    """``run --help`` said ``--checkpoint`` restores "without -b: in the stopped container's
+    own, as docker's start --checkpoint", a form only ``start`` takes: ``run --checkpoint c1
+    web`` is a usage error, ``-b`` required (found reading the help of both). Each help says
+    what its command does now; the usage errors are as they were."""
+    helps = {command: await run_cli(command, "--help") for command in ("run", "start")}
+    said = {command: " ".join(shown.out.split()) for command, shown in helps.items()}
+    without_b = "without -b: in the stopped container's own, as docker's start --checkpoint"
+    assert (
+        "--checkpoint NAME restore from this checkpoint in the bundle (-b) instead" in said["run"]
+    )
+    assert without_b not in said["run"], said["run"]
+    assert without_b in said["start"], said["start"]
+    refused = await run_cli("run", "--checkpoint", "c1", "ck-web")
+    assert refused.code == cli.EXIT_USAGE, refused
+    assert "the following arguments are required: -b/--bundle" in refused.err
+    parsed = cli.build_parser().parse_args(["start", "--checkpoint", "c1", "ck-web"])
+    assert (parsed.checkpoint, parsed.ids) == ("c1", ["ck-web"])

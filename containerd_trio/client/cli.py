@@ -841,13 +841,12 @@ def _define_start(parser: Parser, *, attach_default: bool = False) -> None:
         )
     )
     _define_process(parser, env="added to the bundle's (or in place of its value)")
-    parser.add_argument(
-        "--checkpoint",
-        type=_checkpoint_name,
-        metavar="NAME",
-        help="restore from this checkpoint in the bundle instead (without -b: in the stopped"
-        " container's own, as docker's start --checkpoint)",
-    )
+    # run always takes -b: the form without it (docker's start --checkpoint) is start's alone,
+    # and run's help named it until 2026-12-06 (run --checkpoint NAME ID: "-b is required").
+    restore = "restore from this checkpoint in the bundle (-b) instead"
+    if not attach_default:
+        restore += " (without -b: in the stopped container's own, as docker's start --checkpoint)"
+    parser.add_argument("--checkpoint", type=_checkpoint_name, metavar="NAME", help=restore)
     parser.add_argument(
         "-l",
         "--label",
