@@ -1440,3 +1440,33 @@ def test_criu_s_passing_error_lines_come_after_the_failure_s(tmp_path: Path) -> 
         " Operation not permitted",
         "(00.03) No inventory.img image",
     ]
+
+
+async def test_what_runc_list_shows_of_stopped_containers(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """What docs/api.md (DELETE) tells a runc user: a container whose init exited stays in
+    ``runc list``, ``stopped``, until it is deleted; one stopped by a checkpoint with exit is
+    gone from runc at once, though the daemon lists it stopped. (Documents what was so.)"""
+    client = daemon.client
+    state_dir = daemon.config.state_dir
+    with trio.fail_after(60):
+        since = now()
+        ended = await start_container(client, "ck-ended", make_bundle(["true"]))
+        assert await wait_exit(client, "ck-ended", ended["processes"][0]["pid"], since) == 0
+        dumped = await start_container(client, "ck-dumped", make_bundle(COUNTER))
+        await wait_output(client, "ck-dumped", "1")
+        since = now()
+        assert (await checkpoint(client, "ck-dumped", "cp", exit=True)).status_code == 201
+        assert await wait_exit(client, "ck-dumped", dumped["processes"][0]["pid"], since) == 137
+        assert runc_ids(state_dir) == ["ck-ended"]
+        assert runc_state(state_dir, "ck-ended")["status"] == "stopped"
+        listed = (await client.get("/state")).json()["containers"]
+        assert sorted((c["id"], c["state"]["status"]) for c in listed) == [
+            ("ck-dumped", "stopped"),
+            ("ck-ended", "stopped"),
+        ]
+        for container_id in ("ck-ended", "ck-dumped"):
+            deleted = await client.delete(f"/containers/{container_id}")
+            assert deleted.status_code == 200, deleted.text
+        assert runc_ids(state_dir) == []
