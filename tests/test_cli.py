@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +39,7 @@ from containerd_trio.client.output import Output
 from containerd_trio.client.protocol import Request, make_request
 from containerd_trio.config import Listen
 from containerd_trio.container import Container
+from containerd_trio.errors import quoted
 from containerd_trio.event_types import EVENT_TYPES
 from containerd_trio.ids import invalid_id
 from containerd_trio.model import ExitInfo, Status
@@ -1289,6 +1291,39 @@ async def test_checkpoints_create_list_restore_delete(
     missing = await ctr("checkpoints", "delete", "cp", "first")
     assert missing.code == cli.EXIT_ERROR
     assert "first" in missing.err
+
+
+async def test_checkpoints_rm_with_another_bundle_leaves_both_for_a_listed_container(
+    ctr: Ctr, make_bundle: BundleFactory
+) -> None:
+    """``checkpoints rm web c1 -b /other`` for a container the daemon lists deleted /other's
+    c1 (web's own left), and ``ls -b /other`` listed /other's as web's (found reading the
+    checkpoint routes against docker's ``checkpoint rm``, whose checkpoints are the
+    container's own). Now each is an error, exit 1, naming both bundles, both c1 kept;
+    ``-b`` naming web's own bundle works as before, and an id the daemon does not list takes
+    any bundle, as before."""
+    with trio.fail_after(60):
+        bundle = make_bundle()
+        await ok(ctr, "run", "-d", "-b", str(bundle), "ck-web")
+        await ok(ctr, "checkpoint", "ck-web", "c1")
+        other = make_bundle()
+        shutil.copytree(bundle / "checkpoints", other / "checkpoints")
+        conflict = f"bundlePath {quoted(str(other))} is not the bundle of container 'ck-web'"
+        for argv in (
+            ("checkpoints", "rm", "ck-web", "c1", "-b", str(other)),
+            ("checkpoints", "ls", "ck-web", "-b", str(other)),
+        ):
+            refused = await ctr(*argv)
+            assert (refused.code, refused.out) == (cli.EXIT_ERROR, ""), refused
+            assert refused.err.startswith(f"ctr-trio: {conflict} ({bundle}): "), refused.err
+        assert (other / "checkpoints" / "c1").is_dir()
+        assert (bundle / "checkpoints" / "c1").is_dir()
+        listed = await ok(ctr, "checkpoints", "ls", "ck-web", "-b", str(bundle))
+        assert [row["NAME"] for row in table(listed.out)] == ["c1"]
+        await ok(ctr, "checkpoints", "rm", "ck-gone", "c1", "-b", str(other))
+        assert not (other / "checkpoints" / "c1").exists()
+        await ok(ctr, "checkpoints", "rm", "ck-web", "c1")
+        assert not (bundle / "checkpoints" / "c1").exists()
 
 
 async def test_docker_s_checkpoint_words(ctr: Ctr, client: httpx.AsyncClient, bundle: Path) -> None:
