@@ -564,8 +564,10 @@ class BundleQuery:
         default=None,
         validator=BUNDLE_PATH,
         metadata=doc(
-            "Use the checkpoints of this bundle directory (absolute) instead of the listed"
-            " container's: a checkpoint outlives the container."
+            "The bundle directory (absolute) whose checkpoints to use, for an id the daemon"
+            " does not list: a checkpoint outlives the container. For a listed container its"
+            " own bundle is their home: only that directory is taken (another is a 400); an"
+            " import goes where this names, the container's bundle when left out."
         ),
     )
 
