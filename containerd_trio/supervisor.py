@@ -1463,11 +1463,11 @@ class Supervisor:
         if resources is not None:
             require_named(resources)
             await self._submit(container.update_resources, resources)
+        # Each judged against the other in the container's turn (the methods): two PATCHes
+        # waiting together for a command would each pass a check made here.
         if auto_remove is not None:
-            restarts.refuse_with_auto_remove(container.restart_policy, auto_remove)
             await self._submit(container.set_auto_remove, auto_remove)
         if restart_policy is not None and not restarts.leaves_as_it_is(restart_policy):
-            restarts.refuse_with_auto_remove(restart_policy, container.auto_remove)
             await self._submit(container.set_restart_policy, restart_policy)
         return container.info()
 

@@ -1950,3 +1950,44 @@ async def test_an_exit_says_whether_the_policy_restarts_the_container(
     assert "restarting" not in stopped and "restarting" not in plain, (stopped, plain)
     final = (await client.get("/containers/retried")).json()
     assert run_status(final["state"]) == {"status": "stopped", "exitStatus": 1}, final
+
+
+async def test_patches_of_auto_remove_and_a_policy_queued_together_do_not_give_both(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, tmp_path: Path
+) -> None:
+    """A PATCH of autoRemove and one of a restart policy that wait together for a command
+    that holds the container (a change of limits, its runc update held here) give it one of
+    them, the other a 400: each is judged against what the container has once its turn
+    comes. Before, each was judged as it came, against the container as it was before either
+    (neither set), and both answered 200: a container removed at its exit with a policy
+    that starts it again at its exit, which a start's body refuses."""
+    gated = GatedRunc(tmp_path, "update")
+    daemon: RunningDaemon = await start_daemon(runtime=str(gated.path))
+    client = daemon.client
+    answers: dict[str, httpx.Response] = {}
+
+    async def patch(name: str, body: dict[str, Any]) -> None:
+        answers[name] = await client.patch("/containers/both", json=body)
+
+    with trio.fail_after(30):
+        await start_container(client, "both", make_bundle())
+        supervisor = daemon.daemon.supervisor
+        assert supervisor is not None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(patch, "resources", {"resources": {"pids": {"limit": 33}}})
+            await gated.reached()  # the change of limits holds the container
+            nursery.start_soon(patch, "autoRemove", {"autoRemove": True})
+            nursery.start_soon(patch, "restartPolicy", {"restartPolicy": {"name": "always"}})
+            await trio.testing.wait_all_tasks_blocked()
+            # Both wait for the lock the change of limits holds, unanswered.
+            assert supervisor.container("both").lock.statistics().tasks_waiting == 2
+            assert answers.keys() == {"resources"} or not answers
+            await trio.Path(gated.gate).write_text("go\n")
+        assert answers["resources"].status_code == 200, answers["resources"].text
+        codes = sorted(answers[name].status_code for name in ("autoRemove", "restartPolicy"))
+        assert codes == [200, 400], {name: a.text for name, a in answers.items()}
+        refused = next(a for a in answers.values() if a.status_code == 400)
+        assert refused.json()["error"].startswith("autoRemove cannot be given with restartPolicy")
+        got = (await client.get("/containers/both")).json()
+        assert not (got.get("autoRemove") and "restartPolicy" in got), got
+    await client.delete("/containers/both", params={"timeout": 0})

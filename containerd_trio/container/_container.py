@@ -876,6 +876,10 @@ class Container:
         async with self.lock:
             if self.deleted:
                 raise self.gone()
+            # Judged in its turn, against the policy the container has then: a PATCH of a
+            # policy that waited with this one for a command may have given it one. (Judged
+            # as the request came, both answered 200 and the container had both.)
+            restarts.refuse_with_auto_remove(self.restart_policy, auto_remove)
             self.auto_remove = auto_remove
             if auto_remove and self.status is Status.STOPPED and not self.deleting:
                 self.remove_when_stopped()
@@ -888,6 +892,8 @@ class Container:
         async with self.lock:
             if self.deleted:
                 raise self.gone()
+            # In its turn, as set_auto_remove judges its change.
+            restarts.refuse_with_auto_remove(policy, self.auto_remove)
             self.restart_policy = restarts.in_force(policy)
             if self.restart_policy is None:
                 self.cancel_restart()
