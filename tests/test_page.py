@@ -1279,6 +1279,33 @@ async def test_a_container_started_again_shows_its_actions_on_its_page(
     await page.run(actions)
 
 
+async def test_a_policy_changed_elsewhere_shows_on_the_containers_page_live(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    open_page: Callable[[str], Awaitable[OpenPage]],
+) -> None:
+    """A restart policy given (and taken away) from elsewhere (`ctr-trio update --restart`,
+    a PATCH) shows on the container's page as it is given: the PATCH publishes `update`, on
+    which the page reads the container again. Before, the page showed the policy it had read
+    (`—` here) until a restart made it read the container again, and a container that never
+    restarted (`on-failure` after an exit 0) kept it for good."""
+    await start_container(client, "policy", bundle)
+    page = await open_page(f"{daemon.url}/#/containers/policy")
+    restarts = '#c-overview dd[data-field="restarts"]'
+    await page.run(lambda page: expect(page.locator(restarts)).to_have_text("—"))
+    body = {"restartPolicy": {"name": "on-failure", "maximumRetryCount": 5}}
+    assert (await client.patch("/containers/policy", json=body)).status_code == 200
+    await page.run(
+        lambda page: expect(page.locator(restarts)).to_have_text("0 (on-failure, at most 5)")
+    )
+    body = {"restartPolicy": {"name": "no"}}
+    assert (await client.patch("/containers/policy", json=body)).status_code == 200
+    await page.run(lambda page: expect(page.locator(restarts)).to_have_text("—"))
+    assert page.changes == []  # the page sent nothing: the events and its reads did it
+    await client.delete("/containers/policy", params={"timeout": 0})
+
+
 #: Records, every frame, what the list's rows and a container's page show: each row's id,
 #: badge and labels, the page's status, bundle and labels (its body once shown), each once in
 #: a row as it changes (window.shown).

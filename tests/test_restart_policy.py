@@ -32,6 +32,7 @@ from .helpers import (
     RunningDaemon,
     collect_events,
     copy_checkpoint,
+    event_types,
     next_event,
     not_removable,
     now,
@@ -1991,3 +1992,40 @@ async def test_patches_of_auto_remove_and_a_policy_queued_together_do_not_give_b
         got = (await client.get("/containers/both")).json()
         assert not (got.get("autoRemove") and "restartPolicy" in got), got
     await client.delete("/containers/both", params={"timeout": 0})
+
+
+async def test_a_patch_of_a_policy_or_of_auto_remove_publishes_update(
+    daemon: RunningDaemon, client: httpx.AsyncClient, make_bundle: BundleFactory
+) -> None:
+    """docker's update event comes for any change of a container's settings (docker update
+    --restart too), so that a watcher reads the container again: a PATCH of a restart policy
+    or of autoRemove publishes ``update`` as one of limits does, after its own
+    restart-cancelled (a policy of "no" that calls a restart off) and before the delete of
+    a removal it brings at once. The empty name, which leaves the policy as it is, publishes
+    none. Before, only a change of limits did: a watcher never learnt of the new policy (the
+    status page showed the one it had read)."""
+    since = now()
+    await start_container(client, "settings", make_bundle())
+    for body in (
+        {"restartPolicy": {"name": "on-failure", "maximumRetryCount": 2}},
+        {"restartPolicy": {"name": ""}},  # leaves it as it is: no event
+        {"restartPolicy": {"name": "no"}},
+        {"autoRemove": True},
+    ):
+        answer = await client.patch("/containers/settings", json=body)
+        assert answer.status_code == 200, answer.text
+    deleted = await client.delete("/containers/settings", params={"timeout": 0})
+    assert deleted.status_code == 200, deleted.text
+    kinds = await event_types(client, since=since, container_id="settings", count=6)
+    assert kinds == ["start-container", "update", "update", "update", "exit", "delete"]
+
+    # A stopped container given autoRemove: its update, then its removal's delete.
+    since = now()
+    info = await start_container(client, "later", make_bundle(("sh", "-c", "exit 3")))
+    with trio.fail_after(10):
+        waited = await client.post("/containers/later/wait")
+    assert waited.json()["exitStatus"] == 3, waited.text
+    answer = await client.patch("/containers/later", json={"autoRemove": True})
+    assert answer.status_code == 200, answer.text
+    kinds = await event_types(client, since=since, container_id="later", count=4)
+    assert kinds == ["start-container", "exit", "update", "delete"], info

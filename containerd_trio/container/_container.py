@@ -881,6 +881,10 @@ class Container:
             # as the request came, both answered 200 and the container had both.)
             restarts.refuse_with_auto_remove(self.restart_policy, auto_remove)
             self.auto_remove = auto_remove
+            # docker's update event, for any change of the container's settings: a watcher
+            # (the status page) reads the container again. Before the delete of a removal
+            # it brings at once.
+            self.publish("update")
             if auto_remove and self.status is Status.STOPPED and not self.deleting:
                 self.remove_when_stopped()
             else:
@@ -897,6 +901,7 @@ class Container:
             self.restart_policy = restarts.in_force(policy)
             if self.restart_policy is None:
                 self.cancel_restart()
+            self.publish("update")  # as set_auto_remove's; after a restart-cancelled
             self.save()
 
     async def update_resources(self, change: Resources) -> None:

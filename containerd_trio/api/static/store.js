@@ -373,6 +373,13 @@ export class Store {
         current.info = { ...current.info, state };
         return true;
       }
+      case "update": {
+        // A change of its settings made elsewhere (ctr-trio update: limits, restart policy,
+        // autoRemove): read it again, for the policy it shows. (Until 2026-12-06 only its
+        // limits published one, and the page showed the policy it had when it read it.)
+        if (current) this.refetch(event.id);
+        return false;
+      }
       case "oom": {
         if (!current || current.oom) return false;
         current.oom = true;
