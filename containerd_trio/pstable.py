@@ -177,13 +177,25 @@ async def ps_table(options: list[str], pids: list[int], *, timeout: float) -> Ps
     status, output, error = await _ps([*options, *quick], timeout)
     if status != 0 and quick:
         status, output, error = await _ps(options, timeout)
-    if status != 0:
-        said = error.decode(errors="replace").strip().split("\n", 1)[0].strip()
+    said = error.decode(errors="replace").strip().split("\n", 1)[0].strip()
+    if status != 0 and not _selected_none(status, said, output):
         raise InvalidRequest(f"ps: {said or f'exit status {status}'}")
     # In a thread: a table of thousands of lines whose words need placing takes a while (a
     # millisecond a line at most), which the event loop is not to wait out.
     text = output.decode(errors="replace")
     return await trio.to_thread.run_sync(parse_table, text, pids, column_shapes(options))
+
+
+def _selected_none(status: int, said: str, output: bytes) -> bool:
+    """Whether ps's failure is procps's for a selection that found no process on the host
+    (``-u nobody``, ``-C name``, ``r`` where none runs, or a forest's ``f`` with the daemon's
+    tty, which it has none of): exit status 1, nothing said, its header alone printed. None
+    of the container's processes is selected then, as when the options select only
+    processes of the host's (``-p 1``): the table of its titles and no process. (Before, a
+    400 "ps: exit status 1", which named nothing wrong, for options that select a process
+    of the host's answered that table.)"""
+    lines = [line for line in output.split(b"\n") if line.strip()]
+    return status == 1 and not said and len(lines) == 1
 
 
 def quick_pids(pids: list[int]) -> list[str]:

@@ -242,6 +242,29 @@ async def test_top_with_ps_options_that_make_no_table(
     assert response.status_code == 404
 
 
+async def test_top_with_ps_options_that_select_no_process_is_an_empty_table(
+    daemon: RunningDaemon, make_bundle: BundleFactory
+) -> None:
+    """Options that select none of the container's processes give ps's titles and no
+    process, whether they select a process of the host's (``-p 1``) or none at all (``-C``
+    a name nothing runs as, ``-u`` a user no process runs as, ``r`` with nothing running),
+    for which procps's ps prints its header and exits 1, saying nothing. Before, those were
+    a 400 "ps: exit status 1", which named nothing wrong (``-u nobody`` was a 200 or that
+    400 by whether a process of the host's ran as nobody)."""
+    client = daemon.client
+    await start_container(client, "psnone", make_bundle())
+    for ps_args in ("-p 1", "-C no-such-command-t11", "-U 4000123", "-C x r"):
+        response = await client.get("/containers/psnone/top", params={"ps_args": ps_args})
+        assert response.status_code == 200, (ps_args, response.text)
+        answer = response.json()
+        assert answer["processes"] == [] and "PID" in answer["titles"], (ps_args, answer)
+    # A refusal of ps's own is still its 400, in its words.
+    response = await client.get("/containers/psnone/top", params={"ps_args": "-t pts/9999"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "ps: error: TTY could not be found"
+    await client.delete("/containers/psnone", params={"timeout": "0"})
+
+
 async def test_ctr_trio_top_gives_the_words_after_the_id_to_ps(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:
