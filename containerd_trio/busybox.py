@@ -34,6 +34,47 @@ def _applets(busybox: Path) -> list[str]:
 
 _applet_cache: dict[Path, list[str]] = {}
 
+#: The hostname every bundle made here has: with its rootfs's ``bin/busybox``, what tells a
+#: bundle of ours (which a new run may refresh) from another one.
+HOSTNAME = "busybox"
+
+
+class NotOurBundle(Exception):
+    """The directory holds a bundle (or a rootfs) this module did not make: refreshing it
+    would rewrite its config.json and its rootfs's ``/etc/passwd`` and ``/etc/group``."""
+
+
+def _refuse_unless_ours(path: Path) -> None:
+    """Refuse a directory that holds a bundle this module did not make, or the rootfs of
+    one: a user's own (the 2015 README's redis at ``/containers/redis``, which the seed
+    walk-through's default names) would lose its config and its users to busybox's. Before,
+    it was refreshed as ours: its config.json rewritten, busybox linked into its rootfs, its
+    ``/etc/passwd`` and ``/etc/group`` overwritten. An empty or absent directory, or a
+    bundle made here (to change its command), is taken."""
+    config_path = path / "config.json"
+    rootfs = path / "rootfs"
+    has_rootfs = rootfs.is_dir() and any(rootfs.iterdir())
+    if not config_path.exists() and not has_rootfs:
+        return
+    ours = False
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError):
+        config = None
+    if isinstance(config, dict):
+        root = config.get("root")
+        ours = (
+            config.get("hostname") == HOSTNAME
+            and isinstance(root, dict)
+            and root.get("path") == "rootfs"
+            and (rootfs / "bin" / "busybox").is_file()
+        )
+    if not ours:
+        raise NotOurBundle(
+            f"{path} holds a bundle (or a rootfs) that was not made here: it is left as it is;"
+            " give a directory that is empty, absent, or a bundle made by make-bundle.py"
+        )
+
 
 def make_rootfs(rootfs: Path) -> None:
     busybox = find_busybox()
@@ -67,11 +108,14 @@ def make_busybox_bundle(
     edit: Any = None,
 ) -> Path:
     """Create (or refresh) an OCI bundle at ``path`` whose process runs ``args`` under busybox.
+    A directory that holds a bundle (or a rootfs) not made here is refused
+    (:class:`NotOurBundle`), and left as it is.
 
     ``memory_limit`` (bytes) sets the cgroup memory limit; ``edit`` is called with the config
     dict for any other change before it is written.
     """
     path = path.absolute()
+    _refuse_unless_ours(path)
     path.mkdir(parents=True, exist_ok=True)
     make_rootfs(path / "rootfs")
     config_path = path / "config.json"
@@ -84,7 +128,7 @@ def make_busybox_bundle(
     if env is not None:
         process["env"] = list(env)
     config["root"]["readonly"] = readonly_rootfs
-    config["hostname"] = "busybox"
+    config["hostname"] = HOSTNAME
     if memory_limit is not None:
         resources = config["linux"].setdefault("resources", {})
         # Swap at the same limit: the kernel kills for memory instead of swapping.

@@ -9,7 +9,8 @@
 Without a command after ``--`` the container prints the date every second. The bundle holds a
 rootfs (a static busybox and its applets) and a config.json written by ``runc spec``. Run it
 again on the same directory to change the command: the config is rewritten, the rootfs and any
-checkpoints are kept.
+checkpoints are kept. A directory that holds a bundle (or a rootfs) it did not make is refused
+and left as it is.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
 
-from containerd_trio.busybox import DEFAULT_ARGS, make_busybox_bundle
+from containerd_trio.busybox import DEFAULT_ARGS, NotOurBundle, make_busybox_bundle
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -68,13 +69,16 @@ def main() -> None:
         kept = [var for var in process.get("env", []) if var.split("=", 1)[0] not in extra]
         process["env"] = kept + [f"{key}={value}" for key, value in extra.items()]
 
-    bundle = make_busybox_bundle(
-        options.dir,
-        command or DEFAULT_ARGS,
-        memory_limit=options.memory_limit,
-        terminal=options.terminal,
-        edit=add_env if extra else None,
-    )
+    try:
+        bundle = make_busybox_bundle(
+            options.dir,
+            command or DEFAULT_ARGS,
+            memory_limit=options.memory_limit,
+            terminal=options.terminal,
+            edit=add_env if extra else None,
+        )
+    except NotOurBundle as exc:
+        sys.exit(f"make-bundle.py: {exc}")
     print(bundle)
 
 

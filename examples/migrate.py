@@ -21,7 +21,7 @@ from pathlib import Path
 
 import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
 
-from containerd_trio.busybox import make_busybox_bundle
+from containerd_trio.busybox import NotOurBundle, make_busybox_bundle
 from containerd_trio.client.http import Client, ClientError
 
 COUNTER = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 1; done"]
@@ -51,7 +51,7 @@ def main() -> None:
     options = parser.parse_args()
     try:
         migrate(options)
-    except ClientError as exc:
+    except (ClientError, NotOurBundle) as exc:
         sys.exit(f"{Path(sys.argv[0]).name}: {exc}")
     except KeyboardInterrupt:
         sys.exit(130)

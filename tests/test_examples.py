@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from pathlib import Path
@@ -32,7 +33,9 @@ async def walk_through(
         env={
             **(addresses or {"ADDRESS": address}),
             "BUNDLE": str(bundle),
-            "PATH": "/usr/bin:/bin",
+            # make-bundle.py's package from this tree, as the python examples' (example_env):
+            # the .venv's own may be another checkout's (a worktree's .venv is the main one's).
+            **example_env(),
         },
         capture_stdout=True,
         capture_stderr=True,
@@ -293,3 +296,72 @@ async def test_watch_events_reaches_a_daemon_that_asks_for_a_client_certificate(
         )  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()
     assert b"status stopped, exit status 4" in done.stdout
+
+
+def _foreign_bundle(path: Path) -> dict[str, bytes]:
+    """A bundle of the user's own (the 2015 README's redis), not make-bundle.py's: its files
+    by name, to tell it was left as it was."""
+    (path / "rootfs" / "etc").mkdir(parents=True)
+    (path / "rootfs" / "etc" / "passwd").write_text("redis:x:999:999::/data:/bin/false\n")
+    config = {"ociVersion": "1.0.2", "hostname": "redis", "root": {"path": "rootfs"},
+              "process": {"args": ["redis-server"]}}  # fmt: skip
+    (path / "config.json").write_text(json.dumps(config))
+    return _files(path)
+
+
+def _files(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+async def test_make_bundle_refuses_a_bundle_it_did_not_make_and_leaves_it_as_it_is(
+    tmp_path: Path,
+) -> None:
+    """make-bundle.py (and so the seed walk-through, whose default bundle is the 2015 README's
+    /containers/redis, and migrate.py) given a directory that holds a bundle of the user's
+    own: one line, exit 1, and the bundle as it was. Before, it was refreshed as one of its
+    own: its config.json rewritten (busybox's date loop for redis-server), busybox linked into
+    its rootfs, and its /etc/passwd and /etc/group overwritten (its redis user gone). A bundle
+    it made is refreshed still (a new command)."""
+    foreign = tmp_path / "redis"
+    before = _foreign_bundle(foreign)
+    with trio.fail_after(60):
+        done = await trio.run_process(
+            [str(EXAMPLES / "make-bundle.py"), str(foreign)],
+            env=example_env(),
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert done.returncode == 1, done
+    assert done.stderr.decode() == (
+        f"make-bundle.py: {foreign} holds a bundle (or a rootfs) that was not made here: it"
+        " is left as it is; give a directory that is empty, absent, or a bundle made by"
+        " make-bundle.py\n"
+    )
+    assert _files(foreign) == before
+    ours = tmp_path / "ours"
+    for command in ([], ["--", "sleep", "7"]):
+        with trio.fail_after(60):
+            made = await trio.run_process(
+                [str(EXAMPLES / "make-bundle.py"), str(ours), *command],
+                env=example_env(),
+                capture_stdout=True,
+                check=False,
+            )
+        assert made.returncode == 0
+    assert json.loads((ours / "config.json").read_text())["process"]["args"] == ["sleep", "7"]
+
+
+async def test_the_walkthrough_leaves_a_bundle_it_did_not_make_as_it_is(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    """The seed walk-through pointed at the user's own bundle stops before its first request,
+    the bundle as it was and nothing made in the daemon (it rewrote the bundle as busybox's
+    and ran the walk-through on it)."""
+    foreign = tmp_path / "redis"
+    before = _foreign_bundle(foreign)
+    done = await walk_through(daemon, foreign)
+    assert done.returncode != 0, done.stdout.decode()
+    assert b"was not made here" in done.stderr, done.stderr
+    assert _files(foreign) == before
+    assert (await daemon.client.get("/state")).json()["containers"] == []
