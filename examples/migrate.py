@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
+from _fresh import IdTaken, refuse_stopped
 
 from containerd_trio.busybox import NotOurBundle, make_busybox_bundle
 from containerd_trio.client.http import Client, ClientError
@@ -51,7 +52,7 @@ def main() -> None:
     options = parser.parse_args()
     try:
         migrate(options)
-    except (ClientError, NotOurBundle) as exc:
+    except (ClientError, NotOurBundle, IdTaken) as exc:
         sys.exit(f"{Path(sys.argv[0]).name}: {exc}")
     except KeyboardInterrupt:
         sys.exit(130)
@@ -71,6 +72,7 @@ def migrate(options: argparse.Namespace) -> None:
         # Both there before anything is made: with B missing, A's container was checkpointed
         # and deleted, and the restore then had nowhere to go.
         host_a.state()
+        refuse_stopped(host_a, cid)  # before anything is made or removed
         for there in host_b.state()["containers"]:
             if there["id"] == cid and there["state"]["status"] != "stopped":
                 # An earlier run's with --keep: the restore would be refused (409), after A's

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import _venv  # noqa: F401  (re-runs this script with the repo's .venv if needed)
 from _address import default_address, help_text
+from _fresh import IdTaken, refuse_stopped
 
 from containerd_trio.busybox import make_busybox_bundle
 from containerd_trio.client.http import Client, ClientError, Container
@@ -49,6 +50,7 @@ def main() -> None:
     )
     try:
         with connect(options, options.address) as client:
+            refuse_stopped(client, options.id)
             container = client.start(options.id, str(bundle))
             try:
                 watch(client, options.id, container)
@@ -57,7 +59,7 @@ def main() -> None:
                 # (removed below).
                 client.delete(options.id, timeout=1)
                 print(f"deleted {options.id}")
-    except ClientError as exc:
+    except (ClientError, IdTaken) as exc:
         sys.exit(f"{Path(sys.argv[0]).name}: {exc}")
     except KeyboardInterrupt:
         sys.exit(130)

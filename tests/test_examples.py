@@ -365,3 +365,29 @@ async def test_the_walkthrough_leaves_a_bundle_it_did_not_make_as_it_is(
     assert b"was not made here" in done.stderr, done.stderr
     assert _files(foreign) == before
     assert (await daemon.client.get("/state")).json()["containers"] == []
+
+
+@pytest.mark.parametrize("name", ["watch-events", "exec-and-collect"])
+async def test_an_example_leaves_a_stopped_container_of_its_id_as_it_is(
+    daemon: RunningDaemon, make_bundle: BundleFactory, name: str
+) -> None:
+    """A stopped container of the user's under the example's id: one line, exit 1, and the
+    container as it was, its labels and its log kept. Before, the example's start replaced
+    it (a start over a stopped id does) and its end deleted what it started: the user's
+    container and its log gone."""
+    bundle = make_bundle(("sh", "-c", "echo mine; exit 3"))
+    await start_container(daemon.client, name, bundle, labels={"owner": "user"})
+    with trio.fail_after(30):
+        waited = await daemon.client.post(f"/containers/{name}/wait")
+    assert waited.json()["exitStatus"] == 3, waited.text
+    done = await run_example(daemon, f"{name}.py")
+    assert done.returncode == 1, done.stdout.decode()
+    assert done.stderr.decode() == (
+        f"{name}.py: container {name!r} already exists and is stopped: starting this"
+        " example's would replace it, its log and all; delete it first, or give another --id\n"
+    )
+    kept = (await daemon.client.get(f"/containers/{name}")).json()
+    assert kept["state"]["exitStatus"] == 3 and kept["labels"] == {"owner": "user"}, kept
+    logs = await daemon.client.get(f"/containers/{name}/logs")
+    assert [json.loads(line)["data"] for line in logs.text.splitlines()] == ["mine\n"]
+    await daemon.client.delete(f"/containers/{name}")
