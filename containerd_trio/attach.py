@@ -46,7 +46,7 @@ from typing import Protocol
 import attrs
 import trio
 
-from . import channels, logruns, timestamps
+from . import channels, logruns, logs, timestamps
 from .container import Container
 from .errors import quoted
 from .logs import LogQuery
@@ -84,6 +84,12 @@ class Connection(Protocol):
 
     async def close(self, code: int, reason: str) -> None: ...
 
+    def backed_up(self) -> bool | None:
+        """Whether the client's socket is full now (the kernel's send buffer holds as much as
+        it takes: the client, or its link, has not taken what was sent); None if that cannot
+        be told."""
+        ...
+
 
 class Sessions:
     """The attach sessions a server serves. Its hand-over ends them (close 1012: their
@@ -118,7 +124,27 @@ class Sessions:
 
 
 class TooSlow(Exception):
-    """The session does not keep up (the client, mostly: see :class:`_Pace`)."""
+    """The session does not keep up: its client (see :class:`_Pace`), or the process's output
+    outran it (:func:`_outrun_reason`)."""
+
+
+def _outrun_reason(outrun: logs.Outrun) -> str:
+    """Why a session the process's output outran (:func:`.logs.behind_at_most`) is ended, at
+    most 123 bytes (a close's reason), saying whose side was slow: the client's if its
+    socket was full at that moment (the session waited on it), the server's if not (the
+    client had taken all it was sent: the server read the log more slowly than the process
+    wrote it), neither if that could not be told. A full socket is the client's alone; the
+    seconds a session spends in its sends are not (:class:`_Pace`): a send is a turn of the
+    scheduler, and the server's other tasks' time, or its being off the CPU on a busy
+    machine, counts as the client's. Until 2026-12-06 such a session held every file the log
+    rotated away meanwhile for as long as it lasted (four attaches to one ``yes`` held 243 of
+    them, 4 GB, after 70 s), or was ended by :data:`MAX_LAG`, blamed on its client."""
+    behind = f"more than {outrun.files} log files ({logs.size_text(outrun.behind)})"
+    if outrun.held_up:
+        return f"the client fell {behind} behind the output"
+    if outrun.held_up is None:
+        return f"the output outran this session by {behind}"
+    return f"the server fell {behind} behind the output: it read the log slower than it came"
 
 
 class _Pace:
@@ -373,6 +399,8 @@ async def _output(
                             await trio.lowlevel.checkpoint()
                 except TooSlow as exc:  # raised again below, out of the nursery
                     too_slow = exc
+                except logs.Outrun as outrun:  # its files let go already
+                    too_slow = TooSlow(_outrun_reason(outrun))
                 nursery.cancel_scope.cancel()
     finally:
         # Closed at once however the session ends (the log's files with it), not whenever

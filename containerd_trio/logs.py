@@ -27,7 +27,7 @@ import os
 import struct
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import attrs
@@ -39,6 +39,7 @@ from .logfile import (
     LOG_NAME,
     STREAMS,
     ReadersFile,
+    kept_for_readers,
     record_prefix,
     rotated_generations,
     rotated_name,
@@ -64,6 +65,42 @@ _LOOKS = 8
 UNTIL_GRACE_NS = 1_000_000_000
 _TIMESTAMP = b'"timestamp":"'
 _STAMP_LENGTH = len("2026-11-29T10:00:00.000000000+00:00")
+
+
+def behind_at_most(max_bytes: int) -> int:
+    """How many of its log's files an attach's reader may be behind (the files after the one
+    it reads, the log among them), at most, at a cap of ``max_bytes``: twice what the logger
+    keeps of the log for a follower that has not opened its files (the newest rotated file and
+    :func:`~containerd_trio.logfile.kept_for_readers` more). So a reader that begins with all
+    the logger kept for it (an attach with ``logs=true`` to a loud process started a moment
+    ago) is never cut at once; one cut fell a whole such keep further behind as it read, which
+    the process's output outran. 34 files (about 544 MiB) at the default 16 MiB cap, 130 at
+    1 MiB or less.
+
+    Without it, a session the server itself was too slow for held every file the log rotated
+    away meanwhile, deleted but open, for as long as it lasted: four attaches to one ``yes``
+    held 243 of them (about 4 GB) after 70 s, 56 MB more each second."""
+    return 2 * (1 + kept_for_readers(max_bytes))
+
+
+class Outrun(Exception):
+    """A reader fell further behind its log than it may (``behind_at_most``): its files were let
+    go (the rotated ones, deleted but held open, freed), and it reads no more."""
+
+    def __init__(self, files: int, behind: int, held_up: bool | None = None) -> None:
+        super().__init__(
+            f"the reader fell more than {files} of its log's files ({size_text(behind)}) behind"
+        )
+        #: The bound it passed, and how many bytes of the log it had still to read.
+        self.files = files
+        self.behind = behind
+        #: Whether what it read for was held up downstream at that moment (its client's socket
+        #: full), as the reader's ``held_up`` said; None if not told.
+        self.held_up = held_up
+
+
+def size_text(count: int) -> str:
+    return f"{count / (1 << 20):.0f} MiB" if count >= 1 << 20 else f"{count // 1024} KiB"
 
 
 @attrs.frozen
@@ -230,7 +267,14 @@ class _Chain:
     the first rotated file it has not opened on: the logger keeps such a file for it (within
     :func:`kept_for_readers`) however long the server takes to run its watcher."""
 
-    def __init__(self, directory: Path, *, follows: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        follows: bool = False,
+        behind_at_most: int | None = None,
+        held_up: Callable[[], bool | None] | None = None,
+    ) -> None:
         self.directory = directory
         self.files: deque[_File] = deque()
         #: Files read to their end that may still be on disk: held so their inodes stay theirs.
@@ -243,6 +287,12 @@ class _Chain:
         #: Why the watcher's task could not open a new file of this log for the reader (see
         #: :meth:`LogWatch.run`): the reader's follow ends with it.
         self.failed: OSError | None = None
+        #: How many files after the one it reads the reader may hold (None: any number), and
+        #: whether it held more: set, its files are let go and :meth:`read` raises it.
+        self._behind_at_most = behind_at_most
+        self.outrun: Outrun | None = None
+        #: Asked as it is let go, whose side was slow (see :class:`Outrun`).
+        self._held_up = held_up
         self._last_read = time.monotonic()
         self._follows = follows
         #: The log's readers file, and from which rotated file on this follower needs the log.
@@ -264,6 +314,8 @@ class _Chain:
 
     def notice(self) -> bool:
         """Open any file of the log that is new to us; True if one was."""
+        if self.outrun is not None:
+            return False  # let go for good: nothing is opened (nor a lock taken) again
         if self._follows and self._readers is None:
             # Before the look: what it finds is kept for the follower until it has it open.
             self._readers = READERS_FILES.need(str(self.directory))
@@ -301,7 +353,23 @@ class _Chain:
             skipped = self.files.popleft()
             skipped.close()
             self.skipped_files += 1
+        if self._behind_at_most is not None and len(self.files) - 1 > self._behind_at_most:
+            self._let_go_outrun(self._behind_at_most)
         return found
+
+    def _let_go_outrun(self, most: int) -> None:
+        """The reader is more than ``most`` files behind (the watcher opened each as the log
+        rotated, the reader slower than the process's output): every file it holds is let go
+        here, in the watcher's task, at once (the rotated ones, deleted, are freed; the lock
+        keeps nothing more for it), not when its reader next runs; its next read raises."""
+        behind = 0
+        for file in self.files:
+            with contextlib.suppress(OSError):
+                behind += os.fstat(file.fd).st_size - file.offset
+        held_up = self._held_up() if self._held_up is not None else None
+        self.outrun = Outrun(most, behind, held_up)
+        log.info("a reader of %s let go of its log: %s", self.directory, self.outrun)
+        self.close()
 
     def _lost(self, missing: int, present: set[tuple[int, int]]) -> None:
         """Rotated files numbered between the newest looked at and the first found now are
@@ -378,7 +446,10 @@ class _Chain:
                 os.close(fd)
 
     def read(self, limit: int = CHUNK) -> bytes:
-        """Whole records from where we stand, up to about ``limit`` bytes; b"" if none now."""
+        """Whole records from where we stand, up to about ``limit`` bytes; b"" if none now.
+        Raises :class:`Outrun` once the reader was let go for being too far behind."""
+        if self.outrun is not None:
+            raise self.outrun
         self._last_read = time.monotonic()
         while self.files:
             current = self.files[0]
@@ -450,12 +521,17 @@ def read_log(
     *,
     follow: LogWatch | None = None,
     finished: trio.Event | None = None,
+    behind_at_most: int | None = None,
+    held_up: Callable[[], bool | None] | None = None,
 ) -> AsyncIterator[bytes]:
     """Chunks of the records a query wants; with ``follow``, new ones until ``finished``.
+    With ``behind_at_most`` (:func:`behind_at_most`), a follower further behind than that
+    many files raises :class:`Outrun`, its files let go at that moment (in the watcher's
+    task), and ``held_up`` asked then whether what it reads for was held up downstream.
 
     The query's filter is made here, before the first chunk: a query it cannot take fails the
     request, where a stream already answered 200 could only break off."""
-    return _read_log(directory, query, _Filter(query), follow, finished)
+    return _read_log(directory, query, _Filter(query), follow, finished, behind_at_most, held_up)
 
 
 async def _read_log(
@@ -464,8 +540,12 @@ async def _read_log(
     wanted: _Filter,
     follow: LogWatch | None,
     finished: trio.Event | None,
+    behind_at_most: int | None,
+    held_up: Callable[[], bool | None] | None,
 ) -> AsyncIterator[bytes]:
-    chain = _Chain(directory, follows=follow is not None)
+    chain = _Chain(
+        directory, follows=follow is not None, behind_at_most=behind_at_most, held_up=held_up
+    )
     try:
         if query.tail is not None:
             tail = chain.skip_to_tail(query.tail, wanted)

@@ -1615,7 +1615,13 @@ class Supervisor:
         )
 
     def process_output(
-        self, container_id: str, pid: int, *, tail: int | None, since_ns: int | None
+        self,
+        container_id: str,
+        pid: int,
+        *,
+        tail: int | None,
+        since_ns: int | None,
+        held_up: Callable[[], bool | None] | None = None,
     ) -> tuple[AsyncIterator[bytes], LogQuery]:
         """An attach's reading of the log, followed until the process's output ended: every
         record from where it reads (the end, with ``tail=0``), whichever process's, and the
@@ -1628,7 +1634,14 @@ class Supervisor:
         )
         everything = LogQuery(tail=tail)
         output = logs.read_log(
-            container.dir, everything, follow=self.log_watch if follow else None, finished=finished
+            container.dir,
+            everything,
+            follow=self.log_watch if follow else None,
+            finished=finished,
+            # A session further behind is ended, its files let go; whether its client's socket
+            # was full then says whose side was slow (attach._outrun_reason).
+            behind_at_most=logs.behind_at_most(self.config.log_max_bytes),
+            held_up=held_up,
         )
         return output, query
 

@@ -27,7 +27,8 @@ from wsproto.events import BytesMessage
 from wsproto.extensions import PerMessageDeflate
 
 from containerd_trio import attach as attach_module
-from containerd_trio import channels, console, procfs, timestamps
+from containerd_trio import channels, console, logs, procfs, timestamps
+from containerd_trio.logfile import ReadersFile, rotated_generations
 from containerd_trio.logs import LogQuery
 from containerd_trio.model import ExitInfo
 from containerd_trio.procfs import children
@@ -416,6 +417,9 @@ class SlowConnection:
     async def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
 
+    def backed_up(self) -> bool:
+        return True  # what was sent is on its way still
+
 
 @pytest.mark.parametrize(
     ("seconds", "reason"),
@@ -472,6 +476,9 @@ class QuickConnection:
     async def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
 
+    def backed_up(self) -> bool:
+        return False  # it took all
+
 
 async def test_a_session_behind_by_the_servers_own_slowness_goes_on_to_the_end(
     daemon: RunningDaemon,
@@ -509,6 +516,126 @@ async def test_a_session_behind_by_the_servers_own_slowness_goes_on_to_the_end(
     assert quick.messages[-1][0] == channels.ERROR
     sent = b"".join(m[1:] for m in quick.messages[:-1])
     assert sent == b"".join(b"%d-%d\n" % (c, n) for c in range(50) for n in range(100))
+
+
+#: A small cap, so that the log rotates many times a second under ``yes``: a session may be
+#: behind by logs.behind_at_most(OUTRUN_CAP) files, 130 (8 MiB), before the output outran it.
+OUTRUN_CAP = 64 * 1024
+
+
+def _log_files_held(directory: Path) -> list[str]:
+    """The files of the log in ``directory`` this process (the daemon's server runs in the
+    test's process) holds open: its files (``container.log.N (deleted)`` once the logger
+    deleted them) and its readers file (the followers' lock)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(f"{directory}/container.log"):
+                held.append(target)
+    return held
+
+
+async def test_a_session_the_output_outran_ends_blaming_its_client_and_lets_go_of_the_log(
+    start_daemon: Any, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session held every file the log rotated away while it was behind, deleted but open,
+    for as long as it lasted (four attaches to one yes held 4 GB after 70 s). Now one more
+    than logs.behind_at_most files behind is let go of the log at that moment (its files
+    closed, the readers lock given up) and ends, 1008, saying whose side was slow: here the
+    client, which reads nothing (its socket full), until the session was let go; then it
+    reads what was sent to the close. The time limits are out of the way."""
+    monkeypatch.setattr(attach_module, "SEND_TIMEOUT", 60.0)
+    monkeypatch.setattr(attach_module, "MAX_LAG", 60.0)
+    most = logs.behind_at_most(OUTRUN_CAP)
+    daemon = await start_daemon(log_max_bytes=OUTRUN_CAP)
+    # Lines of 1 KB: the output fills the client's socket about as fast as the log (a line of
+    # yes, 2 bytes, is a record of 90).
+    line = "x" * 1023
+    info = await start_container(daemon.client, "lb-loud", make_bundle(["yes", line]))
+    directory = daemon.config.containers_dir / "lb-loud"
+    session = await attach(daemon.url, "lb-loud", info["processes"][0]["pid"])
+    # A fixed window, where the kernel would let it grow to 32 MiB: full in a moment.
+    session.stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    with trio.fail_after(60):
+        began = False  # the session opened the log (its files, its readers file)
+        while True:  # until it holds none of the log's files, its client reading nothing
+            held = _log_files_held(directory)
+            assert sum(name.endswith(" (deleted)") for name in held) <= most + 2, len(held)
+            if began and not held:
+                break
+            began = began or bool(held)
+            await trio.sleep(0.01)
+        await session.read_until(None)
+    assert session.close_code == 1008, (session.close_code, session.close_reason)
+    assert session.close_reason.startswith(f"the client fell more than {most} log files (")
+    assert session.close_reason.endswith(") behind the output"), session.close_reason
+    assert session.output and set(session.output) == set(b"x\n")
+    newest = max(rotated_generations(os.listdir(directory)))
+    assert not ReadersFile.needed(str(directory), newest)  # nothing kept for the session
+    assert not _log_files_held(directory)
+
+
+class BusyServerConnection:
+    """A client that takes every message at once (its socket never full) behind a server that
+    is too slow for the output: each send holds the whole server (the test's thread) a fifth
+    of a second, as other work on a busy machine does, letting its other tasks (the log's
+    watcher) run every fiftieth, as a busy server's scheduler does."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.closed: tuple[int, str] | None = None
+
+    async def send(self, data: bytes) -> None:
+        for _ in range(10):
+            time.sleep(0.02)  # noqa: ASYNC251 (the whole server held: that is the point)
+            await trio.lowlevel.checkpoint()
+        self.sent += 1
+
+    async def receive(self) -> bytes | str:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def backed_up(self) -> bool:
+        return False
+
+
+async def test_a_session_the_output_outran_for_the_servers_slowness_says_so(
+    start_daemon: Any, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server too slow for a loud process (the client taking each message at once): the
+    session is let go of the log once logs.behind_at_most files behind, and its reason
+    names the server's side, not the client's. Before, it went on, holding every rotated
+    file, for as long as the process wrote."""
+    monkeypatch.setattr(attach_module, "MAX_LAG", 60.0)
+    most = logs.behind_at_most(OUTRUN_CAP)
+    daemon = await start_daemon(log_max_bytes=OUTRUN_CAP)
+    info = await start_container(daemon.client, "lb-busy", make_bundle(["yes"]))
+    pid = info["processes"][0]["pid"]
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    container = supervisor.container("lb-busy")
+    process = container.process(pid)
+    assert process is not None
+    busy = BusyServerConnection()
+    output, selection = supervisor.process_output(
+        "lb-busy", pid, tail=0, since_ns=None, held_up=busy.backed_up
+    )
+    with trio.fail_after(60):
+        await attach_module.session(
+            busy, container, pid, process, output, supervisor.sessions,
+            since_ns=time.time_ns(), selection=selection,
+        )  # fmt: skip
+    assert busy.closed is not None and busy.closed[0] == 1008, busy.closed
+    reason = busy.closed[1]
+    assert reason.startswith(f"the server fell more than {most} log files ("), reason
+    assert reason.endswith("behind the output: it read the log slower than it came"), reason
+    assert len(reason.encode()) <= 123
+    assert busy.sent > 0
+    assert not _log_files_held(daemon.config.containers_dir / "lb-busy")
 
 
 def test_a_session_sends_its_process_s_records_of_a_log_that_holds_others() -> None:

@@ -81,6 +81,7 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from typing import Any, ClassVar, TypeVar
 
 import h11
@@ -246,6 +247,8 @@ class _ContainedConnection(TCPServer):
                 return
             if known:
                 self.strangers.pop(self, None)
+            # For the requests' tasks, which Hypercorn starts from this one (each copies it).
+            _CONNECTION_SOCKET.set(_socket_of(self.stream))
             await super().run()
         except* _CLIENT_GONE as gone:
             log.debug("a client went away in the middle of its answer: %r", gone.exceptions[0])
@@ -480,6 +483,37 @@ def close_every_connection() -> None:
 def _socket_of(stream: Any) -> Any:
     """The trio socket under a connection's stream (TLS or not)."""
     return getattr(stream, "transport_stream", stream).socket
+
+
+#: The socket of the connection a request came on, in that request's tasks.
+_CONNECTION_SOCKET: ContextVar[Any] = ContextVar("connection_socket", default=None)
+
+
+def sending_is_backed_up() -> Callable[[], bool | None]:
+    """For the request being served (call it in its task): whether its connection's socket
+    is full now, the kernel's send buffer holding as much as it takes (POLLOUT not set): its
+    client (or the link to it) has not taken what was sent. None if that cannot be told (no
+    socket known, or it is closed). An attach tells by it whose side is slow."""
+    sock = _CONNECTION_SOCKET.get()
+
+    def backed_up() -> bool | None:
+        if sock is None:
+            return None
+        try:
+            fd = sock.fileno()
+            if fd < 0:
+                return None
+            poller = select.poll()
+            poller.register(fd, select.POLLOUT)
+            events = poller.poll(0)
+        except (OSError, ValueError):
+            return None
+        ready = events[0][1] if events else 0
+        if ready & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+            return None  # gone: its leaving ends the session anyway
+        return not ready & select.POLLOUT
+
+    return backed_up
 
 
 _LEAVINGS = frozenset({"http.disconnect", "websocket.disconnect"})

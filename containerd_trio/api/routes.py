@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -49,7 +49,7 @@ from ..model import (
 )
 from ..pstable import split_options
 from ..supervisor import Supervisor
-from . import wire
+from . import connections, wire
 from .endpoints import Answer, Api, Bytes
 from .schemas import (
     AnyProcessPath,
@@ -881,13 +881,16 @@ async def attach_process(query: AttachQuery) -> Response:
     if query.logs or query.since is not None:
         start = attach.Cursor.at(query.since or 0)
     since, tail = (None, 0) if start is None else (start.since_ns, None)
-    output, selection = supervisor().process_output(query.id, query.pid, tail=tail, since_ns=since)
+    connection = _Socket(connections.sending_is_backed_up())
+    output, selection = supervisor().process_output(
+        query.id, query.pid, tail=tail, since_ns=since, held_up=connection.backed_up
+    )
     offered = websocket.requested_subprotocols
     chosen = next((p for p in channels.SUBPROTOCOLS if p in offered), None)
     with container.attached():  # an autoRemove lets the session end first
         await websocket.accept(subprotocol=chosen)
         await attach.session(
-            _Socket(), container, query.pid, target, output, supervisor().sessions,
+            connection, container, query.pid, target, output, supervisor().sessions,
             since_ns=connected_ns, start=start, cursored=chosen == channels.CURSORED,
             selection=selection,
         )  # fmt: skip
@@ -896,6 +899,9 @@ async def attach_process(query: AttachQuery) -> Response:
 
 class _Socket:
     """Quart's websocket as an :class:`attach.Connection`."""
+
+    def __init__(self, backed_up: Callable[[], bool | None]) -> None:
+        self.backed_up = backed_up
 
     async def send(self, data: bytes) -> None:
         await websocket.send(data)
