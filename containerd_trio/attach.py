@@ -25,7 +25,10 @@ clients do. What a slow client costs is bounded: its session reads at most
 client that does not read holds one message in the server; a client that takes no message for
 :data:`SEND_TIMEOUT` seconds, or falls more than :data:`MAX_LAG` seconds behind the process's
 output for want of its reading, is disconnected (close 1008, with the reason) and may attach
-again; a session behind by the server's own slowness goes on (:class:`_Pace`). Output passes
+again; a session behind by the server's own slowness goes on (:class:`_Pace`), but no session
+holds more than :func:`.logs.behind_at_most` of the log's files behind its output: there the
+output outran it, its files are let go and it ends (1008, the reason saying whose side was
+slow: :func:`_outrun_reason`). Output passes
 through the log byte for byte: a record whose bytes are not UTF-8 holds them (``raw``), and
 those are the bytes sent.
 

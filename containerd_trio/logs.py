@@ -13,7 +13,9 @@ many rotations pass while its client is slow or its server busy, and never reads
 only a reader whose client has taken nothing for half a minute lets the oldest go
 (:data:`MAX_FILES_HELD`), and one whose server did not run for more rotations than the
 logger's bound (:func:`~containerd_trio.logfile.kept_for_readers`) loses the oldest, and says
-so (:attr:`_Chain.lost_files`, a warning).
+so (:attr:`_Chain.lost_files`, a warning). An attach's reader is bounded besides: further
+behind than :func:`behind_at_most` files, it lets go of them all and reads no more
+(:class:`Outrun`), its session ended saying so.
 
 Answers are sent in chunks of whole records (up to 1 MiB), not a chunk per record.
 """

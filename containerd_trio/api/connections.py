@@ -35,6 +35,9 @@ reach a loopback listener, even one whose every request is refused. So here:
   (:func:`close_every_connection`);
 - the app's answers end outside the reach of its request task's cancel
   (:func:`finish_shielded`), so that Hypercorn's keep-alive timer lives;
+- a request's task can tell whether its connection's socket is full, the client (or its link)
+  not taking what was sent (:func:`sending_is_backed_up`): an attach whose output outran it
+  says by it whose side was slow, where Hypercorn gives the app no way to the socket;
 - a connection's keep-alive timer is one task for the connection's life, whose deadline each
   request moves (:class:`_ContainedConnection`): Hypercorn stopped it at each request and
   started a new task at each answer's end, two locks and a task each time; and a write takes

@@ -364,8 +364,8 @@ class Session:
     def _skipped(self, reason: str) -> None:
         newline = "\r\n" if self.raw else "\n"  # in raw mode, \n alone does not return
         self._stderr.write(
-            f"{newline}{PROG}: {reason}: output skipped up to now"
-            f" ({PROG} logs {self.container_id} has all of it){newline}".encode()
+            f"{newline}{PROG}: {reason}: output skipped up to now ({PROG} logs"
+            f" {self.container_id} has what its log still keeps of it){newline}".encode()
         )
         self._stderr.flush()
 
