@@ -155,28 +155,42 @@ class _Pace:
 
     A session :data:`MAX_LAG` behind is ended only for its client's slowness (the client is
     the slow side when the session waited on it, its sends held by a full socket, for at
-    least half of the last :data:`MAX_LAG` seconds: :meth:`client_is_slow`). Behind by the
+    least half of the last :data:`MAX_LAG` seconds: :meth:`client_is_slow`). A send's seconds
+    are its client's only if its socket was found full while it went on (ten times a second:
+    :func:`_look_at_the_client`): a send is a turn of the scheduler, and on a busy
+    server the other tasks' time, or the server's being off the CPU, counted as the
+    client's, whose socket was empty all along (until 2026-12-06 such a session was ended
+    after 45-50 s, "the client fell more than 30 s behind", its client idle). Behind by the
     server's own slowness (a process writing faster than the server reads the log, on a busy
     machine), it goes on, as a follow of the log does: it holds the log's files rotated away
     meanwhile (the watcher opens each as it comes), so its client gets every record, late,
-    and the server reads on as fast as it can. Until 2026-12-06 such a session was ended too
-    (at first blaming the client): ``ctr-trio run`` of ``yes | head -c 200M``, whose user
-    expects every byte, was cut off at about half of it, the client having used 1.5 s of CPU
-    in 74 s."""
+    and the server reads on as fast as it can, up to :func:`.logs.behind_at_most` files
+    behind. Until 2026-12-06 such a session was ended too (at first blaming the client):
+    ``ctr-trio run`` of ``yes | head -c 200M``, whose user expects every byte, was cut off at
+    about half of it, the client having used 1.5 s of CPU in 74 s."""
 
     def __init__(self) -> None:
-        #: Seconds spent in sends, in all.
+        #: Seconds spent in sends, in all; of them, in sends whose socket was found full.
         self.sending = 0.0
+        self.waiting_on_client = 0.0
+        #: The send under way was found waiting on a full socket; set while one is under way
+        #: (a new one after each), for :func:`_look_at_the_client`.
+        self.send_waits_on_client = False
+        self.a_send_goes_on = trio.Event()
+        #: Whether the socket could be looked at each time (False once it could not: the
+        #: seconds alone say then, as before).
+        self.measured = True
         #: Messages sent in all, and whether a send is under way: what the session's output
         #: did lately, for :func:`_end_after_exit`.
         self.sent = 0
         self.in_send = False
-        #: (monotonic time, :attr:`sending` then), one a chunk, the last MAX_LAG seconds'.
-        self._marks: deque[tuple[float, float]] = deque()
+        #: (monotonic time, :attr:`sending` and :attr:`waiting_on_client` then), one a chunk,
+        #: the last MAX_LAG seconds'.
+        self._marks: deque[tuple[float, float, float]] = deque()
 
     def mark(self) -> None:
         now = time.monotonic()
-        self._marks.append((now, self.sending))
+        self._marks.append((now, self.sending, self.waiting_on_client))
         # Kept: the last mark at or before the window's start, and all after it.
         while len(self._marks) > 1 and self._marks[1][0] <= now - MAX_LAG:
             self._marks.popleft()
@@ -189,8 +203,10 @@ class _Pace:
         machine, would have blamed its client.)"""
         if not self._marks:
             return False
-        sent_then = self._marks[0][1]
-        return self.sending - sent_then >= MAX_LAG / 2
+        _, sending_then, waiting_then = self._marks[0]
+        if self.measured:
+            return self.waiting_on_client - waiting_then >= MAX_LAG / 2
+        return self.sending - sending_then >= MAX_LAG / 2
 
 
 #: A :class:`Cursor` on the wire (NS up to :data:`~.timestamps.LATEST_NS`'s 21 digits).
@@ -390,6 +406,7 @@ async def _output(
                 pace = _Pace()
                 if process is not None:
                     nursery.start_soon(_end_after_exit, process, scope, pace)
+                nursery.start_soon(_look_at_the_client, connection, pace)
                 try:
                     async for chunk in output:
                         pace.mark()
@@ -414,6 +431,26 @@ async def _output(
                 await aclose()
     if too_slow is not None:
         raise too_slow
+
+
+#: How often a session looks at its client's socket while a send goes on (see :class:`_Pace`).
+LOOK_EVERY = 0.1
+
+
+async def _look_at_the_client(connection: Connection, pace: _Pace) -> None:
+    """While a send goes on, look at the client's socket every :data:`LOOK_EVERY` seconds:
+    found full, the send waits on the client, and its seconds are the client's. On a busy
+    server this task runs late, as the send does, but the socket it then finds is empty if
+    the client took all it was sent: the lateness is not the client's."""
+    while True:
+        await pace.a_send_goes_on.wait()  # an idle session's task does not wake
+        await trio.sleep(LOOK_EVERY)
+        if pace.in_send and not pace.send_waits_on_client:
+            full = connection.backed_up()
+            if full is None:
+                pace.measured = False
+            elif full:
+                pace.send_waits_on_client = True
 
 
 async def _end_after_exit(process: Process, scope: trio.CancelScope, pace: _Pace) -> None:
@@ -537,13 +574,18 @@ async def _send(
         if pace is None:
             await connection.send(message)
         else:
-            pace.in_send = True
+            pace.in_send, pace.send_waits_on_client = True, False
+            pace.a_send_goes_on.set()
             try:
                 await connection.send(message)
             finally:
                 pace.in_send = False
+                pace.a_send_goes_on = trio.Event()
     if pace is not None:
-        pace.sending += time.monotonic() - began
+        took = time.monotonic() - began
+        pace.sending += took
+        if pace.send_waits_on_client:
+            pace.waiting_on_client += took
         pace.sent += 1
     if waited.cancelled_caught:
         raise TooSlow(f"the client took no output for {SEND_TIMEOUT:g} s")

@@ -638,6 +638,54 @@ async def test_a_session_the_output_outran_for_the_servers_slowness_says_so(
     assert not _log_files_held(daemon.config.containers_dir / "lb-busy")
 
 
+class LateConnection(QuickConnection):
+    """A client that takes every message at once (its socket empty), each send none the less
+    coming back late: the server's other tasks ran meanwhile, or the machine was busy."""
+
+    async def send(self, data: bytes) -> None:
+        await trio.sleep(0.05)
+        self.messages.append(data)
+
+
+async def test_a_session_whose_sends_come_back_late_with_its_client_idle_is_not_blamed_on_it(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    make_bundle: BundleFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A send is a turn of the scheduler: on a busy server it comes back late, and the lag
+    limit counted those seconds as the client's (a reviewer's four attaches to one yes were
+    ended after 45-50 s, "the client fell more than 30 s behind", their clients idle). Now a
+    send's seconds are the client's only where its socket was found full meanwhile: here
+    every record is older than MAX_LAG, each send takes 0.05 s (ten times half of MAX_LAG in
+    all), the socket is never full; all of them come, and the close is the normal one."""
+    monkeypatch.setattr(attach_module, "MAX_LAG", 0.3)
+    monkeypatch.setattr(attach_module, "LOOK_EVERY", 0.01)
+    await start_container(client, "lb-late", make_bundle(COUNTER))
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    container = supervisor.container("lb-late")
+    pid = 4_000_000  # records of no process here: the session's own reading is what counts
+    stamp = timestamps.format_ns(time.time_ns() - 5 * 10**9).encode()  # 5 s old: late
+    head = b'{"stream":"stdout","pid":%d,"timestamp":"%s","data":' % (pid, stamp)
+    chunks = [b"".join(head + b'"%d-%d\\n"}\n' % (c, n) for n in range(100)) for c in range(30)]
+
+    async def output() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    late = LateConnection()
+    ended = ExitInfo(id="lb-late", exit_status=0, pid=pid)
+    with trio.fail_after(10):
+        await attach_module.session(
+            late, container, pid, ended, output(), supervisor.sessions,
+            since_ns=time.time_ns() - 10 * 10**9,
+        )  # fmt: skip
+    assert late.closed == (1000, "the process ended")
+    sent = b"".join(m[1:] for m in late.messages[:-1])
+    assert sent == b"".join(b"%d-%d\n" % (c, n) for c in range(30) for n in range(100))
+
+
 def test_a_session_sends_its_process_s_records_of_a_log_that_holds_others() -> None:
     """An attach reads its container's log whole and picks its process's records out run by
     run (Supervisor.process_output): another pid's records, plain or raw, and its own pid's
