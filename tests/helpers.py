@@ -1154,3 +1154,16 @@ class WrittenOutput(io.StringIO):
         self.first.set()
         self.more.set()
         self.more = trio.Event()
+
+
+def log_files_held(directory: Path) -> list[str]:
+    """The files of the log in ``directory`` this process (a daemon's server started by
+    ``start_daemon`` runs in the test's process) holds open: its files (``container.log.N
+    (deleted)`` once the logger deleted them) and its readers file (the followers' lock)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(f"{directory}/container.log"):
+                held.append(target)
+    return held

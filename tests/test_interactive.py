@@ -28,13 +28,14 @@ import pytest
 import trio
 
 from containerd_trio import attach as attach_module
-from containerd_trio import procfs
+from containerd_trio import logs, procfs
 from containerd_trio.client import cli
 
 from .helpers import (
     BundleFactory,
     RunningDaemon,
     WatchedProcess,
+    log_files_held,
     now,
     pid_alive,
     run_status,
@@ -608,6 +609,56 @@ async def test_a_session_cut_off_for_falling_behind_goes_on_from_now(
     await shell.expect("fell more than 0.2 s behind the output: output skipped up to now")
     await shell.expect("end-42")  # written once the flood is over: live
     assert await shell.status() == 3
+
+
+async def test_attach_without_a_terminal_that_the_output_outran_says_why_and_exits_1(
+    start_daemon: Callable[..., Any], make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ctr-trio attach whose output goes to a pipe nobody reads for a while (a script's, say)
+    falls behind a loud process by more log files than a session may hold: the daemon lets go
+    of them and ends the session (1008); ctr-trio prints the output it got, then says why it
+    ended, and exits 1: the hole in the output is not left untold. Before, the session held
+    every rotated file, deleted, for as long as it lasted. The time limits are out of the way."""
+    monkeypatch.setattr(attach_module, "SEND_TIMEOUT", 60.0)
+    monkeypatch.setattr(attach_module, "MAX_LAG", 60.0)
+    cap = 64 * 1024
+    daemon = await start_daemon(log_max_bytes=cap)
+    await start_container(daemon.client, "lb-cli", make_bundle(["yes", "x" * 1023]))
+    directory = daemon.config.containers_dir / "lb-cli"
+    argv = [*CTR_PIPED, "--address", daemon.url, "attach", "--no-stdin", "lb-cli"]
+    with trio.fail_after(60):
+        process = await trio.lowlevel.open_process(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment()
+        )
+        assert process.stdout is not None and process.stderr is not None
+        try:
+            began = False
+            while True:  # the session holds the log's files, then none: it was let go
+                held = log_files_held(directory)
+                if began and not held:
+                    break
+                began = began or bool(held)
+                await trio.sleep(0.01)
+            output, errors = bytearray(), bytearray()
+            async with trio.open_nursery() as nursery:
+
+                async def read_all(stream: trio.abc.ReceiveStream, into: bytearray) -> None:
+                    while chunk := await stream.receive_some():
+                        into += chunk
+
+                nursery.start_soon(read_all, process.stdout, output)
+                nursery.start_soon(read_all, process.stderr, errors)
+            code = await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    most = logs.behind_at_most(cap)
+    said = f"ctr-trio: the daemon ended this attach: the client fell more than {most} log files ("
+    assert code == 1, (code, bytes(errors))
+    assert errors.decode().startswith(said), bytes(errors)
+    assert errors.decode().rstrip().endswith(") behind the output"), bytes(errors)
+    assert output and set(output) == set(b"x\n")
 
 
 async def test_run_it_a_terminal_bundle(

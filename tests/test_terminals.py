@@ -38,6 +38,7 @@ from .helpers import (
     BundleFactory,
     RunningDaemon,
     answers_of_state_during,
+    log_files_held,
     pid_alive,
     start_container,
 )
@@ -523,19 +524,6 @@ async def test_a_session_behind_by_the_servers_own_slowness_goes_on_to_the_end(
 OUTRUN_CAP = 64 * 1024
 
 
-def _log_files_held(directory: Path) -> list[str]:
-    """The files of the log in ``directory`` this process (the daemon's server runs in the
-    test's process) holds open: its files (``container.log.N (deleted)`` once the logger
-    deleted them) and its readers file (the followers' lock)."""
-    held = []
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            target = os.readlink(f"/proc/self/fd/{fd}")
-            if target.startswith(f"{directory}/container.log"):
-                held.append(target)
-    return held
-
-
 async def test_a_session_the_output_outran_ends_blaming_its_client_and_lets_go_of_the_log(
     start_daemon: Any, make_bundle: BundleFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -560,7 +548,7 @@ async def test_a_session_the_output_outran_ends_blaming_its_client_and_lets_go_o
     with trio.fail_after(60):
         began = False  # the session opened the log (its files, its readers file)
         while True:  # until it holds none of the log's files, its client reading nothing
-            held = _log_files_held(directory)
+            held = log_files_held(directory)
             assert sum(name.endswith(" (deleted)") for name in held) <= most + 2, len(held)
             if began and not held:
                 break
@@ -573,7 +561,7 @@ async def test_a_session_the_output_outran_ends_blaming_its_client_and_lets_go_o
     assert session.output and set(session.output) == set(b"x\n")
     newest = max(rotated_generations(os.listdir(directory)))
     assert not ReadersFile.needed(str(directory), newest)  # nothing kept for the session
-    assert not _log_files_held(directory)
+    assert not log_files_held(directory)
 
 
 class BusyServerConnection:
@@ -635,7 +623,7 @@ async def test_a_session_the_output_outran_for_the_servers_slowness_says_so(
     assert reason.endswith("behind the output: it read the log slower than it came"), reason
     assert len(reason.encode()) <= 123
     assert busy.sent > 0
-    assert not _log_files_held(daemon.config.containers_dir / "lb-busy")
+    assert not log_files_held(daemon.config.containers_dir / "lb-busy")
 
 
 class LateConnection(QuickConnection):
