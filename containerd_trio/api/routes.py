@@ -868,7 +868,9 @@ async def attach_process(query: AttachQuery) -> Response:
     with after, right after that cursor: v5.channel.k8s.io+cursor gives one with each output
     message); input goes to its stdin or terminal, if it has one. Several clients may attach
     at once; a client that leaves, or is too slow (it takes nothing for 10 s, or falls 30 s
-    behind for want of its reading), leaves the process running. See docs/api.md."""
+    behind for want of its reading), or whose output outran it (more of the log's files
+    behind than a session may hold: the close's reason says whose side was slow), leaves the
+    process running. See docs/api.md."""
     if query.after is not None and (query.logs or query.since is not None):
         raise InvalidRequest(
             "query parameter after goes on where an attach left off: give it without logs or since"
