@@ -144,12 +144,15 @@ class Logger:
     def _write_held(self) -> None:
         """At its stop: the bytes streams hold (a line without its newline, a character's
         start), logged as they are. The next logger (a reload's, with new code) reads on from
-        the pipe and could never join them to their rest; until 2026-12-06 they were lost."""
-        for fd in list(self._holding):
-            stream = self._streams[fd]
+        the pipe and could never join them to their rest; until 2026-12-06 they were lost.
+        Every stream's, not only those :attr:`_holding` times (a terminal's, an interactive
+        process's): a plain pipe's line waits for its newline in its source alone, and was
+        lost at a reload until 2026-12-06 (``printf abc; sleep 9; echo def`` logged "def")."""
+        for stream in list(self._streams.values()):
             if stream.capture.container_id not in self._paused:
-                del self._holding[fd]
-                self._write(stream.capture.container_id, stream.source.release())
+                self._holding.pop(stream.fd, None)
+                # This logger's source of the stream ends here (close: its rest, as it is).
+                self._write(stream.capture.container_id, stream.source.close())
 
     # --- messages from the keeper -------------------------------------------------------------
 
