@@ -133,8 +133,10 @@ async def wrote_whole(client: httpx.AsyncClient, writer: PausedWriter) -> None:
                               match=lambda e: e["type"] == "exit")  # fmt: skip
     assert exited["status"] == 7
     response = await client.get("/containers/writer/logs")
-    numbers = [int(json.loads(line)["data"]) for line in response.text.splitlines()]
-    assert numbers == list(range(1, 300_001))
+    # The records' data joined: a line a logger's hand-over (a reload) came in is two
+    # records, the first logger's part and the next one's rest.
+    text = "".join(json.loads(line)["data"] for line in response.text.splitlines())
+    assert text.splitlines() == [str(n) for n in range(1, 300_001)]
 
 
 async def test_capture_pauses_on_a_full_disk_and_resumes_losing_nothing(
@@ -208,6 +210,41 @@ async def test_a_reload_replaces_the_logger_once_no_log_is_paused(
     assert daemon.logger_pid() != first
     await wrote_whole(client, writer)
     assert b"the logger died" not in daemon.log
+
+
+def test_a_logger_handing_over_writes_a_log_it_paused_before_it_exits(small_disk: Path) -> None:
+    """A reload's stop (hand_over) that comes as the logger pauses a log, before the keeper
+    has read the pause (it defers the stop for a pause it knows of): the logger goes on until
+    the log is written, then exits. Until 2026-12-06 17:40 UTC it exited at once and the
+    records it had read were lost (found in review: the keeper held by SIGSTOP while its
+    logger paused, then SIGHUP, and a writer's log lacked its first 3,498 lines)."""
+    from containerd_trio.keeper._logger import Logger
+    from containerd_trio.keeper._wire import Channel, pair
+
+    ours, theirs = pair()
+    reading, writing = os.pipe()
+    stderr = os.dup(reading)
+    logger = Logger(Channel(ours))
+    try:
+        add = {"op": "add", "cid": "c", "dir": str(small_disk / "c"), "max_bytes": 1 << 20}
+        (small_disk / "c").mkdir()
+        logger._handle({**add, "key": "c/init", "pid": 7}, [reading, stderr])
+        filler = fill(small_disk)
+        os.write(writing, b"1\n")
+        logger._read(logger._streams[reading])
+        assert logger._paused == {"c"}  # read, not written: in its memory alone
+        logger._handle({"op": "stop", "hand_over": True}, [])
+        filler.unlink()  # room again: its next retry writes the line, and it exits
+        logger.run()
+        lines = (small_disk / "c" / "container.log").read_text().splitlines()
+        assert [json.loads(line)["data"] for line in lines] == ["1\n"]
+    finally:
+        for fd in (reading, writing, stderr):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        ours.close()
+        theirs.close()
+        logger._epoll.close()
 
 
 async def start_container_in(

@@ -740,7 +740,9 @@ class Keeper:
         self._logger_replace_after_pauses = False
         log.info("reloading: the logger hands over to a new one")
         self._logger_replaced = True
-        self._logger.send({"op": "stop"})
+        # hand_over: it exits once no log of its is paused, one it paused as this was sent
+        # too (a logger without it, of the code before, takes it as a plain stop).
+        self._logger.send({"op": "stop", "hand_over": True})
 
     # --- messages from a server ---------------------------------------------------------------
 

@@ -106,6 +106,8 @@ class Logger:
         self._keeping: dict[str, ContainerLog] = {}
         self._let_go_at = 0.0
         self._running = True
+        #: A reload's stop: it exits once no log is paused (:meth:`_handle`).
+        self._handing_over = False
 
     def run(self) -> None:
         control = self._channel.fileno()
@@ -139,6 +141,9 @@ class Logger:
             if self._keeping and time.monotonic() >= self._let_go_at:
                 self._let_go()
             self._channel.flush_in(self._epoll)
+            if self._handing_over and not self._paused:
+                self._write_held()
+                self._running = bool(self._paused)  # its last write refused: held on
         self._write_held()
 
     def _write_held(self) -> None:
@@ -186,6 +191,12 @@ class Logger:
             container_id = str(message["cid"])
             self._forget(container_id)
             self._channel.send({"op": "forgotten", "cid": container_id})
+        elif op == "stop" and message.get("hand_over"):
+            # A reload's: the next logger takes over, but a paused log's records (read, not
+            # written) are in this one's memory alone: it goes on until they are written.
+            # The keeper defers the stop while it knows of a pause, but a pause it has not
+            # read yet (told as the stop came) was lost until 2026-12-06 17:40 UTC.
+            self._handing_over = True
         elif op == "stop":
             self._running = False
         else:
