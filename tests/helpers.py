@@ -151,6 +151,42 @@ def cgroup_dir(pid: int, controller: str) -> Path:
     return Path(directory)
 
 
+class LoggerOfOneProcess:
+    """A logger run in the test's process, its channel's other end never read, holding the
+    pipes of one process (pid 7) of container ``c``, whose log is in ``directory``: what it
+    is given to read (:meth:`reads`), and what it wrote (:meth:`records`)."""
+
+    def __init__(self, directory: Path, *, stdin: bool = False) -> None:
+        from containerd_trio.keeper._logger import Logger
+        from containerd_trio.keeper._wire import Channel, pair
+
+        self.directory = directory
+        self._ours, self._theirs = pair()
+        self._reading, self._writing = os.pipe()
+        self._stderr = os.dup(self._reading)
+        self.logger = Logger(Channel(self._ours))
+        add = {"op": "add", "cid": "c", "dir": str(directory), "max_bytes": 1 << 20}
+        process = {"key": "c/init", "pid": 7, "stdin": stdin}
+        self.logger._handle({**add, **process}, [self._reading, self._stderr])
+
+    def reads(self, data: bytes) -> None:
+        """The process writes ``data`` to its stdout, and the logger reads it."""
+        os.write(self._writing, data)
+        self.logger._read(self.logger._streams[self._reading])
+
+    def records(self) -> list[dict[str, Any]]:
+        lines = (self.directory / "container.log").read_text().splitlines()
+        return [json.loads(line) for line in lines]
+
+    def close(self) -> None:
+        for fd in (self._reading, self._writing, self._stderr):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._ours.close()
+        self._theirs.close()
+        self.logger._epoll.close()
+
+
 #: A hybrid host's cgroup v2 hierarchy (beside the v1 ones), where runc 1.1 makes a
 #: container's cgroup under the root, whatever cgroup its caller is in: a test that makes a
 #: container of a path of its own there removes what runc leaves of it.

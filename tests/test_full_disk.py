@@ -32,6 +32,7 @@ from .helpers import (
     BundleFactory,
     DaemonProcess,
     GatedRunc,
+    LoggerOfOneProcess,
     RunningDaemon,
     killed_at_end,
     next_event,
@@ -218,33 +219,18 @@ def test_a_logger_handing_over_writes_a_log_it_paused_before_it_exits(small_disk
     the log is written, then exits. Until 2026-12-06 17:40 UTC it exited at once and the
     records it had read were lost (found in review: the keeper held by SIGSTOP while its
     logger paused, then SIGHUP, and a writer's log lacked its first 3,498 lines)."""
-    from containerd_trio.keeper._logger import Logger
-    from containerd_trio.keeper._wire import Channel, pair
-
-    ours, theirs = pair()
-    reading, writing = os.pipe()
-    stderr = os.dup(reading)
-    logger = Logger(Channel(ours))
+    (small_disk / "c").mkdir()
+    one = LoggerOfOneProcess(small_disk / "c")
     try:
-        add = {"op": "add", "cid": "c", "dir": str(small_disk / "c"), "max_bytes": 1 << 20}
-        (small_disk / "c").mkdir()
-        logger._handle({**add, "key": "c/init", "pid": 7}, [reading, stderr])
         filler = fill(small_disk)
-        os.write(writing, b"1\n")
-        logger._read(logger._streams[reading])
-        assert logger._paused == {"c"}  # read, not written: in its memory alone
-        logger._handle({"op": "stop", "hand_over": True}, [])
+        one.reads(b"1\n")
+        assert one.logger._paused == {"c"}  # read, not written: in its memory alone
+        one.logger._handle({"op": "stop", "hand_over": True}, [])
         filler.unlink()  # room again: its next retry writes the line, and it exits
-        logger.run()
-        lines = (small_disk / "c" / "container.log").read_text().splitlines()
-        assert [json.loads(line)["data"] for line in lines] == ["1\n"]
+        one.logger.run()
+        assert [record["data"] for record in one.records()] == ["1\n"]
     finally:
-        for fd in (reading, writing, stderr):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        ours.close()
-        theirs.close()
-        logger._epoll.close()
+        one.close()
 
 
 async def start_container_in(

@@ -41,6 +41,7 @@ from .helpers import (
     UNIFIED,
     BundleFactory,
     DaemonProcess,
+    LoggerOfOneProcess,
     WatchedProcess,
     WrittenOutput,
     next_event,
@@ -1090,34 +1091,18 @@ def test_a_stopping_logger_writes_the_line_it_holds(tmp_path: Path) -> None:
     rest. A logger asked to stop (a daemon's stop; a reload's, for a new logger that reads on
     from the pipe and could never join the two) writes it as it is before it exits; until
     2026-12-06 it was lost."""
-    from containerd_trio.keeper._logger import Logger
-    from containerd_trio.keeper._wire import Channel, pair
-
-    ours, theirs = pair()
-    reading, writing = os.pipe()
-    stderr = os.dup(reading)
-    logger = Logger(Channel(ours))
+    one = LoggerOfOneProcess(tmp_path, stdin=True)
     try:
-        add = {"op": "add", "cid": "c", "dir": str(tmp_path), "max_bytes": 1 << 20}
-        logger._handle({**add, "key": "c/init", "pid": 7, "stdin": True}, [reading, stderr])
-        os.write(writing, b"password: ")
-        logger._read(logger._streams[reading])
-        assert logger._holding  # held for its rest
-        logger._handle({"op": "stop"}, [])
-        logger.run()  # the stop's end of the loop
-        records = [
-            json.loads(line) for line in (tmp_path / "container.log").read_text().splitlines()
-        ]
+        one.reads(b"password: ")
+        assert one.logger._holding  # held for its rest
+        one.logger._handle({"op": "stop"}, [])
+        one.logger.run()  # the stop's end of the loop
+        records = one.records()
         assert [(r["stream"], r["pid"], r["data"]) for r in records] == [
             ("stdout", 7, "password: ")
         ]
     finally:
-        for fd in (reading, writing, stderr):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        ours.close()
-        theirs.close()
-        logger._epoll.close()
+        one.close()
 
 
 def test_a_stopping_logger_writes_a_pipes_line_without_its_newline(tmp_path: Path) -> None:
@@ -1125,32 +1110,16 @@ def test_a_stopping_logger_writes_a_pipes_line_without_its_newline(tmp_path: Pat
     in its stream's source, not among the held bytes a moment times. A logger asked to stop
     (a reload's, whose next logger reads on from the pipe) writes it as it is; until
     2026-12-06 it was lost at every reload (found in review: the log read "def" alone)."""
-    from containerd_trio.keeper._logger import Logger
-    from containerd_trio.keeper._wire import Channel, pair
-
-    ours, theirs = pair()
-    reading, writing = os.pipe()
-    stderr = os.dup(reading)
-    logger = Logger(Channel(ours))
+    one = LoggerOfOneProcess(tmp_path)
     try:
-        add = {"op": "add", "cid": "c", "dir": str(tmp_path), "max_bytes": 1 << 20}
-        logger._handle({**add, "key": "c/init", "pid": 7}, [reading, stderr])
-        os.write(writing, b"abc")
-        logger._read(logger._streams[reading])
-        assert not logger._holding  # a pipe's line waits for its newline, untimed
-        logger._handle({"op": "stop"}, [])
-        logger.run()  # the stop's end of the loop
-        records = [
-            json.loads(line) for line in (tmp_path / "container.log").read_text().splitlines()
-        ]
+        one.reads(b"abc")
+        assert not one.logger._holding  # a pipe's line waits for its newline, untimed
+        one.logger._handle({"op": "stop"}, [])
+        one.logger.run()  # the stop's end of the loop
+        records = one.records()
         assert [(r["stream"], r["pid"], r["data"]) for r in records] == [("stdout", 7, "abc")]
     finally:
-        for fd in (reading, writing, stderr):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        ours.close()
-        theirs.close()
-        logger._epoll.close()
+        one.close()
 
 
 @pytest.mark.parametrize(
