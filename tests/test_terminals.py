@@ -395,21 +395,11 @@ async def test_the_start_of_an_attach_from_any_moment_is_a_cursor_it_takes_back(
     assert "must be a cursor an attach gave" in json.loads(refused.value.body)["error"]
 
 
-class SlowConnection:
-    """A client at the far end of a slow link, as the session sees it: each message takes
-    ``seconds`` to go (forever, with None). The rest (daemon, process, log, other clients) is
-    real."""
+class _StubConnection:
+    """What every stand-in for a client's WebSocket has: a client that says nothing, and the
+    close the session made (``closed``)."""
 
-    def __init__(self, seconds: float | None) -> None:
-        self.seconds = seconds
-        self.sent = 0
-        self.closed: tuple[int, str] | None = None
-
-    async def send(self, data: bytes) -> None:
-        if self.seconds is None:
-            await trio.sleep_forever()
-        await trio.sleep(self.seconds)
-        self.sent += 1
+    closed: tuple[int, str] | None = None
 
     async def receive(self) -> bytes | str:
         await trio.sleep_forever()
@@ -417,6 +407,22 @@ class SlowConnection:
 
     async def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
+
+
+class SlowConnection(_StubConnection):
+    """A client at the far end of a slow link, as the session sees it: each message takes
+    ``seconds`` to go (forever, with None). The rest (daemon, process, log, other clients) is
+    real."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.sent = 0
+
+    async def send(self, data: bytes) -> None:
+        if self.seconds is None:
+            await trio.sleep_forever()
+        await trio.sleep(self.seconds)
+        self.sent += 1
 
     def backed_up(self) -> bool:
         return True  # what was sent is on its way still
@@ -460,22 +466,14 @@ async def test_a_slow_client_is_dropped_and_stalls_neither_process_nor_others(
     assert pid_alive(pid)
 
 
-class QuickConnection:
+class QuickConnection(_StubConnection):
     """A client that takes every message at once, as the session sees it."""
 
     def __init__(self) -> None:
         self.messages: list[bytes] = []
-        self.closed: tuple[int, str] | None = None
 
     async def send(self, data: bytes) -> None:
         self.messages.append(data)
-
-    async def receive(self) -> bytes | str:
-        await trio.sleep_forever()
-        raise AssertionError("unreachable")
-
-    async def close(self, code: int, reason: str) -> None:
-        self.closed = (code, reason)
 
     def backed_up(self) -> bool:
         return False  # it took all
@@ -493,30 +491,43 @@ async def test_a_session_behind_by_the_servers_own_slowness_goes_on_to_the_end(
     it: here every record is older than MAX_LAG when the session reads it, and the client
     takes each message at once; all of them come, and the close is the normal one."""
     monkeypatch.setattr(attach_module, "MAX_LAG", 0.3)
-    await start_container(client, "p6-late", make_bundle(COUNTER))
-    supervisor = daemon.daemon.supervisor
-    assert supervisor is not None
-    container = supervisor.container("p6-late")
-    pid = 4_000_000  # records of no process here: the session's own reading is what counts
-    stamp = timestamps.format_ns(time.time_ns() - 5 * 10**9).encode()  # 5 s old: late
-    head = b'{"stream":"stdout","pid":%d,"timestamp":"%s","data":' % (pid, stamp)
-    chunks = [b"".join(head + b'"%d-%d\\n"}\n' % (c, n) for n in range(100)) for c in range(50)]
-
-    async def output() -> AsyncIterator[bytes]:
-        for chunk in chunks:
-            yield chunk
-
     quick = QuickConnection()
-    ended = ExitInfo(id="p6-late", exit_status=0, pid=pid)
-    with trio.fail_after(10):
-        await attach_module.session(
-            quick, container, pid, ended, output(), supervisor.sessions,
-            since_ns=time.time_ns() - 10 * 10**9,
-        )  # fmt: skip
+    sent = await _late_session(daemon, client, make_bundle(COUNTER), "p6-late", quick, 50)
     assert quick.closed == (1000, "the process ended")
     assert quick.messages[-1][0] == channels.ERROR
-    sent = b"".join(m[1:] for m in quick.messages[:-1])
     assert sent == b"".join(b"%d-%d\n" % (c, n) for c in range(50) for n in range(100))
+
+
+async def _late_session(
+    daemon: RunningDaemon,
+    client: httpx.AsyncClient,
+    bundle: Path,
+    container_id: str,
+    connection: Any,
+    chunks: int,
+) -> bytes:
+    """An attach session on ``connection`` whose every record is 5 s old as it reads it
+    (``chunks`` chunks of 100, of a pid of no process here: the session's own reading is what
+    counts), to its end; the bytes it sent before its last message."""
+    await start_container(client, container_id, bundle)
+    supervisor = daemon.daemon.supervisor
+    assert supervisor is not None
+    container = supervisor.container(container_id)
+    pid = 4_000_000
+    stamp = timestamps.format_ns(time.time_ns() - 5 * 10**9).encode()  # 5 s old: late
+    head = b'{"stream":"stdout","pid":%d,"timestamp":"%s","data":' % (pid, stamp)
+
+    async def output() -> AsyncIterator[bytes]:
+        for c in range(chunks):
+            yield b"".join(head + b'"%d-%d\\n"}\n' % (c, n) for n in range(100))
+
+    ended = ExitInfo(id=container_id, exit_status=0, pid=pid)
+    with trio.fail_after(10):
+        await attach_module.session(
+            connection, container, pid, ended, output(), supervisor.sessions,
+            since_ns=time.time_ns() - 10 * 10**9,
+        )  # fmt: skip
+    return b"".join(m[1:] for m in connection.messages[:-1])
 
 
 #: A small cap, so that the log rotates many times a second under ``yes``: a session may be
@@ -564,7 +575,7 @@ async def test_a_session_the_output_outran_ends_blaming_its_client_and_lets_go_o
     assert not log_files_held(directory)
 
 
-class BusyServerConnection:
+class BusyServerConnection(_StubConnection):
     """A client that takes every message at once (its socket never full) behind a server that
     is too slow for the output: each send holds the whole server (the test's thread) a fifth
     of a second, as other work on a busy machine does, letting its other tasks (the log's
@@ -572,20 +583,12 @@ class BusyServerConnection:
 
     def __init__(self) -> None:
         self.sent = 0
-        self.closed: tuple[int, str] | None = None
 
     async def send(self, data: bytes) -> None:
         for _ in range(10):
             time.sleep(0.02)  # noqa: ASYNC251 (the whole server held: that is the point)
             await trio.lowlevel.checkpoint()
         self.sent += 1
-
-    async def receive(self) -> bytes | str:
-        await trio.sleep_forever()
-        raise AssertionError("unreachable")
-
-    async def close(self, code: int, reason: str) -> None:
-        self.closed = (code, reason)
 
     def backed_up(self) -> bool:
         return False
@@ -649,28 +652,9 @@ async def test_a_session_whose_sends_come_back_late_with_its_client_idle_is_not_
     all), the socket is never full; all of them come, and the close is the normal one."""
     monkeypatch.setattr(attach_module, "MAX_LAG", 0.3)
     monkeypatch.setattr(attach_module, "LOOK_EVERY", 0.01)
-    await start_container(client, "lb-late", make_bundle(COUNTER))
-    supervisor = daemon.daemon.supervisor
-    assert supervisor is not None
-    container = supervisor.container("lb-late")
-    pid = 4_000_000  # records of no process here: the session's own reading is what counts
-    stamp = timestamps.format_ns(time.time_ns() - 5 * 10**9).encode()  # 5 s old: late
-    head = b'{"stream":"stdout","pid":%d,"timestamp":"%s","data":' % (pid, stamp)
-    chunks = [b"".join(head + b'"%d-%d\\n"}\n' % (c, n) for n in range(100)) for c in range(30)]
-
-    async def output() -> AsyncIterator[bytes]:
-        for chunk in chunks:
-            yield chunk
-
     late = LateConnection()
-    ended = ExitInfo(id="lb-late", exit_status=0, pid=pid)
-    with trio.fail_after(10):
-        await attach_module.session(
-            late, container, pid, ended, output(), supervisor.sessions,
-            since_ns=time.time_ns() - 10 * 10**9,
-        )  # fmt: skip
+    sent = await _late_session(daemon, client, make_bundle(COUNTER), "lb-late", late, 30)
     assert late.closed == (1000, "the process ended")
-    sent = b"".join(m[1:] for m in late.messages[:-1])
     assert sent == b"".join(b"%d-%d\n" % (c, n) for c in range(30) for n in range(100))
 
 
