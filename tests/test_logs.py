@@ -23,6 +23,7 @@ import trio.testing
 
 from containerd_trio import _libc, logfile, logs, procfs
 from containerd_trio.api import openapi
+from containerd_trio.container import _watching
 from containerd_trio.keeper import LOGGER_MODULE
 from containerd_trio.logfile import (
     LOG_NAME,
@@ -937,6 +938,12 @@ async def given_again_while_draining(
     return first, seen
 
 
+#: The drain the tests of a pid given again within it take (the daemon's is 2 s): a fresh
+#: run under load gave the pid to the next process after the earlier one's report six times in
+#: six, and skipped the test (2026-12-06).
+LONGER_DRAIN = 6.0
+
+
 async def given_again_in_order(
     client: httpx.AsyncClient,
     name: str,
@@ -965,7 +972,7 @@ async def given_again_in_order(
 
 @pytest.mark.deadline(180)  # up to six attempts (given_again_in_order)
 async def test_a_pid_given_again_while_the_earlier_process_drains_stays_the_new_ones(
-    daemon: RunningDaemon, bundle: Path
+    daemon: RunningDaemon, bundle: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An exec'd process's exit is reported once its output is in, or after the drain (2 s)
     when a child it left holds its pipe; its pid is free from its exit on. A process given
@@ -973,6 +980,7 @@ async def test_a_pid_given_again_while_the_earlier_process_drains_stays_the_new_
     the pid's entry from the newer, live one: its logs?pid= then answered from the earlier
     one's remembered exit (its output first) and the container listed it no more."""
     client = daemon.client
+    monkeypatch.setattr(_watching, "DRAIN_SECONDS", LONGER_DRAIN)
     with trio.fail_after(110):
         args = ["sh", "-c", "echo second; exec sleep 100000"]
         wanted = [("start-process", -1), ("start-process", -1), ("exit", 0)]
@@ -990,13 +998,14 @@ async def test_a_pid_given_again_while_the_earlier_process_drains_stays_the_new_
 
 @pytest.mark.deadline(180)  # up to six attempts (given_again_in_order)
 async def test_a_pid_given_again_that_ends_before_the_earlier_process_report_stays_the_new_ones(
-    daemon: RunningDaemon, bundle: Path
+    daemon: RunningDaemon, bundle: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As above, but the newer process ends before the earlier one's exit is reported (its
     drain): the pid's last process is the newer one all the same. The earlier one's late
     report took the pid's remembered exit: its wait answered the earlier one's status, and
     its logs?pid= the earlier one's output first."""
     client = daemon.client
+    monkeypatch.setattr(_watching, "DRAIN_SECONDS", LONGER_DRAIN)
     with trio.fail_after(110):
         args = ["sh", "-c", "echo second; exit 5"]
         wanted = [("start-process", -1), ("start-process", -1), ("exit", 5), ("exit", 0)]
