@@ -88,6 +88,18 @@ async def checkpoint(
     return await client.post(f"/containers/{container_id}/checkpoint/{name}", json=body)
 
 
+async def stopped_by_checkpoint(
+    client: httpx.AsyncClient, container_id: str, bundle: Path, name: str
+) -> None:
+    """``bundle``'s process started as ``container_id``, once it said ``1``, checkpointed as
+    ``name`` with exit, and stopped by it (SIGKILL's 137, as CRIU leaves it)."""
+    created = await start_container(client, container_id, bundle)
+    await wait_output(client, container_id, "1")
+    since = now()
+    assert (await checkpoint(client, container_id, name, exit=True)).status_code == 201
+    assert await wait_exit(client, container_id, created["processes"][0]["pid"], since) == 137
+
+
 async def test_seed_checkpoint_and_listing(
     daemon: RunningDaemon, make_bundle: BundleFactory
 ) -> None:
@@ -1318,11 +1330,7 @@ async def test_a_listed_container_s_checkpoints_are_those_of_its_own_bundle(
     client = daemon.client
     with trio.fail_after(60):
         bundle = make_bundle(COUNTER)
-        created = await start_container(client, "ck-web", bundle)
-        await wait_output(client, "ck-web", "1")
-        since = now()
-        assert (await checkpoint(client, "ck-web", "c1", exit=True)).status_code == 201
-        assert await wait_exit(client, "ck-web", created["processes"][0]["pid"], since) == 137
+        await stopped_by_checkpoint(client, "ck-web", bundle, "c1")
         other = make_bundle(COUNTER)
         shutil.copytree(bundle / "checkpoints", other / "checkpoints")
         said = {
@@ -1409,11 +1417,7 @@ async def test_a_failed_restore_s_message_leads_with_criu_s_failure(
     client = daemon.client
     with trio.fail_after(60):
         bundle = make_bundle(COUNTER)
-        created = await start_container(client, "ck-rl", bundle)
-        await wait_output(client, "ck-rl", "1")
-        since = now()
-        assert (await checkpoint(client, "ck-rl", "cp", exit=True)).status_code == 201
-        assert await wait_exit(client, "ck-rl", created["processes"][0]["pid"], since) == 137
+        await stopped_by_checkpoint(client, "ck-rl", bundle, "cp")
         (bundle / "checkpoints" / "cp" / "inventory.img").unlink()
         body = {"bundlePath": str(bundle), "checkpoint": "cp"}
         failed = await client.post("/containers/ck-rl", json=body)
@@ -1454,11 +1458,7 @@ async def test_what_runc_list_shows_of_stopped_containers(
         since = now()
         ended = await start_container(client, "ck-ended", make_bundle(["true"]))
         assert await wait_exit(client, "ck-ended", ended["processes"][0]["pid"], since) == 0
-        dumped = await start_container(client, "ck-dumped", make_bundle(COUNTER))
-        await wait_output(client, "ck-dumped", "1")
-        since = now()
-        assert (await checkpoint(client, "ck-dumped", "cp", exit=True)).status_code == 201
-        assert await wait_exit(client, "ck-dumped", dumped["processes"][0]["pid"], since) == 137
+        await stopped_by_checkpoint(client, "ck-dumped", make_bundle(COUNTER), "cp")
         assert runc_ids(state_dir) == ["ck-ended"]
         assert runc_state(state_dir, "ck-ended")["status"] == "stopped"
         listed = (await client.get("/state")).json()["containers"]
